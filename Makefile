@@ -1,0 +1,64 @@
+# invoice_pipelines: `make run` (Dagster UI with demo data) and `make test` (the whole suite).
+SHELL := /bin/bash
+.ONESHELL:
+.SHELLFLAGS := -euo pipefail -c
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+HOST ?= 127.0.0.1
+PORT ?= 3000
+BENCH_ORDERS ?= 5000
+BENCH_DOCS ?= 200
+
+.PHONY: install system-packages run migrate seed-demo test lint format bench clean
+
+install: system-packages $(STAMP)
+
+system-packages:
+	@scripts/ensure-system-packages.sh
+
+# reinstall when the dependency list changes; uv when present (seconds), pip otherwise
+$(STAMP): pyproject.toml
+	@if command -v uv >/dev/null 2>&1; then
+	  [ -x $(BIN)/python ] || uv venv -q -p "$(PYTHON)" $(VENV)
+	  uv pip install -q -p $(BIN)/python -e '.[dev]'
+	else
+	  [ -x $(BIN)/python ] || "$(PYTHON)" -m venv $(VENV)
+	  $(BIN)/python -m pip install -q --upgrade pip
+	  $(BIN)/python -m pip install -q -e '.[dev]'
+	fi
+	@touch $(STAMP)
+
+migrate: install
+	$(BIN)/invoice-pipelines migrate
+
+seed-demo: migrate
+	$(BIN)/invoice-pipelines seed-demo
+
+run: seed-demo
+	@HOST=$(HOST) PORT=$(PORT) scripts/run-dagster.sh
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+test: install
+	@scripts/ensure-postgres.sh
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	OMP_THREAD_LIMIT=1 NO_GCE_CHECK=true $(BIN)/pytest
+
+# every benchmark at a small size, on INVOICE_PIPELINES_DB_URL (default: embedded SQLite)
+bench: install
+	$(BIN)/invoice-pipelines bench db
+	$(BIN)/invoice-pipelines bench batch-invoicing --orders $(BENCH_ORDERS)
+	$(BIN)/invoice-pipelines bench intake --n $(BENCH_DOCS)
+
+clean:
+	rm -rf .data .pytest_cache .ruff_cache

@@ -1,0 +1,37 @@
+"""Benchmarks: `invoice-pipelines bench SCENARIO`; each prints one JSON object on its last stdout line.
+
+Each scenario module exposes `add_arguments(parser)` and `run(args) -> dict`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+
+# scenario name -> module under invoice_pipelines.bench
+SCENARIOS: dict[str, str] = {
+    "db": "invoice_pipelines.bench.db",
+    "intake": "invoice_pipelines.bench.intake",
+    "batch-invoicing": "invoice_pipelines.bench.batch_invoicing",
+}
+
+
+def add_scenarios(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="scenario", required=True)
+    for name, module_name in SCENARIOS.items():
+        p = sub.add_parser(name)
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name != module_name:
+                raise
+            continue
+        module.add_arguments(p)
+
+
+def run_scenario(args: argparse.Namespace) -> int:
+    module = importlib.import_module(SCENARIOS[args.scenario])
+    result = module.run(args)
+    print(json.dumps(result, default=str))
+    return 0

@@ -1,0 +1,109 @@
+"""The `invoice-pipelines` console script. Thin: every command calls the functions the jobs call."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+
+
+def _cmd_migrate(args: argparse.Namespace) -> int:
+    from invoice_pipelines.db.engine import database_url, make_engine
+    from invoice_pipelines.db.migrate import upgrade
+
+    engine = make_engine(owner=True)
+    revision = upgrade(engine, args.revision)
+    print(f"database {database_url(redact=True)} at revision {revision}")
+    return 0
+
+
+def _cmd_seed_demo(args: argparse.Namespace) -> int:
+    from invoice_pipelines.db.engine import make_engine
+    from invoice_pipelines.db.migrate import upgrade
+    from invoice_pipelines.tenants.demo import seed_demo
+
+    upgrade(make_engine(owner=True))
+    summary = seed_demo(make_engine())
+    print(json.dumps(summary, default=str))
+    return 0
+
+
+def _cmd_parse(args: argparse.Namespace) -> int:
+    from invoice_pipelines.intake.cli_parse import run_parse
+
+    return run_parse(args.path, as_json=args.json)
+
+
+def _cmd_batch_invoice(args: argparse.Namespace) -> int:
+    from invoice_pipelines.billing.cli import run_batch_invoice
+
+    return run_batch_invoice(args)
+
+
+def _cmd_batch_status(args: argparse.Namespace) -> int:
+    from invoice_pipelines.billing.cli import run_batch_status
+
+    return run_batch_status(args)
+
+
+def _cmd_bench(args: argparse.Namespace) -> int:
+    from invoice_pipelines.bench import run_scenario
+
+    return run_scenario(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="invoice-pipelines", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("migrate", help="upgrade the database named by INVOICE_PIPELINES_DB_URL")
+    p.add_argument("--revision", default="head")
+    p.set_defaults(func=_cmd_migrate)
+
+    p = sub.add_parser("seed-demo", help="create demo organizations, customers, items, orders (idempotent)")
+    p.set_defaults(func=_cmd_seed_demo)
+
+    p = sub.add_parser("parse", help="parse and validate one invoice file offline")
+    p.add_argument("path")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=_cmd_parse)
+
+    p = sub.add_parser("batch-invoice", help="enqueue a batch invoicing job")
+    p.add_argument("--org", required=True, help="organization id or slug")
+    group = p.add_mutually_exclusive_group(required=True)
+    group.add_argument("--orders", help="comma-separated sales order ids")
+    group.add_argument("--all-reviewed", action="store_true", help="every reviewed order")
+    p.add_argument("--up-to", help="with --all-reviewed: only orders dated up to this day (YYYY-MM-DD)")
+    p.add_argument("--invoice-date", help="YYYY-MM-DD; default today in the organization's timezone")
+    p.add_argument("--due-days", type=int, default=0)
+    p.add_argument("--created-by", default=None)
+    p.add_argument("--wait", action="store_true", help="process now and show progress until done")
+    p.set_defaults(func=_cmd_batch_invoice)
+
+    p = sub.add_parser("batch-status", help="show a batch job")
+    p.add_argument("job_id", type=int)
+    p.set_defaults(func=_cmd_batch_status)
+
+    p = sub.add_parser("bench", help="run a benchmark scenario; JSON on the last stdout line")
+    from invoice_pipelines.bench import add_scenarios
+
+    add_scenarios(p)
+    p.set_defaults(func=_cmd_bench)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from invoice_pipelines.settings import ConfigError
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except ConfigError as exc:
+        print(f"invoice-pipelines: configuration error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

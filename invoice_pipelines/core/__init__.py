@@ -1,0 +1,1 @@
+"""The invoice domain in plain Python: no Dagster, no SQL, no network."""

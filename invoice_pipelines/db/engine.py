@@ -1,0 +1,145 @@
+"""Engines for the application database: URL checks, SQLite pragmas, PostgreSQL application role."""
+
+from __future__ import annotations
+
+import re
+import threading
+from pathlib import Path
+
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
+
+from invoice_pipelines.settings import PROJECT_ROOT, ConfigError, env
+
+URL_VAR = "INVOICE_PIPELINES_DB_URL"
+SUPPORTED_BACKENDS = ("sqlite", "postgresql")
+_ROLE_RE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+
+_engines: dict[tuple[str, bool], Engine] = {}
+_engines_lock = threading.Lock()
+
+
+def database_url(url: str | None = None, *, redact: bool = False) -> str:
+    """The configured URL, normalized: `postgres://` -> `postgresql://`, relative SQLite paths
+    resolved against the project root."""
+    raw = url if url is not None else env(URL_VAR)
+    if raw.startswith("postgres://"):
+        raw = "postgresql://" + raw[len("postgres://") :]
+    try:
+        parsed = make_url(raw)
+    except ArgumentError as exc:
+        raise ConfigError(f"{URL_VAR} is not a database URL: {raw!r}") from exc
+    backend = parsed.get_backend_name()
+    if backend not in SUPPORTED_BACKENDS:
+        raise ConfigError(
+            f"{URL_VAR} uses unsupported scheme {parsed.drivername!r}; "
+            "use sqlite:///path or postgresql+psycopg2://user@host/db"
+        )
+    if backend == "sqlite" and parsed.database and parsed.database != ":memory:":
+        path = Path(parsed.database)
+        if not path.is_absolute():
+            parsed = parsed.set(database=str(PROJECT_ROOT / path))
+    return parsed.render_as_string(hide_password=redact)
+
+
+def app_role() -> str | None:
+    role = env("INVOICE_PIPELINES_DB_APP_ROLE").strip()
+    if not role:
+        return None
+    if not _ROLE_RE.match(role):
+        raise ConfigError(f"INVOICE_PIPELINES_DB_APP_ROLE is not a plain role name: {role!r}")
+    return role
+
+
+def is_postgres(engine: Engine) -> bool:
+    return engine.dialect.name == "postgresql"
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection, _record):  # noqa: ANN001
+        # We issue BEGIN ourselves (see _on_begin) so SQLite's locking is explicit.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA busy_timeout=60000")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn):  # noqa: ANN001
+        # Writers ask for BEGIN IMMEDIATE (execution option sqlite_begin) so two writers queue on
+        # the busy timeout instead of failing later with "database is locked" on upgrade.
+        mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
+        conn.exec_driver_sql(f"BEGIN {mode}")
+
+
+def _configure_postgres_role(engine: Engine, role: str) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection, _record):  # noqa: ANN001
+        cursor = dbapi_connection.cursor()
+        cursor.execute(f'SET ROLE "{role}"')
+        cursor.close()
+        dbapi_connection.commit()
+
+
+def make_engine(url: str | None = None, *, owner: bool = False, check: bool = True) -> Engine:
+    """A new engine for the application database.
+
+    `owner=True` is for migrations and administration: it stays the login user. Otherwise, on
+    PostgreSQL, every connection switches to the application role, so row-level security applies
+    even when the login user owns the tables.
+    """
+    resolved = database_url(url)
+    parsed = make_url(resolved)
+    kwargs: dict = {"future": True}
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        kwargs["connect_args"] = {"timeout": 60, "check_same_thread": False}
+    else:
+        kwargs.update(pool_pre_ping=True, pool_size=5, max_overflow=10)
+    try:
+        engine = create_engine(resolved, **kwargs)
+    except (NoSuchModuleError, ArgumentError, ImportError) as exc:
+        raise ConfigError(f"{URL_VAR}: cannot use {parsed.drivername!r}: {exc}") from exc
+    if engine.dialect.name == "sqlite":
+        _configure_sqlite(engine)
+    elif not owner and (role := app_role()):
+        _configure_postgres_role(engine, role)
+    if check:
+        check_connection(engine)
+    return engine
+
+
+def shared_engine(url: str | None = None, *, owner: bool = False) -> Engine:
+    """One engine per (URL, owner) per process: Dagster resources and sensors share it."""
+    key = (database_url(url), owner)
+    with _engines_lock:
+        engine = _engines.get(key)
+        if engine is None:
+            engine = make_engine(key[0], owner=owner)
+            _engines[key] = engine
+        return engine
+
+
+def dispose_shared_engines() -> None:
+    with _engines_lock:
+        for engine in _engines.values():
+            engine.dispose()
+        _engines.clear()
+
+
+def check_connection(engine: Engine) -> None:
+    """Fail with one clear line when the database cannot be reached."""
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except DBAPIError as exc:
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+        where = engine.url.render_as_string(hide_password=True)
+        if "role" in reason and "does not exist" in reason:
+            reason += " (run `invoice-pipelines migrate` first: it creates the application role)"
+        raise ConfigError(f"cannot connect to {where} ({URL_VAR}): {reason}") from exc

@@ -1,0 +1,59 @@
+"""Upgrade and downgrade the application database with Alembic, from code or the CLI."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+VERSION_TABLE = "invoice_pipelines_alembic_version"
+
+
+def alembic_config() -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    return config
+
+
+def _with_connection(engine: Engine, fn) -> None:  # noqa: ANN001
+    config = alembic_config()
+    with engine.connect() as conn:
+        config.attributes["connection"] = conn
+        fn(config)
+        conn.commit()
+
+
+def current_revision(engine: Engine) -> str | None:
+    with engine.connect() as conn:
+        return MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE}).get_current_revision()
+
+
+def head_revision() -> str:
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    assert head is not None
+    return head
+
+
+def upgrade(engine: Engine, revision: str = "head") -> str | None:
+    """Bring the database to `revision` (default head). Safe to call on an up-to-date database.
+
+    Runs as the connecting (owner) user; pass an engine made with `make_engine(owner=True)`.
+    """
+    _with_connection(engine, lambda cfg: command.upgrade(cfg, revision))
+    return current_revision(engine)
+
+
+def downgrade(engine: Engine, revision: str) -> str | None:
+    _with_connection(engine, lambda cfg: command.downgrade(cfg, revision))
+    return current_revision(engine)
+
+
+def ensure_migrated(engine: Engine) -> None:
+    """Upgrade only when behind (cheap check first): used by benchmarks and the demo."""
+    if current_revision(engine) != head_revision():
+        upgrade(engine)

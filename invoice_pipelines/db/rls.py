@@ -1,0 +1,75 @@
+"""PostgreSQL row-level security: the application role, grants, and one tenant policy per table.
+
+Each transaction of the application states whose data it works on with
+`set_config('invoice_pipelines.organization_id', ...)` (see `db/tenancy.py`). The policy shows a row
+only when its organization matches, so a query that forgets `WHERE organization_id = ...` still sees
+one tenant. Maintenance work that must see every tenant (sensors, stuck-job cleanup) says so
+explicitly with `invoice_pipelines.system = 'on'`.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy.engine import Connection
+
+ORG_SETTING = "invoice_pipelines.organization_id"
+SYSTEM_SETTING = "invoice_pipelines.system"
+POLICY = "tenant_isolation"
+
+
+def _visible(column: str) -> str:
+    return (
+        f"(current_setting('{SYSTEM_SETTING}', true) = 'on' OR {column} = "
+        f"NULLIF(current_setting('{ORG_SETTING}', true), '')::bigint)"
+    )
+
+
+def ensure_app_role(conn: Connection, role: str) -> None:
+    conn.exec_driver_sql(
+        f"""
+        DO $$
+        BEGIN
+            IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{role}') THEN
+                CREATE ROLE "{role}" NOLOGIN NOSUPERUSER NOBYPASSRLS;
+            END IF;
+        EXCEPTION WHEN duplicate_object OR unique_violation THEN
+            NULL;  -- created concurrently by another migration: fine
+        END
+        $$;
+        """
+    )
+    # the migrating (owner) user must be allowed to SET ROLE to it
+    conn.exec_driver_sql(
+        f"""
+        DO $$
+        BEGIN
+            IF NOT pg_has_role(current_user, '{role}', 'MEMBER') THEN
+                EXECUTE 'GRANT ' || quote_ident('{role}') || ' TO ' || quote_ident(current_user);
+            END IF;
+        END
+        $$;
+        """
+    )
+    conn.exec_driver_sql(f'GRANT USAGE ON SCHEMA public TO "{role}"')
+
+
+def protect_tables(conn: Connection, role: str, tables: list[str], *, key_column: str = "organization_id") -> None:
+    """Grant the application role DML on `tables` and make their rows tenant-scoped."""
+    for table in tables:
+        conn.exec_driver_sql(f'GRANT SELECT, INSERT, UPDATE, DELETE ON "{table}" TO "{role}"')
+        conn.exec_driver_sql(f'ALTER TABLE "{table}" ENABLE ROW LEVEL SECURITY')
+        # FORCE: the table owner is subject to the policy too (only superusers/BYPASSRLS are not)
+        conn.exec_driver_sql(f'ALTER TABLE "{table}" FORCE ROW LEVEL SECURITY')
+        conn.exec_driver_sql(f'DROP POLICY IF EXISTS {POLICY} ON "{table}"')
+        conn.exec_driver_sql(
+            f'CREATE POLICY {POLICY} ON "{table}" USING {_visible(key_column)} '
+            f"WITH CHECK {_visible(key_column)}"
+        )
+    conn.exec_driver_sql(f'GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO "{role}"')
+
+
+def unprotect_tables(conn: Connection, role: str, tables: list[str]) -> None:
+    for table in tables:
+        conn.exec_driver_sql(f'DROP POLICY IF EXISTS {POLICY} ON "{table}"')
+        conn.exec_driver_sql(f'ALTER TABLE "{table}" NO FORCE ROW LEVEL SECURITY')
+        conn.exec_driver_sql(f'ALTER TABLE "{table}" DISABLE ROW LEVEL SECURITY')
+        conn.exec_driver_sql(f'REVOKE ALL ON "{table}" FROM "{role}"')

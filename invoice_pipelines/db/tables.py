@@ -1,0 +1,410 @@
+"""The application's tables (SQLAlchemy Core). Every tenant row carries `organization_id`.
+
+Migrations in `db/migrations/versions` create exactly these; a test compares the two.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    Column,
+    Date,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    text,
+)
+
+from invoice_pipelines.db.types import Id, Json, Money, Quantity, Rate, UtcDateTime
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+NOW = text("CURRENT_TIMESTAMP")
+
+SALES_ORDER_STATUSES = ("draft", "pending", "reviewed", "invoiced", "cancelled")
+SALES_INVOICE_STATUSES = ("open", "partially_paid", "paid", "cancelled")
+BATCH_JOB_STATUSES = (
+    "pending",
+    "processing",
+    "completed",
+    "completed_with_errors",
+    "failed",
+    "cancelled",
+)
+BATCH_ITEM_STATUSES = ("pending", "succeeded", "failed", "skipped")
+INCOMING_STATUSES = ("UPLOADED", "CREATED", "PARSED", "VALIDATED", "EXPORTED", "FAILED")
+
+
+def _in(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+def _org_fk() -> Column:
+    return Column(
+        "organization_id",
+        Id,
+        ForeignKey("organizations.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    )
+
+
+def _timestamps() -> list[Column]:
+    return [
+        Column("created_at", UtcDateTime, nullable=False, server_default=NOW),
+        Column("updated_at", UtcDateTime, nullable=False, server_default=NOW),
+    ]
+
+
+organizations = Table(
+    "organizations",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    # The slug is the Dagster partition key: stable, readable, unique.
+    Column("slug", String(64), nullable=False, unique=True),
+    Column("name", String(255), nullable=False),
+    Column("country", String(2), nullable=False, server_default="DE"),
+    Column("currency", String(3), nullable=False, server_default="EUR"),
+    Column("timezone", String(64), nullable=False, server_default="Europe/Berlin"),
+    # e.g. "RE-{year}-{counter:06d}"; see core/numbering.py
+    Column("invoice_number_format", String(64), nullable=False, server_default="RE-{year}-{counter:06d}"),
+    Column("vat_id", String(32)),
+    # DATEV: Beraternummer (tax advisor number) and Mandantennummer (client number), chart SKR03/04
+    Column("datev_berater_nr", Integer),
+    Column("datev_mandant_nr", Integer),
+    Column("datev_chart", String(5), nullable=False, server_default="SKR03"),
+    Column("settings", Json, nullable=False, server_default=text("'{}'")),
+    Column("active", Boolean, nullable=False, server_default=text("true")),
+    *_timestamps(),
+    CheckConstraint("datev_chart IN ('SKR03', 'SKR04')", name="datev_chart"),
+)
+
+customers = Table(
+    "customers",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    _org_fk(),
+    Column("customer_number", String(64), nullable=False),
+    Column("name", String(255), nullable=False),
+    Column("email", String(255)),
+    Column("phone", String(64)),
+    Column("street", String(255)),
+    Column("postal_code", String(32)),
+    Column("city", String(128)),
+    Column("country", String(2), nullable=False, server_default="DE"),
+    Column("vat_id", String(32)),
+    Column("payment_terms_days", Integer, nullable=False, server_default="14"),
+    Column("active", Boolean, nullable=False, server_default=text("true")),
+    *_timestamps(),
+    UniqueConstraint("organization_id", "customer_number"),
+)
+
+items = Table(
+    "items",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    _org_fk(),
+    Column("sku", String(64), nullable=False),
+    Column("name", String(255), nullable=False),
+    Column("description", Text),
+    Column("unit_code", String(8), nullable=False, server_default="C62"),
+    Column("unit_price", Quantity(), nullable=False),
+    Column("vat_rate", Rate(), nullable=False),
+    # EN 16931 VAT category (UNTDID 5305): S standard, Z zero, E exempt, AE reverse charge, K intra-EU
+    Column("vat_category", String(2), nullable=False, server_default="S"),
+    Column("is_stock_item", Boolean, nullable=False, server_default=text("false")),
+    Column("inventory_quantity", Quantity(), nullable=False, server_default="0"),
+    Column("active", Boolean, nullable=False, server_default=text("true")),
+    *_timestamps(),
+    UniqueConstraint("organization_id", "sku"),
+)
+
+sales_orders = Table(
+    "sales_orders",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    _org_fk(),
+    Column("order_number", String(64), nullable=False),
+    Column("customer_id", Id, ForeignKey("customers.id"), nullable=False, index=True),
+    Column("order_date", Date, nullable=False),
+    Column("status", String(16), nullable=False, server_default="draft"),
+    Column("currency", String(3), nullable=False, server_default="EUR"),
+    Column("notes", Text),
+    Column("invoiced_at", UtcDateTime),
+    Column("created_by", String(255)),
+    *_timestamps(),
+    UniqueConstraint("organization_id", "order_number"),
+    CheckConstraint(_in("status", SALES_ORDER_STATUSES), name="status"),
+    Index("ix_sales_orders_org_status_date", "organization_id", "status", "order_date"),
+)
+
+sales_order_lines = Table(
+    "sales_order_lines",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    _org_fk(),
+    Column(
+        "sales_order_id",
+        Id,
+        ForeignKey("sales_orders.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    Column("line_no", Integer, nullable=False),
+    # item lines reference an item; discount lines carry a negative unit price and no item
+    Column("line_type", String(16), nullable=False, server_default="item"),
+    Column("item_id", Id, ForeignKey("items.id")),
+    Column("description", String(512), nullable=False),
+    Column("quantity", Quantity(), nullable=False),
+    Column("unit_price", Quantity(), nullable=False),
+    Column("vat_rate", Rate(), nullable=False),
+    Column("vat_category", String(2), nullable=False, server_default="S"),
+    UniqueConstraint("sales_order_id", "line_no"),
+    CheckConstraint("line_type IN ('item', 'discount', 'charge')", name="line_type"),
+)
+
+invoice_number_sequences = Table(
+    "invoice_number_sequences",
+    metadata,
+    Column("organization_id", Id, ForeignKey("organizations.id", ondelete="CASCADE"), primary_key=True),
+    Column("name", String(32), primary_key=True),
+    # the last number handed out; the next invoice gets last_value + 1 (gapless: only a committed
+    # transaction moves it, together with the invoices that use the numbers)
+    Column("last_value", Integer, nullable=False, server_default="0"),
+    Column("updated_at", UtcDateTime, nullable=False, server_default=NOW),
+)
+
+batch_jobs = Table(
+    "batch_jobs",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    _org_fk(),
+    # sales_orders: invoice existing orders; customer_lines: invoice given customers/items/prices
+    Column("kind", String(32), nullable=False, server_default="sales_orders"),
+    Column("request", Json, nullable=False, server_default=text("'{}'")),
+    Column("invoice_date", Date),
+    Column("due_days", Integer, nullable=False, server_default="0"),
+    Column("status", String(32), nullable=False, server_default="pending"),
+    Column("total_count", Integer, nullable=False, server_default="0"),
+    Column("processed_count", Integer, nullable=False, server_default="0"),
+    Column("successful_count", Integer, nullable=False, server_default="0"),
+    Column("failed_count", Integer, nullable=False, server_default="0"),
+    Column("skipped_count", Integer, nullable=False, server_default="0"),
+    Column("cancel_requested", Boolean, nullable=False, server_default=text("false")),
+    Column("retry_of_job_id", Id, ForeignKey("batch_jobs.id")),
+    Column("dagster_run_id", String(64)),
+    Column("started_at", UtcDateTime),
+    Column("heartbeat_at", UtcDateTime),
+    Column("completed_at", UtcDateTime),
+    Column("duration_seconds", Float),
+    Column("estimated_duration_seconds", Float),
+    Column("failure_reason", Text),
+    Column("errors", Json, nullable=False, server_default=text("'[]'")),
+    Column("created_by", String(255)),
+    *_timestamps(),
+    CheckConstraint(_in("status", BATCH_JOB_STATUSES), name="status"),
+    Index("ix_batch_jobs_status_created", "status", "created_at"),
+)
+
+batch_job_items = Table(
+    "batch_job_items",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    _org_fk(),
+    Column("batch_job_id", Id, ForeignKey("batch_jobs.id", ondelete="CASCADE"), nullable=False),
+    Column("position", Integer, nullable=False),
+    Column("sales_order_id", Id, ForeignKey("sales_orders.id")),
+    Column("customer_id", Id, ForeignKey("customers.id")),
+    # customer_lines jobs: the lines to invoice for this customer
+    Column("payload", Json),
+    Column("status", String(16), nullable=False, server_default="pending"),
+    Column("sales_invoice_id", Id),
+    Column("error_code", String(64)),
+    Column("error_message", Text),
+    Column("updated_at", UtcDateTime, nullable=False, server_default=NOW),
+    UniqueConstraint("batch_job_id", "position"),
+    CheckConstraint(_in("status", BATCH_ITEM_STATUSES), name="status"),
+    Index("ix_batch_job_items_job_status", "batch_job_id", "status"),
+)
+
+sales_invoices = Table(
+    "sales_invoices",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    _org_fk(),
+    Column("invoice_number", String(64), nullable=False),
+    Column("sequence_number", Integer, nullable=False),
+    # exactly once: at most one invoice per sales order, enforced by the database
+    Column("sales_order_id", Id, ForeignKey("sales_orders.id"), unique=True),
+    Column("customer_id", Id, ForeignKey("customers.id"), nullable=False, index=True),
+    Column("batch_job_id", Id, ForeignKey("batch_jobs.id")),
+    Column("type_code", String(3), nullable=False, server_default="380"),
+    Column("issue_date", Date, nullable=False),
+    Column("due_date", Date, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("net_total", Money(), nullable=False),
+    Column("tax_total", Money(), nullable=False),
+    Column("gross_total", Money(), nullable=False),
+    Column("amount_paid", Money(), nullable=False, server_default="0"),
+    Column("amount_due", Money(), nullable=False),
+    Column("status", String(16), nullable=False, server_default="open"),
+    Column("created_by", String(255)),
+    *_timestamps(),
+    UniqueConstraint("organization_id", "invoice_number"),
+    UniqueConstraint("organization_id", "sequence_number"),
+    CheckConstraint(_in("status", SALES_INVOICE_STATUSES), name="status"),
+    Index("ix_sales_invoices_org_status_due", "organization_id", "status", "due_date"),
+)
+
+sales_invoice_lines = Table(
+    "sales_invoice_lines",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    _org_fk(),
+    Column(
+        "sales_invoice_id",
+        Id,
+        ForeignKey("sales_invoices.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    Column("line_no", Integer, nullable=False),
+    Column("line_type", String(16), nullable=False, server_default="item"),
+    Column("item_id", Id, ForeignKey("items.id")),
+    Column("description", String(512), nullable=False),
+    Column("quantity", Quantity(), nullable=False),
+    Column("unit_price", Quantity(), nullable=False),
+    Column("net_amount", Money(), nullable=False),
+    Column("vat_rate", Rate(), nullable=False),
+    Column("vat_category", String(2), nullable=False, server_default="S"),
+    UniqueConstraint("sales_invoice_id", "line_no"),
+)
+
+# One VAT breakdown per (category, rate) on each invoice (EN 16931 BG-23).
+sales_invoice_taxes = Table(
+    "sales_invoice_taxes",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    _org_fk(),
+    Column(
+        "sales_invoice_id",
+        Id,
+        ForeignKey("sales_invoices.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    Column("vat_category", String(2), nullable=False),
+    Column("vat_rate", Rate(), nullable=False),
+    Column("basis", Money(), nullable=False),
+    Column("amount", Money(), nullable=False),
+    UniqueConstraint("sales_invoice_id", "vat_category", "vat_rate"),
+)
+
+uploads = Table(
+    "uploads",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    _org_fk(),
+    Column("filename", String(512), nullable=False),
+    # where the original bytes are kept (relative to the upload store root); never deleted
+    Column("storage_key", String(1024), nullable=False),
+    Column("size_bytes", Integer, nullable=False),
+    Column("content_hash", String(64), nullable=False),
+    Column("content_type", String(128)),
+    # registered: first time we see these bytes; duplicate: same content as an earlier upload
+    Column("status", String(16), nullable=False, server_default="registered"),
+    Column("duplicate_of_upload_id", Id, ForeignKey("uploads.id")),
+    Column("incoming_invoice_id", Id),
+    Column("created_by", String(255)),
+    Column("created_at", UtcDateTime, nullable=False, server_default=NOW),
+    UniqueConstraint("organization_id", "storage_key"),
+    Index("ix_uploads_org_hash", "organization_id", "content_hash"),
+)
+
+incoming_invoices = Table(
+    "incoming_invoices",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    _org_fk(),
+    Column("upload_id", Id, ForeignKey("uploads.id")),
+    Column("status", String(16), nullable=False, server_default="UPLOADED"),
+    # optimistic lock: every status change is UPDATE ... WHERE processing_version = :seen
+    Column("processing_version", Integer, nullable=False, server_default="0"),
+    Column("last_processed_at", UtcDateTime),
+    Column("status_changed_at", UtcDateTime, nullable=False, server_default=NOW),
+    Column("format", String(32)),
+    Column("content_hash", String(64), nullable=False),
+    Column("raw_json", Json),
+    Column("invoice_number", String(128)),
+    Column("type_code", String(3)),
+    Column("seller_name", String(255)),
+    Column("seller_vat_id", String(64)),
+    Column("issue_date", Date),
+    Column("due_date", Date),
+    Column("currency", String(3)),
+    Column("net_total", Money()),
+    Column("tax_total", Money()),
+    Column("gross_total", Money()),
+    Column("amount_due", Money()),
+    Column("processing_seconds", Float),
+    Column("created_by", String(255)),
+    *_timestamps(),
+    # the same bytes are one document per organization
+    UniqueConstraint("organization_id", "content_hash"),
+    CheckConstraint(_in("status", INCOMING_STATUSES), name="status"),
+    Index("ix_incoming_invoices_org_status", "organization_id", "status"),
+)
+
+processing_errors = Table(
+    "processing_errors",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    _org_fk(),
+    Column(
+        "incoming_invoice_id",
+        Id,
+        ForeignKey("incoming_invoices.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    Column("processing_version", Integer),
+    Column("stage", String(32), nullable=False),
+    Column("rule_id", String(64)),
+    Column("severity", String(16), nullable=False, server_default="error"),
+    Column("message", Text, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False, server_default=NOW),
+)
+
+# Who started what: batch jobs, retries, re-exports, manual runs.
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("organization_id", Id, ForeignKey("organizations.id", ondelete="CASCADE"), index=True),
+    Column("created_by", String(255), nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("entity_type", String(64)),
+    Column("entity_id", String(64)),
+    Column("details", Json),
+    Column("created_at", UtcDateTime, nullable=False, server_default=NOW),
+)
+
+# Tables whose rows belong to one organization: row-level security applies to each of these.
+TENANT_TABLES: tuple[str, ...] = tuple(
+    t.name for t in metadata.sorted_tables if "organization_id" in t.c and t.name != "organizations"
+)

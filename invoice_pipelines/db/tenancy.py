@@ -1,0 +1,83 @@
+"""Tenant scope: every unit of work names the organization it works for.
+
+On PostgreSQL the organization goes into a transaction-local setting that the row-level security
+policies read (see `db/rls.py`); on SQLite (one local user) it is a no-op and queries filter by
+`organization_id` themselves, as they should on both engines.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from sqlalchemy import Engine, select, text
+from sqlalchemy.engine import Connection
+
+from invoice_pipelines.db.rls import ORG_SETTING, SYSTEM_SETTING
+from invoice_pipelines.db.tables import organizations
+
+
+class UnknownOrganization(LookupError):
+    """No organization with that id or slug."""
+
+
+def _set(conn: Connection, name: str, value: str) -> None:
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT set_config(:name, :value, true)"), {"name": name, "value": value})
+
+
+def scope_to_organization(conn: Connection, organization_id: int) -> None:
+    """Make the current transaction see only `organization_id` (PostgreSQL RLS)."""
+    _set(conn, ORG_SETTING, str(int(organization_id)))
+    _set(conn, SYSTEM_SETTING, "off")
+
+
+@contextmanager
+def tenant_transaction(engine: Engine, organization_id: int, *, write: bool = False) -> Iterator[Connection]:
+    """A transaction that sees only one organization's rows.
+
+    `write=True` takes SQLite's write lock at BEGIN, so concurrent writers wait instead of failing.
+    """
+    with engine.connect() as conn:
+        if write and conn.dialect.name == "sqlite":
+            conn = conn.execution_options(sqlite_begin="IMMEDIATE")
+        with conn.begin():
+            scope_to_organization(conn, organization_id)
+            yield conn
+
+
+@contextmanager
+def system_transaction(engine: Engine, *, write: bool = False) -> Iterator[Connection]:
+    """A transaction that sees every organization: for sensors and maintenance that span tenants.
+
+    Use it only where the work is about all tenants (listing organizations, finding pending jobs);
+    tenant work belongs in `tenant_transaction`.
+    """
+    with engine.connect() as conn:
+        if write and conn.dialect.name == "sqlite":
+            conn = conn.execution_options(sqlite_begin="IMMEDIATE")
+        with conn.begin():
+            _set(conn, SYSTEM_SETTING, "on")
+            yield conn
+
+
+def resolve_organization(engine: Engine, key: str | int) -> dict:
+    """Find an organization by id or slug (the Dagster partition key)."""
+    with system_transaction(engine) as conn:
+        query = select(organizations)
+        if isinstance(key, int) or (isinstance(key, str) and key.isdigit()):
+            query = query.where(organizations.c.id == int(key))
+        else:
+            query = query.where(organizations.c.slug == key)
+        row = conn.execute(query).mappings().first()
+    if row is None:
+        raise UnknownOrganization(f"no organization {key!r}")
+    return dict(row)
+
+
+def active_organization_slugs(engine: Engine) -> list[str]:
+    with system_transaction(engine) as conn:
+        rows = conn.execute(
+            select(organizations.c.slug).where(organizations.c.active.is_(True)).order_by(organizations.c.slug)
+        )
+        return [r[0] for r in rows]

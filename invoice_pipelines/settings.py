@@ -1,0 +1,121 @@
+"""Configuration from environment variables: one place that names every variable and its default.
+
+Nothing here is read at import time; call the functions when the value is needed, so tests and
+Dagster code locations can change the environment.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class ConfigError(RuntimeError):
+    """A configuration value the user must fix; its message names the variable."""
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    default: str
+    meaning: str
+
+
+# Every variable the project reads. The README's configuration table is generated from this list
+# (`invoice_pipelines_tests/test_readme.py` keeps them in step).
+SETTINGS: tuple[Setting, ...] = (
+    Setting(
+        "INVOICE_PIPELINES_DB_URL",
+        "sqlite:///.data/invoice_pipelines.sqlite3",
+        "Application database (SQLAlchemy URL). PostgreSQL: postgresql+psycopg2://user@host/db "
+        "or postgresql://... (psycopg 3).",
+    ),
+    Setting(
+        "INVOICE_PIPELINES_DB_APP_ROLE",
+        "invoice_app",
+        "PostgreSQL only: role the application switches to (SET ROLE) so row-level security "
+        "applies. Empty when the login user already is a non-owner role.",
+    ),
+    Setting(
+        "INVOICE_PIPELINES_DATA_DIR",
+        ".data",
+        "Where local files go: SQLite database, uploads, exports, Dagster home of `make run`.",
+    ),
+    Setting(
+        "INVOICE_PIPELINES_UPLOAD_DIR",
+        "<DATA_DIR>/uploads",
+        "Root of the local upload store; one folder per organization slug.",
+    ),
+    Setting(
+        "INVOICE_PIPELINES_MAX_UPLOAD_BYTES",
+        "20971520",
+        "Uploads larger than this end FAILED with a clear message (default 20 MiB).",
+    ),
+    Setting(
+        "INVOICE_PIPELINES_OCR",
+        "tesseract",
+        "OCR engine for scans: `tesseract` (local) or `google-vision` (Google Cloud Vision).",
+    ),
+    Setting(
+        "INVOICE_PIPELINES_VISION_ENDPOINT",
+        "vision.googleapis.com",
+        "Google Cloud Vision API endpoint (tests point it at the local stand-in).",
+    ),
+    Setting(
+        "GOOGLE_APPLICATION_CREDENTIALS",
+        "(unset)",
+        "Service-account JSON for Google Cloud Vision.",
+    ),
+    Setting(
+        "INVOICE_PIPELINES_TEST_PG_URL",
+        "postgresql://postgres@127.0.0.1:5432/test",
+        "Tests only: PostgreSQL server the suite creates its scratch databases on.",
+    ),
+    Setting(
+        "DAGSTER_HOME",
+        ".data/dagster_home (make run)",
+        "Dagster instance folder. For production point it at a folder holding this repo's "
+        "dagster.yaml (PostgreSQL storage).",
+    ),
+    Setting(
+        "DAGSTER_PG_USERNAME / DAGSTER_PG_PASSWORD / DAGSTER_PG_HOST / DAGSTER_PG_DB / DAGSTER_PG_PORT",
+        "(unset)",
+        "Production dagster.yaml: Dagster's own run/event/schedule storage on PostgreSQL.",
+    ),
+)
+
+
+def env(name: str) -> str:
+    """The value of a setting, or its default."""
+    for setting in SETTINGS:
+        if setting.name == name:
+            value = os.environ.get(name)
+            return value if value is not None else setting.default
+    raise KeyError(name)
+
+
+def data_dir() -> Path:
+    path = Path(env("INVOICE_PIPELINES_DATA_DIR"))
+    return path if path.is_absolute() else PROJECT_ROOT / path
+
+
+def upload_dir() -> Path:
+    raw = os.environ.get("INVOICE_PIPELINES_UPLOAD_DIR")
+    if not raw:
+        return data_dir() / "uploads"
+    path = Path(raw)
+    return path if path.is_absolute() else PROJECT_ROOT / path
+
+
+def max_upload_bytes() -> int:
+    raw = env("INVOICE_PIPELINES_MAX_UPLOAD_BYTES")
+    try:
+        value = int(raw)
+    except ValueError as exc:
+        raise ConfigError(f"INVOICE_PIPELINES_MAX_UPLOAD_BYTES must be an integer, got {raw!r}") from exc
+    if value <= 0:
+        raise ConfigError("INVOICE_PIPELINES_MAX_UPLOAD_BYTES must be positive")
+    return value

@@ -1,0 +1,98 @@
+"""Tenants area: keeps the `organizations` dynamic partitions in step with the organizations table."""
+
+import hashlib
+import json
+
+from dagster import (
+    AssetExecutionContext,
+    DefaultSensorStatus,
+    Definitions,
+    MaterializeResult,
+    MetadataValue,
+    SensorEvaluationContext,
+    SensorResult,
+    SkipReason,
+    asset,
+    sensor,
+)
+from sqlalchemy import func, select
+
+from invoice_pipelines.db.tables import customers, items, sales_invoices, sales_orders
+from invoice_pipelines.db.tenancy import (
+    active_organization_slugs,
+    resolve_organization,
+    tenant_transaction,
+)
+from invoice_pipelines.resources.database import Database
+from invoice_pipelines.tenants.partitions import ORGANIZATIONS_PARTITIONS_NAME, organizations_partitions
+
+
+def plan_partition_sync(wanted: list[str], existing: list[str]) -> tuple[list[str], list[str]]:
+    """Keys to add and keys to remove so the partition set equals `wanted`."""
+    wanted_set, existing_set = set(wanted), set(existing)
+    return sorted(wanted_set - existing_set), sorted(existing_set - wanted_set)
+
+
+@sensor(
+    name="organizations_sensor",
+    minimum_interval_seconds=30,
+    default_status=DefaultSensorStatus.RUNNING,
+    description="Adds and removes `organizations` partitions to match the active organizations.",
+)
+def organizations_sensor(context: SensorEvaluationContext, database: Database):
+    slugs = active_organization_slugs(database.get_engine())
+    fingerprint = hashlib.sha256("\n".join(slugs).encode()).hexdigest()[:16]
+    existing = context.instance.get_dynamic_partitions(ORGANIZATIONS_PARTITIONS_NAME)
+    to_add, to_remove = plan_partition_sync(slugs, existing)
+    cursor = json.dumps({"fingerprint": fingerprint, "organizations": len(slugs)})
+    if not to_add and not to_remove:
+        return SkipReason(f"{len(slugs)} organizations, partitions already in step")
+    requests = []
+    # one request per direction, whatever the number of keys: the daemon writes them in one call
+    if to_add:
+        requests.append(organizations_partitions.build_add_request(to_add))
+    if to_remove:
+        requests.append(organizations_partitions.build_delete_request(to_remove))
+    context.log.info(f"organizations: +{len(to_add)} -{len(to_remove)}")
+    return SensorResult(dynamic_partitions_requests=requests, cursor=cursor)
+
+
+@asset(
+    partitions_def=organizations_partitions,
+    group_name="tenants",
+    description="What each organization holds: customers, items, sales orders by status, invoices.",
+)
+def organization_overview(context: AssetExecutionContext, database: Database) -> MaterializeResult:
+    engine = database.get_engine()
+    org = resolve_organization(engine, context.partition_key)
+    with tenant_transaction(engine, org["id"]) as conn:
+        n_customers = conn.execute(
+            select(func.count()).select_from(customers).where(customers.c.organization_id == org["id"])
+        ).scalar_one()
+        n_items = conn.execute(
+            select(func.count()).select_from(items).where(items.c.organization_id == org["id"])
+        ).scalar_one()
+        by_status = dict(
+            conn.execute(
+                select(sales_orders.c.status, func.count())
+                .where(sales_orders.c.organization_id == org["id"])
+                .group_by(sales_orders.c.status)
+            ).all()
+        )
+        n_invoices = conn.execute(
+            select(func.count()).select_from(sales_invoices).where(sales_invoices.c.organization_id == org["id"])
+        ).scalar_one()
+    return MaterializeResult(
+        metadata={
+            "organization": MetadataValue.text(org["name"]),
+            "currency": MetadataValue.text(org["currency"]),
+            "customers": MetadataValue.int(n_customers),
+            "items": MetadataValue.int(n_items),
+            "sales_orders": MetadataValue.int(sum(by_status.values())),
+            "sales_orders_by_status": MetadataValue.json(by_status),
+            "sales_invoices": MetadataValue.int(n_invoices),
+        }
+    )
+
+
+defs = Definitions(assets=[organization_overview], sensors=[organizations_sensor])

@@ -1,0 +1,214 @@
+"""Demo data for `make run`: three organizations with customers, items and sales orders.
+
+Deterministic and idempotent: an organization that already exists is left as it is, and each
+organization is written in one transaction, so a crash never leaves half a tenant behind.
+"""
+
+from __future__ import annotations
+
+import random
+from datetime import date, timedelta
+from decimal import Decimal
+
+from sqlalchemy import Engine, insert, select
+
+from invoice_pipelines.db.tables import customers, items, organizations, sales_order_lines, sales_orders
+from invoice_pipelines.db.tenancy import scope_to_organization, system_transaction
+
+D = Decimal
+
+DEMO_ORGANIZATIONS: list[dict] = [
+    {
+        "org": {
+            "slug": "mueller-werkzeugbau",
+            "name": "Müller Werkzeugbau GmbH",
+            "country": "DE",
+            "currency": "EUR",
+            "timezone": "Europe/Berlin",
+            "invoice_number_format": "RE-{year}-{counter:06d}",
+            "vat_id": "DE123456789",
+            "datev_berater_nr": 29098,
+            "datev_mandant_nr": 55003,
+            "datev_chart": "SKR03",
+        },
+        "customers": [
+            ("K-10001", "Schneider Maschinenbau AG", "einkauf@schneider-mb.de", "Industriestraße 12", "70565", "Stuttgart", "DE", "DE811907980"),
+            ("K-10002", "Bäckerei Hoffmann e.K.", "info@baeckerei-hoffmann.de", "Marktplatz 3", "80331", "München", "DE", None),
+            ("K-10003", "Weber & Söhne KG", "buchhaltung@weber-soehne.de", "Hafenweg 45", "20457", "Hamburg", "DE", "DE274501283"),
+            ("K-10004", "Fischer Elektrotechnik GmbH", "rechnung@fischer-et.de", "Am Bahnhof 7", "04109", "Leipzig", "DE", "DE199887766"),
+            ("K-10005", "Oostende Staal B.V.", "ap@oostende-staal.nl", "Havenstraat 88", "3011", "Rotterdam", "NL", "NL859412367B01"),
+        ],
+        "items": [
+            ("WZ-100", "Fräser HSS 10 mm", D("24.90"), D("19.00"), "S", True, D("500")),
+            ("WZ-200", "Spannzange ER32 Satz", D("189.00"), D("19.00"), "S", True, D("40")),
+            ("DL-001", "Montagestunde Techniker", D("78.50"), D("19.00"), "S", False, D("0")),
+            ("DL-002", "Anfahrtspauschale", D("45.00"), D("19.00"), "S", False, D("0")),
+            ("LIT-01", "Fachbuch Zerspanungstechnik", D("39.95"), D("7.00"), "S", True, D("25")),
+            ("WZ-300", "Messschieber digital 150 mm", D("64.00"), D("19.00"), "S", True, D("60")),
+        ],
+    },
+    {
+        "org": {
+            "slug": "acme-office-supplies",
+            "name": "Acme Office Supplies Inc.",
+            "country": "US",
+            "currency": "USD",
+            "timezone": "America/New_York",
+            "invoice_number_format": "INV-{counter:05d}",
+            "vat_id": None,
+            "datev_berater_nr": None,
+            "datev_mandant_nr": None,
+            "datev_chart": "SKR03",
+        },
+        "customers": [
+            ("C-2001", "Riverside Dental Group LLC", "billing@riversidedental.com", "410 Main St", "10001", "New York", "US", None),
+            ("C-2002", "Brightline Architects", "ap@brightline-arch.com", "22 Harbor Blvd", "02110", "Boston", "US", None),
+            ("C-2003", "Greenfield Public Library", "accounts@greenfieldlib.org", "5 Elm Ave", "01301", "Greenfield", "US", None),
+            ("C-2004", "Hudson Valley Realty", "office@hvrealty.com", "900 Route 9", "12601", "Poughkeepsie", "US", None),
+        ],
+        "items": [
+            ("PAP-A4", "Copy paper, case of 10 reams", D("42.99"), D("8.88"), "S", True, D("300")),
+            ("PEN-BL", "Ballpoint pens, blue, box of 50", D("11.49"), D("8.88"), "S", True, D("800")),
+            ("TON-HP", "Toner cartridge HP 58A", D("129.00"), D("8.88"), "S", True, D("45")),
+            ("CHR-ERG", "Ergonomic office chair", D("349.00"), D("8.88"), "S", True, D("12")),
+            ("SRV-DEL", "Next-day delivery", D("15.00"), D("0.00"), "Z", False, D("0")),
+        ],
+    },
+    {
+        "org": {
+            "slug": "brandt-it-service",
+            "name": "Brandt IT-Service OHG",
+            "country": "DE",
+            "currency": "EUR",
+            "timezone": "Europe/Berlin",
+            "invoice_number_format": "{year}/{counter:05d}",
+            "vat_id": "DE987654321",
+            "datev_berater_nr": 41234,
+            "datev_mandant_nr": 1020,
+            "datev_chart": "SKR04",
+        },
+        "customers": [
+            ("D-301", "Kanzlei Dr. Wagner & Partner", "kanzlei@wagner-partner.de", "Königsallee 60", "40212", "Düsseldorf", "DE", "DE145236987"),
+            ("D-302", "Praxis für Physiotherapie Klein", "praxis@physio-klein.de", "Lindenstraße 9", "50674", "Köln", "DE", None),
+            ("D-303", "Autohaus Becker GmbH", "verwaltung@autohaus-becker.de", "Gewerbepark 14", "44137", "Dortmund", "DE", "DE301928374"),
+            ("D-304", "Wiener Softwarehaus GmbH", "office@wiener-softwarehaus.at", "Mariahilfer Str. 101", "1060", "Wien", "AT", "ATU12345678"),
+        ],
+        "items": [
+            ("IT-SUP-H", "IT-Support pro Stunde", D("95.00"), D("19.00"), "S", False, D("0")),
+            ("IT-WART", "Wartungsvertrag monatlich", D("249.00"), D("19.00"), "S", False, D("0")),
+            ("HW-NB14", "Notebook 14 Zoll, vorinstalliert", D("1099.00"), D("19.00"), "S", True, D("8")),
+            ("HW-SSD1", "SSD 1 TB", D("89.90"), D("19.00"), "S", True, D("30")),
+            ("SW-LIZ", "Office-Lizenz (1 Jahr)", D("129.00"), D("19.00"), "S", False, D("0")),
+        ],
+    },
+]
+
+ORDER_STATUS_MIX = ["reviewed"] * 6 + ["pending"] * 2 + ["draft", "cancelled"]
+
+
+def seed_demo(engine: Engine, *, orders_per_org: int = 24) -> dict:
+    """Create the demo organizations that are missing; returns what exists afterwards."""
+    created: list[str] = []
+    for spec in DEMO_ORGANIZATIONS:
+        with system_transaction(engine, write=True) as conn:
+            exists = conn.execute(
+                select(organizations.c.id).where(organizations.c.slug == spec["org"]["slug"])
+            ).scalar()
+            if exists is not None:
+                continue
+            org_id = conn.execute(insert(organizations).values(**spec["org"]).returning(organizations.c.id)).scalar_one()
+            scope_to_organization(conn, org_id)
+            _seed_organization(conn, org_id, spec, orders_per_org)
+            created.append(spec["org"]["slug"])
+    return {"created": created, "organizations": [s["org"]["slug"] for s in DEMO_ORGANIZATIONS]}
+
+
+def _seed_organization(conn, org_id: int, spec: dict, orders_per_org: int) -> None:  # noqa: ANN001
+    rng = random.Random(spec["org"]["slug"])
+    customer_ids = []
+    for number, name, email, street, postal, city, country, vat_id in spec["customers"]:
+        customer_ids.append(
+            conn.execute(
+                insert(customers)
+                .values(
+                    organization_id=org_id,
+                    customer_number=number,
+                    name=name,
+                    email=email,
+                    street=street,
+                    postal_code=postal,
+                    city=city,
+                    country=country,
+                    vat_id=vat_id,
+                    payment_terms_days=rng.choice([0, 14, 30]),
+                )
+                .returning(customers.c.id)
+            ).scalar_one()
+        )
+    item_rows = []
+    for sku, name, price, rate, category, stock, qty in spec["items"]:
+        item_id = conn.execute(
+            insert(items)
+            .values(
+                organization_id=org_id,
+                sku=sku,
+                name=name,
+                unit_price=price,
+                vat_rate=rate,
+                vat_category=category,
+                is_stock_item=stock,
+                inventory_quantity=qty,
+            )
+            .returning(items.c.id)
+        ).scalar_one()
+        item_rows.append((item_id, name, price, rate, category))
+    start = date(2026, 10, 1)
+    for n in range(1, orders_per_org + 1):
+        order_id = conn.execute(
+            insert(sales_orders)
+            .values(
+                organization_id=org_id,
+                order_number=f"SO-{n:05d}",
+                customer_id=rng.choice(customer_ids),
+                order_date=start + timedelta(days=rng.randrange(0, 45)),
+                status=rng.choice(ORDER_STATUS_MIX),
+                currency=spec["org"]["currency"],
+                created_by="seed-demo",
+            )
+            .returning(sales_orders.c.id)
+        ).scalar_one()
+        lines = []
+        for line_no, (item_id, name, price, rate, category) in enumerate(
+            rng.sample(item_rows, k=rng.randint(1, min(4, len(item_rows)))), start=1
+        ):
+            lines.append(
+                {
+                    "organization_id": org_id,
+                    "sales_order_id": order_id,
+                    "line_no": line_no,
+                    "line_type": "item",
+                    "item_id": item_id,
+                    "description": name,
+                    "quantity": D(rng.randint(1, 12)),
+                    "unit_price": price,
+                    "vat_rate": rate,
+                    "vat_category": category,
+                }
+            )
+        if n % 7 == 0:
+            # a goodwill discount line, as real orders have
+            lines.append(
+                {
+                    "organization_id": org_id,
+                    "sales_order_id": order_id,
+                    "line_no": len(lines) + 1,
+                    "line_type": "discount",
+                    "item_id": None,
+                    "description": "Treuerabatt" if spec["org"]["country"] == "DE" else "Loyalty discount",
+                    "quantity": D(1),
+                    "unit_price": D("-10.00"),
+                    "vat_rate": lines[0]["vat_rate"],
+                    "vat_category": lines[0]["vat_category"],
+                }
+            )
+        conn.execute(insert(sales_order_lines), lines)

@@ -1,0 +1,144 @@
+"""Shared fixtures: a real PostgreSQL and a real SQLite database, migrated to head.
+
+`db` is parametrized over both engines, so a test that takes it runs twice. PostgreSQL comes from
+INVOICE_PIPELINES_TEST_PG_URL (default: the local server); the suite creates a scratch database on
+it and drops it at the end. With CI set, an unreachable PostgreSQL fails the run instead of skipping.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, create_engine, insert, text
+from sqlalchemy.engine import make_url
+
+from invoice_pipelines.db.engine import make_engine
+from invoice_pipelines.db.migrate import upgrade
+from invoice_pipelines.db.tables import organizations
+from invoice_pipelines.db.tenancy import system_transaction
+
+os.environ.setdefault("NO_GCE_CHECK", "true")
+
+DEFAULT_TEST_PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
+SAMPLES_DIR = Path(__file__).resolve().parents[2] / "shared" / "samples" / "einvoice"
+IN_CI = bool(os.environ.get("CI"))
+_org_counter = itertools.count(1)
+
+
+def samples_dir() -> Path:
+    """The shared sample e-invoices; missing samples fail under CI and skip elsewhere."""
+    if not SAMPLES_DIR.is_dir():
+        message = f"sample e-invoices not found at {SAMPLES_DIR} (../shared must sit beside the repo)"
+        if IN_CI:
+            pytest.fail(message)
+        pytest.skip(message)
+    return SAMPLES_DIR
+
+
+def pg_server_url() -> str:
+    raw = os.environ.get("INVOICE_PIPELINES_TEST_PG_URL", DEFAULT_TEST_PG_URL)
+    url = make_url(raw.replace("postgres://", "postgresql://", 1))
+    if url.drivername == "postgresql":
+        url = url.set(drivername="postgresql+psycopg2")
+    return url.render_as_string(hide_password=False)
+
+
+@dataclass
+class TestDatabase:
+    """A migrated database plus helpers to create tenants in it."""
+
+    kind: str
+    url: str
+    engine: Engine  # the application engine (PostgreSQL: SET ROLE to the RLS-bound app role)
+    owner_engine: Engine  # the migrating owner (no RLS on SQLite; superuser in our PG tests)
+    created_orgs: list[int] = field(default_factory=list)
+
+    __test__ = False  # not a test class
+
+    def new_organization(self, **values) -> dict:
+        """A fresh organization, unique per call, so tests never see each other's rows."""
+        slug = values.pop("slug", None) or f"org-{next(_org_counter)}-{uuid.uuid4().hex[:6]}"
+        row = {"slug": slug, "name": values.pop("name", slug.title()), **values}
+        with system_transaction(self.engine, write=True) as conn:
+            org_id = conn.execute(insert(organizations).values(**row).returning(organizations.c.id)).scalar_one()
+        self.created_orgs.append(org_id)
+        return {"id": org_id, **row}
+
+
+def _pg_reachable(url: str) -> str | None:
+    try:
+        engine = create_engine(url)
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        engine.dispose()
+        return None
+    except Exception as exc:  # noqa: BLE001 - any failure means "not usable"
+        return str(exc).splitlines()[0]
+
+
+@pytest.fixture(scope="session")
+def pg_admin_url() -> str:
+    url = pg_server_url()
+    problem = _pg_reachable(url)
+    if problem:
+        message = f"PostgreSQL at {make_url(url).render_as_string()} is not reachable: {problem}"
+        if IN_CI:
+            pytest.fail(message + " (CI requires PostgreSQL)")
+        pytest.skip(message)
+    return url
+
+
+@pytest.fixture(scope="session")
+def pg_scratch_factory(pg_admin_url: str) -> Iterator:
+    """Creates empty scratch databases on the test server; drops them all at session end."""
+    admin = create_engine(pg_admin_url, isolation_level="AUTOCOMMIT")
+    created: list[str] = []
+
+    def create() -> str:
+        name = f"ipt_{uuid.uuid4().hex[:12]}"
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+        created.append(name)
+        return make_url(pg_admin_url).set(database=name).render_as_string(hide_password=False)
+
+    yield create
+    with admin.connect() as conn:
+        for name in created:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def pg_database(pg_scratch_factory) -> Iterator[TestDatabase]:
+    url = pg_scratch_factory()
+    owner = make_engine(url, owner=True)
+    upgrade(owner)
+    engine = make_engine(url)
+    yield TestDatabase("postgresql", url, engine, owner)
+    engine.dispose()
+    owner.dispose()
+
+
+@pytest.fixture(scope="session")
+def sqlite_database(tmp_path_factory) -> Iterator[TestDatabase]:
+    path = tmp_path_factory.mktemp("sqlite") / "invoice_pipelines.sqlite3"
+    url = f"sqlite:///{path}"
+    owner = make_engine(url, owner=True)
+    upgrade(owner)
+    engine = make_engine(url)
+    yield TestDatabase("sqlite", url, engine, owner)
+    engine.dispose()
+    owner.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db(request) -> TestDatabase:
+    """The same test on SQLite and on PostgreSQL."""
+    fixture = {"sqlite": "sqlite_database", "postgresql": "pg_database"}[request.param]
+    return request.getfixturevalue(fixture)

@@ -1,0 +1,64 @@
+"""The organizations sensor keeps the dynamic partitions equal to the active organizations."""
+
+import json
+
+from dagster import DagsterInstance, SkipReason, build_sensor_context
+from sqlalchemy import update
+
+from invoice_pipelines.db.tables import organizations
+from invoice_pipelines.db.tenancy import system_transaction
+from invoice_pipelines.resources.database import Database
+from invoice_pipelines.tenants.defs import organizations_sensor, plan_partition_sync
+from invoice_pipelines.tenants.partitions import ORGANIZATIONS_PARTITIONS_NAME
+
+
+def _tick(instance, db, cursor=None):
+    context = build_sensor_context(
+        instance=instance, cursor=cursor, resources={"database": Database(url=db.url)}
+    )
+    result = organizations_sensor(context)
+    if isinstance(result, SkipReason):
+        return result, cursor
+    # a sensor invoked directly does not apply its requests; the daemon would
+    for request in result.dynamic_partitions_requests:
+        if type(request).__name__ == "AddDynamicPartitionsRequest":
+            instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
+        else:
+            for key in request.partition_keys:
+                instance.delete_dynamic_partition(request.partitions_def_name, key)
+    return result, result.cursor
+
+
+def test_adds_all_new_organizations_in_one_request_then_skips(db):
+    instance = DagsterInstance.ephemeral()
+    orgs = [db.new_organization() for _ in range(5)]
+    result, cursor = _tick(instance, db)
+
+    assert len(result.dynamic_partitions_requests) == 1
+    request = result.dynamic_partitions_requests[0]
+    assert request.partitions_def_name == ORGANIZATIONS_PARTITIONS_NAME
+    assert {o["slug"] for o in orgs} <= set(request.partition_keys)
+    assert json.loads(cursor)["organizations"] >= 5
+    assert {o["slug"] for o in orgs} <= set(instance.get_dynamic_partitions(ORGANIZATIONS_PARTITIONS_NAME))
+
+    again, _ = _tick(instance, db, cursor)
+    assert isinstance(again, SkipReason)
+
+
+def test_deactivated_organization_is_removed(db):
+    instance = DagsterInstance.ephemeral()
+    keep, gone = db.new_organization(), db.new_organization()
+    _, cursor = _tick(instance, db)
+    with system_transaction(db.engine, write=True) as conn:
+        conn.execute(update(organizations).where(organizations.c.id == gone["id"]).values(active=False))
+
+    result, _ = _tick(instance, db, cursor)
+    deletes = [r for r in result.dynamic_partitions_requests if type(r).__name__ != "AddDynamicPartitionsRequest"]
+    assert len(deletes) == 1 and list(deletes[0].partition_keys) == [gone["slug"]]
+    keys = set(instance.get_dynamic_partitions(ORGANIZATIONS_PARTITIONS_NAME))
+    assert keep["slug"] in keys and gone["slug"] not in keys
+
+
+def test_plan_partition_sync():
+    assert plan_partition_sync(["a", "b", "c"], ["b", "z"]) == (["a", "c"], ["z"])
+    assert plan_partition_sync([], []) == ([], [])

@@ -1,0 +1,35 @@
+"""The code location loads, and its graph holds what the areas promise (catches accidental changes)."""
+
+from dagster import Definitions
+
+from invoice_pipelines.definitions import defs
+
+EXPECTED_ASSETS = {"organization_overview"}
+EXPECTED_SENSORS = {"organizations_sensor"}
+EXPECTED_SCHEDULES: set[str] = set()
+EXPECTED_JOBS: set[str] = set()
+
+
+def test_definitions_are_loadable():
+    Definitions.validate_loadable(defs)
+
+
+def test_expected_objects_are_present():
+    repo = defs.get_repository_def()
+    assets = {key.to_user_string() for key in repo.asset_graph.get_all_asset_keys()}
+    assert EXPECTED_ASSETS <= assets
+    assert EXPECTED_SENSORS <= {s.name for s in repo.sensor_defs}
+    assert EXPECTED_SCHEDULES <= {s.name for s in repo.schedule_defs}
+    assert EXPECTED_JOBS <= {j.name for j in repo.get_all_jobs()}
+
+
+def test_demo_sensors_and_schedules_start_running():
+    from dagster import DefaultScheduleStatus, DefaultSensorStatus
+
+    repo = defs.get_repository_def()
+    for sensor in repo.sensor_defs:
+        if sensor.name in EXPECTED_SENSORS:
+            assert sensor.default_status == DefaultSensorStatus.RUNNING, sensor.name
+    for schedule in repo.schedule_defs:
+        if schedule.name in EXPECTED_SCHEDULES:
+            assert schedule.default_status == DefaultScheduleStatus.RUNNING, schedule.name

@@ -1,0 +1,103 @@
+"""Start the real Dagster webserver on a free loopback port and ask GraphQL what it loaded."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from invoice_pipelines_tests.test_definitions import EXPECTED_ASSETS, EXPECTED_SCHEDULES, EXPECTED_SENSORS
+
+REPO = Path(__file__).resolve().parents[1]
+QUERY = """
+{
+  workspaceOrError {
+    __typename
+    ... on Workspace {
+      locationEntries {
+        name
+        locationOrLoadError {
+          __typename
+          ... on PythonError { message }
+          ... on RepositoryLocation {
+            repositories {
+              name
+              assetNodes { assetKey { path } }
+              sensors { name sensorState { status } }
+              schedules { name scheduleState { status } }
+            }
+          }
+        }
+      }
+    }
+  }
+}
+"""
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _post(url: str, query: str) -> dict:
+    request = urllib.request.Request(
+        url, data=json.dumps({"query": query}).encode(), headers={"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.load(response)
+
+
+@pytest.fixture
+def webserver(tmp_path, sqlite_database):
+    port = _free_port()
+    env = {**os.environ, "DAGSTER_HOME": str(tmp_path), "INVOICE_PIPELINES_DB_URL": sqlite_database.url}
+    bin_dir = Path(sys.executable).parent
+    proc = subprocess.Popen(
+        [str(bin_dir / "dagster-webserver"), "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                with urllib.request.urlopen(f"{base}/server_info", timeout=2):
+                    break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    output = proc.stdout.read().decode(errors="replace") if proc.stdout else ""
+                    pytest.fail(f"webserver did not come up:\n{output[-3000:]}")
+                time.sleep(0.5)
+        yield base
+    finally:
+        os.killpg(proc.pid, 15)
+        proc.wait(timeout=30)
+
+
+def test_webserver_loads_code_location_without_errors(webserver):
+    data = _post(f"{webserver}/graphql", QUERY)
+    assert "errors" not in data, data.get("errors")
+    entries = data["data"]["workspaceOrError"]["locationEntries"]
+    assert [e["name"] for e in entries] == ["invoice_pipelines"]
+    location = entries[0]["locationOrLoadError"]
+    assert location["__typename"] == "RepositoryLocation", location
+    repo = location["repositories"][0]
+    assets = {"/".join(node["assetKey"]["path"]) for node in repo["assetNodes"]}
+    sensors = {s["name"]: s["sensorState"]["status"] for s in repo["sensors"]}
+    schedules = {s["name"]: s["scheduleState"]["status"] for s in repo["schedules"]}
+    assert EXPECTED_ASSETS <= assets
+    assert EXPECTED_SENSORS <= set(sensors)
+    assert EXPECTED_SCHEDULES <= set(schedules)
+    # default_status RUNNING: a newcomer sees work flow without clicking anything
+    assert all(sensors[name] == "RUNNING" for name in EXPECTED_SENSORS)
