@@ -55,6 +55,21 @@ SETTINGS: tuple[Setting, ...] = (
         "Uploads larger than this end FAILED with a clear message (default 20 MiB).",
     ),
     Setting(
+        "INVOICE_PIPELINES_UPLOAD_SETTLE_SECONDS",
+        "2",
+        "An upload is picked up once its size and mtime stayed the same for this long.",
+    ),
+    Setting(
+        "INVOICE_PIPELINES_INTAKE_BATCH_SIZE",
+        "200",
+        "Documents per intake run launched by the upload sensor.",
+    ),
+    Setting(
+        "INVOICE_PIPELINES_PARSE_TIMEOUT_SECONDS",
+        "30",
+        "Time limit for parsing one document; a document over it ends FAILED.",
+    ),
+    Setting(
         "INVOICE_PIPELINES_OCR",
         "tesseract",
         "OCR engine for scans: `tesseract` (local) or `google-vision` (Google Cloud Vision).",
@@ -111,11 +126,15 @@ def upload_dir() -> Path:
 
 
 def max_upload_bytes() -> int:
-    raw = env("INVOICE_PIPELINES_MAX_UPLOAD_BYTES")
+    return int(positive_number("INVOICE_PIPELINES_MAX_UPLOAD_BYTES"))
+
+
+def positive_number(name: str, kind: type = int) -> int | float:
+    raw = env(name)
     try:
-        value = int(raw)
+        value = kind(raw)
     except ValueError as exc:
-        raise ConfigError(f"INVOICE_PIPELINES_MAX_UPLOAD_BYTES must be an integer, got {raw!r}") from exc
+        raise ConfigError(f"{name} must be a number, got {raw!r}") from exc
     if value <= 0:
-        raise ConfigError("INVOICE_PIPELINES_MAX_UPLOAD_BYTES must be positive")
+        raise ConfigError(f"{name} must be positive, got {raw!r}")
     return value

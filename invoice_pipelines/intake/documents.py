@@ -1,0 +1,240 @@
+"""Incoming invoices in the database: registration of uploads, the one status-change function, stats.
+
+Every status change goes through `change_status`: it checks the lifecycle, and its UPDATE only
+succeeds when the row still has the version (and status) the caller saw, so of two concurrent
+writers exactly one wins and the other gets `StaleDocument` instead of silently overwriting.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import and_, func, insert, select, update
+from sqlalchemy.engine import Connection
+
+from invoice_pipelines.core.lifecycle import Status, check_transition
+from invoice_pipelines.db.tables import incoming_invoices, organizations, processing_errors, uploads
+from invoice_pipelines.db.types import utcnow
+
+
+class StaleDocument(RuntimeError):
+    """Someone else changed the document since it was read; re-read and decide again."""
+
+
+class DocumentNotFound(LookupError):
+    pass
+
+
+@dataclass(frozen=True)
+class DocumentRef:
+    id: int
+    organization_id: int
+    status: Status
+    processing_version: int
+
+
+@dataclass(frozen=True)
+class ErrorRecord:
+    stage: str
+    message: str
+    rule_id: str | None = None
+    severity: str = "error"
+
+
+@dataclass(frozen=True)
+class Registration:
+    upload_id: int
+    document_id: int
+    duplicate: bool
+
+
+def register_upload(
+    conn: Connection,
+    *,
+    organization_id: int,
+    filename: str,
+    storage_key: str,
+    content_hash: str,
+    size_bytes: int,
+    content_type: str | None = None,
+    created_by: str = "upload-sensor",
+) -> Registration:
+    """Record an upload. The same bytes twice make one document; the second upload is a duplicate."""
+    existing = conn.execute(
+        select(incoming_invoices.c.id, incoming_invoices.c.upload_id).where(
+            incoming_invoices.c.organization_id == organization_id,
+            incoming_invoices.c.content_hash == content_hash,
+        )
+    ).first()
+    upload_values = {
+        "organization_id": organization_id,
+        "filename": filename,
+        "storage_key": storage_key,
+        "size_bytes": size_bytes,
+        "content_hash": content_hash,
+        "content_type": content_type,
+        "created_by": created_by,
+    }
+    if existing is not None:
+        upload_id = conn.execute(
+            insert(uploads)
+            .values(
+                **upload_values,
+                status="duplicate",
+                duplicate_of_upload_id=existing.upload_id,
+                incoming_invoice_id=existing.id,
+            )
+            .returning(uploads.c.id)
+        ).scalar_one()
+        return Registration(upload_id, existing.id, duplicate=True)
+    upload_id = conn.execute(insert(uploads).values(**upload_values).returning(uploads.c.id)).scalar_one()
+    document_id = conn.execute(
+        insert(incoming_invoices)
+        .values(
+            organization_id=organization_id,
+            upload_id=upload_id,
+            status=Status.UPLOADED.value,
+            status_changed_at=utcnow(),
+            content_hash=content_hash,
+            created_by=created_by,
+        )
+        .returning(incoming_invoices.c.id)
+    ).scalar_one()
+    conn.execute(update(uploads).where(uploads.c.id == upload_id).values(incoming_invoice_id=document_id))
+    return Registration(upload_id, document_id, duplicate=False)
+
+
+def load_refs(conn: Connection, organization_id: int, document_ids: Iterable[int]) -> dict[int, DocumentRef]:
+    ids = sorted(set(int(i) for i in document_ids))
+    if not ids:
+        return {}
+    rows = conn.execute(
+        select(
+            incoming_invoices.c.id,
+            incoming_invoices.c.organization_id,
+            incoming_invoices.c.status,
+            incoming_invoices.c.processing_version,
+        ).where(incoming_invoices.c.organization_id == organization_id, incoming_invoices.c.id.in_(ids))
+    )
+    return {r.id: DocumentRef(r.id, r.organization_id, Status(r.status), r.processing_version) for r in rows}
+
+
+def change_status(
+    conn: Connection,
+    ref: DocumentRef,
+    target: Status | str,
+    *,
+    fields: dict | None = None,
+    errors: Sequence[ErrorRecord] = (),
+    now: datetime | None = None,
+) -> DocumentRef:
+    """Move a document to `target`: lifecycle check, optimistic lock, timestamps, error rows."""
+    target = check_transition(ref.status, target)
+    now = now or utcnow()
+    new_version = ref.processing_version + 1
+    result = conn.execute(
+        update(incoming_invoices)
+        .where(
+            incoming_invoices.c.id == ref.id,
+            incoming_invoices.c.organization_id == ref.organization_id,
+            incoming_invoices.c.processing_version == ref.processing_version,
+            incoming_invoices.c.status == ref.status.value,
+        )
+        .values(
+            status=target.value,
+            processing_version=new_version,
+            last_processed_at=now,
+            status_changed_at=now,
+            updated_at=now,
+            **(fields or {}),
+        )
+    )
+    if result.rowcount != 1:
+        current = conn.execute(
+            select(incoming_invoices.c.status, incoming_invoices.c.processing_version).where(
+                incoming_invoices.c.id == ref.id
+            )
+        ).first()
+        if current is None:
+            raise DocumentNotFound(f"incoming invoice {ref.id} does not exist")
+        raise StaleDocument(
+            f"incoming invoice {ref.id} changed meanwhile: expected {ref.status} v{ref.processing_version}, "
+            f"found {current.status} v{current.processing_version}"
+        )
+    if errors:
+        conn.execute(
+            insert(processing_errors),
+            [
+                {
+                    "organization_id": ref.organization_id,
+                    "incoming_invoice_id": ref.id,
+                    "processing_version": new_version,
+                    "stage": e.stage,
+                    "rule_id": e.rule_id,
+                    "severity": e.severity,
+                    "message": e.message,
+                }
+                for e in errors
+            ],
+        )
+    return DocumentRef(ref.id, ref.organization_id, target, new_version)
+
+
+def errors_of(conn: Connection, document_id: int) -> list[dict]:
+    rows = conn.execute(
+        select(processing_errors)
+        .where(processing_errors.c.incoming_invoice_id == document_id)
+        .order_by(processing_errors.c.id)
+    ).mappings()
+    return [dict(r) for r in rows]
+
+
+def organization_stats(conn: Connection, organization_id: int) -> dict:
+    """Counts by status, success rate (% EXPORTED), failure rate, average processing seconds."""
+    rows = conn.execute(
+        select(incoming_invoices.c.status, func.count(), func.avg(incoming_invoices.c.processing_seconds))
+        .where(incoming_invoices.c.organization_id == organization_id)
+        .group_by(incoming_invoices.c.status)
+    ).all()
+    by_status = {s.value: 0 for s in Status}
+    weighted, timed = 0.0, 0
+    for status, count, avg_seconds in rows:
+        by_status[status] = count
+        if avg_seconds is not None:
+            weighted += float(avg_seconds) * count
+            timed += count
+    total = sum(by_status.values())
+    return {
+        "total": total,
+        "by_status": by_status,
+        "success_rate": round(100.0 * by_status["EXPORTED"] / total, 2) if total else 0.0,
+        "validated_rate": round(100.0 * (by_status["VALIDATED"] + by_status["EXPORTED"]) / total, 2)
+        if total
+        else 0.0,
+        "failure_rate": round(100.0 * by_status["FAILED"] / total, 2) if total else 0.0,
+        "avg_processing_seconds": round(weighted / timed, 3) if timed else None,
+    }
+
+
+def stuck_documents(conn: Connection, *, older_than: timedelta, now: datetime | None = None) -> list[dict]:
+    """Documents waiting in UPLOADED/CREATED longer than `older_than` (all organizations: system scope)."""
+    cutoff = (now or utcnow()) - older_than
+    rows = conn.execute(
+        select(
+            incoming_invoices.c.id,
+            incoming_invoices.c.status,
+            incoming_invoices.c.status_changed_at,
+            organizations.c.slug,
+        )
+        .join(organizations, organizations.c.id == incoming_invoices.c.organization_id)
+        .where(
+            and_(
+                incoming_invoices.c.status.in_([Status.UPLOADED.value, Status.CREATED.value]),
+                incoming_invoices.c.status_changed_at < cutoff,
+            )
+        )
+        .order_by(incoming_invoices.c.status_changed_at)
+    ).mappings()
+    return [dict(r) for r in rows]

@@ -1,0 +1,93 @@
+"""The upload scan: waits for files to settle, deduplicates by content, batches per organization."""
+
+import os
+import time
+
+from sqlalchemy import select
+
+from invoice_pipelines.db.tables import incoming_invoices, uploads
+from invoice_pipelines.db.tenancy import tenant_transaction
+from invoice_pipelines.intake.uploads import ScanState, scan_uploads
+from invoice_pipelines.resources.storage import LocalUploadStore
+
+
+def _age(store, key, seconds):
+    path = os.path.join(store.root, key)
+    past = time.time() - seconds
+    os.utime(path, (past, past))
+
+
+def test_file_is_registered_only_after_it_stopped_changing(db, tmp_path):
+    org = db.new_organization()
+    store = LocalUploadStore(root=str(tmp_path))
+    key = store.put(org["slug"], "rechnung.xml", b"<Invoice/>")
+
+    fresh = scan_uploads(db.engine, store, ScanState(), settle_seconds=2)
+    assert fresh.registered == 0 and fresh.waiting >= 1 and key in fresh.state.pending
+
+    # still growing: a new size on the next look means wait again
+    with open(os.path.join(store.root, key), "ab") as handle:
+        handle.write(b" ")
+    _age(store, key, 5)
+    grown = scan_uploads(db.engine, store, fresh.state, settle_seconds=2)
+    assert grown.registered == 0
+
+    settled = scan_uploads(db.engine, store, grown.state, settle_seconds=2)
+    assert settled.registered == 1
+    batches = [b for b in settled.batches if b.organization_slug == org["slug"]]
+    assert len(batches) == 1 and len(batches[0].document_ids) == 1
+    assert store.list_inbox(org["slug"]) == []  # moved to the archive, not deleted
+    with tenant_transaction(db.engine, org["id"]) as conn:
+        row = conn.execute(select(uploads).where(uploads.c.organization_id == org["id"])).mappings().one()
+    assert row["storage_key"].startswith(f"{org['slug']}/.archive/")
+    assert store.read(row["storage_key"]) == b"<Invoice/> "
+
+
+def test_duplicates_and_batches_and_no_second_dispatch(db, tmp_path):
+    org = db.new_organization()
+    store = LocalUploadStore(root=str(tmp_path))
+    for i in range(5):
+        store.put(org["slug"], f"inv-{i}.xml", f"<Invoice n='{i}'/>".encode())
+        _age(store, f"{org['slug']}/inv-{i}.xml", 120)
+    store.put(org["slug"], "inv-0-again.xml", b"<Invoice n='0'/>")
+    _age(store, f"{org['slug']}/inv-0-again.xml", 120)
+    store.put(org["slug"], ".hidden.part", b"partial")
+
+    result = scan_uploads(db.engine, store, ScanState(), batch_size=2)
+    assert (result.registered, result.duplicates) == (5, 1)
+    mine = [b for b in result.batches if b.organization_slug == org["slug"]]
+    assert [len(b.document_ids) for b in mine] == [2, 2, 1]
+    assert len({b.run_key for b in mine}) == 3
+    with tenant_transaction(db.engine, org["id"]) as conn:
+        dup = conn.execute(
+            select(uploads).where(uploads.c.organization_id == org["id"], uploads.c.status == "duplicate")
+        ).mappings().one()
+        ids = select(incoming_invoices.c.id).where(incoming_invoices.c.organization_id == org["id"])
+        assert conn.execute(ids).scalars().all() == sorted(
+            i for b in mine for i in b.document_ids
+        )
+    assert dup["filename"] == "inv-0-again.xml" and dup["incoming_invoice_id"] == mine[0].document_ids[0]
+
+    again = scan_uploads(db.engine, store, result.state, batch_size=2)
+    assert [b for b in again.batches if b.organization_slug == org["slug"]] == []
+    assert [f.name for f in store.list_inbox(org["slug"])] == []  # .part files are never listed
+
+
+def test_a_file_that_fails_to_register_does_not_stop_the_others(db, tmp_path):
+    org = db.new_organization()
+
+    class FlakyStore(LocalUploadStore):
+        def archive(self, key, upload_id):
+            if key.endswith("bad.xml"):
+                raise OSError("disk full")
+            return super().archive(key, upload_id)
+
+    store = FlakyStore(root=str(tmp_path))
+    for name in ("bad.xml", "good.xml"):
+        store.put(org["slug"], name, name.encode())
+        _age(store, f"{org['slug']}/{name}", 120)
+    result = scan_uploads(db.engine, store, ScanState())
+    assert result.registered == 1
+    assert any("bad.xml" in e and "disk full" in e for e in result.errors)
+    # the bad file is still in the drop zone, nothing recorded for it
+    assert [f.name for f in store.list_inbox(org["slug"])] == ["bad.xml"]
