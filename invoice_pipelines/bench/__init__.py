@@ -13,6 +13,7 @@ import json
 SCENARIOS: dict[str, str] = {
     "db": "invoice_pipelines.bench.db",
     "intake": "invoice_pipelines.bench.intake",
+    "ocr": "invoice_pipelines.bench.ocr",
     "batch-invoicing": "invoice_pipelines.bench.batch_invoicing",
 }
 

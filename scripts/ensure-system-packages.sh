@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Make sure the OCR system tools exist: tesseract with German data, and poppler's pdftoppm.
+set -euo pipefail
+
+PACKAGES="tesseract-ocr tesseract-ocr-deu poppler-utils"
+
+missing() {
+    command -v pdftoppm >/dev/null 2>&1 || return 0
+    command -v tesseract >/dev/null 2>&1 || return 0
+    # The binary alone is not enough: invoices are German, and without deu Tesseract
+    # quietly reads them with English data only.
+    tesseract --list-langs 2>/dev/null | grep -qx deu || return 0
+    return 1
+}
+
+if ! missing; then
+    exit 0
+fi
+
+if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    # shellcheck disable=SC2086  # word splitting of the package list is intended
+    apt-get install -y -qq $PACKAGES
+    if missing; then
+        echo "ensure-system-packages: installed $PACKAGES but tesseract (deu) or pdftoppm is still missing" >&2
+        exit 1
+    fi
+    exit 0
+fi
+
+echo "ensure-system-packages: tesseract (with German data) or pdftoppm is missing. Run:" >&2
+echo "    sudo apt-get install -y $PACKAGES" >&2
+exit 1
