@@ -3,13 +3,20 @@
 from dagster import Definitions
 
 # modules, not their `defs` objects: a module-level Definitions besides `defs` confuses the loader
+from invoice_pipelines.intake import defs as intake
 from invoice_pipelines.resources.database import Database
+from invoice_pipelines.resources.ocr import ocr_engine_from_env
+from invoice_pipelines.resources.storage import LocalUploadStore
 from invoice_pipelines.tenants import defs as tenants
 
 
 def build_definitions() -> Definitions:
-    resources = {"database": Database()}
-    return Definitions.merge(tenants.defs, Definitions(resources=resources))
+    resources = {
+        "database": Database(),
+        "upload_store": LocalUploadStore(),
+        "ocr_engine": ocr_engine_from_env(),
+    }
+    return Definitions.merge(tenants.defs, intake.defs, Definitions(resources=resources))
 
 
 defs = build_definitions()

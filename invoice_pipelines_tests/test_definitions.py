@@ -4,10 +4,10 @@ from dagster import Definitions
 
 from invoice_pipelines.definitions import defs
 
-EXPECTED_ASSETS = {"organization_overview"}
-EXPECTED_SENSORS = {"organizations_sensor"}
-EXPECTED_SCHEDULES: set[str] = set()
-EXPECTED_JOBS: set[str] = set()
+EXPECTED_ASSETS = {"organization_overview", "incoming_invoice_stats", "intake_health"}
+EXPECTED_SENSORS = {"organizations_sensor", "upload_sensor"}
+EXPECTED_SCHEDULES = {"intake_health_schedule"}
+EXPECTED_JOBS = {"intake_job", "retry_failed_invoices_job", "intake_health_job"}
 
 
 def test_definitions_are_loadable():

@@ -1,0 +1,242 @@
+"""The human-readable text of an invoice (DIN 5008-like letter layout), for text PDFs and scans.
+
+Lines use the tab-cell convention of textpdf.py: the first cell at the left margin, further cells
+right-aligned in columns. Labels are the ones German invoices use ("Rechnungsnummer",
+"Nettobetrag", "USt. 19 %", "Bruttobetrag"), so what we print is what our own text extraction
+(intake/formats/text_fields.py) and an accountant expect to read.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from datetime import date
+from decimal import Decimal
+from typing import Literal
+
+from invoice_pipelines.core.invoice import Address, Invoice
+from invoice_pipelines.core.money import CENT, ZERO, round_cents
+
+Language = Literal["de", "en"]
+
+# Longest item text in the line table before it wraps: the numeric columns start about half way
+# across the page and Helvetica 10 pt averages about 5 pt per character.
+DESCRIPTION_WIDTH = 44
+
+_LABELS: dict[str, dict[str, str]] = {
+    "de": {
+        "invoice": "Rechnung",
+        "credit_note": "Gutschrift",
+        "number": "Rechnungsnummer",
+        "issue_date": "Rechnungsdatum",
+        "due_date": "Fällig am",
+        "customer_vat": "Ihre USt-IdNr.",
+        "position": "Pos.",
+        "description": "Bezeichnung",
+        "quantity": "Menge",
+        "unit_price": "Einzelpreis",
+        "vat": "USt.",
+        "amount": "Betrag",
+        "net": "Nettobetrag",
+        "vat_line": "USt.",
+        "gross": "Bruttobetrag",
+        "prepaid": "Bereits gezahlt",
+        "due_amount": "Zahlbetrag",
+        "payment": "Bitte überweisen Sie den Betrag unter Angabe der Rechnungsnummer auf:",
+        "pay_by": "Zahlbar bis",
+        "vat_id": "USt-IdNr.",
+        "allowance": "Nachlass",
+        "charge": "Zuschlag",
+    },
+    "en": {
+        "invoice": "Invoice",
+        "credit_note": "Credit note",
+        "number": "Invoice number",
+        "issue_date": "Invoice date",
+        "due_date": "Due date",
+        "customer_vat": "Your VAT ID",
+        "position": "No.",
+        "description": "Description",
+        "quantity": "Qty",
+        "unit_price": "Unit price",
+        "vat": "VAT",
+        "amount": "Amount",
+        "net": "Net amount",
+        "vat_line": "VAT",
+        "gross": "Total amount",
+        "prepaid": "Already paid",
+        "due_amount": "Amount due",
+        "payment": "Please transfer the amount quoting the invoice number to:",
+        "pay_by": "Payable by",
+        "vat_id": "VAT ID",
+        "allowance": "Allowance",
+        "charge": "Charge",
+    },
+}
+
+# UN/ECE Rec 20/21 unit codes as an invoice prints them.
+_UNITS: dict[str, dict[str, str]] = {
+    "de": {
+        "C62": "Stk",
+        "H87": "Stk",
+        "XPP": "Stk",
+        "HUR": "Std",
+        "DAY": "Tag",
+        "MON": "Monat",
+        "ANN": "Jahr",
+        "KGM": "kg",
+        "TNE": "t",
+        "MTR": "m",
+        "KMT": "km",
+        "LTR": "l",
+        "LS": "pausch.",
+        "XPK": "Pck",
+        "XPX": "Pal",
+        "E48": "Leist.",
+    },
+    "en": {
+        "C62": "pc",
+        "H87": "pc",
+        "XPP": "pc",
+        "HUR": "h",
+        "DAY": "day",
+        "MON": "month",
+        "ANN": "year",
+        "KGM": "kg",
+        "TNE": "t",
+        "MTR": "m",
+        "KMT": "km",
+        "LTR": "l",
+        "LS": "lump sum",
+        "XPK": "pack",
+        "XPX": "pallet",
+        "E48": "service",
+    },
+}
+
+
+def format_money(value: Decimal, language: Language = "de") -> str:
+    """1234.5 -> "1.234,50" (de) or "1,234.50" (en); rounded half-up to cents for display only."""
+    english = format(round_cents(value), ",.2f")
+    if language == "en":
+        return english
+    return english.replace(",", "_").replace(".", ",").replace("_", ".")
+
+
+def format_quantity(value: Decimal, language: Language = "de") -> str:
+    """Quantities and rates without needless zeros: 10.000 -> "10", 2.50 -> "2,5" (de)."""
+    whole = value == value.to_integral_value()
+    text = format(value.quantize(Decimal(1)) if whole else value.normalize(), "f")
+    return text.replace(".", ",") if language == "de" else text
+
+
+def format_rate(value: Decimal | None, language: Language = "de") -> str:
+    if value is None:
+        return ""
+    return f"{format_quantity(value, language)} %"
+
+
+def format_date(value: date, language: Language = "de") -> str:
+    return value.strftime("%d.%m.%Y") if language == "de" else value.isoformat()
+
+
+def format_iban(iban: str) -> str:
+    """Groups of four, the way IBANs are printed."""
+    compact = iban.replace(" ", "")
+    return " ".join(compact[i : i + 4] for i in range(0, len(compact), 4))
+
+
+def _address_lines(name: str | None, address: Address | None) -> list[str]:
+    lines = [name or ""]
+    if address:
+        if address.line_one:
+            lines.append(address.line_one)
+        place = " ".join(p for p in (address.postcode, address.city) if p)
+        if address.country_code and address.country_code != "DE":
+            place = f"{address.country_code}-{place}" if place else address.country_code
+        if place:
+            lines.append(place)
+    return lines
+
+
+def render_invoice_text(invoice: Invoice, *, language: Language = "de") -> list[str]:
+    """The printed invoice: sender line, addresses, header data, line table, totals, payment.
+
+    Amounts come from the invoice as stated (line net, VAT breakdown, totals); nothing is
+    recomputed, so the print shows exactly what the structured data says.
+    """
+    if language not in _LABELS:
+        raise ValueError(f"language must be one of {sorted(_LABELS)}, not {language!r}")
+    label = _LABELS[language]
+    units = _UNITS[language]
+    currency = invoice.currency or "EUR"
+
+    def money(value: Decimal | None) -> str:
+        return f"{format_money(value if value is not None else ZERO, language)} {currency}"
+
+    seller = _address_lines(invoice.seller_name, invoice.seller_address)
+    # DIN 5008 return-address line above the recipient: it names the sender of the letter.
+    lines = [" · ".join(part for part in seller if part), ""]
+    lines += _address_lines(invoice.buyer_name, invoice.buyer_address)
+    # The buyer's VAT id must be printed for reverse charge and intra-EU supplies; on ordinary
+    # invoices a second VAT id only makes it harder to tell which one is the seller's.
+    if invoice.buyer_vat_id and any(v.category not in (None, "S") for v in invoice.vat_breakdown):
+        lines.append(f"{label['customer_vat']}: {invoice.buyer_vat_id}")
+    lines += ["", "", label["credit_note" if invoice.type_code == "381" else "invoice"], ""]
+    lines.append(f"{label['number']}: {invoice.number or ''}")
+    if invoice.issue_date:
+        lines.append(f"{label['issue_date']}: {format_date(invoice.issue_date, language)}")
+    if invoice.due_date:
+        lines.append(f"{label['due_date']}: {format_date(invoice.due_date, language)}")
+    lines += ["", ""]
+
+    lines.append(
+        f"{label['position']}  {label['description']}\t{label['quantity']}\t"
+        f"{label['unit_price']}\t{label['vat']}\t{label['amount']}"
+    )
+    for index, line in enumerate(invoice.lines, start=1):
+        text = " ".join(p for p in (line.description, line.item_description) if p) or "-"
+        wrapped = textwrap.wrap(text, DESCRIPTION_WIDTH) or ["-"]
+        quantity = ""
+        if line.quantity is not None:
+            unit = units.get(line.unit_code or "", line.unit_code or "")
+            quantity = f"{format_quantity(line.quantity, language)} {unit}".strip()
+        price = "" if line.unit_price is None else format_money(line.unit_price, language)
+        if line.unit_price is not None and line.unit_price != line.unit_price.quantize(CENT):
+            price = format_quantity(line.unit_price, language)  # 4-decimal prices stay exact
+        net = "" if line.net_amount is None else format_money(line.net_amount, language)
+        position = f"{line.line_id or index}"
+        lines.append(
+            f"{position:<4} {wrapped[0]}\t{quantity}\t{price}\t"
+            f"{format_rate(line.vat_rate, language)}\t{net}"
+        )
+        lines += [f"     {more}" for more in wrapped[1:]]
+    lines.append("")
+
+    for ac in invoice.allowances_charges:
+        name = ac.reason or label["charge" if ac.is_charge else "allowance"]
+        sign = "" if ac.is_charge else "-"
+        amount = ac.amount if ac.amount is not None else ZERO
+        lines.append(f"\t{name}\t{sign}{money(amount)}")
+    lines.append(f"\t{label['net']}\t{money(invoice.net_total)}")
+    for vat in invoice.vat_breakdown:
+        lines.append(
+            f"\t{label['vat_line']} {format_rate(vat.rate, language)}\t{money(vat.amount)}"
+        )
+    lines.append(f"\t{label['gross']}\t{money(invoice.gross_total)}")
+    if invoice.prepaid:
+        lines.append(f"\t{label['prepaid']}\t{money(invoice.prepaid)}")
+    if invoice.amount_due is not None and invoice.amount_due != invoice.gross_total:
+        lines.append(f"\t{label['due_amount']}\t{money(invoice.amount_due)}")
+    lines.append("")
+
+    if invoice.iban:
+        lines += ["", label["payment"], f"IBAN: {format_iban(invoice.iban)}"]
+        if invoice.due_date:
+            lines.append(f"{label['pay_by']} {format_date(invoice.due_date, language)}")
+    footer = [invoice.seller_name or ""]
+    if invoice.seller_address:
+        footer += _address_lines(None, invoice.seller_address)[1:]
+    if invoice.seller_vat_id:
+        footer.append(f"{label['vat_id']}: {invoice.seller_vat_id}")
+    lines += ["", "", " · ".join(part for part in footer if part)]
+    return lines

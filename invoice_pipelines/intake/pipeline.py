@@ -1,0 +1,285 @@
+"""The intake step: read, parse and validate a batch of incoming invoices, and record the outcome.
+
+Called by the intake and retry jobs (and by the benchmark). One bad document never stops the rest:
+parsing runs in `SafeParser` workers with a time limit, OCR failures and missing files become
+FAILED documents with a recorded reason, and every document's status change is its own savepoint,
+so a concurrent writer on one document (StaleDocument) costs only that document.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from sqlalchemy import Engine, and_, select
+
+from invoice_pipelines.core.lifecycle import Status, can_process
+from invoice_pipelines.core.rules import Finding
+from invoice_pipelines.db.tables import incoming_invoices, uploads
+from invoice_pipelines.db.tenancy import tenant_transaction
+from invoice_pipelines.intake.documents import (
+    DocumentRef,
+    ErrorRecord,
+    StaleDocument,
+    change_status,
+    load_refs,
+)
+from invoice_pipelines.intake.parse import ParseOutcome, SafeParser, failed, parse_ocr_text
+from invoice_pipelines.resources.ocr import OcrEngine, OcrError
+from invoice_pipelines.resources.storage import UploadStore
+
+log = logging.getLogger(__name__)
+
+DUPLICATE_RULE = "IP-DUP-01"
+
+
+@dataclass
+class IntakeSummary:
+    organization_id: int
+    requested: int = 0
+    processed: int = 0
+    outcomes: Counter = field(default_factory=Counter)  # VALIDATED / FAILED
+    formats: Counter = field(default_factory=Counter)
+    skipped: dict[int, str] = field(default_factory=dict)  # document id -> why it was not processed
+    stale: list[int] = field(default_factory=list)
+    ocr_pages: int = 0
+    seconds: float = 0.0
+    failures: dict[int, str] = field(default_factory=dict)  # document id -> first error
+
+    def as_metadata(self) -> dict:
+        return {
+            "requested": self.requested,
+            "processed": self.processed,
+            "validated": self.outcomes.get("VALIDATED", 0),
+            "failed": self.outcomes.get("FAILED", 0),
+            "skipped": len(self.skipped),
+            "stale": len(self.stale),
+            "ocr_pages": self.ocr_pages,
+            "seconds": round(self.seconds, 3),
+            "formats": dict(self.formats),
+        }
+
+
+def _sources(
+    conn, organization_id: int, ids: list[int]
+) -> dict[int, tuple[str | None, str | None]]:  # noqa: ANN001
+    rows = conn.execute(
+        select(incoming_invoices.c.id, uploads.c.storage_key, uploads.c.filename)
+        .select_from(
+            incoming_invoices.outerjoin(uploads, uploads.c.id == incoming_invoices.c.upload_id)
+        )
+        .where(
+            incoming_invoices.c.organization_id == organization_id, incoming_invoices.c.id.in_(ids)
+        )
+    )
+    return {r.id: (r.storage_key, r.filename) for r in rows}
+
+
+def _run_ocr(ocr: OcrEngine | None, outcome: ParseOutcome, data: bytes) -> tuple[ParseOutcome, int]:
+    if ocr is None:
+        return failed(
+            outcome.format, "ocr", "no OCR engine configured", digest=outcome.content_hash
+        ), 0
+    try:
+        pages = ocr.ocr_pdf(data) if outcome.format == "image-pdf" else [ocr.ocr_image(data)]
+    except OcrError as exc:
+        return failed(outcome.format, "ocr", f"OCR failed: {exc}", digest=outcome.content_hash), 0
+    text = "\n".join(p.text for p in pages)
+    confidences = [p.confidence for p in pages if p.confidence is not None]
+    result = parse_ocr_text(
+        text,
+        source_format=outcome.format,
+        confidence=sum(confidences) / len(confidences) if confidences else None,
+        content_hash=outcome.content_hash,
+    )
+    result.raw = {**outcome.raw, **result.raw, "ocr_engine": pages[0].engine if pages else None}
+    return result, len(pages)
+
+
+def _fields(outcome: ParseOutcome, seconds: float) -> dict:
+    values: dict = {
+        "format": outcome.format,
+        "raw_json": outcome.raw,
+        "processing_seconds": seconds,
+    }
+    invoice = outcome.invoice
+    if invoice is not None:
+        values.update(
+            invoice_number=invoice.number,
+            type_code=invoice.type_code,
+            seller_name=invoice.seller_name,
+            seller_vat_id=invoice.seller_vat_id,
+            issue_date=invoice.issue_date,
+            due_date=invoice.due_date,
+            currency=invoice.currency,
+            net_total=invoice.net_total,
+            tax_total=invoice.tax_total,
+            gross_total=invoice.gross_total,
+            amount_due=invoice.amount_due,
+        )
+        values["raw_json"] = {**outcome.raw, "invoice": invoice.to_json_dict()}
+    return values
+
+
+def _records(findings: Sequence[Finding]) -> list[ErrorRecord]:
+    return [ErrorRecord(f.stage or "rules", f.message, f.rule, f.severity) for f in findings]
+
+
+def _duplicate_number(conn, ref: DocumentRef, outcome: ParseOutcome) -> Finding | None:  # noqa: ANN001
+    invoice = outcome.invoice
+    if invoice is None or not invoice.number:
+        return None
+    same_seller = (
+        incoming_invoices.c.seller_vat_id == invoice.seller_vat_id
+        if invoice.seller_vat_id
+        else incoming_invoices.c.seller_name == invoice.seller_name
+    )
+    other = conn.execute(
+        select(incoming_invoices.c.id)
+        .where(
+            and_(
+                incoming_invoices.c.organization_id == ref.organization_id,
+                incoming_invoices.c.id != ref.id,
+                incoming_invoices.c.invoice_number == invoice.number,
+                same_seller,
+                incoming_invoices.c.status.in_(
+                    [Status.PARSED.value, Status.VALIDATED.value, Status.EXPORTED.value]
+                ),
+            )
+        )
+        .limit(1)
+    ).scalar()
+    if other is None:
+        return None
+    return Finding(
+        DUPLICATE_RULE,
+        f"invoice number {invoice.number} from {invoice.seller_name or invoice.seller_vat_id} "
+        f"was already received (document {other})",
+        "error",
+        "rules",
+    )
+
+
+def process_documents(
+    engine: Engine,
+    store: UploadStore,
+    organization_id: int,
+    document_ids: Sequence[int],
+    *,
+    parser: SafeParser,
+    ocr: OcrEngine | None,
+) -> IntakeSummary:
+    started = time.perf_counter()
+    summary = IntakeSummary(organization_id, requested=len(set(document_ids)))
+    with tenant_transaction(engine, organization_id) as conn:
+        refs = load_refs(conn, organization_id, document_ids)
+        sources = _sources(conn, organization_id, list(refs))
+    for doc_id in sorted(set(int(i) for i in document_ids)):
+        ref = refs.get(doc_id)
+        if ref is None:
+            summary.skipped[doc_id] = "no such document in this organization"
+        elif not can_process(ref.status):
+            summary.skipped[doc_id] = (
+                f"status is {ref.status}; only UPLOADED or CREATED documents are processed"
+            )
+    work = [refs[i] for i in sorted(refs) if i not in summary.skipped]
+
+    items: list[tuple[bytes, str]] = []
+    readable: list[DocumentRef] = []
+    unreadable: dict[int, ParseOutcome] = {}
+    for ref in work:
+        key, filename = sources.get(ref.id, (None, None))
+        try:
+            if key is None:
+                raise FileNotFoundError("no upload is linked to this document")
+            data = store.read(key)
+        except OSError as exc:
+            unreadable[ref.id] = failed(
+                "unknown", "read", f"original upload could not be read: {exc}", digest=""
+            )
+            continue
+        items.append((data, filename or key))
+        readable.append(ref)
+
+    parse_started = time.perf_counter()
+    outcomes = (
+        dict(zip([r.id for r in readable], parser.parse_many(items), strict=True)) if items else {}
+    )
+    per_doc = (time.perf_counter() - parse_started) / max(len(items), 1)
+    for ref, (data, _) in zip(readable, items, strict=True):
+        if outcomes[ref.id].status == "NEEDS_OCR":
+            t0 = time.perf_counter()
+            outcomes[ref.id], pages = _run_ocr(ocr, outcomes[ref.id], data)
+            summary.ocr_pages += pages
+            outcomes[ref.id].raw["ocr_seconds"] = round(time.perf_counter() - t0, 3)
+    outcomes.update(unreadable)
+
+    with tenant_transaction(engine, organization_id, write=True) as conn:
+        for ref in work:
+            outcome = outcomes[ref.id]
+            seconds = per_doc + float(outcome.raw.get("ocr_seconds", 0.0))
+            try:
+                with conn.begin_nested():
+                    _record(conn, ref, outcome, seconds, summary)
+            except StaleDocument as exc:
+                log.warning("document %s: %s", ref.id, exc)
+                summary.stale.append(ref.id)
+    summary.seconds = time.perf_counter() - started
+    return summary
+
+
+def _record(
+    conn, ref: DocumentRef, outcome: ParseOutcome, seconds: float, summary: IntakeSummary
+) -> None:  # noqa: ANN001
+    fields = _fields(outcome, seconds)
+    summary.processed += 1
+    summary.formats[outcome.format] += 1
+    if outcome.status != "VALIDATED" or outcome.invoice is None:
+        errors = outcome.errors or [
+            Finding(None, "the document could not be read", "error", "parse")
+        ]
+        change_status(conn, ref, Status.FAILED, fields=fields, errors=_records(errors))
+        summary.outcomes["FAILED"] += 1
+        summary.failures[ref.id] = errors[0].message
+        return
+    parsed = change_status(conn, ref, Status.PARSED, fields=fields, errors=())
+    duplicate = _duplicate_number(conn, parsed, outcome)
+    if duplicate is not None:
+        change_status(conn, parsed, Status.FAILED, errors=_records([duplicate]))
+        summary.outcomes["FAILED"] += 1
+        summary.failures[ref.id] = duplicate.message
+        return
+    warnings = _records(outcome.warnings)
+    change_status(conn, parsed, Status.VALIDATED, errors=warnings)
+    summary.outcomes["VALIDATED"] += 1
+
+
+def retry_documents(
+    engine: Engine, organization_id: int, document_ids: Sequence[int] | None
+) -> tuple[list[int], dict[int, str]]:
+    """FAILED -> CREATED for the given documents, or for every FAILED one when ids is None."""
+    with tenant_transaction(engine, organization_id, write=True) as conn:
+        if document_ids is None:
+            document_ids = list(
+                conn.execute(
+                    select(incoming_invoices.c.id).where(
+                        incoming_invoices.c.organization_id == organization_id,
+                        incoming_invoices.c.status == Status.FAILED.value,
+                    )
+                ).scalars()
+            )
+        refs = load_refs(conn, organization_id, document_ids)
+        retried, refused = [], {}
+        for doc_id in sorted(set(int(i) for i in document_ids)):
+            ref = refs.get(doc_id)
+            if ref is None:
+                refused[doc_id] = "no such document in this organization"
+            elif ref.status != Status.FAILED:
+                refused[doc_id] = f"status is {ref.status}; only FAILED documents can be retried"
+            else:
+                change_status(conn, ref, Status.CREATED)
+                retried.append(doc_id)
+    return retried, refused
