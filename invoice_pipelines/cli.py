@@ -21,10 +21,12 @@ def _cmd_migrate(args: argparse.Namespace) -> int:
 def _cmd_seed_demo(args: argparse.Namespace) -> int:
     from invoice_pipelines.db.engine import make_engine
     from invoice_pipelines.db.migrate import upgrade
-    from invoice_pipelines.tenants.demo import seed_demo
+    from invoice_pipelines.settings import upload_dir
+    from invoice_pipelines.tenants.demo import seed_demo, seed_demo_uploads
 
     upgrade(make_engine(owner=True))
     summary = seed_demo(make_engine())
+    summary["uploads"] = seed_demo_uploads(upload_dir())
     print(json.dumps(summary, default=str))
     return 0
 

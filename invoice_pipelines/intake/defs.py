@@ -39,8 +39,12 @@ from invoice_pipelines.db.tenancy import (
     tenant_transaction,
 )
 from invoice_pipelines.intake.documents import organization_stats, stuck_documents
-from invoice_pipelines.intake.parse import SafeParser
-from invoice_pipelines.intake.pipeline import IntakeSummary, process_documents, retry_documents
+from invoice_pipelines.intake.pipeline import (
+    IntakeSummary,
+    process_documents,
+    retry_documents,
+    shared_parser,
+)
 from invoice_pipelines.intake.uploads import ScanState, scan_uploads
 from invoice_pipelines.resources.database import Database
 from invoice_pipelines.resources.ocr import OcrEngine
@@ -95,13 +99,11 @@ def _process(
     ocr_engine: OcrEngine,
     org: dict,
     ids: list[int],
-) -> IntakeSummary:  # noqa: E501
+) -> IntakeSummary:
     engine = database.get_engine()
     timeout = float(positive_number("INVOICE_PIPELINES_PARSE_TIMEOUT_SECONDS", float))
-    with SafeParser(workers=2, timeout_s=timeout, max_bytes=max_upload_bytes()) as parser:
-        summary = process_documents(
-            engine, upload_store, org["id"], ids, parser=parser, ocr=ocr_engine
-        )
+    parser = shared_parser(timeout_s=timeout, max_bytes=max_upload_bytes())
+    summary = process_documents(engine, upload_store, org["id"], ids, parser=parser, ocr=ocr_engine)
     for doc_id, reason in summary.skipped.items():
         context.log.warning(f"document {doc_id} skipped: {reason}")
     for doc_id, reason in summary.failures.items():

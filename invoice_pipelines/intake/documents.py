@@ -89,7 +89,9 @@ def register_upload(
             .returning(uploads.c.id)
         ).scalar_one()
         return Registration(upload_id, existing.id, duplicate=True)
-    upload_id = conn.execute(insert(uploads).values(**upload_values).returning(uploads.c.id)).scalar_one()
+    upload_id = conn.execute(
+        insert(uploads).values(**upload_values).returning(uploads.c.id)
+    ).scalar_one()
     document_id = conn.execute(
         insert(incoming_invoices)
         .values(
@@ -102,11 +104,15 @@ def register_upload(
         )
         .returning(incoming_invoices.c.id)
     ).scalar_one()
-    conn.execute(update(uploads).where(uploads.c.id == upload_id).values(incoming_invoice_id=document_id))
+    conn.execute(
+        update(uploads).where(uploads.c.id == upload_id).values(incoming_invoice_id=document_id)
+    )
     return Registration(upload_id, document_id, duplicate=False)
 
 
-def load_refs(conn: Connection, organization_id: int, document_ids: Iterable[int]) -> dict[int, DocumentRef]:
+def load_refs(
+    conn: Connection, organization_id: int, document_ids: Iterable[int]
+) -> dict[int, DocumentRef]:
     ids = sorted(set(int(i) for i in document_ids))
     if not ids:
         return {}
@@ -116,24 +122,39 @@ def load_refs(conn: Connection, organization_id: int, document_ids: Iterable[int
             incoming_invoices.c.organization_id,
             incoming_invoices.c.status,
             incoming_invoices.c.processing_version,
-        ).where(incoming_invoices.c.organization_id == organization_id, incoming_invoices.c.id.in_(ids))
+        ).where(
+            incoming_invoices.c.organization_id == organization_id, incoming_invoices.c.id.in_(ids)
+        )
     )
-    return {r.id: DocumentRef(r.id, r.organization_id, Status(r.status), r.processing_version) for r in rows}
+    return {
+        r.id: DocumentRef(r.id, r.organization_id, Status(r.status), r.processing_version)
+        for r in rows
+    }
 
 
 def change_status(
     conn: Connection,
     ref: DocumentRef,
-    target: Status | str,
+    target: Status | str | Sequence[Status | str],
     *,
     fields: dict | None = None,
     errors: Sequence[ErrorRecord] = (),
     now: datetime | None = None,
 ) -> DocumentRef:
-    """Move a document to `target`: lifecycle check, optimistic lock, timestamps, error rows."""
-    target = check_transition(ref.status, target)
+    """Move a document to `target`: lifecycle check, optimistic lock, timestamps, error rows.
+
+    `target` may be a path of several statuses (e.g. PARSED then VALIDATED): every step is checked
+    against the lifecycle and counts as a version, but the row is written once. Nothing is written
+    when the row no longer has the version and status the caller saw (StaleDocument).
+    """
+    path = [target] if isinstance(target, (str, Status)) else list(target)
+    if not path:
+        raise ValueError("change_status needs at least one target status")
+    current = ref.status
+    for step in path:
+        current = check_transition(current, step)
     now = now or utcnow()
-    new_version = ref.processing_version + 1
+    new_version = ref.processing_version + len(path)
     result = conn.execute(
         update(incoming_invoices)
         .where(
@@ -143,7 +164,7 @@ def change_status(
             incoming_invoices.c.status == ref.status.value,
         )
         .values(
-            status=target.value,
+            status=current.value,
             processing_version=new_version,
             last_processed_at=now,
             status_changed_at=now,
@@ -152,34 +173,35 @@ def change_status(
         )
     )
     if result.rowcount != 1:
-        current = conn.execute(
+        found = conn.execute(
             select(incoming_invoices.c.status, incoming_invoices.c.processing_version).where(
                 incoming_invoices.c.id == ref.id
             )
         ).first()
-        if current is None:
+        if found is None:
             raise DocumentNotFound(f"incoming invoice {ref.id} does not exist")
         raise StaleDocument(
             f"incoming invoice {ref.id} changed meanwhile: expected {ref.status} v{ref.processing_version}, "
-            f"found {current.status} v{current.processing_version}"
+            f"found {found.status} v{found.processing_version}"
         )
     if errors:
-        conn.execute(
-            insert(processing_errors),
-            [
-                {
-                    "organization_id": ref.organization_id,
-                    "incoming_invoice_id": ref.id,
-                    "processing_version": new_version,
-                    "stage": e.stage,
-                    "rule_id": e.rule_id,
-                    "severity": e.severity,
-                    "message": e.message,
-                }
-                for e in errors
-            ],
-        )
-    return DocumentRef(ref.id, ref.organization_id, target, new_version)
+        conn.execute(insert(processing_errors), error_rows(ref, new_version, errors))
+    return DocumentRef(ref.id, ref.organization_id, current, new_version)
+
+
+def error_rows(ref: DocumentRef, version: int, errors: Sequence[ErrorRecord]) -> list[dict]:
+    return [
+        {
+            "organization_id": ref.organization_id,
+            "incoming_invoice_id": ref.id,
+            "processing_version": version,
+            "stage": e.stage,
+            "rule_id": e.rule_id,
+            "severity": e.severity,
+            "message": e.message,
+        }
+        for e in errors
+    ]
 
 
 def errors_of(conn: Connection, document_id: int) -> list[dict]:
@@ -194,7 +216,11 @@ def errors_of(conn: Connection, document_id: int) -> list[dict]:
 def organization_stats(conn: Connection, organization_id: int) -> dict:
     """Counts by status, success rate (% EXPORTED), failure rate, average processing seconds."""
     rows = conn.execute(
-        select(incoming_invoices.c.status, func.count(), func.avg(incoming_invoices.c.processing_seconds))
+        select(
+            incoming_invoices.c.status,
+            func.count(),
+            func.avg(incoming_invoices.c.processing_seconds),
+        )
         .where(incoming_invoices.c.organization_id == organization_id)
         .group_by(incoming_invoices.c.status)
     ).all()
@@ -218,7 +244,9 @@ def organization_stats(conn: Connection, organization_id: int) -> dict:
     }
 
 
-def stuck_documents(conn: Connection, *, older_than: timedelta, now: datetime | None = None) -> list[dict]:
+def stuck_documents(
+    conn: Connection, *, older_than: timedelta, now: datetime | None = None
+) -> list[dict]:
     """Documents waiting in UPLOADED/CREATED longer than `older_than` (all organizations: system scope)."""
     cutoff = (now or utcnow()) - older_than
     rows = conn.execute(

@@ -8,13 +8,16 @@ so a concurrent writer on one document (StaleDocument) costs only that document.
 
 from __future__ import annotations
 
+import atexit
 import logging
+import os
+import threading
 import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from sqlalchemy import Engine, and_, select
+from sqlalchemy import Engine, select
 
 from invoice_pipelines.core.lifecycle import Status, can_process
 from invoice_pipelines.core.rules import Finding
@@ -32,6 +35,38 @@ from invoice_pipelines.resources.ocr import OcrEngine, OcrError
 from invoice_pipelines.resources.storage import UploadStore
 
 log = logging.getLogger(__name__)
+
+_shared_parsers: dict[tuple[float, int], SafeParser] = {}
+_shared_lock = threading.Lock()
+
+
+class _LockedParser:
+    """A process-wide SafeParser, one batch at a time (parse_many is not re-entrant)."""
+
+    def __init__(self, parser: SafeParser) -> None:
+        self._parser = parser
+        self._lock = threading.Lock()
+
+    def parse_many(self, items):  # noqa: ANN001, ANN201
+        with self._lock:
+            return self._parser.parse_many(items)
+
+
+def shared_parser(*, timeout_s: float, max_bytes: int) -> _LockedParser:
+    """The warm parser of this process: started on first use, reused by later runs in the same
+    process (tests, `dagster dev` with in-process runs), stopped at exit. Its workers compile the
+    schematrons once, which is most of a parser's start-up time."""
+    key = (timeout_s, max_bytes)
+    with _shared_lock:
+        parser = _shared_parsers.get(key)
+        if parser is None:
+            parser = SafeParser(
+                workers=os.cpu_count() or 2, timeout_s=timeout_s, max_bytes=max_bytes
+            )
+            _shared_parsers[key] = parser
+            atexit.register(parser.close)
+        return _LockedParser(parser)
+
 
 DUPLICATE_RULE = "IP-DUP-01"
 
@@ -128,39 +163,59 @@ def _records(findings: Sequence[Finding]) -> list[ErrorRecord]:
     return [ErrorRecord(f.stage or "rules", f.message, f.rule, f.severity) for f in findings]
 
 
-def _duplicate_number(conn, ref: DocumentRef, outcome: ParseOutcome) -> Finding | None:  # noqa: ANN001
-    invoice = outcome.invoice
-    if invoice is None or not invoice.number:
-        return None
-    same_seller = (
-        incoming_invoices.c.seller_vat_id == invoice.seller_vat_id
-        if invoice.seller_vat_id
-        else incoming_invoices.c.seller_name == invoice.seller_name
-    )
-    other = conn.execute(
-        select(incoming_invoices.c.id)
-        .where(
-            and_(
-                incoming_invoices.c.organization_id == ref.organization_id,
-                incoming_invoices.c.id != ref.id,
-                incoming_invoices.c.invoice_number == invoice.number,
-                same_seller,
+def _seller_key(number: str, vat_id: str | None, name: str | None) -> tuple[str, str]:
+    return (number, f"vat:{vat_id}" if vat_id else f"name:{(name or '').strip().lower()}")
+
+
+def _duplicates(conn, organization_id: int, batch: dict[int, ParseOutcome]) -> dict[int, Finding]:  # noqa: ANN001
+    """Same invoice number from the same supplier as an earlier document (or an earlier one in
+    this batch): one query for the whole batch."""
+    wanted = {
+        doc_id: _seller_key(o.invoice.number, o.invoice.seller_vat_id, o.invoice.seller_name)
+        for doc_id, o in batch.items()
+        if o.status == "VALIDATED" and o.invoice is not None and o.invoice.number
+    }
+    if not wanted:
+        return {}
+    seen: dict[tuple[str, str], int] = {}
+    for number_chunk in _chunks(sorted({k[0] for k in wanted.values()}), 500):
+        rows = conn.execute(
+            select(
+                incoming_invoices.c.id,
+                incoming_invoices.c.invoice_number,
+                incoming_invoices.c.seller_vat_id,
+                incoming_invoices.c.seller_name,
+            ).where(
+                incoming_invoices.c.organization_id == organization_id,
+                incoming_invoices.c.invoice_number.in_(number_chunk),
                 incoming_invoices.c.status.in_(
                     [Status.PARSED.value, Status.VALIDATED.value, Status.EXPORTED.value]
                 ),
             )
         )
-        .limit(1)
-    ).scalar()
-    if other is None:
-        return None
-    return Finding(
-        DUPLICATE_RULE,
-        f"invoice number {invoice.number} from {invoice.seller_name or invoice.seller_vat_id} "
-        f"was already received (document {other})",
-        "error",
-        "rules",
-    )
+        for row in rows:
+            key = _seller_key(row.invoice_number, row.seller_vat_id, row.seller_name)
+            seen[key] = min(seen.get(key, row.id), row.id)
+    found: dict[int, Finding] = {}
+    for doc_id in sorted(wanted):
+        key = wanted[doc_id]
+        earlier = seen.get(key)
+        if earlier is not None and earlier != doc_id:
+            invoice = batch[doc_id].invoice
+            found[doc_id] = Finding(
+                DUPLICATE_RULE,
+                f"invoice number {key[0]} from {invoice.seller_name or invoice.seller_vat_id} "
+                f"was already received (document {earlier})",
+                "error",
+                "rules",
+            )
+        else:
+            seen[key] = doc_id
+    return found
+
+
+def _chunks(values: list, size: int) -> list[list]:
+    return [values[i : i + size] for i in range(0, len(values), size)]
 
 
 def process_documents(
@@ -169,7 +224,7 @@ def process_documents(
     organization_id: int,
     document_ids: Sequence[int],
     *,
-    parser: SafeParser,
+    parser: SafeParser | _LockedParser,
     ocr: OcrEngine | None,
 ) -> IntakeSummary:
     started = time.perf_counter()
@@ -218,12 +273,13 @@ def process_documents(
     outcomes.update(unreadable)
 
     with tenant_transaction(engine, organization_id, write=True) as conn:
+        duplicates = _duplicates(conn, organization_id, {ref.id: outcomes[ref.id] for ref in work})
         for ref in work:
             outcome = outcomes[ref.id]
             seconds = per_doc + float(outcome.raw.get("ocr_seconds", 0.0))
             try:
-                with conn.begin_nested():
-                    _record(conn, ref, outcome, seconds, summary)
+                # a StaleDocument writes nothing, so no savepoint is needed to keep the others
+                _record(conn, ref, outcome, seconds, duplicates.get(ref.id), summary)
             except StaleDocument as exc:
                 log.warning("document %s: %s", ref.id, exc)
                 summary.stale.append(ref.id)
@@ -232,29 +288,37 @@ def process_documents(
 
 
 def _record(
-    conn, ref: DocumentRef, outcome: ParseOutcome, seconds: float, summary: IntakeSummary
-) -> None:  # noqa: ANN001
+    conn,  # noqa: ANN001
+    ref: DocumentRef,
+    outcome: ParseOutcome,
+    seconds: float,
+    duplicate: Finding | None,
+    summary: IntakeSummary,
+) -> None:
     fields = _fields(outcome, seconds)
-    summary.processed += 1
-    summary.formats[outcome.format] += 1
     if outcome.status != "VALIDATED" or outcome.invoice is None:
         errors = outcome.errors or [
             Finding(None, "the document could not be read", "error", "parse")
         ]
         change_status(conn, ref, Status.FAILED, fields=fields, errors=_records(errors))
-        summary.outcomes["FAILED"] += 1
         summary.failures[ref.id] = errors[0].message
-        return
-    parsed = change_status(conn, ref, Status.PARSED, fields=fields, errors=())
-    duplicate = _duplicate_number(conn, parsed, outcome)
-    if duplicate is not None:
-        change_status(conn, parsed, Status.FAILED, errors=_records([duplicate]))
-        summary.outcomes["FAILED"] += 1
+    elif duplicate is not None:
+        # parsed fine, but the same invoice was received before: keep the fields, fail the check
+        change_status(
+            conn, ref, [Status.PARSED, Status.FAILED], fields=fields, errors=_records([duplicate])
+        )
         summary.failures[ref.id] = duplicate.message
-        return
-    warnings = _records(outcome.warnings)
-    change_status(conn, parsed, Status.VALIDATED, errors=warnings)
-    summary.outcomes["VALIDATED"] += 1
+    else:
+        change_status(
+            conn,
+            ref,
+            [Status.PARSED, Status.VALIDATED],
+            fields=fields,
+            errors=_records(outcome.warnings),
+        )
+    summary.processed += 1
+    summary.formats[outcome.format] += 1
+    summary.outcomes["FAILED" if ref.id in summary.failures else "VALIDATED"] += 1
 
 
 def retry_documents(

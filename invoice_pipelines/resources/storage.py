@@ -108,6 +108,7 @@ class LocalUploadStore(UploadStore):
         name = Path(filename).name
         # write under an ignored name, then rename: the sensor never sees half a file
         fd, tmp = tempfile.mkstemp(dir=folder, prefix=".", suffix=".part")
+        os.fchmod(fd, 0o644)  # mkstemp's 0600 would hide uploads from other readers of the store
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
         os.replace(tmp, folder / name)

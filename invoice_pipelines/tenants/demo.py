@@ -9,10 +9,17 @@ from __future__ import annotations
 import random
 from datetime import date, timedelta
 from decimal import Decimal
+from pathlib import Path
 
 from sqlalchemy import Engine, insert, select
 
-from invoice_pipelines.db.tables import customers, items, organizations, sales_order_lines, sales_orders
+from invoice_pipelines.db.tables import (
+    customers,
+    items,
+    organizations,
+    sales_order_lines,
+    sales_orders,
+)
 from invoice_pipelines.db.tenancy import scope_to_organization, system_transaction
 
 D = Decimal
@@ -32,11 +39,56 @@ DEMO_ORGANIZATIONS: list[dict] = [
             "datev_chart": "SKR03",
         },
         "customers": [
-            ("K-10001", "Schneider Maschinenbau AG", "einkauf@schneider-mb.de", "Industriestraße 12", "70565", "Stuttgart", "DE", "DE811907980"),
-            ("K-10002", "Bäckerei Hoffmann e.K.", "info@baeckerei-hoffmann.de", "Marktplatz 3", "80331", "München", "DE", None),
-            ("K-10003", "Weber & Söhne KG", "buchhaltung@weber-soehne.de", "Hafenweg 45", "20457", "Hamburg", "DE", "DE274501283"),
-            ("K-10004", "Fischer Elektrotechnik GmbH", "rechnung@fischer-et.de", "Am Bahnhof 7", "04109", "Leipzig", "DE", "DE199887766"),
-            ("K-10005", "Oostende Staal B.V.", "ap@oostende-staal.nl", "Havenstraat 88", "3011", "Rotterdam", "NL", "NL859412367B01"),
+            (
+                "K-10001",
+                "Schneider Maschinenbau AG",
+                "einkauf@schneider-mb.de",
+                "Industriestraße 12",
+                "70565",
+                "Stuttgart",
+                "DE",
+                "DE811907980",
+            ),
+            (
+                "K-10002",
+                "Bäckerei Hoffmann e.K.",
+                "info@baeckerei-hoffmann.de",
+                "Marktplatz 3",
+                "80331",
+                "München",
+                "DE",
+                None,
+            ),
+            (
+                "K-10003",
+                "Weber & Söhne KG",
+                "buchhaltung@weber-soehne.de",
+                "Hafenweg 45",
+                "20457",
+                "Hamburg",
+                "DE",
+                "DE274501283",
+            ),
+            (
+                "K-10004",
+                "Fischer Elektrotechnik GmbH",
+                "rechnung@fischer-et.de",
+                "Am Bahnhof 7",
+                "04109",
+                "Leipzig",
+                "DE",
+                "DE199887766",
+            ),
+            (
+                "K-10005",
+                "Oostende Staal B.V.",
+                "ap@oostende-staal.nl",
+                "Havenstraat 88",
+                "3011",
+                "Rotterdam",
+                "NL",
+                "NL859412367B01",
+            ),
         ],
         "items": [
             ("WZ-100", "Fräser HSS 10 mm", D("24.90"), D("19.00"), "S", True, D("500")),
@@ -61,14 +113,58 @@ DEMO_ORGANIZATIONS: list[dict] = [
             "datev_chart": "SKR03",
         },
         "customers": [
-            ("C-2001", "Riverside Dental Group LLC", "billing@riversidedental.com", "410 Main St", "10001", "New York", "US", None),
-            ("C-2002", "Brightline Architects", "ap@brightline-arch.com", "22 Harbor Blvd", "02110", "Boston", "US", None),
-            ("C-2003", "Greenfield Public Library", "accounts@greenfieldlib.org", "5 Elm Ave", "01301", "Greenfield", "US", None),
-            ("C-2004", "Hudson Valley Realty", "office@hvrealty.com", "900 Route 9", "12601", "Poughkeepsie", "US", None),
+            (
+                "C-2001",
+                "Riverside Dental Group LLC",
+                "billing@riversidedental.com",
+                "410 Main St",
+                "10001",
+                "New York",
+                "US",
+                None,
+            ),
+            (
+                "C-2002",
+                "Brightline Architects",
+                "ap@brightline-arch.com",
+                "22 Harbor Blvd",
+                "02110",
+                "Boston",
+                "US",
+                None,
+            ),
+            (
+                "C-2003",
+                "Greenfield Public Library",
+                "accounts@greenfieldlib.org",
+                "5 Elm Ave",
+                "01301",
+                "Greenfield",
+                "US",
+                None,
+            ),
+            (
+                "C-2004",
+                "Hudson Valley Realty",
+                "office@hvrealty.com",
+                "900 Route 9",
+                "12601",
+                "Poughkeepsie",
+                "US",
+                None,
+            ),
         ],
         "items": [
             ("PAP-A4", "Copy paper, case of 10 reams", D("42.99"), D("8.88"), "S", True, D("300")),
-            ("PEN-BL", "Ballpoint pens, blue, box of 50", D("11.49"), D("8.88"), "S", True, D("800")),
+            (
+                "PEN-BL",
+                "Ballpoint pens, blue, box of 50",
+                D("11.49"),
+                D("8.88"),
+                "S",
+                True,
+                D("800"),
+            ),
             ("TON-HP", "Toner cartridge HP 58A", D("129.00"), D("8.88"), "S", True, D("45")),
             ("CHR-ERG", "Ergonomic office chair", D("349.00"), D("8.88"), "S", True, D("12")),
             ("SRV-DEL", "Next-day delivery", D("15.00"), D("0.00"), "Z", False, D("0")),
@@ -88,15 +184,59 @@ DEMO_ORGANIZATIONS: list[dict] = [
             "datev_chart": "SKR04",
         },
         "customers": [
-            ("D-301", "Kanzlei Dr. Wagner & Partner", "kanzlei@wagner-partner.de", "Königsallee 60", "40212", "Düsseldorf", "DE", "DE145236987"),
-            ("D-302", "Praxis für Physiotherapie Klein", "praxis@physio-klein.de", "Lindenstraße 9", "50674", "Köln", "DE", None),
-            ("D-303", "Autohaus Becker GmbH", "verwaltung@autohaus-becker.de", "Gewerbepark 14", "44137", "Dortmund", "DE", "DE301928374"),
-            ("D-304", "Wiener Softwarehaus GmbH", "office@wiener-softwarehaus.at", "Mariahilfer Str. 101", "1060", "Wien", "AT", "ATU12345678"),
+            (
+                "D-301",
+                "Kanzlei Dr. Wagner & Partner",
+                "kanzlei@wagner-partner.de",
+                "Königsallee 60",
+                "40212",
+                "Düsseldorf",
+                "DE",
+                "DE145236987",
+            ),
+            (
+                "D-302",
+                "Praxis für Physiotherapie Klein",
+                "praxis@physio-klein.de",
+                "Lindenstraße 9",
+                "50674",
+                "Köln",
+                "DE",
+                None,
+            ),
+            (
+                "D-303",
+                "Autohaus Becker GmbH",
+                "verwaltung@autohaus-becker.de",
+                "Gewerbepark 14",
+                "44137",
+                "Dortmund",
+                "DE",
+                "DE301928374",
+            ),
+            (
+                "D-304",
+                "Wiener Softwarehaus GmbH",
+                "office@wiener-softwarehaus.at",
+                "Mariahilfer Str. 101",
+                "1060",
+                "Wien",
+                "AT",
+                "ATU12345678",
+            ),
         ],
         "items": [
             ("IT-SUP-H", "IT-Support pro Stunde", D("95.00"), D("19.00"), "S", False, D("0")),
             ("IT-WART", "Wartungsvertrag monatlich", D("249.00"), D("19.00"), "S", False, D("0")),
-            ("HW-NB14", "Notebook 14 Zoll, vorinstalliert", D("1099.00"), D("19.00"), "S", True, D("8")),
+            (
+                "HW-NB14",
+                "Notebook 14 Zoll, vorinstalliert",
+                D("1099.00"),
+                D("19.00"),
+                "S",
+                True,
+                D("8"),
+            ),
             ("HW-SSD1", "SSD 1 TB", D("89.90"), D("19.00"), "S", True, D("30")),
             ("SW-LIZ", "Office-Lizenz (1 Jahr)", D("129.00"), D("19.00"), "S", False, D("0")),
         ],
@@ -116,7 +256,9 @@ def seed_demo(engine: Engine, *, orders_per_org: int = 24) -> dict:
             ).scalar()
             if exists is not None:
                 continue
-            org_id = conn.execute(insert(organizations).values(**spec["org"]).returning(organizations.c.id)).scalar_one()
+            org_id = conn.execute(
+                insert(organizations).values(**spec["org"]).returning(organizations.c.id)
+            ).scalar_one()
             scope_to_organization(conn, org_id)
             _seed_organization(conn, org_id, spec, orders_per_org)
             created.append(spec["org"]["slug"])
@@ -204,7 +346,9 @@ def _seed_organization(conn, org_id: int, spec: dict, orders_per_org: int) -> No
                     "line_no": len(lines) + 1,
                     "line_type": "discount",
                     "item_id": None,
-                    "description": "Treuerabatt" if spec["org"]["country"] == "DE" else "Loyalty discount",
+                    "description": "Treuerabatt"
+                    if spec["org"]["country"] == "DE"
+                    else "Loyalty discount",
                     "quantity": D(1),
                     "unit_price": D("-10.00"),
                     "vat_rate": lines[0]["vat_rate"],
@@ -212,3 +356,27 @@ def _seed_organization(conn, org_id: int, spec: dict, orders_per_org: int) -> No
                 }
             )
         conn.execute(insert(sales_order_lines), lines)
+
+
+DEMO_UPLOAD_ORGANIZATION = "mueller-werkzeugbau"
+_SEEDED_MARKER = ".demo-uploads-seeded"
+
+
+def seed_demo_uploads(store_root: Path, *, today: date | None = None) -> list[str]:
+    """Drop the demo supplier invoices (CII, UBL, text PDF, scan) into the demo drop zone, once.
+
+    A marker file remembers that it happened, so processed (archived) files are not dropped again.
+    """
+    from invoice_pipelines.documents.demo_invoices import demo_supplier_invoices
+    from invoice_pipelines.resources.storage import LocalUploadStore
+
+    marker = store_root / DEMO_UPLOAD_ORGANIZATION / _SEEDED_MARKER
+    if marker.exists():
+        return []
+    store = LocalUploadStore(root=str(store_root))
+    keys = [
+        store.put(DEMO_UPLOAD_ORGANIZATION, name, data)
+        for name, data in demo_supplier_invoices(today or date.today())
+    ]
+    marker.write_text("\n".join(keys) + "\n")
+    return keys
