@@ -56,7 +56,6 @@ test: install
 
 # every benchmark at a small size, on INVOICE_PIPELINES_DB_URL (default: embedded SQLite)
 bench: install
-	$(BIN)/invoice-pipelines bench db
 	$(BIN)/invoice-pipelines bench batch-invoicing --orders $(BENCH_ORDERS)
 	$(BIN)/invoice-pipelines bench intake --n $(BENCH_DOCS)
 

@@ -11,7 +11,6 @@ import json
 
 # scenario name -> module under invoice_pipelines.bench
 SCENARIOS: dict[str, str] = {
-    "db": "invoice_pipelines.bench.db",
     "intake": "invoice_pipelines.bench.intake",
     "ocr": "invoice_pipelines.bench.ocr",
     "batch-invoicing": "invoice_pipelines.bench.batch_invoicing",

@@ -21,7 +21,9 @@ from sqlalchemy import func, select
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--n", type=int, default=200, help="number of XML e-invoices")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 2, help="parser processes")
-    parser.add_argument("--ocr-pages", type=int, default=4, help="pages for the OCR figure (0: skip)")
+    parser.add_argument(
+        "--ocr-pages", type=int, default=4, help="pages for the OCR figure (0: skip)"
+    )
     parser.add_argument("--batch-size", type=int, default=200, help="documents per intake run")
 
 
@@ -46,7 +48,9 @@ def run(args: argparse.Namespace) -> dict:
     slug = f"bench-intake-{uuid.uuid4().hex[:8]}"
     with system_transaction(engine, write=True) as conn:
         org_id = conn.execute(
-            organizations.insert().values(slug=slug, name="Benchmark intake").returning(organizations.c.id)
+            organizations.insert()
+            .values(slug=slug, name="Benchmark intake")
+            .returning(organizations.c.id)
         ).scalar_one()
 
     with tempfile.TemporaryDirectory(prefix="ip-bench-uploads-") as root:
@@ -67,13 +71,17 @@ def run(args: argparse.Namespace) -> dict:
         parser_start_s = time.perf_counter() - t0
 
         t0 = time.perf_counter()
-        scan = scan_uploads(engine, store, ScanState(), batch_size=args.batch_size, max_files_per_tick=args.n + 10)
+        scan = scan_uploads(
+            engine, store, ScanState(), batch_size=args.batch_size, max_files_per_tick=args.n + 10
+        )
         register_s = time.perf_counter() - t0
         batches = [b for b in scan.batches if b.organization_slug == slug]
         t0 = time.perf_counter()
         validated = failed = 0
         for batch in batches:
-            summary = process_documents(engine, store, org_id, batch.document_ids, parser=parser, ocr=None)
+            summary = process_documents(
+                engine, store, org_id, batch.document_ids, parser=parser, ocr=None
+            )
             validated += summary.outcomes.get("VALIDATED", 0)
             failed += summary.outcomes.get("FAILED", 0)
         process_s = time.perf_counter() - t0
@@ -82,7 +90,13 @@ def run(args: argparse.Namespace) -> dict:
         # fixed cost of one Dagster run (in-process executor, empty batch), measured apart
         t0 = time.perf_counter()
         intake_job.execute_in_process(
-            run_config={"ops": {"process_incoming_invoices": {"config": {"organization": slug, "document_ids": []}}}},
+            run_config={
+                "ops": {
+                    "process_incoming_invoices": {
+                        "config": {"organization": slug, "document_ids": []}
+                    }
+                }
+            },
             resources={
                 "database": Database(),
                 "upload_store": store,
@@ -96,7 +110,10 @@ def run(args: argparse.Namespace) -> dict:
         in_db = conn.execute(
             select(func.count())
             .select_from(incoming_invoices)
-            .where(incoming_invoices.c.organization_id == org_id, incoming_invoices.c.status == "VALIDATED")
+            .where(
+                incoming_invoices.c.organization_id == org_id,
+                incoming_invoices.c.status == "VALIDATED",
+            )
         ).scalar_one()
 
     result = {

@@ -49,22 +49,42 @@ class StatusInfo:
 
 STATUS_INFO: dict[Status, StatusInfo] = {
     Status.UPLOADED: StatusInfo(
-        "Uploaded", "Hochgeladen", "File received, waiting to be read.", "Datei empfangen, wartet auf Verarbeitung.", "#9CA3AF"
+        "Uploaded",
+        "Hochgeladen",
+        "File received, waiting to be read.",
+        "Datei empfangen, wartet auf Verarbeitung.",
+        "#9CA3AF",
     ),
     Status.CREATED: StatusInfo(
         "Queued", "Angelegt", "Queued for processing.", "Zur Verarbeitung eingeplant.", "#60A5FA"
     ),
     Status.PARSED: StatusInfo(
-        "Parsed", "Ausgelesen", "Fields extracted, checks pending.", "Daten ausgelesen, Prüfung ausstehend.", "#A78BFA"
+        "Parsed",
+        "Ausgelesen",
+        "Fields extracted, checks pending.",
+        "Daten ausgelesen, Prüfung ausstehend.",
+        "#A78BFA",
     ),
     Status.VALIDATED: StatusInfo(
-        "Validated", "Geprüft", "All checks passed; ready for export.", "Alle Prüfungen bestanden; bereit zum Export.", "#34D399"
+        "Validated",
+        "Geprüft",
+        "All checks passed; ready for export.",
+        "Alle Prüfungen bestanden; bereit zum Export.",
+        "#34D399",
     ),
     Status.EXPORTED: StatusInfo(
-        "Exported", "Exportiert", "Included in an accounting export.", "In einen Buchhaltungsexport übernommen.", "#059669"
+        "Exported",
+        "Exportiert",
+        "Included in an accounting export.",
+        "In einen Buchhaltungsexport übernommen.",
+        "#059669",
     ),
     Status.FAILED: StatusInfo(
-        "Failed", "Fehlgeschlagen", "Stopped with errors; see the error list.", "Mit Fehlern abgebrochen; siehe Fehlerliste.", "#EF4444"
+        "Failed",
+        "Fehlgeschlagen",
+        "Stopped with errors; see the error list.",
+        "Mit Fehlern abgebrochen; siehe Fehlerliste.",
+        "#EF4444",
     ),
 }
 
@@ -81,7 +101,9 @@ def check_transition(current: str | Status, target: str | Status) -> Status:
     src, dst = parse_status(current), parse_status(target)
     if dst not in TRANSITIONS[src]:
         allowed = ", ".join(sorted(TRANSITIONS[src])) or "none"
-        raise InvalidTransition(f"cannot change status from {src} to {dst} (allowed from {src}: {allowed})")
+        raise InvalidTransition(
+            f"cannot change status from {src} to {dst} (allowed from {src}: {allowed})"
+        )
     return dst
 
 

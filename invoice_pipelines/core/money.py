@@ -17,7 +17,9 @@ def to_decimal(value: object) -> Decimal:
     if isinstance(value, Decimal):
         return value
     if isinstance(value, bool) or isinstance(value, float):
-        raise MoneyError(f"refusing {type(value).__name__} {value!r}: money must be Decimal, int or str")
+        raise MoneyError(
+            f"refusing {type(value).__name__} {value!r}: money must be Decimal, int or str"
+        )
     if isinstance(value, int):
         return Decimal(value)
     if isinstance(value, str):

@@ -30,7 +30,9 @@ def _with_connection(engine: Engine, fn) -> None:  # noqa: ANN001
 
 def current_revision(engine: Engine) -> str | None:
     with engine.connect() as conn:
-        return MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE}).get_current_revision()
+        return MigrationContext.configure(
+            conn, opts={"version_table": VERSION_TABLE}
+        ).get_current_revision()
 
 
 def head_revision() -> str:

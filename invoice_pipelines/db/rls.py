@@ -52,7 +52,9 @@ def ensure_app_role(conn: Connection, role: str) -> None:
     conn.exec_driver_sql(f'GRANT USAGE ON SCHEMA public TO "{role}"')
 
 
-def protect_tables(conn: Connection, role: str, tables: list[str], *, key_column: str = "organization_id") -> None:
+def protect_tables(
+    conn: Connection, role: str, tables: list[str], *, key_column: str = "organization_id"
+) -> None:
     """Grant the application role DML on `tables` and make their rows tenant-scoped."""
     for table in tables:
         conn.exec_driver_sql(f'GRANT SELECT, INSERT, UPDATE, DELETE ON "{table}" TO "{role}"')

@@ -82,7 +82,12 @@ organizations = Table(
     Column("currency", String(3), nullable=False, server_default="EUR"),
     Column("timezone", String(64), nullable=False, server_default="Europe/Berlin"),
     # e.g. "RE-{year}-{counter:06d}"; see core/numbering.py
-    Column("invoice_number_format", String(64), nullable=False, server_default="RE-{year}-{counter:06d}"),
+    Column(
+        "invoice_number_format",
+        String(64),
+        nullable=False,
+        server_default="RE-{year}-{counter:06d}",
+    ),
     Column("vat_id", String(32)),
     # DATEV: Beraternummer (tax advisor number) and Mandantennummer (client number), chart SKR03/04
     Column("datev_berater_nr", Integer),
@@ -181,7 +186,9 @@ sales_order_lines = Table(
 invoice_number_sequences = Table(
     "invoice_number_sequences",
     metadata,
-    Column("organization_id", Id, ForeignKey("organizations.id", ondelete="CASCADE"), primary_key=True),
+    Column(
+        "organization_id", Id, ForeignKey("organizations.id", ondelete="CASCADE"), primary_key=True
+    ),
     Column("name", String(32), primary_key=True),
     # the last number handed out; the next invoice gets last_value + 1 (gapless: only a committed
     # transaction moves it, together with the invoices that use the numbers)

@@ -33,7 +33,9 @@ def scope_to_organization(conn: Connection, organization_id: int) -> None:
 
 
 @contextmanager
-def tenant_transaction(engine: Engine, organization_id: int, *, write: bool = False) -> Iterator[Connection]:
+def tenant_transaction(
+    engine: Engine, organization_id: int, *, write: bool = False
+) -> Iterator[Connection]:
     """A transaction that sees only one organization's rows.
 
     `write=True` takes SQLite's write lock at BEGIN, so concurrent writers wait instead of failing.
@@ -78,6 +80,8 @@ def resolve_organization(engine: Engine, key: str | int) -> dict:
 def active_organization_slugs(engine: Engine) -> list[str]:
     with system_transaction(engine) as conn:
         rows = conn.execute(
-            select(organizations.c.slug).where(organizations.c.active.is_(True)).order_by(organizations.c.slug)
+            select(organizations.c.slug)
+            .where(organizations.c.active.is_(True))
+            .order_by(organizations.c.slug)
         )
         return [r[0] for r in rows]

@@ -24,7 +24,10 @@ from invoice_pipelines.db.tenancy import (
     tenant_transaction,
 )
 from invoice_pipelines.resources.database import Database
-from invoice_pipelines.tenants.partitions import ORGANIZATIONS_PARTITIONS_NAME, organizations_partitions
+from invoice_pipelines.tenants.partitions import (
+    ORGANIZATIONS_PARTITIONS_NAME,
+    organizations_partitions,
+)
 
 
 def plan_partition_sync(wanted: list[str], existing: list[str]) -> tuple[list[str], list[str]]:
@@ -67,7 +70,9 @@ def organization_overview(context: AssetExecutionContext, database: Database) ->
     org = resolve_organization(engine, context.partition_key)
     with tenant_transaction(engine, org["id"]) as conn:
         n_customers = conn.execute(
-            select(func.count()).select_from(customers).where(customers.c.organization_id == org["id"])
+            select(func.count())
+            .select_from(customers)
+            .where(customers.c.organization_id == org["id"])
         ).scalar_one()
         n_items = conn.execute(
             select(func.count()).select_from(items).where(items.c.organization_id == org["id"])
@@ -80,7 +85,9 @@ def organization_overview(context: AssetExecutionContext, database: Database) ->
             ).all()
         )
         n_invoices = conn.execute(
-            select(func.count()).select_from(sales_invoices).where(sales_invoices.c.organization_id == org["id"])
+            select(func.count())
+            .select_from(sales_invoices)
+            .where(sales_invoices.c.organization_id == org["id"])
         ).scalar_one()
     return MaterializeResult(
         metadata={

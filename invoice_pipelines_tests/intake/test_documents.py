@@ -140,3 +140,17 @@ def _in_minutes(n):
     from invoice_pipelines.db.types import utcnow
 
     return utcnow() + timedelta(minutes=n)
+
+
+def test_a_path_of_statuses_is_checked_step_by_step_and_written_once(db):
+    org = db.new_organization()
+    doc = _register(db, org).document_id
+    ref = _ref(db, org, doc)
+    with pytest.raises(InvalidTransition, match="from PARSED to EXPORTED"):
+        with tenant_transaction(db.engine, org["id"], write=True) as conn:
+            change_status(conn, ref, [Status.PARSED, Status.EXPORTED])
+    assert _ref(db, org, doc) == ref  # nothing written
+    with tenant_transaction(db.engine, org["id"], write=True) as conn:
+        done = change_status(conn, ref, [Status.PARSED, Status.VALIDATED])
+    assert (done.status, done.processing_version) == (Status.VALIDATED, 2)
+    assert _ref(db, org, doc) == done
