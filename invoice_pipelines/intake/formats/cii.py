@@ -1,0 +1,250 @@
+"""UN/CEFACT CII (Factur-X, ZUGFeRD 2.x, XRechnung CII) to the normalized invoice.
+
+The same mapper reads ZUGFeRD 1.0 (see zugferd1.py): both are Cross Industry documents whose
+business terms sit in the same places under different element names, so one table of paths
+per syntax drives one mapping function.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from lxml import etree
+
+from invoice_pipelines.core.invoice import (
+    Address,
+    AllowanceCharge,
+    CurrencyAmount,
+    Invoice,
+    InvoiceLine,
+    VatBreakdown,
+    pick_tax_total,
+)
+from invoice_pipelines.core.rules import Finding
+from invoice_pipelines.intake.formats.xmlsafe import ValueReader
+
+CII_NS = "urn:un:unece:uncefact:data:standard:CrossIndustryInvoice:100"
+NAMESPACES = {
+    "rsm": CII_NS,
+    "ram": "urn:un:unece:uncefact:data:standard:ReusableAggregateBusinessInformationEntity:100",
+    "udt": "urn:un:unece:uncefact:data:standard:UnqualifiedDataType:100",
+}
+# Document totals (BG-22) by Invoice field: element in the monetary summation.
+CII_TOTALS = {
+    "line_total": "ram:LineTotalAmount",
+    "allowance_total": "ram:AllowanceTotalAmount",
+    "charge_total": "ram:ChargeTotalAmount",
+    "net_total": "ram:TaxBasisTotalAmount",
+    "gross_total": "ram:GrandTotalAmount",
+    "prepaid": "ram:TotalPrepaidAmount",
+    "rounding": "ram:RoundingAmount",
+    "amount_due": "ram:DuePayableAmount",
+}
+# EXTENDED sub-lines that only group or annotate other lines carry no billed amount of their own.
+NON_BILLED_LINE_STATUS = frozenset({"GROUP", "INFORMATION"})
+
+
+@dataclass(frozen=True)
+class CrossIndustryPaths:
+    """Where each group of business terms lives in one Cross Industry syntax."""
+
+    namespaces: dict[str, str]
+    guideline: str
+    document: str
+    transaction: str
+    agreement: str
+    settlement: str
+    summation: str
+    line_item: str
+    line_agreement: str
+    line_delivery: str
+    line_settlement: str
+    line_summation: str
+    rate: str  # VAT rate element inside ApplicableTradeTax / CategoryTradeTax
+
+
+CII_PATHS = CrossIndustryPaths(
+    namespaces=NAMESPACES,
+    guideline="rsm:ExchangedDocumentContext/ram:GuidelineSpecifiedDocumentContextParameter/ram:ID",
+    document="rsm:ExchangedDocument",
+    transaction="rsm:SupplyChainTradeTransaction",
+    agreement="ram:ApplicableHeaderTradeAgreement",
+    settlement="ram:ApplicableHeaderTradeSettlement",
+    summation="ram:SpecifiedTradeSettlementHeaderMonetarySummation",
+    line_item="ram:IncludedSupplyChainTradeLineItem",
+    line_agreement="ram:SpecifiedLineTradeAgreement",
+    line_delivery="ram:SpecifiedLineTradeDelivery",
+    line_settlement="ram:SpecifiedLineTradeSettlement",
+    line_summation="ram:SpecifiedTradeSettlementLineMonetarySummation",
+    rate="ram:RateApplicablePercent",
+)
+
+
+def _address(read: ValueReader, party: etree._Element | None) -> Address | None:
+    node = read.element(party, "ram:PostalTradeAddress")
+    if node is None:
+        return None
+    return Address(
+        line_one=read.text(node, "ram:LineOne"),
+        city=read.text(node, "ram:CityName"),
+        postcode=read.text(node, "ram:PostcodeCode"),
+        country_code=read.text(node, "ram:CountryID"),
+    )
+
+
+def _vat_id(read: ValueReader, party: etree._Element | None) -> str | None:
+    for registration in read.elements(party, "ram:SpecifiedTaxRegistration/ram:ID"):
+        if registration.get("schemeID") == "VA" and registration.text:
+            return registration.text.strip()
+    return None
+
+
+def _allowances_charges(
+    read: ValueReader, parent: etree._Element | None, paths: CrossIndustryPaths, where: str
+) -> list[AllowanceCharge]:
+    result = []
+    for node in read.elements(parent, "ram:SpecifiedTradeAllowanceCharge"):
+        indicator = (read.text(node, "ram:ChargeIndicator/udt:Indicator") or "").lower()
+        result.append(
+            AllowanceCharge(
+                is_charge=indicator == "true",
+                amount=read.decimal(node, "ram:ActualAmount", f"{where} allowance/charge amount"),
+                base_amount=read.decimal(node, "ram:BasisAmount", f"{where} allowance/charge base"),
+                percent=read.decimal(node, "ram:CalculationPercent", f"{where} allowance/charge %"),
+                vat_category=read.text(node, "ram:CategoryTradeTax/ram:CategoryCode"),
+                vat_rate=read.decimal(
+                    node, f"ram:CategoryTradeTax/{paths.rate}", f"{where} allowance/charge VAT rate"
+                ),
+                reason=read.text(node, "ram:Reason"),
+            )
+        )
+    return result
+
+
+def _lines(
+    read: ValueReader, transaction: etree._Element | None, paths: CrossIndustryPaths
+) -> tuple[InvoiceLine, ...]:
+    lines = []
+    for index, item in enumerate(read.elements(transaction, paths.line_item), start=1):
+        status = read.text(item, "ram:AssociatedDocumentLineDocument/ram:LineStatusReasonCode")
+        if status and status.upper() in NON_BILLED_LINE_STATUS:
+            continue
+        line_id = read.text(item, "ram:AssociatedDocumentLineDocument/ram:LineID") or str(index)
+        where = f"line {line_id}"
+        agreement = read.element(item, paths.line_agreement)
+        delivery = read.element(item, paths.line_delivery)
+        settlement = read.element(item, paths.line_settlement)
+        net_price = read.element(agreement, "ram:NetPriceProductTradePrice")
+        quantity = read.element(delivery, "ram:BilledQuantity")
+        line_charges = _allowances_charges(read, settlement, paths, where)
+        lines.append(
+            InvoiceLine(
+                line_id=line_id,
+                description=read.text(item, "ram:SpecifiedTradeProduct/ram:Name"),
+                item_description=read.text(item, "ram:SpecifiedTradeProduct/ram:Description"),
+                quantity=read.decimal_of(quantity, f"{where} quantity (BT-129)"),
+                unit_code=None if quantity is None else quantity.get("unitCode"),
+                unit_price=read.decimal(
+                    net_price, "ram:ChargeAmount", f"{where} net price (BT-146)"
+                ),
+                price_base_quantity=read.decimal(
+                    net_price, "ram:BasisQuantity", f"{where} price base quantity (BT-149)"
+                ),
+                net_amount=read.decimal(
+                    settlement,
+                    f"{paths.line_summation}/ram:LineTotalAmount",
+                    f"{where} net amount (BT-131)",
+                ),
+                vat_category=read.text(settlement, "ram:ApplicableTradeTax/ram:CategoryCode"),
+                vat_rate=read.decimal(
+                    settlement, f"ram:ApplicableTradeTax/{paths.rate}", f"{where} VAT rate (BT-152)"
+                ),
+                allowances=tuple(
+                    ac.amount for ac in line_charges if not ac.is_charge and ac.amount is not None
+                ),
+                charges=tuple(
+                    ac.amount for ac in line_charges if ac.is_charge and ac.amount is not None
+                ),
+            )
+        )
+    return tuple(lines)
+
+
+def map_cross_industry(
+    root: etree._Element, paths: CrossIndustryPaths
+) -> tuple[Invoice, list[Finding]]:
+    """Map a Cross Industry invoice; findings name values that could not be read."""
+    read = ValueReader(paths.namespaces)
+    document = read.element(root, paths.document)
+    transaction = read.element(root, paths.transaction)
+    agreement = read.element(transaction, paths.agreement)
+    settlement = read.element(transaction, paths.settlement)
+    summation = read.element(settlement, paths.summation)
+    seller = read.element(agreement, "ram:SellerTradeParty")
+    buyer = read.element(agreement, "ram:BuyerTradeParty")
+
+    currency = read.text(settlement, "ram:InvoiceCurrencyCode")
+    tax_currency = read.text(settlement, "ram:TaxCurrencyCode")
+    tax_entries = []
+    for node in read.elements(summation, "ram:TaxTotalAmount"):
+        amount = read.decimal_of(node, "total VAT (BT-110)")
+        if amount is not None:
+            tax_entries.append(CurrencyAmount(amount, node.get("currencyID")))
+    tax_total, tax_total_tax_currency = pick_tax_total(tuple(tax_entries), currency, tax_currency)
+
+    iban = None
+    means_code = None
+    for means in read.elements(settlement, "ram:SpecifiedTradeSettlementPaymentMeans"):
+        means_code = means_code or read.text(means, "ram:TypeCode")
+        iban = iban or read.text(means, "ram:PayeePartyCreditorFinancialAccount/ram:IBANID")
+
+    due_date = None
+    for terms in read.elements(settlement, "ram:SpecifiedTradePaymentTerms"):
+        due_date = due_date or read.date_102(
+            terms, "ram:DueDateDateTime/udt:DateTimeString", "due date (BT-9)"
+        )
+
+    vat_breakdown = tuple(
+        VatBreakdown(
+            category=read.text(tax, "ram:CategoryCode"),
+            rate=read.decimal(tax, paths.rate, "VAT category rate (BT-119)"),
+            basis=read.decimal(tax, "ram:BasisAmount", "VAT category taxable amount (BT-116)"),
+            amount=read.decimal(tax, "ram:CalculatedAmount", "VAT category tax amount (BT-117)"),
+            exemption_reason=read.text(tax, "ram:ExemptionReason"),
+        )
+        for tax in read.elements(settlement, "ram:ApplicableTradeTax")
+    )
+
+    invoice = Invoice(
+        number=read.text(document, "ram:ID"),
+        type_code=read.text(document, "ram:TypeCode"),
+        issue_date=read.date_102(
+            document, "ram:IssueDateTime/udt:DateTimeString", "issue date (BT-2)"
+        ),
+        due_date=due_date,
+        currency=currency,
+        tax_currency=tax_currency,
+        guideline_id=read.text(root, paths.guideline),
+        seller_name=read.text(seller, "ram:Name"),
+        seller_vat_id=_vat_id(read, seller),
+        seller_address=_address(read, seller),
+        buyer_name=read.text(buyer, "ram:Name"),
+        buyer_vat_id=_vat_id(read, buyer),
+        buyer_address=_address(read, buyer),
+        iban=iban,
+        payment_means_code=means_code,
+        tax_total=tax_total,
+        tax_total_tax_currency=tax_total_tax_currency,
+        **read.totals(summation, CII_TOTALS),
+        tax_total_entries=tuple(tax_entries),
+        lines=_lines(read, transaction, paths),
+        vat_breakdown=vat_breakdown,
+        allowances_charges=tuple(_allowances_charges(read, settlement, paths, "document")),
+        origin="xml",
+    )
+    return invoice, read.findings
+
+
+def parse_cii(root: etree._Element) -> tuple[Invoice, list[Finding]]:
+    """Map a CrossIndustryInvoice (D16B and later) root element."""
+    return map_cross_industry(root, CII_PATHS)

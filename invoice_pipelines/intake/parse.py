@@ -1,0 +1,733 @@
+"""Parse and validate one incoming document (XML, PDF, image) into a ParseOutcome; SafeParser isolates it.
+
+`parse_document` never raises for bad input: every problem becomes a finding and the outcome is
+FAILED (or NEEDS_OCR for scans). `SafeParser` runs it in warm worker processes with a time limit
+per document, so a file that hangs or crashes a library costs one worker restart, not the batch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import json
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import weakref
+from collections import Counter, deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from multiprocessing.connection import Connection, wait
+from pathlib import PurePath
+from typing import Any, Literal
+
+from invoice_pipelines.core.invoice import Invoice
+from invoice_pipelines.core.rules import Finding, check_invoice
+from invoice_pipelines.intake import schematron
+from invoice_pipelines.intake.formats.cii import CII_NS, parse_cii
+from invoice_pipelines.intake.formats.pdf import (
+    PdfDocument,
+    PdfUnreadable,
+    extract_text,
+    has_text_layer,
+    open_pdf,
+)
+from invoice_pipelines.intake.formats.text_fields import extract_fields
+from invoice_pipelines.intake.formats.ubl import UBL_CREDITNOTE_NS, UBL_INVOICE_NS, parse_ubl
+from invoice_pipelines.intake.formats.xmlsafe import SafeXml, XmlRejected, parse_xml
+from invoice_pipelines.intake.formats.zugferd1 import ZUGFERD1_NS, parse_zugferd1
+
+Status = Literal["VALIDATED", "FAILED", "NEEDS_OCR"]
+DEFAULT_MAX_BYTES = 20 * 1024 * 1024
+# Text extraction and OCR values below this confidence are flagged for a human to look at.
+LOW_CONFIDENCE = 0.6
+RAW_TEXT_CHARS = 20_000
+
+SYNTAX_BY_NAMESPACE = {
+    CII_NS: "cii",
+    UBL_INVOICE_NS: "ubl",
+    UBL_CREDITNOTE_NS: "ubl-creditnote",
+    ZUGFERD1_NS: "zugferd1",
+}
+PDF_FORMAT_BY_SYNTAX = {
+    "cii": "facturx-pdf",
+    "zugferd1": "zugferd1-pdf",
+    "ubl": "ubl-pdf",
+    "ubl-creditnote": "ubl-pdf",
+}
+# Names the Factur-X, ZUGFeRD and XRechnung specifications give the embedded XML, best first.
+PREFERRED_ATTACHMENTS = ("factur-x.xml", "zugferd-invoice.xml", "xrechnung.xml", "order-x.xml")
+IMAGE_MAGIC = (
+    (b"\x89PNG\r\n\x1a\n", "png"),
+    (b"\xff\xd8\xff", "jpeg"),
+    (b"II*\x00", "tiff"),
+    (b"MM\x00*", "tiff"),
+)
+KIND_BY_EXTENSION = {
+    ".pdf": "pdf",
+    ".xml": "xml",
+    ".png": "png",
+    ".jpg": "jpeg",
+    ".jpeg": "jpeg",
+    ".tif": "tiff",
+    ".tiff": "tiff",
+}
+KIND_LABEL = {
+    "pdf": "a PDF",
+    "xml": "XML",
+    "png": "a PNG image",
+    "jpeg": "a JPEG image",
+    "tiff": "a TIFF image",
+    "zip": "a ZIP archive",
+    "unknown": "of an unknown type",
+}
+
+
+@dataclass
+class ParseOutcome:
+    """The result of reading one document; `raw` is what the database keeps as raw_json."""
+
+    format: str
+    status: Status
+    errors: list[Finding] = field(default_factory=list)
+    warnings: list[Finding] = field(default_factory=list)
+    invoice: Invoice | None = None
+    raw: dict[str, Any] = field(default_factory=dict)
+    content_hash: str = ""
+
+    def to_json_dict(self) -> dict[str, Any]:
+        return {
+            "format": self.format,
+            "status": self.status,
+            "errors": [f.to_json_dict() for f in self.errors],
+            "warnings": [f.to_json_dict() for f in self.warnings],
+            "invoice": None if self.invoice is None else self.invoice.to_json_dict(),
+            "raw": self.raw,
+            "content_hash": self.content_hash,
+        }
+
+
+def content_hash(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _collapse(findings: list[Finding]) -> list[Finding]:
+    """Merge identical findings (a schematron reports one per occurrence) into one with a count."""
+    counts = Counter(findings)
+    merged = []
+    for finding in dict.fromkeys(findings):
+        n = counts[finding]
+        if n > 1:
+            finding = Finding(
+                finding.rule, f"{finding.message} ({n} times)", finding.severity, finding.stage
+            )
+        merged.append(finding)
+    return merged
+
+
+def _outcome(
+    fmt: str,
+    findings: list[Finding],
+    *,
+    invoice: Invoice | None,
+    raw: dict[str, Any],
+    digest: str,
+    status: Status | None = None,
+) -> ParseOutcome:
+    errors = _collapse([f for f in findings if f.severity == "error"])
+    warnings = _collapse([f for f in findings if f.severity != "error"])
+    return ParseOutcome(
+        format=fmt,
+        status=status or ("FAILED" if errors else "VALIDATED"),
+        errors=errors,
+        warnings=warnings,
+        invoice=invoice,
+        raw=raw,
+        content_hash=digest,
+    )
+
+
+def failed(
+    fmt: str, stage: str, message: str, *, digest: str, raw: dict[str, Any] | None = None
+) -> ParseOutcome:
+    """A FAILED outcome with one error; for problems found before any invoice could be read."""
+    finding = Finding(None, message, stage=stage)
+    return _outcome(fmt, [finding], invoice=None, raw=raw or {}, digest=digest)
+
+
+@dataclass
+class _Document:
+    """One document being read: what every step records into and the findings so far."""
+
+    digest: str
+    raw: dict[str, Any]
+    findings: list[Finding] = field(default_factory=list)
+    max_bytes: int = DEFAULT_MAX_BYTES
+    today: date | None = None
+
+    def outcome(
+        self,
+        fmt: str,
+        findings: list[Finding],
+        invoice: Invoice | None = None,
+        status: Status | None = None,
+    ) -> ParseOutcome:
+        return _outcome(
+            fmt,
+            [*self.findings, *findings],
+            invoice=invoice,
+            raw=self.raw,
+            digest=self.digest,
+            status=status,
+        )
+
+
+def sniff(data: bytes) -> str:
+    """What the bytes are, by content not by name: pdf, xml, png, jpeg, tiff, zip or unknown."""
+    if b"%PDF-" in data[:1024]:
+        return "pdf"
+    for magic, kind in IMAGE_MAGIC:
+        if data.startswith(magic):
+            return kind
+    if data.startswith(b"PK\x03\x04"):
+        return "zip"
+    head = data[:512]
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        head = head.decode("utf-16", "ignore").encode("utf-8", "ignore")
+    if head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"<"):
+        return "xml"
+    return "unknown"
+
+
+def _extension_warning(filename: str, kind: str) -> Finding | None:
+    suffix = PurePath(filename).suffix.lower()
+    expected = KIND_BY_EXTENSION.get(suffix)
+    if expected is None or expected == kind:
+        return None
+    return Finding(
+        "IP-READ-01",
+        f"the file is named '{PurePath(filename).name}' but its content is {KIND_LABEL[kind]}; "
+        "it was read by its content",
+        severity="warning",
+        stage="read",
+    )
+
+
+def _validate_xml(
+    safe: SafeXml, doc: _Document
+) -> tuple[str | None, Invoice | None, list[Finding]]:
+    """Map, XSD-check, schematron-check and rule-check one safely parsed XML invoice."""
+    syntax = SYNTAX_BY_NAMESPACE.get(safe.namespace)
+    doc.raw["root"] = (
+        f"{{{safe.namespace}}}{safe.local_name}" if safe.namespace else safe.local_name
+    )
+    if syntax is None:
+        message = (
+            f"not an e-invoice: the root element is <{safe.local_name}> in namespace "
+            f"'{safe.namespace or '(none)'}' (expected CII, UBL Invoice/CreditNote or ZUGFeRD 1.0)"
+        )
+        return None, None, [Finding(None, message, stage="parse")]
+    if syntax == "cii":
+        invoice, findings = parse_cii(safe.root)
+    elif syntax == "zugferd1":
+        invoice, findings = parse_zugferd1(safe.root)
+    else:
+        invoice, findings = parse_ubl(safe.root)
+    plan = schematron.plan_for(syntax, invoice.guideline_id)
+    doc.raw.update(
+        syntax=syntax,
+        guideline_id=invoice.guideline_id,
+        profile=invoice.profile,
+        validation=plan.to_json_dict(),
+    )
+    try:
+        findings += schematron.check_xsd(safe.root, plan)
+    except Exception as exc:  # fail closed: an unchecked document must not pass as validated
+        findings.append(Finding(None, f"could not run the XSD check: {exc}", stage="xsd"))
+    try:
+        findings += schematron.check_schematron(safe.text, plan)
+    except Exception as exc:
+        findings.append(Finding(None, f"could not run the schematron: {exc}", stage="schematron"))
+    findings += check_invoice(invoice, today=doc.today)
+    return syntax, invoice, findings
+
+
+def _parse_xml_file(data: bytes, doc: _Document) -> ParseOutcome:
+    try:
+        safe = parse_xml(data, max_bytes=doc.max_bytes)
+    except XmlRejected as exc:
+        return doc.outcome("xml", [Finding(None, str(exc), stage="parse")])
+    syntax, invoice, findings = _validate_xml(safe, doc)
+    return doc.outcome(syntax or "xml", findings, invoice)
+
+
+def _low_confidence_warnings(invoice: Invoice, rule: str, origin_label: str) -> list[Finding]:
+    key_fields = (
+        "number",
+        "issue_date",
+        "due_date",
+        "currency",
+        "seller_name",
+        "net_total",
+        "tax_total",
+        "gross_total",
+    )
+    return [
+        Finding(
+            rule,
+            f"{name} was read from {origin_label} with low confidence ({invoice.confidence[name]:.2f})",
+            severity="warning",
+            stage="extract",
+        )
+        for name in key_fields
+        if name in invoice.confidence and invoice.confidence[name] < LOW_CONFIDENCE
+    ]
+
+
+def _text_outcome(
+    text: str, doc: _Document, *, fmt: str, origin: Literal["text", "ocr"], scale: float
+) -> ParseOutcome:
+    fields = extract_fields(text)
+    invoice = fields.to_invoice(origin=origin, confidence_scale=scale)
+    doc.raw.update(extraction=origin, fields=fields.to_json_dict(), text=text[:RAW_TEXT_CHARS])
+    label = "the PDF text layer" if origin == "text" else "OCR text"
+    rule = "IP-TEXT" if origin == "text" else "IP-OCR"
+    findings = [
+        Finding(
+            f"{rule}-01",
+            f"values were read from {label}, not from structured invoice data",
+            severity="warning",
+            stage="extract",
+        ),
+        *_low_confidence_warnings(invoice, f"{rule}-02", label),
+        *check_invoice(invoice, today=doc.today),
+    ]
+    return doc.outcome(fmt, findings, invoice)
+
+
+def _choose_xml(found: list[tuple[str, SafeXml]]) -> tuple[str, SafeXml]:
+    for preferred in PREFERRED_ATTACHMENTS:
+        for name, safe in found:
+            if name.lower() == preferred:
+                return name, safe
+    return found[0]
+
+
+def _embedded_xml(
+    document: PdfDocument, doc: _Document
+) -> tuple[list[tuple[str, SafeXml]], list[Finding]]:
+    """Every embedded file that is an invoice XML, and why each XML-looking one is not."""
+    found: list[tuple[str, SafeXml]] = []
+    broken: list[Finding] = []
+    for attachment in document.attachments:
+        if not attachment.looks_like_xml():
+            continue
+        if attachment.data is None:
+            message = f"embedded file '{attachment.name}': {attachment.error}"
+            broken.append(Finding(None, message, stage="parse"))
+            continue
+        try:
+            safe = parse_xml(attachment.data, max_bytes=doc.max_bytes)
+        except XmlRejected as exc:
+            message = f"embedded file '{attachment.name}' is not parseable XML: {exc}"
+            broken.append(Finding(None, message, stage="parse"))
+            continue
+        if safe.namespace in SYNTAX_BY_NAMESPACE:
+            found.append((attachment.name, safe))
+    return found, broken
+
+
+def _parse_pdf(data: bytes, doc: _Document) -> ParseOutcome:
+    try:
+        document = open_pdf(data)
+    except PdfUnreadable as exc:
+        return doc.outcome("pdf", [Finding(None, str(exc), stage="read")])
+    doc.raw["pdf"] = {
+        "pages": document.page_count,
+        "attachments": document.attachment_summary(),
+        "problems": document.problems,
+    }
+    found, broken = _embedded_xml(document, doc)
+    if found:
+        name, safe = _choose_xml(found)
+        doc.raw["xml_attachment"] = name
+        notes = [Finding(f.rule, f.message, "warning", f.stage) for f in broken]
+        if len(found) > 1:
+            message = f"the PDF holds {len(found)} invoice XML files; '{name}' was used"
+            notes.append(Finding(None, message, "warning", "read"))
+        # (A broken second XML next to a good one is worth a look, not a rejection.)
+        syntax, invoice, findings = _validate_xml(safe, doc)
+        return doc.outcome(
+            PDF_FORMAT_BY_SYNTAX.get(syntax or "", "pdf"), [*notes, *findings], invoice
+        )
+    if broken:
+        # The PDF meant to carry an e-invoice and it is broken: falling back to the text layer
+        # would hide the defect from the supplier who has to fix it.
+        return doc.outcome("facturx-pdf", broken)
+    text, method = extract_text(data, document)
+    doc.raw["pdf"]["text_method"] = method
+    if has_text_layer(text):
+        return _text_outcome(text, doc, fmt="text-pdf", origin="text", scale=1.0)
+    note = "the PDF has no text layer and no embedded invoice XML; it needs OCR"
+    return doc.outcome("image-pdf", [Finding(None, note, "warning", "read")], status="NEEDS_OCR")
+
+
+def parse_document(
+    data: bytes,
+    filename: str,
+    *,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    today: date | None = None,
+) -> ParseOutcome:
+    """Read, parse and validate one document. Never raises for bad input.
+
+    XML (CII, UBL, ZUGFeRD 1.0) and PDFs with embedded invoice XML go through XSD, schematron
+    and our rules; text PDFs through text extraction and our rules; images and scanned PDFs
+    come back as NEEDS_OCR for `parse_ocr_text`.
+    """
+    doc = _Document(
+        digest=content_hash(data),
+        raw={"filename": filename, "bytes": len(data)},
+        max_bytes=max_bytes,
+        today=today,
+    )
+    if not data:
+        return doc.outcome("empty", [Finding(None, "the file is empty", stage="read")])
+    if len(data) > max_bytes:
+        message = f"the file is {len(data)} bytes, more than the limit of {max_bytes} bytes"
+        return doc.outcome("unknown", [Finding(None, message, stage="read")])
+    kind = sniff(data)
+    doc.raw["kind"] = kind
+    warning = _extension_warning(filename, kind)
+    if warning:
+        doc.findings.append(warning)
+    try:
+        if kind == "pdf":
+            return _parse_pdf(data, doc)
+        if kind == "xml":
+            return _parse_xml_file(data, doc)
+        if kind in ("png", "jpeg", "tiff"):
+            doc.raw["image_type"] = kind
+            note = Finding(None, f"{KIND_LABEL[kind]} needs OCR", "warning", "read")
+            return doc.outcome("image", [note], status="NEEDS_OCR")
+        message = f"not a PDF, XML or image file: the content is {KIND_LABEL[kind]}"
+        return doc.outcome(kind, [Finding(None, message, stage="read")])
+    except Exception as exc:  # last line of defence: a library bug must not lose the document
+        message = f"unexpected error while reading the file: {type(exc).__name__}: {exc}"
+        return doc.outcome(kind, [Finding(None, message, stage="internal")])
+
+
+def parse_ocr_text(
+    text: str,
+    *,
+    source_format: str,
+    confidence: float | None,
+    content_hash: str | None = None,
+    today: date | None = None,
+) -> ParseOutcome:
+    """Extract fields from OCR output and run the same rules as for every other input.
+
+    `confidence` is the OCR engine's page confidence, in [0, 1] or in percent; every field's own
+    confidence is scaled by it. `content_hash` should be the original file's hash (from the
+    NEEDS_OCR outcome); without it the hash of the text is used.
+    """
+    scale = 1.0
+    if confidence is not None:
+        scale = confidence / 100 if confidence > 1 else confidence
+        scale = min(max(scale, 0.0), 1.0)
+    digest = content_hash or hashlib.sha256(text.encode("utf-8", "replace")).hexdigest()
+    doc = _Document(digest=digest, raw={"ocr_confidence": confidence}, today=today)
+    if not text.strip():
+        return doc.outcome(source_format, [Finding(None, "OCR found no text", stage="ocr")])
+    return _text_outcome(text, doc, fmt=source_format, origin="ocr", scale=scale)
+
+
+# ---------------------------------------------------------------- isolation
+
+DEFAULT_TARGET = "invoice_pipelines.intake.parse:parse_document"
+# After this many workers in a row fail to start, the rest of the batch fails with the reason
+# instead of spawning one more doomed process per document.
+MAX_START_FAILURES = 3
+
+
+def _resolve(target: str) -> Callable[..., ParseOutcome]:
+    module_name, _, attribute = target.partition(":")
+    return getattr(importlib.import_module(module_name), attribute)
+
+
+def _worker_entry() -> None:
+    """Entry point of a worker process: `python -c ... FD TARGET WARM SYS_PATH_JSON`."""
+    fd, target, warm, sys_path = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
+    for entry in reversed(json.loads(sys_path)):
+        if entry not in sys.path:
+            sys.path.insert(0, entry)
+    _worker_loop(Connection(int(fd)), target, warm == "1")
+
+
+def _worker_loop(conn: Connection, target: str, warm: bool) -> None:
+    """Warm up once, then parse documents until the parent closes the connection."""
+    # Malformed PDFs make pypdf log a warning per defect; we report problems ourselves.
+    logging.getLogger("pypdf").setLevel(logging.ERROR)
+    parse = _resolve(target)
+    if warm:
+        try:
+            schematron.warm_up()
+        except Exception:  # noqa: S110 - each document then reports the missing artefact itself
+            pass
+    conn.send(("ready", None))
+    while True:
+        try:
+            message = conn.recv()
+        except (EOFError, OSError):
+            return
+        if message is None:
+            return
+        job_id, data, filename, options = message
+        try:
+            outcome = parse(data, filename, **options)
+        except Exception as exc:
+            outcome = failed(
+                "unknown",
+                "internal",
+                f"unexpected error while reading the file: {type(exc).__name__}: {exc}",
+                digest=content_hash(data),
+            )
+        conn.send((job_id, outcome))
+
+
+class _Worker:
+    """One worker process and our end of its socket.
+
+    A plain subprocess rather than multiprocessing: spawn-mode multiprocessing re-imports the
+    parent's __main__ module in the child (breaking scripts without a main guard) and refuses to
+    start from daemonic processes; a fresh interpreter has neither problem, and is never forked
+    from a process that may already hold a Saxon runtime.
+    """
+
+    def __init__(self, target: str, warm: bool) -> None:
+        ours, theirs = socket.socketpair()
+        try:
+            self.process = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-c",
+                    "from invoice_pipelines.intake.parse import _worker_entry; _worker_entry()",
+                    str(theirs.fileno()),
+                    target,
+                    "1" if warm else "0",
+                    json.dumps(sys.path),
+                ],
+                pass_fds=(theirs.fileno(),),
+                stdin=subprocess.DEVNULL,
+                close_fds=True,
+                # Its own process group, so a kill also takes down helpers such as pdftotext.
+                start_new_session=True,
+            )
+        finally:
+            theirs.close()
+        self.conn = Connection(ours.detach())
+        self.ready = False
+        self.started_at = time.monotonic()
+
+    def check_ready(self, wait_s: float, start_timeout_s: float) -> str | None:
+        """None when ready, "" while still warming up, otherwise why it will never be ready."""
+        if self.ready:
+            return None
+        try:
+            if self.conn.poll(max(0.0, wait_s)):
+                tag, _ = self.conn.recv()
+                self.ready = tag == "ready"
+                return None if self.ready else f"unexpected start message {tag!r}"
+        except (EOFError, OSError):
+            return f"the parser process died while starting (exit code {self.exit_code()})"
+        if time.monotonic() - self.started_at > start_timeout_s:
+            return f"the parser process did not start within {start_timeout_s:g} s"
+        return ""
+
+    def wait_ready(self, timeout_s: float) -> str | None:
+        """Block until warmed up: None when ready, else why it never will be."""
+        problem = self.check_ready(timeout_s, timeout_s)
+        return (
+            f"the parser process did not start within {timeout_s:g} s" if problem == "" else problem
+        )
+
+    def exit_code(self) -> int | None:
+        try:
+            return self.process.wait(timeout=2)
+        except subprocess.TimeoutExpired:
+            return None
+
+    def stop(self, *, kill: bool = False) -> None:
+        if not kill:
+            try:
+                self.conn.send(None)
+            except (OSError, ValueError):
+                pass
+        self.conn.close()
+        if not kill:
+            try:
+                self.process.wait(timeout=5)
+                return
+            except subprocess.TimeoutExpired:
+                pass
+        try:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            self.process.kill()
+        self.process.wait()
+
+
+def _stop_all(workers: list[_Worker]) -> None:
+    for worker in workers:
+        worker.stop()
+    workers.clear()
+
+
+class SafeParser:
+    """Parse documents in warm worker processes with a time limit per document.
+
+    Each worker is a fresh interpreter that compiles the schematrons once. A document that
+    exceeds `timeout_s` or crashes its worker comes back FAILED and the worker is replaced; the
+    other documents of the batch are not affected. Use as a context manager or call close().
+    Not thread-safe: use one SafeParser per thread.
+    """
+
+    def __init__(
+        self,
+        *,
+        workers: int = 2,
+        timeout_s: float = 30.0,
+        max_bytes: int = DEFAULT_MAX_BYTES,
+        warm: bool = True,
+        start_timeout_s: float = 120.0,
+        target: str = DEFAULT_TARGET,
+    ) -> None:
+        if workers < 1:
+            raise ValueError("workers must be at least 1")
+        self.workers = workers
+        self.timeout_s = timeout_s
+        self.max_bytes = max_bytes
+        self.warm = warm
+        self.start_timeout_s = start_timeout_s
+        self.target = target
+        self.restarts = 0
+        self._pool: list[_Worker] = []
+        self._finalizer = weakref.finalize(self, _stop_all, self._pool)
+
+    def __enter__(self) -> SafeParser:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def start(self) -> None:
+        """Start the workers now (they warm up in parallel); parse_many does it on demand."""
+        while len(self._pool) < self.workers:
+            self._pool.append(_Worker(self.target, self.warm))
+
+    def wait_ready(self, timeout_s: float | None = None) -> list[str]:
+        """Start the workers and block until all are warm; returns the start problems (if any)."""
+        self.start()
+        timeout = self.start_timeout_s if timeout_s is None else timeout_s
+        problems = [worker.wait_ready(timeout) for worker in self._pool]
+        return [p for p in problems if p]
+
+    def close(self) -> None:
+        self._finalizer()
+
+    def _replace(self, worker: _Worker) -> None:
+        worker.stop(kill=True)
+        self._pool[self._pool.index(worker)] = _Worker(self.target, self.warm)
+        self.restarts += 1
+
+    def parse(self, data: bytes, filename: str) -> ParseOutcome:
+        return self.parse_many([(data, filename)])[0]
+
+    def parse_many(self, items: Sequence[tuple[bytes, str]]) -> list[ParseOutcome]:
+        """Parse a batch; results are in input order, one per item, whatever happens to any one."""
+        self.start()
+        results: list[ParseOutcome | None] = [None] * len(items)
+        pending = deque(range(len(items)))
+        busy: dict[int, tuple[_Worker, int, float]] = {}  # id(worker) -> (worker, item, deadline)
+        options = {"max_bytes": self.max_bytes}
+        start_failures = 0
+
+        def fail(index: int, message: str) -> None:
+            data, filename = items[index]
+            results[index] = failed(
+                sniff(data), "parse", message, digest=content_hash(data), raw={"filename": filename}
+            )
+
+        while pending or busy:
+            for worker in list(self._pool):
+                if not pending or id(worker) in busy:
+                    continue
+                # Block on a warming worker only when nothing else needs watching.
+                wait_s = 0.0 if busy else self.start_timeout_s
+                problem = worker.check_ready(
+                    wait_s - (time.monotonic() - worker.started_at), self.start_timeout_s
+                )
+                if problem == "":
+                    continue
+                if problem is not None:
+                    start_failures += 1
+                    if start_failures >= MAX_START_FAILURES:
+                        while pending:
+                            fail(pending.popleft(), f"the file was not parsed: {problem}")
+                        break
+                    self._replace(worker)
+                    continue
+                start_failures = 0
+                index = pending.popleft()
+                data, filename = items[index]
+                try:
+                    worker.conn.send((index, data, filename, options))
+                except (OSError, ValueError) as exc:
+                    fail(index, f"the file was not parsed: the parser process is gone ({exc})")
+                    self._replace(worker)
+                    continue
+                busy[id(worker)] = (worker, index, time.monotonic() + self.timeout_s)
+            if not busy:
+                continue
+            # Warming workers are watched only while there is work for them; otherwise their
+            # "ready" message would wake this loop again and again.
+            starting = [w for w in self._pool if pending and not w.ready and id(w) not in busy]
+            deadlines = [deadline for _, _, deadline in busy.values()]
+            deadlines += [w.started_at + self.start_timeout_s for w in starting]
+            watched = [w.conn for w, _, _ in busy.values()] + [w.conn for w in starting]
+            by_conn = {id(w.conn): key for key, (w, _, _) in busy.items()}
+            ready = wait(watched, max(0.0, min(deadlines) - time.monotonic()))
+            for conn in ready:
+                key = by_conn.get(id(conn))
+                if key is None:
+                    continue  # a warming worker: picked up at the top of the loop
+                worker, index, _ = busy.pop(key)
+                try:
+                    _, outcome = conn.recv()
+                except (EOFError, OSError):
+                    code = worker.exit_code()
+                    fail(
+                        index,
+                        f"the parser process crashed (exit code {code}) while reading this file",
+                    )
+                    self._replace(worker)
+                    continue
+                results[index] = outcome
+            now = time.monotonic()
+            for key, (worker, index, deadline) in list(busy.items()):
+                if now >= deadline:
+                    busy.pop(key)
+                    fail(index, f"timed out after {self.timeout_s:g} s")
+                    self._replace(worker)
+        return [
+            r
+            if r is not None
+            else failed("unknown", "internal", "not parsed", digest=content_hash(items[i][0]))
+            for i, r in enumerate(results)
+        ]

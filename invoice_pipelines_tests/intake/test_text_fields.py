@@ -1,0 +1,216 @@
+"""Reading invoice fields from plain text: numbers, dates, labels (property tests for the numbers)."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+
+import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
+
+from invoice_pipelines.intake.formats.text_fields import (
+    extract_fields,
+    iban_is_valid,
+    parse_amount,
+    parse_date,
+)
+
+money = st.decimals(min_value=Decimal("-999999999.99"), max_value=Decimal("999999999.99"), places=2)
+
+
+def _group(integer: str, separator: str) -> str:
+    groups = []
+    while len(integer) > 3:
+        integer, groups = integer[:-3], [integer[-3:], *groups]
+    return separator.join([integer, *groups])
+
+
+def format_amount(value: Decimal, style: str, grouped: bool) -> str:
+    """Write an amount the way German ("1.234,56") or English ("1,234.56") invoices do."""
+    sign = "-" if value < 0 else ""
+    integer, _, fraction = f"{abs(value):.2f}".partition(".")
+    thousands, decimal_mark = {"de": (".", ","), "en": (",", "."), "fr": ("\u00a0", ",")}[style]
+    if grouped:
+        integer = _group(integer, thousands)
+    return f"{sign}{integer}{decimal_mark}{fraction}"
+
+
+@given(money, st.sampled_from(["de", "en", "fr"]), st.booleans())
+@example(Decimal("1234.56"), "de", True)
+@example(Decimal("-0.05"), "en", False)
+def test_formatted_money_parses_back_to_the_same_decimal(
+    value: Decimal, style: str, grouped: bool
+) -> None:
+    text = format_amount(value, style, grouped)
+    assert parse_amount(text) == value, text
+
+
+@given(st.integers(min_value=0, max_value=10**9), st.sampled_from([".", ","]))
+def test_whole_amounts_with_thousands_separators(value: int, separator: str) -> None:
+    text = _group(str(value), separator)
+    assert parse_amount(text) == Decimal(value)
+
+
+@given(money, st.sampled_from(["€", "EUR", "$", "USD"]), st.booleans())
+def test_currency_signs_around_the_number_are_ignored(
+    value: Decimal, currency: str, before: bool
+) -> None:
+    number = format_amount(value, "de", True)
+    text = f"{currency} {number}" if before else f"{number} {currency}"
+    assert parse_amount(text) == value
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("104,00 €", Decimal("104.00")),
+        ("1.234,5", Decimal("1234.5")),
+        ("1 234,56", Decimal("1234.56")),
+        ("1'234.56", Decimal("1234.56")),
+        ("104,00-", Decimal("-104.00")),
+        ("(3.50)", Decimal("-3.50")),
+        ("−7,10", Decimal("-7.10")),
+        ("1,234", Decimal("1234")),  # a lone 3-digit group is a thousands separator for money
+        ("12.5.2016", None),
+        ("1.23.456", None),
+        ("abc", None),
+        ("", None),
+        ("19.00e", None),
+    ],
+)
+def test_amount_edge_cases(text: str, expected: Decimal | None) -> None:
+    assert parse_amount(text) == expected
+
+
+def test_ambiguous_three_decimals_follow_the_documents_convention() -> None:
+    assert parse_amount("1,234", decimal_separator=",") == Decimal("1.234")
+    assert parse_amount("1.234", decimal_separator=",") == Decimal("1234")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("19.01.2016", date(2016, 1, 19)),
+        ("am 19.1.16 geliefert", date(2016, 1, 19)),
+        ("19. Januar 2016", date(2016, 1, 19)),
+        ("3. März 2021", date(2021, 3, 3)),
+        ("3 Maerz 2021", date(2021, 3, 3)),
+        ("19 Jan. 2016", date(2016, 1, 19)),
+        ("2016-01-19", date(2016, 1, 19)),
+        ("January 19, 2016", date(2016, 1, 19)),
+        ("32.01.2016", None),
+        ("78.46.77.79", None),
+    ],
+)
+def test_dates_in_german_iso_and_english_forms(text: str, expected: date | None) -> None:
+    assert parse_date(text) == expected
+
+
+@given(st.dates(min_value=date(1990, 1, 1), max_value=date(2099, 12, 31)))
+def test_every_german_numeric_date_is_read_back(day: date) -> None:
+    assert parse_date(f"Rechnungsdatum: {day:%d.%m.%Y}") == day
+    assert parse_date(day.isoformat()) == day
+
+
+def test_iban_checksum() -> None:
+    assert iban_is_valid("DE92 7607 0012 0750 0077 00")
+    assert not iban_is_valid("DE93 7607 0012 0750 0077 00")
+    assert not iban_is_valid("DE54 5004 **** **** **** 00")
+
+
+GERMAN_INVOICE = """\
+Muster Handel GmbH • Hauptstr. 1 • 10115 Berlin
+
+Kunde AG
+Am Markt 2
+50667 Köln                                                Rechnungsnummer: RE-2024/0815
+                                                          Rechnungsdatum: 3. März 2024
+                                                          USt-IdNr.: DE111111111
+Rechnung RE-2024/0815
+
+Pos  Beschreibung                 Menge     Preis       Netto
+1    Beratung (01.02.2024)           10   120,00 €   1.200,00 €
+2    Reisekosten                      1    34,50 €      34,50 €
+                                                   Netto     1.234,50 €
+                                             zzgl. USt. 19 %   234,56 €
+                                                 Gesamtbetrag  1.469,06 €
+Zahlbar bis 17.03.2024 ohne Abzug auf IBAN DE92 7607 0012 0750 0077 00
+Muster Handel GmbH | Geschäftsführer: A. Muster | USt-IdNr. DE222222222
+"""
+
+ENGLISH_INVOICE = """\
+ACME Ltd
+Invoice No: INV-7781
+Invoice date: 2024-05-02
+Due date: May 30, 2024
+Subtotal                                   $1,200.00
+VAT (20%)                                    $240.00
+Total                                      $1,440.00
+"""
+
+
+def test_german_invoice_fields() -> None:
+    fields = extract_fields(GERMAN_INVOICE)
+    assert fields.value("number") == "RE-2024/0815"
+    assert fields.value("issue_date") == date(2024, 3, 3)
+    assert fields.value("due_date") == date(2024, 3, 17)
+    assert fields.value("net_total") == Decimal("1234.50")
+    assert fields.value("tax_total") == Decimal("234.56")
+    assert fields.value("gross_total") == Decimal("1469.06")
+    assert fields.value("currency") == "EUR"
+    assert fields.value("seller_name") == "Muster Handel GmbH"
+    assert fields.value("seller_vat_id") == "DE222222222"
+    assert fields.value("iban") == "DE92760700120750007700"
+    # net + VAT = gross is what makes the totals trustworthy
+    assert fields.fields["gross_total"].confidence >= 0.9
+
+
+def test_english_invoice_fields() -> None:
+    fields = extract_fields(ENGLISH_INVOICE)
+    assert fields.value("number") == "INV-7781"
+    assert fields.value("issue_date") == date(2024, 5, 2)
+    assert fields.value("due_date") == date(2024, 5, 30)
+    assert (fields.value("net_total"), fields.value("tax_total"), fields.value("gross_total")) == (
+        Decimal("1200.00"),
+        Decimal("240.00"),
+        Decimal("1440.00"),
+    )
+    assert fields.value("currency") == "USD"
+    assert fields.value("seller_name") == "ACME Ltd"
+
+
+def test_inconsistent_totals_are_kept_but_with_low_confidence() -> None:
+    text = "Rechnung Nr. 5\nNetto 100,00 EUR\nMwSt 19,00 EUR\nBrutto 120,00 EUR\n"
+    fields = extract_fields(text)
+    assert fields.value("gross_total") == Decimal("120.00")
+    assert fields.fields["gross_total"].confidence < 0.6
+
+
+def test_text_without_invoice_data_yields_no_amounts() -> None:
+    fields = extract_fields("Sehr geehrte Damen und Herren,\nanbei die Unterlagen.\n")
+    assert "gross_total" not in fields.fields
+    assert "number" not in fields.fields
+
+
+@pytest.mark.timeout(60)
+def test_pathological_text_does_not_hang_the_extractor() -> None:
+    """One endless token or label repeated thousands of times: a hostile PDF's text layer."""
+    hostile = "\n".join(
+        [
+            "1" * 50_000,
+            "1," * 20_000,
+            "A1" * 20_000,
+            "rechnung " * 20_000,
+            "Rechnung " + "A" * 50_000,
+            "Foo GmbH " * 20_000,
+        ]
+    )
+    fields = extract_fields(hostile)
+    assert "gross_total" not in fields.fields
+
+
+@pytest.mark.timeout(60)
+def test_thousands_of_total_lines_do_not_hang_the_extractor() -> None:
+    fields = extract_fields("Netto 1,00 €\nUSt 0,19 €\nBrutto 1,20 €\n" * 20_000)
+    assert fields.value("gross_total") == Decimal("1.20")
