@@ -67,6 +67,9 @@ class RetryConfig(Config):
     all_failed: bool = Field(
         default=False, description="retry every FAILED document of the organization"
     )
+    requested_by: str = Field(
+        default="launchpad", description="who asked for the retry (audit log)"
+    )
 
 
 def _stats_event(engine, org: dict) -> AssetMaterialization:  # noqa: ANN001
@@ -146,7 +149,10 @@ def retry_failed_incoming_invoices(
     if not config.all_failed and not config.document_ids:
         raise Failure("give document_ids or set all_failed: true")
     retried, refused = retry_documents(
-        engine, org["id"], None if config.all_failed else config.document_ids
+        engine,
+        org["id"],
+        None if config.all_failed else config.document_ids,
+        requested_by=context.run.tags.get("dagster/user") or config.requested_by,
     )
     for doc_id, reason in refused.items():
         context.log.warning(f"document {doc_id} not retried: {reason}")

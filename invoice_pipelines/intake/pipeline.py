@@ -17,11 +17,11 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, insert, select
 
 from invoice_pipelines.core.lifecycle import Status, can_process
 from invoice_pipelines.core.rules import Finding
-from invoice_pipelines.db.tables import incoming_invoices, uploads
+from invoice_pipelines.db.tables import audit_log, incoming_invoices, uploads
 from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.intake.documents import (
     DocumentRef,
@@ -322,9 +322,16 @@ def _record(
 
 
 def retry_documents(
-    engine: Engine, organization_id: int, document_ids: Sequence[int] | None
+    engine: Engine,
+    organization_id: int,
+    document_ids: Sequence[int] | None,
+    *,
+    requested_by: str = "unknown",
 ) -> tuple[list[int], dict[int, str]]:
-    """FAILED -> CREATED for the given documents, or for every FAILED one when ids is None."""
+    """FAILED -> CREATED for the given documents, or for every FAILED one when ids is None.
+
+    The audit log records who asked for it and which documents it moved.
+    """
     with tenant_transaction(engine, organization_id, write=True) as conn:
         if document_ids is None:
             document_ids = list(
@@ -346,4 +353,13 @@ def retry_documents(
             else:
                 change_status(conn, ref, Status.CREATED)
                 retried.append(doc_id)
+        conn.execute(
+            insert(audit_log).values(
+                organization_id=organization_id,
+                created_by=requested_by,
+                action="intake.retry",
+                entity_type="incoming_invoice",
+                details={"retried": retried, "refused": {str(k): v for k, v in refused.items()}},
+            )
+        )
     return retried, refused

@@ -9,7 +9,7 @@ import pytest
 from dagster import DagsterInstance, build_sensor_context
 from sqlalchemy import select
 
-from invoice_pipelines.db.tables import incoming_invoices, processing_errors
+from invoice_pipelines.db.tables import audit_log, incoming_invoices, processing_errors
 from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.intake.defs import intake_job, retry_failed_invoices_job, upload_sensor
 from invoice_pipelines.intake.uploads import ScanState, scan_uploads
@@ -222,6 +222,14 @@ def test_retry_job_moves_failed_back_and_processes_again(db, tmp_path):
     assert out["retried"] == 1 and out["failed"] == 1
     docs, errors = _documents(db, org)
     doc = docs["empty.xml"]
+    with tenant_transaction(db.engine, org["id"]) as conn:
+        audit = (
+            conn.execute(select(audit_log).where(audit_log.c.organization_id == org["id"]))
+            .mappings()
+            .one()
+        )
+    assert (audit["action"], audit["created_by"]) == ("intake.retry", "launchpad")
+    assert audit["details"]["retried"] == [doc["id"] for doc in [docs["empty.xml"]]]
     # FAILED -> CREATED -> FAILED: two more versions, and errors recorded per attempt
     assert doc["status"] == "FAILED" and doc["processing_version"] == 3
     assert sorted({e["processing_version"] for e in errors[doc["id"]]}) == [1, 3]
