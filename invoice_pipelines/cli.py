@@ -63,7 +63,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--revision", default="head")
     p.set_defaults(func=_cmd_migrate)
 
-    p = sub.add_parser("seed-demo", help="create demo organizations, customers, items, orders (idempotent)")
+    p = sub.add_parser(
+        "seed-demo", help="create demo organizations, customers, items, orders (idempotent)"
+    )
     p.set_defaults(func=_cmd_seed_demo)
 
     p = sub.add_parser("parse", help="parse and validate one invoice file offline")
@@ -76,8 +78,12 @@ def build_parser() -> argparse.ArgumentParser:
     group = p.add_mutually_exclusive_group(required=True)
     group.add_argument("--orders", help="comma-separated sales order ids")
     group.add_argument("--all-reviewed", action="store_true", help="every reviewed order")
-    p.add_argument("--up-to", help="with --all-reviewed: only orders dated up to this day (YYYY-MM-DD)")
-    p.add_argument("--invoice-date", help="YYYY-MM-DD; default today in the organization's timezone")
+    p.add_argument(
+        "--up-to", help="with --all-reviewed: only orders dated up to this day (YYYY-MM-DD)"
+    )
+    p.add_argument(
+        "--invoice-date", help="YYYY-MM-DD; default today in the organization's timezone"
+    )
     p.add_argument("--due-days", type=int, default=0)
     p.add_argument("--created-by", default=None)
     p.add_argument("--wait", action="store_true", help="process now and show progress until done")

@@ -34,7 +34,9 @@ _org_counter = itertools.count(1)
 def samples_dir() -> Path:
     """The shared sample e-invoices; missing samples fail under CI and skip elsewhere."""
     if not SAMPLES_DIR.is_dir():
-        message = f"sample e-invoices not found at {SAMPLES_DIR} (../shared must sit beside the repo)"
+        message = (
+            f"sample e-invoices not found at {SAMPLES_DIR} (../shared must sit beside the repo)"
+        )
         if IN_CI:
             pytest.fail(message)
         pytest.skip(message)
@@ -66,7 +68,9 @@ class TestDatabase:
         slug = values.pop("slug", None) or f"org-{next(_org_counter)}-{uuid.uuid4().hex[:6]}"
         row = {"slug": slug, "name": values.pop("name", slug.title()), **values}
         with system_transaction(self.engine, write=True) as conn:
-            org_id = conn.execute(insert(organizations).values(**row).returning(organizations.c.id)).scalar_one()
+            org_id = conn.execute(
+                insert(organizations).values(**row).returning(organizations.c.id)
+            ).scalar_one()
         self.created_orgs.append(org_id)
         return {"id": org_id, **row}
 

@@ -11,7 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from invoice_pipelines_tests.test_definitions import EXPECTED_ASSETS, EXPECTED_SCHEDULES, EXPECTED_SENSORS
+from invoice_pipelines_tests.test_definitions import (
+    EXPECTED_ASSETS,
+    EXPECTED_SCHEDULES,
+    EXPECTED_SENSORS,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 QUERY = """
@@ -48,7 +52,9 @@ def _free_port() -> int:
 
 def _post(url: str, query: str) -> dict:
     request = urllib.request.Request(
-        url, data=json.dumps({"query": query}).encode(), headers={"Content-Type": "application/json"}
+        url,
+        data=json.dumps({"query": query}).encode(),
+        headers={"Content-Type": "application/json"},
     )
     with urllib.request.urlopen(request, timeout=30) as response:
         return json.load(response)
@@ -57,10 +63,22 @@ def _post(url: str, query: str) -> dict:
 @pytest.fixture
 def webserver(tmp_path, sqlite_database):
     port = _free_port()
-    env = {**os.environ, "DAGSTER_HOME": str(tmp_path), "INVOICE_PIPELINES_DB_URL": sqlite_database.url}
+    env = {
+        **os.environ,
+        "DAGSTER_HOME": str(tmp_path),
+        "INVOICE_PIPELINES_DB_URL": sqlite_database.url,
+    }
     bin_dir = Path(sys.executable).parent
     proc = subprocess.Popen(
-        [str(bin_dir / "dagster-webserver"), "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)],
+        [
+            str(bin_dir / "dagster-webserver"),
+            "-w",
+            "workspace.yaml",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(port),
+        ],
         cwd=REPO,
         env=env,
         stdout=subprocess.PIPE,

@@ -15,7 +15,9 @@ pid=$!
 trap 'kill -TERM -- -$pid 2>/dev/null || true; wait $pid 2>/dev/null || true' INT TERM EXIT
 
 for _ in $(seq 1 180); do
-  if curl -fsS "http://$HOST:$PORT/server_info" >/dev/null 2>&1; then
+  # python, not curl: the venv is the one tool a fresh machine is sure to have here
+  if .venv/bin/python -c "import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=2)" \
+      "http://$HOST:$PORT/server_info" >/dev/null 2>&1; then
     echo
     echo "Dagster UI is up: http://$HOST:$PORT   (Ctrl-C stops it)"
     echo

@@ -111,7 +111,24 @@ def make_engine(url: str | None = None, *, owner: bool = False, check: bool = Tr
         _configure_postgres_role(engine, role)
     if check:
         check_connection(engine)
+        if engine.dialect.name == "postgresql" and not owner:
+            _refuse_privileged(engine)
     return engine
+
+
+def _refuse_privileged(engine: Engine) -> None:
+    """Row-level security does not bind superusers or BYPASSRLS roles: refuse to run as one."""
+    with engine.connect() as conn:
+        row = conn.execute(
+            text(
+                "SELECT current_user, rolsuper, rolbypassrls FROM pg_roles WHERE rolname = current_user"
+            )
+        ).one()
+    if row.rolsuper or row.rolbypassrls:
+        raise ConfigError(
+            f"the application would run as {row.current_user!r}, which bypasses row-level security; "
+            "set INVOICE_PIPELINES_DB_APP_ROLE (default invoice_app) or connect as a non-superuser role"
+        )
 
 
 def shared_engine(url: str | None = None, *, owner: bool = False) -> Engine:

@@ -53,11 +53,16 @@ def ensure_app_role(conn: Connection, role: str) -> None:
 
 
 def protect_tables(
-    conn: Connection, role: str, tables: list[str], *, key_column: str = "organization_id"
+    conn: Connection, role: str | None, tables: list[str], *, key_column: str = "organization_id"
 ) -> None:
-    """Grant the application role DML on `tables` and make their rows tenant-scoped."""
+    """Make the rows of `tables` tenant-scoped, and grant the application role (if any) DML on them.
+
+    The policies are created whatever the role setting: a deployment that connects as its own
+    non-owner login role (INVOICE_PIPELINES_DB_APP_ROLE empty) is isolated by them just the same.
+    """
     for table in tables:
-        conn.exec_driver_sql(f'GRANT SELECT, INSERT, UPDATE, DELETE ON "{table}" TO "{role}"')
+        if role:
+            conn.exec_driver_sql(f'GRANT SELECT, INSERT, UPDATE, DELETE ON "{table}" TO "{role}"')
         conn.exec_driver_sql(f'ALTER TABLE "{table}" ENABLE ROW LEVEL SECURITY')
         # FORCE: the table owner is subject to the policy too (only superusers/BYPASSRLS are not)
         conn.exec_driver_sql(f'ALTER TABLE "{table}" FORCE ROW LEVEL SECURITY')
@@ -66,12 +71,14 @@ def protect_tables(
             f'CREATE POLICY {POLICY} ON "{table}" USING {_visible(key_column)} '
             f"WITH CHECK {_visible(key_column)}"
         )
-    conn.exec_driver_sql(f'GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO "{role}"')
+    if role:
+        conn.exec_driver_sql(f'GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO "{role}"')
 
 
-def unprotect_tables(conn: Connection, role: str, tables: list[str]) -> None:
+def unprotect_tables(conn: Connection, role: str | None, tables: list[str]) -> None:
     for table in tables:
         conn.exec_driver_sql(f'DROP POLICY IF EXISTS {POLICY} ON "{table}"')
         conn.exec_driver_sql(f'ALTER TABLE "{table}" NO FORCE ROW LEVEL SECURITY')
         conn.exec_driver_sql(f'ALTER TABLE "{table}" DISABLE ROW LEVEL SECURITY')
-        conn.exec_driver_sql(f'REVOKE ALL ON "{table}" FROM "{role}"')
+        if role:
+            conn.exec_driver_sql(f'REVOKE ALL ON "{table}" FROM "{role}"')

@@ -22,7 +22,7 @@ from sqlalchemy import (
     text,
 )
 
-from invoice_pipelines.db.types import Id, Json, Money, Quantity, Rate, UtcDateTime
+from invoice_pipelines.db.types import Id, Json, Money, Quantity, Rate, UtcDateTime, utcnow
 
 metadata = MetaData(
     naming_convention={
@@ -54,20 +54,21 @@ def _in(column: str, values: tuple[str, ...]) -> str:
     return f"{column} IN ({', '.join(repr(v) for v in values)})"
 
 
-def _org_fk() -> Column:
+def _org_fk(*, index: bool = True) -> Column:
     return Column(
         "organization_id",
         Id,
         ForeignKey("organizations.id", ondelete="CASCADE"),
         nullable=False,
-        index=True,
+        index=index,
     )
 
 
 def _timestamps() -> list[Column]:
     return [
         Column("created_at", UtcDateTime, nullable=False, server_default=NOW),
-        Column("updated_at", UtcDateTime, nullable=False, server_default=NOW),
+        # onupdate: every UPDATE through SQLAlchemy moves it (the organizations sensor relies on it)
+        Column("updated_at", UtcDateTime, nullable=False, server_default=NOW, onupdate=utcnow),
     ]
 
 
@@ -235,7 +236,8 @@ batch_job_items = Table(
     _org_fk(),
     Column("batch_job_id", Id, ForeignKey("batch_jobs.id", ondelete="CASCADE"), nullable=False),
     Column("position", Integer, nullable=False),
-    Column("sales_order_id", Id, ForeignKey("sales_orders.id")),
+    # indexed: deleting a sales order checks this foreign key (without it, one scan per order)
+    Column("sales_order_id", Id, ForeignKey("sales_orders.id"), index=True),
     Column("customer_id", Id, ForeignKey("customers.id")),
     # customer_lines jobs: the lines to invoice for this customer
     Column("payload", Json),
@@ -253,7 +255,8 @@ sales_invoices = Table(
     "sales_invoices",
     metadata,
     Column("id", Id, primary_key=True, autoincrement=True),
-    _org_fk(),
+    # no index of its own: the unique (organization_id, ...) indexes below lead with it
+    _org_fk(index=False),
     Column("invoice_number", String(64), nullable=False),
     Column("sequence_number", Integer, nullable=False),
     # exactly once: at most one invoice per sales order, enforced by the database
@@ -283,12 +286,9 @@ sales_invoice_lines = Table(
     metadata,
     Column("id", Id, primary_key=True, autoincrement=True),
     _org_fk(),
+    # no index of its own: the unique constraint below leads with sales_invoice_id
     Column(
-        "sales_invoice_id",
-        Id,
-        ForeignKey("sales_invoices.id", ondelete="CASCADE"),
-        nullable=False,
-        index=True,
+        "sales_invoice_id", Id, ForeignKey("sales_invoices.id", ondelete="CASCADE"), nullable=False
     ),
     Column("line_no", Integer, nullable=False),
     Column("line_type", String(16), nullable=False, server_default="item"),
@@ -308,12 +308,9 @@ sales_invoice_taxes = Table(
     metadata,
     Column("id", Id, primary_key=True, autoincrement=True),
     _org_fk(),
+    # no index of its own: the unique constraint below leads with sales_invoice_id
     Column(
-        "sales_invoice_id",
-        Id,
-        ForeignKey("sales_invoices.id", ondelete="CASCADE"),
-        nullable=False,
-        index=True,
+        "sales_invoice_id", Id, ForeignKey("sales_invoices.id", ondelete="CASCADE"), nullable=False
     ),
     Column("vat_category", String(2), nullable=False),
     Column("vat_rate", Rate(), nullable=False),

@@ -106,7 +106,15 @@ def _process(
     engine = database.get_engine()
     timeout = float(positive_number("INVOICE_PIPELINES_PARSE_TIMEOUT_SECONDS", float))
     parser = shared_parser(timeout_s=timeout, max_bytes=max_upload_bytes())
-    summary = process_documents(engine, upload_store, org["id"], ids, parser=parser, ocr=ocr_engine)
+    summary = process_documents(
+        engine,
+        upload_store,
+        org["id"],
+        ids,
+        parser=parser,
+        ocr=ocr_engine,
+        max_bytes=max_upload_bytes(),
+    )
     for doc_id, reason in summary.skipped.items():
         context.log.warning(f"document {doc_id} skipped: {reason}")
     for doc_id, reason in summary.failures.items():

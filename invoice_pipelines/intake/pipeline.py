@@ -1,9 +1,10 @@
 """The intake step: read, parse and validate a batch of incoming invoices, and record the outcome.
 
 Called by the intake and retry jobs (and by the benchmark). One bad document never stops the rest:
-parsing runs in `SafeParser` workers with a time limit, OCR failures and missing files become
-FAILED documents with a recorded reason, and every document's status change is its own savepoint,
-so a concurrent writer on one document (StaleDocument) costs only that document.
+parsing runs in `SafeParser` workers with a time limit; OCR failures, oversized and missing files
+become FAILED documents with a recorded reason; a concurrent writer on one document
+(StaleDocument) costs only that document; and if some document's values cannot be stored, the
+batch is recorded again with one savepoint per document, so only that one fails.
 """
 
 from __future__ import annotations
@@ -16,8 +17,10 @@ import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 
-from sqlalchemy import Engine, insert, select
+from sqlalchemy import Engine, insert, select, text
+from sqlalchemy.exc import DBAPIError
 
 from invoice_pipelines.core.lifecycle import Status, can_process
 from invoice_pipelines.core.rules import Finding
@@ -102,7 +105,9 @@ def _sources(
     conn, organization_id: int, ids: list[int]
 ) -> dict[int, tuple[str | None, str | None]]:  # noqa: ANN001
     rows = conn.execute(
-        select(incoming_invoices.c.id, uploads.c.storage_key, uploads.c.filename)
+        select(
+            incoming_invoices.c.id, uploads.c.storage_key, uploads.c.filename, uploads.c.size_bytes
+        )
         .select_from(
             incoming_invoices.outerjoin(uploads, uploads.c.id == incoming_invoices.c.upload_id)
         )
@@ -110,7 +115,7 @@ def _sources(
             incoming_invoices.c.organization_id == organization_id, incoming_invoices.c.id.in_(ids)
         )
     )
-    return {r.id: (r.storage_key, r.filename) for r in rows}
+    return {r.id: (r.storage_key, r.filename, r.size_bytes) for r in rows}
 
 
 def _run_ocr(ocr: OcrEngine | None, outcome: ParseOutcome, data: bytes) -> tuple[ParseOutcome, int]:
@@ -156,7 +161,23 @@ def _fields(outcome: ParseOutcome, seconds: float) -> dict:
             amount_due=invoice.amount_due,
         )
         values["raw_json"] = {**outcome.raw, "invoice": invoice.to_json_dict()}
+    return _fit(values)
+
+
+def _fit(values: dict) -> dict:
+    """Trim text to its column's length; an amount too large for NUMERIC(18,2) is left out (the
+    document still shows it in raw_json). Keeps an oddly long supplier name from failing a batch."""
+    for name, value in list(values.items()):
+        column = incoming_invoices.c[name]
+        length = getattr(column.type, "length", None)
+        if isinstance(value, str) and length and len(value) > length:
+            values[name] = value[:length]
+        elif isinstance(value, Decimal) and (not value.is_finite() or abs(value) >= MAX_AMOUNT):
+            values[name] = None
     return values
+
+
+MAX_AMOUNT = Decimal(10) ** 16
 
 
 def _records(findings: Sequence[Finding]) -> list[ErrorRecord]:
@@ -226,6 +247,7 @@ def process_documents(
     *,
     parser: SafeParser | _LockedParser,
     ocr: OcrEngine | None,
+    max_bytes: int = 20 * 1024 * 1024,
 ) -> IntakeSummary:
     started = time.perf_counter()
     summary = IntakeSummary(organization_id, requested=len(set(document_ids)))
@@ -246,7 +268,16 @@ def process_documents(
     readable: list[DocumentRef] = []
     unreadable: dict[int, ParseOutcome] = {}
     for ref in work:
-        key, filename = sources.get(ref.id, (None, None))
+        key, filename, size = sources.get(ref.id, (None, None, None))
+        if size is not None and size > max_bytes:
+            unreadable[ref.id] = failed(
+                "unknown",
+                "read",
+                f"the file is {size} bytes, over the limit of {max_bytes} bytes "
+                "(INVOICE_PIPELINES_MAX_UPLOAD_BYTES); the original is kept",
+                digest="",
+            )
+            continue
         try:
             if key is None:
                 raise FileNotFoundError("no upload is linked to this document")
@@ -272,19 +303,81 @@ def process_documents(
             outcomes[ref.id].raw["ocr_seconds"] = round(time.perf_counter() - t0, 3)
     outcomes.update(unreadable)
 
+    try:
+        _write_outcomes(engine, organization_id, work, outcomes, per_doc, summary, savepoints=False)
+    except DBAPIError as exc:
+        # some document's values do not fit the database: redo the batch with one savepoint per
+        # document, so that document fails with the reason and the others are recorded
+        log.warning("recording the batch failed (%s); recording document by document", exc.orig)
+        _write_outcomes(engine, organization_id, work, outcomes, per_doc, summary, savepoints=True)
+    summary.seconds = time.perf_counter() - started
+    return summary
+
+
+# pg_advisory_xact_lock(INTAKE_LOCK_NAMESPACE, organization_id): one intake writer per organization
+INTAKE_LOCK_NAMESPACE = 7301
+
+
+def _write_outcomes(
+    engine: Engine,
+    organization_id: int,
+    work: list[DocumentRef],
+    outcomes: dict[int, ParseOutcome],
+    per_doc: float,
+    summary: IntakeSummary,
+    *,
+    savepoints: bool,
+) -> None:
+    attempt = IntakeSummary(organization_id)
     with tenant_transaction(engine, organization_id, write=True) as conn:
+        if conn.dialect.name == "postgresql":
+            # the duplicate-number check reads, then writes: two runs of one organization must not
+            # interleave there, or both copies of a supplier invoice could end VALIDATED
+            conn.execute(
+                text("SELECT pg_advisory_xact_lock(:ns, :org)"),
+                {"ns": INTAKE_LOCK_NAMESPACE, "org": organization_id},
+            )
         duplicates = _duplicates(conn, organization_id, {ref.id: outcomes[ref.id] for ref in work})
         for ref in work:
             outcome = outcomes[ref.id]
             seconds = per_doc + float(outcome.raw.get("ocr_seconds", 0.0))
             try:
-                # a StaleDocument writes nothing, so no savepoint is needed to keep the others
-                _record(conn, ref, outcome, seconds, duplicates.get(ref.id), summary)
+                if savepoints:
+                    try:
+                        with conn.begin_nested():
+                            _record(conn, ref, outcome, seconds, duplicates.get(ref.id), attempt)
+                    except DBAPIError as exc:
+                        with conn.begin_nested():
+                            _record_unstorable(conn, ref, outcome, exc, attempt)
+                else:
+                    # a StaleDocument writes nothing, so the others need no savepoint
+                    _record(conn, ref, outcome, seconds, duplicates.get(ref.id), attempt)
             except StaleDocument as exc:
                 log.warning("document %s: %s", ref.id, exc)
-                summary.stale.append(ref.id)
-    summary.seconds = time.perf_counter() - started
-    return summary
+                attempt.stale.append(ref.id)
+    summary.processed += attempt.processed
+    summary.outcomes.update(attempt.outcomes)
+    summary.formats.update(attempt.formats)
+    summary.failures.update(attempt.failures)
+    summary.stale.extend(attempt.stale)
+
+
+def _record_unstorable(
+    conn, ref: DocumentRef, outcome: ParseOutcome, exc: DBAPIError, summary
+) -> None:  # noqa: ANN001
+    reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+    message = f"the values read from this document cannot be stored: {reason}"
+    change_status(
+        conn,
+        ref,
+        Status.FAILED,
+        fields={"format": outcome.format[:32], "raw_json": outcome.raw},
+        errors=[ErrorRecord("record", message)],
+    )
+    summary.processed += 1
+    summary.formats[outcome.format] += 1
+    summary.outcomes["FAILED"] += 1
+    summary.failures[ref.id] = message
 
 
 def _record(

@@ -1,19 +1,28 @@
 """From files in the drop zone to UPLOADED documents, and from those to batches for intake runs.
 
 The upload sensor calls `scan_uploads`; it is plain code so tests drive it without a daemon.
-A file is registered once it has stopped changing (same size and mtime on two looks, at least
-`settle_seconds` old, or untouched for `quiet_seconds`), its bytes are hashed (the same content is
-one document; a second upload of it is recorded as a duplicate) and it is moved into the archive, all
-inside the transaction that records it. The database, not the sensor cursor, decides what still
-needs a run: every UPLOADED document with an id above the organization's dispatch mark.
+
+- A file is registered once it has stopped changing: the same size and mtime on two looks and at
+  least `settle_seconds` old, or untouched for `quiet_seconds`.
+- Its content hash decides identity: the same bytes are one document; a second upload of them is
+  recorded as a duplicate upload.
+- The record is committed first, with the archive key derived from the file (hash, mtime, name);
+  then the file moves into the archive. A crash in between leaves a record whose file is still in
+  the drop zone: the next look finds the record by that key and only completes the move. Nothing
+  is lost and nothing is registered twice.
+- The database, not the sensor cursor, decides what needs a run: every UPLOADED document above the
+  organization's dispatch mark, plus UPLOADED/CREATED documents that have waited longer than
+  `redispatch_after` (their run died), under a new run key once per such window.
+- Each organization gets its share of the per-tick budget, so one tenant's flood does not starve
+  the others.
 """
 
 from __future__ import annotations
 
-import hashlib
 import mimetypes
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine, select
 
@@ -21,7 +30,9 @@ from invoice_pipelines.core.lifecycle import Status
 from invoice_pipelines.db.tables import incoming_invoices, organizations, uploads
 from invoice_pipelines.db.tenancy import system_transaction, tenant_transaction
 from invoice_pipelines.intake.documents import register_upload
-from invoice_pipelines.resources.storage import StoredFile, UploadStore
+from invoice_pipelines.resources.storage import StoredFile, UploadStore, archive_key
+
+REGISTER_CHUNK = 100
 
 
 @dataclass
@@ -29,9 +40,7 @@ class ScanState:
     """What the sensor remembers between ticks (its JSON cursor)."""
 
     pending: dict[str, list[int]] = field(default_factory=dict)  # key -> [size, mtime_ns] last seen
-    dispatched: dict[str, int] = field(
-        default_factory=dict
-    )  # organization slug -> last document id sent
+    dispatched: dict[str, int] = field(default_factory=dict)  # organization slug -> last id sent
 
     @classmethod
     def from_json(cls, data: dict | None) -> ScanState:
@@ -49,10 +58,12 @@ class ScanState:
 class IntakeBatch:
     organization_slug: str
     document_ids: list[int]
+    attempt: str = ""  # empty for the first dispatch; a window label for re-dispatches
 
     @property
     def run_key(self) -> str:
-        return f"intake-{self.organization_slug}-{self.document_ids[0]}-{self.document_ids[-1]}"
+        key = f"intake-{self.organization_slug}-{self.document_ids[0]}-{self.document_ids[-1]}"
+        return f"{key}-{self.attempt}" if self.attempt else key
 
 
 @dataclass
@@ -61,7 +72,7 @@ class ScanResult:
     batches: list[IntakeBatch]
     registered: int = 0
     duplicates: int = 0
-    waiting: int = 0  # files still changing or too fresh
+    waiting: int = 0  # files still changing or too fresh, or over this tick's budget
     errors: list[str] = field(default_factory=list)
 
 
@@ -74,44 +85,46 @@ def scan_uploads(
     quiet_seconds: float = 60.0,
     batch_size: int = 200,
     max_files_per_tick: int = 2000,
+    redispatch_after: timedelta = timedelta(minutes=15),
+    only_organizations: set[str] | None = None,
     now: float | None = None,
 ) -> ScanResult:
     now = time.time() if now is None else now
     with system_transaction(engine) as conn:
-        orgs = conn.execute(
-            select(organizations.c.id, organizations.c.slug).where(organizations.c.active.is_(True))
-        ).all()
+        orgs = [
+            (org_id, slug)
+            for org_id, slug in conn.execute(
+                select(organizations.c.id, organizations.c.slug)
+                .where(organizations.c.active.is_(True))
+                .order_by(organizations.c.id)
+            )
+            if only_organizations is None or slug in only_organizations
+        ]
     result = ScanResult(state=ScanState(dispatched=dict(state.dispatched)), batches=[])
-    budget = max_files_per_tick
+    share = max(20, max_files_per_tick // max(len(orgs), 1))
     for org_id, slug in orgs:
         ready: list[StoredFile] = []
         for stored in store.list_inbox(slug):
             signature = [stored.size, stored.mtime_ns]
             age = now - stored.mtime_ns / 1e9
-            stable = age >= settle_seconds and (
-                state.pending.get(stored.key) == signature or age >= quiet_seconds
-            )
-            if not stable or budget <= 0:
+            settled = state.pending.get(stored.key) == signature or age >= quiet_seconds
+            if age < settle_seconds or not settled or len(ready) >= share:
                 result.state.pending[stored.key] = signature
                 result.waiting += 1
                 continue
-            budget -= 1
             ready.append(stored)
-        for chunk in (ready[i : i + REGISTER_CHUNK] for i in range(0, len(ready), REGISTER_CHUNK)):
-            _register_files(engine, store, org_id, chunk, result)
-        result.batches.extend(_batches_for(engine, org_id, slug, result.state, batch_size))
+        for i in range(0, len(ready), REGISTER_CHUNK):
+            _register_files(engine, store, org_id, ready[i : i + REGISTER_CHUNK], result)
+    result.batches = _batches(engine, orgs, result.state, batch_size, redispatch_after, now)
     return result
-
-
-REGISTER_CHUNK = 100
 
 
 def _register_files(
     engine: Engine, store: UploadStore, org_id: int, files: list[StoredFile], result: ScanResult
 ) -> None:
-    """Register files in one transaction; if that fails, one by one, so one bad file costs only itself."""
+    """Register files in one transaction; if that fails, one by one, so a bad file costs only itself."""
     try:
-        registrations = _register_in_transaction(engine, store, org_id, files)
+        planned = _record_files(engine, store, org_id, files)
     except Exception as exc:  # noqa: BLE001 - one bad file must not stop the others
         if len(files) == 1:
             result.errors.append(f"{files[0].key}: {type(exc).__name__}: {exc}")
@@ -119,61 +132,90 @@ def _register_files(
             for stored in files:
                 _register_files(engine, store, org_id, [stored], result)
         return
-    for registration in registrations:
-        result.duplicates += registration.duplicate
-        result.registered += not registration.duplicate
+    for stored, target, registration in planned:
+        try:
+            store.move(stored.key, target)
+        except OSError as exc:
+            # recorded already; the next look finds the record by its key and moves it then
+            result.errors.append(f"{stored.key}: recorded, not yet archived: {exc}")
+        if registration is not None:
+            result.duplicates += registration.duplicate
+            result.registered += not registration.duplicate
 
 
-def _register_in_transaction(
-    engine: Engine, store: UploadStore, org_id: int, files: list[StoredFile]
-) -> list:
-    moved: list[tuple[str, str]] = []
-    registrations = []
-    try:
-        with tenant_transaction(engine, org_id, write=True) as conn:
-            for stored in files:
-                data = store.read(stored.key)
-                registration = register_upload(
-                    conn,
-                    organization_id=org_id,
-                    filename=stored.name,
-                    storage_key=stored.key,
-                    content_hash=hashlib.sha256(data).hexdigest(),
-                    size_bytes=len(data),
-                    content_type=mimetypes.guess_type(stored.name)[0],
+def _record_files(engine: Engine, store: UploadStore, org_id: int, files: list[StoredFile]) -> list:
+    planned = []
+    with tenant_transaction(engine, org_id, write=True) as conn:
+        for stored in files:
+            digest = store.digest(stored.key)
+            target = archive_key(stored.key, digest, stored.mtime_ns)
+            known = conn.execute(
+                select(uploads.c.id).where(
+                    uploads.c.organization_id == org_id, uploads.c.storage_key == target
                 )
-                archived = store.archive(stored.key, registration.upload_id)
-                moved.append((archived, stored.key))
-                conn.execute(
-                    uploads.update()
-                    .where(uploads.c.id == registration.upload_id)
-                    .values(storage_key=archived)
-                )
-                registrations.append(registration)
-    except Exception:
-        # the records were rolled back: put the files back so a later attempt finds them
-        for archived, original in reversed(moved):
-            store.restore(archived, original)
-        raise
-    return registrations
+            ).first()
+            if known is not None:  # recorded before a crash; only the move is missing
+                planned.append((stored, target, None))
+                continue
+            registration = register_upload(
+                conn,
+                organization_id=org_id,
+                filename=stored.name,
+                storage_key=target,
+                content_hash=digest,
+                size_bytes=stored.size,
+                content_type=mimetypes.guess_type(stored.name)[0],
+            )
+            planned.append((stored, target, registration))
+    return planned
 
 
-def _batches_for(
-    engine: Engine, org_id: int, slug: str, state: ScanState, batch_size: int
+def _batches(
+    engine: Engine,
+    orgs: list[tuple[int, str]],
+    state: ScanState,
+    batch_size: int,
+    redispatch_after: timedelta,
+    now: float,
 ) -> list[IntakeBatch]:
-    mark = state.dispatched.get(slug, 0)
-    with tenant_transaction(engine, org_id) as conn:
-        ids = list(
-            conn.execute(
-                select(incoming_invoices.c.id)
-                .where(
-                    incoming_invoices.c.organization_id == org_id,
-                    incoming_invoices.c.status == Status.UPLOADED.value,
-                    incoming_invoices.c.id > mark,
-                )
-                .order_by(incoming_invoices.c.id)
-            ).scalars()
-        )
-    if ids:
+    """One query over every waiting document; new ones above the mark, stale ones again."""
+    slugs = dict(orgs)
+    if not slugs:
+        return []
+    cutoff = datetime.fromtimestamp(now, UTC) - redispatch_after
+    window = f"r{int(now // redispatch_after.total_seconds())}"
+    with system_transaction(engine) as conn:
+        rows = conn.execute(
+            select(
+                incoming_invoices.c.id,
+                incoming_invoices.c.organization_id,
+                incoming_invoices.c.status,
+                incoming_invoices.c.status_changed_at,
+            )
+            .where(
+                incoming_invoices.c.organization_id.in_(list(slugs)),
+                incoming_invoices.c.status.in_([Status.UPLOADED.value, Status.CREATED.value]),
+            )
+            .order_by(incoming_invoices.c.organization_id, incoming_invoices.c.id)
+        ).all()
+    fresh: dict[str, list[int]] = {}
+    stale: dict[str, list[int]] = {}
+    for row in rows:
+        slug = slugs[row.organization_id]
+        mark = state.dispatched.get(slug, 0)
+        if row.id > mark and row.status == Status.UPLOADED.value:
+            fresh.setdefault(slug, []).append(row.id)
+        elif row.id <= mark and row.status_changed_at < cutoff:
+            stale.setdefault(slug, []).append(row.id)
+    batches = []
+    for slug, ids in fresh.items():
         state.dispatched[slug] = ids[-1]
-    return [IntakeBatch(slug, ids[i : i + batch_size]) for i in range(0, len(ids), batch_size)]
+        batches += [
+            IntakeBatch(slug, ids[i : i + batch_size]) for i in range(0, len(ids), batch_size)
+        ]
+    for slug, ids in stale.items():
+        batches += [
+            IntakeBatch(slug, ids[i : i + batch_size], window)
+            for i in range(0, len(ids), batch_size)
+        ]
+    return batches

@@ -5,6 +5,7 @@ folder per organization slug (`<root>/<slug>/` is the drop zone, `<root>/<slug>/
 every registered original). An object-store implementation only has to provide the same methods.
 """
 
+import hashlib
 import os
 import re
 import tempfile
@@ -17,6 +18,15 @@ from pydantic import Field
 from invoice_pipelines.settings import upload_dir
 
 ARCHIVE = ".archive"
+
+
+def archive_key(key: str, digest: str, mtime_ns: int) -> str:
+    """Where a registered upload is kept: derived from the file itself (content hash, mtime, name),
+    so it is known before the move and the same on a second attempt after a crash."""
+    slug, _, name = key.partition("/")
+    return f"{slug}/{ARCHIVE}/{digest[:16]}-{mtime_ns}-{_UNSAFE.sub('_', name)[:160]}"
+
+
 # partial uploads and editor/OS droppings are never picked up
 _IGNORED = re.compile(r"^(\.|~\$)|\.(part|tmp|crdownload|swp)$", re.IGNORECASE)
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
@@ -39,12 +49,15 @@ class UploadStore(ConfigurableResource):
     def read(self, key: str) -> bytes:
         raise NotImplementedError
 
-    def archive(self, key: str, upload_id: int) -> str:
-        """Move a registered file out of the drop zone; returns its permanent key."""
+    def digest(self, key: str) -> str:
+        """sha256 hex of a stored file, read in chunks (uploads can be large)."""
         raise NotImplementedError
 
-    def restore(self, archived_key: str, original_key: str) -> None:
-        """Undo `archive` (used when recording the upload failed after the move)."""
+    def exists(self, key: str) -> bool:
+        raise NotImplementedError
+
+    def move(self, key: str, target_key: str) -> None:
+        """Move a file within the store (drop zone -> archive); atomic where the store allows."""
         raise NotImplementedError
 
     def put(self, organization_slug: str, filename: str, data: bytes) -> str:
@@ -90,17 +103,20 @@ class LocalUploadStore(UploadStore):
     def read(self, key: str) -> bytes:
         return self._path(key).read_bytes()
 
-    def archive(self, key: str, upload_id: int) -> str:
-        source = self._path(key)
-        slug, _, name = key.partition("/")
-        target_key = f"{slug}/{ARCHIVE}/{upload_id:08d}-{_UNSAFE.sub('_', name)[:180]}"
+    def digest(self, key: str) -> str:
+        sha = hashlib.sha256()
+        with self._path(key).open("rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                sha.update(block)
+        return sha.hexdigest()
+
+    def exists(self, key: str) -> bool:
+        return self._path(key).is_file()
+
+    def move(self, key: str, target_key: str) -> None:
         target = self._path(target_key)
         target.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(source, target)  # atomic on one filesystem
-        return target_key
-
-    def restore(self, archived_key: str, original_key: str) -> None:
-        os.replace(self._path(archived_key), self._path(original_key))
+        os.replace(self._path(key), target)  # atomic on one filesystem
 
     def put(self, organization_slug: str, filename: str, data: bytes) -> str:
         folder = self._root() / organization_slug

@@ -1,8 +1,5 @@
 """Tenants area: keeps the `organizations` dynamic partitions in step with the organizations table."""
 
-import hashlib
-import json
-
 from dagster import (
     AssetExecutionContext,
     DefaultSensorStatus,
@@ -17,10 +14,17 @@ from dagster import (
 )
 from sqlalchemy import func, select
 
-from invoice_pipelines.db.tables import customers, items, sales_invoices, sales_orders
+from invoice_pipelines.db.tables import (
+    customers,
+    items,
+    organizations,
+    sales_invoices,
+    sales_orders,
+)
 from invoice_pipelines.db.tenancy import (
     active_organization_slugs,
     resolve_organization,
+    system_transaction,
     tenant_transaction,
 )
 from invoice_pipelines.resources.database import Database
@@ -43,12 +47,28 @@ def plan_partition_sync(wanted: list[str], existing: list[str]) -> tuple[list[st
     description="Adds and removes `organizations` partitions to match the active organizations.",
 )
 def organizations_sensor(context: SensorEvaluationContext, database: Database):
-    slugs = active_organization_slugs(database.get_engine())
-    fingerprint = hashlib.sha256("\n".join(slugs).encode()).hexdigest()[:16]
+    engine = database.get_engine()
+    # cursor: how many organizations there are and when the last one changed; when both are the
+    # same as last tick, nothing needs comparing
+    with system_transaction(engine) as conn:
+        count, changed = conn.execute(
+            select(func.count(), func.max(organizations.c.updated_at))
+        ).one()
+    stamp = f"{count}:{changed.isoformat() if changed else '-'}"
+    if context.cursor == stamp:
+        return SkipReason("no organization changed since the last tick")
+    slugs = active_organization_slugs(engine)
     existing = context.instance.get_dynamic_partitions(ORGANIZATIONS_PARTITIONS_NAME)
+    if not slugs and existing:
+        # An empty result is far more often a wrong INVOICE_PIPELINES_DB_URL than a real wipe of
+        # every tenant; removing all partitions would hide their history in the UI.
+        return SkipReason(
+            f"the database has no active organizations; refusing to remove all {len(existing)} "
+            "partitions (check INVOICE_PIPELINES_DB_URL, or remove them by hand)"
+        )
     to_add, to_remove = plan_partition_sync(slugs, existing)
-    cursor = json.dumps({"fingerprint": fingerprint, "organizations": len(slugs)})
     if not to_add and not to_remove:
+        context.update_cursor(stamp)
         return SkipReason(f"{len(slugs)} organizations, partitions already in step")
     requests = []
     # one request per direction, whatever the number of keys: the daemon writes them in one call
@@ -57,7 +77,7 @@ def organizations_sensor(context: SensorEvaluationContext, database: Database):
     if to_remove:
         requests.append(organizations_partitions.build_delete_request(to_remove))
     context.log.info(f"organizations: +{len(to_add)} -{len(to_remove)}")
-    return SensorResult(dynamic_partitions_requests=requests, cursor=cursor)
+    return SensorResult(dynamic_partitions_requests=requests, cursor=stamp)
 
 
 @asset(

@@ -11,12 +11,16 @@ from invoice_pipelines.settings import ConfigError
 
 
 def test_unknown_scheme_names_the_variable():
-    with pytest.raises(ConfigError, match="INVOICE_PIPELINES_DB_URL uses unsupported scheme 'mysql'"):
+    with pytest.raises(
+        ConfigError, match="INVOICE_PIPELINES_DB_URL uses unsupported scheme 'mysql'"
+    ):
         database_url("mysql://user@host/db")
 
 
 def test_unreachable_database_names_the_variable():
-    with pytest.raises(ConfigError, match=r"cannot connect to .*127\.0\.0\.1:1.*INVOICE_PIPELINES_DB_URL"):
+    with pytest.raises(
+        ConfigError, match=r"cannot connect to .*127\.0\.0\.1:1.*INVOICE_PIPELINES_DB_URL"
+    ):
         make_engine("postgresql+psycopg2://postgres@127.0.0.1:1/nothing")
 
 
@@ -36,7 +40,10 @@ def test_postgres_alias_and_relative_sqlite_paths_are_normalized():
 def test_cli_prints_one_line_and_exits_2(url, expected):
     env = {**os.environ, "INVOICE_PIPELINES_DB_URL": url}
     proc = subprocess.run(
-        [sys.executable, "-m", "invoice_pipelines.cli", "migrate"], env=env, capture_output=True, text=True
+        [sys.executable, "-m", "invoice_pipelines.cli", "migrate"],
+        env=env,
+        capture_output=True,
+        text=True,
     )
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr

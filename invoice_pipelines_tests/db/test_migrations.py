@@ -5,7 +5,13 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect
 
 from invoice_pipelines.db.engine import make_engine
-from invoice_pipelines.db.migrate import VERSION_TABLE, current_revision, downgrade, head_revision, upgrade
+from invoice_pipelines.db.migrate import (
+    VERSION_TABLE,
+    current_revision,
+    downgrade,
+    head_revision,
+    upgrade,
+)
 from invoice_pipelines.db.tables import metadata
 
 

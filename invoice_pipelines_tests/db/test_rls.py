@@ -16,7 +16,10 @@ def two_tenants(pg_database):
         with tenant_transaction(db.engine, org["id"]) as conn:
             conn.execute(
                 insert(customers),
-                [{"organization_id": org["id"], "customer_number": n, "name": f"Customer {n}"} for n in names],
+                [
+                    {"organization_id": org["id"], "customer_number": n, "name": f"Customer {n}"}
+                    for n in names
+                ],
             )
     return db, a, b
 
@@ -45,7 +48,11 @@ def test_cannot_write_into_another_tenant(two_tenants):
     db, a, b = two_tenants
     with pytest.raises(DBAPIError, match="row-level security"):
         with tenant_transaction(db.engine, a["id"]) as conn:
-            conn.execute(insert(customers).values(organization_id=b["id"], customer_number="X", name="Intruder"))
+            conn.execute(
+                insert(customers).values(
+                    organization_id=b["id"], customer_number="X", name="Intruder"
+                )
+            )
     with tenant_transaction(db.engine, a["id"]) as conn:
         changed = conn.execute(update(customers).values(name="hijacked")).rowcount
     assert changed == 2  # only Alpha's two rows
@@ -66,3 +73,28 @@ def test_system_scope_sees_all_tenants(two_tenants):
     with system_transaction(db.engine) as conn:
         orgs = set(conn.execute(select(customers.c.organization_id)).scalars())
     assert {a["id"], b["id"]} <= orgs
+
+
+def test_policies_exist_even_without_an_application_role(pg_scratch_factory, monkeypatch):
+    """A deployment that logs in as its own non-owner role still gets tenant isolation."""
+    from invoice_pipelines.db.engine import make_engine
+    from invoice_pipelines.db.migrate import upgrade
+    from invoice_pipelines.settings import ConfigError
+
+    url = pg_scratch_factory()
+    monkeypatch.setenv("INVOICE_PIPELINES_DB_APP_ROLE", "")
+    owner = make_engine(url, owner=True)
+    upgrade(owner)
+    with owner.connect() as conn:
+        unprotected = conn.execute(
+            text(
+                "SELECT relname FROM pg_class WHERE relkind = 'r' AND relnamespace = 'public'::regnamespace "
+                "AND relname IN ('customers', 'sales_invoices', 'incoming_invoices', 'organizations') "
+                "AND NOT (relrowsecurity AND relforcerowsecurity)"
+            )
+        ).all()
+    owner.dispose()
+    assert unprotected == []
+    # and the application refuses to run as a role that would bypass the policies
+    with pytest.raises(ConfigError, match="bypasses row-level security"):
+        make_engine(url)

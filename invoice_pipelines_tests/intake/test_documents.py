@@ -56,14 +56,19 @@ def test_status_changes_bump_version_and_record_errors(db):
     with tenant_transaction(db.engine, org["id"], write=True) as conn:
         ref = change_status(conn, ref, Status.PARSED, fields={"invoice_number": "R-1"})
         ref = change_status(
-            conn, ref, Status.FAILED, errors=[ErrorRecord("rules", "net + VAT != gross", "BR-CO-15")]
+            conn,
+            ref,
+            Status.FAILED,
+            errors=[ErrorRecord("rules", "net + VAT != gross", "BR-CO-15")],
         )
     assert (ref.status, ref.processing_version) == (Status.FAILED, 2)
     with tenant_transaction(db.engine, org["id"]) as conn:
         errors = errors_of(conn, doc)
         stored = load_refs(conn, org["id"], [doc])[doc]
     assert stored == ref
-    assert [(e["stage"], e["rule_id"], e["processing_version"]) for e in errors] == [("rules", "BR-CO-15", 2)]
+    assert [(e["stage"], e["rule_id"], e["processing_version"]) for e in errors] == [
+        ("rules", "BR-CO-15", 2)
+    ]
 
 
 def test_invalid_transition_is_refused_and_changes_nothing(db):
@@ -105,7 +110,9 @@ def test_racing_threads_exactly_one_wins(db):
         except StaleDocument:
             outcomes.append("stale")
 
-    threads = [threading.Thread(target=worker, args=(t,)) for t in (Status.PARSED, Status.FAILED) * 2]
+    threads = [
+        threading.Thread(target=worker, args=(t,)) for t in (Status.PARSED, Status.FAILED) * 2
+    ]
     for t in threads:
         t.start()
     for t in threads:
@@ -131,7 +138,11 @@ def test_stats_and_stuck_documents(db):
     assert stats["avg_processing_seconds"] == 1.0
 
     with system_transaction(db.engine) as conn:
-        assert [d for d in stuck_documents(conn, older_than=timedelta(minutes=5)) if d["slug"] == org["slug"]] == []
+        assert [
+            d
+            for d in stuck_documents(conn, older_than=timedelta(minutes=5))
+            if d["slug"] == org["slug"]
+        ] == []
         later = stuck_documents(conn, older_than=timedelta(minutes=5), now=_in_minutes(6))
     assert sorted(d["id"] for d in later if d["slug"] == org["slug"]) == sorted(docs[2:])
 

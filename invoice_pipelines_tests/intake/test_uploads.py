@@ -38,7 +38,11 @@ def test_file_is_registered_only_after_it_stopped_changing(db, tmp_path):
     assert len(batches) == 1 and len(batches[0].document_ids) == 1
     assert store.list_inbox(org["slug"]) == []  # moved to the archive, not deleted
     with tenant_transaction(db.engine, org["id"]) as conn:
-        row = conn.execute(select(uploads).where(uploads.c.organization_id == org["id"])).mappings().one()
+        row = (
+            conn.execute(select(uploads).where(uploads.c.organization_id == org["id"]))
+            .mappings()
+            .one()
+        )
     assert row["storage_key"].startswith(f"{org['slug']}/.archive/")
     assert store.read(row["storage_key"]) == b"<Invoice/> "
 
@@ -59,14 +63,21 @@ def test_duplicates_and_batches_and_no_second_dispatch(db, tmp_path):
     assert [len(b.document_ids) for b in mine] == [2, 2, 1]
     assert len({b.run_key for b in mine}) == 3
     with tenant_transaction(db.engine, org["id"]) as conn:
-        dup = conn.execute(
-            select(uploads).where(uploads.c.organization_id == org["id"], uploads.c.status == "duplicate")
-        ).mappings().one()
-        ids = select(incoming_invoices.c.id).where(incoming_invoices.c.organization_id == org["id"])
-        assert conn.execute(ids).scalars().all() == sorted(
-            i for b in mine for i in b.document_ids
+        dup = (
+            conn.execute(
+                select(uploads).where(
+                    uploads.c.organization_id == org["id"], uploads.c.status == "duplicate"
+                )
+            )
+            .mappings()
+            .one()
         )
-    assert dup["filename"] == "inv-0-again.xml" and dup["incoming_invoice_id"] == mine[0].document_ids[0]
+        ids = select(incoming_invoices.c.id).where(incoming_invoices.c.organization_id == org["id"])
+        assert conn.execute(ids).scalars().all() == sorted(i for b in mine for i in b.document_ids)
+    assert (
+        dup["filename"] == "inv-0-again.xml"
+        and dup["incoming_invoice_id"] == mine[0].document_ids[0]
+    )
 
     again = scan_uploads(db.engine, store, result.state, batch_size=2)
     assert [b for b in again.batches if b.organization_slug == org["slug"]] == []
@@ -77,10 +88,10 @@ def test_a_file_that_fails_to_register_does_not_stop_the_others(db, tmp_path):
     org = db.new_organization()
 
     class FlakyStore(LocalUploadStore):
-        def archive(self, key, upload_id):
+        def digest(self, key):
             if key.endswith("bad.xml"):
-                raise OSError("disk full")
-            return super().archive(key, upload_id)
+                raise OSError("I/O error")
+            return super().digest(key)
 
     store = FlakyStore(root=str(tmp_path))
     for name in ("bad.xml", "good.xml"):
@@ -88,6 +99,55 @@ def test_a_file_that_fails_to_register_does_not_stop_the_others(db, tmp_path):
         _age(store, f"{org['slug']}/{name}", 120)
     result = scan_uploads(db.engine, store, ScanState())
     assert result.registered == 1
-    assert any("bad.xml" in e and "disk full" in e for e in result.errors)
+    assert any("bad.xml" in e and "I/O error" in e for e in result.errors)
     # the bad file is still in the drop zone, nothing recorded for it
     assert [f.name for f in store.list_inbox(org["slug"])] == ["bad.xml"]
+
+
+def test_crash_between_record_and_move_is_completed_not_duplicated(db, tmp_path):
+    org = db.new_organization()
+
+    class MoveFails(LocalUploadStore):
+        broken: bool = True
+
+        def move(self, key, target_key):
+            if self.broken:
+                raise OSError("simulated crash before the move")
+            super().move(key, target_key)
+
+    store = MoveFails(root=str(tmp_path))
+    store.put(org["slug"], "a.xml", b"<a/>")
+    _age(store, f"{org['slug']}/a.xml", 120)
+    first = scan_uploads(db.engine, store, ScanState())
+    assert first.registered == 1 and any("not yet archived" in e for e in first.errors)
+    assert [f.name for f in store.list_inbox(org["slug"])] == ["a.xml"]
+
+    healed = MoveFails(root=str(tmp_path), broken=False)
+    second = scan_uploads(db.engine, healed, first.state)
+    assert (second.registered, second.duplicates, second.errors) == (0, 0, [])
+    assert store.list_inbox(org["slug"]) == []
+    with tenant_transaction(db.engine, org["id"]) as conn:
+        rows = (
+            conn.execute(select(uploads).where(uploads.c.organization_id == org["id"]))
+            .mappings()
+            .all()
+        )
+    assert len(rows) == 1 and healed.read(rows[0]["storage_key"]) == b"<a/>"
+
+
+def test_documents_whose_run_died_are_dispatched_again_once_per_window(db, tmp_path):
+    org = db.new_organization()
+    store = LocalUploadStore(root=str(tmp_path))
+    store.put(org["slug"], "a.xml", b"<a/>")
+    _age(store, f"{org['slug']}/a.xml", 120)
+    first = scan_uploads(db.engine, store, ScanState())
+    (batch,) = [b for b in first.batches if b.organization_slug == org["slug"]]
+    # nobody processed it; 20 minutes later it is sent again under a new run key
+    later = time.time() + 20 * 60
+    again = scan_uploads(db.engine, store, first.state, now=later)
+    (retry,) = [b for b in again.batches if b.organization_slug == org["slug"]]
+    assert retry.document_ids == batch.document_ids and retry.run_key != batch.run_key
+    same_window = scan_uploads(db.engine, store, again.state, now=later + 1)
+    assert [b.run_key for b in same_window.batches if b.organization_slug == org["slug"]] == [
+        retry.run_key
+    ]

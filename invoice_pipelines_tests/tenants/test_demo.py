@@ -45,7 +45,10 @@ def test_overview_asset_reports_one_organization(db):
         with tenant_transaction(db.engine, o["id"]) as conn:
             conn.execute(
                 insert(customers),
-                [{"organization_id": o["id"], "customer_number": f"C{i}", "name": "C"} for i in range(n)],
+                [
+                    {"organization_id": o["id"], "customer_number": f"C{i}", "name": "C"}
+                    for i in range(n)
+                ],
             )
     slug = org["slug"]
     instance = DagsterInstance.ephemeral()

@@ -1,7 +1,5 @@
 """The organizations sensor keeps the dynamic partitions equal to the active organizations."""
 
-import json
-
 from dagster import DagsterInstance, SkipReason, build_sensor_context
 from sqlalchemy import update
 
@@ -18,11 +16,13 @@ def _tick(instance, db, cursor=None):
     )
     result = organizations_sensor(context)
     if isinstance(result, SkipReason):
-        return result, cursor
+        return result, context.cursor
     # a sensor invoked directly does not apply its requests; the daemon would
     for request in result.dynamic_partitions_requests:
         if type(request).__name__ == "AddDynamicPartitionsRequest":
-            instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
+            instance.add_dynamic_partitions(
+                request.partitions_def_name, list(request.partition_keys)
+            )
         else:
             for key in request.partition_keys:
                 instance.delete_dynamic_partition(request.partitions_def_name, key)
@@ -38,11 +38,19 @@ def test_adds_all_new_organizations_in_one_request_then_skips(db):
     request = result.dynamic_partitions_requests[0]
     assert request.partitions_def_name == ORGANIZATIONS_PARTITIONS_NAME
     assert {o["slug"] for o in orgs} <= set(request.partition_keys)
-    assert json.loads(cursor)["organizations"] >= 5
-    assert {o["slug"] for o in orgs} <= set(instance.get_dynamic_partitions(ORGANIZATIONS_PARTITIONS_NAME))
+    assert {o["slug"] for o in orgs} <= set(
+        instance.get_dynamic_partitions(ORGANIZATIONS_PARTITIONS_NAME)
+    )
 
-    again, _ = _tick(instance, db, cursor)
-    assert isinstance(again, SkipReason)
+    again, same_cursor = _tick(instance, db, cursor)
+    assert isinstance(again, SkipReason) and "no organization changed" in again.skip_message
+    assert same_cursor == cursor
+
+    # a new organization changes the cursor and is added
+    late = db.new_organization()
+    result, newer = _tick(instance, db, cursor)
+    assert newer != cursor
+    assert list(result.dynamic_partitions_requests[0].partition_keys) == [late["slug"]]
 
 
 def test_deactivated_organization_is_removed(db):
@@ -50,10 +58,16 @@ def test_deactivated_organization_is_removed(db):
     keep, gone = db.new_organization(), db.new_organization()
     _, cursor = _tick(instance, db)
     with system_transaction(db.engine, write=True) as conn:
-        conn.execute(update(organizations).where(organizations.c.id == gone["id"]).values(active=False))
+        conn.execute(
+            update(organizations).where(organizations.c.id == gone["id"]).values(active=False)
+        )
 
     result, _ = _tick(instance, db, cursor)
-    deletes = [r for r in result.dynamic_partitions_requests if type(r).__name__ != "AddDynamicPartitionsRequest"]
+    deletes = [
+        r
+        for r in result.dynamic_partitions_requests
+        if type(r).__name__ != "AddDynamicPartitionsRequest"
+    ]
     assert len(deletes) == 1 and list(deletes[0].partition_keys) == [gone["slug"]]
     keys = set(instance.get_dynamic_partitions(ORGANIZATIONS_PARTITIONS_NAME))
     assert keep["slug"] in keys and gone["slug"] not in keys
@@ -62,3 +76,17 @@ def test_deactivated_organization_is_removed(db):
 def test_plan_partition_sync():
     assert plan_partition_sync(["a", "b", "c"], ["b", "z"]) == (["a", "c"], ["z"])
     assert plan_partition_sync([], []) == ([], [])
+
+
+def test_an_empty_database_does_not_wipe_all_partitions(tmp_path):
+    from invoice_pipelines.db.engine import make_engine
+    from invoice_pipelines.db.migrate import upgrade
+
+    url = f"sqlite:///{tmp_path / 'empty.sqlite3'}"
+    upgrade(make_engine(url, owner=True))
+    instance = DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions(ORGANIZATIONS_PARTITIONS_NAME, ["acme", "globex"])
+    context = build_sensor_context(instance=instance, resources={"database": Database(url=url)})
+    result = organizations_sensor(context)
+    assert isinstance(result, SkipReason) and "refusing to remove all 2" in result.skip_message
+    assert set(instance.get_dynamic_partitions(ORGANIZATIONS_PARTITIONS_NAME)) == {"acme", "globex"}

@@ -5,10 +5,11 @@ Revises:
 Create Date: 2026-11-21 23:18:45.308099
 """
 
-from alembic import op
 import sqlalchemy as sa
-import invoice_pipelines.db.types
+from alembic import op
 from sqlalchemy.dialects import postgresql
+
+import invoice_pipelines.db.types
 
 revision = "0001"
 down_revision = None

@@ -34,17 +34,18 @@ TABLES = [
 
 def upgrade() -> None:
     conn = op.get_bind()
-    role = app_role()
-    if conn.dialect.name != "postgresql" or role is None:
+    if conn.dialect.name != "postgresql":
         return
-    ensure_app_role(conn, role)
+    role = app_role()
+    if role is not None:
+        ensure_app_role(conn, role)
     protect_tables(conn, role, TABLES)
     protect_tables(conn, role, ["organizations"], key_column="id")
 
 
 def downgrade() -> None:
     conn = op.get_bind()
-    role = app_role()
-    if conn.dialect.name != "postgresql" or role is None:
+    if conn.dialect.name != "postgresql":
         return
+    role = app_role()
     unprotect_tables(conn, role, [*TABLES, "organizations"])

@@ -1,0 +1,38 @@
+"""billing: index the batch item -> sales order reference; drop indexes a unique index already covers
+
+Revision ID: 0003
+Revises: 0002
+
+- `batch_job_items.sales_order_id` gets an index: deleting a sales order (or an organization)
+  checks that foreign key, and without the index every deleted order scans all batch items.
+- `sales_invoices.organization_id`, `sales_invoice_lines.sales_invoice_id` and
+  `sales_invoice_taxes.sales_invoice_id` lose their single-column indexes: the unique constraints
+  (organization_id, invoice_number), (sales_invoice_id, line_no) and (sales_invoice_id,
+  vat_category, vat_rate) lead with those columns and answer the same lookups, while every batch
+  insert paid for maintaining both.
+"""
+
+from alembic import op
+
+revision = "0003"
+down_revision = "0002"
+branch_labels = None
+depends_on = None
+
+REDUNDANT = [
+    ("ix_sales_invoices_organization_id", "sales_invoices", ["organization_id"]),
+    ("ix_sales_invoice_lines_sales_invoice_id", "sales_invoice_lines", ["sales_invoice_id"]),
+    ("ix_sales_invoice_taxes_sales_invoice_id", "sales_invoice_taxes", ["sales_invoice_id"]),
+]
+
+
+def upgrade() -> None:
+    op.create_index("ix_batch_job_items_sales_order_id", "batch_job_items", ["sales_order_id"])
+    for name, table, _columns in REDUNDANT:
+        op.drop_index(name, table_name=table)
+
+
+def downgrade() -> None:
+    for name, table, columns in REDUNDANT:
+        op.create_index(name, table, columns)
+    op.drop_index("ix_batch_job_items_sales_order_id", table_name="batch_job_items")
