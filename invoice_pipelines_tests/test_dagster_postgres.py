@@ -14,7 +14,9 @@ from invoice_pipelines.tenants.partitions import ORGANIZATIONS_PARTITIONS_NAME
 REPO = Path(__file__).resolve().parents[1]
 
 
-def test_materialization_is_recorded_in_postgres(tmp_path, monkeypatch, pg_scratch_factory, pg_database):
+def test_materialization_is_recorded_in_postgres(
+    tmp_path, monkeypatch, pg_scratch_factory, pg_database
+):
     storage_url = make_url(pg_scratch_factory())
     home = tmp_path / "dagster_home"
     home.mkdir()
@@ -41,13 +43,19 @@ def test_materialization_is_recorded_in_postgres(tmp_path, monkeypatch, pg_scrat
 
     engine = create_engine(storage_url.render_as_string(hide_password=False))
     with engine.connect() as conn:
-        status = conn.execute(text("SELECT status FROM runs WHERE run_id = :r"), {"r": run_id}).scalar_one()
+        status = conn.execute(
+            text("SELECT status FROM runs WHERE run_id = :r"), {"r": run_id}
+        ).scalar_one()
         events = conn.execute(
-            text("SELECT count(*) FROM event_logs WHERE run_id = :r AND dagster_event_type = 'ASSET_MATERIALIZATION'"),
+            text(
+                "SELECT count(*) FROM event_logs WHERE run_id = :r AND dagster_event_type = 'ASSET_MATERIALIZATION'"
+            ),
             {"r": run_id},
         ).scalar_one()
         partition = conn.execute(
-            text("SELECT partition FROM dynamic_partitions WHERE partitions_def_name = 'organizations'")
+            text(
+                "SELECT partition FROM dynamic_partitions WHERE partitions_def_name = 'organizations'"
+            )
         ).scalar_one()
     engine.dispose()
     assert status == "SUCCESS"
