@@ -49,6 +49,18 @@ def _cmd_batch_status(args: argparse.Namespace) -> int:
     return run_batch_status(args)
 
 
+def _cmd_batch_cancel(args: argparse.Namespace) -> int:
+    from invoice_pipelines.billing.cli import run_batch_cancel
+
+    return run_batch_cancel(args)
+
+
+def _cmd_batch_retry(args: argparse.Namespace) -> int:
+    from invoice_pipelines.billing.cli import run_batch_retry
+
+    return run_batch_retry(args)
+
+
 def _cmd_bench(args: argparse.Namespace) -> int:
     from invoice_pipelines.bench import run_scenario
 
@@ -78,6 +90,12 @@ def build_parser() -> argparse.ArgumentParser:
     group = p.add_mutually_exclusive_group(required=True)
     group.add_argument("--orders", help="comma-separated sales order ids")
     group.add_argument("--all-reviewed", action="store_true", help="every reviewed order")
+    group.add_argument(
+        "--customer-lines",
+        metavar="FILE.json",
+        help="invoice customers directly: a JSON list of {customer, lines: [{item|description, "
+        "quantity, unit_price, vat_rate}]}",
+    )
     p.add_argument(
         "--up-to", help="with --all-reviewed: only orders dated up to this day (YYYY-MM-DD)"
     )
@@ -87,11 +105,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--due-days", type=int, default=0)
     p.add_argument("--created-by", default=None)
     p.add_argument("--wait", action="store_true", help="process now and show progress until done")
+    p.add_argument(
+        "--chunk-size", type=int, default=5000, help="orders per transaction with --wait"
+    )
     p.set_defaults(func=_cmd_batch_invoice)
 
     p = sub.add_parser("batch-status", help="show a batch job")
     p.add_argument("job_id", type=int)
+    p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=_cmd_batch_status)
+
+    p = sub.add_parser("batch-cancel", help="cancel a pending or processing batch job")
+    p.add_argument("job_id", type=int)
+    p.add_argument("--created-by", default=None)
+    p.set_defaults(func=_cmd_batch_cancel)
+
+    p = sub.add_parser("batch-retry", help="new batch job over exactly the failed orders of a job")
+    p.add_argument("job_id", type=int)
+    p.add_argument("--created-by", default=None)
+    p.set_defaults(func=_cmd_batch_retry)
 
     p = sub.add_parser("bench", help="run a benchmark scenario; JSON on the last stdout line")
     from invoice_pipelines.bench import add_scenarios

@@ -3,6 +3,7 @@
 from dagster import Definitions
 
 # modules, not their `defs` objects: a module-level Definitions besides `defs` confuses the loader
+from invoice_pipelines.billing import defs as billing
 from invoice_pipelines.intake import defs as intake
 from invoice_pipelines.resources.database import Database
 from invoice_pipelines.resources.ocr import ocr_engine_from_env
@@ -16,7 +17,9 @@ def build_definitions() -> Definitions:
         "upload_store": LocalUploadStore(),
         "ocr_engine": ocr_engine_from_env(),
     }
-    return Definitions.merge(tenants.defs, intake.defs, Definitions(resources=resources))
+    return Definitions.merge(
+        tenants.defs, intake.defs, billing.defs, Definitions(resources=resources)
+    )
 
 
 defs = build_definitions()

@@ -4,10 +4,22 @@ from dagster import Definitions
 
 from invoice_pipelines.definitions import defs
 
-EXPECTED_ASSETS = {"organization_overview", "incoming_invoice_stats", "intake_health"}
-EXPECTED_SENSORS = {"organizations_sensor", "upload_sensor"}
-EXPECTED_SCHEDULES = {"intake_health_schedule"}
-EXPECTED_JOBS = {"intake_job", "retry_failed_invoices_job", "intake_health_job"}
+EXPECTED_ASSETS = {
+    "organization_overview",
+    "incoming_invoice_stats",
+    "intake_health",
+    "batch_invoicing_stats",
+}
+EXPECTED_SENSORS = {"organizations_sensor", "upload_sensor", "batch_jobs_sensor"}
+EXPECTED_SCHEDULES = {"intake_health_schedule", "fail_stuck_batch_jobs_schedule"}
+EXPECTED_JOBS = {
+    "intake_job",
+    "retry_failed_invoices_job",
+    "intake_health_job",
+    "batch_invoicing_job",
+    "fail_stuck_batch_jobs_job",
+    "batch_job_control_job",
+}
 
 
 def test_definitions_are_loadable():

@@ -1,0 +1,213 @@
+"""`invoice-pipelines batch-invoice` / `batch-status` (and cancel / retry): the queue from a shell."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import sys
+import time
+from pathlib import Path
+from typing import TextIO
+
+from invoice_pipelines.billing.invoicing import DEFAULT_CHUNK_SIZE, process_batch_job
+from invoice_pipelines.billing.queue import (
+    BatchJob,
+    BatchRequestError,
+    UnknownBatchJob,
+    cancel_batch_job,
+    enqueue_customer_lines,
+    enqueue_sales_orders,
+    get_batch_job,
+    job_item_outcomes,
+    local_runner_name,
+    parse_order_ids,
+    retry_failed,
+)
+
+# exit codes: 0 done without failures, 1 finished with failed orders (or failed/cancelled), 2 bad request
+EXIT_OK, EXIT_FAILURES, EXIT_BAD_REQUEST = 0, 1, 2
+
+
+def _engine():  # noqa: ANN202 - an Engine
+    from invoice_pipelines.db.engine import make_engine
+
+    return make_engine()
+
+
+def _who(args: argparse.Namespace) -> str:
+    return getattr(args, "created_by", None) or getpass.getuser()
+
+
+class ProgressBar:
+    """One line on stderr, redrawn per chunk on a terminal; a line per 10 % otherwise."""
+
+    def __init__(self, stream: TextIO | None = None, width: int = 30) -> None:
+        self.stream = stream or sys.stderr
+        self.width = width
+        self.tty = self.stream.isatty()
+        self.started = time.monotonic()
+        self.last_decile = -1
+
+    def update(self, job: BatchJob) -> None:
+        total = max(job.total_count, 1)
+        share = min(job.processed_count / total, 1.0)
+        filled = int(share * self.width)
+        elapsed = time.monotonic() - self.started
+        rate = job.processed_count / elapsed if elapsed > 0 else 0.0
+        remaining = (job.total_count - job.processed_count) / rate if rate > 0 else None
+        eta = (
+            f" ETA {remaining:,.0f}s"
+            if remaining is not None and job.processed_count < job.total_count
+            else ""
+        )
+        line = (
+            f"[{'#' * filled}{'.' * (self.width - filled)}] {job.processed_count:,}/{job.total_count:,} orders "
+            f"({share:.0%}) {job.successful_count:,} invoiced, {job.failed_count:,} failed, "
+            f"{job.skipped_count:,} skipped, {rate:,.0f}/s{eta}"
+        )
+        if self.tty:
+            self.stream.write("\r" + line.ljust(110))
+        elif int(share * 10) != self.last_decile:
+            self.last_decile = int(share * 10)
+            self.stream.write(line + "\n")
+        self.stream.flush()
+
+    def close(self) -> None:
+        if self.tty:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+def _exit_code(job: BatchJob) -> int:
+    return EXIT_OK if job.status == "completed" else EXIT_FAILURES
+
+
+def format_job(job: BatchJob, failures: list[dict] | None = None) -> str:
+    """A job as `batch-status` shows it."""
+    lines = [
+        f"batch job {job.id} ({job.kind.replace('_', ' ')}) for {job.organization_slug}: {job.status}"
+        + (" (cancel requested)" if job.cancel_requested and job.status == "processing" else ""),
+        f"  orders: {job.total_count:,} requested, {job.processed_count:,} processed, "
+        f"{job.successful_count:,} invoiced, {job.failed_count:,} failed, {job.skipped_count:,} skipped "
+        "(already invoiced)",
+        f"  invoice date {job.invoice_date}, due after {job.due_days} days; created by {job.created_by} "
+        f"at {job.created_at:%Y-%m-%d %H:%M:%S} UTC",
+    ]
+    if job.started_at:
+        timing = f"  started {job.started_at:%H:%M:%S} UTC"
+        if job.duration_seconds is not None:
+            rate = job.processed_count / job.duration_seconds if job.duration_seconds > 0 else 0
+            timing += f", took {job.duration_seconds:,.2f}s ({rate:,.0f} orders/s)"
+        elif job.estimated_duration_seconds is not None:
+            timing += f", estimated {job.estimated_duration_seconds:,.1f}s in total"
+        lines.append(timing)
+    if job.retry_of_job_id:
+        lines.append(f"  retry of batch job {job.retry_of_job_id}")
+    if job.failure_reason:
+        lines.append(f"  reason: {job.failure_reason}")
+    if failures:
+        lines.append(f"  failed items (first {len(failures)}):")
+        for f in failures:
+            what = (
+                f"order {f['sales_order_id'] or (f['payload'] or {}).get('sales_order_id')}"
+                if f["sales_order_id"] or (f["payload"] or {}).get("sales_order_id")
+                else f"customer {f['customer_id'] or (f['payload'] or {}).get('customer_id')}"
+            )
+            lines.append(f"    #{f['position']} {what}: {f['error_code']}: {f['error_message']}")
+        if job.failed_count > len(failures):
+            lines.append(f"    ... and {job.failed_count - len(failures):,} more")
+    if job.failed_count and job.done:
+        lines.append(f"  retry the failed items: invoice-pipelines batch-retry {job.id}")
+    return "\n".join(lines)
+
+
+def run_batch_invoice(args: argparse.Namespace) -> int:
+    """Enqueue a job and print its id at once; with --wait process it here with a progress bar."""
+    engine = _engine()
+    runner = local_runner_name() if args.wait else None
+    common = {
+        "invoice_date": args.invoice_date,
+        "due_days": args.due_days,
+        "created_by": _who(args),
+        "runner": runner,
+    }
+    try:
+        if getattr(args, "customer_lines", None):
+            entries = json.loads(Path(args.customer_lines).read_text())
+            job_id = enqueue_customer_lines(engine, args.org, entries, **common)
+        elif args.orders:
+            job_id = enqueue_sales_orders(
+                engine, args.org, order_ids=parse_order_ids(args.orders), **common
+            )
+        else:
+            job_id = enqueue_sales_orders(
+                engine, args.org, all_reviewed=True, up_to=args.up_to, **common
+            )
+    except (BatchRequestError, OSError, json.JSONDecodeError) as exc:
+        print(f"invoice-pipelines batch-invoice: {exc}", file=sys.stderr)
+        return EXIT_BAD_REQUEST
+    print(job_id, flush=True)
+    if not args.wait:
+        print(
+            f"batch job {job_id} queued; the batch jobs sensor starts it. "
+            f"Follow it with: invoice-pipelines batch-status {job_id}",
+            file=sys.stderr,
+        )
+        return EXIT_OK
+    bar = ProgressBar()
+    try:
+        job = process_batch_job(
+            engine,
+            job_id,
+            chunk_size=getattr(args, "chunk_size", None) or DEFAULT_CHUNK_SIZE,
+            runner=runner,
+            on_progress=bar.update,
+        )
+    finally:
+        bar.close()
+    print(format_job(job, job_item_outcomes(engine, job, limit=10) if job.failed_count else None))
+    return _exit_code(job)
+
+
+def run_batch_status(args: argparse.Namespace) -> int:
+    """Print one job: status, counts, timing, the first failed items."""
+    engine = _engine()
+    try:
+        job = get_batch_job(engine, args.job_id)
+    except UnknownBatchJob as exc:
+        print(f"invoice-pipelines batch-status: {exc}", file=sys.stderr)
+        return EXIT_BAD_REQUEST
+    failures = job_item_outcomes(engine, job, limit=10) if job.failed_count else None
+    if getattr(args, "json", False):
+        print(json.dumps(job.to_json_dict(), default=str))
+    else:
+        print(format_job(job, failures))
+    return EXIT_OK
+
+
+def run_batch_cancel(args: argparse.Namespace) -> int:
+    """Cancel a job (a processing job stops at its next chunk boundary)."""
+    engine = _engine()
+    try:
+        job = cancel_batch_job(engine, args.job_id, cancelled_by=_who(args))
+    except UnknownBatchJob as exc:
+        print(f"invoice-pipelines batch-cancel: {exc}", file=sys.stderr)
+        return EXIT_BAD_REQUEST
+    print(format_job(job))
+    return EXIT_OK
+
+
+def run_batch_retry(args: argparse.Namespace) -> int:
+    """Queue a new job over exactly the failed items of a finished job; prints the new job id."""
+    engine = _engine()
+    try:
+        new_id = retry_failed(engine, args.job_id, created_by=_who(args))
+    except (UnknownBatchJob, BatchRequestError) as exc:
+        print(f"invoice-pipelines batch-retry: {exc}", file=sys.stderr)
+        return EXIT_BAD_REQUEST
+    if new_id is None:
+        print(f"batch job {args.job_id} has no failed items", file=sys.stderr)
+        return EXIT_OK
+    print(new_id)
+    return EXIT_OK
