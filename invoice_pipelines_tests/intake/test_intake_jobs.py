@@ -53,18 +53,18 @@ def _resources(db, store):
     }
 
 
-def _run_intake(db, store, org, ids):
-    return intake_job.execute_in_process(
-        run_config={
-            "ops": {
-                "process_incoming_invoices": {
-                    "config": {"organization": org["slug"], "document_ids": ids}
-                }
-            }
-        },
+def _run(job, op_name, db, store, config, raise_on_error=True):
+    return job.execute_in_process(
+        run_config={"ops": {op_name: {"config": config}}},
         resources=_resources(db, store),
         instance=DagsterInstance.ephemeral(),
+        raise_on_error=raise_on_error,
     )
+
+
+def _run_intake(db, store, org, ids, raise_on_error=True):
+    config = {"organization": org["slug"], "document_ids": ids}
+    return _run(intake_job, "process_incoming_invoices", db, store, config, raise_on_error)
 
 
 def test_sensor_launches_one_run_per_batch_tagged_with_the_organization(db, tmp_path):
@@ -143,18 +143,7 @@ def test_intake_validates_good_fails_bad_and_never_blocks_the_batch(db, tmp_path
         assert errors[docs[name]["id"]][0]["message"], name
 
     # a second run over the same ids does nothing twice: nothing is UPLOADED/CREATED any more
-    again = intake_job.execute_in_process(
-        run_config={
-            "ops": {
-                "process_incoming_invoices": {
-                    "config": {"organization": org["slug"], "document_ids": ids}
-                }
-            }
-        },
-        resources=_resources(db, store),
-        instance=DagsterInstance.ephemeral(),
-        raise_on_error=False,
-    )
+    again = _run_intake(db, store, org, ids, raise_on_error=False)
     assert not again.success
     assert _documents(db, org)[0]["einfach.xml"]["processing_version"] == 2
 
@@ -206,16 +195,12 @@ def test_retry_job_moves_failed_back_and_processes_again(db, tmp_path):
     docs, _ = _documents(db, org)
     assert docs["empty.xml"]["status"] == "FAILED"
 
-    result = retry_failed_invoices_job.execute_in_process(
-        run_config={
-            "ops": {
-                "retry_failed_incoming_invoices": {
-                    "config": {"organization": org["slug"], "all_failed": True}
-                }
-            }
-        },
-        resources=_resources(db, store),
-        instance=DagsterInstance.ephemeral(),
+    result = _run(
+        retry_failed_invoices_job,
+        "retry_failed_incoming_invoices",
+        db,
+        store,
+        {"organization": org["slug"], "all_failed": True},
     )
     assert result.success
     out = result.output_for_node("retry_failed_incoming_invoices")
@@ -238,18 +223,7 @@ def test_retry_job_moves_failed_back_and_processes_again(db, tmp_path):
 def test_manual_trigger_refuses_documents_that_are_not_waiting(db, tmp_path):
     org = db.new_organization()
     store = LocalUploadStore(root=str(tmp_path))
-    result = intake_job.execute_in_process(
-        run_config={
-            "ops": {
-                "process_incoming_invoices": {
-                    "config": {"organization": org["slug"], "document_ids": [987654]}
-                }
-            }
-        },
-        resources=_resources(db, store),
-        instance=DagsterInstance.ephemeral(),
-        raise_on_error=False,
-    )
+    result = _run_intake(db, store, org, [987654], raise_on_error=False)
     assert not result.success
     failure = result.get_step_failure_events()[0].event_specific_data.error
     assert "none of the requested documents can be processed" in failure.message
