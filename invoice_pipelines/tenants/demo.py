@@ -243,6 +243,7 @@ DEMO_ORGANIZATIONS: list[dict] = [
     },
 ]
 
+DEMO_BATCH_ORGANIZATION = "brandt-it-service"
 ORDER_STATUS_MIX = ["reviewed"] * 6 + ["pending"] * 2 + ["draft", "cancelled"]
 
 
@@ -262,7 +263,25 @@ def seed_demo(engine: Engine, *, orders_per_org: int = 24) -> dict:
             scope_to_organization(conn, org_id)
             _seed_organization(conn, org_id, spec, orders_per_org)
             created.append(spec["org"]["slug"])
-    return {"created": created, "organizations": [s["org"]["slug"] for s in DEMO_ORGANIZATIONS]}
+    jobs = []
+    if DEMO_BATCH_ORGANIZATION in created:
+        # one queued batch job, so the batch_jobs_sensor has work on the first `make run`
+        from invoice_pipelines.billing.queue import enqueue_sales_orders
+
+        jobs.append(
+            enqueue_sales_orders(
+                engine,
+                DEMO_BATCH_ORGANIZATION,
+                all_reviewed=True,
+                due_days=14,
+                created_by="seed-demo",
+            )
+        )
+    return {
+        "created": created,
+        "organizations": [s["org"]["slug"] for s in DEMO_ORGANIZATIONS],
+        "batch_jobs": jobs,
+    }
 
 
 def _seed_organization(conn, org_id: int, spec: dict, orders_per_org: int) -> None:  # noqa: ANN001

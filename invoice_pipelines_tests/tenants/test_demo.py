@@ -28,9 +28,11 @@ def test_seed_demo_is_idempotent_and_realistic(tmp_path):
     engine = make_engine(url)
     first = seed_demo(engine)
     assert len(first["created"]) == 3
+    assert len(first["batch_jobs"]) == 1  # queued for the batch_jobs_sensor
     counts = _counts(engine)
     assert counts[0] == 3 and counts[1] >= 12 and counts[2] >= 60
-    assert seed_demo(engine)["created"] == []
+    again = seed_demo(engine)
+    assert again["created"] == [] and again["batch_jobs"] == []
     assert _counts(engine) == counts
     with system_transaction(engine) as conn:
         currencies = set(conn.execute(select(organizations.c.currency)).scalars())
