@@ -53,7 +53,9 @@ STATS_KEY = AssetKey("batch_invoicing_stats")
 BATCH_JOB_TAG = "invoice_pipelines/batch_job"
 # a job inserted this long before the sensor's cursor moved past its id is still looked at
 RECENT_WINDOW = timedelta(minutes=10)
-DEAD_RUN_STATUSES = (DagsterRunStatus.FAILURE, DagsterRunStatus.CANCELED)
+# a failed run is resumed; a run someone cancelled in the UI is not (that was a decision to stop:
+# the job then ends through the stuck-job cleanup, and `batch-retry` hands on what it did not reach)
+DEAD_RUN_STATUSES = (DagsterRunStatus.FAILURE,)
 
 
 class LineConfig(Config):
@@ -223,7 +225,7 @@ def _run_request(job_id: int, slug: str, run_key: str) -> RunRequest:
     minimum_interval_seconds=10,
     default_status=DefaultSensorStatus.RUNNING,
     description="Launches one run per pending batch job (run key = job id), tagged with its "
-    "organization; resumes a processing job whose run failed or was cancelled.",
+    "organization; resumes a processing job whose run failed.",
 )
 def batch_jobs_sensor(context: SensorEvaluationContext, database: Database):
     engine = database.get_engine()
@@ -236,11 +238,9 @@ def batch_jobs_sensor(context: SensorEvaluationContext, database: Database):
         for k, v in state.get("launched", {}).items()
         if v >= (now - RECENT_WINDOW).isoformat()
     }
-    queued = [
-        q
-        for q in pending_jobs(engine, after_id=last_id, recent_since=now - RECENT_WINDOW)
-        if q.id not in launched
-    ]
+    queued = pending_jobs(
+        engine, after_id=last_id, recent_since=now - RECENT_WINDOW, exclude_ids=launched
+    )
     requests = [_run_request(q.id, q.organization_slug, f"batch-job-{q.id}") for q in queued]
     for q in processing_jobs(engine):
         if not q.runner:

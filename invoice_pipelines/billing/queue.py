@@ -161,35 +161,48 @@ def _insert_job(
     created_by: str | None,
     runner: str | None,
     retry_of_job_id: int | None = None,
+    conn: Connection | None = None,
 ) -> int:
     if due_days < 0:
         raise BatchRequestError(f"due days must be 0 or more, not {due_days}")
-    who = created_by or "unknown"
-    with tenant_transaction(engine, org["id"], write=True) as conn:
-        job_id = conn.execute(
-            insert(batch_jobs)
-            .values(
-                organization_id=org["id"],
+    if conn is None:
+        with tenant_transaction(engine, org["id"], write=True) as own:
+            return _insert_job(
+                engine,
+                org,
                 kind=kind,
                 request=request,
-                invoice_date=invoice_date or organization_today(org["timezone"]),
+                invoice_date=invoice_date,
                 due_days=due_days,
-                status="pending",
-                created_by=who,
-                dagster_run_id=runner,
+                created_by=created_by,
+                runner=runner,
                 retry_of_job_id=retry_of_job_id,
-                # known now for explicit lists; the start of processing sets the final count
-                total_count=len(set(request.get("order_ids", [])))
-                or len(request.get("customers", [])),
+                conn=own,
             )
-            .returning(batch_jobs.c.id)
-        ).scalar_one()
-        summary = {k: v for k, v in request.items() if k != "order_ids" and k != "customers"}
-        if "order_ids" in request:
-            summary["orders"] = len(request["order_ids"])
-        if "customers" in request:
-            summary["customers"] = len(request["customers"])
-        record_audit(conn, org["id"], who, "batch_job.enqueued", job_id, {"kind": kind, **summary})
+    who = created_by or "unknown"
+    job_id = conn.execute(
+        insert(batch_jobs)
+        .values(
+            organization_id=org["id"],
+            kind=kind,
+            request=request,
+            invoice_date=invoice_date or organization_today(org["timezone"]),
+            due_days=due_days,
+            status="pending",
+            created_by=who,
+            dagster_run_id=runner,
+            retry_of_job_id=retry_of_job_id,
+            # known now for explicit lists; the start of processing sets the final count
+            total_count=len(set(request.get("order_ids", []))) or len(request.get("customers", [])),
+        )
+        .returning(batch_jobs.c.id)
+    ).scalar_one()
+    summary = {k: v for k, v in request.items() if k != "order_ids" and k != "customers"}
+    if "order_ids" in request:
+        summary["orders"] = len(request["order_ids"])
+    if "customers" in request:
+        summary["customers"] = len(request["customers"])
+    record_audit(conn, org["id"], who, "batch_job.enqueued", job_id, {"kind": kind, **summary})
     return job_id
 
 
@@ -456,31 +469,61 @@ def retry_failed(
         )
     # a failed job also hands on the orders it never reached; a cancelled one does not
     statuses = ("failed", "pending") if job.status == "failed" else ("failed",)
-    with tenant_transaction(engine, job.organization_id) as conn:
+    org = _organization(engine, job.organization_id)
+    with tenant_transaction(engine, job.organization_id, write=True) as conn:
+        # one retry per job: the row lock orders concurrent requests, the check refuses the second
+        conn.execute(_lock(select(batch_jobs.c.id).where(batch_jobs.c.id == job_id), conn))
+        earlier = conn.execute(
+            select(batch_jobs.c.id).where(batch_jobs.c.retry_of_job_id == job_id).limit(1)
+        ).scalar()
+        if earlier is not None:
+            raise BatchRequestError(
+                f"batch job {job_id} was already retried as job {earlier}; retry that one instead"
+            )
         rows = conn.execute(
-            select(batch_job_items.c.sales_order_id, batch_job_items.c.payload)
+            select(
+                batch_job_items.c.id,
+                batch_job_items.c.sales_order_id,
+                batch_job_items.c.payload,
+                batch_job_items.c.status,
+            )
             .where(batch_job_items.c.batch_job_id == job_id, batch_job_items.c.status.in_(statuses))
             .order_by(batch_job_items.c.position)
         ).all()
-    if not rows:
-        return None
-    if job.kind == SALES_ORDERS:
-        ids = [r.sales_order_id or int((r.payload or {})["sales_order_id"]) for r in rows]
-        request: dict = {"order_ids": ids}
-    else:
-        request = {"customers": [r.payload for r in rows]}
-    org = _organization(engine, job.organization_id)
-    return _insert_job(
-        engine,
-        org,
-        kind=job.kind,
-        request=request,
-        invoice_date=job.invoice_date,
-        due_days=job.due_days,
-        created_by=created_by or job.created_by,
-        runner=runner,
-        retry_of_job_id=job_id,
-    )
+        if not rows:
+            return None
+        if job.kind == SALES_ORDERS:
+            ids = [r.sales_order_id or int((r.payload or {})["sales_order_id"]) for r in rows]
+            request: dict = {"order_ids": ids}
+        else:
+            request = {"customers": [r.payload for r in rows]}
+        new_id = _insert_job(
+            engine,
+            org,
+            kind=job.kind,
+            request=request,
+            invoice_date=job.invoice_date,
+            due_days=job.due_days,
+            created_by=created_by or job.created_by,
+            runner=runner,
+            retry_of_job_id=job_id,
+            conn=conn,
+        )
+        # the orders the failed job never reached now belong to the retry: restarting the old job
+        # must not invoice them too (customer lines have no unique key that would stop it)
+        unreached = [r.id for r in rows if r.status == "pending"]
+        if unreached:
+            conn.execute(
+                update(batch_job_items)
+                .where(batch_job_items.c.id.in_(unreached))
+                .values(
+                    status="failed",
+                    error_code="handed_to_retry",
+                    error_message=f"not reached; handed to retry job {new_id}",
+                    updated_at=utcnow(),
+                )
+            )
+    return new_id
 
 
 @dataclass(frozen=True)
@@ -494,7 +537,12 @@ class QueuedJob:
 
 
 def pending_jobs(
-    engine: Engine, *, after_id: int, recent_since: datetime, limit: int = 100
+    engine: Engine,
+    *,
+    after_id: int,
+    recent_since: datetime,
+    exclude_ids: Iterable[int] = (),
+    limit: int = 100,
 ) -> list[QueuedJob]:
     """Pending jobs that no runner has taken: those after the sensor's cursor, plus recent ones.
 
@@ -509,6 +557,9 @@ def pending_jobs(
                 batch_jobs.c.status == "pending",
                 batch_jobs.c.dagster_run_id.is_(None),
                 or_(batch_jobs.c.id > after_id, batch_jobs.c.created_at >= recent_since),
+                # excluded in SQL, not after the LIMIT: jobs launched but not yet started would
+                # otherwise fill every page and hide newer ones
+                batch_jobs.c.id.not_in(sorted(set(exclude_ids))),
             )
             .order_by(batch_jobs.c.id)
             .limit(limit)
@@ -527,7 +578,8 @@ def processing_jobs(engine: Engine, *, limit: int = 100) -> list[QueuedJob]:
                 batch_jobs.c.dagster_run_id,
             )
             .join(organizations, organizations.c.id == batch_jobs.c.organization_id)
-            .where(batch_jobs.c.status == "processing")
+            # a job someone asked to cancel is not resumed; the stuck-job cleanup ends it cancelled
+            .where(batch_jobs.c.status == "processing", batch_jobs.c.cancel_requested.is_(False))
             .order_by(batch_jobs.c.id)
             .limit(limit)
         ).all()
@@ -567,13 +619,32 @@ def fail_stuck_jobs(
                     batch_jobs.c.organization_id,
                     batch_jobs.c.started_at,
                     last_sign_of_life.label("seen"),
+                    batch_jobs.c.cancel_requested,
                 ),
                 conn,
             )
             .where(stuck_filter)
             .order_by(batch_jobs.c.id)
         ).all()
-        for job_id, org_id, started_at, seen in candidates:
+        for job_id, org_id, started_at, seen, cancel_requested in candidates:
+            if cancel_requested:
+                # the user asked to stop it and its run died before the next chunk boundary: it
+                # ends cancelled, and the orders it did not reach stay unprocessed, not "failed"
+                conn.execute(
+                    update(batch_jobs)
+                    .where(batch_jobs.c.id == job_id)
+                    .values(
+                        status="cancelled",
+                        failure_reason="cancelled; the run ended before the next chunk boundary",
+                        completed_at=now,
+                        updated_at=now,
+                    )
+                )
+                record_audit(
+                    conn, org_id, "stuck-job-cleanup", "batch_job.cancelled_stuck", job_id, {}
+                )
+                failed.append(job_id)
+                continue
             seen_text = seen.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
             reason = (
                 f"no progress for more than {minutes} minutes (last progress {seen_text}): the run "

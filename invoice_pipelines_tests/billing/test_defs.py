@@ -307,3 +307,29 @@ def test_definitions_load_with_the_database_resource():
         merged.resolve_schedule_def("fail_stuck_batch_jobs_schedule").default_status.value
         == "RUNNING"
     )
+
+
+def test_more_pending_jobs_than_one_page_are_all_launched(db):
+    """Jobs launched but not yet started must not hide newer ones behind the page limit."""
+    from dagster import DagsterInstance, build_sensor_context
+
+    from invoice_pipelines.billing.defs import batch_jobs_sensor
+    from invoice_pipelines.billing.queue import enqueue_sales_orders
+    from invoice_pipelines.resources.database import Database
+
+    org = db.new_organization()
+    ids = [enqueue_sales_orders(db.engine, org["slug"], order_ids=[1]) for _ in range(130)]
+    instance = DagsterInstance.ephemeral()
+    seen: set[int] = set()
+    cursor = None
+    for _ in range(3):
+        context = build_sensor_context(
+            instance=instance, cursor=cursor, resources={"database": Database(url=db.url)}
+        )
+        result = batch_jobs_sensor(context)
+        for request in getattr(result, "run_requests", None) or []:
+            job_id = int(request.run_key.removeprefix("batch-job-"))
+            assert job_id not in seen, "a job was requested twice"
+            seen.add(job_id)
+        cursor = context.cursor if not hasattr(result, "cursor") else result.cursor
+    assert set(ids) <= seen

@@ -367,6 +367,9 @@ def test_retry_creates_a_job_over_exactly_the_failed_orders(db):
     assert (retry.retry_of_job_id, retry.total_count, retry.successful_count) == (first.id, 2, 2)
     assert sorted(outcomes(shop, retry)) == sorted(blocked)
     assert retry_failed(shop.engine, retry.id) is None  # nothing failed any more
+    # a job is retried once: a second request would hand the same orders to a second job
+    with pytest.raises(BatchRequestError, match=f"already retried as job {retry_id}"):
+        retry_failed(shop.engine, first.id)
 
 
 def test_customer_driven_invoices_through_the_same_queue(db):
@@ -522,3 +525,23 @@ def test_orders_are_marked_with_the_invoice_time(db):
             .where(sales_orders.c.id == order)
         ).scalar_one()
     assert invoiced_at >= before - timedelta(seconds=1)
+
+
+def test_a_cancelled_job_whose_run_died_ends_cancelled_not_failed(db):
+    shop = make_shop(db)
+    job_id = enqueue_sales_orders(shop.engine, shop.org_id, order_ids=shop.add_orders(3))
+    claim_batch_job(shop.engine, get_batch_job(shop.engine, job_id), "run-that-died")
+    cancel_batch_job(shop.engine, job_id, cancelled_by="anna")  # waits for a chunk boundary
+    with tenant_transaction(shop.engine, shop.org_id, write=True) as conn:
+        conn.execute(
+            update(batch_jobs)
+            .where(batch_jobs.c.id == job_id)
+            .values(
+                heartbeat_at=utcnow() - timedelta(minutes=31),
+                started_at=utcnow() - timedelta(minutes=40),
+            )
+        )
+    ended = {j.id: j for j in fail_stuck_jobs(shop.engine)}[job_id]
+    assert ended.status == "cancelled"
+    # the orders it never reached are not turned into failures a retry would pick up
+    assert retry_failed(shop.engine, job_id) is None
