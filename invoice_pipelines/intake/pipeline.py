@@ -101,9 +101,7 @@ class IntakeSummary:
         }
 
 
-def _sources(
-    conn, organization_id: int, ids: list[int]
-) -> dict[int, tuple[str | None, str | None]]:  # noqa: ANN001
+def _sources(conn, organization_id: int, ids: list[int]) -> dict[int, tuple]:  # noqa: ANN001
     rows = conn.execute(
         select(
             incoming_invoices.c.id, uploads.c.storage_key, uploads.c.filename, uploads.c.size_bytes
@@ -165,13 +163,16 @@ def _fields(outcome: ParseOutcome, seconds: float) -> dict:
 
 
 def _fit(values: dict) -> dict:
-    """Trim text to its column's length; an amount too large for NUMERIC(18,2) is left out (the
-    document still shows it in raw_json). Keeps an oddly long supplier name from failing a batch."""
+    """Fit values to their columns so an odd document cannot fail the batch's transaction: long names
+    are shortened, over-long codes and amounts too large for NUMERIC(18,2) are left out (raw_json
+    keeps what the document says)."""
     for name, value in list(values.items()):
         column = incoming_invoices.c[name]
         length = getattr(column.type, "length", None)
         if isinstance(value, str) and length and len(value) > length:
-            values[name] = value[:length]
+            # names may be shortened for the column; a code (currency, type) must not be, or
+            # "EURO" would turn into a valid-looking "EUR": leave it out, raw_json has it
+            values[name] = value[:length] if length > 8 else None
         elif isinstance(value, Decimal) and (not value.is_finite() or abs(value) >= MAX_AMOUNT):
             values[name] = None
     return values
@@ -371,7 +372,11 @@ def _record_unstorable(
         conn,
         ref,
         Status.FAILED,
-        fields={"format": outcome.format[:32], "raw_json": outcome.raw},
+        # what the database refused is somewhere in the extracted values: keep none of them
+        fields={
+            "format": outcome.format[:32],
+            "raw_json": {"filename": outcome.raw.get("filename"), "not_stored": message},
+        },
         errors=[ErrorRecord("record", message)],
     )
     summary.processed += 1

@@ -230,3 +230,53 @@ def test_manual_trigger_refuses_documents_that_are_not_waiting(db, tmp_path):
 
 
 pytestmark = pytest.mark.filterwarnings("ignore::dagster.BetaWarning")
+
+
+def test_a_document_the_database_refuses_fails_alone(db, tmp_path):
+    """PostgreSQL refuses NUL characters in JSONB; that document fails with the reason, the rest of
+    the batch is recorded. (SQLite stores it, so there both are VALIDATED.)"""
+    import dataclasses
+
+    from invoice_pipelines.intake.parse import parse_document
+    from invoice_pipelines.intake.pipeline import process_documents
+
+    org = db.new_organization()
+    store = LocalUploadStore(root=str(tmp_path))
+    data = (samples_dir() / GOOD_CII).read_bytes()
+    _drop(store, org, {"good.xml": data, "odd.xml": data.replace(b"471102", b"471103")})
+    scan = scan_uploads(db.engine, store, ScanState(), only_organizations={org["slug"]})
+    ids = scan.batches[0].document_ids
+
+    class ParserWithOddText:
+        def parse_many(self, items):
+            outcomes = [parse_document(d, name) for d, name in items]
+            odd = outcomes[1]
+            outcomes[1] = dataclasses.replace(odd, raw={**odd.raw, "text": "page\x00break"})
+            return outcomes
+
+    summary = process_documents(
+        db.engine, store, org["id"], ids, parser=ParserWithOddText(), ocr=None
+    )
+    docs, errors = _documents(db, org)
+    assert docs["good.xml"]["status"] == "VALIDATED"
+    odd = docs["odd.xml"]
+    if db.kind == "postgresql":
+        assert odd["status"] == "FAILED"
+        assert "cannot be stored" in errors[odd["id"]][0]["message"]
+        assert summary.outcomes == {"VALIDATED": 1, "FAILED": 1}
+    else:
+        assert odd["status"] == "VALIDATED"
+
+
+def test_an_invalid_currency_is_not_shortened_into_a_valid_one(db, tmp_path):
+    org = db.new_organization()
+    store = LocalUploadStore(root=str(tmp_path))
+    data = (samples_dir() / GOOD_CII).read_bytes()
+    _drop(store, org, {"euro.xml": data.replace(b">EUR<", b">EURO<"), "good.xml": data})
+    scan = scan_uploads(db.engine, store, ScanState(), only_organizations={org["slug"]})
+    assert _run_intake(db, store, org, scan.batches[0].document_ids).success
+    docs, errors = _documents(db, org)
+    assert docs["good.xml"]["status"] == "VALIDATED"
+    euro = docs["euro.xml"]
+    assert euro["status"] == "FAILED" and euro["currency"] is None
+    assert any("InvoiceCurrencyCode" in e["message"] for e in errors[euro["id"]])
