@@ -469,6 +469,20 @@ def test_a_failing_chunk_rolls_back_whole_and_a_rerun_finishes_exactly_once(db, 
     assert shop.invoice_count_per_order() == {o: 1 for o in orders}
 
 
+def claim_and_stall(shop, job_id):
+    """A run that claimed the job and died: processing, no progress for 31 minutes."""
+    claim_batch_job(shop.engine, get_batch_job(shop.engine, job_id), "run-that-died")
+    with tenant_transaction(shop.engine, shop.org_id, write=True) as conn:
+        conn.execute(
+            update(batch_jobs)
+            .where(batch_jobs.c.id == job_id)
+            .values(
+                heartbeat_at=utcnow() - timedelta(minutes=31),
+                started_at=utcnow() - timedelta(minutes=40),
+            )
+        )
+
+
 def test_stuck_jobs_fail_with_a_reason_and_their_orders_stay_eligible(db):
     shop = make_shop(db)
     orders = shop.add_orders(4)
@@ -477,16 +491,7 @@ def test_stuck_jobs_fail_with_a_reason_and_their_orders_stay_eligible(db):
     process_batch_job(shop.engine, job_id, chunk_size=2, on_progress=lambda job: seen.append(job))
     stuck_id = enqueue_sales_orders(shop.engine, shop.org_id, order_ids=shop.add_orders(3))
     # a run that claimed the job and died: processing, no progress for 31 minutes
-    claim_batch_job(shop.engine, get_batch_job(shop.engine, stuck_id), "run-that-died")
-    with tenant_transaction(shop.engine, shop.org_id, write=True) as conn:
-        conn.execute(
-            update(batch_jobs)
-            .where(batch_jobs.c.id == stuck_id)
-            .values(
-                heartbeat_at=utcnow() - timedelta(minutes=31),
-                started_at=utcnow() - timedelta(minutes=40),
-            )
-        )
+    claim_and_stall(shop, stuck_id)
     # (the cleanup spans organizations: other tests' stuck jobs may be failed alongside)
     assert stuck_id not in [
         j.id for j in fail_stuck_jobs(shop.engine, stuck_after=timedelta(minutes=45))
@@ -530,17 +535,8 @@ def test_orders_are_marked_with_the_invoice_time(db):
 def test_a_cancelled_job_whose_run_died_ends_cancelled_not_failed(db):
     shop = make_shop(db)
     job_id = enqueue_sales_orders(shop.engine, shop.org_id, order_ids=shop.add_orders(3))
-    claim_batch_job(shop.engine, get_batch_job(shop.engine, job_id), "run-that-died")
+    claim_and_stall(shop, job_id)
     cancel_batch_job(shop.engine, job_id, cancelled_by="anna")  # waits for a chunk boundary
-    with tenant_transaction(shop.engine, shop.org_id, write=True) as conn:
-        conn.execute(
-            update(batch_jobs)
-            .where(batch_jobs.c.id == job_id)
-            .values(
-                heartbeat_at=utcnow() - timedelta(minutes=31),
-                started_at=utcnow() - timedelta(minutes=40),
-            )
-        )
     ended = {j.id: j for j in fail_stuck_jobs(shop.engine)}[job_id]
     assert ended.status == "cancelled"
     # the orders it never reached are not turned into failures a retry would pick up
