@@ -87,9 +87,13 @@ def scan_uploads(
     max_files_per_tick: int = 2000,
     redispatch_after: timedelta = timedelta(minutes=15),
     only_organizations: set[str] | None = None,
+    time_budget_s: float = 20.0,
     now: float | None = None,
 ) -> ScanResult:
     now = time.time() if now is None else now
+    # a sensor evaluation must finish well inside Dagster's 60 s limit: registering (which reads and
+    # hashes every file) stops after this long and the rest waits for the next tick
+    deadline = time.monotonic() + time_budget_s
     with system_transaction(engine) as conn:
         orgs = [
             (org_id, slug)
@@ -114,6 +118,9 @@ def scan_uploads(
                 continue
             ready.append(stored)
         for i in range(0, len(ready), REGISTER_CHUNK):
+            if time.monotonic() > deadline:
+                result.waiting += len(ready) - i
+                break
             _register_files(engine, store, org_id, ready[i : i + REGISTER_CHUNK], result)
     result.batches = _batches(engine, orgs, result.state, batch_size, redispatch_after, now)
     return result

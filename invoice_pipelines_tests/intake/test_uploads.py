@@ -151,3 +151,16 @@ def test_documents_whose_run_died_are_dispatched_again_once_per_window(db, tmp_p
     assert [b.run_key for b in same_window.batches if b.organization_slug == org["slug"]] == [
         retry.run_key
     ]
+
+
+def test_registration_stops_at_the_time_budget_and_resumes_next_tick(db, tmp_path):
+    org = db.new_organization()
+    store = LocalUploadStore(root=str(tmp_path))
+    for i in range(3):
+        store.put(org["slug"], f"{i}.xml", f"<a n='{i}'/>".encode())
+        _age(store, f"{org['slug']}/{i}.xml", 120)
+    out_of_time = scan_uploads(db.engine, store, ScanState(), time_budget_s=0)
+    assert out_of_time.registered == 0 and out_of_time.waiting == 3
+    assert len(store.list_inbox(org["slug"])) == 3  # untouched, nothing lost
+    later = scan_uploads(db.engine, store, out_of_time.state)
+    assert later.registered == 3 and store.list_inbox(org["slug"]) == []
