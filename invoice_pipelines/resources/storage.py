@@ -41,7 +41,7 @@ class StoredFile:
 
 
 class UploadStore(ConfigurableResource):
-    """The interface: list the drop zone, read, archive, put."""
+    """The interface: list the drop zone, hash, read, move into the archive, put."""
 
     def list_inbox(self, organization_slug: str) -> list[StoredFile]:
         raise NotImplementedError
@@ -51,9 +51,6 @@ class UploadStore(ConfigurableResource):
 
     def digest(self, key: str) -> str:
         """sha256 hex of a stored file, read in chunks (uploads can be large)."""
-        raise NotImplementedError
-
-    def exists(self, key: str) -> bool:
         raise NotImplementedError
 
     def move(self, key: str, target_key: str) -> None:
@@ -109,9 +106,6 @@ class LocalUploadStore(UploadStore):
             for block in iter(lambda: handle.read(1 << 20), b""):
                 sha.update(block)
         return sha.hexdigest()
-
-    def exists(self, key: str) -> bool:
-        return self._path(key).is_file()
 
     def move(self, key: str, target_key: str) -> None:
         target = self._path(target_key)
