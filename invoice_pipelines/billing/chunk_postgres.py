@@ -8,6 +8,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
@@ -124,13 +126,15 @@ LEFT JOIN LATERAL (
 WHERE b.code IS NULL
 """
 
-# Line-level checks, then the counters: eligible orders in position order get last_value + 1, ...
-NUMBER = f"""
+# Line-level checks, then each eligible order's rank in position order (1, 2, ...): its invoice
+# number is the chunk's start value + rank, known once the sequence (or the chain of chunks in
+# flight, `pipeline.py`) says where this chunk starts.
+CLASSIFY = f"""
 UPDATE billing_chunk b SET code = x.code, detail = x.detail, seq = x.seq
 FROM (
     SELECT c.item_id, c.code, c.detail,
            CASE WHEN c.code IS NULL
-                THEN :last_value + count(*) FILTER (WHERE c.code IS NULL) OVER (ORDER BY c.position)
+                THEN count(*) FILTER (WHERE c.code IS NULL) OVER (ORDER BY c.position)
            END AS seq
     FROM (
         SELECT b.item_id, b.position,
@@ -170,28 +174,37 @@ JOIN billing_chunk b ON b.sales_order_id = l.sales_order_id AND b.code IS NULL
 GROUP BY l.sales_order_id, l.vat_category, l.vat_rate
 """
 
+# Invoice ids are drawn in rank order, so within a chunk ids follow the numbers (nextval() is never
+# rolled back: a rolled back chunk skips ids, which carry no meaning; numbers never skip).
+ALLOCATE_IDS = """
+UPDATE billing_chunk b SET invoice_id = ids.id
+FROM (
+    SELECT id, row_number() OVER (ORDER BY id) AS rank
+    FROM (SELECT nextval(pg_get_serial_sequence('sales_invoices', 'id')) AS id
+          FROM generate_series(1, :n)) AS g
+) AS ids
+WHERE b.seq = ids.rank
+"""
+
 # lpad() would cut a counter longer than the width; greatest() keeps every digit, like format()
 INVOICES = """
 WITH totals AS (
     SELECT sales_order_id, sum(basis) AS net, sum(amount) AS tax FROM billing_tax GROUP BY sales_order_id
-), created AS (
-    INSERT INTO sales_invoices (
-        organization_id, invoice_number, sequence_number, sales_order_id, customer_id, batch_job_id,
-        issue_date, due_date, currency, net_total, tax_total, gross_total, amount_due,
-        created_by, created_at, updated_at
-    )
-    SELECT :org,
-           :prefix || lpad(b.seq::text, greatest(:width, length(b.seq::text)), '0') || :suffix,
-           b.seq, b.sales_order_id, b.customer_id, :job,
-           :issue_date, :due_date, b.currency, t.net, t.tax, t.net + t.tax, t.net + t.tax,
-           :created_by, :now, :now
-    FROM billing_chunk b
-    JOIN totals t ON t.sales_order_id = b.sales_order_id
-    WHERE b.code IS NULL
-    ORDER BY b.seq
-    RETURNING id, sales_order_id
 )
-UPDATE billing_chunk b SET invoice_id = created.id FROM created WHERE b.sales_order_id = created.sales_order_id
+INSERT INTO sales_invoices (
+    id, organization_id, invoice_number, sequence_number, sales_order_id, customer_id, batch_job_id,
+    issue_date, due_date, currency, net_total, tax_total, gross_total, amount_due,
+    created_by, created_at, updated_at
+)
+SELECT b.invoice_id, :org,
+       :prefix || lpad((:start + b.seq)::text, greatest(:width, length((:start + b.seq)::text)), '0') || :suffix,
+       :start + b.seq, b.sales_order_id, b.customer_id, :job,
+       :issue_date, :due_date, b.currency, t.net, t.tax, t.net + t.tax, t.net + t.tax,
+       :created_by, :now, :now
+FROM billing_chunk b
+JOIN totals t ON t.sales_order_id = b.sales_order_id
+WHERE b.code IS NULL
+ORDER BY b.seq
 """
 
 LINES = """
@@ -274,15 +287,21 @@ LIMIT :room
 """
 
 
-def invoice_sales_orders(conn: Connection, ctx: ChunkContext) -> ChunkOutcome:
-    """Invoice the job's next pending sales orders; the caller holds the sequence lock."""
+@dataclass(frozen=True)
+class ChunkCounts:
+    processed: int
+    succeeded: int
+    skipped: int
+
+
+def _params(ctx: ChunkContext, start: int) -> dict:
     prefix, width, suffix = ctx.number_format.split(ctx.issue_date)
-    params = {
+    return {
         "org": ctx.organization_id,
         "job": ctx.job_id,
         "limit": ctx.limit,
         "after": ctx.after_position,
-        "last_value": ctx.last_value,
+        "start": start,
         "prefix": prefix,
         "width": width,
         "suffix": suffix,
@@ -292,6 +311,14 @@ def invoice_sales_orders(conn: Connection, ctx: ChunkContext) -> ChunkOutcome:
         "now": ctx.now,
         "room": ctx.error_room,
     }
+
+
+def prepare_chunk(conn: Connection, ctx: ChunkContext) -> ChunkCounts:
+    """Read the chunk's items, orders and lines and decide each item's outcome; writes nothing shared.
+
+    Takes no row locks: preparing a chunk never waits for another transaction.
+    """
+    params = _params(ctx, 0)
     # JIT compiles each statement for 100-200 ms because stale statistics make their cost look
     # huge; these statements touch a few thousand rows each and finish faster without it
     conn.exec_driver_sql("SET LOCAL jit = off")
@@ -302,12 +329,29 @@ def invoice_sales_orders(conn: Connection, ctx: ChunkContext) -> ChunkOutcome:
     # rows have `code IS NULL`, which is the filter of every later statement (the line checks
     # below fail few orders), so the joins between the temporary tables become hash joins.
     conn.exec_driver_sql("ANALYZE billing_chunk, billing_lines")
-    conn.execute(text(NUMBER), params)
+    conn.execute(text(CLASSIFY), params)
     counts = conn.execute(text(COUNTS)).one()
+    return ChunkCounts(counts.processed, counts.succeeded, counts.skipped)
+
+
+def allocate_invoice_ids(conn: Connection, counts: ChunkCounts) -> None:
+    if counts.succeeded:
+        conn.execute(text(ALLOCATE_IDS), {"n": counts.succeeded})
+
+
+def write_chunk(
+    conn: Connection, ctx: ChunkContext, counts: ChunkCounts, start: int
+) -> ChunkOutcome:
+    """Write a prepared chunk: invoices numbered start + 1, start + 2, ..., orders marked, items recorded.
+
+    Stock is taken separately (`take_stock`) under the sequence lock: two chunks in flight would
+    otherwise lock the same item rows in different orders.
+    """
     if counts.processed == 0:
         return ChunkOutcome()  # this window was done before (a resumed or concurrent run)
+    params = _params(ctx, start)
     if counts.succeeded:
-        for statement in (TAXES, INVOICES, LINES, BREAKDOWNS, MARK_ORDERS, TAKE_STOCK):
+        for statement in (TAXES, INVOICES, LINES, BREAKDOWNS, MARK_ORDERS):
             conn.execute(text(statement), params)
     conn.execute(text(RECORD_ITEMS), params)
     errors = (
@@ -320,3 +364,18 @@ def invoice_sales_orders(conn: Connection, ctx: ChunkContext) -> ChunkOutcome:
         failed=counts.processed - counts.succeeded - counts.skipped,
         errors=errors,
     )
+
+
+def take_stock(conn: Connection, ctx: ChunkContext) -> None:
+    """Take the written chunk's stock items out of inventory (the caller holds the sequence lock)."""
+    conn.execute(text(TAKE_STOCK), {"now": ctx.now})
+
+
+def invoice_sales_orders(conn: Connection, ctx: ChunkContext) -> ChunkOutcome:
+    """Invoice the job's next pending sales orders; the caller holds the sequence lock."""
+    counts = prepare_chunk(conn, ctx)
+    allocate_invoice_ids(conn, counts)
+    outcome = write_chunk(conn, ctx, counts, ctx.last_value)
+    if outcome.succeeded:
+        take_stock(conn, ctx)
+    return outcome

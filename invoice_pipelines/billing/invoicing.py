@@ -397,88 +397,117 @@ def _done_before(engine: Engine, job: BatchJob) -> int:
 
 
 def _run_chunk(engine: Engine, job: BatchJob, chunk_size: int, after: int) -> tuple[bool, int]:
-    """One chunk in one transaction: (finished or stopped, last position done)."""
+    """One chunk in one transaction, numbered under the sequence lock: (finished or stopped, last position)."""
     with tenant_transaction(engine, job.organization_id, write=True) as conn:
         row = _locked_job(conn, job.id)
         now = utcnow()
-        if row["status"] != "processing":
-            return True, after  # failed as stuck, or finished by a concurrent runner
-        if row["cancel_requested"]:
-            conn.execute(
-                update(batch_jobs)
-                .where(batch_jobs.c.id == job.id)
-                .values(
-                    status="cancelled",
-                    completed_at=now,
-                    duration_seconds=_seconds_since(row["started_at"], now),
-                    updated_at=now,
-                )
-            )
+        if _stopped(conn, job, row, now):
             return True, after
-        org = conn.execute(
-            select(organizations.c.invoice_number_format).where(
-                organizations.c.id == job.organization_id
-            )
-        ).one()
-        last_value = lock_sequence(conn, job.organization_id)
-        issue_date: date = row["invoice_date"]
-        errors = list(row["errors"] or [])
-        ctx = ChunkContext(
-            job_id=job.id,
-            organization_id=job.organization_id,
-            issue_date=issue_date,
-            due_date=issue_date + timedelta(days=row["due_days"]),
-            number_format=NumberFormat.parse(org.invoice_number_format),
-            last_value=last_value,
-            limit=chunk_size,
-            created_by=row["created_by"],
-            now=now,
-            error_room=max(MAX_ERRORS_ON_JOB - len(errors), 0),
-            after_position=after,
+        ctx = chunk_context(
+            conn, job, row, chunk_size, after, now, lock_sequence(conn, job.organization_id)
         )
         outcome = _chunk_function(row["kind"], conn.dialect.name)(conn, ctx)
-        if outcome.succeeded:
-            set_sequence(conn, job.organization_id, last_value + outcome.succeeded, now)
-        # positions are 1..total_count: the job is done when the window reached the end
-        finished = after + chunk_size >= row["total_count"]
-        processed = row["processed_count"] + outcome.processed
-        failed = row["failed_count"] + outcome.failed
-        values: dict = {
-            "processed_count": processed,
-            "successful_count": row["successful_count"] + outcome.succeeded,
-            "failed_count": failed,
-            "skipped_count": row["skipped_count"] + outcome.skipped,
-            "heartbeat_at": now,
-            "updated_at": now,
-        }
-        if ctx.error_room and outcome.errors:
-            values["errors"] = errors + outcome.errors[: ctx.error_room]
-        elapsed = _seconds_since(row["started_at"], now)
-        if processed and elapsed:
-            values["estimated_duration_seconds"] = round(
-                elapsed / processed * row["total_count"], 3
-            )
-        if finished:
-            values.update(
-                status="completed_with_errors" if failed else "completed",
+        return record_chunk(conn, job, row, ctx, outcome), after + chunk_size
+
+
+def _stopped(conn: Connection, job: BatchJob, row, now: datetime) -> bool:  # noqa: ANN001 - a Row
+    """Whether the job must not go on; a cancel request ends it here (its row is locked)."""
+    if row["status"] != "processing":
+        return True  # failed as stuck, or finished by a concurrent runner
+    if row["cancel_requested"]:
+        conn.execute(
+            update(batch_jobs)
+            .where(batch_jobs.c.id == job.id)
+            .values(
+                status="cancelled",
                 completed_at=now,
-                duration_seconds=elapsed,
+                duration_seconds=_seconds_since(row["started_at"], now),
+                updated_at=now,
             )
-        conn.execute(update(batch_jobs).where(batch_jobs.c.id == job.id).values(**values))
-        if finished:
-            record_audit(
-                conn,
-                job.organization_id,
-                row["created_by"] or "unknown",
-                "batch_job.finished",
-                job.id,
-                {
-                    "status": values["status"],
-                    "successful": values["successful_count"],
-                    "failed": failed,
-                },
-            )
-        return finished, after + chunk_size
+        )
+        return True
+    return False
+
+
+def chunk_context(
+    conn: Connection,
+    job: BatchJob,
+    row,  # noqa: ANN001 - the job's Row
+    chunk_size: int,
+    after: int,
+    now: datetime,
+    last_value: int,
+) -> ChunkContext:
+    number_format = conn.execute(
+        select(organizations.c.invoice_number_format).where(
+            organizations.c.id == job.organization_id
+        )
+    ).scalar_one()
+    issue_date: date = row["invoice_date"]
+    return ChunkContext(
+        job_id=job.id,
+        organization_id=job.organization_id,
+        issue_date=issue_date,
+        due_date=issue_date + timedelta(days=row["due_days"]),
+        number_format=NumberFormat.parse(number_format),
+        last_value=last_value,
+        limit=chunk_size,
+        created_by=row["created_by"],
+        now=now,
+        error_room=max(MAX_ERRORS_ON_JOB - len(row["errors"] or []), 0),
+        after_position=after,
+    )
+
+
+def record_chunk(
+    conn: Connection,
+    job: BatchJob,
+    row,  # noqa: ANN001 - the job's Row, locked
+    ctx: ChunkContext,
+    outcome: ChunkOutcome,
+) -> bool:
+    """Move the sequence past the chunk's invoices and add the chunk to the job; True when it was the last."""
+    now = ctx.now
+    if outcome.succeeded:
+        set_sequence(conn, job.organization_id, ctx.last_value + outcome.succeeded, now)
+    # positions are 1..total_count: the job is done when the window reached the end
+    finished = ctx.after_position + ctx.limit >= row["total_count"]
+    processed = row["processed_count"] + outcome.processed
+    failed = row["failed_count"] + outcome.failed
+    values: dict = {
+        "processed_count": processed,
+        "successful_count": row["successful_count"] + outcome.succeeded,
+        "failed_count": failed,
+        "skipped_count": row["skipped_count"] + outcome.skipped,
+        "heartbeat_at": now,
+        "updated_at": now,
+    }
+    if ctx.error_room and outcome.errors:
+        values["errors"] = list(row["errors"] or []) + outcome.errors[: ctx.error_room]
+    elapsed = _seconds_since(row["started_at"], now)
+    if processed and elapsed:
+        values["estimated_duration_seconds"] = round(elapsed / processed * row["total_count"], 3)
+    if finished:
+        values.update(
+            status="completed_with_errors" if failed else "completed",
+            completed_at=now,
+            duration_seconds=elapsed,
+        )
+    conn.execute(update(batch_jobs).where(batch_jobs.c.id == job.id).values(**values))
+    if finished:
+        record_audit(
+            conn,
+            job.organization_id,
+            row["created_by"] or "unknown",
+            "batch_job.finished",
+            job.id,
+            {
+                "status": values["status"],
+                "successful": values["successful_count"],
+                "failed": failed,
+            },
+        )
+    return finished
 
 
 def _seconds_since(start: datetime | None, now: datetime) -> float | None:
