@@ -44,6 +44,8 @@ from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.db.types import utcnow
 
 DEFAULT_CHUNK_SIZE = 5000
+# chunks of one job in flight at once on PostgreSQL (`pipeline.py`); SQLite has one writer
+DEFAULT_WORKERS = 2
 SEQUENCE_NAME = "sales_invoices"
 # a first guess for the progress bar until the organization has finished jobs to learn from
 DEFAULT_RATE = {"postgresql": 5_000.0, "sqlite": 4_000.0}
@@ -113,7 +115,7 @@ def _chunk_function(kind: str, dialect: str) -> ChunkFunction:
 def _locked_job(conn: Connection, job_id: int):  # noqa: ANN202 - a Row
     query = select(batch_jobs).where(batch_jobs.c.id == job_id)
     if conn.dialect.name == "postgresql":
-        query = query.with_for_update()
+        query = query.with_for_update(key_share=True)  # FOR NO KEY UPDATE: invoices hold KEY SHARE
     return conn.execute(query).mappings().one()
 
 
@@ -171,6 +173,7 @@ def process_batch_job(
     chunk_size: int = DEFAULT_CHUNK_SIZE,
     runner: str | None = None,
     on_progress: Callable[[BatchJob], None] | None = None,
+    workers: int = DEFAULT_WORKERS,
 ) -> BatchJob:
     """Process a batch job to the end (or to its cancellation) and return its final state.
 
@@ -180,11 +183,27 @@ def process_batch_job(
     """
     if chunk_size < 1:
         raise ValueError("chunk_size must be at least 1")
+    if workers < 1:
+        raise ValueError("workers must be at least 1")
     job = get_batch_job(engine, job_id)
     if not claim_batch_job(engine, job, runner):
         return get_batch_job(engine, job_id)
     try:
         after = _done_before(engine, job)
+        claimed = get_batch_job(engine, job_id)
+        if workers > 1 and claimed.kind == SALES_ORDERS and engine.dialect.name == "postgresql":
+            from invoice_pipelines.billing.pipeline import PipelinedJob  # imports this module
+
+            PipelinedJob(
+                engine,
+                claimed,
+                chunk_size=chunk_size,
+                after=after,
+                total=claimed.total_count,
+                workers=workers,
+                on_progress=on_progress,
+            ).run()
+            return get_batch_job(engine, job_id)
         while True:
             finished, after = _run_chunk(engine, job, chunk_size, after)
             if on_progress is not None:

@@ -451,8 +451,10 @@ def cancel_batch_job(engine: Engine, job_id: int, *, cancelled_by: str | None = 
 
 
 def _lock(query, conn: Connection):  # noqa: ANN001, ANN202 - a Select in, the same Select out
-    # SQLite has no row locks; its writers hold the database lock from BEGIN IMMEDIATE instead
-    return query.with_for_update() if conn.dialect.name == "postgresql" else query
+    # SQLite has no row locks; its writers hold the database lock from BEGIN IMMEDIATE instead.
+    # FOR NO KEY UPDATE: a chunk in flight holds KEY SHARE on its job (the invoices' foreign key),
+    # which FOR UPDATE would wait for, while that chunk may wait for the caller (a progress callback)
+    return query.with_for_update(key_share=True) if conn.dialect.name == "postgresql" else query
 
 
 def retry_failed(

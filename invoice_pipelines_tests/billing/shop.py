@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 
 from sqlalchemy import Engine, func, insert, select
 
+from invoice_pipelines.billing import chunk_postgres, chunk_python
+from invoice_pipelines.billing.invoicing import ChunkContext
 from invoice_pipelines.db.tables import (
     customers,
     items,
@@ -239,3 +241,25 @@ def make_shop(db, **org_values) -> Shop:  # noqa: ANN001 - a TestDatabase
             for sku, (price, rate, category, stock, inventory) in ITEMS.items()
         }
     return Shop(db.engine, org, customer_ids, item_ids)
+
+
+def hook_chunk_writes(kind: str, after_writes: Callable[[ChunkContext], None]):  # noqa: ANN201
+    """(module, name, wrapper): patch module.name with wrapper to act inside every chunk.
+
+    The wrapper does the chunk's writes, then calls after_writes(ctx) before the chunk commits;
+    `ctx.last_value` is where the chunk's numbers start. On PostgreSQL that is `write_chunk`, which
+    both the one-chunk-at-a-time path and the chunks in flight of `pipeline.py` call.
+    """
+    module, name = (
+        (chunk_postgres, "write_chunk")
+        if kind == "postgresql"
+        else (chunk_python, "invoice_sales_orders")
+    )
+    real = getattr(module, name)
+
+    def wrapper(conn, ctx, *rest):  # noqa: ANN001, ANN202
+        outcome = real(conn, ctx, *rest)
+        after_writes(ctx)
+        return outcome
+
+    return module, name, wrapper

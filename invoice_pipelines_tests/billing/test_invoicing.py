@@ -6,7 +6,6 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import update
 
-from invoice_pipelines.billing import chunk_postgres, chunk_python
 from invoice_pipelines.billing.invoicing import claim_batch_job, process_batch_job
 from invoice_pipelines.billing.queue import (
     BatchRequestError,
@@ -23,7 +22,7 @@ from invoice_pipelines.core.numbering import is_gapless
 from invoice_pipelines.db.tables import batch_jobs, customers, items, sales_orders
 from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.db.types import utcnow
-from invoice_pipelines_tests.billing.shop import make_shop
+from invoice_pipelines_tests.billing.shop import hook_chunk_writes, make_shop
 
 D = Decimal
 DAY = date(2026, 11, 30)
@@ -443,26 +442,19 @@ def test_a_failing_chunk_rolls_back_whole_and_a_rerun_finishes_exactly_once(db, 
     shop = make_shop(db)
     orders = shop.add_orders(7)
     job_id = enqueue_sales_orders(shop.engine, shop.org_id, order_ids=orders)
-    module = chunk_postgres if db.kind == "postgresql" else chunk_python
-    real = module.invoice_sales_orders
-    calls = []
 
-    def fails_on_second_chunk(conn, ctx):
-        calls.append(ctx.after_position)
-        outcome = real(conn, ctx)  # everything written ...
-        if len(calls) == 2:
+    def fails_in_second_chunk(ctx):
+        if ctx.after_position == 3:  # everything written ...
             raise RuntimeError("database went away")  # ... and rolled back
-        return outcome
 
-    monkeypatch.setattr(module, "invoice_sales_orders", fails_on_second_chunk)
-    with pytest.raises(RuntimeError):
-        process_batch_job(shop.engine, job_id, chunk_size=3)
+    with monkeypatch.context() as patch:
+        patch.setattr(*hook_chunk_writes(db.kind, fails_in_second_chunk))
+        with pytest.raises(RuntimeError):
+            process_batch_job(shop.engine, job_id, chunk_size=3)
     job = get_batch_job(shop.engine, job_id)
     assert (job.status, job.processed_count) == ("failed", 3)
     assert "database went away" in job.failure_reason
     assert [i["sequence_number"] for i in shop.invoices()] == [1, 2, 3]
-
-    monkeypatch.setattr(module, "invoice_sales_orders", real)
     job = process_batch_job(shop.engine, job_id, chunk_size=3)  # the re-run continues
     assert (job.status, job.successful_count) == ("completed", 7)
     assert [i["sequence_number"] for i in shop.invoices()] == list(range(1, 8))

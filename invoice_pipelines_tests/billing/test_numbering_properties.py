@@ -9,12 +9,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
-from invoice_pipelines.billing import chunk_postgres, chunk_python
 from invoice_pipelines.billing.invoicing import SEQUENCE_NAME, process_batch_job
 from invoice_pipelines.billing.queue import enqueue_sales_orders, get_batch_job
 from invoice_pipelines.db.tables import invoice_number_sequences
 from invoice_pipelines.db.tenancy import tenant_transaction
-from invoice_pipelines_tests.billing.shop import make_shop
+from invoice_pipelines_tests.billing.shop import hook_chunk_writes, make_shop
 
 ORDERS = 10
 
@@ -38,8 +37,8 @@ class InjectedFailure(RuntimeError):
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
-@given(specs=job_specs, concurrent=st.booleans())
-def test_numbers_stay_gapless_and_orders_are_invoiced_once(db, specs, concurrent):
+@given(specs=job_specs, concurrent=st.booleans(), workers=st.sampled_from([1, 2, 3]))
+def test_numbers_stay_gapless_and_orders_are_invoiced_once(db, specs, concurrent, workers):
     shop = make_shop(db)
     orders = shop.add_orders(ORDERS - 2) + [
         shop.add_order([("TOOL", 1)], status="draft"),  # never eligible
@@ -57,29 +56,28 @@ def test_numbers_stay_gapless_and_orders_are_invoiced_once(db, specs, concurrent
             )
         )
 
-    module = chunk_postgres if db.kind == "postgresql" else chunk_python
-    real = module.invoice_sales_orders
-    failing = {job_id: fail_at for job_id, _, fail_at, _ in jobs if fail_at}
-    calls: dict[int, int] = {}
+    # the n-th chunk of a job (by position) fails once, after its writes
+    failing = {
+        job_id: (fail_at - 1) * chunk_size for job_id, chunk_size, fail_at, _ in jobs if fail_at
+    }
+    failed: set[int] = set()
     lock = threading.Lock()
 
-    def sometimes_fails(conn, ctx):
-        outcome = real(conn, ctx)
+    def sometimes_fails(ctx):
         with lock:
-            calls[ctx.job_id] = calls.get(ctx.job_id, 0) + 1
-            if failing.get(ctx.job_id) == calls[ctx.job_id]:
-                raise InjectedFailure(f"chunk {calls[ctx.job_id]} of job {ctx.job_id}")
-        return outcome
+            if failing.get(ctx.job_id) == ctx.after_position and ctx.job_id not in failed:
+                failed.add(ctx.job_id)
+                raise InjectedFailure(f"chunk after {ctx.after_position} of job {ctx.job_id}")
 
     def run(job_id, chunk_size):
         try:
-            process_batch_job(shop.engine, job_id, chunk_size=chunk_size)
+            process_batch_job(shop.engine, job_id, chunk_size=chunk_size, workers=workers)
         except InjectedFailure:
             pass  # the job is failed, its chunk rolled back; re-run below
 
     with ExitStack() as stack:
         patch = stack.enter_context(pytest.MonkeyPatch.context())
-        patch.setattr(module, "invoice_sales_orders", sometimes_fails)
+        patch.setattr(*hook_chunk_writes(db.kind, sometimes_fails))
         if concurrent:
             threads = [
                 threading.Thread(target=run, args=(job_id, size)) for job_id, size, _, _ in jobs
@@ -93,7 +91,7 @@ def test_numbers_stay_gapless_and_orders_are_invoiced_once(db, specs, concurrent
                 run(job_id, size)
     for job_id, size, _, _ in jobs:
         # a re-run (no failures now) continues every failed job where its last commit ended
-        assert process_batch_job(shop.engine, job_id, chunk_size=size).status in (
+        assert process_batch_job(shop.engine, job_id, chunk_size=size, workers=workers).status in (
             "completed",
             "completed_with_errors",
         )

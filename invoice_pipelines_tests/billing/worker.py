@@ -13,9 +13,9 @@ import sys
 import time
 from pathlib import Path
 
-from invoice_pipelines.billing import chunk_postgres, chunk_python
 from invoice_pipelines.billing.invoicing import process_batch_job
 from invoice_pipelines.db.engine import make_engine
+from invoice_pipelines_tests.billing.shop import hook_chunk_writes
 
 
 def main(argv: list[str]) -> int:
@@ -23,19 +23,16 @@ def main(argv: list[str]) -> int:
     engine = make_engine(url)
     if len(argv) > 3 and argv[3] == "--hang-in-chunk":
         hang_at, signal_file = int(argv[4]), Path(argv[5])
-        module = chunk_postgres if engine.dialect.name == "postgresql" else chunk_python
-        real = module.invoice_sales_orders
         calls = [0]
 
-        def hangs(conn, ctx):  # noqa: ANN001, ANN202
-            outcome = real(conn, ctx)
+        def hangs(ctx):  # noqa: ANN001, ANN202
             calls[0] += 1
             if calls[0] == hang_at:
                 signal_file.write_text(str(ctx.last_value))
                 time.sleep(600)  # killed here: invoices written, numbers taken, nothing committed
-            return outcome
 
-        module.invoice_sales_orders = hangs
+        module, name, wrapper = hook_chunk_writes(engine.dialect.name, hangs)
+        setattr(module, name, wrapper)
     if len(argv) > 3 and argv[3] == "--start-when":
         start_file = Path(argv[4])
         while not start_file.exists():

@@ -1,0 +1,310 @@
+"""Several chunks of one batch job in flight at once on PostgreSQL; numbers stay gapless and in order."""
+
+# One chunk keeps one database backend (one core) busy, and taking the sequence lock first, as
+# `invoicing._run_chunk` does, makes every other chunk of the organization wait for all of it. Here
+# each chunk does its reading and writing *before* it takes the sequence lock, with the numbers it
+# expects to get:
+#
+# - chunk k reads and classifies its orders (no locks), then waits until chunk k-1 has classified
+#   its own: chunk k-1 starts after S and invoices n orders, so chunk k expects to start after S + n.
+#   The first chunk expects the sequence's committed value.
+# - it writes its invoices numbered from there, marks its orders, records its items;
+# - it waits for chunk k-1's transaction to end (an advisory lock chunk k-1 holds, so PostgreSQL
+#   sees the wait and breaks any deadlock it is part of), then locks the job row and the sequence
+#   and checks that the sequence stands where it expected. Only then does it take the stock, move
+#   the sequence and commit.
+#
+# Whatever breaks the expectation (chunk k-1 rolled back, another job or process of the
+# organization invoiced in between, an order two jobs asked for, a deadlock PostgreSQL broke) rolls
+# that chunk back, and from there the job goes on one chunk at a time under the sequence lock, the
+# classic way. Gapless numbering never rests on the expectation: the sequence only moves in a
+# commit that checked it, and moves past exactly that commit's invoices.
+#
+# Threads, not processes: psycopg2 releases the GIL while PostgreSQL works, and Python's share of a
+# chunk is small. Progress callbacks run on the calling thread, between one chunk's commit and the
+# next chunk's check of the job row, so a cancel requested there stops the next chunk.
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Callable
+from dataclasses import replace
+
+from sqlalchemy import Engine, select, text
+from sqlalchemy.exc import DBAPIError
+
+from invoice_pipelines.billing import chunk_postgres
+from invoice_pipelines.billing.invoicing import (
+    SEQUENCE_NAME,
+    _locked_job,
+    _run_chunk,
+    chunk_context,
+    lock_sequence,
+    record_chunk,
+)
+from invoice_pipelines.billing.queue import BatchJob, get_batch_job
+from invoice_pipelines.db.tables import batch_jobs, invoice_number_sequences
+from invoice_pipelines.db.tenancy import tenant_transaction
+from invoice_pipelines.db.types import utcnow
+
+log = logging.getLogger(__name__)
+
+# SQLSTATEs of "another transaction got in the way": deadlock, serialization failure, unique key
+CONFLICTS = frozenset({"40P01", "40001", "23505"})
+# a chunk under the sequence lock only meets deadlocks (with chunks still in flight elsewhere)
+CLASSIC_ATTEMPTS = 5
+
+
+class _Fallback(Exception):
+    """This chunk's early attempt was rolled back; the job goes on under the sequence lock."""
+
+
+class _Stop(Exception):
+    """The job stops: an error elsewhere, or a chunk found it finished, cancelled or failed."""
+
+
+def is_conflict(exc: BaseException) -> bool:
+    return isinstance(exc, DBAPIError) and getattr(exc.orig, "pgcode", None) in CONFLICTS
+
+
+def _chunk_lock_key(job_id: int, after: int) -> int:
+    # one bigint advisory key per (job, chunk); intake uses the two-integer key space
+    return (job_id << 32) | (after & 0xFFFFFFFF)
+
+
+class PipelinedJob:
+    """Process a claimed job's pending items from `after` on with `workers` connections."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        job: BatchJob,
+        *,
+        chunk_size: int,
+        after: int,
+        total: int,
+        workers: int,
+        on_progress: Callable[[BatchJob], None] | None = None,
+    ) -> None:
+        self.engine = engine
+        self.job = job
+        self.chunk_size = chunk_size
+        self.after = after
+        self.windows = max(1, -(-(total - after) // chunk_size))
+        self.workers = max(1, min(workers, self.windows))
+        self.on_progress = on_progress
+        self.cond = threading.Condition()
+        self.next_window = 0
+        self.starts: dict[int, int] = {}  # window -> the sequence value it expects to start after
+        self.attempts: dict[int, bool] = {}  # window -> its early attempt committed
+        self.open: set[int] = set()  # windows with an early attempt in flight
+        self.done: set[int] = set()  # windows committed (or found nothing to do) and reported
+        self.serial_from: int | None = None  # from this window on, one chunk at a time
+        self.stopped = False
+        self.error: BaseException | None = None
+        self.reports: queue.Queue = queue.Queue()
+
+    # -- driving ---------------------------------------------------------------------------------
+
+    def run(self) -> None:
+        threads = [
+            threading.Thread(target=self._worker, name=f"batch-job-{self.job.id}-{n}", daemon=True)
+            for n in range(self.workers)
+        ]
+        for thread in threads:
+            thread.start()
+        while any(thread.is_alive() for thread in threads):
+            try:
+                snapshot, ack = self.reports.get(timeout=0.1)
+            except queue.Empty:
+                continue
+            try:
+                if self.on_progress is not None:
+                    self.on_progress(snapshot)
+            except BaseException as exc:  # noqa: BLE001 - re-raised below, after the workers end
+                self._fail(exc)
+            finally:
+                ack.set()
+        for thread in threads:
+            thread.join()
+        if self.error is not None:
+            raise self.error
+
+    def _worker(self) -> None:
+        while True:
+            with self.cond:
+                if self.stopped or self.next_window >= self.windows:
+                    return
+                k = self.next_window
+                self.next_window += 1
+            try:
+                self._window(k)
+            except _Stop:
+                return
+            except BaseException as exc:  # noqa: BLE001 - handed to run()
+                self._fail(exc)
+                return
+
+    def _fail(self, exc: BaseException) -> None:
+        with self.cond:
+            if self.error is None:
+                self.error = exc
+            self.stopped = True
+            self.cond.notify_all()
+
+    def _after(self, k: int) -> int:
+        return self.after + k * self.chunk_size
+
+    def _serial(self, k: int) -> bool:
+        return self.serial_from is not None and self.serial_from <= k
+
+    def _window(self, k: int) -> None:
+        try:
+            finished = self._early(k)
+        except (_Fallback, DBAPIError) as exc:
+            if isinstance(exc, DBAPIError) and not is_conflict(exc):
+                raise
+            log.info(
+                "batch job %s: chunk after position %s goes under the sequence lock (%s)",
+                self.job.id,
+                self._after(k),
+                exc if isinstance(exc, _Fallback) else f"{type(exc.orig).__name__}: {exc.orig}",
+            )
+            finished = self._classic(k)
+        self._report(k)
+        if finished and k < self.windows - 1:
+            with self.cond:  # cancelled, or failed/finished by someone else: the rest stays pending
+                self.stopped = True
+                self.cond.notify_all()
+
+    def _report(self, k: int) -> None:
+        if self.on_progress is not None:
+            ack = threading.Event()
+            self.reports.put((get_batch_job(self.engine, self.job.id), ack))
+            ack.wait()
+        with self.cond:
+            self.done.add(k)
+            self.cond.notify_all()
+
+    # -- one chunk, numbers expected ---------------------------------------------------------------
+
+    def _early(self, k: int) -> bool:
+        """The chunk with the numbers the chain of chunks expects; _Fallback when that fails."""
+        with self.cond:
+            if self.stopped:
+                raise _Stop
+            if self._serial(k):
+                raise _Fallback("an earlier chunk went under the sequence lock")
+            self.open.add(k)
+        committed = False
+        job = self.job
+        after = self._after(k)
+        try:
+            with tenant_transaction(self.engine, job.organization_id, write=True) as conn:
+                conn.execute(
+                    text("SELECT pg_advisory_xact_lock(CAST(:key AS bigint))"),
+                    {"key": _chunk_lock_key(job.id, after)},
+                )
+                row = (
+                    conn.execute(select(batch_jobs).where(batch_jobs.c.id == job.id))
+                    .mappings()
+                    .one()
+                )
+                if row["status"] != "processing" or row["cancel_requested"]:
+                    raise _Fallback("the job was cancelled or ended")  # the classic chunk ends it
+                ctx = chunk_context(conn, job, row, self.chunk_size, after, utcnow(), 0)
+                counts = chunk_postgres.prepare_chunk(conn, ctx)
+                start = self._expected_start(conn, k)
+                chunk_postgres.allocate_invoice_ids(conn, counts)
+                with self.cond:
+                    self.starts[k + 1] = start + counts.succeeded
+                    self.cond.notify_all()
+                ctx = replace(ctx, last_value=start)
+                outcome = chunk_postgres.write_chunk(conn, ctx, counts, start)
+                self._check(k)
+                if k > 0:
+                    # a wait PostgreSQL can see: chunk k-1 holds this lock until its transaction ends
+                    conn.execute(
+                        text("SELECT pg_advisory_xact_lock(CAST(:key AS bigint))"),
+                        {"key": _chunk_lock_key(job.id, self._after(k - 1))},
+                    )
+                    self._wait_for_predecessor(k)
+                row = _locked_job(conn, job.id)
+                if row["status"] != "processing" or row["cancel_requested"]:
+                    raise _Fallback("the job was cancelled or ended")
+                if lock_sequence(conn, job.organization_id) != start:
+                    raise _Fallback("another writer of the organization moved the sequence")
+                if outcome.succeeded:
+                    chunk_postgres.take_stock(conn, ctx)
+                finished = record_chunk(conn, job, row, replace(ctx, now=utcnow()), outcome)
+            committed = True
+        finally:
+            with self.cond:
+                self.open.discard(k)
+                self.attempts[k] = committed
+                if not committed:
+                    self.serial_from = k if self.serial_from is None else min(self.serial_from, k)
+                self.cond.notify_all()
+        return finished
+
+    def _expected_start(self, conn, k: int) -> int:  # noqa: ANN001 - a Connection
+        if k == 0:
+            value = conn.execute(
+                select(invoice_number_sequences.c.last_value).where(
+                    invoice_number_sequences.c.organization_id == self.job.organization_id,
+                    invoice_number_sequences.c.name == SEQUENCE_NAME,
+                )
+            ).scalar()
+            return value or 0
+        with self.cond:
+            while k not in self.starts:
+                self._check(k)
+                self.cond.wait()
+            self._check(k)
+            return self.starts[k]
+
+    def _check(self, k: int) -> None:
+        # callers hold self.cond or read two plain attributes; both are fine for these flags
+        if self.stopped:
+            raise _Stop
+        if self._serial(k):
+            raise _Fallback("an earlier chunk went under the sequence lock")
+
+    def _wait_for_predecessor(self, k: int) -> None:
+        with self.cond:
+            # chunk k-1's transaction has ended; its thread records how in a moment
+            while k - 1 not in self.attempts:
+                self._check(k)
+                self.cond.wait()
+            if not self.attempts[k - 1]:
+                raise _Fallback("the chunk before it rolled back")
+            while (
+                k - 1 not in self.done
+            ):  # its progress report runs before this chunk reads the job
+                if self.stopped:
+                    raise _Stop
+                self.cond.wait()
+
+    # -- one chunk under the sequence lock --------------------------------------------------------
+
+    def _classic(self, k: int) -> bool:
+        with self.cond:
+            if self.serial_from is None or self.serial_from > k:
+                self.serial_from = k
+            self.cond.notify_all()
+            # later chunks in flight roll back first (they may hold numbers this chunk now takes),
+            # and chunks commit in order
+            while any(j > k for j in self.open) or (k > 0 and k - 1 not in self.done):
+                if self.stopped:
+                    raise _Stop
+                self.cond.wait()
+        for attempt in range(1, CLASSIC_ATTEMPTS + 1):
+            try:
+                finished, _ = _run_chunk(self.engine, self.job, self.chunk_size, self._after(k))
+                return finished
+            except DBAPIError as exc:
+                if not is_conflict(exc) or attempt == CLASSIC_ATTEMPTS:
+                    raise
+        raise AssertionError("unreachable")
