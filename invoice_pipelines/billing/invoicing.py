@@ -17,6 +17,7 @@ from datetime import date, datetime, timedelta
 
 from sqlalchemy import BigInteger, Engine, func, insert, literal, select, text, update
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError
 
 from invoice_pipelines.billing.queue import (
     CUSTOMER_LINES,
@@ -205,7 +206,7 @@ def process_batch_job(
             ).run()
             return get_batch_job(engine, job_id)
         while True:
-            finished, after = _run_chunk(engine, job, chunk_size, after)
+            finished, after = run_chunk_retrying(engine, job, chunk_size, after)
             if on_progress is not None:
                 on_progress(get_batch_job(engine, job_id))
             if finished:
@@ -427,6 +428,29 @@ def _run_chunk(engine: Engine, job: BatchJob, chunk_size: int, after: int) -> tu
         )
         outcome = _chunk_function(row["kind"], conn.dialect.name)(conn, ctx)
         return record_chunk(conn, job, row, ctx, outcome), after + chunk_size
+
+
+# SQLSTATEs of "another transaction got in the way": deadlock, serialization failure, unique key
+CONFLICTS = frozenset({"40P01", "40001", "23505"})
+# a chunk under the sequence lock meets deadlocks only with chunks in flight elsewhere (`pipeline.py`)
+CHUNK_ATTEMPTS = 5
+
+
+def is_conflict(exc: BaseException) -> bool:
+    return isinstance(exc, DBAPIError) and getattr(exc.orig, "pgcode", None) in CONFLICTS
+
+
+def run_chunk_retrying(
+    engine: Engine, job: BatchJob, chunk_size: int, after: int
+) -> tuple[bool, int]:
+    """`_run_chunk`, again (up to CHUNK_ATTEMPTS times) when PostgreSQL broke a deadlock with it."""
+    for attempt in range(1, CHUNK_ATTEMPTS + 1):
+        try:
+            return _run_chunk(engine, job, chunk_size, after)
+        except DBAPIError as exc:
+            if not is_conflict(exc) or attempt == CHUNK_ATTEMPTS:
+                raise
+    raise AssertionError("unreachable")
 
 
 def _stopped(conn: Connection, job: BatchJob, row, now: datetime) -> bool:  # noqa: ANN001 - a Row

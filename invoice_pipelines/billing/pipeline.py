@@ -39,10 +39,11 @@ from invoice_pipelines.billing import chunk_postgres
 from invoice_pipelines.billing.invoicing import (
     SEQUENCE_NAME,
     _locked_job,
-    _run_chunk,
     chunk_context,
+    is_conflict,
     lock_sequence,
     record_chunk,
+    run_chunk_retrying,
 )
 from invoice_pipelines.billing.queue import BatchJob, get_batch_job
 from invoice_pipelines.db.tables import batch_jobs, invoice_number_sequences
@@ -51,11 +52,6 @@ from invoice_pipelines.db.types import utcnow
 
 log = logging.getLogger(__name__)
 
-# SQLSTATEs of "another transaction got in the way": deadlock, serialization failure, unique key
-CONFLICTS = frozenset({"40P01", "40001", "23505"})
-# a chunk under the sequence lock only meets deadlocks (with chunks still in flight elsewhere)
-CLASSIC_ATTEMPTS = 5
-
 
 class _Fallback(Exception):
     """This chunk's early attempt was rolled back; the job goes on under the sequence lock."""
@@ -63,10 +59,6 @@ class _Fallback(Exception):
 
 class _Stop(Exception):
     """The job stops: an error elsewhere, or a chunk found it finished, cancelled or failed."""
-
-
-def is_conflict(exc: BaseException) -> bool:
-    return isinstance(exc, DBAPIError) and getattr(exc.orig, "pgcode", None) in CONFLICTS
 
 
 def _chunk_lock_key(job_id: int, after: int) -> int:
@@ -95,14 +87,15 @@ class PipelinedJob:
         self.windows = max(1, -(-(total - after) // chunk_size))
         self.workers = max(1, min(workers, self.windows))
         self.on_progress = on_progress
+        # every field below is read and written under self.cond
         self.cond = threading.Condition()
         self.next_window = 0
         self.starts: dict[int, int] = {}  # window -> the sequence value it expects to start after
-        self.attempts: dict[int, bool] = {}  # window -> its early attempt committed
+        self.attempts: dict[int, bool] = {}  # window -> whether its early attempt committed
         self.open: set[int] = set()  # windows with an early attempt in flight
         self.done: set[int] = set()  # windows committed (or found nothing to do) and reported
-        self.serial_from: int | None = None  # from this window on, one chunk at a time
-        self.stopped = False
+        self.serial_from: int | None = None  # from this window on: one chunk at a time, locked
+        self.stop_from: int | None = None  # from this window on: nothing more commits
         self.error: BaseException | None = None
         self.reports: queue.Queue = queue.Queue()
 
@@ -117,14 +110,14 @@ class PipelinedJob:
             thread.start()
         while any(thread.is_alive() for thread in threads):
             try:
-                snapshot, ack = self.reports.get(timeout=0.1)
+                k, snapshot, ack = self.reports.get(timeout=0.1)
             except queue.Empty:
                 continue
             try:
                 if self.on_progress is not None:
                     self.on_progress(snapshot)
             except BaseException as exc:  # noqa: BLE001 - re-raised below, after the workers end
-                self._fail(exc)
+                self._fail(exc, k + 1)  # chunk k is committed; the ones after it stop
             finally:
                 ack.set()
         for thread in threads:
@@ -135,30 +128,54 @@ class PipelinedJob:
     def _worker(self) -> None:
         while True:
             with self.cond:
-                if self.stopped or self.next_window >= self.windows:
-                    return
                 k = self.next_window
+                if k >= self.windows or self._stopping(k):
+                    return
                 self.next_window += 1
             try:
                 self._window(k)
             except _Stop:
                 return
             except BaseException as exc:  # noqa: BLE001 - handed to run()
-                self._fail(exc)
+                self._fail(exc, k)
                 return
 
-    def _fail(self, exc: BaseException) -> None:
+    def _fail(self, exc: BaseException, k: int) -> None:
+        """Chunk k failed: it and the chunks after it stop; the chunks before it still commit."""
         with self.cond:
             if self.error is None:
                 self.error = exc
-            self.stopped = True
+        self._stop(k)
+
+    def _stop(self, k: int) -> None:
+        with self.cond:
+            self.stop_from = k if self.stop_from is None else min(self.stop_from, k)
             self.cond.notify_all()
+
+    def _stopping(self, k: int) -> bool:
+        return self.stop_from is not None and self.stop_from <= k
+
+    def _check(self, k: int) -> None:
+        with self.cond:
+            if self._stopping(k):
+                raise _Stop
+            if self.serial_from is not None and self.serial_from <= k:
+                raise _Fallback("an earlier chunk went under the sequence lock")
+
+    def _wait(self, k: int, ready: Callable[[], bool], *, serial_too: bool) -> None:
+        """Wait until ready(); _Stop when chunk k must stop, _Fallback (serial_too) when it goes serial."""
+        with self.cond:
+            while True:
+                if self._stopping(k):
+                    raise _Stop
+                if serial_too and self.serial_from is not None and self.serial_from <= k:
+                    raise _Fallback("an earlier chunk went under the sequence lock")
+                if ready():
+                    return
+                self.cond.wait()
 
     def _after(self, k: int) -> int:
         return self.after + k * self.chunk_size
-
-    def _serial(self, k: int) -> bool:
-        return self.serial_from is not None and self.serial_from <= k
 
     def _window(self, k: int) -> None:
         try:
@@ -175,14 +192,14 @@ class PipelinedJob:
             finished = self._classic(k)
         self._report(k)
         if finished and k < self.windows - 1:
-            with self.cond:  # cancelled, or failed/finished by someone else: the rest stays pending
-                self.stopped = True
-                self.cond.notify_all()
+            self._stop(
+                k + 1
+            )  # cancelled, or failed/finished by someone else: the rest stays pending
 
     def _report(self, k: int) -> None:
         if self.on_progress is not None:
             ack = threading.Event()
-            self.reports.put((get_batch_job(self.engine, self.job.id), ack))
+            self.reports.put((k, get_batch_job(self.engine, self.job.id), ack))
             ack.wait()
         with self.cond:
             self.done.add(k)
@@ -192,11 +209,8 @@ class PipelinedJob:
 
     def _early(self, k: int) -> bool:
         """The chunk with the numbers the chain of chunks expects; _Fallback when that fails."""
+        self._check(k)
         with self.cond:
-            if self.stopped:
-                raise _Stop
-            if self._serial(k):
-                raise _Fallback("an earlier chunk went under the sequence lock")
             self.open.add(k)
         committed = False
         job = self.job
@@ -230,7 +244,12 @@ class PipelinedJob:
                         text("SELECT pg_advisory_xact_lock(CAST(:key AS bigint))"),
                         {"key": _chunk_lock_key(job.id, self._after(k - 1))},
                     )
-                    self._wait_for_predecessor(k)
+                    # its thread records the outcome right after; then its progress report runs
+                    # before this chunk reads the job (a cancel requested there stops this chunk)
+                    self._wait(k, lambda: k - 1 in self.attempts, serial_too=False)
+                    if not self.attempts[k - 1]:
+                        raise _Fallback("the chunk before it rolled back")
+                    self._wait(k, lambda: k - 1 in self.done, serial_too=False)
                 row = _locked_job(conn, job.id)
                 if row["status"] != "processing" or row["cancel_requested"]:
                     raise _Fallback("the job was cancelled or ended")
@@ -244,7 +263,7 @@ class PipelinedJob:
             with self.cond:
                 self.open.discard(k)
                 self.attempts[k] = committed
-                if not committed:
+                if not committed and not self._stopping(k):
                     self.serial_from = k if self.serial_from is None else min(self.serial_from, k)
                 self.cond.notify_all()
         return finished
@@ -258,34 +277,9 @@ class PipelinedJob:
                 )
             ).scalar()
             return value or 0
+        self._wait(k, lambda: k in self.starts, serial_too=True)
         with self.cond:
-            while k not in self.starts:
-                self._check(k)
-                self.cond.wait()
-            self._check(k)
             return self.starts[k]
-
-    def _check(self, k: int) -> None:
-        # callers hold self.cond or read two plain attributes; both are fine for these flags
-        if self.stopped:
-            raise _Stop
-        if self._serial(k):
-            raise _Fallback("an earlier chunk went under the sequence lock")
-
-    def _wait_for_predecessor(self, k: int) -> None:
-        with self.cond:
-            # chunk k-1's transaction has ended; its thread records how in a moment
-            while k - 1 not in self.attempts:
-                self._check(k)
-                self.cond.wait()
-            if not self.attempts[k - 1]:
-                raise _Fallback("the chunk before it rolled back")
-            while (
-                k - 1 not in self.done
-            ):  # its progress report runs before this chunk reads the job
-                if self.stopped:
-                    raise _Stop
-                self.cond.wait()
 
     # -- one chunk under the sequence lock --------------------------------------------------------
 
@@ -294,17 +288,12 @@ class PipelinedJob:
             if self.serial_from is None or self.serial_from > k:
                 self.serial_from = k
             self.cond.notify_all()
-            # later chunks in flight roll back first (they may hold numbers this chunk now takes),
-            # and chunks commit in order
-            while any(j > k for j in self.open) or (k > 0 and k - 1 not in self.done):
-                if self.stopped:
-                    raise _Stop
-                self.cond.wait()
-        for attempt in range(1, CLASSIC_ATTEMPTS + 1):
-            try:
-                finished, _ = _run_chunk(self.engine, self.job, self.chunk_size, self._after(k))
-                return finished
-            except DBAPIError as exc:
-                if not is_conflict(exc) or attempt == CLASSIC_ATTEMPTS:
-                    raise
-        raise AssertionError("unreachable")
+        # later chunks in flight roll back first (they may hold numbers this chunk now takes), and
+        # chunks commit in order
+        self._wait(
+            k,
+            lambda: not any(j > k for j in self.open) and (k == 0 or k - 1 in self.done),
+            serial_too=False,
+        )
+        finished, _ = run_chunk_retrying(self.engine, self.job, self.chunk_size, self._after(k))
+        return finished

@@ -23,9 +23,27 @@ def alembic_config() -> Config:
 def _with_connection(engine: Engine, fn) -> None:  # noqa: ANN001
     config = alembic_config()
     with engine.connect() as conn:
-        config.attributes["connection"] = conn
-        fn(config)
-        conn.commit()
+        sqlite = conn.dialect.name == "sqlite"
+        if sqlite:
+            # Alembic changes an SQLite table by rebuilding it: create a copy, drop the original,
+            # rename. With foreign keys on, dropping a table that other rows reference fails or
+            # cascades into them. The pragma only takes effect outside a transaction.
+            conn.connection.driver_connection.execute("PRAGMA foreign_keys=OFF")
+        try:
+            config.attributes["connection"] = conn
+            fn(config)
+            if sqlite:
+                broken = conn.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+                if broken:
+                    raise RuntimeError(
+                        f"migration left rows without their parent rows: {broken[:5]}"
+                    )
+            conn.commit()
+        finally:
+            if sqlite:
+                if conn.in_transaction():
+                    conn.rollback()
+                conn.connection.driver_connection.execute("PRAGMA foreign_keys=ON")
 
 
 def current_revision(engine: Engine) -> str | None:

@@ -1,0 +1,89 @@
+"""billing write path: one tenant-checking foreign key per invoice line, HOT item updates
+
+Revision ID: 0004
+Revises: 0003
+
+A batch of 100,000 orders writes about 300,000 invoice lines, 120,000 VAT breakdown rows and
+rewrites 100,000 batch items; every foreign key is a lookup per written row and every index an
+insert per row. Measured per 5,000-order chunk, foreign key checks were 28 % of the time.
+
+- `sales_invoice_lines` and `sales_invoice_taxes`: the two foreign keys (organization, invoice)
+  become one composite key (organization_id, sales_invoice_id) -> sales_invoices (organization_id,
+  id). One lookup instead of two, and stricter: a line can no longer point at another tenant's
+  invoice. Their single-column organization indexes go (every lookup goes by invoice).
+- `batch_job_items`: likewise (organization_id, batch_job_id) -> batch_jobs; the organization index
+  and the (batch_job_id, status) index go (the unique (batch_job_id, position) index finds a job's
+  items), and with fillfactor 45 the chunk's rewrite of each item is a heap-only update.
+- `sales_orders` loses its organization index: the unique (organization_id, order_number) index
+  leads with the same column.
+"""
+
+from alembic import op
+
+from invoice_pipelines.db.tables import metadata
+
+revision = "0004"
+down_revision = "0003"
+branch_labels = None
+depends_on = None
+
+NAMING = metadata.naming_convention
+# child table, parent table, the child's column that points at the parent's id
+COMPOSITE = [
+    ("sales_invoice_lines", "sales_invoices", "sales_invoice_id"),
+    ("sales_invoice_taxes", "sales_invoices", "sales_invoice_id"),
+    ("batch_job_items", "batch_jobs", "batch_job_id"),
+]
+DROPPED_INDEXES = [
+    ("ix_sales_invoice_lines_organization_id", "sales_invoice_lines", ["organization_id"]),
+    ("ix_sales_invoice_taxes_organization_id", "sales_invoice_taxes", ["organization_id"]),
+    ("ix_batch_job_items_organization_id", "batch_job_items", ["organization_id"]),
+    ("ix_batch_job_items_job_status", "batch_job_items", ["batch_job_id", "status"]),
+    ("ix_sales_orders_organization_id", "sales_orders", ["organization_id"]),
+]
+
+
+def upgrade() -> None:
+    for name, table, _columns in DROPPED_INDEXES:
+        op.drop_index(name, table_name=table)
+    for parent in ("sales_invoices", "batch_jobs"):
+        with op.batch_alter_table(parent, naming_convention=NAMING) as batch:
+            batch.create_unique_constraint(
+                f"uq_{parent}_organization_id_id", ["organization_id", "id"]
+            )
+    for child, parent, column in COMPOSITE:
+        with op.batch_alter_table(child, naming_convention=NAMING) as batch:
+            batch.drop_constraint(f"fk_{child}_organization_id_organizations", type_="foreignkey")
+            batch.drop_constraint(f"fk_{child}_{column}_{parent}", type_="foreignkey")
+            batch.create_foreign_key(
+                f"fk_{child}_organization_id_{parent}",
+                parent,
+                ["organization_id", column],
+                ["organization_id", "id"],
+                ondelete="CASCADE",
+            )
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute("ALTER TABLE batch_job_items SET (fillfactor = 45)")
+
+
+def downgrade() -> None:
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute("ALTER TABLE batch_job_items RESET (fillfactor)")
+    for child, parent, column in COMPOSITE:
+        with op.batch_alter_table(child, naming_convention=NAMING) as batch:
+            batch.drop_constraint(f"fk_{child}_organization_id_{parent}", type_="foreignkey")
+            batch.create_foreign_key(
+                f"fk_{child}_{column}_{parent}", parent, [column], ["id"], ondelete="CASCADE"
+            )
+            batch.create_foreign_key(
+                f"fk_{child}_organization_id_organizations",
+                "organizations",
+                ["organization_id"],
+                ["id"],
+                ondelete="CASCADE",
+            )
+    for parent in ("sales_invoices", "batch_jobs"):
+        with op.batch_alter_table(parent, naming_convention=NAMING) as batch:
+            batch.drop_constraint(f"uq_{parent}_organization_id_id", type_="unique")
+    for name, table, columns in DROPPED_INDEXES:
+        op.create_index(name, table, columns)
