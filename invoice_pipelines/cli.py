@@ -108,6 +108,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--chunk-size", type=int, default=5000, help="orders per transaction with --wait"
     )
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=2,
+        help="with --wait on PostgreSQL: chunks in flight at once, one connection each",
+    )
     p.set_defaults(func=_cmd_batch_invoice)
 
     p = sub.add_parser("batch-status", help="show a batch job")

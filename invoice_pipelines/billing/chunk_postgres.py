@@ -73,21 +73,24 @@ CREATE INDEX IF NOT EXISTS billing_lines_order ON billing_lines (sales_order_id)
 CREATE INDEX IF NOT EXISTS billing_tax_order ON billing_tax (sales_order_id);
 """
 
-# Order-level checks, in the eligibility order chunk_python._order_problem follows. Joins go by
-# primary key and the organization is checked afterwards: on a fresh tenant the planner's
-# statistics are stale, and a join "by organization" becomes a scan per order.
+# Order-level checks, in the eligibility order chunk_python._order_problem follows. Each order is
+# looked up by primary key alone in a LATERAL ... OFFSET 0 subquery, planned on its own, and its
+# organization checked afterwards: with "id and organization" in the lookup, statistics from before
+# a new tenant's bulk load (one row for that organization) made the planner walk the organization
+# index for every item, 17-48 s for a 5,000-order chunk instead of 20 ms.
 TAKE_ORDERS = """
 INSERT INTO billing_chunk (item_id, position, sales_order_id, customer_id, currency, code, detail)
 SELECT bi.id, bi.position, so.id, so.customer_id, so.currency,
     CASE
-        WHEN so.id IS NULL THEN 'unknown_order'
+        WHEN so.id IS NULL OR so.organization_id <> :org THEN 'unknown_order'
         WHEN so.status = 'invoiced' OR inv.id IS NOT NULL THEN 'already_invoiced'
         WHEN so.status NOT IN ('reviewed', 'pending') THEN 'wrong_status'
         WHEN cu.id IS NULL OR cu.organization_id <> :org THEN 'unknown_customer'
         WHEN NOT cu.active THEN 'inactive_customer'
     END,
     CASE
-        WHEN so.id IS NULL THEN coalesce(bi.payload ->> 'sales_order_id', bi.sales_order_id::text)
+        WHEN so.id IS NULL OR so.organization_id <> :org
+            THEN coalesce(bi.payload ->> 'sales_order_id', bi.sales_order_id::text)
         WHEN so.status = 'invoiced' OR inv.id IS NOT NULL THEN NULL
         WHEN so.status NOT IN ('reviewed', 'pending') THEN so.status
         WHEN cu.id IS NULL OR cu.organization_id <> :org THEN so.customer_id::text
@@ -103,7 +106,10 @@ FROM (
     ) AS w
     WHERE status = 'pending'
 ) AS bi
-LEFT JOIN sales_orders so ON so.id = bi.sales_order_id AND so.organization_id = :org
+LEFT JOIN LATERAL (
+    SELECT id, organization_id, customer_id, currency, status FROM sales_orders
+    WHERE id = bi.sales_order_id OFFSET 0
+) AS so ON true
 LEFT JOIN sales_invoices inv ON inv.sales_order_id = so.id
 LEFT JOIN customers cu ON cu.id = so.customer_id
 """
@@ -229,10 +235,12 @@ WHERE b.code IS NULL
 ORDER BY b.invoice_id, t.vat_category, t.vat_rate
 """
 
+# `id = ANY(ARRAY(...))` finds the chunk's orders by primary key whatever the statistics say; as a
+# join, the planner chose to scan every order of every tenant per chunk once it believed the
+# table small (a cost model that expects each index lookup to read from disk).
 MARK_ORDERS = """
-UPDATE sales_orders so SET status = 'invoiced', invoiced_at = :now, updated_at = :now
-FROM billing_chunk b
-WHERE so.id = b.sales_order_id AND b.code IS NULL
+UPDATE sales_orders SET status = 'invoiced', invoiced_at = :now, updated_at = :now
+WHERE id = ANY(ARRAY(SELECT sales_order_id FROM billing_chunk WHERE code IS NULL))
 """
 
 TAKE_STOCK = """
@@ -267,6 +275,8 @@ FROM billing_chunk b
 LEFT JOIN (VALUES {_messages_values()}) AS m(code, message) ON m.code = b.code
 LEFT JOIN sales_invoices inv ON b.code IN ({SKIPS}) AND inv.sales_order_id = b.sales_order_id
 WHERE bi.id = b.item_id
+  -- the chunk's window on the (batch_job_id, position) index, not a scan of every job's items
+  AND bi.batch_job_id = :job AND bi.position > :after AND bi.position <= :after + :limit
 """
 
 COUNTS = f"""

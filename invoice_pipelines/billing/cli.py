@@ -10,7 +10,11 @@ import time
 from pathlib import Path
 from typing import TextIO
 
-from invoice_pipelines.billing.invoicing import DEFAULT_CHUNK_SIZE, process_batch_job
+from invoice_pipelines.billing.invoicing import (
+    DEFAULT_CHUNK_SIZE,
+    DEFAULT_WORKERS,
+    process_batch_job,
+)
 from invoice_pipelines.billing.queue import (
     BatchJob,
     BatchRequestError,
@@ -163,6 +167,7 @@ def run_batch_invoice(args: argparse.Namespace) -> int:
             chunk_size=getattr(args, "chunk_size", None) or DEFAULT_CHUNK_SIZE,
             runner=runner,
             on_progress=bar.update,
+            workers=getattr(args, "workers", None) or DEFAULT_WORKERS,
         )
     finally:
         bar.close()

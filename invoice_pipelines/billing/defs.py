@@ -30,7 +30,11 @@ from dagster import (
 )
 from pydantic import Field
 
-from invoice_pipelines.billing.invoicing import DEFAULT_CHUNK_SIZE, process_batch_job
+from invoice_pipelines.billing.invoicing import (
+    DEFAULT_CHUNK_SIZE,
+    DEFAULT_WORKERS,
+    process_batch_job,
+)
 from invoice_pipelines.billing.queue import (
     DEFAULT_STUCK_AFTER,
     BatchJob,
@@ -92,6 +96,11 @@ class BatchInvoicingConfig(Config):
     due_days: int = Field(default=0, ge=0)
     created_by: str = Field(default="launchpad")
     chunk_size: int = Field(default=DEFAULT_CHUNK_SIZE, ge=1, description="orders per transaction")
+    workers: int = Field(
+        default=DEFAULT_WORKERS,
+        ge=1,
+        description="PostgreSQL: chunks in flight at once, one database connection each",
+    )
 
 
 def job_metadata(batch: BatchJob) -> dict:
@@ -184,7 +193,12 @@ def process_batch_invoicing(
         )
 
     batch = process_batch_job(
-        engine, job_id, chunk_size=config.chunk_size, runner=context.run_id, on_progress=progress
+        engine,
+        job_id,
+        chunk_size=config.chunk_size,
+        runner=context.run_id,
+        on_progress=progress,
+        workers=config.workers,
     )
     context.log_event(
         AssetMaterialization(
