@@ -80,7 +80,7 @@ CREATE INDEX IF NOT EXISTS billing_tax_order ON billing_tax (sales_order_id);
 # index for every item, 17-48 s for a 5,000-order chunk instead of 20 ms.
 TAKE_ORDERS = """
 INSERT INTO billing_chunk (item_id, position, sales_order_id, customer_id, currency, code, detail)
-SELECT bi.id, bi.position, so.id, so.customer_id, so.currency,
+SELECT bi.id, bi.position, coalesce(so.id, bi.sales_order_id), so.customer_id, so.currency,
     CASE
         WHEN so.id IS NULL OR so.organization_id <> :org THEN 'unknown_order'
         WHEN so.status = 'invoiced' OR inv.id IS NOT NULL THEN 'already_invoiced'

@@ -533,3 +533,17 @@ def test_a_cancelled_job_whose_run_died_ends_cancelled_not_failed(db):
     assert ended.status == "cancelled"
     # the orders it never reached are not turned into failures a retry would pick up
     assert retry_failed(shop.engine, job_id) is None
+
+
+def test_an_order_deleted_after_the_request_fails_alone_as_unknown(db):
+    shop = make_shop(db)
+    orders = shop.add_orders(4)
+    job_id = enqueue_sales_orders(shop.engine, shop.org_id, order_ids=orders)
+    claim_batch_job(shop.engine, get_batch_job(shop.engine, job_id), "test")  # items written
+    with tenant_transaction(shop.engine, shop.org_id, write=True) as conn:
+        conn.execute(sales_orders.delete().where(sales_orders.c.id == orders[1]))
+    job = process_batch_job(shop.engine, job_id, chunk_size=2)
+    assert (job.status, job.successful_count, job.failed_count) == ("completed_with_errors", 3, 1)
+    assert [(e["sales_order_id"], e["code"]) for e in job.errors] == [(orders[1], "unknown_order")]
+    assert f"no sales order {orders[1]}" in job.errors[0]["message"]
+    assert [i["sales_order_id"] for i in shop.invoices()] == [orders[0], orders[2], orders[3]]
