@@ -270,7 +270,11 @@ def invoice_customer_lines(conn: Connection, ctx: ChunkContext) -> ChunkOutcome:
                 items.c.vat_rate,
                 items.c.vat_category,
                 items.c.is_stock_item,
-            ).where(items.c.organization_id == ctx.organization_id, items.c.id.in_(item_ids))
+            )
+            .where(items.c.organization_id == ctx.organization_id, items.c.id.in_(item_ids))
+            # invoice lines refer to items without a foreign key: the items stay until the commit
+            # (PostgreSQL; SQLite's writer holds the database)
+            .with_for_update(read=True, key_share=True)
         )
     }
     drafts: list[Draft] = []

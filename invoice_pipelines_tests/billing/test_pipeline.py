@@ -6,6 +6,7 @@ import time
 
 import pytest
 from sqlalchemy import select, text
+from sqlalchemy.exc import DBAPIError
 
 from invoice_pipelines.billing import chunk_postgres
 from invoice_pipelines.billing.invoicing import chunk_context, claim_batch_job, process_batch_job
@@ -13,7 +14,7 @@ from invoice_pipelines.billing.queue import enqueue_sales_orders, get_batch_job
 from invoice_pipelines.db.tables import batch_jobs
 from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.db.types import utcnow
-from invoice_pipelines_tests.billing.shop import make_shop
+from invoice_pipelines_tests.billing.shop import hook_chunk_writes, make_shop
 
 
 def test_chunks_in_flight_number_in_request_order_with_ids_in_number_order(pg_database):
@@ -110,3 +111,33 @@ def test_chunk_lookups_use_primary_keys_even_with_statistics_from_before_the_ord
         record = plan(chunk_postgres.RECORD_ITEMS)
         assert "Seq Scan on batch_job_items" not in record, record
         conn.rollback()
+
+
+def test_a_chunk_holds_its_items_until_it_commits(pg_database, monkeypatch):
+    """Invoice lines refer to items without a foreign key; the chunk locks the items it uses."""
+    shop = make_shop(pg_database)
+    orders = shop.add_many(4)
+    job_id = enqueue_sales_orders(shop.engine, shop.org_id, order_ids=orders)
+    seen = []
+
+    def try_to_change_a_used_item(ctx):
+        with shop.engine.connect() as other:
+            other.exec_driver_sql("SET lock_timeout = '300ms'")
+            other.execute(
+                text("SELECT set_config('invoice_pipelines.organization_id', :org, false)"),
+                {"org": str(shop.org_id)},
+            )
+            try:
+                # a key change (or a delete) of an item the chunk's lines refer to must wait
+                other.execute(
+                    text("UPDATE items SET id = id + 1000000 WHERE id = :id"),
+                    {"id": shop.item_ids["TOOL"]},
+                )
+            except DBAPIError as exc:
+                seen.append(getattr(exc.orig, "pgcode", None))
+            other.rollback()
+
+    module, name, wrapper = hook_chunk_writes("postgresql", try_to_change_a_used_item)
+    monkeypatch.setattr(module, name, wrapper)
+    assert process_batch_job(shop.engine, job_id, workers=1).successful_count == 4
+    assert seen == ["55P03"]  # lock_not_available: the chunk held the item
