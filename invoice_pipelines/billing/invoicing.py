@@ -525,8 +525,10 @@ def record_chunk(
         "heartbeat_at": now,
         "updated_at": now,
     }
-    if ctx.error_room and outcome.errors:
-        values["errors"] = list(row["errors"] or []) + outcome.errors[: ctx.error_room]
+    # room left on the locked row (a chunk in flight read the row before earlier chunks committed)
+    room = min(ctx.error_room, max(MAX_ERRORS_ON_JOB - len(row["errors"] or []), 0))
+    if room and outcome.errors:
+        values["errors"] = list(row["errors"] or []) + outcome.errors[:room]
     elapsed = _seconds_since(row["started_at"], now)
     if processed and elapsed:
         values["estimated_duration_seconds"] = round(elapsed / processed * row["total_count"], 3)

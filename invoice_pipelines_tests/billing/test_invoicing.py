@@ -547,3 +547,17 @@ def test_an_order_deleted_after_the_request_fails_alone_as_unknown(db):
     assert [(e["sales_order_id"], e["code"]) for e in job.errors] == [(orders[1], "unknown_order")]
     assert f"no sales order {orders[1]}" in job.errors[0]["message"]
     assert [i["sales_order_id"] for i in shop.invoices()] == [orders[0], orders[2], orders[3]]
+
+
+def test_the_job_row_keeps_the_first_hundred_failures_in_request_order(db):
+    shop = make_shop(db)
+    orders = shop.add_many(150)
+    with tenant_transaction(shop.engine, shop.org_id, write=True) as conn:
+        conn.execute(
+            update(sales_orders).where(sales_orders.c.id.in_(orders)).values(status="draft")
+        )
+    job_id = enqueue_sales_orders(shop.engine, shop.org_id, order_ids=orders)
+    job = process_batch_job(shop.engine, job_id, chunk_size=40, workers=2)
+    assert (job.failed_count, job.successful_count) == (150, 0)
+    assert [e["sales_order_id"] for e in job.errors] == orders[:100]
+    assert {e["code"] for e in job.errors} == {"wrong_status"}
