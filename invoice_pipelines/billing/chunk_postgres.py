@@ -288,6 +288,7 @@ LEFT JOIN (VALUES {_messages_values()}) AS m(code, message) ON m.code = b.code
 WHERE bi.id = b.item_id
   -- the chunk's window on the (batch_job_id, position) index, not a scan of every job's items
   AND bi.batch_job_id = :job AND bi.position > :after AND bi.position <= :after + :limit
+  AND bi.status = 'pending'
 """
 
 COUNTS = f"""
@@ -306,6 +307,10 @@ WHERE b.code NOT IN ({SKIPS})
 ORDER BY b.position
 LIMIT :room
 """
+
+
+class ItemsTakenElsewhere(RuntimeError):
+    """A chunk's items were recorded by another runner of the job meanwhile; roll the chunk back."""
 
 
 @dataclass(frozen=True)
@@ -377,7 +382,13 @@ def write_chunk(
     if counts.succeeded:
         for statement in (TAXES, HOLD_ITEMS, INVOICES, LINES, BREAKDOWNS, MARK_ORDERS):
             conn.execute(text(statement), params)
-    conn.execute(text(RECORD_ITEMS), params)
+    recorded = conn.execute(text(RECORD_ITEMS), params).rowcount
+    if recorded != counts.processed:
+        # another runner of the job recorded some of these items since this chunk read them
+        raise ItemsTakenElsewhere(
+            f"batch job {ctx.job_id}: {counts.processed - recorded} of the chunk's items after "
+            f"position {ctx.after_position} were recorded by another runner"
+        )
     errors = (
         [dict(r._mapping) for r in conn.execute(text(ERRORS), params)] if ctx.error_room else []
     )

@@ -13,6 +13,7 @@ from typing import TextIO
 from invoice_pipelines.billing.invoicing import (
     DEFAULT_CHUNK_SIZE,
     DEFAULT_WORKERS,
+    MAX_WORKERS,
     process_batch_job,
 )
 from invoice_pipelines.billing.queue import (
@@ -128,6 +129,13 @@ def format_job(job: BatchJob, failures: list[dict] | None = None) -> str:
 
 def run_batch_invoice(args: argparse.Namespace) -> int:
     """Enqueue a job and print its id at once; with --wait process it here with a progress bar."""
+    workers = getattr(args, "workers", None) or DEFAULT_WORKERS
+    if not 1 <= workers <= MAX_WORKERS:
+        print(
+            f"invoice-pipelines batch-invoice: --workers must be between 1 and {MAX_WORKERS}",
+            file=sys.stderr,
+        )
+        return EXIT_BAD_REQUEST
     engine = _engine()
     runner = local_runner_name() if args.wait else None
     common = {
@@ -167,7 +175,7 @@ def run_batch_invoice(args: argparse.Namespace) -> int:
             chunk_size=getattr(args, "chunk_size", None) or DEFAULT_CHUNK_SIZE,
             runner=runner,
             on_progress=bar.update,
-            workers=getattr(args, "workers", None) or DEFAULT_WORKERS,
+            workers=workers,
         )
     finally:
         bar.close()

@@ -33,6 +33,7 @@ from pydantic import Field
 from invoice_pipelines.billing.invoicing import (
     DEFAULT_CHUNK_SIZE,
     DEFAULT_WORKERS,
+    MAX_WORKERS,
     process_batch_job,
 )
 from invoice_pipelines.billing.queue import (
@@ -99,6 +100,7 @@ class BatchInvoicingConfig(Config):
     workers: int = Field(
         default=DEFAULT_WORKERS,
         ge=1,
+        le=MAX_WORKERS,
         description="PostgreSQL: chunks in flight at once, one database connection each",
     )
 

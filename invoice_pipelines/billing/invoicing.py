@@ -47,6 +47,7 @@ from invoice_pipelines.db.types import utcnow
 DEFAULT_CHUNK_SIZE = 5000
 # chunks of one job in flight at once on PostgreSQL (`pipeline.py`); SQLite has one writer
 DEFAULT_WORKERS = 2
+MAX_WORKERS = 8  # each holds a connection; the engine's pool has 15
 SEQUENCE_NAME = "sales_invoices"
 # a first guess for the progress bar until the organization has finished jobs to learn from
 DEFAULT_RATE = {"postgresql": 5_000.0, "sqlite": 4_000.0}
@@ -120,11 +121,12 @@ def _locked_job(conn: Connection, job_id: int):  # noqa: ANN202 - a Row
     return conn.execute(query).mappings().one()
 
 
-def lock_sequence(conn: Connection, organization_id: int) -> int:
+def lock_sequence(conn: Connection, organization_id: int, *, nowait: bool = False) -> int:
     """Lock the organization's invoice number sequence for this transaction; its last value.
 
     PostgreSQL: a row lock (FOR UPDATE) that every invoicing transaction of the organization
-    queues on. SQLite: the transaction already holds the database write lock (BEGIN IMMEDIATE).
+    queues on; `nowait` raises (SQLSTATE 55P03) instead of queueing. SQLite: the transaction
+    already holds the database write lock (BEGIN IMMEDIATE).
     """
     if conn.dialect.name == "postgresql":
         conn.execute(
@@ -138,6 +140,7 @@ def lock_sequence(conn: Connection, organization_id: int) -> int:
             text(
                 "SELECT last_value FROM invoice_number_sequences "
                 "WHERE organization_id = :org AND name = :name FOR UPDATE"
+                + (" NOWAIT" if nowait else "")
             ),
             {"org": organization_id, "name": SEQUENCE_NAME},
         ).scalar_one()
@@ -184,8 +187,8 @@ def process_batch_job(
     """
     if chunk_size < 1:
         raise ValueError("chunk_size must be at least 1")
-    if workers < 1:
-        raise ValueError("workers must be at least 1")
+    if not 1 <= workers <= MAX_WORKERS:
+        raise ValueError(f"workers must be between 1 and {MAX_WORKERS}")
     job = get_batch_job(engine, job_id)
     if not claim_batch_job(engine, job, runner):
         return get_batch_job(engine, job_id)
@@ -430,8 +433,9 @@ def _run_chunk(engine: Engine, job: BatchJob, chunk_size: int, after: int) -> tu
         return record_chunk(conn, job, row, ctx, outcome), after + chunk_size
 
 
-# SQLSTATEs of "another transaction got in the way": deadlock, serialization failure, unique key
-CONFLICTS = frozenset({"40P01", "40001", "23505"})
+# SQLSTATEs of "another transaction got in the way": deadlock, serialization failure, unique key,
+# a lock taken NOWAIT that someone holds
+CONFLICTS = frozenset({"40P01", "40001", "23505", "55P03"})
 # a chunk under the sequence lock meets deadlocks only with chunks in flight elsewhere (`pipeline.py`)
 CHUNK_ATTEMPTS = 5
 

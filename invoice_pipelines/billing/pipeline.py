@@ -98,6 +98,7 @@ class PipelinedJob:
         self.stop_from: int | None = None  # from this window on: nothing more commits
         self.error: BaseException | None = None
         self.reports: queue.Queue = queue.Queue()
+        self.closing = False  # run() was interrupted: reports are not read any more
 
     # -- driving ---------------------------------------------------------------------------------
 
@@ -108,18 +109,32 @@ class PipelinedJob:
         ]
         for thread in threads:
             thread.start()
-        while any(thread.is_alive() for thread in threads):
-            try:
-                k, snapshot, ack = self.reports.get(timeout=0.1)
-            except queue.Empty:
-                continue
-            try:
-                if self.on_progress is not None:
-                    self.on_progress(snapshot)
-            except BaseException as exc:  # noqa: BLE001 - re-raised below, after the workers end
-                self._fail(exc, k + 1)  # chunk k is committed; the ones after it stop
-            finally:
-                ack.set()
+        try:
+            while any(thread.is_alive() for thread in threads):
+                try:
+                    k, snapshot, ack = self.reports.get(timeout=0.1)
+                except queue.Empty:
+                    continue
+                try:
+                    if self.on_progress is not None:
+                        self.on_progress(snapshot)
+                except Exception as exc:  # noqa: BLE001 - re-raised below, after the workers end
+                    self._fail(exc, k + 1)  # chunk k is committed; the ones after it stop
+                finally:
+                    ack.set()
+        except BaseException:
+            # interrupted (Ctrl-C, Dagster terminating the run): nothing more commits; workers roll
+            # back at their next check, the ones waiting for a progress report are released
+            self.closing = True
+            self._stop(0)
+            while True:
+                try:
+                    self.reports.get_nowait()[2].set()
+                except queue.Empty:
+                    break
+            for thread in threads:
+                thread.join(timeout=60)
+            raise
         for thread in threads:
             thread.join()
         if self.error is not None:
@@ -180,14 +195,14 @@ class PipelinedJob:
     def _window(self, k: int) -> None:
         try:
             finished = self._early(k)
-        except (_Fallback, DBAPIError) as exc:
+        except (_Fallback, chunk_postgres.ItemsTakenElsewhere, DBAPIError) as exc:
             if isinstance(exc, DBAPIError) and not is_conflict(exc):
                 raise
             log.info(
                 "batch job %s: chunk after position %s goes under the sequence lock (%s)",
                 self.job.id,
                 self._after(k),
-                exc if isinstance(exc, _Fallback) else f"{type(exc.orig).__name__}: {exc.orig}",
+                f"{type(exc.orig).__name__}: {exc.orig}" if isinstance(exc, DBAPIError) else exc,
             )
             finished = self._classic(k)
         self._report(k)
@@ -200,7 +215,9 @@ class PipelinedJob:
         if self.on_progress is not None:
             ack = threading.Event()
             self.reports.put((k, get_batch_job(self.engine, self.job.id), ack))
-            ack.wait()
+            while not ack.wait(0.5):
+                if self.closing:
+                    raise _Stop
         with self.cond:
             self.done.add(k)
             self.cond.notify_all()
@@ -253,7 +270,10 @@ class PipelinedJob:
                 row = _locked_job(conn, job.id)
                 if row["status"] != "processing" or row["cancel_requested"]:
                     raise _Fallback("the job was cancelled or ended")
-                if lock_sequence(conn, job.organization_id) != start:
+                # NOWAIT: a chunk that holds the sequence and waits for this chunk's rows (another
+                # job's, one chunk at a time) must not become a deadlock PostgreSQL breaks after a
+                # second, possibly by failing that other chunk; this chunk falls back instead
+                if lock_sequence(conn, job.organization_id, nowait=True) != start:
                     raise _Fallback("another writer of the organization moved the sequence")
                 if outcome.succeeded:
                     chunk_postgres.take_stock(conn, ctx)

@@ -2,6 +2,7 @@
 another writer of the organization gets in between."""
 
 import logging
+import threading
 import time
 
 import pytest
@@ -72,7 +73,7 @@ def test_another_job_numbering_between_two_chunks_in_flight_stays_gapless(
     assert [i["sales_order_id"] for i in invoices if i["batch_job_id"] == a_id] == a_orders
 
 
-@pytest.mark.parametrize("workers", [0, -1])
+@pytest.mark.parametrize("workers", [0, -1, 9])
 def test_workers_must_be_positive(pg_database, workers):
     with pytest.raises(ValueError, match="workers"):
         process_batch_job(pg_database.engine, 1, workers=workers)
@@ -141,3 +142,66 @@ def test_a_chunk_holds_its_items_until_it_commits(pg_database, monkeypatch):
     monkeypatch.setattr(module, name, wrapper)
     assert process_batch_job(shop.engine, job_id, workers=1).successful_count == 4
     assert seen == ["55P03"]  # lock_not_available: the chunk held the item
+
+
+def test_a_second_runner_of_the_same_job_does_not_count_items_twice(pg_database, monkeypatch):
+    """Runner A reads a chunk; runner B records the same chunk first; A must not count it again."""
+    shop = make_shop(pg_database)
+    orders = shop.add_many(4)
+    with tenant_transaction(shop.engine, shop.org_id, write=True) as conn:
+        conn.execute(
+            text("UPDATE sales_orders SET status = 'draft' WHERE id = ANY(:ids)"), {"ids": orders}
+        )
+    job_id = enqueue_sales_orders(shop.engine, shop.org_id, order_ids=orders)
+    real_prepare = chunk_postgres.prepare_chunk
+    started = threading.Lock()
+    b_committed_one, a_done = threading.Event(), threading.Event()
+
+    def b_progress(job):  # B stops after its first chunk until A has finished
+        b_committed_one.set()
+        assert a_done.wait(60)
+
+    runner_b = threading.Thread(
+        target=process_batch_job,
+        args=(shop.engine, job_id),
+        kwargs={"chunk_size": 2, "workers": 1, "on_progress": b_progress},
+        name="runner-b",
+    )
+
+    def prepare(conn, ctx):
+        counts = real_prepare(conn, ctx)
+        # runner A's first chunk, after reading its items and before writing anything
+        if threading.current_thread().name.startswith("batch-job-") and started.acquire(False):
+            runner_b.start()
+            assert b_committed_one.wait(60)
+        return counts
+
+    monkeypatch.setattr(chunk_postgres, "prepare_chunk", prepare)
+    try:
+        process_batch_job(shop.engine, job_id, chunk_size=2, workers=2)
+    finally:
+        a_done.set()
+        runner_b.join(60)
+    job = get_batch_job(shop.engine, job_id)
+    assert (job.status, job.processed_count, job.failed_count) == ("completed_with_errors", 4, 4)
+    assert len(job.errors) == 4
+
+
+def test_an_interrupted_run_leaves_no_chunk_open_and_the_job_resumes(pg_database):
+    shop = make_shop(pg_database)
+    orders = shop.add_many(60)
+    job_id = enqueue_sales_orders(shop.engine, shop.org_id, order_ids=orders)
+
+    def interrupt(job):
+        raise KeyboardInterrupt  # Ctrl-C during `batch-invoice --wait`
+
+    with pytest.raises(KeyboardInterrupt):
+        process_batch_job(shop.engine, job_id, chunk_size=10, workers=2, on_progress=interrupt)
+    assert not [t for t in threading.enumerate() if t.name.startswith(f"batch-job-{job_id}-")]
+    job = get_batch_job(shop.engine, job_id)
+    assert job.status == "processing" and job.processed_count < 60
+    # nothing holds a lock: the resume finishes, gapless, each order once
+    job = process_batch_job(shop.engine, job_id, chunk_size=10, workers=2)
+    assert (job.status, job.successful_count) == ("completed", 60)
+    assert [i["sequence_number"] for i in shop.invoices()] == list(range(1, 61))
+    assert shop.invoice_count_per_order() == {o: 1 for o in orders}
