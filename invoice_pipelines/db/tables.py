@@ -139,6 +139,7 @@ items = Table(
     Column("active", Boolean, nullable=False, server_default=text("true")),
     *_timestamps(),
     UniqueConstraint("organization_id", "sku"),
+    sqlite_autoincrement=True,  # never reuse a deleted item's id (see sales_orders)
 )
 
 sales_orders = Table(
@@ -159,6 +160,9 @@ sales_orders = Table(
     UniqueConstraint("organization_id", "order_number"),
     CheckConstraint(_in("status", SALES_ORDER_STATUSES), name="status"),
     Index("ix_sales_orders_org_status_date", "organization_id", "status", "order_date"),
+    # SQLite: never reuse the id of a deleted order (batch items and invoice lines refer to
+    # orders and items by id without a foreign key; PostgreSQL sequences never reuse ids)
+    sqlite_autoincrement=True,
 )
 
 sales_order_lines = Table(

@@ -541,12 +541,16 @@ def test_an_order_deleted_after_the_request_fails_alone_as_unknown(db):
     job_id = enqueue_sales_orders(shop.engine, shop.org_id, order_ids=orders)
     claim_batch_job(shop.engine, get_batch_job(shop.engine, job_id), "test")  # items written
     with tenant_transaction(shop.engine, shop.org_id, write=True) as conn:
-        conn.execute(sales_orders.delete().where(sales_orders.c.id == orders[1]))
+        conn.execute(sales_orders.delete().where(sales_orders.c.id == orders[3]))
+    # a new order never takes the deleted one's id (SQLite reuses the highest id unless told not to)
+    newcomer = shop.add_orders(1)[0]
+    assert newcomer != orders[3]
     job = process_batch_job(shop.engine, job_id, chunk_size=2)
     assert (job.status, job.successful_count, job.failed_count) == ("completed_with_errors", 3, 1)
-    assert [(e["sales_order_id"], e["code"]) for e in job.errors] == [(orders[1], "unknown_order")]
-    assert f"no sales order {orders[1]}" in job.errors[0]["message"]
-    assert [i["sales_order_id"] for i in shop.invoices()] == [orders[0], orders[2], orders[3]]
+    assert [(e["sales_order_id"], e["code"]) for e in job.errors] == [(orders[3], "unknown_order")]
+    assert f"no sales order {orders[3]}" in job.errors[0]["message"]
+    assert [i["sales_order_id"] for i in shop.invoices()] == orders[:3]
+    assert shop.order_status(newcomer) == "reviewed"
 
 
 def test_the_job_row_keeps_the_first_hundred_failures_in_request_order(db):

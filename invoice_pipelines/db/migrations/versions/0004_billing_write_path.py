@@ -75,23 +75,43 @@ def upgrade() -> None:
         batch.drop_constraint("fk_sales_invoice_lines_item_id_items", type_="foreignkey")
     if op.get_bind().dialect.name == "postgresql":
         op.execute("ALTER TABLE batch_job_items SET (fillfactor = 45)")
+    else:
+        # SQLite reuses the highest id after a delete unless the key is AUTOINCREMENT: an order
+        # deleted after a request must not come back as a different order under the same id
+        for table in ("sales_orders", "items"):
+            with op.batch_alter_table(
+                table,
+                recreate="always",
+                naming_convention=NAMING,
+                table_kwargs={"sqlite_autoincrement": True},
+            ):
+                pass
 
 
 def downgrade() -> None:
-    if op.get_bind().dialect.name == "postgresql":
+    postgres = op.get_bind().dialect.name == "postgresql"
+    if postgres:
+        # the owner is subject to row-level security too (FORCE): see every tenant's rows
+        op.execute("SELECT set_config('invoice_pipelines.system', 'on', true)")
         op.execute("ALTER TABLE batch_job_items RESET (fillfactor)")
     op.execute(
         "UPDATE sales_invoice_lines SET item_id = NULL WHERE item_id IS NOT NULL "
-        "AND item_id NOT IN (SELECT id FROM items)"
+        "AND NOT EXISTS (SELECT 1 FROM items i WHERE i.id = sales_invoice_lines.item_id)"
     )
     with op.batch_alter_table("sales_invoice_lines", naming_convention=NAMING) as batch:
         batch.create_foreign_key(
             "fk_sales_invoice_lines_item_id_items", "items", ["item_id"], ["id"]
         )
     # items of orders deleted since the upgrade keep the id in their payload, not as a key
+    payload = (
+        "jsonb_build_object('sales_order_id', sales_order_id)"
+        if postgres
+        else "json_object('sales_order_id', sales_order_id)"
+    )
     op.execute(
-        "UPDATE batch_job_items SET sales_order_id = NULL WHERE sales_order_id IS NOT NULL "
-        "AND sales_order_id NOT IN (SELECT id FROM sales_orders)"
+        f"UPDATE batch_job_items SET payload = coalesce(payload, {payload}), sales_order_id = NULL "
+        "WHERE sales_order_id IS NOT NULL "
+        "AND NOT EXISTS (SELECT 1 FROM sales_orders o WHERE o.id = batch_job_items.sales_order_id)"
     )
     with op.batch_alter_table("batch_job_items", naming_convention=NAMING) as batch:
         batch.create_foreign_key(
