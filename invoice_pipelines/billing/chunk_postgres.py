@@ -320,14 +320,14 @@ class ChunkCounts:
     skipped: int
 
 
-def _params(ctx: ChunkContext, start: int) -> dict:
+def _params(ctx: ChunkContext) -> dict:
     prefix, width, suffix = ctx.number_format.split(ctx.issue_date)
     return {
         "org": ctx.organization_id,
         "job": ctx.job_id,
         "limit": ctx.limit,
         "after": ctx.after_position,
-        "start": start,
+        "start": ctx.last_value,
         "prefix": prefix,
         "width": width,
         "suffix": suffix,
@@ -344,7 +344,7 @@ def prepare_chunk(conn: Connection, ctx: ChunkContext) -> ChunkCounts:
 
     Takes no row locks: preparing a chunk never waits for another transaction.
     """
-    params = _params(ctx, 0)
+    params = _params(ctx)
     # JIT compiles each statement for 100-200 ms because stale statistics make their cost look
     # huge; these statements touch a few thousand rows each and finish faster without it
     conn.exec_driver_sql("SET LOCAL jit = off")
@@ -368,17 +368,15 @@ def allocate_invoice_ids(conn: Connection, counts: ChunkCounts) -> None:
         conn.execute(text(ALLOCATE_IDS), {"n": counts.succeeded})
 
 
-def write_chunk(
-    conn: Connection, ctx: ChunkContext, counts: ChunkCounts, start: int
-) -> ChunkOutcome:
-    """Write a prepared chunk: invoices numbered start + 1, start + 2, ..., orders marked, items recorded.
+def write_chunk(conn: Connection, ctx: ChunkContext, counts: ChunkCounts) -> ChunkOutcome:
+    """Write a prepared chunk: invoices numbered last_value + 1, + 2, ..., orders marked, items recorded.
 
     Stock is taken separately (`take_stock`) under the sequence lock: two chunks in flight would
     otherwise lock the same item rows in different orders.
     """
     if counts.processed == 0:
         return ChunkOutcome()  # this window was done before (a resumed or concurrent run)
-    params = _params(ctx, start)
+    params = _params(ctx)
     if counts.succeeded:
         for statement in (TAXES, HOLD_ITEMS, INVOICES, LINES, BREAKDOWNS, MARK_ORDERS):
             conn.execute(text(statement), params)
@@ -410,7 +408,7 @@ def invoice_sales_orders(conn: Connection, ctx: ChunkContext) -> ChunkOutcome:
     """Invoice the job's next pending sales orders; the caller holds the sequence lock."""
     counts = prepare_chunk(conn, ctx)
     allocate_invoice_ids(conn, counts)
-    outcome = write_chunk(conn, ctx, counts, ctx.last_value)
+    outcome = write_chunk(conn, ctx, counts)
     if outcome.succeeded:
         take_stock(conn, ctx)
     return outcome

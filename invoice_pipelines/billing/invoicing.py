@@ -151,12 +151,18 @@ def lock_sequence(conn: Connection, organization_id: int, *, nowait: bool = Fals
         ),
         {"org": organization_id, "name": SEQUENCE_NAME},
     )
-    return conn.execute(
+    return read_sequence(conn, organization_id)
+
+
+def read_sequence(conn: Connection, organization_id: int) -> int:
+    """The sequence's committed last value, without a lock (0 before the first invoice)."""
+    value = conn.execute(
         select(invoice_number_sequences.c.last_value).where(
             invoice_number_sequences.c.organization_id == organization_id,
             invoice_number_sequences.c.name == SEQUENCE_NAME,
         )
-    ).scalar_one()
+    ).scalar()
+    return value or 0
 
 
 def set_sequence(conn: Connection, organization_id: int, last_value: int, now: datetime) -> None:

@@ -37,16 +37,16 @@ from sqlalchemy.exc import DBAPIError
 
 from invoice_pipelines.billing import chunk_postgres
 from invoice_pipelines.billing.invoicing import (
-    SEQUENCE_NAME,
     _locked_job,
     chunk_context,
     is_conflict,
     lock_sequence,
+    read_sequence,
     record_chunk,
     run_chunk_retrying,
 )
 from invoice_pipelines.billing.queue import BatchJob, get_batch_job
-from invoice_pipelines.db.tables import batch_jobs, invoice_number_sequences
+from invoice_pipelines.db.tables import batch_jobs
 from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.db.types import utcnow
 
@@ -59,6 +59,12 @@ class _Fallback(Exception):
 
 class _Stop(Exception):
     """The job stops: an error elsewhere, or a chunk found it finished, cancelled or failed."""
+
+
+def _going_on(row) -> None:  # noqa: ANN001 - the job's Row
+    if row["status"] != "processing" or row["cancel_requested"]:
+        # the chunk under the sequence lock ends the job the right way (cancelled, or left alone)
+        raise _Fallback("the job was cancelled or ended")
 
 
 def _chunk_lock_key(job_id: int, after: int) -> int:
@@ -171,11 +177,8 @@ class PipelinedJob:
         return self.stop_from is not None and self.stop_from <= k
 
     def _check(self, k: int) -> None:
-        with self.cond:
-            if self._stopping(k):
-                raise _Stop
-            if self.serial_from is not None and self.serial_from <= k:
-                raise _Fallback("an earlier chunk went under the sequence lock")
+        """_Stop when chunk k must stop, _Fallback when it must go under the sequence lock."""
+        self._wait(k, lambda: True, serial_too=True)
 
     def _wait(self, k: int, ready: Callable[[], bool], *, serial_too: bool) -> None:
         """Wait until ready(); _Stop when chunk k must stop, _Fallback (serial_too) when it goes serial."""
@@ -207,9 +210,8 @@ class PipelinedJob:
             finished = self._classic(k)
         self._report(k)
         if finished and k < self.windows - 1:
-            self._stop(
-                k + 1
-            )  # cancelled, or failed/finished by someone else: the rest stays pending
+            # cancelled, or failed/finished by someone else: the rest stays pending
+            self._stop(k + 1)
 
     def _report(self, k: int) -> None:
         if self.on_progress is not None:
@@ -243,8 +245,7 @@ class PipelinedJob:
                     .mappings()
                     .one()
                 )
-                if row["status"] != "processing" or row["cancel_requested"]:
-                    raise _Fallback("the job was cancelled or ended")  # the classic chunk ends it
+                _going_on(row)
                 ctx = chunk_context(conn, job, row, self.chunk_size, after, utcnow(), 0)
                 counts = chunk_postgres.prepare_chunk(conn, ctx)
                 start = self._expected_start(conn, k)
@@ -253,7 +254,7 @@ class PipelinedJob:
                     self.starts[k + 1] = start + counts.succeeded
                     self.cond.notify_all()
                 ctx = replace(ctx, last_value=start)
-                outcome = chunk_postgres.write_chunk(conn, ctx, counts, start)
+                outcome = chunk_postgres.write_chunk(conn, ctx, counts)
                 self._check(k)
                 if k > 0:
                     # a wait PostgreSQL can see: chunk k-1 holds this lock until its transaction ends
@@ -268,8 +269,7 @@ class PipelinedJob:
                         raise _Fallback("the chunk before it rolled back")
                     self._wait(k, lambda: k - 1 in self.done, serial_too=False)
                 row = _locked_job(conn, job.id)
-                if row["status"] != "processing" or row["cancel_requested"]:
-                    raise _Fallback("the job was cancelled or ended")
+                _going_on(row)
                 # NOWAIT: a chunk that holds the sequence and waits for this chunk's rows (another
                 # job's, one chunk at a time) must not become a deadlock PostgreSQL breaks after a
                 # second, possibly by failing that other chunk; this chunk falls back instead
@@ -290,13 +290,7 @@ class PipelinedJob:
 
     def _expected_start(self, conn, k: int) -> int:  # noqa: ANN001 - a Connection
         if k == 0:
-            value = conn.execute(
-                select(invoice_number_sequences.c.last_value).where(
-                    invoice_number_sequences.c.organization_id == self.job.organization_id,
-                    invoice_number_sequences.c.name == SEQUENCE_NAME,
-                )
-            ).scalar()
-            return value or 0
+            return read_sequence(conn, self.job.organization_id)
         self._wait(k, lambda: k in self.starts, serial_too=True)
         with self.cond:
             return self.starts[k]

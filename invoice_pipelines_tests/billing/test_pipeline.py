@@ -99,7 +99,7 @@ def test_chunk_lookups_use_primary_keys_even_with_statistics_from_before_the_ord
         ctx = chunk_context(conn, job, row, 300, 0, utcnow(), 0)
         counts = chunk_postgres.prepare_chunk(conn, ctx)
         assert counts.succeeded == 300
-        params = chunk_postgres._params(ctx, 0)
+        params = chunk_postgres._params(ctx)
 
         def plan(statement: str) -> str:
             rows = conn.execute(text("EXPLAIN " + statement), params).scalars()
