@@ -116,6 +116,13 @@ class InvoiceLine:
     vat_rate: Decimal | None = None  # BT-152
     allowances: tuple[Decimal, ...] = ()  # BT-136 line allowance amounts
     charges: tuple[Decimal, ...] = ()  # BT-141 line charge amounts
+    gross_price: Decimal | None = None  # BT-148 item gross price (before the price discount)
+    price_discount: Decimal | None = None  # BT-147 item price discount, per gross price unit
+    # The percentage a single price discount was computed with (CII CalculationPercent, UBL
+    # MultiplierFactorNumeric): the unrounded net price when BT-147 and BT-146 are printed rounded.
+    price_discount_percent: Decimal | None = None
+    # CII only (BT-149-1): the gross price's own base quantity; UBL has one for both prices.
+    gross_price_base_quantity: Decimal | None = None
 
     def to_json_dict(self) -> dict[str, Any]:
         return {
@@ -131,6 +138,10 @@ class InvoiceLine:
             "vat_rate": _money(self.vat_rate),
             "allowances": [plain_string(a) for a in self.allowances],
             "charges": [plain_string(c) for c in self.charges],
+            "gross_price": _money(self.gross_price),
+            "price_discount": _money(self.price_discount),
+            "price_discount_percent": _money(self.price_discount_percent),
+            "gross_price_base_quantity": _money(self.gross_price_base_quantity),
         }
 
 

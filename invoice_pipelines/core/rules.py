@@ -7,19 +7,19 @@ here raises on bad data.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
-from decimal import Decimal
+from decimal import ROUND_FLOOR, Decimal
 from typing import Any, Literal
 
-from invoice_pipelines.core.invoice import Invoice
-from invoice_pipelines.core.money import ZERO, percent_of, plain_string, round_cents
+from invoice_pipelines.core.invoice import Invoice, InvoiceLine
+from invoice_pipelines.core.money import ZERO, plain_string
 
 Severity = Literal["error", "warning"]
 
-# Line net amounts are rounded to cents; a cent either way is rounding noise.
-LINE_TOLERANCE = Decimal("0.01")
+# BT-131 against quantity x price: the slack of PEPPOL-EN16931-R120, the one published check.
+LINE_TOLERANCE = Decimal("0.02")
 # EN 16931 (since validation 1.3.x) accepts a VAT amount per category that deviates up to one
 # currency unit from basis x rate, because sellers may sum VAT per line; the CEN unit tests
 # (test/cii/BR-CO-17.xml) pin exactly this boundary: +-1.00 passes, +-1.01 fails.
@@ -107,12 +107,21 @@ def _mandatory(invoice: Invoice) -> list[Finding]:
     ]
 
 
+def cen_round(value: Decimal) -> Decimal:
+    """`round(value * 100) div 100`, the rounding of the CEN EN 16931 schematron, to cents.
+
+    XPath's round() takes a half towards positive infinity: 0.125 -> 0.13 but -0.125 -> -0.12.
+    Only the computed side of a rule is rounded; the stated amount is compared as it is.
+    """
+    return (value * 100 + Decimal("0.5")).to_integral_value(rounding=ROUND_FLOOR).scaleb(-2)
+
+
 def _line_sum(invoice: Invoice) -> list[Finding]:
-    """BR-CO-10: BT-106 = sum of line net amounts (BT-131)."""
+    """BR-CO-10: BT-106 = round(sum of line net amounts BT-131)."""
     if not invoice.has_lines_by_profile or invoice.line_total is None:
         return []
     amounts = [line.net_amount for line in invoice.lines if line.net_amount is not None]
-    total = round_cents(sum(amounts, ZERO))
+    total = cen_round(sum(amounts, ZERO))
     if total != invoice.line_total:
         return [
             Finding(
@@ -125,7 +134,7 @@ def _line_sum(invoice: Invoice) -> list[Finding]:
 
 
 def _allowance_charge_sums(invoice: Invoice) -> list[Finding]:
-    """BR-CO-11 / BR-CO-12: BT-107 and BT-108 equal the sums of document allowances / charges."""
+    """BR-CO-11 / BR-CO-12: BT-107 and BT-108 equal the rounded sums of document allowances / charges."""
     findings = []
     for rule, label, items, stated in (
         ("BR-CO-11", "allowances (BT-107)", invoice.allowances, invoice.allowance_total),
@@ -134,8 +143,8 @@ def _allowance_charge_sums(invoice: Invoice) -> list[Finding]:
         amounts = [item.amount for item in items if item.amount is not None]
         if stated is None and not amounts:
             continue
-        total = round_cents(sum(amounts, ZERO))
-        if stated is None or round_cents(stated) != total:
+        total = cen_round(sum(amounts, ZERO))
+        if stated is None or stated != total:
             findings.append(
                 Finding(
                     rule,
@@ -147,13 +156,13 @@ def _allowance_charge_sums(invoice: Invoice) -> list[Finding]:
 
 
 def _net_total(invoice: Invoice) -> list[Finding]:
-    """BR-CO-13: BT-109 = BT-106 - BT-107 + BT-108."""
+    """BR-CO-13: BT-109 = round(BT-106 - BT-107 + BT-108)."""
     if invoice.net_total is None or invoice.line_total is None:
         return []
-    expected = (
+    expected = cen_round(
         invoice.line_total - (invoice.allowance_total or ZERO) + (invoice.charge_total or ZERO)
     )
-    if round_cents(expected) != round_cents(invoice.net_total):
+    if expected != invoice.net_total:
         return [
             Finding(
                 "BR-CO-13",
@@ -166,12 +175,12 @@ def _net_total(invoice: Invoice) -> list[Finding]:
 
 
 def _vat_total(invoice: Invoice) -> list[Finding]:
-    """BR-CO-14: BT-110 = sum of VAT category amounts (BT-117)."""
+    """BR-CO-14: BT-110 = round(sum of VAT category amounts BT-117)."""
     amounts = [vat.amount for vat in invoice.vat_breakdown if vat.amount is not None]
     if invoice.tax_total is None or not amounts:
         return []
-    total = round_cents(sum(amounts, ZERO))
-    if round_cents(invoice.tax_total) != total:
+    total = cen_round(sum(amounts, ZERO))
+    if invoice.tax_total != total:
         return [
             Finding(
                 "BR-CO-14",
@@ -183,64 +192,103 @@ def _vat_total(invoice: Invoice) -> list[Finding]:
 
 
 def _gross_total(invoice: Invoice) -> list[Finding]:
-    """BR-CO-15: BT-112 = BT-109 + BT-110, with exactly one BT-110 in the invoice currency."""
-    in_invoice_currency = [
-        e for e in invoice.tax_total_entries if e.currency is None or e.currency == invoice.currency
-    ]
-    if len(in_invoice_currency) > 1:
-        stated = ", ".join(plain_string(e.amount) for e in in_invoice_currency)
-        return [
-            Finding(
-                "BR-CO-15",
-                f"total VAT (BT-110) is stated {len(in_invoice_currency)} times in the invoice "
-                f"currency {invoice.currency}: {stated}",
-            )
-        ]
+    """BR-CO-15: BT-112 = round(BT-109 + BT-110), BT-110 stated exactly once in the invoice currency.
+
+    As in the CEN CII rule, an invoice whose BT-112 equals BT-109 passes whatever VAT it states.
+    Text and OCR carry no currency per amount: there the one VAT total read counts.
+    """
     if invoice.net_total is None or invoice.gross_total is None:
         return []
-    # A VAT total stated only in another currency is BT-111, not BT-110: it does not count here.
-    tax = invoice.tax_total or ZERO
-    expected = invoice.net_total + tax
-    if round_cents(expected) != round_cents(invoice.gross_total):
+    if invoice.origin == "xml":
+        stated = [e.amount for e in invoice.tax_total_entries if e.currency == invoice.currency]
+    else:
+        stated = [] if invoice.tax_total is None else [invoice.tax_total]
+    if len(stated) == 1:
+        expected = cen_round(invoice.net_total + stated[0])
+        if expected == invoice.gross_total or invoice.gross_total == invoice.net_total:
+            return []
         return [
             Finding(
                 "BR-CO-15",
                 f"total with VAT (BT-112) is {_m(invoice.gross_total)} but total without VAT "
-                f"{_m(invoice.net_total)} + VAT {plain_string(tax)} = {plain_string(expected)}",
+                f"{_m(invoice.net_total)} + VAT {plain_string(stated[0])} = "
+                f"{plain_string(expected)}",
             )
         ]
-    return []
+    if invoice.gross_total == invoice.net_total:
+        return []
+    amounts = ", ".join(plain_string(a) for a in stated)
+    return [
+        Finding(
+            "BR-CO-15",
+            f"total VAT (BT-110) must be stated once in the invoice currency "
+            f"{invoice.currency or '(none)'}, it is stated {len(stated)} times"
+            + (f": {amounts}" if stated else ""),
+        )
+    ]
 
 
 def _amount_due(invoice: Invoice) -> list[Finding]:
-    """BR-CO-16: BT-115 = BT-112 - BT-113 + BT-114."""
+    """BR-CO-16: BT-115 = BT-112 - BT-113 + BT-114, rounded as the CEN UBL rule rounds it.
+
+    With a rounding amount: round(BT-115 - BT-114) = round(BT-112 - BT-113); without one:
+    BT-115 = round(BT-112 - BT-113). For amounts with two decimals this is the CII rule too.
+    """
     if invoice.amount_due is None or invoice.gross_total is None:
         return []
-    expected = invoice.gross_total - (invoice.prepaid or ZERO) + (invoice.rounding or ZERO)
-    if round_cents(expected) != round_cents(invoice.amount_due):
+    prepaid = invoice.prepaid or ZERO
+    rounding = invoice.rounding or ZERO
+    expected = cen_round(invoice.gross_total - prepaid)
+    stated = (
+        invoice.amount_due if invoice.rounding is None else cen_round(invoice.amount_due - rounding)
+    )
+    if stated != expected:
         return [
             Finding(
                 "BR-CO-16",
                 f"amount due (BT-115) is {_m(invoice.amount_due)} but total with VAT "
-                f"{_m(invoice.gross_total)} - prepaid {_m(invoice.prepaid or ZERO)} "
-                f"+ rounding {_m(invoice.rounding or ZERO)} = {plain_string(expected)}",
+                f"{_m(invoice.gross_total)} - prepaid {plain_string(prepaid)} "
+                f"+ rounding {plain_string(rounding)} = {plain_string(expected + rounding)}",
             )
         ]
     return []
 
 
+def _integer_round(value: Decimal) -> Decimal:
+    """XPath round() to an integer: a half goes towards positive infinity."""
+    return (value + Decimal("0.5")).to_integral_value(rounding=ROUND_FLOOR)
+
+
 def _vat_per_category(invoice: Invoice) -> list[Finding]:
-    """BR-CO-17: VAT amount per category = basis x rate / 100, rounded half-up to cents."""
+    """BR-CO-17: VAT per category = basis x rate / 100, within one currency unit (CEN 1.3.x).
+
+    As CEN states it: absolute values are compared, |BT-117| - 1 <= round(|BT-116| x BT-119 / 100)
+    <= |BT-117| + 1 (the CII rule's bounds; the UBL rule excludes them, and the CEN UBL schematron
+    runs on UBL anyway). A rate that rounds to 0, or no rate, needs a VAT amount that rounds to 0.
+    """
     findings = []
     for vat in invoice.vat_breakdown:
-        if vat.basis is None or vat.rate is None or vat.amount is None:
+        if vat.amount is None or (vat.rate is not None and vat.basis is None):
             continue
-        expected = percent_of(vat.basis, vat.rate)
-        if abs(vat.amount - expected) > VAT_CATEGORY_TOLERANCE:
+        label = f"VAT for category {vat.category or '?'}"
+        if vat.rate is None or _integer_round(vat.rate) == 0:
+            if _integer_round(vat.amount) != 0:
+                rate = "no rate" if vat.rate is None else f"rate {plain_string(vat.rate)} %"
+                findings.append(
+                    Finding("BR-CO-17", f"{label} is {plain_string(vat.amount)} with {rate}")
+                )
+            continue
+        assert vat.basis is not None
+        expected = cen_round(abs(vat.basis) * vat.rate / 100)
+        if (
+            not abs(vat.amount) - VAT_CATEGORY_TOLERANCE
+            <= expected
+            <= abs(vat.amount) + (VAT_CATEGORY_TOLERANCE)
+        ):
             findings.append(
                 Finding(
                     "BR-CO-17",
-                    f"VAT for category {vat.category or '?'} at {plain_string(vat.rate)} % is "
+                    f"{label} at {plain_string(vat.rate)} % is "
                     f"{plain_string(vat.amount)} but {plain_string(vat.basis)} x "
                     f"{plain_string(vat.rate)} % = {plain_string(expected)}",
                 )
@@ -248,56 +296,96 @@ def _vat_per_category(invoice: Invoice) -> list[Finding]:
     return findings
 
 
-def _price_rounding_allowance(line_price: Decimal, quantity: Decimal, base: Decimal) -> Decimal:
-    """How far price x quantity may drift because the stated price itself was rounded.
-
-    A net price derived from a gross price and a percentage discount (4.55 - 10 % = 4.095) is
-    often printed as 4.10 while the seller computed the line with 4.095; half a unit of the last
-    stated price digit (at least of the cent), times the quantity, is the honest bound.
-    """
-    exponent = line_price.as_tuple().exponent
+def _half_unit_of_last_digit(value: Decimal) -> Decimal:
+    exponent = value.as_tuple().exponent
     if not isinstance(exponent, int):  # NaN/Infinity never come out of our parsers
         return ZERO
-    half_unit = Decimal(5).scaleb(min(exponent, -2) - 1)
-    return half_unit * abs(quantity / base)
+    return Decimal(5).scaleb(exponent - 1)
+
+
+def _derived_net_prices(line: InvoiceLine) -> list[Decimal]:
+    """BT-148 - BT-147 per unit of the net price's base quantity, when the line states a gross
+    price: with the discount amount as stated and, when a single discount states its percentage,
+    unrounded (4.55 - 10 % = 4.095, where BT-147 says 0.45 and BT-146 says 4.10)."""
+    if line.gross_price is None:
+        return []
+    gross_base = line.gross_price_base_quantity or line.price_base_quantity or Decimal(1)
+    net_base = line.price_base_quantity or Decimal(1)
+    if gross_base <= 0 or net_base <= 0:
+        return []
+    per_net_base = net_base / gross_base
+    prices = [(line.gross_price - (line.price_discount or ZERO)) * per_net_base]
+    if line.price_discount_percent is not None:
+        unrounded = line.gross_price * (100 - line.price_discount_percent) / 100 * per_net_base
+        prices.append(unrounded)
+    return prices
 
 
 def _line_arithmetic(invoice: Invoice) -> list[Finding]:
-    """IP-LINE-01: line net = price x quantity / base quantity - line allowances + line charges.
+    """IP-LINE-01 / IP-LINE-02: line amounts as EN 16931 defines them, reported as warnings.
 
-    EN 16931 defines the formula but its schematron does not check it (the corpus file
-    noNetPriceValidation.xml passes CEN with 0.10 x 400 stated as 316.00).
+    BT-131 = BT-129 x BT-146 / BT-149 + sum(BT-141) - sum(BT-136), and BT-146 = BT-148 - BT-147.
+    The standard defines both terms this way, but no official EN 16931 rule makes either fatal:
+    the CEN schematron has no such assert (noNetPriceValidation.xml passes CEN with 0.10 x 400
+    stated as 316.00), and the only published check, Peppol's PEPPOL-EN16931-R120, allows 0.02
+    either way (KoSIT's XRechnung validator reports it as a warning). So these are warnings with
+    that tolerance: the invoice stays VALIDATED and a person sees the finding.
+
+    A net price printed rounded (4.10) from a gross price minus discount (4.55 - 0.455 = 4.095) is
+    the same price: the line is computed with the unrounded one the document states.
     """
     findings = []
     for index, line in enumerate(invoice.lines, start=1):
-        if line.quantity is None or line.unit_price is None or line.net_amount is None:
-            continue
-        base = line.price_base_quantity or Decimal(1)
-        if base == 0:
-            findings.append(
-                Finding("IP-LINE-01", f"line {line.line_id or index}: price base quantity is 0")
-            )
-            continue
-        expected = line.unit_price * line.quantity / base - sum(line.allowances, ZERO)
-        expected += sum(line.charges, ZERO)
-        tolerance = LINE_TOLERANCE + _price_rounding_allowance(line.unit_price, line.quantity, base)
-        if abs(expected - line.net_amount) > tolerance:
-            per = "" if base == 1 else f" / {plain_string(base)}"
-            adjustments = ""
-            if line.allowances or line.charges:
-                adjustments = (
-                    f" - allowances {plain_string(sum(line.allowances, ZERO))}"
-                    f" + charges {plain_string(sum(line.charges, ZERO))}"
-                )
+        where = f"line {line.line_id or index}"
+        base = line.price_base_quantity
+        if base is not None and base <= 0:
             findings.append(
                 Finding(
                     "IP-LINE-01",
-                    f"line {line.line_id or index}: net amount is {plain_string(line.net_amount)} "
-                    f"but price {plain_string(line.unit_price)} x quantity "
-                    f"{plain_string(line.quantity)}{per}{adjustments} gives "
-                    f"{plain_string(round_cents(expected))}",
+                    f"{where}: price base quantity (BT-149) is {plain_string(base)}; "
+                    "it must be above 0",
+                    severity="warning",
                 )
             )
+            continue
+        derived = _derived_net_prices(line)
+        if derived and line.unit_price is not None:
+            # a net price printed rounded from the derived one is the same price
+            rounding = _half_unit_of_last_digit(line.unit_price)
+            if all(abs(price - line.unit_price) > rounding for price in derived):
+                findings.append(
+                    Finding(
+                        "IP-LINE-02",
+                        f"{where}: net price (BT-146) is {plain_string(line.unit_price)} but "
+                        f"gross price {plain_string(line.gross_price)} - discount "
+                        f"{plain_string(line.price_discount or ZERO)} = "
+                        f"{plain_string(derived[0])}",
+                        severity="warning",
+                    )
+                )
+        if line.quantity is None or line.unit_price is None or line.net_amount is None:
+            continue
+        adjustments = sum(line.charges, ZERO) - sum(line.allowances, ZERO)
+        per = base or Decimal(1)
+        prices = [line.unit_price, *derived]
+        computed = [line.quantity * price / per + adjustments for price in prices]
+        if any(abs(line.net_amount - c) <= LINE_TOLERANCE for c in computed):
+            continue
+        text = f" / {plain_string(per)}" if per != 1 else ""
+        if line.allowances or line.charges:
+            text += (
+                f" - allowances {plain_string(sum(line.allowances, ZERO))}"
+                f" + charges {plain_string(sum(line.charges, ZERO))}"
+            )
+        findings.append(
+            Finding(
+                "IP-LINE-01",
+                f"{where}: net amount is {plain_string(line.net_amount)} but price "
+                f"{plain_string(line.unit_price)} x quantity {plain_string(line.quantity)}{text} "
+                f"gives {plain_string(cen_round(computed[0]))}",
+                severity="warning",
+            )
+        )
     return findings
 
 
@@ -347,26 +435,22 @@ def check_invoice(invoice: Invoice, *, today: date | None = None) -> list[Findin
     return findings
 
 
-def _normalized_number(number: str) -> str:
-    return "".join(number.split()).casefold()
+def invoice_number_key(number: str | None) -> str | None:
+    """IP-DUP-01's comparison key of an invoice number: no whitespace at all, case-folded.
 
-
-def duplicate_number_finding(
-    number: str | None, seller: str | None, existing_numbers: Iterable[str]
-) -> Finding | None:
-    """IP-DUP-01: the seller already sent an invoice with this number.
-
-    `existing_numbers` are the invoice numbers already recorded for the same seller (the caller
-    selects them in SQL). Numbers compare without whitespace and case, because suppliers re-send
-    the same invoice typed slightly differently.
+    Suppliers re-send the same invoice typed slightly differently ("RE 2024-17", "re2024-17").
+    The intake stores this key beside the number and the duplicate check selects by it in SQL,
+    so this function is the one definition of "the same number".
     """
-    if not number:
+    if number is None:
         return None
-    wanted = _normalized_number(number)
-    for existing in existing_numbers:
-        if existing and _normalized_number(existing) == wanted:
-            return Finding(
-                "IP-DUP-01",
-                f"invoice number {number} from {seller or 'this seller'} was already received",
-            )
-    return None
+    return "".join(number.split()).casefold() or None
+
+
+def duplicate_number_finding(number: str, seller: str | None, earlier_document: int) -> Finding:
+    """IP-DUP-01: the seller already sent an invoice with this number (document `earlier_document`)."""
+    return Finding(
+        "IP-DUP-01",
+        f"invoice number {number} from {seller or 'this seller'} was already received "
+        f"(document {earlier_document})",
+    )

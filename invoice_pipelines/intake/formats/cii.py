@@ -8,6 +8,7 @@ per syntax drives one mapping function.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal
 
 from lxml import etree
 
@@ -121,6 +122,24 @@ def _allowances_charges(
     return result
 
 
+def _price_discount(
+    read: ValueReader, gross_price: etree._Element | None, where: str
+) -> tuple[Decimal | None, Decimal | None]:
+    """BT-147 (the allowances on the gross price; EXTENDED also allows charges, which add) and
+    the percentage of a single discount."""
+    total = None
+    percents = []
+    for node in read.elements(gross_price, "ram:AppliedTradeAllowanceCharge"):
+        amount = read.decimal(node, "ram:ActualAmount", f"{where} item price discount (BT-147)")
+        indicator = (read.text(node, "ram:ChargeIndicator/udt:Indicator") or "").lower()
+        sign = -1 if indicator == "true" else 1
+        percent = read.decimal(node, "ram:CalculationPercent", f"{where} price discount %")
+        percents.append(None if percent is None else sign * percent)
+        if amount is not None:
+            total = (total or Decimal(0)) + sign * amount
+    return total, (percents[0] if len(percents) == 1 else None)
+
+
 def _lines(
     read: ValueReader, transaction: etree._Element | None, paths: CrossIndustryPaths
 ) -> tuple[InvoiceLine, ...]:
@@ -135,8 +154,10 @@ def _lines(
         delivery = read.element(item, paths.line_delivery)
         settlement = read.element(item, paths.line_settlement)
         net_price = read.element(agreement, "ram:NetPriceProductTradePrice")
+        gross_price = read.element(agreement, "ram:GrossPriceProductTradePrice")
         quantity = read.element(delivery, "ram:BilledQuantity")
         line_charges = _allowances_charges(read, settlement, paths, where)
+        discount, discount_percent = _price_discount(read, gross_price, where)
         lines.append(
             InvoiceLine(
                 line_id=line_id,
@@ -164,6 +185,14 @@ def _lines(
                 ),
                 charges=tuple(
                     ac.amount for ac in line_charges if ac.is_charge and ac.amount is not None
+                ),
+                gross_price=read.decimal(
+                    gross_price, "ram:ChargeAmount", f"{where} gross price (BT-148)"
+                ),
+                price_discount=discount,
+                price_discount_percent=discount_percent,
+                gross_price_base_quantity=read.decimal(
+                    gross_price, "ram:BasisQuantity", f"{where} gross price base quantity"
                 ),
             )
         )

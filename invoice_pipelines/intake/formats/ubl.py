@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from lxml import etree
 
 from invoice_pipelines.core.invoice import (
@@ -96,9 +98,13 @@ def _lines(read: ValueReader, root: etree._Element, credit_note: bool) -> tuple[
         line_id = read.text(node, "cbc:ID") or str(index)
         where = f"line {line_id}"
         quantity = read.element(node, quantity_tag)
-        # Line allowances/charges are direct children; cac:Price/cac:AllowanceCharge is only the
-        # informative gross-to-net price discount (BT-147) and is already inside PriceAmount.
+        # Line allowances/charges are direct children; cac:Price/cac:AllowanceCharge is the
+        # gross-to-net price discount (BT-147 amount, BT-148 gross price as its base amount),
+        # already inside PriceAmount.
         line_charges = _allowances_charges(read, node, where)
+        price_discounts = _allowances_charges(read, read.element(node, "cac:Price"), where)
+        gross_prices = [ac.base_amount for ac in price_discounts if ac.base_amount is not None]
+        discounts = [ac.amount for ac in price_discounts if ac.amount is not None]
         lines.append(
             InvoiceLine(
                 line_id=line_id,
@@ -122,6 +128,11 @@ def _lines(read: ValueReader, root: etree._Element, credit_note: bool) -> tuple[
                 ),
                 charges=tuple(
                     ac.amount for ac in line_charges if ac.is_charge and ac.amount is not None
+                ),
+                gross_price=gross_prices[0] if gross_prices else None,
+                price_discount=sum(discounts, Decimal(0)) if discounts else None,
+                price_discount_percent=(
+                    price_discounts[0].percent if len(price_discounts) == 1 else None
                 ),
             )
         )
