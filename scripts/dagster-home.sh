@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Writes the embedded Dagster instance config for `make run`: SQLite storage under
-# $DAGSTER_HOME (default .data/dagster_home) plus the same concurrency rules as dagster.yaml.
+# $DAGSTER_HOME (default .data/dagster_home) plus the same run coordinator (it tags every run with
+# the organization its config names) and concurrency rules as dagster.yaml.
 set -euo pipefail
 home="${DAGSTER_HOME:-$(pwd)/.data/dagster_home}"
 mkdir -p "$home"
@@ -9,6 +10,9 @@ cat > "$home/dagster.yaml" <<YAML
 storage:
   sqlite:
     base_dir: $home
+run_coordinator:
+  module: invoice_pipelines.tenants.run_coordinator
+  class: OrganizationRunCoordinator
 concurrency:
   runs:
     max_concurrent_runs: 4

@@ -2,6 +2,8 @@
 
 import json
 from datetime import timedelta
+from enum import Enum
+from typing import Literal
 
 from dagster import (
     AssetExecutionContext,
@@ -37,19 +39,28 @@ from invoice_pipelines.billing.invoicing import (
     process_batch_job,
 )
 from invoice_pipelines.billing.queue import (
+    DEFAULT_DUE_DAYS,
     DEFAULT_STUCK_AFTER,
     BatchJob,
     BatchRequestError,
     BatchStats,
+    UnknownBatchJob,
     batch_stats,
     cancel_batch_job,
     enqueue_customer_lines,
     enqueue_sales_orders,
     fail_stuck_jobs,
+    get_batch_job,
+    missing_ids,
+    normalize_customer_lines,
+    parse_day,
     pending_jobs,
     processing_jobs,
     retry_failed,
+    validate_order_ids,
 )
+from invoice_pipelines.db.tables import customers, items, sales_orders
+from invoice_pipelines.db.tenancy import UnknownOrganization, resolve_organization
 from invoice_pipelines.db.types import utcnow
 from invoice_pipelines.resources.database import Database
 from invoice_pipelines.tenants.partitions import organization_tags, organizations_partitions
@@ -63,45 +74,123 @@ RECENT_WINDOW = timedelta(minutes=10)
 DEAD_RUN_STATUSES = (DagsterRunStatus.FAILURE,)
 
 
+class LineType(Enum):
+    item = "item"
+    charge = "charge"
+    discount = "discount"
+
+
+class VatCategory(Enum):
+    """EN 16931 VAT category codes (UNTDID 5305) that invoicing knows."""
+
+    S = "S"
+    Z = "Z"
+    E = "E"
+    AE = "AE"
+    K = "K"
+    G = "G"
+    O = "O"  # noqa: E741 - the official code
+
+
 class LineConfig(Config):
     item_id: int | None = Field(
-        default=None, description="item id; price, text and VAT default from it"
+        default=None,
+        description="Item id; price, text and VAT default from it. Empty: a free line, which "
+        "then needs description, unit_price, vat_rate and vat_category.",
     )
-    quantity: str = Field(default="1", description="decimal, e.g. 2 or 1.5")
-    unit_price: str | None = Field(default=None, description="decimal; default: the item's price")
-    description: str | None = None
-    vat_rate: str | None = Field(default=None, description="percent, e.g. 19.00")
-    vat_category: str | None = Field(default=None, description="S, Z, E, AE, K, G, O")
-    line_type: str | None = Field(default=None, description="item, charge or discount")
+    quantity: str = Field(default="1", description="Decimal quantity, e.g. 2 or 1.5.")
+    unit_price: str | None = Field(
+        default=None, description="Decimal net price per unit, e.g. 19.90; empty: the item's price."
+    )
+    description: str | None = Field(default=None, description="Line text; empty: the item's name.")
+    vat_rate: str | None = Field(
+        default=None, description="VAT percent, e.g. 19.00; empty: the item's rate."
+    )
+    vat_category: VatCategory | None = Field(
+        default=None, description="VAT category code; empty: the item's category."
+    )
+    line_type: LineType | None = Field(
+        default=None,
+        description="item, charge or discount; empty: item with an item_id, else charge.",
+    )
 
 
 class CustomerInvoiceConfig(Config):
-    customer_id: int
-    lines: list[LineConfig]
+    customer_id: int = Field(description="Customer id in this organization: one invoice each.")
+    lines: list[LineConfig] = Field(description="The invoice lines, at least one.")
+
+
+class NewRequestConfig(Config):
+    invoice_date: str | None = Field(
+        default=None,
+        description="Invoice date, YYYY-MM-DD. Empty: today where the organization is.",
+    )
+    due_days: int | None = Field(
+        default=None,
+        description="Days from the invoice date until payment is due. Empty: the organization's "
+        f"payment terms (settings.payment_terms_days; {DEFAULT_DUE_DAYS} when not set).",
+    )
+    created_by: str | None = Field(
+        default=None,
+        description="Who asked, for the audit log. Empty: the user who launched the run "
+        "(dagster/user tag), else launchpad.",
+    )
+
+
+class QueuedJobRequest(Config):
+    kind: Literal["queued_job"] = "queued_job"
+    batch_job_id: int = Field(
+        description="A batch job of this organization to start or resume (what batch_jobs_sensor "
+        "launches; a finished job is reported as it is)."
+    )
+
+
+class SalesOrdersRequest(NewRequestConfig):
+    kind: Literal["sales_orders"] = "sales_orders"
+    order_ids: list[int] = Field(
+        description="Sales orders of this organization to invoice; already invoiced ones are skipped."
+    )
+
+
+class AllReviewedRequest(NewRequestConfig):
+    kind: Literal["all_reviewed"] = "all_reviewed"
+    up_to: str | None = Field(
+        default=None,
+        description="Only orders dated up to this day, YYYY-MM-DD. Empty: every reviewed order.",
+    )
+
+
+class CustomerLinesRequest(NewRequestConfig):
+    kind: Literal["customer_lines"] = "customer_lines"
+    customers: list[CustomerInvoiceConfig] = Field(
+        description="Customers with the items, quantities and prices to invoice (no sales orders)."
+    )
+
+
+BatchRequest = QueuedJobRequest | SalesOrdersRequest | AllReviewedRequest | CustomerLinesRequest
 
 
 class BatchInvoicingConfig(Config):
-    """Either `batch_job_id` (a queued job: the sensor's runs, re-runs, resumes) or a new request."""
+    """One organization and exactly one request: a queued job, or a new request of one kind."""
 
-    batch_job_id: int = Field(
-        default=0, description="process this queued job; 0 = enqueue a new one"
+    organization: str = Field(
+        description="Organization slug or id. The run is tagged with it, so it waits while "
+        "another run of the same organization works."
     )
-    organization: str = Field(default="", description="new request: organization slug or id")
-    order_ids: list[int] = Field(default_factory=list, description="new request: sales order ids")
-    all_reviewed: bool = Field(default=False, description="new request: every reviewed order")
-    up_to: str = Field(default="", description="with all_reviewed: orders dated up to YYYY-MM-DD")
-    customers: list[CustomerInvoiceConfig] = Field(
-        default_factory=list, description="new request: invoice customers with given lines"
+    request: BatchRequest = Field(
+        discriminator="kind",
+        description="Exactly one of: queued_job (process a job from the queue), sales_orders "
+        "(invoice orders by id), all_reviewed (every reviewed order, up to a date), "
+        "customer_lines (invoice customers with given lines).",
     )
-    invoice_date: str = Field(default="", description="YYYY-MM-DD; default today (organization)")
-    due_days: int = Field(default=0, ge=0)
-    created_by: str = Field(default="launchpad")
-    chunk_size: int = Field(default=DEFAULT_CHUNK_SIZE, ge=1, description="orders per transaction")
+    chunk_size: int = Field(
+        default=DEFAULT_CHUNK_SIZE,
+        description="Orders per transaction (at least 1); a crash loses at most one chunk's work.",
+    )
     workers: int = Field(
         default=DEFAULT_WORKERS,
-        ge=1,
-        le=MAX_WORKERS,
-        description="PostgreSQL: chunks in flight at once, one database connection each",
+        description=f"PostgreSQL: chunks in flight at once, one database connection each "
+        f"(1 to {MAX_WORKERS}).",
     )
 
 
@@ -144,49 +233,108 @@ def stats_metadata(stats: BatchStats) -> dict:
     return metadata
 
 
-def _enqueue_from_config(database: Database, config: BatchInvoicingConfig, runner: str) -> int:
-    engine = database.get_engine()
-    if not config.organization:
-        raise Failure(
-            "give batch_job_id, or organization with order_ids / all_reviewed / customers"
+def refused(message: str) -> Failure:
+    """A request refused before any work: one plain sentence, and no retry (it would fail alike)."""
+    return Failure(message, allow_retries=False)
+
+
+def _organization(engine, organization: str) -> dict:  # noqa: ANN001 - an Engine
+    try:
+        return resolve_organization(engine, organization.strip())
+    except UnknownOrganization:
+        raise refused(f"There is no organization {organization!r}.") from None
+
+
+def _check_settings(config: BatchInvoicingConfig) -> None:
+    if config.chunk_size < 1:
+        raise refused(f"chunk_size must be at least 1, not {config.chunk_size}.")
+    if not 1 <= config.workers <= MAX_WORKERS:
+        raise refused(f"workers must be between 1 and {MAX_WORKERS}, not {config.workers}.")
+
+
+def _queued_job(engine, org: dict, request: QueuedJobRequest) -> int:  # noqa: ANN001
+    try:
+        batch = get_batch_job(engine, request.batch_job_id)
+    except UnknownBatchJob:
+        raise refused(f"There is no batch job {request.batch_job_id}.") from None
+    if batch.organization_id != org["id"]:
+        raise refused(
+            f"Batch job {batch.id} belongs to organization {batch.organization_slug!r}, "
+            f"not {org['slug']!r}."
         )
+    return batch.id
+
+
+def _missing(engine, org: dict, table, ids, what: str) -> None:  # noqa: ANN001
+    missing = missing_ids(engine, org["id"], table, ids)
+    if missing:
+        shown = ", ".join(str(i) for i in missing[:10]) + (" ..." if len(missing) > 10 else "")
+        raise refused(f"Organization {org['slug']!r} has no {what} {shown}.")
+
+
+def _enqueue(
+    context: OpExecutionContext,
+    engine,
+    org: dict,
+    request: BatchRequest,  # noqa: ANN001
+) -> int:
+    """Check a new request completely, then queue it, taken by this run; nothing is written first."""
     common = {
-        "invoice_date": config.invoice_date or None,
-        "due_days": config.due_days,
-        "created_by": config.created_by,
+        "invoice_date": request.invoice_date or None,
+        "due_days": request.due_days,
+        "created_by": request.created_by or context.run.tags.get("dagster/user") or "launchpad",
         # taken by this run: the sensor must not launch a second run for it
-        "runner": runner,
+        "runner": context.run_id,
     }
     try:
-        if config.customers:
-            return enqueue_customer_lines(
+        parse_day(request.invoice_date, "invoice_date")
+        if request.due_days is not None and request.due_days < 0:
+            raise BatchRequestError(f"due_days must be 0 or more, not {request.due_days}")
+        if isinstance(request, SalesOrdersRequest):
+            ids = validate_order_ids(request.order_ids)
+            _missing(engine, org, sales_orders, ids, "sales orders")
+            return enqueue_sales_orders(engine, org["id"], order_ids=ids, **common)
+        if isinstance(request, AllReviewedRequest):
+            return enqueue_sales_orders(
                 engine,
-                config.organization,
-                [c.model_dump(exclude_none=True) for c in config.customers],
+                org["id"],
+                all_reviewed=True,
+                up_to=parse_day(request.up_to, "up_to"),
                 **common,
             )
-        if config.order_ids:
-            return enqueue_sales_orders(
-                engine, config.organization, order_ids=config.order_ids, **common
-            )
-        if config.all_reviewed:
-            return enqueue_sales_orders(
-                engine, config.organization, all_reviewed=True, up_to=config.up_to or None, **common
-            )
+        entries = normalize_customer_lines(
+            [c.model_dump(mode="json", exclude_none=True) for c in request.customers]
+        )
+        _missing(engine, org, customers, [e["customer_id"] for e in entries], "customers")
+        item_ids = [
+            ln["item_id"] for e in entries for ln in e["lines"] if ln["item_id"] is not None
+        ]
+        _missing(engine, org, items, item_ids, "items")
+        return enqueue_customer_lines(engine, org["id"], entries, **common)
     except BatchRequestError as exc:
-        raise Failure(str(exc)) from exc
-    raise Failure("nothing to invoice: give order_ids, all_reviewed: true or customers")
+        raise refused(_sentence(str(exc))) from None
+
+
+def _sentence(text: str) -> str:
+    text = text.strip()
+    return (text[:1].upper() + text[1:]).rstrip(".") + "."
 
 
 @op(
-    description="Process one batch invoicing job (enqueue it first when the config is a new request)."
+    description="Process one batch invoicing job: a queued one, or a new request that is checked, "
+    "queued and processed in this run."
 )
 def process_batch_invoicing(
     context: OpExecutionContext, config: BatchInvoicingConfig, database: Database
 ) -> dict:
     engine = database.get_engine()
-    job_id = config.batch_job_id or _enqueue_from_config(database, config, context.run_id)
-    context.log.info(f"batch job {job_id}")
+    _check_settings(config)
+    org = _organization(engine, config.organization)
+    if isinstance(config.request, QueuedJobRequest):
+        job_id = _queued_job(engine, org, config.request)
+    else:
+        job_id = _enqueue(context, engine, org, config.request)
+    context.log.info(f"batch job {job_id} ({org['slug']})")
 
     def progress(batch: BatchJob) -> None:
         context.log.info(
@@ -219,8 +367,9 @@ def process_batch_invoicing(
 
 @job(
     executor_def=in_process_executor,
-    description="Batch invoicing: launched per queued job by batch_jobs_sensor, or from the "
-    "launchpad with a new request (organization + order_ids / all_reviewed / customers).",
+    description="Batch invoicing for one organization: launched per queued job by "
+    "batch_jobs_sensor, or from the launchpad with a new request (sales_orders, all_reviewed, "
+    "customer_lines) or a queued_job. Tagged with its organization at launch.",
 )
 def batch_invoicing_job():
     process_batch_invoicing()
@@ -230,7 +379,11 @@ def _run_request(job_id: int, slug: str, run_key: str) -> RunRequest:
     return RunRequest(
         run_key=run_key,
         run_config=RunConfig(
-            ops={"process_batch_invoicing": BatchInvoicingConfig(batch_job_id=job_id)}
+            ops={
+                "process_batch_invoicing": BatchInvoicingConfig(
+                    organization=slug, request=QueuedJobRequest(batch_job_id=job_id)
+                )
+            }
         ),
         tags={**organization_tags(slug), BATCH_JOB_TAG: str(job_id)},
     )
@@ -315,33 +468,49 @@ fail_stuck_batch_jobs_schedule = ScheduleDefinition(
 )
 
 
+class ControlAction(Enum):
+    cancel = "cancel"
+    retry_failed = "retry_failed"
+
+
 class BatchJobControlConfig(Config):
-    batch_job_id: int
-    action: str = Field(description="cancel | retry_failed")
-    requested_by: str = Field(default="launchpad")
+    batch_job_id: int = Field(description="The batch job to act on.")
+    action: ControlAction = Field(
+        description="cancel: a pending job is cancelled at once, a processing job stops at its "
+        "next chunk boundary (committed invoices stay). retry_failed: a new pending job over "
+        "exactly the failed orders of a finished job."
+    )
+    requested_by: str | None = Field(
+        default=None,
+        description="Who asked, for the audit log. Empty: the user who launched the run "
+        "(dagster/user tag), else launchpad.",
+    )
 
 
+# No `organization` field on purpose: a control run is not held back by the per-organization limit,
+# so a cancel reaches the job while that organization's batch run is still working.
 @op(description="Cancel a batch job, or queue a new job over the failed items of a finished one.")
 def control_batch_job(
     context: OpExecutionContext, config: BatchJobControlConfig, database: Database
 ) -> dict:
     engine = database.get_engine()
+    who = config.requested_by or context.run.tags.get("dagster/user") or "launchpad"
     try:
-        if config.action == "cancel":
-            batch = cancel_batch_job(engine, config.batch_job_id, cancelled_by=config.requested_by)
+        if config.action == ControlAction.cancel:
+            batch = cancel_batch_job(engine, config.batch_job_id, cancelled_by=who)
             context.add_output_metadata(job_metadata(batch))
             return {
                 "batch_job_id": batch.id,
                 "status": batch.status,
                 "cancel_requested": batch.cancel_requested,
             }
-        if config.action == "retry_failed":
-            new_id = retry_failed(engine, config.batch_job_id, created_by=config.requested_by)
-            context.add_output_metadata({"retry_job_id": MetadataValue.int(new_id or 0)})
-            return {"batch_job_id": config.batch_job_id, "retry_job_id": new_id}
-    except (BatchRequestError, LookupError) as exc:
-        raise Failure(str(exc)) from exc
-    raise Failure(f"unknown action {config.action!r}: use cancel or retry_failed")
+        new_id = retry_failed(engine, config.batch_job_id, created_by=who)
+    except UnknownBatchJob:
+        raise refused(f"There is no batch job {config.batch_job_id}.") from None
+    except BatchRequestError as exc:
+        raise refused(_sentence(str(exc))) from None
+    context.add_output_metadata({"retry_job_id": MetadataValue.int(new_id or 0)})
+    return {"batch_job_id": config.batch_job_id, "retry_job_id": new_id}
 
 
 @job(executor_def=in_process_executor, description="Cancel a batch job or retry its failed items.")

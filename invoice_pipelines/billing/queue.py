@@ -21,7 +21,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Engine, and_, func, insert, or_, select, update
+from sqlalchemy import Engine, Table, and_, func, insert, or_, select, update
 from sqlalchemy.engine import Connection
 
 from invoice_pipelines.core.money import MoneyError, to_decimal
@@ -38,6 +38,9 @@ CUSTOMER_LINES = "customer_lines"
 TERMINAL_STATUSES = ("completed", "completed_with_errors", "failed", "cancelled")
 DEFAULT_STUCK_AFTER = timedelta(minutes=30)
 MAX_ERRORS_ON_JOB = 100  # batch_jobs.errors keeps the first ones; batch_job_items has them all
+# payment terms when the organization's settings give none (`settings.payment_terms_days`); the
+# same default the schema gives a customer's payment terms
+DEFAULT_DUE_DAYS = 14
 
 
 class BatchRequestError(ValueError):
@@ -128,6 +131,14 @@ def parse_day(value: str | date | None, what: str) -> date | None:
         raise BatchRequestError(f"{what} must be a date like 2026-11-30, not {value!r}") from exc
 
 
+def organization_due_days(org: Mapping[str, Any]) -> int:
+    """Days until an invoice is due when a request gives none: the organization's payment terms."""
+    value = (org.get("settings") or {}).get("payment_terms_days")
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    return DEFAULT_DUE_DAYS
+
+
 def _organization(engine: Engine, organization: str | int) -> dict:
     try:
         return resolve_organization(engine, organization)
@@ -157,12 +168,14 @@ def _insert_job(
     kind: str,
     request: dict,
     invoice_date: date | None,
-    due_days: int,
+    due_days: int | None,
     created_by: str | None,
     runner: str | None,
     retry_of_job_id: int | None = None,
     conn: Connection | None = None,
 ) -> int:
+    if due_days is None:
+        due_days = organization_due_days(org)
     if due_days < 0:
         raise BatchRequestError(f"due days must be 0 or more, not {due_days}")
     if conn is None:
@@ -214,14 +227,15 @@ def enqueue_sales_orders(
     all_reviewed: bool = False,
     up_to: date | str | None = None,
     invoice_date: date | str | None = None,
-    due_days: int = 0,
+    due_days: int | None = None,
     created_by: str | None = None,
     runner: str | None = None,
 ) -> int:
     """Queue invoicing of sales orders: explicit ids, or every reviewed order (up to a date).
 
     Returns the job id at once; the work happens in `process_batch_job`. `runner` marks the job as
-    taken by a process outside Dagster so the sensor leaves it alone.
+    taken by a process outside Dagster so the sensor leaves it alone. `due_days` None: the
+    organization's payment terms (`organization_due_days`).
     """
     org = _organization(engine, organization)
     if (order_ids is None) == (not all_reviewed):
@@ -256,6 +270,25 @@ def validate_order_ids(values: Iterable[int | str]) -> list[int]:
     if not ids:
         raise BatchRequestError("no sales order ids given")
     return ids
+
+
+def missing_ids(
+    engine: Engine, organization_id: int, table: Table, ids: Iterable[int]
+) -> list[int]:
+    """Those of `ids` that are no row of `table` (sales_orders, customers, items) in the organization."""
+    wanted = sorted(set(ids))
+    found: set[int] = set()
+    with tenant_transaction(engine, organization_id) as conn:
+        for start in range(0, len(wanted), 5000):
+            found.update(
+                conn.execute(
+                    select(table.c.id).where(
+                        table.c.organization_id == organization_id,
+                        table.c.id.in_(wanted[start : start + 5000]),
+                    )
+                ).scalars()
+            )
+    return [i for i in wanted if i not in found]
 
 
 def parse_order_ids(text: str) -> list[int]:
@@ -321,7 +354,7 @@ def enqueue_customer_lines(
     customers: Sequence[Mapping[str, Any]],
     *,
     invoice_date: date | str | None = None,
-    due_days: int = 0,
+    due_days: int | None = None,
     created_by: str | None = None,
     runner: str | None = None,
 ) -> int:

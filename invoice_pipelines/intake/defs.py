@@ -2,6 +2,7 @@
 
 import json
 from datetime import timedelta
+from typing import Literal
 
 from dagster import (
     AssetCheckResult,
@@ -34,6 +35,7 @@ from dagster import (
 from pydantic import Field
 
 from invoice_pipelines.db.tenancy import (
+    UnknownOrganization,
     resolve_organization,
     system_transaction,
     tenant_transaction,
@@ -57,19 +59,52 @@ STUCK_AFTER = timedelta(minutes=5)
 
 
 class IntakeConfig(Config):
-    organization: str = Field(description="organization slug or id")
-    document_ids: list[int] = Field(description="incoming invoice ids (UPLOADED or CREATED)")
+    organization: str = Field(
+        description="Organization slug or id. The run is tagged with it, so it waits while "
+        "another run of the same organization works."
+    )
+    document_ids: list[int] = Field(
+        description="Incoming invoice ids of this organization, UPLOADED or CREATED; others are "
+        "skipped with the reason."
+    )
+
+
+class ChosenDocuments(Config):
+    kind: Literal["document_ids"] = "document_ids"
+    ids: list[int] = Field(description="FAILED incoming invoices of this organization to retry.")
+
+
+class AllFailedDocuments(Config):
+    kind: Literal["all_failed"] = "all_failed"
 
 
 class RetryConfig(Config):
-    organization: str = Field(description="organization slug or id")
-    document_ids: list[int] = Field(default_factory=list, description="FAILED documents to retry")
-    all_failed: bool = Field(
-        default=False, description="retry every FAILED document of the organization"
+    organization: str = Field(
+        description="Organization slug or id. The run is tagged with it, so it waits while "
+        "another run of the same organization works."
     )
-    requested_by: str = Field(
-        default="launchpad", description="who asked for the retry (audit log)"
+    documents: ChosenDocuments | AllFailedDocuments = Field(
+        discriminator="kind",
+        description="Exactly one of: document_ids (ids: the FAILED documents to retry) or "
+        "all_failed ({}: every FAILED document of the organization).",
     )
+    requested_by: str | None = Field(
+        default=None,
+        description="Who asked, for the audit log. Empty: the user who launched the run "
+        "(dagster/user tag), else launchpad.",
+    )
+
+
+def refused(message: str) -> Failure:
+    """A request refused before any work: one plain sentence, and no retry (it would fail alike)."""
+    return Failure(message, allow_retries=False)
+
+
+def _organization(engine, organization: str) -> dict:  # noqa: ANN001 - an Engine
+    try:
+        return resolve_organization(engine, organization.strip())
+    except UnknownOrganization:
+        raise refused(f"There is no organization {organization!r}.") from None
 
 
 def _stats_event(engine, org: dict) -> AssetMaterialization:  # noqa: ANN001
@@ -131,7 +166,9 @@ def process_incoming_invoices(
     upload_store: UploadStore,
     ocr_engine: OcrEngine,
 ) -> dict:
-    org = resolve_organization(database.get_engine(), config.organization)
+    org = _organization(database.get_engine(), config.organization)
+    if not config.document_ids:
+        raise refused("document_ids is empty: give the ids of the documents to process.")
     summary = _process(context, database, upload_store, ocr_engine, org, config.document_ids)
     if summary.requested and summary.skipped and len(summary.skipped) == summary.requested:
         raise Failure(
@@ -153,26 +190,30 @@ def retry_failed_incoming_invoices(
     ocr_engine: OcrEngine,
 ) -> dict:
     engine = database.get_engine()
-    org = resolve_organization(engine, config.organization)
-    if not config.all_failed and not config.document_ids:
-        raise Failure("give document_ids or set all_failed: true")
-    retried, refused = retry_documents(
+    org = _organization(engine, config.organization)
+    chosen = config.documents.ids if isinstance(config.documents, ChosenDocuments) else None
+    if chosen is not None and not chosen:
+        raise refused(
+            "documents.document_ids.ids is empty: give the ids of the documents to retry."
+        )
+    retried, not_retried = retry_documents(
         engine,
         org["id"],
-        None if config.all_failed else config.document_ids,
-        requested_by=context.run.tags.get("dagster/user") or config.requested_by,
+        chosen,
+        requested_by=config.requested_by or context.run.tags.get("dagster/user") or "launchpad",
     )
-    for doc_id, reason in refused.items():
+    for doc_id, reason in not_retried.items():
         context.log.warning(f"document {doc_id} not retried: {reason}")
     summary = _process(context, database, upload_store, ocr_engine, org, retried)
-    metadata = {**summary.as_metadata(), "retried": len(retried), "refused": len(refused)}
+    metadata = {**summary.as_metadata(), "retried": len(retried), "refused": len(not_retried)}
     context.add_output_metadata(metadata)
     return metadata
 
 
 @job(
     executor_def=in_process_executor,
-    description="Parse and validate incoming invoices: launched by upload_sensor or by hand with ids.",
+    description="Parse and validate incoming invoices of one organization: launched by "
+    "upload_sensor or by hand with ids. Tagged with its organization at launch.",
 )
 def intake_job():
     process_incoming_invoices()
@@ -180,7 +221,8 @@ def intake_job():
 
 @job(
     executor_def=in_process_executor,
-    description="Retry FAILED incoming invoices (chosen ids or all).",
+    description="Retry FAILED incoming invoices of one organization (chosen ids or all). Tagged "
+    "with its organization at launch.",
 )
 def retry_failed_invoices_job():
     retry_failed_incoming_invoices()

@@ -4,8 +4,10 @@ import json
 from datetime import timedelta
 from decimal import Decimal
 
+import pytest
 from dagster import (
     DagsterInstance,
+    DagsterInvalidConfigError,
     Definitions,
     SkipReason,
     build_schedule_context,
@@ -14,8 +16,9 @@ from dagster import (
     job,
     materialize,
     op,
+    validate_run_config,
 )
-from sqlalchemy import update
+from sqlalchemy import func, select, update
 
 from invoice_pipelines.billing.defs import (
     BATCH_JOB_TAG,
@@ -27,10 +30,20 @@ from invoice_pipelines.billing.defs import (
     fail_stuck_batch_jobs_job,
     fail_stuck_batch_jobs_schedule,
 )
-from invoice_pipelines.billing.invoicing import claim_batch_job, process_batch_job
-from invoice_pipelines.billing.queue import enqueue_sales_orders, get_batch_job, local_runner_name
-from invoice_pipelines.db.tables import batch_jobs, items
-from invoice_pipelines.db.tenancy import tenant_transaction
+from invoice_pipelines.billing.invoicing import (
+    DEFAULT_CHUNK_SIZE,
+    DEFAULT_WORKERS,
+    claim_batch_job,
+    process_batch_job,
+)
+from invoice_pipelines.billing.queue import (
+    DEFAULT_DUE_DAYS,
+    enqueue_sales_orders,
+    get_batch_job,
+    local_runner_name,
+)
+from invoice_pipelines.db.tables import audit_log, batch_jobs, items, organizations
+from invoice_pipelines.db.tenancy import system_transaction, tenant_transaction
 from invoice_pipelines.db.types import utcnow
 from invoice_pipelines.resources.database import Database
 from invoice_pipelines.tenants.partitions import ORGANIZATION_TAG
@@ -39,6 +52,21 @@ from invoice_pipelines_tests.billing.shop import make_shop
 
 def resources(db) -> dict:
     return {"database": Database(url=db.url)}
+
+
+def batch_config(organization: str, request: dict, **settings) -> dict:
+    config = {"organization": organization, "request": request, **settings}
+    return {"ops": {"process_batch_invoicing": {"config": config}}}
+
+
+def refusal(result) -> str:
+    """The one sentence a refused run shows; refused runs carry no chained trace."""
+    assert not result.success
+    [failure] = result.get_step_failure_events()
+    data = failure.event_specific_data
+    assert data.error.cause is None and data.error.context is None
+    assert data.user_failure_data is not None
+    return data.user_failure_data.description
 
 
 def tick(db, instance, cursor=None):
@@ -67,7 +95,14 @@ def test_a_pending_job_gets_exactly_one_run_request_tagged_with_its_organization
     [request] = requests_for(result, {job_id})
     assert request.run_key == f"batch-job-{job_id}"
     assert request.tags[ORGANIZATION_TAG] == shop.org["slug"]
-    assert request.run_config["ops"]["process_batch_invoicing"]["config"]["batch_job_id"] == job_id
+    config = request.run_config["ops"]["process_batch_invoicing"]["config"]
+    assert config == {
+        "organization": shop.org["slug"],
+        "request": {"queued_job": {"batch_job_id": job_id}},
+        "chunk_size": DEFAULT_CHUNK_SIZE,
+        "workers": DEFAULT_WORKERS,
+    }
+    validate_run_config(batch_invoicing_job, request.run_config)
     assert len(requests_for(result, set(range(job_id + 1, job_id + 10)))) == 0
 
     # the next tick, while the run is still queued: nothing new for this job
@@ -136,9 +171,13 @@ def test_launchpad_request_enqueues_and_processes_in_one_run(db):
                     "process_batch_invoicing": {
                         "config": {
                             "organization": shop.org["slug"],
-                            "order_ids": orders,
-                            "invoice_date": "2026-12-01",
-                            "due_days": 30,
+                            "request": {
+                                "sales_orders": {
+                                    "order_ids": orders,
+                                    "invoice_date": "2026-12-01",
+                                    "due_days": 30,
+                                }
+                            },
                             "chunk_size": 2,
                         }
                     }
@@ -164,46 +203,39 @@ def test_launchpad_request_enqueues_and_processes_in_one_run(db):
         assert requests_for(sensor_result, {output["id"]}) == []
 
 
-def test_launchpad_customer_lines_and_bad_requests(db):
+def test_launchpad_customer_lines(db):
     shop = make_shop(db)
     ok = batch_invoicing_job.execute_in_process(
-        run_config={
-            "ops": {
-                "process_batch_invoicing": {
-                    "config": {
-                        "organization": str(shop.org_id),
-                        "customers": [
-                            {
-                                "customer_id": shop.customer_ids[0],
-                                "lines": [
-                                    {
-                                        "item_id": shop.item_ids["BOOK"],
-                                        "quantity": "2",
-                                        "unit_price": "10.00",
-                                    }
-                                ],
-                            }
-                        ],
-                    }
+        run_config=batch_config(
+            str(shop.org_id),
+            {
+                "customer_lines": {
+                    "customers": [
+                        {
+                            "customer_id": shop.customer_ids[0],
+                            "lines": [
+                                {
+                                    "item_id": shop.item_ids["BOOK"],
+                                    "quantity": "2",
+                                    "unit_price": "10.00",
+                                },
+                                {
+                                    "description": "Setup",
+                                    "unit_price": "100.00",
+                                    "vat_rate": "0.00",
+                                    "vat_category": "AE",
+                                    "line_type": "charge",
+                                },
+                            ],
+                        }
+                    ],
                 }
-            }
-        },
+            },
+        ),
         resources=resources(db),
     )
     assert ok.success
-    assert [i["gross_total"] for i in shop.invoices()] == [Decimal("21.40")]  # 20.00 + 7 %
-    for config, message in [
-        ({"organization": "no-such-org", "order_ids": [1]}, "no organization"),
-        ({"organization": shop.org["slug"]}, "nothing to invoice"),
-        ({}, "give batch_job_id"),
-    ]:
-        bad = batch_invoicing_job.execute_in_process(
-            run_config={"ops": {"process_batch_invoicing": {"config": config}}},
-            resources=resources(db),
-            raise_on_error=False,
-        )
-        assert not bad.success
-        assert message in str(bad.get_step_failure_events()[0].event_specific_data.error.message)
+    assert [i["gross_total"] for i in shop.invoices()] == [Decimal("121.40")]  # 20.00 + 7 % + 100
 
 
 def test_stuck_job_schedule_fails_jobs_without_progress(db):
@@ -267,14 +299,29 @@ def test_control_job_cancels_and_retries(db):
     )
     retry_id = result.output_for_node("control_batch_job")["retry_job_id"]
     assert get_batch_job(db.engine, retry_id).status == "pending"  # the sensor launches it
-    bad = batch_job_control_job.execute_in_process(
+    again = batch_job_control_job.execute_in_process(
         run_config={
-            "ops": {"control_batch_job": {"config": {"batch_job_id": done.id, "action": "explode"}}}
+            "ops": {
+                "control_batch_job": {"config": {"batch_job_id": done.id, "action": "retry_failed"}}
+            }
         },
         resources=resources(db),
         raise_on_error=False,
     )
-    assert not bad.success
+    assert (
+        refusal(again)
+        == f"Batch job {done.id} was already retried as job {retry_id}; retry that one instead."
+    )
+    unknown = batch_job_control_job.execute_in_process(
+        run_config={
+            "ops": {
+                "control_batch_job": {"config": {"batch_job_id": 999999999, "action": "cancel"}}
+            }
+        },
+        resources=resources(db),
+        raise_on_error=False,
+    )
+    assert refusal(unknown) == "There is no batch job 999999999."
 
 
 def test_stats_asset_reports_todays_batch_work(db):
@@ -333,3 +380,230 @@ def test_more_pending_jobs_than_one_page_are_all_launched(db):
             seen.add(job_id)
         cursor = context.cursor if not hasattr(result, "cursor") else result.cursor
     assert set(ids) <= seen
+
+
+def test_invalid_requests_are_refused_by_config_validation_before_any_run():
+    request = {"sales_orders": {"order_ids": [1]}}
+    for config in [
+        {"request": request},  # no organization
+        {"organization": "acme"},  # no request
+        {"organization": "acme", "request": {**request, "all_reviewed": {}}},  # two kinds
+        {"organization": "acme", "request": {"everything": {}}},  # no such kind
+        {"organization": "acme", "all_reviewed": True},  # the old flat shape
+        {"organization": "acme", "request": {"sales_orders": {"order_ids": ["12a"]}}},
+        {"organization": "acme", "request": {"sales_orders": {}}},  # ids missing
+        {"organization": "acme", "request": {"queued_job": {}}},  # job id missing
+        {"organization": "acme", "request": {"all_reviewed": {"due_days": "soon"}}},
+        {
+            "organization": "acme",
+            "request": {
+                "customer_lines": {
+                    "customers": [{"customer_id": 1, "lines": [{"line_type": "gift"}]}]
+                }
+            },
+        },
+        {
+            "organization": "acme",
+            "request": {
+                "customer_lines": {
+                    "customers": [{"customer_id": 1, "lines": [{"vat_category": "X"}]}]
+                }
+            },
+        },
+    ]:
+        with pytest.raises(DagsterInvalidConfigError):
+            validate_run_config(
+                batch_invoicing_job, {"ops": {"process_batch_invoicing": {"config": config}}}
+            )
+    for config in [
+        {"batch_job_id": 1, "action": "explode"},  # actions are an enum
+        {"batch_job_id": 1},
+    ]:
+        with pytest.raises(DagsterInvalidConfigError):
+            validate_run_config(
+                batch_job_control_job, {"ops": {"control_batch_job": {"config": config}}}
+            )
+
+
+def _fields_without_description(config_type, path: str) -> list[str]:
+    missing = []
+    for name, field in (getattr(config_type, "fields", None) or {}).items():
+        if not field.description:
+            missing.append(f"{path}.{name}")
+        inner = field.config_type
+        while getattr(inner, "inner_type", None) is not None:  # arrays, Noneable
+            inner = inner.inner_type
+        missing += _fields_without_description(inner, f"{path}.{name}")
+    return missing
+
+
+def test_every_launchpad_config_field_has_a_description():
+    from invoice_pipelines.intake.defs import intake_job, retry_failed_invoices_job
+
+    missing = []
+    for job_def in (
+        batch_invoicing_job,
+        batch_job_control_job,
+        fail_stuck_batch_jobs_job,
+        intake_job,
+        retry_failed_invoices_job,
+    ):
+        for node in job_def.graph.node_defs:
+            if node.config_schema is not None and node.config_schema.config_type is not None:
+                missing += _fields_without_description(
+                    node.config_schema.config_type, f"{job_def.name}.{node.name}"
+                )
+    # the selector branches (`request.sales_orders`, ...) are named by their key
+    assert [m for m in missing if not m.endswith(BRANCHES)] == []
+
+
+BRANCHES = (
+    ".request.queued_job",
+    ".request.sales_orders",
+    ".request.all_reviewed",
+    ".request.customer_lines",
+    ".documents.document_ids",
+    ".documents.all_failed",
+)
+
+
+def _recorded(db, org_id: int) -> tuple[int, int]:
+    with system_transaction(db.engine) as conn:
+        jobs = conn.execute(
+            select(func.count()).where(batch_jobs.c.organization_id == org_id)
+        ).scalar_one()
+        audits = conn.execute(
+            select(func.count()).where(audit_log.c.organization_id == org_id)
+        ).scalar_one()
+    return jobs, audits
+
+
+def test_run_time_refusals_are_one_plain_sentence_and_record_nothing(db):
+    shop = make_shop(db)
+    other = make_shop(db)
+    slug = shop.org["slug"]
+    mine = shop.add_orders(1)[0]
+    theirs = other.add_orders(1)[0]
+    foreign_job = enqueue_sales_orders(db.engine, other.org_id, order_ids=[theirs])
+    before = _recorded(db, shop.org_id)
+    cases = [
+        (
+            batch_config("no-such-org", {"all_reviewed": {}}),
+            "There is no organization 'no-such-org'.",
+        ),
+        (
+            batch_config(slug, {"sales_orders": {"order_ids": [mine, theirs]}}),
+            f"Organization '{slug}' has no sales orders {theirs}.",
+        ),
+        (
+            batch_config(slug, {"sales_orders": {"order_ids": [mine, 0]}}),
+            "Sales order ids are positive integers, not 0.",
+        ),
+        (
+            batch_config(slug, {"sales_orders": {"order_ids": []}}),
+            "No sales order ids given.",
+        ),
+        (
+            batch_config(slug, {"all_reviewed": {"invoice_date": "1.12."}}),
+            "Invoice_date must be a date like 2026-11-30, not '1.12.'.",
+        ),
+        (
+            batch_config(slug, {"all_reviewed": {"up_to": "2026-13-01"}}),
+            "Up_to must be a date like 2026-11-30, not '2026-13-01'.",
+        ),
+        (
+            batch_config(slug, {"all_reviewed": {"due_days": -1}}),
+            "Due_days must be 0 or more, not -1.",
+        ),
+        (
+            batch_config(slug, {"all_reviewed": {}}, workers=99),
+            "workers must be between 1 and 8, not 99.",
+        ),
+        (
+            batch_config(slug, {"all_reviewed": {}}, chunk_size=0),
+            "chunk_size must be at least 1, not 0.",
+        ),
+        (
+            batch_config(slug, {"queued_job": {"batch_job_id": foreign_job}}),
+            f"Batch job {foreign_job} belongs to organization '{other.org['slug']}', not '{slug}'.",
+        ),
+        (
+            batch_config(slug, {"queued_job": {"batch_job_id": 999999999}}),
+            "There is no batch job 999999999.",
+        ),
+        (
+            batch_config(
+                slug,
+                {
+                    "customer_lines": {
+                        "customers": [
+                            {"customer_id": other.customer_ids[0], "lines": [{"item_id": 1}]}
+                        ]
+                    }
+                },
+            ),
+            f"Organization '{slug}' has no customers {other.customer_ids[0]}.",
+        ),
+        (
+            batch_config(
+                slug,
+                {
+                    "customer_lines": {
+                        "customers": [
+                            {
+                                "customer_id": shop.customer_ids[0],
+                                "lines": [{"item_id": other.item_ids["BOOK"]}],
+                            }
+                        ]
+                    }
+                },
+            ),
+            f"Organization '{slug}' has no items {other.item_ids['BOOK']}.",
+        ),
+        (
+            batch_config(
+                slug,
+                {
+                    "customer_lines": {
+                        "customers": [
+                            {"customer_id": shop.customer_ids[0], "lines": [{"quantity": "2"}]}
+                        ]
+                    }
+                },
+            ),
+            "Customer entry 1, line 1: a line without item_id needs description, unit_price, "
+            "vat_rate, vat_category.",
+        ),
+    ]
+    for run_config, message in cases:
+        result = batch_invoicing_job.execute_in_process(
+            run_config=run_config, resources=resources(db), raise_on_error=False
+        )
+        assert refusal(result) == message
+        assert result.get_asset_materialization_events() == []
+    assert _recorded(db, shop.org_id) == before
+    assert shop.invoices() == []
+    assert get_batch_job(db.engine, foreign_job).status == "pending"
+
+
+def test_due_days_default_to_the_organizations_payment_terms(db):
+    shop = make_shop(db)
+    plain = make_shop(db)
+    with system_transaction(db.engine, write=True) as conn:
+        conn.execute(
+            update(organizations)
+            .where(organizations.c.id == shop.org_id)
+            .values(settings={"payment_terms_days": 21})
+        )
+    for each, days in ((shop, 21), (plain, DEFAULT_DUE_DAYS)):
+        result = batch_invoicing_job.execute_in_process(
+            run_config=batch_config(
+                each.org["slug"],
+                {"sales_orders": {"order_ids": each.add_orders(1), "invoice_date": "2026-12-01"}},
+            ),
+            resources=resources(db),
+        )
+        job = get_batch_job(db.engine, result.output_for_node("process_batch_invoicing")["id"])
+        assert job.due_days == days
+        [invoice] = each.invoices()
+        assert (invoice["due_date"] - invoice["issue_date"]).days == days

@@ -6,7 +6,12 @@ import subprocess
 import time
 
 import pytest
-from dagster import DagsterInstance, build_sensor_context
+from dagster import (
+    DagsterInstance,
+    DagsterInvalidConfigError,
+    build_sensor_context,
+    validate_run_config,
+)
 from sqlalchemy import select
 
 from invoice_pipelines.db.tables import audit_log, incoming_invoices, processing_errors
@@ -200,7 +205,7 @@ def test_retry_job_moves_failed_back_and_processes_again(db, tmp_path):
         "retry_failed_incoming_invoices",
         db,
         store,
-        {"organization": org["slug"], "all_failed": True},
+        {"organization": org["slug"], "documents": {"all_failed": {}}},
     )
     assert result.success
     out = result.output_for_node("retry_failed_incoming_invoices")
@@ -280,3 +285,61 @@ def test_an_invalid_currency_is_not_shortened_into_a_valid_one(db, tmp_path):
     euro = docs["euro.xml"]
     assert euro["status"] == "FAILED" and euro["currency"] is None
     assert any("InvoiceCurrencyCode" in e["message"] for e in errors[euro["id"]])
+
+
+def _refusal(result) -> str:
+    assert not result.success
+    [failure] = result.get_step_failure_events()
+    data = failure.event_specific_data
+    assert data.error.cause is None and data.user_failure_data is not None
+    return data.user_failure_data.description
+
+
+def test_hand_launched_intake_requests_are_refused_plainly(db, tmp_path):
+    org = db.new_organization()
+    store = LocalUploadStore(root=str(tmp_path))
+    for config, message in [
+        (
+            {"organization": "no-such-org", "document_ids": [1]},
+            "There is no organization 'no-such-org'.",
+        ),
+        (
+            {"organization": org["slug"], "document_ids": []},
+            "document_ids is empty: give the ids of the documents to process.",
+        ),
+    ]:
+        result = _run(intake_job, "process_incoming_invoices", db, store, config, False)
+        assert _refusal(result) == message
+    for config, message in [
+        (
+            {"organization": "no-such-org", "documents": {"all_failed": {}}},
+            "There is no organization 'no-such-org'.",
+        ),
+        (
+            {"organization": org["slug"], "documents": {"document_ids": {"ids": []}}},
+            "documents.document_ids.ids is empty: give the ids of the documents to retry.",
+        ),
+    ]:
+        result = _run(
+            retry_failed_invoices_job, "retry_failed_incoming_invoices", db, store, config, False
+        )
+        assert _refusal(result) == message
+    with tenant_transaction(db.engine, org["id"]) as conn:
+        mine = select(audit_log).where(audit_log.c.organization_id == org["id"])
+        assert conn.execute(mine).all() == []
+
+
+def test_retry_requests_have_one_shape_per_kind():
+    op_name = "retry_failed_incoming_invoices"
+    for config in [
+        {"organization": "acme", "document_ids": [1], "all_failed": True},  # the old flat shape
+        {"organization": "acme", "documents": {"all_failed": {}, "document_ids": {"ids": [1]}}},
+        {"organization": "acme"},
+        {"documents": {"all_failed": {}}},
+    ]:
+        with pytest.raises(DagsterInvalidConfigError):
+            validate_run_config(retry_failed_invoices_job, {"ops": {op_name: {"config": config}}})
+    validate_run_config(
+        retry_failed_invoices_job,
+        {"ops": {op_name: {"config": {"organization": "acme", "documents": {"all_failed": {}}}}}},
+    )

@@ -1,0 +1,143 @@
+"""The run coordinator that tags every organization-scoped run with its organization.
+
+The per-organization limit in dagster.yaml (`tag_concurrency_limits` on `invoice_pipelines/organization`,
+`applyLimitPerUniqueValue`) only holds back runs that carry the tag. Sensors set it on their run
+requests, but a run launched from the launchpad, with `dagster job launch` or as a re-execution
+carries whatever tags the person gave it. Every one of those launches goes through
+`DagsterInstance.submit_run`, so this subclass of Dagster's `QueuedRunCoordinator` derives the tag
+there, from the run config, before the run is queued:
+
+- a job works on one organization's data when an op's config has an `organization` field (slug or
+  id; our jobs make it required);
+- the organization is looked up in the application database and the tag gets its slug, whatever
+  tag value the launch gave (so `12` and `mueller-werkzeugbau` are one organization to the limit);
+- a run whose config names an organization that does not exist is failed at once with one
+  sentence, before it is queued; if the database cannot be reached, the run is queued with the
+  name as given and its op refuses it at run time if it is wrong.
+
+Configured in the instance yaml (dagster.yaml, scripts/dagster-home.sh):
+
+    run_coordinator:
+      module: invoice_pipelines.tenants.run_coordinator
+      class: OrganizationRunCoordinator
+
+Limits stay in the `concurrency:` block; the queue settings of QueuedRunCoordinator still apply.
+"""
+
+from collections.abc import Mapping
+from typing import Any
+
+from dagster import Field, StringSource
+from dagster._core.run_coordinator import QueuedRunCoordinator, SubmitRunContext
+from dagster._core.storage.dagster_run import DagsterRun, DagsterRunStatus
+from dagster._serdes import ConfigurableClassData
+
+from invoice_pipelines.tenants.partitions import ORGANIZATION_TAG
+
+ORGANIZATION_FIELD = "organization"
+
+
+class ConflictingOrganizations(ValueError):
+    """A run config that names more than one organization."""
+
+
+def organization_in_run_config(run_config: Mapping[str, Any] | None) -> str | None:
+    """The organization (slug or id, as written) that a run's op config names, or None.
+
+    Looks at the `organization` field of every op's config, also inside graphs; a run config that
+    names two different organizations raises ConflictingOrganizations.
+    """
+    found: set[str] = set()
+
+    def walk(ops: Any) -> None:
+        if not isinstance(ops, Mapping):
+            return
+        for entry in ops.values():
+            if not isinstance(entry, Mapping):
+                continue
+            config = entry.get("config")
+            if isinstance(config, Mapping) and config.get(ORGANIZATION_FIELD) not in (None, ""):
+                found.add(str(config[ORGANIZATION_FIELD]).strip())
+            walk(entry.get("ops"))
+
+    walk((run_config or {}).get("ops"))
+    if len(found) > 1:
+        raise ConflictingOrganizations(
+            f"the run config names more than one organization ({', '.join(sorted(found))}); "
+            "a run works on one organization"
+        )
+    return next(iter(found), None)
+
+
+class OrganizationRunCoordinator(QueuedRunCoordinator):
+    """QueuedRunCoordinator that sets the organization tag from the run config (see module doc)."""
+
+    def __init__(self, database_url: str | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._database_url = database_url or None
+
+    @classmethod
+    def config_type(cls) -> dict:
+        return {
+            **super().config_type(),
+            "database_url": Field(
+                StringSource,
+                is_required=False,
+                description="Application database to look organizations up in; default "
+                "INVOICE_PIPELINES_DB_URL.",
+            ),
+        }
+
+    @classmethod
+    def from_config_value(
+        cls, inst_data: ConfigurableClassData, config_value: Mapping[str, Any]
+    ) -> "OrganizationRunCoordinator":
+        config = dict(config_value)
+        database_url = config.pop("database_url", None)
+        coordinator = super().from_config_value(inst_data, config)
+        coordinator._database_url = database_url or None
+        return coordinator
+
+    def _slug(self, organization: str) -> str:
+        # imported here: the instance loads this module in the webserver and the daemon, which
+        # need the database only when a run names an organization
+        from invoice_pipelines.db.engine import shared_engine
+        from invoice_pipelines.db.tenancy import resolve_organization
+
+        return resolve_organization(shared_engine(self._database_url), organization)["slug"]
+
+    def _refuse(self, run: DagsterRun, message: str) -> DagsterRun:
+        # one plain sentence, no stack trace: the launchpad opens the run and shows it
+        self._instance.report_run_failed(run, message=message)
+        return self._instance.get_run_by_id(run.run_id) or run
+
+    def submit_run(self, context: SubmitRunContext) -> DagsterRun:
+        from invoice_pipelines.db.tenancy import UnknownOrganization
+
+        run = context.dagster_run
+        if run.status != DagsterRunStatus.NOT_STARTED:
+            return super().submit_run(context)
+        try:
+            organization = organization_in_run_config(run.run_config)
+        except ConflictingOrganizations as exc:
+            return self._refuse(run, f"Run refused: {exc}.")
+        if organization is None:
+            return super().submit_run(context)
+        try:
+            slug = self._slug(organization)
+        except UnknownOrganization:
+            return self._refuse(
+                run, f"Run refused: there is no organization {organization!r} (use its slug or id)."
+            )
+        except Exception as exc:  # noqa: BLE001 - the database is down or misconfigured
+            # queue it under the name as given; the op checks the organization when it starts
+            slug = organization
+            self._instance.report_engine_event(
+                f"could not look organization {organization!r} up ({type(exc).__name__}: {exc}); "
+                "tagged with the name as given",
+                run,
+            )
+        if run.tags.get(ORGANIZATION_TAG) != slug:
+            self._instance.add_run_tags(run.run_id, {ORGANIZATION_TAG: slug})
+            run = self._instance.get_run_by_id(run.run_id) or run
+        return super().submit_run(SubmitRunContext(run, workspace=context.workspace))

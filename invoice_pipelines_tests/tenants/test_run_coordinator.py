@@ -1,0 +1,244 @@
+"""Runs launched by hand carry the organization tag, and the per-organization limit holds them.
+
+The launches go through the GraphQL `launchRun` / `launchRunReexecution` mutations exactly as the
+webserver executes them (dagster_graphql's schema over a workspace of our definitions), against an
+instance configured like dagster.yaml: our run coordinator and the `concurrency:` limits. One
+iteration of the QueuedRunCoordinatorDaemon then shows which queued runs may start.
+"""
+
+from pathlib import Path
+
+import pytest
+import yaml
+from dagster import DagsterRunStatus, instance_for_test
+from dagster._core.remote_origin import InProcessCodeLocationOrigin
+from dagster._core.test_utils import InProcessTestWorkspaceLoadTarget
+from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
+from dagster._core.workspace.context import WorkspaceProcessContext
+from dagster._daemon.run_coordinator.queued_run_coordinator_daemon import (
+    QueuedRunCoordinatorDaemon,
+)
+from dagster_graphql.test.utils import execute_dagster_graphql, infer_job_selector
+
+from invoice_pipelines.tenants.partitions import ORGANIZATION_TAG
+from invoice_pipelines.tenants.run_coordinator import (
+    ConflictingOrganizations,
+    OrganizationRunCoordinator,
+    organization_in_run_config,
+)
+from invoice_pipelines_tests.billing.shop import make_shop
+
+REPO = Path(__file__).resolve().parents[2]
+
+LAUNCH = """
+mutation Launch($executionParams: ExecutionParams!) {
+  launchRun(executionParams: $executionParams) {
+    __typename
+    ... on LaunchRunSuccess { run { runId status tags { key value } } }
+    ... on RunConfigValidationInvalid { errors { message } }
+    ... on PythonError { message stack }
+  }
+}
+"""
+
+REEXECUTE = """
+mutation Reexecute($parentRunId: String!) {
+  launchRunReexecution(reexecutionParams: {parentRunId: $parentRunId, strategy: ALL_STEPS}) {
+    __typename
+    ... on LaunchRunSuccess { run { runId status tags { key value } } }
+    ... on PythonError { message stack }
+  }
+}
+"""
+
+
+def instance_settings() -> dict:
+    """The production dagster.yaml's coordinator and concurrency block; a launcher that only records."""
+    production = yaml.safe_load((REPO / "dagster.yaml").read_text())
+    return {
+        "run_coordinator": production["run_coordinator"],
+        "concurrency": {"runs": production["concurrency"]["runs"]},
+        "run_launcher": {"module": "dagster._core.test_utils", "class": "MockedRunLauncher"},
+    }
+
+
+@pytest.fixture
+def workspace(db, monkeypatch):
+    # the coordinator looks organizations up where the application's database is
+    monkeypatch.setenv("INVOICE_PIPELINES_DB_URL", db.url)
+    with instance_for_test(overrides=instance_settings()) as instance:
+        assert isinstance(instance.run_coordinator, OrganizationRunCoordinator)
+        target = InProcessTestWorkspaceLoadTarget(
+            InProcessCodeLocationOrigin(
+                LoadableTargetOrigin(
+                    module_name="invoice_pipelines.definitions",
+                    attribute="defs",
+                    working_directory=str(REPO),
+                ),
+                location_name="invoice_pipelines",
+            )
+        )
+        with WorkspaceProcessContext(instance, target) as process_context:
+            yield process_context
+
+
+def launch(process_context, job_name: str, op_name: str, config: dict, tags=None) -> dict:
+    context = process_context.create_request_context()
+    result = execute_dagster_graphql(
+        context,
+        LAUNCH,
+        variables={
+            "executionParams": {
+                "selector": infer_job_selector(context, job_name),
+                "runConfigData": {"ops": {op_name: {"config": config}}},
+                "executionMetadata": {
+                    "tags": [{"key": k, "value": v} for k, v in (tags or {}).items()]
+                },
+            }
+        },
+    )
+    return result.data["launchRun"]
+
+
+def tags_of(run: dict) -> dict:
+    return {t["key"]: t["value"] for t in run["tags"]}
+
+
+def dequeue_once(process_context) -> None:
+    daemon = QueuedRunCoordinatorDaemon(interval_seconds=1)
+    list(daemon.run_iteration(process_context))
+
+
+def test_launchpad_runs_get_the_tag_and_the_limit_holds_them(db, workspace):
+    shop = make_shop(db)
+    other = make_shop(db)
+    instance = workspace.instance
+
+    # by id, and with a wrong tag typed in the launchpad: the tag gets the organization's slug
+    first = launch(
+        workspace,
+        "batch_invoicing_job",
+        "process_batch_invoicing",
+        {
+            "organization": str(shop.org_id),
+            "request": {"sales_orders": {"order_ids": shop.add_orders(1)}},
+        },
+        tags={ORGANIZATION_TAG: "someone-else"},
+    )
+    assert first["__typename"] == "LaunchRunSuccess", first
+    assert first["run"]["status"] == "QUEUED"
+    assert tags_of(first["run"])[ORGANIZATION_TAG] == shop.org["slug"]
+
+    # another job of the same organization, and a batch of another organization
+    second = launch(
+        workspace,
+        "retry_failed_invoices_job",
+        "retry_failed_incoming_invoices",
+        {"organization": shop.org["slug"], "documents": {"all_failed": {}}},
+    )
+    third = launch(
+        workspace,
+        "batch_invoicing_job",
+        "process_batch_invoicing",
+        {"organization": other.org["slug"], "request": {"all_reviewed": {}}},
+    )
+    assert tags_of(second["run"])[ORGANIZATION_TAG] == shop.org["slug"]
+    assert tags_of(third["run"])[ORGANIZATION_TAG] == other.org["slug"]
+
+    dequeue_once(workspace)
+
+    def status(run: dict) -> DagsterRunStatus:
+        return instance.get_run_by_id(run["run"]["runId"]).status
+
+    # one run per organization starts; the second run of the first organization waits
+    assert status(first) == DagsterRunStatus.STARTING
+    assert status(third) == DagsterRunStatus.STARTING
+    assert status(second) == DagsterRunStatus.QUEUED
+    dequeue_once(workspace)
+    assert status(second) == DagsterRunStatus.QUEUED
+
+    # a re-execution of the first run is tagged again, and waits as well
+    instance.report_run_failed(instance.get_run_by_id(first["run"]["runId"]))
+    context = workspace.create_request_context()
+    again = execute_dagster_graphql(
+        context, REEXECUTE, variables={"parentRunId": first["run"]["runId"]}
+    ).data["launchRunReexecution"]
+    assert again["__typename"] == "LaunchRunSuccess", again
+    assert tags_of(again["run"])[ORGANIZATION_TAG] == shop.org["slug"]
+    dequeue_once(workspace)
+    # the first run ended: exactly one of the two waiting runs of the organization starts
+    waiting = [second["run"]["runId"], again["run"]["runId"]]
+    started = [r for r in waiting if instance.get_run_by_id(r).status == DagsterRunStatus.STARTING]
+    assert len(started) == 1
+
+
+def test_an_unknown_organization_is_refused_at_launch_with_one_sentence(db, workspace):
+    refused = launch(
+        workspace,
+        "intake_job",
+        "process_incoming_invoices",
+        {"organization": "no-such-org", "document_ids": [1]},
+    )
+    assert refused["__typename"] == "LaunchRunSuccess", refused  # the UI opens the failed run
+    run = workspace.instance.get_run_by_id(refused["run"]["runId"])
+    assert run.status == DagsterRunStatus.FAILURE
+    assert ORGANIZATION_TAG not in run.tags
+    [failure] = [
+        e
+        for e in workspace.instance.all_logs(run.run_id)
+        if e.dagster_event and e.dagster_event.event_type_value == "PIPELINE_FAILURE"
+    ]
+    assert failure.dagster_event.message == (
+        "Run refused: there is no organization 'no-such-org' (use its slug or id)."
+    )
+    # no stack trace
+    assert getattr(failure.dagster_event.event_specific_data, "error", None) is None
+
+
+def test_the_launchpad_refuses_invalid_config_before_a_run_exists(db, workspace):
+    shop = make_shop(db)
+    for config in [
+        # two request kinds at once
+        {
+            "organization": shop.org["slug"],
+            "request": {"all_reviewed": {}, "sales_orders": {"order_ids": [1]}},
+        },
+        # no organization
+        {"request": {"all_reviewed": {}}},
+        # an old-style flat request
+        {"organization": shop.org["slug"], "all_reviewed": True},
+    ]:
+        result = launch(workspace, "batch_invoicing_job", "process_batch_invoicing", config)
+        assert result["__typename"] == "RunConfigValidationInvalid", (config, result)
+    assert workspace.instance.get_runs() == []
+
+
+def test_jobs_without_an_organization_in_their_config_are_not_tagged(db, workspace):
+    # the control job has no organization on purpose: a cancel must not wait behind the very run
+    # it is meant to stop
+    result = launch(
+        workspace,
+        "batch_job_control_job",
+        "control_batch_job",
+        {"batch_job_id": 1, "action": "cancel"},
+    )
+    assert result["run"]["status"] == "QUEUED"
+    assert ORGANIZATION_TAG not in tags_of(result["run"])
+
+
+def test_organization_in_run_config():
+    assert organization_in_run_config({"ops": {"a": {"config": {"organization": "x"}}}}) == "x"
+    assert organization_in_run_config({"ops": {"a": {"config": {"organization": 7}}}}) == "7"
+    nested = {"ops": {"graph": {"ops": {"inner": {"config": {"organization": "y"}}}}}}
+    assert organization_in_run_config(nested) == "y"
+    assert organization_in_run_config({"ops": {"a": {"config": {"batch_job_id": 1}}}}) is None
+    assert organization_in_run_config({}) is None
+    with pytest.raises(ConflictingOrganizations):
+        organization_in_run_config(
+            {
+                "ops": {
+                    "a": {"config": {"organization": "x"}},
+                    "b": {"config": {"organization": "y"}},
+                }
+            }
+        )
