@@ -13,6 +13,7 @@ import json
 SCENARIOS: dict[str, str] = {
     "intake": "invoice_pipelines.bench.intake",
     "ocr": "invoice_pipelines.bench.ocr",
+    "field-accuracy": "invoice_pipelines.bench.field_accuracy",
     "batch-invoicing": "invoice_pipelines.bench.batch_invoicing",
 }
 

@@ -1,0 +1,610 @@
+"""Invoice fields from plain text (a PDF text layer or OCR output), each with a confidence.
+
+Template-free: label dictionaries in several languages (labels.py) find where a value is, the
+layout says which value belongs to a label (same line, or the line below in the label's column),
+and the grammars for amounts, dates and currencies (numbers.py, dates.py, currency.py) read it.
+Totals are chosen so that net + VAT = gross whenever the text allows; one missing total is
+derived from the other two. A field whose confidence stays below MIN_CONFIDENCE is left out:
+an empty field makes the rules ask for it, a guessed one would pass them.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+from itertools import product
+from typing import Any
+
+from invoice_pipelines.core.invoice import Invoice, InvoiceLine, Origin, VatBreakdown
+from invoice_pipelines.core.money import plain_string
+from invoice_pipelines.intake.formats.text import labels as L
+from invoice_pipelines.intake.formats.text.currency import (
+    CURRENCY_LABEL,
+    find_currency,
+    labelled_code,
+)
+from invoice_pipelines.intake.formats.text.dates import day_first_evidence, find_dates
+from invoice_pipelines.intake.formats.text.lines import extract_lines
+from invoice_pipelines.intake.formats.text.numbers import Amount, amounts_in, percent_in
+
+MAX_TEXT_CHARS = 500_000
+MAX_TOTAL_CANDIDATES = 8
+MIN_CONFIDENCE = 0.5
+# How far below a label its value may be (non-empty lines), and how far right of it.
+LINES_BELOW = 2
+_LEADING_NOISE = re.compile(r"^[\s:#.;,|_=°º*\-–—>»]*")
+_NUMBER_TOKEN = re.compile(r"[A-Za-z0-9][A-Za-z0-9\-/._]{0,40}")
+_CELL = re.compile(r"\S+(?: \S+)*")
+_LETTERS = re.compile(r"[^\W\d_]{2,}")
+_CURRENCY_NOISE = re.compile(
+    r"(€|£|\$|¥|₹|\b[A-Z]{3}\b|\bzł|\bFt\b|\bKč|\d{1,2}(?:[.,]\d{1,3})?\s?%)", re.UNICODE
+)
+
+
+# ---------------------------------------------------------------- result types
+
+
+@dataclass(frozen=True, slots=True)
+class TextField:
+    """One extracted value, how sure we are, and the text line it came from."""
+
+    value: Any
+    confidence: float
+    source: str = ""
+
+    def to_json_dict(self) -> dict[str, Any]:
+        value = self.value
+        if isinstance(value, Decimal):
+            value = plain_string(value)
+        elif isinstance(value, date):
+            value = value.isoformat()
+        source = " ".join(self.source.split())[:200]
+        return {"value": value, "confidence": round(self.confidence, 2), "source": source}
+
+
+@dataclass
+class ExtractedFields:
+    """Fields found in a text; absent fields are simply missing from `fields`."""
+
+    fields: dict[str, TextField] = field(default_factory=dict)
+    lines: list[InvoiceLine] = field(default_factory=list)
+    vat_breakdown: list[VatBreakdown] = field(default_factory=list)
+
+    def value(self, name: str) -> Any:
+        found = self.fields.get(name)
+        return None if found is None else found.value
+
+    def to_json_dict(self) -> dict[str, Any]:
+        result: dict[str, Any] = {name: f.to_json_dict() for name, f in sorted(self.fields.items())}
+        if self.lines:
+            result["lines"] = [line.to_json_dict() for line in self.lines]
+        return result
+
+    def to_invoice(self, *, origin: Origin, confidence_scale: float = 1.0) -> Invoice:
+        """The normalized invoice; only what text can carry, the rest stays None."""
+        net, tax = self.value("net_total"), self.value("tax_total")
+        breakdown: tuple[VatBreakdown, ...] = tuple(self.vat_breakdown)
+        rate = self.value("vat_rate")
+        if not breakdown and rate is not None and net is not None and tax is not None:
+            breakdown = (VatBreakdown(category=None, rate=rate, basis=net, amount=tax),)
+        return Invoice(
+            number=self.value("number"),
+            type_code=self.value("type_code"),
+            issue_date=self.value("issue_date"),
+            due_date=self.value("due_date"),
+            currency=self.value("currency"),
+            seller_name=self.value("seller_name"),
+            seller_vat_id=self.value("seller_vat_id"),
+            iban=self.value("iban"),
+            net_total=net,
+            tax_total=tax,
+            gross_total=self.value("gross_total"),
+            amount_due=self.value("amount_due"),
+            vat_breakdown=breakdown,
+            lines=tuple(self.lines),
+            origin=origin,
+            confidence={
+                name: round(f.confidence * confidence_scale, 3) for name, f in self.fields.items()
+            },
+        )
+
+
+# ---------------------------------------------------------------- layout
+
+
+def _values_near(
+    lines: list[str], index: int, start: int, end: int
+) -> list[tuple[str, str, float]]:
+    """Where a label's value may be: the rest of its line, then the lines below it.
+
+    Below, in layout text (columns kept by runs of spaces), only the cells that overlap the
+    label's column count; "Rechnungsnummer" over "471102" in a right-hand block. The factor
+    says how much a value found there is worth compared with one on the label's own line.
+    """
+    line = lines[index]
+    rest = line[end:]
+    found = [(rest, line.strip(), 1.0)]
+    if re.search(r"\d", rest):
+        return found
+    below = 0
+    for following in lines[index + 1 : index + 6]:
+        if not following.strip():
+            continue
+        below += 1
+        if below > LINES_BELOW:
+            break
+        if "   " in following or "   " in line:
+            # The value's cell ends right of the label's start: under it, or right-aligned in
+            # the same block ("Rechnungsnummer" above a right-aligned "471102").
+            cells = [m.group(0) for m in _CELL.finditer(following) if m.end() >= start - 2]
+            text = "   ".join(cells)
+        else:
+            text = following
+        if text.strip():
+            found.append(
+                (text, f"{line.strip()} / {following.strip()}", 0.9 if below == 1 else 0.8)
+            )
+    return found
+
+
+# ---------------------------------------------------------------- invoice number
+
+
+def _number_value(text: str) -> str | None:
+    rest = _LEADING_NOISE.sub("", text)
+    rest = re.sub(r"^(?:nr\.?|no\.?|n[°º]\.?|#)\s*[:.]?\s*", "", rest, flags=re.I)
+    token = _NUMBER_TOKEN.match(rest)
+    if token is None:
+        return None
+    value = token.group(0).rstrip(".-/_")
+    if not re.search(r"\d", value) or len(value) < 2:
+        return None
+    if find_dates(value) and re.fullmatch(r"[\d./\-]+", value):
+        return None  # a date, not a number
+    return value
+
+
+def _extract_number(lines: list[str]) -> TextField | None:
+    best: TextField | None = None
+    for index, line in enumerate(lines):
+        for label in L.NUMBER_LABEL.finditer(line):
+            for text, source, factor in _values_near(lines, index, label.start(), label.end()):
+                value = _number_value(text)
+                if value is not None:
+                    if best is None or 0.9 * factor > best.confidence:
+                        best = TextField(value, 0.9 * factor, source)
+                    break
+        if best is not None and best.confidence >= 0.9:
+            return best
+    if best is not None:
+        return best
+    for line in lines:
+        for title in L.TITLE_NUMBER.finditer(line):
+            value = _number_value(title.group("value"))
+            if value is not None:
+                return TextField(value, 0.7, line.strip())
+    return None
+
+
+# ---------------------------------------------------------------- dates
+
+
+_DAY_FIRST_LANGUAGE = re.compile(
+    r"(?<![^\W\d_])(?:rechnung|rechnungsdatum|facture|factuur|factuurdatum|factura|fattura|"
+    r"datum|fecha|échéance|echeance|vervaldatum)(?![^\W\d_])|\b\d{1,2}\.\d{1,2}\.\d{2,4}\b",
+    re.IGNORECASE,
+)
+
+
+@dataclass(frozen=True)
+class _DateOrder:
+    """Whether numeric dates put the day first, and whether the document itself proved it."""
+
+    day_first: bool
+    proven: bool
+
+
+def _date_order(text: str, currency: str | None) -> _DateOrder:
+    evidence = day_first_evidence(text)
+    if evidence is not None:
+        return _DateOrder(evidence, True)
+    # Only English is written both ways; a document in a day-first language (German, French,
+    # Dutch, Spanish, Italian) is day first. English ones without an unambiguous date: US
+    # dollars month first, others day first, and an ambiguous date stays unread.
+    if _DAY_FIRST_LANGUAGE.search(text):
+        return _DateOrder(True, True)
+    return _DateOrder(currency != "USD", False)
+
+
+def _first_date(text: str, order: _DateOrder, *, within: int = 40) -> tuple[date, float] | None:
+    dates = find_dates(text[:within], day_first=order.day_first)
+    if not dates:
+        return None
+    _, value, ambiguous = dates[0]
+    # "03/05/2024" with nothing in the document to say which order it uses is a guess: it
+    # comes out below MIN_CONFIDENCE, so the field stays empty and the rules ask a human.
+    return value, 0.5 if ambiguous and not order.proven else 1.0
+
+
+def _extract_issue_date(lines: list[str], order: _DateOrder) -> TextField | None:
+    candidates: list[tuple[float, int, TextField]] = []
+    for index, line in enumerate(lines):
+        for label in L.ISSUE_LABEL.finditer(line):
+            for text, source, factor in _values_near(lines, index, label.start(), label.end()):
+                found = _first_date(text, order)
+                if found:
+                    conf = 0.9 * factor * found[1]
+                    candidates.append((conf, index, TextField(found[0], conf, source)))
+                    break
+        # "Rechnung Nr. 471102 vom 05.03.2018", "Invoice # 17 issued at ...", "Facture n° 5 du ..."
+        for label in L.NUMBER_LABEL.finditer(line):
+            joiner = L.NUMBER_DATE_JOINER.search(line, label.end(), label.end() + 60)
+            if joiner:
+                found = _first_date(line[joiner.end() :], order, within=25)
+                if found:
+                    conf = 0.85 * found[1]
+                    candidates.append((conf, index, TextField(found[0], conf, line.strip())))
+        for label in L.GENERIC_DATE_LABEL.finditer(line):
+            before = line[max(0, label.start() - 30) : label.end()]
+            if L.NOT_ISSUE.search(before):
+                continue
+            for text, source, factor in _values_near(lines, index, label.start(), label.end()):
+                if L.NOT_ISSUE.search(text[:20]):
+                    break
+                found = _first_date(_LEADING_NOISE.sub("", text), order, within=25)
+                if found:
+                    conf = 0.7 * factor * found[1]
+                    candidates.append((conf, index, TextField(found[0], conf, source)))
+                    break
+    if not candidates:
+        return None
+    return max(candidates, key=lambda c: (c[0], -c[1]))[2]
+
+
+def _extract_due_date(lines: list[str], order: _DateOrder) -> TextField | None:
+    candidates: list[tuple[float, int, TextField]] = []
+    for index, line in enumerate(lines):
+        for label in L.DUE_LABEL.finditer(line):
+            for text, source, factor in _values_near(lines, index, label.start(), label.end()):
+                found = _first_date(_LEADING_NOISE.sub("", text), order)
+                if found:
+                    conf = 0.9 * factor * found[1]
+                    candidates.append((conf, index, TextField(found[0], conf, source)))
+                    break
+        for sentence in L.DUE_SENTENCE_RE.finditer(line):
+            if L.EARLY_PAYMENT_RE.search(sentence.group(0)):
+                continue
+            found = _first_date(line[sentence.end() :], order, within=20)
+            if found:
+                conf = 0.8 * found[1]
+                candidates.append((conf, index, TextField(found[0], conf, line.strip())))
+    if not candidates:
+        return None
+    return max(candidates, key=lambda c: (c[0], -c[1]))[2]
+
+
+# ---------------------------------------------------------------- currency
+
+
+def _extract_currency(lines: list[str], text: str) -> TextField | None:
+    """A labelled code ("Währung: EUR", "Currency: USD", below its label too) wins; otherwise
+    the currency marks that stand next to amounts are counted."""
+    for index, line in enumerate(lines):
+        for label in CURRENCY_LABEL.finditer(line):
+            for value_text, source, factor in _values_near(
+                lines, index, label.start(), label.end()
+            ):
+                code = labelled_code(value_text)
+                if code is not None:
+                    return TextField(code, 0.95 * factor, source)
+    found = find_currency(text)
+    return None if found is None else TextField(*found)
+
+
+# ---------------------------------------------------------------- totals
+
+
+@dataclass(frozen=True)
+class _Total:
+    kind: str
+    value: Decimal
+    index: int
+    source: str
+    strong: bool
+    rate: Decimal | None
+    basis: Decimal | None
+
+
+def _label_groups(line: str) -> list[tuple[str, list[Amount]]]:
+    """A line cut into (label, amounts) groups: a new group starts where words come between
+    two numbers, so "TVA 20 % 81,90 € 16,38 €   Total taxes 46,25 €" gives two groups."""
+    groups: list[tuple[str, list[Amount]]] = []
+    position = 0
+    for amount in amounts_in(line):
+        between = line[position : amount.start]
+        if not groups or _LETTERS.search(_CURRENCY_NOISE.sub(" ", between)):
+            groups.append((between, [amount]))
+        else:
+            groups[-1][1].append(amount)
+        position = amount.end
+    return groups
+
+
+def _total_candidates(lines: list[str]) -> list[_Total]:
+    found: list[_Total] = []
+    pending: tuple[str, int] | None = None  # a totals label whose amount is on the next line
+    for index, line in enumerate(lines):
+        groups = _label_groups(line)
+        if (
+            pending is not None
+            and groups
+            and not _LETTERS.search(_CURRENCY_NOISE.sub(" ", groups[0][0]))
+        ):
+            label, label_index = pending
+            groups[0] = (label, groups[0][1])
+        if not groups and line.strip():
+            kind = L.classify_total(line)
+            pending = (line, index) if kind is not None and len(line.strip()) < 60 else None
+            continue
+        if line.strip():
+            pending = None
+        for label, amounts in groups:
+            money = [a for a in amounts if not a.qualified]
+            if not money or (money[-1] is not amounts[-1]):
+                continue
+            kind = L.classify_total(label)
+            if kind is None:
+                continue
+            value = money[-1].value
+            basis = money[-2].value if kind == "tax_total" and len(money) >= 2 else None
+            found.append(
+                _Total(
+                    kind,
+                    value,
+                    index,
+                    f"{label.strip()} {money[-1].text}".strip(),
+                    bool(L.STRONG_GROSS_RE.search(label)),
+                    percent_in(label) if kind == "tax_total" else None,
+                    basis,
+                )
+            )
+    return found
+
+
+def _tax_options(taxes: list[_Total]) -> list[tuple[Decimal, str, int, list[_Total]]]:
+    """Single VAT amounts, plus the sum of per-rate lines when several rates are printed."""
+    options = [(t.value, t.source, t.index, [t]) for t in taxes]
+    # Consecutive VAT lines (a per-rate block) and lines with distinct printed rates.
+    runs: list[list[_Total]] = []
+    for tax in taxes:
+        if runs and tax.index - runs[-1][-1].index <= 3 and tax.rate != runs[-1][-1].rate:
+            runs[-1].append(tax)
+        else:
+            runs.append([tax])
+    by_rate: dict[Decimal, _Total] = {t.rate: t for t in taxes if t.rate is not None}
+    groups = [run for run in runs if len(run) > 1]
+    if len(by_rate) > 1:
+        groups.append(list(by_rate.values()))
+    for group in groups:
+        total = sum((t.value for t in group), Decimal(0))
+        options.append((total, " + ".join(t.source for t in group), group[-1].index, group))
+    return options
+
+
+def _extract_totals(lines: list[str]) -> tuple[dict[str, TextField], list[VatBreakdown]]:
+    candidates = _total_candidates(lines)
+    by_kind: dict[str, list[_Total]] = {
+        k: [c for c in candidates if c.kind == k][-MAX_TOTAL_CANDIDATES:]
+        for k in ("net_total", "tax_total", "gross_total", "amount_due", "line_total")
+    }
+    nets = by_kind["net_total"] + by_kind["line_total"]
+    taxes, grosses, dues = by_kind["tax_total"], by_kind["gross_total"], by_kind["amount_due"]
+    result: dict[str, TextField] = {}
+    breakdown: list[VatBreakdown] = []
+    tax_options = _tax_options(taxes)
+    # The gross total may only be printed as the amount due ("Due payable", "Zahlbetrag").
+    gross_options = [(g, 0) for g in grosses] + [(d, 1) for d in dues]
+    consistent = [
+        (n, t, g)
+        for n, t, g in product(nets, tax_options, gross_options)
+        if n.value + t[0] == g[0].value
+    ]
+    if consistent:
+        # Prefer a real gross label and a real net label; then the bottom-most, largest triple.
+        n, t, (g, from_due) = max(
+            consistent,
+            key=lambda c: (
+                -c[2][1],
+                c[0].kind == "net_total",
+                c[2][0].index,
+                c[2][0].value,
+                c[0].index,
+                c[1][2],
+            ),
+        )
+        result["net_total"] = TextField(n.value, 0.95, n.source)
+        result["tax_total"] = TextField(t[0], 0.95, t[1])
+        result["gross_total"] = TextField(g.value, 0.95 if not from_due else 0.9, g.source)
+        if len(t[3]) > 1 or t[3][0].rate is not None:
+            breakdown = [
+                VatBreakdown(category=None, rate=x.rate, basis=x.basis, amount=x.value)
+                for x in t[3]
+                if x.rate is not None
+            ]
+            if len(breakdown) != len(t[3]) or any(b.basis is None for b in breakdown):
+                breakdown = []
+    else:
+        net = nets[-1] if by_kind["net_total"] else None
+        net = by_kind["net_total"][-1] if by_kind["net_total"] else None
+        tax = taxes[-1] if taxes else None
+        gross = _best_gross(grosses)
+        if net and tax and gross:
+            # All three printed but they do not add up: report them for a human, low.
+            for name, item in (("net_total", net), ("tax_total", tax), ("gross_total", gross)):
+                result[name] = TextField(item.value, 0.5, item.source)
+        elif gross and tax and not net:
+            result["gross_total"] = TextField(gross.value, 0.85, gross.source)
+            result["tax_total"] = TextField(tax.value, 0.85, tax.source)
+            result["net_total"] = TextField(gross.value - tax.value, 0.8, "gross - VAT")
+        elif net and tax and not gross:
+            result["net_total"] = TextField(net.value, 0.85, net.source)
+            result["tax_total"] = TextField(tax.value, 0.85, tax.source)
+            result["gross_total"] = TextField(net.value + tax.value, 0.75, "net + VAT")
+        elif net and gross and not tax and gross.value >= net.value:
+            result["net_total"] = TextField(net.value, 0.85, net.source)
+            result["gross_total"] = TextField(gross.value, 0.85, gross.source)
+            result["tax_total"] = TextField(gross.value - net.value, 0.8, "gross - net")
+        else:
+            if gross:
+                result["gross_total"] = TextField(
+                    gross.value, 0.7 if gross.strong else 0.6, gross.source
+                )
+            if net:
+                result["net_total"] = TextField(net.value, 0.6, net.source)
+            if tax:
+                result["tax_total"] = TextField(tax.value, 0.6, tax.source)
+    if dues:
+        result["amount_due"] = TextField(dues[-1].value, 0.8, dues[-1].source)
+    rates = {t.rate for t in taxes if t.rate is not None}
+    if len(rates) == 1 and "tax_total" in result:
+        result["vat_rate"] = TextField(rates.pop(), result["tax_total"].confidence, "")
+    return result, breakdown
+
+
+def _best_gross(grosses: list[_Total]) -> _Total | None:
+    """The last strong grand-total label, else the last (and largest on a tie) total."""
+    if not grosses:
+        return None
+    strong = [g for g in grosses if g.strong]
+    pool = strong or grosses
+    last_index = pool[-1].index
+    return max((g for g in pool if g.index >= last_index - 2), key=lambda g: (g.value, g.index))
+
+
+# ---------------------------------------------------------------- parties, bank, type
+
+# The label is case-insensitive, the id itself is not: "DE812871812 info@..." must stop at the id.
+_VAT_ID_LABEL = re.compile(
+    r"(?i:ust[-.\s]*id(?:ent)?[-.\s]*(?:nr)?\.?|umsatzsteuer[-\s]*id(?:entifikationsnummer)?|"
+    r"uid(?:[-\s]*nr)?\.?|vat[-\s]*id|vat\s*(?:no\.?|number|reg(?:istration)?(?:\s*no\.?)?)|"
+    r"n[°º]\s*(?:de\s+)?tva(?:\s+intracom\w*)?|tva(?:\s+intracom\w*)?|btw[-\s]*(?:nr|nummer|id)\.?)"
+    r"\s*[:.]?\s*([A-Z]{2}(?:[ ]?[0-9A-Z]){8,12})(?![0-9A-Za-z])"
+)
+_IBAN = re.compile(r"\b([A-Z]{2}\d{2}(?:\s?[A-Z0-9]{4}){2,7}(?:\s?[A-Z0-9]{1,3})?)\b")
+_LEGAL_FORM = re.compile(
+    r"(?<![\w&.,'’\-])([A-ZÄÖÜ0-9][\w&.,'’\-]{0,40}(?:\s+[\w&.,'’\-]{1,40}){0,4}?\s+"
+    r"(?:GmbH\s*&\s*Co\.?\s*KG(?:aA)?|gGmbH|GmbH|AG|KGaA|KG|OHG|"
+    r"UG(?:\s*\(haftungsbeschränkt\))?|e\.\s?K\.|e\.\s?V\.|GbR|mbH|Ltd\.?|Limited|LLC|LLP|Inc\.?|"
+    r"SARL|SAS|SASU|EURL|S\.A\.|SA|S\.r\.l\.|Srl|S\.p\.A\.|B\.V\.|BV|N\.V\.|NV|VOF|plc|Corp\.?|"
+    r"sp\.\s?z\s?o\.\s?o\.|Kft\.?|Zrt\.?|s\.r\.o\.|Pvt\.?\s+Ltd\.?|AB|ApS|A/S|Oy|AS))(?![\w])"
+)
+_RETURN_ADDRESS = re.compile(r"[•·|●]")
+_CREDIT_NOTE = re.compile(
+    r"\b(gutschrift|rechnungskorrektur|korrekturrechnung|stornorechnung|credit\s+note|avoir|"
+    r"creditnota|factura\s+rectificativa|nota\s+di\s+credito)\b",
+    re.I,
+)
+_INVOICE_WORD = re.compile(r"\b(rechnung|invoice|facture|factuur|factura|fattura)\b", re.I)
+
+
+def iban_is_valid(iban: str) -> bool:
+    """ISO 13616 mod-97 check; masked or mistyped IBANs fail it."""
+    compact = iban.replace(" ", "").upper()
+    if not re.fullmatch(r"[A-Z]{2}\d{2}[A-Z0-9]{11,30}", compact):
+        return False
+    digits = "".join(str(int(ch, 36)) for ch in compact[4:] + compact[:4])
+    return int(digits) % 97 == 1
+
+
+def _extract_iban(lines: list[str]) -> TextField | None:
+    for line in lines:
+        for match in _IBAN.finditer(line.upper()):
+            candidate = match.group(1).replace(" ", "")
+            if iban_is_valid(candidate):
+                return TextField(candidate, 0.9, line.strip())
+    return None
+
+
+def _extract_vat_id(lines: list[str]) -> TextField | None:
+    found = []
+    for index, line in enumerate(lines):
+        for match in _VAT_ID_LABEL.finditer(line):
+            before = line[max(0, match.start() - 25) : match.start()].lower()
+            if any(w in before for w in ("kunde", "customer", "client", "klant", "käufer")):
+                continue  # the buyer's VAT id
+            found.append((index, match.group(1).replace(" ", ""), line.strip()))
+    if not found:
+        return None
+    if len({v for _, v, _ in found}) == 1:
+        return TextField(found[0][1], 0.8, found[0][2])
+    # Buyers' VAT ids sit in the address block at the top; the seller's own in the footer.
+    index, value, source = found[-1]
+    return TextField(value, 0.5, source)
+
+
+def _extract_seller(lines: list[str]) -> TextField | None:
+    scores: Counter[str] = Counter()
+    first_seen: dict[str, str] = {}
+    for index, line in enumerate(lines):
+        stripped = line.strip()
+        # The DIN 5008 return-address line ("Firma GmbH • Straße 1 • 12345 Ort") names the sender.
+        return_address = _RETURN_ADDRESS.search(stripped) is not None
+        for match in _LEGAL_FORM.finditer(line):
+            name = " ".join(match.group(1).split()).strip(" ,.-")
+            scores[name] += 1
+            first_seen.setdefault(name, stripped[:200])
+            if return_address and match.start(1) == len(line) - len(line.lstrip()):
+                scores[name] += 2
+            if index < 8:
+                scores[name] += 1
+    if scores:
+        name, score = scores.most_common(1)[0]
+        return TextField(name, 0.8 if score >= 3 else 0.5, first_seen[name])
+    for line in lines[:5]:
+        if line.strip() and re.search(r"[A-Za-zÄÖÜäöü]{3}", line):
+            return TextField(" ".join(line.split())[:120], 0.3, line.strip()[:200])
+    return None
+
+
+def _extract_type(text: str) -> TextField:
+    credit = _CREDIT_NOTE.search(text)
+    if credit:
+        return TextField("381", 0.6, credit.group(0))
+    invoice = _INVOICE_WORD.search(text)
+    if invoice:
+        return TextField("380", 0.8, invoice.group(0))
+    return TextField("380", 0.4, "")
+
+
+# ---------------------------------------------------------------- entry point
+
+
+def extract_fields(text: str) -> ExtractedFields:
+    """Number, dates, totals, currency, seller, VAT id, IBAN and lines from free text."""
+    text = text[:MAX_TEXT_CHARS].replace("\r\n", "\n").replace("\f", "\n")
+    lines = text.split("\n")
+    currency = _extract_currency(lines, text)
+    order = _date_order(text, None if currency is None else currency.value)
+    fields: dict[str, TextField] = {}
+    extracted = {
+        "number": _extract_number(lines),
+        "issue_date": _extract_issue_date(lines, order),
+        "due_date": _extract_due_date(lines, order),
+        "currency": _extract_currency(lines, text),
+        "iban": _extract_iban(lines),
+        "seller_vat_id": _extract_vat_id(lines),
+        "seller_name": _extract_seller(lines),
+        "type_code": _extract_type(text),
+    }
+    fields.update({name: f for name, f in extracted.items() if f is not None})
+    totals, breakdown = _extract_totals(lines)
+    fields.update(totals)
+    sure = {name: f for name, f in fields.items() if f.confidence >= MIN_CONFIDENCE}
+    try:
+        invoice_lines = extract_lines(lines)
+    except (ArithmeticError, ValueError):
+        invoice_lines = []
+    return ExtractedFields(sure, invoice_lines, breakdown)

@@ -1,0 +1,177 @@
+"""Label dictionaries: the words invoices put in front of their values, per field and language.
+
+Each entry is a regular expression fragment, matched case-insensitively; languages are kept
+apart so that adding one is a matter of adding its words. Every repetition is bounded: the
+patterns run on untrusted text.
+"""
+
+from __future__ import annotations
+
+import re
+
+_W = r"[^\W\d_]"  # one letter, in any script
+
+NUMBER_LABELS: dict[str, tuple[str, ...]] = {
+    "de": (
+        # Rechnungsnummer, Rechnungs-Nr., Rechnung Nr., Handelsrechnung (380) Nr., Rechnung #
+        rf"(?<!{_W}){_W}{{0,20}}rechnungs?[-\s]?(?:\(\d{{3}}\)\s*)?(?:nummer|nr\.?|no\.?|#)",
+        r"beleg[-\s]?(?:nummer|nr\.?)",
+        r"gutschrift(?:s[-\s]?)?(?:nummer|nr\.?|#)",
+    ),
+    "en": (
+        r"invoice\s*(?:number|no\.?|nr\.?|num\.?|#|id)",
+        r"inv\.?\s*(?:no\.?|#)",
+        r"bill\s*(?:number|no\.?|#)",
+        r"credit\s*note\s*(?:number|no\.?|#)",
+    ),
+    "fr": (
+        r"(?:num[ée]ro|n[°ºo]\.?)\s*(?:de\s+)?(?:la\s+)?facture",
+        r"facture\s*(?:n[°º]|no\.?|num[ée]ro|#)",
+        r"avoir\s*(?:n[°º]|no\.?|num[ée]ro)",
+    ),
+    "nl": (
+        r"factuur\s*-?\s*(?:nummer|nr\.?|no\.?|#)",
+        r"creditnota\s*-?\s*(?:nummer|nr\.?)",
+    ),
+    "es": (r"factura\s*(?:n[°ºo]\.?|n[úu]m(?:ero)?\.?)", r"n[úu]mero\s+de\s+factura"),
+    "it": (r"fattura\s*(?:n[°ºr]?\.?|numero)", r"numero\s+(?:di\s+)?fattura"),
+}
+
+# "Invoice FA-2017-0008" / "Facture FA-2017-0010" / "Rechnung 2024-17" as a title.
+TITLE_WORDS = (
+    r"rechnung|gutschrift|invoice|tax\s+invoice|credit\s+note|facture|avoir|factuur|creditnota|"
+    r"factura|fattura"
+)
+
+ISSUE_DATE_LABELS: dict[str, tuple[str, ...]] = {
+    "de": (r"rechnungsdatum", r"belegdatum", r"ausstellungsdatum", r"datum\s+der\s+rechnung"),
+    "en": (r"invoice\s*date", r"date\s+of\s+(?:issue|invoice)", r"issue\s*date", r"issued\s+(?:at|on)", r"billing\s+date"),
+    "fr": (r"date\s+(?:de\s+(?:la\s+)?)?(?:facture|facturation)", r"date\s+d['’]\s?[ée]mission"),
+    "nl": (r"factuurdatum", r"datum\s+factuur"),
+    "es": (r"fecha\s+(?:de\s+)?(?:la\s+)?factura", r"fecha\s+de\s+emisi[óo]n"),
+    "it": (r"data\s+(?:della\s+)?fattura",),
+}  # fmt: skip
+# Plain "Datum"/"Date" is the issue date unless the line says which other date it is.
+GENERIC_DATE_LABELS = r"(?<!\w)(?:datum|date|dated|fecha|data)(?!\w)"
+# "... Nr. 471102 vom 05.03.2018", "Invoice # 17 issued at", "Facture n° 12 du 13/11/2017"
+NUMBER_DATE_JOINERS = r"(?<!\w)(?:vom|von|dated|of|du|van|del)(?!\w)"
+NOT_ISSUE_DATE = (
+    r"liefer|leistung|deliver|shipping|ship\s+date|service|bestell|order|auftrag|commande|"
+    r"livraison|levering|leverdatum|besteldatum|f[äa]llig|due|verval|[ée]ch[ée]ance|zeitraum|"
+    r"period|p[ée]riode|skonto|discount|escompte|paiement|payment|zahlung|r[èe]glement|"
+    r"betaling|geburt|birth|valuta|wertstellung|druck|print|vencimiento|scadenza"
+)
+
+DUE_DATE_LABELS: dict[str, tuple[str, ...]] = {
+    "de": (r"f(?:ä|a|ae)lligkeitsdatum", r"f(?:ä|a|ae)lligkeit", r"f(?:ä|a|ae)llig\s+(?:am|bis|zum|ab)?", r"zahlungsziel", r"zahlbar\s+bis(?:\s+(?:zum|sp[äa]testens))?"),
+    "en": (r"due\s+date", r"payment\s+due(?:\s+date)?", r"due\s+(?:on|by)", r"pay(?:able)?\s+(?:by|until|before)", r"date\s+due"),
+    "fr": (r"date\s+d['’]\s?[ée]ch[ée]ance", r"[ée]ch[ée]ance", r"(?:à|a)\s+payer\s+(?:avant\s+le|le|au\s+plus\s+tard\s+le)", r"payable\s+(?:le|avant\s+le)", r"date\s+limite\s+de\s+(?:paiement|r[èe]glement)"),
+    "nl": (r"vervaldatum", r"vervaldag", r"uiterste\s+betaaldatum", r"(?:te\s+)?betalen\s+(?:v[oó][oó]r|uiterlijk(?:\s+op)?)"),
+    "es": (r"fecha\s+de\s+vencimiento", r"vencimiento"),
+    "it": (r"(?:data\s+(?:di\s+)?)?scadenza",),
+}  # fmt: skip
+# Sentences that end in a due date: "Zahlbar innerhalb 30 Tagen netto bis 04.04.2018",
+# "Please remit until 2019-07-01", "Bitte überweisen Sie bis zum 09.12.2017".
+DUE_SENTENCE = (
+    r"(?<!\w)(?:zahlbar|zahlen|[üu]berweisen|netto|remit|pay|payable|payment|betalen|payer|"
+    r"r[ée]gler|pagar|pagare)(?!\w)[^\n]{0,50}?(?<!\w)(?:bis(?:\s+(?:zum|sp[äa]testens))?|until|by|"
+    r"before|avant\s+le|avant|au\s+plus\s+tard\s+le|voor|v[oó][oó]r|uiterlijk(?:\s+op)?|antes\s+del|"
+    r"entro\s+il)(?!\w)"
+)
+EARLY_PAYMENT = r"skonto|discount|escompte|korting|descuento|sconto"
+
+# ---------------------------------------------------------------- totals
+
+# Lines naming a sum that is none of ours: prepayments, allowances, charges, carried totals.
+NOT_A_TOTAL = (
+    r"anzahlung|vorauszahlung|bereits\s+(?:bezahlt|gezahlt)|erhalten|zuschl[äa]g|abschl[äa]g|"
+    r"rabatt|skonto|übertrag|uebertrag|prepaid|paid|deposit|advance|allowance|discount|"
+    r"carried|brought\s+forward|acompte|d[ée]j[àa]\s+(?:pay|r[ée]gl)|remise|escompte|report|"
+    r"vooruitbetaald|reeds\s+betaald|aanbetaling|korting|capital|kapital|stammkapital|"
+    r"nummer|\bnr\b|\bno\b|n[°º]|iban|\bbic\b|swift|\btel\b|\bfax\b|siret|siren|\bape\b|"
+    r"\bkvk\b|seite|page|pagina|kunden|customer|client|klant|referen|\bref\b|bestell|order|"
+    r"ust-?id|vat\s*(?:id|reg|number)|steuernr|tax\s*id"
+)
+AMOUNT_DUE_WORDS = (
+    r"zahlbetrag|zu\s+zahlen(?:der\s+betrag)?|offener\s+betrag|restbetrag|f[äa]lliger\s+betrag|"
+    r"amount\s+due|balance\s+due|total\s+due|due\s+payable|amount\s+payable|balance|residual|"
+    r"solde|net\s+[àa]\s+payer|reste\s+[àa]\s+payer|montant\s+d[ûu]|[àa]\s+payer|"
+    r"te\s+betalen|openstaand|nog\s+te\s+betalen|importe\s+a\s+pagar|totale\s+da\s+pagare"
+)
+INCLUDING_WORDS = (
+    r"(?<!\w)(?:inkl|incl|including|inclusive|inclusief|brutto|gross|ttc|with\s+(?:vat|tax))(?!\w)|"
+    r"bruttosumme|bruttobetrag|iva\s+incluido"
+)
+EXCLUDING_WORDS = (
+    r"(?<!\w)(?:ohne|exkl|excl|excluding|exclusive|exclusief|netto|net|ht|hors\s+taxes?|"
+    r"before\s+(?:vat|tax)|sans\s+tva|zonder\s+btw|subtotal|sub-total|sub\s+total|"
+    r"zwischensumme|subtotaal|sous-total|imponible|base\s+imponible|imponibile)(?!\w)|"
+    r"nettobetrag|nettosumme|rechnungssumme\s+ohne|warenwert|positionssumme"
+)
+VAT_WORDS = (
+    r"(?<![^\W\d_])(?:ust|mwst|umsatzsteuer|mehrwertsteuer|steuer|steuerbetrag|vat|tax|taxes|"
+    r"tva|taxe|btw|iva|igv|gst|hst|moms|dph|áfa|afa|vat-amount)(?![^\W\d_])|steuerbetrag|"
+    r"umsatzsteuer|mehrwertsteuer"
+)
+GROSS_WORDS = (
+    r"(?<!\w)(?:total|totaal|totale|gesamt|summe|endbetrag|rechnungsbetrag|gesamtbetrag|"
+    r"gesamtsumme|rechnungssumme|bruttosumme|bruttobetrag|grand\s+total|invoice\s+total|"
+    r"totalbetrag)(?!\w)|gesamtbetrag|gesamtsumme|rechnungsbetrag|"
+    r"endbetrag|bruttosumme|bruttobetrag|rechnungssumme"
+)
+# Labels that say plainly "this is the grand total"; a bare "Total" or "Summe" says less.
+STRONG_GROSS = (
+    r"gesamtbetrag|rechnungsbetrag|endbetrag|bruttosumme|bruttobetrag|rechnungssumme|"
+    r"grand\s+total|invoice\s+total|total\s+amount|total\s+ttc|ttc|totaal|brutto|inkl|incl"
+)
+LINE_TOTAL_WORDS = (
+    r"positionssumme|summe\s+(?:der\s+)?positionen|warenwert|line\s+total|sum\s+of\s+lines"
+)
+
+
+def _alternatives(groups: dict[str, tuple[str, ...]]) -> str:
+    return "|".join(f"(?:{p})" for patterns in groups.values() for p in patterns)
+
+
+NUMBER_LABEL = re.compile(rf"(?:{_alternatives(NUMBER_LABELS)})", re.IGNORECASE)
+TITLE_NUMBER = re.compile(
+    rf"(?:^|\s{{2,}})(?:{TITLE_WORDS})(?![^\W\d_])\s*(?:nr\.?|no\.?|n[°º]\.?|#|:)?\s*"
+    r"(?P<value>[A-Za-z0-9][A-Za-z0-9\-/._]{0,40})",
+    re.IGNORECASE,
+)
+ISSUE_LABEL = re.compile(rf"(?:{_alternatives(ISSUE_DATE_LABELS)})", re.IGNORECASE)
+GENERIC_DATE_LABEL = re.compile(GENERIC_DATE_LABELS, re.IGNORECASE)
+NUMBER_DATE_JOINER = re.compile(NUMBER_DATE_JOINERS, re.IGNORECASE)
+NOT_ISSUE = re.compile(NOT_ISSUE_DATE, re.IGNORECASE)
+DUE_LABEL = re.compile(rf"(?:{_alternatives(DUE_DATE_LABELS)})", re.IGNORECASE)
+DUE_SENTENCE_RE = re.compile(DUE_SENTENCE, re.IGNORECASE)
+EARLY_PAYMENT_RE = re.compile(EARLY_PAYMENT, re.IGNORECASE)
+
+NOT_A_TOTAL_RE = re.compile(NOT_A_TOTAL, re.IGNORECASE)
+AMOUNT_DUE_RE = re.compile(AMOUNT_DUE_WORDS, re.IGNORECASE)
+INCLUDING_RE = re.compile(INCLUDING_WORDS, re.IGNORECASE)
+EXCLUDING_RE = re.compile(EXCLUDING_WORDS, re.IGNORECASE)
+VAT_RE = re.compile(VAT_WORDS, re.IGNORECASE)
+GROSS_RE = re.compile(GROSS_WORDS, re.IGNORECASE)
+STRONG_GROSS_RE = re.compile(STRONG_GROSS, re.IGNORECASE)
+LINE_TOTAL_RE = re.compile(LINE_TOTAL_WORDS, re.IGNORECASE)
+
+
+def classify_total(label: str) -> str | None:
+    """Which document total a label names: net_total, tax_total, gross_total, amount_due,
+    line_total, or None. Order matters: "Total HT" is net, "Total TTC" gross, "VAT total" VAT."""
+    if NOT_A_TOTAL_RE.search(label):
+        return None
+    if AMOUNT_DUE_RE.search(label):
+        return "amount_due"
+    if LINE_TOTAL_RE.search(label):
+        return "line_total"
+    if INCLUDING_RE.search(label):
+        return "gross_total"
+    if EXCLUDING_RE.search(label):
+        return "net_total"
+    if VAT_RE.search(label):
+        return "tax_total"
+    if GROSS_RE.search(label):
+        return "gross_total"
+    return None

@@ -1,0 +1,123 @@
+"""Invoice lines from tabular text: a header row naming quantity and price/amount columns, then
+rows whose numbers satisfy quantity x unit price (less a printed discount) = line amount.
+
+Only rows whose arithmetic holds are kept, so a misread row is dropped rather than reported
+with a wrong amount; the table ends at the first totals line.
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+from itertools import permutations
+
+from invoice_pipelines.core.invoice import InvoiceLine
+from invoice_pipelines.intake.formats.text.labels import classify_total
+from invoice_pipelines.intake.formats.text.numbers import PERCENT, amounts_in, parse_amount
+
+MAX_TABLE_ROWS = 60
+MAX_NUMBERS_PER_ROW = 8
+
+_QUANTITY_HEADER = re.compile(
+    r"(?<![^\W\d_])(?:menge|anzahl|anz|qty|quantity|quantit[ée]|qt[ée]|aantal|cantidad|"
+    r"quantit[àa]|stk|amount)(?![^\W\d_])",
+    re.IGNORECASE,
+)
+_PRICE_HEADER = re.compile(
+    r"(?<![^\W\d_])(?:preis|einzelpreis|nettopreis|price|unit\s+price|rate|prix|prijs|"
+    r"stukprijs|precio|prezzo|betrag|gesamtbetrag|nettobetrag|total|amount|montant|bedrag|"
+    r"importe|importo|prix\s+ht|summe)(?![^\W\d_])",
+    re.IGNORECASE,
+)
+_NUMBER = re.compile(
+    r"(?<![\w.,/\-])-?\d{1,3}(?:[.,\u00a0 ]\d{3})*(?:[.,]\d{1,4})?(?![\d%])(?![.,]\d)"
+)
+_POSITION = re.compile(r"^\s*(\d{1,3})[.)]?\s+(?=\S)")
+_DISCOUNT = re.compile(r"(\d{1,2}(?:[.,]\d{1,2})?)\s?%")
+_TOLERANCE = Decimal("0.01")
+
+
+def decimal_separator(text: str) -> str | None:
+    """ "," when most two-decimal amounts in the text use a decimal comma, "." for a point."""
+    commas = len(re.findall(r"\d,\d{2}(?!\d)", text))
+    points = len(re.findall(r"\d\.\d{2}(?!\d)", text))
+    if commas == points:
+        return None
+    return "," if commas > points else "."
+
+
+def _numbers(row: str, separator: str | None) -> list[tuple[int, int, Decimal]]:
+    found = []
+    for match in _NUMBER.finditer(row):
+        value = parse_amount(match.group(0), decimal_separator=separator)
+        if value is not None:
+            found.append((match.start(), match.end(), value))
+    return found[:MAX_NUMBERS_PER_ROW]
+
+
+def _close(a: Decimal, b: Decimal) -> bool:
+    return abs(a - b) <= _TOLERANCE
+
+
+def _parse_row(row: str, separator: str | None, index: int) -> InvoiceLine | None:
+    position = _POSITION.match(row)
+    body_start = position.end() if position else 0
+    numbers = [n for n in _numbers(row, separator) if n[0] >= body_start]
+    money = [
+        a for a in amounts_in(row) if a.has_decimals and not a.qualified and a.start >= body_start
+    ]
+    if len(numbers) < 3 or not money:
+        return None
+    net = money[-1]
+    before = [n for n in numbers if n[1] <= net.start]
+    discounts = [Decimal(d.replace(",", ".")) for d in _DISCOUNT.findall(row)]
+    for (q_start, q_end, quantity), (_, p_end, price) in permutations(before, 2):
+        if quantity <= 0 or price == 0:
+            continue
+        product = quantity * price
+        for discount in (Decimal(0), *discounts):
+            if _close((product * (100 - discount) / 100).quantize(Decimal("0.01")), net.value):
+                first = min(q_start, *(n[0] for n in before))
+                description = " ".join(row[body_start:first].split()).strip(" :-,|")
+                if not re.search(r"[^\W\d_]{2}", description):
+                    description = " ".join(row[max(p_end, q_end) : net.start].split())
+                rates = [
+                    r for r in (PERCENT.findall(row)) if Decimal(r.replace(",", ".")) != discount
+                ]
+                return InvoiceLine(
+                    line_id=position.group(1) if position else str(index),
+                    description=description or None,
+                    quantity=quantity,
+                    unit_code=None,
+                    unit_price=price,
+                    net_amount=net.value,
+                    vat_rate=Decimal(rates[-1].replace(",", ".")) if rates else None,
+                )
+    return None
+
+
+def extract_lines(lines: list[str]) -> list[InvoiceLine]:
+    """The invoice lines of the first table whose header names quantity and price/amount."""
+    separator = decimal_separator("\n".join(lines))
+    for header_index, header in enumerate(lines):
+        if not (_QUANTITY_HEADER.search(header) and _PRICE_HEADER.search(header)):
+            continue
+        if amounts_in(header):
+            continue
+        found: list[InvoiceLine] = []
+        rows = lines[header_index + 1 : header_index + 1 + MAX_TABLE_ROWS]
+        for offset, row in enumerate(rows):
+            if any(
+                classify_total(row[: a.start]) not in (None, "line_total")
+                for a in amounts_in(row)[:1]
+            ):
+                break
+            line = _parse_row(row, separator, len(found) + 1)
+            if line is None and offset + 1 < len(rows) and not _POSITION.match(rows[offset + 1]):
+                # The amount column may sit on the row's second text line.
+                line = _parse_row(f"{row}   {rows[offset + 1].strip()}", separator, len(found) + 1)
+            if line is not None:
+                found.append(line)
+        if found:
+            return found
+    return []
