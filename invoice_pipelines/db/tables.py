@@ -398,6 +398,8 @@ incoming_invoices = Table(
     Column("content_hash", String(64), nullable=False),
     Column("raw_json", Json),
     Column("invoice_number", String(128)),
+    # core.rules.invoice_number_key(invoice_number): what the duplicate check (IP-DUP-01) selects by
+    Column("invoice_number_key", String(255)),
     Column("type_code", String(3)),
     Column("seller_name", String(255)),
     Column("seller_vat_id", String(64)),
@@ -415,6 +417,7 @@ incoming_invoices = Table(
     UniqueConstraint("organization_id", "content_hash"),
     CheckConstraint(_in("status", INCOMING_STATUSES), name="status"),
     Index("ix_incoming_invoices_org_status", "organization_id", "status"),
+    Index("ix_incoming_invoices_org_number_key", "organization_id", "invoice_number_key"),
 )
 
 processing_errors = Table(

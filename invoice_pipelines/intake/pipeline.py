@@ -23,7 +23,7 @@ from sqlalchemy import Engine, insert, select, text
 from sqlalchemy.exc import DBAPIError
 
 from invoice_pipelines.core.lifecycle import Status, can_process
-from invoice_pipelines.core.rules import Finding
+from invoice_pipelines.core.rules import Finding, duplicate_number_finding, invoice_number_key
 from invoice_pipelines.db.tables import audit_log, incoming_invoices, uploads
 from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.intake.documents import (
@@ -69,9 +69,6 @@ def shared_parser(*, timeout_s: float, max_bytes: int) -> _LockedParser:
             _shared_parsers[key] = parser
             atexit.register(parser.close)
         return _LockedParser(parser)
-
-
-DUPLICATE_RULE = "IP-DUP-01"
 
 
 @dataclass
@@ -147,6 +144,7 @@ def _fields(outcome: ParseOutcome, seconds: float) -> dict:
     if invoice is not None:
         values.update(
             invoice_number=invoice.number,
+            invoice_number_key=_number_key(invoice.number),
             type_code=invoice.type_code,
             seller_name=invoice.seller_name,
             seller_vat_id=invoice.seller_vat_id,
@@ -185,38 +183,47 @@ def _records(findings: Sequence[Finding]) -> list[ErrorRecord]:
     return [ErrorRecord(f.stage or "rules", f.message, f.rule, f.severity) for f in findings]
 
 
-def _seller_key(number: str, vat_id: str | None, name: str | None) -> tuple[str, str]:
-    return (number, f"vat:{vat_id}" if vat_id else f"name:{(name or '').strip().lower()}")
+def _number_key(number: str | None) -> str | None:
+    """The stored `invoice_number_key` of a document's number (cut to the column, like _fit)."""
+    key = invoice_number_key(number)
+    return None if key is None else key[: incoming_invoices.c.invoice_number_key.type.length]
+
+
+def _seller_key(key: str, vat_id: str | None, name: str | None) -> tuple[str, str]:
+    """IP-DUP-01: the same invoice number key from the same seller."""
+    return (key, f"vat:{vat_id}" if vat_id else f"name:{(name or '').strip().lower()}")
 
 
 def _duplicates(conn, organization_id: int, batch: dict[int, ParseOutcome]) -> dict[int, Finding]:  # noqa: ANN001
     """Same invoice number from the same supplier as an earlier document (or an earlier one in
-    this batch): one query for the whole batch."""
+    this batch): one indexed query per 500 numbers, by the stored `invoice_number_key`."""
     wanted = {
-        doc_id: _seller_key(o.invoice.number, o.invoice.seller_vat_id, o.invoice.seller_name)
+        doc_id: _seller_key(key, o.invoice.seller_vat_id, o.invoice.seller_name)
         for doc_id, o in batch.items()
-        if o.status == "VALIDATED" and o.invoice is not None and o.invoice.number
+        if o.status == "VALIDATED"
+        and o.invoice is not None
+        and (key := _number_key(o.invoice.number)) is not None
     }
     if not wanted:
         return {}
     seen: dict[tuple[str, str], int] = {}
-    for number_chunk in _chunks(sorted({k[0] for k in wanted.values()}), 500):
+    for key_chunk in _chunks(sorted({k[0] for k in wanted.values()}), 500):
         rows = conn.execute(
             select(
                 incoming_invoices.c.id,
-                incoming_invoices.c.invoice_number,
+                incoming_invoices.c.invoice_number_key,
                 incoming_invoices.c.seller_vat_id,
                 incoming_invoices.c.seller_name,
             ).where(
                 incoming_invoices.c.organization_id == organization_id,
-                incoming_invoices.c.invoice_number.in_(number_chunk),
+                incoming_invoices.c.invoice_number_key.in_(key_chunk),
                 incoming_invoices.c.status.in_(
                     [Status.PARSED.value, Status.VALIDATED.value, Status.EXPORTED.value]
                 ),
             )
         )
         for row in rows:
-            key = _seller_key(row.invoice_number, row.seller_vat_id, row.seller_name)
+            key = _seller_key(row.invoice_number_key, row.seller_vat_id, row.seller_name)
             seen[key] = min(seen.get(key, row.id), row.id)
     found: dict[int, Finding] = {}
     for doc_id in sorted(wanted):
@@ -224,12 +231,8 @@ def _duplicates(conn, organization_id: int, batch: dict[int, ParseOutcome]) -> d
         earlier = seen.get(key)
         if earlier is not None and earlier != doc_id:
             invoice = batch[doc_id].invoice
-            found[doc_id] = Finding(
-                DUPLICATE_RULE,
-                f"invoice number {key[0]} from {invoice.seller_name or invoice.seller_vat_id} "
-                f"was already received (document {earlier})",
-                "error",
-                "rules",
+            found[doc_id] = duplicate_number_finding(
+                invoice.number, invoice.seller_name or invoice.seller_vat_id, earlier
             )
         else:
             seen[key] = doc_id
