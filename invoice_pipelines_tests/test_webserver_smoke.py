@@ -68,6 +68,8 @@ def webserver(tmp_path, sqlite_database):
         "DAGSTER_HOME": str(tmp_path),
         "INVOICE_PIPELINES_DB_URL": sqlite_database.url,
     }
+    # the instance `make run` uses: SQLite storage, our run coordinator, the concurrency limits
+    subprocess.run([str(REPO / "scripts" / "dagster-home.sh")], cwd=REPO, env=env, check=True)
     bin_dir = Path(sys.executable).parent
     proc = subprocess.Popen(
         [
@@ -119,3 +121,53 @@ def test_webserver_loads_code_location_without_errors(webserver):
     assert EXPECTED_SCHEDULES <= set(schedules)
     # default_status RUNNING: a newcomer sees work flow without clicking anything
     assert all(sensors[name] == "RUNNING" for name in EXPECTED_SENSORS)
+
+
+LAUNCH = """
+mutation Launch($executionParams: ExecutionParams!) {
+  launchRun(executionParams: $executionParams) {
+    __typename
+    ... on LaunchRunSuccess { run { runId status tags { key value } } }
+    ... on PythonError { message }
+    ... on RunConfigValidationInvalid { errors { message } }
+  }
+}
+"""
+
+
+def test_a_launchpad_run_is_tagged_with_its_organization(webserver, sqlite_database):
+    org = sqlite_database.new_organization()
+    request = urllib.request.Request(
+        f"{webserver}/graphql",
+        data=json.dumps(
+            {
+                "query": LAUNCH,
+                "variables": {
+                    "executionParams": {
+                        "selector": {
+                            "repositoryLocationName": "invoice_pipelines",
+                            "repositoryName": "__repository__",
+                            "pipelineName": "intake_job",
+                        },
+                        "runConfigData": {
+                            "ops": {
+                                "process_incoming_invoices": {
+                                    # by id: the tag still gets the slug
+                                    "config": {"organization": str(org["id"]), "document_ids": [1]}
+                                }
+                            }
+                        },
+                    }
+                },
+            }
+        ).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=60) as response:
+        data = json.load(response)
+    assert "errors" not in data, data.get("errors")
+    launched = data["data"]["launchRun"]
+    assert launched["__typename"] == "LaunchRunSuccess", launched
+    tags = {t["key"]: t["value"] for t in launched["run"]["tags"]}
+    assert tags["invoice_pipelines/organization"] == org["slug"]
+    assert launched["run"]["status"] == "QUEUED"  # no daemon here: it waits in the queue

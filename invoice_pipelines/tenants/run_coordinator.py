@@ -27,10 +27,15 @@ Limits stay in the `concurrency:` block; the queue settings of QueuedRunCoordina
 from collections.abc import Mapping
 from typing import Any
 
-from dagster import Field, StringSource
-from dagster._core.run_coordinator import QueuedRunCoordinator, SubmitRunContext
-from dagster._core.storage.dagster_run import DagsterRun, DagsterRunStatus
-from dagster._serdes import ConfigurableClassData
+from dagster import (
+    DagsterRun,
+    DagsterRunStatus,
+    Field,
+    QueuedRunCoordinator,
+    StringSource,
+    SubmitRunContext,
+)
+from dagster._serdes import ConfigurableClassData  # the type of from_config_value's argument
 
 from invoice_pipelines.tenants.partitions import ORGANIZATION_TAG
 

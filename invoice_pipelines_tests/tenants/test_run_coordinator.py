@@ -242,3 +242,25 @@ def test_organization_in_run_config():
                 }
             }
         )
+
+
+def test_without_the_database_the_run_is_queued_under_the_name_as_given(db, workspace, monkeypatch):
+    # nothing listens on port 1: the lookup fails, the run still queues and its op checks later
+    monkeypatch.setenv("INVOICE_PIPELINES_DB_URL", "postgresql+psycopg2://nobody@127.0.0.1:1/none")
+    result = launch(
+        workspace,
+        "intake_job",
+        "process_incoming_invoices",
+        {"organization": "acme", "document_ids": [1]},
+    )
+    assert result["run"]["status"] == "QUEUED"
+    assert tags_of(result["run"])[ORGANIZATION_TAG] == "acme"
+
+
+def test_the_database_can_be_named_in_the_instance_yaml(db, monkeypatch):
+    org = db.new_organization()
+    monkeypatch.setenv("INVOICE_PIPELINES_DB_URL", "postgresql+psycopg2://nobody@127.0.0.1:1/none")
+    settings = instance_settings()
+    settings["run_coordinator"]["config"] = {"database_url": db.url}
+    with instance_for_test(overrides=settings) as instance:
+        assert instance.run_coordinator._slug(str(org["id"])) == org["slug"]
