@@ -102,7 +102,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--invoice-date", help="YYYY-MM-DD; default today in the organization's timezone"
     )
-    p.add_argument("--due-days", type=int, default=0)
+    p.add_argument(
+        "--due-days", type=int, default=None, help="default: the organization's payment terms"
+    )
     p.add_argument("--created-by", default=None)
     p.add_argument("--wait", action="store_true", help="process now and show progress until done")
     p.add_argument(
