@@ -16,8 +16,17 @@ _STRIP_CURRENCY = re.compile(
 )
 
 
-def _valid_grouping(parts: list[str]) -> bool:
-    return 1 <= len(parts[0]) <= 3 and all(len(p) == 3 for p in parts[1:])
+def _valid_grouping(parts: list[str], separator: str) -> bool:
+    if 1 <= len(parts[0]) <= 3 and all(len(p) == 3 for p in parts[1:]):
+        return True
+    # Indian grouping (lakh, crore): "1,23,45,678" has pairs before the last three digits.
+    return (
+        separator == ","
+        and len(parts) > 2
+        and 1 <= len(parts[0]) <= 2
+        and len(parts[-1]) == 3
+        and all(len(p) == 2 for p in parts[1:-1])
+    )
 
 
 def parse_amount(text: str, *, decimal_separator: str | None = None) -> Decimal | None:
@@ -66,7 +75,7 @@ def parse_amount(text: str, *, decimal_separator: str | None = None) -> Decimal 
         group_sep = "." if "." in integer else "," if "," in integer else None
     if group_sep is not None and group_sep in integer:
         parts = integer.split(group_sep)
-        if not _valid_grouping(parts):
+        if not _valid_grouping(parts, group_sep):
             return None
         integer = "".join(parts)
     if not integer.isdigit():
@@ -80,7 +89,7 @@ def parse_amount(text: str, *, decimal_separator: str | None = None) -> Decimal 
 # date or identifier (so 4-decimal unit prices, "05.03.2018", "DE123456789", "201/113/40209"
 # and "99999999800010" never match).
 AMOUNT = re.compile(
-    rf"(?<![\w.,/\-])[{_MINUS}]?(?:\d{{1,3}}(?:[.,{_SPACES}'’]\d{{3}})+|\d{{1,7}})(?:[.,]\d{{1,2}})?"
+    rf"(?<![\w.,/\-])[{_MINUS}]?(?:\d{{1,2}}(?:,\d{{2}})+,\d{{3}}|\d{{1,3}}(?:[.,{_SPACES}'’]\d{{3}})+|\d{{1,7}})(?:[.,]\d{{1,2}})?"
     r"(?![.,]?\d)(?!/)"
 )
 _CURRENCY_AFTER = re.compile(

@@ -1,0 +1,33 @@
+"""Field accuracy of the text and OCR paths on the sample Factur-X/ZUGFeRD PDFs, whose embedded
+XML is the ground truth (see bench/field_accuracy.py); fails when accuracy drops below target."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from invoice_pipelines.bench.field_accuracy import measure_field_accuracy
+from invoice_pipelines_tests.conftest import samples_dir
+
+TEXT_TARGET = 0.90
+OCR_TARGET = 0.80
+
+
+def test_text_path_reads_at_least_90_percent_of_fields() -> None:
+    result = measure_field_accuracy(samples_dir(), ocr=False)
+    assert result["documents"] >= 8, result["skipped"]
+    text = result["text"]
+    assert text["fields_total"] >= 55
+    assert text["accuracy"] >= TEXT_TARGET, "\n".join(text["misses"])
+
+
+@pytest.mark.timeout(300)
+def test_ocr_path_reads_at_least_80_percent_of_fields() -> None:
+    if shutil.which("tesseract") is None or shutil.which("pdftoppm") is None:
+        pytest.skip("tesseract and poppler-utils are needed for the OCR path")
+    # 200 dpi and the first two pages (every total is on them) keep the run short.
+    result = measure_field_accuracy(samples_dir(), ocr=True, dpi=200, max_pages=2)
+    ocr = result["ocr"]
+    assert ocr["fields_total"] >= 55
+    assert ocr["accuracy"] >= OCR_TARGET, "\n".join(ocr["misses"])
