@@ -270,6 +270,8 @@ def test_text_extracted_invoices_are_only_asked_for_what_text_carries() -> None:
     assert check_invoice(extracted, today=TODAY) == []
     assert rules(replace(extracted, gross_total=D("105.00"))) == ["BR-CO-15"]
     assert rules(replace(extracted, number=None, gross_total=None)) == ["BR-02", "BR-14"]
+    # a net total the extractor did not find is never validated on a guess (BR-13 applies)
+    assert rules(replace(extracted, net_total=None)) == ["BR-13"]
 
 
 def test_invoice_number_key_ignores_case_and_every_kind_of_whitespace() -> None:
