@@ -46,8 +46,9 @@ _SYMBOL = re.compile(
 )
 _CODE = re.compile(r"(?<![A-Za-z])([A-Z]{3})(?![A-Za-z])")
 _NEAR_NUMBER = re.compile(r"\d")
+_TABLE_HEADER = re.compile(r"\S {3,}\S")
 CURRENCY_LABEL = re.compile(
-    r"w[äa]hrung|rechnungsw[äa]hrung|currency|devise|monnaie|valuta|moneda|"
+    r"w[äa]hrung|rechnungsw[äa]hrung|currency|devise|monnaie|valuta|moneda|waluta|p[ée]nznem|"
     r"betr[äa]ge\s+in|amounts?\s+in|montants?\s+en|bedragen\s+in",
     re.IGNORECASE,
 )
@@ -65,6 +66,11 @@ def find_currency(text: str) -> tuple[str, float, str] | None:
     weights: Counter[str] = Counter()
     for line in text.splitlines():
         if not _NEAR_NUMBER.search(line):
+            # A table header names the currency of its columns: "Preis EUR   Betrag EUR".
+            if _TABLE_HEADER.search(line):
+                for match in _CODE.finditer(line):
+                    if match.group(1) in ISO_CODES:
+                        weights[match.group(1)] += 0.5
             continue
         for match in _CODE.finditer(line):
             if match.group(1) in ISO_CODES:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 from itertools import product
 from typing import Any
@@ -29,6 +29,7 @@ from invoice_pipelines.intake.formats.text.currency import (
 from invoice_pipelines.intake.formats.text.dates import day_first_evidence, find_dates
 from invoice_pipelines.intake.formats.text.lines import extract_lines
 from invoice_pipelines.intake.formats.text.numbers import Amount, amounts_in, percent_in
+from invoice_pipelines.intake.formats.text.ocr import normalize_ocr
 
 MAX_TEXT_CHARS = 500_000
 MAX_TOTAL_CANDIDATES = 8
@@ -115,6 +116,20 @@ class ExtractedFields:
 # ---------------------------------------------------------------- layout
 
 
+def _labels(pattern: re.Pattern[str], line: str) -> list[re.Match[str]]:
+    """Label matches within one column: "Date           Due" across a gap is two labels."""
+    found: list[re.Match[str]] = []
+    position = 0
+    while (match := pattern.search(line, position)) is not None:
+        gap = match.group(0).find("   ")
+        if gap < 0:
+            found.append(match)
+            position = max(match.end(), match.start() + 1)
+        else:
+            position = match.start() + gap + 3
+    return found
+
+
 def _values_near(
     lines: list[str], index: int, start: int, end: int
 ) -> list[tuple[str, str, float]]:
@@ -129,6 +144,10 @@ def _values_near(
     found = [(rest, line.strip(), 1.0)]
     if re.search(r"\d", rest):
         return found
+    next_column = min(
+        (m.start() for m in re.finditer(r"(?<=\s{3})\S", line) if m.start() >= end),
+        default=len(line) + 1000,
+    )
     below = 0
     for following in lines[index + 1 : index + 6]:
         if not following.strip():
@@ -138,8 +157,13 @@ def _values_near(
             break
         if "   " in following or "   " in line:
             # The value's cell ends right of the label's start: under it, or right-aligned in
-            # the same block ("Rechnungsnummer" above a right-aligned "471102").
-            cells = [m.group(0) for m in _CELL.finditer(following) if m.end() >= start - 2]
+            # the same block ("Rechnungsnummer" above a right-aligned "471102"); and it starts
+            # left of the next column header ("Invoice Date   Due Date" over two dates).
+            cells = [
+                m.group(0)
+                for m in _CELL.finditer(following)
+                if m.end() >= start - 2 and m.start() < next_column
+            ]
             text = "   ".join(cells)
         else:
             text = following
@@ -167,11 +191,11 @@ def _number_value(text: str) -> str | None:
     return value
 
 
-def _extract_number(lines: list[str]) -> TextField | None:
+def _extract_number(lines: list[str], raw_lines: list[str]) -> TextField | None:
     best: TextField | None = None
     for index, line in enumerate(lines):
-        for label in L.NUMBER_LABEL.finditer(line):
-            for text, source, factor in _values_near(lines, index, label.start(), label.end()):
+        for label in _labels(L.NUMBER_LABEL, line):
+            for text, source, factor in _values_near(raw_lines, index, label.start(), label.end()):
                 value = _number_value(text)
                 if value is not None:
                     if best is None or 0.9 * factor > best.confidence:
@@ -181,7 +205,7 @@ def _extract_number(lines: list[str]) -> TextField | None:
             return best
     if best is not None:
         return best
-    for line in lines:
+    for line in raw_lines:
         for title in L.TITLE_NUMBER.finditer(line):
             value = _number_value(title.group("value"))
             if value is not None:
@@ -207,10 +231,21 @@ class _DateOrder:
     proven: bool
 
 
+# "Columbus, OH 43219": a US address (state code and ZIP code).
+_US_ADDRESS = re.compile(
+    r"[^\W\d_]{2,},? (?:AL|AK|AZ|AR|CA|CO|CT|DE|DC|FL|GA|HI|ID|IL|IN|IA|KS|KY|LA|ME|MD|MA|MI|MN|"
+    r"MS|MO|MT|NE|NV|NH|NJ|NM|NY|NC|ND|OH|OK|OR|PA|RI|SC|SD|TN|TX|UT|VT|VA|WA|WV|WI|WY) "
+    r"\d{5}(?:-\d{4})?(?!\d)"
+)
+
+
 def _date_order(text: str, currency: str | None) -> _DateOrder:
     evidence = day_first_evidence(text)
     if evidence is not None:
         return _DateOrder(evidence, True)
+    # An invoice in US dollars with a US address writes its dates month first.
+    if currency == "USD" and _US_ADDRESS.search(text):
+        return _DateOrder(False, True)
     # Only English is written both ways; a document in a day-first language (German, French,
     # Dutch, Spanish, Italian) is day first. English ones without an unambiguous date: US
     # dollars month first, others day first, and an ambiguous date stays unread.
@@ -229,10 +264,25 @@ def _first_date(text: str, order: _DateOrder, *, within: int = 40) -> tuple[date
     return value, 0.5 if ambiguous and not order.proven else 1.0
 
 
-def _extract_issue_date(lines: list[str], order: _DateOrder) -> TextField | None:
+# "Erfurt, 3. März 2025", "Bordeaux, le 15/05/2025": place and date, the letter's date line.
+_PLACE_DATE = re.compile(
+    r"(?:^|\s{3,})[^\W\d_]{2,}(?:[ -][^\W\d_]{2,}){0,2},\s?(?:(?:den|le|am|il|el|on|dnia)\s)?"
+    r"(?=\d)(?P<date>[^\n]{6,25}?)\s*$"
+)
+
+
+def _extract_issue_date(
+    lines: list[str], order: _DateOrder, number: str | None = None
+) -> TextField | None:
     candidates: list[tuple[float, int, TextField]] = []
     for index, line in enumerate(lines):
-        for label in L.ISSUE_LABEL.finditer(line):
+        place = _PLACE_DATE.search(line)
+        if place:
+            found = _first_date(place.group("date"), order, within=25)
+            if found and find_dates(place.group("date"))[0][0] == 0:
+                conf = 0.75 * found[1]
+                candidates.append((conf, index, TextField(found[0], conf, line.strip())))
+        for label in _labels(L.ISSUE_LABEL, line):
             for text, source, factor in _values_near(lines, index, label.start(), label.end()):
                 found = _first_date(text, order)
                 if found:
@@ -240,14 +290,20 @@ def _extract_issue_date(lines: list[str], order: _DateOrder) -> TextField | None
                     candidates.append((conf, index, TextField(found[0], conf, source)))
                     break
         # "Rechnung Nr. 471102 vom 05.03.2018", "Invoice # 17 issued at ...", "Facture n° 5 du ..."
-        for label in L.NUMBER_LABEL.finditer(line):
+        for label in _labels(L.NUMBER_LABEL, line):
             joiner = L.NUMBER_DATE_JOINER.search(line, label.end(), label.end() + 60)
+            # Only this document's own number: "Sur facture n° 118 du ..." in a credit note
+            # dates the invoice it corrects.
+            if joiner and number is not None:
+                stated = _number_value(line[label.end() : joiner.start()])
+                if stated is not None and stated != number:
+                    joiner = None
             if joiner:
                 found = _first_date(line[joiner.end() :], order, within=25)
                 if found:
                     conf = 0.85 * found[1]
                     candidates.append((conf, index, TextField(found[0], conf, line.strip())))
-        for label in L.GENERIC_DATE_LABEL.finditer(line):
+        for label in _labels(L.GENERIC_DATE_LABEL, line):
             before = line[max(0, label.start() - 30) : label.end()]
             if L.NOT_ISSUE.search(before):
                 continue
@@ -267,7 +323,7 @@ def _extract_issue_date(lines: list[str], order: _DateOrder) -> TextField | None
 def _extract_due_date(lines: list[str], order: _DateOrder) -> TextField | None:
     candidates: list[tuple[float, int, TextField]] = []
     for index, line in enumerate(lines):
-        for label in L.DUE_LABEL.finditer(line):
+        for label in _labels(L.DUE_LABEL, line):
             for text, source, factor in _values_near(lines, index, label.start(), label.end()):
                 found = _first_date(_LEADING_NOISE.sub("", text), order)
                 if found:
@@ -286,6 +342,36 @@ def _extract_due_date(lines: list[str], order: _DateOrder) -> TextField | None:
     return max(candidates, key=lambda c: (c[0], -c[1]))[2]
 
 
+def _relative_due_date(lines: list[str], issue: TextField | None) -> TextField | None:
+    """The due date from payment terms counted in days from the invoice date ("payable within
+    30 days", "zahlbar binnen 14 Tagen netto", "Net 30"), when the issue date is known.
+
+    Early-payment clauses ("8 Tage 2 % Skonto") are not the due date; terms counted from
+    delivery, receipt or the end of the month cannot be computed; differing terms leave it open.
+    """
+    if issue is None or issue.confidence < 0.6:
+        return None
+    days: set[int] = set()
+    source = ""
+    for line in lines:
+        if not L.RELATIVE_CONTEXT_RE.search(line):
+            continue
+        for clause in re.split(r"[,;(]|\.\s|\s-\s|\s{3,}", line):
+            if L.EARLY_PAYMENT_RE.search(clause):
+                continue
+            for term in L.RELATIVE_TERMS_RE.finditer(clause):
+                if L.RELATIVE_OTHER_START_RE.search(clause[term.start() :]):
+                    continue
+                count = next(int(n) for n in term.groups() if n is not None)
+                if 0 < count <= 180:
+                    days.add(count)
+                    source = line.strip()
+    if len(days) != 1:
+        return None
+    conf = min(0.7, issue.confidence)
+    return TextField(issue.value + timedelta(days=days.pop()), conf, source)
+
+
 # ---------------------------------------------------------------- currency
 
 
@@ -293,7 +379,7 @@ def _extract_currency(lines: list[str], text: str) -> TextField | None:
     """A labelled code ("Währung: EUR", "Currency: USD", below its label too) wins; otherwise
     the currency marks that stand next to amounts are counted."""
     for index, line in enumerate(lines):
-        for label in CURRENCY_LABEL.finditer(line):
+        for label in _labels(CURRENCY_LABEL, line):
             for value_text, source, factor in _values_near(
                 lines, index, label.start(), label.end()
             ):
@@ -316,6 +402,13 @@ class _Total:
     strong: bool
     rate: Decimal | None
     basis: Decimal | None
+    decimals: bool = True
+
+
+def _column_header(line: str) -> bool:
+    """A table header naming several totals ("Netto EUR   USt EUR   Brutto EUR"), not a label."""
+    kinds = {L.classify_total(cell) for cell in re.split(r"\s{3,}", line.strip())}
+    return len(kinds - {None}) > 1
 
 
 def _label_groups(line: str) -> list[tuple[str, list[Amount]]]:
@@ -341,13 +434,18 @@ def _total_candidates(lines: list[str]) -> list[_Total]:
         if (
             pending is not None
             and groups
+            and len(groups[0][1]) == 1
             and not _LETTERS.search(_CURRENCY_NOISE.sub(" ", groups[0][0]))
         ):
             label, label_index = pending
             groups[0] = (label, groups[0][1])
         if not groups and line.strip():
             kind = L.classify_total(line)
-            pending = (line, index) if kind is not None and len(line.strip()) < 60 else None
+            pending = (
+                (line, index)
+                if kind is not None and len(line.strip()) < 60 and not _column_header(line)
+                else None
+            )
             continue
         if line.strip():
             pending = None
@@ -358,6 +456,18 @@ def _total_candidates(lines: list[str]) -> list[_Total]:
             kind = L.classify_total(label)
             if kind is None:
                 continue
+            if kind == "gross_total" and len(money) >= 3:
+                # A summary row "Summe   338,90   27,31   366,21": net, VAT and gross side by side.
+                net, tax, gross = (a.value for a in money[-3:])
+                if net + tax == gross and tax != 0 and abs(tax) < abs(net):
+                    source = f"{label.strip()} {' '.join(a.text for a in money[-3:])}".strip()
+                    for row_kind, value in (
+                        ("net_total", net),
+                        ("tax_total", tax),
+                        ("gross_total", gross),
+                    ):
+                        found.append(_Total(row_kind, value, index, source, True, None, None))
+                    continue
             value = money[-1].value
             basis = money[-2].value if kind == "tax_total" and len(money) >= 2 else None
             found.append(
@@ -369,9 +479,51 @@ def _total_candidates(lines: list[str]) -> list[_Total]:
                     bool(L.STRONG_GROSS_RE.search(label)),
                     percent_in(label) if kind == "tax_total" else None,
                     basis,
+                    money[-1].has_decimals,
                 )
             )
     return found
+
+
+def _tax_name(source: str) -> str:
+    """Which tax a VAT line names: "cgst" and "sgst" are two taxes at the same rate."""
+    match = L.VAT_RE.search(source)
+    return "" if match is None else match.group(0).lower()
+
+
+# Lines between a subtotal and the grand total that change the sum: charges add, allowances
+# take off ("Shipping & Handling", "Discount (5%)", "Versandkosten", "Remise").
+_CHARGE_LINE = re.compile(
+    r"shipping|freight|handling|delivery|postage|carriage|versand|fracht|porto|verpackung|"
+    r"frais\s+de\s+(?:port|livraison|transport)|verzend|bezorg|env[íi]o|spedizione|trasporto",
+    re.IGNORECASE,
+)
+_ALLOWANCE_LINE = re.compile(
+    r"discount|rabatt|nachlass|remise|korting|descuento|sconto", re.IGNORECASE
+)
+
+
+def _adjusted_net(lines: list[str], net: _Total, gross: _Total, skip: set[int]) -> Decimal | None:
+    """The subtotal plus the charges and less the allowances printed between it and the grand
+    total, or None when a line with an amount in between is neither (or nothing is there)."""
+    adjustment = Decimal(0)
+    seen = False
+    for index in range(net.index + 1, gross.index):
+        if index in skip:
+            continue
+        money = [a for a in amounts_in(lines[index]) if not a.qualified]
+        if not money:
+            continue
+        label = lines[index][: money[-1].start]
+        value = abs(money[-1].value)
+        if _ALLOWANCE_LINE.search(label):
+            adjustment -= value
+        elif _CHARGE_LINE.search(label):
+            adjustment += value
+        else:
+            return None
+        seen = True
+    return net.value + adjustment if seen else None
 
 
 def _tax_options(taxes: list[_Total]) -> list[tuple[Decimal, str, int, list[_Total]]]:
@@ -380,7 +532,14 @@ def _tax_options(taxes: list[_Total]) -> list[tuple[Decimal, str, int, list[_Tot
     # Consecutive VAT lines (a per-rate block) and lines with distinct printed rates.
     runs: list[list[_Total]] = []
     for tax in taxes:
-        if runs and tax.index - runs[-1][-1].index <= 3 and tax.rate != runs[-1][-1].rate:
+        if (
+            runs
+            and tax.index - runs[-1][-1].index <= 3
+            and (
+                tax.rate != runs[-1][-1].rate
+                or _tax_name(tax.source) != _tax_name(runs[-1][-1].source)
+            )
+        ):
             runs[-1].append(tax)
         else:
             runs.append([tax])
@@ -396,6 +555,10 @@ def _tax_options(taxes: list[_Total]) -> list[tuple[Decimal, str, int, list[_Tot
 
 def _extract_totals(lines: list[str]) -> tuple[dict[str, TextField], list[VatBreakdown]]:
     candidates = _total_candidates(lines)
+    if any(c.decimals for c in candidates):
+        # Where totals print cents, a total without them is an identifier or a count
+        # ("USt-IdNr DE 312 456 789", "Summe 1" in a column header).
+        candidates = [c for c in candidates if c.decimals]
     by_kind: dict[str, list[_Total]] = {
         k: [c for c in candidates if c.kind == k][-MAX_TOTAL_CANDIDATES:]
         for k in ("net_total", "tax_total", "gross_total", "amount_due", "line_total")
@@ -436,15 +599,17 @@ def _extract_totals(lines: list[str]) -> tuple[dict[str, TextField], list[VatBre
             ]
             if len(breakdown) != len(t[3]) or any(b.basis is None for b in breakdown):
                 breakdown = []
+    elif adjusted := _adjusted_totals(lines, by_kind["net_total"], tax_options, grosses):
+        result.update(adjusted)
     else:
-        net = nets[-1] if by_kind["net_total"] else None
         net = by_kind["net_total"][-1] if by_kind["net_total"] else None
-        tax = taxes[-1] if taxes else None
+        tax = _single_tax(taxes, tax_options)
         gross = _best_gross(grosses)
         if net and tax and gross:
-            # All three printed but they do not add up: report them for a human, low.
-            for name, item in (("net_total", net), ("tax_total", tax), ("gross_total", gross)):
-                result[name] = TextField(item.value, 0.5, item.source)
+            # All three printed but they do not add up: at least one of them is misread, so
+            # only a plainly labelled grand total is kept, and low.
+            if gross.strong:
+                result["gross_total"] = TextField(gross.value, 0.55, gross.source)
         elif gross and tax and not net:
             result["gross_total"] = TextField(gross.value, 0.85, gross.source)
             result["tax_total"] = TextField(tax.value, 0.85, tax.source)
@@ -453,7 +618,7 @@ def _extract_totals(lines: list[str]) -> tuple[dict[str, TextField], list[VatBre
             result["net_total"] = TextField(net.value, 0.85, net.source)
             result["tax_total"] = TextField(tax.value, 0.85, tax.source)
             result["gross_total"] = TextField(net.value + tax.value, 0.75, "net + VAT")
-        elif net and gross and not tax and gross.value >= net.value:
+        elif net and gross and not taxes and gross.value >= net.value:
             result["net_total"] = TextField(net.value, 0.85, net.source)
             result["gross_total"] = TextField(gross.value, 0.85, gross.source)
             result["tax_total"] = TextField(gross.value - net.value, 0.8, "gross - net")
@@ -472,6 +637,53 @@ def _extract_totals(lines: list[str]) -> tuple[dict[str, TextField], list[VatBre
     if len(rates) == 1 and "tax_total" in result:
         result["vat_rate"] = TextField(rates.pop(), result["tax_total"].confidence, "")
     return result, breakdown
+
+
+def _single_tax(
+    taxes: list[_Total], options: list[tuple[Decimal, str, int, list[_Total]]]
+) -> _Total | None:
+    """The VAT amount when the text leaves no doubt about it: one amount (perhaps repeated), or
+    the sum of a per-rate block that holds every VAT line. Otherwise None."""
+    if not taxes:
+        return None
+    if len({t.value for t in taxes}) == 1:
+        return taxes[-1]
+    for total, source, index, group in options:
+        if len(group) == len(taxes):
+            last = group[-1]
+            return _Total("tax_total", total, index, source, False, None, None, last.decimals)
+    return None
+
+
+def _adjusted_totals(
+    lines: list[str],
+    nets: list[_Total],
+    tax_options: list[tuple[Decimal, str, int, list[_Total]]],
+    grosses: list[_Total],
+) -> dict[str, TextField]:
+    """Subtotal, charges/allowances, VAT, total ("Subtotal 2,340.00 / Shipping 60.00 / Sales
+    tax 180.00 / Total 2,580.00"): the net total is the subtotal after the adjustments."""
+    for gross in reversed(grosses):
+        for net in reversed([n for n in nets if n.index < gross.index]):
+            options = [o for o in tax_options if net.index < o[2] < gross.index]
+            for total, source, _, group in options:
+                skip = {t.index for t in group}
+                adjusted = _adjusted_net(lines, net, gross, skip)
+                if adjusted is not None and adjusted + total == gross.value:
+                    return {
+                        "net_total": TextField(adjusted, 0.85, "subtotal + charges - allowances"),
+                        "tax_total": TextField(total, 0.9, source),
+                        "gross_total": TextField(gross.value, 0.9, gross.source),
+                    }
+            if not tax_options and not L.INCLUDING_RE.search(gross.source):
+                adjusted = _adjusted_net(lines, net, gross, set())
+                if adjusted is not None and adjusted == gross.value:
+                    # No VAT line at all: the total after the discount is the net total.
+                    return {
+                        "net_total": TextField(adjusted, 0.7, "subtotal + charges - allowances"),
+                        "gross_total": TextField(gross.value, 0.85, gross.source),
+                    }
+    return {}
 
 
 def _best_gross(grosses: list[_Total]) -> _Total | None:
@@ -585,18 +797,26 @@ def _extract_type(text: str) -> TextField:
 def extract_fields(text: str) -> ExtractedFields:
     """Number, dates, totals, currency, seller, VAT id, IBAN and lines from free text."""
     text = text[:MAX_TEXT_CHARS].replace("\r\n", "\n").replace("\f", "\n")
-    lines = text.split("\n")
-    currency = _extract_currency(lines, text)
-    order = _date_order(text, None if currency is None else currency.value)
+    raw_lines = text.split("\n")
+    # OCR look-alikes ("1.2O4,OO", "Tota1") put right, same positions as the original lines.
+    lines = [normalize_ocr(line) for line in raw_lines]
+    normalized = "\n".join(lines)
+    currency = _extract_currency(lines, normalized)
+    order = _date_order(normalized, None if currency is None else currency.value)
     fields: dict[str, TextField] = {}
+    number = _extract_number(lines, raw_lines)
+    issue = _extract_issue_date(lines, order, None if number is None else number.value)
+    due = _extract_due_date(lines, order)
+    if due is None or due.confidence < MIN_CONFIDENCE:
+        due = _relative_due_date(lines, issue) or due
     extracted = {
-        "number": _extract_number(lines),
-        "issue_date": _extract_issue_date(lines, order),
-        "due_date": _extract_due_date(lines, order),
-        "currency": _extract_currency(lines, text),
-        "iban": _extract_iban(lines),
-        "seller_vat_id": _extract_vat_id(lines),
-        "seller_name": _extract_seller(lines),
+        "number": number,
+        "issue_date": issue,
+        "due_date": due,
+        "currency": currency,
+        "iban": _extract_iban(raw_lines),
+        "seller_vat_id": _extract_vat_id(raw_lines),
+        "seller_name": _extract_seller(raw_lines),
         "type_code": _extract_type(text),
     }
     fields.update({name: f for name, f in extracted.items() if f is not None})
@@ -604,7 +824,7 @@ def extract_fields(text: str) -> ExtractedFields:
     fields.update(totals)
     sure = {name: f for name, f in fields.items() if f.confidence >= MIN_CONFIDENCE}
     try:
-        invoice_lines = extract_lines(lines)
+        invoice_lines = extract_lines(raw_lines)
     except (ArithmeticError, ValueError):
         invoice_lines = []
     return ExtractedFields(sure, invoice_lines, breakdown)

@@ -10,13 +10,15 @@ from __future__ import annotations
 import re
 
 _W = r"[^\W\d_]"  # one letter, in any script
+# "nummer" as Tesseract also reads it: "rn" for "m" ("Rechnungsnumrner").
+_NUMMER = r"nu(?:m|rn)(?:m|rn)er"
 
 NUMBER_LABELS: dict[str, tuple[str, ...]] = {
     "de": (
         # Rechnungsnummer, Rechnungs-Nr., Rechnung Nr., Handelsrechnung (380) Nr., Rechnung #
-        rf"(?<!{_W}){_W}{{0,20}}rechnungs?[-\s]?(?:\(\d{{3}}\)\s*)?(?:nummer|nr\.?|no\.?|#)",
-        r"beleg[-\s]?(?:nummer|nr\.?)",
-        r"gutschrift(?:s[-\s]?)?(?:nummer|nr\.?|#)",
+        rf"(?<!{_W}){_W}{{0,20}}rechnungs?[-\s]?(?:\(\d{{3}}\)\s*)?(?:{_NUMMER}|nr\.?|no\.?|#)",
+        rf"beleg[-\s]?(?:{_NUMMER}|nr\.?)",
+        rf"gutschrift(?:s[-\s]?)?(?:{_NUMMER}|nr\.?|#)",
     ),
     "en": (
         r"invoice\s*(?:number|no\.?|nr\.?|num\.?|#|id)",
@@ -35,6 +37,8 @@ NUMBER_LABELS: dict[str, tuple[str, ...]] = {
     ),
     "es": (r"factura\s*(?:n[°ºo]\.?|n[úu]m(?:ero)?\.?)", r"n[úu]mero\s+de\s+factura"),
     "it": (r"fattura\s*(?:n[°ºr]?\.?|numero)", r"numero\s+(?:di\s+)?fattura"),
+    "pl": (r"faktura(?:\s+vat)?(?:\s+korygująca)?\s*(?:nr\.?|numer)", r"n(?:r\.?|umer)\s+faktury"),
+    "hu": (r"sz[áa]mla\s*(?:sorsz[áa]ma|sz[áa]ma|sz[áa]m)", r"sz[áa]mlasz[áa]m", r"sorsz[áa]m"),
 }
 
 # "Invoice FA-2017-0008" / "Facture FA-2017-0010" / "Rechnung 2024-17" as a title.
@@ -50,6 +54,8 @@ ISSUE_DATE_LABELS: dict[str, tuple[str, ...]] = {
     "nl": (r"factuurdatum", r"datum\s+factuur"),
     "es": (r"fecha\s+(?:de\s+)?(?:la\s+)?factura", r"fecha\s+de\s+emisi[óo]n"),
     "it": (r"data\s+(?:della\s+)?fattura",),
+    "pl": (r"data\s+wystawienia",),
+    "hu": (r"(?:sz[áa]mla\s+)?kelte", r"ki[áa]ll[íi]t[áa]s\s+d[áa]tuma"),
 }  # fmt: skip
 # Plain "Datum"/"Date" is the issue date unless the line says which other date it is.
 GENERIC_DATE_LABELS = r"(?<!\w)(?:datum|date|dated|fecha|data)(?!\w)"
@@ -69,6 +75,8 @@ DUE_DATE_LABELS: dict[str, tuple[str, ...]] = {
     "nl": (r"vervaldatum", r"vervaldag", r"uiterste\s+betaaldatum", r"(?:te\s+)?betalen\s+(?:v[oó][oó]r|uiterlijk(?:\s+op)?)"),
     "es": (r"fecha\s+de\s+vencimiento", r"vencimiento"),
     "it": (r"(?:data\s+(?:di\s+)?)?scadenza",),
+    "pl": (r"termin\s+(?:p[łl]atno[śs]ci|zap[łl]aty)",),
+    "hu": (r"fizet[ée]si\s+hat[áa]rid[őo]", r"esed[ée]kess[ée]g(?:\s+d[áa]tuma)?"),
 }  # fmt: skip
 # Sentences that end in a due date: "Zahlbar innerhalb 30 Tagen netto bis 04.04.2018",
 # "Please remit until 2019-07-01", "Bitte überweisen Sie bis zum 09.12.2017".
@@ -79,12 +87,36 @@ DUE_SENTENCE = (
     r"entro\s+il)(?!\w)"
 )
 EARLY_PAYMENT = r"skonto|discount|escompte|korting|descuento|sconto"
+# Payment terms counted in days from the invoice date: "payable within 30 days (of the invoice
+# date)", "zahlbar innerhalb von 14 Tagen", "binnen 14 dagen na factuurdatum", "30 jours date de
+# facture", "a 30 gg d.f.", "Net 30". Terms counted from anything else (delivery, receipt, end of
+# month) are not a date we can compute; RELATIVE_OTHER_START says so.
+RELATIVE_TERMS = (
+    r"(?<![^\W\d_])(?:(?:within|innerhalb(?:\s+von)?|binnen|dans\s+les|sous|entro|en\s+un\s+plazo\s+de|"
+    r"w\s+terminie|in)\s+(?P<n1>\d{1,3})\s*(?:days?|tagen?|dagen|jours|giorni|gg|d[íi]as|dni)|"
+    r"net\s*(?P<n2>\d{1,3})(?![.,]?\d)(?!\s*%)|(?:à|a)\s+(?P<n3>\d{1,3})\s*(?:jours|gg|giorni|d[íi]as)|"
+    r"(?P<n4>\d{1,3})\s*(?:jours|gg|giorni|d[íi]as|days|tage|dagen)\s+(?:date\s+de\s+facture|d\.?\s?f\.?|"
+    r"fecha\s+(?:de\s+)?factura|net(?:to)?|from\s+(?:the\s+)?invoice\s+date)|"
+    r"(?:zahlungsziel|zahlungsbedingungen|payment\s+terms|terms|betalingstermijn|"
+    r"betalingsvoorwaarden|conditions\s+de\s+(?:paiement|r[èe]glement)|termin\s+p[łl]atno[śs]ci|"
+    r"fizet[ée]si\s+hat[áa]rid[őo])\s*[:.]?\s*(?P<n5>\d{1,3})\s*(?:tage|days|dagen|jours|dni|nap))"
+    r"(?![^\W\d_])"
+)
+RELATIVE_CONTEXT = (
+    r"(?<![^\W\d_])(?:zahlbar|zahlung|payable|payment|pay|terms|betaling|betalen|paiement|r[èe]glement|"
+    r"conditions|pagamento|pago|p[łl]atno[śs][ćc]i?|net|termin)"
+)
+RELATIVE_OTHER_START = (
+    r"liefer|leistung|erhalt|eingang|deliver|receipt|received|r[ée]ception|livraison|levering|"
+    r"ontvangst|fin\s+de\s+mois|end\s+of\s+(?:the\s+)?month|eom|monatsende|fine\s+mese|f\.?m\.?|"
+    r"ricevimento|recepci[óo]n|entrega"
+)
 
 # ---------------------------------------------------------------- totals
 
 # Lines naming a sum that is none of ours: prepayments, allowances, charges, carried totals.
 NOT_A_TOTAL = (
-    r"anzahlung|vorauszahlung|bereits\s+(?:bezahlt|gezahlt)|erhalten|zuschl[äa]g|abschl[äa]g|"
+    r"ust-?[il1]d|[il]d-?nr|anzahlung|vorauszahlung|bereits\s+(?:bezahlt|gezahlt)|erhalten|zuschl[äa]g|abschl[äa]g|"
     r"rabatt|skonto|übertrag|uebertrag|prepaid|paid|deposit|advance|allowance|discount|"
     r"carried|brought\s+forward|acompte|d[ée]j[àa]\s+(?:pay|r[ée]gl)|remise|escompte|report|"
     r"vooruitbetaald|reeds\s+betaald|aanbetaling|korting|capital|kapital|stammkapital|"
@@ -96,27 +128,29 @@ AMOUNT_DUE_WORDS = (
     r"zahlbetrag|zu\s+zahlen(?:der\s+betrag)?|offener\s+betrag|restbetrag|f[äa]lliger\s+betrag|"
     r"amount\s+due|balance\s+due|total\s+due|due\s+payable|amount\s+payable|balance|residual|"
     r"solde|net\s+[àa]\s+payer|reste\s+[àa]\s+payer|montant\s+d[ûu]|[àa]\s+payer|"
-    r"te\s+betalen|openstaand|nog\s+te\s+betalen|importe\s+a\s+pagar|totale\s+da\s+pagare"
+    r"te\s+betalen|openstaand|nog\s+te\s+betalen|importe\s+a\s+pagar|totale\s+da\s+pagare|"
+    r"do\s+zap[łl]aty|fizetend[őo]"
 )
 INCLUDING_WORDS = (
-    r"(?<!\w)(?:inkl|incl|including|inclusive|inclusief|brutto|gross|ttc|with\s+(?:vat|tax))(?!\w)|"
+    r"(?<!\w)(?:inkl|incl|including|inclusive|inclusief|brutto|bruttó|gross|ttc|with\s+(?:vat|tax))(?!\w)|"
     r"bruttosumme|bruttobetrag|iva\s+incluido"
 )
 EXCLUDING_WORDS = (
-    r"(?<!\w)(?:ohne|exkl|excl|excluding|exclusive|exclusief|netto|net|ht|hors\s+taxes?|"
+    r"(?<!\w)(?:ohne|exkl|excl|excluding|exclusive|exclusief|netto|nettó|net|ht|hors\s+taxes?|"
+    r"hors\s+tva|taxable\s+(?:value|amount)|assessable\s+value|"
     r"before\s+(?:vat|tax)|sans\s+tva|zonder\s+btw|subtotal|sub-total|sub\s+total|"
     r"zwischensumme|subtotaal|sous-total|imponible|base\s+imponible|imponibile)(?!\w)|"
     r"nettobetrag|nettosumme|rechnungssumme\s+ohne|warenwert|positionssumme"
 )
 VAT_WORDS = (
     r"(?<![^\W\d_])(?:ust|mwst|umsatzsteuer|mehrwertsteuer|steuer|steuerbetrag|vat|tax|taxes|"
-    r"tva|taxe|btw|iva|igv|gst|hst|moms|dph|áfa|afa|vat-amount)(?![^\W\d_])|steuerbetrag|"
+    r"tva|taxe|btw|iva|igv|gst|cgst|sgst|igst|utgst|hst|moms|dph|áfa|afa|vat-amount)(?![^\W\d_])|steuerbetrag|"
     r"umsatzsteuer|mehrwertsteuer"
 )
 GROSS_WORDS = (
     r"(?<!\w)(?:total|totaal|totale|gesamt|summe|endbetrag|rechnungsbetrag|gesamtbetrag|"
     r"gesamtsumme|rechnungssumme|bruttosumme|bruttobetrag|grand\s+total|invoice\s+total|"
-    r"totalbetrag)(?!\w)|gesamtbetrag|gesamtsumme|rechnungsbetrag|"
+    r"totalbetrag|razem|suma|összesen|osszesen)(?!\w)|gesamtbetrag|gesamtsumme|rechnungsbetrag|"
     r"endbetrag|bruttosumme|bruttobetrag|rechnungssumme"
 )
 # Labels that say plainly "this is the grand total"; a bare "Total" or "Summe" says less.
@@ -145,6 +179,9 @@ NUMBER_DATE_JOINER = re.compile(NUMBER_DATE_JOINERS, re.IGNORECASE)
 NOT_ISSUE = re.compile(NOT_ISSUE_DATE, re.IGNORECASE)
 DUE_LABEL = re.compile(rf"(?:{_alternatives(DUE_DATE_LABELS)})", re.IGNORECASE)
 DUE_SENTENCE_RE = re.compile(DUE_SENTENCE, re.IGNORECASE)
+RELATIVE_TERMS_RE = re.compile(RELATIVE_TERMS, re.IGNORECASE)
+RELATIVE_CONTEXT_RE = re.compile(RELATIVE_CONTEXT, re.IGNORECASE)
+RELATIVE_OTHER_START_RE = re.compile(RELATIVE_OTHER_START, re.IGNORECASE)
 EARLY_PAYMENT_RE = re.compile(EARLY_PAYMENT, re.IGNORECASE)
 
 NOT_A_TOTAL_RE = re.compile(NOT_A_TOTAL, re.IGNORECASE)

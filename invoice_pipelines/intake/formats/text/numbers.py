@@ -98,6 +98,10 @@ _CURRENCY_AFTER = re.compile(
 _PERCENT_AFTER = re.compile(r"\s?%")
 # A number directly followed by a word is a quantity or a term ("30 Tage", "20 Stk", "250g").
 _WORD_AFTER = re.compile(r"\s?[^\W\d_]")
+_SYMBOLS = r"(?:€|£|¥|₹|US\$|\$|EUR|USD|GBP|CHF)"
+_MINUS_BEFORE_SYMBOL = re.compile(rf"(?<![\w.,])[{_MINUS}]\s?{_SYMBOLS}\s?$")
+_OPEN_PAREN = re.compile(rf"\(\s?(?:{_SYMBOLS}\s?)?$")
+_CLOSE_PAREN = re.compile(rf"\s?(?:{_SYMBOLS})?\s?\)")
 PERCENT = re.compile(r"(?<![\d.,])(\d{1,2}(?:[.,]\d{1,3})?)\s?%")
 
 
@@ -127,6 +131,16 @@ def amounts_in(line: str) -> list[Amount]:
         value = parse_amount(raw)
         if value is None:
             continue
+        before = line[: match.start()]
+        if value > 0 and (
+            _MINUS_BEFORE_SYMBOL.search(before)
+            or (
+                _OPEN_PAREN.search(before)
+                and _CLOSE_PAREN.match(rest)
+                and re.search(r"[.,]\d{2}$", match.group(0))
+            )
+        ):
+            value = -value  # "-£120.00", "– € 5,00", "($2,000.00)"; not "(614) 555-0187"
         qualified = bool(_WORD_AFTER.match(rest)) and not _CURRENCY_AFTER.match(rest)
         has_decimals = bool(re.search(r"[.,]\d{1,2}$", match.group(0)))
         found.append(
