@@ -127,9 +127,10 @@ def run(args: argparse.Namespace) -> dict:
         if args.legacy_loop:
             guarded = not args.no_error_handling
             job_id, seconds = _run_legacy(engine, slug, guarded=guarded)
+            fallbacks = fallback_causes = None
             mode = "legacy-loop" if guarded else "legacy-loop without per-order error handling"
         else:
-            job_id, seconds = _run_batch(
+            job_id, seconds, fallbacks, fallback_causes = _run_batch(
                 engine, slug, args.chunk_size, args.workers, via_dagster=args.via_dagster
             )
             mode = "set-based" + (" via dagster" if args.via_dagster else "")
@@ -159,6 +160,10 @@ def run(args: argparse.Namespace) -> dict:
         "seed_seconds": round(seed_seconds, 3),
         "settle_seconds": round(settle_seconds, 3),
         "job_status": job.status,
+        # chunks redone one at a time under the sequence lock after their attempt in flight was
+        # rolled back (0 when nothing else wrote numbers meanwhile), and why
+        "fallbacks": fallbacks,
+        "fallback_causes": fallback_causes,
         "gapless": checks["gapless"],
         "exactly_once": checks["exactly_once"],
         "totals_consistent": checks["totals_consistent"],
@@ -327,7 +332,8 @@ def _seed_orders_python(conn, org_id: int, n_orders: int, lines_per_order: int) 
 
 def _run_batch(
     engine: Engine, slug: str, chunk_size: int, workers: int, *, via_dagster: bool
-) -> tuple[int, float]:
+) -> tuple[int, float, int | None, dict[str, int] | None]:
+    """(job id, seconds, fallbacks, their causes); None where the run does not report them."""
     if via_dagster:
         from invoice_pipelines.billing.defs import batch_invoicing_job
         from invoice_pipelines.resources.database import Database
@@ -349,7 +355,13 @@ def _run_batch(
             resources={"database": Database(url=engine.url.render_as_string(hide_password=False))},
         )
         seconds = time.perf_counter() - started
-        return result.output_for_node("process_batch_invoicing")["id"], seconds
+        # the op's metadata carries the count (not the causes) once job_metadata reports it
+        fallbacks = None
+        for event in result.all_node_events:
+            if event.event_type_value == "STEP_OUTPUT":
+                value = event.step_output_data.metadata.get("fallbacks")
+                fallbacks = None if value is None else value.value
+        return result.output_for_node("process_batch_invoicing")["id"], seconds, fallbacks, None
     started = time.perf_counter()
     job_id = enqueue_sales_orders(engine, slug, all_reviewed=True, created_by="bench")
     last_report = [0.0]
@@ -360,10 +372,13 @@ def _run_batch(
             last_report[0] = now
             _log(f"  {job.processed_count:,}/{job.total_count:,} orders after {now - started:.2f}s")
 
-    process_batch_job(
+    job = process_batch_job(
         engine, job_id, chunk_size=chunk_size, runner="bench", on_progress=report, workers=workers
     )
-    return job_id, time.perf_counter() - started
+    seconds = time.perf_counter() - started
+    for cause, count in sorted(job.fallback_causes.items()):
+        _log(f"  {count} chunk(s) under the sequence lock after a fallback: {cause}")
+    return job_id, seconds, job.fallbacks, job.fallback_causes
 
 
 def verify(engine: Engine, org_id: int, n_orders: int) -> dict:

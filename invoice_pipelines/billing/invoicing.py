@@ -12,7 +12,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import date, datetime, timedelta
 
 from sqlalchemy import BigInteger, Engine, func, insert, literal, select, text, update
@@ -103,6 +103,28 @@ class ChunkOutcome:
 ChunkFunction = Callable[[Connection, ChunkContext], ChunkOutcome]
 
 
+@dataclass(frozen=True)
+class ProcessedBatchJob(BatchJob):
+    """What `process_batch_job` returns: the job's state, and how this call went.
+
+    `fallbacks`: chunks of this call that had to be redone one at a time under the sequence lock
+    because their attempt in flight was rolled back (`pipeline.py`); `fallback_causes` counts them
+    by cause. Not stored: a resumed run counts its own.
+    """
+
+    fallbacks: int = 0
+    fallback_causes: dict[str, int] = field(default_factory=dict)
+
+
+def _processed(job: BatchJob, fallback_causes: dict[str, int] | None = None) -> ProcessedBatchJob:
+    causes = dict(fallback_causes or {})
+    return ProcessedBatchJob(
+        **{f.name: getattr(job, f.name) for f in fields(BatchJob)},
+        fallbacks=sum(causes.values()),
+        fallback_causes=causes,
+    )
+
+
 def _chunk_function(kind: str, dialect: str) -> ChunkFunction:
     # imported here: the chunk modules import ChunkContext and the messages from this module
     from invoice_pipelines.billing import chunk_postgres, chunk_python
@@ -184,7 +206,7 @@ def process_batch_job(
     runner: str | None = None,
     on_progress: Callable[[BatchJob], None] | None = None,
     workers: int = DEFAULT_WORKERS,
-) -> BatchJob:
+) -> ProcessedBatchJob:
     """Process a batch job to the end (or to its cancellation) and return its final state.
 
     Safe to call again for the same job at any time: a pending job starts, a processing job (its
@@ -197,14 +219,14 @@ def process_batch_job(
         raise ValueError(f"workers must be between 1 and {MAX_WORKERS}")
     job = get_batch_job(engine, job_id)
     if not claim_batch_job(engine, job, runner):
-        return get_batch_job(engine, job_id)
+        return _processed(get_batch_job(engine, job_id))
     try:
         after = _done_before(engine, job)
         claimed = get_batch_job(engine, job_id)
         if workers > 1 and claimed.kind == SALES_ORDERS and engine.dialect.name == "postgresql":
             from invoice_pipelines.billing.pipeline import PipelinedJob  # imports this module
 
-            PipelinedJob(
+            pipelined = PipelinedJob(
                 engine,
                 claimed,
                 chunk_size=chunk_size,
@@ -212,8 +234,9 @@ def process_batch_job(
                 total=claimed.total_count,
                 workers=workers,
                 on_progress=on_progress,
-            ).run()
-            return get_batch_job(engine, job_id)
+            )
+            pipelined.run()
+            return _processed(get_batch_job(engine, job_id), pipelined.fallback_causes)
         while True:
             finished, after = run_chunk_retrying(engine, job, chunk_size, after)
             if on_progress is not None:
@@ -227,7 +250,7 @@ def process_batch_job(
             f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc) else ''}",
         )
         raise
-    return get_batch_job(engine, job_id)
+    return _processed(get_batch_job(engine, job_id))
 
 
 def claim_batch_job(engine: Engine, job: BatchJob, runner: str | None) -> bool:

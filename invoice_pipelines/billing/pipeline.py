@@ -12,12 +12,13 @@
 # - it waits for chunk k-1's transaction to end (an advisory lock chunk k-1 holds, so PostgreSQL
 #   sees the wait and breaks any deadlock it is part of), then locks the job row and the sequence
 #   and checks that the sequence stands where it expected. Only then does it take the stock, move
-#   the sequence and commit.
+#   the sequence and commit. (A chunk without invoices skips the sequence: it numbers nothing.)
 #
 # Whatever breaks the expectation (chunk k-1 rolled back, another job or process of the
 # organization invoiced in between, an order two jobs asked for, a deadlock PostgreSQL broke) rolls
 # that chunk back, and from there the job goes on one chunk at a time under the sequence lock, the
-# classic way. Gapless numbering never rests on the expectation: the sequence only moves in a
+# classic way; each such chunk is logged with its cause and counted (`fallbacks` on what
+# `process_batch_job` returns). Gapless numbering never rests on the expectation: the sequence only moves in a
 # commit that checked it, and moves past exactly that commit's invoices.
 #
 # Threads, not processes: psycopg2 releases the GIL while PostgreSQL works, and Python's share of a
@@ -29,6 +30,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import replace
 
@@ -53,8 +55,33 @@ from invoice_pipelines.db.types import utcnow
 log = logging.getLogger(__name__)
 
 
+# Why a chunk's early attempt was rolled back and the chunk redone under the sequence lock. The
+# first group are causes of their own (each logged as a warning); the second are consequences of
+# an earlier chunk's fallback (logged at info); the job stopping is no fallback at all.
+SEQUENCE_MOVED = "sequence moved by another writer"
+UNIQUE_VIOLATION = "unique violation"
+DEADLOCK = "deadlock"
+SERIALIZATION_FAILURE = "serialization failure"
+LOCK_NOT_AVAILABLE = "lock not available (NOWAIT)"
+ITEMS_RECORDED_ELSEWHERE = "items recorded by another runner"
+PREDECESSOR_ROLLED_BACK = "the chunk before it rolled back"
+EARLIER_CHUNK_SERIAL = "an earlier chunk went under the sequence lock"
+CONSEQUENCES = frozenset({PREDECESSOR_ROLLED_BACK, EARLIER_CHUNK_SERIAL})
+JOB_STOPPED = "the job was cancelled or ended"
+_SQLSTATE_CAUSES = {
+    "23505": UNIQUE_VIOLATION,
+    "40P01": DEADLOCK,
+    "40001": SERIALIZATION_FAILURE,
+    "55P03": LOCK_NOT_AVAILABLE,
+}
+
+
 class _Fallback(Exception):
     """This chunk's early attempt was rolled back; the job goes on under the sequence lock."""
+
+    def __init__(self, cause: str, detail: str = "") -> None:
+        super().__init__(f"{cause}: {detail}" if detail else cause)
+        self.cause = cause
 
 
 class _Stop(Exception):
@@ -64,7 +91,7 @@ class _Stop(Exception):
 def _going_on(row) -> None:  # noqa: ANN001 - the job's Row
     if row["status"] != "processing" or row["cancel_requested"]:
         # the chunk under the sequence lock ends the job the right way (cancelled, or left alone)
-        raise _Fallback("the job was cancelled or ended")
+        raise _Fallback(JOB_STOPPED)
 
 
 def _chunk_lock_key(job_id: int, after: int) -> int:
@@ -103,6 +130,7 @@ class PipelinedJob:
         self.serial_from: int | None = None  # from this window on: one chunk at a time, locked
         self.stop_from: int | None = None  # from this window on: nothing more commits
         self.error: BaseException | None = None
+        self.fallback_causes: Counter[str] = Counter()  # cause -> chunks that fell back for it
         self.reports: queue.Queue = queue.Queue()
         self.closing = False  # run() was interrupted: reports are not read any more
 
@@ -187,7 +215,7 @@ class PipelinedJob:
                 if self._stopping(k):
                     raise _Stop
                 if serial_too and self.serial_from is not None and self.serial_from <= k:
-                    raise _Fallback("an earlier chunk went under the sequence lock")
+                    raise _Fallback(EARLIER_CHUNK_SERIAL)
                 if ready():
                     return
                 self.cond.wait()
@@ -201,17 +229,42 @@ class PipelinedJob:
         except (_Fallback, chunk_postgres.ItemsTakenElsewhere, DBAPIError) as exc:
             if isinstance(exc, DBAPIError) and not is_conflict(exc):
                 raise
-            log.info(
-                "batch job %s: chunk after position %s goes under the sequence lock (%s)",
-                self.job.id,
-                self._after(k),
-                f"{type(exc.orig).__name__}: {exc.orig}" if isinstance(exc, DBAPIError) else exc,
-            )
+            self._fell_back(k, exc)
             finished = self._classic(k)
         self._report(k)
         if finished and k < self.windows - 1:
             # cancelled, or failed/finished by someone else: the rest stays pending
             self._stop(k + 1)
+
+    def _fell_back(self, k: int, exc: BaseException) -> None:
+        """Log why chunk k goes under the sequence lock, and count it (a stop is not counted)."""
+        if isinstance(exc, _Fallback):
+            cause, detail = exc.cause, str(exc)
+        elif isinstance(exc, DBAPIError):
+            cause = _SQLSTATE_CAUSES[exc.orig.pgcode]
+            detail = f"{cause}: {str(exc.orig).strip().splitlines()[0]}"
+        else:
+            cause, detail = ITEMS_RECORDED_ELSEWHERE, f"{ITEMS_RECORDED_ELSEWHERE}: {exc}"
+        if cause == JOB_STOPPED:
+            log.info(
+                "batch job %s: chunk after position %s: %s", self.job.id, self._after(k), detail
+            )
+            return
+        with self.cond:
+            self.fallback_causes[cause] += 1
+        log.log(
+            logging.INFO if cause in CONSEQUENCES else logging.WARNING,
+            "batch job %s: chunk after position %s goes under the sequence lock (%s)",
+            self.job.id,
+            self._after(k),
+            detail,
+        )
+
+    @property
+    def fallbacks(self) -> int:
+        """Chunks done under the sequence lock because their early attempt was rolled back."""
+        with self.cond:
+            return sum(self.fallback_causes.values())
 
     def _report(self, k: int) -> None:
         if self.on_progress is not None:
@@ -266,16 +319,21 @@ class PipelinedJob:
                     # before this chunk reads the job (a cancel requested there stops this chunk)
                     self._wait(k, lambda: k - 1 in self.attempts, serial_too=False)
                     if not self.attempts[k - 1]:
-                        raise _Fallback("the chunk before it rolled back")
+                        raise _Fallback(PREDECESSOR_ROLLED_BACK)
                     self._wait(k, lambda: k - 1 in self.done, serial_too=False)
                 row = _locked_job(conn, job.id)
                 _going_on(row)
-                # NOWAIT: a chunk that holds the sequence and waits for this chunk's rows (another
-                # job's, one chunk at a time) must not become a deadlock PostgreSQL breaks after a
-                # second, possibly by failing that other chunk; this chunk falls back instead
-                if lock_sequence(conn, job.organization_id, nowait=True) != start:
-                    raise _Fallback("another writer of the organization moved the sequence")
                 if outcome.succeeded:
+                    # NOWAIT: a chunk that holds the sequence and waits for this chunk's rows
+                    # (another job's, one chunk at a time) must not become a deadlock PostgreSQL
+                    # breaks after a second, possibly by failing that other chunk; this chunk falls
+                    # back instead. A chunk without invoices (every order skipped or failed)
+                    # neither moves the sequence nor depends on where it stands: it needs neither
+                    # the lock nor the check, and another writer of the organization holding or
+                    # moving the sequence is no conflict for it.
+                    found = lock_sequence(conn, job.organization_id, nowait=True)
+                    if found != start:
+                        raise _Fallback(SEQUENCE_MOVED, f"expected {start}, found {found}")
                     chunk_postgres.take_stock(conn, ctx)
                 finished = record_chunk(conn, job, row, replace(ctx, now=utcnow()), outcome)
             committed = True

@@ -11,6 +11,7 @@ from sqlalchemy.exc import DBAPIError
 
 from invoice_pipelines.billing import chunk_postgres
 from invoice_pipelines.billing.invoicing import chunk_context, claim_batch_job, process_batch_job
+from invoice_pipelines.billing.pipeline import CONSEQUENCES, UNIQUE_VIOLATION
 from invoice_pipelines.billing.queue import enqueue_sales_orders, get_batch_job
 from invoice_pipelines.db.tables import batch_jobs
 from invoice_pipelines.db.tenancy import tenant_transaction
@@ -61,6 +62,10 @@ def test_another_job_numbering_between_two_chunks_in_flight_stays_gapless(
         a = process_batch_job(shop.engine, a_id, chunk_size=10, workers=2)
     assert (a.status, a.successful_count) == ("completed", 40)
     assert "goes under the sequence lock" in caplog.text
+    # a real conflict: A's second chunk wrote numbers B had committed; the chunks after it follow
+    assert a.fallback_causes[UNIQUE_VIOLATION] == 1, a.fallback_causes
+    assert set(a.fallback_causes) <= {UNIQUE_VIOLATION} | CONSEQUENCES, a.fallback_causes
+    assert a.fallbacks == sum(a.fallback_causes.values()) == 3  # positions 11..40, one at a time
     invoices = shop.invoices()
     assert [i["sequence_number"] for i in invoices] == list(range(1, 46))
     by_job = {}
@@ -205,3 +210,136 @@ def test_an_interrupted_run_leaves_no_chunk_open_and_the_job_resumes(pg_database
     assert (job.status, job.successful_count) == ("completed", 60)
     assert [i["sequence_number"] for i in shop.invoices()] == list(range(1, 61))
     assert shop.invoice_count_per_order() == {o: 1 for o in orders}
+
+
+def _waiting_advisory_locks(db) -> int:  # noqa: ANN001 - a TestDatabase
+    with db.owner_engine.connect() as conn:
+        return conn.execute(
+            text(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted "
+                "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+            )
+        ).scalar_one()
+
+
+def _wait_until(condition, what: str) -> None:  # noqa: ANN001
+    deadline = time.monotonic() + 60  # only stops a hang; the condition is met without waiting
+    while not condition():
+        assert time.monotonic() < deadline, f"never happened: {what}"
+        time.sleep(0.01)
+
+
+def test_a_single_job_never_falls_back_while_the_chunk_before_is_still_committing(
+    pg_database, monkeypatch, caplog
+):
+    """Each chunk finishes its commit (sequence and job row locked) only once the chunk after it
+    waits for it: the chunk after must then get the sequence, not fall back (as it would with a
+    NOWAIT while the chunk before still holds the lock, or a timeout on that wait)."""
+    shop = make_shop(pg_database)
+    orders = shop.add_many(50)
+    job_id = enqueue_sales_orders(shop.engine, shop.org_id, order_ids=orders)
+    real_take_stock = chunk_postgres.take_stock
+    held = []
+
+    def slow_commit(conn, ctx):
+        real_take_stock(conn, ctx)
+        if ctx.after_position + ctx.limit < len(orders):
+            # the next chunk has written its invoices and now waits for this one to end
+            _wait_until(
+                lambda: _waiting_advisory_locks(pg_database) == 1,
+                f"the chunk after position {ctx.after_position + ctx.limit} waits for this one",
+            )
+            held.append(ctx.after_position)
+
+    monkeypatch.setattr(chunk_postgres, "take_stock", slow_commit)
+    with caplog.at_level(logging.INFO, logger="invoice_pipelines.billing.pipeline"):
+        job = process_batch_job(shop.engine, job_id, chunk_size=10, workers=2)
+    assert held == [0, 10, 20, 30]
+    assert (job.status, job.successful_count) == ("completed", 50)
+    assert (job.fallbacks, job.fallback_causes) == (0, {})
+    assert "sequence lock" not in caplog.text
+    invoices = shop.invoices()
+    assert [i["sequence_number"] for i in invoices] == list(range(1, 51))
+    assert [i["sales_order_id"] for i in invoices] == orders
+    assert shop.inventory("TOOL") == 1000 - 2 * 50
+
+
+def _draft_job(shop, count: int) -> tuple[int, list[int]]:  # noqa: ANN001
+    """A job whose orders all fail (draft): its chunks invoice nothing."""
+    orders = shop.add_many(count)
+    with tenant_transaction(shop.engine, shop.org_id, write=True) as conn:
+        conn.execute(
+            text("UPDATE sales_orders SET status = 'draft' WHERE id = ANY(:ids)"), {"ids": orders}
+        )
+    return enqueue_sales_orders(shop.engine, shop.org_id, order_ids=orders), orders
+
+
+def test_a_chunk_without_invoices_goes_on_while_another_job_holds_the_sequence(
+    pg_database, monkeypatch, caplog
+):
+    """Job B holds the sequence (one chunk at a time) while job A's chunks invoice nothing: no
+    conflict, A must neither fall back nor wait for B (it used to fail its NOWAIT and fall back)."""
+    shop = make_shop(pg_database)
+    a_id, a_orders = _draft_job(shop, 6)
+    b_orders = shop.add_many(3)
+    b_id = enqueue_sales_orders(shop.engine, shop.org_id, order_ids=b_orders)
+    a_result = []
+    a_fell_back = threading.Event()
+
+    class FallbackSeen(logging.Handler):
+        def emit(self, record):
+            if (
+                f"batch job {a_id}:" in record.getMessage()
+                and "sequence lock" in record.getMessage()
+            ):
+                a_fell_back.set()
+
+    def run_a():
+        a_result.append(process_batch_job(shop.engine, a_id, chunk_size=2, workers=2))
+
+    def with_the_sequence_locked(ctx):
+        if ctx.job_id == b_id:
+            a = threading.Thread(target=run_a)
+            a.start()
+            _wait_until(lambda: not a.is_alive() or a_fell_back.is_set(), "A ends or falls back")
+
+    handler = FallbackSeen()
+    logger = logging.getLogger("invoice_pipelines.billing.pipeline")
+    logger.addHandler(handler)
+    monkeypatch.setattr(*hook_chunk_writes("postgresql", with_the_sequence_locked))
+    try:
+        with caplog.at_level(logging.INFO, logger="invoice_pipelines.billing.pipeline"):
+            b = process_batch_job(shop.engine, b_id, chunk_size=10, workers=1)
+            _wait_until(lambda: bool(a_result), "A ends")
+    finally:
+        logger.removeHandler(handler)
+    a = a_result[0]
+    assert "sequence lock" not in caplog.text
+    assert (a.status, a.failed_count, a.fallbacks) == ("completed_with_errors", 6, 0)
+    assert (b.status, b.successful_count) == ("completed", 3)
+    assert [i["sequence_number"] for i in shop.invoices()] == [1, 2, 3]
+    assert shop.invoice_count_per_order() == {o: 1 for o in b_orders}
+
+
+def test_a_chunk_without_invoices_does_not_fall_back_when_another_job_moved_the_sequence(
+    pg_database, monkeypatch, caplog
+):
+    """Job B commits numbers while job A's chunks (no invoices) are in flight: nothing A wrote
+    depends on where the sequence stands, so A commits them (it used to fall back)."""
+    shop = make_shop(pg_database)
+    a_id, _ = _draft_job(shop, 4)
+    b_orders = shop.add_many(3)
+    b_id = enqueue_sales_orders(shop.engine, shop.org_id, order_ids=b_orders)
+
+    def b_in_between(ctx):
+        if ctx.job_id == a_id and ctx.after_position == 0:
+            # A's first chunk expected the sequence at 0; B takes 1..3 before A's chunk commits
+            assert process_batch_job(shop.engine, b_id, workers=1).status == "completed"
+
+    monkeypatch.setattr(*hook_chunk_writes("postgresql", b_in_between))
+    with caplog.at_level(logging.INFO, logger="invoice_pipelines.billing.pipeline"):
+        a = process_batch_job(shop.engine, a_id, chunk_size=2, workers=2)
+    assert "sequence lock" not in caplog.text
+    assert (a.status, a.failed_count, a.fallbacks) == ("completed_with_errors", 4, 0)
+    assert [i["sequence_number"] for i in shop.invoices()] == [1, 2, 3]
+    assert shop.invoice_count_per_order() == {o: 1 for o in b_orders}

@@ -1,44 +1,85 @@
 """A batch job processed in its own process, for the crash and concurrency tests."""
 
-#     python -m invoice_pipelines_tests.billing.worker URL JOB_ID CHUNK_SIZE [--hang-in-chunk N SIGNAL_FILE]
-#     python -m invoice_pipelines_tests.billing.worker URL JOB_ID CHUNK_SIZE --start-when FILE
+#     python -m invoice_pipelines_tests.billing.worker URL JOB_ID CHUNK_SIZE
+#         [--hang-at-position P SIGNAL_FILE] [--pause-before-position P FILE ...]
 #
-# With --hang-in-chunk the N-th chunk does all its writes, then touches SIGNAL_FILE and sleeps inside
-# its open transaction: the test kills the process there, mid-chunk, with SIGKILL. With --start-when
-# the worker connects, then waits for FILE, so two workers start processing at the same moment.
+# --hang-at-position: the chunk whose window starts after position P (positions P+1 .. P+CHUNK_SIZE)
+# does all its writes, writes its start value (ctx.last_value) to SIGNAL_FILE and sleeps inside its
+# open transaction: the test kills the process there, mid-chunk, with SIGKILL. The chunk is chosen
+# by position, not by the order in which chunks on several threads happen to reach their writes.
+#
+# --pause-before-position (repeatable): the chunk after position P does not start until FILE exists.
+# Nothing of that chunk is open while it waits (no transaction; on PostgreSQL the chunk after it
+# only reads until it knows where this one starts), so another job can go on meanwhile.
+#
+# Prints one JSON line: status, counts, fallbacks and their causes.
 
 from __future__ import annotations
 
+import argparse
+import json
 import sys
 import time
 from pathlib import Path
 
+from invoice_pipelines.billing import pipeline
 from invoice_pipelines.billing.invoicing import process_batch_job
 from invoice_pipelines.db.engine import make_engine
 from invoice_pipelines_tests.billing.shop import hook_chunk_writes
 
 
+def _wait_for(path: Path) -> None:
+    while not path.exists():
+        time.sleep(0.01)
+
+
 def main(argv: list[str]) -> int:
-    url, job_id, chunk_size = argv[0], int(argv[1]), int(argv[2])
-    engine = make_engine(url)
-    if len(argv) > 3 and argv[3] == "--hang-in-chunk":
-        hang_at, signal_file = int(argv[4]), Path(argv[5])
-        calls = [0]
+    parser = argparse.ArgumentParser()
+    parser.add_argument("url")
+    parser.add_argument("job_id", type=int)
+    parser.add_argument("chunk_size", type=int)
+    parser.add_argument("--hang-at-position", nargs=2, metavar=("P", "SIGNAL_FILE"))
+    parser.add_argument(
+        "--pause-before-position", nargs=2, action="append", default=[], metavar=("P", "FILE")
+    )
+    args = parser.parse_args(argv)
+    engine = make_engine(args.url)
+    if args.hang_at_position:
+        hang_at, signal_file = int(args.hang_at_position[0]), Path(args.hang_at_position[1])
 
         def hangs(ctx):  # noqa: ANN001, ANN202
-            calls[0] += 1
-            if calls[0] == hang_at:
+            if ctx.job_id == args.job_id and ctx.after_position == hang_at:
                 signal_file.write_text(str(ctx.last_value))
                 time.sleep(600)  # killed here: invoices written, numbers taken, nothing committed
 
         module, name, wrapper = hook_chunk_writes(engine.dialect.name, hangs)
         setattr(module, name, wrapper)
-    if len(argv) > 3 and argv[3] == "--start-when":
-        start_file = Path(argv[4])
-        while not start_file.exists():
-            time.sleep(0.005)
-    job = process_batch_job(engine, job_id, chunk_size=chunk_size, runner=f"worker-{job_id}")
-    print(job.status, job.successful_count, job.skipped_count, flush=True)
+    pauses = {int(position): Path(path) for position, path in args.pause_before_position}
+    if pauses:
+        assert engine.dialect.name == "postgresql", "pauses hook the chunks in flight"
+        real_window = pipeline.PipelinedJob._window
+
+        def window(self, k):  # noqa: ANN001, ANN202
+            if self._after(k) in pauses:
+                _wait_for(pauses[self._after(k)])
+            return real_window(self, k)
+
+        pipeline.PipelinedJob._window = window
+    job = process_batch_job(
+        engine, args.job_id, chunk_size=args.chunk_size, runner=f"worker-{args.job_id}"
+    )
+    print(
+        json.dumps(
+            {
+                "status": job.status,
+                "successful": job.successful_count,
+                "skipped": job.skipped_count,
+                "fallbacks": job.fallbacks,
+                "fallback_causes": job.fallback_causes,
+            }
+        ),
+        flush=True,
+    )
     return 0
 
 
