@@ -45,3 +45,31 @@ def test_demo_sensors_and_schedules_start_running():
     for schedule in repo.schedule_defs:
         if schedule.name in EXPECTED_SCHEDULES:
             assert schedule.default_status == DefaultScheduleStatus.RUNNING, schedule.name
+
+
+def test_loading_the_code_location_warns_about_nothing():
+    """Every run loads the code again: a warning here is printed into every run's log."""
+    import subprocess
+    import sys
+
+    script = (
+        "from invoice_pipelines.definitions import defs\n"
+        "repo = defs.get_repository_def()\n"
+        "repo.get_sensor_def('upload_sensor'); repo.get_sensor_def('batch_jobs_sensor')\n"
+    )
+    # -W error: any warning (BetaWarning, SupersessionWarning, deprecations) fails the import
+    completed = subprocess.run(
+        [sys.executable, "-W", "error", "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    assert completed.stderr == ""
+
+
+def test_sensors_launch_their_jobs():
+    repo = defs.get_repository_def()
+    assert repo.get_sensor_def("upload_sensor").job_name == "intake_job"
+    assert repo.get_sensor_def("batch_jobs_sensor").job_name == "batch_invoicing_job"

@@ -69,7 +69,13 @@ def webserver(tmp_path, sqlite_database):
         "INVOICE_PIPELINES_DB_URL": sqlite_database.url,
     }
     # the instance `make run` uses: SQLite storage, our run coordinator, the concurrency limits
-    subprocess.run([str(REPO / "scripts" / "dagster-home.sh")], cwd=REPO, env=env, check=True)
+    subprocess.run(
+        [str(REPO / "scripts" / "dagster-home.sh"), "sqlite"],
+        cwd=REPO,
+        env=env,
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
     bin_dir = Path(sys.executable).parent
     proc = subprocess.Popen(
         [

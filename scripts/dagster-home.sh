@@ -1,36 +1,42 @@
 #!/usr/bin/env bash
-# Writes the embedded Dagster instance config for `make run`: SQLite storage under
-# $DAGSTER_HOME (default .data/dagster_home) plus the same run coordinator (it tags every run with
-# the organization its config names) and concurrency rules as dagster.yaml.
+# Writes $DAGSTER_HOME/dagster.yaml from the one instance template, deploy/dagster.yaml.
+#   scripts/dagster-home.sh sqlite    embedded SQLite storage under $DAGSTER_HOME (make run)
+#   scripts/dagster-home.sh postgres  dagster-postgres storage from the DAGSTER_PG_* variables
+# Everything else (our run coordinator, the per-organization concurrency limit, run monitoring,
+# retention) is the template's, in both modes. Prints the DAGSTER_HOME it wrote to.
 set -euo pipefail
-home="${DAGSTER_HOME:-$(pwd)/.data/dagster_home}"
+repo="$(cd "$(dirname "$0")/.." && pwd)"
+template="$repo/deploy/dagster.yaml"
+mode="${1:-sqlite}"
+home="${DAGSTER_HOME:-$repo/.data/dagster_home}"
 mkdir -p "$home"
-cat > "$home/dagster.yaml" <<YAML
-# written by scripts/dagster-home.sh for make run: embedded SQLite storage
-storage:
+home="$(cd "$home" && pwd)"
+
+case "$mode" in
+  sqlite)
+    storage="storage:
   sqlite:
-    base_dir: $home
-run_coordinator:
-  module: invoice_pipelines.tenants.run_coordinator
-  class: OrganizationRunCoordinator
-concurrency:
-  runs:
-    max_concurrent_runs: 4
-    tag_concurrency_limits:
-      - key: invoice_pipelines/organization
-        value:
-          applyLimitPerUniqueValue: true
-        limit: 1
-run_monitoring:
-  enabled: true
-  start_timeout_seconds: 180
-retention:
-  sensor:
-    purge_after_days:
-      skipped: 1
-      failure: 30
-      success: -1
-telemetry:
-  enabled: false
-YAML
+    base_dir: '${home//\'/\'\'}'"
+    ;;
+  postgres)
+    storage=""  # the template's own block
+    ;;
+  *)
+    echo "usage: $0 [sqlite|postgres]" >&2
+    exit 2
+    ;;
+esac
+
+{
+  echo "# Written by scripts/dagster-home.sh ($mode) from deploy/dagster.yaml: edit the template."
+  # drop the template's header comment; swap the top-level storage block when asked to
+  awk -v storage="$storage" '
+    !started && /^#/ { next }
+    { started = 1 }
+    storage != "" && /^storage:/ { print storage; skip = 1; next }
+    skip && /^[^ ]/ { skip = 0; print "" }
+    !skip { print }
+  ' "$template"
+} > "$home/dagster.yaml.tmp"
+mv "$home/dagster.yaml.tmp" "$home/dagster.yaml"
 echo "$home"

@@ -1,32 +1,92 @@
 #!/usr/bin/env bash
-# Starts `dagster dev` on the embedded instance and prints the UI address once it answers.
-# Ctrl-C (or SIGTERM) stops the webserver, the daemon and the code server together.
+# `make run`: Dagster on the embedded instance. Starts what `dagster dev` starts (one code server,
+# the webserver, the daemon) without that superseded command, in one process group of their own;
+# prints the UI address and a short tour once the UI answers. Ctrl-C or SIGTERM stops the group:
+# the services, the runs they launched and the runs' workers, within seconds.
+# Overrides: HOST, PORT, INVOICE_PIPELINES_DATA_DIR (default .data), INVOICE_PIPELINES_UPLOAD_DIR,
+# DAGSTER_HOME (default <data dir>/dagster_home).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+repo="$(pwd)"
 HOST="${HOST:-127.0.0.1}"
 PORT="${PORT:-3000}"
-export DAGSTER_HOME="${DAGSTER_HOME:-$(pwd)/.data/dagster_home}"
-scripts/dagster-home.sh >/dev/null
-export OMP_THREAD_LIMIT=1
+data_dir="${INVOICE_PIPELINES_DATA_DIR:-.data}"
+[[ "$data_dir" = /* ]] || data_dir="$repo/$data_dir"
+upload_dir="${INVOICE_PIPELINES_UPLOAD_DIR:-$data_dir/uploads}"
+export DAGSTER_HOME="${DAGSTER_HOME:-$data_dir/dagster_home}"
+scripts/dagster-home.sh sqlite >/dev/null
+export OMP_THREAD_LIMIT=1  # Tesseract: one thread per page, the parser pool already uses the cores
 
-set -m  # job control: dagster dev gets its own process group, stopped as one
-.venv/bin/dagster dev -w workspace.yaml -h "$HOST" -p "$PORT" &
-pid=$!
-trap 'kill -TERM -- -$pid 2>/dev/null || true; wait $pid 2>/dev/null || true' INT TERM EXIT
+# the webserver and the daemon reach the one code server through a socket in a private folder
+run_dir="$(mktemp -d "${TMPDIR:-/tmp}/invoice-pipelines.XXXXXX")"
+socket="$run_dir/code-server.sock"
+cat > "$run_dir/workspace.yaml" <<YAML
+load_from:
+  - grpc_server:
+      socket: $socket
+      host: localhost
+      location_name: invoice_pipelines
+YAML
+
+group=""
+stop() {
+  trap - INT TERM EXIT
+  if [ -n "$group" ]; then
+    # a clean stop first: the daemon finishes its tick, runs record that they were interrupted
+    kill -TERM -- "-$group" 2>/dev/null || true
+    wait "$group" 2>/dev/null || true
+    for _ in $(seq 1 60); do
+      kill -0 -- "-$group" 2>/dev/null || break
+      sleep 0.1
+    done
+    kill -KILL -- "-$group" 2>/dev/null || true
+  fi
+  rm -rf "$run_dir"
+}
+trap 'stop; exit 130' INT
+trap 'stop; exit 143' TERM
+trap stop EXIT
+
+# job control: the subshell becomes the leader of a new process group that holds everything
+# Dagster starts (the subshell's own children do not get groups of their own)
+set -m
+(
+  .venv/bin/dagster code-server start --socket "$socket" --location-name invoice_pipelines \
+    -m invoice_pipelines.definitions -d "$repo" --log-level warning &
+  code_server=$!
+  # the webserver and the daemon look for the code once at start: let it answer first
+  until [ -S "$socket" ] && .venv/bin/dagster api grpc-health-check --socket "$socket" >/dev/null 2>&1; do
+    kill -0 "$code_server" 2>/dev/null || exit 1
+    sleep 0.5
+  done
+  .venv/bin/dagster-webserver -w "$run_dir/workspace.yaml" -h "$HOST" -p "$PORT" &
+  .venv/bin/dagster-daemon run -w "$run_dir/workspace.yaml" &
+  wait -n  # the demo needs all three: when one ends, the group is stopped
+) &
+group=$!
+set +m
 
 for _ in $(seq 1 180); do
   # python, not curl: the venv is the one tool a fresh machine is sure to have here
   if .venv/bin/python -c "import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=2)" \
       "http://$HOST:$PORT/server_info" >/dev/null 2>&1; then
-    echo
-    echo "Dagster UI is up: http://$HOST:$PORT   (Ctrl-C stops it)"
-    echo
+    ui="http://$HOST:$PORT"
+    cat <<TOUR
+
+Dagster UI is up: $ui   (Ctrl-C stops it and everything it started)
+  1. Runs        $ui/runs        the demo at work: batch job 1, then four supplier invoices read
+  2. Assets      $ui/assets      per-organization stats; open one and look at its plots
+  3. Automation  $ui/automation  sensors and schedules, on; drop invoices into $upload_dir/<org>/
+
+TOUR
     break
   fi
-  if ! kill -0 "$pid" 2>/dev/null; then
-    echo "dagster dev exited before the UI came up" >&2
+  if ! kill -0 "$group" 2>/dev/null; then
+    echo "Dagster stopped before the UI came up (see the messages above)" >&2
     exit 1
   fi
   sleep 1
 done
-wait "$pid"
+wait "$group"
+echo "a Dagster service exited (see the messages above); stopping the others" >&2
+exit 1

@@ -389,8 +389,11 @@ def _run_request(job_id: int, slug: str, run_key: str) -> RunRequest:
     )
 
 
+# by name, not the job object: Definitions binds the shared resources to the job and rebuilds a
+# sensor that holds it, and that rebuild passes `owners=[]`, a beta parameter (a BetaWarning
+# in every process that loads the code, each run included)
 @sensor(
-    job=batch_invoicing_job,
+    job_name="batch_invoicing_job",
     minimum_interval_seconds=10,
     default_status=DefaultSensorStatus.RUNNING,
     description="Launches one run per pending batch job (run key = job id), tagged with its "

@@ -228,8 +228,11 @@ def retry_failed_invoices_job():
     retry_failed_incoming_invoices()
 
 
+# by name, not the job object: Definitions binds the shared resources to the job and rebuilds a
+# sensor that holds it, and that rebuild passes `owners=[]`, a beta parameter (a BetaWarning
+# in every process that loads the code, each run included)
 @sensor(
-    job=intake_job,
+    job_name="intake_job",
     minimum_interval_seconds=15,
     default_status=DefaultSensorStatus.RUNNING,
     description="Registers settled files in the upload store and launches intake runs in batches.",

@@ -382,13 +382,16 @@ _SEEDED_MARKER = ".demo-uploads-seeded"
 
 
 def seed_demo_uploads(store_root: Path, *, today: date | None = None) -> list[str]:
-    """Drop the demo supplier invoices (CII, UBL, text PDF, scan) into the demo drop zone, once.
+    """Give every demo organization its upload folder and drop the demo supplier invoices (CII,
+    UBL, text PDF, scan) into one of them, once.
 
     A marker file remembers that it happened, so processed (archived) files are not dropped again.
     """
     from invoice_pipelines.documents.demo_invoices import demo_supplier_invoices
     from invoice_pipelines.resources.storage import LocalUploadStore
 
+    for spec in DEMO_ORGANIZATIONS:
+        (store_root / spec["org"]["slug"]).mkdir(parents=True, exist_ok=True)
     marker = store_root / DEMO_UPLOAD_ORGANIZATION / _SEEDED_MARKER
     if marker.exists():
         return []

@@ -2,7 +2,7 @@
 
 The launches go through the GraphQL `launchRun` / `launchRunReexecution` mutations exactly as the
 webserver executes them (dagster_graphql's schema over a workspace of our definitions), against an
-instance configured like dagster.yaml: our run coordinator and the `concurrency:` limits. One
+instance configured like deploy/dagster.yaml: our run coordinator and the `concurrency:` limits. One
 iteration of the QueuedRunCoordinatorDaemon then shows which queued runs may start.
 """
 
@@ -53,8 +53,8 @@ mutation Reexecute($parentRunId: String!) {
 
 
 def instance_settings() -> dict:
-    """The production dagster.yaml's coordinator and concurrency block; a launcher that only records."""
-    production = yaml.safe_load((REPO / "dagster.yaml").read_text())
+    """The instance template's coordinator and concurrency block; a launcher that only records."""
+    production = yaml.safe_load((REPO / "deploy" / "dagster.yaml").read_text())
     return {
         "run_coordinator": production["run_coordinator"],
         "concurrency": {"runs": production["concurrency"]["runs"]},

@@ -1,0 +1,255 @@
+"""`make run` as a newcomer meets it: the UI with a short tour, the demo at work, a clean log, and
+Ctrl-C (or SIGTERM to make) leaving no process behind within 10 seconds.
+
+Slow (each test starts the whole of Dagster), so there are two starts in all. Everything lives in
+tmp_path: the application database, the uploads and the Dagster home.
+"""
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from invoice_pipelines.tenants.demo import DEMO_ORGANIZATIONS
+
+REPO = Path(__file__).resolve().parents[1]
+STOP_SECONDS = 10  # the issue's bound for Ctrl-C / SIGTERM
+START_SECONDS = 420  # a fresh start migrates, seeds and loads the code; generous on a busy machine
+DEMO_SECONDS = 300  # the README says "within a minute"; this is only a deadline, not a measurement
+
+# what the project itself used to put into the log: a dagster.yaml in the folder Dagster starts
+# from, the superseded `dagster dev`, the beta `owners` of rebuilt sensors (in every run's log)
+PROJECT_WARNINGS = (
+    "Found a dagster instance configuration value",
+    "SupersessionWarning",
+    "is superseded",
+    "BetaWarning",
+)
+
+pytestmark = [
+    pytest.mark.skipif(shutil.which("make") is None, reason="needs GNU make"),
+    pytest.mark.timeout(900, method="signal"),  # signal: the finally blocks still clean up
+]
+
+
+@dataclass(frozen=True)
+class Proc:
+    pid: int
+    starttime: int
+    cmdline: str
+
+
+def _stat(pid: int) -> tuple[str, int, int, int] | None:
+    """(state, ppid, session, starttime) of a process, None when it is gone."""
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = raw[raw.rindex(")") + 2 :].split()  # the command name may hold spaces and parens
+    return fields[0], int(fields[1]), int(fields[3]), int(fields[19])
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()[:200]
+    except OSError:
+        return "?"
+
+
+def started_by(root: int) -> list[Proc]:
+    """Every live process below `root` (by parent) or in its session."""
+    stats = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and (stat := _stat(int(entry.name))) is not None:
+            stats[int(entry.name)] = stat
+    found = {root}
+    changed = True
+    while changed:
+        changed = False
+        for pid, (_, ppid, session, _) in stats.items():
+            if pid not in found and (ppid in found or session == root):
+                found.add(pid)
+                changed = True
+    return [
+        Proc(pid, stats[pid][3], _cmdline(pid))
+        for pid in sorted(found)
+        if pid in stats and stats[pid][0] != "Z"
+    ]
+
+
+def alive(procs: list[Proc]) -> list[Proc]:
+    """Those still running (a zombie has stopped; a reused pid is another process)."""
+    return [
+        p
+        for p in procs
+        if (stat := _stat(p.pid)) is not None and stat[0] != "Z" and stat[3] == p.starttime
+    ]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class MakeRun:
+    proc: subprocess.Popen
+    log: Path
+    port: int
+    data_dir: Path
+    db_url: str
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def wait_for_tour(self) -> str:
+        deadline = time.monotonic() + START_SECONDS
+        while time.monotonic() < deadline:
+            out = self.output()
+            if "Dagster UI is up" in out:
+                time.sleep(1)  # the tour follows the address line
+                return self.output()
+            if self.proc.poll() is not None:
+                pytest.fail(f"make run exited with {self.proc.returncode}:\n{out[-4000:]}")
+            time.sleep(1)
+        pytest.fail(f"the UI did not come up in {START_SECONDS} s:\n{self.output()[-4000:]}")
+
+    def assert_all_stopped(self, procs: list[Proc]) -> None:
+        deadline = time.monotonic() + STOP_SECONDS
+        while (left := alive(procs)) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not left, f"still running {STOP_SECONDS} s after the signal: " + "; ".join(
+            f"{p.pid} {p.cmdline}" for p in left
+        )
+        self.proc.wait(timeout=5)
+
+
+def _default_signals() -> None:
+    # as in a terminal, whoever started pytest: a shell's `&` leaves SIGINT ignored in its children
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+@pytest.fixture
+def make_run(tmp_path: Path) -> Iterator[MakeRun]:
+    port = _free_port()
+    data_dir = tmp_path / "data"
+    db_url = f"sqlite:///{tmp_path / 'app.sqlite3'}"
+    env = {
+        **os.environ,
+        "HOST": "127.0.0.1",
+        "PORT": str(port),
+        "INVOICE_PIPELINES_DATA_DIR": str(data_dir),
+        "INVOICE_PIPELINES_DB_URL": db_url,
+    }
+    for name in ("DAGSTER_HOME", "INVOICE_PIPELINES_UPLOAD_DIR", "MAKEFLAGS", "MFLAGS"):
+        env.pop(name, None)  # the defaults under the data dir are part of what is tested
+    log = tmp_path / "make-run.log"
+    with log.open("wb") as out:
+        # a session of its own: make leads the process group a terminal would signal on Ctrl-C
+        proc = subprocess.Popen(
+            ["make", "run"],
+            cwd=REPO,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=_default_signals,
+        )
+    run = MakeRun(proc, log, port, data_dir, db_url)
+    try:
+        yield run
+    finally:
+        # whatever the test did, nothing it started outlives it
+        for p in alive(started_by(proc.pid)):
+            try:
+                os.kill(p.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        proc.kill()
+        proc.wait(timeout=30)
+
+
+def assert_no_project_warnings(log: str) -> None:
+    found = [w for w in PROJECT_WARNINGS if w in log]
+    assert not found, f"the log carries {found}:\n{log[-4000:]}"
+
+
+def test_ctrl_c_stops_everything_make_run_started(make_run: MakeRun) -> None:
+    out = make_run.wait_for_tour()
+    ui = f"http://127.0.0.1:{make_run.port}"
+    with urllib.request.urlopen(f"{ui}/server_info", timeout=10) as response:
+        assert response.status == 200
+    tour = out[out.index("Dagster UI is up") :].splitlines()
+    assert tour[0].startswith(f"Dagster UI is up: {ui} ")
+    assert [line.split()[:3] for line in tour[1:4]] == [
+        ["1.", "Runs", f"{ui}/runs"],
+        ["2.", "Assets", f"{ui}/assets"],
+        ["3.", "Automation", f"{ui}/automation"],
+    ]
+    uploads = make_run.data_dir / "uploads"
+    assert str(uploads) in tour[3]
+    for spec in DEMO_ORGANIZATIONS:
+        assert (uploads / spec["org"]["slug"]).is_dir(), spec["org"]["slug"]
+    assert (make_run.data_dir / "dagster_home" / "dagster.yaml").is_file()
+
+    procs = started_by(make_run.proc.pid)
+    assert any("dagster-webserver" in p.cmdline for p in procs)
+    assert any("dagster-daemon" in p.cmdline for p in procs)
+    assert any("code-server" in p.cmdline for p in procs)
+    # Ctrl-C: the terminal sends SIGINT to its foreground process group, make's
+    os.killpg(make_run.proc.pid, signal.SIGINT)
+    make_run.assert_all_stopped(procs)
+    assert_no_project_warnings(make_run.output())
+
+
+def test_sigterm_to_make_stops_everything_after_the_demo_did_what_the_readme_says(
+    make_run: MakeRun,
+) -> None:
+    make_run.wait_for_tour()
+    engine = create_engine(make_run.db_url)
+    deadline = time.monotonic() + DEMO_SECONDS
+    try:
+        while True:
+            with engine.connect() as conn:
+                invoices = dict(
+                    conn.execute(
+                        text("SELECT status, count(*) FROM incoming_invoices GROUP BY status")
+                    ).all()
+                )
+                jobs = conn.execute(
+                    text(
+                        "SELECT j.status, j.successful_count FROM batch_jobs j "
+                        "JOIN organizations o ON o.id = j.organization_id "
+                        "WHERE o.slug = 'brandt-it-service'"
+                    )
+                ).all()
+            done = invoices == {"VALIDATED": 4} and [s for s, _ in jobs] == ["completed"]
+            if done or time.monotonic() > deadline:
+                break
+            time.sleep(2)
+    finally:
+        engine.dispose()
+    # the README: the four supplier invoices VALIDATED, the queued job invoiced the reviewed orders
+    assert invoices == {"VALIDATED": 4}, invoices
+    assert len(jobs) == 1 and jobs[0][0] == "completed" and jobs[0][1] > 0, jobs
+
+    procs = started_by(make_run.proc.pid)
+    os.kill(make_run.proc.pid, signal.SIGTERM)  # make only, as `kill -TERM <make pid>` does
+    make_run.assert_all_stopped(procs)
+    assert make_run.proc.returncode != 0
+    # the runs' own logs included: each run loads the code again
+    out = make_run.output()
+    assert "RUN_SUCCESS" in out
+    assert_no_project_warnings(out)
