@@ -49,6 +49,12 @@ def _cmd_batch_status(args: argparse.Namespace) -> int:
     return run_batch_status(args)
 
 
+def _cmd_batch_list(args: argparse.Namespace) -> int:
+    from invoice_pipelines.billing.cli import run_batch_list
+
+    return run_batch_list(args)
+
+
 def _cmd_batch_cancel(args: argparse.Namespace) -> int:
     from invoice_pipelines.billing.cli import run_batch_cancel
 
@@ -68,6 +74,8 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from invoice_pipelines.db.tables import BATCH_JOB_STATUSES
+
     parser = argparse.ArgumentParser(prog="invoice-pipelines", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -122,6 +130,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("job_id", type=int)
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=_cmd_batch_status)
+
+    p = sub.add_parser("batch-list", help="list recent batch jobs, most recent first")
+    p.add_argument("--org", help="organization id or slug; default: every organization")
+    p.add_argument("--status", choices=BATCH_JOB_STATUSES, help="only jobs in this status")
+    p.add_argument("--limit", type=int, default=20, help="at most this many jobs (default 20)")
+    p.add_argument("--json", action="store_true", help="print one JSON list")
+    p.set_defaults(func=_cmd_batch_list)
 
     p = sub.add_parser("batch-cancel", help="cancel a pending or processing batch job")
     p.add_argument("job_id", type=int)

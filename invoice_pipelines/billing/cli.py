@@ -25,6 +25,7 @@ from invoice_pipelines.billing.queue import (
     enqueue_sales_orders,
     get_batch_job,
     job_item_outcomes,
+    list_batch_jobs,
     local_runner_name,
     parse_order_ids,
     retry_failed,
@@ -88,16 +89,41 @@ def _exit_code(job: BatchJob) -> int:
     return EXIT_OK if job.status == "completed" else EXIT_FAILURES
 
 
+def _counted(job: BatchJob) -> bool:
+    """A job's orders are counted when it starts (an `all_reviewed` request names none)."""
+    return job.status != "pending" or job.total_count > 0
+
+
+def _failed_item(f: dict) -> str:
+    payload = f["payload"] or {}
+    order = f["sales_order_id"] or payload.get("sales_order_id")
+    customer = f["customer_id"] or payload.get("customer_id")
+    what = f"order {order}" if order else f"customer {customer}" if customer else "item"
+    reason = ": ".join(str(part) for part in (f["error_code"], f["error_message"]) if part)
+    return f"    #{f['position']} {what}: {reason or 'failed (no reason recorded)'}"
+
+
 def format_job(job: BatchJob, failures: list[dict] | None = None) -> str:
-    """A job as `batch-status` shows it."""
+    """A job as `batch-status` shows it; a value the job does not have is left out, never `None`."""
+    invoice_date = (
+        f"invoice date {job.invoice_date}"
+        if job.invoice_date
+        else "invoice date: the day it runs (organization's time zone)"
+    )
+    created = f"created at {job.created_at:%Y-%m-%d %H:%M:%S} UTC" + (
+        f" by {job.created_by}" if job.created_by else ""
+    )
     lines = [
         f"batch job {job.id} ({job.kind.replace('_', ' ')}) for {job.organization_slug}: {job.status}"
         + (" (cancel requested)" if job.cancel_requested and job.status == "processing" else ""),
-        f"  orders: {job.total_count:,} requested, {job.processed_count:,} processed, "
-        f"{job.successful_count:,} invoiced, {job.failed_count:,} failed, {job.skipped_count:,} skipped "
-        "(already invoiced)",
-        f"  invoice date {job.invoice_date}, due after {job.due_days} days; created by {job.created_by} "
-        f"at {job.created_at:%Y-%m-%d %H:%M:%S} UTC",
+        (
+            f"  orders: {job.total_count:,} requested, {job.processed_count:,} processed, "
+            f"{job.successful_count:,} invoiced, {job.failed_count:,} failed, "
+            f"{job.skipped_count:,} skipped (already invoiced)"
+            if _counted(job)
+            else "  orders: counted when the job starts"
+        ),
+        f"  {invoice_date}, due after {job.due_days} days; {created}",
     ]
     if job.started_at:
         timing = f"  started {job.started_at:%H:%M:%S} UTC"
@@ -113,18 +139,41 @@ def format_job(job: BatchJob, failures: list[dict] | None = None) -> str:
         lines.append(f"  reason: {job.failure_reason}")
     if failures:
         lines.append(f"  failed items (first {len(failures)}):")
-        for f in failures:
-            what = (
-                f"order {f['sales_order_id'] or (f['payload'] or {}).get('sales_order_id')}"
-                if f["sales_order_id"] or (f["payload"] or {}).get("sales_order_id")
-                else f"customer {f['customer_id'] or (f['payload'] or {}).get('customer_id')}"
-            )
-            lines.append(f"    #{f['position']} {what}: {f['error_code']}: {f['error_message']}")
+        lines.extend(_failed_item(f) for f in failures)
         if job.failed_count > len(failures):
             lines.append(f"    ... and {job.failed_count - len(failures):,} more")
     if job.failed_count and job.done:
         lines.append(f"  retry the failed items: invoice-pipelines batch-retry {job.id}")
     return "\n".join(lines)
+
+
+LIST_COLUMNS = ("id", "organization", "status", "kind", "orders", "invoiced", "failed", "created")
+
+
+def format_job_list(jobs: list[BatchJob]) -> str:
+    """Jobs as `batch-list` shows them: one line each, most recent first, aligned columns."""
+    rows = [
+        (
+            str(job.id),
+            job.organization_slug,
+            job.status + (" (cancel requested)" if job.cancel_requested and not job.done else ""),
+            job.kind.replace("_", " "),
+            f"{job.processed_count:,}/{job.total_count:,}" if _counted(job) else "-",
+            f"{job.successful_count:,}",
+            f"{job.failed_count:,}",
+            f"{job.created_at:%Y-%m-%d %H:%M} UTC",
+        )
+        for job in jobs
+    ]
+    widths = [max(len(r[i]) for r in [LIST_COLUMNS, *rows]) for i in range(len(LIST_COLUMNS))]
+    numeric = {0, 4, 5, 6}
+    return "\n".join(
+        "  ".join(
+            cell.rjust(width) if i in numeric else cell.ljust(width)
+            for i, (cell, width) in enumerate(zip(row, widths, strict=True))
+        ).rstrip()
+        for row in [LIST_COLUMNS, *rows]
+    )
 
 
 def run_batch_invoice(args: argparse.Namespace) -> int:
@@ -223,4 +272,30 @@ def run_batch_retry(args: argparse.Namespace) -> int:
         print(f"batch job {args.job_id} has no failed items", file=sys.stderr)
         return EXIT_OK
     print(new_id)
+    return EXIT_OK
+
+
+def run_batch_list(args: argparse.Namespace) -> int:
+    """Recent jobs, most recent first: of one organization or all, optionally in one status."""
+    engine = _engine()
+    try:
+        jobs = list_batch_jobs(engine, args.org, status=args.status, limit=args.limit)
+    except BatchRequestError as exc:
+        print(f"invoice-pipelines batch-list: {exc}", file=sys.stderr)
+        return EXIT_BAD_REQUEST
+    if getattr(args, "json", False):
+        print(json.dumps([job.to_json_dict() for job in jobs], default=str))
+    elif not jobs:
+        scope = " ".join(
+            part
+            for part in (
+                args.status,
+                "batch jobs",
+                f"for {args.org}" if args.org else "",
+            )
+            if part
+        )
+        print(f"no {scope}")
+    else:
+        print(format_job_list(jobs))
     return EXIT_OK

@@ -25,7 +25,13 @@ from sqlalchemy import Engine, Table, and_, func, insert, or_, select, update
 from sqlalchemy.engine import Connection
 
 from invoice_pipelines.core.money import MoneyError, to_decimal
-from invoice_pipelines.db.tables import audit_log, batch_job_items, batch_jobs, organizations
+from invoice_pipelines.db.tables import (
+    BATCH_JOB_STATUSES,
+    audit_log,
+    batch_job_items,
+    batch_jobs,
+    organizations,
+)
 from invoice_pipelines.db.tenancy import (
     resolve_organization,
     system_transaction,
@@ -416,14 +422,28 @@ def get_batch_job(engine: Engine, job_id: int) -> BatchJob:
     return _job_from_row(row)
 
 
-def list_batch_jobs(engine: Engine, organization_id: int, *, limit: int = 20) -> list[BatchJob]:
-    with tenant_transaction(engine, organization_id) as conn:
-        rows = conn.execute(
-            _job_query()
-            .where(batch_jobs.c.organization_id == organization_id)
-            .order_by(batch_jobs.c.id.desc())
-            .limit(limit)
-        ).mappings()
+def list_batch_jobs(
+    engine: Engine,
+    organization: str | int | None = None,
+    *,
+    status: str | None = None,
+    limit: int = 20,
+) -> list[BatchJob]:
+    """The most recent jobs first: of one organization (id or slug) or of all, optionally in one
+    status (`batch-list`)."""
+    if status is not None and status not in BATCH_JOB_STATUSES:
+        raise BatchRequestError(
+            f"unknown status {status!r}; one of {', '.join(BATCH_JOB_STATUSES)}"
+        )
+    query = _job_query().order_by(batch_jobs.c.id.desc()).limit(limit)
+    if status is not None:
+        query = query.where(batch_jobs.c.status == status)
+    if organization is None:
+        with system_transaction(engine) as conn:  # every tenant's jobs, on purpose
+            return [_job_from_row(r) for r in conn.execute(query).mappings()]
+    org_id = _organization(engine, organization)["id"]
+    with tenant_transaction(engine, org_id) as conn:
+        rows = conn.execute(query.where(batch_jobs.c.organization_id == org_id)).mappings()
         return [_job_from_row(r) for r in rows]
 
 

@@ -74,24 +74,62 @@ def _json_view(path: Path, outcome: ParseOutcome) -> dict[str, Any]:
     }
 
 
+FORMAT_LABELS = {
+    "cii": "CII XML (UN/CEFACT, e.g. XRechnung)",
+    "ubl": "UBL XML invoice",
+    "ubl-creditnote": "UBL XML credit note",
+    "facturx-pdf": "Factur-X / ZUGFeRD PDF, its embedded XML",
+    "zugferd1-pdf": "ZUGFeRD 1.0 PDF, its embedded XML",
+    "ubl-pdf": "PDF with embedded UBL XML",
+    "text-pdf": "PDF text layer (no structured invoice data)",
+    "image": "image, read by OCR",
+    "image-pdf": "scanned PDF, read by OCR",
+}
+TYPE_CODES = {  # UNTDID 1001, the codes EN 16931 invoices use most
+    "326": "partial invoice",
+    "380": "commercial invoice",
+    "381": "credit note",
+    "383": "debit note",
+    "384": "corrected invoice",
+    "386": "prepayment invoice",
+    "389": "self-billed invoice",
+}
+
+
 def _summary(path: Path, outcome: ParseOutcome) -> str:
-    lines = [f"{path.name}: {outcome.status} ({outcome.format})"]
-    invoice = outcome.invoice
-    if invoice is not None:
-        view = invoice.to_json_dict()
-        lines.append(
-            f"  invoice {view['number']} type {view['type_code']} of {view['issue_date']}"
-            f" from {view['seller_name']} to {view['buyer_name']}"
-        )
-        lines.append(
-            f"  net {view['net_total']} + VAT {view['tax_total']} = gross {view['gross_total']}"
-            f" {view['currency'] or ''}; due {view['amount_due']} by {view['due_date']};"
-            f" {len(invoice.lines)} lines"
-        )
-    for label, findings in (("error", outcome.errors), ("warning", outcome.warnings)):
+    """A short report for a person: what was read, the figures, then what is wrong. A value the
+    document does not state is said so, never printed as `None`."""
+    label = FORMAT_LABELS.get(outcome.format, outcome.format)
+    lines = [f"{path.name}: {outcome.status}", f"  read as   {label}"]
+    if outcome.invoice is not None:
+        view = outcome.invoice.to_json_dict()
+        currency = f" {view['currency']}" if view["currency"] else ""
+        kind = TYPE_CODES.get(view["type_code"] or "", "type")
+        number = view["number"] or "(no number)"
+        invoice = f"{number}, {kind} {view['type_code']}" if view["type_code"] else number
+        if view["issue_date"]:
+            invoice += f", issued {view['issue_date']}"
+        lines.append(f"  invoice   {invoice}")
+        lines.append(f"  seller    {view['seller_name'] or 'not stated'}")
+        lines.append(f"  buyer     {view['buyer_name'] or 'not stated'}")
+        net, vat, gross = (view[k] for k in ("net_total", "tax_total", "gross_total"))
+        if None not in (net, vat, gross):
+            amounts = f"net {net} + VAT {vat} = gross {gross}{currency}"
+        else:
+            stated = [f"{n} {v}" for n, v in (("net", net), ("VAT", vat), ("gross", gross)) if v]
+            amounts = ", ".join(stated) + currency if stated else "not stated"
+        lines.append(f"  amounts   {amounts}")
+        due = f"{view['amount_due']}{currency}, " if view["amount_due"] is not None else ""
+        when = f"by {view['due_date']}" if view["due_date"] else "no due date stated"
+        lines.append(f"  due       {due}{when}")
+        lines.append(f"  lines     {len(outcome.invoice.lines) or 'none itemized'}")
+    for heading, findings in (("errors", outcome.errors), ("warnings", outcome.warnings)):
+        lines.append(f"  {heading:<9} {len(findings) or 'none'}")
         for f in findings:
-            rule = f" {f.rule}" if f.rule else ""
-            lines.append(f"  {label} [{f.stage}{rule}] {f.message}")
+            message = f.message
+            if f.rule and message.startswith(f"[{f.rule}]-"):  # schematron repeats its rule id
+                message = message[len(f.rule) + 3 :]
+            lines.append(f"    {f.rule + ' ' if f.rule else ''}({f.stage}) {message}")
     return "\n".join(lines)
 
 

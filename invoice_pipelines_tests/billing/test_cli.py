@@ -4,11 +4,13 @@ import argparse
 import json
 
 import pytest
+from sqlalchemy import insert
 
 from invoice_pipelines.billing.cli import run_batch_cancel, run_batch_retry
 from invoice_pipelines.billing.queue import enqueue_sales_orders, get_batch_job
 from invoice_pipelines.cli import main
-from invoice_pipelines.db.tables import items
+from invoice_pipelines.db.tables import batch_job_items, batch_jobs, items
+from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines_tests.billing.shop import make_shop
 
 
@@ -119,3 +121,79 @@ def test_legacy_loop_benchmark_reproduces_the_old_design(pg_database, monkeypatc
         and result["gapless"] is True
         and result["totals_consistent"] is True
     )
+
+
+def test_batch_list_shows_recent_jobs_by_organization_and_status(cli_db, capsys):
+    shop, other = make_shop(cli_db), make_shop(cli_db)
+    done = shop.add_orders(2)
+    main(
+        ["batch-invoice", "--org", shop.org["slug"], "--orders", ",".join(map(str, done)), "--wait"]
+    )
+    finished = int(capsys.readouterr().out.splitlines()[0])
+    pending = enqueue_sales_orders(cli_db.engine, other.org_id, order_ids=other.add_orders(1))
+
+    assert main(["batch-list"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split() == [
+        "id",
+        "organization",
+        "status",
+        "kind",
+        "orders",
+        "invoiced",
+        "failed",
+        "created",
+    ]
+    ours = [line.split() for line in lines[1:] if line.split()[0] in {str(finished), str(pending)}]
+    # most recent first
+    assert [row[:3] for row in ours] == [
+        [str(pending), other.org["slug"], "pending"],
+        [str(finished), shop.org["slug"], "completed"],
+    ]
+    assert ours[0][5:8] == ["0/1", "0", "0"]
+    assert ours[1][5:8] == ["2/2", "2", "0"]
+
+    assert main(["batch-list", "--org", other.org["slug"]]) == 0
+    rows = capsys.readouterr().out.splitlines()[1:]
+    assert [row.split()[0] for row in rows] == [str(pending)]
+
+    assert main(["batch-list", "--org", str(shop.org_id), "--status", "pending"]) == 0
+    assert capsys.readouterr().out.strip() == f"no pending batch jobs for {shop.org_id}"
+
+    assert main(["batch-list", "--org", shop.org["slug"], "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert [(j["id"], j["status"], j["successful"]) for j in listed] == [(finished, "completed", 2)]
+
+    assert main(["batch-list", "--org", "no-such-org"]) == 2
+    assert "no organization 'no-such-org'" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exc:
+        main(["batch-list", "--status", "done"])
+    assert exc.value.code == 2
+    assert "invalid choice: 'done'" in capsys.readouterr().err
+
+
+def test_human_output_never_prints_none(cli_db, capsys):
+    """A job another application queued with only the required columns, and a failed item
+    without a reason: the text says what is missing instead of `None`."""
+    shop = make_shop(cli_db)
+    with tenant_transaction(cli_db.engine, shop.org_id, write=True) as conn:
+        job_id = conn.execute(
+            insert(batch_jobs)
+            .values(organization_id=shop.org_id, request={"all_reviewed": True}, failed_count=1)
+            .returning(batch_jobs.c.id)
+        ).scalar_one()
+        conn.execute(
+            insert(batch_job_items).values(
+                organization_id=shop.org_id, batch_job_id=job_id, position=1, status="failed"
+            )
+        )
+    for command in (["batch-status", str(job_id)], ["batch-list", "--org", shop.org["slug"]]):
+        assert main(command) == 0
+        out = capsys.readouterr().out
+        assert str(job_id) in out
+        assert "None" not in out, out
+    assert main(["batch-status", str(job_id)]) == 0
+    out = capsys.readouterr().out
+    assert "invoice date: the day it runs" in out
+    assert "orders: counted when the job starts" in out  # all_reviewed: none named yet
+    assert "#1 item: failed (no reason recorded)" in out

@@ -95,8 +95,20 @@ def test_human_summary_and_usage_errors(tmp_path: Path) -> None:
     path = require_samples() / FX / "CII/EN16931_Rabatte.cii.xml"
     code, out, _ = run_cli(str(path), cwd=tmp_path)
     assert code == 0
-    assert out.startswith("EN16931_Rabatte.cii.xml: VALIDATED (cii)")
-    assert "gross 215.07" in out and "due 165.07" in out
+    # a short report: the verdict, what was read, the figures, then what is wrong
+    assert out.splitlines()[:10] == [
+        "EN16931_Rabatte.cii.xml: VALIDATED",
+        "  read as   CII XML (UN/CEFACT, e.g. XRechnung)",
+        "  invoice   471102, commercial invoice 380, issued 2018-06-05",
+        "  seller    Lieferant GmbH",
+        "  buyer     Kunden AG Mitte",
+        "  amounts   net 193.77 + VAT 21.30 = gross 215.07 EUR",
+        "  due       165.07 EUR, no due date stated",
+        "  lines     4",
+        "  errors    none",
+        "  warnings  1",
+    ]
+    assert out.splitlines()[10].startswith("    PEPPOL-EN16931-R008 (schematron) Document MUST")
     code, out, err = run_cli(str(tmp_path / "missing.pdf"), "--json", cwd=tmp_path)
     assert (code, out) == (2, "")
     assert "no such file" in err
@@ -141,3 +153,32 @@ def test_missing_ocr_engine_gives_a_clear_failure(
     assert result["status"] == "FAILED"
     assert "OCR is not available" in result["errors"][0]["message"]
     assert "tesseract is not installed" in result["errors"][0]["message"]
+
+
+def test_human_report_of_a_failed_invoice_lists_each_error_once_with_its_rule(
+    tmp_path: Path,
+) -> None:
+    path = (
+        require_samples()
+        / FX
+        / "UBL/not_validating_full_invoice_based_onTest_EeISI_300_CENfullmodel.ubl.xml"
+    )
+    code, out, _ = run_cli(str(path), cwd=tmp_path)
+    lines = out.splitlines()
+    assert code == 1
+    assert lines[0] == f"{path.name}: FAILED"
+    assert "  errors    4" in lines
+    errors = lines[lines.index("  errors    4") + 1 : lines.index("  errors    4") + 5]
+    assert {line.split()[0] for line in errors} == {"BR-CO-10", "BR-CO-15"}
+    assert not any("[BR-CO-" in line for line in errors)  # the rule id is said once
+
+
+def test_human_report_says_what_a_text_pdf_does_not_state(tmp_path: Path) -> None:
+    """No buyer, no amount due, no lines in a PDF's text layer: said in words, never `None`."""
+    code, out, _ = run_cli(str(require_samples() / HETZNER), cwd=tmp_path)
+    assert code == 0
+    assert "None" not in out, out
+    assert "  read as   PDF text layer (no structured invoice data)" in out
+    assert "  buyer     not stated" in out
+    assert "  due       by 2016-01-22" in out
+    assert "  lines     none itemized" in out
