@@ -91,14 +91,14 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting(
         "DAGSTER_HOME",
-        ".data/dagster_home (make run)",
-        "Dagster instance folder. For production point it at a folder holding this repo's "
-        "dagster.yaml (PostgreSQL storage).",
+        "<DATA_DIR>/dagster_home (make run)",
+        "Dagster instance folder; scripts/dagster-home.sh writes its dagster.yaml from "
+        "deploy/dagster.yaml (sqlite or postgres storage).",
     ),
     Setting(
         "DAGSTER_PG_USERNAME / DAGSTER_PG_PASSWORD / DAGSTER_PG_HOST / DAGSTER_PG_DB / DAGSTER_PG_PORT",
         "(unset)",
-        "Production dagster.yaml: Dagster's own run/event/schedule storage on PostgreSQL.",
+        "Production instance (scripts/dagster-home.sh postgres): Dagster's own run/event/schedule storage on PostgreSQL.",
     ),
 )
 

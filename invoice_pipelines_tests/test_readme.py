@@ -16,6 +16,16 @@ def test_every_setting_is_in_the_configuration_table():
 
 def test_documented_commands_exist():
     sub = build_parser()._subparsers._group_actions[0].choices  # noqa: SLF001
-    for command in ("migrate", "seed-demo", "parse", "batch-invoice", "batch-status", "bench"):
+    for command in (
+        "migrate",
+        "seed-demo",
+        "parse",
+        "batch-invoice",
+        "batch-status",
+        "batch-list",
+        "batch-cancel",
+        "batch-retry",
+        "bench",
+    ):
         assert command in sub
         assert f"invoice-pipelines {command}" in README

@@ -7,7 +7,7 @@ from dagster import DynamicPartitionsDefinition
 ORGANIZATIONS_PARTITIONS_NAME = "organizations"
 organizations_partitions = DynamicPartitionsDefinition(name=ORGANIZATIONS_PARTITIONS_NAME)
 
-# dagster.yaml limits concurrent runs per unique value of this tag (applyLimitPerUniqueValue), so
+# the instance yaml (deploy/dagster.yaml) limits concurrent runs per unique value of this tag (applyLimitPerUniqueValue), so
 # two runs for the same organization queue while other organizations proceed.
 ORGANIZATION_TAG = "invoice_pipelines/organization"
 

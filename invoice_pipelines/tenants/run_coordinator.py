@@ -1,6 +1,6 @@
 """The run coordinator that tags every organization-scoped run with its organization.
 
-The per-organization limit in dagster.yaml (`tag_concurrency_limits` on `invoice_pipelines/organization`,
+The per-organization limit in the instance yaml (`tag_concurrency_limits` on `invoice_pipelines/organization`,
 `applyLimitPerUniqueValue`) only holds back runs that carry the tag. Sensors set it on their run
 requests, but a run launched from the launchpad, with `dagster job launch` or as a re-execution
 carries whatever tags the person gave it. Every one of those launches goes through
@@ -15,7 +15,7 @@ there, from the run config, before the run is queued:
   sentence, before it is queued; if the database cannot be reached, the run is queued with the
   name as given and its op refuses it at run time if it is wrong.
 
-Configured in the instance yaml (dagster.yaml, scripts/dagster-home.sh):
+Configured in the instance template deploy/dagster.yaml (scripts/dagster-home.sh writes it):
 
     run_coordinator:
       module: invoice_pipelines.tenants.run_coordinator
