@@ -345,7 +345,7 @@ def _run_batch(
                     "process_batch_invoicing": {
                         "config": {
                             "organization": slug,
-                            "all_reviewed": True,
+                            "request": {"all_reviewed": {}},
                             "chunk_size": chunk_size,
                             "workers": workers,
                         }
@@ -355,13 +355,14 @@ def _run_batch(
             resources={"database": Database(url=engine.url.render_as_string(hide_password=False))},
         )
         seconds = time.perf_counter() - started
-        # the op's metadata carries the count (not the causes) once job_metadata reports it
-        fallbacks = None
+        # the op's output metadata carries the count and, when there were any, the causes
+        fallbacks = causes = None
         for event in result.all_node_events:
             if event.event_type_value == "STEP_OUTPUT":
-                value = event.step_output_data.metadata.get("fallbacks")
-                fallbacks = None if value is None else value.value
-        return result.output_for_node("process_batch_invoicing")["id"], seconds, fallbacks, None
+                metadata = event.step_output_data.metadata
+                fallbacks = metadata["fallbacks"].value
+                causes = metadata["fallback_causes"].value if "fallback_causes" in metadata else {}
+        return result.output_for_node("process_batch_invoicing")["id"], seconds, fallbacks, causes
     started = time.perf_counter()
     job_id = enqueue_sales_orders(engine, slug, all_reviewed=True, created_by="bench")
     last_report = [0.0]

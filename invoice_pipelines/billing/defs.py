@@ -36,6 +36,7 @@ from invoice_pipelines.billing.invoicing import (
     DEFAULT_CHUNK_SIZE,
     DEFAULT_WORKERS,
     MAX_WORKERS,
+    ProcessedBatchJob,
     process_batch_job,
 )
 from invoice_pipelines.billing.queue import (
@@ -210,6 +211,11 @@ def job_metadata(batch: BatchJob) -> dict:
             metadata["orders_per_second"] = MetadataValue.float(
                 round(batch.processed_count / batch.duration_seconds, 1)
             )
+    if isinstance(batch, ProcessedBatchJob):
+        # chunks of this run redone one at a time after their attempt in flight was rolled back
+        metadata["fallbacks"] = MetadataValue.int(batch.fallbacks)
+        if batch.fallback_causes:
+            metadata["fallback_causes"] = MetadataValue.json(batch.fallback_causes)
     if batch.errors:
         metadata["first_errors"] = MetadataValue.json(batch.errors[:20])
     if batch.failure_reason:

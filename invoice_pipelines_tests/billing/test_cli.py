@@ -109,6 +109,15 @@ def test_benchmark_prints_one_json_line(cli_db, capsys):
     )
     assert result["db"] == cli_db.kind
     assert result["orders_per_s"] > 0 and result["seed_seconds"] >= 0
+    assert result["fallbacks"] == 0
+
+
+def test_benchmark_through_the_dagster_job_reports_fallbacks(cli_db, capsys):
+    argv = ["bench", "batch-invoicing", "--orders", "30", "--chunk-size", "10", "--via-dagster"]
+    assert main(argv) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert result["invoices_created"] == 30 and result["gapless"] is True
+    assert (result["fallbacks"], result["fallback_causes"]) == (0, {})
 
 
 def test_legacy_loop_benchmark_reproduces_the_old_design(pg_database, monkeypatch, capsys):

@@ -195,6 +195,9 @@ def test_launchpad_request_enqueues_and_processes_in_one_run(db):
             f"RE-2026-{n:06d}" for n in (1, 2, 3)
         ]
         assert shop.invoices()[0]["due_date"].isoformat() == "2026-12-31"
+        [output_event] = [e for e in result.all_node_events if e.event_type_value == "STEP_OUTPUT"]
+        # a single job with nothing else numbering beside it never falls back
+        assert output_event.step_output_data.metadata["fallbacks"].value == 0
         [stats] = result.get_asset_materialization_events()
         assert stats.partition == shop.org["slug"]
         assert stats.materialization.metadata["orders_invoiced_today"].value == 3
