@@ -101,7 +101,7 @@ FROM (
     -- test outside, so stale statistics cannot send the planner to the status index instead
     SELECT * FROM (
         SELECT id, position, sales_order_id, payload, status FROM batch_job_items
-        WHERE batch_job_id = :job AND position > :after AND position <= :after + :limit
+        WHERE batch_job_id = :job AND position > :after AND position <= :up_to
         OFFSET 0
     ) AS w
     WHERE status = 'pending'
@@ -287,7 +287,7 @@ FROM billing_chunk b
 LEFT JOIN (VALUES {_messages_values()}) AS m(code, message) ON m.code = b.code
 WHERE bi.id = b.item_id
   -- the chunk's window on the (batch_job_id, position) index, not a scan of every job's items
-  AND bi.batch_job_id = :job AND bi.position > :after AND bi.position <= :after + :limit
+  AND bi.batch_job_id = :job AND bi.position > :after AND bi.position <= :up_to
   AND bi.status = 'pending'
 """
 
@@ -325,8 +325,10 @@ def _params(ctx: ChunkContext) -> dict:
     return {
         "org": ctx.organization_id,
         "job": ctx.job_id,
-        "limit": ctx.limit,
         "after": ctx.after_position,
+        # the window's end as one value: psycopg 3 binds a small Python int as smallint, and
+        # `:after + :limit` then overflows past position 32767
+        "up_to": ctx.after_position + ctx.limit,
         "start": ctx.last_value,
         "prefix": prefix,
         "width": width,

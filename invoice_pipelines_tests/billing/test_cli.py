@@ -5,6 +5,7 @@ import json
 
 import pytest
 from sqlalchemy import insert
+from sqlalchemy.engine import make_url
 
 from invoice_pipelines.billing.cli import run_batch_cancel, run_batch_retry
 from invoice_pipelines.billing.queue import enqueue_sales_orders, get_batch_job
@@ -110,6 +111,18 @@ def test_benchmark_prints_one_json_line(cli_db, capsys):
     assert result["db"] == cli_db.kind
     assert result["orders_per_s"] > 0 and result["seed_seconds"] >= 0
     assert result["fallbacks"] == 0
+
+
+def test_positions_past_32767_on_psycopg3(pg_database, monkeypatch, capsys):
+    # postgresql:// means psycopg 3, which binds small Python ints as smallint: a job's position
+    # window must not be computed from two bound values (it overflowed at position 32768)
+    url = make_url(pg_database.url).set(drivername="postgresql+psycopg")
+    monkeypatch.setenv("INVOICE_PIPELINES_DB_URL", url.render_as_string(hide_password=False))
+    argv = ["bench", "batch-invoicing", "--orders", "33000", "--chunk-size", "11000"]
+    assert main(argv) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert result["invoices_created"] == 33000
+    assert result["gapless"] is True and result["exactly_once"] is True
 
 
 def test_benchmark_through_the_dagster_job_reports_fallbacks(cli_db, capsys):
