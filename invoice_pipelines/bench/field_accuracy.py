@@ -132,7 +132,7 @@ def _found(invoice: Any) -> dict[str, Any]:
 def read_text_layer(data: bytes) -> dict[str, Any]:
     """The fields the text path reads from a PDF's visible text (attachments ignored)."""
     from invoice_pipelines.intake.formats.pdf import extract_text, open_pdf
-    from invoice_pipelines.intake.formats.text_fields import extract_fields
+    from invoice_pipelines.intake.formats.text import extract_fields
 
     text, _ = extract_text(data, open_pdf(data))
     return _found(extract_fields(text).to_invoice(origin="text"))

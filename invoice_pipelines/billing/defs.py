@@ -61,10 +61,10 @@ from invoice_pipelines.billing.queue import (
     validate_order_ids,
 )
 from invoice_pipelines.db.tables import customers, items, sales_orders
-from invoice_pipelines.db.tenancy import UnknownOrganization, resolve_organization
 from invoice_pipelines.db.types import utcnow
 from invoice_pipelines.resources.database import Database
 from invoice_pipelines.tenants.partitions import organization_tags, organizations_partitions
+from invoice_pipelines.tenants.refusals import organization_or_refuse, refused
 
 STATS_KEY = AssetKey("batch_invoicing_stats")
 BATCH_JOB_TAG = "invoice_pipelines/batch_job"
@@ -239,18 +239,6 @@ def stats_metadata(stats: BatchStats) -> dict:
     return metadata
 
 
-def refused(message: str) -> Failure:
-    """A request refused before any work: one plain sentence, and no retry (it would fail alike)."""
-    return Failure(message, allow_retries=False)
-
-
-def _organization(engine, organization: str) -> dict:  # noqa: ANN001 - an Engine
-    try:
-        return resolve_organization(engine, organization.strip())
-    except UnknownOrganization:
-        raise refused(f"There is no organization {organization!r}.") from None
-
-
 def _check_settings(config: BatchInvoicingConfig) -> None:
     if config.chunk_size < 1:
         raise refused(f"chunk_size must be at least 1, not {config.chunk_size}.")
@@ -335,7 +323,7 @@ def process_batch_invoicing(
 ) -> dict:
     engine = database.get_engine()
     _check_settings(config)
-    org = _organization(engine, config.organization)
+    org = organization_or_refuse(engine, config.organization)
     if isinstance(config.request, QueuedJobRequest):
         job_id = _queued_job(engine, org, config.request)
     else:

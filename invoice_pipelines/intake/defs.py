@@ -35,7 +35,6 @@ from dagster import (
 from pydantic import Field
 
 from invoice_pipelines.db.tenancy import (
-    UnknownOrganization,
     resolve_organization,
     system_transaction,
     tenant_transaction,
@@ -53,6 +52,7 @@ from invoice_pipelines.resources.ocr import OcrEngine
 from invoice_pipelines.resources.storage import UploadStore
 from invoice_pipelines.settings import max_upload_bytes, positive_number
 from invoice_pipelines.tenants.partitions import organization_tags, organizations_partitions
+from invoice_pipelines.tenants.refusals import organization_or_refuse, refused
 
 STATS_KEY = AssetKey("incoming_invoice_stats")
 STUCK_AFTER = timedelta(minutes=5)
@@ -93,18 +93,6 @@ class RetryConfig(Config):
         description="Who asked, for the audit log. Empty: the user who launched the run "
         "(dagster/user tag), else launchpad.",
     )
-
-
-def refused(message: str) -> Failure:
-    """A request refused before any work: one plain sentence, and no retry (it would fail alike)."""
-    return Failure(message, allow_retries=False)
-
-
-def _organization(engine, organization: str) -> dict:  # noqa: ANN001 - an Engine
-    try:
-        return resolve_organization(engine, organization.strip())
-    except UnknownOrganization:
-        raise refused(f"There is no organization {organization!r}.") from None
 
 
 def _stats_event(engine, org: dict) -> AssetMaterialization:  # noqa: ANN001
@@ -166,7 +154,7 @@ def process_incoming_invoices(
     upload_store: UploadStore,
     ocr_engine: OcrEngine,
 ) -> dict:
-    org = _organization(database.get_engine(), config.organization)
+    org = organization_or_refuse(database.get_engine(), config.organization)
     if not config.document_ids:
         raise refused("document_ids is empty: give the ids of the documents to process.")
     summary = _process(context, database, upload_store, ocr_engine, org, config.document_ids)
@@ -190,7 +178,7 @@ def retry_failed_incoming_invoices(
     ocr_engine: OcrEngine,
 ) -> dict:
     engine = database.get_engine()
-    org = _organization(engine, config.organization)
+    org = organization_or_refuse(engine, config.organization)
     chosen = config.documents.ids if isinstance(config.documents, ChosenDocuments) else None
     if chosen is not None and not chosen:
         raise refused(

@@ -37,7 +37,7 @@ from invoice_pipelines.intake.formats.pdf import (
     has_text_layer,
     open_pdf,
 )
-from invoice_pipelines.intake.formats.text_fields import extract_fields
+from invoice_pipelines.intake.formats.text import extract_fields
 from invoice_pipelines.intake.formats.ubl import UBL_CREDITNOTE_NS, UBL_INVOICE_NS, parse_ubl
 from invoice_pipelines.intake.formats.xmlsafe import SafeXml, XmlRejected, parse_xml
 from invoice_pipelines.intake.formats.zugferd1 import ZUGFERD1_NS, parse_zugferd1

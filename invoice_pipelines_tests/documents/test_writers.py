@@ -48,7 +48,7 @@ from invoice_pipelines.documents.invoice_layout import render_invoice_text
 from invoice_pipelines.documents.textpdf import write_text_pdf
 from invoice_pipelines.documents.ubl import write_ubl
 from invoice_pipelines.intake import schematron
-from invoice_pipelines.intake.formats.text_fields import iban_is_valid
+from invoice_pipelines.intake.formats.text import iban_is_valid
 from invoice_pipelines.intake.parse import parse_document, parse_ocr_text
 
 D = Decimal

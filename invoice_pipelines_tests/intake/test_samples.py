@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from invoice_pipelines.intake.formats.pdf import extract_text, open_pdf
-from invoice_pipelines.intake.formats.text_fields import extract_fields
+from invoice_pipelines.intake.formats.text import extract_fields
 from invoice_pipelines.intake.parse import ParseOutcome, parse_document
 from invoice_pipelines_tests.intake import verdicts
 

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from invoice_pipelines.intake.formats.text_fields import (
+from invoice_pipelines.intake.formats.text import (
     extract_fields,
     iban_is_valid,
     parse_amount,
