@@ -48,6 +48,7 @@ from invoice_pipelines.billing.queue import (
     UnknownBatchJob,
     batch_stats,
     cancel_batch_job,
+    check_due_days,
     enqueue_customer_lines,
     enqueue_sales_orders,
     fail_stuck_jobs,
@@ -282,8 +283,7 @@ def _enqueue(
     }
     try:
         parse_day(request.invoice_date, "invoice_date")
-        if request.due_days is not None and request.due_days < 0:
-            raise BatchRequestError(f"due_days must be 0 or more, not {request.due_days}")
+        check_due_days(request.due_days, "due_days")
         if isinstance(request, SalesOrdersRequest):
             ids = validate_order_ids(request.order_ids)
             _missing(engine, org, sales_orders, ids, "sales orders")

@@ -137,6 +137,12 @@ def parse_day(value: str | date | None, what: str) -> date | None:
         raise BatchRequestError(f"{what} must be a date like 2026-11-30, not {value!r}") from exc
 
 
+def check_due_days(value: int | None, what: str = "due days") -> None:
+    """Refuse negative due days (None: the organization's payment terms, checked nowhere else)."""
+    if value is not None and value < 0:
+        raise BatchRequestError(f"{what} must be 0 or more, not {value}")
+
+
 def organization_due_days(org: Mapping[str, Any]) -> int:
     """Days until an invoice is due when a request gives none: the organization's payment terms."""
     value = (org.get("settings") or {}).get("payment_terms_days")
@@ -182,8 +188,7 @@ def _insert_job(
 ) -> int:
     if due_days is None:
         due_days = organization_due_days(org)
-    if due_days < 0:
-        raise BatchRequestError(f"due days must be 0 or more, not {due_days}")
+    check_due_days(due_days)
     if conn is None:
         with tenant_transaction(engine, org["id"], write=True) as own:
             return _insert_job(
