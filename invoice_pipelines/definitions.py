@@ -1,6 +1,8 @@
 """The one place where the areas' Dagster objects and the shared resources are assembled."""
 
-from dagster import Definitions
+from pathlib import Path
+
+from dagster import Definitions, with_source_code_references
 
 # modules, not their `defs` objects: a module-level Definitions besides `defs` confuses the loader
 from invoice_pipelines.billing import defs as billing
@@ -8,17 +10,28 @@ from invoice_pipelines.intake import defs as intake
 from invoice_pipelines.resources.database import Database
 from invoice_pipelines.resources.ocr import ocr_engine_from_env
 from invoice_pipelines.resources.storage import LocalUploadStore
+from invoice_pipelines.settings import env_var_or_default
 from invoice_pipelines.tenants import defs as tenants
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
 def build_definitions() -> Definitions:
     resources = {
-        "database": Database(),
+        "database": Database(url=env_var_or_default("INVOICE_PIPELINES_DB_URL")),
         "upload_store": LocalUploadStore(),
         "ocr_engine": ocr_engine_from_env(),
     }
-    return Definitions.merge(
-        tenants.defs, intake.defs, billing.defs, Definitions(resources=resources)
+    merged = Definitions.merge(tenants.defs, intake.defs, billing.defs)
+    # every asset links to the function or module that defines it ("View source" in the catalog)
+    assets = with_source_code_references(list(merged.assets or []))
+    return Definitions(
+        assets=assets,
+        asset_checks=merged.asset_checks,
+        jobs=merged.jobs,
+        sensors=merged.sensors,
+        schedules=merged.schedules,
+        resources=resources,
     )
 
 

@@ -138,3 +138,13 @@ def positive_number(name: str, kind: type = int) -> int | float:
     if value <= 0:
         raise ConfigError(f"{name} must be positive, got {raw!r}")
     return value
+
+
+def env_var_or_default(name: str):  # noqa: ANN201 - str or dagster.EnvVar
+    """For a resource field: `EnvVar(name)` when the variable is set, so the Dagster UI shows where
+    the value comes from (and keeps secrets out of the run config), else the documented default."""
+    from dagster import EnvVar  # settings stays importable without Dagster
+
+    if os.environ.get(name) is not None:
+        return EnvVar(name)
+    return env(name)

@@ -1,4 +1,11 @@
-"""Billing area: the batch invoicing job, the queue sensor, stuck-job cleanup, cancel/retry, stats."""
+"""Billing area: sales_orders -> sales_invoices, the queue sensor, stuck-job cleanup, cancel/retry.
+
+`sales_orders` is an external asset: the ERP or app writes orders; every batch invoicing run
+records an observation of them (orders by status, customers, items). `sales_invoices` is one
+organization's invoices (a partition); `batch_invoicing_job` materializes it by processing one
+batch job (a queued one, or a new request checked and queued in the run). Materializing a
+partition by hand with no config invoices every reviewed order of that organization.
+"""
 
 import json
 from datetime import timedelta
@@ -7,8 +14,9 @@ from typing import Literal
 
 from dagster import (
     AssetExecutionContext,
-    AssetKey,
-    AssetMaterialization,
+    AssetObservation,
+    AssetSelection,
+    AssetSpec,
     Config,
     DagsterRunStatus,
     DefaultScheduleStatus,
@@ -25,13 +33,24 @@ from dagster import (
     SensorResult,
     SkipReason,
     asset,
+    define_asset_job,
     in_process_executor,
     job,
     op,
     sensor,
 )
 from pydantic import Field
+from sqlalchemy import func, select
 
+from invoice_pipelines.billing.checks import (
+    gapless_numbers_result,
+    gapless_numbers_spec,
+    number_gaps,
+    sales_invoices_audit,
+    totals_problems,
+    totals_result,
+    totals_spec,
+)
 from invoice_pipelines.billing.invoicing import (
     DEFAULT_CHUNK_SIZE,
     DEFAULT_WORKERS,
@@ -39,35 +58,42 @@ from invoice_pipelines.billing.invoicing import (
     ProcessedBatchJob,
     process_batch_job,
 )
-from invoice_pipelines.billing.queue import (
-    DEFAULT_DUE_DAYS,
-    DEFAULT_STUCK_AFTER,
+from invoice_pipelines.billing.jobs import (
     BatchJob,
-    BatchRequestError,
-    BatchStats,
     UnknownBatchJob,
-    batch_stats,
     cancel_batch_job,
-    check_due_days,
-    enqueue_customer_lines,
-    enqueue_sales_orders,
-    fail_stuck_jobs,
     get_batch_job,
-    missing_ids,
-    normalize_customer_lines,
-    parse_day,
     pending_jobs,
     processing_jobs,
     retry_failed,
+)
+from invoice_pipelines.billing.requests import (
+    DEFAULT_DUE_DAYS,
+    BatchRequestError,
+    check_due_days,
+    enqueue_customer_lines,
+    enqueue_sales_orders,
+    missing_ids,
+    normalize_customer_lines,
+    parse_day,
     validate_order_ids,
 )
-from invoice_pipelines.db.tables import customers, items, sales_orders
+from invoice_pipelines.billing.stats import BatchStats, batch_stats
+from invoice_pipelines.billing.stuck import DEFAULT_STUCK_AFTER, fail_stuck_jobs
+from invoice_pipelines.db.tables import customers, items
+from invoice_pipelines.db.tables import sales_invoices as sales_invoices_table
+from invoice_pipelines.db.tables import sales_orders as sales_orders_table
+from invoice_pipelines.db.tenancy import (
+    UnknownOrganization,
+    resolve_organization,
+    tenant_transaction,
+)
 from invoice_pipelines.db.types import utcnow
 from invoice_pipelines.resources.database import Database
 from invoice_pipelines.tenants.partitions import organization_tags, organizations_partitions
-from invoice_pipelines.tenants.refusals import organization_or_refuse, refused
+from invoice_pipelines.tenants.refusals import refused
 
-STATS_KEY = AssetKey("batch_invoicing_stats")
+OWNERS = ["team:invoice-pipelines"]
 BATCH_JOB_TAG = "invoice_pipelines/batch_job"
 # a job inserted this long before the sensor's cursor moved past its id is still looked at
 RECENT_WINDOW = timedelta(minutes=10)
@@ -173,16 +199,13 @@ BatchRequest = QueuedJobRequest | SalesOrdersRequest | AllReviewedRequest | Cust
 
 
 class BatchInvoicingConfig(Config):
-    """One organization and exactly one request: a queued job, or a new request of one kind."""
+    """Exactly one request for the partition's organization: a queued job, or a new request."""
 
-    organization: str = Field(
-        description="Organization slug or id. The run is tagged with it, so it waits while "
-        "another run of the same organization works."
-    )
     request: BatchRequest = Field(
+        default=AllReviewedRequest(),
         discriminator="kind",
         description="Exactly one of: queued_job (process a job from the queue), sales_orders "
-        "(invoice orders by id), all_reviewed (every reviewed order, up to a date), "
+        "(invoice orders by id), all_reviewed (every reviewed order, up to a date; the default), "
         "customer_lines (invoice customers with given lines).",
     )
     chunk_size: int = Field(
@@ -286,7 +309,7 @@ def _enqueue(
         check_due_days(request.due_days, "due_days")
         if isinstance(request, SalesOrdersRequest):
             ids = validate_order_ids(request.order_ids)
-            _missing(engine, org, sales_orders, ids, "sales orders")
+            _missing(engine, org, sales_orders_table, ids, "sales orders")
             return enqueue_sales_orders(engine, org["id"], order_ids=ids, **common)
         if isinstance(request, AllReviewedRequest):
             return enqueue_sales_orders(
@@ -314,16 +337,110 @@ def _sentence(text: str) -> str:
     return (text[:1].upper() + text[1:]).rstrip(".") + "."
 
 
-@op(
-    description="Process one batch invoicing job: a queued one, or a new request that is checked, "
-    "queued and processed in this run."
+sales_orders = AssetSpec(
+    "sales_orders",
+    group_name="billing",
+    partitions_def=organizations_partitions,
+    kinds={"sql"},
+    owners=OWNERS,
+    description="Sales orders of one organization with their lines, written by the ERP or app "
+    "(draft, pending, reviewed, invoiced, cancelled). Not materialized here: every batch invoicing "
+    "run records an observation (orders by status, customers, items).",
 )
-def process_batch_invoicing(
-    context: OpExecutionContext, config: BatchInvoicingConfig, database: Database
-) -> dict:
+
+
+def _organization(engine, partition_key: str) -> dict:  # noqa: ANN001
+    try:
+        return resolve_organization(engine, partition_key)
+    except UnknownOrganization:
+        raise refused(
+            f"There is no organization {partition_key!r} (its partition outlived it)."
+        ) from None
+
+
+def _orders_observation(engine, org: dict) -> AssetObservation:  # noqa: ANN001
+    with tenant_transaction(engine, org["id"]) as conn:
+        by_status = dict(
+            conn.execute(
+                select(sales_orders_table.c.status, func.count())
+                .where(sales_orders_table.c.organization_id == org["id"])
+                .group_by(sales_orders_table.c.status)
+            ).all()
+        )
+        n_customers = conn.execute(
+            select(func.count())
+            .select_from(customers)
+            .where(customers.c.organization_id == org["id"])
+        ).scalar_one()
+        n_items = conn.execute(
+            select(func.count()).select_from(items).where(items.c.organization_id == org["id"])
+        ).scalar_one()
+    metadata = {
+        "orders": MetadataValue.int(sum(by_status.values())),
+        "customers": MetadataValue.int(n_customers),
+        "items": MetadataValue.int(n_items),
+    }
+    for status in ("draft", "pending", "reviewed", "invoiced", "cancelled"):
+        metadata[f"orders_{status}"] = MetadataValue.int(by_status.get(status, 0))
+    return AssetObservation(asset_key=sales_orders.key, partition=org["slug"], metadata=metadata)
+
+
+def _invoiced_amounts(engine, org: dict, job_id: int) -> dict[str, dict[str, str]]:  # noqa: ANN001
+    """Net, VAT and gross of the invoices a batch job created, per currency (exact decimals)."""
+    with tenant_transaction(engine, org["id"]) as conn:
+        rows = conn.execute(
+            select(
+                sales_invoices_table.c.currency,
+                func.sum(sales_invoices_table.c.net_total),
+                func.sum(sales_invoices_table.c.tax_total),
+                func.sum(sales_invoices_table.c.gross_total),
+            )
+            .where(
+                sales_invoices_table.c.organization_id == org["id"],
+                sales_invoices_table.c.batch_job_id == job_id,
+            )
+            .group_by(sales_invoices_table.c.currency)
+        ).all()
+    return {
+        currency: {"net": f"{net:.2f}", "vat": f"{vat:.2f}", "gross": f"{gross:.2f}"}
+        for currency, net, vat, gross in rows
+    }
+
+
+def _cell(value: object) -> str:
+    return str(value).replace("|", "\\|").replace("\n", " ")
+
+
+def failed_items_table(errors: list[dict]) -> str:
+    lines = ["| position | sales order | code | message |", "|---|---|---|---|"]
+    for e in errors[:50]:
+        lines.append(
+            f"| {e.get('position', '')} | {e.get('sales_order_id') or '-'} | {_cell(e.get('code', ''))} "
+            f"| {_cell(e.get('message', ''))} |"
+        )
+    return "\n".join(lines)
+
+
+@asset(
+    name="sales_invoices",
+    partitions_def=organizations_partitions,
+    deps=[sales_orders],
+    group_name="billing",
+    kinds={"python", "sql"},
+    owners=OWNERS,
+    check_specs=[gapless_numbers_spec, totals_spec],
+    description="Sales invoices of one organization, created from sales orders (or customer "
+    "lines) by batch invoicing: gapless numbers per organization, exactly once under crashes and "
+    "concurrency. Materialized by batch_invoicing_job, one batch job per run (batch_jobs_sensor "
+    "launches queued jobs); each run records what the job did, today's totals, the failed items, "
+    "and checks numbering and totals.",
+)
+def sales_invoices(
+    context: AssetExecutionContext, config: BatchInvoicingConfig, database: Database
+):
     engine = database.get_engine()
     _check_settings(config)
-    org = organization_or_refuse(engine, config.organization)
+    org = _organization(engine, context.partition_key)
     if isinstance(config.request, QueuedJobRequest):
         job_id = _queued_job(engine, org, config.request)
     else:
@@ -344,38 +461,46 @@ def process_batch_invoicing(
         on_progress=progress,
         workers=config.workers,
     )
-    context.log_event(
-        AssetMaterialization(
-            asset_key=STATS_KEY,
-            partition=batch.organization_slug,
-            metadata=stats_metadata(batch_stats(engine, batch.organization_id)),
-        )
-    )
+    context.log_event(_orders_observation(engine, org))
     if batch.status == "failed":
         raise Failure(
             f"batch job {batch.id} failed: {batch.failure_reason}", metadata=job_metadata(batch)
         )
-    context.add_output_metadata(job_metadata(batch))
-    return batch.to_json_dict()
+    metadata = {
+        **job_metadata(batch),
+        **stats_metadata(batch_stats(engine, org["id"])),
+        "invoiced_amounts": MetadataValue.json(_invoiced_amounts(engine, org, batch.id)),
+    }
+    if batch.errors:
+        metadata["failed_items"] = MetadataValue.md(failed_items_table(batch.errors))
+    yield MaterializeResult(metadata=metadata)
+    with tenant_transaction(engine, org["id"]) as conn:
+        gaps = number_gaps(conn, org["id"])
+        totals = totals_problems(conn, org["id"], batch_job_id=batch.id)
+    yield gapless_numbers_result(gaps)
+    yield totals_result(totals, f"batch job {batch.id}")
 
 
-@job(
+# One process: the run is one step (its chunks use threads and database connections), and a step
+# subprocess would only add start-up time. The organization is the partition key.
+batch_invoicing_job = define_asset_job(
+    "batch_invoicing_job",
+    selection=AssetSelection.assets(sales_invoices),
     executor_def=in_process_executor,
-    description="Batch invoicing for one organization: launched per queued job by "
-    "batch_jobs_sensor, or from the launchpad with a new request (sales_orders, all_reviewed, "
-    "customer_lines) or a queued_job. Tagged with its organization at launch.",
+    description="Batch invoicing for one organization (the partition): launched per queued job "
+    "by batch_jobs_sensor, or by hand with a new request (sales_orders, all_reviewed, "
+    "customer_lines) or a queued_job. No config: every reviewed order.",
 )
-def batch_invoicing_job():
-    process_batch_invoicing()
 
 
 def _run_request(job_id: int, slug: str, run_key: str) -> RunRequest:
     return RunRequest(
         run_key=run_key,
+        partition_key=slug,
         run_config=RunConfig(
             ops={
-                "process_batch_invoicing": BatchInvoicingConfig(
-                    organization=slug, request=QueuedJobRequest(batch_job_id=job_id)
+                "sales_invoices": BatchInvoicingConfig(
+                    request=QueuedJobRequest(batch_job_id=job_id)
                 )
             }
         ),
@@ -515,22 +640,32 @@ def batch_job_control_job():
     control_batch_job()
 
 
-@asset(
-    key=STATS_KEY,
-    partitions_def=organizations_partitions,
-    group_name="billing",
-    description="Batch invoicing per organization today: jobs, orders invoiced, failures, average "
-    "duration. Every batch run records it when its job ends, so the UI plots it over time.",
+sales_invoices_checks_job = define_asset_job(
+    "sales_invoices_checks_job",
+    selection=AssetSelection.checks(sales_invoices_audit),
+    executor_def=in_process_executor,
+    description="Checks numbering and totals of every sales invoice of every organization.",
 )
-def batch_invoicing_stats(context: AssetExecutionContext, database: Database) -> MaterializeResult:
-    return MaterializeResult(
-        metadata=stats_metadata(batch_stats(database.get_engine(), context.partition_key))
-    )
+
+sales_invoices_checks_schedule = ScheduleDefinition(
+    name="sales_invoices_checks_schedule",
+    job=sales_invoices_checks_job,
+    cron_schedule="30 2 * * *",
+    default_status=DefaultScheduleStatus.RUNNING,
+    description="Daily at 02:30 UTC: gapless numbers and consistent totals across all "
+    "organizations, beside the per-run checks of batch_invoicing_job.",
+)
 
 
 defs = Definitions(
-    assets=[batch_invoicing_stats],
-    jobs=[batch_invoicing_job, fail_stuck_batch_jobs_job, batch_job_control_job],
+    assets=[sales_orders, sales_invoices],
+    asset_checks=[sales_invoices_audit],
+    jobs=[
+        batch_invoicing_job,
+        fail_stuck_batch_jobs_job,
+        batch_job_control_job,
+        sales_invoices_checks_job,
+    ],
     sensors=[batch_jobs_sensor],
-    schedules=[fail_stuck_batch_jobs_schedule],
+    schedules=[fail_stuck_batch_jobs_schedule, sales_invoices_checks_schedule],
 )

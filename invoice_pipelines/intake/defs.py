@@ -1,16 +1,19 @@
-"""Intake area: upload sensor, intake and retry jobs, per-organization stats, the stuck-document check."""
+"""Intake area: uploads -> incoming_invoices, the upload sensor that feeds it, and its checks.
+
+`uploads` is an external asset: files arrive from outside and the upload sensor registers them
+(an observation per organization). `incoming_invoices` is the parsed and validated documents of
+one organization (a partition); `intake_job` materializes it with the ids the sensor hands over,
+`retry_failed_invoices_job` with the FAILED ones moved back. Materializing a partition by hand
+without ids processes every document of that organization still waiting.
+"""
 
 import json
-from datetime import timedelta
-from typing import Literal
 
 from dagster import (
-    AssetCheckResult,
-    AssetCheckSeverity,
-    AssetCheckSpec,
     AssetExecutionContext,
-    AssetKey,
-    AssetMaterialization,
+    AssetObservation,
+    AssetSelection,
+    AssetSpec,
     Config,
     DefaultScheduleStatus,
     DefaultSensorStatus,
@@ -18,7 +21,6 @@ from dagster import (
     Failure,
     MaterializeResult,
     MetadataValue,
-    OpExecutionContext,
     RunConfig,
     RunRequest,
     ScheduleDefinition,
@@ -28,18 +30,25 @@ from dagster import (
     asset,
     define_asset_job,
     in_process_executor,
-    job,
-    op,
     sensor,
 )
 from pydantic import Field
+from sqlalchemy import select
 
+from invoice_pipelines.core.lifecycle import Status
+from invoice_pipelines.db.tables import incoming_invoices as incoming_invoices_table
 from invoice_pipelines.db.tenancy import (
+    UnknownOrganization,
     resolve_organization,
-    system_transaction,
     tenant_transaction,
 )
-from invoice_pipelines.intake.documents import organization_stats, stuck_documents
+from invoice_pipelines.intake.checks import (
+    failed_documents_table,
+    no_failed_documents_result,
+    no_failed_documents_spec,
+    no_stuck_documents,
+)
+from invoice_pipelines.intake.documents import failed_documents, organization_stats
 from invoice_pipelines.intake.pipeline import (
     IntakeSummary,
     process_documents,
@@ -51,169 +60,193 @@ from invoice_pipelines.resources.database import Database
 from invoice_pipelines.resources.ocr import OcrEngine
 from invoice_pipelines.resources.storage import UploadStore
 from invoice_pipelines.settings import max_upload_bytes, positive_number
-from invoice_pipelines.tenants.partitions import organization_tags, organizations_partitions
-from invoice_pipelines.tenants.refusals import organization_or_refuse, refused
+from invoice_pipelines.tenants.partitions import (
+    ORGANIZATIONS_PARTITIONS_NAME,
+    organization_tags,
+    organizations_partitions,
+)
+from invoice_pipelines.tenants.refusals import refused
 
-STATS_KEY = AssetKey("incoming_invoice_stats")
-STUCK_AFTER = timedelta(minutes=5)
+OWNERS = ["team:invoice-pipelines"]
+
+uploads = AssetSpec(
+    "uploads",
+    group_name="intake",
+    partitions_def=organizations_partitions,
+    kinds={"files"},
+    owners=OWNERS,
+    description="Supplier invoices (PDF, XML, scans) dropped into the upload store, one folder per "
+    "organization. Written from outside, so nothing here materializes it: upload_sensor registers "
+    "settled files and records an observation per organization (files registered, duplicates).",
+)
 
 
-class IntakeConfig(Config):
-    organization: str = Field(
-        description="Organization slug or id. The run is tagged with it, so it waits while "
-        "another run of the same organization works."
-    )
+class IncomingInvoicesConfig(Config):
     document_ids: list[int] = Field(
-        description="Incoming invoice ids of this organization, UPLOADED or CREATED; others are "
-        "skipped with the reason."
+        default=[],
+        description="Incoming invoice ids of this organization. Empty: every document of the "
+        "organization waiting in UPLOADED/CREATED (or, with retry_failed, every FAILED one).",
     )
-
-
-class ChosenDocuments(Config):
-    kind: Literal["document_ids"] = "document_ids"
-    ids: list[int] = Field(description="FAILED incoming invoices of this organization to retry.")
-
-
-class AllFailedDocuments(Config):
-    kind: Literal["all_failed"] = "all_failed"
-
-
-class RetryConfig(Config):
-    organization: str = Field(
-        description="Organization slug or id. The run is tagged with it, so it waits while "
-        "another run of the same organization works."
-    )
-    documents: ChosenDocuments | AllFailedDocuments = Field(
-        discriminator="kind",
-        description="Exactly one of: document_ids (ids: the FAILED documents to retry) or "
-        "all_failed ({}: every FAILED document of the organization).",
+    retry_failed: bool = Field(
+        default=False,
+        description="Move the FAILED documents (document_ids, or all) back to CREATED and "
+        "process them again; the audit log records who asked.",
     )
     requested_by: str | None = Field(
         default=None,
-        description="Who asked, for the audit log. Empty: the user who launched the run "
-        "(dagster/user tag), else launchpad.",
+        description="Who asked for a retry, for the audit log. Empty: the user who launched the "
+        "run (dagster/user tag), else launchpad.",
     )
 
 
-def _stats_event(engine, org: dict) -> AssetMaterialization:  # noqa: ANN001
-    with tenant_transaction(engine, org["id"]) as conn:
-        stats = organization_stats(conn, org["id"])
-    return AssetMaterialization(
-        asset_key=STATS_KEY, partition=org["slug"], metadata=_stats_metadata(stats)
-    )
+def _waiting(engine, organization_id: int) -> list[int]:  # noqa: ANN001
+    with tenant_transaction(engine, organization_id) as conn:
+        return list(
+            conn.execute(
+                select(incoming_invoices_table.c.id)
+                .where(
+                    incoming_invoices_table.c.organization_id == organization_id,
+                    incoming_invoices_table.c.status.in_(
+                        [Status.UPLOADED.value, Status.CREATED.value]
+                    ),
+                )
+                .order_by(incoming_invoices_table.c.id)
+            ).scalars()
+        )
 
 
-def _stats_metadata(stats: dict) -> dict:
+def _organization(engine, partition_key: str) -> dict:  # noqa: ANN001
+    try:
+        return resolve_organization(engine, partition_key)
+    except UnknownOrganization:
+        raise refused(
+            f"There is no organization {partition_key!r} (its partition outlived it)."
+        ) from None
+
+
+def _metadata(summary: IntakeSummary, stats: dict, failed: list[dict], retried: int) -> dict:
     metadata = {
+        # this run
+        "processed": MetadataValue.int(summary.processed),
+        "validated": MetadataValue.int(summary.outcomes.get("VALIDATED", 0)),
+        "failed": MetadataValue.int(summary.outcomes.get("FAILED", 0)),
+        "skipped": MetadataValue.int(len(summary.skipped)),
+        "stale": MetadataValue.int(len(summary.stale)),
+        "retried": MetadataValue.int(retried),
+        "ocr_pages": MetadataValue.int(summary.ocr_pages),
+        "run_seconds": MetadataValue.float(round(summary.seconds, 3)),
+        "formats": MetadataValue.json(dict(summary.formats)),
+        # the organization's documents after this run
         "total": MetadataValue.int(stats["total"]),
         "success_rate_pct": MetadataValue.float(stats["success_rate"]),
         "validated_rate_pct": MetadataValue.float(stats["validated_rate"]),
         "failure_rate_pct": MetadataValue.float(stats["failure_rate"]),
-        "by_status": MetadataValue.json(stats["by_status"]),
     }
     for status, count in stats["by_status"].items():
         metadata[f"count_{status.lower()}"] = MetadataValue.int(count)
     if stats["avg_processing_seconds"] is not None:
         metadata["avg_processing_seconds"] = MetadataValue.float(stats["avg_processing_seconds"])
+    if failed:
+        metadata["failed_documents"] = MetadataValue.md(failed_documents_table(failed))
     return metadata
 
 
-def _process(
-    context: OpExecutionContext,
+@asset(
+    name="incoming_invoices",
+    partitions_def=organizations_partitions,
+    deps=[uploads],
+    group_name="intake",
+    kinds={"python", "sql", "pdf"},
+    owners=OWNERS,
+    check_specs=[no_failed_documents_spec],
+    description="Supplier invoices of one organization, parsed (Factur-X/ZUGFeRD, XRechnung "
+    "CII/UBL, text PDFs, scans through OCR) and validated (EN 16931 rules, sums, dates), each "
+    "VALIDATED or FAILED with its findings. Materialized by intake_job (launched by upload_sensor "
+    "with the ids of newly registered documents) and retry_failed_invoices_job; each run records "
+    "counts by status, rates and the documents that FAILED.",
+)
+def incoming_invoices(
+    context: AssetExecutionContext,
+    config: IncomingInvoicesConfig,
     database: Database,
     upload_store: UploadStore,
     ocr_engine: OcrEngine,
-    org: dict,
-    ids: list[int],
-) -> IntakeSummary:
+):
     engine = database.get_engine()
+    org = _organization(engine, context.partition_key)
+    retried = 0
+    if config.retry_failed:
+        who = config.requested_by or context.run.tags.get("dagster/user") or "launchpad"
+        ids, not_retried = retry_documents(
+            engine, org["id"], config.document_ids or None, requested_by=who
+        )
+        retried = len(ids)
+        for doc_id, reason in not_retried.items():
+            context.log.warning(f"document {doc_id} not retried: {reason}")
+        if config.document_ids and not ids:
+            raise refused("None of the given documents is FAILED, so none can be retried.")
+    else:
+        ids = config.document_ids or _waiting(engine, org["id"])
     timeout = float(positive_number("INVOICE_PIPELINES_PARSE_TIMEOUT_SECONDS", float))
-    parser = shared_parser(timeout_s=timeout, max_bytes=max_upload_bytes())
     summary = process_documents(
         engine,
         upload_store,
         org["id"],
         ids,
-        parser=parser,
+        parser=shared_parser(timeout_s=timeout, max_bytes=max_upload_bytes()),
         ocr=ocr_engine,
         max_bytes=max_upload_bytes(),
     )
     for doc_id, reason in summary.skipped.items():
         context.log.warning(f"document {doc_id} skipped: {reason}")
-    for doc_id, reason in summary.failures.items():
-        context.log.info(f"document {doc_id} FAILED: {reason}")
-    context.log_event(_stats_event(engine, org))
-    return summary
-
-
-@op(description="Parse and validate the given incoming invoices of one organization.")
-def process_incoming_invoices(
-    context: OpExecutionContext,
-    config: IntakeConfig,
-    database: Database,
-    upload_store: UploadStore,
-    ocr_engine: OcrEngine,
-) -> dict:
-    org = organization_or_refuse(database.get_engine(), config.organization)
-    if not config.document_ids:
-        raise refused("document_ids is empty: give the ids of the documents to process.")
-    summary = _process(context, database, upload_store, ocr_engine, org, config.document_ids)
-    if summary.requested and summary.skipped and len(summary.skipped) == summary.requested:
+    if config.document_ids and summary.skipped and len(summary.skipped) == summary.requested:
         raise Failure(
-            "none of the requested documents can be processed",
+            "None of the requested documents can be processed.",
             metadata={
                 "skipped": MetadataValue.json({str(k): v for k, v in summary.skipped.items()})
             },
+            allow_retries=False,
         )
-    context.add_output_metadata(summary.as_metadata())
-    return summary.as_metadata()
+    with tenant_transaction(engine, org["id"]) as conn:
+        stats = organization_stats(conn, org["id"])
+        failed = failed_documents(conn, org["id"], sorted(summary.failures))
+    for doc in failed:
+        why = ", ".join(doc["rules"]) or doc["message"]
+        context.log.warning(f"document {doc['id']} ({doc['filename']}) FAILED: {why}")
+    yield MaterializeResult(metadata=_metadata(summary, stats, failed, retried))
+    yield no_failed_documents_result(summary.processed, failed)
 
 
-@op(description="Move FAILED incoming invoices back to CREATED and process them again.")
-def retry_failed_incoming_invoices(
-    context: OpExecutionContext,
-    config: RetryConfig,
-    database: Database,
-    upload_store: UploadStore,
-    ocr_engine: OcrEngine,
-) -> dict:
-    engine = database.get_engine()
-    org = organization_or_refuse(engine, config.organization)
-    chosen = config.documents.ids if isinstance(config.documents, ChosenDocuments) else None
-    if chosen is not None and not chosen:
-        raise refused(
-            "documents.document_ids.ids is empty: give the ids of the documents to retry."
-        )
-    retried, not_retried = retry_documents(
-        engine,
-        org["id"],
-        chosen,
-        requested_by=config.requested_by or context.run.tags.get("dagster/user") or "launchpad",
+# Both jobs run in one process: a run is one step, and a step subprocess would only add start-up
+# time. The organization is the partition key; the run coordinator tags the run with it.
+intake_job = define_asset_job(
+    "intake_job",
+    selection=AssetSelection.assets(incoming_invoices),
+    executor_def=in_process_executor,
+    description="Parse and validate incoming invoices of one organization (the partition): "
+    "launched by upload_sensor with the ids of newly registered documents, or by hand (no ids: "
+    "every waiting document).",
+)
+
+retry_failed_invoices_job = define_asset_job(
+    "retry_failed_invoices_job",
+    selection=AssetSelection.assets(incoming_invoices),
+    executor_def=in_process_executor,
+    config=RunConfig(ops={"incoming_invoices": IncomingInvoicesConfig(retry_failed=True)}),
+    description="Retry FAILED incoming invoices of one organization (the partition): all of "
+    "them, or the ids given in document_ids; they go back to CREATED and through intake again.",
+)
+
+
+def intake_run_request(slug: str, document_ids: list[int], run_key: str) -> RunRequest:
+    return RunRequest(
+        run_key=run_key,
+        partition_key=slug,
+        run_config=RunConfig(
+            ops={"incoming_invoices": IncomingInvoicesConfig(document_ids=document_ids)}
+        ),
+        tags=organization_tags(slug),
     )
-    for doc_id, reason in not_retried.items():
-        context.log.warning(f"document {doc_id} not retried: {reason}")
-    summary = _process(context, database, upload_store, ocr_engine, org, retried)
-    metadata = {**summary.as_metadata(), "retried": len(retried), "refused": len(not_retried)}
-    context.add_output_metadata(metadata)
-    return metadata
-
-
-@job(
-    executor_def=in_process_executor,
-    description="Parse and validate incoming invoices of one organization: launched by "
-    "upload_sensor or by hand with ids. Tagged with its organization at launch.",
-)
-def intake_job():
-    process_incoming_invoices()
-
-
-@job(
-    executor_def=in_process_executor,
-    description="Retry FAILED incoming invoices of one organization (chosen ids or all). Tagged "
-    "with its organization at launch.",
-)
-def retry_failed_invoices_job():
-    retry_failed_incoming_invoices()
 
 
 # by name, not the job object: Definitions binds the shared resources to the job and rebuilds a
@@ -223,7 +256,9 @@ def retry_failed_invoices_job():
     job_name="intake_job",
     minimum_interval_seconds=15,
     default_status=DefaultSensorStatus.RUNNING,
-    description="Registers settled files in the upload store and launches intake runs in batches.",
+    description="Registers settled files in the upload store (an observation of `uploads` per "
+    "organization) and launches intake_job runs in batches of document ids; documents still "
+    "waiting after 15 minutes are dispatched again.",
 )
 def upload_sensor(context: SensorEvaluationContext, database: Database, upload_store: UploadStore):
     state = ScanState.from_json(json.loads(context.cursor) if context.cursor else None)
@@ -236,88 +271,55 @@ def upload_sensor(context: SensorEvaluationContext, database: Database, upload_s
     )
     for error in result.errors:
         context.log.error(f"upload not registered (will retry): {error}")
+    known = set(context.instance.get_dynamic_partitions(ORGANIZATIONS_PARTITIONS_NAME))
+    # a new organization's partition appears with organizations_sensor's next tick; its runs and
+    # observations wait for it
     requests = [
-        RunRequest(
-            run_key=batch.run_key,
-            run_config=RunConfig(
-                ops={
-                    "process_incoming_invoices": IntakeConfig(
-                        organization=batch.organization_slug, document_ids=batch.document_ids
-                    )
-                }
-            ),
-            tags=organization_tags(batch.organization_slug),
-        )
+        intake_run_request(batch.organization_slug, batch.document_ids, batch.run_key)
         for batch in result.batches
+        if batch.organization_slug in known
+    ]
+    observations = [
+        AssetObservation(
+            asset_key=uploads.key,
+            partition=slug,
+            metadata={
+                "registered": MetadataValue.int(registered),
+                "duplicates": MetadataValue.int(duplicates),
+            },
+        )
+        for slug, (registered, duplicates) in sorted(result.by_organization.items())
+        if (registered or duplicates) and slug in known
     ]
     cursor = json.dumps(result.state.to_json(), sort_keys=True)
-    if not requests:
+    if not requests and not observations:
         context.update_cursor(cursor)
         return SkipReason(
             f"registered {result.registered}, duplicates {result.duplicates}, waiting {result.waiting}"
         )
-    return SensorResult(run_requests=requests, cursor=cursor)
+    return SensorResult(run_requests=requests, asset_events=observations, cursor=cursor)
 
 
-@asset(
-    key=STATS_KEY,
-    partitions_def=organizations_partitions,
-    group_name="intake",
-    description="Incoming invoices per organization: counts by status, success and failure rate, "
-    "average processing time. Intake runs record it after every batch, so the UI plots it over time.",
+incoming_invoices_checks_job = define_asset_job(
+    "incoming_invoices_checks_job",
+    selection=AssetSelection.checks(no_stuck_documents),
+    executor_def=in_process_executor,
+    description="Evaluates the no_stuck_documents check of incoming_invoices (all organizations).",
 )
-def incoming_invoice_stats(context: AssetExecutionContext, database: Database) -> MaterializeResult:
-    engine = database.get_engine()
-    org = resolve_organization(engine, context.partition_key)
-    with tenant_transaction(engine, org["id"]) as conn:
-        stats = organization_stats(conn, org["id"])
-    return MaterializeResult(metadata=_stats_metadata(stats))
 
-
-@asset(
-    group_name="intake",
-    check_specs=[AssetCheckSpec("no_stuck_documents", asset="intake_health")],
-    description="Documents waiting in UPLOADED/CREATED, across organizations; the check fails "
-    "when any has waited more than 5 minutes.",
-)
-def intake_health(context: AssetExecutionContext, database: Database):
-    with system_transaction(database.get_engine()) as conn:
-        stuck = stuck_documents(conn, older_than=STUCK_AFTER)
-    by_org: dict[str, int] = {}
-    for doc in stuck:
-        by_org[doc["slug"]] = by_org.get(doc["slug"], 0) + 1
-    yield MaterializeResult(metadata={"stuck_documents": MetadataValue.int(len(stuck))})
-    yield AssetCheckResult(
-        check_name="no_stuck_documents",
-        passed=not stuck,
-        severity=AssetCheckSeverity.WARN,
-        metadata={
-            "stuck_documents": MetadataValue.int(len(stuck)),
-            "by_organization": MetadataValue.json(by_org),
-            "oldest": MetadataValue.json(
-                [
-                    {"id": d["id"], "organization": d["slug"], "status": d["status"]}
-                    for d in stuck[:20]
-                ]
-            ),
-        },
-        description=f"{len(stuck)} documents waiting more than {int(STUCK_AFTER.total_seconds() // 60)} minutes",
-    )
-
-
-intake_health_job = define_asset_job("intake_health_job", selection=["intake_health"])
-
-intake_health_schedule = ScheduleDefinition(
-    name="intake_health_schedule",
-    job=intake_health_job,
+incoming_invoices_checks_schedule = ScheduleDefinition(
+    name="incoming_invoices_checks_schedule",
+    job=incoming_invoices_checks_job,
     cron_schedule="*/5 * * * *",
     default_status=DefaultScheduleStatus.RUNNING,
-    description="Checks every 5 minutes that no document is stuck in UPLOADED/CREATED.",
+    description="Every 5 minutes: warns when a document has waited in UPLOADED/CREATED for more "
+    "than 5 minutes.",
 )
 
 defs = Definitions(
-    assets=[incoming_invoice_stats, intake_health],
-    jobs=[intake_job, retry_failed_invoices_job, intake_health_job],
+    assets=[uploads, incoming_invoices],
+    asset_checks=[no_stuck_documents],
+    jobs=[intake_job, retry_failed_invoices_job, incoming_invoices_checks_job],
     sensors=[upload_sensor],
-    schedules=[intake_health_schedule],
+    schedules=[incoming_invoices_checks_schedule],
 )

@@ -266,3 +266,43 @@ def stuck_documents(
         .order_by(incoming_invoices.c.status_changed_at)
     ).mappings()
     return [dict(r) for r in rows]
+
+
+def failed_documents(conn: Connection, organization_id: int, ids: Sequence[int]) -> list[dict]:
+    """The given documents that are FAILED, with file name and the rule ids of their errors."""
+    if not ids:
+        return []
+    rows = conn.execute(
+        select(
+            incoming_invoices.c.id,
+            uploads.c.filename,
+            processing_errors.c.rule_id,
+            processing_errors.c.message,
+        )
+        .select_from(incoming_invoices)
+        .outerjoin(uploads, uploads.c.id == incoming_invoices.c.upload_id)
+        .outerjoin(
+            processing_errors,
+            and_(
+                processing_errors.c.incoming_invoice_id == incoming_invoices.c.id,
+                processing_errors.c.processing_version == incoming_invoices.c.processing_version,
+                processing_errors.c.severity != "warning",
+            ),
+        )
+        .where(
+            incoming_invoices.c.organization_id == organization_id,
+            incoming_invoices.c.id.in_(list(ids)),
+            incoming_invoices.c.status == Status.FAILED.value,
+        )
+        .order_by(incoming_invoices.c.id, processing_errors.c.id)
+    ).all()
+    found: dict[int, dict] = {}
+    for doc_id, filename, rule_id, message in rows:
+        doc = found.setdefault(
+            doc_id, {"id": doc_id, "filename": filename or "", "rules": [], "message": ""}
+        )
+        if rule_id and rule_id not in doc["rules"]:
+            doc["rules"].append(rule_id)
+        if message and not doc["message"]:
+            doc["message"] = message
+    return list(found.values())

@@ -74,6 +74,8 @@ class ScanResult:
     duplicates: int = 0
     waiting: int = 0  # files still changing or too fresh, or over this tick's budget
     errors: list[str] = field(default_factory=list)
+    # organization slug -> [registered, duplicates] this tick (the `uploads` asset's observations)
+    by_organization: dict[str, list[int]] = field(default_factory=dict)
 
 
 def scan_uploads(
@@ -121,7 +123,11 @@ def scan_uploads(
             if time.monotonic() > deadline:
                 result.waiting += len(ready) - i
                 break
+            before = (result.registered, result.duplicates)
             _register_files(engine, store, org_id, ready[i : i + REGISTER_CHUNK], result)
+            counts = result.by_organization.setdefault(slug, [0, 0])
+            counts[0] += result.registered - before[0]
+            counts[1] += result.duplicates - before[1]
     result.batches = _batches(engine, orgs, result.state, batch_size, redispatch_after, now)
     return result
 

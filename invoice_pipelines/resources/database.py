@@ -1,21 +1,37 @@
-"""The `database` resource: the application database engine for assets, jobs and sensors."""
+"""The `database` resource: the application database engine for assets, jobs, sensors and checks."""
 
-from dagster import ConfigurableResource
-from pydantic import Field
+from dagster import ConfigurableResource, InitResourceContext
+from pydantic import Field, PrivateAttr
 from sqlalchemy import Engine
 
-from invoice_pipelines.db.engine import shared_engine
+from invoice_pipelines.db.engine import make_engine
 
 
 class Database(ConfigurableResource):
-    """Application database. Leave `url` empty to use INVOICE_PIPELINES_DB_URL (read at run time)."""
+    """Application database: SQLite or PostgreSQL (row-level security binds every connection).
 
-    url: str = Field(default="", description="SQLAlchemy URL; empty means INVOICE_PIPELINES_DB_URL")
+    The engine is created when a run, sensor tick or check starts using the resource and disposed
+    when it ends, so no connection outlives the step that opened it.
+    """
+
+    url: str = Field(
+        default="",
+        description="SQLAlchemy URL of the application database (INVOICE_PIPELINES_DB_URL). "
+        "Empty: the embedded default, SQLite under .data/.",
+    )
+    _engine: Engine | None = PrivateAttr(default=None)
+
+    def setup_for_execution(self, context: InitResourceContext) -> None:
+        self._engine = make_engine(self.url or None)
+
+    def teardown_after_execution(self, context: InitResourceContext) -> None:
+        if self._engine is not None:
+            self._engine.dispose()
+            self._engine = None
 
     def get_engine(self) -> Engine:
         """The application engine (PostgreSQL: bound by row-level security)."""
-        return shared_engine(self.url or None)
-
-    def get_owner_engine(self) -> Engine:
-        """The owner engine, for migrations only."""
-        return shared_engine(self.url or None, owner=True)
+        if self._engine is None:
+            # used outside a Dagster execution (CLI, tests): created on first use
+            self._engine = make_engine(self.url or None)
+        return self._engine

@@ -1,31 +1,21 @@
 """Tenants area: keeps the `organizations` dynamic partitions in step with the organizations table."""
 
 from dagster import (
-    AssetExecutionContext,
     DefaultSensorStatus,
     Definitions,
-    MaterializeResult,
-    MetadataValue,
     SensorEvaluationContext,
     SensorResult,
     SkipReason,
-    asset,
     sensor,
 )
 from sqlalchemy import func, select
 
 from invoice_pipelines.db.tables import (
-    customers,
-    items,
     organizations,
-    sales_invoices,
-    sales_orders,
 )
 from invoice_pipelines.db.tenancy import (
     active_organization_slugs,
-    resolve_organization,
     system_transaction,
-    tenant_transaction,
 )
 from invoice_pipelines.resources.database import Database
 from invoice_pipelines.tenants.partitions import (
@@ -80,46 +70,4 @@ def organizations_sensor(context: SensorEvaluationContext, database: Database):
     return SensorResult(dynamic_partitions_requests=requests, cursor=stamp)
 
 
-@asset(
-    partitions_def=organizations_partitions,
-    group_name="tenants",
-    description="What each organization holds: customers, items, sales orders by status, invoices.",
-)
-def organization_overview(context: AssetExecutionContext, database: Database) -> MaterializeResult:
-    engine = database.get_engine()
-    org = resolve_organization(engine, context.partition_key)
-    with tenant_transaction(engine, org["id"]) as conn:
-        n_customers = conn.execute(
-            select(func.count())
-            .select_from(customers)
-            .where(customers.c.organization_id == org["id"])
-        ).scalar_one()
-        n_items = conn.execute(
-            select(func.count()).select_from(items).where(items.c.organization_id == org["id"])
-        ).scalar_one()
-        by_status = dict(
-            conn.execute(
-                select(sales_orders.c.status, func.count())
-                .where(sales_orders.c.organization_id == org["id"])
-                .group_by(sales_orders.c.status)
-            ).all()
-        )
-        n_invoices = conn.execute(
-            select(func.count())
-            .select_from(sales_invoices)
-            .where(sales_invoices.c.organization_id == org["id"])
-        ).scalar_one()
-    return MaterializeResult(
-        metadata={
-            "organization": MetadataValue.text(org["name"]),
-            "currency": MetadataValue.text(org["currency"]),
-            "customers": MetadataValue.int(n_customers),
-            "items": MetadataValue.int(n_items),
-            "sales_orders": MetadataValue.int(sum(by_status.values())),
-            "sales_orders_by_status": MetadataValue.json(by_status),
-            "sales_invoices": MetadataValue.int(n_invoices),
-        }
-    )
-
-
-defs = Definitions(assets=[organization_overview], sensors=[organizations_sensor])
+defs = Definitions(sensors=[organizations_sensor])

@@ -7,8 +7,10 @@ carries whatever tags the person gave it. Every one of those launches goes throu
 `DagsterInstance.submit_run`, so this subclass of Dagster's `QueuedRunCoordinator` derives the tag
 there, from the run config, before the run is queued:
 
-- a job works on one organization's data when an op's config has an `organization` field (slug or
-  id; our jobs make it required);
+- a run works on one organization's data when it materializes one partition of an asset
+  partitioned by organization (the `dagster/partition` tag is a key of the `organizations` dynamic
+  partitions, or a multi-partition's `dagster/partition/organizations` tag names one), or when an
+  op's config has an `organization` field (slug or id);
 - the organization is looked up in the application database and the tag gets its slug, whatever
   tag value the launch gave (so `12` and `mueller-werkzeugbau` are one organization to the limit);
 - a run whose config names an organization that does not exist is failed at once with one
@@ -37,9 +39,10 @@ from dagster import (
 )
 from dagster._serdes import ConfigurableClassData  # the type of from_config_value's argument
 
-from invoice_pipelines.tenants.partitions import ORGANIZATION_TAG
+from invoice_pipelines.tenants.partitions import ORGANIZATION_TAG, ORGANIZATIONS_PARTITIONS_NAME
 
 ORGANIZATION_FIELD = "organization"
+PARTITION_TAG = "dagster/partition"
 
 
 class ConflictingOrganizations(ValueError):
@@ -72,6 +75,21 @@ def organization_in_run_config(run_config: Mapping[str, Any] | None) -> str | No
             "a run works on one organization"
         )
     return next(iter(found), None)
+
+
+def organization_in_partition(run: DagsterRun, is_organization) -> str | None:  # noqa: ANN001
+    """The organization whose partition a run materializes, or None (no partition, a range).
+
+    `is_organization(key)` says whether a single-dimension partition key is an organization's.
+    """
+    tags = run.tags
+    by_dimension = tags.get(f"{PARTITION_TAG}/{ORGANIZATIONS_PARTITIONS_NAME}")
+    if by_dimension:
+        return by_dimension
+    key = tags.get(PARTITION_TAG)
+    if key and is_organization(key):
+        return key
+    return None
 
 
 class OrganizationRunCoordinator(QueuedRunCoordinator):
@@ -126,6 +144,13 @@ class OrganizationRunCoordinator(QueuedRunCoordinator):
             organization = organization_in_run_config(run.run_config)
         except ConflictingOrganizations as exc:
             return self._refuse(run, f"Run refused: {exc}.")
+        if organization is None:
+            organization = organization_in_partition(
+                run,
+                lambda key: self._instance.has_dynamic_partition(
+                    ORGANIZATIONS_PARTITIONS_NAME, key
+                ),
+            )
         if organization is None:
             return super().submit_run(context)
         try:

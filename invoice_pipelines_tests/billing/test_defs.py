@@ -1,4 +1,5 @@
-"""The Dagster side of billing: queue sensor, launchpad config, stuck-job schedule, control job, stats."""
+"""The Dagster side of billing: sales_invoices and its checks, queue sensor, launchpad config,
+stuck-job schedule, control job."""
 
 import json
 from datetime import timedelta
@@ -14,7 +15,6 @@ from dagster import (
     build_sensor_context,
     instance_for_test,
     job,
-    materialize,
     op,
     validate_run_config,
 )
@@ -22,8 +22,6 @@ from sqlalchemy import func, select, update
 
 from invoice_pipelines.billing.defs import (
     BATCH_JOB_TAG,
-    batch_invoicing_job,
-    batch_invoicing_stats,
     batch_job_control_job,
     batch_jobs_sensor,
     defs,
@@ -36,17 +34,24 @@ from invoice_pipelines.billing.invoicing import (
     claim_batch_job,
     process_batch_job,
 )
-from invoice_pipelines.billing.queue import (
+from invoice_pipelines.billing.jobs import get_batch_job
+from invoice_pipelines.billing.requests import (
     DEFAULT_DUE_DAYS,
     enqueue_sales_orders,
-    get_batch_job,
     local_runner_name,
 )
-from invoice_pipelines.db.tables import audit_log, batch_jobs, items, organizations
+from invoice_pipelines.db.tables import (
+    audit_log,
+    batch_jobs,
+    invoice_number_sequences,
+    items,
+    organizations,
+    sales_invoices,
+)
 from invoice_pipelines.db.tenancy import system_transaction, tenant_transaction
 from invoice_pipelines.db.types import utcnow
 from invoice_pipelines.resources.database import Database
-from invoice_pipelines.tenants.partitions import ORGANIZATION_TAG
+from invoice_pipelines.tenants.partitions import ORGANIZATION_TAG, ORGANIZATIONS_PARTITIONS_NAME
 from invoice_pipelines_tests.billing.shop import make_shop
 
 
@@ -54,9 +59,36 @@ def resources(db) -> dict:
     return {"database": Database(url=db.url)}
 
 
-def batch_config(organization: str, request: dict, **settings) -> dict:
-    config = {"organization": organization, "request": request, **settings}
-    return {"ops": {"process_batch_invoicing": {"config": config}}}
+def batch_config(request: dict | None = None, **settings) -> dict:
+    config = {**({"request": request} if request is not None else {}), **settings}
+    return {"ops": {"sales_invoices": {"config": config}}}
+
+
+def run_batch(db, slug: str, run_config=None, *, instance=None, raise_on_error=True, tags=None):
+    """batch_invoicing_job for one organization's partition, resolved as the code location does."""
+    instance = instance or DagsterInstance.ephemeral()
+    if not instance.has_dynamic_partition(ORGANIZATIONS_PARTITIONS_NAME, slug):
+        instance.add_dynamic_partitions(ORGANIZATIONS_PARTITIONS_NAME, [slug])
+    resolved = Definitions.merge(defs, Definitions(resources=resources(db))).resolve_job_def(
+        "batch_invoicing_job"
+    )
+    return resolved.execute_in_process(
+        run_config=run_config,
+        instance=instance,
+        partition_key=slug,
+        raise_on_error=raise_on_error,
+        tags=tags,
+    )
+
+
+def materialized(result) -> dict:
+    """What the sales_invoices asset page shows for the run."""
+    [event] = result.asset_materializations_for_node("sales_invoices")
+    return {k: v.value for k, v in event.metadata.items()}
+
+
+def checks_of(result) -> dict:
+    return {e.check_name: e for e in result.get_asset_check_evaluations()}
 
 
 def refusal(result) -> str:
@@ -70,8 +102,8 @@ def refusal(result) -> str:
 
 
 def tick(db, instance, cursor=None):
-    context = build_sensor_context(instance=instance, cursor=cursor, resources=resources(db))
-    return batch_jobs_sensor(context), context
+    with build_sensor_context(instance=instance, cursor=cursor, resources=resources(db)) as context:
+        return batch_jobs_sensor(context), context
 
 
 def requests_for(result, job_ids):
@@ -95,14 +127,19 @@ def test_a_pending_job_gets_exactly_one_run_request_tagged_with_its_organization
     [request] = requests_for(result, {job_id})
     assert request.run_key == f"batch-job-{job_id}"
     assert request.tags[ORGANIZATION_TAG] == shop.org["slug"]
-    config = request.run_config["ops"]["process_batch_invoicing"]["config"]
+    assert request.partition_key == shop.org["slug"]
+    config = request.run_config["ops"]["sales_invoices"]["config"]
     assert config == {
-        "organization": shop.org["slug"],
         "request": {"queued_job": {"batch_job_id": job_id}},
         "chunk_size": DEFAULT_CHUNK_SIZE,
         "workers": DEFAULT_WORKERS,
     }
-    validate_run_config(batch_invoicing_job, request.run_config)
+    validate_run_config(
+        Definitions.merge(defs, Definitions(resources=resources(db))).resolve_job_def(
+            "batch_invoicing_job"
+        ),
+        request.run_config,
+    )
     assert len(requests_for(result, set(range(job_id + 1, job_id + 10)))) == 0
 
     # the next tick, while the run is still queued: nothing new for this job
@@ -150,9 +187,10 @@ def test_a_processing_job_whose_run_died_is_resumed_once(db):
         [request] = requests_for(result, {job_id})
         assert request.run_key == f"batch-job-{job_id}-resume-{dead.run_id}"
 
-        resumed = batch_invoicing_job.execute_in_process(
-            run_config=request.run_config,
-            resources=resources(db),
+        resumed = run_batch(
+            db,
+            request.partition_key,
+            request.run_config,
             instance=instance,
             tags=request.tags,
         )
@@ -165,52 +203,62 @@ def test_launchpad_request_enqueues_and_processes_in_one_run(db):
     shop = make_shop(db)
     orders = shop.add_orders(3)
     with instance_for_test() as instance:
-        result = batch_invoicing_job.execute_in_process(
-            run_config={
-                "ops": {
-                    "process_batch_invoicing": {
-                        "config": {
-                            "organization": shop.org["slug"],
-                            "request": {
-                                "sales_orders": {
-                                    "order_ids": orders,
-                                    "invoice_date": "2026-12-01",
-                                    "due_days": 30,
-                                }
-                            },
-                            "chunk_size": 2,
-                        }
+        result = run_batch(
+            db,
+            shop.org["slug"],
+            batch_config(
+                {
+                    "sales_orders": {
+                        "order_ids": orders,
+                        "invoice_date": "2026-12-01",
+                        "due_days": 30,
                     }
-                }
-            },
-            resources=resources(db),
+                },
+                chunk_size=2,
+            ),
             instance=instance,
         )
         assert result.success
-        output = result.output_for_node("process_batch_invoicing")
-        assert (output["status"], output["successful"]) == ("completed", 3)
-        job_row = get_batch_job(db.engine, output["id"])
+        output = materialized(result)
+        assert (output["status"], output["invoiced"]) == ("completed", 3)
+        job_row = get_batch_job(db.engine, output["batch_job_id"])
         assert job_row.runner == result.run_id and job_row.created_by == "launchpad"
         assert [i["invoice_number"] for i in shop.invoices()] == [
             f"RE-2026-{n:06d}" for n in (1, 2, 3)
         ]
         assert shop.invoices()[0]["due_date"].isoformat() == "2026-12-31"
-        [output_event] = [e for e in result.all_node_events if e.event_type_value == "STEP_OUTPUT"]
         # a single job with nothing else numbering beside it never falls back
-        assert output_event.step_output_data.metadata["fallbacks"].value == 0
-        [stats] = result.get_asset_materialization_events()
-        assert stats.partition == shop.org["slug"]
-        assert stats.materialization.metadata["orders_invoiced_today"].value == 3
+        assert output["fallbacks"] == 0
+        [event] = result.get_asset_materialization_events()
+        assert event.partition == shop.org["slug"]
+        assert output["orders_invoiced_today"] == 3 and output["jobs_today"] == 1
+        assert output["invoiced_amounts"]["EUR"]["gross"] == str(
+            sum((i["gross_total"] for i in shop.invoices()), Decimal("0"))
+        )
+        # the run checked what it wrote, and says so on the asset
+        checks = checks_of(result)
+        assert checks["gapless_invoice_numbers"].passed
+        assert checks["totals_consistent"].passed
+        assert checks["totals_consistent"].metadata["checked_invoices"].value == 3
+        # and observed the orders it read
+        [seen] = [
+            e.event_specific_data.asset_observation
+            for e in result.all_events
+            if e.event_type_value == "ASSET_OBSERVATION"
+        ]
+        assert seen.asset_key.to_user_string() == "sales_orders"
+        assert seen.metadata["orders_invoiced"].value == 3
         # taken by this run: the sensor does not launch another one
         sensor_result, _ = tick(db, instance)
-        assert requests_for(sensor_result, {output["id"]}) == []
+        assert requests_for(sensor_result, {output["batch_job_id"]}) == []
 
 
 def test_launchpad_customer_lines(db):
     shop = make_shop(db)
-    ok = batch_invoicing_job.execute_in_process(
-        run_config=batch_config(
-            str(shop.org_id),
+    ok = run_batch(
+        db,
+        shop.org["slug"],
+        batch_config(
             {
                 "customer_lines": {
                     "customers": [
@@ -235,7 +283,6 @@ def test_launchpad_customer_lines(db):
                 }
             },
         ),
-        resources=resources(db),
     )
     assert ok.success
     assert [i["gross_total"] for i in shop.invoices()] == [Decimal("121.40")]  # 20.00 + 7 % + 100
@@ -327,29 +374,79 @@ def test_control_job_cancels_and_retries(db):
     assert refusal(unknown) == "There is no batch job 999999999."
 
 
-def test_stats_asset_reports_todays_batch_work(db):
+def test_materializing_a_partition_without_config_invoices_every_reviewed_order(db):
+    """What "Materialize" on an organization's partition in the UI does."""
     shop = make_shop(db)
-    process_batch_job(
-        db.engine, enqueue_sales_orders(db.engine, shop.org_id, order_ids=shop.add_orders(2))
+    shop.add_orders(2)
+    result = run_batch(db, shop.org["slug"])
+    assert result.success
+    output = materialized(result)
+    assert (output["status"], output["invoiced"]) == ("completed", 2)
+    assert output["jobs_today"] == 1 and output["orders_invoiced_today"] == 2
+    assert output["failed_items_today"] == 0
+    assert "average_duration_seconds" in output
+    assert len(shop.invoices()) == 2
+
+
+def test_failed_items_are_listed_on_the_asset(db):
+    shop = make_shop(db)
+    good = shop.add_orders(1)
+    result = run_batch(db, shop.org["slug"], batch_config({"sales_orders": {"order_ids": good}}))
+    again = run_batch(db, shop.org["slug"], batch_config({"sales_orders": {"order_ids": good}}))
+    assert materialized(result)["failed"] == 0 and "failed_items" not in materialized(result)
+    # already invoiced: skipped, not failed; the run stays green and says so
+    assert materialized(again)["skipped"] == 1
+
+
+def test_the_audit_checks_find_a_gap_and_totals_that_do_not_add_up(db):
+    shop = make_shop(db)
+    run_batch(
+        db, shop.org["slug"], batch_config({"sales_orders": {"order_ids": shop.add_orders(2)}})
     )
-    with instance_for_test() as instance:
-        instance.add_dynamic_partitions("organizations", [shop.org["slug"]])
-        result = materialize(
-            [batch_invoicing_stats],
-            partition_key=shop.org["slug"],
-            instance=instance,
-            resources=resources(db),
+    audit = Definitions.merge(defs, Definitions(resources=resources(db))).resolve_job_def(
+        "sales_invoices_checks_job"
+    )
+    clean = {e.check_name: e for e in audit.execute_in_process().get_asset_check_evaluations()}
+    assert clean["gapless_invoice_numbers_all_organizations"].passed
+    assert clean["totals_consistent_all_organizations"].passed
+    first = shop.invoices()[0]
+    with system_transaction(db.engine, write=True) as conn:
+        conn.execute(
+            update(sales_invoices)
+            .where(sales_invoices.c.id == first["id"])
+            .values(gross_total=first["gross_total"] + Decimal("0.01"))
         )
-        [event] = result.get_asset_materialization_events()
-        metadata = event.materialization.metadata
-        assert metadata["jobs_today"].value == 1
-        assert metadata["orders_invoiced_today"].value == 2
-        assert metadata["failed_items_today"].value == 0
-        assert metadata["average_duration_seconds"].value >= 0
+        # a number handed out that no invoice carries
+        conn.execute(
+            update(invoice_number_sequences)
+            .where(invoice_number_sequences.c.organization_id == shop.org_id)
+            .values(last_value=invoice_number_sequences.c.last_value + 1)
+        )
+    found = {e.check_name: e for e in audit.execute_in_process().get_asset_check_evaluations()}
+    gaps = found["gapless_invoice_numbers_all_organizations"]
+    assert not gaps.passed and gaps.severity.value == "ERROR"
+    assert gaps.metadata["organizations_with_gaps"].value[shop.org["slug"]]["gaps"] == [3]
+    totals = found["totals_consistent_all_organizations"]
+    assert not totals.passed and totals.severity.value == "ERROR"
+    [wrong] = [
+        w for w in totals.metadata["first_problems"].value if w["organization"] == shop.org["slug"]
+    ]
+    assert wrong["invoice"] == first["invoice_number"] and "gross_total" in wrong["problems"][0]
+    # the next batch run of the organization reports the gap on the asset too
+    result = run_batch(
+        db, shop.org["slug"], batch_config({"sales_orders": {"order_ids": shop.add_orders(1)}})
+    )
+    assert not checks_of(result)["gapless_invoice_numbers"].passed
+    # ... while the invoices that run wrote add up
+    assert checks_of(result)["totals_consistent"].passed
 
 
 def test_definitions_load_with_the_database_resource():
     merged = Definitions.merge(defs, Definitions(resources={"database": Database()}))
+    assert (
+        merged.resolve_schedule_def("sales_invoices_checks_schedule").default_status.value
+        == "RUNNING"
+    )
     Definitions.validate_loadable(merged)
     assert merged.resolve_job_def("batch_invoicing_job").executor_def.name == "in_process"
     assert merged.resolve_sensor_def("batch_jobs_sensor").default_status.value == "RUNNING"
@@ -361,22 +458,13 @@ def test_definitions_load_with_the_database_resource():
 
 def test_more_pending_jobs_than_one_page_are_all_launched(db):
     """Jobs launched but not yet started must not hide newer ones behind the page limit."""
-    from dagster import DagsterInstance, build_sensor_context
-
-    from invoice_pipelines.billing.defs import batch_jobs_sensor
-    from invoice_pipelines.billing.queue import enqueue_sales_orders
-    from invoice_pipelines.resources.database import Database
-
     org = db.new_organization()
     ids = [enqueue_sales_orders(db.engine, org["slug"], order_ids=[1]) for _ in range(130)]
     instance = DagsterInstance.ephemeral()
     seen: set[int] = set()
     cursor = None
     for _ in range(3):
-        context = build_sensor_context(
-            instance=instance, cursor=cursor, resources={"database": Database(url=db.url)}
-        )
-        result = batch_jobs_sensor(context)
+        result, context = tick(db, instance, cursor=cursor)
         for request in getattr(result, "run_requests", None) or []:
             job_id = int(request.run_key.removeprefix("batch-job-"))
             assert job_id not in seen, "a job was requested twice"
@@ -386,19 +474,19 @@ def test_more_pending_jobs_than_one_page_are_all_launched(db):
 
 
 def test_invalid_requests_are_refused_by_config_validation_before_any_run():
+    resolved = Definitions.merge(defs, Definitions(resources={"database": Database()}))
+    batch = resolved.resolve_job_def("batch_invoicing_job")
     request = {"sales_orders": {"order_ids": [1]}}
     for config in [
-        {"request": request},  # no organization
-        {"organization": "acme"},  # no request
-        {"organization": "acme", "request": {**request, "all_reviewed": {}}},  # two kinds
-        {"organization": "acme", "request": {"everything": {}}},  # no such kind
-        {"organization": "acme", "all_reviewed": True},  # the old flat shape
-        {"organization": "acme", "request": {"sales_orders": {"order_ids": ["12a"]}}},
-        {"organization": "acme", "request": {"sales_orders": {}}},  # ids missing
-        {"organization": "acme", "request": {"queued_job": {}}},  # job id missing
-        {"organization": "acme", "request": {"all_reviewed": {"due_days": "soon"}}},
+        {"organization": "acme", "request": request},  # the organization is the partition
+        {"request": {**request, "all_reviewed": {}}},  # two kinds
+        {"request": {"everything": {}}},  # no such kind
+        {"all_reviewed": True},  # the old flat shape
+        {"request": {"sales_orders": {"order_ids": ["12a"]}}},
+        {"request": {"sales_orders": {}}},  # ids missing
+        {"request": {"queued_job": {}}},  # job id missing
+        {"request": {"all_reviewed": {"due_days": "soon"}}},
         {
-            "organization": "acme",
             "request": {
                 "customer_lines": {
                     "customers": [{"customer_id": 1, "lines": [{"line_type": "gift"}]}]
@@ -406,7 +494,6 @@ def test_invalid_requests_are_refused_by_config_validation_before_any_run():
             },
         },
         {
-            "organization": "acme",
             "request": {
                 "customer_lines": {
                     "customers": [{"customer_id": 1, "lines": [{"vat_category": "X"}]}]
@@ -415,9 +502,9 @@ def test_invalid_requests_are_refused_by_config_validation_before_any_run():
         },
     ]:
         with pytest.raises(DagsterInvalidConfigError):
-            validate_run_config(
-                batch_invoicing_job, {"ops": {"process_batch_invoicing": {"config": config}}}
-            )
+            validate_run_config(batch, {"ops": {"sales_invoices": {"config": config}}})
+    # no config at all is a valid request: every reviewed order
+    validate_run_config(batch, {})
     for config in [
         {"batch_job_id": 1, "action": "explode"},  # actions are an enum
         {"batch_job_id": 1},
@@ -441,16 +528,10 @@ def _fields_without_description(config_type, path: str) -> list[str]:
 
 
 def test_every_launchpad_config_field_has_a_description():
-    from invoice_pipelines.intake.defs import intake_job, retry_failed_invoices_job
+    from invoice_pipelines.definitions import defs as everything
 
     missing = []
-    for job_def in (
-        batch_invoicing_job,
-        batch_job_control_job,
-        fail_stuck_batch_jobs_job,
-        intake_job,
-        retry_failed_invoices_job,
-    ):
+    for job_def in everything.get_repository_def().get_all_jobs():
         for node in job_def.graph.node_defs:
             if node.config_schema is not None and node.config_schema.config_type is not None:
                 missing += _fields_without_description(
@@ -465,8 +546,6 @@ BRANCHES = (
     ".request.sales_orders",
     ".request.all_reviewed",
     ".request.customer_lines",
-    ".documents.document_ids",
-    ".documents.all_failed",
 )
 
 
@@ -491,52 +570,63 @@ def test_run_time_refusals_are_one_plain_sentence_and_record_nothing(db):
     before = _recorded(db, shop.org_id)
     cases = [
         (
-            batch_config("no-such-org", {"all_reviewed": {}}),
-            "There is no organization 'no-such-org'.",
+            "no-such-org",
+            batch_config({"all_reviewed": {}}),
+            "There is no organization 'no-such-org' (its partition outlived it).",
         ),
         (
-            batch_config(slug, {"sales_orders": {"order_ids": [mine, theirs]}}),
+            slug,
+            batch_config({"sales_orders": {"order_ids": [mine, theirs]}}),
             f"Organization '{slug}' has no sales orders {theirs}.",
         ),
         (
-            batch_config(slug, {"sales_orders": {"order_ids": [mine, 0]}}),
+            slug,
+            batch_config({"sales_orders": {"order_ids": [mine, 0]}}),
             "Sales order ids are positive integers, not 0.",
         ),
         (
-            batch_config(slug, {"sales_orders": {"order_ids": []}}),
+            slug,
+            batch_config({"sales_orders": {"order_ids": []}}),
             "No sales order ids given.",
         ),
         (
-            batch_config(slug, {"all_reviewed": {"invoice_date": "1.12."}}),
+            slug,
+            batch_config({"all_reviewed": {"invoice_date": "1.12."}}),
             "Invoice_date must be a date like 2026-11-30, not '1.12.'.",
         ),
         (
-            batch_config(slug, {"all_reviewed": {"up_to": "2026-13-01"}}),
+            slug,
+            batch_config({"all_reviewed": {"up_to": "2026-13-01"}}),
             "Up_to must be a date like 2026-11-30, not '2026-13-01'.",
         ),
         (
-            batch_config(slug, {"all_reviewed": {"due_days": -1}}),
+            slug,
+            batch_config({"all_reviewed": {"due_days": -1}}),
             "Due_days must be 0 or more, not -1.",
         ),
         (
-            batch_config(slug, {"all_reviewed": {}}, workers=99),
+            slug,
+            batch_config({"all_reviewed": {}}, workers=99),
             "workers must be between 1 and 8, not 99.",
         ),
         (
-            batch_config(slug, {"all_reviewed": {}}, chunk_size=0),
+            slug,
+            batch_config({"all_reviewed": {}}, chunk_size=0),
             "chunk_size must be at least 1, not 0.",
         ),
         (
-            batch_config(slug, {"queued_job": {"batch_job_id": foreign_job}}),
+            slug,
+            batch_config({"queued_job": {"batch_job_id": foreign_job}}),
             f"Batch job {foreign_job} belongs to organization '{other.org['slug']}', not '{slug}'.",
         ),
         (
-            batch_config(slug, {"queued_job": {"batch_job_id": 999999999}}),
+            slug,
+            batch_config({"queued_job": {"batch_job_id": 999999999}}),
             "There is no batch job 999999999.",
         ),
         (
+            slug,
             batch_config(
-                slug,
                 {
                     "customer_lines": {
                         "customers": [
@@ -548,8 +638,8 @@ def test_run_time_refusals_are_one_plain_sentence_and_record_nothing(db):
             f"Organization '{slug}' has no customers {other.customer_ids[0]}.",
         ),
         (
+            slug,
             batch_config(
-                slug,
                 {
                     "customer_lines": {
                         "customers": [
@@ -564,8 +654,8 @@ def test_run_time_refusals_are_one_plain_sentence_and_record_nothing(db):
             f"Organization '{slug}' has no items {other.item_ids['BOOK']}.",
         ),
         (
+            slug,
             batch_config(
-                slug,
                 {
                     "customer_lines": {
                         "customers": [
@@ -578,10 +668,8 @@ def test_run_time_refusals_are_one_plain_sentence_and_record_nothing(db):
             "vat_rate, vat_category.",
         ),
     ]
-    for run_config, message in cases:
-        result = batch_invoicing_job.execute_in_process(
-            run_config=run_config, resources=resources(db), raise_on_error=False
-        )
+    for partition, run_config, message in cases:
+        result = run_batch(db, partition, run_config, raise_on_error=False)
         assert refusal(result) == message
         assert result.get_asset_materialization_events() == []
     assert _recorded(db, shop.org_id) == before
@@ -599,14 +687,14 @@ def test_due_days_default_to_the_organizations_payment_terms(db):
             .values(settings={"payment_terms_days": 21})
         )
     for each, days in ((shop, 21), (plain, DEFAULT_DUE_DAYS)):
-        result = batch_invoicing_job.execute_in_process(
-            run_config=batch_config(
-                each.org["slug"],
-                {"sales_orders": {"order_ids": each.add_orders(1), "invoice_date": "2026-12-01"}},
+        result = run_batch(
+            db,
+            each.org["slug"],
+            batch_config(
+                {"sales_orders": {"order_ids": each.add_orders(1), "invoice_date": "2026-12-01"}}
             ),
-            resources=resources(db),
         )
-        job = get_batch_job(db.engine, result.output_for_node("process_batch_invoicing")["id"])
+        job = get_batch_job(db.engine, materialized(result)["batch_job_id"])
         assert job.due_days == days
         [invoice] = each.invoices()
         assert (invoice["due_date"] - invoice["issue_date"]).days == days

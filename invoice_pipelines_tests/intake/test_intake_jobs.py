@@ -9,6 +9,7 @@ import pytest
 from dagster import (
     DagsterInstance,
     DagsterInvalidConfigError,
+    Definitions,
     build_sensor_context,
     validate_run_config,
 )
@@ -16,11 +17,13 @@ from sqlalchemy import select
 
 from invoice_pipelines.db.tables import audit_log, incoming_invoices, processing_errors
 from invoice_pipelines.db.tenancy import tenant_transaction
+from invoice_pipelines.intake import defs as intake_defs
 from invoice_pipelines.intake.defs import intake_job, retry_failed_invoices_job, upload_sensor
 from invoice_pipelines.intake.uploads import ScanState, scan_uploads
 from invoice_pipelines.resources.database import Database
 from invoice_pipelines.resources.ocr import TesseractOcrEngine
 from invoice_pipelines.resources.storage import LocalUploadStore
+from invoice_pipelines.tenants.partitions import ORGANIZATIONS_PARTITIONS_NAME
 from invoice_pipelines_tests.conftest import samples_dir
 
 GOOD_CII = "ZUGFeRD-corpus/XML-Rechnung/CII/EN16931_Einfach.cii.xml"
@@ -58,18 +61,39 @@ def _resources(db, store):
     }
 
 
-def _run(job, op_name, db, store, config, raise_on_error=True):
-    return job.execute_in_process(
-        run_config={"ops": {op_name: {"config": config}}},
+def _instance(*slugs):
+    instance = DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions(ORGANIZATIONS_PARTITIONS_NAME, list(slugs))
+    return instance
+
+
+def _run(job_name, db, store, partition, config=None, raise_on_error=True):
+    """Run one of the intake jobs as the daemon would: resolved with the area's assets and checks."""
+    job = Definitions(
+        assets=[intake_defs.uploads, intake_defs.incoming_invoices],
+        jobs=[intake_job, retry_failed_invoices_job],
         resources=_resources(db, store),
-        instance=DagsterInstance.ephemeral(),
+    ).resolve_job_def(job_name)
+    return job.execute_in_process(
+        run_config=None if config is None else {"ops": {"incoming_invoices": {"config": config}}},
+        instance=_instance(partition),
+        partition_key=partition,
         raise_on_error=raise_on_error,
     )
 
 
 def _run_intake(db, store, org, ids, raise_on_error=True):
-    config = {"organization": org["slug"], "document_ids": ids}
-    return _run(intake_job, "process_incoming_invoices", db, store, config, raise_on_error)
+    return _run("intake_job", db, store, org["slug"], {"document_ids": ids}, raise_on_error)
+
+
+def _materialization(result):
+    [event] = result.asset_materializations_for_node("incoming_invoices")
+    return {k: v.value for k, v in event.metadata.items()}
+
+
+def _check(result, name="no_failed_documents"):
+    [evaluation] = [e for e in result.get_asset_check_evaluations() if e.check_name == name]
+    return evaluation
 
 
 def test_sensor_launches_one_run_per_batch_tagged_with_the_organization(db, tmp_path):
@@ -81,25 +105,30 @@ def test_sensor_launches_one_run_per_batch_tagged_with_the_organization(db, tmp_
         org,
         {"a.xml": (samples / GOOD_CII).read_bytes(), "b.xml": (samples / GOOD_UBL).read_bytes()},
     )
-    context = build_sensor_context(
-        instance=DagsterInstance.ephemeral(),
+    instance = _instance(org["slug"])
+    with build_sensor_context(
+        instance=instance,
         resources={"database": Database(url=db.url), "upload_store": store},
-    )
-    result = upload_sensor(context)
+    ) as context:
+        result = upload_sensor(context)
     mine = [
         r for r in result.run_requests if r.tags["invoice_pipelines/organization"] == org["slug"]
     ]
     assert len(mine) == 1
-    config = mine[0].run_config["ops"]["process_incoming_invoices"]["config"]
-    assert len(config["document_ids"]) == 2 and config["organization"] == org["slug"]
+    config = mine[0].run_config["ops"]["incoming_invoices"]["config"]
+    assert len(config["document_ids"]) == 2 and mine[0].partition_key == org["slug"]
     assert mine[0].run_key.startswith(f"intake-{org['slug']}-")
+    # the registration is an observation of the `uploads` asset for that organization
+    [seen] = [e for e in result.asset_events if e.partition == org["slug"]]
+    assert seen.asset_key.to_user_string() == "uploads"
+    assert (seen.metadata["registered"].value, seen.metadata["duplicates"].value) == (2, 0)
     # the next tick with the new cursor launches nothing for the same documents
-    context2 = build_sensor_context(
-        instance=DagsterInstance.ephemeral(),
+    with build_sensor_context(
+        instance=instance,
         cursor=result.cursor,
         resources={"database": Database(url=db.url), "upload_store": store},
-    )
-    again = upload_sensor(context2)
+    ) as context2:
+        again = upload_sensor(context2)
     assert not [
         r
         for r in getattr(again, "run_requests", None) or []
@@ -131,6 +160,20 @@ def test_intake_validates_good_fails_bad_and_never_blocks_the_batch(db, tmp_path
     result = _run_intake(db, store, org, ids)
     assert result.success
     docs, errors = _documents(db, org)
+    # what the asset page shows: counts of this run and of the organization, and which files FAILED
+    shown = _materialization(result)
+    assert (shown["processed"], shown["validated"], shown["failed"]) == (6, 2, 4)
+    assert (shown["count_validated"], shown["count_failed"]) == (2, 4)
+    assert "sums-broken.xml" in shown["failed_documents"]
+    assert "BR-CO-10" in shown["failed_documents"]
+    # ... and the run is not silently green about them: its check warns with the same table
+    check = _check(result)
+    assert not check.passed and check.severity.value == "WARN"
+    assert check.metadata["failed"].value == 4
+    table = check.metadata["failed_documents"].value
+    for name in ("sums-broken.xml", "empty.pdf", "not-a-pdf.pdf", "xxe.xml"):
+        assert name in table
+    assert "einfach.xml" not in table
     good = docs["einfach.xml"]
     assert good["status"] == "VALIDATED"
     assert (good["invoice_number"], str(good["gross_total"]), str(good["net_total"])) == (
@@ -200,15 +243,10 @@ def test_retry_job_moves_failed_back_and_processes_again(db, tmp_path):
     docs, _ = _documents(db, org)
     assert docs["empty.xml"]["status"] == "FAILED"
 
-    result = _run(
-        retry_failed_invoices_job,
-        "retry_failed_incoming_invoices",
-        db,
-        store,
-        {"organization": org["slug"], "documents": {"all_failed": {}}},
-    )
+    # the job's own config: every FAILED document of the partition's organization
+    result = _run("retry_failed_invoices_job", db, store, org["slug"])
     assert result.success
-    out = result.output_for_node("retry_failed_incoming_invoices")
+    out = _materialization(result)
     assert out["retried"] == 1 and out["failed"] == 1
     docs, errors = _documents(db, org)
     doc = docs["empty.xml"]
@@ -229,12 +267,30 @@ def test_manual_trigger_refuses_documents_that_are_not_waiting(db, tmp_path):
     org = db.new_organization()
     store = LocalUploadStore(root=str(tmp_path))
     result = _run_intake(db, store, org, [987654], raise_on_error=False)
-    assert not result.success
-    failure = result.get_step_failure_events()[0].event_specific_data.error
-    assert "none of the requested documents can be processed" in failure.message
+    assert _refusal(result) == "None of the requested documents can be processed."
 
 
-pytestmark = pytest.mark.filterwarnings("ignore::dagster.BetaWarning")
+def test_materializing_without_ids_processes_every_waiting_document(db, tmp_path):
+    """What "Materialize" on a partition in the UI does: no config, the organization's backlog."""
+    org = db.new_organization()
+    other = db.new_organization()
+    store = LocalUploadStore(root=str(tmp_path))
+    data = (samples_dir() / GOOD_CII).read_bytes()
+    _drop(store, org, {"one.xml": data, "two.xml": b""})
+    _drop(store, other, {"theirs.xml": data})
+    scan_uploads(db.engine, store, ScanState(), only_organizations={org["slug"], other["slug"]})
+    result = _run("intake_job", db, store, org["slug"])
+    assert result.success
+    docs, _ = _documents(db, org)
+    assert {n: d["status"] for n, d in docs.items()} == {
+        "one.xml": "VALIDATED",
+        "two.xml": "FAILED",
+    }
+    theirs = _documents(db, other)[0]
+    assert [d["status"] for d in theirs.values()] in (["UPLOADED"], ["CREATED"])
+    # nothing waits any more: a second materialization processes nothing and passes its check
+    again = _run("intake_job", db, store, org["slug"])
+    assert _materialization(again)["processed"] == 0 and _check(again).passed
 
 
 def test_a_document_the_database_refuses_fails_alone(db, tmp_path):
@@ -298,48 +354,46 @@ def _refusal(result) -> str:
 def test_hand_launched_intake_requests_are_refused_plainly(db, tmp_path):
     org = db.new_organization()
     store = LocalUploadStore(root=str(tmp_path))
-    for config, message in [
-        (
-            {"organization": "no-such-org", "document_ids": [1]},
-            "There is no organization 'no-such-org'.",
-        ),
-        (
-            {"organization": org["slug"], "document_ids": []},
-            "document_ids is empty: give the ids of the documents to process.",
-        ),
-    ]:
-        result = _run(intake_job, "process_incoming_invoices", db, store, config, False)
-        assert _refusal(result) == message
-    for config, message in [
-        (
-            {"organization": "no-such-org", "documents": {"all_failed": {}}},
-            "There is no organization 'no-such-org'.",
-        ),
-        (
-            {"organization": org["slug"], "documents": {"document_ids": {"ids": []}}},
-            "documents.document_ids.ids is empty: give the ids of the documents to retry.",
-        ),
-    ]:
-        result = _run(
-            retry_failed_invoices_job, "retry_failed_incoming_invoices", db, store, config, False
-        )
-        assert _refusal(result) == message
+    # a partition whose organization is gone (deleted after the partition was added)
+    result = _run("intake_job", db, store, "no-such-org", {"document_ids": [1]}, False)
+    assert _refusal(result) == "There is no organization 'no-such-org' (its partition outlived it)."
+    _drop(store, org, {"good.xml": (samples_dir() / GOOD_CII).read_bytes()})
+    scan = scan_uploads(db.engine, store, ScanState(), only_organizations={org["slug"]})
+    assert _run_intake(db, store, org, scan.batches[0].document_ids).success
+    # retrying a document that is not FAILED
+    result = _run(
+        "retry_failed_invoices_job",
+        db,
+        store,
+        org["slug"],
+        {"retry_failed": True, "document_ids": scan.batches[0].document_ids},
+        False,
+    )
+    assert _refusal(result) == "None of the given documents is FAILED, so none can be retried."
+    # the refused attempt is on record with its reason; the document is untouched
     with tenant_transaction(db.engine, org["id"]) as conn:
         mine = select(audit_log).where(audit_log.c.organization_id == org["id"])
-        assert conn.execute(mine).all() == []
+        [audit] = conn.execute(mine).mappings().all()
+    assert audit["details"]["retried"] == []
+    assert "only FAILED documents can be retried" in str(audit["details"]["refused"])
+    assert _documents(db, org)[0]["good.xml"]["status"] == "VALIDATED"
 
 
-def test_retry_requests_have_one_shape_per_kind():
-    op_name = "retry_failed_incoming_invoices"
+def test_the_old_config_shapes_are_refused_before_the_run():
+    job = Definitions(
+        assets=[intake_defs.uploads, intake_defs.incoming_invoices],
+        jobs=[retry_failed_invoices_job],
+        resources={
+            "database": Database(),
+            "upload_store": LocalUploadStore(),
+            "ocr_engine": TesseractOcrEngine(),
+        },
+    ).resolve_job_def("retry_failed_invoices_job")
     for config in [
-        {"organization": "acme", "document_ids": [1], "all_failed": True},  # the old flat shape
-        {"organization": "acme", "documents": {"all_failed": {}, "document_ids": {"ids": [1]}}},
-        {"organization": "acme"},
+        {"organization": "acme", "document_ids": [1]},  # the organization is the partition now
         {"documents": {"all_failed": {}}},
+        {"document_ids": ["one"]},
     ]:
         with pytest.raises(DagsterInvalidConfigError):
-            validate_run_config(retry_failed_invoices_job, {"ops": {op_name: {"config": config}}})
-    validate_run_config(
-        retry_failed_invoices_job,
-        {"ops": {op_name: {"config": {"organization": "acme", "documents": {"all_failed": {}}}}}},
-    )
+            validate_run_config(job, {"ops": {"incoming_invoices": {"config": config}}})
+    validate_run_config(job, {"ops": {"incoming_invoices": {"config": {"retry_failed": True}}}})

@@ -1,0 +1,239 @@
+"""Asset checks that guard `sales_invoices`.
+
+Both checks are ERROR: a gap in the numbers or totals that do not add up is broken data that a tax
+auditor would find, never a matter of one bad input (bad orders end as failed batch items, and
+the invoices written are still whole). Every batch invoicing run evaluates them for its
+organization; `sales_invoices_checks_job` evaluates them for every organization on demand and
+on its schedule.
+
+- `gapless_invoice_numbers`: the organization's sequence numbers are 1, 2, ... with no gap and no
+  duplicate, and the number sequence has handed out no number that no invoice carries.
+- `totals_consistent`: per invoice, each line's net is quantity x price rounded to cents, the
+  VAT breakdown has one row per (category, rate) with basis = sum of those lines and VAT = basis x
+  rate rounded, and net, VAT and gross totals are the sums (`core/totals.py`).
+"""
+
+from collections.abc import Iterable, Sequence
+from decimal import Decimal
+
+from dagster import (
+    AssetCheckExecutionContext,
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetCheckSpec,
+    MetadataValue,
+    multi_asset_check,
+)
+from sqlalchemy import select
+from sqlalchemy.engine import Connection
+
+from invoice_pipelines.core.numbering import find_gaps
+from invoice_pipelines.core.totals import LineAmounts, compute_totals
+from invoice_pipelines.db.tables import (
+    invoice_number_sequences,
+    organizations,
+    sales_invoice_lines,
+    sales_invoice_taxes,
+    sales_invoices,
+)
+from invoice_pipelines.db.tenancy import system_transaction, tenant_transaction
+from invoice_pipelines.resources.database import Database
+
+SALES_INVOICES = "sales_invoices"
+SHOWN = 20
+# invoices whose totals are checked per query (their lines and breakdown rows are read together)
+TOTALS_BATCH = 2000
+
+gapless_numbers_spec = AssetCheckSpec(
+    "gapless_invoice_numbers",
+    asset=SALES_INVOICES,
+    description="The organization's invoice sequence numbers run 1, 2, ... without gap or "
+    "duplicate, up to the last number handed out. ERROR: a gap is a missing invoice to an auditor.",
+)
+totals_spec = AssetCheckSpec(
+    "totals_consistent",
+    asset=SALES_INVOICES,
+    description="Every invoice's line nets, VAT breakdown per (category, rate) and net/VAT/gross "
+    "totals agree with its lines (EN 16931 rounding). ERROR: the books would not balance.",
+)
+
+
+def number_gaps(conn: Connection, organization_id: int) -> dict:
+    """Gaps, duplicates and numbers handed out beyond the last invoice, for one organization."""
+    numbers = list(
+        conn.execute(
+            select(sales_invoices.c.sequence_number).where(
+                sales_invoices.c.organization_id == organization_id
+            )
+        ).scalars()
+    )
+    handed_out = conn.execute(
+        select(invoice_number_sequences.c.last_value).where(
+            invoice_number_sequences.c.organization_id == organization_id,
+            invoice_number_sequences.c.name == SALES_INVOICES,
+        )
+    ).scalar()
+    highest = max(numbers, default=0)
+    gaps = find_gaps(numbers)
+    if handed_out is not None and handed_out > highest:
+        gaps += list(range(highest + 1, handed_out + 1))
+    return {
+        "invoices": len(numbers),
+        "highest": highest,
+        "last_handed_out": handed_out or 0,
+        "gaps": gaps,
+        "duplicates": len(numbers) - len(set(numbers)),
+    }
+
+
+def gapless_numbers_result(
+    found: dict, check_name: str = gapless_numbers_spec.name
+) -> AssetCheckResult:
+    passed = not found["gaps"] and not found["duplicates"]
+    return AssetCheckResult(
+        check_name=check_name,
+        passed=passed,
+        severity=AssetCheckSeverity.ERROR,
+        metadata={
+            "invoices": MetadataValue.int(found["invoices"]),
+            "highest_number": MetadataValue.int(found["highest"]),
+            "gaps": MetadataValue.int(len(found["gaps"])),
+            "duplicates": MetadataValue.int(found["duplicates"]),
+            "first_gaps": MetadataValue.json(found["gaps"][:SHOWN]),
+        },
+        description=(
+            f"{found['invoices']} invoices numbered 1..{found['highest']} without gap"
+            if passed
+            else f"{len(found['gaps'])} missing numbers, {found['duplicates']} duplicates"
+        ),
+    )
+
+
+def _problems_of(invoice, lines: list, taxes: list) -> list[str]:  # noqa: ANN001 - Rows
+    problems = []
+    amounts = [
+        LineAmounts(ln.quantity, ln.unit_price, ln.vat_category, ln.vat_rate) for ln in lines
+    ]
+    expected = compute_totals(amounts)
+    for line, net in zip(lines, expected.line_nets, strict=True):
+        if line.net_amount != net:
+            problems.append(f"line {line.line_no}: net {line.net_amount}, expected {net}")
+    stored = sorted((t.vat_category, t.vat_rate, t.basis, t.amount) for t in taxes)
+    wanted = [(b.vat_category, b.vat_rate, b.basis, b.amount) for b in expected.breakdown]
+    if [(c, Decimal(r).quantize(Decimal("0.01")), b, a) for c, r, b, a in stored] != wanted:
+        problems.append(f"VAT breakdown {stored}, expected {wanted}")
+    for name in ("net_total", "tax_total", "gross_total"):
+        if invoice._mapping[name] != getattr(expected, name):
+            problems.append(f"{name} {invoice._mapping[name]}, expected {getattr(expected, name)}")
+    return problems
+
+
+def _chunks(values: Sequence[int], size: int) -> Iterable[Sequence[int]]:
+    for i in range(0, len(values), size):
+        yield values[i : i + size]
+
+
+def totals_problems(
+    conn: Connection, organization_id: int, batch_job_id: int | None = None
+) -> dict:
+    """Invoices of the organization (or of one batch job) whose totals do not add up."""
+    query = select(sales_invoices.c.id).where(sales_invoices.c.organization_id == organization_id)
+    if batch_job_id is not None:
+        query = query.where(sales_invoices.c.batch_job_id == batch_job_id)
+    ids = list(conn.execute(query.order_by(sales_invoices.c.id)).scalars())
+    wrong: list[dict] = []
+    for chunk in _chunks(ids, TOTALS_BATCH):
+        invoices = conn.execute(
+            select(
+                sales_invoices.c.id,
+                sales_invoices.c.invoice_number,
+                sales_invoices.c.net_total,
+                sales_invoices.c.tax_total,
+                sales_invoices.c.gross_total,
+            ).where(sales_invoices.c.id.in_(chunk))
+        ).all()
+        lines: dict[int, list] = {}
+        for row in conn.execute(
+            select(sales_invoice_lines)
+            .where(sales_invoice_lines.c.sales_invoice_id.in_(chunk))
+            .order_by(sales_invoice_lines.c.sales_invoice_id, sales_invoice_lines.c.line_no)
+        ):
+            lines.setdefault(row.sales_invoice_id, []).append(row)
+        taxes: dict[int, list] = {}
+        for row in conn.execute(
+            select(sales_invoice_taxes).where(sales_invoice_taxes.c.sales_invoice_id.in_(chunk))
+        ):
+            taxes.setdefault(row.sales_invoice_id, []).append(row)
+        for invoice in invoices:
+            problems = _problems_of(invoice, lines.get(invoice.id, []), taxes.get(invoice.id, []))
+            if problems:
+                wrong.append({"invoice": invoice.invoice_number, "problems": problems[:3]})
+    return {"checked": len(ids), "wrong": wrong}
+
+
+def totals_result(found: dict, scope: str, check_name: str = totals_spec.name) -> AssetCheckResult:
+    wrong = found["wrong"]
+    return AssetCheckResult(
+        check_name=check_name,
+        passed=not wrong,
+        severity=AssetCheckSeverity.ERROR,
+        metadata={
+            "checked_invoices": MetadataValue.int(found["checked"]),
+            "inconsistent_invoices": MetadataValue.int(len(wrong)),
+            "scope": MetadataValue.text(scope),
+            "first_problems": MetadataValue.json(wrong[:SHOWN]),
+        },
+        description=(
+            f"{found['checked']} invoices ({scope}) add up"
+            if not wrong
+            else f"{len(wrong)} of {found['checked']} invoices ({scope}) do not add up"
+        ),
+    )
+
+
+@multi_asset_check(
+    specs=[
+        AssetCheckSpec(
+            "gapless_invoice_numbers_all_organizations",
+            asset=SALES_INVOICES,
+            description="gapless_invoice_numbers for every active organization at once (daily).",
+        ),
+        AssetCheckSpec(
+            "totals_consistent_all_organizations",
+            asset=SALES_INVOICES,
+            description="totals_consistent over every invoice of every active organization (daily).",
+        ),
+    ],
+    description="The sales invoice checks over every organization and every invoice.",
+)
+def sales_invoices_audit(context: AssetCheckExecutionContext, database: Database):
+    engine = database.get_engine()
+    with system_transaction(engine) as conn:
+        orgs = conn.execute(
+            select(organizations.c.id, organizations.c.slug).where(organizations.c.active.is_(True))
+        ).all()
+    gaps: dict[str, dict] = {}
+    checked, wrong = 0, []
+    for org_id, slug in orgs:
+        with tenant_transaction(engine, org_id) as conn:
+            found = number_gaps(conn, org_id)
+            totals = totals_problems(conn, org_id)
+        if found["gaps"] or found["duplicates"]:
+            gaps[slug] = {"gaps": found["gaps"][:SHOWN], "duplicates": found["duplicates"]}
+        checked += totals["checked"]
+        wrong += [{"organization": slug, **w} for w in totals["wrong"]]
+    yield AssetCheckResult(
+        check_name="gapless_invoice_numbers_all_organizations",
+        passed=not gaps,
+        severity=AssetCheckSeverity.ERROR,
+        metadata={
+            "organizations": MetadataValue.int(len(orgs)),
+            "organizations_with_gaps": MetadataValue.json(gaps),
+        },
+        description=f"{len(gaps)} of {len(orgs)} organizations have gaps or duplicates",
+    )
+    yield totals_result(
+        {"checked": checked, "wrong": wrong},
+        "every organization",
+        check_name="totals_consistent_all_organizations",
+    )
