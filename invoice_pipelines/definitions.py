@@ -1,19 +1,16 @@
 """The one place where the areas' Dagster objects and the shared resources are assembled."""
 
-from pathlib import Path
-
-from dagster import Definitions, with_source_code_references
+from dagster import Definitions
 
 # modules, not their `defs` objects: a module-level Definitions besides `defs` confuses the loader
 from invoice_pipelines.billing import defs as billing
+from invoice_pipelines.catalog import with_code_references
 from invoice_pipelines.intake import defs as intake
 from invoice_pipelines.resources.database import Database
 from invoice_pipelines.resources.ocr import ocr_engine_from_env
 from invoice_pipelines.resources.storage import LocalUploadStore
 from invoice_pipelines.settings import env_var_or_default
 from invoice_pipelines.tenants import defs as tenants
-
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
 def build_definitions() -> Definitions:
@@ -24,7 +21,7 @@ def build_definitions() -> Definitions:
     }
     merged = Definitions.merge(tenants.defs, intake.defs, billing.defs)
     # every asset links to the function or module that defines it ("View source" in the catalog)
-    assets = with_source_code_references(list(merged.assets or []))
+    assets = with_code_references(list(merged.assets or []))
     return Definitions(
         assets=assets,
         asset_checks=merged.asset_checks,

@@ -11,8 +11,10 @@ from dagster import DagsterInstance, materialize
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from invoice_pipelines.intake.defs import incoming_invoices, uploads
 from invoice_pipelines.resources.database import Database
-from invoice_pipelines.tenants.defs import organization_overview
+from invoice_pipelines.resources.ocr import TesseractOcrEngine
+from invoice_pipelines.resources.storage import LocalUploadStore
 from invoice_pipelines.tenants.partitions import ORGANIZATIONS_PARTITIONS_NAME
 
 REPO = Path(__file__).resolve().parents[1]
@@ -77,10 +79,15 @@ def test_materialization_is_recorded_in_postgres(
         assert type(instance.run_storage).__name__ == "PostgresRunStorage"
         instance.add_dynamic_partitions(ORGANIZATIONS_PARTITIONS_NAME, [org["slug"]])
         result = materialize(
-            [organization_overview],
+            [uploads, incoming_invoices],
+            selection=[incoming_invoices],
             instance=instance,
             partition_key=org["slug"],
-            resources={"database": Database(url=pg_database.url)},
+            resources={
+                "database": Database(url=pg_database.url),
+                "upload_store": LocalUploadStore(root=str(tmp_path / "uploads")),
+                "ocr_engine": TesseractOcrEngine(),
+            },
         )
         assert result.success
         run_id = result.run_id

@@ -4,21 +4,35 @@ from dagster import Definitions
 
 from invoice_pipelines.definitions import defs
 
+# The whole graph, not a subset: an accidental addition or removal fails here.
 EXPECTED_ASSETS = {
-    "organization_overview",
-    "incoming_invoice_stats",
-    "intake_health",
-    "batch_invoicing_stats",
+    "uploads": [],
+    "incoming_invoices": ["uploads"],
+    "sales_orders": [],
+    "sales_invoices": ["sales_orders"],
+}
+EXPECTED_CHECKS = {
+    "incoming_invoices:no_failed_documents",
+    "incoming_invoices:no_stuck_documents",
+    "sales_invoices:gapless_invoice_numbers",
+    "sales_invoices:totals_consistent",
+    "sales_invoices:gapless_invoice_numbers_all_organizations",
+    "sales_invoices:totals_consistent_all_organizations",
 }
 EXPECTED_SENSORS = {"organizations_sensor", "upload_sensor", "batch_jobs_sensor"}
-EXPECTED_SCHEDULES = {"intake_health_schedule", "fail_stuck_batch_jobs_schedule"}
+EXPECTED_SCHEDULES = {
+    "incoming_invoices_checks_schedule",
+    "fail_stuck_batch_jobs_schedule",
+    "sales_invoices_checks_schedule",
+}
 EXPECTED_JOBS = {
     "intake_job",
     "retry_failed_invoices_job",
-    "intake_health_job",
+    "incoming_invoices_checks_job",
     "batch_invoicing_job",
     "fail_stuck_batch_jobs_job",
     "batch_job_control_job",
+    "sales_invoices_checks_job",
 }
 
 
@@ -26,13 +40,41 @@ def test_definitions_are_loadable():
     Definitions.validate_loadable(defs)
 
 
-def test_expected_objects_are_present():
+def test_the_code_location_holds_exactly_the_expected_objects():
     repo = defs.get_repository_def()
-    assets = {key.to_user_string() for key in repo.asset_graph.get_all_asset_keys()}
-    assert EXPECTED_ASSETS <= assets
-    assert EXPECTED_SENSORS <= {s.name for s in repo.sensor_defs}
-    assert EXPECTED_SCHEDULES <= {s.name for s in repo.schedule_defs}
-    assert EXPECTED_JOBS <= {j.name for j in repo.get_all_jobs()}
+    graph = defs.resolve_asset_graph()
+    lineage = {
+        key.to_user_string(): sorted(p.to_user_string() for p in graph.get(key).parent_keys)
+        for key in graph.get_all_asset_keys()
+    }
+    assert lineage == EXPECTED_ASSETS
+    assert {k.to_user_string() for k in graph.asset_check_keys} == EXPECTED_CHECKS
+    assert {s.name for s in repo.sensor_defs} == EXPECTED_SENSORS
+    assert {s.name for s in repo.schedule_defs} == EXPECTED_SCHEDULES
+    # Dagster's own hidden asset job is not ours to list
+    jobs = {j.name for j in repo.get_all_jobs() if not j.name.startswith("__")}
+    assert jobs == EXPECTED_JOBS
+
+
+def test_the_catalog_explains_itself():
+    """Every asset, job, sensor and schedule says what it is; assets carry group, kinds, owners
+    and a link to their source."""
+    repo = defs.get_repository_def()
+    graph = defs.resolve_asset_graph()
+    for key in graph.get_all_asset_keys():
+        node = graph.get(key)
+        name = key.to_user_string()
+        assert node.description, name
+        assert node.group_name in {"intake", "billing"}, name
+        assert node.kinds, name
+        assert node.owners, name
+        assert "dagster/code_references" in node.metadata, name
+        if node.is_materializable:
+            # partitioned by organization, like every per-tenant asset
+            assert node.partitions_def.name == "organizations", name
+    for definition in [*repo.get_all_jobs(), *repo.sensor_defs, *repo.schedule_defs]:
+        if not definition.name.startswith("__"):
+            assert definition.description, definition.name
 
 
 def test_demo_sensors_and_schedules_start_running():
@@ -56,6 +98,7 @@ def test_loading_the_code_location_warns_about_nothing():
         "from invoice_pipelines.definitions import defs\n"
         "repo = defs.get_repository_def()\n"
         "repo.get_sensor_def('upload_sensor'); repo.get_sensor_def('batch_jobs_sensor')\n"
+        "repo.get_all_jobs(); defs.resolve_asset_graph()\n"
     )
     # -W error: any warning (BetaWarning, SupersessionWarning, deprecations) fails the import
     completed = subprocess.run(

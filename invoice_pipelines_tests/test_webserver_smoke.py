@@ -122,7 +122,7 @@ def test_webserver_loads_code_location_without_errors(webserver):
     assets = {"/".join(node["assetKey"]["path"]) for node in repo["assetNodes"]}
     sensors = {s["name"]: s["sensorState"]["status"] for s in repo["sensors"]}
     schedules = {s["name"]: s["scheduleState"]["status"] for s in repo["schedules"]}
-    assert EXPECTED_ASSETS <= assets
+    assert set(EXPECTED_ASSETS) == assets
     assert EXPECTED_SENSORS <= set(sensors)
     assert EXPECTED_SCHEDULES <= set(schedules)
     # default_status RUNNING: a newcomer sees work flow without clicking anything
@@ -141,38 +141,48 @@ mutation Launch($executionParams: ExecutionParams!) {
 """
 
 
-def test_a_launchpad_run_is_tagged_with_its_organization(webserver, sqlite_database):
-    org = sqlite_database.new_organization()
+ADD_PARTITION = """
+mutation Add($repo: RepositorySelector!, $name: String!, $key: String!) {
+  addDynamicPartition(repositorySelector: $repo, partitionsDefName: $name, partitionKey: $key) {
+    __typename
+  }
+}
+"""
+
+REPOSITORY = {"repositoryLocationName": "invoice_pipelines", "repositoryName": "__repository__"}
+
+
+def _graphql(webserver: str, query: str, variables: dict) -> dict:
     request = urllib.request.Request(
         f"{webserver}/graphql",
-        data=json.dumps(
-            {
-                "query": LAUNCH,
-                "variables": {
-                    "executionParams": {
-                        "selector": {
-                            "repositoryLocationName": "invoice_pipelines",
-                            "repositoryName": "__repository__",
-                            "pipelineName": "intake_job",
-                        },
-                        "runConfigData": {
-                            "ops": {
-                                "process_incoming_invoices": {
-                                    # by id: the tag still gets the slug
-                                    "config": {"organization": str(org["id"]), "document_ids": [1]}
-                                }
-                            }
-                        },
-                    }
-                },
-            }
-        ).encode(),
+        data=json.dumps({"query": query, "variables": variables}).encode(),
         headers={"Content-Type": "application/json"},
     )
     with urllib.request.urlopen(request, timeout=60) as response:
         data = json.load(response)
     assert "errors" not in data, data.get("errors")
-    launched = data["data"]["launchRun"]
+    return data["data"]
+
+
+def test_a_launchpad_run_is_tagged_with_its_organization(webserver, sqlite_database):
+    """Materializing one organization's partition from the UI: the run gets the organization tag."""
+    org = sqlite_database.new_organization()
+    # what organizations_sensor (or "Add partition" in the UI) does
+    added = _graphql(
+        webserver, ADD_PARTITION, {"repo": REPOSITORY, "name": "organizations", "key": org["slug"]}
+    )
+    assert added["addDynamicPartition"]["__typename"] == "AddDynamicPartitionSuccess", added
+    launched = _graphql(
+        webserver,
+        LAUNCH,
+        {
+            "executionParams": {
+                "selector": {**REPOSITORY, "pipelineName": "intake_job"},
+                "runConfigData": {"ops": {"incoming_invoices": {"config": {"document_ids": [1]}}}},
+                "executionMetadata": {"tags": [{"key": "dagster/partition", "value": org["slug"]}]},
+            }
+        },
+    )["launchRun"]
     assert launched["__typename"] == "LaunchRunSuccess", launched
     tags = {t["key"]: t["value"] for t in launched["run"]["tags"]}
     assert tags["invoice_pipelines/organization"] == org["slug"]

@@ -35,6 +35,7 @@ from dagster import (
 from pydantic import Field
 from sqlalchemy import select
 
+from invoice_pipelines.catalog import OWNERS, defined_here
 from invoice_pipelines.core.lifecycle import Status
 from invoice_pipelines.db.tables import incoming_invoices as incoming_invoices_table
 from invoice_pipelines.db.tenancy import (
@@ -67,10 +68,9 @@ from invoice_pipelines.tenants.partitions import (
 )
 from invoice_pipelines.tenants.refusals import refused
 
-OWNERS = ["team:invoice-pipelines"]
-
 uploads = AssetSpec(
     "uploads",
+    metadata=defined_here(),
     group_name="intake",
     partitions_def=organizations_partitions,
     kinds={"files"},

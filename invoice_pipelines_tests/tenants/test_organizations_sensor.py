@@ -11,10 +11,10 @@ from invoice_pipelines.tenants.partitions import ORGANIZATIONS_PARTITIONS_NAME
 
 
 def _tick(instance, db, cursor=None):
-    context = build_sensor_context(
+    with build_sensor_context(
         instance=instance, cursor=cursor, resources={"database": Database(url=db.url)}
-    )
-    result = organizations_sensor(context)
+    ) as context:
+        result = organizations_sensor(context)
     if isinstance(result, SkipReason):
         return result, context.cursor
     # a sensor invoked directly does not apply its requests; the daemon would
@@ -86,7 +86,9 @@ def test_an_empty_database_does_not_wipe_all_partitions(tmp_path):
     upgrade(make_engine(url, owner=True))
     instance = DagsterInstance.ephemeral()
     instance.add_dynamic_partitions(ORGANIZATIONS_PARTITIONS_NAME, ["acme", "globex"])
-    context = build_sensor_context(instance=instance, resources={"database": Database(url=url)})
-    result = organizations_sensor(context)
+    with build_sensor_context(
+        instance=instance, resources={"database": Database(url=url)}
+    ) as context:
+        result = organizations_sensor(context)
     assert isinstance(result, SkipReason) and "refusing to remove all 2" in result.skip_message
     assert set(instance.get_dynamic_partitions(ORGANIZATIONS_PARTITIONS_NAME)) == {"acme", "globex"}

@@ -20,10 +20,12 @@ from dagster._daemon.run_coordinator.queued_run_coordinator_daemon import (
 )
 from dagster_graphql.test.utils import execute_dagster_graphql, infer_job_selector
 
-from invoice_pipelines.tenants.partitions import ORGANIZATION_TAG
+from invoice_pipelines.tenants.partitions import ORGANIZATION_TAG, ORGANIZATIONS_PARTITIONS_NAME
 from invoice_pipelines.tenants.run_coordinator import (
+    PARTITION_TAG,
     ConflictingOrganizations,
     OrganizationRunCoordinator,
+    organization_in_partition,
     organization_in_run_config,
 )
 from invoice_pipelines_tests.billing.shop import make_shop
@@ -82,7 +84,15 @@ def workspace(db, monkeypatch):
             yield process_context
 
 
-def launch(process_context, job_name: str, op_name: str, config: dict, tags=None) -> dict:
+def launch(
+    process_context, job_name: str, op_name: str, config: dict, tags=None, partition=None
+) -> dict:
+    """A launch as the launchpad sends it; a partition is the `dagster/partition` tag."""
+    tags = {**(tags or {}), **({PARTITION_TAG: partition} if partition else {})}
+    if partition and not process_context.instance.has_dynamic_partition(
+        ORGANIZATIONS_PARTITIONS_NAME, partition
+    ):
+        process_context.instance.add_dynamic_partitions(ORGANIZATIONS_PARTITIONS_NAME, [partition])
     context = process_context.create_request_context()
     result = execute_dagster_graphql(
         context,
@@ -91,9 +101,7 @@ def launch(process_context, job_name: str, op_name: str, config: dict, tags=None
             "executionParams": {
                 "selector": infer_job_selector(context, job_name),
                 "runConfigData": {"ops": {op_name: {"config": config}}},
-                "executionMetadata": {
-                    "tags": [{"key": k, "value": v} for k, v in (tags or {}).items()]
-                },
+                "executionMetadata": {"tags": [{"key": k, "value": v} for k, v in tags.items()]},
             }
         },
     )
@@ -114,16 +122,15 @@ def test_launchpad_runs_get_the_tag_and_the_limit_holds_them(db, workspace):
     other = make_shop(db)
     instance = workspace.instance
 
-    # by id, and with a wrong tag typed in the launchpad: the tag gets the organization's slug
+    # one organization's partition, with a wrong tag typed in the launchpad: the tag gets the
+    # organization's slug
     first = launch(
         workspace,
         "batch_invoicing_job",
-        "process_batch_invoicing",
-        {
-            "organization": str(shop.org_id),
-            "request": {"sales_orders": {"order_ids": shop.add_orders(1)}},
-        },
+        "sales_invoices",
+        {"request": {"sales_orders": {"order_ids": shop.add_orders(1)}}},
         tags={ORGANIZATION_TAG: "someone-else"},
+        partition=shop.org["slug"],
     )
     assert first["__typename"] == "LaunchRunSuccess", first
     assert first["run"]["status"] == "QUEUED"
@@ -133,14 +140,16 @@ def test_launchpad_runs_get_the_tag_and_the_limit_holds_them(db, workspace):
     second = launch(
         workspace,
         "retry_failed_invoices_job",
-        "retry_failed_incoming_invoices",
-        {"organization": shop.org["slug"], "documents": {"all_failed": {}}},
+        "incoming_invoices",
+        {"retry_failed": True},
+        partition=shop.org["slug"],
     )
     third = launch(
         workspace,
         "batch_invoicing_job",
-        "process_batch_invoicing",
-        {"organization": other.org["slug"], "request": {"all_reviewed": {}}},
+        "sales_invoices",
+        {"request": {"all_reviewed": {}}},
+        partition=other.org["slug"],
     )
     assert tags_of(second["run"])[ORGANIZATION_TAG] == shop.org["slug"]
     assert tags_of(third["run"])[ORGANIZATION_TAG] == other.org["slug"]
@@ -173,11 +182,13 @@ def test_launchpad_runs_get_the_tag_and_the_limit_holds_them(db, workspace):
 
 
 def test_an_unknown_organization_is_refused_at_launch_with_one_sentence(db, workspace):
+    # a partition that outlived its organization (the sensor removes it on its next tick)
     refused = launch(
         workspace,
         "intake_job",
-        "process_incoming_invoices",
-        {"organization": "no-such-org", "document_ids": [1]},
+        "incoming_invoices",
+        {"document_ids": [1]},
+        partition="no-such-org",
     )
     assert refused["__typename"] == "LaunchRunSuccess", refused  # the UI opens the failed run
     run = workspace.instance.get_run_by_id(refused["run"]["runId"])
@@ -199,16 +210,15 @@ def test_the_launchpad_refuses_invalid_config_before_a_run_exists(db, workspace)
     shop = make_shop(db)
     for config in [
         # two request kinds at once
-        {
-            "organization": shop.org["slug"],
-            "request": {"all_reviewed": {}, "sales_orders": {"order_ids": [1]}},
-        },
-        # no organization
-        {"request": {"all_reviewed": {}}},
+        {"request": {"all_reviewed": {}, "sales_orders": {"order_ids": [1]}}},
+        # the organization in the config: it is the partition now
+        {"organization": shop.org["slug"], "request": {"all_reviewed": {}}},
         # an old-style flat request
-        {"organization": shop.org["slug"], "all_reviewed": True},
+        {"all_reviewed": True},
     ]:
-        result = launch(workspace, "batch_invoicing_job", "process_batch_invoicing", config)
+        result = launch(
+            workspace, "batch_invoicing_job", "sales_invoices", config, partition=shop.org["slug"]
+        )
         assert result["__typename"] == "RunConfigValidationInvalid", (config, result)
     assert workspace.instance.get_runs() == []
 
@@ -247,12 +257,7 @@ def test_organization_in_run_config():
 def test_without_the_database_the_run_is_queued_under_the_name_as_given(db, workspace, monkeypatch):
     # nothing listens on port 1: the lookup fails, the run still queues and its op checks later
     monkeypatch.setenv("INVOICE_PIPELINES_DB_URL", "postgresql+psycopg2://nobody@127.0.0.1:1/none")
-    result = launch(
-        workspace,
-        "intake_job",
-        "process_incoming_invoices",
-        {"organization": "acme", "document_ids": [1]},
-    )
+    result = launch(workspace, "intake_job", "incoming_invoices", {}, partition="acme")
     assert result["run"]["status"] == "QUEUED"
     assert tags_of(result["run"])[ORGANIZATION_TAG] == "acme"
 
@@ -264,3 +269,19 @@ def test_the_database_can_be_named_in_the_instance_yaml(db, monkeypatch):
     settings["run_coordinator"]["config"] = {"database_url": db.url}
     with instance_for_test(overrides=settings) as instance:
         assert instance.run_coordinator._slug(str(org["id"])) == org["slug"]
+
+
+def test_organization_in_partition():
+    from dagster import DagsterRun
+
+    def run(tags: dict) -> DagsterRun:
+        return DagsterRun(job_name="j", tags=tags)
+
+    known = {"acme"}.__contains__
+    assert organization_in_partition(run({PARTITION_TAG: "acme"}), known) == "acme"
+    # a single-dimension key that is no organization's (a month, a day)
+    assert organization_in_partition(run({PARTITION_TAG: "2026-03"}), known) is None
+    # a multi-partition names its organization in its own dimension tag
+    tags = {PARTITION_TAG: "2026-03|globex", f"{PARTITION_TAG}/organizations": "globex"}
+    assert organization_in_partition(run(tags), known) == "globex"
+    assert organization_in_partition(run({}), known) is None
