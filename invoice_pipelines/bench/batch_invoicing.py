@@ -17,14 +17,15 @@ from decimal import Decimal
 
 from sqlalchemy import Engine, delete, func, insert, select, text
 
+from invoice_pipelines.billing.chunk_transaction import SEQUENCE_NAME
 from invoice_pipelines.billing.invoicing import (
     DEFAULT_CHUNK_SIZE,
     DEFAULT_WORKERS,
-    SEQUENCE_NAME,
     claim_batch_job,
     process_batch_job,
 )
-from invoice_pipelines.billing.queue import enqueue_sales_orders, get_batch_job
+from invoice_pipelines.billing.jobs import get_batch_job
+from invoice_pipelines.billing.requests import enqueue_sales_orders
 from invoice_pipelines.core.numbering import is_gapless
 from invoice_pipelines.db.engine import make_engine
 from invoice_pipelines.db.migrate import ensure_migrated

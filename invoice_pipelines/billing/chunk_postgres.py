@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
-from invoice_pipelines.billing.invoicing import (
+from invoice_pipelines.billing.contract import (
     ITEM_MESSAGES,
     SKIP_CODES,
     ChunkContext,

@@ -14,7 +14,8 @@ from typing import Any
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.engine import Connection
 
-from invoice_pipelines.billing.invoicing import (
+from invoice_pipelines.billing.contract import (
+    INVOICEABLE_STATUSES,
     SKIP_CODES,
     ChunkContext,
     ChunkOutcome,
@@ -33,8 +34,6 @@ from invoice_pipelines.db.tables import (
     sales_order_lines,
     sales_orders,
 )
-
-INVOICEABLE_STATUSES = ("reviewed", "pending")
 
 
 @dataclass(frozen=True)

@@ -16,19 +16,21 @@ from invoice_pipelines.billing.invoicing import (
     MAX_WORKERS,
     process_batch_job,
 )
-from invoice_pipelines.billing.queue import (
+from invoice_pipelines.billing.jobs import (
     BatchJob,
-    BatchRequestError,
     UnknownBatchJob,
     cancel_batch_job,
-    enqueue_customer_lines,
-    enqueue_sales_orders,
     get_batch_job,
     job_item_outcomes,
     list_batch_jobs,
+    retry_failed,
+)
+from invoice_pipelines.billing.requests import (
+    BatchRequestError,
+    enqueue_customer_lines,
+    enqueue_sales_orders,
     local_runner_name,
     parse_order_ids,
-    retry_failed,
 )
 
 # exit codes: 0 done without failures, 1 finished with failed orders (or failed/cancelled), 2 bad request

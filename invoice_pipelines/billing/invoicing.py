@@ -1,34 +1,31 @@
 """Batch invoicing: turn a queued batch job into sales invoices, chunk by chunk, exactly once."""
 
-# Per chunk, one transaction: lock the job row, lock the organization's number sequence, take the
-# next pending items of the job, invoice the eligible orders set-based, record every item's outcome,
-# move the sequence and the job's counters. Only a commit moves the sequence, so a rolled back or
-# killed chunk leaves no gap; the unique `sales_invoices.sales_order_id` and the sequence lock (all
-# invoicing of an organization queues on it) make a second invoice for an order impossible.
-#
-# PostgreSQL does the chunk in SQL (`chunk_postgres.py`, NUMERIC arithmetic); SQLite and
-# customer-driven jobs use Python Decimal (`chunk_python.py`). Both follow `core/totals.py`.
+# Claims the job (its request becomes one batch_job_items row per order or customer), then runs
+# its chunks: one at a time (`chunk_transaction.py`, one transaction each under the organization's
+# number sequence lock) or, on PostgreSQL, several in flight (`pipeline.py`).
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 
 from sqlalchemy import BigInteger, Engine, func, insert, literal, select, text, update
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import DBAPIError
 
-from invoice_pipelines.billing.queue import (
+from invoice_pipelines.billing.chunk_transaction import (
+    locked_job,
+    run_chunk_retrying,
+    seconds_since,
+)
+from invoice_pipelines.billing.jobs import BatchJob, get_batch_job
+from invoice_pipelines.billing.pipeline import PipelinedJob
+from invoice_pipelines.billing.requests import (
     CUSTOMER_LINES,
-    MAX_ERRORS_ON_JOB,
     SALES_ORDERS,
-    BatchJob,
     BatchRequestError,
-    get_batch_job,
     normalize_customer_lines,
     organization_today,
-    record_audit,
     validate_order_ids,
 )
 from invoice_pipelines.core.numbering import InvalidNumberFormat, NumberFormat
@@ -36,7 +33,6 @@ from invoice_pipelines.db.tables import (
     batch_job_items,
     batch_jobs,
     customers,
-    invoice_number_sequences,
     organizations,
     sales_invoices,
     sales_orders,
@@ -48,59 +44,8 @@ DEFAULT_CHUNK_SIZE = 5000
 # chunks of one job in flight at once on PostgreSQL (`pipeline.py`); SQLite has one writer
 DEFAULT_WORKERS = 2
 MAX_WORKERS = 8  # each holds a connection; the engine's pool has 15
-SEQUENCE_NAME = "sales_invoices"
 # a first guess for the progress bar until the organization has finished jobs to learn from
 DEFAULT_RATE = {"postgresql": 5_000.0, "sqlite": 4_000.0}
-
-# Why an item was not invoiced. `already_invoiced` is a skip (idempotent re-request), the rest are
-# failures. `{detail}` is filled in per item; both chunk implementations use these texts.
-ITEM_MESSAGES: dict[str, str] = {
-    "already_invoiced": "already invoiced (skipped)",
-    "unknown_order": "no sales order {detail} in this organization",
-    "wrong_status": "order status is {detail}; only reviewed or pending orders are invoiced",
-    "unknown_customer": "customer {detail} does not exist in this organization",
-    "inactive_customer": "customer {detail} is inactive",
-    "no_lines": "the order has no lines",
-    "unknown_item": "item {detail} does not exist in this organization",
-    "inactive_item": "item {detail} is inactive",
-    "invalid_vat": "a line has VAT {detail}: categories Z, E, AE, K, G, O need rate 0; S, L, M a rate above 0",
-}
-SKIP_CODES = frozenset({"already_invoiced"})
-
-
-def item_message(code: str, detail: object) -> str:
-    return ITEM_MESSAGES[code].replace("{detail}", "" if detail is None else str(detail))
-
-
-@dataclass(frozen=True)
-class ChunkContext:
-    """What a chunk implementation needs; it must not commit (the caller owns the transaction)."""
-
-    job_id: int
-    organization_id: int
-    issue_date: date
-    due_date: date
-    number_format: NumberFormat
-    last_value: int
-    limit: int
-    created_by: str | None
-    now: datetime
-    error_room: int = MAX_ERRORS_ON_JOB  # how many more failures the job row keeps
-    # the chunk is the pending items at positions after_position + 1 .. after_position + limit
-    after_position: int = 0
-
-
-@dataclass
-class ChunkOutcome:
-    processed: int = 0
-    succeeded: int = 0
-    failed: int = 0
-    skipped: int = 0
-    # the chunk's failures in request order: position, sales_order_id, customer_id, code, message
-    errors: list[dict] = field(default_factory=list)
-
-
-ChunkFunction = Callable[[Connection, ChunkContext], ChunkOutcome]
 
 
 @dataclass(frozen=True)
@@ -122,79 +67,6 @@ def _processed(job: BatchJob, fallback_causes: dict[str, int] | None = None) -> 
         **{f.name: getattr(job, f.name) for f in fields(BatchJob)},
         fallbacks=sum(causes.values()),
         fallback_causes=causes,
-    )
-
-
-def _chunk_function(kind: str, dialect: str) -> ChunkFunction:
-    # imported here: the chunk modules import ChunkContext and the messages from this module
-    from invoice_pipelines.billing import chunk_postgres, chunk_python
-
-    if kind == CUSTOMER_LINES:
-        return chunk_python.invoice_customer_lines
-    if dialect == "postgresql":
-        return chunk_postgres.invoice_sales_orders
-    return chunk_python.invoice_sales_orders
-
-
-def _locked_job(conn: Connection, job_id: int):  # noqa: ANN202 - a Row
-    query = select(batch_jobs).where(batch_jobs.c.id == job_id)
-    if conn.dialect.name == "postgresql":
-        query = query.with_for_update(key_share=True)  # FOR NO KEY UPDATE: invoices hold KEY SHARE
-    return conn.execute(query).mappings().one()
-
-
-def lock_sequence(conn: Connection, organization_id: int, *, nowait: bool = False) -> int:
-    """Lock the organization's invoice number sequence for this transaction; its last value.
-
-    PostgreSQL: a row lock (FOR UPDATE) that every invoicing transaction of the organization
-    queues on; `nowait` raises (SQLSTATE 55P03) instead of queueing. SQLite: the transaction
-    already holds the database write lock (BEGIN IMMEDIATE).
-    """
-    if conn.dialect.name == "postgresql":
-        conn.execute(
-            text(
-                "INSERT INTO invoice_number_sequences (organization_id, name, last_value) "
-                "VALUES (:org, :name, 0) ON CONFLICT DO NOTHING"
-            ),
-            {"org": organization_id, "name": SEQUENCE_NAME},
-        )
-        return conn.execute(
-            text(
-                "SELECT last_value FROM invoice_number_sequences "
-                "WHERE organization_id = :org AND name = :name FOR UPDATE"
-                + (" NOWAIT" if nowait else "")
-            ),
-            {"org": organization_id, "name": SEQUENCE_NAME},
-        ).scalar_one()
-    conn.execute(
-        text(
-            "INSERT OR IGNORE INTO invoice_number_sequences (organization_id, name, last_value) "
-            "VALUES (:org, :name, 0)"
-        ),
-        {"org": organization_id, "name": SEQUENCE_NAME},
-    )
-    return read_sequence(conn, organization_id)
-
-
-def read_sequence(conn: Connection, organization_id: int) -> int:
-    """The sequence's committed last value, without a lock (0 before the first invoice)."""
-    value = conn.execute(
-        select(invoice_number_sequences.c.last_value).where(
-            invoice_number_sequences.c.organization_id == organization_id,
-            invoice_number_sequences.c.name == SEQUENCE_NAME,
-        )
-    ).scalar()
-    return value or 0
-
-
-def set_sequence(conn: Connection, organization_id: int, last_value: int, now: datetime) -> None:
-    conn.execute(
-        update(invoice_number_sequences)
-        .where(
-            invoice_number_sequences.c.organization_id == organization_id,
-            invoice_number_sequences.c.name == SEQUENCE_NAME,
-        )
-        .values(last_value=last_value, updated_at=now)
     )
 
 
@@ -224,8 +96,6 @@ def process_batch_job(
         after = _done_before(engine, job)
         claimed = get_batch_job(engine, job_id)
         if workers > 1 and claimed.kind == SALES_ORDERS and engine.dialect.name == "postgresql":
-            from invoice_pipelines.billing.pipeline import PipelinedJob  # imports this module
-
             pipelined = PipelinedJob(
                 engine,
                 claimed,
@@ -257,7 +127,7 @@ def claim_batch_job(engine: Engine, job: BatchJob, runner: str | None) -> bool:
     """Claim the job (pending -> processing, expanding its request into items) or resume it."""
     now = utcnow()
     with tenant_transaction(engine, job.organization_id, write=True) as conn:
-        row = _locked_job(conn, job.id)
+        row = locked_job(conn, job.id)
         status = row["status"]
         values: dict = {"heartbeat_at": now, "updated_at": now}
         if runner:
@@ -459,154 +329,10 @@ def _done_before(engine: Engine, job: BatchJob) -> int:
     return (first - 1) if first is not None else 0
 
 
-def _run_chunk(engine: Engine, job: BatchJob, chunk_size: int, after: int) -> tuple[bool, int]:
-    """One chunk in one transaction, numbered under the sequence lock: (finished or stopped, last position)."""
-    with tenant_transaction(engine, job.organization_id, write=True) as conn:
-        row = _locked_job(conn, job.id)
-        now = utcnow()
-        if _stopped(conn, job, row, now):
-            return True, after
-        ctx = chunk_context(
-            conn, job, row, chunk_size, after, now, lock_sequence(conn, job.organization_id)
-        )
-        outcome = _chunk_function(row["kind"], conn.dialect.name)(conn, ctx)
-        return record_chunk(conn, job, row, ctx, outcome), after + chunk_size
-
-
-# SQLSTATEs of "another transaction got in the way": deadlock, serialization failure, unique key,
-# a lock taken NOWAIT that someone holds
-CONFLICTS = frozenset({"40P01", "40001", "23505", "55P03"})
-# a chunk under the sequence lock meets deadlocks only with chunks in flight elsewhere (`pipeline.py`)
-CHUNK_ATTEMPTS = 5
-
-
-def is_conflict(exc: BaseException) -> bool:
-    return isinstance(exc, DBAPIError) and getattr(exc.orig, "pgcode", None) in CONFLICTS
-
-
-def run_chunk_retrying(
-    engine: Engine, job: BatchJob, chunk_size: int, after: int
-) -> tuple[bool, int]:
-    """`_run_chunk`, again (up to CHUNK_ATTEMPTS times) when PostgreSQL broke a deadlock with it."""
-    for attempt in range(1, CHUNK_ATTEMPTS + 1):
-        try:
-            return _run_chunk(engine, job, chunk_size, after)
-        except DBAPIError as exc:
-            if not is_conflict(exc) or attempt == CHUNK_ATTEMPTS:
-                raise
-    raise AssertionError("unreachable")
-
-
-def _stopped(conn: Connection, job: BatchJob, row, now: datetime) -> bool:  # noqa: ANN001 - a Row
-    """Whether the job must not go on; a cancel request ends it here (its row is locked)."""
-    if row["status"] != "processing":
-        return True  # failed as stuck, or finished by a concurrent runner
-    if row["cancel_requested"]:
-        conn.execute(
-            update(batch_jobs)
-            .where(batch_jobs.c.id == job.id)
-            .values(
-                status="cancelled",
-                completed_at=now,
-                duration_seconds=_seconds_since(row["started_at"], now),
-                updated_at=now,
-            )
-        )
-        return True
-    return False
-
-
-def chunk_context(
-    conn: Connection,
-    job: BatchJob,
-    row,  # noqa: ANN001 - the job's Row
-    chunk_size: int,
-    after: int,
-    now: datetime,
-    last_value: int,
-) -> ChunkContext:
-    number_format = conn.execute(
-        select(organizations.c.invoice_number_format).where(
-            organizations.c.id == job.organization_id
-        )
-    ).scalar_one()
-    issue_date: date = row["invoice_date"]
-    return ChunkContext(
-        job_id=job.id,
-        organization_id=job.organization_id,
-        issue_date=issue_date,
-        due_date=issue_date + timedelta(days=row["due_days"]),
-        number_format=NumberFormat.parse(number_format),
-        last_value=last_value,
-        limit=chunk_size,
-        created_by=row["created_by"],
-        now=now,
-        error_room=max(MAX_ERRORS_ON_JOB - len(row["errors"] or []), 0),
-        after_position=after,
-    )
-
-
-def record_chunk(
-    conn: Connection,
-    job: BatchJob,
-    row,  # noqa: ANN001 - the job's Row, locked
-    ctx: ChunkContext,
-    outcome: ChunkOutcome,
-) -> bool:
-    """Move the sequence past the chunk's invoices and add the chunk to the job; True when it was the last."""
-    now = ctx.now
-    if outcome.succeeded:
-        set_sequence(conn, job.organization_id, ctx.last_value + outcome.succeeded, now)
-    # positions are 1..total_count: the job is done when the window reached the end
-    finished = ctx.after_position + ctx.limit >= row["total_count"]
-    processed = row["processed_count"] + outcome.processed
-    failed = row["failed_count"] + outcome.failed
-    values: dict = {
-        "processed_count": processed,
-        "successful_count": row["successful_count"] + outcome.succeeded,
-        "failed_count": failed,
-        "skipped_count": row["skipped_count"] + outcome.skipped,
-        "heartbeat_at": now,
-        "updated_at": now,
-    }
-    # room left on the locked row (a chunk in flight read the row before earlier chunks committed)
-    room = min(ctx.error_room, max(MAX_ERRORS_ON_JOB - len(row["errors"] or []), 0))
-    if room and outcome.errors:
-        values["errors"] = list(row["errors"] or []) + outcome.errors[:room]
-    elapsed = _seconds_since(row["started_at"], now)
-    if processed and elapsed:
-        values["estimated_duration_seconds"] = round(elapsed / processed * row["total_count"], 3)
-    if finished:
-        values.update(
-            status="completed_with_errors" if failed else "completed",
-            completed_at=now,
-            duration_seconds=elapsed,
-        )
-    conn.execute(update(batch_jobs).where(batch_jobs.c.id == job.id).values(**values))
-    if finished:
-        record_audit(
-            conn,
-            job.organization_id,
-            row["created_by"] or "unknown",
-            "batch_job.finished",
-            job.id,
-            {
-                "status": values["status"],
-                "successful": values["successful_count"],
-                "failed": failed,
-            },
-        )
-    return finished
-
-
-def _seconds_since(start: datetime | None, now: datetime) -> float | None:
-    return round((now - start).total_seconds(), 3) if start else None
-
-
 def _mark_failed(engine: Engine, job: BatchJob, reason: str) -> None:
     now = utcnow()
     with tenant_transaction(engine, job.organization_id, write=True) as conn:
-        row = _locked_job(conn, job.id)
+        row = locked_job(conn, job.id)
         if row["status"] != "processing":
             return
         conn.execute(
@@ -617,7 +343,7 @@ def _mark_failed(engine: Engine, job: BatchJob, reason: str) -> None:
                 failure_reason=f"processing stopped: {reason}. Committed chunks stay; run the job "
                 "again to continue with the remaining orders.",
                 completed_at=now,
-                duration_seconds=_seconds_since(row["started_at"], now),
+                duration_seconds=seconds_since(row["started_at"], now),
                 updated_at=now,
             )
         )

@@ -1,9 +1,9 @@
 """Several chunks of one batch job in flight at once on PostgreSQL; numbers stay gapless and in order."""
 
 # One chunk keeps one database backend (one core) busy, and taking the sequence lock first, as
-# `invoicing._run_chunk` does, makes every other chunk of the organization wait for all of it. Here
-# each chunk does its reading and writing *before* it takes the sequence lock, with the numbers it
-# expects to get:
+# `chunk_transaction._run_chunk` does, makes every other chunk of the organization wait for all of
+# it. Here each chunk does its reading and writing *before* it takes the sequence lock, with the
+# numbers it expects to get:
 #
 # - chunk k reads and classifies its orders (no locks), then waits until chunk k-1 has classified
 #   its own: chunk k-1 starts after S and invoices n orders, so chunk k expects to start after S + n.
@@ -38,16 +38,16 @@ from sqlalchemy import Engine, select, text
 from sqlalchemy.exc import DBAPIError
 
 from invoice_pipelines.billing import chunk_postgres
-from invoice_pipelines.billing.invoicing import (
-    _locked_job,
+from invoice_pipelines.billing.chunk_transaction import (
     chunk_context,
     is_conflict,
     lock_sequence,
+    locked_job,
     read_sequence,
     record_chunk,
     run_chunk_retrying,
 )
-from invoice_pipelines.billing.queue import BatchJob, get_batch_job
+from invoice_pipelines.billing.jobs import BatchJob, get_batch_job
 from invoice_pipelines.db.tables import batch_jobs
 from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.db.types import utcnow
@@ -321,7 +321,7 @@ class PipelinedJob:
                     if not self.attempts[k - 1]:
                         raise _Fallback(PREDECESSOR_ROLLED_BACK)
                     self._wait(k, lambda: k - 1 in self.done, serial_too=False)
-                row = _locked_job(conn, job.id)
+                row = locked_job(conn, job.id)
                 _going_on(row)
                 if outcome.succeeded:
                     # NOWAIT: a chunk that holds the sequence and waits for this chunk's rows

@@ -8,7 +8,8 @@ from sqlalchemy import insert
 from sqlalchemy.engine import make_url
 
 from invoice_pipelines.billing.cli import run_batch_cancel, run_batch_retry
-from invoice_pipelines.billing.queue import enqueue_sales_orders, get_batch_job
+from invoice_pipelines.billing.jobs import get_batch_job
+from invoice_pipelines.billing.requests import enqueue_sales_orders
 from invoice_pipelines.cli import main
 from invoice_pipelines.db.tables import batch_job_items, batch_jobs, items
 from invoice_pipelines.db.tenancy import tenant_transaction

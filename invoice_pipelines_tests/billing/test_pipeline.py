@@ -10,9 +10,11 @@ from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError
 
 from invoice_pipelines.billing import chunk_postgres
-from invoice_pipelines.billing.invoicing import chunk_context, claim_batch_job, process_batch_job
+from invoice_pipelines.billing.chunk_transaction import chunk_context
+from invoice_pipelines.billing.invoicing import claim_batch_job, process_batch_job
+from invoice_pipelines.billing.jobs import get_batch_job
 from invoice_pipelines.billing.pipeline import CONSEQUENCES, UNIQUE_VIOLATION
-from invoice_pipelines.billing.queue import enqueue_sales_orders, get_batch_job
+from invoice_pipelines.billing.requests import enqueue_sales_orders
 from invoice_pipelines.db.tables import batch_jobs
 from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.db.types import utcnow

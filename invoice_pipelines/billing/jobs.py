@@ -1,0 +1,355 @@
+"""Batch job state: read a job, its items and the jobs the sensor looks at; cancel and retry."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import Engine, or_, select, update
+from sqlalchemy.engine import Connection
+
+from invoice_pipelines.billing.requests import (
+    SALES_ORDERS,
+    BatchRequestError,
+    insert_job,
+    lookup_organization,
+    record_audit,
+)
+from invoice_pipelines.db.tables import (
+    BATCH_JOB_STATUSES,
+    batch_job_items,
+    batch_jobs,
+    organizations,
+)
+from invoice_pipelines.db.tenancy import system_transaction, tenant_transaction
+from invoice_pipelines.db.types import utcnow
+
+TERMINAL_STATUSES = ("completed", "completed_with_errors", "failed", "cancelled")
+
+
+class UnknownBatchJob(LookupError):
+    """No batch job with that id."""
+
+
+@dataclass(frozen=True)
+class BatchJob:
+    """A batch job as a user sees it (`batch-status`, the progress bar, the sensor)."""
+
+    id: int
+    organization_id: int
+    organization_slug: str
+    kind: str
+    status: str
+    invoice_date: date | None
+    due_days: int
+    total_count: int
+    processed_count: int
+    successful_count: int
+    failed_count: int
+    skipped_count: int
+    cancel_requested: bool
+    retry_of_job_id: int | None
+    runner: str | None
+    created_by: str | None
+    created_at: datetime
+    started_at: datetime | None
+    heartbeat_at: datetime | None
+    completed_at: datetime | None
+    duration_seconds: float | None
+    estimated_duration_seconds: float | None
+    failure_reason: str | None
+    errors: list[dict] = field(default_factory=list)
+
+    @property
+    def done(self) -> bool:
+        return self.status in TERMINAL_STATUSES
+
+    def to_json_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "organization": self.organization_slug,
+            "kind": self.kind,
+            "status": self.status,
+            "invoice_date": self.invoice_date.isoformat() if self.invoice_date else None,
+            "due_days": self.due_days,
+            "total": self.total_count,
+            "processed": self.processed_count,
+            "successful": self.successful_count,
+            "failed": self.failed_count,
+            "skipped": self.skipped_count,
+            "cancel_requested": self.cancel_requested,
+            "retry_of_job_id": self.retry_of_job_id,
+            "created_by": self.created_by,
+            "created_at": self.created_at.isoformat(),
+            "started_at": self.started_at.isoformat() if self.started_at else None,
+            "completed_at": self.completed_at.isoformat() if self.completed_at else None,
+            "duration_seconds": self.duration_seconds,
+            "estimated_duration_seconds": self.estimated_duration_seconds,
+            "failure_reason": self.failure_reason,
+            "errors": self.errors,
+        }
+
+
+def _job_from_row(row: Mapping[str, Any]) -> BatchJob:
+    return BatchJob(
+        id=row["id"],
+        organization_id=row["organization_id"],
+        organization_slug=row["slug"],
+        kind=row["kind"],
+        status=row["status"],
+        invoice_date=row["invoice_date"],
+        due_days=row["due_days"],
+        total_count=row["total_count"],
+        processed_count=row["processed_count"],
+        successful_count=row["successful_count"],
+        failed_count=row["failed_count"],
+        skipped_count=row["skipped_count"],
+        cancel_requested=bool(row["cancel_requested"]),
+        retry_of_job_id=row["retry_of_job_id"],
+        runner=row["dagster_run_id"],
+        created_by=row["created_by"],
+        created_at=row["created_at"],
+        started_at=row["started_at"],
+        heartbeat_at=row["heartbeat_at"],
+        completed_at=row["completed_at"],
+        duration_seconds=row["duration_seconds"],
+        estimated_duration_seconds=row["estimated_duration_seconds"],
+        failure_reason=row["failure_reason"],
+        errors=list(row["errors"] or []),
+    )
+
+
+def _job_query():
+    return select(batch_jobs, organizations.c.slug).join(
+        organizations, organizations.c.id == batch_jobs.c.organization_id
+    )
+
+
+def get_batch_job(engine: Engine, job_id: int) -> BatchJob:
+    """One job by id, whatever its organization (the id is what `batch-invoice` printed)."""
+    with system_transaction(engine) as conn:
+        row = conn.execute(_job_query().where(batch_jobs.c.id == job_id)).mappings().first()
+    if row is None:
+        raise UnknownBatchJob(f"no batch job {job_id}")
+    return _job_from_row(row)
+
+
+def list_batch_jobs(
+    engine: Engine,
+    organization: str | int | None = None,
+    *,
+    status: str | None = None,
+    limit: int = 20,
+) -> list[BatchJob]:
+    """The most recent jobs first: of one organization (id or slug) or of all, optionally in one
+    status (`batch-list`)."""
+    if status is not None and status not in BATCH_JOB_STATUSES:
+        raise BatchRequestError(
+            f"unknown status {status!r}; one of {', '.join(BATCH_JOB_STATUSES)}"
+        )
+    query = _job_query().order_by(batch_jobs.c.id.desc()).limit(limit)
+    if status is not None:
+        query = query.where(batch_jobs.c.status == status)
+    if organization is None:
+        with system_transaction(engine) as conn:  # every tenant's jobs, on purpose
+            return [_job_from_row(r) for r in conn.execute(query).mappings()]
+    org_id = lookup_organization(engine, organization)["id"]
+    with tenant_transaction(engine, org_id) as conn:
+        rows = conn.execute(query.where(batch_jobs.c.organization_id == org_id)).mappings()
+        return [_job_from_row(r) for r in rows]
+
+
+def job_item_outcomes(
+    engine: Engine, job: BatchJob, *, statuses: Sequence[str] = ("failed",), limit: int = 50
+) -> list[dict]:
+    """Per-order outcomes of a job (default: the failures), in request order."""
+    with tenant_transaction(engine, job.organization_id) as conn:
+        rows = conn.execute(
+            select(
+                batch_job_items.c.position,
+                batch_job_items.c.sales_order_id,
+                batch_job_items.c.customer_id,
+                batch_job_items.c.status,
+                batch_job_items.c.sales_invoice_id,
+                batch_job_items.c.error_code,
+                batch_job_items.c.error_message,
+                batch_job_items.c.payload,
+            )
+            .where(batch_job_items.c.batch_job_id == job.id, batch_job_items.c.status.in_(statuses))
+            .order_by(batch_job_items.c.position)
+            .limit(limit)
+        ).mappings()
+        return [dict(r) for r in rows]
+
+
+def cancel_batch_job(engine: Engine, job_id: int, *, cancelled_by: str | None = None) -> BatchJob:
+    """Cancel a job: a pending job at once, a processing job at its next chunk boundary.
+
+    What a processing job already committed stays (those invoices exist and keep their numbers);
+    the orders it did not reach stay uninvoiced and eligible.
+    """
+    job = get_batch_job(engine, job_id)
+    who = cancelled_by or "unknown"
+    now = utcnow()
+    with tenant_transaction(engine, job.organization_id, write=True) as conn:
+        status = conn.execute(
+            with_row_lock(select(batch_jobs.c.status).where(batch_jobs.c.id == job_id), conn)
+        ).scalar_one()
+        if status == "pending":
+            conn.execute(
+                update(batch_jobs)
+                .where(batch_jobs.c.id == job_id)
+                .values(status="cancelled", cancel_requested=True, completed_at=now, updated_at=now)
+            )
+        elif status == "processing":
+            conn.execute(
+                update(batch_jobs)
+                .where(batch_jobs.c.id == job_id)
+                .values(cancel_requested=True, updated_at=now)
+            )
+        else:
+            return get_batch_job(engine, job_id)
+        record_audit(
+            conn, job.organization_id, who, "batch_job.cancel_requested", job_id, {"status": status}
+        )
+    return get_batch_job(engine, job_id)
+
+
+def with_row_lock(query, conn: Connection):  # noqa: ANN001, ANN202 - a Select in, the same Select out
+    # SQLite has no row locks; its writers hold the database lock from BEGIN IMMEDIATE instead.
+    # FOR NO KEY UPDATE: a chunk in flight holds KEY SHARE on its job (the invoices' foreign key),
+    # which FOR UPDATE would wait for, while that chunk may wait for the caller (a progress callback)
+    return query.with_for_update(key_share=True) if conn.dialect.name == "postgresql" else query
+
+
+def retry_failed(
+    engine: Engine, job_id: int, *, created_by: str | None = None, runner: str | None = None
+) -> int | None:
+    """A new pending job over exactly the failed orders (or customers) of `job_id`; None if none failed.
+
+    For a job that failed as a whole, the orders it did not reach count as failed too.
+    """
+    job = get_batch_job(engine, job_id)
+    if not job.done:
+        raise BatchRequestError(
+            f"batch job {job_id} is {job.status}; retry it when it has finished"
+        )
+    # a failed job also hands on the orders it never reached; a cancelled one does not
+    statuses = ("failed", "pending") if job.status == "failed" else ("failed",)
+    org = lookup_organization(engine, job.organization_id)
+    with tenant_transaction(engine, job.organization_id, write=True) as conn:
+        # one retry per job: the row lock orders concurrent requests, the check refuses the second
+        conn.execute(with_row_lock(select(batch_jobs.c.id).where(batch_jobs.c.id == job_id), conn))
+        earlier = conn.execute(
+            select(batch_jobs.c.id).where(batch_jobs.c.retry_of_job_id == job_id).limit(1)
+        ).scalar()
+        if earlier is not None:
+            raise BatchRequestError(
+                f"batch job {job_id} was already retried as job {earlier}; retry that one instead"
+            )
+        rows = conn.execute(
+            select(
+                batch_job_items.c.id,
+                batch_job_items.c.sales_order_id,
+                batch_job_items.c.payload,
+                batch_job_items.c.status,
+            )
+            .where(batch_job_items.c.batch_job_id == job_id, batch_job_items.c.status.in_(statuses))
+            .order_by(batch_job_items.c.position)
+        ).all()
+        if not rows:
+            return None
+        if job.kind == SALES_ORDERS:
+            ids = [r.sales_order_id or int((r.payload or {})["sales_order_id"]) for r in rows]
+            request: dict = {"order_ids": ids}
+        else:
+            request = {"customers": [r.payload for r in rows]}
+        new_id = insert_job(
+            engine,
+            org,
+            kind=job.kind,
+            request=request,
+            invoice_date=job.invoice_date,
+            due_days=job.due_days,
+            created_by=created_by or job.created_by,
+            runner=runner,
+            retry_of_job_id=job_id,
+            conn=conn,
+        )
+        # the orders the failed job never reached now belong to the retry: restarting the old job
+        # must not invoice them too (customer lines have no unique key that would stop it)
+        unreached = [r.id for r in rows if r.status == "pending"]
+        if unreached:
+            conn.execute(
+                update(batch_job_items)
+                .where(batch_job_items.c.id.in_(unreached))
+                .values(
+                    status="failed",
+                    error_code="handed_to_retry",
+                    error_message=f"not reached; handed to retry job {new_id}",
+                    updated_at=utcnow(),
+                )
+            )
+    return new_id
+
+
+@dataclass(frozen=True)
+class QueuedJob:
+    """What the sensor needs to launch a run for a job."""
+
+    id: int
+    organization_slug: str
+    kind: str
+    runner: str | None = None
+
+
+def pending_jobs(
+    engine: Engine,
+    *,
+    after_id: int,
+    recent_since: datetime,
+    exclude_ids: Iterable[int] = (),
+    limit: int = 100,
+) -> list[QueuedJob]:
+    """Pending jobs that no runner has taken: those after the sensor's cursor, plus recent ones.
+
+    The recent window catches a job whose id was allocated before the cursor's but committed
+    after the sensor read (ids are handed out at INSERT, rows become visible at COMMIT).
+    """
+    with system_transaction(engine) as conn:
+        rows = conn.execute(
+            select(batch_jobs.c.id, organizations.c.slug, batch_jobs.c.kind)
+            .join(organizations, organizations.c.id == batch_jobs.c.organization_id)
+            .where(
+                batch_jobs.c.status == "pending",
+                batch_jobs.c.dagster_run_id.is_(None),
+                or_(batch_jobs.c.id > after_id, batch_jobs.c.created_at >= recent_since),
+                # excluded in SQL, not after the LIMIT: jobs launched but not yet started would
+                # otherwise fill every page and hide newer ones
+                batch_jobs.c.id.not_in(sorted(set(exclude_ids))),
+            )
+            .order_by(batch_jobs.c.id)
+            .limit(limit)
+        ).all()
+    return [QueuedJob(r.id, r.slug, r.kind) for r in rows]
+
+
+def processing_jobs(engine: Engine, *, limit: int = 100) -> list[QueuedJob]:
+    """Jobs in processing with their runner: the sensor resumes those whose Dagster run died."""
+    with system_transaction(engine) as conn:
+        rows = conn.execute(
+            select(
+                batch_jobs.c.id,
+                organizations.c.slug,
+                batch_jobs.c.kind,
+                batch_jobs.c.dagster_run_id,
+            )
+            .join(organizations, organizations.c.id == batch_jobs.c.organization_id)
+            # a job someone asked to cancel is not resumed; the stuck-job cleanup ends it cancelled
+            .where(batch_jobs.c.status == "processing", batch_jobs.c.cancel_requested.is_(False))
+            .order_by(batch_jobs.c.id)
+            .limit(limit)
+        ).all()
+    return [QueuedJob(r.id, r.slug, r.kind, r.dagster_run_id) for r in rows]

@@ -1,0 +1,305 @@
+"""Batch job requests: validate what to invoice, and enqueue it as a pending batch job."""
+
+# A batch job is one row of `batch_jobs`; anything that can write that table can enqueue work. The
+# row's `request` says what to invoice:
+#
+# - kind `sales_orders`: `{"order_ids": [12, 13, ...]}` or `{"all_reviewed": true, "up_to": "2026-11-30"}`
+#   (`up_to` optional: only orders dated up to that day);
+# - kind `customer_lines`: `{"customers": [{"customer_id": 5, "lines": [{"item_id": 7, "quantity": "2",
+#   "unit_price": "19.90"}, ...]}, ...]}` (price, description and VAT default to the item's).
+#
+# `status` starts `pending`; the batch jobs sensor launches one run per pending job (rows whose
+# `dagster_run_id` is already set belong to a runner outside Dagster, such as `batch-invoice --wait`).
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import date, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Engine, Table, insert, select
+from sqlalchemy.engine import Connection
+
+from invoice_pipelines.core.money import MoneyError, to_decimal
+from invoice_pipelines.db.tables import audit_log, batch_jobs
+from invoice_pipelines.db.tenancy import resolve_organization, tenant_transaction
+
+SALES_ORDERS = "sales_orders"
+CUSTOMER_LINES = "customer_lines"
+# payment terms when the organization's settings give none (`settings.payment_terms_days`); the
+# same default the schema gives a customer's payment terms
+DEFAULT_DUE_DAYS = 14
+
+
+class BatchRequestError(ValueError):
+    """A batch request the user must fix (unknown organization, bad date, empty order list...)."""
+
+
+def local_runner_name(prefix: str = "cli") -> str:
+    """Marks a job as processed by this process (not by a Dagster run), e.g. `cli:host:1234`."""
+    return f"{prefix}:{socket.gethostname()[:40]}:{os.getpid()}"
+
+
+def organization_today(timezone: str) -> date:
+    """Today's date where the organization is: the default invoice date."""
+    return datetime.now(ZoneInfo(timezone)).date()
+
+
+def parse_day(value: str | date | None, what: str) -> date | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, date):
+        return value
+    try:
+        return date.fromisoformat(value)
+    except ValueError as exc:
+        raise BatchRequestError(f"{what} must be a date like 2026-11-30, not {value!r}") from exc
+
+
+def check_due_days(value: int | None, what: str = "due days") -> None:
+    """Refuse negative due days (None: the organization's payment terms, checked nowhere else)."""
+    if value is not None and value < 0:
+        raise BatchRequestError(f"{what} must be 0 or more, not {value}")
+
+
+def organization_due_days(org: Mapping[str, Any]) -> int:
+    """Days until an invoice is due when a request gives none: the organization's payment terms."""
+    value = (org.get("settings") or {}).get("payment_terms_days")
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    return DEFAULT_DUE_DAYS
+
+
+def lookup_organization(engine: Engine, organization: str | int) -> dict:
+    try:
+        return resolve_organization(engine, organization)
+    except LookupError as exc:
+        raise BatchRequestError(str(exc)) from exc
+
+
+def record_audit(
+    conn: Connection, org_id: int, who: str, action: str, job_id: int, details: dict
+) -> None:
+    conn.execute(
+        insert(audit_log).values(
+            organization_id=org_id,
+            created_by=who,
+            action=action,
+            entity_type="batch_job",
+            entity_id=str(job_id),
+            details=details,
+        )
+    )
+
+
+def insert_job(
+    engine: Engine,
+    org: dict,
+    *,
+    kind: str,
+    request: dict,
+    invoice_date: date | None,
+    due_days: int | None,
+    created_by: str | None,
+    runner: str | None,
+    retry_of_job_id: int | None = None,
+    conn: Connection | None = None,
+) -> int:
+    if due_days is None:
+        due_days = organization_due_days(org)
+    check_due_days(due_days)
+    if conn is None:
+        with tenant_transaction(engine, org["id"], write=True) as own:
+            return insert_job(
+                engine,
+                org,
+                kind=kind,
+                request=request,
+                invoice_date=invoice_date,
+                due_days=due_days,
+                created_by=created_by,
+                runner=runner,
+                retry_of_job_id=retry_of_job_id,
+                conn=own,
+            )
+    who = created_by or "unknown"
+    job_id = conn.execute(
+        insert(batch_jobs)
+        .values(
+            organization_id=org["id"],
+            kind=kind,
+            request=request,
+            invoice_date=invoice_date or organization_today(org["timezone"]),
+            due_days=due_days,
+            status="pending",
+            created_by=who,
+            dagster_run_id=runner,
+            retry_of_job_id=retry_of_job_id,
+            # known now for explicit lists; the start of processing sets the final count
+            total_count=len(set(request.get("order_ids", []))) or len(request.get("customers", [])),
+        )
+        .returning(batch_jobs.c.id)
+    ).scalar_one()
+    summary = {k: v for k, v in request.items() if k != "order_ids" and k != "customers"}
+    if "order_ids" in request:
+        summary["orders"] = len(request["order_ids"])
+    if "customers" in request:
+        summary["customers"] = len(request["customers"])
+    record_audit(conn, org["id"], who, "batch_job.enqueued", job_id, {"kind": kind, **summary})
+    return job_id
+
+
+def enqueue_sales_orders(
+    engine: Engine,
+    organization: str | int,
+    *,
+    order_ids: Sequence[int] | None = None,
+    all_reviewed: bool = False,
+    up_to: date | str | None = None,
+    invoice_date: date | str | None = None,
+    due_days: int | None = None,
+    created_by: str | None = None,
+    runner: str | None = None,
+) -> int:
+    """Queue invoicing of sales orders: explicit ids, or every reviewed order (up to a date).
+
+    Returns the job id at once; the work happens in `process_batch_job`. `runner` marks the job as
+    taken by a process outside Dagster so the sensor leaves it alone. `due_days` None: the
+    organization's payment terms (`organization_due_days`).
+    """
+    org = lookup_organization(engine, organization)
+    if (order_ids is None) == (not all_reviewed):
+        raise BatchRequestError("give either order ids or all_reviewed, not both or neither")
+    if order_ids is not None:
+        ids = validate_order_ids(order_ids)
+        request: dict = {"order_ids": ids}
+        if up_to is not None:
+            raise BatchRequestError("up_to only applies to all_reviewed")
+    else:
+        up_to_day = parse_day(up_to, "up_to")
+        request = {"all_reviewed": True, "up_to": up_to_day.isoformat() if up_to_day else None}
+    return insert_job(
+        engine,
+        org,
+        kind=SALES_ORDERS,
+        request=request,
+        invoice_date=parse_day(invoice_date, "invoice date"),
+        due_days=due_days,
+        created_by=created_by,
+        runner=runner,
+    )
+
+
+def validate_order_ids(values: Iterable[int | str]) -> list[int]:
+    ids: list[int] = []
+    for value in values:
+        text = str(value).strip()
+        if not text.isdigit() or int(text) <= 0:
+            raise BatchRequestError(f"sales order ids are positive integers, not {value!r}")
+        ids.append(int(text))
+    if not ids:
+        raise BatchRequestError("no sales order ids given")
+    return ids
+
+
+def missing_ids(
+    engine: Engine, organization_id: int, table: Table, ids: Iterable[int]
+) -> list[int]:
+    """Those of `ids` that are no row of `table` (sales_orders, customers, items) in the organization."""
+    wanted = sorted(set(ids))
+    found: set[int] = set()
+    with tenant_transaction(engine, organization_id) as conn:
+        for start in range(0, len(wanted), 5000):
+            found.update(
+                conn.execute(
+                    select(table.c.id).where(
+                        table.c.organization_id == organization_id,
+                        table.c.id.in_(wanted[start : start + 5000]),
+                    )
+                ).scalars()
+            )
+    return [i for i in wanted if i not in found]
+
+
+def parse_order_ids(text: str) -> list[int]:
+    """`--orders 12,13, 14` -> [12, 13, 14]."""
+    return validate_order_ids(part for part in text.split(",") if part.strip())
+
+
+def _decimal_text(value: object, what: str) -> str:
+    try:
+        return str(to_decimal(value))
+    except MoneyError as exc:
+        raise BatchRequestError(f"{what}: {exc}") from exc
+
+
+def normalize_customer_lines(customers: Sequence[Mapping[str, Any]]) -> list[dict]:
+    """Validate a customer-driven request; amounts become decimal strings (exact in JSON)."""
+    if not customers:
+        raise BatchRequestError("no customers given")
+    result = []
+    for n, entry in enumerate(customers, start=1):
+        where = f"customer entry {n}"
+        customer_id = entry.get("customer_id")
+        if not isinstance(customer_id, int) or isinstance(customer_id, bool) or customer_id <= 0:
+            raise BatchRequestError(f"{where}: customer_id must be a positive integer")
+        lines = entry.get("lines") or []
+        if not lines:
+            raise BatchRequestError(f"{where}: no lines")
+        normalized = []
+        for m, line in enumerate(lines, start=1):
+            at = f"{where}, line {m}"
+            item_id = line.get("item_id")
+            line_type = line.get("line_type") or ("item" if item_id is not None else "charge")
+            if line_type not in ("item", "discount", "charge"):
+                raise BatchRequestError(f"{at}: line_type must be item, discount or charge")
+            out: dict[str, Any] = {"line_type": line_type, "item_id": item_id}
+            if item_id is not None and (not isinstance(item_id, int) or isinstance(item_id, bool)):
+                raise BatchRequestError(f"{at}: item_id must be an integer")
+            out["quantity"] = _decimal_text(line.get("quantity", 1), f"{at} quantity")
+            for key in ("unit_price", "vat_rate"):
+                if line.get(key) is not None:
+                    out[key] = _decimal_text(line[key], f"{at} {key}")
+            for key in ("description", "vat_category"):
+                if line.get(key) is not None:
+                    out[key] = str(line[key])
+            if item_id is None:
+                missing = [
+                    k
+                    for k in ("description", "unit_price", "vat_rate", "vat_category")
+                    if k not in out
+                ]
+                if missing:
+                    raise BatchRequestError(
+                        f"{at}: a line without item_id needs {', '.join(missing)}"
+                    )
+            normalized.append(out)
+        result.append({"customer_id": customer_id, "lines": normalized})
+    return result
+
+
+def enqueue_customer_lines(
+    engine: Engine,
+    organization: str | int,
+    customers: Sequence[Mapping[str, Any]],
+    *,
+    invoice_date: date | str | None = None,
+    due_days: int | None = None,
+    created_by: str | None = None,
+    runner: str | None = None,
+) -> int:
+    """Queue invoices for customers with given items, quantities and prices (no sales orders)."""
+    org = lookup_organization(engine, organization)
+    return insert_job(
+        engine,
+        org,
+        kind=CUSTOMER_LINES,
+        request={"customers": normalize_customer_lines(customers)},
+        invoice_date=parse_day(invoice_date, "invoice date"),
+        due_days=due_days,
+        created_by=created_by,
+        runner=runner,
+    )

@@ -1,0 +1,77 @@
+"""Daily batch invoicing stats of one organization: jobs, invoices, failures, throughput."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Engine, func, select
+
+from invoice_pipelines.billing.requests import lookup_organization, organization_today
+from invoice_pipelines.db.tables import batch_jobs
+from invoice_pipelines.db.tenancy import tenant_transaction
+
+
+@dataclass(frozen=True)
+class BatchStats:
+    """One organization's batch invoicing on one day (its own timezone)."""
+
+    day: date
+    jobs: int
+    jobs_by_status: dict[str, int]
+    orders_requested: int
+    invoices_created: int
+    failed_items: int
+    skipped_items: int
+    average_duration_seconds: float | None
+    orders_per_second: float | None
+
+
+def batch_stats(engine: Engine, organization: str | int, day: date | None = None) -> BatchStats:
+    """Jobs created on `day` (default: today where the organization is) and what they did."""
+    org = lookup_organization(engine, organization)
+    zone = ZoneInfo(org["timezone"])
+    day = day or organization_today(org["timezone"])
+    start = datetime(day.year, day.month, day.day, tzinfo=zone)
+    end = datetime.combine(day + timedelta(days=1), datetime.min.time(), tzinfo=zone)
+    with tenant_transaction(engine, org["id"]) as conn:
+        rows = conn.execute(
+            select(
+                batch_jobs.c.status,
+                func.count().label("jobs"),
+                func.coalesce(func.sum(batch_jobs.c.total_count), 0).label("total"),
+                func.coalesce(func.sum(batch_jobs.c.successful_count), 0).label("successful"),
+                func.coalesce(func.sum(batch_jobs.c.failed_count), 0).label("failed"),
+                func.coalesce(func.sum(batch_jobs.c.skipped_count), 0).label("skipped"),
+            )
+            .where(
+                batch_jobs.c.organization_id == org["id"],
+                batch_jobs.c.created_at >= start,
+                batch_jobs.c.created_at < end,
+            )
+            .group_by(batch_jobs.c.status)
+            .order_by(batch_jobs.c.status)
+        ).all()
+        timed = conn.execute(
+            select(batch_jobs.c.processed_count, batch_jobs.c.duration_seconds).where(
+                batch_jobs.c.organization_id == org["id"],
+                batch_jobs.c.created_at >= start,
+                batch_jobs.c.created_at < end,
+                batch_jobs.c.duration_seconds.is_not(None),
+            )
+        ).all()
+    seconds = sum(t.duration_seconds for t in timed)
+    return BatchStats(
+        day=day,
+        jobs=sum(r.jobs for r in rows),
+        jobs_by_status={r.status: r.jobs for r in rows},
+        orders_requested=sum(int(r.total) for r in rows),
+        invoices_created=sum(int(r.successful) for r in rows),
+        failed_items=sum(int(r.failed) for r in rows),
+        skipped_items=sum(int(r.skipped) for r in rows),
+        average_duration_seconds=round(seconds / len(timed), 3) if timed else None,
+        orders_per_second=round(sum(t.processed_count for t in timed) / seconds, 1)
+        if seconds > 0
+        else None,
+    )
