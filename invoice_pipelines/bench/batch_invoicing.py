@@ -336,16 +336,28 @@ def _run_batch(
 ) -> tuple[int, float, int | None, dict[str, int] | None]:
     """(job id, seconds, fallbacks, their causes); None where the run does not report them."""
     if via_dagster:
-        from invoice_pipelines.billing.defs import batch_invoicing_job
-        from invoice_pipelines.resources.database import Database
+        from dagster import DagsterInstance, Definitions
 
+        from invoice_pipelines.billing import defs as billing
+        from invoice_pipelines.resources.database import Database
+        from invoice_pipelines.tenants.partitions import ORGANIZATIONS_PARTITIONS_NAME
+
+        job = Definitions.merge(
+            billing.defs,
+            Definitions(
+                resources={
+                    "database": Database(url=engine.url.render_as_string(hide_password=False))
+                }
+            ),
+        ).resolve_job_def("batch_invoicing_job")
+        instance = DagsterInstance.ephemeral()
+        instance.add_dynamic_partitions(ORGANIZATIONS_PARTITIONS_NAME, [slug])
         started = time.perf_counter()
-        result = batch_invoicing_job.execute_in_process(
+        result = job.execute_in_process(
             run_config={
                 "ops": {
-                    "process_batch_invoicing": {
+                    "sales_invoices": {
                         "config": {
-                            "organization": slug,
                             "request": {"all_reviewed": {}},
                             "chunk_size": chunk_size,
                             "workers": workers,
@@ -353,17 +365,16 @@ def _run_batch(
                     }
                 }
             },
-            resources={"database": Database(url=engine.url.render_as_string(hide_password=False))},
+            instance=instance,
+            partition_key=slug,
         )
         seconds = time.perf_counter() - started
-        # the op's output metadata carries the count and, when there were any, the causes
-        fallbacks = causes = None
-        for event in result.all_node_events:
-            if event.event_type_value == "STEP_OUTPUT":
-                metadata = event.step_output_data.metadata
-                fallbacks = metadata["fallbacks"].value
-                causes = metadata["fallback_causes"].value if "fallback_causes" in metadata else {}
-        return result.output_for_node("process_batch_invoicing")["id"], seconds, fallbacks, causes
+        # the materialization carries the count and, when there were any, the causes
+        [event] = result.asset_materializations_for_node("sales_invoices")
+        metadata = event.metadata
+        fallbacks = metadata["fallbacks"].value
+        causes = metadata["fallback_causes"].value if "fallback_causes" in metadata else {}
+        return metadata["batch_job_id"].value, seconds, fallbacks, causes
     started = time.perf_counter()
     job_id = enqueue_sales_orders(engine, slug, all_reviewed=True, created_by="bench")
     last_report = [0.0]

@@ -80,6 +80,7 @@ from invoice_pipelines.billing.requests import (
 )
 from invoice_pipelines.billing.stats import BatchStats, batch_stats
 from invoice_pipelines.billing.stuck import DEFAULT_STUCK_AFTER, fail_stuck_jobs
+from invoice_pipelines.catalog import OWNERS, defined_here
 from invoice_pipelines.db.tables import customers, items
 from invoice_pipelines.db.tables import sales_invoices as sales_invoices_table
 from invoice_pipelines.db.tables import sales_orders as sales_orders_table
@@ -93,7 +94,6 @@ from invoice_pipelines.resources.database import Database
 from invoice_pipelines.tenants.partitions import organization_tags, organizations_partitions
 from invoice_pipelines.tenants.refusals import refused
 
-OWNERS = ["team:invoice-pipelines"]
 BATCH_JOB_TAG = "invoice_pipelines/batch_job"
 # a job inserted this long before the sensor's cursor moved past its id is still looked at
 RECENT_WINDOW = timedelta(minutes=10)
@@ -339,6 +339,7 @@ def _sentence(text: str) -> str:
 
 sales_orders = AssetSpec(
     "sales_orders",
+    metadata=defined_here(),
     group_name="billing",
     partitions_def=organizations_partitions,
     kinds={"sql"},
