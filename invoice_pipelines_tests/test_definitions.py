@@ -18,6 +18,7 @@ EXPECTED_CHECKS = {
     "sales_invoices:totals_consistent",
     "sales_invoices:gapless_invoice_numbers_all_organizations",
     "sales_invoices:totals_consistent_all_organizations",
+    "sales_invoices:reviewed_orders_invoiced",
 }
 EXPECTED_SENSORS = {"organizations_sensor", "upload_sensor", "batch_jobs_sensor"}
 EXPECTED_SCHEDULES = {

@@ -8,12 +8,16 @@ on its schedule.
 
 - `gapless_invoice_numbers`: the organization's sequence numbers are 1, 2, ... with no gap and no
   duplicate, and the number sequence has handed out no number that no invoice carries.
+- `reviewed_orders_invoiced` (daily, WARN): the daily work keeps up; no reviewed order dated
+  before yesterday is still waiting for its invoice. WARN: late invoicing costs money, it does not
+  break data.
 - `totals_consistent`: per invoice, each line's net is quantity x price rounded to cents, the
   VAT breakdown has one row per (category, rate) with basis = sum of those lines and VAT = basis x
   rate rounded, and net, VAT and gross totals are the sums (`core/totals.py`).
 """
 
 from collections.abc import Iterable, Sequence
+from datetime import date, timedelta
 from decimal import Decimal
 
 from dagster import (
@@ -24,7 +28,7 @@ from dagster import (
     MetadataValue,
     multi_asset_check,
 )
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 
 from invoice_pipelines.core.numbering import find_gaps
@@ -35,6 +39,7 @@ from invoice_pipelines.db.tables import (
     sales_invoice_lines,
     sales_invoice_taxes,
     sales_invoices,
+    sales_orders,
 )
 from invoice_pipelines.db.tenancy import system_transaction, tenant_transaction
 from invoice_pipelines.resources.database import Database
@@ -203,6 +208,12 @@ def totals_result(found: dict, scope: str, check_name: str = totals_spec.name) -
             asset=SALES_INVOICES,
             description="totals_consistent over every invoice of every active organization (daily).",
         ),
+        AssetCheckSpec(
+            "reviewed_orders_invoiced",
+            asset=SALES_INVOICES,
+            description="Freshness of the daily work: no reviewed sales order dated before "
+            "yesterday is still waiting for its invoice (WARN).",
+        ),
     ],
     description="The sales invoice checks over every organization and every invoice.",
 )
@@ -214,10 +225,21 @@ def sales_invoices_audit(context: AssetCheckExecutionContext, database: Database
         ).all()
     gaps: dict[str, dict] = {}
     checked, wrong = 0, []
+    late: dict[str, int] = {}
+    before = date.today() - timedelta(days=1)
     for org_id, slug in orgs:
         with tenant_transaction(engine, org_id) as conn:
             found = number_gaps(conn, org_id)
             totals = totals_problems(conn, org_id)
+            waiting = conn.execute(
+                select(func.count()).where(
+                    sales_orders.c.organization_id == org_id,
+                    sales_orders.c.status == "reviewed",
+                    sales_orders.c.order_date < before,
+                )
+            ).scalar_one()
+        if waiting:
+            late[slug] = waiting
         if found["gaps"] or found["duplicates"]:
             gaps[slug] = {"gaps": found["gaps"][:SHOWN], "duplicates": found["duplicates"]}
         checked += totals["checked"]
@@ -236,4 +258,14 @@ def sales_invoices_audit(context: AssetCheckExecutionContext, database: Database
         {"checked": checked, "wrong": wrong},
         "every organization",
         check_name="totals_consistent_all_organizations",
+    )
+    yield AssetCheckResult(
+        check_name="reviewed_orders_invoiced",
+        passed=not late,
+        severity=AssetCheckSeverity.WARN,
+        metadata={
+            "waiting_orders": MetadataValue.int(sum(late.values())),
+            "by_organization": MetadataValue.json(late),
+        },
+        description=f"{sum(late.values())} reviewed orders dated before {before} not invoiced yet",
     )

@@ -2,7 +2,7 @@
 stuck-job schedule, control job."""
 
 import json
-from datetime import timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
@@ -47,6 +47,7 @@ from invoice_pipelines.db.tables import (
     items,
     organizations,
     sales_invoices,
+    sales_orders,
 )
 from invoice_pipelines.db.tenancy import system_transaction, tenant_transaction
 from invoice_pipelines.db.types import utcnow
@@ -409,6 +410,18 @@ def test_the_audit_checks_find_a_gap_and_totals_that_do_not_add_up(db):
     clean = {e.check_name: e for e in audit.execute_in_process().get_asset_check_evaluations()}
     assert clean["gapless_invoice_numbers_all_organizations"].passed
     assert clean["totals_consistent_all_organizations"].passed
+    # an order reviewed last week and never invoiced: the daily work did not keep up
+    late = shop.add_orders(1)[0]
+    with system_transaction(db.engine, write=True) as conn:
+        conn.execute(
+            update(sales_orders)
+            .where(sales_orders.c.id == late)
+            .values(order_date=date.today() - timedelta(days=7))
+        )
+    stale = {e.check_name: e for e in audit.execute_in_process().get_asset_check_evaluations()}
+    behind = stale["reviewed_orders_invoiced"]
+    assert not behind.passed and behind.severity.value == "WARN"
+    assert behind.metadata["by_organization"].value[shop.org["slug"]] == 1
     first = shop.invoices()[0]
     with system_transaction(db.engine, write=True) as conn:
         conn.execute(
