@@ -302,7 +302,7 @@ def _enqueue(
         "due_days": request.due_days,
         "created_by": request.created_by or context.run.tags.get("dagster/user") or "launchpad",
         # taken by this run: the sensor must not launch a second run for it
-        "runner": context.run_id,
+        "runner": context.run.run_id,
     }
     try:
         parse_day(request.invoice_date, "invoice_date")
@@ -458,7 +458,7 @@ def sales_invoices(
         engine,
         job_id,
         chunk_size=config.chunk_size,
-        runner=context.run_id,
+        runner=context.run.run_id,
         on_progress=progress,
         workers=config.workers,
     )
