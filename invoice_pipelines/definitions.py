@@ -8,8 +8,9 @@ from invoice_pipelines.catalog import with_code_references
 from invoice_pipelines.intake import defs as intake
 from invoice_pipelines.resources.database import Database
 from invoice_pipelines.resources.ocr import ocr_engine_from_env
+from invoice_pipelines.resources.parser import DocumentParser
 from invoice_pipelines.resources.storage import LocalUploadStore
-from invoice_pipelines.settings import env_var_or_default
+from invoice_pipelines.settings import env_var_or_default, max_upload_bytes, positive_number
 from invoice_pipelines.tenants import defs as tenants
 
 
@@ -17,7 +18,13 @@ def build_definitions() -> Definitions:
     resources = {
         "database": Database(url=env_var_or_default("INVOICE_PIPELINES_DB_URL")),
         "upload_store": LocalUploadStore(),
-        "ocr_engine": ocr_engine_from_env(),
+        "ocr_engine": ocr_engine_from_env(as_env_vars=True),
+        "document_parser": DocumentParser(
+            timeout_seconds=float(
+                positive_number("INVOICE_PIPELINES_PARSE_TIMEOUT_SECONDS", float)
+            ),
+            max_upload_bytes=max_upload_bytes(),
+        ),
     }
     merged = Definitions.merge(tenants.defs, intake.defs, billing.defs)
     # every asset links to the function or module that defines it ("View source" in the catalog)

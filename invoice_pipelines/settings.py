@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+# the upload size limit's default, defined once (INVOICE_PIPELINES_MAX_UPLOAD_BYTES overrides it)
+DEFAULT_MAX_UPLOAD_BYTES = 20 * 1024 * 1024
 
 
 class ConfigError(RuntimeError):
@@ -51,7 +53,7 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting(
         "INVOICE_PIPELINES_MAX_UPLOAD_BYTES",
-        "20971520",
+        str(DEFAULT_MAX_UPLOAD_BYTES),
         "Uploads larger than this end FAILED with a clear message (default 20 MiB).",
     ),
     Setting(
@@ -148,3 +150,8 @@ def env_var_or_default(name: str):  # noqa: ANN201 - str or dagster.EnvVar
     if os.environ.get(name) is not None:
         return EnvVar(name)
     return env(name)
+
+
+def env_value(name: str) -> str | None:
+    """The variable's value when it is set and not empty, else None (no default)."""
+    return os.environ.get(name) or None

@@ -14,6 +14,7 @@ from sqlalchemy.engine import make_url
 from invoice_pipelines.intake.defs import incoming_invoices, uploads
 from invoice_pipelines.resources.database import Database
 from invoice_pipelines.resources.ocr import TesseractOcrEngine
+from invoice_pipelines.resources.parser import DocumentParser
 from invoice_pipelines.resources.storage import LocalUploadStore
 from invoice_pipelines.tenants.partitions import ORGANIZATIONS_PARTITIONS_NAME
 
@@ -87,6 +88,7 @@ def test_materialization_is_recorded_in_postgres(
                 "database": Database(url=pg_database.url),
                 "upload_store": LocalUploadStore(root=str(tmp_path / "uploads")),
                 "ocr_engine": TesseractOcrEngine(),
+                "document_parser": DocumentParser(workers=2),
             },
         )
         assert result.success

@@ -8,7 +8,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from invoice_pipelines.intake.parse import ParseOutcome, SafeParser, failed, parse_ocr_text
+from invoice_pipelines.intake.parse import ParseOutcome, failed, parse_ocr_text
+from invoice_pipelines.intake.workers import SafeParser
 
 EXIT_VALIDATED = 0
 EXIT_FAILED = 1

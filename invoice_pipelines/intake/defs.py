@@ -50,17 +50,13 @@ from invoice_pipelines.intake.checks import (
     no_stuck_documents,
 )
 from invoice_pipelines.intake.documents import failed_documents, organization_stats
-from invoice_pipelines.intake.pipeline import (
-    IntakeSummary,
-    process_documents,
-    retry_documents,
-    shared_parser,
-)
+from invoice_pipelines.intake.pipeline import IntakeSummary, process_documents, retry_documents
 from invoice_pipelines.intake.uploads import ScanState, scan_uploads
 from invoice_pipelines.resources.database import Database
 from invoice_pipelines.resources.ocr import OcrEngine
+from invoice_pipelines.resources.parser import DocumentParser
 from invoice_pipelines.resources.storage import UploadStore
-from invoice_pipelines.settings import max_upload_bytes, positive_number
+from invoice_pipelines.settings import positive_number
 from invoice_pipelines.tenants.partitions import (
     ORGANIZATIONS_PARTITIONS_NAME,
     organization_tags,
@@ -171,6 +167,7 @@ def incoming_invoices(
     database: Database,
     upload_store: UploadStore,
     ocr_engine: OcrEngine,
+    document_parser: DocumentParser,
 ):
     engine = database.get_engine()
     org = _organization(engine, context.partition_key)
@@ -187,15 +184,14 @@ def incoming_invoices(
             raise refused("None of the given documents is FAILED, so none can be retried.")
     else:
         ids = config.document_ids or _waiting(engine, org["id"])
-    timeout = float(positive_number("INVOICE_PIPELINES_PARSE_TIMEOUT_SECONDS", float))
     summary = process_documents(
         engine,
         upload_store,
         org["id"],
         ids,
-        parser=shared_parser(timeout_s=timeout, max_bytes=max_upload_bytes()),
+        parser=document_parser,
         ocr=ocr_engine,
-        max_bytes=max_upload_bytes(),
+        max_bytes=document_parser.max_upload_bytes,
     )
     for doc_id, reason in summary.skipped.items():
         context.log.warning(f"document {doc_id} skipped: {reason}")

@@ -1,7 +1,7 @@
 """The intake step: read, parse and validate a batch of incoming invoices, and record the outcome.
 
 Called by the intake and retry jobs (and by the benchmark). One bad document never stops the rest:
-parsing runs in `SafeParser` workers with a time limit; OCR failures, oversized and missing files
+parsing runs in worker processes (`intake/workers.py`) with a time limit; OCR failures, oversized and missing files
 become FAILED documents with a recorded reason; a concurrent writer on one document
 (StaleDocument) costs only that document; and if some document's values cannot be stored, the
 batch is recorded again with one savepoint per document, so only that one fails.
@@ -9,15 +9,13 @@ batch is recorded again with one savepoint per document, so only that one fails.
 
 from __future__ import annotations
 
-import atexit
 import logging
-import os
-import threading
 import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import Protocol
 
 from sqlalchemy import Engine, insert, select, text
 from sqlalchemy.exc import DBAPIError
@@ -33,42 +31,17 @@ from invoice_pipelines.intake.documents import (
     change_status,
     load_refs,
 )
-from invoice_pipelines.intake.parse import ParseOutcome, SafeParser, failed, parse_ocr_text
+from invoice_pipelines.intake.parse import ParseOutcome, failed, parse_ocr_text
 from invoice_pipelines.resources.ocr import OcrEngine, OcrError
 from invoice_pipelines.resources.storage import UploadStore
 
 log = logging.getLogger(__name__)
 
-_shared_parsers: dict[tuple[float, int], SafeParser] = {}
-_shared_lock = threading.Lock()
 
+class Parser(Protocol):
+    """What intake needs from a parser: SafeParser, the DocumentParser resource, a test double."""
 
-class _LockedParser:
-    """A process-wide SafeParser, one batch at a time (parse_many is not re-entrant)."""
-
-    def __init__(self, parser: SafeParser) -> None:
-        self._parser = parser
-        self._lock = threading.Lock()
-
-    def parse_many(self, items):  # noqa: ANN001, ANN201
-        with self._lock:
-            return self._parser.parse_many(items)
-
-
-def shared_parser(*, timeout_s: float, max_bytes: int) -> _LockedParser:
-    """The warm parser of this process: started on first use, reused by later runs in the same
-    process (tests, `dagster dev` with in-process runs), stopped at exit. Its workers compile the
-    schematrons once, which is most of a parser's start-up time."""
-    key = (timeout_s, max_bytes)
-    with _shared_lock:
-        parser = _shared_parsers.get(key)
-        if parser is None:
-            parser = SafeParser(
-                workers=os.cpu_count() or 2, timeout_s=timeout_s, max_bytes=max_bytes
-            )
-            _shared_parsers[key] = parser
-            atexit.register(parser.close)
-        return _LockedParser(parser)
+    def parse_many(self, items: Sequence[tuple[bytes, str]]) -> list[ParseOutcome]: ...
 
 
 @dataclass
@@ -249,7 +222,7 @@ def process_documents(
     organization_id: int,
     document_ids: Sequence[int],
     *,
-    parser: SafeParser | _LockedParser,
+    parser: Parser,
     ocr: OcrEngine | None,
     max_bytes: int = 20 * 1024 * 1024,
 ) -> IntakeSummary:

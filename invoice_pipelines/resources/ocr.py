@@ -17,7 +17,10 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
+from dagster import EnvVar
 from pydantic import PrivateAttr
+
+from invoice_pipelines.settings import env, env_value
 
 TESSERACT_INSTALL_COMMAND = "apt-get install -y tesseract-ocr tesseract-ocr-deu"
 POPPLER_INSTALL_COMMAND = "apt-get install -y poppler-utils"
@@ -440,26 +443,31 @@ def _retry_after_seconds(exc: Exception) -> float | None:
         return None  # an HTTP date; rare enough that our own backoff is fine
 
 
-def ocr_engine_from_env() -> OcrEngine:
+def ocr_engine_from_env(*, as_env_vars: bool = False) -> OcrEngine:
     """The engine chosen by INVOICE_PIPELINES_OCR (`tesseract`, the default, or `google-vision`).
 
     For `google-vision`: INVOICE_PIPELINES_VISION_ENDPOINT overrides the endpoint (an
     http:// one, i.e. the stand-in, is called without credentials) and
-    GOOGLE_APPLICATION_CREDENTIALS names the service-account JSON.
+    GOOGLE_APPLICATION_CREDENTIALS names the service-account JSON. With `as_env_vars` (the code
+    location's resources) both are `EnvVar`s: Dagster resolves them when a run starts, the UI shows
+    where they come from, and no secret lands in run config. Without it (CLI, benchmarks) the
+    values are read now.
     """
-    choice = os.environ.get("INVOICE_PIPELINES_OCR", "").strip().lower()
+    choice = env("INVOICE_PIPELINES_OCR").strip().lower()
     if choice in ("", "tesseract"):
         return TesseractOcrEngine()
     if choice == "google-vision":
-        endpoint = os.environ.get("INVOICE_PIPELINES_VISION_ENDPOINT") or None
+        endpoint = env_value("INVOICE_PIPELINES_VISION_ENDPOINT")
+        credentials = env_value("GOOGLE_APPLICATION_CREDENTIALS")
         # A plain-http endpoint is the local stand-in: never send a bearer token in clear text.
         plain_http = bool(endpoint and endpoint.lower().startswith("http://"))
+        if as_env_vars:
+            endpoint = EnvVar("INVOICE_PIPELINES_VISION_ENDPOINT") if endpoint else None
+            credentials = EnvVar("GOOGLE_APPLICATION_CREDENTIALS") if credentials else None
         return GoogleVisionOcrEngine(
             api_endpoint=endpoint,
             anonymous=plain_http,
-            credentials_file=None
-            if plain_http
-            else os.environ.get("GOOGLE_APPLICATION_CREDENTIALS") or None,
+            credentials_file=None if plain_http else credentials,
         )
     # A typo must not silently fall back to another engine.
     raise OcrError(

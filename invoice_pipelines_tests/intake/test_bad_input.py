@@ -17,7 +17,8 @@ from hypothesis import strategies as st
 from pypdf import PdfWriter
 
 from invoice_pipelines.intake import schematron
-from invoice_pipelines.intake.parse import ParseOutcome, SafeParser, parse_document
+from invoice_pipelines.intake.parse import ParseOutcome, parse_document
+from invoice_pipelines.intake.workers import SafeParser
 
 # A small but complete EN 16931 invoice of our own (Factur-X EN16931 guideline).
 OWN_CII = """<rsm:CrossIndustryInvoice

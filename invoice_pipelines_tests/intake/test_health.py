@@ -13,6 +13,7 @@ from invoice_pipelines.intake.checks import no_stuck_documents
 from invoice_pipelines.intake.documents import register_upload
 from invoice_pipelines.resources.database import Database
 from invoice_pipelines.resources.ocr import TesseractOcrEngine
+from invoice_pipelines.resources.parser import DocumentParser
 from invoice_pipelines.resources.storage import LocalUploadStore
 
 
@@ -43,6 +44,7 @@ def _check(db):
             "database": Database(url=db.url),
             "upload_store": LocalUploadStore(),
             "ocr_engine": TesseractOcrEngine(),
+            "document_parser": DocumentParser(workers=2),
         },
     ).resolve_job_def("incoming_invoices_checks_job")
     result = job.execute_in_process(instance=DagsterInstance.ephemeral())

@@ -22,6 +22,7 @@ from invoice_pipelines.intake.defs import intake_job, retry_failed_invoices_job,
 from invoice_pipelines.intake.uploads import ScanState, scan_uploads
 from invoice_pipelines.resources.database import Database
 from invoice_pipelines.resources.ocr import TesseractOcrEngine
+from invoice_pipelines.resources.parser import DocumentParser
 from invoice_pipelines.resources.storage import LocalUploadStore
 from invoice_pipelines.tenants.partitions import ORGANIZATIONS_PARTITIONS_NAME
 from invoice_pipelines_tests.conftest import samples_dir
@@ -58,6 +59,7 @@ def _resources(db, store):
         "database": Database(url=db.url),
         "upload_store": store,
         "ocr_engine": TesseractOcrEngine(),
+        "document_parser": DocumentParser(workers=2),
     }
 
 
@@ -387,6 +389,7 @@ def test_the_old_config_shapes_are_refused_before_the_run():
             "database": Database(),
             "upload_store": LocalUploadStore(),
             "ocr_engine": TesseractOcrEngine(),
+            "document_parser": DocumentParser(workers=2),
         },
     ).resolve_job_def("retry_failed_invoices_job")
     for config in [

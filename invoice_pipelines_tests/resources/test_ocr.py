@@ -263,3 +263,21 @@ def test_engine_from_env_rejects_an_unknown_engine(monkeypatch: pytest.MonkeyPat
 
     with pytest.raises(OcrError, match="use 'tesseract' or 'google-vision'"):
         ocr_engine_from_env()
+
+
+def test_the_code_location_passes_vision_settings_as_env_vars(
+    monkeypatch: pytest.MonkeyPatch, standin: VisionStandin, small_page: bytes
+) -> None:
+    """The resource holds EnvVars (the UI shows their names, run config never holds the values);
+    Dagster resolves them when the resource is set up."""
+    from dagster import EnvVar, build_resources
+
+    monkeypatch.setenv("INVOICE_PIPELINES_OCR", "google-vision")
+    monkeypatch.setenv("INVOICE_PIPELINES_VISION_ENDPOINT", standin.api_endpoint)
+    engine = ocr_engine_from_env(as_env_vars=True)
+    assert isinstance(engine.api_endpoint, EnvVar)
+    assert engine.api_endpoint.env_var_name == "INVOICE_PIPELINES_VISION_ENDPOINT"
+    with build_resources({"ocr_engine": engine}) as resources:
+        assert resources.ocr_engine.api_endpoint == standin.api_endpoint
+        page = resources.ocr_engine.ocr_image(small_page)
+    assert page.engine == "google-vision"
