@@ -21,8 +21,8 @@ def _cmd_migrate(args: argparse.Namespace) -> int:
 def _cmd_seed_demo(args: argparse.Namespace) -> int:
     from invoice_pipelines.db.engine import make_engine
     from invoice_pipelines.db.migrate import upgrade
+    from invoice_pipelines.demo.seed import seed_demo, seed_demo_uploads
     from invoice_pipelines.settings import upload_dir
-    from invoice_pipelines.tenants.demo import seed_demo, seed_demo_uploads
 
     upgrade(make_engine(owner=True))
     summary = seed_demo(make_engine())

@@ -249,6 +249,8 @@ def test_launchpad_request_enqueues_and_processes_in_one_run(db):
         ]
         assert seen.asset_key.to_user_string() == "sales_orders"
         assert seen.metadata["orders_invoiced"].value == 3
+        # this organization's customers only, though other tests' organizations share the database
+        assert seen.metadata["customers"].value == len(shop.customer_ids)
         # taken by this run: the sensor does not launch another one
         sensor_result, _ = tick(db, instance)
         assert requests_for(sensor_result, {output["batch_job_id"]}) == []

@@ -302,7 +302,7 @@ def test_demo_scan_is_validated(today: date) -> None:
     """The seed-demo scan, read by Tesseract, passes every rule (2026-10-23 reads ":." noise)."""
     if shutil.which("tesseract") is None:
         pytest.skip("tesseract is not installed")
-    from invoice_pipelines.documents.demo_invoices import demo_invoice_set, demo_supplier_invoices
+    from invoice_pipelines.demo.invoices import demo_invoice_set, demo_supplier_invoices
     from invoice_pipelines.resources.ocr import TesseractOcrEngine
 
     _, png = demo_supplier_invoices(today)[3]

@@ -18,7 +18,7 @@ from invoice_pipelines.resources.ocr import (
     ocr_engine_from_env,
     rasterise_pdf,
 )
-from invoice_pipelines.resources.vision_standin import Fault, VisionStandin
+from invoice_pipelines.standins.vision import Fault, VisionStandin
 from invoice_pipelines_tests.conftest import IN_CI, samples_dir
 
 EINFACH = "ZUGFeRD-corpus/XML-Rechnung/FX/EN16931_Einfach.pdf"

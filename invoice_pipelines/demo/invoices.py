@@ -21,10 +21,10 @@ from typing import Any
 from invoice_pipelines.core.invoice import Address, Invoice, InvoiceLine, VatBreakdown
 from invoice_pipelines.core.money import CENT
 from invoice_pipelines.core.totals import LineAmounts, compute_totals
-from invoice_pipelines.documents.cii import EN16931_GUIDELINE, XRECHNUNG_GUIDELINE, write_cii
-from invoice_pipelines.documents.invoice_layout import render_invoice_text
-from invoice_pipelines.documents.textpdf import write_text_pdf
-from invoice_pipelines.documents.ubl import write_ubl
+from invoice_pipelines.demo.writers.cii import EN16931_GUIDELINE, XRECHNUNG_GUIDELINE, write_cii
+from invoice_pipelines.demo.writers.invoice_layout import render_invoice_text
+from invoice_pipelines.demo.writers.textpdf import write_text_pdf
+from invoice_pipelines.demo.writers.ubl import write_ubl
 
 D = Decimal
 POPPLER_INSTALL_COMMAND = "apt-get install -y poppler-utils"
@@ -240,7 +240,7 @@ DEMO_BUYER = Company(
     street="Schützenstraße 14",
     postcode="42659",
     city="Solingen",
-    vat_id="DE123456789",  # the demo organization's VAT id (tenants/demo.py)
+    vat_id="DE123456789",  # the demo organization's VAT id (demo/seed.py)
     email="rechnungseingang@mueller-werkzeugbau.de",
 )
 

@@ -26,13 +26,7 @@ from invoice_pipelines.core.invoice import (
     InvoiceLine,
     VatBreakdown,
 )
-from invoice_pipelines.documents.cii import (
-    EN16931_GUIDELINE,
-    XRECHNUNG_GUIDELINE,
-    InvoiceNotWritable,
-    write_cii,
-)
-from invoice_pipelines.documents.demo_invoices import (
+from invoice_pipelines.demo.invoices import (
     DEMO_BUYER,
     OFFICE_SUPPLIER,
     LineItem,
@@ -44,9 +38,15 @@ from invoice_pipelines.documents.demo_invoices import (
     invoice_from_lines,
     synthetic_xml_invoices,
 )
-from invoice_pipelines.documents.invoice_layout import render_invoice_text
-from invoice_pipelines.documents.textpdf import write_text_pdf
-from invoice_pipelines.documents.ubl import write_ubl
+from invoice_pipelines.demo.writers.cii import (
+    EN16931_GUIDELINE,
+    XRECHNUNG_GUIDELINE,
+    InvoiceNotWritable,
+    write_cii,
+)
+from invoice_pipelines.demo.writers.invoice_layout import render_invoice_text
+from invoice_pipelines.demo.writers.textpdf import write_text_pdf
+from invoice_pipelines.demo.writers.ubl import write_ubl
 from invoice_pipelines.intake import schematron
 from invoice_pipelines.intake.formats.text import iban_is_valid
 from invoice_pipelines.intake.parse import parse_document, parse_ocr_text

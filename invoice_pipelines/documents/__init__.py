@@ -1,1 +1,0 @@
-"""Documents we write: CII and UBL e-invoices, text PDFs, and demo/benchmark supplier invoices."""
