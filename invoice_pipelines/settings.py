@@ -142,7 +142,7 @@ def positive_number(name: str, kind: type = int) -> int | float:
     return value
 
 
-def env_var_or_default(name: str):  # noqa: ANN201 - str or dagster.EnvVar
+def env_var_or_default(name: str):  # str or dagster.EnvVar
     """For a resource field: `EnvVar(name)` when the variable is set, so the Dagster UI shows where
     the value comes from (and keeps secrets out of the run config), else the documented default."""
     from dagster import EnvVar  # settings stays importable without Dagster

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import shutil
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -82,7 +83,7 @@ def _pg_reachable(url: str) -> str | None:
             conn.execute(text("SELECT 1"))
         engine.dispose()
         return None
-    except Exception as exc:  # noqa: BLE001 - any failure means "not usable"
+    except Exception as exc:  # any failure means "not usable"
         return str(exc).splitlines()[0]
 
 
@@ -146,3 +147,14 @@ def db(request) -> TestDatabase:
     """The same test on SQLite and on PostgreSQL."""
     fixture = {"sqlite": "sqlite_database", "postgresql": "pg_database"}[request.param]
     return request.getfixturevalue(fixture)
+
+
+def require_programs(*names: str) -> None:
+    """System programs a test needs (tesseract, pdftoppm, pdftotext ...): missing ones fail the
+    test under CI, where `make test` installs them, and skip it elsewhere with the reason."""
+    missing = [name for name in names if shutil.which(name) is None]
+    if missing:
+        message = f"{', '.join(missing)} missing; run scripts/ensure-system-packages.sh"
+        if IN_CI:
+            pytest.fail(message)
+        pytest.skip(message)

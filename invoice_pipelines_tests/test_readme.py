@@ -15,7 +15,7 @@ def test_every_setting_is_in_the_configuration_table():
 
 
 def test_documented_commands_exist():
-    sub = build_parser()._subparsers._group_actions[0].choices  # noqa: SLF001
+    sub = build_parser()._subparsers._group_actions[0].choices
     for command in (
         "migrate",
         "seed-demo",

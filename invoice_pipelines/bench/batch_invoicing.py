@@ -225,7 +225,7 @@ def seed(engine: Engine, slug: str, n_orders: int, lines_per_order: int) -> int:
 # Orders arrive over 60 days, as in a real shop: later orders have later dates and higher ids.
 
 
-def _seed_orders_postgres(conn, org_id: int, n_orders: int, lines_per_order: int) -> None:  # noqa: ANN001
+def _seed_orders_postgres(conn, org_id: int, n_orders: int, lines_per_order: int) -> None:
     conn.execute(
         text(
             """
@@ -262,7 +262,7 @@ def _seed_orders_postgres(conn, org_id: int, n_orders: int, lines_per_order: int
     )
 
 
-def _seed_orders_python(conn, org_id: int, n_orders: int, lines_per_order: int) -> None:  # noqa: ANN001
+def _seed_orders_python(conn, org_id: int, n_orders: int, lines_per_order: int) -> None:
     customer_ids = list(
         conn.execute(
             select(customers.c.id)
@@ -379,7 +379,7 @@ def _run_batch(
     job_id = enqueue_sales_orders(engine, slug, all_reviewed=True, created_by="bench")
     last_report = [0.0]
 
-    def report(job) -> None:  # noqa: ANN001
+    def report(job) -> None:
         now = time.perf_counter()
         if now - last_report[0] >= 1.0 or job.done:
             last_report[0] = now
@@ -448,7 +448,7 @@ def verify(engine: Engine, org_id: int, n_orders: int) -> dict:
     }
 
 
-def _decimal_sums(conn, query) -> list[Decimal]:  # noqa: ANN001
+def _decimal_sums(conn, query) -> list[Decimal]:
     sums: list[Decimal] | None = None
     for row in conn.execute(query):
         if sums is None:

@@ -114,7 +114,7 @@ def gapless_numbers_result(
     )
 
 
-def _problems_of(invoice, lines: list, taxes: list) -> list[str]:  # noqa: ANN001 - Rows
+def _problems_of(invoice, lines: list, taxes: list) -> list[str]:  # Rows
     problems = []
     amounts = [
         LineAmounts(ln.quantity, ln.unit_price, ln.vat_category, ln.vat_rate) for ln in lines

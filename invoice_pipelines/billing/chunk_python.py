@@ -74,7 +74,7 @@ class Rejection:
     existing_invoice_id: int | None = None
 
 
-def _pending_items(ctx: ChunkContext):  # noqa: ANN202 - a Select
+def _pending_items(ctx: ChunkContext):  # a Select
     return (
         select(
             batch_job_items.c.id,

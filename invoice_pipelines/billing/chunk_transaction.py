@@ -43,7 +43,7 @@ def _chunk_function(kind: str, dialect: str) -> ChunkFunction:
     return chunk_python.invoice_sales_orders
 
 
-def locked_job(conn: Connection, job_id: int):  # noqa: ANN202 - a Row
+def locked_job(conn: Connection, job_id: int):  # a Row
     query = select(batch_jobs).where(batch_jobs.c.id == job_id)
     if conn.dialect.name == "postgresql":
         query = query.with_for_update(key_share=True)  # FOR NO KEY UPDATE: invoices hold KEY SHARE
@@ -143,7 +143,7 @@ def run_chunk_retrying(
     raise AssertionError("unreachable")
 
 
-def _stopped(conn: Connection, job: BatchJob, row, now: datetime) -> bool:  # noqa: ANN001 - a Row
+def _stopped(conn: Connection, job: BatchJob, row, now: datetime) -> bool:  # a Row
     """Whether the job must not go on; a cancel request ends it here (its row is locked)."""
     if row["status"] != "processing":
         return True  # failed as stuck, or finished by a concurrent runner
@@ -165,7 +165,7 @@ def _stopped(conn: Connection, job: BatchJob, row, now: datetime) -> bool:  # no
 def chunk_context(
     conn: Connection,
     job: BatchJob,
-    row,  # noqa: ANN001 - the job's Row
+    row,  # the job's Row
     chunk_size: int,
     after: int,
     now: datetime,
@@ -195,7 +195,7 @@ def chunk_context(
 def record_chunk(
     conn: Connection,
     job: BatchJob,
-    row,  # noqa: ANN001 - the job's Row, locked
+    row,  # the job's Row, locked
     ctx: ChunkContext,
     outcome: ChunkOutcome,
 ) -> bool:

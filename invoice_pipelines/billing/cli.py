@@ -37,7 +37,7 @@ from invoice_pipelines.billing.requests import (
 EXIT_OK, EXIT_FAILURES, EXIT_BAD_REQUEST = 0, 1, 2
 
 
-def _engine():  # noqa: ANN202 - an Engine
+def _engine():  # an Engine
     from invoice_pipelines.db.engine import make_engine
 
     return make_engine()

@@ -270,7 +270,7 @@ def _check_settings(config: BatchInvoicingConfig) -> None:
         raise refused(f"workers must be between 1 and {MAX_WORKERS}, not {config.workers}.")
 
 
-def _queued_job(engine, org: dict, request: QueuedJobRequest) -> int:  # noqa: ANN001
+def _queued_job(engine, org: dict, request: QueuedJobRequest) -> int:
     try:
         batch = get_batch_job(engine, request.batch_job_id)
     except UnknownBatchJob:
@@ -283,7 +283,7 @@ def _queued_job(engine, org: dict, request: QueuedJobRequest) -> int:  # noqa: A
     return batch.id
 
 
-def _missing(engine, org: dict, table, ids, what: str) -> None:  # noqa: ANN001
+def _missing(engine, org: dict, table, ids, what: str) -> None:
     missing = missing_ids(engine, org["id"], table, ids)
     if missing:
         shown = ", ".join(str(i) for i in missing[:10]) + (" ..." if len(missing) > 10 else "")
@@ -294,7 +294,7 @@ def _enqueue(
     context: OpExecutionContext,
     engine,
     org: dict,
-    request: BatchRequest,  # noqa: ANN001
+    request: BatchRequest,
 ) -> int:
     """Check a new request completely, then queue it, taken by this run; nothing is written first."""
     common = {
@@ -350,7 +350,7 @@ sales_orders = AssetSpec(
 )
 
 
-def _organization(engine, partition_key: str) -> dict:  # noqa: ANN001
+def _organization(engine, partition_key: str) -> dict:
     try:
         return resolve_organization(engine, partition_key)
     except UnknownOrganization:
@@ -359,7 +359,7 @@ def _organization(engine, partition_key: str) -> dict:  # noqa: ANN001
         ) from None
 
 
-def _orders_observation(engine, org: dict) -> AssetObservation:  # noqa: ANN001
+def _orders_observation(engine, org: dict) -> AssetObservation:
     with tenant_transaction(engine, org["id"]) as conn:
         by_status = dict(
             conn.execute(
@@ -386,7 +386,7 @@ def _orders_observation(engine, org: dict) -> AssetObservation:  # noqa: ANN001
     return AssetObservation(asset_key=sales_orders.key, partition=org["slug"], metadata=metadata)
 
 
-def _invoiced_amounts(engine, org: dict, job_id: int) -> dict[str, dict[str, str]]:  # noqa: ANN001
+def _invoiced_amounts(engine, org: dict, job_id: int) -> dict[str, dict[str, str]]:
     """Net, VAT and gross of the invoices a batch job created, per currency (exact decimals)."""
     with tenant_transaction(engine, org["id"]) as conn:
         rows = conn.execute(

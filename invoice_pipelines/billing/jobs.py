@@ -217,7 +217,7 @@ def cancel_batch_job(engine: Engine, job_id: int, *, cancelled_by: str | None = 
     return get_batch_job(engine, job_id)
 
 
-def with_row_lock(query, conn: Connection):  # noqa: ANN001, ANN202 - a Select in, the same Select out
+def with_row_lock(query, conn: Connection):  # a Select in, the same Select out
     # SQLite has no row locks; its writers hold the database lock from BEGIN IMMEDIATE instead.
     # FOR NO KEY UPDATE: a chunk in flight holds KEY SHARE on its job (the invoices' foreign key),
     # which FOR UPDATE would wait for, while that chunk may wait for the caller (a progress callback)

@@ -88,7 +88,7 @@ class _Stop(Exception):
     """The job stops: an error elsewhere, or a chunk found it finished, cancelled or failed."""
 
 
-def _going_on(row) -> None:  # noqa: ANN001 - the job's Row
+def _going_on(row) -> None:  # the job's Row
     if row["status"] != "processing" or row["cancel_requested"]:
         # the chunk under the sequence lock ends the job the right way (cancelled, or left alone)
         raise _Fallback(JOB_STOPPED)
@@ -152,7 +152,7 @@ class PipelinedJob:
                 try:
                     if self.on_progress is not None:
                         self.on_progress(snapshot)
-                except Exception as exc:  # noqa: BLE001 - re-raised below, after the workers end
+                except Exception as exc:  # re-raised below, after the workers end
                     self._fail(exc, k + 1)  # chunk k is committed; the ones after it stop
                 finally:
                     ack.set()
@@ -185,7 +185,7 @@ class PipelinedJob:
                 self._window(k)
             except _Stop:
                 return
-            except BaseException as exc:  # noqa: BLE001 - handed to run()
+            except BaseException as exc:  # handed to run()
                 self._fail(exc, k)
                 return
 
@@ -346,7 +346,7 @@ class PipelinedJob:
                 self.cond.notify_all()
         return finished
 
-    def _expected_start(self, conn, k: int) -> int:  # noqa: ANN001 - a Connection
+    def _expected_start(self, conn, k: int) -> int:  # a Connection
         if k == 0:
             return read_sequence(conn, self.job.organization_id)
         self._wait(k, lambda: k in self.starts, serial_too=True)

@@ -52,13 +52,9 @@ def app_role() -> str | None:
     return role
 
 
-def is_postgres(engine: Engine) -> bool:
-    return engine.dialect.name == "postgresql"
-
-
 def _configure_sqlite(engine: Engine) -> None:
     @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_connection, _record):  # noqa: ANN001
+    def _on_connect(dbapi_connection, _record):
         # We issue BEGIN ourselves (see _on_begin) so SQLite's locking is explicit.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
@@ -69,7 +65,7 @@ def _configure_sqlite(engine: Engine) -> None:
         cursor.close()
 
     @event.listens_for(engine, "begin")
-    def _on_begin(conn):  # noqa: ANN001
+    def _on_begin(conn):
         # Writers ask for BEGIN IMMEDIATE (execution option sqlite_begin) so two writers queue on
         # the busy timeout instead of failing later with "database is locked" on upgrade.
         mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
@@ -78,7 +74,7 @@ def _configure_sqlite(engine: Engine) -> None:
 
 def _configure_postgres_role(engine: Engine, role: str) -> None:
     @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_connection, _record):  # noqa: ANN001
+    def _on_connect(dbapi_connection, _record):
         cursor = dbapi_connection.cursor()
         cursor.execute(f'SET ROLE "{role}"')
         cursor.close()
@@ -140,13 +136,6 @@ def shared_engine(url: str | None = None, *, owner: bool = False) -> Engine:
             engine = make_engine(key[0], owner=owner)
             _engines[key] = engine
         return engine
-
-
-def dispose_shared_engines() -> None:
-    with _engines_lock:
-        for engine in _engines.values():
-            engine.dispose()
-        _engines.clear()
 
 
 def check_connection(engine: Engine) -> None:

@@ -20,7 +20,7 @@ def alembic_config() -> Config:
     return config
 
 
-def _with_connection(engine: Engine, fn) -> None:  # noqa: ANN001
+def _with_connection(engine: Engine, fn) -> None:
     config = alembic_config()
     with engine.connect() as conn:
         sqlite = conn.dialect.name == "sqlite"

@@ -16,7 +16,7 @@ Id = BigInteger().with_variant(Integer(), "sqlite")
 Json = JSON().with_variant(JSONB(), "postgresql")
 
 
-def Money() -> Numeric:  # noqa: N802 - reads like a type in table definitions
+def Money() -> Numeric:  # reads like a type in table definitions
     """Amounts in the document currency: exact NUMERIC(18,2) on PostgreSQL.
 
     On SQLite NUMERIC values are stored as 8-byte floats; SQLAlchemy hands them back as Decimal
@@ -25,12 +25,12 @@ def Money() -> Numeric:  # noqa: N802 - reads like a type in table definitions
     return Numeric(18, 2, asdecimal=True)
 
 
-def Quantity() -> Numeric:  # noqa: N802
+def Quantity() -> Numeric:
     """Quantities and unit prices: 4 decimal places (EN 16931 allows more than cents on prices)."""
     return Numeric(18, 4, asdecimal=True)
 
 
-def Rate() -> Numeric:  # noqa: N802
+def Rate() -> Numeric:
     """VAT rates in percent, e.g. 19.00."""
     return Numeric(5, 2, asdecimal=True)
 
@@ -41,7 +41,7 @@ class UtcDateTime(TypeDecorator):
     impl = DateTime(timezone=True)
     cache_ok = True
 
-    def process_bind_param(self, value: datetime | None, dialect):  # noqa: ANN001
+    def process_bind_param(self, value: datetime | None, dialect):
         if value is None:
             return None
         if value.tzinfo is None:
@@ -51,7 +51,7 @@ class UtcDateTime(TypeDecorator):
             return value.replace(tzinfo=None)
         return value
 
-    def process_result_value(self, value: datetime | None, dialect):  # noqa: ANN001
+    def process_result_value(self, value: datetime | None, dialect):
         if value is None:
             return None
         if value.tzinfo is None:

@@ -284,7 +284,7 @@ def seed_demo(engine: Engine, *, orders_per_org: int = 24) -> dict:
     }
 
 
-def _seed_organization(conn, org_id: int, spec: dict, orders_per_org: int) -> None:  # noqa: ANN001
+def _seed_organization(conn, org_id: int, spec: dict, orders_per_org: int) -> None:
     rng = random.Random(spec["org"]["slug"])
     customer_ids = []
     for number, name, email, street, postal, city, country, vat_id in spec["customers"]:

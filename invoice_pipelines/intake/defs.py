@@ -95,7 +95,7 @@ class IncomingInvoicesConfig(Config):
     )
 
 
-def _waiting(engine, organization_id: int) -> list[int]:  # noqa: ANN001
+def _waiting(engine, organization_id: int) -> list[int]:
     with tenant_transaction(engine, organization_id) as conn:
         return list(
             conn.execute(
@@ -111,7 +111,7 @@ def _waiting(engine, organization_id: int) -> list[int]:  # noqa: ANN001
         )
 
 
-def _organization(engine, partition_key: str) -> dict:  # noqa: ANN001
+def _organization(engine, partition_key: str) -> dict:
     try:
         return resolve_organization(engine, partition_key)
     except UnknownOrganization:

@@ -71,7 +71,7 @@ class IntakeSummary:
         }
 
 
-def _sources(conn, organization_id: int, ids: list[int]) -> dict[int, tuple]:  # noqa: ANN001
+def _sources(conn, organization_id: int, ids: list[int]) -> dict[int, tuple]:
     rows = conn.execute(
         select(
             incoming_invoices.c.id, uploads.c.storage_key, uploads.c.filename, uploads.c.size_bytes
@@ -167,7 +167,7 @@ def _seller_key(key: str, vat_id: str | None, name: str | None) -> tuple[str, st
     return (key, f"vat:{vat_id}" if vat_id else f"name:{(name or '').strip().lower()}")
 
 
-def _duplicates(conn, organization_id: int, batch: dict[int, ParseOutcome]) -> dict[int, Finding]:  # noqa: ANN001
+def _duplicates(conn, organization_id: int, batch: dict[int, ParseOutcome]) -> dict[int, Finding]:
     """Same invoice number from the same supplier as an earlier document (or an earlier one in
     this batch): one indexed query per 500 numbers, by the stored `invoice_number_key`."""
     wanted = {
@@ -341,7 +341,7 @@ def _write_outcomes(
 
 def _record_unstorable(
     conn, ref: DocumentRef, outcome: ParseOutcome, exc: DBAPIError, summary
-) -> None:  # noqa: ANN001
+) -> None:
     reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
     message = f"the values read from this document cannot be stored: {reason}"
     change_status(
@@ -362,7 +362,7 @@ def _record_unstorable(
 
 
 def _record(
-    conn,  # noqa: ANN001
+    conn,
     ref: DocumentRef,
     outcome: ParseOutcome,
     seconds: float,

@@ -138,7 +138,7 @@ def _register_files(
     """Register files in one transaction; if that fails, one by one, so a bad file costs only itself."""
     try:
         planned = _record_files(engine, store, org_id, files)
-    except Exception as exc:  # noqa: BLE001 - one bad file must not stop the others
+    except Exception as exc:  # one bad file must not stop the others
         if len(files) == 1:
             result.errors.append(f"{files[0].key}: {type(exc).__name__}: {exc}")
         else:

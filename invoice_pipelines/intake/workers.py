@@ -55,7 +55,7 @@ def _worker_loop(conn: Connection, target: str, warm: bool) -> None:
     if warm:
         try:
             schematron.warm_up()
-        except Exception:  # noqa: S110 - each document then reports the missing artefact itself
+        except Exception:  # each document then reports the missing artefact itself
             pass
     conn.send(("ready", None))
     while True:

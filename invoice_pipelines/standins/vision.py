@@ -247,7 +247,7 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, as the client's connection pool expects
     server: _Server
 
-    def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
+    def do_POST(self) -> None:
         standin = self.server.standin
         raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         try:
@@ -281,7 +281,7 @@ class _Handler(BaseHTTPRequestHandler):
         alt = ";".join(parse_qs(url.query).get("$alt", []))
         self._send_json(*standin.annotate(body, enums_as_int="enum-encoding=int" in alt))
 
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         self._send_json(*_error(HTTPStatus.NOT_FOUND, f"Method not found: {self.path}"))
 
     def _send_json(self, status: int, payload: dict[str, Any]) -> None:
@@ -295,7 +295,7 @@ class _Handler(BaseHTTPRequestHandler):
         except (BrokenPipeError, ConnectionResetError):
             pass  # the client gave up (its timeout); nothing left to tell it
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: Any) -> None:
         pass  # tests read `received`; access logs would only clutter their output
 
 

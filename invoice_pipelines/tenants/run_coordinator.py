@@ -77,7 +77,7 @@ def organization_in_run_config(run_config: Mapping[str, Any] | None) -> str | No
     return next(iter(found), None)
 
 
-def organization_in_partition(run: DagsterRun, is_organization) -> str | None:  # noqa: ANN001
+def organization_in_partition(run: DagsterRun, is_organization) -> str | None:
     """The organization whose partition a run materializes, or None (no partition, a range).
 
     `is_organization(key)` says whether a single-dimension partition key is an organization's.
@@ -159,7 +159,7 @@ class OrganizationRunCoordinator(QueuedRunCoordinator):
             return self._refuse(
                 run, f"Run refused: there is no organization {organization!r} (use its slug or id)."
             )
-        except Exception as exc:  # noqa: BLE001 - the database is down or misconfigured
+        except Exception as exc:  # the database is down or misconfigured
             # queue it under the name as given; the op checks the organization when it starts
             slug = organization
             self._instance.report_engine_event(

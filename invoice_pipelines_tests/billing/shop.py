@@ -151,7 +151,7 @@ class Shop:
             for _ in range(count)
         ]
 
-    def set_active(self, table, row_id: int, active: bool) -> None:  # noqa: ANN001
+    def set_active(self, table, row_id: int, active: bool) -> None:
         with tenant_transaction(self.engine, self.org_id, write=True) as conn:
             conn.execute(table.update().where(table.c.id == row_id).values(active=active))
 
@@ -211,7 +211,7 @@ class Shop:
             )
 
 
-def make_shop(db, **org_values) -> Shop:  # noqa: ANN001 - a TestDatabase
+def make_shop(db, **org_values) -> Shop:  # a TestDatabase
     """A fresh organization with two customers and the ITEMS catalogue."""
     org = db.new_organization(**org_values)
     with tenant_transaction(db.engine, org["id"], write=True) as conn:
@@ -243,7 +243,7 @@ def make_shop(db, **org_values) -> Shop:  # noqa: ANN001 - a TestDatabase
     return Shop(db.engine, org, customer_ids, item_ids)
 
 
-def hook_chunk_writes(kind: str, after_writes: Callable[[ChunkContext], None]):  # noqa: ANN201
+def hook_chunk_writes(kind: str, after_writes: Callable[[ChunkContext], None]):
     """(module, name, wrapper): patch module.name with wrapper to act inside every chunk.
 
     The wrapper does the chunk's writes, then calls after_writes(ctx) before the chunk commits;
@@ -257,7 +257,7 @@ def hook_chunk_writes(kind: str, after_writes: Callable[[ChunkContext], None]): 
     )
     real = getattr(module, name)
 
-    def wrapper(conn, ctx, *rest):  # noqa: ANN001, ANN202
+    def wrapper(conn, ctx, *rest):
         outcome = real(conn, ctx, *rest)
         after_writes(ctx)
         return outcome

@@ -214,7 +214,7 @@ def test_an_interrupted_run_leaves_no_chunk_open_and_the_job_resumes(pg_database
     assert shop.invoice_count_per_order() == {o: 1 for o in orders}
 
 
-def _waiting_advisory_locks(db) -> int:  # noqa: ANN001 - a TestDatabase
+def _waiting_advisory_locks(db) -> int:  # a TestDatabase
     with db.owner_engine.connect() as conn:
         return conn.execute(
             text(
@@ -224,7 +224,7 @@ def _waiting_advisory_locks(db) -> int:  # noqa: ANN001 - a TestDatabase
         ).scalar_one()
 
 
-def _wait_until(condition, what: str) -> None:  # noqa: ANN001
+def _wait_until(condition, what: str) -> None:
     deadline = time.monotonic() + 60  # only stops a hang; the condition is met without waiting
     while not condition():
         assert time.monotonic() < deadline, f"never happened: {what}"
@@ -266,7 +266,7 @@ def test_a_single_job_never_falls_back_while_the_chunk_before_is_still_committin
     assert shop.inventory("TOOL") == 1000 - 2 * 50
 
 
-def _draft_job(shop, count: int) -> tuple[int, list[int]]:  # noqa: ANN001
+def _draft_job(shop, count: int) -> tuple[int, list[int]]:
     """A job whose orders all fail (draft): its chunks invoice nothing."""
     orders = shop.add_many(count)
     with tenant_transaction(shop.engine, shop.org_id, write=True) as conn:

@@ -51,7 +51,7 @@ def sequence_last_value(shop) -> int:
         ).scalar_one()
 
 
-def wait_until(condition, what: str, workers=(), timeout: float = 120) -> None:  # noqa: ANN001
+def wait_until(condition, what: str, workers=(), timeout: float = 120) -> None:
     """Poll until condition() holds; fail at once if a worker died. The timeout only stops a hang."""
     deadline = time.monotonic() + timeout
     while not condition():

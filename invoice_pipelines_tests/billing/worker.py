@@ -47,7 +47,7 @@ def main(argv: list[str]) -> int:
     if args.hang_at_position:
         hang_at, signal_file = int(args.hang_at_position[0]), Path(args.hang_at_position[1])
 
-        def hangs(ctx):  # noqa: ANN001, ANN202
+        def hangs(ctx):
             if ctx.job_id == args.job_id and ctx.after_position == hang_at:
                 signal_file.write_text(str(ctx.last_value))
                 time.sleep(600)  # killed here: invoices written, numbers taken, nothing committed
@@ -59,7 +59,7 @@ def main(argv: list[str]) -> int:
         assert engine.dialect.name == "postgresql", "pauses hook the chunks in flight"
         real_window = pipeline.PipelinedJob._window
 
-        def window(self, k):  # noqa: ANN001, ANN202
+        def window(self, k):
             if self._after(k) in pauses:
                 _wait_for(pauses[self._after(k)])
             return real_window(self, k)

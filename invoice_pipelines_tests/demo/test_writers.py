@@ -8,7 +8,6 @@ Saxon processor of this process (several processors in parallel threads crash Sa
 from __future__ import annotations
 
 import io
-import shutil
 import subprocess
 from dataclasses import replace
 from datetime import date
@@ -50,6 +49,7 @@ from invoice_pipelines.demo.writers.ubl import write_ubl
 from invoice_pipelines.intake import schematron
 from invoice_pipelines.intake.formats.text import iban_is_valid
 from invoice_pipelines.intake.parse import parse_document, parse_ocr_text
+from invoice_pipelines_tests.conftest import require_programs
 
 D = Decimal
 TODAY = date(2026, 3, 5)
@@ -350,8 +350,7 @@ def test_text_pdf_round_trips_umlauts_euro_and_escapes_through_pdftotext_and_pyp
     pypdf_text = "\n".join(page.extract_text() for page in reader.pages)
     assert special in pypdf_text and "Zeile 129" in pypdf_text
 
-    if shutil.which("pdftotext") is None:
-        pytest.skip("poppler-utils (pdftotext) is not installed")
+    require_programs("pdftotext")
     poppler = subprocess.run(
         ["pdftotext", "-layout", "-enc", "UTF-8", "-", "-"],
         input=pdf,
@@ -430,12 +429,9 @@ def test_demo_xml_and_pdf_are_validated_by_our_parser_with_the_stated_totals(dem
 
 
 def test_demo_scan_is_read_by_tesseract_with_the_gross_total(demo_files):
-    if shutil.which("tesseract") is None:
-        pytest.skip("tesseract is not installed")
-    try:
-        from invoice_pipelines.resources.ocr import TesseractOcrEngine
-    except ImportError:
-        pytest.skip("invoice_pipelines.resources.ocr is not available")
+    require_programs("tesseract")
+    from invoice_pipelines.resources.ocr import TesseractOcrEngine
+
     name, png = demo_files[3]
     invoice = demo_invoice_set(TODAY)[3].invoice
     page = TesseractOcrEngine().ocr_image(png)

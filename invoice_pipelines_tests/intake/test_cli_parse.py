@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -11,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from invoice_pipelines.intake.cli_parse import run_parse
+from invoice_pipelines_tests.conftest import require_programs
 from invoice_pipelines_tests.intake.test_samples import FX, HETZNER, ZF2, require_samples
 
 SCRIPT = Path(sys.executable).with_name("invoice-pipelines")
@@ -114,11 +114,8 @@ def test_human_summary_and_usage_errors(tmp_path: Path) -> None:
     assert "no such file" in err
 
 
-@pytest.mark.skipif(
-    shutil.which("tesseract") is None or shutil.which("pdftoppm") is None,
-    reason="needs tesseract-ocr and poppler-utils (pdftoppm) to make and read a scan",
-)
 def test_scanned_image_goes_through_ocr(tmp_path: Path) -> None:
+    require_programs("tesseract", "pdftoppm")
     pdf = require_samples() / HETZNER
     subprocess.run(
         ["pdftoppm", "-r", "200", "-gray", "-png", "-singlefile", str(pdf), str(tmp_path / "scan")],

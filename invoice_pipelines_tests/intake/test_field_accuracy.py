@@ -3,12 +3,10 @@ XML is the ground truth (see bench/field_accuracy.py); fails when accuracy drops
 
 from __future__ import annotations
 
-import shutil
-
 import pytest
 
 from invoice_pipelines.bench.field_accuracy import measure_field_accuracy
-from invoice_pipelines_tests.conftest import samples_dir
+from invoice_pipelines_tests.conftest import require_programs, samples_dir
 
 TEXT_TARGET = 0.90
 OCR_TARGET = 0.80
@@ -24,8 +22,7 @@ def test_text_path_reads_at_least_90_percent_of_fields() -> None:
 
 @pytest.mark.timeout(300)
 def test_ocr_path_reads_at_least_80_percent_of_fields() -> None:
-    if shutil.which("tesseract") is None or shutil.which("pdftoppm") is None:
-        pytest.skip("tesseract and poppler-utils are needed for the OCR path")
+    require_programs("tesseract", "pdftoppm")
     # 200 dpi and the first two pages (every total is on them) keep the run short.
     result = measure_field_accuracy(samples_dir(), ocr=True, dpi=200, max_pages=2)
     ocr = result["ocr"]

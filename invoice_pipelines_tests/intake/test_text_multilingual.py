@@ -3,7 +3,6 @@ PLN, HUF, INR; amounts without decimals; month names; per-rate VAT; derived tota
 
 from __future__ import annotations
 
-import shutil
 from datetime import date
 from decimal import Decimal
 
@@ -11,6 +10,7 @@ import pytest
 
 from invoice_pipelines.intake.formats.text import extract_fields, parse_amount, parse_date
 from invoice_pipelines.intake.parse import parse_ocr_text
+from invoice_pipelines_tests.conftest import require_programs
 
 D = Decimal
 
@@ -300,8 +300,7 @@ def test_a_label_without_a_value_is_not_filled_from_elsewhere() -> None:
 @pytest.mark.parametrize("today", [date(2026, 11, 22), date(2026, 10, 23)])
 def test_demo_scan_is_validated(today: date) -> None:
     """The seed-demo scan, read by Tesseract, passes every rule (2026-10-23 reads ":." noise)."""
-    if shutil.which("tesseract") is None:
-        pytest.skip("tesseract is not installed")
+    require_programs("tesseract")
     from invoice_pipelines.demo.invoices import demo_invoice_set, demo_supplier_invoices
     from invoice_pipelines.resources.ocr import TesseractOcrEngine
 
