@@ -12,7 +12,7 @@ PORT ?= 3000
 BENCH_ORDERS ?= 5000
 BENCH_DOCS ?= 200
 
-.PHONY: install system-packages run migrate seed-demo test lint format bench clean
+.PHONY: install system-packages run migrate seed-demo test lint format bench clean screenshots
 
 install: system-packages $(STAMP)
 
@@ -53,6 +53,12 @@ test: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	OMP_THREAD_LIMIT=1 NO_GCE_CHECK=true $(BIN)/pytest
+
+# the README's pictures of the UI, taken by the browser test in the system Chromium
+screenshots: install
+	@scripts/ensure-system-packages.sh
+	INVOICE_PIPELINES_SCREENSHOTS=docs/screenshots OMP_THREAD_LIMIT=1 NO_GCE_CHECK=true \
+	  $(BIN)/pytest -q -m browser invoice_pipelines_tests/test_browser.py
 
 # every benchmark at a small size, on INVOICE_PIPELINES_DB_URL (default: embedded SQLite)
 bench: install

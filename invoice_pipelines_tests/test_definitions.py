@@ -117,3 +117,14 @@ def test_sensors_launch_their_jobs():
     repo = defs.get_repository_def()
     assert repo.get_sensor_def("upload_sensor").job_name == "intake_job"
     assert repo.get_sensor_def("batch_jobs_sensor").job_name == "batch_invoicing_job"
+
+
+def test_work_jobs_run_only_their_asset_not_the_scheduled_checks():
+    """An asset job runs every check of its asset unless told otherwise: the all-organizations
+    audit and the stuck-document check must not ride along with every intake or batch run."""
+    for job_name, node in (
+        ("intake_job", "incoming_invoices"),
+        ("retry_failed_invoices_job", "incoming_invoices"),
+        ("batch_invoicing_job", "sales_invoices"),
+    ):
+        assert list(defs.resolve_job_def(job_name).graph.node_dict) == [node], job_name

@@ -1,6 +1,18 @@
 #!/usr/bin/env bash
 # Make sure the OCR system tools exist: tesseract with German data, and poppler's pdftoppm.
+# Chromium (for the browser test of the Dagster UI) is installed too where we are root; without
+# it, and not root, the browser test is skipped outside CI.
 set -euo pipefail
+
+if ! command -v chromium >/dev/null 2>&1; then
+    if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update -qq
+        apt-get install -y -qq chromium
+    else
+        echo "ensure-system-packages: chromium is missing (sudo apt-get install -y chromium); the browser test will be skipped" >&2
+    fi
+fi
 
 PACKAGES="tesseract-ocr tesseract-ocr-deu poppler-utils"
 

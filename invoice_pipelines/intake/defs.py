@@ -213,11 +213,17 @@ def incoming_invoices(
     yield no_failed_documents_result(summary.processed, failed)
 
 
+# The asset and the check it evaluates itself; not the scheduled no_stuck_documents check, which
+# an asset job would otherwise run along with every intake run.
+INCOMING_INVOICES_RUN = AssetSelection.assets(incoming_invoices) - AssetSelection.checks(
+    no_stuck_documents
+)
+
 # Both jobs run in one process: a run is one step, and a step subprocess would only add start-up
 # time. The organization is the partition key; the run coordinator tags the run with it.
 intake_job = define_asset_job(
     "intake_job",
-    selection=AssetSelection.assets(incoming_invoices),
+    selection=INCOMING_INVOICES_RUN,
     executor_def=in_process_executor,
     description="Parse and validate incoming invoices of one organization (the partition): "
     "launched by upload_sensor with the ids of newly registered documents, or by hand (no ids: "
@@ -226,7 +232,7 @@ intake_job = define_asset_job(
 
 retry_failed_invoices_job = define_asset_job(
     "retry_failed_invoices_job",
-    selection=AssetSelection.assets(incoming_invoices),
+    selection=INCOMING_INVOICES_RUN,
     executor_def=in_process_executor,
     config=RunConfig(ops={"incoming_invoices": IncomingInvoicesConfig(retry_failed=True)}),
     description="Retry FAILED incoming invoices of one organization (the partition): all of "
