@@ -264,22 +264,23 @@ def intake_run_request(slug: str, document_ids: list[int], run_key: str) -> RunR
 )
 def upload_sensor(context: SensorEvaluationContext, database: Database, upload_store: UploadStore):
     state = ScanState.from_json(json.loads(context.cursor) if context.cursor else None)
+    # Only organizations that have their partition: a new one's files wait for
+    # organizations_sensor's next tick (registering them now would move the dispatch mark past
+    # documents no run could be launched for).
+    known = set(context.instance.get_dynamic_partitions(ORGANIZATIONS_PARTITIONS_NAME))
     result = scan_uploads(
         database.get_engine(),
         upload_store,
         state,
         settle_seconds=float(positive_number("INVOICE_PIPELINES_UPLOAD_SETTLE_SECONDS", float)),
         batch_size=int(positive_number("INVOICE_PIPELINES_INTAKE_BATCH_SIZE")),
+        only_organizations=known,
     )
     for error in result.errors:
         context.log.error(f"upload not registered (will retry): {error}")
-    known = set(context.instance.get_dynamic_partitions(ORGANIZATIONS_PARTITIONS_NAME))
-    # a new organization's partition appears with organizations_sensor's next tick; its runs and
-    # observations wait for it
     requests = [
         intake_run_request(batch.organization_slug, batch.document_ids, batch.run_key)
         for batch in result.batches
-        if batch.organization_slug in known
     ]
     observations = [
         AssetObservation(
@@ -291,7 +292,7 @@ def upload_sensor(context: SensorEvaluationContext, database: Database, upload_s
             },
         )
         for slug, (registered, duplicates) in sorted(result.by_organization.items())
-        if (registered or duplicates) and slug in known
+        if registered or duplicates
     ]
     cursor = json.dumps(result.state.to_json(), sort_keys=True)
     if not requests and not observations:

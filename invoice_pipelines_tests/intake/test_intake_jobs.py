@@ -400,3 +400,28 @@ def test_the_old_config_shapes_are_refused_before_the_run():
         with pytest.raises(DagsterInvalidConfigError):
             validate_run_config(job, {"ops": {"incoming_invoices": {"config": config}}})
     validate_run_config(job, {"ops": {"incoming_invoices": {"config": {"retry_failed": True}}}})
+
+
+def test_files_of_an_organization_without_its_partition_wait_for_it(db, tmp_path):
+    """organizations_sensor adds a new organization's partition on its next tick; until then its
+    uploads stay where they are, and nothing is lost once the partition exists."""
+    org = db.new_organization()
+    store = LocalUploadStore(root=str(tmp_path))
+    _drop(store, org, {"a.xml": (samples_dir() / GOOD_CII).read_bytes()})
+    instance = DagsterInstance.ephemeral()
+    resources = {"database": Database(url=db.url), "upload_store": store}
+
+    def tick(cursor=None):
+        with build_sensor_context(instance=instance, cursor=cursor, resources=resources) as ctx:
+            result = upload_sensor(ctx)
+        requests = getattr(result, "run_requests", None) or []
+        mine = [r for r in requests if r.partition_key == org["slug"]]
+        return mine, getattr(result, "cursor", None) or ctx.cursor
+
+    before, cursor = tick()
+    assert before == []
+    assert _documents(db, org)[0] == {}  # not even registered
+    instance.add_dynamic_partitions(ORGANIZATIONS_PARTITIONS_NAME, [org["slug"]])
+    after, _ = tick(cursor)
+    assert len(after) == 1
+    assert len(after[0].run_config["ops"]["incoming_invoices"]["config"]["document_ids"]) == 1
