@@ -488,7 +488,8 @@ batch_invoicing_job = define_asset_job(
     "batch_invoicing_job",
     # the asset and the checks it evaluates itself; the daily audit over every organization
     # runs on its own schedule, not with every batch
-    selection=AssetSelection.assets(sales_invoices) - AssetSelection.checks(sales_invoices_audit),
+    selection=AssetSelection.assets(sales_invoices).without_checks()
+    | AssetSelection.checks(gapless_numbers_spec.key, totals_spec.key),
     executor_def=in_process_executor,
     description="Batch invoicing for one organization (the partition): launched per queued job "
     "by batch_jobs_sensor, or by hand with a new request (sales_orders, all_reviewed, "

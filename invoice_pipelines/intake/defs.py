@@ -215,8 +215,8 @@ def incoming_invoices(
 
 # The asset and the check it evaluates itself; not the scheduled no_stuck_documents check, which
 # an asset job would otherwise run along with every intake run.
-INCOMING_INVOICES_RUN = AssetSelection.assets(incoming_invoices) - AssetSelection.checks(
-    no_stuck_documents
+INCOMING_INVOICES_RUN = AssetSelection.assets(incoming_invoices).without_checks() | (
+    AssetSelection.checks(no_failed_documents_spec.key)
 )
 
 # Both jobs run in one process: a run is one step, and a step subprocess would only add start-up
