@@ -88,7 +88,7 @@ def test_materialization_is_recorded_in_postgres(
                 "database": Database(url=pg_database.url),
                 "upload_store": LocalUploadStore(root=str(tmp_path / "uploads")),
                 "ocr_engine": TesseractOcrEngine(),
-                "document_parser": DocumentParser(workers=2),
+                "document_parser": DocumentParser(workers=1),
             },
         )
         assert result.success

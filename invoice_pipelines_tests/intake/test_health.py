@@ -44,7 +44,7 @@ def _check(db):
             "database": Database(url=db.url),
             "upload_store": LocalUploadStore(),
             "ocr_engine": TesseractOcrEngine(),
-            "document_parser": DocumentParser(workers=2),
+            "document_parser": DocumentParser(workers=1),
         },
     ).resolve_job_def("incoming_invoices_checks_job")
     result = job.execute_in_process(instance=DagsterInstance.ephemeral())

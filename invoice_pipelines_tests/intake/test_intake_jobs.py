@@ -59,7 +59,7 @@ def _resources(db, store):
         "database": Database(url=db.url),
         "upload_store": store,
         "ocr_engine": TesseractOcrEngine(),
-        "document_parser": DocumentParser(workers=2),
+        "document_parser": DocumentParser(workers=1),
     }
 
 
@@ -389,7 +389,7 @@ def test_the_old_config_shapes_are_refused_before_the_run():
             "database": Database(),
             "upload_store": LocalUploadStore(),
             "ocr_engine": TesseractOcrEngine(),
-            "document_parser": DocumentParser(workers=2),
+            "document_parser": DocumentParser(workers=1),
         },
     ).resolve_job_def("retry_failed_invoices_job")
     for config in [
