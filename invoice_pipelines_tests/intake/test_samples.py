@@ -19,6 +19,7 @@ import pytest
 from invoice_pipelines.intake.formats.pdf import extract_text, open_pdf
 from invoice_pipelines.intake.formats.text import extract_fields
 from invoice_pipelines.intake.parse import ParseOutcome, parse_document
+from invoice_pipelines_tests.conftest import require_programs
 from invoice_pipelines_tests.intake import verdicts
 
 SAMPLES = verdicts.SAMPLES
@@ -338,10 +339,7 @@ def test_hetzner_fields_with_either_text_extractor(method: str) -> None:
     data = (require_samples() / HETZNER).read_bytes()
     document = open_pdf(data)
     if method == "pdftotext":
-        from shutil import which
-
-        if which("pdftotext") is None:
-            pytest.skip("poppler-utils (pdftotext) is not installed")
+        require_programs("pdftotext")
     text, used = extract_text(data, document, prefer=method)
     assert used == method
     fields = extract_fields(text)
