@@ -2,15 +2,12 @@
 
 import json
 import os
-import socket
-import subprocess
-import sys
-import time
 import urllib.request
 from pathlib import Path
 
 import pytest
 
+from invoice_pipelines_tests.browser import ui
 from invoice_pipelines_tests.test_definitions import (
     EXPECTED_ASSETS,
     EXPECTED_SCHEDULES,
@@ -44,12 +41,6 @@ QUERY = """
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _post(url: str, query: str) -> dict:
     request = urllib.request.Request(
         url,
@@ -62,53 +53,15 @@ def _post(url: str, query: str) -> dict:
 
 @pytest.fixture
 def webserver(tmp_path, sqlite_database):
-    port = _free_port()
-    env = {
-        **os.environ,
-        "DAGSTER_HOME": str(tmp_path),
-        "INVOICE_PIPELINES_DB_URL": sqlite_database.url,
-    }
     # the instance `make run` uses: SQLite storage, our run coordinator, the concurrency limits
-    subprocess.run(
-        [str(REPO / "scripts" / "dagster-home.sh"), "sqlite"],
-        cwd=REPO,
-        env=env,
-        check=True,
-        stdout=subprocess.DEVNULL,
-    )
-    bin_dir = Path(sys.executable).parent
-    proc = subprocess.Popen(
-        [
-            str(bin_dir / "dagster-webserver"),
-            "-w",
-            "workspace.yaml",
-            "-h",
-            "127.0.0.1",
-            "-p",
-            str(port),
-        ],
-        cwd=REPO,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                with urllib.request.urlopen(f"{base}/server_info", timeout=2):
-                    break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    output = proc.stdout.read().decode(errors="replace") if proc.stdout else ""
-                    pytest.fail(f"webserver did not come up:\n{output[-3000:]}")
-                time.sleep(0.5)
-        yield base
-    finally:
-        os.killpg(proc.pid, 15)
-        proc.wait(timeout=30)
+    env = {**os.environ, "INVOICE_PIPELINES_DB_URL": sqlite_database.url}
+    ui.write_instance(tmp_path, env)
+    with ui.webserver(tmp_path, env, tmp_path / "webserver.log") as server:
+        try:
+            server.wait_until_up(120)
+        except RuntimeError as exc:
+            pytest.fail(str(exc))
+        yield server.base
 
 
 def test_webserver_loads_code_location_without_errors(webserver):
