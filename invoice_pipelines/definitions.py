@@ -5,8 +5,10 @@ from dagster import Definitions
 # modules, not their `defs` objects: a module-level Definitions besides `defs` confuses the loader
 from invoice_pipelines.billing import defs as billing
 from invoice_pipelines.catalog import with_code_references
+from invoice_pipelines.exports import defs as exports
 from invoice_pipelines.intake import defs as intake
 from invoice_pipelines.resources.database import Database
+from invoice_pipelines.resources.exports import LocalExportStore
 from invoice_pipelines.resources.ocr import ocr_engine_from_env
 from invoice_pipelines.resources.parser import DocumentParser
 from invoice_pipelines.resources.storage import LocalUploadStore
@@ -18,6 +20,7 @@ def build_definitions() -> Definitions:
     resources = {
         "database": Database(url=env_var_or_default("INVOICE_PIPELINES_DB_URL")),
         "upload_store": LocalUploadStore(),
+        "export_store": LocalExportStore(),
         "ocr_engine": ocr_engine_from_env(as_env_vars=True),
         "document_parser": DocumentParser(
             timeout_seconds=float(
@@ -26,7 +29,7 @@ def build_definitions() -> Definitions:
             max_upload_bytes=max_upload_bytes(),
         ),
     }
-    merged = Definitions.merge(tenants.defs, intake.defs, billing.defs)
+    merged = Definitions.merge(tenants.defs, intake.defs, billing.defs, exports.defs)
     # every asset links to the function or module that defines it ("View source" in the catalog)
     assets = with_code_references(list(merged.assets or []))
     return Definitions(

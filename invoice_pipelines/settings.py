@@ -52,6 +52,16 @@ SETTINGS: tuple[Setting, ...] = (
         "Root of the local upload store; one folder per organization slug.",
     ),
     Setting(
+        "INVOICE_PIPELINES_EXPORT_DIR",
+        "<DATA_DIR>/exports",
+        "Root of the local export store: `<org>/<yyyy-mm>/` holds each month's CSV and DATEV files.",
+    ),
+    Setting(
+        "INVOICE_PIPELINES_EXPORT_START_MONTH",
+        "2020-01",
+        "First month of the export assets' month partitions (backfills reach back to it).",
+    ),
+    Setting(
         "INVOICE_PIPELINES_MAX_UPLOAD_BYTES",
         str(DEFAULT_MAX_UPLOAD_BYTES),
         "Uploads larger than this end FAILED with a clear message (default 20 MiB).",
@@ -123,6 +133,14 @@ def upload_dir() -> Path:
     raw = os.environ.get("INVOICE_PIPELINES_UPLOAD_DIR")
     if not raw:
         return data_dir() / "uploads"
+    path = Path(raw)
+    return path if path.is_absolute() else PROJECT_ROOT / path
+
+
+def export_dir() -> Path:
+    raw = os.environ.get("INVOICE_PIPELINES_EXPORT_DIR")
+    if not raw:
+        return data_dir() / "exports"
     path = Path(raw)
     return path if path.is_absolute() else PROJECT_ROOT / path
 

@@ -440,6 +440,136 @@ processing_errors = Table(
     Column("created_at", UtcDateTime, nullable=False, server_default=NOW),
 )
 
+# The VAT breakdown (BG-23) and lines (BG-25) of an incoming invoice as read by the intake: what
+# exports book and list. Written with the document's fields when it is stored; raw_json keeps
+# everything else the document said.
+incoming_invoice_taxes = Table(
+    "incoming_invoice_taxes",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    _org_fk(index=False),
+    Column(
+        "incoming_invoice_id",
+        Id,
+        ForeignKey("incoming_invoices.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    # None when a text or OCR document printed a rate without a category
+    Column("vat_category", String(2)),
+    Column("vat_rate", Rate()),
+    Column("basis", Money()),
+    Column("amount", Money()),
+)
+
+incoming_invoice_lines = Table(
+    "incoming_invoice_lines",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    _org_fk(index=False),
+    Column(
+        "incoming_invoice_id",
+        Id,
+        ForeignKey("incoming_invoices.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    Column("line_no", Integer, nullable=False),
+    Column("description", String(512)),
+    Column("quantity", Quantity()),
+    Column("unit_code", String(8)),
+    Column("unit_price", Quantity()),
+    Column("net_amount", Money()),
+    Column("vat_category", String(2)),
+    Column("vat_rate", Rate()),
+)
+
+EXPORT_DIRECTIONS = ("incoming", "sales")
+
+# DATEV business-partner accounts (Personenkonten): a creditor account per supplier, a debtor
+# account per customer. Assigned once, on the first export that books the partner, and never
+# changed: the tax advisor's ledger keys on them.
+partner_accounts = Table(
+    "partner_accounts",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    _org_fk(index=False),
+    Column("kind", String(8), nullable=False),  # creditor | debtor
+    # exports.accounts.partner_key: the supplier's VAT id, else its normalized name; for customers
+    # the customer number
+    Column("partner_key", String(255), nullable=False),
+    Column("account_number", Integer, nullable=False),
+    Column("name", String(255), nullable=False),
+    Column("vat_id", String(64)),
+    Column("country", String(2)),
+    Column("created_at", UtcDateTime, nullable=False, server_default=NOW),
+    UniqueConstraint("organization_id", "kind", "partner_key"),
+    UniqueConstraint("organization_id", "account_number"),
+    CheckConstraint("kind IN ('creditor', 'debtor')", name="kind"),
+)
+
+# One export of one organization, direction and month. A month exported again after a change is a
+# new version; files of earlier versions stay where they are.
+exports = Table(
+    "exports",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    _org_fk(index=False),
+    Column("direction", String(8), nullable=False),
+    Column("period", String(7), nullable=False),  # YYYY-MM
+    Column("version", Integer, nullable=False),
+    # sha256 of what the export books and lists (not of the files: the DATEV header carries the
+    # time it was written); equal fingerprints mean an unchanged month
+    Column("fingerprint", String(64), nullable=False),
+    Column("files", Json, nullable=False, server_default=text("'{}'")),
+    Column("invoice_count", Integer, nullable=False, server_default="0"),
+    Column("booking_count", Integer, nullable=False, server_default="0"),
+    Column("skipped_count", Integer, nullable=False, server_default="0"),
+    Column("net_total", Money(), nullable=False, server_default="0"),
+    Column("tax_total", Money(), nullable=False, server_default="0"),
+    Column("gross_total", Money(), nullable=False, server_default="0"),
+    Column("closed", Boolean, nullable=False, server_default=text("false")),  # Festschreibung
+    Column("notes", Json, nullable=False, server_default=text("'{}'")),
+    Column("dagster_run_id", String(64)),
+    Column("created_by", String(255)),
+    Column("created_at", UtcDateTime, nullable=False, server_default=NOW),
+    UniqueConstraint("organization_id", "direction", "period", "version"),
+    # the target of the items' (organization_id, export_id) foreign key
+    UniqueConstraint("organization_id", "id"),
+    CheckConstraint(_in("direction", EXPORT_DIRECTIONS), name="direction"),
+)
+
+# One row per invoice an export looked at: booked (exported) or skipped with the reason.
+export_items = Table(
+    "export_items",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("organization_id", Id, nullable=False),
+    Column("export_id", Id, nullable=False),
+    # exactly one of the two, as the export's direction says
+    Column("incoming_invoice_id", Id, ForeignKey("incoming_invoices.id", ondelete="CASCADE")),
+    Column("sales_invoice_id", Id, ForeignKey("sales_invoices.id", ondelete="CASCADE")),
+    Column("invoice_number", String(128)),
+    Column("status", String(8), nullable=False),  # exported | skipped
+    Column("reason", Text),
+    # incoming invoices: the processing_version the export saw (VALIDATED -> EXPORTED is
+    # conditional on it, like every status change)
+    Column("document_version", Integer),
+    Column("net_total", Money()),
+    Column("tax_total", Money()),
+    Column("gross_total", Money()),
+    UniqueConstraint("export_id", "incoming_invoice_id", "sales_invoice_id"),
+    ForeignKeyConstraint(
+        ["organization_id", "export_id"],
+        ["exports.organization_id", "exports.id"],
+        ondelete="CASCADE",
+    ),
+    CheckConstraint("status IN ('exported', 'skipped')", name="status"),
+    CheckConstraint(
+        "(incoming_invoice_id IS NULL) <> (sales_invoice_id IS NULL)", name="one_invoice"
+    ),
+)
+
 # Who started what: batch jobs, retries, re-exports, manual runs.
 audit_log = Table(
     "audit_log",

@@ -15,7 +15,13 @@ from sqlalchemy import and_, func, insert, select, update
 from sqlalchemy.engine import Connection
 
 from invoice_pipelines.core.lifecycle import Status, check_transition
-from invoice_pipelines.db.tables import incoming_invoices, organizations, processing_errors, uploads
+from invoice_pipelines.db.tables import (
+    export_items,
+    incoming_invoices,
+    organizations,
+    processing_errors,
+    uploads,
+)
 from invoice_pipelines.db.types import utcnow
 
 
@@ -187,6 +193,59 @@ def change_status(
     if errors:
         conn.execute(insert(processing_errors), error_rows(ref, new_version, errors))
     return DocumentRef(ref.id, ref.organization_id, current, new_version)
+
+
+def change_status_of_exported(
+    conn: Connection,
+    organization_id: int,
+    export_id: int,
+    expected: int,
+    *,
+    now: datetime | None = None,
+) -> int:
+    """VALIDATED -> EXPORTED for the documents an export booked, in one UPDATE.
+
+    The same rules as `change_status`, set-based: the lifecycle allows the step, and a document
+    only moves if it still has the status and the version the export read (the version is in its
+    export item). If fewer than `expected` documents move, someone changed one meanwhile:
+    StaleDocument, and the caller's transaction (files aside) is rolled back.
+    """
+    check_transition(Status.VALIDATED, Status.EXPORTED)
+    if expected == 0:
+        return 0
+    now = now or utcnow()
+    items = export_items.c
+    booked = (
+        select(items.id)
+        .where(
+            items.export_id == export_id,
+            items.status == "exported",
+            items.incoming_invoice_id == incoming_invoices.c.id,
+            items.document_version == incoming_invoices.c.processing_version,
+        )
+        .exists()
+    )
+    result = conn.execute(
+        update(incoming_invoices)
+        .where(
+            incoming_invoices.c.organization_id == organization_id,
+            incoming_invoices.c.status == Status.VALIDATED.value,
+            booked,
+        )
+        .values(
+            status=Status.EXPORTED.value,
+            processing_version=incoming_invoices.c.processing_version + 1,
+            last_processed_at=now,
+            status_changed_at=now,
+            updated_at=now,
+        )
+    )
+    if result.rowcount != expected:
+        raise StaleDocument(
+            f"{expected - result.rowcount} of the {expected} documents of export {export_id} "
+            "changed while it was written"
+        )
+    return result.rowcount
 
 
 def error_rows(ref: DocumentRef, version: int, errors: Sequence[ErrorRecord]) -> list[dict]:

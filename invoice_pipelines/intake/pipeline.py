@@ -17,13 +17,20 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Protocol
 
-from sqlalchemy import Engine, insert, select, text
+from sqlalchemy import Engine, delete, insert, select, text
 from sqlalchemy.exc import DBAPIError
 
 from invoice_pipelines.core.lifecycle import Status, can_process
 from invoice_pipelines.core.rules import Finding, duplicate_number_finding, invoice_number_key
-from invoice_pipelines.db.tables import audit_log, incoming_invoices, uploads
+from invoice_pipelines.db.tables import (
+    audit_log,
+    incoming_invoice_lines,
+    incoming_invoice_taxes,
+    incoming_invoices,
+    uploads,
+)
 from invoice_pipelines.db.tenancy import tenant_transaction
+from invoice_pipelines.intake.breakdown import breakdown_rows, line_rows
 from invoice_pipelines.intake.documents import (
     DocumentRef,
     ErrorRecord,
@@ -390,9 +397,26 @@ def _record(
             fields=fields,
             errors=_records(outcome.warnings),
         )
+    _store_breakdown(conn, ref, fields.get("raw_json"))
     summary.processed += 1
     summary.formats[outcome.format] += 1
     summary.outcomes["FAILED" if ref.id in summary.failures else "VALIDATED"] += 1
+
+
+def _store_breakdown(conn, ref: DocumentRef, raw: dict | None) -> None:
+    """The document's VAT breakdown and lines as rows (what exports read); a reprocessed document
+    replaces the rows of its earlier reading."""
+    for table in (incoming_invoice_taxes, incoming_invoice_lines):
+        conn.execute(delete(table).where(table.c.incoming_invoice_id == ref.id))
+    invoice = (raw or {}).get("invoice")
+    if not isinstance(invoice, dict):
+        return
+    taxes = breakdown_rows(ref.organization_id, ref.id, invoice)
+    if taxes:
+        conn.execute(insert(incoming_invoice_taxes), taxes)
+    lines = line_rows(ref.organization_id, ref.id, invoice)
+    if lines:
+        conn.execute(insert(incoming_invoice_lines), lines)
 
 
 def retry_documents(

@@ -1,0 +1,292 @@
+"""exports: export versions and items, DATEV partner accounts, incoming invoice breakdowns and lines
+
+Revision ID: 0006
+Revises: 0005
+
+- `exports` (one version of one organization's month, per direction) and `export_items` (each
+  invoice the export booked or skipped, with the reason).
+- `partner_accounts`: the creditor/debtor account each supplier/customer got, stable across
+  exports.
+- `incoming_invoice_taxes` and `incoming_invoice_lines`: the VAT breakdown and lines the intake
+  read, so an export books a month with set-based reads instead of opening every document's JSON.
+  Existing documents are backfilled from their stored JSON (raw_json.invoice).
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+from invoice_pipelines.db.engine import app_role
+from invoice_pipelines.db.rls import protect_tables, unprotect_tables
+from invoice_pipelines.db.types import Id, Json, Money, Quantity, Rate, UtcDateTime
+
+revision = "0006"
+down_revision = "0005"
+branch_labels = None
+depends_on = None
+
+NOW = sa.text("CURRENT_TIMESTAMP")
+TABLES = [
+    "incoming_invoice_taxes",
+    "incoming_invoice_lines",
+    "partner_accounts",
+    "exports",
+    "export_items",
+]
+BATCH = 2000
+
+
+def _document(table: str) -> sa.Column:
+    return sa.Column(
+        "incoming_invoice_id",
+        Id,
+        sa.ForeignKey(
+            "incoming_invoices.id",
+            ondelete="CASCADE",
+            name=f"fk_{table}_incoming_invoice_id_incoming_invoices",
+        ),
+        nullable=False,
+    )
+
+
+def upgrade() -> None:
+    for table in ("incoming_invoice_taxes", "incoming_invoice_lines"):
+        columns = (
+            [
+                sa.Column("vat_category", sa.String(2)),
+                sa.Column("vat_rate", Rate()),
+                sa.Column("basis", Money()),
+                sa.Column("amount", Money()),
+            ]
+            if table == "incoming_invoice_taxes"
+            else [
+                sa.Column("line_no", sa.Integer, nullable=False),
+                sa.Column("description", sa.String(512)),
+                sa.Column("quantity", Quantity()),
+                sa.Column("unit_code", sa.String(8)),
+                sa.Column("unit_price", Quantity()),
+                sa.Column("net_amount", Money()),
+                sa.Column("vat_category", sa.String(2)),
+                sa.Column("vat_rate", Rate()),
+            ]
+        )
+        op.create_table(
+            table,
+            sa.Column("id", Id, primary_key=True, autoincrement=True),
+            sa.Column(
+                "organization_id",
+                Id,
+                sa.ForeignKey(
+                    "organizations.id",
+                    ondelete="CASCADE",
+                    name=f"fk_{table}_organization_id_organizations",
+                ),
+                nullable=False,
+            ),
+            _document(table),
+            *columns,
+            sa.PrimaryKeyConstraint("id", name=f"pk_{table}"),
+        )
+        op.create_index(f"ix_{table}_incoming_invoice_id", table, ["incoming_invoice_id"])
+
+    op.create_table(
+        "partner_accounts",
+        sa.Column("id", Id, primary_key=True, autoincrement=True),
+        sa.Column(
+            "organization_id",
+            Id,
+            sa.ForeignKey(
+                "organizations.id",
+                ondelete="CASCADE",
+                name="fk_partner_accounts_organization_id_organizations",
+            ),
+            nullable=False,
+        ),
+        sa.Column("kind", sa.String(8), nullable=False),
+        sa.Column("partner_key", sa.String(255), nullable=False),
+        sa.Column("account_number", sa.Integer, nullable=False),
+        sa.Column("name", sa.String(255), nullable=False),
+        sa.Column("vat_id", sa.String(64)),
+        sa.Column("country", sa.String(2)),
+        sa.Column("created_at", UtcDateTime, nullable=False, server_default=NOW),
+        sa.PrimaryKeyConstraint("id", name="pk_partner_accounts"),
+        sa.UniqueConstraint(
+            "organization_id",
+            "kind",
+            "partner_key",
+            name="uq_partner_accounts_organization_id_kind_partner_key",
+        ),
+        sa.UniqueConstraint(
+            "organization_id",
+            "account_number",
+            name="uq_partner_accounts_organization_id_account_number",
+        ),
+        sa.CheckConstraint("kind IN ('creditor', 'debtor')", name="ck_partner_accounts_kind"),
+    )
+
+    op.create_table(
+        "exports",
+        sa.Column("id", Id, primary_key=True, autoincrement=True),
+        sa.Column(
+            "organization_id",
+            Id,
+            sa.ForeignKey(
+                "organizations.id",
+                ondelete="CASCADE",
+                name="fk_exports_organization_id_organizations",
+            ),
+            nullable=False,
+        ),
+        sa.Column("direction", sa.String(8), nullable=False),
+        sa.Column("period", sa.String(7), nullable=False),
+        sa.Column("version", sa.Integer, nullable=False),
+        sa.Column("fingerprint", sa.String(64), nullable=False),
+        sa.Column("files", Json, nullable=False, server_default=sa.text("'{}'")),
+        sa.Column("invoice_count", sa.Integer, nullable=False, server_default="0"),
+        sa.Column("booking_count", sa.Integer, nullable=False, server_default="0"),
+        sa.Column("skipped_count", sa.Integer, nullable=False, server_default="0"),
+        sa.Column("net_total", Money(), nullable=False, server_default="0"),
+        sa.Column("tax_total", Money(), nullable=False, server_default="0"),
+        sa.Column("gross_total", Money(), nullable=False, server_default="0"),
+        sa.Column("closed", sa.Boolean, nullable=False, server_default=sa.text("false")),
+        sa.Column("notes", Json, nullable=False, server_default=sa.text("'{}'")),
+        sa.Column("dagster_run_id", sa.String(64)),
+        sa.Column("created_by", sa.String(255)),
+        sa.Column("created_at", UtcDateTime, nullable=False, server_default=NOW),
+        sa.PrimaryKeyConstraint("id", name="pk_exports"),
+        sa.UniqueConstraint(
+            "organization_id",
+            "direction",
+            "period",
+            "version",
+            name="uq_exports_organization_id_direction_period_version",
+        ),
+        sa.UniqueConstraint("organization_id", "id", name="uq_exports_organization_id_id"),
+        sa.CheckConstraint("direction IN ('incoming', 'sales')", name="ck_exports_direction"),
+    )
+
+    op.create_table(
+        "export_items",
+        sa.Column("id", Id, primary_key=True, autoincrement=True),
+        sa.Column("organization_id", Id, nullable=False),
+        sa.Column("export_id", Id, nullable=False),
+        sa.Column(
+            "incoming_invoice_id",
+            Id,
+            sa.ForeignKey(
+                "incoming_invoices.id",
+                ondelete="CASCADE",
+                name="fk_export_items_incoming_invoice_id_incoming_invoices",
+            ),
+        ),
+        sa.Column(
+            "sales_invoice_id",
+            Id,
+            sa.ForeignKey(
+                "sales_invoices.id",
+                ondelete="CASCADE",
+                name="fk_export_items_sales_invoice_id_sales_invoices",
+            ),
+        ),
+        sa.Column("invoice_number", sa.String(128)),
+        sa.Column("status", sa.String(8), nullable=False),
+        sa.Column("reason", sa.Text),
+        sa.Column("document_version", sa.Integer),
+        sa.Column("net_total", Money()),
+        sa.Column("tax_total", Money()),
+        sa.Column("gross_total", Money()),
+        sa.PrimaryKeyConstraint("id", name="pk_export_items"),
+        sa.UniqueConstraint(
+            "export_id",
+            "incoming_invoice_id",
+            "sales_invoice_id",
+            name="uq_export_items_export_id_incoming_invoice_id_sales_invoice_id",
+        ),
+        sa.ForeignKeyConstraint(
+            ["organization_id", "export_id"],
+            ["exports.organization_id", "exports.id"],
+            ondelete="CASCADE",
+            name="fk_export_items_organization_id_exports",
+        ),
+        sa.CheckConstraint("status IN ('exported', 'skipped')", name="ck_export_items_status"),
+        sa.CheckConstraint(
+            "(incoming_invoice_id IS NULL) <> (sales_invoice_id IS NULL)",
+            name="ck_export_items_one_invoice",
+        ),
+    )
+
+    bind = op.get_bind()
+    if bind.dialect.name == "postgresql":
+        role = app_role()
+        protect_tables(bind, role, TABLES)
+        # the owner is subject to row-level security too (FORCE): see every tenant's rows
+        op.execute("SELECT set_config('invoice_pipelines.system', 'on', true)")
+    _backfill(bind)
+
+
+def _backfill(bind) -> None:
+    """Breakdowns and lines of documents stored before this revision, from raw_json.invoice."""
+    from invoice_pipelines.intake.breakdown import breakdown_rows, line_rows
+
+    invoices = sa.table(
+        "incoming_invoices",
+        sa.column("id", sa.BigInteger),
+        sa.column("organization_id", sa.BigInteger),
+        sa.column("raw_json", Json),
+    )
+    taxes = sa.table(
+        "incoming_invoice_taxes",
+        *(sa.column(c) for c in ("organization_id", "incoming_invoice_id", "vat_category")),
+        sa.column("vat_rate", Rate()),
+        sa.column("basis", Money()),
+        sa.column("amount", Money()),
+    )
+    lines = sa.table(
+        "incoming_invoice_lines",
+        *(
+            sa.column(c)
+            for c in (
+                "organization_id",
+                "incoming_invoice_id",
+                "line_no",
+                "description",
+                "unit_code",
+                "vat_category",
+            )
+        ),
+        sa.column("quantity", Quantity()),
+        sa.column("unit_price", Quantity()),
+        sa.column("net_amount", Money()),
+        sa.column("vat_rate", Rate()),
+    )
+    last_id = 0
+    while True:
+        rows = bind.execute(
+            sa.select(invoices.c.id, invoices.c.organization_id, invoices.c.raw_json)
+            .where(invoices.c.id > last_id)
+            .order_by(invoices.c.id)
+            .limit(BATCH)
+        ).all()
+        if not rows:
+            break
+        tax_rows, line_values = [], []
+        for row in rows:
+            document = (
+                (row.raw_json or {}).get("invoice") if isinstance(row.raw_json, dict) else None
+            )
+            if not isinstance(document, dict):
+                continue
+            tax_rows += breakdown_rows(row.organization_id, row.id, document)
+            line_values += line_rows(row.organization_id, row.id, document)
+        if tax_rows:
+            bind.execute(sa.insert(taxes), tax_rows)
+        if line_values:
+            bind.execute(sa.insert(lines), line_values)
+        last_id = rows[-1].id
+
+
+def downgrade() -> None:
+    bind = op.get_bind()
+    if bind.dialect.name == "postgresql":
+        unprotect_tables(bind, app_role(), TABLES)
+    for table in reversed(TABLES):
+        op.drop_table(table)

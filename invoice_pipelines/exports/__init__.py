@@ -1,0 +1,1 @@
+"""Exports: CSV and DATEV Buchungsstapel per organization and month."""

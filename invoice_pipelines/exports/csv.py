@@ -1,0 +1,69 @@
+"""The CSV export: one row per invoice and a lines file, for spreadsheets and data tools.
+
+UTF-8 without a byte-order mark, comma separated, RFC 4180 quoting, a header row, amounts as
+plain decimals with a dot ("1234.50"), dates as ISO 8601 ("2026-11-05"), empty for unknown.
+
+invoices file columns: see INVOICE_COLUMNS; lines file columns: see LINE_COLUMNS.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import date
+from decimal import Decimal
+
+INVOICE_COLUMNS = (
+    "invoice_id",  # our id of the incoming or sales invoice
+    "invoice_number",
+    "type_code",  # UNTDID 1001: 380 invoice, 381 credit note, ...
+    "issue_date",
+    "due_date",
+    "partner_account",  # DATEV creditor (suppliers) or debtor (customers) account
+    "partner_name",
+    "partner_vat_id",
+    "currency",
+    "net_total",
+    "tax_total",
+    "gross_total",
+    "vat_breakdown",  # "S 19: 100.00 + 19.00; S 7: 50.00 + 3.50" (category rate: basis + VAT)
+)
+LINE_COLUMNS = (
+    "invoice_id",
+    "invoice_number",
+    "line_no",
+    "description",
+    "quantity",
+    "unit_code",
+    "unit_price",
+    "net_amount",
+    "vat_category",
+    "vat_rate",
+)
+BLOCK = 2000
+
+
+def cell(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    if isinstance(value, date):
+        return value.isoformat()
+    return str(value)
+
+
+def rows_file(columns: Sequence[str], rows: Iterable[Sequence[object]]) -> Iterator[bytes]:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow(columns)
+    count = 0
+    for row in rows:
+        writer.writerow([cell(v) for v in row])
+        count += 1
+        if count % BLOCK == 0:
+            yield buffer.getvalue().encode("utf-8")
+            buffer.seek(0)
+            buffer.truncate()
+    yield buffer.getvalue().encode("utf-8")

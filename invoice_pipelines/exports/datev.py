@@ -1,0 +1,81 @@
+"""Rendering DATEV files as streams of encoded byte chunks (a chunk per block of rows)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+
+from invoice_pipelines.core.datev import (
+    BOOKING_COLUMNS,
+    BOOKINGS_CATEGORY,
+    CP1252,
+    PARTNER_COLUMNS,
+    PARTNERS_CATEGORY,
+    UTF8_BOM,
+    Booking,
+    Header,
+    booking_fields,
+    column_line,
+    header_fields,
+    join_line,
+    partner_fields,
+    transliterate,
+)
+
+BLOCK = 2000  # rows per written chunk
+
+
+def _encoded(lines: Iterable[str], encoding: str) -> Iterator[bytes]:
+    if encoding == UTF8_BOM:
+        yield b"\xef\xbb\xbf"
+        codec = "utf-8"
+    else:
+        codec = CP1252
+    block: list[str] = []
+    for line in lines:
+        block.append(line)
+        if len(block) >= BLOCK:
+            yield "".join(block).encode(codec)
+            block = []
+    if block:
+        yield "".join(block).encode(codec)
+
+
+def booking_line(booking: Booking, encoding: str = CP1252) -> str:
+    """One data row of a Buchungsstapel, with its CRLF."""
+    return join_line(booking_fields(booking, encoding))
+
+
+def bookings_file(header: Header, rows: Iterable[str], encoding: str = CP1252) -> Iterator[bytes]:
+    """A Buchungsstapel (category 21, format version 13) of rows made by `booking_line`."""
+
+    def lines() -> Iterator[str]:
+        yield join_line(header_fields(header, category=BOOKINGS_CATEGORY))
+        yield join_line(column_line(BOOKING_COLUMNS))
+        yield from rows
+
+    return _encoded(lines(), encoding)
+
+
+def partners_file(
+    header: Header, partners: Sequence[dict], encoding: str = CP1252
+) -> Iterator[bytes]:
+    """A Debitoren/Kreditoren file (category 16) of the given partner accounts."""
+
+    def lines() -> Iterator[str]:
+        yield join_line(header_fields(header, category=PARTNERS_CATEGORY))
+        yield join_line(column_line(PARTNER_COLUMNS))
+        for partner in partners:
+            yield join_line(
+                partner_fields(
+                    partner["account"],
+                    transliterate(partner["name"], encoding),
+                    vat_id=partner.get("vat_id"),
+                    street=partner.get("street"),
+                    postal_code=partner.get("postal_code"),
+                    city=partner.get("city"),
+                    country=partner.get("country"),
+                    encoding=encoding,
+                )
+            )
+
+    return _encoded(lines(), encoding)

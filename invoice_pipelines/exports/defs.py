@@ -1,0 +1,295 @@
+"""Exports area: incoming_invoice_exports and sales_invoice_exports, per organization and month.
+
+Both assets are partitioned by organization x month (a multi-partition of the organizations'
+dynamic partitions and a monthly partition) and sit downstream of the organization's
+incoming_invoices / sales_invoices. Materializing a partition exports that month: a DATEV
+Buchungsstapel, a DATEV Debitoren/Kreditoren file, an invoices CSV and a lines CSV in the
+ExportStore, an `exports` row and one `export_items` row per invoice; booked incoming invoices
+move VALIDATED -> EXPORTED. Materializing it again writes a new version only when something
+changed. Backfills (history migrations) run up to 12 partitions per run.
+"""
+
+import warnings
+
+from dagster import (
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetCheckSpec,
+    AssetDep,
+    AssetExecutionContext,
+    AssetSelection,
+    BackfillPolicy,
+    BetaWarning,
+    Config,
+    Definitions,
+    Failure,
+    MaterializeResult,
+    MetadataValue,
+    MonthlyPartitionsDefinition,
+    MultiPartitionKey,
+    MultiPartitionsDefinition,
+    MultiToSingleDimensionPartitionMapping,
+    asset,
+    define_asset_job,
+)
+from pydantic import Field
+
+from invoice_pipelines.catalog import OWNERS
+from invoice_pipelines.db.tenancy import UnknownOrganization
+from invoice_pipelines.exports.pipeline import (
+    ExportResult,
+    run_export,
+    skipped_by_reason,
+    totals_text,
+)
+from invoice_pipelines.exports.settings import ExportSettingsError
+from invoice_pipelines.resources.database import Database
+from invoice_pipelines.resources.exports import ExportStore
+from invoice_pipelines.settings import env
+from invoice_pipelines.tenants.partitions import (
+    ORGANIZATIONS_PARTITIONS_NAME,
+    organizations_partitions,
+)
+
+MONTH_DIMENSION = "month"
+MAX_PARTITIONS_PER_RUN = 12
+
+month_partitions = MonthlyPartitionsDefinition(
+    start_date=env("INVOICE_PIPELINES_EXPORT_START_MONTH"),
+    fmt="%Y-%m",
+    end_offset=1,  # the running month can be exported (and exported again when it is complete)
+)
+export_partitions = MultiPartitionsDefinition(
+    {ORGANIZATIONS_PARTITIONS_NAME: organizations_partitions, MONTH_DIMENSION: month_partitions}
+)
+
+
+class ExportConfig(Config):
+    close_month: bool | None = Field(
+        default=None,
+        description="Festschreibung: write the month as closed (locked in DATEV). Empty: the "
+        "organization's setting exports.close_months.",
+    )
+    requested_by: str = Field(default="", description="Who asked for it (audit log).")
+
+
+def _partition(key: str) -> tuple[str, str]:
+    """(organization slug, YYYY-MM) of a partition key such as "2026-11|acme"."""
+    if not isinstance(key, MultiPartitionKey):
+        key = export_partitions.get_partition_key_from_str(str(key))
+    dims = key.keys_by_dimension
+    return dims[ORGANIZATIONS_PARTITIONS_NAME], dims[MONTH_DIMENSION]
+
+
+def _preview(result: ExportResult) -> str:
+    rows = [
+        "| Umsatz | S/H | WKZ | Konto | Gegenkonto | BU | Belegdatum | Belegfeld 1 | Buchungstext |",
+        "|---:|---|---|---:|---:|---|---|---|---|",
+    ]
+    for b in result.preview:
+        rows.append(
+            f"| {format(b.amount, 'f')} | {b.side} | {b.currency} | {b.account} | "
+            f"{b.contra_account} | {b.tax_key or ''} | {b.document_date.isoformat()} | "
+            f"{b.document_number} | {b.text.replace('|', '/')} |"
+        )
+    return "\n".join(rows) if result.preview else "(no bookings)"
+
+
+def _skipped_table(result: ExportResult, limit: int = 50) -> str:
+    rows = ["| invoice id | number | reason |", "|---:|---|---|"]
+    for invoice_id, number, reason in result.skipped[:limit]:
+        rows.append(f"| {invoice_id} | {(number or '').replace('|', '/')} | {reason} |")
+    if len(result.skipped) > limit:
+        rows.append(f"| … | | {len(result.skipped) - limit} more |")
+    return "\n".join(rows)
+
+
+def _outcome(result: ExportResult) -> str:
+    if result.disabled:
+        return "direction disabled in the organization's settings"
+    if result.empty:
+        return "no invoices in this month"
+    if result.unchanged:
+        return f"unchanged since version {result.version}"
+    return f"version {result.version} written"
+
+
+def _metadata(results: list[ExportResult]) -> dict:
+    if len(results) == 1:
+        r = results[0]
+        metadata = {
+            "organization": r.organization,
+            "month": r.period,
+            "outcome": _outcome(r),
+            "version": r.version or 0,
+            "invoices": r.invoice_count,
+            "bookings": r.booking_count,
+            "skipped": r.skipped_count,
+            "closed": r.closed,
+            "totals": MetadataValue.json(totals_text(r.totals)),
+            "preview": MetadataValue.md(_preview(r)),
+        }
+        for kind, location in sorted(r.files.items()):
+            metadata[f"{kind}_file"] = MetadataValue.path(location)
+        if r.skipped:
+            metadata["skipped_invoices"] = MetadataValue.md(_skipped_table(r))
+            metadata["skipped_by_reason"] = MetadataValue.json(skipped_by_reason(r))
+        if r.notes:
+            metadata["changes"] = MetadataValue.json(r.notes)
+        return metadata
+    table = [
+        "| organization | month | outcome | invoices | skipped | DATEV file |",
+        "|---|---|---|---:|---:|---|",
+    ]
+    for r in results:
+        outcome = _outcome(r)
+        table.append(
+            f"| {r.organization} | {r.period} | {outcome} | {r.invoice_count} | "
+            f"{r.skipped_count} | {r.files.get('datev', '')} |"
+        )
+    return {
+        "partitions": len(results),
+        "invoices": sum(r.invoice_count for r in results),
+        "bookings": sum(r.booking_count for r in results),
+        "skipped": sum(r.skipped_count for r in results),
+        "exports": MetadataValue.md("\n".join(table)),
+    }
+
+
+def _export(
+    context: AssetExecutionContext,
+    config: ExportConfig,
+    database: Database,
+    export_store: ExportStore,
+    direction: str,
+    check_name: str,
+):
+    engine = database.get_engine()
+    who = config.requested_by or context.run.tags.get("dagster/user") or "dagster"
+    results = []
+    for key in context.partition_keys:
+        slug, period = _partition(key)
+        try:
+            result = run_export(
+                engine,
+                export_store,
+                slug,
+                period,
+                direction,
+                close_month=config.close_month,
+                run_id=context.run.run_id,
+                requested_by=who,
+            )
+        except (ExportSettingsError, UnknownOrganization) as exc:
+            raise Failure(f"{slug} {period}: {exc}", allow_retries=False) from None
+        for invoice_id, number, reason in result.skipped:
+            context.log.warning(
+                f"{slug} {period}: invoice {invoice_id} ({number}) skipped: {reason}"
+            )
+        results.append(result)
+    skipped = sum(r.skipped_count for r in results)
+    yield MaterializeResult(
+        metadata=_metadata(results),
+        check_results=[
+            AssetCheckResult(
+                check_name=check_name,
+                passed=skipped == 0,
+                severity=AssetCheckSeverity.ERROR,
+                description=(
+                    "Every invoice of the month was booked."
+                    if skipped == 0
+                    else f"{skipped} invoice(s) could not be booked and stay out of the export."
+                ),
+                metadata={
+                    "skipped": skipped,
+                    **(
+                        {"reasons": MetadataValue.md(_skipped_table(results[0]))}
+                        if skipped and len(results) == 1
+                        else {}
+                    ),
+                },
+            )
+        ],
+    )
+
+
+SKIPPED_CHECK = "every_invoice_booked"
+
+# The partition mapping and backfill_policy are beta in Dagster 1.13: without this, their warning is
+# printed into every process that loads the code, each run included.
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", BetaWarning)
+
+    UPSTREAM_ORGANIZATION = MultiToSingleDimensionPartitionMapping(
+        partition_dimension_name=ORGANIZATIONS_PARTITIONS_NAME
+    )
+
+    @asset(
+        name="incoming_invoice_exports",
+        partitions_def=export_partitions,
+        deps=[AssetDep("incoming_invoices", partition_mapping=UPSTREAM_ORGANIZATION)],
+        backfill_policy=BackfillPolicy.multi_run(max_partitions_per_run=MAX_PARTITIONS_PER_RUN),
+        group_name="exports",
+        kinds={"python", "sql", "csv"},
+        owners=OWNERS,
+        check_specs=[
+            AssetCheckSpec(
+                SKIPPED_CHECK,
+                asset="incoming_invoice_exports",
+                description="Fails with the count when validated supplier invoices of the month "
+                "could not be booked (no account mapping, unknown VAT rate, foreign currency without "
+                "a rate, no date); they stay VALIDATED and the export lists why.",
+            )
+        ],
+        description="Validated supplier invoices of one organization and month as a DATEV "
+        "Buchungsstapel (EXTF 700, category 21, format 13), a DATEV Debitoren/Kreditoren file and "
+        "CSV files (invoices, lines) in the export store; booked invoices become EXPORTED. A month "
+        "materialized again writes a new version only if something changed.",
+    )
+    def incoming_invoice_exports(
+        context: AssetExecutionContext,
+        config: ExportConfig,
+        database: Database,
+        export_store: ExportStore,
+    ):
+        yield from _export(context, config, database, export_store, "incoming", SKIPPED_CHECK)
+
+    @asset(
+        name="sales_invoice_exports",
+        partitions_def=export_partitions,
+        deps=[AssetDep("sales_invoices", partition_mapping=UPSTREAM_ORGANIZATION)],
+        backfill_policy=BackfillPolicy.multi_run(max_partitions_per_run=MAX_PARTITIONS_PER_RUN),
+        group_name="exports",
+        kinds={"python", "sql", "csv"},
+        owners=OWNERS,
+        check_specs=[
+            AssetCheckSpec(
+                SKIPPED_CHECK,
+                asset="sales_invoice_exports",
+                description="Fails with the count when sales invoices of the month could not be "
+                "booked (no revenue account for a VAT rate, foreign currency without a rate).",
+            )
+        ],
+        description="Sales invoices of one organization and month (by issue date, cancelled ones "
+        "left out) as a DATEV Buchungsstapel with the customers' debtor accounts, a DATEV "
+        "Debitoren/Kreditoren file and CSV files (invoices, lines) in the export store.",
+    )
+    def sales_invoice_exports(
+        context: AssetExecutionContext,
+        config: ExportConfig,
+        database: Database,
+        export_store: ExportStore,
+    ):
+        yield from _export(context, config, database, export_store, "sales", SKIPPED_CHECK)
+
+
+export_job = define_asset_job(
+    "export_job",
+    selection=AssetSelection.assets(incoming_invoice_exports, sales_invoice_exports),
+    description="Exports one organization's month in both directions (CSV and DATEV files).",
+)
+
+defs = Definitions(
+    assets=[incoming_invoice_exports, sales_invoice_exports],
+    jobs=[export_job],
+)

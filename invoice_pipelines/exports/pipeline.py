@@ -1,0 +1,401 @@
+"""One export: an organization's month in one direction, as CSV and DATEV files plus database rows.
+
+`run_export` is what the export assets, the CLI and the benchmark call:
+
+1. The organization's settings are checked first; bad settings stop it with one sentence before
+   anything is read or written.
+2. In one transaction, holding the organization's export lock: the month's invoices are read
+   (one query per kind of row), partners get their accounts, each invoice becomes its bookings or
+   a skip reason.
+3. If the month books exactly what its latest version booked and nothing is waiting to be exported,
+   nothing is written (idempotent). Otherwise a new version is written: files first (new names,
+   never overwriting), then the `exports` row, one `export_items` row per invoice, and the booked
+   incoming invoices move VALIDATED -> EXPORTED. If anything fails, the transaction rolls back and
+   the files of that version number, which no row refers to, are replaced by the next attempt.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from decimal import Decimal
+
+from sqlalchemy import insert, select, text
+from sqlalchemy.engine import Engine
+
+from invoice_pipelines.core.datev import Booking
+from invoice_pipelines.core.lifecycle import Status
+from invoice_pipelines.core.money import ZERO
+from invoice_pipelines.db.tables import audit_log, export_items, exports
+from invoice_pipelines.db.tenancy import resolve_organization, tenant_transaction
+from invoice_pipelines.exports.accounts import assign_accounts
+from invoice_pipelines.exports.bookings import InvoiceRecord, Skip, plan_bookings
+from invoice_pipelines.exports.csv import INVOICE_COLUMNS, LINE_COLUMNS, rows_file
+from invoice_pipelines.exports.datev import booking_line, bookings_file, partners_file
+from invoice_pipelines.exports.reads import load_invoices, load_lines, month_bounds
+from invoice_pipelines.exports.settings import ExportSettingsError, load_settings
+from invoice_pipelines.intake.documents import change_status_of_exported
+from invoice_pipelines.resources.exports import ExportStore
+
+# pg_advisory_xact_lock(EXPORT_LOCK_NAMESPACE, organization_id): one export writer per organization
+EXPORT_LOCK_NAMESPACE = 7302
+PREVIEW_ROWS = 5
+
+
+@dataclass
+class ExportResult:
+    organization: str
+    direction: str
+    period: str
+    version: int | None = None
+    export_id: int | None = None
+    unchanged: bool = False
+    empty: bool = False  # nothing to export and never exported: no files, no row
+    disabled: bool = False
+    closed: bool = False
+    files: dict[str, str] = field(default_factory=dict)
+    invoice_count: int = 0
+    booking_count: int = 0
+    skipped: list[tuple[int, str | None, str]] = field(default_factory=list)
+    # currency -> [net, tax, gross] of the exported invoices
+    totals: dict[str, list[Decimal]] = field(default_factory=dict)
+    preview: list[Booking] = field(default_factory=list)
+    notes: dict = field(default_factory=dict)
+
+    @property
+    def skipped_count(self) -> int:
+        return len(self.skipped)
+
+
+def check_period(period: str) -> str:
+    match = re.fullmatch(r"(\d{4})-(\d{2})", period or "")
+    if not match or not 1 <= int(match.group(2)) <= 12:
+        raise ExportSettingsError(f"the month {period!r} is not YYYY-MM")
+    return period
+
+
+def file_keys(slug: str, period: str, direction: str, version: int) -> dict[str, str]:
+    stem = f"{direction}_{period}_v{version}"
+    folder = f"{slug}/{period}"
+    return {
+        "datev": f"{folder}/EXTF_Buchungsstapel_{stem}.csv",
+        "datev_partners": f"{folder}/EXTF_Debitoren_Kreditoren_{stem}.csv",
+        "csv": f"{folder}/invoices_{stem}.csv",
+        "csv_lines": f"{folder}/invoice_lines_{stem}.csv",
+    }
+
+
+def _breakdown_text(invoice: InvoiceRecord) -> str:
+    return "; ".join(
+        f"{t.category or '?'} {'' if t.rate is None else format(t.rate.normalize(), 'f')}: "
+        f"{'' if t.basis is None else format(t.basis, 'f')} + "
+        f"{'' if t.amount is None else format(t.amount, 'f')}"
+        for t in invoice.taxes
+    )
+
+
+def run_export(
+    engine: Engine,
+    store: ExportStore,
+    organization: str | int,
+    period: str,
+    direction: str,
+    *,
+    close_month: bool | None = None,
+    run_id: str | None = None,
+    requested_by: str = "dagster",
+) -> ExportResult:
+    org = resolve_organization(engine, organization)
+    settings = load_settings(org)
+    check_period(period)
+    result = ExportResult(org["slug"], direction, period)
+    if direction not in settings.directions:
+        result.disabled = True
+        return result
+    start, end = month_bounds(period)
+    closed = settings.close_months if close_month is None else close_month
+    header = settings.header(start, end - timedelta(days=1), closed=closed)
+    result.closed = closed
+    encoding = settings.encoding
+    with tenant_transaction(engine, settings.organization_id, write=True) as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(
+                text("SELECT pg_advisory_xact_lock(:ns, :org)"),
+                {"ns": EXPORT_LOCK_NAMESPACE, "org": settings.organization_id},
+            )
+        e = exports.c
+        latest = conn.execute(
+            select(e.id, e.version, e.fingerprint, e.files, e.closed)
+            .where(
+                e.organization_id == settings.organization_id,
+                e.direction == direction,
+                e.period == period,
+            )
+            .order_by(e.version.desc())
+            .limit(1)
+        ).first()
+        invoices = load_invoices(conn, settings.organization_id, period, direction)
+        partners = assign_accounts(conn, settings, direction, invoices)
+
+        booked: list[tuple[InvoiceRecord, list[Booking]]] = []
+        for invoice in invoices:
+            key = invoice.partner_key
+            if key is None:
+                who = "supplier" if direction == "incoming" else "customer"
+                outcome: list[Booking] | Skip = Skip(invoice, f"{who} unknown: no name or VAT id")
+            else:
+                outcome = plan_bookings(
+                    invoice,
+                    direction=direction,
+                    settings=settings,
+                    period=period,
+                    account=partners[key].account,
+                )
+            if isinstance(outcome, Skip):
+                result.skipped.append((invoice.id, invoice.number, outcome.reason))
+            else:
+                booked.append((invoice, outcome))
+
+        booking_rows = [booking_line(b, encoding) for _, bookings in booked for b in bookings]
+        invoice_rows = [
+            (
+                inv.id,
+                inv.number,
+                inv.type_code,
+                inv.issue_date,
+                inv.due_date,
+                partners[inv.partner_key].account,
+                inv.partner_name,
+                inv.partner_vat_id,
+                inv.currency,
+                inv.net_total,
+                inv.tax_total,
+                inv.gross_total,
+                _breakdown_text(inv),
+            )
+            for inv, _ in booked
+        ]
+        digest = hashlib.sha256(
+            repr(
+                (
+                    header.adviser_number,
+                    header.client_number,
+                    header.chart,
+                    header.account_length,
+                    header.fiscal_year_start,
+                    header.currency,
+                    closed,
+                    encoding,
+                )
+            ).encode()
+        )
+        for row in booking_rows:
+            digest.update(row.encode("utf-8"))
+        for row in invoice_rows:
+            digest.update(repr(row).encode("utf-8"))
+        for skipped in result.skipped:
+            digest.update(repr(skipped).encode("utf-8"))
+        fingerprint = digest.hexdigest()
+
+        pending = [inv for inv, _ in booked if inv.status == Status.VALIDATED.value]
+        result.invoice_count = len(booked)
+        result.booking_count = len(booking_rows)
+        result.preview = [b for _, bookings in booked for b in bookings][:PREVIEW_ROWS]
+        for inv, _ in booked:
+            sums = result.totals.setdefault(inv.currency, [ZERO, ZERO, ZERO])
+            sums[0] += inv.net_total or ZERO
+            sums[1] += inv.tax_total or ZERO
+            sums[2] += inv.gross_total or ZERO
+
+        if latest is not None and latest.fingerprint == fingerprint and not pending:
+            result.unchanged = True
+            result.version = latest.version
+            result.export_id = latest.id
+            result.files = dict(latest.files or {})
+            result.closed = latest.closed
+            return result
+
+        if latest is None and not invoices:
+            result.empty = True
+            return result
+
+        version = (latest.version if latest is not None else 0) + 1
+        notes = _version_notes(conn, latest, booked, result.skipped)
+        keys = file_keys(settings.slug, period, direction, version)
+        for key in keys.values():
+            # a file of this version number that no export row refers to is a leftover of an
+            # attempt that did not commit (the lock is held: nobody else writes this version)
+            if store.exists(key):
+                store.remove(key)
+        lines = load_lines(conn, settings.organization_id, period, direction)
+        used = {inv.partner_key for inv, _ in booked}
+        partner_rows = [
+            {
+                "account": partners[key].account,
+                "name": partners[key].name,
+                "vat_id": partners[key].vat_id,
+                "country": partners[key].country,
+                **_address(booked, key),
+            }
+            for key in sorted(used, key=lambda k: partners[k].account)
+        ]
+        files = {
+            "datev": store.write(keys["datev"], bookings_file(header, booking_rows, encoding)),
+            "datev_partners": store.write(
+                keys["datev_partners"], partners_file(header, partner_rows, encoding)
+            ),
+            "csv": store.write(keys["csv"], rows_file(INVOICE_COLUMNS, invoice_rows)),
+            "csv_lines": store.write(
+                keys["csv_lines"],
+                rows_file(
+                    LINE_COLUMNS,
+                    (
+                        (inv.id, inv.number, *line)
+                        for inv, _ in booked
+                        for line in lines.get(inv.id, ())
+                    ),
+                ),
+            ),
+        }
+        home = settings.currency
+        sums = result.totals.get(home, [ZERO, ZERO, ZERO])
+        export_id = conn.execute(
+            insert(exports)
+            .values(
+                organization_id=settings.organization_id,
+                direction=direction,
+                period=period,
+                version=version,
+                fingerprint=fingerprint,
+                files=files,
+                invoice_count=len(booked),
+                booking_count=len(booking_rows),
+                skipped_count=len(result.skipped),
+                net_total=sums[0],
+                tax_total=sums[1],
+                gross_total=sums[2],
+                closed=closed,
+                notes={
+                    **notes,
+                    "totals_by_currency": {
+                        cur: [format(v, "f") for v in values]
+                        for cur, values in result.totals.items()
+                    },
+                },
+                dagster_run_id=run_id,
+                created_by=requested_by,
+            )
+            .returning(exports.c.id)
+        ).scalar_one()
+        column = "incoming_invoice_id" if direction == "incoming" else "sales_invoice_id"
+        by_id = {inv.id: inv for inv in invoices}
+        skipped_ids = {invoice_id: reason for invoice_id, _, reason in result.skipped}
+        items = [
+            {
+                "organization_id": settings.organization_id,
+                "export_id": export_id,
+                column: inv.id,
+                "invoice_number": (inv.number or None) and inv.number[:128],
+                "status": "skipped" if inv.id in skipped_ids else "exported",
+                "reason": skipped_ids.get(inv.id),
+                "document_version": inv.version,
+                "net_total": inv.net_total,
+                "tax_total": inv.tax_total,
+                "gross_total": inv.gross_total,
+            }
+            for inv in by_id.values()
+        ]
+        if items:
+            conn.execute(insert(export_items), items)
+        if direction == "incoming":
+            change_status_of_exported(conn, settings.organization_id, export_id, len(pending))
+        conn.execute(
+            insert(audit_log).values(
+                organization_id=settings.organization_id,
+                created_by=requested_by,
+                action="export",
+                entity_type="export",
+                entity_id=str(export_id),
+                details={
+                    "direction": direction,
+                    "period": period,
+                    "version": version,
+                    "invoices": len(booked),
+                    "skipped": len(result.skipped),
+                    "dagster_run_id": run_id,
+                },
+            )
+        )
+    result.version = version
+    result.export_id = export_id
+    result.files = files
+    result.notes = notes
+    return result
+
+
+def _address(booked: list[tuple[InvoiceRecord, list[Booking]]], key: str) -> dict:
+    for inv, _ in booked:
+        if inv.partner_key == key:
+            return {"street": inv.street, "postal_code": inv.postal_code, "city": inv.city}
+    return {}
+
+
+def _version_notes(conn, latest, booked, skipped) -> dict:
+    """What changed since the latest version: corrected, new and removed invoices."""
+    if latest is None:
+        return {}
+    items = export_items.c
+    before: dict[int, str] = {}
+    for incoming_id, sales_id, status in conn.execute(
+        select(items.incoming_invoice_id, items.sales_invoice_id, items.status).where(
+            items.export_id == latest.id
+        )
+    ):
+        before[incoming_id or sales_id] = status
+    now = {inv.id: inv for inv, _ in booked}
+    corrected = sorted(
+        (inv.number or str(inv.id))
+        for inv in now.values()
+        if before.get(inv.id) == "exported" and inv.status == Status.VALIDATED.value
+    )
+    added = sorted(i for i in now if before.get(i) != "exported")
+    removed = sorted(i for i, status in before.items() if status == "exported" and i not in now)
+    notes: dict = {"replaces_version": latest.version}
+    if corrected:
+        notes["corrected"] = corrected
+    if added:
+        notes["newly_booked"] = len(added)
+    if removed:
+        notes["no_longer_booked"] = removed
+    if latest.closed:
+        notes["warning"] = (
+            f"version {latest.version} was exported with Festschreibung (month closed): its "
+            "bookings are locked in DATEV and must be reversed there, not overwritten"
+        )
+    return notes
+
+
+def totals_text(totals: dict[str, list[Decimal]]) -> dict[str, dict[str, str]]:
+    """{currency: {net, tax, gross}} as exact decimal strings (metadata, JSON)."""
+    return {
+        currency: {
+            "net": format(values[0], "f"),
+            "tax": format(values[1], "f"),
+            "gross": format(values[2], "f"),
+        }
+        for currency, values in sorted(totals.items())
+    }
+
+
+def period_of(day: date) -> str:
+    return f"{day.year:04d}-{day.month:02d}"
+
+
+def skipped_by_reason(result: ExportResult) -> dict[str, int]:
+    counts: dict[str, int] = defaultdict(int)
+    for _, _, reason in result.skipped:
+        counts[reason] += 1
+    return dict(counts)

@@ -1,0 +1,235 @@
+"""Set-based reads of one organization's month: invoices, their VAT breakdowns, their lines.
+
+One query per kind of row for the whole month (no query per invoice). The month of an invoice is
+its issue date's; a document without a date belongs to the month it was uploaded in, so it is
+listed (and skipped with the reason) instead of vanishing from every export.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import UTC, date, datetime
+
+from sqlalchemy import and_, null, or_, select
+from sqlalchemy.engine import Connection
+
+from invoice_pipelines.core.lifecycle import Status
+from invoice_pipelines.db.tables import (
+    customers,
+    incoming_invoice_lines,
+    incoming_invoice_taxes,
+    incoming_invoices,
+    sales_invoice_lines,
+    sales_invoice_taxes,
+    sales_invoices,
+)
+from invoice_pipelines.exports.bookings import InvoiceRecord, TaxRow
+
+EXPORTABLE = (Status.VALIDATED.value, Status.EXPORTED.value)
+
+
+def month_bounds(period: str) -> tuple[date, date]:
+    """'2026-11' -> (2026-11-01, 2026-12-01): first day and the day after the month."""
+    year, month = (int(p) for p in period.split("-"))
+    start = date(year, month, 1)
+    end = date(year + (month == 12), month % 12 + 1, 1)
+    return start, end
+
+
+def _incoming_filter(organization_id: int, period: str):
+    start, end = month_bounds(period)
+    t = incoming_invoices.c
+    return and_(
+        t.organization_id == organization_id,
+        t.status.in_(EXPORTABLE),
+        or_(
+            and_(t.issue_date >= start, t.issue_date < end),
+            and_(
+                t.issue_date.is_(None),
+                t.created_at >= datetime(start.year, start.month, 1, tzinfo=UTC),
+                t.created_at < datetime(end.year, end.month, 1, tzinfo=UTC),
+            ),
+        ),
+    )
+
+
+def _sales_filter(organization_id: int, period: str):
+    start, end = month_bounds(period)
+    t = sales_invoices.c
+    return and_(
+        t.organization_id == organization_id,
+        t.issue_date >= start,
+        t.issue_date < end,
+        t.status != "cancelled",
+    )
+
+
+def load_invoices(
+    conn: Connection, organization_id: int, period: str, direction: str
+) -> list[InvoiceRecord]:
+    """The month's exportable invoices with their VAT breakdowns, ordered by date and id."""
+    if direction == "incoming":
+        t = incoming_invoices.c
+        query = (
+            select(
+                t.id,
+                t.invoice_number,
+                t.type_code,
+                t.issue_date,
+                t.due_date,
+                t.currency,
+                t.net_total,
+                t.tax_total,
+                t.gross_total,
+                t.seller_name,
+                t.seller_vat_id,
+                t.status,
+                t.processing_version,
+            )
+            .where(_incoming_filter(organization_id, period))
+            .order_by(t.issue_date, t.id)
+        )
+        records = [
+            InvoiceRecord(
+                id=r[0],
+                number=r[1],
+                type_code=r[2],
+                issue_date=r[3],
+                due_date=r[4],
+                currency=r[5],
+                net_total=r[6],
+                tax_total=r[7],
+                gross_total=r[8],
+                partner_name=r[9],
+                partner_vat_id=r[10],
+                status=r[11],
+                version=r[12],
+            )
+            for r in conn.execute(query)
+        ]
+        taxes = (
+            select(
+                incoming_invoice_taxes.c.incoming_invoice_id,
+                incoming_invoice_taxes.c.vat_category,
+                incoming_invoice_taxes.c.vat_rate,
+                incoming_invoice_taxes.c.basis,
+                incoming_invoice_taxes.c.amount,
+            )
+            .join(
+                incoming_invoices,
+                incoming_invoices.c.id == incoming_invoice_taxes.c.incoming_invoice_id,
+            )
+            .where(_incoming_filter(organization_id, period))
+            .order_by(incoming_invoice_taxes.c.id)
+        )
+    else:
+        s, c = sales_invoices.c, customers.c
+        query = (
+            select(
+                s.id,
+                s.invoice_number,
+                s.type_code,
+                s.issue_date,
+                s.due_date,
+                s.currency,
+                s.net_total,
+                s.tax_total,
+                s.gross_total,
+                c.name,
+                c.vat_id,
+                c.country,
+                c.customer_number,
+                c.street,
+                c.postal_code,
+                c.city,
+            )
+            .join(customers, customers.c.id == s.customer_id)
+            .where(_sales_filter(organization_id, period))
+            .order_by(s.issue_date, s.sequence_number)
+        )
+        records = [
+            InvoiceRecord(
+                id=r[0],
+                number=r[1],
+                type_code=r[2],
+                issue_date=r[3],
+                due_date=r[4],
+                currency=r[5],
+                net_total=r[6],
+                tax_total=r[7],
+                gross_total=r[8],
+                partner_name=r[9],
+                partner_vat_id=r[10],
+                partner_country=r[11],
+                customer_number=r[12],
+                street=r[13],
+                postal_code=r[14],
+                city=r[15],
+            )
+            for r in conn.execute(query)
+        ]
+        taxes = (
+            select(
+                sales_invoice_taxes.c.sales_invoice_id,
+                sales_invoice_taxes.c.vat_category,
+                sales_invoice_taxes.c.vat_rate,
+                sales_invoice_taxes.c.basis,
+                sales_invoice_taxes.c.amount,
+            )
+            .join(sales_invoices, sales_invoices.c.id == sales_invoice_taxes.c.sales_invoice_id)
+            .where(_sales_filter(organization_id, period))
+            .order_by(sales_invoice_taxes.c.id)
+        )
+    by_id = {r.id: r for r in records}
+    for invoice_id, category, rate, basis, amount in conn.execute(taxes):
+        record = by_id.get(invoice_id)
+        if record is not None:
+            record.taxes.append(TaxRow(category, rate, basis, amount))
+    return records
+
+
+def load_lines(
+    conn: Connection, organization_id: int, period: str, direction: str
+) -> dict[int, list[tuple]]:
+    """invoice id -> its lines as (line_no, description, quantity, unit_code, unit_price,
+    net_amount, vat_category, vat_rate), in line order."""
+    if direction == "incoming":
+        t = incoming_invoice_lines.c
+        query = (
+            select(
+                t.incoming_invoice_id,
+                t.line_no,
+                t.description,
+                t.quantity,
+                t.unit_code,
+                t.unit_price,
+                t.net_amount,
+                t.vat_category,
+                t.vat_rate,
+            )
+            .join(incoming_invoices, incoming_invoices.c.id == t.incoming_invoice_id)
+            .where(_incoming_filter(organization_id, period))
+        )
+    else:
+        t = sales_invoice_lines.c
+        query = (
+            select(
+                t.sales_invoice_id,
+                t.line_no,
+                t.description,
+                t.quantity,
+                null(),
+                t.unit_price,
+                t.net_amount,
+                t.vat_category,
+                t.vat_rate,
+            )
+            .join(sales_invoices, sales_invoices.c.id == t.sales_invoice_id)
+            .where(_sales_filter(organization_id, period))
+        )
+    lines: dict[int, list[tuple]] = defaultdict(list)
+    for row in conn.execute(query):
+        lines[row[0]].append(tuple(row[1:]))
+    for entries in lines.values():
+        entries.sort(key=lambda e: e[0])
+    return lines

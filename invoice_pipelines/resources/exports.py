@@ -1,0 +1,83 @@
+"""Export stores: where the CSV and DATEV files of each organization's months are kept.
+
+Files are written once and never overwritten: a month exported again gets new file names (its
+version), so what was handed to the tax advisor stays as it was. `LocalExportStore` keeps
+`<root>/<org>/<yyyy-mm>/`; an object store only has to provide the same four methods (write a
+new object from a stream of byte chunks, refuse an existing key, read, remove).
+"""
+
+import os
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+
+from dagster import ConfigurableResource
+from pydantic import Field
+
+from invoice_pipelines.settings import export_dir
+
+
+class ExportStore(ConfigurableResource):
+    """The interface the export assets use."""
+
+    def write(self, key: str, chunks: Iterable[bytes]) -> str:
+        """Write a new file from byte chunks (streamed) and return where it is.
+
+        Raises FileExistsError if `key` exists: exports never overwrite a file.
+        """
+        raise NotImplementedError
+
+    def exists(self, key: str) -> bool:
+        raise NotImplementedError
+
+    def read(self, key: str) -> bytes:
+        raise NotImplementedError
+
+    def remove(self, key: str) -> None:
+        """Delete a file; only for leftovers of an export attempt that did not commit."""
+        raise NotImplementedError
+
+
+class LocalExportStore(ExportStore):
+    """A folder per organization and month under `root` (default INVOICE_PIPELINES_EXPORT_DIR)."""
+
+    root: str = Field(default="", description="Folder; empty means INVOICE_PIPELINES_EXPORT_DIR")
+
+    def _root(self) -> Path:
+        return Path(self.root) if self.root else export_dir()
+
+    def path(self, key: str) -> Path:
+        root = self._root().resolve()
+        path = (root / key).resolve()
+        if root not in path.parents:
+            raise ValueError(f"key {key!r} escapes the export store")
+        return path
+
+    def write(self, key: str, chunks: Iterable[bytes]) -> str:
+        target = self.path(key)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if target.exists():
+            raise FileExistsError(f"export file {target} exists; exports never overwrite")
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".", suffix=".part")
+        try:
+            with os.fdopen(fd, "wb", buffering=1 << 20) as handle:
+                for chunk in chunks:
+                    handle.write(chunk)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.chmod(tmp, 0o644)
+            # link, not rename: fails instead of replacing a file that appeared meanwhile
+            os.link(tmp, target)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+        return str(target)
+
+    def exists(self, key: str) -> bool:
+        return self.path(key).exists()
+
+    def read(self, key: str) -> bytes:
+        return self.path(key).read_bytes()
+
+    def remove(self, key: str) -> None:
+        self.path(key).unlink(missing_ok=True)
