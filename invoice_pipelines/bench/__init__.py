@@ -15,6 +15,7 @@ SCENARIOS: dict[str, str] = {
     "ocr": "invoice_pipelines.bench.ocr",
     "field-accuracy": "invoice_pipelines.bench.field_accuracy",
     "batch-invoicing": "invoice_pipelines.bench.batch_invoicing",
+    "export": "invoice_pipelines.bench.export",
 }
 
 

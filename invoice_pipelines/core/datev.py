@@ -199,6 +199,11 @@ def transliterate(value: str, encoding: str = CP1252) -> str:
     value = _CONTROL.sub(" ", value)
     if encoding != CP1252:
         return value
+    try:
+        value.encode(CP1252)
+        return value  # the common case: nothing to replace
+    except UnicodeEncodeError:
+        pass
     out = []
     for char in value:
         try:
@@ -271,6 +276,7 @@ def yyyymmdd(day: date) -> str:
 
 _UMLAUTS = {"ä": "ae", "ö": "oe", "ü": "ue", "Ä": "Ae", "Ö": "Oe", "Ü": "Ue", "ß": "ss"}
 _NOT_IN_BELEGFELD = re.compile(r"[^A-Za-z0-9$%&*+\-/]+")
+_BELEGFELD = re.compile(r"[A-Za-z0-9$%&*+\-/]*")
 
 
 def belegfeld(number: str | None, max_length: int = 36) -> str:
@@ -279,7 +285,10 @@ def belegfeld(number: str | None, max_length: int = 36) -> str:
     Umlauts are spelled out, accents dropped; every run of other characters (spaces, dots,
     underscores, colons) becomes one "-". The result is cut to `max_length` characters.
     """
-    value = "".join(_UMLAUTS.get(c, c) for c in (number or ""))
+    number = number or ""
+    if _BELEGFELD.fullmatch(number) and not number.startswith("-") and not number.endswith("-"):
+        return number[:max_length]  # the common case: nothing to change
+    value = "".join(_UMLAUTS.get(c, c) for c in number)
     value = "".join(c for c in unicodedata.normalize("NFKD", value) if not unicodedata.combining(c))
     value = _NOT_IN_BELEGFELD.sub("-", value).strip("-")
     return value[:max_length]

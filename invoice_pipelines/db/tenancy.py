@@ -34,15 +34,20 @@ def scope_to_organization(conn: Connection, organization_id: int) -> None:
 
 @contextmanager
 def tenant_transaction(
-    engine: Engine, organization_id: int, *, write: bool = False
+    engine: Engine, organization_id: int, *, write: bool = False, snapshot: bool = False
 ) -> Iterator[Connection]:
     """A transaction that sees only one organization's rows.
 
     `write=True` takes SQLite's write lock at BEGIN, so concurrent writers wait instead of failing.
+    `snapshot=True` runs it REPEATABLE READ on PostgreSQL: every statement sees the database as of
+    the first one, and writing a row someone changed since then fails (SQLSTATE 40001) instead of
+    mixing two states. (SQLite's write lock already gives a writer one unchanging view.)
     """
     with engine.connect() as conn:
         if write and conn.dialect.name == "sqlite":
             conn = conn.execution_options(sqlite_begin="IMMEDIATE")
+        if snapshot and conn.dialect.name == "postgresql":
+            conn = conn.execution_options(isolation_level="REPEATABLE READ")
         with conn.begin():
             scope_to_organization(conn, organization_id)
             yield conn

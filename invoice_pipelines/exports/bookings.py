@@ -18,6 +18,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
+from functools import cached_property, lru_cache
 
 from invoice_pipelines.core.datev import Booking, DatevFieldError, belegfeld, eu_country, rate_field
 from invoice_pipelines.core.money import ZERO, round_cents
@@ -61,7 +62,7 @@ class InvoiceRecord:
     version: int | None = None  # incoming invoices: processing_version
     taxes: list[TaxRow] = field(default_factory=list)
 
-    @property
+    @cached_property
     def partner_key(self) -> str | None:
         """How a business partner is recognized across invoices: customer number, VAT id, name."""
         if self.customer_number:
@@ -79,118 +80,161 @@ class Skip:
     reason: str
 
 
+@lru_cache(maxsize=256)
 def rate_key(rate: Decimal) -> str:
     """19.00 -> "19", 5.50 -> "5.5": how rates appear in mapping keys and messages."""
-    text = format(rate.normalize(), "f")
-    return text
+    return format(rate.normalize(), "f")
 
 
-def plan_bookings(
-    invoice: InvoiceRecord,
-    *,
-    direction: str,
-    settings: ExportSettings,
-    period: str,
-    account: int,
-) -> list[Booking] | Skip:
-    """The bookings of one invoice, or the reason it cannot be booked."""
-    if invoice.issue_date is None:
-        return Skip(invoice, "no invoice date (BT-2): the booking date is unknown")
-    if not invoice.currency:
-        return Skip(invoice, "no currency (BT-5)")
-    if not invoice.taxes:
-        return Skip(invoice, "no VAT breakdown: the amounts per VAT rate are unknown")
-    exchange_rate = None
-    if invoice.currency != settings.currency:
-        exchange_rate = settings.exchange_rate(invoice.currency, period)
-        if exchange_rate is None:
-            return Skip(
-                invoice,
-                f"currency {invoice.currency} without an exchange rate to {settings.currency} "
-                f"for {period} (organization settings exports.exchange_rates)",
+class BookingRules:
+    """The booking rules of one export (organization settings, direction, month), with what they
+    give for each VAT key and each partner worked out once, not once per invoice."""
+
+    def __init__(self, settings: ExportSettings, direction: str, period: str) -> None:
+        self.settings = settings
+        self.direction = direction
+        self.period = period
+        self.normal_side = "H" if direction == "incoming" else "S"
+        self.other_side = "S" if self.normal_side == "H" else "H"
+        self._accounts = (
+            settings.expense_accounts if direction == "incoming" else settings.revenue_accounts
+        )
+        self._keys = settings.tax_keys.get(direction, {})
+        self._vat: dict[tuple, tuple[int, str | None] | str] = {}
+        self._partners: dict[str | None, tuple] = {}
+        self._rates: dict[str, Decimal | str | None] = {}
+
+    def _partner(self, invoice: InvoiceRecord) -> tuple:
+        key = invoice.partner_key
+        found = self._partners.get(key)
+        if found is None:
+            settings = self.settings
+            override = (
+                settings.partner_expense_accounts.get(key or "")
+                if self.direction == "incoming"
+                else None
             )
-        try:
-            rate_field(exchange_rate)
-        except DatevFieldError as exc:
-            return Skip(invoice, str(exc))
-    credit_note = (invoice.type_code or "").strip() in CREDIT_NOTE_TYPES
-    accounts = settings.expense_accounts if direction == "incoming" else settings.revenue_accounts
-    override = (
-        settings.partner_expense_accounts.get(invoice.partner_key or "")
-        if direction == "incoming"
-        else None
-    )
-    keys = settings.tax_keys.get(direction, {})
-    partner_eu = eu_country(invoice.partner_vat_id)
-    eu_vat_id = (
-        re.sub(r"\s+", "", invoice.partner_vat_id or "").upper()
-        if partner_eu and partner_eu != settings.country
-        else None
-    )
-    centers = settings.cost_centers
-    partner_centers = (centers.get("partners") or {}).get(invoice.partner_key or "") or {}
-    text = " ".join(f"{invoice.partner_name or ''} {invoice.number or ''}".split())
-    bookings: list[Booking] = []
-    for tax in invoice.taxes:
-        category = (tax.category or "").upper() or None
-        if tax.rate is None:
-            return Skip(invoice, f"unknown VAT rate (no rate for category {category or '?'})")
+            partner_eu = eu_country(invoice.partner_vat_id)
+            eu_vat_id = (
+                re.sub(r"\s+", "", invoice.partner_vat_id or "").upper()
+                if partner_eu and partner_eu != settings.country
+                else None
+            )
+            centers = settings.cost_centers
+            own = (centers.get("partners") or {}).get(key or "") or {}
+            found = (
+                override,
+                eu_vat_id,
+                own.get("kost1") or centers.get("kost1"),
+                own.get("kost2") or centers.get("kost2"),
+            )
+            self._partners[key] = found
+        return found
+
+    def _exchange_rate(self, currency: str) -> Decimal | str | None:
+        """The rate for a foreign currency, or the reason there is none usable."""
+        if currency not in self._rates:
+            rate = self.settings.exchange_rate(currency, self.period)
+            if rate is None:
+                found: Decimal | str = (
+                    f"currency {currency} without an exchange rate to {self.settings.currency} "
+                    f"for {self.period} (organization settings exports.exchange_rates)"
+                )
+            else:
+                try:
+                    rate_field(rate)
+                    found = rate
+                except DatevFieldError as exc:
+                    found = str(exc)
+            self._rates[currency] = found
+        return self._rates[currency]
+
+    def _vat_terms(self, category: str | None, rate: Decimal | None, override: int | None):
+        """(contra account, BU key) for a breakdown entry, or the reason it cannot be booked."""
+        cache_key = (category, rate, override)
+        found = self._vat.get(cache_key)
+        if found is not None:
+            return found
+        found = self._resolve(category, rate, override)
+        self._vat[cache_key] = found
+        return found
+
+    def _resolve(self, category: str | None, rate: Decimal | None, override: int | None):
+        settings = self.settings
+        category = (category or "").upper() or None
+        if rate is None:
+            return f"unknown VAT rate (no rate for category {category or '?'})"
         if category is None:
-            if tax.rate == 0:
-                return Skip(
-                    invoice,
-                    "VAT at 0 % without a category: exempt, zero rated or reverse charge is unknown",
+            if rate == 0:
+                return (
+                    "VAT at 0 % without a category: exempt, zero rated or reverse charge is unknown"
                 )
             category = "S"
-        if category == "S" and tax.rate not in settings.known_rates:
-            return Skip(invoice, f"unknown VAT rate {rate_key(tax.rate)} % (category S)")
+        if category == "S" and rate not in settings.known_rates:
+            return f"unknown VAT rate {rate_key(rate)} % (category S)"
         if category != "S" and category not in ZERO_RATED:
-            return Skip(invoice, f"unknown VAT category {category}")
-        key = f"S:{rate_key(tax.rate)}" if category == "S" else category
-        contra = override or accounts.get(key)
+            return f"unknown VAT category {category}"
+        key = f"S:{rate_key(rate)}" if category == "S" else category
+        contra = override or self._accounts.get(key)
         if contra is None:
-            return Skip(
-                invoice,
-                f"no account mapping for VAT {category} {rate_key(tax.rate)} % in {settings.chart}",
-            )
-        if tax.basis is None:
-            return Skip(invoice, f"the VAT breakdown for {key} has no taxable amount")
-        vat = tax.amount if tax.amount is not None else ZERO
-        gross = round_cents(tax.basis + vat)
-        if gross == 0:
-            continue  # zero-amount rows are not written
+            return f"no account mapping for VAT {category} {rate_key(rate)} % in {settings.chart}"
         tax_key = None
         if contra not in settings.automatic_accounts:
-            tax_key = keys.get(key, keys.get(category))
+            tax_key = self._keys.get(key, self._keys.get(category))
             if tax_key is None:
-                return Skip(
-                    invoice,
+                return (
                     f"no BU key for VAT {key} on the non-automatic account {contra} "
-                    "(organization settings exports.tax_keys)",
+                    "(organization settings exports.tax_keys)"
                 )
             tax_key = tax_key or None
-        normal_side = "H" if direction == "incoming" else "S"
-        flipped = credit_note != (gross < 0)
-        side = normal_side if not flipped else ("S" if normal_side == "H" else "H")
-        base_amount = round_cents(abs(gross) / exchange_rate) if exchange_rate else None
-        bookings.append(
-            Booking(
-                amount=abs(gross),
-                side=side,
-                currency=invoice.currency,
-                account=account,
-                contra_account=contra,
-                tax_key=tax_key,
-                document_date=invoice.issue_date,
-                document_number=belegfeld(invoice.number),
-                text=text,
-                due_date=invoice.due_date,
-                eu_vat_id=eu_vat_id,
-                cost_center_1=partner_centers.get("kost1") or centers.get("kost1"),
-                cost_center_2=partner_centers.get("kost2") or centers.get("kost2"),
-                exchange_rate=exchange_rate,
-                base_amount=base_amount,
-                base_currency=settings.currency if exchange_rate else None,
+        return (contra, tax_key)
+
+    def plan(self, invoice: InvoiceRecord, account: int) -> list[Booking] | Skip:
+        """The bookings of one invoice, or the reason it cannot be booked."""
+        if invoice.issue_date is None:
+            return Skip(invoice, "no invoice date (BT-2): the booking date is unknown")
+        if not invoice.currency:
+            return Skip(invoice, "no currency (BT-5)")
+        if not invoice.taxes:
+            return Skip(invoice, "no VAT breakdown: the amounts per VAT rate are unknown")
+        exchange_rate = None
+        if invoice.currency != self.settings.currency:
+            exchange_rate = self._exchange_rate(invoice.currency)
+            if isinstance(exchange_rate, str):
+                return Skip(invoice, exchange_rate)
+        credit_note = (invoice.type_code or "").strip() in CREDIT_NOTE_TYPES
+        override, eu_vat_id, kost1, kost2 = self._partner(invoice)
+        text = " ".join(f"{invoice.partner_name or ''} {invoice.number or ''}".split())
+        number = belegfeld(invoice.number)
+        bookings: list[Booking] = []
+        for tax in invoice.taxes:
+            terms = self._vat_terms(tax.category, tax.rate, override)
+            if isinstance(terms, str):
+                return Skip(invoice, terms)
+            if tax.basis is None:
+                return Skip(invoice, "a VAT breakdown entry has no taxable amount")
+            gross = round_cents(tax.basis + (tax.amount if tax.amount is not None else ZERO))
+            if gross == 0:
+                continue  # zero-amount rows are not written
+            flipped = credit_note != (gross < 0)
+            bookings.append(
+                Booking(
+                    amount=abs(gross),
+                    side=self.other_side if flipped else self.normal_side,
+                    currency=invoice.currency,
+                    account=account,
+                    contra_account=terms[0],
+                    tax_key=terms[1],
+                    document_date=invoice.issue_date,
+                    document_number=number,
+                    text=text,
+                    due_date=invoice.due_date,
+                    eu_vat_id=eu_vat_id,
+                    cost_center_1=kost1,
+                    cost_center_2=kost2,
+                    exchange_rate=exchange_rate,
+                    base_amount=round_cents(abs(gross) / exchange_rate) if exchange_rate else None,
+                    base_currency=self.settings.currency if exchange_rate else None,
+                )
             )
-        )
-    return bookings
+        return bookings

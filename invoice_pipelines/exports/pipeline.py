@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -32,10 +33,15 @@ from invoice_pipelines.core.money import ZERO
 from invoice_pipelines.db.tables import audit_log, export_items, exports
 from invoice_pipelines.db.tenancy import resolve_organization, tenant_transaction
 from invoice_pipelines.exports.accounts import assign_accounts
-from invoice_pipelines.exports.bookings import InvoiceRecord, Skip, plan_bookings
-from invoice_pipelines.exports.csv import INVOICE_COLUMNS, LINE_COLUMNS, rows_file
+from invoice_pipelines.exports.bookings import BookingRules, InvoiceRecord, Skip
+from invoice_pipelines.exports.csv import INVOICE_COLUMNS, LINE_COLUMNS, query_file, rows_file
 from invoice_pipelines.exports.datev import booking_line, bookings_file, partners_file
-from invoice_pipelines.exports.reads import load_invoices, load_lines, month_bounds
+from invoice_pipelines.exports.reads import (
+    booked_lines_query,
+    insert_booked_items,
+    load_invoices,
+    month_bounds,
+)
 from invoice_pipelines.exports.settings import ExportSettingsError, load_settings
 from invoice_pipelines.intake.documents import change_status_of_exported
 from invoice_pipelines.resources.exports import ExportStore
@@ -64,10 +70,24 @@ class ExportResult:
     totals: dict[str, list[Decimal]] = field(default_factory=dict)
     preview: list[Booking] = field(default_factory=list)
     notes: dict = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)  # by phase: read, plan, write, ...
 
     @property
     def skipped_count(self) -> int:
         return len(self.skipped)
+
+
+class _Clock:
+    """Seconds per phase of an export, for metadata and the benchmark."""
+
+    def __init__(self, into: dict[str, float]) -> None:
+        self.into = into
+        self.last = time.perf_counter()
+
+    def lap(self, phase: str) -> None:
+        now = time.perf_counter()
+        self.into[phase] = round(self.into.get(phase, 0.0) + now - self.last, 4)
+        self.last = now
 
 
 def check_period(period: str) -> str:
@@ -120,7 +140,8 @@ def run_export(
     header = settings.header(start, end - timedelta(days=1), closed=closed)
     result.closed = closed
     encoding = settings.encoding
-    with tenant_transaction(engine, settings.organization_id, write=True) as conn:
+    clock = _Clock(result.seconds)
+    with tenant_transaction(engine, settings.organization_id, write=True, snapshot=True) as conn:
         if conn.dialect.name == "postgresql":
             conn.execute(
                 text("SELECT pg_advisory_xact_lock(:ns, :org)"),
@@ -138,8 +159,10 @@ def run_export(
             .limit(1)
         ).first()
         invoices = load_invoices(conn, settings.organization_id, period, direction)
+        clock.lap("read")
         partners = assign_accounts(conn, settings, direction, invoices)
 
+        rules = BookingRules(settings, direction, period)
         booked: list[tuple[InvoiceRecord, list[Booking]]] = []
         for invoice in invoices:
             key = invoice.partner_key
@@ -147,18 +170,13 @@ def run_export(
                 who = "supplier" if direction == "incoming" else "customer"
                 outcome: list[Booking] | Skip = Skip(invoice, f"{who} unknown: no name or VAT id")
             else:
-                outcome = plan_bookings(
-                    invoice,
-                    direction=direction,
-                    settings=settings,
-                    period=period,
-                    account=partners[key].account,
-                )
+                outcome = rules.plan(invoice, partners[key].account)
             if isinstance(outcome, Skip):
                 result.skipped.append((invoice.id, invoice.number, outcome.reason))
             else:
                 booked.append((invoice, outcome))
 
+        clock.lap("plan")
         booking_rows = [booking_line(b, encoding) for _, bookings in booked for b in bookings]
         invoice_rows = [
             (
@@ -178,6 +196,7 @@ def run_export(
             )
             for inv, _ in booked
         ]
+        clock.lap("render")
         digest = hashlib.sha256(
             repr(
                 (
@@ -223,6 +242,7 @@ def run_export(
             return result
 
         version = (latest.version if latest is not None else 0) + 1
+        addresses = _addresses(booked)
         notes = _version_notes(conn, latest, booked, result.skipped)
         keys = file_keys(settings.slug, period, direction, version)
         for key in keys.values():
@@ -230,38 +250,9 @@ def run_export(
             # attempt that did not commit (the lock is held: nobody else writes this version)
             if store.exists(key):
                 store.remove(key)
-        lines = load_lines(conn, settings.organization_id, period, direction)
-        used = {inv.partner_key for inv, _ in booked}
-        partner_rows = [
-            {
-                "account": partners[key].account,
-                "name": partners[key].name,
-                "vat_id": partners[key].vat_id,
-                "country": partners[key].country,
-                **_address(booked, key),
-            }
-            for key in sorted(used, key=lambda k: partners[k].account)
-        ]
-        files = {
-            "datev": store.write(keys["datev"], bookings_file(header, booking_rows, encoding)),
-            "datev_partners": store.write(
-                keys["datev_partners"], partners_file(header, partner_rows, encoding)
-            ),
-            "csv": store.write(keys["csv"], rows_file(INVOICE_COLUMNS, invoice_rows)),
-            "csv_lines": store.write(
-                keys["csv_lines"],
-                rows_file(
-                    LINE_COLUMNS,
-                    (
-                        (inv.id, inv.number, *line)
-                        for inv, _ in booked
-                        for line in lines.get(inv.id, ())
-                    ),
-                ),
-            ),
-        }
         home = settings.currency
         sums = result.totals.get(home, [ZERO, ZERO, ZERO])
+        clock.lap("fingerprint")
         export_id = conn.execute(
             insert(exports)
             .values(
@@ -270,7 +261,7 @@ def run_export(
                 period=period,
                 version=version,
                 fingerprint=fingerprint,
-                files=files,
+                files={kind: store.location(key) for kind, key in keys.items()},
                 invoice_count=len(booked),
                 booking_count=len(booking_rows),
                 skipped_count=len(result.skipped),
@@ -290,28 +281,64 @@ def run_export(
             )
             .returning(exports.c.id)
         ).scalar_one()
+        # skipped invoices one by one (few, each with its reason), the booked ones in one
+        # INSERT ... SELECT over the same month: the snapshot makes it the same set as was read
         column = "incoming_invoice_id" if direction == "incoming" else "sales_invoice_id"
         by_id = {inv.id: inv for inv in invoices}
-        skipped_ids = {invoice_id: reason for invoice_id, _, reason in result.skipped}
-        items = [
+        skipped_items = [
             {
                 "organization_id": settings.organization_id,
                 "export_id": export_id,
-                column: inv.id,
-                "invoice_number": (inv.number or None) and inv.number[:128],
-                "status": "skipped" if inv.id in skipped_ids else "exported",
-                "reason": skipped_ids.get(inv.id),
-                "document_version": inv.version,
-                "net_total": inv.net_total,
-                "tax_total": inv.tax_total,
-                "gross_total": inv.gross_total,
+                column: invoice_id,
+                "invoice_number": (number or None) and number[:128],
+                "status": "skipped",
+                "reason": reason,
+                "document_version": by_id[invoice_id].version,
+                "net_total": by_id[invoice_id].net_total,
+                "tax_total": by_id[invoice_id].tax_total,
+                "gross_total": by_id[invoice_id].gross_total,
             }
-            for inv in by_id.values()
+            for invoice_id, number, reason in result.skipped
         ]
-        if items:
-            conn.execute(insert(export_items), items)
+        if skipped_items:
+            conn.execute(insert(export_items), skipped_items)
+        inserted = conn.execute(
+            insert_booked_items(settings.organization_id, period, direction, export_id)
+        ).rowcount
+        if inserted != len(booked):
+            raise RuntimeError(
+                f"export {export_id}: {inserted} items recorded for {len(booked)} booked invoices"
+            )
+        used = {inv.partner_key for inv, _ in booked}
+        partner_rows = [
+            {
+                "account": partners[key].account,
+                "name": partners[key].name,
+                "vat_id": partners[key].vat_id,
+                "country": partners[key].country,
+                **addresses.get(key, {}),
+            }
+            for key in sorted(used, key=lambda k: partners[k].account)
+        ]
+        clock.lap("record_items")
+        files = {
+            "datev": store.write(keys["datev"], bookings_file(header, booking_rows, encoding)),
+            "datev_partners": store.write(
+                keys["datev_partners"], partners_file(header, partner_rows, encoding)
+            ),
+            "csv": store.write(keys["csv"], rows_file(INVOICE_COLUMNS, invoice_rows)),
+            "csv_lines": query_file(
+                conn,
+                store,
+                keys["csv_lines"],
+                booked_lines_query(direction, export_id),
+                LINE_COLUMNS,
+            ),
+        }
+        clock.lap("write_files")
         if direction == "incoming":
             change_status_of_exported(conn, settings.organization_id, export_id, len(pending))
+        clock.lap("status")
         conn.execute(
             insert(audit_log).values(
                 organization_id=settings.organization_id,
@@ -329,6 +356,7 @@ def run_export(
                 },
             )
         )
+    clock.lap("commit")
     result.version = version
     result.export_id = export_id
     result.files = files
@@ -336,11 +364,16 @@ def run_export(
     return result
 
 
-def _address(booked: list[tuple[InvoiceRecord, list[Booking]]], key: str) -> dict:
+def _addresses(booked: list[tuple[InvoiceRecord, list[Booking]]]) -> dict[str, dict]:
+    """partner key -> address (customers have one; suppliers' addresses are not stored)."""
+    found: dict[str, dict] = {}
     for inv, _ in booked:
-        if inv.partner_key == key:
-            return {"street": inv.street, "postal_code": inv.postal_code, "city": inv.city}
-    return {}
+        if inv.street or inv.city:
+            found.setdefault(
+                inv.partner_key,
+                {"street": inv.street, "postal_code": inv.postal_code, "city": inv.city},
+            )
+    return found
 
 
 def _version_notes(conn, latest, booked, skipped) -> dict:

@@ -7,15 +7,15 @@ listed (and skipped with the reason) instead of vanishing from every export.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from datetime import UTC, date, datetime
 
-from sqlalchemy import and_, null, or_, select
+from sqlalchemy import and_, insert, literal, null, or_, select
 from sqlalchemy.engine import Connection
 
 from invoice_pipelines.core.lifecycle import Status
 from invoice_pipelines.db.tables import (
     customers,
+    export_items,
     incoming_invoice_lines,
     incoming_invoice_taxes,
     incoming_invoices,
@@ -188,48 +188,88 @@ def load_invoices(
     return records
 
 
-def load_lines(
-    conn: Connection, organization_id: int, period: str, direction: str
-) -> dict[int, list[tuple]]:
-    """invoice id -> its lines as (line_no, description, quantity, unit_code, unit_price,
-    net_amount, vat_category, vat_rate), in line order."""
+def booked_lines_query(direction: str, export_id: int):
+    """The lines of the invoices an export booked (its `exported` items), in the export's order,
+    with the columns of the lines CSV."""
+    items = export_items.c
     if direction == "incoming":
-        t = incoming_invoice_lines.c
-        query = (
-            select(
-                t.incoming_invoice_id,
-                t.line_no,
-                t.description,
-                t.quantity,
-                t.unit_code,
-                t.unit_price,
-                t.net_amount,
-                t.vat_category,
-                t.vat_rate,
-            )
-            .join(incoming_invoices, incoming_invoices.c.id == t.incoming_invoice_id)
-            .where(_incoming_filter(organization_id, period))
+        t, invoice = incoming_invoice_lines.c, incoming_invoices
+        invoice_id, unit_code, item_column = (
+            t.incoming_invoice_id,
+            t.unit_code,
+            items.incoming_invoice_id,
         )
+        order = (invoice.c.issue_date, invoice.c.id)
     else:
-        t = sales_invoice_lines.c
-        query = (
-            select(
-                t.sales_invoice_id,
-                t.line_no,
-                t.description,
-                t.quantity,
-                null(),
-                t.unit_price,
-                t.net_amount,
-                t.vat_category,
-                t.vat_rate,
-            )
-            .join(sales_invoices, sales_invoices.c.id == t.sales_invoice_id)
-            .where(_sales_filter(organization_id, period))
+        t, invoice = sales_invoice_lines.c, sales_invoices
+        invoice_id, unit_code, item_column = t.sales_invoice_id, null(), items.sales_invoice_id
+        order = (invoice.c.issue_date, invoice.c.sequence_number)
+    return (
+        select(
+            invoice_id.label("invoice_id"),
+            invoice.c.invoice_number.label("invoice_number"),
+            t.line_no.label("line_no"),
+            t.description.label("description"),
+            t.quantity.label("quantity"),
+            unit_code.label("unit_code"),
+            t.unit_price.label("unit_price"),
+            t.net_amount.label("net_amount"),
+            t.vat_category.label("vat_category"),
+            t.vat_rate.label("vat_rate"),
         )
-    lines: dict[int, list[tuple]] = defaultdict(list)
-    for row in conn.execute(query):
-        lines[row[0]].append(tuple(row[1:]))
-    for entries in lines.values():
-        entries.sort(key=lambda e: e[0])
-    return lines
+        .select_from(invoice_id.table)
+        .join(invoice, invoice.c.id == invoice_id)
+        .join(
+            export_items,
+            and_(
+                items.export_id == export_id,
+                item_column == invoice_id,
+                items.status == "exported",
+            ),
+        )
+        .order_by(*order, t.line_no)
+    )
+
+
+def insert_booked_items(organization_id: int, period: str, direction: str, export_id: int):
+    """INSERT ... SELECT of an `exported` item for every invoice of the month that has no item in
+    this export yet (the skipped ones are recorded first). Run it in the export's snapshot."""
+    items = export_items.c
+    if direction == "incoming":
+        t = incoming_invoices.c
+        column, version, where = "incoming_invoice_id", t.processing_version, _incoming_filter
+        table = incoming_invoices
+    else:
+        t = sales_invoices.c
+        column, version, where = "sales_invoice_id", null(), _sales_filter
+        table = sales_invoices
+    recorded = (
+        select(items.id)
+        .where(items.export_id == export_id, getattr(items, column) == t.id)
+        .exists()
+    )
+    source = select(
+        literal(organization_id),
+        literal(export_id),
+        t.id,
+        t.invoice_number,
+        literal("exported"),
+        version,
+        t.net_total,
+        t.tax_total,
+        t.gross_total,
+    ).where(where(organization_id, period), ~recorded)
+    return insert(export_items).from_select(
+        [
+            "organization_id",
+            "export_id",
+            column,
+            "invoice_number",
+            "status",
+            "document_version",
+            "net_total",
+            "tax_total",
+            "gross_total",
+        ],
+        source.select_from(table),
+    )

@@ -8,8 +8,9 @@ new object from a stream of byte chunks, refuse an existing key, read, remove).
 
 import os
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import BinaryIO
 
 from dagster import ConfigurableResource
 from pydantic import Field
@@ -25,6 +26,19 @@ class ExportStore(ConfigurableResource):
 
         Raises FileExistsError if `key` exists: exports never overwrite a file.
         """
+
+        def fill(handle: BinaryIO) -> None:
+            for chunk in chunks:
+                handle.write(chunk)
+
+        return self.write_with(key, fill)
+
+    def write_with(self, key: str, fill: Callable[[BinaryIO], None]) -> str:
+        """Like `write`, for producers that write into a file object (e.g. PostgreSQL COPY)."""
+        raise NotImplementedError
+
+    def location(self, key: str) -> str:
+        """Where `key` is (or will be) kept: a path or URL for people and metadata."""
         raise NotImplementedError
 
     def exists(self, key: str) -> bool:
@@ -53,7 +67,10 @@ class LocalExportStore(ExportStore):
             raise ValueError(f"key {key!r} escapes the export store")
         return path
 
-    def write(self, key: str, chunks: Iterable[bytes]) -> str:
+    def location(self, key: str) -> str:
+        return str(self.path(key))
+
+    def write_with(self, key: str, fill: Callable[[BinaryIO], None]) -> str:
         target = self.path(key)
         target.parent.mkdir(parents=True, exist_ok=True)
         if target.exists():
@@ -61,8 +78,7 @@ class LocalExportStore(ExportStore):
         fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".", suffix=".part")
         try:
             with os.fdopen(fd, "wb", buffering=1 << 20) as handle:
-                for chunk in chunks:
-                    handle.write(chunk)
+                fill(handle)
                 handle.flush()
                 os.fsync(handle.fileno())
             os.chmod(tmp, 0o644)
