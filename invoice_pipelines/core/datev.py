@@ -354,7 +354,7 @@ class Header:
             raise DatevFieldError(f"the currency {self.currency!r} is not an ISO 4217 code")
 
 
-_BEZEICHNUNG = re.compile(r"[^\w.\-/ ]+")
+_BEZEICHNUNG = re.compile(r"[^\w.\-/ ]+", re.ASCII)
 
 
 def header_fields(header: Header, *, category: int) -> list[str]:
