@@ -10,6 +10,8 @@ EXPECTED_ASSETS = {
     "incoming_invoices": ["uploads"],
     "sales_orders": [],
     "sales_invoices": ["sales_orders"],
+    "incoming_invoice_exports": ["incoming_invoices"],
+    "sales_invoice_exports": ["sales_invoices"],
 }
 EXPECTED_CHECKS = {
     "incoming_invoices:no_failed_documents",
@@ -19,12 +21,15 @@ EXPECTED_CHECKS = {
     "sales_invoices:gapless_invoice_numbers_all_organizations",
     "sales_invoices:totals_consistent_all_organizations",
     "sales_invoices:reviewed_orders_invoiced",
+    "incoming_invoice_exports:every_invoice_booked",
+    "sales_invoice_exports:every_invoice_booked",
 }
 EXPECTED_SENSORS = {"organizations_sensor", "upload_sensor", "batch_jobs_sensor"}
 EXPECTED_SCHEDULES = {
     "incoming_invoices_checks_schedule",
     "fail_stuck_batch_jobs_schedule",
     "sales_invoices_checks_schedule",
+    "monthly_exports_schedule",
 }
 EXPECTED_JOBS = {
     "intake_job",
@@ -34,6 +39,7 @@ EXPECTED_JOBS = {
     "fail_stuck_batch_jobs_job",
     "batch_job_control_job",
     "sales_invoices_checks_job",
+    "export_job",
 }
 
 
@@ -66,13 +72,21 @@ def test_the_catalog_explains_itself():
         node = graph.get(key)
         name = key.to_user_string()
         assert node.description, name
-        assert node.group_name in {"intake", "billing"}, name
+        assert node.group_name in {"intake", "billing", "exports"}, name
         assert node.kinds, name
         assert node.owners, name
         assert "dagster/code_references" in node.metadata, name
         if node.is_materializable:
-            # partitioned by organization, like every per-tenant asset
-            assert node.partitions_def.name == "organizations", name
+            # partitioned by organization, like every per-tenant asset (monthly outputs by
+            # organization x month)
+            partitions = node.partitions_def
+            dimensions = getattr(partitions, "partitions_defs", None)
+            names = (
+                {getattr(d.partitions_def, "name", None) for d in dimensions}
+                if dimensions
+                else {partitions.name}
+            )
+            assert "organizations" in names, name
     for definition in [*repo.get_all_jobs(), *repo.sensor_defs, *repo.schedule_defs]:
         if not definition.name.startswith("__"):
             assert definition.description, definition.name

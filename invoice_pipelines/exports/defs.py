@@ -10,6 +10,7 @@ changed. Backfills (history migrations) run up to 12 partitions per run.
 """
 
 import warnings
+from datetime import UTC, datetime, timedelta
 
 from dagster import (
     AssetCheckResult,
@@ -21,6 +22,7 @@ from dagster import (
     BackfillPolicy,
     BetaWarning,
     Config,
+    DefaultScheduleStatus,
     Definitions,
     Failure,
     MaterializeResult,
@@ -29,8 +31,12 @@ from dagster import (
     MultiPartitionKey,
     MultiPartitionsDefinition,
     MultiToSingleDimensionPartitionMapping,
+    RunRequest,
+    ScheduleEvaluationContext,
+    SkipReason,
     asset,
     define_asset_job,
+    schedule,
 )
 from pydantic import Field
 
@@ -48,6 +54,7 @@ from invoice_pipelines.resources.exports import ExportStore
 from invoice_pipelines.settings import env
 from invoice_pipelines.tenants.partitions import (
     ORGANIZATIONS_PARTITIONS_NAME,
+    organization_tags,
     organizations_partitions,
 )
 
@@ -289,7 +296,41 @@ export_job = define_asset_job(
     description="Exports one organization's month in both directions (CSV and DATEV files).",
 )
 
+
+def previous_month(moment: datetime) -> str:
+    first = moment.date().replace(day=1)
+    last_month = first - timedelta(days=1)
+    return f"{last_month.year:04d}-{last_month.month:02d}"
+
+
+@schedule(
+    name="monthly_exports_schedule",
+    cron_schedule="0 3 1 * *",
+    execution_timezone="Europe/Berlin",
+    job=export_job,
+    default_status=DefaultScheduleStatus.RUNNING,
+    description="On the 1st at 03:00 (Berlin), exports the month before for every organization: "
+    "one run per organization, both directions.",
+)
+def monthly_exports_schedule(context: ScheduleEvaluationContext):
+    period = previous_month(context.scheduled_execution_time or datetime.now(UTC))
+    slugs = context.instance.get_dynamic_partitions(ORGANIZATIONS_PARTITIONS_NAME)
+    if not slugs:
+        return SkipReason("No organizations yet.")
+    return [
+        RunRequest(
+            run_key=f"{period}|{slug}",
+            partition_key=MultiPartitionKey(
+                {ORGANIZATIONS_PARTITIONS_NAME: slug, MONTH_DIMENSION: period}
+            ),
+            tags=organization_tags(slug),
+        )
+        for slug in sorted(slugs)
+    ]
+
+
 defs = Definitions(
     assets=[incoming_invoice_exports, sales_invoice_exports],
     jobs=[export_job],
+    schedules=[monthly_exports_schedule],
 )

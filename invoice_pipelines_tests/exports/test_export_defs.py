@@ -1,0 +1,136 @@
+"""The export assets in Dagster: a partition per organization and month, backfills over several
+months in one run, the check that counts skipped invoices, the monthly schedule."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+from dagster import (
+    DagsterInstance,
+    Definitions,
+    MultiPartitionKey,
+    build_schedule_context,
+    instance_for_test,
+)
+from sqlalchemy import select
+
+from invoice_pipelines.db.tables import exports
+from invoice_pipelines.db.tenancy import tenant_transaction
+from invoice_pipelines.exports import defs as export_defs
+from invoice_pipelines.resources.database import Database
+from invoice_pipelines.resources.exports import LocalExportStore
+from invoice_pipelines_tests.exports.books import DATEV, incoming
+
+RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
+
+
+def _run(db, tmp_path, instance: DagsterInstance, slug: str, **run):
+    defs = Definitions(
+        assets=[export_defs.incoming_invoice_exports, export_defs.sales_invoice_exports],
+        jobs=[export_defs.export_job],
+        resources={
+            "database": Database(url=db.url),
+            "export_store": LocalExportStore(root=str(tmp_path)),
+        },
+    )
+    instance.add_dynamic_partitions("organizations", [slug])
+    return defs.resolve_job_def("export_job").execute_in_process(
+        instance=instance, raise_on_error=False, **run
+    )
+
+
+def _materializations(result, asset: str) -> dict:
+    found = {}
+    for event in result.get_asset_materialization_events():
+        materialization = event.event_specific_data.materialization
+        if materialization.asset_key.to_user_string() == asset:
+            found[materialization.partition] = materialization.metadata
+    return found
+
+
+def _checks(result) -> dict[str, bool]:
+    return {
+        e.asset_check_evaluation_data.asset_key.to_user_string(): e.asset_check_evaluation_data.passed
+        for e in result.all_events
+        if e.event_type_value == "ASSET_CHECK_EVALUATION"
+    }
+
+
+def test_one_partition_writes_both_directions_and_records_metadata(db, tmp_path):
+    org = db.new_organization(**DATEV)
+    incoming(db.engine, org["id"], "D-1")
+    incoming(db.engine, org["id"], "D-2", taxes=[("S", "13", "10.00", "1.30")])
+    key = MultiPartitionKey({"organizations": org["slug"], "month": "2026-11"})
+    with instance_for_test() as instance:
+        result = _run(db, tmp_path, instance, org["slug"], partition_key=key)
+    assert result.success
+    meta = _materializations(result, "incoming_invoice_exports")[key]
+    assert meta["outcome"].value == "version 1 written"
+    assert meta["invoices"].value == 1 and meta["skipped"].value == 1
+    assert meta["totals"].value == {"EUR": {"net": "100.00", "tax": "19.00", "gross": "119.00"}}
+    assert Path(meta["datev_file"].value).name == "EXTF_Buchungsstapel_incoming_2026-11_v1.csv"
+    assert Path(meta["datev_file"].value).is_file()
+    assert "| 119.00 | H | EUR | 70000 | 3400 |" in meta["preview"].value
+    assert "unknown VAT rate 13 %" in meta["skipped_invoices"].value
+    sales = _materializations(result, "sales_invoice_exports")[key]
+    assert sales["outcome"].value == "no invoices in this month"
+    assert _checks(result) == {"incoming_invoice_exports": False, "sales_invoice_exports": True}
+
+
+def test_a_backfill_run_exports_several_months(db, tmp_path):
+    org = db.new_organization(**DATEV)
+    for month in (9, 10, 11):
+        incoming(db.engine, org["id"], f"M-{month}", day=date(2026, month, 15))
+    slug = org["slug"]
+    with instance_for_test() as instance:
+        result = _run(
+            db,
+            tmp_path,
+            instance,
+            slug,
+            tags={RANGE_START: f"2026-09|{slug}", RANGE_END: f"2026-11|{slug}"},
+        )
+    assert result.success
+    partitions = _materializations(result, "incoming_invoice_exports")
+    assert set(map(str, partitions)) == {f"2026-{m}|{slug}" for m in ("09", "10", "11")}
+    summary = next(iter(partitions.values()))
+    assert summary["partitions"].value == 3 and summary["invoices"].value == 3
+    with tenant_transaction(db.engine, org["id"]) as conn:
+        periods = conn.execute(
+            select(exports.c.period)
+            .where(exports.c.organization_id == org["id"], exports.c.direction == "incoming")
+            .order_by(exports.c.period)
+        ).scalars()
+        assert list(periods) == ["2026-09", "2026-10", "2026-11"]
+
+
+def test_the_assets_backfill_twelve_months_per_run():
+    for asset in (export_defs.incoming_invoice_exports, export_defs.sales_invoice_exports):
+        assert asset.backfill_policy.max_partitions_per_run == 12
+
+
+def test_bad_settings_fail_the_partition_with_one_sentence(db, tmp_path):
+    org = db.new_organization(**{**DATEV, "datev_mandant_nr": None})
+    incoming(db.engine, org["id"], "X-1")
+    key = MultiPartitionKey({"organizations": org["slug"], "month": "2026-11"})
+    with instance_for_test() as instance:
+        result = _run(db, tmp_path, instance, org["slug"], partition_key=key)
+    assert not result.success
+    failures = [e for e in result.all_events if e.is_step_failure]
+    assert failures
+    message = failures[0].step_failure_data.error.message
+    assert "has no DATEV Beraternummer/Mandantennummer" in message
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_monthly_schedule_exports_last_month_for_every_organization():
+    with instance_for_test() as instance:
+        instance.add_dynamic_partitions("organizations", ["beta", "alpha"])
+        context = build_schedule_context(
+            instance=instance, scheduled_execution_time=datetime(2027, 1, 1, 3, tzinfo=UTC)
+        )
+        requests = export_defs.monthly_exports_schedule(context)
+    assert [str(r.partition_key) for r in requests] == ["2026-12|alpha", "2026-12|beta"]
+    assert [r.run_key for r in requests] == ["2026-12|alpha", "2026-12|beta"]
+    assert requests[0].tags["invoice_pipelines/organization"] == "alpha"

@@ -1,0 +1,126 @@
+"""A real e-invoice from upload to a DATEV booking: the intake stores its VAT breakdown and lines,
+the export books them; and migration 0006 gives older documents the same rows."""
+
+from __future__ import annotations
+
+import os
+import time
+from decimal import Decimal
+from pathlib import Path
+
+import pandas as pd
+from sqlalchemy import insert, select
+
+from invoice_pipelines.db.engine import make_engine
+from invoice_pipelines.db.migrate import upgrade
+from invoice_pipelines.db.tables import (
+    incoming_invoice_lines,
+    incoming_invoice_taxes,
+    incoming_invoices,
+    organizations,
+)
+from invoice_pipelines.db.tenancy import system_transaction, tenant_transaction
+from invoice_pipelines.exports.pipeline import run_export
+from invoice_pipelines.intake.parse import ParseOutcome, parse_document
+from invoice_pipelines.intake.pipeline import process_documents
+from invoice_pipelines.intake.uploads import ScanState, scan_uploads
+from invoice_pipelines.resources.exports import LocalExportStore
+from invoice_pipelines.resources.storage import LocalUploadStore
+from invoice_pipelines_tests.conftest import samples_dir
+from invoice_pipelines_tests.exports.books import DATEV
+from invoice_pipelines_tests.exports.datev_reader import read_extf
+
+EINFACH = "ZUGFeRD-corpus/XML-Rechnung/CII/EN16931_Einfach.cii.xml"  # 473.00 + 56.87 = 529.87
+
+
+class InProcessParser:
+    def parse_many(self, items: list[tuple[bytes, str]]) -> list[ParseOutcome]:
+        return [parse_document(data, filename) for data, filename in items]
+
+
+def test_a_validated_sample_invoice_is_booked_and_becomes_exported(db, tmp_path):
+    org = db.new_organization(**DATEV)
+    uploads = LocalUploadStore(root=str(tmp_path / "uploads"))
+    uploads.put(org["slug"], "einfach.xml", (samples_dir() / EINFACH).read_bytes())
+    past = time.time() - 120
+    os.utime(tmp_path / "uploads" / org["slug"] / "einfach.xml", (past, past))
+    scan = scan_uploads(db.engine, uploads, ScanState())
+    ids = [i for b in scan.batches if b.organization_slug == org["slug"] for i in b.document_ids]
+    process_documents(db.engine, uploads, org["id"], ids, parser=InProcessParser(), ocr=None)
+    with tenant_transaction(db.engine, org["id"]) as conn:
+        taxes = conn.execute(
+            select(incoming_invoice_taxes.c.vat_category, incoming_invoice_taxes.c.vat_rate)
+        ).all()
+        lines = conn.execute(select(incoming_invoice_lines.c.description)).scalars().all()
+        status = conn.execute(select(incoming_invoices.c.status)).scalar_one()
+    assert status == "VALIDATED"
+    assert sorted((c, str(r)) for c, r in taxes) == [("S", "19.00"), ("S", "7.00")]
+    assert len(lines) == 2
+
+    result = run_export(
+        db.engine,
+        LocalExportStore(root=str(tmp_path / "exports")),
+        org["slug"],
+        "2018-03",
+        "incoming",
+    )
+    assert result.skipped == [] and result.invoice_count == 1
+    rows = read_extf(Path(result.files["datev"]).read_bytes())[2:]
+    amounts = sorted(Decimal(r[0].value.replace(",", ".")) for r in rows)
+    assert sum(amounts) == Decimal("529.87")
+    assert {r[10].value for r in rows} == {"471102"} and {r[9].value for r in rows} == {"0503"}
+    lines_csv = pd.read_csv(result.files["csv_lines"], dtype=str)
+    assert len(lines_csv) == 2 and set(lines_csv["invoice_number"]) == {"471102"}
+    with tenant_transaction(db.engine, org["id"]) as conn:
+        assert conn.execute(select(incoming_invoices.c.status)).scalar_one() == "EXPORTED"
+
+
+def test_migration_0006_gives_older_documents_their_breakdown_and_lines(
+    tmp_path, pg_scratch_factory
+):
+    invoice = {
+        "number": "ALT-1",
+        "vat_breakdown": [
+            {"category": "S", "rate": "19.00", "basis": "100.00", "amount": "19.00"},
+            {"category": "ZZZ", "rate": "1234567", "basis": "x", "amount": None},
+        ],
+        "lines": [
+            {"description": "Alt", "quantity": "2", "unit_price": "50", "net_amount": "100.00"}
+        ],
+    }
+    for url in (f"sqlite:///{tmp_path / 'old.sqlite3'}", pg_scratch_factory()):
+        owner = make_engine(url, owner=True)
+        upgrade(owner, "0005")
+        with system_transaction(owner, write=True) as conn:
+            org_id = conn.execute(
+                insert(organizations).values(slug="old", name="Old").returning(organizations.c.id)
+            ).scalar_one()
+            conn.execute(
+                insert(incoming_invoices).values(
+                    organization_id=org_id,
+                    status="VALIDATED",
+                    content_hash="h1",
+                    raw_json={"filename": "a.xml", "invoice": invoice},
+                )
+            )
+            conn.execute(
+                insert(incoming_invoices).values(
+                    organization_id=org_id, status="FAILED", content_hash="h2", raw_json={"x": 1}
+                )
+            )
+        upgrade(owner)
+        with system_transaction(owner) as conn:
+            taxes = conn.execute(
+                select(
+                    incoming_invoice_taxes.c.vat_category,
+                    incoming_invoice_taxes.c.vat_rate,
+                    incoming_invoice_taxes.c.basis,
+                )
+            ).all()
+            lines = conn.execute(select(incoming_invoice_lines.c.description)).scalars().all()
+        # the unusable entry is kept with what fits (no category, rate or basis), not dropped
+        assert sorted(taxes, key=str) == sorted(
+            [("S", Decimal("19.00"), Decimal("100.00")), (None, None, None)], key=str
+        )
+        assert lines == ["Alt"]
+        owner.dispose()
