@@ -148,6 +148,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--created-by", default=None)
     p.set_defaults(func=_cmd_batch_retry)
 
+    from invoice_pipelines.exports.cli import add_commands as add_export_commands
+
+    add_export_commands(sub)
     p = sub.add_parser("bench", help="run a benchmark scenario; JSON on the last stdout line")
     from invoice_pipelines.bench import add_scenarios
 

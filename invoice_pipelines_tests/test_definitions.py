@@ -40,6 +40,7 @@ EXPECTED_JOBS = {
     "batch_job_control_job",
     "sales_invoices_checks_job",
     "export_job",
+    "reopen_exported_invoices_job",
 }
 
 

@@ -31,17 +31,22 @@ from dagster import (
     MultiPartitionKey,
     MultiPartitionsDefinition,
     MultiToSingleDimensionPartitionMapping,
+    OpExecutionContext,
     RunRequest,
     ScheduleEvaluationContext,
     SkipReason,
     asset,
     define_asset_job,
+    in_process_executor,
+    job,
+    op,
     schedule,
 )
 from pydantic import Field
 
 from invoice_pipelines.catalog import OWNERS
 from invoice_pipelines.db.tenancy import UnknownOrganization
+from invoice_pipelines.exports.corrections import reopen_exported
 from invoice_pipelines.exports.pipeline import (
     ExportResult,
     run_export,
@@ -57,6 +62,7 @@ from invoice_pipelines.tenants.partitions import (
     organization_tags,
     organizations_partitions,
 )
+from invoice_pipelines.tenants.refusals import organization_or_refuse, refused
 
 MONTH_DIMENSION = "month"
 MAX_PARTITIONS_PER_RUN = 12
@@ -297,6 +303,47 @@ export_job = define_asset_job(
 )
 
 
+class ReopenConfig(Config):
+    organization: str = Field(description="Organization slug or id.")
+    document_ids: list[int] = Field(description="Ids of EXPORTED incoming invoices to correct.")
+    reason: str = Field(description="Why they are reopened (kept in the audit log).")
+    requested_by: str = Field(default="", description="Who asked for it (audit log).")
+
+
+@op(
+    description="Moves EXPORTED supplier invoices back to VALIDATED (a correction); the next "
+    "materialization of their month writes a new export version that names them."
+)
+def reopen_exported_invoices(context: OpExecutionContext, config: ReopenConfig, database: Database):
+    engine = database.get_engine()
+    org = organization_or_refuse(engine, config.organization)
+    if not config.document_ids:
+        raise refused("Name at least one document to reopen (document_ids).")
+    if not config.reason.strip():
+        raise refused("Say why the documents are reopened (reason).")
+    who = config.requested_by or context.run.tags.get("dagster/user") or "launchpad"
+    reopened, not_reopened = reopen_exported(
+        engine, org["id"], config.document_ids, reason=config.reason, requested_by=who
+    )
+    for doc_id, why in not_reopened.items():
+        context.log.warning(f"document {doc_id} not reopened: {why}")
+    if not reopened:
+        raise refused("None of the given documents is EXPORTED, so none can be reopened.")
+    context.log.info(
+        f"reopened {len(reopened)} document(s) of {org['slug']}: {reopened}; materialize their "
+        "months of incoming_invoice_exports to write the corrected version"
+    )
+
+
+@job(
+    executor_def=in_process_executor,
+    description="Corrections: EXPORTED -> VALIDATED for chosen supplier invoices of one "
+    "organization (config: organization, document_ids, reason).",
+)
+def reopen_exported_invoices_job():
+    reopen_exported_invoices()
+
+
 def previous_month(moment: datetime) -> str:
     first = moment.date().replace(day=1)
     last_month = first - timedelta(days=1)
@@ -331,6 +378,6 @@ def monthly_exports_schedule(context: ScheduleEvaluationContext):
 
 defs = Definitions(
     assets=[incoming_invoice_exports, sales_invoice_exports],
-    jobs=[export_job],
+    jobs=[export_job, reopen_exported_invoices_job],
     schedules=[monthly_exports_schedule],
 )

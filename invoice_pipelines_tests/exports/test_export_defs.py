@@ -15,7 +15,7 @@ from dagster import (
 )
 from sqlalchemy import select
 
-from invoice_pipelines.db.tables import exports
+from invoice_pipelines.db.tables import exports, incoming_invoices
 from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.exports import defs as export_defs
 from invoice_pipelines.resources.database import Database
@@ -127,10 +127,53 @@ def test_bad_settings_fail_the_partition_with_one_sentence(db, tmp_path):
 def test_the_monthly_schedule_exports_last_month_for_every_organization():
     with instance_for_test() as instance:
         instance.add_dynamic_partitions("organizations", ["beta", "alpha"])
-        context = build_schedule_context(
+        with build_schedule_context(
             instance=instance, scheduled_execution_time=datetime(2027, 1, 1, 3, tzinfo=UTC)
-        )
-        requests = export_defs.monthly_exports_schedule(context)
+        ) as context:
+            requests = export_defs.monthly_exports_schedule(context)
     assert [str(r.partition_key) for r in requests] == ["2026-12|alpha", "2026-12|beta"]
     assert [r.run_key for r in requests] == ["2026-12|alpha", "2026-12|beta"]
     assert requests[0].tags["invoice_pipelines/organization"] == "alpha"
+
+
+def test_reopen_job_then_the_month_again_writes_a_corrected_version(db, tmp_path):
+    org = db.new_organization(**DATEV)
+    doc = incoming(db.engine, org["id"], "K-1")
+    key = MultiPartitionKey({"organizations": org["slug"], "month": "2026-11"})
+    with instance_for_test() as instance:
+        assert _run(db, tmp_path, instance, org["slug"], partition_key=key).success
+        reopen = Definitions(
+            jobs=[export_defs.reopen_exported_invoices_job],
+            resources={"database": Database(url=db.url)},
+        ).resolve_job_def("reopen_exported_invoices_job")
+        config = {
+            "organization": org["slug"],
+            "document_ids": [doc, 999_999],
+            "reason": "wrong cost centre",
+        }
+        done = reopen.execute_in_process(
+            instance=instance, run_config={"ops": {"reopen_exported_invoices": {"config": config}}}
+        )
+        assert done.success
+        with tenant_transaction(db.engine, org["id"]) as conn:
+            assert (
+                conn.execute(
+                    select(incoming_invoices.c.status).where(incoming_invoices.c.id == doc)
+                ).scalar_one()
+                == "VALIDATED"
+            )
+        again = _run(db, tmp_path, instance, org["slug"], partition_key=key)
+        meta = _materializations(again, "incoming_invoice_exports")[key]
+        assert meta["outcome"].value == "version 2 written"
+        assert meta["changes"].value["corrected"] == ["K-1"]
+        # nothing left to reopen: refused with a sentence
+        refusal = reopen.execute_in_process(
+            instance=instance,
+            run_config={
+                "ops": {
+                    "reopen_exported_invoices": {"config": {**config, "document_ids": [999_999]}}
+                }
+            },
+            raise_on_error=False,
+        )
+        assert not refusal.success

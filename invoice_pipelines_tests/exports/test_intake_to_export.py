@@ -47,12 +47,23 @@ def test_a_validated_sample_invoice_is_booked_and_becomes_exported(db, tmp_path)
     scan = scan_uploads(db.engine, uploads, ScanState())
     ids = [i for b in scan.batches if b.organization_slug == org["slug"] for i in b.document_ids]
     process_documents(db.engine, uploads, org["id"], ids, parser=InProcessParser(), ocr=None)
+    mine = incoming_invoices.c.organization_id == org["id"]
     with tenant_transaction(db.engine, org["id"]) as conn:
         taxes = conn.execute(
-            select(incoming_invoice_taxes.c.vat_category, incoming_invoice_taxes.c.vat_rate)
+            select(incoming_invoice_taxes.c.vat_category, incoming_invoice_taxes.c.vat_rate).where(
+                incoming_invoice_taxes.c.organization_id == org["id"]
+            )
         ).all()
-        lines = conn.execute(select(incoming_invoice_lines.c.description)).scalars().all()
-        status = conn.execute(select(incoming_invoices.c.status)).scalar_one()
+        lines = (
+            conn.execute(
+                select(incoming_invoice_lines.c.description).where(
+                    incoming_invoice_lines.c.organization_id == org["id"]
+                )
+            )
+            .scalars()
+            .all()
+        )
+        status = conn.execute(select(incoming_invoices.c.status).where(mine)).scalar_one()
     assert status == "VALIDATED"
     assert sorted((c, str(r)) for c, r in taxes) == [("S", "19.00"), ("S", "7.00")]
     assert len(lines) == 2
@@ -72,7 +83,9 @@ def test_a_validated_sample_invoice_is_booked_and_becomes_exported(db, tmp_path)
     lines_csv = pd.read_csv(result.files["csv_lines"], dtype=str)
     assert len(lines_csv) == 2 and set(lines_csv["invoice_number"]) == {"471102"}
     with tenant_transaction(db.engine, org["id"]) as conn:
-        assert conn.execute(select(incoming_invoices.c.status)).scalar_one() == "EXPORTED"
+        assert (
+            conn.execute(select(incoming_invoices.c.status).where(mine)).scalar_one() == "EXPORTED"
+        )
 
 
 def test_migration_0006_gives_older_documents_their_breakdown_and_lines(

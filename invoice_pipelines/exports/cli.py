@@ -1,0 +1,86 @@
+"""`invoice-pipelines export` and `export-reopen`: the functions the export assets call."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from invoice_pipelines.exports.settings import DIRECTIONS
+
+
+def add_commands(sub) -> None:
+    p = sub.add_parser("export", help="export one organization's month (CSV + DATEV files)")
+    p.add_argument("--org", required=True, help="organization slug or id")
+    p.add_argument("--month", required=True, help="YYYY-MM")
+    p.add_argument("--direction", choices=[*DIRECTIONS, "both"], default="both")
+    p.add_argument("--close-month", action="store_true", help="Festschreibung: lock the month")
+    p.set_defaults(func=run_export_command)
+    p = sub.add_parser(
+        "export-reopen",
+        help="EXPORTED -> VALIDATED (a correction); the next export is a new version",
+    )
+    p.add_argument("--org", required=True, help="organization slug or id")
+    p.add_argument("--documents", required=True, help="incoming invoice ids, e.g. 12,13")
+    p.add_argument("--reason", required=True, help="why (kept in the audit log)")
+    p.set_defaults(func=run_reopen_command)
+
+
+def run_export_command(args: argparse.Namespace) -> int:
+    from invoice_pipelines.db.engine import make_engine
+    from invoice_pipelines.exports.pipeline import run_export, totals_text
+    from invoice_pipelines.exports.settings import ExportSettingsError
+    from invoice_pipelines.resources.exports import LocalExportStore
+
+    engine = make_engine()
+    directions = DIRECTIONS if args.direction == "both" else (args.direction,)
+    code = 0
+    for direction in directions:
+        try:
+            result = run_export(
+                engine,
+                LocalExportStore(),
+                args.org,
+                args.month,
+                direction,
+                close_month=True if args.close_month else None,
+                requested_by="cli",
+            )
+        except ExportSettingsError as exc:
+            print(f"invoice-pipelines: {direction} export refused: {exc}")
+            return 2
+        print(
+            json.dumps(
+                {
+                    "direction": direction,
+                    "month": result.period,
+                    "version": result.version,
+                    "unchanged": result.unchanged,
+                    "empty": result.empty,
+                    "disabled": result.disabled,
+                    "invoices": result.invoice_count,
+                    "bookings": result.booking_count,
+                    "skipped": [{"id": i, "number": n, "reason": r} for i, n, r in result.skipped],
+                    "totals": totals_text(result.totals),
+                    "files": result.files,
+                    "notes": result.notes,
+                }
+            )
+        )
+        if result.skipped:
+            code = 1
+    return code
+
+
+def run_reopen_command(args: argparse.Namespace) -> int:
+    from invoice_pipelines.db.engine import make_engine
+    from invoice_pipelines.db.tenancy import resolve_organization
+    from invoice_pipelines.exports.corrections import reopen_exported
+
+    engine = make_engine()
+    org = resolve_organization(engine, args.org)
+    ids = [int(part) for part in args.documents.split(",") if part.strip()]
+    reopened, refused = reopen_exported(
+        engine, org["id"], ids, reason=args.reason, requested_by="cli"
+    )
+    print(json.dumps({"reopened": reopened, "refused": {str(k): v for k, v in refused.items()}}))
+    return 0 if reopened and not refused else 1

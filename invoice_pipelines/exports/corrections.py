@@ -1,0 +1,52 @@
+"""Corrections of exported supplier invoices: EXPORTED -> VALIDATED, so the next export of their
+month writes a new version with them (and says so in its notes)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import insert
+from sqlalchemy.engine import Engine
+
+from invoice_pipelines.core.lifecycle import Status
+from invoice_pipelines.db.tables import audit_log
+from invoice_pipelines.db.tenancy import tenant_transaction
+from invoice_pipelines.intake.documents import change_status, load_refs
+
+
+def reopen_exported(
+    engine: Engine,
+    organization_id: int,
+    document_ids: Sequence[int],
+    *,
+    reason: str,
+    requested_by: str = "unknown",
+) -> tuple[list[int], dict[int, str]]:
+    """Move EXPORTED documents back to VALIDATED; returns (reopened, refused with reasons)."""
+    with tenant_transaction(engine, organization_id, write=True) as conn:
+        refs = load_refs(conn, organization_id, document_ids)
+        reopened: list[int] = []
+        refused: dict[int, str] = {}
+        for doc_id in sorted(set(int(i) for i in document_ids)):
+            ref = refs.get(doc_id)
+            if ref is None:
+                refused[doc_id] = "no such document in this organization"
+            elif ref.status != Status.EXPORTED:
+                refused[doc_id] = f"status is {ref.status}; only EXPORTED documents can be reopened"
+            else:
+                change_status(conn, ref, Status.VALIDATED)
+                reopened.append(doc_id)
+        conn.execute(
+            insert(audit_log).values(
+                organization_id=organization_id,
+                created_by=requested_by,
+                action="export.reopen",
+                entity_type="incoming_invoice",
+                details={
+                    "reason": reason,
+                    "reopened": reopened,
+                    "refused": {str(k): v for k, v in refused.items()},
+                },
+            )
+        )
+    return reopened, refused

@@ -1,0 +1,39 @@
+"""`invoice-pipelines export` and `export-reopen` on the configured database."""
+
+from __future__ import annotations
+
+import json
+
+from invoice_pipelines.cli import main
+from invoice_pipelines_tests.exports.books import DATEV, incoming
+
+
+def test_export_and_reopen_from_the_command_line(db, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("INVOICE_PIPELINES_DB_URL", db.url)
+    monkeypatch.setenv("INVOICE_PIPELINES_EXPORT_DIR", str(tmp_path))
+    org = db.new_organization(**DATEV)
+    doc = incoming(db.engine, org["id"], "C-1")
+    incoming(db.engine, org["id"], "C-2", taxes=[("S", "13", "1.00", "0.13")])
+
+    code = main(["export", "--org", org["slug"], "--month", "2026-11", "--direction", "incoming"])
+    report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert code == 1  # one invoice could not be booked
+    assert report["version"] == 1 and report["invoices"] == 1
+    assert report["skipped"][0]["number"] == "C-2"
+    assert report["files"]["datev"].startswith(str(tmp_path))
+
+    assert (
+        main(["export-reopen", "--org", org["slug"], "--documents", str(doc), "--reason", "typo"])
+        == 0
+    )
+    assert json.loads(capsys.readouterr().out)["reopened"] == [doc]
+    main(["export", "--org", org["slug"], "--month", "2026-11", "--direction", "incoming"])
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["version"] == 2
+
+
+def test_export_refused_for_bad_settings(db, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("INVOICE_PIPELINES_DB_URL", db.url)
+    monkeypatch.setenv("INVOICE_PIPELINES_EXPORT_DIR", str(tmp_path))
+    org = db.new_organization(slug=None)
+    assert main(["export", "--org", org["slug"], "--month", "2026-11"]) == 2
+    assert "no DATEV Beraternummer" in capsys.readouterr().out
