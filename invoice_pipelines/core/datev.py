@@ -424,7 +424,7 @@ def join_line(fields: Sequence[str]) -> str:
 # Booking rows
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Booking:
     """One row of a Buchungsstapel: one invoice's amount at one VAT rate."""
 

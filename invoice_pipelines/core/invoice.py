@@ -197,6 +197,9 @@ class Invoice:
     type_code: str | None = None  # BT-3 (380 invoice, 381 credit note, 389 self-billed, ...)
     issue_date: date | None = None  # BT-2
     due_date: date | None = None  # BT-9
+    # Leistungsdatum for the books: BT-72 actual delivery date, else BT-74 end of the invoicing
+    # period (BG-14); read where the document states it, never a reason to fail it
+    service_date: date | None = None
     currency: str | None = None  # BT-5
     tax_currency: str | None = None  # BT-6
     guideline_id: str | None = None  # BT-24
@@ -253,6 +256,7 @@ class Invoice:
             "type_code": self.type_code,
             "issue_date": _day(self.issue_date),
             "due_date": _day(self.due_date),
+            "service_date": _day(self.service_date),
             "currency": self.currency,
             "tax_currency": self.tax_currency,
             "guideline_id": self.guideline_id,

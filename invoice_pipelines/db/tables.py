@@ -387,7 +387,9 @@ incoming_invoices = Table(
     "incoming_invoices",
     metadata,
     Column("id", Id, primary_key=True, autoincrement=True),
-    _org_fk(),
+    # no index of its own: the (organization_id, ...) indexes below lead with it, and every status
+    # change (not a heap-only update: status is indexed) would maintain one more index
+    _org_fk(index=False),
     Column("upload_id", Id, ForeignKey("uploads.id")),
     Column("status", String(16), nullable=False, server_default="UPLOADED"),
     # optimistic lock: every status change is UPDATE ... WHERE processing_version = :seen
@@ -405,6 +407,8 @@ incoming_invoices = Table(
     Column("seller_vat_id", String(64)),
     Column("issue_date", Date),
     Column("due_date", Date),
+    # Leistungsdatum: delivery date (BT-72), else end of the invoicing period (BT-74)
+    Column("service_date", Date),
     Column("currency", String(3)),
     Column("net_total", Money()),
     Column("tax_total", Money()),

@@ -111,6 +111,8 @@ DEMO_ORGANIZATIONS: list[dict] = [
             "datev_berater_nr": None,
             "datev_mandant_nr": None,
             "datev_chart": "SKR03",
+            # a US company books in QuickBooks, not DATEV: its export partitions say so
+            "settings": {"exports": {"directions": []}},
         },
         "customers": [
             (

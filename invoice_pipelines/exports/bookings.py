@@ -58,6 +58,7 @@ class InvoiceRecord:
     street: str | None = None
     postal_code: str | None = None
     city: str | None = None
+    service_date: date | None = None  # Leistungsdatum, where the document states it
     status: str | None = None  # incoming invoices: VALIDATED | EXPORTED
     version: int | None = None  # incoming invoices: processing_version
     taxes: list[TaxRow] = field(default_factory=list)
@@ -229,6 +230,7 @@ class BookingRules:
                     document_number=number,
                     text=text,
                     due_date=invoice.due_date,
+                    service_date=invoice.service_date,
                     eu_vat_id=eu_vat_id,
                     cost_center_1=kost1,
                     cost_center_2=kost2,

@@ -20,6 +20,7 @@ import hashlib
 import re
 import time
 from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
@@ -42,7 +43,11 @@ from invoice_pipelines.exports.reads import (
     load_invoices,
     month_bounds,
 )
-from invoice_pipelines.exports.settings import ExportSettingsError, load_settings
+from invoice_pipelines.exports.settings import (
+    ExportSettingsError,
+    enabled_directions,
+    load_settings,
+)
 from invoice_pipelines.intake.documents import change_status_of_exported
 from invoice_pipelines.resources.exports import ExportStore
 
@@ -129,12 +134,12 @@ def run_export(
     requested_by: str = "dagster",
 ) -> ExportResult:
     org = resolve_organization(engine, organization)
-    settings = load_settings(org)
     check_period(period)
     result = ExportResult(org["slug"], direction, period)
-    if direction not in settings.directions:
+    if direction not in enabled_directions(org):
         result.disabled = True
         return result
+    settings = load_settings(org)
     start, end = month_bounds(period)
     closed = settings.close_months if close_month is None else close_month
     header = settings.header(start, end - timedelta(days=1), closed=closed)
@@ -302,13 +307,6 @@ def run_export(
         ]
         if skipped_items:
             conn.execute(insert(export_items), skipped_items)
-        inserted = conn.execute(
-            insert_booked_items(settings.organization_id, period, direction, export_id)
-        ).rowcount
-        if inserted != len(booked):
-            raise RuntimeError(
-                f"export {export_id}: {inserted} items recorded for {len(booked)} booked invoices"
-            )
         used = {inv.partner_key for inv, _ in booked}
         partner_rows = [
             {
@@ -320,25 +318,42 @@ def run_export(
             }
             for key in sorted(used, key=lambda k: partners[k].account)
         ]
-        clock.lap("record_items")
-        files = {
-            "datev": store.write(keys["datev"], bookings_file(header, booking_rows, encoding)),
-            "datev_partners": store.write(
-                keys["datev_partners"], partners_file(header, partner_rows, encoding)
-            ),
-            "csv": store.write(keys["csv"], rows_file(INVOICE_COLUMNS, invoice_rows)),
-            "csv_lines": query_file(
-                conn,
-                store,
-                keys["csv_lines"],
-                booked_lines_query(direction, export_id),
-                LINE_COLUMNS,
-            ),
-        }
-        clock.lap("write_files")
-        if direction == "incoming":
-            change_status_of_exported(conn, settings.organization_id, export_id, len(pending))
-        clock.lap("status")
+
+        def record() -> None:
+            """The booked items and the status changes: database work only."""
+            inserted = conn.execute(
+                insert_booked_items(settings.organization_id, period, direction, export_id)
+            ).rowcount
+            if inserted != len(booked):
+                raise RuntimeError(
+                    f"export {export_id}: {inserted} items recorded for {len(booked)} invoices"
+                )
+            if direction == "incoming":
+                change_status_of_exported(conn, settings.organization_id, export_id, len(pending))
+
+        # The database records while this thread writes the files that need no database (the
+        # driver releases the GIL while a statement runs; nothing else uses the connection then).
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="export-record") as pool:
+            recording = pool.submit(record)
+            try:
+                files = {
+                    "datev": store.write(
+                        keys["datev"], bookings_file(header, booking_rows, encoding)
+                    ),
+                    "datev_partners": store.write(
+                        keys["datev_partners"], partners_file(header, partner_rows, encoding)
+                    ),
+                    "csv": store.write(keys["csv"], rows_file(INVOICE_COLUMNS, invoice_rows)),
+                }
+            finally:
+                wait([recording])
+            recording.result()
+        clock.lap("record_and_write")
+        # the lines file follows the recorded items (PostgreSQL: COPY straight into the store)
+        files["csv_lines"] = query_file(
+            conn, store, keys["csv_lines"], booked_lines_query(direction, export_id), LINE_COLUMNS
+        )
+        clock.lap("write_lines")
         conn.execute(
             insert(audit_log).values(
                 organization_id=settings.organization_id,

@@ -85,6 +85,7 @@ def load_invoices(
                 t.seller_vat_id,
                 t.status,
                 t.processing_version,
+                t.service_date,
             )
             .where(_incoming_filter(organization_id, period))
             .order_by(t.issue_date, t.id)
@@ -104,6 +105,7 @@ def load_invoices(
                 partner_vat_id=r[10],
                 status=r[11],
                 version=r[12],
+                service_date=r[13],
             )
             for r in conn.execute(query)
         ]

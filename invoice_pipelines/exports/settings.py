@@ -209,6 +209,17 @@ def _accounts(value: Any, what: str, length: int, *, upper: bool = True) -> dict
     return accounts
 
 
+def enabled_directions(organization: dict) -> tuple[str, ...]:
+    """The directions an organization exports (settings exports.directions, default both)."""
+    raw = (organization.get("settings") or {}).get("exports") or {}
+    directions = raw.get("directions", list(DIRECTIONS)) if isinstance(raw, dict) else DIRECTIONS
+    if not isinstance(directions, list) or not set(directions) <= set(DIRECTIONS):
+        raise ExportSettingsError(
+            f"export directions must be a list of {', '.join(DIRECTIONS)}, not {directions!r}"
+        )
+    return tuple(directions)
+
+
 def load_settings(organization: dict) -> ExportSettings:
     """ExportSettings of an organization row (as a mapping); ExportSettingsError when unusable."""
     raw = (organization.get("settings") or {}).get("exports") or {}
@@ -233,11 +244,7 @@ def load_settings(organization: dict) -> ExportSettings:
     month = _integer(raw.get("fiscal_year_start_month", 1), "the fiscal year's first month")
     if not 1 <= month <= 12:
         raise ExportSettingsError(f"the fiscal year's first month {month} is not 1..12")
-    directions = raw.get("directions", list(DIRECTIONS))
-    if not isinstance(directions, list) or not set(directions) <= set(DIRECTIONS):
-        raise ExportSettingsError(
-            f"export directions must be a list of {', '.join(DIRECTIONS)}, not {directions!r}"
-        )
+    directions = enabled_directions(organization)
     encoding = {"cp1252": CP1252, "windows-1252": CP1252, "utf-8-bom": UTF8_BOM}.get(
         str(raw.get("encoding", "cp1252")).lower()
     )

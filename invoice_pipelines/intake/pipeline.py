@@ -130,6 +130,7 @@ def _fields(outcome: ParseOutcome, seconds: float) -> dict:
             seller_vat_id=invoice.seller_vat_id,
             issue_date=invoice.issue_date,
             due_date=invoice.due_date,
+            service_date=invoice.service_date,
             currency=invoice.currency,
             net_total=invoice.net_total,
             tax_total=invoice.tax_total,

@@ -514,3 +514,12 @@ def test_an_empty_month_writes_nothing(db, tmp_path):
         assert conn.execute(
             select(organizations.c.id).where(organizations.c.id == org["id"])
         ).scalar()
+
+
+def test_an_organization_without_datev_that_exports_nothing_is_not_an_error(db, tmp_path):
+    org = db.new_organization(settings={"exports": {"directions": []}})  # no DATEV numbers
+    for direction in ("incoming", "sales"):
+        result = run_export(
+            db.engine, LocalExportStore(root=str(tmp_path)), org["slug"], "2026-11", direction
+        )
+        assert result.disabled

@@ -11,6 +11,7 @@ from pathlib import Path
 import pandas as pd
 from sqlalchemy import insert, select
 
+from invoice_pipelines.core.datev import BOOKING_COLUMNS
 from invoice_pipelines.db.engine import make_engine
 from invoice_pipelines.db.migrate import upgrade
 from invoice_pipelines.db.tables import (
@@ -80,6 +81,8 @@ def test_a_validated_sample_invoice_is_booked_and_becomes_exported(db, tmp_path)
     amounts = sorted(Decimal(r[0].value.replace(",", ".")) for r in rows)
     assert sum(amounts) == Decimal("529.87")
     assert {r[10].value for r in rows} == {"471102"} and {r[9].value for r in rows} == {"0503"}
+    # Leistungsdatum: the document's actual delivery date (BT-72)
+    assert {r[BOOKING_COLUMNS.index("Leistungsdatum")].value for r in rows} == {"05032018"}
     lines_csv = pd.read_csv(result.files["csv_lines"], dtype=str)
     assert len(lines_csv) == 2 and set(lines_csv["invoice_number"]) == {"471102"}
     with tenant_transaction(db.engine, org["id"]) as conn:
@@ -137,3 +140,11 @@ def test_migration_0006_gives_older_documents_their_breakdown_and_lines(
         )
         assert lines == ["Alt"]
         owner.dispose()
+
+
+def test_the_service_date_is_read_from_cii_and_ubl():
+    from datetime import date
+
+    for path in (EINFACH, EINFACH.replace("CII/", "UBL/").replace(".cii.", ".ubl.")):
+        outcome = parse_document((samples_dir() / path).read_bytes(), Path(path).name)
+        assert outcome.invoice.service_date == date(2018, 3, 5), path

@@ -251,6 +251,16 @@ def map_cross_industry(
             document, "ram:IssueDateTime/udt:DateTimeString", "issue date (BT-2)"
         ),
         due_date=due_date,
+        service_date=read.optional_date(
+            transaction,
+            "ram:ApplicableHeaderTradeDelivery/ram:ActualDeliverySupplyChainEvent/"
+            "ram:OccurrenceDateTime/udt:DateTimeString",
+            "ram:ApplicableSupplyChainTradeDelivery/ram:ActualDeliverySupplyChainEvent/"
+            "ram:OccurrenceDateTime/udt:DateTimeString",  # ZUGFeRD 1
+        )
+        or read.optional_date(
+            settlement, "ram:BillingSpecifiedPeriod/ram:EndDateTime/udt:DateTimeString"
+        ),
         currency=currency,
         tax_currency=tax_currency,
         guideline_id=read.text(root, paths.guideline),

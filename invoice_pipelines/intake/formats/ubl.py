@@ -182,6 +182,9 @@ def parse_ubl(root: etree._Element) -> tuple[Invoice, list[Finding]]:
         type_code=type_code,
         issue_date=read.iso_date(root, "cbc:IssueDate", "issue date (BT-2)"),
         due_date=due_date,
+        service_date=read.optional_date(
+            root, "cac:Delivery/cbc:ActualDeliveryDate", "cac:InvoicePeriod/cbc:EndDate"
+        ),
         currency=currency,
         tax_currency=tax_currency,
         guideline_id=read.text(root, "cbc:CustomizationID"),

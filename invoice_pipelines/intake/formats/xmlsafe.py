@@ -156,6 +156,18 @@ class ValueReader:
         match = _ISO_DATE.fullmatch(raw)
         return self._make_date(match, raw, term)
 
+    def optional_date(self, node: etree._Element | None, *paths: str) -> date | None:
+        """The first of `paths` that holds a valid CCYYMMDD or YYYY-MM-DD date; no findings (for
+        informative dates whose absence or form must not fail a document)."""
+        for path in paths:
+            raw = (self.text(node, path) or "").replace("-", "")
+            if len(raw) == 8 and raw.isdigit():
+                try:
+                    return date(int(raw[:4]), int(raw[4:6]), int(raw[6:]))
+                except ValueError:
+                    continue
+        return None
+
     def date_102(self, node: etree._Element | None, path: str, term: str) -> date | None:
         """A UN/CEFACT DateTimeString; EN 16931 allows only format 102 (CCYYMMDD)."""
         found = self.element(node, path)

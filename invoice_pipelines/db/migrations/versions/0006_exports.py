@@ -10,6 +10,11 @@ Revises: 0005
 - `incoming_invoice_taxes` and `incoming_invoice_lines`: the VAT breakdown and lines the intake
   read, so an export books a month with set-based reads instead of opening every document's JSON.
   Existing documents are backfilled from their stored JSON (raw_json.invoice).
+- `incoming_invoices.service_date`: the Leistungsdatum a document states (delivery date BT-72,
+  else the end of its invoicing period BT-74), for the DATEV column of that name.
+- `incoming_invoices` loses its single-column organization index: three indexes lead with
+  organization_id already, and an export moves thousands of documents to EXPORTED at once (a
+  status change rewrites every index entry of the row).
 """
 
 import sqlalchemy as sa
@@ -17,6 +22,7 @@ from alembic import op
 
 from invoice_pipelines.db.engine import app_role
 from invoice_pipelines.db.rls import protect_tables, unprotect_tables
+from invoice_pipelines.db.tables import metadata
 from invoice_pipelines.db.types import Id, Json, Money, Quantity, Rate, UtcDateTime
 
 revision = "0006"
@@ -25,6 +31,7 @@ branch_labels = None
 depends_on = None
 
 NOW = sa.text("CURRENT_TIMESTAMP")
+NAMING = metadata.naming_convention
 TABLES = [
     "incoming_invoice_taxes",
     "incoming_invoice_lines",
@@ -214,6 +221,8 @@ def upgrade() -> None:
         ),
     )
 
+    op.drop_index("ix_incoming_invoices_organization_id", table_name="incoming_invoices")
+    op.add_column("incoming_invoices", sa.Column("service_date", sa.Date))
     bind = op.get_bind()
     if bind.dialect.name == "postgresql":
         role = app_role()
@@ -290,3 +299,8 @@ def downgrade() -> None:
         unprotect_tables(bind, app_role(), TABLES)
     for table in reversed(TABLES):
         op.drop_table(table)
+    op.create_index(
+        "ix_incoming_invoices_organization_id", "incoming_invoices", ["organization_id"]
+    )
+    with op.batch_alter_table("incoming_invoices", naming_convention=NAMING) as batch:
+        batch.drop_column("service_date")
