@@ -11,9 +11,7 @@ from invoice_pipelines.core.datev import (
     PARTNER_COLUMNS,
     PARTNERS_CATEGORY,
     UTF8_BOM,
-    Booking,
     Header,
-    booking_fields,
     column_line,
     header_fields,
     join_line,
@@ -38,11 +36,6 @@ def _encoded(lines: Iterable[str], encoding: str) -> Iterator[bytes]:
             block = []
     if block:
         yield "".join(block).encode(codec)
-
-
-def booking_line(booking: Booking, encoding: str = CP1252) -> str:
-    """One data row of a Buchungsstapel, with its CRLF."""
-    return join_line(booking_fields(booking, encoding))
 
 
 def bookings_file(header: Header, rows: Iterable[str], encoding: str = CP1252) -> Iterator[bytes]:

@@ -16,19 +16,24 @@
 
 from __future__ import annotations
 
+import gc
 import hashlib
+import logging
 import re
 import time
 from collections import defaultdict
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor, wait
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
 
-from sqlalchemy import insert, select, text
+from sqlalchemy import insert, select, text, update
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError
 
-from invoice_pipelines.core.datev import Booking
+from invoice_pipelines.core.datev import Booking, Header, booking_line
 from invoice_pipelines.core.lifecycle import Status
 from invoice_pipelines.core.money import ZERO
 from invoice_pipelines.db.tables import audit_log, export_items, exports
@@ -36,20 +41,24 @@ from invoice_pipelines.db.tenancy import resolve_organization, tenant_transactio
 from invoice_pipelines.exports.accounts import assign_accounts
 from invoice_pipelines.exports.bookings import BookingRules, InvoiceRecord, Skip
 from invoice_pipelines.exports.csv import INVOICE_COLUMNS, LINE_COLUMNS, query_file, rows_file
-from invoice_pipelines.exports.datev import booking_line, bookings_file, partners_file
+from invoice_pipelines.exports.datev import bookings_file, partners_file
 from invoice_pipelines.exports.reads import (
+    booked_incoming,
     booked_lines_query,
     insert_booked_items,
     load_invoices,
     month_bounds,
 )
 from invoice_pipelines.exports.settings import (
+    ExportSettings,
     ExportSettingsError,
     enabled_directions,
     load_settings,
 )
-from invoice_pipelines.intake.documents import change_status_of_exported
+from invoice_pipelines.intake.documents import StaleDocument, change_status_where
 from invoice_pipelines.resources.exports import ExportStore
+
+log = logging.getLogger(__name__)
 
 # pg_advisory_xact_lock(EXPORT_LOCK_NAMESPACE, organization_id): one export writer per organization
 EXPORT_LOCK_NAMESPACE = 7302
@@ -135,16 +144,70 @@ def run_export(
 ) -> ExportResult:
     org = resolve_organization(engine, organization)
     check_period(period)
-    result = ExportResult(org["slug"], direction, period)
     if direction not in enabled_directions(org):
+        result = ExportResult(org["slug"], direction, period)
         result.disabled = True
         return result
     settings = load_settings(org)
-    start, end = month_bounds(period)
     closed = settings.close_months if close_month is None else close_month
-    header = settings.header(start, end - timedelta(days=1), closed=closed)
-    result.closed = closed
-    encoding = settings.encoding
+    job = _Job(settings, period, direction, closed, run_id, requested_by)
+    for attempt in range(1, ATTEMPTS + 1):
+        try:
+            with _bulk_allocation():
+                return _export(engine, store, job)
+        except (StaleDocument, DBAPIError) as exc:
+            retryable = isinstance(exc, StaleDocument) or getattr(
+                getattr(exc, "orig", None), "pgcode", None
+            ) in ("40001", "40P01")
+            if not retryable or attempt == ATTEMPTS:
+                raise
+            log.warning(
+                "export %s %s %s: attempt %d met a concurrent change (%s); again",
+                settings.slug,
+                period,
+                direction,
+                attempt,
+                exc,
+            )
+    raise AssertionError("unreachable")
+
+
+ATTEMPTS = 3
+
+
+@dataclass(frozen=True)
+class _Job:
+    settings: ExportSettings
+    period: str
+    direction: str
+    closed: bool
+    run_id: str | None
+    requested_by: str
+
+    @property
+    def header(self) -> Header:
+        start, end = month_bounds(self.period)
+        return self.settings.header(start, end - timedelta(days=1), closed=self.closed)
+
+
+@contextmanager
+def _bulk_allocation() -> Iterator[None]:
+    """No cyclic garbage collection while an export builds its rows: it allocates hundreds of
+    thousands of small acyclic objects, and each collection pass would scan all of them again
+    (measured: a third of the export's time). Restored afterwards, whatever happens."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _export(engine: Engine, store: ExportStore, job: _Job) -> ExportResult:
+    settings, period, direction = job.settings, job.period, job.direction
+    result = ExportResult(settings.slug, direction, period, closed=job.closed)
+    header = job.header
     clock = _Clock(result.seconds)
     with tenant_transaction(engine, settings.organization_id, write=True, snapshot=True) as conn:
         if conn.dialect.name == "postgresql":
@@ -152,102 +215,30 @@ def run_export(
                 text("SELECT pg_advisory_xact_lock(:ns, :org)"),
                 {"ns": EXPORT_LOCK_NAMESPACE, "org": settings.organization_id},
             )
-        e = exports.c
-        latest = conn.execute(
-            select(e.id, e.version, e.fingerprint, e.files, e.closed)
-            .where(
-                e.organization_id == settings.organization_id,
-                e.direction == direction,
-                e.period == period,
-            )
-            .order_by(e.version.desc())
-            .limit(1)
-        ).first()
+        latest = _latest_version(conn, settings.organization_id, direction, period)
         invoices = load_invoices(conn, settings.organization_id, period, direction)
         clock.lap("read")
         partners = assign_accounts(conn, settings, direction, invoices)
-
-        rules = BookingRules(settings, direction, period)
-        booked: list[tuple[InvoiceRecord, list[Booking]]] = []
-        for invoice in invoices:
-            key = invoice.partner_key
-            if key is None:
-                who = "supplier" if direction == "incoming" else "customer"
-                outcome: list[Booking] | Skip = Skip(invoice, f"{who} unknown: no name or VAT id")
-            else:
-                outcome = rules.plan(invoice, partners[key].account)
-            if isinstance(outcome, Skip):
-                result.skipped.append((invoice.id, invoice.number, outcome.reason))
-            else:
-                booked.append((invoice, outcome))
-
+        booked = _plan(settings, direction, period, invoices, partners, result)
         clock.lap("plan")
-        booking_rows = [booking_line(b, encoding) for _, bookings in booked for b in bookings]
-        invoice_rows = [
-            (
-                inv.id,
-                inv.number,
-                inv.type_code,
-                inv.issue_date,
-                inv.due_date,
-                partners[inv.partner_key].account,
-                inv.partner_name,
-                inv.partner_vat_id,
-                inv.currency,
-                inv.net_total,
-                inv.tax_total,
-                inv.gross_total,
-                _breakdown_text(inv),
-            )
-            for inv, _ in booked
-        ]
-        clock.lap("render")
-        digest = hashlib.sha256(
-            repr(
-                (
-                    header.adviser_number,
-                    header.client_number,
-                    header.chart,
-                    header.account_length,
-                    header.fiscal_year_start,
-                    header.currency,
-                    closed,
-                    encoding,
-                )
-            ).encode()
-        )
-        for row in booking_rows:
-            digest.update(row.encode("utf-8"))
-        for row in invoice_rows:
-            digest.update(repr(row).encode("utf-8"))
-        for skipped in result.skipped:
-            digest.update(repr(skipped).encode("utf-8"))
-        fingerprint = digest.hexdigest()
-
-        pending = [inv for inv, _ in booked if inv.status == Status.VALIDATED.value]
-        result.invoice_count = len(booked)
-        result.booking_count = len(booking_rows)
-        result.preview = [b for _, bookings in booked for b in bookings][:PREVIEW_ROWS]
-        for inv, _ in booked:
-            sums = result.totals.setdefault(inv.currency, [ZERO, ZERO, ZERO])
-            sums[0] += inv.net_total or ZERO
-            sums[1] += inv.tax_total or ZERO
-            sums[2] += inv.gross_total or ZERO
-
-        if latest is not None and latest.fingerprint == fingerprint and not pending:
-            result.unchanged = True
-            result.version = latest.version
-            result.export_id = latest.id
-            result.files = dict(latest.files or {})
-            result.closed = latest.closed
-            return result
-
         if latest is None and not invoices:
             result.empty = True
             return result
+        pending = [inv for inv, _ in booked if inv.status == Status.VALIDATED.value]
+        rendered = None
+        if not pending:
+            # nothing waits to be exported: the month is unchanged if it books the same
+            rendered = _render(job, header, booked, partners, result)
+            clock.lap("render")
+            if latest is not None and latest.fingerprint == rendered.fingerprint:
+                result.unchanged = True
+                result.version = latest.version
+                result.export_id = latest.id
+                result.files = dict(latest.files or {})
+                result.closed = latest.closed
+                return result
 
         version = (latest.version if latest is not None else 0) + 1
-        addresses = _addresses(booked)
         notes = _version_notes(conn, latest, booked, result.skipped)
         keys = file_keys(settings.slug, period, direction, version)
         for key in keys.values():
@@ -255,69 +246,8 @@ def run_export(
             # attempt that did not commit (the lock is held: nobody else writes this version)
             if store.exists(key):
                 store.remove(key)
-        home = settings.currency
-        sums = result.totals.get(home, [ZERO, ZERO, ZERO])
-        clock.lap("fingerprint")
-        export_id = conn.execute(
-            insert(exports)
-            .values(
-                organization_id=settings.organization_id,
-                direction=direction,
-                period=period,
-                version=version,
-                fingerprint=fingerprint,
-                files={kind: store.location(key) for kind, key in keys.items()},
-                invoice_count=len(booked),
-                booking_count=len(booking_rows),
-                skipped_count=len(result.skipped),
-                net_total=sums[0],
-                tax_total=sums[1],
-                gross_total=sums[2],
-                closed=closed,
-                notes={
-                    **notes,
-                    "totals_by_currency": {
-                        cur: [format(v, "f") for v in values]
-                        for cur, values in result.totals.items()
-                    },
-                },
-                dagster_run_id=run_id,
-                created_by=requested_by,
-            )
-            .returning(exports.c.id)
-        ).scalar_one()
-        # skipped invoices one by one (few, each with its reason), the booked ones in one
-        # INSERT ... SELECT over the same month: the snapshot makes it the same set as was read
-        column = "incoming_invoice_id" if direction == "incoming" else "sales_invoice_id"
-        by_id = {inv.id: inv for inv in invoices}
-        skipped_items = [
-            {
-                "organization_id": settings.organization_id,
-                "export_id": export_id,
-                column: invoice_id,
-                "invoice_number": (number or None) and number[:128],
-                "status": "skipped",
-                "reason": reason,
-                "document_version": by_id[invoice_id].version,
-                "net_total": by_id[invoice_id].net_total,
-                "tax_total": by_id[invoice_id].tax_total,
-                "gross_total": by_id[invoice_id].gross_total,
-            }
-            for invoice_id, number, reason in result.skipped
-        ]
-        if skipped_items:
-            conn.execute(insert(export_items), skipped_items)
-        used = {inv.partner_key for inv, _ in booked}
-        partner_rows = [
-            {
-                "account": partners[key].account,
-                "name": partners[key].name,
-                "vat_id": partners[key].vat_id,
-                "country": partners[key].country,
-                **addresses.get(key, {}),
-            }
-            for key in sorted(used, key=lambda k: partners[k].account)
-        ]
+        export_id = _insert_export(conn, store, job, version, keys, booked, result, notes)
+        _insert_skipped_items(conn, job, export_id, invoices, result)
 
         def record() -> None:
             """The booked items and the status changes: database work only."""
@@ -329,21 +259,32 @@ def run_export(
                     f"export {export_id}: {inserted} items recorded for {len(booked)} invoices"
                 )
             if direction == "incoming":
-                change_status_of_exported(conn, settings.organization_id, export_id, len(pending))
+                change_status_where(
+                    conn,
+                    settings.organization_id,
+                    booked_incoming(settings.organization_id, period, export_id),
+                    Status.VALIDATED,
+                    Status.EXPORTED,
+                    len(pending),
+                )
 
-        # The database records while this thread writes the files that need no database (the
-        # driver releases the GIL while a statement runs; nothing else uses the connection then).
+        # The database records while this thread renders and writes the files that need no
+        # database (the driver releases the GIL while a statement runs; nothing else uses the
+        # connection meanwhile).
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="export-record") as pool:
             recording = pool.submit(record)
             try:
+                if rendered is None:
+                    rendered = _render(job, header, booked, partners, result)
                 files = {
                     "datev": store.write(
-                        keys["datev"], bookings_file(header, booking_rows, encoding)
+                        keys["datev"], bookings_file(header, rendered.bookings, settings.encoding)
                     ),
                     "datev_partners": store.write(
-                        keys["datev_partners"], partners_file(header, partner_rows, encoding)
+                        keys["datev_partners"],
+                        partners_file(header, _partner_rows(booked, partners), settings.encoding),
                     ),
-                    "csv": store.write(keys["csv"], rows_file(INVOICE_COLUMNS, invoice_rows)),
+                    "csv": store.write(keys["csv"], rows_file(INVOICE_COLUMNS, rendered.invoices)),
                 }
             finally:
                 wait([recording])
@@ -351,13 +292,22 @@ def run_export(
         clock.lap("record_and_write")
         # the lines file follows the recorded items (PostgreSQL: COPY straight into the store)
         files["csv_lines"] = query_file(
-            conn, store, keys["csv_lines"], booked_lines_query(direction, export_id), LINE_COLUMNS
+            conn,
+            store,
+            keys["csv_lines"],
+            booked_lines_query(settings.organization_id, period, direction, export_id),
+            LINE_COLUMNS,
         )
         clock.lap("write_lines")
         conn.execute(
+            update(exports)
+            .where(exports.c.id == export_id)
+            .values(fingerprint=rendered.fingerprint, booking_count=len(rendered.bookings))
+        )
+        conn.execute(
             insert(audit_log).values(
                 organization_id=settings.organization_id,
-                created_by=requested_by,
+                created_by=job.requested_by,
                 action="export",
                 entity_type="export",
                 entity_id=str(export_id),
@@ -367,7 +317,7 @@ def run_export(
                     "version": version,
                     "invoices": len(booked),
                     "skipped": len(result.skipped),
-                    "dagster_run_id": run_id,
+                    "dagster_run_id": job.run_id,
                 },
             )
         )
@@ -377,6 +327,174 @@ def run_export(
     result.files = files
     result.notes = notes
     return result
+
+
+def _latest_version(conn, organization_id: int, direction: str, period: str):
+    e = exports.c
+    return conn.execute(
+        select(e.id, e.version, e.fingerprint, e.files, e.closed)
+        .where(e.organization_id == organization_id, e.direction == direction, e.period == period)
+        .order_by(e.version.desc())
+        .limit(1)
+    ).first()
+
+
+Booked = list[tuple[InvoiceRecord, list[Booking]]]
+
+
+def _plan(settings, direction, period, invoices, partners, result: ExportResult) -> Booked:
+    """Each invoice's bookings, or its skip reason in `result`; counts, sums and preview."""
+    rules = BookingRules(settings, direction, period)
+    booked: Booked = []
+    for invoice in invoices:
+        key = invoice.partner_key
+        if key is None:
+            who = "supplier" if direction == "incoming" else "customer"
+            outcome: list[Booking] | Skip = Skip(invoice, f"{who} unknown: no name or VAT id")
+        else:
+            outcome = rules.plan(invoice, partners[key].account)
+        if isinstance(outcome, Skip):
+            result.skipped.append((invoice.id, invoice.number, outcome.reason))
+        else:
+            booked.append((invoice, outcome))
+    result.invoice_count = len(booked)
+    result.booking_count = sum(len(bookings) for _, bookings in booked)
+    for _, bookings in booked:
+        if len(result.preview) >= PREVIEW_ROWS:
+            break
+        result.preview.extend(bookings[: PREVIEW_ROWS - len(result.preview)])
+    for inv, _ in booked:
+        sums = result.totals.setdefault(inv.currency, [ZERO, ZERO, ZERO])
+        sums[0] += inv.net_total or ZERO
+        sums[1] += inv.tax_total or ZERO
+        sums[2] += inv.gross_total or ZERO
+    return booked
+
+
+@dataclass(frozen=True)
+class _Rendered:
+    bookings: list[str]  # DATEV data rows
+    invoices: list[tuple]  # rows of the invoices CSV
+    fingerprint: str  # of what the export books and lists, and the settings that shape it
+
+
+def _render(job: _Job, header: Header, booked: Booked, partners, result) -> _Rendered:
+    encoding = job.settings.encoding
+    bookings = [booking_line(b, encoding) for _, rows in booked for b in rows]
+    invoices = [
+        (
+            inv.id,
+            inv.number,
+            inv.type_code,
+            inv.issue_date,
+            inv.due_date,
+            partners[inv.partner_key].account,
+            inv.partner_name,
+            inv.partner_vat_id,
+            inv.currency,
+            inv.net_total,
+            inv.tax_total,
+            inv.gross_total,
+            _breakdown_text(inv),
+        )
+        for inv, _ in booked
+    ]
+    digest = hashlib.sha256(
+        repr(
+            (
+                header.adviser_number,
+                header.client_number,
+                header.chart,
+                header.account_length,
+                header.fiscal_year_start,
+                header.currency,
+                job.closed,
+                encoding,
+            )
+        ).encode()
+    )
+    for row in bookings:
+        digest.update(row.encode("utf-8"))
+    for row in invoices:
+        digest.update(repr(row).encode("utf-8"))
+    for skipped in result.skipped:
+        digest.update(repr(skipped).encode("utf-8"))
+    return _Rendered(bookings, invoices, digest.hexdigest())
+
+
+def _insert_export(conn, store, job: _Job, version, keys, booked, result, notes) -> int:
+    settings = job.settings
+    sums = result.totals.get(settings.currency, [ZERO, ZERO, ZERO])
+    return conn.execute(
+        insert(exports)
+        .values(
+            organization_id=settings.organization_id,
+            direction=job.direction,
+            period=job.period,
+            version=version,
+            fingerprint="",  # set once the rows are rendered, in the same transaction
+            files={kind: store.location(key) for kind, key in keys.items()},
+            invoice_count=len(booked),
+            booking_count=result.booking_count,
+            skipped_count=len(result.skipped),
+            net_total=sums[0],
+            tax_total=sums[1],
+            gross_total=sums[2],
+            closed=job.closed,
+            notes={
+                **notes,
+                "totals_by_currency": {
+                    cur: [format(v, "f") for v in values] for cur, values in result.totals.items()
+                },
+            },
+            dagster_run_id=job.run_id,
+            created_by=job.requested_by,
+        )
+        .returning(exports.c.id)
+    ).scalar_one()
+
+
+def _insert_skipped_items(conn, job: _Job, export_id: int, invoices, result) -> None:
+    """The skipped invoices one by one (few, each with its reason); the booked ones follow in one
+    INSERT ... SELECT over the same month (the snapshot makes it the set that was read)."""
+    if not result.skipped:
+        return
+    column = "incoming_invoice_id" if job.direction == "incoming" else "sales_invoice_id"
+    by_id = {inv.id: inv for inv in invoices}
+    conn.execute(
+        insert(export_items),
+        [
+            {
+                "organization_id": job.settings.organization_id,
+                "export_id": export_id,
+                column: invoice_id,
+                "invoice_number": (number or None) and number[:128],
+                "status": "skipped",
+                "reason": reason,
+                "document_version": by_id[invoice_id].version,
+                "net_total": by_id[invoice_id].net_total,
+                "tax_total": by_id[invoice_id].tax_total,
+                "gross_total": by_id[invoice_id].gross_total,
+            }
+            for invoice_id, number, reason in result.skipped
+        ],
+    )
+
+
+def _partner_rows(booked: Booked, partners) -> list[dict]:
+    """The partner accounts the bookings use, with the address where one is known."""
+    addresses = _addresses(booked)
+    used = {inv.partner_key for inv, _ in booked}
+    return [
+        {
+            "account": partners[key].account,
+            "name": partners[key].name,
+            "vat_id": partners[key].vat_id,
+            "country": partners[key].country,
+            **addresses.get(key, {}),
+        }
+        for key in sorted(used, key=lambda k: partners[k].account)
+    ]
 
 
 def _addresses(booked: list[tuple[InvoiceRecord, list[Booking]]]) -> dict[str, dict]:

@@ -107,7 +107,7 @@ def load_invoices(
                 version=r[12],
                 service_date=r[13],
             )
-            for r in conn.execute(query)
+            for r in conn.execute(query).all()
         ]
         taxes = (
             select(
@@ -168,7 +168,7 @@ def load_invoices(
                 postal_code=r[14],
                 city=r[15],
             )
-            for r in conn.execute(query)
+            for r in conn.execute(query).all()
         ]
         taxes = (
             select(
@@ -183,28 +183,28 @@ def load_invoices(
             .order_by(sales_invoice_taxes.c.id)
         )
     by_id = {r.id: r for r in records}
-    for invoice_id, category, rate, basis, amount in conn.execute(taxes):
+    for invoice_id, category, rate, basis, amount in conn.execute(taxes).all():
         record = by_id.get(invoice_id)
         if record is not None:
             record.taxes.append(TaxRow(category, rate, basis, amount))
     return records
 
 
-def booked_lines_query(direction: str, export_id: int):
-    """The lines of the invoices an export booked (its `exported` items), in the export's order,
-    with the columns of the lines CSV."""
-    items = export_items.c
+def booked_lines_query(organization_id: int, period: str, direction: str, export_id: int):
+    """The lines of the invoices an export booked (the month's, less the skipped), in the export's
+    order, with the columns of the lines CSV. Run it in the export's snapshot."""
     if direction == "incoming":
         t, invoice = incoming_invoice_lines.c, incoming_invoices
-        invoice_id, unit_code, item_column = (
-            t.incoming_invoice_id,
-            t.unit_code,
-            items.incoming_invoice_id,
-        )
+        invoice_id, unit_code = t.incoming_invoice_id, t.unit_code
+        where = booked_incoming(organization_id, period, export_id)
         order = (invoice.c.issue_date, invoice.c.id)
     else:
         t, invoice = sales_invoice_lines.c, sales_invoices
-        invoice_id, unit_code, item_column = t.sales_invoice_id, null(), items.sales_invoice_id
+        invoice_id, unit_code = t.sales_invoice_id, null()
+        where = and_(
+            _sales_filter(organization_id, period),
+            invoice.c.id.not_in(_skipped_ids(export_id, export_items.c.sales_invoice_id)),
+        )
         order = (invoice.c.issue_date, invoice.c.sequence_number)
     return (
         select(
@@ -221,22 +221,24 @@ def booked_lines_query(direction: str, export_id: int):
         )
         .select_from(invoice_id.table)
         .join(invoice, invoice.c.id == invoice_id)
-        .join(
-            export_items,
-            and_(
-                items.export_id == export_id,
-                item_column == invoice_id,
-                items.status == "exported",
-            ),
-        )
+        .where(where)
         .order_by(*order, t.line_no)
     )
 
 
+def _skipped_ids(export_id: int, column):
+    """The invoices an export skipped (recorded before the booked ones). Used as NOT IN: a hashed
+    subplan on PostgreSQL whatever the statistics say, never a nested loop over the export."""
+    return select(column).where(
+        export_items.c.export_id == export_id,
+        export_items.c.status == "skipped",
+        column.is_not(None),
+    )
+
+
 def insert_booked_items(organization_id: int, period: str, direction: str, export_id: int):
-    """INSERT ... SELECT of an `exported` item for every invoice of the month that has no item in
-    this export yet (the skipped ones are recorded first). Run it in the export's snapshot."""
-    items = export_items.c
+    """INSERT ... SELECT of an `exported` item for every invoice of the month the export did not
+    skip. Run it in the export's snapshot: it then covers exactly the invoices that were read."""
     if direction == "incoming":
         t = incoming_invoices.c
         column, version, where = "incoming_invoice_id", t.processing_version, _incoming_filter
@@ -245,11 +247,6 @@ def insert_booked_items(organization_id: int, period: str, direction: str, expor
         t = sales_invoices.c
         column, version, where = "sales_invoice_id", null(), _sales_filter
         table = sales_invoices
-    recorded = (
-        select(items.id)
-        .where(items.export_id == export_id, getattr(items, column) == t.id)
-        .exists()
-    )
     source = select(
         literal(organization_id),
         literal(export_id),
@@ -260,7 +257,10 @@ def insert_booked_items(organization_id: int, period: str, direction: str, expor
         t.net_total,
         t.tax_total,
         t.gross_total,
-    ).where(where(organization_id, period), ~recorded)
+    ).where(
+        where(organization_id, period),
+        t.id.not_in(_skipped_ids(export_id, getattr(export_items.c, column))),
+    )
     return insert(export_items).from_select(
         [
             "organization_id",
@@ -274,4 +274,12 @@ def insert_booked_items(organization_id: int, period: str, direction: str, expor
             "gross_total",
         ],
         source.select_from(table),
+    )
+
+
+def booked_incoming(organization_id: int, period: str, export_id: int):
+    """Condition on incoming_invoices: the month's documents the export booked (not skipped)."""
+    return and_(
+        _incoming_filter(organization_id, period),
+        incoming_invoices.c.id.not_in(_skipped_ids(export_id, export_items.c.incoming_invoice_id)),
     )

@@ -16,7 +16,6 @@ from sqlalchemy.engine import Connection
 
 from invoice_pipelines.core.lifecycle import Status, check_transition
 from invoice_pipelines.db.tables import (
-    export_items,
     incoming_invoices,
     organizations,
     processing_errors,
@@ -195,45 +194,38 @@ def change_status(
     return DocumentRef(ref.id, ref.organization_id, current, new_version)
 
 
-def change_status_of_exported(
+def change_status_where(
     conn: Connection,
     organization_id: int,
-    export_id: int,
+    where,
+    source: Status,
+    target: Status,
     expected: int,
     *,
     now: datetime | None = None,
 ) -> int:
-    """VALIDATED -> EXPORTED for the documents an export booked, in one UPDATE.
+    """`change_status` for many documents in one UPDATE: those of the organization that match
+    `where` and have status `source` move to `target`, each one version on.
 
-    The same rules as `change_status`, set-based: the lifecycle allows the step, and a document
-    only moves if it still has the status and the version the export read (the version is in its
-    export item). If fewer than `expected` documents move, someone changed one meanwhile:
-    StaleDocument, and the caller's transaction (files aside) is rolled back.
+    For callers that read the documents in the same snapshot transaction
+    (`tenant_transaction(snapshot=True)` on PostgreSQL, the write lock on SQLite): a document
+    someone changed since the snapshot is not silently overwritten (PostgreSQL refuses the UPDATE,
+    SQLSTATE 40001), and one that appeared since is not touched. If fewer or more than `expected`
+    documents match, nothing is kept: StaleDocument, and the caller's transaction rolls back.
     """
-    check_transition(Status.VALIDATED, Status.EXPORTED)
+    check_transition(source, target)
     if expected == 0:
         return 0
     now = now or utcnow()
-    items = export_items.c
-    booked = (
-        select(items.id)
-        .where(
-            items.export_id == export_id,
-            items.status == "exported",
-            items.incoming_invoice_id == incoming_invoices.c.id,
-            items.document_version == incoming_invoices.c.processing_version,
-        )
-        .exists()
-    )
     result = conn.execute(
         update(incoming_invoices)
         .where(
             incoming_invoices.c.organization_id == organization_id,
-            incoming_invoices.c.status == Status.VALIDATED.value,
-            booked,
+            incoming_invoices.c.status == source.value,
+            where,
         )
         .values(
-            status=Status.EXPORTED.value,
+            status=target.value,
             processing_version=incoming_invoices.c.processing_version + 1,
             last_processed_at=now,
             status_changed_at=now,
@@ -242,8 +234,8 @@ def change_status_of_exported(
     )
     if result.rowcount != expected:
         raise StaleDocument(
-            f"{expected - result.rowcount} of the {expected} documents of export {export_id} "
-            "changed while it was written"
+            f"{result.rowcount} documents were {source} where {expected} were expected: "
+            "someone changed them meanwhile"
         )
     return result.rowcount
 

@@ -10,8 +10,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from invoice_pipelines.core import datev
-from invoice_pipelines.core.datev import Booking, DatevFieldError, Header
-from invoice_pipelines.exports.datev import booking_line, bookings_file
+from invoice_pipelines.core.datev import Booking, DatevFieldError, Header, booking_line
+from invoice_pipelines.exports.datev import bookings_file
 from invoice_pipelines_tests.exports.datev_reader import read_extf, split_fields
 
 D = Decimal
@@ -196,3 +196,44 @@ def test_exchange_rate_field():
     assert datev.rate_field(D("1.08")) == "1,08"
     with pytest.raises(DatevFieldError):
         datev.rate_field(D("0.85"))
+
+
+_dates = st.dates(min_value=date(2000, 1, 1), max_value=date(2099, 12, 31))
+_texts = st.text(max_size=70)
+
+
+@given(
+    amount=st.decimals(min_value=D("0.01"), max_value=D("99999999.99"), places=2),
+    side=st.sampled_from(["S", "H"]),
+    key=st.one_of(st.none(), st.sampled_from(["9", "94", "19", "3"])),
+    text=_texts,
+    number=_texts,
+    due=st.one_of(st.none(), _dates),
+    service=st.one_of(st.none(), _dates),
+    eu=st.one_of(st.none(), st.sampled_from(["ATU12345678", "FR12345678901"])),
+    kost=st.one_of(st.none(), st.sampled_from(["100", "Vertrieb Süd"])),
+    foreign=st.booleans(),
+)
+def test_the_fast_booking_line_equals_the_field_by_field_row(
+    amount, side, key, text, number, due, service, eu, kost, foreign
+):
+    booking = Booking(
+        amount=amount,
+        side=side,
+        currency="USD" if foreign else "EUR",
+        account=70001,
+        contra_account=3400,
+        tax_key=key,
+        document_date=date(2026, 11, 5),
+        document_number=number,
+        text=text,
+        due_date=due,
+        service_date=service,
+        eu_vat_id=eu,
+        cost_center_1=kost,
+        cost_center_2=kost,
+        exchange_rate=D("1.085") if foreign else None,
+        base_amount=(amount / D("1.085")).quantize(D("0.01")) if foreign else None,
+        base_currency="EUR" if foreign else None,
+    )
+    assert booking_line(booking) == datev.join_line(datev.booking_fields(booking))

@@ -1,0 +1,75 @@
+"""An export and a concurrent change of one of its documents (PostgreSQL): the export never books
+a state that is no longer true; it notices, starts again and books what is now there."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+from sqlalchemy import func, select
+
+from invoice_pipelines.core.lifecycle import Status
+from invoice_pipelines.db.tables import export_items, exports, incoming_invoices
+from invoice_pipelines.db.tenancy import tenant_transaction
+from invoice_pipelines.exports import pipeline
+from invoice_pipelines.intake.documents import change_status, load_refs
+from invoice_pipelines.resources.exports import LocalExportStore
+from invoice_pipelines_tests.exports.books import DATEV, incoming
+from invoice_pipelines_tests.exports.datev_reader import read_extf
+
+
+def test_a_document_changed_while_the_month_is_exported(pg_database, tmp_path, monkeypatch):
+    db = pg_database
+    org = db.new_organization(**DATEV)
+    keep = incoming(db.engine, org["id"], "KEEP-1")
+    moved = incoming(db.engine, org["id"], "MOVED-2")
+    read_done, change_done = threading.Event(), threading.Event()
+    real_load = pipeline.load_invoices
+    calls = []
+
+    def load_then_wait(*args, **kwargs):
+        found = real_load(*args, **kwargs)
+        calls.append(len(found))
+        if len(calls) == 1:  # the first attempt has read; let the other writer in
+            read_done.set()
+            assert change_done.wait(30)
+        return found
+
+    monkeypatch.setattr(pipeline, "load_invoices", load_then_wait)
+    outcome = {}
+    exporter = threading.Thread(
+        target=lambda: outcome.update(
+            result=pipeline.run_export(
+                db.engine, LocalExportStore(root=str(tmp_path)), org["slug"], "2026-11", "incoming"
+            )
+        )
+    )
+    exporter.start()
+    assert read_done.wait(30)
+    # meanwhile someone fails the second document (e.g. a late duplicate finding)
+    with tenant_transaction(db.engine, org["id"], write=True) as conn:
+        ref = load_refs(conn, org["id"], [moved])[moved]
+        change_status(conn, ref, Status.FAILED)
+    change_done.set()
+    exporter.join(60)
+    result = outcome["result"]
+
+    assert calls == [2, 1]  # the first attempt saw both, the second only what is still VALIDATED
+    assert result.version == 1 and result.invoice_count == 1
+    rows = read_extf(Path(result.files["datev"]).read_bytes())[2:]
+    assert [r[10].value for r in rows] == ["KEEP-1"]
+    with tenant_transaction(db.engine, org["id"]) as conn:
+        statuses = dict(
+            conn.execute(
+                select(incoming_invoices.c.id, incoming_invoices.c.status).where(
+                    incoming_invoices.c.id.in_([keep, moved])
+                )
+            ).all()
+        )
+        assert statuses == {keep: "EXPORTED", moved: "FAILED"}
+        assert conn.execute(select(func.count()).select_from(exports)).scalar() == 1
+        assert conn.execute(select(func.count()).select_from(export_items)).scalar() == 1
+    # the first attempt's files of version 1 were replaced, not left beside the real ones
+    assert sorted(p.name for p in (tmp_path / org["slug"] / "2026-11").iterdir()) == sorted(
+        Path(p).name for p in result.files.values()
+    )
