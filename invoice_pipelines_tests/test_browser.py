@@ -16,8 +16,20 @@ from invoice_pipelines_tests.conftest import require_programs, samples_dir
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
 
 SCREENSHOTS = os.environ.get("INVOICE_PIPELINES_SCREENSHOTS")
-PIPELINE = ["uploads", "incoming_invoices", "sales_orders", "sales_invoices"]
-DEPENDENCIES = {("uploads", "incoming_invoices"), ("sales_orders", "sales_invoices")}
+PIPELINE = [
+    "uploads",
+    "incoming_invoices",
+    "incoming_invoice_exports",
+    "sales_orders",
+    "sales_invoices",
+    "sales_invoice_exports",
+]
+DEPENDENCIES = {
+    ("uploads", "incoming_invoices"),
+    ("incoming_invoices", "incoming_invoice_exports"),
+    ("sales_orders", "sales_invoices"),
+    ("sales_invoices", "sales_invoice_exports"),
+}
 
 
 def _shot(page, name: str) -> None:
@@ -61,12 +73,15 @@ def test_a_new_user_sees_the_pipeline_its_numbers_and_its_failures(ui_with_runs)
     base, page, recorded = ui_with_runs
 
     # 1. The global asset lineage: every asset of the pipeline, and an arrow from each upstream
-    # asset's card to its downstream asset's card. The groups (intake, billing) open folded.
+    # asset's card to its downstream asset's card. The groups (intake, billing, exports) open
+    # folded.
+    # wide enough for the three groups side by side: the graph draws only what is in view
+    page.set_viewport_size(ui.WIDE_VIEWPORT)
     page.goto(f"{base}/asset-groups")
     expect(page.get_by_text("Global asset lineage").first).to_be_visible()
     ui.skip_community_dialog(page)
     unfold = page.locator('[aria-label="unfold_more"]')
-    expect(unfold).to_have_count(2)
+    expect(unfold).to_have_count(3)
     while unfold.count():
         unfold.first.click()
     graph = page.locator('svg[class*="svgContainer"]')
@@ -75,6 +90,7 @@ def test_a_new_user_sees_the_pipeline_its_numbers_and_its_failures(ui_with_runs)
     assert ui.lineage_edges(page, PIPELINE, awaiting=DEPENDENCIES) == DEPENDENCIES
     page.mouse.move(1, 1)  # no hover highlight in the picture
     _shot(page, "lineage")
+    page.set_viewport_size(ui.VIEWPORT)
 
     # 2. An asset page with plotted metadata: incoming_invoices, one point per run (Events).
     page.goto(f"{base}/assets/incoming_invoices")
