@@ -24,6 +24,8 @@ from invoice_pipelines.core.datev import Booking, DatevFieldError, belegfeld, eu
 from invoice_pipelines.core.money import ZERO, round_cents
 from invoice_pipelines.exports.settings import ZERO_RATED, ExportSettings
 
+MAX_UMSATZ = Decimal(10) ** 10  # Umsatz: at most 10 digits before the decimal comma
+
 # EN 16931 credit-note type codes (UNTDID 1001 as the standard lists them for BT-3)
 CREDIT_NOTE_TYPES = frozenset(
     {"81", "83", "261", "262", "296", "308", "381", "396", "420", "458", "532"}
@@ -217,6 +219,8 @@ class BookingRules:
             gross = round_cents(tax.basis + (tax.amount if tax.amount is not None else ZERO))
             if gross == 0:
                 continue  # zero-amount rows are not written
+            if abs(gross) >= MAX_UMSATZ:
+                return Skip(invoice, f"the amount {gross} is too large for DATEV (10 digits)")
             flipped = credit_note != (gross < 0)
             bookings.append(
                 Booking(

@@ -349,6 +349,7 @@ def test_invoices_that_cannot_be_booked_stay_validated_with_their_reason(db, tmp
     dollars = incoming(e, org["id"], "USD-1", currency="USD")
     francs = incoming(e, org["id"], "CHF-1", currency="CHF", vat_id="CHE-123.456.789")
     undated = incoming(e, org["id"], "NODATE", day=None)
+    huge = incoming(e, org["id"], "HUGE", taxes=[("S", "19", "9000000000.00", "1710000000.00")])
     with tenant_transaction(e, org["id"], write=True) as conn:  # uploaded this month, no date read
         conn.execute(
             update(incoming_invoices)
@@ -357,7 +358,8 @@ def test_invoices_that_cannot_be_booked_stay_validated_with_their_reason(db, tmp
         )
     result = run_export(e, LocalExportStore(root=str(tmp_path)), org["slug"], "2026-11", "incoming")
     reasons = {invoice_id: reason for invoice_id, _, reason in result.skipped}
-    assert set(reasons) == {odd_rate, unmapped, dollars, undated}
+    assert set(reasons) == {odd_rate, unmapped, dollars, undated, huge}
+    assert "too large for DATEV" in reasons[huge]
     assert "unknown VAT rate 13 %" in reasons[odd_rate]
     assert "no account mapping for VAT S 16 %" in reasons[unmapped]
     assert "USD without an exchange rate" in reasons[dollars]
