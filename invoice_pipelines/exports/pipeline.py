@@ -7,11 +7,14 @@
 2. In one transaction, holding the organization's export lock: the month's invoices are read
    (one query per kind of row), partners get their accounts, each invoice becomes its bookings or
    a skip reason.
-3. If the month books exactly what its latest version booked and nothing is waiting to be exported,
-   nothing is written (idempotent). Otherwise a new version is written: files first (new names,
-   never overwriting), then the `exports` row, one `export_items` row per invoice, and the booked
-   incoming invoices move VALIDATED -> EXPORTED. If anything fails, the transaction rolls back and
-   the files of that version number, which no row refers to, are replaced by the next attempt.
+3. If nothing waits in VALIDATED and the month books exactly what its latest version booked,
+   nothing is written (idempotent). Otherwise version N+1 is written: the `exports` row and the
+   skipped items; then, at the same time, the database records the booked items (one INSERT ...
+   SELECT) and moves the booked incoming invoices VALIDATED -> EXPORTED while this thread renders
+   and writes the DATEV files and the invoices CSV; last the lines CSV (COPY on PostgreSQL). Files
+   get new names and never overwrite. If anything fails, the transaction rolls back, and the files
+   of that version number, which no row refers to, are replaced by the next attempt; a
+   concurrent change of one of the month's documents makes the export start again (3 attempts).
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import timedelta
 from decimal import Decimal
 
 from sqlalchemy import insert, select, text, update
@@ -554,10 +557,6 @@ def totals_text(totals: dict[str, list[Decimal]]) -> dict[str, dict[str, str]]:
         }
         for currency, values in sorted(totals.items())
     }
-
-
-def period_of(day: date) -> str:
-    return f"{day.year:04d}-{day.month:02d}"
 
 
 def skipped_by_reason(result: ExportResult) -> dict[str, int]:
