@@ -59,7 +59,6 @@ from invoice_pipelines.resources.exports import ExportStore
 from invoice_pipelines.settings import env
 from invoice_pipelines.tenants.partitions import (
     ORGANIZATIONS_PARTITIONS_NAME,
-    organization_tags,
     organizations_partitions,
 )
 from invoice_pipelines.tenants.refusals import organization_or_refuse, refused
@@ -179,7 +178,7 @@ def _export(
 ):
     engine = database.get_engine()
     who = config.requested_by or context.run.tags.get("dagster/user") or "dagster"
-    results = []
+    results, refused = [], []
     for key in context.partition_keys:
         slug, period = _partition(key)
         try:
@@ -194,12 +193,26 @@ def _export(
                 requested_by=who,
             )
         except (ExportSettingsError, UnknownOrganization) as exc:
-            raise Failure(f"{slug} {period}: {exc}", allow_retries=False) from None
+            # one organization's bad settings never stop the others of a batched run
+            refused.append(f"{slug} {period}: {exc}")
+            context.log.error(refused[-1])
+            continue
         for invoice_id, number, reason in result.skipped:
             context.log.warning(
                 f"{slug} {period}: invoice {invoice_id} ({number}) skipped: {reason}"
             )
         results.append(result)
+    if refused:
+        done = ", ".join(f"{r.organization} {r.period}" for r in results) or "none"
+        raise Failure(
+            (
+                "; ".join(refused)
+                if len(refused) == 1
+                else f"{len(refused)} partitions refused: " + "; ".join(refused)
+            )
+            + f" (exported nonetheless: {done})",
+            allow_retries=False,
+        )
     skipped = sum(r.skipped_count for r in results)
     yield MaterializeResult(
         metadata=_metadata(results),
@@ -350,30 +363,47 @@ def previous_month(moment: datetime) -> str:
     return f"{last_month.year:04d}-{last_month.month:02d}"
 
 
+ORGANIZATIONS_PER_RUN = 10
+RANGE_START_TAG = "dagster/asset_partition_range_start"
+RANGE_END_TAG = "dagster/asset_partition_range_end"
+
+
 @schedule(
     name="monthly_exports_schedule",
     cron_schedule="0 3 1 * *",
     execution_timezone="Europe/Berlin",
     job=export_job,
     default_status=DefaultScheduleStatus.RUNNING,
-    description="On the 1st at 03:00 (Berlin), exports the month before for every organization: "
-    "one run per organization, both directions.",
+    description="On the 1st at 03:00 (Berlin), exports the month before for every organization, "
+    f"both directions: one run per {ORGANIZATIONS_PER_RUN} organizations.",
 )
 def monthly_exports_schedule(context: ScheduleEvaluationContext):
     period = previous_month(context.scheduled_execution_time or datetime.now(UTC))
-    slugs = context.instance.get_dynamic_partitions(ORGANIZATIONS_PARTITIONS_NAME)
+    # in the instance's order: a range of the multi-partition covers consecutive organizations
+    slugs = list(context.instance.get_dynamic_partitions(ORGANIZATIONS_PARTITIONS_NAME))
     if not slugs:
         return SkipReason("No organizations yet.")
-    return [
-        RunRequest(
-            run_key=f"{period}|{slug}",
-            partition_key=MultiPartitionKey(
-                {ORGANIZATIONS_PARTITIONS_NAME: slug, MONTH_DIMENSION: period}
-            ),
-            tags=organization_tags(slug),
+    requests = []
+    for number, first in enumerate(range(0, len(slugs), ORGANIZATIONS_PER_RUN)):
+        batch = slugs[first : first + ORGANIZATIONS_PER_RUN]
+        requests.append(
+            RunRequest(
+                run_key=f"{period}-batch-{number}",
+                tags={
+                    RANGE_START_TAG: str(
+                        MultiPartitionKey(
+                            {ORGANIZATIONS_PARTITIONS_NAME: batch[0], MONTH_DIMENSION: period}
+                        )
+                    ),
+                    RANGE_END_TAG: str(
+                        MultiPartitionKey(
+                            {ORGANIZATIONS_PARTITIONS_NAME: batch[-1], MONTH_DIMENSION: period}
+                        )
+                    ),
+                },
+            )
         )
-        for slug in sorted(slugs)
-    ]
+    return requests
 
 
 defs = Definitions(

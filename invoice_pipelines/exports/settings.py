@@ -318,5 +318,5 @@ def load_settings(organization: dict) -> ExportSettings:
     try:
         settings.header(date(2000, 1, 1), date(2000, 1, 31), closed=False).check()
     except DatevFieldError as exc:
-        raise ExportSettingsError(f"organization {slug}: {exc}") from None
+        raise ExportSettingsError(str(exc)) from None
     return settings

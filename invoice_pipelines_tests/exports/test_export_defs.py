@@ -124,16 +124,65 @@ def test_bad_settings_fail_the_partition_with_one_sentence(db, tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_the_monthly_schedule_exports_last_month_for_every_organization():
+def test_the_monthly_schedule_exports_last_month_in_batches_of_organizations(db, tmp_path):
+    orgs = [db.new_organization(**DATEV) for _ in range(3)]
+    for org in orgs:
+        incoming(db.engine, org["id"], "S-1", day=date(2026, 12, 3))
+    slugs = [org["slug"] for org in orgs]
+    monkey = export_defs.ORGANIZATIONS_PER_RUN
+    export_defs.ORGANIZATIONS_PER_RUN = 2
+    try:
+        with instance_for_test() as instance:
+            instance.add_dynamic_partitions("organizations", ["someone-else", *slugs])
+            with build_schedule_context(
+                instance=instance, scheduled_execution_time=datetime(2027, 1, 1, 3, tzinfo=UTC)
+            ) as context:
+                requests = export_defs.monthly_exports_schedule(context)
+            assert [r.run_key for r in requests] == ["2026-12-batch-0", "2026-12-batch-1"]
+            assert [(r.tags[RANGE_START], r.tags[RANGE_END]) for r in requests] == [
+                ("2026-12|someone-else", f"2026-12|{slugs[0]}"),
+                (f"2026-12|{slugs[1]}", f"2026-12|{slugs[2]}"),
+            ]
+            # the second run exports exactly its two organizations
+            result = _run(db, tmp_path, instance, slugs[1], tags=requests[1].tags)
+    finally:
+        export_defs.ORGANIZATIONS_PER_RUN = monkey
+    assert result.success
+    assert set(map(str, _materializations(result, "incoming_invoice_exports"))) == {
+        f"2026-12|{slugs[1]}",
+        f"2026-12|{slugs[2]}",
+    }
+
+
+def test_one_refused_organization_does_not_stop_the_others_of_a_run(db, tmp_path):
+    good = db.new_organization(**DATEV)
+    bad = db.new_organization(**{**DATEV, "datev_berater_nr": 5})
+    for org in (good, bad):
+        incoming(db.engine, org["id"], "B-1")
     with instance_for_test() as instance:
-        instance.add_dynamic_partitions("organizations", ["beta", "alpha"])
-        with build_schedule_context(
-            instance=instance, scheduled_execution_time=datetime(2027, 1, 1, 3, tzinfo=UTC)
-        ) as context:
-            requests = export_defs.monthly_exports_schedule(context)
-    assert [str(r.partition_key) for r in requests] == ["2026-12|alpha", "2026-12|beta"]
-    assert [r.run_key for r in requests] == ["2026-12|alpha", "2026-12|beta"]
-    assert requests[0].tags["invoice_pipelines/organization"] == "alpha"
+        instance.add_dynamic_partitions("organizations", [bad["slug"], good["slug"]])
+        result = _run(
+            db,
+            tmp_path,
+            instance,
+            good["slug"],
+            tags={RANGE_START: f"2026-11|{bad['slug']}", RANGE_END: f"2026-11|{good['slug']}"},
+        )
+    assert not result.success
+    message = next(
+        e for e in result.all_events if e.is_step_failure
+    ).step_failure_data.error.message
+    assert f"{bad['slug']} 2026-11: the Beraternummer 5 is outside" in message
+    assert f"exported nonetheless: {good['slug']} 2026-11" in message
+    with tenant_transaction(db.engine, good["id"]) as conn:
+        assert (
+            conn.execute(
+                select(incoming_invoices.c.status).where(
+                    incoming_invoices.c.organization_id == good["id"]
+                )
+            ).scalar_one()
+            == "EXPORTED"
+        )
 
 
 def test_reopen_job_then_the_month_again_writes_a_corrected_version(db, tmp_path):
