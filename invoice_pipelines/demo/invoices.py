@@ -21,10 +21,10 @@ from typing import Any
 from invoice_pipelines.core.invoice import Address, Invoice, InvoiceLine, VatBreakdown
 from invoice_pipelines.core.money import CENT
 from invoice_pipelines.core.totals import LineAmounts, compute_totals
-from invoice_pipelines.demo.writers.cii import EN16931_GUIDELINE, XRECHNUNG_GUIDELINE, write_cii
-from invoice_pipelines.demo.writers.invoice_layout import render_invoice_text
 from invoice_pipelines.demo.writers.textpdf import write_text_pdf
-from invoice_pipelines.demo.writers.ubl import write_ubl
+from invoice_pipelines.einvoice.cii import EN16931_GUIDELINE, XRECHNUNG_GUIDELINE, write_cii
+from invoice_pipelines.einvoice.layout import render_invoice_text
+from invoice_pipelines.einvoice.ubl import write_ubl
 
 D = Decimal
 POPPLER_INSTALL_COMMAND = "apt-get install -y poppler-utils"

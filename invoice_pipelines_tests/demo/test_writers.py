@@ -37,15 +37,15 @@ from invoice_pipelines.demo.invoices import (
     invoice_from_lines,
     synthetic_xml_invoices,
 )
-from invoice_pipelines.demo.writers.cii import (
+from invoice_pipelines.demo.writers.textpdf import write_text_pdf
+from invoice_pipelines.einvoice.cii import (
     EN16931_GUIDELINE,
     XRECHNUNG_GUIDELINE,
     InvoiceNotWritable,
     write_cii,
 )
-from invoice_pipelines.demo.writers.invoice_layout import render_invoice_text
-from invoice_pipelines.demo.writers.textpdf import write_text_pdf
-from invoice_pipelines.demo.writers.ubl import write_ubl
+from invoice_pipelines.einvoice.layout import render_invoice_text
+from invoice_pipelines.einvoice.ubl import write_ubl
 from invoice_pipelines.intake import schematron
 from invoice_pipelines.intake.formats.text import iban_is_valid
 from invoice_pipelines.intake.parse import parse_document, parse_ocr_text

@@ -1,1 +1,2 @@
-"""Writers of the demo's supplier documents: CII and UBL e-invoices, text PDFs (not production documents)."""
+"""Writers of the demo's supplier documents that production does not need: text PDFs (the
+XML writers are in `invoice_pipelines.einvoice`)."""

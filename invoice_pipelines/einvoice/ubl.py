@@ -15,7 +15,7 @@ from lxml import etree
 
 from invoice_pipelines.core.invoice import Address, Invoice, InvoiceLine
 from invoice_pipelines.core.money import ZERO
-from invoice_pipelines.demo.writers.cii import (
+from invoice_pipelines.einvoice.cii import (
     CATEGORIES_WITHOUT_RATE,
     DEFAULT_UNIT_CODE,
     EMAIL_SCHEME,
