@@ -8,7 +8,7 @@ from invoice_pipelines.catalog import with_code_references
 from invoice_pipelines.exports import defs as exports
 from invoice_pipelines.intake import defs as intake
 from invoice_pipelines.resources.database import Database
-from invoice_pipelines.resources.exports import LocalExportStore
+from invoice_pipelines.resources.files import LocalFileStore
 from invoice_pipelines.resources.ocr import ocr_engine_from_env
 from invoice_pipelines.resources.parser import DocumentParser
 from invoice_pipelines.resources.storage import LocalUploadStore
@@ -20,7 +20,8 @@ def build_definitions() -> Definitions:
     resources = {
         "database": Database(url=env_var_or_default("INVOICE_PIPELINES_DB_URL")),
         "upload_store": LocalUploadStore(),
-        "export_store": LocalExportStore(),
+        "export_store": LocalFileStore(area="exports"),
+        "document_store": LocalFileStore(area="documents"),
         "ocr_engine": ocr_engine_from_env(as_env_vars=True),
         "document_parser": DocumentParser(
             timeout_seconds=float(

@@ -57,6 +57,11 @@ SETTINGS: tuple[Setting, ...] = (
         "Root of the local export store: `<org>/<yyyy-mm>/` holds each month's CSV and DATEV files.",
     ),
     Setting(
+        "INVOICE_PIPELINES_DOCUMENT_DIR",
+        "<DATA_DIR>/documents",
+        "Root of the local document store: `<org>/<yyyy-mm>/` holds each invoice's PDF and XML.",
+    ),
+    Setting(
         "INVOICE_PIPELINES_EXPORT_START_MONTH",
         "2020-01",
         "First month of the export assets' month partitions (backfills reach back to it).",
@@ -141,6 +146,14 @@ def export_dir() -> Path:
     raw = os.environ.get("INVOICE_PIPELINES_EXPORT_DIR")
     if not raw:
         return data_dir() / "exports"
+    path = Path(raw)
+    return path if path.is_absolute() else PROJECT_ROOT / path
+
+
+def document_dir() -> Path:
+    raw = os.environ.get("INVOICE_PIPELINES_DOCUMENT_DIR")
+    if not raw:
+        return data_dir() / "documents"
     path = Path(raw)
     return path if path.is_absolute() else PROJECT_ROOT / path
 

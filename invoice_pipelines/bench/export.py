@@ -122,7 +122,7 @@ def run(args: argparse.Namespace) -> dict:
     from invoice_pipelines.db.tables import incoming_invoices, organizations
     from invoice_pipelines.db.tenancy import system_transaction, tenant_transaction
     from invoice_pipelines.exports.pipeline import run_export
-    from invoice_pipelines.resources.exports import LocalExportStore
+    from invoice_pipelines.resources.files import LocalFileStore
 
     ensure_migrated(make_engine(owner=True))
     engine = make_engine()
@@ -142,7 +142,7 @@ def run(args: argparse.Namespace) -> dict:
     t0 = time.perf_counter()
     _seed(engine, org_id, args.n)
     seed_seconds = time.perf_counter() - t0
-    store = LocalExportStore(root=args.out)
+    store = LocalFileStore(root=args.out)
 
     t0 = time.perf_counter()
     result = run_export(engine, store, slug, PERIOD, "incoming", requested_by="bench")

@@ -29,7 +29,7 @@ def run_export_command(args: argparse.Namespace) -> int:
     from invoice_pipelines.db.engine import make_engine
     from invoice_pipelines.exports.pipeline import run_export, totals_text
     from invoice_pipelines.exports.settings import ExportSettingsError
-    from invoice_pipelines.resources.exports import LocalExportStore
+    from invoice_pipelines.resources.files import LocalFileStore
 
     engine = make_engine()
     directions = DIRECTIONS if args.direction == "both" else (args.direction,)
@@ -38,7 +38,7 @@ def run_export_command(args: argparse.Namespace) -> int:
         try:
             result = run_export(
                 engine,
-                LocalExportStore(),
+                LocalFileStore(),
                 args.org,
                 args.month,
                 direction,

@@ -19,7 +19,7 @@ from decimal import Decimal
 from sqlalchemy import Select
 from sqlalchemy.engine import Connection
 
-from invoice_pipelines.resources.exports import ExportStore
+from invoice_pipelines.resources.files import FileStore
 
 INVOICE_COLUMNS = (
     "invoice_id",  # our id of the incoming or sales invoice
@@ -80,7 +80,7 @@ def rows_file(columns: Sequence[str], rows: Iterable[Sequence[object]]) -> Itera
     yield buffer.getvalue().encode("utf-8")
 
 
-def query_file(conn: Connection, store: ExportStore, key: str, query: Select, columns) -> str:
+def query_file(conn: Connection, store: FileStore, key: str, query: Select, columns) -> str:
     """Write the rows of `query` (labelled as `columns`) as a CSV file into the store."""
     if conn.dialect.name == "postgresql":
         sql = str(query.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))

@@ -4,7 +4,7 @@ Both assets are partitioned by organization x month (a multi-partition of the or
 dynamic partitions and a monthly partition) and sit downstream of the organization's
 incoming_invoices / sales_invoices. Materializing a partition exports that month: a DATEV
 Buchungsstapel, a DATEV Debitoren/Kreditoren file, an invoices CSV and a lines CSV in the
-ExportStore, an `exports` row and one `export_items` row per invoice; booked incoming invoices
+FileStore, an `exports` row and one `export_items` row per invoice; booked incoming invoices
 move VALIDATED -> EXPORTED. Materializing it again writes a new version only when something
 changed. Backfills (history migrations) run up to 12 partitions per run.
 """
@@ -55,7 +55,7 @@ from invoice_pipelines.exports.pipeline import (
 )
 from invoice_pipelines.exports.settings import ExportSettingsError
 from invoice_pipelines.resources.database import Database
-from invoice_pipelines.resources.exports import ExportStore
+from invoice_pipelines.resources.files import FileStore
 from invoice_pipelines.settings import env
 from invoice_pipelines.tenants.partitions import (
     ORGANIZATIONS_PARTITIONS_NAME,
@@ -172,7 +172,7 @@ def _export(
     context: AssetExecutionContext,
     config: ExportConfig,
     database: Database,
-    export_store: ExportStore,
+    export_store: FileStore,
     direction: str,
     check_name: str,
 ):
@@ -276,7 +276,7 @@ with warnings.catch_warnings():
         context: AssetExecutionContext,
         config: ExportConfig,
         database: Database,
-        export_store: ExportStore,
+        export_store: FileStore,
     ):
         yield from _export(context, config, database, export_store, "incoming", SKIPPED_CHECK)
 
@@ -304,7 +304,7 @@ with warnings.catch_warnings():
         context: AssetExecutionContext,
         config: ExportConfig,
         database: Database,
-        export_store: ExportStore,
+        export_store: FileStore,
     ):
         yield from _export(context, config, database, export_store, "sales", SKIPPED_CHECK)
 

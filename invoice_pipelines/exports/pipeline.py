@@ -59,7 +59,7 @@ from invoice_pipelines.exports.settings import (
     load_settings,
 )
 from invoice_pipelines.intake.documents import StaleDocument, change_status_where
-from invoice_pipelines.resources.exports import ExportStore
+from invoice_pipelines.resources.files import FileStore
 
 log = logging.getLogger(__name__)
 
@@ -136,7 +136,7 @@ def _breakdown_text(invoice: InvoiceRecord) -> str:
 
 def run_export(
     engine: Engine,
-    store: ExportStore,
+    store: FileStore,
     organization: str | int,
     period: str,
     direction: str,
@@ -207,7 +207,7 @@ def _bulk_allocation() -> Iterator[None]:
             gc.enable()
 
 
-def _export(engine: Engine, store: ExportStore, job: _Job) -> ExportResult:
+def _export(engine: Engine, store: FileStore, job: _Job) -> ExportResult:
     settings, period, direction = job.settings, job.period, job.direction
     result = ExportResult(settings.slug, direction, period, closed=job.closed)
     header = job.header

@@ -13,7 +13,7 @@ from invoice_pipelines.db.tables import export_items, exports, incoming_invoices
 from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.exports import pipeline
 from invoice_pipelines.intake.documents import change_status, load_refs
-from invoice_pipelines.resources.exports import LocalExportStore
+from invoice_pipelines.resources.files import LocalFileStore
 from invoice_pipelines_tests.exports.books import DATEV, incoming
 from invoice_pipelines_tests.exports.datev_reader import read_extf
 
@@ -40,7 +40,7 @@ def test_a_document_changed_while_the_month_is_exported(pg_database, tmp_path, m
     exporter = threading.Thread(
         target=lambda: outcome.update(
             result=pipeline.run_export(
-                db.engine, LocalExportStore(root=str(tmp_path)), org["slug"], "2026-11", "incoming"
+                db.engine, LocalFileStore(root=str(tmp_path)), org["slug"], "2026-11", "incoming"
             )
         )
     )

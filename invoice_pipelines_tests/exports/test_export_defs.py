@@ -19,7 +19,7 @@ from invoice_pipelines.db.tables import exports, incoming_invoices
 from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.exports import defs as export_defs
 from invoice_pipelines.resources.database import Database
-from invoice_pipelines.resources.exports import LocalExportStore
+from invoice_pipelines.resources.files import LocalFileStore
 from invoice_pipelines_tests.exports.books import DATEV, incoming
 
 RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
@@ -31,7 +31,7 @@ def _run(db, tmp_path, instance: DagsterInstance, slug: str, **run):
         jobs=[export_defs.export_job],
         resources={
             "database": Database(url=db.url),
-            "export_store": LocalExportStore(root=str(tmp_path)),
+            "export_store": LocalFileStore(root=str(tmp_path)),
         },
     )
     instance.add_dynamic_partitions("organizations", [slug])

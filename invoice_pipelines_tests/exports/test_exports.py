@@ -24,7 +24,7 @@ from invoice_pipelines.db.tenancy import system_transaction, tenant_transaction
 from invoice_pipelines.exports.pipeline import run_export
 from invoice_pipelines.exports.settings import ExportSettingsError
 from invoice_pipelines.intake.documents import change_status, load_refs
-from invoice_pipelines.resources.exports import LocalExportStore
+from invoice_pipelines.resources.files import LocalFileStore
 from invoice_pipelines_tests.exports.books import DATEV, customer, incoming, sales_invoice
 from invoice_pipelines_tests.exports.datev_reader import read_extf
 
@@ -106,7 +106,7 @@ def test_golden_buchungsstapel_of_a_small_month(db, tmp_path):
         vat_id="PL5260001246",
         taxes=[("S", "19", "-20.00", "-3.80")],
     )
-    store = LocalExportStore(root=str(tmp_path))
+    store = LocalFileStore(root=str(tmp_path))
     result = run_export(e, store, org["slug"], "2026-11", "incoming")
 
     assert result.version == 1 and result.skipped == [] and result.invoice_count == 5
@@ -244,7 +244,7 @@ def test_december_in_fiscal_years_starting_in_any_month(db, tmp_path, start_mont
     org = _org(db, fiscal_year_start_month=start_month)
     incoming(db.engine, org["id"], "DEZ-31", day=date(2026, 12, 31), due=None)
     result = run_export(
-        db.engine, LocalExportStore(root=str(tmp_path)), org["slug"], "2026-12", "incoming"
+        db.engine, LocalFileStore(root=str(tmp_path)), org["slug"], "2026-12", "incoming"
     )
     header, _, row = _rows(result.files["datev"])
     assert [f.value for f in header[12:16]] == [wj_beginn, "4", "20261201", "20261231"]
@@ -256,7 +256,7 @@ def test_march_in_a_fiscal_year_that_started_the_july_before(db, tmp_path):
     org = _org(db, fiscal_year_start_month=7)
     incoming(db.engine, org["id"], "M-1", day=date(2027, 3, 15))
     result = run_export(
-        db.engine, LocalExportStore(root=str(tmp_path)), org["slug"], "2027-03", "incoming"
+        db.engine, LocalFileStore(root=str(tmp_path)), org["slug"], "2027-03", "incoming"
     )
     assert _rows(result.files["datev"])[0][12].value == "20260701"
 
@@ -275,7 +275,7 @@ def test_csv_files_read_back_with_pandas_to_the_cent(db, tmp_path):
             ],
         )
     result = run_export(
-        db.engine, LocalExportStore(root=str(tmp_path)), org["slug"], "2026-11", "incoming"
+        db.engine, LocalFileStore(root=str(tmp_path)), org["slug"], "2026-11", "incoming"
     )
     invoices = pd.read_csv(result.files["csv"], dtype=str, keep_default_na=False)
     lines = pd.read_csv(result.files["csv_lines"], dtype=str, keep_default_na=False)
@@ -295,7 +295,7 @@ def test_unchanged_month_is_idempotent_and_a_correction_is_a_new_version(db, tmp
     org = _org(db)
     first = incoming(db.engine, org["id"], "V-1")
     incoming(db.engine, org["id"], "V-2", taxes=[("S", "7", "10.00", "0.70")])
-    store = LocalExportStore(root=str(tmp_path))
+    store = LocalFileStore(root=str(tmp_path))
     v1 = run_export(db.engine, store, org["slug"], "2026-11", "incoming")
     v1_bytes = {k: Path(p).read_bytes() for k, p in v1.files.items()}
 
@@ -356,7 +356,7 @@ def test_invoices_that_cannot_be_booked_stay_validated_with_their_reason(db, tmp
             .where(incoming_invoices.c.id == undated)
             .values(created_at=datetime(2026, 11, 20, tzinfo=UTC))
         )
-    result = run_export(e, LocalExportStore(root=str(tmp_path)), org["slug"], "2026-11", "incoming")
+    result = run_export(e, LocalFileStore(root=str(tmp_path)), org["slug"], "2026-11", "incoming")
     reasons = {invoice_id: reason for invoice_id, _, reason in result.skipped}
     assert set(reasons) == {odd_rate, unmapped, dollars, undated, huge}
     assert "too large for DATEV" in reasons[huge]
@@ -386,7 +386,7 @@ def test_invoices_that_cannot_be_booked_stay_validated_with_their_reason(db, tmp
     )
     # the same month again: the skipped ones are still skipped, nothing new is written
     assert run_export(
-        e, LocalExportStore(root=str(tmp_path)), org["slug"], "2026-11", "incoming"
+        e, LocalFileStore(root=str(tmp_path)), org["slug"], "2026-11", "incoming"
     ).unchanged
 
 
@@ -405,7 +405,7 @@ def test_bad_settings_stop_the_export_before_any_file(db, tmp_path, org_values, 
     doc = incoming(db.engine, org["id"], "B-1")
     with pytest.raises(ExportSettingsError, match=message):
         run_export(
-            db.engine, LocalExportStore(root=str(tmp_path)), org["slug"], "2026-11", "incoming"
+            db.engine, LocalFileStore(root=str(tmp_path)), org["slug"], "2026-11", "incoming"
         )
     assert list(tmp_path.iterdir()) == []
     assert _status(db, org["id"], doc) == Status.VALIDATED
@@ -424,7 +424,7 @@ def test_sales_invoices_book_on_debtor_accounts(db, tmp_path):
     sales_invoice(db.engine, org["id"], home, type_code="381", taxes=[("S", "19", "50.00", "9.50")])
     sales_invoice(db.engine, org["id"], eu, taxes=[("K", "0", "1000.00", "0.00")])
     result = run_export(
-        db.engine, LocalExportStore(root=str(tmp_path)), org["slug"], "2026-11", "sales"
+        db.engine, LocalFileStore(root=str(tmp_path)), org["slug"], "2026-11", "sales"
     )
     rows = [_values(r) for r in _rows(result.files["datev"])[2:]]
     assert [
@@ -450,7 +450,7 @@ def test_sales_invoices_book_on_debtor_accounts(db, tmp_path):
 
 def test_partner_accounts_stay_the_same_in_later_months(db, tmp_path):
     org = _org(db)
-    store = LocalExportStore(root=str(tmp_path))
+    store = LocalFileStore(root=str(tmp_path))
     incoming(
         db.engine, org["id"], "A-1", day=date(2026, 10, 2), seller="Zeta GmbH", vat_id="DE999999999"
     )
@@ -489,7 +489,7 @@ def test_a_direction_the_organization_does_not_export(db, tmp_path):
     org = _org(db, directions=["sales"])
     doc = incoming(db.engine, org["id"], "N-1")
     result = run_export(
-        db.engine, LocalExportStore(root=str(tmp_path)), org["slug"], "2026-11", "incoming"
+        db.engine, LocalFileStore(root=str(tmp_path)), org["slug"], "2026-11", "incoming"
     )
     assert result.disabled and result.files == {}
     assert _status(db, org["id"], doc) == Status.VALIDATED
@@ -499,7 +499,7 @@ def test_utf8_bom_export_for_organizations_that_ask(db, tmp_path):
     org = _org(db, encoding="utf-8-bom")
     incoming(db.engine, org["id"], "U-1", seller="Łukasz Żak")
     result = run_export(
-        db.engine, LocalExportStore(root=str(tmp_path)), org["slug"], "2026-11", "incoming"
+        db.engine, LocalFileStore(root=str(tmp_path)), org["slug"], "2026-11", "incoming"
     )
     data = Path(result.files["datev"]).read_bytes()
     assert data.startswith(b"\xef\xbb\xbf")
@@ -509,7 +509,7 @@ def test_utf8_bom_export_for_organizations_that_ask(db, tmp_path):
 def test_an_empty_month_writes_nothing(db, tmp_path):
     org = _org(db)
     result = run_export(
-        db.engine, LocalExportStore(root=str(tmp_path)), org["slug"], "2026-11", "incoming"
+        db.engine, LocalFileStore(root=str(tmp_path)), org["slug"], "2026-11", "incoming"
     )
     assert result.empty and result.files == {} and list(tmp_path.iterdir()) == []
     with system_transaction(db.engine) as conn:
@@ -522,6 +522,6 @@ def test_an_organization_without_datev_that_exports_nothing_is_not_an_error(db, 
     org = db.new_organization(settings={"exports": {"directions": []}})  # no DATEV numbers
     for direction in ("incoming", "sales"):
         result = run_export(
-            db.engine, LocalExportStore(root=str(tmp_path)), org["slug"], "2026-11", direction
+            db.engine, LocalFileStore(root=str(tmp_path)), org["slug"], "2026-11", direction
         )
         assert result.disabled

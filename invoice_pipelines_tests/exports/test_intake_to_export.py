@@ -25,7 +25,7 @@ from invoice_pipelines.exports.pipeline import run_export
 from invoice_pipelines.intake.parse import ParseOutcome, parse_document
 from invoice_pipelines.intake.pipeline import process_documents
 from invoice_pipelines.intake.uploads import ScanState, scan_uploads
-from invoice_pipelines.resources.exports import LocalExportStore
+from invoice_pipelines.resources.files import LocalFileStore
 from invoice_pipelines.resources.storage import LocalUploadStore
 from invoice_pipelines_tests.conftest import samples_dir
 from invoice_pipelines_tests.exports.books import DATEV
@@ -71,7 +71,7 @@ def test_a_validated_sample_invoice_is_booked_and_becomes_exported(db, tmp_path)
 
     result = run_export(
         db.engine,
-        LocalExportStore(root=str(tmp_path / "exports")),
+        LocalFileStore(root=str(tmp_path / "exports")),
         org["slug"],
         "2018-03",
         "incoming",

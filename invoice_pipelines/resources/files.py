@@ -1,9 +1,10 @@
-"""Export stores: where the CSV and DATEV files of each organization's months are kept.
+"""File stores: where the files we produce are kept (the `export_store` resource: CSV and DATEV
+files per organization and month; the `document_store` resource: invoice PDFs and XML).
 
 Files are written once and never overwritten: a month exported again gets new file names (its
-version), so what was handed to the tax advisor stays as it was. `LocalExportStore` keeps
-`<root>/<org>/<yyyy-mm>/`; an object store only has to provide the same four methods (write a
-new object from a stream of byte chunks, refuse an existing key, read, remove).
+version), an invoice document exists once, so what was handed out stays as it was.
+`LocalFileStore` keeps a folder tree under its root; an object store only has to provide the same
+methods (write a new object from a stream of byte chunks, refuse an existing key, read, remove).
 """
 
 import os
@@ -15,11 +16,11 @@ from typing import BinaryIO
 from dagster import ConfigurableResource
 from pydantic import Field
 
-from invoice_pipelines.settings import export_dir
+from invoice_pipelines.settings import document_dir, export_dir
 
 
-class ExportStore(ConfigurableResource):
-    """The interface the export assets use."""
+class FileStore(ConfigurableResource):
+    """The interface the export and document assets use."""
 
     def write(self, key: str, chunks: Iterable[bytes]) -> str:
         """Write a new file from byte chunks (streamed) and return where it is.
@@ -52,13 +53,17 @@ class ExportStore(ConfigurableResource):
         raise NotImplementedError
 
 
-class LocalExportStore(ExportStore):
-    """A folder per organization and month under `root` (default INVOICE_PIPELINES_EXPORT_DIR)."""
+class LocalFileStore(FileStore):
+    """A folder tree under `root`; by default the folder of its `area` (INVOICE_PIPELINES_EXPORT_DIR
+    for exports, INVOICE_PIPELINES_DOCUMENT_DIR for documents)."""
 
-    root: str = Field(default="", description="Folder; empty means INVOICE_PIPELINES_EXPORT_DIR")
+    root: str = Field(default="", description="Folder; empty means the area's default folder")
+    area: str = Field(default="exports", description="exports or documents: the default folder")
 
     def _root(self) -> Path:
-        return Path(self.root) if self.root else export_dir()
+        if self.root:
+            return Path(self.root)
+        return document_dir() if self.area == "documents" else export_dir()
 
     def path(self, key: str) -> Path:
         root = self._root().resolve()
