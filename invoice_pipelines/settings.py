@@ -62,6 +62,12 @@ SETTINGS: tuple[Setting, ...] = (
         "Root of the local document store: `<org>/<yyyy-mm>/` holds each invoice's PDF and XML.",
     ),
     Setting(
+        "INVOICE_PIPELINES_FONT_DIR",
+        "/usr/share/fonts/truetype/dejavu",
+        "Folder of DejaVuSans.ttf and DejaVuSans-Bold.ttf (Debian fonts-dejavu-core), embedded in "
+        "invoice PDFs.",
+    ),
+    Setting(
         "INVOICE_PIPELINES_EXPORT_START_MONTH",
         "2020-01",
         "First month of the export assets' month partitions (backfills reach back to it).",

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Make sure the OCR system tools exist: tesseract with German data, and poppler's pdftoppm.
+# Make sure the OCR system tools exist: tesseract with German data, and poppler's pdftoppm; and the
+# DejaVu fonts that invoice PDFs embed.
 # Also Chromium for the browser test of the Dagster UI: Playwright drives the Debian package's
 # /usr/bin/chromium (no browser is ever downloaded). It is installed where we are root; failing
 # that, only a warning: the browser test is then skipped with the reason (and fails under CI).
@@ -17,7 +18,8 @@ if [ ! -x "$CHROMIUM" ]; then
     fi
 fi
 
-PACKAGES="tesseract-ocr tesseract-ocr-deu poppler-utils"
+PACKAGES="tesseract-ocr tesseract-ocr-deu poppler-utils fonts-dejavu-core"
+FONT_DIR="${INVOICE_PIPELINES_FONT_DIR:-/usr/share/fonts/truetype/dejavu}"
 
 missing() {
     command -v pdftoppm >/dev/null 2>&1 || return 0
@@ -25,6 +27,7 @@ missing() {
     # The binary alone is not enough: invoices are German, and without deu Tesseract
     # quietly reads them with English data only.
     tesseract --list-langs 2>/dev/null | grep -qx deu || return 0
+    [ -f "$FONT_DIR/DejaVuSans.ttf" ] && [ -f "$FONT_DIR/DejaVuSans-Bold.ttf" ] || return 0
     return 1
 }
 
@@ -38,12 +41,12 @@ if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
     # shellcheck disable=SC2086  # word splitting of the package list is intended
     apt-get install -y -qq $PACKAGES
     if missing; then
-        echo "ensure-system-packages: installed $PACKAGES but tesseract (deu) or pdftoppm is still missing" >&2
+        echo "ensure-system-packages: installed $PACKAGES but tesseract (deu), pdftoppm or the DejaVu fonts are still missing" >&2
         exit 1
     fi
     exit 0
 fi
 
-echo "ensure-system-packages: tesseract (with German data) or pdftoppm is missing. Run:" >&2
+echo "ensure-system-packages: tesseract (with German data), pdftoppm or the DejaVu fonts are missing. Run:" >&2
 echo "    sudo apt-get install -y $PACKAGES" >&2
 exit 1

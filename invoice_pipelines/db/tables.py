@@ -116,9 +116,19 @@ customers = Table(
     Column("country", String(2), nullable=False, server_default="DE"),
     Column("vat_id", String(32)),
     Column("payment_terms_days", Integer, nullable=False, server_default="14"),
+    # the language of the documents and messages this customer gets (de, en)
+    Column("language", String(5), nullable=False, server_default="de"),
+    # which e-invoice the customer receives: facturx (PDF/A-3 with CII inside), or in addition an
+    # XRechnung XML for public buyers: xrechnung-cii | xrechnung-ubl
+    Column("einvoice_format", String(16), nullable=False, server_default="facturx"),
+    # BT-10 buyer reference; for public buyers the Leitweg-ID XRechnung requires
+    Column("buyer_reference", String(64)),
     Column("active", Boolean, nullable=False, server_default=text("true")),
     *_timestamps(),
     UniqueConstraint("organization_id", "customer_number"),
+    CheckConstraint(
+        "einvoice_format IN ('facturx', 'xrechnung-cii', 'xrechnung-ubl')", name="einvoice_format"
+    ),
 )
 
 items = Table(
@@ -360,6 +370,36 @@ sales_invoice_taxes = Table(
         ["sales_invoices.organization_id", "sales_invoices.id"],
         ondelete="CASCADE",
     ),
+)
+
+DOCUMENT_KINDS = ("facturx", "xrechnung")
+
+# The documents of a sales invoice: its Factur-X PDF and, for customers who need one, its XRechnung
+# XML. Written once (the invoice does not change; a correction is a credit note); a failed attempt
+# keeps its findings and is tried again on the next run.
+sales_invoice_documents = Table(
+    "sales_invoice_documents",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("organization_id", Id, nullable=False),
+    Column("sales_invoice_id", Id, nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("status", String(16), nullable=False),  # generated | failed
+    Column("storage_key", String(1024)),
+    Column("size_bytes", Integer),
+    Column("sha256", String(64)),
+    Column("errors", Json, nullable=False, server_default=text("'[]'")),
+    Column("dagster_run_id", String(64)),
+    *_timestamps(),
+    UniqueConstraint("sales_invoice_id", "kind"),
+    ForeignKeyConstraint(
+        ["organization_id", "sales_invoice_id"],
+        ["sales_invoices.organization_id", "sales_invoices.id"],
+        ondelete="CASCADE",
+    ),
+    CheckConstraint(_in("kind", DOCUMENT_KINDS), name="kind"),
+    CheckConstraint("status IN ('generated', 'failed')", name="status"),
+    Index("ix_sales_invoice_documents_org_status", "organization_id", "status"),
 )
 
 uploads = Table(

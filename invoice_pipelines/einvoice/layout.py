@@ -158,7 +158,9 @@ def _address_lines(name: str | None, address: Address | None) -> list[str]:
     return lines
 
 
-def render_invoice_text(invoice: Invoice, *, language: Language = "de") -> list[str]:
+def render_invoice_text(
+    invoice: Invoice, *, language: Language = "de", payment_terms: str | None = None
+) -> list[str]:
     """The printed invoice: sender line, addresses, header data, line table, totals, payment.
 
     Amounts come from the invoice as stated (line net, VAT breakdown, totals); nothing is
@@ -228,6 +230,13 @@ def render_invoice_text(invoice: Invoice, *, language: Language = "de") -> list[
     if invoice.amount_due is not None and invoice.amount_due != invoice.gross_total:
         lines.append(f"\t{label['due_amount']}\t{money(invoice.amount_due)}")
     lines.append("")
+    # why a rate is 0 % (reverse charge, intra-EU supply, export, exemption) must be on the print
+    for reason in dict.fromkeys(
+        v.exemption_reason for v in invoice.vat_breakdown if v.exemption_reason
+    ):
+        lines.append(reason)
+    if payment_terms:
+        lines.append(payment_terms)
 
     if invoice.iban:
         lines += ["", label["payment"], f"IBAN: {format_iban(invoice.iban)}"]

@@ -1,0 +1,88 @@
+"""documents: customers' document language, e-invoice format and buyer reference; invoice documents
+
+Revision ID: 0007
+Revises: 0006
+
+- `customers.language` (de/en), `customers.einvoice_format` (facturx | xrechnung-cii |
+  xrechnung-ubl) and `customers.buyer_reference` (BT-10, the Leitweg-ID of public buyers).
+- `sales_invoice_documents`: each invoice's Factur-X PDF and XRechnung XML (where to find it,
+  size, hash) or the findings that stopped it.
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+from invoice_pipelines.db.engine import app_role
+from invoice_pipelines.db.rls import protect_tables, unprotect_tables
+from invoice_pipelines.db.tables import metadata
+from invoice_pipelines.db.types import Id, Json, UtcDateTime
+
+revision = "0007"
+down_revision = "0006"
+branch_labels = None
+depends_on = None
+
+NAMING = metadata.naming_convention
+NOW = sa.text("CURRENT_TIMESTAMP")
+FORMAT_CHECK = "einvoice_format IN ('facturx', 'xrechnung-cii', 'xrechnung-ubl')"
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("customers", naming_convention=NAMING) as batch:
+        batch.add_column(sa.Column("language", sa.String(5), nullable=False, server_default="de"))
+        batch.add_column(
+            sa.Column("einvoice_format", sa.String(16), nullable=False, server_default="facturx")
+        )
+        batch.add_column(sa.Column("buyer_reference", sa.String(64)))
+        batch.create_check_constraint("einvoice_format", FORMAT_CHECK)
+    op.create_table(
+        "sales_invoice_documents",
+        sa.Column("id", Id, primary_key=True, autoincrement=True),
+        sa.Column("organization_id", Id, nullable=False),
+        sa.Column("sales_invoice_id", Id, nullable=False),
+        sa.Column("kind", sa.String(16), nullable=False),
+        sa.Column("status", sa.String(16), nullable=False),
+        sa.Column("storage_key", sa.String(1024)),
+        sa.Column("size_bytes", sa.Integer),
+        sa.Column("sha256", sa.String(64)),
+        sa.Column("errors", Json, nullable=False, server_default=sa.text("'[]'")),
+        sa.Column("dagster_run_id", sa.String(64)),
+        sa.Column("created_at", UtcDateTime, nullable=False, server_default=NOW),
+        sa.Column("updated_at", UtcDateTime, nullable=False, server_default=NOW),
+        sa.PrimaryKeyConstraint("id", name="pk_sales_invoice_documents"),
+        sa.UniqueConstraint(
+            "sales_invoice_id", "kind", name="uq_sales_invoice_documents_sales_invoice_id_kind"
+        ),
+        sa.ForeignKeyConstraint(
+            ["organization_id", "sales_invoice_id"],
+            ["sales_invoices.organization_id", "sales_invoices.id"],
+            ondelete="CASCADE",
+            name="fk_sales_invoice_documents_organization_id_sales_invoices",
+        ),
+        sa.CheckConstraint(
+            "kind IN ('facturx', 'xrechnung')", name="ck_sales_invoice_documents_kind"
+        ),
+        sa.CheckConstraint(
+            "status IN ('generated', 'failed')", name="ck_sales_invoice_documents_status"
+        ),
+    )
+    op.create_index(
+        "ix_sales_invoice_documents_org_status",
+        "sales_invoice_documents",
+        ["organization_id", "status"],
+    )
+    bind = op.get_bind()
+    if bind.dialect.name == "postgresql":
+        protect_tables(bind, app_role(), ["sales_invoice_documents"])
+
+
+def downgrade() -> None:
+    bind = op.get_bind()
+    if bind.dialect.name == "postgresql":
+        unprotect_tables(bind, app_role(), ["sales_invoice_documents"])
+    op.drop_table("sales_invoice_documents")
+    with op.batch_alter_table("customers", naming_convention=NAMING) as batch:
+        batch.drop_constraint("einvoice_format", type_="check")
+        batch.drop_column("buyer_reference")
+        batch.drop_column("einvoice_format")
+        batch.drop_column("language")

@@ -1,0 +1,1 @@
+"""Sales invoice documents: Factur-X PDF/A-3 and XRechnung XML, written, validated, stored."""

@@ -1,0 +1,187 @@
+"""One sales invoice's documents, written and proven: the Factur-X PDF (PDF/A-3b, CII EN 16931
+inside as `factur-x.xml`) and, for customers who need it, the XRechnung XML.
+
+A document counts as built only when reading it back as a supplier would gives the same invoice:
+`parse_document` (the intake's reader: XSD, the official EN 16931/Factur-X schematron, our rules)
+must find it VALIDATED without a finding, and the number, dates, currency and totals it reads
+must equal the invoice's. Anything else is a failed document with the findings and rule ids; it
+is never stored as if it were good, and never sent.
+
+`build_in_worker` is the entry the worker processes run (intake/workers.py `SafeParser` with this
+target): the schematrons are compiled once per worker, a document that hangs or crashes costs a
+worker, not the batch.
+"""
+
+from __future__ import annotations
+
+import pickle
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import facturx
+from schwifty import IBAN
+from schwifty.exceptions import SchwiftyException
+
+from invoice_pipelines.core.invoice import Invoice
+from invoice_pipelines.documents.render import RenderError, epc_qr, render_pdf
+from invoice_pipelines.documents.sources import DocumentSource
+from invoice_pipelines.einvoice.cii import (
+    EN16931_GUIDELINE,
+    XRECHNUNG_GUIDELINE,
+    InvoiceNotWritable,
+    write_cii,
+)
+from invoice_pipelines.einvoice.ubl import write_ubl
+from invoice_pipelines.intake.parse import parse_document
+
+CREDIT_NOTES = frozenset({"381", "261", "262", "296", "308", "396", "420", "458", "532"})
+# what must read back exactly as written
+ROUND_TRIP_FIELDS = (
+    "number",
+    "type_code",
+    "issue_date",
+    "due_date",
+    "currency",
+    "net_total",
+    "tax_total",
+    "gross_total",
+    "amount_due",
+)
+
+
+@dataclass
+class BuiltDocument:
+    sales_invoice_id: int
+    pdf: bytes | None = None
+    xrechnung: bytes | None = None
+    xrechnung_name: str | None = None
+    errors: list[dict] = field(default_factory=list)  # {"rule": ..., "message": ...}
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors and self.pdf is not None
+
+
+def _round_trip(invoice: Invoice, data: bytes, filename: str, what: str) -> list[dict]:
+    outcome = parse_document(data, filename)
+    errors = [
+        {"rule": f.rule or f.stage or "parse", "message": f"{what}: {f.message}"}
+        for f in outcome.errors
+    ]
+    if outcome.status != "VALIDATED" and not errors:
+        errors.append({"rule": "IP-DOC-READ", "message": f"{what}: read back as {outcome.status}"})
+    read = outcome.invoice
+    if read is not None:
+        for name in ROUND_TRIP_FIELDS:
+            wrote, got = getattr(invoice, name), getattr(read, name)
+            if name == "type_code":
+                wrote = wrote or "380"
+            if wrote != got:
+                errors.append(
+                    {
+                        "rule": "IP-DOC-ROUNDTRIP",
+                        "message": f"{what}: {name} reads back as {got!r}, written {wrote!r}",
+                    }
+                )
+    return errors
+
+
+def _qr(source: DocumentSource):
+    invoice = source.invoice
+    if (
+        not invoice.iban
+        or invoice.currency != "EUR"
+        or (invoice.type_code or "380") in CREDIT_NOTES
+        or invoice.amount_due is None
+        or not 0 < invoice.amount_due <= 999_999_999
+    ):
+        return None
+    return epc_qr(
+        invoice.seller_name or "",
+        invoice.iban,
+        invoice.amount_due,
+        invoice.number or "",
+        source.seller.get("bic"),
+    )
+
+
+def build_document(source: DocumentSource, *, created: datetime | None = None) -> BuiltDocument:
+    started = time.perf_counter()
+    built = BuiltDocument(source.sales_invoice_id)
+    invoice = source.invoice
+    errors = built.errors
+    if invoice.iban:
+        try:
+            IBAN(invoice.iban)
+        except SchwiftyException as exc:
+            errors.append({"rule": "IP-DOC-IBAN", "message": f"the seller IBAN is invalid: {exc}"})
+    xrechnung = source.einvoice_format.startswith("xrechnung")
+    if xrechnung and not source.leitweg_id:
+        errors.append(
+            {
+                "rule": "IP-DOC-LEITWEG",
+                "message": "the customer receives XRechnung but has no Leitweg-ID "
+                "(customers.buyer_reference, BT-10)",
+            }
+        )
+    if errors:
+        built.seconds = time.perf_counter() - started
+        return built
+    try:
+        xml = write_cii(invoice, guideline_id=EN16931_GUIDELINE, extra=source.extras)
+        visible = render_pdf(
+            invoice,
+            language=source.language,
+            payment_terms=source.extras.get("payment_terms"),
+            qr=_qr(source),
+            created=created,
+        )
+    except (InvoiceNotWritable, RenderError, ValueError) as exc:
+        rule = "IP-DOC-LAYOUT" if isinstance(exc, RenderError) else "IP-DOC-WRITE"
+        errors.append({"rule": rule, "message": str(exc)})
+        built.seconds = time.perf_counter() - started
+        return built
+    title = f"{invoice.seller_name}: {'Rechnung' if source.language == 'de' else 'Invoice'} {invoice.number}"
+    pdf = facturx.generate_from_binary(
+        visible,
+        xml,
+        flavor="factur-x",
+        level="en16931",
+        check_xsd=False,  # the read-back below runs the XSD and the schematrons
+        pdf_metadata={
+            "author": invoice.seller_name or "",
+            "keywords": "Factur-X, ZUGFeRD, EN 16931",
+            "title": title,
+            "subject": title,
+        },
+        lang="de-DE" if source.language == "de" else "en-GB",
+        afrelationship="data",
+    )
+    errors.extend(_round_trip(invoice, pdf, source.filename, "Factur-X PDF"))
+    if xrechnung:
+        extras = {**source.extras, "buyer_reference": source.leitweg_id}
+        try:
+            if source.einvoice_format == "xrechnung-ubl":
+                data = write_ubl(invoice, customization_id=XRECHNUNG_GUIDELINE, extra=extras)
+            else:
+                data = write_cii(invoice, guideline_id=XRECHNUNG_GUIDELINE, extra=extras)
+        except (InvoiceNotWritable, ValueError) as exc:
+            errors.append({"rule": "IP-DOC-WRITE", "message": f"XRechnung: {exc}"})
+        else:
+            name = source.filename.rsplit(".", 1)[0] + "_xrechnung.xml"
+            errors.extend(_round_trip(invoice, data, name, "XRechnung"))
+            built.xrechnung, built.xrechnung_name = data, name
+    if not errors:
+        built.pdf = pdf
+    else:
+        built.xrechnung = None
+    built.seconds = time.perf_counter() - started
+    return built
+
+
+def build_in_worker(data: bytes, filename: str, **_options) -> BuiltDocument:
+    """Worker entry (SafeParser target): `data` is a pickled DocumentSource from our own parent."""
+    source = pickle.loads(data)  # noqa: S301 - written by the parent process, never by a user
+    return build_document(source)

@@ -1,0 +1,235 @@
+"""The visible invoice as a PDF/A-3b: fpdf2 with embedded DejaVu fonts and an sRGB output intent.
+
+The text is the invoice layout of `einvoice.layout` (the same lines our text extraction reads),
+set in DejaVu Sans (subset and embedded: PDF/A allows no unembedded font); the first cell of a
+line at the left margin, further cells right-aligned in columns. A SEPA transfer gets an EPC
+QR code ("GiroCode") beside the payment block. The output intent is the sRGB profile fpdf2
+ships; fpdf2's PDF/A-3B mode writes the XMP identification (`pdfaid:part=3`, conformance B) and
+the document ID. `factur-x` then embeds the XML without breaking any of that.
+
+What the layout cannot show is refused with `RenderError` naming it: a character the font has
+no glyph for, a line wider than the page.
+"""
+
+from __future__ import annotations
+
+import atexit
+import shutil
+import tempfile
+from datetime import datetime
+from decimal import Decimal
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+
+from fpdf import FPDF
+from fpdf.enums import DocumentCompliance, OutputIntentSubType
+from fpdf.output import PDFICCProfile
+from segno import helpers as segno_helpers
+
+from invoice_pipelines.core.invoice import Invoice
+from invoice_pipelines.einvoice.layout import render_invoice_text
+from invoice_pipelines.settings import env
+
+PAGE_WIDTH, PAGE_HEIGHT = 595.28, 841.89  # A4 in points
+MARGIN_LEFT, MARGIN_RIGHT, MARGIN_TOP, MARGIN_BOTTOM = 56.0, 56.0, 56.0, 56.0
+FONT_SIZE, LEADING, TITLE_SIZE = 9.5, 13.0, 15.0
+COLUMN_STEP = 70.0
+QR_SIZE = 80.0
+RIGHT_EDGE = PAGE_WIDTH - MARGIN_RIGHT
+
+
+class RenderError(ValueError):
+    """The invoice cannot be laid out as it is (the message says what and where)."""
+
+
+def font_dir() -> Path:
+    return Path(env("INVOICE_PIPELINES_FONT_DIR"))
+
+
+# The scripts an invoice may be written in: Latin with every European extension, Greek and
+# Cyrillic, punctuation, currency and letterlike symbols. DejaVu covers far more (6,000 glyphs);
+# each document would pay for parsing all of them (60 ms per font), so each process cuts the
+# fonts down to these ranges once and documents load the small copies.
+SCRIPTS = (
+    (0x0020, 0x024F),
+    (0x0370, 0x03FF),
+    (0x0400, 0x04FF),
+    (0x1E00, 0x1EFF),
+    (0x2000, 0x206F),
+    (0x20A0, 0x20CF),
+    (0x2100, 0x214F),
+)
+
+
+@lru_cache(maxsize=1)
+def _fonts() -> tuple[Path, Path]:
+    """(regular, bold): this process's copies of DejaVu Sans cut to SCRIPTS."""
+    from fontTools import subset
+    from fontTools.ttLib import TTFont
+
+    folder = font_dir()
+    sources = (folder / "DejaVuSans.ttf", folder / "DejaVuSans-Bold.ttf")
+    for path in sources:
+        if not path.is_file():
+            raise RenderError(
+                f"font {path} not found (Debian package fonts-dejavu-core, or set "
+                "INVOICE_PIPELINES_FONT_DIR)"
+            )
+    target = Path(tempfile.mkdtemp(prefix="ip-fonts-"))
+    atexit.register(shutil.rmtree, target, True)
+    unicodes = [code for first, last in SCRIPTS for code in range(first, last + 1)]
+    cut = []
+    for path in sources:
+        font = TTFont(str(path))
+        options = subset.Options()
+        options.layout_features = []
+        options.name_IDs = ["*"]
+        options.notdef_outline = True
+        options.drop_tables += ["FFTM"]
+        subsetter = subset.Subsetter(options)
+        subsetter.populate(unicodes=unicodes)
+        subsetter.subset(font)
+        font.save(str(target / path.name))
+        cut.append(target / path.name)
+    return cut[0], cut[1]
+
+
+@lru_cache(maxsize=1)
+def _glyphs() -> frozenset[int]:
+    from fontTools.ttLib import TTFont
+
+    covered = None
+    for path in _fonts():
+        with TTFont(str(path), lazy=True) as font:
+            cmap = set(font.getBestCmap())
+        covered = cmap if covered is None else covered & cmap
+    return frozenset(covered or ())
+
+
+@lru_cache(maxsize=1)
+def _srgb_profile() -> bytes:
+    return (resources.files("fpdf") / "data" / "color_profiles" / "sRGB2014.icc").read_bytes()
+
+
+def check_glyphs(lines: list[str]) -> None:
+    glyphs = _glyphs()
+    for line in lines:
+        for char in line:
+            if char not in "\t\f" and ord(char) not in glyphs:
+                raise RenderError(
+                    f"the character {char!r} (U+{ord(char):04X}) in {line.strip()[:60]!r} is "
+                    "not in the invoice font"
+                )
+
+
+def epc_qr(name: str, iban: str, amount: Decimal, reference: str, bic: str | None):
+    """The EPC069-12 QR code ("GiroCode") of a SEPA credit transfer (a segno QR code)."""
+    return segno_helpers.make_epc_qr(
+        name=name[:70], iban=iban, amount=amount, text=reference[:140], bic=bic or None
+    )
+
+
+def _draw_qr(pdf: FPDF, code, x: float, y: float, size: float) -> None:
+    """The code as filled rectangles (vector: sharp at any zoom, no image to embed), one per run
+    of dark modules in a row, with the quiet zone the standard asks for."""
+    matrix = [list(row) for row in code.matrix]
+    modules = len(matrix) + 8  # 4 modules of quiet zone on each side
+    step = size / modules
+    pdf.set_fill_color(0, 0, 0)
+    for row_index, row in enumerate(matrix):
+        column = 0
+        while column < len(row):
+            if not row[column]:
+                column += 1
+                continue
+            start = column
+            while column < len(row) and row[column]:
+                column += 1
+            pdf.rect(
+                x + (start + 4) * step,
+                y + (row_index + 4) * step,
+                (column - start) * step,
+                step,
+                style="F",
+            )
+
+
+class _Page(FPDF):
+    def __init__(self, language: str) -> None:
+        super().__init__(unit="pt", format="A4", enforce_compliance=DocumentCompliance.PDFA_3B)
+        regular, bold = _fonts()
+        self.add_font("DejaVu", "", str(regular))
+        self.add_font("DejaVu", "B", str(bold))
+        self.add_output_intent(
+            OutputIntentSubType.PDFA,
+            output_condition_identifier="sRGB IEC61966-2.1",
+            output_condition="sRGB",
+            registry_name="http://www.color.org",
+            dest_output_profile=PDFICCProfile(contents=_srgb_profile(), n=3, alternate="DeviceRGB"),
+            info="sRGB IEC61966-2.1",
+        )
+        self.set_lang("de-DE" if language == "de" else "en-GB")
+        self.set_auto_page_break(False)
+        self.set_margins(MARGIN_LEFT, MARGIN_TOP, MARGIN_RIGHT)
+
+
+def render_pdf(
+    invoice: Invoice,
+    *,
+    language: str = "de",
+    payment_terms: str | None = None,
+    qr=None,
+    created: datetime | None = None,
+) -> bytes:
+    """The invoice as a PDF/A-3b (without the XML; `facturx.embed` adds it)."""
+    lines = render_invoice_text(invoice, language=language, payment_terms=payment_terms)  # type: ignore[arg-type]
+    check_glyphs(lines)
+    pdf = _Page(language)
+    pdf.set_title(f"{invoice.number}")
+    pdf.set_author(invoice.seller_name or "")
+    pdf.set_creator("invoice_pipelines")
+    if created is not None:
+        pdf.set_creation_date(created)
+    pdf.add_page()
+    y = MARGIN_TOP
+    title_index = next(
+        (
+            i
+            for i, line in enumerate(lines)
+            if line.strip() in ("Rechnung", "Gutschrift", "Invoice", "Credit note")
+        ),
+        None,
+    )
+    payment_index = next((i for i, line in enumerate(lines) if line.startswith("IBAN:")), None)
+    for index, line in enumerate(lines):
+        if y > PAGE_HEIGHT - MARGIN_BOTTOM - LEADING:
+            pdf.add_page()
+            y = MARGIN_TOP
+        if index == title_index:
+            pdf.set_font("DejaVu", "B", TITLE_SIZE)
+            pdf.text(MARGIN_LEFT, y + TITLE_SIZE, line.strip())
+            y += TITLE_SIZE + 6
+            continue
+        pdf.set_font("DejaVu", "", FONT_SIZE)
+        _write_cells(pdf, line, y + FONT_SIZE)
+        if index == payment_index and qr is not None:
+            _draw_qr(pdf, qr, RIGHT_EDGE - QR_SIZE, y - 2 * LEADING, QR_SIZE)
+        y += LEADING
+    return bytes(pdf.output())
+
+
+def _write_cells(pdf: FPDF, line: str, baseline: float) -> None:
+    cells = line.split("\t")
+    first = cells[0]
+    width = pdf.get_string_width(first)
+    if MARGIN_LEFT + width > RIGHT_EDGE + 0.5:
+        raise RenderError(f"the line {first.strip()[:60]!r} is too long for the page")
+    if first:
+        pdf.text(MARGIN_LEFT, baseline, first)
+    rest = cells[1:]
+    for position, cell in enumerate(rest):
+        if not cell:
+            continue
+        stop = RIGHT_EDGE - COLUMN_STEP * (len(rest) - 1 - position)
+        pdf.text(stop - pdf.get_string_width(cell), baseline, cell)

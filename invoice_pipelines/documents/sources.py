@@ -1,0 +1,226 @@
+"""What a sales invoice's documents are made of: the normalized EN 16931 invoice, the terms the
+model does not carry (extras), the customer's language and e-invoice format.
+
+Read set-based for a batch of invoices (one query per kind of row). The seller is the
+organization: its name, VAT id and country from the organization row, its address, bank account
+and contact from `organizations.settings["seller"]`:
+
+    {"street": "Industriestraße 5", "postal_code": "70565", "city": "Stuttgart",
+     "iban": "DE02120300000000202051", "bic": "BYLADEM1001", "email": "rechnung@example.de",
+     "phone": "+49 711 123456", "contact_name": "Buchhaltung", "tax_number": "99/123/45678"}
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.engine import Connection
+
+from invoice_pipelines.core.invoice import Address, Invoice, InvoiceLine, VatBreakdown
+from invoice_pipelines.core.money import ZERO
+from invoice_pipelines.db.tables import (
+    customers,
+    sales_invoice_lines,
+    sales_invoice_taxes,
+    sales_invoices,
+)
+from invoice_pipelines.einvoice.cii import EN16931_GUIDELINE, SEPA_CREDIT_TRANSFER
+
+# UNTDID 5305 categories whose invoices state a reason for the missing VAT (BT-120)
+EXEMPTION_REASONS = {
+    "de": {
+        "AE": "Steuerschuldnerschaft des Leistungsempfängers (§ 13b UStG)",
+        "K": "Steuerfreie innergemeinschaftliche Lieferung (§ 4 Nr. 1b UStG)",
+        "G": "Steuerfreie Ausfuhrlieferung (§ 4 Nr. 1a UStG)",
+        "E": "Steuerbefreit",
+        "O": "Nicht steuerbar",
+    },
+    "en": {
+        "AE": "Reverse charge",
+        "K": "Intra-community supply",
+        "G": "Export outside the EU",
+        "E": "Exempt from VAT",
+        "O": "Not subject to VAT",
+    },
+}
+
+
+@dataclass(frozen=True)
+class DocumentSource:
+    """Everything needed to write one invoice's documents; picklable (built in worker processes)."""
+
+    sales_invoice_id: int
+    invoice: Invoice
+    extras: dict[str, Any]
+    language: str
+    einvoice_format: str  # facturx | xrechnung-cii | xrechnung-ubl
+    filename: str  # the PDF's file name
+    customer_email: str | None = None
+    customer_phone: str | None = None
+    leitweg_id: str | None = None  # the customer's own buyer reference (XRechnung needs one)
+    seller: dict[str, Any] = field(default_factory=dict)
+
+
+def _address(street, postal_code, city, country) -> Address:
+    return Address(street or None, city or None, postal_code or None, country or None)
+
+
+def _payment_terms(language: str, due: date | None, issue: date) -> str | None:
+    if due is None:
+        return None
+    days = (due - issue).days
+    if language == "en":
+        return f"Payable within {days} days without deduction." if days > 0 else "Payable at once."
+    return f"Zahlbar innerhalb von {days} Tagen ohne Abzug." if days > 0 else "Sofort zahlbar."
+
+
+def load_sources(
+    conn: Connection, organization: dict, invoice_ids: Sequence[int]
+) -> dict[int, DocumentSource]:
+    """DocumentSource per sales invoice id of this organization (ids it does not have are left out)."""
+    if not invoice_ids:
+        return {}
+    org_id = organization["id"]
+    seller = dict((organization.get("settings") or {}).get("seller") or {})
+    s, c = sales_invoices.c, customers.c
+    rows = conn.execute(
+        select(
+            s.id,
+            s.invoice_number,
+            s.type_code,
+            s.issue_date,
+            s.due_date,
+            s.currency,
+            s.net_total,
+            s.tax_total,
+            s.gross_total,
+            s.amount_paid,
+            s.amount_due,
+            c.name,
+            c.street,
+            c.postal_code,
+            c.city,
+            c.country,
+            c.vat_id,
+            c.email,
+            c.phone,
+            c.language,
+            c.einvoice_format,
+            c.buyer_reference,
+            c.customer_number,
+        )
+        .join(customers, customers.c.id == s.customer_id)
+        .where(s.organization_id == org_id, s.id.in_(list(invoice_ids)))
+    ).all()
+    wanted = [r.id for r in rows]
+    lines: dict[int, list[InvoiceLine]] = defaultdict(list)
+    for row in conn.execute(
+        select(sales_invoice_lines)
+        .where(sales_invoice_lines.c.sales_invoice_id.in_(wanted))
+        .order_by(sales_invoice_lines.c.sales_invoice_id, sales_invoice_lines.c.line_no)
+    ).mappings():
+        quantity, price = row["quantity"], row["unit_price"]
+        if price < 0:
+            # BR-27: a net price is never negative; a discount line is minus one unit instead
+            quantity, price = -quantity, -price
+        lines[row["sales_invoice_id"]].append(
+            InvoiceLine(
+                line_id=str(row["line_no"]),
+                description=row["description"],
+                quantity=quantity,
+                unit_code="C62",
+                unit_price=price,
+                net_amount=row["net_amount"],
+                vat_category=row["vat_category"],
+                vat_rate=row["vat_rate"],
+            )
+        )
+    taxes: dict[int, list[tuple]] = defaultdict(list)
+    for row in conn.execute(
+        select(sales_invoice_taxes)
+        .where(sales_invoice_taxes.c.sales_invoice_id.in_(wanted))
+        .order_by(sales_invoice_taxes.c.id)
+    ).mappings():
+        taxes[row["sales_invoice_id"]].append(
+            (row["vat_category"], row["vat_rate"], row["basis"], row["amount"])
+        )
+
+    seller_address = _address(
+        seller.get("street"),
+        seller.get("postal_code"),
+        seller.get("city"),
+        organization.get("country") or "DE",
+    )
+    sources = {}
+    for r in rows:
+        language = r.language if r.language in EXEMPTION_REASONS else "de"
+        reasons = EXEMPTION_REASONS[language]
+        breakdown = tuple(
+            VatBreakdown(
+                category,
+                rate,
+                basis,
+                amount,
+                exemption_reason=reasons.get(category) if category != "S" else None,
+            )
+            for category, rate, basis, amount in taxes.get(r.id, ())
+        )
+        invoice_lines = tuple(lines.get(r.id, ()))
+        iban = (seller.get("iban") or "").replace(" ", "") or None
+        invoice = Invoice(
+            number=r.invoice_number,
+            type_code=r.type_code,
+            issue_date=r.issue_date,
+            due_date=r.due_date,
+            currency=r.currency,
+            guideline_id=EN16931_GUIDELINE,
+            seller_name=organization["name"],
+            seller_vat_id=organization.get("vat_id"),
+            seller_address=seller_address,
+            buyer_name=r.name,
+            buyer_vat_id=r.vat_id,
+            buyer_address=_address(r.street, r.postal_code, r.city, r.country),
+            iban=iban,
+            payment_means_code=SEPA_CREDIT_TRANSFER if iban else None,
+            line_total=sum((line.net_amount for line in invoice_lines), ZERO),
+            net_total=r.net_total,
+            tax_total=r.tax_total,
+            gross_total=r.gross_total,
+            prepaid=None,
+            amount_due=r.gross_total,
+            lines=invoice_lines,
+            vat_breakdown=breakdown,
+        )
+        extras = {
+            "buyer_reference": r.buyer_reference or r.customer_number,
+            "payment_terms": _payment_terms(language, r.due_date, r.issue_date),
+            "seller_tax_number": seller.get("tax_number"),
+            "seller_electronic_address": seller.get("email"),
+            "buyer_electronic_address": r.email,
+            "seller_contact_name": seller.get("contact_name"),
+            "seller_contact_phone": seller.get("phone"),
+            "seller_contact_email": seller.get("email"),
+        }
+        sources[r.id] = DocumentSource(
+            sales_invoice_id=r.id,
+            invoice=invoice,
+            extras={k: v for k, v in extras.items() if v not in (None, "")},
+            language=language,
+            einvoice_format=r.einvoice_format,
+            filename=f"{_safe(r.invoice_number)}.pdf",
+            customer_email=r.email,
+            customer_phone=r.phone,
+            leitweg_id=r.buyer_reference,
+            seller={k: v for k, v in seller.items() if isinstance(v, str | int | Decimal)},
+        )
+    return sources
+
+
+def _safe(number: str) -> str:
+    return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in number)[:120] or "invoice"
