@@ -5,12 +5,14 @@ from dagster import Definitions
 # modules, not their `defs` objects: a module-level Definitions besides `defs` confuses the loader
 from invoice_pipelines.billing import defs as billing
 from invoice_pipelines.catalog import with_code_references
+from invoice_pipelines.documents import defs as documents
 from invoice_pipelines.exports import defs as exports
 from invoice_pipelines.intake import defs as intake
 from invoice_pipelines.resources.database import Database
 from invoice_pipelines.resources.files import LocalFileStore
 from invoice_pipelines.resources.ocr import ocr_engine_from_env
 from invoice_pipelines.resources.parser import DocumentParser
+from invoice_pipelines.resources.renderer import DocumentRenderer
 from invoice_pipelines.resources.storage import LocalUploadStore
 from invoice_pipelines.settings import env_var_or_default, max_upload_bytes, positive_number
 from invoice_pipelines.tenants import defs as tenants
@@ -29,8 +31,15 @@ def build_definitions() -> Definitions:
             ),
             max_upload_bytes=max_upload_bytes(),
         ),
+        "document_renderer": DocumentRenderer(
+            timeout_seconds=float(
+                positive_number("INVOICE_PIPELINES_PARSE_TIMEOUT_SECONDS", float)
+            ),
+        ),
     }
-    merged = Definitions.merge(tenants.defs, intake.defs, billing.defs, exports.defs)
+    merged = Definitions.merge(
+        tenants.defs, intake.defs, billing.defs, exports.defs, documents.defs
+    )
     # every asset links to the function or module that defines it ("View source" in the catalog)
     assets = with_code_references(list(merged.assets or []))
     return Definitions(

@@ -12,6 +12,7 @@ EXPECTED_ASSETS = {
     "sales_invoices": ["sales_orders"],
     "incoming_invoice_exports": ["incoming_invoices"],
     "sales_invoice_exports": ["sales_invoices"],
+    "sales_invoice_documents": ["sales_invoices"],
 }
 EXPECTED_CHECKS = {
     "incoming_invoices:no_failed_documents",
@@ -23,8 +24,14 @@ EXPECTED_CHECKS = {
     "sales_invoices:reviewed_orders_invoiced",
     "incoming_invoice_exports:every_invoice_booked",
     "sales_invoice_exports:every_invoice_booked",
+    "sales_invoice_documents:documents_valid",
 }
-EXPECTED_SENSORS = {"organizations_sensor", "upload_sensor", "batch_jobs_sensor"}
+EXPECTED_SENSORS = {
+    "organizations_sensor",
+    "upload_sensor",
+    "batch_jobs_sensor",
+    "documents_sensor",
+}
 EXPECTED_SCHEDULES = {
     "incoming_invoices_checks_schedule",
     "fail_stuck_batch_jobs_schedule",
@@ -41,6 +48,7 @@ EXPECTED_JOBS = {
     "sales_invoices_checks_job",
     "export_job",
     "reopen_exported_invoices_job",
+    "documents_job",
 }
 
 
@@ -73,7 +81,7 @@ def test_the_catalog_explains_itself():
         node = graph.get(key)
         name = key.to_user_string()
         assert node.description, name
-        assert node.group_name in {"intake", "billing", "exports"}, name
+        assert node.group_name in {"intake", "billing", "exports", "documents"}, name
         assert node.kinds, name
         assert node.owners, name
         assert "dagster/code_references" in node.metadata, name

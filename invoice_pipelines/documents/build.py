@@ -135,6 +135,7 @@ def build_document(source: DocumentSource, *, created: datetime | None = None) -
             invoice,
             language=source.language,
             payment_terms=source.extras.get("payment_terms"),
+            service_date=source.extras.get("delivery_date"),
             qr=_qr(source),
             created=created,
         )

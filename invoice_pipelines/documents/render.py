@@ -179,11 +179,17 @@ def render_pdf(
     *,
     language: str = "de",
     payment_terms: str | None = None,
+    service_date=None,
     qr=None,
     created: datetime | None = None,
 ) -> bytes:
     """The invoice as a PDF/A-3b (without the XML; `facturx.embed` adds it)."""
-    lines = render_invoice_text(invoice, language=language, payment_terms=payment_terms)  # type: ignore[arg-type]
+    lines = render_invoice_text(
+        invoice,
+        language=language,  # type: ignore[arg-type]
+        payment_terms=payment_terms,
+        service_date=service_date,
+    )
     check_glyphs(lines)
     pdf = _Page(language)
     pdf.set_title(f"{invoice.number}")

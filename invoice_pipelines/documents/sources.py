@@ -198,6 +198,13 @@ def load_sources(
             vat_breakdown=breakdown,
         )
         extras = {
+            # sales invoices are issued when the goods or services are delivered: the
+            # Leistungsdatum (BT-72) the law asks for is the invoice date
+            "delivery_date": r.issue_date,
+            # an intra-EU supply names where the goods went (BR-IC-12)
+            "delivery_country": r.country
+            if any(c == "K" for c, *_ in taxes.get(r.id, ()))
+            else None,
             "buyer_reference": r.buyer_reference or r.customer_number,
             "payment_terms": _payment_terms(language, r.due_date, r.issue_date),
             "seller_tax_number": seller.get("tax_number"),

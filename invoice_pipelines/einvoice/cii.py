@@ -60,6 +60,7 @@ class DocumentExtras(TypedDict, total=False):
     note: str  # BT-22 invoice note
     payment_terms: str  # BT-20 payment terms as text
     delivery_date: date  # BT-72 actual delivery date
+    delivery_country: str  # BT-80 deliver-to country (intra-EU supplies need it, BR-IC-12)
     business_process: str  # BT-23 (XRechnung: the Peppol billing process by default)
     seller_tax_number: str  # BT-32 German Steuernummer
     seller_electronic_address: str  # BT-34, an e-mail address
@@ -453,6 +454,9 @@ def write_cii(
         order = _el(agreement, "ram:BuyerOrderReferencedDocument")
         _el(order, "ram:IssuerAssignedID", extras["order_reference"])
     delivery = _el(transaction, "ram:ApplicableHeaderTradeDelivery")
+    if extras.get("delivery_country"):
+        ship_to = _el(delivery, "ram:ShipToTradeParty")
+        _el(_el(ship_to, "ram:PostalTradeAddress"), "ram:CountryID", extras["delivery_country"])
     if extras.get("delivery_date"):
         event = _el(delivery, "ram:ActualDeliverySupplyChainEvent")
         _date(event, "ram:OccurrenceDateTime", extras["delivery_date"])

@@ -29,6 +29,7 @@ _LABELS: dict[str, dict[str, str]] = {
         "number": "Rechnungsnummer",
         "issue_date": "Rechnungsdatum",
         "due_date": "Fällig am",
+        "service_date": "Leistungsdatum",
         "customer_vat": "Ihre USt-IdNr.",
         "position": "Pos.",
         "description": "Bezeichnung",
@@ -53,6 +54,7 @@ _LABELS: dict[str, dict[str, str]] = {
         "number": "Invoice number",
         "issue_date": "Invoice date",
         "due_date": "Due date",
+        "service_date": "Delivery date",
         "customer_vat": "Your VAT ID",
         "position": "No.",
         "description": "Description",
@@ -159,7 +161,11 @@ def _address_lines(name: str | None, address: Address | None) -> list[str]:
 
 
 def render_invoice_text(
-    invoice: Invoice, *, language: Language = "de", payment_terms: str | None = None
+    invoice: Invoice,
+    *,
+    language: Language = "de",
+    payment_terms: str | None = None,
+    service_date: date | None = None,
 ) -> list[str]:
     """The printed invoice: sender line, addresses, header data, line table, totals, payment.
 
@@ -187,6 +193,8 @@ def render_invoice_text(
     lines.append(f"{label['number']}: {invoice.number or ''}")
     if invoice.issue_date:
         lines.append(f"{label['issue_date']}: {format_date(invoice.issue_date, language)}")
+    if service_date:
+        lines.append(f"{label['service_date']}: {format_date(service_date, language)}")
     if invoice.due_date:
         lines.append(f"{label['due_date']}: {format_date(invoice.due_date, language)}")
     lines += ["", ""]

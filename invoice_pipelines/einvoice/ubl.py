@@ -197,9 +197,14 @@ class _Writer:
             vat_id=invoice.buyer_vat_id,
             endpoint=extras.get("buyer_electronic_address"),
         )
-        if extras.get("delivery_date"):
+        if extras.get("delivery_date") or extras.get("delivery_country"):
             delivery = _el(root, "cac:Delivery")
-            _el(delivery, "cbc:ActualDeliveryDate", extras["delivery_date"].isoformat())
+            if extras.get("delivery_date"):
+                _el(delivery, "cbc:ActualDeliveryDate", extras["delivery_date"].isoformat())
+            if extras.get("delivery_country"):
+                location = _el(delivery, "cac:DeliveryLocation")
+                country = _el(_el(location, "cac:Address"), "cac:Country")
+                _el(country, "cbc:IdentificationCode", extras["delivery_country"])
 
         code = payment_means_code(invoice)
         if code or (credit_note and invoice.due_date):

@@ -2,12 +2,13 @@
 
 import threading
 from collections.abc import Sequence
+from typing import ClassVar
 
 from dagster import ConfigurableResource, InitResourceContext
 from pydantic import Field, PrivateAttr
 
 from invoice_pipelines.intake.parse import ParseOutcome
-from invoice_pipelines.intake.workers import SafeParser
+from invoice_pipelines.intake.workers import DEFAULT_TARGET, SafeParser
 from invoice_pipelines.resources.ocr import available_cores
 from invoice_pipelines.settings import DEFAULT_MAX_UPLOAD_BYTES
 
@@ -35,6 +36,8 @@ class DocumentParser(ConfigurableResource):
         description="Documents larger than this end FAILED without being read "
         "(INVOICE_PIPELINES_MAX_UPLOAD_BYTES).",
     )
+    # what the workers run for each item (module:function); subclasses run other work there
+    target: ClassVar[str] = DEFAULT_TARGET
     _parser: SafeParser | None = PrivateAttr(default=None)
     _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
 
@@ -50,6 +53,7 @@ class DocumentParser(ConfigurableResource):
                 workers=self.workers,
                 timeout_s=self.timeout_seconds,
                 max_bytes=self.max_upload_bytes,
+                target=self.target,
             )
             self._parser.start()
         return self._parser

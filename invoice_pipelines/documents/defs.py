@@ -1,0 +1,202 @@
+"""Documents area: sales_invoice_documents, downstream of sales_invoices, per organization.
+
+Materializing an organization's partition writes the documents of its sales invoices that have
+none yet (or of the invoices the config names): a Factur-X PDF/A-3 for each, an XRechnung XML
+for customers who receive XRechnung; each proved by reading it back before it is stored.
+`documents_sensor` launches that for every organization with invoices waiting for documents.
+"""
+
+from dagster import (
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetCheckSpec,
+    AssetExecutionContext,
+    AssetSelection,
+    Config,
+    DefaultSensorStatus,
+    Definitions,
+    MaterializeResult,
+    MetadataValue,
+    RunRequest,
+    SensorEvaluationContext,
+    SensorResult,
+    SkipReason,
+    asset,
+    define_asset_job,
+    sensor,
+)
+from pydantic import Field
+from sqlalchemy import func, select
+
+from invoice_pipelines.catalog import OWNERS
+from invoice_pipelines.db.tables import organizations, sales_invoice_documents, sales_invoices
+from invoice_pipelines.db.tenancy import system_transaction
+from invoice_pipelines.documents.pipeline import DEFAULT_BATCH, generate_documents
+from invoice_pipelines.resources.database import Database
+from invoice_pipelines.resources.files import FileStore
+from invoice_pipelines.resources.renderer import DocumentRenderer
+from invoice_pipelines.tenants.partitions import (
+    ORGANIZATIONS_PARTITIONS_NAME,
+    organization_tags,
+    organizations_partitions,
+)
+from invoice_pipelines.tenants.refusals import organization_or_refuse
+
+CHECK = "documents_valid"
+
+
+class DocumentsConfig(Config):
+    invoice_ids: list[int] = Field(
+        default_factory=list,
+        description="Sales invoice ids to write documents for; empty: every invoice of the "
+        "organization without a generated Factur-X PDF.",
+    )
+    batch_size: int = Field(
+        default=DEFAULT_BATCH, ge=1, le=5000, description="Invoices per build and record step."
+    )
+
+
+def _failed_table(failed: dict[int, list[dict]], numbers: dict[int, str], limit: int = 50) -> str:
+    rows = ["| invoice id | number | rules | message |", "|---:|---|---|---|"]
+    for invoice_id, errors in list(sorted(failed.items()))[:limit]:
+        rules = ", ".join(dict.fromkeys(e.get("rule") or "" for e in errors))
+        message = (errors[0].get("message") or "").replace("|", "/")[:200] if errors else ""
+        rows.append(f"| {invoice_id} | {numbers.get(invoice_id, '')} | {rules} | {message} |")
+    if len(failed) > limit:
+        rows.append(f"| … | | | {len(failed) - limit} more |")
+    return "\n".join(rows)
+
+
+@asset(
+    name="sales_invoice_documents",
+    partitions_def=organizations_partitions,
+    deps=["sales_invoices"],
+    group_name="documents",
+    kinds={"python", "pdf", "xml"},
+    owners=OWNERS,
+    check_specs=[
+        AssetCheckSpec(
+            CHECK,
+            asset="sales_invoice_documents",
+            description="Fails when documents of this run did not prove valid (EN 16931 rules, "
+            "official schematron, read-back): those invoices have no document and are not sent.",
+        )
+    ],
+    description="The documents of one organization's sales invoices: a Factur-X PDF/A-3b with the "
+    "EN 16931 CII inside for every invoice, an XRechnung XML (CII or UBL) for customers who "
+    "receive XRechnung. Each is read back (XSD, official schematron, our rules, same number, "
+    "dates and totals) before it is stored in the document store; one that does not prove is a "
+    "failed document with its rule ids.",
+)
+def sales_invoice_documents_asset(
+    context: AssetExecutionContext,
+    config: DocumentsConfig,
+    database: Database,
+    document_store: FileStore,
+    document_renderer: DocumentRenderer,
+):
+    engine = database.get_engine()
+    org = organization_or_refuse(engine, context.partition_key)
+    summary = generate_documents(
+        engine,
+        document_store,
+        org["id"],
+        config.invoice_ids or None,
+        builder=document_renderer,
+        run_id=context.run.run_id,
+        batch_size=config.batch_size,
+    )
+    for invoice_id, errors in summary.failed.items():
+        rules = ", ".join(dict.fromkeys(e.get("rule") or "" for e in errors))
+        context.log.warning(
+            f"invoice {invoice_id} ({summary.numbers.get(invoice_id, '?')}): no document ({rules}): "
+            f"{errors[0]['message'] if errors else ''}"
+        )
+    metadata = {
+        "requested": MetadataValue.int(summary.requested),
+        "generated": MetadataValue.int(summary.generated),
+        "xrechnung": MetadataValue.int(summary.xrechnung),
+        "already_there": MetadataValue.int(summary.already),
+        "failed": MetadataValue.int(len(summary.failed)),
+        "bytes_written": MetadataValue.int(summary.bytes_written),
+        "seconds": MetadataValue.float(round(summary.seconds, 3)),
+        "documents_per_s": MetadataValue.float(
+            round(summary.generated / summary.build_seconds, 1) if summary.build_seconds else 0.0
+        ),
+    }
+    for number, path in enumerate(summary.paths, start=1):
+        metadata[f"example_{number}"] = MetadataValue.path(path)
+    if summary.failed:
+        metadata["failed_documents"] = MetadataValue.md(
+            _failed_table(summary.failed, summary.numbers)
+        )
+    yield MaterializeResult(metadata=metadata)
+    yield AssetCheckResult(
+        check_name=CHECK,
+        passed=not summary.failed,
+        severity=AssetCheckSeverity.WARN,
+        description=(
+            "Every document of this run proved valid."
+            if not summary.failed
+            else f"{len(summary.failed)} invoice(s) have no document: see the table."
+        ),
+        metadata={
+            "failed": len(summary.failed),
+            **(
+                {
+                    "failed_documents": MetadataValue.md(
+                        _failed_table(summary.failed, summary.numbers)
+                    )
+                }
+                if summary.failed
+                else {}
+            ),
+        },
+    )
+
+
+documents_job = define_asset_job(
+    "documents_job",
+    selection=AssetSelection.assets(sales_invoice_documents_asset),
+    description="Writes the documents of one organization's sales invoices (Factur-X PDF, "
+    "XRechnung XML).",
+)
+
+
+@sensor(
+    job=documents_job,
+    minimum_interval_seconds=60,
+    default_status=DefaultSensorStatus.RUNNING,
+    description="Launches documents_job for every organization with sales invoices that have no "
+    "generated document yet (run key: the organization and its newest such invoice).",
+)
+def documents_sensor(context: SensorEvaluationContext, database: Database):
+    known = set(context.instance.get_dynamic_partitions(ORGANIZATIONS_PARTITIONS_NAME))
+    d = sales_invoice_documents.c
+    done = select(d.sales_invoice_id).where(d.kind == "facturx", d.status == "generated")
+    with system_transaction(database.get_engine()) as conn:
+        waiting = conn.execute(
+            select(organizations.c.slug, func.max(sales_invoices.c.id), func.count())
+            .join(organizations, organizations.c.id == sales_invoices.c.organization_id)
+            .where(sales_invoices.c.id.not_in(done.scalar_subquery()))
+            .group_by(organizations.c.slug)
+        ).all()
+    requests = [
+        RunRequest(
+            run_key=f"documents-{slug}-{newest}",
+            partition_key=slug,
+            tags=organization_tags(slug),
+        )
+        for slug, newest, _ in waiting
+        if slug in known
+    ]
+    if not requests:
+        return SkipReason("No sales invoices wait for documents.")
+    return SensorResult(run_requests=requests)
+
+
+defs = Definitions(
+    assets=[sales_invoice_documents_asset],
+    jobs=[documents_job],
+    sensors=[documents_sensor],
+)

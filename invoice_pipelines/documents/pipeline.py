@@ -1,0 +1,202 @@
+"""Generating the documents of one organization's sales invoices: pick, build, store, record.
+
+`generate_documents` is what the documents asset, the CLI and the benchmark call:
+
+1. the invoices (given ids, or every invoice without a generated Factur-X PDF) are read
+   set-based into `DocumentSource`s; invoices that have their documents already are left alone
+   (a document exists once: a correction is a credit note, not a changed PDF);
+2. a builder writes and proves each document (in worker processes inside Dagster);
+3. holding the organization's documents lock, the good ones are written to the document store
+   (`<org>/<yyyy-mm>/<number>.pdf`, `..._xrechnung.xml`) and recorded in
+   `sales_invoice_documents` (generated, path, size, sha256); a document that did not prove is
+   recorded as failed with its findings and rule ids, and is tried again on the next run.
+One bad invoice never stops the others.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from sqlalchemy import delete, insert, select, text
+from sqlalchemy.engine import Engine
+
+from invoice_pipelines.db.tables import sales_invoice_documents, sales_invoices
+from invoice_pipelines.db.tenancy import resolve_organization, tenant_transaction
+from invoice_pipelines.documents.build import BuiltDocument, build_document
+from invoice_pipelines.documents.sources import DocumentSource, load_sources
+from invoice_pipelines.resources.files import FileStore
+
+# pg_advisory_xact_lock(DOCUMENTS_LOCK_NAMESPACE, organization_id)
+DOCUMENTS_LOCK_NAMESPACE = 7303
+DEFAULT_BATCH = 200
+
+
+class Builder(Protocol):
+    def build_many(self, sources: Sequence[DocumentSource]) -> list[BuiltDocument]: ...
+
+
+class InProcessBuilder:
+    """Builds in this process, one after the other (tests, the CLI)."""
+
+    def build_many(self, sources: Sequence[DocumentSource]) -> list[BuiltDocument]:
+        return [build_document(source) for source in sources]
+
+
+@dataclass
+class DocumentsSummary:
+    organization: str
+    requested: int = 0
+    generated: int = 0
+    xrechnung: int = 0
+    already: int = 0
+    failed: dict[int, list[dict]] = field(default_factory=dict)  # invoice id -> findings
+    numbers: dict[int, str] = field(default_factory=dict)
+    paths: list[str] = field(default_factory=list)
+    bytes_written: int = 0
+    seconds: float = 0.0
+    build_seconds: float = 0.0
+
+
+def document_key(slug: str, source: DocumentSource, name: str) -> str:
+    day = source.invoice.issue_date
+    return f"{slug}/{day.year:04d}-{day.month:02d}/{name}"
+
+
+def pending_invoices(conn, organization_id: int, limit: int | None = None) -> list[int]:
+    """Sales invoices of the organization without a generated Factur-X PDF, oldest first."""
+    d = sales_invoice_documents.c
+    done = (
+        select(d.sales_invoice_id)
+        .where(d.organization_id == organization_id, d.kind == "facturx", d.status == "generated")
+        .scalar_subquery()
+    )
+    query = (
+        select(sales_invoices.c.id)
+        .where(
+            sales_invoices.c.organization_id == organization_id,
+            sales_invoices.c.id.not_in(done),
+        )
+        .order_by(sales_invoices.c.id)
+    )
+    if limit:
+        query = query.limit(limit)
+    return list(conn.execute(query).scalars())
+
+
+def generate_documents(
+    engine: Engine,
+    store: FileStore,
+    organization: str | int,
+    invoice_ids: Sequence[int] | None = None,
+    *,
+    builder: Builder | None = None,
+    run_id: str | None = None,
+    batch_size: int = DEFAULT_BATCH,
+) -> DocumentsSummary:
+    started = time.perf_counter()
+    org = resolve_organization(engine, organization)
+    summary = DocumentsSummary(org["slug"])
+    builder = builder or InProcessBuilder()
+    with tenant_transaction(engine, org["id"]) as conn:
+        ids = list(invoice_ids) if invoice_ids else pending_invoices(conn, org["id"])
+        d = sales_invoice_documents.c
+        generated = set(
+            conn.execute(
+                select(d.sales_invoice_id).where(
+                    d.organization_id == org["id"],
+                    d.kind == "facturx",
+                    d.status == "generated",
+                    d.sales_invoice_id.in_(ids),
+                )
+            ).scalars()
+        )
+    summary.requested = len(ids)
+    todo = [i for i in dict.fromkeys(ids) if i not in generated]
+    summary.already = len(ids) - len(todo)
+    for first in range(0, len(todo), batch_size):
+        chunk = todo[first : first + batch_size]
+        with tenant_transaction(engine, org["id"]) as conn:
+            sources = load_sources(conn, org, chunk)
+        for missing in (i for i in chunk if i not in sources):
+            summary.failed[missing] = [
+                {"rule": "IP-DOC-UNKNOWN", "message": "no such sales invoice in this organization"}
+            ]
+        t0 = time.perf_counter()
+        built = builder.build_many(list(sources.values()))
+        summary.build_seconds += time.perf_counter() - t0
+        _store_and_record(engine, store, org, sources, built, summary, run_id)
+    summary.seconds = time.perf_counter() - started
+    return summary
+
+
+def _store_and_record(engine, store, org, sources, built, summary, run_id) -> None:
+    rows: list[dict] = []
+    with tenant_transaction(engine, org["id"], write=True) as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(
+                text("SELECT pg_advisory_xact_lock(:ns, :org)"),
+                {"ns": DOCUMENTS_LOCK_NAMESPACE, "org": org["id"]},
+            )
+        d = sales_invoice_documents.c
+        ids = [b.sales_invoice_id for b in built]
+        already = set(
+            conn.execute(
+                select(d.sales_invoice_id).where(
+                    d.sales_invoice_id.in_(ids), d.kind == "facturx", d.status == "generated"
+                )
+            ).scalars()
+        )
+        for document in built:
+            invoice_id = document.sales_invoice_id
+            source = sources[invoice_id]
+            summary.numbers[invoice_id] = source.invoice.number
+            if invoice_id in already:  # another run got there first
+                summary.already += 1
+                continue
+            if not document.ok:
+                summary.failed[invoice_id] = document.errors
+                rows.append(_row(org, invoice_id, "facturx", None, None, run_id, document.errors))
+                continue
+            files = [("facturx", source.filename, document.pdf)]
+            if document.xrechnung is not None:
+                files.append(("xrechnung", document.xrechnung_name, document.xrechnung))
+            for kind, name, data in files:
+                key = document_key(org["slug"], source, name)
+                if store.exists(key):
+                    # no generated row refers to it (checked above, under the lock): a leftover
+                    # of a run that did not get to record it
+                    store.remove(key)
+                location = store.write(key, [data])
+                rows.append(_row(org, invoice_id, kind, key, data, run_id, []))
+                summary.bytes_written += len(data)
+                if len(summary.paths) < 5:
+                    summary.paths.append(location)
+            summary.generated += 1
+            summary.xrechnung += document.xrechnung is not None
+        if rows:
+            # earlier failed attempts of these invoices make way for this run's outcome
+            conn.execute(
+                delete(sales_invoice_documents).where(
+                    d.sales_invoice_id.in_({r["sales_invoice_id"] for r in rows}),
+                    d.status == "failed",
+                )
+            )
+            conn.execute(insert(sales_invoice_documents), rows)
+
+
+def _row(org, invoice_id, kind, key, data, run_id, errors) -> dict:
+    return {
+        "organization_id": org["id"],
+        "sales_invoice_id": invoice_id,
+        "kind": kind,
+        "status": "generated" if data is not None else "failed",
+        "storage_key": key,
+        "size_bytes": None if data is None else len(data),
+        "sha256": None if data is None else hashlib.sha256(data).hexdigest(),
+        "errors": errors,
+        "dagster_run_id": run_id,
+    }
