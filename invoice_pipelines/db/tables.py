@@ -402,6 +402,42 @@ sales_invoice_documents = Table(
     Index("ix_sales_invoice_documents_org_status", "organization_id", "status"),
 )
 
+DELIVERY_CHANNELS = ("email", "sms", "whatsapp")
+DELIVERY_STATUSES = ("sending", "sent", "failed", "unknown")
+
+# Each attempt to send an invoice over a channel. The row is written (status `sending`, with the
+# Message-ID) and committed BEFORE the message leaves, and moved to `sent` or `failed` after; a
+# row still `sending` after a crash is `unknown`: reported, never sent again on its own. At most
+# one delivery per invoice and channel (sequence 0); an explicit resend is the next sequence.
+deliveries = Table(
+    "deliveries",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("organization_id", Id, nullable=False),
+    Column("sales_invoice_id", Id, nullable=False),
+    Column("channel", String(16), nullable=False),
+    Column("sequence", Integer, nullable=False, server_default="0"),
+    Column("recipient", String(255), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("message_id", String(255)),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("error", Text),
+    Column("batch_job_id", Id),
+    Column("dagster_run_id", String(64)),
+    Column("created_by", String(255)),
+    Column("sent_at", UtcDateTime),
+    *_timestamps(),
+    UniqueConstraint("sales_invoice_id", "channel", "sequence"),
+    ForeignKeyConstraint(
+        ["organization_id", "sales_invoice_id"],
+        ["sales_invoices.organization_id", "sales_invoices.id"],
+        ondelete="CASCADE",
+    ),
+    CheckConstraint(_in("channel", DELIVERY_CHANNELS), name="channel"),
+    CheckConstraint(_in("status", DELIVERY_STATUSES), name="status"),
+    Index("ix_deliveries_org_status", "organization_id", "status"),
+)
+
 uploads = Table(
     "uploads",
     metadata,

@@ -7,6 +7,7 @@ Revises: 0006
   xrechnung-ubl) and `customers.buyer_reference` (BT-10, the Leitweg-ID of public buyers).
 - `sales_invoice_documents`: each invoice's Factur-X PDF and XRechnung XML (where to find it,
   size, hash) or the findings that stopped it.
+- `deliveries`: each invoice sent by e-mail, SMS or WhatsApp (intent recorded before sending).
 """
 
 import sqlalchemy as sa
@@ -71,15 +72,53 @@ def upgrade() -> None:
         "sales_invoice_documents",
         ["organization_id", "status"],
     )
+    op.create_table(
+        "deliveries",
+        sa.Column("id", Id, primary_key=True, autoincrement=True),
+        sa.Column("organization_id", Id, nullable=False),
+        sa.Column("sales_invoice_id", Id, nullable=False),
+        sa.Column("channel", sa.String(16), nullable=False),
+        sa.Column("sequence", sa.Integer, nullable=False, server_default="0"),
+        sa.Column("recipient", sa.String(255), nullable=False),
+        sa.Column("status", sa.String(16), nullable=False),
+        sa.Column("message_id", sa.String(255)),
+        sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+        sa.Column("error", sa.Text),
+        sa.Column("batch_job_id", Id),
+        sa.Column("dagster_run_id", sa.String(64)),
+        sa.Column("created_by", sa.String(255)),
+        sa.Column("sent_at", UtcDateTime),
+        sa.Column("created_at", UtcDateTime, nullable=False, server_default=NOW),
+        sa.Column("updated_at", UtcDateTime, nullable=False, server_default=NOW),
+        sa.PrimaryKeyConstraint("id", name="pk_deliveries"),
+        sa.UniqueConstraint(
+            "sales_invoice_id",
+            "channel",
+            "sequence",
+            name="uq_deliveries_sales_invoice_id_channel_sequence",
+        ),
+        sa.ForeignKeyConstraint(
+            ["organization_id", "sales_invoice_id"],
+            ["sales_invoices.organization_id", "sales_invoices.id"],
+            ondelete="CASCADE",
+            name="fk_deliveries_organization_id_sales_invoices",
+        ),
+        sa.CheckConstraint("channel IN ('email', 'sms', 'whatsapp')", name="ck_deliveries_channel"),
+        sa.CheckConstraint(
+            "status IN ('sending', 'sent', 'failed', 'unknown')", name="ck_deliveries_status"
+        ),
+    )
+    op.create_index("ix_deliveries_org_status", "deliveries", ["organization_id", "status"])
     bind = op.get_bind()
     if bind.dialect.name == "postgresql":
-        protect_tables(bind, app_role(), ["sales_invoice_documents"])
+        protect_tables(bind, app_role(), ["sales_invoice_documents", "deliveries"])
 
 
 def downgrade() -> None:
     bind = op.get_bind()
     if bind.dialect.name == "postgresql":
-        unprotect_tables(bind, app_role(), ["sales_invoice_documents"])
+        unprotect_tables(bind, app_role(), ["sales_invoice_documents", "deliveries"])
+    op.drop_table("deliveries")
     op.drop_table("sales_invoice_documents")
     with op.batch_alter_table("customers", naming_convention=NAMING) as batch:
         batch.drop_constraint("einvoice_format", type_="check")

@@ -1,0 +1,1 @@
+"""Delivery of sales invoices: e-mail (SMS and WhatsApp later), at most once per invoice and channel."""

@@ -1,0 +1,407 @@
+"""Sending invoices by e-mail, at most once per invoice and channel.
+
+For each invoice, in this order:
+
+1. compose the message (PDF and XRechnung from the document store, Message-ID chosen here);
+   what cannot be composed (no address, no document) is a failed delivery with the reason;
+2. commit the intent: a `deliveries` row `sending` with the recipient and the Message-ID
+   (in the same transaction as the outcome of the previous message: one commit per message);
+3. send it over the open SMTP connection; a 4xx answer is tried again after a pause (up to
+   `retries` times), a 5xx answer fails the delivery, a connection that breaks while the message
+   is under way leaves its outcome unknown;
+4. the outcome (`sent` / `failed` / `unknown`) is committed with the next message's intent.
+
+A process killed between 2 and 4 leaves the row `sending`. The next run turns every such row
+into `unknown` and lists it: the message may or may not have arrived, so it is not sent again on
+its own; `resend` sends it again deliberately, as the next sequence. Invoices already sent are
+never picked again; failed ones are tried again only when asked (`retry_failed`).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from sqlalchemy import and_, func, insert, select, text, update
+from sqlalchemy.engine import Engine
+
+from invoice_pipelines.db.tables import (
+    customers,
+    deliveries,
+    sales_invoice_documents,
+    sales_invoices,
+)
+from invoice_pipelines.db.tenancy import resolve_organization, tenant_transaction
+from invoice_pipelines.db.types import utcnow
+from invoice_pipelines.delivery.email import InvoiceMail, MessageError, compose
+from invoice_pipelines.resources.files import FileStore
+from invoice_pipelines.resources.mail import SendError, SmtpMailer
+
+CHANNEL = "email"
+# pg_try_advisory_lock(SENDING_LOCK_NAMESPACE, organization_id): one sending run per organization
+SENDING_LOCK_NAMESPACE = 7304
+
+
+@dataclass
+class DeliverySummary:
+    organization: str
+    requested: int = 0
+    sent: int = 0
+    failed: dict[int, str] = field(default_factory=dict)  # invoice id -> reason
+    unknown: dict[int, str] = field(default_factory=dict)  # invoice id -> Message-ID
+    skipped: dict[int, str] = field(default_factory=dict)
+    retries: int = 0
+    numbers: dict[int, str] = field(default_factory=dict)
+    seconds: float = 0.0
+
+
+def mark_unknown(engine: Engine, organization_id: int, older_than: timedelta) -> dict[int, str]:
+    """Deliveries left `sending` by a run that died: `unknown` (returned: invoice id -> Message-ID)."""
+    d = deliveries.c
+    cutoff = utcnow() - older_than
+    with tenant_transaction(engine, organization_id, write=True) as conn:
+        rows = conn.execute(
+            select(d.id, d.sales_invoice_id, d.message_id).where(
+                d.organization_id == organization_id,
+                d.status == "sending",
+                d.updated_at <= cutoff,
+            )
+        ).all()
+        if rows:
+            conn.execute(
+                update(deliveries)
+                .where(d.id.in_([r.id for r in rows]))
+                .values(
+                    status="unknown",
+                    error="the sending run ended while this message was under way: it may or "
+                    "may not have arrived (check the recipient's mailbox by its Message-ID; "
+                    "resend only on purpose)",
+                    updated_at=utcnow(),
+                )
+            )
+    return {r.sales_invoice_id: r.message_id for r in rows}
+
+
+def _candidates(conn, organization_id: int, invoice_ids, *, retry_failed: bool, resend: bool):
+    """(invoice id, next sequence or None when it must not be sent) for the invoices asked for."""
+    d = deliveries.c
+    latest = (
+        select(d.sales_invoice_id, func.max(d.sequence).label("sequence"))
+        .where(d.organization_id == organization_id, d.channel == CHANNEL)
+        .group_by(d.sales_invoice_id)
+        .subquery()
+    )
+    s = sales_invoices.c
+    query = (
+        select(s.id, latest.c.sequence, d.status)
+        .select_from(sales_invoices)
+        .outerjoin(latest, latest.c.sales_invoice_id == s.id)
+        .outerjoin(
+            deliveries,
+            and_(
+                d.sales_invoice_id == s.id,
+                d.channel == CHANNEL,
+                d.sequence == latest.c.sequence,
+            ),
+        )
+        .where(s.organization_id == organization_id)
+        .order_by(s.id)
+    )
+    if invoice_ids:
+        query = query.where(s.id.in_(list(invoice_ids)))
+    picked, skipped = [], {}
+    for invoice_id, sequence, status in conn.execute(query):
+        if sequence is None:
+            picked.append((invoice_id, 0, False))
+        elif resend and invoice_ids:
+            picked.append((invoice_id, sequence + 1, False))
+        elif status == "failed" and retry_failed:
+            picked.append((invoice_id, sequence, True))  # the failed row is tried again
+        elif invoice_ids:
+            skipped[invoice_id] = f"already {status} (use resend to send it again)"
+    return picked, skipped
+
+
+def _mails(
+    conn, store: FileStore, organization: dict, ids: Sequence[int]
+) -> dict[int, InvoiceMail | str]:
+    """The InvoiceMail of each invoice, or why there is none (no document yet)."""
+    s, c, doc = sales_invoices.c, customers.c, sales_invoice_documents.c
+    rows = conn.execute(
+        select(
+            s.id,
+            s.invoice_number,
+            s.type_code,
+            s.issue_date,
+            s.due_date,
+            s.amount_due,
+            s.currency,
+            c.name,
+            c.email,
+            c.language,
+        )
+        .join(customers, customers.c.id == s.customer_id)
+        .where(s.id.in_(list(ids)))
+    ).all()
+    documents: dict[int, dict[str, str]] = {}
+    for invoice_id, kind, key in conn.execute(
+        select(doc.sales_invoice_id, doc.kind, doc.storage_key).where(
+            doc.sales_invoice_id.in_(list(ids)), doc.status == "generated"
+        )
+    ):
+        documents.setdefault(invoice_id, {})[kind] = key
+    seller = organization["name"]
+    iban = ((organization.get("settings") or {}).get("seller") or {}).get("iban")
+    mails: dict[int, InvoiceMail | str] = {}
+    for r in rows:
+        keys = documents.get(r.id, {})
+        if "facturx" not in keys:
+            mails[r.id] = "the invoice has no generated document yet (sales_invoice_documents)"
+            continue
+        xrechnung_key = keys.get("xrechnung")
+        mails[r.id] = InvoiceMail(
+            number=r.invoice_number,
+            type_code=r.type_code,
+            issue_date=r.issue_date,
+            due_date=r.due_date,
+            amount_due=r.amount_due,
+            currency=r.currency,
+            seller=seller,
+            buyer=r.name,
+            recipient=r.email,
+            language=r.language,
+            iban=iban,
+            pdf=store.read(keys["facturx"]),
+            pdf_name=keys["facturx"].rsplit("/", 1)[-1],
+            xrechnung=store.read(xrechnung_key) if xrechnung_key else None,
+            xrechnung_name=xrechnung_key.rsplit("/", 1)[-1] if xrechnung_key else None,
+        )
+    return mails
+
+
+def send_invoice_emails(
+    engine: Engine,
+    store: FileStore,
+    mailer: SmtpMailer,
+    organization: str | int,
+    invoice_ids: Sequence[int] | None = None,
+    *,
+    retry_failed: bool = False,
+    resend: bool = False,
+    retries: int = 3,
+    backoff_seconds: float = 0.5,
+    max_per_second: float = 50.0,
+    requested_by: str = "dagster",
+    run_id: str | None = None,
+    stale_after: timedelta = timedelta(seconds=0),
+) -> DeliverySummary:
+    started = time.perf_counter()
+    org = resolve_organization(engine, organization)
+    with _sending_lock(engine, org):
+        return _send(
+            engine,
+            store,
+            mailer,
+            org,
+            invoice_ids,
+            retry_failed=retry_failed,
+            resend=resend,
+            retries=retries,
+            backoff_seconds=backoff_seconds,
+            max_per_second=max_per_second,
+            requested_by=requested_by,
+            run_id=run_id,
+            stale_after=stale_after,
+            started=started,
+        )
+
+
+class AlreadySending(RuntimeError):
+    """Another run sends this organization's invoices right now."""
+
+
+@contextmanager
+def _sending_lock(engine: Engine, org: dict) -> Iterator[None]:
+    """One sender per organization (PostgreSQL: a session advisory lock on a connection of its
+    own, held for the whole run; its per-message transactions come and go beside it). Without
+    it, a second run would take the first one's in-flight messages for dead ones."""
+    if engine.dialect.name != "postgresql":
+        yield  # SQLite: one writer at a time, and the per-organization run limit
+        return
+    with engine.connect() as conn:
+        got = conn.execute(
+            text("SELECT pg_try_advisory_lock(:ns, :org)"),
+            {"ns": SENDING_LOCK_NAMESPACE, "org": org["id"]},
+        ).scalar()
+        conn.commit()
+        if not got:
+            raise AlreadySending(f"another run is sending the invoices of {org['slug']} right now")
+        try:
+            yield
+        finally:
+            conn.execute(
+                text("SELECT pg_advisory_unlock(:ns, :org)"),
+                {"ns": SENDING_LOCK_NAMESPACE, "org": org["id"]},
+            )
+            conn.commit()
+
+
+def _send(
+    engine,
+    store,
+    mailer,
+    org,
+    invoice_ids,
+    *,
+    retry_failed,
+    resend,
+    retries,
+    backoff_seconds,
+    max_per_second,
+    requested_by,
+    run_id,
+    stale_after,
+    started,
+) -> DeliverySummary:
+    summary = DeliverySummary(org["slug"])
+    # rows a dead run left `sending` (this run has not started any yet)
+    summary.unknown.update(mark_unknown(engine, org["id"], stale_after))
+    with tenant_transaction(engine, org["id"]) as conn:
+        picked, summary.skipped = _candidates(
+            conn, org["id"], invoice_ids, retry_failed=retry_failed, resend=resend
+        )
+        mails = _mails(conn, store, org, [i for i, _, _ in picked]) if picked else {}
+    summary.requested = len(picked) + len(summary.skipped)
+    pending_outcome: dict | None = None
+    interval = 1.0 / max_per_second if max_per_second > 0 else 0.0
+    next_slot = time.monotonic()
+
+    def commit(outcome: dict | None, intent: dict | None) -> None:
+        with tenant_transaction(engine, org["id"], write=True) as conn:
+            if outcome is not None:
+                conn.execute(
+                    update(deliveries)
+                    .where(deliveries.c.id == outcome.pop("id"))
+                    .values(**outcome, updated_at=utcnow())
+                )
+            if intent is not None:
+                if intent.pop("again"):
+                    d = deliveries.c
+                    conn.execute(
+                        update(deliveries)
+                        .where(
+                            d.sales_invoice_id == intent["sales_invoice_id"],
+                            d.channel == CHANNEL,
+                            d.sequence == intent["sequence"],
+                            d.status == "failed",
+                        )
+                        .values(
+                            status=intent["status"],
+                            error=intent.get("error"),
+                            message_id=intent["message_id"],
+                            recipient=intent["recipient"],
+                            attempts=d.attempts + 1,
+                            dagster_run_id=run_id,
+                            updated_at=utcnow(),
+                        )
+                    )
+                    intent["id"] = conn.execute(
+                        select(d.id).where(
+                            d.sales_invoice_id == intent["sales_invoice_id"],
+                            d.channel == CHANNEL,
+                            d.sequence == intent["sequence"],
+                        )
+                    ).scalar_one()
+                else:
+                    intent["id"] = conn.execute(
+                        insert(deliveries)
+                        .values({k: v for k, v in intent.items() if k != "id"})
+                        .returning(deliveries.c.id)
+                    ).scalar_one()
+
+    try:
+        with mailer.session() as client:
+            for invoice_id, sequence, again in picked:
+                mail = mails.get(invoice_id, "no such sales invoice in this organization")
+                number = mail.number if isinstance(mail, InvoiceMail) else str(invoice_id)
+                summary.numbers[invoice_id] = number
+                try:
+                    if isinstance(mail, str):
+                        raise MessageError(mail)
+                    message = compose(mail, sender=mailer.sender)
+                except MessageError as exc:
+                    intent = _intent(
+                        org, invoice_id, sequence, again, mail, None, requested_by, run_id
+                    )
+                    intent.update(status="failed", error=str(exc))
+                    commit(pending_outcome, intent)
+                    pending_outcome = None
+                    summary.failed[invoice_id] = str(exc)
+                    continue
+                intent = _intent(
+                    org,
+                    invoice_id,
+                    sequence,
+                    again,
+                    mail,
+                    message["Message-ID"],
+                    requested_by,
+                    run_id,
+                )
+                commit(pending_outcome, intent)
+                # a bounded rate per organization
+                now = time.monotonic()
+                if now < next_slot:
+                    time.sleep(next_slot - now)
+                next_slot = max(now, next_slot) + interval
+                outcome = {"id": intent["id"]}
+                for attempt in range(retries + 1):
+                    try:
+                        mailer.send(client, message)
+                    except SendError as exc:
+                        if exc.temporary and attempt < retries:
+                            summary.retries += 1
+                            time.sleep(backoff_seconds * 2**attempt)
+                            continue
+                        if exc.unknown:
+                            outcome.update(status="unknown", error=str(exc), attempts=attempt + 1)
+                            summary.unknown[invoice_id] = message["Message-ID"]
+                            pending_outcome = outcome
+                            raise  # the connection is gone: stop, the rest waits for the next run
+                        outcome.update(status="failed", error=str(exc), attempts=attempt + 1)
+                        summary.failed[invoice_id] = str(exc)
+                        break
+                    outcome.update(status="sent", sent_at=utcnow(), attempts=attempt + 1)
+                    summary.sent += 1
+                    break
+                pending_outcome = outcome
+    except SendError as exc:
+        # no connection, or it broke: what this run did not reach waits for the next one
+        for invoice_id, _, _ in picked:
+            if invoice_id not in summary.numbers:
+                summary.skipped[invoice_id] = f"not sent in this run: {exc}"
+    finally:
+        if pending_outcome is not None:
+            commit(pending_outcome, None)
+    summary.seconds = time.perf_counter() - started
+    return summary
+
+
+def _intent(org, invoice_id, sequence, again, mail, message_id, requested_by, run_id) -> dict:
+    recipient = mail.recipient if isinstance(mail, InvoiceMail) else None
+    return {
+        "organization_id": org["id"],
+        "sales_invoice_id": invoice_id,
+        "channel": CHANNEL,
+        "sequence": sequence,
+        "recipient": (recipient or "")[:255],
+        "status": "sending",
+        "message_id": message_id,
+        "attempts": 1,
+        "created_by": requested_by,
+        "dagster_run_id": run_id,
+        "again": again,
+    }

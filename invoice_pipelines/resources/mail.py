@@ -1,0 +1,109 @@
+"""The `mailer` resource: SMTP with STARTTLS or SSL and login, one connection for many messages.
+
+Production points it at the organization's mail server through settings (INVOICE_PIPELINES_SMTP_*);
+tests and the demo point it at the loopback SMTP stand-in (standins/smtp.py). Failures are sorted
+the way SMTP means them: a 4xx reply (or a dropped connection) is temporary and worth another try,
+a 5xx reply is permanent.
+"""
+
+from __future__ import annotations
+
+import smtplib
+import ssl
+from collections.abc import Iterator
+from contextlib import contextmanager
+from email.message import EmailMessage
+
+from dagster import ConfigurableResource
+from pydantic import Field
+
+
+class SendError(RuntimeError):
+    """A message was not accepted. `temporary`: trying again may help (a 4xx reply). `unknown`:
+    the connection broke while the message was under way, so whether the server kept it cannot
+    be known; such a message is never tried again on its own (it might arrive twice)."""
+
+    def __init__(
+        self, message: str, *, temporary: bool, code: int | None = None, unknown: bool = False
+    ) -> None:
+        super().__init__(message)
+        self.temporary = temporary
+        self.code = code
+        self.unknown = unknown
+
+
+class SmtpMailer(ConfigurableResource):
+    host: str = Field(default="127.0.0.1", description="SMTP server (INVOICE_PIPELINES_SMTP_HOST)")
+    port: int = Field(default=1025, description="SMTP port (INVOICE_PIPELINES_SMTP_PORT)")
+    security: str = Field(
+        default="none", description="none, starttls or ssl (INVOICE_PIPELINES_SMTP_SECURITY)"
+    )
+    username: str = Field(default="", description="Login; empty: no login")
+    password: str = Field(default="", description="Password (INVOICE_PIPELINES_SMTP_PASSWORD)")
+    sender: str = Field(
+        default="rechnung@localhost", description="From address (INVOICE_PIPELINES_SMTP_FROM)"
+    )
+    timeout_seconds: float = Field(default=30.0, description="Socket timeout per SMTP command")
+
+    @contextmanager
+    def session(self) -> Iterator[smtplib.SMTP]:
+        """An open, logged-in connection; closed (QUIT) when the block ends."""
+        try:
+            if self.security == "ssl":
+                client: smtplib.SMTP = smtplib.SMTP_SSL(
+                    self.host,
+                    self.port,
+                    timeout=self.timeout_seconds,
+                    context=ssl.create_default_context(),
+                )
+            else:
+                client = smtplib.SMTP(self.host, self.port, timeout=self.timeout_seconds)
+                if self.security == "starttls":
+                    client.starttls(context=ssl.create_default_context())
+            if self.username:
+                client.login(self.username, self.password)
+        except (smtplib.SMTPException, OSError) as exc:
+            raise SendError(
+                f"cannot connect to the SMTP server {self.host}:{self.port}: {exc}", temporary=True
+            ) from exc
+        try:
+            yield client
+        finally:
+            try:
+                client.quit()
+            except (smtplib.SMTPException, OSError):
+                client.close()
+
+    def send(self, client: smtplib.SMTP, message: EmailMessage) -> None:
+        """Hand one message to the server; SendError if it is not accepted."""
+        try:
+            refused = client.send_message(message)
+        except smtplib.SMTPRecipientsRefused as exc:
+            code, text = next(iter(exc.recipients.values()))
+            raise SendError(
+                f"the server refused the recipient: {code} {_text(text)}",
+                temporary=400 <= code < 500,
+                code=code,
+            ) from exc
+        except smtplib.SMTPResponseException as exc:
+            raise SendError(
+                f"the server answered {exc.smtp_code} {_text(exc.smtp_error)}",
+                temporary=400 <= exc.smtp_code < 500,
+                code=exc.smtp_code,
+            ) from exc
+        except (smtplib.SMTPException, OSError) as exc:
+            # the connection broke: whether the server kept the message is unknown to us
+            raise SendError(
+                f"the connection to the SMTP server broke: {exc}", temporary=False, unknown=True
+            ) from exc
+        if refused:
+            code, text = next(iter(refused.values()))
+            raise SendError(
+                f"the server refused the recipient: {code} {_text(text)}",
+                temporary=400 <= code < 500,
+                code=code,
+            )
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
