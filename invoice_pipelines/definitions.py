@@ -5,11 +5,13 @@ from dagster import Definitions
 # modules, not their `defs` objects: a module-level Definitions besides `defs` confuses the loader
 from invoice_pipelines.billing import defs as billing
 from invoice_pipelines.catalog import with_code_references
+from invoice_pipelines.delivery import defs as delivery
 from invoice_pipelines.documents import defs as documents
 from invoice_pipelines.exports import defs as exports
 from invoice_pipelines.intake import defs as intake
 from invoice_pipelines.resources.database import Database
 from invoice_pipelines.resources.files import LocalFileStore
+from invoice_pipelines.resources.mail import mailer_from_env
 from invoice_pipelines.resources.ocr import ocr_engine_from_env
 from invoice_pipelines.resources.parser import DocumentParser
 from invoice_pipelines.resources.renderer import DocumentRenderer
@@ -31,6 +33,7 @@ def build_definitions() -> Definitions:
             ),
             max_upload_bytes=max_upload_bytes(),
         ),
+        "mailer": mailer_from_env(),
         "document_renderer": DocumentRenderer(
             timeout_seconds=float(
                 positive_number("INVOICE_PIPELINES_PARSE_TIMEOUT_SECONDS", float)
@@ -38,7 +41,7 @@ def build_definitions() -> Definitions:
         ),
     }
     merged = Definitions.merge(
-        tenants.defs, intake.defs, billing.defs, exports.defs, documents.defs
+        tenants.defs, intake.defs, billing.defs, exports.defs, documents.defs, delivery.defs
     )
     # every asset links to the function or module that defines it ("View source" in the catalog)
     assets = with_code_references(list(merged.assets or []))

@@ -68,6 +68,18 @@ SETTINGS: tuple[Setting, ...] = (
         "invoice PDFs.",
     ),
     Setting(
+        "INVOICE_PIPELINES_SMTP_HOST", "127.0.0.1", "SMTP server invoices are e-mailed through."
+    ),
+    Setting("INVOICE_PIPELINES_SMTP_PORT", "1025", "SMTP port."),
+    Setting("INVOICE_PIPELINES_SMTP_SECURITY", "none", "none, starttls or ssl."),
+    Setting("INVOICE_PIPELINES_SMTP_USER", "", "SMTP login; empty: no login."),
+    Setting(
+        "INVOICE_PIPELINES_SMTP_PASSWORD", "", "SMTP password (an EnvVar in the code location)."
+    ),
+    Setting(
+        "INVOICE_PIPELINES_SMTP_FROM", "rechnung@localhost", "From address of invoice e-mails."
+    ),
+    Setting(
         "INVOICE_PIPELINES_EXPORT_START_MONTH",
         "2020-01",
         "First month of the export assets' month partitions (backfills reach back to it).",

@@ -13,6 +13,7 @@ EXPECTED_ASSETS = {
     "incoming_invoice_exports": ["incoming_invoices"],
     "sales_invoice_exports": ["sales_invoices"],
     "sales_invoice_documents": ["sales_invoices"],
+    "invoice_emails": ["sales_invoice_documents"],
 }
 EXPECTED_CHECKS = {
     "incoming_invoices:no_failed_documents",
@@ -25,6 +26,7 @@ EXPECTED_CHECKS = {
     "incoming_invoice_exports:every_invoice_booked",
     "sales_invoice_exports:every_invoice_booked",
     "sales_invoice_documents:documents_valid",
+    "invoice_emails:no_unknown_deliveries",
 }
 EXPECTED_SENSORS = {
     "organizations_sensor",
@@ -49,6 +51,7 @@ EXPECTED_JOBS = {
     "export_job",
     "reopen_exported_invoices_job",
     "documents_job",
+    "send_invoices_job",
 }
 
 
@@ -81,7 +84,7 @@ def test_the_catalog_explains_itself():
         node = graph.get(key)
         name = key.to_user_string()
         assert node.description, name
-        assert node.group_name in {"intake", "billing", "exports", "documents"}, name
+        assert node.group_name in {"intake", "billing", "exports", "documents", "delivery"}, name
         assert node.kinds, name
         assert node.owners, name
         assert "dagster/code_references" in node.metadata, name

@@ -107,3 +107,18 @@ class SmtpMailer(ConfigurableResource):
 
 def _text(value: bytes | str) -> str:
     return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+
+
+def mailer_from_env() -> SmtpMailer:
+    """The mailer configured by INVOICE_PIPELINES_SMTP_* (the password as an EnvVar in the code
+    location, so it never appears in the UI)."""
+    from invoice_pipelines.settings import env, env_var_or_default
+
+    return SmtpMailer(
+        host=env("INVOICE_PIPELINES_SMTP_HOST"),
+        port=int(env("INVOICE_PIPELINES_SMTP_PORT")),
+        security=env("INVOICE_PIPELINES_SMTP_SECURITY"),
+        username=env("INVOICE_PIPELINES_SMTP_USER"),
+        password=env_var_or_default("INVOICE_PIPELINES_SMTP_PASSWORD"),
+        sender=env("INVOICE_PIPELINES_SMTP_FROM"),
+    )

@@ -32,7 +32,7 @@ class Mailbox:
         with self._lock:
             if message_id is None:
                 return len(self.messages)
-            return sum(1 for m in self.messages if m["Message-ID"] == message_id)
+            return sum(1 for m in self.messages if str(m["Message-ID"]).strip() == message_id)
 
     def by_subject_number(self) -> dict[str, int]:
         """How many messages arrived per invoice number (the last word of the subject)."""
@@ -76,7 +76,7 @@ class SmtpSink:
             _Handler(self.mailbox),
             hostname="127.0.0.1",
             port=port or _free_port(),
-            server_kwargs={"data_size_limit": 50 * 1024 * 1024},
+            data_size_limit=50 * 1024 * 1024,
         )
 
     @property

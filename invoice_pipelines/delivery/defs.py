@@ -1,0 +1,142 @@
+"""Delivery area: invoice_emails, downstream of sales_invoice_documents, per organization.
+
+Materializing an organization's partition e-mails the invoices whose documents exist and that
+were never sent (or the invoices the config names; failed ones again with `retry_failed`; any
+again, deliberately, with `resend`). Nothing sends on its own: sending is a decision, taken in
+the launchpad, by the CLI, or by a batch request that asks for it.
+"""
+
+from dagster import (
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetCheckSpec,
+    AssetExecutionContext,
+    AssetSelection,
+    Config,
+    Definitions,
+    MaterializeResult,
+    MetadataValue,
+    asset,
+    define_asset_job,
+)
+from pydantic import Field
+
+from invoice_pipelines.catalog import OWNERS
+from invoice_pipelines.delivery.pipeline import send_invoice_emails
+from invoice_pipelines.resources.database import Database
+from invoice_pipelines.resources.files import FileStore
+from invoice_pipelines.resources.mail import SmtpMailer
+from invoice_pipelines.tenants.partitions import organizations_partitions
+from invoice_pipelines.tenants.refusals import organization_or_refuse
+
+CHECK = "no_unknown_deliveries"
+
+
+class EmailConfig(Config):
+    invoice_ids: list[int] = Field(
+        default_factory=list,
+        description="Sales invoice ids to send; empty: every invoice with documents that was "
+        "never sent by e-mail.",
+    )
+    retry_failed: bool = Field(default=False, description="Send failed deliveries again.")
+    resend: bool = Field(
+        default=False,
+        description="Send the given invoices again although they were sent (needs invoice_ids).",
+    )
+    max_per_second: float = Field(default=50.0, gt=0, description="Messages per second at most.")
+    requested_by: str = Field(default="", description="Who asked for it (kept with each delivery).")
+
+
+def _table(items: dict[int, str], numbers: dict[int, str], limit: int = 50) -> str:
+    rows = ["| invoice id | number | reason |", "|---:|---|---|"]
+    for invoice_id, reason in list(sorted(items.items()))[:limit]:
+        rows.append(
+            f"| {invoice_id} | {numbers.get(invoice_id, '')} | {str(reason).replace('|', '/')} |"
+        )
+    return "\n".join(rows)
+
+
+@asset(
+    name="invoice_emails",
+    partitions_def=organizations_partitions,
+    deps=["sales_invoice_documents"],
+    group_name="delivery",
+    kinds={"python", "email"},
+    owners=OWNERS,
+    check_specs=[
+        AssetCheckSpec(
+            CHECK,
+            asset="invoice_emails",
+            description="Warns when e-mails of this organization have an unknown outcome (a "
+            "sending run died while they were under way): someone has to look, they are not "
+            "sent again on their own.",
+        )
+    ],
+    description="Sales invoices sent by e-mail (PDF with the e-invoice inside, XRechnung where "
+    "the customer receives it), at most once per invoice: each delivery is recorded before the "
+    "message leaves. Records sent, failed (with the reason) and unknown deliveries.",
+)
+def invoice_emails(
+    context: AssetExecutionContext,
+    config: EmailConfig,
+    database: Database,
+    document_store: FileStore,
+    mailer: SmtpMailer,
+):
+    if config.resend and not config.invoice_ids:
+        from invoice_pipelines.tenants.refusals import refused
+
+        raise refused("resend needs the invoice_ids to send again.")
+    engine = database.get_engine()
+    org = organization_or_refuse(engine, context.partition_key)
+    summary = send_invoice_emails(
+        engine,
+        document_store,
+        mailer,
+        org["id"],
+        config.invoice_ids or None,
+        retry_failed=config.retry_failed,
+        resend=config.resend,
+        max_per_second=config.max_per_second,
+        requested_by=config.requested_by or context.run.tags.get("dagster/user") or "dagster",
+        run_id=context.run.run_id,
+    )
+    for invoice_id, reason in summary.failed.items():
+        context.log.warning(
+            f"invoice {summary.numbers.get(invoice_id, invoice_id)} not sent: {reason}"
+        )
+    for invoice_id, message_id in summary.unknown.items():
+        context.log.error(
+            f"invoice {invoice_id}: e-mail {message_id} has an unknown outcome (not sent again)"
+        )
+    metadata = {
+        "requested": MetadataValue.int(summary.requested),
+        "sent": MetadataValue.int(summary.sent),
+        "failed": MetadataValue.int(len(summary.failed)),
+        "unknown": MetadataValue.int(len(summary.unknown)),
+        "skipped": MetadataValue.int(len(summary.skipped)),
+        "retries": MetadataValue.int(summary.retries),
+        "seconds": MetadataValue.float(round(summary.seconds, 3)),
+    }
+    if summary.failed:
+        metadata["failed_deliveries"] = MetadataValue.md(_table(summary.failed, summary.numbers))
+    if summary.unknown:
+        metadata["unknown_deliveries"] = MetadataValue.md(_table(summary.unknown, summary.numbers))
+    yield MaterializeResult(metadata=metadata)
+    yield AssetCheckResult(
+        check_name=CHECK,
+        passed=not summary.unknown,
+        severity=AssetCheckSeverity.WARN,
+        description="No e-mail with an unknown outcome."
+        if not summary.unknown
+        else f"{len(summary.unknown)} e-mail(s) with an unknown outcome: see the table.",
+    )
+
+
+send_invoices_job = define_asset_job(
+    "send_invoices_job",
+    selection=AssetSelection.assets(invoice_emails),
+    description="E-mails one organization's invoices that have documents and were never sent.",
+)
+
+defs = Definitions(assets=[invoice_emails], jobs=[send_invoices_job])
