@@ -16,6 +16,7 @@ SCENARIOS: dict[str, str] = {
     "field-accuracy": "invoice_pipelines.bench.field_accuracy",
     "batch-invoicing": "invoice_pipelines.bench.batch_invoicing",
     "export": "invoice_pipelines.bench.export",
+    "documents": "invoice_pipelines.bench.documents",
 }
 
 

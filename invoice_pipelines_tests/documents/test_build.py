@@ -234,3 +234,13 @@ def test_due_date_later_month_keeps_working():
         source(replace(invoice, due_date=invoice.issue_date + timedelta(days=45)))
     )
     assert built.ok, built.errors
+
+
+def test_an_invoice_dated_in_the_future_is_a_valid_document():
+    from dataclasses import replace
+
+    invoice = make_invoice([("Wartung", D("1"), D("300"), "S", D("19"))])
+    ahead = date.today() + timedelta(days=20)
+    invoice = replace(invoice, issue_date=ahead, due_date=ahead + timedelta(days=14))
+    built = build_document(source(invoice))
+    assert built.ok, built.errors

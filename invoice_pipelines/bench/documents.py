@@ -1,0 +1,215 @@
+"""Benchmark: N sales invoices of a fresh organization as validated Factur-X PDFs, then e-mailed.
+
+Seeds N invoices (20 customers, three lines and one or two VAT rates each; written in bulk, not
+measured), writes their documents exactly as the documents asset does (worker processes, one per
+core: render the PDF/A-3, embed the CII, read it back through XSD, the official schematron and
+our rules), then sends every invoice to a loopback SMTP server through the production mailer and
+the at-most-once delivery. One PDF is kept; its path is in the JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import tempfile
+import time
+import uuid
+from datetime import date, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+SELLER = {
+    "street": "Industriestraße 5",
+    "postal_code": "70565",
+    "city": "Stuttgart",
+    "iban": "DE02120300000000202051",
+    "bic": "BYLADEM1001",
+    "email": "rechnung@bench.example",
+    "phone": "+49 711 123456",
+    "contact_name": "Buchhaltung",
+}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--n", type=int, default=200, help="sales invoices")
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 2, help="worker processes")
+    parser.add_argument(
+        "--keep", default="", help="folder for the sample PDF (default: a temp dir)"
+    )
+
+
+def _seed(engine, org_id: int, n: int) -> None:
+    from sqlalchemy import insert, select
+
+    from invoice_pipelines.db.tables import (
+        customers,
+        sales_invoice_lines,
+        sales_invoice_taxes,
+        sales_invoices,
+    )
+    from invoice_pipelines.db.tenancy import tenant_transaction
+
+    d = Decimal
+    with tenant_transaction(engine, org_id, write=True) as conn:
+        conn.execute(
+            insert(customers),
+            [
+                {
+                    "organization_id": org_id,
+                    "customer_number": f"K-{i:05d}",
+                    "name": f"Kunde {i:02d} GmbH & Co. KG",
+                    "email": f"einkauf{i}@kunde.example",
+                    "street": f"Hauptstraße {i + 1}",
+                    "postal_code": "10115",
+                    "city": "Berlin",
+                    "country": "DE",
+                    "language": "de" if i % 4 else "en",
+                }
+                for i in range(20)
+            ],
+        )
+        customer_ids = list(
+            conn.execute(
+                select(customers.c.id).where(customers.c.organization_id == org_id)
+            ).scalars()
+        )
+        invoices, plans = [], []
+        for i in range(n):
+            day = date(2026, 11, 1) + timedelta(days=i % 28)
+            lines = [
+                (f"Artikel {i}-{k} Präzisionsteil", d(k + 1), d("12.50") * (k + 1), d("19"))
+                for k in range(2)
+            ] + ([(f"Fachbuch {i}", d(1), d("39.95"), d("7"))] if i % 2 else [])
+            by_rate: dict[Decimal, Decimal] = {}
+            for _, qty, price, rate in lines:
+                by_rate[rate] = by_rate.get(rate, d(0)) + (qty * price).quantize(d("0.01"))
+            taxes = {rate: (net * rate / 100).quantize(d("0.01")) for rate, net in by_rate.items()}
+            net, tax = sum(by_rate.values()), sum(taxes.values())
+            invoices.append(
+                {
+                    "organization_id": org_id,
+                    "invoice_number": f"RE-2026-{i + 1:06d}",
+                    "sequence_number": i + 1,
+                    "customer_id": customer_ids[i % len(customer_ids)],
+                    "issue_date": day,
+                    "due_date": day + timedelta(days=14),
+                    "currency": "EUR",
+                    "net_total": net,
+                    "tax_total": tax,
+                    "gross_total": net + tax,
+                    "amount_due": net + tax,
+                }
+            )
+            plans.append((lines, by_rate, taxes))
+        conn.execute(insert(sales_invoices), invoices)
+        ids = list(
+            conn.execute(
+                select(sales_invoices.c.id)
+                .where(sales_invoices.c.organization_id == org_id)
+                .order_by(sales_invoices.c.sequence_number)
+            ).scalars()
+        )
+        line_rows, tax_rows = [], []
+        for invoice_id, (lines, by_rate, taxes) in zip(ids, plans, strict=True):
+            for no, (text, qty, price, rate) in enumerate(lines, start=1):
+                line_rows.append(
+                    {
+                        "organization_id": org_id,
+                        "sales_invoice_id": invoice_id,
+                        "line_no": no,
+                        "description": text,
+                        "quantity": qty,
+                        "unit_price": price,
+                        "net_amount": (qty * price).quantize(d("0.01")),
+                        "vat_rate": rate,
+                        "vat_category": "S",
+                    }
+                )
+            for rate, basis in by_rate.items():
+                tax_rows.append(
+                    {
+                        "organization_id": org_id,
+                        "sales_invoice_id": invoice_id,
+                        "vat_category": "S",
+                        "vat_rate": rate,
+                        "basis": basis,
+                        "amount": taxes[rate],
+                    }
+                )
+        conn.execute(insert(sales_invoice_lines), line_rows)
+        conn.execute(insert(sales_invoice_taxes), tax_rows)
+
+
+def run(args: argparse.Namespace) -> dict:
+    from invoice_pipelines.db.engine import make_engine
+    from invoice_pipelines.db.migrate import ensure_migrated
+    from invoice_pipelines.db.tables import organizations
+    from invoice_pipelines.db.tenancy import system_transaction
+    from invoice_pipelines.delivery.pipeline import send_invoice_emails
+    from invoice_pipelines.documents.pipeline import generate_documents
+    from invoice_pipelines.resources.files import LocalFileStore
+    from invoice_pipelines.resources.mail import SmtpMailer
+    from invoice_pipelines.resources.renderer import DocumentRenderer
+    from invoice_pipelines.standins.smtp import SmtpSink
+
+    ensure_migrated(make_engine(owner=True))
+    engine = make_engine()
+    slug = f"bench-documents-{uuid.uuid4().hex[:8]}"
+    with system_transaction(engine, write=True) as conn:
+        org_id = conn.execute(
+            organizations.insert()
+            .values(
+                slug=slug,
+                name="Benchmark Werkzeugbau GmbH",
+                vat_id="DE123456789",
+                settings={"seller": SELLER},
+            )
+            .returning(organizations.c.id)
+        ).scalar_one()
+    _seed(engine, org_id, args.n)
+    root = Path(tempfile.mkdtemp(prefix="ip-bench-documents-"))
+    store = LocalFileStore(root=str(root))
+    renderer = DocumentRenderer(workers=args.workers)
+    t0 = time.perf_counter()
+    problems = renderer._start().wait_ready()
+    warm_up = time.perf_counter() - t0
+    try:
+        t0 = time.perf_counter()
+        documents = generate_documents(engine, store, slug, builder=renderer)
+        document_seconds = time.perf_counter() - t0
+    finally:
+        renderer.close()
+    with SmtpSink() as sink:
+        mailer = SmtpMailer(port=sink.port, sender="rechnung@bench.example")
+        t0 = time.perf_counter()
+        sent = send_invoice_emails(engine, store, mailer, slug, max_per_second=100_000)
+        email_seconds = time.perf_counter() - t0
+        arrived = sink.mailbox.by_subject_number()
+    keep = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="ip-bench-sample-"))
+    keep.mkdir(parents=True, exist_ok=True)
+    sample = None
+    if documents.paths:
+        sample = keep / Path(documents.paths[0]).name
+        shutil.copyfile(documents.paths[0], sample)
+    shutil.rmtree(root, ignore_errors=True)
+    return {
+        "scenario": "documents",
+        "database": engine.dialect.name,
+        "organization": slug,
+        "workers": args.workers,
+        "worker_warm_up_seconds": round(warm_up, 3),
+        "worker_problems": problems,
+        "documents": documents.generated,
+        "failed": len(documents.failed),
+        "seconds": round(document_seconds, 3),
+        "documents_per_s": round(documents.generated / document_seconds, 1)
+        if document_seconds
+        else None,
+        "sample_pdf": str(sample) if sample else None,
+        "emails": sent.sent,
+        "email_seconds": round(email_seconds, 3),
+        "emails_per_s": round(sent.sent / email_seconds, 1) if email_seconds else None,
+        "messages_received": sum(arrived.values()),
+        "duplicates_sent": sum(count - 1 for count in arrived.values() if count > 1),
+    }
