@@ -64,8 +64,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "INVOICE_PIPELINES_FONT_DIR",
         "/usr/share/fonts/truetype/dejavu",
-        "Folder of DejaVuSans.ttf and DejaVuSans-Bold.ttf (Debian fonts-dejavu-core), embedded in "
-        "invoice PDFs.",
+        "Folder of DejaVuSans.ttf (Debian fonts-dejavu-core), embedded in invoice PDFs.",
     ),
     Setting(
         "INVOICE_PIPELINES_SMTP_HOST", "127.0.0.1", "SMTP server invoices are e-mailed through."

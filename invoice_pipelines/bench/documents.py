@@ -151,7 +151,7 @@ def run(args: argparse.Namespace) -> dict:
     from invoice_pipelines.resources.files import LocalFileStore
     from invoice_pipelines.resources.mail import SmtpMailer
     from invoice_pipelines.resources.renderer import DocumentRenderer
-    from invoice_pipelines.standins.smtp import SmtpSink
+    from invoice_pipelines.standins.smtp import SmtpSinkProcess
 
     ensure_migrated(make_engine(owner=True))
     engine = make_engine()
@@ -180,12 +180,12 @@ def run(args: argparse.Namespace) -> dict:
         document_seconds = time.perf_counter() - t0
     finally:
         renderer.close()
-    with SmtpSink() as sink:
+    with SmtpSinkProcess() as sink:  # the server in a process of its own, as a real one is
         mailer = SmtpMailer(port=sink.port, sender="rechnung@bench.example")
         t0 = time.perf_counter()
         sent = send_invoice_emails(engine, store, mailer, slug, max_per_second=100_000)
         email_seconds = time.perf_counter() - t0
-        arrived = sink.mailbox.by_subject_number()
+    arrived = sink.counts()
     keep = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="ip-bench-sample-"))
     keep.mkdir(parents=True, exist_ok=True)
     sample = None

@@ -20,6 +20,7 @@ def add_commands(sub) -> None:
     p.add_argument("--retry-failed", action="store_true", help="send failed deliveries again")
     p.add_argument("--resend", action="store_true", help="send the given invoices again")
     p.add_argument("--per-second", type=float, default=50.0, help="messages per second at most")
+    p.add_argument("--connections", type=int, default=2, help="SMTP connections side by side")
     p.set_defaults(func=run_send)
 
 
@@ -71,6 +72,7 @@ def run_send(args: argparse.Namespace) -> int:
         retry_failed=args.retry_failed,
         resend=args.resend,
         max_per_second=args.per_second,
+        connections=args.connections,
         requested_by="cli",
     )
     print(

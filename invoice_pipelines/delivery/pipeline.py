@@ -6,7 +6,8 @@ For each invoice, in this order:
    what cannot be composed (no address, no document) is a failed delivery with the reason;
 2. commit the intent: a `deliveries` row `sending` with the recipient and the Message-ID
    (in the same transaction as the outcome of the previous message: one commit per message);
-3. send it over the open SMTP connection; a 4xx answer is tried again after a pause (up to
+3. send it over an open SMTP connection (`connections` of them work through their shares of the
+   invoices side by side, each strictly in this order); a 4xx answer is tried again after a pause (up to
    `retries` times), a 5xx answer fails the delivery, a connection that breaks while the message
    is under way leaves its outcome unknown;
 4. the outcome (`sent` / `failed` / `unknown`) is committed with the next message's intent.
@@ -19,8 +20,10 @@ never picked again; failed ones are tried again only when asked (`retry_failed`)
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -194,6 +197,7 @@ def send_invoice_emails(
     retries: int = 3,
     backoff_seconds: float = 0.5,
     max_per_second: float = 50.0,
+    connections: int = 2,
     requested_by: str = "dagster",
     run_id: str | None = None,
     stale_after: timedelta = timedelta(seconds=0),
@@ -212,6 +216,7 @@ def send_invoice_emails(
             retries=retries,
             backoff_seconds=backoff_seconds,
             max_per_second=max_per_second,
+            connections=connections,
             requested_by=requested_by,
             run_id=run_id,
             stale_after=stale_after,
@@ -261,6 +266,7 @@ def _send(
     retries,
     backoff_seconds,
     max_per_second,
+    connections,
     requested_by,
     run_id,
     stale_after,
@@ -275,9 +281,8 @@ def _send(
         )
         mails = _mails(conn, store, org, [i for i, _, _ in picked]) if picked else {}
     summary.requested = len(picked) + len(summary.skipped)
-    pending_outcome: dict | None = None
-    interval = 1.0 / max_per_second if max_per_second > 0 else 0.0
-    next_slot = time.monotonic()
+    pace = _Pace(max_per_second)
+    lock = threading.Lock()
 
     def commit(outcome: dict | None, intent: dict | None) -> None:
         with tenant_transaction(engine, org["id"], write=True) as conn:
@@ -288,106 +293,162 @@ def _send(
                     .values(**outcome, updated_at=utcnow())
                 )
             if intent is not None:
-                if intent.pop("again"):
-                    d = deliveries.c
-                    conn.execute(
-                        update(deliveries)
-                        .where(
-                            d.sales_invoice_id == intent["sales_invoice_id"],
-                            d.channel == CHANNEL,
-                            d.sequence == intent["sequence"],
-                            d.status == "failed",
-                        )
-                        .values(
-                            status=intent["status"],
-                            error=intent.get("error"),
-                            message_id=intent["message_id"],
-                            recipient=intent["recipient"],
-                            attempts=d.attempts + 1,
-                            dagster_run_id=run_id,
-                            updated_at=utcnow(),
-                        )
-                    )
-                    intent["id"] = conn.execute(
-                        select(d.id).where(
-                            d.sales_invoice_id == intent["sales_invoice_id"],
-                            d.channel == CHANNEL,
-                            d.sequence == intent["sequence"],
-                        )
-                    ).scalar_one()
-                else:
-                    intent["id"] = conn.execute(
-                        insert(deliveries)
-                        .values({k: v for k, v in intent.items() if k != "id"})
-                        .returning(deliveries.c.id)
-                    ).scalar_one()
+                intent["id"] = _record_intent(conn, intent, run_id)
 
-    try:
-        with mailer.session() as client:
-            for invoice_id, sequence, again in picked:
-                mail = mails.get(invoice_id, "no such sales invoice in this organization")
-                number = mail.number if isinstance(mail, InvoiceMail) else str(invoice_id)
-                summary.numbers[invoice_id] = number
-                try:
-                    if isinstance(mail, str):
-                        raise MessageError(mail)
-                    message = compose(mail, sender=mailer.sender)
-                except MessageError as exc:
-                    intent = _intent(
-                        org, invoice_id, sequence, again, mail, None, requested_by, run_id
-                    )
-                    intent.update(status="failed", error=str(exc))
-                    commit(pending_outcome, intent)
-                    pending_outcome = None
-                    summary.failed[invoice_id] = str(exc)
-                    continue
-                intent = _intent(
-                    org,
-                    invoice_id,
-                    sequence,
-                    again,
-                    mail,
-                    message["Message-ID"],
-                    requested_by,
-                    run_id,
-                )
-                commit(pending_outcome, intent)
-                # a bounded rate per organization
-                now = time.monotonic()
-                if now < next_slot:
-                    time.sleep(next_slot - now)
-                next_slot = max(now, next_slot) + interval
-                outcome = {"id": intent["id"]}
-                for attempt in range(retries + 1):
+    def deliver(shard: list[tuple[int, int, bool]]) -> None:
+        """One SMTP connection working through its share, strictly one message at a time."""
+        pending_outcome: dict | None = None
+        try:
+            with mailer.session() as client:
+                for invoice_id, sequence, again in shard:
+                    mail = mails.get(invoice_id, "no such sales invoice in this organization")
+                    with lock:
+                        summary.numbers[invoice_id] = (
+                            mail.number if isinstance(mail, InvoiceMail) else str(invoice_id)
+                        )
                     try:
-                        mailer.send(client, message)
-                    except SendError as exc:
-                        if exc.temporary and attempt < retries:
-                            summary.retries += 1
-                            time.sleep(backoff_seconds * 2**attempt)
-                            continue
-                        if exc.unknown:
-                            outcome.update(status="unknown", error=str(exc), attempts=attempt + 1)
-                            summary.unknown[invoice_id] = message["Message-ID"]
-                            pending_outcome = outcome
-                            raise  # the connection is gone: stop, the rest waits for the next run
-                        outcome.update(status="failed", error=str(exc), attempts=attempt + 1)
-                        summary.failed[invoice_id] = str(exc)
-                        break
-                    outcome.update(status="sent", sent_at=utcnow(), attempts=attempt + 1)
-                    summary.sent += 1
-                    break
-                pending_outcome = outcome
-    except SendError as exc:
-        # no connection, or it broke: what this run did not reach waits for the next one
-        for invoice_id, _, _ in picked:
-            if invoice_id not in summary.numbers:
-                summary.skipped[invoice_id] = f"not sent in this run: {exc}"
-    finally:
-        if pending_outcome is not None:
-            commit(pending_outcome, None)
+                        if isinstance(mail, str):
+                            raise MessageError(mail)
+                        message = compose(mail, sender=mailer.sender)
+                    except MessageError as exc:
+                        intent = _intent(
+                            org, invoice_id, sequence, again, mail, None, requested_by, run_id
+                        )
+                        intent.update(status="failed", error=str(exc))
+                        commit(pending_outcome, intent)
+                        pending_outcome = None
+                        with lock:
+                            summary.failed[invoice_id] = str(exc)
+                        continue
+                    intent = _intent(
+                        org,
+                        invoice_id,
+                        sequence,
+                        again,
+                        mail,
+                        message["Message-ID"],
+                        requested_by,
+                        run_id,
+                    )
+                    # the intent is durable before the message leaves (with the last outcome)
+                    commit(pending_outcome, intent)
+                    pace.wait()
+                    pending_outcome = _send_one(
+                        mailer,
+                        client,
+                        message,
+                        intent["id"],
+                        invoice_id,
+                        summary,
+                        lock,
+                        retries=retries,
+                        backoff_seconds=backoff_seconds,
+                    )
+                    if pending_outcome["status"] == "unknown":
+                        raise SendError(pending_outcome["error"], temporary=False, unknown=True)
+        except SendError as exc:
+            # no connection, or it broke: what this share did not reach waits for the next run
+            with lock:
+                for invoice_id, _, _ in shard:
+                    if invoice_id not in summary.numbers:
+                        summary.skipped[invoice_id] = f"not sent in this run: {exc}"
+        finally:
+            if pending_outcome is not None:
+                commit(pending_outcome, None)
+
+    shards = [picked[i::connections] for i in range(max(1, connections))]
+    shards = [shard for shard in shards if shard]
+    if len(shards) <= 1:
+        for shard in shards:
+            deliver(shard)
+    else:
+        with ThreadPoolExecutor(max_workers=len(shards), thread_name_prefix="smtp") as pool:
+            for future in [pool.submit(deliver, shard) for shard in shards]:
+                future.result()
     summary.seconds = time.perf_counter() - started
     return summary
+
+
+class _Pace:
+    """At most `per_second` messages per second, shared by the connections of a run."""
+
+    def __init__(self, per_second: float) -> None:
+        self.interval = 1.0 / per_second if per_second > 0 else 0.0
+        self.next_slot = time.monotonic()
+        self.lock = threading.Lock()
+
+    def wait(self) -> None:
+        if not self.interval:
+            return
+        with self.lock:
+            now = time.monotonic()
+            slot = max(now, self.next_slot)
+            self.next_slot = slot + self.interval
+        if slot > now:
+            time.sleep(slot - now)
+
+
+def _send_one(
+    mailer, client, message, delivery_id, invoice_id, summary, lock, *, retries, backoff_seconds
+) -> dict:
+    """Send with retries on 4xx; the outcome to record (sent / failed / unknown)."""
+    outcome: dict = {"id": delivery_id}
+    for attempt in range(retries + 1):
+        try:
+            mailer.send(client, message)
+        except SendError as exc:
+            if exc.temporary and attempt < retries:
+                with lock:
+                    summary.retries += 1
+                time.sleep(backoff_seconds * 2**attempt)
+                continue
+            status = "unknown" if exc.unknown else "failed"
+            outcome.update(status=status, error=str(exc), attempts=attempt + 1)
+            with lock:
+                if exc.unknown:
+                    summary.unknown[invoice_id] = str(message["Message-ID"])
+                else:
+                    summary.failed[invoice_id] = str(exc)
+            return outcome
+        outcome.update(status="sent", sent_at=utcnow(), attempts=attempt + 1)
+        with lock:
+            summary.sent += 1
+        return outcome
+    return outcome
+
+
+def _record_intent(conn, intent: dict, run_id: str | None) -> int:
+    """Insert the delivery row (or, for a failed one tried again, move it back to sending)."""
+    d = deliveries.c
+    if intent.pop("again"):
+        conn.execute(
+            update(deliveries)
+            .where(
+                d.sales_invoice_id == intent["sales_invoice_id"],
+                d.channel == CHANNEL,
+                d.sequence == intent["sequence"],
+                d.status == "failed",
+            )
+            .values(
+                status=intent["status"],
+                error=intent.get("error"),
+                message_id=intent["message_id"],
+                recipient=intent["recipient"],
+                attempts=d.attempts + 1,
+                dagster_run_id=run_id,
+                updated_at=utcnow(),
+            )
+        )
+        return conn.execute(
+            select(d.id).where(
+                d.sales_invoice_id == intent["sales_invoice_id"],
+                d.channel == CHANNEL,
+                d.sequence == intent["sequence"],
+            )
+        ).scalar_one()
+    return conn.execute(
+        insert(deliveries).values(dict(intent)).returning(deliveries.c.id)
+    ).scalar_one()
 
 
 def _intent(org, invoice_id, sequence, again, mail, message_id, requested_by, run_id) -> dict:

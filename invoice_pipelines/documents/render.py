@@ -22,10 +22,10 @@ from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 
+import segno
 from fpdf import FPDF
 from fpdf.enums import DocumentCompliance, OutputIntentSubType
 from fpdf.output import PDFICCProfile
-from segno import helpers as segno_helpers
 
 from invoice_pipelines.core.invoice import Invoice
 from invoice_pipelines.einvoice.layout import render_invoice_text
@@ -63,13 +63,14 @@ SCRIPTS = (
 
 
 @lru_cache(maxsize=1)
-def _fonts() -> tuple[Path, Path]:
-    """(regular, bold): this process's copies of DejaVu Sans cut to SCRIPTS."""
+def _fonts() -> tuple[Path, ...]:
+    """This process's copy of DejaVu Sans cut to SCRIPTS (one face: every font a document uses
+    is parsed per document, so the title is a larger size of the same face, not bold)."""
     from fontTools import subset
     from fontTools.ttLib import TTFont
 
     folder = font_dir()
-    sources = (folder / "DejaVuSans.ttf", folder / "DejaVuSans-Bold.ttf")
+    sources = (folder / "DejaVuSans.ttf",)
     for path in sources:
         if not path.is_file():
             raise RenderError(
@@ -92,7 +93,7 @@ def _fonts() -> tuple[Path, Path]:
         subsetter.subset(font)
         font.save(str(target / path.name))
         cut.append(target / path.name)
-    return cut[0], cut[1]
+    return tuple(cut)
 
 
 @lru_cache(maxsize=1)
@@ -123,10 +124,37 @@ def check_glyphs(lines: list[str]) -> None:
                 )
 
 
+def epc_payload(name: str, iban: str, amount: Decimal, reference: str, bic: str | None) -> str:
+    """The EPC069-12 (version 002) text of a SEPA credit transfer: service tag, version,
+    character set (1 = UTF-8), SCT, BIC (optional inside the EEA), name, IBAN, amount, no purpose
+    code, no structured reference, the unstructured remittance text."""
+    if not Decimal("0.01") <= amount <= Decimal("999999999.99"):
+        raise RenderError(f"the amount {amount} cannot be paid with an EPC QR code")
+    fields = [
+        "BCD",
+        "002",
+        "1",
+        "SCT",
+        (bic or "").strip(),
+        " ".join(name.split())[:70],
+        iban.replace(" ", "").upper(),
+        f"EUR{amount.quantize(Decimal('0.01'))}",
+        "",
+        "",
+        " ".join(reference.split())[:140],
+    ]
+    return "\n".join(fields)
+
+
 def epc_qr(name: str, iban: str, amount: Decimal, reference: str, bic: str | None):
-    """The EPC069-12 QR code ("GiroCode") of a SEPA credit transfer (a segno QR code)."""
-    return segno_helpers.make_epc_qr(
-        name=name[:70], iban=iban, amount=amount, text=reference[:140], bic=bic or None
+    """The EPC QR code ("GiroCode"): error level M as the standard requires; one fixed mask
+    instead of scoring all eight (any mask reads the same; scoring cost 9 ms per invoice)."""
+    return segno.make_qr(
+        epc_payload(name, iban, amount, reference, bic),
+        error="m",
+        mask=2,
+        boost_error=False,
+        encoding="utf-8",
     )
 
 
@@ -158,9 +186,7 @@ def _draw_qr(pdf: FPDF, code, x: float, y: float, size: float) -> None:
 class _Page(FPDF):
     def __init__(self, language: str) -> None:
         super().__init__(unit="pt", format="A4", enforce_compliance=DocumentCompliance.PDFA_3B)
-        regular, bold = _fonts()
-        self.add_font("DejaVu", "", str(regular))
-        self.add_font("DejaVu", "B", str(bold))
+        self.add_font("DejaVu", "", str(_fonts()[0]))
         self.add_output_intent(
             OutputIntentSubType.PDFA,
             output_condition_identifier="sRGB IEC61966-2.1",
@@ -213,7 +239,7 @@ def render_pdf(
             pdf.add_page()
             y = MARGIN_TOP
         if index == title_index:
-            pdf.set_font("DejaVu", "B", TITLE_SIZE)
+            pdf.set_font("DejaVu", "", TITLE_SIZE)
             pdf.text(MARGIN_LEFT, y + TITLE_SIZE, line.strip())
             y += TITLE_SIZE + 6
             continue

@@ -9,7 +9,6 @@ import os
 import signal
 import subprocess
 import sys
-from pathlib import Path
 
 import pypdf
 from sqlalchemy import select, update
@@ -124,26 +123,26 @@ def test_an_explicit_resend_is_a_second_delivery(db, tmp_path):
         assert sorted(sequences) == [0, 1]
 
 
-def test_a_sender_killed_mid_batch_delivers_each_invoice_at_most_once(db, tmp_path):
-    """The sending process is SIGKILLed the moment the server has the 4th message and before it
-    answers; the next run sends the rest. Counted on the server: every invoice arrived exactly
-    once, and the one whose outcome the sender could not know is reported as unknown."""
-    org, ids, store = _shop(db, tmp_path, 8)
+def _kill_mid_batch(db, tmp_path, org, connections: int):
+    """Run send-invoices in a process of its own, SIGKILL it the moment the server has the 4th
+    message (before it answers), then run it again; returns (server counts, resumed report)."""
     env = {
         **os.environ,
         "INVOICE_PIPELINES_DB_URL": db.url,
         "INVOICE_PIPELINES_DOCUMENT_DIR": str(tmp_path / "documents"),
     }
+    command = [
+        sys.executable,
+        "-m",
+        "invoice_pipelines.cli",
+        "send-invoices",
+        "--org",
+        org["slug"],
+        "--connections",
+        str(connections),
+    ]
     with SmtpSink() as sink:
         env["INVOICE_PIPELINES_SMTP_PORT"] = str(sink.port)
-        command = [
-            sys.executable,
-            "-m",
-            "invoice_pipelines.cli",
-            "send-invoices",
-            "--org",
-            org["slug"],
-        ]
         sender = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
         def kill_at_fourth(message) -> None:
@@ -155,13 +154,48 @@ def test_a_sender_killed_mid_batch_delivers_each_invoice_at_most_once(db, tmp_pa
         sender.wait(120)
         assert sender.returncode == -signal.SIGKILL
         sink.mailbox.on_message = None
-        assert sink.mailbox.count() == 4
         resumed = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
         report = json.loads(resumed.stdout.strip().splitlines()[-1])
-        arrived = sink.mailbox.by_subject_number()
+        return sink.mailbox.by_subject_number(), report
+
+
+def test_a_sender_killed_mid_batch_then_resumed_delivers_each_invoice_once(db, tmp_path):
+    """One connection: the kill comes while exactly one message is under way (the 4th, which
+    has arrived). The next run sends the other four; the 4th is reported unknown, not resent."""
+    org, ids, store = _shop(db, tmp_path, 8)
+    arrived, report = _kill_mid_batch(db, tmp_path, org, connections=1)
     assert report["sent"] == 4
-    assert list(report["unknown"]) == [str(ids[3])]  # the one under way when the sender died
+    assert list(report["unknown"]) == [str(ids[3])]
     assert len(arrived) == 8 and set(arrived.values()) == {1}
     rows = _rows(db, org["id"])
     assert sorted(status for status, *_ in rows.values()) == ["sent"] * 7 + ["unknown"]
-    assert Path(tmp_path / "documents").is_dir()
+
+
+def test_with_two_connections_a_kill_never_doubles_a_message(db, tmp_path):
+    """Two connections: one or two messages are under way at the kill. Whatever the timing,
+    no invoice arrives twice, and every invoice that did not arrive is reported unknown."""
+    org, ids, store = _shop(db, tmp_path, 8)
+    arrived, report = _kill_mid_batch(db, tmp_path, org, connections=2)
+    rows = _rows(db, org["id"])
+    numbers = {invoice_id: number for invoice_id, number in _numbers(db, org["id"]).items()}
+    assert set(arrived.values()) == {1}
+    for invoice_id in ids:
+        status = rows[invoice_id][0]
+        if numbers[invoice_id] not in arrived:
+            assert status == "unknown", invoice_id  # reported, never silently lost
+        else:
+            assert status in ("sent", "unknown")
+    assert 1 <= sum(1 for r in rows.values() if r[0] == "unknown") <= 2
+
+
+def _numbers(db, org_id: int) -> dict[int, str]:
+    from invoice_pipelines.db.tables import sales_invoices
+
+    with tenant_transaction(db.engine, org_id) as conn:
+        return dict(
+            conn.execute(
+                select(sales_invoices.c.id, sales_invoices.c.invoice_number).where(
+                    sales_invoices.c.organization_id == org_id
+                )
+            ).all()
+        )

@@ -244,3 +244,26 @@ def test_an_invoice_dated_in_the_future_is_a_valid_document():
     invoice = replace(invoice, issue_date=ahead, due_date=ahead + timedelta(days=14))
     built = build_document(source(invoice))
     assert built.ok, built.errors
+
+
+def test_the_girocode_payload_follows_epc069_12():
+    from invoice_pipelines.documents.render import RenderError, epc_payload
+
+    text = epc_payload(
+        "Müller  Werkzeugbau GmbH", "DE02 1203 0000 0000 2020 51", D("131.6"), "RE-1", None
+    )
+    assert text.split("\n") == [
+        "BCD",
+        "002",
+        "1",
+        "SCT",
+        "",
+        "Müller Werkzeugbau GmbH",
+        "DE02120300000000202051",
+        "EUR131.60",
+        "",
+        "",
+        "RE-1",
+    ]
+    with pytest.raises(RenderError):
+        epc_payload("x", "DE02120300000000202051", D("1000000000"), "RE-1", None)
