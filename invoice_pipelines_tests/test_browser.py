@@ -23,12 +23,16 @@ PIPELINE = [
     "sales_orders",
     "sales_invoices",
     "sales_invoice_exports",
+    "sales_invoice_documents",
+    "invoice_emails",
 ]
 DEPENDENCIES = {
     ("uploads", "incoming_invoices"),
     ("incoming_invoices", "incoming_invoice_exports"),
     ("sales_orders", "sales_invoices"),
     ("sales_invoices", "sales_invoice_exports"),
+    ("sales_invoices", "sales_invoice_documents"),
+    ("sales_invoice_documents", "invoice_emails"),
 }
 
 
@@ -73,15 +77,15 @@ def test_a_new_user_sees_the_pipeline_its_numbers_and_its_failures(ui_with_runs)
     base, page, recorded = ui_with_runs
 
     # 1. The global asset lineage: every asset of the pipeline, and an arrow from each upstream
-    # asset's card to its downstream asset's card. The groups (intake, billing, exports) open
-    # folded.
+    # asset's card to its downstream asset's card. The groups (intake, billing, exports,
+    # documents, delivery) open folded.
     # wide enough for the three groups side by side: the graph draws only what is in view
     page.set_viewport_size(ui.WIDE_VIEWPORT)
     page.goto(f"{base}/asset-groups")
     expect(page.get_by_text("Global asset lineage").first).to_be_visible()
     ui.skip_community_dialog(page)
     unfold = page.locator('[aria-label="unfold_more"]')
-    expect(unfold).to_have_count(3)
+    expect(unfold).to_have_count(5)
     while unfold.count():
         unfold.first.click()
     graph = page.locator('svg[class*="svgContainer"]')

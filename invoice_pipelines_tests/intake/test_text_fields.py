@@ -214,3 +214,14 @@ def test_pathological_text_does_not_hang_the_extractor() -> None:
 def test_thousands_of_total_lines_do_not_hang_the_extractor() -> None:
     fields = extract_fields("Netto 1,00 €\nUSt 0,19 €\nBrutto 1,20 €\n" * 20_000)
     assert fields.value("gross_total") == Decimal("1.20")
+
+
+def test_ocr_dates_with_a_colon_or_comma_for_a_dot_are_read():
+    """Tesseract read the demo scan's date as "03.11:2026" (found by the make run test)."""
+    from invoice_pipelines.intake.formats.text.ocr import normalize_ocr
+
+    assert normalize_ocr("Rechnungsdatum: 03.11:2026") == "Rechnungsdatum: 03.11.2026"
+    assert normalize_ocr("Datum 3,11.2026") == "Datum 3.11.2026"
+    # not dates: amounts and times stay as they are
+    assert normalize_ocr("Summe 1.234,56 EUR") == "Summe 1.234,56 EUR"
+    assert normalize_ocr("um 12:30:2026") == "um 12:30:2026"

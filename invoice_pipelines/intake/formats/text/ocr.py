@@ -35,8 +35,22 @@ def _word(match: re.Match[str]) -> str:
     return token.translate(_TO_LETTER) if letters >= 3 else token
 
 
+# a date whose dot OCR read as a colon or comma ("03.11:2026", "03,11.2026"): one separator is a
+# dot, the other a look-alike
+_DATE_SEPARATORS = re.compile(
+    r"(?<![\d.,:])(\d{1,2})([.:,])(\d{1,2})([.:,])((?:19|20)\d{2})(?![\d.,:]\d)"
+)
+
+
+def _date(match: re.Match[str]) -> str:
+    if "." not in (match.group(2), match.group(4)):
+        return match.group(0)
+    return f"{match.group(1)}.{match.group(3)}.{match.group(5)}"
+
+
 def normalize_ocr(line: str) -> str:
     """The line with OCR look-alikes put right; same length, same positions."""
+    line = _DATE_SEPARATORS.sub(_date, line)
     fixed = _NUMBER_TOKEN.sub(_number, line)
     fixed = _WORD_TOKEN.sub(_word, fixed)
     fixed = _LN_START.sub("I", fixed)
