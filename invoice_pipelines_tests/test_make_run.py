@@ -198,6 +198,7 @@ def test_ctrl_c_stops_everything_make_run_started(make_run: MakeRun) -> None:
         ["2.", "Assets", f"{ui}/assets"],
         ["3.", "Automation", f"{ui}/automation"],
     ]
+    assert str(make_run.data_dir / "mail") in tour[4]
     uploads = make_run.data_dir / "uploads"
     assert str(uploads) in tour[3]
     for spec in DEMO_ORGANIZATIONS:
@@ -208,6 +209,7 @@ def test_ctrl_c_stops_everything_make_run_started(make_run: MakeRun) -> None:
     assert any("dagster-webserver" in p.cmdline for p in procs)
     assert any("dagster-daemon" in p.cmdline for p in procs)
     assert any("code-server" in p.cmdline for p in procs)
+    assert any("invoice_pipelines.standins.smtp" in p.cmdline for p in procs)
     # Ctrl-C: the terminal sends SIGINT to its foreground process group, make's
     os.killpg(make_run.proc.pid, signal.SIGINT)
     make_run.assert_all_stopped(procs)
@@ -235,7 +237,12 @@ def test_sigterm_to_make_stops_everything_after_the_demo_did_what_the_readme_say
                         "WHERE o.slug = 'brandt-it-service'"
                     )
                 ).all()
-            done = invoices == {"VALIDATED": 4} and [s for s, _ in jobs] == ["completed"]
+            documents = list((make_run.data_dir / "documents").rglob("*.pdf"))
+            done = (
+                invoices == {"VALIDATED": 4}
+                and [s for s, _ in jobs] == ["completed"]
+                and bool(documents)
+            )
             if done or time.monotonic() > deadline:
                 break
             time.sleep(2)
@@ -244,6 +251,8 @@ def test_sigterm_to_make_stops_everything_after_the_demo_did_what_the_readme_say
     # the README: the four supplier invoices VALIDATED, the queued job invoiced the reviewed orders
     assert invoices == {"VALIDATED": 4}, invoices
     assert len(jobs) == 1 and jobs[0][0] == "completed" and jobs[0][1] > 0, jobs
+    # documents_sensor wrote the new invoices' Factur-X PDFs
+    assert documents, "no invoice PDF under .data/documents"
 
     procs = started_by(make_run.proc.pid)
     os.kill(make_run.proc.pid, signal.SIGTERM)  # make only, as `kill -TERM <make pid>` does

@@ -60,8 +60,14 @@ set -m
     sleep 0.5
   done
   .venv/bin/dagster-webserver -w "$run_dir/workspace.yaml" -h "$HOST" -p "$PORT" &
+  webserver=$!
   .venv/bin/dagster-daemon run -w "$run_dir/workspace.yaml" &
-  wait -n  # the demo needs all three: when one ends, the group is stopped
+  daemon=$!
+  # the demo's mail server (send_invoices_job e-mails there): each message lands in $data_dir/mail
+  # as an .eml file; a port already taken only costs the demo its mail, not the rest
+  .venv/bin/python -m invoice_pipelines.standins.smtp --port "${INVOICE_PIPELINES_SMTP_PORT:-1025}" \
+    --maildir "$data_dir/mail" &
+  wait -n "$code_server" "$webserver" "$daemon"  # the demo needs all three: when one ends, stop
 ) &
 group=$!
 set +m
@@ -77,6 +83,7 @@ Dagster UI is up: $ui   (Ctrl-C stops it and everything it started)
   1. Runs        $ui/runs        the demo at work: batch job 1, then four supplier invoices read
   2. Assets      $ui/assets      per-organization stats; open one and look at its plots
   3. Automation  $ui/automation  sensors and schedules, on; drop invoices into $upload_dir/<org>/
+  4. Documents   invoice PDFs land in $data_dir/documents/; send_invoices_job mails them to $data_dir/mail/
 
 TOUR
     break

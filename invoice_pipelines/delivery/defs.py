@@ -27,7 +27,7 @@ from invoice_pipelines.resources.database import Database
 from invoice_pipelines.resources.files import FileStore
 from invoice_pipelines.resources.mail import SmtpMailer
 from invoice_pipelines.tenants.partitions import organizations_partitions
-from invoice_pipelines.tenants.refusals import organization_or_refuse
+from invoice_pipelines.tenants.refusals import organization_or_refuse, refused
 
 CHECK = "no_unknown_deliveries"
 
@@ -84,8 +84,6 @@ def invoice_emails(
     mailer: SmtpMailer,
 ):
     if config.resend and not config.invoice_ids:
-        from invoice_pipelines.tenants.refusals import refused
-
         raise refused("resend needs the invoice_ids to send again.")
     engine = database.get_engine()
     org = organization_or_refuse(engine, context.partition_key)

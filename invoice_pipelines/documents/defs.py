@@ -165,7 +165,7 @@ documents_job = define_asset_job(
 
 @sensor(
     job=documents_job,
-    minimum_interval_seconds=60,
+    minimum_interval_seconds=30,
     default_status=DefaultSensorStatus.RUNNING,
     description="Launches documents_job for every organization with sales invoices that have no "
     "generated document yet (run key: the organization and its newest such invoice).",

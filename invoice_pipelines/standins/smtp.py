@@ -163,3 +163,46 @@ class SmtpSinkProcess:
 
     def counts(self) -> dict[str, int]:
         return dict(self._counts or {})
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m invoice_pipelines.standins.smtp --port 1025 --maildir .data/mail`: the demo's
+    mail server. Every message it receives is written to the folder as an .eml file."""
+    import argparse
+    import re
+    import time
+    from pathlib import Path
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--port", type=int, default=1025)
+    parser.add_argument("--maildir", default=".data/mail")
+    args = parser.parse_args(argv)
+    folder = Path(args.maildir)
+    folder.mkdir(parents=True, exist_ok=True)
+    box = Mailbox()
+
+    def keep(message: EmailMessage) -> None:
+        subject = re.sub(r"[^\w.-]+", "_", str(message["Subject"] or "message"))[:80]
+        (folder / f"{time.strftime('%Y%m%d-%H%M%S')}-{box.count():06d}-{subject}.eml").write_bytes(
+            bytes(message)
+        )
+
+    box.on_message = keep
+    try:
+        sink = SmtpSink(port=args.port, mailbox=box).start()
+    except OSError as exc:
+        print(f"smtp stand-in: cannot listen on 127.0.0.1:{args.port}: {exc}", flush=True)
+        return 1
+    print(f"smtp stand-in: listening on 127.0.0.1:{sink.port}, mail goes to {folder}", flush=True)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        sink.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
