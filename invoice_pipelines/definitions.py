@@ -12,6 +12,7 @@ from invoice_pipelines.intake import defs as intake
 from invoice_pipelines.resources.database import Database
 from invoice_pipelines.resources.files import LocalFileStore
 from invoice_pipelines.resources.mail import mailer_from_env
+from invoice_pipelines.resources.messaging import provider_from_env
 from invoice_pipelines.resources.ocr import ocr_engine_from_env
 from invoice_pipelines.resources.parser import DocumentParser
 from invoice_pipelines.resources.renderer import DocumentRenderer
@@ -34,6 +35,7 @@ def build_definitions() -> Definitions:
             max_upload_bytes=max_upload_bytes(),
         ),
         "mailer": mailer_from_env(),
+        "text_messages": provider_from_env(),
         "document_renderer": DocumentRenderer(
             timeout_seconds=float(
                 positive_number("INVOICE_PIPELINES_PARSE_TIMEOUT_SECONDS", float)

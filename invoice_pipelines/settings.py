@@ -79,6 +79,13 @@ SETTINGS: tuple[Setting, ...] = (
         "INVOICE_PIPELINES_SMTP_FROM", "rechnung@localhost", "From address of invoice e-mails."
     ),
     Setting(
+        "INVOICE_PIPELINES_SMS_URL",
+        "http://127.0.0.1:8031",
+        "Twilio-style messaging API root for SMS and WhatsApp (tests: the local stand-in).",
+    ),
+    Setting("INVOICE_PIPELINES_SMS_ACCOUNT", "AC-local", "Messaging API account id."),
+    Setting("INVOICE_PIPELINES_SMS_TOKEN", "local-token", "Messaging API auth token (an EnvVar)."),
+    Setting(
         "INVOICE_PIPELINES_EXPORT_START_MONTH",
         "2020-01",
         "First month of the export assets' month partitions (backfills reach back to it).",

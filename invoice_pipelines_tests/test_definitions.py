@@ -14,6 +14,7 @@ EXPECTED_ASSETS = {
     "sales_invoice_exports": ["sales_invoices"],
     "sales_invoice_documents": ["sales_invoices"],
     "invoice_emails": ["sales_invoice_documents"],
+    "invoice_text_messages": ["sales_invoice_documents"],
 }
 EXPECTED_CHECKS = {
     "incoming_invoices:no_failed_documents",
@@ -52,6 +53,7 @@ EXPECTED_JOBS = {
     "reopen_exported_invoices_job",
     "documents_job",
     "send_invoices_job",
+    "send_text_messages_job",
 }
 
 

@@ -20,7 +20,8 @@ def add_commands(sub) -> None:
     p.add_argument("--retry-failed", action="store_true", help="send failed deliveries again")
     p.add_argument("--resend", action="store_true", help="send the given invoices again")
     p.add_argument("--per-second", type=float, default=50.0, help="messages per second at most")
-    p.add_argument("--connections", type=int, default=2, help="SMTP connections side by side")
+    p.add_argument("--connections", type=int, default=2, help="connections side by side")
+    p.add_argument("--channel", choices=["email", "sms", "whatsapp"], default="email")
     p.set_defaults(func=run_send)
 
 
@@ -53,20 +54,29 @@ def run_documents(args: argparse.Namespace) -> int:
 
 def run_send(args: argparse.Namespace) -> int:
     from invoice_pipelines.db.engine import make_engine
-    from invoice_pipelines.delivery.pipeline import send_invoice_emails
+    from invoice_pipelines.delivery.pipeline import EmailChannel, TextChannel, send_invoices
     from invoice_pipelines.resources.files import LocalFileStore
     from invoice_pipelines.resources.mail import mailer_from_env
 
     if args.resend and not args.invoices:
         print("invoice-pipelines: --resend needs --invoices")
         return 2
-    mailer = mailer_from_env()
-    if not isinstance(mailer.password, str):  # an EnvVar outside Dagster: read it here
-        mailer = mailer.model_copy(update={"password": mailer.password.get_value() or ""})
-    summary = send_invoice_emails(
+    if args.channel == "email":
+        mailer = mailer_from_env()
+        if not isinstance(mailer.password, str):  # an EnvVar outside Dagster: read it here
+            mailer = mailer.model_copy(update={"password": mailer.password.get_value() or ""})
+        channel = EmailChannel(mailer)
+    else:
+        from invoice_pipelines.resources.messaging import provider_from_env
+
+        provider = provider_from_env()
+        if not isinstance(provider.token, str):
+            provider = provider.model_copy(update={"token": provider.token.get_value() or ""})
+        channel = TextChannel(provider, whatsapp=args.channel == "whatsapp")
+    summary = send_invoices(
         make_engine(),
         LocalFileStore(area="documents"),
-        mailer,
+        channel,
         args.org,
         _ids(args.invoices),
         retry_failed=args.retry_failed,

@@ -22,10 +22,11 @@ from dagster import (
 from pydantic import Field
 
 from invoice_pipelines.catalog import OWNERS
-from invoice_pipelines.delivery.pipeline import send_invoice_emails
+from invoice_pipelines.delivery.pipeline import TextChannel, send_invoice_emails, send_invoices
 from invoice_pipelines.resources.database import Database
 from invoice_pipelines.resources.files import FileStore
 from invoice_pipelines.resources.mail import SmtpMailer
+from invoice_pipelines.resources.messaging import TextMessageProvider
 from invoice_pipelines.tenants.partitions import organizations_partitions
 from invoice_pipelines.tenants.refusals import organization_or_refuse, refused
 
@@ -131,10 +132,76 @@ def invoice_emails(
     )
 
 
+class TextConfig(EmailConfig):
+    channel: str = Field(default="sms", description="sms or whatsapp")
+
+
+@asset(
+    name="invoice_text_messages",
+    partitions_def=organizations_partitions,
+    deps=["sales_invoice_documents"],
+    group_name="delivery",
+    kinds={"python"},
+    owners=OWNERS,
+    description="Sales invoices announced by SMS or WhatsApp (amount, due date, payment "
+    "reference) through the messaging provider, at most once per invoice and channel, recorded "
+    "like the e-mails (the phone number is checked for E.164 before anything is sent).",
+)
+def invoice_text_messages(
+    context: AssetExecutionContext,
+    config: TextConfig,
+    database: Database,
+    document_store: FileStore,
+    text_messages: TextMessageProvider,
+):
+    if config.channel not in ("sms", "whatsapp"):
+        raise refused(f"channel must be sms or whatsapp, not {config.channel!r}.")
+    if config.resend and not config.invoice_ids:
+        raise refused("resend needs the invoice_ids to send again.")
+    engine = database.get_engine()
+    org = organization_or_refuse(engine, context.partition_key)
+    summary = send_invoices(
+        engine,
+        document_store,
+        TextChannel(text_messages, whatsapp=config.channel == "whatsapp"),
+        org["id"],
+        config.invoice_ids or None,
+        retry_failed=config.retry_failed,
+        resend=config.resend,
+        max_per_second=config.max_per_second,
+        requested_by=config.requested_by or context.run.tags.get("dagster/user") or "dagster",
+        run_id=context.run.run_id,
+    )
+    for invoice_id, reason in summary.failed.items():
+        context.log.warning(
+            f"invoice {summary.numbers.get(invoice_id, invoice_id)} not sent: {reason}"
+        )
+    metadata = {
+        "channel": config.channel,
+        "requested": MetadataValue.int(summary.requested),
+        "sent": MetadataValue.int(summary.sent),
+        "failed": MetadataValue.int(len(summary.failed)),
+        "unknown": MetadataValue.int(len(summary.unknown)),
+        "retries": MetadataValue.int(summary.retries),
+    }
+    if summary.failed:
+        metadata["failed_deliveries"] = MetadataValue.md(_table(summary.failed, summary.numbers))
+    return MaterializeResult(metadata=metadata)
+
+
 send_invoices_job = define_asset_job(
     "send_invoices_job",
     selection=AssetSelection.assets(invoice_emails),
     description="E-mails one organization's invoices that have documents and were never sent.",
 )
 
-defs = Definitions(assets=[invoice_emails], jobs=[send_invoices_job])
+send_text_messages_job = define_asset_job(
+    "send_text_messages_job",
+    selection=AssetSelection.assets(invoice_text_messages),
+    description="Announces one organization's invoices by SMS or WhatsApp (config: channel).",
+)
+
+defs = Definitions(
+    assets=[invoice_emails, invoice_text_messages],
+    jobs=[send_invoices_job, send_text_messages_job],
+)

@@ -43,6 +43,7 @@ class InvoiceMail:
     pdf_name: str
     xrechnung: bytes | None = None
     xrechnung_name: str | None = None
+    phone: str | None = None  # SMS / WhatsApp
 
 
 @lru_cache(maxsize=1)

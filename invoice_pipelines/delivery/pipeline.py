@@ -1,4 +1,4 @@
-"""Sending invoices by e-mail, at most once per invoice and channel.
+"""Sending invoices by e-mail, SMS or WhatsApp, at most once per invoice and channel.
 
 For each invoice, in this order:
 
@@ -20,13 +20,17 @@ never picked again; failed ones are tried again only when asked (`retry_failed`)
 
 from __future__ import annotations
 
+import re
 import threading
 import time
+import uuid
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
+from contextlib import closing as contextlib_closing
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any, Protocol
 
 from sqlalchemy import and_, func, insert, select, text, update
 from sqlalchemy.engine import Engine
@@ -40,10 +44,44 @@ from invoice_pipelines.db.tables import (
 from invoice_pipelines.db.tenancy import resolve_organization, tenant_transaction
 from invoice_pipelines.db.types import utcnow
 from invoice_pipelines.delivery.email import InvoiceMail, MessageError, compose
+from invoice_pipelines.einvoice.layout import format_date, format_iban, format_money
 from invoice_pipelines.resources.files import FileStore
 from invoice_pipelines.resources.mail import SendError, SmtpMailer
 
-CHANNEL = "email"
+
+class Channel(Protocol):
+    """How invoices travel over one channel: `prepare` turns an invoice into what is sent, with
+    the id recorded before sending and the recipient (MessageError when it cannot be sent);
+    `session` opens the connection; `send` hands one message over (SendError when refused)."""
+
+    name: str
+    needs_files: bool
+
+    def session(self) -> AbstractContextManager[Any]: ...
+
+    def prepare(self, mail: InvoiceMail) -> tuple[Any, str, str]: ...
+
+    def send(self, session: Any, payload: Any) -> None: ...
+
+
+class EmailChannel:
+    name = "email"
+    needs_files = True
+
+    def __init__(self, mailer: SmtpMailer) -> None:
+        self.mailer = mailer
+
+    def session(self):
+        return self.mailer.session()
+
+    def prepare(self, mail: InvoiceMail) -> tuple[Any, str, str]:
+        message = compose(mail, sender=self.mailer.sender)
+        return message, str(message["Message-ID"]), str(message["To"])
+
+    def send(self, session, payload) -> None:
+        self.mailer.send(session, payload)
+
+
 # pg_try_advisory_lock(SENDING_LOCK_NAMESPACE, organization_id): one sending run per organization
 SENDING_LOCK_NAMESPACE = 7304
 
@@ -88,12 +126,14 @@ def mark_unknown(engine: Engine, organization_id: int, older_than: timedelta) ->
     return {r.sales_invoice_id: r.message_id for r in rows}
 
 
-def _candidates(conn, organization_id: int, invoice_ids, *, retry_failed: bool, resend: bool):
+def _candidates(
+    conn, organization_id: int, invoice_ids, *, channel: str, retry_failed: bool, resend: bool
+):
     """(invoice id, next sequence or None when it must not be sent) for the invoices asked for."""
     d = deliveries.c
     latest = (
         select(d.sales_invoice_id, func.max(d.sequence).label("sequence"))
-        .where(d.organization_id == organization_id, d.channel == CHANNEL)
+        .where(d.organization_id == organization_id, d.channel == channel)
         .group_by(d.sales_invoice_id)
         .subquery()
     )
@@ -106,7 +146,7 @@ def _candidates(conn, organization_id: int, invoice_ids, *, retry_failed: bool, 
             deliveries,
             and_(
                 d.sales_invoice_id == s.id,
-                d.channel == CHANNEL,
+                d.channel == channel,
                 d.sequence == latest.c.sequence,
             ),
         )
@@ -129,9 +169,10 @@ def _candidates(conn, organization_id: int, invoice_ids, *, retry_failed: bool, 
 
 
 def _mails(
-    conn, store: FileStore, organization: dict, ids: Sequence[int]
+    conn, store: FileStore, organization: dict, ids: Sequence[int], *, channel: Channel
 ) -> dict[int, InvoiceMail | str]:
-    """The InvoiceMail of each invoice, or why there is none (no document yet)."""
+    """The InvoiceMail of each invoice, or why there is none (no document yet). The files are
+    read only for channels that carry them (e-mail)."""
     s, c, doc = sales_invoices.c, customers.c, sales_invoice_documents.c
     rows = conn.execute(
         select(
@@ -144,6 +185,7 @@ def _mails(
             s.currency,
             c.name,
             c.email,
+            c.phone,
             c.language,
         )
         .join(customers, customers.c.id == s.customer_id)
@@ -175,11 +217,12 @@ def _mails(
             seller=seller,
             buyer=r.name,
             recipient=r.email,
+            phone=r.phone,
             language=r.language,
             iban=iban,
-            pdf=store.read(keys["facturx"]),
+            pdf=store.read(keys["facturx"]) if channel.needs_files else b"",
             pdf_name=keys["facturx"].rsplit("/", 1)[-1],
-            xrechnung=store.read(xrechnung_key) if xrechnung_key else None,
+            xrechnung=store.read(xrechnung_key) if xrechnung_key and channel.needs_files else None,
             xrechnung_name=xrechnung_key.rsplit("/", 1)[-1] if xrechnung_key else None,
         )
     return mails
@@ -189,6 +232,18 @@ def send_invoice_emails(
     engine: Engine,
     store: FileStore,
     mailer: SmtpMailer,
+    organization: str | int,
+    invoice_ids: Sequence[int] | None = None,
+    **options,
+) -> DeliverySummary:
+    """Invoices by e-mail (see `send_invoices`)."""
+    return send_invoices(engine, store, EmailChannel(mailer), organization, invoice_ids, **options)
+
+
+def send_invoices(
+    engine: Engine,
+    store: FileStore,
+    channel: Channel,
     organization: str | int,
     invoice_ids: Sequence[int] | None = None,
     *,
@@ -208,7 +263,7 @@ def send_invoice_emails(
         return _send(
             engine,
             store,
-            mailer,
+            channel,
             org,
             invoice_ids,
             retry_failed=retry_failed,
@@ -257,7 +312,7 @@ def _sending_lock(engine: Engine, org: dict) -> Iterator[None]:
 def _send(
     engine,
     store,
-    mailer,
+    channel,
     org,
     invoice_ids,
     *,
@@ -277,9 +332,15 @@ def _send(
     summary.unknown.update(mark_unknown(engine, org["id"], stale_after))
     with tenant_transaction(engine, org["id"]) as conn:
         picked, summary.skipped = _candidates(
-            conn, org["id"], invoice_ids, retry_failed=retry_failed, resend=resend
+            conn,
+            org["id"],
+            invoice_ids,
+            channel=channel.name,
+            retry_failed=retry_failed,
+            resend=resend,
         )
-        mails = _mails(conn, store, org, [i for i, _, _ in picked]) if picked else {}
+        ids = [i for i, _, _ in picked]
+        mails = _mails(conn, store, org, ids, channel=channel) if picked else {}
     summary.requested = len(picked) + len(summary.skipped)
     pace = _Pace(max_per_second)
     lock = threading.Lock()
@@ -296,10 +357,10 @@ def _send(
                 intent["id"] = _record_intent(conn, intent, run_id)
 
     def deliver(shard: list[tuple[int, int, bool]]) -> None:
-        """One SMTP connection working through its share, strictly one message at a time."""
+        """One connection working through its share, strictly one message at a time."""
         pending_outcome: dict | None = None
         try:
-            with mailer.session() as client:
+            with channel.session() as client:
                 for invoice_id, sequence, again in shard:
                     mail = mails.get(invoice_id, "no such sales invoice in this organization")
                     with lock:
@@ -309,10 +370,18 @@ def _send(
                     try:
                         if isinstance(mail, str):
                             raise MessageError(mail)
-                        message = compose(mail, sender=mailer.sender)
+                        message, message_id, recipient = channel.prepare(mail)
                     except MessageError as exc:
                         intent = _intent(
-                            org, invoice_id, sequence, again, mail, None, requested_by, run_id
+                            org,
+                            channel.name,
+                            invoice_id,
+                            sequence,
+                            again,
+                            _address(channel, mail),
+                            None,
+                            requested_by,
+                            run_id,
                         )
                         intent.update(status="failed", error=str(exc))
                         commit(pending_outcome, intent)
@@ -322,11 +391,12 @@ def _send(
                         continue
                     intent = _intent(
                         org,
+                        channel.name,
                         invoice_id,
                         sequence,
                         again,
-                        mail,
-                        message["Message-ID"],
+                        recipient,
+                        message_id,
                         requested_by,
                         run_id,
                     )
@@ -334,9 +404,10 @@ def _send(
                     commit(pending_outcome, intent)
                     pace.wait()
                     pending_outcome = _send_one(
-                        mailer,
+                        channel,
                         client,
                         message,
+                        message_id,
                         intent["id"],
                         invoice_id,
                         summary,
@@ -362,7 +433,7 @@ def _send(
         for shard in shards:
             deliver(shard)
     else:
-        with ThreadPoolExecutor(max_workers=len(shards), thread_name_prefix="smtp") as pool:
+        with ThreadPoolExecutor(max_workers=len(shards), thread_name_prefix=channel.name) as pool:
             for future in [pool.submit(deliver, shard) for shard in shards]:
                 future.result()
     summary.seconds = time.perf_counter() - started
@@ -389,13 +460,23 @@ class _Pace:
 
 
 def _send_one(
-    mailer, client, message, delivery_id, invoice_id, summary, lock, *, retries, backoff_seconds
+    channel,
+    client,
+    message,
+    message_id,
+    delivery_id,
+    invoice_id,
+    summary,
+    lock,
+    *,
+    retries,
+    backoff_seconds,
 ) -> dict:
     """Send with retries on 4xx; the outcome to record (sent / failed / unknown)."""
     outcome: dict = {"id": delivery_id}
     for attempt in range(retries + 1):
         try:
-            mailer.send(client, message)
+            channel.send(client, message)
         except SendError as exc:
             if exc.temporary and attempt < retries:
                 with lock:
@@ -406,7 +487,7 @@ def _send_one(
             outcome.update(status=status, error=str(exc), attempts=attempt + 1)
             with lock:
                 if exc.unknown:
-                    summary.unknown[invoice_id] = str(message["Message-ID"])
+                    summary.unknown[invoice_id] = message_id
                 else:
                     summary.failed[invoice_id] = str(exc)
             return outcome
@@ -425,7 +506,7 @@ def _record_intent(conn, intent: dict, run_id: str | None) -> int:
             update(deliveries)
             .where(
                 d.sales_invoice_id == intent["sales_invoice_id"],
-                d.channel == CHANNEL,
+                d.channel == intent["channel"],
                 d.sequence == intent["sequence"],
                 d.status == "failed",
             )
@@ -442,7 +523,7 @@ def _record_intent(conn, intent: dict, run_id: str | None) -> int:
         return conn.execute(
             select(d.id).where(
                 d.sales_invoice_id == intent["sales_invoice_id"],
-                d.channel == CHANNEL,
+                d.channel == intent["channel"],
                 d.sequence == intent["sequence"],
             )
         ).scalar_one()
@@ -451,12 +532,19 @@ def _record_intent(conn, intent: dict, run_id: str | None) -> int:
     ).scalar_one()
 
 
-def _intent(org, invoice_id, sequence, again, mail, message_id, requested_by, run_id) -> dict:
-    recipient = mail.recipient if isinstance(mail, InvoiceMail) else None
+def _address(channel: Channel, mail: InvoiceMail | str) -> str | None:
+    if not isinstance(mail, InvoiceMail):
+        return None
+    return mail.recipient if channel.name == "email" else mail.phone
+
+
+def _intent(
+    org, channel, invoice_id, sequence, again, recipient, message_id, requested_by, run_id
+) -> dict:
     return {
         "organization_id": org["id"],
         "sales_invoice_id": invoice_id,
-        "channel": CHANNEL,
+        "channel": channel,
         "sequence": sequence,
         "recipient": (recipient or "")[:255],
         "status": "sending",
@@ -466,3 +554,52 @@ def _intent(org, invoice_id, sequence, again, mail, message_id, requested_by, ru
         "dagster_run_id": run_id,
         "again": again,
     }
+
+
+_PHONE_NOISE = re.compile(r"[\s\-/().]")
+E164 = re.compile(r"^\+[1-9]\d{6,14}$")
+_TEXTS = {
+    "de": "{seller}: Rechnung {number} über {amount}, fällig am {due}. Bitte überweisen Sie an "
+    "IBAN {iban}, Verwendungszweck {number}.",
+    "en": "{seller}: invoice {number} for {amount}, due {due}. Please pay to IBAN {iban}, "
+    "reference {number}.",
+}
+
+
+class TextChannel:
+    """SMS or WhatsApp: a short text with amount, due date and payment reference, to the
+    customer's phone number in E.164 form (checked before anything is sent)."""
+
+    needs_files = False
+
+    def __init__(self, provider, *, whatsapp: bool = False) -> None:
+        self.provider = provider
+        self.whatsapp = whatsapp
+        self.name = "whatsapp" if whatsapp else "sms"
+
+    def session(self):
+        return contextlib_closing(self.provider.session())
+
+    def prepare(self, mail: InvoiceMail) -> tuple[Any, str, str]:
+        phone = _PHONE_NOISE.sub("", mail.phone or "")
+        if phone.startswith("00"):
+            phone = "+" + phone[2:]
+        if not phone:
+            raise MessageError("the customer has no phone number")
+        if not E164.match(phone):
+            raise MessageError(
+                f"the customer's phone number {mail.phone!r} is not in E.164 form (+49...)"
+            )
+        language = mail.language if mail.language in _TEXTS else "de"
+        text = _TEXTS[language].format(
+            seller=mail.seller,
+            number=mail.number,
+            amount=f"{format_money(mail.amount_due, language)} {mail.currency}",
+            due=format_date(mail.due_date, language) if mail.due_date else "-",
+            iban=format_iban(mail.iban) if mail.iban else "-",
+        )
+        return (phone, text), f"ip-{uuid.uuid4().hex}", phone
+
+    def send(self, session, payload) -> None:
+        phone, text = payload
+        self.provider.send_text(session, phone, text, whatsapp=self.whatsapp)

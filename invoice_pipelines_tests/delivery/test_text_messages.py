@@ -1,0 +1,91 @@
+"""SMS and WhatsApp through the production provider client over real HTTP to a local stand-in of
+a Twilio-style API: what arrives, the E.164 check, refusals, rate limits, at most once."""
+
+from __future__ import annotations
+
+from sqlalchemy import select, update
+
+from invoice_pipelines.db.tables import customers, deliveries
+from invoice_pipelines.db.tenancy import tenant_transaction
+from invoice_pipelines.delivery.pipeline import TextChannel, send_invoices
+from invoice_pipelines.resources.messaging import TextMessageProvider
+from invoice_pipelines.standins.sms import TextProviderStandIn
+from invoice_pipelines_tests.delivery.test_email import _shop
+from invoice_pipelines_tests.exports.books import customer, sales_invoice
+
+
+def _phone(db, org_id: int, customer_id: int, phone: str | None) -> None:
+    with tenant_transaction(db.engine, org_id, write=True) as conn:
+        conn.execute(update(customers).where(customers.c.id == customer_id).values(phone=phone))
+
+
+def test_sms_and_whatsapp_go_once_each_with_amount_due_date_and_reference(db, tmp_path):
+    org, ids, store = _shop(db, tmp_path, 2)
+    with tenant_transaction(db.engine, org["id"], write=True) as conn:
+        conn.execute(
+            update(customers)
+            .where(customers.c.organization_id == org["id"])
+            .values(phone="+49 (151) 234-5678")
+        )
+    with TextProviderStandIn() as api:
+        provider = TextMessageProvider(base_url=api.url)
+        sms = send_invoices(db.engine, store, TextChannel(provider), org["slug"])
+        whatsapp = send_invoices(
+            db.engine, store, TextChannel(provider, whatsapp=True), org["slug"]
+        )
+        again = send_invoices(db.engine, store, TextChannel(provider), org["slug"])
+        sent = list(api.outbox.messages)
+    assert sms.sent == 2 and whatsapp.sent == 2 and again.sent == 0
+    assert sorted(m["to"] for m in sent) == ["+491512345678"] * 2 + ["whatsapp:+491512345678"] * 2
+    body = sent[0]["body"]
+    assert "RE-2026-" in body and "238,00 EUR" in body and "IBAN DE02 1203" in body
+    with tenant_transaction(db.engine, org["id"]) as conn:
+        channels = sorted(
+            conn.execute(
+                select(deliveries.c.channel).where(
+                    deliveries.c.organization_id == org["id"], deliveries.c.status == "sent"
+                )
+            ).scalars()
+        )
+    assert channels == ["sms", "sms", "whatsapp", "whatsapp"]
+
+
+def test_bad_numbers_refusals_and_rate_limits(db, tmp_path):
+    org, ids, store = _shop(db, tmp_path, 1)
+    buyer_of = {}
+    with tenant_transaction(db.engine, org["id"]) as conn:
+        [buyer_of["first"]] = conn.execute(
+            select(customers.c.id).where(customers.c.organization_id == org["id"])
+        ).scalars()
+    _phone(db, org["id"], buyer_of["first"], "+491512345678")
+    no_phone = sales_invoice(
+        db.engine, org["id"], customer(db.engine, org["id"], "K-8", "Ohne Telefon")
+    )
+    local = customer(db.engine, org["id"], "K-9", "Nur Ortsnetz")
+    _phone(db, org["id"], local, "0421 123456")
+    local_number = sales_invoice(db.engine, org["id"], local)
+    from invoice_pipelines.documents.pipeline import generate_documents
+
+    generate_documents(db.engine, store, org["slug"])
+    with TextProviderStandIn() as api:
+        api.outbox.throttle_next = 2  # 429 twice, then accepted
+        provider = TextMessageProvider(base_url=api.url)
+        summary = send_invoices(
+            db.engine, store, TextChannel(provider), org["slug"], backoff_seconds=0.01
+        )
+        assert summary.sent == 1 and summary.retries == 2
+        assert "no phone number" in summary.failed[no_phone]
+        assert "not in E.164 form" in summary.failed[local_number]
+        assert len(api.outbox.messages) == 1
+        # wrong credentials: every message fails with the provider's answer, none is lost
+        wrong = TextMessageProvider(base_url=api.url, token="wrong")
+        _phone(db, org["id"], local, "+494211234567")
+        refused = send_invoices(
+            db.engine, store, TextChannel(wrong), org["slug"], retry_failed=True
+        )
+        assert refused.sent == 0 and "401" in refused.failed[local_number]
+        retried = send_invoices(
+            db.engine, store, TextChannel(provider), org["slug"], retry_failed=True
+        )
+        assert retried.sent == 1  # the local number, now E.164; no_phone still has none
+        assert "no phone number" in retried.failed[no_phone]
