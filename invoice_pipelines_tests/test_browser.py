@@ -25,6 +25,7 @@ PIPELINE = [
     "sales_invoice_exports",
     "sales_invoice_documents",
     "invoice_emails",
+    "invoice_text_messages",
 ]
 DEPENDENCIES = {
     ("uploads", "incoming_invoices"),
@@ -33,6 +34,7 @@ DEPENDENCIES = {
     ("sales_invoices", "sales_invoice_exports"),
     ("sales_invoices", "sales_invoice_documents"),
     ("sales_invoice_documents", "invoice_emails"),
+    ("sales_invoice_documents", "invoice_text_messages"),
 }
 
 
@@ -79,7 +81,7 @@ def test_a_new_user_sees_the_pipeline_its_numbers_and_its_failures(ui_with_runs)
     # 1. The global asset lineage: every asset of the pipeline, and an arrow from each upstream
     # asset's card to its downstream asset's card. The groups (intake, billing, exports,
     # documents, delivery) open folded.
-    # wide enough for the three groups side by side: the graph draws only what is in view
+    # wide and tall enough for every group: the graph draws only what is in view
     page.set_viewport_size(ui.WIDE_VIEWPORT)
     page.goto(f"{base}/asset-groups")
     expect(page.get_by_text("Global asset lineage").first).to_be_visible()
@@ -89,10 +91,16 @@ def test_a_new_user_sees_the_pipeline_its_numbers_and_its_failures(ui_with_runs)
     while unfold.count():
         unfold.first.click()
     graph = page.locator('svg[class*="svgContainer"]')
+    # the unfolded groups are in the address now: loading it again fits the whole graph in view
+    # (after each unfold the view follows the group that opened, and the graph draws only what
+    # is in view)
+    page.goto(page.url)
+    graph = page.locator('svg[class*="svgContainer"]')
     for name in PIPELINE:
         expect(graph.get_by_text(name, exact=True)).to_be_visible()
     assert ui.lineage_edges(page, PIPELINE, awaiting=DEPENDENCIES) == DEPENDENCIES
     page.mouse.move(1, 1)  # no hover highlight in the picture
+    expect(graph.get_by_text("Loading...")).to_have_count(0)  # every card has its numbers
     _shot(page, "lineage")
     page.set_viewport_size(ui.VIEWPORT)
 
