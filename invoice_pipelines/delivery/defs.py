@@ -22,7 +22,7 @@ from dagster import (
 from pydantic import Field
 
 from invoice_pipelines.catalog import OWNERS
-from invoice_pipelines.delivery.pipeline import TextChannel, send_invoice_emails, send_invoices
+from invoice_pipelines.delivery.pipeline import EmailChannel, TextChannel, send_invoices
 from invoice_pipelines.resources.database import Database
 from invoice_pipelines.resources.files import FileStore
 from invoice_pipelines.resources.mail import SmtpMailer
@@ -57,6 +57,50 @@ def _table(items: dict[int, str], numbers: dict[int, str], limit: int = 50) -> s
     return "\n".join(rows)
 
 
+def _deliver(context, config, database, document_store, channel):
+    """What both delivery assets do: check the config, send over `channel`, log what was not
+    sent, and the metadata of the run."""
+    if config.resend and not config.invoice_ids:
+        raise refused("resend needs the invoice_ids to send again.")
+    engine = database.get_engine()
+    org = organization_or_refuse(engine, context.partition_key)
+    summary = send_invoices(
+        engine,
+        document_store,
+        channel,
+        org["id"],
+        config.invoice_ids or None,
+        retry_failed=config.retry_failed,
+        resend=config.resend,
+        max_per_second=config.max_per_second,
+        requested_by=config.requested_by or context.run.tags.get("dagster/user") or "dagster",
+        run_id=context.run.run_id,
+    )
+    for invoice_id, reason in summary.failed.items():
+        context.log.warning(
+            f"invoice {summary.numbers.get(invoice_id, invoice_id)} not sent: {reason}"
+        )
+    for invoice_id, message_id in summary.unknown.items():
+        context.log.error(
+            f"invoice {invoice_id}: {channel.name} {message_id} has an unknown outcome "
+            "(not sent again)"
+        )
+    metadata = {
+        "requested": MetadataValue.int(summary.requested),
+        "sent": MetadataValue.int(summary.sent),
+        "failed": MetadataValue.int(len(summary.failed)),
+        "unknown": MetadataValue.int(len(summary.unknown)),
+        "skipped": MetadataValue.int(len(summary.skipped)),
+        "retries": MetadataValue.int(summary.retries),
+        "seconds": MetadataValue.float(round(summary.seconds, 3)),
+    }
+    if summary.failed:
+        metadata["failed_deliveries"] = MetadataValue.md(_table(summary.failed, summary.numbers))
+    if summary.unknown:
+        metadata["unknown_deliveries"] = MetadataValue.md(_table(summary.unknown, summary.numbers))
+    return summary, metadata
+
+
 @asset(
     name="invoice_emails",
     partitions_def=organizations_partitions,
@@ -84,43 +128,7 @@ def invoice_emails(
     document_store: FileStore,
     mailer: SmtpMailer,
 ):
-    if config.resend and not config.invoice_ids:
-        raise refused("resend needs the invoice_ids to send again.")
-    engine = database.get_engine()
-    org = organization_or_refuse(engine, context.partition_key)
-    summary = send_invoice_emails(
-        engine,
-        document_store,
-        mailer,
-        org["id"],
-        config.invoice_ids or None,
-        retry_failed=config.retry_failed,
-        resend=config.resend,
-        max_per_second=config.max_per_second,
-        requested_by=config.requested_by or context.run.tags.get("dagster/user") or "dagster",
-        run_id=context.run.run_id,
-    )
-    for invoice_id, reason in summary.failed.items():
-        context.log.warning(
-            f"invoice {summary.numbers.get(invoice_id, invoice_id)} not sent: {reason}"
-        )
-    for invoice_id, message_id in summary.unknown.items():
-        context.log.error(
-            f"invoice {invoice_id}: e-mail {message_id} has an unknown outcome (not sent again)"
-        )
-    metadata = {
-        "requested": MetadataValue.int(summary.requested),
-        "sent": MetadataValue.int(summary.sent),
-        "failed": MetadataValue.int(len(summary.failed)),
-        "unknown": MetadataValue.int(len(summary.unknown)),
-        "skipped": MetadataValue.int(len(summary.skipped)),
-        "retries": MetadataValue.int(summary.retries),
-        "seconds": MetadataValue.float(round(summary.seconds, 3)),
-    }
-    if summary.failed:
-        metadata["failed_deliveries"] = MetadataValue.md(_table(summary.failed, summary.numbers))
-    if summary.unknown:
-        metadata["unknown_deliveries"] = MetadataValue.md(_table(summary.unknown, summary.numbers))
+    summary, metadata = _deliver(context, config, database, document_store, EmailChannel(mailer))
     yield MaterializeResult(metadata=metadata)
     yield AssetCheckResult(
         check_name=CHECK,
@@ -156,36 +164,9 @@ def invoice_text_messages(
 ):
     if config.channel not in ("sms", "whatsapp"):
         raise refused(f"channel must be sms or whatsapp, not {config.channel!r}.")
-    if config.resend and not config.invoice_ids:
-        raise refused("resend needs the invoice_ids to send again.")
-    engine = database.get_engine()
-    org = organization_or_refuse(engine, context.partition_key)
-    summary = send_invoices(
-        engine,
-        document_store,
-        TextChannel(text_messages, whatsapp=config.channel == "whatsapp"),
-        org["id"],
-        config.invoice_ids or None,
-        retry_failed=config.retry_failed,
-        resend=config.resend,
-        max_per_second=config.max_per_second,
-        requested_by=config.requested_by or context.run.tags.get("dagster/user") or "dagster",
-        run_id=context.run.run_id,
-    )
-    for invoice_id, reason in summary.failed.items():
-        context.log.warning(
-            f"invoice {summary.numbers.get(invoice_id, invoice_id)} not sent: {reason}"
-        )
-    metadata = {
-        "channel": config.channel,
-        "requested": MetadataValue.int(summary.requested),
-        "sent": MetadataValue.int(summary.sent),
-        "failed": MetadataValue.int(len(summary.failed)),
-        "unknown": MetadataValue.int(len(summary.unknown)),
-        "retries": MetadataValue.int(summary.retries),
-    }
-    if summary.failed:
-        metadata["failed_deliveries"] = MetadataValue.md(_table(summary.failed, summary.numbers))
+    channel = TextChannel(text_messages, whatsapp=config.channel == "whatsapp")
+    _, metadata = _deliver(context, config, database, document_store, channel)
+    metadata["channel"] = config.channel
     return MaterializeResult(metadata=metadata)
 
 
