@@ -11,7 +11,7 @@ from sqlalchemy.engine import Engine
 from invoice_pipelines.core.lifecycle import Status
 from invoice_pipelines.db.tables import audit_log
 from invoice_pipelines.db.tenancy import tenant_transaction
-from invoice_pipelines.intake.documents import change_status, load_refs
+from invoice_pipelines.intake.documents import change_chosen
 
 
 def reopen_exported(
@@ -24,18 +24,9 @@ def reopen_exported(
 ) -> tuple[list[int], dict[int, str]]:
     """Move EXPORTED documents back to VALIDATED; returns (reopened, refused with reasons)."""
     with tenant_transaction(engine, organization_id, write=True) as conn:
-        refs = load_refs(conn, organization_id, document_ids)
-        reopened: list[int] = []
-        refused: dict[int, str] = {}
-        for doc_id in sorted(set(int(i) for i in document_ids)):
-            ref = refs.get(doc_id)
-            if ref is None:
-                refused[doc_id] = "no such document in this organization"
-            elif ref.status != Status.EXPORTED:
-                refused[doc_id] = f"status is {ref.status}; only EXPORTED documents can be reopened"
-            else:
-                change_status(conn, ref, Status.VALIDATED)
-                reopened.append(doc_id)
+        reopened, refused = change_chosen(
+            conn, organization_id, document_ids, Status.EXPORTED, Status.VALIDATED, verb="reopened"
+        )
         conn.execute(
             insert(audit_log).values(
                 organization_id=organization_id,

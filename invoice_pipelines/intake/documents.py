@@ -194,6 +194,32 @@ def change_status(
     return DocumentRef(ref.id, ref.organization_id, current, new_version)
 
 
+def change_chosen(
+    conn: Connection,
+    organization_id: int,
+    document_ids: Iterable[int],
+    source: Status,
+    target: Status,
+    *,
+    verb: str,
+) -> tuple[list[int], dict[int, str]]:
+    """`change_status` source -> target for documents a person chose: (moved ids, refused ids with
+    the reason), e.g. a retry (FAILED -> CREATED) or a correction (EXPORTED -> VALIDATED)."""
+    refs = load_refs(conn, organization_id, document_ids)
+    moved: list[int] = []
+    refused: dict[int, str] = {}
+    for doc_id in sorted(set(int(i) for i in document_ids)):
+        ref = refs.get(doc_id)
+        if ref is None:
+            refused[doc_id] = "no such document in this organization"
+        elif ref.status != source:
+            refused[doc_id] = f"status is {ref.status}; only {source} documents can be {verb}"
+        else:
+            change_status(conn, ref, target)
+            moved.append(doc_id)
+    return moved, refused
+
+
 def change_status_where(
     conn: Connection,
     organization_id: int,

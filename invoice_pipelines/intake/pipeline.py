@@ -35,6 +35,7 @@ from invoice_pipelines.intake.documents import (
     DocumentRef,
     ErrorRecord,
     StaleDocument,
+    change_chosen,
     change_status,
     load_refs,
 )
@@ -441,17 +442,9 @@ def retry_documents(
                     )
                 ).scalars()
             )
-        refs = load_refs(conn, organization_id, document_ids)
-        retried, refused = [], {}
-        for doc_id in sorted(set(int(i) for i in document_ids)):
-            ref = refs.get(doc_id)
-            if ref is None:
-                refused[doc_id] = "no such document in this organization"
-            elif ref.status != Status.FAILED:
-                refused[doc_id] = f"status is {ref.status}; only FAILED documents can be retried"
-            else:
-                change_status(conn, ref, Status.CREATED)
-                retried.append(doc_id)
+        retried, refused = change_chosen(
+            conn, organization_id, document_ids, Status.FAILED, Status.CREATED, verb="retried"
+        )
         conn.execute(
             insert(audit_log).values(
                 organization_id=organization_id,
