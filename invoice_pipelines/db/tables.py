@@ -123,6 +123,8 @@ customers = Table(
     Column("einvoice_format", String(16), nullable=False, server_default="facturx"),
     # BT-10 buyer reference; for public buyers the Leitweg-ID XRechnung requires
     Column("buyer_reference", String(64)),
+    # Mahnsperre: no dunning notices for this customer until lifted (dunning_block_job, CLI)
+    Column("dunning_blocked", Boolean, nullable=False, server_default=text("false")),
     Column("active", Boolean, nullable=False, server_default=text("true")),
     *_timestamps(),
     UniqueConstraint("organization_id", "customer_number"),
@@ -309,6 +311,11 @@ sales_invoices = Table(
     Column("amount_paid", Money(), nullable=False, server_default="0"),
     Column("amount_due", Money(), nullable=False),
     Column("status", String(16), nullable=False, server_default="open"),
+    # dunning (overdue/): the day of the last (partial) payment restarts default interest; a
+    # disputed invoice gets no notices until the flag is lifted; a deleted one never again
+    Column("last_payment_date", Date),
+    Column("disputed", Boolean, nullable=False, server_default=text("false")),
+    Column("deleted_at", UtcDateTime),
     Column("created_by", String(255)),
     *_timestamps(),
     UniqueConstraint("organization_id", "invoice_number"),
@@ -436,6 +443,73 @@ deliveries = Table(
     CheckConstraint(_in("channel", DELIVERY_CHANNELS), name="channel"),
     CheckConstraint(_in("status", DELIVERY_STATUSES), name="status"),
     Index("ix_deliveries_org_status", "organization_id", "status"),
+)
+
+DUNNING_RUN_STATUSES = ("RUNNING", "SUCCESS", "PARTIAL", "FAILED")
+
+# A dunning notice: one per invoice and level, whoever runs at the same time (the unique key is the
+# guarantee, not the code). Fees and interest are recorded here, never on the invoice: `fee` and
+# `interest` are what this notice adds, `fees_total` / `interest_total` what all notices of the
+# invoice claim so far; interest_from..interest_until is the period this notice charged.
+dunning_notices = Table(
+    "dunning_notices",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("organization_id", Id, nullable=False),
+    Column("sales_invoice_id", Id, nullable=False),
+    Column("customer_id", Id, nullable=False),
+    Column("level", Integer, nullable=False),
+    Column("level_name", String(64), nullable=False),
+    Column("as_of", Date, nullable=False),  # the organization's local day it was issued for
+    Column("days_overdue", Integer, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("amount_open", Money(), nullable=False),
+    Column("fee", Money(), nullable=False),
+    Column("interest", Money(), nullable=False),
+    Column("interest_rate_percent", Rate(), nullable=False),
+    Column("interest_from", Date),
+    Column("interest_until", Date),
+    Column("fees_total", Money(), nullable=False),
+    Column("interest_total", Money(), nullable=False),
+    Column("total_claimed", Money(), nullable=False),
+    Column("template", String(64), nullable=False),
+    Column("channel", String(16), nullable=False),
+    Column("language", String(5), nullable=False),
+    Column("dunning_run_id", Id),
+    Column("dagster_run_id", String(64)),
+    Column("created_at", UtcDateTime, nullable=False, server_default=NOW),
+    UniqueConstraint("sales_invoice_id", "level"),
+    ForeignKeyConstraint(
+        ["organization_id", "sales_invoice_id"],
+        ["sales_invoices.organization_id", "sales_invoices.id"],
+        ondelete="CASCADE",
+    ),
+    Index("ix_dunning_notices_org_as_of", "organization_id", "as_of"),
+)
+
+# The execution log: one row per run and organization (RUNNING until it ends).
+dunning_runs = Table(
+    "dunning_runs",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    _org_fk(index=False),
+    Column("dagster_run_id", String(64)),
+    Column("as_of", Date),
+    Column("dry_run", Boolean, nullable=False, server_default=text("false")),
+    Column("status", String(16), nullable=False, server_default="RUNNING"),
+    Column("started_at", UtcDateTime, nullable=False, server_default=NOW),
+    Column("finished_at", UtcDateTime),
+    Column("duration_seconds", Float),
+    Column("invoices_scanned", Integer, nullable=False, server_default="0"),
+    Column("notices_created", Integer, nullable=False, server_default="0"),
+    Column("notices_by_level", Json, nullable=False, server_default=text("'{}'")),
+    Column("fees_charged", Money(), nullable=False, server_default="0"),
+    Column("interest_charged", Money(), nullable=False, server_default="0"),
+    Column("error_count", Integer, nullable=False, server_default="0"),
+    Column("errors", Json, nullable=False, server_default=text("'[]'")),
+    Column("created_by", String(255)),
+    CheckConstraint(_in("status", DUNNING_RUN_STATUSES), name="status"),
+    Index("ix_dunning_runs_org_started", "organization_id", "started_at"),
 )
 
 uploads = Table(
@@ -662,6 +736,137 @@ audit_log = Table(
     Column("entity_id", String(64)),
     Column("details", Json),
     Column("created_at", UtcDateTime, nullable=False, server_default=NOW),
+)
+
+# QuickBooks Online (quickbooks/): one connection per organization (a realm, its OAuth tokens
+# encrypted with INVOICE_PIPELINES_QBO_TOKEN_KEY), the mapping of our rows to QBO ids with the
+# baseline of the last sync, the pull cursors, the conflicts found by the two-way sync and the
+# queue of invoices to push.
+QBO_ENTITIES = ("customer", "item", "invoice", "payment")
+QBO_QUEUE_STATUSES = ("pending", "sending", "pushed", "failed", "conflict")
+SYNC_CONFLICT_DECISIONS = (
+    "local_won",
+    "qbo_won",
+    "manual_review",
+    "linked",
+    "kept_local",
+    "kept_qbo",
+)
+
+qbo_connections = Table(
+    "qbo_connections",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column(
+        "organization_id",
+        Id,
+        ForeignKey("organizations.id", ondelete="CASCADE"),
+        nullable=False,
+        unique=True,
+    ),
+    Column("realm_id", String(32), nullable=False),
+    Column("client_id", String(255), nullable=False),
+    # Fernet tokens (never the plain secrets)
+    Column("client_secret_enc", Text, nullable=False),
+    Column("refresh_token_enc", Text, nullable=False),
+    Column("access_token_enc", Text),
+    Column("access_expires_at", UtcDateTime),
+    # rolling 100-day idle expiry, and Intuit's hard 5-year maximum when the server tells it
+    Column("refresh_expires_at", UtcDateTime),
+    Column("refresh_hard_expires_at", UtcDateTime),
+    Column("token_version", Integer, nullable=False, server_default="0"),
+    Column("last_refreshed_at", UtcDateTime),
+    Column("status", String(16), nullable=False, server_default="active"),
+    Column("last_error", Text),
+    # tax codes by VAT rate, income account for new items, company timezone ...
+    Column("settings", Json, nullable=False, server_default=text("'{}'")),
+    *_timestamps(),
+    CheckConstraint("status IN ('active', 'revoked')", name="status"),
+)
+
+qbo_mappings = Table(
+    "qbo_mappings",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    _org_fk(index=False),
+    Column("entity", String(16), nullable=False),
+    Column("local_id", Id, nullable=False),
+    Column("qbo_id", String(32), nullable=False),
+    # the baseline: what both sides looked like when they last agreed
+    Column("sync_token", String(16)),
+    Column("qbo_updated_at", UtcDateTime),
+    Column("local_fingerprint", String(64)),
+    # active | inactive | voided | deleted
+    Column("qbo_state", String(16), nullable=False, server_default="active"),
+    Column("details", Json, nullable=False, server_default=text("'{}'")),
+    *_timestamps(),
+    UniqueConstraint("organization_id", "entity", "local_id"),
+    UniqueConstraint("organization_id", "entity", "qbo_id"),
+    CheckConstraint(_in("entity", QBO_ENTITIES), name="entity"),
+)
+
+qbo_cursors = Table(
+    "qbo_cursors",
+    metadata,
+    Column(
+        "organization_id", Id, ForeignKey("organizations.id", ondelete="CASCADE"), primary_key=True
+    ),
+    Column("entity", String(16), primary_key=True),
+    # the largest LastUpdatedTime QBO returned (UTC), never our own clock
+    Column("cursor", UtcDateTime),
+    # initial import: rows read so far (a resumed import goes on from here)
+    Column("imported", Integer, nullable=False, server_default="0"),
+    Column("import_done", Boolean, nullable=False, server_default=text("false")),
+    Column("updated_at", UtcDateTime, nullable=False, server_default=NOW, onupdate=utcnow),
+)
+
+sync_conflicts = Table(
+    "sync_conflicts",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    _org_fk(index=False),
+    Column("entity", String(16), nullable=False),
+    Column("local_id", Id),
+    Column("qbo_id", String(32)),
+    Column("reason", Text, nullable=False),
+    Column("local_version", Json),
+    Column("qbo_version", Json),
+    Column("decision", String(16), nullable=False),
+    # open: held until a person resolves it; resolved: decided (automatically or by a person)
+    Column("status", String(16), nullable=False),
+    Column("resolved_by", String(255)),
+    Column("resolved_at", UtcDateTime),
+    Column("created_at", UtcDateTime, nullable=False, server_default=NOW),
+    CheckConstraint(_in("decision", SYNC_CONFLICT_DECISIONS), name="decision"),
+    CheckConstraint("status IN ('open', 'resolved')", name="status"),
+    Index("ix_sync_conflicts_org_status", "organization_id", "status"),
+)
+
+qbo_push_queue = Table(
+    "qbo_push_queue",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("organization_id", Id, nullable=False),
+    Column("sales_invoice_id", Id, nullable=False),
+    # create | void
+    Column("action", String(8), nullable=False),
+    Column("status", String(16), nullable=False, server_default="pending"),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    # deterministic per invoice and action: a retry after an unknown outcome replays, never doubles
+    Column("request_id", String(50), nullable=False),
+    Column("qbo_id", String(32)),
+    Column("error_code", String(16)),
+    Column("error_message", Text),
+    *_timestamps(),
+    UniqueConstraint("sales_invoice_id", "action"),
+    ForeignKeyConstraint(
+        ["organization_id", "sales_invoice_id"],
+        ["sales_invoices.organization_id", "sales_invoices.id"],
+        ondelete="CASCADE",
+    ),
+    CheckConstraint("action IN ('create', 'void')", name="action"),
+    CheckConstraint(_in("status", QBO_QUEUE_STATUSES), name="status"),
+    Index("ix_qbo_push_queue_org_status", "organization_id", "status"),
 )
 
 # Tables whose rows belong to one organization: row-level security applies to each of these.

@@ -1,0 +1,139 @@
+"""Rate limits per realm: QBO's 500 requests/min, 10/s, 10 in flight and 40 batch requests/min.
+
+One `RealmLimiter` per realm and process (`limiter_for`), shared by every client of that realm in
+the process. Bounds across processes: Dagster runs that talk to a realm are limited to one at a time
+per organization (the `invoice_pipelines/organization` run tag, see tenants/partitions.py), so in
+normal operation one process talks to a realm; a second process (a CLI command beside a run) can at
+most double the rate, and QBO's 429 then slows both down through the client's backoff.
+
+Batch items count toward the per-minute total like single calls (Intuit meters each payload), so
+a batch of 30 costs 30 of the 500. Time is a `Clock` so benchmarks can run QBO's minute compressed
+against a simulator running on the same scale.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass
+
+
+class Clock:
+    """Seconds as the remote side counts them; `scale` > 1 compresses time (simulator/bench)."""
+
+    def __init__(self, scale: float = 1.0) -> None:
+        if scale <= 0:
+            raise ValueError("the clock's scale must be positive")
+        self.scale = scale
+        self._origin = time.monotonic()
+
+    def now(self) -> float:
+        return (time.monotonic() - self._origin) * self.scale
+
+    def sleep(self, seconds: float) -> None:
+        if seconds > 0:
+            time.sleep(seconds / self.scale)
+
+
+@dataclass(frozen=True)
+class QboLimits:
+    """Intuit's published limits per realm and app (limits-and-throttles)."""
+
+    per_minute: int = 500
+    per_second: int = 10
+    concurrent: int = 10
+    batch_per_minute: int = 40
+    max_batch_items: int = 30
+    # stay this fraction under each published number (a request's arrival at QBO lags our count)
+    headroom: float = 0.96
+
+    def effective(self, value: int) -> int:
+        return max(1, int(value * self.headroom))
+
+
+class RealmLimiter:
+    """Sliding-window limiter: `acquire` blocks until a request of `cost` items fits every limit."""
+
+    def __init__(self, limits: QboLimits | None = None, clock: Clock | None = None) -> None:
+        self.limits = limits or QboLimits()
+        self.clock = clock or Clock()
+        self._lock = threading.Lock()
+        self._minute: deque[tuple[float, int]] = deque()  # (time, cost)
+        self._minute_total = 0
+        self._second: deque[float] = deque()
+        self._batches: deque[float] = deque()
+        self._in_flight = threading.BoundedSemaphore(self.limits.concurrent)
+
+    def _prune(self, now: float) -> None:
+        while self._minute and self._minute[0][0] <= now - 60:
+            self._minute_total -= self._minute.popleft()[1]
+        while self._second and self._second[0] <= now - 1:
+            self._second.popleft()
+        while self._batches and self._batches[0] <= now - 60:
+            self._batches.popleft()
+
+    def _wait_needed(self, now: float, cost: int, batch: bool) -> float:
+        limits = self.limits
+        waits = [0.0]
+        per_minute = limits.effective(limits.per_minute)
+        if self._minute_total + cost > per_minute:
+            # free enough of the window's oldest entries
+            freed, needed = 0, self._minute_total + cost - per_minute
+            for moment, spent in self._minute:
+                freed += spent
+                if freed >= needed:
+                    waits.append(moment + 60 - now)
+                    break
+        if len(self._second) + 1 > limits.effective(limits.per_second):
+            waits.append(self._second[0] + 1 - now)
+        if batch and len(self._batches) + 1 > limits.effective(limits.batch_per_minute):
+            waits.append(self._batches[0] + 60 - now)
+        return max(waits)
+
+    def acquire(self, cost: int = 1, *, batch: bool = False) -> None:
+        if cost > self.limits.effective(self.limits.per_minute):
+            raise ValueError(f"a request of {cost} items can never fit the per-minute limit")
+        self._in_flight.acquire()
+        try:
+            while True:
+                with self._lock:
+                    now = self.clock.now()
+                    self._prune(now)
+                    wait = self._wait_needed(now, cost, batch)
+                    if wait <= 0:
+                        self._minute.append((now, cost))
+                        self._minute_total += cost
+                        self._second.append(now)
+                        if batch:
+                            self._batches.append(now)
+                        return
+                self.clock.sleep(wait + 0.001)
+        except BaseException:
+            self._in_flight.release()
+            raise
+
+    def release(self) -> None:
+        self._in_flight.release()
+
+
+_registry: dict[tuple[str, float], RealmLimiter] = {}
+_registry_lock = threading.Lock()
+
+
+def limiter_for(realm_id: str, clock: Clock | None = None, limits: QboLimits | None = None):
+    """The process's limiter of a realm (one per realm and clock scale)."""
+    clock = clock or Clock()
+    key = (realm_id, clock.scale)
+    with _registry_lock:
+        limiter = _registry.get(key)
+        if limiter is None:
+            limiter = RealmLimiter(limits, clock)
+            _registry[key] = limiter
+        return limiter
+
+
+def backoff_seconds(attempt: int, *, base: float = 1.0, cap: float = 30.0) -> float:
+    """Exponential backoff with full jitter: attempt 1 waits up to `base`, then 2x, 4x ... `cap`."""
+    return random.uniform(0, min(cap, base * (2 ** (attempt - 1))))
