@@ -7,10 +7,12 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Engine, or_, select, update
+from sqlalchemy import Engine, or_, select, true, update
 from sqlalchemy.engine import Connection
 
 from invoice_pipelines.billing.requests import (
+    FOLLOW_UP_OPTIONS,
+    INVOICE_KINDS,
     SALES_ORDERS,
     BatchRequestError,
     insert_job,
@@ -253,6 +255,7 @@ def retry_failed(
             select(
                 batch_job_items.c.id,
                 batch_job_items.c.sales_order_id,
+                batch_job_items.c.sales_invoice_id,
                 batch_job_items.c.payload,
                 batch_job_items.c.status,
             )
@@ -261,11 +264,27 @@ def retry_failed(
         ).all()
         if not rows:
             return None
-        if job.kind == SALES_ORDERS:
+        original = conn.execute(
+            select(batch_jobs.c.request).where(batch_jobs.c.id == job_id)
+        ).scalar_one()
+        if job.kind in INVOICE_KINDS:
+            # the same options (channel, resend, combined PDF) over exactly the failed invoices
+            request: dict = {
+                **{
+                    k: v
+                    for k, v in (original or {}).items()
+                    if k not in ("invoice_ids", "after_job")
+                },
+                "invoice_ids": [r.sales_invoice_id for r in rows],
+            }
+        elif job.kind == SALES_ORDERS:
             ids = [r.sales_order_id or int((r.payload or {})["sales_order_id"]) for r in rows]
-            request: dict = {"order_ids": ids}
+            request = {"order_ids": ids}
         else:
             request = {"customers": [r.payload for r in rows]}
+        if job.kind not in INVOICE_KINDS:
+            # a retry asks for what the job asked for after its invoices (its own follow-up)
+            request.update({k: v for k, v in (original or {}).items() if k in FOLLOW_UP_OPTIONS})
         new_id = insert_job(
             engine,
             org,
@@ -312,6 +331,7 @@ def pending_jobs(
     recent_since: datetime,
     exclude_ids: Iterable[int] = (),
     limit: int = 100,
+    kinds: Sequence[str] | None = None,
 ) -> list[QueuedJob]:
     """Pending jobs that no runner has taken: those after the sensor's cursor, plus recent ones.
 
@@ -329,6 +349,7 @@ def pending_jobs(
                 # excluded in SQL, not after the LIMIT: jobs launched but not yet started would
                 # otherwise fill every page and hide newer ones
                 batch_jobs.c.id.not_in(sorted(set(exclude_ids))),
+                batch_jobs.c.kind.in_(kinds) if kinds is not None else true(),
             )
             .order_by(batch_jobs.c.id)
             .limit(limit)
@@ -336,7 +357,9 @@ def pending_jobs(
     return [QueuedJob(r.id, r.slug, r.kind) for r in rows]
 
 
-def processing_jobs(engine: Engine, *, limit: int = 100) -> list[QueuedJob]:
+def processing_jobs(
+    engine: Engine, *, limit: int = 100, kinds: Sequence[str] | None = None
+) -> list[QueuedJob]:
     """Jobs in processing with their runner: the sensor resumes those whose Dagster run died."""
     with system_transaction(engine) as conn:
         rows = conn.execute(
@@ -348,7 +371,11 @@ def processing_jobs(engine: Engine, *, limit: int = 100) -> list[QueuedJob]:
             )
             .join(organizations, organizations.c.id == batch_jobs.c.organization_id)
             # a job someone asked to cancel is not resumed; the stuck-job cleanup ends it cancelled
-            .where(batch_jobs.c.status == "processing", batch_jobs.c.cancel_requested.is_(False))
+            .where(
+                batch_jobs.c.status == "processing",
+                batch_jobs.c.cancel_requested.is_(False),
+                batch_jobs.c.kind.in_(kinds) if kinds is not None else true(),
+            )
             .order_by(batch_jobs.c.id)
             .limit(limit)
         ).all()

@@ -7,6 +7,12 @@
 #   (`up_to` optional: only orders dated up to that day);
 # - kind `customer_lines`: `{"customers": [{"customer_id": 5, "lines": [{"item_id": 7, "quantity": "2",
 #   "unit_price": "19.90"}, ...]}, ...]}` (price, description and VAT default to the item's).
+#   Both may add `"generate_pdf": true` and `"send_immediately": true, "channel": "email"`: the
+#   follow-up job (below) is queued with the invoicing job, in the same transaction;
+# - kind `documents` (`documents/batch.py`): `{"invoice_ids": [...], "combined_pdf": true}` or
+#   `{"after_job": 17}` (the invoices job 17 created, once it has finished);
+# - kind `communications` (`delivery/batch.py`): the same, with `"channel": "email" | "sms" |
+#   "whatsapp"` and optionally `"resend": true`.
 #
 # `status` starts `pending`; the batch jobs sensor launches one run per pending job (rows whose
 # `dagster_run_id` is already set belong to a runner outside Dagster, such as `batch-invoice --wait`).
@@ -29,6 +35,14 @@ from invoice_pipelines.db.tenancy import resolve_organization, tenant_transactio
 
 SALES_ORDERS = "sales_orders"
 CUSTOMER_LINES = "customer_lines"
+INVOICING_KINDS = (SALES_ORDERS, CUSTOMER_LINES)
+DOCUMENTS = "documents"
+COMMUNICATIONS = "communications"
+# kinds whose items are sales invoices (`sales_invoice_id`), processed by `documents/batch.py`
+INVOICE_KINDS = (DOCUMENTS, COMMUNICATIONS)
+CHANNELS = ("email", "sms", "whatsapp")
+# what an invoicing request may ask for after its invoices are committed (kept by its retries)
+FOLLOW_UP_OPTIONS = ("generate_pdf", "send_immediately", "channel")
 # payment terms when the organization's settings give none (`settings.payment_terms_days`); the
 # same default the schema gives a customer's payment terms
 DEFAULT_DUE_DAYS = 14
@@ -139,17 +153,63 @@ def insert_job(
             dagster_run_id=runner,
             retry_of_job_id=retry_of_job_id,
             # known now for explicit lists; the start of processing sets the final count
-            total_count=len(set(request.get("order_ids", []))) or len(request.get("customers", [])),
+            total_count=len(set(request.get("order_ids", [])))
+            or len(request.get("customers", []))
+            or len(set(request.get("invoice_ids", []))),
         )
         .returning(batch_jobs.c.id)
     ).scalar_one()
-    summary = {k: v for k, v in request.items() if k != "order_ids" and k != "customers"}
+    lists = ("order_ids", "customers", "invoice_ids")
+    summary = {k: v for k, v in request.items() if k not in lists}
     if "order_ids" in request:
         summary["orders"] = len(request["order_ids"])
     if "customers" in request:
         summary["customers"] = len(request["customers"])
+    if "invoice_ids" in request:
+        summary["invoices"] = len(request["invoice_ids"])
     record_audit(conn, org["id"], who, "batch_job.enqueued", job_id, {"kind": kind, **summary})
+    follow_up = follow_up_request(request, job_id)
+    if kind in INVOICING_KINDS and follow_up is not None:
+        # queued with its invoicing job, in one commit: a crash between invoicing and sending
+        # cannot lose it, and it exists once (it waits until job_id has finished)
+        insert_job(
+            engine,
+            org,
+            kind=follow_up[0],
+            request=follow_up[1],
+            invoice_date=invoice_date,
+            due_days=due_days,
+            created_by=created_by,
+            runner=None,
+            conn=conn,
+        )
     return job_id
+
+
+def follow_up_options(
+    generate_pdf: bool = False, send_immediately: bool = False, channel: str | None = None
+) -> dict:
+    """The follow-up options of an invoicing request, checked (empty when none is asked for)."""
+    if channel is not None and channel not in CHANNELS:
+        raise BatchRequestError(f"channel must be one of {', '.join(CHANNELS)}, not {channel!r}")
+    if channel is not None and not send_immediately:
+        raise BatchRequestError("a channel only applies with send_immediately")
+    options: dict = {}
+    if generate_pdf:
+        options["generate_pdf"] = True
+    if send_immediately:
+        options.update(send_immediately=True, channel=channel or "email")
+    return options
+
+
+def follow_up_request(request: Mapping[str, Any], job_id: int) -> tuple[str, dict] | None:
+    """The job an invoicing request asks for after its invoices: sending (which writes the
+    documents first, so it implies generate_pdf) or documents alone; None if neither."""
+    if request.get("send_immediately"):
+        return COMMUNICATIONS, {"after_job": job_id, "channel": request.get("channel") or "email"}
+    if request.get("generate_pdf"):
+        return DOCUMENTS, {"after_job": job_id}
+    return None
 
 
 def enqueue_sales_orders(
@@ -163,12 +223,13 @@ def enqueue_sales_orders(
     due_days: int | None = None,
     created_by: str | None = None,
     runner: str | None = None,
+    options: Mapping[str, Any] | None = None,
 ) -> int:
     """Queue invoicing of sales orders: explicit ids, or every reviewed order (up to a date).
 
     Returns the job id at once; the work happens in `process_batch_job`. `runner` marks the job as
     taken by a process outside Dagster so the sensor leaves it alone. `due_days` None: the
-    organization's payment terms (`organization_due_days`).
+    organization's payment terms (`organization_due_days`). `options`: `follow_up_options`.
     """
     org = lookup_organization(engine, organization)
     if (order_ids is None) == (not all_reviewed):
@@ -181,6 +242,7 @@ def enqueue_sales_orders(
     else:
         up_to_day = parse_day(up_to, "up_to")
         request = {"all_reviewed": True, "up_to": up_to_day.isoformat() if up_to_day else None}
+    request.update(options or {})
     return insert_job(
         engine,
         org,
@@ -290,6 +352,7 @@ def enqueue_customer_lines(
     due_days: int | None = None,
     created_by: str | None = None,
     runner: str | None = None,
+    options: Mapping[str, Any] | None = None,
 ) -> int:
     """Queue invoices for customers with given items, quantities and prices (no sales orders)."""
     org = lookup_organization(engine, organization)
@@ -297,7 +360,7 @@ def enqueue_customer_lines(
         engine,
         org,
         kind=CUSTOMER_LINES,
-        request={"customers": normalize_customer_lines(customers)},
+        request={"customers": normalize_customer_lines(customers), **(options or {})},
         invoice_date=parse_day(invoice_date, "invoice date"),
         due_days=due_days,
         created_by=created_by,

@@ -127,10 +127,31 @@ def mark_unknown(engine: Engine, organization_id: int, older_than: timedelta) ->
 
 
 def _candidates(
-    conn, organization_id: int, invoice_ids, *, channel: str, retry_failed: bool, resend: bool
+    conn,
+    organization_id: int,
+    invoice_ids,
+    *,
+    channel: str,
+    retry_failed: bool,
+    resend: bool,
+    batch_job_id: int | None = None,
 ):
     """(invoice id, next sequence or None when it must not be sent) for the invoices asked for."""
     d = deliveries.c
+    ours: set[int] = set()
+    if resend and batch_job_id is not None and invoice_ids:
+        # a batch job resends once: what it already delivered (a run of it that died, resumed)
+        # is treated like any earlier delivery, never resent again on its own
+        ours = set(
+            conn.execute(
+                select(d.sales_invoice_id).where(
+                    d.organization_id == organization_id,
+                    d.channel == channel,
+                    d.batch_job_id == batch_job_id,
+                    d.sales_invoice_id.in_(list(invoice_ids)),
+                )
+            ).scalars()
+        )
     latest = (
         select(d.sales_invoice_id, func.max(d.sequence).label("sequence"))
         .where(d.organization_id == organization_id, d.channel == channel)
@@ -159,7 +180,7 @@ def _candidates(
     for invoice_id, sequence, status in conn.execute(query):
         if sequence is None:
             picked.append((invoice_id, 0, False))
-        elif resend and invoice_ids:
+        elif resend and invoice_ids and invoice_id not in ours:
             picked.append((invoice_id, sequence + 1, False))
         elif status == "failed" and retry_failed:
             picked.append((invoice_id, sequence, True))  # the failed row is tried again
@@ -256,7 +277,13 @@ def send_invoices(
     requested_by: str = "dagster",
     run_id: str | None = None,
     stale_after: timedelta = timedelta(seconds=0),
+    batch_job_id: int | None = None,
 ) -> DeliverySummary:
+    """Send the invoices (given ids, or every one never sent over the channel) at most once.
+
+    `batch_job_id`: the communications job this is part of, kept with each delivery (its audit
+    trail; with `resend`, an invoice the job already delivered is not resent by a resumed run).
+    """
     started = time.perf_counter()
     org = resolve_organization(engine, organization)
     with _sending_lock(engine, org):
@@ -276,6 +303,7 @@ def send_invoices(
             run_id=run_id,
             stale_after=stale_after,
             started=started,
+            batch_job_id=batch_job_id,
         )
 
 
@@ -326,6 +354,7 @@ def _send(
     run_id,
     stale_after,
     started,
+    batch_job_id=None,
 ) -> DeliverySummary:
     summary = DeliverySummary(org["slug"])
     # rows a dead run left `sending` (this run has not started any yet)
@@ -338,6 +367,7 @@ def _send(
             channel=channel.name,
             retry_failed=retry_failed,
             resend=resend,
+            batch_job_id=batch_job_id,
         )
         ids = [i for i, _, _ in picked]
         mails = _mails(conn, store, org, ids, channel=channel) if picked else {}
@@ -382,6 +412,7 @@ def _send(
                             None,
                             requested_by,
                             run_id,
+                            batch_job_id,
                         )
                         intent.update(status="failed", error=str(exc))
                         commit(pending_outcome, intent)
@@ -399,6 +430,7 @@ def _send(
                         message_id,
                         requested_by,
                         run_id,
+                        batch_job_id,
                     )
                     # the intent is durable before the message leaves (with the last outcome)
                     commit(pending_outcome, intent)
@@ -517,6 +549,9 @@ def _record_intent(conn, intent: dict, run_id: str | None) -> int:
                 recipient=intent["recipient"],
                 attempts=d.attempts + 1,
                 dagster_run_id=run_id,
+                # who tried it this time, from which batch job
+                created_by=intent["created_by"],
+                batch_job_id=intent["batch_job_id"],
                 updated_at=utcnow(),
             )
         )
@@ -539,7 +574,16 @@ def _address(channel: Channel, mail: InvoiceMail | str) -> str | None:
 
 
 def _intent(
-    org, channel, invoice_id, sequence, again, recipient, message_id, requested_by, run_id
+    org,
+    channel,
+    invoice_id,
+    sequence,
+    again,
+    recipient,
+    message_id,
+    requested_by,
+    run_id,
+    batch_job_id=None,
 ) -> dict:
     return {
         "organization_id": org["id"],
@@ -552,6 +596,7 @@ def _intent(
         "attempts": 1,
         "created_by": requested_by,
         "dagster_run_id": run_id,
+        "batch_job_id": batch_job_id,
         "again": again,
     }
 

@@ -1,0 +1,136 @@
+"""Batch communications through the queue (kind `communications`): each chunk of invoices gets its
+documents (written once, as in a documents job) and is sent over the job's channel by
+`delivery.pipeline.send_invoices`, at most once per invoice and channel.
+
+An item's outcome is read from `deliveries`, not from what this process saw: a run that died
+mid-chunk and was resumed finds the messages it already sent there (sent: done, not sent again;
+under way at the death: `unknown`, a failed item with that reason, never resent on its own). A
+failed delivery (a 5xx answer, no address) is tried again by the job's retry, which asks for
+exactly the failed invoices. Every delivery of the job leaves an audit log row: who sent which
+invoice, when, to whom, over which channel, with which message id and outcome.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import replace
+from typing import Any
+
+from sqlalchemy import Engine, select
+
+from invoice_pipelines.billing.jobs import BatchJob
+from invoice_pipelines.db.tables import deliveries, sales_invoices
+from invoice_pipelines.db.tenancy import tenant_transaction
+from invoice_pipelines.delivery.pipeline import Channel, send_invoices
+from invoice_pipelines.documents.batch import SUCCEEDED, ItemOutcome, Work, ensure_documents
+from invoice_pipelines.documents.pipeline import Builder
+from invoice_pipelines.resources.files import FileStore
+
+DELIVERY_ACTIONS = {"sent": "invoice.sent", "failed": "invoice.send_failed"}
+
+
+def communications_work(
+    engine: Engine,
+    store: FileStore,
+    channel_for: Callable[[str], Channel],
+    *,
+    builder: Builder | None = None,
+    run_id: str | None = None,
+    max_per_second: float = 50.0,
+    backoff_seconds: float = 0.5,
+) -> Work:
+    """The work of a communications chunk; `channel_for(name)` opens the job's channel."""
+
+    def work(job: BatchJob, request: Mapping[str, Any], invoice_ids: list[int]):
+        channel = channel_for(request.get("channel") or "email")
+        outcomes = ensure_documents(engine, store, job, invoice_ids, builder=builder, run_id=run_id)
+        ready = [i for i in invoice_ids if outcomes[i] is SUCCEEDED]
+        if not ready:
+            return outcomes
+        summary = send_invoices(
+            engine,
+            store,
+            channel,
+            job.organization_id,
+            ready,
+            # a failed delivery (refused address, none at all) did not arrive: sending it again
+            # is what a job that names the invoice asks for
+            retry_failed=True,
+            resend=bool(request.get("resend")),
+            max_per_second=max_per_second,
+            backoff_seconds=backoff_seconds,
+            requested_by=job.created_by or "unknown",
+            run_id=run_id,
+            batch_job_id=job.id,
+        )
+        outcomes.update(_outcomes(engine, job, channel.name, ready, summary.skipped))
+        return outcomes
+
+    return work
+
+
+def _outcomes(
+    engine: Engine, job: BatchJob, channel: str, ids: list[int], skipped: Mapping[int, str]
+) -> dict[int, ItemOutcome]:
+    """Each invoice's outcome from its latest delivery over the channel, with an audit log row
+    for each delivery of the job (recorded with the item, so once)."""
+    d = deliveries.c
+    with tenant_transaction(engine, job.organization_id) as conn:
+        latest: dict[int, Any] = {}
+        for row in conn.execute(
+            select(deliveries, sales_invoices.c.invoice_number)
+            .join(sales_invoices, sales_invoices.c.id == d.sales_invoice_id)
+            .where(
+                d.organization_id == job.organization_id,
+                d.channel == channel,
+                d.sales_invoice_id.in_(ids),
+            )
+            .order_by(d.sales_invoice_id, d.sequence)
+        ):
+            latest[row.sales_invoice_id] = row
+        outcomes: dict[int, ItemOutcome] = {}
+        for invoice_id in ids:
+            row = latest.get(invoice_id)
+            ours = row is not None and row.batch_job_id == job.id
+            reason = skipped.get(invoice_id)
+            if row is None or (not ours and reason and reason.startswith("not sent in this run")):
+                outcomes[invoice_id] = ItemOutcome(
+                    "failed", "not_sent", reason or "not sent (no delivery recorded)"
+                )
+            elif not ours:
+                outcomes[invoice_id] = ItemOutcome(
+                    "skipped", f"already_{row.status}", reason or f"already {row.status}"
+                )
+            elif row.status == "sent":
+                outcomes[invoice_id] = SUCCEEDED
+            elif row.status == "failed":
+                outcomes[invoice_id] = ItemOutcome("failed", "send_failed", row.error)
+            else:  # unknown (or still sending: its run died under way)
+                outcomes[invoice_id] = ItemOutcome(
+                    "failed",
+                    "outcome_unknown",
+                    row.error
+                    or "the message may or may not have arrived; it is not sent again on its own",
+                )
+            if ours:
+                outcomes[invoice_id] = replace(
+                    outcomes[invoice_id],
+                    audit={
+                        "created_by": row.created_by or job.created_by or "unknown",
+                        "action": DELIVERY_ACTIONS.get(row.status, "invoice.send_unknown"),
+                        "entity_type": "sales_invoice",
+                        "entity_id": str(invoice_id),
+                        "details": {
+                            "batch_job_id": job.id,
+                            "invoice_number": row.invoice_number,
+                            "channel": channel,
+                            "recipient": row.recipient,
+                            "message_id": row.message_id,
+                            "sequence": row.sequence,
+                            "status": row.status,
+                            "sent_at": row.sent_at.isoformat() if row.sent_at else None,
+                            "error": row.error,
+                        },
+                    },
+                )
+    return outcomes

@@ -1,0 +1,168 @@
+"""Documents jobs through the batch jobs queue, on SQLite and PostgreSQL: a bad invoice fails
+alone with its rule id, the combined print file holds the others in request order, cancel stops
+at the next chunk, retry redoes only the failed invoices."""
+
+from __future__ import annotations
+
+import io
+
+import pypdf
+from sqlalchemy import select, update
+
+from invoice_pipelines.billing.jobs import cancel_batch_job, job_item_outcomes, retry_failed
+from invoice_pipelines.db.tables import audit_log, customers
+from invoice_pipelines.db.tenancy import tenant_transaction
+from invoice_pipelines.documents.batch import (
+    DOCUMENTS,
+    combined_pdf_of,
+    documents_work,
+    enqueue_invoice_job,
+    run_invoice_job,
+)
+from invoice_pipelines.intake.parse import parse_document
+from invoice_pipelines.resources.files import LocalFileStore
+from invoice_pipelines_tests.documents.test_pipeline import SELLER
+from invoice_pipelines_tests.exports.books import customer, sales_invoice
+
+
+def _org(db):
+    return db.new_organization(
+        name="Müller Werkzeugbau GmbH", vat_id="DE123456789", settings={"seller": SELLER}
+    )
+
+
+def _public_customer(db, org_id: int) -> int:
+    """An XRechnung customer without a Leitweg-ID: its invoices cannot get documents."""
+    town = customer(db.engine, org_id, "K-9", "Stadt Musterhausen")
+    with tenant_transaction(db.engine, org_id, write=True) as conn:
+        conn.execute(
+            update(customers)
+            .where(customers.c.id == town)
+            .values(einvoice_format="xrechnung-cii", email="rechnung@musterhausen.example")
+        )
+    return town
+
+
+def _numbers_in(pdf: bytes) -> list[str]:
+    """The invoice numbers printed on the pages of a PDF, page by page."""
+    found = []
+    for page in pypdf.PdfReader(io.BytesIO(pdf)).pages:
+        text = page.extract_text()
+        found.append(next(word for word in text.split() if word.startswith("RE-2026-")))
+    return found
+
+
+def test_a_documents_job_fails_the_bad_invoice_and_prints_the_rest_in_order(db, tmp_path):
+    org = _org(db)
+    buyer = customer(db.engine, org["id"], "K-1", "Kunde GmbH")
+    good = [sales_invoice(db.engine, org["id"], buyer) for _ in range(4)]
+    bad = sales_invoice(db.engine, org["id"], _public_customer(db, org["id"]))
+    store = LocalFileStore(root=str(tmp_path))
+    # request order is not id order: the print file follows the request
+    requested = [good[2], good[0], bad, good[3], good[1]]
+    job_id = enqueue_invoice_job(
+        db.engine, org["slug"], DOCUMENTS, requested, combined_pdf=True, created_by="anna"
+    )
+    seen = []
+    job = run_invoice_job(
+        db.engine,
+        job_id,
+        documents_work(db.engine, store),
+        store=store,
+        chunk_size=2,
+        on_progress=lambda j: seen.append((j.processed_count, j.total_count)),
+    )
+    assert (job.status, job.successful_count, job.failed_count) == ("completed_with_errors", 4, 1)
+    assert seen == [(2, 5), (4, 5), (5, 5)]
+    [failure] = job_item_outcomes(db.engine, job)
+    assert failure["position"] == 3 and failure["error_code"] == "IP-DOC-LEITWEG"
+    assert "Leitweg" in failure["error_message"]
+
+    combined = combined_pdf_of(db.engine, job)
+    data = (tmp_path / combined["key"]).read_bytes()
+    assert combined["size_bytes"] == len(data) and combined["path"].endswith(
+        "batch-%d.pdf" % job_id
+    )
+    numbers = {i: parse_number(tmp_path, db, org, i) for i in good}
+    # one page per invoice here; the print file has the four good ones in request order
+    assert combined["pages"] == 4 == len(pypdf.PdfReader(io.BytesIO(data)).pages)
+    assert _numbers_in(data) == [numbers[i] for i in requested if i != bad]
+    assert [(m["sales_invoice_id"], m["code"]) for m in combined["missing"]] == [
+        (bad, "IP-DOC-LEITWEG")
+    ]
+
+
+def parse_number(tmp_path, db, org, invoice_id: int) -> str:
+    from invoice_pipelines.db.tables import sales_invoice_documents as d
+
+    with tenant_transaction(db.engine, org["id"]) as conn:
+        key = conn.execute(
+            select(d.c.storage_key).where(d.c.sales_invoice_id == invoice_id, d.c.kind == "facturx")
+        ).scalar_one()
+    read = parse_document((tmp_path / key).read_bytes(), key.rsplit("/", 1)[-1])
+    assert read.status == "VALIDATED"
+    return read.invoice.number
+
+
+def test_cancel_stops_at_the_next_chunk_and_retry_redoes_only_the_failed(db, tmp_path):
+    org = _org(db)
+    buyer = customer(db.engine, org["id"], "K-1", "Kunde GmbH")
+    town = _public_customer(db, org["id"])
+    ids = [sales_invoice(db.engine, org["id"], buyer) for _ in range(5)]
+    bad = sales_invoice(db.engine, org["id"], town)
+    store = LocalFileStore(root=str(tmp_path))
+    work = documents_work(db.engine, store)
+
+    # cancelled while its first chunk is done: the second chunk never starts
+    job_id = enqueue_invoice_job(db.engine, org["slug"], DOCUMENTS, ids)
+    job = run_invoice_job(
+        db.engine,
+        job_id,
+        work,
+        store=store,
+        chunk_size=2,
+        on_progress=lambda j: cancel_batch_job(db.engine, j.id, cancelled_by="bob"),
+    )
+    assert (job.status, job.processed_count, job.successful_count) == ("cancelled", 2, 2)
+    assert len(list(tmp_path.rglob("*.pdf"))) == 2
+
+    # the bad invoice fails; once the customer's Leitweg-ID is there, the retry does just it
+    job_id = enqueue_invoice_job(db.engine, org["slug"], DOCUMENTS, [*ids, bad])
+    job = run_invoice_job(db.engine, job_id, work, store=store, chunk_size=10)
+    assert (job.successful_count, job.failed_count) == (5, 1)
+    with tenant_transaction(db.engine, org["id"], write=True) as conn:
+        conn.execute(
+            update(customers).where(customers.c.id == town).values(buyer_reference="991-12345-67")
+        )
+    retry_id = retry_failed(db.engine, job_id, created_by="bob")
+    retried = run_invoice_job(db.engine, retry_id, work, store=store)
+    assert (retried.status, retried.total_count, retried.successful_count) == ("completed", 1, 1)
+    assert retried.retry_of_job_id == job_id and retried.created_by == "bob"
+    assert len(list(tmp_path.rglob("*.pdf"))) == 6 and len(list(tmp_path.rglob("*.xml"))) == 1
+    with tenant_transaction(db.engine, org["id"]) as conn:
+        actions = conn.execute(
+            select(audit_log.c.action, audit_log.c.created_by)
+            .where(audit_log.c.organization_id == org["id"])
+            .order_by(audit_log.c.id)
+        ).all()
+    assert ("batch_job.cancel_requested", "bob") in actions
+    assert any(action == "batch_job.cancelled" for action, _ in actions)
+
+
+def test_bad_requests_are_refused_in_one_sentence(db, tmp_path):
+    import pytest
+
+    from invoice_pipelines.billing.requests import BatchRequestError
+
+    org = _org(db)
+    with pytest.raises(BatchRequestError, match="positive integers"):
+        enqueue_invoice_job(db.engine, org["slug"], DOCUMENTS, ["x"])
+    with pytest.raises(BatchRequestError, match="channel must be one of"):
+        enqueue_invoice_job(db.engine, org["slug"], "communications", [1], channel="fax")
+    # an id that is no invoice of the organization fails as an item, the job goes on
+    job_id = enqueue_invoice_job(db.engine, org["slug"], DOCUMENTS, [999999])
+    job = run_invoice_job(
+        db.engine, job_id, documents_work(db.engine, LocalFileStore(root=str(tmp_path)))
+    )
+    assert (job.status, job.failed_count) == ("completed_with_errors", 1)
+    assert job.errors[0]["code"] == "IP-DOC-UNKNOWN"
