@@ -9,6 +9,7 @@ from invoice_pipelines.delivery import defs as delivery
 from invoice_pipelines.documents import defs as documents
 from invoice_pipelines.exports import defs as exports
 from invoice_pipelines.intake import defs as intake
+from invoice_pipelines.overdue import defs as overdue
 from invoice_pipelines.resources.database import Database
 from invoice_pipelines.resources.files import LocalFileStore
 from invoice_pipelines.resources.mail import mailer_from_env
@@ -43,7 +44,13 @@ def build_definitions() -> Definitions:
         ),
     }
     merged = Definitions.merge(
-        tenants.defs, intake.defs, billing.defs, exports.defs, documents.defs, delivery.defs
+        tenants.defs,
+        intake.defs,
+        billing.defs,
+        exports.defs,
+        documents.defs,
+        delivery.defs,
+        overdue.defs,
     )
     # every asset links to the function or module that defines it ("View source" in the catalog)
     assets = with_code_references(list(merged.assets or []))

@@ -126,6 +126,28 @@ SETTINGS: tuple[Setting, ...] = (
         "Service-account JSON for Google Cloud Vision.",
     ),
     Setting(
+        "SCHEDULER_SCHEDULE_TYPE",
+        "cron",
+        "Overdue run schedule: `cron` (SCHEDULER_SCHEDULE_VALUE is a cron expression) or "
+        "`interval` (SCHEDULER_SCHEDULE_VALUE is whole hours between runs, at least 1).",
+    ),
+    Setting(
+        "SCHEDULER_SCHEDULE_VALUE",
+        "0 0 * * *",
+        "Overdue run schedule: the cron expression or the hours between runs (default: daily at "
+        "00:00).",
+    ),
+    Setting(
+        "SCHEDULER_BATCH_SIZE",
+        "100",
+        "Organizations per overdue run launched by the schedule.",
+    ),
+    Setting(
+        "SCHEDULER_TIMEZONE",
+        "UTC",
+        "Timezone the overdue schedule's cron expression is read in (IANA name).",
+    ),
+    Setting(
         "INVOICE_PIPELINES_TEST_PG_URL",
         "postgresql://postgres@127.0.0.1:5432/test",
         "Tests only: PostgreSQL server the suite creates its scratch databases on.",

@@ -15,6 +15,7 @@ EXPECTED_ASSETS = {
     "sales_invoice_documents": ["sales_invoices"],
     "invoice_emails": ["sales_invoice_documents"],
     "invoice_text_messages": ["sales_invoice_documents"],
+    "dunning_notices": ["sales_invoices"],
 }
 EXPECTED_CHECKS = {
     "incoming_invoices:no_failed_documents",
@@ -28,6 +29,7 @@ EXPECTED_CHECKS = {
     "sales_invoice_exports:every_invoice_booked",
     "sales_invoice_documents:documents_valid",
     "invoice_emails:no_unknown_deliveries",
+    "dunning_notices:last_run_fresh",
 }
 EXPECTED_SENSORS = {
     "organizations_sensor",
@@ -40,6 +42,8 @@ EXPECTED_SCHEDULES = {
     "fail_stuck_batch_jobs_schedule",
     "sales_invoices_checks_schedule",
     "monthly_exports_schedule",
+    "dunning_schedule",
+    "dunning_checks_schedule",
 }
 EXPECTED_JOBS = {
     "intake_job",
@@ -54,6 +58,9 @@ EXPECTED_JOBS = {
     "documents_job",
     "send_invoices_job",
     "send_text_messages_job",
+    "dunning_job",
+    "dunning_checks_job",
+    "dunning_block_job",
 }
 
 
@@ -86,7 +93,14 @@ def test_the_catalog_explains_itself():
         node = graph.get(key)
         name = key.to_user_string()
         assert node.description, name
-        assert node.group_name in {"intake", "billing", "exports", "documents", "delivery"}, name
+        assert node.group_name in {
+            "intake",
+            "billing",
+            "exports",
+            "documents",
+            "delivery",
+            "overdue",
+        }, name
         assert node.kinds, name
         assert node.owners, name
         assert "dagster/code_references" in node.metadata, name

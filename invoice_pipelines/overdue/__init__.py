@@ -1,0 +1,1 @@
+"""Overdue invoices and dunning notices (issue 12)."""

@@ -1,0 +1,341 @@
+"""Overdue area: the dunning_notices asset, its schedule, its freshness check, the block job.
+
+`dunning_notices` is partitioned by organization, downstream of `sales_invoices`. The schedule
+(SCHEDULER_* settings, default daily at 00:00 UTC) launches one run per SCHEDULER_BATCH_SIZE
+organizations (a partition range, run key `<tick>-batch-<n>`), each passing the tick's instant so
+every organization notices as of its own local day. A partition materialized by hand (or a
+backfill with `as_of`) re-runs one organization, or answers "what would have been noticed on
+2026-03-01" with `dry_run`.
+"""
+
+from datetime import UTC, date, datetime
+
+from dagster import (
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetExecutionContext,
+    AssetSelection,
+    Config,
+    DefaultScheduleStatus,
+    Definitions,
+    Failure,
+    MaterializeResult,
+    MetadataValue,
+    OpExecutionContext,
+    RunRequest,
+    ScheduleDefinition,
+    ScheduleEvaluationContext,
+    SkipReason,
+    asset,
+    asset_check,
+    define_asset_job,
+    in_process_executor,
+    job,
+    op,
+    schedule,
+)
+from pydantic import Field
+
+from invoice_pipelines.catalog import OWNERS
+from invoice_pipelines.db.tenancy import UnknownOrganization
+from invoice_pipelines.overdue.pipeline import (
+    DunningResult,
+    last_successful_run,
+    run_overdue,
+    set_dunning_block,
+)
+from invoice_pipelines.overdue.scheduling import ScheduleSettings, schedule_settings
+from invoice_pipelines.resources.database import Database
+from invoice_pipelines.tenants.partitions import (
+    ORGANIZATIONS_PARTITIONS_NAME,
+    organizations_partitions,
+)
+from invoice_pipelines.tenants.refusals import organization_or_refuse, refused
+
+ASSET = "dunning_notices"
+RANGE_START_TAG = "dagster/asset_partition_range_start"
+RANGE_END_TAG = "dagster/asset_partition_range_end"
+
+# read when the code location loads: a bad SCHEDULER_* value stops the load with its name
+SCHEDULE = schedule_settings()
+
+
+class DunningConfig(Config):
+    as_of: str = Field(
+        default="",
+        description="Notice as of this day (YYYY-MM-DD, in each organization's timezone: a "
+        "backfill) or this instant (ISO 8601 with offset; the schedule passes its tick). "
+        "Empty: now.",
+    )
+    dry_run: bool = Field(
+        default=False,
+        description="Count what would be noticed without writing notices (the run is logged).",
+    )
+    requested_by: str = Field(default="", description="Who asked for it (execution log).")
+
+
+def parse_as_of(value: str) -> tuple[datetime | None, date | None]:
+    """(instant, day) from the config's as_of; both None for now."""
+    value = value.strip()
+    if not value:
+        return None, None
+    try:
+        if len(value) == 10:
+            return None, date.fromisoformat(value)
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise refused(f"as_of {value!r} is neither a date (YYYY-MM-DD) nor an instant.") from None
+    if moment.tzinfo is None:
+        raise refused(f"as_of {value!r} has no UTC offset; add one (e.g. +00:00).")
+    return moment, None
+
+
+def _cents(amount) -> int:
+    return int(amount * 100)
+
+
+def _metadata(results: list[DunningResult], failed: list[str]) -> dict:
+    by_level: dict[str, int] = {}
+    for r in results:
+        for name, count in r.created_by_level.items():
+            by_level[name] = by_level.get(name, 0) + count
+    fees = sum((r.fees for r in results), start=0)
+    interest = sum((r.interest for r in results), start=0)
+    metadata = {
+        "organizations": MetadataValue.int(len(results)),
+        "organizations_failed": MetadataValue.int(len(failed)),
+        "invoices_scanned": MetadataValue.int(sum(r.scanned for r in results)),
+        "notices_created": MetadataValue.int(sum(r.notices_created for r in results)),
+        # money as exact text; whole cents for the plots
+        "fees_charged": MetadataValue.text(f"{fees:.2f}"),
+        "interest_charged": MetadataValue.text(f"{interest:.2f}"),
+        "fees_charged_cents": MetadataValue.int(_cents(fees)),
+        "interest_charged_cents": MetadataValue.int(_cents(interest)),
+        "invoice_errors": MetadataValue.int(
+            sum(len(r.errors) for r in results if r.status == "PARTIAL")
+        ),
+        "seconds": MetadataValue.float(round(sum(r.seconds for r in results), 3)),
+    }
+    for name, count in sorted(by_level.items()):
+        metadata[f"notices_{name}"] = MetadataValue.int(count)
+    rows = [
+        "| organization | as of | status | scanned | notices | fees | interest | errors |",
+        "|---|---|---|---:|---:|---:|---:|---|",
+    ]
+    for r in results:
+        first_error = r.errors[0]["message"].replace("|", "/") if r.errors else ""
+        more = f" (+{len(r.errors) - 1} more)" if len(r.errors) > 1 else ""
+        rows.append(
+            f"| {r.organization} | {r.as_of or ''} | {r.status} | {r.scanned} | "
+            f"{r.notices_created} | {r.fees:.2f} | {r.interest:.2f} | {first_error}{more} |"
+        )
+    metadata["runs"] = MetadataValue.md("\n".join(rows))
+    return metadata
+
+
+@asset(
+    name=ASSET,
+    partitions_def=organizations_partitions,
+    deps=["sales_invoices"],
+    group_name="overdue",
+    kinds={"python", "sql"},
+    owners=OWNERS,
+    description="Dunning notices of overdue sales invoices: one per invoice and level (reminder, "
+    "first dunning, final notice by default), with fee and default interest, never twice; "
+    "customers with a dunning block and disputed invoices are left out. Each organization's run "
+    "is recorded in the execution log (dunning_runs).",
+)
+def dunning_notices(context: AssetExecutionContext, config: DunningConfig, database: Database):
+    at, on = parse_as_of(config.as_of)
+    engine = database.get_engine()
+    who = config.requested_by or context.run.tags.get("dagster/user") or "dagster"
+    results, failed = [], []
+    for key in context.partition_keys:
+        try:
+            result = run_overdue(
+                engine, key, at=at, on=on, dry_run=config.dry_run, run_id=context.run.run_id,
+                requested_by=who,
+            )  # fmt: skip
+        except UnknownOrganization:
+            failed.append(f"{key}: there is no such organization")
+            context.log.error(failed[-1])
+            continue
+        results.append(result)
+        if result.status == "FAILED":
+            failed.append(f"{key}: {result.errors[0]['message']}")
+            context.log.error(failed[-1])
+        for error in result.errors if result.status == "PARTIAL" else []:
+            context.log.warning(
+                f"{key}: invoice {error['invoice_number']} not noticed: {error['message']}"
+            )
+        context.log.info(
+            f"{key} as of {result.as_of}: {result.status}, {result.scanned} scanned, "
+            f"{result.notices_created} notices {dict(result.created_by_level)}"
+        )
+    yield MaterializeResult(metadata=_metadata(results, failed))
+    if failed:
+        # the others were noticed and recorded; the run still says that something needs a look
+        raise Failure(
+            f"{len(failed)} organization(s) failed: " + "; ".join(failed), allow_retries=False
+        )
+
+
+dunning_job = define_asset_job(
+    "dunning_job",
+    selection=AssetSelection.assets(dunning_notices),
+    executor_def=in_process_executor,
+    description="Notices the overdue invoices of the chosen organizations (partitions).",
+)
+
+
+def build_dunning_schedule(settings: ScheduleSettings) -> ScheduleDefinition:
+    every = (
+        f"every {settings.interval_hours} hours"
+        if settings.interval_hours
+        else f"on cron '{settings.cron}' ({settings.timezone})"
+    )
+
+    @schedule(
+        name="dunning_schedule",
+        cron_schedule=settings.cron,
+        execution_timezone=settings.timezone,
+        job=dunning_job,
+        default_status=DefaultScheduleStatus.RUNNING,
+        description=f"Notices overdue invoices {every} (SCHEDULER_* settings): one run per "
+        f"{settings.batch_size} organizations. Missed ticks need no catch-up: each run notices "
+        "every invoice at the highest level due.",
+    )
+    def dunning_schedule(context: ScheduleEvaluationContext):
+        moment = context.scheduled_execution_time or datetime.now(UTC)
+        if not settings.runs_at(moment):
+            return SkipReason(f"Not an {settings.interval_hours}-hour tick.")
+        slugs = list(context.instance.get_dynamic_partitions(ORGANIZATIONS_PARTITIONS_NAME))
+        if not slugs:
+            return SkipReason("No organizations yet.")
+        tick = moment.astimezone(UTC)
+        requests = []
+        for number, first in enumerate(range(0, len(slugs), settings.batch_size)):
+            batch = slugs[first : first + settings.batch_size]
+            requests.append(
+                RunRequest(
+                    run_key=f"{tick:%Y-%m-%dT%H:%M}-batch-{number}",
+                    run_config={"ops": {ASSET: {"config": {"as_of": tick.isoformat()}}}},
+                    tags={RANGE_START_TAG: batch[0], RANGE_END_TAG: batch[-1]},
+                )
+            )
+        return requests
+
+    return dunning_schedule
+
+
+dunning_schedule = build_dunning_schedule(SCHEDULE)
+
+
+def freshness(last: datetime | None, now: datetime, settings: ScheduleSettings) -> AssetCheckResult:
+    limit = 2 * settings.period()
+    if last is None:
+        return AssetCheckResult(
+            passed=False,
+            severity=AssetCheckSeverity.WARN,
+            description="No successful overdue run is recorded yet.",
+        )
+    age = now - last
+    return AssetCheckResult(
+        passed=age <= limit,
+        severity=AssetCheckSeverity.WARN,
+        description=(
+            f"The last successful run ended {age} ago"
+            + (" (within two schedule periods)." if age <= limit else f", more than {limit}.")
+        ),
+        metadata={
+            "last_success": MetadataValue.text(last.isoformat()),
+            "age_hours": MetadataValue.float(round(age.total_seconds() / 3600, 2)),
+            "limit_hours": MetadataValue.float(limit.total_seconds() / 3600),
+        },
+    )
+
+
+@asset_check(
+    asset=ASSET,
+    name="last_run_fresh",
+    description="Warns when the last successful (or partly successful) overdue run of any "
+    "organization ended more than two schedule periods ago: the schedule is off or failing.",
+)
+def last_run_fresh(database: Database) -> AssetCheckResult:
+    return freshness(last_successful_run(database.get_engine()), datetime.now(UTC), SCHEDULE)
+
+
+dunning_checks_job = define_asset_job(
+    "dunning_checks_job",
+    selection=AssetSelection.checks(last_run_fresh),
+    executor_def=in_process_executor,
+    description="Runs the freshness check of dunning_notices.",
+)
+
+dunning_checks_schedule = ScheduleDefinition(
+    name="dunning_checks_schedule",
+    cron_schedule="30 * * * *",
+    job=dunning_checks_job,
+    default_status=DefaultScheduleStatus.RUNNING,
+    description="Every hour: is the overdue schedule still running?",
+)
+
+
+class DunningBlockConfig(Config):
+    organization: str = Field(description="Organization slug or id.")
+    customer_ids: list[int] = Field(
+        default_factory=list, description="Customers whose dunning block (Mahnsperre) changes."
+    )
+    invoice_ids: list[int] = Field(
+        default_factory=list, description="Sales invoices whose disputed flag changes."
+    )
+    lift: bool = Field(default=False, description="Lift the block / flag instead of setting it.")
+    reason: str = Field(description="Why (kept in the audit log).")
+    requested_by: str = Field(default="", description="Who asked for it (audit log).")
+
+
+@op(
+    description="Sets or lifts the dunning block of customers or the disputed flag of invoices; "
+    "each change is recorded in the audit log."
+)
+def change_dunning_block(
+    context: OpExecutionContext, config: DunningBlockConfig, database: Database
+):
+    engine = database.get_engine()
+    org = organization_or_refuse(engine, config.organization)
+    if bool(config.customer_ids) == bool(config.invoice_ids):
+        raise refused("Name either customer_ids or invoice_ids (one of the two).")
+    if not config.reason.strip():
+        raise refused("Say why (reason): it is kept in the audit log.")
+    changed, unknown = set_dunning_block(
+        engine,
+        org["id"],
+        customer_ids=config.customer_ids,
+        invoice_ids=config.invoice_ids,
+        blocked=not config.lift,
+        reason=config.reason,
+        requested_by=config.requested_by or context.run.tags.get("dagster/user") or "launchpad",
+    )
+    what = "customers" if config.customer_ids else "invoices"
+    for i in unknown:
+        context.log.warning(f"{what[:-1]} {i} is not in {org['slug']}: unchanged")
+    if not changed:
+        raise refused(f"None of the given {what} belongs to {org['slug']}.")
+    context.log.info(f"{'lifted' if config.lift else 'set'} for {what} {changed}")
+
+
+@job(
+    executor_def=in_process_executor,
+    description="Sets or lifts a customer's dunning block (Mahnsperre) or an invoice's disputed "
+    "flag (config: organization, customer_ids or invoice_ids, lift, reason).",
+)
+def dunning_block_job():
+    change_dunning_block()
+
+
+defs = Definitions(
+    assets=[dunning_notices],
+    asset_checks=[last_run_fresh],
+    jobs=[dunning_job, dunning_checks_job, dunning_block_job],
+    schedules=[dunning_schedule, dunning_checks_schedule],
+)

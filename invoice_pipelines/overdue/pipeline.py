@@ -1,0 +1,423 @@
+"""Overdue invoices of one organization become dunning notices; blocks; the execution log.
+
+One run for one organization:
+
+1. a `dunning_runs` row (RUNNING) is committed, so a run that dies is still visible;
+2. one query finds the ids of every invoice that is due for a level it has not had yet (past due in
+   the organization's timezone, amount due, not paid, cancelled, deleted or disputed, customer not
+   blocked);
+3. they are noticed in chunks, one transaction each: the chunk's candidates are read again (a
+   payment may have come in meanwhile), their fee and interest worked out in Decimal
+   (`overdue.dunning`), and the notices inserted in one statement that skips any (invoice, level)
+   already there, so re-runs and runs side by side never create a notice twice;
+4. the log row gets the outcome: SUCCESS, PARTIAL (some invoices could not be noticed, each with
+   its reason) or FAILED (the organization could not be processed at all).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+
+from sqlalchemy import and_, case, func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from invoice_pipelines.core.money import ZERO
+from invoice_pipelines.db.tables import (
+    audit_log,
+    customers,
+    dunning_notices,
+    dunning_runs,
+    sales_invoices,
+)
+from invoice_pipelines.db.tenancy import resolve_organization, tenant_transaction
+from invoice_pipelines.db.types import utcnow
+from invoice_pipelines.overdue.dunning import (
+    Candidate,
+    DunningSettings,
+    DunningSettingsError,
+    NoticeError,
+    local_date,
+    notice_for,
+    organization_zone,
+    parse_settings,
+)
+
+UNPAID = ("open", "partially_paid")
+CHUNK_SIZE = 5000
+MAX_ERRORS_KEPT = 200
+
+
+@dataclass
+class DunningResult:
+    """What one run did for one organization (the execution log row says the same)."""
+
+    organization: str
+    organization_id: int
+    log_id: int | None = None
+    as_of: date | None = None
+    dry_run: bool = False
+    status: str = "RUNNING"
+    scanned: int = 0
+    candidates: int = 0
+    created_by_level: Counter = field(default_factory=Counter)
+    fees: Decimal = ZERO
+    interest: Decimal = ZERO
+    errors: list[dict] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def notices_created(self) -> int:
+        return sum(self.created_by_level.values())
+
+
+def _level_case(settings: DunningSettings, today: date):
+    """The number of the highest level due for an invoice, from its due date alone (0: none)."""
+    whens = [
+        (sales_invoices.c.due_date <= today - timedelta(days=level.days), level.number)
+        for level in reversed(settings.levels)
+    ]
+    return case(*whens, else_=0)
+
+
+def _previous_level():
+    return (
+        select(func.max(dunning_notices.c.level))
+        .where(dunning_notices.c.sales_invoice_id == sales_invoices.c.id)
+        .scalar_subquery()
+    )
+
+
+def _due(organization_id: int, settings: DunningSettings, today: date) -> list:
+    """The conditions of an invoice that is due for a level it has not had yet."""
+    si = sales_invoices
+    return [
+        si.c.organization_id == organization_id,
+        si.c.status.in_(UNPAID),
+        si.c.amount_due > 0,
+        si.c.deleted_at.is_(None),
+        si.c.disputed.is_(False),
+        si.c.due_date.is_not(None),
+        si.c.due_date <= today - timedelta(days=settings.earliest_days),
+        customers.c.dunning_blocked.is_(False),
+        _level_case(settings, today) > func.coalesce(_previous_level(), 0),
+    ]
+
+
+def _from():
+    return sales_invoices.join(customers, customers.c.id == sales_invoices.c.customer_id)
+
+
+def _candidate_ids(
+    conn: Connection, organization_id: int, settings: DunningSettings, today: date
+) -> list[int]:
+    query = (
+        select(sales_invoices.c.id)
+        .select_from(_from())
+        .where(*_due(organization_id, settings, today))
+        .order_by(sales_invoices.c.id)
+    )
+    return list(conn.execute(query).scalars())
+
+
+def _scanned(conn: Connection, organization_id: int) -> int:
+    """The organization's unpaid invoices: what the selection looked through."""
+    return conn.execute(
+        select(func.count())
+        .select_from(sales_invoices)
+        .where(
+            sales_invoices.c.organization_id == organization_id,
+            sales_invoices.c.status.in_(UNPAID),
+        )
+    ).scalar_one()
+
+
+def _chunk_candidates(
+    conn: Connection,
+    organization_id: int,
+    settings: DunningSettings,
+    today: date,
+    first_id: int,
+    last_id: int,
+) -> list[tuple[Candidate, int, str]]:
+    si, last = sales_invoices, dunning_notices.alias("last_notice")
+    query = (
+        select(
+            si.c.id,
+            si.c.invoice_number,
+            si.c.currency,
+            si.c.due_date,
+            si.c.amount_due,
+            si.c.last_payment_date,
+            si.c.customer_id,
+            customers.c.language,
+            last.c.level,
+            last.c.interest_until,
+            last.c.fees_total,
+            last.c.interest_total,
+        )
+        .select_from(
+            _from().outerjoin(
+                last,
+                and_(last.c.sales_invoice_id == si.c.id, last.c.level == _previous_level()),
+            )
+        )
+        .where(*_due(organization_id, settings, today), si.c.id.between(first_id, last_id))
+        .order_by(si.c.id)
+    )
+    return [
+        (
+            Candidate(
+                invoice_id=row.id,
+                invoice_number=row.invoice_number,
+                currency=row.currency,
+                due_date=row.due_date,
+                amount_due=row.amount_due,
+                last_payment_date=row.last_payment_date,
+                previous_level=row.level or 0,
+                previous_interest_until=row.interest_until,
+                previous_fees_total=row.fees_total or ZERO,
+                previous_interest_total=row.interest_total or ZERO,
+            ),
+            row.customer_id,
+            row.language,
+        )
+        for row in conn.execute(query)
+    ]
+
+
+def _insert_notices(conn: Connection, rows: list[dict]) -> list[tuple[int, Decimal, Decimal]]:
+    """Insert the notices; an (invoice, level) that exists already is skipped, not doubled.
+    Returns (level, fee, interest) of the notices this statement created."""
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    statement = (
+        dialect.insert(dunning_notices)
+        .on_conflict_do_nothing(index_elements=["sales_invoice_id", "level"])
+        .returning(dunning_notices.c.level, dunning_notices.c.fee, dunning_notices.c.interest)
+    )
+    return [tuple(r) for r in conn.execute(statement, rows)]
+
+
+def _start_log(engine: Engine, org_id: int, run_id: str | None, dry_run: bool, who: str) -> int:
+    with tenant_transaction(engine, org_id, write=True) as conn:
+        return conn.execute(
+            insert(dunning_runs)
+            .values(
+                organization_id=org_id,
+                dagster_run_id=run_id,
+                dry_run=dry_run,
+                status="RUNNING",
+                started_at=utcnow(),
+                created_by=who,
+            )
+            .returning(dunning_runs.c.id)
+        ).scalar_one()
+
+
+def _finish_log(engine: Engine, result: DunningResult) -> None:
+    with tenant_transaction(engine, result.organization_id, write=True) as conn:
+        conn.execute(
+            update(dunning_runs)
+            .where(dunning_runs.c.id == result.log_id)
+            .values(
+                status=result.status,
+                as_of=result.as_of,
+                finished_at=utcnow(),
+                duration_seconds=round(result.seconds, 3),
+                invoices_scanned=result.scanned,
+                notices_created=result.notices_created,
+                notices_by_level=dict(result.created_by_level),
+                fees_charged=result.fees,
+                interest_charged=result.interest,
+                error_count=len(result.errors),
+                errors=result.errors[:MAX_ERRORS_KEPT],
+            )
+        )
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
+def run_overdue(
+    engine: Engine,
+    organization: str | int,
+    *,
+    at: datetime | None = None,
+    on: date | None = None,
+    dry_run: bool = False,
+    run_id: str | None = None,
+    requested_by: str = "dagster",
+    chunk_size: int = CHUNK_SIZE,
+) -> DunningResult:
+    """Notice one organization's overdue invoices as of `on` (a day in its timezone) or `at` (an
+    instant; default now). Never raises for the organization's own data or settings: the result
+    (and the execution log) says FAILED with the reason. `dry_run` counts without writing notices.
+    An unknown organization raises UnknownOrganization (there is no row to log against)."""
+    org = resolve_organization(engine, organization)
+    t0 = time.perf_counter()
+    result = DunningResult(org["slug"], org["id"], dry_run=dry_run)
+    result.log_id = _start_log(engine, org["id"], run_id, dry_run, requested_by)
+    try:
+        settings = parse_settings((org.get("settings") or {}).get("dunning"))
+        today = on or local_date(at or utcnow(), organization_zone(org["timezone"]))
+        result.as_of = today
+        with tenant_transaction(engine, org["id"]) as conn:
+            result.scanned = _scanned(conn, org["id"])
+            ids = _candidate_ids(conn, org["id"], settings, today)
+        result.candidates = len(ids)
+        for start in range(0, len(ids), chunk_size):
+            chunk = ids[start : start + chunk_size]
+            _notice_chunk(engine, org, settings, today, chunk[0], chunk[-1], result, run_id)
+        result.status = "PARTIAL" if result.errors else "SUCCESS"
+    except DunningSettingsError as exc:
+        result.status = "FAILED"
+        result.errors.append({"message": str(exc)})
+    except SQLAlchemyError as exc:
+        # the database refused something of this organization's: recorded, the others go on
+        result.status = "FAILED"
+        result.errors.append({"message": f"database error: {_first_line(exc)}"})
+    result.seconds = time.perf_counter() - t0
+    _finish_log(engine, result)
+    return result
+
+
+def _notice_chunk(
+    engine: Engine,
+    org: dict,
+    settings: DunningSettings,
+    today: date,
+    first_id: int,
+    last_id: int,
+    result: DunningResult,
+    run_id: str | None,
+) -> None:
+    rate = settings.yearly_interest_percent
+    with tenant_transaction(engine, org["id"], write=True) as conn:
+        rows = []
+        for candidate, customer_id, language in _chunk_candidates(
+            conn, org["id"], settings, today, first_id, last_id
+        ):
+            try:
+                figures = notice_for(candidate, settings, today, org["currency"])
+            except NoticeError as exc:
+                result.errors.append(
+                    {
+                        "invoice_id": candidate.invoice_id,
+                        "invoice_number": candidate.invoice_number,
+                        "message": str(exc),
+                    }
+                )
+                continue
+            if figures is None:
+                continue
+            level = figures.level
+            rows.append(
+                {
+                    "organization_id": org["id"],
+                    "sales_invoice_id": candidate.invoice_id,
+                    "customer_id": customer_id,
+                    "level": level.number,
+                    "level_name": level.name,
+                    "as_of": today,
+                    "days_overdue": figures.days_overdue,
+                    "currency": candidate.currency,
+                    "amount_open": candidate.amount_due,
+                    "fee": figures.fee,
+                    "interest": figures.interest,
+                    "interest_rate_percent": rate if figures.interest_from else ZERO,
+                    "interest_from": figures.interest_from,
+                    "interest_until": figures.interest_until,
+                    "fees_total": figures.fees_total,
+                    "interest_total": figures.interest_total,
+                    "total_claimed": figures.total_claimed,
+                    "template": level.template,
+                    "channel": level.channel,
+                    "language": language,
+                    "dunning_run_id": result.log_id,
+                    "dagster_run_id": run_id,
+                }
+            )
+        if not rows:
+            return
+        if result.dry_run:
+            created = [(r["level"], r["fee"], r["interest"]) for r in rows]
+        else:
+            created = _insert_notices(conn, rows)
+    names = {level.number: level.name for level in settings.levels}
+    for level, fee, interest in created:
+        result.created_by_level[names[level]] += 1
+        result.fees += fee
+        result.interest += interest
+
+
+def set_dunning_block(
+    engine: Engine,
+    organization_id: int,
+    *,
+    customer_ids: Sequence[int] = (),
+    invoice_ids: Sequence[int] = (),
+    blocked: bool,
+    reason: str,
+    requested_by: str,
+) -> tuple[list[int], list[int]]:
+    """Set (or lift) the dunning block of customers and the disputed flag of invoices, recorded in
+    the audit log. Returns (changed ids, ids not found in the organization)."""
+    if bool(customer_ids) == bool(invoice_ids):
+        raise ValueError("Name either customers or invoices, not both and not neither.")
+    table, column, entity = (
+        (customers, customers.c.dunning_blocked, "customer")
+        if customer_ids
+        else (sales_invoices, sales_invoices.c.disputed, "sales_invoice")
+    )
+    ids = sorted({int(i) for i in (customer_ids or invoice_ids)})
+    with tenant_transaction(engine, organization_id, write=True) as conn:
+        found = set(
+            conn.execute(
+                update(table)
+                .where(table.c.organization_id == organization_id, table.c.id.in_(ids))
+                .values({column: blocked})
+                .returning(table.c.id)
+            ).scalars()
+        )
+        action = (
+            ("dunning.block" if blocked else "dunning.unblock")
+            if customer_ids
+            else ("dunning.dispute" if blocked else "dunning.undispute")
+        )
+        if found:
+            conn.execute(
+                insert(audit_log),
+                [
+                    {
+                        "organization_id": organization_id,
+                        "created_by": requested_by,
+                        "action": action,
+                        "entity_type": entity,
+                        "entity_id": str(i),
+                        "details": {"reason": reason, column.name: blocked},
+                    }
+                    for i in sorted(found)
+                ],
+            )
+    return sorted(found), [i for i in ids if i not in found]
+
+
+def last_successful_run(engine: Engine) -> datetime | None:
+    """When the most recent SUCCESS or PARTIAL run of any organization ended (for the freshness
+    check: a run that noticed what it could counts as having run)."""
+    from invoice_pipelines.db.tenancy import system_transaction
+
+    with system_transaction(engine) as conn:
+        return conn.execute(
+            select(func.max(dunning_runs.c.finished_at)).where(
+                dunning_runs.c.status.in_(("SUCCESS", "PARTIAL")),
+                dunning_runs.c.dry_run.is_(False),
+            )
+        ).scalar_one()

@@ -1,0 +1,102 @@
+"""When the overdue run happens: SCHEDULER_* settings, checked when the code location loads.
+
+`SCHEDULER_SCHEDULE_TYPE` cron|interval, `SCHEDULER_SCHEDULE_VALUE` (a cron expression, or whole
+hours between runs, at least 1), `SCHEDULER_BATCH_SIZE` (organizations per run), and
+`SCHEDULER_TIMEZONE` (an IANA zone the cron expression is read in). A bad value is a ConfigError
+naming the variable, so a wrong schedule never loads silently.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from invoice_pipelines.settings import ConfigError, env
+
+HOURS_PER_DAY = 24
+
+
+@dataclass(frozen=True)
+class ScheduleSettings:
+    kind: str  # cron | interval
+    cron: str  # what Dagster ticks on
+    interval_hours: int | None  # interval: run only on ticks this many hours apart
+    batch_size: int
+    timezone: str
+
+    def period(self) -> timedelta:
+        """The time between two scheduled runs (for a cron: between the next two ticks)."""
+        if self.interval_hours is not None:
+            return timedelta(hours=self.interval_hours)
+        from dagster._utils.schedules import cron_string_iterator
+
+        start = datetime(2026, 1, 5).timestamp()  # any fixed Monday: periods repeat
+        ticks = cron_string_iterator(start, self.cron, self.timezone)
+        first, second = next(ticks), next(ticks)
+        return second - first
+
+    def runs_at(self, moment: datetime) -> bool:
+        """Interval schedules tick hourly and run on the hours that are a multiple of the interval
+        (counted from 1970-01-01 00:00 UTC), so the spacing is exact whatever the interval."""
+        if self.interval_hours is None:
+            return True
+        hours = int(moment.timestamp() // 3600)
+        return hours % self.interval_hours == 0
+
+
+def valid_cron(expression: str) -> bool:
+    from dagster._utils.schedules import is_valid_cron_string
+
+    return is_valid_cron_string(expression)
+
+
+def schedule_settings(environ: dict[str, str] | None = None) -> ScheduleSettings:
+    """The schedule settings (from `environ`, default the process environment)."""
+
+    def get(name: str) -> str:
+        if environ is not None and name in environ:
+            return environ[name]
+        return env(name)
+
+    kind = get("SCHEDULER_SCHEDULE_TYPE").strip().lower()
+    value = get("SCHEDULER_SCHEDULE_VALUE").strip()
+    timezone = get("SCHEDULER_TIMEZONE").strip()
+    raw_batch = get("SCHEDULER_BATCH_SIZE").strip()
+    try:
+        ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"SCHEDULER_TIMEZONE {timezone!r} is not a known timezone") from None
+    try:
+        batch_size = int(raw_batch)
+    except ValueError:
+        raise ConfigError(
+            f"SCHEDULER_BATCH_SIZE must be a whole number, got {raw_batch!r}"
+        ) from None
+    if batch_size < 1:
+        raise ConfigError(f"SCHEDULER_BATCH_SIZE must be at least 1, got {raw_batch!r}")
+    if kind == "cron":
+        if not valid_cron(value):
+            raise ConfigError(f"SCHEDULER_SCHEDULE_VALUE {value!r} is not a valid cron expression")
+        return ScheduleSettings("cron", value, None, batch_size, timezone)
+    if kind == "interval":
+        try:
+            hours = int(value)
+        except ValueError:
+            raise ConfigError(
+                f"SCHEDULER_SCHEDULE_VALUE must be whole hours for an interval schedule, got {value!r}"
+            ) from None
+        if hours < 1:
+            raise ConfigError(
+                f"SCHEDULER_SCHEDULE_VALUE must be at least 1 hour for an interval schedule, got {value!r}"
+            )
+        if hours % HOURS_PER_DAY == 0 and timezone == "UTC":
+            cron = "0 0 * * *"  # every day; multi-day intervals skip the days in between
+        else:
+            cron = "0 * * * *"
+        if HOURS_PER_DAY % hours == 0:
+            # the interval divides a day: a plain cron in the schedule's timezone, no skipped ticks
+            cron = "0 0 * * *" if hours == HOURS_PER_DAY else f"0 */{hours} * * *"
+            return ScheduleSettings("interval", cron, None, batch_size, timezone)
+        return ScheduleSettings("interval", cron, hours, batch_size, timezone)
+    raise ConfigError(f"SCHEDULER_SCHEDULE_TYPE must be cron or interval, got {kind!r}")
