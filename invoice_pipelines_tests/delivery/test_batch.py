@@ -1,0 +1,195 @@
+"""Communications jobs through the batch jobs queue, to a real SMTP server on loopback, counted
+on the server's side: each invoice once, a refused recipient fixed and retried alone, an explicit
+resend once even when the job's run dies and is resumed, the audit trail, and invoicing requests
+that ask for documents and sending."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import select, update
+
+from invoice_pipelines.billing.invoicing import process_batch_job
+from invoice_pipelines.billing.jobs import get_batch_job, job_item_outcomes, retry_failed
+from invoice_pipelines.billing.requests import (
+    COMMUNICATIONS,
+    enqueue_customer_lines,
+    follow_up_options,
+)
+from invoice_pipelines.db.tables import (
+    audit_log,
+    batch_job_items,
+    batch_jobs,
+    customers,
+    deliveries,
+    sales_invoice_documents,
+)
+from invoice_pipelines.db.tenancy import tenant_transaction
+from invoice_pipelines.delivery.batch import communications_work
+from invoice_pipelines.delivery.pipeline import EmailChannel
+from invoice_pipelines.documents.batch import enqueue_invoice_job, run_invoice_job
+from invoice_pipelines.resources.files import LocalFileStore
+from invoice_pipelines.resources.mail import SmtpMailer
+from invoice_pipelines.standins.smtp import SmtpSink
+from invoice_pipelines_tests.documents.test_pipeline import SELLER
+from invoice_pipelines_tests.exports.books import customer, sales_invoice
+
+
+def _org(db):
+    return db.new_organization(
+        name="Müller Werkzeugbau GmbH", vat_id="DE123456789", settings={"seller": SELLER}
+    )
+
+
+def _customer(db, org_id: int, number: str, email: str) -> int:
+    found = customer(db.engine, org_id, number, f"Kunde {number}")
+    with tenant_transaction(db.engine, org_id, write=True) as conn:
+        conn.execute(update(customers).where(customers.c.id == found).values(email=email))
+    return found
+
+
+def _work(db, store, sink):
+    mailer = SmtpMailer(port=sink.port, sender="rechnung@mueller.example")
+    return communications_work(
+        db.engine, store, lambda name: EmailChannel(mailer), backoff_seconds=0.01
+    )
+
+
+def test_a_communications_job_sends_each_invoice_once_and_its_retry_only_the_refused(db, tmp_path):
+    org = _org(db)
+    buyer = _customer(db, org["id"], "K-1", "einkauf@kunde.example")
+    refused = _customer(db, org["id"], "K-2", "weg@kunde.example")
+    ids = [sales_invoice(db.engine, org["id"], buyer) for _ in range(3)]
+    bounced = sales_invoice(db.engine, org["id"], refused)
+    store = LocalFileStore(root=str(tmp_path))
+    with SmtpSink() as sink:
+        sink.mailbox.refused_recipients.add("weg@kunde.example")
+        work = _work(db, store, sink)
+        # no documents yet: the job writes them first, then sends
+        job_id = enqueue_invoice_job(
+            db.engine, org["slug"], COMMUNICATIONS, [*ids, bounced], created_by="anna"
+        )
+        job = run_invoice_job(db.engine, job_id, work, chunk_size=2)
+        assert (job.status, job.successful_count, job.failed_count) == (
+            "completed_with_errors",
+            3,
+            1,
+        )
+        [failure] = job_item_outcomes(db.engine, job)
+        assert failure["sales_invoice_id"] == bounced and failure["error_code"] == "send_failed"
+        assert "550" in failure["error_message"]
+        assert sink.mailbox.count() == 3
+
+        # the same invoices again in a new job: nothing goes twice
+        again = run_invoice_job(
+            db.engine,
+            enqueue_invoice_job(db.engine, org["slug"], COMMUNICATIONS, ids, created_by="anna"),
+            work,
+        )
+        assert (again.status, again.skipped_count, again.successful_count) == ("completed", 3, 0)
+        assert sink.mailbox.count() == 3
+
+        # the address is fixed at the server; the retry sends exactly the refused invoice
+        sink.mailbox.refused_recipients.clear()
+        retry_id = retry_failed(db.engine, job_id, created_by="bert")
+        retried = run_invoice_job(db.engine, retry_id, work)
+        assert (retried.total_count, retried.successful_count) == (1, 1)
+        arrived = sink.mailbox.by_subject_number()
+    assert sorted(arrived.values()) == [1, 1, 1, 1] and len(arrived) == 4
+
+    # the audit trail: who sent which invoice, when, to whom, in which job
+    with tenant_transaction(db.engine, org["id"]) as conn:
+        trail = conn.execute(
+            select(audit_log.c.action, audit_log.c.created_by, audit_log.c.details)
+            .where(
+                audit_log.c.organization_id == org["id"], audit_log.c.entity_type == "sales_invoice"
+            )
+            .order_by(audit_log.c.id)
+        ).all()
+    sent = [(who, d["recipient"], d["batch_job_id"]) for a, who, d in trail if a == "invoice.sent"]
+    assert sent == [("anna", "einkauf@kunde.example", job_id)] * 3 + [
+        ("bert", "weg@kunde.example", retry_id)
+    ]
+    [refusal] = [d for a, _, d in trail if a == "invoice.send_failed"]
+    assert refusal["recipient"] == "weg@kunde.example" and "550" in refusal["error"]
+    assert all(d["sent_at"] and d["message_id"] for a, _, d in trail if a == "invoice.sent")
+    assert datetime.fromisoformat(trail[0][2]["sent_at"]).astimezone(UTC).year >= 2026
+
+
+def test_a_resend_job_resumed_after_its_run_died_does_not_send_twice(db, tmp_path):
+    org = _org(db)
+    buyer = _customer(db, org["id"], "K-1", "einkauf@kunde.example")
+    ids = [sales_invoice(db.engine, org["id"], buyer) for _ in range(2)]
+    store = LocalFileStore(root=str(tmp_path))
+    with SmtpSink() as sink:
+        work = _work(db, store, sink)
+        run_invoice_job(
+            db.engine, enqueue_invoice_job(db.engine, org["slug"], COMMUNICATIONS, ids), work
+        )
+        job_id = enqueue_invoice_job(db.engine, org["slug"], COMMUNICATIONS, ids, resend=True)
+        assert run_invoice_job(db.engine, job_id, work).successful_count == 2
+        assert sink.mailbox.count() == 4
+        # as if the run died after sending, before it recorded the items: the job resumes
+        with tenant_transaction(db.engine, org["id"], write=True) as conn:
+            conn.execute(
+                update(batch_job_items)
+                .where(batch_job_items.c.batch_job_id == job_id)
+                .values(status="pending")
+            )
+            conn.execute(
+                update(batch_jobs)
+                .where(batch_jobs.c.id == job_id)
+                .values(status="processing", processed_count=0, successful_count=0)
+            )
+        resumed = run_invoice_job(db.engine, job_id, work)
+        assert resumed.status == "completed" and resumed.successful_count == 2
+        assert sink.mailbox.count() == 4
+    with tenant_transaction(db.engine, org["id"]) as conn:
+        sequences = conn.execute(
+            select(deliveries.c.sales_invoice_id, deliveries.c.sequence)
+            .where(deliveries.c.organization_id == org["id"])
+            .order_by(deliveries.c.sales_invoice_id, deliveries.c.sequence)
+        ).all()
+    assert [s for _, s in sequences] == [0, 1, 0, 1]
+
+
+def test_an_invoicing_request_with_send_immediately_sends_its_invoices_after_commit(db, tmp_path):
+    org = _org(db)
+    buyers = [_customer(db, org["id"], f"K-{n}", f"k{n}@kunde.example") for n in (1, 2)]
+    line = {"description": "Wartung", "unit_price": "120.00", "vat_rate": "19", "vat_category": "S"}
+    job_id = enqueue_customer_lines(
+        db.engine,
+        org["slug"],
+        [{"customer_id": c, "lines": [line]} for c in buyers],
+        invoice_date="2026-11-20",
+        created_by="carla",
+        options=follow_up_options(generate_pdf=True, send_immediately=True, channel="email"),
+    )
+    with tenant_transaction(db.engine, org["id"]) as conn:
+        [follow_up] = conn.execute(
+            select(batch_jobs.c.id).where(
+                batch_jobs.c.organization_id == org["id"], batch_jobs.c.kind == COMMUNICATIONS
+            )
+        ).scalars()
+    store = LocalFileStore(root=str(tmp_path))
+    with SmtpSink() as sink:
+        work = _work(db, store, sink)
+        # queued with the invoicing job; it waits until that job has finished
+        assert run_invoice_job(db.engine, follow_up, work).status == "pending"
+        assert process_batch_job(db.engine, job_id).successful_count == 2
+        sent = run_invoice_job(db.engine, follow_up, work)
+        assert (sent.status, sent.successful_count, sent.created_by) == ("completed", 2, "carla")
+        # a second run (a crash and a restart) finds the job done and sends nothing
+        assert run_invoice_job(db.engine, follow_up, work).successful_count == 2
+        assert sorted(m["To"] for m in sink.mailbox.messages) == [
+            "k1@kunde.example",
+            "k2@kunde.example",
+        ]
+    with tenant_transaction(db.engine, org["id"]) as conn:
+        documents = conn.execute(
+            select(sales_invoice_documents.c.status).where(
+                sales_invoice_documents.c.organization_id == org["id"]
+            )
+        ).scalars()
+        assert sorted(documents) == ["generated", "generated"]
+    assert get_batch_job(db.engine, job_id).status == "completed"
