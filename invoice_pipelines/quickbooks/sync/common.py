@@ -1,0 +1,243 @@
+"""What every sync shares: opening a client for an organization, mappings, cursors, conflicts."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import httpx
+from sqlalchemy import Connection, Engine, and_, insert, select, update
+
+from invoice_pipelines.db.tables import qbo_cursors, qbo_mappings, sync_conflicts
+from invoice_pipelines.db.tenancy import tenant_transaction
+from invoice_pipelines.quickbooks.client import QboClient
+from invoice_pipelines.quickbooks.limits import Clock
+from invoice_pipelines.quickbooks.tokens import TokenStore, load_connection, token_cipher
+from invoice_pipelines.settings import env
+
+# re-read this much before the cursor: QBO's LastUpdatedTime has second precision and a record
+# committed in the same second as the last one we saw must not be skipped
+CURSOR_OVERLAP = timedelta(minutes=5)
+
+
+@dataclass
+class QboSettings:
+    """Where QBO is and how to talk to it (from INVOICE_PIPELINES_QBO_* unless given)."""
+
+    base_url: str = ""
+    token_url: str = ""
+    token_key: str = ""
+    minor_version: int = 75
+    time_scale: float = 1.0
+
+    @classmethod
+    def from_env(cls, **overrides) -> QboSettings:
+        values = dict(
+            base_url=env("INVOICE_PIPELINES_QBO_BASE_URL"),
+            token_url=env("INVOICE_PIPELINES_QBO_TOKEN_URL"),
+            token_key=env("INVOICE_PIPELINES_QBO_TOKEN_KEY"),
+            minor_version=int(env("INVOICE_PIPELINES_QBO_MINOR_VERSION")),
+        )
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
+
+
+def open_client(engine: Engine, organization_id: int, settings: QboSettings) -> QboClient:
+    """A client for the organization's connected company; close it when done."""
+    cipher = token_cipher(settings.token_key)
+    connection = load_connection(engine, organization_id, cipher)
+    http = httpx.Client(timeout=60.0, limits=httpx.Limits(max_connections=12))
+    tokens = TokenStore(
+        engine, organization_id, cipher=cipher, token_url=settings.token_url, http=http
+    )
+    client = QboClient(
+        base_url=settings.base_url,
+        realm_id=connection.realm_id,
+        tokens=tokens,
+        minor_version=settings.minor_version,
+        clock=Clock(settings.time_scale),
+        http=http,
+    )
+    client._own_http = True  # the client closes the pool it was given here
+    client.connection_settings = connection.settings  # tax codes, accounts ...
+    return client
+
+
+def fingerprint(values: dict) -> str:
+    """A stable hash of the fields we sync: our side changed when it differs from the baseline."""
+    text = json.dumps(values, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+@dataclass
+class SyncCounts:
+    pushed: int = 0
+    pulled: int = 0
+    linked: int = 0
+    conflicts: int = 0
+    held: int = 0
+    failed: int = 0
+    unchanged: int = 0
+    errors: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        return {k: v for k, v in self.__dict__.items() if k != "errors"}
+
+
+def mappings_by_qbo_id(conn: Connection, organization_id: int, entity: str) -> dict[str, dict]:
+    rows = conn.execute(
+        select(qbo_mappings).where(
+            qbo_mappings.c.organization_id == organization_id, qbo_mappings.c.entity == entity
+        )
+    ).mappings()
+    return {row["qbo_id"]: dict(row) for row in rows}
+
+
+def mappings_by_local_id(conn: Connection, organization_id: int, entity: str) -> dict[int, dict]:
+    rows = conn.execute(
+        select(qbo_mappings).where(
+            qbo_mappings.c.organization_id == organization_id, qbo_mappings.c.entity == entity
+        )
+    ).mappings()
+    return {row["local_id"]: dict(row) for row in rows}
+
+
+def save_mapping(
+    conn: Connection,
+    organization_id: int,
+    entity: str,
+    local_id: int,
+    record: dict,
+    *,
+    local_fingerprint: str | None = None,
+    details: dict | None = None,
+) -> None:
+    """Insert or move the baseline of one mapping to what QBO just returned."""
+    from invoice_pipelines.quickbooks.client import parse_qbo_time
+
+    values = dict(
+        qbo_id=str(record["Id"]),
+        sync_token=str(record.get("SyncToken", "")),
+        qbo_updated_at=parse_qbo_time((record.get("MetaData") or {}).get("LastUpdatedTime")),
+        qbo_state="active" if record.get("Active", True) else "inactive",
+    )
+    if local_fingerprint is not None:
+        values["local_fingerprint"] = local_fingerprint
+    if details is not None:
+        values["details"] = details
+    where = and_(
+        qbo_mappings.c.organization_id == organization_id,
+        qbo_mappings.c.entity == entity,
+        qbo_mappings.c.local_id == local_id,
+    )
+    if conn.execute(select(qbo_mappings.c.id).where(where)).first():
+        conn.execute(update(qbo_mappings).where(where).values(**values))
+    else:
+        conn.execute(
+            insert(qbo_mappings).values(
+                organization_id=organization_id, entity=entity, local_id=local_id, **values
+            )
+        )
+
+
+def read_cursor(engine: Engine, organization_id: int, entity: str) -> dict:
+    with tenant_transaction(engine, organization_id) as conn:
+        row = (
+            conn.execute(
+                select(qbo_cursors).where(
+                    qbo_cursors.c.organization_id == organization_id,
+                    qbo_cursors.c.entity == entity,
+                )
+            )
+            .mappings()
+            .first()
+        )
+    return dict(row) if row else {"cursor": None, "imported": 0, "import_done": False}
+
+
+def write_cursor(conn: Connection, organization_id: int, entity: str, **values) -> None:
+    where = and_(qbo_cursors.c.organization_id == organization_id, qbo_cursors.c.entity == entity)
+    if conn.execute(select(qbo_cursors.c.entity).where(where)).first():
+        conn.execute(update(qbo_cursors).where(where).values(**values))
+    else:
+        conn.execute(
+            insert(qbo_cursors).values(organization_id=organization_id, entity=entity, **values)
+        )
+
+
+def newest(records: list[dict], current: datetime | None) -> datetime | None:
+    """The cursor after `records`: QBO's largest LastUpdatedTime, never our clock."""
+    from invoice_pipelines.quickbooks.client import parse_qbo_time
+
+    best = current
+    for record in records:
+        moment = parse_qbo_time((record.get("MetaData") or {}).get("LastUpdatedTime"))
+        if moment and (best is None or moment > best):
+            best = moment
+    return best
+
+
+def record_conflict(
+    conn: Connection,
+    organization_id: int,
+    entity: str,
+    *,
+    local_id: int | None,
+    qbo_id: str | None,
+    reason: str,
+    decision: str,
+    local_version: dict | None = None,
+    qbo_version: dict | None = None,
+) -> int:
+    status = "open" if decision == "manual_review" else "resolved"
+    return conn.execute(
+        insert(sync_conflicts)
+        .values(
+            organization_id=organization_id,
+            entity=entity,
+            local_id=local_id,
+            qbo_id=qbo_id,
+            reason=reason,
+            decision=decision,
+            status=status,
+            local_version=_plain(local_version),
+            qbo_version=_plain(qbo_version),
+            resolved_by="sync" if status == "resolved" else None,
+            resolved_at=datetime.now(UTC) if status == "resolved" else None,
+        )
+        .returning(sync_conflicts.c.id)
+    ).scalar_one()
+
+
+def held_local_ids(conn: Connection, organization_id: int, entity: str) -> set[int]:
+    """Records with an open manual-review conflict: no sync touches them until it is resolved."""
+    rows = conn.execute(
+        select(sync_conflicts.c.local_id).where(
+            sync_conflicts.c.organization_id == organization_id,
+            sync_conflicts.c.entity == entity,
+            sync_conflicts.c.status == "open",
+            sync_conflicts.c.local_id.is_not(None),
+        )
+    )
+    return {r[0] for r in rows}
+
+
+def held_qbo_ids(conn: Connection, organization_id: int, entity: str) -> set[str]:
+    rows = conn.execute(
+        select(sync_conflicts.c.qbo_id).where(
+            sync_conflicts.c.organization_id == organization_id,
+            sync_conflicts.c.entity == entity,
+            sync_conflicts.c.status == "open",
+            sync_conflicts.c.qbo_id.is_not(None),
+        )
+    )
+    return {r[0] for r in rows}
+
+
+def _plain(value):
+    """JSON-safe copy (Decimal and dates as strings) for the conflict log."""
+    if value is None:
+        return None
+    return json.loads(json.dumps(value, default=str))

@@ -1,0 +1,460 @@
+"""Customers, both ways: last modified wins, every conflict logged, ties held for a person.
+
+The baseline of each mapped customer is what both sides looked like when they last agreed: QBO's
+SyncToken and a fingerprint of our synced fields. A side changed when it differs from its
+baseline; only when *both* changed is it a conflict. Then the later change wins (QBO's
+LastUpdatedTime, normalized to UTC, against our updated_at) unless the two are within the skew
+tolerance: that is a tie, recorded as `manual_review` and held (neither pushed nor pulled) until
+someone resolves it (`invoice-pipelines qbo-conflicts` / `qbo-resolve`). Every conflict, decided
+or held, is a `sync_conflicts` row with both versions.
+
+QBO never hard-deletes customers: deactivation is `Active=false` on either side and travels like
+any other field; a deactivated record is never reactivated by the sync on its own. A new customer
+whose DisplayName already exists in QBO (6240) is linked to that customer when it is the same
+party (same e-mail or VAT id), otherwise it is held as a conflict.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import Engine, insert, select, update
+
+from invoice_pipelines.db.tables import customers, sync_conflicts
+from invoice_pipelines.db.tenancy import tenant_transaction
+from invoice_pipelines.quickbooks.client import (
+    MAX_BATCH,
+    QboClient,
+    batch_fault,
+    parse_qbo_time,
+    quote,
+    request_id,
+)
+from invoice_pipelines.quickbooks.errors import DuplicateName, QboError, StaleObject
+from invoice_pipelines.quickbooks.sync.common import (
+    CURSOR_OVERLAP,
+    SyncCounts,
+    fingerprint,
+    held_local_ids,
+    held_qbo_ids,
+    mappings_by_local_id,
+    newest,
+    read_cursor,
+    record_conflict,
+    save_mapping,
+    write_cursor,
+)
+
+DEFAULT_SKEW = timedelta(seconds=2)
+FIELDS = ("name", "email", "phone", "street", "postal_code", "city", "country", "active")
+
+
+def local_fields(row: dict) -> dict:
+    return {name: row.get(name) for name in FIELDS}
+
+
+def to_qbo(fields: dict) -> dict:
+    body: dict = {
+        "DisplayName": fields["name"],
+        "CompanyName": fields["name"],
+        "Active": bool(fields["active"]),
+        "BillAddr": {
+            "Line1": fields.get("street") or "",
+            "PostalCode": fields.get("postal_code") or "",
+            "City": fields.get("city") or "",
+            "Country": fields.get("country") or "",
+        },
+    }
+    if fields.get("email"):
+        body["PrimaryEmailAddr"] = {"Address": fields["email"]}
+    if fields.get("phone"):
+        body["PrimaryPhone"] = {"FreeFormNumber": fields["phone"]}
+    return body
+
+
+def from_qbo(record: dict, current: dict | None = None) -> dict:
+    address = record.get("BillAddr") or {}
+    country = str(address.get("Country") or "").strip().upper()
+    return {
+        "name": str(record.get("DisplayName") or "")[:255],
+        "email": (record.get("PrimaryEmailAddr") or {}).get("Address") or None,
+        "phone": (record.get("PrimaryPhone") or {}).get("FreeFormNumber") or None,
+        "street": address.get("Line1") or None,
+        "postal_code": address.get("PostalCode") or None,
+        "city": address.get("City") or None,
+        "country": country if len(country) == 2 else ((current or {}).get("country") or "DE"),
+        "active": bool(record.get("Active", True)),
+    }
+
+
+def _same_party(local: dict, record: dict) -> bool:
+    email = (record.get("PrimaryEmailAddr") or {}).get("Address")
+    if local.get("email") and email and local["email"].casefold() == email.casefold():
+        return True
+    vat = str(record.get("PrimaryTaxIdentifier") or record.get("BusinessNumber") or "")
+    return bool(
+        local.get("vat_id") and vat and local["vat_id"].replace(" ", "") == vat.replace(" ", "")
+    )
+
+
+class CustomerSync:
+    def __init__(
+        self,
+        engine: Engine,
+        organization_id: int,
+        client: QboClient,
+        *,
+        skew: timedelta = DEFAULT_SKEW,
+    ) -> None:
+        self.engine = engine
+        self.organization_id = organization_id
+        self.client = client
+        self.skew = skew
+        self.counts = SyncCounts()
+
+    def _local_rows(self, conn) -> dict[int, dict]:
+        return {
+            row["id"]: dict(row)
+            for row in conn.execute(
+                select(customers).where(customers.c.organization_id == self.organization_id)
+            ).mappings()
+        }
+
+    def _apply_qbo(self, conn, local_id: int | None, record: dict, current: dict | None) -> int:
+        values = from_qbo(record, current)
+        if local_id is None:
+            local_id = conn.execute(
+                insert(customers)
+                .values(
+                    organization_id=self.organization_id,
+                    customer_number=f"QBO-{record['Id']}",
+                    **values,
+                )
+                .returning(customers.c.id)
+            ).scalar_one()
+        else:
+            conn.execute(update(customers).where(customers.c.id == local_id).values(**values))
+        merged = {**(current or {}), **values}
+        save_mapping(
+            conn,
+            self.organization_id,
+            "customer",
+            local_id,
+            record,
+            local_fingerprint=fingerprint(local_fields(merged)),
+        )
+        self.counts.pulled += 1
+        return local_id
+
+    # -- pull ---------------------------------------------------------------------------------
+
+    def pull(self) -> None:
+        state = read_cursor(self.engine, self.organization_id, "customer")
+        cursor = state["cursor"]
+        changes = self.client.changes("Customer", cursor - CURSOR_OVERLAP if cursor else None)
+        pushes: list[tuple[dict, dict, dict]] = []
+        with tenant_transaction(self.engine, self.organization_id, write=True) as conn:
+            local = self._local_rows(conn)
+            by_local = mappings_by_local_id(conn, self.organization_id, "customer")
+            by_qbo = {m["qbo_id"]: m for m in by_local.values()}
+            held = held_qbo_ids(conn, self.organization_id, "customer")
+            unmapped_by_name = {
+                row["name"].casefold(): row for cid, row in local.items() if cid not in by_local
+            }
+            for record in changes.records:
+                qbo_id = str(record["Id"])
+                if qbo_id in held:
+                    self.counts.held += 1
+                    continue
+                mapping = by_qbo.get(qbo_id)
+                if mapping is None:
+                    twin = unmapped_by_name.get(str(record.get("DisplayName", "")).casefold())
+                    if twin is not None and (not twin.get("email") or _same_party(twin, record)):
+                        save_mapping(
+                            conn,
+                            self.organization_id,
+                            "customer",
+                            twin["id"],
+                            record,
+                            local_fingerprint=fingerprint(local_fields(twin)),
+                        )
+                        self.counts.linked += 1
+                    else:
+                        self._apply_qbo(conn, None, record, None)
+                    continue
+                if str(record.get("SyncToken")) == mapping["sync_token"]:
+                    self.counts.unchanged += 1  # our own write coming back
+                    continue
+                row = local.get(mapping["local_id"])
+                if row is None:
+                    continue
+                if fingerprint(local_fields(row)) == mapping["local_fingerprint"]:
+                    self._apply_qbo(conn, row["id"], record, row)
+                    continue
+                decision = self._decide(conn, row, record)
+                if decision == "qbo_won":
+                    self._apply_qbo(conn, row["id"], record, row)
+                elif decision == "local_won":
+                    pushes.append((row, record, mapping))
+            write_cursor(
+                conn, self.organization_id, "customer", cursor=newest(changes.records, cursor)
+            )
+        for row, record, _mapping in pushes:
+            self._push_update(row, str(record["SyncToken"]))
+
+    def _decide(self, conn, row: dict, record: dict) -> str:
+        """Both sides changed: the later wins; within the skew tolerance a person decides."""
+        qbo_time = parse_qbo_time((record.get("MetaData") or {}).get("LastUpdatedTime"))
+        local_time = row["updated_at"]
+        if qbo_time is None or abs(qbo_time - local_time) <= self.skew:
+            decision = "manual_review"
+            reason = (
+                "changed on both sides within the clock-skew tolerance "
+                f"({self.skew.total_seconds():g} s): QBO {qbo_time}, ours {local_time}"
+            )
+            self.counts.held += 1
+        elif qbo_time > local_time:
+            decision, reason = (
+                "qbo_won",
+                f"changed on both sides; QBO's change ({qbo_time}) is later",
+            )
+        else:
+            decision, reason = "local_won", f"changed on both sides; ours ({local_time}) is later"
+        record_conflict(
+            conn,
+            self.organization_id,
+            "customer",
+            local_id=row["id"],
+            qbo_id=str(record["Id"]),
+            reason=reason,
+            decision=decision,
+            local_version=local_fields(row) | {"updated_at": local_time},
+            qbo_version=record,
+        )
+        self.counts.conflicts += 1
+        return decision
+
+    # -- push ---------------------------------------------------------------------------------
+
+    def _push_update(self, row: dict, sync_token: str, *, retried: bool = False) -> None:
+        mapping_fp = fingerprint(local_fields(row))
+        with tenant_transaction(self.engine, self.organization_id) as conn:
+            mapping = mappings_by_local_id(conn, self.organization_id, "customer")[row["id"]]
+        try:
+            record = self.client.sparse_update(
+                "Customer",
+                mapping["qbo_id"],
+                sync_token,
+                to_qbo(local_fields(row)),
+                requestid=request_id(
+                    "customer", self.organization_id, row["id"], mapping_fp, sync_token
+                ),
+            )
+        except StaleObject:
+            # QBO changed in between: read it again and decide again, once
+            current = self.client.get("Customer", mapping["qbo_id"])
+            if retried:
+                self._failed(row, "QBO kept changing the customer while we updated it")
+                return
+            with tenant_transaction(self.engine, self.organization_id, write=True) as conn:
+                decision = self._decide(conn, row, current)
+                if decision == "qbo_won":
+                    self._apply_qbo(conn, row["id"], current, row)
+            if decision == "local_won":
+                self._push_update(row, str(current["SyncToken"]), retried=True)
+            return
+        except QboError as exc:
+            self._failed(row, str(exc))
+            return
+        with tenant_transaction(self.engine, self.organization_id, write=True) as conn:
+            save_mapping(
+                conn,
+                self.organization_id,
+                "customer",
+                row["id"],
+                record,
+                local_fingerprint=mapping_fp,
+            )
+        self.counts.pushed += 1
+
+    def _failed(self, row: dict, message: str) -> None:
+        self.counts.failed += 1
+        self.counts.errors.append(f"customer {row['customer_number']}: {message}")
+
+    def push(self) -> None:
+        with tenant_transaction(self.engine, self.organization_id) as conn:
+            local = self._local_rows(conn)
+            by_local = mappings_by_local_id(conn, self.organization_id, "customer")
+            held = held_local_ids(conn, self.organization_id, "customer")
+        new = [
+            r for cid, r in local.items() if cid not in by_local and cid not in held and r["active"]
+        ]
+        changed = [
+            r
+            for cid, r in local.items()
+            if cid in by_local
+            and cid not in held
+            and fingerprint(local_fields(r)) != by_local[cid]["local_fingerprint"]
+        ]
+        for start in range(0, len(new), MAX_BATCH):
+            self._create_batch(new[start : start + MAX_BATCH])
+        for row in changed:
+            self._push_update(row, by_local[row["id"]]["sync_token"])
+
+    def _create_batch(self, rows: list[dict]) -> None:
+        fps = {r["id"]: fingerprint(local_fields(r)) for r in rows}
+        operations = [
+            {"bId": str(r["id"]), "operation": "create", "Customer": to_qbo(local_fields(r))}
+            for r in rows
+        ]
+        batch_id = request_id("customers", self.organization_id, *(f"{i}:{fps[i]}" for i in fps))
+        try:
+            answers = self.client.batch(operations, requestid=batch_id)
+        except QboError as exc:
+            self.counts.failed += len(rows)
+            self.counts.errors.append(f"batch of {len(rows)} customers: {exc}")
+            return
+        duplicates = []
+        with tenant_transaction(self.engine, self.organization_id, write=True) as conn:
+            for row in rows:
+                answer = answers.get(str(row["id"]), {})
+                fault = batch_fault(answer) if answer else QboError("no answer for this customer")
+                if fault is None and "Customer" in answer:
+                    save_mapping(
+                        conn,
+                        self.organization_id,
+                        "customer",
+                        row["id"],
+                        answer["Customer"],
+                        local_fingerprint=fps[row["id"]],
+                    )
+                    self.counts.pushed += 1
+                elif isinstance(fault, DuplicateName):
+                    duplicates.append(row)
+                else:
+                    self._failed(row, str(fault))
+        for row in duplicates:
+            self._link_duplicate(row, fps[row["id"]])
+
+    def _link_duplicate(self, row: dict, fp: str) -> None:
+        found = self.client.query_all(
+            "Customer", f"DisplayName = {quote(row['name'])}", order_by=""
+        )
+        with tenant_transaction(self.engine, self.organization_id, write=True) as conn:
+            taken = {
+                m["qbo_id"]
+                for m in mappings_by_local_id(conn, self.organization_id, "customer").values()
+            }
+            match = next(
+                (r for r in found if str(r["Id"]) not in taken and _same_party(row, r)), None
+            )
+            if match is not None:
+                save_mapping(
+                    conn, self.organization_id, "customer", row["id"], match, local_fingerprint=fp
+                )
+                record_conflict(
+                    conn,
+                    self.organization_id,
+                    "customer",
+                    local_id=row["id"],
+                    qbo_id=str(match["Id"]),
+                    reason=f"DisplayName {row['name']!r} exists in QBO with the same e-mail or VAT "
+                    "id: linked to it",
+                    decision="linked",
+                    local_version=local_fields(row),
+                    qbo_version=match,
+                )
+                self.counts.linked += 1
+                return
+            record_conflict(
+                conn,
+                self.organization_id,
+                "customer",
+                local_id=row["id"],
+                qbo_id=str(found[0]["Id"]) if found else None,
+                reason=f"DisplayName {row['name']!r} is used in QBO by another party "
+                "(different e-mail and VAT id)",
+                decision="manual_review",
+                local_version=local_fields(row),
+                qbo_version=found[0] if found else None,
+            )
+            self.counts.conflicts += 1
+            self.counts.held += 1
+
+    def run(self) -> SyncCounts:
+        self.pull()
+        self.push()
+        return self.counts
+
+
+def sync_customers(engine: Engine, organization_id: int, client: QboClient, **kwargs) -> SyncCounts:
+    return CustomerSync(engine, organization_id, client, **kwargs).run()
+
+
+def resolve_conflict(
+    engine: Engine,
+    organization_id: int,
+    conflict_id: int,
+    *,
+    keep: str,
+    resolved_by: str,
+    client: QboClient | None = None,
+) -> dict:
+    """Close an open conflict: `keep` "local" pushes our version, "qbo" takes QBO's (for customers
+    this needs `client`); for other entities it only records the person's decision."""
+    if keep not in ("local", "qbo"):
+        raise ValueError("keep must be 'local' or 'qbo'")
+    with tenant_transaction(engine, organization_id) as conn:
+        conflict = (
+            conn.execute(
+                select(sync_conflicts).where(
+                    sync_conflicts.c.organization_id == organization_id,
+                    sync_conflicts.c.id == conflict_id,
+                )
+            )
+            .mappings()
+            .first()
+        )
+    if conflict is None:
+        raise LookupError(f"no conflict {conflict_id} in this organization")
+    if conflict["status"] != "open":
+        raise ValueError(f"conflict {conflict_id} is already resolved")
+    if conflict["entity"] == "customer" and client is not None:
+        # a both-sides edit of a linked customer; a DisplayName clash (no mapping) is resolved by
+        # renaming one of the two, after which the next sync creates ours
+        with tenant_transaction(engine, organization_id) as conn:
+            mapped = mappings_by_local_id(conn, organization_id, "customer").get(
+                conflict["local_id"]
+            )
+            row = (
+                conn.execute(select(customers).where(customers.c.id == conflict["local_id"]))
+                .mappings()
+                .first()
+            )
+        if mapped is not None and row is not None:
+            row = dict(row)
+            sync = CustomerSync(engine, organization_id, client)
+            current = client.get("Customer", mapped["qbo_id"])
+            _close(engine, organization_id, conflict_id, keep, resolved_by)
+            if keep == "qbo":
+                with tenant_transaction(engine, organization_id, write=True) as conn:
+                    sync._apply_qbo(conn, row["id"], current, row)
+            else:
+                sync._push_update(row, str(current["SyncToken"]))
+            return {"conflict": conflict_id, "kept": keep, **sync.counts.as_dict()}
+    _close(engine, organization_id, conflict_id, keep, resolved_by)
+    return {"conflict": conflict_id, "kept": keep}
+
+
+def _close(engine: Engine, organization_id: int, conflict_id: int, keep: str, by: str) -> None:
+    with tenant_transaction(engine, organization_id, write=True) as conn:
+        conn.execute(
+            update(sync_conflicts)
+            .where(sync_conflicts.c.id == conflict_id)
+            .values(
+                status="resolved",
+                decision="kept_local" if keep == "local" else "kept_qbo",
+                resolved_by=by,
+                resolved_at=datetime.now(UTC),
+            )
+        )

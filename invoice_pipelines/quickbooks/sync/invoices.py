@@ -1,0 +1,542 @@
+"""Sales invoices pushed to QBO, one way: the queue, validation, batches, DocNumber links, voids.
+
+`enqueue` adds every sales invoice not queued yet (and a void for every cancelled invoice that
+reached QBO) with one INSERT ... SELECT each. `push_invoices` works the queue:
+
+1. Rows left `sending` by a run that died have an unknown outcome: they are looked up in QBO by
+   DocNumber and linked when found, otherwise sent again (with the same requestid).
+2. Each pending invoice is checked first (customer and items mapped, tax codes mapped, totals
+   consistent, DocNumber fits); a bad one ends `failed` with one sentence, the others go on.
+3. Valid invoices go in batches of 30. The rows are marked `sending` and committed before the
+   request; the batch's requestid is derived from its rows' requestids, so a retry after a
+   dropped connection replays QBO's answer instead of creating the invoices twice.
+4. A 6140 (DocNumber exists) links our invoice to the existing one when it is the same invoice
+   (same customer and total), otherwise it is a conflict for a person, never a second invoice.
+
+Nothing is ever pulled back: QBO's copy is not a source for our invoices (payments are, see
+payments.py).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from sqlalchemy import Engine, String, and_, cast, exists, func, insert, literal, select, update
+
+from invoice_pipelines.db.tables import (
+    qbo_mappings,
+    qbo_push_queue,
+    sales_invoice_lines,
+    sales_invoices,
+)
+from invoice_pipelines.db.tenancy import tenant_transaction
+from invoice_pipelines.quickbooks.client import MAX_BATCH, QboClient, batch_fault, quote, request_id
+from invoice_pipelines.quickbooks.errors import DuplicateDocNumber, QboError, StaleObject
+from invoice_pipelines.quickbooks.sync.common import (
+    SyncCounts,
+    mappings_by_local_id,
+    record_conflict,
+    save_mapping,
+)
+
+CENT = Decimal("0.01")
+DOC_NUMBER_MAX = 21  # QBO's DocNumber length
+
+
+def _request_id_sql(action: str):
+    """'ip-<org>-si-<id>-<action>': deterministic per invoice and action, built in SQL."""
+    return (
+        literal("ip-")
+        + cast(sales_invoices.c.organization_id, String)
+        + literal("-si-")
+        + cast(sales_invoices.c.id, String)
+        + literal(f"-{action}")
+    )
+
+
+def enqueue(engine: Engine, organization_id: int) -> dict:
+    """Queue new invoices (create) and cancelled pushed ones (void): two set-based inserts."""
+    queued = qbo_push_queue.alias("queued")
+    with tenant_transaction(engine, organization_id, write=True) as conn:
+        creates = conn.execute(
+            insert(qbo_push_queue).from_select(
+                ["organization_id", "sales_invoice_id", "action", "status", "request_id"],
+                select(
+                    sales_invoices.c.organization_id,
+                    sales_invoices.c.id,
+                    literal("create"),
+                    literal("pending"),
+                    _request_id_sql("create"),
+                ).where(
+                    sales_invoices.c.organization_id == organization_id,
+                    sales_invoices.c.status != "cancelled",
+                    ~exists().where(
+                        queued.c.sales_invoice_id == sales_invoices.c.id,
+                        queued.c.action == "create",
+                    ),
+                ),
+            )
+        ).rowcount
+        voids = conn.execute(
+            insert(qbo_push_queue).from_select(
+                ["organization_id", "sales_invoice_id", "action", "status", "request_id"],
+                select(
+                    sales_invoices.c.organization_id,
+                    sales_invoices.c.id,
+                    literal("void"),
+                    literal("pending"),
+                    _request_id_sql("void"),
+                ).where(
+                    sales_invoices.c.organization_id == organization_id,
+                    sales_invoices.c.status == "cancelled",
+                    exists().where(
+                        queued.c.sales_invoice_id == sales_invoices.c.id,
+                        queued.c.action == "create",
+                        queued.c.status == "pushed",
+                    ),
+                    ~exists().where(
+                        queued.c.sales_invoice_id == sales_invoices.c.id,
+                        queued.c.action == "void",
+                    ),
+                ),
+            )
+        ).rowcount
+    return {"queued_creates": max(creates, 0), "queued_voids": max(voids, 0)}
+
+
+@dataclass
+class Candidate:
+    queue_id: int
+    sales_invoice_id: int
+    request_id: str
+    invoice: dict
+    lines: list[dict]
+
+
+def _load_pending(engine: Engine, organization_id: int, status: str, limit: int | None):
+    with tenant_transaction(engine, organization_id) as conn:
+        query = (
+            select(
+                qbo_push_queue.c.id.label("queue_id"),
+                qbo_push_queue.c.request_id,
+                sales_invoices,
+            )
+            .join(sales_invoices, sales_invoices.c.id == qbo_push_queue.c.sales_invoice_id)
+            .where(
+                qbo_push_queue.c.organization_id == organization_id,
+                qbo_push_queue.c.action == "create",
+                qbo_push_queue.c.status == status,
+            )
+            .order_by(qbo_push_queue.c.id)
+        )
+        if limit:
+            query = query.limit(limit)
+        rows = [dict(r) for r in conn.execute(query).mappings()]
+        ids = [r["id"] for r in rows]
+        lines: dict[int, list[dict]] = {i: [] for i in ids}
+        for start in range(0, len(ids), 5000):
+            chunk = ids[start : start + 5000]
+            for line in conn.execute(
+                select(sales_invoice_lines)
+                .where(
+                    sales_invoice_lines.c.organization_id == organization_id,
+                    sales_invoice_lines.c.sales_invoice_id.in_(chunk),
+                )
+                .order_by(sales_invoice_lines.c.sales_invoice_id, sales_invoice_lines.c.line_no)
+            ).mappings():
+                lines[line["sales_invoice_id"]].append(dict(line))
+        customers = mappings_by_local_id(conn, organization_id, "customer")
+        items = mappings_by_local_id(conn, organization_id, "item")
+    candidates = [
+        Candidate(r["queue_id"], r["id"], r["request_id"], r, lines[r["id"]]) for r in rows
+    ]
+    return candidates, customers, items
+
+
+def _rate_key(rate: Decimal) -> str:
+    return format(Decimal(rate).quantize(CENT), "f")
+
+
+def build_invoice(
+    candidate: Candidate, customers: dict, items: dict, settings: dict
+) -> tuple[dict | None, str | None]:
+    """The QBO Invoice body, or the one sentence that says why it cannot be pushed."""
+    invoice = candidate.invoice
+    number = invoice["invoice_number"]
+    if invoice["status"] == "cancelled":
+        return None, "the invoice was cancelled before it reached QuickBooks"
+    if len(number) > DOC_NUMBER_MAX:
+        return None, f"invoice number {number} is longer than QBO's {DOC_NUMBER_MAX} characters"
+    customer = customers.get(invoice["customer_id"])
+    if customer is None or customer["qbo_state"] != "active":
+        return None, f"customer {invoice['customer_id']} is not synced to QuickBooks yet"
+    if not candidate.lines:
+        return None, "the invoice has no lines"
+    tax_codes = {str(k): str(v) for k, v in (settings.get("tax_codes") or {}).items()}
+    default_item = settings.get("default_item_id")
+    lines = []
+    net = Decimal("0")
+    for line in candidate.lines:
+        rate = _rate_key(line["vat_rate"])
+        code = tax_codes.get(rate)
+        if code is None:
+            return (
+                None,
+                f"no QuickBooks tax code is mapped for VAT {rate} % (line {line['line_no']})",
+            )
+        mapped = items.get(line["item_id"]) if line["item_id"] is not None else None
+        if mapped is not None:
+            item_ref = mapped["qbo_id"]
+        elif line["item_id"] is None and default_item:
+            item_ref = str(default_item)
+        else:
+            return None, f"item of line {line['line_no']} is not synced to QuickBooks yet"
+        amount = Decimal(line["net_amount"]).quantize(CENT)
+        net += amount
+        lines.append(
+            {
+                "LineNum": line["line_no"],
+                "Amount": amount,
+                "Description": line["description"][:4000],
+                "DetailType": "SalesItemLineDetail",
+                "SalesItemLineDetail": {
+                    "ItemRef": {"value": item_ref},
+                    "Qty": Decimal(line["quantity"]).normalize(),
+                    "UnitPrice": Decimal(line["unit_price"]).normalize(),
+                    "TaxCodeRef": {"value": code},
+                },
+            }
+        )
+    if net != Decimal(invoice["net_total"]).quantize(CENT):
+        return None, f"lines add up to {net} but the invoice's net total is {invoice['net_total']}"
+    if Decimal(invoice["net_total"]) + Decimal(invoice["tax_total"]) != Decimal(
+        invoice["gross_total"]
+    ):
+        return None, "net total plus VAT is not the gross total"
+    body = {
+        "DocNumber": number,
+        "TxnDate": invoice["issue_date"].isoformat(),
+        "DueDate": invoice["due_date"].isoformat(),
+        "CustomerRef": {"value": customer["qbo_id"]},
+        "Line": lines,
+        # our VAT as computed on our invoice: QBO's TotalAmt is then our gross total
+        "TxnTaxDetail": {"TotalTax": Decimal(invoice["tax_total"]).quantize(CENT)},
+        "PrivateNote": f"invoice-pipelines sales invoice {invoice['id']}",
+    }
+    return body, None
+
+
+def _same_invoice(record: dict, invoice: dict, customer_qbo_id: str) -> bool:
+    """An existing QBO invoice with our DocNumber is ours when customer and total agree."""
+    if str((record.get("CustomerRef") or {}).get("value")) != str(customer_qbo_id):
+        return False
+    total = Decimal(str(record.get("TotalAmt", "0")))
+    tax = Decimal(str((record.get("TxnTaxDetail") or {}).get("TotalTax", "0") or "0"))
+    # QBO's total includes the tax it computed; a company without tax computation has net only
+    return total == Decimal(invoice["gross_total"]) or (
+        tax == 0 and total == Decimal(invoice["net_total"])
+    )
+
+
+class InvoicePusher:
+    """Pushes one organization's queue through one client."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        organization_id: int,
+        client: QboClient,
+        *,
+        settings: dict | None = None,
+        workers: int = 4,
+        progress: Callable[[int], None] | None = None,
+    ) -> None:
+        self.engine = engine
+        self.organization_id = organization_id
+        self.client = client
+        self.settings = settings if settings is not None else client.connection_settings
+        self.workers = workers
+        self.progress = progress
+        self.counts = SyncCounts()
+        self._lock = threading.Lock()
+
+    # -- bookkeeping --------------------------------------------------------------------------
+
+    def _finish(self, queue_id: int, status: str, **values) -> None:
+        with tenant_transaction(self.engine, self.organization_id, write=True) as conn:
+            conn.execute(
+                update(qbo_push_queue)
+                .where(qbo_push_queue.c.id == queue_id)
+                .values(status=status, updated_at=datetime.now(UTC), **values)
+            )
+
+    def _link(self, conn, candidate: Candidate, record: dict, *, linked: bool) -> None:
+        invoice = candidate.invoice
+        save_mapping(
+            conn,
+            self.organization_id,
+            "invoice",
+            candidate.sales_invoice_id,
+            record,
+            details={"doc_number": invoice["invoice_number"], "linked": linked},
+        )
+        conn.execute(
+            update(qbo_push_queue)
+            .where(qbo_push_queue.c.id == candidate.queue_id)
+            .values(
+                status="pushed",
+                qbo_id=str(record["Id"]),
+                error_code=None,
+                error_message=None,
+                updated_at=datetime.now(UTC),
+            )
+        )
+
+    # -- the work -----------------------------------------------------------------------------
+
+    def run(self, limit: int | None = None) -> SyncCounts:
+        enqueue(self.engine, self.organization_id)
+        self.reconcile_unknown()
+        candidates, customers, items = _load_pending(
+            self.engine, self.organization_id, "pending", limit
+        )
+        ready: list[tuple[Candidate, dict]] = []
+        for candidate in candidates:
+            body, problem = build_invoice(candidate, customers, items, self.settings)
+            if problem:
+                self.counts.failed += 1
+                self.counts.errors.append(f"{candidate.invoice['invoice_number']}: {problem}")
+                self._finish(
+                    candidate.queue_id,
+                    "failed",
+                    error_code="validation",
+                    error_message=problem,
+                    attempts=qbo_push_queue.c.attempts + 1,
+                )
+            else:
+                ready.append((candidate, body))
+        chunks = [ready[i : i + MAX_BATCH] for i in range(0, len(ready), MAX_BATCH)]
+        if chunks:
+            with ThreadPoolExecutor(max_workers=max(1, self.workers)) as pool:
+                for _ in pool.map(lambda chunk: self._push_chunk(chunk, customers), chunks):
+                    pass
+        self.push_voids()
+        return self.counts
+
+    def _push_chunk(self, chunk: list[tuple[Candidate, dict]], customers: dict) -> None:
+        ids = [c.queue_id for c, _ in chunk]
+        with tenant_transaction(self.engine, self.organization_id, write=True) as conn:
+            conn.execute(
+                update(qbo_push_queue)
+                .where(qbo_push_queue.c.id.in_(ids))
+                .values(
+                    status="sending",
+                    attempts=qbo_push_queue.c.attempts + 1,
+                    updated_at=datetime.now(UTC),
+                )
+            )
+        batch_id = request_id("batch", *sorted(c.request_id for c, _ in chunk))
+        operations = [
+            {"bId": str(c.queue_id), "operation": "create", "Invoice": body} for c, body in chunk
+        ]
+        try:
+            answers = self.client.batch(operations, requestid=batch_id)
+        except QboError as exc:
+            # unknown outcome (or QBO kept failing): the rows stay `sending`; the next run looks
+            # them up by DocNumber before sending again
+            with self._lock:
+                self.counts.errors.append(f"batch of {len(chunk)}: {exc}")
+            return
+        conflicts = []
+        with tenant_transaction(self.engine, self.organization_id, write=True) as conn:
+            for candidate, _body in chunk:
+                answer = answers.get(str(candidate.queue_id), {})
+                fault = batch_fault(answer) if answer else QboError("no answer for this item")
+                if fault is None and "Invoice" in answer:
+                    self._link(conn, candidate, answer["Invoice"], linked=False)
+                    with self._lock:
+                        self.counts.pushed += 1
+                elif isinstance(fault, DuplicateDocNumber):
+                    conflicts.append(candidate)
+                else:
+                    conn.execute(
+                        update(qbo_push_queue)
+                        .where(qbo_push_queue.c.id == candidate.queue_id)
+                        .values(
+                            status="failed",
+                            error_code=(fault.code or "error")[:16],
+                            error_message=str(fault),
+                            updated_at=datetime.now(UTC),
+                        )
+                    )
+                    with self._lock:
+                        self.counts.failed += 1
+                        self.counts.errors.append(f"{candidate.invoice['invoice_number']}: {fault}")
+        for candidate in conflicts:
+            self._resolve_doc_number(candidate, customers)
+        if self.progress:
+            self.progress(len(chunk))
+
+    def _find_by_doc_numbers(self, numbers: list[str]) -> dict[str, list[dict]]:
+        found: dict[str, list[dict]] = {}
+        for start in range(0, len(numbers), 100):
+            chunk = numbers[start : start + 100]
+            where = f"DocNumber IN ({', '.join(quote(n) for n in chunk)})"
+            for record in self.client.query_all("Invoice", where, order_by=""):
+                found.setdefault(str(record.get("DocNumber")), []).append(record)
+        return found
+
+    def _resolve_doc_number(self, candidate: Candidate, customers: dict) -> None:
+        number = candidate.invoice["invoice_number"]
+        existing = self._find_by_doc_numbers([number]).get(number, [])
+        customer_qbo_id = customers[candidate.invoice["customer_id"]]["qbo_id"]
+        match = next(
+            (r for r in existing if _same_invoice(r, candidate.invoice, customer_qbo_id)), None
+        )
+        with tenant_transaction(self.engine, self.organization_id, write=True) as conn:
+            if match is not None:
+                self._link(conn, candidate, match, linked=True)
+                with self._lock:
+                    self.counts.linked += 1
+                return
+            record_conflict(
+                conn,
+                self.organization_id,
+                "invoice",
+                local_id=candidate.sales_invoice_id,
+                qbo_id=str(existing[0]["Id"]) if existing else None,
+                reason=f"DocNumber {number} already exists in QuickBooks for another customer "
+                "or amount",
+                decision="manual_review",
+                local_version={
+                    "invoice_number": number,
+                    "customer_id": candidate.invoice["customer_id"],
+                    "gross_total": candidate.invoice["gross_total"],
+                },
+                qbo_version=existing[0] if existing else None,
+            )
+            conn.execute(
+                update(qbo_push_queue)
+                .where(qbo_push_queue.c.id == candidate.queue_id)
+                .values(
+                    status="conflict",
+                    error_code="6140",
+                    error_message=f"DocNumber {number} exists in QuickBooks as another invoice",
+                    updated_at=datetime.now(UTC),
+                )
+            )
+        with self._lock:
+            self.counts.conflicts += 1
+
+    def reconcile_unknown(self) -> None:
+        """Rows left `sending`: linked when QBO has them (by DocNumber), else pending again."""
+        unknown, customers, _ = _load_pending(self.engine, self.organization_id, "sending", None)
+        if not unknown:
+            return
+        found = self._find_by_doc_numbers([c.invoice["invoice_number"] for c in unknown])
+        with tenant_transaction(self.engine, self.organization_id, write=True) as conn:
+            for candidate in unknown:
+                records = found.get(candidate.invoice["invoice_number"], [])
+                customer = customers.get(candidate.invoice["customer_id"])
+                match = next(
+                    (
+                        r
+                        for r in records
+                        if customer and _same_invoice(r, candidate.invoice, customer["qbo_id"])
+                    ),
+                    None,
+                )
+                if match is not None:
+                    self._link(conn, candidate, match, linked=False)
+                    self.counts.pushed += 1
+                else:
+                    conn.execute(
+                        update(qbo_push_queue)
+                        .where(qbo_push_queue.c.id == candidate.queue_id)
+                        .values(status="pending", updated_at=datetime.now(UTC))
+                    )
+
+    def push_voids(self) -> None:
+        with tenant_transaction(self.engine, self.organization_id) as conn:
+            rows = [
+                dict(r)
+                for r in conn.execute(
+                    select(qbo_push_queue, qbo_mappings.c.qbo_id.label("mapped_id"))
+                    .join(
+                        qbo_mappings,
+                        and_(
+                            qbo_mappings.c.organization_id == qbo_push_queue.c.organization_id,
+                            qbo_mappings.c.entity == "invoice",
+                            qbo_mappings.c.local_id == qbo_push_queue.c.sales_invoice_id,
+                        ),
+                    )
+                    .where(
+                        qbo_push_queue.c.organization_id == self.organization_id,
+                        qbo_push_queue.c.action == "void",
+                        qbo_push_queue.c.status.in_(("pending", "sending")),
+                    )
+                ).mappings()
+            ]
+        for row in rows:
+            try:
+                current = self.client.get("Invoice", row["mapped_id"])
+                try:
+                    voided = self.client.void_invoice(
+                        row["mapped_id"], current["SyncToken"], requestid=row["request_id"]
+                    )
+                except StaleObject:
+                    current = self.client.get("Invoice", row["mapped_id"])
+                    voided = self.client.void_invoice(
+                        row["mapped_id"], current["SyncToken"], requestid=row["request_id"] + "-2"
+                    )
+            except QboError as exc:
+                self.counts.failed += 1
+                self.counts.errors.append(f"void of invoice {row['sales_invoice_id']}: {exc}")
+                self._finish(
+                    row["id"],
+                    "failed",
+                    error_code=(exc.code or "error")[:16],
+                    error_message=str(exc),
+                    attempts=qbo_push_queue.c.attempts + 1,
+                )
+                continue
+            with tenant_transaction(self.engine, self.organization_id, write=True) as conn:
+                conn.execute(
+                    update(qbo_mappings)
+                    .where(
+                        qbo_mappings.c.organization_id == self.organization_id,
+                        qbo_mappings.c.entity == "invoice",
+                        qbo_mappings.c.local_id == row["sales_invoice_id"],
+                    )
+                    .values(
+                        qbo_state="voided",
+                        sync_token=str(voided.get("SyncToken", "")),
+                        updated_at=datetime.now(UTC),
+                    )
+                )
+                conn.execute(
+                    update(qbo_push_queue)
+                    .where(qbo_push_queue.c.id == row["id"])
+                    .values(status="pushed", qbo_id=row["mapped_id"], updated_at=datetime.now(UTC))
+                )
+            self.counts.pushed += 1
+
+
+def push_invoices(engine: Engine, organization_id: int, client: QboClient, **kwargs) -> SyncCounts:
+    limit = kwargs.pop("limit", None)
+    return InvoicePusher(engine, organization_id, client, **kwargs).run(limit=limit)
+
+
+def queue_counts(engine: Engine, organization_id: int) -> dict[str, int]:
+    with tenant_transaction(engine, organization_id) as conn:
+        rows = conn.execute(
+            select(qbo_push_queue.c.status, func.count())
+            .where(qbo_push_queue.c.organization_id == organization_id)
+            .group_by(qbo_push_queue.c.status)
+        )
+        return {status: count for status, count in rows}

@@ -1,0 +1,151 @@
+"""Payments pulled from QBO, one way, onto our sales invoices.
+
+QBO has no paid/partial status: it keeps each invoice's `Balance` and `TotalAmt`, and links the
+payments applied to it (`LinkedTxn` of type Payment). So the pull reads the invoices changed since
+the cursor (a payment, a voided or deleted payment all change the invoice's balance) and sets, on
+each of our invoices mapped to one of them:
+
+- amount_paid = TotalAmt - Balance, amount_due = our gross total - amount_paid
+- status: paid (Balance 0, TotalAmt > 0), partially_paid (0 < Balance < TotalAmt), open otherwise
+  (overdue is open or partially paid with a due date in the past: the dunning reads due_date)
+- last payment date: the latest TxnDate of the payments still linked (and their id, kept in the
+  mapping's details)
+
+Cancelled invoices and invoices voided in QBO are left alone.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+
+from sqlalchemy import Engine, bindparam, select, update
+
+from invoice_pipelines.db.tables import qbo_mappings, sales_invoices
+from invoice_pipelines.db.tenancy import tenant_transaction
+from invoice_pipelines.quickbooks.client import QboClient, quote
+from invoice_pipelines.quickbooks.sync.common import (
+    CURSOR_OVERLAP,
+    SyncCounts,
+    mappings_by_qbo_id,
+    newest,
+    read_cursor,
+    write_cursor,
+)
+
+CENT = Decimal("0.01")
+
+
+def payment_state(record: dict, gross_total: Decimal) -> tuple[Decimal, Decimal, str]:
+    """(amount_paid, amount_due, status) of our invoice from its QBO invoice."""
+    total = Decimal(str(record.get("TotalAmt", "0")))
+    balance = Decimal(str(record.get("Balance", "0")))
+    paid = (total - balance).quantize(CENT)
+    due = (Decimal(gross_total) - paid).quantize(CENT)
+    if total > 0 and balance == 0:
+        status = "paid"
+    elif 0 < balance < total:
+        status = "partially_paid"
+    else:
+        status = "open"
+    return paid, due, status
+
+
+def _payment_ids(record: dict) -> list[str]:
+    return [
+        str(link["TxnId"])
+        for link in record.get("LinkedTxn") or []
+        if link.get("TxnType") == "Payment" and link.get("TxnId") is not None
+    ]
+
+
+def pull_payments(engine: Engine, organization_id: int, client: QboClient) -> SyncCounts:
+    counts = SyncCounts()
+    cursor = read_cursor(engine, organization_id, "payment")["cursor"]
+    since = cursor - CURSOR_OVERLAP if cursor else None
+    changes = client.changes("Invoice", since)
+    with tenant_transaction(engine, organization_id) as conn:
+        mapped = mappings_by_qbo_id(conn, organization_id, "invoice")
+    records = [r for r in changes.records if str(r["Id"]) in mapped]
+    payment_ids = sorted({pid for r in records for pid in _payment_ids(r)}, key=int)
+    payment_dates: dict[str, date] = {}
+    for start in range(0, len(payment_ids), 100):
+        chunk = payment_ids[start : start + 100]
+        where = f"Id IN ({', '.join(quote(i) for i in chunk)})"
+        for payment in client.query_all("Payment", where, order_by=""):
+            payment_dates[str(payment["Id"])] = date.fromisoformat(str(payment["TxnDate"])[:10])
+    local_ids = [mapped[str(r["Id"])]["local_id"] for r in records]
+    with tenant_transaction(engine, organization_id, write=True) as conn:
+        invoices = {
+            row["id"]: dict(row)
+            for row in conn.execute(
+                select(sales_invoices).where(
+                    sales_invoices.c.organization_id == organization_id,
+                    sales_invoices.c.id.in_(local_ids or [-1]),
+                )
+            ).mappings()
+        }
+        invoice_rows, mapping_rows = [], []
+        for record in records:
+            mapping = mapped[str(record["Id"])]
+            invoice = invoices.get(mapping["local_id"])
+            if invoice is None or invoice["status"] == "cancelled":
+                continue
+            if mapping["qbo_state"] == "voided":
+                continue
+            paid, due, status = payment_state(record, invoice["gross_total"])
+            linked = [(payment_dates[p], p) for p in _payment_ids(record) if p in payment_dates]
+            last_date, last_id = max(linked) if linked else (None, None)
+            unchanged = (
+                invoice["amount_paid"] == paid
+                and invoice["amount_due"] == due
+                and invoice["status"] == status
+                and invoice.get("last_payment_date", last_date) == last_date
+            )
+            details = dict(mapping["details"] or {})
+            details.update(
+                last_payment_date=last_date.isoformat() if last_date else None,
+                last_payment_id=last_id,
+                balance=str(record.get("Balance")),
+            )
+            mapping_rows.append(
+                {
+                    "m_id": mapping["id"],
+                    "m_token": str(record.get("SyncToken", "")),
+                    "m_details": details,
+                }
+            )
+            if unchanged:
+                counts.unchanged += 1
+                continue
+            row = {"si_id": invoice["id"], "paid": paid, "due": due, "new_status": status}
+            if "last_payment_date" in sales_invoices.c:
+                row["last_date"] = last_date
+            invoice_rows.append(row)
+        if invoice_rows:
+            values = dict(
+                amount_paid=bindparam("paid"),
+                amount_due=bindparam("due"),
+                status=bindparam("new_status"),
+            )
+            if "last_payment_date" in sales_invoices.c:
+                values["last_payment_date"] = bindparam("last_date")
+            conn.execute(
+                update(sales_invoices)
+                .where(
+                    sales_invoices.c.organization_id == organization_id,
+                    sales_invoices.c.id == bindparam("si_id"),
+                )
+                .values(**values),
+                invoice_rows,
+            )
+        if mapping_rows:
+            conn.execute(
+                update(qbo_mappings)
+                .where(qbo_mappings.c.id == bindparam("m_id"))
+                .values(sync_token=bindparam("m_token"), details=bindparam("m_details")),
+                mapping_rows,
+            )
+        write_cursor(conn, organization_id, "payment", cursor=newest(changes.records, cursor))
+    counts.pulled = len(invoice_rows)
+    return counts
