@@ -154,6 +154,9 @@ def build_parser() -> argparse.ArgumentParser:
     from invoice_pipelines.delivery.cli import add_commands as add_delivery_commands
 
     add_delivery_commands(sub)
+    from invoice_pipelines.quickbooks.simulator.cli import add_commands as add_qbo_simulator
+
+    add_qbo_simulator(sub)
     p = sub.add_parser("bench", help="run a benchmark scenario; JSON on the last stdout line")
     from invoice_pipelines.bench import add_scenarios
 

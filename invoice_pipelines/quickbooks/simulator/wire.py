@@ -1,0 +1,321 @@
+"""What goes over the wire: JSON with exact decimal amounts, company-local timestamps, and QBO's
+fault bodies in their JSON (both key spellings) and XML forms."""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from datetime import UTC, datetime, timedelta, timezone
+from decimal import Decimal, InvalidOperation
+from xml.sax.saxutils import escape, quoteattr
+
+# Decimals are written as JSON numbers without ever passing through float: each one is first
+# written as a string carrying this process-wide marker, which is then unquoted.
+_MARK = f"dec{uuid.uuid4().hex[:12]}:"
+_MARKED = re.compile(r'"' + _MARK + r'(-?[0-9.E+-]+)"')
+
+
+def _mark(value: object) -> object:
+    if isinstance(value, Decimal):
+        return _MARK + format(value, "f")
+    if isinstance(value, dict):
+        return {key: _mark(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_mark(item) for item in value]
+    return value
+
+
+def dumps(value: object) -> bytes:
+    """JSON bytes; Decimal amounts become plain JSON numbers with their exact digits."""
+    text = json.dumps(_mark(value), ensure_ascii=False, separators=(",", ":"))
+    return _MARKED.sub(r"\1", text).encode()
+
+
+def loads(body: bytes | str) -> object:
+    """JSON with every non-integer number read as Decimal."""
+    return json.loads(body, parse_float=Decimal)
+
+
+def to_decimal(value: object) -> Decimal | None:
+    """An amount as the clients send it (number or numeric string; python-quickbooks sends
+    strings), or None when it is not a number."""
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        return Decimal(str(value))
+    except InvalidOperation:
+        return None
+
+
+def parse_offset(text: str) -> timezone:
+    """'-07:00' -> a fixed offset timezone."""
+    match = re.fullmatch(r"([+-])(\d{2}):(\d{2})", text.strip())
+    if not match:
+        raise ValueError(f"time zone offset {text!r} is not of the form +HH:MM or -HH:MM")
+    sign = -1 if match[1] == "-" else 1
+    return timezone(sign * timedelta(hours=int(match[2]), minutes=int(match[3])))
+
+
+def local_time(epoch: float, tz: timezone) -> str:
+    """A record timestamp as QBO writes it: company-local with offset, whole seconds."""
+    return datetime.fromtimestamp(int(epoch), tz).isoformat(timespec="seconds")
+
+
+def response_time(epoch: float, tz: timezone) -> str:
+    """The top-level "time" of a response: company-local with milliseconds."""
+    return datetime.fromtimestamp(epoch, tz).isoformat(timespec="milliseconds")
+
+
+def local_date(epoch: float, tz: timezone) -> str:
+    return datetime.fromtimestamp(epoch, tz).date().isoformat()
+
+
+def parse_instant(text: str, tz: timezone) -> float | None:
+    """Epoch seconds of an ISO date or datetime; one without an offset is company-local time."""
+    value = text.strip()
+    if value.endswith("Z"):
+        value = value[:-1] + "+00:00"
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=tz)
+    return moment.timestamp()
+
+
+def utc_now_epoch() -> float:
+    return datetime.now(UTC).timestamp()
+
+
+class Fault(Exception):
+    """One QBO error as the API reports it: HTTP status, code, message, detail and fault type."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        detail: str = "",
+        fault_type: str = "ValidationFault",
+        element: str = "",
+    ) -> None:
+        super().__init__(f"{code} {message}: {detail}")
+        self.status = status
+        self.code = code
+        self.message = message
+        self.detail = detail
+        self.fault_type = fault_type
+        self.element = element
+
+    def fault(self) -> dict:
+        """The "Fault" object (upper-case keys) as in a response body or a batch item."""
+        error = {"Message": self.message, "Detail": self.detail, "code": self.code}
+        error["element"] = self.element
+        return {"Error": [error], "type": self.fault_type}
+
+
+def fault_json(fault: Fault, time: str) -> bytes:
+    if fault.status == 401:
+        # QBO writes its authentication faults with lower-case keys
+        return dumps(
+            {
+                "warnings": None,
+                "intuitObject": None,
+                "fault": {
+                    "error": [
+                        {
+                            "message": fault.message,
+                            "detail": fault.detail,
+                            "code": fault.code,
+                            "element": None,
+                        }
+                    ],
+                    "type": fault.fault_type,
+                },
+                "report": None,
+                "queryResponse": None,
+                "batchItemResponse": [],
+                "attachableResponse": [],
+                "syncErrorResponse": None,
+                "requestId": None,
+                "time": time,
+                "status": None,
+                "cdcresponse": [],
+            }
+        )
+    return dumps({"Fault": fault.fault(), "time": time})
+
+
+def fault_xml(fault: Fault, time: str) -> bytes:
+    element = f" element={quoteattr(fault.element)}" if fault.element else ""
+    return (
+        '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+        f'<IntuitResponse xmlns="http://schema.intuit.com/finance/v3" time={quoteattr(time)}>'
+        f"<Fault type={quoteattr(fault.fault_type)}>"
+        f"<Error code={quoteattr(fault.code)}{element}>"
+        f"<Message>{escape(fault.message)}</Message><Detail>{escape(fault.detail)}</Detail>"
+        "</Error></Fault></IntuitResponse>"
+    ).encode()
+
+
+def wants_xml(accept: str | None) -> bool:
+    """QBO answers in XML when the client asks for XML and not for JSON."""
+    accept = (accept or "").lower()
+    return "xml" in accept and "json" not in accept
+
+
+# The faults the simulator raises, with QBO's codes and wording.
+
+
+def stale_object() -> Fault:
+    return Fault(
+        400,
+        "5010",
+        "Stale Object Error",
+        "Stale Object Error : You and QuickBooks User were working on this at the same time. "
+        "QuickBooks User finished before you did, so your work was not saved.",
+    )
+
+
+def object_not_found(entity: str, entity_id: str) -> Fault:
+    return Fault(
+        400,
+        "610",
+        "Object Not Found",
+        f"Object Not Found : Something you're trying to use has been made inactive. Check the "
+        f"fields with accounts, customers, items, vendors or employees. ({entity} {entity_id})",
+    )
+
+
+def invalid_reference(entity: str, entity_id: str) -> Fault:
+    return Fault(
+        400,
+        "2500",
+        "Invalid Reference Id",
+        f"Invalid Reference Id : {entity} assigned to this transaction has been deleted or does "
+        f"not exist: {entity_id}",
+    )
+
+
+def duplicate_name() -> Fault:
+    return Fault(
+        400,
+        "6240",
+        "Duplicate Name Exists Error",
+        "The name supplied already exists. : Another customer, vendor or employee is already "
+        "using this name. Please use a different name.",
+    )
+
+
+def duplicate_item_name(name: str) -> Fault:
+    return Fault(
+        400,
+        "6240",
+        "Duplicate Name Exists Error",
+        f"The name supplied already exists. : Another product or service is already using the "
+        f"name {name}. Please use a different name.",
+    )
+
+
+def duplicate_doc_number(doc_number: str, txn_type: str, txn_id: str) -> Fault:
+    return Fault(
+        400,
+        "6140",
+        "Duplicate Document Number Error",
+        f"Duplicate Document Number Error : You must specify a different number. This number has "
+        f"already been used. DocNumber={doc_number} is assigned to TxnType={txn_type} with "
+        f"TxnId={txn_id}",
+    )
+
+
+def business_validation(detail: str) -> Fault:
+    return Fault(
+        400,
+        "6000",
+        "A business validation error has occurred while processing your request",
+        f"Business Validation Error: {detail}",
+    )
+
+
+def required_param(name: str) -> Fault:
+    return Fault(
+        400,
+        "2020",
+        "Required param missing, need to supply the required value for the API",
+        f"Required parameter {name} is missing in the request",
+        element=name,
+    )
+
+
+def invalid_value(name: str, detail: str) -> Fault:
+    return Fault(
+        400,
+        "2010",
+        "Request has invalid or unsupported property",
+        f"Property Name:{name} specified is unsupported or invalid: {detail}",
+        element=name,
+    )
+
+
+def unsupported_operation(detail: str) -> Fault:
+    return Fault(400, "500", "Unsupported Operation", detail)
+
+
+def query_parse_error(detail: str) -> Fault:
+    return Fault(400, "4000", "Error parsing query", f"QueryParserError: {detail}")
+
+
+def query_validation_error(detail: str) -> Fault:
+    return Fault(400, "4001", "Invalid query", f"QueryValidationError: {detail}")
+
+
+def authentication_failed(detail: str) -> Fault:
+    return Fault(
+        401,
+        "3200",
+        "message=AuthenticationFailed; errorCode=003200; statusCode=401",
+        detail,
+        fault_type="AUTHENTICATION",
+    )
+
+
+def authorization_failed(detail: str) -> Fault:
+    return Fault(
+        403,
+        "3100",
+        "message=ApplicationAuthorizationFailed; errorCode=003100; statusCode=403",
+        detail,
+        fault_type="AUTHORIZATION",
+    )
+
+
+def throttled() -> Fault:
+    return Fault(
+        429,
+        "3001",
+        "message=ThrottleExceeded; errorCode=003001; statusCode=429",
+        "The request limit was reached.",
+        fault_type="SERVICE",
+    )
+
+
+def server_error(status: int) -> Fault:
+    if status == 503:
+        return Fault(
+            503,
+            "10000",
+            "Service Unavailable",
+            "The service is temporarily unavailable. Please retry later.",
+            fault_type="SystemFault",
+        )
+    return Fault(
+        status,
+        "10000",
+        "An application error has occurred while processing your request",
+        "System Failure Error: An unexpected error occurred while accessing or saving your data. "
+        "Please wait a few minutes and try again. If the problem persists, contact customer "
+        "support.",
+        fault_type="SystemFault",
+    )
