@@ -11,13 +11,12 @@ from invoice_pipelines.exports import defs as exports
 from invoice_pipelines.intake import defs as intake
 from invoice_pipelines.overdue import defs as overdue
 from invoice_pipelines.resources.database import Database
-from invoice_pipelines.resources.files import LocalFileStore
 from invoice_pipelines.resources.mail import mailer_from_env
 from invoice_pipelines.resources.messaging import provider_from_env
 from invoice_pipelines.resources.ocr import ocr_engine_from_env
 from invoice_pipelines.resources.parser import DocumentParser
 from invoice_pipelines.resources.renderer import DocumentRenderer
-from invoice_pipelines.resources.storage import LocalUploadStore
+from invoice_pipelines.resources.stores import file_store_from_env, upload_store_from_env
 from invoice_pipelines.settings import env_var_or_default, max_upload_bytes, positive_number
 from invoice_pipelines.tenants import defs as tenants
 
@@ -25,9 +24,9 @@ from invoice_pipelines.tenants import defs as tenants
 def build_definitions() -> Definitions:
     resources = {
         "database": Database(url=env_var_or_default("INVOICE_PIPELINES_DB_URL")),
-        "upload_store": LocalUploadStore(),
-        "export_store": LocalFileStore(area="exports"),
-        "document_store": LocalFileStore(area="documents"),
+        "upload_store": upload_store_from_env(as_env_vars=True),
+        "export_store": file_store_from_env("exports", as_env_vars=True),
+        "document_store": file_store_from_env("documents", as_env_vars=True),
         "ocr_engine": ocr_engine_from_env(as_env_vars=True),
         "document_parser": DocumentParser(
             timeout_seconds=float(

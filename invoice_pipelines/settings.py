@@ -62,6 +62,19 @@ SETTINGS: tuple[Setting, ...] = (
         "Root of the local document store: `<org>/<yyyy-mm>/` holds each invoice's PDF and XML.",
     ),
     Setting(
+        "INVOICE_PIPELINES_STORAGE",
+        "local",
+        "Where uploads, exports and documents are kept: local (folders above) or s3 (one bucket, "
+        "prefixes uploads/, exports/, documents/; credentials the way boto3 finds them).",
+    ),
+    Setting("INVOICE_PIPELINES_S3_BUCKET", "", "Bucket of the s3 stores."),
+    Setting(
+        "INVOICE_PIPELINES_S3_ENDPOINT_URL",
+        "",
+        "S3-compatible endpoint (MinIO, Ceph, a local stand-in); empty: AWS S3.",
+    ),
+    Setting("INVOICE_PIPELINES_S3_REGION", "", "Region of the bucket; empty: boto3's default."),
+    Setting(
         "INVOICE_PIPELINES_FONT_DIR",
         "/usr/share/fonts/truetype/dejavu",
         "Folder of DejaVuSans.ttf (Debian fonts-dejavu-core), embedded in invoice PDFs.",
@@ -85,6 +98,28 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("INVOICE_PIPELINES_SMS_ACCOUNT", "AC-local", "Messaging API account id."),
     Setting("INVOICE_PIPELINES_SMS_TOKEN", "local-token", "Messaging API auth token (an EnvVar)."),
+    Setting(
+        "INVOICE_PIPELINES_QBO_BASE_URL",
+        "https://quickbooks.api.intuit.com",
+        "QuickBooks Online API root (sandbox: https://sandbox-quickbooks.api.intuit.com; tests "
+        "and the demo: the local simulator).",
+    ),
+    Setting(
+        "INVOICE_PIPELINES_QBO_TOKEN_URL",
+        "https://oauth.platform.intuit.com/oauth2/v1/tokens/bearer",
+        "Intuit's OAuth 2.0 token endpoint (refresh-token grant).",
+    ),
+    Setting(
+        "INVOICE_PIPELINES_QBO_TOKEN_KEY",
+        "",
+        "Fernet key that encrypts the QuickBooks tokens at rest (an EnvVar; required once an "
+        "organization is connected).",
+    ),
+    Setting(
+        "INVOICE_PIPELINES_QBO_MINOR_VERSION",
+        "75",
+        "QBO API minorversion sent on every call (75 is the lowest Intuit still serves).",
+    ),
     Setting(
         "INVOICE_PIPELINES_EXPORT_START_MONTH",
         "2020-01",

@@ -33,10 +33,10 @@ def _ids(text: str) -> list[int] | None:
 def run_documents(args: argparse.Namespace) -> int:
     from invoice_pipelines.db.engine import make_engine
     from invoice_pipelines.documents.pipeline import generate_documents
-    from invoice_pipelines.resources.files import LocalFileStore
+    from invoice_pipelines.resources.stores import file_store_from_env
 
     summary = generate_documents(
-        make_engine(), LocalFileStore(area="documents"), args.org, _ids(args.invoices)
+        make_engine(), file_store_from_env("documents"), args.org, _ids(args.invoices)
     )
     print(
         json.dumps(
@@ -55,8 +55,8 @@ def run_documents(args: argparse.Namespace) -> int:
 def run_send(args: argparse.Namespace) -> int:
     from invoice_pipelines.db.engine import make_engine
     from invoice_pipelines.delivery.pipeline import EmailChannel, TextChannel, send_invoices
-    from invoice_pipelines.resources.files import LocalFileStore
     from invoice_pipelines.resources.mail import mailer_from_env
+    from invoice_pipelines.resources.stores import file_store_from_env
 
     if args.resend and not args.invoices:
         print("invoice-pipelines: --resend needs --invoices")
@@ -75,7 +75,7 @@ def run_send(args: argparse.Namespace) -> int:
         channel = TextChannel(provider, whatsapp=args.channel == "whatsapp")
     summary = send_invoices(
         make_engine(),
-        LocalFileStore(area="documents"),
+        file_store_from_env("documents"),
         channel,
         args.org,
         _ids(args.invoices),

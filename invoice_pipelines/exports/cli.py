@@ -29,16 +29,17 @@ def run_export_command(args: argparse.Namespace) -> int:
     from invoice_pipelines.db.engine import make_engine
     from invoice_pipelines.exports.pipeline import run_export, totals_text
     from invoice_pipelines.exports.settings import ExportSettingsError
-    from invoice_pipelines.resources.files import LocalFileStore
+    from invoice_pipelines.resources.stores import file_store_from_env
 
     engine = make_engine()
+    store = file_store_from_env("exports")
     directions = DIRECTIONS if args.direction == "both" else (args.direction,)
     code = 0
     for direction in directions:
         try:
             result = run_export(
                 engine,
-                LocalFileStore(),
+                store,
                 args.org,
                 args.month,
                 direction,
