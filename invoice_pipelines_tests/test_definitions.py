@@ -36,6 +36,7 @@ EXPECTED_SENSORS = {
     "upload_sensor",
     "batch_jobs_sensor",
     "documents_sensor",
+    "invoice_batch_jobs_sensor",
 }
 EXPECTED_SCHEDULES = {
     "incoming_invoices_checks_schedule",
@@ -58,6 +59,7 @@ EXPECTED_JOBS = {
     "documents_job",
     "send_invoices_job",
     "send_text_messages_job",
+    "invoice_batch_job",
     "dunning_job",
     "dunning_checks_job",
     "dunning_block_job",

@@ -69,10 +69,12 @@ from invoice_pipelines.billing.jobs import (
 )
 from invoice_pipelines.billing.requests import (
     DEFAULT_DUE_DAYS,
+    INVOICING_KINDS,
     BatchRequestError,
     check_due_days,
     enqueue_customer_lines,
     enqueue_sales_orders,
+    follow_up_options,
     missing_ids,
     normalize_customer_lines,
     parse_day,
@@ -120,6 +122,12 @@ class VatCategory(Enum):
     O = "O"  # noqa: E741 - the official code
 
 
+class SendChannel(Enum):
+    email = "email"
+    sms = "sms"
+    whatsapp = "whatsapp"
+
+
 class LineConfig(Config):
     item_id: int | None = Field(
         default=None,
@@ -162,6 +170,20 @@ class NewRequestConfig(Config):
         default=None,
         description="Who asked, for the audit log. Empty: the user who launched the run "
         "(dagster/user tag), else launchpad.",
+    )
+    generate_pdf: bool = Field(
+        default=False,
+        description="After the invoices are committed, write their documents (Factur-X PDF, "
+        "XRechnung) in a documents job queued with this one.",
+    )
+    send_immediately: bool = Field(
+        default=False,
+        description="After the invoices are committed, send them over `channel` in a "
+        "communications job queued with this one (writes the documents first; at most once).",
+    )
+    channel: SendChannel = Field(
+        default=SendChannel.email,
+        description="email, sms or whatsapp: how send_immediately sends.",
     )
 
 
@@ -275,6 +297,8 @@ def _queued_job(engine, org: dict, request: QueuedJobRequest) -> int:
         batch = get_batch_job(engine, request.batch_job_id)
     except UnknownBatchJob:
         raise refused(f"There is no batch job {request.batch_job_id}.") from None
+    if batch.kind not in INVOICING_KINDS:
+        raise refused(f"Batch job {batch.id} is a {batch.kind} job; invoice_batch_job runs it.")
     if batch.organization_id != org["id"]:
         raise refused(
             f"Batch job {batch.id} belongs to organization {batch.organization_slug!r}, "
@@ -303,6 +327,11 @@ def _enqueue(
         "created_by": request.created_by or context.run.tags.get("dagster/user") or "launchpad",
         # taken by this run: the sensor must not launch a second run for it
         "runner": context.run.run_id,
+        "options": follow_up_options(
+            request.generate_pdf,
+            request.send_immediately,
+            request.channel.value if request.send_immediately else None,
+        ),
     }
     try:
         parse_day(request.invoice_date, "invoice_date")
@@ -534,10 +563,14 @@ def batch_jobs_sensor(context: SensorEvaluationContext, database: Database):
         if v >= (now - RECENT_WINDOW).isoformat()
     }
     queued = pending_jobs(
-        engine, after_id=last_id, recent_since=now - RECENT_WINDOW, exclude_ids=launched
+        engine,
+        after_id=last_id,
+        recent_since=now - RECENT_WINDOW,
+        exclude_ids=launched,
+        kinds=INVOICING_KINDS,  # documents and communications: invoice_batch_jobs_sensor
     )
     requests = [_run_request(q.id, q.organization_slug, f"batch-job-{q.id}") for q in queued]
-    for q in processing_jobs(engine):
+    for q in processing_jobs(engine, kinds=INVOICING_KINDS):
         if not q.runner:
             continue
         run = context.instance.get_run_by_id(q.runner)

@@ -48,10 +48,11 @@ from invoice_pipelines.db.tables import (
     audit_log,
     batch_job_items,
     batch_jobs,
+    organizations,
     sales_invoice_documents,
     sales_invoices,
 )
-from invoice_pipelines.db.tenancy import tenant_transaction
+from invoice_pipelines.db.tenancy import system_transaction, tenant_transaction
 from invoice_pipelines.db.types import utcnow
 from invoice_pipelines.documents.pipeline import Builder, generate_documents
 from invoice_pipelines.resources.files import FileStore
@@ -582,3 +583,35 @@ def combined_pdf_of(engine: Engine, job: BatchJob) -> dict[str, Any] | None:
             .order_by(a.id.desc())
             .limit(1)
         ).scalar()
+
+
+@dataclass(frozen=True)
+class ReadyJob:
+    id: int
+    organization_slug: str
+    kind: str
+
+
+def ready_invoice_jobs(engine: Engine, *, limit: int = 500) -> list[ReadyJob]:
+    """Pending documents and communications jobs no runner has taken, whose invoicing job (if they
+    follow one) has finished: what the sensor launches. Oldest first."""
+    j = batch_jobs.c
+    with system_transaction(engine) as conn:  # every organization's queue, on purpose
+        rows = conn.execute(
+            select(j.id, organizations.c.slug, j.kind, j.request)
+            .join(organizations, organizations.c.id == j.organization_id)
+            .where(j.status == "pending", j.dagster_run_id.is_(None), j.kind.in_(INVOICE_KINDS))
+            .order_by(j.id)
+            .limit(limit)
+        ).all()
+        before = {waiting_for(r.request or {}) for r in rows} - {None}
+        unfinished = set(
+            conn.execute(
+                select(j.id).where(j.id.in_(before), j.status.not_in(TERMINAL_STATUSES))
+            ).scalars()
+        )
+    return [
+        ReadyJob(r.id, r.slug, r.kind)
+        for r in rows
+        if waiting_for(r.request or {}) not in unfinished
+    ]

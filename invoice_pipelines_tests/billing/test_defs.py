@@ -561,6 +561,8 @@ BRANCHES = (
     ".request.sales_orders",
     ".request.all_reviewed",
     ".request.customer_lines",
+    ".request.documents",  # invoice_batch_job (delivery/defs.py)
+    ".request.communications",
 )
 
 
