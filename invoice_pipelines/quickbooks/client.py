@@ -332,8 +332,9 @@ class QboClient:
         found = self.cdc([entity], since)[entity]
         if len(found) < CDC_MAX_OBJECTS:
             return _split(found)
-        # shrink: find a later start whose CDC answer is under the cap
-        low, high = since, now
+        # shrink: find a later start whose CDC answer is under the cap (up to the server's time
+        # as the CDC answer just told it)
+        low, high = since, self.server_now()
         tail: list[dict] | None = None
         for _ in range(12):
             middle = low + (high - low) / 2

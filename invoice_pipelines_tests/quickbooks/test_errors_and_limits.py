@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 
 import pytest
@@ -24,10 +25,9 @@ from invoice_pipelines.quickbooks.limits import QboLimits, RealmLimiter
 
 
 def _json_fault(code: str, message: str, detail: str = "") -> str:
-    return (
-        '{"Fault":{"Error":[{"Message":"%s","Detail":"%s","code":"%s","element":""}],'
-        '"type":"ValidationFault"},"time":"2026-11-23T01:00:00.000-08:00"}'
-        % (message, detail, code)
+    error = {"Message": message, "Detail": detail, "code": code, "element": ""}
+    return json.dumps(
+        {"Fault": {"Error": [error], "type": "ValidationFault"}, "time": "2026-11-23T01:00:00Z"}
     )
 
 
