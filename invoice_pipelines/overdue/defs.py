@@ -94,42 +94,34 @@ def _cents(amount) -> int:
     return int(amount * 100)
 
 
-def _metadata(results: list[DunningResult], failed: list[str]) -> dict:
-    by_level: dict[str, int] = {}
-    for r in results:
-        for name, count in r.created_by_level.items():
-            by_level[name] = by_level.get(name, 0) + count
-    fees = sum((r.fees for r in results), start=0)
-    interest = sum((r.interest for r in results), start=0)
+def _metadata(r: DunningResult) -> dict:
+    """One organization's figures, on its own partition's materialization (plotted over time)."""
     metadata = {
-        "organizations": MetadataValue.int(len(results)),
-        "organizations_failed": MetadataValue.int(len(failed)),
-        "invoices_scanned": MetadataValue.int(sum(r.scanned for r in results)),
-        "notices_created": MetadataValue.int(sum(r.notices_created for r in results)),
+        "status": MetadataValue.text(r.status),
+        "as_of": MetadataValue.text(str(r.as_of or "")),
+        "invoices_scanned": MetadataValue.int(r.scanned),
+        "notices_created": MetadataValue.int(r.notices_created),
         # money as exact text; whole cents for the plots
-        "fees_charged": MetadataValue.text(f"{fees:.2f}"),
-        "interest_charged": MetadataValue.text(f"{interest:.2f}"),
-        "fees_charged_cents": MetadataValue.int(_cents(fees)),
-        "interest_charged_cents": MetadataValue.int(_cents(interest)),
-        "invoice_errors": MetadataValue.int(
-            sum(len(r.errors) for r in results if r.status == "PARTIAL")
-        ),
-        "seconds": MetadataValue.float(round(sum(r.seconds for r in results), 3)),
+        "fees_charged": MetadataValue.text(f"{r.fees:.2f}"),
+        "interest_charged": MetadataValue.text(f"{r.interest:.2f}"),
+        "fees_charged_cents": MetadataValue.int(_cents(r.fees)),
+        "interest_charged_cents": MetadataValue.int(_cents(r.interest)),
+        "errors": MetadataValue.int(len(r.errors)),
+        "seconds": MetadataValue.float(round(r.seconds, 3)),
+        "dry_run": MetadataValue.bool(r.dry_run),
     }
-    for name, count in sorted(by_level.items()):
+    for name, count in sorted(r.created_by_level.items()):
         metadata[f"notices_{name}"] = MetadataValue.int(count)
-    rows = [
-        "| organization | as of | status | scanned | notices | fees | interest | errors |",
-        "|---|---|---|---:|---:|---:|---:|---|",
-    ]
-    for r in results:
-        first_error = r.errors[0]["message"].replace("|", "/") if r.errors else ""
-        more = f" (+{len(r.errors) - 1} more)" if len(r.errors) > 1 else ""
-        rows.append(
-            f"| {r.organization} | {r.as_of or ''} | {r.status} | {r.scanned} | "
-            f"{r.notices_created} | {r.fees:.2f} | {r.interest:.2f} | {first_error}{more} |"
-        )
-    metadata["runs"] = MetadataValue.md("\n".join(rows))
+    if r.errors:
+        rows = ["| invoice id | number | reason |", "|---:|---|---|"]
+        for error in r.errors[:50]:
+            rows.append(
+                f"| {error.get('invoice_id', '')} | {error.get('invoice_number', '')} | "
+                f"{error['message'].replace('|', '/')} |"
+            )
+        if len(r.errors) > 50:
+            rows.append(f"| … | | {len(r.errors) - 50} more |")
+        metadata["error_list"] = MetadataValue.md("\n".join(rows))
     return metadata
 
 
@@ -149,7 +141,7 @@ def dunning_notices(context: AssetExecutionContext, config: DunningConfig, datab
     at, on = parse_as_of(config.as_of)
     engine = database.get_engine()
     who = config.requested_by or context.run.tags.get("dagster/user") or "dagster"
-    results, failed = [], []
+    failed = []
     for key in context.partition_keys:
         try:
             result = run_overdue(
@@ -159,8 +151,9 @@ def dunning_notices(context: AssetExecutionContext, config: DunningConfig, datab
         except UnknownOrganization:
             failed.append(f"{key}: there is no such organization")
             context.log.error(failed[-1])
+            context.add_asset_metadata({"status": "unknown organization"}, partition_key=key)
             continue
-        results.append(result)
+        context.add_asset_metadata(_metadata(result), partition_key=key)
         if result.status == "FAILED":
             failed.append(f"{key}: {result.errors[0]['message']}")
             context.log.error(failed[-1])
@@ -172,7 +165,7 @@ def dunning_notices(context: AssetExecutionContext, config: DunningConfig, datab
             f"{key} as of {result.as_of}: {result.status}, {result.scanned} scanned, "
             f"{result.notices_created} notices {dict(result.created_by_level)}"
         )
-    yield MaterializeResult(metadata=_metadata(results, failed))
+    yield MaterializeResult()
     if failed:
         # the others were noticed and recorded; the run still says that something needs a look
         raise Failure(

@@ -8,6 +8,7 @@ naming the variable, so a wrong schedule never loads silently.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -80,23 +81,19 @@ def schedule_settings(environ: dict[str, str] | None = None) -> ScheduleSettings
             raise ConfigError(f"SCHEDULER_SCHEDULE_VALUE {value!r} is not a valid cron expression")
         return ScheduleSettings("cron", value, None, batch_size, timezone)
     if kind == "interval":
-        try:
-            hours = int(value)
-        except ValueError:
+        if not re.fullmatch(r"[0-9]{1,6}", value):
             raise ConfigError(
                 f"SCHEDULER_SCHEDULE_VALUE must be whole hours for an interval schedule, got {value!r}"
-            ) from None
+            )
+        hours = int(value)
         if hours < 1:
             raise ConfigError(
                 f"SCHEDULER_SCHEDULE_VALUE must be at least 1 hour for an interval schedule, got {value!r}"
             )
-        if hours % HOURS_PER_DAY == 0 and timezone == "UTC":
-            cron = "0 0 * * *"  # every day; multi-day intervals skip the days in between
-        else:
-            cron = "0 * * * *"
         if HOURS_PER_DAY % hours == 0:
             # the interval divides a day: a plain cron in the schedule's timezone, no skipped ticks
             cron = "0 0 * * *" if hours == HOURS_PER_DAY else f"0 */{hours} * * *"
             return ScheduleSettings("interval", cron, None, batch_size, timezone)
-        return ScheduleSettings("interval", cron, hours, batch_size, timezone)
+        # otherwise Dagster ticks every hour and runs_at() keeps the ticks `hours` apart
+        return ScheduleSettings("interval", "0 * * * *", hours, batch_size, timezone)
     raise ConfigError(f"SCHEDULER_SCHEDULE_TYPE must be cron or interval, got {kind!r}")

@@ -1,0 +1,177 @@
+"""The overdue area in Dagster: batched schedule ticks, the asset over several organizations with
+its metadata, the freshness check, the block job."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+
+from dagster import Definitions, build_schedule_context, instance_for_test
+from sqlalchemy import select
+
+from invoice_pipelines.db.tables import customers, dunning_runs
+from invoice_pipelines.db.tenancy import tenant_transaction
+from invoice_pipelines.overdue import defs as overdue_defs
+from invoice_pipelines.overdue.scheduling import schedule_settings
+from invoice_pipelines.resources.database import Database
+from invoice_pipelines_tests.overdue.helpers import (
+    customer,
+    invoice,
+    levels_by_invoice,
+    set_settings,
+)
+
+RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
+TICK = datetime(2026, 11, 21, 0, 0, tzinfo=UTC)
+
+
+def _defs(db) -> Definitions:
+    return Definitions(
+        assets=[overdue_defs.dunning_notices],
+        asset_checks=[overdue_defs.last_run_fresh],
+        jobs=[overdue_defs.dunning_job, overdue_defs.dunning_block_job],
+        resources={"database": Database(url=db.url)},
+    )
+
+
+def test_a_tick_launches_one_run_per_batch_of_organizations():
+    settings = schedule_settings({"SCHEDULER_BATCH_SIZE": "2"})
+    schedule = overdue_defs.build_dunning_schedule(settings)
+    with instance_for_test() as instance:
+        instance.add_dynamic_partitions("organizations", ["a", "b", "c", "d", "e"])
+        with build_schedule_context(instance=instance, scheduled_execution_time=TICK) as context:
+            requests = schedule(context)
+    assert [r.run_key for r in requests] == [
+        "2026-11-21T00:00-batch-0",
+        "2026-11-21T00:00-batch-1",
+        "2026-11-21T00:00-batch-2",
+    ]
+    assert [(r.tags[RANGE_START], r.tags[RANGE_END]) for r in requests] == [
+        ("a", "b"),
+        ("c", "d"),
+        ("e", "e"),
+    ]
+    assert {r.run_config["ops"]["dunning_notices"]["config"]["as_of"] for r in requests} == {
+        "2026-11-21T00:00:00+00:00"
+    }
+
+
+def test_an_interval_schedule_skips_the_hours_between_its_runs():
+    settings = schedule_settings(
+        {"SCHEDULER_SCHEDULE_TYPE": "interval", "SCHEDULER_SCHEDULE_VALUE": "5"}
+    )
+    schedule = overdue_defs.build_dunning_schedule(settings)
+    with instance_for_test() as instance:
+        instance.add_dynamic_partitions("organizations", ["a"])
+        ran = []
+        for hour in range(12):
+            moment = TICK + timedelta(hours=hour)
+            with build_schedule_context(instance=instance, scheduled_execution_time=moment) as c:
+                ran.append(isinstance(schedule(c), list))
+    # hours since 1970 divisible by 5: 2026-11-21 00:00 UTC is hour 497,856 (+4 -> a run)
+    hours = int(TICK.timestamp() // 3600)
+    assert [h for h in range(12) if ran[h]] == [h for h in range(12) if (hours + h) % 5 == 0]
+    assert sum(ran) in (2, 3)
+
+
+def test_a_batched_run_notices_each_organization_and_records_one_that_fails(db):
+    good = db.new_organization(timezone="Europe/Berlin")
+    other = db.new_organization(timezone="America/New_York")
+    broken = db.new_organization(timezone="UTC")
+    set_settings(db, broken, {"dunning": {"levels": []}})
+    late = {
+        org["slug"]: invoice(db, org, customer(db, org), date(2026, 10, 1))
+        for org in (good, other, broken)
+    }
+    slugs = [good["slug"], broken["slug"], other["slug"]]
+    with instance_for_test() as instance:
+        instance.add_dynamic_partitions("organizations", slugs)
+        result = (
+            _defs(db)
+            .resolve_job_def("dunning_job")
+            .execute_in_process(
+                instance=instance,
+                raise_on_error=False,
+                tags={RANGE_START: slugs[0], RANGE_END: slugs[-1]},
+                run_config={"ops": {"dunning_notices": {"config": {"as_of": TICK.isoformat()}}}},
+            )
+        )
+    assert not result.success
+    failure = next(e for e in result.all_events if e.is_step_failure)
+    assert (
+        f"Failure: 1 organization(s) failed: {broken['slug']}: settings.dunning.levels must be a "
+        "non-empty list." in failure.step_failure_data.error.message
+    )
+    # the others were noticed (51 days late: final notice) and the materialization says so
+    for org in (good, other):
+        assert levels_by_invoice(db, org) == {late[org["slug"]]: ["final_notice"]}
+    metadata = {
+        e.event_specific_data.materialization.partition: (
+            e.event_specific_data.materialization.metadata
+        )
+        for e in result.get_asset_materialization_events()
+    }
+    assert set(metadata) == set(slugs)  # each organization's own figures on its partition
+    for org in (good, other):
+        assert metadata[org["slug"]]["status"].value == "SUCCESS"
+        assert metadata[org["slug"]]["notices_created"].value == 1
+        assert metadata[org["slug"]]["notices_final_notice"].value == 1
+        assert metadata[org["slug"]]["fees_charged"].value == "10.00"
+        assert metadata[org["slug"]]["fees_charged_cents"].value == 1000
+    assert metadata[broken["slug"]]["status"].value == "FAILED"
+    assert metadata[broken["slug"]]["notices_created"].value == 0
+    with tenant_transaction(db.engine, broken["id"]) as conn:
+        assert conn.execute(
+            select(dunning_runs.c.status).where(dunning_runs.c.organization_id == broken["id"])
+        ).all() == [("FAILED",)]
+
+
+def test_freshness_fails_after_two_schedule_periods_without_a_successful_run():
+    daily = schedule_settings({})
+    now = datetime(2026, 11, 23, 12, tzinfo=UTC)
+    assert overdue_defs.freshness(now - timedelta(hours=47), now, daily).passed
+    assert not overdue_defs.freshness(now - timedelta(hours=49), now, daily).passed
+    assert not overdue_defs.freshness(None, now, daily).passed
+    hourly = schedule_settings(
+        {"SCHEDULER_SCHEDULE_TYPE": "interval", "SCHEDULER_SCHEDULE_VALUE": "1"}
+    )
+    assert not overdue_defs.freshness(now - timedelta(hours=3), now, hourly).passed
+
+
+def test_the_freshness_check_reads_the_execution_log(db):
+    org = db.new_organization(timezone="UTC")
+    invoice(db, org, customer(db, org), date(2026, 10, 1))
+    with instance_for_test() as instance:
+        instance.add_dynamic_partitions("organizations", [org["slug"]])
+        defs = _defs(db)
+        defs.resolve_job_def("dunning_job").execute_in_process(
+            instance=instance, partition_key=org["slug"]
+        )
+        check = overdue_defs.last_run_fresh(database=Database(url=db.url))
+    assert check.passed  # a run just ended
+
+
+def test_the_block_job_sets_and_lifts_a_customers_block(db):
+    org = db.new_organization(timezone="UTC")
+    kunde = customer(db, org)
+    job = _defs(db).resolve_job_def("dunning_block_job")
+
+    def run(**config):
+        config = {"organization": org["slug"], "reason": "Ratenzahlung vereinbart", **config}
+        return job.execute_in_process(
+            run_config={"ops": {"change_dunning_block": {"config": config}}}, raise_on_error=False
+        )
+
+    def blocked() -> bool:
+        with tenant_transaction(db.engine, org["id"]) as conn:
+            return conn.execute(
+                select(customers.c.dunning_blocked).where(customers.c.id == kunde)
+            ).scalar_one()
+
+    assert run(customer_ids=[kunde]).success and blocked()
+    assert run(customer_ids=[kunde], lift=True).success and not blocked()
+    refused = run(customer_ids=[kunde], invoice_ids=[1])
+    assert not refused.success
+    message = next(e for e in refused.all_events if e.is_step_failure)
+    assert message.step_failure_data.error.message.endswith(
+        "Failure: Name either customer_ids or invoice_ids (one of the two).\n"
+    )
