@@ -13,6 +13,7 @@ from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.delivery import defs as delivery
 from invoice_pipelines.delivery.pipeline import SENDING_LOCK_NAMESPACE
 from invoice_pipelines.documents.batch import COMBINED_PDF_ACTION
+from invoice_pipelines.documents.pipeline import InProcessBuilder
 from invoice_pipelines.resources.database import Database
 from invoice_pipelines.resources.files import LocalFileStore
 from invoice_pipelines.resources.mail import SmtpMailer
@@ -25,11 +26,22 @@ from invoice_pipelines_tests.documents.test_pipeline import SELLER
 from invoice_pipelines_tests.exports.books import customer, sales_invoice
 
 
+class InProcessRenderer(DocumentRenderer):
+    """The renderer building in the test's process (its worker pool is tested with the
+    documents asset; starting one per run here would cost seconds per test)."""
+
+    def setup_for_execution(self, context) -> None:
+        pass
+
+    def build_many(self, sources):
+        return InProcessBuilder().build_many(sources)
+
+
 def _resources(db, tmp_path, port: int = 1) -> dict:
     return {
         "database": Database(url=db.url),
         "document_store": LocalFileStore(root=str(tmp_path)),
-        "document_renderer": DocumentRenderer(workers=1),
+        "document_renderer": InProcessRenderer(),
         "mailer": SmtpMailer(port=port),
         "text_messages": TextMessageProvider(base_url="http://127.0.0.1:1"),
     }
