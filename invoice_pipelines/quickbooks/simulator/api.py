@@ -617,6 +617,8 @@ class Simulator:
                 f"is not supported.",
                 element="changedSince",
             )
+        # timestamps have whole seconds: everything of the second named is included
+        since = math.floor(since)
         changes: list[tuple[float, int, str, dict]] = []
         for order, name in enumerate(names):
             for record in company.records[name].values():

@@ -257,7 +257,10 @@ class QboSimulator:
 
     def start(self) -> QboSimulator:
         serve = threading.Thread(
-            target=self._server.serve_forever, name="qbo-simulator", daemon=True
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name="qbo-simulator",
+            daemon=True,
         )
         serve.start()
         self._threads.append(serve)
