@@ -124,6 +124,19 @@ def build_parser() -> argparse.ArgumentParser:
         default=2,
         help="with --wait on PostgreSQL: chunks in flight at once, one connection each",
     )
+    p.add_argument(
+        "--generate-pdf",
+        action="store_true",
+        help="then write the invoices' documents (a documents job queued with this one)",
+    )
+    p.add_argument(
+        "--send-immediately",
+        action="store_true",
+        help="then send the invoices, once each (a communications job queued with this one)",
+    )
+    p.add_argument(
+        "--channel", choices=["email", "sms", "whatsapp"], help="with --send-immediately (email)"
+    )
     p.set_defaults(func=_cmd_batch_invoice)
 
     p = sub.add_parser("batch-status", help="show a batch job")

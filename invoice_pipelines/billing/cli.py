@@ -20,15 +20,19 @@ from invoice_pipelines.billing.jobs import (
     BatchJob,
     UnknownBatchJob,
     cancel_batch_job,
+    follow_up_of,
     get_batch_job,
     job_item_outcomes,
     list_batch_jobs,
     retry_failed,
 )
 from invoice_pipelines.billing.requests import (
+    DOCUMENTS,
+    INVOICE_KINDS,
     BatchRequestError,
     enqueue_customer_lines,
     enqueue_sales_orders,
+    follow_up_options,
     local_runner_name,
     parse_order_ids,
 )
@@ -100,7 +104,16 @@ def _failed_item(f: dict) -> str:
     payload = f["payload"] or {}
     order = f["sales_order_id"] or payload.get("sales_order_id")
     customer = f["customer_id"] or payload.get("customer_id")
-    what = f"order {order}" if order else f"customer {customer}" if customer else "item"
+    invoice = f.get("sales_invoice_id") if not order and not customer else None
+    what = (
+        f"order {order}"
+        if order
+        else f"customer {customer}"
+        if customer
+        else f"invoice {invoice}"
+        if invoice
+        else "item"
+    )
     reason = ": ".join(str(part) for part in (f["error_code"], f["error_message"]) if part)
     return f"    #{f['position']} {what}: {reason or 'failed (no reason recorded)'}"
 
@@ -127,6 +140,16 @@ def format_job(job: BatchJob, failures: list[dict] | None = None) -> str:
         ),
         f"  {invoice_date}, due after {job.due_days} days; {created}",
     ]
+    if job.kind in INVOICE_KINDS:  # documents or communications: items are sales invoices
+        done = "written" if job.kind == DOCUMENTS else "sent"
+        lines[1:3] = [
+            f"  invoices: {job.total_count:,} requested, {job.processed_count:,} processed, "
+            f"{job.successful_count:,} {done}, {job.failed_count:,} failed, "
+            f"{job.skipped_count:,} skipped"
+            if _counted(job)
+            else "  invoices: counted when the job starts",
+            f"  {created}",
+        ]
     if job.started_at:
         timing = f"  started {job.started_at:%H:%M:%S} UTC"
         if job.duration_seconds is not None:
@@ -196,6 +219,11 @@ def run_batch_invoice(args: argparse.Namespace) -> int:
         "runner": runner,
     }
     try:
+        common["options"] = follow_up_options(
+            getattr(args, "generate_pdf", False),
+            getattr(args, "send_immediately", False),
+            getattr(args, "channel", None),
+        )
         if getattr(args, "customer_lines", None):
             entries = json.loads(Path(args.customer_lines).read_text())
             job_id = enqueue_customer_lines(engine, args.org, entries, **common)
@@ -231,7 +259,18 @@ def run_batch_invoice(args: argparse.Namespace) -> int:
     finally:
         bar.close()
     print(format_job(job, job_item_outcomes(engine, job, limit=10) if job.failed_count else None))
+    _print_follow_up(engine, job)
     return _exit_code(job)
+
+
+def _print_follow_up(engine, job: BatchJob) -> None:
+    """Where the documents or sending an invoicing job asked for stand (queued with it)."""
+    follow_up = follow_up_of(engine, job)
+    if follow_up is not None:
+        print(
+            f"  then: {follow_up.kind} job {follow_up.id} ({follow_up.status}); the sensor starts "
+            f"it, or: invoice-pipelines batch-run {follow_up.id}"
+        )
 
 
 def run_batch_status(args: argparse.Namespace) -> int:

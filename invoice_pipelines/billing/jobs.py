@@ -163,6 +163,29 @@ def list_batch_jobs(
         return [_job_from_row(r) for r in rows]
 
 
+def follow_up_of(engine: Engine, job: BatchJob) -> BatchJob | None:
+    """The documents or communications job queued with an invoicing job (`generate_pdf`,
+    `send_immediately`), if it asked for one."""
+    if job.kind in INVOICE_KINDS:
+        return None
+    with tenant_transaction(engine, job.organization_id) as conn:
+        candidates = conn.execute(
+            select(batch_jobs.c.id, batch_jobs.c.request)
+            .where(
+                batch_jobs.c.organization_id == job.organization_id,
+                batch_jobs.c.kind.in_(INVOICE_KINDS),
+                batch_jobs.c.id > job.id,
+                batch_jobs.c.retry_of_job_id.is_(None),
+            )
+            .order_by(batch_jobs.c.id)
+            .limit(5)
+        ).all()
+    for follow_up_id, request in candidates:
+        if (request or {}).get("after_job") == job.id:
+            return get_batch_job(engine, follow_up_id)
+    return None
+
+
 def job_item_outcomes(
     engine: Engine, job: BatchJob, *, statuses: Sequence[str] = ("failed",), limit: int = 50
 ) -> list[dict]:

@@ -310,6 +310,8 @@ def send_invoices(
 class AlreadySending(RuntimeError):
     """Another run sends this organization's invoices right now."""
 
+    leaves_job_running = True  # a batch job meeting it stays with the runner that sends
+
 
 @contextmanager
 def _sending_lock(engine: Engine, org: dict) -> Iterator[None]:

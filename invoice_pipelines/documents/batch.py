@@ -177,7 +177,10 @@ def run_invoice_job(
             if on_progress is not None:
                 on_progress(get_batch_job(engine, job_id))
     except Exception as exc:
-        _mark_failed(engine, job, f"{type(exc).__name__}: {str(exc).strip()[:300]}")
+        # another runner works on this organization right now (`leaves_job_running`, e.g. a
+        # second sender): the job is that runner's, not failed
+        if not getattr(exc, "leaves_job_running", False):
+            _mark_failed(engine, job, f"{type(exc).__name__}: {str(exc).strip()[:300]}")
         raise
     return get_batch_job(engine, job_id)
 

@@ -193,3 +193,32 @@ def test_an_invoicing_request_with_send_immediately_sends_its_invoices_after_com
         ).scalars()
         assert sorted(documents) == ["generated", "generated"]
     assert get_batch_job(db.engine, job_id).status == "completed"
+
+
+def test_the_command_line_queues_waits_and_shows_the_outcome(db, tmp_path, monkeypatch, capsys):
+    from invoice_pipelines.cli import main
+
+    org = _org(db)
+    buyer = _customer(db, org["id"], "K-1", "einkauf@kunde.example")
+    ids = [sales_invoice(db.engine, org["id"], buyer) for _ in range(2)]
+    monkeypatch.setenv("INVOICE_PIPELINES_DB_URL", db.url)
+    monkeypatch.setenv("INVOICE_PIPELINES_DOCUMENT_DIR", str(tmp_path))
+    invoices = f"{ids[1]},{ids[0]},999999"
+    assert (
+        main(["batch-documents", "--org", org["slug"], "--invoices", invoices, "--combined-pdf"])
+        == 0
+    )
+    queued = int(capsys.readouterr().out.strip())
+    assert get_batch_job(db.engine, queued).status == "pending"
+    assert main(["batch-run", str(queued)]) == 1  # one invoice does not exist
+    out = capsys.readouterr().out
+    assert "invoices: 3 requested, 3 processed, 2 written, 1 failed" in out
+    assert "invoice 999999: IP-DOC-UNKNOWN" in out
+    assert "combined PDF:" in out and "(2 pages," in out and "1 not in it" in out
+    with SmtpSink() as sink:
+        monkeypatch.setenv("INVOICE_PIPELINES_SMTP_PORT", str(sink.port))
+        args = ["batch-send", "--org", org["slug"], "--invoices", f"{ids[0]}", "--wait"]
+        assert main([*args, "--created-by", "erik"]) == 0
+        assert "1 sent, 0 failed" in capsys.readouterr().out
+        assert main(["batch-send", "--org", org["slug"], "--invoices", "x"]) == 2
+        assert sink.mailbox.count() == 1
