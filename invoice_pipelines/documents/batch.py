@@ -201,12 +201,8 @@ def _claim(engine: Engine, job: BatchJob, runner: str | None) -> bool:
         if status == "pending":
             request = row["request"] or {}
             after = waiting_for(request)
-            if after is not None:
-                before = conn.execute(
-                    select(batch_jobs.c.status).where(batch_jobs.c.id == after)
-                ).scalar()
-                if before is not None and before not in TERMINAL_STATUSES:
-                    return False  # its invoices are not all there yet
+            if after is not None and unfinished(conn, [after]):
+                return False  # its invoices are not all there yet
             try:
                 total = _expand(conn, row)
             except BatchRequestError as exc:
@@ -607,14 +603,26 @@ def ready_invoice_jobs(engine: Engine, *, limit: int = 500) -> list[ReadyJob]:
             .order_by(j.id)
             .limit(limit)
         ).all()
-        before = {waiting_for(r.request or {}) for r in rows} - {None}
-        unfinished = set(
-            conn.execute(
-                select(j.id).where(j.id.in_(before), j.status.not_in(TERMINAL_STATUSES))
-            ).scalars()
-        )
+        waiting = unfinished(conn, {waiting_for(r.request or {}) for r in rows} - {None})
     return [
-        ReadyJob(r.id, r.slug, r.kind)
-        for r in rows
-        if waiting_for(r.request or {}) not in unfinished
+        ReadyJob(r.id, r.slug, r.kind) for r in rows if waiting_for(r.request or {}) not in waiting
     ]
+
+
+def unfinished(conn: Connection, job_ids) -> set[int]:
+    """Those of the invoicing jobs that may still create invoices: not ended, or failed with
+    orders still pending (run again, they go on; retried, those orders move to the retry job,
+    which has a follow-up of its own)."""
+    j, i = batch_jobs.c, batch_job_items.c
+    ids = sorted(job_ids)
+    if not ids:
+        return set()
+    pending_items = select(i.id).where(i.batch_job_id == j.id, i.status == "pending").exists()
+    return set(
+        conn.execute(
+            select(j.id).where(
+                j.id.in_(ids),
+                j.status.not_in(TERMINAL_STATUSES) | ((j.status == "failed") & pending_items),
+            )
+        ).scalars()
+    )

@@ -80,9 +80,8 @@ def test_a_documents_job_fails_the_bad_invoice_and_prints_the_rest_in_order(db, 
 
     combined = combined_pdf_of(db.engine, job)
     data = (tmp_path / combined["key"]).read_bytes()
-    assert combined["size_bytes"] == len(data) and combined["path"].endswith(
-        "batch-%d.pdf" % job_id
-    )
+    assert combined["size_bytes"] == len(data)
+    assert combined["path"].endswith(f"batch-{job_id}.pdf")
     numbers = {i: parse_number(tmp_path, db, org, i) for i in good}
     # one page per invoice here; the print file has the four good ones in request order
     assert combined["pages"] == 4 == len(pypdf.PdfReader(io.BytesIO(data)).pages)
@@ -166,3 +165,27 @@ def test_bad_requests_are_refused_in_one_sentence(db, tmp_path):
     )
     assert (job.status, job.failed_count) == ("completed_with_errors", 1)
     assert job.errors[0]["code"] == "IP-DOC-UNKNOWN"
+
+
+def test_a_job_whose_runner_died_is_failed_as_stuck_and_its_retry_does_the_rest(db, tmp_path):
+    from datetime import timedelta
+
+    from invoice_pipelines.billing.jobs import get_batch_job
+    from invoice_pipelines.billing.stuck import fail_stuck_jobs
+    from invoice_pipelines.db.types import utcnow
+    from invoice_pipelines.documents import batch
+
+    org = _org(db)
+    buyer = customer(db.engine, org["id"], "K-1", "Kunde GmbH")
+    ids = [sales_invoice(db.engine, org["id"], buyer) for _ in range(2)]
+    job_id = enqueue_invoice_job(db.engine, org["slug"], DOCUMENTS, ids)
+    # claimed by a runner that dies before its first chunk
+    assert batch._claim(db.engine, get_batch_job(db.engine, job_id), "dead-runner")
+    stuck = fail_stuck_jobs(db.engine, now=utcnow() + timedelta(minutes=31))
+    [job] = [j for j in stuck if j.id == job_id]
+    assert (job.status, job.failed_count) == ("failed", 2) and "no progress" in job.failure_reason
+    store = LocalFileStore(root=str(tmp_path))
+    retried = run_invoice_job(
+        db.engine, retry_failed(db.engine, job_id), documents_work(db.engine, store)
+    )
+    assert (retried.status, retried.successful_count) == ("completed", 2)
