@@ -54,6 +54,14 @@ token lifetimes, CDC windows, rate-limit windows and held requests all use it.
 from invoice_pipelines.quickbooks.simulator.api import CompanyHandle
 from invoice_pipelines.quickbooks.simulator.auth import TokenSettings
 from invoice_pipelines.quickbooks.simulator.limits import Limits
+from invoice_pipelines.quickbooks.simulator.process import SimulatorProcess
 from invoice_pipelines.quickbooks.simulator.server import QboSimulator, SimulatorControl
 
-__all__ = ["CompanyHandle", "Limits", "QboSimulator", "SimulatorControl", "TokenSettings"]
+__all__ = [
+    "CompanyHandle",
+    "Limits",
+    "QboSimulator",
+    "SimulatorControl",
+    "SimulatorProcess",
+    "TokenSettings",
+]

@@ -12,6 +12,10 @@ def add_commands(sub) -> None:
         "qbo-simulator",
         help="serve the local QuickBooks Online simulator on 127.0.0.1 (controls under /_sim)",
     )
+    add_arguments(p)
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--port", type=int, default=8765, help="port on 127.0.0.1 (0: any free one)")
     p.add_argument(
         "--time-scale",

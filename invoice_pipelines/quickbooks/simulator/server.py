@@ -9,6 +9,7 @@ import socket
 import threading
 import urllib.error
 import urllib.request
+import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -78,6 +79,7 @@ class _Handler(BaseHTTPRequestHandler):
             except OSError:
                 pass
             return
+        outcome.headers.setdefault("intuit_tid", str(uuid.uuid4()))
         self.send_response(outcome.status)
         if outcome.status != 302:
             self.send_header("Content-Type", outcome.content_type)
@@ -419,3 +421,18 @@ class SimulatorControl:
 
     def configure(self, realm_id: str | None = None, **settings: Any) -> dict:
         return self.call("POST", "config", {"realm_id": realm_id, **settings})
+
+    def clear_faults(self, realm_id: str | None = None) -> None:
+        self.call("DELETE", "faults", realm_id=realm_id)
+
+    def deleted(self, realm_id: str, entity: str) -> list[str]:
+        return self.call("GET", "deleted", realm_id=realm_id, entity=entity)
+
+    def now(self) -> float:
+        return self.call("GET", "clock")["now"]
+
+    def expire_access_tokens(self, realm_id: str | None = None) -> int:
+        return self.call("POST", "expire-tokens", {"realm_id": realm_id})["expired"]
+
+    def reset(self, realm_id: str | None = None) -> None:
+        self.call("POST", "reset", {"realm_id": realm_id})

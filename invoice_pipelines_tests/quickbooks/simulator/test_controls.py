@@ -1,0 +1,73 @@
+"""The /_sim controls over HTTP, the state kept in a data directory across a restart, and the
+simulator in a process of its own (python -m ..., as the benchmark and the demo run it)."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from invoice_pipelines.quickbooks.simulator import (
+    Limits,
+    QboSimulator,
+    SimulatorControl,
+    SimulatorProcess,
+)
+from invoice_pipelines.quickbooks.simulator.wire import loads
+from invoice_pipelines_tests.quickbooks.simulator.conftest import Qbo, customer, invoice_body, item
+
+
+def test_http_controls_do_what_the_python_methods_do(sim):
+    control = SimulatorControl(sim.base_url)
+    company = control.create_company(realm_id="777")
+    qbo = Qbo(sim, company)
+    created = control.create_as_user("777", "Customer", {"DisplayName": "From the UI"})
+    edited = control.edit_as_user("777", "Customer", created["Id"], {"Notes": "edited"})
+    assert edited["SyncToken"] == "1"
+    assert [c["Notes"] for c in control.records("777", "Customer")] == ["edited"]
+    control.inject("777", "503", count=1)
+    assert qbo.get("customer/1").status_code == 503
+    assert qbo.get("customer/1").status_code == 200
+    assert [r["status"] for r in control.requests("777")] == [503, 200]
+    before = control.now()
+    assert control.advance(30) == pytest.approx(before + 30)
+    with pytest.raises(ValueError, match="unknown simulator setting"):
+        control.configure(bogus=1)
+    assert control.configure("777", per_minute=100)["per_minute"] == 100
+    control.reset("777")
+    assert control.records("777", "Customer") == []
+    qbo.close()
+
+
+def test_state_survives_a_restart_with_a_data_dir(tmp_path):
+    with QboSimulator(data_dir=tmp_path, limits=Limits(enabled=False)) as first:
+        company = first.create_company(realm_id="555")
+        qbo = Qbo(first, company)
+        customer(qbo, "Acme")
+        item(qbo, "Consulting")
+        qbo.create("Invoice", invoice_body("1", "1", "19.99", DocNumber="K-1"))
+        qbo.close()
+    with QboSimulator(data_dir=tmp_path, limits=Limits(enabled=False)) as second:
+        qbo = Qbo(second, company)
+        invoice = qbo.ok(qbo.get("invoice/1"))["Invoice"]  # the old access token still works
+        assert str(invoice["TotalAmt"]) == "19.99" and invoice["DocNumber"] == "K-1"
+        assert loads(qbo.post("customer", {"DisplayName": "acme"}).content)["Fault"]
+        assert (
+            qbo.post("invoice", invoice_body("1", "1", "1.00", DocNumber="K-1")).status_code == 400
+        )
+        assert customer(qbo, "Beta")["Id"] == "2"
+        qbo.renew()  # and the refresh token
+        qbo.close()
+
+
+def test_the_simulator_in_its_own_process(tmp_path):
+    with SimulatorProcess(limits=False, data_dir=tmp_path) as sim:
+        company = sim.create_company(realm_id="888")
+        response = httpx.post(
+            f"{sim.api_url}/company/888/customer",
+            params={"minorversion": 75},
+            json={"DisplayName": "Remote"},
+            headers={"Authorization": f"Bearer {company.access_token}"},
+        )
+        assert response.status_code == 200 and response.headers["intuit_tid"]
+        assert [c["DisplayName"] for c in sim.records("888", "Customer")] == ["Remote"]
+    assert (tmp_path / "qbo-simulator.json").exists()  # saved when it was stopped
