@@ -25,6 +25,9 @@ def test_documented_commands_exist():
         "batch-list",
         "batch-cancel",
         "batch-retry",
+        "batch-documents",
+        "batch-send",
+        "batch-run",
         "bench",
     ):
         assert command in sub
