@@ -43,6 +43,9 @@ Test controls, as methods of `QboSimulator` and over HTTP (JSON bodies; query pa
                                 refresh_idle_ttl, refresh_max_ttl, request_timeout; with
                                 realm_id: custom_txn_numbers, inactive_names_conflict,
                                 throttle_xml}
+    POST   /_sim/webhooks       {realm_id, url, verifier_token, format: cloudevents|legacy}:
+                                every change is POSTed there (loopback only), signed with the
+                                intuit-signature header; GET /_sim/webhooks: what was sent
     POST   /_sim/expire-tokens  {realm_id?}: every access token of the realm expires now
     GET    /_sim/stats?realm_id=R: in flight, requests in the last minute and second, throttled
     POST   /_sim/reset          {realm_id?}: forget records, requestids and faults

@@ -26,6 +26,7 @@ from invoice_pipelines.quickbooks.simulator.company import (
     WriteContext,
 )
 from invoice_pipelines.quickbooks.simulator.limits import Limits, Meter, retry_after_header
+from invoice_pipelines.quickbooks.simulator.webhooks import WebhookSender
 from invoice_pipelines.quickbooks.simulator.wire import Fault
 
 DAY = 86400.0
@@ -90,6 +91,7 @@ class Simulator:
         self.closing = threading.Event()
         self.changed = threading.Event()  # something to persist
         self.base_url = "http://127.0.0.1"
+        self.webhooks = WebhookSender()
 
     # ---- test controls ------------------------------------------------------------------
 
@@ -121,14 +123,28 @@ class Simulator:
                 country=country,
                 settings=settings,
             )
-            self.companies[realm_id] = company
-            self.meters[realm_id] = Meter()
+            self.attach(company)
         app = self.tokens.app(client_id, client_secret)
         pair = self.tokens.connect(app, realm_id, self.clock.now())
         self.changed.set()
         return CompanyHandle(
             realm_id, app.client_id, app.client_secret, pair["refresh_token"], pair["access_token"]
         )
+
+    def attach(self, company: Company) -> None:
+        """Register a company (new, reset or loaded): its meter and its webhook events."""
+        realm = company.realm_id
+        self.companies[realm] = company
+        self.meters[realm] = Meter()
+        company.notify = lambda entity, entity_id, operation, when: self.webhooks.event(
+            realm, entity, entity_id, operation, when
+        )
+
+    def configure_webhook(
+        self, realm_id: str, url: str | None, verifier_token: str = "", fmt: str = "cloudevents"
+    ) -> None:
+        self.company(realm_id)
+        self.webhooks.configure(str(realm_id), url, verifier_token, fmt)
 
     def company(self, realm_id: str) -> Company:
         company = self.companies.get(str(realm_id))
@@ -258,7 +274,7 @@ class Simulator:
             realms = [str(realm_id)] if realm_id else list(self.companies)
             for realm in realms:
                 old = self.company(realm)
-                self.companies[realm] = Company(
+                fresh = Company(
                     realm,
                     self.clock.now,
                     name=old.name,
@@ -267,7 +283,7 @@ class Simulator:
                     country=old.country,
                     settings=old.settings,
                 )
-                self.meters[realm] = Meter()
+                self.attach(fresh)
                 self.faults.pop(realm, None)
         self.changed.set()
 

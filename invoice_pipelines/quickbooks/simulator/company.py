@@ -137,6 +137,8 @@ class Company:
         self.doc_numbers: dict[str, set[str]] = {}
         # requestid -> (status, content type, body): a replay answers these bytes again
         self.replies: dict[str, tuple[int, str, bytes]] = {}
+        # told of every change (entity, id, Create|Update|Delete|Void, time): webhooks
+        self.notify: Callable[[str, str, str, float], None] | None = None
         self._seed()
 
     # ---- time and rendering -------------------------------------------------------------
@@ -273,6 +275,10 @@ class Company:
         self.records[entity][record.id] = record
         return record
 
+    def _event(self, record: Record, operation: str) -> None:
+        if self.notify is not None:
+            self.notify(record.entity, record.id, operation, record.updated)
+
     def _bump(self, record: Record, now: float) -> None:
         record.data["SyncToken"] = str(int(record.data["SyncToken"]) + 1)
         record.updated = max(now, record.updated)
@@ -356,6 +362,7 @@ class Company:
             self._apply(record, applications, now)
         else:  # pragma: no cover - guarded by write()
             raise wire.unsupported_operation(f"Operation Create is not supported for {entity}.")
+        self._event(record, "Create")
         return self.render(record)
 
     def _existing(self, entity: str, body: dict, ctx: WriteContext) -> Record:
@@ -415,6 +422,7 @@ class Company:
         else:
             self._replace(record, dict(fields))
         self._bump(record, now)
+        self._event(record, "Update")
         return self.render(record)
 
     def _replace(self, record: Record, data: dict) -> None:
@@ -439,6 +447,8 @@ class Company:
             self._unapply(record, now)
         del self.records[entity][record.id]
         self.tombstones.append(Tombstone(entity, record.id, now))
+        if self.notify is not None:
+            self.notify(entity, record.id, "Delete", now)
         return {"status": "Deleted", "domain": "QBO", "Id": record.id}
 
     def void_invoice(self, body: dict, ctx: WriteContext) -> dict:
@@ -456,6 +466,7 @@ class Company:
         note = data.get("PrivateNote")
         data["PrivateNote"] = f"Voided - {note}" if note else "Voided"
         self._bump(record, now)
+        self._event(record, "Void")
         return self.render(record)
 
     def void_payment(self, body: dict, ctx: WriteContext) -> dict:
@@ -470,6 +481,7 @@ class Company:
         note = data.get("PrivateNote")
         data["PrivateNote"] = f"Voided - {note}" if note else "Voided"
         self._bump(record, now)
+        self._event(record, "Void")
         return self.render(record)
 
     # ---- entity rules -------------------------------------------------------------------

@@ -114,10 +114,7 @@ def load(sim, data_dir: Path) -> bool:
         company.tombstones = [
             Tombstone(t["entity"], t["id"], float(t["deleted"])) for t in saved["tombstones"]
         ]
-        sim.companies[company.realm_id] = company
-        from invoice_pipelines.quickbooks.simulator.limits import Meter
-
-        sim.meters[company.realm_id] = Meter()
+        sim.attach(company)
     tokens = sim.tokens
     for app in state["apps"]:
         tokens.apps[app["client_id"]] = App(**app)

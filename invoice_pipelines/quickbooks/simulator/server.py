@@ -190,6 +190,16 @@ def _control_call(sim: Simulator, method: str, name: str, args: dict) -> Any:
         return sim.configure(realm, **settings)
     if name == "config":
         return sim.settings(realm)
+    if name == "webhooks" and method == "POST":
+        sim.configure_webhook(
+            realm,
+            args.get("url"),
+            args.get("verifier_token", ""),
+            args.get("format", "cloudevents"),
+        )
+        return {"configured": bool(args.get("url"))}
+    if name == "webhooks":
+        return [d for d in sim.webhooks.deliveries if realm is None or d["realm_id"] == realm]
     if name == "expire-tokens":
         return {"expired": sim.expire_access_tokens(realm)}
     if name == "stats":
@@ -276,6 +286,7 @@ class QboSimulator:
 
     def stop(self) -> None:
         self.sim.closing.set()
+        self.sim.webhooks.stop()
         self._saver_stop.set()
         self._server.shutdown()
         self._server.server_close()
@@ -354,6 +365,18 @@ class QboSimulator:
 
     def expire_access_tokens(self, realm_id: str | None = None) -> int:
         return self.sim.expire_access_tokens(realm_id)
+
+    def configure_webhook(
+        self, realm_id: str, url: str | None, verifier_token: str = "", fmt: str = "cloudevents"
+    ) -> None:
+        """POST each change of the company to `url` (loopback), signed with the verifier token;
+        `fmt` "cloudevents" (an array of CloudEvents) or "legacy" (eventNotifications)."""
+        self.sim.configure_webhook(realm_id, url, verifier_token, fmt)
+
+    def webhook_deliveries(self, realm_id: str | None = None, wait: float = 5.0) -> list[dict]:
+        """What was sent (status, attempts, body), once the queue is empty."""
+        self.sim.webhooks.idle(wait)
+        return [d for d in self.sim.webhooks.deliveries if realm_id in (None, d["realm_id"])]
 
     def reset(self, realm_id: str | None = None) -> None:
         self.sim.reset(realm_id)

@@ -276,3 +276,39 @@ def test_edit_as_user_bumps_sync_token_and_last_updated_time(qbo, sim):
     assert edited["SyncToken"] == "1" and edited["DisplayName"] == "Acme AG"
     assert edited["MetaData"]["LastUpdatedTime"] > created["MetaData"]["LastUpdatedTime"]
     assert edited["MetaData"]["CreateTime"] == created["MetaData"]["CreateTime"]
+
+
+def test_faults_come_as_xml_when_the_client_accepts_xml(qbo):
+    customer(qbo, "Acme")
+    response = qbo.post(
+        "customer", {"Id": "1", "SyncToken": "9", "sparse": True}, accept="application/xml"
+    )
+    assert response.status_code == 400
+    assert response.headers["Content-Type"].startswith("application/xml")
+    assert b'<Fault type="ValidationFault"><Error code="5010">' in response.content
+
+
+def test_a_sparse_invoice_update_with_lines_replaces_all_lines(qbo):
+    customer(qbo, "Acme")
+    item(qbo, "Consulting")
+    invoice = qbo.create("Invoice", invoice_body("1", "1", "10.00", "20.00"))
+    changed = qbo.create(
+        "Invoice",
+        {"Id": invoice["Id"], "SyncToken": "0", "sparse": True, **invoice_body("1", "1", "5.00")},
+    )
+    assert [line["Amount"] for line in changed["Line"]] == [Decimal("5.00"), Decimal("5.00")]
+    assert changed["TotalAmt"] == Decimal("5.00")
+
+
+def test_deleting_a_payment_reopens_the_invoice(qbo, sim):
+    invoice, payment = _paid_invoice(qbo)
+    qbo.ok(
+        qbo.post(
+            "payment",
+            {"Id": payment["Id"], "SyncToken": payment["SyncToken"]},
+            params={"operation": "delete"},
+        )
+    )
+    after = qbo.ok(qbo.get(f"invoice/{invoice['Id']}"))["Invoice"]
+    assert after["Balance"] == Decimal("100.00") and after["LinkedTxn"] == []
+    assert sim.deleted(qbo.realm, "Payment") == [payment["Id"]]
