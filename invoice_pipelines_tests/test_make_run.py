@@ -210,6 +210,7 @@ def test_ctrl_c_stops_everything_make_run_started(make_run: MakeRun) -> None:
     assert any("dagster-daemon" in p.cmdline for p in procs)
     assert any("code-server" in p.cmdline for p in procs)
     assert any("invoice_pipelines.standins.smtp" in p.cmdline for p in procs)
+    assert any("invoice_pipelines.standins.sms" in p.cmdline for p in procs)
     # Ctrl-C: the terminal sends SIGINT to its foreground process group, make's
     os.killpg(make_run.proc.pid, signal.SIGINT)
     make_run.assert_all_stopped(procs)

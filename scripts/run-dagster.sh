@@ -67,6 +67,10 @@ set -m
   # as an .eml file; a port already taken only costs the demo its mail, not the rest
   .venv/bin/python -m invoice_pipelines.standins.smtp --port "${INVOICE_PIPELINES_SMTP_PORT:-1025}" \
     --maildir "$data_dir/mail" &
+  # the demo's SMS/WhatsApp provider (send_text_messages_job): accepted messages are appended
+  # to $data_dir/messages/messages.jsonl; the port is the one INVOICE_PIPELINES_SMS_URL names
+  sms_port=$(.venv/bin/python -c "import os, urllib.parse as u; print(u.urlsplit(os.environ.get('INVOICE_PIPELINES_SMS_URL') or 'http://127.0.0.1:8031').port or 8031)")
+  .venv/bin/python -m invoice_pipelines.standins.sms --port "$sms_port" --outdir "$data_dir/messages" &
   wait -n "$code_server" "$webserver" "$daemon"  # the demo needs all three: when one ends, stop
 ) &
 group=$!
@@ -83,7 +87,8 @@ Dagster UI is up: $ui   (Ctrl-C stops it and everything it started)
   1. Runs        $ui/runs        the demo at work: batch job 1, then four supplier invoices read
   2. Assets      $ui/assets      per-organization stats; open one and look at its plots
   3. Automation  $ui/automation  sensors and schedules, on; drop invoices into $upload_dir/<org>/
-  4. Documents   invoice PDFs land in $data_dir/documents/; send_invoices_job mails them to $data_dir/mail/
+  4. Documents   invoice PDFs land in $data_dir/documents/; send_invoices_job mails them to $data_dir/mail/,
+                 send_text_messages_job texts them to $data_dir/messages/
 
 TOUR
     break

@@ -298,6 +298,9 @@ def _seed_organization(conn, org_id: int, spec: dict, orders_per_org: int) -> No
                     customer_number=number,
                     name=name,
                     email=email,
+                    # a mobile number in E.164 form, so send_text_messages_job has someone to
+                    # text (the demo's SMS stand-in); not drawn from rng, which the orders use
+                    phone=f"+49 151 {20000000 + len(customer_ids):08d}",
                     street=street,
                     postal_code=postal,
                     city=city,

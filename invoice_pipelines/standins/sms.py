@@ -13,6 +13,7 @@ import json
 import re
 import threading
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs
@@ -29,6 +30,7 @@ class Outbox:
     throttle_next: int = 0  # the next N requests get 429
     fail_next: int = 0  # the next N requests get 500
     lock: threading.Lock = field(default_factory=threading.Lock)
+    on_message: Callable[[dict], None] | None = None  # called with each accepted message
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -84,8 +86,11 @@ class _Handler(BaseHTTPRequestHandler):
         if not body.strip():
             return self._answer(400, {"code": 21602, "message": "Message body is required."})
         sid = f"SM{uuid.uuid4().hex}"
+        message = {"sid": sid, "to": to, "from": sender, "body": body}
         with box.lock:
-            box.messages.append({"sid": sid, "to": to, "from": sender, "body": body})
+            box.messages.append(message)
+            if box.on_message is not None:
+                box.on_message(message)
         return self._answer(201, {"sid": sid, "status": "queued", "to": to, "body": body})
 
 
@@ -113,3 +118,47 @@ class TextProviderStandIn:
     def __exit__(self, *exc: object) -> None:
         self._server.shutdown()
         self._server.server_close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m invoice_pipelines.standins.sms --port 8031 --outdir .data/messages`: the demo's
+    SMS/WhatsApp provider. Every message it accepts is appended to messages.jsonl there."""
+    import argparse
+    import os
+    import time
+    from pathlib import Path
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--port", type=int, default=8031)
+    parser.add_argument("--outdir", default=".data/messages")
+    args = parser.parse_args(argv)
+    folder = Path(args.outdir)
+    folder.mkdir(parents=True, exist_ok=True)
+    outbox = Outbox(
+        account=os.environ.get("INVOICE_PIPELINES_SMS_ACCOUNT") or "AC-local",
+        token=os.environ.get("INVOICE_PIPELINES_SMS_TOKEN") or "local-token",
+    )
+
+    def keep(message: dict) -> None:
+        with (folder / "messages.jsonl").open("a", encoding="utf-8") as out:
+            out.write(json.dumps({**message, "at": time.strftime("%Y-%m-%dT%H:%M:%S")}) + "\n")
+
+    outbox.on_message = keep
+    try:
+        api = TextProviderStandIn(port=args.port, outbox=outbox).__enter__()
+    except OSError as exc:
+        print(f"sms stand-in: cannot listen on 127.0.0.1:{args.port}: {exc}", flush=True)
+        return 1
+    print(f"sms stand-in: listening on {api.url}, messages go to {folder}", flush=True)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        api.__exit__(None, None, None)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

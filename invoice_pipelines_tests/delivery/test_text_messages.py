@@ -89,3 +89,38 @@ def test_bad_numbers_refusals_and_rate_limits(db, tmp_path):
         )
         assert retried.sent == 1  # the local number, now E.164; no_phone still has none
         assert "no phone number" in retried.failed[no_phone]
+
+
+def test_the_demo_stand_in_keeps_what_it_accepts(tmp_path):
+    """`make run` starts the stand-in as a process of its own; what the production client sends
+    it lands in messages.jsonl."""
+    import json as json_module
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    from invoice_pipelines.resources.messaging import TextMessageProvider
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen(
+        [sys.executable, "-m", "invoice_pipelines.standins.sms", "--port", str(port)]
+        + ["--outdir", str(tmp_path)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert "listening" in server.stdout.readline()
+        provider = TextMessageProvider(base_url=f"http://127.0.0.1:{port}")
+        provider.send_text(provider.session(), "+4915120000000", "Rechnung 1", whatsapp=False)
+        for _ in range(50):
+            if (tmp_path / "messages.jsonl").exists():
+                break
+            time.sleep(0.1)
+        [line] = (tmp_path / "messages.jsonl").read_text().splitlines()
+        assert json_module.loads(line)["to"] == "+4915120000000"
+    finally:
+        server.terminate()
+        server.wait(10)
