@@ -107,8 +107,10 @@ class Simulator:
         custom_txn_numbers: bool = True,
         inactive_names_conflict: bool = True,
         throttle_xml: bool = False,
+        refresh_token: str | None = None,
     ) -> CompanyHandle:
-        """A new company connected to an app (a new app unless `client_id` names one)."""
+        """A new company connected to an app (a new app unless `client_id` names one);
+        `refresh_token` fixes the first refresh token's value (known demo credentials)."""
         with self.lock:
             realm_id = str(realm_id or f"9130{secrets.randbelow(10**12):012d}")
             if realm_id in self.companies:
@@ -125,7 +127,7 @@ class Simulator:
             )
             self.attach(company)
         app = self.tokens.app(client_id, client_secret)
-        pair = self.tokens.connect(app, realm_id, self.clock.now())
+        pair = self.tokens.connect(app, realm_id, self.clock.now(), refresh_token)
         self.changed.set()
         return CompanyHandle(
             realm_id, app.client_id, app.client_secret, pair["refresh_token"], pair["access_token"]

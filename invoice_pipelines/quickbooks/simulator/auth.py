@@ -95,19 +95,25 @@ class Tokens:
                 raise ValueError(f"client {client_id} exists with another secret")
             return app
 
-    def connect(self, app: App, realm_id: str, now: float) -> dict:
-        """A consented connection (as after the authorization-code flow): a fresh token pair."""
+    def connect(
+        self, app: App, realm_id: str, now: float, refresh_token: str | None = None
+    ) -> dict:
+        """A consented connection (as after the authorization-code flow): a fresh token pair;
+        `refresh_token` chooses the first refresh token's value (the demo's known credentials)."""
         with self.lock:
+            if refresh_token is not None and refresh_token in self.refresh_tokens:
+                raise ValueError("that refresh token exists already")
             if realm_id not in app.realms:
                 app.realms.append(realm_id)
             grant = Grant(app.client_id, realm_id, now)
-            return self._issue(grant, now)
+            return self._issue(grant, now, refresh_token)
 
-    def _issue(self, grant: Grant, now: float) -> dict:
+    def _issue(self, grant: Grant, now: float, refresh_value: str | None = None) -> dict:
         access = AccessToken(
             f"sim-at-{secrets.token_urlsafe(32)}", grant, now + self.settings.access_ttl
         )
-        refresh = RefreshToken(f"sim-rt-{secrets.token_urlsafe(24)}", grant, now)
+        refresh_value = refresh_value or f"sim-rt-{secrets.token_urlsafe(24)}"
+        refresh = RefreshToken(refresh_value, grant, now)
         self.access_tokens[access.value] = access
         self.refresh_tokens[refresh.value] = refresh
         hard_left = grant.started + self.settings.refresh_max_ttl - now

@@ -28,9 +28,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--company",
         action="append",
         default=[],
-        metavar="REALM_ID",
-        help="create this company at start unless it exists (repeatable); its credentials are "
-        "printed in the start-up line",
+        metavar="REALM_ID[:CLIENT_ID:CLIENT_SECRET:REFRESH_TOKEN]",
+        help="create this company at start unless it exists (repeatable), with these "
+        "credentials if given; the credentials are printed in the start-up line",
     )
     p.add_argument("--no-limits", action="store_true", help="switch the rate limits off")
     p.set_defaults(func=run_simulator)
@@ -46,9 +46,20 @@ def run_simulator(args: argparse.Namespace) -> int:
         limits=Limits(enabled=not args.no_limits),
     )
     companies = []
-    for realm_id in args.company:
-        if realm_id not in sim.sim.companies:
-            companies.append(sim.create_company(realm_id).as_dict())
+    for spec in args.company:
+        realm_id, *credentials = spec.split(":")
+        if realm_id in sim.sim.companies:
+            continue
+        if credentials and len(credentials) != 3:
+            raise SystemExit(f"--company {spec}: give REALM_ID or all four parts")
+        client_id, client_secret, refresh_token = credentials or (None, None, None)
+        company = sim.create_company(
+            realm_id,
+            client_id=client_id,
+            client_secret=client_secret,
+            refresh_token=refresh_token,
+        )
+        companies.append(company.as_dict())
     print(
         json.dumps(
             {

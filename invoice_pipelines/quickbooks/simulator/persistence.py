@@ -17,28 +17,31 @@ VERSION = 1
 
 def save(sim, data_dir: Path) -> Path:
     data_dir.mkdir(parents=True, exist_ok=True)
-    companies = []
+    # each part is serialized while its lock is held: requests change these dicts in place
+    companies: list[bytes] = []
     for company in list(sim.companies.values()):
         with company.lock:
             companies.append(
-                {
-                    "realm_id": company.realm_id,
-                    "name": company.name,
-                    "tz_offset": company.tz_offset,
-                    "currency": company.currency,
-                    "country": company.country,
-                    "settings": dict(company.settings.__dict__),
-                    "next_ids": dict(company.next_ids),
-                    "next_doc_number": company.next_doc_number,
-                    "records": {
-                        entity: [
-                            {"data": r.data, "created": r.created, "updated": r.updated}
-                            for r in records.values()
-                        ]
-                        for entity, records in company.records.items()
-                    },
-                    "tombstones": [t.__dict__ for t in company.tombstones],
-                }
+                wire.dumps(
+                    {
+                        "realm_id": company.realm_id,
+                        "name": company.name,
+                        "tz_offset": company.tz_offset,
+                        "currency": company.currency,
+                        "country": company.country,
+                        "settings": dict(company.settings.__dict__),
+                        "next_ids": dict(company.next_ids),
+                        "next_doc_number": company.next_doc_number,
+                        "records": {
+                            entity: [
+                                {"data": r.data, "created": r.created, "updated": r.updated}
+                                for r in records.values()
+                            ]
+                            for entity, records in company.records.items()
+                        },
+                        "tombstones": [t.__dict__ for t in company.tombstones],
+                    }
+                )
             )
     tokens = sim.tokens
     with tokens.lock:
@@ -64,17 +67,19 @@ def save(sim, data_dir: Path) -> Path:
             {"value": t.value, "grant": grant_no(t.grant), "expires": t.expires}
             for t in tokens.access_tokens.values()
         ]
-        state = {
-            "version": VERSION,
-            "companies": companies,
-            "apps": [a.__dict__ for a in tokens.apps.values()],
-            "grants": [g.__dict__ for g in grants],
-            "refresh_tokens": refresh,
-            "access_tokens": access,
-        }
+        rest = wire.dumps(
+            {
+                "apps": [a.__dict__ for a in tokens.apps.values()],
+                "grants": [g.__dict__ for g in grants],
+                "refresh_tokens": refresh,
+                "access_tokens": access,
+            }
+        )
+    head = b'{"version":%d,"companies":[' % VERSION
+    state = head + b",".join(companies) + b"]," + rest[1:]
     path = data_dir / FILE
     temporary = path.with_suffix(".tmp")
-    temporary.write_bytes(wire.dumps(state))
+    temporary.write_bytes(state)
     os.replace(temporary, path)
     return path
 

@@ -21,7 +21,10 @@ class SimulatorProcess(SimulatorControl):
         time_scale: float = 1.0,
         data_dir: str | Path | None = None,
         limits: bool = True,
+        companies: list[str] = (),
     ) -> None:
+        """`companies`: REALM_ID or REALM_ID:CLIENT_ID:CLIENT_SECRET:REFRESH_TOKEN, created at
+        start unless the data dir has them already."""
         command = [
             sys.executable,
             "-m",
@@ -35,6 +38,8 @@ class SimulatorProcess(SimulatorControl):
             command += ["--data-dir", str(data_dir)]
         if not limits:
             command.append("--no-limits")
+        for spec in companies:
+            command += ["--company", spec]
         self._command = command
         self._process: subprocess.Popen | None = None
         super().__init__("http://127.0.0.1:0")

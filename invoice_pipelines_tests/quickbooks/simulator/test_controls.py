@@ -59,15 +59,27 @@ def test_state_survives_a_restart_with_a_data_dir(tmp_path):
         qbo.close()
 
 
-def test_the_simulator_in_its_own_process(tmp_path):
-    with SimulatorProcess(limits=False, data_dir=tmp_path) as sim:
-        company = sim.create_company(realm_id="888")
+def test_the_simulator_in_its_own_process_with_known_demo_credentials(tmp_path):
+    spec = "888:demo-client:demo-secret:demo-refresh-888"
+    with SimulatorProcess(limits=False, data_dir=tmp_path, companies=[spec]) as sim:
+        tokens = httpx.post(
+            sim.token_url,
+            data={"grant_type": "refresh_token", "refresh_token": "demo-refresh-888"},
+            auth=("demo-client", "demo-secret"),
+        ).json()
         response = httpx.post(
             f"{sim.api_url}/company/888/customer",
             params={"minorversion": 75},
             json={"DisplayName": "Remote"},
-            headers={"Authorization": f"Bearer {company.access_token}"},
+            headers={"Authorization": f"Bearer {tokens['access_token']}"},
         )
         assert response.status_code == 200 and response.headers["intuit_tid"]
-        assert [c["DisplayName"] for c in sim.records("888", "Customer")] == ["Remote"]
-    assert (tmp_path / "qbo-simulator.json").exists()  # saved when it was stopped
+    # stopped (SIGTERM) and started again on the same data dir: nothing lost, nothing doubled
+    with SimulatorProcess(limits=False, data_dir=tmp_path, companies=[spec]) as again:
+        assert [c["DisplayName"] for c in again.records("888", "Customer")] == ["Remote"]
+        rotated = httpx.post(
+            again.token_url,
+            data={"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]},
+            auth=("demo-client", "demo-secret"),
+        )
+        assert rotated.status_code == 200
