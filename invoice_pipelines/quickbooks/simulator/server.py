@@ -210,7 +210,34 @@ def _control_call(sim: Simulator, method: str, name: str, args: dict) -> Any:
     raise KeyError(f"no control {method} /_sim/{name}")
 
 
-class QboSimulator:
+class SimulatorUrls:
+    """The addresses a client needs, from `base_url` (http://127.0.0.1:PORT)."""
+
+    base_url: str
+
+    @property
+    def api_url(self) -> str:
+        """QBO's `.../v3` base: requests go to f"{api_url}/company/{realm}/..."."""
+        return f"{self.base_url}/v3"
+
+    @property
+    def token_url(self) -> str:
+        return f"{self.base_url}/oauth2/v1/tokens/bearer"
+
+    @property
+    def revoke_url(self) -> str:
+        return f"{self.base_url}/oauth2/v1/tokens/revoke"
+
+    @property
+    def discovery_url(self) -> str:
+        return f"{self.base_url}/.well-known/openid_configuration"
+
+    @property
+    def authorization_url(self) -> str:
+        return f"{self.base_url}/connect/oauth2"
+
+
+class QboSimulator(SimulatorUrls):
     """The simulator on http://127.0.0.1:port in a thread of this process.
 
     `with QboSimulator(port=0, time_scale=1.0) as sim:` then `sim.base_url`, `sim.token_url`,
@@ -245,27 +272,6 @@ class QboSimulator:
     @property
     def base_url(self) -> str:
         return f"http://{LOOPBACK}:{self.port}"
-
-    @property
-    def api_url(self) -> str:
-        """QBO's `.../v3` base: requests go to f"{api_url}/company/{realm}/..."."""
-        return f"{self.base_url}/v3"
-
-    @property
-    def token_url(self) -> str:
-        return f"{self.base_url}/oauth2/v1/tokens/bearer"
-
-    @property
-    def revoke_url(self) -> str:
-        return f"{self.base_url}/oauth2/v1/tokens/revoke"
-
-    @property
-    def discovery_url(self) -> str:
-        return f"{self.base_url}/.well-known/openid_configuration"
-
-    @property
-    def authorization_url(self) -> str:
-        return f"{self.base_url}/connect/oauth2"
 
     def start(self) -> QboSimulator:
         serve = threading.Thread(
@@ -382,24 +388,12 @@ class QboSimulator:
         self.sim.reset(realm_id)
 
 
-class SimulatorControl:
+class SimulatorControl(SimulatorUrls):
     """The test controls of a simulator running elsewhere (another process), over /_sim."""
 
     def __init__(self, base_url: str, timeout: float = 30.0) -> None:
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
-
-    @property
-    def api_url(self) -> str:
-        return f"{self.base_url}/v3"
-
-    @property
-    def token_url(self) -> str:
-        return f"{self.base_url}/oauth2/v1/tokens/bearer"
-
-    @property
-    def discovery_url(self) -> str:
-        return f"{self.base_url}/.well-known/openid_configuration"
 
     def call(self, method: str, name: str, payload: dict | None = None, **params: Any) -> Any:
         query = "&".join(f"{k}={v}" for k, v in params.items() if v is not None)
