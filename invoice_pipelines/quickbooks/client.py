@@ -202,7 +202,7 @@ class QboClient:
                 self.clock.sleep(wait)
 
     def _send(self, method, url, query, headers, content, cost, batch) -> dict:
-        self.limiter.acquire(cost, batch=batch)
+        ticket = self.limiter.acquire(cost, batch=batch)
         try:
             self.stats["requests"] += 1
             response = self.http.request(
@@ -218,7 +218,7 @@ class QboClient:
                 f"the request to QBO broke ({type(exc).__name__})", sent=True
             ) from exc
         finally:
-            self.limiter.release()
+            self.limiter.release(ticket)
         if response.status_code >= 400:
             raise error_from_response(
                 response.status_code,

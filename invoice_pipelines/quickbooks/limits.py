@@ -16,7 +16,6 @@ from __future__ import annotations
 import random
 import threading
 import time
-from collections import deque
 from dataclasses import dataclass
 
 
@@ -46,53 +45,60 @@ class QboLimits:
     concurrent: int = 10
     batch_per_minute: int = 40
     max_batch_items: int = 30
-    # stay this fraction under each published number (a request's arrival at QBO lags our count)
-    headroom: float = 0.96
+    # stay this fraction under each published number
+    headroom: float = 0.98
+    # an entry leaves our windows this many seconds after QBO's: a request reaches QBO a little
+    # after we count it, and a later one may overtake an earlier one on the way
+    window_margin: float = 0.5
 
     def effective(self, value: int) -> int:
         return max(1, int(value * self.headroom))
 
 
 class RealmLimiter:
-    """Sliding-window limiter: `acquire` blocks until a request of `cost` items fits every limit."""
+    """Sliding-window limiter: `acquire` blocks until a request of `cost` items fits every limit.
+
+    A request is counted from the moment it is sent until its answer came back plus the window:
+    QBO counts it when it arrives, which is somewhere in between, so our window always closes
+    after QBO's (on a compressed clock the way there is a noticeable part of a minute).
+    """
 
     def __init__(self, limits: QboLimits | None = None, clock: Clock | None = None) -> None:
         self.limits = limits or QboLimits()
         self.clock = clock or Clock()
         self._lock = threading.Lock()
-        self._minute: deque[tuple[float, int]] = deque()  # (time, cost)
-        self._minute_total = 0
-        self._second: deque[float] = deque()
-        self._batches: deque[float] = deque()
+        # entries are [time, cost, is_batch]; time moves to the answer's arrival on release
+        self._entries: list[list] = []
         self._in_flight = threading.BoundedSemaphore(self.limits.concurrent)
-
-    def _prune(self, now: float) -> None:
-        while self._minute and self._minute[0][0] <= now - 60:
-            self._minute_total -= self._minute.popleft()[1]
-        while self._second and self._second[0] <= now - 1:
-            self._second.popleft()
-        while self._batches and self._batches[0] <= now - 60:
-            self._batches.popleft()
 
     def _wait_needed(self, now: float, cost: int, batch: bool) -> float:
         limits = self.limits
+        minute = 60 + limits.window_margin
+        second = 1 + limits.window_margin
+        self._entries = [e for e in self._entries if e[0] > now - minute]
+        entries = sorted(self._entries, key=lambda e: e[0])
         waits = [0.0]
         per_minute = limits.effective(limits.per_minute)
-        if self._minute_total + cost > per_minute:
-            # free enough of the window's oldest entries
-            freed, needed = 0, self._minute_total + cost - per_minute
-            for moment, spent in self._minute:
+        total = sum(e[1] for e in entries)
+        if total + cost > per_minute:
+            freed, needed = 0, total + cost - per_minute
+            for moment, spent, _ in entries:
                 freed += spent
                 if freed >= needed:
-                    waits.append(moment + 60 - now)
+                    waits.append(moment + minute - now)
                     break
-        if len(self._second) + 1 > limits.effective(limits.per_second):
-            waits.append(self._second[0] + 1 - now)
-        if batch and len(self._batches) + 1 > limits.effective(limits.batch_per_minute):
-            waits.append(self._batches[0] + 60 - now)
+        recent = [e[0] for e in entries if e[0] > now - second]
+        if len(recent) + 1 > limits.effective(limits.per_second):
+            waits.append(recent[-limits.effective(limits.per_second)] + second - now)
+        if batch:
+            batches = [e[0] for e in entries if e[2]]
+            allowed = limits.effective(limits.batch_per_minute)
+            if len(batches) + 1 > allowed:
+                waits.append(batches[-allowed] + minute - now)
         return max(waits)
 
-    def acquire(self, cost: int = 1, *, batch: bool = False) -> None:
+    def acquire(self, cost: int = 1, *, batch: bool = False) -> list:
+        """Wait for room, count the request and return its ticket for `release`."""
         if cost > self.limits.effective(self.limits.per_minute):
             raise ValueError(f"a request of {cost} items can never fit the per-minute limit")
         self._in_flight.acquire()
@@ -100,21 +106,20 @@ class RealmLimiter:
             while True:
                 with self._lock:
                     now = self.clock.now()
-                    self._prune(now)
                     wait = self._wait_needed(now, cost, batch)
                     if wait <= 0:
-                        self._minute.append((now, cost))
-                        self._minute_total += cost
-                        self._second.append(now)
-                        if batch:
-                            self._batches.append(now)
-                        return
+                        ticket = [now, cost, batch]
+                        self._entries.append(ticket)
+                        return ticket
                 self.clock.sleep(wait + 0.001)
         except BaseException:
             self._in_flight.release()
             raise
 
-    def release(self) -> None:
+    def release(self, ticket: list | None = None) -> None:
+        if ticket is not None:
+            with self._lock:
+                ticket[0] = self.clock.now()
         self._in_flight.release()
 
 

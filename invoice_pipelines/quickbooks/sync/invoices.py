@@ -253,7 +253,7 @@ class InvoicePusher:
         client: QboClient,
         *,
         settings: dict | None = None,
-        workers: int = 4,
+        workers: int = 6,
         progress: Callable[[int], None] | None = None,
     ) -> None:
         self.engine = engine
