@@ -37,6 +37,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--keep", default="", help="folder for the sample PDF (default: a temp dir)"
     )
+    parser.add_argument(
+        "--through-queue",
+        action="store_true",
+        help="as batch jobs of the queue: a documents job with a combined PDF, then a "
+        "communications job (chunks, progress, item outcomes, audit trail)",
+    )
 
 
 def _seed(engine, org_id: int, n: int) -> None:
@@ -174,16 +180,24 @@ def run(args: argparse.Namespace) -> dict:
     t0 = time.perf_counter()
     problems = renderer._start().wait_ready()
     warm_up = time.perf_counter() - t0
+    queue: dict = {}
     try:
         t0 = time.perf_counter()
-        documents = generate_documents(engine, store, slug, builder=renderer)
+        if args.through_queue:
+            documents, queue = _documents_job(engine, store, slug, org_id, renderer)
+        else:
+            documents = generate_documents(engine, store, slug, builder=renderer)
         document_seconds = time.perf_counter() - t0
     finally:
         renderer.close()
     with SmtpSinkProcess() as sink:  # the server in a process of its own, as a real one is
         mailer = SmtpMailer(port=sink.port, sender="rechnung@bench.example")
         t0 = time.perf_counter()
-        sent = send_invoice_emails(engine, store, mailer, slug, max_per_second=100_000)
+        if args.through_queue:
+            sent, sending = _communications_job(engine, store, slug, org_id, mailer)
+            queue.update(sending)
+        else:
+            sent = send_invoice_emails(engine, store, mailer, slug, max_per_second=100_000)
         email_seconds = time.perf_counter() - t0
     arrived = sink.counts()
     keep = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="ip-bench-sample-"))
@@ -212,4 +226,71 @@ def run(args: argparse.Namespace) -> dict:
         "emails_per_s": round(sent.sent / email_seconds, 1) if email_seconds else None,
         "messages_received": sum(arrived.values()),
         "duplicates_sent": sum(count - 1 for count in arrived.values() if count > 1),
+        **queue,
+    }
+
+
+def _invoice_ids(engine, org_id: int) -> list[int]:
+    from sqlalchemy import select
+
+    from invoice_pipelines.db.tables import sales_invoices
+    from invoice_pipelines.db.tenancy import tenant_transaction
+
+    with tenant_transaction(engine, org_id) as conn:
+        return list(
+            conn.execute(
+                select(sales_invoices.c.id)
+                .where(sales_invoices.c.organization_id == org_id)
+                .order_by(sales_invoices.c.id)
+            ).scalars()
+        )
+
+
+def _documents_job(engine, store, slug: str, org_id: int, renderer):
+    """The documents as one documents job with a combined PDF; a summary like generate_documents'."""
+    from invoice_pipelines.documents.batch import (
+        combined_pdf_of,
+        documents_work,
+        enqueue_invoice_job,
+        run_invoice_job,
+    )
+    from invoice_pipelines.documents.pipeline import DocumentsSummary
+
+    job_id = enqueue_invoice_job(
+        engine, slug, "documents", _invoice_ids(engine, org_id), combined_pdf=True
+    )
+    job = run_invoice_job(
+        engine, job_id, documents_work(engine, store, builder=renderer), store=store
+    )
+    combined = combined_pdf_of(engine, job) or {}
+    summary = DocumentsSummary(slug, requested=job.total_count, generated=job.successful_count)
+    summary.failed = {e["sales_invoice_id"]: [e] for e in job.errors}
+    summary.paths = [_first_pdf(store)] if job.successful_count else []
+    return summary, {
+        "documents_job": job.id,
+        "documents_job_status": job.status,
+        "combined_pdf_pages": combined.get("pages"),
+        "combined_pdf_bytes": combined.get("size_bytes"),
+        "combined_pdf_seconds": combined.get("seconds"),
+    }
+
+
+def _first_pdf(store) -> str:
+    return str(next(p for p in Path(store.root).rglob("*.pdf") if "batches" not in p.parts))
+
+
+def _communications_job(engine, store, slug: str, org_id: int, mailer):
+    from invoice_pipelines.delivery.batch import communications_work
+    from invoice_pipelines.delivery.pipeline import DeliverySummary, EmailChannel
+    from invoice_pipelines.documents.batch import enqueue_invoice_job, run_invoice_job
+
+    job_id = enqueue_invoice_job(engine, slug, "communications", _invoice_ids(engine, org_id))
+    work = communications_work(
+        engine, store, lambda name: EmailChannel(mailer), max_per_second=100_000
+    )
+    job = run_invoice_job(engine, job_id, work)
+    return DeliverySummary(slug, requested=job.total_count, sent=job.successful_count), {
+        "communications_job": job.id,
+        "communications_job_status": job.status,
+        "communications_failed": job.failed_count,
     }
