@@ -1,0 +1,93 @@
+"""Payments pulled from the simulator onto our sales invoices: partial, full, voided."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+
+from invoice_pipelines.db.tables import sales_invoices
+from invoice_pipelines.quickbooks.client import request_id
+from invoice_pipelines.quickbooks.sync.customers import sync_customers
+from invoice_pipelines.quickbooks.sync.invoices import push_invoices
+from invoice_pipelines.quickbooks.sync.items import sync_items
+from invoice_pipelines.quickbooks.sync.payments import pull_payments
+
+D = Decimal
+
+
+def _pay(qbo, invoice_qbo_id: str, customer_qbo_id: str, amount: str, day: str) -> dict:
+    return qbo.sim.create_as_user(
+        qbo.realm,
+        "Payment",
+        {
+            "CustomerRef": {"value": customer_qbo_id},
+            "TotalAmt": amount,
+            "TxnDate": day,
+            "Line": [
+                {"Amount": amount, "LinkedTxn": [{"TxnId": invoice_qbo_id, "TxnType": "Invoice"}]}
+            ],
+        },
+    )
+
+
+def test_partial_full_and_voided_payments_set_amounts_status_and_last_payment(qbo):
+    customer = qbo.add_customer("Zahler GmbH", email="ap@zahler.example")
+    item = qbo.add_item("HOUR", "78.50")
+    invoice_id = qbo.add_invoice("RE-2026-0500", customer, [(item, "2", "78.50")])  # 186.83
+    untouched = qbo.add_invoice("RE-2026-0501", customer, [(item, "1", "78.50")])
+    with qbo.client() as client:
+        sync_customers(qbo.engine, qbo.org_id, client)
+        sync_items(qbo.engine, qbo.org_id, client)
+        push_invoices(qbo.engine, qbo.org_id, client)
+    invoice_qbo = qbo.mapping("invoice", invoice_id)["qbo_id"]
+    customer_qbo = qbo.mapping("customer", customer)["qbo_id"]
+
+    _pay(qbo, invoice_qbo, customer_qbo, "100.00", "2026-11-10")
+    with qbo.client() as client:
+        pull_payments(qbo.engine, qbo.org_id, client)
+    partial = qbo.invoice(invoice_id)
+    assert (partial["amount_paid"], partial["amount_due"], partial["status"]) == (
+        D("100.00"),
+        D("86.83"),
+        "partially_paid",
+    )
+
+    second = _pay(qbo, invoice_qbo, customer_qbo, "86.83", "2026-11-12")
+    with qbo.client() as client:
+        pull_payments(qbo.engine, qbo.org_id, client)
+    paid = qbo.invoice(invoice_id)
+    assert (paid["amount_paid"], paid["amount_due"], paid["status"]) == (
+        D("186.83"),
+        D("0.00"),
+        "paid",
+    )
+    details = qbo.mapping("invoice", invoice_id)["details"]
+    assert details["last_payment_date"] == "2026-11-12"
+    assert details["last_payment_id"] == second["Id"]
+    if "last_payment_date" in sales_invoices.c:
+        assert paid["last_payment_date"] == date(2026, 11, 12)
+
+    # the second payment is voided in QBO: the invoice is partly open again
+    with qbo.client() as client:
+        current = client.get("Payment", second["Id"])
+        client.request(
+            "POST",
+            "payment",
+            params={
+                "operation": "update",
+                "include": "void",
+                "requestid": request_id("void-payment", qbo.realm, second["Id"]),
+            },
+            body={"Id": second["Id"], "SyncToken": current["SyncToken"], "sparse": True},
+        )
+        pull_payments(qbo.engine, qbo.org_id, client)
+    reopened = qbo.invoice(invoice_id)
+    assert (reopened["amount_paid"], reopened["amount_due"], reopened["status"]) == (
+        D("100.00"),
+        D("86.83"),
+        "partially_paid",
+    )
+    assert qbo.mapping("invoice", invoice_id)["details"]["last_payment_date"] == "2026-11-10"
+    # an invoice nobody paid is left as it was
+    assert qbo.invoice(untouched)["status"] == "open"
+    assert qbo.invoice(untouched)["amount_paid"] == D("0.00")
