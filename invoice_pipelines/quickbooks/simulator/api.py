@@ -12,6 +12,7 @@ import uuid
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlencode
 
 from invoice_pipelines.quickbooks.simulator import query as qbo_query
 from invoice_pipelines.quickbooks.simulator import wire
@@ -316,7 +317,7 @@ class Simulator:
             return None
         if fault.fault in ("500", "503", "429"):
             return Outcome(int(fault.fault), wire.dumps({"error": "server_error"}))
-        return self._hold(fault, None) or Outcome(0, drop=True)
+        return self._hold(fault) or Outcome(0, drop=True)
 
     def token(self, authorization: str | None, form: dict[str, str], path: str) -> Outcome:
         refresh = self.tokens.refresh_tokens.get(form.get("refresh_token") or "")
@@ -356,8 +357,6 @@ class Simulator:
         except OAuthError as exc:
             return Outcome(exc.status, wire.dumps(exc.body))
         realm = self.tokens.codes[code].grant.realm_id
-        from urllib.parse import urlencode
-
         query = urlencode({"code": code, "state": params.get("state") or "", "realmId": realm})
         sep = "&" if "?" in redirect else "?"
         return Outcome(302, b"", headers={"Location": f"{redirect}{sep}{query}"})
@@ -376,7 +375,7 @@ class Simulator:
             return Outcome(fault.status, wire.fault_xml(fault, stamp), XML)
         return Outcome(fault.status, wire.fault_json(fault, stamp))
 
-    def _hold(self, fault: InjectedFault, company: Company | None) -> Outcome | None:
+    def _hold(self, fault: InjectedFault) -> Outcome | None:
         """Wait on the simulated clock (advance() ends it early); a timeout then drops."""
         seconds = fault.seconds if fault.seconds is not None else self.request_timeout
         deadline = self.clock.now() + seconds
@@ -483,7 +482,7 @@ class Simulator:
             return outcome
         try:
             if injected is not None and injected.fault in ("timeout", "delay"):
-                held = self._hold(injected, company)
+                held = self._hold(injected)
                 if held is not None:
                     return held
             outcome = self._route(company, method, resource, rest, params, payload, body, accept)
