@@ -4,11 +4,12 @@ replay, minorversion, timestamps with the company's offset."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
 from invoice_pipelines.quickbooks.simulator.wire import loads
 from invoice_pipelines_tests.quickbooks.simulator.conftest import (
+    Qbo,
     customer,
     fault_code,
     invoice_body,
@@ -312,3 +313,15 @@ def test_deleting_a_payment_reopens_the_invoice(qbo, sim):
     after = qbo.ok(qbo.get(f"invoice/{invoice['Id']}"))["Invoice"]
     assert after["Balance"] == Decimal("100.00") and after["LinkedTxn"] == []
     assert sim.deleted(qbo.realm, "Payment") == [payment["Id"]]
+
+
+def test_timestamps_and_default_dates_use_the_company_offset(sim):
+    company = sim.create_company(realm_id="42", tz_offset="+14:00")
+    qbo = Qbo(sim, company)
+    customer(qbo, "Kiribati Ltd")
+    item(qbo, "Consulting")
+    created = qbo.create("Invoice", invoice_body("1", "1", "1.00"))
+    assert created["MetaData"]["CreateTime"].endswith("+14:00")
+    local_today = datetime.fromtimestamp(sim.now(), timezone(timedelta(hours=14))).date()
+    assert created["TxnDate"] == local_today.isoformat()
+    qbo.close()
