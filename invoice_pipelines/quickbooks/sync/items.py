@@ -131,7 +131,16 @@ class ItemSync:
                     .where(items.c.id == row["id"])
                     .values(unit_price=price, active=active)
                 )
-                save_mapping(conn, self.organization_id, "item", row["id"], record)
+                ours_differ = (record.get("Description") or "") != (row.get("description") or "")
+                # our description (and name) win: a QBO edit of them is overwritten by the push
+                save_mapping(
+                    conn,
+                    self.organization_id,
+                    "item",
+                    row["id"],
+                    record,
+                    local_fingerprint="" if ours_differ else None,
+                )
                 self.counts.pulled += 1
             write_cursor(conn, self.organization_id, "item", cursor=newest(changes.records, cursor))
 
