@@ -5,6 +5,7 @@ that ask for documents and sending."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 
 from sqlalchemy import select, update
@@ -222,3 +223,17 @@ def test_the_command_line_queues_waits_and_shows_the_outcome(db, tmp_path, monke
         assert "1 sent, 0 failed" in capsys.readouterr().out
         assert main(["batch-send", "--org", org["slug"], "--invoices", "x"]) == 2
         assert sink.mailbox.count() == 1
+
+    # an invoicing request that asks for sending names its follow-up job (an organization whose
+    # numbers come from the sequence only)
+    shop = _org(db)
+    lines = tmp_path / "lines.json"
+    line = {"description": "Wartung", "unit_price": "10.00", "vat_rate": "19", "vat_category": "S"}
+    buyer = _customer(db, shop["id"], "K-1", "einkauf@kunde.example")
+    lines.write_text(json.dumps([{"customer_id": buyer, "lines": [line]}]))
+    args = ["batch-invoice", "--org", shop["slug"], "--customer-lines", str(lines), "--wait"]
+    assert main([*args, "--send-immediately", "--channel", "sms"]) == 0
+    out = capsys.readouterr().out
+    follow_up = int(out.split("then: communications job ")[1].split()[0])
+    assert "(pending)" in out and get_batch_job(db.engine, follow_up).status == "pending"
+    assert main([*args, "--channel", "sms"]) == 2  # a channel without --send-immediately
