@@ -424,8 +424,8 @@ class Simulator:
             if injected.fault == "429":
                 xml = injected.xml or bool(company and company.settings.throttle_xml)
                 outcome = self._fault(company, wire.throttled(), accept, xml)
-                if self.limits.retry_after:
-                    outcome.headers["Retry-After"] = "60"
+                if self.limits.retry_after:  # Intuit's 60 s, in real seconds on our clock
+                    outcome.headers["Retry-After"] = retry_after_header(60, self.clock.time_scale)
                 return outcome
             if injected.fault in ("500", "503"):
                 return self._fault(
