@@ -86,7 +86,7 @@ def test_ten_requests_in_flight(limited):
     threads = [threading.Thread(target=call) for _ in range(10)]
     for thread in threads:
         thread.start()
-    for _ in range(400):
+    for _ in range(3000):  # wait (up to 30 s on a busy machine) until all ten are held
         if sim.stats(qbo.realm)["in_flight"] == 10:
             break
         threading.Event().wait(0.01)

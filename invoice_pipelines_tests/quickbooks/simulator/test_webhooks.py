@@ -60,7 +60,7 @@ def test_cloudevents_for_a_create_and_a_change_made_as_a_qbo_user(qbo, sim):
         sim.configure_webhook(qbo.realm, hook.url, "verifier-1")
         created = customer(qbo, "Acme")
         sim.edit_as_user(qbo.realm, "Customer", created["Id"], {"Notes": "called"})
-        deliveries = sim.webhook_deliveries(qbo.realm)
+        deliveries = sim.webhook_deliveries(qbo.realm, wait=30)
         assert [d["status"] for d in deliveries] == [200, 200]
         events = [json.loads(body)[0] for _, body in hook.received]
         assert [e["type"] for e in events] == ["qbo.customer.created.v1", "qbo.customer.updated.v1"]
@@ -72,7 +72,7 @@ def test_legacy_shape_and_redelivery_after_an_error(qbo, sim):
     with Receiver(fail_first=1) as hook:
         sim.configure_webhook(qbo.realm, hook.url, "v2", fmt="legacy")
         customer(qbo, "Acme")
-        (delivery,) = sim.webhook_deliveries(qbo.realm)
+        (delivery,) = sim.webhook_deliveries(qbo.realm, wait=30)
         assert (delivery["status"], delivery["attempts"]) == (200, 2)
         notification = json.loads(hook.received[-1][1])["eventNotifications"][0]
         assert notification["realmId"] == qbo.realm
