@@ -10,6 +10,8 @@ from invoice_pipelines.documents import defs as documents
 from invoice_pipelines.exports import defs as exports
 from invoice_pipelines.intake import defs as intake
 from invoice_pipelines.overdue import defs as overdue
+from invoice_pipelines.quickbooks import defs as quickbooks
+from invoice_pipelines.quickbooks.resources import quickbooks_from_env
 from invoice_pipelines.resources.database import Database
 from invoice_pipelines.resources.mail import mailer_from_env
 from invoice_pipelines.resources.messaging import provider_from_env
@@ -36,6 +38,7 @@ def build_definitions() -> Definitions:
         ),
         "mailer": mailer_from_env(),
         "text_messages": provider_from_env(),
+        "quickbooks": quickbooks_from_env(),
         "document_renderer": DocumentRenderer(
             timeout_seconds=float(
                 positive_number("INVOICE_PIPELINES_PARSE_TIMEOUT_SECONDS", float)
@@ -50,6 +53,7 @@ def build_definitions() -> Definitions:
         documents.defs,
         delivery.defs,
         overdue.defs,
+        quickbooks.defs,
     )
     # every asset links to the function or module that defines it ("View source" in the catalog)
     assets = with_code_references(list(merged.assets or []))

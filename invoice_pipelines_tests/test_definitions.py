@@ -15,6 +15,10 @@ EXPECTED_ASSETS = {
     "sales_invoice_documents": ["sales_invoices"],
     "invoice_emails": ["sales_invoice_documents"],
     "invoice_text_messages": ["sales_invoice_documents"],
+    "qbo_customers": [],
+    "qbo_items": [],
+    "qbo_invoices": ["qbo_customers", "qbo_items", "sales_invoices"],
+    "qbo_payments": ["qbo_invoices"],
     "dunning_notices": ["sales_invoices"],
 }
 EXPECTED_CHECKS = {
@@ -29,6 +33,7 @@ EXPECTED_CHECKS = {
     "sales_invoice_exports:every_invoice_booked",
     "sales_invoice_documents:documents_valid",
     "invoice_emails:no_unknown_deliveries",
+    "qbo_customers:tokens_not_expiring",
     "dunning_notices:last_run_fresh",
 }
 EXPECTED_SENSORS = {
@@ -36,6 +41,7 @@ EXPECTED_SENSORS = {
     "upload_sensor",
     "batch_jobs_sensor",
     "documents_sensor",
+    "qbo_push_sensor",
     "invoice_batch_jobs_sensor",
 }
 EXPECTED_SCHEDULES = {
@@ -43,6 +49,10 @@ EXPECTED_SCHEDULES = {
     "fail_stuck_batch_jobs_schedule",
     "sales_invoices_checks_schedule",
     "monthly_exports_schedule",
+    "qbo_payments_schedule",
+    "qbo_customers_schedule",
+    "qbo_items_schedule",
+    "qbo_checks_schedule",
     "dunning_schedule",
     "dunning_checks_schedule",
 }
@@ -59,6 +69,11 @@ EXPECTED_JOBS = {
     "documents_job",
     "send_invoices_job",
     "send_text_messages_job",
+    "qbo_customers_job",
+    "qbo_items_job",
+    "qbo_invoices_job",
+    "qbo_payments_job",
+    "qbo_checks_job",
     "invoice_batch_job",
     "dunning_job",
     "dunning_checks_job",
@@ -101,6 +116,7 @@ def test_the_catalog_explains_itself():
             "exports",
             "documents",
             "delivery",
+            "quickbooks",
             "overdue",
         }, name
         assert node.kinds, name

@@ -1,0 +1,452 @@
+"""QuickBooks Online area: the QBO entities as assets partitioned by organization, their jobs,
+schedules in each organization's timezone, the push sensor and the token-expiry check.
+
+    qbo_customers (both ways) ─┐
+    qbo_items (both ways) ─────┼─> qbo_invoices (pushed) ─> qbo_payments (pulled onto sales_invoices)
+    sales_invoices ────────────┘
+
+Materializing an organization's partition from the launchpad is the "sync now"; a run over a
+range of partitions (the schedules' batches, backfills) syncs each organization of the range in
+turn, and one organization's failure (no connection, a refused token) never stops the others.
+Organizations without a QuickBooks connection are skipped and counted.
+"""
+
+import warnings
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from dagster import (
+    AssetCheckExecutionContext,
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetExecutionContext,
+    AssetSelection,
+    BackfillPolicy,
+    BetaWarning,
+    Config,
+    DefaultScheduleStatus,
+    DefaultSensorStatus,
+    Definitions,
+    Failure,
+    MaterializeResult,
+    MetadataValue,
+    RunRequest,
+    ScheduleDefinition,
+    ScheduleEvaluationContext,
+    SensorEvaluationContext,
+    SkipReason,
+    asset,
+    asset_check,
+    define_asset_job,
+    in_process_executor,
+    schedule,
+    sensor,
+)
+from pydantic import Field
+from sqlalchemy import func, select
+
+from invoice_pipelines.catalog import OWNERS
+from invoice_pipelines.db.tables import (
+    organizations,
+    qbo_connections,
+    qbo_push_queue,
+    sales_invoices,
+)
+from invoice_pipelines.db.tenancy import (
+    UnknownOrganization,
+    resolve_organization,
+    system_transaction,
+)
+from invoice_pipelines.quickbooks.errors import NotConnected, QboError
+from invoice_pipelines.quickbooks.resources import QuickBooks
+from invoice_pipelines.quickbooks.sync.common import SyncCounts
+from invoice_pipelines.quickbooks.sync.customers import sync_customers
+from invoice_pipelines.quickbooks.sync.invoices import push_invoices
+from invoice_pipelines.quickbooks.sync.items import sync_items
+from invoice_pipelines.quickbooks.sync.payments import pull_payments
+from invoice_pipelines.resources.database import Database
+from invoice_pipelines.settings import ConfigError
+from invoice_pipelines.tenants.partitions import (
+    ORGANIZATIONS_PARTITIONS_NAME,
+    organization_tags,
+    organizations_partitions,
+)
+
+GROUP = "quickbooks"
+KINDS = {"python", "quickbooks"}
+ORGANIZATIONS_PER_RUN = 10
+RANGE_START_TAG = "dagster/asset_partition_range_start"
+RANGE_END_TAG = "dagster/asset_partition_range_end"
+# local hour of the daily syncs (issue 13): payments 02:00, customers 03:00, items 04:00
+DAILY_HOURS = {"qbo_payments": 2, "qbo_customers": 3, "qbo_items": 4}
+TOKEN_CHECK = "tokens_not_expiring"
+# warn this long before the refresh token's idle expiry (100 days) or its hard maximum
+WARN_IDLE = timedelta(days=30)
+WARN_HARD = timedelta(days=60)
+
+
+class QboSyncConfig(Config):
+    organizations: list[str] = Field(
+        default_factory=list,
+        description="Organization slugs of the run's partitions to sync; empty: every one (the "
+        "schedules name the organizations due now within their batch's range).",
+    )
+
+
+def _sync(
+    context: AssetExecutionContext,
+    config: QboSyncConfig,
+    database: Database,
+    quickbooks: QuickBooks,
+    work,
+) -> MaterializeResult:
+    engine = database.get_engine()
+    wanted = set(config.organizations)
+    totals = SyncCounts()
+    rows = [
+        "| organization | pushed | pulled | linked | conflicts | held | failed |",
+        "|---|--:|--:|--:|--:|--:|--:|",
+    ]
+    skipped, refused = [], []
+    for slug in context.partition_keys:
+        if wanted and slug not in wanted:
+            continue
+        try:
+            org = resolve_organization(engine, slug)
+            client = quickbooks.client(engine, org["id"])
+        except (UnknownOrganization, NotConnected):
+            skipped.append(slug)
+            continue
+        except ConfigError as exc:
+            raise Failure(str(exc), allow_retries=False) from exc
+        try:
+            counts = work(engine, org["id"], client)
+        except QboError as exc:
+            # one organization's refused token or QBO outage never stops the others of the run
+            refused.append(f"{slug}: {exc}")
+            context.log.error(refused[-1])
+            continue
+        finally:
+            client.close()
+        for message in counts.errors[:50]:
+            context.log.warning(f"{slug}: {message}")
+        for name in ("pushed", "pulled", "linked", "conflicts", "held", "failed", "unchanged"):
+            setattr(totals, name, getattr(totals, name) + getattr(counts, name))
+        rows.append(
+            f"| {slug} | {counts.pushed} | {counts.pulled} | {counts.linked} | {counts.conflicts} "
+            f"| {counts.held} | {counts.failed} |"
+        )
+    if refused and len(refused) == len(context.partition_keys) - len(skipped):
+        raise Failure("; ".join(refused), allow_retries=False)
+    metadata = {name: MetadataValue.int(value) for name, value in totals.as_dict().items()}
+    metadata["organizations"] = MetadataValue.int(len(rows) - 2)
+    metadata["not_connected"] = MetadataValue.int(len(skipped))
+    metadata["refused"] = MetadataValue.int(len(refused))
+    metadata["by_organization"] = MetadataValue.md("\n".join(rows))
+    return MaterializeResult(metadata=metadata)
+
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", BetaWarning)
+    POLICY = BackfillPolicy.multi_run(max_partitions_per_run=ORGANIZATIONS_PER_RUN)
+
+    @asset(
+        name="qbo_customers",
+        partitions_def=organizations_partitions,
+        backfill_policy=POLICY,
+        group_name=GROUP,
+        kinds=KINDS,
+        owners=OWNERS,
+        description="One organization's customers synced with its QuickBooks company, both ways: "
+        "changes on one side are copied, changes on both sides are decided by the later change "
+        "(skew tolerance 2 s) and logged in sync_conflicts, ties are held for review; a new "
+        "customer whose name QBO already has is linked when it is the same party. The first "
+        "materialization is the initial import (paged, resumable).",
+    )
+    def qbo_customers(
+        context: AssetExecutionContext,
+        config: QboSyncConfig,
+        database: Database,
+        quickbooks: QuickBooks,
+    ):
+        return _sync(context, config, database, quickbooks, sync_customers)
+
+    @asset(
+        name="qbo_items",
+        partitions_def=organizations_partitions,
+        backfill_policy=POLICY,
+        group_name=GROUP,
+        kinds=KINDS,
+        owners=OWNERS,
+        description="One organization's items synced with QuickBooks: QBO's unit price and "
+        "active flag are taken, our description (and name) is sent; new items travel both ways.",
+    )
+    def qbo_items(
+        context: AssetExecutionContext,
+        config: QboSyncConfig,
+        database: Database,
+        quickbooks: QuickBooks,
+    ):
+        return _sync(context, config, database, quickbooks, sync_items)
+
+    @asset(
+        name="qbo_invoices",
+        partitions_def=organizations_partitions,
+        backfill_policy=POLICY,
+        deps=["sales_invoices", qbo_customers, qbo_items],
+        group_name=GROUP,
+        kinds=KINDS,
+        owners=OWNERS,
+        description="One organization's sales invoices pushed to QuickBooks (one way): queued "
+        "on creation, checked (customer, items and tax codes mapped, totals), sent in batches of "
+        "30 with deterministic requestids (never twice), DocNumber = our invoice number (an "
+        "existing one is linked when it is the same invoice, else a conflict); cancelled "
+        "invoices are voided.",
+    )
+    def qbo_invoices(
+        context: AssetExecutionContext,
+        config: QboSyncConfig,
+        database: Database,
+        quickbooks: QuickBooks,
+    ):
+        return _sync(context, config, database, quickbooks, push_invoices)
+
+    @asset(
+        name="qbo_payments",
+        partitions_def=organizations_partitions,
+        backfill_policy=POLICY,
+        deps=[qbo_invoices],
+        group_name=GROUP,
+        kinds=KINDS,
+        owners=OWNERS,
+        description="Payments pulled from QuickBooks onto one organization's sales invoices: "
+        "amount paid, amount due, status (paid / partially_paid / open) and last payment date "
+        "from each invoice's Balance, TotalAmt and linked payments (partial and voided "
+        "payments included).",
+    )
+    def qbo_payments(
+        context: AssetExecutionContext,
+        config: QboSyncConfig,
+        database: Database,
+        quickbooks: QuickBooks,
+    ):
+        return _sync(context, config, database, quickbooks, pull_payments)
+
+
+@asset_check(
+    asset=qbo_customers,
+    name=TOKEN_CHECK,
+    description="Warns weeks ahead when an organization's QuickBooks refresh token nears its "
+    "100-day idle expiry (30 days ahead) or Intuit's hard maximum (60 days ahead), or a refresh "
+    "was refused: a person must reconnect the company before syncing stops.",
+)
+def qbo_tokens_check(context: AssetCheckExecutionContext, database: Database):
+    now = datetime.now(UTC)
+    with system_transaction(database.get_engine()) as conn:
+        rows = conn.execute(
+            select(
+                organizations.c.slug,
+                qbo_connections.c.status,
+                qbo_connections.c.refresh_expires_at,
+                qbo_connections.c.refresh_hard_expires_at,
+                qbo_connections.c.last_error,
+            ).join(organizations, organizations.c.id == qbo_connections.c.organization_id)
+        ).all()
+    problems = []
+    for slug, status, idle, hard, error in rows:
+        if status != "active":
+            problems.append(f"| {slug} | connection {status} |")
+        elif error:
+            problems.append(f"| {slug} | {error} |")
+        elif idle and idle - now < WARN_IDLE:
+            problems.append(f"| {slug} | refresh token idle-expires {idle:%Y-%m-%d} |")
+        elif hard and hard - now < WARN_HARD:
+            problems.append(f"| {slug} | refresh token reaches its maximum {hard:%Y-%m-%d} |")
+    return AssetCheckResult(
+        passed=not problems,
+        severity=AssetCheckSeverity.WARN,
+        description=(
+            f"All {len(rows)} QuickBooks connection(s) have tokens for weeks to come."
+            if not problems
+            else f"{len(problems)} connection(s) need a person to reconnect QuickBooks soon."
+        ),
+        metadata={
+            "connections": len(rows),
+            "problems": len(problems),
+            **(
+                {
+                    "reconnect": MetadataValue.md(
+                        "| organization | why |\n|---|---|\n" + "\n".join(problems)
+                    )
+                }
+                if problems
+                else {}
+            ),
+        },
+    )
+
+
+def _job(name: str, target, description: str):
+    return define_asset_job(name, selection=AssetSelection.assets(target), description=description)
+
+
+qbo_customers_job = _job(
+    "qbo_customers_job",
+    qbo_customers,
+    "Sync now: customers both ways for the chosen organizations.",
+)
+qbo_items_job = _job(
+    "qbo_items_job", qbo_items, "Sync now: items both ways for the chosen organizations."
+)
+qbo_invoices_job = _job(
+    "qbo_invoices_job", qbo_invoices, "Push now: queued sales invoices (and voids) to QuickBooks."
+)
+qbo_payments_job = _job(
+    "qbo_payments_job", qbo_payments, "Pull now: payments from QuickBooks onto sales invoices."
+)
+qbo_checks_job = define_asset_job(
+    "qbo_checks_job",
+    selection=AssetSelection.checks(qbo_tokens_check),
+    executor_def=in_process_executor,
+    description="Checks every organization's QuickBooks tokens for coming expiry.",
+)
+
+
+def connected_organizations(database: Database) -> list[tuple[str, str]]:
+    """(slug, timezone) of active organizations with an active QuickBooks connection."""
+    with system_transaction(database.get_engine()) as conn:
+        return [
+            (slug, tz)
+            for slug, tz in conn.execute(
+                select(organizations.c.slug, organizations.c.timezone)
+                .join(qbo_connections, qbo_connections.c.organization_id == organizations.c.id)
+                .where(organizations.c.active.is_(True), qbo_connections.c.status == "active")
+            ).all()
+        ]
+
+
+def due_batches(
+    slugs_in_order: list[str], due: set[str], per_run: int = ORGANIZATIONS_PER_RUN
+) -> list[list[str]]:
+    """The due organizations in partition order, `per_run` to a batch (a range per run)."""
+    ordered = [s for s in slugs_in_order if s in due]
+    return [ordered[i : i + per_run] for i in range(0, len(ordered), per_run)]
+
+
+def _local_hour(moment: datetime, timezone: str) -> int:
+    try:
+        return moment.astimezone(ZoneInfo(timezone)).hour
+    except (KeyError, ValueError):
+        return moment.astimezone(UTC).hour
+
+
+def _daily_schedule(asset_name: str, job):
+    hour = DAILY_HOURS[asset_name]
+
+    @schedule(
+        name=f"{asset_name}_schedule",
+        cron_schedule="0 * * * *",
+        job=job,
+        default_status=DefaultScheduleStatus.RUNNING,
+        description=f"Hourly: runs {asset_name} for the organizations whose local time is "
+        f"{hour:02d}:00 (their timezone), {ORGANIZATIONS_PER_RUN} organizations per run.",
+    )
+    def _daily(context: ScheduleEvaluationContext, database: Database):
+        moment = context.scheduled_execution_time or datetime.now(UTC)
+        due = {
+            slug
+            for slug, tz in connected_organizations(database)
+            if _local_hour(moment, tz) == hour
+        }
+        known = list(context.instance.get_dynamic_partitions(ORGANIZATIONS_PARTITIONS_NAME))
+        batches = due_batches(known, due)
+        if not batches:
+            return SkipReason(f"No connected organization has {hour:02d}:00 now.")
+        stamp = moment.astimezone(UTC).strftime("%Y-%m-%dT%H")
+        return [
+            RunRequest(
+                run_key=f"{asset_name}-{stamp}-batch-{number}",
+                run_config={"ops": {asset_name: {"config": {"organizations": batch}}}},
+                tags={RANGE_START_TAG: batch[0], RANGE_END_TAG: batch[-1]},
+            )
+            for number, batch in enumerate(batches)
+        ]
+
+    return _daily
+
+
+qbo_payments_schedule = _daily_schedule("qbo_payments", qbo_payments_job)
+qbo_customers_schedule = _daily_schedule("qbo_customers", qbo_customers_job)
+qbo_items_schedule = _daily_schedule("qbo_items", qbo_items_job)
+
+qbo_checks_schedule = ScheduleDefinition(
+    name="qbo_checks_schedule",
+    job=qbo_checks_job,
+    cron_schedule="15 6 * * *",
+    default_status=DefaultScheduleStatus.RUNNING,
+    description="Daily at 06:15 UTC: warns about QuickBooks connections whose tokens expire soon.",
+)
+
+
+@sensor(
+    job=qbo_invoices_job,
+    minimum_interval_seconds=60,
+    default_status=DefaultSensorStatus.RUNNING,
+    description="Every minute: launches qbo_invoices_job for each connected organization with "
+    "sales invoices not yet pushed or voided (run key: the organization and its newest such "
+    "invoice and queue state).",
+)
+def qbo_push_sensor(context: SensorEvaluationContext, database: Database):
+    known = set(context.instance.get_dynamic_partitions(ORGANIZATIONS_PARTITIONS_NAME))
+    q = qbo_push_queue.c
+    queued = select(q.sales_invoice_id).where(q.action == "create")
+    with system_transaction(database.get_engine()) as conn:
+        connected = select(qbo_connections.c.organization_id).where(
+            qbo_connections.c.status == "active"
+        )
+        new = dict(
+            conn.execute(
+                select(organizations.c.slug, func.max(sales_invoices.c.id))
+                .join(organizations, organizations.c.id == sales_invoices.c.organization_id)
+                .where(
+                    sales_invoices.c.organization_id.in_(connected),
+                    sales_invoices.c.status != "cancelled",
+                    sales_invoices.c.id.not_in(queued),
+                )
+                .group_by(organizations.c.slug)
+            ).all()
+        )
+        pending = dict(
+            conn.execute(
+                select(organizations.c.slug, func.max(q.id))
+                .join(organizations, organizations.c.id == q.organization_id)
+                .where(q.status == "pending", q.organization_id.in_(connected))
+                .group_by(organizations.c.slug)
+            ).all()
+        )
+    requests = [
+        RunRequest(
+            run_key=f"qbo-push-{slug}-{new.get(slug, 0)}-{pending.get(slug, 0)}",
+            partition_key=slug,
+            tags=organization_tags(slug),
+        )
+        for slug in sorted(set(new) | set(pending))
+        if slug in known
+    ]
+    if not requests:
+        return SkipReason("No sales invoices wait to be pushed to QuickBooks.")
+    return requests
+
+
+defs = Definitions(
+    assets=[qbo_customers, qbo_items, qbo_invoices, qbo_payments],
+    asset_checks=[qbo_tokens_check],
+    jobs=[qbo_customers_job, qbo_items_job, qbo_invoices_job, qbo_payments_job, qbo_checks_job],
+    schedules=[
+        qbo_payments_schedule,
+        qbo_customers_schedule,
+        qbo_items_schedule,
+        qbo_checks_schedule,
+    ],
+    sensors=[qbo_push_sensor],
+)
