@@ -24,6 +24,7 @@ from invoice_pipelines.db.tables import customers, sync_conflicts
 from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.quickbooks.client import (
     MAX_BATCH,
+    MAX_PAGE,
     QboClient,
     batch_fault,
     parse_qbo_time,
@@ -37,6 +38,7 @@ from invoice_pipelines.quickbooks.sync.common import (
     fingerprint,
     held_local_ids,
     held_qbo_ids,
+    import_pages,
     mappings_by_local_id,
     newest,
     read_cursor,
@@ -150,57 +152,71 @@ class CustomerSync:
 
     def pull(self) -> None:
         state = read_cursor(self.engine, self.organization_id, "customer")
+        if not state["import_done"]:
+            self.initial_import()
+            state = read_cursor(self.engine, self.organization_id, "customer")
         cursor = state["cursor"]
         changes = self.client.changes("Customer", cursor - CURSOR_OVERLAP if cursor else None)
-        pushes: list[tuple[dict, dict, dict]] = []
         with tenant_transaction(self.engine, self.organization_id, write=True) as conn:
-            local = self._local_rows(conn)
-            by_local = mappings_by_local_id(conn, self.organization_id, "customer")
-            by_qbo = {m["qbo_id"]: m for m in by_local.values()}
-            held = held_qbo_ids(conn, self.organization_id, "customer")
-            unmapped_by_name = {
-                row["name"].casefold(): row for cid, row in local.items() if cid not in by_local
-            }
-            for record in changes.records:
-                qbo_id = str(record["Id"])
-                if qbo_id in held:
-                    self.counts.held += 1
-                    continue
-                mapping = by_qbo.get(qbo_id)
-                if mapping is None:
-                    twin = unmapped_by_name.get(str(record.get("DisplayName", "")).casefold())
-                    if twin is not None and (not twin.get("email") or _same_party(twin, record)):
-                        save_mapping(
-                            conn,
-                            self.organization_id,
-                            "customer",
-                            twin["id"],
-                            record,
-                            local_fingerprint=fingerprint(local_fields(twin)),
-                        )
-                        self.counts.linked += 1
-                    else:
-                        self._apply_qbo(conn, None, record, None)
-                    continue
-                if str(record.get("SyncToken")) == mapping["sync_token"]:
-                    self.counts.unchanged += 1  # our own write coming back
-                    continue
-                row = local.get(mapping["local_id"])
-                if row is None:
-                    continue
-                if fingerprint(local_fields(row)) == mapping["local_fingerprint"]:
-                    self._apply_qbo(conn, row["id"], record, row)
-                    continue
-                decision = self._decide(conn, row, record)
-                if decision == "qbo_won":
-                    self._apply_qbo(conn, row["id"], record, row)
-                elif decision == "local_won":
-                    pushes.append((row, record, mapping))
+            pushes = self._apply_records(conn, changes.records)
             write_cursor(
                 conn, self.organization_id, "customer", cursor=newest(changes.records, cursor)
             )
-        for row, record, _mapping in pushes:
+        for row, record in pushes:
             self._push_update(row, str(record["SyncToken"]))
+
+    def initial_import(self, page_size: int = MAX_PAGE, progress=None) -> None:
+        """Every QBO customer, page by page; each page commits with the count read so far, so an
+        interrupted import goes on after the last committed page. Changes made in QBO while it
+        runs are caught by the next pull (the cursor is the import's start)."""
+        import_pages(self, "customer", "Customer", page_size, progress)
+
+    def _apply_records(self, conn, records: list[dict]) -> list[tuple[dict, dict]]:
+        """Apply QBO's versions; returns the customers whose newer local version must be pushed."""
+        pushes: list[tuple[dict, dict]] = []
+        local = self._local_rows(conn)
+        by_local = mappings_by_local_id(conn, self.organization_id, "customer")
+        by_qbo = {m["qbo_id"]: m for m in by_local.values()}
+        held = held_qbo_ids(conn, self.organization_id, "customer")
+        unmapped_by_name = {
+            row["name"].casefold(): row for cid, row in local.items() if cid not in by_local
+        }
+        for record in records:
+            qbo_id = str(record["Id"])
+            if qbo_id in held:
+                self.counts.held += 1
+                continue
+            mapping = by_qbo.get(qbo_id)
+            if mapping is None:
+                twin = unmapped_by_name.pop(str(record.get("DisplayName", "")).casefold(), None)
+                if twin is not None and (not twin.get("email") or _same_party(twin, record)):
+                    save_mapping(
+                        conn,
+                        self.organization_id,
+                        "customer",
+                        twin["id"],
+                        record,
+                        local_fingerprint=fingerprint(local_fields(twin)),
+                    )
+                    self.counts.linked += 1
+                else:
+                    self._apply_qbo(conn, None, record, None)
+                continue
+            if str(record.get("SyncToken")) == mapping["sync_token"]:
+                self.counts.unchanged += 1  # our own write coming back
+                continue
+            row = local.get(mapping["local_id"])
+            if row is None:
+                continue
+            if fingerprint(local_fields(row)) == mapping["local_fingerprint"]:
+                self._apply_qbo(conn, row["id"], record, row)
+                continue
+            decision = self._decide(conn, row, record)
+            if decision == "qbo_won":
+                self._apply_qbo(conn, row["id"], record, row)
+            elif decision == "local_won":
+                pushes.append((row, record))
+        return pushes
 
     def _decide(self, conn, row: dict, record: dict) -> str:
         """Both sides changed: the later wins; within the skew tolerance a person decides."""

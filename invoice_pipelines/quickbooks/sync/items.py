@@ -15,12 +15,20 @@ from sqlalchemy import Engine, insert, select, update
 
 from invoice_pipelines.db.tables import items
 from invoice_pipelines.db.tenancy import tenant_transaction
-from invoice_pipelines.quickbooks.client import MAX_BATCH, QboClient, batch_fault, quote, request_id
+from invoice_pipelines.quickbooks.client import (
+    MAX_BATCH,
+    MAX_PAGE,
+    QboClient,
+    batch_fault,
+    quote,
+    request_id,
+)
 from invoice_pipelines.quickbooks.errors import DuplicateName, QboError, StaleObject
 from invoice_pipelines.quickbooks.sync.common import (
     CURSOR_OVERLAP,
     SyncCounts,
     fingerprint,
+    import_pages,
     mappings_by_local_id,
     newest,
     read_cursor,
@@ -62,87 +70,95 @@ class ItemSync:
         }
 
     def pull(self) -> None:
-        cursor = read_cursor(self.engine, self.organization_id, "item")["cursor"]
+        state = read_cursor(self.engine, self.organization_id, "item")
+        if not state["import_done"]:
+            self.initial_import()
+            state = read_cursor(self.engine, self.organization_id, "item")
+        cursor = state["cursor"]
         changes = self.client.changes("Item", cursor - CURSOR_OVERLAP if cursor else None)
         with tenant_transaction(self.engine, self.organization_id, write=True) as conn:
-            local = self._local(conn)
-            by_local = mappings_by_local_id(conn, self.organization_id, "item")
-            by_qbo = {m["qbo_id"]: m for m in by_local.values()}
-            unmapped_by_name = {
-                r["name"].casefold(): r for i, r in local.items() if i not in by_local
-            }
-            for record in changes.records:
-                qbo_id = str(record["Id"])
-                mapping = by_qbo.get(qbo_id)
-                price = Decimal(str(record.get("UnitPrice", "0") or "0"))
-                active = bool(record.get("Active", True))
-                if mapping is None:
-                    twin = unmapped_by_name.pop(str(record.get("Name", "")).casefold(), None)
-                    if twin is not None:
-                        conn.execute(
-                            update(items)
-                            .where(items.c.id == twin["id"])
-                            .values(unit_price=price, active=active)
-                        )
-                        save_mapping(
-                            conn,
-                            self.organization_id,
-                            "item",
-                            twin["id"],
-                            record,
-                            local_fingerprint=fingerprint(owned_by_us(twin)),
-                        )
-                        self.counts.linked += 1
-                        continue
-                    values = {
-                        "name": str(record.get("Name") or f"QBO item {qbo_id}")[:255],
-                        "description": record.get("Description") or None,
-                    }
-                    item_id = conn.execute(
-                        insert(items)
-                        .values(
-                            organization_id=self.organization_id,
-                            sku=str(record.get("Sku") or f"QBO-{qbo_id}")[:64],
-                            unit_price=price,
-                            vat_rate=Decimal(str(self.settings.get("default_vat_rate", "19.00"))),
-                            active=active,
-                            **values,
-                        )
-                        .returning(items.c.id)
-                    ).scalar_one()
+            self._apply_records(conn, changes.records)
+            write_cursor(conn, self.organization_id, "item", cursor=newest(changes.records, cursor))
+
+    def initial_import(self, page_size: int = MAX_PAGE, progress=None) -> None:
+        """Every QBO item, page by page, resumable (see customers.CustomerSync.initial_import)."""
+        import_pages(self, "item", "Item", page_size, progress)
+
+    def _apply_records(self, conn, records: list[dict]) -> list:
+        local = self._local(conn)
+        by_local = mappings_by_local_id(conn, self.organization_id, "item")
+        by_qbo = {m["qbo_id"]: m for m in by_local.values()}
+        unmapped_by_name = {r["name"].casefold(): r for i, r in local.items() if i not in by_local}
+        for record in records:
+            qbo_id = str(record["Id"])
+            mapping = by_qbo.get(qbo_id)
+            price = Decimal(str(record.get("UnitPrice", "0") or "0"))
+            active = bool(record.get("Active", True))
+            if mapping is None:
+                twin = unmapped_by_name.pop(str(record.get("Name", "")).casefold(), None)
+                if twin is not None:
+                    conn.execute(
+                        update(items)
+                        .where(items.c.id == twin["id"])
+                        .values(unit_price=price, active=active)
+                    )
                     save_mapping(
                         conn,
                         self.organization_id,
                         "item",
-                        item_id,
+                        twin["id"],
                         record,
-                        local_fingerprint=fingerprint(values),
+                        local_fingerprint=fingerprint(owned_by_us(twin)),
                     )
-                    self.counts.pulled += 1
+                    self.counts.linked += 1
                     continue
-                if str(record.get("SyncToken")) == mapping["sync_token"]:
-                    self.counts.unchanged += 1
-                    continue
-                row = local.get(mapping["local_id"])
-                if row is None:
-                    continue
-                conn.execute(
-                    update(items)
-                    .where(items.c.id == row["id"])
-                    .values(unit_price=price, active=active)
-                )
-                ours_differ = (record.get("Description") or "") != (row.get("description") or "")
-                # our description (and name) win: a QBO edit of them is overwritten by the push
+                values = {
+                    "name": str(record.get("Name") or f"QBO item {qbo_id}")[:255],
+                    "description": record.get("Description") or None,
+                }
+                item_id = conn.execute(
+                    insert(items)
+                    .values(
+                        organization_id=self.organization_id,
+                        sku=str(record.get("Sku") or f"QBO-{qbo_id}")[:64],
+                        unit_price=price,
+                        vat_rate=Decimal(str(self.settings.get("default_vat_rate", "19.00"))),
+                        active=active,
+                        **values,
+                    )
+                    .returning(items.c.id)
+                ).scalar_one()
                 save_mapping(
                     conn,
                     self.organization_id,
                     "item",
-                    row["id"],
+                    item_id,
                     record,
-                    local_fingerprint="" if ours_differ else None,
+                    local_fingerprint=fingerprint(values),
                 )
                 self.counts.pulled += 1
-            write_cursor(conn, self.organization_id, "item", cursor=newest(changes.records, cursor))
+                continue
+            if str(record.get("SyncToken")) == mapping["sync_token"]:
+                self.counts.unchanged += 1
+                continue
+            row = local.get(mapping["local_id"])
+            if row is None:
+                continue
+            conn.execute(
+                update(items).where(items.c.id == row["id"]).values(unit_price=price, active=active)
+            )
+            ours_differ = (record.get("Description") or "") != (row.get("description") or "")
+            # our description (and name) win: a QBO edit of them is overwritten by the push
+            save_mapping(
+                conn,
+                self.organization_id,
+                "item",
+                row["id"],
+                record,
+                local_fingerprint="" if ours_differ else None,
+            )
+            self.counts.pulled += 1
+        return []
 
     def push(self) -> None:
         with tenant_transaction(self.engine, self.organization_id) as conn:
