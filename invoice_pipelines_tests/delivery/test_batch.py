@@ -29,6 +29,7 @@ from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.delivery.batch import communications_work
 from invoice_pipelines.delivery.pipeline import EmailChannel
 from invoice_pipelines.documents.batch import enqueue_invoice_job, run_invoice_job
+from invoice_pipelines.documents.pipeline import generate_documents
 from invoice_pipelines.resources.files import LocalFileStore
 from invoice_pipelines.resources.mail import SmtpMailer
 from invoice_pipelines.standins.smtp import SmtpSink
@@ -237,3 +238,80 @@ def test_the_command_line_queues_waits_and_shows_the_outcome(db, tmp_path, monke
     follow_up = int(out.split("then: communications job ")[1].split()[0])
     assert "(pending)" in out and get_batch_job(db.engine, follow_up).status == "pending"
     assert main([*args, "--channel", "sms"]) == 2  # a channel without --send-immediately
+
+
+def test_a_sending_job_killed_mid_batch_then_resumed_sends_each_invoice_at_most_once(
+    pg_database, tmp_path
+):
+    """`batch-send --wait` SIGKILLed the moment the server has the 4th message, then `batch-run`:
+    counted on the server, no invoice arrives twice; every item ends succeeded, or failed as
+    `outcome_unknown` (under way at the kill: reported, not resent). PostgreSQL only: two
+    processes start the CLI here (seconds each), and the SQLite half of the protocol is the
+    same code (`send-invoices` kill tests run on both)."""
+    db = pg_database
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    org = _org(db)
+    buyer = _customer(db, org["id"], "K-1", "einkauf@kunde.example")
+    ids = [sales_invoice(db.engine, org["id"], buyer) for _ in range(8)]
+    # written here, where the builder is warm: the processes below only send
+    assert (
+        generate_documents(db.engine, LocalFileStore(root=str(tmp_path)), org["id"]).generated == 8
+    )
+    env = {
+        **os.environ,
+        "INVOICE_PIPELINES_DB_URL": db.url,
+        "INVOICE_PIPELINES_DOCUMENT_DIR": str(tmp_path),
+    }
+    cli = [sys.executable, "-m", "invoice_pipelines.cli"]
+    with SmtpSink() as sink:
+        env["INVOICE_PIPELINES_SMTP_PORT"] = str(sink.port)
+        invoices = ",".join(map(str, ids))
+        sender = subprocess.Popen(
+            [*cli, "batch-send", "--org", org["slug"], "--invoices", invoices, "--wait"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+        )
+
+        def kill_at_fourth(message) -> None:
+            if sink.mailbox.count() == 4:
+                os.kill(sender.pid, signal.SIGKILL)
+                sender.wait(30)
+
+        sink.mailbox.on_message = kill_at_fourth
+        job_id = int(sender.stdout.readline())
+        sender.wait(120)
+        assert sender.returncode == -signal.SIGKILL
+        sink.mailbox.on_message = None
+        assert get_batch_job(db.engine, job_id).status == "processing"
+        resumed = subprocess.run(
+            [*cli, "batch-run", str(job_id)], env=env, capture_output=True, text=True, timeout=120
+        )
+        arrived = sink.mailbox.by_subject_number()
+    assert set(arrived.values()) == {1}, arrived
+    job = get_batch_job(db.engine, job_id)
+    assert job.status == "completed_with_errors", resumed.stdout + resumed.stderr
+    assert job.successful_count + job.failed_count == 8 and 1 <= job.failed_count <= 2
+    failures = job_item_outcomes(db.engine, job)
+    assert {f["error_code"] for f in failures} == {"outcome_unknown"}
+    numbers = {i: n for i, n in _numbers(db, org["id"]).items() if i in ids}
+    for invoice_id, number in numbers.items():
+        if number not in arrived:  # never silently lost: reported as unknown
+            assert invoice_id in {f["sales_invoice_id"] for f in failures}
+
+
+def _numbers(db, org_id: int) -> dict[int, str]:
+    from invoice_pipelines.db.tables import sales_invoices
+
+    with tenant_transaction(db.engine, org_id) as conn:
+        return dict(
+            conn.execute(
+                select(sales_invoices.c.id, sales_invoices.c.invoice_number).where(
+                    sales_invoices.c.organization_id == org_id
+                )
+            ).all()
+        )
