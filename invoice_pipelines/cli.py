@@ -170,6 +170,9 @@ def build_parser() -> argparse.ArgumentParser:
     from invoice_pipelines.quickbooks.simulator.cli import add_commands as add_qbo_simulator
 
     add_qbo_simulator(sub)
+    from invoice_pipelines.quickbooks.cli import add_commands as add_qbo_commands
+
+    add_qbo_commands(sub)
     p = sub.add_parser("bench", help="run a benchmark scenario; JSON on the last stdout line")
     from invoice_pipelines.bench import add_scenarios
 

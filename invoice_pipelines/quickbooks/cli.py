@@ -1,0 +1,226 @@
+"""QuickBooks commands: connect an organization, sync now, import, list and resolve conflicts.
+
+The same functions the Dagster assets call; settings from INVOICE_PIPELINES_QBO_*.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+from sqlalchemy import select
+
+from invoice_pipelines.db.tables import organizations, sync_conflicts
+from invoice_pipelines.db.tenancy import (
+    UnknownOrganization,
+    resolve_organization,
+    system_transaction,
+)
+from invoice_pipelines.quickbooks.errors import QboError
+
+WHAT = ("customers", "items", "invoices", "payments")
+
+
+def add_commands(sub) -> None:
+    p = sub.add_parser("qbo-connect", help="connect an organization to its QuickBooks company")
+    p.add_argument("--org", required=True, help="organization id or slug")
+    p.add_argument("--realm", required=True, help="the QBO company id (realmId)")
+    p.add_argument("--client-id", required=True)
+    p.add_argument(
+        "--secrets-from-env",
+        nargs=2,
+        metavar=("SECRET_VAR", "REFRESH_TOKEN_VAR"),
+        default=("QBO_CLIENT_SECRET", "QBO_REFRESH_TOKEN"),
+        help="environment variables holding the client secret and the refresh token (never "
+        "command-line arguments: they would land in the shell history)",
+    )
+    p.add_argument(
+        "--tax-codes",
+        default="",
+        help="QBO tax code per VAT rate, e.g. 19.00=TAX,7.00=TAX,0.00=NON",
+    )
+    p.add_argument("--income-account", default="1", help="IncomeAccountRef for new items")
+    p.set_defaults(func=run_connect)
+
+    p = sub.add_parser("qbo-sync", help="sync one organization with QuickBooks now")
+    p.add_argument("--org", required=True, help="organization id or slug")
+    p.add_argument("--what", choices=(*WHAT, "all"), default="all")
+    p.set_defaults(func=run_sync)
+
+    p = sub.add_parser(
+        "qbo-import", help="initial import of a QuickBooks company's customers and items"
+    )
+    p.add_argument("--org", required=True, help="organization id or slug")
+    p.add_argument("--page-size", type=int, default=1000)
+    p.set_defaults(func=run_import)
+
+    p = sub.add_parser("qbo-conflicts", help="list QuickBooks sync conflicts (open ones first)")
+    p.add_argument("--org", help="organization id or slug; default: every organization")
+    p.add_argument("--all", action="store_true", help="resolved ones too")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=run_conflicts)
+
+    p = sub.add_parser("qbo-resolve", help="resolve a conflict held for manual review")
+    p.add_argument("conflict_id", type=int)
+    p.add_argument("--org", required=True, help="organization id or slug")
+    p.add_argument("--keep", choices=("local", "qbo"), required=True)
+    p.add_argument("--by", default=os.environ.get("USER", "cli"), help="who decided")
+    p.set_defaults(func=run_resolve)
+
+
+def _org(engine, key: str) -> dict | None:
+    try:
+        return resolve_organization(engine, key)
+    except UnknownOrganization:
+        print(f"invoice-pipelines: there is no organization {key!r}", file=sys.stderr)
+        return None
+
+
+def run_connect(args: argparse.Namespace) -> int:
+    from invoice_pipelines.db.engine import make_engine
+    from invoice_pipelines.quickbooks.tokens import save_connection, token_cipher
+
+    engine = make_engine()
+    org = _org(engine, args.org)
+    if org is None:
+        return 2
+    secret_var, token_var = args.secrets_from_env
+    secret, refresh = os.environ.get(secret_var), os.environ.get(token_var)
+    if not secret or not refresh:
+        print(f"invoice-pipelines: set {secret_var} and {token_var} first", file=sys.stderr)
+        return 2
+    tax_codes = {}
+    for pair in filter(None, args.tax_codes.split(",")):
+        rate, _, code = pair.partition("=")
+        tax_codes[f"{float(rate):.2f}"] = code.strip()
+    save_connection(
+        engine,
+        org["id"],
+        realm_id=args.realm,
+        client_id=args.client_id,
+        client_secret=secret,
+        refresh_token=refresh,
+        cipher=token_cipher(),
+        settings={"tax_codes": tax_codes, "income_account_id": args.income_account},
+    )
+    print(json.dumps({"organization": org["slug"], "realm_id": args.realm, "connected": True}))
+    return 0
+
+
+def _work(what: str):
+    from invoice_pipelines.quickbooks.sync.customers import sync_customers
+    from invoice_pipelines.quickbooks.sync.invoices import push_invoices
+    from invoice_pipelines.quickbooks.sync.items import sync_items
+    from invoice_pipelines.quickbooks.sync.payments import pull_payments
+
+    return {
+        "customers": sync_customers,
+        "items": sync_items,
+        "invoices": push_invoices,
+        "payments": pull_payments,
+    }[what]
+
+
+def run_sync(args: argparse.Namespace) -> int:
+    from invoice_pipelines.db.engine import make_engine
+    from invoice_pipelines.quickbooks.sync.common import QboSettings, open_client
+
+    engine = make_engine()
+    org = _org(engine, args.org)
+    if org is None:
+        return 2
+    result, status = {}, 0
+    with open_client(engine, org["id"], QboSettings.from_env()) as client:
+        for what in WHAT if args.what == "all" else (args.what,):
+            try:
+                counts = _work(what)(engine, org["id"], client)
+            except QboError as exc:
+                result[what] = {"error": str(exc)}
+                status = 1
+                continue
+            result[what] = {**counts.as_dict(), "errors": counts.errors[:20]}
+    print(json.dumps({"organization": org["slug"], **result}, default=str))
+    return status
+
+
+def run_import(args: argparse.Namespace) -> int:
+    from invoice_pipelines.db.engine import make_engine
+    from invoice_pipelines.quickbooks.sync.common import QboSettings, open_client
+    from invoice_pipelines.quickbooks.sync.customers import CustomerSync
+    from invoice_pipelines.quickbooks.sync.items import ItemSync
+
+    engine = make_engine()
+    org = _org(engine, args.org)
+    if org is None:
+        return 2
+    summary = {}
+    with open_client(engine, org["id"], QboSettings.from_env()) as client:
+        for name, cls in (("customers", CustomerSync), ("items", ItemSync)):
+            sync = cls(engine, org["id"], client)
+
+            def progress(done: int, name: str = name) -> None:
+                print(f"{name}: {done} read", file=sys.stderr, flush=True)
+
+            sync.initial_import(page_size=args.page_size, progress=progress)
+            summary[name] = sync.counts.as_dict()
+    print(json.dumps({"organization": org["slug"], **summary}))
+    return 0
+
+
+def run_conflicts(args: argparse.Namespace) -> int:
+    from invoice_pipelines.db.engine import make_engine
+
+    engine = make_engine()
+    query = (
+        select(sync_conflicts, organizations.c.slug)
+        .join(organizations, organizations.c.id == sync_conflicts.c.organization_id)
+        .order_by(sync_conflicts.c.status.desc(), sync_conflicts.c.id)
+    )
+    if args.org:
+        org = _org(engine, args.org)
+        if org is None:
+            return 2
+        query = query.where(sync_conflicts.c.organization_id == org["id"])
+    if not args.all:
+        query = query.where(sync_conflicts.c.status == "open")
+    with system_transaction(engine) as conn:
+        rows = [dict(r) for r in conn.execute(query).mappings()]
+    if args.json:
+        print(json.dumps(rows, default=str))
+        return 0
+    for row in rows:
+        print(
+            f"{row['id']:>6}  {row['slug']:<24} {row['entity']:<9} {row['status']:<8} "
+            f"{row['decision']:<13} local {row['local_id']} / QBO {row['qbo_id']}: {row['reason']}"
+        )
+    if not rows:
+        print("no conflicts")
+    return 0
+
+
+def run_resolve(args: argparse.Namespace) -> int:
+    from invoice_pipelines.db.engine import make_engine
+    from invoice_pipelines.quickbooks.sync.common import QboSettings, open_client
+    from invoice_pipelines.quickbooks.sync.customers import resolve_conflict
+
+    engine = make_engine()
+    org = _org(engine, args.org)
+    if org is None:
+        return 2
+    with open_client(engine, org["id"], QboSettings.from_env()) as client:
+        try:
+            result = resolve_conflict(
+                engine,
+                org["id"],
+                args.conflict_id,
+                keep=args.keep,
+                resolved_by=args.by,
+                client=client,
+            )
+        except (LookupError, ValueError) as exc:
+            print(f"invoice-pipelines: {exc}", file=sys.stderr)
+            return 2
+    print(json.dumps(result, default=str))
+    return 0

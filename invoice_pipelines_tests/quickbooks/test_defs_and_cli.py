@@ -1,0 +1,173 @@
+"""The QuickBooks assets, sensor, schedules, check and commands, against the simulator."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+from dagster import (
+    DagsterInstance,
+    build_schedule_context,
+    build_sensor_context,
+    instance_for_test,
+    materialize,
+)
+from sqlalchemy import update
+
+from invoice_pipelines.cli import main
+from invoice_pipelines.db.tables import organizations, qbo_connections
+from invoice_pipelines.db.tenancy import system_transaction, tenant_transaction
+from invoice_pipelines.quickbooks.defs import (
+    due_batches,
+    qbo_customers,
+    qbo_customers_schedule,
+    qbo_invoices,
+    qbo_items,
+    qbo_payments_schedule,
+    qbo_push_sensor,
+    qbo_tokens_check,
+)
+from invoice_pipelines.quickbooks.resources import QuickBooks
+from invoice_pipelines.resources.database import Database
+from invoice_pipelines.tenants.partitions import ORGANIZATIONS_PARTITIONS_NAME
+from invoice_pipelines_tests.quickbooks.conftest import TIME_SCALE, TOKEN_KEY, connect
+
+
+def _resources(qbo) -> dict:
+    return {
+        "database": Database(url=qbo.db.url),
+        "quickbooks": QuickBooks(
+            base_url=qbo.sim.base_url,
+            token_url=qbo.sim.token_url,
+            token_key=TOKEN_KEY,
+            time_scale=TIME_SCALE,
+        ),
+    }
+
+
+def test_materializing_an_organization_syncs_and_pushes_with_counts_as_metadata(
+    sqlite_database, simulator
+):
+    qbo = connect(sqlite_database, simulator)
+    customer = qbo.add_customer("Dagster Kunde GmbH")
+    item = qbo.add_item("TOOL", "24.90")
+    qbo.add_invoice("RE-2026-7001", customer, [(item, "1", "24.90")])
+    slug = qbo.org["slug"]
+    with DagsterInstance.ephemeral() as instance:
+        instance.add_dynamic_partitions(ORGANIZATIONS_PARTITIONS_NAME, [slug])
+        result = materialize(
+            [qbo_customers, qbo_items, qbo_invoices],
+            instance=instance,
+            partition_key=slug,
+            resources=_resources(qbo),
+        )
+        assert result.success
+        pushed = {
+            m.asset_key.to_user_string(): m.metadata["pushed"].value
+            for m in result.get_asset_materialization_events()
+            for m in [m.materialization]
+        }
+    assert pushed == {"qbo_customers": 1, "qbo_items": 1, "qbo_invoices": 1}
+    assert [r["DocNumber"] for r in simulator.records(qbo.realm, "Invoice")] == ["RE-2026-7001"]
+
+
+def test_the_push_sensor_asks_for_organizations_with_unpushed_invoices(sqlite_database, simulator):
+    qbo = connect(sqlite_database, simulator)
+    customer = qbo.add_customer("Sensor Kunde")
+    item = qbo.add_item("HOUR", "78.50")
+    qbo.add_invoice("RE-2026-8001", customer, [(item, "1", "78.50")])
+    with DagsterInstance.ephemeral() as instance:
+        instance.add_dynamic_partitions(ORGANIZATIONS_PARTITIONS_NAME, [qbo.org["slug"]])
+        with build_sensor_context(
+            instance=instance, resources={"database": Database(url=qbo.db.url)}
+        ) as context:
+            found = qbo_push_sensor(context)
+        requests = [r for r in found if r.partition_key == qbo.org["slug"]]
+    assert len(requests) == 1
+    assert requests[0].tags["invoice_pipelines/organization"] == qbo.org["slug"]
+
+
+def test_daily_schedules_run_each_organization_at_its_local_hour_in_batches(
+    sqlite_database, simulator
+):
+    berlin = connect(sqlite_database, simulator)
+    with system_transaction(sqlite_database.engine, write=True) as conn:
+        conn.execute(
+            update(organizations)
+            .where(organizations.c.id == berlin.org_id)
+            .values(timezone="Europe/Berlin")
+        )
+    slug = berlin.org["slug"]
+    resources = {"database": Database(url=berlin.db.url)}
+    with instance_for_test() as instance:
+        instance.add_dynamic_partitions(ORGANIZATIONS_PARTITIONS_NAME, [slug])
+        # 01:00 UTC in November is 02:00 in Berlin: payments, not customers
+        at = datetime(2026, 11, 23, 1, 0, tzinfo=UTC)
+        with build_schedule_context(
+            instance=instance, scheduled_execution_time=at, resources=resources
+        ) as context:
+            payments = qbo_payments_schedule(context)
+            customers = qbo_customers_schedule(context)
+    mine = [
+        r
+        for r in payments
+        if slug in r.run_config["ops"]["qbo_payments"]["config"]["organizations"]
+    ]
+    assert len(mine) == 1
+    assert not isinstance(customers, list) or all(
+        slug not in r.run_config["ops"]["qbo_customers"]["config"]["organizations"]
+        for r in customers
+    )
+    assert due_batches(["a", "b", "c", "d", "e"], {"b", "c", "e"}, per_run=2) == [["b", "c"], ["e"]]
+
+
+def test_the_token_check_warns_weeks_before_the_refresh_token_expires(sqlite_database, simulator):
+    from dagster import build_asset_check_context
+
+    qbo = connect(sqlite_database, simulator)
+    with tenant_transaction(qbo.engine, qbo.org_id, write=True) as conn:
+        conn.execute(
+            update(qbo_connections)
+            .where(qbo_connections.c.organization_id == qbo.org_id)
+            .values(refresh_expires_at=datetime.now(UTC) + timedelta(days=20))
+        )
+    result = qbo_tokens_check(build_asset_check_context(), database=Database(url=qbo.db.url))
+    assert not result.passed
+    assert qbo.org["slug"] in result.metadata["reconnect"].value
+
+
+def test_the_commands_connect_sync_and_list_conflicts(
+    sqlite_database, simulator, monkeypatch, capsys
+):
+    org = sqlite_database.new_organization()
+    company = simulator.create_company()
+    monkeypatch.setenv("INVOICE_PIPELINES_DB_URL", sqlite_database.url)
+    monkeypatch.setenv("INVOICE_PIPELINES_QBO_BASE_URL", simulator.base_url)
+    monkeypatch.setenv("INVOICE_PIPELINES_QBO_TOKEN_URL", simulator.token_url)
+    monkeypatch.setenv("INVOICE_PIPELINES_QBO_TOKEN_KEY", TOKEN_KEY)
+    monkeypatch.setenv("QBO_CLIENT_SECRET", company.client_secret)
+    monkeypatch.setenv("QBO_REFRESH_TOKEN", company.refresh_token)
+    simulator.create_as_user(company.realm_id, "Customer", {"DisplayName": "Aus QBO GmbH"})
+    assert (
+        main(
+            [
+                "qbo-connect",
+                "--org",
+                org["slug"],
+                "--realm",
+                company.realm_id,
+                "--client-id",
+                company.client_id,
+                "--tax-codes",
+                "19=TAX,0=NON",
+            ]
+        )
+        == 0
+    )
+    capsys.readouterr()
+    assert main(["qbo-sync", "--org", org["slug"], "--what", "customers"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["customers"]["pulled"] == 1
+    assert main(["qbo-conflicts", "--org", org["slug"]]) == 0
+    assert "no conflicts" in capsys.readouterr().out
+    assert main(["qbo-sync", "--org", "no-such-org"]) == 2
