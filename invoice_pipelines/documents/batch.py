@@ -546,6 +546,10 @@ def combine_pdfs(engine: Engine, store: FileStore, job: BatchJob) -> dict[str, A
                     "code": code,
                 }
             )
+    invoice_pages = len(writer.pages)
+    if missing:
+        # the print file says what it lacks, so nobody takes a short stack for the whole batch
+        writer.append(pypdf.PdfReader(io.BytesIO(_missing_page(job.id, missing))))
     buffer = io.BytesIO()
     writer.write(buffer)
     data = buffer.getvalue()
@@ -558,6 +562,7 @@ def combine_pdfs(engine: Engine, store: FileStore, job: BatchJob) -> dict[str, A
         "key": key,
         "size_bytes": len(data),
         "pages": len(writer.pages),
+        "invoice_pages": invoice_pages,
         "invoices": len(included),
         "first_number": included[0] if included else None,
         "last_number": included[-1] if included else None,
@@ -565,6 +570,32 @@ def combine_pdfs(engine: Engine, store: FileStore, job: BatchJob) -> dict[str, A
         "missing_count": len(missing),
         "seconds": round(time.perf_counter() - started, 3),
     }
+
+
+def _missing_page(job_id: int, missing: list[dict]) -> bytes:
+    """A closing page listing the items a combined PDF lacks (German and English)."""
+    from fpdf import FPDF
+
+    from invoice_pipelines.documents.render import font_dir
+
+    pdf = FPDF(unit="pt", format="A4")
+    pdf.add_font("DejaVu", "", str(font_dir() / "DejaVuSans.ttf"))
+    pdf.set_margins(56, 56, 56)
+    pdf.add_page()
+    pdf.set_font("DejaVu", size=13)
+    pdf.multi_cell(
+        0,
+        18,
+        f"Stapel {job_id}: {len(missing)} Rechnung(en) fehlen in dieser Datei / "
+        f"batch {job_id}: {len(missing)} invoice(s) not in this file",
+    )
+    pdf.ln(8)
+    pdf.set_font("DejaVu", size=10)
+    for m in missing:
+        what = m["number"] or f"id {m['sales_invoice_id']}"
+        reason = f"{m['status']}: {m['code']}" if m["code"] else m["status"]
+        pdf.multi_cell(0, 14, f"#{m['position']}  {what}  ({reason})")
+    return bytes(pdf.output())
 
 
 def combined_pdf_of(engine: Engine, job: BatchJob) -> dict[str, Any] | None:

@@ -216,7 +216,7 @@ def test_the_command_line_queues_waits_and_shows_the_outcome(db, tmp_path, monke
     out = capsys.readouterr().out
     assert "invoices: 3 requested, 3 processed, 2 written, 1 failed" in out
     assert "invoice 999999: IP-DOC-UNKNOWN" in out
-    assert "combined PDF:" in out and "(2 pages," in out and "1 not in it" in out
+    assert "combined PDF:" in out and "(3 pages," in out and "2 invoices, 1 not in it" in out
     with SmtpSink() as sink:
         monkeypatch.setenv("INVOICE_PIPELINES_SMTP_PORT", str(sink.port))
         args = ["batch-send", "--org", org["slug"], "--invoices", f"{ids[0]}", "--wait"]

@@ -83,9 +83,14 @@ def test_a_documents_job_fails_the_bad_invoice_and_prints_the_rest_in_order(db, 
     assert combined["size_bytes"] == len(data)
     assert combined["path"].endswith(f"batch-{job_id}.pdf")
     numbers = {i: parse_number(tmp_path, db, org, i) for i in good}
-    # one page per invoice here; the print file has the four good ones in request order
-    assert combined["pages"] == 4 == len(pypdf.PdfReader(io.BytesIO(data)).pages)
-    assert _numbers_in(data) == [numbers[i] for i in requested if i != bad]
+    # one page per invoice here: the four good ones in request order, then the page that
+    # lists what is missing
+    pages = pypdf.PdfReader(io.BytesIO(data)).pages
+    assert combined["pages"] == 5 == len(pages) and combined["invoice_pages"] == 4
+    assert _numbers_in(data)[:4] == [numbers[i] for i in requested if i != bad]
+    last = " ".join(pages[4].extract_text().split())
+    assert "1 invoice(s) not in this file" in last
+    assert "#3 RE-2026-000005 (failed: IP-DOC-LEITWEG)" in last
     assert [(m["sales_invoice_id"], m["code"]) for m in combined["missing"]] == [
         (bad, "IP-DOC-LEITWEG")
     ]
