@@ -199,7 +199,7 @@ def default_interest(open_amount: Decimal, yearly_percent: Decimal, days: int) -
     return round_cents(open_amount * yearly_percent / Decimal(100) * days / DAYS_PER_YEAR)
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Candidate:
     """An overdue invoice as the selection read it, with what earlier notices already charged."""
 
@@ -215,7 +215,7 @@ class Candidate:
     previous_interest_total: Decimal
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class NoticeFigures:
     level: Level
     days_overdue: int
