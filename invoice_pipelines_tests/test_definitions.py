@@ -74,6 +74,7 @@ EXPECTED_JOBS = {
     "qbo_invoices_job",
     "qbo_payments_job",
     "qbo_checks_job",
+    "qbo_resolve_conflict_job",
     "invoice_batch_job",
     "dunning_job",
     "dunning_checks_job",

@@ -30,6 +30,7 @@ from dagster import (
     Failure,
     MaterializeResult,
     MetadataValue,
+    OpExecutionContext,
     RunRequest,
     ScheduleDefinition,
     ScheduleEvaluationContext,
@@ -39,6 +40,8 @@ from dagster import (
     asset_check,
     define_asset_job,
     in_process_executor,
+    job,
+    op,
     schedule,
     sensor,
 )
@@ -60,7 +63,7 @@ from invoice_pipelines.db.tenancy import (
 from invoice_pipelines.quickbooks.errors import NotConnected, QboError
 from invoice_pipelines.quickbooks.resources import QuickBooks
 from invoice_pipelines.quickbooks.sync.common import SyncCounts
-from invoice_pipelines.quickbooks.sync.customers import sync_customers
+from invoice_pipelines.quickbooks.sync.customers import resolve_conflict, sync_customers
 from invoice_pipelines.quickbooks.sync.invoices import push_invoices
 from invoice_pipelines.quickbooks.sync.items import sync_items
 from invoice_pipelines.quickbooks.sync.payments import pull_payments
@@ -71,6 +74,7 @@ from invoice_pipelines.tenants.partitions import (
     organization_tags,
     organizations_partitions,
 )
+from invoice_pipelines.tenants.refusals import organization_or_refuse, refused
 
 GROUP = "quickbooks"
 KINDS = {"python", "quickbooks"}
@@ -438,10 +442,62 @@ def qbo_push_sensor(context: SensorEvaluationContext, database: Database):
     return requests
 
 
+class ResolveConflictConfig(Config):
+    organization: str = Field(description="Organization slug or id.")
+    conflict_id: int = Field(description="The open sync_conflicts row (qbo-conflicts lists them).")
+    keep: str = Field(
+        description="local: our version goes to QuickBooks; qbo: QuickBooks' version is taken."
+    )
+    resolved_by: str = Field(default="", description="Who decided (default: the launching user).")
+
+
+@op(description="Resolves one conflict held for manual review and releases the record.")
+def resolve_qbo_conflict(
+    context: OpExecutionContext,
+    config: ResolveConflictConfig,
+    database: Database,
+    quickbooks: QuickBooks,
+):
+    if config.keep not in ("local", "qbo"):
+        raise refused(f"keep must be 'local' or 'qbo', not {config.keep!r}.")
+    engine = database.get_engine()
+    org = organization_or_refuse(engine, config.organization)
+    who = config.resolved_by or context.run.tags.get("dagster/user") or "launchpad"
+    try:
+        with quickbooks.client(engine, org["id"]) as client:
+            result = resolve_conflict(
+                engine,
+                org["id"],
+                config.conflict_id,
+                keep=config.keep,
+                resolved_by=who,
+                client=client,
+            )
+    except (LookupError, ValueError, NotConnected) as exc:
+        raise refused(str(exc)) from None
+    context.log.info(f"conflict {config.conflict_id} resolved by {who}: kept {config.keep}")
+    return result
+
+
+@job(
+    description="Resolves a QuickBooks sync conflict held for manual review (launchpad: "
+    "organization, conflict id, keep local or qbo); the record syncs again afterwards."
+)
+def qbo_resolve_conflict_job():
+    resolve_qbo_conflict()
+
+
 defs = Definitions(
     assets=[qbo_customers, qbo_items, qbo_invoices, qbo_payments],
     asset_checks=[qbo_tokens_check],
-    jobs=[qbo_customers_job, qbo_items_job, qbo_invoices_job, qbo_payments_job, qbo_checks_job],
+    jobs=[
+        qbo_customers_job,
+        qbo_items_job,
+        qbo_invoices_job,
+        qbo_payments_job,
+        qbo_checks_job,
+        qbo_resolve_conflict_job,
+    ],
     schedules=[
         qbo_payments_schedule,
         qbo_customers_schedule,

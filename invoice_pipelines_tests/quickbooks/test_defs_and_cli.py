@@ -12,7 +12,7 @@ from dagster import (
     instance_for_test,
     materialize,
 )
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from invoice_pipelines.cli import main
 from invoice_pipelines.db.tables import organizations, qbo_connections
@@ -171,3 +171,54 @@ def test_the_commands_connect_sync_and_list_conflicts(
     assert main(["qbo-conflicts", "--org", org["slug"]]) == 0
     assert "no conflicts" in capsys.readouterr().out
     assert main(["qbo-sync", "--org", "no-such-org"]) == 2
+
+
+def test_a_held_conflict_is_resolved_from_the_launchpad_job(sqlite_database, simulator):
+    from invoice_pipelines.db.tables import customers, sync_conflicts
+    from invoice_pipelines.quickbooks.defs import qbo_resolve_conflict_job
+    from invoice_pipelines.quickbooks.sync.customers import sync_customers
+
+    qbo = connect(sqlite_database, simulator)
+    tied = qbo.add_customer("Launchpad Kunde", phone="0")
+    with qbo.client() as client:
+        sync_customers(qbo.engine, qbo.org_id, client)
+    simulator.edit_as_user(
+        qbo.realm,
+        "Customer",
+        qbo.mapping("customer", tied)["qbo_id"],
+        {"PrimaryPhone": {"FreeFormNumber": "from QBO"}},
+    )
+    with tenant_transaction(qbo.engine, qbo.org_id, write=True) as conn:
+        conn.execute(
+            update(customers)
+            .where(customers.c.id == tied)
+            .values(phone="ours", updated_at=datetime.fromtimestamp(simulator.now(), UTC))
+        )
+    with qbo.client() as client:
+        assert sync_customers(qbo.engine, qbo.org_id, client).held == 1
+    with tenant_transaction(qbo.engine, qbo.org_id) as conn:
+        conflict_id = conn.execute(
+            select(sync_conflicts.c.id).where(sync_conflicts.c.organization_id == qbo.org_id)
+        ).scalar_one()
+    result = qbo_resolve_conflict_job.execute_in_process(
+        run_config={
+            "ops": {
+                "resolve_qbo_conflict": {
+                    "config": {
+                        "organization": qbo.org["slug"],
+                        "conflict_id": conflict_id,
+                        "keep": "qbo",
+                        "resolved_by": "bea",
+                    }
+                }
+            }
+        },
+        resources=_resources(qbo),
+    )
+    assert result.success
+    with tenant_transaction(qbo.engine, qbo.org_id) as conn:
+        phone = conn.execute(select(customers.c.phone).where(customers.c.id == tied)).scalar_one()
+        status = conn.execute(
+            select(sync_conflicts.c.status).where(sync_conflicts.c.id == conflict_id)
+        ).scalar_one()
+    assert (phone, status) == ("from QBO", "resolved")
