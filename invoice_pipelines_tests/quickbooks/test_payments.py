@@ -91,3 +91,44 @@ def test_partial_full_and_voided_payments_set_amounts_status_and_last_payment(qb
     # an invoice nobody paid is left as it was
     assert qbo.invoice(untouched)["status"] == "open"
     assert qbo.invoice(untouched)["amount_paid"] == D("0.00")
+
+
+def test_an_invoice_voided_or_deleted_in_qbo_is_held_for_a_person_not_read_as_unpaid(qbo):
+    from sqlalchemy import select
+
+    from invoice_pipelines.db.tables import sync_conflicts
+    from invoice_pipelines.db.tenancy import tenant_transaction
+
+    customer = qbo.add_customer("Storno GmbH")
+    item = qbo.add_item("HOUR", "78.50")
+    voided = qbo.add_invoice("RE-2026-0600", customer, [(item, "1", "78.50")])
+    deleted = qbo.add_invoice("RE-2026-0601", customer, [(item, "1", "78.50")])
+    with qbo.client() as client:
+        sync_customers(qbo.engine, qbo.org_id, client)
+        sync_items(qbo.engine, qbo.org_id, client)
+        push_invoices(qbo.engine, qbo.org_id, client)
+        pull_payments(qbo.engine, qbo.org_id, client)  # the cursor: later changes come from CDC
+        for invoice_id, operation in ((voided, "void"), (deleted, "delete")):
+            qbo_id = qbo.mapping("invoice", invoice_id)["qbo_id"]
+            current = client.get("Invoice", qbo_id)
+            client.request(
+                "POST",
+                "invoice",
+                params={
+                    "operation": operation,
+                    "requestid": request_id(operation, qbo.realm, qbo_id),
+                },
+                body={"Id": qbo_id, "SyncToken": current["SyncToken"]},
+            )
+        counts = pull_payments(qbo.engine, qbo.org_id, client)
+    assert counts.conflicts == 2
+    assert qbo.mapping("invoice", voided)["qbo_state"] == "voided"
+    assert qbo.mapping("invoice", deleted)["qbo_state"] == "deleted"
+    assert qbo.invoice(voided)["amount_due"] == qbo.invoice(voided)["gross_total"]
+    with tenant_transaction(qbo.engine, qbo.org_id) as conn:
+        held = conn.execute(
+            select(sync_conflicts.c.local_id, sync_conflicts.c.status).where(
+                sync_conflicts.c.organization_id == qbo.org_id
+            )
+        ).all()
+    assert sorted(held) == sorted([(voided, "open"), (deleted, "open")])

@@ -30,6 +30,7 @@ from invoice_pipelines.quickbooks.sync.common import (
     mappings_by_qbo_id,
     newest,
     read_cursor,
+    record_conflict,
     write_cursor,
 )
 
@@ -59,6 +60,33 @@ def _payment_ids(record: dict) -> list[str]:
     ]
 
 
+def _voided_in_qbo(record: dict, invoice: dict) -> bool:
+    total = Decimal(str(record.get("TotalAmt", "0")))
+    note = str(record.get("PrivateNote") or "")
+    return total == 0 and Decimal(invoice["gross_total"]) != 0 and note.startswith("Voided")
+
+
+def _flag(conn, organization_id, mapping, state, record, invoice, counts) -> None:
+    """Our invoice was voided or deleted in QBO: mapped as such and held for a person."""
+    conn.execute(
+        update(qbo_mappings).where(qbo_mappings.c.id == mapping["id"]).values(qbo_state=state)
+    )
+    record_conflict(
+        conn,
+        organization_id,
+        "invoice",
+        local_id=invoice["id"],
+        qbo_id=str(record["Id"]),
+        reason=f"our invoice was {state} in QuickBooks; its payments are no longer read",
+        decision="manual_review",
+        local_version={
+            k: invoice.get(k) for k in ("invoice_number", "gross_total", "amount_due", "status")
+        },
+        qbo_version=record,
+    )
+    counts.conflicts += 1
+
+
 def pull_payments(engine: Engine, organization_id: int, client: QboClient) -> SyncCounts:
     counts = SyncCounts()
     cursor = read_cursor(engine, organization_id, "payment")["cursor"]
@@ -74,7 +102,9 @@ def pull_payments(engine: Engine, organization_id: int, client: QboClient) -> Sy
         where = f"Id IN ({', '.join(quote(i) for i in chunk)})"
         for payment in client.query_all("Payment", where, order_by=""):
             payment_dates[str(payment["Id"])] = date.fromisoformat(str(payment["TxnDate"])[:10])
-    local_ids = [mapped[str(r["Id"])]["local_id"] for r in records]
+    local_ids = [mapped[str(r["Id"])]["local_id"] for r in records] + [
+        mapped[str(i)]["local_id"] for i in changes.deleted_ids if str(i) in mapped
+    ]
     with tenant_transaction(engine, organization_id, write=True) as conn:
         invoices = {
             row["id"]: dict(row)
@@ -91,7 +121,11 @@ def pull_payments(engine: Engine, organization_id: int, client: QboClient) -> Sy
             invoice = invoices.get(mapping["local_id"])
             if invoice is None or invoice["status"] == "cancelled":
                 continue
-            if mapping["qbo_state"] == "voided":
+            if mapping["qbo_state"] in ("voided", "deleted"):
+                continue
+            if _voided_in_qbo(record, invoice):
+                # someone voided our invoice in QBO: that is not a payment; a person decides
+                _flag(conn, organization_id, mapping, "voided", record, invoice, counts)
                 continue
             paid, due, status = payment_state(record, invoice["gross_total"])
             linked = [(payment_dates[p], p) for p in _payment_ids(record) if p in payment_dates]
@@ -146,6 +180,11 @@ def pull_payments(engine: Engine, organization_id: int, client: QboClient) -> Sy
                 .values(sync_token=bindparam("m_token"), details=bindparam("m_details")),
                 mapping_rows,
             )
+        for qbo_id in changes.deleted_ids:
+            mapping = mapped.get(str(qbo_id))
+            if mapping is not None and mapping["qbo_state"] not in ("voided", "deleted"):
+                invoice = invoices.get(mapping["local_id"]) or {"id": mapping["local_id"]}
+                _flag(conn, organization_id, mapping, "deleted", {"Id": qbo_id}, invoice, counts)
         write_cursor(conn, organization_id, "payment", cursor=newest(changes.records, cursor))
     counts.pulled = len(invoice_rows)
     return counts
