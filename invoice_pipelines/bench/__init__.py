@@ -17,6 +17,7 @@ SCENARIOS: dict[str, str] = {
     "batch-invoicing": "invoice_pipelines.bench.batch_invoicing",
     "export": "invoice_pipelines.bench.export",
     "documents": "invoice_pipelines.bench.documents",
+    "overdue": "invoice_pipelines.bench.overdue",
     "qbo-push": "invoice_pipelines.bench.qbo_push",
 }
 
