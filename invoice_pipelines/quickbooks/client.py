@@ -129,6 +129,8 @@ class QboClient:
         self.http = http or httpx.Client(timeout=timeout)
         self.timeout = timeout
         self.max_attempts = max_attempts
+        # the connection's settings (tax codes, accounts, skew) when opened for an organization
+        self.connection_settings: dict = {}
         self._server_time: tuple[datetime, float] | None = None
         self.stats = {"requests": 0, "retries": 0, "throttled": 0, "refreshes": 0}
 

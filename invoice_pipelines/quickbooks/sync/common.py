@@ -61,7 +61,7 @@ def open_client(engine: Engine, organization_id: int, settings: QboSettings) -> 
         http=http,
     )
     client._own_http = True  # the client closes the pool it was given here
-    client.connection_settings = connection.settings  # tax codes, accounts ...
+    client.connection_settings = connection.settings
     return client
 
 

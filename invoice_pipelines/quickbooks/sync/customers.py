@@ -106,12 +106,15 @@ class CustomerSync:
         organization_id: int,
         client: QboClient,
         *,
-        skew: timedelta = DEFAULT_SKEW,
+        skew: timedelta | None = None,
     ) -> None:
         self.engine = engine
         self.organization_id = organization_id
         self.client = client
-        self.skew = skew
+        configured = (client.connection_settings or {}).get("skew_seconds")
+        self.skew = skew or (
+            timedelta(seconds=float(configured)) if configured is not None else DEFAULT_SKEW
+        )
         self.counts = SyncCounts()
 
     def _local_rows(self, conn) -> dict[int, dict]:
