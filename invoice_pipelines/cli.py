@@ -167,6 +167,9 @@ def build_parser() -> argparse.ArgumentParser:
     from invoice_pipelines.delivery.cli import add_commands as add_delivery_commands
 
     add_delivery_commands(sub)
+    from invoice_pipelines.overdue.cli import add_commands as add_overdue_commands
+
+    add_overdue_commands(sub)
     from invoice_pipelines.quickbooks.simulator.cli import add_commands as add_qbo_simulator
 
     add_qbo_simulator(sub)

@@ -1,0 +1,42 @@
+"""`invoice-pipelines overdue` and `dunning-block` on the configured database."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+
+from invoice_pipelines.cli import main
+from invoice_pipelines_tests.overdue.helpers import customer, invoice, levels_by_invoice
+
+
+def test_block_then_notice_from_the_command_line(db, monkeypatch, capsys):
+    monkeypatch.setenv("INVOICE_PIPELINES_DB_URL", db.url)
+    org = db.new_organization(timezone="UTC")
+    kunde, other = customer(db, org), customer(db, org)
+    held = invoice(db, org, kunde, date(2026, 11, 1))
+    noticed = invoice(db, org, other, date(2026, 11, 1))
+
+    block = ["dunning-block", "--org", org["slug"], "--customers", f"{kunde},424242"]
+    assert main([*block, "--reason", "Ratenzahlung"]) == 0
+    assert json.loads(capsys.readouterr().out) == {
+        "changed": [kunde],
+        "not_found": [424242],
+        "blocked": True,
+    }
+    overdue = ["overdue", "--org", org["slug"], "--as-of", "2026-11-20"]
+    assert main([*overdue, "--dry-run"]) == 0
+    assert json.loads(capsys.readouterr().out)["notices_by_level"] == {"first_dunning": 1}
+    assert levels_by_invoice(db, org) == {}
+
+    assert main(overdue) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert (report["status"], report["notices_created"], report["fees_charged"]) == (
+        "SUCCESS",
+        1,
+        "5.00",
+    )
+    assert levels_by_invoice(db, org) == {noticed: ["first_dunning"]}
+    assert held not in levels_by_invoice(db, org)
+
+    assert main(["overdue", "--org", "no-such-org"]) == 2
+    assert "there is no organization 'no-such-org'" in capsys.readouterr().err
