@@ -40,7 +40,7 @@ from dagster import (
 from pydantic import Field
 from sqlalchemy import select
 
-from invoice_pipelines.billing.defs import BATCH_JOB_TAG
+from invoice_pipelines.billing.defs import BATCH_JOB_TAG, _sentence
 from invoice_pipelines.billing.jobs import BatchJob, UnknownBatchJob, get_batch_job, processing_jobs
 from invoice_pipelines.billing.requests import (
     COMMUNICATIONS,
@@ -426,11 +426,6 @@ def _request_of(engine, batch: BatchJob) -> dict:
             conn.execute(select(batch_jobs.c.request).where(batch_jobs.c.id == batch.id)).scalar()
             or {}
         )
-
-
-def _sentence(text: str) -> str:
-    text = text.strip()
-    return (text[:1].upper() + text[1:]).rstrip(".") + "."
 
 
 @job(
