@@ -778,6 +778,10 @@ qbo_connections = Table(
     Column("last_refreshed_at", UtcDateTime),
     Column("status", String(16), nullable=False, server_default="active"),
     Column("last_error", Text),
+    # one sync at a time per organization and realm, whatever launched it (a lease: a dead run's
+    # lease runs out)
+    Column("sync_owner", String(64)),
+    Column("sync_lease_until", UtcDateTime),
     # tax codes by VAT rate, income account for new items, company timezone ...
     Column("settings", Json, nullable=False, server_default=text("'{}'")),
     *_timestamps(),

@@ -123,16 +123,37 @@ def _work(what: str):
     }[what]
 
 
+def _busy(exc: Exception) -> int:
+    print(f"invoice-pipelines: {exc}; try again later", file=sys.stderr)
+    return 1
+
+
+def _owner() -> str:
+    return f"cli-{os.getpid()}-{os.urandom(4).hex()}"
+
+
 def run_sync(args: argparse.Namespace) -> int:
     from invoice_pipelines.db.engine import make_engine
-    from invoice_pipelines.quickbooks.sync.common import QboSettings, open_client
+    from invoice_pipelines.quickbooks.sync.common import RealmBusy
 
     engine = make_engine()
     org = _org(engine, args.org)
     if org is None:
         return 2
     result, status = {}, 0
-    with open_client(engine, org["id"], QboSettings.from_env()) as client:
+    try:
+        return _sync_now(engine, org, args, result, status)
+    except RealmBusy as exc:
+        return _busy(exc)
+
+
+def _sync_now(engine, org, args, result, status) -> int:
+    from invoice_pipelines.quickbooks.sync.common import QboSettings, open_client, realm_lease
+
+    with (
+        open_client(engine, org["id"], QboSettings.from_env()) as client,
+        realm_lease(engine, org["id"], _owner()),
+    ):
         for what in WHAT if args.what == "all" else (args.what,):
             try:
                 counts = _work(what)(engine, org["id"], client)
@@ -147,16 +168,28 @@ def run_sync(args: argparse.Namespace) -> int:
 
 def run_import(args: argparse.Namespace) -> int:
     from invoice_pipelines.db.engine import make_engine
-    from invoice_pipelines.quickbooks.sync.common import QboSettings, open_client
-    from invoice_pipelines.quickbooks.sync.customers import CustomerSync
-    from invoice_pipelines.quickbooks.sync.items import ItemSync
+    from invoice_pipelines.quickbooks.sync.common import RealmBusy
 
     engine = make_engine()
     org = _org(engine, args.org)
     if org is None:
         return 2
     summary = {}
-    with open_client(engine, org["id"], QboSettings.from_env()) as client:
+    try:
+        return _import(engine, org, args, summary)
+    except RealmBusy as exc:
+        return _busy(exc)
+
+
+def _import(engine, org, args, summary) -> int:
+    from invoice_pipelines.quickbooks.sync.common import QboSettings, open_client, realm_lease
+    from invoice_pipelines.quickbooks.sync.customers import CustomerSync
+    from invoice_pipelines.quickbooks.sync.items import ItemSync
+
+    with (
+        open_client(engine, org["id"], QboSettings.from_env()) as client,
+        realm_lease(engine, org["id"], _owner()),
+    ):
         for name, cls in (("customers", CustomerSync), ("items", ItemSync)):
             sync = cls(engine, org["id"], client)
 

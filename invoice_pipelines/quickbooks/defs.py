@@ -62,7 +62,7 @@ from invoice_pipelines.db.tenancy import (
 )
 from invoice_pipelines.quickbooks.errors import NotConnected, QboError
 from invoice_pipelines.quickbooks.resources import QuickBooks
-from invoice_pipelines.quickbooks.sync.common import SyncCounts
+from invoice_pipelines.quickbooks.sync.common import RealmBusy, SyncCounts, realm_lease
 from invoice_pipelines.quickbooks.sync.customers import resolve_conflict, sync_customers
 from invoice_pipelines.quickbooks.sync.invoices import push_invoices
 from invoice_pipelines.quickbooks.sync.items import sync_items
@@ -124,8 +124,9 @@ def _sync(
         except ConfigError as exc:
             raise Failure(str(exc), allow_retries=False) from exc
         try:
-            counts = work(engine, org["id"], client)
-        except QboError as exc:
+            with realm_lease(engine, org["id"], context.run.run_id):
+                counts = work(engine, org["id"], client)
+        except (QboError, RealmBusy) as exc:
             # one organization's refused token or QBO outage never stops the others of the run
             refused.append(f"{slug}: {exc}")
             context.log.error(refused[-1])

@@ -251,3 +251,16 @@ def test_two_processes_refreshing_at_once_refresh_once_and_both_go_on(pg_databas
     assert [out.strip() for out, _ in outputs] == ["ok", "ok"], outputs
     with qbo.client() as client:
         assert client.tokens.connection().token_version == before + 1
+
+
+def test_one_sync_at_a_time_per_organization_whoever_started_it(qbo):
+    from datetime import timedelta
+
+    from invoice_pipelines.quickbooks.sync.common import RealmBusy, realm_lease
+
+    with realm_lease(qbo.engine, qbo.org_id, "run-a"):
+        with pytest.raises(RealmBusy):
+            with realm_lease(qbo.engine, qbo.org_id, "run-b", wait=timedelta(0)):
+                pass
+    with realm_lease(qbo.engine, qbo.org_id, "run-b", wait=timedelta(0)):
+        pass  # free again once the first run let go

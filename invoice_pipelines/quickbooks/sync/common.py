@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import httpx
 from sqlalchemy import Connection, Engine, and_, insert, select, update
 
-from invoice_pipelines.db.tables import qbo_cursors, qbo_mappings, sync_conflicts
+from invoice_pipelines.db.tables import qbo_connections, qbo_cursors, qbo_mappings, sync_conflicts
 from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.quickbooks.client import QboClient
 from invoice_pipelines.quickbooks.limits import Clock
@@ -279,3 +282,55 @@ def import_pages(sync, entity: str, qbo_entity: str, page_size: int, progress=No
             import_done=True,
             cursor=started_at or sync.client.server_now() - CURSOR_OVERLAP,
         )
+
+
+LEASE = timedelta(minutes=60)
+
+
+class RealmBusy(RuntimeError):
+    """Another run is syncing this organization's QuickBooks company."""
+
+
+@contextmanager
+def realm_lease(
+    engine: Engine,
+    organization_id: int,
+    owner: str,
+    *,
+    wait: timedelta = timedelta(minutes=15),
+    poll_seconds: float = 5.0,
+) -> Iterator[None]:
+    """Hold the organization's sync lease while the block runs: two runs (on any machines) never
+    talk to one realm at once; the second waits up to `wait`, then RealmBusy. A run that dies
+    keeps the lease until it runs out (60 minutes)."""
+    deadline = time.monotonic() + wait.total_seconds()
+    while True:
+        now = datetime.now(UTC)
+        with tenant_transaction(engine, organization_id, write=True) as conn:
+            taken = conn.execute(
+                update(qbo_connections)
+                .where(
+                    qbo_connections.c.organization_id == organization_id,
+                    (qbo_connections.c.sync_lease_until.is_(None))
+                    | (qbo_connections.c.sync_lease_until < now)
+                    | (qbo_connections.c.sync_owner == owner),
+                )
+                .values(sync_owner=owner[:64], sync_lease_until=now + LEASE)
+            ).rowcount
+        if taken:
+            break
+        if time.monotonic() >= deadline:
+            raise RealmBusy("another run is syncing this organization with QuickBooks")
+        time.sleep(poll_seconds)
+    try:
+        yield
+    finally:
+        with tenant_transaction(engine, organization_id, write=True) as conn:
+            conn.execute(
+                update(qbo_connections)
+                .where(
+                    qbo_connections.c.organization_id == organization_id,
+                    qbo_connections.c.sync_owner == owner[:64],
+                )
+                .values(sync_owner=None, sync_lease_until=None)
+            )

@@ -65,6 +65,8 @@ def upgrade() -> None:
         sa.Column("last_refreshed_at", UtcDateTime),
         sa.Column("status", sa.String(16), nullable=False, server_default="active"),
         sa.Column("last_error", sa.Text),
+        sa.Column("sync_owner", sa.String(64)),
+        sa.Column("sync_lease_until", UtcDateTime),
         sa.Column("settings", Json, nullable=False, server_default=sa.text("'{}'")),
         *_timestamps(),
         sa.PrimaryKeyConstraint("id", name="pk_qbo_connections"),
