@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
+import pytest
 from sqlalchemy import select, update
 
 from invoice_pipelines.billing.invoicing import process_batch_job
@@ -314,4 +315,57 @@ def _numbers(db, org_id: int) -> dict[int, str]:
                     sales_invoices.c.organization_id == org_id
                 )
             ).all()
+        )
+
+
+def test_a_follow_up_waits_for_a_failed_invoicing_job_until_its_orders_are_handed_on(db, tmp_path):
+    """An invoicing job that failed with customers still pending may go on: its documents job
+    waits. Retried, the pending customers move to the retry job, which has a follow-up of its
+    own; the first follow-up then takes exactly the invoices the failed job made."""
+    from invoice_pipelines.documents.batch import documents_work
+
+    org = _org(db)
+    buyers = [_customer(db, org["id"], f"K-{n}", f"k{n}@kunde.example") for n in (1, 2)]
+    line = {"description": "Wartung", "unit_price": "50.00", "vat_rate": "19", "vat_category": "S"}
+    job_id = enqueue_customer_lines(
+        db.engine,
+        org["slug"],
+        [{"customer_id": c, "lines": [line]} for c in buyers],
+        options=follow_up_options(generate_pdf=True),
+    )
+    # the run dies after the first customer's chunk: the job is failed, one customer pending
+    with pytest.raises(_RunDied):
+        process_batch_job(db.engine, job_id, chunk_size=1, on_progress=_die_after_first_chunk)
+    failed = get_batch_job(db.engine, job_id)
+    assert (failed.status, failed.successful_count) == ("failed", 1)
+
+    store = LocalFileStore(root=str(tmp_path))
+    work = documents_work(db.engine, store)
+    first = _follow_ups(db, org["id"])[0]
+    assert run_invoice_job(db.engine, first, work, store=store).status == "pending"
+    retry_id = retry_failed(db.engine, job_id)
+    done = run_invoice_job(db.engine, first, work, store=store)
+    assert (done.status, done.total_count, done.successful_count) == ("completed", 1, 1)
+    process_batch_job(db.engine, retry_id)
+    [_, second] = _follow_ups(db, org["id"])
+    assert run_invoice_job(db.engine, second, work, store=store).successful_count == 1
+    assert len(list(tmp_path.rglob("*.pdf"))) == 2
+
+
+class _RunDied(Exception):
+    pass
+
+
+def _die_after_first_chunk(job) -> None:
+    raise _RunDied("the run died")
+
+
+def _follow_ups(db, org_id: int) -> list[int]:
+    with tenant_transaction(db.engine, org_id) as conn:
+        return list(
+            conn.execute(
+                select(batch_jobs.c.id)
+                .where(batch_jobs.c.organization_id == org_id, batch_jobs.c.kind == "documents")
+                .order_by(batch_jobs.c.id)
+            ).scalars()
         )
