@@ -425,7 +425,7 @@ def qbo_push_sensor(context: SensorEvaluationContext, database: Database):
             conn.execute(
                 select(organizations.c.slug, func.max(q.id))
                 .join(organizations, organizations.c.id == q.organization_id)
-                .where(q.status == "pending", q.organization_id.in_(connected))
+                .where(q.status.in_(("pending", "sending")), q.organization_id.in_(connected))
                 .group_by(organizations.c.slug)
             ).all()
         )

@@ -64,6 +64,11 @@ def test_an_invoice_that_cannot_be_pushed_fails_alone_with_the_reason(qbo):
     row = _queue(qbo)[(bad, "create")]
     assert row["status"] == "failed"
     assert row["error_message"] == f"customer {stranger} is not synced to QuickBooks yet"
+    # once the customer is synced, the next push run checks it again and sends it
+    with qbo.client() as client:
+        sync_customers(qbo.engine, qbo.org_id, client)
+        again = push_invoices(qbo.engine, qbo.org_id, client)
+    assert again.pushed == 1 and _queue(qbo)[(bad, "create")]["status"] == "pushed"
 
 
 def test_a_batch_dropped_after_qbo_committed_it_creates_nothing_twice(db, simulator):

@@ -26,7 +26,19 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from sqlalchemy import Engine, String, and_, cast, exists, func, insert, literal, select, update
+from sqlalchemy import (
+    Engine,
+    String,
+    and_,
+    cast,
+    exists,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    update,
+)
 
 from invoice_pipelines.db.tables import (
     qbo_mappings,
@@ -119,6 +131,14 @@ class Candidate:
 
 
 def _load_pending(engine: Engine, organization_id: int, status: str, limit: int | None):
+    wanted = qbo_push_queue.c.status == status
+    if status == "pending":
+        # a failed check is made again each run: the customer or item it missed may have been
+        # synced since
+        wanted = or_(
+            wanted,
+            and_(qbo_push_queue.c.status == "failed", qbo_push_queue.c.error_code == "validation"),
+        )
     with tenant_transaction(engine, organization_id) as conn:
         query = (
             select(
@@ -130,7 +150,7 @@ def _load_pending(engine: Engine, organization_id: int, status: str, limit: int 
             .where(
                 qbo_push_queue.c.organization_id == organization_id,
                 qbo_push_queue.c.action == "create",
-                qbo_push_queue.c.status == status,
+                wanted,
             )
             .order_by(qbo_push_queue.c.id)
         )
@@ -311,10 +331,12 @@ class InvoicePusher:
             if problem:
                 self.counts.failed += 1
                 self.counts.errors.append(f"{candidate.invoice['invoice_number']}: {problem}")
+                cancelled = candidate.invoice["status"] == "cancelled"
                 self._finish(
                     candidate.queue_id,
                     "failed",
-                    error_code="validation",
+                    # a cancelled invoice stays out for good; other checks are made again
+                    error_code="cancelled" if cancelled else "validation",
                     error_message=problem,
                     attempts=qbo_push_queue.c.attempts + 1,
                 )
@@ -347,10 +369,26 @@ class InvoicePusher:
         try:
             answers = self.client.batch(operations, requestid=batch_id)
         except QboError as exc:
-            # unknown outcome (or QBO kept failing): the rows stay `sending`; the next run looks
-            # them up by DocNumber before sending again
             with self._lock:
                 self.counts.errors.append(f"batch of {len(chunk)}: {exc}")
+            if exc.temporary:
+                # unknown outcome (or QBO kept failing): the rows stay `sending`; the next run
+                # looks them up by DocNumber before sending them again
+                return
+            # QBO refused the whole request: nothing was created
+            with tenant_transaction(self.engine, self.organization_id, write=True) as conn:
+                conn.execute(
+                    update(qbo_push_queue)
+                    .where(qbo_push_queue.c.id.in_(ids))
+                    .values(
+                        status="failed",
+                        error_code=(exc.code or "error")[:16],
+                        error_message=str(exc),
+                        updated_at=datetime.now(UTC),
+                    )
+                )
+            with self._lock:
+                self.counts.failed += len(chunk)
             return
         conflicts = []
         with tenant_transaction(self.engine, self.organization_id, write=True) as conn:
