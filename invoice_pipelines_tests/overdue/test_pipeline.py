@@ -266,3 +266,28 @@ def test_two_runs_at_once_create_each_notice_once(pg_database):
     assert all(r.status == "SUCCESS" for r in results)
     assert sorted(levels_by_invoice(db, org)) == ids
     assert all(len(levels) == 1 for levels in levels_by_invoice(db, org).values())
+
+
+def test_notices_and_the_log_are_tenant_rows(pg_database):
+    """Row-level security: another organization's transaction sees none of them."""
+    from sqlalchemy import func, text
+
+    from invoice_pipelines.db.tables import dunning_notices
+
+    db = pg_database
+    org, stranger = db.new_organization(timezone="UTC"), db.new_organization(timezone="UTC")
+    invoice(db, org, customer(db, org), TODAY - timedelta(days=3))
+    run_overdue(db.engine, org["slug"], on=TODAY)
+    for table in (dunning_notices, dunning_runs):
+        with tenant_transaction(db.engine, stranger["id"]) as conn:
+            assert conn.execute(select(func.count()).select_from(table)).scalar_one() == 0
+        with tenant_transaction(db.engine, org["id"]) as conn:
+            assert conn.execute(select(func.count()).select_from(table)).scalar_one() == 1
+    with db.owner_engine.connect() as conn:
+        forced = conn.execute(
+            text(
+                "SELECT relname FROM pg_class WHERE relname IN ('dunning_notices', 'dunning_runs') "
+                "AND relrowsecurity AND relforcerowsecurity ORDER BY relname"
+            )
+        ).scalars()
+        assert list(forced) == ["dunning_notices", "dunning_runs"]
