@@ -257,7 +257,6 @@ class QueuedInvoiceJob(Config):
 
 
 class NewInvoiceJob(Config):
-    organization: str = Field(description="Organization slug or id the invoices belong to.")
     invoice_ids: list[int] = Field(description="Sales invoice ids, in the order to process them.")
     requested_by: str | None = Field(
         default=None,
@@ -286,6 +285,13 @@ class CommunicationsJobRequest(NewInvoiceJob):
 
 
 class InvoiceBatchConfig(Config):
+    # at the top of the op's config, where the run coordinator finds it: a launchpad run then
+    # carries the organization tag and waits for the organization's other runs like the rest
+    organization: str | None = Field(
+        default=None,
+        description="Organization slug or id: the invoices' organization for a new documents or "
+        "communications request (required there); with queued_job, the job's (checked if given).",
+    )
     request: QueuedInvoiceJob | DocumentsJobRequest | CommunicationsJobRequest = Field(
         discriminator="kind",
         description="Exactly one of: queued_job (a job of the queue), documents (write the "
@@ -319,7 +325,9 @@ def invoice_job_metadata(batch: BatchJob) -> dict:
     return metadata
 
 
-def _new_job(context: OpExecutionContext, engine, request) -> int:
+def _new_job(context: OpExecutionContext, engine, organization: str | None, request) -> int:
+    if not (organization or "").strip():
+        raise refused(f"A new {request.kind} request needs the organization.")
     who = request.requested_by or context.run.tags.get("dagster/user") or "launchpad"
     options = (
         {"combined_pdf": request.combined_pdf}
@@ -328,7 +336,7 @@ def _new_job(context: OpExecutionContext, engine, request) -> int:
     )
     return enqueue_invoice_job(
         engine,
-        request.organization.strip(),
+        organization.strip(),
         request.kind,
         request.invoice_ids,
         created_by=who,
@@ -355,8 +363,16 @@ def process_invoice_batch_job(
         if isinstance(config.request, QueuedInvoiceJob):
             job_id = get_batch_job(engine, config.request.batch_job_id).id
         else:
-            job_id = _new_job(context, engine, config.request)
+            job_id = _new_job(context, engine, config.organization, config.request)
         batch = get_batch_job(engine, job_id)
+        if (config.organization or "").strip() and config.organization.strip() not in (
+            batch.organization_slug,
+            str(batch.organization_id),
+        ):
+            raise refused(
+                f"Batch job {batch.id} belongs to organization {batch.organization_slug!r}, "
+                f"not {config.organization.strip()!r}."
+            )
     except UnknownBatchJob:
         raise refused(f"There is no batch job {config.request.batch_job_id}.") from None
     except BatchRequestError as exc:

@@ -12,7 +12,6 @@ from invoice_pipelines.db.tables import batch_jobs, customers
 from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.delivery import defs as delivery
 from invoice_pipelines.delivery.pipeline import SENDING_LOCK_NAMESPACE
-from invoice_pipelines.documents.batch import COMBINED_PDF_ACTION
 from invoice_pipelines.documents.pipeline import InProcessBuilder
 from invoice_pipelines.resources.database import Database
 from invoice_pipelines.resources.files import LocalFileStore
@@ -21,6 +20,7 @@ from invoice_pipelines.resources.messaging import TextMessageProvider
 from invoice_pipelines.resources.renderer import DocumentRenderer
 from invoice_pipelines.standins.smtp import SmtpSink
 from invoice_pipelines.tenants.partitions import ORGANIZATIONS_PARTITIONS_NAME
+from invoice_pipelines.tenants.run_coordinator import organization_in_run_config
 from invoice_pipelines_tests.billing.test_defs import refusal
 from invoice_pipelines_tests.documents.test_pipeline import SELLER
 from invoice_pipelines_tests.exports.books import customer, sales_invoice
@@ -146,28 +146,17 @@ def test_send_immediately_from_the_launchpad_sends_after_the_invoices_are_commit
 def test_a_documents_job_from_the_launchpad_records_the_combined_pdf(db, tmp_path):
     org, buyer = _org(db)
     ids = [sales_invoice(db.engine, org["id"], buyer) for _ in range(2)]
-    result = (
-        _defs(db, tmp_path)
-        .resolve_job_def("invoice_batch_job")
-        .execute_in_process(
-            run_config={
-                "ops": {
-                    delivery.OP: {
-                        "config": {
-                            "request": {
-                                "documents": {
-                                    "organization": org["slug"],
-                                    "invoice_ids": ids,
-                                    "combined_pdf": True,
-                                }
-                            }
-                        }
-                    }
-                }
-            },
-            instance=_instance(org["slug"]),
-        )
-    )
+    job = _defs(db, tmp_path).resolve_job_def("invoice_batch_job")
+
+    def config(organization: str | None) -> dict:
+        request = {"documents": {"invoice_ids": ids, "combined_pdf": True}}
+        return {
+            "ops": {delivery.OP: {"config": {"organization": organization, "request": request}}}
+        }
+
+    # the run coordinator finds the organization in the config: the run gets its tag and limit
+    assert organization_in_run_config(config(org["slug"])) == org["slug"]
+    result = job.execute_in_process(run_config=config(org["slug"]), instance=_instance(org["slug"]))
     assert result.success
     [event] = [
         e.event_specific_data.materialization
@@ -178,7 +167,10 @@ def test_a_documents_job_from_the_launchpad_records_the_combined_pdf(db, tmp_pat
     metadata = {k: v.value for k, v in event.metadata.items()}
     assert metadata["succeeded"] == 2 and metadata["combined_pdf_pages"] == 2
     assert metadata["combined_pdf"].endswith(".pdf") and metadata["combined_pdf_bytes"] > 1000
-    assert COMBINED_PDF_ACTION == "batch_job.combined_pdf"
+    refused = job.execute_in_process(
+        run_config=config(None), instance=_instance(org["slug"]), raise_on_error=False
+    )
+    assert refusal(refused) == "A new documents request needs the organization."
 
 
 def test_a_second_sender_of_an_organization_is_refused_in_one_sentence(pg_database, tmp_path):
