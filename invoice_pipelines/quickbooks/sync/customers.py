@@ -26,15 +26,15 @@ from invoice_pipelines.quickbooks.client import (
     MAX_BATCH,
     MAX_PAGE,
     QboClient,
-    batch_fault,
     parse_qbo_time,
     quote,
     request_id,
 )
-from invoice_pipelines.quickbooks.errors import DuplicateName, QboError, StaleObject
+from invoice_pipelines.quickbooks.errors import QboError, StaleObject
 from invoice_pipelines.quickbooks.sync.common import (
     CURSOR_OVERLAP,
     SyncCounts,
+    create_batch,
     fingerprint,
     held_local_ids,
     held_qbo_ids,
@@ -322,36 +322,9 @@ class CustomerSync:
 
     def _create_batch(self, rows: list[dict]) -> None:
         fps = {r["id"]: fingerprint(local_fields(r)) for r in rows}
-        operations = [
-            {"bId": str(r["id"]), "operation": "create", "Customer": to_qbo(local_fields(r))}
-            for r in rows
-        ]
-        batch_id = request_id("customers", self.organization_id, *(f"{i}:{fps[i]}" for i in fps))
-        try:
-            answers = self.client.batch(operations, requestid=batch_id)
-        except QboError as exc:
-            self.counts.failed += len(rows)
-            self.counts.errors.append(f"batch of {len(rows)} customers: {exc}")
-            return
-        duplicates = []
-        with tenant_transaction(self.engine, self.organization_id, write=True) as conn:
-            for row in rows:
-                answer = answers.get(str(row["id"]), {})
-                fault = batch_fault(answer) if answer else QboError("no answer for this customer")
-                if fault is None and "Customer" in answer:
-                    save_mapping(
-                        conn,
-                        self.organization_id,
-                        "customer",
-                        row["id"],
-                        answer["Customer"],
-                        local_fingerprint=fps[row["id"]],
-                    )
-                    self.counts.pushed += 1
-                elif isinstance(fault, DuplicateName):
-                    duplicates.append(row)
-                else:
-                    self._failed(row, str(fault))
+        duplicates = create_batch(
+            self, "customer", "Customer", rows, lambda r: to_qbo(local_fields(r)), fps
+        )
         for row in duplicates:
             self._link_duplicate(row, fps[row["id"]])
 

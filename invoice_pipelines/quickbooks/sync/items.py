@@ -19,14 +19,14 @@ from invoice_pipelines.quickbooks.client import (
     MAX_BATCH,
     MAX_PAGE,
     QboClient,
-    batch_fault,
     quote,
     request_id,
 )
-from invoice_pipelines.quickbooks.errors import DuplicateName, QboError, StaleObject
+from invoice_pipelines.quickbooks.errors import QboError, StaleObject
 from invoice_pipelines.quickbooks.sync.common import (
     CURSOR_OVERLAP,
     SyncCounts,
+    create_batch,
     fingerprint,
     import_pages,
     mappings_by_local_id,
@@ -219,36 +219,9 @@ class ItemSync:
 
     def _create_batch(self, rows: list[dict]) -> None:
         fps = {r["id"]: fingerprint(owned_by_us(r)) for r in rows}
-        operations = [
-            {"bId": str(r["id"]), "operation": "create", "Item": to_qbo(r, self.settings)}
-            for r in rows
-        ]
-        batch_id = request_id("items", self.organization_id, *(f"{i}:{fps[i]}" for i in fps))
-        try:
-            answers = self.client.batch(operations, requestid=batch_id)
-        except QboError as exc:
-            self.counts.failed += len(rows)
-            self.counts.errors.append(f"batch of {len(rows)} items: {exc}")
-            return
-        duplicates = []
-        with tenant_transaction(self.engine, self.organization_id, write=True) as conn:
-            for row in rows:
-                answer = answers.get(str(row["id"]), {})
-                fault = batch_fault(answer) if answer else QboError("no answer for this item")
-                if fault is None and "Item" in answer:
-                    save_mapping(
-                        conn,
-                        self.organization_id,
-                        "item",
-                        row["id"],
-                        answer["Item"],
-                        local_fingerprint=fps[row["id"]],
-                    )
-                    self.counts.pushed += 1
-                elif isinstance(fault, DuplicateName):
-                    duplicates.append(row)
-                else:
-                    self._failed(row, str(fault))
+        duplicates = create_batch(
+            self, "item", "Item", rows, lambda r: to_qbo(r, self.settings), fps
+        )
         for row in duplicates:
             found = self.client.query_all("Item", f"Name = {quote(row['name'])}", order_by="")
             if not found:
