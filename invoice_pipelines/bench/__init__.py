@@ -17,8 +17,9 @@ SCENARIOS: dict[str, str] = {
     "batch-invoicing": "invoice_pipelines.bench.batch_invoicing",
     "export": "invoice_pipelines.bench.export",
     "documents": "invoice_pipelines.bench.documents",
-    "overdue": "invoice_pipelines.bench.overdue",
     "qbo-push": "invoice_pipelines.bench.qbo_push",
+    "overdue": "invoice_pipelines.bench.overdue",
+    "tenants": "invoice_pipelines.bench.tenants",
 }
 
 

@@ -93,7 +93,11 @@ from invoice_pipelines.db.tenancy import (
 )
 from invoice_pipelines.db.types import utcnow
 from invoice_pipelines.resources.database import Database
-from invoice_pipelines.tenants.partitions import organization_tags, organizations_partitions
+from invoice_pipelines.tenants.partitions import (
+    ORGANIZATIONS_PARTITIONS_NAME,
+    organizations_partitions,
+    partition_run_tags,
+)
 from invoice_pipelines.tenants.refusals import refused
 
 BATCH_JOB_TAG = "invoice_pipelines/batch_job"
@@ -537,8 +541,14 @@ def _run_request(job_id: int, slug: str, run_key: str) -> RunRequest:
                 )
             }
         ),
-        tags={**organization_tags(slug), BATCH_JOB_TAG: str(job_id)},
+        tags={**partition_run_tags(slug), BATCH_JOB_TAG: str(job_id)},
     )
+
+
+def _next_cursor_id(last_id: int, requested: list[int], waiting: list[int]) -> int:
+    """The cursor moves past what was requested, but never past a job that still waits."""
+    after = max([last_id, *requested])
+    return max(last_id, min(after, min(waiting) - 1)) if waiting else after
 
 
 # by name, not the job object: Definitions binds the shared resources to the job and rebuilds a
@@ -569,6 +579,11 @@ def batch_jobs_sensor(context: SensorEvaluationContext, database: Database):
         exclude_ids=launched,
         kinds=INVOICING_KINDS,  # documents and communications: invoice_batch_jobs_sensor
     )
+    # A job of an organization whose partition organizations_sensor has not added yet waits for
+    # a later tick (the cursor stays before it); a run for an unknown partition would fail.
+    known = set(context.instance.get_dynamic_partitions(ORGANIZATIONS_PARTITIONS_NAME))
+    waiting = [q.id for q in queued if q.organization_slug not in known]
+    queued = [q for q in queued if q.organization_slug in known]
     requests = [_run_request(q.id, q.organization_slug, f"batch-job-{q.id}") for q in queued]
     for q in processing_jobs(engine, kinds=INVOICING_KINDS):
         if not q.runner:
@@ -582,7 +597,11 @@ def batch_jobs_sensor(context: SensorEvaluationContext, database: Database):
             )
     launched.update({q.id: now.isoformat() for q in queued})
     cursor = json.dumps(
-        {"last_id": max([last_id, *(q.id for q in queued)]), "launched": launched}, sort_keys=True
+        {
+            "last_id": _next_cursor_id(last_id, [q.id for q in queued], waiting),
+            "launched": launched,
+        },
+        sort_keys=True,
     )
     if not requests:
         context.update_cursor(cursor)

@@ -37,8 +37,8 @@ from invoice_pipelines.resources.files import FileStore
 from invoice_pipelines.resources.renderer import DocumentRenderer
 from invoice_pipelines.tenants.partitions import (
     ORGANIZATIONS_PARTITIONS_NAME,
-    organization_tags,
     organizations_partitions,
+    partition_run_tags,
 )
 from invoice_pipelines.tenants.refusals import organization_or_refuse
 
@@ -185,7 +185,7 @@ def documents_sensor(context: SensorEvaluationContext, database: Database):
         RunRequest(
             run_key=f"documents-{slug}-{newest}",
             partition_key=slug,
-            tags=organization_tags(slug),
+            tags=partition_run_tags(slug),
         )
         for slug, newest, _ in waiting
         if slug in known

@@ -364,6 +364,16 @@ def previous_month(moment: datetime) -> str:
 
 
 ORGANIZATIONS_PER_RUN = 10
+# With many organizations the runs grow instead of their number: at 10,000 organizations, 100 runs
+# of 100 (1,000 runs of 10 would queue for hours behind the instance's run limit and flood the
+# Runs page on the 1st of every month).
+MAX_RUNS_PER_TICK = 100
+
+
+def organizations_per_run(organizations: int) -> int:
+    return max(ORGANIZATIONS_PER_RUN, -(-organizations // MAX_RUNS_PER_TICK))
+
+
 RANGE_START_TAG = "dagster/asset_partition_range_start"
 RANGE_END_TAG = "dagster/asset_partition_range_end"
 
@@ -375,7 +385,8 @@ RANGE_END_TAG = "dagster/asset_partition_range_end"
     job=export_job,
     default_status=DefaultScheduleStatus.RUNNING,
     description="On the 1st at 03:00 (Berlin), exports the month before for every organization, "
-    f"both directions: one run per {ORGANIZATIONS_PER_RUN} organizations.",
+    f"both directions: one run per {ORGANIZATIONS_PER_RUN} organizations (more per run beyond "
+    f"{ORGANIZATIONS_PER_RUN * MAX_RUNS_PER_TICK} organizations: at most {MAX_RUNS_PER_TICK} runs).",
 )
 def monthly_exports_schedule(context: ScheduleEvaluationContext):
     period = previous_month(context.scheduled_execution_time or datetime.now(UTC))
@@ -384,8 +395,9 @@ def monthly_exports_schedule(context: ScheduleEvaluationContext):
     if not slugs:
         return SkipReason("No organizations yet.")
     requests = []
-    for number, first in enumerate(range(0, len(slugs), ORGANIZATIONS_PER_RUN)):
-        batch = slugs[first : first + ORGANIZATIONS_PER_RUN]
+    per_run = organizations_per_run(len(slugs))
+    for number, first in enumerate(range(0, len(slugs), per_run)):
+        batch = slugs[first : first + per_run]
         requests.append(
             RunRequest(
                 run_key=f"{period}-batch-{number}",

@@ -59,8 +59,8 @@ from invoice_pipelines.resources.storage import UploadStore
 from invoice_pipelines.settings import positive_number
 from invoice_pipelines.tenants.partitions import (
     ORGANIZATIONS_PARTITIONS_NAME,
-    organization_tags,
     organizations_partitions,
+    partition_run_tags,
 )
 from invoice_pipelines.tenants.refusals import refused
 
@@ -247,7 +247,7 @@ def intake_run_request(slug: str, document_ids: list[int], run_key: str) -> RunR
         run_config=RunConfig(
             ops={"incoming_invoices": IncomingInvoicesConfig(document_ids=document_ids)}
         ),
-        tags=organization_tags(slug),
+        tags=partition_run_tags(slug),  # upload_sensor asks only for known organizations
     )
 
 

@@ -14,3 +14,19 @@ ORGANIZATION_TAG = "invoice_pipelines/organization"
 
 def organization_tags(slug: str) -> dict[str, str]:
     return {ORGANIZATION_TAG: slug}
+
+
+# Dagster's own run tag for the partition of a run ("dagster/partition").
+PARTITION_TAG = "dagster/partition"
+
+
+def partition_run_tags(slug: str) -> dict[str, str]:
+    """Tags of a run request for an organization's partition that the sensor has checked exists.
+
+    Sensors read the partition keys once per tick (`get_dynamic_partitions`) and request runs only
+    for known organizations. With the partition tag already set, Dagster takes the request's
+    partition as resolved instead of looking the key up again, which on dagster-postgres is one
+    new connection and query per request: about 30 ms each, 4.5 s for 150 run requests, the
+    largest part of a busy tick at 10,000 organizations (`bench tenants`).
+    """
+    return {**organization_tags(slug), PARTITION_TAG: slug}

@@ -102,7 +102,16 @@ def refusal(result) -> str:
     return data.user_failure_data.description
 
 
-def tick(db, instance, cursor=None):
+def tick(db, instance, cursor=None, *, partitions=True):
+    """One sensor tick; with `partitions`, organizations_sensor has added every organization's
+    partition before it (as it does within 30 s of an organization's creation)."""
+    if partitions:
+        with system_transaction(db.engine) as conn:
+            slugs = conn.execute(select(organizations.c.slug)).scalars().all()
+        known = set(instance.get_dynamic_partitions(ORGANIZATIONS_PARTITIONS_NAME))
+        instance.add_dynamic_partitions(
+            ORGANIZATIONS_PARTITIONS_NAME, [s for s in slugs if s not in known]
+        )
     with build_sensor_context(instance=instance, cursor=cursor, resources=resources(db)) as context:
         return batch_jobs_sensor(context), context
 
@@ -147,6 +156,29 @@ def test_a_pending_job_gets_exactly_one_run_request_tagged_with_its_organization
     again, _ = tick(db, instance, cursor=result.cursor)
     assert requests_for(again, {job_id}) == []
     assert json.loads(result.cursor)["last_id"] >= job_id
+
+
+def test_a_job_waits_for_its_organizations_partition_without_holding_back_others(db):
+    """A job of an organization organizations_sensor has not added yet is not requested (its run
+    would fail on an unknown partition) and is launched once the partition exists; other
+    organizations' jobs go ahead meanwhile. Requests carry Dagster's partition tag."""
+    early, late = make_shop(db), make_shop(db)
+    instance = DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions(ORGANIZATIONS_PARTITIONS_NAME, [early.org["slug"]])
+    waiting = enqueue_sales_orders(db.engine, late.org["slug"], order_ids=late.add_orders(1))
+    ready = enqueue_sales_orders(db.engine, early.org["slug"], order_ids=early.add_orders(1))
+
+    first, _ = tick(db, instance, partitions=False)
+    assert requests_for(first, {waiting}) == []
+    [request] = requests_for(first, {ready})
+    assert request.partition_key == early.org["slug"]
+    assert request.tags["dagster/partition"] == early.org["slug"]
+
+    instance.add_dynamic_partitions(ORGANIZATIONS_PARTITIONS_NAME, [late.org["slug"]])
+    second, _ = tick(db, instance, cursor=first.cursor, partitions=False)
+    [request] = requests_for(second, {waiting})
+    assert request.tags[ORGANIZATION_TAG] == request.tags["dagster/partition"] == late.org["slug"]
+    assert requests_for(second, {ready}) == []  # requested once
 
 
 def test_a_job_committed_late_below_the_cursor_is_still_launched(db):

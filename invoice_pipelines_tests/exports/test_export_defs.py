@@ -154,6 +154,29 @@ def test_the_monthly_schedule_exports_last_month_in_batches_of_organizations(db,
     }
 
 
+def test_with_thousands_of_organizations_runs_grow_instead_of_their_number():
+    slugs = [f"org-{i:05d}" for i in range(2_501)]
+    with instance_for_test() as instance:
+        instance.add_dynamic_partitions("organizations", slugs)
+        with build_schedule_context(
+            instance=instance, scheduled_execution_time=datetime(2027, 1, 1, 3, tzinfo=UTC)
+        ) as context:
+            requests = export_defs.monthly_exports_schedule(context)
+    # 26 organizations per run (2,501 / 100 rounded up): 97 runs, never more than 100
+    assert len(requests) == 97
+    ranges = [(r.tags[RANGE_START], r.tags[RANGE_END]) for r in requests]
+    # consecutive, non-overlapping ranges of 26 organizations that cover every one exactly once
+    covered = []
+    for start, end in ranges:
+        first, last = slugs.index(start.split("|")[1]), slugs.index(end.split("|")[1])
+        covered += slugs[first : last + 1]
+    assert covered == slugs
+    assert {
+        len(range(slugs.index(s.split("|")[1]), slugs.index(e.split("|")[1]) + 1))
+        for s, e in ranges[:-1]
+    } == {26}
+
+
 def test_one_refused_organization_does_not_stop_the_others_of_a_run(db, tmp_path):
     good = db.new_organization(**DATEV)
     bad = db.new_organization(**{**DATEV, "datev_berater_nr": 5})
