@@ -222,12 +222,15 @@ class QboClient:
         finally:
             self.limiter.release(ticket)
         if response.status_code >= 400:
-            raise error_from_response(
+            error = error_from_response(
                 response.status_code,
                 response.headers.get("content-type", ""),
                 response.text,
                 retry_after=_retry_after(response.headers.get("retry-after")),
             )
+            if isinstance(error, Throttled):
+                self.limiter.forget(ticket)
+            raise error
         try:
             data = decode_json(response.content)
         except ValueError:

@@ -116,6 +116,12 @@ class RealmLimiter:
             self._in_flight.release()
             raise
 
+    def forget(self, ticket: list) -> None:
+        """A request QBO refused with 429 did not count there: it stops counting here too."""
+        with self._lock:
+            if ticket in self._entries:
+                self._entries.remove(ticket)
+
     def release(self, ticket: list | None = None) -> None:
         if ticket is not None:
             with self._lock:
