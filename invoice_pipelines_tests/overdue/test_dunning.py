@@ -6,7 +6,7 @@ from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from invoice_pipelines.overdue.dunning import (
@@ -72,6 +72,7 @@ def test_a_negative_day_count_is_a_friendly_reminder_before_the_due_date():
     )
 
 
+@settings(deadline=None)
 @given(amount=amounts, fixed=st.decimals(min_value=0, max_value=100, places=2), pct=percents)
 def test_fee_is_fixed_plus_percent_of_the_open_amount_rounded_once(amount, fixed, pct):
     level = parse_settings(
@@ -82,6 +83,7 @@ def test_fee_is_fixed_plus_percent_of_the_open_amount_rounded_once(amount, fixed
     assert isinstance(fee, Decimal) and fee.as_tuple().exponent == -2
 
 
+@settings(deadline=None)
 @given(amount=amounts, rate=percents, days=st.integers(min_value=0, max_value=3000))
 def test_interest_is_per_day_on_the_open_amount(amount, rate, days):
     interest = default_interest(amount, rate, days)
@@ -90,6 +92,7 @@ def test_interest_is_per_day_on_the_open_amount(amount, rate, days):
     assert abs(interest - exact) <= Decimal("0.005")
 
 
+@settings(deadline=None)
 @given(
     amount=amounts,
     rate=st.decimals(min_value=Decimal("0.01"), max_value=Decimal("25"), places=2),

@@ -8,7 +8,7 @@ import sys
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from invoice_pipelines.overdue.scheduling import schedule_settings
@@ -31,6 +31,7 @@ def test_the_default_is_daily_at_midnight_utc():
     assert settings.period() == timedelta(days=1)
 
 
+@settings(deadline=None)
 @given(hours=st.integers(min_value=1, max_value=24 * 14))
 def test_every_interval_of_one_hour_or_more_runs_exactly_that_often(hours):
     settings = _settings(SCHEDULER_SCHEDULE_TYPE="interval", SCHEDULER_SCHEDULE_VALUE=str(hours))
@@ -53,6 +54,7 @@ def _matches_cron(cron: str, moment: datetime) -> bool:
     return moment.hour == int(hour)
 
 
+@settings(deadline=None)
 @given(
     hours=st.integers(max_value=0)
     | st.text(min_size=1, max_size=8).filter(lambda s: not s.strip().isdigit())
@@ -62,6 +64,7 @@ def test_an_interval_below_one_hour_or_not_whole_hours_is_refused(hours):
         _settings(SCHEDULER_SCHEDULE_TYPE="interval", SCHEDULER_SCHEDULE_VALUE=str(hours))
 
 
+@settings(deadline=None)
 @given(
     minute=st.integers(min_value=0, max_value=59),
     hour=st.integers(min_value=0, max_value=23),
