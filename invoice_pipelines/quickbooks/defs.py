@@ -125,7 +125,15 @@ def _sync(
             raise Failure(str(exc), allow_retries=False) from exc
         try:
             with realm_lease(engine, org["id"], context.run.run_id):
-                counts = work(engine, org["id"], client)
+                if work in (sync_customers, sync_items):
+                    # the first sync of an organization is its initial import: say how far it is
+
+                    def progress(done: int, slug: str = slug) -> None:
+                        context.log.info(f"{slug}: initial import, {done} records read")
+
+                    counts = work(engine, org["id"], client, progress=progress)
+                else:
+                    counts = work(engine, org["id"], client)
         except (QboError, RealmBusy) as exc:
             # one organization's refused token or QBO outage never stops the others of the run
             refused.append(f"{slug}: {exc}")

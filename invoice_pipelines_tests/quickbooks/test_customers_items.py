@@ -222,3 +222,14 @@ def test_an_item_whose_name_exists_in_qbo_is_linked_not_created_twice(qbo):
     names = [r["Name"] for r in qbo.sim.records(qbo.realm, "Item")]
     assert names.count("Item HOUR") == 1
     assert qbo.mapping("item", item) is not None
+
+
+def test_deactivated_here_is_deactivated_in_qbo_and_stays_so(qbo):
+    closed = qbo.add_customer("Aufgelöst KG")
+    _sync(qbo)
+    _edit_locally(qbo, closed, datetime.now(UTC), active=False)
+    _sync(qbo)
+    assert _qbo_customer(qbo, closed)["Active"] is False
+    counts = _sync(qbo)
+    assert (counts.pushed, counts.pulled) == (0, 0)
+    assert _customer(qbo, closed)["active"] is False

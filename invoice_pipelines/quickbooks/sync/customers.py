@@ -107,6 +107,7 @@ class CustomerSync:
         client: QboClient,
         *,
         skew: timedelta | None = None,
+        progress=None,
     ) -> None:
         self.engine = engine
         self.organization_id = organization_id
@@ -116,6 +117,7 @@ class CustomerSync:
             timedelta(seconds=float(configured)) if configured is not None else DEFAULT_SKEW
         )
         self.counts = SyncCounts()
+        self.progress = progress  # called with the records read so far by the initial import
 
     def _local_rows(self, conn) -> dict[int, dict]:
         return {
@@ -156,7 +158,7 @@ class CustomerSync:
     def pull(self) -> None:
         state = read_cursor(self.engine, self.organization_id, "customer")
         if not state["import_done"]:
-            self.initial_import()
+            self.initial_import(progress=self.progress)
             state = read_cursor(self.engine, self.organization_id, "customer")
         cursor = state["cursor"]
         changes = self.client.changes("Customer", cursor - CURSOR_OVERLAP if cursor else None)

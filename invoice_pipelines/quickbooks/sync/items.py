@@ -54,12 +54,15 @@ def to_qbo(row: dict, settings: dict) -> dict:
 
 
 class ItemSync:
-    def __init__(self, engine: Engine, organization_id: int, client: QboClient) -> None:
+    def __init__(
+        self, engine: Engine, organization_id: int, client: QboClient, progress=None
+    ) -> None:
         self.engine = engine
         self.organization_id = organization_id
         self.client = client
         self.settings = getattr(client, "connection_settings", {}) or {}
         self.counts = SyncCounts()
+        self.progress = progress  # called with the records read so far by the initial import
 
     def _local(self, conn) -> dict[int, dict]:
         return {
@@ -72,7 +75,7 @@ class ItemSync:
     def pull(self) -> None:
         state = read_cursor(self.engine, self.organization_id, "item")
         if not state["import_done"]:
-            self.initial_import()
+            self.initial_import(progress=self.progress)
             state = read_cursor(self.engine, self.organization_id, "item")
         cursor = state["cursor"]
         changes = self.client.changes("Item", cursor - CURSOR_OVERLAP if cursor else None)
@@ -248,5 +251,5 @@ class ItemSync:
         return self.counts
 
 
-def sync_items(engine: Engine, organization_id: int, client: QboClient) -> SyncCounts:
-    return ItemSync(engine, organization_id, client).run()
+def sync_items(engine: Engine, organization_id: int, client: QboClient, **kwargs) -> SyncCounts:
+    return ItemSync(engine, organization_id, client, **kwargs).run()
