@@ -12,24 +12,33 @@ PORT ?= 3000
 BENCH_ORDERS ?= 5000
 BENCH_DOCS ?= 200
 
-.PHONY: install system-packages run migrate seed-demo test lint format bench clean screenshots
+.PHONY: install system-packages run migrate seed-demo test lint format bench clean screenshots lock
 
 install: system-packages $(STAMP)
 
 system-packages:
 	@scripts/ensure-system-packages.sh
 
-# reinstall when the dependency list changes; uv when present (seconds), pip otherwise
-$(STAMP): pyproject.toml
+# Exactly the versions in requirements.lock (generated from pyproject.toml by `make lock`, with
+# hashes), then the project itself without dependencies: a fresh machine, CI and the container
+# image install the same set every time. uv when present (seconds), pip otherwise.
+$(STAMP): pyproject.toml requirements.lock
 	@if command -v uv >/dev/null 2>&1; then
 	  [ -x $(BIN)/python ] || uv venv -q -p "$(PYTHON)" $(VENV)
-	  uv pip install -q -p $(BIN)/python -e '.[dev]'
+	  uv pip sync -q -p $(BIN)/python --require-hashes requirements.lock
+	  uv pip install -q -p $(BIN)/python --no-deps -e .
 	else
 	  [ -x $(BIN)/python ] || "$(PYTHON)" -m venv $(VENV)
 	  $(BIN)/python -m pip install -q --upgrade pip
-	  $(BIN)/python -m pip install -q -e '.[dev]'
+	  $(BIN)/python -m pip install -q --require-hashes -r requirements.lock
+	  $(BIN)/python -m pip install -q --no-deps -e .
 	fi
 	@touch $(STAMP)
+
+# after a change of the dependencies in pyproject.toml: resolve and pin them again (needs uv)
+lock:
+	uv pip compile pyproject.toml --extra dev --python-version 3.11 --generate-hashes -q \
+	  --custom-compile-command "make lock" -o requirements.lock
 
 migrate: install
 	$(BIN)/invoice-pipelines migrate
