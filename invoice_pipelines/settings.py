@@ -116,6 +116,11 @@ SETTINGS: tuple[Setting, ...] = (
         "organization is connected).",
     ),
     Setting(
+        "INVOICE_PIPELINES_QBO_WEBHOOK_TOKEN",
+        "",
+        "Verifier token of the app's QBO webhooks (`qbo-webhooks` refuses unsigned bodies).",
+    ),
+    Setting(
         "INVOICE_PIPELINES_QBO_MINOR_VERSION",
         "75",
         "QBO API minorversion sent on every call (75 is the lowest Intuit still serves).",

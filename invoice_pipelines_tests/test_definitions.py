@@ -42,6 +42,7 @@ EXPECTED_SENSORS = {
     "batch_jobs_sensor",
     "documents_sensor",
     "qbo_push_sensor",
+    "qbo_webhook_sensor",
     "invoice_batch_jobs_sensor",
 }
 EXPECTED_SCHEDULES = {

@@ -821,6 +821,8 @@ qbo_cursors = Table(
     # initial import: rows read so far (a resumed import goes on from here)
     Column("imported", Integer, nullable=False, server_default="0"),
     Column("import_done", Boolean, nullable=False, server_default=text("false")),
+    # a webhook asked for a pull of this entity (qbo_webhook_sensor launches it)
+    Column("pull_requested_at", UtcDateTime),
     Column("updated_at", UtcDateTime, nullable=False, server_default=NOW, onupdate=utcnow),
 )
 

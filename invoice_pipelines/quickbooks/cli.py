@@ -56,6 +56,14 @@ def add_commands(sub) -> None:
     p.add_argument("--page-size", type=int, default=1000)
     p.set_defaults(func=run_import)
 
+    p = sub.add_parser(
+        "qbo-webhooks",
+        help="receive QuickBooks webhooks (POST /qbo/webhooks): each asks for a pull",
+    )
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8766)
+    p.set_defaults(func=run_webhooks)
+
     p = sub.add_parser("qbo-conflicts", help="list QuickBooks sync conflicts (open ones first)")
     p.add_argument("--org", help="organization id or slug; default: every organization")
     p.add_argument("--all", action="store_true", help="resolved ones too")
@@ -256,4 +264,25 @@ def run_resolve(args: argparse.Namespace) -> int:
             print(f"invoice-pipelines: {exc}", file=sys.stderr)
             return 2
     print(json.dumps(result, default=str))
+    return 0
+
+
+def run_webhooks(args: argparse.Namespace) -> int:
+    from invoice_pipelines.db.engine import make_engine
+    from invoice_pipelines.quickbooks.webhooks import receiver
+    from invoice_pipelines.settings import env
+
+    token = env("INVOICE_PIPELINES_QBO_WEBHOOK_TOKEN")
+    if not token:
+        print("invoice-pipelines: set INVOICE_PIPELINES_QBO_WEBHOOK_TOKEN", file=sys.stderr)
+        return 2
+    server = receiver(make_engine(), token, args.host, args.port)
+    host, port = server.server_address[:2]
+    print(json.dumps({"url": f"http://{host}:{port}/qbo/webhooks"}), flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
     return 0

@@ -52,6 +52,7 @@ from invoice_pipelines.catalog import OWNERS
 from invoice_pipelines.db.tables import (
     organizations,
     qbo_connections,
+    qbo_cursors,
     qbo_push_queue,
     sales_invoices,
 )
@@ -451,6 +452,45 @@ def qbo_push_sensor(context: SensorEvaluationContext, database: Database):
     return requests
 
 
+PULL_JOBS = {
+    "customer": "qbo_customers_job",
+    "item": "qbo_items_job",
+    "payment": "qbo_payments_job",
+}
+
+
+@sensor(
+    jobs=[qbo_customers_job, qbo_items_job, qbo_payments_job],
+    minimum_interval_seconds=30,
+    default_status=DefaultSensorStatus.RUNNING,
+    description="Every 30 s: launches the pull a QuickBooks webhook asked for (customers, items "
+    "or payments of one organization; run key: the organization, the pull and the request's "
+    "time). The receiver is `invoice-pipelines qbo-webhooks`.",
+)
+def qbo_webhook_sensor(context: SensorEvaluationContext, database: Database):
+    known = set(context.instance.get_dynamic_partitions(ORGANIZATIONS_PARTITIONS_NAME))
+    with system_transaction(database.get_engine()) as conn:
+        wanted = conn.execute(
+            select(organizations.c.slug, qbo_cursors.c.entity, qbo_cursors.c.pull_requested_at)
+            .join(organizations, organizations.c.id == qbo_cursors.c.organization_id)
+            .where(qbo_cursors.c.pull_requested_at.is_not(None))
+            .order_by(organizations.c.slug, qbo_cursors.c.entity)
+        ).all()
+    requests = [
+        RunRequest(
+            run_key=f"qbo-webhook-{slug}-{entity}-{requested.isoformat()}",
+            job_name=PULL_JOBS[entity],
+            partition_key=slug,
+            tags=organization_tags(slug),
+        )
+        for slug, entity, requested in wanted
+        if slug in known and entity in PULL_JOBS
+    ]
+    if not requests:
+        return SkipReason("No webhook asked for a QuickBooks pull.")
+    return requests
+
+
 class ResolveConflictConfig(Config):
     organization: str = Field(description="Organization slug or id.")
     conflict_id: int = Field(description="The open sync_conflicts row (qbo-conflicts lists them).")
@@ -513,5 +553,5 @@ defs = Definitions(
         qbo_items_schedule,
         qbo_checks_schedule,
     ],
-    sensors=[qbo_push_sensor],
+    sensors=[qbo_push_sensor, qbo_webhook_sensor],
 )

@@ -371,3 +371,16 @@ def create_batch(sync, entity: str, qbo_entity: str, rows: list[dict], body, fps
             else:
                 sync._failed(row, str(fault))
     return duplicates
+
+
+def clear_pull_request(conn: Connection, organization_id: int, entity: str, started: datetime):
+    """A pull that started after a webhook's request has served it."""
+    conn.execute(
+        update(qbo_cursors)
+        .where(
+            qbo_cursors.c.organization_id == organization_id,
+            qbo_cursors.c.entity == entity,
+            qbo_cursors.c.pull_requested_at <= started,
+        )
+        .values(pull_requested_at=None)
+    )

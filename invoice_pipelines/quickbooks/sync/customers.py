@@ -34,6 +34,7 @@ from invoice_pipelines.quickbooks.errors import QboError, StaleObject
 from invoice_pipelines.quickbooks.sync.common import (
     CURSOR_OVERLAP,
     SyncCounts,
+    clear_pull_request,
     create_batch,
     fingerprint,
     held_local_ids,
@@ -156,6 +157,7 @@ class CustomerSync:
     # -- pull ---------------------------------------------------------------------------------
 
     def pull(self) -> None:
+        started = datetime.now(UTC)
         state = read_cursor(self.engine, self.organization_id, "customer")
         if not state["import_done"]:
             self.initial_import(progress=self.progress)
@@ -167,6 +169,7 @@ class CustomerSync:
             write_cursor(
                 conn, self.organization_id, "customer", cursor=newest(changes.records, cursor)
             )
+            clear_pull_request(conn, self.organization_id, "customer", started)
         for row, record in pushes:
             self._push_update(row, str(record["SyncToken"]))
 

@@ -9,6 +9,7 @@ the same name is the same item.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from decimal import Decimal
 
 from sqlalchemy import Engine, insert, select, update
@@ -26,6 +27,7 @@ from invoice_pipelines.quickbooks.errors import QboError, StaleObject
 from invoice_pipelines.quickbooks.sync.common import (
     CURSOR_OVERLAP,
     SyncCounts,
+    clear_pull_request,
     create_batch,
     fingerprint,
     import_pages,
@@ -73,6 +75,7 @@ class ItemSync:
         }
 
     def pull(self) -> None:
+        started = datetime.now(UTC)
         state = read_cursor(self.engine, self.organization_id, "item")
         if not state["import_done"]:
             self.initial_import(progress=self.progress)
@@ -82,6 +85,7 @@ class ItemSync:
         with tenant_transaction(self.engine, self.organization_id, write=True) as conn:
             self._apply_records(conn, changes.records)
             write_cursor(conn, self.organization_id, "item", cursor=newest(changes.records, cursor))
+            clear_pull_request(conn, self.organization_id, "item", started)
 
     def initial_import(self, page_size: int = MAX_PAGE, progress=None) -> None:
         """Every QBO item, page by page, resumable (see customers.CustomerSync.initial_import)."""

@@ -16,7 +16,7 @@ Cancelled invoices and invoices voided in QBO are left alone.
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
 from decimal import Decimal
 
 from sqlalchemy import Engine, bindparam, select, update
@@ -27,6 +27,7 @@ from invoice_pipelines.quickbooks.client import QboClient, quote
 from invoice_pipelines.quickbooks.sync.common import (
     CURSOR_OVERLAP,
     SyncCounts,
+    clear_pull_request,
     mappings_by_qbo_id,
     newest,
     read_cursor,
@@ -89,6 +90,7 @@ def _flag(conn, organization_id, mapping, state, record, invoice, counts) -> Non
 
 def pull_payments(engine: Engine, organization_id: int, client: QboClient) -> SyncCounts:
     counts = SyncCounts()
+    started = datetime.now(UTC)
     cursor = read_cursor(engine, organization_id, "payment")["cursor"]
     since = cursor - CURSOR_OVERLAP if cursor else None
     changes = client.changes("Invoice", since)
@@ -186,5 +188,6 @@ def pull_payments(engine: Engine, organization_id: int, client: QboClient) -> Sy
                 invoice = invoices.get(mapping["local_id"]) or {"id": mapping["local_id"]}
                 _flag(conn, organization_id, mapping, "deleted", {"Id": qbo_id}, invoice, counts)
         write_cursor(conn, organization_id, "payment", cursor=newest(changes.records, cursor))
+        clear_pull_request(conn, organization_id, "payment", started)
     counts.pulled = len(invoice_rows)
     return counts

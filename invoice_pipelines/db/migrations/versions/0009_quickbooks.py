@@ -110,6 +110,7 @@ def upgrade() -> None:
         sa.Column("cursor", UtcDateTime),
         sa.Column("imported", sa.Integer, nullable=False, server_default="0"),
         sa.Column("import_done", sa.Boolean, nullable=False, server_default=sa.text("false")),
+        sa.Column("pull_requested_at", UtcDateTime),
         sa.Column("updated_at", UtcDateTime, nullable=False, server_default=NOW),
         sa.PrimaryKeyConstraint("organization_id", "entity", name="pk_qbo_cursors"),
     )
