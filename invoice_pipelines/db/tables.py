@@ -446,6 +446,7 @@ deliveries = Table(
 )
 
 DUNNING_RUN_STATUSES = ("RUNNING", "SUCCESS", "PARTIAL", "FAILED")
+NOTICE_DELIVERY_STATUSES = ("pending", "sending", "sent", "failed", "unknown")
 
 # A dunning notice: one per invoice and level, whoever runs at the same time (the unique key is the
 # guarantee, not the code). Fees and interest are recorded here, never on the invoice: `fee` and
@@ -477,8 +478,25 @@ dunning_notices = Table(
     Column("language", String(5), nullable=False),
     Column("dunning_run_id", Id),
     Column("dagster_run_id", String(64)),
+    # e-mail delivery when the organization enables it (NULL: an in-app notice only): pending ->
+    # sending (committed before the message leaves) -> sent | failed; a notice left sending by a
+    # dead run becomes unknown and is never sent again on its own (at most once)
+    Column("delivery_status", String(16)),
+    Column("recipient", String(255)),
+    Column("message_id", String(255)),
+    Column("delivery_error", Text),
+    Column("delivery_started_at", UtcDateTime),
+    Column("sent_at", UtcDateTime),
     Column("created_at", UtcDateTime, nullable=False, server_default=NOW),
     UniqueConstraint("sales_invoice_id", "level"),
+    CheckConstraint(_in("delivery_status", NOTICE_DELIVERY_STATUSES), name="delivery_status"),
+    Index(
+        "ix_dunning_notices_org_delivery",
+        "organization_id",
+        "delivery_status",
+        postgresql_where=text("delivery_status IN ('pending', 'sending')"),
+        sqlite_where=text("delivery_status IN ('pending', 'sending')"),
+    ),
     ForeignKeyConstraint(
         ["organization_id", "sales_invoice_id"],
         ["sales_invoices.organization_id", "sales_invoices.id"],

@@ -53,6 +53,24 @@ def run_overdue_command(args: argparse.Namespace) -> int:
     except UnknownOrganization:
         print(f"invoice-pipelines: there is no organization {args.org!r}", file=sys.stderr)
         return 2
+    delivery = {}
+    if result.status != "FAILED" and not result.dry_run:
+        from invoice_pipelines.overdue.delivery import send_notices
+        from invoice_pipelines.resources.mail import mailer_from_env
+        from invoice_pipelines.resources.stores import file_store_from_env
+
+        sent = send_notices(
+            make_engine(),
+            mailer_from_env(),
+            file_store_from_env("documents"),
+            result.organization_id,
+        )
+        delivery = {
+            "notices_sent": sent.sent,
+            "notices_send_failed": {str(k): v for k, v in sent.failed.items()},
+            "notices_send_postponed": {str(k): v for k, v in sent.postponed.items()},
+            "notices_send_unknown": sent.unknown,
+        }
     print(
         json.dumps(
             {
@@ -67,6 +85,7 @@ def run_overdue_command(args: argparse.Namespace) -> int:
                 "interest_charged": f"{result.interest:.2f}",
                 "errors": result.errors[:20],
                 "seconds": round(result.seconds, 3),
+                **delivery,
             }
         )
     )

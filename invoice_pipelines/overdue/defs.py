@@ -38,6 +38,7 @@ from pydantic import Field
 
 from invoice_pipelines.catalog import OWNERS
 from invoice_pipelines.db.tenancy import UnknownOrganization
+from invoice_pipelines.overdue.delivery import NoticeDeliverySummary, send_notices
 from invoice_pipelines.overdue.pipeline import (
     DunningResult,
     last_successful_run,
@@ -46,6 +47,8 @@ from invoice_pipelines.overdue.pipeline import (
 )
 from invoice_pipelines.overdue.scheduling import ScheduleSettings, schedule_settings
 from invoice_pipelines.resources.database import Database
+from invoice_pipelines.resources.files import FileStore
+from invoice_pipelines.resources.mail import SmtpMailer
 from invoice_pipelines.tenants.partitions import (
     ORGANIZATIONS_PARTITIONS_NAME,
     organizations_partitions,
@@ -125,6 +128,15 @@ def _metadata(r: DunningResult) -> dict:
     return metadata
 
 
+def _delivery_metadata(sent: NoticeDeliverySummary) -> dict:
+    return {
+        "notices_sent": MetadataValue.int(sent.sent),
+        "notices_send_failed": MetadataValue.int(len(sent.failed)),
+        "notices_send_postponed": MetadataValue.int(len(sent.postponed)),
+        "notices_send_unknown": MetadataValue.int(len(sent.unknown)),
+    }
+
+
 @asset(
     name=ASSET,
     partitions_def=organizations_partitions,
@@ -134,10 +146,17 @@ def _metadata(r: DunningResult) -> dict:
     owners=OWNERS,
     description="Dunning notices of overdue sales invoices: one per invoice and level (reminder, "
     "first dunning, final notice by default), with fee and default interest, never twice; "
-    "customers with a dunning block and disputed invoices are left out. Each organization's run "
-    "is recorded in the execution log (dunning_runs).",
+    "customers with a dunning block and disputed invoices are left out. Where the organization "
+    "enables it, e-mail notices are sent at most once, in the customer's language, with the "
+    "invoice PDF. Each organization's run is recorded in the execution log (dunning_runs).",
 )
-def dunning_notices(context: AssetExecutionContext, config: DunningConfig, database: Database):
+def dunning_notices(
+    context: AssetExecutionContext,
+    config: DunningConfig,
+    database: Database,
+    mailer: SmtpMailer,
+    document_store: FileStore,
+):
     at, on = parse_as_of(config.as_of)
     engine = database.get_engine()
     who = config.requested_by or context.run.tags.get("dagster/user") or "dagster"
@@ -153,7 +172,15 @@ def dunning_notices(context: AssetExecutionContext, config: DunningConfig, datab
             context.log.error(failed[-1])
             context.add_asset_metadata({"status": "unknown organization"}, partition_key=key)
             continue
-        context.add_asset_metadata(_metadata(result), partition_key=key)
+        metadata = _metadata(result)
+        if result.status != "FAILED" and not result.dry_run:
+            sent = send_notices(engine, mailer, document_store, result.organization_id)
+            metadata.update(_delivery_metadata(sent))
+            for notice_id, reason in {**sent.failed, **sent.postponed}.items():
+                context.log.warning(f"{key}: notice {notice_id} not sent: {reason}")
+            for notice_id in sent.unknown:
+                context.log.error(f"{key}: notice {notice_id} has an unknown outcome (not resent)")
+        context.add_asset_metadata(metadata, partition_key=key)
         if result.status == "FAILED":
             failed.append(f"{key}: {result.errors[0]['message']}")
             context.log.error(failed[-1])

@@ -8,12 +8,15 @@ An organization's dunning settings live in `organizations.settings["dunning"]` (
         {"name": "reminder", "days": 1},
         {"name": "first_dunning", "days": 14, "fee_fixed": "5.00"},
         {"name": "final_notice", "days": 30, "fee_fixed": "10.00", "fee_percent": "1"}],
-     "interest": {"base_rate_percent": "1.27", "margin_percent": "9"}}
+     "interest": {"base_rate_percent": "1.27", "margin_percent": "9"},
+     "deliver": true}
 
 Every key is optional; what is left out comes from DEFAULT_LEVELS / no interest. A level's `days`
 counts from the due date (negative: a friendly reminder before it). Default interest (Verzugszinsen)
 is a yearly rate over a base rate, accrued per day (actual/365) on the open amount from the due
 date, or from the last partial payment, and never for a day an earlier notice already charged.
+With `deliver`, notices of levels whose channel is `email` are e-mailed (`overdue/delivery.py`);
+every other notice stays an in-app record.
 """
 
 from __future__ import annotations
@@ -61,6 +64,7 @@ class DunningSettings:
     levels: tuple[Level, ...]
     base_rate_percent: Decimal
     margin_percent: Decimal
+    deliver: bool = False  # e-mail the notices of levels whose channel is email
 
     @property
     def yearly_interest_percent(self) -> Decimal:
@@ -90,7 +94,7 @@ def parse_settings(raw: Any) -> DunningSettings:
     raw = {} if raw is None else raw
     if not isinstance(raw, dict):
         raise DunningSettingsError("settings.dunning must be an object.")
-    unknown = set(raw) - {"levels", "interest"}
+    unknown = set(raw) - {"levels", "interest", "deliver"}
     if unknown:
         raise DunningSettingsError(
             f"settings.dunning has unknown keys: {', '.join(sorted(unknown))}."
@@ -162,7 +166,12 @@ def parse_settings(raw: Any) -> DunningSettings:
     )
     if base_rate + margin < 0:
         raise DunningSettingsError("settings.dunning.interest: base rate plus margin is negative.")
-    return DunningSettings(levels, base_rate, margin)
+    deliver = raw.get("deliver", False)
+    if not isinstance(deliver, bool):
+        raise DunningSettingsError(
+            f"settings.dunning.deliver must be true or false, got {deliver!r}."
+        )
+    return DunningSettings(levels, base_rate, margin, deliver)
 
 
 def organization_zone(name: str) -> ZoneInfo:

@@ -221,7 +221,7 @@ NOTICE_COLUMNS = (
     "organization_id", "sales_invoice_id", "customer_id", "level", "level_name", "as_of",
     "days_overdue", "currency", "amount_open", "fee", "interest", "interest_rate_percent",
     "interest_from", "interest_until", "fees_total", "interest_total", "total_claimed", "template",
-    "channel", "language", "dunning_run_id", "dagster_run_id",
+    "channel", "language", "dunning_run_id", "dagster_run_id", "delivery_status",
 )  # fmt: skip
 
 
@@ -429,6 +429,9 @@ def _notice_chunk(
                     "language": language,
                     "dunning_run_id": result.log_id,
                     "dagster_run_id": run_id,
+                    "delivery_status": (
+                        "pending" if settings.deliver and level.channel == "email" else None
+                    ),
                 }
             )
         if not rows:

@@ -14,7 +14,9 @@ from invoice_pipelines.db.tenancy import system_transaction, tenant_transaction
 _numbers = itertools.count(1)
 
 
-def customer(db, org: dict, *, blocked: bool = False, language: str = "de") -> int:
+def customer(
+    db, org: dict, *, blocked: bool = False, language: str = "de", email: str | None = None
+) -> int:
     n = next(_numbers)
     with tenant_transaction(db.engine, org["id"], write=True) as conn:
         return conn.execute(
@@ -24,6 +26,7 @@ def customer(db, org: dict, *, blocked: bool = False, language: str = "de") -> i
                 customer_number=f"K-{n}",
                 name=f"Kunde {n}",
                 language=language,
+                email=email,
                 dunning_blocked=blocked,
             )
             .returning(customers.c.id)

@@ -3,6 +3,7 @@ its metadata, the freshness check, the block job."""
 
 from __future__ import annotations
 
+import tempfile
 from datetime import UTC, date, datetime, timedelta
 
 from dagster import Definitions, build_schedule_context, instance_for_test
@@ -13,6 +14,9 @@ from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.overdue import defs as overdue_defs
 from invoice_pipelines.overdue.scheduling import schedule_settings
 from invoice_pipelines.resources.database import Database
+from invoice_pipelines.resources.files import LocalFileStore
+from invoice_pipelines.resources.mail import SmtpMailer
+from invoice_pipelines.standins.smtp import SmtpSink
 from invoice_pipelines_tests.overdue.helpers import (
     customer,
     invoice,
@@ -24,12 +28,17 @@ RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_p
 TICK = datetime(2026, 11, 21, 0, 0, tzinfo=UTC)
 
 
-def _defs(db) -> Definitions:
+def _defs(db, mailer: SmtpMailer | None = None) -> Definitions:
     return Definitions(
         assets=[overdue_defs.dunning_notices],
         asset_checks=[overdue_defs.last_run_fresh],
         jobs=[overdue_defs.dunning_job, overdue_defs.dunning_block_job],
-        resources={"database": Database(url=db.url)},
+        resources={
+            "database": Database(url=db.url),
+            # never connected unless an organization delivers its notices
+            "mailer": mailer or SmtpMailer(port=1),
+            "document_store": LocalFileStore(root=tempfile.gettempdir()),
+        },
     )
 
 
@@ -175,3 +184,23 @@ def test_the_block_job_sets_and_lifts_a_customers_block(db):
     assert message.step_failure_data.error.message.endswith(
         "Failure: Name either customer_ids or invoice_ids (one of the two).\n"
     )
+
+
+def test_an_organization_that_delivers_gets_its_notices_mailed_by_the_run(db):
+    org = db.new_organization(timezone="UTC", name="Brandt IT-Service")
+    set_settings(db, org, {"dunning": {"deliver": True, "levels": [
+        {"name": "reminder", "days": 1, "channel": "email"}]}})  # fmt: skip
+    invoice(db, org, customer(db, org, email="buchhaltung@kunde.example"), date(2026, 11, 1))
+    with SmtpSink() as sink, instance_for_test() as instance:
+        instance.add_dynamic_partitions("organizations", [org["slug"]])
+        result = (
+            _defs(db, SmtpMailer(port=sink.port, sender="mahnung@brandt.example"))
+            .resolve_job_def("dunning_job")
+            .execute_in_process(instance=instance, partition_key=org["slug"])
+        )
+        (message,) = sink.mailbox.messages
+    assert message["Subject"].startswith("Zahlungserinnerung: Rechnung RE-")
+    assert message["To"] == "buchhaltung@kunde.example"
+    (event,) = result.get_asset_materialization_events()
+    metadata = event.event_specific_data.materialization.metadata
+    assert (metadata["notices_created"].value, metadata["notices_sent"].value) == (1, 1)

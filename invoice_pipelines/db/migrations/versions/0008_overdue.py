@@ -6,7 +6,8 @@ Revises: 0007
 - `sales_invoices.last_payment_date` (default interest restarts from it), `sales_invoices.disputed`
   (no notices while set) and `sales_invoices.deleted_at` (never noticed).
 - `customers.dunning_blocked` (Mahnsperre: no notices for the customer while set).
-- `dunning_notices`: one notice per invoice and level (unique), with fees and interest.
+- `dunning_notices`: one notice per invoice and level (unique), with fees and interest, and its
+  e-mail delivery (at most once) where the organization enables it.
 - `dunning_runs`: the execution log, one row per run and organization.
 """
 
@@ -62,8 +63,18 @@ def upgrade() -> None:
         sa.Column("language", sa.String(5), nullable=False),
         sa.Column("dunning_run_id", Id),
         sa.Column("dagster_run_id", sa.String(64)),
+        sa.Column("delivery_status", sa.String(16)),
+        sa.Column("recipient", sa.String(255)),
+        sa.Column("message_id", sa.String(255)),
+        sa.Column("delivery_error", sa.Text),
+        sa.Column("delivery_started_at", UtcDateTime),
+        sa.Column("sent_at", UtcDateTime),
         sa.Column("created_at", UtcDateTime, nullable=False, server_default=NOW),
         sa.PrimaryKeyConstraint("id", name="pk_dunning_notices"),
+        sa.CheckConstraint(
+            "delivery_status IN ('pending', 'sending', 'sent', 'failed', 'unknown')",
+            name="ck_dunning_notices_delivery_status",
+        ),
         sa.UniqueConstraint(
             "sales_invoice_id", "level", name="uq_dunning_notices_sales_invoice_id_level"
         ),
@@ -75,6 +86,14 @@ def upgrade() -> None:
         ),
     )
     op.create_index("ix_dunning_notices_org_as_of", "dunning_notices", ["organization_id", "as_of"])
+    waiting = sa.text("delivery_status IN ('pending', 'sending')")
+    op.create_index(
+        "ix_dunning_notices_org_delivery",
+        "dunning_notices",
+        ["organization_id", "delivery_status"],
+        postgresql_where=waiting,
+        sqlite_where=waiting,
+    )
     op.create_table(
         "dunning_runs",
         sa.Column("id", Id, primary_key=True, autoincrement=True),

@@ -1,0 +1,266 @@
+"""E-mailing dunning notices, at most once each, in the customer's language.
+
+Only notices created `pending` are sent (the organization's `settings.dunning.deliver` and a level
+whose channel is `email`); every other notice stays an in-app record. For each notice, in this
+order, one commit per step:
+
+1. compose the message (subject and text from `templates/dunning_email_<language>.j2`, the
+   invoice PDF attached when the documents area has written it, a Message-ID chosen here); what
+   cannot be composed (no valid address) fails the notice's delivery with the reason;
+2. claim it: `pending` -> `sending` with the recipient and the Message-ID, committed before the
+   message leaves (a conditional update: of two senders only one gets it);
+3. hand it to the SMTP server: accepted -> `sent`; refused for good (5xx) -> `failed`; refused for
+   now (4xx, or no connection) -> `pending` again, for the next run; the connection broke while
+   the message was under way -> `unknown`.
+
+A notice left `sending` by a run that died becomes `unknown` on the next run: it may or may not
+have arrived, so it is never sent again on its own.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import timedelta
+from email.message import EmailMessage
+from email.utils import formataddr, formatdate, make_msgid
+from functools import lru_cache
+
+from jinja2 import Environment, PackageLoader, StrictUndefined
+from sqlalchemy import and_, select, update
+from sqlalchemy.engine import Engine
+
+from invoice_pipelines.db.tables import (
+    customers,
+    dunning_notices,
+    sales_invoice_documents,
+    sales_invoices,
+)
+from invoice_pipelines.db.tenancy import resolve_organization, tenant_transaction
+from invoice_pipelines.db.types import utcnow
+
+# the delivery area's address check, so invoices and notices accept the same addresses
+from invoice_pipelines.delivery.email import _ADDRESS, LANGUAGES, MessageError
+from invoice_pipelines.einvoice.layout import format_date, format_money
+from invoice_pipelines.resources.files import FileStore
+from invoice_pipelines.resources.mail import SendError, SmtpMailer
+
+# a notice still `sending` after this long belongs to a run that died
+STALE_AFTER = timedelta(minutes=15)
+TITLES = {
+    "de": {
+        "reminder": "Zahlungserinnerung",
+        "first_dunning": "1. Mahnung",
+        "final_notice": "Letzte Mahnung",
+    },
+    "en": {
+        "reminder": "Payment reminder",
+        "first_dunning": "First reminder",
+        "final_notice": "Final notice",
+    },
+}
+GENERIC_TITLE = {"de": "Mahnung", "en": "Reminder"}
+
+
+@dataclass
+class NoticeDeliverySummary:
+    sent: int = 0
+    failed: dict[int, str] = field(default_factory=dict)  # notice id -> reason
+    postponed: dict[int, str] = field(default_factory=dict)  # back to pending, with the reason
+    unknown: list[int] = field(default_factory=list)
+
+
+@lru_cache(maxsize=1)
+def _environment() -> Environment:
+    return Environment(
+        loader=PackageLoader("invoice_pipelines.overdue", "templates"),
+        undefined=StrictUndefined,
+        autoescape=False,  # plain text mail
+    )
+
+
+def compose_notice(notice: dict, *, seller: str, sender: str, pdf: bytes | None) -> EmailMessage:
+    """The e-mail of one notice (`notice`: the notice row with the invoice's and customer's
+    fields the selection adds)."""
+    recipient = (notice["email"] or "").strip()
+    if not recipient:
+        raise MessageError("the customer has no e-mail address")
+    if not _ADDRESS.match(recipient):
+        raise MessageError(f"the customer's e-mail address {recipient!r} is not valid")
+    language = notice["language"] if notice["language"] in LANGUAGES else "de"
+    currency = notice["currency"]
+
+    def money(amount) -> str:
+        return f"{format_money(amount, language)} {currency}"
+
+    text = (
+        _environment()
+        .get_template(f"dunning_email_{language}.j2")
+        .render(
+            title=TITLES[language].get(notice["level_name"], GENERIC_TITLE[language]),
+            level=notice["level"],
+            days_overdue=notice["days_overdue"],
+            number=notice["invoice_number"],
+            seller=seller,
+            buyer=notice["customer_name"],
+            issue_date=format_date(notice["issue_date"], language),
+            due_date=format_date(notice["due_date"], language),
+            amount_open=money(notice["amount_open"]),
+            fees_total=money(notice["fees_total"]),
+            interest_total=money(notice["interest_total"]),
+            total_claimed=money(notice["total_claimed"]),
+            charges=bool(notice["fees_total"] or notice["interest_total"]),
+            attached=pdf is not None,
+        )
+    )
+    subject, _, body = text.partition("\n\n")
+    message = EmailMessage()
+    message["Subject"] = subject.strip()
+    message["From"] = formataddr((seller, sender))
+    message["To"] = recipient
+    message["Date"] = formatdate(localtime=False)
+    number = re.sub(r"[^A-Za-z0-9]", "", notice["invoice_number"])[:40]
+    message["Message-ID"] = make_msgid(
+        idstring=f"{number}.{notice['level']}", domain="dunning.local"
+    )
+    message.set_content(body.strip() + "\n")
+    if pdf is not None:
+        message.add_attachment(
+            pdf, maintype="application", subtype="pdf", filename=f"{notice['invoice_number']}.pdf"
+        )
+    return message
+
+
+def _pending(conn, organization_id: int) -> list[dict]:
+    n, si, c, doc = dunning_notices, sales_invoices, customers, sales_invoice_documents
+    query = (
+        select(
+            n,
+            si.c.invoice_number,
+            si.c.issue_date,
+            si.c.due_date,
+            c.c.email,
+            c.c.name.label("customer_name"),
+            doc.c.storage_key,
+        )
+        .select_from(
+            n.join(si, si.c.id == n.c.sales_invoice_id)
+            .join(c, c.c.id == n.c.customer_id)
+            .outerjoin(
+                doc,
+                and_(
+                    doc.c.sales_invoice_id == n.c.sales_invoice_id,
+                    doc.c.kind == "facturx",
+                    doc.c.status == "generated",
+                ),
+            )
+        )
+        .where(n.c.organization_id == organization_id, n.c.delivery_status == "pending")
+        .order_by(n.c.id)
+    )
+    return [dict(row) for row in conn.execute(query).mappings()]
+
+
+def _set(engine: Engine, organization_id: int, notice_id: int, expected: str, **values) -> bool:
+    """Move one notice's delivery on, if it is still where we left it; commits."""
+    with tenant_transaction(engine, organization_id, write=True) as conn:
+        moved = conn.execute(
+            update(dunning_notices)
+            .where(
+                dunning_notices.c.id == notice_id,
+                dunning_notices.c.delivery_status == expected,
+            )
+            .values(**values)
+        )
+        return moved.rowcount == 1
+
+
+def mark_unknown(
+    engine: Engine, organization_id: int, older_than: timedelta = STALE_AFTER
+) -> list[int]:
+    """Notices left `sending` by a run that died: `unknown`, never sent again on their own."""
+    with tenant_transaction(engine, organization_id, write=True) as conn:
+        return list(
+            conn.execute(
+                update(dunning_notices)
+                .where(
+                    dunning_notices.c.organization_id == organization_id,
+                    dunning_notices.c.delivery_status == "sending",
+                    dunning_notices.c.delivery_started_at < utcnow() - older_than,
+                )
+                .values(
+                    delivery_status="unknown",
+                    delivery_error="the sending run ended before the outcome was recorded",
+                )
+                .returning(dunning_notices.c.id)
+            ).scalars()
+        )
+
+
+def send_notices(
+    engine: Engine,
+    mailer: SmtpMailer,
+    document_store: FileStore,
+    organization: str | int,
+    *,
+    stale_after: timedelta = STALE_AFTER,
+) -> NoticeDeliverySummary:
+    """E-mail the organization's pending notices (see the module docstring)."""
+    org = resolve_organization(engine, organization)
+    summary = NoticeDeliverySummary(unknown=mark_unknown(engine, org["id"], stale_after))
+    with tenant_transaction(engine, org["id"]) as conn:
+        pending = _pending(conn, org["id"])
+    if not pending:
+        return summary
+    try:
+        with mailer.session() as client:
+            _send_all(engine, org, mailer, document_store, client, pending, summary)
+    except SendError as exc:
+        # no connection: every notice not yet handled stays pending for the next run
+        handled = {*summary.failed, *summary.postponed, *summary.unknown}
+        for notice in pending:
+            if notice["id"] not in handled and notice["delivery_status"] == "pending":
+                summary.postponed[notice["id"]] = str(exc)
+    return summary
+
+
+def _send_all(engine, org, mailer, document_store, client, pending, summary) -> None:
+    for notice in pending:
+        pdf = None
+        if notice["storage_key"] and document_store.exists(notice["storage_key"]):
+            pdf = document_store.read(notice["storage_key"])
+        try:
+            message = compose_notice(notice, seller=org["name"], sender=mailer.sender, pdf=pdf)
+        except MessageError as exc:
+            _set(engine, org["id"], notice["id"], "pending", delivery_status="failed",
+                 delivery_error=str(exc))  # fmt: skip
+            summary.failed[notice["id"]] = str(exc)
+            continue
+        claimed = _set(
+            engine, org["id"], notice["id"], "pending", delivery_status="sending",
+            recipient=message["To"], message_id=message["Message-ID"],
+            delivery_started_at=utcnow(),
+        )  # fmt: skip
+        if not claimed:
+            continue  # another sender took it
+        notice["delivery_status"] = "sending"
+        try:
+            mailer.send(client, message)
+        except SendError as exc:
+            if exc.unknown:
+                status = "unknown"
+                summary.unknown.append(notice["id"])
+            elif exc.temporary:
+                status = "pending"
+                summary.postponed[notice["id"]] = str(exc)
+            else:
+                status = "failed"
+                summary.failed[notice["id"]] = str(exc)
+            _set(engine, org["id"], notice["id"], "sending", delivery_status=status,
+                 delivery_error=str(exc))  # fmt: skip
+            if exc.unknown:
+                return  # the connection is gone: the rest waits for the next run
+            continue
+        _set(engine, org["id"], notice["id"], "sending", delivery_status="sent",
+             sent_at=utcnow(), delivery_error=None)  # fmt: skip
+        summary.sent += 1
