@@ -1,0 +1,1 @@
+"""The QuickBooks syncs: customers and items both ways, invoices pushed, payments pulled."""
