@@ -1,0 +1,96 @@
+"""One run worker in a process of its own, for the scale-out tests: what a Dagster run on another
+machine does for an area that has queued work, against the same database.
+
+    python -m invoice_pipelines_tests.scale_out_worker GO_FILE AREA URL ARGS...
+        invoicing       JOB_ID                  process_batch_job (two chunks in flight)
+        intake          STORE_ROOT ORG_ID IDS   process_documents (ids comma-separated)
+        invoice-job     STORE_ROOT JOB_ID       run_invoice_job: a documents or communications job
+
+Every worker imports everything first, then waits for GO_FILE, so they start their work together.
+Prints one JSON line with what it did.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+
+def _wait_for(path: Path) -> None:
+    deadline = time.monotonic() + 120
+    while not path.exists():
+        if time.monotonic() > deadline:
+            raise SystemExit(f"{path} never appeared")
+        time.sleep(0.005)
+
+
+def main(argv: list[str]) -> int:
+    go, area, url, *rest = argv
+    from invoice_pipelines.db.engine import make_engine
+
+    engine = make_engine(url)
+    runner = f"worker-{os.getpid()}"
+    if area == "invoicing":
+        from invoice_pipelines.billing.invoicing import process_batch_job
+
+        _wait_for(Path(go))
+        job = process_batch_job(engine, int(rest[0]), chunk_size=100, runner=runner)
+        print(json.dumps({"status": job.status, "processed": job.processed_count}))
+    elif area == "intake":
+        from invoice_pipelines.intake.parse import parse_document
+        from invoice_pipelines.intake.pipeline import process_documents
+        from invoice_pipelines.resources.storage import LocalUploadStore
+
+        class InProcessParser:  # XML only here: no worker pool needed
+            def parse_many(self, items):
+                return [parse_document(data, filename) for data, filename in items]
+
+        store = LocalUploadStore(root=rest[0])
+        ids = [int(i) for i in rest[2].split(",")]
+        parser = InProcessParser()
+        _wait_for(Path(go))
+        summary = process_documents(engine, store, int(rest[1]), ids, parser=parser, ocr=None)
+        print(
+            json.dumps(
+                {
+                    "processed": summary.processed,
+                    "outcomes": dict(summary.outcomes),
+                    "stale": summary.stale,
+                    "skipped": sorted(summary.skipped),
+                }
+            )
+        )
+    elif area == "invoice-job":
+        from invoice_pipelines.billing.jobs import get_batch_job
+        from invoice_pipelines.delivery.batch import communications_work
+        from invoice_pipelines.delivery.cli import _channel
+        from invoice_pipelines.delivery.pipeline import AlreadySending
+        from invoice_pipelines.documents.batch import documents_work, run_invoice_job
+        from invoice_pipelines.resources.files import LocalFileStore
+
+        store = LocalFileStore(root=rest[0], area="documents")
+        job_id = int(rest[1])
+        kind = get_batch_job(engine, job_id).kind
+        work = (
+            documents_work(engine, store, run_id=runner)
+            if kind == "documents"
+            else communications_work(engine, store, _channel, run_id=runner)
+        )
+        _wait_for(Path(go))
+        try:
+            job = run_invoice_job(engine, job_id, work, store=store, chunk_size=5, runner=runner)
+            print(json.dumps({"status": job.status, "processed": job.processed_count}))
+        except AlreadySending as exc:
+            # another machine sends for this organization right now: this run leaves it alone
+            print(json.dumps({"refused": str(exc)}))
+    else:
+        raise SystemExit(f"unknown area {area}")
+    engine.dispose()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,222 @@
+"""Runs on several machines at once: for each area with queued work, several run worker processes
+work on the same queue of one PostgreSQL database at the same moment (as overlapping Dagster runs
+on different machines do: a re-dispatch beside a slow run, a sensor's resume beside a run that is
+not dead after all). The database is the lock: nothing is done twice and nothing is lost."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from invoice_pipelines.billing.jobs import get_batch_job
+from invoice_pipelines.billing.requests import COMMUNICATIONS, DOCUMENTS, enqueue_sales_orders
+from invoice_pipelines.db.tables import (
+    deliveries,
+    incoming_invoice_lines,
+    incoming_invoice_taxes,
+    incoming_invoices,
+    processing_errors,
+    sales_invoice_documents,
+    uploads,
+)
+from invoice_pipelines.db.tenancy import tenant_transaction
+from invoice_pipelines.documents.batch import enqueue_invoice_job
+from invoice_pipelines.intake.uploads import ScanState, scan_uploads
+from invoice_pipelines.resources.storage import LocalUploadStore
+from invoice_pipelines.standins.smtp import SmtpSink
+from invoice_pipelines_tests.billing.shop import make_shop
+from invoice_pipelines_tests.conftest import samples_dir
+from invoice_pipelines_tests.documents.test_pipeline import SELLER
+from invoice_pipelines_tests.exports.books import customer, sales_invoice
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _workers(tmp_path: Path, commands: list[list[str]], env: dict | None = None) -> list[dict]:
+    """Start every worker, let them all import, then release them together; their JSON lines."""
+    go = tmp_path / f"go-{time.monotonic_ns()}"
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "invoice_pipelines_tests.scale_out_worker", str(go), *cmd],
+            cwd=ROOT,
+            env={**os.environ, **(env or {})},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for cmd in commands
+    ]
+    try:
+        time.sleep(0.5)  # not a correctness wait: the workers wait for `go` whenever it comes
+        go.write_text("go")
+        results = []
+        for proc in procs:
+            out, err = proc.communicate(timeout=240)
+            assert proc.returncode == 0, err
+            results.append(json.loads(out.strip().splitlines()[-1]))
+        return results
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+
+
+def test_three_runs_of_one_batch_job_and_a_second_job_invoice_each_order_once(
+    pg_database, tmp_path
+):
+    shop = make_shop(pg_database)
+    orders = shop.add_many(1500)
+    first = enqueue_sales_orders(shop.engine, shop.org_id, order_ids=orders[:1000])
+    # a second job with 500 orders of its own and 250 it shares with the first
+    second = enqueue_sales_orders(shop.engine, shop.org_id, order_ids=orders[750:])
+    url = pg_database.url
+    results = _workers(
+        tmp_path,
+        [["invoicing", url, str(first)]] * 3 + [["invoicing", url, str(second)]],
+    )
+    assert {r["status"] for r in results} == {"completed"}
+    invoices = shop.invoices()
+    assert shop.invoice_count_per_order() == {o: 1 for o in orders}  # every order, once
+    assert sorted(i["sequence_number"] for i in invoices) == list(range(1, 1501))  # gapless
+    jobs = [get_batch_job(shop.engine, j) for j in (first, second)]
+    assert [j.processed_count for j in jobs] == [1000, 750]  # no item counted twice
+    assert jobs[0].successful_count + jobs[1].successful_count == 1500
+    # the 250 shared orders: invoiced by one job, skipped as already invoiced by the other
+    assert jobs[0].skipped_count + jobs[1].skipped_count == 250
+
+
+def _upload_samples(engine, org: dict, root: Path, files: list[Path]) -> list[int]:
+    store = LocalUploadStore(root=str(root))
+    past = time.time() - 600
+    for path in files:
+        store.put(org["slug"], path.name, path.read_bytes())
+        os.utime(root / org["slug"] / path.name, (past, past))
+    scan = scan_uploads(engine, store, ScanState(), only_organizations={org["slug"]})
+    return [i for b in scan.batches for i in b.document_ids]
+
+
+def _intake_rows(engine, org_id: int) -> dict[str, tuple]:
+    """Per uploaded file: status, and how many lines, VAT rows and findings were recorded."""
+    with tenant_transaction(engine, org_id) as conn:
+        docs = conn.execute(
+            select(uploads.c.filename, incoming_invoices.c.id, incoming_invoices.c.status)
+            .join(incoming_invoices, incoming_invoices.c.id == uploads.c.incoming_invoice_id)
+            .where(uploads.c.organization_id == org_id)
+        ).all()
+
+        def counts(table, column) -> Counter:
+            rows = conn.execute(
+                select(column, func.count())
+                .where(table.c.organization_id == org_id)
+                .group_by(column)
+            ).all()
+            return Counter(dict(rows))
+
+        lines = counts(incoming_invoice_lines, incoming_invoice_lines.c.incoming_invoice_id)
+        taxes = counts(incoming_invoice_taxes, incoming_invoice_taxes.c.incoming_invoice_id)
+        errors = counts(processing_errors, processing_errors.c.incoming_invoice_id)
+    return {name: (status, lines[i], taxes[i], errors[i]) for name, i, status in docs}
+
+
+def test_three_intake_runs_of_the_same_documents_record_each_once(pg_database, tmp_path):
+    # valid and invalid ones, and the same invoice as CII and UBL (a duplicate number)
+    files = sorted(samples_dir().rglob("*.xml"))[:12]
+    assert len(files) == 12
+    engine, url = pg_database.engine, pg_database.url
+
+    # the same files, once by a single run: what each document's record should be
+    alone = pg_database.new_organization()
+    alone_ids = _upload_samples(engine, alone, tmp_path / "alone", files)
+    _workers(
+        tmp_path,
+        [["intake", url, str(tmp_path / "alone"), str(alone["id"]), ",".join(map(str, alone_ids))]],
+    )
+
+    org = pg_database.new_organization()
+    ids = _upload_samples(engine, org, tmp_path / "up", files)
+    command = ["intake", url, str(tmp_path / "up"), str(org["id"]), ",".join(map(str, ids))]
+    results = _workers(tmp_path, [command] * 3)
+
+    # each document was recorded by exactly one of the runs; the others found it done or moved
+    assert sum(r["processed"] for r in results) == len(ids)
+    for r in results:
+        assert r["processed"] + len(r["stale"]) + len(r["skipped"]) == len(ids)
+    recorded = _intake_rows(engine, org["id"])
+    assert recorded == _intake_rows(engine, alone["id"])
+    assert {status for status, *_ in recorded.values()} <= {"VALIDATED", "FAILED"}
+    assert len(recorded) == 12
+
+
+@pytest.fixture
+def sales_shop(pg_database):
+    org = pg_database.new_organization(
+        name="Müller Werkzeugbau GmbH", vat_id="DE123456789", settings={"seller": SELLER}
+    )
+    buyer = customer(pg_database.engine, org["id"], "K-1", "Kunde GmbH")
+    from sqlalchemy import update
+
+    from invoice_pipelines.db.tables import customers
+
+    with tenant_transaction(pg_database.engine, org["id"], write=True) as conn:
+        conn.execute(
+            update(customers).where(customers.c.id == buyer).values(email="einkauf@kunde.example")
+        )
+    ids = [sales_invoice(pg_database.engine, org["id"], buyer) for _ in range(12)]
+    return org, ids
+
+
+def test_two_runs_of_one_documents_job_and_one_sending_job_do_each_invoice_once(
+    pg_database, sales_shop, tmp_path
+):
+    org, ids = sales_shop
+    engine, url = pg_database.engine, pg_database.url
+    store_root = str(tmp_path / "documents")
+
+    documents_job = enqueue_invoice_job(engine, org["slug"], DOCUMENTS, ids, combined_pdf=True)
+    results = _workers(tmp_path, [["invoice-job", url, store_root, str(documents_job)]] * 2)
+    job = get_batch_job(engine, documents_job)
+    assert (job.status, job.processed_count, job.successful_count) == ("completed", 12, 12)
+    assert {r.get("status") for r in results} == {"completed"}
+    with tenant_transaction(engine, org["id"]) as conn:
+        made = conn.execute(
+            select(sales_invoice_documents.c.sales_invoice_id, func.count())
+            .where(sales_invoice_documents.c.kind == "facturx")
+            .group_by(sales_invoice_documents.c.sales_invoice_id)
+        ).all()
+    assert dict(made) == {i: 1 for i in ids}
+
+    sending_job = enqueue_invoice_job(engine, org["slug"], COMMUNICATIONS, ids, channel="email")
+    with SmtpSink() as sink:
+        env = {
+            "INVOICE_PIPELINES_SMTP_HOST": "127.0.0.1",
+            "INVOICE_PIPELINES_SMTP_PORT": str(sink.port),
+            "INVOICE_PIPELINES_SMTP_SECURITY": "none",
+        }
+        results = _workers(
+            tmp_path, [["invoice-job", url, store_root, str(sending_job)]] * 3, env=env
+        )
+        arrived = sink.mailbox.by_subject_number()
+    # each invoice arrived once, whichever run sent it; a run that found another sending for the
+    # organization left the job to it
+    assert len(arrived) == 12 and set(arrived.values()) == {1}
+    assert any(r.get("status") == "completed" for r in results)
+    job = get_batch_job(engine, sending_job)
+    if job.status != "completed":  # the sending run was refused work; a later run completes it
+        _workers(tmp_path, [["invoice-job", url, store_root, str(sending_job)]], env=env)
+        job = get_batch_job(engine, sending_job)
+    assert (job.status, job.successful_count) == ("completed", 12)
+    with tenant_transaction(engine, org["id"]) as conn:
+        sent = conn.execute(
+            select(deliveries.c.sales_invoice_id, func.count())
+            .where(deliveries.c.status == "sent")
+            .group_by(deliveries.c.sales_invoice_id)
+        ).all()
+    assert dict(sent) == {i: 1 for i in ids}
