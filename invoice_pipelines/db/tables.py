@@ -536,7 +536,8 @@ uploads = Table(
     Column("id", Id, primary_key=True, autoincrement=True),
     _org_fk(),
     Column("filename", String(512), nullable=False),
-    # where the original bytes are kept (relative to the upload store root); never deleted
+    # where the original bytes are kept (relative to the upload store root); removed only by
+    # housekeeping once the retention period the organization sets is over
     Column("storage_key", String(1024), nullable=False),
     Column("size_bytes", Integer, nullable=False),
     Column("content_hash", String(64), nullable=False),
@@ -547,6 +548,10 @@ uploads = Table(
     Column("incoming_invoice_id", Id),
     Column("created_by", String(255)),
     Column("created_at", UtcDateTime, nullable=False, server_default=NOW),
+    # housekeeping removed the archived original after its retention period (housekeeping/):
+    # purge_result 'removed', or 'missing' when it was already gone; the row and hash stay
+    Column("purged_at", UtcDateTime),
+    Column("purge_result", String(16)),
     UniqueConstraint("organization_id", "storage_key"),
     Index("ix_uploads_org_hash", "organization_id", "content_hash"),
 )
@@ -705,6 +710,9 @@ exports = Table(
     Column("dagster_run_id", String(64)),
     Column("created_by", String(255)),
     Column("created_at", UtcDateTime, nullable=False, server_default=NOW),
+    # housekeeping removed this version's files after the retention period (like uploads)
+    Column("purged_at", UtcDateTime),
+    Column("purge_result", String(16)),
     UniqueConstraint("organization_id", "direction", "period", "version"),
     # the target of the items' (organization_id, export_id) foreign key
     UniqueConstraint("organization_id", "id"),

@@ -155,6 +155,9 @@ def _metadata(summary: IntakeSummary, stats: dict, failed: list[dict], retried: 
     kinds={"python", "sql", "pdf"},
     owners=OWNERS,
     check_specs=[no_failed_documents_spec],
+    # scans are read by OCR here (CPU-bound Tesseract or Google Vision's quota): the `ocr` pool
+    # limits how many such runs work at once across all organizations (deploy/dagster.yaml)
+    pool="ocr",
     description="Supplier invoices of one organization, parsed (Factur-X/ZUGFeRD, XRechnung "
     "CII/UBL, text PDFs, scans through OCR) and validated (EN 16931 rules, sums, dates), each "
     "VALIDATED or FAILED with its findings. Materialized by intake_job (launched by upload_sensor "
