@@ -8,6 +8,7 @@ from invoice_pipelines.catalog import with_code_references
 from invoice_pipelines.delivery import defs as delivery
 from invoice_pipelines.documents import defs as documents
 from invoice_pipelines.exports import defs as exports
+from invoice_pipelines.housekeeping import defs as housekeeping
 from invoice_pipelines.intake import defs as intake
 from invoice_pipelines.overdue import defs as overdue
 from invoice_pipelines.quickbooks import defs as quickbooks
@@ -54,6 +55,7 @@ def build_definitions() -> Definitions:
         delivery.defs,
         overdue.defs,
         quickbooks.defs,
+        housekeeping.defs,
     )
     # every asset links to the function or module that defines it ("View source" in the catalog)
     assets = with_code_references(list(merged.assets or []))

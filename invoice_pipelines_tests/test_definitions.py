@@ -56,6 +56,8 @@ EXPECTED_SCHEDULES = {
     "qbo_checks_schedule",
     "dunning_schedule",
     "dunning_checks_schedule",
+    "archive_retention_schedule",
+    "dagster_run_retention_schedule",
 }
 EXPECTED_JOBS = {
     "intake_job",
@@ -80,6 +82,8 @@ EXPECTED_JOBS = {
     "dunning_job",
     "dunning_checks_job",
     "dunning_block_job",
+    "archive_retention_job",
+    "dagster_run_retention_job",
 }
 
 

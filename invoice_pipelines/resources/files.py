@@ -49,7 +49,8 @@ class FileStore(ConfigurableResource):
         raise NotImplementedError
 
     def remove(self, key: str) -> None:
-        """Delete a file; only for leftovers of an export attempt that did not commit."""
+        """Delete a file: leftovers of an export attempt that did not commit, and files past their
+        retention period (housekeeping). A missing file is not an error."""
         raise NotImplementedError
 
 

@@ -174,3 +174,16 @@ class S3UploadStore(S3Location, UploadStore):
         key = f"{organization_slug}/{name}"
         self._client().put_object(Bucket=self.bucket, Key=self.object_key(key), Body=data)
         return key
+
+    def remove(self, key: str) -> bool:
+        # DELETE answers 204 whether or not the object existed: ask first, so a file that was
+        # already gone is reported as such (housekeeping records it)
+        client, target = self._client(), self.object_key(key)
+        try:
+            client.head_object(Bucket=self.bucket, Key=target)
+        except Exception as exc:
+            if self._missing(exc):
+                return False
+            raise
+        client.delete_object(Bucket=self.bucket, Key=target)
+        return True

@@ -2,7 +2,7 @@
 
 The interface is what the upload sensor and the intake job need; `LocalUploadStore` keeps one
 folder per organization slug (`<root>/<slug>/` is the drop zone, `<root>/<slug>/.archive/` keeps
-every registered original). An object-store implementation only has to provide the same methods.
+every registered original until housekeeping removes it after its retention period). An object-store implementation only has to provide the same methods.
 """
 
 import hashlib
@@ -41,7 +41,7 @@ class StoredFile:
 
 
 class UploadStore(ConfigurableResource):
-    """The interface: list the drop zone, hash, read, move into the archive, put."""
+    """The interface: list the drop zone, hash, read, move into the archive, put, remove."""
 
     def list_inbox(self, organization_slug: str) -> list[StoredFile]:
         raise NotImplementedError
@@ -59,6 +59,11 @@ class UploadStore(ConfigurableResource):
 
     def put(self, organization_slug: str, filename: str, data: bytes) -> str:
         """Drop a file into an organization's drop zone atomically (tests, demo, other apps)."""
+        raise NotImplementedError
+
+    def remove(self, key: str) -> bool:
+        """Delete a stored file (housekeeping, after its retention period): True if it was there
+        and is gone now, False if it was already missing."""
         raise NotImplementedError
 
 
@@ -123,3 +128,10 @@ class LocalUploadStore(UploadStore):
             handle.write(data)
         os.replace(tmp, folder / name)
         return f"{organization_slug}/{name}"
+
+    def remove(self, key: str) -> bool:
+        try:
+            self._path(key).unlink()
+        except FileNotFoundError:
+            return False
+        return True

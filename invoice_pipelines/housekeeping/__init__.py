@@ -1,0 +1,1 @@
+"""Housekeeping: archive retention of uploads and export files, and Dagster run retention."""

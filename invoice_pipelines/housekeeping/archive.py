@@ -1,0 +1,297 @@
+"""Archive retention: remove archived uploads and export files whose retention period is over.
+
+The rules (what may go when) are in `retention.py`; this module finds the candidates with one
+query per organization and kind, removes their files from the stores and marks their rows
+(`purged_at`, `purge_result`), keeping the rows and content hashes for the audit trail.
+
+- An upload's original goes only when its incoming invoice is done (EXPORTED, or FAILED and left
+  so) and every date of it (uploaded, invoice date, last status change, i.e. booked) is before the
+  cutoff; an invoice still in work (UPLOADED .. VALIDATED) keeps its file whatever its age.
+  A duplicate upload follows the invoice it duplicates.
+- An export version's files go when the month and the day it was written are both before the
+  cutoff of the organization's `exports_years`.
+- The file is removed first, then the row is marked: a crash in between leaves a row whose file is
+  gone, which the next run records as `missing`. A file already missing is recorded the same way,
+  never an error; a file the store fails to remove is reported and its row stays unmarked for the
+  next run. Marked rows are never looked at again, so a second run does nothing.
+- Each organization is its own unit: refused settings or a failure are reported for it and the
+  others go on. Every organization where something happened gets one `audit_log` row per run.
+"""
+
+from __future__ import annotations
+
+from calendar import monthrange
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sqlalchemy import Engine, and_, func, insert, or_, select, update
+
+from invoice_pipelines.core.lifecycle import Status
+from invoice_pipelines.db.tables import (
+    audit_log,
+    exports,
+    incoming_invoices,
+    organizations,
+    uploads,
+)
+from invoice_pipelines.db.tenancy import system_transaction, tenant_transaction
+from invoice_pipelines.exports.pipeline import file_keys
+from invoice_pipelines.housekeeping.retention import (
+    Cutoff,
+    RetentionSettingsError,
+    cutoff,
+    may_remove,
+    retention_settings,
+)
+from invoice_pipelines.resources.files import FileStore
+from invoice_pipelines.resources.storage import UploadStore
+
+# an incoming invoice in one of these states is finished with; any other state is work in progress
+DONE = (Status.EXPORTED.value, Status.FAILED.value)
+CHUNK = 500  # rows marked per transaction
+AUDIT_ACTION = "archive_retention"
+
+
+@dataclass
+class OrganizationOutcome:
+    slug: str
+    organization_id: int | None = None
+    uploads_years: int | None = None
+    exports_years: int | None = None
+    uploads_removed: int = 0
+    uploads_missing: int = 0
+    uploads_kept_in_work: int = 0  # past the cutoff, but their invoice is not done yet
+    exports_removed: int = 0  # export versions whose files were removed
+    exports_missing: int = 0
+    files_removed: int = 0
+    refused: str | None = None
+    errors: list[str] = field(default_factory=list)
+    dry_run: bool = False
+
+    @property
+    def changed(self) -> int:
+        return (
+            self.uploads_removed
+            + self.uploads_missing
+            + self.exports_removed
+            + self.exports_missing
+        )
+
+    def as_dict(self) -> dict:
+        return {
+            "organization": self.slug,
+            "uploads_years": self.uploads_years,
+            "exports_years": self.exports_years,
+            "uploads_removed": self.uploads_removed,
+            "uploads_missing": self.uploads_missing,
+            "uploads_kept_in_work": self.uploads_kept_in_work,
+            "exports_removed": self.exports_removed,
+            "exports_missing": self.exports_missing,
+            "files_removed": self.files_removed,
+            "refused": self.refused,
+            "errors": self.errors[:20],
+            "dry_run": self.dry_run,
+        }
+
+
+def purge_archives(
+    engine: Engine,
+    upload_store: UploadStore,
+    export_store: FileStore,
+    organizations_: Iterable[str] | None = None,
+    *,
+    dry_run: bool = False,
+    run_id: str | None = None,
+    requested_by: str = "housekeeping",
+) -> list[OrganizationOutcome]:
+    """Apply archive retention to the named organizations (slugs or ids; None: all of them,
+    deactivated ones included: their archives age like the others).
+
+    There is deliberately no "as of" date: the clock is the real one, so no run can remove anything
+    before its time.
+    """
+    now = datetime.now(UTC)
+    outcomes = []
+    for org, outcome in _organizations(engine, organizations_):
+        outcome.dry_run = dry_run
+        outcomes.append(outcome)
+        if org is None:
+            continue
+        try:
+            _purge_organization(engine, upload_store, export_store, org, outcome, now, dry_run)
+        except RetentionSettingsError as exc:
+            outcome.refused = str(exc)
+        except Exception as exc:  # one organization's failure never stops the others
+            outcome.errors.append(f"{type(exc).__name__}: {exc}")
+        if (outcome.changed or outcome.refused or outcome.errors) and not dry_run:
+            try:
+                _audit(engine, org["id"], outcome, now, run_id, requested_by)
+            except Exception as exc:
+                outcome.errors.append(f"audit log not written: {type(exc).__name__}: {exc}")
+    return outcomes
+
+
+def _organizations(engine: Engine, wanted: Iterable[str] | None):
+    query = select(
+        organizations.c.id, organizations.c.slug, organizations.c.timezone, organizations.c.settings
+    ).order_by(organizations.c.id)
+    names = None if wanted is None else [str(w).strip() for w in wanted if str(w).strip()]
+    if names is not None:
+        ids = [int(n) for n in names if n.isdigit()]
+        query = query.where(or_(organizations.c.slug.in_(names), organizations.c.id.in_(ids)))
+    with system_transaction(engine) as conn:
+        rows = [dict(r) for r in conn.execute(query).mappings()]
+    found = set()
+    for row in rows:
+        found.update({row["slug"], str(row["id"])})
+        yield row, OrganizationOutcome(row["slug"], row["id"])
+    for name in names or []:
+        if name not in found:
+            yield None, OrganizationOutcome(name, refused=f"There is no organization {name!r}.")
+
+
+def _today(now: datetime, timezone: str):
+    try:
+        return now.astimezone(ZoneInfo(timezone)).date()
+    except (ZoneInfoNotFoundError, ValueError):
+        return now.astimezone(UTC).date()
+
+
+def _purge_organization(engine, upload_store, export_store, org, outcome, now, dry_run) -> None:
+    settings = retention_settings(org["slug"], org["settings"])
+    outcome.uploads_years, outcome.exports_years = settings.uploads_years, settings.exports_years
+    today = _today(now, org["timezone"])
+    _purge_uploads(
+        engine, upload_store, org, cutoff(today, settings.uploads_years, org["timezone"]),
+        outcome, now, dry_run,
+    )  # fmt: skip
+    _purge_exports(
+        engine, export_store, org, cutoff(today, settings.exports_years, org["timezone"]),
+        outcome, now, dry_run,
+    )  # fmt: skip
+
+
+def _purge_uploads(engine, store, org, limit: Cutoff, outcome, now, dry_run) -> None:
+    u, ii = uploads, incoming_invoices
+    old = and_(
+        u.c.organization_id == org["id"], u.c.purged_at.is_(None), u.c.created_at < limit.instant
+    )
+    joined = u.join(ii, ii.c.id == u.c.incoming_invoice_id)
+    with tenant_transaction(engine, org["id"]) as conn:
+        candidates = conn.execute(
+            select(u.c.id, u.c.storage_key, u.c.created_at, ii.c.issue_date, ii.c.status_changed_at)
+            .select_from(joined)
+            .where(
+                old,
+                ii.c.organization_id == org["id"],
+                ii.c.status.in_(DONE),
+                ii.c.status_changed_at < limit.instant,
+                or_(ii.c.issue_date.is_(None), ii.c.issue_date < limit.day),
+            )
+            .order_by(u.c.id)
+        ).all()
+        outcome.uploads_kept_in_work = conn.execute(
+            select(func.count())
+            .select_from(joined)
+            .where(old, ii.c.organization_id == org["id"], ii.c.status.not_in(DONE))
+        ).scalar_one()
+    # the rule itself decides; the query only narrows down what it has to look at
+    candidates = [
+        c
+        for c in candidates
+        if may_remove([c.created_at, c.issue_date, c.status_changed_at], limit)
+    ]
+    if dry_run:
+        outcome.uploads_removed = len(candidates)
+        return
+    for first in range(0, len(candidates), CHUNK):
+        results: dict[str, list[int]] = {"removed": [], "missing": []}
+        for row in candidates[first : first + CHUNK]:
+            try:
+                gone = store.remove(row.storage_key)
+            except Exception as exc:  # reported; the row stays for the next run
+                outcome.errors.append(f"upload {row.id} ({row.storage_key}): {exc}")
+                continue
+            results["removed" if gone else "missing"].append(row.id)
+        _mark(engine, org["id"], uploads, results, now)
+        outcome.uploads_removed += len(results["removed"])
+        outcome.uploads_missing += len(results["missing"])
+        outcome.files_removed += len(results["removed"])
+
+
+def _purge_exports(engine, store, org, limit: Cutoff, outcome, now, dry_run) -> None:
+    e = exports
+    with tenant_transaction(engine, org["id"]) as conn:
+        candidates = conn.execute(
+            select(e.c.id, e.c.direction, e.c.period, e.c.version, e.c.files, e.c.created_at)
+            .where(
+                e.c.organization_id == org["id"],
+                e.c.purged_at.is_(None),
+                e.c.created_at < limit.instant,
+                e.c.period < f"{limit.day.year:04d}-01",
+            )
+            .order_by(e.c.id)
+        ).all()
+    candidates = [c for c in candidates if may_remove([c.created_at, _month_end(c.period)], limit)]
+    if dry_run:
+        outcome.exports_removed = len(candidates)
+        return
+    for first in range(0, len(candidates), CHUNK):
+        results: dict[str, list[int]] = {"removed": [], "missing": []}
+        for row in candidates[first : first + CHUNK]:
+            keys = file_keys(org["slug"], row.period, row.direction, row.version)
+            recorded = set(row.files or {})
+            removed = 0
+            try:
+                for kind, key in keys.items():
+                    if recorded and kind not in recorded:
+                        continue
+                    if store.exists(key):
+                        store.remove(key)
+                        removed += 1
+            except Exception as exc:
+                outcome.errors.append(f"export {row.id} ({row.period} v{row.version}): {exc}")
+                outcome.files_removed += removed
+                continue
+            outcome.files_removed += removed
+            results["removed" if removed else "missing"].append(row.id)
+        _mark(engine, org["id"], exports, results, now)
+        outcome.exports_removed += len(results["removed"])
+        outcome.exports_missing += len(results["missing"])
+
+
+def _month_end(period: str) -> date:
+    """The last day of a YYYY-MM month (the booking period's own date)."""
+    year, month = int(period[:4]), int(period[5:7])
+    return date(year, month, monthrange(year, month)[1])
+
+
+def _mark(engine, organization_id: int, table, results: dict[str, list[int]], now) -> None:
+    with tenant_transaction(engine, organization_id, write=True) as conn:
+        for result, ids in results.items():
+            if ids:
+                conn.execute(
+                    update(table)
+                    .where(
+                        table.c.organization_id == organization_id,
+                        table.c.id.in_(ids),
+                        table.c.purged_at.is_(None),
+                    )
+                    .values(purged_at=now, purge_result=result)
+                )
+
+
+def _audit(engine, organization_id: int, outcome, now, run_id, requested_by) -> None:
+    with tenant_transaction(engine, organization_id, write=True) as conn:
+        conn.execute(
+            insert(audit_log).values(
+                organization_id=organization_id,
+                created_by=requested_by,
+                action=AUDIT_ACTION,
+                entity_type="organization",
+                entity_id=str(organization_id),
+                details={**outcome.as_dict(), "run_id": run_id, "as_of": now.isoformat()},
+            )
+        )

@@ -1,0 +1,254 @@
+"""Housekeeping area: archive retention of uploads and export files, Dagster run retention.
+
+Two jobs, each with a daily schedule at a quiet hour (Europe/Berlin):
+
+- `archive_retention_job` removes archived uploads and export files whose retention period (the
+  organization's `settings["retention"]`, never below the legal 10 years) is over; the schedule
+  (02:30) launches one run per ORGANIZATIONS_PER_RUN organizations, deactivated ones included.
+- `dagster_run_retention_job` deletes finished Dagster runs and their event logs after
+  `keep_days` (default 90), keeping each job's last successful run; its schedule runs at 02:15.
+
+Both schedules start RUNNING in the demo, because they cannot remove anything there: the demo's
+uploads and exports are new (the earliest a file can go is 1 January of the 11th year after it),
+and its runs are younger than 90 days. Sensor and schedule ticks are purged by the daemon itself
+(the `retention:` block in deploy/dagster.yaml); dynamic partitions of deactivated organizations
+are removed by `organizations_sensor` (tenants/defs.py).
+"""
+
+from datetime import UTC, datetime
+
+from dagster import (
+    Config,
+    DefaultScheduleStatus,
+    Definitions,
+    Failure,
+    MetadataValue,
+    OpExecutionContext,
+    RunRequest,
+    ScheduleEvaluationContext,
+    SkipReason,
+    in_process_executor,
+    job,
+    op,
+    schedule,
+)
+from pydantic import Field
+from sqlalchemy import select
+
+from invoice_pipelines.db.tables import organizations
+from invoice_pipelines.db.tenancy import system_transaction
+from invoice_pipelines.housekeeping.archive import OrganizationOutcome, purge_archives
+from invoice_pipelines.housekeeping.dagster_runs import purge_runs
+from invoice_pipelines.resources.database import Database
+from invoice_pipelines.resources.files import FileStore
+from invoice_pipelines.resources.storage import UploadStore
+
+TIMEZONE = "Europe/Berlin"
+# the work per organization is two queries and the files that are due; most days nothing is due
+ORGANIZATIONS_PER_RUN = 500
+DEFAULT_KEEP_DAYS = 90
+
+
+class ArchiveRetentionConfig(Config):
+    organizations: list[str] = Field(
+        default_factory=list,
+        description="Organization slugs or ids to look at; empty: every organization, "
+        "deactivated ones included.",
+    )
+    dry_run: bool = Field(
+        default=False, description="Count what is due without removing or marking anything."
+    )
+    requested_by: str = Field(default="", description="Who asked for it (audit log).")
+
+
+def _metadata(outcomes: list[OrganizationOutcome]) -> dict:
+    total = lambda name: sum(getattr(o, name) for o in outcomes)  # noqa: E731
+    metadata = {
+        "organizations": MetadataValue.int(len(outcomes)),
+        "uploads_removed": MetadataValue.int(total("uploads_removed")),
+        "uploads_missing": MetadataValue.int(total("uploads_missing")),
+        "uploads_kept_in_work": MetadataValue.int(total("uploads_kept_in_work")),
+        "exports_removed": MetadataValue.int(total("exports_removed")),
+        "exports_missing": MetadataValue.int(total("exports_missing")),
+        "files_removed": MetadataValue.int(total("files_removed")),
+        "refused": MetadataValue.int(sum(1 for o in outcomes if o.refused)),
+        "failed": MetadataValue.int(sum(1 for o in outcomes if o.errors)),
+    }
+    touched = [o for o in outcomes if o.changed or o.refused or o.errors or o.uploads_kept_in_work]
+    if touched:
+        rows = [
+            "| organization | uploads removed | missing | kept (in work) | exports removed | "
+            "missing | problem |",
+            "|---|---:|---:|---:|---:|---:|---|",
+        ]
+        for o in touched[:100]:
+            problem = (o.refused or "; ".join(o.errors[:3])).replace("|", "/")
+            rows.append(
+                f"| {o.slug} | {o.uploads_removed} | {o.uploads_missing} | "
+                f"{o.uploads_kept_in_work} | {o.exports_removed} | {o.exports_missing} | "
+                f"{problem} |"
+            )
+        metadata["by_organization"] = MetadataValue.md("\n".join(rows))
+    return metadata
+
+
+@op(
+    description="Removes archived uploads and export files whose retention period is over (the "
+    "organization's settings, never below the legal 10 years, counted from the end of the "
+    "document's calendar year), marks their rows and writes an audit log row per organization."
+)
+def purge_archived_files(
+    context: OpExecutionContext,
+    config: ArchiveRetentionConfig,
+    database: Database,
+    upload_store: UploadStore,
+    export_store: FileStore,
+) -> dict:
+    outcomes = purge_archives(
+        database.get_engine(),
+        upload_store,
+        export_store,
+        config.organizations or None,
+        dry_run=config.dry_run,
+        run_id=context.run.run_id,
+        requested_by=config.requested_by or context.run.tags.get("dagster/user") or "dagster",
+    )
+    problems = []
+    for o in outcomes:
+        if o.changed or o.uploads_kept_in_work:
+            verb = "due (dry run)" if o.dry_run else "removed"
+            context.log.info(
+                f"{o.slug}: uploads {verb} {o.uploads_removed}, already missing "
+                f"{o.uploads_missing}, kept in work {o.uploads_kept_in_work}; export versions "
+                f"{verb} {o.exports_removed}, already missing {o.exports_missing}"
+            )
+        for problem in ([o.refused] if o.refused else []) + o.errors:
+            problems.append(problem if o.refused else f"{o.slug}: {problem}")
+            context.log.error(problems[-1])
+    context.add_output_metadata(_metadata(outcomes))
+    if problems:
+        # the other organizations were done and recorded; the run still says what needs a look
+        raise Failure(
+            f"{len(problems)} problem(s): " + "; ".join(problems[:10]), allow_retries=False
+        )
+    return {o.slug: o.as_dict() for o in outcomes if o.changed}
+
+
+@job(
+    executor_def=in_process_executor,
+    description="Archive retention: removes archived uploads and export files past the "
+    "retention period their organization sets (config: organizations, empty for all; dry_run).",
+)
+def archive_retention_job():
+    purge_archived_files()
+
+
+def organization_batches(slugs: list[str], size: int = ORGANIZATIONS_PER_RUN) -> list[list[str]]:
+    return [slugs[i : i + size] for i in range(0, len(slugs), size)]
+
+
+@schedule(
+    name="archive_retention_schedule",
+    cron_schedule="30 2 * * *",
+    execution_timezone=TIMEZONE,
+    job=archive_retention_job,
+    default_status=DefaultScheduleStatus.RUNNING,
+    description=f"Daily at 02:30 (Berlin): archive retention for every organization, "
+    f"{ORGANIZATIONS_PER_RUN} organizations per run. Removes nothing younger than the legal "
+    "10 years, so it is safe to leave running.",
+)
+def archive_retention_schedule(context: ScheduleEvaluationContext, database: Database):
+    with system_transaction(database.get_engine()) as conn:
+        slugs = list(conn.scalars(select(organizations.c.slug).order_by(organizations.c.id)).all())
+    if not slugs:
+        return SkipReason("No organizations yet.")
+    day = (context.scheduled_execution_time or datetime.now(UTC)).strftime("%Y-%m-%d")
+    return [
+        RunRequest(
+            run_key=f"{day}-batch-{number}",
+            run_config={"ops": {"purge_archived_files": {"config": {"organizations": batch}}}},
+            tags={"invoice_pipelines/housekeeping": "archive_retention"},
+        )
+        for number, batch in enumerate(organization_batches(slugs))
+    ]
+
+
+class RunRetentionConfig(Config):
+    keep_days: int = Field(
+        default=DEFAULT_KEEP_DAYS,
+        description="Delete finished runs (and their event logs) created more than this many "
+        "days ago; each job's last successful run is kept.",
+    )
+    max_runs: int = Field(
+        default=10_000, description="Look at most at this many old runs in one run (oldest first)."
+    )
+    dry_run: bool = Field(default=False, description="Count what would be deleted, delete nothing.")
+
+
+@op(
+    description="Deletes finished Dagster runs older than keep_days with their event logs, "
+    "keeping the last successful run of every job; queued and running runs are never touched."
+)
+def delete_old_dagster_runs(context: OpExecutionContext, config: RunRetentionConfig) -> int:
+    if config.keep_days < 1 or config.max_runs < 1:
+        raise Failure("keep_days and max_runs must be at least 1.", allow_retries=False)
+    result = purge_runs(
+        context.instance,
+        config.keep_days,
+        max_runs=config.max_runs,
+        dry_run=config.dry_run,
+        protect={context.run.run_id},
+    )
+    context.log.info(
+        f"runs created before {result.cutoff:%Y-%m-%d %H:%M} UTC: "
+        f"{'would delete' if result.dry_run else 'deleted'} {result.deleted}, kept "
+        f"{len(result.kept_last_success)} last successful run(s)"
+        + ("; more are left for the next run" if result.more_left else "")
+    )
+    context.add_output_metadata(
+        {
+            "cutoff": MetadataValue.text(result.cutoff.isoformat()),
+            "runs_deleted": MetadataValue.int(result.deleted),
+            "kept_last_success": MetadataValue.int(len(result.kept_last_success)),
+            "more_left": MetadataValue.bool(result.more_left),
+            "errors": MetadataValue.int(len(result.errors)),
+            "dry_run": MetadataValue.bool(result.dry_run),
+        }
+    )
+    for error in result.errors:
+        context.log.error(error)
+    if result.errors:
+        raise Failure(
+            f"{len(result.errors)} run(s) could not be deleted: " + "; ".join(result.errors[:5]),
+            allow_retries=False,
+        )
+    return result.deleted
+
+
+@job(
+    executor_def=in_process_executor,
+    description="Dagster run retention: deletes finished runs and their event logs after "
+    "keep_days (default 90), keeping each job's last successful run.",
+)
+def dagster_run_retention_job():
+    delete_old_dagster_runs()
+
+
+@schedule(
+    name="dagster_run_retention_schedule",
+    cron_schedule="15 2 * * *",
+    execution_timezone=TIMEZONE,
+    job=dagster_run_retention_job,
+    default_status=DefaultScheduleStatus.RUNNING,
+    description=f"Daily at 02:15 (Berlin): deletes finished runs older than {DEFAULT_KEEP_DAYS} "
+    "days with their event logs, keeping each job's last successful run.",
+)
+def dagster_run_retention_schedule(context: ScheduleEvaluationContext):
+    day = (context.scheduled_execution_time or datetime.now(UTC)).strftime("%Y-%m-%d")
+    return RunRequest(run_key=day)
+
+
+defs = Definitions(
+    jobs=[archive_retention_job, dagster_run_retention_job],
+    schedules=[archive_retention_schedule, dagster_run_retention_schedule],
+)

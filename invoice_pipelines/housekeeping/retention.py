@@ -1,0 +1,129 @@
+"""What may be removed when: the retention rules, in plain Python (no SQL, no Dagster).
+
+German law (GoBD; §147 AO) requires invoices, booking vouchers and booking records to be kept for
+10 years (§147(1) nos. 1, 4, 4a and (3) AO, §14b UStG for invoices). An organization may keep them
+longer (its `settings["retention"]`), never shorter: a setting below the legal minimum is refused
+with one sentence, never silently raised or used.
+
+The period does not run from the upload day: it begins at the end of the calendar year in which
+the document was received or made, or the booking was made (§147(4) AO). So a document of year Y
+with a retention of N years may go from 1 January of Y + N + 1 on, in the organization's own time
+zone; where a document has several dates (received, invoice date, booked), the latest counts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+# §147(3) AO: 10 years for books, records, annual accounts, booking vouchers (invoices received and
+# sent among them). The shorter periods the law knows (6 years for business letters) do not apply
+# to anything this project stores: uploads are supplier invoices, exports are booking records.
+LEGAL_MINIMUM_YEARS = 10
+DEFAULT_YEARS = LEGAL_MINIMUM_YEARS
+# a guard against typos (100 instead of 10 keeps everything, 1000 overflows a date)
+MAXIMUM_YEARS = 100
+SETTINGS = ("uploads_years", "exports_years")
+
+
+class RetentionSettingsError(ValueError):
+    """An organization's retention setting that cannot be used (one sentence for people)."""
+
+
+@dataclass(frozen=True)
+class RetentionSettings:
+    uploads_years: int = DEFAULT_YEARS
+    exports_years: int = DEFAULT_YEARS
+
+
+def retention_settings(organization: str, settings: dict | None) -> RetentionSettings:
+    """The retention of `organization` from its settings JSON (`{"retention": {...}}`).
+
+    Missing values are the legal minimum; anything else that is not a whole number of years from the
+    legal minimum up is refused, naming the organization and the setting.
+    """
+    block = (settings or {}).get("retention")
+    if block is None:
+        return RetentionSettings()
+    if not isinstance(block, dict):
+        raise RetentionSettingsError(
+            f"Organization {organization!r}: settings retention must be an object like "
+            '{"uploads_years": 10, "exports_years": 10}; nothing of it was removed.'
+        )
+    unknown = sorted(set(block) - set(SETTINGS))
+    if unknown:
+        raise RetentionSettingsError(
+            f"Organization {organization!r}: settings retention.{unknown[0]} is not a setting "
+            f"(known: {', '.join(SETTINGS)}); nothing of it was removed."
+        )
+    years = {}
+    for name in SETTINGS:
+        value = block.get(name, DEFAULT_YEARS)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise RetentionSettingsError(
+                f"Organization {organization!r}: settings retention.{name} is {value!r}, not a "
+                "whole number of years; nothing of it was removed."
+            )
+        if value < LEGAL_MINIMUM_YEARS:
+            raise RetentionSettingsError(
+                f"Organization {organization!r}: settings retention.{name} is {value} years, "
+                f"below the legal minimum of {LEGAL_MINIMUM_YEARS} years for invoices and booking "
+                "records (GoBD, §147 AO); nothing of it was removed."
+            )
+        if value > MAXIMUM_YEARS:
+            raise RetentionSettingsError(
+                f"Organization {organization!r}: settings retention.{name} is {value} years, "
+                f"more than {MAXIMUM_YEARS}; nothing of it was removed."
+            )
+        years[name] = value
+    return RetentionSettings(**years)
+
+
+def last_retained_year(today: date, years: int) -> int:
+    """The latest calendar year whose documents may go on `today`: a document of year Y is kept
+    until the end of year Y + years."""
+    return today.year - years - 1
+
+
+def removable_from(document_year: int, years: int) -> date:
+    """The first day a document of `document_year` may be removed."""
+    return date(document_year + years + 1, 1, 1)
+
+
+@dataclass(frozen=True)
+class Cutoff:
+    """Every date of a document must lie before these for it to go."""
+
+    instant: (
+        datetime  # UTC: 1 January of the first year still kept, 00:00 in the organization's zone
+    )
+    day: date  # the same day, for calendar dates (invoice date)
+
+
+def cutoff(today: date, years: int, timezone: str) -> Cutoff:
+    """The cutoff for `today` (in the organization's time zone) and a retention of `years`."""
+    try:
+        zone = ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        # unknown zone: the earliest New Year on Earth, so nothing goes that any zone would keep
+        zone = ZoneInfo("Etc/GMT-14")
+    first_kept = date(last_retained_year(today, years) + 1, 1, 1)
+    # a document stamped on the last evening of a year in UTC may already be the next local year:
+    # comparing with local midnight keeps it
+    local = datetime(first_kept.year, 1, 1, tzinfo=zone)
+    return Cutoff(local.astimezone(UTC), first_kept)
+
+
+def may_remove(dates: list[datetime | date | None], limit: Cutoff) -> bool:
+    """Whether a document with these dates (received, issued, booked; None: unknown) may go."""
+    for value in dates:
+        if value is None:
+            continue
+        if isinstance(value, datetime):
+            moment = value if value.tzinfo else value.replace(tzinfo=UTC)
+            if moment >= limit.instant:
+                return False
+        elif value >= limit.day:
+            return False
+    return True

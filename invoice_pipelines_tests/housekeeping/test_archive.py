@@ -1,0 +1,150 @@
+"""Archive retention on both databases: what is past its period goes, everything else stays."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from invoice_pipelines.housekeeping.archive import purge_archives
+from invoice_pipelines.resources.files import LocalFileStore
+from invoice_pipelines.resources.storage import LocalUploadStore
+from invoice_pipelines_tests.housekeeping.helpers import (
+    LAST_EXPIRED,
+    THIS_YEAR,
+    at,
+    audit_rows,
+    export_row,
+    old_export,
+    old_upload,
+    upload_row,
+)
+
+
+@pytest.fixture
+def stores(tmp_path):
+    return LocalUploadStore(root=str(tmp_path / "uploads")), LocalFileStore(
+        root=str(tmp_path / "exports")
+    )
+
+
+def _exists(store, key: str) -> bool:
+    try:
+        store.read(key)
+    except FileNotFoundError:
+        return False
+    return True
+
+
+def test_files_past_retention_go_the_rest_stays_and_a_second_run_does_nothing(db, stores):
+    upload_store, export_store = stores
+    org = db.new_organization()
+    booked = old_upload(
+        db, upload_store, org, uploaded=at(LAST_EXPIRED - 1), changed=at(LAST_EXPIRED)
+    )
+    # the same bytes uploaded again: a duplicate upload follows the invoice it duplicates
+    duplicate = old_upload(
+        db, upload_store, org, uploaded=at(LAST_EXPIRED - 1, 8), data=booked["data"]
+    )
+    in_work = old_upload(db, upload_store, org, uploaded=at(LAST_EXPIRED - 2), status="VALIDATED")
+    booked_lately = old_upload(
+        db, upload_store, org, uploaded=at(LAST_EXPIRED - 1), changed=at(THIS_YEAR - 1)
+    )
+    dated_later = old_upload(
+        db, upload_store, org, uploaded=at(LAST_EXPIRED), issued=date(LAST_EXPIRED + 1, 1, 2)
+    )
+    # 23:30 UTC on 31 December is already the next year in Berlin: not yet
+    new_year_berlin = old_upload(db, upload_store, org, uploaded=at(LAST_EXPIRED, 12, 31, 23, 30))
+    last_evening = old_upload(db, upload_store, org, uploaded=at(LAST_EXPIRED, 12, 31, 22, 30))
+    failed = old_upload(db, upload_store, org, uploaded=at(LAST_EXPIRED - 3), status="FAILED")
+    lost = old_upload(db, upload_store, org, uploaded=at(LAST_EXPIRED - 1), file=False)
+    recent = old_upload(db, upload_store, org, uploaded=at(THIS_YEAR - 2))
+
+    old_month = old_export(
+        db, export_store, org, period=f"{LAST_EXPIRED - 1}-12", written=at(LAST_EXPIRED, 1, 10)
+    )
+    written_next_year = old_export(
+        db, export_store, org, period=f"{LAST_EXPIRED}-12", written=at(LAST_EXPIRED + 1, 1, 10)
+    )
+    lost_export = old_export(
+        db,
+        export_store,
+        org,
+        period=f"{LAST_EXPIRED - 2}-05",
+        written=at(LAST_EXPIRED - 2),
+        files=False,
+    )
+
+    # a dry run counts and touches nothing
+    [dry] = purge_archives(db.engine, upload_store, export_store, [org["slug"]], dry_run=True)
+    assert (dry.uploads_removed, dry.exports_removed) == (5, 2)
+    assert (
+        _exists(upload_store, booked["key"])
+        and upload_row(db, booked["upload_id"]).purged_at is None
+    )
+    assert audit_rows(db, org["id"]) == []
+
+    [outcome] = purge_archives(db.engine, upload_store, export_store, [org["slug"]], run_id="run-1")
+    assert outcome.refused is None and outcome.errors == []
+    gone = [booked, duplicate, last_evening, failed]
+    kept = [in_work, booked_lately, dated_later, new_year_berlin, recent]
+    for upload in gone:
+        assert not _exists(upload_store, upload["key"])
+        row = upload_row(db, upload["upload_id"])
+        # the row and its hash stay for the audit trail
+        assert row.purge_result == "removed" and row.purged_at is not None
+        assert row.content_hash == upload["hash"]
+    for upload in kept:
+        assert _exists(upload_store, upload["key"])
+        assert upload_row(db, upload["upload_id"]).purged_at is None
+    assert upload_row(db, lost["upload_id"]).purge_result == "missing"
+    assert (outcome.uploads_removed, outcome.uploads_missing) == (4, 1)
+    assert outcome.uploads_kept_in_work == 1
+
+    assert not any(_exists(export_store, key) for key in old_month["keys"])
+    assert export_row(db, old_month["export_id"]).purge_result == "removed"
+    assert all(_exists(export_store, key) for key in written_next_year["keys"])
+    assert export_row(db, written_next_year["export_id"]).purged_at is None
+    assert export_row(db, lost_export["export_id"]).purge_result == "missing"
+    assert (outcome.exports_removed, outcome.exports_missing, outcome.files_removed) == (1, 1, 8)
+
+    [audit] = audit_rows(db, org["id"])
+    assert audit.details["uploads_removed"] == 4 and audit.details["exports_removed"] == 1
+    assert audit.details["run_id"] == "run-1" and audit.details["uploads_years"] == 10
+
+    # idempotent: nothing more is removed, marked or logged
+    [again] = purge_archives(db.engine, upload_store, export_store, [org["slug"]])
+    assert again.changed == 0 and again.errors == []
+    assert len(audit_rows(db, org["id"])) == 1
+    for upload in kept:
+        assert _exists(upload_store, upload["key"])
+
+
+def test_a_refused_setting_stops_only_its_organization(db, stores):
+    upload_store, export_store = stores
+    short = db.new_organization(settings={"retention": {"uploads_years": 6}})
+    longer = db.new_organization(settings={"retention": {"exports_years": 12}})
+    short_upload = old_upload(db, upload_store, short, uploaded=at(LAST_EXPIRED - 5))
+    long_upload = old_upload(db, upload_store, longer, uploaded=at(LAST_EXPIRED - 1))
+    long_export = old_export(
+        db, export_store, longer, period=f"{LAST_EXPIRED - 1}-03", written=at(LAST_EXPIRED - 1)
+    )
+
+    outcomes = purge_archives(
+        db.engine, upload_store, export_store, [short["slug"], longer["slug"], "no-such-org"]
+    )
+    by_slug = {o.slug: o for o in outcomes}
+    refusal = by_slug[short["slug"]].refused
+    assert refusal == (
+        f"Organization {short['slug']!r}: settings retention.uploads_years is 6 years, below the "
+        "legal minimum of 10 years for invoices and booking records (GoBD, §147 AO); nothing of "
+        "it was removed."
+    )
+    assert _exists(upload_store, short_upload["key"])  # never silently used
+    assert audit_rows(db, short["id"])[0].details["refused"] == refusal
+    assert by_slug["no-such-org"].refused == "There is no organization 'no-such-org'."
+
+    # the other organization went on: its upload is past 10 years, its export not past 12
+    assert not _exists(upload_store, long_upload["key"])
+    assert all(_exists(export_store, key) for key in long_export["keys"])
+    assert by_slug[longer["slug"]].exports_years == 12
