@@ -487,6 +487,9 @@ dunning_notices = Table(
     Column("delivery_error", Text),
     Column("delivery_started_at", UtcDateTime),
     Column("sent_at", UtcDateTime),
+    # the batch invoicing job that invoices this notice's fee and interest, when the organization
+    # chooses fee invoices (queued in the same transaction that sets it: invoiced once)
+    Column("fee_batch_job_id", Id),
     Column("created_at", UtcDateTime, nullable=False, server_default=NOW),
     UniqueConstraint("sales_invoice_id", "level"),
     CheckConstraint(_in("delivery_status", NOTICE_DELIVERY_STATUSES), name="delivery_status"),

@@ -85,6 +85,8 @@ def run_overdue_command(args: argparse.Namespace) -> int:
                 "interest_charged": f"{result.interest:.2f}",
                 "errors": result.errors[:20],
                 "seconds": round(result.seconds, 3),
+                "fee_invoice_batch_job": result.fee_invoice_job_id,
+                "notices_fee_invoiced": result.notices_invoiced,
                 **delivery,
             }
         )

@@ -112,7 +112,10 @@ def _metadata(r: DunningResult) -> dict:
         "errors": MetadataValue.int(len(r.errors)),
         "seconds": MetadataValue.float(round(r.seconds, 3)),
         "dry_run": MetadataValue.bool(r.dry_run),
+        "notices_fee_invoiced": MetadataValue.int(r.notices_invoiced),
     }
+    if r.fee_invoice_job_id is not None:
+        metadata["fee_invoice_batch_job"] = MetadataValue.int(r.fee_invoice_job_id)
     for name, count in sorted(r.created_by_level.items()):
         metadata[f"notices_{name}"] = MetadataValue.int(count)
     if r.errors:

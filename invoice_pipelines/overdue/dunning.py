@@ -16,7 +16,8 @@ counts from the due date (negative: a friendly reminder before it). Default inte
 is a yearly rate over a base rate, accrued per day (actual/365) on the open amount from the due
 date, or from the last partial payment, and never for a day an earlier notice already charged.
 With `deliver`, notices of levels whose channel is `email` are e-mailed (`overdue/delivery.py`);
-every other notice stays an in-app record.
+every other notice stays an in-app record. With `fee_invoices`, fees and interest are invoiced
+through batch invoicing (`overdue/fee_invoices.py`).
 """
 
 from __future__ import annotations
@@ -65,6 +66,7 @@ class DunningSettings:
     base_rate_percent: Decimal
     margin_percent: Decimal
     deliver: bool = False  # e-mail the notices of levels whose channel is email
+    fee_invoices: bool = False  # invoice fees and interest through batch invoicing
 
     @property
     def yearly_interest_percent(self) -> Decimal:
@@ -94,7 +96,7 @@ def parse_settings(raw: Any) -> DunningSettings:
     raw = {} if raw is None else raw
     if not isinstance(raw, dict):
         raise DunningSettingsError("settings.dunning must be an object.")
-    unknown = set(raw) - {"levels", "interest", "deliver"}
+    unknown = set(raw) - {"levels", "interest", "deliver", "fee_invoices"}
     if unknown:
         raise DunningSettingsError(
             f"settings.dunning has unknown keys: {', '.join(sorted(unknown))}."
@@ -166,12 +168,14 @@ def parse_settings(raw: Any) -> DunningSettings:
     )
     if base_rate + margin < 0:
         raise DunningSettingsError("settings.dunning.interest: base rate plus margin is negative.")
-    deliver = raw.get("deliver", False)
-    if not isinstance(deliver, bool):
-        raise DunningSettingsError(
-            f"settings.dunning.deliver must be true or false, got {deliver!r}."
-        )
-    return DunningSettings(levels, base_rate, margin, deliver)
+    switches = {}
+    for key in ("deliver", "fee_invoices"):
+        switches[key] = raw.get(key, False)
+        if not isinstance(switches[key], bool):
+            raise DunningSettingsError(
+                f"settings.dunning.{key} must be true or false, got {switches[key]!r}."
+            )
+    return DunningSettings(levels, base_rate, margin, **switches)
 
 
 def organization_zone(name: str) -> ZoneInfo:

@@ -75,6 +75,8 @@ class DunningResult:
     interest: Decimal = ZERO
     errors: list[dict] = field(default_factory=list)
     seconds: float = 0.0
+    fee_invoice_job_id: int | None = None  # the batch invoicing job queued for fees and interest
+    notices_invoiced: int = 0
 
     @property
     def notices_created(self) -> int:
@@ -359,6 +361,12 @@ def run_overdue(
             except BaseException:
                 pool.shutdown(cancel_futures=True)
                 raise
+        if settings.fee_invoices and not dry_run:
+            from invoice_pipelines.overdue.fee_invoices import queue_fee_invoices
+
+            result.fee_invoice_job_id, result.notices_invoiced = queue_fee_invoices(
+                engine, org, requested_by=requested_by
+            )
         result.status = "PARTIAL" if result.errors else "SUCCESS"
     except DunningSettingsError as exc:
         result.status = "FAILED"

@@ -7,7 +7,8 @@ Revises: 0007
   (no notices while set) and `sales_invoices.deleted_at` (never noticed).
 - `customers.dunning_blocked` (Mahnsperre: no notices for the customer while set).
 - `dunning_notices`: one notice per invoice and level (unique), with fees and interest, and its
-  e-mail delivery (at most once) where the organization enables it.
+  e-mail delivery (at most once) where the organization enables it, and the batch invoicing job
+  that invoices its fee and interest where the organization chooses fee invoices.
 - `dunning_runs`: the execution log, one row per run and organization.
 """
 
@@ -69,6 +70,7 @@ def upgrade() -> None:
         sa.Column("delivery_error", sa.Text),
         sa.Column("delivery_started_at", UtcDateTime),
         sa.Column("sent_at", UtcDateTime),
+        sa.Column("fee_batch_job_id", Id),
         sa.Column("created_at", UtcDateTime, nullable=False, server_default=NOW),
         sa.PrimaryKeyConstraint("id", name="pk_dunning_notices"),
         sa.CheckConstraint(
