@@ -8,9 +8,12 @@ One run for one organization:
    blocked);
 3. they are noticed in chunks, one transaction each: the chunk's candidates are read again (a
    payment may have come in meanwhile), their fee and interest worked out in Decimal
-   (`overdue.dunning`), and the notices inserted in one statement that skips any (invoice, level)
-   already there, so re-runs and runs side by side never create a notice twice;
-4. the log row gets the outcome: SUCCESS, PARTIAL (some invoices could not be noticed, each with
+   (`overdue.dunning`), and the notices inserted by one statement (PostgreSQL: from a COPY) that
+   skips any (invoice, level) already there, so re-runs and runs side by side never create a
+   notice twice;
+4. with `fee_invoices`, the fees and interest not invoiced yet are queued for batch invoicing
+   (`overdue.fee_invoices`);
+5. the log row gets the outcome: SUCCESS, PARTIAL (some invoices could not be noticed, each with
    its reason) or FAILED (the organization could not be processed at all).
 """
 
@@ -31,6 +34,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
+from invoice_pipelines.billing.requests import BatchRequestError
 from invoice_pipelines.core.money import ZERO
 from invoice_pipelines.db.tables import (
     audit_log,
@@ -51,6 +55,7 @@ from invoice_pipelines.overdue.dunning import (
     organization_zone,
     parse_settings,
 )
+from invoice_pipelines.overdue.fee_invoices import queue_fee_invoices
 
 UNPAID = ("open", "partially_paid")
 CHUNK_SIZE = 5000
@@ -362,11 +367,12 @@ def run_overdue(
                 pool.shutdown(cancel_futures=True)
                 raise
         if settings.fee_invoices and not dry_run:
-            from invoice_pipelines.overdue.fee_invoices import queue_fee_invoices
-
-            result.fee_invoice_job_id, result.notices_invoiced = queue_fee_invoices(
-                engine, org, requested_by=requested_by
-            )
+            try:
+                result.fee_invoice_job_id, result.notices_invoiced = queue_fee_invoices(
+                    engine, org, requested_by=requested_by
+                )
+            except BatchRequestError as exc:
+                result.errors.append({"message": f"fee invoices not queued: {exc}"})
         result.status = "PARTIAL" if result.errors else "SUCCESS"
     except DunningSettingsError as exc:
         result.status = "FAILED"
