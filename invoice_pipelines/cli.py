@@ -176,6 +176,9 @@ def build_parser() -> argparse.ArgumentParser:
     from invoice_pipelines.quickbooks.cli import add_commands as add_qbo_commands
 
     add_qbo_commands(sub)
+    from invoice_pipelines.housekeeping.cli import add_commands as add_housekeeping_commands
+
+    add_housekeeping_commands(sub)
     p = sub.add_parser("bench", help="run a benchmark scenario; JSON on the last stdout line")
     from invoice_pipelines.bench import add_scenarios
 

@@ -1,0 +1,40 @@
+"""`invoice-pipelines housekeeping`: archive retention by hand, the function the job calls."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+
+def add_commands(sub) -> None:
+    p = sub.add_parser(
+        "housekeeping",
+        help="remove archived uploads and export files past their retention period (JSON per "
+        "organization)",
+    )
+    p.add_argument(
+        "--org",
+        action="append",
+        default=None,
+        help="organization slug or id (repeatable); default: every organization",
+    )
+    p.add_argument("--dry-run", action="store_true", help="count what is due, remove nothing")
+    p.set_defaults(func=run_housekeeping_command)
+
+
+def run_housekeeping_command(args: argparse.Namespace) -> int:
+    from invoice_pipelines.db.engine import make_engine
+    from invoice_pipelines.housekeeping.archive import purge_archives
+    from invoice_pipelines.resources.stores import file_store_from_env, upload_store_from_env
+
+    outcomes = purge_archives(
+        make_engine(),
+        upload_store_from_env(),
+        file_store_from_env("exports"),
+        args.org,
+        dry_run=args.dry_run,
+        requested_by="cli",
+    )
+    for outcome in outcomes:
+        print(json.dumps(outcome.as_dict(), ensure_ascii=False))
+    return 1 if any(o.refused or o.errors for o in outcomes) else 0
