@@ -1,0 +1,503 @@
+"""The deployment files: deploy/helm/values.yaml against the keys Dagster's Helm chart documents,
+deploy/Containerfile against what the project needs at run time, and both against the instance
+template deploy/dagster.yaml that `make run` uses, so the two deployments cannot drift apart.
+
+CHART_KEYS below is our own summary of the chart's values, written from reading the chart's
+pydantic models (helm/dagster/schema/schema/charts/**, which generate its values.schema.json) in
+dagster-io/dagster for chart 1.13.x, the chart version that matches dagster 1.13.27. It lists only
+the sections we use, complete for those sections, so a misspelled or invented key fails here instead
+of being silently ignored by `helm install`. Sections we do not use are not listed: using one means
+reading the chart's model for it and adding its keys here.
+"""
+
+import importlib
+import re
+import shlex
+from pathlib import Path
+
+import pytest
+import yaml
+from dagster import QueuedRunCoordinator
+
+from invoice_pipelines.settings import SETTINGS
+from invoice_pipelines.tenants.partitions import ORGANIZATION_TAG
+
+ROOT = Path(__file__).resolve().parents[1]
+VALUES = ROOT / "deploy" / "helm" / "values.yaml"
+CONTAINERFILE = ROOT / "deploy" / "Containerfile"
+INSTANCE_TEMPLATE = ROOT / "deploy" / "dagster.yaml"
+
+PULL_POLICIES = ("Always", "IfNotPresent", "Never")
+
+# Kinds of value: "section" (a mapping whose keys are listed here too), "items" (a list of
+# mappings whose keys are listed under "<path>[]"), "str", "int", "bool", "str-list", "k8s" (a
+# Kubernetes object passed through as written: resources, securityContext, affinity, ...),
+# "k8s-list", "image", "env", "secret-refs", "tick-retention", "tag-limits", or a tuple of the
+# allowed values.
+_K8S_POD_KEYS = {
+    "annotations": "k8s",
+    "labels": "k8s",
+    "nodeSelector": "k8s",
+    "affinity": "k8s",
+    "tolerations": "k8s-list",
+    "podSecurityContext": "k8s",
+    "securityContext": "k8s",
+    "resources": "k8s",
+    "livenessProbe": "k8s",
+    "readinessProbe": "k8s",
+    "startupProbe": "k8s",
+    "volumes": "k8s-list",
+    "volumeMounts": "k8s-list",
+    "schedulerName": "str",
+    "env": "env",
+    "envConfigMaps": "secret-refs",
+    "envSecrets": "secret-refs",
+    "image": "image",
+}
+
+
+def _under(prefix: str, keys: dict) -> dict:
+    return {f"{prefix}.{key}": kind for key, kind in keys.items()}
+
+
+CHART_KEYS: dict[str, object] = {
+    "global": "section",
+    "global.postgresqlSecretName": "str",
+    "global.dagsterHome": "str",
+    "global.serviceAccountName": "str",
+    "global.celeryConfigSecretName": "str",
+    "global.dagsterInstanceConfigMap": "str",
+    "generatePostgresqlPasswordSecret": "bool",
+    "imagePullSecrets": "secret-refs",
+    # PostgreSQL for Dagster's storage (enabled: false -> an external server)
+    "postgresql": "section",
+    "postgresql.enabled": "bool",
+    "postgresql.image": "image",
+    "postgresql.postgresqlHost": "str",
+    "postgresql.postgresqlUsername": "str",
+    "postgresql.postgresqlPassword": "str",
+    "postgresql.postgresqlDatabase": "str",
+    "postgresql.postgresqlParams": "k8s",
+    "postgresql.postgresqlScheme": "str",
+    "postgresql.service": "section",
+    "postgresql.service.port": "int",
+    # the webserver
+    "dagsterWebserver": "section",
+    **_under("dagsterWebserver", _K8S_POD_KEYS),
+    "dagsterWebserver.replicaCount": "int",
+    "dagsterWebserver.nameOverride": "str",
+    "dagsterWebserver.pathPrefix": "str",
+    "dagsterWebserver.service": "k8s",
+    "dagsterWebserver.workspace": "k8s",
+    "dagsterWebserver.deploymentLabels": "k8s",
+    "dagsterWebserver.enableReadOnly": "bool",
+    "dagsterWebserver.dbStatementTimeout": "int",
+    "dagsterWebserver.dbPoolRecycle": "int",
+    "dagsterWebserver.logLevel": "str",
+    # the user-code deployments (the dagster-user-deployments subchart)
+    "dagster-user-deployments": "section",
+    "dagster-user-deployments.enabled": "bool",
+    "dagster-user-deployments.enableSubchart": "bool",
+    "dagster-user-deployments.imagePullSecrets": "secret-refs",
+    "dagster-user-deployments.deployments": "items",
+    **_under("dagster-user-deployments.deployments[]", _K8S_POD_KEYS),
+    "dagster-user-deployments.deployments[].name": "str",
+    "dagster-user-deployments.deployments[].port": "int",
+    "dagster-user-deployments.deployments[].replicaCount": "int",
+    "dagster-user-deployments.deployments[].dagsterApiGrpcArgs": "str-list",
+    "dagster-user-deployments.deployments[].codeServerArgs": "str-list",
+    "dagster-user-deployments.deployments[].includeConfigInLaunchedRuns": "section",
+    "dagster-user-deployments.deployments[].includeConfigInLaunchedRuns.enabled": "bool",
+    "dagster-user-deployments.deployments[].deploymentNamespace": "str",
+    "dagster-user-deployments.deployments[].initContainers": "k8s-list",
+    "dagster-user-deployments.deployments[].sidecarContainers": "k8s-list",
+    "dagster-user-deployments.deployments[].deploymentStrategy": "k8s",
+    "dagster-user-deployments.deployments[].service": "k8s",
+    # the run launcher: one Kubernetes Job per run
+    "runLauncher": "section",
+    "runLauncher.type": ("CeleryK8sRunLauncher", "K8sRunLauncher", "CustomRunLauncher"),
+    "runLauncher.config": "section",
+    "runLauncher.config.k8sRunLauncher": "section",
+    **_under(
+        "runLauncher.config.k8sRunLauncher",
+        {
+            "image": "image",
+            "imagePullPolicy": PULL_POLICIES,
+            "jobNamespace": "str",
+            "loadInclusterConfig": "bool",
+            "kubeconfigFile": "str",
+            "envConfigMaps": "secret-refs",
+            "envSecrets": "secret-refs",
+            "envVars": "str-list",
+            "volumeMounts": "k8s-list",
+            "volumes": "k8s-list",
+            "labels": "k8s",
+            "failPodOnRunFailure": "bool",
+            "resources": "k8s",
+            "schedulerName": "str",
+            "securityContext": "k8s",
+            "runK8sConfig": "section",
+        },
+    ),
+    **_under(
+        "runLauncher.config.k8sRunLauncher.runK8sConfig",
+        {
+            "containerConfig": "k8s",
+            "podSpecConfig": "k8s",
+            "podTemplateSpecMetadata": "k8s",
+            "jobSpecConfig": "k8s",
+            "jobMetadata": "k8s",
+        },
+    ),
+    # the daemon: run queue, run monitoring, run retries, sensors and schedules
+    "dagsterDaemon": "section",
+    **_under("dagsterDaemon", _K8S_POD_KEYS),
+    "dagsterDaemon.enabled": "bool",
+    "dagsterDaemon.heartbeatTolerance": "int",
+    "dagsterDaemon.deploymentLabels": "k8s",
+    "dagsterDaemon.checkDbReadyInitContainer": "bool",
+    "dagsterDaemon.logFormat": "str",
+    "dagsterDaemon.runCoordinator": "section",
+    "dagsterDaemon.runCoordinator.enabled": "bool",
+    "dagsterDaemon.runCoordinator.type": ("QueuedRunCoordinator", "CustomRunCoordinator"),
+    "dagsterDaemon.runCoordinator.config": "section",
+    "dagsterDaemon.runCoordinator.config.customRunCoordinator": "section",
+    "dagsterDaemon.runCoordinator.config.customRunCoordinator.module": "str",
+    "dagsterDaemon.runCoordinator.config.customRunCoordinator.class": "str",
+    "dagsterDaemon.runCoordinator.config.customRunCoordinator.config": "k8s",
+    "dagsterDaemon.runMonitoring": "section",
+    **_under(
+        "dagsterDaemon.runMonitoring",
+        {
+            "enabled": "bool",
+            "startTimeoutSeconds": "int",
+            "cancelTimeoutSeconds": "int",
+            "maxResumeRunAttempts": "int",
+            "pollIntervalSeconds": "int",
+            "freeSlotsAfterRunEndSeconds": "int",
+        },
+    ),
+    "dagsterDaemon.runRetries": "section",
+    "dagsterDaemon.runRetries.enabled": "bool",
+    "dagsterDaemon.runRetries.maxRetries": "int",
+    "dagsterDaemon.runRetries.retryOnAssetOrOpFailure": "bool",
+    **{
+        f"dagsterDaemon.{loop}{key}": kind
+        for loop in ("sensors", "schedules", "backfills")
+        for key, kind in {
+            "": "section",
+            ".useThreads": "bool",
+            ".numWorkers": "int",
+            ".numSubmitWorkers": "int",
+        }.items()
+    },
+    # instance-wide concurrency: run limits and pools
+    "concurrency": "section",
+    "concurrency.enabled": "bool",
+    "concurrency.pools": "section",
+    "concurrency.pools.defaultLimit": "int",
+    "concurrency.pools.granularity": ("run", "op"),
+    "concurrency.pools.opGranularityRunBuffer": "int",
+    "concurrency.runs": "section",
+    "concurrency.runs.maxConcurrentRuns": "int",
+    "concurrency.runs.tagConcurrencyLimits": "tag-limits",
+    # tick retention
+    "retention": "section",
+    "retention.enabled": "bool",
+    "retention.schedule": "section",
+    "retention.schedule.purgeAfterDays": "tick-retention",
+    "retention.sensor": "section",
+    "retention.sensor.purgeAfterDays": "tick-retention",
+    "retention.autoMaterialize": "section",
+    "retention.autoMaterialize.purgeAfterDays": "tick-retention",
+    "telemetry": "section",
+    "telemetry.enabled": "bool",
+    "migrate": "section",
+    "migrate.enabled": "bool",
+}
+
+# What our deployment relies on being set (a chart default would be wrong for us).
+REQUIRED = (
+    "global.postgresqlSecretName",
+    "generatePostgresqlPasswordSecret",
+    "postgresql.enabled",
+    "postgresql.postgresqlHost",
+    "postgresql.postgresqlScheme",
+    "dagsterWebserver.image",
+    "dagster-user-deployments.enabled",
+    "dagster-user-deployments.deployments",
+    "runLauncher.type",
+    "dagsterDaemon.image",
+    "dagsterDaemon.runCoordinator.type",
+    "dagsterDaemon.runCoordinator.config.customRunCoordinator.module",
+    "dagsterDaemon.runCoordinator.config.customRunCoordinator.class",
+    "dagsterDaemon.runMonitoring.enabled",
+    "dagsterDaemon.runRetries.enabled",
+    "concurrency.enabled",
+    "concurrency.runs.tagConcurrencyLimits",
+    "concurrency.pools.defaultLimit",
+    "retention.enabled",
+)
+
+
+def _kind_errors(value, kind, path: str) -> list[str]:
+    """Why `value` is not of `kind` (empty: it is); sections and items are walked by the caller."""
+
+    def is_str_list(v):
+        return isinstance(v, list) and all(isinstance(x, str) for x in v)
+
+    if isinstance(kind, tuple):
+        return [] if value in kind else [f"{path}: {value!r} is not one of {', '.join(kind)}"]
+    ok = {
+        "section": lambda v: isinstance(v, dict),
+        "items": lambda v: isinstance(v, list) and all(isinstance(x, dict) for x in v),
+        "str": lambda v: isinstance(v, str),
+        "int": lambda v: isinstance(v, int) and not isinstance(v, bool),
+        "bool": lambda v: isinstance(v, bool),
+        "str-list": is_str_list,
+        "k8s": lambda v: isinstance(v, dict),
+        "k8s-list": lambda v: isinstance(v, list),
+        "image": lambda v: (
+            isinstance(v, dict)
+            and set(v) <= {"repository", "tag", "pullPolicy"}
+            and isinstance(v.get("repository"), str)
+            and isinstance(v.get("tag", ""), str)
+            and v.get("pullPolicy", "Always") in PULL_POLICIES
+        ),
+        "env": lambda v: (
+            (isinstance(v, dict) and all(isinstance(x, str) for x in v.values()))
+            or (isinstance(v, list) and all(isinstance(x, dict) and "name" in x for x in v))
+        ),
+        "secret-refs": lambda v: (
+            isinstance(v, list) and all(isinstance(x, dict) and set(x) == {"name"} for x in v)
+        ),
+        "tick-retention": lambda v: (
+            (isinstance(v, int) and not isinstance(v, bool))
+            or (
+                isinstance(v, dict)
+                and set(v) <= {"skipped", "success", "failure", "started"}
+                and all(isinstance(x, int) for x in v.values())
+            )
+        ),
+        "tag-limits": lambda v: (
+            isinstance(v, list)
+            and all(
+                isinstance(x, dict)
+                and set(x) <= {"key", "value", "limit"}
+                and isinstance(x.get("key"), str)
+                and isinstance(x.get("limit"), int)
+                and (
+                    isinstance(x.get("value", ""), str)
+                    or x.get("value") == {"applyLimitPerUniqueValue": True}
+                    or x.get("value") == {"applyLimitPerUniqueValue": False}
+                )
+                for x in v
+            )
+        ),
+    }[kind]
+    return [] if ok(value) else [f"{path}: expected {kind}, found {value!r}"]
+
+
+def chart_key_errors(values: dict, path: str = "") -> list[str]:
+    """Every key of `values` that the chart does not document, or whose value has the wrong type."""
+    errors: list[str] = []
+    for key, value in values.items():
+        here = f"{path}.{key}" if path else str(key)
+        kind = CHART_KEYS.get(here)
+        if kind is None:
+            errors.append(f"{here}: not a key of the dagster Helm chart")
+            continue
+        found = _kind_errors(value, kind, here)
+        errors.extend(found)
+        if found:
+            continue
+        if kind == "section":
+            errors.extend(chart_key_errors(value, here))
+        elif kind == "items":
+            for item in value:
+                errors.extend(chart_key_errors(item, f"{here}[]"))
+    return errors
+
+
+def _lookup(values: dict, dotted: str):
+    node = values
+    for part in dotted.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return None
+        node = node[part]
+    return node
+
+
+@pytest.fixture(scope="module")
+def values() -> dict:
+    return yaml.safe_load(VALUES.read_text())
+
+
+@pytest.fixture(scope="module")
+def instance_template() -> dict:
+    return yaml.safe_load(INSTANCE_TEMPLATE.read_text())
+
+
+def test_every_key_of_values_is_a_documented_chart_key(values):
+    assert chart_key_errors(values) == []
+    missing = [path for path in REQUIRED if _lookup(values, path) is None]
+    assert missing == []
+
+
+def test_the_key_check_finds_unknown_keys_and_wrong_types(values):
+    broken = yaml.safe_load(VALUES.read_text())
+    broken["dagsterDaemon"]["runMonitoring"]["startTimeoutSecs"] = 180  # misspelled
+    broken["runLauncher"]["type"] = "KubernetesRunLauncher"  # no such launcher
+    broken["dagster-user-deployments"]["deployments"][0]["port"] = "3030"  # a string
+    broken["concurrency"]["pools"]["ocr"] = 2  # per-pool limits are not chart values
+    assert chart_key_errors(broken) == [
+        "dagster-user-deployments.deployments[].port: expected int, found '3030'",
+        "runLauncher.type: 'KubernetesRunLauncher' is not one of CeleryK8sRunLauncher, "
+        "K8sRunLauncher, CustomRunLauncher",
+        "dagsterDaemon.runMonitoring.startTimeoutSecs: not a key of the dagster Helm chart",
+        "concurrency.pools.ocr: not a key of the dagster Helm chart",
+    ]
+
+
+def test_the_run_coordinator_is_ours_and_importable(values):
+    custom = values["dagsterDaemon"]["runCoordinator"]["config"]["customRunCoordinator"]
+    assert values["dagsterDaemon"]["runCoordinator"]["type"] == "CustomRunCoordinator"
+    coordinator = getattr(importlib.import_module(custom["module"]), custom["class"])
+    assert issubclass(coordinator, QueuedRunCoordinator)
+    # the same class as the instance template that `make run` and the tests use
+    template = yaml.safe_load(INSTANCE_TEMPLATE.read_text())["run_coordinator"]
+    assert (custom["module"], custom["class"]) == (template["module"], template["class"])
+
+
+def test_concurrency_limits_equal_the_instance_template(values, instance_template):
+    runs = values["concurrency"]["runs"]
+    (limit,) = runs["tagConcurrencyLimits"]
+    assert limit == {
+        "key": ORGANIZATION_TAG,
+        "value": {"applyLimitPerUniqueValue": True},
+        "limit": 1,
+    }
+    assert (
+        runs["tagConcurrencyLimits"]
+        == instance_template["concurrency"]["runs"]["tag_concurrency_limits"]
+    )
+    pools = values["concurrency"]["pools"]
+    assert values["concurrency"]["enabled"] is True
+    assert (pools["defaultLimit"], pools["granularity"]) == (
+        instance_template["concurrency"]["pools"]["default_limit"],
+        instance_template["concurrency"]["pools"]["granularity"],
+    )
+
+
+def test_recovery_settings_equal_the_instance_template(values, instance_template):
+    daemon = values["dagsterDaemon"]
+    monitoring = instance_template["run_monitoring"]
+    assert daemon["runMonitoring"] == {
+        "enabled": monitoring["enabled"],
+        "startTimeoutSeconds": monitoring["start_timeout_seconds"],
+        "cancelTimeoutSeconds": monitoring["cancel_timeout_seconds"],
+        "maxResumeRunAttempts": monitoring["max_resume_run_attempts"],
+        "pollIntervalSeconds": monitoring["poll_interval_seconds"],
+    }
+    # README "Recovery": the areas recover from the database; Dagster's retries stay off
+    assert daemon["runRetries"] == {"enabled": False} == instance_template["run_retries"]
+    assert daemon["runMonitoring"]["maxResumeRunAttempts"] == 0
+
+
+def test_user_code_deployment_serves_the_code_location_with_known_settings(values):
+    (deployment,) = values["dagster-user-deployments"]["deployments"]
+    args = deployment["codeServerArgs"]
+    workspace = yaml.safe_load((ROOT / "workspace.yaml").read_text())
+    module = workspace["load_from"][0]["python_module"]
+    assert args[args.index("--module-name") + 1] == module["module_name"]
+    assert args[args.index("--location-name") + 1] == module["location_name"]
+    assert values["runLauncher"]["type"] == "K8sRunLauncher"
+    # one image for every process: the webserver and the daemon load our run coordinator
+    images = {
+        (part["image"]["repository"], part["image"]["tag"])
+        for part in (deployment, values["dagsterWebserver"], values["dagsterDaemon"])
+    }
+    assert len(images) == 1
+    # every variable set is one the project reads (a misspelling would be silently ignored)
+    known = {setting.name for setting in SETTINGS} | {"OMP_THREAD_LIMIT"}
+    names = {item["name"] for item in deployment["env"]}
+    assert names <= known, names - known
+    env = {item["name"]: item["value"] for item in deployment["env"]}
+    assert env["INVOICE_PIPELINES_STORAGE"] == "s3" and env["INVOICE_PIPELINES_S3_BUCKET"]
+    assert "INVOICE_PIPELINES_DB_URL" not in env  # from the secret, never in values
+    assert deployment["envSecrets"] == values["dagsterDaemon"]["envSecrets"]
+    assert deployment["podSecurityContext"]["runAsNonRoot"] is True
+    assert str(deployment["port"]) in _containerfile_instructions("EXPOSE")[-1]
+
+
+def _containerfile() -> list[tuple[str, str]]:
+    """(instruction, arguments) of each Containerfile line, continuation lines joined."""
+    text = re.sub(r"\\\n", " ", CONTAINERFILE.read_text())
+    lines = [line.strip() for line in text.splitlines()]
+    return [
+        (line.split(None, 1)[0].upper(), line.split(None, 1)[1] if " " in line else "")
+        for line in lines
+        if line and not line.startswith("#")
+    ]
+
+
+def _containerfile_instructions(name: str) -> list[str]:
+    return [args for instruction, args in _containerfile() if instruction == name]
+
+
+def _runtime_stage() -> list[tuple[str, str]]:
+    steps = _containerfile()
+    last_from = max(i for i, (instruction, _) in enumerate(steps) if instruction == "FROM")
+    return steps[last_from:]
+
+
+def test_containerfile_installs_the_lock_with_hashes_then_the_project_without_dependencies():
+    runs = " ".join(_containerfile_instructions("RUN"))
+    assert re.search(r"pip install --require-hashes [^&]*-r /src/requirements\.lock", runs)
+    assert re.search(r"pip install --no-deps /src", runs)
+    copies = _containerfile_instructions("COPY")
+    assert any(c.split()[0] == "requirements.lock" for c in copies)
+    # multi-stage, both stages on a pinned base (an exact tag or a digest, never "latest")
+    froms = _containerfile_instructions("FROM")
+    assert len(froms) >= 2 and all(f.startswith("${BASE_IMAGE}") for f in froms)
+    (base,) = [a for a in _containerfile_instructions("ARG") if a.startswith("BASE_IMAGE=")]
+    assert re.search(r"(:\d+(\.\d+)+[\w.-]*|@sha256:[0-9a-f]{64})$", base), base
+    # whatever the image copies in is not excluded by .dockerignore
+    ignore = (ROOT / ".dockerignore").read_text().splitlines()
+    for copy in copies:
+        if copy.startswith("--from"):
+            continue
+        for source in shlex.split(copy)[:-1]:
+            assert f"!{source}" in ignore or f"!{source}/" in ignore, source
+
+
+def test_containerfile_runtime_stage_runs_as_non_root_with_the_system_packages():
+    stage = _runtime_stage()
+    users = [args for instruction, args in stage if instruction == "USER"]
+    assert users and users[-1].split(":")[0] not in ("0", "root")
+    # the packages scripts/ensure-system-packages.sh installs for development
+    script = (ROOT / "scripts" / "ensure-system-packages.sh").read_text()
+    packages = re.search(r'^PACKAGES="([^"]+)"', script, re.MULTILINE).group(1).split()
+    assert set(packages) >= {"tesseract-ocr", "tesseract-ocr-deu", "poppler-utils"}
+    installs = " ".join(args for instruction, args in stage if instruction == "RUN")
+    assert "apt-get install" in installs
+    assert set(packages) <= set(installs.split()), set(packages) - set(installs.split())
+    env = " ".join(args for instruction, args in stage if instruction == "ENV")
+    assert "OMP_THREAD_LIMIT=1" in env.split()
+    cmd = " ".join(args for instruction, args in stage if instruction == "CMD")
+    assert '"code-server"' in cmd and '"invoice_pipelines.definitions"' in cmd
+
+
+def test_migration_job_runs_migrate_with_the_deployed_image(values):
+    job = yaml.safe_load((ROOT / "deploy" / "helm" / "migrate-job.yaml").read_text())
+    (container,) = job["spec"]["template"]["spec"]["containers"]
+    assert container["command"] == ["invoice-pipelines", "migrate"]
+    image = values["dagster-user-deployments"]["deployments"][0]["image"]
+    assert container["image"] == f"{image['repository']}:{image['tag']}"
+    assert container["envFrom"] == [{"secretRef": {"name": "invoice-pipelines"}}]
+
+
+def test_the_ocr_asset_is_in_the_ocr_pool():
+    from invoice_pipelines.definitions import defs
+
+    assert defs.resolve_assets_def("incoming_invoices").op.pool == "ocr"
