@@ -5,6 +5,7 @@ machine does for an area that has queued work, against the same database.
         invoicing       JOB_ID                  process_batch_job (two chunks in flight)
         intake          STORE_ROOT ORG_ID IDS   process_documents (ids comma-separated)
         invoice-job     STORE_ROOT JOB_ID       run_invoice_job: a documents or communications job
+        qbo-push        ORG_ID BASE_URL TOKEN_URL TOKEN_KEY TIME_SCALE   push under the lease
 
 Every worker imports everything first, then waits for GO_FILE, so they start their work together.
 Prints one JSON line with what it did.
@@ -86,6 +87,26 @@ def main(argv: list[str]) -> int:
         except AlreadySending as exc:
             # another machine sends for this organization right now: this run leaves it alone
             print(json.dumps({"refused": str(exc)}))
+    elif area == "qbo-push":
+        from invoice_pipelines.quickbooks.sync.common import QboSettings, open_client, realm_lease
+        from invoice_pipelines.quickbooks.sync.invoices import push_invoices
+
+        org_id, base_url, token_url, token_key, time_scale = rest
+        settings = QboSettings(
+            base_url=base_url,
+            token_url=token_url,
+            token_key=token_key,
+            time_scale=float(time_scale),
+        )
+        _wait_for(Path(go))
+        # as the qbo_invoices asset run does: the organization's sync lease in the database, so
+        # two runs never talk to one realm at once (push_invoices alone assumes it is held)
+        with (
+            realm_lease(engine, int(org_id), runner, poll_seconds=0.5),
+            open_client(engine, int(org_id), settings) as client,
+        ):
+            counts = push_invoices(engine, int(org_id), client)
+        print(json.dumps(counts.as_dict()))
     else:
         raise SystemExit(f"unknown area {area}")
     engine.dispose()

@@ -220,3 +220,36 @@ def test_two_runs_of_one_documents_job_and_one_sending_job_do_each_invoice_once(
             .group_by(deliveries.c.sales_invoice_id)
         ).all()
     assert dict(sent) == {i: 1 for i in ids}
+
+
+def test_three_push_runs_create_each_invoice_once_in_quickbooks(pg_database, tmp_path):
+    from invoice_pipelines.quickbooks.simulator import QboSimulator
+    from invoice_pipelines.quickbooks.sync.customers import sync_customers
+    from invoice_pipelines.quickbooks.sync.invoices import queue_counts
+    from invoice_pipelines.quickbooks.sync.items import sync_items
+    from invoice_pipelines_tests.quickbooks.conftest import TIME_SCALE, TOKEN_KEY, connect
+
+    with QboSimulator(port=0, time_scale=TIME_SCALE) as sim:
+        # DocNumbers not checked by QBO: only our queue and requestids stand against duplicates
+        qbo = connect(pg_database, sim, custom_txn_numbers=False)
+        buyer = qbo.add_customer("Müller Werkzeugbau GmbH", email="buch@mueller.example")
+        item = qbo.add_item("TOOL", "24.90", "Drehmomentschlüssel")
+        with qbo.client() as client:
+            sync_customers(qbo.engine, qbo.org_id, client)
+            sync_items(qbo.engine, qbo.org_id, client)
+        for n in range(1, 61):
+            qbo.add_invoice(f"RE-2026-{n:04d}", buyer, [(item, "2", "24.90")])
+        command = [
+            "qbo-push",
+            pg_database.url,
+            str(qbo.org_id),
+            sim.base_url,
+            sim.token_url,
+            TOKEN_KEY,
+            str(TIME_SCALE),
+        ]
+        results = _workers(tmp_path, [command] * 3)
+        numbers = Counter(r["DocNumber"] for r in sim.records(qbo.realm, "Invoice"))
+    assert sum(r["pushed"] for r in results) == 60 and sum(r["failed"] for r in results) == 0
+    assert len(numbers) == 60 and set(numbers.values()) == {1}
+    assert queue_counts(qbo.engine, qbo.org_id) == {"pushed": 60}
