@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from croniter import croniter
+
 from invoice_pipelines.settings import ConfigError, env
 
 HOURS_PER_DAY = 24
@@ -30,11 +32,10 @@ class ScheduleSettings:
         """The time between two scheduled runs (for a cron: between the next two ticks)."""
         if self.interval_hours is not None:
             return timedelta(hours=self.interval_hours)
-        from dagster._utils.schedules import cron_string_iterator
-
-        start = datetime(2026, 1, 5).timestamp()  # any fixed Monday: periods repeat
-        ticks = cron_string_iterator(start, self.cron, self.timezone)
-        first, second = next(ticks), next(ticks)
+        # any fixed Monday (periods repeat), in the schedule's timezone; aware datetimes in and out
+        start = datetime(2026, 1, 5, tzinfo=ZoneInfo(self.timezone))
+        ticks = croniter(self.cron, start)
+        first, second = ticks.get_next(datetime), ticks.get_next(datetime)
         return second - first
 
     def runs_at(self, moment: datetime) -> bool:
@@ -47,9 +48,15 @@ class ScheduleSettings:
 
 
 def valid_cron(expression: str) -> bool:
-    from dagster._utils.schedules import is_valid_cron_string
-
-    return is_valid_cron_string(expression)
+    """A cron expression Dagster can tick on: croniter reads it, it has exactly five fields (no
+    seconds), and it can happen (not the 30th or 31st of February only)."""
+    if not expression or not croniter.is_valid(expression):
+        return False
+    fields = croniter.expand(expression)[0]
+    if len(fields) != 5:
+        return False
+    days, months = fields[2], fields[3]
+    return not (months == [2] and len(days) == 1 and days[0] in (30, 31))
 
 
 def schedule_settings(environ: dict[str, str] | None = None) -> ScheduleSettings:
