@@ -193,7 +193,7 @@ class FaultInjector(threading.Thread):
 
 def run(args: argparse.Namespace) -> dict:
     from invoice_pipelines.quickbooks.simulator.server import QboSimulator
-    from invoice_pipelines.quickbooks.sync.common import QboSettings, open_client
+    from invoice_pipelines.quickbooks.sync.common import QboSettings, open_client, realm_lease
     from invoice_pipelines.quickbooks.sync.invoices import InvoicePusher
     from invoice_pipelines.quickbooks.tokens import save_connection, token_cipher
 
@@ -236,12 +236,14 @@ def run(args: argparse.Namespace) -> dict:
         if injector:
             injector.start()
         started = time.perf_counter()
-        pusher = InvoicePusher(engine, org_id, client, workers=args.workers)
-        counts = pusher.run()
-        # what a dead batch left `sending` is settled by the next run, as in production
-        if counts.pushed < args.n:
-            counts_again = InvoicePusher(engine, org_id, client, workers=args.workers).run()
-            counts.pushed += counts_again.pushed
+        # under the organization's sync lease, as the asset runs push
+        with realm_lease(engine, org_id, "bench-qbo-push"):
+            pusher = InvoicePusher(engine, org_id, client, workers=args.workers)
+            counts = pusher.run()
+            # what a dead batch left `sending` is settled by the next run, as in production
+            if counts.pushed < args.n:
+                counts_again = InvoicePusher(engine, org_id, client, workers=args.workers).run()
+                counts.pushed += counts_again.pushed
         seconds = time.perf_counter() - started
         if injector:
             injector.stop.set()

@@ -8,6 +8,7 @@ from sqlalchemy import select, update
 
 from invoice_pipelines.db.tables import qbo_push_queue, sales_invoices, sync_conflicts
 from invoice_pipelines.db.tenancy import tenant_transaction
+from invoice_pipelines.quickbooks.sync.common import realm_lease
 from invoice_pipelines.quickbooks.sync.customers import sync_customers
 from invoice_pipelines.quickbooks.sync.invoices import push_invoices, queue_counts
 from invoice_pipelines.quickbooks.sync.items import sync_items
@@ -98,7 +99,9 @@ def test_invoices_left_sending_by_a_dead_run_are_found_in_qbo_not_sent_again(db,
             .where(qbo_push_queue.c.organization_id == qbo.org_id)
             .values(status="sending", qbo_id=None)
         )
-    with qbo.client() as client:
+    # the next run holds the organization's lease, as every production run does: no other run
+    # can be sending, so rows left `sending` are a dead run's whatever their age
+    with realm_lease(qbo.engine, qbo.org_id, "next-run"), qbo.client() as client:
         push_invoices(qbo.engine, qbo.org_id, client)
     assert len(simulator.records(qbo.realm, "Invoice")) == 3
     assert queue_counts(qbo.engine, qbo.org_id) == {"pushed": 3}

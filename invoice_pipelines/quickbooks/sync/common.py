@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -285,10 +287,68 @@ def import_pages(sync, entity: str, qbo_entity: str, page_size: int, progress=No
 
 
 LEASE = timedelta(minutes=60)
+# a run renews its lease this often while it works, so a long run never loses it to a second one
+LEASE_RENEW_EVERY = timedelta(minutes=5)
 
 
 class RealmBusy(RuntimeError):
     """Another run is syncing this organization's QuickBooks company."""
+
+
+@dataclass
+class Lease:
+    """The organization's sync lease held by `owner`; `lost` is set when a renewal found another
+    owner (the lease had run out, e.g. while the machine was suspended): work should stop."""
+
+    organization_id: int
+    owner: str
+    lost: threading.Event = field(default_factory=threading.Event)
+    renewals: int = 0
+
+
+# the lease the current run holds (set by realm_lease in the thread that holds it): the invoice
+# push trusts rows left `sending` to be a dead run's only when it holds the organization's lease
+_held: ContextVar[Lease | None] = ContextVar("qbo_realm_lease", default=None)
+
+
+def held_lease(organization_id: int) -> Lease | None:
+    """The lease of `organization_id` this run holds, if it holds one."""
+    lease = _held.get()
+    if lease is not None and lease.organization_id == organization_id and not lease.lost.is_set():
+        return lease
+    return None
+
+
+def _take_or_renew(engine: Engine, organization_id: int, owner: str, period: timedelta) -> bool:
+    now = datetime.now(UTC)
+    with tenant_transaction(engine, organization_id, write=True) as conn:
+        return bool(
+            conn.execute(
+                update(qbo_connections)
+                .where(
+                    qbo_connections.c.organization_id == organization_id,
+                    (qbo_connections.c.sync_lease_until.is_(None))
+                    | (qbo_connections.c.sync_lease_until < now)
+                    | (qbo_connections.c.sync_owner == owner),
+                )
+                .values(sync_owner=owner, sync_lease_until=now + period)
+            ).rowcount
+        )
+
+
+def _renew(engine: Engine, lease: Lease, period: timedelta) -> bool:
+    """Move the lease's end `period` ahead while `lease.owner` still holds it."""
+    now = datetime.now(UTC)
+    with tenant_transaction(engine, lease.organization_id, write=True) as conn:
+        renewed = conn.execute(
+            update(qbo_connections)
+            .where(
+                qbo_connections.c.organization_id == lease.organization_id,
+                qbo_connections.c.sync_owner == lease.owner,
+            )
+            .values(sync_lease_until=now + period)
+        ).rowcount
+    return bool(renewed)
 
 
 @contextmanager
@@ -299,38 +359,48 @@ def realm_lease(
     *,
     wait: timedelta = timedelta(minutes=15),
     poll_seconds: float = 5.0,
-) -> Iterator[None]:
+    period: timedelta = LEASE,
+    renew_every: timedelta = LEASE_RENEW_EVERY,
+) -> Iterator[Lease]:
     """Hold the organization's sync lease while the block runs: two runs (on any machines) never
-    talk to one realm at once; the second waits up to `wait`, then RealmBusy. A run that dies
-    keeps the lease until it runs out (60 minutes)."""
+    talk to one realm at once; the second waits up to `wait`, then RealmBusy. A thread renews the
+    lease every `renew_every` while the block runs, so a run longer than `period` keeps it; a run
+    that dies keeps it until it runs out (`period`, 60 minutes)."""
+    owner = owner[:64]
     deadline = time.monotonic() + wait.total_seconds()
-    while True:
-        now = datetime.now(UTC)
-        with tenant_transaction(engine, organization_id, write=True) as conn:
-            taken = conn.execute(
-                update(qbo_connections)
-                .where(
-                    qbo_connections.c.organization_id == organization_id,
-                    (qbo_connections.c.sync_lease_until.is_(None))
-                    | (qbo_connections.c.sync_lease_until < now)
-                    | (qbo_connections.c.sync_owner == owner),
-                )
-                .values(sync_owner=owner[:64], sync_lease_until=now + LEASE)
-            ).rowcount
-        if taken:
-            break
+    while not _take_or_renew(engine, organization_id, owner, period):
         if time.monotonic() >= deadline:
             raise RealmBusy("another run is syncing this organization with QuickBooks")
         time.sleep(poll_seconds)
+    lease = Lease(organization_id, owner)
+    done = threading.Event()
+
+    def heartbeat() -> None:
+        while not done.wait(renew_every.total_seconds()):
+            try:
+                renewed = _renew(engine, lease, period)
+            except Exception:  # a database hiccup: the next beat tries again, the lease has time
+                continue
+            if not renewed:
+                lease.lost.set()
+                return
+            lease.renewals += 1
+
+    beat = threading.Thread(target=heartbeat, name=f"qbo-lease-{organization_id}", daemon=True)
+    beat.start()
+    token = _held.set(lease)
     try:
-        yield
+        yield lease
     finally:
+        _held.reset(token)
+        done.set()
+        beat.join()
         with tenant_transaction(engine, organization_id, write=True) as conn:
             conn.execute(
                 update(qbo_connections)
                 .where(
                     qbo_connections.c.organization_id == organization_id,
-                    qbo_connections.c.sync_owner == owner[:64],
+                    qbo_connections.c.sync_owner == owner,
                 )
                 .values(sync_owner=None, sync_lease_until=None)
             )

@@ -4,12 +4,17 @@
 reached QBO) with one INSERT ... SELECT each. `push_invoices` works the queue:
 
 1. Rows left `sending` by a run that died have an unknown outcome: they are looked up in QBO by
-   DocNumber and linked when found, otherwise sent again (with the same requestid).
+   DocNumber and linked when found, otherwise sent again (with the same requestid). Under the
+   organization's lease (`realm_lease`) every such row is a dead run's; without it only rows
+   older than SENDING_STALE_AFTER are, and they are claimed first, so two runs never both take
+   them.
 2. Each pending invoice is checked first (customer and items mapped, tax codes mapped, totals
    consistent, DocNumber fits); a bad one ends `failed` with one sentence, the others go on.
-3. Valid invoices go in batches of 30. The rows are marked `sending` and committed before the
+3. Valid invoices go in batches of 30. The rows are claimed (`pending` -> `sending`, a
+   conditional UPDATE: a row another run claimed first is left to it) and committed before the
    request; the batch's requestid is derived from its rows' requestids, so a retry after a
-   dropped connection replays QBO's answer instead of creating the invoices twice.
+   dropped connection replays QBO's answer instead of creating the invoices twice. So two push
+   runs of one organization never send one invoice twice even without the lease.
 4. A 6140 (DocNumber exists) links our invoice to the existing one when it is the same invoice
    (same customer and total), otherwise it is a conflict for a person, never a second invoice.
 
@@ -23,7 +28,7 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from sqlalchemy import (
@@ -33,12 +38,12 @@ from sqlalchemy import (
     cast,
     exists,
     func,
-    insert,
     literal,
     or_,
     select,
     update,
 )
+from sqlalchemy.dialects import postgresql, sqlite
 
 from invoice_pipelines.db.tables import (
     qbo_mappings,
@@ -51,6 +56,7 @@ from invoice_pipelines.quickbooks.client import MAX_BATCH, QboClient, batch_faul
 from invoice_pipelines.quickbooks.errors import DuplicateDocNumber, QboError, StaleObject
 from invoice_pipelines.quickbooks.sync.common import (
     SyncCounts,
+    held_lease,
     mappings_by_local_id,
     record_conflict,
     save_mapping,
@@ -58,6 +64,18 @@ from invoice_pipelines.quickbooks.sync.common import (
 
 CENT = Decimal("0.01")
 DOC_NUMBER_MAX = 21  # QBO's DocNumber length
+# a row `sending` this long belongs to a run that is gone: longer than a batch can take with all
+# its retries (6 attempts, 60 s timeouts, 60 s throttle waits). A run that holds the organization's
+# lease does not wait: no other run can be sending then
+SENDING_STALE_AFTER = timedelta(minutes=30)
+
+
+def _claimable():
+    """Queue rows a run may take for a create: pending, or failed only by our own check."""
+    return or_(
+        qbo_push_queue.c.status == "pending",
+        and_(qbo_push_queue.c.status == "failed", qbo_push_queue.c.error_code == "validation"),
+    )
 
 
 def _request_id_sql(action: str):
@@ -75,8 +93,16 @@ def enqueue(engine: Engine, organization_id: int) -> dict:
     """Queue new invoices (create) and cancelled pushed ones (void): two set-based inserts."""
     queued = qbo_push_queue.alias("queued")
     with tenant_transaction(engine, organization_id, write=True) as conn:
+        dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+
+        def insert_new():
+            # two runs enqueueing at once: the second's rows that the first inserted are skipped
+            return dialect.insert(qbo_push_queue).on_conflict_do_nothing(
+                index_elements=["sales_invoice_id", "action"]
+            )
+
         creates = conn.execute(
-            insert(qbo_push_queue).from_select(
+            insert_new().from_select(
                 ["organization_id", "sales_invoice_id", "action", "status", "request_id"],
                 select(
                     sales_invoices.c.organization_id,
@@ -95,7 +121,7 @@ def enqueue(engine: Engine, organization_id: int) -> dict:
             )
         ).rowcount
         voids = conn.execute(
-            insert(qbo_push_queue).from_select(
+            insert_new().from_select(
                 ["organization_id", "sales_invoice_id", "action", "status", "request_id"],
                 select(
                     sales_invoices.c.organization_id,
@@ -284,14 +310,18 @@ class InvoicePusher:
         self.progress = progress
         self.counts = SyncCounts()
         self._lock = threading.Lock()
+        self.lease = None  # the organization's lease when this run holds it (set by run)
 
     # -- bookkeeping --------------------------------------------------------------------------
 
-    def _finish(self, queue_id: int, status: str, **values) -> None:
+    def _finish(self, queue_id: int, status: str, *, only_if=None, **values) -> None:
+        where = qbo_push_queue.c.id == queue_id
+        if only_if is not None:
+            where = and_(where, only_if)
         with tenant_transaction(self.engine, self.organization_id, write=True) as conn:
             conn.execute(
                 update(qbo_push_queue)
-                .where(qbo_push_queue.c.id == queue_id)
+                .where(where)
                 .values(status=status, updated_at=datetime.now(UTC), **values)
             )
 
@@ -320,6 +350,7 @@ class InvoicePusher:
     # -- the work -----------------------------------------------------------------------------
 
     def run(self, limit: int | None = None) -> SyncCounts:
+        self.lease = held_lease(self.organization_id)
         enqueue(self.engine, self.organization_id)
         self.reconcile_unknown()
         candidates, customers, items = _load_pending(
@@ -335,6 +366,7 @@ class InvoicePusher:
                 self._finish(
                     candidate.queue_id,
                     "failed",
+                    only_if=_claimable(),  # not a row another run has taken meanwhile
                     # a cancelled invoice stays out for good; other checks are made again
                     error_code="cancelled" if cancelled else "validation",
                     error_message=problem,
@@ -351,17 +383,30 @@ class InvoicePusher:
         return self.counts
 
     def _push_chunk(self, chunk: list[tuple[Candidate, dict]], customers: dict) -> None:
+        if self.lease is not None and self.lease.lost.is_set():
+            return  # another run has the organization now: the rows stay pending for it
         ids = [c.queue_id for c, _ in chunk]
         with tenant_transaction(self.engine, self.organization_id, write=True) as conn:
-            conn.execute(
-                update(qbo_push_queue)
-                .where(qbo_push_queue.c.id.in_(ids))
-                .values(
-                    status="sending",
-                    attempts=qbo_push_queue.c.attempts + 1,
-                    updated_at=datetime.now(UTC),
-                )
+            # the claim: only rows still pending become ours (PostgreSQL re-checks the condition
+            # after waiting for another run's claim of the same row; SQLite's write lock
+            # serializes the claims)
+            claimed = set(
+                conn.execute(
+                    update(qbo_push_queue)
+                    .where(qbo_push_queue.c.id.in_(ids), _claimable())
+                    .values(
+                        status="sending",
+                        attempts=qbo_push_queue.c.attempts + 1,
+                        updated_at=datetime.now(UTC),
+                    )
+                    .returning(qbo_push_queue.c.id)
+                ).scalars()
             )
+        if len(claimed) < len(chunk):
+            chunk = [(c, body) for c, body in chunk if c.queue_id in claimed]
+            ids = [c.queue_id for c, _ in chunk]
+            if not chunk:
+                return
         batch_id = request_id("batch", *sorted(c.request_id for c, _ in chunk))
         operations = [
             {"bId": str(c.queue_id), "operation": "create", "Invoice": body} for c, body in chunk
@@ -474,6 +519,27 @@ class InvoicePusher:
     def reconcile_unknown(self) -> None:
         """Rows left `sending`: linked when QBO has them (by DocNumber), else pending again."""
         unknown, customers, _ = _load_pending(self.engine, self.organization_id, "sending", None)
+        if not unknown:
+            return
+        now = datetime.now(UTC)
+        with tenant_transaction(self.engine, self.organization_id, write=True) as conn:
+            where = [
+                qbo_push_queue.c.id.in_([c.queue_id for c in unknown]),
+                qbo_push_queue.c.status == "sending",
+            ]
+            if self.lease is None:
+                # another run may be sending these right now: only rows it would have finished
+                where.append(qbo_push_queue.c.updated_at < now - SENDING_STALE_AFTER)
+            # claimed by stamping them: a second run checking at the same time finds them fresh
+            claimed = set(
+                conn.execute(
+                    update(qbo_push_queue)
+                    .where(*where)
+                    .values(updated_at=now)
+                    .returning(qbo_push_queue.c.id)
+                ).scalars()
+            )
+        unknown = [c for c in unknown if c.queue_id in claimed]
         if not unknown:
             return
         found = self._find_by_doc_numbers([c.invoice["invoice_number"] for c in unknown])
