@@ -57,6 +57,7 @@ def run_overdue_command(args: argparse.Namespace) -> int:
     if result.status != "FAILED" and not result.dry_run:
         from invoice_pipelines.overdue.delivery import send_notices
         from invoice_pipelines.resources.mail import mailer_from_env
+        from invoice_pipelines.resources.messaging import provider_from_env
         from invoice_pipelines.resources.stores import file_store_from_env
 
         sent = send_notices(
@@ -64,6 +65,7 @@ def run_overdue_command(args: argparse.Namespace) -> int:
             mailer_from_env(),
             file_store_from_env("documents"),
             result.organization_id,
+            text_messages=provider_from_env(),
         )
         delivery = {
             "notices_sent": sent.sent,

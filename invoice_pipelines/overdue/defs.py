@@ -49,6 +49,7 @@ from invoice_pipelines.overdue.scheduling import ScheduleSettings, schedule_sett
 from invoice_pipelines.resources.database import Database
 from invoice_pipelines.resources.files import FileStore
 from invoice_pipelines.resources.mail import SmtpMailer
+from invoice_pipelines.resources.messaging import TextMessageProvider
 from invoice_pipelines.tenants.partitions import (
     ORGANIZATIONS_PARTITIONS_NAME,
     organizations_partitions,
@@ -150,8 +151,9 @@ def _delivery_metadata(sent: NoticeDeliverySummary) -> dict:
     description="Dunning notices of overdue sales invoices: one per invoice and level (reminder, "
     "first dunning, final notice by default), with fee and default interest, never twice; "
     "customers with a dunning block and disputed invoices are left out. Where the organization "
-    "enables it, e-mail notices are sent at most once, in the customer's language, with the "
-    "invoice PDF. Each organization's run is recorded in the execution log (dunning_runs).",
+    "enables it, notices are sent at most once, in the customer's language: by e-mail with the "
+    "invoice PDF, or as a short SMS or WhatsApp text. Each organization's run is recorded in the "
+    "execution log (dunning_runs).",
 )
 def dunning_notices(
     context: AssetExecutionContext,
@@ -159,6 +161,7 @@ def dunning_notices(
     database: Database,
     mailer: SmtpMailer,
     document_store: FileStore,
+    text_messages: TextMessageProvider,
 ):
     at, on = parse_as_of(config.as_of)
     engine = database.get_engine()
@@ -177,7 +180,10 @@ def dunning_notices(
             continue
         metadata = _metadata(result)
         if result.status != "FAILED" and not result.dry_run:
-            sent = send_notices(engine, mailer, document_store, result.organization_id)
+            sent = send_notices(
+                engine, mailer, document_store, result.organization_id,
+                text_messages=text_messages,
+            )  # fmt: skip
             metadata.update(_delivery_metadata(sent))
             for notice_id, reason in {**sent.failed, **sent.postponed}.items():
                 context.log.warning(f"{key}: notice {notice_id} not sent: {reason}")

@@ -1,17 +1,21 @@
-"""E-mailing dunning notices, at most once each, in the customer's language.
+"""Sending dunning notices, at most once each, in the customer's language: by e-mail, SMS or
+WhatsApp.
 
 Only notices created `pending` are sent (the organization's `settings.dunning.deliver` and a level
-whose channel is `email`); every other notice stays an in-app record. For each notice, in this
-order, one commit per step:
+whose channel is `email`, `sms` or `whatsapp`); every other notice stays an in-app record. For each
+notice, in this order, one commit per step:
 
-1. compose the message (subject and text from `templates/dunning_email_<language>.j2`, the
-   invoice PDF attached when the documents area has written it, a Message-ID chosen here); what
-   cannot be composed (no valid address) fails the notice's delivery with the reason;
-2. claim it: `pending` -> `sending` with the recipient and the Message-ID, committed before the
+1. compose the message: an e-mail (subject and text from `templates/dunning_email_<language>.j2`,
+   the invoice PDF attached when the documents area has written it, a Message-ID chosen here) or a
+   short text (level, invoice number, due date, amount claimed) to the customer's phone number,
+   which must be in E.164 form (+49...); what cannot be composed (no valid address or number)
+   fails the notice's delivery with the reason;
+2. claim it: `pending` -> `sending` with the recipient and a message id, committed before the
    message leaves (a conditional update: of two senders only one gets it);
-3. hand it to the SMTP server: accepted -> `sent`; refused for good (5xx) -> `failed`; refused for
-   now (4xx, or no connection) -> `pending` again, for the next run; the connection broke while
-   the message was under way -> `unknown`.
+3. hand it over (SMTP server or the text message provider's API): accepted -> `sent`; refused for
+   good (5xx mail, 4xx API answer) -> `failed`; refused for now (4xx mail, 429 or 5xx API answer,
+   or no connection) -> `pending` again, for the next run; the connection broke or timed out while
+   the message was under way -> `unknown`, and the rest of that channel waits for the next run.
 
 A notice left `sending` by a run that died becomes `unknown` on the next run: it may or may not
 have arrived, so it is never sent again on its own.
@@ -20,6 +24,7 @@ have arrived, so it is never sent again on its own.
 from __future__ import annotations
 
 import re
+import uuid
 from dataclasses import dataclass, field
 from datetime import timedelta
 from email.message import EmailMessage
@@ -41,9 +46,13 @@ from invoice_pipelines.db.types import utcnow
 
 # the delivery area's address check, so invoices and notices accept the same addresses
 from invoice_pipelines.delivery.email import _ADDRESS, LANGUAGES, MessageError
+
+# and its phone number check, so invoice texts and notice texts go to the same numbers
+from invoice_pipelines.delivery.pipeline import _PHONE_NOISE, E164
 from invoice_pipelines.einvoice.layout import format_date, format_money
 from invoice_pipelines.resources.files import FileStore
 from invoice_pipelines.resources.mail import SendError, SmtpMailer
+from invoice_pipelines.resources.messaging import TextMessageProvider
 
 # a notice still `sending` after this long belongs to a run that died
 STALE_AFTER = timedelta(minutes=15)
@@ -60,6 +69,15 @@ TITLES = {
     },
 }
 GENERIC_TITLE = {"de": "Mahnung", "en": "Reminder"}
+TEXT_CHANNELS = ("sms", "whatsapp")
+# an SMS or WhatsApp notice: short, one message (the e-mail says the rest)
+_TEXTS = {
+    "de": "{seller}: {title} zu Rechnung {number}, fällig am {due}. Offen: {claimed}{charges}. "
+    "Bitte überweisen Sie innerhalb von 7 Tagen, Verwendungszweck {number}.",
+    "en": "{seller}: {title} for invoice {number}, due {due}. Open: {claimed}{charges}. "
+    "Please pay within 7 days, reference {number}.",
+}
+_CHARGES = {"de": " inkl. {amount} Gebühren und Zinsen", "en": " incl. {amount} fees and interest"}
 
 
 @dataclass
@@ -131,6 +149,35 @@ def compose_notice(notice: dict, *, seller: str, sender: str, pdf: bytes | None)
     return message
 
 
+def compose_text(notice: dict, *, seller: str) -> tuple[str, str]:
+    """(phone number in E.164 form, text) of one SMS or WhatsApp notice."""
+    phone = _PHONE_NOISE.sub("", notice["phone"] or "")
+    if phone.startswith("00"):
+        phone = "+" + phone[2:]
+    if not phone:
+        raise MessageError("the customer has no phone number")
+    if not E164.match(phone):
+        raise MessageError(
+            f"the customer's phone number {notice['phone']!r} is not in E.164 form (+49...)"
+        )
+    language = notice["language"] if notice["language"] in LANGUAGES else "de"
+    currency = notice["currency"]
+    charges = notice["fees_total"] + notice["interest_total"]
+    text = _TEXTS[language].format(
+        seller=seller,
+        title=TITLES[language].get(notice["level_name"], GENERIC_TITLE[language]),
+        number=notice["invoice_number"],
+        due=format_date(notice["due_date"], language),
+        claimed=f"{format_money(notice['total_claimed'], language)} {currency}",
+        charges=(
+            _CHARGES[language].format(amount=f"{format_money(charges, language)} {currency}")
+            if charges
+            else ""
+        ),
+    )
+    return phone, text
+
+
 def _pending(conn, organization_id: int) -> list[dict]:
     n, si, c, doc = dunning_notices, sales_invoices, customers, sales_invoice_documents
     query = (
@@ -140,6 +187,7 @@ def _pending(conn, organization_id: int) -> list[dict]:
             si.c.issue_date,
             si.c.due_date,
             c.c.email,
+            c.c.phone,
             c.c.name.label("customer_name"),
             doc.c.storage_key,
         )
@@ -203,25 +251,82 @@ def send_notices(
     document_store: FileStore,
     organization: str | int,
     *,
+    text_messages: TextMessageProvider | None = None,
     stale_after: timedelta = STALE_AFTER,
 ) -> NoticeDeliverySummary:
-    """E-mail the organization's pending notices (see the module docstring)."""
+    """Send the organization's pending notices (see the module docstring): e-mails through
+    `mailer`, SMS and WhatsApp through `text_messages` (without it they stay pending)."""
     org = resolve_organization(engine, organization)
     summary = NoticeDeliverySummary(unknown=mark_unknown(engine, org["id"], stale_after))
     with tenant_transaction(engine, org["id"]) as conn:
         pending = _pending(conn, org["id"])
-    if not pending:
-        return summary
-    try:
-        with mailer.session() as client:
-            _send_all(engine, org, mailer, document_store, client, pending, summary)
-    except SendError as exc:
-        # no connection: every notice not yet handled stays pending for the next run
-        handled = {*summary.failed, *summary.postponed, *summary.unknown}
-        for notice in pending:
-            if notice["id"] not in handled and notice["delivery_status"] == "pending":
-                summary.postponed[notice["id"]] = str(exc)
+    emails = [n for n in pending if n["channel"] == "email"]
+    texts = [n for n in pending if n["channel"] in TEXT_CHANNELS]
+    if emails:
+        try:
+            with mailer.session() as client:
+                _send_all(engine, org, mailer, document_store, client, emails, summary)
+        except SendError as exc:
+            # no connection: every notice not yet handled stays pending for the next run
+            _postpone_rest(emails, summary, str(exc))
+    if texts and text_messages is None:
+        _postpone_rest(texts, summary, "no text message provider is configured")
+    elif texts:
+        session = text_messages.session()
+        try:
+            _send_texts(engine, org, text_messages, session, texts, summary)
+        finally:
+            session.close()
     return summary
+
+
+def _postpone_rest(notices: list[dict], summary: NoticeDeliverySummary, reason: str) -> None:
+    handled = {*summary.failed, *summary.postponed, *summary.unknown}
+    for notice in notices:
+        if notice["id"] not in handled and notice["delivery_status"] == "pending":
+            summary.postponed[notice["id"]] = reason
+
+
+def _send_texts(engine, org, provider, session, pending, summary) -> None:
+    for position, notice in enumerate(pending):
+        try:
+            phone, text = compose_text(notice, seller=org["name"])
+        except MessageError as exc:
+            _set(engine, org["id"], notice["id"], "pending", delivery_status="failed",
+                 recipient=(notice["phone"] or "")[:255], delivery_error=str(exc))  # fmt: skip
+            summary.failed[notice["id"]] = str(exc)
+            continue
+        claimed = _set(
+            engine, org["id"], notice["id"], "pending", delivery_status="sending",
+            recipient=phone, message_id=f"dn-{uuid.uuid4().hex}", delivery_started_at=utcnow(),
+        )  # fmt: skip
+        if not claimed:
+            continue  # another sender took it
+        notice["delivery_status"] = "sending"
+        try:
+            sid = provider.send_text(session, phone, text, whatsapp=notice["channel"] == "whatsapp")
+        except SendError as exc:
+            if exc.unknown:
+                status = "unknown"
+                summary.unknown.append(notice["id"])
+            elif exc.temporary:
+                status = "pending"
+                summary.postponed[notice["id"]] = str(exc)
+            else:
+                status = "failed"
+                summary.failed[notice["id"]] = str(exc)
+            _set(engine, org["id"], notice["id"], "sending", delivery_status=status,
+                 delivery_error=str(exc))  # fmt: skip
+            if exc.unknown:
+                # the provider stopped answering: the rest waits for the next run
+                _postpone_rest(pending[position + 1 :], summary, f"not sent in this run: {exc}")
+                return
+            continue
+        done = {"delivery_status": "sent", "sent_at": utcnow(), "delivery_error": None}
+        if sid:
+            done["message_id"] = sid[:255]  # the provider's id, for questions about it
+        _set(engine, org["id"], notice["id"], "sending", **done)
+        summary.sent += 1
 
 
 def _send_all(engine, org, mailer, document_store, client, pending, summary) -> None:

@@ -15,8 +15,8 @@ Every key is optional; what is left out comes from DEFAULT_LEVELS / no interest.
 counts from the due date (negative: a friendly reminder before it). Default interest (Verzugszinsen)
 is a yearly rate over a base rate, accrued per day (actual/365) on the open amount from the due
 date, or from the last partial payment, and never for a day an earlier notice already charged.
-With `deliver`, notices of levels whose channel is `email` are e-mailed (`overdue/delivery.py`);
-every other notice stays an in-app record. With `fee_invoices`, fees and interest are invoiced
+With `deliver`, notices of levels whose channel is `email`, `sms` or `whatsapp` are sent that way
+(`overdue/delivery.py`); every other notice stays an in-app record. With `fee_invoices`, fees and interest are invoiced
 through batch invoicing (`overdue/fee_invoices.py`).
 """
 
@@ -65,7 +65,7 @@ class DunningSettings:
     levels: tuple[Level, ...]
     base_rate_percent: Decimal
     margin_percent: Decimal
-    deliver: bool = False  # e-mail the notices of levels whose channel is email
+    deliver: bool = False  # send the notices of levels whose channel is email, sms or whatsapp
     fee_invoices: bool = False  # invoice fees and interest through batch invoicing
 
     @property

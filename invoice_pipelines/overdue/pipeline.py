@@ -444,7 +444,7 @@ def _notice_chunk(
                     "dunning_run_id": result.log_id,
                     "dagster_run_id": run_id,
                     "delivery_status": (
-                        "pending" if settings.deliver and level.channel == "email" else None
+                        "pending" if settings.deliver and level.channel != "in_app" else None
                     ),
                 }
             )

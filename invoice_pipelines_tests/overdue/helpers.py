@@ -15,7 +15,13 @@ _numbers = itertools.count(1)
 
 
 def customer(
-    db, org: dict, *, blocked: bool = False, language: str = "de", email: str | None = None
+    db,
+    org: dict,
+    *,
+    blocked: bool = False,
+    language: str = "de",
+    email: str | None = None,
+    phone: str | None = None,
 ) -> int:
     n = next(_numbers)
     with tenant_transaction(db.engine, org["id"], write=True) as conn:
@@ -27,6 +33,7 @@ def customer(
                 name=f"Kunde {n}",
                 language=language,
                 email=email,
+                phone=phone,
                 dunning_blocked=blocked,
             )
             .returning(customers.c.id)

@@ -16,6 +16,8 @@ from invoice_pipelines.overdue.scheduling import schedule_settings
 from invoice_pipelines.resources.database import Database
 from invoice_pipelines.resources.files import LocalFileStore
 from invoice_pipelines.resources.mail import SmtpMailer
+from invoice_pipelines.resources.messaging import TextMessageProvider
+from invoice_pipelines.standins.sms import TextProviderStandIn
 from invoice_pipelines.standins.smtp import SmtpSink
 from invoice_pipelines_tests.overdue.helpers import (
     customer,
@@ -28,7 +30,9 @@ RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_p
 TICK = datetime(2026, 11, 21, 0, 0, tzinfo=UTC)
 
 
-def _defs(db, mailer: SmtpMailer | None = None) -> Definitions:
+def _defs(
+    db, mailer: SmtpMailer | None = None, text_messages: TextMessageProvider | None = None
+) -> Definitions:
     return Definitions(
         assets=[overdue_defs.dunning_notices],
         asset_checks=[overdue_defs.last_run_fresh],
@@ -38,6 +42,7 @@ def _defs(db, mailer: SmtpMailer | None = None) -> Definitions:
             # never connected unless an organization delivers its notices
             "mailer": mailer or SmtpMailer(port=1),
             "document_store": LocalFileStore(root=tempfile.gettempdir()),
+            "text_messages": text_messages or TextMessageProvider(base_url="http://127.0.0.1:1"),
         },
     )
 
@@ -201,6 +206,26 @@ def test_an_organization_that_delivers_gets_its_notices_mailed_by_the_run(db):
         (message,) = sink.mailbox.messages
     assert message["Subject"].startswith("Zahlungserinnerung: Rechnung RE-")
     assert message["To"] == "buchhaltung@kunde.example"
+    (event,) = result.get_asset_materialization_events()
+    metadata = event.event_specific_data.materialization.metadata
+    assert (metadata["notices_created"].value, metadata["notices_sent"].value) == (1, 1)
+
+
+def test_an_organization_that_texts_gets_its_notices_sent_by_sms_by_the_run(db):
+    org = db.new_organization(timezone="UTC", name="Brandt IT-Service")
+    set_settings(db, org, {"dunning": {"deliver": True, "levels": [
+        {"name": "reminder", "days": 1, "channel": "sms"}]}})  # fmt: skip
+    invoice(db, org, customer(db, org, phone="+4915112345678"), date(2026, 11, 1))
+    with TextProviderStandIn() as api, instance_for_test() as instance:
+        instance.add_dynamic_partitions("organizations", [org["slug"]])
+        result = (
+            _defs(db, text_messages=TextMessageProvider(base_url=api.url))
+            .resolve_job_def("dunning_job")
+            .execute_in_process(instance=instance, partition_key=org["slug"])
+        )
+        (message,) = api.outbox.messages
+    assert message["to"] == "+4915112345678"
+    assert message["body"].startswith("Brandt IT-Service: Zahlungserinnerung zu Rechnung RE-")
     (event,) = result.get_asset_materialization_events()
     metadata = event.event_specific_data.materialization.metadata
     assert (metadata["notices_created"].value, metadata["notices_sent"].value) == (1, 1)

@@ -1,8 +1,11 @@
-"""Dunning notices by e-mail through the production mailer to a real SMTP server on loopback:
+"""Dunning notices by e-mail through the production mailer to a real SMTP server on loopback, and
+by SMS / WhatsApp through the production provider client over real HTTP to the messaging stand-in:
 what arrives, in which language, at most once, and what a refusal or a dead run leaves."""
 
 from __future__ import annotations
 
+import socket
+import threading
 from datetime import date, timedelta
 
 from sqlalchemy import insert, select, update
@@ -14,6 +17,8 @@ from invoice_pipelines.overdue.delivery import send_notices
 from invoice_pipelines.overdue.pipeline import run_overdue
 from invoice_pipelines.resources.files import LocalFileStore
 from invoice_pipelines.resources.mail import SmtpMailer
+from invoice_pipelines.resources.messaging import TextMessageProvider
+from invoice_pipelines.standins.sms import TextProviderStandIn
 from invoice_pipelines.standins.smtp import SmtpSink
 from invoice_pipelines_tests.overdue.helpers import customer, invoice, set_settings
 
@@ -130,3 +135,132 @@ def test_refusals_fail_or_postpone_and_a_dead_run_leaves_unknown(db, tmp_path):
     assert delivery[later][0] == "sent"
     assert delivery[stuck][0] == "unknown"  # never sent again on its own
     assert "stuck@kunde.example" not in arrived
+
+
+TEXT_LEVELS = {
+    "deliver": True,
+    "levels": [
+        {"name": "reminder", "days": 1, "channel": "sms"},
+        {"name": "first_dunning", "days": 14, "fee_fixed": "5.00", "channel": "whatsapp"},
+        {"name": "final_notice", "days": 30, "fee_fixed": "10.00"},  # stays in-app
+    ],
+}
+
+
+def _text_delivery(db, org) -> dict[int, dict]:
+    n = dunning_notices.c
+    with tenant_transaction(db.engine, org["id"]) as conn:
+        rows = conn.execute(
+            select(n.sales_invoice_id, n.delivery_status, n.delivery_error, n.recipient,
+                   n.message_id).where(n.organization_id == org["id"])
+        ).mappings()  # fmt: skip
+        return {r["sales_invoice_id"]: dict(r) for r in rows}
+
+
+def test_sms_and_whatsapp_notices_go_once_in_the_customers_language(db, tmp_path):
+    org = _org(db, TEXT_LEVELS)
+    german = invoice(
+        db, org, customer(db, org, phone="+49 (151) 234-5678"), TODAY - timedelta(days=20)
+    )
+    english = invoice(
+        db,
+        org,
+        customer(db, org, phone="0044 7700 900123", language="en"),
+        TODAY - timedelta(days=2),
+    )
+    in_app = invoice(db, org, customer(db, org, phone="+4915199999999"), TODAY - timedelta(days=40))
+    run_overdue(db.engine, org["slug"], on=TODAY)
+    store = LocalFileStore(root=str(tmp_path))
+
+    with TextProviderStandIn() as api, SmtpSink() as sink:
+        provider = TextMessageProvider(base_url=api.url)
+        mailer = SmtpMailer(port=sink.port)
+        first = send_notices(db.engine, mailer, store, org["slug"], text_messages=provider)
+        again = send_notices(db.engine, mailer, store, org["slug"], text_messages=provider)
+        messages = {m["to"]: m for m in api.outbox.messages}
+        mails = list(sink.mailbox.messages)
+
+    assert (first.sent, again.sent, len(api.outbox.messages), mails) == (2, 0, 2, [])
+    assert set(messages) == {"whatsapp:+491512345678", "+447700900123"}
+    mahnung = messages["whatsapp:+491512345678"]["body"]
+    assert mahnung.startswith("Müller Werkzeugbau GmbH: 1. Mahnung zu Rechnung RE-")
+    assert f"fällig am {TODAY - timedelta(days=20):%d.%m.%Y}" in mahnung
+    assert "Offen: 124,00 EUR inkl. 5,00 EUR Gebühren und Zinsen" in mahnung
+    reminder = messages["+447700900123"]["body"]
+    assert "Payment reminder for invoice RE-" in reminder
+    assert (
+        f"due {TODAY - timedelta(days=2):%Y-%m-%d}" in reminder and "Open: 119.00 EUR." in reminder
+    )
+    delivery = _text_delivery(db, org)
+    assert delivery[german]["delivery_status"] == delivery[english]["delivery_status"] == "sent"
+    assert delivery[german]["recipient"] == "+491512345678"
+    assert delivery[german]["message_id"] == messages["whatsapp:+491512345678"]["sid"]
+    assert delivery[in_app]["delivery_status"] is None  # a final notice stays in-app
+
+
+class _Hangup:
+    """An HTTP endpoint on loopback that reads the request and closes without answering: the
+    provider may or may not have taken the message."""
+
+    def __enter__(self):
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.requests = 0
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+        return self
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.getsockname()[1]}"
+
+    def _serve(self):
+        while True:
+            try:
+                conn, _ = self.server.accept()
+            except OSError:
+                return
+            with conn:
+                conn.recv(65536)
+                self.requests += 1
+
+    def __exit__(self, *exc):
+        self.server.close()
+
+
+def test_text_refusals_fail_or_postpone_and_a_broken_request_is_never_resent(db, tmp_path):
+    org = _org(db, TEXT_LEVELS)
+    late = TODAY - timedelta(days=2)
+    broken = invoice(db, org, customer(db, org, phone="+491701111111"), late)
+    no_phone = invoice(db, org, customer(db, org), late)
+    local = invoice(db, org, customer(db, org, phone="0421 123456"), late)
+    throttled = invoice(db, org, customer(db, org, phone="+491702222222"), late)
+    later = invoice(db, org, customer(db, org, phone="+491703333333"), late)
+    run_overdue(db.engine, org["slug"], on=TODAY)
+    store = LocalFileStore(root=str(tmp_path))
+    mailer = SmtpMailer(port=1)  # no e-mail level: never connected
+
+    without_provider = send_notices(db.engine, mailer, store, org["slug"])
+    assert len(without_provider.postponed) == 5 and without_provider.sent == 0
+    with _Hangup() as hangup:
+        cut = send_notices(
+            db.engine, mailer, store, org["slug"],
+            text_messages=TextMessageProvider(base_url=hangup.url),
+        )  # fmt: skip
+        assert hangup.requests == 1
+    assert cut.unknown and len(cut.postponed) == 4  # the rest waits for the next run
+    with TextProviderStandIn() as api:
+        api.outbox.throttle_next = 1  # the first message that gets through: 429
+        provider = TextMessageProvider(base_url=api.url)
+        first = send_notices(db.engine, mailer, store, org["slug"], text_messages=provider)
+        second = send_notices(db.engine, mailer, store, org["slug"], text_messages=provider)
+        arrived = [m["to"] for m in api.outbox.messages]
+
+    assert (first.sent, len(first.failed), len(first.postponed)) == (1, 2, 1)
+    assert second.sent == 1 and not second.failed
+    assert sorted(arrived) == ["+491702222222", "+491703333333"]  # each once
+    delivery = _text_delivery(db, org)
+    assert delivery[broken]["delivery_status"] == "unknown"  # never sent again on its own
+    assert delivery[no_phone]["delivery_status"] == "failed"
+    assert delivery[no_phone]["delivery_error"] == "the customer has no phone number"
+    assert "not in E.164 form" in delivery[local]["delivery_error"]
+    assert delivery[throttled]["delivery_status"] == delivery[later]["delivery_status"] == "sent"
