@@ -22,11 +22,16 @@ def _cmd_seed_demo(args: argparse.Namespace) -> int:
     from invoice_pipelines.db.engine import make_engine
     from invoice_pipelines.db.migrate import upgrade
     from invoice_pipelines.demo.seed import seed_demo, seed_demo_uploads
-    from invoice_pipelines.settings import upload_dir
+    from invoice_pipelines.quickbooks.demo import connect_demo_organizations
+    from invoice_pipelines.settings import data_dir, upload_dir
 
     upgrade(make_engine(owner=True))
     summary = seed_demo(make_engine())
     summary["uploads"] = seed_demo_uploads(upload_dir())
+    # the demo organizations' QuickBooks: the simulator `make run` starts (quickbooks/demo.py)
+    summary["quickbooks_connected"] = connect_demo_organizations(
+        make_engine(), data_dir(), summary["organizations"]
+    )
     print(json.dumps(summary, default=str))
     return 0
 

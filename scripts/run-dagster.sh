@@ -28,6 +28,17 @@ load_from:
       location_name: invoice_pipelines
 YAML
 
+# the demo's QuickBooks Online: the local simulator with one company per demo organization
+# (seed-demo connected them, see invoice_pipelines/quickbooks/demo.py); their tokens are encrypted
+# with the demo's own key, generated once into $data_dir/qbo/token.key
+qbo_url="${INVOICE_PIPELINES_QBO_BASE_URL:-http://127.0.0.1:8765}"
+export INVOICE_PIPELINES_QBO_BASE_URL="$qbo_url"
+export INVOICE_PIPELINES_QBO_TOKEN_URL="${INVOICE_PIPELINES_QBO_TOKEN_URL:-$qbo_url/oauth2/v1/tokens/bearer}"
+INVOICE_PIPELINES_QBO_TOKEN_KEY="$(.venv/bin/python -m invoice_pipelines.quickbooks.demo key --data-dir "$data_dir")"
+export INVOICE_PIPELINES_QBO_TOKEN_KEY
+# the simulator's port when the URL is a loopback one (elsewhere: no simulator, the URL is real)
+qbo_port=$(.venv/bin/python -c "import sys, urllib.parse as u; p = u.urlsplit(sys.argv[1]); print(p.port or 80 if p.hostname in ('127.0.0.1', 'localhost') else '')" "$qbo_url")
+
 group=""
 stop() {
   trap - INT TERM EXIT
@@ -71,6 +82,12 @@ set -m
   # to $data_dir/messages/messages.jsonl; the port is the one INVOICE_PIPELINES_SMS_URL names
   sms_port=$(.venv/bin/python -c "import os, urllib.parse as u; print(u.urlsplit(os.environ.get('INVOICE_PIPELINES_SMS_URL') or 'http://127.0.0.1:8031').port or 8031)")
   .venv/bin/python -m invoice_pipelines.standins.sms --port "$sms_port" --outdir "$data_dir/messages" &
+  # the demo's QuickBooks Online (qbo_* assets, sensors and schedules): companies, records and
+  # tokens kept in $data_dir/qbo; its start-up line names credentials, so it is not printed
+  if [ -n "$qbo_port" ]; then
+    .venv/bin/python -m invoice_pipelines.quickbooks.demo serve --data-dir "$data_dir" \
+      --port "$qbo_port" >/dev/null &
+  fi
   wait -n "$code_server" "$webserver" "$daemon"  # the demo needs all three: when one ends, stop
 ) &
 group=$!
@@ -89,6 +106,7 @@ Dagster UI is up: $ui   (Ctrl-C stops it and everything it started)
   3. Automation  $ui/automation  sensors and schedules, on; drop invoices into $upload_dir/<org>/
   4. Documents   invoice PDFs land in $data_dir/documents/; send_invoices_job mails them to $data_dir/mail/,
                  send_text_messages_job texts them to $data_dir/messages/
+  5. QuickBooks  the demo organizations sync with the QBO simulator at $qbo_url (group quickbooks)
 
 TOUR
     break
