@@ -6,6 +6,7 @@ machine does for an area that has queued work, against the same database.
         intake          STORE_ROOT ORG_ID IDS   process_documents (ids comma-separated)
         invoice-job     STORE_ROOT JOB_ID       run_invoice_job: a documents or communications job
         qbo-push        ORG_ID BASE_URL TOKEN_URL TOKEN_KEY TIME_SCALE   push under the lease
+        dunning         AS_OF SMS_URL STORE_ROOT SLUGS   run_overdue + send_notices per organization
 
 Every worker imports everything first, then waits for GO_FILE, so they start their work together.
 Prints one JSON line with what it did.
@@ -107,6 +108,40 @@ def main(argv: list[str]) -> int:
         ):
             counts = push_invoices(engine, int(org_id), client)
         print(json.dumps(counts.as_dict()))
+    elif area == "dunning":
+        from datetime import date
+
+        from invoice_pipelines.overdue.delivery import send_notices
+        from invoice_pipelines.overdue.pipeline import run_overdue
+        from invoice_pipelines.resources.files import LocalFileStore
+        from invoice_pipelines.resources.mail import SmtpMailer
+        from invoice_pipelines.resources.messaging import TextMessageProvider
+
+        as_of, sms_url, store_root, slugs = rest
+        provider = TextMessageProvider(base_url=sms_url)
+        mailer = SmtpMailer(port=1)  # no e-mail level in these organizations: never connected
+        store = LocalFileStore(root=store_root, area="documents")
+        _wait_for(Path(go))
+        # as the dunning_notices asset does for each partition of its run: notice, then send
+        runs = {}
+        for slug in slugs.split(","):
+            result = run_overdue(
+                engine, slug, on=date.fromisoformat(as_of), run_id=runner, chunk_size=40
+            )
+            sent = send_notices(
+                engine, mailer, store, result.organization_id, text_messages=provider
+            )
+            runs[slug] = {
+                "log_id": result.log_id,
+                "status": result.status,
+                "notices_created": result.notices_created,
+                "by_level": dict(result.created_by_level),
+                "fees": str(result.fees),
+                "sent": sent.sent,
+                "unknown": sent.unknown,
+                "failed": len(sent.failed),
+            }
+        print(json.dumps(runs))
     else:
         raise SystemExit(f"unknown area {area}")
     engine.dispose()

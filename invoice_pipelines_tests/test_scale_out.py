@@ -253,3 +253,104 @@ def test_three_push_runs_create_each_invoice_once_in_quickbooks(pg_database, tmp
     assert sum(r["pushed"] for r in results) == 60 and sum(r["failed"] for r in results) == 0
     assert len(numbers) == 60 and set(numbers.values()) == {1}
     assert queue_counts(qbo.engine, qbo.org_id) == {"pushed": 60}
+
+
+def test_three_dunning_runs_of_the_same_organizations_notice_and_text_each_invoice_once(
+    pg_database, tmp_path
+):
+    from datetime import date, timedelta
+    from decimal import Decimal
+
+    from sqlalchemy import insert
+
+    from invoice_pipelines.db.tables import customers, dunning_notices, dunning_runs, sales_invoices
+    from invoice_pipelines.standins.sms import TextProviderStandIn
+
+    engine, today = pg_database.engine, date(2026, 11, 20)
+    settings = {"dunning": {"deliver": True, "levels": [
+        {"name": "reminder", "days": 1, "channel": "sms"},
+        {"name": "first_dunning", "days": 14, "fee_fixed": "5.00", "channel": "sms"},
+        {"name": "final_notice", "days": 30, "fee_fixed": "10.00"},  # in-app
+    ]}}  # fmt: skip
+    orgs, expected = [], {}  # expected: org id -> {invoice id: the highest level due}
+    for o in range(3):
+        org = pg_database.new_organization(timezone="Europe/Berlin", settings=settings)
+        orgs.append(org)
+        with tenant_transaction(engine, org["id"], write=True) as conn:
+            buyers = conn.execute(
+                insert(customers).returning(customers.c.id),
+                [
+                    {"organization_id": org["id"], "customer_number": f"K-{c}",
+                     "name": f"Kunde {c}", "phone": f"+4917{o}{c:07d}"}
+                    for c in range(10)
+                ],
+            ).scalars().all()  # fmt: skip
+            rows = []
+            for n in range(100):  # 0..49 days late: none, reminder, first dunning, final notice
+                late = n % 50
+                rows.append(
+                    {"organization_id": org["id"], "invoice_number": f"RE-{o}-{n:04d}",
+                     "sequence_number": n + 1, "customer_id": buyers[n % 10],
+                     "issue_date": today - timedelta(days=late + 14),
+                     "due_date": today - timedelta(days=late), "currency": "EUR",
+                     "net_total": Decimal("100.00"), "tax_total": Decimal("19.00"),
+                     "gross_total": Decimal("119.00"), "amount_paid": Decimal("0.00"),
+                     "amount_due": Decimal("119.00"), "status": "open"}
+                )  # fmt: skip
+            ids = conn.execute(insert(sales_invoices).returning(sales_invoices.c.id), rows)
+            expected[org["id"]] = {
+                i: (3 if n % 50 >= 30 else 2 if n % 50 >= 14 else 1)
+                for n, i in enumerate(ids.scalars())
+                if n % 50 >= 1
+            }
+
+    slugs = ",".join(org["slug"] for org in orgs)
+    with TextProviderStandIn() as api:
+        command = ["dunning", pg_database.url, today.isoformat(), api.url, str(tmp_path), slugs]
+        results = _workers(tmp_path, [command] * 3)
+        texts = Counter(
+            m["body"].split(" zu Rechnung ")[1].split(",")[0] for m in api.outbox.messages
+        )
+
+    for org in orgs:
+        runs = [r[org["slug"]] for r in results]
+        with tenant_transaction(engine, org["id"]) as conn:
+            notices = conn.execute(
+                select(dunning_notices.c.sales_invoice_id, dunning_notices.c.level,
+                       dunning_notices.c.fee, dunning_notices.c.dunning_run_id,
+                       dunning_notices.c.channel, dunning_notices.c.delivery_status,
+                       sales_invoices.c.invoice_number)
+                .join(sales_invoices, sales_invoices.c.id == dunning_notices.c.sales_invoice_id)
+                .where(dunning_notices.c.organization_id == org["id"])
+            ).all()  # fmt: skip
+            log = {
+                row.id: row
+                for row in conn.execute(
+                    select(dunning_runs).where(dunning_runs.c.organization_id == org["id"])
+                )
+            }
+        # each due invoice noticed once, at its highest level due; nothing missing, nothing more
+        assert Counter((n.sales_invoice_id, n.level) for n in notices) == Counter(
+            expected[org["id"]].items()
+        )
+        # the execution log: one finished row per run, and its counts are the notices it created
+        assert sorted(log) == sorted(r["log_id"] for r in runs)
+        assert {(row.status, row.finished_at is not None) for row in log.values()} == {
+            ("SUCCESS", True)
+        }
+        made_by = Counter(n.dunning_run_id for n in notices)
+        for r in runs:
+            row = log[r["log_id"]]
+            assert row.notices_created == r["notices_created"] == made_by[r["log_id"]]
+            assert sum(row.notices_by_level.values()) == row.notices_created
+        assert sum(r["notices_created"] for r in runs) == len(notices)
+        assert sum(row.fees_charged for row in log.values()) == sum(n.fee for n in notices)
+        # every SMS notice texted once, whichever run sent it
+        sms = [n for n in notices if n.channel == "sms"]
+        assert {n.delivery_status for n in sms} == {"sent"}
+        assert sum(r["sent"] for r in runs) == len(sms)
+        assert all(r["unknown"] == [] and r["failed"] == 0 for r in runs)
+        assert {n.invoice_number: texts[n.invoice_number] for n in sms} == {
+            n.invoice_number: 1 for n in sms
+        }
+    assert sum(texts.values()) == len(api.outbox.messages)
