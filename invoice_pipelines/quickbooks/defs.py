@@ -46,13 +46,14 @@ from dagster import (
     sensor,
 )
 from pydantic import Field
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, or_, select
 
 from invoice_pipelines.catalog import OWNERS
 from invoice_pipelines.db.tables import (
     organizations,
     qbo_connections,
     qbo_cursors,
+    qbo_mappings,
     qbo_push_queue,
     sales_invoices,
 )
@@ -407,8 +408,9 @@ qbo_checks_schedule = ScheduleDefinition(
     minimum_interval_seconds=60,
     default_status=DefaultSensorStatus.RUNNING,
     description="Every minute: launches qbo_invoices_job for each connected organization with "
-    "sales invoices not yet pushed or voided (run key: the organization and its newest such "
-    "invoice and queue state).",
+    "sales invoices not yet pushed or voided, or refused only because their customer or item "
+    "was not synced yet (run key: the organization, its newest such invoice and queue state, "
+    "and its newest customer/item mapping).",
 )
 def qbo_push_sensor(context: SensorEvaluationContext, database: Database):
     known = set(context.instance.get_dynamic_partitions(ORGANIZATIONS_PARTITIONS_NAME))
@@ -430,17 +432,35 @@ def qbo_push_sensor(context: SensorEvaluationContext, database: Database):
                 .group_by(organizations.c.slug)
             ).all()
         )
+        # invoices refused by our own check (customer or item not synced yet) count as waiting:
+        # each time the organization's customers or items gain mappings they are checked again
+        waiting = or_(
+            q.status.in_(("pending", "sending")),
+            and_(q.status == "failed", q.error_code == "validation"),
+        )
         pending = dict(
             conn.execute(
                 select(organizations.c.slug, func.max(q.id))
                 .join(organizations, organizations.c.id == q.organization_id)
-                .where(q.status.in_(("pending", "sending")), q.organization_id.in_(connected))
+                .where(waiting, q.organization_id.in_(connected))
+                .group_by(organizations.c.slug)
+            ).all()
+        )
+        mapped = dict(
+            conn.execute(
+                select(organizations.c.slug, func.max(qbo_mappings.c.id))
+                .join(organizations, organizations.c.id == qbo_mappings.c.organization_id)
+                .where(
+                    qbo_mappings.c.entity.in_(("customer", "item")),
+                    qbo_mappings.c.organization_id.in_(connected),
+                )
                 .group_by(organizations.c.slug)
             ).all()
         )
     requests = [
         RunRequest(
-            run_key=f"qbo-push-{slug}-{new.get(slug, 0)}-{pending.get(slug, 0)}",
+            run_key=f"qbo-push-{slug}-{new.get(slug, 0)}-{pending.get(slug, 0)}"
+            f"-{mapped.get(slug, 0)}",
             partition_key=slug,
             tags=organization_tags(slug),
         )

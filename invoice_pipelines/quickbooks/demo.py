@@ -129,17 +129,12 @@ def connect_demo_organizations(engine: Engine, data_dir: Path, slugs: list[str])
     return todo
 
 
-def serve(data_dir: Path, port: int) -> int:
-    """Run the simulator with the demo's companies until SIGTERM or Ctrl-C (state saved in
-    `<data dir>/qbo`). A company new to the simulator first gets the item QBO books item-less
-    lines (discounts) on, so it is the company's Item 1, the connections' `default_item_id`."""
-    import signal
-
-    from invoice_pipelines.quickbooks.simulator import QboSimulator
-
+def create_demo_companies(sim, data_dir: Path) -> list[str]:
+    """Create in `sim` (a QboSimulator) the demo companies it does not have yet, each with the
+    item for item-less lines as its Item 1; returns their realm ids."""
     path = demo_dir(data_dir) / COMPANIES_FILE
     companies = json.loads(path.read_text()) if path.exists() else {}
-    sim = QboSimulator(port=port, data_dir=demo_dir(data_dir))
+    created = []
     for company in companies.values():
         if company["realm_id"] in sim.sim.companies:
             continue
@@ -151,7 +146,21 @@ def serve(data_dir: Path, port: int) -> int:
         )
         record = sim.create_as_user(company["realm_id"], "Item", DEMO_DEFAULT_ITEM)
         if str(record["Id"]) != DEMO_DEFAULT_ITEM_ID:
-            raise SystemExit(f"the demo's default item got Id {record['Id']}, not 1")
+            raise RuntimeError(f"the demo's default item got Id {record['Id']}, not 1")
+        created.append(company["realm_id"])
+    return created
+
+
+def serve(data_dir: Path, port: int) -> int:
+    """Run the simulator with the demo's companies until SIGTERM or Ctrl-C (state saved in
+    `<data dir>/qbo`). A company new to the simulator first gets the item QBO books item-less
+    lines (discounts) on, so it is the company's Item 1, the connections' `default_item_id`."""
+    import signal
+
+    from invoice_pipelines.quickbooks.simulator import QboSimulator
+
+    sim = QboSimulator(port=port, data_dir=demo_dir(data_dir))
+    create_demo_companies(sim, data_dir)
 
     def _stop(signum, frame):  # SIGTERM saves the state like Ctrl-C does
         raise KeyboardInterrupt

@@ -87,6 +87,42 @@ def test_the_push_sensor_asks_for_organizations_with_unpushed_invoices(sqlite_da
     assert requests[0].tags["invoice_pipelines/organization"] == qbo.org["slug"]
 
 
+def test_the_push_sensor_asks_again_for_an_invoice_refused_until_its_customer_was_synced(
+    sqlite_database, simulator
+):
+    from invoice_pipelines.quickbooks.sync.customers import sync_customers
+    from invoice_pipelines.quickbooks.sync.invoices import push_invoices, queue_counts
+    from invoice_pipelines.quickbooks.sync.items import sync_items
+
+    qbo = connect(sqlite_database, simulator)
+    customer = qbo.add_customer("Spät Synchron GmbH")
+    item = qbo.add_item("HOUR", "78.50")
+    qbo.add_invoice("RE-2026-8101", customer, [(item, "1", "78.50")])
+    with qbo.client() as client:
+        # pushed before its customer and item reached QBO (a new demo connection): refused
+        assert push_invoices(qbo.engine, qbo.org_id, client).failed == 1
+
+    def run_keys() -> list[str]:
+        with DagsterInstance.ephemeral() as instance:
+            instance.add_dynamic_partitions(ORGANIZATIONS_PARTITIONS_NAME, [qbo.org["slug"]])
+            with build_sensor_context(
+                instance=instance, resources={"database": Database(url=qbo.db.url)}
+            ) as context:
+                found = qbo_push_sensor(context)
+        return [r.run_key for r in found if r.partition_key == qbo.org["slug"]]
+
+    refused = run_keys()
+    assert len(refused) == 1 and run_keys() == refused  # one run for it, not one a minute
+    with qbo.client() as client:
+        sync_customers(qbo.engine, qbo.org_id, client)
+        sync_items(qbo.engine, qbo.org_id, client)
+    synced = run_keys()
+    assert len(synced) == 1 and synced != refused  # the customer is there now: a new run
+    with qbo.client() as client:
+        assert push_invoices(qbo.engine, qbo.org_id, client).pushed == 1
+    assert queue_counts(qbo.engine, qbo.org_id) == {"pushed": 1}
+
+
 def test_daily_schedules_run_each_organization_at_its_local_hour_in_batches(
     sqlite_database, simulator
 ):

@@ -1,0 +1,68 @@
+"""The demo's QuickBooks (`make run`): seed-demo connects the demo organizations to the companies
+the demo simulator creates, with a key of the demo's own, once; their customers and items sync."""
+
+from __future__ import annotations
+
+import stat
+
+from sqlalchemy import select
+
+from invoice_pipelines.db.engine import make_engine
+from invoice_pipelines.db.migrate import upgrade
+from invoice_pipelines.db.tables import qbo_connections, qbo_cursors
+from invoice_pipelines.db.tenancy import resolve_organization, system_transaction
+from invoice_pipelines.demo.seed import DEMO_ORGANIZATIONS, seed_demo
+from invoice_pipelines.quickbooks.demo import (
+    COMPANIES_FILE,
+    KEY_FILE,
+    connect_demo_organizations,
+    create_demo_companies,
+    demo_key,
+)
+from invoice_pipelines.quickbooks.simulator import QboSimulator
+from invoice_pipelines.quickbooks.sync.common import QboSettings, open_client
+from invoice_pipelines.quickbooks.sync.customers import sync_customers
+from invoice_pipelines.quickbooks.sync.items import sync_items
+
+SLUGS = [spec["org"]["slug"] for spec in DEMO_ORGANIZATIONS]
+
+
+def test_the_demo_organizations_are_connected_once_and_sync_with_the_demo_simulator(tmp_path):
+    url = f"sqlite:///{tmp_path / 'demo.sqlite3'}"
+    upgrade(make_engine(url, owner=True))
+    engine = make_engine(url)
+    data_dir = tmp_path / "data"
+    seed_demo(engine, orders_per_org=2)
+    assert connect_demo_organizations(engine, data_dir, SLUGS) == SLUGS
+    for name in (KEY_FILE, COMPANIES_FILE):  # secrets: the owner's alone
+        assert stat.S_IMODE((data_dir / "qbo" / name).stat().st_mode) == 0o600
+    with system_transaction(engine) as conn:
+        stored = conn.execute(select(qbo_connections)).mappings().all()
+        asked = set(
+            conn.execute(
+                select(qbo_cursors.c.entity).where(qbo_cursors.c.pull_requested_at.is_not(None))
+            ).scalars()
+        )
+    assert len(stored) == 3 and {row["status"] for row in stored} == {"active"}
+    assert asked == {"customer", "item"}  # qbo_webhook_sensor launches these first pulls
+    # a second seed-demo leaves the connections (their rotated tokens) alone
+    assert connect_demo_organizations(engine, data_dir, SLUGS) == []
+
+    brandt = resolve_organization(engine, "brandt-it-service")
+    with QboSimulator(port=0, data_dir=data_dir / "qbo") as sim:
+        assert len(create_demo_companies(sim, data_dir)) == 3
+        settings = QboSettings(
+            base_url=sim.base_url, token_url=sim.token_url, token_key=demo_key(data_dir)
+        )
+        with open_client(engine, brandt["id"], settings) as client:
+            customers = sync_customers(engine, brandt["id"], client)
+            items = sync_items(engine, brandt["id"], client)
+        realm = next(r["realm_id"] for r in stored if r["organization_id"] == brandt["id"])
+        in_qbo = {r["DisplayName"] for r in sim.records(realm, "Customer")}
+    seeded = next(s for s in DEMO_ORGANIZATIONS if s["org"]["slug"] == "brandt-it-service")
+    assert customers.failed == 0 and in_qbo == {c[1] for c in seeded["customers"]}
+    assert items.failed == 0 and items.pushed == len(seeded["items"])
+    # the simulator restarted on its data dir knows the companies: nothing is created again
+    with QboSimulator(port=0, data_dir=data_dir / "qbo") as sim:
+        assert create_demo_companies(sim, data_dir) == []
+    engine.dispose()
