@@ -72,6 +72,7 @@ def run_overdue_command(args: argparse.Namespace) -> int:
             "notices_send_failed": {str(k): v for k, v in sent.failed.items()},
             "notices_send_postponed": {str(k): v for k, v in sent.postponed.items()},
             "notices_send_unknown": sent.unknown,
+            "notices_withdrawn": {str(k): v for k, v in sent.withdrawn.items()},
         }
     print(
         json.dumps(

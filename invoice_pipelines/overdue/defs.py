@@ -138,6 +138,7 @@ def _delivery_metadata(sent: NoticeDeliverySummary) -> dict:
         "notices_send_failed": MetadataValue.int(len(sent.failed)),
         "notices_send_postponed": MetadataValue.int(len(sent.postponed)),
         "notices_send_unknown": MetadataValue.int(len(sent.unknown)),
+        "notices_withdrawn": MetadataValue.int(len(sent.withdrawn)),
     }
 
 
@@ -185,7 +186,7 @@ def dunning_notices(
                 text_messages=text_messages,
             )  # fmt: skip
             metadata.update(_delivery_metadata(sent))
-            for notice_id, reason in {**sent.failed, **sent.postponed}.items():
+            for notice_id, reason in {**sent.failed, **sent.postponed, **sent.withdrawn}.items():
                 context.log.warning(f"{key}: notice {notice_id} not sent: {reason}")
             for notice_id in sent.unknown:
                 context.log.error(f"{key}: notice {notice_id} has an unknown outcome (not resent)")

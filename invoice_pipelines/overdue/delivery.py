@@ -32,7 +32,7 @@ from email.utils import formataddr, formatdate, make_msgid
 from functools import lru_cache
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
-from sqlalchemy import and_, select, update
+from sqlalchemy import and_, case, exists, or_, select, update
 from sqlalchemy.engine import Engine
 
 from invoice_pipelines.db.tables import (
@@ -50,6 +50,7 @@ from invoice_pipelines.delivery.email import _ADDRESS, LANGUAGES, MessageError
 # and its phone number check, so invoice texts and notice texts go to the same numbers
 from invoice_pipelines.delivery.pipeline import _PHONE_NOISE, E164
 from invoice_pipelines.einvoice.layout import format_date, format_money
+from invoice_pipelines.overdue.pipeline import UNPAID
 from invoice_pipelines.resources.files import FileStore
 from invoice_pipelines.resources.mail import SendError, SmtpMailer
 from invoice_pipelines.resources.messaging import TextMessageProvider
@@ -86,6 +87,7 @@ class NoticeDeliverySummary:
     failed: dict[int, str] = field(default_factory=dict)  # notice id -> reason
     postponed: dict[int, str] = field(default_factory=dict)  # back to pending, with the reason
     unknown: list[int] = field(default_factory=list)
+    withdrawn: dict[int, str] = field(default_factory=dict)  # not sent any more, with the reason
 
 
 @lru_cache(maxsize=1)
@@ -223,6 +225,54 @@ def _set(engine: Engine, organization_id: int, notice_id: int, expected: str, **
         return moved.rowcount == 1
 
 
+def withdraw_stale(engine: Engine, organization_id: int) -> dict[int, str]:
+    """Pending notices that must not go out any more: the invoice was paid, cancelled or deleted
+    meanwhile, is disputed, the customer got a dunning block, or a later level's notice replaced
+    it (a notice postponed on one run, the next level due on a later one). They become `failed`
+    with the reason, in one statement; returns notice id -> reason."""
+    n, si, c = dunning_notices, sales_invoices, customers
+    later = dunning_notices.alias("later")
+
+    def invoice_where(*conditions):
+        return exists().where(si.c.id == n.c.sales_invoice_id, or_(*conditions))
+
+    reason = case(
+        (
+            invoice_where(
+                si.c.status.not_in(UNPAID), si.c.amount_due <= 0, si.c.deleted_at.is_not(None)
+            ),
+            "withdrawn before sending: the invoice is no longer owed",
+        ),
+        (
+            invoice_where(si.c.disputed.is_(True)),
+            "withdrawn before sending: the invoice is disputed",
+        ),
+        (
+            exists().where(c.c.id == n.c.customer_id, c.c.dunning_blocked.is_(True)),
+            "withdrawn before sending: the customer has a dunning block",
+        ),
+        (
+            exists().where(
+                later.c.sales_invoice_id == n.c.sales_invoice_id, later.c.level > n.c.level
+            ),
+            "withdrawn before sending: a later notice replaced it",
+        ),
+        else_=None,
+    )
+    with tenant_transaction(engine, organization_id, write=True) as conn:
+        withdrawn = conn.execute(
+            update(n)
+            .where(
+                n.c.organization_id == organization_id,
+                n.c.delivery_status == "pending",
+                reason.is_not(None),
+            )
+            .values(delivery_status="failed", delivery_error=reason)
+            .returning(n.c.id, n.c.delivery_error)
+        ).all()
+    return dict(withdrawn)
+
+
 def mark_unknown(
     engine: Engine, organization_id: int, older_than: timedelta = STALE_AFTER
 ) -> list[int]:
@@ -257,7 +307,10 @@ def send_notices(
     """Send the organization's pending notices (see the module docstring): e-mails through
     `mailer`, SMS and WhatsApp through `text_messages` (without it they stay pending)."""
     org = resolve_organization(engine, organization)
-    summary = NoticeDeliverySummary(unknown=mark_unknown(engine, org["id"], stale_after))
+    summary = NoticeDeliverySummary(
+        unknown=mark_unknown(engine, org["id"], stale_after),
+        withdrawn=withdraw_stale(engine, org["id"]),
+    )
     with tenant_transaction(engine, org["id"]) as conn:
         pending = _pending(conn, org["id"])
     emails = [n for n in pending if n["channel"] == "email"]

@@ -20,7 +20,7 @@ from invoice_pipelines.resources.mail import SmtpMailer
 from invoice_pipelines.resources.messaging import TextMessageProvider
 from invoice_pipelines.standins.sms import TextProviderStandIn
 from invoice_pipelines.standins.smtp import SmtpSink
-from invoice_pipelines_tests.overdue.helpers import customer, invoice, set_settings
+from invoice_pipelines_tests.overdue.helpers import customer, invoice, pay, set_settings
 
 TODAY = date(2026, 11, 20)
 EMAIL_LEVELS = {
@@ -264,3 +264,38 @@ def test_text_refusals_fail_or_postpone_and_a_broken_request_is_never_resent(db,
     assert delivery[no_phone]["delivery_error"] == "the customer has no phone number"
     assert "not in E.164 form" in delivery[local]["delivery_error"]
     assert delivery[throttled]["delivery_status"] == delivery[later]["delivery_status"] == "sent"
+
+
+def test_a_postponed_notice_is_withdrawn_once_paid_or_replaced_by_the_next_level(db, tmp_path):
+    org = _org(db, TEXT_LEVELS)
+    paid = invoice(db, org, customer(db, org, phone="+491701111111"), TODAY - timedelta(days=2))
+    still_open = invoice(
+        db, org, customer(db, org, phone="+491702222222"), TODAY - timedelta(days=12)
+    )
+    run_overdue(db.engine, org["slug"], on=TODAY)
+    store, mailer = LocalFileStore(root=str(tmp_path)), SmtpMailer(port=1)
+    with TextProviderStandIn() as api:
+        api.outbox.fail_next = 2  # the provider is down: both reminders back to pending
+        provider = TextMessageProvider(base_url=api.url)
+        down = send_notices(db.engine, mailer, store, org["slug"], text_messages=provider)
+        assert len(down.postponed) == 2 and not api.outbox.messages
+        # meanwhile one invoice is paid, and four days later the other is due for a first dunning
+        pay(db, org, paid, "119.00", TODAY + timedelta(days=1), status="paid")
+        run_overdue(db.engine, org["slug"], on=TODAY + timedelta(days=4))
+        later = send_notices(db.engine, mailer, store, org["slug"], text_messages=provider)
+        arrived = [m["body"] for m in api.outbox.messages]
+
+    assert later.sent == 1 and len(later.withdrawn) == 2
+    assert len(arrived) == 1 and "1. Mahnung zu Rechnung" in arrived[0]  # not the old reminder
+    n = dunning_notices.c
+    with tenant_transaction(db.engine, org["id"]) as conn:
+        rows = conn.execute(
+            select(n.sales_invoice_id, n.level_name, n.delivery_status, n.delivery_error)
+            .where(n.organization_id == org["id"])
+            .order_by(n.sales_invoice_id, n.level)
+        ).all()
+    assert [tuple(r) for r in rows] == [
+        (paid, "reminder", "failed", "withdrawn before sending: the invoice is no longer owed"),
+        (still_open, "reminder", "failed", "withdrawn before sending: a later notice replaced it"),
+        (still_open, "first_dunning", "sent", None),
+    ]
