@@ -116,3 +116,28 @@ def test_a_bad_value_stops_the_code_location_from_loading(tmp_path):
         "SCHEDULER_SCHEDULE_VALUE must be at least 1 hour for an interval schedule, got '0'"
         in completed.stderr.splitlines()[-1]
     )
+
+
+_FIELD = st.sampled_from(
+    ["*", "0", "5", "*/15", "1-5", "1,3", "30", "31", "59", "61", "2", "L", "MON", "*/0", "x", "?"]
+)
+
+
+@pytest.mark.filterwarnings("ignore:Found a cron schedule with an interval greater")
+@settings(deadline=None, max_examples=300)
+@given(fields=st.lists(_FIELD, min_size=4, max_size=6))
+def test_a_cron_expression_is_taken_exactly_when_dagster_can_schedule_it(fields):
+    from dagster import DagsterInvalidDefinitionError, ScheduleDefinition
+
+    expression = " ".join(fields)
+    try:
+        ScheduleDefinition(name="probe", cron_schedule=expression, job_name="probe_job")
+        dagster_takes_it = True
+    except DagsterInvalidDefinitionError:
+        dagster_takes_it = False
+    try:
+        _settings(SCHEDULER_SCHEDULE_VALUE=expression)
+        we_take_it = True
+    except ConfigError:
+        we_take_it = False
+    assert we_take_it == dagster_takes_it, expression
