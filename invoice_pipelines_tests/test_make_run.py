@@ -28,6 +28,8 @@ DEMO_SECONDS = 300  # the README says "within a minute"; this is only a deadline
 
 # what the project itself used to put into the log: a dagster.yaml in the folder Dagster starts
 # from, the superseded `dagster dev`, the beta `owners` of rebuilt sensors (in every run's log)
+# every demo customer reaches the demo's QuickBooks company
+QBO_CUSTOMERS = {spec["org"]["slug"]: len(spec["customers"]) for spec in DEMO_ORGANIZATIONS}
 PROJECT_WARNINGS = (
     "Found a dagster instance configuration value",
     "SupersessionWarning",
@@ -108,6 +110,7 @@ class MakeRun:
     port: int
     data_dir: Path
     db_url: str
+    qbo_url: str
 
     def output(self) -> str:
         return self.log.read_text(errors="replace")
@@ -143,6 +146,7 @@ def _default_signals() -> None:
 @pytest.fixture
 def make_run(tmp_path: Path) -> Iterator[MakeRun]:
     port = _free_port()
+    qbo_url = f"http://127.0.0.1:{_free_port()}"  # the demo's QBO simulator
     data_dir = tmp_path / "data"
     db_url = f"sqlite:///{tmp_path / 'app.sqlite3'}"
     env = {
@@ -151,8 +155,16 @@ def make_run(tmp_path: Path) -> Iterator[MakeRun]:
         "PORT": str(port),
         "INVOICE_PIPELINES_DATA_DIR": str(data_dir),
         "INVOICE_PIPELINES_DB_URL": db_url,
+        "INVOICE_PIPELINES_QBO_BASE_URL": qbo_url,
     }
-    for name in ("DAGSTER_HOME", "INVOICE_PIPELINES_UPLOAD_DIR", "MAKEFLAGS", "MFLAGS"):
+    for name in (
+        "DAGSTER_HOME",
+        "INVOICE_PIPELINES_UPLOAD_DIR",
+        "INVOICE_PIPELINES_QBO_TOKEN_URL",
+        "INVOICE_PIPELINES_QBO_TOKEN_KEY",
+        "MAKEFLAGS",
+        "MFLAGS",
+    ):
         env.pop(name, None)  # the defaults under the data dir are part of what is tested
     log = tmp_path / "make-run.log"
     with log.open("wb") as out:
@@ -167,7 +179,7 @@ def make_run(tmp_path: Path) -> Iterator[MakeRun]:
             start_new_session=True,
             preexec_fn=_default_signals,
         )
-    run = MakeRun(proc, log, port, data_dir, db_url)
+    run = MakeRun(proc, log, port, data_dir, db_url, qbo_url)
     try:
         yield run
     finally:
@@ -211,6 +223,7 @@ def test_ctrl_c_stops_everything_make_run_started(make_run: MakeRun) -> None:
     assert any("code-server" in p.cmdline for p in procs)
     assert any("invoice_pipelines.standins.smtp" in p.cmdline for p in procs)
     assert any("invoice_pipelines.standins.sms" in p.cmdline for p in procs)
+    assert any("invoice_pipelines.quickbooks.demo serve" in p.cmdline for p in procs)
     # Ctrl-C: the terminal sends SIGINT to its foreground process group, make's
     os.killpg(make_run.proc.pid, signal.SIGINT)
     make_run.assert_all_stopped(procs)
@@ -238,11 +251,23 @@ def test_sigterm_to_make_stops_everything_after_the_demo_did_what_the_readme_say
                         "WHERE o.slug = 'brandt-it-service'"
                     )
                 ).all()
+                # the demo organizations' customers synced to the QBO simulator by a
+                # qbo_customers_job run (launched by qbo_webhook_sensor for a new connection)
+                qbo_synced = dict(
+                    conn.execute(
+                        text(
+                            "SELECT o.slug, count(*) FROM qbo_mappings m "
+                            "JOIN organizations o ON o.id = m.organization_id "
+                            "WHERE m.entity = 'customer' GROUP BY o.slug"
+                        )
+                    ).all()
+                )
             documents = list((make_run.data_dir / "documents").rglob("*.pdf"))
             done = (
                 invoices == {"VALIDATED": 4}
                 and [s for s, _ in jobs] == ["completed"]
                 and bool(documents)
+                and qbo_synced == QBO_CUSTOMERS
             )
             if done or time.monotonic() > deadline:
                 break
@@ -254,6 +279,12 @@ def test_sigterm_to_make_stops_everything_after_the_demo_did_what_the_readme_say
     assert len(jobs) == 1 and jobs[0][0] == "completed" and jobs[0][1] > 0, jobs
     # documents_sensor wrote the new invoices' Factur-X PDFs
     assert documents, "no invoice PDF under .data/documents"
+    # the QBO simulator answers, and it holds the customers the sync run pushed
+    assert qbo_synced == QBO_CUSTOMERS, qbo_synced
+    with urllib.request.urlopen(
+        f"{make_run.qbo_url}/.well-known/openid_configuration", timeout=10
+    ) as response:
+        assert response.status == 200
 
     procs = started_by(make_run.proc.pid)
     os.kill(make_run.proc.pid, signal.SIGTERM)  # make only, as `kill -TERM <make pid>` does
