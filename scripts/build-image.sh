@@ -11,6 +11,7 @@
 #   DEBIAN_MIRROR   default http://deb.debian.org/debian
 #   WORK_DIR        where the base root file system is made (default /var/tmp/invoice-pipelines-image)
 #   PIP_CERT        CA bundle pip must trust (a TLS-intercepting proxy), passed as a build secret
+#   CHECK_PORT      loopback port for the code server check (default 3939)
 # With a registry at hand, use the Containerfile directly (docker/podman/buildah build); it pulls
 # its pinned base image and gives the same result.
 set -euo pipefail
@@ -56,15 +57,35 @@ secret=()
 if [ -n "${PIP_CERT:-}" ] && [ -s "$PIP_CERT" ]; then
     secret=(--secret "id=pip-ca,src=$PIP_CERT")
 fi
-"${buildah[@]}" build --isolation chroot --pull=false --layers "${secret[@]}" \
+# --format docker: the OCI format has no HEALTHCHECK and would drop it.
+"${buildah[@]}" build --isolation chroot --pull=false --layers --format docker "${secret[@]}" \
     --build-arg BASE_IMAGE="$base" \
     -f "$repo/deploy/Containerfile" -t "$tag" "$repo"
 
-# 3. Check it: who runs, Tesseract's languages, and the code location loading its definitions.
+# 3. Check it: who runs, Tesseract's languages, the code location loading its definitions, and
+# the image's code server answering its health check (chroot isolation shares the host's network:
+# CHECK_PORT must be free here).
 container="$("${buildah[@]}" from "$tag")"
-trap '"${buildah[@]}" rm "$container" >/dev/null' EXIT
+server=""
+cleanup() {
+    [ -n "$server" ] && kill "$server" 2>/dev/null
+    "${buildah[@]}" rm "$container" >/dev/null
+}
+trap cleanup EXIT
 run() { "${buildah[@]}" run --isolation chroot "$container" -- "$@"; }
 run id -u
 run tesseract --list-langs
 run dagster definitions validate -m invoice_pipelines.definitions
-echo "build-image: built and checked $tag"
+port="${CHECK_PORT:-3939}"
+run dagster code-server start -h 127.0.0.1 -p "$port" -m invoice_pipelines.definitions &
+server=$!
+for _ in $(seq 1 30); do
+    sleep 2
+    if run dagster api grpc-health-check -p "$port" >/dev/null 2>&1; then
+        echo "build-image: the image's code server answers on port $port"
+        echo "build-image: built and checked $tag"
+        exit 0
+    fi
+done
+echo "build-image: the image's code server did not answer on port $port within 60 s" >&2
+exit 1
