@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 import yaml
 from dagster import QueuedRunCoordinator
+from dagster._serdes import ConfigurableClassData  # how the instance loads configured classes
 
 from invoice_pipelines.settings import SETTINGS
 from invoice_pipelines.tenants.partitions import ORGANIZATION_TAG
@@ -364,6 +365,11 @@ def test_the_run_coordinator_is_ours_and_importable(values):
     assert values["dagsterDaemon"]["runCoordinator"]["type"] == "CustomRunCoordinator"
     coordinator = getattr(importlib.import_module(custom["module"]), custom["class"])
     assert issubclass(coordinator, QueuedRunCoordinator)
+    # loaded the way the daemon loads it, with the config the chart writes for it
+    data = ConfigurableClassData(
+        custom["module"], custom["class"], yaml.safe_dump(custom["config"])
+    )
+    assert type(data.rehydrate(as_type=QueuedRunCoordinator)) is coordinator
     # the same class as the instance template that `make run` and the tests use
     template = yaml.safe_load(INSTANCE_TEMPLATE.read_text())["run_coordinator"]
     assert (custom["module"], custom["class"]) == (template["module"], template["class"])
