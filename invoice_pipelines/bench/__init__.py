@@ -20,6 +20,7 @@ SCENARIOS: dict[str, str] = {
     "qbo-push": "invoice_pipelines.bench.qbo_push",
     "overdue": "invoice_pipelines.bench.overdue",
     "tenants": "invoice_pipelines.bench.tenants",
+    "housekeeping": "invoice_pipelines.bench.housekeeping",
 }
 
 
