@@ -18,7 +18,9 @@ notice, in this order, one commit per step:
    the message was under way -> `unknown`, and the rest of that channel waits for the next run.
 
 A notice left `sending` by a run that died becomes `unknown` on the next run: it may or may not
-have arrived, so it is never sent again on its own.
+have arrived, so it is never sent again on its own. Before anything is sent, a pending notice that
+must not go out any more (its invoice paid, cancelled, deleted or disputed meanwhile, the customer
+blocked, or a later level's notice there) is withdrawn: `failed` with the reason.
 """
 
 from __future__ import annotations
