@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-import pytest
 from dagster import (
     DagsterInstance,
     DagsterRunStatus,
@@ -118,25 +117,25 @@ def _age(instance: DagsterInstance, run_id: str, days: int) -> None:
 
 def test_old_runs_go_with_their_logs_but_each_jobs_last_success_stays():
     with instance_for_test() as instance:
-        old_hello = [hello_job.execute_in_process(instance=instance).run_id for _ in range(3)]
+        old_hello = [hello_job.execute_in_process(instance=instance).run_id for _ in range(2)]
         old_failure = failing_job.execute_in_process(instance=instance, raise_on_error=False).run_id
         recent = hello_job.execute_in_process(instance=instance).run_id
         running = instance.create_run_for_job(hello_job, status=DagsterRunStatus.STARTED).run_id
-        ages = [200, 150, 120, 100, 300]
+        ages = [200, 150, 100, 300]
         for age, run_id in zip(ages, [*old_hello, old_failure, running], strict=True):
             _age(instance, run_id, age)
         _age(instance, recent, 5)
-        # hello_job's last success is the recent run, so its three old ones go; failing_job never
+        # hello_job's last success is the recent run, so its two old ones go; failing_job never
         # succeeded: its old failure goes; the old running run is not finished: it stays
         dry = dagster_run_retention_job.execute_in_process(
             instance=instance,
             run_config={"ops": {"delete_old_dagster_runs": {"config": {"dry_run": True}}}},
         )
-        assert dry.output_for_node("delete_old_dagster_runs") == 4
-        assert len(instance.get_run_records()) == 7
+        assert dry.output_for_node("delete_old_dagster_runs") == 3
+        assert len(instance.get_run_records()) == 6
 
         done = dagster_run_retention_job.execute_in_process(instance=instance)
-        assert done.output_for_node("delete_old_dagster_runs") == 4
+        assert done.output_for_node("delete_old_dagster_runs") == 3
         left = {r.dagster_run.run_id for r in instance.get_run_records()}
         assert left == {recent, running, dry.run_id, done.run_id}
         assert all(instance.all_logs(run_id) == [] for run_id in [*old_hello, old_failure])
@@ -150,14 +149,11 @@ def test_old_runs_go_with_their_logs_but_each_jobs_last_success_stays():
         assert instance.get_run_by_id(only_old) is not None
 
 
-@pytest.mark.parametrize("value", [0, -3])
-def test_keep_days_below_one_is_refused(value):
-    with instance_for_test() as instance:
-        result = dagster_run_retention_job.execute_in_process(
-            instance=instance,
-            run_config={"ops": {"delete_old_dagster_runs": {"config": {"keep_days": value}}}},
-            raise_on_error=False,
-        )
+def test_keep_days_below_one_is_refused():
+    result = dagster_run_retention_job.execute_in_process(
+        run_config={"ops": {"delete_old_dagster_runs": {"config": {"keep_days": 0}}}},
+        raise_on_error=False,
+    )
     assert not result.success
     message = result.failure_data_for_node("delete_old_dagster_runs").error.message
     assert "keep_days and max_runs must be at least 1" in message
