@@ -410,6 +410,18 @@ def test_recovery_settings_equal_the_instance_template(values, instance_template
     assert daemon["runMonitoring"]["maxResumeRunAttempts"] == 0
 
 
+def test_tick_retention_equals_the_instance_template(values, instance_template):
+    template = instance_template["retention"]
+    assert values["retention"]["enabled"] is True
+    assert (
+        values["retention"]["schedule"]["purgeAfterDays"]
+        == template["schedule"]["purge_after_days"]
+    )
+    sensor = dict(values["retention"]["sensor"]["purgeAfterDays"])
+    assert sensor.pop("started") == -1  # required by the chart, Dagster's default
+    assert sensor == template["sensor"]["purge_after_days"]
+
+
 def test_user_code_deployment_serves_the_code_location_with_known_settings(values):
     (deployment,) = values["dagster-user-deployments"]["deployments"]
     args = deployment["codeServerArgs"]
