@@ -251,8 +251,15 @@ def test_sigterm_to_make_stops_everything_after_the_demo_did_what_the_readme_say
                         "WHERE o.slug = 'brandt-it-service'"
                     )
                 ).all()
-                # the demo organizations' customers synced to the QBO simulator by a
-                # qbo_customers_job run (launched by qbo_webhook_sensor for a new connection)
+                # the demo organizations' customers created in the QBO simulator by their
+                # first sync, and the new invoices pushed by a qbo_invoices_job run
+                qbo_pushed = conn.execute(
+                    text(
+                        "SELECT count(*) FROM qbo_push_queue q "
+                        "JOIN organizations o ON o.id = q.organization_id "
+                        "WHERE o.slug = 'brandt-it-service' AND q.status = 'pushed'"
+                    )
+                ).scalar()
                 qbo_synced = dict(
                     conn.execute(
                         text(
@@ -268,6 +275,7 @@ def test_sigterm_to_make_stops_everything_after_the_demo_did_what_the_readme_say
                 and [s for s, _ in jobs] == ["completed"]
                 and bool(documents)
                 and qbo_synced == QBO_CUSTOMERS
+                and qbo_pushed > 0
             )
             if done or time.monotonic() > deadline:
                 break
@@ -279,8 +287,9 @@ def test_sigterm_to_make_stops_everything_after_the_demo_did_what_the_readme_say
     assert len(jobs) == 1 and jobs[0][0] == "completed" and jobs[0][1] > 0, jobs
     # documents_sensor wrote the new invoices' Factur-X PDFs
     assert documents, "no invoice PDF under .data/documents"
-    # the QBO simulator answers, and it holds the customers the sync run pushed
+    # the QBO simulator answers; it holds the demo's customers and the invoices a sync run pushed
     assert qbo_synced == QBO_CUSTOMERS, qbo_synced
+    assert qbo_pushed > 0, "no invoice of brandt-it-service pushed to the QBO simulator"
     with urllib.request.urlopen(
         f"{make_run.qbo_url}/.well-known/openid_configuration", timeout=10
     ) as response:

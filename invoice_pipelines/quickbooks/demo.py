@@ -4,10 +4,13 @@
 a Fernet key of the demo's own (`token.key`) and one simulated company per demo organization
 with made-up app credentials (`demo-companies.json`), both readable by the owner only and never
 part of the repository; then it saves each organization's connection (tokens encrypted with that
-key) and asks for a first customers and items pull, as a webhook would, so `qbo_webhook_sensor`
-syncs them as soon as Dagster runs. `scripts/run-dagster.sh` starts the simulator with those
-companies (`python -m invoice_pipelines.quickbooks.demo serve`), its state kept in the same
-folder, and gives the Dagster processes the key and the simulator's URLs.
+key). `scripts/run-dagster.sh` starts the simulator with those companies (`python -m
+invoice_pipelines.quickbooks.demo serve`), its state kept in the same folder, and gives the
+Dagster processes the key and the simulator's URLs. Once the simulator answers, `serve` makes each
+organization's first customers and items sync itself, under the organization's sync lease (a
+handful of requests; as Dagster runs they would take each organization's one run slot from the
+demo's invoicing and documents for minutes); from then on the qbo_* sensors, schedules and jobs
+do the syncing.
 
 An organization that is connected already is left alone: its refresh token has rotated since and
 the database, not the file, holds the current one.
@@ -20,14 +23,16 @@ import json
 import os
 import secrets
 import sys
-from datetime import UTC, datetime
+import threading
+from datetime import timedelta
 from pathlib import Path
 
 from cryptography.fernet import Fernet
 from sqlalchemy import Engine, select
 
 from invoice_pipelines.db.tables import organizations, qbo_connections
-from invoice_pipelines.db.tenancy import system_transaction, tenant_transaction
+from invoice_pipelines.db.tenancy import system_transaction
+from invoice_pipelines.quickbooks.errors import QboError
 
 KEY_FILE = "token.key"
 COMPANIES_FILE = "demo-companies.json"
@@ -44,8 +49,6 @@ DEMO_DEFAULT_ITEM = {
     "Description": "Discounts and other lines without an item",
     "IncomeAccountRef": {"value": DEMO_INCOME_ACCOUNT},
 }
-# the first pulls of a new connection: customers (ours go to QBO) and items
-FIRST_PULLS = ("customer", "item")
 
 
 def demo_dir(data_dir: Path) -> Path:
@@ -88,8 +91,7 @@ def demo_companies(data_dir: Path, slugs: list[str]) -> dict[str, dict]:
 
 def connect_demo_organizations(engine: Engine, data_dir: Path, slugs: list[str]) -> list[str]:
     """Connect the organizations `slugs` that exist and are not connected yet to their simulated
-    company and ask for their first customers and items pull; returns the slugs connected now."""
-    from invoice_pipelines.quickbooks.sync.common import write_cursor
+    company; returns the slugs connected now."""
     from invoice_pipelines.quickbooks.tokens import save_connection, token_cipher
 
     with system_transaction(engine) as conn:
@@ -106,7 +108,6 @@ def connect_demo_organizations(engine: Engine, data_dir: Path, slugs: list[str])
         return []
     cipher = token_cipher(demo_key(data_dir))
     companies = demo_companies(data_dir, slugs)
-    now = datetime.now(UTC)
     for slug in todo:
         company = companies[slug]
         save_connection(
@@ -123,9 +124,6 @@ def connect_demo_organizations(engine: Engine, data_dir: Path, slugs: list[str])
                 "default_item_id": DEMO_DEFAULT_ITEM_ID,
             },
         )
-        with tenant_transaction(engine, found[slug], write=True) as conn:
-            for entity in FIRST_PULLS:
-                write_cursor(conn, found[slug], entity, pull_requested_at=now)
     return todo
 
 
@@ -151,6 +149,49 @@ def create_demo_companies(sim, data_dir: Path) -> list[str]:
     return created
 
 
+def first_sync(engine: Engine, data_dir: Path, base_url: str, token_url: str) -> dict[str, str]:
+    """The first customers and items sync of each demo organization that has not had one
+    (connected to a demo company, its customers' initial import not done); what happened, per
+    organization. One organization's failure never stops the others."""
+    from invoice_pipelines.quickbooks.sync.common import (
+        QboSettings,
+        RealmBusy,
+        open_client,
+        read_cursor,
+        realm_lease,
+    )
+    from invoice_pipelines.quickbooks.sync.customers import sync_customers
+    from invoice_pipelines.quickbooks.sync.items import sync_items
+
+    path = demo_dir(data_dir) / COMPANIES_FILE
+    realms = (
+        {c["realm_id"] for c in json.loads(path.read_text()).values()} if path.exists() else set()
+    )
+    with system_transaction(engine) as conn:
+        connected = conn.execute(
+            select(organizations.c.slug, organizations.c.id)
+            .join(qbo_connections, qbo_connections.c.organization_id == organizations.c.id)
+            .where(qbo_connections.c.realm_id.in_(realms))
+            .order_by(organizations.c.slug)
+        ).all()
+    settings = QboSettings(base_url=base_url, token_url=token_url, token_key=demo_key(data_dir))
+    outcome = {}
+    for slug, organization_id in connected:
+        if read_cursor(engine, organization_id, "customer")["import_done"]:
+            continue
+        try:
+            with (
+                realm_lease(engine, organization_id, "demo-first-sync", wait=timedelta(0)),
+                open_client(engine, organization_id, settings) as client,
+            ):
+                customers = sync_customers(engine, organization_id, client)
+                items = sync_items(engine, organization_id, client)
+            outcome[slug] = f"{customers.pushed} customers and {items.pushed} items created in QBO"
+        except (QboError, RealmBusy) as exc:
+            outcome[slug] = f"first sync not done: {exc}"
+    return outcome
+
+
 def serve(data_dir: Path, port: int) -> int:
     """Run the simulator with the demo's companies until SIGTERM or Ctrl-C (state saved in
     `<data dir>/qbo`). A company new to the simulator first gets the item QBO books item-less
@@ -161,6 +202,20 @@ def serve(data_dir: Path, port: int) -> int:
 
     sim = QboSimulator(port=port, data_dir=demo_dir(data_dir))
     create_demo_companies(sim, data_dir)
+
+    def sync_once() -> None:
+        from invoice_pipelines.db.engine import make_engine
+
+        engine = make_engine()
+        try:
+            for slug, what in first_sync(engine, data_dir, sim.base_url, sim.token_url).items():
+                print(f"QuickBooks demo: {slug}: {what}", file=sys.stderr, flush=True)
+        except Exception as exc:  # the demo's database may not be there: the simulator stays up
+            print(f"QuickBooks demo: first sync not done: {exc}", file=sys.stderr, flush=True)
+        finally:
+            engine.dispose()
+
+    threading.Thread(target=sync_once, name="qbo-demo-first-sync", daemon=True).start()
 
     def _stop(signum, frame):  # SIGTERM saves the state like Ctrl-C does
         raise KeyboardInterrupt

@@ -1,5 +1,6 @@
 """The demo's QuickBooks (`make run`): seed-demo connects the demo organizations to the companies
-the demo simulator creates, with a key of the demo's own, once; their customers and items sync."""
+the demo simulator creates, with a key of the demo's own, once; their first sync creates our
+customers and items in QBO, once."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from sqlalchemy import select
 
 from invoice_pipelines.db.engine import make_engine
 from invoice_pipelines.db.migrate import upgrade
-from invoice_pipelines.db.tables import qbo_connections, qbo_cursors
+from invoice_pipelines.db.tables import qbo_connections
 from invoice_pipelines.db.tenancy import resolve_organization, system_transaction
 from invoice_pipelines.demo.seed import DEMO_ORGANIZATIONS, seed_demo
 from invoice_pipelines.quickbooks.demo import (
@@ -17,12 +18,9 @@ from invoice_pipelines.quickbooks.demo import (
     KEY_FILE,
     connect_demo_organizations,
     create_demo_companies,
-    demo_key,
+    first_sync,
 )
 from invoice_pipelines.quickbooks.simulator import QboSimulator
-from invoice_pipelines.quickbooks.sync.common import QboSettings, open_client
-from invoice_pipelines.quickbooks.sync.customers import sync_customers
-from invoice_pipelines.quickbooks.sync.items import sync_items
 
 SLUGS = [spec["org"]["slug"] for spec in DEMO_ORGANIZATIONS]
 
@@ -38,30 +36,24 @@ def test_the_demo_organizations_are_connected_once_and_sync_with_the_demo_simula
         assert stat.S_IMODE((data_dir / "qbo" / name).stat().st_mode) == 0o600
     with system_transaction(engine) as conn:
         stored = conn.execute(select(qbo_connections)).mappings().all()
-        asked = set(
-            conn.execute(
-                select(qbo_cursors.c.entity).where(qbo_cursors.c.pull_requested_at.is_not(None))
-            ).scalars()
-        )
     assert len(stored) == 3 and {row["status"] for row in stored} == {"active"}
-    assert asked == {"customer", "item"}  # qbo_webhook_sensor launches these first pulls
     # a second seed-demo leaves the connections (their rotated tokens) alone
     assert connect_demo_organizations(engine, data_dir, SLUGS) == []
 
     brandt = resolve_organization(engine, "brandt-it-service")
+    seeded = next(s for s in DEMO_ORGANIZATIONS if s["org"]["slug"] == "brandt-it-service")
     with QboSimulator(port=0, data_dir=data_dir / "qbo") as sim:
         assert len(create_demo_companies(sim, data_dir)) == 3
-        settings = QboSettings(
-            base_url=sim.base_url, token_url=sim.token_url, token_key=demo_key(data_dir)
+        # what `serve` does once the simulator answers: each organization's first sync
+        done = first_sync(engine, data_dir, sim.base_url, sim.token_url)
+        assert done["brandt-it-service"] == (
+            f"{len(seeded['customers'])} customers and {len(seeded['items'])} items created in QBO"
         )
-        with open_client(engine, brandt["id"], settings) as client:
-            customers = sync_customers(engine, brandt["id"], client)
-            items = sync_items(engine, brandt["id"], client)
+        assert sorted(done) == sorted(SLUGS)
         realm = next(r["realm_id"] for r in stored if r["organization_id"] == brandt["id"])
         in_qbo = {r["DisplayName"] for r in sim.records(realm, "Customer")}
-    seeded = next(s for s in DEMO_ORGANIZATIONS if s["org"]["slug"] == "brandt-it-service")
-    assert customers.failed == 0 and in_qbo == {c[1] for c in seeded["customers"]}
-    assert items.failed == 0 and items.pushed == len(seeded["items"])
+        assert first_sync(engine, data_dir, sim.base_url, sim.token_url) == {}  # once
+    assert in_qbo == {c[1] for c in seeded["customers"]}
     # the simulator restarted on its data dir knows the companies: nothing is created again
     with QboSimulator(port=0, data_dir=data_dir / "qbo") as sim:
         assert create_demo_companies(sim, data_dir) == []
