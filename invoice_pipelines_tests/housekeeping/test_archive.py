@@ -124,6 +124,8 @@ def test_a_refused_setting_stops_only_its_organization(db, stores):
     upload_store, export_store = stores
     short = db.new_organization(settings={"retention": {"uploads_years": 6}})
     longer = db.new_organization(settings={"retention": {"exports_years": 12}})
+    # nothing old enough to look at, but the setting is still checked
+    idle = db.new_organization(settings={"retention": {"exports_years": 3}})
     short_upload = old_upload(db, upload_store, short, uploaded=at(LAST_EXPIRED - 5))
     long_upload = old_upload(db, upload_store, longer, uploaded=at(LAST_EXPIRED - 1))
     long_export = old_export(
@@ -131,7 +133,10 @@ def test_a_refused_setting_stops_only_its_organization(db, stores):
     )
 
     outcomes = purge_archives(
-        db.engine, upload_store, export_store, [short["slug"], longer["slug"], "no-such-org"]
+        db.engine,
+        upload_store,
+        export_store,
+        [short["slug"], longer["slug"], idle["slug"], "no-such-org"],
     )
     by_slug = {o.slug: o for o in outcomes}
     refusal = by_slug[short["slug"]].refused
@@ -143,6 +148,7 @@ def test_a_refused_setting_stops_only_its_organization(db, stores):
     assert _exists(upload_store, short_upload["key"])  # never silently used
     assert audit_rows(db, short["id"])[0].details["refused"] == refusal
     assert by_slug["no-such-org"].refused == "There is no organization 'no-such-org'."
+    assert "settings retention.exports_years is 3 years" in by_slug[idle["slug"]].refused
 
     # the other organization went on: its upload is past 10 years, its export not past 12
     assert not _exists(upload_store, long_upload["key"])
