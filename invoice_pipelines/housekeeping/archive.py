@@ -1,8 +1,9 @@
 """Archive retention: remove archived uploads and export files whose retention period is over.
 
-The rules (what may go when) are in `retention.py`; this module finds the candidates with one
-query per organization and kind, removes their files from the stores and marks their rows
-(`purged_at`, `purge_result`), keeping the rows and content hashes for the audit trail.
+The rules (what may go when) are in `retention.py`; this module finds the candidates (one query
+per kind for a whole batch of organizations says which have anything old enough; only those are
+read, with range reads per organization), removes their files from the stores and marks their
+rows (`purged_at`, `purge_result`), keeping the rows and content hashes for the audit trail.
 
 - An upload's original goes only when its incoming invoice is done (EXPORTED, or FAILED and left
   so) and every date of it (uploaded, invoice date, last status change, i.e. booked) is before the
