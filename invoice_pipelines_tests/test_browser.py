@@ -26,6 +26,11 @@ PIPELINE = [
     "sales_invoice_documents",
     "invoice_emails",
     "invoice_text_messages",
+    "dunning_notices",
+    "qbo_customers",
+    "qbo_items",
+    "qbo_invoices",
+    "qbo_payments",
 ]
 DEPENDENCIES = {
     ("uploads", "incoming_invoices"),
@@ -35,6 +40,11 @@ DEPENDENCIES = {
     ("sales_invoices", "sales_invoice_documents"),
     ("sales_invoice_documents", "invoice_emails"),
     ("sales_invoice_documents", "invoice_text_messages"),
+    ("sales_invoices", "dunning_notices"),
+    ("sales_invoices", "qbo_invoices"),
+    ("qbo_customers", "qbo_invoices"),
+    ("qbo_items", "qbo_invoices"),
+    ("qbo_invoices", "qbo_payments"),
 }
 
 
@@ -80,14 +90,14 @@ def test_a_new_user_sees_the_pipeline_its_numbers_and_its_failures(ui_with_runs)
 
     # 1. The global asset lineage: every asset of the pipeline, and an arrow from each upstream
     # asset's card to its downstream asset's card. The groups (intake, billing, exports,
-    # documents, delivery) open folded.
+    # documents, delivery, overdue, quickbooks) open folded.
     # wide and tall enough for every group: the graph draws only what is in view
     page.set_viewport_size(ui.WIDE_VIEWPORT)
     page.goto(f"{base}/asset-groups")
     expect(page.get_by_text("Global asset lineage").first).to_be_visible()
     ui.skip_community_dialog(page)
     unfold = page.locator('[aria-label="unfold_more"]')
-    expect(unfold).to_have_count(5)
+    expect(unfold).to_have_count(7)
     while unfold.count():
         unfold.first.click()
     graph = page.locator('svg[class*="svgContainer"]')

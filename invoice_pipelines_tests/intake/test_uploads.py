@@ -72,7 +72,11 @@ def test_duplicates_and_batches_and_no_second_dispatch(db, tmp_path):
             .mappings()
             .one()
         )
-        ids = select(incoming_invoices.c.id).where(incoming_invoices.c.organization_id == org["id"])
+        ids = (
+            select(incoming_invoices.c.id)
+            .where(incoming_invoices.c.organization_id == org["id"])
+            .order_by(incoming_invoices.c.id)  # without it, any order (seen under load)
+        )
         assert conn.execute(ids).scalars().all() == sorted(i for b in mine for i in b.document_ids)
     assert (
         dup["filename"] == "inv-0-again.xml"
