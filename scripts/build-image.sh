@@ -68,7 +68,10 @@ fi
 container="$("${buildah[@]}" from "$tag")"
 server=""
 cleanup() {
-    [ -n "$server" ] && kill "$server" 2>/dev/null
+    if [ -n "$server" ]; then
+        kill "$server" 2>/dev/null || true
+        wait "$server" 2>/dev/null || true
+    fi
     "${buildah[@]}" rm "$container" >/dev/null
 }
 trap cleanup EXIT
@@ -77,7 +80,9 @@ run id -u
 run tesseract --list-langs
 run dagster definitions validate -m invoice_pipelines.definitions
 port="${CHECK_PORT:-3939}"
-run dagster code-server start -h 127.0.0.1 -p "$port" -m invoice_pipelines.definitions &
+# --heartbeat: should the stop below not reach it, the server ends itself a minute after the check
+"${buildah[@]}" run --isolation chroot "$container" -- dagster code-server start -h 127.0.0.1 \
+    -p "$port" -m invoice_pipelines.definitions --heartbeat --heartbeat-timeout 60 &
 server=$!
 for _ in $(seq 1 30); do
     sleep 2
