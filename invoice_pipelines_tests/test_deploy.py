@@ -515,7 +515,9 @@ def test_migration_job_runs_migrate_with_the_deployed_image(values):
     assert container["envFrom"] == [{"secretRef": {"name": "invoice-pipelines"}}]
 
 
-def test_the_ocr_asset_is_in_the_ocr_pool():
+def test_the_ocr_asset_is_in_the_ocr_pool_and_quickbooks_assets_in_theirs():
     from invoice_pipelines.definitions import defs
 
     assert defs.resolve_assets_def("incoming_invoices").op.pool == "ocr"
+    for name in ("qbo_customers", "qbo_items", "qbo_invoices", "qbo_payments"):
+        assert defs.resolve_assets_def(name).op.pool == "quickbooks", name

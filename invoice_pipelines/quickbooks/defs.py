@@ -79,6 +79,9 @@ from invoice_pipelines.tenants.partitions import (
 from invoice_pipelines.tenants.refusals import organization_or_refuse, refused
 
 GROUP = "quickbooks"
+# every run that talks to QBO is in one pool, so a deployment bounds how many run at once
+# (deploy/dagster.yaml; README "Deployment": `dagster instance concurrency set quickbooks N`)
+POOL = "quickbooks"
 KINDS = {"python", "quickbooks"}
 ORGANIZATIONS_PER_RUN = 10
 RANGE_START_TAG = "dagster/asset_partition_range_start"
@@ -172,6 +175,7 @@ with warnings.catch_warnings():
         group_name=GROUP,
         kinds=KINDS,
         owners=OWNERS,
+        pool=POOL,
         description="One organization's customers synced with its QuickBooks company, both ways: "
         "changes on one side are copied, changes on both sides are decided by the later change "
         "(skew tolerance 2 s) and logged in sync_conflicts, ties are held for review; a new "
@@ -193,6 +197,7 @@ with warnings.catch_warnings():
         group_name=GROUP,
         kinds=KINDS,
         owners=OWNERS,
+        pool=POOL,
         description="One organization's items synced with QuickBooks: QBO's unit price and "
         "active flag are taken, our description (and name) is sent; new items travel both ways.",
     )
@@ -212,6 +217,7 @@ with warnings.catch_warnings():
         group_name=GROUP,
         kinds=KINDS,
         owners=OWNERS,
+        pool=POOL,
         description="One organization's sales invoices pushed to QuickBooks (one way): queued "
         "on creation, checked (customer, items and tax codes mapped, totals), sent in batches of "
         "30 with deterministic requestids (never twice), DocNumber = our invoice number (an "
@@ -234,6 +240,7 @@ with warnings.catch_warnings():
         group_name=GROUP,
         kinds=KINDS,
         owners=OWNERS,
+        pool=POOL,
         description="Payments pulled from QuickBooks onto one organization's sales invoices: "
         "amount paid, amount due, status (paid / partially_paid / open) and last payment date "
         "from each invoice's Balance, TotalAmt and linked payments (partial and voided "
