@@ -21,7 +21,7 @@ REPO = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 VIEWPORT = {"width": 1440, "height": 1000}
-WIDE_VIEWPORT = {"width": 3400, "height": 2200}  # the global lineage with all groups unfolded
+WIDE_VIEWPORT = {"width": 3200, "height": 3400}  # the global lineage with all groups unfolded
 COMMUNITY_DIALOG = "Join the Dagster community"  # what a fresh browser profile is greeted with
 
 ORGANIZATION = "mueller-werkzeugbau"  # a demo organization
