@@ -149,6 +149,22 @@ def db(request) -> TestDatabase:
     return request.getfixturevalue(fixture)
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def fresh_db(request, tmp_path) -> Iterator[TestDatabase]:
+    """A database of the test's own, on SQLite and on PostgreSQL: for checks over every
+    organization, which must not see the rows other tests left in the shared ones."""
+    if request.param == "postgresql":
+        url = request.getfixturevalue("pg_scratch_factory")()
+    else:
+        url = f"sqlite:///{tmp_path / 'own.sqlite3'}"
+    owner = make_engine(url, owner=True)
+    upgrade(owner)
+    engine = make_engine(url)
+    yield TestDatabase(request.param, url, engine, owner)
+    engine.dispose()
+    owner.dispose()
+
+
 def require_programs(*names: str) -> None:
     """System programs a test needs (tesseract, pdftoppm, pdftotext ...): missing ones fail the
     test under CI, where `make test` installs them, and skip it elsewhere with the reason."""
