@@ -141,13 +141,22 @@ class S3UploadStore(S3Location, UploadStore):
                 )
         return sorted(found, key=lambda f: (f.mtime_ns, f.name))
 
+    def _body(self, key: str):
+        """The object's stream; a missing object is FileNotFoundError and any other refusal an
+        OSError, as with a local file, so the intake fails that one document and goes on."""
+        try:
+            return self._client().get_object(Bucket=self.bucket, Key=self.object_key(key))["Body"]
+        except Exception as exc:
+            where = f"s3://{self.bucket}/{self.object_key(key)}"
+            if self._missing(exc):
+                raise FileNotFoundError(where) from exc
+            raise OSError(f"{where}: {exc}") from exc
+
     def read(self, key: str) -> bytes:
-        return (
-            self._client().get_object(Bucket=self.bucket, Key=self.object_key(key))["Body"].read()
-        )
+        return self._body(key).read()
 
     def digest(self, key: str) -> str:
-        body = self._client().get_object(Bucket=self.bucket, Key=self.object_key(key))["Body"]
+        body = self._body(key)
         sha = hashlib.sha256()
         for block in iter(lambda: body.read(_READ_BLOCK), b""):
             sha.update(block)

@@ -218,6 +218,12 @@ def test_large_upload_is_hashed_in_blocks(bucket, s3_endpoint):
     key = store.put("big-org", "scan.pdf", data)
     assert store.digest(key) == hashlib.sha256(data).hexdigest()
     assert store.read(key) == data
+    # a missing original is an OSError like a missing local file: the intake fails that document
+    # with the reason and goes on with the others
+    with pytest.raises(FileNotFoundError):
+        store.read("big-org/.archive/gone.pdf")
+    with pytest.raises(FileNotFoundError):
+        store.digest("big-org/gone.pdf")
 
 
 def test_settings_choose_the_stores_of_the_code_location(monkeypatch, s3_endpoint):
