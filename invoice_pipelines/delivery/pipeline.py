@@ -20,7 +20,6 @@ never picked again; failed ones are tried again only when asked (`retry_failed`)
 
 from __future__ import annotations
 
-import re
 import threading
 import time
 import uuid
@@ -43,7 +42,7 @@ from invoice_pipelines.db.tables import (
 )
 from invoice_pipelines.db.tenancy import resolve_organization, tenant_transaction
 from invoice_pipelines.db.types import utcnow
-from invoice_pipelines.delivery.email import InvoiceMail, MessageError, compose
+from invoice_pipelines.delivery.email import InvoiceMail, MessageError, compose, e164_phone
 from invoice_pipelines.einvoice.layout import format_date, format_iban, format_money
 from invoice_pipelines.resources.files import FileStore
 from invoice_pipelines.resources.mail import SendError, SmtpMailer
@@ -76,7 +75,7 @@ class EmailChannel:
 
     def prepare(self, mail: InvoiceMail) -> tuple[Any, str, str]:
         message = compose(mail, sender=self.mailer.sender)
-        return message, str(message["Message-ID"]), str(message["To"])
+        return message, message.message_id, message.recipient
 
     def send(self, session, payload) -> None:
         self.mailer.send(session, payload)
@@ -603,8 +602,6 @@ def _intent(
     }
 
 
-_PHONE_NOISE = re.compile(r"[\s\-/().]")
-E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 _TEXTS = {
     "de": "{seller}: Rechnung {number} über {amount}, fällig am {due}. Bitte überweisen Sie an "
     "IBAN {iban}, Verwendungszweck {number}.",
@@ -628,15 +625,7 @@ class TextChannel:
         return contextlib_closing(self.provider.session())
 
     def prepare(self, mail: InvoiceMail) -> tuple[Any, str, str]:
-        phone = _PHONE_NOISE.sub("", mail.phone or "")
-        if phone.startswith("00"):
-            phone = "+" + phone[2:]
-        if not phone:
-            raise MessageError("the customer has no phone number")
-        if not E164.match(phone):
-            raise MessageError(
-                f"the customer's phone number {mail.phone!r} is not in E.164 form (+49...)"
-            )
+        phone = e164_phone(mail.phone)
         language = mail.language if mail.language in _TEXTS else "de"
         text = _TEXTS[language].format(
             seller=mail.seller,

@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -117,18 +118,35 @@ def generate_documents(
     summary.requested = len(ids)
     todo = [i for i in dict.fromkeys(ids) if i not in generated]
     summary.already = len(ids) - len(todo)
-    for first in range(0, len(todo), batch_size):
-        chunk = todo[first : first + batch_size]
-        with tenant_transaction(engine, org["id"]) as conn:
-            sources = load_sources(conn, org, chunk)
-        for missing in (i for i in chunk if i not in sources):
-            summary.failed[missing] = [
-                {"rule": "IP-DOC-UNKNOWN", "message": "no such sales invoice in this organization"}
-            ]
-        t0 = time.perf_counter()
-        built = builder.build_many(list(sources.values()))
-        summary.build_seconds += time.perf_counter() - t0
-        _store_and_record(engine, store, org, sources, built, summary, run_id)
+    # A chunk is stored and recorded in a second thread while the builder works on the next one
+    # (the builder's workers would otherwise wait for it); one chunk at a time, in order.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="documents-record") as recorder:
+        recording: Future | None = None
+        for first in range(0, len(todo), batch_size):
+            chunk = todo[first : first + batch_size]
+            with tenant_transaction(engine, org["id"]) as conn:
+                sources = load_sources(conn, org, chunk)
+            missing = {
+                i: [
+                    {
+                        "rule": "IP-DOC-UNKNOWN",
+                        "message": "no such sales invoice in this organization",
+                    }
+                ]
+                for i in chunk
+                if i not in sources
+            }
+            t0 = time.perf_counter()
+            built = builder.build_many(list(sources.values()))
+            summary.build_seconds += time.perf_counter() - t0
+            if recording is not None:
+                recording.result()  # the previous chunk is recorded (or its error raised here)
+            summary.failed.update(missing)
+            recording = recorder.submit(
+                _store_and_record, engine, store, org, sources, built, summary, run_id
+            )
+        if recording is not None:
+            recording.result()
     summary.seconds = time.perf_counter() - started
     return summary
 

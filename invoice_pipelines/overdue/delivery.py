@@ -29,8 +29,7 @@ import re
 import uuid
 from dataclasses import dataclass, field
 from datetime import timedelta
-from email.message import EmailMessage
-from email.utils import formataddr, formatdate, make_msgid
+from email.utils import make_msgid
 from functools import lru_cache
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
@@ -47,14 +46,19 @@ from invoice_pipelines.db.tenancy import resolve_organization, tenant_transactio
 from invoice_pipelines.db.types import utcnow
 
 # the delivery area's address check, so invoices and notices accept the same addresses
-from invoice_pipelines.delivery.email import _ADDRESS, LANGUAGES, MessageError
+from invoice_pipelines.delivery.email import (
+    LANGUAGES,
+    MessageError,
+    e164_phone,
+    email_address,
+    mime_message,
+)
 
 # and its phone number check, so invoice texts and notice texts go to the same numbers
-from invoice_pipelines.delivery.pipeline import _PHONE_NOISE, E164
 from invoice_pipelines.einvoice.layout import format_date, format_money
 from invoice_pipelines.overdue.pipeline import UNPAID
 from invoice_pipelines.resources.files import FileStore
-from invoice_pipelines.resources.mail import SendError, SmtpMailer
+from invoice_pipelines.resources.mail import OutgoingMail, SendError, SmtpMailer
 from invoice_pipelines.resources.messaging import TextMessageProvider
 
 # a notice still `sending` after this long belongs to a run that died
@@ -101,14 +105,10 @@ def _environment() -> Environment:
     )
 
 
-def compose_notice(notice: dict, *, seller: str, sender: str, pdf: bytes | None) -> EmailMessage:
+def compose_notice(notice: dict, *, seller: str, sender: str, pdf: bytes | None) -> OutgoingMail:
     """The e-mail of one notice (`notice`: the notice row with the invoice's and customer's
     fields the selection adds)."""
-    recipient = (notice["email"] or "").strip()
-    if not recipient:
-        raise MessageError("the customer has no e-mail address")
-    if not _ADDRESS.match(recipient):
-        raise MessageError(f"the customer's e-mail address {recipient!r} is not valid")
+    recipient = email_address(notice["email"])
     language = notice["language"] if notice["language"] in LANGUAGES else "de"
     currency = notice["currency"]
 
@@ -136,34 +136,23 @@ def compose_notice(notice: dict, *, seller: str, sender: str, pdf: bytes | None)
         )
     )
     subject, _, body = text.partition("\n\n")
-    message = EmailMessage()
-    message["Subject"] = subject.strip()
-    message["From"] = formataddr((seller, sender))
-    message["To"] = recipient
-    message["Date"] = formatdate(localtime=False)
     number = re.sub(r"[^A-Za-z0-9]", "", notice["invoice_number"])[:40]
-    message["Message-ID"] = make_msgid(
-        idstring=f"{number}.{notice['level']}", domain="dunning.local"
+    return mime_message(
+        sender_name=seller,
+        sender=sender,
+        recipient=recipient,
+        subject=subject.strip(),
+        message_id=make_msgid(idstring=f"{number}.{notice['level']}", domain="dunning.local"),
+        body=body.strip() + "\n",
+        attachments=[]
+        if pdf is None
+        else [(pdf, "application/pdf", f"{notice['invoice_number']}.pdf")],
     )
-    message.set_content(body.strip() + "\n")
-    if pdf is not None:
-        message.add_attachment(
-            pdf, maintype="application", subtype="pdf", filename=f"{notice['invoice_number']}.pdf"
-        )
-    return message
 
 
 def compose_text(notice: dict, *, seller: str) -> tuple[str, str]:
     """(phone number in E.164 form, text) of one SMS or WhatsApp notice."""
-    phone = _PHONE_NOISE.sub("", notice["phone"] or "")
-    if phone.startswith("00"):
-        phone = "+" + phone[2:]
-    if not phone:
-        raise MessageError("the customer has no phone number")
-    if not E164.match(phone):
-        raise MessageError(
-            f"the customer's phone number {notice['phone']!r} is not in E.164 form (+49...)"
-        )
+    phone = e164_phone(notice["phone"])
     language = notice["language"] if notice["language"] in LANGUAGES else "de"
     currency = notice["currency"]
     charges = notice["fees_total"] + notice["interest_total"]
@@ -335,6 +324,22 @@ def send_notices(
     return summary
 
 
+def _record_send_error(engine, org, notice, exc: SendError, summary) -> None:
+    """A refused or broken hand-over: `unknown` when the connection broke while the message was
+    under way, `pending` again when refused for now, else `failed`; with the reason."""
+    if exc.unknown:
+        status = "unknown"
+        summary.unknown.append(notice["id"])
+    elif exc.temporary:
+        status = "pending"
+        summary.postponed[notice["id"]] = str(exc)
+    else:
+        status = "failed"
+        summary.failed[notice["id"]] = str(exc)
+    _set(engine, org["id"], notice["id"], "sending", delivery_status=status,
+         delivery_error=str(exc))  # fmt: skip
+
+
 def _postpone_rest(notices: list[dict], summary: NoticeDeliverySummary, reason: str) -> None:
     handled = {*summary.failed, *summary.postponed, *summary.unknown}
     for notice in notices:
@@ -361,17 +366,7 @@ def _send_texts(engine, org, provider, session, pending, summary) -> None:
         try:
             sid = provider.send_text(session, phone, text, whatsapp=notice["channel"] == "whatsapp")
         except SendError as exc:
-            if exc.unknown:
-                status = "unknown"
-                summary.unknown.append(notice["id"])
-            elif exc.temporary:
-                status = "pending"
-                summary.postponed[notice["id"]] = str(exc)
-            else:
-                status = "failed"
-                summary.failed[notice["id"]] = str(exc)
-            _set(engine, org["id"], notice["id"], "sending", delivery_status=status,
-                 delivery_error=str(exc))  # fmt: skip
+            _record_send_error(engine, org, notice, exc, summary)
             if exc.unknown:
                 # the provider stopped answering: the rest waits for the next run
                 _postpone_rest(pending[position + 1 :], summary, f"not sent in this run: {exc}")
@@ -398,7 +393,7 @@ def _send_all(engine, org, mailer, document_store, client, pending, summary) -> 
             continue
         claimed = _set(
             engine, org["id"], notice["id"], "pending", delivery_status="sending",
-            recipient=message["To"], message_id=message["Message-ID"],
+            recipient=message.recipient, message_id=message.message_id,
             delivery_started_at=utcnow(),
         )  # fmt: skip
         if not claimed:
@@ -407,17 +402,7 @@ def _send_all(engine, org, mailer, document_store, client, pending, summary) -> 
         try:
             mailer.send(client, message)
         except SendError as exc:
-            if exc.unknown:
-                status = "unknown"
-                summary.unknown.append(notice["id"])
-            elif exc.temporary:
-                status = "pending"
-                summary.postponed[notice["id"]] = str(exc)
-            else:
-                status = "failed"
-                summary.failed[notice["id"]] = str(exc)
-            _set(engine, org["id"], notice["id"], "sending", delivery_status=status,
-                 delivery_error=str(exc))  # fmt: skip
+            _record_send_error(engine, org, notice, exc, summary)
             if exc.unknown:
                 return  # the connection is gone: the rest waits for the next run
             continue

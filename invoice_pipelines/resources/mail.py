@@ -12,7 +12,7 @@ import smtplib
 import ssl
 from collections.abc import Iterator
 from contextlib import contextmanager
-from email.message import EmailMessage
+from dataclasses import dataclass
 
 from dagster import ConfigurableResource
 from pydantic import Field
@@ -30,6 +30,21 @@ class SendError(RuntimeError):
         self.temporary = temporary
         self.code = code
         self.unknown = unknown
+
+
+@dataclass(frozen=True)
+class OutgoingMail:
+    """A message ready to hand over: the envelope and the MIME bytes (CRLF line ends)."""
+
+    sender: str
+    recipients: tuple[str, ...]
+    data: bytes
+    message_id: str
+    smtputf8: bool = False  # an address outside ASCII: the server must offer SMTPUTF8
+
+    @property
+    def recipient(self) -> str:
+        return ", ".join(self.recipients)
 
 
 class SmtpMailer(ConfigurableResource):
@@ -74,10 +89,20 @@ class SmtpMailer(ConfigurableResource):
             except (smtplib.SMTPException, OSError):
                 client.close()
 
-    def send(self, client: smtplib.SMTP, message: EmailMessage) -> None:
+    def send(self, client: smtplib.SMTP, message: OutgoingMail) -> None:
         """Hand one message to the server; SendError if it is not accepted."""
         try:
-            refused = client.send_message(message)
+            refused = client.sendmail(
+                message.sender,
+                list(message.recipients),
+                message.data,
+                mail_options=["SMTPUTF8"] if message.smtputf8 else [],
+            )
+        except smtplib.SMTPNotSupportedError as exc:  # asked before anything was sent
+            raise SendError(
+                "the SMTP server does not accept addresses outside ASCII (no SMTPUTF8)",
+                temporary=False,
+            ) from exc
         except smtplib.SMTPRecipientsRefused as exc:
             code, text = next(iter(exc.recipients.values()))
             raise SendError(

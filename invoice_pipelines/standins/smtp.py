@@ -84,13 +84,17 @@ class _Handler:
 class SmtpSink:
     """`with SmtpSink() as sink:` a server on 127.0.0.1:sink.port; `sink.mailbox` holds the mail."""
 
-    def __init__(self, port: int = 0, mailbox: Mailbox | None = None) -> None:
+    def __init__(
+        self, port: int = 0, mailbox: Mailbox | None = None, *, smtputf8: bool = True
+    ) -> None:
+        """`smtputf8`: offer internationalized addresses (RFC 6531), as current servers do."""
         self.mailbox = mailbox or Mailbox()
         self._controller = Controller(
             _Handler(self.mailbox),
             hostname="127.0.0.1",
             port=port or _free_port(),
             data_size_limit=50 * 1024 * 1024,
+            enable_SMTPUTF8=smtputf8,
         )
 
     @property
