@@ -74,7 +74,12 @@ def test_what_goes_in_comes_out(sink, name, subject, body, filename, data, xml):
         body=body,
         attachments=attachments,
     )
+    # 7-bit clean with lines SMTP carries (what strict servers and mail programs require)
+    assert mail.data.isascii() and not mail.smtputf8
+    assert max(len(line) for line in mail.data.split(b"\r\n")) <= 998
     message = _arrives(sink, mail)
+    assert [part.defects for part in message.walk()] == [[]] * len(list(message.walk()))
+    assert {name: value.defects for name, value in message.items() if value.defects} == {}
     assert message["From"].addresses[0].display_name == " ".join(name.split())
     assert message["From"].addresses[0].addr_spec == "rechnung@mueller.example"
     assert str(message["Subject"]) == " ".join(subject.split())
