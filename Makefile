@@ -19,26 +19,35 @@ install: system-packages $(STAMP)
 system-packages:
 	@scripts/ensure-system-packages.sh
 
-# Exactly the versions in requirements.lock (generated from pyproject.toml by `make lock`, with
-# hashes), then the project itself without dependencies: a fresh machine, CI and the container
-# image install the same set every time. uv when present (seconds), pip otherwise.
-$(STAMP): pyproject.toml requirements.lock
+# Exactly the versions in requirements-dev.lock (the runtime lock plus the dev tools the tests need;
+# both generated from pyproject.toml by `make lock`, with hashes), then the project itself without
+# dependencies: a fresh machine and CI install the same set every time. uv when present (seconds),
+# pip otherwise. The container image installs requirements.lock only (deploy/Containerfile).
+$(STAMP): pyproject.toml requirements-dev.lock
 	@if command -v uv >/dev/null 2>&1; then
 	  [ -x $(BIN)/python ] || uv venv -q -p "$(PYTHON)" $(VENV)
-	  uv pip sync -q -p $(BIN)/python --require-hashes requirements.lock
+	  uv pip sync -q -p $(BIN)/python --require-hashes requirements-dev.lock
 	  uv pip install -q -p $(BIN)/python --no-deps -e .
 	else
 	  [ -x $(BIN)/python ] || "$(PYTHON)" -m venv $(VENV)
 	  $(BIN)/python -m pip install -q --upgrade pip
-	  $(BIN)/python -m pip install -q --require-hashes -r requirements.lock
+	  $(BIN)/python -m pip install -q --require-hashes -r requirements-dev.lock
 	  $(BIN)/python -m pip install -q --no-deps -e .
 	fi
 	@touch $(STAMP)
 
-# after a change of the dependencies in pyproject.toml: resolve and pin them again (needs uv)
+# after a change of the dependencies in pyproject.toml: resolve and pin them again (needs uv).
+# requirements.lock: [project.dependencies] only, what the container image installs.
+# requirements-dev.lock: the same plus the dev extra, resolved under requirements.lock as a
+# constraint, so it pins every runtime package at the image's version; a dev tool that cannot live
+# with those versions fails here instead of holding a runtime package back. An existing lock's pins
+# are kept wherever they still fit.
 lock:
-	uv pip compile pyproject.toml --extra dev --python-version 3.11 --generate-hashes -q \
+	uv pip compile pyproject.toml --python-version 3.11 --generate-hashes -q \
 	  --custom-compile-command "make lock" -o requirements.lock
+	uv pip compile pyproject.toml --extra dev --constraint requirements.lock \
+	  --python-version 3.11 --generate-hashes -q \
+	  --custom-compile-command "make lock" -o requirements-dev.lock
 
 migrate: install
 	$(BIN)/invoice-pipelines migrate
