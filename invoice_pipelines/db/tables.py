@@ -200,6 +200,12 @@ sales_order_lines = Table(
     Column("vat_category", String(2), nullable=False, server_default="S"),
     UniqueConstraint("sales_order_id", "line_no"),
     CheckConstraint("line_type IN ('item', 'discount', 'charge')", name="line_type"),
+    Index(
+        "ix_sales_order_lines_item_id",
+        "item_id",
+        postgresql_where=text("item_id IS NOT NULL"),
+        sqlite_where=text("item_id IS NOT NULL"),
+    ),
 )
 
 invoice_number_sequences = Table(
@@ -245,6 +251,12 @@ batch_jobs = Table(
     *_timestamps(),
     CheckConstraint(_in("status", BATCH_JOB_STATUSES), name="status"),
     Index("ix_batch_jobs_status_created", "status", "created_at"),
+    Index(
+        "ix_batch_jobs_retry_of_job_id",
+        "retry_of_job_id",
+        postgresql_where=text("retry_of_job_id IS NOT NULL"),
+        sqlite_where=text("retry_of_job_id IS NOT NULL"),
+    ),
     # the target of the items' (organization_id, batch_job_id) foreign key
     UniqueConstraint("organization_id", "id"),
 )
@@ -324,6 +336,13 @@ sales_invoices = Table(
     UniqueConstraint("organization_id", "id"),
     CheckConstraint(_in("status", SALES_INVOICE_STATUSES), name="status"),
     Index("ix_sales_invoices_org_status_due", "organization_id", "status", "due_date"),
+    # deleting a batch job (with its organization) looks for its invoices (migration 0011)
+    Index(
+        "ix_sales_invoices_batch_job_id",
+        "batch_job_id",
+        postgresql_where=text("batch_job_id IS NOT NULL"),
+        sqlite_where=text("batch_job_id IS NOT NULL"),
+    ),
 )
 
 sales_invoice_lines = Table(
@@ -557,6 +576,13 @@ uploads = Table(
     Column("purge_result", String(16)),
     UniqueConstraint("organization_id", "storage_key"),
     Index("ix_uploads_org_hash", "organization_id", "content_hash"),
+    # deleting an upload (with its organization) looks for rows that refer to it (migration 0011)
+    Index(
+        "ix_uploads_duplicate_of_upload_id",
+        "duplicate_of_upload_id",
+        postgresql_where=text("duplicate_of_upload_id IS NOT NULL"),
+        sqlite_where=text("duplicate_of_upload_id IS NOT NULL"),
+    ),
 )
 
 incoming_invoices = Table(
@@ -598,6 +624,7 @@ incoming_invoices = Table(
     CheckConstraint(_in("status", INCOMING_STATUSES), name="status"),
     Index("ix_incoming_invoices_org_status", "organization_id", "status"),
     Index("ix_incoming_invoices_org_number_key", "organization_id", "invoice_number_key"),
+    Index("ix_incoming_invoices_upload_id", "upload_id"),
 )
 
 processing_errors = Table(
@@ -750,6 +777,18 @@ export_items = Table(
     CheckConstraint("status IN ('exported', 'skipped')", name="status"),
     CheckConstraint(
         "(incoming_invoice_id IS NULL) <> (sales_invoice_id IS NULL)", name="one_invoice"
+    ),
+    Index(
+        "ix_export_items_incoming_invoice_id",
+        "incoming_invoice_id",
+        postgresql_where=text("incoming_invoice_id IS NOT NULL"),
+        sqlite_where=text("incoming_invoice_id IS NOT NULL"),
+    ),
+    Index(
+        "ix_export_items_sales_invoice_id",
+        "sales_invoice_id",
+        postgresql_where=text("sales_invoice_id IS NOT NULL"),
+        sqlite_where=text("sales_invoice_id IS NOT NULL"),
     ),
 )
 
