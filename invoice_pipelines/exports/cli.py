@@ -56,6 +56,7 @@ def run_export_command(args: argparse.Namespace) -> int:
                     "month": result.period,
                     "version": result.version,
                     "unchanged": result.unchanged,
+                    "rewritten": result.rewritten,
                     "empty": result.empty,
                     "disabled": result.disabled,
                     "invoices": result.invoice_count,

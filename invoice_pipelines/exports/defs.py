@@ -123,6 +123,8 @@ def _outcome(result: ExportResult) -> str:
         return "no invoices in this month"
     if result.unchanged:
         return f"unchanged since version {result.version}"
+    if result.rewritten:
+        return f"version {result.version} written again: {result.rewritten}"
     return f"version {result.version} written"
 
 

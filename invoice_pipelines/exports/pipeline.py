@@ -8,8 +8,11 @@
    (one query per kind of row), partners get their accounts, each invoice becomes its bookings or
    a skip reason.
 3. If nothing waits in VALIDATED and the month books exactly what its latest version booked,
-   nothing is written (idempotent). Otherwise version N+1 is written: the `exports` row and the
-   skipped items; then, at the same time, the database records the booked items (one INSERT ...
+   nothing is written (idempotent), as long as that version's files are still there. When they are
+   gone (removed by archive retention, `exports.purged_at`, or missing from the store) the same
+   bookings are written again as version N+1, whose notes say so; a version found without its
+   files is marked `purge_result = 'missing'`. Otherwise version N+1 is written: the `exports` row
+   and the skipped items; then, at the same time, the database records the booked items (one INSERT ...
    SELECT) and moves the booked incoming invoices VALIDATED -> EXPORTED while this thread renders
    and writes the DATEV files and the invoices CSV; last the lines CSV (COPY on PostgreSQL). Files
    get new names and never overwrite. If anything fails, the transaction rolls back, and the files
@@ -29,7 +32,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from sqlalchemy import insert, select, text, update
@@ -76,6 +79,9 @@ class ExportResult:
     version: int | None = None
     export_id: int | None = None
     unchanged: bool = False
+    # the month is unchanged but the files of its latest version were gone: written again as a new
+    # version (the sentence says why)
+    rewritten: str | None = None
     empty: bool = False  # nothing to export and never exported: no files, no row
     disabled: bool = False
     closed: bool = False
@@ -234,15 +240,26 @@ def _export(engine: Engine, store: FileStore, job: _Job) -> ExportResult:
             rendered = _render(job, header, booked, partners, result)
             clock.lap("render")
             if latest is not None and latest.fingerprint == rendered.fingerprint:
-                result.unchanged = True
-                result.version = latest.version
-                result.export_id = latest.id
-                result.files = dict(latest.files or {})
-                result.closed = latest.closed
-                return result
+                gone = _files_gone(conn, store, job, latest)
+                if gone is None:
+                    result.unchanged = True
+                    result.version = latest.version
+                    result.export_id = latest.id
+                    result.files = dict(latest.files or {})
+                    result.closed = latest.closed
+                    return result
+                result.rewritten = gone
 
         version = (latest.version if latest is not None else 0) + 1
         notes = _version_notes(conn, latest, booked, result.skipped)
+        if result.rewritten:
+            # not a correction: the same bookings, written again because the files were gone
+            notes["rewrites_version"] = latest.version
+            notes["rewritten_because"] = result.rewritten
+            notes["warning"] = (
+                f"version {version} books exactly what version {latest.version} booked: import "
+                f"it into DATEV only where version {latest.version} was never imported"
+            )
         keys = file_keys(settings.slug, period, direction, version)
         for key in keys.values():
             # a file of this version number that no export row refers to is a leftover of an
@@ -335,11 +352,41 @@ def _export(engine: Engine, store: FileStore, job: _Job) -> ExportResult:
 def _latest_version(conn, organization_id: int, direction: str, period: str):
     e = exports.c
     return conn.execute(
-        select(e.id, e.version, e.fingerprint, e.files, e.closed)
+        select(e.id, e.version, e.fingerprint, e.files, e.closed, e.purged_at, e.purge_result)
         .where(e.organization_id == organization_id, e.direction == direction, e.period == period)
         .order_by(e.version.desc())
         .limit(1)
     ).first()
+
+
+def _files_gone(conn, store: FileStore, job: _Job, latest) -> str | None:
+    """Why the latest version's files cannot be handed out again, or None when all are there.
+
+    A version whose files are missing without a record of it is marked `missing` (as housekeeping
+    marks a version it found without files), so its row no longer claims files that are gone.
+    """
+    if latest.purged_at is not None:
+        when = latest.purged_at.date().isoformat()
+        if latest.purge_result == "missing":
+            return f"the files of version {latest.version} were found missing on {when}"
+        return f"the files of version {latest.version} were removed by archive retention on {when}"
+    recorded = set(latest.files or {})
+    keys = file_keys(job.settings.slug, job.period, job.direction, latest.version)
+    missing = sorted(
+        kind for kind, key in keys.items() if kind in recorded and not store.exists(key)
+    )
+    if not missing:
+        return None
+    now = datetime.now(UTC)
+    conn.execute(
+        update(exports)
+        .where(exports.c.id == latest.id, exports.c.purged_at.is_(None))
+        .values(purged_at=now, purge_result="missing")
+    )
+    return (
+        f"the files of version {latest.version} were missing on {now.date().isoformat()} "
+        f"({', '.join(missing)})"
+    )
 
 
 Booked = list[tuple[InvoiceRecord, list[Booking]]]

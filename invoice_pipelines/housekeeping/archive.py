@@ -5,9 +5,11 @@ per kind for a whole batch of organizations says which have anything old enough;
 read, with range reads per organization), removes their files from the stores and marks their
 rows (`purged_at`, `purge_result`), keeping the rows and content hashes for the audit trail.
 
-- An upload's original goes only when its incoming invoice is done (EXPORTED, or FAILED and left
-  so) and every date of it (uploaded, invoice date, last status change, i.e. booked) is before the
-  cutoff; an invoice still in work (UPLOADED .. VALIDATED) keeps its file whatever its age.
+- An upload's original goes only when its incoming invoice is done (EXPORTED) and every date of
+  it (uploaded, invoice date, last status change, i.e. booked) is before the cutoff; an invoice
+  still in work (UPLOADED .. VALIDATED) keeps its file whatever its age, and so does a FAILED one:
+  it waits for someone to retry it, and a retry reads the original again (a FAILED invoice was
+  never booked, so nothing of it is in an export either).
   A duplicate upload follows the invoice it duplicates.
 - An export version's files go when the month and the day it was written are both before the
   cutoff of the organization's `exports_years`.
@@ -51,7 +53,8 @@ from invoice_pipelines.resources.files import FileStore
 from invoice_pipelines.resources.storage import UploadStore
 
 # an incoming invoice in one of these states is finished with; any other state is work in progress
-DONE = (Status.EXPORTED.value, Status.FAILED.value)
+# (FAILED included: it can be retried, and the retry needs the original)
+DONE = (Status.EXPORTED.value,)
 CHUNK = 500  # rows marked per transaction
 ID_CHUNK = 5000  # ids per IN list (SQLite allows 32,766 variables per statement)
 AUDIT_ACTION = "archive_retention"
@@ -66,6 +69,7 @@ class OrganizationOutcome:
     uploads_removed: int = 0
     uploads_missing: int = 0
     uploads_kept_in_work: int = 0  # past the cutoff, but their invoice is not done yet
+    uploads_kept_failed: int = 0  # of those, invoices that FAILED and wait for a retry
     exports_removed: int = 0  # export versions whose files were removed
     exports_missing: int = 0
     files_removed: int = 0
@@ -90,6 +94,7 @@ class OrganizationOutcome:
             "uploads_removed": self.uploads_removed,
             "uploads_missing": self.uploads_missing,
             "uploads_kept_in_work": self.uploads_kept_in_work,
+            "uploads_kept_failed": self.uploads_kept_failed,
             "exports_removed": self.exports_removed,
             "exports_missing": self.exports_missing,
             "files_removed": self.files_removed,
@@ -240,6 +245,7 @@ def _purge_uploads(engine, store, org, limit: Cutoff, outcome, now, dry_run) -> 
             continue  # no invoice to judge it by: kept
         if invoice.status not in DONE:
             outcome.uploads_kept_in_work += 1
+            outcome.uploads_kept_failed += invoice.status == Status.FAILED.value
             continue
         candidates.append((row, invoice))
     # the rule decides on every date of the document: received, issued, last status change (booked)

@@ -68,6 +68,7 @@ def _metadata(outcomes: list[OrganizationOutcome]) -> dict:
         "uploads_removed": MetadataValue.int(total("uploads_removed")),
         "uploads_missing": MetadataValue.int(total("uploads_missing")),
         "uploads_kept_in_work": MetadataValue.int(total("uploads_kept_in_work")),
+        "uploads_kept_failed": MetadataValue.int(total("uploads_kept_failed")),
         "exports_removed": MetadataValue.int(total("exports_removed")),
         "exports_missing": MetadataValue.int(total("exports_missing")),
         "files_removed": MetadataValue.int(total("files_removed")),
@@ -77,15 +78,16 @@ def _metadata(outcomes: list[OrganizationOutcome]) -> dict:
     touched = [o for o in outcomes if o.changed or o.refused or o.errors or o.uploads_kept_in_work]
     if touched:
         rows = [
-            "| organization | uploads removed | missing | kept (in work) | exports removed | "
-            "missing | problem |",
-            "|---|---:|---:|---:|---:|---:|---|",
+            "| organization | uploads removed | missing | kept (in work) | of them FAILED | "
+            "exports removed | missing | problem |",
+            "|---|---:|---:|---:|---:|---:|---:|---|",
         ]
         for o in touched[:100]:
             problem = (o.refused or "; ".join(o.errors[:3])).replace("|", "/")
             rows.append(
                 f"| {o.slug} | {o.uploads_removed} | {o.uploads_missing} | "
-                f"{o.uploads_kept_in_work} | {o.exports_removed} | {o.exports_missing} | "
+                f"{o.uploads_kept_in_work} | {o.uploads_kept_failed} | {o.exports_removed} | "
+                f"{o.exports_missing} | "
                 f"{problem} |"
             )
         metadata["by_organization"] = MetadataValue.md("\n".join(rows))
