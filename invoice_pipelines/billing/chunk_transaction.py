@@ -245,5 +245,29 @@ def record_chunk(
     return finished
 
 
+def mark_job_failed(engine: Engine, job: BatchJob, reason: str, closing: str) -> None:
+    """End a processing job as failed: "processing stopped: <reason>. <closing>".
+
+    A job that is no longer processing (finished, cancelled, failed elsewhere) is left as it is.
+    `closing` tells the user what stays and how to go on (it differs by kind of job).
+    """
+    now = utcnow()
+    with tenant_transaction(engine, job.organization_id, write=True) as conn:
+        row = locked_job(conn, job.id)
+        if row["status"] != "processing":
+            return
+        conn.execute(
+            update(batch_jobs)
+            .where(batch_jobs.c.id == job.id)
+            .values(
+                status="failed",
+                failure_reason=f"processing stopped: {reason}. {closing}",
+                completed_at=now,
+                duration_seconds=seconds_since(row["started_at"], now),
+                updated_at=now,
+            )
+        )
+
+
 def seconds_since(start: datetime | None, now: datetime) -> float | None:
     return round((now - start).total_seconds(), 3) if start else None

@@ -15,8 +15,8 @@ from sqlalchemy.engine import Connection
 
 from invoice_pipelines.billing.chunk_transaction import (
     locked_job,
+    mark_job_failed,
     run_chunk_retrying,
-    seconds_since,
 )
 from invoice_pipelines.billing.jobs import BatchJob, get_batch_job
 from invoice_pipelines.billing.pipeline import PipelinedJob
@@ -114,10 +114,11 @@ def process_batch_job(
             if finished:
                 break
     except Exception as exc:
-        _mark_failed(
+        mark_job_failed(
             engine,
             job,
             f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc) else ''}",
+            "Committed chunks stay; run the job again to continue with the remaining orders.",
         )
         raise
     return _processed(get_batch_job(engine, job_id))
@@ -327,23 +328,3 @@ def _done_before(engine: Engine, job: BatchJob) -> int:
             )
         ).scalar()
     return (first - 1) if first is not None else 0
-
-
-def _mark_failed(engine: Engine, job: BatchJob, reason: str) -> None:
-    now = utcnow()
-    with tenant_transaction(engine, job.organization_id, write=True) as conn:
-        row = locked_job(conn, job.id)
-        if row["status"] != "processing":
-            return
-        conn.execute(
-            update(batch_jobs)
-            .where(batch_jobs.c.id == job.id)
-            .values(
-                status="failed",
-                failure_reason=f"processing stopped: {reason}. Committed chunks stay; run the job "
-                "again to continue with the remaining orders.",
-                completed_at=now,
-                duration_seconds=seconds_since(row["started_at"], now),
-                updated_at=now,
-            )
-        )

@@ -32,7 +32,7 @@ import pypdf
 from sqlalchemy import BigInteger, Engine, bindparam, func, insert, literal, select, update
 from sqlalchemy.engine import Connection
 
-from invoice_pipelines.billing.chunk_transaction import locked_job, seconds_since
+from invoice_pipelines.billing.chunk_transaction import locked_job, mark_job_failed, seconds_since
 from invoice_pipelines.billing.contract import MAX_ERRORS_ON_JOB
 from invoice_pipelines.billing.jobs import TERMINAL_STATUSES, BatchJob, get_batch_job
 from invoice_pipelines.billing.requests import (
@@ -180,7 +180,12 @@ def run_invoice_job(
         # another runner works on this organization right now (`leaves_job_running`, e.g. a
         # second sender): the job is that runner's, not failed
         if not getattr(exc, "leaves_job_running", False):
-            _mark_failed(engine, job, f"{type(exc).__name__}: {str(exc).strip()[:300]}")
+            mark_job_failed(
+                engine,
+                job,
+                f"{type(exc).__name__}: {str(exc).strip()[:300]}",
+                "Finished items stay; run the job again to continue with the remaining invoices.",
+            )
         raise
     return get_batch_job(engine, job_id)
 
@@ -433,26 +438,6 @@ def _finish(engine: Engine, job: BatchJob, request: Mapping[str, Any], store) ->
                 "failed": row["failed_count"],
                 "skipped": row["skipped_count"],
             },
-        )
-
-
-def _mark_failed(engine: Engine, job: BatchJob, reason: str) -> None:
-    now = utcnow()
-    with tenant_transaction(engine, job.organization_id, write=True) as conn:
-        row = locked_job(conn, job.id)
-        if row["status"] != "processing":
-            return
-        conn.execute(
-            update(batch_jobs)
-            .where(batch_jobs.c.id == job.id)
-            .values(
-                status="failed",
-                failure_reason=f"processing stopped: {reason}. Finished items stay; run the job "
-                "again to continue with the remaining invoices.",
-                completed_at=now,
-                duration_seconds=seconds_since(row["started_at"], now),
-                updated_at=now,
-            )
         )
 
 

@@ -455,7 +455,10 @@ def test_a_failing_chunk_rolls_back_whole_and_a_rerun_finishes_exactly_once(db, 
             process_batch_job(shop.engine, job_id, chunk_size=3)
     job = get_batch_job(shop.engine, job_id)
     assert (job.status, job.processed_count) == ("failed", 3)
-    assert "database went away" in job.failure_reason
+    assert job.failure_reason == (
+        "processing stopped: RuntimeError: database went away. Committed chunks stay; run the "
+        "job again to continue with the remaining orders."
+    )
     assert [i["sequence_number"] for i in shop.invoices()] == [1, 2, 3]
     job = process_batch_job(shop.engine, job_id, chunk_size=3)  # the re-run continues
     assert (job.status, job.successful_count) == ("completed", 7)

@@ -194,3 +194,32 @@ def test_a_job_whose_runner_died_is_failed_as_stuck_and_its_retry_does_the_rest(
         db.engine, retry_failed(db.engine, job_id), documents_work(db.engine, store)
     )
     assert (retried.status, retried.successful_count) == ("completed", 2)
+
+
+def test_a_run_that_breaks_fails_the_job_and_a_rerun_does_the_rest(db):
+    import pytest
+
+    from invoice_pipelines.billing.jobs import get_batch_job
+    from invoice_pipelines.documents.batch import SUCCEEDED
+
+    org = _org(db)
+    job_id = enqueue_invoice_job(db.engine, org["slug"], DOCUMENTS, [11, 12, 13])
+    chunks = []
+
+    def work(job, request, invoice_ids):  # the second chunk breaks once
+        chunks.append(invoice_ids)
+        if len(chunks) == 2:
+            raise RuntimeError("disk full")
+        return {invoice_id: SUCCEEDED for invoice_id in invoice_ids}
+
+    with pytest.raises(RuntimeError):
+        run_invoice_job(db.engine, job_id, work, chunk_size=2)
+    job = get_batch_job(db.engine, job_id)
+    assert (job.status, job.successful_count) == ("failed", 2)
+    assert job.failure_reason == (
+        "processing stopped: RuntimeError: disk full. Finished items stay; run the job again to "
+        "continue with the remaining invoices."
+    )
+    job = run_invoice_job(db.engine, job_id, work, chunk_size=2)
+    assert (job.status, job.successful_count) == ("completed", 3)
+    assert chunks == [[11, 12], [13], [13]]
