@@ -166,16 +166,19 @@ def _sync(
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", BetaWarning)
-    POLICY = BackfillPolicy.multi_run(max_partitions_per_run=ORGANIZATIONS_PER_RUN)
-
-    @asset(
-        name="qbo_customers",
+    # what the four sync assets share: one organization a partition, a range of them a run
+    SYNC_ASSET = dict(
         partitions_def=organizations_partitions,
-        backfill_policy=POLICY,
+        backfill_policy=BackfillPolicy.multi_run(max_partitions_per_run=ORGANIZATIONS_PER_RUN),
         group_name=GROUP,
         kinds=KINDS,
         owners=OWNERS,
         pool=POOL,
+    )
+
+    @asset(
+        name="qbo_customers",
+        **SYNC_ASSET,
         description="One organization's customers synced with its QuickBooks company, both ways: "
         "changes on one side are copied, changes on both sides are decided by the later change "
         "(skew tolerance 2 s) and logged in sync_conflicts, ties are held for review; a new "
@@ -192,12 +195,7 @@ with warnings.catch_warnings():
 
     @asset(
         name="qbo_items",
-        partitions_def=organizations_partitions,
-        backfill_policy=POLICY,
-        group_name=GROUP,
-        kinds=KINDS,
-        owners=OWNERS,
-        pool=POOL,
+        **SYNC_ASSET,
         description="One organization's items synced with QuickBooks: QBO's unit price and "
         "active flag are taken, our description (and name) is sent; new items travel both ways.",
     )
@@ -211,13 +209,8 @@ with warnings.catch_warnings():
 
     @asset(
         name="qbo_invoices",
-        partitions_def=organizations_partitions,
-        backfill_policy=POLICY,
         deps=["sales_invoices", qbo_customers, qbo_items],
-        group_name=GROUP,
-        kinds=KINDS,
-        owners=OWNERS,
-        pool=POOL,
+        **SYNC_ASSET,
         description="One organization's sales invoices pushed to QuickBooks (one way): queued "
         "on creation, checked (customer, items and tax codes mapped, totals), sent in batches of "
         "30 with deterministic requestids (never twice), DocNumber = our invoice number (an "
@@ -234,13 +227,8 @@ with warnings.catch_warnings():
 
     @asset(
         name="qbo_payments",
-        partitions_def=organizations_partitions,
-        backfill_policy=POLICY,
         deps=[qbo_invoices],
-        group_name=GROUP,
-        kinds=KINDS,
-        owners=OWNERS,
-        pool=POOL,
+        **SYNC_ASSET,
         description="Payments pulled from QuickBooks onto one organization's sales invoices: "
         "amount paid, amount due, status (paid / partially_paid / open) and last payment date "
         "from each invoice's Balance, TotalAmt and linked payments (partial and voided "

@@ -17,7 +17,7 @@ from sqlalchemy import Connection, Engine, and_, insert, select, update
 
 from invoice_pipelines.db.tables import qbo_connections, qbo_cursors, qbo_mappings, sync_conflicts
 from invoice_pipelines.db.tenancy import tenant_transaction
-from invoice_pipelines.quickbooks.client import QboClient
+from invoice_pipelines.quickbooks.client import MAX_PAGE, QboClient
 from invoice_pipelines.quickbooks.limits import Clock
 from invoice_pipelines.quickbooks.tokens import TokenStore, load_connection, token_cipher
 from invoice_pipelines.settings import env
@@ -249,7 +249,7 @@ def _plain(value):
 
 
 def import_pages(sync, entity: str, qbo_entity: str, page_size: int, progress=None) -> None:
-    """The initial import of one entity for `sync` (a CustomerSync or ItemSync): every record,
+    """The initial import of one entity for `sync` (a `TwoWaySync`): every record,
     inactive ones included, ordered by Id; each page is applied and committed together with the
     number of records read, so a new run resumes after the last committed page."""
     state = read_cursor(sync.engine, sync.organization_id, entity)
@@ -454,3 +454,51 @@ def clear_pull_request(conn: Connection, organization_id: int, entity: str, star
         )
         .values(pull_requested_at=None)
     )
+
+
+class TwoWaySync:
+    """What the two-way syncs (`CustomerSync`, `ItemSync`) share: the initial import, the pull of
+    QBO's changes since the cursor, and a run (pull, then push).
+
+    A subclass names its entity (`ENTITY` ours, `QBO_ENTITY` QBO's) and brings `_apply_records`
+    (QBO's records onto ours in one transaction; it returns the (row, record) pairs whose newer
+    local version must be pushed with `_push_update`), `_failed` and `push`.
+    """
+
+    ENTITY: str
+    QBO_ENTITY: str
+
+    def __init__(self, engine: Engine, organization_id: int, client: QboClient, progress=None):
+        self.engine = engine
+        self.organization_id = organization_id
+        self.client = client
+        self.counts = SyncCounts()
+        self.progress = progress  # called with the records read so far by the initial import
+
+    def pull(self) -> None:
+        started = datetime.now(UTC)
+        state = read_cursor(self.engine, self.organization_id, self.ENTITY)
+        if not state["import_done"]:
+            self.initial_import(progress=self.progress)
+            state = read_cursor(self.engine, self.organization_id, self.ENTITY)
+        cursor = state["cursor"]
+        changes = self.client.changes(self.QBO_ENTITY, cursor - CURSOR_OVERLAP if cursor else None)
+        with tenant_transaction(self.engine, self.organization_id, write=True) as conn:
+            pushes = self._apply_records(conn, changes.records)
+            write_cursor(
+                conn, self.organization_id, self.ENTITY, cursor=newest(changes.records, cursor)
+            )
+            clear_pull_request(conn, self.organization_id, self.ENTITY, started)
+        for row, record in pushes:
+            self._push_update(row, str(record["SyncToken"]))
+
+    def initial_import(self, page_size: int = MAX_PAGE, progress=None) -> None:
+        """Every QBO record of the entity, page by page; each page commits with the count read so
+        far, so an interrupted import goes on after the last committed page. Changes made in QBO
+        while it runs are caught by the next pull (the cursor is the import's start)."""
+        import_pages(self, self.ENTITY, self.QBO_ENTITY, page_size, progress)
+
+    def run(self) -> SyncCounts:
+        self.pull()
+        self.push()
+        return self.counts

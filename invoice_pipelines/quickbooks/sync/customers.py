@@ -24,7 +24,6 @@ from invoice_pipelines.db.tables import customers, sync_conflicts
 from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.quickbooks.client import (
     MAX_BATCH,
-    MAX_PAGE,
     QboClient,
     parse_qbo_time,
     quote,
@@ -32,20 +31,15 @@ from invoice_pipelines.quickbooks.client import (
 )
 from invoice_pipelines.quickbooks.errors import QboError, StaleObject
 from invoice_pipelines.quickbooks.sync.common import (
-    CURSOR_OVERLAP,
     SyncCounts,
-    clear_pull_request,
+    TwoWaySync,
     create_batch,
     fingerprint,
     held_local_ids,
     held_qbo_ids,
-    import_pages,
     mappings_by_local_id,
-    newest,
-    read_cursor,
     record_conflict,
     save_mapping,
-    write_cursor,
 )
 
 DEFAULT_SKEW = timedelta(seconds=2)
@@ -100,7 +94,10 @@ def _same_party(local: dict, record: dict) -> bool:
     )
 
 
-class CustomerSync:
+class CustomerSync(TwoWaySync):
+    ENTITY = "customer"
+    QBO_ENTITY = "Customer"
+
     def __init__(
         self,
         engine: Engine,
@@ -110,15 +107,11 @@ class CustomerSync:
         skew: timedelta | None = None,
         progress=None,
     ) -> None:
-        self.engine = engine
-        self.organization_id = organization_id
-        self.client = client
+        super().__init__(engine, organization_id, client, progress)
         configured = (client.connection_settings or {}).get("skew_seconds")
         self.skew = skew or (
             timedelta(seconds=float(configured)) if configured is not None else DEFAULT_SKEW
         )
-        self.counts = SyncCounts()
-        self.progress = progress  # called with the records read so far by the initial import
 
     def _local_rows(self, conn) -> dict[int, dict]:
         return {
@@ -155,29 +148,6 @@ class CustomerSync:
         return local_id
 
     # -- pull ---------------------------------------------------------------------------------
-
-    def pull(self) -> None:
-        started = datetime.now(UTC)
-        state = read_cursor(self.engine, self.organization_id, "customer")
-        if not state["import_done"]:
-            self.initial_import(progress=self.progress)
-            state = read_cursor(self.engine, self.organization_id, "customer")
-        cursor = state["cursor"]
-        changes = self.client.changes("Customer", cursor - CURSOR_OVERLAP if cursor else None)
-        with tenant_transaction(self.engine, self.organization_id, write=True) as conn:
-            pushes = self._apply_records(conn, changes.records)
-            write_cursor(
-                conn, self.organization_id, "customer", cursor=newest(changes.records, cursor)
-            )
-            clear_pull_request(conn, self.organization_id, "customer", started)
-        for row, record in pushes:
-            self._push_update(row, str(record["SyncToken"]))
-
-    def initial_import(self, page_size: int = MAX_PAGE, progress=None) -> None:
-        """Every QBO customer, page by page; each page commits with the count read so far, so an
-        interrupted import goes on after the last committed page. Changes made in QBO while it
-        runs are caught by the next pull (the cursor is the import's start)."""
-        import_pages(self, "customer", "Customer", page_size, progress)
 
     def _apply_records(self, conn, records: list[dict]) -> list[tuple[dict, dict]]:
         """Apply QBO's versions; returns the customers whose newer local version must be pushed."""
@@ -377,11 +347,6 @@ class CustomerSync:
             )
             self.counts.conflicts += 1
             self.counts.held += 1
-
-    def run(self) -> SyncCounts:
-        self.pull()
-        self.push()
-        return self.counts
 
 
 def sync_customers(engine: Engine, organization_id: int, client: QboClient, **kwargs) -> SyncCounts:

@@ -9,7 +9,6 @@ the same name is the same item.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from decimal import Decimal
 
 from sqlalchemy import Engine, insert, select, update
@@ -18,25 +17,19 @@ from invoice_pipelines.db.tables import items
 from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.quickbooks.client import (
     MAX_BATCH,
-    MAX_PAGE,
     QboClient,
     quote,
     request_id,
 )
 from invoice_pipelines.quickbooks.errors import QboError, StaleObject
 from invoice_pipelines.quickbooks.sync.common import (
-    CURSOR_OVERLAP,
     SyncCounts,
-    clear_pull_request,
+    TwoWaySync,
     create_batch,
     fingerprint,
-    import_pages,
     mappings_by_local_id,
-    newest,
-    read_cursor,
     record_conflict,
     save_mapping,
-    write_cursor,
 )
 
 
@@ -55,16 +48,15 @@ def to_qbo(row: dict, settings: dict) -> dict:
     }
 
 
-class ItemSync:
+class ItemSync(TwoWaySync):
+    ENTITY = "item"
+    QBO_ENTITY = "Item"
+
     def __init__(
         self, engine: Engine, organization_id: int, client: QboClient, progress=None
     ) -> None:
-        self.engine = engine
-        self.organization_id = organization_id
-        self.client = client
+        super().__init__(engine, organization_id, client, progress)
         self.settings = getattr(client, "connection_settings", {}) or {}
-        self.counts = SyncCounts()
-        self.progress = progress  # called with the records read so far by the initial import
 
     def _local(self, conn) -> dict[int, dict]:
         return {
@@ -73,23 +65,6 @@ class ItemSync:
                 select(items).where(items.c.organization_id == self.organization_id)
             ).mappings()
         }
-
-    def pull(self) -> None:
-        started = datetime.now(UTC)
-        state = read_cursor(self.engine, self.organization_id, "item")
-        if not state["import_done"]:
-            self.initial_import(progress=self.progress)
-            state = read_cursor(self.engine, self.organization_id, "item")
-        cursor = state["cursor"]
-        changes = self.client.changes("Item", cursor - CURSOR_OVERLAP if cursor else None)
-        with tenant_transaction(self.engine, self.organization_id, write=True) as conn:
-            self._apply_records(conn, changes.records)
-            write_cursor(conn, self.organization_id, "item", cursor=newest(changes.records, cursor))
-            clear_pull_request(conn, self.organization_id, "item", started)
-
-    def initial_import(self, page_size: int = MAX_PAGE, progress=None) -> None:
-        """Every QBO item, page by page, resumable (see customers.CustomerSync.initial_import)."""
-        import_pages(self, "item", "Item", page_size, progress)
 
     def _apply_records(self, conn, records: list[dict]) -> list:
         local = self._local(conn)
@@ -248,11 +223,6 @@ class ItemSync:
                     qbo_version=found[0],
                 )
             self.counts.linked += 1
-
-    def run(self) -> SyncCounts:
-        self.pull()
-        self.push()
-        return self.counts
 
 
 def sync_items(engine: Engine, organization_id: int, client: QboClient, **kwargs) -> SyncCounts:
