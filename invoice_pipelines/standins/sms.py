@@ -123,17 +123,14 @@ class TextProviderStandIn:
 def main(argv: list[str] | None = None) -> int:
     """`python -m invoice_pipelines.standins.sms --port 8031 --outdir .data/messages`: the demo's
     SMS/WhatsApp provider. Every message it accepts is appended to messages.jsonl there."""
-    import argparse
     import os
     import time
-    from pathlib import Path
 
-    parser = argparse.ArgumentParser(description=main.__doc__)
-    parser.add_argument("--port", type=int, default=8031)
-    parser.add_argument("--outdir", default=".data/messages")
-    args = parser.parse_args(argv)
-    folder = Path(args.outdir)
-    folder.mkdir(parents=True, exist_ok=True)
+    from invoice_pipelines.standins.foreground import port_and_folder, serve_until_interrupted
+
+    port, folder = port_and_folder(
+        argv, main.__doc__, port=8031, folder=("--outdir", ".data/messages")
+    )
     outbox = Outbox(
         account=os.environ.get("INVOICE_PIPELINES_SMS_ACCOUNT") or "AC-local",
         token=os.environ.get("INVOICE_PIPELINES_SMS_TOKEN") or "local-token",
@@ -144,20 +141,12 @@ def main(argv: list[str] | None = None) -> int:
             out.write(json.dumps({**message, "at": time.strftime("%Y-%m-%dT%H:%M:%S")}) + "\n")
 
     outbox.on_message = keep
-    try:
-        api = TextProviderStandIn(port=args.port, outbox=outbox).__enter__()
-    except OSError as exc:
-        print(f"sms stand-in: cannot listen on 127.0.0.1:{args.port}: {exc}", flush=True)
-        return 1
-    print(f"sms stand-in: listening on {api.url}, messages go to {folder}", flush=True)
-    try:
-        while True:
-            time.sleep(3600)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        api.__exit__(None, None, None)
-    return 0
+
+    def start():
+        api = TextProviderStandIn(port=port, outbox=outbox).__enter__()
+        return api.url, lambda: api.__exit__(None, None, None)
+
+    return serve_until_interrupted("sms", port, start, f"messages go to {folder}")
 
 
 if __name__ == "__main__":

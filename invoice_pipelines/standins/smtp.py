@@ -172,17 +172,14 @@ class SmtpSinkProcess:
 def main(argv: list[str] | None = None) -> int:
     """`python -m invoice_pipelines.standins.smtp --port 1025 --maildir .data/mail`: the demo's
     mail server. Every message it receives is written to the folder as an .eml file."""
-    import argparse
     import re
     import time
-    from pathlib import Path
 
-    parser = argparse.ArgumentParser(description=main.__doc__)
-    parser.add_argument("--port", type=int, default=1025)
-    parser.add_argument("--maildir", default=".data/mail")
-    args = parser.parse_args(argv)
-    folder = Path(args.maildir)
-    folder.mkdir(parents=True, exist_ok=True)
+    from invoice_pipelines.standins.foreground import port_and_folder, serve_until_interrupted
+
+    port, folder = port_and_folder(
+        argv, main.__doc__, port=1025, folder=("--maildir", ".data/mail")
+    )
     box = Mailbox()
 
     def keep(message: EmailMessage) -> None:
@@ -192,20 +189,12 @@ def main(argv: list[str] | None = None) -> int:
         )
 
     box.on_message = keep
-    try:
-        sink = SmtpSink(port=args.port, mailbox=box).start()
-    except OSError as exc:
-        print(f"smtp stand-in: cannot listen on 127.0.0.1:{args.port}: {exc}", flush=True)
-        return 1
-    print(f"smtp stand-in: listening on 127.0.0.1:{sink.port}, mail goes to {folder}", flush=True)
-    try:
-        while True:
-            time.sleep(3600)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        sink.stop()
-    return 0
+
+    def start():
+        sink = SmtpSink(port=port, mailbox=box).start()
+        return f"127.0.0.1:{sink.port}", sink.stop
+
+    return serve_until_interrupted("smtp", port, start, f"mail goes to {folder}")
 
 
 if __name__ == "__main__":
