@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import Engine, select, text, update
+from sqlalchemy import Engine, func, select, text, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
 
@@ -27,7 +27,12 @@ from invoice_pipelines.billing.contract import (
 from invoice_pipelines.billing.jobs import BatchJob
 from invoice_pipelines.billing.requests import CUSTOMER_LINES, record_audit
 from invoice_pipelines.core.numbering import NumberFormat
-from invoice_pipelines.db.tables import batch_jobs, invoice_number_sequences, organizations
+from invoice_pipelines.db.tables import (
+    batch_job_items,
+    batch_jobs,
+    invoice_number_sequences,
+    organizations,
+)
 from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.db.types import utcnow
 
@@ -148,16 +153,7 @@ def _stopped(conn: Connection, job: BatchJob, row, now: datetime) -> bool:  # a 
     if row["status"] != "processing":
         return True  # failed as stuck, or finished by a concurrent runner
     if row["cancel_requested"]:
-        conn.execute(
-            update(batch_jobs)
-            .where(batch_jobs.c.id == job.id)
-            .values(
-                status="cancelled",
-                completed_at=now,
-                duration_seconds=seconds_since(row["started_at"], now),
-                updated_at=now,
-            )
-        )
+        end_job(conn, job.id, row, now, "cancelled")
         return True
     return False
 
@@ -256,17 +252,47 @@ def mark_job_failed(engine: Engine, job: BatchJob, reason: str, closing: str) ->
         row = locked_job(conn, job.id)
         if row["status"] != "processing":
             return
-        conn.execute(
-            update(batch_jobs)
-            .where(batch_jobs.c.id == job.id)
-            .values(
-                status="failed",
-                failure_reason=f"processing stopped: {reason}. {closing}",
-                completed_at=now,
-                duration_seconds=seconds_since(row["started_at"], now),
-                updated_at=now,
-            )
+        end_job(
+            conn,
+            job.id,
+            row,
+            now,
+            "failed",
+            failure_reason=f"processing stopped: {reason}. {closing}",
         )
+
+
+def end_job(conn: Connection, job_id: int, row, now: datetime, status: str, **values) -> None:
+    """Give the job (`row`: its locked Row) its final `status`, with its duration since it started."""
+    conn.execute(
+        update(batch_jobs)
+        .where(batch_jobs.c.id == job_id)
+        .values(
+            status=status,
+            completed_at=now,
+            duration_seconds=seconds_since(row["started_at"], now),
+            updated_at=now,
+            **values,
+        )
+    )
+
+
+def reopened_if_pending(conn: Connection, job_id: int) -> dict | None:
+    """A failed job with pending items goes on: the values that make it processing again; None
+    when none of its items is pending (nothing to go on with)."""
+    pending = conn.execute(
+        select(func.count()).where(
+            batch_job_items.c.batch_job_id == job_id, batch_job_items.c.status == "pending"
+        )
+    ).scalar_one()
+    if not pending:
+        return None
+    return {
+        "status": "processing",
+        "failure_reason": None,
+        "completed_at": None,
+        "duration_seconds": None,
+    }
 
 
 def seconds_since(start: datetime | None, now: datetime) -> float | None:

@@ -16,6 +16,7 @@ from sqlalchemy.engine import Connection
 from invoice_pipelines.billing.chunk_transaction import (
     locked_job,
     mark_job_failed,
+    reopened_if_pending,
     run_chunk_retrying,
 )
 from invoice_pipelines.billing.jobs import BatchJob, get_batch_job
@@ -159,16 +160,10 @@ def claim_batch_job(engine: Engine, job: BatchJob, runner: str | None) -> bool:
                 ),
             )
         elif status == "failed":
-            pending = conn.execute(
-                select(func.count()).where(
-                    batch_job_items.c.batch_job_id == job.id, batch_job_items.c.status == "pending"
-                )
-            ).scalar_one()
-            if not pending:
+            reopened = reopened_if_pending(conn, job.id)
+            if reopened is None:
                 return False
-            values.update(
-                status="processing", failure_reason=None, completed_at=None, duration_seconds=None
-            )
+            values.update(reopened)
         elif status != "processing":
             return False
         conn.execute(update(batch_jobs).where(batch_jobs.c.id == job.id).values(**values))

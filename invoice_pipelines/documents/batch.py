@@ -32,7 +32,13 @@ import pypdf
 from sqlalchemy import BigInteger, Engine, bindparam, func, insert, literal, select, update
 from sqlalchemy.engine import Connection
 
-from invoice_pipelines.billing.chunk_transaction import locked_job, mark_job_failed, seconds_since
+from invoice_pipelines.billing.chunk_transaction import (
+    end_job,
+    locked_job,
+    mark_job_failed,
+    reopened_if_pending,
+    seconds_since,
+)
 from invoice_pipelines.billing.contract import MAX_ERRORS_ON_JOB
 from invoice_pipelines.billing.jobs import TERMINAL_STATUSES, BatchJob, get_batch_job
 from invoice_pipelines.billing.requests import (
@@ -219,16 +225,10 @@ def _claim(engine: Engine, job: BatchJob, runner: str | None) -> bool:
                 return False
             values.update(status="processing", started_at=now, total_count=total)
         elif status == "failed":
-            pending = conn.execute(
-                select(func.count()).where(
-                    batch_job_items.c.batch_job_id == job.id, batch_job_items.c.status == "pending"
-                )
-            ).scalar_one()
-            if not pending:
+            reopened = reopened_if_pending(conn, job.id)
+            if reopened is None:
                 return False
-            values.update(
-                status="processing", failure_reason=None, completed_at=None, duration_seconds=None
-            )
+            values.update(reopened)
         elif status != "processing":
             return False
         conn.execute(update(batch_jobs).where(batch_jobs.c.id == job.id).values(**values))
@@ -291,16 +291,7 @@ def _next_chunk(engine: Engine, job: BatchJob, chunk_size: int):
         if row["status"] != "processing":
             return None  # failed as stuck, or finished by another runner
         if row["cancel_requested"]:
-            conn.execute(
-                update(batch_jobs)
-                .where(batch_jobs.c.id == job.id)
-                .values(
-                    status="cancelled",
-                    completed_at=now,
-                    duration_seconds=seconds_since(row["started_at"], now),
-                    updated_at=now,
-                )
-            )
+            end_job(conn, job.id, row, now, "cancelled")
             record_audit(
                 conn,
                 job.organization_id,
@@ -412,17 +403,7 @@ def _finish(engine: Engine, job: BatchJob, request: Mapping[str, Any], store) ->
         if row["status"] != "processing":
             return
         status = "completed_with_errors" if row["failed_count"] else "completed"
-        conn.execute(
-            update(batch_jobs)
-            .where(batch_jobs.c.id == job.id)
-            .values(
-                status=status,
-                completed_at=now,
-                duration_seconds=seconds_since(row["started_at"], now),
-                heartbeat_at=now,
-                updated_at=now,
-            )
-        )
+        end_job(conn, job.id, row, now, status, heartbeat_at=now)
         who = row["created_by"] or "unknown"
         if combined is not None:
             record_audit(conn, job.organization_id, who, COMBINED_PDF_ACTION, job.id, combined)
