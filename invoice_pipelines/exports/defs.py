@@ -251,15 +251,19 @@ with warnings.catch_warnings():
     UPSTREAM_ORGANIZATION = MultiToSingleDimensionPartitionMapping(
         partition_dimension_name=ORGANIZATIONS_PARTITIONS_NAME
     )
-
-    @asset(
-        name="incoming_invoice_exports",
+    # what the two export assets share: one organization and month a partition
+    EXPORT_ASSET = dict(
         partitions_def=export_partitions,
-        deps=[AssetDep("incoming_invoices", partition_mapping=UPSTREAM_ORGANIZATION)],
         backfill_policy=BackfillPolicy.multi_run(max_partitions_per_run=MAX_PARTITIONS_PER_RUN),
         group_name="exports",
         kinds={"python", "sql", "csv"},
         owners=OWNERS,
+    )
+
+    @asset(
+        name="incoming_invoice_exports",
+        deps=[AssetDep("incoming_invoices", partition_mapping=UPSTREAM_ORGANIZATION)],
+        **EXPORT_ASSET,
         check_specs=[
             AssetCheckSpec(
                 SKIPPED_CHECK,
@@ -284,12 +288,8 @@ with warnings.catch_warnings():
 
     @asset(
         name="sales_invoice_exports",
-        partitions_def=export_partitions,
         deps=[AssetDep("sales_invoices", partition_mapping=UPSTREAM_ORGANIZATION)],
-        backfill_policy=BackfillPolicy.multi_run(max_partitions_per_run=MAX_PARTITIONS_PER_RUN),
-        group_name="exports",
-        kinds={"python", "sql", "csv"},
-        owners=OWNERS,
+        **EXPORT_ASSET,
         check_specs=[
             AssetCheckSpec(
                 SKIPPED_CHECK,
