@@ -69,119 +69,66 @@ def load_invoices(
 ) -> list[InvoiceRecord]:
     """The month's exportable invoices with their VAT breakdowns, ordered by date and id."""
     if direction == "incoming":
-        t = incoming_invoices.c
-        query = (
-            select(
-                t.id,
-                t.invoice_number,
-                t.type_code,
-                t.issue_date,
-                t.due_date,
-                t.currency,
-                t.net_total,
-                t.tax_total,
-                t.gross_total,
-                t.seller_name,
-                t.seller_vat_id,
-                t.status,
-                t.processing_version,
-                t.service_date,
-            )
-            .where(_incoming_filter(organization_id, period))
-            .order_by(t.issue_date, t.id)
+        invoices, t = incoming_invoices, incoming_invoices.c
+        tax_table, tax_invoice_id = (
+            incoming_invoice_taxes,
+            incoming_invoice_taxes.c.incoming_invoice_id,
         )
-        records = [
-            InvoiceRecord(
-                id=r[0],
-                number=r[1],
-                type_code=r[2],
-                issue_date=r[3],
-                due_date=r[4],
-                currency=r[5],
-                net_total=r[6],
-                tax_total=r[7],
-                gross_total=r[8],
-                partner_name=r[9],
-                partner_vat_id=r[10],
-                status=r[11],
-                version=r[12],
-                service_date=r[13],
-            )
-            for r in conn.execute(query).all()
-        ]
-        taxes = (
-            select(
-                incoming_invoice_taxes.c.incoming_invoice_id,
-                incoming_invoice_taxes.c.vat_category,
-                incoming_invoice_taxes.c.vat_rate,
-                incoming_invoice_taxes.c.basis,
-                incoming_invoice_taxes.c.amount,
-            )
-            .join(
-                incoming_invoices,
-                incoming_invoices.c.id == incoming_invoice_taxes.c.incoming_invoice_id,
-            )
-            .where(_incoming_filter(organization_id, period))
-            .order_by(incoming_invoice_taxes.c.id)
+        where = _incoming_filter(organization_id, period)
+        source, order = invoices, (t.issue_date, t.id)
+        partner = (
+            t.seller_name.label("partner_name"),
+            t.seller_vat_id.label("partner_vat_id"),
+            t.status,
+            t.processing_version.label("version"),
+            t.service_date,
         )
     else:
-        s, c = sales_invoices.c, customers.c
-        query = (
-            select(
-                s.id,
-                s.invoice_number,
-                s.type_code,
-                s.issue_date,
-                s.due_date,
-                s.currency,
-                s.net_total,
-                s.tax_total,
-                s.gross_total,
-                c.name,
-                c.vat_id,
-                c.country,
-                c.customer_number,
-                c.street,
-                c.postal_code,
-                c.city,
-            )
-            .join(customers, customers.c.id == s.customer_id)
-            .where(_sales_filter(organization_id, period))
-            .order_by(s.issue_date, s.sequence_number)
+        invoices, t, c = sales_invoices, sales_invoices.c, customers.c
+        tax_table, tax_invoice_id = sales_invoice_taxes, sales_invoice_taxes.c.sales_invoice_id
+        where = _sales_filter(organization_id, period)
+        source = invoices.join(customers, customers.c.id == t.customer_id)
+        order = (t.issue_date, t.sequence_number)
+        partner = (
+            c.name.label("partner_name"),
+            c.vat_id.label("partner_vat_id"),
+            c.country.label("partner_country"),
+            c.customer_number,
+            c.street,
+            c.postal_code,
+            c.city,
         )
-        records = [
-            InvoiceRecord(
-                id=r[0],
-                number=r[1],
-                type_code=r[2],
-                issue_date=r[3],
-                due_date=r[4],
-                currency=r[5],
-                net_total=r[6],
-                tax_total=r[7],
-                gross_total=r[8],
-                partner_name=r[9],
-                partner_vat_id=r[10],
-                partner_country=r[11],
-                customer_number=r[12],
-                street=r[13],
-                postal_code=r[14],
-                city=r[15],
-            )
-            for r in conn.execute(query).all()
-        ]
-        taxes = (
-            select(
-                sales_invoice_taxes.c.sales_invoice_id,
-                sales_invoice_taxes.c.vat_category,
-                sales_invoice_taxes.c.vat_rate,
-                sales_invoice_taxes.c.basis,
-                sales_invoice_taxes.c.amount,
-            )
-            .join(sales_invoices, sales_invoices.c.id == sales_invoice_taxes.c.sales_invoice_id)
-            .where(_sales_filter(organization_id, period))
-            .order_by(sales_invoice_taxes.c.id)
+    # the columns are labelled with InvoiceRecord's field names
+    query = (
+        select(
+            t.id,
+            t.invoice_number.label("number"),
+            t.type_code,
+            t.issue_date,
+            t.due_date,
+            t.currency,
+            t.net_total,
+            t.tax_total,
+            t.gross_total,
+            *partner,
         )
+        .select_from(source)
+        .where(where)
+        .order_by(*order)
+    )
+    records = [InvoiceRecord(**row) for row in conn.execute(query).mappings()]
+    taxes = (
+        select(
+            tax_invoice_id,
+            tax_table.c.vat_category,
+            tax_table.c.vat_rate,
+            tax_table.c.basis,
+            tax_table.c.amount,
+        )
+        .join(invoices, invoices.c.id == tax_invoice_id)
+        .where(where)
+        .order_by(tax_table.c.id)
+    )
     by_id = {r.id: r for r in records}
     for invoice_id, category, rate, basis, amount in conn.execute(taxes).all():
         record = by_id.get(invoice_id)
