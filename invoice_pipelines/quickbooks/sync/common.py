@@ -92,21 +92,20 @@ class SyncCounts:
 
 
 def mappings_by_qbo_id(conn: Connection, organization_id: int, entity: str) -> dict[str, dict]:
-    rows = conn.execute(
-        select(qbo_mappings).where(
-            qbo_mappings.c.organization_id == organization_id, qbo_mappings.c.entity == entity
-        )
-    ).mappings()
-    return {row["qbo_id"]: dict(row) for row in rows}
+    return _mappings_by(conn, organization_id, entity, "qbo_id")
 
 
 def mappings_by_local_id(conn: Connection, organization_id: int, entity: str) -> dict[int, dict]:
+    return _mappings_by(conn, organization_id, entity, "local_id")
+
+
+def _mappings_by(conn: Connection, organization_id: int, entity: str, key: str) -> dict:
     rows = conn.execute(
         select(qbo_mappings).where(
             qbo_mappings.c.organization_id == organization_id, qbo_mappings.c.entity == entity
         )
     ).mappings()
-    return {row["local_id"]: dict(row) for row in rows}
+    return {row[key]: dict(row) for row in rows}
 
 
 def save_mapping(
@@ -218,24 +217,20 @@ def record_conflict(
 
 def held_local_ids(conn: Connection, organization_id: int, entity: str) -> set[int]:
     """Records with an open manual-review conflict: no sync touches them until it is resolved."""
-    rows = conn.execute(
-        select(sync_conflicts.c.local_id).where(
-            sync_conflicts.c.organization_id == organization_id,
-            sync_conflicts.c.entity == entity,
-            sync_conflicts.c.status == "open",
-            sync_conflicts.c.local_id.is_not(None),
-        )
-    )
-    return {r[0] for r in rows}
+    return _held_ids(conn, organization_id, entity, sync_conflicts.c.local_id)
 
 
 def held_qbo_ids(conn: Connection, organization_id: int, entity: str) -> set[str]:
+    return _held_ids(conn, organization_id, entity, sync_conflicts.c.qbo_id)
+
+
+def _held_ids(conn: Connection, organization_id: int, entity: str, column) -> set:
     rows = conn.execute(
-        select(sync_conflicts.c.qbo_id).where(
+        select(column).where(
             sync_conflicts.c.organization_id == organization_id,
             sync_conflicts.c.entity == entity,
             sync_conflicts.c.status == "open",
-            sync_conflicts.c.qbo_id.is_not(None),
+            column.is_not(None),
         )
     )
     return {r[0] for r in rows}
