@@ -24,10 +24,13 @@ finished per minute, per-run launch -> start -> end seconds, queue wait; CPU sec
 the code server (its proxy and the gRPC server that proxy starts) and the run processes (the gRPC
 server's `multiprocessing` spawn children, one per run, with the compute-log tails they start),
 sampled from /proc every 0.5 s (a run's last half second is missed); the whole machine's busy CPU
-seconds in the same window (other people's work included) and `uptime` before and after. One JSON line per trial on stderr as it ends, the
-JSON summary of all trials as the last stdout line. A measurement for the README, not a test.
+seconds in the same window (other people's work included) and `uptime` before and after. One
+JSON line per trial on stderr as it ends, the JSON summary of all trials as the last stdout line.
+A measurement for the README, not a test.
 
-    .venv/bin/python scripts/measure-run-rate.py --orgs 200 --concurrency 2 4 --repeat 2
+    .venv/bin/python scripts/measure-run-rate.py --orgs 100 --concurrency 2 4   # ~20 min here
+    .venv/bin/python scripts/measure-run-rate.py --orgs 100 --concurrency 2 --modes per-org \
+        --dequeue-interval 1   # the queue looked at every second instead of every 5
 """
 
 from __future__ import annotations
@@ -184,9 +187,11 @@ def notice_counts(prefix: str) -> dict:
 # --- Dagster: instance, code server, daemon ------------------------------------------------------
 
 
-def write_dagster_home(home: Path, dagster_db: str, max_concurrent_runs: int) -> None:
+def write_dagster_home(
+    home: Path, dagster_db: str, max_concurrent_runs: int, dequeue_interval: int | None
+) -> None:
     """deploy/dagster.yaml with dagster-postgres storage on the scratch database and the trial's
-    max_concurrent_runs; everything else as the template has it."""
+    max_concurrent_runs (and dequeue interval, if given); everything else as the template has it."""
     config = yaml.safe_load((REPO / "deploy" / "dagster.yaml").read_text())
     config["storage"] = {
         "postgres": {
@@ -200,6 +205,9 @@ def write_dagster_home(home: Path, dagster_db: str, max_concurrent_runs: int) ->
         }
     }
     config["concurrency"]["runs"]["max_concurrent_runs"] = max_concurrent_runs
+    if dequeue_interval is not None:
+        # QueuedRunCoordinator's own setting (default 5 s): how often the daemon looks at the queue
+        config["run_coordinator"]["config"] = {"dequeue_interval_seconds": dequeue_interval}
     home.mkdir(parents=True, exist_ok=True)
     (home / "dagster.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
 
@@ -376,6 +384,7 @@ def trial(args, concurrency: int, mode: str, number: int) -> dict:
     out: dict = {
         "mode": mode,
         "max_concurrent_runs": concurrency,
+        "dequeue_interval_seconds": args.dequeue_interval or 5,
         "repetition": number,
         "organizations": args.orgs,
         "uptime_before": uptime(),
@@ -389,7 +398,7 @@ def trial(args, concurrency: int, mode: str, number: int) -> dict:
         home = work / "dagster_home"
         os.environ["DAGSTER_HOME"] = str(home)
         os.environ["OMP_THREAD_LIMIT"] = "1"
-        write_dagster_home(home, f"{name}_dagster", concurrency)
+        write_dagster_home(home, f"{name}_dagster", concurrency, args.dequeue_interval)
         prefix = f"rr{uuid.uuid4().hex[:4]}-"
         t = time.perf_counter()
         slugs = seed(prefix, args.orgs)
@@ -634,6 +643,11 @@ def main() -> int:
         "--batch-orgs", type=int, default=100, help="organizations per run (batched)"
     )
     parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument(
+        "--dequeue-interval",
+        type=int,
+        help="run coordinator's dequeue_interval_seconds (default: not set, Dagster's 5 s)",
+    )
     parser.add_argument("--timeout", type=float, default=3600, help="seconds a trial may take")
     parser.add_argument("--keep-logs", action="store_true", help="keep daemon and code server logs")
     args = parser.parse_args()
@@ -647,7 +661,7 @@ def main() -> int:
                 print(json.dumps(result), file=sys.stderr, flush=True)
                 trials.append(result)
     keys = (
-        "mode", "max_concurrent_runs", "repetition", "runs", "statuses",
+        "mode", "max_concurrent_runs", "dequeue_interval_seconds", "repetition", "runs", "statuses",
         "submit_to_last_end_seconds", "runs_launched_per_minute", "runs_finished_per_minute",
         "runs_finished_per_minute_steady", "organizations_per_minute", "run_seconds_start_to_end",
         "run_seconds_launch_to_end", "cpu_seconds", "notices_created", "uptime_before",
