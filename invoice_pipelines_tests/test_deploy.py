@@ -18,7 +18,9 @@ from pathlib import Path
 import pytest
 import yaml
 from dagster import QueuedRunCoordinator
+from dagster._core.storage.compute_log_manager import ComputeLogManager
 from dagster._serdes import ConfigurableClassData  # how the instance loads configured classes
+from dagster_aws.s3.compute_log_manager import S3ComputeLogManager
 
 from invoice_pipelines.settings import SETTINGS
 from invoice_pipelines.tenants.partitions import ORGANIZATION_TAG
@@ -31,7 +33,8 @@ INSTANCE_TEMPLATE = ROOT / "deploy" / "dagster.yaml"
 PULL_POLICIES = ("Always", "IfNotPresent", "Never")
 
 # Kinds of value: "section" (a mapping whose keys are listed here too), "items" (a list of
-# mappings whose keys are listed under "<path>[]"), "str", "int", "bool", "str-list", "k8s" (a
+# mappings whose keys are listed under "<path>[]"), "str", "str-source" (a string or Dagster's
+# {env: NAME}), "int", "bool", "str-list", "k8s" (a
 # Kubernetes object passed through as written: resources, securityContext, affinity, ...),
 # "k8s-list", "image", "env", "secret-refs", "tick-retention", "tag-limits", or a tuple of the
 # allowed values.
@@ -211,6 +214,34 @@ CHART_KEYS: dict[str, object] = {
     "retention.sensor.purgeAfterDays": "tick-retention",
     "retention.autoMaterialize": "section",
     "retention.autoMaterialize.purgeAfterDays": "tick-retention",
+    # compute logs (captured stdout/stderr): the S3 manager only (compute_log_manager.py's models)
+    "computeLogManager": "section",
+    "computeLogManager.type": (
+        "NoOpComputeLogManager",
+        "AzureBlobComputeLogManager",
+        "GCSComputeLogManager",
+        "S3ComputeLogManager",
+        "CustomComputeLogManager",
+    ),
+    "computeLogManager.config": "section",
+    "computeLogManager.config.s3ComputeLogManager": "section",
+    **_under(
+        "computeLogManager.config.s3ComputeLogManager",
+        {
+            "bucket": "str-source",
+            "localDir": "str-source",
+            "prefix": "str-source",
+            "useSsl": "bool",
+            "verify": "bool",
+            "verifyCertPath": "str-source",
+            "endpointUrl": "str-source",
+            "skipEmptyFiles": "bool",
+            "uploadInterval": "int",
+            "uploadExtraArgs": "k8s",
+            "showUrlOnly": "bool",
+            "region": "str-source",
+        },
+    ),
     "telemetry": "section",
     "telemetry.enabled": "bool",
     "migrate": "section",
@@ -238,6 +269,8 @@ REQUIRED = (
     "concurrency.runs.tagConcurrencyLimits",
     "concurrency.pools.defaultLimit",
     "retention.enabled",
+    "computeLogManager.type",
+    "computeLogManager.config.s3ComputeLogManager.bucket",
 )
 
 
@@ -253,6 +286,10 @@ def _kind_errors(value, kind, path: str) -> list[str]:
         "section": lambda v: isinstance(v, dict),
         "items": lambda v: isinstance(v, list) and all(isinstance(x, dict) for x in v),
         "str": lambda v: isinstance(v, str),
+        "str-source": lambda v: (
+            isinstance(v, str)
+            or (isinstance(v, dict) and list(v) == ["env"] and isinstance(v["env"], str))
+        ),
         "int": lambda v: isinstance(v, int) and not isinstance(v, bool),
         "bool": lambda v: isinstance(v, bool),
         "str-list": is_str_list,
@@ -351,12 +388,19 @@ def test_the_key_check_finds_unknown_keys_and_wrong_types(values):
     broken["runLauncher"]["type"] = "KubernetesRunLauncher"  # no such launcher
     broken["dagster-user-deployments"]["deployments"][0]["port"] = "3030"  # a string
     broken["concurrency"]["pools"]["ocr"] = 2  # per-pool limits are not chart values
+    s3_logs = broken["computeLogManager"]["config"]["s3ComputeLogManager"]
+    s3_logs["uploadIntervalSeconds"] = 30  # the chart's key is uploadInterval
+    s3_logs["bucket"] = {"secret": "logs"}  # a StringSource is a string or {env: NAME}
     assert chart_key_errors(broken) == [
         "dagster-user-deployments.deployments[].port: expected int, found '3030'",
         "runLauncher.type: 'KubernetesRunLauncher' is not one of CeleryK8sRunLauncher, "
         "K8sRunLauncher, CustomRunLauncher",
         "dagsterDaemon.runMonitoring.startTimeoutSecs: not a key of the dagster Helm chart",
         "concurrency.pools.ocr: not a key of the dagster Helm chart",
+        "computeLogManager.config.s3ComputeLogManager.bucket: expected str-source, "
+        "found {'secret': 'logs'}",
+        "computeLogManager.config.s3ComputeLogManager.uploadIntervalSeconds: "
+        "not a key of the dagster Helm chart",
     ]
 
 
@@ -437,7 +481,7 @@ def test_user_code_deployment_serves_the_code_location_with_known_settings(value
     }
     assert len(images) == 1
     # every variable set is one the project reads (a misspelling would be silently ignored)
-    known = {setting.name for setting in SETTINGS} | {"OMP_THREAD_LIMIT"}
+    known = {setting.name for setting in SETTINGS} | {"OMP_THREAD_LIMIT", "AWS_DEFAULT_REGION"}
     names = {item["name"] for item in deployment["env"]}
     assert names <= known, names - known
     env = {item["name"]: item["value"] for item in deployment["env"]}
@@ -521,3 +565,74 @@ def test_the_ocr_asset_is_in_the_ocr_pool_and_quickbooks_assets_in_theirs():
     assert defs.resolve_assets_def("incoming_invoices").op.pool == "ocr"
     for name in ("qbo_customers", "qbo_items", "qbo_invoices", "qbo_payments"):
         assert defs.resolve_assets_def(name).op.pool == "quickbooks", name
+
+
+# The chart's S3ComputeLogManager keys and the dagster-aws config fields its template writes them as
+# (helm/dagster/templates/helpers/instance/_compute-log-manager.tpl).
+_S3_LOG_FIELDS = {
+    "bucket": "bucket",
+    "localDir": "local_dir",
+    "prefix": "prefix",
+    "useSsl": "use_ssl",
+    "verify": "verify",
+    "verifyCertPath": "verify_cert_path",
+    "endpointUrl": "endpoint_url",
+    "skipEmptyFiles": "skip_empty_files",
+    "uploadInterval": "upload_interval",
+    "uploadExtraArgs": "upload_extra_args",
+    "showUrlOnly": "show_url_only",
+    "region": "region",
+}
+
+
+def commented_compute_logs(text: str) -> dict:
+    """deploy/dagster.yaml's `compute_logs:` block, which is commented out (make run keeps the
+    logs on its own disk): the block as a deployment gets it by uncommenting."""
+    lines = text.splitlines()
+    start = lines.index("# compute_logs:")
+    block = [lines[start][2:]]
+    for line in lines[start + 1 :]:
+        if not line.startswith("#   "):
+            break
+        block.append(line[2:])
+    return yaml.safe_load("\n".join(block))["compute_logs"]
+
+
+def test_compute_logs_go_to_the_files_bucket_in_both_deployments(values, instance_template):
+    chart = values["computeLogManager"]
+    assert chart["type"] == "S3ComputeLogManager"
+    s3_logs = chart["config"]["s3ComputeLogManager"]
+    # rendered the way the chart renders it, the instance loads dagster-aws's manager with it
+    rendered = {_S3_LOG_FIELDS[key]: value for key, value in s3_logs.items()}
+    data = ConfigurableClassData(
+        "dagster_aws.s3.compute_log_manager", "S3ComputeLogManager", yaml.safe_dump(rendered)
+    )
+    manager = data.rehydrate(as_type=ComputeLogManager)
+    assert type(manager) is S3ComputeLogManager
+    assert manager.upload_interval == s3_logs["uploadInterval"] > 0  # the UI sees a step's progress
+    # the bucket and region of the files (the user deployment's env); boto3 gets its region from
+    # AWS_DEFAULT_REGION in the pods that write (run pods, code server) and read (webserver)
+    (deployment,) = values["dagster-user-deployments"]["deployments"]
+    env = {item["name"]: item["value"] for item in deployment["env"]}
+    webserver_env = {item["name"]: item["value"] for item in values["dagsterWebserver"]["env"]}
+    assert s3_logs["bucket"] == env["INVOICE_PIPELINES_S3_BUCKET"]
+    assert (
+        s3_logs["region"]
+        == env["INVOICE_PIPELINES_S3_REGION"]
+        == env["AWS_DEFAULT_REGION"]
+        == webserver_env["AWS_DEFAULT_REGION"]
+    )
+    # a prefix of its own, beside the stores' uploads/ exports/ documents/
+    assert s3_logs["prefix"].strip("/") not in ("", "uploads", "exports", "documents")
+    # the chart drops a false useSsl and skipEmptyFiles would hide a finished step's empty stderr
+    assert "useSsl" not in s3_logs and "skipEmptyFiles" not in s3_logs
+    # deploy/dagster.yaml: the same block, the bucket and region from the project's settings;
+    # commented out, so `make run` and the instance tests keep their logs locally
+    assert "compute_logs" not in instance_template
+    template = commented_compute_logs(INSTANCE_TEMPLATE.read_text())
+    assert (template["module"], template["class"]) == (data.module_name, data.class_name)
+    assert template["config"] == {
+        **rendered,
+        "bucket": {"env": "INVOICE_PIPELINES_S3_BUCKET"},
+        "region": {"env": "INVOICE_PIPELINES_S3_REGION"},
+    }
