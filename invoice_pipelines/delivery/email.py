@@ -71,6 +71,16 @@ def _header_text(value: str) -> str:
     return Header(value, "utf-8", header_name="Subject").encode(linesep="\r\n")
 
 
+def _mailbox(name: str, address: str) -> str:
+    """`Name <address>`: an ASCII name quoted where it must be, any other as RFC 2047 words of at
+    most 75 characters each, folded (formataddr would make it one word of any length)."""
+    name = " ".join(name.split())
+    if name.isascii() and "=?" not in name:
+        return formataddr((name, address))
+    encoded = Header(name, "utf-8", header_name="From").encode(linesep="\r\n")
+    return f"{encoded}\r\n <{address}>"
+
+
 def _parameter(name: str, value: str) -> str:
     value = " ".join(value.split())
     if value.isascii():
@@ -92,7 +102,7 @@ def mime_message(
     """One message with a plain text part and the attachments (data, MIME type, file name)."""
     boundary = f"=_ip_{secrets.token_hex(12)}"  # "=_" never occurs in base64 or quoted-printable
     lines = [
-        f"From: {formataddr((' '.join(sender_name.split()), sender), 'utf-8')}",
+        f"From: {_mailbox(sender_name, sender)}",
         f"To: {recipient}",
         f"Subject: {_header_text(subject)}",
         f"Date: {formatdate(localtime=False)}",
