@@ -20,7 +20,6 @@ import secrets
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
-from email.header import Header
 from email.utils import encode_rfc2231, formataddr, formatdate, make_msgid
 from functools import lru_cache
 
@@ -63,22 +62,38 @@ def e164_phone(raw: str | None) -> str:
     return phone
 
 
+def _encoded_words(value: str) -> str:
+    """RFC 2047 base64 words of at most 75 characters (45 bytes of UTF-8 each, never splitting a
+    character), one per folded line."""
+    words, chunk, size = [], [], 0
+    for char in value:
+        length = len(char.encode("utf-8"))
+        if size + length > 45:
+            words.append("".join(chunk))
+            chunk, size = [], 0
+        chunk.append(char)
+        size += length
+    words.append("".join(chunk))
+    return "\r\n ".join(
+        f"=?utf-8?b?{base64.b64encode(word.encode('utf-8')).decode('ascii')}?=" for word in words
+    )
+
+
 def _header_text(value: str) -> str:
     """A header value: as it is when it is short ASCII, else RFC 2047 encoded words, folded."""
     value = " ".join(value.split())  # no line breaks smuggled into a header
     if value.isascii() and len(value) <= 900 and "=?" not in value:
         return value
-    return Header(value, "utf-8", header_name="Subject").encode(linesep="\r\n")
+    return _encoded_words(value)
 
 
 def _mailbox(name: str, address: str) -> str:
-    """`Name <address>`: an ASCII name quoted where it must be, any other as RFC 2047 words of at
-    most 75 characters each, folded (formataddr would make it one word of any length)."""
+    """`Name <address>`: an ASCII name quoted where it must be, any other as encoded words
+    (formataddr would make it one word of any length)."""
     name = " ".join(name.split())
     if name.isascii() and "=?" not in name:
         return formataddr((name, address))
-    encoded = Header(name, "utf-8", header_name="From").encode(linesep="\r\n")
-    return f"{encoded}\r\n <{address}>"
+    return f"{_encoded_words(name)}\r\n <{address}>"
 
 
 def _parameter(name: str, value: str) -> str:
