@@ -6,12 +6,8 @@ webserver's pod, not the run's) reads it back from there."""
 
 from __future__ import annotations
 
-import socket
-import subprocess
 import sys
-import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import boto3
@@ -24,37 +20,10 @@ from invoice_pipelines_tests.test_deploy import INSTANCE_TEMPLATE, commented_com
 
 pytest.importorskip("moto", reason="moto[server] is a dev dependency")
 
+from invoice_pipelines_tests.resources.test_s3 import s3_endpoint  # noqa: E402, F401
+
 REGION = "eu-central-1"
 MARKER = uuid.uuid4().hex  # a line no other run prints
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def s3_endpoint() -> Iterator[str]:
-    port = _free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            break
-        except OSError:
-            if server.poll() is not None or time.monotonic() > deadline:
-                server.kill()
-                pytest.fail("the S3 stand-in (moto server) did not start")
-            time.sleep(0.1)
-    yield f"http://127.0.0.1:{port}"
-    server.terminate()
-    server.wait(timeout=10)
 
 
 @op
@@ -77,7 +46,7 @@ def _instance_config(endpoint: str, local_dir: Path) -> dict:
     return {"compute_logs": block}
 
 
-def test_a_runs_stdout_and_stderr_land_in_s3(s3_endpoint, monkeypatch, tmp_path):
+def test_a_runs_stdout_and_stderr_land_in_s3(s3_endpoint, monkeypatch, tmp_path):  # noqa: F811
     bucket = f"logs-{uuid.uuid4().hex[:12]}"
     # what the pods get: credentials and region for boto3, the bucket as the project's setting
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test-key")
