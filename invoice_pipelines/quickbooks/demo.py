@@ -77,12 +77,19 @@ def demo_companies(data_dir: Path, slugs: list[str]) -> dict[str, dict]:
     path = demo_dir(data_dir) / COMPANIES_FILE
     companies = json.loads(path.read_text()) if path.exists() else {}
     missing = [slug for slug in slugs if slug not in companies]
+    from invoice_pipelines.demo.seed import DEMO_ORGANIZATIONS
+
+    homes = {spec["org"]["slug"]: spec["org"] for spec in DEMO_ORGANIZATIONS}
     for slug in missing:
+        home = homes.get(slug, {})
         companies[slug] = {
             "realm_id": str(9130355000000000 + len(companies) + 1),
             "client_id": f"DemoApp{secrets.token_hex(8)}",
             "client_secret": secrets.token_urlsafe(24),
             "refresh_token": f"DEMO{secrets.token_urlsafe(32)}",
+            # a company's home currency is its organization's (QBO: set once, at sign-up)
+            "country": home.get("country", "US"),
+            "currency": home.get("currency", "USD"),
         }
     if missing:
         _write_private(path, json.dumps(companies, indent=2) + "\n")
@@ -141,6 +148,8 @@ def create_demo_companies(sim, data_dir: Path) -> list[str]:
             client_id=company["client_id"],
             client_secret=company["client_secret"],
             refresh_token=company["refresh_token"],
+            country=company.get("country", "US"),  # files written before they were kept
+            currency=company.get("currency", "USD"),
         )
         record = sim.create_as_user(company["realm_id"], "Item", DEMO_DEFAULT_ITEM)
         if str(record["Id"]) != DEMO_DEFAULT_ITEM_ID:

@@ -52,6 +52,12 @@ def test_the_demo_organizations_are_connected_once_and_sync_with_the_demo_simula
         assert sorted(done) == sorted(SLUGS)
         realm = next(r["realm_id"] for r in stored if r["organization_id"] == brandt["id"])
         in_qbo = {r["DisplayName"] for r in sim.records(realm, "Customer")}
+        # each company keeps its books in its organization's currency (a German one in EUR)
+        for spec in DEMO_ORGANIZATIONS:
+            org = resolve_organization(engine, spec["org"]["slug"])
+            realm_of = next(r["realm_id"] for r in stored if r["organization_id"] == org["id"])
+            currencies = {r["CurrencyRef"]["value"] for r in sim.records(realm_of, "Customer")}
+            assert currencies == {spec["org"]["currency"]}, spec["org"]["slug"]
         assert first_sync(engine, data_dir, sim.base_url, sim.token_url) == {}  # once
     assert in_qbo == {c[1] for c in seeded["customers"]}
     # the simulator restarted on its data dir knows the companies: nothing is created again
