@@ -14,8 +14,10 @@ no glyph for, a line wider than the page.
 from __future__ import annotations
 
 import atexit
+import os
 import shutil
 import tempfile
+import threading
 from datetime import datetime
 from decimal import Decimal
 from functools import lru_cache
@@ -79,7 +81,9 @@ def _cut(font_path: Path, unicodes, target: Path) -> Path:
     subsetter = subset.Subsetter(options)
     subsetter.populate(unicodes=sorted(unicodes))
     subsetter.subset(font)
-    font.save(str(target))
+    partial = target.with_name(f".{target.name}.{os.getpid()}.{threading.get_ident()}")
+    font.save(str(partial))
+    os.replace(partial, target)  # whole or not at all, should two threads cut the same set
     return target
 
 
