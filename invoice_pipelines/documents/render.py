@@ -147,15 +147,16 @@ def check_glyphs(lines: list[str]) -> frozenset[int]:
     extra = set()
     for line in lines:
         for char in dict.fromkeys(line):
-            code = ord(char)
-            if code in COMMON or char in "\t\f":
+            if char in "\t\f":
                 continue
+            code = ord(char)
             if code not in glyphs:
                 raise RenderError(
                     f"the character {char!r} (U+{code:04X}) in {line.strip()[:60]!r} is "
                     "not in the invoice font"
                 )
-            extra.add(code)
+            if code not in COMMON:
+                extra.add(code)
     return frozenset(extra)
 
 
