@@ -156,6 +156,34 @@ def mime_message(
     )
 
 
+def message_from_template(
+    text: str,
+    *,
+    sender_name: str,
+    sender: str,
+    recipient: str,
+    number: str,
+    domain: str,
+    attachments: list[tuple[bytes, str, str]],
+    suffix: str | None = None,
+) -> OutgoingMail:
+    """A message from a rendered template (the subject line, a blank line, the body), with a
+    Message-ID chosen here: the invoice number's letters and digits (and `.suffix`)."""
+    subject, _, body = text.partition("\n\n")
+    idstring = re.sub(r"[^A-Za-z0-9]", "", number)[:40]
+    if suffix is not None:
+        idstring = f"{idstring}.{suffix}"
+    return mime_message(
+        sender_name=sender_name,
+        sender=sender,
+        recipient=recipient,
+        subject=subject.strip(),
+        message_id=make_msgid(idstring=idstring, domain=domain),
+        body=body.strip() + "\n",
+        attachments=attachments,
+    )
+
+
 @dataclass(frozen=True)
 class InvoiceMail:
     number: str
@@ -206,20 +234,17 @@ def compose(
             xrechnung=mail.xrechnung is not None,
         )
     )
-    subject, _, body = text.partition("\n\n")
     attachments = [(mail.pdf, "application/pdf", mail.pdf_name)]
     if mail.xrechnung is not None:
         attachments.append(
             (mail.xrechnung, "application/xml", mail.xrechnung_name or "xrechnung.xml")
         )
-    return mime_message(
+    return message_from_template(
+        text,
         sender_name=mail.seller,
         sender=sender,
         recipient=recipient,
-        subject=subject.strip(),
-        message_id=make_msgid(
-            idstring=re.sub(r"[^A-Za-z0-9]", "", mail.number)[:40], domain=domain
-        ),
-        body=body.strip() + "\n",
+        number=mail.number,
+        domain=domain,
         attachments=attachments,
     )

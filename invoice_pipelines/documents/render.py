@@ -14,6 +14,7 @@ no glyph for, a line wider than the page.
 from __future__ import annotations
 
 import atexit
+import hashlib
 import os
 import shutil
 import tempfile
@@ -118,8 +119,6 @@ def font_for(extra: frozenset[int]) -> Path:
     batch's invoices mostly share one: none)."""
     name = "common" if not extra else "extra-" + "-".join(f"{c:x}" for c in sorted(extra))
     if len(name) > 120:  # a file name stays short; the set still decides the content
-        import hashlib
-
         name = "extra-" + hashlib.sha256(name.encode()).hexdigest()[:32]
     return _cut(_fonts()[0], COMMON | extra, _font_folder() / f"{name}.ttf")
 

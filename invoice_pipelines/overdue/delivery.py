@@ -25,11 +25,9 @@ blocked, or a later level's notice there) is withdrawn: `failed` with the reason
 
 from __future__ import annotations
 
-import re
 import uuid
 from dataclasses import dataclass, field
 from datetime import timedelta
-from email.utils import make_msgid
 from functools import lru_cache
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
@@ -45,16 +43,15 @@ from invoice_pipelines.db.tables import (
 from invoice_pipelines.db.tenancy import resolve_organization, tenant_transaction
 from invoice_pipelines.db.types import utcnow
 
-# the delivery area's address check, so invoices and notices accept the same addresses
+# the delivery area's address and phone checks and message builder: invoices and notices go to
+# the same addresses and numbers, in the same kind of message
 from invoice_pipelines.delivery.email import (
     LANGUAGES,
     MessageError,
     e164_phone,
     email_address,
-    mime_message,
+    message_from_template,
 )
-
-# and its phone number check, so invoice texts and notice texts go to the same numbers
 from invoice_pipelines.einvoice.layout import format_date, format_money
 from invoice_pipelines.overdue.pipeline import UNPAID
 from invoice_pipelines.resources.files import FileStore
@@ -135,15 +132,14 @@ def compose_notice(notice: dict, *, seller: str, sender: str, pdf: bytes | None)
             attached=pdf is not None,
         )
     )
-    subject, _, body = text.partition("\n\n")
-    number = re.sub(r"[^A-Za-z0-9]", "", notice["invoice_number"])[:40]
-    return mime_message(
+    return message_from_template(
+        text,
         sender_name=seller,
         sender=sender,
         recipient=recipient,
-        subject=subject.strip(),
-        message_id=make_msgid(idstring=f"{number}.{notice['level']}", domain="dunning.local"),
-        body=body.strip() + "\n",
+        number=notice["invoice_number"],
+        suffix=str(notice["level"]),
+        domain="dunning.local",
         attachments=[]
         if pdf is None
         else [(pdf, "application/pdf", f"{notice['invoice_number']}.pdf")],
