@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import and_, func, insert, select, text, update
+from sqlalchemy import and_, func, select, text
 from sqlalchemy.engine import Engine
 
 from invoice_pipelines.db.tables import (
@@ -44,6 +44,15 @@ from invoice_pipelines.db.tenancy import resolve_organization, tenant_transactio
 from invoice_pipelines.db.types import utcnow
 from invoice_pipelines.delivery.email import InvoiceMail, MessageError, compose, e164_phone
 from invoice_pipelines.einvoice.layout import format_date, format_iban, format_money
+from invoice_pipelines.outbox import (
+    Outbox,
+    attempt,
+    claim,
+    finish,
+    mark_unknown,
+    outcome_of,
+    refuse,
+)
 from invoice_pipelines.resources.files import FileStore
 from invoice_pipelines.resources.mail import SendError, SmtpMailer
 
@@ -81,6 +90,14 @@ class EmailChannel:
         self.mailer.send(session, payload)
 
 
+# one row per attempt: a resend is the next sequence, a failed row tried again is claimed back
+DELIVERIES = Outbox(deliveries, key=("sales_invoice_id", "channel", "sequence"), waiting=())
+# why a row a dead run left `sending` is `unknown` (and what to do about it)
+DIED_UNDER_WAY = (
+    "the sending run ended while this message was under way: it may or may not have arrived "
+    "(check the recipient's mailbox by its Message-ID; resend only on purpose)"
+)
+
 # pg_try_advisory_lock(SENDING_LOCK_NAMESPACE, organization_id): one sending run per organization
 SENDING_LOCK_NAMESPACE = 7304
 
@@ -96,33 +113,6 @@ class DeliverySummary:
     retries: int = 0
     numbers: dict[int, str] = field(default_factory=dict)
     seconds: float = 0.0
-
-
-def mark_unknown(engine: Engine, organization_id: int, older_than: timedelta) -> dict[int, str]:
-    """Deliveries left `sending` by a run that died: `unknown` (returned: invoice id -> Message-ID)."""
-    d = deliveries.c
-    cutoff = utcnow() - older_than
-    with tenant_transaction(engine, organization_id, write=True) as conn:
-        rows = conn.execute(
-            select(d.id, d.sales_invoice_id, d.message_id).where(
-                d.organization_id == organization_id,
-                d.status == "sending",
-                d.updated_at <= cutoff,
-            )
-        ).all()
-        if rows:
-            conn.execute(
-                update(deliveries)
-                .where(d.id.in_([r.id for r in rows]))
-                .values(
-                    status="unknown",
-                    error="the sending run ended while this message was under way: it may or "
-                    "may not have arrived (check the recipient's mailbox by its Message-ID; "
-                    "resend only on purpose)",
-                    updated_at=utcnow(),
-                )
-            )
-    return {r.sales_invoice_id: r.message_id for r in rows}
 
 
 def _candidates(
@@ -359,7 +349,15 @@ def _send(
 ) -> DeliverySummary:
     summary = DeliverySummary(org["slug"])
     # rows a dead run left `sending` (this run has not started any yet)
-    summary.unknown.update(mark_unknown(engine, org["id"], stale_after))
+    dead = mark_unknown(
+        engine,
+        DELIVERIES,
+        org["id"],
+        stale_after,
+        reason=DIED_UNDER_WAY,
+        returning=("sales_invoice_id", "message_id"),
+    )
+    summary.unknown.update({invoice_id: message_id for _, invoice_id, message_id in dead})
     with tenant_transaction(engine, org["id"]) as conn:
         picked, summary.skipped = _candidates(
             conn,
@@ -376,16 +374,22 @@ def _send(
     pace = _Pace(max_per_second)
     lock = threading.Lock()
 
-    def commit(outcome: dict | None, intent: dict | None) -> None:
+    def commit(outcome: dict | None, intent: dict | None, refused: str | None = None):
+        """The last message's outcome and the next one's intent, in one transaction; the
+        intent's delivery id (None: another run took this invoice meanwhile)."""
         with tenant_transaction(engine, org["id"], write=True) as conn:
             if outcome is not None:
-                conn.execute(
-                    update(deliveries)
-                    .where(deliveries.c.id == outcome.pop("id"))
-                    .values(**outcome, updated_at=utcnow())
+                outcome = dict(outcome)
+                finish(
+                    conn,
+                    DELIVERIES,
+                    deliveries.c.id == outcome.pop("id"),
+                    outcome.pop("status"),
+                    **outcome,
                 )
             if intent is not None:
-                intent["id"] = _record_intent(conn, intent, run_id)
+                return _record_intent(conn, intent, refused)
+        return None
 
     def deliver(shard: list[tuple[int, int, bool]]) -> None:
         """One connection working through its share, strictly one message at a time."""
@@ -415,8 +419,7 @@ def _send(
                             run_id,
                             batch_job_id,
                         )
-                        intent.update(status="failed", error=str(exc))
-                        commit(pending_outcome, intent)
+                        commit(pending_outcome, intent, refused=str(exc))
                         pending_outcome = None
                         with lock:
                             summary.failed[invoice_id] = str(exc)
@@ -434,14 +437,19 @@ def _send(
                         batch_job_id,
                     )
                     # the intent is durable before the message leaves (with the last outcome)
-                    commit(pending_outcome, intent)
+                    delivery_id = commit(pending_outcome, intent)
+                    pending_outcome = None
+                    if delivery_id is None:
+                        with lock:
+                            summary.skipped[invoice_id] = "another run took it meanwhile"
+                        continue
                     pace.wait()
                     pending_outcome = _send_one(
                         channel,
                         client,
                         message,
                         message_id,
-                        intent["id"],
+                        delivery_id,
                         invoice_id,
                         summary,
                         lock,
@@ -507,65 +515,56 @@ def _send_one(
 ) -> dict:
     """Send with retries on 4xx; the outcome to record (sent / failed / unknown)."""
     outcome: dict = {"id": delivery_id}
-    for attempt in range(retries + 1):
+    for tries in range(retries + 1):
         try:
             channel.send(client, message)
         except SendError as exc:
-            if exc.temporary and attempt < retries:
+            if exc.temporary and tries < retries:
                 with lock:
                     summary.retries += 1
-                time.sleep(backoff_seconds * 2**attempt)
+                time.sleep(backoff_seconds * 2**tries)
                 continue
-            status = "unknown" if exc.unknown else "failed"
-            outcome.update(status=status, error=str(exc), attempts=attempt + 1)
+            status = outcome_of(DELIVERIES, exc)
+            outcome.update(status=status, error=str(exc), attempts=tries + 1)
             with lock:
                 if exc.unknown:
                     summary.unknown[invoice_id] = message_id
                 else:
                     summary.failed[invoice_id] = str(exc)
             return outcome
-        outcome.update(status="sent", sent_at=utcnow(), attempts=attempt + 1)
+        outcome.update(status="sent", sent_at=utcnow(), attempts=tries + 1)
         with lock:
             summary.sent += 1
         return outcome
     return outcome
 
 
-def _record_intent(conn, intent: dict, run_id: str | None) -> int:
-    """Insert the delivery row (or, for a failed one tried again, move it back to sending)."""
+def _record_intent(conn, intent: dict, refused: str | None) -> int | None:
+    """A new delivery row, or the failed one tried again moved back to sending (`refused`: failed
+    with that reason instead, never handed over). None when another run took it meanwhile."""
+    intent = dict(intent)
+    if not intent.pop("again"):
+        return attempt(conn, DELIVERIES, intent, refused=refused)
     d = deliveries.c
-    if intent.pop("again"):
-        conn.execute(
-            update(deliveries)
-            .where(
-                d.sales_invoice_id == intent["sales_invoice_id"],
-                d.channel == intent["channel"],
-                d.sequence == intent["sequence"],
-                d.status == "failed",
-            )
-            .values(
-                status=intent["status"],
-                error=intent.get("error"),
-                message_id=intent["message_id"],
-                recipient=intent["recipient"],
-                attempts=d.attempts + 1,
-                dagster_run_id=run_id,
-                # who tried it this time, from which batch job
-                created_by=intent["created_by"],
-                batch_job_id=intent["batch_job_id"],
-                updated_at=utcnow(),
-            )
-        )
-        return conn.execute(
-            select(d.id).where(
-                d.sales_invoice_id == intent["sales_invoice_id"],
-                d.channel == intent["channel"],
-                d.sequence == intent["sequence"],
-            )
-        ).scalar_one()
-    return conn.execute(
-        insert(deliveries).values(dict(intent)).returning(deliveries.c.id)
-    ).scalar_one()
+    this = and_(
+        d.sales_invoice_id == intent["sales_invoice_id"],
+        d.channel == intent["channel"],
+        d.sequence == intent["sequence"],
+    )
+    again = {
+        "message_id": intent["message_id"],
+        "recipient": intent["recipient"],
+        "attempts": d.attempts + 1,
+        "dagster_run_id": intent["dagster_run_id"],
+        # who tried it this time, from which batch job
+        "created_by": intent["created_by"],
+        "batch_job_id": intent["batch_job_id"],
+    }
+    if refused is not None:
+        refuse(conn, DELIVERIES, this, refused, retry_failed=True, **again)
+        return None
+    ids = claim(conn, DELIVERIES, this, retry_failed=True, error=None, **again)
+    return ids[0] if ids else None
 
 
 def _address(channel: Channel, mail: InvoiceMail | str) -> str | None:
@@ -592,7 +591,6 @@ def _intent(
         "channel": channel,
         "sequence": sequence,
         "recipient": (recipient or "")[:255],
-        "status": "sending",
         "message_id": message_id,
         "attempts": 1,
         "created_by": requested_by,
