@@ -20,7 +20,8 @@ notice, in this order, one commit per step:
 A notice left `sending` by a run that died becomes `unknown` on the next run: it may or may not
 have arrived, so it is never sent again on its own. Before anything is sent, a pending notice that
 must not go out any more (its invoice paid, cancelled, deleted or disputed meanwhile, the customer
-blocked, or a later level's notice there) is withdrawn: `failed` with the reason.
+blocked, or a later level's notice there) is withdrawn: `failed` with the reason. Every move of
+a notice's delivery is a transition of the shared outbox (`invoice_pipelines.outbox`).
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from datetime import timedelta
 from functools import lru_cache
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
-from sqlalchemy import and_, case, exists, or_, select, update
+from sqlalchemy import and_, case, exists, or_, select
 from sqlalchemy.engine import Engine
 
 from invoice_pipelines.db.tables import (
@@ -53,6 +54,7 @@ from invoice_pipelines.delivery.email import (
     message_from_template,
 )
 from invoice_pipelines.einvoice.layout import format_date, format_money
+from invoice_pipelines.outbox import Outbox, claim, finish, mark_unknown, outcome_of, refuse
 from invoice_pipelines.overdue.pipeline import UNPAID
 from invoice_pipelines.resources.files import FileStore
 from invoice_pipelines.resources.mail import OutgoingMail, SendError, SmtpMailer
@@ -60,6 +62,13 @@ from invoice_pipelines.resources.messaging import TextMessageProvider
 
 # a notice still `sending` after this long belongs to a run that died
 STALE_AFTER = timedelta(minutes=15)
+# the notice is its own outbox row: pending -> sending -> sent | failed | unknown (or pending again)
+NOTICES = Outbox(
+    dunning_notices,
+    status="delivery_status",
+    error="delivery_error",
+    started_at="delivery_started_at",
+)
 TITLES = {
     "de": {
         "reminder": "Zahlungserinnerung",
@@ -198,18 +207,10 @@ def _pending(conn, organization_id: int) -> list[dict]:
     return [dict(row) for row in conn.execute(query).mappings()]
 
 
-def _set(engine: Engine, organization_id: int, notice_id: int, expected: str, **values) -> bool:
-    """Move one notice's delivery on, if it is still where we left it; commits."""
+def _step(engine: Engine, organization_id: int, transition, notice: dict, *args, **values):
+    """One outbox transition of one notice, committed on its own."""
     with tenant_transaction(engine, organization_id, write=True) as conn:
-        moved = conn.execute(
-            update(dunning_notices)
-            .where(
-                dunning_notices.c.id == notice_id,
-                dunning_notices.c.delivery_status == expected,
-            )
-            .values(**values)
-        )
-        return moved.rowcount == 1
+        return transition(conn, NOTICES, dunning_notices.c.id == notice["id"], *args, **values)
 
 
 def withdraw_stale(engine: Engine, organization_id: int) -> dict[int, str]:
@@ -247,39 +248,10 @@ def withdraw_stale(engine: Engine, organization_id: int) -> dict[int, str]:
         else_=None,
     )
     with tenant_transaction(engine, organization_id, write=True) as conn:
-        withdrawn = conn.execute(
-            update(n)
-            .where(
-                n.c.organization_id == organization_id,
-                n.c.delivery_status == "pending",
-                reason.is_not(None),
-            )
-            .values(delivery_status="failed", delivery_error=reason)
-            .returning(n.c.id, n.c.delivery_error)
-        ).all()
-    return dict(withdrawn)
-
-
-def mark_unknown(
-    engine: Engine, organization_id: int, older_than: timedelta = STALE_AFTER
-) -> list[int]:
-    """Notices left `sending` by a run that died: `unknown`, never sent again on their own."""
-    with tenant_transaction(engine, organization_id, write=True) as conn:
-        return list(
-            conn.execute(
-                update(dunning_notices)
-                .where(
-                    dunning_notices.c.organization_id == organization_id,
-                    dunning_notices.c.delivery_status == "sending",
-                    dunning_notices.c.delivery_started_at < utcnow() - older_than,
-                )
-                .values(
-                    delivery_status="unknown",
-                    delivery_error="the sending run ended before the outcome was recorded",
-                )
-                .returning(dunning_notices.c.id)
-            ).scalars()
+        withdrawn = refuse(
+            conn, NOTICES, and_(n.c.organization_id == organization_id, reason.is_not(None)), reason
         )
+    return dict(withdrawn)
 
 
 def send_notices(
@@ -294,8 +266,15 @@ def send_notices(
     """Send the organization's pending notices (see the module docstring): e-mails through
     `mailer`, SMS and WhatsApp through `text_messages` (without it they stay pending)."""
     org = resolve_organization(engine, organization)
+    dead = mark_unknown(
+        engine,
+        NOTICES,
+        org["id"],
+        stale_after,
+        reason="the sending run ended before the outcome was recorded",
+    )
     summary = NoticeDeliverySummary(
-        unknown=mark_unknown(engine, org["id"], stale_after),
+        unknown=[notice_id for (notice_id,) in dead],
         withdrawn=withdraw_stale(engine, org["id"]),
     )
     with tenant_transaction(engine, org["id"]) as conn:
@@ -323,17 +302,14 @@ def send_notices(
 def _record_send_error(engine, org, notice, exc: SendError, summary) -> None:
     """A refused or broken hand-over: `unknown` when the connection broke while the message was
     under way, `pending` again when refused for now, else `failed`; with the reason."""
-    if exc.unknown:
-        status = "unknown"
+    status = outcome_of(NOTICES, exc, later=True)
+    if status == "unknown":
         summary.unknown.append(notice["id"])
-    elif exc.temporary:
-        status = "pending"
+    elif status == "pending":
         summary.postponed[notice["id"]] = str(exc)
     else:
-        status = "failed"
         summary.failed[notice["id"]] = str(exc)
-    _set(engine, org["id"], notice["id"], "sending", delivery_status=status,
-         delivery_error=str(exc))  # fmt: skip
+    _step(engine, org["id"], finish, notice, status, error=str(exc))
 
 
 def _postpone_rest(notices: list[dict], summary: NoticeDeliverySummary, reason: str) -> None:
@@ -348,14 +324,14 @@ def _send_texts(engine, org, provider, session, pending, summary) -> None:
         try:
             phone, text = compose_text(notice, seller=org["name"])
         except MessageError as exc:
-            _set(engine, org["id"], notice["id"], "pending", delivery_status="failed",
-                 recipient=(notice["phone"] or "")[:255], delivery_error=str(exc))  # fmt: skip
+            _step(
+                engine, org["id"], refuse, notice, str(exc), recipient=(notice["phone"] or "")[:255]
+            )
             summary.failed[notice["id"]] = str(exc)
             continue
-        claimed = _set(
-            engine, org["id"], notice["id"], "pending", delivery_status="sending",
-            recipient=phone, message_id=f"dn-{uuid.uuid4().hex}", delivery_started_at=utcnow(),
-        )  # fmt: skip
+        claimed = _step(
+            engine, org["id"], claim, notice, recipient=phone, message_id=f"dn-{uuid.uuid4().hex}"
+        )
         if not claimed:
             continue  # another sender took it
         notice["delivery_status"] = "sending"
@@ -368,10 +344,10 @@ def _send_texts(engine, org, provider, session, pending, summary) -> None:
                 _postpone_rest(pending[position + 1 :], summary, f"not sent in this run: {exc}")
                 return
             continue
-        done = {"delivery_status": "sent", "sent_at": utcnow(), "delivery_error": None}
+        done = {"sent_at": utcnow()}
         if sid:
             done["message_id"] = sid[:255]  # the provider's id, for questions about it
-        _set(engine, org["id"], notice["id"], "sending", **done)
+        _step(engine, org["id"], finish, notice, "sent", **done)
         summary.sent += 1
 
 
@@ -383,15 +359,17 @@ def _send_all(engine, org, mailer, document_store, client, pending, summary) -> 
         try:
             message = compose_notice(notice, seller=org["name"], sender=mailer.sender, pdf=pdf)
         except MessageError as exc:
-            _set(engine, org["id"], notice["id"], "pending", delivery_status="failed",
-                 delivery_error=str(exc))  # fmt: skip
+            _step(engine, org["id"], refuse, notice, str(exc))
             summary.failed[notice["id"]] = str(exc)
             continue
-        claimed = _set(
-            engine, org["id"], notice["id"], "pending", delivery_status="sending",
-            recipient=message.recipient, message_id=message.message_id,
-            delivery_started_at=utcnow(),
-        )  # fmt: skip
+        claimed = _step(
+            engine,
+            org["id"],
+            claim,
+            notice,
+            recipient=message.recipient,
+            message_id=message.message_id,
+        )
         if not claimed:
             continue  # another sender took it
         notice["delivery_status"] = "sending"
@@ -402,6 +380,5 @@ def _send_all(engine, org, mailer, document_store, client, pending, summary) -> 
             if exc.unknown:
                 return  # the connection is gone: the rest waits for the next run
             continue
-        _set(engine, org["id"], notice["id"], "sending", delivery_status="sent",
-             sent_at=utcnow(), delivery_error=None)  # fmt: skip
+        _step(engine, org["id"], finish, notice, "sent", sent_at=utcnow())
         summary.sent += 1
