@@ -17,6 +17,11 @@ reached QBO) with one INSERT ... SELECT each. `push_invoices` works the queue:
    runs of one organization never send one invoice twice even without the lease.
 4. A 6140 (DocNumber exists) links our invoice to the existing one when it is the same invoice
    (same customer and total), otherwise it is a conflict for a person, never a second invoice.
+5. Voids are claimed the same way before their requests; one left `sending` by a dead run is
+   pending again on the next (its requestid replays QBO's answer).
+
+Every move of a queue row is a transition of the shared outbox (`invoice_pipelines.outbox`);
+the queue has no `unknown` status, so step 1 settles what the outbox hands back as dead.
 
 Nothing is ever pulled back: QBO's copy is not a source for our invoices (payments are, see
 payments.py).
@@ -39,7 +44,6 @@ from sqlalchemy import (
     exists,
     func,
     literal,
-    or_,
     select,
     update,
 )
@@ -52,6 +56,7 @@ from invoice_pipelines.db.tables import (
     sales_invoices,
 )
 from invoice_pipelines.db.tenancy import tenant_transaction
+from invoice_pipelines.outbox import Outbox, claim, finish, mark_unknown, refuse
 from invoice_pipelines.quickbooks.client import MAX_BATCH, QboClient, batch_fault, quote, request_id
 from invoice_pipelines.quickbooks.errors import DuplicateDocNumber, QboError, StaleObject
 from invoice_pipelines.quickbooks.sync.common import (
@@ -70,12 +75,21 @@ DOC_NUMBER_MAX = 21  # QBO's DocNumber length
 SENDING_STALE_AFTER = timedelta(minutes=30)
 
 
-def _claimable():
-    """Queue rows a run may take for a create: pending, or failed only by our own check."""
-    return or_(
-        qbo_push_queue.c.status == "pending",
-        and_(qbo_push_queue.c.status == "failed", qbo_push_queue.c.error_code == "validation"),
-    )
+def _failed_our_check(queue) -> object:
+    """A row failed only by our own check: claimable again (what it missed may be synced now)."""
+    return queue.c.error_code == "validation"
+
+
+# the queue in the outbox's terms: success is `pushed`, and there is no unknown status: a row a
+# dead run left `sending` stays so until `reconcile_unknown` has looked for it in QBO
+PUSHES = Outbox(
+    qbo_push_queue,
+    error="error_message",
+    key=("sales_invoice_id", "action"),
+    sent="pushed",
+    unknown=None,
+    failed_again_when=_failed_our_check,
+)
 
 
 def _request_id_sql(action: str):
@@ -156,15 +170,8 @@ class Candidate:
     lines: list[dict]
 
 
-def _load_pending(engine: Engine, organization_id: int, status: str, limit: int | None):
-    wanted = qbo_push_queue.c.status == status
-    if status == "pending":
-        # a failed check is made again each run: the customer or item it missed may have been
-        # synced since
-        wanted = or_(
-            wanted,
-            and_(qbo_push_queue.c.status == "failed", qbo_push_queue.c.error_code == "validation"),
-        )
+def _load_pending(engine: Engine, organization_id: int, wanted, limit: int | None = None):
+    """The create rows `wanted` selects, with their invoices and lines and the mappings."""
     with tenant_transaction(engine, organization_id) as conn:
         query = (
             select(
@@ -314,17 +321,6 @@ class InvoicePusher:
 
     # -- bookkeeping --------------------------------------------------------------------------
 
-    def _finish(self, queue_id: int, status: str, *, only_if=None, **values) -> None:
-        where = qbo_push_queue.c.id == queue_id
-        if only_if is not None:
-            where = and_(where, only_if)
-        with tenant_transaction(self.engine, self.organization_id, write=True) as conn:
-            conn.execute(
-                update(qbo_push_queue)
-                .where(where)
-                .values(status=status, updated_at=datetime.now(UTC), **values)
-            )
-
     def _link(self, conn, candidate: Candidate, record: dict, *, linked: bool) -> None:
         invoice = candidate.invoice
         save_mapping(
@@ -335,16 +331,13 @@ class InvoicePusher:
             record,
             details={"doc_number": invoice["invoice_number"], "linked": linked},
         )
-        conn.execute(
-            update(qbo_push_queue)
-            .where(qbo_push_queue.c.id == candidate.queue_id)
-            .values(
-                status="pushed",
-                qbo_id=str(record["Id"]),
-                error_code=None,
-                error_message=None,
-                updated_at=datetime.now(UTC),
-            )
+        finish(
+            conn,
+            PUSHES,
+            qbo_push_queue.c.id == candidate.queue_id,
+            "pushed",
+            qbo_id=str(record["Id"]),
+            error_code=None,
         )
 
     # -- the work -----------------------------------------------------------------------------
@@ -354,7 +347,7 @@ class InvoicePusher:
         enqueue(self.engine, self.organization_id)
         self.reconcile_unknown()
         candidates, customers, items = _load_pending(
-            self.engine, self.organization_id, "pending", limit
+            self.engine, self.organization_id, PUSHES.claimable(), limit
         )
         ready: list[tuple[Candidate, dict]] = []
         for candidate in candidates:
@@ -363,15 +356,17 @@ class InvoicePusher:
                 self.counts.failed += 1
                 self.counts.errors.append(f"{candidate.invoice['invoice_number']}: {problem}")
                 cancelled = candidate.invoice["status"] == "cancelled"
-                self._finish(
-                    candidate.queue_id,
-                    "failed",
-                    only_if=_claimable(),  # not a row another run has taken meanwhile
-                    # a cancelled invoice stays out for good; other checks are made again
-                    error_code="cancelled" if cancelled else "validation",
-                    error_message=problem,
-                    attempts=qbo_push_queue.c.attempts + 1,
-                )
+                with tenant_transaction(self.engine, self.organization_id, write=True) as conn:
+                    # not a row another run has taken meanwhile (refuse is conditional)
+                    refuse(
+                        conn,
+                        PUSHES,
+                        qbo_push_queue.c.id == candidate.queue_id,
+                        problem,
+                        # a cancelled invoice stays out for good; other checks are made again
+                        error_code="cancelled" if cancelled else "validation",
+                        attempts=qbo_push_queue.c.attempts + 1,
+                    )
             else:
                 ready.append((candidate, body))
         chunks = [ready[i : i + MAX_BATCH] for i in range(0, len(ready), MAX_BATCH)]
@@ -391,16 +386,12 @@ class InvoicePusher:
             # after waiting for another run's claim of the same row; SQLite's write lock
             # serializes the claims)
             claimed = set(
-                conn.execute(
-                    update(qbo_push_queue)
-                    .where(qbo_push_queue.c.id.in_(ids), _claimable())
-                    .values(
-                        status="sending",
-                        attempts=qbo_push_queue.c.attempts + 1,
-                        updated_at=datetime.now(UTC),
-                    )
-                    .returning(qbo_push_queue.c.id)
-                ).scalars()
+                claim(
+                    conn,
+                    PUSHES,
+                    qbo_push_queue.c.id.in_(ids),
+                    attempts=qbo_push_queue.c.attempts + 1,
+                )
             )
         if len(claimed) < len(chunk):
             chunk = [(c, body) for c, body in chunk if c.queue_id in claimed]
@@ -422,15 +413,13 @@ class InvoicePusher:
                 return
             # QBO refused the whole request: nothing was created
             with tenant_transaction(self.engine, self.organization_id, write=True) as conn:
-                conn.execute(
-                    update(qbo_push_queue)
-                    .where(qbo_push_queue.c.id.in_(ids))
-                    .values(
-                        status="failed",
-                        error_code=(exc.code or "error")[:16],
-                        error_message=str(exc),
-                        updated_at=datetime.now(UTC),
-                    )
+                finish(
+                    conn,
+                    PUSHES,
+                    qbo_push_queue.c.id.in_(ids),
+                    "failed",
+                    error=str(exc),
+                    error_code=(exc.code or "error")[:16],
                 )
             with self._lock:
                 self.counts.failed += len(chunk)
@@ -447,15 +436,13 @@ class InvoicePusher:
                 elif isinstance(fault, DuplicateDocNumber):
                     conflicts.append(candidate)
                 else:
-                    conn.execute(
-                        update(qbo_push_queue)
-                        .where(qbo_push_queue.c.id == candidate.queue_id)
-                        .values(
-                            status="failed",
-                            error_code=(fault.code or "error")[:16],
-                            error_message=str(fault),
-                            updated_at=datetime.now(UTC),
-                        )
+                    finish(
+                        conn,
+                        PUSHES,
+                        qbo_push_queue.c.id == candidate.queue_id,
+                        "failed",
+                        error=str(fault),
+                        error_code=(fault.code or "error")[:16],
                     )
                     with self._lock:
                         self.counts.failed += 1
@@ -503,43 +490,42 @@ class InvoicePusher:
                 },
                 qbo_version=existing[0] if existing else None,
             )
-            conn.execute(
-                update(qbo_push_queue)
-                .where(qbo_push_queue.c.id == candidate.queue_id)
-                .values(
-                    status="conflict",
-                    error_code="6140",
-                    error_message=f"DocNumber {number} exists in QuickBooks as another invoice",
-                    updated_at=datetime.now(UTC),
-                )
+            finish(
+                conn,
+                PUSHES,
+                qbo_push_queue.c.id == candidate.queue_id,
+                "conflict",
+                error=f"DocNumber {number} exists in QuickBooks as another invoice",
+                error_code="6140",
             )
         with self._lock:
             self.counts.conflicts += 1
 
     def reconcile_unknown(self) -> None:
-        """Rows left `sending`: linked when QBO has them (by DocNumber), else pending again."""
-        unknown, customers, _ = _load_pending(self.engine, self.organization_id, "sending", None)
-        if not unknown:
+        """Rows left `sending` by a dead run: a create is linked when QBO has it (by DocNumber),
+        else pending again; a void is pending again (its requestid replays QBO's answer)."""
+        # under the lease no other run can be sending, so every such row is a dead run's; without
+        # it only rows older than any batch can take. mark_unknown claims them (stamped now)
+        dead = mark_unknown(
+            self.engine,
+            PUSHES,
+            self.organization_id,
+            None if self.lease is not None else SENDING_STALE_AFTER,
+            reason=None,
+            returning=("action",),
+        )
+        if not dead:
             return
-        now = datetime.now(UTC)
-        with tenant_transaction(self.engine, self.organization_id, write=True) as conn:
-            where = [
-                qbo_push_queue.c.id.in_([c.queue_id for c in unknown]),
-                qbo_push_queue.c.status == "sending",
-            ]
-            if self.lease is None:
-                # another run may be sending these right now: only rows it would have finished
-                where.append(qbo_push_queue.c.updated_at < now - SENDING_STALE_AFTER)
-            # claimed by stamping them: a second run checking at the same time finds them fresh
-            claimed = set(
-                conn.execute(
-                    update(qbo_push_queue)
-                    .where(*where)
-                    .values(updated_at=now)
-                    .returning(qbo_push_queue.c.id)
-                ).scalars()
-            )
-        unknown = [c for c in unknown if c.queue_id in claimed]
+        voids = [queue_id for queue_id, action in dead if action == "void"]
+        if voids:
+            with tenant_transaction(self.engine, self.organization_id, write=True) as conn:
+                finish(conn, PUSHES, qbo_push_queue.c.id.in_(voids), "pending", error_code=None)
+        creates = [queue_id for queue_id, action in dead if action == "create"]
+        unknown, customers, _ = _load_pending(
+            self.engine,
+            self.organization_id,
+            and_(qbo_push_queue.c.id.in_(creates), qbo_push_queue.c.status == "sending"),
+        )
         if not unknown:
             return
         found = self._find_by_doc_numbers([c.invoice["invoice_number"] for c in unknown])
@@ -558,12 +544,9 @@ class InvoicePusher:
                 if match is not None:
                     self._link(conn, candidate, match, linked=False)
                     self.counts.pushed += 1
-                else:
-                    conn.execute(
-                        update(qbo_push_queue)
-                        .where(qbo_push_queue.c.id == candidate.queue_id)
-                        .values(status="pending", updated_at=datetime.now(UTC))
-                    )
+                else:  # not in QBO: sent again by this run, with the same requestid
+                    where = qbo_push_queue.c.id == candidate.queue_id
+                    finish(conn, PUSHES, where, "pending", error_code=None)
 
     def push_voids(self) -> None:
         with tenant_transaction(self.engine, self.organization_id) as conn:
@@ -582,11 +565,16 @@ class InvoicePusher:
                     .where(
                         qbo_push_queue.c.organization_id == self.organization_id,
                         qbo_push_queue.c.action == "void",
-                        qbo_push_queue.c.status.in_(("pending", "sending")),
+                        qbo_push_queue.c.status == "pending",
                     )
                 ).mappings()
             ]
-        for row in rows:
+        if not rows:
+            return
+        with tenant_transaction(self.engine, self.organization_id, write=True) as conn:
+            # committed before the requests: a void another run claimed first is left to it
+            claimed = set(claim(conn, PUSHES, qbo_push_queue.c.id.in_([r["id"] for r in rows])))
+        for row in (r for r in rows if r["id"] in claimed):
             try:
                 current = self.client.get("Invoice", row["mapped_id"])
                 try:
@@ -601,13 +589,16 @@ class InvoicePusher:
             except QboError as exc:
                 self.counts.failed += 1
                 self.counts.errors.append(f"void of invoice {row['sales_invoice_id']}: {exc}")
-                self._finish(
-                    row["id"],
-                    "failed",
-                    error_code=(exc.code or "error")[:16],
-                    error_message=str(exc),
-                    attempts=qbo_push_queue.c.attempts + 1,
-                )
+                with tenant_transaction(self.engine, self.organization_id, write=True) as conn:
+                    finish(
+                        conn,
+                        PUSHES,
+                        qbo_push_queue.c.id == row["id"],
+                        "failed",
+                        error=str(exc),
+                        error_code=(exc.code or "error")[:16],
+                        attempts=qbo_push_queue.c.attempts + 1,
+                    )
                 continue
             with tenant_transaction(self.engine, self.organization_id, write=True) as conn:
                 conn.execute(
@@ -623,10 +614,12 @@ class InvoicePusher:
                         updated_at=datetime.now(UTC),
                     )
                 )
-                conn.execute(
-                    update(qbo_push_queue)
-                    .where(qbo_push_queue.c.id == row["id"])
-                    .values(status="pushed", qbo_id=row["mapped_id"], updated_at=datetime.now(UTC))
+                finish(
+                    conn,
+                    PUSHES,
+                    qbo_push_queue.c.id == row["id"],
+                    "pushed",
+                    qbo_id=row["mapped_id"],
                 )
             self.counts.pushed += 1
 
