@@ -34,7 +34,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import replace
 
-from sqlalchemy import Engine, select, text
+from sqlalchemy import Engine, select
 from sqlalchemy.exc import DBAPIError
 
 from invoice_pipelines.billing import chunk_postgres
@@ -48,6 +48,7 @@ from invoice_pipelines.billing.chunk_transaction import (
     run_chunk_retrying,
 )
 from invoice_pipelines.billing.jobs import BatchJob, get_batch_job
+from invoice_pipelines.db.locks import Lock, chunk_key, xact_lock
 from invoice_pipelines.db.tables import batch_jobs
 from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.db.types import utcnow
@@ -92,11 +93,6 @@ def _going_on(row) -> None:  # the job's Row
     if row["status"] != "processing" or row["cancel_requested"]:
         # the chunk under the sequence lock ends the job the right way (cancelled, or left alone)
         raise _Fallback(JOB_STOPPED)
-
-
-def _chunk_lock_key(job_id: int, after: int) -> int:
-    # one bigint advisory key per (job, chunk); intake uses the two-integer key space
-    return (job_id << 32) | (after & 0xFFFFFFFF)
 
 
 class PipelinedJob:
@@ -289,10 +285,7 @@ class PipelinedJob:
         after = self._after(k)
         try:
             with tenant_transaction(self.engine, job.organization_id, write=True) as conn:
-                conn.execute(
-                    text("SELECT pg_advisory_xact_lock(CAST(:key AS bigint))"),
-                    {"key": _chunk_lock_key(job.id, after)},
-                )
+                xact_lock(conn, Lock.BILLING_CHUNK, chunk_key(job.id, after))
                 row = (
                     conn.execute(select(batch_jobs).where(batch_jobs.c.id == job.id))
                     .mappings()
@@ -311,10 +304,7 @@ class PipelinedJob:
                 self._check(k)
                 if k > 0:
                     # a wait PostgreSQL can see: chunk k-1 holds this lock until its transaction ends
-                    conn.execute(
-                        text("SELECT pg_advisory_xact_lock(CAST(:key AS bigint))"),
-                        {"key": _chunk_lock_key(job.id, self._after(k - 1))},
-                    )
+                    xact_lock(conn, Lock.BILLING_CHUNK, chunk_key(job.id, self._after(k - 1)))
                     # its thread records the outcome right after; then its progress report runs
                     # before this chunk reads the job (a cancel requested there stops this chunk)
                     self._wait(k, lambda: k - 1 in self.attempts, serial_too=False)

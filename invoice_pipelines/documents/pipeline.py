@@ -22,17 +22,16 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from sqlalchemy import delete, insert, select, text
+from sqlalchemy import delete, insert, select
 from sqlalchemy.engine import Engine
 
+from invoice_pipelines.db.locks import Lock, xact_lock
 from invoice_pipelines.db.tables import sales_invoice_documents, sales_invoices
 from invoice_pipelines.db.tenancy import resolve_organization, tenant_transaction
 from invoice_pipelines.documents.build import BuiltDocument, build_document
 from invoice_pipelines.documents.sources import DocumentSource, load_sources
 from invoice_pipelines.resources.files import FileStore
 
-# pg_advisory_xact_lock(DOCUMENTS_LOCK_NAMESPACE, organization_id)
-DOCUMENTS_LOCK_NAMESPACE = 7303
 DEFAULT_BATCH = 200
 
 
@@ -154,11 +153,7 @@ def generate_documents(
 def _store_and_record(engine, store, org, sources, built, summary, run_id) -> None:
     rows: list[dict] = []
     with tenant_transaction(engine, org["id"], write=True) as conn:
-        if conn.dialect.name == "postgresql":
-            conn.execute(
-                text("SELECT pg_advisory_xact_lock(:ns, :org)"),
-                {"ns": DOCUMENTS_LOCK_NAMESPACE, "org": org["id"]},
-            )
+        xact_lock(conn, Lock.DOCUMENTS, org["id"])
         d = sales_invoice_documents.c
         ids = [b.sales_invoice_id for b in built]
         already = set(

@@ -35,13 +35,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from sqlalchemy import insert, select, text, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
 
 from invoice_pipelines.core.datev import Booking, Header, booking_line
 from invoice_pipelines.core.lifecycle import Status
 from invoice_pipelines.core.money import ZERO
+from invoice_pipelines.db.locks import Lock, xact_lock
 from invoice_pipelines.db.tables import audit_log, export_items, exports
 from invoice_pipelines.db.tenancy import resolve_organization, tenant_transaction
 from invoice_pipelines.exports.accounts import assign_accounts
@@ -66,8 +67,6 @@ from invoice_pipelines.resources.files import FileStore
 
 log = logging.getLogger(__name__)
 
-# pg_advisory_xact_lock(EXPORT_LOCK_NAMESPACE, organization_id): one export writer per organization
-EXPORT_LOCK_NAMESPACE = 7302
 PREVIEW_ROWS = 5
 
 
@@ -219,11 +218,7 @@ def _export(engine: Engine, store: FileStore, job: _Job) -> ExportResult:
     header = job.header
     clock = _Clock(result.seconds)
     with tenant_transaction(engine, settings.organization_id, write=True, snapshot=True) as conn:
-        if conn.dialect.name == "postgresql":
-            conn.execute(
-                text("SELECT pg_advisory_xact_lock(:ns, :org)"),
-                {"ns": EXPORT_LOCK_NAMESPACE, "org": settings.organization_id},
-            )
+        xact_lock(conn, Lock.EXPORT, settings.organization_id)
         latest = _latest_version(conn, settings.organization_id, direction, period)
         invoices = load_invoices(conn, settings.organization_id, period, direction)
         clock.lap("read")

@@ -17,11 +17,12 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Protocol
 
-from sqlalchemy import Engine, delete, insert, select, text
+from sqlalchemy import Engine, delete, insert, select
 from sqlalchemy.exc import DBAPIError
 
 from invoice_pipelines.core.lifecycle import Status, can_process
 from invoice_pipelines.core.rules import Finding, duplicate_number_finding, invoice_number_key
+from invoice_pipelines.db.locks import Lock, xact_lock
 from invoice_pipelines.db.tables import (
     audit_log,
     incoming_invoice_lines,
@@ -300,10 +301,6 @@ def process_documents(
     return summary
 
 
-# pg_advisory_xact_lock(INTAKE_LOCK_NAMESPACE, organization_id): one intake writer per organization
-INTAKE_LOCK_NAMESPACE = 7301
-
-
 def _write_outcomes(
     engine: Engine,
     organization_id: int,
@@ -316,13 +313,9 @@ def _write_outcomes(
 ) -> None:
     attempt = IntakeSummary(organization_id)
     with tenant_transaction(engine, organization_id, write=True) as conn:
-        if conn.dialect.name == "postgresql":
-            # the duplicate-number check reads, then writes: two runs of one organization must not
-            # interleave there, or both copies of a supplier invoice could end VALIDATED
-            conn.execute(
-                text("SELECT pg_advisory_xact_lock(:ns, :org)"),
-                {"ns": INTAKE_LOCK_NAMESPACE, "org": organization_id},
-            )
+        # the duplicate-number check reads, then writes: two runs of one organization must not
+        # interleave there, or both copies of a supplier invoice could end VALIDATED
+        xact_lock(conn, Lock.INTAKE, organization_id)
         duplicates = _duplicates(conn, organization_id, {ref.id: outcomes[ref.id] for ref in work})
         for ref in work:
             outcome = outcomes[ref.id]

@@ -5,13 +5,13 @@ sends them and records the delivery asset; a second sender of an organization is
 from __future__ import annotations
 
 from dagster import DagsterInstance, Definitions, build_sensor_context
-from sqlalchemy import select, text, update
+from sqlalchemy import select, update
 
 from invoice_pipelines.billing import defs as billing
+from invoice_pipelines.db.locks import Lock, session_lock
 from invoice_pipelines.db.tables import batch_jobs, customers
 from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.delivery import defs as delivery
-from invoice_pipelines.delivery.pipeline import SENDING_LOCK_NAMESPACE
 from invoice_pipelines.documents.pipeline import InProcessBuilder
 from invoice_pipelines.resources.database import Database
 from invoice_pipelines.resources.files import LocalFileStore
@@ -178,17 +178,9 @@ def test_a_second_sender_of_an_organization_is_refused_in_one_sentence(pg_databa
     org, buyer = _org(db)
     sales_invoice(db.engine, org["id"], buyer)
     defs = _defs(db, tmp_path)
-    with db.engine.connect() as other:  # another run holds the organization's sending lock
-        other.execute(
-            text("SELECT pg_advisory_lock(:ns, :org)"),
-            {"ns": SENDING_LOCK_NAMESPACE, "org": org["id"]},
-        )
+    with session_lock(db.engine, Lock.SENDING, org["id"]):  # another run sends right now
         result = defs.resolve_job_def("send_invoices_job").execute_in_process(
             instance=_instance(org["slug"]), partition_key=org["slug"], raise_on_error=False
-        )
-        other.execute(
-            text("SELECT pg_advisory_unlock(:ns, :org)"),
-            {"ns": SENDING_LOCK_NAMESPACE, "org": org["id"]},
         )
     assert refusal(result) == (
         f"Another run is sending the invoices of {org['slug']} right now; start this one again "

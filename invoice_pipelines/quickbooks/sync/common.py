@@ -4,18 +4,16 @@ from __future__ import annotations
 
 import hashlib
 import json
-import threading
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from contextvars import ContextVar
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import httpx
 from sqlalchemy import Connection, Engine, and_, insert, select, update
 
-from invoice_pipelines.db.tables import qbo_connections, qbo_cursors, qbo_mappings, sync_conflicts
+from invoice_pipelines.db import locks
+from invoice_pipelines.db.locks import Lease, LeaseName, LockBusy
+from invoice_pipelines.db.tables import qbo_cursors, qbo_mappings, sync_conflicts
 from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.quickbooks.client import MAX_PAGE, QboClient
 from invoice_pipelines.quickbooks.limits import Clock
@@ -286,67 +284,16 @@ LEASE = timedelta(minutes=60)
 LEASE_RENEW_EVERY = timedelta(minutes=5)
 
 
-class RealmBusy(RuntimeError):
+class RealmBusy(LockBusy):
     """Another run is syncing this organization's QuickBooks company."""
 
 
-@dataclass
-class Lease:
-    """The organization's sync lease held by `owner`; `lost` is set when a renewal found another
-    owner (the lease had run out, e.g. while the machine was suspended): work should stop."""
-
-    organization_id: int
-    owner: str
-    lost: threading.Event = field(default_factory=threading.Event)
-    renewals: int = 0
-
-
-# the lease the current run holds (set by realm_lease in the thread that holds it): the invoice
-# push trusts rows left `sending` to be a dead run's only when it holds the organization's lease
-_held: ContextVar[Lease | None] = ContextVar("qbo_realm_lease", default=None)
-
-
 def held_lease(organization_id: int) -> Lease | None:
-    """The lease of `organization_id` this run holds, if it holds one."""
-    lease = _held.get()
-    if lease is not None and lease.organization_id == organization_id and not lease.lost.is_set():
-        return lease
-    return None
+    """The sync lease of `organization_id` this run holds, if it holds one: the invoice push trusts
+    rows left `sending` to be a dead run's only then."""
+    return locks.held_lease(LeaseName.QBO_SYNC, organization_id)
 
 
-def _take_or_renew(engine: Engine, organization_id: int, owner: str, period: timedelta) -> bool:
-    now = datetime.now(UTC)
-    with tenant_transaction(engine, organization_id, write=True) as conn:
-        return bool(
-            conn.execute(
-                update(qbo_connections)
-                .where(
-                    qbo_connections.c.organization_id == organization_id,
-                    (qbo_connections.c.sync_lease_until.is_(None))
-                    | (qbo_connections.c.sync_lease_until < now)
-                    | (qbo_connections.c.sync_owner == owner),
-                )
-                .values(sync_owner=owner, sync_lease_until=now + period)
-            ).rowcount
-        )
-
-
-def _renew(engine: Engine, lease: Lease, period: timedelta) -> bool:
-    """Move the lease's end `period` ahead while `lease.owner` still holds it."""
-    now = datetime.now(UTC)
-    with tenant_transaction(engine, lease.organization_id, write=True) as conn:
-        renewed = conn.execute(
-            update(qbo_connections)
-            .where(
-                qbo_connections.c.organization_id == lease.organization_id,
-                qbo_connections.c.sync_owner == lease.owner,
-            )
-            .values(sync_lease_until=now + period)
-        ).rowcount
-    return bool(renewed)
-
-
-@contextmanager
 def realm_lease(
     engine: Engine,
     organization_id: int,
@@ -356,49 +303,23 @@ def realm_lease(
     poll_seconds: float = 5.0,
     period: timedelta = LEASE,
     renew_every: timedelta = LEASE_RENEW_EVERY,
-) -> Iterator[Lease]:
+) -> AbstractContextManager[Lease]:
     """Hold the organization's sync lease while the block runs: two runs (on any machines) never
-    talk to one realm at once; the second waits up to `wait`, then RealmBusy. A thread renews the
-    lease every `renew_every` while the block runs, so a run longer than `period` keeps it; a run
-    that dies keeps it until it runs out (`period`, 60 minutes)."""
-    owner = owner[:64]
-    deadline = time.monotonic() + wait.total_seconds()
-    while not _take_or_renew(engine, organization_id, owner, period):
-        if time.monotonic() >= deadline:
-            raise RealmBusy("another run is syncing this organization with QuickBooks")
-        time.sleep(poll_seconds)
-    lease = Lease(organization_id, owner)
-    done = threading.Event()
-
-    def heartbeat() -> None:
-        while not done.wait(renew_every.total_seconds()):
-            try:
-                renewed = _renew(engine, lease, period)
-            except Exception:  # a database hiccup: the next beat tries again, the lease has time
-                continue
-            if not renewed:
-                lease.lost.set()
-                return
-            lease.renewals += 1
-
-    beat = threading.Thread(target=heartbeat, name=f"qbo-lease-{organization_id}", daemon=True)
-    beat.start()
-    token = _held.set(lease)
-    try:
-        yield lease
-    finally:
-        _held.reset(token)
-        done.set()
-        beat.join()
-        with tenant_transaction(engine, organization_id, write=True) as conn:
-            conn.execute(
-                update(qbo_connections)
-                .where(
-                    qbo_connections.c.organization_id == organization_id,
-                    qbo_connections.c.sync_owner == owner,
-                )
-                .values(sync_owner=None, sync_lease_until=None)
-            )
+    talk to one realm at once; the second waits up to `wait`, then RealmBusy. The lease is renewed
+    every `renew_every` while the block runs, so a run longer than `period` keeps it; a run that
+    dies keeps it until it runs out (`period`, 60 minutes)."""
+    return locks.lease(
+        engine,
+        LeaseName.QBO_SYNC,
+        organization_id,
+        owner,
+        ttl=period,
+        renew_every=renew_every,
+        wait=wait,
+        poll_seconds=poll_seconds,
+        busy=RealmBusy,
+        message="another run is syncing this organization with QuickBooks",
+    )
 
 
 def create_batch(sync, entity: str, qbo_entity: str, rows: list[dict], body, fps: dict) -> list:
