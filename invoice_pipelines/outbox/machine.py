@@ -158,11 +158,11 @@ def refuse(
 
 def outcome_of(box: Outbox, exc: SendError, *, later: bool = False) -> str:
     """The status a refused or broken hand-over ends in: unknown when the connection broke while
-    the message was under way, waiting again when refused for now and `later` is allowed,
-    else failed."""
+    the message was under way, waiting again when refused for now and `later` is allowed (and
+    the table has a waiting status), else failed."""
     if exc.unknown and box.unknown is not None:
         return box.unknown
-    if exc.temporary and later and not exc.unknown:
+    if exc.temporary and later and box.waiting and not exc.unknown:
         return box.waiting[0]
     return FAILED
 
