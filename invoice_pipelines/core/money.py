@@ -34,8 +34,10 @@ def to_decimal(value: object) -> Decimal:
 
 
 def round_cents(value: Decimal) -> Decimal:
-    """Round to cents, half away from zero (the commercial rounding EN 16931 uses)."""
-    return to_decimal(value).quantize(CENT, rounding=ROUND_HALF_UP)
+    """Round to cents, half away from zero (the commercial rounding EN 16931 uses); a zero is
+    always 0.00, never -0.00 (e.g. a negative base at 0 % VAT)."""
+    rounded = to_decimal(value).quantize(CENT, rounding=ROUND_HALF_UP)
+    return rounded if rounded else rounded.copy_abs()
 
 
 def percent_of(base: Decimal, rate_percent: Decimal) -> Decimal:

@@ -176,7 +176,9 @@ def format_amount(value: Decimal) -> str:
     quantized = value.quantize(CENT)
     if quantized != value:
         raise InvoiceNotWritable(f"amount {value} has more than two decimals")
-    return format(quantized, "f")
+    # a zero is written "0.00", never "-0.00" (a negative base times 0 % is Decimal -0.00): the
+    # rules compare it with 0 and some readers take the sign for a negative amount
+    return format(quantized.copy_abs() if not quantized else quantized, "f")
 
 
 def format_number(value: Decimal) -> str:

@@ -65,3 +65,10 @@ def test_round_cents_is_idempotent_and_within_half_a_cent(value: Decimal) -> Non
 def test_plain_string_round_trips(value: Decimal) -> None:
     assert Decimal(plain_string(value)) == value
     assert "E" not in plain_string(value)
+
+
+def test_a_zero_amount_has_no_sign() -> None:
+    # a negative base at 0 % VAT: Decimal gives -0.00, which documents must never show
+    zero = round_cents(Decimal("-0.49") * Decimal(0) / 100)
+    assert str(zero) == "0.00"
+    assert str(round_cents(Decimal("-0.004"))) == "0.00"
