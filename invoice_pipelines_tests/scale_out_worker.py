@@ -66,11 +66,11 @@ def main(argv: list[str]) -> int:
             )
         )
     elif area == "invoice-job":
-        from invoice_pipelines.billing.jobs import get_batch_job
         from invoice_pipelines.delivery.batch import communications_work
         from invoice_pipelines.delivery.cli import _channel
         from invoice_pipelines.delivery.pipeline import AlreadySending
         from invoice_pipelines.documents.batch import documents_work, run_invoice_job
+        from invoice_pipelines.queue.jobs import get_batch_job
         from invoice_pipelines.resources.files import LocalFileStore
 
         store = LocalFileStore(root=rest[0], area="documents")

@@ -16,8 +16,6 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from invoice_pipelines.billing.jobs import get_batch_job
-from invoice_pipelines.billing.requests import COMMUNICATIONS, DOCUMENTS, enqueue_sales_orders
 from invoice_pipelines.db.tables import (
     deliveries,
     incoming_invoice_lines,
@@ -28,8 +26,10 @@ from invoice_pipelines.db.tables import (
     uploads,
 )
 from invoice_pipelines.db.tenancy import tenant_transaction
-from invoice_pipelines.documents.batch import enqueue_invoice_job
 from invoice_pipelines.intake.uploads import ScanState, scan_uploads
+from invoice_pipelines.queue.items import enqueue_invoice_job
+from invoice_pipelines.queue.jobs import get_batch_job
+from invoice_pipelines.queue.requests import COMMUNICATIONS, DOCUMENTS, enqueue_sales_orders
 from invoice_pipelines.resources.storage import LocalUploadStore
 from invoice_pipelines.standins.smtp import SmtpSink
 from invoice_pipelines_tests.billing.shop import make_shop

@@ -24,8 +24,6 @@ from invoice_pipelines.billing.invoicing import (
     claim_batch_job,
     process_batch_job,
 )
-from invoice_pipelines.billing.jobs import get_batch_job
-from invoice_pipelines.billing.requests import enqueue_sales_orders
 from invoice_pipelines.core.numbering import is_gapless
 from invoice_pipelines.db.engine import make_engine
 from invoice_pipelines.db.migrate import ensure_migrated
@@ -42,6 +40,8 @@ from invoice_pipelines.db.tables import (
     sales_orders,
 )
 from invoice_pipelines.db.tenancy import system_transaction, tenant_transaction
+from invoice_pipelines.queue.jobs import get_batch_job
+from invoice_pipelines.queue.requests import enqueue_sales_orders
 
 D = Decimal
 CUSTOMERS = 1000

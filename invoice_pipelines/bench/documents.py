@@ -251,10 +251,10 @@ def _documents_job(engine, store, slug: str, org_id: int, renderer):
     from invoice_pipelines.documents.batch import (
         combined_pdf_of,
         documents_work,
-        enqueue_invoice_job,
         run_invoice_job,
     )
     from invoice_pipelines.documents.pipeline import DocumentsSummary
+    from invoice_pipelines.queue.items import enqueue_invoice_job
 
     job_id = enqueue_invoice_job(
         engine, slug, "documents", _invoice_ids(engine, org_id), combined_pdf=True
@@ -282,7 +282,8 @@ def _first_pdf(store) -> str:
 def _communications_job(engine, store, slug: str, org_id: int, mailer):
     from invoice_pipelines.delivery.batch import communications_work
     from invoice_pipelines.delivery.pipeline import DeliverySummary, EmailChannel
-    from invoice_pipelines.documents.batch import enqueue_invoice_job, run_invoice_job
+    from invoice_pipelines.documents.batch import run_invoice_job
+    from invoice_pipelines.queue.items import enqueue_invoice_job
 
     job_id = enqueue_invoice_job(engine, slug, "communications", _invoice_ids(engine, org_id))
     work = communications_work(

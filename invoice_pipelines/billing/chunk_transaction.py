@@ -13,28 +13,32 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import Engine, func, select, text, update
+from sqlalchemy import Engine, select, text, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
 
 from invoice_pipelines.billing import chunk_postgres, chunk_python
 from invoice_pipelines.billing.contract import (
-    MAX_ERRORS_ON_JOB,
     ChunkContext,
     ChunkFunction,
     ChunkOutcome,
 )
-from invoice_pipelines.billing.jobs import BatchJob
-from invoice_pipelines.billing.requests import CUSTOMER_LINES, record_audit
 from invoice_pipelines.core.numbering import NumberFormat
 from invoice_pipelines.db.tables import (
-    batch_job_items,
-    batch_jobs,
     invoice_number_sequences,
     organizations,
 )
 from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.db.types import utcnow
+from invoice_pipelines.queue.jobs import BatchJob
+from invoice_pipelines.queue.requests import CUSTOMER_LINES
+from invoice_pipelines.queue.transitions import (
+    MAX_ERRORS_ON_JOB,
+    add_progress,
+    complete,
+    locked_job,
+    stopped,
+)
 
 SEQUENCE_NAME = "sales_invoices"
 
@@ -46,13 +50,6 @@ def _chunk_function(kind: str, dialect: str) -> ChunkFunction:
     if dialect == "postgresql":
         return chunk_postgres.invoice_sales_orders
     return chunk_python.invoice_sales_orders
-
-
-def locked_job(conn: Connection, job_id: int):  # a Row
-    query = select(batch_jobs).where(batch_jobs.c.id == job_id)
-    if conn.dialect.name == "postgresql":
-        query = query.with_for_update(key_share=True)  # FOR NO KEY UPDATE: invoices hold KEY SHARE
-    return conn.execute(query).mappings().one()
 
 
 def lock_sequence(conn: Connection, organization_id: int, *, nowait: bool = False) -> int:
@@ -115,7 +112,7 @@ def _run_chunk(engine: Engine, job: BatchJob, chunk_size: int, after: int) -> tu
     with tenant_transaction(engine, job.organization_id, write=True) as conn:
         row = locked_job(conn, job.id)
         now = utcnow()
-        if _stopped(conn, job, row, now):
+        if stopped(conn, job, row, now):
             return True, after
         ctx = chunk_context(
             conn, job, row, chunk_size, after, now, lock_sequence(conn, job.organization_id)
@@ -146,16 +143,6 @@ def run_chunk_retrying(
             if not is_conflict(exc) or attempt == CHUNK_ATTEMPTS:
                 raise
     raise AssertionError("unreachable")
-
-
-def _stopped(conn: Connection, job: BatchJob, row, now: datetime) -> bool:  # a Row
-    """Whether the job must not go on; a cancel request ends it here (its row is locked)."""
-    if row["status"] != "processing":
-        return True  # failed as stuck, or finished by a concurrent runner
-    if row["cancel_requested"]:
-        end_job(conn, job.id, row, now, "cancelled")
-        return True
-    return False
 
 
 def chunk_context(
@@ -199,101 +186,20 @@ def record_chunk(
     now = ctx.now
     if outcome.succeeded:
         set_sequence(conn, job.organization_id, ctx.last_value + outcome.succeeded, now)
+    counters = add_progress(
+        conn,
+        job,
+        row,
+        now,
+        processed=outcome.processed,
+        succeeded=outcome.succeeded,
+        failed=outcome.failed,
+        skipped=outcome.skipped,
+        errors=outcome.errors,
+        error_room=ctx.error_room,
+    )
     # positions are 1..total_count: the job is done when the window reached the end
     finished = ctx.after_position + ctx.limit >= row["total_count"]
-    processed = row["processed_count"] + outcome.processed
-    failed = row["failed_count"] + outcome.failed
-    values: dict = {
-        "processed_count": processed,
-        "successful_count": row["successful_count"] + outcome.succeeded,
-        "failed_count": failed,
-        "skipped_count": row["skipped_count"] + outcome.skipped,
-        "heartbeat_at": now,
-        "updated_at": now,
-    }
-    # room left on the locked row (a chunk in flight read the row before earlier chunks committed)
-    room = min(ctx.error_room, max(MAX_ERRORS_ON_JOB - len(row["errors"] or []), 0))
-    if room and outcome.errors:
-        values["errors"] = list(row["errors"] or []) + outcome.errors[:room]
-    elapsed = seconds_since(row["started_at"], now)
-    if processed and elapsed:
-        values["estimated_duration_seconds"] = round(elapsed / processed * row["total_count"], 3)
     if finished:
-        values.update(
-            status="completed_with_errors" if failed else "completed",
-            completed_at=now,
-            duration_seconds=elapsed,
-        )
-    conn.execute(update(batch_jobs).where(batch_jobs.c.id == job.id).values(**values))
-    if finished:
-        record_audit(
-            conn,
-            job.organization_id,
-            row["created_by"] or "unknown",
-            "batch_job.finished",
-            job.id,
-            {
-                "status": values["status"],
-                "successful": values["successful_count"],
-                "failed": failed,
-            },
-        )
+        complete(conn, job, row, now, counters)
     return finished
-
-
-def mark_job_failed(engine: Engine, job: BatchJob, reason: str, closing: str) -> None:
-    """End a processing job as failed: "processing stopped: <reason>. <closing>".
-
-    A job that is no longer processing (finished, cancelled, failed elsewhere) is left as it is.
-    `closing` tells the user what stays and how to go on (it differs by kind of job).
-    """
-    now = utcnow()
-    with tenant_transaction(engine, job.organization_id, write=True) as conn:
-        row = locked_job(conn, job.id)
-        if row["status"] != "processing":
-            return
-        end_job(
-            conn,
-            job.id,
-            row,
-            now,
-            "failed",
-            failure_reason=f"processing stopped: {reason}. {closing}",
-        )
-
-
-def end_job(conn: Connection, job_id: int, row, now: datetime, status: str, **values) -> None:
-    """Give the job (`row`: its locked Row) its final `status`, with its duration since it started."""
-    conn.execute(
-        update(batch_jobs)
-        .where(batch_jobs.c.id == job_id)
-        .values(
-            status=status,
-            completed_at=now,
-            duration_seconds=seconds_since(row["started_at"], now),
-            updated_at=now,
-            **values,
-        )
-    )
-
-
-def reopened_if_pending(conn: Connection, job_id: int) -> dict | None:
-    """A failed job with pending items goes on: the values that make it processing again; None
-    when none of its items is pending (nothing to go on with)."""
-    pending = conn.execute(
-        select(func.count()).where(
-            batch_job_items.c.batch_job_id == job_id, batch_job_items.c.status == "pending"
-        )
-    ).scalar_one()
-    if not pending:
-        return None
-    return {
-        "status": "processing",
-        "failure_reason": None,
-        "completed_at": None,
-        "duration_seconds": None,
-    }
-
-
-def seconds_since(start: datetime | None, now: datetime) -> float | None:
-    return round((now - start).total_seconds(), 3) if start else None

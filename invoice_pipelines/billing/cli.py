@@ -16,7 +16,7 @@ from invoice_pipelines.billing.invoicing import (
     MAX_WORKERS,
     process_batch_job,
 )
-from invoice_pipelines.billing.jobs import (
+from invoice_pipelines.queue.jobs import (
     BatchJob,
     UnknownBatchJob,
     cancel_batch_job,
@@ -26,7 +26,7 @@ from invoice_pipelines.billing.jobs import (
     list_batch_jobs,
     retry_failed,
 )
-from invoice_pipelines.billing.requests import (
+from invoice_pipelines.queue.requests import (
     DOCUMENTS,
     INVOICE_KINDS,
     BatchRequestError,

@@ -13,8 +13,8 @@ from datetime import date, datetime
 from sqlalchemy.engine import Connection
 
 from invoice_pipelines.core.numbering import NumberFormat
+from invoice_pipelines.queue.transitions import MAX_ERRORS_ON_JOB  # noqa: F401 (the chunk contract names it)
 
-MAX_ERRORS_ON_JOB = 100  # batch_jobs.errors keeps the first ones; batch_job_items has them all
 # the sales order statuses both chunk implementations invoice (chunk_postgres spells them in its
 # SQL; a test holds it to this tuple)
 INVOICEABLE_STATUSES = ("reviewed", "pending")

@@ -58,7 +58,17 @@ from invoice_pipelines.billing.invoicing import (
     ProcessedBatchJob,
     process_batch_job,
 )
-from invoice_pipelines.billing.jobs import (
+from invoice_pipelines.catalog import OWNERS, defined_here
+from invoice_pipelines.db.tables import customers, items
+from invoice_pipelines.db.tables import sales_invoices as sales_invoices_table
+from invoice_pipelines.db.tables import sales_orders as sales_orders_table
+from invoice_pipelines.db.tenancy import (
+    UnknownOrganization,
+    resolve_organization,
+    tenant_transaction,
+)
+from invoice_pipelines.db.types import utcnow
+from invoice_pipelines.queue.jobs import (
     BatchJob,
     UnknownBatchJob,
     cancel_batch_job,
@@ -67,7 +77,7 @@ from invoice_pipelines.billing.jobs import (
     processing_jobs,
     retry_failed,
 )
-from invoice_pipelines.billing.requests import (
+from invoice_pipelines.queue.requests import (
     DEFAULT_DUE_DAYS,
     INVOICING_KINDS,
     BatchRequestError,
@@ -80,18 +90,8 @@ from invoice_pipelines.billing.requests import (
     parse_day,
     validate_order_ids,
 )
-from invoice_pipelines.billing.stats import BatchStats, batch_stats
-from invoice_pipelines.billing.stuck import DEFAULT_STUCK_AFTER, fail_stuck_jobs
-from invoice_pipelines.catalog import OWNERS, defined_here
-from invoice_pipelines.db.tables import customers, items
-from invoice_pipelines.db.tables import sales_invoices as sales_invoices_table
-from invoice_pipelines.db.tables import sales_orders as sales_orders_table
-from invoice_pipelines.db.tenancy import (
-    UnknownOrganization,
-    resolve_organization,
-    tenant_transaction,
-)
-from invoice_pipelines.db.types import utcnow
+from invoice_pipelines.queue.stats import BatchStats, batch_stats
+from invoice_pipelines.queue.stuck import DEFAULT_STUCK_AFTER, fail_stuck_jobs
 from invoice_pipelines.resources.database import Database
 from invoice_pipelines.tenants.partitions import (
     ORGANIZATIONS_PARTITIONS_NAME,

@@ -10,18 +10,22 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from datetime import date, datetime
 
-from sqlalchemy import BigInteger, Engine, func, insert, literal, select, text, update
+from sqlalchemy import BigInteger, Engine, func, insert, literal, select, text
 from sqlalchemy.engine import Connection
 
-from invoice_pipelines.billing.chunk_transaction import (
-    locked_job,
-    mark_job_failed,
-    reopened_if_pending,
-    run_chunk_retrying,
-)
-from invoice_pipelines.billing.jobs import BatchJob, get_batch_job
+from invoice_pipelines.billing.chunk_transaction import run_chunk_retrying
 from invoice_pipelines.billing.pipeline import PipelinedJob
-from invoice_pipelines.billing.requests import (
+from invoice_pipelines.core.numbering import InvalidNumberFormat, NumberFormat
+from invoice_pipelines.db.tables import (
+    batch_job_items,
+    customers,
+    organizations,
+    sales_invoices,
+    sales_orders,
+)
+from invoice_pipelines.db.tenancy import tenant_transaction
+from invoice_pipelines.queue.jobs import BatchJob, get_batch_job
+from invoice_pipelines.queue.requests import (
     CUSTOMER_LINES,
     SALES_ORDERS,
     BatchRequestError,
@@ -29,17 +33,8 @@ from invoice_pipelines.billing.requests import (
     organization_today,
     validate_order_ids,
 )
-from invoice_pipelines.core.numbering import InvalidNumberFormat, NumberFormat
-from invoice_pipelines.db.tables import (
-    batch_job_items,
-    batch_jobs,
-    customers,
-    organizations,
-    sales_invoices,
-    sales_orders,
-)
-from invoice_pipelines.db.tenancy import tenant_transaction
-from invoice_pipelines.db.types import utcnow
+from invoice_pipelines.queue.stats import expected_rate
+from invoice_pipelines.queue.transitions import claim, mark_job_failed
 
 DEFAULT_CHUNK_SIZE = 5000
 # chunks of one job in flight at once on PostgreSQL (`pipeline.py`); SQLite has one writer
@@ -127,68 +122,32 @@ def process_batch_job(
 
 def claim_batch_job(engine: Engine, job: BatchJob, runner: str | None) -> bool:
     """Claim the job (pending -> processing, expanding its request into items) or resume it."""
-    now = utcnow()
-    with tenant_transaction(engine, job.organization_id, write=True) as conn:
-        row = locked_job(conn, job.id)
-        status = row["status"]
-        values: dict = {"heartbeat_at": now, "updated_at": now}
-        if runner:
-            values["dagster_run_id"] = runner
-        if status == "pending":
-            org = (
-                conn.execute(select(organizations).where(organizations.c.id == job.organization_id))
-                .mappings()
-                .one()
-            )
-            try:
-                NumberFormat.parse(org["invoice_number_format"])
-                total = _expand_request(conn, row, now)
-            except (BatchRequestError, InvalidNumberFormat) as exc:
-                conn.execute(
-                    update(batch_jobs)
-                    .where(batch_jobs.c.id == job.id)
-                    .values(status="failed", failure_reason=str(exc), completed_at=now, **values)
-                )
-                return False
-            values.update(
-                status="processing",
-                started_at=now,
-                total_count=total,
-                invoice_date=row["invoice_date"] or organization_today(org["timezone"]),
-                estimated_duration_seconds=round(
-                    total / _expected_rate(conn, job.organization_id), 3
-                ),
-            )
-        elif status == "failed":
-            reopened = reopened_if_pending(conn, job.id)
-            if reopened is None:
-                return False
-            values.update(reopened)
-        elif status != "processing":
-            return False
-        conn.execute(update(batch_jobs).where(batch_jobs.c.id == job.id).values(**values))
-    return True
+    return claim(engine, job, runner, _start)
 
 
-def _expected_rate(conn: Connection, organization_id: int) -> float:
-    recent = (
-        select(batch_jobs.c.processed_count, batch_jobs.c.duration_seconds)
-        .where(
-            batch_jobs.c.organization_id == organization_id,
-            batch_jobs.c.status.in_(("completed", "completed_with_errors")),
-            batch_jobs.c.duration_seconds > 0,
-            batch_jobs.c.processed_count >= 1000,
-        )
-        .order_by(batch_jobs.c.id.desc())
-        .limit(10)
-        .subquery()
+def _start(conn: Connection, row, now: datetime) -> dict:
+    """What starts an invoicing job: its items, its invoice date and a first time estimate."""
+    org = (
+        conn.execute(select(organizations).where(organizations.c.id == row["organization_id"]))
+        .mappings()
+        .one()
     )
-    processed, seconds = conn.execute(
-        select(func.sum(recent.c.processed_count), func.sum(recent.c.duration_seconds))
-    ).one()
-    if processed and seconds:
-        return float(processed) / float(seconds)
-    return DEFAULT_RATE.get(conn.dialect.name, 3_000.0)
+    try:
+        NumberFormat.parse(org["invoice_number_format"])
+    except InvalidNumberFormat as exc:
+        raise BatchRequestError(str(exc)) from exc
+    total = _expand_request(conn, row, now)
+    return {
+        "total_count": total,
+        "invoice_date": row["invoice_date"] or organization_today(org["timezone"]),
+        "estimated_duration_seconds": round(
+            total
+            / expected_rate(
+                conn, row["organization_id"], DEFAULT_RATE.get(conn.dialect.name, 3_000.0)
+            ),
+            3,
+        ),
+    }
 
 
 def _expand_request(conn: Connection, job: dict, now: datetime) -> int:

@@ -34,7 +34,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import replace
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
 
 from invoice_pipelines.billing import chunk_postgres
@@ -42,16 +42,15 @@ from invoice_pipelines.billing.chunk_transaction import (
     chunk_context,
     is_conflict,
     lock_sequence,
-    locked_job,
     read_sequence,
     record_chunk,
     run_chunk_retrying,
 )
-from invoice_pipelines.billing.jobs import BatchJob, get_batch_job
 from invoice_pipelines.db.locks import Lock, chunk_key, xact_lock
-from invoice_pipelines.db.tables import batch_jobs
 from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.db.types import utcnow
+from invoice_pipelines.queue.jobs import BatchJob, get_batch_job
+from invoice_pipelines.queue.transitions import job_row, locked_job
 
 log = logging.getLogger(__name__)
 
@@ -286,11 +285,7 @@ class PipelinedJob:
         try:
             with tenant_transaction(self.engine, job.organization_id, write=True) as conn:
                 xact_lock(conn, Lock.BILLING_CHUNK, chunk_key(job.id, after))
-                row = (
-                    conn.execute(select(batch_jobs).where(batch_jobs.c.id == job.id))
-                    .mappings()
-                    .one()
-                )
+                row = job_row(conn, job.id)
                 _going_on(row)
                 ctx = chunk_context(conn, job, row, self.chunk_size, after, utcnow(), 0)
                 counts = chunk_postgres.prepare_chunk(conn, ctx)

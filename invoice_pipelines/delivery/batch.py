@@ -18,12 +18,13 @@ from typing import Any
 
 from sqlalchemy import Engine, select
 
-from invoice_pipelines.billing.jobs import BatchJob
 from invoice_pipelines.db.tables import deliveries, sales_invoices
 from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.delivery.pipeline import Channel, send_invoices
-from invoice_pipelines.documents.batch import SUCCEEDED, ItemOutcome, Work, ensure_documents
+from invoice_pipelines.documents.batch import ensure_documents
 from invoice_pipelines.documents.pipeline import Builder
+from invoice_pipelines.queue.items import SUCCEEDED, ItemOutcome, Work
+from invoice_pipelines.queue.jobs import BatchJob
 from invoice_pipelines.resources.files import FileStore
 
 DELIVERY_ACTIONS = {"sent": "invoice.sent", "failed": "invoice.send_failed"}

@@ -132,8 +132,8 @@ def _enqueue_and_maybe_run(args: argparse.Namespace, kind: str, **options) -> in
     import sys
 
     from invoice_pipelines.billing.cli import EXIT_BAD_REQUEST, EXIT_OK, _engine, _who
-    from invoice_pipelines.billing.requests import BatchRequestError, local_runner_name
-    from invoice_pipelines.documents.batch import enqueue_invoice_job
+    from invoice_pipelines.queue.items import enqueue_invoice_job
+    from invoice_pipelines.queue.requests import BatchRequestError, local_runner_name
 
     engine = _engine()
     runner = local_runner_name() if args.wait else None
@@ -166,7 +166,7 @@ def _enqueue_and_maybe_run(args: argparse.Namespace, kind: str, **options) -> in
 
 def run_batch_run(args: argparse.Namespace) -> int:
     from invoice_pipelines.billing.cli import _engine
-    from invoice_pipelines.billing.requests import local_runner_name
+    from invoice_pipelines.queue.requests import local_runner_name
 
     return _process(_engine(), args.job_id, args.chunk_size, local_runner_name())
 
@@ -180,8 +180,6 @@ def _process(engine, job_id: int, chunk_size: int, runner: str) -> int:
         _exit_code,
         format_job,
     )
-    from invoice_pipelines.billing.jobs import UnknownBatchJob, get_batch_job, job_item_outcomes
-    from invoice_pipelines.billing.requests import BatchRequestError
     from invoice_pipelines.delivery.batch import communications_work
     from invoice_pipelines.delivery.pipeline import AlreadySending
     from invoice_pipelines.documents.batch import (
@@ -189,6 +187,8 @@ def _process(engine, job_id: int, chunk_size: int, runner: str) -> int:
         documents_work,
         run_invoice_job,
     )
+    from invoice_pipelines.queue.jobs import UnknownBatchJob, get_batch_job, job_item_outcomes
+    from invoice_pipelines.queue.requests import BatchRequestError
     from invoice_pipelines.resources.stores import file_store_from_env
 
     store = file_store_from_env("documents")

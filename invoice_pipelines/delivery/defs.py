@@ -38,18 +38,9 @@ from dagster import (
     sensor,
 )
 from pydantic import Field
-from sqlalchemy import select
 
 from invoice_pipelines.billing.defs import BATCH_JOB_TAG, _sentence
-from invoice_pipelines.billing.jobs import BatchJob, UnknownBatchJob, get_batch_job, processing_jobs
-from invoice_pipelines.billing.requests import (
-    COMMUNICATIONS,
-    DOCUMENTS,
-    INVOICE_KINDS,
-    BatchRequestError,
-)
 from invoice_pipelines.catalog import OWNERS
-from invoice_pipelines.db.tables import batch_jobs
 from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.delivery.batch import communications_work
 from invoice_pipelines.delivery.pipeline import (
@@ -58,14 +49,20 @@ from invoice_pipelines.delivery.pipeline import (
     TextChannel,
     send_invoices,
 )
-from invoice_pipelines.documents.batch import (
+from invoice_pipelines.documents.batch import combined_pdf_of, documents_work, run_invoice_job
+from invoice_pipelines.queue.items import (
     DEFAULT_CHUNK_SIZE,
-    combined_pdf_of,
-    documents_work,
     enqueue_invoice_job,
     ready_invoice_jobs,
-    run_invoice_job,
 )
+from invoice_pipelines.queue.jobs import BatchJob, UnknownBatchJob, get_batch_job, processing_jobs
+from invoice_pipelines.queue.requests import (
+    COMMUNICATIONS,
+    DOCUMENTS,
+    INVOICE_KINDS,
+    BatchRequestError,
+)
+from invoice_pipelines.queue.transitions import job_request
 from invoice_pipelines.resources.database import Database
 from invoice_pipelines.resources.files import FileStore
 from invoice_pipelines.resources.mail import SmtpMailer
@@ -438,10 +435,7 @@ def process_invoice_batch_job(
 
 def _request_of(engine, batch: BatchJob) -> dict:
     with tenant_transaction(engine, batch.organization_id) as conn:
-        return (
-            conn.execute(select(batch_jobs.c.request).where(batch_jobs.c.id == batch.id)).scalar()
-            or {}
-        )
+        return job_request(conn, batch.id)
 
 
 @job(

@@ -268,7 +268,7 @@ def seed_demo(engine: Engine, *, orders_per_org: int = 24) -> dict:
     jobs = []
     if DEMO_BATCH_ORGANIZATION in created:
         # one queued batch job, so the batch_jobs_sensor has work on the first `make run`
-        from invoice_pipelines.billing.requests import enqueue_sales_orders
+        from invoice_pipelines.queue.requests import enqueue_sales_orders
 
         jobs.append(
             enqueue_sales_orders(

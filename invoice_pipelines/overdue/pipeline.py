@@ -34,7 +34,6 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from invoice_pipelines.billing.requests import BatchRequestError
 from invoice_pipelines.core.money import ZERO
 from invoice_pipelines.db.tables import (
     audit_log,
@@ -56,6 +55,7 @@ from invoice_pipelines.overdue.dunning import (
     parse_settings,
 )
 from invoice_pipelines.overdue.fee_invoices import queue_fee_invoices
+from invoice_pipelines.queue.requests import BatchRequestError
 
 UNPAID = ("open", "partially_paid")
 CHUNK_SIZE = 5000

@@ -34,12 +34,6 @@ from invoice_pipelines.billing.invoicing import (
     claim_batch_job,
     process_batch_job,
 )
-from invoice_pipelines.billing.jobs import get_batch_job
-from invoice_pipelines.billing.requests import (
-    DEFAULT_DUE_DAYS,
-    enqueue_sales_orders,
-    local_runner_name,
-)
 from invoice_pipelines.db.tables import (
     audit_log,
     batch_jobs,
@@ -51,6 +45,12 @@ from invoice_pipelines.db.tables import (
 )
 from invoice_pipelines.db.tenancy import system_transaction, tenant_transaction
 from invoice_pipelines.db.types import utcnow
+from invoice_pipelines.queue.jobs import get_batch_job
+from invoice_pipelines.queue.requests import (
+    DEFAULT_DUE_DAYS,
+    enqueue_sales_orders,
+    local_runner_name,
+)
 from invoice_pipelines.resources.database import Database
 from invoice_pipelines.tenants.partitions import ORGANIZATION_TAG, ORGANIZATIONS_PARTITIONS_NAME
 from invoice_pipelines_tests.billing.shop import make_shop

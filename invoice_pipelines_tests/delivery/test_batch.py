@@ -12,12 +12,6 @@ import pytest
 from sqlalchemy import select, update
 
 from invoice_pipelines.billing.invoicing import process_batch_job
-from invoice_pipelines.billing.jobs import get_batch_job, job_item_outcomes, retry_failed
-from invoice_pipelines.billing.requests import (
-    COMMUNICATIONS,
-    enqueue_customer_lines,
-    follow_up_options,
-)
 from invoice_pipelines.db.tables import (
     audit_log,
     batch_job_items,
@@ -29,8 +23,15 @@ from invoice_pipelines.db.tables import (
 from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.delivery.batch import communications_work
 from invoice_pipelines.delivery.pipeline import EmailChannel
-from invoice_pipelines.documents.batch import enqueue_invoice_job, run_invoice_job
+from invoice_pipelines.documents.batch import run_invoice_job
 from invoice_pipelines.documents.pipeline import generate_documents
+from invoice_pipelines.queue.items import enqueue_invoice_job
+from invoice_pipelines.queue.jobs import get_batch_job, job_item_outcomes, retry_failed
+from invoice_pipelines.queue.requests import (
+    COMMUNICATIONS,
+    enqueue_customer_lines,
+    follow_up_options,
+)
 from invoice_pipelines.resources.files import LocalFileStore
 from invoice_pipelines.resources.mail import SmtpMailer
 from invoice_pipelines.standins.smtp import SmtpSink

@@ -9,17 +9,13 @@ import io
 import pypdf
 from sqlalchemy import select, update
 
-from invoice_pipelines.billing.jobs import cancel_batch_job, job_item_outcomes, retry_failed
 from invoice_pipelines.db.tables import audit_log, customers
 from invoice_pipelines.db.tenancy import tenant_transaction
-from invoice_pipelines.documents.batch import (
-    DOCUMENTS,
-    combined_pdf_of,
-    documents_work,
-    enqueue_invoice_job,
-    run_invoice_job,
-)
+from invoice_pipelines.documents.batch import combined_pdf_of, documents_work, run_invoice_job
 from invoice_pipelines.intake.parse import parse_document
+from invoice_pipelines.queue.items import enqueue_invoice_job
+from invoice_pipelines.queue.jobs import cancel_batch_job, job_item_outcomes, retry_failed
+from invoice_pipelines.queue.requests import DOCUMENTS
 from invoice_pipelines.resources.files import LocalFileStore
 from invoice_pipelines_tests.documents.test_pipeline import SELLER
 from invoice_pipelines_tests.exports.books import customer, sales_invoice
@@ -156,7 +152,7 @@ def test_cancel_stops_at_the_next_chunk_and_retry_redoes_only_the_failed(db, tmp
 def test_bad_requests_are_refused_in_one_sentence(db, tmp_path):
     import pytest
 
-    from invoice_pipelines.billing.requests import BatchRequestError
+    from invoice_pipelines.queue.requests import BatchRequestError
 
     org = _org(db)
     with pytest.raises(BatchRequestError, match="positive integers"):
@@ -175,17 +171,17 @@ def test_bad_requests_are_refused_in_one_sentence(db, tmp_path):
 def test_a_job_whose_runner_died_is_failed_as_stuck_and_its_retry_does_the_rest(db, tmp_path):
     from datetime import timedelta
 
-    from invoice_pipelines.billing.jobs import get_batch_job
-    from invoice_pipelines.billing.stuck import fail_stuck_jobs
     from invoice_pipelines.db.types import utcnow
-    from invoice_pipelines.documents import batch
+    from invoice_pipelines.queue import items
+    from invoice_pipelines.queue.jobs import get_batch_job
+    from invoice_pipelines.queue.stuck import fail_stuck_jobs
 
     org = _org(db)
     buyer = customer(db.engine, org["id"], "K-1", "Kunde GmbH")
     ids = [sales_invoice(db.engine, org["id"], buyer) for _ in range(2)]
     job_id = enqueue_invoice_job(db.engine, org["slug"], DOCUMENTS, ids)
     # claimed by a runner that dies before its first chunk
-    assert batch._claim(db.engine, get_batch_job(db.engine, job_id), "dead-runner")
+    assert items.claim_item_job(db.engine, get_batch_job(db.engine, job_id), "dead-runner")
     stuck = fail_stuck_jobs(db.engine, now=utcnow() + timedelta(minutes=31))
     [job] = [j for j in stuck if j.id == job_id]
     assert (job.status, job.failed_count) == ("failed", 2) and "no progress" in job.failure_reason
@@ -199,8 +195,8 @@ def test_a_job_whose_runner_died_is_failed_as_stuck_and_its_retry_does_the_rest(
 def test_a_run_that_breaks_fails_the_job_and_a_rerun_does_the_rest(db):
     import pytest
 
-    from invoice_pipelines.billing.jobs import get_batch_job
-    from invoice_pipelines.documents.batch import SUCCEEDED
+    from invoice_pipelines.queue.items import SUCCEEDED
+    from invoice_pipelines.queue.jobs import get_batch_job
 
     org = _org(db)
     job_id = enqueue_invoice_job(db.engine, org["slug"], DOCUMENTS, [11, 12, 13])
@@ -223,3 +219,73 @@ def test_a_run_that_breaks_fails_the_job_and_a_rerun_does_the_rest(db):
     job = run_invoice_job(db.engine, job_id, work, chunk_size=2)
     assert (job.status, job.successful_count) == ("completed", 3)
     assert chunks == [[11, 12], [13], [13]]
+
+
+def test_two_runners_released_at_the_finish_build_the_combined_pdf_once(db, tmp_path, monkeypatch):
+    # the race a fresh clone's CI met: both runners of one job reached the end and each built
+    # (and first removed) the print file. Here both are held at the finish until both are there,
+    # then released together; one finishes the job, the other finds it finished.
+    import threading
+
+    from invoice_pipelines.documents import batch
+    from invoice_pipelines.queue import items
+    from invoice_pipelines.queue.jobs import get_batch_job
+
+    org = _org(db)
+    buyer = customer(db.engine, org["id"], "K-1", "Kunde GmbH")
+    ids = [sales_invoice(db.engine, org["id"], buyer) for _ in range(4)]
+    store = LocalFileStore(root=str(tmp_path))
+    job_id = enqueue_invoice_job(db.engine, org["slug"], DOCUMENTS, ids, combined_pdf=True)
+
+    both_there = threading.Barrier(2, timeout=120)
+    real_finish, real_combine = items.finish, batch.combine_pdfs
+    finishes, builds = [], []
+
+    def finish_when_both_arrived(*args, **kwargs):
+        both_there.wait()
+        finishes.append(real_finish(*args, **kwargs))
+        return finishes[-1]
+
+    def counted_combine(*args, **kwargs):
+        builds.append(threading.current_thread().name)
+        return real_combine(*args, **kwargs)
+
+    monkeypatch.setattr(items, "finish", finish_when_both_arrived)
+    monkeypatch.setattr(batch, "combine_pdfs", counted_combine)
+    errors: list[BaseException] = []
+
+    def runner(name: str) -> None:
+        try:
+            run_invoice_job(
+                db.engine,
+                job_id,
+                documents_work(db.engine, store),
+                store=store,
+                chunk_size=2,
+                runner=name,
+            )
+        except BaseException as exc:  # reported below, with the thread's name
+            errors.append(exc)
+
+    threads = [threading.Thread(target=runner, args=(n,), name=n) for n in ("one", "two")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=300)
+    assert not errors, errors
+    assert sorted(finishes) == [False, True]  # both tried, one finished
+    assert len(builds) == 1
+    job = get_batch_job(db.engine, job_id)
+    assert (job.status, job.successful_count) == ("completed", 4)
+    with tenant_transaction(db.engine, org["id"]) as conn:
+        actions = conn.execute(
+            select(audit_log.c.action).where(
+                audit_log.c.entity_type == "batch_job", audit_log.c.entity_id == str(job_id)
+            )
+        ).scalars()
+        closing = [a for a in actions if a in ("batch_job.finished", batch.COMBINED_PDF_ACTION)]
+    assert sorted(closing) == ["batch_job.combined_pdf", "batch_job.finished"]
+    combined = combined_pdf_of(db.engine, job)
+    data = (tmp_path / combined["key"]).read_bytes()
+    assert combined["size_bytes"] == len(data)
+    assert len(pypdf.PdfReader(io.BytesIO(data)).pages) == combined["pages"] == 4

@@ -7,10 +7,11 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine, func, select
+from sqlalchemy.engine import Connection
 
-from invoice_pipelines.billing.requests import lookup_organization, organization_today
 from invoice_pipelines.db.tables import batch_jobs
 from invoice_pipelines.db.tenancy import tenant_transaction
+from invoice_pipelines.queue.requests import lookup_organization, organization_today
 
 
 @dataclass(frozen=True)
@@ -75,3 +76,26 @@ def batch_stats(engine: Engine, organization: str | int, day: date | None = None
         if seconds > 0
         else None,
     )
+
+
+def expected_rate(conn: Connection, organization_id: int, default: float) -> float:
+    """Items per second of the organization's last finished jobs of some size; `default` before
+    it has any (a first guess for the progress bar)."""
+    recent = (
+        select(batch_jobs.c.processed_count, batch_jobs.c.duration_seconds)
+        .where(
+            batch_jobs.c.organization_id == organization_id,
+            batch_jobs.c.status.in_(("completed", "completed_with_errors")),
+            batch_jobs.c.duration_seconds > 0,
+            batch_jobs.c.processed_count >= 1000,
+        )
+        .order_by(batch_jobs.c.id.desc())
+        .limit(10)
+        .subquery()
+    )
+    processed, seconds = conn.execute(
+        select(func.sum(recent.c.processed_count), func.sum(recent.c.duration_seconds))
+    ).one()
+    if processed and seconds:
+        return float(processed) / float(seconds)
+    return default

@@ -10,15 +10,6 @@ from typing import Any
 from sqlalchemy import Engine, or_, select, true, update
 from sqlalchemy.engine import Connection
 
-from invoice_pipelines.billing.requests import (
-    FOLLOW_UP_OPTIONS,
-    INVOICE_KINDS,
-    SALES_ORDERS,
-    BatchRequestError,
-    insert_job,
-    lookup_organization,
-    record_audit,
-)
 from invoice_pipelines.db.tables import (
     BATCH_JOB_STATUSES,
     batch_job_items,
@@ -27,6 +18,15 @@ from invoice_pipelines.db.tables import (
 )
 from invoice_pipelines.db.tenancy import system_transaction, tenant_transaction
 from invoice_pipelines.db.types import utcnow
+from invoice_pipelines.queue.requests import (
+    FOLLOW_UP_OPTIONS,
+    INVOICE_KINDS,
+    SALES_ORDERS,
+    BatchRequestError,
+    insert_job,
+    lookup_organization,
+    record_audit,
+)
 
 TERMINAL_STATUSES = ("completed", "completed_with_errors", "failed", "cancelled")
 

@@ -6,11 +6,11 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine, and_, func, or_, select, update
 
-from invoice_pipelines.billing.jobs import BatchJob, get_batch_job, with_row_lock
-from invoice_pipelines.billing.requests import record_audit
 from invoice_pipelines.db.tables import batch_job_items, batch_jobs
 from invoice_pipelines.db.tenancy import system_transaction
 from invoice_pipelines.db.types import utcnow
+from invoice_pipelines.queue.jobs import BatchJob, get_batch_job, with_row_lock
+from invoice_pipelines.queue.requests import record_audit
 
 DEFAULT_STUCK_AFTER = timedelta(minutes=30)
 

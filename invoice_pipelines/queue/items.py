@@ -1,0 +1,388 @@
+"""Jobs whose items are sales invoices (kinds `documents` and `communications`), run through the
+queue: the area registers its work (what to do with a chunk of invoices) and, if it has one, its
+closing work; the queue does the rest.
+
+A job of these kinds is a `batch_jobs` row like an invoicing job: its request names the invoices
+(`{"invoice_ids": [...]}`) or the invoicing job whose invoices it takes once that job has finished
+(`{"after_job": 17}`, queued with it by `generate_pdf` / `send_immediately`). Claiming it writes one
+`batch_job_items` row per invoice (`sales_invoice_id`, in request order); then, chunk by chunk:
+
+1. under the job's row lock: stop if it was cancelled (it ends `cancelled` here) or ended
+   elsewhere, else take the next pending items and note the heartbeat;
+2. the work, outside any transaction (`documents.batch.documents_work`,
+   `delivery.batch.communications_work`): each invoice's outcome (succeeded, failed with a code
+   and reason, skipped);
+3. under the row lock again: the outcomes of the items still pending, the job's counters.
+
+A run that dies between 1 and 3 leaves the chunk pending; the next run does it again, which the
+work must survive: documents exist once, a delivery is recorded before it leaves. When no item is
+pending, `transitions.finish` ends the job once, doing its closing work (a combined print PDF)
+under the job's lock: two runners that both reach the end never both do it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import BigInteger, Engine, bindparam, func, insert, literal, select, update
+from sqlalchemy.engine import Connection
+
+from invoice_pipelines.db.tables import (
+    audit_log,
+    batch_job_items,
+    batch_jobs,
+    organizations,
+    sales_invoices,
+)
+from invoice_pipelines.db.tenancy import system_transaction, tenant_transaction
+from invoice_pipelines.db.types import utcnow
+from invoice_pipelines.queue.jobs import TERMINAL_STATUSES, BatchJob, get_batch_job
+from invoice_pipelines.queue.requests import (
+    CHANNELS,
+    DOCUMENTS,
+    INVOICE_KINDS,
+    BatchRequestError,
+    insert_job,
+    lookup_organization,
+)
+from invoice_pipelines.queue.transitions import (
+    Closing,
+    add_progress,
+    claim,
+    finish,
+    heartbeat,
+    locked_job,
+    mark_job_failed,
+    stopped,
+)
+
+DEFAULT_CHUNK_SIZE = 200
+
+
+@dataclass(frozen=True)
+class ItemOutcome:
+    status: str  # succeeded | failed | skipped
+    code: str | None = None
+    message: str | None = None
+    # an audit log row (action, created_by, entity, details) written with the item's outcome
+    audit: dict | None = None
+
+
+SUCCEEDED = ItemOutcome("succeeded")
+# the work of one chunk: (job, its request, the chunk's invoice ids) -> outcome per invoice id
+Work = Callable[[BatchJob, Mapping[str, Any], list[int]], dict[int, ItemOutcome]]
+
+
+def enqueue_invoice_job(
+    engine: Engine,
+    organization: str | int,
+    kind: str,
+    invoice_ids: Sequence[int | str],
+    *,
+    combined_pdf: bool = False,
+    channel: str | None = None,
+    resend: bool = False,
+    created_by: str | None = None,
+    runner: str | None = None,
+) -> int:
+    """Queue a `documents` or `communications` job over the given sales invoices; its id."""
+    if kind not in INVOICE_KINDS:
+        raise BatchRequestError(f"kind must be one of {', '.join(INVOICE_KINDS)}, not {kind!r}")
+    ids = parse_invoice_ids(invoice_ids)
+    request: dict[str, Any] = {"invoice_ids": ids}
+    if kind == DOCUMENTS:
+        if channel is not None or resend:
+            raise BatchRequestError("channel and resend apply to communications jobs")
+        if combined_pdf:
+            request["combined_pdf"] = True
+    else:
+        if combined_pdf:
+            raise BatchRequestError("a combined PDF applies to documents jobs")
+        channel = channel or "email"
+        if channel not in CHANNELS:
+            raise BatchRequestError(
+                f"channel must be one of {', '.join(CHANNELS)}, not {channel!r}"
+            )
+        request["channel"] = channel
+        if resend:
+            request["resend"] = True
+    org = lookup_organization(engine, organization)
+    return insert_job(
+        engine,
+        org,
+        kind=kind,
+        request=request,
+        invoice_date=None,
+        due_days=None,
+        created_by=created_by,
+        runner=runner,
+    )
+
+
+def parse_invoice_ids(values: Sequence[int | str] | str) -> list[int]:
+    """Positive invoice ids, duplicates dropped, order kept (`"3, 1,2"` works too)."""
+    if isinstance(values, str):
+        values = [part for part in values.split(",") if part.strip()]
+    ids: list[int] = []
+    for value in values:
+        text = str(value).strip()
+        if not text.isdigit() or int(text) <= 0:
+            raise BatchRequestError(f"sales invoice ids are positive integers, not {value!r}")
+        ids.append(int(text))
+    if not ids:
+        raise BatchRequestError("no sales invoice ids given")
+    return list(dict.fromkeys(ids))
+
+
+# -- running a job ---------------------------------------------------------------------------------
+
+
+def run_item_job(
+    engine: Engine,
+    job_id: int,
+    work: Work,
+    *,
+    closing: Closing | None = None,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+    runner: str | None = None,
+    on_progress: Callable[[BatchJob], None] | None = None,
+) -> BatchJob:
+    """Process a documents or communications job to its end (or its cancel); its final state.
+
+    Safe to call again at any time, like `process_batch_job`: a pending job starts (unless the
+    invoicing job it follows has not finished: then it stays pending), a processing or failed job
+    resumes with its pending items, a finished one is returned as it is. `closing` is the job's
+    closing work, done once by the runner that finishes it.
+    """
+    if chunk_size < 1:
+        raise ValueError("chunk_size must be at least 1")
+    job = get_batch_job(engine, job_id)
+    if job.kind not in INVOICE_KINDS:
+        raise BatchRequestError(f"batch job {job_id} is a {job.kind} job, not documents or sending")
+    if not claim_item_job(engine, job, runner):
+        return get_batch_job(engine, job_id)
+    try:
+        while True:
+            chunk = _next_chunk(engine, job, chunk_size)
+            if chunk is None:
+                break
+            request, items = chunk
+            if not items:
+                finish(engine, job, request, closing)
+                break
+            outcomes = work(job, request, [invoice_id for _, _, invoice_id in items])
+            _record(engine, job, items, outcomes)
+            if on_progress is not None:
+                on_progress(get_batch_job(engine, job_id))
+    except Exception as exc:
+        # another runner works on this organization right now (`leaves_job_running`, e.g. a
+        # second sender): the job is that runner's, not failed
+        if not getattr(exc, "leaves_job_running", False):
+            mark_job_failed(
+                engine,
+                job,
+                f"{type(exc).__name__}: {str(exc).strip()[:300]}",
+                "Finished items stay; run the job again to continue with the remaining invoices.",
+            )
+        raise
+    return get_batch_job(engine, job_id)
+
+
+def waiting_for(request: Mapping[str, Any]) -> int | None:
+    after = request.get("after_job")
+    return int(after) if after is not None else None
+
+
+def claim_item_job(engine: Engine, job: BatchJob, runner: str | None) -> bool:
+    """Claim the job for this runner (`transitions.claim`); False when there is nothing to do."""
+    return claim(engine, job, runner, _start)
+
+
+def _start(conn: Connection, row: Mapping[str, Any], now) -> dict | None:
+    """A pending job starts with its items, unless the invoicing job it follows may still create
+    invoices (then it stays pending)."""
+    after = waiting_for(row["request"] or {})
+    if after is not None and unfinished(conn, [after]):
+        return None
+    return {"total_count": _expand(conn, row)}
+
+
+def _expand(conn: Connection, job: Mapping[str, Any]) -> int:
+    """One item per invoice of the request, in its order (once per job: a resumed job keeps them)."""
+    items = batch_job_items.c
+    existing = conn.execute(
+        select(func.count()).where(items.batch_job_id == job["id"])
+    ).scalar_one()
+    if existing:
+        return existing
+    request = job["request"] or {}
+    org_id = job["organization_id"]
+    after = waiting_for(request)
+    if after is not None:
+        # the invoices the earlier job created, in number order, set-based
+        position = func.row_number().over(order_by=sales_invoices.c.sequence_number)
+        conn.execute(
+            insert(batch_job_items).from_select(
+                ["organization_id", "batch_job_id", "position", "sales_invoice_id", "status"],
+                select(
+                    sales_invoices.c.organization_id,
+                    literal(job["id"], BigInteger()),
+                    position,
+                    sales_invoices.c.id,
+                    literal("pending"),
+                ).where(
+                    sales_invoices.c.organization_id == org_id,
+                    sales_invoices.c.batch_job_id == after,
+                ),
+            )
+        )
+    else:
+        ids = parse_invoice_ids(request.get("invoice_ids") or [])
+        conn.execute(
+            insert(batch_job_items),
+            [
+                {
+                    "organization_id": org_id,
+                    "batch_job_id": job["id"],
+                    "position": n,
+                    # not a foreign key: an unknown id fails as an item, with the reason
+                    "sales_invoice_id": invoice_id,
+                    "status": "pending",
+                }
+                for n, invoice_id in enumerate(ids, start=1)
+            ],
+        )
+    return conn.execute(select(func.count()).where(items.batch_job_id == job["id"])).scalar_one()
+
+
+def _next_chunk(engine: Engine, job: BatchJob, chunk_size: int):
+    """(request, [(item id, position, invoice id)]) of the next chunk; None when the job stops."""
+    now = utcnow()
+    with tenant_transaction(engine, job.organization_id, write=True) as conn:
+        row = locked_job(conn, job.id)
+        if stopped(conn, job, row, now):
+            return None
+        items = batch_job_items.c
+        chunk = conn.execute(
+            select(items.id, items.position, items.sales_invoice_id)
+            .where(items.batch_job_id == job.id, items.status == "pending")
+            .order_by(items.position)
+            .limit(chunk_size)
+        ).all()
+        heartbeat(conn, job.id, now)
+        return row["request"] or {}, [tuple(r) for r in chunk]
+
+
+def _record(
+    engine: Engine, job: BatchJob, items: list[tuple], outcomes: Mapping[int, ItemOutcome]
+) -> None:
+    now = utcnow()
+    c = batch_job_items.c
+    with tenant_transaction(engine, job.organization_id, write=True) as conn:
+        row = locked_job(conn, job.id)
+        # only what is still pending counts: another runner may have recorded some meanwhile
+        still = set(
+            conn.execute(
+                select(c.id).where(c.id.in_([i for i, _, _ in items]), c.status == "pending")
+            ).scalars()
+        )
+        rows, errors, audit = [], [], []
+        counts = {"succeeded": 0, "failed": 0, "skipped": 0}
+        for item_id, position, invoice_id in items:
+            if item_id not in still:
+                continue
+            outcome = outcomes.get(invoice_id) or ItemOutcome(
+                "failed", "no_outcome", "the work reported nothing for this invoice"
+            )
+            counts[outcome.status] += 1
+            if outcome.audit is not None:
+                audit.append({"organization_id": job.organization_id, **outcome.audit})
+            rows.append(
+                {
+                    "item_id": item_id,
+                    "new_status": outcome.status,
+                    "code": (outcome.code or None) and outcome.code[:64],
+                    "message": outcome.message,
+                    "now": now,
+                }
+            )
+            if outcome.status == "failed":
+                errors.append(
+                    {
+                        "position": position,
+                        "sales_invoice_id": invoice_id,
+                        "code": outcome.code,
+                        "message": outcome.message,
+                    }
+                )
+        if rows:
+            conn.execute(
+                update(batch_job_items)
+                .where(c.id == bindparam("item_id"))
+                .values(
+                    status=bindparam("new_status"),
+                    error_code=bindparam("code"),
+                    error_message=bindparam("message"),
+                    updated_at=bindparam("now"),
+                ),
+                rows,
+            )
+        if audit:
+            conn.execute(insert(audit_log), audit)
+        add_progress(
+            conn,
+            job,
+            row,
+            now,
+            processed=len(rows),
+            succeeded=counts["succeeded"],
+            failed=counts["failed"],
+            skipped=counts["skipped"],
+            errors=errors,
+        )
+
+
+@dataclass(frozen=True)
+class ReadyJob:
+    id: int
+    organization_slug: str
+    kind: str
+
+
+def ready_invoice_jobs(engine: Engine, *, limit: int = 500) -> list[ReadyJob]:
+    """Pending documents and communications jobs no runner has taken, whose invoicing job (if they
+    follow one) has finished: what the sensor launches. Oldest first."""
+    j = batch_jobs.c
+    with system_transaction(engine) as conn:  # every organization's queue, on purpose
+        rows = conn.execute(
+            select(j.id, organizations.c.slug, j.kind, j.request)
+            .join(organizations, organizations.c.id == j.organization_id)
+            .where(j.status == "pending", j.dagster_run_id.is_(None), j.kind.in_(INVOICE_KINDS))
+            .order_by(j.id)
+            .limit(limit)
+        ).all()
+        waiting = unfinished(conn, {waiting_for(r.request or {}) for r in rows} - {None})
+    return [
+        ReadyJob(r.id, r.slug, r.kind) for r in rows if waiting_for(r.request or {}) not in waiting
+    ]
+
+
+def unfinished(conn: Connection, job_ids) -> set[int]:
+    """Those of the invoicing jobs that may still create invoices: not ended, or failed with
+    orders still pending (run again, they go on; retried, those orders move to the retry job,
+    which has a follow-up of its own)."""
+    j, i = batch_jobs.c, batch_job_items.c
+    ids = sorted(job_ids)
+    if not ids:
+        return set()
+    pending_items = select(i.id).where(i.batch_job_id == j.id, i.status == "pending").exists()
+    return set(
+        conn.execute(
+            select(j.id).where(
+                j.id.in_(ids),
+                j.status.not_in(TERMINAL_STATUSES) | ((j.status == "failed") & pending_items),
+            )
+        ).scalars()
+    )
