@@ -55,7 +55,6 @@ from invoice_pipelines.billing.invoicing import (
     DEFAULT_CHUNK_SIZE,
     DEFAULT_WORKERS,
     MAX_WORKERS,
-    ProcessedBatchJob,
     process_batch_job,
 )
 from invoice_pipelines.catalog import OWNERS, defined_here
@@ -68,6 +67,7 @@ from invoice_pipelines.db.tenancy import (
     tenant_transaction,
 )
 from invoice_pipelines.db.types import utcnow
+from invoice_pipelines.queue.dagster import BATCH_JOB_TAG, job_metadata, sentence
 from invoice_pipelines.queue.jobs import (
     BatchJob,
     UnknownBatchJob,
@@ -100,7 +100,6 @@ from invoice_pipelines.tenants.partitions import (
 )
 from invoice_pipelines.tenants.refusals import refused
 
-BATCH_JOB_TAG = "invoice_pipelines/batch_job"
 # a job inserted this long before the sensor's cursor moved past its id is still looked at
 RECENT_WINDOW = timedelta(minutes=10)
 # a failed run is resumed; a run someone cancelled in the UI is not (that was a decision to stop:
@@ -245,34 +244,6 @@ class BatchInvoicingConfig(Config):
     )
 
 
-def job_metadata(batch: BatchJob) -> dict:
-    metadata = {
-        "batch_job_id": MetadataValue.int(batch.id),
-        "organization": MetadataValue.text(batch.organization_slug),
-        "status": MetadataValue.text(batch.status),
-        "total": MetadataValue.int(batch.total_count),
-        "invoiced": MetadataValue.int(batch.successful_count),
-        "failed": MetadataValue.int(batch.failed_count),
-        "skipped": MetadataValue.int(batch.skipped_count),
-    }
-    if batch.duration_seconds is not None:
-        metadata["duration_seconds"] = MetadataValue.float(batch.duration_seconds)
-        if batch.duration_seconds > 0:
-            metadata["orders_per_second"] = MetadataValue.float(
-                round(batch.processed_count / batch.duration_seconds, 1)
-            )
-    if isinstance(batch, ProcessedBatchJob):
-        # chunks of this run redone one at a time after their attempt in flight was rolled back
-        metadata["fallbacks"] = MetadataValue.int(batch.fallbacks)
-        if batch.fallback_causes:
-            metadata["fallback_causes"] = MetadataValue.json(batch.fallback_causes)
-    if batch.errors:
-        metadata["first_errors"] = MetadataValue.json(batch.errors[:20])
-    if batch.failure_reason:
-        metadata["failure_reason"] = MetadataValue.text(batch.failure_reason)
-    return metadata
-
-
 def stats_metadata(stats: BatchStats) -> dict:
     metadata = {
         "day": MetadataValue.text(stats.day.isoformat()),
@@ -362,12 +333,7 @@ def _enqueue(
         _missing(engine, org, items, item_ids, "items")
         return enqueue_customer_lines(engine, org["id"], entries, **common)
     except BatchRequestError as exc:
-        raise refused(_sentence(str(exc))) from None
-
-
-def _sentence(text: str) -> str:
-    text = text.strip()
-    return (text[:1].upper() + text[1:]).rstrip(".") + "."
+        raise refused(sentence(str(exc))) from None
 
 
 sales_orders = AssetSpec(
@@ -686,7 +652,7 @@ def control_batch_job(
     except UnknownBatchJob:
         raise refused(f"There is no batch job {config.batch_job_id}.") from None
     except BatchRequestError as exc:
-        raise refused(_sentence(str(exc))) from None
+        raise refused(sentence(str(exc))) from None
     context.add_output_metadata({"retry_job_id": MetadataValue.int(new_id or 0)})
     return {"batch_job_id": config.batch_job_id, "retry_job_id": new_id}
 

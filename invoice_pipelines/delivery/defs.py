@@ -39,7 +39,6 @@ from dagster import (
 )
 from pydantic import Field
 
-from invoice_pipelines.billing.defs import BATCH_JOB_TAG, _sentence
 from invoice_pipelines.catalog import OWNERS
 from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.delivery.batch import communications_work
@@ -50,6 +49,7 @@ from invoice_pipelines.delivery.pipeline import (
     send_invoices,
 )
 from invoice_pipelines.documents.batch import combined_pdf_of, documents_work, run_invoice_job
+from invoice_pipelines.queue.dagster import BATCH_JOB_TAG, job_metadata, sentence
 from invoice_pipelines.queue.items import (
     DEFAULT_CHUNK_SIZE,
     enqueue_invoice_job,
@@ -303,25 +303,6 @@ class InvoiceBatchConfig(Config):
     )
 
 
-def invoice_job_metadata(batch: BatchJob) -> dict:
-    metadata = {
-        "batch_job_id": MetadataValue.int(batch.id),
-        "kind": MetadataValue.text(batch.kind),
-        "status": MetadataValue.text(batch.status),
-        "total": MetadataValue.int(batch.total_count),
-        "succeeded": MetadataValue.int(batch.successful_count),
-        "failed": MetadataValue.int(batch.failed_count),
-        "skipped": MetadataValue.int(batch.skipped_count),
-    }
-    if batch.duration_seconds is not None:
-        metadata["duration_seconds"] = MetadataValue.float(batch.duration_seconds)
-    if batch.errors:
-        metadata["failed_items"] = MetadataValue.json(batch.errors[:50])
-    if batch.failure_reason:
-        metadata["failure_reason"] = MetadataValue.text(batch.failure_reason)
-    return metadata
-
-
 def _new_job(context: OpExecutionContext, engine, organization: str | None, request) -> int:
     if not (organization or "").strip():
         raise refused(f"A new {request.kind} request needs the organization.")
@@ -373,7 +354,7 @@ def process_invoice_batch_job(
     except UnknownBatchJob:
         raise refused(f"There is no batch job {config.request.batch_job_id}.") from None
     except BatchRequestError as exc:
-        raise refused(_sentence(str(exc))) from None
+        raise refused(sentence(str(exc))) from None
     if batch.kind not in INVOICE_KINDS:
         raise refused(f"Batch job {batch.id} is a {batch.kind} job; batch_invoicing_job runs it.")
     run_id = context.run.run_id
@@ -408,7 +389,7 @@ def process_invoice_batch_job(
         )
     except AlreadySending:
         raise refused(_already_sending(batch.organization_slug)) from None
-    metadata = invoice_job_metadata(batch)
+    metadata = job_metadata(batch)
     combined = combined_pdf_of(engine, batch) if batch.kind == DOCUMENTS else None
     if combined:
         metadata.update(

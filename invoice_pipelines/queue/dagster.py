@@ -1,0 +1,57 @@
+"""What the Dagster side of every kind of batch job shares: the run tag that names the job, the
+metadata a run records of it, and the sentence a refusal shows."""
+
+from __future__ import annotations
+
+from dagster import MetadataValue
+
+from invoice_pipelines.queue.jobs import BatchJob
+from invoice_pipelines.queue.requests import INVOICE_KINDS
+
+BATCH_JOB_TAG = "invoice_pipelines/batch_job"
+
+
+def sentence(text: str) -> str:
+    """A message as a sentence: capital first letter, one full stop."""
+    text = text.strip()
+    return (text[:1].upper() + text[1:]).rstrip(".") + "."
+
+
+def job_metadata(batch: BatchJob) -> dict:
+    """A batch job as run and asset metadata. Invoicing jobs count `invoiced` orders (with their
+    rate and the first 20 errors); documents and communications jobs count `succeeded` invoices
+    (with the first 50 failed items)."""
+    over_invoices = batch.kind in INVOICE_KINDS
+    metadata = {"batch_job_id": MetadataValue.int(batch.id)}
+    if over_invoices:
+        metadata["kind"] = MetadataValue.text(batch.kind)
+    else:
+        metadata["organization"] = MetadataValue.text(batch.organization_slug)
+    metadata.update(
+        status=MetadataValue.text(batch.status),
+        total=MetadataValue.int(batch.total_count),
+        **{"succeeded" if over_invoices else "invoiced": MetadataValue.int(batch.successful_count)},
+        failed=MetadataValue.int(batch.failed_count),
+        skipped=MetadataValue.int(batch.skipped_count),
+    )
+    if batch.duration_seconds is not None:
+        metadata["duration_seconds"] = MetadataValue.float(batch.duration_seconds)
+        if batch.duration_seconds > 0 and not over_invoices:
+            metadata["orders_per_second"] = MetadataValue.float(
+                round(batch.processed_count / batch.duration_seconds, 1)
+            )
+    # chunks of this run redone one at a time after their attempt in flight was rolled back
+    # (invoicing on PostgreSQL: billing.invoicing.ProcessedBatchJob)
+    fallbacks = getattr(batch, "fallbacks", None)
+    if fallbacks is not None:
+        metadata["fallbacks"] = MetadataValue.int(fallbacks)
+        if batch.fallback_causes:
+            metadata["fallback_causes"] = MetadataValue.json(batch.fallback_causes)
+    if batch.errors:
+        if over_invoices:
+            metadata["failed_items"] = MetadataValue.json(batch.errors[:50])
+        else:
+            metadata["first_errors"] = MetadataValue.json(batch.errors[:20])
+    if batch.failure_reason:
+        metadata["failure_reason"] = MetadataValue.text(batch.failure_reason)
+    return metadata
