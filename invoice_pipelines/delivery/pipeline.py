@@ -31,9 +31,10 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import and_, func, select, text
+from sqlalchemy import and_, func, select
 from sqlalchemy.engine import Engine
 
+from invoice_pipelines.db.locks import Lock, LockBusy, session_lock
 from invoice_pipelines.db.tables import (
     customers,
     deliveries,
@@ -97,9 +98,6 @@ DIED_UNDER_WAY = (
     "the sending run ended while this message was under way: it may or may not have arrived "
     "(check the recipient's mailbox by its Message-ID; resend only on purpose)"
 )
-
-# pg_try_advisory_lock(SENDING_LOCK_NAMESPACE, organization_id): one sending run per organization
-SENDING_LOCK_NAMESPACE = 7304
 
 
 @dataclass
@@ -296,7 +294,7 @@ def send_invoices(
         )
 
 
-class AlreadySending(RuntimeError):
+class AlreadySending(LockBusy):
     """Another run sends this organization's invoices right now."""
 
     leaves_job_running = True  # a batch job meeting it stays with the runner that sends
@@ -304,28 +302,13 @@ class AlreadySending(RuntimeError):
 
 @contextmanager
 def _sending_lock(engine: Engine, org: dict) -> Iterator[None]:
-    """One sender per organization (PostgreSQL: a session advisory lock on a connection of its
-    own, held for the whole run; its per-message transactions come and go beside it). Without
-    it, a second run would take the first one's in-flight messages for dead ones."""
-    if engine.dialect.name != "postgresql":
-        yield  # SQLite: one writer at a time, and the per-organization run limit
-        return
-    with engine.connect() as conn:
-        got = conn.execute(
-            text("SELECT pg_try_advisory_lock(:ns, :org)"),
-            {"ns": SENDING_LOCK_NAMESPACE, "org": org["id"]},
-        ).scalar()
-        conn.commit()
-        if not got:
-            raise AlreadySending(f"another run is sending the invoices of {org['slug']} right now")
-        try:
-            yield
-        finally:
-            conn.execute(
-                text("SELECT pg_advisory_unlock(:ns, :org)"),
-                {"ns": SENDING_LOCK_NAMESPACE, "org": org["id"]},
-            )
-            conn.commit()
+    """One sender per organization (PostgreSQL: a session lock held for the whole run; its
+    per-message transactions come and go beside it. SQLite: one writer at a time, and the
+    per-organization run limit). Without it, a second run would take the first one's in-flight
+    messages for dead ones."""
+    message = f"another run is sending the invoices of {org['slug']} right now"
+    with session_lock(engine, Lock.SENDING, org["id"], busy=AlreadySending, message=message):
+        yield
 
 
 def _send(
