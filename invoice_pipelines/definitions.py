@@ -11,6 +11,7 @@ from invoice_pipelines.exports import defs as exports
 from invoice_pipelines.housekeeping import defs as housekeeping
 from invoice_pipelines.intake import defs as intake
 from invoice_pipelines.overdue import defs as overdue
+from invoice_pipelines.queue import defs as queue
 from invoice_pipelines.quickbooks import defs as quickbooks
 from invoice_pipelines.quickbooks.resources import quickbooks_from_env
 from invoice_pipelines.resources.database import Database
@@ -53,6 +54,7 @@ def build_definitions() -> Definitions:
         exports.defs,
         documents.defs,
         delivery.defs,
+        queue.defs,
         overdue.defs,
         quickbooks.defs,
         housekeeping.defs,

@@ -300,6 +300,14 @@ class AlreadySending(LockBusy):
     leaves_job_running = True  # a batch job meeting it stays with the runner that sends
 
 
+def already_sending_message(slug: str) -> str:
+    """What a run refused because another one sends the organization's invoices tells the user."""
+    return (
+        f"Another run is sending the invoices of {slug} right now; start this one again when "
+        "it has finished."
+    )
+
+
 @contextmanager
 def _sending_lock(engine: Engine, org: dict) -> Iterator[None]:
     """One sender per organization (PostgreSQL: a session lock held for the whole run; its

@@ -596,7 +596,7 @@ BRANCHES = (
     ".request.sales_orders",
     ".request.all_reviewed",
     ".request.customer_lines",
-    ".request.documents",  # invoice_batch_job (delivery/defs.py)
+    ".request.documents",  # invoice_batch_job (queue/defs.py)
     ".request.communications",
 )
 

@@ -13,6 +13,7 @@ from invoice_pipelines.db.tables import batch_jobs, customers
 from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.delivery import defs as delivery
 from invoice_pipelines.documents.pipeline import InProcessBuilder
+from invoice_pipelines.queue import defs as queue
 from invoice_pipelines.resources.database import Database
 from invoice_pipelines.resources.files import LocalFileStore
 from invoice_pipelines.resources.mail import SmtpMailer
@@ -49,7 +50,10 @@ def _resources(db, tmp_path, port: int = 1) -> dict:
 
 def _defs(db, tmp_path, port: int = 1) -> Definitions:
     return Definitions.merge(
-        billing.defs, delivery.defs, Definitions(resources=_resources(db, tmp_path, port))
+        billing.defs,
+        delivery.defs,
+        queue.defs,
+        Definitions(resources=_resources(db, tmp_path, port)),
     )
 
 
@@ -74,7 +78,7 @@ def _instance(slug: str) -> DagsterInstance:
 def _ticks(db, instance) -> tuple[list, list]:
     """What the invoicing sensor and the documents/communications sensor launch now."""
     found = []
-    for sensor in (billing.batch_jobs_sensor, delivery.invoice_batch_jobs_sensor):
+    for sensor in (billing.batch_jobs_sensor, queue.invoice_batch_jobs_sensor):
         with build_sensor_context(
             instance=instance, resources={"database": Database(url=db.url)}
         ) as context:
@@ -122,9 +126,7 @@ def test_send_immediately_from_the_launchpad_sends_after_the_invoices_are_commit
         sent = defs.resolve_job_def("invoice_batch_job").execute_in_process(
             run_config={
                 "ops": {
-                    delivery.OP: {
-                        "config": {"request": {"queued_job": {"batch_job_id": follow_up}}}
-                    }
+                    queue.OP: {"config": {"request": {"queued_job": {"batch_job_id": follow_up}}}}
                 }
             },
             instance=instance,
@@ -150,9 +152,7 @@ def test_a_documents_job_from_the_launchpad_records_the_combined_pdf(db, tmp_pat
 
     def config(organization: str | None) -> dict:
         request = {"documents": {"invoice_ids": ids, "combined_pdf": True}}
-        return {
-            "ops": {delivery.OP: {"config": {"organization": organization, "request": request}}}
-        }
+        return {"ops": {queue.OP: {"config": {"organization": organization, "request": request}}}}
 
     # the run coordinator finds the organization in the config: the run gets its tag and limit
     assert organization_in_run_config(config(org["slug"])) == org["slug"]
