@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -49,7 +50,10 @@ def main(argv: list[str]) -> int:
 
         def hangs(ctx):
             if ctx.job_id == args.job_id and ctx.after_position == hang_at:
-                signal_file.write_text(str(ctx.last_value))
+                # whole or not at all: the test waits for the file to exist, then reads it
+                part = signal_file.with_name(signal_file.name + ".part")
+                part.write_text(str(ctx.last_value))
+                os.replace(part, signal_file)
                 time.sleep(600)  # killed here: invoices written, numbers taken, nothing committed
 
         module, name, wrapper = hook_chunk_writes(engine.dialect.name, hangs)
