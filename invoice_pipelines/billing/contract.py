@@ -13,7 +13,7 @@ from datetime import date, datetime
 from sqlalchemy.engine import Connection
 
 from invoice_pipelines.core.numbering import NumberFormat
-from invoice_pipelines.queue.transitions import MAX_ERRORS_ON_JOB  # noqa: F401 (the chunk contract names it)
+from invoice_pipelines.queue.transitions import MAX_ERRORS_ON_JOB
 
 # the sales order statuses both chunk implementations invoice (chunk_postgres spells them in its
 # SQL; a test holds it to this tuple)

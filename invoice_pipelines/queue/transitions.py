@@ -25,7 +25,7 @@ from invoice_pipelines.db.tables import batch_job_items, batch_jobs
 from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.db.types import utcnow
 from invoice_pipelines.queue.jobs import BatchJob
-from invoice_pipelines.queue.requests import BatchRequestError, record_audit
+from invoice_pipelines.queue.requests import INVOICE_KINDS, BatchRequestError, record_audit
 
 MAX_ERRORS_ON_JOB = 100  # batch_jobs.errors keeps the first ones; batch_job_items has them all
 FINISHED_ACTION = "batch_job.finished"
@@ -174,7 +174,7 @@ def complete(
         "successful": counts["successful_count"],
         "failed": counts["failed_count"],
     }
-    if job.kind in ("documents", "communications"):
+    if job.kind in INVOICE_KINDS:
         details["skipped"] = counts["skipped_count"]
     record_audit(conn, job.organization_id, who, FINISHED_ACTION, job.id, details)
     return status
