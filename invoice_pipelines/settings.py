@@ -10,9 +10,11 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from invoice_pipelines.limits import MAX_UPLOAD_BYTES
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-# the upload size limit's default, defined once (INVOICE_PIPELINES_MAX_UPLOAD_BYTES overrides it)
-DEFAULT_MAX_UPLOAD_BYTES = 20 * 1024 * 1024
+# the upload size limit's default (limits.py; INVOICE_PIPELINES_MAX_UPLOAD_BYTES overrides it)
+DEFAULT_MAX_UPLOAD_BYTES = MAX_UPLOAD_BYTES
 
 
 class ConfigError(RuntimeError):
