@@ -6,10 +6,12 @@ For each invoice, in this order:
    what cannot be composed (no address, no document) is a failed delivery with the reason;
 2. commit the intent: a `deliveries` row `sending` with the recipient and the Message-ID
    (in the same transaction as the outcome of the previous message: one commit per message);
-3. send it over an open SMTP connection (`connections` of them work through their shares of the
-   invoices side by side, each strictly in this order); a 4xx answer is tried again after a pause (up to
-   `retries` times), a 5xx answer fails the delivery, a connection that breaks while the message
-   is under way leaves its outcome unknown;
+3. send it over an open connection (`connections` of them work through their shares of the
+   invoices side by side, each strictly in this order); an answer that refuses the message for
+   now (SMTP 4xx; for SMS/WhatsApp see `resources/messaging.py`) is tried again after a pause (up
+   to `retries` times), a refusal for good fails the delivery, and an answer after which the
+   message may have arrived (a connection that breaks while it is under way, a gateway's 502/504)
+   leaves its outcome unknown;
 4. the outcome (`sent` / `failed` / `unknown`) is committed with the next message's intent.
 
 A process killed between 2 and 4 leaves the row `sending`. The next run turns every such row
@@ -510,7 +512,8 @@ def _send_one(
         try:
             channel.send(client, message)
         except SendError as exc:
-            if exc.temporary and tries < retries:
+            # only a refusal for now is tried again; one that may have arrived never is
+            if exc.temporary and not exc.unknown and tries < retries:
                 with lock:
                     summary.retries += 1
                 time.sleep(backoff_seconds * 2**tries)

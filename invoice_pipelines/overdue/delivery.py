@@ -13,9 +13,11 @@ notice, in this order, one commit per step:
 2. claim it: `pending` -> `sending` with the recipient and a message id, committed before the
    message leaves (a conditional update: of two senders only one gets it);
 3. hand it over (SMTP server or the text message provider's API): accepted -> `sent`; refused for
-   good (5xx mail, 4xx API answer) -> `failed`; refused for now (4xx mail, 429 or 5xx API answer,
-   or no connection) -> `pending` again, for the next run; the connection broke or timed out while
-   the message was under way -> `unknown`, and the rest of that channel waits for the next run.
+   good (5xx mail, 4xx API answer) -> `failed`; refused for now (4xx mail, 429 or 503 with
+   Retry-After from the API, or no connection) -> `pending` again, for the next run; an answer
+   after which the message may have arrived (the connection broke or timed out while it was under
+   way, the API's 500/502/504; `resources/messaging.py` sorts the API's answers) -> `unknown`, and
+   the rest of that channel waits for the next run.
 
 A notice left `sending` by a run that died becomes `unknown` on the next run: it may or may not
 have arrived, so it is never sent again on its own. Before anything is sent, a pending notice that

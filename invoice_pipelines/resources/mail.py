@@ -27,7 +27,8 @@ class SendError(RuntimeError):
         self, message: str, *, temporary: bool, code: int | None = None, unknown: bool = False
     ) -> None:
         super().__init__(message)
-        self.temporary = temporary
+        # a message that may have arrived is never "worth another try", whatever the caller said
+        self.temporary = temporary and not unknown
         self.code = code
         self.unknown = unknown
 

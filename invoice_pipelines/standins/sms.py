@@ -3,7 +3,10 @@
 `POST /2010-04-01/Accounts/{account}/Messages.json` with form fields To, From, Body and basic auth
 answers 201 with a message id, as the provider does; and its faults: 401 for wrong credentials,
 400 (code 21211) for a number that is not E.164, 429 (code 20429, Retry-After) when told to
-throttle, 500 when told to fail. What it accepted is kept for the tests.
+throttle, 500 when told to fail, 503 (Retry-After) when told it is unavailable; and, like a
+gateway in front of a provider that queued the message and then lost the answer, a message kept
+and then answered with a given status (502, 504, a 200 that is not the API's JSON) or a dropped
+connection. What it accepted is kept for the tests.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+import socket
 import threading
 import uuid
 from collections.abc import Callable
@@ -29,6 +33,10 @@ class Outbox:
     messages: list[dict] = field(default_factory=list)
     throttle_next: int = 0  # the next N requests get 429
     fail_next: int = 0  # the next N requests get 500
+    unavailable_next: int = 0  # the next N requests get 503 with Retry-After, nothing kept
+    # the next requests' messages are kept, then answered with these statuses (0: no answer,
+    # the connection is closed) and a gateway's HTML page instead of the API's JSON
+    queue_then_answer: list[int] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
     on_message: Callable[[dict], None] | None = None  # called with each accepted message
 
@@ -48,6 +56,18 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header(name, value)
         self.end_headers()
         self.wfile.write(data)
+
+    def _gateway_answer(self, status: int) -> None:
+        if status == 0:
+            self.close_connection = True
+            self.connection.shutdown(socket.SHUT_RDWR)
+            return
+        page = f"<html><body><h1>{status}</h1>upstream trouble</body></html>".encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "text/html")
+        self.send_header("Content-Length", str(len(page)))
+        self.end_headers()
+        self.wfile.write(page)
 
     def do_POST(self):  # noqa: N802
         box = self.outbox
@@ -73,6 +93,12 @@ class _Handler(BaseHTTPRequestHandler):
             if box.fail_next > 0:
                 box.fail_next -= 1
                 return self._answer(500, {"code": 20500, "message": "Internal Server Error"})
+            if box.unavailable_next > 0:
+                box.unavailable_next -= 1
+                return self._answer(
+                    503, {"code": 20503, "message": "Service Unavailable"}, {"Retry-After": "1"}
+                )
+            gateway = box.queue_then_answer.pop(0) if box.queue_then_answer else None
         to, sender, body = form.get("To", ""), form.get("From", ""), form.get("Body", "")
         if not E164.match(to):
             return self._answer(
@@ -91,6 +117,8 @@ class _Handler(BaseHTTPRequestHandler):
             box.messages.append(message)
             if box.on_message is not None:
                 box.on_message(message)
+        if gateway is not None:
+            return self._gateway_answer(gateway)
         return self._answer(201, {"sid": sid, "status": "queued", "to": to, "body": body})
 
 
