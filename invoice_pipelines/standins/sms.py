@@ -3,7 +3,7 @@
 `POST /2010-04-01/Accounts/{account}/Messages.json` with form fields To, From, Body and basic auth
 answers 201 with a message id, as the provider does; and its faults: 401 for wrong credentials,
 400 (code 21211) for a number that is not E.164, 429 (code 20429, Retry-After) when told to
-throttle, 500 when told to fail, 503 (Retry-After) when told it is unavailable; and, like a
+throttle, 503 (Retry-After: the service is down, nothing was kept) when told to fail; and, like a
 gateway in front of a provider that queued the message and then lost the answer, a message kept
 and then answered with a given status (502, 504, a 200 that is not the API's JSON) or a dropped
 connection. What it accepted is kept for the tests.
@@ -32,8 +32,7 @@ class Outbox:
     token: str = "local-token"
     messages: list[dict] = field(default_factory=list)
     throttle_next: int = 0  # the next N requests get 429
-    fail_next: int = 0  # the next N requests get 500
-    unavailable_next: int = 0  # the next N requests get 503 with Retry-After, nothing kept
+    fail_next: int = 0  # the next N requests get 503 with Retry-After, nothing kept
     # the next requests' messages are kept, then answered with these statuses (0: no answer,
     # the connection is closed) and a gateway's HTML page instead of the API's JSON
     queue_then_answer: list[int] = field(default_factory=list)
@@ -92,9 +91,6 @@ class _Handler(BaseHTTPRequestHandler):
                 )
             if box.fail_next > 0:
                 box.fail_next -= 1
-                return self._answer(500, {"code": 20500, "message": "Internal Server Error"})
-            if box.unavailable_next > 0:
-                box.unavailable_next -= 1
                 return self._answer(
                     503, {"code": 20503, "message": "Service Unavailable"}, {"Retry-After": "1"}
                 )

@@ -69,7 +69,7 @@ def test_a_refusal_for_now_is_tried_again_and_goes_once(db, tmp_path):
     org, [invoice], store = _shop(db, tmp_path, 1)
     _phones(db, org["id"])
     with TextProviderStandIn() as api:
-        api.outbox.unavailable_next = 1
+        api.outbox.fail_next = 1  # 503, Retry-After
         api.outbox.throttle_next = 1
         provider = TextMessageProvider(base_url=api.url)
         summary = send_invoices(
