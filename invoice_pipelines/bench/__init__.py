@@ -21,6 +21,7 @@ SCENARIOS: dict[str, str] = {
     "overdue": "invoice_pipelines.bench.overdue",
     "tenants": "invoice_pipelines.bench.tenants",
     "housekeeping": "invoice_pipelines.bench.housekeeping",
+    "hostile": "invoice_pipelines.bench.hostile",
 }
 
 
