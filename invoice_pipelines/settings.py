@@ -85,7 +85,12 @@ SETTINGS: tuple[Setting, ...] = (
         "INVOICE_PIPELINES_SMTP_HOST", "127.0.0.1", "SMTP server invoices are e-mailed through."
     ),
     Setting("INVOICE_PIPELINES_SMTP_PORT", "1025", "SMTP port."),
-    Setting("INVOICE_PIPELINES_SMTP_SECURITY", "none", "none, starttls or ssl."),
+    Setting(
+        "INVOICE_PIPELINES_SMTP_SECURITY",
+        "none",
+        "none, starttls or ssl (any case; anything else, `tls` included, is refused when a run "
+        "starts). With none, a login is only sent to a server on this machine.",
+    ),
     Setting("INVOICE_PIPELINES_SMTP_USER", "", "SMTP login; empty: no login."),
     Setting(
         "INVOICE_PIPELINES_SMTP_PASSWORD", "", "SMTP password (an EnvVar in the code location)."

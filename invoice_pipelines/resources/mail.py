@@ -4,18 +4,31 @@ Production points it at the organization's mail server through settings (INVOICE
 tests and the demo point it at the loopback SMTP stand-in (standins/smtp.py). Failures are sorted
 the way SMTP means them: a 4xx reply (or a dropped connection) is temporary and worth another try,
 a 5xx reply is permanent.
+
+The connection's security is one of `SECURITY` (any case): a value outside them is a ConfigError
+before anything connects, never a silent plaintext connection, and a login (the password) only
+travels in plain text to a server on this machine.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import smtplib
 import ssl
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from dagster import ConfigurableResource
+from dagster import ConfigurableResource, InitResourceContext
 from pydantic import Field
+
+from invoice_pipelines.settings import ConfigError
+
+SECURITY_VAR = "INVOICE_PIPELINES_SMTP_SECURITY"
+# none: plain SMTP (a local relay or the stand-in); starttls: upgraded on the submission port
+# (587); ssl: TLS from the first byte (465). `tls` is refused rather than guessed: people use it
+# for either of the last two, and a wrong guess either fails or talks plain text.
+SECURITY = ("none", "starttls", "ssl")
 
 
 class SendError(RuntimeError):
@@ -52,7 +65,9 @@ class SmtpMailer(ConfigurableResource):
     host: str = Field(default="127.0.0.1", description="SMTP server (INVOICE_PIPELINES_SMTP_HOST)")
     port: int = Field(default=1025, description="SMTP port (INVOICE_PIPELINES_SMTP_PORT)")
     security: str = Field(
-        default="none", description="none, starttls or ssl (INVOICE_PIPELINES_SMTP_SECURITY)"
+        default="none",
+        description="none, starttls or ssl, any case; anything else is refused "
+        "(INVOICE_PIPELINES_SMTP_SECURITY)",
     )
     username: str = Field(default="", description="Login; empty: no login")
     password: str = Field(default="", description="Password (INVOICE_PIPELINES_SMTP_PASSWORD)")
@@ -61,11 +76,34 @@ class SmtpMailer(ConfigurableResource):
     )
     timeout_seconds: float = Field(default=30.0, description="Socket timeout per SMTP command")
 
+    def setup_for_execution(self, context: InitResourceContext) -> None:
+        # a run that would send refuses a wrong setting when it starts, before any message
+        self.checked_security()
+
+    def checked_security(self) -> str:
+        """The connection's security (`SECURITY`); ConfigError for any other value, or for a
+        login that would cross the network in plain text."""
+        mode = self.security.strip().lower()
+        if mode not in SECURITY:
+            raise ConfigError(
+                f"{SECURITY_VAR} is {self.security!r}; use one of {', '.join(SECURITY)} "
+                "(ssl: TLS from the start, usually port 465; starttls: usually port 587; "
+                "none: plain text, for a relay on this machine)"
+            )
+        if mode == "none" and self.username and not _loopback(self.host):
+            raise ConfigError(
+                f"{SECURITY_VAR} is none, so the SMTP login would cross the network to "
+                f"{self.host} in plain text; set it to starttls or ssl"
+            )
+        return mode
+
     @contextmanager
     def session(self) -> Iterator[smtplib.SMTP]:
-        """An open, logged-in connection; closed (QUIT) when the block ends."""
+        """An open, logged-in connection; closed (QUIT) when the block ends. ConfigError, before
+        connecting, for a security setting that is not one of `SECURITY`."""
+        mode = self.checked_security()
         try:
-            if self.security == "ssl":
+            if mode == "ssl":
                 client: smtplib.SMTP = smtplib.SMTP_SSL(
                     self.host,
                     self.port,
@@ -74,7 +112,7 @@ class SmtpMailer(ConfigurableResource):
                 )
             else:
                 client = smtplib.SMTP(self.host, self.port, timeout=self.timeout_seconds)
-                if self.security == "starttls":
+                if mode == "starttls":
                     client.starttls(context=ssl.create_default_context())
             if self.username:
                 client.login(self.username, self.password)
@@ -131,6 +169,16 @@ class SmtpMailer(ConfigurableResource):
             )
 
 
+def _loopback(host: str) -> bool:
+    """A server on this machine: what travels to it never crosses a network."""
+    if host.strip().lower().rstrip(".") == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip().strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
 def _text(value: bytes | str) -> str:
     return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
 
@@ -138,11 +186,11 @@ def _text(value: bytes | str) -> str:
 def mailer_from_env() -> SmtpMailer:
     """The mailer configured by INVOICE_PIPELINES_SMTP_* (the password as an EnvVar in the code
     location, so it never appears in the UI)."""
-    from invoice_pipelines.settings import env, env_var_or_default
+    from invoice_pipelines.settings import env, env_var_or_default, positive_number
 
     return SmtpMailer(
         host=env("INVOICE_PIPELINES_SMTP_HOST"),
-        port=int(env("INVOICE_PIPELINES_SMTP_PORT")),
+        port=int(positive_number("INVOICE_PIPELINES_SMTP_PORT")),
         security=env("INVOICE_PIPELINES_SMTP_SECURITY"),
         username=env("INVOICE_PIPELINES_SMTP_USER"),
         password=env_var_or_default("INVOICE_PIPELINES_SMTP_PASSWORD"),
