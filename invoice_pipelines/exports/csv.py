@@ -5,6 +5,13 @@ them (RFC 4180 quoting), a header row, amounts as plain decimals with a dot ("12
 ISO 8601 ("2026-11-05"), empty for unknown. On PostgreSQL the lines file is written by COPY
 straight from the query (the same text: numeric values keep their scale, dates are ISO).
 
+Text columns (TEXT_COLUMNS: names, numbers, VAT ids, descriptions, codes, all from outside) go
+through `core.text.cell_text`: no control or invisible characters (a line break becomes a space,
+so every row is one line), a leading `'` where a spreadsheet would see a formula, at most
+MAX_TEXT_FIELD_CHARS characters. COPY applies the same rules in SQL (`sql_cell_text`), so both
+paths write the same bytes. Number and date columns are ours and written as they are: an amount
+of -12.50 stays -12.50.
+
 invoices file columns: see INVOICE_COLUMNS; lines file columns: see LINE_COLUMNS.
 """
 
@@ -16,9 +23,18 @@ from collections.abc import Iterable, Iterator, Sequence
 from datetime import date
 from decimal import Decimal
 
-from sqlalchemy import Select
+from sqlalchemy import Select, Text, case, func, literal, not_, or_
 from sqlalchemy.engine import Connection
 
+from invoice_pipelines.core.text import (
+    CONTROL_CLASS_SQL,
+    ELLIPSIS,
+    FORMULA_PATTERN,
+    FORMULA_PREFIX,
+    INVISIBLE_CLASS,
+    cell_text,
+)
+from invoice_pipelines.limits import MAX_TEXT_FIELD_CHARS
 from invoice_pipelines.resources.files import FileStore
 
 INVOICE_COLUMNS = (
@@ -48,6 +64,21 @@ LINE_COLUMNS = (
     "vat_category",
     "vat_rate",
 )
+# The columns whose values come from documents and partners (text); the others are our ids,
+# amounts, rates and dates.
+TEXT_COLUMNS = frozenset(
+    {
+        "invoice_number",
+        "type_code",
+        "partner_name",
+        "partner_vat_id",
+        "currency",
+        "vat_breakdown",  # holds the documents' category codes
+        "description",
+        "unit_code",
+        "vat_category",
+    }
+)
 BLOCK = 2000
 
 
@@ -65,13 +96,19 @@ def cell(value: object) -> str:
     return _CELL.get(type(value), str)(value)
 
 
+def _text_cell(value: object) -> str:
+    return "" if value is None else cell_text(value if type(value) is str else cell(value))
+
+
 def rows_file(columns: Sequence[str], rows: Iterable[Sequence[object]]) -> Iterator[bytes]:
+    """The CSV file of `rows` (values in the order of `columns`), in blocks of bytes."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(columns)
+    formats = [_text_cell if name in TEXT_COLUMNS else cell for name in columns]
     count = 0
     for row in rows:
-        writer.writerow(map(cell, row))
+        writer.writerow([f(v) for f, v in zip(formats, row, strict=True)])
         count += 1
         if count % BLOCK == 0:
             yield buffer.getvalue().encode("utf-8")
@@ -80,10 +117,50 @@ def rows_file(columns: Sequence[str], rows: Iterable[Sequence[object]]) -> Itera
     yield buffer.getvalue().encode("utf-8")
 
 
+def sql_cell_text(column):
+    """`core.text.cell_text` of a text column as a PostgreSQL expression; NULL for an empty result
+    (COPY writes an empty string as `""`, the csv module as nothing: NULL is nothing in both)."""
+    column = getattr(column, "element", column)  # the expression of a labelled column
+    needs_work = or_(
+        column.op("~")(f"[{INVISIBLE_CLASS}{CONTROL_CLASS_SQL}]|{FORMULA_PATTERN}"),
+        func.length(column) > MAX_TEXT_FIELD_CHARS,
+    )
+    printable = func.regexp_replace(
+        func.regexp_replace(column, f"[{INVISIBLE_CLASS}]+", "", "g", type_=Text),
+        f"[{CONTROL_CLASS_SQL}]",
+        " ",
+        "g",
+        type_=Text,
+    )
+    # a formula gets the prefix in front of what matched (the pattern is anchored at the start)
+    defused = func.regexp_replace(
+        printable, f"({FORMULA_PATTERN})", f"{FORMULA_PREFIX}\\1", type_=Text
+    )
+    cut = case(
+        (
+            func.length(defused) > MAX_TEXT_FIELD_CHARS,
+            func.left(defused, MAX_TEXT_FIELD_CHARS - len(ELLIPSIS), type_=Text)
+            + literal(ELLIPSIS, Text),
+        ),
+        else_=defused,
+    )
+    # the common case costs one regex match and a length
+    return func.nullif(case((not_(needs_work), column), else_=cut), "")
+
+
 def query_file(conn: Connection, store: FileStore, key: str, query: Select, columns) -> str:
     """Write the rows of `query` (labelled as `columns`) as a CSV file into the store."""
     if conn.dialect.name == "postgresql":
+        query = query.with_only_columns(
+            *(
+                sql_cell_text(column).label(column.name) if column.name in TEXT_COLUMNS else column
+                for column in query.selected_columns
+            ),
+        )
         sql = str(query.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
+        if conn.dialect.paramstyle in ("format", "pyformat"):
+            # with every value inlined, each "%" is an escaped one; COPY gets no parameters
+            sql = sql.replace("%%", "%")
         cursor = conn.connection.dbapi_connection.cursor()
         try:
             return store.write_with(
