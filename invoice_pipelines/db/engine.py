@@ -5,9 +5,10 @@ from __future__ import annotations
 import re
 import threading
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from sqlalchemy import Engine, create_engine, event, text
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
 
 from invoice_pipelines.settings import PROJECT_ROOT, ConfigError, env
@@ -28,8 +29,10 @@ def database_url(url: str | None = None, *, redact: bool = False) -> str:
         raw = "postgresql://" + raw[len("postgres://") :]
     try:
         parsed = make_url(raw)
-    except ArgumentError as exc:
-        raise ConfigError(f"{URL_VAR} is not a database URL: {raw!r}") from exc
+    except (ArgumentError, ValueError):
+        # the value may hold a password and lands in run logs: name the wrong part, never echo
+        # it (nor chain SQLAlchemy's error, which quotes it whole)
+        raise ConfigError(f"{URL_VAR} is not a database URL: {_what_is_wrong(raw)}") from None
     backend = parsed.get_backend_name()
     if backend not in SUPPORTED_BACKENDS:
         raise ConfigError(
@@ -40,7 +43,44 @@ def database_url(url: str | None = None, *, redact: bool = False) -> str:
         path = Path(parsed.database)
         if not path.is_absolute():
             parsed = parsed.set(database=str(PROJECT_ROOT / path))
-    return parsed.render_as_string(hide_password=redact)
+    return redacted(parsed) if redact else parsed.render_as_string(hide_password=False)
+
+
+def redacted(url: URL) -> str:
+    """The URL as errors and the CLI show it: the password, and query values that carry one
+    (`?password=`, `sslpassword=`), masked."""
+    secret = {
+        key: "***"
+        for key in url.query
+        if any(word in key.lower() for word in ("password", "secret", "token"))
+    }
+    shown = url.update_query_dict(secret).render_as_string(hide_password=True)
+    return shown.replace("%2A%2A%2A", "***")
+
+
+def _secrets(url: URL) -> list[str]:
+    values = [str(url.password)] if url.password else []
+    for key, value in url.query.items():
+        if any(word in key.lower() for word in ("password", "secret", "token")):
+            values += [value] if isinstance(value, str) else list(value)
+    return [value for value in values if value]
+
+
+def _what_is_wrong(raw: str) -> str:
+    """Which part of an unparseable URL is wrong, without repeating any of it."""
+    if "://" not in raw:
+        return "it has no scheme (postgresql://user@host/db or sqlite:///path)"
+    scheme, _, rest = raw.partition("://")
+    if not re.fullmatch(r"[A-Za-z][A-Za-z0-9+._-]*", scheme):
+        return "the part before :// is not a scheme such as postgresql or sqlite"
+    try:
+        _ = urlsplit(raw).port
+    except ValueError:
+        return "the port after host: is not a number (or a [ of an IPv6 host is not closed)"
+    return (
+        "it cannot be read as scheme://user:password@host:port/database (characters such as "
+        "@ : / # ? in the password must be percent-encoded)"
+    )
 
 
 def app_role() -> str | None:
@@ -99,8 +139,13 @@ def make_engine(url: str | None = None, *, owner: bool = False, check: bool = Tr
         kwargs.update(pool_pre_ping=True, pool_size=5, max_overflow=10)
     try:
         engine = create_engine(resolved, **kwargs)
-    except (NoSuchModuleError, ArgumentError, ImportError) as exc:
-        raise ConfigError(f"{URL_VAR}: cannot use {parsed.drivername!r}: {exc}") from exc
+    except (NoSuchModuleError, ArgumentError, ImportError, ValueError, TypeError) as exc:
+        # SQLAlchemy's and the driver's messages may quote the URL; ours shows it masked
+        where = redacted(parsed)
+        reason = str(exc).replace(resolved, where)
+        for secret in _secrets(parsed):
+            reason = reason.replace(secret, "***")
+        raise ConfigError(f"{URL_VAR}: cannot use {where}: {reason}") from None
     if engine.dialect.name == "sqlite":
         _configure_sqlite(engine)
     elif not owner and (role := app_role()):
@@ -145,7 +190,10 @@ def check_connection(engine: Engine) -> None:
             conn.execute(text("SELECT 1"))
     except DBAPIError as exc:
         reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
-        where = engine.url.render_as_string(hide_password=True)
+        where = redacted(engine.url)
+        for secret in _secrets(engine.url):
+            reason = reason.replace(secret, "***")
         if "role" in reason and "does not exist" in reason:
             reason += " (run `invoice-pipelines migrate` first: it creates the application role)"
-        raise ConfigError(f"cannot connect to {where} ({URL_VAR}): {reason}") from exc
+        # not chained: the driver's error may carry the connection string
+        raise ConfigError(f"cannot connect to {where} ({URL_VAR}): {reason}") from None
