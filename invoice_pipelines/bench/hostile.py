@@ -180,7 +180,16 @@ def scan_pdf(pages: int, seed: int) -> bytes:
         draw.text((30, 40 + rng.randrange(20)), f"Seite {i + 1}  Summe {rng.randrange(999)},00", 20)
         images.append(page)
     out = io.BytesIO()
-    images[0].save(out, "PDF", save_all=True, append_images=images[1:], resolution=50.0)
+    fixed = time.gmtime(1735776000)  # Pillow stamps the current time otherwise
+    images[0].save(
+        out,
+        "PDF",
+        save_all=True,
+        append_images=images[1:],
+        resolution=50.0,
+        creationDate=fixed,
+        modDate=fixed,
+    )
     return out.getvalue()
 
 
