@@ -19,6 +19,7 @@ from invoice_pipelines.core.rules import Finding, check_invoice
 from invoice_pipelines.intake import schematron
 from invoice_pipelines.intake.formats.cii import CII_NS, parse_cii
 from invoice_pipelines.intake.formats.pdf import (
+    PREFERRED_ATTACHMENTS,
     PdfDocument,
     PdfUnreadable,
     extract_text,
@@ -29,12 +30,17 @@ from invoice_pipelines.intake.formats.text import extract_fields
 from invoice_pipelines.intake.formats.ubl import UBL_CREDITNOTE_NS, UBL_INVOICE_NS, parse_ubl
 from invoice_pipelines.intake.formats.xmlsafe import SafeXml, XmlRejected, parse_xml
 from invoice_pipelines.intake.formats.zugferd1 import ZUGFERD1_NS, parse_zugferd1
+from invoice_pipelines.limits import MAX_OCR_PAGES, MAX_TEXT_PAGES, PARSE_WORKER_MEMORY_BYTES
 from invoice_pipelines.settings import DEFAULT_MAX_UPLOAD_BYTES
 
 Status = Literal["VALIDATED", "FAILED", "NEEDS_OCR"]
 # Text extraction and OCR values below this confidence are flagged for a human to look at.
 LOW_CONFIDENCE = 0.6
 RAW_TEXT_CHARS = 20_000
+OUT_OF_MEMORY = (
+    "the parser ran out of memory reading this file "
+    f"(each parse worker may use {PARSE_WORKER_MEMORY_BYTES // (1024 * 1024)} MiB)"
+)
 
 SYNTAX_BY_NAMESPACE = {
     CII_NS: "cii",
@@ -48,8 +54,6 @@ PDF_FORMAT_BY_SYNTAX = {
     "ubl": "ubl-pdf",
     "ubl-creditnote": "ubl-pdf",
 }
-# Names the Factur-X, ZUGFeRD and XRechnung specifications give the embedded XML, best first.
-PREFERRED_ATTACHMENTS = ("factur-x.xml", "zugferd-invoice.xml", "xrechnung.xml", "order-x.xml")
 IMAGE_MAGIC = (
     (b"\x89PNG\r\n\x1a\n", "png"),
     (b"\xff\xd8\xff", "jpeg"),
@@ -341,6 +345,12 @@ def _parse_pdf(data: bytes, doc: _Document) -> ParseOutcome:
         "problems": document.problems,
     }
     found, broken = _embedded_xml(document, doc)
+    unread = [
+        Finding(None, f"embedded file '{a.name}' was {a.error}", "warning", "read")
+        for a in document.attachments
+        if a.over_limit and not a.looks_like_xml()
+    ]
+    doc.findings.extend(unread)
     if found:
         name, safe = _choose_xml(found)
         doc.raw["xml_attachment"] = name
@@ -360,7 +370,20 @@ def _parse_pdf(data: bytes, doc: _Document) -> ParseOutcome:
     text, method = extract_text(data, document)
     doc.raw["pdf"]["text_method"] = method
     if has_text_layer(text):
+        if document.page_count > MAX_TEXT_PAGES:
+            # Reading only the first pages could miss the totals, which usually come last.
+            message = (
+                f"the PDF has {document.page_count} pages and no embedded invoice XML; "
+                f"its text is read from at most {MAX_TEXT_PAGES} pages, so it was not read"
+            )
+            return doc.outcome("text-pdf", [Finding(None, message, stage="read")])
         return _text_outcome(text, doc, fmt="text-pdf", origin="text", scale=1.0)
+    if document.page_count > MAX_OCR_PAGES:
+        message = (
+            f"the scan has {document.page_count} pages; OCR reads at most {MAX_OCR_PAGES} "
+            "pages, so it was not read"
+        )
+        return doc.outcome("image-pdf", [Finding(None, message, stage="read")])
     note = "the PDF has no text layer and no embedded invoice XML; it needs OCR"
     return doc.outcome("image-pdf", [Finding(None, note, "warning", "read")], status="NEEDS_OCR")
 
@@ -405,6 +428,10 @@ def parse_document(
             return doc.outcome("image", [note], status="NEEDS_OCR")
         message = f"not a PDF, XML or image file: the content is {KIND_LABEL[kind]}"
         return doc.outcome(kind, [Finding(None, message, stage="read")])
+    except MemoryError:
+        # The parse workers run under limits.PARSE_WORKER_MEMORY_BYTES; the memory is free again
+        # once this frame is gone, so the worker can go on with the next document.
+        return doc.outcome(kind, [Finding(None, OUT_OF_MEMORY, stage="read")])
     except Exception as exc:  # last line of defence: a library bug must not lose the document
         message = f"unexpected error while reading the file: {type(exc).__name__}: {exc}"
         return doc.outcome(kind, [Finding(None, message, stage="internal")])

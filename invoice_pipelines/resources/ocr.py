@@ -1,4 +1,8 @@
-"""OCR engines for scanned invoices: local Tesseract or Google Cloud Vision, behind one resource."""
+"""OCR engines for scanned invoices: local Tesseract or Google Cloud Vision, behind one resource.
+
+PDFs are rendered page by page to files by poppler and OCR'd one page at a time, at most
+`limits.MAX_OCR_PAGES` pages per document, whichever engine reads them.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +11,14 @@ import itertools
 import operator
 import os
 import random
+import re
 import subprocess
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,6 +27,7 @@ import dagster as dg
 from dagster import EnvVar
 from pydantic import PrivateAttr
 
+from invoice_pipelines.limits import MAX_OCR_PAGES
 from invoice_pipelines.settings import env, env_value
 
 TESSERACT_INSTALL_COMMAND = "apt-get install -y tesseract-ocr tesseract-ocr-deu"
@@ -189,26 +197,51 @@ def _parse_tsv(tsv: str) -> TesseractPage:
     return TesseractPage(width=width, height=height, words=tuple(words))
 
 
-def rasterise_pdf(
+def _pdf_page_count(pdf: Path, timeout_seconds: float) -> int | None:
+    """The page count pdfinfo reports, or None when it cannot tell (pdftoppm then says why)."""
+    try:
+        done = subprocess.run(
+            ["pdfinfo", str(pdf)], capture_output=True, timeout=timeout_seconds, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    match = re.search(rb"^Pages:\s+(\d+)\s*$", done.stdout, re.MULTILINE)
+    return int(match.group(1)) if done.returncode == 0 and match else None
+
+
+@contextmanager
+def rendered_pages(
     data: bytes,
     dpi: int = 300,
     *,
     first_page: int | None = None,
     last_page: int | None = None,
     timeout_seconds: float = 300.0,
-) -> list[bytes]:
-    """Render PDF pages to grayscale PNGs (one per page, in page order) with poppler's pdftoppm."""
+    max_pages: int = MAX_OCR_PAGES,
+) -> Iterator[list[Path]]:
+    """Render PDF pages to grayscale PNG files (in page order) in a temporary directory.
+
+    The files live until the block ends, so a caller can OCR one page at a time instead of holding
+    every page image in memory. A range of more than `max_pages` pages is refused before anything
+    is rendered: a scan with thousands of pages would otherwise hold up the whole batch.
+    """
     if not 36 <= dpi <= 1200:
         raise ValueError(f"dpi must be between 36 and 1200, not {dpi}")
+    first = max(1, first_page or 1)
     with tempfile.TemporaryDirectory(prefix="invoice-ocr-") as tmp:
         pdf = Path(tmp) / "document.pdf"
         pdf.write_bytes(data)
+        page_count = _pdf_page_count(pdf, timeout_seconds)
+        last = last_page if last_page is not None else page_count
+        if last is not None and page_count is not None:
+            last = min(last, page_count)
+        if last is not None and last - first + 1 > max_pages:
+            pages_label = f"{page_count} pages" if last_page is None else f"pages {first}-{last}"
+            raise OcrError(f"the scan has {pages_label}; OCR reads at most {max_pages} pages")
+        # Also bounded when pdfinfo could not count the pages.
+        last = min(last, first + max_pages - 1) if last is not None else first + max_pages - 1
         # PNG rather than pdftoppm's default PGM: Google Vision does not accept PGM.
-        command = ["pdftoppm", "-r", str(dpi), "-gray", "-png"]
-        if first_page is not None:
-            command += ["-f", str(first_page)]
-        if last_page is not None:
-            command += ["-l", str(last_page)]
+        command = ["pdftoppm", "-r", str(dpi), "-gray", "-png", "-f", str(first), "-l", str(last)]
         command += [str(pdf), str(Path(tmp) / "page")]
         try:
             done = subprocess.run(command, capture_output=True, timeout=timeout_seconds)
@@ -227,6 +260,24 @@ def rasterise_pdf(
         pages = sorted(Path(tmp).glob("page-*.png"), key=lambda p: int(p.stem.rsplit("-", 1)[1]))
         if not pages:
             raise OcrError("the PDF has no pages in the requested range")
+        yield pages
+
+
+def rasterise_pdf(
+    data: bytes,
+    dpi: int = 300,
+    *,
+    first_page: int | None = None,
+    last_page: int | None = None,
+    timeout_seconds: float = 300.0,
+) -> list[bytes]:
+    """Render PDF pages to grayscale PNGs (one per page, in page order) with poppler's pdftoppm.
+
+    At most `limits.MAX_OCR_PAGES` pages; a longer range raises OcrError (see `rendered_pages`).
+    """
+    with rendered_pages(
+        data, dpi, first_page=first_page, last_page=last_page, timeout_seconds=timeout_seconds
+    ) as pages:
         return [page.read_bytes() for page in pages]
 
 
@@ -241,13 +292,21 @@ class OcrEngine(dg.ConfigurableResource, abc.ABC):
         """OCR one page image (PNG, JPEG, TIFF ...)."""
 
     def ocr_pdf(self, data: bytes, dpi: int = 300) -> list[OcrPage]:
-        """Rasterise every page and OCR it; pages come back in document order."""
-        images = rasterise_pdf(data, dpi, timeout_seconds=self.rasterise_timeout_seconds)
-        workers = min(len(images), self.pdf_page_workers or self._default_page_workers())
-        if workers <= 1:
-            return [self.ocr_image(image) for image in images]
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ocr-page") as pool:
-            return list(pool.map(self.ocr_image, images))
+        """Rasterise every page and OCR it; pages come back in document order.
+
+        A PDF of more than `limits.MAX_OCR_PAGES` pages raises OcrError before any page is
+        rendered; the same bound holds for every engine.
+        """
+        with rendered_pages(data, dpi, timeout_seconds=self.rasterise_timeout_seconds) as pages:
+            workers = min(len(pages), self.pdf_page_workers or self._default_page_workers())
+
+            def read(page: Path) -> OcrPage:
+                return self.ocr_image(page.read_bytes())
+
+            if workers <= 1:
+                return [read(page) for page in pages]
+            with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ocr-page") as pool:
+                return list(pool.map(read, pages))
 
     def _default_page_workers(self) -> int:
         return 1

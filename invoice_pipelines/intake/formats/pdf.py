@@ -1,4 +1,12 @@
-"""PDF reading: every embedded file (whatever its name) with the reason any one failed, and the text layer."""
+"""PDF reading: the embedded files, within the bounds of `limits.py`, with the reason any one was not
+read, and the text layer of the first pages.
+
+A PDF is untrusted input that can unpack to far more than its own size: a 20 MiB upload can hold
+hundreds of compressed streams of zeros. `open_pdf` therefore looks at no more than
+`MAX_ATTACHMENTS` embedded files and decodes no more than `MAX_ATTACHMENT_BYTES_TOTAL` bytes of
+them in total; decoding stops when the bound is reached (pypdf inflates with zlib's `max_length`
+under the output limit we give it), so the bound holds for memory, not only for what we keep.
+"""
 
 from __future__ import annotations
 
@@ -6,14 +14,37 @@ import io
 import shutil
 import subprocess
 from dataclasses import dataclass, field
+from itertools import islice
 from typing import Any
 
-from pypdf import PdfReader
+from pypdf import PdfReader, apply_configuration
+from pypdf.errors import LimitReachedError
+from pypdf.filters import decode_stream_data
+from pypdf.generic import ArrayObject, DictionaryObject, StreamObject
 
-MAX_TEXT_PAGES = 20
+from invoice_pipelines.limits import MAX_ATTACHMENT_BYTES_TOTAL, MAX_ATTACHMENTS, MAX_TEXT_PAGES
+
 PDFTOTEXT_TIMEOUT_S = 30
 # Below this many non-blank characters a page has no usable text layer: it is a scan.
 MIN_TEXT_CHARS = 40
+# Names the Factur-X, ZUGFeRD and XRechnung specifications give the embedded XML, best first.
+PREFERRED_ATTACHMENTS = ("factur-x.xml", "zugferd-invoice.xml", "xrechnung.xml", "order-x.xml")
+# Filters an embedded file may be encoded with; each has an output limit in pypdf. Image codecs
+# (DCT, JPX, CCITT, JBIG2) never carry an invoice, and JBIG2 would run an external program.
+ATTACHMENT_FILTERS = frozenset(
+    {
+        "/FlateDecode",
+        "/Fl",
+        "/ASCIIHexDecode",
+        "/AHx",
+        "/ASCII85Decode",
+        "/A85",
+        "/LZWDecode",
+        "/LZW",
+        "/RunLengthDecode",
+        "/RL",
+    }
+)
 
 
 class PdfUnreadable(ValueError):
@@ -22,11 +53,16 @@ class PdfUnreadable(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class PdfAttachment:
-    """One embedded file; `data` is None when it could not be read, and `error` says why."""
+    """One embedded file; `data` is None when it was not read, and `error` says why.
+
+    `over_limit` marks a file left unread because of a limit in `limits.py`, not because it is
+    broken.
+    """
 
     name: str
     data: bytes | None
     error: str | None = None
+    over_limit: bool = False
 
     def looks_like_xml(self) -> bool:
         if self.data is None:
@@ -55,8 +91,135 @@ class PdfDocument:
         ]
 
 
+def _mib(n: int) -> str:
+    return f"{n / (1024 * 1024):g} MiB"
+
+
+def _read_priority(name: str) -> int:
+    """Decoding order: the specification names first, then other XML, then everything else.
+
+    The byte budget is shared, so a hostile file listed first must not starve the invoice XML.
+    """
+    lowered = name.lower()
+    if lowered in PREFERRED_ATTACHMENTS:
+        return PREFERRED_ATTACHMENTS.index(lowered)
+    return len(PREFERRED_ATTACHMENTS) + (0 if lowered.endswith(".xml") else 1)
+
+
+def _embedded_stream(spec: Any) -> StreamObject:
+    """The embedded-file stream (/EF /UF or /EF /F) of a file specification, not decoded."""
+    ef = spec.get("/EF") if isinstance(spec, DictionaryObject) else None
+    ef = ef.get_object() if ef is not None else None
+    if not isinstance(ef, DictionaryObject):
+        raise ValueError("the file specification has no /EF entry")
+    for key in ("/UF", "/F"):
+        if key in ef:
+            stream = ef[key].get_object()
+            if isinstance(stream, StreamObject):
+                return stream
+    raise ValueError("the file specification has no embedded file stream")
+
+
+def _filters(stream: StreamObject) -> list[str]:
+    value = stream.get("/Filter")
+    value = value.get_object() if value is not None else None
+    if value is None:
+        return []
+    if isinstance(value, ArrayObject):
+        return [str(item.get_object()) for item in value]
+    return [str(value)]
+
+
+def _decode_bounded(stream: StreamObject, limit: int) -> bytes:
+    """Decode an embedded-file stream, producing at most `limit` + 1 bytes.
+
+    Raises LimitReachedError past the limit; every output limit pypdf knows for the filters in
+    ATTACHMENT_FILTERS is set to it, so decoding stops there instead of finishing first.
+    """
+    filters = _filters(stream)
+    unsupported = [name for name in filters if name not in ATTACHMENT_FILTERS]
+    if unsupported:
+        raise ValueError(f"it is encoded with {', '.join(unsupported)}, which we do not decode")
+    if not filters:
+        # Stored as is: its size is bounded by the file's. (pypdf's decode_stream_data does not
+        # take a stream without /Filter.)
+        data = stream.get_data()
+        if len(data) > limit:
+            raise LimitReachedError(f"it is more than {limit} bytes")
+        return bytes(data)
+    # pypdf reads 0 as "no limit", so the caller never passes 0.
+    bound = limit + 1
+    with apply_configuration(
+        zlib_maximum_output_length=bound,
+        lzw_maximum_output_length=bound,
+        run_length_maximum_output_length=bound,
+        array_based_stream_maximum_output_length=bound,
+    ):
+        data = decode_stream_data(stream)
+    if len(data) > limit:
+        raise LimitReachedError(f"decoded to more than {limit} bytes")
+    return bytes(data)
+
+
+def _read_attachments(reader: PdfReader, document: PdfDocument) -> None:
+    try:
+        entries = list(islice(reader.attachment_list, MAX_ATTACHMENTS + 1))
+    except MemoryError:
+        raise
+    except Exception as exc:
+        document.problems.append(f"cannot list embedded files: {type(exc).__name__}: {exc}")
+        entries = []
+    if len(entries) > MAX_ATTACHMENTS:
+        entries = entries[:MAX_ATTACHMENTS]
+        document.problems.append(
+            f"the PDF has more than {MAX_ATTACHMENTS} embedded files; "
+            f"only the first {MAX_ATTACHMENTS} were looked at"
+        )
+    names = []
+    for entry in entries:
+        try:
+            names.append(str(entry.name))
+        except Exception:
+            names.append("(unnamed)")
+    read: dict[int, PdfAttachment] = {}
+    budget = MAX_ATTACHMENT_BYTES_TOTAL
+    for index in sorted(range(len(entries)), key=lambda i: _read_priority(names[i])):
+        name = names[index]
+        if budget <= 0:
+            read[index] = PdfAttachment(
+                name,
+                None,
+                f"not read: the embedded files of this PDF already used the "
+                f"{_mib(MAX_ATTACHMENT_BYTES_TOTAL)} we decode from one PDF",
+                over_limit=True,
+            )
+            continue
+        try:
+            data = _decode_bounded(_embedded_stream(entries[index].pdf_object), budget)
+        except LimitReachedError:
+            # What was inflated before the stop counts: the next files get what is left.
+            read[index] = PdfAttachment(
+                name,
+                None,
+                f"not read: it decodes to more than the {_mib(MAX_ATTACHMENT_BYTES_TOTAL)} "
+                "we decode from the embedded files of one PDF",
+                over_limit=True,
+            )
+            budget = 0
+            continue
+        except MemoryError:
+            raise  # the worker's memory limit: the whole document fails with that reason
+        except Exception as exc:  # corrupt streams make pypdf raise anything
+            read[index] = PdfAttachment(name, None, f"cannot read it: {type(exc).__name__}: {exc}")
+            continue
+        budget -= len(data)
+        read[index] = PdfAttachment(name, data)
+    document.attachments = [read[i] for i in range(len(entries))]
+
+
 def open_pdf(data: bytes) -> PdfDocument:
-    """Open a PDF and list its embedded files; raise PdfUnreadable for corrupt or locked files."""
+    """Open a PDF and read its embedded files within the limits; raise PdfUnreadable for corrupt
+    or locked files."""
     if b"%%EOF" not in data:
         raise PdfUnreadable("the PDF is truncated: it has no %%EOF end marker")
     try:
@@ -70,28 +233,12 @@ def open_pdf(data: bytes) -> PdfDocument:
             if not opened:
                 raise PdfUnreadable("the PDF is password protected")
         page_count = len(reader.pages)
-    except PdfUnreadable:
+    except (PdfUnreadable, MemoryError):
         raise
     except Exception as exc:  # corrupt input makes pypdf raise anything from KeyError to its own
         raise PdfUnreadable(f"cannot read the PDF: {type(exc).__name__}: {exc}") from None
     document = PdfDocument(page_count=page_count, reader=reader)
-    try:
-        entries = list(reader.attachment_list)
-    except Exception as exc:
-        document.problems.append(f"cannot list embedded files: {type(exc).__name__}: {exc}")
-        entries = []
-    for entry in entries:
-        try:
-            name = entry.name
-        except Exception:
-            name = "(unnamed)"
-        try:
-            content = entry.content
-            document.attachments.append(PdfAttachment(name, bytes(content)))
-        except Exception as exc:
-            document.attachments.append(
-                PdfAttachment(name, None, f"cannot read it: {type(exc).__name__}: {exc}")
-            )
+    _read_attachments(reader, document)
     return document
 
 
@@ -128,7 +275,7 @@ def _pypdf_text(document: PdfDocument, max_pages: int) -> str:
 def extract_text(
     data: bytes, document: PdfDocument, *, max_pages: int = MAX_TEXT_PAGES, prefer: str = "auto"
 ) -> tuple[str, str]:
-    """The text layer and how we got it ("pdftotext" or "pypdf").
+    """The text layer of the first `max_pages` pages and how we got it ("pdftotext" or "pypdf").
 
     pdftotext (poppler) keeps columns apart better, so it is used when installed; pypdf's layout
     mode is the fallback and gives the same labels-and-values lines for the fields we read.
