@@ -22,6 +22,7 @@ database created (and dropped) on the local server.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import io
 import os
 import random
@@ -365,7 +366,7 @@ EXPENSIVE_EVERY = {
     "over-size": 500,
 }
 HOSTILE_NAMES = (
-    "=cmd|' /C calc'!A0.xml",
+    "=cmd|' -C calc'!A0.xml",
     "rechnung\u202egpj.pdf",
     "zeile\nzwei.xml",
     "..%2f..%2fetc%2fpasswd.pdf",
@@ -721,21 +722,20 @@ def _intake(engine, org_id, slug, uploads, work, args, tally: Tally, rss: dict) 
     root = work / "uploads"
     root.mkdir()
     store = LocalUploadStore(root=str(root))
-    kind_of: dict[str, str] = {}
+    # by content hash: the store or the scan may record a name other than the one we dropped
+    stored: dict[str, tuple[str, str]] = {}
     old = time.time() - 600
     for item in uploads:
         try:
             store.put(slug, item.name, item.data)
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError):
             # the store refused the name or the bytes with a reason: nothing reached the books
             tally.count(item.kind, "clean_failures")
-            kind_of[f"refused:{item.name}"] = str(exc)
             continue
         path = root / slug / item.name
         if path.exists():
             os.utime(path, (old, old))
-        kind_of[item.name] = item.kind
-    stored = {name: kind for name, kind in kind_of.items() if not name.startswith("refused:")}
+        stored[hashlib.sha256(item.data).hexdigest()] = (item.name, item.kind)
 
     scan_errors: list[str] = []
     batches = []
@@ -786,6 +786,8 @@ def _intake(engine, org_id, slug, uploads, work, args, tally: Tally, rss: dict) 
                 incoming_invoices.c.id,
                 incoming_invoices.c.status,
                 up.c.filename,
+                up.c.content_hash.label("upload_hash"),
+                incoming_invoices.c.content_hash,
                 incoming_invoices.c.seller_name,
                 incoming_invoices.c.invoice_number,
                 incoming_invoices.c.raw_json,
@@ -802,11 +804,15 @@ def _intake(engine, org_id, slug, uploads, work, args, tally: Tally, rss: dict) 
                 .group_by(processing_errors.c.incoming_invoice_id)
             ).all()
         )
+    # an over-size file is registered without reading it whole: its hash is not ours, its name is
+    by_name = {name: digest for digest, (name, _) in stored.items()}
     seen: set[str] = set()
     for row in rows:
-        name = row.filename or ""
-        kind = stored.get(name, "unknown")
-        seen.add(name)
+        digest = row.upload_hash or row.content_hash
+        if digest not in stored:
+            digest = by_name.get(row.filename or "", digest)
+        kind = stored.get(digest, ("", "unknown"))[1]
+        seen.add(digest)
         if (
             SECRET_MARK in f"{row.seller_name}{row.invoice_number}{row.raw_json}"
             and kind == "entity-attack"
@@ -822,8 +828,8 @@ def _intake(engine, org_id, slug, uploads, work, args, tally: Tally, rss: dict) 
             tally.count(kind, "crashes")
             tally.crash(f"document {row.id} ({kind})", f"left {row.status} without a reason")
     # a file the scan never registered: a recorded scan error is its reason, silence is a crash
-    for name, kind in stored.items():
-        if name in seen:
+    for digest, (name, kind) in stored.items():
+        if digest in seen:
             continue
         if any(name in e for e in scan_errors):
             tally.count(kind, "clean_failures")
@@ -914,7 +920,7 @@ def sales_rows(n: int, seed: int, dialect: str) -> tuple[list[dict], list[list[t
         )
         lines.append(
             [
-                (value(f"Artikel {k}", 10_000), Decimal(k + 1), Decimal("12.50"), Decimal(19))
+                (value(f"Artikel {k}", 512), Decimal(k + 1), Decimal("12.50"), Decimal(19))
                 for k in range(rng.randint(1, 3))
             ]
         )
