@@ -11,6 +11,7 @@ that fails validation at the receiver is worse than no document.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from datetime import date
 from decimal import Decimal
@@ -82,6 +83,11 @@ XRECHNUNG_REQUIRED_EXTRAS = {
     "seller_electronic_address": "seller electronic address (BT-34)",
     "buyer_electronic_address": "buyer electronic address (BT-49)",
 }
+
+
+# characters XML 1.0 cannot carry, not even escaped: C0 controls but tab, LF and CR; U+FFFE/FFFF;
+# lone surrogates (which UTF-8 cannot encode either)
+NOT_IN_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
 
 
 class InvoiceNotWritable(ValueError):
@@ -226,6 +232,14 @@ def element_factory(namespaces: Mapping[str, str]) -> Callable[..., etree._Eleme
             tag = tags[name] = f"{{{namespaces[prefix]}}}{local}"
         node = etree.SubElement(parent, tag, attrib)
         if text is not None:
+            bad = NOT_IN_XML.search(text)
+            if bad is not None:
+                # lxml would only say "All strings must be XML compatible", naming nothing
+                raise InvoiceNotWritable(
+                    f"{name} {text.strip()[:60]!r}: the character U+{ord(bad.group()):04X} "
+                    "cannot be written in an XML e-invoice (no control characters other than "
+                    "tab and line breaks)"
+                )
             node.text = text
         return node
 
