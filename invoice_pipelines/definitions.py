@@ -1,6 +1,10 @@
-"""The one place where the areas' Dagster objects and the shared resources are assembled."""
+"""The one place where the areas' Dagster objects and the shared resources are assembled.
 
-from dagster import Definitions
+The resources are fixed here, from the environment of the code location: run config (the
+launchpad) cannot change any of their fields (see `resources/fixed.py` for why).
+"""
+
+from dagster import Definitions, FilesystemIOManager
 
 # modules, not their `defs` objects: a module-level Definitions besides `defs` confuses the loader
 from invoice_pipelines.billing import defs as billing
@@ -15,6 +19,7 @@ from invoice_pipelines.queue import defs as queue
 from invoice_pipelines.quickbooks import defs as quickbooks
 from invoice_pipelines.quickbooks.resources import quickbooks_from_env
 from invoice_pipelines.resources.database import Database
+from invoice_pipelines.resources.fixed import fixed_at_code_location
 from invoice_pipelines.resources.mail import mailer_from_env
 from invoice_pipelines.resources.messaging import provider_from_env
 from invoice_pipelines.resources.ocr import ocr_engine_from_env
@@ -26,7 +31,7 @@ from invoice_pipelines.tenants import defs as tenants
 
 
 def build_definitions() -> Definitions:
-    resources = {
+    given = {
         "database": Database(url=env_var_or_default("INVOICE_PIPELINES_DB_URL")),
         "upload_store": upload_store_from_env(as_env_vars=True),
         "export_store": file_store_from_env("exports", as_env_vars=True),
@@ -47,6 +52,12 @@ def build_definitions() -> Definitions:
             ),
         ),
     }
+    # endpoints and secrets (and the limits beside them) come from the code location only: a
+    # person who may launch runs must not send the SMTP password or the QuickBooks tokens elsewhere
+    resources = {name: fixed_at_code_location(resource) for name, resource in given.items()}
+    # Dagster's default IO manager too: its base_dir would let a run write (and a later step
+    # unpickle) outputs in a folder of the launcher's choosing
+    resources["io_manager"] = fixed_at_code_location(FilesystemIOManager())
     merged = Definitions.merge(
         tenants.defs,
         intake.defs,
