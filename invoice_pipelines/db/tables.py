@@ -943,6 +943,19 @@ qbo_push_queue = Table(
     Index("ix_qbo_push_queue_org_status", "organization_id", "status"),
 )
 
+# The signed webhook bodies (SHA-256) that asked for an organization's pulls: the same body again
+# within limits.WEBHOOK_REPLAY_WINDOW_S asks for nothing (quickbooks/webhooks.py)
+qbo_webhook_receipts = Table(
+    "qbo_webhook_receipts",
+    metadata,
+    Column(
+        "organization_id", Id, ForeignKey("organizations.id", ondelete="CASCADE"), primary_key=True
+    ),
+    Column("body_sha256", String(64), primary_key=True),
+    Column("received_at", UtcDateTime, nullable=False, server_default=NOW),
+    Index("ix_qbo_webhook_receipts_org_received", "organization_id", "received_at"),
+)
+
 # Tables whose rows belong to one organization: row-level security applies to each of these.
 TENANT_TABLES: tuple[str, ...] = tuple(
     t.name for t in metadata.sorted_tables if "organization_id" in t.c and t.name != "organizations"
