@@ -11,6 +11,10 @@ Format facts (DATEV developer portal, dtvf pages):
 German field names are DATEV's own (Umsatz = amount, Soll/Haben = debit/credit, Konto/Gegenkonto
 = account/contra account, BU-Schlüssel = tax key, Belegfeld 1 = document number, Buchungstext =
 posting text, Beraternummer/Mandantennummer = tax advisor/client number, Festschreibung = lock).
+
+Every text field goes through `text_field` (or a stricter format: Belegfeld 1, VAT ids, country
+codes): the values come from suppliers' documents and must neither break the file (a character
+outside Windows-1252 used to stop the month's export) nor act in a spreadsheet that opens it.
 """
 
 from __future__ import annotations
@@ -21,8 +25,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
+from functools import lru_cache
 
 from invoice_pipelines.core.money import CENT
+from invoice_pipelines.core.text import cut, defuse_formula, printable
 
 HEADER_VERSION = 700
 BOOKINGS_CATEGORY, BOOKINGS_FORMAT_NAME, BOOKINGS_FORMAT_VERSION = 21, "Buchungsstapel", 13
@@ -232,8 +238,30 @@ def quote(value: str | None) -> str:
 
 
 def text_field(value: str | None, max_length: int, encoding: str = CP1252) -> str:
-    """Transliterated, cut to `max_length` characters, quoted."""
-    return quote(transliterate(value or "", encoding).strip()[:max_length])
+    """`core.text`'s rules (no invisible or control characters, a leading `'` before a formula),
+    transliterated, cut to `max_length` characters, quoted."""
+    text = transliterate(printable(value or ""), encoding).strip()
+    return quote(cut(defuse_formula(text), max_length, marker=""))
+
+
+# the same few values on every row of a month (currencies, cost centres): worked out once
+_cached_text_field = lru_cache(maxsize=256)(text_field)
+
+_VAT_ID = re.compile(r"[A-Z]{2}[0-9A-Z+*]{2,13}")
+_NOT_IN_VAT_ID = re.compile(r"[^0-9A-Z+*]+")
+
+
+def vat_id_field(value: str | None) -> str | None:
+    """A VAT id as DATEV takes it: country prefix and up to 13 letters, digits, `+` or `*`,
+    without spaces, dots, dashes or any other character; None when what is left is no VAT id."""
+    compact = _NOT_IN_VAT_ID.sub("", (value or "").upper())
+    return compact if _VAT_ID.fullmatch(compact) else None
+
+
+def country_field(value: str | None) -> str:
+    """An ISO 3166 alpha-2 code in capitals, or "" for anything else."""
+    code = printable(value or "").strip().upper()[:2]
+    return code if re.fullmatch(r"[A-Z]{2}", code) else ""
 
 
 def amount(value: Decimal) -> str:
@@ -282,16 +310,22 @@ _BELEGFELD = re.compile(r"[A-Za-z0-9$%&*+\-/]*")
 def belegfeld(number: str | None, max_length: int = 36) -> str:
     """An invoice number in the characters Belegfeld 1 allows: letters, digits and $ % & * + - /.
 
-    Umlauts are spelled out, accents dropped; every run of other characters (spaces, dots,
-    underscores, colons) becomes one "-". The result is cut to `max_length` characters.
+    Umlauts are spelled out, accents dropped, invisible characters removed; every run of other
+    characters (spaces, dots, underscores, colons) becomes one "-". It never starts with "+" or
+    "-" (a spreadsheet would take it for a formula) nor ends with "-". The result is cut to
+    `max_length` characters.
     """
     number = number or ""
-    if _BELEGFELD.fullmatch(number) and not number.startswith("-") and not number.endswith("-"):
+    if (
+        _BELEGFELD.fullmatch(number)
+        and not number.startswith(("-", "+"))
+        and not number.endswith("-")
+    ):
         return number[:max_length]  # the common case: nothing to change
-    value = "".join(_UMLAUTS.get(c, c) for c in number)
+    value = "".join(_UMLAUTS.get(c, c) for c in printable(number))
     value = "".join(c for c in unicodedata.normalize("NFKD", value) if not unicodedata.combining(c))
-    value = _NOT_IN_BELEGFELD.sub("-", value).strip("-")
-    return value[:max_length]
+    value = _NOT_IN_BELEGFELD.sub("-", value).lstrip("+-").rstrip("-")
+    return value[:max_length].rstrip("-")
 
 
 def bu_key(key: str | None) -> str:
@@ -460,11 +494,11 @@ def booking_fields(booking: Booking, encoding: str = CP1252) -> list[str]:
     row = list(_EMPTY_BOOKING)
     row[0] = amount(booking.amount)
     row[1] = quote(booking.side)
-    row[2] = quote(booking.currency)
+    row[2] = _cached_text_field(booking.currency, 3, encoding)
     if booking.exchange_rate is not None and booking.base_amount is not None:
         row[3] = rate_field(booking.exchange_rate)
         row[4] = amount(booking.base_amount)
-        row[5] = quote(booking.base_currency or "")
+        row[5] = _cached_text_field(booking.base_currency, 3, encoding)
     row[6] = str(booking.account)
     row[7] = str(booking.contra_account)
     row[8] = bu_key(booking.tax_key)
@@ -475,11 +509,11 @@ def booking_fields(booking: Booking, encoding: str = CP1252) -> list[str]:
         row[116] = ttmmjjjj(booking.due_date)
     row[13] = text_field(booking.text, 60, encoding)
     if booking.cost_center_1:
-        row[36] = text_field(booking.cost_center_1, 36, encoding)
+        row[36] = _cached_text_field(booking.cost_center_1, 36, encoding)
     if booking.cost_center_2:
-        row[37] = text_field(booking.cost_center_2, 36, encoding)
+        row[37] = _cached_text_field(booking.cost_center_2, 36, encoding)
     if booking.eu_vat_id:
-        row[39] = quote(booking.eu_vat_id[:15])
+        row[39] = quote(vat_id_field(booking.eu_vat_id))
     if booking.service_date is not None:
         row[114] = ttmmjjjj(booking.service_date)
     return row
@@ -507,20 +541,21 @@ def booking_line(booking: Booking, encoding: str = CP1252) -> str:
     if booking.exchange_rate is not None and booking.base_amount is not None:
         foreign = (
             f"{rate_field(booking.exchange_rate)};{amount(booking.base_amount)};"
-            f"{quote(booking.base_currency or '')}"
+            f"{_cached_text_field(booking.base_currency, 3, encoding)}"
         )
     else:
         foreign = ';;""'
     due = booking.due_date
     return (
-        f'{amount(booking.amount)};"{booking.side}";{quote(booking.currency)};{foreign};'
+        f'{amount(booking.amount)};"{booking.side}";{_cached_text_field(booking.currency, 3, encoding)};'
+        f"{foreign};"
         f"{booking.account};{booking.contra_account};{bu_key(booking.tax_key)};"
         f"{ttmm(booking.document_date)};{quote(belegfeld(booking.document_number))};"
         f"{quote(ttmmjj(due)) if due else _EMPTY_TEXT};;{text_field(booking.text, 60, encoding)}"
         f"{_UNUSED_14_36};"
-        f"{text_field(booking.cost_center_1, 36, encoding) if booking.cost_center_1 else _EMPTY_TEXT};"
-        f"{text_field(booking.cost_center_2, 36, encoding) if booking.cost_center_2 else _EMPTY_TEXT};;"
-        f"{quote(booking.eu_vat_id[:15]) if booking.eu_vat_id else _EMPTY_TEXT}"
+        f"{_cached_text_field(booking.cost_center_1, 36, encoding) if booking.cost_center_1 else _EMPTY_TEXT};"
+        f"{_cached_text_field(booking.cost_center_2, 36, encoding) if booking.cost_center_2 else _EMPTY_TEXT};;"
+        f"{quote(vat_id_field(booking.eu_vat_id)) if booking.eu_vat_id else _EMPTY_TEXT}"
         f"{_UNUSED_40_114};"
         f"{ttmmjjjj(booking.service_date) if booking.service_date else ''};;"
         f"{ttmmjjjj(due) if due else ''}"
@@ -545,9 +580,8 @@ def partner_fields(
     row[1] = text_field(name, 50, encoding)
     row[6] = quote("2")
     row[7] = text_field(name, 15, encoding)
-    eu = eu_country(vat_id)
-    if eu and vat_id:
-        compact = re.sub(r"\s+", "", vat_id.upper())
+    compact = vat_id_field(vat_id)
+    if compact and eu_country(compact):
         row[8] = quote(compact[:2])
         row[9] = quote(compact[2:15])
     if street:
@@ -557,5 +591,5 @@ def partner_fields(
     if city:
         row[18] = text_field(city, 30, encoding)
     if country:
-        row[19] = quote(country[:2].upper())
+        row[19] = quote(country_field(country))
     return row

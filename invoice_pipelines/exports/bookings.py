@@ -10,6 +10,9 @@ Pure functions over what `exports.reads` loaded; no SQL, no files.
   not an automatic account (DATEV derives the VAT of automatic accounts itself).
 - An invoice that cannot be booked completely is skipped as a whole, with the reason: it is never
   half booked and never silently dropped.
+- A partner's VAT id is written as DATEV takes it (`core.datev.vat_id_field`); one that had to be
+  cleaned, or is left out because nothing usable remained, is listed in `BookingRules.cleaned`
+  (the export's notes): a supplier's odd characters never stop the month's export.
 """
 
 from __future__ import annotations
@@ -20,8 +23,16 @@ from datetime import date
 from decimal import Decimal
 from functools import cached_property, lru_cache
 
-from invoice_pipelines.core.datev import Booking, DatevFieldError, belegfeld, eu_country, rate_field
+from invoice_pipelines.core.datev import (
+    Booking,
+    DatevFieldError,
+    belegfeld,
+    eu_country,
+    rate_field,
+    vat_id_field,
+)
 from invoice_pipelines.core.money import ZERO, round_cents
+from invoice_pipelines.core.text import cut, printable
 from invoice_pipelines.exports.settings import ZERO_RATED, ExportSettings
 
 MAX_UMSATZ = Decimal(10) ** 10  # Umsatz: at most 10 digits before the decimal comma
@@ -106,6 +117,8 @@ class BookingRules:
         self._vat: dict[tuple, tuple[int, str | None] | str] = {}
         self._partners: dict[str | None, tuple] = {}
         self._rates: dict[str, Decimal | str | None] = {}
+        # VAT ids written otherwise than the document states them: one sentence per partner
+        self.cleaned: list[str] = []
 
     def _partner(self, invoice: InvoiceRecord) -> tuple:
         key = invoice.partner_key
@@ -117,12 +130,7 @@ class BookingRules:
                 if self.direction == "incoming"
                 else None
             )
-            partner_eu = eu_country(invoice.partner_vat_id)
-            eu_vat_id = (
-                re.sub(r"\s+", "", invoice.partner_vat_id or "").upper()
-                if partner_eu and partner_eu != settings.country
-                else None
-            )
+            eu_vat_id = self._eu_vat_id(invoice)
             centers = settings.cost_centers
             own = (centers.get("partners") or {}).get(key or "") or {}
             found = (
@@ -133,6 +141,22 @@ class BookingRules:
             )
             self._partners[key] = found
         return found
+
+    def _eu_vat_id(self, invoice: InvoiceRecord) -> str | None:
+        """The partner's VAT id for "EU-Land u. UStID" (partners in another EU country)."""
+        stated = invoice.partner_vat_id
+        if not stated:
+            return None
+        vat_id = vat_id_field(stated)
+        plain = re.sub(r"[\s.\-]+", "", stated).upper()
+        if vat_id != plain and (eu_country(plain) or eu_country(vat_id)):
+            shown = cut(printable(stated), 40).encode("ascii", "backslashreplace").decode()
+            self.cleaned.append(
+                f"VAT id {shown!r} of invoice {invoice.id}: "
+                + (f"read as {vat_id}" if vat_id else "not a VAT id, left out")
+            )
+        partner_eu = eu_country(vat_id)
+        return vat_id if partner_eu and partner_eu != self.settings.country else None
 
     def _exchange_rate(self, currency: str) -> Decimal | str | None:
         """The rate for a foreign currency, or the reason there is none usable."""

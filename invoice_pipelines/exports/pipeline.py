@@ -246,7 +246,7 @@ def _export(engine: Engine, store: FileStore, job: _Job) -> ExportResult:
                 result.rewritten = gone
 
         version = (latest.version if latest is not None else 0) + 1
-        notes = _version_notes(conn, latest, booked, result.skipped)
+        notes = {**result.notes, **_version_notes(conn, latest, booked, result.skipped)}
         if result.rewritten:
             # not a correction: the same bookings, written again because the files were gone
             notes["rewrites_version"] = latest.version
@@ -402,6 +402,8 @@ def _plan(settings, direction, period, invoices, partners, result: ExportResult)
             result.skipped.append((invoice.id, invoice.number, outcome.reason))
         else:
             booked.append((invoice, outcome))
+    if rules.cleaned:
+        result.notes["cleaned_vat_ids"] = rules.cleaned
     result.invoice_count = len(booked)
     result.booking_count = sum(len(bookings) for _, bookings in booked)
     for _, bookings in booked:
