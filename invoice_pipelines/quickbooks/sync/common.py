@@ -241,6 +241,19 @@ def _plain(value):
     return json.loads(json.dumps(value, default=str))
 
 
+def storable(value):
+    """QBO's record without NUL characters in any text: PostgreSQL cannot store them (in a column
+    or in JSON), and one such record would fail the transaction of its whole page. Everything
+    else is kept as QBO has it."""
+    if isinstance(value, str):
+        return value.replace("\x00", "")
+    if isinstance(value, dict):
+        return {storable(k): storable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [storable(v) for v in value]
+    return value
+
+
 def import_pages(sync, entity: str, qbo_entity: str, page_size: int, progress=None) -> None:
     """The initial import of one entity for `sync` (a `TwoWaySync`): every record,
     inactive ones included, ordered by Id; each page is applied and committed together with the
@@ -257,7 +270,7 @@ def import_pages(sync, entity: str, qbo_entity: str, page_size: int, progress=No
             # changes made in QBO while the import runs are read again by the first pull
             started_at = sync.client.server_now() - CURSOR_OVERLAP
         with tenant_transaction(sync.engine, sync.organization_id, write=True) as conn:
-            pushes = sync._apply_records(conn, page)
+            pushes = sync._apply_records(conn, storable(page))
             write_cursor(
                 conn,
                 sync.organization_id,
@@ -400,7 +413,7 @@ class TwoWaySync:
         cursor = state["cursor"]
         changes = self.client.changes(self.QBO_ENTITY, cursor - CURSOR_OVERLAP if cursor else None)
         with tenant_transaction(self.engine, self.organization_id, write=True) as conn:
-            pushes = self._apply_records(conn, changes.records)
+            pushes = self._apply_records(conn, storable(changes.records))
             write_cursor(
                 conn, self.organization_id, self.ENTITY, cursor=newest(changes.records, cursor)
             )
