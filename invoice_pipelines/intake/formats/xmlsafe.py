@@ -78,7 +78,7 @@ def parse_xml(data: bytes, *, max_bytes: int = MAX_XML_BYTES) -> SafeXml:
         name = declared.group(1).decode("ascii", "replace")
         try:
             codecs.lookup(name)
-        except LookupError:
+        except (LookupError, ValueError):  # ValueError: a NUL byte in the name
             raise XmlRejected(
                 f"the XML declaration names the encoding '{name}', which is not a character "
                 'encoding (for UTF-8 it must say encoding="UTF-8")'
