@@ -31,6 +31,8 @@ from invoice_pipelines.resources.mail import OutgoingMail
 LANGUAGES = ("de", "en")
 # a deliberately plain address check: one @, a dot in the domain, no spaces or angle brackets
 _ADDRESS = re.compile(r"^[^@\s<>,;]+@[^@\s<>,;]+\.[^@\s<>,;]+$")
+# C0 and C1 control characters (NUL, ESC, CR, LF ...): never part of a header value a person reads
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _PHONE_NOISE = re.compile(r"[\s\-/().]")
 E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 
@@ -44,7 +46,7 @@ def email_address(raw: str | None) -> str:
     recipient = (raw or "").strip()
     if not recipient:
         raise MessageError("the customer has no e-mail address")
-    if not _ADDRESS.match(recipient):
+    if not _ADDRESS.match(recipient) or _CONTROL.search(recipient):
         raise MessageError(f"the customer's e-mail address {recipient!r} is not valid")
     return recipient
 
@@ -79,9 +81,15 @@ def _encoded_words(value: str) -> str:
     )
 
 
+def _one_line(value: str) -> str:
+    """A value for a header: control characters become spaces (no line break smuggled into a
+    header, no terminal escape shown by a mail program), runs of white space one space."""
+    return " ".join(_CONTROL.sub(" ", value).split())
+
+
 def _header_text(value: str) -> str:
     """A header value: as it is when it is short ASCII, else RFC 2047 encoded words, folded."""
-    value = " ".join(value.split())  # no line breaks smuggled into a header
+    value = _one_line(value)
     if value.isascii() and len(value) <= 900 and "=?" not in value:
         return value
     return _encoded_words(value)
@@ -90,14 +98,14 @@ def _header_text(value: str) -> str:
 def _mailbox(name: str, address: str) -> str:
     """`Name <address>`: an ASCII name quoted where it must be, any other as encoded words
     (formataddr would make it one word of any length)."""
-    name = " ".join(name.split())
+    name = _one_line(name)
     if name.isascii() and "=?" not in name:
         return formataddr((name, address))
     return f"{_encoded_words(name)}\r\n <{address}>"
 
 
 def _parameter(name: str, value: str) -> str:
-    value = " ".join(value.split())
+    value = _one_line(value)
     if value.isascii():
         quoted = value.replace("\\", "\\\\").replace('"', '\\"')
         return f'{name}="{quoted}"'
