@@ -27,7 +27,7 @@ import dagster as dg
 from dagster import EnvVar
 from pydantic import PrivateAttr
 
-from invoice_pipelines.limits import MAX_OCR_PAGES
+from invoice_pipelines.limits import MAX_OCR_PAGE_SIDE_PT, MAX_OCR_PAGES
 from invoice_pipelines.settings import env, env_value
 
 TESSERACT_INSTALL_COMMAND = "apt-get install -y tesseract-ocr tesseract-ocr-deu"
@@ -197,16 +197,25 @@ def _parse_tsv(tsv: str) -> TesseractPage:
     return TesseractPage(width=width, height=height, words=tuple(words))
 
 
-def _pdf_page_count(pdf: Path, timeout_seconds: float) -> int | None:
-    """The page count pdfinfo reports, or None when it cannot tell (pdftoppm then says why)."""
+def _pdf_info(
+    pdf: Path, first: int, last: int, timeout_seconds: float
+) -> tuple[int | None, list[tuple[int, float, float]]]:
+    """The page count and the (page, width, height in points) of pages first..last, from
+    pdfinfo; (None, []) when it cannot tell (pdftoppm then says why)."""
+    command = ["pdfinfo", "-f", str(first), "-l", str(last), str(pdf)]
     try:
-        done = subprocess.run(
-            ["pdfinfo", str(pdf)], capture_output=True, timeout=timeout_seconds, check=False
-        )
+        done = subprocess.run(command, capture_output=True, timeout=timeout_seconds, check=False)
     except (OSError, subprocess.TimeoutExpired):
-        return None
-    match = re.search(rb"^Pages:\s+(\d+)\s*$", done.stdout, re.MULTILINE)
-    return int(match.group(1)) if done.returncode == 0 and match else None
+        return None, []
+    if done.returncode != 0:
+        return None, []
+    out = done.stdout.decode("latin-1")
+    count = re.search(r"^Pages:\s+(\d+)\s*$", out, re.MULTILINE)
+    sizes = [
+        (int(m.group(1)), float(m.group(2)), float(m.group(3)))
+        for m in re.finditer(r"^Page\s+(\d+) size:\s+([\d.]+) x ([\d.]+) pts", out, re.MULTILINE)
+    ]
+    return (int(count.group(1)) if count else None), sizes
 
 
 @contextmanager
@@ -222,8 +231,9 @@ def rendered_pages(
     """Render PDF pages to grayscale PNG files (in page order) in a temporary directory.
 
     The files live until the block ends, so a caller can OCR one page at a time instead of holding
-    every page image in memory. A range of more than `max_pages` pages is refused before anything
-    is rendered: a scan with thousands of pages would otherwise hold up the whole batch.
+    every page image in memory. A range of more than `max_pages` pages, or a page with a side over
+    `limits.MAX_OCR_PAGE_SIDE_PT`, is refused before anything is rendered: a scan with thousands
+    of pages, or one poster-sized page, would otherwise hold up the whole batch.
     """
     if not 36 <= dpi <= 1200:
         raise ValueError(f"dpi must be between 36 and 1200, not {dpi}")
@@ -231,13 +241,22 @@ def rendered_pages(
     with tempfile.TemporaryDirectory(prefix="invoice-ocr-") as tmp:
         pdf = Path(tmp) / "document.pdf"
         pdf.write_bytes(data)
-        page_count = _pdf_page_count(pdf, timeout_seconds)
+        window = last_page if last_page is not None else first + max_pages
+        page_count, sizes = _pdf_info(pdf, first, min(window, first + max_pages), timeout_seconds)
         last = last_page if last_page is not None else page_count
         if last is not None and page_count is not None:
             last = min(last, page_count)
         if last is not None and last - first + 1 > max_pages:
             pages_label = f"{page_count} pages" if last_page is None else f"pages {first}-{last}"
             raise OcrError(f"the scan has {pages_label}; OCR reads at most {max_pages} pages")
+        for number, width, height in sizes:
+            if max(width, height) > MAX_OCR_PAGE_SIDE_PT and (last is None or number <= last):
+                raise OcrError(
+                    f"page {number} of the scan is {width:g} x {height:g} pt "
+                    f"({width / 72 * 2.54:.0f} x {height / 72 * 2.54:.0f} cm); OCR reads pages "
+                    f"up to {MAX_OCR_PAGE_SIDE_PT} pt ({MAX_OCR_PAGE_SIDE_PT / 72 * 2.54:.0f} cm) "
+                    "on a side"
+                )
         # Also bounded when pdfinfo could not count the pages.
         last = min(last, first + max_pages - 1) if last is not None else first + max_pages - 1
         # PNG rather than pdftoppm's default PGM: Google Vision does not accept PGM.

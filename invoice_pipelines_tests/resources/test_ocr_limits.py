@@ -1,4 +1,5 @@
-"""OCR reads at most `limits.MAX_OCR_PAGES` pages of a scan, with either engine.
+"""OCR reads at most `limits.MAX_OCR_PAGES` pages of a scan, and no page larger than
+`limits.MAX_OCR_PAGE_SIDE_PT`, with either engine.
 
 The scans are written here with Pillow: pages that are only an image, no text layer.
 """
@@ -10,6 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 from PIL import Image, ImageDraw, ImageFont
+from pypdf import PdfReader, PdfWriter
 
 from invoice_pipelines import limits
 from invoice_pipelines.resources.ocr import (
@@ -85,3 +87,33 @@ def test_rasterising_a_range_longer_than_the_limit_is_refused() -> None:
     with pytest.raises(OcrError, match="the scan has pages 2-25; OCR reads at most 20 pages"):
         rasterise_pdf(data, 72, first_page=2, last_page=25)
     assert len(rasterise_pdf(data, 72, first_page=3, last_page=4)) == 2
+
+
+def poster_scan() -> bytes:
+    """Two image pages: an ordinary one, then one scaled up to 2160 pt (76 cm) on a side."""
+    pages = [Image.new("L", (600, 300), 255), Image.new("L", (300, 300), 255)]
+    buffer = io.BytesIO()
+    pages[0].save(buffer, format="PDF", save_all=True, append_images=pages[1:], resolution=100)
+    writer = PdfWriter(clone_from=PdfReader(io.BytesIO(buffer.getvalue())))
+    writer.pages[1].scale_to(2160, 2160)
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+def test_a_poster_sized_page_is_refused_before_it_is_rendered(standin: VisionStandin) -> None:
+    require_programs("tesseract", "pdftoppm", "pdfinfo")
+    data = poster_scan()
+    expected = (
+        "page 2 of the scan is 2160 x 2160 pt (76 x 76 cm); "
+        "OCR reads pages up to 1700 pt (60 cm) on a side"
+    )
+
+    with pytest.raises(OcrError) as caught:
+        TesseractOcrEngine().ocr_pdf(data)
+    assert str(caught.value) == expected
+
+    vision = GoogleVisionOcrEngine(api_endpoint=standin.api_endpoint, anonymous=True)
+    with pytest.raises(OcrError, match="page 2 of the scan is 2160 x 2160 pt"):
+        vision.ocr_pdf(data)
+    assert standin.received == []
