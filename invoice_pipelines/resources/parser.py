@@ -16,6 +16,9 @@ from invoice_pipelines.settings import DEFAULT_MAX_UPLOAD_BYTES
 class DocumentParser(ConfigurableResource):
     """Parses documents in warm worker processes, each with a time limit and a size limit.
 
+    Each worker also caps its own data memory at `limits.PARSE_WORKER_MEMORY_BYTES` (see
+    `intake/workers.py`): a document that needs more ends FAILED, the rest of the batch goes on.
+
     The workers start when a run (or a check, or a sensor tick) begins using the resource and are
     stopped when it ends: no process outlives the step that started it. Batches on one instance
     run one at a time (parse_many is not re-entrant); a second caller waits for the first.
