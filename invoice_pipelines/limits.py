@@ -15,6 +15,19 @@ MiB = 1024 * 1024
 # The largest upload we read. A supplier invoice, even a 30-page scan at 300 dpi, stays well under
 # this; INVOICE_PIPELINES_MAX_UPLOAD_BYTES overrides it.
 MAX_UPLOAD_BYTES = 20 * MiB
+# Uploads the intake holds in memory at once while they go through the parse workers: a batch of
+# 200 large scans is read a few at a time, never all at once (a single upload may still be as
+# large as MAX_UPLOAD_BYTES).
+INTAKE_READ_AHEAD_DOCUMENTS = 32
+INTAKE_READ_AHEAD_BYTES = 64 * MiB
+# Drop-zone files of one organization the upload sensor lists per tick. Registered files leave the
+# drop zone, so a folder with 100,000 files is worked through this many at a time and one
+# tenant's flood costs every tick the same bounded time.
+SCAN_FILES_PER_ORGANIZATION = 5000
+# Files the sensor cursor remembers in all (size and mtime of the last look, to see a file has
+# stopped changing). The cursor is written every tick; a file not remembered is picked up once it
+# is older than the quiet period, or on a later tick.
+SCAN_CURSOR_MAX_FILES = 5000
 
 # --- PDFs -----------------------------------------------------------------------------------
 # Embedded files: at most this many are looked at, and their decoded sizes together may not pass
@@ -26,16 +39,38 @@ MAX_ATTACHMENT_BYTES_TOTAL = 32 * MiB
 # reason instead of stalling the batch.
 MAX_TEXT_PAGES = 20
 MAX_OCR_PAGES = 20
+# Longest page side OCR renders, in points (1/72 inch): A2's long side. Invoices are A4 or Letter;
+# one 10000 pt page took pdftoppm 3.4 GB and more than two minutes at 300 dpi. A scan with a
+# larger page is FAILED with the page's size.
+MAX_OCR_PAGE_SIDE_PT = 1700
 
 # --- parse workers --------------------------------------------------------------------------
-# Address-space limit of each parse worker process (setrlimit RLIMIT_AS); a document that needs
-# more fails alone and its worker is replaced.
+# Data-memory limit of each parse worker process (setrlimit RLIMIT_DATA: heap and private writable
+# mappings, inherited by pdftotext); a document that needs more fails alone with "the parser ran
+# out of memory" and the worker goes on. Not RLIMIT_AS: Saxon (GraalVM native image) reserves
+# ~32 GiB of address space it never touches. A warm worker measured 380 MiB of data after
+# compiling the schematrons and 440 MiB at peak over the 34 e-invoice samples, so this leaves
+# about a GiB for one document.
 PARSE_WORKER_MEMORY_BYTES = 1536 * MiB
 
 # --- QuickBooks webhook receiver ------------------------------------------------------------
+# Intuit's notifications name records, not their content: even an aggregated batch of hundreds
+# of changes is a few tens of KiB. A larger Content-Length is answered 413 before reading.
 WEBHOOK_MAX_BODY_BYTES = 1 * MiB
 # A connection that sends nothing for this long is closed.
 WEBHOOK_SOCKET_TIMEOUT_S = 10.0
+# The whole request (headers and body) must arrive within this, however slowly it trickles in:
+# 1 MiB in 30 s is 35 KB/s, far below any real sender.
+WEBHOOK_REQUEST_TIMEOUT_S = 30.0
+# Requests read and handled at once, one thread each. Intuit delivers one batch per company every
+# 1-5 minutes, so 16 is plenty; a connection that finds them all busy is answered 503 at once.
+WEBHOOK_MAX_WORKERS = 16
+# Connections that have not sent a byte yet wait without a thread (one selector watches them);
+# past this many, a new connection is answered 503 and closed at once.
+WEBHOOK_MAX_WAITING_CONNECTIONS = 256
+# After answering, the rest of a refused request is read and dropped for at most this long (and
+# at most WEBHOOK_MAX_BODY_BYTES), so the client reads our answer instead of a connection reset.
+WEBHOOK_LINGER_S = 2.0
 # A signed body seen again within this window is answered 200 without acting on it again.
 WEBHOOK_REPLAY_WINDOW_S = 24 * 3600
 
