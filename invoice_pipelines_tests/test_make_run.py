@@ -38,6 +38,7 @@ PROJECT_WARNINGS = (
 )
 
 pytestmark = [
+    pytest.mark.slow,
     pytest.mark.skipif(shutil.which("make") is None, reason="needs GNU make"),
     pytest.mark.timeout(900, method="signal"),  # signal: the finally blocks still clean up
 ]

@@ -22,6 +22,7 @@ from invoice_pipelines.limits import MiB
 KEYS = ("inputs", "clean_failures", "crashes", "blocked_exports", "max_worker_rss_mb", "seconds")
 
 
+@pytest.mark.slow
 def test_forty_hostile_inputs_on_postgresql(pg_database, monkeypatch, capsys):
     monkeypatch.setenv("INVOICE_PIPELINES_DB_URL", pg_database.url)
     assert main(["bench", "hostile", "--n", "40", "--workers", "2"]) == 0
