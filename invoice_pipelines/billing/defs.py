@@ -67,6 +67,7 @@ from invoice_pipelines.db.tenancy import (
     tenant_transaction,
 )
 from invoice_pipelines.db.types import utcnow
+from invoice_pipelines.metadata import markdown_table
 from invoice_pipelines.queue.dagster import BATCH_JOB_TAG, job_metadata, sentence
 from invoice_pipelines.queue.jobs import (
     BatchJob,
@@ -407,18 +408,19 @@ def _invoiced_amounts(engine, org: dict, job_id: int) -> dict[str, dict[str, str
     }
 
 
-def _cell(value: object) -> str:
-    return str(value).replace("|", "\\|").replace("\n", " ")
-
-
 def failed_items_table(errors: list[dict]) -> str:
-    lines = ["| position | sales order | code | message |", "|---|---|---|---|"]
-    for e in errors[:50]:
-        lines.append(
-            f"| {e.get('position', '')} | {e.get('sales_order_id') or '-'} | {_cell(e.get('code', ''))} "
-            f"| {_cell(e.get('message', ''))} |"
-        )
-    return "\n".join(lines)
+    return markdown_table(
+        ("position", "sales order", "code", "message"),
+        (
+            (
+                e.get("position", ""),
+                e.get("sales_order_id") or "-",
+                e.get("code", ""),
+                e.get("message", ""),
+            )
+            for e in errors[:50]
+        ),
+    )
 
 
 @asset(

@@ -29,6 +29,7 @@ from invoice_pipelines.delivery.pipeline import (
     already_sending_message,
     send_invoices,
 )
+from invoice_pipelines.metadata import markdown_table
 from invoice_pipelines.resources.database import Database
 from invoice_pipelines.resources.files import FileStore
 from invoice_pipelines.resources.mail import SmtpMailer
@@ -55,12 +56,14 @@ class EmailConfig(Config):
 
 
 def _table(items: dict[int, str], numbers: dict[int, str], limit: int = 50) -> str:
-    rows = ["| invoice id | number | reason |", "|---:|---|---|"]
-    for invoice_id, reason in list(sorted(items.items()))[:limit]:
-        rows.append(
-            f"| {invoice_id} | {numbers.get(invoice_id, '')} | {str(reason).replace('|', '/')} |"
-        )
-    return "\n".join(rows)
+    return markdown_table(
+        ("invoice id", "number", "reason"),
+        (
+            (invoice_id, numbers.get(invoice_id, ""), reason)
+            for invoice_id, reason in sorted(items.items())[:limit]
+        ),
+        align="r",
+    )
 
 
 def _deliver(context, config, database, document_store, channel):

@@ -32,6 +32,7 @@ from invoice_pipelines.catalog import OWNERS
 from invoice_pipelines.db.tables import organizations, sales_invoice_documents, sales_invoices
 from invoice_pipelines.db.tenancy import system_transaction
 from invoice_pipelines.documents.pipeline import DEFAULT_BATCH, generate_documents
+from invoice_pipelines.metadata import markdown_table
 from invoice_pipelines.resources.database import Database
 from invoice_pipelines.resources.files import FileStore
 from invoice_pipelines.resources.renderer import DocumentRenderer
@@ -57,14 +58,20 @@ class DocumentsConfig(Config):
 
 
 def _failed_table(failed: dict[int, list[dict]], numbers: dict[int, str], limit: int = 50) -> str:
-    rows = ["| invoice id | number | rules | message |", "|---:|---|---|---|"]
-    for invoice_id, errors in list(sorted(failed.items()))[:limit]:
-        rules = ", ".join(dict.fromkeys(e.get("rule") or "" for e in errors))
-        message = (errors[0].get("message") or "").replace("|", "/")[:200] if errors else ""
-        rows.append(f"| {invoice_id} | {numbers.get(invoice_id, '')} | {rules} | {message} |")
-    if len(failed) > limit:
-        rows.append(f"| … | | | {len(failed) - limit} more |")
-    return "\n".join(rows)
+    return markdown_table(
+        ("invoice id", "number", "rules", "message"),
+        (
+            (
+                invoice_id,
+                numbers.get(invoice_id, ""),
+                ", ".join(dict.fromkeys(e.get("rule") or "" for e in errors)),
+                (errors[0].get("message") or "")[:200] if errors else "",
+            )
+            for invoice_id, errors in sorted(failed.items())
+        ),
+        align="r",
+        limit=limit,
+    )
 
 
 @asset(

@@ -54,6 +54,7 @@ from invoice_pipelines.exports.pipeline import (
     totals_text,
 )
 from invoice_pipelines.exports.settings import ExportSettingsError
+from invoice_pipelines.metadata import markdown_table
 from invoice_pipelines.resources.database import Database
 from invoice_pipelines.resources.files import FileStore
 from invoice_pipelines.settings import env
@@ -94,26 +95,42 @@ def _partition(key: str) -> tuple[str, str]:
 
 
 def _preview(result: ExportResult) -> str:
-    rows = [
-        "| Umsatz | S/H | WKZ | Konto | Gegenkonto | BU | Belegdatum | Belegfeld 1 | Buchungstext |",
-        "|---:|---|---|---:|---:|---|---|---|---|",
-    ]
-    for b in result.preview:
-        rows.append(
-            f"| {format(b.amount, 'f')} | {b.side} | {b.currency} | {b.account} | "
-            f"{b.contra_account} | {b.tax_key or ''} | {b.document_date.isoformat()} | "
-            f"{b.document_number} | {b.text.replace('|', '/')} |"
-        )
-    return "\n".join(rows) if result.preview else "(no bookings)"
+    if not result.preview:
+        return "(no bookings)"
+    return markdown_table(
+        (
+            "Umsatz",
+            "S/H",
+            "WKZ",
+            "Konto",
+            "Gegenkonto",
+            "BU",
+            "Belegdatum",
+            "Belegfeld 1",
+            "Buchungstext",
+        ),
+        (
+            (
+                b.amount,
+                b.side,
+                b.currency,
+                b.account,
+                b.contra_account,
+                b.tax_key,
+                b.document_date.isoformat(),
+                b.document_number,
+                b.text,
+            )
+            for b in result.preview
+        ),
+        align="rllrr",
+    )
 
 
 def _skipped_table(result: ExportResult, limit: int = 50) -> str:
-    rows = ["| invoice id | number | reason |", "|---:|---|---|"]
-    for invoice_id, number, reason in result.skipped[:limit]:
-        rows.append(f"| {invoice_id} | {(number or '').replace('|', '/')} | {reason} |")
-    if len(result.skipped) > limit:
-        rows.append(f"| … | | {len(result.skipped) - limit} more |")
-    return "\n".join(rows)
+    return markdown_table(
+        ("invoice id", "number", "reason"), result.skipped, align="r", limit=limit
+    )
 
 
 def _outcome(result: ExportResult) -> str:
@@ -151,22 +168,27 @@ def _metadata(results: list[ExportResult]) -> dict:
         if r.notes:
             metadata["changes"] = MetadataValue.json(r.notes)
         return metadata
-    table = [
-        "| organization | month | outcome | invoices | skipped | DATEV file |",
-        "|---|---|---|---:|---:|---|",
-    ]
-    for r in results:
-        outcome = _outcome(r)
-        table.append(
-            f"| {r.organization} | {r.period} | {outcome} | {r.invoice_count} | "
-            f"{r.skipped_count} | {r.files.get('datev', '')} |"
-        )
+    table = markdown_table(
+        ("organization", "month", "outcome", "invoices", "skipped", "DATEV file"),
+        (
+            (
+                r.organization,
+                r.period,
+                _outcome(r),
+                r.invoice_count,
+                r.skipped_count,
+                r.files.get("datev", ""),
+            )
+            for r in results
+        ),
+        align="lllrr",
+    )
     return {
         "partitions": len(results),
         "invoices": sum(r.invoice_count for r in results),
         "bookings": sum(r.booking_count for r in results),
         "skipped": sum(r.skipped_count for r in results),
-        "exports": MetadataValue.md("\n".join(table)),
+        "exports": MetadataValue.md(table),
     }
 
 

@@ -39,6 +39,7 @@ from invoice_pipelines.db.tables import organizations
 from invoice_pipelines.db.tenancy import system_transaction
 from invoice_pipelines.housekeeping.archive import OrganizationOutcome, purge_archives
 from invoice_pipelines.housekeeping.dagster_runs import purge_runs
+from invoice_pipelines.metadata import markdown_table
 from invoice_pipelines.resources.database import Database
 from invoice_pipelines.resources.files import FileStore
 from invoice_pipelines.resources.storage import UploadStore
@@ -77,20 +78,34 @@ def _metadata(outcomes: list[OrganizationOutcome]) -> dict:
     }
     touched = [o for o in outcomes if o.changed or o.refused or o.errors or o.uploads_kept_in_work]
     if touched:
-        rows = [
-            "| organization | uploads removed | missing | kept (in work) | of them FAILED | "
-            "exports removed | missing | problem |",
-            "|---|---:|---:|---:|---:|---:|---:|---|",
-        ]
-        for o in touched[:100]:
-            problem = (o.refused or "; ".join(o.errors[:3])).replace("|", "/")
-            rows.append(
-                f"| {o.slug} | {o.uploads_removed} | {o.uploads_missing} | "
-                f"{o.uploads_kept_in_work} | {o.uploads_kept_failed} | {o.exports_removed} | "
-                f"{o.exports_missing} | "
-                f"{problem} |"
+        metadata["by_organization"] = MetadataValue.md(
+            markdown_table(
+                (
+                    "organization",
+                    "uploads removed",
+                    "missing",
+                    "kept (in work)",
+                    "of them FAILED",
+                    "exports removed",
+                    "missing",
+                    "problem",
+                ),
+                (
+                    (
+                        o.slug,
+                        o.uploads_removed,
+                        o.uploads_missing,
+                        o.uploads_kept_in_work,
+                        o.uploads_kept_failed,
+                        o.exports_removed,
+                        o.exports_missing,
+                        o.refused or "; ".join(o.errors[:3]),
+                    )
+                    for o in touched[:100]
+                ),
+                align="lrrrrrr",
             )
-        metadata["by_organization"] = MetadataValue.md("\n".join(rows))
+        )
     return metadata
 
 

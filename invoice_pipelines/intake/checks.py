@@ -23,6 +23,7 @@ from dagster import (
 
 from invoice_pipelines.db.tenancy import system_transaction
 from invoice_pipelines.intake.documents import stuck_documents
+from invoice_pipelines.metadata import markdown_table
 from invoice_pipelines.resources.database import Database
 
 INCOMING_INVOICES = "incoming_invoices"
@@ -37,22 +38,21 @@ no_failed_documents_spec = AssetCheckSpec(
 )
 
 
-def _cell(value: object) -> str:
-    return str(value).replace("|", "\\|").replace("\n", " ")
-
-
 def failed_documents_table(failed: list[dict]) -> str:
     """A markdown table of FAILED documents: id, file, rule ids, first error message."""
-    lines = ["| id | file | rules | message |", "|---|---|---|---|"]
-    for doc in failed[:TABLE_ROWS]:
-        message = doc["message"] if len(doc["message"]) <= 160 else doc["message"][:157] + "..."
-        lines.append(
-            f"| {doc['id']} | {_cell(doc['filename'])} | {_cell(', '.join(doc['rules']) or '-')} "
-            f"| {_cell(message)} |"
-        )
-    if len(failed) > TABLE_ROWS:
-        lines.append(f"| ... | {len(failed) - TABLE_ROWS} more | | |")
-    return "\n".join(lines)
+    return markdown_table(
+        ("id", "file", "rules", "message"),
+        (
+            (
+                doc["id"],
+                doc["filename"],
+                ", ".join(doc["rules"]) or "-",
+                doc["message"] if len(doc["message"]) <= 160 else doc["message"][:157] + "...",
+            )
+            for doc in failed
+        ),
+        limit=TABLE_ROWS,
+    )
 
 
 def no_failed_documents_result(processed: int, failed: list[dict]) -> AssetCheckResult:

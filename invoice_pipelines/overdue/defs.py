@@ -38,6 +38,7 @@ from pydantic import Field
 
 from invoice_pipelines.catalog import OWNERS
 from invoice_pipelines.db.tenancy import UnknownOrganization
+from invoice_pipelines.metadata import markdown_table
 from invoice_pipelines.overdue.delivery import NoticeDeliverySummary, send_notices
 from invoice_pipelines.overdue.pipeline import (
     DunningResult,
@@ -120,15 +121,17 @@ def _metadata(r: DunningResult) -> dict:
     for name, count in sorted(r.created_by_level.items()):
         metadata[f"notices_{name}"] = MetadataValue.int(count)
     if r.errors:
-        rows = ["| invoice id | number | reason |", "|---:|---|---|"]
-        for error in r.errors[:50]:
-            rows.append(
-                f"| {error.get('invoice_id', '')} | {error.get('invoice_number', '')} | "
-                f"{error['message'].replace('|', '/')} |"
+        metadata["error_list"] = MetadataValue.md(
+            markdown_table(
+                ("invoice id", "number", "reason"),
+                (
+                    (e.get("invoice_id", ""), e.get("invoice_number", ""), e["message"])
+                    for e in r.errors
+                ),
+                align="r",
+                limit=50,
             )
-        if len(r.errors) > 50:
-            rows.append(f"| … | | {len(r.errors) - 50} more |")
-        metadata["error_list"] = MetadataValue.md("\n".join(rows))
+        )
     return metadata
 
 

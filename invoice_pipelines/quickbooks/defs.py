@@ -62,6 +62,7 @@ from invoice_pipelines.db.tenancy import (
     resolve_organization,
     system_transaction,
 )
+from invoice_pipelines.metadata import markdown_table
 from invoice_pipelines.quickbooks.errors import NotConnected, QboError
 from invoice_pipelines.quickbooks.resources import QuickBooks
 from invoice_pipelines.quickbooks.sync.common import RealmBusy, SyncCounts, realm_lease
@@ -112,10 +113,7 @@ def _sync(
     engine = database.get_engine()
     wanted = set(config.organizations)
     totals = SyncCounts()
-    rows = [
-        "| organization | pushed | pulled | linked | conflicts | held | failed |",
-        "|---|--:|--:|--:|--:|--:|--:|",
-    ]
+    rows: list[tuple] = []
     skipped, refused = [], []
     for slug in context.partition_keys:
         if wanted and slug not in wanted:
@@ -151,16 +149,29 @@ def _sync(
         for name in ("pushed", "pulled", "linked", "conflicts", "held", "failed", "unchanged"):
             setattr(totals, name, getattr(totals, name) + getattr(counts, name))
         rows.append(
-            f"| {slug} | {counts.pushed} | {counts.pulled} | {counts.linked} | {counts.conflicts} "
-            f"| {counts.held} | {counts.failed} |"
+            (
+                slug,
+                counts.pushed,
+                counts.pulled,
+                counts.linked,
+                counts.conflicts,
+                counts.held,
+                counts.failed,
+            )
         )
     if refused and len(refused) == len(context.partition_keys) - len(skipped):
         raise Failure("; ".join(refused), allow_retries=False)
     metadata = {name: MetadataValue.int(value) for name, value in totals.as_dict().items()}
-    metadata["organizations"] = MetadataValue.int(len(rows) - 2)
+    metadata["organizations"] = MetadataValue.int(len(rows))
     metadata["not_connected"] = MetadataValue.int(len(skipped))
     metadata["refused"] = MetadataValue.int(len(refused))
-    metadata["by_organization"] = MetadataValue.md("\n".join(rows))
+    metadata["by_organization"] = MetadataValue.md(
+        markdown_table(
+            ("organization", "pushed", "pulled", "linked", "conflicts", "held", "failed"),
+            rows,
+            align="lrrrrrr",
+        )
+    )
     return MaterializeResult(metadata=metadata)
 
 
@@ -265,13 +276,13 @@ def qbo_tokens_check(context: AssetCheckExecutionContext, database: Database):
     problems = []
     for slug, status, idle, hard, error in rows:
         if status != "active":
-            problems.append(f"| {slug} | connection {status} |")
+            problems.append((slug, f"connection {status}"))
         elif error:
-            problems.append(f"| {slug} | {error} |")
+            problems.append((slug, error))
         elif idle and idle - now < WARN_IDLE:
-            problems.append(f"| {slug} | refresh token idle-expires {idle:%Y-%m-%d} |")
+            problems.append((slug, f"refresh token idle-expires {idle:%Y-%m-%d}"))
         elif hard and hard - now < WARN_HARD:
-            problems.append(f"| {slug} | refresh token reaches its maximum {hard:%Y-%m-%d} |")
+            problems.append((slug, f"refresh token reaches its maximum {hard:%Y-%m-%d}"))
     return AssetCheckResult(
         passed=not problems,
         severity=AssetCheckSeverity.WARN,
@@ -284,11 +295,7 @@ def qbo_tokens_check(context: AssetCheckExecutionContext, database: Database):
             "connections": len(rows),
             "problems": len(problems),
             **(
-                {
-                    "reconnect": MetadataValue.md(
-                        "| organization | why |\n|---|---|\n" + "\n".join(problems)
-                    )
-                }
+                {"reconnect": MetadataValue.md(markdown_table(("organization", "why"), problems))}
                 if problems
                 else {}
             ),

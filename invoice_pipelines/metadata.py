@@ -1,0 +1,75 @@
+"""Markdown tables for Dagster metadata: the one way every asset and check builds a table.
+
+Cells hold supplier names, invoice numbers, file names and error messages, which anyone who can
+send an invoice controls. The Dagster UI renders metadata markdown (GitHub flavour), so a raw
+`![x](http://evil/p.png)` would load an image from a stranger's server when someone opens the run,
+and `[click](http://evil)` would put a phishing link next to our own text. Every cell is therefore
+made plain text:
+
+- `core.text.printable`: no control or invisible characters (a line break would end the row);
+- cut to `limits.MAX_TEXT_FIELD_CHARS`;
+- every character markdown gives a meaning to (``\\ ` * _ [ ] ( ) ! < > # | ~ & @``) is
+  backslash-escaped, so no link, image, emphasis, HTML tag or entity forms and `|` stays inside its
+  cell;
+- bare addresses that GFM turns into links by themselves (`http://…`, `www.…`, `a@b.c`) are broken
+  up by escapes (`:\\/\\/`, `www\\.`, `\\@`): they render as the same text, not as a link.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from decimal import Decimal
+
+from invoice_pipelines.core.text import cut, printable
+from invoice_pipelines.limits import MAX_TEXT_FIELD_CHARS
+
+_SPECIAL = re.compile(r"([\\`*_\[\]()!<>#|~&@])")
+_SCHEME = re.compile(r"://")
+_WWW = re.compile(r"(www)\.", re.IGNORECASE)
+_ALIGN = {"l": "---", "r": "---:", "c": ":---:"}
+
+
+def markdown_cell(value: object, max_chars: int = MAX_TEXT_FIELD_CHARS) -> str:
+    """`value` as the plain-text content of one markdown table cell."""
+    if value is None:
+        return ""
+    text = format(value, "f") if isinstance(value, Decimal) else str(value)
+    text = cut(printable(text), max_chars).strip()
+    text = _SPECIAL.sub(r"\\\1", text)
+    text = _SCHEME.sub(r":\\/\\/", text)
+    return _WWW.sub(r"\1\\.", text)
+
+
+def markdown_table(
+    header: Sequence[str],
+    rows: Iterable[Sequence[object]],
+    *,
+    align: str = "",
+    limit: int | None = None,
+) -> str:
+    """A markdown table of `rows` under `header`, every cell escaped by `markdown_cell`.
+
+    `align` has one letter per column (`l`, `r` or `c`; left where it is short). With `limit`, at
+    most that many rows are shown and a last row says how many more there are.
+    """
+    width = len(header)
+    align = align.ljust(width, "l")
+    lines = [
+        "| " + " | ".join(markdown_cell(name) for name in header) + " |",
+        "|" + "|".join(_ALIGN[a] for a in align[:width]) + "|",
+    ]
+    shown = 0
+    more = 0
+    for row in rows:
+        if limit is not None and shown >= limit:
+            more += 1
+            continue
+        cells = [markdown_cell(v) for v in row][:width]
+        cells += [""] * (width - len(cells))
+        lines.append("| " + " | ".join(cells) + " |")
+        shown += 1
+    if more:
+        filler = [""] * max(width - 2, 0)
+        lines.append("| " + " | ".join(["…", *filler, f"{more} more"][-width:]) + " |")
+    return "\n".join(lines)
