@@ -13,13 +13,15 @@ What an object store changes:
   half-written files in the drop zone; the settle check still waits until an object stops changing;
 - a move is copy then delete: a crash between the two leaves the object in the drop zone and in the
   archive, and the next look completes the move (the sensor finds its record by the archive key),
-  so a file is neither lost nor registered twice.
+  so a file is neither lost nor registered twice;
+- keys are checked as in the local store (`storage.check_key`): an object store takes `..`
+  literally, but a key must not even look as if it left its organization's prefix;
+- an upload is read through the same bounded reader: its Content-Length is checked first and at
+  most limit + 1 bytes are streamed, so an object over the upload limit is never read whole.
 """
 
 from __future__ import annotations
 
-import hashlib
-import os
 import tempfile
 from collections.abc import Callable
 from typing import Any, BinaryIO
@@ -28,7 +30,18 @@ from dagster import ConfigurableResource
 from pydantic import Field, PrivateAttr
 
 from invoice_pipelines.resources.files import FileStore
-from invoice_pipelines.resources.storage import _IGNORED, StoredFile, UploadStore
+from invoice_pipelines.resources.storage import (
+    _IGNORED,
+    StoredFile,
+    StoreKeyError,
+    UploadStore,
+    check_key,
+    check_name,
+    hash_limited,
+    limit_or_setting,
+    put_name,
+    read_limited,
+)
 
 _READ_BLOCK = 1 << 20
 
@@ -60,8 +73,10 @@ class S3Location(ConfigurableResource):
         return self._s3
 
     def object_key(self, key: str) -> str:
-        if key.startswith("/") or ".." in key.split("/"):
-            raise ValueError(f"key {key!r} escapes the store")
+        check_key(key)
+        return self._prefixed(key)
+
+    def _prefixed(self, key: str) -> str:
         prefix = self.prefix.strip("/")
         return f"{prefix}/{key}" if prefix else key
 
@@ -124,12 +139,18 @@ class S3FileStore(S3Location, FileStore):
 class S3UploadStore(S3Location, UploadStore):
     """Drop zones `prefix/<slug>/` and archives `prefix/<slug>/.archive/` in one bucket."""
 
-    def list_inbox(self, organization_slug: str) -> list[StoredFile]:
+    def list_inbox(self, organization_slug: str, limit: int | None = None) -> list[StoredFile]:
         # Delimiter "/": the drop zone's own objects; the archive is a common prefix, not listed
+        check_name(organization_slug)
         paginator = self._client().get_paginator("list_objects_v2")
         found = []
+        # MaxItems: a drop zone of 100,000 objects costs one page per tick, not a hundred
+        paging = {"MaxItems": limit} if limit is not None else {}
         for page in paginator.paginate(
-            Bucket=self.bucket, Prefix=self.object_key(f"{organization_slug}/"), Delimiter="/"
+            Bucket=self.bucket,
+            Prefix=self._prefixed(f"{organization_slug}/"),
+            Delimiter="/",
+            PaginationConfig=paging,
         ):
             for obj in page.get("Contents", []):
                 name = obj["Key"].rsplit("/", 1)[-1]
@@ -141,28 +162,37 @@ class S3UploadStore(S3Location, UploadStore):
                 )
         return sorted(found, key=lambda f: (f.mtime_ns, f.name))
 
-    def _body(self, key: str):
-        """The object's stream; a missing object is FileNotFoundError and any other refusal an
-        OSError, as with a local file, so the intake fails that one document and goes on."""
+    def _bounded(self, key: str, max_bytes: int | None, consume: Callable[..., Any]) -> Any:
+        """`consume(read, limit, size=...)` over the object's stream. A missing object is
+        FileNotFoundError and any other refusal an OSError, as with a local file, so the intake
+        fails that one document and goes on."""
+        where = f"s3://{self.bucket}/{self.object_key(key)}"
         try:
-            return self._client().get_object(Bucket=self.bucket, Key=self.object_key(key))["Body"]
+            reply = self._client().get_object(Bucket=self.bucket, Key=self.object_key(key))
         except Exception as exc:
-            where = f"s3://{self.bucket}/{self.object_key(key)}"
             if self._missing(exc):
                 raise FileNotFoundError(where) from exc
             raise OSError(f"{where}: {exc}") from exc
+        body = reply["Body"]
+        try:
+            return consume(body.read, limit_or_setting(max_bytes), size=reply.get("ContentLength"))
+        except OSError:  # UploadTooLarge included
+            raise
+        except Exception as exc:  # the connection broke off mid-object
+            raise OSError(f"{where}: {exc}") from exc
+        finally:
+            # closing drops the connection instead of draining an object we refused
+            body.close()
 
-    def read(self, key: str) -> bytes:
-        return self._body(key).read()
+    def read(self, key: str, max_bytes: int | None = None) -> bytes:
+        return self._bounded(key, max_bytes, read_limited)
 
-    def digest(self, key: str) -> str:
-        body = self._body(key)
-        sha = hashlib.sha256()
-        for block in iter(lambda: body.read(_READ_BLOCK), b""):
-            sha.update(block)
-        return sha.hexdigest()
+    def digest(self, key: str, max_bytes: int | None = None) -> str:
+        return self._bounded(key, max_bytes, hash_limited)
 
     def move(self, key: str, target_key: str) -> None:
+        if check_key(key)[0] != check_key(target_key)[0]:
+            raise StoreKeyError(f"{key!r} cannot move out of its organization's folder")
         source, target = self.object_key(key), self.object_key(target_key)
         client = self._client()
         try:
@@ -179,8 +209,7 @@ class S3UploadStore(S3Location, UploadStore):
             raise OSError(f"archived, drop-zone object not removed yet: {exc}") from exc
 
     def put(self, organization_slug: str, filename: str, data: bytes) -> str:
-        name = os.path.basename(filename)
-        key = f"{organization_slug}/{name}"
+        key = f"{check_name(organization_slug)}/{put_name(filename)}"
         self._client().put_object(Bucket=self.bucket, Key=self.object_key(key), Body=data)
         return key
 
