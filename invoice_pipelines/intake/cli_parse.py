@@ -1,4 +1,8 @@
-"""`invoice-pipelines parse PATH [--json]`: parse and validate one file offline, OCR included."""
+"""`invoice-pipelines parse PATH [--json]`: parse and validate one file offline, OCR included.
+
+The file is read through the upload store's bounded reader, so the command refuses a file over
+INVOICE_PIPELINES_MAX_UPLOAD_BYTES (reported FAILED, as the intake would) without reading it whole.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,8 @@ from typing import Any
 
 from invoice_pipelines.intake.parse import ParseOutcome, failed, parse_ocr_text
 from invoice_pipelines.intake.workers import SafeParser
+from invoice_pipelines.resources.storage import UploadTooLarge, read_file_limited
+from invoice_pipelines.settings import ConfigError, max_upload_bytes
 
 EXIT_VALIDATED = 0
 EXIT_FAILED = 1
@@ -139,7 +145,14 @@ def run_parse(path: str, as_json: bool) -> int:
     logging.getLogger("pypdf").setLevel(logging.ERROR)
     file = Path(path)
     try:
-        data = file.read_bytes()
+        limit = max_upload_bytes()
+    except ConfigError as exc:
+        print(f"invoice-pipelines parse: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        data = read_file_limited(file, limit)
+    except UploadTooLarge as exc:
+        return _print(file, failed("unknown", "read", str(exc), digest=""), as_json)
     except FileNotFoundError:
         print(f"invoice-pipelines parse: no such file: {path}", file=sys.stderr)
         return EXIT_USAGE
@@ -147,14 +160,20 @@ def run_parse(path: str, as_json: bool) -> int:
         print(f"invoice-pipelines parse: {path} is a directory, not a file", file=sys.stderr)
         return EXIT_USAGE
     except OSError as exc:
-        print(f"invoice-pipelines parse: cannot read {path}: {exc.strerror}", file=sys.stderr)
+        print(
+            f"invoice-pipelines parse: cannot read {path}: {exc.strerror or exc}", file=sys.stderr
+        )
         return EXIT_USAGE
     # In a worker process, like the pipeline: a file that hangs or crashes a parser library
     # ends as FAILED with a message instead of a stuck terminal or a stack trace.
-    with SafeParser(workers=1, warm=False, timeout_s=CLI_TIMEOUT_S) as parser:
+    with SafeParser(workers=1, warm=False, timeout_s=CLI_TIMEOUT_S, max_bytes=limit) as parser:
         outcome = parser.parse(data, file.name)
     if outcome.status == "NEEDS_OCR":
         outcome = _ocr(outcome, data)
+    return _print(file, outcome, as_json)
+
+
+def _print(file: Path, outcome: ParseOutcome, as_json: bool) -> int:
     if as_json:
         print(json.dumps(_json_view(file, outcome), ensure_ascii=False, indent=2))
     else:

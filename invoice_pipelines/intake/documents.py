@@ -115,6 +115,22 @@ def register_upload(
     return Registration(upload_id, document_id, duplicate=False)
 
 
+def fail_registered(
+    conn: Connection, organization_id: int, document_id: int, stage: str, message: str
+) -> None:
+    """A document registered just now that cannot be processed at all (e.g. its file is over the
+    upload limit): FAILED at once with the reason, so nobody waits for a run that cannot help.
+    A retry sends it through intake again (after the limit was raised, it is read then)."""
+    ref = load_refs(conn, organization_id, [document_id])[document_id]
+    change_status(
+        conn,
+        ref,
+        Status.FAILED,
+        fields={"format": "unknown", "raw_json": {"not_read": message}},
+        errors=[ErrorRecord(stage, message)],
+    )
+
+
 def load_refs(
     conn: Connection, organization_id: int, document_ids: Iterable[int]
 ) -> dict[int, DocumentRef]:

@@ -5,6 +5,11 @@ parsing runs in worker processes (`intake/workers.py`) with a time limit; OCR fa
 become FAILED documents with a recorded reason; a concurrent writer on one document
 (StaleDocument) costs only that document; and if some document's values cannot be stored, the
 batch is recorded again with one savepoint per document, so only that one fails.
+
+Originals are read through the upload store's bounded reader (a file over the upload limit is
+refused without being read whole) and only a few at a time (`limits.INTAKE_READ_AHEAD_DOCUMENTS`
+and `INTAKE_READ_AHEAD_BYTES`): each group goes through the parse workers and OCR and is
+dropped before the next is read, so a batch of 200 large scans never sits in memory at once.
 """
 
 from __future__ import annotations
@@ -41,8 +46,13 @@ from invoice_pipelines.intake.documents import (
     load_refs,
 )
 from invoice_pipelines.intake.parse import ParseOutcome, failed, parse_ocr_text
+from invoice_pipelines.limits import INTAKE_READ_AHEAD_BYTES, INTAKE_READ_AHEAD_DOCUMENTS
 from invoice_pipelines.resources.ocr import OcrEngine, OcrError
-from invoice_pipelines.resources.storage import UploadStore
+from invoice_pipelines.resources.storage import (
+    UploadStore,
+    UploadTooLarge,
+    limit_or_setting,
+)
 
 log = logging.getLogger(__name__)
 
@@ -234,9 +244,12 @@ def process_documents(
     *,
     parser: Parser,
     ocr: OcrEngine | None,
-    max_bytes: int = 20 * 1024 * 1024,
+    max_bytes: int | None = None,
 ) -> IntakeSummary:
+    """Parse, validate and record the given documents of one organization; `max_bytes` is the
+    upload limit (default INVOICE_PIPELINES_MAX_UPLOAD_BYTES)."""
     started = time.perf_counter()
+    limit = limit_or_setting(max_bytes)
     summary = IntakeSummary(organization_id, requested=len(set(document_ids)))
     with tenant_transaction(engine, organization_id) as conn:
         refs = load_refs(conn, organization_id, document_ids)
@@ -251,44 +264,35 @@ def process_documents(
             )
     work = [refs[i] for i in sorted(refs) if i not in summary.skipped]
 
-    items: list[tuple[bytes, str]] = []
-    readable: list[DocumentRef] = []
-    unreadable: dict[int, ParseOutcome] = {}
-    for ref in work:
-        key, filename, size = sources.get(ref.id, (None, None, None))
-        if size is not None and size > max_bytes:
-            unreadable[ref.id] = failed(
-                "unknown",
-                "read",
-                f"the file is {size} bytes, over the limit of {max_bytes} bytes "
-                "(INVOICE_PIPELINES_MAX_UPLOAD_BYTES); the original is kept",
-                digest="",
-            )
+    outcomes: dict[int, ParseOutcome] = {}
+    parse_seconds, parsed = 0.0, 0
+    for group in _read_ahead_groups(work, sources):
+        items: list[tuple[bytes, str]] = []
+        readable: list[DocumentRef] = []
+        for ref in group:
+            key, filename, size = sources.get(ref.id, (None, None, None))
+            try:
+                data = _read_original(store, key, size, limit)
+            except OSError as exc:
+                outcomes[ref.id] = failed("unknown", "read", _unread_reason(exc), digest="")
+                continue
+            items.append((data, filename or key))
+            readable.append(ref)
+        if not items:
             continue
-        try:
-            if key is None:
-                raise FileNotFoundError("no upload is linked to this document")
-            data = store.read(key)
-        except OSError as exc:
-            unreadable[ref.id] = failed(
-                "unknown", "read", f"original upload could not be read: {exc}", digest=""
-            )
-            continue
-        items.append((data, filename or key))
-        readable.append(ref)
-
-    parse_started = time.perf_counter()
-    outcomes = (
-        dict(zip([r.id for r in readable], parser.parse_many(items), strict=True)) if items else {}
-    )
-    per_doc = (time.perf_counter() - parse_started) / max(len(items), 1)
-    for ref, (data, _) in zip(readable, items, strict=True):
-        if outcomes[ref.id].status == "NEEDS_OCR":
-            t0 = time.perf_counter()
-            outcomes[ref.id], pages = _run_ocr(ocr, outcomes[ref.id], data)
-            summary.ocr_pages += pages
-            outcomes[ref.id].raw["ocr_seconds"] = round(time.perf_counter() - t0, 3)
-    outcomes.update(unreadable)
+        parse_started = time.perf_counter()
+        parsed_group = parser.parse_many(items)
+        parse_seconds += time.perf_counter() - parse_started
+        parsed += len(items)
+        for ref, (data, _), outcome in zip(readable, items, parsed_group, strict=True):
+            if outcome.status == "NEEDS_OCR":
+                t0 = time.perf_counter()
+                outcome, pages = _run_ocr(ocr, outcome, data)
+                summary.ocr_pages += pages
+                outcome.raw["ocr_seconds"] = round(time.perf_counter() - t0, 3)
+            outcomes[ref.id] = outcome
+        del items, parsed_group  # this group's bytes go before the next group is read
+    per_doc = parse_seconds / max(parsed, 1)
 
     try:
         _write_outcomes(engine, organization_id, work, outcomes, per_doc, summary, savepoints=False)
@@ -299,6 +303,42 @@ def process_documents(
         _write_outcomes(engine, organization_id, work, outcomes, per_doc, summary, savepoints=True)
     summary.seconds = time.perf_counter() - started
     return summary
+
+
+def _read_ahead_groups(work: list[DocumentRef], sources: dict[int, tuple]) -> list[list]:
+    """The documents in groups whose originals may be in memory together: at most
+    INTAKE_READ_AHEAD_DOCUMENTS, and INTAKE_READ_AHEAD_BYTES by their recorded sizes (a single
+    larger one goes alone)."""
+    groups: list[list[DocumentRef]] = []
+    group: list[DocumentRef] = []
+    held = 0
+    for ref in work:
+        size = sources.get(ref.id, (None, None, None))[2] or 0
+        if group and (
+            len(group) >= INTAKE_READ_AHEAD_DOCUMENTS or held + size > INTAKE_READ_AHEAD_BYTES
+        ):
+            groups.append(group)
+            group, held = [], 0
+        group.append(ref)
+        held += size
+    if group:
+        groups.append(group)
+    return groups
+
+
+def _read_original(store: UploadStore, key: str | None, size: int | None, limit: int) -> bytes:
+    if key is None:
+        raise FileNotFoundError("no upload is linked to this document")
+    if size is not None and size > limit:
+        # the size recorded at registration already says no: the file is not even opened
+        raise UploadTooLarge(size, limit)
+    return store.read(key, max_bytes=limit)
+
+
+def _unread_reason(exc: OSError) -> str:
+    if isinstance(exc, UploadTooLarge):
+        return f"{exc}; the original is kept"
+    return f"original upload could not be read: {exc}"
 
 
 def _write_outcomes(

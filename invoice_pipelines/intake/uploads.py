@@ -14,11 +14,17 @@ The upload sensor calls `scan_uploads`; it is plain code so tests drive it witho
   organization's dispatch mark, plus UPLOADED/CREATED documents that have waited longer than
   `redispatch_after` (their run died), under a new run key once per such window.
 - Each organization gets its share of the per-tick budget, so one tenant's flood does not starve
-  the others.
+  the others; the sensor lists at most `limits.SCAN_FILES_PER_ORGANIZATION` of its files per tick
+  and the cursor remembers at most that share (and `limits.SCAN_CURSOR_MAX_FILES` in all), so a
+  drop zone of 100,000 files neither slows every tick nor bloats the cursor written each tick.
+- A file over the upload limit is not hashed (that would read it whole): it is recorded at once as
+  a FAILED document with the reason and archived like any other. A file the store refuses to read
+  (a symbolic link, not a regular file) is skipped and reported in `errors`, never recorded.
 """
 
 from __future__ import annotations
 
+import hashlib
 import mimetypes
 import time
 from dataclasses import dataclass, field
@@ -29,8 +35,14 @@ from sqlalchemy import Engine, select
 from invoice_pipelines.core.lifecycle import Status
 from invoice_pipelines.db.tables import incoming_invoices, organizations, uploads
 from invoice_pipelines.db.tenancy import system_transaction, tenant_transaction
-from invoice_pipelines.intake.documents import register_upload
-from invoice_pipelines.resources.storage import StoredFile, UploadStore, archive_key
+from invoice_pipelines.intake.documents import fail_registered, register_upload
+from invoice_pipelines.limits import SCAN_CURSOR_MAX_FILES, SCAN_FILES_PER_ORGANIZATION
+from invoice_pipelines.resources.storage import (
+    StoredFile,
+    UploadStore,
+    UploadTooLarge,
+    archive_key,
+)
 
 REGISTER_CHUNK = 100
 
@@ -110,12 +122,25 @@ def scan_uploads(
     share = max(20, max_files_per_tick // max(len(orgs), 1))
     for org_id, slug in orgs:
         ready: list[StoredFile] = []
-        for stored in store.list_inbox(slug):
+        remembered = 0
+        try:
+            listed = store.list_inbox(slug, limit=max(share, SCAN_FILES_PER_ORGANIZATION))
+        except Exception as exc:  # one organization's broken folder must not stop the others
+            result.errors.append(f"{slug}/: drop zone not read: {type(exc).__name__}: {exc}")
+            continue
+        for stored in listed:
+            if stored.refused:
+                result.errors.append(f"{stored.key}: skipped: {stored.refused}")
+                continue
             signature = [stored.size, stored.mtime_ns]
             age = now - stored.mtime_ns / 1e9
             settled = state.pending.get(stored.key) == signature or age >= quiet_seconds
             if age < settle_seconds or not settled or len(ready) >= share:
-                result.state.pending[stored.key] = signature
+                # only files that can be registered next tick are worth remembering: the share
+                # per organization, and a fixed number in all (the cursor is written every tick)
+                if remembered < share and len(result.state.pending) < SCAN_CURSOR_MAX_FILES:
+                    result.state.pending[stored.key] = signature
+                    remembered += 1
                 result.waiting += 1
                 continue
             ready.append(stored)
@@ -160,7 +185,13 @@ def _record_files(engine: Engine, store: UploadStore, org_id: int, files: list[S
     planned = []
     with tenant_transaction(engine, org_id, write=True) as conn:
         for stored in files:
-            digest = store.digest(stored.key)
+            refused = ""
+            try:
+                digest = store.digest(stored.key)
+            except UploadTooLarge as exc:
+                # recorded FAILED without reading it; the identity comes from the listing, so a
+                # second look after a crash finds the same record by its archive key
+                refused, digest = str(exc), _unread_identity(stored)
             target = archive_key(stored.key, digest, stored.mtime_ns)
             known = conn.execute(
                 select(uploads.c.id).where(
@@ -179,8 +210,17 @@ def _record_files(engine: Engine, store: UploadStore, org_id: int, files: list[S
                 size_bytes=stored.size,
                 content_type=mimetypes.guess_type(stored.name)[0],
             )
+            if refused and not registration.duplicate:
+                fail_registered(conn, org_id, registration.document_id, "read", refused)
             planned.append((stored, target, registration))
     return planned
+
+
+def _unread_identity(stored: StoredFile) -> str:
+    """A stand-in for the content hash of a file too large to hash: unique to this file (name,
+    size, mtime), and never equal to a real content hash."""
+    seed = f"not read\0{stored.key}\0{stored.size}\0{stored.mtime_ns}"
+    return hashlib.sha256(seed.encode("utf-8", "surrogateescape")).hexdigest()
 
 
 def _batches(
