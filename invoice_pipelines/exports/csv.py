@@ -162,13 +162,19 @@ def query_file(conn: Connection, store: FileStore, key: str, query: Select, colu
             # with every value inlined, each "%" is an escaped one; COPY gets no parameters
             sql = sql.replace("%%", "%")
         cursor = conn.connection.dbapi_connection.cursor()
+        copy = f"COPY ({sql}) TO STDOUT WITH (FORMAT csv, HEADER true)"
         try:
-            return store.write_with(
-                key,
-                lambda handle: cursor.copy_expert(
-                    f"COPY ({sql}) TO STDOUT WITH (FORMAT csv, HEADER true)", handle
-                ),
-            )
+            return store.write_with(key, lambda handle: _copy_out(cursor, copy, handle))
         finally:
             cursor.close()
     return store.write(key, rows_file(columns, conn.execute(query)))
+
+
+def _copy_out(cursor, statement: str, handle) -> None:
+    """COPY ... TO STDOUT into `handle` on either PostgreSQL driver."""
+    if hasattr(cursor, "copy_expert"):  # psycopg2
+        cursor.copy_expert(statement, handle)
+        return
+    with cursor.copy(statement) as copy:  # psycopg 3
+        for block in copy:
+            handle.write(block)

@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
 
@@ -269,6 +269,15 @@ def _export(engine: Engine, store: FileStore, job: _Job) -> ExportResult:
             inserted = conn.execute(
                 insert_booked_items(settings.organization_id, period, direction, export_id)
             ).rowcount
+            if inserted < 0:
+                # psycopg 3 under SQLAlchemy 2.1 reports no row count for an INSERT: count them
+                inserted = conn.execute(
+                    select(func.count())
+                    .select_from(export_items)
+                    .where(
+                        export_items.c.export_id == export_id, export_items.c.status == "exported"
+                    )
+                ).scalar_one()
             if inserted != len(booked):
                 raise RuntimeError(
                     f"export {export_id}: {inserted} items recorded for {len(booked)} invoices"

@@ -115,7 +115,12 @@ def enqueue(engine: Engine, organization_id: int) -> dict:
                 index_elements=["sales_invoice_id", "action"]
             )
 
-        creates = conn.execute(
+        def inserted(statement) -> int:
+            # counted from RETURNING: psycopg 3 under SQLAlchemy 2.1 reports no row count for an
+            # INSERT (-1), which showed every enqueue as 0
+            return len(conn.execute(statement.returning(qbo_push_queue.c.id)).all())
+
+        creates = inserted(
             insert_new().from_select(
                 ["organization_id", "sales_invoice_id", "action", "status", "request_id"],
                 select(
@@ -133,8 +138,8 @@ def enqueue(engine: Engine, organization_id: int) -> dict:
                     ),
                 ),
             )
-        ).rowcount
-        voids = conn.execute(
+        )
+        voids = inserted(
             insert_new().from_select(
                 ["organization_id", "sales_invoice_id", "action", "status", "request_id"],
                 select(
@@ -157,8 +162,8 @@ def enqueue(engine: Engine, organization_id: int) -> dict:
                     ),
                 ),
             )
-        ).rowcount
-    return {"queued_creates": max(creates, 0), "queued_voids": max(voids, 0)}
+        )
+    return {"queued_creates": creates, "queued_voids": voids}
 
 
 @dataclass
