@@ -192,6 +192,18 @@ def test_an_archive_folder_swapped_for_a_link_to_another_tenant_is_not_followed(
     assert (root / acme["slug"] / "b.xml").is_file()
 
 
+def test_a_tenant_folder_that_is_a_link_to_another_tenant_is_not_scanned(db, tmp_path):
+    acme, bob = db.new_organization(), db.new_organization()
+    store = LocalUploadStore(root=str(tmp_path))
+    _drop(store, bob["slug"], "bob.xml", own_invoice("BOB-2"))
+    (tmp_path / acme["slug"]).symlink_to(tmp_path / bob["slug"], target_is_directory=True)
+    ours = {acme["slug"], bob["slug"]}
+    result = scan_uploads(db.engine, store, ScanState(), only_organizations=ours)
+    assert _rows(db, acme["id"]) == []  # bob's upload is not acme's
+    assert [u["filename"] for u in _rows(db, bob["id"])] == ["bob.xml"]  # and bob is served
+    assert any(e.startswith(f"{acme['slug']}/: drop zone not read") for e in result.errors)
+
+
 def test_a_file_over_the_limit_is_failed_at_registration_without_hashing_and_the_rest_go_on(
     db, tmp_path, monkeypatch
 ):
