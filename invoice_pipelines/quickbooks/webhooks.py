@@ -157,12 +157,14 @@ def _first_receipt(conn, organization_id: int, delivery: str, now: datetime) -> 
     )
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
     # two receivers given the same body at once: the second waits for the first's row and skips
+    # RETURNING, not rowcount: psycopg 3 under SQLAlchemy 2.1 reports -1 rows for an INSERT
     inserted = conn.execute(
         dialect.insert(qbo_webhook_receipts)
         .values(organization_id=organization_id, body_sha256=delivery, received_at=now)
         .on_conflict_do_nothing(index_elements=["organization_id", "body_sha256"])
-    )
-    return inserted.rowcount == 1
+        .returning(qbo_webhook_receipts.c.organization_id)
+    ).first()
+    return inserted is not None
 
 
 def request_pulls(

@@ -61,3 +61,26 @@ def test_quickbooks_enqueue_counts_on_psycopg3(pg_database, psycopg3):
 
     assert enqueue(psycopg3, org["id"]) == {"queued_creates": 2, "queued_voids": 0}
     assert enqueue(psycopg3, org["id"]) == {"queued_creates": 0, "queued_voids": 0}
+
+
+def test_a_replayed_webhook_asks_for_nothing_again_on_psycopg3(pg_database, psycopg3):
+    from invoice_pipelines_tests.conftest import TestDatabase
+    from invoice_pipelines_tests.quickbooks.test_webhooks_hostile import (
+        connected_organization,
+        exchange,
+        notification,
+        pull_done,
+        pull_requested,
+        running,
+        signed_request,
+    )
+
+    on_psycopg3 = TestDatabase("postgresql", pg_database.url, psycopg3, pg_database.owner_engine)
+    org, realm = connected_organization(on_psycopg3)
+    body = notification(realm)
+    with running(psycopg3) as port:
+        assert exchange(port, signed_request(body)) == 200
+        assert pull_requested(on_psycopg3, org) is not None
+        pull_done(on_psycopg3, org)
+        assert exchange(port, signed_request(body)) == 200
+        assert pull_requested(on_psycopg3, org) is None
