@@ -280,7 +280,7 @@ def upload_sensor(context: SensorEvaluationContext, database: Database, upload_s
         only_organizations=known,
     )
     for error in result.errors:
-        context.log.error(f"upload not registered (will retry): {error}")
+        context.log.error(f"upload not registered: {error}")
     requests = [
         intake_run_request(batch.organization_slug, batch.document_ids, batch.run_key)
         for batch in result.batches
