@@ -1,7 +1,8 @@
 """Benchmark: one organization with N sales invoices, about 10 % of them overdue across the levels.
 
 Seeds a fresh organization in bulk SQL (generate_series on PostgreSQL, a recursive CTE on SQLite;
-seeding is not measured): 1,000 customers; per 100 invoices 5 a reminder late (1-13 days, one of
+seeding is not measured): 1,000 customers, every other one a business (a VAT id, so the German
+rules' interest from the due date and flat fee apply; the others are consumers); per 100 invoices 5 a reminder late (1-13 days, one of
 them partly paid), 3 a first dunning late (14-29 days), 2 a final notice late (30-89 days), 50
 paid and 40 not yet due. Then times `run_overdue` exactly as the dunning asset runs it (the
 organization charges default interest), and the same run again at once, which must create
@@ -68,9 +69,11 @@ def _seed(engine, org_id: int, n: int) -> None:
     with tenant_transaction(engine, org_id, write=True) as conn:
         conn.execute(
             text(
-                "INSERT INTO customers (organization_id, customer_number, name, language) "
+                "INSERT INTO customers (organization_id, customer_number, name, language, vat_id) "
                 f"SELECT :org, 'K-' || g, 'Kunde ' || g, CASE WHEN g % 4 = 0 THEN 'en' ELSE 'de' "
-                f"END FROM ({_numbers(dialect, CUSTOMERS)}) AS numbers"
+                # every other customer a business (a VAT id): German interest and flat fee
+                "END, CASE WHEN g % 2 = 1 THEN 'DE' || (100000000 + g) END "
+                f"FROM ({_numbers(dialect, CUSTOMERS)}) AS numbers"
             ),
             {"org": org_id},
         )

@@ -123,19 +123,18 @@ customers = Table(
     Column("einvoice_format", String(16), nullable=False, server_default="facturx"),
     # BT-10 buyer reference; for public buyers the Leitweg-ID XRechnung requires
     Column("buyer_reference", String(64)),
-    # the document this customer's invoices are: auto | facturx | pdf (a plain PDF invoice, no
-    # e-invoice); NULL follows the organization's settings["documents"]["format"]
-    # (documents/formats.py decides)
-    Column("document_format", String(16)),
     # Mahnsperre: no dunning notices for this customer until lifted (dunning_block_job, CLI)
     Column("dunning_blocked", Boolean, nullable=False, server_default=text("false")),
+    # business | consumer (§§ 13, 14 BGB) for the dunning's default interest and flat fee
+    # (§ 288 BGB); NULL: read from the VAT id (one: business, none: consumer), migration 0013
+    Column("kind", String(16)),
     Column("active", Boolean, nullable=False, server_default=text("true")),
     *_timestamps(),
     UniqueConstraint("organization_id", "customer_number"),
+    CheckConstraint("kind IN ('business', 'consumer')", name="kind"),
     CheckConstraint(
         "einvoice_format IN ('facturx', 'xrechnung-cii', 'xrechnung-ubl')", name="einvoice_format"
     ),
-    CheckConstraint("document_format IN ('auto', 'facturx', 'pdf')", name="document_format"),
 )
 
 items = Table(
@@ -421,10 +420,6 @@ sales_invoice_documents = Table(
     Column("sha256", String(64)),
     Column("errors", Json, nullable=False, server_default=text("'[]'")),
     Column("dagster_run_id", String(64)),
-    # what the kind "facturx" row's PDF is: facturx (CII embedded) or pdf (a plain PDF invoice
-    # where an EN 16931 e-invoice does not apply), and why that was chosen (documents/formats.py)
-    Column("format", String(16)),
-    Column("format_reason", Text),
     *_timestamps(),
     UniqueConstraint("sales_invoice_id", "kind"),
     ForeignKeyConstraint(
@@ -499,6 +494,9 @@ dunning_notices = Table(
     Column("interest_from", Date),
     Column("interest_until", Date),
     Column("fees_total", Money(), nullable=False),
+    # the levels' own dunning costs so far, before the § 288(5) BGB flat fee is offset against
+    # them (fees_total is what is claimed); NULL on notices before migration 0013: fees_total
+    Column("dunning_costs_total", Money()),
     Column("interest_total", Money(), nullable=False),
     Column("total_claimed", Money(), nullable=False),
     Column("template", String(64), nullable=False),

@@ -306,9 +306,6 @@ def _seed_organization(conn, org_id: int, spec: dict, orders_per_org: int) -> No
                     city=city,
                     country=country,
                     vat_id=vat_id,
-                    # documents and messages in the seller's language: English for the US
-                    # company (its invoices are plain PDFs with sales tax, documents/formats.py)
-                    language="de" if spec["org"]["country"] == "DE" else "en",
                     payment_terms_days=rng.choice([0, 14, 30]),
                 )
                 .returning(customers.c.id)

@@ -119,11 +119,6 @@ def _qr(source: DocumentSource):
 
 
 def build_document(source: DocumentSource, *, created: datetime | None = None) -> BuiltDocument:
-    # documents/formats.py chose a plain PDF (or refused the format): no e-invoice path then
-    if getattr(source, "document_format", "facturx") != "facturx":
-        from invoice_pipelines.documents.plain import build_plain_document  # imports this module
-
-        return build_plain_document(source, created=created)
     started = time.perf_counter()
     built = BuiltDocument(source.sales_invoice_id)
     invoice = source.invoice

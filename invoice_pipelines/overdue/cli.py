@@ -1,5 +1,5 @@
-"""`invoice-pipelines overdue` and `dunning-block`: the functions the dunning asset and the block
-job call."""
+"""`invoice-pipelines overdue`, `dunning-block`, `customer-kind` and `dunning-base-rate`: the
+functions the dunning asset and the block job call, and the settings of the German rules."""
 
 from __future__ import annotations
 
@@ -27,6 +27,26 @@ def add_commands(sub) -> None:
     p.add_argument("--reason", required=True, help="why (kept in the audit log)")
     p.add_argument("--created-by", default="cli")
     p.set_defaults(func=run_block_command)
+    p = sub.add_parser(
+        "customer-kind",
+        help="set customers' kind (business or consumer) for the dunning's § 288 BGB rules",
+    )
+    p.add_argument("--org", required=True, help="organization slug or id")
+    p.add_argument("--customers", required=True, help="customer ids, e.g. 4,7")
+    p.add_argument(
+        "--kind", required=True, choices=("business", "consumer", "auto"),
+        help="auto: read it from the VAT id (one: business, none: consumer)",
+    )  # fmt: skip
+    p.add_argument("--created-by", default="cli")
+    p.set_defaults(func=run_kind_command)
+    p = sub.add_parser(
+        "dunning-base-rate",
+        help="set the § 247 BGB base rate of a half-year for an organization's default interest",
+    )
+    p.add_argument("--org", required=True, help="organization slug or id")
+    p.add_argument("--from", dest="valid_from", required=True, help="1 January or 1 July")
+    p.add_argument("--percent", required=True, help="e.g. 1.27 (may be negative)")
+    p.set_defaults(func=run_base_rate_command)
 
 
 def _ids(raw: str) -> list[int]:
@@ -119,3 +139,43 @@ def run_block_command(args: argparse.Namespace) -> int:
     )
     print(json.dumps({"changed": changed, "not_found": unknown, "blocked": not args.lift}))
     return 0 if changed else 1
+
+
+def run_kind_command(args: argparse.Namespace) -> int:
+    from invoice_pipelines.db.engine import make_engine
+    from invoice_pipelines.db.tenancy import UnknownOrganization, resolve_organization
+    from invoice_pipelines.overdue.pipeline import set_customer_kind
+
+    engine = make_engine()
+    try:
+        org = resolve_organization(engine, args.org)
+    except UnknownOrganization:
+        print(f"invoice-pipelines: there is no organization {args.org!r}", file=sys.stderr)
+        return 2
+    changed, unknown = set_customer_kind(
+        engine,
+        org["id"],
+        _ids(args.customers),
+        None if args.kind == "auto" else args.kind,
+        requested_by=args.created_by,
+    )
+    print(json.dumps({"changed": changed, "not_found": unknown, "kind": args.kind}))
+    return 0 if changed else 1
+
+
+def run_base_rate_command(args: argparse.Namespace) -> int:
+    from invoice_pipelines.db.engine import make_engine
+    from invoice_pipelines.db.tenancy import UnknownOrganization
+    from invoice_pipelines.overdue.dunning import DunningSettingsError
+    from invoice_pipelines.overdue.pipeline import set_base_rate
+
+    try:
+        rates = set_base_rate(make_engine(), args.org, args.valid_from, args.percent)
+    except UnknownOrganization:
+        print(f"invoice-pipelines: there is no organization {args.org!r}", file=sys.stderr)
+        return 2
+    except DunningSettingsError as exc:
+        print(f"invoice-pipelines: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps({"organization": args.org, "base_rates": rates}))
+    return 0

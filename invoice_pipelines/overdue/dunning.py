@@ -1,43 +1,85 @@
 """Dunning arithmetic: an organization's levels, fees and default interest, and which level is due.
 
-Plain Python (no SQL, no Dagster). Money is Decimal, rounded half-up to cents once per amount.
+Plain Python (no SQL, no Dagster). Money is Decimal, rounded half-up to cents once per amount (a
+notice's interest: once, after summing its days across base-rate half-years).
 
 An organization's dunning settings live in `organizations.settings["dunning"]` (JSON), e.g.
 
     {"levels": [
         {"name": "reminder", "days": 1},
-        {"name": "first_dunning", "days": 14, "fee_fixed": "5.00"},
-        {"name": "final_notice", "days": 30, "fee_fixed": "10.00", "fee_percent": "1"}],
-     "interest": {"base_rate_percent": "1.27", "margin_percent": "9"},
+        {"name": "first_dunning", "days": 14, "fee_fixed": "2.50"},
+        {"name": "final_notice", "days": 30, "fee_fixed": "2.50"}],
+     "law": "DE",
+     "interest": {"margin_business_percent": "9", "margin_consumer_percent": "5",
+                  "base_rates": [{"from": "2026-07-01", "percent": "1.27"}]},
+     "flat_fee": true, "due_date_agreed": true, "invoice_default_sentence": false,
      "deliver": true}
 
-Every key is optional; what is left out comes from DEFAULT_LEVELS / no interest. A level's `days`
-counts from the due date (negative: a friendly reminder before it). Default interest (Verzugszinsen)
-is a yearly rate over a base rate, accrued per day (actual/365) on the open amount from the due
-date, or from the last partial payment, and never for a day an earlier notice already charged.
-With `deliver`, notices of levels whose channel is `email`, `sms` or `whatsapp` are sent that way
-(`overdue/delivery.py`); every other notice stays an in-app record. With `fee_invoices`, fees and interest are invoiced
+Every key is optional. `law` "DE" (the default of an organization in Germany) follows the BGB:
+
+- default (Verzug, § 286): a business debtor is in default from the day after the due date when
+  the due date is agreed (`due_date_agreed`, default true: our due date comes from the payment
+  terms agreed with the customer, a calendar date by § 286(2) no. 1), otherwise from the first
+  reminder after the due date or 30 days after it (§ 286(3)), whichever is earlier; a consumer
+  only from the first reminder after the due date, or 30 days after it when the invoice carries
+  the § 286(3) sentence (`invoice_default_sentence`). A reminder puts the debtor in default on
+  the day it is issued (its `as_of`);
+- default interest (§ 288(1), (2)): the base rate of § 247 (`overdue.base_rates`, per half-year)
+  plus 5 points for consumers, 9 for businesses, for every day in default up to the notice's day,
+  at every level; `base_rate_percent` fixes one base rate for every day instead;
+- the flat fee of EUR 40 (§ 288(5)) from a business debtor in default, once per invoice; the
+  levels' own dunning costs are offset against it (claimed only as far as they exceed 40);
+- level fees: 0.00 for the reminder (the reminder that causes default is no damage), 2.50 (the
+  actual cost of a letter, what courts accept) for each later level.
+
+Any other organization (`law` "none", the default outside Germany) has DEFAULT_LEVELS_OTHER (0 /
+5 / 10), no flat fee, interest from the due date and none unless it sets its rates.
+
+Default interest (Verzugszinsen) is accrued per day (actual/365) on the open amount for each day
+after `interest_from` up to and including `interest_until`, from the start of default or the last
+partial payment, and never for a day an earlier notice already charged. With `deliver`, notices of
+levels whose channel is `email`, `sms` or `whatsapp` are sent that way (`overdue/delivery.py`);
+every other notice stays an in-app record. With `fee_invoices`, fees and interest are invoiced
 through batch invoicing (`overdue/fee_invoices.py`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import date, datetime
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from invoice_pipelines.core.money import ZERO, round_cents
+from invoice_pipelines.overdue.base_rates import BaseRates, accrue, is_half_year_start
 
 CHANNELS = ("in_app", "email", "sms", "whatsapp")
 DAYS_PER_YEAR = Decimal(365)
+LAWS = ("DE", "none")
+BUSINESS, CONSUMER = "business", "consumer"
+KINDS = (BUSINESS, CONSUMER)
+FLAT_FEE_EUR = Decimal("40.00")  # § 288(5) BGB
+DEFAULT_AFTER_DAYS = 30  # § 286(3) BGB
+# § 288(1), (2) BGB: points above the base rate
+MARGIN_CONSUMER, MARGIN_BUSINESS = Decimal("5"), Decimal("9")
+# what the § 286(3) BGB sentence says on an invoice (`invoice_default_sentence`)
+DEFAULT_SENTENCE_DE = (
+    "Sie kommen spätestens in Verzug, wenn Sie nicht innerhalb von 30 Tagen nach Fälligkeit und "
+    "Zugang dieser Rechnung zahlen (§ 286 Abs. 3 BGB)."
+)
 
-DEFAULT_LEVELS: tuple[dict[str, Any], ...] = (
+DEFAULT_LEVELS_DE: tuple[dict[str, Any], ...] = (
+    {"name": "reminder", "days": 1, "fee_fixed": "0.00"},
+    {"name": "first_dunning", "days": 14, "fee_fixed": "2.50"},
+    {"name": "final_notice", "days": 30, "fee_fixed": "2.50"},
+)
+DEFAULT_LEVELS_OTHER: tuple[dict[str, Any], ...] = (
     {"name": "reminder", "days": 1, "fee_fixed": "0.00", "interest": False},
     {"name": "first_dunning", "days": 14, "fee_fixed": "5.00"},
     {"name": "final_notice", "days": 30, "fee_fixed": "10.00"},
 )
+DEFAULT_LEVELS = DEFAULT_LEVELS_DE
 
 
 class DunningSettingsError(ValueError):
@@ -63,21 +105,25 @@ class Level:
 @dataclass(frozen=True)
 class DunningSettings:
     levels: tuple[Level, ...]
-    base_rate_percent: Decimal
-    margin_percent: Decimal
+    margin_business_percent: Decimal
+    margin_consumer_percent: Decimal
+    base_rates: BaseRates = field(default_factory=BaseRates)
+    law: str = "DE"
+    flat_fee: bool = True  # § 288(5) BGB, business debtors, law DE only
+    due_date_agreed: bool = True  # our due date is an agreed calendar date (§ 286(2) no. 1)
+    invoice_default_sentence: bool = False  # invoices carry the § 286(3) sentence
     deliver: bool = False  # send the notices of levels whose channel is email, sms or whatsapp
     fee_invoices: bool = False  # invoice fees and interest through batch invoicing
-
-    @property
-    def yearly_interest_percent(self) -> Decimal:
-        return self.base_rate_percent + self.margin_percent
 
     @property
     def earliest_days(self) -> int:
         return self.levels[0].days
 
+    def margin(self, kind: str) -> Decimal:
+        return self.margin_business_percent if kind == BUSINESS else self.margin_consumer_percent
 
-def _decimal(value: Any, where: str) -> Decimal:
+
+def _decimal(value: Any, where: str, *, negative: bool = False) -> Decimal:
     if isinstance(value, bool) or isinstance(value, float):
         raise DunningSettingsError(
             f'{where} must be a decimal string such as "5.00", got {value!r}.'
@@ -86,22 +132,62 @@ def _decimal(value: Any, where: str) -> Decimal:
         result = Decimal(str(value).strip())
     except InvalidOperation:
         raise DunningSettingsError(f"{where} is not a number: {value!r}.") from None
-    if not result.is_finite() or result < 0:
+    if not result.is_finite() or (result < 0 and not negative):
         raise DunningSettingsError(f"{where} must be zero or more, got {value!r}.")
     return result
 
 
-def parse_settings(raw: Any) -> DunningSettings:
-    """The dunning settings of `organizations.settings["dunning"]` (None: the defaults)."""
+def _switch(raw: dict, key: str, default: bool) -> bool:
+    value = raw.get(key, default)
+    if not isinstance(value, bool):
+        raise DunningSettingsError(f"settings.dunning.{key} must be true or false, got {value!r}.")
+    return value
+
+
+def parse_base_rates(raw: Any, where: str = "settings.dunning.interest.base_rates") -> dict:
+    """[{"from": "2026-07-01", "percent": "1.27"}, ...] -> {date: Decimal}; each `from` must be
+    a 1 January or 1 July (§ 247 BGB resets the rate then)."""
+    if not isinstance(raw, list):
+        raise DunningSettingsError(f'{where} must be a list of {{"from", "percent"}} objects.')
+    result = {}
+    for i, entry in enumerate(raw, start=1):
+        at = f"{where}[{i}]"
+        if not isinstance(entry, dict) or set(entry) != {"from", "percent"}:
+            raise DunningSettingsError(f'{at} must be an object with "from" and "percent".')
+        try:
+            start = date.fromisoformat(str(entry["from"]))
+        except ValueError:
+            raise DunningSettingsError(
+                f"{at}.from must be a date YYYY-MM-DD, got {entry['from']!r}."
+            ) from None
+        if not is_half_year_start(start):
+            raise DunningSettingsError(
+                f"{at}.from must be a 1 January or 1 July (the base rate changes then), "
+                f"got {entry['from']!r}."
+            )
+        result[start] = _decimal(entry["percent"], f"{at}.percent", negative=True)
+    return result
+
+
+def parse_settings(raw: Any, country: str = "DE") -> DunningSettings:
+    """The dunning settings of `organizations.settings["dunning"]` (None: the defaults of an
+    organization in `country`)."""
     raw = {} if raw is None else raw
     if not isinstance(raw, dict):
         raise DunningSettingsError("settings.dunning must be an object.")
-    unknown = set(raw) - {"levels", "interest", "deliver", "fee_invoices"}
+    unknown = set(raw) - {
+        "levels", "interest", "deliver", "fee_invoices", "law", "flat_fee", "due_date_agreed",
+        "invoice_default_sentence",
+    }  # fmt: skip
     if unknown:
         raise DunningSettingsError(
             f"settings.dunning has unknown keys: {', '.join(sorted(unknown))}."
         )
-    raw_levels = raw.get("levels", DEFAULT_LEVELS)
+    law = raw.get("law", "DE" if country == "DE" else "none")
+    if law not in LAWS:
+        raise DunningSettingsError(f"settings.dunning.law must be DE or none, got {law!r}.")
+    german = law == "DE"
+    raw_levels = raw.get("levels", DEFAULT_LEVELS_DE if german else DEFAULT_LEVELS_OTHER)
     if not isinstance(raw_levels, list | tuple) or not raw_levels:
         raise DunningSettingsError("settings.dunning.levels must be a non-empty list.")
     parsed = []
@@ -144,38 +230,63 @@ def parse_settings(raw: Any) -> DunningSettings:
     names = [p[1] for p in parsed]
     if len(set(names)) != len(names):
         raise DunningSettingsError("settings.dunning.levels: two levels have the same name.")
-    interest = raw.get("interest", {})
-    if not isinstance(interest, dict) or set(interest) - {"base_rate_percent", "margin_percent"}:
-        raise DunningSettingsError(
-            "settings.dunning.interest must be an object with base_rate_percent and margin_percent."
-        )
     levels = tuple(
         Level(n, name, days, fixed, pct, charge, template, channel)
         for n, (days, name, fixed, pct, charge, template, channel) in enumerate(parsed, start=1)
     )
-    # the base rate can be negative (it was, 2013-2022); the sum is what the debtor pays
-    base = interest.get("base_rate_percent", "0")
-    try:
-        base_rate = Decimal(str(base).strip()) if not isinstance(base, bool | float) else None
-    except InvalidOperation:
-        base_rate = None
-    if base_rate is None or not base_rate.is_finite():
+    interest = raw.get("interest", {})
+    keys = {
+        "base_rate_percent", "margin_percent", "margin_business_percent",
+        "margin_consumer_percent", "base_rates",
+    }  # fmt: skip
+    if not isinstance(interest, dict) or set(interest) - keys:
         raise DunningSettingsError(
-            f"settings.dunning.interest.base_rate_percent is not a number: {base!r}."
+            "settings.dunning.interest must be an object with some of "
+            + ", ".join(sorted(keys))
+            + "."
         )
-    margin = _decimal(
-        interest.get("margin_percent", "0"), "settings.dunning.interest.margin_percent"
+    where = "settings.dunning.interest"
+    # the base rate can be negative (it was, 2013-2022); the sum is what the debtor pays
+    if "base_rate_percent" in interest:
+        base = interest["base_rate_percent"]
+        if isinstance(base, bool | float):
+            raise DunningSettingsError(f"{where}.base_rate_percent is not a number: {base!r}.")
+        fixed = _decimal(base, f"{where}.base_rate_percent", negative=True)
+    else:
+        # Germany: the § 247 BGB table; elsewhere no base rate unless the organization sets one
+        fixed = None if german else ZERO
+    rates = BaseRates(fixed=fixed).with_changes(
+        parse_base_rates(interest["base_rates"]) if "base_rates" in interest else {}
     )
-    if base_rate + margin < 0:
-        raise DunningSettingsError("settings.dunning.interest: base rate plus margin is negative.")
-    switches = {}
-    for key in ("deliver", "fee_invoices"):
-        switches[key] = raw.get(key, False)
-        if not isinstance(switches[key], bool):
-            raise DunningSettingsError(
-                f"settings.dunning.{key} must be true or false, got {switches[key]!r}."
-            )
-    return DunningSettings(levels, base_rate, margin, **switches)
+    both = interest.get("margin_percent")
+    margins = {}
+    for kind, default in ((BUSINESS, MARGIN_BUSINESS), (CONSUMER, MARGIN_CONSUMER)):
+        key = f"margin_{kind}_percent"
+        value = interest.get(key, both if both is not None else (default if german else "0"))
+        margins[kind] = _decimal(value, f"{where}.{key if key in interest else 'margin_percent'}")
+    if fixed is not None and fixed + min(margins.values()) < 0:
+        raise DunningSettingsError(f"{where}: base rate plus margin is negative.")
+    return DunningSettings(
+        levels,
+        margins[BUSINESS],
+        margins[CONSUMER],
+        rates,
+        law=law,
+        flat_fee=_switch(raw, "flat_fee", german),
+        due_date_agreed=_switch(raw, "due_date_agreed", True),
+        invoice_default_sentence=_switch(raw, "invoice_default_sentence", False),
+        deliver=_switch(raw, "deliver", False),
+        fee_invoices=_switch(raw, "fee_invoices", False),
+    )
+
+
+def customer_kind(kind: str | None, vat_id: str | None) -> str:
+    """A customer's kind: as set, else business with a VAT id and consumer without (a business
+    without a VAT id, a small one, is dunned as a consumer until its kind is set: the lower
+    claim, never one the law does not allow)."""
+    if kind in KINDS:
+        return kind
+    return BUSINESS if vat_id and vat_id.strip() else CONSUMER
 
 
 def organization_zone(name: str) -> ZoneInfo:
@@ -226,6 +337,8 @@ class Candidate:
     previous_interest_until: date | None
     previous_fees_total: Decimal
     previous_interest_total: Decimal
+    kind: str = BUSINESS
+    previous_costs_total: Decimal | None = None  # None: notices before migration 0013
 
 
 @dataclass(slots=True)
@@ -239,6 +352,31 @@ class NoticeFigures:
     fees_total: Decimal
     interest_total: Decimal
     total_claimed: Decimal
+    costs_total: Decimal = ZERO  # the levels' own dunning costs so far (before the flat fee)
+    interest_rate_percent: Decimal = ZERO  # base rate + margin of the last day charged
+    missing_base_rate_from: date | None = None  # interest stopped before this day: no rate known
+
+
+def default_begins(
+    candidate: Candidate, settings: DunningSettings, today: date, level: Level
+) -> date | None:
+    """The last day before default (interest runs from the day after), or None: not in default
+    as of `today`. Outside German law: the due date."""
+    if settings.law != "DE":
+        return candidate.due_date
+    if candidate.previous_interest_until is not None:
+        return candidate.previous_interest_until  # an earlier notice found the default
+    starts = []
+    if candidate.kind == BUSINESS and settings.due_date_agreed:
+        starts.append(candidate.due_date)  # § 286(2) no. 1: no reminder needed
+    if candidate.kind == BUSINESS or settings.invoice_default_sentence:
+        # § 286(3): 30 days after due date and receipt (we take receipt on the due date at the
+        # latest; a consumer only when the invoice said so)
+        starts.append(candidate.due_date + timedelta(days=DEFAULT_AFTER_DAYS))
+    if level.days > 0:
+        starts.append(today)  # this notice is a reminder after the due date (§ 286(1))
+    start = min(starts, default=None)
+    return start if start is not None and start <= today else None
 
 
 def notice_for(
@@ -247,8 +385,8 @@ def notice_for(
     """The notice `candidate` is due for today, or None (not yet, or that level was noticed).
 
     Jumped levels are not noticed on their own: only the highest due level is, and it charges
-    only its own fee. Interest runs from the latest of the due date, the last payment and the
-    day an earlier notice charged up to, so no day is charged twice.
+    only its own fee. Interest runs from the latest of the start of default, the last payment and
+    the day an earlier notice charged up to, so no day is charged twice.
     """
     if candidate.amount_due <= 0:
         return None
@@ -256,30 +394,61 @@ def notice_for(
     level = due_level(settings.levels, days)
     if level is None or level.number <= candidate.previous_level:
         return None
-    fee = level_fee(level, candidate.amount_due)
+    cost = level_fee(level, candidate.amount_due)
     if level.fee_fixed and candidate.currency != currency:
         raise NoticeError(
             f"invoice {candidate.invoice_number} is in {candidate.currency}, but the fixed fee of "
             f"level {level.name} is in the organization's currency {currency}."
         )
-    interest, interest_from, interest_until = ZERO, None, None
-    if level.charge_interest and settings.yearly_interest_percent > 0:
+    begins = default_begins(candidate, settings, today, level) if level.days > 0 else None
+    interest, interest_from = ZERO, None
+    interest_until = candidate.previous_interest_until
+    rate, missing = ZERO, None
+    charging = settings.law == "DE" or (
+        (settings.base_rates.fixed or ZERO) + settings.margin(candidate.kind) > 0
+    )
+    if begins is not None and level.charge_interest and charging:
         interest_from = max(
-            d
-            for d in (
-                candidate.due_date,
-                candidate.last_payment_date,
-                candidate.previous_interest_until,
-            )
-            if d is not None
+            d for d in (begins, candidate.last_payment_date, interest_until) if d is not None
         )
-        interest_until = max(today, interest_from)
-        interest = default_interest(
+        accrued = accrue(
             candidate.amount_due,
-            settings.yearly_interest_percent,
-            (interest_until - interest_from).days,
+            settings.margin(candidate.kind),
+            interest_from,
+            max(today, interest_from),
+            settings.base_rates,
         )
-    fees_total = candidate.previous_fees_total + fee
+        interest = round_cents(accrued.exact)  # rounded once per notice
+        interest_until, rate, missing = (
+            accrued.charged_until,
+            accrued.rate_percent,
+            accrued.missing_from,
+        )
+    elif begins == today and interest_until is None:
+        # this notice put the debtor in default: later levels charge interest from today on
+        interest_from = interest_until = today
+    previous_costs = (
+        candidate.previous_fees_total
+        if candidate.previous_costs_total is None
+        else candidate.previous_costs_total
+    )
+    costs_total = previous_costs + cost
+    fees_total = candidate.previous_fees_total + cost
+    flat = (
+        settings.law == "DE"
+        and settings.flat_fee
+        and candidate.kind == BUSINESS
+        and (begins is not None or candidate.previous_interest_until is not None)
+    )
+    if flat:
+        if candidate.currency != "EUR":
+            raise NoticeError(
+                f"invoice {candidate.invoice_number} is in {candidate.currency}, but the flat fee "
+                "of § 288(5) BGB is EUR 40 (settings.dunning.flat_fee false leaves it out)."
+            )
+        # § 288(5) sentence 3: the dunning costs are offset against the flat fee
+        fees_total = max(candidate.previous_fees_total, max(FLAT_FEE_EUR, costs_total))
+    fee = fees_total - candidate.previous_fees_total
     interest_total = candidate.previous_interest_total + interest
     return NoticeFigures(
         level=level,
@@ -287,10 +456,11 @@ def notice_for(
         fee=fee,
         interest=interest,
         interest_from=interest_from,
-        interest_until=interest_until
-        if interest_from is not None
-        else candidate.previous_interest_until,
+        interest_until=interest_until,
         fees_total=fees_total,
         interest_total=interest_total,
         total_claimed=candidate.amount_due + fees_total + interest_total,
+        costs_total=costs_total,
+        interest_rate_percent=rate,
+        missing_base_rate_from=missing,
     )

@@ -45,13 +45,16 @@ from invoice_pipelines.db.tables import (
 from invoice_pipelines.db.tenancy import resolve_organization, tenant_transaction
 from invoice_pipelines.db.types import utcnow
 from invoice_pipelines.overdue.dunning import (
+    KINDS,
     Candidate,
     DunningSettings,
     DunningSettingsError,
     NoticeError,
+    customer_kind,
     local_date,
     notice_for,
     organization_zone,
+    parse_base_rates,
     parse_settings,
 )
 from invoice_pipelines.overdue.fee_invoices import queue_fee_invoices
@@ -182,10 +185,13 @@ def _chunk_candidates(
             si.c.last_payment_date,
             si.c.customer_id,
             customers.c.language,
+            customers.c.kind,
+            customers.c.vat_id,
             last.c.level,
             last.c.interest_until,
             last.c.fees_total,
             last.c.interest_total,
+            last.c.dunning_costs_total,
         )
         .select_from(
             _from(previous).outerjoin(
@@ -216,6 +222,8 @@ def _chunk_candidates(
                 previous_interest_until=row.interest_until,
                 previous_fees_total=row.fees_total or ZERO,
                 previous_interest_total=row.interest_total or ZERO,
+                kind=customer_kind(row.kind, row.vat_id),
+                previous_costs_total=row.dunning_costs_total,
             ),
             row.customer_id,
             row.language,
@@ -229,6 +237,7 @@ NOTICE_COLUMNS = (
     "days_overdue", "currency", "amount_open", "fee", "interest", "interest_rate_percent",
     "interest_from", "interest_until", "fees_total", "interest_total", "total_claimed", "template",
     "channel", "language", "dunning_run_id", "dagster_run_id", "delivery_status",
+    "dunning_costs_total",
 )  # fmt: skip
 
 
@@ -314,6 +323,15 @@ def _finish_log(engine: Engine, result: DunningResult) -> None:
         )
 
 
+def _missing_rate_message(first_day: str) -> str:
+    until = date.fromisoformat(first_day) - timedelta(days=1)
+    return (
+        f"no base rate (§ 247 BGB) is known from {first_day}: default interest was charged up to "
+        f"{until.isoformat()} only; set the rate with `invoice-pipelines dunning-base-rate` "
+        "(settings.dunning.interest.base_rates) and later notices charge the rest."
+    )
+
+
 def _first_line(exc: BaseException) -> str:
     return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
 
@@ -338,7 +356,7 @@ def run_overdue(
     result = DunningResult(org["slug"], org["id"], dry_run=dry_run)
     result.log_id = _start_log(engine, org["id"], run_id, dry_run, requested_by)
     try:
-        settings = parse_settings((org.get("settings") or {}).get("dunning"))
+        settings = parse_settings((org.get("settings") or {}).get("dunning"), org["country"])
         today = on or local_date(at or utcnow(), organization_zone(org["timezone"]))
         result.as_of = today
         with tenant_transaction(engine, org["id"]) as conn:
@@ -348,6 +366,7 @@ def run_overdue(
         result.candidates = len(ids)
         chunks = [ids[i : i + chunk_size] for i in range(0, len(ids), chunk_size)]
         names = {level.number: level.name for level in settings.levels}
+        missing: list[str] = []
 
         def notice(chunk: list[int]) -> tuple[list, list]:
             return _notice_chunk(engine, org, settings, today, chunk[0], chunk[-1], result, run_id)
@@ -358,7 +377,11 @@ def run_overdue(
         with ThreadPoolExecutor(max_workers=workers) as pool:
             try:
                 for created, errors in pool.map(notice, chunks):
-                    result.errors.extend(errors)
+                    for error in errors:
+                        if "missing_base_rate_from" in error:
+                            missing.append(error["missing_base_rate_from"])
+                        else:
+                            result.errors.append(error)
                     for level, fee, interest in created:
                         result.created_by_level[names[level]] += 1
                         result.fees += fee
@@ -366,6 +389,8 @@ def run_overdue(
             except BaseException:
                 pool.shutdown(cancel_futures=True)
                 raise
+        if missing:
+            result.errors.append({"message": _missing_rate_message(min(missing))})
         if settings.fee_invoices and not dry_run:
             try:
                 result.fee_invoice_job_id, result.notices_invoiced = queue_fee_invoices(
@@ -397,8 +422,7 @@ def _notice_chunk(
     run_id: str | None,
 ) -> tuple[list, list]:
     """Notice one chunk in one transaction; returns (created (level, fee, interest), errors)."""
-    rate = settings.yearly_interest_percent
-    errors = []
+    errors, missing = [], set()
     with tenant_transaction(engine, org["id"], write=True) as conn:
         _no_jit(conn)
         rows = []
@@ -418,6 +442,8 @@ def _notice_chunk(
                 continue
             if figures is None:
                 continue
+            if figures.missing_base_rate_from is not None:
+                missing.add(figures.missing_base_rate_from)
             level = figures.level
             rows.append(
                 {
@@ -432,12 +458,13 @@ def _notice_chunk(
                     "amount_open": candidate.amount_due,
                     "fee": figures.fee,
                     "interest": figures.interest,
-                    "interest_rate_percent": rate if figures.interest_from else ZERO,
+                    "interest_rate_percent": figures.interest_rate_percent,
                     "interest_from": figures.interest_from,
                     "interest_until": figures.interest_until,
                     "fees_total": figures.fees_total,
                     "interest_total": figures.interest_total,
                     "total_claimed": figures.total_claimed,
+                    "dunning_costs_total": figures.costs_total,
                     "template": level.template,
                     "channel": level.channel,
                     "language": language,
@@ -448,6 +475,9 @@ def _notice_chunk(
                     ),
                 }
             )
+        if missing:
+            # one line per chunk, merged per run by run_overdue
+            errors.append({"missing_base_rate_from": min(missing).isoformat()})
         if not rows:
             return [], errors
         if result.dry_run:
@@ -505,6 +535,79 @@ def set_dunning_block(
                 ],
             )
     return sorted(found), [i for i in ids if i not in found]
+
+
+def set_customer_kind(
+    engine: Engine,
+    organization_id: int,
+    customer_ids: Sequence[int],
+    kind: str | None,
+    *,
+    requested_by: str,
+) -> tuple[list[int], list[int]]:
+    """Set customers' kind (business, consumer; None: read from the VAT id), recorded in the audit
+    log. Returns (changed ids, ids not found in the organization)."""
+    if kind is not None and kind not in KINDS:
+        raise ValueError(f"kind must be business, consumer or None, got {kind!r}")
+    ids = sorted({int(i) for i in customer_ids})
+    with tenant_transaction(engine, organization_id, write=True) as conn:
+        found = set(
+            conn.execute(
+                update(customers)
+                .where(customers.c.organization_id == organization_id, customers.c.id.in_(ids))
+                .values(kind=kind)
+                .returning(customers.c.id)
+            ).scalars()
+        )
+        if found:
+            conn.execute(
+                insert(audit_log),
+                [
+                    {
+                        "organization_id": organization_id,
+                        "created_by": requested_by,
+                        "action": "customer.kind",
+                        "entity_type": "customer",
+                        "entity_id": str(i),
+                        "details": {"kind": kind},
+                    }
+                    for i in sorted(found)
+                ],
+            )
+    return sorted(found), [i for i in ids if i not in found]
+
+
+def set_base_rate(engine: Engine, organization: str | int, valid_from: str, percent: str) -> list:
+    """Add (or replace) the § 247 BGB base rate of the half-year from `valid_from` in the
+    organization's `settings.dunning.interest.base_rates`; checked like the settings (a bad value
+    is a DunningSettingsError naming it). Returns the organization's base_rates."""
+    from invoice_pipelines.db.tables import organizations
+    from invoice_pipelines.db.tenancy import system_transaction
+
+    org = resolve_organization(engine, organization)
+    entry = {"from": str(valid_from).strip(), "percent": str(percent).strip()}
+    parse_base_rates([entry], "--from/--percent")
+    with system_transaction(engine, write=True) as conn:
+        current = (
+            conn.execute(
+                select(organizations.c.settings)
+                .where(organizations.c.id == org["id"])
+                .with_for_update()
+            ).scalar_one()
+            or {}
+        )
+        dunning = dict(current.get("dunning") or {})
+        interest = dict(dunning.get("interest") or {})
+        rates = [r for r in interest.get("base_rates", []) if r.get("from") != entry["from"]]
+        interest["base_rates"] = sorted([*rates, entry], key=lambda r: r["from"])
+        dunning["interest"] = interest
+        parse_settings(dunning, org["country"])  # the whole setting still works
+        conn.execute(
+            update(organizations)
+            .where(organizations.c.id == org["id"])
+            .values(settings={**current, "dunning": dunning})
+        )
+    return interest["base_rates"]
 
 
 def last_successful_run(engine: Engine) -> datetime | None:

@@ -22,6 +22,7 @@ def customer(
     language: str = "de",
     email: str | None = None,
     phone: str | None = None,
+    **values,
 ) -> int:
     n = next(_numbers)
     with tenant_transaction(db.engine, org["id"], write=True) as conn:
@@ -35,6 +36,7 @@ def customer(
                 email=email,
                 phone=phone,
                 dunning_blocked=blocked,
+                **values,
             )
             .returning(customers.c.id)
         ).scalar_one()

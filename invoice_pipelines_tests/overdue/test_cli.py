@@ -33,7 +33,7 @@ def test_block_then_notice_from_the_command_line(db, monkeypatch, capsys):
     assert (report["status"], report["notices_created"], report["fees_charged"]) == (
         "SUCCESS",
         1,
-        "5.00",
+        "2.50",  # the German default fee of a first dunning (a consumer: no flat fee)
     )
     assert levels_by_invoice(db, org) == {noticed: ["first_dunning"]}
     assert held not in levels_by_invoice(db, org)

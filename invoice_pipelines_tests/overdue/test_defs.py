@@ -129,8 +129,9 @@ def test_a_batched_run_notices_each_organization_and_records_one_that_fails(db):
         assert metadata[org["slug"]]["status"].value == "SUCCESS"
         assert metadata[org["slug"]]["notices_created"].value == 1
         assert metadata[org["slug"]]["notices_final_notice"].value == 1
-        assert metadata[org["slug"]]["fees_charged"].value == "10.00"
-        assert metadata[org["slug"]]["fees_charged_cents"].value == 1000
+        # German defaults, a consumer: the final notice's 2.50, no flat fee
+        assert metadata[org["slug"]]["fees_charged"].value == "2.50"
+        assert metadata[org["slug"]]["fees_charged_cents"].value == 250
     assert metadata[broken["slug"]]["status"].value == "FAILED"
     assert metadata[broken["slug"]]["notices_created"].value == 0
     with tenant_transaction(db.engine, broken["id"]) as conn:

@@ -44,11 +44,20 @@ def _candidate(amount: Decimal, **values) -> Candidate:
 
 def test_defaults_are_reminder_first_dunning_and_final_notice():
     settings = parse_settings(None)
+    # German defaults: the reminder that causes default is no damage; later letters cost 2.50
     assert [(lv.name, lv.days, lv.fee_fixed) for lv in settings.levels] == [
         ("reminder", 1, Decimal("0.00")),
-        ("first_dunning", 14, Decimal("5.00")),
-        ("final_notice", 30, Decimal("10.00")),
+        ("first_dunning", 14, Decimal("2.50")),
+        ("final_notice", 30, Decimal("2.50")),
     ]
+    # an organization outside Germany keeps the old, configurable levels
+    abroad = parse_settings(None, country="AT")
+    assert [(lv.fee_fixed, lv.charge_interest) for lv in abroad.levels] == [
+        (Decimal("0.00"), False),
+        (Decimal("5.00"), True),
+        (Decimal("10.00"), True),
+    ]
+    assert abroad.law == "none" and abroad.margin("business") == Decimal("0")
     assert [due_level(settings.levels, d) for d in (0, 1, 13)][0] is None
     assert [due_level(settings.levels, d).name for d in (1, 13, 14, 29, 30, 400)] == [
         "reminder",

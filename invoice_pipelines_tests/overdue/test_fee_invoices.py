@@ -21,7 +21,7 @@ def test_fees_and_interest_become_one_invoice_per_customer_once(db):
     set_settings(
         db,
         org,
-        {"dunning": {"fee_invoices": True,
+        {"dunning": {"fee_invoices": True, "law": "none",
                      "interest": {"base_rate_percent": "1.27", "margin_percent": "9"}}},
     )  # fmt: skip
     kunde, other = customer(db, org), customer(db, org)

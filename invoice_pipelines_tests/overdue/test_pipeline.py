@@ -23,7 +23,9 @@ from invoice_pipelines_tests.overdue.helpers import (
 )
 
 TODAY = date(2026, 11, 20)
-WITH_INTEREST = {"interest": {"base_rate_percent": "1.27", "margin_percent": "9"}}
+# interest from the due date at one fixed rate: the rules outside Germany (law none); the German
+# rules are tested in test_german_law.py
+WITH_INTEREST = {"law": "none", "interest": {"base_rate_percent": "1.27", "margin_percent": "9"}}
 
 
 def _log(db, org) -> list[dict]:
@@ -93,6 +95,7 @@ def test_levels_escalate_once_each_and_a_jump_gets_only_the_highest(db):
     kunde = customer(db, org)
     slow = invoice(db, org, kunde, TODAY - timedelta(days=2))
     ancient = invoice(db, org, kunde, TODAY - timedelta(days=45))
+    set_settings(db, org, {"dunning": {"law": "none"}})
 
     first = run_overdue(db.engine, org["slug"], on=TODAY)
     again = run_overdue(db.engine, org["slug"], on=TODAY)
@@ -106,7 +109,8 @@ def test_levels_escalate_once_each_and_a_jump_gets_only_the_highest(db):
         ancient: ["final_notice"],
     }
     by_level = {(n["sales_invoice_id"], n["level_name"]): n for n in notices(db, org)}
-    # default fees: reminder 0.00, first dunning 5.00, final notice 10.00; they add up per invoice
+    # default fees outside Germany: reminder 0.00, first dunning 5.00, final notice 10.00; they
+    # add up per invoice
     assert by_level[(slow, "first_dunning")]["fee"] == Decimal("5.00")
     assert by_level[(slow, "first_dunning")]["fees_total"] == Decimal("5.00")
     assert by_level[(ancient, "final_notice")]["fees_total"] == Decimal("10.00")
@@ -223,7 +227,7 @@ def test_the_execution_log_records_success_partial_and_failure(db):
     first = log[0]
     assert first["dagster_run_id"] == "run-1"
     assert first["notices_created"] == 1 and first["notices_by_level"] == {"first_dunning": 1}
-    assert first["fees_charged"] == Decimal("5.00")
+    assert first["fees_charged"] == Decimal("2.50")  # German default for a consumer
     assert first["invoices_scanned"] == 2
     assert first["finished_at"] >= first["started_at"] and first["duration_seconds"] >= 0
     assert first["errors"][0]["invoice_id"] == dollars
