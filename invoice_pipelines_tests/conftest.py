@@ -28,6 +28,11 @@ os.environ.setdefault("NO_GCE_CHECK", "true")
 
 DEFAULT_TEST_PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
 SAMPLES_DIR = Path(__file__).resolve().parents[2] / "shared" / "samples" / "einvoice"
+# the KoSIT XRechnung rules every XRechnung the tests build is checked against (the product reads
+# them from this setting; a test about the missing setting removes it)
+XRECHNUNG_RULES_DIR = Path(__file__).resolve().parents[2] / "shared" / "reference" / "xrechnung"
+if XRECHNUNG_RULES_DIR.is_dir():
+    os.environ.setdefault("INVOICE_PIPELINES_XRECHNUNG_RULES_DIR", str(XRECHNUNG_RULES_DIR))
 IN_CI = bool(os.environ.get("CI"))
 _org_counter = itertools.count(1)
 

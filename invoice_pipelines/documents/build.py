@@ -4,8 +4,11 @@ inside as `factur-x.xml`) and, for customers who need it, the XRechnung XML.
 A document counts as built only when reading it back as a supplier would gives the same invoice:
 `parse_document` (the intake's reader: XSD, the official EN 16931/Factur-X schematron, our rules)
 must find it VALIDATED without a finding, and the number, dates, currency and totals it reads
-must equal the invoice's. Anything else is a failed document with the findings and rule ids; it
-is never stored as if it were good, and never sent.
+must equal the invoice's. An XRechnung must also pass the official German KoSIT XRechnung rules
+(BR-DE-*, read from INVOICE_PIPELINES_XRECHNUNG_RULES_DIR); a fatal finding fails it like a CEN
+one. Without that setting the XRechnung is still built, and `BuiltDocument.xrechnung_rules` says
+"KoSIT rules not configured" (logged once per process). Anything else is a failed document with
+the findings and rule ids; it is never stored as if it were good, and never sent.
 
 `build_in_worker` is the entry the worker processes run (intake/workers.py `SafeParser` with this
 target): the schematrons are compiled once per worker, a document that hangs or crashes costs a
@@ -14,6 +17,7 @@ worker, not the batch.
 
 from __future__ import annotations
 
+import logging
 import pickle
 import time
 from dataclasses import dataclass, field
@@ -34,6 +38,11 @@ from invoice_pipelines.einvoice.cii import (
 )
 from invoice_pipelines.einvoice.ubl import write_ubl
 from invoice_pipelines.intake.parse import parse_document
+from invoice_pipelines.intake.schematron import KOSIT_RULES_SETTING, ArtefactsMissing, check_kosit
+
+log = logging.getLogger(__name__)
+KOSIT_CHECKED = "KoSIT XRechnung rules"
+KOSIT_NOT_CONFIGURED = "KoSIT rules not configured"
 
 CREDIT_NOTES = frozenset({"381", "261", "262", "296", "308", "396", "420", "458", "532"})
 # what must read back exactly as written
@@ -58,6 +67,8 @@ class BuiltDocument:
     xrechnung_name: str | None = None
     errors: list[dict] = field(default_factory=list)  # {"rule": ..., "message": ...}
     seconds: float = 0.0
+    # what the XRechnung was checked against beyond EN 16931: KOSIT_CHECKED or KOSIT_NOT_CONFIGURED
+    xrechnung_rules: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -99,6 +110,35 @@ def _round_trip(invoice: Invoice, data: bytes, filename: str, what: str) -> list
     return errors
 
 
+_kosit_warned = False
+
+
+def _kosit(data: bytes, syntax: str, built: BuiltDocument) -> list[dict]:
+    """The KoSIT XRechnung rules' fatal findings on a written XRechnung (warnings do not fail it)."""
+    global _kosit_warned
+    try:
+        findings = check_kosit(data.decode("utf-8"), syntax)
+    except ArtefactsMissing as exc:
+        return [{"rule": "IP-DOC-KOSIT", "message": f"XRechnung: {exc}"}]
+    if findings is None:
+        built.xrechnung_rules = KOSIT_NOT_CONFIGURED
+        if not _kosit_warned:  # once per process, not once per invoice
+            _kosit_warned = True
+            log.warning(
+                "%s: XRechnung documents are checked against EN 16931 only; set %s to the folder "
+                "of the compiled KoSIT rules",
+                KOSIT_NOT_CONFIGURED,
+                KOSIT_RULES_SETTING,
+            )
+        return []
+    built.xrechnung_rules = KOSIT_CHECKED
+    return [
+        {"rule": f.rule or "KoSIT", "message": f"XRechnung (KoSIT): {f.message}"}
+        for f in findings
+        if f.severity == "error"
+    ]
+
+
 def _qr(source: DocumentSource):
     invoice = source.invoice
     if (
@@ -119,6 +159,11 @@ def _qr(source: DocumentSource):
 
 
 def build_document(source: DocumentSource, *, created: datetime | None = None) -> BuiltDocument:
+    # documents/formats.py chose a plain PDF (or refused the format): no e-invoice path then
+    if getattr(source, "document_format", "facturx") != "facturx":
+        from invoice_pipelines.documents.plain import build_plain_document  # imports this module
+
+        return build_plain_document(source, created=created)
     started = time.perf_counter()
     built = BuiltDocument(source.sales_invoice_id)
     invoice = source.invoice
@@ -184,6 +229,8 @@ def build_document(source: DocumentSource, *, created: datetime | None = None) -
         else:
             name = source.filename.rsplit(".", 1)[0] + "_xrechnung.xml"
             errors.extend(_round_trip(invoice, data, name, "XRechnung"))
+            syntax = "ubl" if source.einvoice_format == "xrechnung-ubl" else "cii"
+            errors.extend(_kosit(data, syntax, built))
             built.xrechnung, built.xrechnung_name = data, name
     if not errors:
         built.pdf = pdf

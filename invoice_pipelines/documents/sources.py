@@ -201,8 +201,9 @@ def load_sources(
             # sales invoices are issued when the goods or services are delivered: the
             # Leistungsdatum (BT-72) the law asks for is the invoice date
             "delivery_date": r.issue_date,
-            # an intra-EU supply names where the goods went (BR-IC-12)
-            "delivery_country": r.country
+            # an intra-EU supply names where the goods went (BR-IC-12); no separate delivery
+            # address is recorded, so it is the buyer's, in full (XRechnung BR-DE-10/11)
+            "delivery_address": invoice.buyer_address
             if any(c == "K" for c, *_ in taxes.get(r.id, ()))
             else None,
             "buyer_reference": r.buyer_reference or r.customer_number,

@@ -49,7 +49,8 @@ DEFAULT_EXEMPTION_REASONS = {
     "G": "Steuerfreie Ausfuhrlieferung",
     "O": "Nicht im Inland steuerbar",
 }
-# Category O ("not subject to VAT") has no rate at all (BR-O-05, BR-O-09).
+# Category O ("not subject to VAT") has no rate on lines and allowances (BR-O-05..07); its VAT
+# breakdown states 0 %, which XRechnung requires (BR-DE-14) and EN 16931 allows.
 CATEGORIES_WITHOUT_RATE = frozenset({"O"})
 
 
@@ -62,6 +63,7 @@ class DocumentExtras(TypedDict, total=False):
     payment_terms: str  # BT-20 payment terms as text
     delivery_date: date  # BT-72 actual delivery date
     delivery_country: str  # BT-80 deliver-to country (intra-EU supplies need it, BR-IC-12)
+    delivery_address: Address  # BG-15 deliver-to address, when it is not the buyer's
     business_process: str  # BT-23 (XRechnung: the Peppol billing process by default)
     seller_tax_number: str  # BT-32 German Steuernummer
     seller_electronic_address: str  # BT-34, an e-mail address
@@ -107,6 +109,45 @@ def checked_extras(extra: Mapping[str, Any] | None) -> DocumentExtras:
     return DocumentExtras(**{k: v for k, v in values.items() if v not in (None, "")})  # type: ignore[typeddict-item]
 
 
+def not_subject_to_vat(invoice: Invoice) -> bool:
+    """Category O ("not subject to VAT") anywhere: then no VAT breakdown of another category may
+    exist (BR-O-11..14), and no seller, tax representative or buyer VAT id may be written
+    (BR-O-02..04): the supply is outside the VAT system, whoever the parties are."""
+    return any(v.category == "O" for v in invoice.vat_breakdown) or any(
+        line.vat_category == "O" for line in invoice.lines
+    )
+
+
+def seller_identifier(invoice: Invoice, extras: DocumentExtras) -> str | None:
+    """BT-29 Seller identifier, written when no seller VAT id (BT-31) is: a buyer must be able
+    to identify the supplier by BT-29, BT-30 or BT-31 (BR-CO-26). The tax number (Steuernummer)
+    when known, else the VAT id the invoice may not state as such (category O, BR-O-02)."""
+    if invoice.seller_vat_id and not not_subject_to_vat(invoice):
+        return None
+    return extras.get("seller_tax_number") or invoice.seller_vat_id
+
+
+def deliver_to(invoice: Invoice, extras: DocumentExtras) -> Address | None:
+    """The deliver-to address (BG-15) to write, or None.
+
+    An explicit `delivery_address` wins. Otherwise a deliver-to country (given, or required for
+    an intra-EU supply, category K, BR-IC-12) is the buyer's own address when it is in that
+    country: goods go to the buyer unless told otherwise, and XRechnung demands a city and a
+    post code in every deliver-to address (BR-DE-10/11), never a country alone.
+    """
+    if extras.get("delivery_address"):
+        return extras["delivery_address"]
+    buyer = invoice.buyer_address
+    country = extras.get("delivery_country")
+    if country is None and any(v.category == "K" for v in invoice.vat_breakdown):
+        country = buyer.country_code if buyer else None
+    if not country:
+        return None
+    if buyer is not None and buyer.country_code == country:
+        return buyer
+    return Address(country_code=country)
+
+
 def check_writable(invoice: Invoice, extras: DocumentExtras, *, xrechnung: bool) -> None:
     """Raise InvoiceNotWritable listing every term EN 16931 (and XRechnung) requires but lacks."""
     missing: list[str] = []
@@ -119,6 +160,10 @@ def check_writable(invoice: Invoice, extras: DocumentExtras, *, xrechnung: bool)
     need(invoice.issue_date, "issue date (BT-2)")
     need(invoice.currency, "currency (BT-5)")
     need(invoice.seller_name, "seller name (BT-27)")
+    need(
+        invoice.seller_vat_id or seller_identifier(invoice, extras),
+        "seller VAT id (BT-31) or tax number, extra 'seller_tax_number' (BR-CO-26)",
+    )
     need(invoice.seller_address and invoice.seller_address.country_code, "seller country (BT-40)")
     need(invoice.buyer_name, "buyer name (BT-44)")
     need(invoice.buyer_address and invoice.buyer_address.country_code, "buyer country (BT-55)")
@@ -151,13 +196,25 @@ def check_writable(invoice: Invoice, extras: DocumentExtras, *, xrechnung: bool)
         missing.append("payee IBAN (BT-84) for a credit transfer (BR-61)")
     if invoice.tax_currency and invoice.tax_currency != invoice.currency:
         need(invoice.tax_total_tax_currency is not None, "VAT total in tax currency (BT-111)")
+    delivery = deliver_to(invoice, extras)
+    if any(v.category == "K" for v in invoice.vat_breakdown):
+        need(
+            extras.get("delivery_date"),
+            "actual delivery date (BT-72) of an intra-EU supply (BR-IC-11), extra 'delivery_date'",
+        )
+        need(delivery and delivery.country_code, "deliver-to country (BT-80) (BR-IC-12)")
     if xrechnung:
         for key, what in XRECHNUNG_REQUIRED_EXTRAS.items():
             need(extras.get(key), f"{what}, extra '{key}'")
         need(invoice.iban or invoice.payment_means_code, "payment instructions (BG-16, BR-DE-1)")
-        need(
-            invoice.seller_vat_id or extras.get("seller_tax_number"), "seller VAT id or tax number"
-        )
+        if not not_subject_to_vat(invoice):
+            need(
+                invoice.seller_vat_id or extras.get("seller_tax_number"),
+                "seller VAT id (BT-31) or tax number (BT-32) (BR-DE-16)",
+            )
+        if delivery is not None:
+            need(delivery.city, "deliver-to city (BT-77) (BR-DE-10)")
+            need(delivery.postcode, "deliver-to post code (BT-78) (BR-DE-11)")
         for party, address in (
             ("seller", invoice.seller_address),
             ("buyer", invoice.buyer_address),
@@ -283,7 +340,8 @@ def _tax(
     if basis is not None:
         _el(parent, "ram:BasisAmount", format_amount(basis))
     _el(parent, "ram:CategoryCode", category)
-    if category not in CATEGORIES_WITHOUT_RATE:
+    # the breakdown (the one with a calculated amount) always states its rate (BR-DE-14)
+    if category not in CATEGORIES_WITHOUT_RATE or calculated is not None:
         _el(parent, "ram:RateApplicablePercent", format_number(rate if rate is not None else ZERO))
 
 
@@ -321,6 +379,9 @@ def _line(transaction: etree._Element, line: InvoiceLine, index: int) -> None:
 
 def _seller(agreement: etree._Element, invoice: Invoice, extras: DocumentExtras) -> None:
     party = _el(agreement, "ram:SellerTradeParty")
+    identifier = seller_identifier(invoice, extras)
+    if identifier:
+        _el(party, "ram:ID", identifier)
     _el(party, "ram:Name", invoice.seller_name)
     if extras.get("seller_contact_name") or extras.get("seller_contact_email"):
         contact = _el(party, "ram:DefinedTradeContact")
@@ -339,7 +400,7 @@ def _seller(agreement: etree._Element, invoice: Invoice, extras: DocumentExtras)
     if extras.get("seller_tax_number"):
         registration = _el(party, "ram:SpecifiedTaxRegistration")
         _el(registration, "ram:ID", extras["seller_tax_number"], schemeID="FC")
-    if invoice.seller_vat_id:
+    if invoice.seller_vat_id and not not_subject_to_vat(invoice):  # BR-O-02
         registration = _el(party, "ram:SpecifiedTaxRegistration")
         _el(registration, "ram:ID", invoice.seller_vat_id, schemeID="VA")
 
@@ -351,7 +412,7 @@ def _buyer(agreement: etree._Element, invoice: Invoice, extras: DocumentExtras) 
     if extras.get("buyer_electronic_address"):
         uri = _el(party, "ram:URIUniversalCommunication")
         _el(uri, "ram:URIID", extras["buyer_electronic_address"], schemeID=EMAIL_SCHEME)
-    if invoice.buyer_vat_id:
+    if invoice.buyer_vat_id and not not_subject_to_vat(invoice):  # BR-O-04
         registration = _el(party, "ram:SpecifiedTaxRegistration")
         _el(registration, "ram:ID", invoice.buyer_vat_id, schemeID="VA")
 
@@ -470,9 +531,9 @@ def write_cii(
         order = _el(agreement, "ram:BuyerOrderReferencedDocument")
         _el(order, "ram:IssuerAssignedID", extras["order_reference"])
     delivery = _el(transaction, "ram:ApplicableHeaderTradeDelivery")
-    if extras.get("delivery_country"):
-        ship_to = _el(delivery, "ram:ShipToTradeParty")
-        _el(_el(ship_to, "ram:PostalTradeAddress"), "ram:CountryID", extras["delivery_country"])
+    address = deliver_to(invoice, extras)
+    if address is not None:
+        _address(_el(delivery, "ram:ShipToTradeParty"), address)
     if extras.get("delivery_date"):
         event = _el(delivery, "ram:ActualDeliverySupplyChainEvent")
         _date(event, "ram:OccurrenceDateTime", extras["delivery_date"])

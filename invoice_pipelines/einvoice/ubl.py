@@ -26,12 +26,15 @@ from invoice_pipelines.einvoice.cii import (
     allowance_reason,
     check_writable,
     checked_extras,
+    deliver_to,
     element_factory,
     exemption_reason,
     format_amount,
     format_number,
     is_xrechnung,
+    not_subject_to_vat,
     payment_means_code,
+    seller_identifier,
     vat_total,
 )
 
@@ -64,18 +67,21 @@ class _Writer:
 
     def tax_category(
         self, parent: etree._Element, name: str, category: str | None, rate: Decimal | None,
-        reason: str | None = None,
+        reason: str | None = None, *, breakdown: bool = False,
     ) -> None:  # fmt: skip
         node = _el(parent, name)
         _el(node, "cbc:ID", category)
-        if category not in CATEGORIES_WITHOUT_RATE:
+        # the VAT breakdown always states its rate, 0 for category O (BR-DE-14)
+        if category not in CATEGORIES_WITHOUT_RATE or breakdown:
             _el(node, "cbc:Percent", format_number(rate if rate is not None else ZERO))
         if reason:
             _el(node, "cbc:TaxExemptionReason", reason)
         _el(_el(node, "cac:TaxScheme"), "cbc:ID", "VAT")
 
-    def address(self, party: etree._Element, address: Address) -> None:
-        node = _el(party, "cac:PostalAddress")
+    def address(
+        self, party: etree._Element, address: Address, tag: str = "cac:PostalAddress"
+    ) -> None:
+        node = _el(party, tag)
         if address.line_one:
             _el(node, "cbc:StreetName", address.line_one)
         if address.city:
@@ -95,10 +101,13 @@ class _Writer:
         endpoint: str | None,
         tax_number: str | None = None,
         contact: tuple[str | None, str | None, str | None] | None = None,
+        identifier: str | None = None,
     ) -> None:
         party = _el(_el(root, wrapper), "cac:Party")
         if endpoint:
             _el(party, "cbc:EndpointID", endpoint, schemeID=EMAIL_SCHEME)
+        if identifier:
+            _el(_el(party, "cac:PartyIdentification"), "cbc:ID", identifier)
         self.address(party, address)
         if vat_id:
             scheme = _el(party, "cac:PartyTaxScheme")
@@ -180,9 +189,11 @@ class _Writer:
             "cac:AccountingSupplierParty",
             name=invoice.seller_name,
             address=invoice.seller_address,
-            vat_id=invoice.seller_vat_id,
+            # BR-O-02/BR-O-04: no VAT ids on a supply not subject to VAT
+            vat_id=None if not_subject_to_vat(invoice) else invoice.seller_vat_id,
             endpoint=extras.get("seller_electronic_address"),
             tax_number=extras.get("seller_tax_number"),
+            identifier=seller_identifier(invoice, extras),
             contact=(
                 extras.get("seller_contact_name"),
                 extras.get("seller_contact_phone"),
@@ -194,17 +205,16 @@ class _Writer:
             "cac:AccountingCustomerParty",
             name=invoice.buyer_name,
             address=invoice.buyer_address,
-            vat_id=invoice.buyer_vat_id,
+            vat_id=None if not_subject_to_vat(invoice) else invoice.buyer_vat_id,
             endpoint=extras.get("buyer_electronic_address"),
         )
-        if extras.get("delivery_date") or extras.get("delivery_country"):
+        ship_to = deliver_to(invoice, extras)
+        if extras.get("delivery_date") or ship_to is not None:
             delivery = _el(root, "cac:Delivery")
             if extras.get("delivery_date"):
                 _el(delivery, "cbc:ActualDeliveryDate", extras["delivery_date"].isoformat())
-            if extras.get("delivery_country"):
-                location = _el(delivery, "cac:DeliveryLocation")
-                country = _el(_el(location, "cac:Address"), "cac:Country")
-                _el(country, "cbc:IdentificationCode", extras["delivery_country"])
+            if ship_to is not None:
+                self.address(_el(delivery, "cac:DeliveryLocation"), ship_to, "cac:Address")
 
         code = payment_means_code(invoice)
         if code or (credit_note and invoice.due_date):
@@ -245,6 +255,7 @@ class _Writer:
                 vat.category,
                 vat.rate,
                 exemption_reason(vat.category, vat.exemption_reason),
+                breakdown=True,
             )
         if separate_tax_currency:
             # BT-111: a second TaxTotal with only the amount, in the VAT accounting currency.

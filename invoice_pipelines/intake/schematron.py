@@ -23,6 +23,11 @@ What each kind of document is checked against (nothing is vendored; every file b
 * ZUGFeRD 1.0: the ZUGFeRD 1.0 XSD; no schematron exists for it. The profile URN is checked in
   formats/zugferd1.py.
 
+The KoSIT XRechnung rules (BR-DE-*, BR-DEX-*; `check_kosit`) are not in any package either: they
+are read, compiled to XSLT (`XRechnung-CII-validation.xsl`, `XRechnung-UBL-validation.xsl`), from
+the folder `INVOICE_PIPELINES_XRECHNUNG_RULES_DIR` names. The document read-back (documents/build.py)
+runs them on every XRechnung we write; without that setting it says so instead of checking.
+
 Saxon: ONE PySaxonProcessor per process (several in parallel threads crash the GraalVM isolate),
 DOCTYPE declarations disallowed, compiled executables cached, every call under one lock. Only
 text that lxml already parsed safely (formats/xmlsafe.py) is handed to it.
@@ -41,6 +46,7 @@ from lxml import etree
 
 from invoice_pipelines.core.invoice import facturx_profile
 from invoice_pipelines.core.rules import Finding
+from invoice_pipelines.settings import env_value
 
 DISALLOW_DOCTYPE = (
     "http://saxon.sf.net/feature/parserFeature?uri="
@@ -67,6 +73,12 @@ ZUGFERD1_XSD = "zugferd/ZUGFeRD1p0.xsd"
 UBL_INVOICE_XSD = "ubl-2.1/maindoc/UBL-Invoice-2.1.xsd"
 UBL_CREDITNOTE_XSD = "ubl-2.1/maindoc/UBL-CreditNote-2.1.xsd"
 CEN_UBL_XSLT = "ubl-2.1/EN16931-UBL-validation.xslt"
+KOSIT_RULES_SETTING = "INVOICE_PIPELINES_XRECHNUNG_RULES_DIR"
+KOSIT_XSLT = {
+    "cii": "XRechnung-CII-validation.xsl",
+    "ubl": "XRechnung-UBL-validation.xsl",
+    "ubl-creditnote": "XRechnung-UBL-validation.xsl",
+}
 
 # Flags that make a failed assert a warning; CEN marks errors "fatal", Factur-X leaves most unflagged.
 WARNING_FLAGS = frozenset({"warning", "information", "info"})
@@ -166,7 +178,8 @@ class _Validators:
         if executable is not None:
             return executable
         processor, compiler = self._saxon()
-        path = artefacts_dir() / relative
+        # an absolute path is a rule set from outside the package (the KoSIT rules)
+        path = Path(relative) if Path(relative).is_absolute() else artefacts_dir() / relative
         if not path.is_file():
             raise ArtefactsMissing(f"schematron {relative} is not in the factur-x package")
         source = path.read_text(encoding="utf-8-sig")
@@ -293,3 +306,26 @@ def check_schematron(xml_text: str, plan: ValidationPlan) -> list[Finding]:
     if plan.xslt is None:
         return []
     return svrl_findings(_VALIDATORS.transform(plan.xslt, xml_text))
+
+
+def kosit_rules(syntax: str) -> Path | None:
+    """The compiled KoSIT XRechnung rules for a syntax ("cii", "ubl", "ubl-creditnote"), or None
+    when INVOICE_PIPELINES_XRECHNUNG_RULES_DIR is not set. A set folder without the file is an
+    error (ArtefactsMissing naming the setting), not a reason to skip the rules."""
+    folder = env_value(KOSIT_RULES_SETTING)
+    if folder is None:
+        return None
+    path = (Path(folder) / KOSIT_XSLT[syntax]).resolve()
+    if not path.is_file():
+        raise ArtefactsMissing(
+            f"{KOSIT_RULES_SETTING}={folder}: {KOSIT_XSLT[syntax]} is not in that folder"
+        )
+    return path
+
+
+def check_kosit(xml_text: str, syntax: str) -> list[Finding] | None:
+    """The KoSIT XRechnung rules' findings (fatal ones are errors), or None when not configured."""
+    path = kosit_rules(syntax)
+    if path is None:
+        return None
+    return svrl_findings(_VALIDATORS.transform(str(path), xml_text))
