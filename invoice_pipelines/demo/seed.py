@@ -111,8 +111,19 @@ DEMO_ORGANIZATIONS: list[dict] = [
             "datev_berater_nr": None,
             "datev_mandant_nr": None,
             "datev_chart": "SKR03",
-            # a US company books in QuickBooks, not DATEV: its export partitions say so
-            "settings": {"exports": {"directions": []}},
+            # a US company books in QuickBooks, not DATEV: its export partitions say so. Its
+            # invoices are plain PDFs with sales tax (documents/formats.py `auto`: a seller
+            # outside the EU); the seller block gives them the sender's address
+            "settings": {
+                "exports": {"directions": []},
+                "seller": {
+                    "street": "1200 Commerce Dr",
+                    "postal_code": "10017",
+                    "city": "New York",
+                    "email": "billing@acme-office.example",
+                    "phone": "+1 212 555 0100",
+                },
+            },
         },
         "customers": [
             (
@@ -306,6 +317,9 @@ def _seed_organization(conn, org_id: int, spec: dict, orders_per_org: int) -> No
                     city=city,
                     country=country,
                     vat_id=vat_id,
+                    # documents and messages in the seller's language: English for the US
+                    # company (its invoices are plain PDFs with sales tax, documents/formats.py)
+                    language="de" if spec["org"]["country"] == "DE" else "en",
                     payment_terms_days=rng.choice([0, 14, 30]),
                 )
                 .returning(customers.c.id)
