@@ -123,6 +123,10 @@ customers = Table(
     Column("einvoice_format", String(16), nullable=False, server_default="facturx"),
     # BT-10 buyer reference; for public buyers the Leitweg-ID XRechnung requires
     Column("buyer_reference", String(64)),
+    # the document this customer's invoices are: auto | facturx | pdf (a plain PDF invoice, no
+    # e-invoice); NULL follows the organization's settings["documents"]["format"]
+    # (documents/formats.py decides)
+    Column("document_format", String(16)),
     # Mahnsperre: no dunning notices for this customer until lifted (dunning_block_job, CLI)
     Column("dunning_blocked", Boolean, nullable=False, server_default=text("false")),
     # business | consumer (§§ 13, 14 BGB) for the dunning's default interest and flat fee
@@ -135,6 +139,7 @@ customers = Table(
     CheckConstraint(
         "einvoice_format IN ('facturx', 'xrechnung-cii', 'xrechnung-ubl')", name="einvoice_format"
     ),
+    CheckConstraint("document_format IN ('auto', 'facturx', 'pdf')", name="document_format"),
 )
 
 items = Table(
@@ -420,6 +425,10 @@ sales_invoice_documents = Table(
     Column("sha256", String(64)),
     Column("errors", Json, nullable=False, server_default=text("'[]'")),
     Column("dagster_run_id", String(64)),
+    # what the kind "facturx" row's PDF is: facturx (CII embedded) or pdf (a plain PDF invoice
+    # where an EN 16931 e-invoice does not apply), and why that was chosen (documents/formats.py)
+    Column("format", String(16)),
+    Column("format_reason", Text),
     *_timestamps(),
     UniqueConstraint("sales_invoice_id", "kind"),
     ForeignKeyConstraint(

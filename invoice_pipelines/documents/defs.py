@@ -1,7 +1,8 @@
 """Documents area: sales_invoice_documents, downstream of sales_invoices, per organization.
 
 Materializing an organization's partition writes the documents of its sales invoices that have
-none yet (or of the invoices the config names): a Factur-X PDF/A-3 for each, an XRechnung XML
+none yet (or of the invoices the config names): a Factur-X PDF/A-3 for each (a plain PDF
+invoice where an EN 16931 e-invoice does not apply, documents/formats.py), an XRechnung XML
 for customers who receive XRechnung; each proved by reading it back before it is stored.
 `documents_sensor` launches that for every organization with invoices waiting for documents.
 """
@@ -90,7 +91,9 @@ def _failed_table(failed: dict[int, list[dict]], numbers: dict[int, str], limit:
         )
     ],
     description="The documents of one organization's sales invoices: a Factur-X PDF/A-3b with the "
-    "EN 16931 CII inside for every invoice, an XRechnung XML (CII or UBL) for customers who "
+    "EN 16931 CII inside for every invoice (a plain PDF invoice, no XML, where an EN 16931 "
+    "e-invoice does not apply: a seller outside the EU or without VAT id and tax number, or "
+    "chosen for the organization or customer), an XRechnung XML (CII or UBL) for customers who "
     "receive XRechnung. Each is read back (XSD, official schematron, our rules, same number, "
     "dates and totals) before it is stored in the document store; one that does not prove is a "
     "failed document with its rule ids.",
@@ -123,6 +126,9 @@ def sales_invoice_documents_asset(
         "requested": MetadataValue.int(summary.requested),
         "generated": MetadataValue.int(summary.generated),
         "xrechnung": MetadataValue.int(summary.xrechnung),
+        # plain PDF invoices (no e-invoice inside) and why each format was chosen
+        "plain_pdf": MetadataValue.int(summary.plain_pdf),
+        "formats": MetadataValue.json(summary.formats),
         "already_there": MetadataValue.int(summary.already),
         "failed": MetadataValue.int(len(summary.failed)),
         "bytes_written": MetadataValue.int(summary.bytes_written),

@@ -2,13 +2,15 @@
 
 `generate_documents` is what the documents asset, the CLI and the benchmark call:
 
-1. the invoices (given ids, or every invoice without a generated Factur-X PDF) are read
+1. the invoices (given ids, or every invoice without a generated PDF) are read
    set-based into `DocumentSource`s; invoices that have their documents already are left alone
    (a document exists once: a correction is a credit note, not a changed PDF);
-2. a builder writes and proves each document (in worker processes inside Dagster);
+2. each gets its document format (`formats.py`: Factur-X, or a plain PDF invoice where an
+   EN 16931 e-invoice does not apply) and a builder writes and proves each document (in worker
+   processes inside Dagster);
 3. holding the organization's documents lock, the good ones are written to the document store
    (`<org>/<yyyy-mm>/<number>.pdf`, `..._xrechnung.xml`) and recorded in
-   `sales_invoice_documents` (generated, path, size, sha256); a document that did not prove is
+   `sales_invoice_documents` (generated, path, size, sha256, format and why); a document that did not prove is
    recorded as failed with its findings and rule ids, and is tried again on the next run.
 One bad invoice never stops the others.
 """
@@ -29,6 +31,7 @@ from invoice_pipelines.db.locks import Lock, xact_lock
 from invoice_pipelines.db.tables import sales_invoice_documents, sales_invoices
 from invoice_pipelines.db.tenancy import resolve_organization, tenant_transaction
 from invoice_pipelines.documents.build import BuiltDocument, build_document
+from invoice_pipelines.documents.formats import choose_formats
 from invoice_pipelines.documents.sources import DocumentSource, load_sources
 from invoice_pipelines.resources.files import FileStore
 
@@ -52,6 +55,8 @@ class DocumentsSummary:
     requested: int = 0
     generated: int = 0
     xrechnung: int = 0
+    plain_pdf: int = 0  # generated as a plain PDF invoice (no e-invoice inside)
+    formats: dict[str, int] = field(default_factory=dict)  # "pdf: <why>" -> invoices generated
     already: int = 0
     failed: dict[int, list[dict]] = field(default_factory=dict)  # invoice id -> findings
     numbers: dict[int, str] = field(default_factory=dict)
@@ -124,7 +129,7 @@ def generate_documents(
         for first in range(0, len(todo), batch_size):
             chunk = todo[first : first + batch_size]
             with tenant_transaction(engine, org["id"]) as conn:
-                sources = load_sources(conn, org, chunk)
+                sources = choose_formats(conn, org, load_sources(conn, org, chunk))
             missing = {
                 i: [
                     {
@@ -172,7 +177,9 @@ def _store_and_record(engine, store, org, sources, built, summary, run_id) -> No
                 continue
             if not document.ok:
                 summary.failed[invoice_id] = document.errors
-                rows.append(_row(org, invoice_id, "facturx", None, None, run_id, document.errors))
+                rows.append(
+                    _row(org, invoice_id, "facturx", None, None, run_id, document.errors, source)
+                )
                 continue
             files = [("facturx", source.filename, document.pdf)]
             if document.xrechnung is not None:
@@ -184,12 +191,16 @@ def _store_and_record(engine, store, org, sources, built, summary, run_id) -> No
                     # of a run that did not get to record it
                     store.remove(key)
                 location = store.write(key, [data])
-                rows.append(_row(org, invoice_id, kind, key, data, run_id, []))
+                rows.append(_row(org, invoice_id, kind, key, data, run_id, [], source))
                 summary.bytes_written += len(data)
                 if len(summary.paths) < 5:
                     summary.paths.append(location)
             summary.generated += 1
             summary.xrechnung += document.xrechnung is not None
+            chosen = getattr(source, "document_format", "facturx")
+            summary.plain_pdf += chosen == "pdf"
+            why = f"{chosen}: {getattr(source, 'format_reason', '')}"
+            summary.formats[why] = summary.formats.get(why, 0) + 1
         if rows:
             # earlier failed attempts of these invoices make way for this run's outcome
             conn.execute(
@@ -201,8 +212,11 @@ def _store_and_record(engine, store, org, sources, built, summary, run_id) -> No
             conn.execute(insert(sales_invoice_documents), rows)
 
 
-def _row(org, invoice_id, kind, key, data, run_id, errors) -> dict:
+def _row(org, invoice_id, kind, key, data, run_id, errors, source) -> dict:
+    chosen = getattr(source, "document_format", "facturx")
     return {
+        "format": chosen if chosen in ("facturx", "pdf") else None,
+        "format_reason": getattr(source, "format_reason", None) or None,
         "organization_id": org["id"],
         "sales_invoice_id": invoice_id,
         "kind": kind,

@@ -5,7 +5,9 @@ set in DejaVu Sans (subset and embedded: PDF/A allows no unembedded font); the f
 line at the left margin, further cells right-aligned in columns. A SEPA transfer gets an EPC
 QR code ("GiroCode") beside the payment block. The output intent is the sRGB profile fpdf2
 ships; fpdf2's PDF/A-3B mode writes the XMP identification (`pdfaid:part=3`, conformance B) and
-the document ID. `factur-x` then embeds the XML without breaking any of that.
+the document ID. `factur-x` then embeds the XML without breaking any of that. A plain PDF
+invoice (`render_plain_pdf`, where no e-invoice applies) is the same page with the plain layout
+and nothing embedded.
 
 What the layout cannot show is refused with `RenderError` naming it: a character the font has
 no glyph for, a line wider than the page.
@@ -31,7 +33,7 @@ from fpdf.enums import DocumentCompliance, OutputIntentSubType
 from fpdf.output import PDFICCProfile
 
 from invoice_pipelines.core.invoice import Invoice
-from invoice_pipelines.einvoice.layout import render_invoice_text
+from invoice_pipelines.einvoice.layout import render_invoice_text, render_plain_text
 from invoice_pipelines.settings import env
 
 PAGE_WIDTH, PAGE_HEIGHT = 595.28, 841.89  # A4 in points
@@ -256,6 +258,34 @@ def render_pdf(
         payment_terms=payment_terms,
         service_date=service_date,
     )
+    return _draw(invoice, lines, language=language, qr=qr, created=created)
+
+
+def render_plain_pdf(
+    invoice: Invoice,
+    *,
+    language: str = "en",
+    seller_country: str | None = None,
+    seller_tax_number: str | None = None,
+    payment_terms: str | None = None,
+    service_date=None,
+    qr=None,
+    created: datetime | None = None,
+) -> bytes:
+    """A plain PDF invoice (still PDF/A-3b, nothing embedded): the page where an EN 16931
+    e-invoice does not apply, in the seller's tax vocabulary (`layout.render_plain_text`)."""
+    lines = render_plain_text(
+        invoice,
+        language=language,  # type: ignore[arg-type]
+        seller_country=seller_country,
+        seller_tax_number=seller_tax_number,
+        payment_terms=payment_terms,
+        service_date=service_date,
+    )
+    return _draw(invoice, lines, language=language, qr=qr, created=created)
+
+
+def _draw(invoice: Invoice, lines: list[str], *, language: str, qr, created) -> bytes:
     pdf = _Page(language, check_glyphs(lines))
     pdf.set_title(f"{invoice.number}")
     pdf.set_author(invoice.seller_name or "")

@@ -257,3 +257,140 @@ def render_invoice_text(
         footer.append(f"{label['vat_id']}: {invoice.seller_vat_id}")
     lines += ["", "", " · ".join(part for part in footer if part)]
     return lines
+
+
+# --- the plain PDF invoice (no e-invoice inside: documents/formats.py decides when) ---------------
+
+# What the tax is called where the seller is; everywhere else the VAT labels above. The rate and
+# amount are the invoice's own (US sales tax is stored as a standard-rated line tax).
+_TAX_NAMES: dict[str, str] = {"US": "Sales tax"}
+
+_PLAIN_LABELS: dict[str, dict[str, str]] = {
+    "de": {"net": "Zwischensumme", "tax_number": "Steuernummer", "tax": "Steuer"},
+    "en": {"net": "Subtotal", "tax_number": "Tax number", "tax": "Tax"},
+}
+
+
+def plain_date(value: date, language: Language, country: str | None) -> str:
+    """Dates as the seller's country writes them: 11/23/2026 (US), 23.11.2026 (de), ISO else."""
+    if country == "US":
+        return value.strftime("%m/%d/%Y")
+    return format_date(value, language)
+
+
+def _plain_address_lines(name: str | None, address: Address | None, home: str | None) -> list[str]:
+    """Street, then "postcode city" (or "city, postcode" in the US); the country code only when
+    it is not the seller's own."""
+    lines = [name or ""]
+    if address:
+        if address.line_one:
+            lines.append(address.line_one)
+        if address.country_code == "US":
+            place = ", ".join(p for p in (address.city, address.postcode) if p)
+        else:
+            place = " ".join(p for p in (address.postcode, address.city) if p)
+        if place:
+            lines.append(place)
+        if address.country_code and address.country_code != (home or "DE"):
+            lines.append(address.country_code)
+    return lines
+
+
+def render_plain_text(
+    invoice: Invoice,
+    *,
+    language: Language = "en",
+    seller_country: str | None = None,
+    seller_tax_number: str | None = None,
+    payment_terms: str | None = None,
+    service_date: date | None = None,
+) -> list[str]:
+    """The printed plain invoice: the same letter as `render_invoice_text`, in the seller's
+    tax vocabulary ("Sales tax 8.88 %" for a US seller, USt./VAT otherwise) and date style.
+
+    Amounts are the invoice's as stated, nothing is recomputed; a tax of 0 % with no amount is
+    shown on its lines only (a non-taxable delivery charge is not a "Sales tax 0 %" total).
+    """
+    if language not in _LABELS:
+        raise ValueError(f"language must be one of {sorted(_LABELS)}, not {language!r}")
+    label, plain, units = _LABELS[language], _PLAIN_LABELS[language], _UNITS[language]
+    country = (seller_country or "").upper() or None
+    tax_name = _TAX_NAMES.get(country or "", label["vat_line"])
+    currency = invoice.currency or "EUR"
+
+    def money(value: Decimal | None) -> str:
+        return f"{format_money(value if value is not None else ZERO, language)} {currency}"
+
+    def day(value: date) -> str:
+        return plain_date(value, language, country)
+
+    seller = _plain_address_lines(invoice.seller_name, invoice.seller_address, country)
+    lines = [" · ".join(part for part in seller if part), ""]
+    lines += _plain_address_lines(invoice.buyer_name, invoice.buyer_address, country)
+    lines += ["", "", label["credit_note" if invoice.type_code == "381" else "invoice"], ""]
+    lines.append(f"{label['number']}: {invoice.number or ''}")
+    if invoice.issue_date:
+        lines.append(f"{label['issue_date']}: {day(invoice.issue_date)}")
+    if service_date:
+        lines.append(f"{label['service_date']}: {day(service_date)}")
+    if invoice.due_date:
+        lines.append(f"{label['due_date']}: {day(invoice.due_date)}")
+    lines += ["", ""]
+
+    tax_column = plain["tax"] if tax_name != label["vat_line"] else label["vat"]
+    lines.append(
+        f"{label['position']}  {label['description']}\t{label['quantity']}\t"
+        f"{label['unit_price']}\t{tax_column}\t{label['amount']}"
+    )
+    for index, line in enumerate(invoice.lines, start=1):
+        text = " ".join(p for p in (line.description, line.item_description) if p) or "-"
+        wrapped = textwrap.wrap(text, DESCRIPTION_WIDTH) or ["-"]
+        quantity = ""
+        if line.quantity is not None:
+            unit = units.get(line.unit_code or "", line.unit_code or "")
+            quantity = f"{format_quantity(line.quantity, language)} {unit}".strip()
+        price = "" if line.unit_price is None else format_money(line.unit_price, language)
+        if line.unit_price is not None and line.unit_price != line.unit_price.quantize(CENT):
+            price = format_quantity(line.unit_price, language)
+        net = "" if line.net_amount is None else format_money(line.net_amount, language)
+        lines.append(
+            f"{line.line_id or index:<4} {wrapped[0]}\t{quantity}\t{price}\t"
+            f"{format_rate(line.vat_rate, language)}\t{net}"
+        )
+        lines += [f"     {more}" for more in wrapped[1:]]
+    lines.append("")
+
+    for ac in invoice.allowances_charges:
+        name = ac.reason or label["charge" if ac.is_charge else "allowance"]
+        sign = "" if ac.is_charge else "-"
+        lines.append(f"\t{name}\t{sign}{money(ac.amount if ac.amount is not None else ZERO)}")
+    lines.append(f"\t{plain['net']}\t{money(invoice.net_total)}")
+    for tax in invoice.vat_breakdown:
+        if not tax.rate and not tax.amount:
+            continue
+        lines.append(f"\t{tax_name} {format_rate(tax.rate, language)}\t{money(tax.amount)}")
+    lines.append(f"\t{label['gross']}\t{money(invoice.gross_total)}")
+    if invoice.prepaid:
+        lines.append(f"\t{label['prepaid']}\t{money(invoice.prepaid)}")
+    if invoice.amount_due is not None and invoice.amount_due != invoice.gross_total:
+        lines.append(f"\t{label['due_amount']}\t{money(invoice.amount_due)}")
+    lines.append("")
+    for reason in dict.fromkeys(
+        v.exemption_reason for v in invoice.vat_breakdown if v.exemption_reason
+    ):
+        lines.append(reason)
+    if payment_terms:
+        lines.append(payment_terms)
+    if invoice.iban:
+        lines += ["", label["payment"], f"IBAN: {format_iban(invoice.iban)}"]
+        if invoice.due_date:
+            lines.append(f"{label['pay_by']} {day(invoice.due_date)}")
+    footer = [invoice.seller_name or ""]
+    if invoice.seller_address:
+        footer += _plain_address_lines(None, invoice.seller_address, country)[1:]
+    if invoice.seller_vat_id:
+        footer.append(f"{label['vat_id']}: {invoice.seller_vat_id}")
+    if seller_tax_number:
+        footer.append(f"{plain['tax_number']}: {seller_tax_number}")
+    lines += ["", "", " · ".join(part for part in footer if part)]
+    return lines
