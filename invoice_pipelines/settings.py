@@ -82,6 +82,14 @@ SETTINGS: tuple[Setting, ...] = (
         "Folder of DejaVuSans.ttf (Debian fonts-dejavu-core), embedded in invoice PDFs.",
     ),
     Setting(
+        "INVOICE_PIPELINES_XRECHNUNG_RULES_DIR",
+        "",
+        "Folder of the KoSIT XRechnung rules compiled to XSLT (XRechnung-CII-validation.xsl, "
+        "XRechnung-UBL-validation.xsl); every XRechnung document is checked against them before "
+        "it is stored. Empty: not checked, and each document's read-back says "
+        "'KoSIT rules not configured'.",
+    ),
+    Setting(
         "INVOICE_PIPELINES_SMTP_HOST", "127.0.0.1", "SMTP server invoices are e-mailed through."
     ),
     Setting("INVOICE_PIPELINES_SMTP_PORT", "1025", "SMTP port."),
