@@ -1,7 +1,7 @@
 """document format: plain PDF invoices where an EN 16931 e-invoice does not apply (issue 23)
 
-Revision ID: 0015
-Revises: 0014 (0013 or 0012 while those are not in the tree; see down_revision)
+Revision ID: 0014
+Revises: 0013
 
 - `customers.document_format` (auto | facturx | pdf, NULL = the organization's
   `settings["documents"]["format"]`): the per-customer override of which document an invoice is.
@@ -11,20 +11,13 @@ Revises: 0014 (0013 or 0012 while those are not in the tree; see down_revision)
 Only columns on existing tenant tables: their row-level security already covers them.
 """
 
-from pathlib import Path
-
 import sqlalchemy as sa
 from alembic import op
 
 from invoice_pipelines.db.tables import metadata
 
-revision = "0015"
-# 0013 and 0014 are written alongside this revision (issue 23) and land in their own commits: this
-# one follows the newest of them in the tree, so every commit has one linear chain. Once both are
-# in, this is "0014" (a database upgraded to 0015 before them would not get them applied).
-down_revision = max(
-    r for r in ("0012", "0013", "0014") if any(Path(__file__).parent.glob(f"{r}_*.py"))
-)
+revision = "0014"
+down_revision = "0013"
 branch_labels = None
 depends_on = None
 
