@@ -210,6 +210,7 @@ class InvoiceMail:
     xrechnung: bytes | None = None
     xrechnung_name: str | None = None
     phone: str | None = None  # SMS / WhatsApp
+    einvoice: bool = True  # False: a plain PDF invoice, no Factur-X XML embedded
 
 
 @lru_cache(maxsize=1)
@@ -240,6 +241,7 @@ def compose(
             amount=f"{format_money(mail.amount_due, language)} {mail.currency}",
             iban=format_iban(mail.iban) if mail.iban else None,
             xrechnung=mail.xrechnung is not None,
+            einvoice=mail.einvoice,
         )
     )
     attachments = [(mail.pdf, "application/pdf", mail.pdf_name)]

@@ -202,12 +202,15 @@ def _mails(
         .where(s.id.in_(list(ids)))
     ).all()
     documents: dict[int, dict[str, str]] = {}
-    for invoice_id, kind, key in conn.execute(
-        select(doc.sales_invoice_id, doc.kind, doc.storage_key).where(
+    plain: set[int] = set()  # invoices whose PDF is a plain PDF invoice (no e-invoice inside)
+    for invoice_id, kind, key, document_format in conn.execute(
+        select(doc.sales_invoice_id, doc.kind, doc.storage_key, doc.format).where(
             doc.sales_invoice_id.in_(list(ids)), doc.status == "generated"
         )
     ):
         documents.setdefault(invoice_id, {})[kind] = key
+        if kind == "facturx" and document_format == "pdf":
+            plain.add(invoice_id)
     seller = organization["name"]
     iban = ((organization.get("settings") or {}).get("seller") or {}).get("iban")
     mails: dict[int, InvoiceMail | str] = {}
@@ -234,6 +237,7 @@ def _mails(
             pdf_name=keys["facturx"].rsplit("/", 1)[-1],
             xrechnung=store.read(xrechnung_key) if xrechnung_key and channel.needs_files else None,
             xrechnung_name=xrechnung_key.rsplit("/", 1)[-1] if xrechnung_key else None,
+            einvoice=r.id not in plain,
         )
     return mails
 

@@ -305,3 +305,6 @@ def test_the_asset_records_the_format_and_the_mail_carries_the_plain_pdf(db, tmp
     pdf = attachment.get_content()
     assert _embedded(pdf) == {}
     assert "295.91 USD" in _text(pdf) and invoice in _rows(db, org["id"])
+    # the text does not promise an e-invoice the PDF does not carry
+    body = message.get_body(("plain",)).get_content()
+    assert "The invoice is attached as a PDF." in body and "Factur-X" not in body
