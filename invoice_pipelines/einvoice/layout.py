@@ -172,36 +172,70 @@ def render_invoice_text(
     Amounts come from the invoice as stated (line net, VAT breakdown, totals); nothing is
     recomputed, so the print shows exactly what the structured data says.
     """
+    return _letter(
+        invoice,
+        language=language,
+        payment_terms=payment_terms,
+        service_date=service_date,
+        plain=False,
+        country=None,
+        seller_tax_number=None,
+    )
+
+
+def _letter(
+    invoice: Invoice,
+    *,
+    language: Language,
+    payment_terms: str | None,
+    service_date: date | None,
+    plain: bool,
+    country: str | None,
+    seller_tax_number: str | None,
+) -> list[str]:
+    """The letter both kinds of invoice print; `plain` names the tax and writes dates and
+    addresses the way the seller's `country` does, and leaves out what only an e-invoice says."""
     if language not in _LABELS:
         raise ValueError(f"language must be one of {sorted(_LABELS)}, not {language!r}")
-    label = _LABELS[language]
-    units = _UNITS[language]
+    label, words, units = _LABELS[language], _PLAIN_LABELS[language], _UNITS[language]
     currency = invoice.currency or "EUR"
+    tax_name = _TAX_NAMES.get(country or "", label["vat_line"]) if plain else label["vat_line"]
 
     def money(value: Decimal | None) -> str:
         return f"{format_money(value if value is not None else ZERO, language)} {currency}"
 
-    seller = _address_lines(invoice.seller_name, invoice.seller_address)
+    def day(value: date) -> str:
+        return plain_date(value, language, country) if plain else format_date(value, language)
+
+    def address(name: str | None, where: Address | None) -> list[str]:
+        return _plain_address_lines(name, where, country) if plain else _address_lines(name, where)
+
+    seller = address(invoice.seller_name, invoice.seller_address)
     # DIN 5008 return-address line above the recipient: it names the sender of the letter.
     lines = [" · ".join(part for part in seller if part), ""]
-    lines += _address_lines(invoice.buyer_name, invoice.buyer_address)
+    lines += address(invoice.buyer_name, invoice.buyer_address)
     # The buyer's VAT id must be printed for reverse charge and intra-EU supplies; on ordinary
     # invoices a second VAT id only makes it harder to tell which one is the seller's.
-    if invoice.buyer_vat_id and any(v.category not in (None, "S") for v in invoice.vat_breakdown):
+    if (
+        not plain
+        and invoice.buyer_vat_id
+        and any(v.category not in (None, "S") for v in invoice.vat_breakdown)
+    ):
         lines.append(f"{label['customer_vat']}: {invoice.buyer_vat_id}")
     lines += ["", "", label["credit_note" if invoice.type_code == "381" else "invoice"], ""]
     lines.append(f"{label['number']}: {invoice.number or ''}")
     if invoice.issue_date:
-        lines.append(f"{label['issue_date']}: {format_date(invoice.issue_date, language)}")
+        lines.append(f"{label['issue_date']}: {day(invoice.issue_date)}")
     if service_date:
-        lines.append(f"{label['service_date']}: {format_date(service_date, language)}")
+        lines.append(f"{label['service_date']}: {day(service_date)}")
     if invoice.due_date:
-        lines.append(f"{label['due_date']}: {format_date(invoice.due_date, language)}")
+        lines.append(f"{label['due_date']}: {day(invoice.due_date)}")
     lines += ["", ""]
 
+    tax_column = words["tax"] if tax_name != label["vat_line"] else label["vat"]
     lines.append(
         f"{label['position']}  {label['description']}\t{label['quantity']}\t"
-        f"{label['unit_price']}\t{label['vat']}\t{label['amount']}"
+        f"{label['unit_price']}\t{tax_column}\t{label['amount']}"
     )
     for index, line in enumerate(invoice.lines, start=1):
         text = " ".join(p for p in (line.description, line.item_description) if p) or "-"
@@ -227,11 +261,12 @@ def render_invoice_text(
         sign = "" if ac.is_charge else "-"
         amount = ac.amount if ac.amount is not None else ZERO
         lines.append(f"\t{name}\t{sign}{money(amount)}")
-    lines.append(f"\t{label['net']}\t{money(invoice.net_total)}")
+    lines.append(f"\t{words['net'] if plain else label['net']}\t{money(invoice.net_total)}")
     for vat in invoice.vat_breakdown:
-        lines.append(
-            f"\t{label['vat_line']} {format_rate(vat.rate, language)}\t{money(vat.amount)}"
-        )
+        # a plain invoice's non-taxable line is not a "Sales tax 0 %" total
+        if plain and not vat.rate and not vat.amount:
+            continue
+        lines.append(f"\t{tax_name} {format_rate(vat.rate, language)}\t{money(vat.amount)}")
     lines.append(f"\t{label['gross']}\t{money(invoice.gross_total)}")
     if invoice.prepaid:
         lines.append(f"\t{label['prepaid']}\t{money(invoice.prepaid)}")
@@ -249,12 +284,14 @@ def render_invoice_text(
     if invoice.iban:
         lines += ["", label["payment"], f"IBAN: {format_iban(invoice.iban)}"]
         if invoice.due_date:
-            lines.append(f"{label['pay_by']} {format_date(invoice.due_date, language)}")
+            lines.append(f"{label['pay_by']} {day(invoice.due_date)}")
     footer = [invoice.seller_name or ""]
     if invoice.seller_address:
-        footer += _address_lines(None, invoice.seller_address)[1:]
+        footer += address(None, invoice.seller_address)[1:]
     if invoice.seller_vat_id:
         footer.append(f"{label['vat_id']}: {invoice.seller_vat_id}")
+    if seller_tax_number:
+        footer.append(f"{words['tax_number']}: {seller_tax_number}")
     lines += ["", "", " · ".join(part for part in footer if part)]
     return lines
 
@@ -311,86 +348,12 @@ def render_plain_text(
     Amounts are the invoice's as stated, nothing is recomputed; a tax of 0 % with no amount is
     shown on its lines only (a non-taxable delivery charge is not a "Sales tax 0 %" total).
     """
-    if language not in _LABELS:
-        raise ValueError(f"language must be one of {sorted(_LABELS)}, not {language!r}")
-    label, plain, units = _LABELS[language], _PLAIN_LABELS[language], _UNITS[language]
-    country = (seller_country or "").upper() or None
-    tax_name = _TAX_NAMES.get(country or "", label["vat_line"])
-    currency = invoice.currency or "EUR"
-
-    def money(value: Decimal | None) -> str:
-        return f"{format_money(value if value is not None else ZERO, language)} {currency}"
-
-    def day(value: date) -> str:
-        return plain_date(value, language, country)
-
-    seller = _plain_address_lines(invoice.seller_name, invoice.seller_address, country)
-    lines = [" · ".join(part for part in seller if part), ""]
-    lines += _plain_address_lines(invoice.buyer_name, invoice.buyer_address, country)
-    lines += ["", "", label["credit_note" if invoice.type_code == "381" else "invoice"], ""]
-    lines.append(f"{label['number']}: {invoice.number or ''}")
-    if invoice.issue_date:
-        lines.append(f"{label['issue_date']}: {day(invoice.issue_date)}")
-    if service_date:
-        lines.append(f"{label['service_date']}: {day(service_date)}")
-    if invoice.due_date:
-        lines.append(f"{label['due_date']}: {day(invoice.due_date)}")
-    lines += ["", ""]
-
-    tax_column = plain["tax"] if tax_name != label["vat_line"] else label["vat"]
-    lines.append(
-        f"{label['position']}  {label['description']}\t{label['quantity']}\t"
-        f"{label['unit_price']}\t{tax_column}\t{label['amount']}"
+    return _letter(
+        invoice,
+        language=language,
+        payment_terms=payment_terms,
+        service_date=service_date,
+        plain=True,
+        country=(seller_country or "").upper() or None,
+        seller_tax_number=seller_tax_number,
     )
-    for index, line in enumerate(invoice.lines, start=1):
-        text = " ".join(p for p in (line.description, line.item_description) if p) or "-"
-        wrapped = textwrap.wrap(text, DESCRIPTION_WIDTH) or ["-"]
-        quantity = ""
-        if line.quantity is not None:
-            unit = units.get(line.unit_code or "", line.unit_code or "")
-            quantity = f"{format_quantity(line.quantity, language)} {unit}".strip()
-        price = "" if line.unit_price is None else format_money(line.unit_price, language)
-        if line.unit_price is not None and line.unit_price != line.unit_price.quantize(CENT):
-            price = format_quantity(line.unit_price, language)
-        net = "" if line.net_amount is None else format_money(line.net_amount, language)
-        lines.append(
-            f"{line.line_id or index:<4} {wrapped[0]}\t{quantity}\t{price}\t"
-            f"{format_rate(line.vat_rate, language)}\t{net}"
-        )
-        lines += [f"     {more}" for more in wrapped[1:]]
-    lines.append("")
-
-    for ac in invoice.allowances_charges:
-        name = ac.reason or label["charge" if ac.is_charge else "allowance"]
-        sign = "" if ac.is_charge else "-"
-        lines.append(f"\t{name}\t{sign}{money(ac.amount if ac.amount is not None else ZERO)}")
-    lines.append(f"\t{plain['net']}\t{money(invoice.net_total)}")
-    for tax in invoice.vat_breakdown:
-        if not tax.rate and not tax.amount:
-            continue
-        lines.append(f"\t{tax_name} {format_rate(tax.rate, language)}\t{money(tax.amount)}")
-    lines.append(f"\t{label['gross']}\t{money(invoice.gross_total)}")
-    if invoice.prepaid:
-        lines.append(f"\t{label['prepaid']}\t{money(invoice.prepaid)}")
-    if invoice.amount_due is not None and invoice.amount_due != invoice.gross_total:
-        lines.append(f"\t{label['due_amount']}\t{money(invoice.amount_due)}")
-    lines.append("")
-    for reason in dict.fromkeys(
-        v.exemption_reason for v in invoice.vat_breakdown if v.exemption_reason
-    ):
-        lines.append(reason)
-    if payment_terms:
-        lines.append(payment_terms)
-    if invoice.iban:
-        lines += ["", label["payment"], f"IBAN: {format_iban(invoice.iban)}"]
-        if invoice.due_date:
-            lines.append(f"{label['pay_by']} {day(invoice.due_date)}")
-    footer = [invoice.seller_name or ""]
-    if invoice.seller_address:
-        footer += _plain_address_lines(None, invoice.seller_address, country)[1:]
-    if invoice.seller_vat_id:
-        footer.append(f"{label['vat_id']}: {invoice.seller_vat_id}")
-    if seller_tax_number:
-        footer.append(f"{plain['tax_number']}: {seller_tax_number}")
-    lines += ["", "", " · ".join(part for part in footer if part)]
-    return lines
