@@ -117,16 +117,24 @@ def run_overdue_command(args: argparse.Namespace) -> int:
     return 0 if result.status in ("SUCCESS", "PARTIAL") else 1
 
 
+def _organization(engine, slug: str) -> dict | None:
+    """The organization, or None after saying on stderr that there is none."""
+    from invoice_pipelines.db.tenancy import UnknownOrganization, resolve_organization
+
+    try:
+        return resolve_organization(engine, slug)
+    except UnknownOrganization:
+        print(f"invoice-pipelines: there is no organization {slug!r}", file=sys.stderr)
+        return None
+
+
 def run_block_command(args: argparse.Namespace) -> int:
     from invoice_pipelines.db.engine import make_engine
-    from invoice_pipelines.db.tenancy import UnknownOrganization, resolve_organization
     from invoice_pipelines.overdue.pipeline import set_dunning_block
 
     engine = make_engine()
-    try:
-        org = resolve_organization(engine, args.org)
-    except UnknownOrganization:
-        print(f"invoice-pipelines: there is no organization {args.org!r}", file=sys.stderr)
+    org = _organization(engine, args.org)
+    if org is None:
         return 2
     changed, unknown = set_dunning_block(
         engine,
@@ -143,14 +151,11 @@ def run_block_command(args: argparse.Namespace) -> int:
 
 def run_kind_command(args: argparse.Namespace) -> int:
     from invoice_pipelines.db.engine import make_engine
-    from invoice_pipelines.db.tenancy import UnknownOrganization, resolve_organization
     from invoice_pipelines.overdue.pipeline import set_customer_kind
 
     engine = make_engine()
-    try:
-        org = resolve_organization(engine, args.org)
-    except UnknownOrganization:
-        print(f"invoice-pipelines: there is no organization {args.org!r}", file=sys.stderr)
+    org = _organization(engine, args.org)
+    if org is None:
         return 2
     changed, unknown = set_customer_kind(
         engine,
