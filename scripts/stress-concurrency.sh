@@ -22,6 +22,10 @@ if [ ${#tests[@]} -eq 0 ]; then
     invoice_pipelines_tests/overdue/test_pipeline.py::test_two_runs_at_once_create_each_notice_once
     invoice_pipelines_tests/delivery/test_email.py
     invoice_pipelines_tests/exports/test_concurrency.py
+    invoice_pipelines_tests/quickbooks/test_webhooks_hostile.py
+    invoice_pipelines_tests/delivery/test_gateway_outcomes.py
+    invoice_pipelines_tests/intake/test_hostile_uploads.py
+    invoice_pipelines_tests/intake/test_hostile_documents.py
   )
 fi
 busy=()
