@@ -129,6 +129,8 @@ def sales_invoice_documents_asset(
         # plain PDF invoices (no e-invoice inside) and why each format was chosen
         "plain_pdf": MetadataValue.int(summary.plain_pdf),
         "formats": MetadataValue.json(summary.formats),
+        # "KoSIT rules not configured" shows here (and in the log) when the setting is missing
+        "xrechnung_rules": MetadataValue.json(summary.xrechnung_rules),
         "already_there": MetadataValue.int(summary.already),
         "failed": MetadataValue.int(len(summary.failed)),
         "bytes_written": MetadataValue.int(summary.bytes_written),

@@ -57,6 +57,9 @@ class DocumentsSummary:
     xrechnung: int = 0
     plain_pdf: int = 0  # generated as a plain PDF invoice (no e-invoice inside)
     formats: dict[str, int] = field(default_factory=dict)  # "pdf: <why>" -> invoices generated
+    # XRechnungs by what they were checked against beyond EN 16931 (build.KOSIT_CHECKED or
+    # build.KOSIT_NOT_CONFIGURED): a deployment without the KoSIT rules sees it on every run
+    xrechnung_rules: dict[str, int] = field(default_factory=dict)
     already: int = 0
     failed: dict[int, list[dict]] = field(default_factory=dict)  # invoice id -> findings
     numbers: dict[int, str] = field(default_factory=dict)
@@ -197,6 +200,9 @@ def _store_and_record(engine, store, org, sources, built, summary, run_id) -> No
                     summary.paths.append(location)
             summary.generated += 1
             summary.xrechnung += document.xrechnung is not None
+            if document.xrechnung is not None and document.xrechnung_rules:
+                rules = document.xrechnung_rules
+                summary.xrechnung_rules[rules] = summary.xrechnung_rules.get(rules, 0) + 1
             chosen = getattr(source, "document_format", "facturx")
             summary.plain_pdf += chosen == "pdf"
             why = f"{chosen}: {getattr(source, 'format_reason', '')}"

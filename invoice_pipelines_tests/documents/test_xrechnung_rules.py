@@ -204,3 +204,23 @@ def test_a_rules_folder_without_the_rules_fails_the_xrechnung_naming_the_setting
     assert not built.ok
     assert [e["rule"] for e in built.errors] == ["IP-DOC-KOSIT"]
     assert KOSIT_RULES_SETTING in built.errors[0]["message"]
+
+
+@pytest.mark.parametrize("configured", [True, False])
+def test_the_run_summary_says_what_the_xrechnungs_were_checked_against(
+    db, tmp_path, monkeypatch, configured
+):
+    # without the setting the documents are still built; the asset's metadata must say so on
+    # every run, not only a log line in a worker process
+    if not configured:
+        monkeypatch.delenv(KOSIT_RULES_SETTING, raising=False)
+    org = _org(db)
+    buyer = customer(db.engine, org["id"], "K-PUB", "Stadt Musterhausen")
+    _public_buyer(db, org, buyer, "xrechnung-cii")
+    invoice_id = sales_invoice(db.engine, org["id"], buyer)
+    summary = generate_documents(
+        db.engine, LocalFileStore(root=str(tmp_path)), org["slug"], [invoice_id]
+    )
+    assert summary.failed == {} and summary.xrechnung == 1
+    expected = KOSIT_CHECKED if configured else KOSIT_NOT_CONFIGURED
+    assert summary.xrechnung_rules == {expected: 1}
