@@ -31,6 +31,7 @@ from invoice_pipelines.db.tables import (
     sales_invoices,
 )
 from invoice_pipelines.einvoice.cii import EN16931_GUIDELINE, SEPA_CREDIT_TRANSFER
+from invoice_pipelines.overdue.dunning import invoice_default_sentence
 
 # UNTDID 5305 categories whose invoices state a reason for the missing VAT (BT-120)
 EXEMPTION_REASONS = {
@@ -157,6 +158,13 @@ def load_sources(
         seller.get("city"),
         organization.get("country") or "DE",
     )
+    sentences: dict[str, str | None] = {}
+
+    def default_sentence(language: str) -> str | None:
+        if language not in sentences:
+            sentences[language] = invoice_default_sentence(organization, language)
+        return sentences[language]
+
     sources = {}
     for r in rows:
         language = r.language if r.language in EXEMPTION_REASONS else "de"
@@ -207,7 +215,18 @@ def load_sources(
             if any(c == "K" for c, *_ in taxes.get(r.id, ()))
             else None,
             "buyer_reference": r.buyer_reference or r.customer_number,
-            "payment_terms": _payment_terms(language, r.due_date, r.issue_date),
+            "payment_terms": " ".join(
+                part
+                for part in (
+                    _payment_terms(language, r.due_date, r.issue_date),
+                    # a credit note is not paid, so it puts nobody in default
+                    None
+                    if r.type_code == "381" or r.due_date is None
+                    else default_sentence(language),
+                )
+                if part
+            )
+            or None,
             "seller_tax_number": seller.get("tax_number"),
             "seller_electronic_address": seller.get("email"),
             "buyer_electronic_address": r.email,

@@ -21,6 +21,8 @@ Language = Literal["de", "en"]
 # Longest item text in the line table before it wraps: the numeric columns start about half way
 # across the page and Helvetica 10 pt averages about 5 pt per character.
 DESCRIPTION_WIDTH = 44
+# characters of a full-width text line (payment terms); the page holds about 95 at our font size
+TEXT_WIDTH = 80
 
 _LABELS: dict[str, dict[str, str]] = {
     "de": {
@@ -279,7 +281,8 @@ def _letter(
     ):
         lines.append(reason)
     if payment_terms:
-        lines.append(payment_terms)
+        # the terms may carry the § 286(3) BGB sentence: wrapped like a paragraph of the letter
+        lines += textwrap.wrap(payment_terms, TEXT_WIDTH)
 
     if invoice.iban:
         lines += ["", label["payment"], f"IBAN: {format_iban(invoice.iban)}"]

@@ -68,6 +68,10 @@ DEFAULT_SENTENCE_DE = (
     "Sie kommen spätestens in Verzug, wenn Sie nicht innerhalb von 30 Tagen nach Fälligkeit und "
     "Zugang dieser Rechnung zahlen (§ 286 Abs. 3 BGB)."
 )
+DEFAULT_SENTENCE_EN = (
+    "You are in default at the latest if you do not pay within 30 days of the due date and "
+    "receipt of this invoice (section 286(3) German Civil Code)."
+)
 
 DEFAULT_LEVELS_DE: tuple[dict[str, Any], ...] = (
     {"name": "reminder", "days": 1, "fee_fixed": "0.00"},
@@ -464,3 +468,18 @@ def notice_for(
         interest_rate_percent=rate,
         missing_base_rate_from=missing,
     )
+
+
+def invoice_default_sentence(organization: dict, language: str) -> str | None:
+    """The § 286(3) BGB sentence an invoice of `organization` carries, or None: only under German
+    law with `invoice_default_sentence` set, since dunning then counts a consumer's default from
+    30 days after the due date and that is lawful only when the invoice said so. Settings dunning
+    cannot read give no sentence here; the overdue run reports them."""
+    raw = (organization.get("settings") or {}).get("dunning")
+    try:
+        settings = parse_settings(raw, organization.get("country") or "DE")
+    except DunningSettingsError:
+        return None
+    if settings.law != "DE" or not settings.invoice_default_sentence:
+        return None
+    return DEFAULT_SENTENCE_EN if language == "en" else DEFAULT_SENTENCE_DE
