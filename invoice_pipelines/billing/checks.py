@@ -68,7 +68,9 @@ def number_gaps(conn: Connection, organization_id: int) -> dict:
     numbers = list(
         conn.execute(
             select(sales_invoices.c.sequence_number).where(
-                sales_invoices.c.organization_id == organization_id
+                sales_invoices.c.organization_id == organization_id,
+                # credit notes count in their own series, stored negated (billing/credit_notes.py)
+                sales_invoices.c.sequence_number > 0,
             )
         ).scalars()
     )

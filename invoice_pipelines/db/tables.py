@@ -338,6 +338,11 @@ sales_invoices = Table(
     Column("disputed", Boolean, nullable=False, server_default=text("false")),
     Column("deleted_at", UtcDateTime),
     Column("created_by", String(255)),
+    # a credit note (type 381, billing/credit_notes.py): the invoice it corrects (BT-25) and why.
+    # No foreign key: adding one to this table on SQLite means rebuilding it, which would cascade
+    # into every table that refers to it; billing/credit_notes.py checks the invoice instead.
+    Column("corrects_invoice_id", Id),
+    Column("credit_reason", Text),
     *_timestamps(),
     UniqueConstraint("organization_id", "invoice_number"),
     UniqueConstraint("organization_id", "sequence_number"),
@@ -351,6 +356,13 @@ sales_invoices = Table(
         "batch_job_id",
         postgresql_where=text("batch_job_id IS NOT NULL"),
         sqlite_where=text("batch_job_id IS NOT NULL"),
+    ),
+    # the credit notes of an invoice (what is left to credit, BT-25 on the document)
+    Index(
+        "ix_sales_invoices_corrects_invoice_id",
+        "corrects_invoice_id",
+        postgresql_where=text("corrects_invoice_id IS NOT NULL"),
+        sqlite_where=text("corrects_invoice_id IS NOT NULL"),
     ),
 )
 

@@ -132,6 +132,9 @@ def enqueue(engine: Engine, organization_id: int) -> dict:
                 ).where(
                     sales_invoices.c.organization_id == organization_id,
                     sales_invoices.c.status != "cancelled",
+                    # a credit note is a QBO CreditMemo, not an Invoice: pushed as an invoice it
+                    # would charge the customer a second time (the CreditMemo push is not built yet)
+                    sales_invoices.c.corrects_invoice_id.is_(None),
                     ~exists().where(
                         queued.c.sales_invoice_id == sales_invoices.c.id,
                         queued.c.action == "create",

@@ -1,0 +1,215 @@
+"""Credit notes on both databases: full and partial, their own gapless series, refusals, dunning."""
+
+from __future__ import annotations
+
+import threading
+from datetime import date, timedelta
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import select
+
+from invoice_pipelines.billing import credit_notes
+from invoice_pipelines.billing.checks import number_gaps
+from invoice_pipelines.billing.credit_notes import CreditNoteRefused, parse_lines
+from invoice_pipelines.billing.invoicing import process_batch_job
+from invoice_pipelines.db.tables import audit_log, dunning_notices, sales_invoices
+from invoice_pipelines.db.tenancy import tenant_transaction
+from invoice_pipelines.overdue.pipeline import run_overdue
+from invoice_pipelines.queue.requests import enqueue_sales_orders
+from invoice_pipelines_tests.billing.shop import make_shop
+
+D = Decimal
+DAY = date(2026, 11, 30)
+LATER = date(2026, 12, 3)
+
+
+def issue_credit_note(engine, organization, number, **kwargs):
+    """Dated after the invoices, never by the clock (the number carries the year)."""
+    kwargs.setdefault("issue_date", LATER)
+    return credit_notes.issue_credit_note(engine, organization, number, **kwargs)
+
+
+def invoiced(shop, *orders) -> list[dict]:
+    """Invoice `orders` (line specs per order); the invoices, in order."""
+    ids = [shop.add_order(lines) for lines in orders]
+    job_id = enqueue_sales_orders(
+        shop.engine, shop.org["slug"], order_ids=ids, invoice_date=DAY, due_days=14
+    )
+    process_batch_job(shop.engine, job_id)
+    return [i for i in shop.invoices() if i["type_code"] == "380"]
+
+
+def by_number(shop, number: str) -> dict:
+    return next(i for i in shop.invoices() if i["invoice_number"] == number)
+
+
+def test_full_credit_note_mirrors_the_invoice_in_its_own_series(db):
+    shop = make_shop(db)
+    (inv,) = invoiced(shop, [("TOOL", 2), ("BOOK", 1), ("ODD", 3)])
+
+    note = issue_credit_note(
+        db.engine, shop.org, inv["invoice_number"], reason="Order cancelled", issue_date=LATER
+    )
+
+    row = by_number(shop, note.number)
+    assert note.number == "GS-2026-000001"
+    assert row["type_code"] == "381"
+    assert row["corrects_invoice_id"] == inv["id"]
+    assert row["credit_reason"] == "Order cancelled"
+    # positive amounts, as EN 16931 wants them on a 381, equal to the invoice's
+    assert (row["net_total"], row["tax_total"], row["gross_total"]) == (
+        inv["net_total"],
+        inv["tax_total"],
+        inv["gross_total"],
+    )
+    assert shop.breakdown(row["id"]) == shop.breakdown(inv["id"])
+    lines = shop.invoice_lines(row["id"])
+    assert [(ln["line_no"], ln["quantity"], ln["net_amount"]) for ln in lines] == [
+        (ln["line_no"], ln["quantity"], ln["net_amount"]) for ln in shop.invoice_lines(inv["id"])
+    ]
+    # the invoice is settled by the credit note: nothing open, and it keeps its invoice number
+    assert by_number(shop, inv["invoice_number"])["amount_due"] == D("0.00")
+    assert note.invoice_amount_due == D("0.00")
+    # the invoice series is unaffected: still gapless, the credit note is not counted in it
+    assert number_gaps_ok(shop)
+    with tenant_transaction(db.engine, shop.org_id) as conn:
+        logged = conn.execute(
+            select(audit_log.c.action, audit_log.c.details).where(
+                audit_log.c.organization_id == shop.org_id,
+                audit_log.c.action == "credit_note.issue",
+            )
+        ).all()
+    assert [(a, d["credit_note"], d["corrects"], d["reason"]) for a, d in logged] == [
+        ("credit_note.issue", note.number, inv["invoice_number"], "Order cancelled")
+    ]
+
+
+def number_gaps_ok(shop) -> bool:
+    with tenant_transaction(shop.engine, shop.org_id) as conn:
+        found = number_gaps(conn, shop.org_id)
+    return found["gaps"] == [] and found["duplicates"] == 0
+
+
+def test_partial_credits_add_up_to_the_invoice_to_the_cent(db):
+    shop = make_shop(db)
+    # 3 x 0.3333 at 19 %: per-note VAT rounding would leave a cent open without the last note's
+    # "what is left" rule
+    (inv,) = invoiced(shop, [("ODD", 3), ("BOOK", 2)])
+    first = issue_credit_note(
+        db.engine, shop.org, inv["invoice_number"], reason="one broken", lines=parse_lines("1:1")
+    )
+    second = issue_credit_note(
+        db.engine, shop.org, inv["invoice_number"], reason="book returned", lines={2: D(1)}
+    )
+    assert (first.number, second.number) == ("GS-2026-000001", "GS-2026-000002")
+    assert first.net_total == D("0.33") and first.tax_total == D("0.06")
+    assert second.gross_total == D("42.75")  # 39.95 + 7 %
+    left = inv["gross_total"] - first.gross_total - second.gross_total
+    assert by_number(shop, inv["invoice_number"])["amount_due"] == left
+
+    with pytest.raises(CreditNoteRefused, match="line 1: 3 is more than the 2 left"):
+        issue_credit_note(
+            db.engine, shop.org, inv["invoice_number"], reason="too much", lines={1: D(3)}
+        )
+    rest = issue_credit_note(db.engine, shop.org, inv["invoice_number"], reason="the rest")
+    assert rest.lines == ((1, D(2)), (2, D(1)))
+    assert first.gross_total + second.gross_total + rest.gross_total == inv["gross_total"]
+    assert first.tax_total + second.tax_total + rest.tax_total == inv["tax_total"]
+    assert by_number(shop, inv["invoice_number"])["amount_due"] == D("0.00")
+    with pytest.raises(CreditNoteRefused, match="credited in full already"):
+        issue_credit_note(db.engine, shop.org, inv["invoice_number"], reason="again")
+
+
+def test_refusals_say_why_and_change_nothing(db):
+    shop = make_shop(db)
+    inv, cancelled = invoiced(shop, [("TOOL", 1)], [("TOOL", 1)])
+    with tenant_transaction(db.engine, shop.org_id, write=True) as conn:
+        conn.execute(
+            shop_invoices_update(cancelled["id"]),
+        )
+    note = issue_credit_note(
+        db.engine, shop.org, inv["invoice_number"], reason="x", lines={1: D(1)}
+    )
+    before = shop.invoices()
+    cases = [
+        (inv["invoice_number"], "  ", None, "needs a reason"),
+        ("RE-NOPE", "r", None, "there is no invoice 'RE-NOPE'"),
+        (note.number, "r", None, "is a credit note"),
+        (cancelled["invoice_number"], "r", None, "is cancelled"),
+        (inv["invoice_number"], "r", None, "credited in full already"),
+    ]
+    for number, reason, lines, message in cases:
+        with pytest.raises(CreditNoteRefused, match=message):
+            issue_credit_note(db.engine, shop.org, number, reason=reason, lines=lines)
+    (other,) = [
+        i for i in invoiced(shop, [("TOOL", 2)]) if i["id"] not in {inv["id"], cancelled["id"]}
+    ]
+    with pytest.raises(
+        CreditNoteRefused, match="line 1: quantity -1 is not above 0; .* has no line 7"
+    ):
+        issue_credit_note(
+            db.engine, shop.org, other["invoice_number"], reason="r", lines={7: D(1), 1: D(-1)}
+        )
+    with pytest.raises(CreditNoteRefused, match="is not LINE:QUANTITY"):
+        parse_lines("1:2,x")
+    assert [i for i in shop.invoices() if i["id"] != other["id"]] == before
+    # no number was used up by the refusals
+    assert issue_credit_note(db.engine, shop.org, other["invoice_number"], reason="r").number == (
+        "GS-2026-000002"
+    )
+
+
+def shop_invoices_update(invoice_id: int):
+    return (
+        sales_invoices.update().where(sales_invoices.c.id == invoice_id).values(status="cancelled")
+    )
+
+
+def test_number_format_comes_from_the_organizations_settings(db):
+    shop = make_shop(db, settings={"credit_notes": {"number_format": "KR{year}-{counter:04d}"}})
+    (inv,) = invoiced(shop, [("TOOL", 1)])
+    note = issue_credit_note(db.engine, shop.org, inv["invoice_number"], reason="r")
+    assert note.number == "KR2026-0001"
+
+
+def test_concurrent_credit_notes_get_consecutive_numbers(db):
+    shop = make_shop(db)
+    invoices = invoiced(shop, *([[("TOOL", 1), ("BOOK", 1)]] * 6))
+    numbers: list[str] = []
+    errors: list[BaseException] = []
+    start = threading.Barrier(6)
+
+    def credit(number: str) -> None:
+        try:
+            start.wait()
+            numbers.append(issue_credit_note(db.engine, shop.org, number, reason="r").number)
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=credit, args=(i["invoice_number"],)) for i in invoices]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert sorted(numbers) == [f"GS-2026-{n:06d}" for n in range(1, 7)]
+
+
+def test_a_fully_credited_invoice_gets_no_dunning_notice(db):
+    shop = make_shop(db)
+    credited, open_one = invoiced(shop, [("TOOL", 1)], [("TOOL", 1)])
+    issue_credit_note(db.engine, shop.org, credited["invoice_number"], reason="cancelled")
+
+    result = run_overdue(db.engine, shop.org["slug"], on=DAY + timedelta(days=30))
+
+    with tenant_transaction(db.engine, shop.org_id) as conn:
+        noticed = set(
+            conn.execute(
+                select(dunning_notices.c.sales_invoice_id).where(
+                    dunning_notices.c.organization_id == shop.org_id
+                )
+            ).scalars()
+        )
+    assert noticed == {open_one["id"]}
+    assert result.notices_created == 1
