@@ -166,6 +166,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--created-by", default=None)
     p.set_defaults(func=_cmd_batch_retry)
 
+    from invoice_pipelines.billing.cli import add_commands as add_billing_commands
+
+    add_billing_commands(sub)
     from invoice_pipelines.exports.cli import add_commands as add_export_commands
 
     add_export_commands(sub)

@@ -67,6 +67,7 @@ EXPECTED_JOBS = {
     "fail_stuck_batch_jobs_job",
     "batch_job_control_job",
     "sales_invoices_checks_job",
+    "credit_note_job",
     "export_job",
     "reopen_exported_invoices_job",
     "documents_job",

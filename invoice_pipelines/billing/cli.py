@@ -1,4 +1,5 @@
-"""`invoice-pipelines batch-invoice` / `batch-status` (and cancel / retry): the queue from a shell."""
+"""`invoice-pipelines batch-invoice` / `batch-status` (and cancel / retry): the queue from a shell;
+`credit-note`: a credit note for one sales invoice."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import getpass
 import json
 import sys
 import time
+from datetime import date
 from pathlib import Path
 from typing import TextIO
 
@@ -339,4 +341,54 @@ def run_batch_list(args: argparse.Namespace) -> int:
         print(f"no {scope}")
     else:
         print(format_job_list(jobs))
+    return EXIT_OK
+
+
+def add_commands(sub) -> None:
+    p = sub.add_parser(
+        "credit-note",
+        help="issue a credit note (type 381) for a sales invoice: in full or given lines",
+    )
+    p.add_argument("--org", required=True, help="organization slug or id")
+    p.add_argument("--invoice", required=True, help="the invoice number, e.g. RE-2026-000042")
+    p.add_argument(
+        "--lines",
+        help="invoice line:quantity to credit, e.g. 1:2,3:1; default: everything not yet credited",
+    )
+    p.add_argument("--reason", required=True, help="why (on the credit note and in the audit log)")
+    p.add_argument("--date", type=date.fromisoformat, help="YYYY-MM-DD; default today")
+    p.add_argument("--created-by", default=None)
+    p.set_defaults(func=run_credit_note)
+
+
+def run_credit_note(args: argparse.Namespace) -> int:
+    """Issue the credit note; print it as JSON (number, amounts, the invoice it corrects)."""
+    from invoice_pipelines.billing.credit_notes import (
+        CreditNoteRefused,
+        issue_credit_note,
+        parse_lines,
+    )
+    from invoice_pipelines.db.tenancy import UnknownOrganization, resolve_organization
+
+    engine = _engine()
+    try:
+        organization = resolve_organization(engine, args.org)
+        note = issue_credit_note(
+            engine,
+            organization,
+            args.invoice,
+            reason=args.reason,
+            lines=parse_lines(args.lines),
+            issue_date=args.date,
+            created_by=_who(args),
+        )
+    except UnknownOrganization:
+        print(
+            f"invoice-pipelines credit-note: there is no organization {args.org!r}", file=sys.stderr
+        )
+        return EXIT_BAD_REQUEST
+    except CreditNoteRefused as exc:
+        print(f"invoice-pipelines credit-note: {exc}", file=sys.stderr)
+        return EXIT_BAD_REQUEST
+    print(json.dumps(note.to_json_dict()))
     return EXIT_OK

@@ -1,4 +1,5 @@
-"""Billing area: sales_orders -> sales_invoices, the queue sensor, stuck-job cleanup, cancel/retry.
+"""Billing area: sales_orders -> sales_invoices, the queue sensor, stuck-job cleanup, cancel/retry,
+and `credit_note_job` (a credit note for one sales invoice from the launchpad).
 
 `sales_orders` is an external asset: the ERP or app writes orders; every batch invoicing run
 records an observation of them (orders by status, customers, items). `sales_invoices` is one
@@ -8,7 +9,8 @@ partition by hand with no config invoices every reviewed order of that organizat
 """
 
 import json
-from datetime import timedelta
+from datetime import date, timedelta
+from decimal import Decimal, InvalidOperation
 from enum import Enum
 from typing import Literal
 
@@ -51,6 +53,7 @@ from invoice_pipelines.billing.checks import (
     totals_result,
     totals_spec,
 )
+from invoice_pipelines.billing.credit_notes import CreditNoteRefused, issue_credit_note
 from invoice_pipelines.billing.invoicing import (
     DEFAULT_CHUNK_SIZE,
     DEFAULT_WORKERS,
@@ -664,6 +667,76 @@ def batch_job_control_job():
     control_batch_job()
 
 
+class CreditLineConfig(Config):
+    line_no: int = Field(description="The invoice's line number (1, 2, ...).")
+    quantity: str = Field(description="Decimal quantity to credit, at most what is left of it.")
+
+
+class CreditNoteConfig(Config):
+    organization: str = Field(description="Organization slug (or id).")
+    invoice_number: str = Field(description="The invoice to credit, e.g. RE-2026-000042.")
+    reason: str = Field(description="Why: printed on the credit note and kept in the audit log.")
+    lines: list[CreditLineConfig] | None = Field(
+        default=None,
+        description="Lines and quantities to credit. Empty: everything not credited yet (a full "
+        "credit note, the cancellation of the invoice).",
+    )
+    issue_date: str | None = Field(
+        default=None, description="YYYY-MM-DD; empty: today in the organization's time zone."
+    )
+    requested_by: str | None = Field(
+        default=None,
+        description="Who asked, for the audit log. Empty: the user who launched the run "
+        "(dagster/user tag), else launchpad.",
+    )
+
+
+@op(description="Issue a credit note (type 381) for one sales invoice, in full or given lines.")
+def issue_credit_note_op(
+    context: OpExecutionContext, config: CreditNoteConfig, database: Database
+) -> dict:
+    engine = database.get_engine()
+    org = _organization(engine, config.organization)
+    try:
+        lines = (
+            None
+            if config.lines is None
+            else {line.line_no: Decimal(line.quantity) for line in config.lines}
+        )
+        issue_date = date.fromisoformat(config.issue_date) if config.issue_date else None
+    except (InvalidOperation, ValueError) as exc:
+        raise refused(f"Credit note config: {exc}.") from None
+    try:
+        note = issue_credit_note(
+            engine,
+            org,
+            config.invoice_number,
+            reason=config.reason,
+            lines=lines,
+            issue_date=issue_date,
+            created_by=config.requested_by or context.run.tags.get("dagster/user") or "launchpad",
+        )
+    except CreditNoteRefused as exc:
+        raise refused(sentence(str(exc))) from None
+    context.add_output_metadata(
+        {
+            "credit_note": note.number,
+            "corrects": note.corrects,
+            "gross_total": f"{note.gross_total} {note.currency}",
+            "invoice_amount_due": f"{note.invoice_amount_due} {note.currency}",
+        }
+    )
+    return note.to_json_dict()
+
+
+@job(
+    executor_def=in_process_executor,
+    description="A credit note for one sales invoice: full or given lines, with a reason.",
+)
+def credit_note_job():
+    issue_credit_note_op()
+
+
 sales_invoices_checks_job = define_asset_job(
     "sales_invoices_checks_job",
     selection=AssetSelection.checks(sales_invoices_audit),
@@ -689,6 +762,7 @@ defs = Definitions(
         fail_stuck_batch_jobs_job,
         batch_job_control_job,
         sales_invoices_checks_job,
+        credit_note_job,
     ],
     sensors=[batch_jobs_sensor],
     schedules=[fail_stuck_batch_jobs_schedule, sales_invoices_checks_schedule],

@@ -2,21 +2,26 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
+from dagster import Definitions
 from sqlalchemy import select
 
 from invoice_pipelines.billing import credit_notes
 from invoice_pipelines.billing.checks import number_gaps
 from invoice_pipelines.billing.credit_notes import CreditNoteRefused, parse_lines
+from invoice_pipelines.billing.defs import defs
 from invoice_pipelines.billing.invoicing import process_batch_job
+from invoice_pipelines.cli import main
 from invoice_pipelines.db.tables import audit_log, dunning_notices, sales_invoices
 from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.overdue.pipeline import run_overdue
 from invoice_pipelines.queue.requests import enqueue_sales_orders
+from invoice_pipelines.resources.database import Database
 from invoice_pipelines_tests.billing.shop import make_shop
 
 D = Decimal
@@ -213,3 +218,58 @@ def test_a_fully_credited_invoice_gets_no_dunning_notice(db):
         )
     assert noticed == {open_one["id"]}
     assert result.notices_created == 1
+
+
+def test_credit_note_from_the_command_line(db, monkeypatch, capsys):
+    monkeypatch.setenv("INVOICE_PIPELINES_DB_URL", db.url)
+    shop = make_shop(db)
+    (inv,) = invoiced(shop, [("TOOL", 2), ("BOOK", 1)])
+    command = ["credit-note", "--org", shop.org["slug"], "--invoice", inv["invoice_number"]]
+
+    assert (
+        main([*command, "--lines", "1:1", "--reason", "one returned", "--date", "2026-12-03"]) == 0
+    )
+    printed = json.loads(capsys.readouterr().out)
+    assert {k: printed[k] for k in ("number", "corrects", "gross_total", "reason")} == {
+        "number": "GS-2026-000001",
+        "corrects": inv["invoice_number"],
+        "gross_total": "29.63",  # 24.90 + 19 %
+        "reason": "one returned",
+    }
+    assert printed["lines"] == [{"line_no": 1, "quantity": "1"}]
+
+    assert main([*command, "--lines", "1:5", "--reason", "x", "--date", "2026-12-03"]) == 2
+    assert "line 1: 5 is more than the 1 left to credit of 2" in capsys.readouterr().err
+
+
+def test_credit_note_job_from_the_launchpad(db):
+    shop = make_shop(db)
+    (inv,) = invoiced(shop, [("TOOL", 2), ("BOOK", 1)])
+    resolved = Definitions.merge(
+        defs, Definitions(resources={"database": Database(url=db.url)})
+    ).resolve_job_def("credit_note_job")
+    config = {
+        "organization": shop.org["slug"],
+        "invoice_number": inv["invoice_number"],
+        "reason": "book damaged",
+        "lines": [{"line_no": 2, "quantity": "1"}],
+        "issue_date": "2026-12-03",
+    }
+    result = resolved.execute_in_process(
+        run_config={"ops": {"issue_credit_note_op": {"config": config}}}
+    )
+    assert result.success
+    note = result.output_for_node("issue_credit_note_op")
+    assert (note["number"], note["corrects"], note["gross_total"]) == (
+        "GS-2026-000001",
+        inv["invoice_number"],
+        "42.75",
+    )
+
+    refused_run = resolved.execute_in_process(
+        run_config={"ops": {"issue_credit_note_op": {"config": {**config, "reason": ""}}}},
+        raise_on_error=False,
+    )
+    assert not refused_run.success
+    [failure] = refused_run.get_step_failure_events()
+    assert "needs a reason" in failure.event_specific_data.user_failure_data.description
