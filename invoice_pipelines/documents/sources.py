@@ -90,6 +90,8 @@ def load_sources(
     org_id = organization["id"]
     seller = dict((organization.get("settings") or {}).get("seller") or {})
     s, c = sales_invoices.c, customers.c
+    # a credit note names the invoice it corrects (BT-25, BT-26): billing/credit_notes.py
+    corrected = sales_invoices.alias("corrected")
     rows = conn.execute(
         select(
             s.id,
@@ -115,8 +117,12 @@ def load_sources(
             c.einvoice_format,
             c.buyer_reference,
             c.customer_number,
+            s.credit_reason,
+            corrected.c.invoice_number.label("corrects_number"),
+            corrected.c.issue_date.label("corrects_date"),
         )
         .join(customers, customers.c.id == s.customer_id)
+        .outerjoin(corrected, corrected.c.id == s.corrects_invoice_id)
         .where(s.organization_id == org_id, s.id.in_(list(invoice_ids)))
     ).all()
     wanted = [r.id for r in rows]
@@ -227,6 +233,10 @@ def load_sources(
                 if part
             )
             or None,
+            "preceding_invoice_number": r.corrects_number,
+            "preceding_invoice_date": r.corrects_date,
+            # BT-22: why the credit note was issued, as the user gave it
+            "note": r.credit_reason,
             "seller_tax_number": seller.get("tax_number"),
             "seller_electronic_address": seller.get("email"),
             "buyer_electronic_address": r.email,

@@ -72,6 +72,8 @@ class DocumentExtras(TypedDict, total=False):
     seller_contact_phone: str  # BT-42
     seller_contact_email: str  # BT-43
     payee_account_name: str  # BT-85
+    preceding_invoice_number: str  # BT-25, the invoice a credit note corrects
+    preceding_invoice_date: date  # BT-26, that invoice's issue date
 
 
 EXTRA_KEYS = frozenset(DocumentExtras.__annotations__)
@@ -486,6 +488,18 @@ def _settlement(transaction: etree._Element, invoice: Invoice, extras: DocumentE
     if invoice.prepaid is not None:
         _el(summation, "ram:TotalPrepaidAmount", format_amount(invoice.prepaid))
     _el(summation, "ram:DuePayableAmount", format_amount(invoice.amount_due))
+    if extras.get("preceding_invoice_number"):
+        # BG-3: after the summation, where the CII schema places InvoiceReferencedDocument
+        referenced = _el(settlement, "ram:InvoiceReferencedDocument")
+        _el(referenced, "ram:IssuerAssignedID", extras["preceding_invoice_number"])
+        if extras.get("preceding_invoice_date"):
+            holder = _el(referenced, "ram:FormattedIssueDateTime")
+            _el(
+                holder,
+                "qdt:DateTimeString",
+                extras["preceding_invoice_date"].strftime("%Y%m%d"),
+                format="102",
+            )
 
 
 def write_cii(

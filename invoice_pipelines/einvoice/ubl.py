@@ -183,6 +183,12 @@ class _Writer:
             _el(root, "cbc:BuyerReference", extras["buyer_reference"])
         if extras.get("order_reference"):
             _el(_el(root, "cac:OrderReference"), "cbc:ID", extras["order_reference"])
+        if extras.get("preceding_invoice_number"):
+            # BG-3: the schema places BillingReference right after OrderReference
+            reference = _el(_el(root, "cac:BillingReference"), "cac:InvoiceDocumentReference")
+            _el(reference, "cbc:ID", extras["preceding_invoice_number"])
+            if extras.get("preceding_invoice_date"):
+                _el(reference, "cbc:IssueDate", extras["preceding_invoice_date"].isoformat())
 
         self.party(
             root,
