@@ -72,6 +72,7 @@ class InvoiceRecord:
     postal_code: str | None = None
     city: str | None = None
     service_date: date | None = None  # Leistungsdatum, where the document states it
+    corrects_number: str | None = None  # sales credit notes: the invoice they correct (BT-25)
     status: str | None = None  # incoming invoices: VALIDATED | EXPORTED
     version: int | None = None  # incoming invoices: processing_version
     taxes: list[TaxRow] = field(default_factory=list)
@@ -232,6 +233,12 @@ class BookingRules:
         credit_note = (invoice.type_code or "").strip() in CREDIT_NOTE_TYPES
         override, eu_vat_id, kost1, kost2 = self._partner(invoice)
         text = " ".join(f"{invoice.partner_name or ''} {invoice.number or ''}".split())
+        if invoice.corrects_number:
+            # the reference first: Buchungstext is cut at 60 characters, a long name must not
+            # take the invoice the credit note corrects out of it
+            text = " ".join(
+                f"{invoice.number or ''} zu {invoice.corrects_number} {invoice.partner_name or ''}".split()
+            )
         number = belegfeld(invoice.number)
         bookings: list[Booking] = []
         for tax in invoice.taxes:

@@ -51,6 +51,7 @@ INVOICE_COLUMNS = (
     "tax_total",
     "gross_total",
     "vat_breakdown",  # "S 19: 100.00 + 19.00; S 7: 50.00 + 3.50" (category rate: basis + VAT)
+    "corrects_invoice_number",  # a sales credit note: the invoice it corrects (BT-25)
 )
 LINE_COLUMNS = (
     "invoice_id",
@@ -69,6 +70,7 @@ LINE_COLUMNS = (
 TEXT_COLUMNS = frozenset(
     {
         "invoice_number",
+        "corrects_invoice_number",
         "type_code",
         "partner_name",
         "partner_vat_id",

@@ -87,7 +87,11 @@ def load_invoices(
         invoices, t, c = sales_invoices, sales_invoices.c, customers.c
         tax_table, tax_invoice_id = sales_invoice_taxes, sales_invoice_taxes.c.sales_invoice_id
         where = _sales_filter(organization_id, period)
-        source = invoices.join(customers, customers.c.id == t.customer_id)
+        # a credit note names the invoice it corrects (billing/credit_notes.py)
+        corrected = sales_invoices.alias("corrected")
+        source = invoices.join(customers, customers.c.id == t.customer_id).outerjoin(
+            corrected, corrected.c.id == t.corrects_invoice_id
+        )
         order = (t.issue_date, t.sequence_number)
         partner = (
             c.name.label("partner_name"),
@@ -97,6 +101,7 @@ def load_invoices(
             c.street,
             c.postal_code,
             c.city,
+            corrected.c.invoice_number.label("corrects_number"),
         )
     # the columns are labelled with InvoiceRecord's field names
     query = (

@@ -6,7 +6,9 @@ import json
 import threading
 from datetime import date, timedelta
 from decimal import Decimal
+from pathlib import Path
 
+import pandas as pd
 import pytest
 from dagster import Definitions
 from sqlalchemy import select
@@ -17,12 +19,17 @@ from invoice_pipelines.billing.credit_notes import CreditNoteRefused, parse_line
 from invoice_pipelines.billing.defs import defs
 from invoice_pipelines.billing.invoicing import process_batch_job
 from invoice_pipelines.cli import main
+from invoice_pipelines.core.datev import BOOKING_COLUMNS
 from invoice_pipelines.db.tables import audit_log, dunning_notices, sales_invoices
 from invoice_pipelines.db.tenancy import tenant_transaction
+from invoice_pipelines.exports.pipeline import run_export
 from invoice_pipelines.overdue.pipeline import run_overdue
 from invoice_pipelines.queue.requests import enqueue_sales_orders
 from invoice_pipelines.resources.database import Database
+from invoice_pipelines.resources.files import LocalFileStore
 from invoice_pipelines_tests.billing.shop import make_shop
+from invoice_pipelines_tests.exports.books import DATEV
+from invoice_pipelines_tests.exports.datev_reader import read_extf
 
 D = Decimal
 DAY = date(2026, 11, 30)
@@ -273,3 +280,48 @@ def test_credit_note_job_from_the_launchpad(db):
     assert not refused_run.success
     [failure] = refused_run.get_step_failure_events()
     assert "needs a reason" in failure.event_specific_data.user_failure_data.description
+
+
+def _bookings(path: str) -> list[tuple[str, ...]]:
+    """(Umsatz, S/H, Konto, Gegenkonto, Belegfeld 1, Buchungstext) of a Buchungsstapel's rows."""
+    columns = [
+        "Umsatz (ohne Soll/Haben-Kz)",
+        "Soll/Haben-Kennzeichen",
+        "Konto",
+        "Gegenkonto (ohne BU-Schlüssel)",
+        "Belegfeld 1",
+        "Buchungstext",
+    ]
+    return [
+        tuple(row[BOOKING_COLUMNS.index(name)].value for name in columns)
+        for row in read_extf(Path(path).read_bytes())[2:]
+    ]
+
+
+def test_datev_books_the_credit_note_against_its_invoice_with_the_sides_reversed(db, tmp_path):
+    shop = make_shop(db, **DATEV)
+    (inv,) = invoiced(shop, [("TOOL", 2), ("BOOK", 1)])  # 49.80 at 19 %, 39.95 at 7 %
+    note = issue_credit_note(
+        db.engine, shop.org, inv["invoice_number"], reason="tool returned", lines={1: D(1)}
+    )
+    store = LocalFileStore(root=str(tmp_path))
+
+    november = run_export(db.engine, store, shop.org["slug"], "2026-11", "sales")
+    december = run_export(db.engine, store, shop.org["slug"], "2026-12", "sales")
+
+    number = inv["invoice_number"]
+    assert _bookings(november.files["datev"]) + _bookings(december.files["datev"]) == [
+        ("42,75", "S", "10000", "8300", number, f"Customer 1 {number}"),
+        ("59,26", "S", "10000", "8400", number, f"Customer 1 {number}"),
+        # the credit note: 24.90 + 19 % on the same debtor and revenue account, the other side
+        ("29,63", "H", "10000", "8400", note.number, f"{note.number} zu {number} Customer 1"),
+    ]
+    [row] = pd.read_csv(december.files["csv"], dtype=str).to_dict("records")
+    assert (row["invoice_number"], row["type_code"], row["corrects_invoice_number"]) == (
+        note.number,
+        "381",
+        number,
+    )
+    assert row["gross_total"] == "29.63"
+    [invoice_row] = pd.read_csv(november.files["csv"], dtype=str).to_dict("records")
+    assert pd.isna(invoice_row["corrects_invoice_number"])
