@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date
 from decimal import Decimal
 
+from invoice_pipelines.billing.credit_notes import issue_credit_note
 from invoice_pipelines.db.tables import sales_invoices
 from invoice_pipelines.quickbooks.client import request_id
 from invoice_pipelines.quickbooks.sync.customers import sync_customers
@@ -132,3 +133,44 @@ def test_an_invoice_voided_or_deleted_in_qbo_is_held_for_a_person_not_read_as_un
             )
         ).all()
     assert sorted(held) == sorted([(voided, "open"), (deleted, "open")])
+
+
+def test_a_credit_note_stays_credited_when_payments_are_pulled_and_is_not_pushed(qbo):
+    customer = qbo.add_customer("Gutschrift GmbH", email="ap@gutschrift.example")
+    item = qbo.add_item("HOUR", "78.50")
+    invoice_id = qbo.add_invoice("RE-2026-0600", customer, [(item, "2", "78.50")])  # 186.83
+    with qbo.client() as client:
+        sync_customers(qbo.engine, qbo.org_id, client)
+        sync_items(qbo.engine, qbo.org_id, client)
+        push_invoices(qbo.engine, qbo.org_id, client)
+    note = issue_credit_note(
+        qbo.engine,
+        {"id": qbo.org_id},
+        "RE-2026-0600",
+        reason="one hour not worked",
+        lines={1: D(1)},
+        issue_date=date(2026, 11, 5),
+    )
+    assert note.gross_total == D("93.42")  # 78.50 + 14.92
+    with qbo.client() as client:
+        pushed = push_invoices(qbo.engine, qbo.org_id, client)
+    # a credit note pushed as a QBO Invoice would bill the customer a second time
+    assert qbo.mapping("invoice", note.id) is None
+    assert pushed.pushed == 0
+
+    _pay(
+        qbo,
+        qbo.mapping("invoice", invoice_id)["qbo_id"],
+        qbo.mapping("customer", customer)["qbo_id"],
+        "50.00",
+        "2026-11-10",
+    )
+    with qbo.client() as client:
+        pull_payments(qbo.engine, qbo.org_id, client)
+    invoice = qbo.invoice(invoice_id)
+    # 186.83 - 93.42 credited - 50.00 paid: the pull does not give the credit back to dunning
+    assert (invoice["amount_paid"], invoice["amount_due"], invoice["status"]) == (
+        D("50.00"),
+        D("43.41"),
+        "partially_paid",
+    )

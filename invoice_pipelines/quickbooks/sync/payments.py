@@ -5,7 +5,9 @@ payments applied to it (`LinkedTxn` of type Payment). So the pull reads the invo
 the cursor (a payment, a voided or deleted payment all change the invoice's balance) and sets, on
 each of our invoices mapped to one of them:
 
-- amount_paid = TotalAmt - Balance, amount_due = our gross total - amount_paid
+- amount_paid = TotalAmt - Balance, amount_due = our gross total - amount_paid - what our credit
+  notes of the invoice credited (billing/credit_notes.py; QBO does not know them yet: no
+  CreditMemo is pushed, so its Balance does not include them)
 - status: paid (Balance 0, TotalAmt > 0), partially_paid (0 < Balance < TotalAmt), open otherwise
   (overdue is open or partially paid with a due date in the past: the dunning reads due_date)
 - last payment date: the latest TxnDate of the payments still linked (and their id, kept in the
@@ -19,7 +21,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
-from sqlalchemy import Engine, bindparam, select, update
+from sqlalchemy import Engine, bindparam, func, select, update
 
 from invoice_pipelines.db.tables import qbo_mappings, sales_invoices
 from invoice_pipelines.db.tenancy import tenant_transaction
@@ -117,6 +119,17 @@ def pull_payments(engine: Engine, organization_id: int, client: QboClient) -> Sy
                 )
             ).mappings()
         }
+        credited = {
+            invoice_id: Decimal(total)
+            for invoice_id, total in conn.execute(
+                select(sales_invoices.c.corrects_invoice_id, func.sum(sales_invoices.c.gross_total))
+                .where(
+                    sales_invoices.c.organization_id == organization_id,
+                    sales_invoices.c.corrects_invoice_id.in_(local_ids or [-1]),
+                )
+                .group_by(sales_invoices.c.corrects_invoice_id)
+            )
+        }
         invoice_rows, mapping_rows = [], []
         for record in records:
             mapping = mapped[str(record["Id"])]
@@ -130,6 +143,7 @@ def pull_payments(engine: Engine, organization_id: int, client: QboClient) -> Sy
                 _flag(conn, organization_id, mapping, "voided", record, invoice, counts)
                 continue
             paid, due, status = payment_state(record, invoice["gross_total"])
+            due -= credited.get(invoice["id"], Decimal(0))
             linked = [(payment_dates[p], p) for p in _payment_ids(record) if p in payment_dates]
             last_date, last_id = max(linked) if linked else (None, None)
             unchanged = (
