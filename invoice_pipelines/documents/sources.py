@@ -31,6 +31,7 @@ from invoice_pipelines.db.tables import (
     sales_invoices,
 )
 from invoice_pipelines.einvoice.cii import EN16931_GUIDELINE, SEPA_CREDIT_TRANSFER
+from invoice_pipelines.einvoice.layout import format_date
 from invoice_pipelines.overdue.dunning import invoice_default_sentence
 
 # UNTDID 5305 categories whose invoices state a reason for the missing VAT (BT-120)
@@ -79,6 +80,16 @@ def _payment_terms(language: str, due: date | None, issue: date) -> str | None:
     if language == "en":
         return f"Payable within {days} days without deduction." if days > 0 else "Payable at once."
     return f"Zahlbar innerhalb von {days} Tagen ohne Abzug." if days > 0 else "Sofort zahlbar."
+
+
+def _credit_terms(language: str, corrects: str, corrects_date: date, reason: str | None) -> str:
+    """What a credit note says instead of payment terms: the invoice it corrects, by number and
+    date (a correction must name the invoice unambiguously, § 31(5) UStDV), and why."""
+    if language == "en":
+        text = f"Credit note for invoice {corrects} of {format_date(corrects_date, 'en')}."
+        return f"{text} Reason: {reason}" if reason else text
+    text = f"Gutschrift zu Rechnung {corrects} vom {format_date(corrects_date, 'de')}."
+    return f"{text} Grund: {reason}" if reason else text
 
 
 def load_sources(
@@ -221,7 +232,11 @@ def load_sources(
             if any(c == "K" for c, *_ in taxes.get(r.id, ()))
             else None,
             "buyer_reference": r.buyer_reference or r.customer_number,
-            "payment_terms": " ".join(
+            "payment_terms": _credit_terms(
+                language, r.corrects_number, r.corrects_date, r.credit_reason
+            )
+            if r.corrects_number
+            else " ".join(
                 part
                 for part in (
                     _payment_terms(language, r.due_date, r.issue_date),

@@ -284,7 +284,8 @@ def _letter(
         # the terms may carry the § 286(3) BGB sentence: wrapped like a paragraph of the letter
         lines += textwrap.wrap(payment_terms, TEXT_WIDTH)
 
-    if invoice.iban:
+    # a credit note is not paid by the customer: no request to transfer, no date to pay by
+    if invoice.iban and invoice.type_code != "381":
         lines += ["", label["payment"], f"IBAN: {format_iban(invoice.iban)}"]
         if invoice.due_date:
             lines.append(f"{label['pay_by']} {day(invoice.due_date)}")

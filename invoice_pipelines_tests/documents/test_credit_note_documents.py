@@ -102,6 +102,15 @@ def test_a_credit_note_document_refers_to_its_invoice_and_validates(db, tmp_path
         [xml] = dict(pypdf.PdfReader(io.BytesIO(pdf)).attachments)["factur-x.xml"]
         assert _cii_reference(xml) == (invoice_number, "20261110")
         assert b"Leistung 2 nicht erbracht" in xml  # the reason, as the note (BT-22)
+        # what the customer reads: which invoice is corrected and why, no request to pay
+        text = " ".join(
+            " ".join(page.extract_text() for page in pypdf.PdfReader(io.BytesIO(pdf)).pages).split()
+        )
+        assert (
+            f"Gutschrift zu Rechnung {invoice_number} vom 10.11.2026. "
+            "Grund: Leistung 2 nicht erbracht" in text
+        )
+        assert "Zahlbar" not in text and "überweisen" not in text
         if fmt == "facturx":
             assert "xrechnung" not in by_kind
             continue
