@@ -16,6 +16,7 @@ on its schedule.
   rate rounded, and net, VAT and gross totals are the sums (`core/totals.py`).
 """
 
+from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import date, timedelta
 from decimal import Decimal
@@ -31,8 +32,9 @@ from dagster import (
 from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 
+from invoice_pipelines.core.money import CENT
 from invoice_pipelines.core.numbering import find_gaps
-from invoice_pipelines.core.totals import LineAmounts, compute_totals
+from invoice_pipelines.core.totals import LineAmounts, compute_totals, line_net, vat_amount
 from invoice_pipelines.db.tables import (
     invoice_number_sequences,
     organizations,
@@ -135,6 +137,71 @@ def _problems_of(invoice, lines: list, taxes: list) -> list[str]:  # Rows
     return problems
 
 
+def _settled(conn: Connection, invoice_id: int) -> tuple[set[int], set[tuple[str, Decimal]]]:
+    """The line numbers and (category, rate) at which an invoice and all its credit notes add up
+    to exactly zero (quantity and net; basis and VAT)."""
+    notes = select(sales_invoices.c.id).where(sales_invoices.c.corrects_invoice_id == invoice_id)
+    lines: dict[int, list[Decimal]] = defaultdict(lambda: [Decimal(0), Decimal(0)])
+    for row in conn.execute(
+        select(sales_invoice_lines).where(
+            (sales_invoice_lines.c.sales_invoice_id == invoice_id)
+            | sales_invoice_lines.c.sales_invoice_id.in_(notes)
+        )
+    ):
+        sign = 1 if row.sales_invoice_id == invoice_id else -1
+        lines[row.line_no][0] += sign * row.quantity
+        lines[row.line_no][1] += sign * row.net_amount
+    rates: dict[tuple[str, Decimal], list[Decimal]] = defaultdict(lambda: [Decimal(0), Decimal(0)])
+    for row in conn.execute(
+        select(sales_invoice_taxes).where(
+            (sales_invoice_taxes.c.sales_invoice_id == invoice_id)
+            | sales_invoice_taxes.c.sales_invoice_id.in_(notes)
+        )
+    ):
+        sign = 1 if row.sales_invoice_id == invoice_id else -1
+        key = (row.vat_category, Decimal(row.vat_rate).quantize(CENT))
+        rates[key][0] += sign * row.basis
+        rates[key][1] += sign * row.amount
+    return (
+        {n for n, sums in lines.items() if sums == [0, 0]},
+        {k for k, sums in rates.items() if sums == [0, 0]},
+    )
+
+
+def _credit_note_problems(conn: Connection, note, lines: list, taxes: list) -> list[str]:
+    """A credit note adds up like an invoice, except where it credits the rest of its invoice
+    (billing/credit_notes.py): there a line's net or a rate's VAT is what the invoice less the
+    earlier credit notes left, which is right when the invoice and its notes add up to zero."""
+    settled_lines, settled_rates = _settled(conn, note.corrects_invoice_id)
+    problems = []
+    bases: dict[tuple[str, Decimal], Decimal] = defaultdict(Decimal)
+    for line in lines:
+        net = line_net(line.quantity, line.unit_price)
+        if line.net_amount != net and line.line_no not in settled_lines:
+            problems.append(f"line {line.line_no}: net {line.net_amount}, expected {net}")
+        bases[(line.vat_category, Decimal(line.vat_rate).quantize(CENT))] += line.net_amount
+    stored = {(t.vat_category, Decimal(t.vat_rate).quantize(CENT)): t for t in taxes}
+    if set(stored) != set(bases):
+        problems.append(f"VAT breakdown rates {sorted(stored)}, lines' rates {sorted(bases)}")
+    for key, tax in sorted(stored.items()):
+        if tax.basis != bases.get(key):
+            problems.append(f"{key[0]} {key[1]} %: basis {tax.basis}, lines {bases.get(key)}")
+        if tax.amount != vat_amount(tax.basis, key[1]) and key not in settled_rates:
+            problems.append(
+                f"{key[0]} {key[1]} %: VAT {tax.amount}, expected {vat_amount(tax.basis, key[1])}"
+            )
+    net = sum((t.basis for t in taxes), Decimal(0))
+    tax_total = sum((t.amount for t in taxes), Decimal(0))
+    for name, expected in (
+        ("net_total", net),
+        ("tax_total", tax_total),
+        ("gross_total", net + tax_total),
+    ):
+        if note._mapping[name] != expected:
+            problems.append(f"{name} {note._mapping[name]}, expected {expected}")
+    return problems
+
+
 def _chunks(values: Sequence[int], size: int) -> Iterable[Sequence[int]]:
     for i in range(0, len(values), size):
         yield values[i : i + size]
@@ -157,6 +224,7 @@ def totals_problems(
                 sales_invoices.c.net_total,
                 sales_invoices.c.tax_total,
                 sales_invoices.c.gross_total,
+                sales_invoices.c.corrects_invoice_id,
             ).where(sales_invoices.c.id.in_(chunk))
         ).all()
         lines: dict[int, list] = {}
@@ -173,6 +241,10 @@ def totals_problems(
             taxes.setdefault(row.sales_invoice_id, []).append(row)
         for invoice in invoices:
             problems = _problems_of(invoice, lines.get(invoice.id, []), taxes.get(invoice.id, []))
+            if problems and invoice.corrects_invoice_id is not None:
+                problems = _credit_note_problems(
+                    conn, invoice, lines.get(invoice.id, []), taxes.get(invoice.id, [])
+                )
             if problems:
                 wrong.append({"invoice": invoice.invoice_number, "problems": problems[:3]})
     return {"checked": len(ids), "wrong": wrong}
