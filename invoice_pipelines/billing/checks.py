@@ -32,6 +32,7 @@ from dagster import (
 from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 
+from invoice_pipelines.billing.credit_notes import SEQUENCE_NAME as CREDIT_NOTES
 from invoice_pipelines.core.money import CENT
 from invoice_pipelines.core.numbering import find_gaps
 from invoice_pipelines.core.totals import LineAmounts, compute_totals, line_net, vat_amount
@@ -65,21 +66,23 @@ totals_spec = AssetCheckSpec(
 )
 
 
-def number_gaps(conn: Connection, organization_id: int) -> dict:
-    """Gaps, duplicates and numbers handed out beyond the last invoice, for one organization."""
-    numbers = list(
-        conn.execute(
-            select(sales_invoices.c.sequence_number).where(
+def _series_gaps(conn: Connection, organization_id: int, credit_notes: bool) -> dict:
+    """One number series: invoices (positive sequence numbers) or credit notes (stored negated,
+    billing/credit_notes.py), against its row in invoice_number_sequences."""
+    number = sales_invoices.c.sequence_number
+    numbers = [
+        abs(n)
+        for n in conn.execute(
+            select(number).where(
                 sales_invoices.c.organization_id == organization_id,
-                # credit notes count in their own series, stored negated (billing/credit_notes.py)
-                sales_invoices.c.sequence_number > 0,
+                number < 0 if credit_notes else number > 0,
             )
         ).scalars()
-    )
+    ]
     handed_out = conn.execute(
         select(invoice_number_sequences.c.last_value).where(
             invoice_number_sequences.c.organization_id == organization_id,
-            invoice_number_sequences.c.name == SALES_INVOICES,
+            invoice_number_sequences.c.name == (CREDIT_NOTES if credit_notes else SALES_INVOICES),
         )
     ).scalar()
     highest = max(numbers, default=0)
@@ -95,26 +98,50 @@ def number_gaps(conn: Connection, organization_id: int) -> dict:
     }
 
 
+def number_gaps(conn: Connection, organization_id: int) -> dict:
+    """Gaps, duplicates and numbers handed out beyond the last invoice, for one organization;
+    the same for its credit notes' own series under "credit_notes"."""
+    found = _series_gaps(conn, organization_id, credit_notes=False)
+    found["credit_notes"] = _series_gaps(conn, organization_id, credit_notes=True)
+    return found
+
+
 def gapless_numbers_result(
     found: dict, check_name: str = gapless_numbers_spec.name
 ) -> AssetCheckResult:
-    passed = not found["gaps"] and not found["duplicates"]
+    notes = found.get("credit_notes") or {"invoices": 0, "highest": 0, "gaps": [], "duplicates": 0}
+    passed = not (found["gaps"] or found["duplicates"] or notes["gaps"] or notes["duplicates"])
+    metadata = {
+        "invoices": MetadataValue.int(found["invoices"]),
+        "highest_number": MetadataValue.int(found["highest"]),
+        "gaps": MetadataValue.int(len(found["gaps"])),
+        "duplicates": MetadataValue.int(found["duplicates"]),
+        "first_gaps": MetadataValue.json(found["gaps"][:SHOWN]),
+    }
+    description = (
+        f"{found['invoices']} invoices numbered 1..{found['highest']} without gap"
+        if not (found["gaps"] or found["duplicates"])
+        else f"{len(found['gaps'])} missing numbers, {found['duplicates']} duplicates"
+    )
+    if notes["invoices"] or notes["gaps"]:
+        metadata.update(
+            credit_notes=MetadataValue.int(notes["invoices"]),
+            credit_note_gaps=MetadataValue.int(len(notes["gaps"])),
+            credit_note_duplicates=MetadataValue.int(notes["duplicates"]),
+            first_credit_note_gaps=MetadataValue.json(notes["gaps"][:SHOWN]),
+        )
+        description += (
+            f"; {notes['invoices']} credit notes numbered 1..{notes['highest']} without gap"
+            if not (notes["gaps"] or notes["duplicates"])
+            else f"; credit notes: {len(notes['gaps'])} missing numbers, "
+            f"{notes['duplicates']} duplicates"
+        )
     return AssetCheckResult(
         check_name=check_name,
         passed=passed,
         severity=AssetCheckSeverity.ERROR,
-        metadata={
-            "invoices": MetadataValue.int(found["invoices"]),
-            "highest_number": MetadataValue.int(found["highest"]),
-            "gaps": MetadataValue.int(len(found["gaps"])),
-            "duplicates": MetadataValue.int(found["duplicates"]),
-            "first_gaps": MetadataValue.json(found["gaps"][:SHOWN]),
-        },
-        description=(
-            f"{found['invoices']} invoices numbered 1..{found['highest']} without gap"
-            if passed
-            else f"{len(found['gaps'])} missing numbers, {found['duplicates']} duplicates"
-        ),
+        metadata=metadata,
+        description=description,
     )
 
 

@@ -14,7 +14,11 @@ from dagster import Definitions
 from sqlalchemy import select
 
 from invoice_pipelines.billing import credit_notes
-from invoice_pipelines.billing.checks import number_gaps, totals_problems
+from invoice_pipelines.billing.checks import (
+    gapless_numbers_result,
+    number_gaps,
+    totals_problems,
+)
 from invoice_pipelines.billing.credit_notes import CreditNoteRefused, parse_lines
 from invoice_pipelines.billing.defs import defs
 from invoice_pipelines.billing.invoicing import process_batch_job
@@ -211,6 +215,24 @@ def test_concurrent_credit_notes_get_consecutive_numbers(db):
         t.join()
     assert errors == []
     assert sorted(numbers) == [f"GS-2026-{n:06d}" for n in range(1, 7)]
+    with tenant_transaction(db.engine, shop.org_id) as conn:
+        found = number_gaps(conn, shop.org_id)
+    assert found["credit_notes"] == {
+        "invoices": 6,
+        "highest": 6,
+        "last_handed_out": 6,
+        "gaps": [],
+        "duplicates": 0,
+    }
+    # a credit note that disappeared is a gap the daily check reports
+    with tenant_transaction(db.engine, shop.org_id, write=True) as conn:
+        conn.execute(
+            sales_invoices.delete().where(sales_invoices.c.invoice_number == "GS-2026-000003")
+        )
+        result = gapless_numbers_result(number_gaps(conn, shop.org_id))
+    assert not result.passed
+    assert result.metadata["first_credit_note_gaps"].value == [3]
+    assert "credit notes: 1 missing numbers" in result.description
 
 
 def test_a_fully_credited_invoice_gets_no_dunning_notice(db):
