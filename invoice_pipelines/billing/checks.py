@@ -343,6 +343,12 @@ def sales_invoices_audit(context: AssetCheckExecutionContext, database: Database
             late[slug] = waiting
         if found["gaps"] or found["duplicates"]:
             gaps[slug] = {"gaps": found["gaps"][:SHOWN], "duplicates": found["duplicates"]}
+        notes = found["credit_notes"]
+        if notes["gaps"] or notes["duplicates"]:
+            gaps.setdefault(slug, {})["credit_notes"] = {
+                "gaps": notes["gaps"][:SHOWN],
+                "duplicates": notes["duplicates"],
+            }
         checked += totals["checked"]
         wrong += [{"organization": slug, **w} for w in totals["wrong"]]
     yield AssetCheckResult(

@@ -24,7 +24,12 @@ from invoice_pipelines.billing.defs import defs
 from invoice_pipelines.billing.invoicing import process_batch_job
 from invoice_pipelines.cli import main
 from invoice_pipelines.core.datev import BOOKING_COLUMNS
-from invoice_pipelines.db.tables import audit_log, dunning_notices, sales_invoices
+from invoice_pipelines.db.tables import (
+    audit_log,
+    dunning_notices,
+    invoice_number_sequences,
+    sales_invoices,
+)
 from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.exports.pipeline import run_export
 from invoice_pipelines.overdue.pipeline import run_overdue
@@ -224,15 +229,6 @@ def test_concurrent_credit_notes_get_consecutive_numbers(db):
         "gaps": [],
         "duplicates": 0,
     }
-    # a credit note that disappeared is a gap the daily check reports
-    with tenant_transaction(db.engine, shop.org_id, write=True) as conn:
-        conn.execute(
-            sales_invoices.delete().where(sales_invoices.c.invoice_number == "GS-2026-000003")
-        )
-        result = gapless_numbers_result(number_gaps(conn, shop.org_id))
-    assert not result.passed
-    assert result.metadata["first_credit_note_gaps"].value == [3]
-    assert "credit notes: 1 missing numbers" in result.description
 
 
 def test_a_fully_credited_invoice_gets_no_dunning_notice(db):
@@ -352,3 +348,42 @@ def test_datev_books_the_credit_note_against_its_invoice_with_the_sides_reversed
     assert row["gross_total"] == "29.63"
     [invoice_row] = pd.read_csv(november.files["csv"], dtype=str).to_dict("records")
     assert pd.isna(invoice_row["corrects_invoice_number"])
+
+
+def test_the_checks_report_gaps_in_the_credit_note_series(fresh_db):
+    # its own database: the daily check looks at every organization, and this one has a gap
+    db = fresh_db
+    shop = make_shop(db)
+    (inv,) = invoiced(shop, [("TOOL", 3)])
+    for _ in range(3):
+        issue_credit_note(db.engine, shop.org, inv["invoice_number"], reason="r", lines={1: D(1)})
+    # a credit note that disappeared is a gap
+    with tenant_transaction(db.engine, shop.org_id, write=True) as conn:
+        conn.execute(
+            sales_invoices.delete().where(sales_invoices.c.invoice_number == "GS-2026-000002")
+        )
+        result = gapless_numbers_result(number_gaps(conn, shop.org_id))
+    assert not result.passed
+    assert result.metadata["first_credit_note_gaps"].value == [2]
+    assert "credit notes: 1 missing numbers" in result.description
+    # and so is a number handed out that no credit note carries
+    with tenant_transaction(db.engine, shop.org_id, write=True) as conn:
+        conn.execute(
+            invoice_number_sequences.update()
+            .where(
+                invoice_number_sequences.c.organization_id == shop.org_id,
+                invoice_number_sequences.c.name == "credit_notes",
+            )
+            .values(last_value=4)
+        )
+    audit = Definitions.merge(
+        defs, Definitions(resources={"database": Database(url=db.url)})
+    ).resolve_job_def("sales_invoices_checks_job")
+
+    found = {e.check_name: e for e in audit.execute_in_process().get_asset_check_evaluations()}
+
+    gaps = found["gapless_invoice_numbers_all_organizations"]
+    assert not gaps.passed
+    assert gaps.metadata["organizations_with_gaps"].value[shop.org["slug"]] == {
+        "credit_notes": {"gaps": [2, 4], "duplicates": 0}
+    }
