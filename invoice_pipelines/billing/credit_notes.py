@@ -326,6 +326,12 @@ def issue_credit_note(
         net_total = sum((b for b, _ in breakdown.values()), ZERO)
         tax_total = sum((a for _, a in breakdown.values()), ZERO)
         gross_total = net_total + tax_total
+        if gross_total <= 0:
+            # e.g. a discount line alone: that would charge the customer, not credit them
+            raise CreditNoteRefused(
+                f"the chosen lines come to {gross_total} {invoice['currency']}; a credit note "
+                "credits an amount above 0"
+            )
         left_gross = Decimal(invoice["gross_total"]) - credited_gross
         if gross_total > left_gross:
             raise CreditNoteRefused(

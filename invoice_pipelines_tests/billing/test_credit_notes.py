@@ -177,9 +177,19 @@ def test_refusals_say_why_and_change_nothing(db):
         issue_credit_note(
             db.engine, shop.org, other["invoice_number"], reason="r", lines={7: D(1), 1: D(-1)}
         )
+    (discounted,) = [
+        i
+        for i in invoiced(shop, [("TOOL", 2), ("discount", "5.00", "S", "19")])
+        if i["invoice_number"]
+        not in {j["invoice_number"] for j in before} | {other["invoice_number"]}
+    ]
+    with pytest.raises(CreditNoteRefused, match="come to -5.95 EUR; a credit note credits"):
+        issue_credit_note(
+            db.engine, shop.org, discounted["invoice_number"], reason="r", lines={2: D(1)}
+        )
     with pytest.raises(CreditNoteRefused, match="is not LINE:QUANTITY"):
         parse_lines("1:2,x")
-    assert [i for i in shop.invoices() if i["id"] != other["id"]] == before
+    assert [i for i in shop.invoices() if i["id"] not in {other["id"], discounted["id"]}] == before
     # no number was used up by the refusals
     assert issue_credit_note(db.engine, shop.org, other["invoice_number"], reason="r").number == (
         "GS-2026-000002"
