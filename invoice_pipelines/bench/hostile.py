@@ -40,6 +40,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 
+from invoice_pipelines.bench.documents import SELLER
 from invoice_pipelines.limits import MAX_ATTACHMENTS, MAX_OCR_PAGES, MAX_TEXT_PAGES, MiB
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -660,18 +661,6 @@ def run(args: argparse.Namespace) -> dict:
         "crash_examples": tally.crash_examples,
         "export_errors": tally.export_examples,
     }
-
-
-SELLER = {
-    "street": "Industriestraße 5",
-    "postal_code": "70565",
-    "city": "Stuttgart",
-    "iban": "DE02120300000000202051",
-    "bic": "BYLADEM1001",
-    "email": "rechnung@bench.example",
-    "phone": "+49 711 123456",
-    "contact_name": "Buchhaltung",
-}
 
 
 def _organization(engine) -> tuple[int, str]:
