@@ -196,6 +196,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from invoice_pipelines.db.tenancy import UnknownOrganization
     from invoice_pipelines.settings import ConfigError
 
     parser = build_parser()
@@ -204,6 +205,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except ConfigError as exc:
         print(f"invoice-pipelines: configuration error: {exc}", file=sys.stderr)
+        return 2
+    except UnknownOrganization as exc:
+        # a mistyped --org is the user's error, not ours: one sentence, like a refused request
+        print(
+            f"invoice-pipelines {args.command}: there is no organization {exc.key!r}",
+            file=sys.stderr,
+        )
         return 2
 
 

@@ -20,6 +20,10 @@ from invoice_pipelines.db.tables import organizations
 class UnknownOrganization(LookupError):
     """No organization with that id or slug."""
 
+    def __init__(self, key: str | int) -> None:
+        super().__init__(f"no organization {key!r}")
+        self.key = key
+
 
 def _set(conn: Connection, name: str, value: str) -> None:
     if conn.dialect.name == "postgresql":
@@ -78,7 +82,7 @@ def resolve_organization(engine: Engine, key: str | int) -> dict:
             query = query.where(organizations.c.slug == key)
         row = conn.execute(query).mappings().first()
     if row is None:
-        raise UnknownOrganization(f"no organization {key!r}")
+        raise UnknownOrganization(key)
     return dict(row)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
 
 def add_commands(sub) -> None:
@@ -37,4 +38,6 @@ def run_housekeeping_command(args: argparse.Namespace) -> int:
     )
     for outcome in outcomes:
         print(json.dumps(outcome.as_dict(), ensure_ascii=False))
+        if outcome.refused:
+            print(f"invoice-pipelines housekeeping: {outcome.refused}", file=sys.stderr)
     return 1 if any(o.refused or o.errors for o in outcomes) else 0
