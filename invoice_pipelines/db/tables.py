@@ -838,7 +838,8 @@ audit_log = Table(
 # encrypted with INVOICE_PIPELINES_QBO_TOKEN_KEY), the mapping of our rows to QBO ids with the
 # baseline of the last sync, the pull cursors, the conflicts found by the two-way sync and the
 # queue of invoices to push.
-QBO_ENTITIES = ("customer", "item", "invoice", "payment")
+QBO_ENTITIES = ("customer", "item", "invoice", "payment", "credit_memo")
+QBO_PUSH_ACTIONS = ("create", "void", "credit", "apply")
 QBO_QUEUE_STATUSES = ("pending", "sending", "pushed", "failed", "conflict")
 SYNC_CONFLICT_DECISIONS = (
     "local_won",
@@ -950,7 +951,8 @@ qbo_push_queue = Table(
     Column("id", Id, primary_key=True, autoincrement=True),
     Column("organization_id", Id, nullable=False),
     Column("sales_invoice_id", Id, nullable=False),
-    # create | void
+    # create | void (an invoice), credit | apply (a credit note: its CreditMemo, then the
+    # application of that CreditMemo to the corrected invoice)
     Column("action", String(8), nullable=False),
     Column("status", String(16), nullable=False, server_default="pending"),
     Column("attempts", Integer, nullable=False, server_default="0"),
@@ -966,7 +968,7 @@ qbo_push_queue = Table(
         ["sales_invoices.organization_id", "sales_invoices.id"],
         ondelete="CASCADE",
     ),
-    CheckConstraint("action IN ('create', 'void')", name="action"),
+    CheckConstraint(_in("action", QBO_PUSH_ACTIONS), name="action"),
     CheckConstraint(_in("status", QBO_QUEUE_STATUSES), name="status"),
     Index("ix_qbo_push_queue_org_status", "organization_id", "status"),
 )
