@@ -92,3 +92,25 @@ def test_an_empty_database_does_not_wipe_all_partitions(tmp_path):
         result = organizations_sensor(context)
     assert isinstance(result, SkipReason) and "refusing to remove all 2" in result.skip_message
     assert set(instance.get_dynamic_partitions(ORGANIZATIONS_PARTITIONS_NAME)) == {"acme", "globex"}
+
+
+def test_a_key_added_by_hand_that_is_no_organization_is_removed_without_an_organization_change(db):
+    """The UI's "Add a partition" writes a key (say, a typo of a slug) straight into the instance;
+    no organization changes, yet the next tick removes it, and the tick after is quiet again."""
+    instance = DagsterInstance.ephemeral()
+    org = db.new_organization()
+    _, cursor = _tick(instance, db)
+    quiet, cursor = _tick(instance, db, cursor)
+    assert isinstance(quiet, SkipReason)
+
+    typo = org["slug"] + "-typo"
+    instance.add_dynamic_partitions(ORGANIZATIONS_PARTITIONS_NAME, [typo])
+    result, cursor = _tick(instance, db, cursor)
+
+    assert not isinstance(result, SkipReason)
+    (delete,) = result.dynamic_partitions_requests
+    assert list(delete.partition_keys) == [typo]
+    keys = set(instance.get_dynamic_partitions(ORGANIZATIONS_PARTITIONS_NAME))
+    assert typo not in keys and org["slug"] in keys
+    again, _ = _tick(instance, db, cursor)
+    assert isinstance(again, SkipReason) and "no organization changed" in again.skip_message
