@@ -134,9 +134,10 @@ def _metadata(summary: IntakeSummary, stats: dict, failed: list[dict], retried: 
         "formats": MetadataValue.json(dict(summary.formats)),
         # the organization's documents after this run
         "total": MetadataValue.int(stats["total"]),
-        "success_rate_pct": MetadataValue.float(stats["success_rate"]),
-        "validated_rate_pct": MetadataValue.float(stats["validated_rate"]),
-        "failure_rate_pct": MetadataValue.float(stats["failure_rate"]),
+        # shares of the organization's documents, named for the status they count
+        "exported_rate_pct": MetadataValue.float(stats["exported_rate"]),
+        "passed_validation_rate_pct": MetadataValue.float(stats["passed_validation_rate"]),
+        "failed_rate_pct": MetadataValue.float(stats["failed_rate"]),
     }
     for status, count in stats["by_status"].items():
         metadata[f"count_{status.lower()}"] = MetadataValue.int(count)
@@ -162,7 +163,9 @@ def _metadata(summary: IntakeSummary, stats: dict, failed: list[dict], retried: 
     "CII/UBL, text PDFs, scans through OCR) and validated (EN 16931 rules, sums, dates), each "
     "VALIDATED or FAILED with its findings. Materialized by intake_job (launched by upload_sensor "
     "with the ids of newly registered documents) and retry_failed_invoices_job; each run records "
-    "counts by status, rates and the documents that FAILED.",
+    "counts by status, the shares of the organization's documents EXPORTED (exported_rate_pct), "
+    "VALIDATED or since exported (passed_validation_rate_pct) and FAILED (failed_rate_pct), and "
+    "the documents that FAILED.",
 )
 def incoming_invoices(
     context: AssetExecutionContext,

@@ -307,7 +307,8 @@ def errors_of(conn: Connection, document_id: int) -> list[dict]:
 
 
 def organization_stats(conn: Connection, organization_id: int) -> dict:
-    """Counts by status, success rate (% EXPORTED), failure rate, average processing seconds."""
+    """Counts by status, the shares (in %) EXPORTED, passed validation (VALIDATED or since
+    EXPORTED) and FAILED, average processing seconds."""
     rows = conn.execute(
         select(
             incoming_invoices.c.status,
@@ -328,11 +329,13 @@ def organization_stats(conn: Connection, organization_id: int) -> dict:
     return {
         "total": total,
         "by_status": by_status,
-        "success_rate": round(100.0 * by_status["EXPORTED"] / total, 2) if total else 0.0,
-        "validated_rate": round(100.0 * (by_status["VALIDATED"] + by_status["EXPORTED"]) / total, 2)
+        "exported_rate": round(100.0 * by_status["EXPORTED"] / total, 2) if total else 0.0,
+        "passed_validation_rate": round(
+            100.0 * (by_status["VALIDATED"] + by_status["EXPORTED"]) / total, 2
+        )
         if total
         else 0.0,
-        "failure_rate": round(100.0 * by_status["FAILED"] / total, 2) if total else 0.0,
+        "failed_rate": round(100.0 * by_status["FAILED"] / total, 2) if total else 0.0,
         "avg_processing_seconds": round(weighted / timed, 3) if timed else None,
     }
 

@@ -134,7 +134,7 @@ def test_stats_and_stuck_documents(db):
         stats = organization_stats(conn, org["id"])
     assert stats["total"] == 4
     assert stats["by_status"]["EXPORTED"] == 1 and stats["by_status"]["UPLOADED"] == 2
-    assert stats["success_rate"] == 25.0 and stats["failure_rate"] == 25.0
+    assert stats["exported_rate"] == 25.0 and stats["failed_rate"] == 25.0
     assert stats["avg_processing_seconds"] == 1.0
 
     with system_transaction(db.engine) as conn:

@@ -166,6 +166,10 @@ def test_intake_validates_good_fails_bad_and_never_blocks_the_batch(db, tmp_path
     shown = _materialization(result)
     assert (shown["processed"], shown["validated"], shown["failed"]) == (6, 2, 4)
     assert (shown["count_validated"], shown["count_failed"]) == (2, 4)
+    # the shares are named for the status they count: none EXPORTED yet, a third passed validation
+    assert shown["exported_rate_pct"] == 0.0 and shown["failed_rate_pct"] == 66.67
+    assert shown["passed_validation_rate_pct"] == 33.33
+    assert "success_rate_pct" not in shown
     assert "sums-broken.xml" in shown["failed_documents"]
     assert "BR-CO-10" in shown["failed_documents"]
     # ... and the run is not silently green about them: its check warns with the same table
