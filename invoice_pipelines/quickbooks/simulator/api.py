@@ -19,7 +19,6 @@ from invoice_pipelines.quickbooks.simulator import wire
 from invoice_pipelines.quickbooks.simulator.auth import OAuthError, Tokens, TokenSettings
 from invoice_pipelines.quickbooks.simulator.clock import Clock
 from invoice_pipelines.quickbooks.simulator.company import (
-    CDC_ENTITIES,
     PATHS,
     WRITABLE,
     Company,
@@ -611,14 +610,11 @@ class Simulator:
         return {entity: saved}
 
     def _cdc(self, company: Company, params: dict[str, str]) -> dict:
-        names = [n.strip() for n in (params.get("entities") or "").split(",") if n.strip()]
+        names = [
+            qbo_query.cdc_entity(n) for n in (params.get("entities") or "").split(",") if n.strip()
+        ]
         if not names:
             raise wire.required_param("entities")
-        for name in names:
-            if name not in CDC_ENTITIES:
-                raise wire.invalid_value(
-                    "entities", f"{name} is not supported by change data capture"
-                )
         text = params.get("changedSince")
         if not text:
             raise wire.required_param("changedSince")
@@ -638,7 +634,7 @@ class Simulator:
         since = math.floor(since)
         changes: list[tuple[float, int, str, dict]] = []
         for order, name in enumerate(names):
-            for record in company.records[name].values():
+            for record in company.records.get(name, {}).values():
                 if math.floor(record.updated) >= since:
                     changes.append((record.updated, order, record.id, company.render(record)))
             for tomb in company.tombstones:

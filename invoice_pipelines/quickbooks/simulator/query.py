@@ -1,7 +1,9 @@
 """QBO's query language, the subset QBO itself has: one entity, AND-only WHERE with = < > <= >= IN
 LIKE, ORDER BY / ORDERBY, STARTPOSITION (1-based), MAXRESULTS (default 100, at most 1000), and
-SELECT * | COUNT(*) | field list. Inactive name-list records are left out unless the query filters
-on Active, as in QBO."""
+SELECT * | COUNT(*) | field list. Keywords and entity names are matched in any case (clients send
+`select * from customer`, `startPosition`, `select count(*) from creditMemo`); an entity QBO has but
+the simulator does not keep (Vendor, Bill, ...) answers as in a company that has none. Inactive
+name-list records are left out unless the query filters on Active, as in QBO."""
 
 from __future__ import annotations
 
@@ -16,6 +18,79 @@ from invoice_pipelines.quickbooks.simulator.company import ENTITIES, NAME_LISTS,
 
 MAX_RESULTS = 1000
 DEFAULT_RESULTS = 100
+
+# What QBO answers queries on (its API reference's entity list, as python-quickbooks, node-quickbooks
+# and Intuit's SDKs name them); the simulator keeps records of company.ENTITIES only
+QBO_ENTITIES = (
+    "Account",
+    "Attachable",
+    "Bill",
+    "BillPayment",
+    "Budget",
+    "Class",
+    "CompanyCurrency",
+    "CompanyInfo",
+    "CreditCardPayment",
+    "CreditMemo",
+    "Customer",
+    "CustomerType",
+    "Department",
+    "Deposit",
+    "Employee",
+    "Estimate",
+    "ExchangeRate",
+    "Invoice",
+    "Item",
+    "JournalCode",
+    "JournalEntry",
+    "Payment",
+    "PaymentMethod",
+    "Preferences",
+    "Purchase",
+    "PurchaseOrder",
+    "RecurringTransaction",
+    "RefundReceipt",
+    "ReimburseCharge",
+    "SalesReceipt",
+    "TaxAgency",
+    "TaxCode",
+    "TaxPayment",
+    "TaxRate",
+    "Term",
+    "TimeActivity",
+    "Transfer",
+    "Vendor",
+    "VendorCredit",
+)
+# change data capture covers these, not TimeActivity, TaxAgency, TaxCode or TaxRate (Intuit's CDC
+# page, as singer-io/tap-quickbooks lists them)
+CDC_ENTITIES = (
+    "Account",
+    "Bill",
+    "BillPayment",
+    "Budget",
+    "Class",
+    "CreditMemo",
+    "Customer",
+    "Department",
+    "Deposit",
+    "Employee",
+    "Estimate",
+    "Invoice",
+    "Item",
+    "JournalEntry",
+    "Payment",
+    "PaymentMethod",
+    "Purchase",
+    "PurchaseOrder",
+    "RefundReceipt",
+    "SalesReceipt",
+    "Term",
+    "Transfer",
+    "Vendor",
+    "VendorCredit",
+)
+_CANONICAL = {name.lower(): name for name in (*QBO_ENTITIES, *ENTITIES)}
 
 _TOKEN = re.compile(
     r"""\s*(?:
@@ -156,12 +231,10 @@ class _Parser:
         entity_token = self.take()
         if entity_token.kind != "word":
             self.fail(entity_token)
-        if entity_token.text not in ENTITIES:
-            raise wire.query_parse_error(
-                f"Invalid entity name {entity_token.text!r} (entity names are case-sensitive) "
-                f"at line 1, column {entity_token.column}."
-            )
-        query = Query(entity=entity_token.text, count=count, fields=fields)
+        entity = entity_name(entity_token.text)
+        if entity is None:
+            raise wire.query_validation_error(f"Metadata not found for Entity: {entity_token.text}")
+        query = Query(entity=entity, count=count, fields=fields)
         if self.keyword("where"):
             while True:
                 query.where.append(self.condition())
@@ -220,6 +293,22 @@ class _Parser:
         if op.kind != "op" or op.text in ("!=", "<>"):
             self.fail(op)
         return Condition(name, op.text, [self.value()])
+
+
+def entity_name(text: str) -> str | None:
+    """QBO's spelling of an entity named in any case (`customer`, `creditMemo`), None if unknown."""
+    return _CANONICAL.get(text.lower())
+
+
+def cdc_entity(text: str) -> str:
+    """An entity of a CDC request (any case) in QBO's spelling, or QBO's 400 for one CDC does not
+    cover."""
+    name = entity_name(text.strip())
+    if name is None or name not in CDC_ENTITIES:
+        raise wire.invalid_value(
+            "entities", f"{text.strip()} is not supported by change data capture"
+        )
+    return name
 
 
 def parse(text: str) -> Query:
@@ -329,7 +418,7 @@ def run(company: Company, text: str, hidden: set[tuple[str, str]] | None = None)
     query = parse(text)
     records = [
         company.render(r)
-        for r in company.records[query.entity].values()
+        for r in company.records.get(query.entity, {}).values()
         if not hidden or (query.entity, r.id) not in hidden
     ]
     conditions = list(query.where)

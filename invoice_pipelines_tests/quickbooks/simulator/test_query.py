@@ -84,9 +84,78 @@ def test_get_form_field_list_and_parse_errors(qbo):
     for bad in (
         "select * from Customer where DisplayName = 'a' or Id = '1'",
         "select * form Customer",
-        "select * from customer",  # entity names are case-sensitive
+        "select * from Customer where DisplayName != 'a'",
         "select * from Customer where",
+        "select * from Customer where DisplayName = 'Cutlery 'R Us'",
     ):
         broken = qbo.get("query", params={"query": bad})
         assert broken.status_code == 400 and fault_code(broken) == "4000", bad
         assert loads(broken.content)["Fault"]["Error"][0]["Message"] == "Error parsing query"
+
+
+def test_entity_names_and_keywords_in_any_case_as_real_clients_send_them(qbo, sim):
+    """node-quickbooks writes `select * from customer ... startposition 1 maxresults 1000` and
+    `select count(*) from customer`, Intuit's PHP and .NET SDKs `select * from Customer
+    startPosition 1 maxResults 500`, Intuit's own batch example `select * from estimate`."""
+    customer(qbo, "Acme")
+    customer(qbo, "O'Brien Ltd")
+    node = qbo.get(
+        "query",
+        params={
+            "query": "select * from customer where DisplayName = 'Acme' "
+            "startposition 1 maxresults 1000",
+            "format": "json",
+        },
+    )
+    answer = qbo.ok(node)["QueryResponse"]
+    assert [c["DisplayName"] for c in answer["Customer"]] == ["Acme"]
+    assert (answer["startPosition"], answer["maxResults"]) == (1, 1)
+    assert qbo.query("select count(*) from customer") == {"totalCount": 2}
+    assert qbo.query("SELECT COUNT(*) FROM Customer WHERE DisplayName LIKE '%brien%'") == {
+        "totalCount": 1
+    }
+    sdk = qbo.query(
+        "Select * From CUSTOMER Where DisplayName = 'O\\'Brien Ltd' OrderBy Id Desc "
+        "startPosition 1 maxResults 500"
+    )
+    assert [c["DisplayName"] for c in sdk["Customer"]] == ["O'Brien Ltd"]
+    # an entity QBO has and this company has none of: an empty answer, as in QBO
+    assert qbo.query("select * from estimate") == {}
+    assert qbo.query("select count(*) from Vendor") == {"totalCount": 0}
+    unknown = qbo.get("query", params={"query": "select * from Customers"})
+    error = loads(unknown.content)["Fault"]["Error"][0]
+    assert unknown.status_code == 400 and error["code"] == "4001"
+    assert error["Message"] == "Invalid query"
+    assert error["Detail"] == "QueryValidationError: Metadata not found for Entity: Customers"
+
+
+def test_query_urls_with_plus_or_percent_20_for_spaces(qbo):
+    """Faraday (quickbooks-ruby) and requests encode a space as '+', axios (node-quickbooks) and
+    Intuit's Java SDK as %20 or '+'; both are the same query."""
+    customer(qbo, "Acme GmbH")
+    for raw in (
+        "select+*+from+Customer+where+DisplayName+%3D+%27Acme+GmbH%27+STARTPOSITION+1+MAXRESULTS+20",
+        "select%20*%20from%20customer%20where%20DisplayName%20%3D%20%27Acme%20GmbH%27",
+    ):
+        response = qbo.http.get(
+            f"{qbo.url}/query?query={raw}&minorversion=75", headers=qbo.headers()
+        )
+        assert [c["Id"] for c in qbo.ok(response)["QueryResponse"]["Customer"]] == ["1"], raw
+
+
+def test_node_style_fetch_all_pages_past_1000_in_lower_case(qbo, sim):
+    """node-quickbooks' fetchAll: `startposition N maxresults 1000` while a page comes back full."""
+    for n in range(1, 2051):
+        sim.create_as_user(qbo.realm, "Customer", {"DisplayName": f"c{n:05d}"})
+    seen, position = [], 1
+    while True:
+        page = qbo.query(f"select * from customer startposition {position} maxresults 1000")
+        seen += [c["DisplayName"] for c in page.get("Customer", [])]
+        if page.get("maxResults") != 1000:
+            break
+        position += 1000
+    assert len(seen) == 2050 and len(set(seen)) == 2050
+    assert seen[0] == "c00001" and seen[-1] == "c02050"
+    assert qbo.query("select count(*) from customer startposition 1 maxresults 1000") == {
+        "totalCount": 2050
+    }
