@@ -563,12 +563,11 @@ class Simulator:
         ids = [str(item.get("bId", "")) if isinstance(item, dict) else "" for item in items]
         if any(not b for b in ids) or len(set(ids)) != len(ids):
             raise wire.invalid_value("bId", "every batch item needs its own bId")
-        if requestid is not None and any(len(b) > 10 for b in ids):
-            raise wire.invalid_value("bId", "with a requestid a bId has at most 10 characters")
         ctx = WriteContext()
         answers = []
         for bid, item in zip(ids, items, strict=True):
             try:
+                wire.check_batch_request_id(requestid, bid)
                 answers.append({"bId": bid, **self._batch_item(company, item, ctx)})
             except Fault as fault:
                 answers.append({"bId": bid, "Fault": fault.fault()})
@@ -577,6 +576,10 @@ class Simulator:
     def _batch_item(self, company: Company, item: dict, ctx: WriteContext) -> dict:
         if "Query" in item:
             return {"QueryResponse": qbo_query.run(company, str(item["Query"]), ctx.hidden)}
+        if "CDCQuery" in item:  # Intuit's Java SDK: BatchOperation.addCDCQuery
+            cdc = item["CDCQuery"] if isinstance(item["CDCQuery"], dict) else {}
+            params = {"entities": cdc.get("Entities"), "changedSince": cdc.get("ChangedSince")}
+            return {"CDCResponse": self._cdc(company, params)["CDCResponse"][0]}
         entities = [key for key in item if key in WRITABLE]
         if len(entities) != 1:
             raise wire.invalid_value("BatchItemRequest", "an item names exactly one entity")

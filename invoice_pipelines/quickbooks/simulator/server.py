@@ -28,6 +28,10 @@ DISCOVERY_PATHS = (
     "/.well-known/openid_sandbox_configuration",
 )
 
+# Intuit's discovery document names /v2/oauth2/tokens/revoke (node-quickbooks' default REVOKE_URL);
+# ours names the v1 path: both revoke
+REVOKE_PATHS = ("/oauth2/v1/tokens/revoke", "/v2/oauth2/tokens/revoke")
+
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
@@ -98,6 +102,12 @@ class _Handler(BaseHTTPRequestHandler):
         headers = {k.lower(): v for k, v in self.headers.items()}
         sim = self.sim
         try:
+            body = wire.decode_body(body, headers.get("content-encoding"))
+        except ValueError as exc:
+            fault = wire.invalid_body(str(exc))
+            self._send(Outcome(400, wire.fault_json(fault, "")))
+            return
+        try:
             if path.startswith("/v3/company/"):
                 outcome = sim.handle_api(method, path, url.query, params, body, headers)
             elif path.startswith("/_sim"):
@@ -107,8 +117,8 @@ class _Handler(BaseHTTPRequestHandler):
             elif path == "/oauth2/v1/tokens/bearer" and method == "POST":
                 form = {k: v[-1] for k, v in parse_qs(body.decode("utf-8", "replace")).items()}
                 outcome = sim.token(headers.get("authorization"), form, path)
-            elif path == "/oauth2/v1/tokens/revoke" and method == "POST":
-                outcome = sim.revoke(headers.get("authorization"), body)
+            elif path in REVOKE_PATHS and method == "POST":
+                outcome = sim.revoke(headers.get("authorization"), _revoke_body(body, headers))
             elif path == "/connect/oauth2" and method == "GET":
                 outcome = sim.authorize(params)
             elif path == "/oauth2/v1/keys":
@@ -125,6 +135,15 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(outcome)
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
+
+
+def _revoke_body(body: bytes, headers: dict) -> bytes:
+    """The revocation's JSON body: intuit-oauth posts {"token": ...} as JSON, node-quickbooks the
+    same field form-encoded."""
+    if "x-www-form-urlencoded" in (headers.get("content-type") or "").lower():
+        form = {k: v[-1] for k, v in parse_qs(body.decode("utf-8", "replace")).items()}
+        return json.dumps({"token": form.get("token")}).encode()
+    return body
 
 
 def _control(sim: Simulator, method: str, path: str, params: dict, body: bytes) -> Outcome:

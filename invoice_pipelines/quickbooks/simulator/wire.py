@@ -3,9 +3,11 @@ fault bodies in their JSON (both key spellings) and XML forms."""
 
 from __future__ import annotations
 
+import gzip
 import json
 import re
 import uuid
+import zlib
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
 from xml.sax.saxutils import escape, quoteattr
@@ -35,6 +37,25 @@ def dumps(value: object) -> bytes:
 def loads(body: bytes | str) -> object:
     """JSON with every non-integer number read as Decimal."""
     return json.loads(body, parse_float=Decimal)
+
+
+def decode_body(body: bytes, content_encoding: str | None) -> bytes:
+    """A request body as sent with `Content-Encoding` gzip or deflate (the default of Intuit's Java
+    and .NET SDKs) or none; ValueError when it does not decompress."""
+    encoding = (content_encoding or "").strip().lower()
+    if not body or encoding in ("", "identity"):
+        return body
+    try:
+        if encoding in ("gzip", "x-gzip"):
+            return gzip.decompress(body)
+        if encoding == "deflate":
+            try:
+                return zlib.decompress(body)
+            except zlib.error:  # raw deflate without the zlib header, as some clients send it
+                return zlib.decompress(body, -zlib.MAX_WBITS)
+    except (OSError, EOFError, zlib.error) as exc:
+        raise ValueError(f"the request body is not valid {encoding} data ({exc})") from None
+    raise ValueError(f"Content-Encoding {content_encoding!r} is not supported")
 
 
 def to_decimal(value: object) -> Decimal | None:
@@ -236,6 +257,22 @@ def business_validation(detail: str) -> Fault:
         "6000",
         "A business validation error has occurred while processing your request",
         f"Business Validation Error: {detail}",
+    )
+
+
+def invalid_body(detail: str) -> Fault:
+    return Fault(400, "2010", "Request has invalid or unsupported property", detail)
+
+
+def check_batch_request_id(requestid: str | None, bid: str) -> None:
+    """With a requestid, QBO keys each batch item by requestid + bId and faults an item whose key
+    is over 50 characters (6000, seen with a 32-character requestid and UUID bIds)."""
+    if requestid is None or len(requestid) + len(bid) <= 50:
+        return
+    key = requestid + bid
+    raise business_validation(
+        f"You cannot enter more than 50 characters in the request_id field. You tried entering "
+        f"{key[:10]}..., which is {len(key)} characters."
     )
 
 
