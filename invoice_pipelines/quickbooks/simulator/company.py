@@ -1,7 +1,9 @@
 """One simulated QBO company (realm): its records and the rules QBO applies when they are written.
 
-Customer, Item, Invoice, Payment, CompanyInfo and Preferences are read and written; Account and
-TaxCode exist as seeded, read-only lists so items and lines can name them. Every write goes through
+Customer, Item, Invoice, CreditMemo, Payment, CompanyInfo and Preferences are read and written;
+Account and TaxCode exist as seeded, read-only lists so items and lines can name them. A credit
+memo is applied to an invoice as in QBO: by a Payment (of TotalAmt 0 when no money comes with it)
+with a line linked to the invoice and a line linked to the credit memo. Every write goes through
 `write`, which QBO's POST /{entity} maps onto (create, full or sparse update, delete, void), and
 holds the company lock, so one realm's writes are serial as in QBO.
 """
@@ -22,12 +24,14 @@ CENT = Decimal("0.01")
 ZERO = Decimal("0")
 
 NAME_LISTS = ("Customer", "Item", "Account", "TaxCode")
-TRANSACTIONS = ("Invoice", "Payment")
+TRANSACTIONS = ("Invoice", "CreditMemo", "Payment")
 SINGLETONS = ("CompanyInfo", "Preferences")
 ENTITIES = NAME_LISTS + TRANSACTIONS + SINGLETONS
-WRITABLE = ("Customer", "Item", "Invoice", "Payment", "CompanyInfo", "Preferences")
-DELETABLE = ("Invoice", "Payment")
-CDC_ENTITIES = ("Customer", "Item", "Invoice", "Payment", "Account")
+WRITABLE = ("Customer", "Item", "Invoice", "CreditMemo", "Payment", "CompanyInfo", "Preferences")
+DELETABLE = ("Invoice", "CreditMemo", "Payment")
+CDC_ENTITIES = ("Customer", "Item", "Invoice", "CreditMemo", "Payment", "Account")
+# the sales forms with lines of items and a DocNumber of their own
+SALES_FORMS = ("Invoice", "CreditMemo")
 # URL path segment (lower case, as clients send it) -> entity name
 PATHS = {name.lower(): name for name in ENTITIES}
 
@@ -45,6 +49,7 @@ _SERVER_FIELDS = {
 }
 _SERVER_FIELDS_BY_ENTITY = {
     "Invoice": {"TotalAmt", "LinkedTxn", "HomeBalance", "HomeTotalAmt"},
+    "CreditMemo": {"TotalAmt", "RemainingCredit", "LinkedTxn", "HomeBalance", "HomeTotalAmt"},
     "Payment": {"UnappliedAmt"},
 }
 
@@ -132,9 +137,9 @@ class Company:
         self.tombstones: list[Tombstone] = []
         self.next_ids: dict[str, int] = {name: 1 for name in ENTITIES}
         self.next_doc_number = 1001
-        # casefolded DisplayName/Name -> Id, DocNumber -> Ids
+        # casefolded DisplayName/Name -> Id; per sales form, casefolded DocNumber -> Ids
         self.names: dict[str, dict[str, str]] = {"Customer": {}, "Item": {}}
-        self.doc_numbers: dict[str, set[str]] = {}
+        self.doc_numbers: dict[str, dict[str, set[str]]] = {form: {} for form in SALES_FORMS}
         # requestid -> (status, content type, body): a replay answers these bytes again
         self.replies: dict[str, tuple[int, str, bytes]] = {}
         # told of every change (entity, id, Create|Update|Delete|Void, time): webhooks
@@ -356,10 +361,15 @@ class Company:
             record = self._insert(entity, data, now)
             self._index_doc_number(record)
             self._adjust_customer_balance(data["CustomerRef"], data["Balance"])
-        elif entity == "Payment":
-            data, applications = self._payment(fields, None, ctx)
+        elif entity == "CreditMemo":
+            data = self._credit_memo(fields, None, ctx)
             record = self._insert(entity, data, now)
-            self._apply(record, applications, now)
+            self._index_doc_number(record)
+            self._adjust_customer_balance(data["CustomerRef"], -data["RemainingCredit"])
+        elif entity == "Payment":
+            data, applications, credits = self._payment(fields, None, ctx)
+            record = self._insert(entity, data, now)
+            self._apply(record, applications, credits, now)
         else:  # pragma: no cover - guarded by write()
             raise wire.unsupported_operation(f"Operation Create is not supported for {entity}.")
         self._event(record, "Create")
@@ -404,15 +414,25 @@ class Company:
             old_customer = record.data["CustomerRef"]
             data = self._invoice(fields, record, ctx)
             self._replace(record, data)
-            self._unindex_doc_number(record.id, old_doc)
+            self._unindex_doc_number(entity, record.id, old_doc)
             self._index_doc_number(record)
             self._adjust_customer_balance(old_customer, -old_balance)
             self._adjust_customer_balance(data["CustomerRef"], data["Balance"])
+        elif entity == "CreditMemo":
+            old_doc = record.data.get("DocNumber")
+            old_credit = record.data["RemainingCredit"]
+            old_customer = record.data["CustomerRef"]
+            data = self._credit_memo(fields, record, ctx)
+            self._replace(record, data)
+            self._unindex_doc_number(entity, record.id, old_doc)
+            self._index_doc_number(record)
+            self._adjust_customer_balance(old_customer, old_credit)
+            self._adjust_customer_balance(data["CustomerRef"], -data["RemainingCredit"])
         elif entity == "Payment":
-            data, applications = self._payment(fields, record, ctx)
+            data, applications, credits = self._payment(fields, record, ctx)
             self._unapply(record, now)
             self._replace(record, data)
-            self._apply(record, applications, now)
+            self._apply(record, applications, credits, now)
         elif entity == "Preferences":
             data = dict(fields)
             self._replace(record, data)
@@ -442,7 +462,14 @@ class Company:
         if entity == "Invoice":
             self._unlink_payments(record, now)
             self._adjust_customer_balance(record.data["CustomerRef"], -record.data["Balance"])
-            self._unindex_doc_number(record.id, record.data.get("DocNumber"))
+            self._unindex_doc_number(entity, record.id, record.data.get("DocNumber"))
+        elif entity == "CreditMemo":
+            self._unlink_credit_memo(record, now)
+            # its credit no longer offsets the customer's open invoices
+            self._adjust_customer_balance(
+                record.data["CustomerRef"], record.data["RemainingCredit"]
+            )
+            self._unindex_doc_number(entity, record.id, record.data.get("DocNumber"))
         else:
             self._unapply(record, now)
         del self.records[entity][record.id]
@@ -546,18 +573,21 @@ class Company:
         data.setdefault("Taxable", False)
         return data
 
-    def _invoice(self, fields: dict, existing: Record | None, ctx: WriteContext) -> dict:
-        data = dict(fields)
+    # the sales forms (Invoice, CreditMemo) share their customer, lines, tax, date and DocNumber
+
+    def _sales_customer(self, data: dict, existing: Record | None, ctx: WriteContext) -> dict:
         customer_ref = _ref_value(data.get("CustomerRef"))
         if existing is None or customer_ref != _ref_value(existing.data.get("CustomerRef")):
             customer = self._resolve_ref("Customer", data.get("CustomerRef"), ctx, "CustomerRef")
-            data["CustomerRef"] = {"value": customer.id, "name": customer.data["DisplayName"]}
-        else:
-            data["CustomerRef"] = existing.data["CustomerRef"]
+            return {"value": customer.id, "name": customer.data["DisplayName"]}
+        return existing.data["CustomerRef"]
+
+    def _sales_lines(self, raw_lines: object, ctx: WriteContext) -> tuple[list[dict], Decimal]:
+        """The lines as QBO stores them (numbered, SubTotalLineDetail added) and their subtotal."""
         lines = []
         subtotal = ZERO
         sales_lines = 0
-        for raw in data.get("Line") or []:
+        for raw in raw_lines or []:
             if not isinstance(raw, dict):
                 raise wire.invalid_value("Line", "a line is not an object")
             kind = raw.get("DetailType")
@@ -569,6 +599,11 @@ class Company:
                 if detail.get("ItemRef") is not None:
                     item = self._resolve_ref("Item", detail["ItemRef"], ctx, "ItemRef")
                     detail["ItemRef"] = {"value": item.id, "name": item.data["Name"]}
+                if detail.get("TaxCodeRef") is not None:
+                    code = _ref_value(detail["TaxCodeRef"]) or ""
+                    if self.find("TaxCode", code, ctx) is None:
+                        raise wire.invalid_reference("TaxCode", code)
+                    detail["TaxCodeRef"] = {"value": code}
                 qty = wire.to_decimal(detail.get("Qty"))
                 price = wire.to_decimal(detail.get("UnitPrice"))
                 amount = wire.to_decimal(line.get("Amount"))
@@ -607,12 +642,51 @@ class Company:
         lines.append(
             {"Amount": subtotal, "DetailType": "SubTotalLineDetail", "SubTotalLineDetail": {}}
         )
-        data["Line"] = lines
-        tax = ZERO
-        if isinstance(data.get("TxnTaxDetail"), dict):
-            tax = wire.to_decimal(data["TxnTaxDetail"].get("TotalTax")) or ZERO
-            data["TxnTaxDetail"] = {**data["TxnTaxDetail"], "TotalTax": tax}
-        total = subtotal + tax
+        return lines, subtotal
+
+    def _total_tax(self, data: dict) -> Decimal:
+        """The tax the client computed (TxnTaxDetail.TotalTax); this company computes none."""
+        if not isinstance(data.get("TxnTaxDetail"), dict):
+            return ZERO
+        tax = wire.to_decimal(data["TxnTaxDetail"].get("TotalTax")) or ZERO
+        data["TxnTaxDetail"] = {**data["TxnTaxDetail"], "TotalTax": tax}
+        return tax
+
+    def _txn_date(self, data: dict) -> date:
+        txn_date = data.get("TxnDate") or self.today().isoformat()
+        try:
+            return date.fromisoformat(str(txn_date)[:10])
+        except ValueError:
+            raise wire.invalid_value("TxnDate", f"{txn_date!r} is not a date") from None
+
+    def _doc_number(
+        self, entity: str, data: dict, existing: Record | None, ctx: WriteContext
+    ) -> None:
+        """DocNumber as sent (unique per form when CustomTxnNumbers is on), kept, or numbered."""
+        doc = data.get("DocNumber")
+        if doc not in (None, ""):
+            doc = str(doc)
+            if len(doc) > 21:
+                raise wire.invalid_value("DocNumber", "longer than 21 characters")
+            if self.settings.custom_txn_numbers and "allowduplicatedocnum" not in ctx.include:
+                others = self.doc_numbers[entity].get(doc.casefold(), set()) - (
+                    {existing.id} if existing else set()
+                )
+                if others:
+                    raise wire.duplicate_doc_number(doc, entity, min(others, key=int))
+            data["DocNumber"] = doc
+        elif existing is not None and existing.data.get("DocNumber"):
+            data["DocNumber"] = existing.data["DocNumber"]
+        elif not self.settings.custom_txn_numbers:
+            # the sales forms share one sequence of numbers
+            data["DocNumber"] = str(self.next_doc_number)
+            self.next_doc_number += 1
+
+    def _invoice(self, fields: dict, existing: Record | None, ctx: WriteContext) -> dict:
+        data = dict(fields)
+        data["CustomerRef"] = self._sales_customer(data, existing, ctx)
+        data["Line"], subtotal = self._sales_lines(data.get("Line"), ctx)
+        total = subtotal + self._total_tax(data)
         paid = ZERO
         if existing is not None:
             paid = existing.data["TotalAmt"] - existing.data["Balance"]
@@ -623,11 +697,7 @@ class Company:
         data["TotalAmt"] = total
         data["Balance"] = total - paid
         data["LinkedTxn"] = list(existing.data.get("LinkedTxn", [])) if existing else []
-        txn_date = data.get("TxnDate") or self.today().isoformat()
-        try:
-            parsed = date.fromisoformat(str(txn_date)[:10])
-        except ValueError:
-            raise wire.invalid_value("TxnDate", f"{txn_date!r} is not a date") from None
+        parsed = self._txn_date(data)
         data["TxnDate"] = parsed.isoformat()
         if not data.get("DueDate"):
             data["DueDate"] = (parsed + timedelta(days=30)).isoformat()
@@ -636,29 +706,60 @@ class Company:
                 data["DueDate"] = date.fromisoformat(str(data["DueDate"])[:10]).isoformat()
             except ValueError:
                 raise wire.invalid_value("DueDate", f"{data['DueDate']!r} is not a date") from None
-        doc = data.get("DocNumber")
-        if doc not in (None, ""):
-            doc = str(doc)
-            if len(doc) > 21:
-                raise wire.invalid_value("DocNumber", "longer than 21 characters")
-            if self.settings.custom_txn_numbers and "allowduplicatedocnum" not in ctx.include:
-                others = self.doc_numbers.get(doc.casefold(), set()) - (
-                    {existing.id} if existing else set()
+        self._doc_number("Invoice", data, existing, ctx)
+        data.setdefault("CurrencyRef", {"value": self.currency})
+        data.setdefault("EmailStatus", "NotSet")
+        data.setdefault("PrintStatus", "NotSet")
+        return data
+
+    def _credit_memo(self, fields: dict, existing: Record | None, ctx: WriteContext) -> dict:
+        """A credit for the customer: TotalAmt from its lines and tax, RemainingCredit (and
+        Balance) what payments have not yet applied of it to invoices."""
+        data = dict(fields)
+        data["CustomerRef"] = self._sales_customer(data, existing, ctx)
+        applied = ZERO
+        if existing is not None:
+            applied = existing.data["TotalAmt"] - existing.data["RemainingCredit"]
+            moved = _ref_value(data["CustomerRef"]) != _ref_value(existing.data["CustomerRef"])
+            if applied and moved:
+                raise wire.business_validation(
+                    f"{applied} of credit memo {existing.id} is applied to the customer's "
+                    "invoices; its customer cannot change."
                 )
-                if others:
-                    raise wire.duplicate_doc_number(doc, "Invoice", min(others, key=int))
-            data["DocNumber"] = doc
-        elif existing is not None and existing.data.get("DocNumber"):
-            data["DocNumber"] = existing.data["DocNumber"]
-        elif not self.settings.custom_txn_numbers:
-            data["DocNumber"] = str(self.next_doc_number)
-            self.next_doc_number += 1
+        data["Line"], subtotal = self._sales_lines(data.get("Line"), ctx)
+        total = subtotal + self._total_tax(data)
+        if total < 0:
+            raise wire.business_validation(f"A credit memo total cannot be negative ({total}).")
+        if total < applied:
+            raise wire.business_validation(
+                f"The credit memo total {total} is less than the {applied} already applied from it."
+            )
+        data["TotalAmt"] = total
+        data["RemainingCredit"] = total - applied
+        data["Balance"] = total - applied
+        data["LinkedTxn"] = list(existing.data.get("LinkedTxn", [])) if existing else []
+        data["TxnDate"] = self._txn_date(data).isoformat()
+        data.pop("DueDate", None)  # nothing is due on a credit
+        if data.get("CustomerMemo") is not None:
+            memo = data["CustomerMemo"]
+            text = memo.get("value") if isinstance(memo, dict) else memo
+            text = "" if text is None else str(text)
+            if len(text) > 1000:
+                raise wire.invalid_value("CustomerMemo", "longer than 1000 characters")
+            data["CustomerMemo"] = {"value": text}
+        if len(str(data.get("PrivateNote") or "")) > 4000:
+            raise wire.invalid_value("PrivateNote", "longer than 4000 characters")
+        self._doc_number("CreditMemo", data, existing, ctx)
         data.setdefault("CurrencyRef", {"value": self.currency})
         data.setdefault("EmailStatus", "NotSet")
         data.setdefault("PrintStatus", "NotSet")
         return data
 
     def _payment(self, fields: dict, existing: Record | None, ctx: WriteContext):
+        """A payment: money (TotalAmt) and credits taken from credit memos (lines linked to a
+        CreditMemo), applied to invoices (lines linked to an Invoice). A credit memo is applied
+        by a payment of TotalAmt 0 with one line of each kind; what is neither applied nor a
+        credit is UnappliedAmt."""
         data = dict(fields)
         customer = self._resolve_ref("Customer", data.get("CustomerRef"), ctx, "CustomerRef")
         data["CustomerRef"] = {"value": customer.id, "name": customer.data["DisplayName"]}
@@ -667,30 +768,37 @@ class Company:
             raise wire.required_param("TotalAmt")
         if total < 0:
             raise wire.business_validation("A payment amount cannot be negative.")
-        applications: list[tuple[Record, Decimal]] = []
-        already = {}
+        # what this payment holds already is free again for itself when it is updated
+        already_applied: dict[str, Decimal] = {}
+        already_used: dict[str, Decimal] = {}
         if existing is not None:
             for invoice_id, amount in self._applications(existing):
-                already[invoice_id] = already.get(invoice_id, ZERO) + amount
-        lines = []
-        applied = ZERO
+                already_applied[invoice_id] = already_applied.get(invoice_id, ZERO) + amount
+            for memo_id, amount in self._credits_used(existing):
+                already_used[memo_id] = already_used.get(memo_id, ZERO) + amount
+        applications: list[tuple[Record, Decimal]] = []
+        credits: list[tuple[Record, Decimal]] = []
         wanted: dict[str, Decimal] = {}
+        taken: dict[str, Decimal] = {}
+        lines = []
+        applied = used = ZERO
         for raw in data.get("Line") or []:
             if not isinstance(raw, dict):
                 raise wire.invalid_value("Line", "a line is not an object")
             amount = wire.to_decimal(raw.get("Amount"))
             if amount is None:
                 raise wire.required_param("Line.Amount")
+            if amount < 0:
+                raise wire.invalid_value("Line.Amount", f"{amount} is negative")
             links = raw.get("LinkedTxn") or []
             if not links:
                 raise wire.required_param("Line.LinkedTxn")
-            line = dict(raw, Amount=amount)
             for link in links:
-                if link.get("TxnType") != "Invoice":
-                    raise wire.invalid_value(
-                        "LinkedTxn.TxnType", f"{link.get('TxnType')!r} is not supported here"
-                    )
-                invoice_id = str(link.get("TxnId") or "")
+                kind = link.get("TxnType") if isinstance(link, dict) else None
+                if kind not in ("Invoice", "CreditMemo"):
+                    raise wire.invalid_value("LinkedTxn.TxnType", f"{kind!r} is not supported here")
+            invoice_id, memo_id = _line_targets(raw)
+            if invoice_id is not None:
                 invoice = self.find("Invoice", invoice_id, ctx)
                 if invoice is None:
                     raise wire.invalid_reference("Invoice", invoice_id)
@@ -699,54 +807,83 @@ class Company:
                         f"Invoice {invoice_id} belongs to another customer than the payment."
                     )
                 wanted[invoice_id] = wanted.get(invoice_id, ZERO) + amount
-                open_balance = invoice.data["Balance"] + already.get(invoice_id, ZERO)
+                open_balance = invoice.data["Balance"] + already_applied.get(invoice_id, ZERO)
                 if wanted[invoice_id] > open_balance:
                     raise wire.business_validation(
                         f"The amount applied to invoice {invoice_id} ({wanted[invoice_id]}) is "
                         f"more than its open balance ({open_balance})."
                     )
                 applications.append((invoice, amount))
-                break  # one invoice per line, as QBO's payment lines are written
-            applied += amount
-            lines.append(line)
-        if applied > total:
+                applied += amount
+            if memo_id is not None:
+                memo = self.find("CreditMemo", memo_id, ctx)
+                if memo is None:
+                    raise wire.invalid_reference("CreditMemo", memo_id)
+                if _ref_value(memo.data["CustomerRef"]) != customer.id:
+                    raise wire.business_validation(
+                        f"Credit memo {memo_id} belongs to another customer than the payment."
+                    )
+                taken[memo_id] = taken.get(memo_id, ZERO) + amount
+                left = memo.data["RemainingCredit"] + already_used.get(memo_id, ZERO)
+                if taken[memo_id] > left:
+                    raise wire.business_validation(
+                        f"The credit taken from credit memo {memo_id} ({taken[memo_id]}) is more "
+                        f"than its remaining credit ({left})."
+                    )
+                credits.append((memo, amount))
+                used += amount
+            lines.append(dict(raw, Amount=amount))
+        if used > applied:
             raise wire.business_validation(
-                f"The amounts applied ({applied}) are more than the payment total ({total})."
+                f"The credits taken ({used}) are more than the amounts applied to invoices "
+                f"({applied})."
+            )
+        if applied > total + used:
+            raise wire.business_validation(
+                f"The amounts applied ({applied}) are more than the payment total ({total})"
+                + (f" and the credits taken ({used})." if used else ".")
             )
         data["Line"] = lines
         data["TotalAmt"] = total
-        data["UnappliedAmt"] = total - applied
-        txn_date = data.get("TxnDate") or self.today().isoformat()
-        try:
-            data["TxnDate"] = date.fromisoformat(str(txn_date)[:10]).isoformat()
-        except ValueError:
-            raise wire.invalid_value("TxnDate", f"{txn_date!r} is not a date") from None
+        data["UnappliedAmt"] = total + used - applied
+        data["TxnDate"] = self._txn_date(data).isoformat()
         data.setdefault("CurrencyRef", {"value": self.currency})
         data.setdefault("ProcessPayment", False)
-        return data, applications
+        return data, applications, credits
 
-    # ---- payments applied to invoices ---------------------------------------------------
+    # ---- payments applied to invoices, credit memos applied through payments ----------
 
     def _applications(self, payment: Record) -> list[tuple[str, Decimal]]:
+        """(invoice id, amount) of each line of the payment applied to an invoice."""
         out = []
         for line in payment.data.get("Line", []):
-            for link in line.get("LinkedTxn") or []:
-                if link.get("TxnType") == "Invoice":
-                    out.append((str(link.get("TxnId")), wire.to_decimal(line.get("Amount"))))
-                    break
+            invoice_id, _memo = _line_targets(line)
+            if invoice_id is not None:
+                out.append((invoice_id, wire.to_decimal(line.get("Amount")) or ZERO))
         return out
 
-    def _apply(self, payment: Record, applications, now: float) -> None:
+    def _credits_used(self, payment: Record) -> list[tuple[str, Decimal]]:
+        """(credit memo id, amount) of each line of the payment that takes a credit."""
+        out = []
+        for line in payment.data.get("Line", []):
+            _invoice, memo_id = _line_targets(line)
+            if memo_id is not None:
+                out.append((memo_id, wire.to_decimal(line.get("Amount")) or ZERO))
+        return out
+
+    def _apply(self, payment: Record, applications, credits, now: float) -> None:
         for invoice, amount in applications:
             invoice.data["Balance"] -= amount
-            links = invoice.data.setdefault("LinkedTxn", [])
-            if not any(
-                link.get("TxnId") == payment.id and link.get("TxnType") == "Payment"
-                for link in links
-            ):
-                links.append({"TxnId": payment.id, "TxnType": "Payment"})
+            _link(invoice, payment.id)
             self._bump(invoice, now)
             self._adjust_customer_balance(invoice.data["CustomerRef"], -amount)
+        taken: dict[str, tuple[Record, Decimal]] = {}
+        for memo, amount in credits:
+            taken[memo.id] = (memo, taken.get(memo.id, (memo, ZERO))[1] + amount)
+        for memo, amount in taken.values():
+            self._take_credit(memo, amount)
+            _link(memo, payment.id)
+            self._bump(memo, now)
 
     def _unapply(self, payment: Record, now: float) -> None:
         for invoice_id, amount in self._applications(payment):
@@ -754,36 +891,145 @@ class Company:
             if invoice is None:
                 continue
             invoice.data["Balance"] += amount
-            invoice.data["LinkedTxn"] = [
-                link
-                for link in invoice.data.get("LinkedTxn", [])
-                if not (link.get("TxnId") == payment.id and link.get("TxnType") == "Payment")
-            ]
+            _unlink(invoice, payment.id)
             self._bump(invoice, now)
             self._adjust_customer_balance(invoice.data["CustomerRef"], amount)
+        released: dict[str, Decimal] = {}
+        for memo_id, amount in self._credits_used(payment):
+            released[memo_id] = released.get(memo_id, ZERO) + amount
+        for memo_id, amount in released.items():
+            memo = self.records["CreditMemo"].get(memo_id)
+            if memo is None:
+                continue
+            self._take_credit(memo, -amount)
+            _unlink(memo, payment.id)
+            self._bump(memo, now)
+
+    def _take_credit(self, memo: Record, amount: Decimal) -> None:
+        """`amount` of the memo's credit used (a negative amount gives it back)."""
+        memo.data["RemainingCredit"] -= amount
+        memo.data["Balance"] = memo.data["RemainingCredit"]
+        # the customer's balance counts a remaining credit against the open invoices
+        self._adjust_customer_balance(memo.data["CustomerRef"], amount)
+
+    def _settle(self, payment: Record, memos_before: set[str], now: float) -> None:
+        """After lines of the payment went: credits beyond what it still applies to invoices go
+        back to their credit memos (credit-only lines from the last), a credit memo it no longer
+        takes from loses the link, and UnappliedAmt is what is left of its money."""
+        lines = payment.data.get("Line", [])
+        applied = sum((a for _, a in self._applications(payment)), ZERO)
+        used = sum((a for _, a in self._credits_used(payment)), ZERO)
+        excess = used - applied
+        for line in reversed(lines):
+            if excess <= 0:
+                break
+            invoice_id, memo_id = _line_targets(line)
+            if memo_id is None or invoice_id is not None:
+                continue
+            cut = min(excess, wire.to_decimal(line.get("Amount")) or ZERO)
+            line["Amount"] = (wire.to_decimal(line.get("Amount")) or ZERO) - cut
+            excess -= cut
+            memo = self.records["CreditMemo"].get(memo_id)
+            if memo is not None:
+                self._take_credit(memo, -cut)
+                self._bump(memo, now)
+        payment.data["Line"] = [
+            line
+            for line in lines
+            if not (_line_targets(line)[0] is None and not wire.to_decimal(line.get("Amount")))
+        ]
+        still = {memo_id for memo_id, _ in self._credits_used(payment)}
+        for memo_id in memos_before - still:
+            memo = self.records["CreditMemo"].get(memo_id)
+            if memo is not None:
+                _unlink(memo, payment.id)
+        applied = sum((a for _, a in self._applications(payment)), ZERO)
+        used = sum((a for _, a in self._credits_used(payment)), ZERO)
+        payment.data["UnappliedAmt"] = payment.data["TotalAmt"] + used - applied
+        self._bump(payment, now)
 
     def _unlink_payments(self, invoice: Record, now: float) -> None:
-        """An invoice voided or deleted: payments applied to it keep their money as unapplied."""
+        """An invoice voided or deleted: payments applied to it keep their money as unapplied,
+        and the credits they took for it go back to their credit memos."""
         for link in invoice.data.get("LinkedTxn", []):
             if link.get("TxnType") != "Payment":
                 continue
             payment = self.records["Payment"].get(str(link.get("TxnId")))
             if payment is None:
                 continue
+            memos_before = {memo_id for memo_id, _ in self._credits_used(payment)}
             kept, freed = [], ZERO
             for line in payment.data.get("Line", []):
-                targets = [str(x.get("TxnId")) for x in line.get("LinkedTxn") or []]
-                if invoice.id in targets:
-                    freed += wire.to_decimal(line.get("Amount")) or ZERO
-                else:
+                invoice_id, memo_id = _line_targets(line)
+                if invoice_id != invoice.id:
                     kept.append(line)
+                    continue
+                amount = wire.to_decimal(line.get("Amount")) or ZERO
+                freed += amount
+                if memo_id is not None:  # the line took its credit for this invoice alone
+                    memo = self.records["CreditMemo"].get(memo_id)
+                    if memo is not None:
+                        self._take_credit(memo, -amount)
+                        self._bump(memo, now)
             payment.data["Line"] = kept
-            payment.data["UnappliedAmt"] = payment.data.get("UnappliedAmt", ZERO) + freed
             invoice.data["Balance"] += freed
             self._adjust_customer_balance(invoice.data["CustomerRef"], freed)
-            self._bump(payment, now)
+            self._settle(payment, memos_before, now)
         invoice.data["LinkedTxn"] = [
             link for link in invoice.data.get("LinkedTxn", []) if link.get("TxnType") != "Payment"
+        ]
+
+    def _unlink_credit_memo(self, memo: Record, now: float) -> None:
+        """A credit memo deleted: payments lose the credit they took from it, and what it paid
+        on invoices beyond the payments' own money is open on those invoices again."""
+        for link in memo.data.get("LinkedTxn", []):
+            if link.get("TxnType") != "Payment":
+                continue
+            payment = self.records["Payment"].get(str(link.get("TxnId")))
+            if payment is None:
+                continue
+            kept, released = [], ZERO
+            for line in payment.data.get("Line", []):
+                invoice_id, memo_id = _line_targets(line)
+                if memo_id != memo.id:
+                    kept.append(line)
+                    continue
+                released += wire.to_decimal(line.get("Amount")) or ZERO
+                if invoice_id is not None:  # the application stays, without the credit
+                    links = [
+                        x
+                        for x in line.get("LinkedTxn") or []
+                        if not (x.get("TxnType") == "CreditMemo" and str(x.get("TxnId")) == memo.id)
+                    ]
+                    kept.append(dict(line, LinkedTxn=links))
+            payment.data["Line"] = kept
+            self._take_credit(memo, -released)
+            used = sum((a for _, a in self._credits_used(payment)), ZERO)
+            applied = sum((a for _, a in self._applications(payment)), ZERO)
+            deficit = applied - (payment.data["TotalAmt"] + used)
+            for line in reversed(kept):
+                if deficit <= 0:
+                    break
+                invoice_id, _memo = _line_targets(line)
+                invoice = self.records["Invoice"].get(invoice_id or "")
+                if invoice is None:
+                    continue
+                cut = min(deficit, wire.to_decimal(line.get("Amount")) or ZERO)
+                line["Amount"] = (wire.to_decimal(line.get("Amount")) or ZERO) - cut
+                deficit -= cut
+                invoice.data["Balance"] += cut
+                self._adjust_customer_balance(invoice.data["CustomerRef"], cut)
+                self._bump(invoice, now)
+            payment.data["Line"] = [line for line in kept if wire.to_decimal(line.get("Amount"))]
+            for invoice_id in {i for i, _ in _invoice_links(kept)} - {
+                i for i, _ in self._applications(payment)
+            }:
+                invoice = self.records["Invoice"].get(invoice_id)
+                if invoice is not None:
+                    _unlink(invoice, payment.id)
+            self._settle(payment, set(), now)
+        memo.data["LinkedTxn"] = [
+            link for link in memo.data.get("LinkedTxn", []) if link.get("TxnType") != "Payment"
         ]
 
     def _adjust_customer_balance(self, customer_ref: Any, delta: Decimal) -> None:
@@ -797,11 +1043,11 @@ class Company:
     def _index_doc_number(self, record: Record) -> None:
         doc = record.data.get("DocNumber")
         if doc:
-            self.doc_numbers.setdefault(str(doc).casefold(), set()).add(record.id)
+            self.doc_numbers[record.entity].setdefault(str(doc).casefold(), set()).add(record.id)
 
-    def _unindex_doc_number(self, record_id: str, doc: str | None) -> None:
+    def _unindex_doc_number(self, entity: str, record_id: str, doc: str | None) -> None:
         if doc:
-            self.doc_numbers.get(str(doc).casefold(), set()).discard(record_id)
+            self.doc_numbers[entity].get(str(doc).casefold(), set()).discard(record_id)
 
     # ---- changes made "as a QBO user" ---------------------------------------------------
 
@@ -824,3 +1070,36 @@ class Company:
 
 def _id_key(value: str):
     return (0, int(value), "") if value.isdigit() else (1, 0, value)
+
+
+def _line_targets(line: dict) -> tuple[str | None, str | None]:
+    """(invoice id, credit memo id) a payment line links (None where it links none): the first of
+    each kind, as QBO reads one line."""
+    invoice_id = memo_id = None
+    for link in line.get("LinkedTxn") or []:
+        if not isinstance(link, dict):
+            continue
+        if link.get("TxnType") == "Invoice" and invoice_id is None:
+            invoice_id = str(link.get("TxnId") or "")
+        elif link.get("TxnType") == "CreditMemo" and memo_id is None:
+            memo_id = str(link.get("TxnId") or "")
+    return invoice_id, memo_id
+
+
+def _invoice_links(lines: list[dict]) -> list[tuple[str, dict]]:
+    return [(i, line) for line in lines if (i := _line_targets(line)[0]) is not None]
+
+
+def _link(record: Record, payment_id: str) -> None:
+    """The payment in the transaction's LinkedTxn (once)."""
+    links = record.data.setdefault("LinkedTxn", [])
+    if not any(x.get("TxnId") == payment_id and x.get("TxnType") == "Payment" for x in links):
+        links.append({"TxnId": payment_id, "TxnType": "Payment"})
+
+
+def _unlink(record: Record, payment_id: str) -> None:
+    record.data["LinkedTxn"] = [
+        x
+        for x in record.data.get("LinkedTxn", [])
+        if not (x.get("TxnId") == payment_id and x.get("TxnType") == "Payment")
+    ]

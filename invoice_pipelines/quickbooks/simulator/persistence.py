@@ -9,7 +9,13 @@ from pathlib import Path
 
 from invoice_pipelines.quickbooks.simulator import wire
 from invoice_pipelines.quickbooks.simulator.auth import AccessToken, App, Grant, RefreshToken
-from invoice_pipelines.quickbooks.simulator.company import Company, Record, Settings, Tombstone
+from invoice_pipelines.quickbooks.simulator.company import (
+    SALES_FORMS,
+    Company,
+    Record,
+    Settings,
+    Tombstone,
+)
 
 FILE = "qbo-simulator.json"
 VERSION = 1
@@ -101,7 +107,8 @@ def load(sim, data_dir: Path) -> bool:
             country=saved["country"],
             settings=Settings(**saved["settings"]),
         )
-        company.next_ids = {k: int(v) for k, v in saved["next_ids"].items()}
+        # a state saved before an entity existed (CreditMemo) starts that entity at 1
+        company.next_ids.update({k: int(v) for k, v in saved["next_ids"].items()})
         company.next_doc_number = int(saved["next_doc_number"])
         for entity, records in saved["records"].items():
             company.records[entity] = {}
@@ -114,8 +121,9 @@ def load(sim, data_dir: Path) -> bool:
             company.names[entity] = {}
             for record in company.records[entity].values():
                 company._index_name(record)
-        for record in company.records["Invoice"].values():
-            company._index_doc_number(record)
+        for form in SALES_FORMS:
+            for record in company.records[form].values():
+                company._index_doc_number(record)
         company.tombstones = [
             Tombstone(t["entity"], t["id"], float(t["deleted"])) for t in saved["tombstones"]
         ]
