@@ -68,6 +68,7 @@ format: install
 
 test: install
 	@scripts/ensure-postgres.sh
+	@scripts/ensure-node-packages.sh
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	OMP_THREAD_LIMIT=1 NO_GCE_CHECK=true $(BIN)/pytest
