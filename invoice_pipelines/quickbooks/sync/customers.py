@@ -12,6 +12,11 @@ QBO never hard-deletes customers: deactivation is `Active=false` on either side 
 any other field; a deactivated record is never reactivated by the sync on its own. A new customer
 whose DisplayName already exists in QBO (6240) is linked to that customer when it is the same
 party (same e-mail or VAT id), otherwise it is held as a conflict.
+
+Our VAT id (BT-48) goes to QBO's tax registration field, `PrimaryTaxIdentifier` ("Tax Reg. No",
+minor version 4), where the company's edition has it: UK, Canada, Australia, India (CompanyInfo
+.Country, read once per run and only when a customer to write has a VAT id). It travels one way:
+QBO answers it masked (all but the last five characters are X), so it is never pulled back.
 """
 
 from __future__ import annotations
@@ -44,13 +49,29 @@ from invoice_pipelines.quickbooks.sync.common import (
 
 DEFAULT_SKEW = timedelta(seconds=2)
 FIELDS = ("name", "email", "phone", "street", "postal_code", "city", "country", "active")
+# the QBO editions whose Customer has PrimaryTaxIdentifier (Intuit's Customer reference: locales
+# GB, CA, AU, IN); CompanyInfo.Country names the edition ("UK" accepted for GB)
+TAX_ID_REGIONS = frozenset({"GB", "UK", "CA", "AU", "IN"})
+TAX_ID_FIELD = "PrimaryTaxIdentifier"
+
+
+def normalized_vat_id(value: object) -> str:
+    """A VAT id as written to QBO and compared: without blanks, upper case."""
+    return "".join(str(value or "").split()).upper()
 
 
 def local_fields(row: dict) -> dict:
-    return {name: row.get(name) for name in FIELDS}
+    fields = {name: row.get(name) for name in FIELDS}
+    vat_id = normalized_vat_id(row.get("vat_id"))
+    if vat_id:
+        # only when set, so the baseline of a customer without one stays what it was
+        fields["vat_id"] = vat_id
+    return fields
 
 
-def to_qbo(fields: dict) -> dict:
+def to_qbo(fields: dict, *, tax_ids: bool = False, update: bool = False) -> dict:
+    """Our customer as QBO's Customer; `tax_ids` when the company's edition has PrimaryTaxIdentifier
+    (an update then also clears it when our VAT id was removed)."""
     body: dict = {
         "DisplayName": fields["name"],
         "CompanyName": fields["name"],
@@ -66,6 +87,8 @@ def to_qbo(fields: dict) -> dict:
         body["PrimaryEmailAddr"] = {"Address": fields["email"]}
     if fields.get("phone"):
         body["PrimaryPhone"] = {"FreeFormNumber": fields["phone"]}
+    if tax_ids and (fields.get("vat_id") or update):
+        body[TAX_ID_FIELD] = fields.get("vat_id") or ""
     return body
 
 
@@ -84,13 +107,24 @@ def from_qbo(record: dict, current: dict | None = None) -> dict:
     }
 
 
+def same_vat_id(ours: object, theirs: object) -> bool:
+    """Our VAT id against QBO's tax id, which QBO answers masked (XXXXXX56789): the characters QBO
+    shows must match ours, and the lengths agree."""
+    mine, shown = normalized_vat_id(ours), normalized_vat_id(theirs)
+    if not mine or not shown:
+        return False
+    if not shown.startswith("X") or mine.startswith("X"):
+        return mine == shown
+    visible = shown.lstrip("X")
+    return len(mine) == len(shown) and bool(visible) and mine.endswith(visible)
+
+
 def _same_party(local: dict, record: dict) -> bool:
     email = (record.get("PrimaryEmailAddr") or {}).get("Address")
     if local.get("email") and email and local["email"].casefold() == email.casefold():
         return True
-    vat = str(record.get("PrimaryTaxIdentifier") or record.get("BusinessNumber") or "")
-    return bool(
-        local.get("vat_id") and vat and local["vat_id"].replace(" ", "") == vat.replace(" ", "")
+    return same_vat_id(
+        local.get("vat_id"), record.get(TAX_ID_FIELD) or record.get("BusinessNumber")
     )
 
 
@@ -112,6 +146,24 @@ class CustomerSync(TwoWaySync):
         self.skew = skew or (
             timedelta(seconds=float(configured)) if configured is not None else DEFAULT_SKEW
         )
+        self._tax_ids: bool | None = None  # does the company's edition have PrimaryTaxIdentifier
+
+    def writes_tax_ids(self, rows: list[dict], *, update: bool = False) -> bool:
+        """Whether these customers' VAT ids go to QBO: the company's edition has the field. Asked
+        of QBO (CompanyInfo) once per run, and only for an update (which may clear one) or when
+        one of them has a VAT id."""
+        if self._tax_ids is None:
+            if not update and not any(normalized_vat_id(r.get("vat_id")) for r in rows):
+                return False
+            try:
+                info = self.client.get("CompanyInfo", self.client.realm_id)
+            except QboError as exc:
+                self.counts.errors.append(f"VAT ids not written: company info unreadable ({exc})")
+                self._tax_ids = False
+                return False
+            country = info.get("Country") or (info.get("CompanyAddr") or {}).get("Country")
+            self._tax_ids = str(country or "").strip().upper() in TAX_ID_REGIONS
+        return self._tax_ids
 
     def _local_rows(self, conn) -> dict[int, dict]:
         return {
@@ -239,7 +291,11 @@ class CustomerSync(TwoWaySync):
                 "Customer",
                 mapping["qbo_id"],
                 sync_token,
-                to_qbo(local_fields(row)),
+                to_qbo(
+                    local_fields(row),
+                    tax_ids=self.writes_tax_ids([row], update=True),
+                    update=True,
+                ),
                 requestid=request_id(
                     "customer", self.organization_id, row["id"], mapping_fp, sync_token
                 ),
@@ -297,8 +353,14 @@ class CustomerSync(TwoWaySync):
 
     def _create_batch(self, rows: list[dict]) -> None:
         fps = {r["id"]: fingerprint(local_fields(r)) for r in rows}
+        tax_ids = self.writes_tax_ids(rows)
         duplicates = create_batch(
-            self, "customer", "Customer", rows, lambda r: to_qbo(local_fields(r)), fps
+            self,
+            "customer",
+            "Customer",
+            rows,
+            lambda r: to_qbo(local_fields(r), tax_ids=tax_ids),
+            fps,
         )
         for row in duplicates:
             self._link_duplicate(row, fps[row["id"]])
