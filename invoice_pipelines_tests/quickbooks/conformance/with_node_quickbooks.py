@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
-from invoice_pipelines_tests.conftest import IN_CI, require_programs
+from invoice_pipelines_tests.conftest import IN_CI
 from invoice_pipelines_tests.quickbooks.conformance.scenarios import Scenarios
 
 NODE_DIR = Path(__file__).resolve().parent / "node"
@@ -21,15 +22,15 @@ NODE_DIR = Path(__file__).resolve().parent / "node"
 def require_node_packages() -> None:
     """Node and the npm packages: missing ones fail under CI (make test installs them) and skip
     elsewhere with the reason."""
-    require_programs("node")
-    if not (NODE_DIR / "node_modules" / "node-quickbooks").is_dir():
-        message = (
-            f"{NODE_DIR}/node_modules is missing: `make test` installs it "
-            "(scripts/ensure-node-packages.sh runs npm ci there)"
-        )
-        if IN_CI:
-            pytest.fail(message)
-        pytest.skip(message)
+    if shutil.which("node") is None:
+        message = "node missing; run scripts/ensure-node-packages.sh (make test does)"
+    elif not (NODE_DIR / "node_modules" / "node-quickbooks").is_dir():
+        message = f"{NODE_DIR}/node_modules missing; run scripts/ensure-node-packages.sh"
+    else:
+        return
+    if IN_CI:
+        pytest.fail(message)
+    pytest.skip(message)
 
 
 class NodeQuickBooks(Scenarios):
