@@ -14,9 +14,16 @@ import time
 import uuid
 from datetime import date, timedelta
 from decimal import Decimal
+from pathlib import Path
 
 from sqlalchemy import Engine, delete, func, insert, select, text
 
+from invoice_pipelines.bench.limit import (
+    SHARED_BENCH,
+    current_database,
+    limit_fields,
+    run_psql_file,
+)
 from invoice_pipelines.billing.chunk_transaction import SEQUENCE_NAME
 from invoice_pipelines.billing.invoicing import (
     DEFAULT_CHUNK_SIZE,
@@ -104,6 +111,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--keep", action="store_true", help="keep the benchmark organization (default: delete it)"
     )
+    parser.add_argument(
+        "--limit-sql",
+        type=Path,
+        default=SHARED_BENCH / "setbased_limit.sql",
+        help="the set-based limit script, run with psql -v n=ORDERS on the same database "
+        "(default: ../shared/bench/setbased_limit.sql beside the repository)",
+    )
 
 
 def run(args: argparse.Namespace) -> dict:
@@ -145,6 +159,7 @@ def run(args: argparse.Namespace) -> dict:
             _log(
                 f"deleted the benchmark organization in {time.perf_counter() - cleanup_started:.2f}s"
             )
+    limit, method, where = set_based_limit(owner, args.limit_sql, args.orders)
     result = {
         "scenario": "batch-invoicing",
         "mode": mode,
@@ -172,7 +187,37 @@ def run(args: argparse.Namespace) -> dict:
         "organization": slug,
         "kept": bool(args.keep),
     }
-    return result
+    return limit_fields(result, "orders_per_s", limit, method, **where)
+
+
+LIMIT_METHOD = (
+    "{script} with psql -v n={orders} on the same database right after the run: three "
+    "INSERT..SELECT and one UPDATE turning the same number of reviewed orders (3 lines each) into "
+    "invoices with gapless numbers, lines and VAT rows in one transaction, with the keys and "
+    "foreign keys a real schema has; no queue, no chunks, no checks"
+)
+
+
+def set_based_limit(owner: Engine, script: Path, orders: int) -> tuple[float | None, str, dict]:
+    """(orders/s of the set-based limit script, how it was measured, where it ran): run on the
+    bench's own database after the run, its scratch schema dropped afterwards."""
+    with owner.connect() as conn:
+        where: dict = {"database_name": current_database(conn), "limit_database": None}
+    if owner.dialect.name != "postgresql":
+        return None, "not measured: the set-based limit script is PostgreSQL's (psql)", where
+    if not script.is_file():
+        return None, f"not measured: the limit script {script} does not exist", where
+    try:
+        ran = run_psql_file(owner.url, script, {"n": orders})
+    except (OSError, RuntimeError) as exc:
+        return None, f"not measured: {exc}", where
+    finally:
+        with owner.connect() as conn:
+            conn.exec_driver_sql("DROP SCHEMA IF EXISTS setlimit CASCADE")
+            conn.commit()
+    where["limit_database"] = ran["database"]
+    where["limit_seconds_with_seeding"] = round(ran["seconds"], 3)
+    return float(ran["value"]), LIMIT_METHOD.format(script=script.name, orders=orders), where
 
 
 def _log(message: str) -> None:

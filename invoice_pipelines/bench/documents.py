@@ -148,6 +148,7 @@ def _seed(engine, org_id: int, n: int) -> None:
 
 
 def run(args: argparse.Namespace) -> dict:
+    from invoice_pipelines.bench.limit import limit_fields, per_second
     from invoice_pipelines.db.engine import make_engine
     from invoice_pipelines.db.migrate import ensure_migrated
     from invoice_pipelines.db.tables import organizations
@@ -200,6 +201,7 @@ def run(args: argparse.Namespace) -> dict:
             sent = send_invoice_emails(engine, store, mailer, slug, max_per_second=100_000)
         email_seconds = time.perf_counter() - t0
     arrived = sink.counts()
+    limit = render_limit(engine, org_id, args.workers)
     keep = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="ip-bench-sample-"))
     keep.mkdir(parents=True, exist_ok=True)
     sample = None
@@ -207,7 +209,7 @@ def run(args: argparse.Namespace) -> dict:
         sample = keep / Path(documents.paths[0]).name
         shutil.copyfile(documents.paths[0], sample)
     shutil.rmtree(root, ignore_errors=True)
-    return {
+    result = {
         "scenario": "documents",
         "database": engine.dialect.name,
         "organization": slug,
@@ -227,6 +229,92 @@ def run(args: argparse.Namespace) -> dict:
         "messages_received": sum(arrived.values()),
         "duplicates_sent": sum(count - 1 for count in arrived.values() if count > 1),
         **queue,
+    }
+    return limit_fields(
+        result,
+        "documents_per_s",
+        per_second(limit["rendered"], limit["seconds"]),
+        LIMIT_METHOD.format(workers=args.workers),
+        limit_seconds=round(limit["seconds"], 3),
+        limit_rendered=limit["rendered"],
+        limit_failed=limit["failed"],
+        database_name=limit["database"],
+        limit_database=limit["database"],
+    )
+
+
+LIMIT_METHOD = (
+    "the same invoices' pages rendered alone (layout, fonts, QR code: render_pdf, or "
+    "render_plain_pdf for a plain PDF invoice) from the same sources read from the same database, "
+    "in {workers} warm worker processes, without writing the CII, embedding it or reading the "
+    "document back; no files stored, no rows written (e-mails have no limit of their own)"
+)
+
+
+def render_in_worker(data: bytes, filename: str, **_options) -> int:
+    """Worker entry (SafeParser target) of the limit: render one pickled source's page, nothing
+    else; returns the PDF's size."""
+    import pickle
+
+    from invoice_pipelines.documents.build import _qr
+    from invoice_pipelines.documents.render import render_pdf, render_plain_pdf
+
+    source = pickle.loads(data)  # noqa: S301 - written by this bench's own parent process
+    invoice, extras = source.invoice, source.extras
+    common = {
+        "language": source.language,
+        "payment_terms": extras.get("payment_terms"),
+        "service_date": extras.get("delivery_date"),
+        "qr": _qr(source),
+    }
+    if getattr(source, "document_format", "facturx") == "facturx":
+        return len(render_pdf(invoice, **common))
+    seller = invoice.seller_address
+    return len(
+        render_plain_pdf(
+            invoice,
+            seller_country=seller.country_code if seller else None,
+            seller_tax_number=extras.get("seller_tax_number"),
+            **common,
+        )
+    )
+
+
+def render_limit(engine, org_id: int, workers: int) -> dict:
+    """Render every invoice of the organization in warm render-only workers: seconds, pages
+    rendered, failures and the database the sources came from."""
+    import pickle
+
+    from invoice_pipelines.bench.limit import current_database
+    from invoice_pipelines.db.tenancy import resolve_organization, tenant_transaction
+    from invoice_pipelines.documents.formats import choose_formats
+    from invoice_pipelines.documents.pipeline import DEFAULT_BATCH
+    from invoice_pipelines.documents.sources import load_sources
+    from invoice_pipelines.intake.workers import SafeParser
+
+    org = resolve_organization(engine, org_id)
+    ids = _invoice_ids(engine, org_id)
+    items: list[tuple[bytes, str]] = []
+    with tenant_transaction(engine, org_id) as conn:
+        database = current_database(conn)
+        for first in range(0, len(ids), DEFAULT_BATCH):
+            chunk = ids[first : first + DEFAULT_BATCH]
+            sources = choose_formats(conn, org, load_sources(conn, org, chunk))
+            items += [(pickle.dumps(s), s.filename) for s in sources.values()]
+    with SafeParser(
+        workers=workers, warm=False, target="invoice_pipelines.bench.documents:render_in_worker"
+    ) as pool:
+        pool.wait_ready()
+        pool.parse_many(items[:workers])  # one page per worker first: fonts cut, modules loaded
+        started = time.perf_counter()
+        sizes = pool.parse_many(items)
+        seconds = time.perf_counter() - started
+    rendered = sum(1 for size in sizes if isinstance(size, int))
+    return {
+        "seconds": seconds,
+        "rendered": rendered,
+        "failed": len(sizes) - rendered,
+        "database": database,
     }
 
 

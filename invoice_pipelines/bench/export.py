@@ -17,6 +17,11 @@ from datetime import date
 from decimal import Decimal
 
 PERIOD = "2026-10"
+LIMIT_METHOD = (
+    "the same organization-month's rows the export reads (its invoices with their partner "
+    "columns, their VAT rows, the booked lines) written to three CSV files by {how}, on the same "
+    "database right after the export, in one transaction of the organization's"
+)
 SUPPLIERS = 40
 BATCH = 10_000
 
@@ -117,6 +122,7 @@ def _seed(engine, org_id: int, n: int) -> None:
 def run(args: argparse.Namespace) -> dict:
     from sqlalchemy import func, select
 
+    from invoice_pipelines.bench.limit import limit_fields
     from invoice_pipelines.db.engine import make_engine
     from invoice_pipelines.db.migrate import ensure_migrated
     from invoice_pipelines.db.tables import incoming_invoices, organizations
@@ -150,6 +156,7 @@ def run(args: argparse.Namespace) -> dict:
     t0 = time.perf_counter()
     again = run_export(engine, store, slug, PERIOD, "incoming", requested_by="bench")
     unchanged_seconds = time.perf_counter() - t0
+    limit_seconds, limit_bytes, limit_database = copy_limit(engine, org_id, result.export_id)
     with tenant_transaction(engine, org_id) as conn:
         exported = conn.execute(
             select(func.count()).where(
@@ -157,7 +164,8 @@ def run(args: argparse.Namespace) -> dict:
                 incoming_invoices.c.status == "EXPORTED",
             )
         ).scalar_one()
-    return {
+    how = "COPY (SELECT ...) TO STDOUT" if engine.dialect.name == "postgresql" else "csv.writer"
+    out = {
         "scenario": "export",
         "database": engine.dialect.name,
         "organization": slug,
@@ -177,3 +185,80 @@ def run(args: argparse.Namespace) -> dict:
         "csv_lines_file": result.files.get("csv_lines"),
         "datev_partners_file": result.files.get("datev_partners"),
     }
+    return limit_fields(
+        out,
+        "invoices_per_s",
+        result.invoice_count / limit_seconds if limit_seconds else None,
+        LIMIT_METHOD.format(how=how),
+        limit_seconds=round(limit_seconds, 3),
+        limit_bytes=limit_bytes,
+        database_name=limit_database,
+        limit_database=limit_database,
+    )
+
+
+def copy_limit(engine, org_id: int, export_id: int | None) -> tuple[float, int, str]:
+    """(seconds, bytes written, database) for the month's invoices, VAT rows and booked lines
+    copied to files the cheapest way the database has."""
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    from sqlalchemy import select
+
+    from invoice_pipelines.bench.limit import copy_query, current_database
+    from invoice_pipelines.db.tables import incoming_invoice_taxes, incoming_invoices
+    from invoice_pipelines.db.tenancy import tenant_transaction
+    from invoice_pipelines.exports.reads import EXPORTABLE, booked_lines_query, month_bounds
+
+    t, taxes = incoming_invoices.c, incoming_invoice_taxes.c
+    start, end = month_bounds(PERIOD)
+    month = (
+        t.organization_id == org_id,
+        t.status.in_(EXPORTABLE),
+        t.issue_date >= start,
+        t.issue_date < end,
+    )
+    invoices = (
+        select(
+            t.id,
+            t.invoice_number,
+            t.type_code,
+            t.issue_date,
+            t.due_date,
+            t.currency,
+            t.net_total,
+            t.tax_total,
+            t.gross_total,
+            t.seller_name,
+            t.seller_vat_id,
+            t.status,
+            t.processing_version,
+            t.service_date,
+        )  # fmt: skip
+        .where(*month)
+        .order_by(t.issue_date, t.id)
+    )
+    vat_rows = (
+        select(
+            taxes.incoming_invoice_id, taxes.vat_category, taxes.vat_rate, taxes.basis, taxes.amount
+        )
+        .join(incoming_invoices, t.id == taxes.incoming_invoice_id)
+        .where(*month)
+        .order_by(taxes.id)
+    )
+    queries = [invoices, vat_rows]
+    if export_id is not None:
+        queries.append(booked_lines_query(org_id, PERIOD, "incoming", export_id))
+    folder = Path(tempfile.mkdtemp(prefix="ip-bench-export-limit-"))
+    try:
+        with tenant_transaction(engine, org_id, snapshot=True) as conn:
+            database = current_database(conn)
+            started = time.perf_counter()
+            size = sum(
+                copy_query(conn, query, folder / f"{n}.csv") for n, query in enumerate(queries)
+            )
+            seconds = time.perf_counter() - started
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    return seconds, size, database

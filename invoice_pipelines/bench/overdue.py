@@ -112,6 +112,7 @@ def _settle(owner_engine) -> None:
 def run(args: argparse.Namespace) -> dict:
     from sqlalchemy import func, select
 
+    from invoice_pipelines.bench.limit import limit_fields
     from invoice_pipelines.db.engine import make_engine
     from invoice_pipelines.db.migrate import ensure_migrated
     from invoice_pipelines.db.tables import dunning_notices, organizations
@@ -135,6 +136,9 @@ def run(args: argparse.Namespace) -> dict:
     _settle(owner)
     settle_seconds = time.perf_counter() - t0
 
+    limit = set_based_limit(engine, org_id, TODAY)
+    _settle(owner)  # the limit's rolled-back rows leave nothing for the run to step over
+
     first = run_overdue(engine, slug, on=TODAY, requested_by="bench", chunk_size=args.chunk_size)
     second = run_overdue(engine, slug, on=TODAY, requested_by="bench", chunk_size=args.chunk_size)
     with tenant_transaction(engine, org_id) as conn:
@@ -148,7 +152,7 @@ def run(args: argparse.Namespace) -> dict:
             .subquery()
         )
         per_invoice = conn.execute(select(func.max(counts.c.n))).scalar()
-    return {
+    result = {
         "scenario": "overdue",
         "database": engine.dialect.name,
         "organization": slug,
@@ -171,3 +175,98 @@ def run(args: argparse.Namespace) -> dict:
         "seed_seconds": round(seed_seconds, 3),
         "settle_seconds": round(settle_seconds, 3),
     }
+    return limit_fields(
+        result,
+        "invoices_per_s",
+        args.invoices / limit["seconds"] if limit["seconds"] else None,
+        LIMIT_METHOD,
+        limit_seconds=round(limit["seconds"], 3),
+        limit_notices=limit["notices"],
+        database_name=limit["database"],
+        limit_database=limit["database"],
+    )
+
+
+LIMIT_METHOD = (
+    "one INSERT..SELECT into dunning_notices (its keys, unique index and foreign key) of the same "
+    "notices, on the same database just before the run and rolled back: the run's own selection "
+    "(the same overdue invoices and levels), fee and simple interest worked out in SQL, every "
+    "column the run writes; no chunks, no Decimal arithmetic in Python, no execution log"
+)
+
+
+def set_based_limit(engine, org_id: int, today: date) -> dict:
+    """Time the notices as one set-based statement, then roll it back: seconds, rows, database."""
+    from sqlalchemy import Integer, and_, case, cast, func, insert, literal, null, select
+
+    from invoice_pipelines.bench.limit import current_database, rolled_back
+    from invoice_pipelines.db.tables import customers, dunning_notices
+    from invoice_pipelines.db.tables import sales_invoices as si
+    from invoice_pipelines.db.tenancy import resolve_organization
+    from invoice_pipelines.overdue.dunning import parse_settings
+    from invoice_pipelines.overdue.pipeline import _due, _from, _level_case, _no_jit, _previous
+
+    org = resolve_organization(engine, org_id)
+    settings = parse_settings((org.get("settings") or {}).get("dunning"), org["country"])
+
+    previous = _previous(org_id)
+    level = _level_case(settings, today)
+    levels = settings.levels
+
+    def by_level(value) -> object:
+        return case(*[(level == lv.number, value(lv)) for lv in levels], else_=null())
+
+    if engine.dialect.name == "postgresql":
+        days = literal(today) - si.c.due_date
+    else:
+        days = cast(
+            func.julianday(literal(today.isoformat())) - func.julianday(si.c.due_date), Integer
+        )
+    base = settings.base_rates.fixed or 0
+    rate = case(
+        (customers.c.vat_id.is_not(None), base + settings.margin_business_percent),
+        else_=base + settings.margin_consumer_percent,
+    )
+    fee = by_level(lambda lv: lv.fee_fixed + func.round(si.c.amount_due * lv.fee_percent / 100, 2))
+    interest = by_level(
+        lambda lv: (
+            func.round(si.c.amount_due * rate / 100 * days / 365, 2)
+            if lv.charge_interest
+            else literal(0)
+        )
+    )
+    columns = {
+        "organization_id": si.c.organization_id,
+        "sales_invoice_id": si.c.id,
+        "customer_id": si.c.customer_id,
+        "level": level,
+        "level_name": by_level(lambda lv: lv.name),
+        "as_of": literal(today),
+        "days_overdue": days,
+        "currency": si.c.currency,
+        "amount_open": si.c.amount_due,
+        "fee": fee,
+        "interest": interest,
+        "interest_rate_percent": rate,
+        "interest_from": si.c.due_date,
+        "interest_until": literal(today),
+        "fees_total": fee,
+        "interest_total": interest,
+        "total_claimed": si.c.amount_due + fee + interest,
+        "template": by_level(lambda lv: lv.template),
+        "channel": by_level(lambda lv: lv.channel),
+        "language": customers.c.language,
+    }
+    statement = insert(dunning_notices).from_select(
+        list(columns),
+        select(*columns.values())
+        .select_from(_from(previous))
+        .where(and_(*_due(org_id, settings, today, previous))),
+    )
+    with rolled_back(engine, org_id) as conn:
+        database = current_database(conn)
+        _no_jit(conn)
+        started = time.perf_counter()
+        notices = conn.execute(statement).rowcount
+        seconds = time.perf_counter() - started
+    return {"seconds": seconds, "notices": notices, "database": database}

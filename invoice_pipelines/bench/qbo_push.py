@@ -1,8 +1,10 @@
 """Benchmark: push N sales invoices to the QBO simulator at QBO's real limits on a compressed clock.
 
 `invoice-pipelines bench qbo-push --n 5000 [--faults]` seeds one organization (customers and items
-already linked to the simulated company, N invoices of two lines), pushes them through the
-production path (queue, validation, batches of 30, rate limiter, retries) and reports:
+already linked to the simulated company, N invoices of two lines) in the database
+INVOICE_PIPELINES_DB_URL names, as every bench (or `--db-url`; the organization is deleted
+afterwards unless `--keep`), pushes them through the production path (queue, validation, batches
+of 30, rate limiter, retries) and reports:
 
 - `seconds`: wall time of the push; `simulated_minutes`: the same time on QBO's clock
 - `ceiling_fraction`: invoices pushed / invoices the limits allow in that time. Each batch item
@@ -18,18 +20,18 @@ QBO committed the batch.
 from __future__ import annotations
 
 import argparse
-import tempfile
 import threading
 import time
+import uuid
 from datetime import date
 from decimal import Decimal
-from pathlib import Path
 
 from cryptography.fernet import Fernet
-from sqlalchemy import insert, select
+from sqlalchemy import delete, insert, select
 
-from invoice_pipelines.db.engine import make_engine
-from invoice_pipelines.db.migrate import upgrade
+from invoice_pipelines.bench.limit import current_database, limit_fields, per_second
+from invoice_pipelines.db.engine import database_url, make_engine
+from invoice_pipelines.db.migrate import ensure_migrated
 from invoice_pipelines.db.tables import (
     customers,
     items,
@@ -57,8 +59,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--workers", type=int, default=6, help="batches in flight")
     parser.add_argument(
-        "--db-url", default=None, help="application database (default: a fresh SQLite file)"
+        "--db-url",
+        default=None,
+        help="application database (default: INVOICE_PIPELINES_DB_URL, as every bench)",
     )
+    parser.add_argument("--keep", action="store_true", help="keep the benchmark organization")
 
 
 def seed(engine, organization_id: int, sim, realm: str, n: int) -> None:
@@ -197,15 +202,14 @@ def run(args: argparse.Namespace) -> dict:
     from invoice_pipelines.quickbooks.sync.invoices import InvoicePusher
     from invoice_pipelines.quickbooks.tokens import save_connection, token_cipher
 
-    workdir = tempfile.TemporaryDirectory(prefix="bench-qbo-")
-    url = args.db_url or f"sqlite:///{Path(workdir.name) / 'bench.sqlite3'}"
-    upgrade(make_engine(url, owner=True))
+    url = database_url(args.db_url)
+    ensure_migrated(make_engine(url, owner=True))
     engine = make_engine(url)
     key = Fernet.generate_key().decode()
     with QboSimulator(port=0, time_scale=args.time_scale) as sim:
         # DocNumber checks off: only the requestid stands between a retried batch and duplicates
         company = sim.create_company(custom_txn_numbers=False)
-        slug = f"bench-qbo-{int(time.time())}"
+        slug = f"bench-qbo-{uuid.uuid4().hex[:8]}"
         with system_transaction(engine, write=True) as conn:
             org_id = conn.execute(
                 insert(organizations)
@@ -251,6 +255,7 @@ def run(args: argparse.Namespace) -> dict:
         in_qbo = sim.records(company.realm_id, "Invoice")
     doc_numbers = [r.get("DocNumber") for r in in_qbo]
     with tenant_transaction(engine, org_id) as conn:
+        database_name = current_database(conn)
         mapped = len(
             conn.execute(
                 select(qbo_mappings.c.id).where(
@@ -258,11 +263,15 @@ def run(args: argparse.Namespace) -> dict:
                 )
             ).all()
         )
+    if not args.keep:
+        with system_transaction(engine, write=True) as conn:
+            # its invoices, mappings and connection go with it (ON DELETE CASCADE)
+            conn.execute(delete(organizations).where(organizations.c.id == org_id))
+    dialect = engine.dialect.name
     engine.dispose()
-    workdir.cleanup()
     simulated = seconds * args.time_scale
     allowed = 500 * (int(simulated // 60) + 1)
-    return {
+    result = {
         "scenario": "qbo-push",
         "invoices": mapped,
         "requested": args.n,
@@ -279,9 +288,27 @@ def run(args: argparse.Namespace) -> dict:
         "faults": injector.injected if injector else {},
         "time_scale": args.time_scale,
         "workers": args.workers,
-        "database": make_engine_kind(url),
+        "database": dialect,
+        "db_url": database_url(url, redact=True),
+        "database_name": database_name,
+        "invoices_per_s": per_second(mapped, seconds),
+        "organization": slug,
+        "kept": bool(args.keep),
     }
+    # the limit is QBO's own throttle, which the simulator enforces: a fixed rate on its clock,
+    # not a measurement; in T simulated seconds at most 500 x (floor(T / 60) + 1) items pass
+    return limit_fields(
+        result,
+        "invoices_per_s",
+        allowed / seconds if seconds else None,
+        LIMIT_METHOD.format(scale=args.time_scale),
+        limit_invoices_allowed=allowed,
+    )
 
 
-def make_engine_kind(url: str) -> str:
-    return "postgresql" if url.startswith("postgres") else "sqlite"
+LIMIT_METHOD = (
+    "QBO's throttle as the simulator enforces it, over the push's own measured time: 500 requests "
+    "a minute per company (each batch item counts; the binding limit), a sliding window on the "
+    "simulator's clock at time scale {scale:g}, so 500 x (floor(T / 60) + 1) invoices in T "
+    "simulated seconds; fraction_of_limit is ceiling_fraction"
+)

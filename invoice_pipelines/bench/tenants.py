@@ -26,6 +26,7 @@ from pathlib import Path
 
 from sqlalchemy import text
 
+from invoice_pipelines.bench.limit import limit_fields, per_second
 from invoice_pipelines.db.engine import make_engine
 from invoice_pipelines.db.migrate import ensure_migrated
 from invoice_pipelines.db.tenancy import system_transaction
@@ -224,6 +225,9 @@ def run(args: argparse.Namespace) -> dict:
             schedule_seconds[schedule_def.name] = seconds
             runs[schedule_def.name] = len(data.run_requests or [])
 
+        floor_seconds, out["database_name"] = _floor(engine, work / "uploads")
+        out["limit_seconds"] = round(floor_seconds, 3)
+        out["limit_database"] = out["database_name"]
         if not args.keep:
             with system_transaction(engine) as conn:
                 # everything of an organization goes with it (ON DELETE CASCADE)
@@ -243,4 +247,51 @@ def run(args: argparse.Namespace) -> dict:
             "kept": bool(args.keep),
         }
     )
-    return out
+    # the headline: organizations per second of one round of every tick timed above
+    out["tick_seconds_total"] = round(sum(ticks) + sum(schedule_seconds.values()), 3)
+    out["organizations_per_s"] = per_second(args.orgs, out["tick_seconds_total"])
+    return limit_fields(
+        out,
+        "organizations_per_s",
+        args.orgs / floor_seconds if floor_seconds else None,
+        LIMIT_METHOD,
+    )
+
+
+LIMIT_METHOD = (
+    "one pass over what the ticks must at least read, on the same database and drop zones right "
+    "after them: one query listing every organization, one counting the queued batch jobs and the "
+    "invoices without documents per organization, and one directory listing per drop zone; "
+    "against the sum of every sensor and schedule tick timed (organizations_per_s)"
+)
+
+
+def _floor(engine, uploads: Path) -> tuple[float, str]:
+    """Seconds of the floor's reads, and the database they ran on."""
+    from invoice_pipelines.bench.limit import current_database
+
+    started = time.perf_counter()
+    with system_transaction(engine) as conn:
+        database = current_database(conn)
+        slugs = conn.execute(text("SELECT id, slug FROM organizations")).all()
+        conn.execute(
+            text(
+                "SELECT organization_id, count(*) FROM batch_jobs WHERE status = 'pending' "
+                "GROUP BY organization_id"
+            )
+        ).all()
+        conn.execute(
+            text(
+                "SELECT i.organization_id, count(*) FROM sales_invoices i WHERE NOT EXISTS "
+                "(SELECT 1 FROM sales_invoice_documents d WHERE d.sales_invoice_id = i.id) "
+                "GROUP BY i.organization_id"
+            )
+        ).all()
+    for _, slug in slugs:
+        try:
+            with os.scandir(uploads / slug) as entries:
+                for entry in entries:
+                    entry.stat()
+        except FileNotFoundError:
+            pass
+    return time.perf_counter() - started, database
