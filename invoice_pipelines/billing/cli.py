@@ -347,13 +347,20 @@ def run_batch_list(args: argparse.Namespace) -> int:
 def add_commands(sub) -> None:
     p = sub.add_parser(
         "credit-note",
-        help="issue a credit note (type 381) for a sales invoice: in full or given lines",
+        help="issue a credit note (type 381) for a sales invoice: in full, given lines, or a net "
+        "amount per VAT rate",
     )
     p.add_argument("--org", required=True, help="organization slug or id")
     p.add_argument("--invoice", required=True, help="the invoice number, e.g. RE-2026-000042")
     p.add_argument(
         "--lines",
         help="invoice line:quantity to credit, e.g. 1:2,3:1; default: everything not yet credited",
+    )
+    p.add_argument(
+        "--amounts",
+        help="NET amount (before VAT; VAT is added at the rate) to credit per VAT rate of the "
+        "invoice, e.g. 19=100.00,7=20.00 (a price reduction or goodwill credit without lines; "
+        "CATEGORY:RATE=NET where one rate has two categories, e.g. AE:0=50.00)",
     )
     p.add_argument("--reason", required=True, help="why (on the credit note and in the audit log)")
     p.add_argument("--date", type=date.fromisoformat, help="YYYY-MM-DD; default today")
@@ -366,6 +373,7 @@ def run_credit_note(args: argparse.Namespace) -> int:
     from invoice_pipelines.billing.credit_notes import (
         CreditNoteRefused,
         issue_credit_note,
+        parse_amounts,
         parse_lines,
     )
     from invoice_pipelines.db.tenancy import UnknownOrganization, resolve_organization
@@ -379,6 +387,7 @@ def run_credit_note(args: argparse.Namespace) -> int:
             args.invoice,
             reason=args.reason,
             lines=parse_lines(args.lines),
+            amounts=parse_amounts(getattr(args, "amounts", None)),
             issue_date=args.date,
             created_by=_who(args),
         )

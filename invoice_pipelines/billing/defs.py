@@ -10,7 +10,6 @@ partition by hand with no config invoices every reviewed order of that organizat
 
 import json
 from datetime import date, timedelta
-from decimal import Decimal, InvalidOperation
 from enum import Enum
 from typing import Literal
 
@@ -53,7 +52,12 @@ from invoice_pipelines.billing.checks import (
     totals_result,
     totals_spec,
 )
-from invoice_pipelines.billing.credit_notes import CreditNoteRefused, issue_credit_note
+from invoice_pipelines.billing.credit_notes import (
+    CreditNoteRefused,
+    amounts_from,
+    issue_credit_note,
+    lines_from,
+)
 from invoice_pipelines.billing.invoicing import (
     DEFAULT_CHUNK_SIZE,
     DEFAULT_WORKERS,
@@ -672,18 +676,58 @@ class CreditLineConfig(Config):
     quantity: str = Field(description="Decimal quantity to credit, at most what is left of it.")
 
 
-class CreditNoteConfig(Config):
-    organization: str = Field(description="Organization slug (or id).")
+class CreditAmountConfig(Config):
+    vat_rate: str = Field(description="A VAT rate of the invoice, e.g. 19 or 7.")
+    net_amount: str = Field(
+        description="NET amount to credit at that rate (before VAT; VAT is added at the rate), "
+        "e.g. 100.00; at most what is left at that rate."
+    )
+    vat_category: str | None = Field(
+        default=None,
+        description="The VAT category (S, AE, Z, ...), only where the invoice has the rate in two "
+        "categories. Empty: the invoice's category at that rate.",
+    )
+
+
+class CreditNoteItemConfig(Config):
     invoice_number: str = Field(description="The invoice to credit, e.g. RE-2026-000042.")
     reason: str = Field(description="Why: printed on the credit note and kept in the audit log.")
     lines: list[CreditLineConfig] | None = Field(
         default=None,
-        description="Lines and quantities to credit. Empty: everything not credited yet (a full "
-        "credit note, the cancellation of the invoice).",
+        description="Lines and quantities to credit. Empty (and no amounts): everything not "
+        "credited yet (a full credit note, the cancellation of the invoice).",
+    )
+    amounts: list[CreditAmountConfig] | None = Field(
+        default=None,
+        description="Instead of lines: a NET amount per VAT rate (a price reduction or goodwill "
+        "credit without lines), one credit note line per rate. Not together with lines.",
     )
     issue_date: str | None = Field(
         default=None, description="YYYY-MM-DD; empty: today in the organization's time zone."
     )
+
+
+def credit_request(config: CreditNoteItemConfig) -> dict:
+    """A credit note's launchpad config as `issue_credit_note` keywords (CreditNoteRefused when a
+    number or date cannot be read)."""
+    try:
+        issue_date = date.fromisoformat(config.issue_date) if config.issue_date else None
+    except ValueError as exc:
+        raise CreditNoteRefused(f"issue_date: {exc}", "invalid_date") from None
+    return {
+        "reason": config.reason,
+        "lines": lines_from(
+            None if config.lines is None else [line.model_dump() for line in config.lines]
+        ),
+        "amounts": amounts_from(
+            None if config.amounts is None else [a.model_dump() for a in config.amounts]
+        ),
+        "issue_date": issue_date,
+    }
+
+
+class CreditNoteConfig(CreditNoteItemConfig):
+    organization: str = Field(description="Organization slug (or id).")
     requested_by: str | None = Field(
         default=None,
         description="Who asked, for the audit log. Empty: the user who launched the run "
@@ -691,29 +735,21 @@ class CreditNoteConfig(Config):
     )
 
 
-@op(description="Issue a credit note (type 381) for one sales invoice, in full or given lines.")
+@op(
+    description="Issue a credit note (type 381) for one sales invoice: in full, given lines, or a "
+    "net amount per VAT rate."
+)
 def issue_credit_note_op(
     context: OpExecutionContext, config: CreditNoteConfig, database: Database
 ) -> dict:
     engine = database.get_engine()
     org = _organization(engine, config.organization)
     try:
-        lines = (
-            None
-            if config.lines is None
-            else {line.line_no: Decimal(line.quantity) for line in config.lines}
-        )
-        issue_date = date.fromisoformat(config.issue_date) if config.issue_date else None
-    except (InvalidOperation, ValueError) as exc:
-        raise refused(f"Credit note config: {exc}.") from None
-    try:
         note = issue_credit_note(
             engine,
             org,
             config.invoice_number,
-            reason=config.reason,
-            lines=lines,
-            issue_date=issue_date,
+            **credit_request(config),
             created_by=config.requested_by or context.run.tags.get("dagster/user") or "launchpad",
         )
     except CreditNoteRefused as exc:
@@ -731,7 +767,8 @@ def issue_credit_note_op(
 
 @job(
     executor_def=in_process_executor,
-    description="A credit note for one sales invoice: full or given lines, with a reason.",
+    description="A credit note for one sales invoice: full, given lines or a net amount per VAT "
+    "rate, with a reason.",
 )
 def credit_note_job():
     issue_credit_note_op()
