@@ -3,6 +3,7 @@ a scenario group (`run`) and returns a report of what its user sees, compared in
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import Decimal
 
 from invoice_pipelines.quickbooks.simulator import CompanyHandle, QboSimulator
@@ -13,6 +14,15 @@ CENT = Decimal("0.01")
 def money(value) -> str:
     """An amount as any client reports it (JS number, Decimal, numeric string) to two places."""
     return str(Decimal(str(value)).quantize(CENT))
+
+
+def outcome(call: Callable[[], object], error: type[Exception], describe) -> str | dict:
+    """ "ok" when `call()` succeeds, else what `describe` reads off the client's `error`."""
+    try:
+        call()
+    except error as exc:
+        return describe(exc)
+    return "ok"
 
 
 class Scenarios:
@@ -34,3 +44,16 @@ class Scenarios:
 
     def close(self) -> None:
         pass
+
+    def throttle(self, info: Callable[[], str | dict]) -> dict:
+        """The throttling group for a Python client, `info` one call's outcome: eleven calls in
+        one (frozen) second, one after the window moved, then an injected 429, 500 and 503, each
+        followed by a plain call."""
+        burst = [info() for _ in range(11)]
+        self.sim.advance(1)
+        report = {"burst": burst, "after_wait": info()}
+        for fault in ("429", "500", "503"):
+            self.sim.inject(self.realm, fault)
+            report[fault] = info()
+            report[f"after_{fault}"] = info()
+        return report

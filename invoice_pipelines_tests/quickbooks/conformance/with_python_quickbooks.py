@@ -25,7 +25,7 @@ from quickbooks.objects.payment import Payment, PaymentLine
 
 from invoice_pipelines.quickbooks.simulator import QboSimulator
 from invoice_pipelines.quickbooks.simulator.api import CompanyHandle
-from invoice_pipelines_tests.quickbooks.conformance.scenarios import Scenarios
+from invoice_pipelines_tests.quickbooks.conformance.scenarios import Scenarios, outcome
 
 PAGE = 1000
 
@@ -40,11 +40,7 @@ def _failure(exc: QuickbooksException) -> dict:
 
 
 def _outcome(call) -> str | dict:
-    try:
-        call()
-    except QuickbooksException as exc:
-        return _failure(exc)
-    return "ok"
+    return outcome(call, QuickbooksException, _failure)
 
 
 class PythonQuickBooks(Scenarios):
@@ -272,11 +268,4 @@ class PythonQuickBooks(Scenarios):
 
     def throttling(self) -> dict:
         info = self._company_info(self.qb)
-        burst = [_outcome(info) for _ in range(11)]  # in one (frozen) second
-        self.sim.advance(1)
-        report = {"burst": burst, "after_wait": _outcome(info)}
-        for fault in ("429", "500", "503"):
-            self.sim.inject(self.realm, fault)
-            report[fault] = _outcome(info)
-            report[f"after_{fault}"] = _outcome(info)
-        return report
+        return self.throttle(lambda: _outcome(info))
