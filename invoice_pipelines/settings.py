@@ -143,7 +143,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "INVOICE_PIPELINES_EXPORT_START_MONTH",
         "2020-01",
-        "First month of the export assets' month partitions (backfills reach back to it).",
+        "First month of the export assets' month partitions (backfills reach back to it); a "
+        "VALIDATED invoice dated earlier is named by the `validated_invoices_exportable` check.",
     ),
     Setting(
         "INVOICE_PIPELINES_MAX_UPLOAD_BYTES",

@@ -72,6 +72,13 @@ month_partitions = MonthlyPartitionsDefinition(
     fmt="%Y-%m",
     end_offset=1,  # the running month can be exported (and exported again when it is complete)
 )
+
+
+def export_months() -> tuple[str, str]:
+    """The first and the last month the export assets have a partition for, as of now."""
+    return month_partitions.get_first_partition_key(), month_partitions.get_last_partition_key()
+
+
 export_partitions = MultiPartitionsDefinition(
     {ORGANIZATIONS_PARTITIONS_NAME: organizations_partitions, MONTH_DIMENSION: month_partitions}
 )

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 
-from sqlalchemy import and_, insert, literal, null, or_, select
+from sqlalchemy import and_, case, func, insert, literal, null, or_, select
 from sqlalchemy.engine import Connection
 
 from invoice_pipelines.core.lifecycle import Status
@@ -19,9 +19,11 @@ from invoice_pipelines.db.tables import (
     incoming_invoice_lines,
     incoming_invoice_taxes,
     incoming_invoices,
+    organizations,
     sales_invoice_lines,
     sales_invoice_taxes,
     sales_invoices,
+    uploads,
 )
 from invoice_pipelines.exports.bookings import InvoiceRecord, TaxRow
 
@@ -51,6 +53,72 @@ def _incoming_filter(organization_id: int, period: str):
             ),
         ),
     )
+
+
+def validated_outside_months(
+    conn: Connection,
+    first_month: str,
+    last_month: str,
+    *,
+    organization_id: int | None = None,
+    limit: int | None = None,
+) -> tuple[int, list[dict]]:
+    """VALIDATED incoming invoices whose month (as `_incoming_filter` reads it) lies outside
+    `first_month`..`last_month`, the months the export assets have partitions for: no export
+    partition ever books them. (count, the first `limit` of them oldest first: id, organization
+    slug, file name, invoice number, issue date, month, 'before' or 'after'.)
+
+    In the system scope this spans every organization; `organization_id` narrows it to one."""
+    start, _ = month_bounds(first_month)
+    _, end = month_bounds(last_month)
+    start_at = datetime(start.year, start.month, 1, tzinfo=UTC)
+    end_at = datetime(end.year, end.month, 1, tzinfo=UTC)
+    t = incoming_invoices.c
+    before = or_(
+        and_(t.issue_date.is_not(None), t.issue_date < start),
+        and_(t.issue_date.is_(None), t.created_at < start_at),
+    )
+    after = or_(
+        and_(t.issue_date.is_not(None), t.issue_date >= end),
+        and_(t.issue_date.is_(None), t.created_at >= end_at),
+    )
+    where = and_(t.status == Status.VALIDATED.value, or_(before, after))
+    if organization_id is not None:
+        where = and_(where, t.organization_id == organization_id)
+    count = conn.execute(select(func.count()).select_from(incoming_invoices).where(where)).scalar()
+    query = (
+        select(
+            t.id,
+            organizations.c.slug.label("organization"),
+            uploads.c.filename,
+            t.invoice_number,
+            t.issue_date,
+            t.created_at,
+            case((before, literal("before")), else_=literal("after")).label("side"),
+        )
+        .select_from(incoming_invoices)
+        .join(organizations, organizations.c.id == t.organization_id)
+        .outerjoin(uploads, uploads.c.id == t.upload_id)
+        .where(where)
+        .order_by(t.issue_date, t.id)
+    )
+    if limit is not None:
+        query = query.limit(limit)
+    found = []
+    for row in conn.execute(query).mappings():
+        day = row["issue_date"] or row["created_at"].date()
+        found.append(
+            {
+                "id": row["id"],
+                "organization": row["organization"],
+                "filename": row["filename"] or "",
+                "invoice_number": row["invoice_number"] or "",
+                "issue_date": row["issue_date"],
+                "month": f"{day.year:04d}-{day.month:02d}",
+                "side": row["side"],
+            }
+        )
+    return int(count or 0), found
 
 
 def _sales_filter(organization_id: int, period: str):

@@ -8,6 +8,11 @@
   UPLOADED/CREATED for more than 5 minutes. The upload sensor dispatches them again after 15
   minutes, so a stuck document is a warning that recovery is under way, not data loss (ERROR is
   kept for broken data, as in billing's checks).
+- `validated_invoices_exportable` (WARN), on the same schedule, across organizations: VALIDATED
+  documents dated outside every month the export assets have a partition for (before
+  INVOICE_PIPELINES_EXPORT_START_MONTH, or after the running month). No export partition books
+  them and nothing else would say so; the check names them and the way out. Each intake run's
+  materialization lists its organization's (`not_exportable`).
 """
 
 from datetime import timedelta
@@ -22,6 +27,8 @@ from dagster import (
 )
 
 from invoice_pipelines.db.tenancy import system_transaction
+from invoice_pipelines.exports.defs import export_months
+from invoice_pipelines.exports.reads import validated_outside_months
 from invoice_pipelines.intake.documents import stuck_documents
 from invoice_pipelines.metadata import markdown_table
 from invoice_pipelines.resources.database import Database
@@ -102,4 +109,82 @@ def no_stuck_documents(context: AssetCheckExecutionContext, database: Database) 
             ),
         },
         description=f"{len(stuck)} documents waiting more than {minutes} minutes",
+    )
+
+
+def way_out(doc: dict, first_month: str, last_month: str) -> str:
+    """What to do about a VALIDATED document outside the export months, in one line."""
+    month = doc["month"]
+    if doc["side"] == "before":
+        return (
+            f"before the first export month {first_month}: restart the code location with "
+            f"INVOICE_PIPELINES_EXPORT_START_MONTH={month}, then materialize "
+            f"incoming_invoice_exports {month}|{doc['organization']}; or run "
+            f"invoice-pipelines export --org {doc['organization']} --month {month} "
+            "--direction incoming"
+        )
+    return (
+        f"after the running month {last_month}: exported with {month} once that month begins "
+        "(if the date is wrong, ask the supplier for a corrected invoice)"
+    )
+
+
+def not_exportable_table(docs: list[dict], first_month: str, last_month: str) -> str:
+    return markdown_table(
+        ("organization", "id", "file", "invoice number", "month", "way out"),
+        (
+            (
+                d["organization"],
+                d["id"],
+                d["filename"],
+                d["invoice_number"],
+                d["month"],
+                way_out(d, first_month, last_month),
+            )
+            for d in docs
+        ),
+        align="lr",
+    )
+
+
+def not_exportable_summary(count: int, first_month: str, last_month: str) -> str:
+    return (
+        f"{count} VALIDATED documents are dated outside the export months {first_month} to "
+        f"{last_month}, so no export partition books them; for a month before {first_month} set "
+        "INVOICE_PIPELINES_EXPORT_START_MONTH to it (then materialize that month) or run "
+        "invoice-pipelines export --org ORG --month YYYY-MM --direction incoming"
+    )
+
+
+@asset_check(
+    asset=INCOMING_INVOICES,
+    name="validated_invoices_exportable",
+    description="Every VALIDATED document is dated within the months incoming_invoice_exports "
+    "has partitions for (INVOICE_PIPELINES_EXPORT_START_MONTH to the running month); WARN with "
+    "the documents no export can book and the way out (all organizations, every 5 minutes).",
+)
+def validated_invoices_exportable(
+    context: AssetCheckExecutionContext, database: Database
+) -> AssetCheckResult:
+    first, last = export_months()
+    with system_transaction(database.get_engine()) as conn:
+        count, docs = validated_outside_months(conn, first, last, limit=TABLE_ROWS)
+    metadata = {
+        "not_exportable": MetadataValue.int(count),
+        "export_months": MetadataValue.text(f"{first} to {last}"),
+    }
+    if docs:
+        metadata["not_exportable_documents"] = MetadataValue.md(
+            not_exportable_table(docs, first, last)
+            + (f"\n\n(the first {len(docs)} of {count})" if count > len(docs) else "")
+        )
+    return AssetCheckResult(
+        passed=not count,
+        severity=AssetCheckSeverity.WARN,
+        metadata=metadata,
+        description=(
+            not_exportable_summary(count, first, last)
+            if count
+            else f"every VALIDATED document lies in an export month ({first} to {last})"
+        ),
     )

@@ -43,11 +43,17 @@ from invoice_pipelines.db.tenancy import (
     resolve_organization,
     tenant_transaction,
 )
+from invoice_pipelines.exports.defs import export_months
+from invoice_pipelines.exports.reads import validated_outside_months
 from invoice_pipelines.intake.checks import (
+    TABLE_ROWS,
     failed_documents_table,
     no_failed_documents_result,
     no_failed_documents_spec,
     no_stuck_documents,
+    not_exportable_table,
+    validated_invoices_exportable,
+    way_out,
 )
 from invoice_pipelines.intake.documents import failed_documents, organization_stats
 from invoice_pipelines.intake.pipeline import IntakeSummary, process_documents, retry_documents
@@ -120,7 +126,13 @@ def _organization(engine, partition_key: str) -> dict:
         ) from None
 
 
-def _metadata(summary: IntakeSummary, stats: dict, failed: list[dict], retried: int) -> dict:
+def _metadata(
+    summary: IntakeSummary,
+    stats: dict,
+    failed: list[dict],
+    retried: int,
+    not_exportable: tuple[int, list[dict], str],
+) -> dict:
     metadata = {
         # this run
         "processed": MetadataValue.int(summary.processed),
@@ -145,6 +157,11 @@ def _metadata(summary: IntakeSummary, stats: dict, failed: list[dict], retried: 
         metadata["avg_processing_seconds"] = MetadataValue.float(stats["avg_processing_seconds"])
     if failed:
         metadata["failed_documents"] = MetadataValue.md(failed_documents_table(failed))
+    # VALIDATED but dated outside every export month: no export partition will ever book them
+    count, outside, table = not_exportable
+    metadata["not_exportable"] = MetadataValue.int(count)
+    if outside:
+        metadata["not_exportable_documents"] = MetadataValue.md(table)
     return metadata
 
 
@@ -209,18 +226,29 @@ def incoming_invoices(
             },
             allow_retries=False,
         )
+    first, last = export_months()
     with tenant_transaction(engine, org["id"]) as conn:
         stats = organization_stats(conn, org["id"])
         failed = failed_documents(conn, org["id"], sorted(summary.failures))
+        outside_count, outside = validated_outside_months(
+            conn, first, last, organization_id=org["id"], limit=TABLE_ROWS
+        )
     for doc in failed:
         why = ", ".join(doc["rules"]) or doc["message"]
         context.log.warning(f"document {doc['id']} ({doc['filename']}) FAILED: {why}")
-    yield MaterializeResult(metadata=_metadata(summary, stats, failed, retried))
+    for doc in outside[:10]:
+        context.log.warning(
+            f"document {doc['id']} ({doc['filename']}) is VALIDATED but no export can book it, "
+            f"it is dated {doc['month']}, {way_out(doc, first, last)}"
+        )
+    not_exportable = (outside_count, outside, not_exportable_table(outside, first, last))
+    yield MaterializeResult(metadata=_metadata(summary, stats, failed, retried, not_exportable))
     yield no_failed_documents_result(summary.processed, failed)
 
 
-# The asset and the check it evaluates itself; not the scheduled no_stuck_documents check, which
-# an asset job would otherwise run along with every intake run.
+# The asset and the check it evaluates itself; not the scheduled checks (no_stuck_documents,
+# validated_invoices_exportable), which an asset job would otherwise run along with every intake
+# run.
 INCOMING_INVOICES_RUN = AssetSelection.assets(incoming_invoices).without_checks() | (
     AssetSelection.checks(no_failed_documents_spec.key)
 )
@@ -311,9 +339,10 @@ def upload_sensor(context: SensorEvaluationContext, database: Database, upload_s
 
 incoming_invoices_checks_job = define_asset_job(
     "incoming_invoices_checks_job",
-    selection=AssetSelection.checks(no_stuck_documents),
+    selection=AssetSelection.checks(no_stuck_documents, validated_invoices_exportable),
     executor_def=in_process_executor,
-    description="Evaluates the no_stuck_documents check of incoming_invoices (all organizations).",
+    description="Evaluates the no_stuck_documents and validated_invoices_exportable checks of "
+    "incoming_invoices (all organizations).",
 )
 
 incoming_invoices_checks_schedule = ScheduleDefinition(
@@ -322,12 +351,12 @@ incoming_invoices_checks_schedule = ScheduleDefinition(
     cron_schedule="*/5 * * * *",
     default_status=DefaultScheduleStatus.RUNNING,
     description="Every 5 minutes: warns when a document has waited in UPLOADED/CREATED for more "
-    "than 5 minutes.",
+    "than 5 minutes, or is VALIDATED but dated outside every export month.",
 )
 
 defs = Definitions(
     assets=[uploads, incoming_invoices],
-    asset_checks=[no_stuck_documents],
+    asset_checks=[no_stuck_documents, validated_invoices_exportable],
     jobs=[intake_job, retry_failed_invoices_job, incoming_invoices_checks_job],
     sensors=[upload_sensor],
     schedules=[incoming_invoices_checks_schedule],

@@ -9,7 +9,7 @@ from invoice_pipelines.db.tables import incoming_invoices
 from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.db.types import utcnow
 from invoice_pipelines.intake import defs as intake_defs
-from invoice_pipelines.intake.checks import no_stuck_documents
+from invoice_pipelines.intake.checks import no_stuck_documents, validated_invoices_exportable
 from invoice_pipelines.intake.documents import register_upload
 from invoice_pipelines.resources.database import Database
 from invoice_pipelines.resources.ocr import TesseractOcrEngine
@@ -38,7 +38,7 @@ def _doc(db, org, name, minutes_ago):
 def _check(db):
     job = Definitions(
         assets=[intake_defs.incoming_invoices],
-        asset_checks=[no_stuck_documents],
+        asset_checks=[no_stuck_documents, validated_invoices_exportable],
         jobs=[intake_defs.incoming_invoices_checks_job],
         resources={
             "database": Database(url=db.url),
@@ -48,8 +48,9 @@ def _check(db):
         },
     ).resolve_job_def("incoming_invoices_checks_job")
     result = job.execute_in_process(instance=DagsterInstance.ephemeral())
-    [evaluation] = result.get_asset_check_evaluations()
-    assert evaluation.check_name == "no_stuck_documents"
+    [evaluation] = [
+        e for e in result.get_asset_check_evaluations() if e.check_name == "no_stuck_documents"
+    ]
     assert evaluation.asset_key.to_user_string() == "incoming_invoices"
     return evaluation
 
