@@ -8,7 +8,7 @@ from sqlalchemy import update
 
 from invoice_pipelines.db.tables import customers
 from invoice_pipelines.db.tenancy import tenant_transaction
-from invoice_pipelines.quickbooks.sync.customers import sync_customers
+from invoice_pipelines.quickbooks.sync.customers import CustomerSync, sync_customers
 from invoice_pipelines_tests.quickbooks.conftest import connect
 
 
@@ -62,3 +62,20 @@ def test_a_customer_gaining_a_vat_id_after_it_was_synced_gets_it_written(uk):
     counts = _sync(uk)
     assert counts.pushed == 1 and counts.conflicts == 0
     assert _stored(uk, customer)["PrimaryTaxIdentifier"] == "ATU12345678"
+
+
+def test_a_name_clash_is_the_same_party_when_qbos_masked_tax_id_shows_the_end_of_ours(uk):
+    """QBO answers tax ids masked (XXXXXX56789): a DisplayName it has already is linked when the
+    characters it shows are the end of our VAT id, and held when they are not."""
+    for name, tax_id in (("Doppelt GmbH", "DE123456789"), ("Namensvetter AG", "GB123456789")):
+        uk.sim.create_as_user(
+            uk.realm, "Customer", {"DisplayName": name, "PrimaryTaxIdentifier": tax_id}
+        )
+    with uk.client() as client:
+        sync = CustomerSync(uk.engine, uk.org_id, client)
+        same = uk.add_customer("Doppelt GmbH", customer_number="D-1", vat_id="DE 123 456 789")
+        other = uk.add_customer("Namensvetter AG", customer_number="D-2", vat_id="ATU56789")
+        sync.push()
+    assert uk.mapping("customer", same) is not None
+    assert uk.mapping("customer", other) is None  # the same last five, another length
+    assert len(uk.sim.records(uk.realm, "Customer")) == 2

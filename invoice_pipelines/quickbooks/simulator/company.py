@@ -154,8 +154,10 @@ class Company:
     def today(self) -> date:
         return date.fromisoformat(wire.local_date(self.now(), self.tz))
 
-    def render(self, record: Record) -> dict:
+    def render(self, record: Record, masked: bool = True) -> dict:
         out = dict(record.data)
+        if masked and record.entity == "Customer":
+            wire.mask_tax_ids(out)
         meta = dict(out.get("MetaData") or {})
         meta["CreateTime"] = self.stamp(record.created)
         meta["LastUpdatedTime"] = self.stamp(record.updated)
@@ -515,6 +517,7 @@ class Company:
 
     def _customer(self, fields: dict, existing: Record | None) -> dict:
         data = dict(fields)
+        wire.keep_tax_ids(data, existing.data if existing else None, self.country)
         name = data.get("DisplayName")
         if not name:
             parts = [
@@ -1063,9 +1066,10 @@ class Company:
         return self.write(entity, dict(fields), {}, WriteContext())
 
     def all_records(self, entity: str) -> list[dict]:
-        """Every stored record of the entity, inactive ones too, in Id order."""
+        """Every stored record of the entity, inactive ones too, in Id order, as stored (tax ids
+        unmasked)."""
         records = sorted(self.records[entity].values(), key=lambda r: _id_key(r.id))
-        return [self.render(r) for r in records]
+        return [self.render(r, masked=False) for r in records]
 
 
 def _id_key(value: str):

@@ -58,6 +58,38 @@ def decode_body(body: bytes, content_encoding: str | None) -> bytes:
     raise ValueError(f"Content-Encoding {content_encoding!r} is not supported")
 
 
+# Customer tax registration numbers: PrimaryTaxIdentifier ("Tax Reg. No", minor version 4) exists
+# in the UK, Canadian, Australian and Indian editions, SecondaryTaxIdentifier in the UK and Indian
+# ones; QBO answers both masked, all but the last five characters as X (Intuit's Customer reference)
+TAX_ID_REGIONS = {"PrimaryTaxIdentifier": ("GB", "UK", "CA", "AU", "IN")}
+TAX_ID_REGIONS["SecondaryTaxIdentifier"] = ("GB", "UK", "IN")
+
+
+def mask_tax_id(value: object) -> str:
+    text = str(value)
+    return "X" * max(0, len(text) - 5) + text[-5:]
+
+
+def mask_tax_ids(record: dict) -> None:
+    for name in TAX_ID_REGIONS:
+        if record.get(name):
+            record[name] = mask_tax_id(record[name])
+
+
+def keep_tax_ids(data: dict, stored: dict | None, country: str) -> None:
+    """A customer's tax ids as QBO keeps them from a write: dropped where the company's edition
+    has no such field; the masked value a client read and sent back keeps the stored one."""
+    for name, regions in TAX_ID_REGIONS.items():
+        if name not in data:
+            continue
+        if str(country).upper() not in regions:
+            del data[name]
+            continue
+        before = (stored or {}).get(name)
+        if before and data[name] == mask_tax_id(before):
+            data[name] = before
+
+
 def to_decimal(value: object) -> Decimal | None:
     """An amount as the clients send it (number or numeric string; python-quickbooks sends
     strings), or None when it is not a number."""
