@@ -23,7 +23,6 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime
 
-import facturx
 from schwifty import IBAN
 from schwifty.exceptions import SchwiftyException
 
@@ -187,35 +186,21 @@ def build_document(source: DocumentSource, *, created: datetime | None = None) -
         return built
     try:
         xml = write_cii(invoice, guideline_id=EN16931_GUIDELINE, extra=source.extras)
-        visible = render_pdf(
+        # the page with the CII embedded as factur-x.xml, in one pass (documents/pdfa.py)
+        pdf = render_pdf(
             invoice,
             language=source.language,
             payment_terms=source.extras.get("payment_terms"),
             service_date=source.extras.get("delivery_date"),
             qr=_qr(source),
             created=created,
+            xml=xml,
         )
     except (InvoiceNotWritable, RenderError, ValueError) as exc:
         rule = "IP-DOC-LAYOUT" if isinstance(exc, RenderError) else "IP-DOC-WRITE"
         errors.append({"rule": rule, "message": str(exc)})
         built.seconds = time.perf_counter() - started
         return built
-    title = f"{invoice.seller_name}: {'Rechnung' if source.language == 'de' else 'Invoice'} {invoice.number}"
-    pdf = facturx.generate_from_binary(
-        visible,
-        xml,
-        flavor="factur-x",
-        level="en16931",
-        check_xsd=False,  # the read-back below runs the XSD and the schematrons
-        pdf_metadata={
-            "author": invoice.seller_name or "",
-            "keywords": "Factur-X, ZUGFeRD, EN 16931",
-            "title": title,
-            "subject": title,
-        },
-        lang="de-DE" if source.language == "de" else "en-GB",
-        afrelationship="data",
-    )
     errors.extend(_round_trip(invoice, pdf, source.filename, "Factur-X PDF"))
     if xrechnung:
         extras = {**source.extras, "buyer_reference": source.leitweg_id}

@@ -1,13 +1,12 @@
-"""The visible invoice as a PDF/A-3b: fpdf2 with embedded DejaVu fonts and an sRGB output intent.
+"""The visible invoice as a PDF/A-3b: DejaVu Sans embedded, the sRGB output intent, and for a
+Factur-X invoice the CII XML as its associated file, written in one pass by `pdfa.py`.
 
 The text is the invoice layout of `einvoice.layout` (the same lines our text extraction reads),
-set in DejaVu Sans (subset and embedded: PDF/A allows no unembedded font); the first cell of a
-line at the left margin, further cells right-aligned in columns. A SEPA transfer gets an EPC
-QR code ("GiroCode") beside the payment block. The output intent is the sRGB profile fpdf2
-ships; fpdf2's PDF/A-3B mode writes the XMP identification (`pdfaid:part=3`, conformance B) and
-the document ID. `factur-x` then embeds the XML without breaking any of that. A plain PDF
-invoice (`render_plain_pdf`, where no e-invoice applies) is the same page with the plain layout
-and nothing embedded.
+set in DejaVu Sans (cut to the glyphs each document uses and embedded: PDF/A allows no
+unembedded font); the first cell of a line at the left margin, further cells right-aligned in
+columns. A SEPA transfer gets an EPC QR code ("GiroCode") beside the payment block, drawn as
+vector rectangles. A plain PDF invoice (`render_plain_pdf`, where no e-invoice applies) is the
+same page with the plain layout and nothing embedded.
 
 What the layout cannot show is refused with `RenderError` naming it: a character the font has
 no glyph for, a line wider than the page.
@@ -16,7 +15,6 @@ no glyph for, a line wider than the page.
 from __future__ import annotations
 
 import atexit
-import hashlib
 import os
 import shutil
 import tempfile
@@ -24,15 +22,12 @@ import threading
 from datetime import datetime
 from decimal import Decimal
 from functools import lru_cache
-from importlib import resources
 from pathlib import Path
 
 import segno
-from fpdf import FPDF
-from fpdf.enums import DocumentCompliance, OutputIntentSubType
-from fpdf.output import PDFICCProfile
 
 from invoice_pipelines.core.invoice import Invoice
+from invoice_pipelines.documents import pdfa
 from invoice_pipelines.einvoice.layout import render_invoice_text, render_plain_text
 from invoice_pipelines.settings import env
 
@@ -63,12 +58,6 @@ SCRIPTS = (
     (0x20A0, 0x20CF),
     (0x2100, 0x214F),
 )
-# What nearly every invoice here is written with: ASCII, Latin-1 (German, French, Spanish,
-# Scandinavian letters), the euro sign, typographic quotes and dashes.
-COMMON = frozenset(
-    [*range(0x20, 0x7F), *range(0xA0, 0x100)]
-    + [0x20AC, 0x2013, 0x2014, 0x2018, 0x2019, 0x201A, 0x201C, 0x201D, 0x201E, 0x2022, 0x2026]
-)
 
 
 def _cut(font_path: Path, unicodes, target: Path) -> Path:
@@ -98,9 +87,10 @@ def _font_folder() -> Path:
 
 
 @lru_cache(maxsize=1)
-def _fonts() -> tuple[Path, ...]:
-    """This process's copy of DejaVu Sans cut to SCRIPTS (one face: the title is a larger size of
-    the same face, not bold). It says which characters an invoice may use."""
+def invoice_font() -> pdfa.Font:
+    """This process's DejaVu Sans, cut to SCRIPTS and read once (one face: the title is a larger
+    size of the same face, not bold). It says which characters an invoice may use; each PDF
+    embeds the glyphs it shows (`pdfa.Font.program`)."""
     source = font_dir() / "DejaVuSans.ttf"
     if not source.is_file():
         raise RenderError(
@@ -108,57 +98,19 @@ def _fonts() -> tuple[Path, ...]:
             "INVOICE_PIPELINES_FONT_DIR)"
         )
     unicodes = [code for first, last in SCRIPTS for code in range(first, last + 1)]
-    return (_cut(source, unicodes, _font_folder() / source.name),)
+    return pdfa.Font(_cut(source, unicodes, _font_folder() / source.name))
 
 
-@lru_cache(maxsize=256)
-def font_for(extra: frozenset[int]) -> Path:
-    """The font file a document with these characters beyond COMMON loads: COMMON plus them.
-
-    Every document parses the font it uses and fpdf2 subsets it again when it writes the PDF;
-    both cost with the glyphs the font holds (1,471 in the SCRIPTS cut: 12 ms per document,
-    240 in this one: 2 ms). The cut per set of extra characters is made once per process (a
-    batch's invoices mostly share one: none)."""
-    name = "common" if not extra else "extra-" + "-".join(f"{c:x}" for c in sorted(extra))
-    if len(name) > 120:  # a file name stays short; the set still decides the content
-        name = "extra-" + hashlib.sha256(name.encode()).hexdigest()[:32]
-    return _cut(_fonts()[0], COMMON | extra, _font_folder() / f"{name}.ttf")
-
-
-@lru_cache(maxsize=1)
-def _glyphs() -> frozenset[int]:
-    from fontTools.ttLib import TTFont
-
-    covered = None
-    for path in _fonts():
-        with TTFont(str(path), lazy=True) as font:
-            cmap = set(font.getBestCmap())
-        covered = cmap if covered is None else covered & cmap
-    return frozenset(covered or ())
-
-
-@lru_cache(maxsize=1)
-def _srgb_profile() -> bytes:
-    return (resources.files("fpdf") / "data" / "color_profiles" / "sRGB2014.icc").read_bytes()
-
-
-def check_glyphs(lines: list[str]) -> frozenset[int]:
-    """The characters of the lines beyond COMMON; RenderError for one the font does not have."""
-    glyphs = _glyphs()
-    extra = set()
+def check_glyphs(lines: list[str]) -> None:
+    """RenderError for a character of the lines that the font does not have."""
+    glyphs = invoice_font().gids
     for line in lines:
         for char in dict.fromkeys(line):
-            if char in "\t\f":
-                continue
-            code = ord(char)
-            if code not in glyphs:
+            if char not in glyphs and char not in "\t\f":
                 raise RenderError(
-                    f"the character {char!r} (U+{code:04X}) in {line.strip()[:60]!r} is "
+                    f"the character {char!r} (U+{ord(char):04X}) in {line.strip()[:60]!r} is "
                     "not in the invoice font"
                 )
-            if code not in COMMON:
-                extra.add(code)
-    return frozenset(extra)
 
 
 def epc_payload(name: str, iban: str, amount: Decimal, reference: str, bic: str | None) -> str:
@@ -195,51 +147,25 @@ def epc_qr(name: str, iban: str, amount: Decimal, reference: str, bic: str | Non
     )
 
 
-def _draw_qr(pdf: FPDF, code, x: float, y: float, size: float) -> None:
+def _qr_boxes(code, x: float, y: float, size: float) -> list[tuple[float, float, float, float]]:
     """The code as filled rectangles (vector: sharp at any zoom, no image to embed), one per run
     of dark modules in a row, with the quiet zone the standard asks for."""
-    matrix = [list(row) for row in code.matrix]
+    matrix = code.matrix
     modules = len(matrix) + 8  # 4 modules of quiet zone on each side
     step = size / modules
-    pdf.set_fill_color(0, 0, 0)
+    boxes = []
     for row_index, row in enumerate(matrix):
-        column = 0
-        while column < len(row):
+        top = y + (row_index + 4) * step
+        column, width = 0, len(row)
+        while column < width:
             if not row[column]:
                 column += 1
                 continue
             start = column
-            while column < len(row) and row[column]:
+            while column < width and row[column]:
                 column += 1
-            pdf.rect(
-                x + (start + 4) * step,
-                y + (row_index + 4) * step,
-                (column - start) * step,
-                step,
-                style="F",
-            )
-
-
-class _Page(FPDF):
-    def __init__(self, language: str, extra: frozenset[int] = frozenset()) -> None:
-        super().__init__(unit="pt", format="A4", enforce_compliance=DocumentCompliance.PDFA_3B)
-        self.add_font("DejaVu", "", str(font_for(extra)))
-        for font in self.fonts.values():
-            # the glyphs keep the bounding boxes they have in DejaVu; recomputing them when
-            # fpdf2 saves the subset decoded and re-encoded every outline (3 ms per document)
-            if hasattr(font, "ttfont"):
-                font.ttfont.recalcBBoxes = False
-        self.add_output_intent(
-            OutputIntentSubType.PDFA,
-            output_condition_identifier="sRGB IEC61966-2.1",
-            output_condition="sRGB",
-            registry_name="http://www.color.org",
-            dest_output_profile=PDFICCProfile(contents=_srgb_profile(), n=3, alternate="DeviceRGB"),
-            info="sRGB IEC61966-2.1",
-        )
-        self.set_lang("de-DE" if language == "de" else "en-GB")
-        self.set_auto_page_break(False)
-        self.set_margins(MARGIN_LEFT, MARGIN_TOP, MARGIN_RIGHT)
+            boxes.append((x + (start + 4) * step, top, (column - start) * step, step))
+    return boxes
 
 
 def render_pdf(
@@ -250,15 +176,20 @@ def render_pdf(
     service_date=None,
     qr=None,
     created: datetime | None = None,
+    xml: bytes | None = None,
+    conformance: str = "EN 16931",
 ) -> bytes:
-    """The invoice as a PDF/A-3b (without the XML; `facturx.embed` adds it)."""
+    """The invoice as a PDF/A-3b; with `xml`, a Factur-X invoice: the CII embedded as
+    factur-x.xml (AFRelationship Data) and the Factur-X XMP at `conformance`."""
     lines = render_invoice_text(
         invoice,
         language=language,  # type: ignore[arg-type]
         payment_terms=payment_terms,
         service_date=service_date,
     )
-    return _draw(invoice, lines, language=language, qr=qr, created=created)
+    return _draw(
+        invoice, lines, language=language, qr=qr, created=created, xml=xml, level=conformance
+    )
 
 
 def render_plain_pdf(
@@ -285,52 +216,69 @@ def render_plain_pdf(
     return _draw(invoice, lines, language=language, qr=qr, created=created)
 
 
-def _draw(invoice: Invoice, lines: list[str], *, language: str, qr, created) -> bytes:
-    pdf = _Page(language, check_glyphs(lines))
-    pdf.set_title(f"{invoice.number}")
-    pdf.set_author(invoice.seller_name or "")
-    pdf.set_creator("invoice_pipelines")
-    if created is not None:
-        pdf.set_creation_date(created)
-    pdf.add_page()
+TITLES = ("Rechnung", "Gutschrift", "Invoice", "Credit note")
+
+
+def _draw(
+    invoice: Invoice,
+    lines: list[str],
+    *,
+    language: str,
+    qr,
+    created,
+    xml: bytes | None = None,
+    level: str = "EN 16931",
+) -> bytes:
+    check_glyphs(lines)
+    font = invoice_font()
+    page = pdfa.Page(font, PAGE_HEIGHT)
+    pages = [page]
     y = MARGIN_TOP
-    title_index = next(
-        (
-            i
-            for i, line in enumerate(lines)
-            if line.strip() in ("Rechnung", "Gutschrift", "Invoice", "Credit note")
-        ),
-        None,
-    )
+    title_index = next((i for i, line in enumerate(lines) if line.strip() in TITLES), None)
     payment_index = next((i for i, line in enumerate(lines) if line.startswith("IBAN:")), None)
     for index, line in enumerate(lines):
         if y > PAGE_HEIGHT - MARGIN_BOTTOM - LEADING:
-            pdf.add_page()
+            page = pdfa.Page(font, PAGE_HEIGHT)
+            pages.append(page)
             y = MARGIN_TOP
         if index == title_index:
-            pdf.set_font("DejaVu", "", TITLE_SIZE)
-            pdf.text(MARGIN_LEFT, y + TITLE_SIZE, line.strip())
+            page.text(MARGIN_LEFT, y + TITLE_SIZE, line.strip(), TITLE_SIZE)
             y += TITLE_SIZE + 6
             continue
-        pdf.set_font("DejaVu", "", FONT_SIZE)
-        _write_cells(pdf, line, y + FONT_SIZE)
+        _write_cells(page, line, y + FONT_SIZE)
         if index == payment_index and qr is not None:
-            _draw_qr(pdf, qr, RIGHT_EDGE - QR_SIZE, y - 2 * LEADING, QR_SIZE)
+            page.rectangles(_qr_boxes(qr, RIGHT_EDGE - QR_SIZE, y - 2 * LEADING, QR_SIZE))
         y += LEADING
-    return bytes(pdf.output())
+    seller = invoice.seller_name or ""
+    title = f"{seller}: {'Rechnung' if language == 'de' else 'Invoice'} {invoice.number}"
+    meta = pdfa.Metadata(
+        title=title if xml is not None else f"{invoice.number}",
+        author=seller,
+        subject=title if xml is not None else "",
+        keywords="Factur-X, ZUGFeRD, EN 16931" if xml is not None else "",
+        lang="de-DE" if language == "de" else "en-GB",
+        created=created,
+        facturx=("INVOICE", level) if xml is not None else None,
+    )
+    attachment = None
+    if xml is not None:
+        attachment = pdfa.Attachment("factur-x.xml", xml, description="Factur-X XML file")
+    return pdfa.write_pdf(
+        font, pages, width=PAGE_WIDTH, height=PAGE_HEIGHT, meta=meta, attachment=attachment
+    )
 
 
-def _write_cells(pdf: FPDF, line: str, baseline: float) -> None:
+def _write_cells(page: pdfa.Page, line: str, baseline: float) -> None:
+    width = page.font.string_width
     cells = line.split("\t")
     first = cells[0]
-    width = pdf.get_string_width(first)
-    if MARGIN_LEFT + width > RIGHT_EDGE + 0.5:
+    if MARGIN_LEFT + width(first, FONT_SIZE) > RIGHT_EDGE + 0.5:
         raise RenderError(f"the line {first.strip()[:60]!r} is too long for the page")
     if first:
-        pdf.text(MARGIN_LEFT, baseline, first)
+        page.text(MARGIN_LEFT, baseline, first, FONT_SIZE)
     rest = cells[1:]
     for position, cell in enumerate(rest):
         if not cell:
             continue
         stop = RIGHT_EDGE - COLUMN_STEP * (len(rest) - 1 - position)
-        pdf.text(stop - pdf.get_string_width(cell), baseline, cell)
+        page.text(stop - width(cell, FONT_SIZE), baseline, cell, FONT_SIZE)
