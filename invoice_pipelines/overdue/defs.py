@@ -39,6 +39,7 @@ from pydantic import Field
 from invoice_pipelines.catalog import OWNERS
 from invoice_pipelines.db.tenancy import UnknownOrganization
 from invoice_pipelines.metadata import markdown_table
+from invoice_pipelines.overdue import scheduling
 from invoice_pipelines.overdue.delivery import NoticeDeliverySummary, send_notices
 from invoice_pipelines.overdue.pipeline import (
     DunningResult,
@@ -80,19 +81,12 @@ class DunningConfig(Config):
 
 
 def parse_as_of(value: str) -> tuple[datetime | None, date | None]:
-    """(instant, day) from the config's as_of; both None for now."""
-    value = value.strip()
-    if not value:
-        return None, None
+    """(instant, day) from the config's as_of; both None for now. The run coordinator refuses a
+    bad one before the run is queued; this refusal is for runs that did not pass through it."""
     try:
-        if len(value) == 10:
-            return None, date.fromisoformat(value)
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        raise refused(f"as_of {value!r} is neither a date (YYYY-MM-DD) nor an instant.") from None
-    if moment.tzinfo is None:
-        raise refused(f"as_of {value!r} has no UTC offset; add one (e.g. +00:00).")
-    return moment, None
+        return scheduling.parse_as_of(value)
+    except scheduling.AsOfError as exc:
+        raise refused(str(exc)) from None
 
 
 def _cents(amount) -> int:

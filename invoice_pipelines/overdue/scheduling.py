@@ -1,4 +1,5 @@
-"""When the overdue run happens: SCHEDULER_* settings, checked when the code location loads.
+"""When the overdue run happens: SCHEDULER_* settings, checked when the code location loads, and
+the `as_of` a run is asked to notice at.
 
 `SCHEDULER_SCHEDULE_TYPE` cron|interval, `SCHEDULER_SCHEDULE_VALUE` (a cron expression, or whole
 hours between runs, at least 1), `SCHEDULER_BATCH_SIZE` (organizations per run), and
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import croniter
@@ -18,6 +19,28 @@ from croniter import croniter
 from invoice_pipelines.settings import ConfigError, env
 
 HOURS_PER_DAY = 24
+
+
+class AsOfError(ValueError):
+    """An `as_of` that is neither a day nor an instant with its UTC offset (the sentence says)."""
+
+
+def parse_as_of(value: str) -> tuple[datetime | None, date | None]:
+    """(instant, day) from a dunning run's `as_of`: YYYY-MM-DD (a backfill, in each
+    organization's timezone) or ISO 8601 with an offset (the schedule's tick); both None for
+    empty (now). Anything else raises AsOfError with one sentence."""
+    value = value.strip()
+    if not value:
+        return None, None
+    try:
+        if len(value) == 10:
+            return None, date.fromisoformat(value)
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise AsOfError(f"as_of {value!r} is neither a date (YYYY-MM-DD) nor an instant.") from None
+    if moment.tzinfo is None:
+        raise AsOfError(f"as_of {value!r} has no UTC offset; add one (e.g. +00:00).")
+    return moment, None
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,10 @@ there, from the run config, before the run is queued:
 - a run whose config names an organization that does not exist is failed at once with one
   sentence, before it is queued; if the database cannot be reached, the run is queued with the
   name as given and its op refuses it at run time if it is wrong.
+- a run whose op config has a value the op would refuse anyway (`CONFIG_FIELD_CHECKS`: a
+  dunning run's `as_of` that is no date) is failed the same way, before it is queued: the op's
+  refusal would come with a stack trace and a second error for the checks of the asset that
+  could not run.
 
 Configured in the instance template deploy/dagster.yaml (scripts/dagster-home.sh writes it):
 
@@ -43,6 +47,38 @@ from invoice_pipelines.tenants.partitions import ORGANIZATION_TAG, ORGANIZATIONS
 
 ORGANIZATION_FIELD = "organization"
 PARTITION_TAG = "dagster/partition"
+
+
+def _as_of(value: Any) -> None:
+    from invoice_pipelines.overdue.scheduling import parse_as_of
+
+    parse_as_of(str(value))
+
+
+# op config fields checked before a run is queued: field name -> a function that raises
+# ValueError with the sentence that refuses the value
+CONFIG_FIELD_CHECKS = {"as_of": _as_of}
+
+
+def config_refusal(run_config: Mapping[str, Any] | None) -> str | None:
+    """The sentence that refuses a value of an op's config (`CONFIG_FIELD_CHECKS`), or None."""
+    pending = [(run_config or {}).get("ops")]
+    while pending:
+        ops = pending.pop()
+        if not isinstance(ops, Mapping):
+            continue
+        for entry in ops.values():
+            if not isinstance(entry, Mapping):
+                continue
+            config = entry.get("config")
+            for name, check in CONFIG_FIELD_CHECKS.items():
+                if isinstance(config, Mapping) and config.get(name) not in (None, ""):
+                    try:
+                        check(config[name])
+                    except ValueError as exc:
+                        return str(exc)
+            pending.append(entry.get("ops"))
+    return None
 
 
 class ConflictingOrganizations(ValueError):
@@ -140,6 +176,9 @@ class OrganizationRunCoordinator(QueuedRunCoordinator):
         run = context.dagster_run
         if run.status != DagsterRunStatus.NOT_STARTED:
             return super().submit_run(context)
+        refusal = config_refusal(run.run_config)
+        if refusal:
+            return self._refuse(run, f"Run refused: {refusal}")
         try:
             organization = organization_in_run_config(run.run_config)
         except ConflictingOrganizations as exc:

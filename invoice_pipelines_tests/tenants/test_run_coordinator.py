@@ -25,6 +25,7 @@ from invoice_pipelines.tenants.run_coordinator import (
     PARTITION_TAG,
     ConflictingOrganizations,
     OrganizationRunCoordinator,
+    config_refusal,
     organization_in_partition,
     organization_in_run_config,
 )
@@ -204,6 +205,50 @@ def test_an_unknown_organization_is_refused_at_launch_with_one_sentence(db, work
     )
     # no stack trace
     assert getattr(failure.dagster_event.event_specific_data, "error", None) is None
+
+
+def test_a_bad_as_of_in_the_dunning_launchpad_is_refused_before_the_run_with_one_sentence(
+    db, workspace
+):
+    """Before, the step refused it: the sentence, then Dagster's stack trace and a second error
+    for the dunning check that could not run. Now the run fails before it is queued, no step
+    starts, and the one event has the sentence and no stack trace."""
+    org = db.new_organization()
+    for as_of, sentence in [
+        ("2026-13-45", "as_of '2026-13-45' is neither a date (YYYY-MM-DD) nor an instant."),
+        ("yesterday", "as_of 'yesterday' is neither a date (YYYY-MM-DD) nor an instant."),
+        ("2026-11-01T08:00", "as_of '2026-11-01T08:00' has no UTC offset; add one (e.g. +00:00)."),
+    ]:
+        result = launch(
+            workspace, "dunning_job", "dunning_notices", {"as_of": as_of}, partition=org["slug"]
+        )
+        assert result["__typename"] == "LaunchRunSuccess", result
+        run = workspace.instance.get_run_by_id(result["run"]["runId"])
+        assert run.status == DagsterRunStatus.FAILURE
+        events = [
+            e.dagster_event for e in workspace.instance.all_logs(run.run_id) if e.dagster_event
+        ]
+        [failure] = [e for e in events if e.event_type_value == "PIPELINE_FAILURE"]
+        assert failure.message == f"Run refused: {sentence}"
+        assert getattr(failure.event_specific_data, "error", None) is None
+        assert not [e for e in events if e.is_step_event]
+
+    # a good one is queued as before
+    good = launch(
+        workspace, "dunning_job", "dunning_notices", {"as_of": "2026-11-01"}, partition=org["slug"]
+    )
+    assert good["run"]["status"] == "QUEUED"
+
+
+def test_config_refusal():
+    def config(as_of):
+        return {"ops": {"dunning_notices": {"config": {"as_of": as_of, "dry_run": True}}}}
+
+    assert config_refusal(config("2026-11-01")) is None
+    assert config_refusal(config("2026-11-01T03:00:00+01:00")) is None
+    assert config_refusal(config("")) is None
+    assert config_refusal(None) is None
+    assert "neither a date" in config_refusal(config("01.11.2026"))
 
 
 def test_the_launchpad_refuses_invalid_config_before_a_run_exists(db, workspace):
