@@ -175,16 +175,23 @@ def mark_unknown(
     *,
     reason: str | None,
     returning: Sequence[str] = (),
+    where: ColumnElement[bool] | None = None,
 ) -> list[Row]:
     """Rows left `sending` longer than `older_than` (None: every one, for a caller that knows no
-    other sender runs) by a run that died: `unknown` with `reason`, never sent again on their own.
+    other sender runs) by a run that died, among those `where` selects (the caller's own kind of
+    rows in a table several senders share): `unknown` with `reason`, never sent again on their own.
     For a table without an unknown status they stay `sending` with `started_at` moved to now, which
     claims them for the caller: a second run looking at the same time finds them fresh. Returns
     (id, *returning) of each, in one transaction."""
     now = utcnow()
-    where = [box.column("organization_id") == organization_id, box.column(box.status) == SENDING]
+    conditions = [
+        box.column("organization_id") == organization_id,
+        box.column(box.status) == SENDING,
+    ]
     if older_than is not None:
-        where.append(box.column(box.started_at) <= now - older_than)
+        conditions.append(box.column(box.started_at) <= now - older_than)
+    if where is not None:
+        conditions.append(where)
     if box.unknown is not None:
         values: dict[str, Any] = {box.status: box.unknown, box.error: reason}
     else:
@@ -192,7 +199,7 @@ def mark_unknown(
     with tenant_transaction(engine, organization_id, write=True) as conn:
         return conn.execute(
             update(box.table)
-            .where(*where)
+            .where(*conditions)
             .values(values)
             .returning(box.column("id"), *(box.column(name) for name in returning))
         ).all()

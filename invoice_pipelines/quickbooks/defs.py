@@ -226,7 +226,7 @@ with warnings.catch_warnings():
         "on creation, checked (customer, items and tax codes mapped, totals), sent in batches of "
         "30 with deterministic requestids (never twice), DocNumber = our invoice number (an "
         "existing one is linked when it is the same invoice, else a conflict); cancelled "
-        "invoices are voided.",
+        "invoices are voided. Credit notes follow their invoice as CreditMemos applied to it.",
     )
     def qbo_invoices(
         context: AssetExecutionContext,
@@ -417,7 +417,8 @@ qbo_checks_schedule = ScheduleDefinition(
 def qbo_push_sensor(context: SensorEvaluationContext, database: Database):
     known = set(context.instance.get_dynamic_partitions(ORGANIZATIONS_PARTITIONS_NAME))
     q = qbo_push_queue.c
-    queued = select(q.sales_invoice_id).where(q.action == "create")
+    # an invoice is queued with `create`, a credit note (a CreditMemo) with `credit`
+    queued = select(q.sales_invoice_id).where(q.action.in_(("create", "credit")))
     with system_transaction(database.get_engine()) as conn:
         connected = select(qbo_connections.c.organization_id).where(
             qbo_connections.c.status == "active"

@@ -20,6 +20,7 @@ from invoice_pipelines.db.tables import (
     items,
     qbo_mappings,
     sales_invoice_lines,
+    sales_invoice_taxes,
     sales_invoices,
 )
 from invoice_pipelines.db.tenancy import tenant_transaction
@@ -160,6 +161,17 @@ class Connected:
                     }
                     for n, (item_id, q, p) in enumerate(lines, start=1)
                 ],
+            )
+            # the VAT breakdown an issued invoice has (credit notes are computed from it)
+            conn.execute(
+                insert(sales_invoice_taxes).values(
+                    organization_id=self.org_id,
+                    sales_invoice_id=invoice_id,
+                    vat_category="S",
+                    vat_rate=D("19.00"),
+                    basis=net,
+                    amount=tax,
+                )
             )
         return invoice_id
 

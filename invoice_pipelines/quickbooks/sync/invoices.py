@@ -24,7 +24,8 @@ Every move of a queue row is a transition of the shared outbox (`invoice_pipelin
 the queue has no `unknown` status, so step 1 settles what the outbox hands back as dead.
 
 Nothing is ever pulled back: QBO's copy is not a source for our invoices (payments are, see
-payments.py).
+payments.py). Credit notes are not invoices here: `push_invoices` hands them to credit_memos.py
+after the invoices, which pushes each as a CreditMemo through the same queue.
 """
 
 from __future__ import annotations
@@ -73,6 +74,8 @@ DOC_NUMBER_MAX = 21  # QBO's DocNumber length
 # its retries (6 attempts, 60 s timeouts, 60 s throttle waits). A run that holds the organization's
 # lease does not wait: no other run can be sending then
 SENDING_STALE_AFTER = timedelta(minutes=30)
+# the queue's actions of an invoice; a credit note has its own (credit_memos.py)
+INVOICE_ACTIONS = ("create", "void")
 
 
 def _failed_our_check(queue) -> object:
@@ -132,8 +135,8 @@ def enqueue(engine: Engine, organization_id: int) -> dict:
                 ).where(
                     sales_invoices.c.organization_id == organization_id,
                     sales_invoices.c.status != "cancelled",
-                    # a credit note is a QBO CreditMemo, not an Invoice: pushed as an invoice it
-                    # would charge the customer a second time (the CreditMemo push is not built yet)
+                    # a credit note is a QBO CreditMemo (credit_memos.py), not an Invoice: pushed
+                    # as an invoice it would charge the customer a second time
                     sales_invoices.c.corrects_invoice_id.is_(None),
                     ~exists().where(
                         queued.c.sales_invoice_id == sales_invoices.c.id,
@@ -224,20 +227,27 @@ def _rate_key(rate: Decimal) -> str:
 
 
 def build_invoice(
-    candidate: Candidate, customers: dict, items: dict, settings: dict
+    candidate: Candidate,
+    customers: dict,
+    items: dict,
+    settings: dict,
+    *,
+    document: str = "invoice",
 ) -> tuple[dict | None, str | None]:
-    """The QBO Invoice body, or the one sentence that says why it cannot be pushed."""
+    """The QBO Invoice body, or the one sentence that says why it cannot be pushed. A credit note
+    (`document="credit note"`) is mapped the same way: its CreditMemo is this body reshaped
+    (credit_memos.py)."""
     invoice = candidate.invoice
     number = invoice["invoice_number"]
     if invoice["status"] == "cancelled":
-        return None, "the invoice was cancelled before it reached QuickBooks"
+        return None, f"the {document} was cancelled before it reached QuickBooks"
     if len(number) > DOC_NUMBER_MAX:
-        return None, f"invoice number {number} is longer than QBO's {DOC_NUMBER_MAX} characters"
+        return None, f"{document} number {number} is longer than QBO's {DOC_NUMBER_MAX} characters"
     customer = customers.get(invoice["customer_id"])
     if customer is None or customer["qbo_state"] != "active":
         return None, f"customer {invoice['customer_id']} is not synced to QuickBooks yet"
     if not candidate.lines:
-        return None, "the invoice has no lines"
+        return None, f"the {document} has no lines"
     tax_codes = {str(k): str(v) for k, v in (settings.get("tax_codes") or {}).items()}
     default_item = settings.get("default_item_id")
     lines = []
@@ -255,6 +265,11 @@ def build_invoice(
             item_ref = mapped["qbo_id"]
         elif line["item_id"] is None and default_item:
             item_ref = str(default_item)
+        elif line["item_id"] is None:
+            return None, (
+                f"line {line['line_no']} has no item and no default QuickBooks item is set "
+                "(the connection's default_item_id)"
+            )
         else:
             return None, f"item of line {line['line_no']} is not synced to QuickBooks yet"
         amount = Decimal(line["net_amount"]).quantize(CENT)
@@ -274,7 +289,10 @@ def build_invoice(
             }
         )
     if net != Decimal(invoice["net_total"]).quantize(CENT):
-        return None, f"lines add up to {net} but the invoice's net total is {invoice['net_total']}"
+        return (
+            None,
+            f"lines add up to {net} but the {document}'s net total is {invoice['net_total']}",
+        )
     if Decimal(invoice["net_total"]) + Decimal(invoice["tax_total"]) != Decimal(
         invoice["gross_total"]
     ):
@@ -521,6 +539,8 @@ class InvoicePusher:
             None if self.lease is not None else SENDING_STALE_AFTER,
             reason=None,
             returning=("action",),
+            # a credit note's rows (credit, apply) are settled by credit_memos.py
+            where=qbo_push_queue.c.action.in_(INVOICE_ACTIONS),
         )
         if not dead:
             return
@@ -633,8 +653,17 @@ class InvoicePusher:
 
 
 def push_invoices(engine: Engine, organization_id: int, client: QboClient, **kwargs) -> SyncCounts:
+    """The invoice queue, then the credit notes (after the invoices they correct, so a credit
+    note of an invoice pushed in this run follows it in the same run)."""
+    from invoice_pipelines.quickbooks.sync.credit_memos import push_credit_memos
+
     limit = kwargs.pop("limit", None)
-    return InvoicePusher(engine, organization_id, client, **kwargs).run(limit=limit)
+    counts = InvoicePusher(engine, organization_id, client, **kwargs).run(limit=limit)
+    credits = push_credit_memos(engine, organization_id, client, settings=kwargs.get("settings"))
+    for name in ("pushed", "linked", "conflicts", "held", "failed"):
+        setattr(counts, name, getattr(counts, name) + getattr(credits, name))
+    counts.errors.extend(credits.errors)
+    return counts
 
 
 def queue_counts(engine: Engine, organization_id: int) -> dict[str, int]:

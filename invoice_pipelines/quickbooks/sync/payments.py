@@ -5,23 +5,32 @@ payments applied to it (`LinkedTxn` of type Payment). So the pull reads the invo
 the cursor (a payment, a voided or deleted payment all change the invoice's balance) and sets, on
 each of our invoices mapped to one of them:
 
-- amount_paid = TotalAmt - Balance, amount_due = our gross total - amount_paid - what our credit
-  notes of the invoice credited (billing/credit_notes.py; QBO does not know them yet: no
-  CreditMemo is pushed, so its Balance does not include them)
-- status: paid (Balance 0, TotalAmt > 0), partially_paid (0 < Balance < TotalAmt), open otherwise
-  (overdue is open or partially paid with a due date in the past: the dunning reads due_date)
-- last payment date: the latest TxnDate of the payments still linked (and their id, kept in the
-  mapping's details)
+- amount_paid = TotalAmt - Balance - what QBO applied to it of our credit notes (money only)
+- amount_due = our gross total - amount_paid - what all our credit notes of the invoice credited
+  (billing/credit_notes.py)
+- status: paid (Balance 0 and money paid), partially_paid (money paid, Balance above 0), open
+  otherwise, a credit alone pays nothing (overdue is open or partially paid with a due date in the
+  past: the dunning reads due_date and amount_due)
+- last payment date: the latest TxnDate of the payments with money (TotalAmt above 0) still linked
+  (and their id, kept in the mapping's details); a credit application is not a payment
+
+Our credit notes reach QBO as CreditMemos applied to their invoice by a Payment of TotalAmt 0
+(credit_memos.py). Once applied, QBO's Balance includes the credit: it must not be taken off a
+second time, and it is not money paid. What QBO applied is read from QBO itself, not from our
+queue: of each payment linked to the invoice, the part of what it applied there that its lines
+took from the CreditMemos of our credit notes of that invoice. A credit note not (yet) in QBO, or
+not applied there, is in neither TotalAmt nor Balance and is subtracted from what QBO says.
 
 Cancelled invoices and invoices voided in QBO are left alone.
 """
 
 from __future__ import annotations
 
+from collections import defaultdict
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
-from sqlalchemy import Engine, bindparam, func, select, update
+from sqlalchemy import Engine, and_, bindparam, func, select, update
 
 from invoice_pipelines.db.tables import qbo_mappings, sales_invoices
 from invoice_pipelines.db.tenancy import tenant_transaction
@@ -36,19 +45,25 @@ from invoice_pipelines.quickbooks.sync.common import (
     record_conflict,
     write_cursor,
 )
+from invoice_pipelines.quickbooks.sync.credit_memos import applied_credit
 
 CENT = Decimal("0.01")
+ZERO = Decimal("0")
 
 
-def payment_state(record: dict, gross_total: Decimal) -> tuple[Decimal, Decimal, str]:
-    """(amount_paid, amount_due, status) of our invoice from its QBO invoice."""
+def payment_state(
+    record: dict, gross_total: Decimal, credited_in_qbo: Decimal = ZERO
+) -> tuple[Decimal, Decimal, str]:
+    """(amount_paid, amount_due before our credit notes, status) of our invoice from its QBO
+    invoice; `credited_in_qbo`: what QBO applied to it of our credit notes (in its Balance, and
+    not money paid)."""
     total = Decimal(str(record.get("TotalAmt", "0")))
     balance = Decimal(str(record.get("Balance", "0")))
-    paid = (total - balance).quantize(CENT)
+    paid = (total - balance - credited_in_qbo).quantize(CENT)
     due = (Decimal(gross_total) - paid).quantize(CENT)
-    if total > 0 and balance == 0:
+    if paid > 0 and total > 0 and balance == 0:
         status = "paid"
-    elif 0 < balance < total:
+    elif paid > 0 and balance > 0:
         status = "partially_paid"
     else:
         status = "open"
@@ -100,12 +115,18 @@ def pull_payments(engine: Engine, organization_id: int, client: QboClient) -> Sy
         mapped = mappings_by_qbo_id(conn, organization_id, "invoice")
     records = [r for r in changes.records if str(r["Id"]) in mapped]
     payment_ids = sorted({pid for r in records for pid in _payment_ids(r)}, key=int)
-    payment_dates: dict[str, date] = {}
+    payments: dict[str, dict] = {}
     for start in range(0, len(payment_ids), 100):
         chunk = payment_ids[start : start + 100]
         where = f"Id IN ({', '.join(quote(i) for i in chunk)})"
         for payment in client.query_all("Payment", where, order_by=""):
-            payment_dates[str(payment["Id"])] = date.fromisoformat(str(payment["TxnDate"])[:10])
+            payments[str(payment["Id"])] = payment
+    # a payment of money, not a credit memo applied by a payment of nothing
+    payment_dates = {
+        pid: date.fromisoformat(str(p["TxnDate"])[:10])
+        for pid, p in payments.items()
+        if Decimal(str(p.get("TotalAmt") or 0)) > 0
+    }
     local_ids = [mapped[str(r["Id"])]["local_id"] for r in records] + [
         mapped[str(i)]["local_id"] for i in changes.deleted_ids if str(i) in mapped
     ]
@@ -130,6 +151,24 @@ def pull_payments(engine: Engine, organization_id: int, client: QboClient) -> Sy
                 .group_by(sales_invoices.c.corrects_invoice_id)
             )
         }
+        # the CreditMemos of our credit notes, per invoice they correct
+        memos: dict[int, set[str]] = defaultdict(set)
+        for invoice_id, memo_qbo_id in conn.execute(
+            select(sales_invoices.c.corrects_invoice_id, qbo_mappings.c.qbo_id)
+            .join(
+                qbo_mappings,
+                and_(
+                    qbo_mappings.c.organization_id == sales_invoices.c.organization_id,
+                    qbo_mappings.c.entity == "credit_memo",
+                    qbo_mappings.c.local_id == sales_invoices.c.id,
+                ),
+            )
+            .where(
+                sales_invoices.c.organization_id == organization_id,
+                sales_invoices.c.corrects_invoice_id.in_(local_ids or [-1]),
+            )
+        ):
+            memos[invoice_id].add(str(memo_qbo_id))
         invoice_rows, mapping_rows = [], []
         for record in records:
             mapping = mapped[str(record["Id"])]
@@ -142,8 +181,18 @@ def pull_payments(engine: Engine, organization_id: int, client: QboClient) -> Sy
                 # someone voided our invoice in QBO: that is not a payment; a person decides
                 _flag(conn, organization_id, mapping, "voided", record, invoice, counts)
                 continue
-            paid, due, status = payment_state(record, invoice["gross_total"])
-            due -= credited.get(invoice["id"], Decimal(0))
+            in_qbo = ZERO
+            if memos.get(invoice["id"]):
+                in_qbo = sum(
+                    (
+                        applied_credit(payments[p], str(record["Id"]), memos[invoice["id"]])
+                        for p in _payment_ids(record)
+                        if p in payments
+                    ),
+                    ZERO,
+                )
+            paid, due, status = payment_state(record, invoice["gross_total"], in_qbo)
+            due -= credited.get(invoice["id"], ZERO)
             linked = [(payment_dates[p], p) for p in _payment_ids(record) if p in payment_dates]
             last_date, last_id = max(linked) if linked else (None, None)
             unchanged = (

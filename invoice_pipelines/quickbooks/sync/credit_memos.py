@@ -1,0 +1,614 @@
+"""Credit notes pushed to QBO as CreditMemos and applied to the invoices they correct, one way.
+
+A credit note (billing/credit_notes.py: a `sales_invoices` row of type 381 whose
+`corrects_invoice_id` names the invoice) reaches QBO in two steps. Each is a row of the invoice
+push's queue (`qbo_push_queue`, outbox PUSHES) with its own deterministic requestid
+('ip-<org>-si-<credit note id>-credit' / '-apply'), claimed (`pending` -> `sending`) and committed
+before its request, so a retry after a dropped connection replays QBO's answer and two runs never
+both send it:
+
+1. `credit`: the CreditMemo, mapped like the invoice it corrects (customer, items, tax codes:
+   `build_invoice`), DocNumber = the credit note's number, TxnDate its issue date, our VAT as
+   TxnTaxDetail.TotalTax (TotalAmt = our gross), a private note and a customer memo naming the
+   corrected invoice. Its mapping is a `qbo_mappings` row of entity `credit_memo`. A 6140 (the
+   DocNumber exists) links it when the existing CreditMemo is the same credit (customer, total),
+   otherwise it is a conflict for a person.
+2. `apply`: QBO's way of applying a credit memo to an invoice, a Payment of TotalAmt 0 with one
+   line linked to the invoice and one to the CreditMemo. It applies what both still have (the
+   invoice's Balance, the CreditMemo's RemainingCredit, as QBO reports them now): a credit note
+   of an invoice already paid in QBO stays with the customer as credit there, and the row says so.
+
+A credit note whose invoice is not in QBO yet waits (`failed` with error_code 'validation', taken
+again each run, as an invoice whose customer is not synced; counted as held) and follows its
+invoice in the run that pushes it. A credit note of an invoice voided or deleted in QBO is not
+pushed. Rows a dead run left `sending` are looked up first: the CreditMemo by DocNumber, the
+application among the payments linked to the invoice; found ones are linked, others sent again
+with the same requestid. Each credit note fails on its own; the others go on.
+
+The payment pull (payments.py) reads from QBO's payments how much of our credit notes QBO has
+applied, and subtracts only the rest from what is due.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from sqlalchemy import Engine, and_, exists, literal, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from invoice_pipelines.db.tables import (
+    qbo_mappings,
+    qbo_push_queue,
+    sales_invoice_lines,
+    sales_invoices,
+)
+from invoice_pipelines.db.tenancy import tenant_transaction
+from invoice_pipelines.outbox import claim, finish, mark_unknown, refuse
+from invoice_pipelines.quickbooks.client import QboClient, quote
+from invoice_pipelines.quickbooks.errors import DuplicateDocNumber, QboError
+from invoice_pipelines.quickbooks.sync.common import (
+    SyncCounts,
+    held_lease,
+    mappings_by_local_id,
+    record_conflict,
+    save_mapping,
+)
+from invoice_pipelines.quickbooks.sync.invoices import (
+    PUSHES,
+    SENDING_STALE_AFTER,
+    Candidate,
+    _request_id_sql,
+    _same_invoice,
+    build_invoice,
+)
+
+CREDIT = "credit"
+APPLY = "apply"
+CREDIT_ACTIONS = (CREDIT, APPLY)
+ZERO = Decimal("0")
+PRIVATE_NOTE_MAX = 4000  # QBO's limits on the two memo fields
+CUSTOMER_MEMO_MAX = 1000
+
+
+@dataclass
+class CreditNote:
+    """One queue row of a credit note, with what its step needs."""
+
+    queue_id: int
+    action: str
+    request_id: str
+    note: dict  # the credit note's sales_invoices row
+    corrects_number: str  # the corrected invoice's number
+    invoice_qbo_id: str | None  # the corrected invoice in QBO (None: not pushed yet)
+    invoice_state: str | None  # that mapping's qbo_state (active | voided | deleted)
+    memo_qbo_id: str | None  # the CreditMemo pushed for the credit note
+    lines: list[dict]
+
+    @property
+    def number(self) -> str:
+        return self.note["invoice_number"]
+
+
+def enqueue_credit_notes(engine: Engine, organization_id: int) -> dict:
+    """Queue every credit note not queued yet (`credit`) and the application of every CreditMemo
+    pushed (`apply`): two set-based inserts."""
+    queued = qbo_push_queue.alias("queued")
+    with tenant_transaction(engine, organization_id, write=True) as conn:
+        dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+
+        def insert(action: str, *conditions) -> int:
+            statement = (
+                dialect.insert(qbo_push_queue)
+                .from_select(
+                    ["organization_id", "sales_invoice_id", "action", "status", "request_id"],
+                    select(
+                        sales_invoices.c.organization_id,
+                        sales_invoices.c.id,
+                        literal(action),
+                        literal("pending"),
+                        _request_id_sql(action),
+                    ).where(
+                        sales_invoices.c.organization_id == organization_id,
+                        sales_invoices.c.corrects_invoice_id.is_not(None),
+                        ~exists().where(
+                            queued.c.sales_invoice_id == sales_invoices.c.id,
+                            queued.c.action == action,
+                        ),
+                        *conditions,
+                    ),
+                )
+                # two runs enqueueing at once: the rows the first inserted are skipped
+                .on_conflict_do_nothing(index_elements=["sales_invoice_id", "action"])
+            )
+            return len(conn.execute(statement.returning(qbo_push_queue.c.id)).all())
+
+        credits = insert(CREDIT, sales_invoices.c.status != "cancelled")
+        applications = insert(
+            APPLY,
+            exists().where(
+                queued.c.sales_invoice_id == sales_invoices.c.id,
+                queued.c.action == CREDIT,
+                queued.c.status == "pushed",
+            ),
+        )
+    return {"queued_credit_notes": credits, "queued_applications": applications}
+
+
+def _load(engine: Engine, organization_id: int, wanted, *, with_lines: bool):
+    """The queue rows `wanted` selects with their credit notes (and lines), and the mappings."""
+    corrected = sales_invoices.alias("corrected")
+    invoice_map = qbo_mappings.alias("invoice_map")
+    memo_map = qbo_mappings.alias("memo_map")
+    with tenant_transaction(engine, organization_id) as conn:
+        rows = [
+            dict(r)
+            for r in conn.execute(
+                select(
+                    qbo_push_queue.c.id.label("queue_id"),
+                    qbo_push_queue.c.action,
+                    qbo_push_queue.c.request_id,
+                    sales_invoices,
+                    corrected.c.invoice_number.label("corrects_number"),
+                    invoice_map.c.qbo_id.label("invoice_qbo_id"),
+                    invoice_map.c.qbo_state.label("invoice_state"),
+                    memo_map.c.qbo_id.label("memo_qbo_id"),
+                )
+                .join(sales_invoices, sales_invoices.c.id == qbo_push_queue.c.sales_invoice_id)
+                .join(corrected, corrected.c.id == sales_invoices.c.corrects_invoice_id)
+                .outerjoin(
+                    invoice_map,
+                    and_(
+                        invoice_map.c.organization_id == organization_id,
+                        invoice_map.c.entity == "invoice",
+                        invoice_map.c.local_id == corrected.c.id,
+                    ),
+                )
+                .outerjoin(
+                    memo_map,
+                    and_(
+                        memo_map.c.organization_id == organization_id,
+                        memo_map.c.entity == "credit_memo",
+                        memo_map.c.local_id == sales_invoices.c.id,
+                    ),
+                )
+                .where(
+                    qbo_push_queue.c.organization_id == organization_id,
+                    qbo_push_queue.c.action.in_(CREDIT_ACTIONS),
+                    wanted,
+                )
+                .order_by(qbo_push_queue.c.id)
+            ).mappings()
+        ]
+        lines: dict[int, list[dict]] = {r["id"]: [] for r in rows}
+        ids = list(lines) if with_lines else []
+        for start in range(0, len(ids), 5000):
+            for line in conn.execute(
+                select(sales_invoice_lines)
+                .where(
+                    sales_invoice_lines.c.organization_id == organization_id,
+                    sales_invoice_lines.c.sales_invoice_id.in_(ids[start : start + 5000]),
+                )
+                .order_by(sales_invoice_lines.c.sales_invoice_id, sales_invoice_lines.c.line_no)
+            ).mappings():
+                lines[line["sales_invoice_id"]].append(dict(line))
+        customers = mappings_by_local_id(conn, organization_id, "customer")
+        items = mappings_by_local_id(conn, organization_id, "item") if with_lines else {}
+    notes = [
+        CreditNote(
+            queue_id=r["queue_id"],
+            action=r["action"],
+            request_id=r["request_id"],
+            note=r,
+            corrects_number=r["corrects_number"],
+            invoice_qbo_id=r["invoice_qbo_id"],
+            invoice_state=r["invoice_state"],
+            memo_qbo_id=r["memo_qbo_id"],
+            lines=lines[r["id"]],
+        )
+        for r in rows
+    ]
+    return notes, customers, items
+
+
+def build_credit_memo(
+    credit: CreditNote, customers: dict, items: dict, settings: dict
+) -> tuple[dict | None, str | None]:
+    """The QBO CreditMemo body (the invoice push's mapping of customer, items and tax codes), or
+    the one sentence that says why it cannot be pushed."""
+    note = credit.note
+    candidate = Candidate(credit.queue_id, note["id"], credit.request_id, note, credit.lines)
+    body, problem = build_invoice(candidate, customers, items, settings, document="credit note")
+    if body is None:
+        return None, problem
+    body.pop("DueDate", None)  # nothing is due on a credit
+    reason = (note.get("credit_reason") or "").strip()
+    corrects = f"invoice {credit.corrects_number}" + (f": {reason}" if reason else "")
+    body["PrivateNote"] = f"invoice-pipelines credit note {note['id']} for {corrects}"[
+        :PRIVATE_NOTE_MAX
+    ]
+    body["CustomerMemo"] = {
+        "value": f"Credit note {credit.number} for {corrects}"[:CUSTOMER_MEMO_MAX]
+    }
+    return body, None
+
+
+def application_body(credit: CreditNote, customer_qbo_id: str, amount: Decimal) -> dict:
+    """A payment of nothing that moves `amount` of the CreditMemo's credit onto the invoice."""
+    return {
+        "CustomerRef": {"value": customer_qbo_id},
+        "TotalAmt": ZERO,
+        "TxnDate": credit.note["issue_date"].isoformat(),
+        "PrivateNote": f"invoice-pipelines: credit note {credit.number} applied to invoice "
+        f"{credit.corrects_number}",
+        "Line": [
+            {
+                "Amount": amount,
+                "LinkedTxn": [{"TxnId": credit.invoice_qbo_id, "TxnType": "Invoice"}],
+            },
+            {
+                "Amount": amount,
+                "LinkedTxn": [{"TxnId": credit.memo_qbo_id, "TxnType": "CreditMemo"}],
+            },
+        ],
+    }
+
+
+def applied_credit(payment: dict, invoice_qbo_id: str, memo_qbo_ids: set[str]) -> Decimal:
+    """What `payment` applied to the invoice out of the credit memos named: of the amount it
+    applied to the invoice, the part its lines took from those credit memos (at most all of it)."""
+    to_invoice = from_memos = ZERO
+    for line in payment.get("Line") or []:
+        amount = Decimal(str(line.get("Amount") or 0))
+        links = line.get("LinkedTxn") or []
+        kinds = {(str(x.get("TxnType")), str(x.get("TxnId"))) for x in links}
+        if ("Invoice", str(invoice_qbo_id)) in kinds:
+            to_invoice += amount
+        if any(kind == "CreditMemo" and txn in memo_qbo_ids for kind, txn in kinds):
+            from_memos += amount
+    return min(to_invoice, from_memos)
+
+
+class CreditMemoPusher:
+    """Pushes one organization's credit notes through one client."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        organization_id: int,
+        client: QboClient,
+        *,
+        settings: dict | None = None,
+    ) -> None:
+        self.engine = engine
+        self.organization_id = organization_id
+        self.client = client
+        self.settings = settings if settings is not None else client.connection_settings
+        self.counts = SyncCounts()
+        self.lease = None
+
+    def run(self) -> SyncCounts:
+        self.lease = held_lease(self.organization_id)
+        enqueue_credit_notes(self.engine, self.organization_id)
+        self.reconcile_unknown()
+        self.push_credits()
+        self.push_applications()
+        return self.counts
+
+    # -- bookkeeping --------------------------------------------------------------------------
+
+    def _where(self, credit: CreditNote):
+        return qbo_push_queue.c.id == credit.queue_id
+
+    def _fail(self, conn, credit: CreditNote, error: QboError | str, code: str | None) -> None:
+        finish(
+            conn,
+            PUSHES,
+            self._where(credit),
+            "failed",
+            error=str(error),
+            error_code=(code or "error")[:16],
+        )
+        self.counts.failed += 1
+        self.counts.errors.append(f"{credit.number}: {error}")
+
+    def _link(self, conn, credit: CreditNote, record: dict, *, linked: bool) -> None:
+        """The CreditMemo is ours: mapped, the row pushed, its application queued."""
+        save_mapping(
+            conn,
+            self.organization_id,
+            "credit_memo",
+            credit.note["id"],
+            record,
+            details={
+                "doc_number": credit.number,
+                "corrects": credit.corrects_number,
+                "invoice_qbo_id": credit.invoice_qbo_id,
+                "linked": linked,
+            },
+        )
+        finish(
+            conn, PUSHES, self._where(credit), "pushed", qbo_id=str(record["Id"]), error_code=None
+        )
+        dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+        conn.execute(
+            dialect.insert(qbo_push_queue)
+            .values(
+                organization_id=self.organization_id,
+                sales_invoice_id=credit.note["id"],
+                action=APPLY,
+                status="pending",
+                request_id=credit.request_id.removesuffix(f"-{CREDIT}") + f"-{APPLY}",
+            )
+            .on_conflict_do_nothing(index_elements=["sales_invoice_id", "action"])
+        )
+
+    def _applied(self, conn, credit: CreditNote, payment: dict | None, amount: Decimal) -> None:
+        """The application is done (or there was nothing to apply): the row pushed, the amount
+        in the CreditMemo's mapping."""
+        where = and_(
+            qbo_mappings.c.organization_id == self.organization_id,
+            qbo_mappings.c.entity == "credit_memo",
+            qbo_mappings.c.local_id == credit.note["id"],
+        )
+        details = dict(conn.execute(select(qbo_mappings.c.details).where(where)).scalar() or {})
+        details.update(
+            applied=str(amount),
+            application_payment_id=str(payment["Id"]) if payment else None,
+        )
+        conn.execute(
+            update(qbo_mappings).where(where).values(details=details, updated_at=datetime.now(UTC))
+        )
+        note = None
+        if payment is None:
+            note = (
+                f"nothing applied: invoice {credit.corrects_number} has nothing open in "
+                "QuickBooks; the credit stays with the customer there"
+            )
+        finish(
+            conn,
+            PUSHES,
+            self._where(credit),
+            "pushed",
+            error=note,
+            qbo_id=str(payment["Id"]) if payment else None,
+            error_code=None,
+        )
+
+    def _claim(self, credit: CreditNote) -> bool:
+        with tenant_transaction(self.engine, self.organization_id, write=True) as conn:
+            # only a row still claimable becomes ours: another run's claim wins
+            return bool(
+                claim(conn, PUSHES, self._where(credit), attempts=qbo_push_queue.c.attempts + 1)
+            )
+
+    def _refuse(self, credit: CreditNote, problem: str, code: str) -> None:
+        with tenant_transaction(self.engine, self.organization_id, write=True) as conn:
+            refused = refuse(
+                conn,
+                PUSHES,
+                self._where(credit),
+                problem,
+                error_code=code,
+                attempts=qbo_push_queue.c.attempts + 1,
+            )
+        if not refused:
+            return
+        if code == "validation" and credit.invoice_qbo_id is None:
+            self.counts.held += 1  # it follows its invoice; the invoice's row says what is wrong
+        else:
+            self.counts.failed += 1
+        self.counts.errors.append(f"{credit.number}: {problem}")
+
+    def _blocked(self, credit: CreditNote) -> tuple[str, str] | None:
+        """Why the corrected invoice keeps the credit note out of QBO now: (sentence, code)."""
+        if credit.invoice_qbo_id is None:
+            return (
+                f"waits for invoice {credit.corrects_number} to reach QuickBooks",
+                "validation",
+            )
+        if credit.invoice_state != "active":
+            return (
+                f"invoice {credit.corrects_number} was {credit.invoice_state} in QuickBooks; "
+                "its credit note is not pushed",
+                f"invoice_{credit.invoice_state}"[:16],
+            )
+        return None
+
+    # -- step 1: the CreditMemo ----------------------------------------------------------------
+
+    def push_credits(self) -> None:
+        credits, customers, items = _load(
+            self.engine,
+            self.organization_id,
+            and_(qbo_push_queue.c.action == CREDIT, PUSHES.claimable()),
+            with_lines=True,
+        )
+        for credit in credits:
+            if self.lease is not None and self.lease.lost.is_set():
+                return  # another run has the organization now: the rows stay for it
+            blocked = self._blocked(credit)
+            if blocked is not None:
+                self._refuse(credit, *blocked)
+                continue
+            body, problem = build_credit_memo(credit, customers, items, self.settings)
+            if body is None:
+                self._refuse(credit, problem or "cannot be pushed", "validation")
+                continue
+            if not self._claim(credit):
+                continue
+            try:
+                record = self.client.create("CreditMemo", body, requestid=credit.request_id)
+            except DuplicateDocNumber:
+                self._resolve_doc_number(credit, customers)
+                continue
+            except QboError as exc:
+                if exc.temporary:
+                    # unknown outcome: the row stays `sending`; the next run looks it up first
+                    self.counts.errors.append(f"{credit.number}: {exc}")
+                    continue
+                with tenant_transaction(self.engine, self.organization_id, write=True) as conn:
+                    self._fail(conn, credit, exc, exc.code)
+                continue
+            with tenant_transaction(self.engine, self.organization_id, write=True) as conn:
+                self._link(conn, credit, record, linked=False)
+            credit.memo_qbo_id = str(record["Id"])
+            self.counts.pushed += 1
+
+    def _find_memos(self, numbers: list[str]) -> dict[str, list[dict]]:
+        found: dict[str, list[dict]] = {}
+        for start in range(0, len(numbers), 100):
+            where = f"DocNumber IN ({', '.join(quote(n) for n in numbers[start : start + 100])})"
+            for record in self.client.query_all("CreditMemo", where, order_by=""):
+                found.setdefault(str(record.get("DocNumber")), []).append(record)
+        return found
+
+    def _match(self, records: list[dict], credit: CreditNote, customers: dict) -> dict | None:
+        customer = customers.get(credit.note["customer_id"])
+        if customer is None:
+            return None
+        return next((r for r in records if _same_invoice(r, credit.note, customer["qbo_id"])), None)
+
+    def _resolve_doc_number(self, credit: CreditNote, customers: dict) -> None:
+        existing = self._find_memos([credit.number]).get(credit.number, [])
+        match = self._match(existing, credit, customers)
+        with tenant_transaction(self.engine, self.organization_id, write=True) as conn:
+            if match is not None:
+                self._link(conn, credit, match, linked=True)
+                self.counts.linked += 1
+                return
+            record_conflict(
+                conn,
+                self.organization_id,
+                "credit_memo",
+                local_id=credit.note["id"],
+                qbo_id=str(existing[0]["Id"]) if existing else None,
+                reason=f"DocNumber {credit.number} already exists in QuickBooks as a credit memo "
+                "for another customer or amount",
+                decision="manual_review",
+                local_version={
+                    "credit_note": credit.number,
+                    "corrects": credit.corrects_number,
+                    "customer_id": credit.note["customer_id"],
+                    "gross_total": credit.note["gross_total"],
+                },
+                qbo_version=existing[0] if existing else None,
+            )
+            finish(
+                conn,
+                PUSHES,
+                self._where(credit),
+                "conflict",
+                error=f"DocNumber {credit.number} exists in QuickBooks as another credit memo",
+                error_code="6140",
+            )
+        self.counts.conflicts += 1
+
+    # -- step 2: the application -----------------------------------------------------------
+
+    def push_applications(self) -> None:
+        credits, _customers, _items = _load(
+            self.engine,
+            self.organization_id,
+            and_(qbo_push_queue.c.action == APPLY, PUSHES.claimable()),
+            with_lines=False,
+        )
+        for credit in credits:
+            if self.lease is not None and self.lease.lost.is_set():
+                return
+            blocked = self._blocked(credit)
+            if blocked is not None:
+                self._refuse(credit, *blocked)
+                continue
+            if not self._claim(credit):
+                continue
+            try:
+                invoice = self.client.get("Invoice", str(credit.invoice_qbo_id))
+                memo = self.client.get("CreditMemo", str(credit.memo_qbo_id))
+                amount = min(
+                    Decimal(str(invoice.get("Balance", 0))),
+                    Decimal(str(memo.get("RemainingCredit", 0))),
+                )
+                payment = None
+                if amount > 0:
+                    customer = str((memo.get("CustomerRef") or {}).get("value"))
+                    payment = self.client.create(
+                        "Payment",
+                        application_body(credit, customer, amount),
+                        requestid=credit.request_id,
+                    )
+            except QboError as exc:
+                if exc.temporary:
+                    self.counts.errors.append(f"{credit.number} (application): {exc}")
+                    continue
+                with tenant_transaction(self.engine, self.organization_id, write=True) as conn:
+                    self._fail(conn, credit, f"applying it failed: {exc}", exc.code)
+                continue
+            with tenant_transaction(self.engine, self.organization_id, write=True) as conn:
+                self._applied(conn, credit, payment, max(amount, ZERO))
+
+    def _find_application(self, credit: CreditNote) -> tuple[dict, Decimal] | None:
+        """A payment in QBO that applies the CreditMemo to the invoice (a lost answer's)."""
+        invoice = self.client.get("Invoice", str(credit.invoice_qbo_id))
+        ids = [
+            str(link["TxnId"])
+            for link in invoice.get("LinkedTxn") or []
+            if link.get("TxnType") == "Payment"
+        ]
+        for start in range(0, len(ids), 100):
+            where = f"Id IN ({', '.join(quote(i) for i in ids[start : start + 100])})"
+            for payment in self.client.query_all("Payment", where, order_by=""):
+                amount = applied_credit(
+                    payment, str(credit.invoice_qbo_id), {str(credit.memo_qbo_id)}
+                )
+                if amount > 0:
+                    return payment, amount
+        return None
+
+    # -- rows a dead run left `sending` ------------------------------------------------------
+
+    def reconcile_unknown(self) -> None:
+        """A CreditMemo or application QBO has (the answer was lost) is linked; anything else is
+        pending again and sent with the same requestid."""
+        dead = mark_unknown(
+            self.engine,
+            PUSHES,
+            self.organization_id,
+            None if self.lease is not None else SENDING_STALE_AFTER,
+            reason=None,
+            where=qbo_push_queue.c.action.in_(CREDIT_ACTIONS),
+        )
+        if not dead:
+            return
+        credits, customers, _ = _load(
+            self.engine,
+            self.organization_id,
+            and_(
+                qbo_push_queue.c.id.in_([row[0] for row in dead]),
+                qbo_push_queue.c.status == "sending",
+            ),
+            with_lines=False,
+        )
+        memos = self._find_memos([c.number for c in credits if c.action == CREDIT])
+        for credit in credits:
+            found = None
+            if credit.action == CREDIT:
+                found = self._match(memos.get(credit.number, []), credit, customers)
+            elif credit.invoice_qbo_id and credit.memo_qbo_id:
+                found = self._find_application(credit)
+            with tenant_transaction(self.engine, self.organization_id, write=True) as conn:
+                if found is None:
+                    finish(conn, PUSHES, self._where(credit), "pending", error_code=None)
+                elif credit.action == CREDIT:
+                    self._link(conn, credit, found, linked=False)
+                    self.counts.pushed += 1
+                else:
+                    payment, amount = found
+                    self._applied(conn, credit, payment, amount)
+
+
+def push_credit_memos(
+    engine: Engine, organization_id: int, client: QboClient, *, settings: dict | None = None
+) -> SyncCounts:
+    return CreditMemoPusher(engine, organization_id, client, settings=settings).run()
