@@ -75,7 +75,7 @@ def libpq(url: URL | str) -> tuple[str, dict[str, str]]:
     env = dict(os.environ)
     if parsed.password:
         env["PGPASSWORD"] = str(parsed.password)
-    plain = parsed.set(drivername="postgresql", password=None)
+    plain = parsed._replace(drivername="postgresql", password=None)
     return plain.render_as_string(hide_password=False), env
 
 
