@@ -16,7 +16,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from invoice_pipelines.quickbooks.simulator import persistence, wire
-from invoice_pipelines.quickbooks.simulator.api import CompanyHandle, Outcome, Simulator
+from invoice_pipelines.quickbooks.simulator.api import JSON, XML, CompanyHandle, Outcome, Simulator
 from invoice_pipelines.quickbooks.simulator.auth import TokenSettings
 from invoice_pipelines.quickbooks.simulator.limits import Limits
 from invoice_pipelines.quickbooks.simulator.wire import Fault
@@ -100,16 +100,22 @@ class _Handler(BaseHTTPRequestHandler):
         params = {k: v[-1] for k, v in parse_qs(url.query, keep_blank_values=True).items()}
         body = self._body()
         headers = {k.lower(): v for k, v in self.headers.items()}
+        api = path.startswith("/v3/company/")
+        if api:
+            headers["accept"] = wire.effective_accept(headers.get("accept"), params.get("format"))
         sim = self.sim
         try:
             body = wire.decode_body(body, headers.get("content-encoding"))
+            if api and method == "POST" and "xml" in (headers.get("content-type") or "").lower():
+                body = wire.dumps(wire.xml_request(body))
         except ValueError as exc:
-            fault = wire.invalid_body(str(exc))
-            self._send(Outcome(400, wire.fault_json(fault, "")))
+            self._send(_fault(sim, wire.invalid_body(str(exc)), headers, api))
             return
         try:
-            if path.startswith("/v3/company/"):
-                outcome = sim.handle_api(method, path, url.query, params, body, headers)
+            if api:
+                outcome = _as_asked(
+                    sim.handle_api(method, path, url.query, params, body, headers), headers
+                )
             elif path.startswith("/_sim"):
                 outcome = _control(sim, method, path, params, body)
             elif path in DISCOVERY_PATHS and method == "GET":
@@ -130,11 +136,37 @@ class _Handler(BaseHTTPRequestHandler):
         except Exception as exc:  # an unforeseen error is QBO's 500, never a dead thread
             fault = wire.server_error(500)
             fault.detail = f"{fault.detail} ({type(exc).__name__}: {exc})"
-            outcome = Outcome(500, wire.fault_json(fault, ""))
+            outcome = _fault(sim, fault, headers, api)
         try:
             self._send(outcome)
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
+
+
+def _fault(sim: Simulator, fault: Fault, headers: dict, api: bool) -> Outcome:
+    """A fault raised before a company is known (bad body, unforeseen error), stamped in QBO's
+    default US Pacific offset."""
+    stamp = wire.response_time(sim.clock.now(), wire.parse_offset("-07:00"))
+    if api and wire.wants_xml(headers.get("accept")):
+        return Outcome(fault.status, wire.fault_xml(fault, stamp), XML)
+    return Outcome(fault.status, wire.fault_json(fault, stamp))
+
+
+def _as_asked(outcome: Outcome, headers: dict) -> Outcome:
+    """An API answer in XML when the client did not ask for JSON (QBO's default); faults come in
+    the asked-for format already, and so does a 429 QBO sends as XML whatever was asked."""
+    if (
+        outcome.drop
+        or outcome.status >= 400
+        or not outcome.body
+        or outcome.content_type != JSON
+        or not wire.wants_xml(headers.get("accept"))
+    ):
+        return outcome
+    payload = wire.loads(outcome.body)
+    if not isinstance(payload, dict):
+        return outcome
+    return Outcome(outcome.status, wire.xml_response(payload), XML, outcome.headers, outcome.drop)
 
 
 def _revoke_body(body: bytes, headers: dict) -> bytes:

@@ -7,6 +7,7 @@ import gzip
 import json
 import re
 import uuid
+import xml.etree.ElementTree as ET  # noqa: N817 - the usual name
 import zlib
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
@@ -214,9 +215,151 @@ def fault_xml(fault: Fault, time: str) -> bytes:
 
 
 def wants_xml(accept: str | None) -> bool:
-    """QBO answers in XML when the client asks for XML and not for JSON."""
-    accept = (accept or "").lower()
-    return "xml" in accept and "json" not in accept
+    """QBO answers in XML unless the client asks for JSON: to `Accept: application/xml`, and also
+    to no Accept or `*/*` (Intuit's PHP SDK queries with `*/*` and reads XML back, PHP SDK issue
+    #287; a misspelled Accept got XML, oauth-jsclient issue #135)."""
+    return "json" not in (accept or "").lower()
+
+
+def effective_accept(accept: str | None, format_param: str | None) -> str | None:
+    """`?format=json|xml` (node-quickbooks sends format=json) chooses the answer's format over the
+    Accept header."""
+    chosen = (format_param or "").strip().lower()
+    if chosen in ("json", "xml"):
+        return f"application/{chosen}"
+    return accept
+
+
+# ---- XML bodies: the same objects as the JSON ones, in QBO's XML form ---------------------------
+
+NAMESPACE = "http://schema.intuit.com/finance/v3"
+XML_DECLARATION = '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+# keys QBO writes as XML attributes: of any entity, of a QueryResponse, of batch items and faults
+_ENTITY_ATTRIBUTES = ("domain", "sparse", "status")
+_ATTRIBUTES_OF = {
+    "QueryResponse": ("startPosition", "maxResults", "totalCount"),
+    "BatchItemResponse": ("bId",),
+    "BatchItemRequest": ("bId", "operation", "optionsData"),
+    "Fault": ("type",),
+    "Error": ("code", "element"),
+}
+# elements that are lists even when one is sent
+_LIST_ELEMENTS = {"Line", "LinkedTxn", "BatchItemRequest", "CustomField", "TaxLine", "NameValue"}
+# free text where "true" stays text
+_TEXT_ELEMENTS = {
+    "DisplayName",
+    "Name",
+    "CompanyName",
+    "Description",
+    "Notes",
+    "PrivateNote",
+    "Memo",
+    "Query",
+    "Line1",
+    "Line2",
+    "Line3",
+    "City",
+}
+
+
+def _xml_text(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    return str(value)
+
+
+def _is_reference(value: dict) -> bool:
+    return "value" in value and set(value) <= {"value", "name", "type"}
+
+
+def _append(parent: ET.Element, tag: str, value: object) -> None:
+    if value is None:
+        return
+    if isinstance(value, list | tuple):
+        for item in value:
+            _append(parent, tag, item)
+        return
+    element = ET.SubElement(parent, tag)
+    if not isinstance(value, dict):
+        element.text = _xml_text(value)
+        return
+    if _is_reference(value):  # <CustomerRef name="Acme">1</CustomerRef>
+        element.text = _xml_text(value["value"])
+        for key in ("name", "type"):
+            if value.get(key) not in (None, ""):
+                element.set(key, _xml_text(value[key]))
+        return
+    attributes = _ATTRIBUTES_OF.get(tag, _ENTITY_ATTRIBUTES)
+    for key, item in value.items():
+        if key in attributes and not isinstance(item, dict | list):
+            if item not in (None, ""):
+                element.set(key, _xml_text(item))
+        else:
+            _append(element, key, item)
+
+
+def xml_response(payload: dict) -> bytes:
+    """A JSON answer (`{"Customer": {...}, "time": ...}`, a QueryResponse, a batch, CDC) as QBO
+    writes it in XML: <IntuitResponse time=...> with the same elements, references as text with a
+    name attribute, domain/sparse/status, startPosition/maxResults/totalCount and bId as
+    attributes."""
+    root = ET.Element("IntuitResponse", {"xmlns": NAMESPACE})
+    if payload.get("time"):
+        root.set("time", str(payload["time"]))
+    for key, value in payload.items():
+        if key != "time":
+            _append(root, key, value)
+    return (XML_DECLARATION + ET.tostring(root, encoding="unicode")).encode()
+
+
+def _local(tag: str) -> str:
+    return tag.rsplit("}", 1)[-1]
+
+
+def _scalar(tag: str, text: str) -> object:
+    if tag not in _TEXT_ELEMENTS and text in ("true", "false"):
+        return text == "true"
+    return text
+
+
+def _read(element: ET.Element) -> object:
+    tag = _local(element.tag)
+    attributes = {_local(k): v for k, v in element.attrib.items()}
+    children = list(element)
+    text = element.text or ""
+    if not children:
+        if tag.endswith("Ref") or (attributes and text.strip()):
+            return {"value": text.strip(), **attributes}
+        if attributes:
+            return {k: _scalar(k, v) for k, v in attributes.items()}
+        return _scalar(tag, text if text.strip() else "")
+    out: dict = {k: _scalar(k, v) for k, v in attributes.items()}
+    for child in children:
+        key = _local(child.tag)
+        value = _read(child)
+        if key in out:
+            if not isinstance(out[key], list):
+                out[key] = [out[key]]
+            out[key].append(value)
+        else:
+            out[key] = [value] if key in _LIST_ELEMENTS else value
+    return out
+
+
+def xml_request(body: bytes) -> dict:
+    """An XML request body (quickbooks-ruby, Intuit's PHP SDK and, unconfigured, its .NET SDK send
+    XML) as the JSON object it stands for: `<Customer>...</Customer>` is the Customer object,
+    `<IntuitBatchRequest>` the batch; ValueError when it is not XML we read."""
+    if b"<!DOCTYPE" in body.upper() or b"<!ENTITY" in body.upper():
+        raise ValueError("the XML request body declares a DTD or entities, which are not accepted")
+    try:
+        root = ET.fromstring(body)
+    except ET.ParseError as exc:
+        raise ValueError(f"the request body is not well-formed XML ({exc})") from None
+    value = _read(root)
+    return value if isinstance(value, dict) else {}
 
 
 # The faults the simulator raises, with QBO's codes and wording.
