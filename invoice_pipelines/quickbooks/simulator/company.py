@@ -802,37 +802,15 @@ class Company:
                     raise wire.invalid_value("LinkedTxn.TxnType", f"{kind!r} is not supported here")
             invoice_id, memo_id = _line_targets(raw)
             if invoice_id is not None:
-                invoice = self.find("Invoice", invoice_id, ctx)
-                if invoice is None:
-                    raise wire.invalid_reference("Invoice", invoice_id)
-                if _ref_value(invoice.data["CustomerRef"]) != customer.id:
-                    raise wire.business_validation(
-                        f"Invoice {invoice_id} belongs to another customer than the payment."
-                    )
-                wanted[invoice_id] = wanted.get(invoice_id, ZERO) + amount
-                open_balance = invoice.data["Balance"] + already_applied.get(invoice_id, ZERO)
-                if wanted[invoice_id] > open_balance:
-                    raise wire.business_validation(
-                        f"The amount applied to invoice {invoice_id} ({wanted[invoice_id]}) is "
-                        f"more than its open balance ({open_balance})."
-                    )
+                invoice = self._payment_target(
+                    "Invoice", invoice_id, customer, amount, wanted, already_applied, ctx
+                )
                 applications.append((invoice, amount))
                 applied += amount
             if memo_id is not None:
-                memo = self.find("CreditMemo", memo_id, ctx)
-                if memo is None:
-                    raise wire.invalid_reference("CreditMemo", memo_id)
-                if _ref_value(memo.data["CustomerRef"]) != customer.id:
-                    raise wire.business_validation(
-                        f"Credit memo {memo_id} belongs to another customer than the payment."
-                    )
-                taken[memo_id] = taken.get(memo_id, ZERO) + amount
-                left = memo.data["RemainingCredit"] + already_used.get(memo_id, ZERO)
-                if taken[memo_id] > left:
-                    raise wire.business_validation(
-                        f"The credit taken from credit memo {memo_id} ({taken[memo_id]}) is more "
-                        f"than its remaining credit ({left})."
-                    )
+                memo = self._payment_target(
+                    "CreditMemo", memo_id, customer, amount, taken, already_used, ctx
+                )
                 credits.append((memo, amount))
                 used += amount
             lines.append(dict(raw, Amount=amount))
@@ -853,6 +831,40 @@ class Company:
         data.setdefault("CurrencyRef", {"value": self.currency})
         data.setdefault("ProcessPayment", False)
         return data, applications, credits
+
+    def _payment_target(
+        self,
+        entity: str,
+        txn_id: str,
+        customer: Record,
+        amount: Decimal,
+        counted: dict[str, Decimal],
+        already: dict[str, Decimal],
+        ctx: WriteContext,
+    ) -> Record:
+        """The invoice a payment line applies to, or the credit memo it takes credit from: the
+        customer's, with enough open (Balance) or left (RemainingCredit) for all the payment's
+        lines on it; `already`: what the payment being updated holds on it now."""
+        record = self.find(entity, txn_id, ctx)
+        if record is None:
+            raise wire.invalid_reference(entity, txn_id)
+        what = "Invoice" if entity == "Invoice" else "Credit memo"
+        if _ref_value(record.data["CustomerRef"]) != customer.id:
+            raise wire.business_validation(
+                f"{what} {txn_id} belongs to another customer than the payment."
+            )
+        counted[txn_id] = counted.get(txn_id, ZERO) + amount
+        field, taking, having = (
+            ("Balance", "amount applied to invoice", "open balance")
+            if entity == "Invoice"
+            else ("RemainingCredit", "credit taken from credit memo", "remaining credit")
+        )
+        left = record.data[field] + already.get(txn_id, ZERO)
+        if counted[txn_id] > left:
+            raise wire.business_validation(
+                f"The {taking} {txn_id} ({counted[txn_id]}) is more than its {having} ({left})."
+            )
+        return record
 
     # ---- payments applied to invoices, credit memos applied through payments ----------
 
