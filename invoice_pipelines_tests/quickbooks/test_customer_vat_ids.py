@@ -72,6 +72,7 @@ def test_a_name_clash_is_the_same_party_when_qbos_masked_tax_id_shows_the_end_of
             uk.realm, "Customer", {"DisplayName": name, "PrimaryTaxIdentifier": tax_id}
         )
     with uk.client() as client:
+        assert client.get("Customer", "1")["PrimaryTaxIdentifier"] == "XXXXXX56789"
         sync = CustomerSync(uk.engine, uk.org_id, client)
         same = uk.add_customer("Doppelt GmbH", customer_number="D-1", vat_id="DE 123 456 789")
         other = uk.add_customer("Namensvetter AG", customer_number="D-2", vat_id="ATU56789")
