@@ -55,8 +55,15 @@ from invoice_pipelines.quickbooks.sync.common import write_cursor
 logger = logging.getLogger(__name__)
 
 WEBHOOK_PATH = "/qbo/webhooks"
-# which of our pulls a change of a QBO entity calls for (a payment changes its invoices' balance)
-PULL_FOR = {"customer": "customer", "item": "item", "invoice": "payment", "payment": "payment"}
+# which of our pulls a change of a QBO entity calls for (a payment changes its invoices' balance,
+# and so does a credit memo applied to them, changed or deleted)
+PULL_FOR = {
+    "customer": "customer",
+    "item": "item",
+    "invoice": "payment",
+    "payment": "payment",
+    "creditmemo": "payment",
+}
 
 
 @dataclass(frozen=True)

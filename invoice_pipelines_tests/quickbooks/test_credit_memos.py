@@ -19,11 +19,12 @@ from invoice_pipelines.db.tables import (
 )
 from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.overdue.pipeline import run_overdue
-from invoice_pipelines.quickbooks.sync.common import realm_lease
+from invoice_pipelines.quickbooks.sync.common import read_cursor, realm_lease
 from invoice_pipelines.quickbooks.sync.customers import sync_customers
 from invoice_pipelines.quickbooks.sync.invoices import push_invoices
 from invoice_pipelines.quickbooks.sync.items import sync_items
 from invoice_pipelines.quickbooks.sync.payments import pull_payments
+from invoice_pipelines.quickbooks.webhooks import parse_notices, request_pulls
 from invoice_pipelines_tests.quickbooks.conftest import connect
 
 D = Decimal
@@ -374,3 +375,32 @@ def test_an_existing_credit_memo_number_is_linked_when_it_is_ours_and_a_conflict
     assert held == [("credit_memo", theirs.id)]
     assert len(qbo.sim.records(qbo.realm, "CreditMemo")) == 2
     assert D(str(_in_qbo(qbo, "credit_memo", ours.id)["RemainingCredit"])) == 0  # applied
+
+
+def test_a_credit_memo_deleted_in_qbo_asks_for_the_payment_pull_and_keeps_our_credit(qbo):
+    (buyer,), hour = _synced_shop(qbo, "Gelöscht GmbH")
+    invoice = qbo.add_invoice("RE-2026-0780", buyer, [(hour, "2", "78.50")])  # 186.83
+    _push(qbo)
+    note = _credit(qbo, "RE-2026-0780", {1: "1"})
+    _push(qbo)
+    memo = _in_qbo(qbo, "credit_memo", note.id)
+    # a QBO user deletes the CreditMemo: QBO opens the invoice again, Intuit notifies us
+    with qbo.client() as client:
+        client.request(
+            "POST",
+            "creditmemo",
+            params={"operation": "delete"},
+            body={"Id": memo["Id"], "SyncToken": memo["SyncToken"]},
+        )
+    notice = (
+        b'{"eventNotifications":[{"realmId":"%s","dataChangeEvent":{"entities":['
+        b'{"name":"CreditMemo","id":"%s","operation":"Delete","lastUpdated":"2026-11-23T01:00:00Z"}]}}]}'
+        % (qbo.realm.encode(), memo["Id"].encode())
+    )
+    assert request_pulls(qbo.engine, parse_notices(notice)) == {qbo.org_id: {"payment"}}
+    assert read_cursor(qbo.engine, qbo.org_id, "payment")["pull_requested_at"] is not None
+
+    _pull(qbo)
+    # QBO no longer has the credit; our credit note still credits the invoice, once
+    assert D(str(_in_qbo(qbo, "invoice", invoice)["Balance"])) == D("186.83")
+    assert _amounts(qbo, invoice) == (D("0.00"), D("93.41"), "open")

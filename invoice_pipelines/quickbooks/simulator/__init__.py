@@ -11,7 +11,7 @@ included), for tests, benchmarks and the demo. `invoice-pipelines qbo-simulator 
 Served paths: `/.well-known/openid_configuration` (discovery), `/connect/oauth2` (consent, always
 granted: 302 to redirect_uri with code, state, realmId), `/oauth2/v1/tokens/bearer`
 (authorization_code and refresh_token grants; rotation), `/oauth2/v1/tokens/revoke`,
-`/v3/company/{realm}/{customer|item|invoice|payment}[/{id}]`, `companyinfo/{realm}`,
+`/v3/company/{realm}/{customer|item|invoice|creditmemo|payment}[/{id}]`, `companyinfo/{realm}`,
 `preferences`, `query`, `cdc`, `batch`.
 
 Test controls, as methods of `QboSimulator` and over HTTP (JSON bodies; query parameters work too):
