@@ -1,5 +1,5 @@
 """`invoice-pipelines batch-invoice` / `batch-status` (and cancel / retry): the queue from a shell;
-`credit-note`: a credit note for one sales invoice."""
+`credit-note`: a credit note for one sales invoice; `batch-credit-notes`: many, through the queue."""
 
 from __future__ import annotations
 
@@ -29,6 +29,7 @@ from invoice_pipelines.queue.jobs import (
     retry_failed,
 )
 from invoice_pipelines.queue.requests import (
+    CREDIT_NOTES,
     DOCUMENTS,
     INVOICE_KINDS,
     BatchRequestError,
@@ -56,9 +57,16 @@ def _who(args: argparse.Namespace) -> str:
 class ProgressBar:
     """One line on stderr, redrawn per chunk on a terminal; a line per 10 % otherwise."""
 
-    def __init__(self, stream: TextIO | None = None, width: int = 30) -> None:
+    def __init__(
+        self,
+        stream: TextIO | None = None,
+        width: int = 30,
+        unit: str = "orders",
+        done: str = "invoiced",
+    ) -> None:
         self.stream = stream or sys.stderr
         self.width = width
+        self.unit, self.done = unit, done
         self.tty = self.stream.isatty()
         self.started = time.monotonic()
         self.last_decile = -1
@@ -76,8 +84,8 @@ class ProgressBar:
             else ""
         )
         line = (
-            f"[{'#' * filled}{'.' * (self.width - filled)}] {job.processed_count:,}/{job.total_count:,} orders "
-            f"({share:.0%}) {job.successful_count:,} invoiced, {job.failed_count:,} failed, "
+            f"[{'#' * filled}{'.' * (self.width - filled)}] {job.processed_count:,}/{job.total_count:,} {self.unit} "
+            f"({share:.0%}) {job.successful_count:,} {self.done}, {job.failed_count:,} failed, "
             f"{job.skipped_count:,} skipped, {rate:,.0f}/s{eta}"
         )
         if self.tty:
@@ -103,7 +111,7 @@ def _counted(job: BatchJob) -> bool:
 
 
 def _failed_item(f: dict) -> str:
-    payload = f["payload"] or {}
+    payload = f["payload"] if isinstance(f["payload"], dict) else {}
     order = f["sales_order_id"] or payload.get("sales_order_id")
     customer = f["customer_id"] or payload.get("customer_id")
     invoice = f.get("sales_invoice_id") if not order and not customer else None
@@ -112,6 +120,8 @@ def _failed_item(f: dict) -> str:
         if order
         else f"customer {customer}"
         if customer
+        else f"invoice {payload['invoice_number']}"  # a credit note of a credit_notes job
+        if payload.get("invoice_number")
         else f"invoice {invoice}"
         if invoice
         else "item"
@@ -142,7 +152,9 @@ def format_job(job: BatchJob, failures: list[dict] | None = None) -> str:
         ),
         f"  {invoice_date}, due after {job.due_days} days; {created}",
     ]
+    unit = "orders"
     if job.kind in INVOICE_KINDS:  # documents or communications: items are sales invoices
+        unit = "invoices"
         done = "written" if job.kind == DOCUMENTS else "sent"
         lines[1:3] = [
             f"  invoices: {job.total_count:,} requested, {job.processed_count:,} processed, "
@@ -152,11 +164,23 @@ def format_job(job: BatchJob, failures: list[dict] | None = None) -> str:
             else "  invoices: counted when the job starts",
             f"  {created}",
         ]
+    elif job.kind == CREDIT_NOTES:
+        unit = "credit notes"
+        day = (
+            f"dated {job.invoice_date} unless an item gives its date"
+            if job.invoice_date
+            else "dated the day they are issued unless an item gives its date"
+        )
+        lines[1:3] = [
+            f"  credit notes: {job.total_count:,} requested, {job.processed_count:,} processed, "
+            f"{job.successful_count:,} issued, {job.failed_count:,} refused",
+            f"  {day}; {created}",
+        ]
     if job.started_at:
         timing = f"  started {job.started_at:%H:%M:%S} UTC"
         if job.duration_seconds is not None:
             rate = job.processed_count / job.duration_seconds if job.duration_seconds > 0 else 0
-            timing += f", took {job.duration_seconds:,.2f}s ({rate:,.0f} orders/s)"
+            timing += f", took {job.duration_seconds:,.2f}s ({rate:,.0f} {unit}/s)"
         elif job.estimated_duration_seconds is not None:
             timing += f", estimated {job.estimated_duration_seconds:,.1f}s in total"
         lines.append(timing)
@@ -344,7 +368,75 @@ def run_batch_list(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def run_batch_credit_notes(args: argparse.Namespace) -> int:
+    """Queue a credit_notes job from a JSON file and print its id; with --wait issue them here."""
+    from invoice_pipelines.billing.credit_note_jobs import (
+        DEFAULT_CHUNK_SIZE as CREDIT_NOTE_CHUNK,
+    )
+    from invoice_pipelines.billing.credit_note_jobs import (
+        enqueue_credit_notes,
+        issued_credit_notes,
+        run_credit_note_job,
+    )
+
+    engine = _engine()
+    runner = local_runner_name() if args.wait else None
+    try:
+        items = json.loads(Path(args.items).read_text())
+        job_id = enqueue_credit_notes(
+            engine, args.org, items, issue_date=args.date, created_by=_who(args), runner=runner
+        )
+    except (BatchRequestError, OSError, json.JSONDecodeError) as exc:
+        print(f"invoice-pipelines batch-credit-notes: {exc}", file=sys.stderr)
+        return EXIT_BAD_REQUEST
+    print(job_id, flush=True)
+    if not args.wait:
+        print(
+            f"batch job {job_id} queued; invoice_batch_jobs_sensor starts it (or: invoice-pipelines "
+            f"batch-run {job_id}). Follow it with: invoice-pipelines batch-status {job_id}",
+            file=sys.stderr,
+        )
+        return EXIT_OK
+    bar = ProgressBar(unit="credit notes", done="issued")
+    try:
+        job = run_credit_note_job(
+            engine,
+            job_id,
+            chunk_size=args.chunk_size or CREDIT_NOTE_CHUNK,
+            runner=runner,
+            on_progress=bar.update,
+        )
+    finally:
+        bar.close()
+    print(format_job(job, job_item_outcomes(engine, job, limit=10) if job.failed_count else None))
+    for note in issued_credit_notes(engine, job, limit=10):
+        print(
+            f"    #{note['position']} {note['credit_note']} for invoice {note['invoice']}: "
+            f"{note['gross_total']}"
+        )
+    return _exit_code(job)
+
+
 def add_commands(sub) -> None:
+    p = sub.add_parser(
+        "batch-credit-notes",
+        help="queue credit notes for many sales invoices (a JSON file of items), each issued once",
+    )
+    p.add_argument("--org", required=True, help="organization slug or id")
+    p.add_argument(
+        "--items",
+        required=True,
+        help='JSON file: a list of {"invoice_number": ..., "reason": ..., optionally "lines": '
+        '"1:2,3:1" or "amounts": "19=100.00,7=20.00" (NET per VAT rate), "issue_date": '
+        '"YYYY-MM-DD"}',
+    )
+    p.add_argument(
+        "--date", help="YYYY-MM-DD of the items that give none; default: today (organization's)"
+    )
+    p.add_argument("--created-by", default=None, help="who asks (audit log); default: you")
+    p.add_argument("--wait", action="store_true", help="issue them here, with progress")
+    p.add_argument("--chunk-size", type=int, default=None, help="credit notes per progress step")
+    p.set_defaults(func=run_batch_credit_notes)
     p = sub.add_parser(
         "credit-note",
         help="issue a credit note (type 381) for a sales invoice: in full, given lines, or a net "

@@ -176,7 +176,7 @@ def amount_key(rate: object, category: str | None = None) -> AmountKey:
         raise CreditNoteRefused(
             f"VAT rate {rate!r} is not a rate like 19 or 7 or 10.7", "invalid_amounts"
         )
-    category = (category or "").strip().upper() or None
+    category = str(category or "").strip().upper() or None
     return category, value.quantize(RATE)
 
 

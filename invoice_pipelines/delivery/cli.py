@@ -41,7 +41,8 @@ def add_commands(sub) -> None:
     _queue_options(p)
     p.set_defaults(func=run_batch_send)
     p = sub.add_parser(
-        "batch-run", help="process a queued documents or communications job here, with progress"
+        "batch-run",
+        help="process a queued documents, communications or credit notes job here, with progress",
     )
     p.add_argument("job_id", type=int)
     p.add_argument("--chunk-size", type=int, default=200, help="invoices per chunk")
@@ -191,10 +192,16 @@ def _process(engine, job_id: int, chunk_size: int, runner: str) -> int:
     from invoice_pipelines.queue.requests import BatchRequestError
     from invoice_pipelines.resources.stores import file_store_from_env
 
+    try:
+        kind = get_batch_job(engine, job_id).kind
+    except UnknownBatchJob as exc:
+        print(f"invoice-pipelines batch-run: {exc}", file=sys.stderr)
+        return EXIT_BAD_REQUEST
+    if kind == "credit_notes":
+        return _process_credit_notes(engine, job_id, chunk_size, runner)
     store = file_store_from_env("documents")
     bar = ProgressBar()
     try:
-        kind = get_batch_job(engine, job_id).kind
         work = (
             documents_work(engine, store, run_id=runner)
             if kind == "documents"
@@ -225,6 +232,33 @@ def _process(engine, job_id: int, chunk_size: int, runner: str) -> int:
         )
     if job.status == "pending":
         print(f"  batch job {job.id} waits for the invoicing job it follows to finish")
+    return _exit_code(job)
+
+
+def _process_credit_notes(engine, job_id: int, chunk_size: int, runner: str) -> int:
+    import sys
+
+    from invoice_pipelines.billing.cli import (
+        EXIT_BAD_REQUEST,
+        ProgressBar,
+        _exit_code,
+        format_job,
+    )
+    from invoice_pipelines.billing.credit_note_jobs import run_credit_note_job
+    from invoice_pipelines.queue.jobs import job_item_outcomes
+    from invoice_pipelines.queue.requests import BatchRequestError
+
+    bar = ProgressBar(unit="credit notes", done="issued")
+    try:
+        job = run_credit_note_job(
+            engine, job_id, chunk_size=chunk_size, runner=runner, on_progress=bar.update
+        )
+    except BatchRequestError as exc:
+        print(f"invoice-pipelines batch-run: {exc}", file=sys.stderr)
+        return EXIT_BAD_REQUEST
+    finally:
+        bar.close()
+    print(format_job(job, job_item_outcomes(engine, job, limit=10) if job.failed_count else None))
     return _exit_code(job)
 
 

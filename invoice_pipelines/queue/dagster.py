@@ -6,7 +6,7 @@ from __future__ import annotations
 from dagster import MetadataValue
 
 from invoice_pipelines.queue.jobs import BatchJob
-from invoice_pipelines.queue.requests import INVOICE_KINDS
+from invoice_pipelines.queue.requests import INVOICING_KINDS
 
 BATCH_JOB_TAG = "invoice_pipelines/batch_job"
 
@@ -19,9 +19,9 @@ def sentence(text: str) -> str:
 
 def job_metadata(batch: BatchJob) -> dict:
     """A batch job as run and asset metadata. Invoicing jobs count `invoiced` orders (with their
-    rate and the first 20 errors); documents and communications jobs count `succeeded` invoices
-    (with the first 50 failed items)."""
-    over_invoices = batch.kind in INVOICE_KINDS
+    rate and the first 20 errors); documents, communications and credit notes jobs count
+    `succeeded` items (with the first 50 failed items, each with its code and reason)."""
+    over_invoices = batch.kind not in INVOICING_KINDS
     metadata = {"batch_job_id": MetadataValue.int(batch.id)}
     if over_invoices:
         metadata["kind"] = MetadataValue.text(batch.kind)

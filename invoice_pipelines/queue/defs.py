@@ -1,9 +1,10 @@
-"""Dagster side of the queue's jobs over sales invoices (kinds `documents` and `communications`):
-`invoice_batch_jobs_sensor` launches one run per pending job once the invoicing job it follows
-has finished (and resumes a job whose run failed); `invoice_batch_job` runs one job with the work
-its kind registers: documents from `documents.batch.documents_work`, communications from
-`delivery.batch.communications_work` over the job's channel. The invoicing kinds have their own
-job and sensor in `billing/defs.py`.
+"""Dagster side of the queue's jobs over sales invoices (kinds `documents`, `communications` and
+`credit_notes`): `invoice_batch_jobs_sensor` launches one run per pending job once the invoicing
+job it follows has finished (and resumes a job whose run failed); `invoice_batch_job` runs one job
+with the work its kind registers: documents from `documents.batch.documents_work`, communications
+from `delivery.batch.communications_work` over the job's channel, credit notes from
+`billing.credit_note_jobs` (each issued exactly once). The invoicing kinds have their own job and
+sensor in `billing/defs.py`.
 """
 
 import json
@@ -31,6 +32,12 @@ from dagster import (
 )
 from pydantic import Field
 
+from invoice_pipelines.billing.credit_note_jobs import (
+    enqueue_credit_notes,
+    issued_credit_notes,
+    run_credit_note_job,
+)
+from invoice_pipelines.billing.defs import CreditNoteItemConfig
 from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.delivery.batch import communications_work
 from invoice_pipelines.delivery.pipeline import (
@@ -49,8 +56,9 @@ from invoice_pipelines.queue.items import (
 from invoice_pipelines.queue.jobs import BatchJob, UnknownBatchJob, get_batch_job, processing_jobs
 from invoice_pipelines.queue.requests import (
     COMMUNICATIONS,
+    CREDIT_NOTES,
     DOCUMENTS,
-    INVOICE_KINDS,
+    INVOICE_BATCH_JOB_KINDS,
     BatchRequestError,
 )
 from invoice_pipelines.queue.transitions import job_request
@@ -76,8 +84,8 @@ class DeliveryChannel(Enum):
 class QueuedInvoiceJob(Config):
     kind: Literal["queued_job"] = "queued_job"
     batch_job_id: int = Field(
-        description="A documents or communications job of the queue to start or resume (what "
-        "invoice_batch_jobs_sensor launches; a finished job is reported as it is)."
+        description="A documents, communications or credit notes job of the queue to start or "
+        "resume (what invoice_batch_jobs_sensor launches; a finished job is reported as it is)."
     )
 
 
@@ -109,6 +117,33 @@ class CommunicationsJobRequest(NewInvoiceJob):
     )
 
 
+class CreditNotesJobRequest(Config):
+    kind: Literal["credit_notes"] = "credit_notes"
+    items: list[CreditNoteItemConfig] = Field(
+        description="The credit notes, in the order to issue them: invoice number, reason, and "
+        "optionally lines or net amounts per VAT rate and a date. Each is issued once; a refused "
+        "one is recorded with its reason and the others go on."
+    )
+    issue_date: str | None = Field(
+        default=None,
+        description="YYYY-MM-DD for the items that give no date. Empty: today in the "
+        "organization's time zone.",
+    )
+    requested_by: str | None = Field(
+        default=None,
+        description="Who asked, for the audit log. Empty: the user who launched the run "
+        "(dagster/user tag), else launchpad.",
+    )
+
+
+def _credit_items(request: CreditNotesJobRequest) -> list[dict]:
+    """The launchpad's items as a queue request lists them (checked when it is queued)."""
+    return [
+        {key: value for key, value in item.model_dump().items() if value is not None}
+        for item in request.items
+    ]
+
+
 class InvoiceBatchConfig(Config):
     # at the top of the op's config, where the run coordinator finds it: a launchpad run then
     # carries the organization tag and waits for the organization's other runs like the rest
@@ -117,17 +152,21 @@ class InvoiceBatchConfig(Config):
         description="Organization slug or id: the invoices' organization for a new documents or "
         "communications request (required there); with queued_job, the job's (checked if given).",
     )
-    request: QueuedInvoiceJob | DocumentsJobRequest | CommunicationsJobRequest = Field(
+    request: (
+        QueuedInvoiceJob | DocumentsJobRequest | CommunicationsJobRequest | CreditNotesJobRequest
+    ) = Field(
         discriminator="kind",
         description="Exactly one of: queued_job (a job of the queue), documents (write the "
         "invoices' documents, optionally one combined PDF), communications (write what is "
-        "missing, then send each invoice once over a channel).",
+        "missing, then send each invoice once over a channel), credit_notes (issue credit notes "
+        "for sales invoices, each once).",
     )
     chunk_size: int = Field(
         default=DEFAULT_CHUNK_SIZE,
         ge=1,
         le=5000,
-        description="Invoices per chunk; a cancel takes effect at the next chunk.",
+        description="Invoices (or credit notes) per chunk; a cancel takes effect at the next "
+        "chunk.",
     )
 
 
@@ -135,6 +174,15 @@ def _new_job(context: OpExecutionContext, engine, organization: str | None, requ
     if not (organization or "").strip():
         raise refused(f"A new {request.kind} request needs the organization.")
     who = request.requested_by or context.run.tags.get("dagster/user") or "launchpad"
+    if isinstance(request, CreditNotesJobRequest):
+        return enqueue_credit_notes(
+            engine,
+            organization.strip(),
+            _credit_items(request),
+            issue_date=request.issue_date,
+            created_by=who,
+            runner=context.run.run_id,  # taken by this run: the sensor leaves it alone
+        )
     options = (
         {"combined_pdf": request.combined_pdf}
         if isinstance(request, DocumentsJobRequest)
@@ -152,8 +200,9 @@ def _new_job(context: OpExecutionContext, engine, organization: str | None, requ
 
 
 @op(
-    description="Process one documents or communications job of the batch jobs queue, chunk by "
-    "chunk (cancel at the next chunk), and record it on the documents or delivery asset."
+    description="Process one documents, communications or credit notes job of the batch jobs "
+    "queue, chunk by chunk (cancel at the next chunk), and record it on the documents, delivery "
+    "or sales invoices asset."
 )
 def process_invoice_batch_job(
     context: OpExecutionContext,
@@ -183,9 +232,11 @@ def process_invoice_batch_job(
         raise refused(f"There is no batch job {config.request.batch_job_id}.") from None
     except BatchRequestError as exc:
         raise refused(sentence(str(exc))) from None
-    if batch.kind not in INVOICE_KINDS:
+    if batch.kind not in INVOICE_BATCH_JOB_KINDS:
         raise refused(f"Batch job {batch.id} is a {batch.kind} job; batch_invoicing_job runs it.")
     run_id = context.run.run_id
+    if batch.kind == CREDIT_NOTES:
+        return _credit_notes_run(context, engine, batch, config.chunk_size)
     if batch.kind == DOCUMENTS:
         work = documents_work(engine, document_store, builder=document_renderer, run_id=run_id)
     else:
@@ -199,12 +250,6 @@ def process_invoice_batch_job(
             engine, document_store, channel_for, builder=document_renderer, run_id=run_id
         )
 
-    def progress(b: BatchJob) -> None:
-        context.log.info(
-            f"batch job {b.id} ({b.kind}): {b.processed_count:,}/{b.total_count:,} processed, "
-            f"{b.successful_count:,} done, {b.failed_count:,} failed, {b.skipped_count:,} skipped"
-        )
-
     try:
         batch = run_invoice_job(
             engine,
@@ -213,7 +258,7 @@ def process_invoice_batch_job(
             store=document_store,
             chunk_size=config.chunk_size,
             runner=run_id,
-            on_progress=progress,
+            on_progress=_progress(context),
         )
     except AlreadySending:
         raise refused(already_sending_message(batch.organization_slug)) from None
@@ -242,6 +287,40 @@ def process_invoice_batch_job(
     return {"batch_job_id": batch.id, "status": batch.status}
 
 
+def _progress(context: OpExecutionContext):
+    def progress(b: BatchJob) -> None:
+        context.log.info(
+            f"batch job {b.id} ({b.kind}): {b.processed_count:,}/{b.total_count:,} processed, "
+            f"{b.successful_count:,} done, {b.failed_count:,} failed, {b.skipped_count:,} skipped"
+        )
+
+    return progress
+
+
+def _credit_notes_run(
+    context: OpExecutionContext, engine, batch: BatchJob, chunk_size: int
+) -> dict:
+    """A credit notes job: each credit note issued once, refusals recorded per item."""
+    batch = run_credit_note_job(
+        engine,
+        batch.id,
+        chunk_size=chunk_size,
+        runner=context.run.run_id,
+        on_progress=_progress(context),
+    )
+    metadata = job_metadata(batch)
+    issued = issued_credit_notes(engine, batch)
+    if issued:
+        metadata["credit_notes"] = MetadataValue.json(issued)
+    if batch.status == "failed":
+        raise Failure(f"batch job {batch.id} failed: {batch.failure_reason}", metadata=metadata)
+    context.log_event(
+        AssetMaterialization("sales_invoices", partition=batch.organization_slug, metadata=metadata)
+    )
+    context.add_output_metadata(metadata)
+    return {"batch_job_id": batch.id, "status": batch.status}
+
+
 def _request_of(engine, batch: BatchJob) -> dict:
     with tenant_transaction(engine, batch.organization_id) as conn:
         return job_request(conn, batch.id)
@@ -249,8 +328,9 @@ def _request_of(engine, batch: BatchJob) -> dict:
 
 @job(
     executor_def=in_process_executor,
-    description="Documents or communications for a list of invoices through the batch jobs "
-    "queue: launched per queued job by invoice_batch_jobs_sensor, or by hand with a new request.",
+    description="Documents or communications for a list of invoices, or credit notes, through "
+    "the batch jobs queue: launched per queued job by invoice_batch_jobs_sensor, or by hand with "
+    "a new request.",
 )
 def invoice_batch_job():
     process_invoice_batch_job()
@@ -270,8 +350,9 @@ def _invoice_run_request(job_id: int, slug: str, run_key: str) -> RunRequest:
     job_name="invoice_batch_job",
     minimum_interval_seconds=10,
     default_status=DefaultSensorStatus.RUNNING,
-    description="Launches one run per pending documents or communications job (run key = job "
-    "id) once the invoicing job it follows has finished; resumes a job whose run failed.",
+    description="Launches one run per pending documents, communications or credit notes job "
+    "(run key = job id) once the invoicing job it follows has finished; resumes a job whose run "
+    "failed.",
 )
 def invoice_batch_jobs_sensor(context: SensorEvaluationContext, database: Database):
     engine = database.get_engine()
@@ -283,7 +364,7 @@ def invoice_batch_jobs_sensor(context: SensorEvaluationContext, database: Databa
         for q in ready
         if q.id not in launched
     ]
-    for q in processing_jobs(engine, kinds=INVOICE_KINDS):
+    for q in processing_jobs(engine, kinds=INVOICE_BATCH_JOB_KINDS):
         run = context.instance.get_run_by_id(q.runner) if q.runner else None
         if run is not None and run.status == DagsterRunStatus.FAILURE:
             requests.append(
@@ -296,7 +377,7 @@ def invoice_batch_jobs_sensor(context: SensorEvaluationContext, database: Databa
     cursor = json.dumps({"launched": sorted(q.id for q in ready)})
     if not requests:
         context.update_cursor(cursor)
-        return SkipReason("no documents or communications jobs to start")
+        return SkipReason("no documents, communications or credit notes jobs to start")
     return SensorResult(run_requests=requests, cursor=cursor)
 
 

@@ -42,6 +42,7 @@ from invoice_pipelines.queue.jobs import TERMINAL_STATUSES, BatchJob, get_batch_
 from invoice_pipelines.queue.requests import (
     CHANNELS,
     DOCUMENTS,
+    INVOICE_BATCH_JOB_KINDS,
     INVOICE_KINDS,
     BatchRequestError,
     insert_job,
@@ -165,7 +166,7 @@ def run_item_job(
         return get_batch_job(engine, job_id)
     try:
         while True:
-            chunk = _next_chunk(engine, job, chunk_size)
+            chunk = next_chunk(engine, job, chunk_size)
             if chunk is None:
                 break
             request, items = chunk
@@ -257,8 +258,9 @@ def _expand(conn: Connection, job: Mapping[str, Any]) -> int:
     return conn.execute(select(func.count()).where(items.batch_job_id == job["id"])).scalar_one()
 
 
-def _next_chunk(engine: Engine, job: BatchJob, chunk_size: int):
-    """(request, [(item id, position, invoice id)]) of the next chunk; None when the job stops."""
+def next_chunk(engine: Engine, job: BatchJob, chunk_size: int, what: str = "sales_invoice_id"):
+    """(request, [(item id, position, the item's `what`)]) of the next chunk of pending items;
+    None when the job stops (a cancel request ends it here)."""
     now = utcnow()
     with tenant_transaction(engine, job.organization_id, write=True) as conn:
         row = locked_job(conn, job.id)
@@ -266,7 +268,7 @@ def _next_chunk(engine: Engine, job: BatchJob, chunk_size: int):
             return None
         items = batch_job_items.c
         chunk = conn.execute(
-            select(items.id, items.position, items.sales_invoice_id)
+            select(items.id, items.position, items[what])
             .where(items.batch_job_id == job.id, items.status == "pending")
             .order_by(items.position)
             .limit(chunk_size)
@@ -352,14 +354,18 @@ class ReadyJob:
 
 
 def ready_invoice_jobs(engine: Engine, *, limit: int = 500) -> list[ReadyJob]:
-    """Pending documents and communications jobs no runner has taken, whose invoicing job (if they
-    follow one) has finished: what the sensor launches. Oldest first."""
+    """Pending documents, communications and credit notes jobs no runner has taken, whose
+    invoicing job (if they follow one) has finished: what the sensor launches. Oldest first."""
     j = batch_jobs.c
     with system_transaction(engine) as conn:  # every organization's queue, on purpose
         rows = conn.execute(
             select(j.id, organizations.c.slug, j.kind, j.request)
             .join(organizations, organizations.c.id == j.organization_id)
-            .where(j.status == "pending", j.dagster_run_id.is_(None), j.kind.in_(INVOICE_KINDS))
+            .where(
+                j.status == "pending",
+                j.dagster_run_id.is_(None),
+                j.kind.in_(INVOICE_BATCH_JOB_KINDS),
+            )
             .order_by(j.id)
             .limit(limit)
         ).all()

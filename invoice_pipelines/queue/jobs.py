@@ -19,8 +19,10 @@ from invoice_pipelines.db.tables import (
 from invoice_pipelines.db.tenancy import system_transaction, tenant_transaction
 from invoice_pipelines.db.types import utcnow
 from invoice_pipelines.queue.requests import (
+    CREDIT_NOTES,
     FOLLOW_UP_OPTIONS,
     INVOICE_KINDS,
+    INVOICING_KINDS,
     SALES_ORDERS,
     BatchRequestError,
     insert_job,
@@ -252,7 +254,8 @@ def with_row_lock(query, conn: Connection):  # a Select in, the same Select out
 def retry_failed(
     engine: Engine, job_id: int, *, created_by: str | None = None, runner: str | None = None
 ) -> int | None:
-    """A new pending job over exactly the failed orders (or customers) of `job_id`; None if none failed.
+    """A new pending job over exactly the failed orders (customers, invoices, credit notes) of
+    `job_id`; None if none failed.
 
     For a job that failed as a whole, the orders it did not reach count as failed too.
     """
@@ -303,9 +306,12 @@ def retry_failed(
         elif job.kind == SALES_ORDERS:
             ids = [r.sales_order_id or int((r.payload or {})["sales_order_id"]) for r in rows]
             request = {"order_ids": ids}
+        elif job.kind == CREDIT_NOTES:
+            # the failed credit notes as they were asked for (none of them was issued)
+            request = {"items": [r.payload for r in rows]}
         else:
             request = {"customers": [r.payload for r in rows]}
-        if job.kind not in INVOICE_KINDS:
+        if job.kind in INVOICING_KINDS:
             # a retry asks for what the job asked for after its invoices (its own follow-up)
             request.update({k: v for k, v in (original or {}).items() if k in FOLLOW_UP_OPTIONS})
         new_id = insert_job(

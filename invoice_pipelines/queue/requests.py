@@ -12,7 +12,10 @@
 # - kind `documents` (`documents/batch.py`): `{"invoice_ids": [...], "combined_pdf": true}` or
 #   `{"after_job": 17}` (the invoices job 17 created, once it has finished);
 # - kind `communications` (`delivery/batch.py`): the same, with `"channel": "email" | "sms" |
-#   "whatsapp"` and optionally `"resend": true`.
+#   "whatsapp"` and optionally `"resend": true`;
+# - kind `credit_notes` (`billing/credit_note_jobs.py`): `{"items": [{"invoice_number": "RE-...",
+#   "reason": "...", "lines": [...] | "amounts": [...], "issue_date": "2026-12-03"}, ...]}`, one
+#   credit note per item, each issued exactly once (`queue/atomic.py`).
 #
 # `status` starts `pending`; the batch jobs sensor launches one run per pending job (rows whose
 # `dagster_run_id` is already set belong to a runner outside Dagster, such as `batch-invoice --wait`).
@@ -40,6 +43,10 @@ DOCUMENTS = "documents"
 COMMUNICATIONS = "communications"
 # kinds whose items are sales invoices (`sales_invoice_id`), processed by `documents/batch.py`
 INVOICE_KINDS = (DOCUMENTS, COMMUNICATIONS)
+# credit notes for sales invoices, one per item (`billing/credit_note_jobs.py`)
+CREDIT_NOTES = "credit_notes"
+# the kinds `invoice_batch_job` runs and `invoice_batch_jobs_sensor` launches (queue/defs.py)
+INVOICE_BATCH_JOB_KINDS = (*INVOICE_KINDS, CREDIT_NOTES)
 CHANNELS = ("email", "sms", "whatsapp")
 # what an invoicing request may ask for after its invoices are committed (kept by its retries)
 FOLLOW_UP_OPTIONS = ("generate_pdf", "send_immediately", "channel")
@@ -155,11 +162,12 @@ def insert_job(
             # known now for explicit lists; the start of processing sets the final count
             total_count=len(set(request.get("order_ids", [])))
             or len(request.get("customers", []))
-            or len(set(request.get("invoice_ids", []))),
+            or len(set(request.get("invoice_ids", [])))
+            or len(request.get("items", [])),
         )
         .returning(batch_jobs.c.id)
     ).scalar_one()
-    lists = ("order_ids", "customers", "invoice_ids")
+    lists = ("order_ids", "customers", "invoice_ids", "items")
     summary = {k: v for k, v in request.items() if k not in lists}
     if "order_ids" in request:
         summary["orders"] = len(request["order_ids"])
@@ -167,6 +175,8 @@ def insert_job(
         summary["customers"] = len(request["customers"])
     if "invoice_ids" in request:
         summary["invoices"] = len(request["invoice_ids"])
+    if "items" in request:
+        summary["items"] = len(request["items"])
     record_audit(conn, org["id"], who, "batch_job.enqueued", job_id, {"kind": kind, **summary})
     follow_up = follow_up_request(request, job_id)
     if kind in INVOICING_KINDS and follow_up is not None:

@@ -598,6 +598,7 @@ BRANCHES = (
     ".request.customer_lines",
     ".request.documents",  # invoice_batch_job (queue/defs.py)
     ".request.communications",
+    ".request.credit_notes",
 )
 
 
