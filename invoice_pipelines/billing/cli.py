@@ -409,7 +409,10 @@ def run_batch_credit_notes(args: argparse.Namespace) -> int:
     finally:
         bar.close()
     print(format_job(job, job_item_outcomes(engine, job, limit=10) if job.failed_count else None))
-    for note in issued_credit_notes(engine, job, limit=10):
+    issued = issued_credit_notes(engine, job, limit=10)
+    if issued:
+        print(f"  issued (first {len(issued)}):")
+    for note in issued:
         print(
             f"    #{note['position']} {note['credit_note']} for invoice {note['invoice']}: "
             f"{note['gross_total']}"
