@@ -23,18 +23,27 @@ system-packages:
 # both generated from pyproject.toml by `make lock`, with hashes), then the project itself without
 # dependencies: a fresh machine and CI install the same set every time. uv when present (seconds),
 # pip otherwise. The container image installs requirements.lock only (deploy/Containerfile).
+# Quiet, with one progress line per step: the dependencies take about 90 s with pip.
 $(STAMP): pyproject.toml requirements-dev.lock
-	@if command -v uv >/dev/null 2>&1; then
+	@started=$$(date +%s)
+	step() { echo "make install: $$*"; }
+	if command -v uv >/dev/null 2>&1; then
+	  step "[1/2] the pinned dependencies into $(VENV) (uv, a few seconds)"
 	  [ -x $(BIN)/python ] || uv venv -q -p "$(PYTHON)" $(VENV)
 	  uv pip sync -q -p $(BIN)/python --require-hashes requirements-dev.lock
+	  step "[2/2] invoice-pipelines itself, editable"
 	  uv pip install -q -p $(BIN)/python --no-deps -e .
 	else
+	  step "[1/3] $(VENV) and a current pip"
 	  [ -x $(BIN)/python ] || "$(PYTHON)" -m venv $(VENV)
 	  $(BIN)/python -m pip install -q --upgrade pip
+	  step "[2/3] the pinned dependencies of requirements-dev.lock (pip, about 90 s on a fresh machine)"
 	  $(BIN)/python -m pip install -q --require-hashes -r requirements-dev.lock
+	  step "[3/3] invoice-pipelines itself, editable"
 	  $(BIN)/python -m pip install -q --no-deps -e .
 	fi
-	@touch $(STAMP)
+	touch $(STAMP)
+	step "done in $$(( $$(date +%s) - started )) s"
 
 # after a change of the dependencies in pyproject.toml: resolve and pin them again (needs uv).
 # requirements.lock: [project.dependencies] only, what the container image installs.

@@ -1,5 +1,6 @@
-"""`make run` as a newcomer meets it: the UI with a short tour, the demo at work, a clean log, and
-Ctrl-C (or SIGTERM to make) leaving no process behind within 10 seconds.
+"""`make run` as a newcomer meets it: the UI with a short tour as the last thing in a quiet terminal
+(the services' output in <data dir>/logs/), the demo at work, a clean log, and Ctrl-C (a normal
+end, no make error) or SIGTERM to make leaving no process behind within 10 seconds.
 
 Slow (each test starts the whole of Dagster), so there are two starts in all. Everything lives in
 tmp_path: the application database, the uploads and the Dagster home.
@@ -114,7 +115,14 @@ class MakeRun:
     qbo_url: str
 
     def output(self) -> str:
+        """What the terminal shows."""
         return self.log.read_text(errors="replace")
+
+    def service_logs(self) -> str:
+        """What the services wrote to <data dir>/logs/ (the runs' events among them)."""
+        return "".join(
+            log.read_text(errors="replace") for log in sorted(self.data_dir.glob("logs/*.log"))
+        )
 
     def wait_for_tour(self) -> str:
         deadline = time.monotonic() + START_SECONDS
@@ -228,7 +236,19 @@ def test_ctrl_c_stops_everything_make_run_started(make_run: MakeRun) -> None:
     # Ctrl-C: the terminal sends SIGINT to its foreground process group, make's
     os.killpg(make_run.proc.pid, signal.SIGINT)
     make_run.assert_all_stopped(procs)
-    assert_no_project_warnings(make_run.output())
+    out = make_run.output()
+    assert_no_project_warnings(out + make_run.service_logs())
+    # a normal end: no "make: *** [Makefile:..: run] Error 130"
+    assert "make: ***" not in out, out[-2000:]
+    assert out.rstrip().endswith("make run: stopped (Dagster, its runs and the demo services)")
+    # the tour stayed the last thing the terminal showed: the services' chatter is in the logs
+    tour = out[out.index("Dagster UI is up") :].splitlines()
+    logs_line = next(i for i, line in enumerate(tour) if line.startswith("Logs of the services"))
+    assert str(make_run.data_dir / "logs") in tour[logs_line]
+    assert [line for line in tour[logs_line + 1 :] if line.strip()] == [
+        "make run: stopped (Dagster, its runs and the demo services)"
+    ], tour
+    assert (make_run.data_dir / "logs" / "code-server.log").is_file()
 
 
 def test_sigterm_to_make_stops_everything_after_the_demo_did_what_the_readme_says(
@@ -300,7 +320,12 @@ def test_sigterm_to_make_stops_everything_after_the_demo_did_what_the_readme_say
     os.kill(make_run.proc.pid, signal.SIGTERM)  # make only, as `kill -TERM <make pid>` does
     make_run.assert_all_stopped(procs)
     assert make_run.proc.returncode != 0
-    # the runs' own logs included: each run loads the code again
+    # quiet by default: the runs' events are in the UI and in the code server's log, not in the
+    # terminal (before, DEBUG lines of every run scrolled the tour away within a minute)
     out = make_run.output()
-    assert "RUN_SUCCESS" in out
-    assert_no_project_warnings(out)
+    logs = make_run.service_logs()
+    assert "RUN_SUCCESS" in logs
+    assert "RUN_SUCCESS" not in out and " - DEBUG - " not in out, out[-4000:]
+    assert "Checking for new runs for sensor" not in out + logs  # the daemon's INFO chatter
+    # the runs' own logs included: each run loads the code again
+    assert_no_project_warnings(out + logs)

@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # `make run`: Dagster on the embedded instance. Starts what `dagster dev` starts (one code server,
 # the webserver, the daemon) without that superseded command, in one process group of their own;
-# prints the UI address and a short tour once the UI answers. Ctrl-C or SIGTERM stops the group:
-# the services, the runs they launched and the runs' workers, within seconds.
+# prints the UI address and a short tour once the UI answers, as the last thing in the terminal:
+# what the services print (run events, sensor ticks, the stand-ins) goes to <data dir>/logs/, the
+# runs' events are in the UI. VERBOSE=1 prints it all in the terminal instead, at INFO level.
+# Ctrl-C or SIGTERM stops the group: the services, the runs they launched and the runs' workers,
+# within seconds; Ctrl-C is a normal end (exit 0, so make reports no error).
 # Overrides: HOST, PORT, INVOICE_PIPELINES_DATA_DIR (default .data), INVOICE_PIPELINES_UPLOAD_DIR,
-# DAGSTER_HOME (default <data dir>/dagster_home).
+# DAGSTER_HOME (default <data dir>/dagster_home), VERBOSE.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo="$(pwd)"
@@ -16,6 +19,31 @@ upload_dir="${INVOICE_PIPELINES_UPLOAD_DIR:-$data_dir/uploads}"
 export DAGSTER_HOME="${DAGSTER_HOME:-$data_dir/dagster_home}"
 scripts/dagster-home.sh sqlite >/dev/null
 export OMP_THREAD_LIMIT=1  # Tesseract: one thread per page, the parser pool already uses the cores
+
+# where each service's output goes: its own file under $logs_dir, or the terminal with VERBOSE=1
+logs_dir="$data_dir/logs"
+verbose="${VERBOSE:-}"
+[ "$verbose" = 0 ] && verbose=""
+dagster_level=warning
+[ -n "$verbose" ] && dagster_level=info
+mkdir -p "$logs_dir"
+to_log() {  # run "$@" with its output in $logs_dir/$1.log (appended), or in the terminal
+  local name="$1"
+  shift
+  if [ -n "$verbose" ]; then
+    "$@"
+  else
+    "$@" >>"$logs_dir/$name.log" 2>&1
+  fi
+}
+show_logs() {  # the last lines of every service's log, when something went wrong
+  [ -n "$verbose" ] && return 0
+  for log in "$logs_dir"/*.log; do
+    [ -s "$log" ] || continue
+    echo "--- last lines of $log" >&2
+    tail -n 15 "$log" >&2
+  done
+}
 
 # the webserver and the daemon reach the one code server through a socket in a private folder
 run_dir="$(mktemp -d "${TMPDIR:-/tmp}/invoice-pipelines.XXXXXX")"
@@ -54,7 +82,9 @@ stop() {
   fi
   rm -rf "$run_dir"
 }
-trap 'stop; exit 130' INT
+# Ctrl-C is how a user ends `make run`: a normal end, not an error (exit 130 made make print
+# "make: *** [run] Error 130")
+trap 'stop; echo "make run: stopped (Dagster, its runs and the demo services)"; exit 0' INT
 trap 'stop; exit 143' TERM
 trap stop EXIT
 
@@ -62,31 +92,37 @@ trap stop EXIT
 # Dagster starts (the subshell's own children do not get groups of their own)
 set -m
 (
-  .venv/bin/dagster code-server start --socket "$socket" --location-name invoice_pipelines \
-    -m invoice_pipelines.definitions -d "$repo" --log-level warning &
+  # the code server also runs the sensors and the runs (their events are in the UI, and here)
+  to_log code-server .venv/bin/dagster code-server start --socket "$socket" \
+    --location-name invoice_pipelines -m invoice_pipelines.definitions -d "$repo" \
+    --log-level warning &
   code_server=$!
   # the webserver and the daemon look for the code once at start: let it answer first
   until [ -S "$socket" ] && .venv/bin/dagster api grpc-health-check --socket "$socket" >/dev/null 2>&1; do
     kill -0 "$code_server" 2>/dev/null || exit 1
     sleep 0.5
   done
-  .venv/bin/dagster-webserver -w "$run_dir/workspace.yaml" -h "$HOST" -p "$PORT" &
+  to_log webserver .venv/bin/dagster-webserver -w "$run_dir/workspace.yaml" -h "$HOST" \
+    -p "$PORT" --dagster-log-level "$dagster_level" &
   webserver=$!
-  .venv/bin/dagster-daemon run -w "$run_dir/workspace.yaml" &
+  to_log daemon .venv/bin/dagster-daemon run -w "$run_dir/workspace.yaml" \
+    --log-level "$dagster_level" &
   daemon=$!
   # the demo's mail server (send_invoices_job e-mails there): each message lands in $data_dir/mail
   # as an .eml file; a port already taken only costs the demo its mail, not the rest
-  .venv/bin/python -m invoice_pipelines.standins.smtp --port "${INVOICE_PIPELINES_SMTP_PORT:-1025}" \
-    --maildir "$data_dir/mail" &
+  to_log smtp .venv/bin/python -m invoice_pipelines.standins.smtp \
+    --port "${INVOICE_PIPELINES_SMTP_PORT:-1025}" --maildir "$data_dir/mail" &
   # the demo's SMS/WhatsApp provider (send_text_messages_job): accepted messages are appended
   # to $data_dir/messages/messages.jsonl; the port is the one INVOICE_PIPELINES_SMS_URL names
   sms_port=$(.venv/bin/python -c "import os, urllib.parse as u; print(u.urlsplit(os.environ.get('INVOICE_PIPELINES_SMS_URL') or 'http://127.0.0.1:8031').port or 8031)")
-  .venv/bin/python -m invoice_pipelines.standins.sms --port "$sms_port" --outdir "$data_dir/messages" &
+  to_log sms .venv/bin/python -m invoice_pipelines.standins.sms --port "$sms_port" \
+    --outdir "$data_dir/messages" &
   # the demo's QuickBooks Online (qbo_* assets, sensors and schedules): companies, records and
-  # tokens kept in $data_dir/qbo; its start-up line names credentials, so it is not printed
+  # tokens kept in $data_dir/qbo; its start-up line (stdout) names credentials, so it is dropped
   if [ -n "$qbo_port" ]; then
+    if [ -n "$verbose" ]; then qbo_log=/dev/stderr; else qbo_log="$logs_dir/quickbooks.log"; fi
     .venv/bin/python -m invoice_pipelines.quickbooks.demo serve --data-dir "$data_dir" \
-      --port "$qbo_port" >/dev/null &
+      --port "$qbo_port" >/dev/null 2>>"$qbo_log" &
   fi
   wait -n "$code_server" "$webserver" "$daemon"  # the demo needs all three: when one ends, stop
 ) &
@@ -107,16 +143,19 @@ Dagster UI is up: $ui   (Ctrl-C stops it and everything it started)
   4. Documents   invoice PDFs land in $data_dir/documents/; send_invoices_job mails them to $data_dir/mail/,
                  send_text_messages_job texts them to $data_dir/messages/
   5. QuickBooks  the demo organizations sync with the QBO simulator at $qbo_url (group quickbooks)
+$( [ -n "$verbose" ] || echo "Logs of the services (runs and sensors: code-server.log): $logs_dir/  (VERBOSE=1 prints them here)")
 
 TOUR
     break
   fi
   if ! kill -0 "$group" 2>/dev/null; then
+    show_logs
     echo "Dagster stopped before the UI came up (see the messages above)" >&2
     exit 1
   fi
   sleep 1
 done
 wait "$group"
+show_logs
 echo "a Dagster service exited (see the messages above); stopping the others" >&2
 exit 1
