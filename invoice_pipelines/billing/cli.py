@@ -368,16 +368,18 @@ def run_batch_list(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def print_queued(job_id: int) -> None:
+    """What a queued documents, communications or credit notes job tells its user (stderr)."""
+    print(
+        f"batch job {job_id} queued; invoice_batch_jobs_sensor starts it (or: invoice-pipelines "
+        f"batch-run {job_id}). Follow it with: invoice-pipelines batch-status {job_id}",
+        file=sys.stderr,
+    )
+
+
 def run_batch_credit_notes(args: argparse.Namespace) -> int:
     """Queue a credit_notes job from a JSON file and print its id; with --wait issue them here."""
-    from invoice_pipelines.billing.credit_note_jobs import (
-        DEFAULT_CHUNK_SIZE as CREDIT_NOTE_CHUNK,
-    )
-    from invoice_pipelines.billing.credit_note_jobs import (
-        enqueue_credit_notes,
-        issued_credit_notes,
-        run_credit_note_job,
-    )
+    from invoice_pipelines.billing.credit_note_jobs import enqueue_credit_notes
 
     engine = _engine()
     runner = local_runner_name() if args.wait else None
@@ -391,18 +393,28 @@ def run_batch_credit_notes(args: argparse.Namespace) -> int:
         return EXIT_BAD_REQUEST
     print(job_id, flush=True)
     if not args.wait:
-        print(
-            f"batch job {job_id} queued; invoice_batch_jobs_sensor starts it (or: invoice-pipelines "
-            f"batch-run {job_id}). Follow it with: invoice-pipelines batch-status {job_id}",
-            file=sys.stderr,
-        )
+        print_queued(job_id)
         return EXIT_OK
+    return process_credit_notes(engine, job_id, args.chunk_size, runner)
+
+
+def process_credit_notes(engine, job_id: int, chunk_size: int | None, runner: str) -> int:
+    """Issue a credit_notes job's credit notes here with a progress bar; its summary, the
+    refused items and the credit notes issued (`batch-credit-notes --wait`, `batch-run`)."""
+    from invoice_pipelines.billing.credit_note_jobs import (
+        DEFAULT_CHUNK_SIZE as CREDIT_NOTE_CHUNK,
+    )
+    from invoice_pipelines.billing.credit_note_jobs import (
+        issued_credit_notes,
+        run_credit_note_job,
+    )
+
     bar = ProgressBar(unit="credit notes", done="issued")
     try:
         job = run_credit_note_job(
             engine,
             job_id,
-            chunk_size=args.chunk_size or CREDIT_NOTE_CHUNK,
+            chunk_size=chunk_size or CREDIT_NOTE_CHUNK,
             runner=runner,
             on_progress=bar.update,
         )

@@ -132,7 +132,13 @@ def run_batch_send(args: argparse.Namespace) -> int:
 def _enqueue_and_maybe_run(args: argparse.Namespace, kind: str, **options) -> int:
     import sys
 
-    from invoice_pipelines.billing.cli import EXIT_BAD_REQUEST, EXIT_OK, _engine, _who
+    from invoice_pipelines.billing.cli import (
+        EXIT_BAD_REQUEST,
+        EXIT_OK,
+        _engine,
+        _who,
+        print_queued,
+    )
     from invoice_pipelines.queue.items import enqueue_invoice_job
     from invoice_pipelines.queue.requests import BatchRequestError, local_runner_name
 
@@ -156,11 +162,7 @@ def _enqueue_and_maybe_run(args: argparse.Namespace, kind: str, **options) -> in
         return EXIT_BAD_REQUEST
     print(job_id, flush=True)
     if not args.wait:
-        print(
-            f"batch job {job_id} queued; invoice_batch_jobs_sensor starts it (or: invoice-pipelines "
-            f"batch-run {job_id}). Follow it with: invoice-pipelines batch-status {job_id}",
-            file=sys.stderr,
-        )
+        print_queued(job_id)
         return EXIT_OK
     return _process(engine, job_id, args.chunk_size, runner)
 
@@ -180,6 +182,7 @@ def _process(engine, job_id: int, chunk_size: int, runner: str) -> int:
         ProgressBar,
         _exit_code,
         format_job,
+        process_credit_notes,
     )
     from invoice_pipelines.delivery.batch import communications_work
     from invoice_pipelines.delivery.pipeline import AlreadySending
@@ -198,7 +201,7 @@ def _process(engine, job_id: int, chunk_size: int, runner: str) -> int:
         print(f"invoice-pipelines batch-run: {exc}", file=sys.stderr)
         return EXIT_BAD_REQUEST
     if kind == "credit_notes":
-        return _process_credit_notes(engine, job_id, chunk_size, runner)
+        return process_credit_notes(engine, job_id, chunk_size, runner)
     store = file_store_from_env("documents")
     bar = ProgressBar()
     try:
@@ -232,33 +235,6 @@ def _process(engine, job_id: int, chunk_size: int, runner: str) -> int:
         )
     if job.status == "pending":
         print(f"  batch job {job.id} waits for the invoicing job it follows to finish")
-    return _exit_code(job)
-
-
-def _process_credit_notes(engine, job_id: int, chunk_size: int, runner: str) -> int:
-    import sys
-
-    from invoice_pipelines.billing.cli import (
-        EXIT_BAD_REQUEST,
-        ProgressBar,
-        _exit_code,
-        format_job,
-    )
-    from invoice_pipelines.billing.credit_note_jobs import run_credit_note_job
-    from invoice_pipelines.queue.jobs import job_item_outcomes
-    from invoice_pipelines.queue.requests import BatchRequestError
-
-    bar = ProgressBar(unit="credit notes", done="issued")
-    try:
-        job = run_credit_note_job(
-            engine, job_id, chunk_size=chunk_size, runner=runner, on_progress=bar.update
-        )
-    except BatchRequestError as exc:
-        print(f"invoice-pipelines batch-run: {exc}", file=sys.stderr)
-        return EXIT_BAD_REQUEST
-    finally:
-        bar.close()
-    print(format_job(job, job_item_outcomes(engine, job, limit=10) if job.failed_count else None))
     return _exit_code(job)
 
 

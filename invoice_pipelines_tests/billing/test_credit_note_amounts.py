@@ -8,21 +8,19 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from dagster import Definitions
 
 from invoice_pipelines.billing.checks import totals_problems
 from invoice_pipelines.billing.credit_notes import CreditNoteRefused, parse_amounts
-from invoice_pipelines.billing.defs import defs
 from invoice_pipelines.cli import main
 from invoice_pipelines.db.tables import customers
 from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.exports.pipeline import run_export
-from invoice_pipelines.resources.database import Database
 from invoice_pipelines.resources.files import LocalFileStore
 from invoice_pipelines_tests.billing.shop import make_shop
 from invoice_pipelines_tests.billing.test_credit_notes import (
     _bookings,
     by_number,
+    credit_note_job,
     invoiced,
     issue_credit_note,
 )
@@ -211,9 +209,7 @@ def test_amounts_from_the_command_line(db, monkeypatch, capsys):
 def test_amounts_from_the_launchpad(db):
     shop = make_shop(db)
     (inv,) = invoiced(shop, [("TOOL", 2), ("BOOK", 1)])
-    resolved = Definitions.merge(
-        defs, Definitions(resources={"database": Database(url=db.url)})
-    ).resolve_job_def("credit_note_job")
+    resolved = credit_note_job(db)
     config = {
         "organization": shop.org["slug"],
         "invoice_number": inv["invoice_number"],

@@ -282,12 +282,17 @@ def test_credit_note_from_the_command_line(db, monkeypatch, capsys):
     assert "line 1: 5 is more than the 1 left to credit of 2" in capsys.readouterr().err
 
 
+def credit_note_job(db):
+    """`credit_note_job` on the test's database."""
+    return Definitions.merge(
+        defs, Definitions(resources={"database": Database(url=db.url)})
+    ).resolve_job_def("credit_note_job")
+
+
 def test_credit_note_job_from_the_launchpad(db):
     shop = make_shop(db)
     (inv,) = invoiced(shop, [("TOOL", 2), ("BOOK", 1)])
-    resolved = Definitions.merge(
-        defs, Definitions(resources={"database": Database(url=db.url)})
-    ).resolve_job_def("credit_note_job")
+    resolved = credit_note_job(db)
     config = {
         "organization": shop.org["slug"],
         "invoice_number": inv["invoice_number"],

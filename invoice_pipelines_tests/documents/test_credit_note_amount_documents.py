@@ -9,47 +9,23 @@ from decimal import Decimal
 from pathlib import Path
 
 import pypdf
-from sqlalchemy import update
 
 from invoice_pipelines.billing.credit_notes import issue_credit_note, parse_amounts
-from invoice_pipelines.db.tables import customers
-from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.documents.build import KOSIT_CHECKED
 from invoice_pipelines.documents.pipeline import generate_documents
 from invoice_pipelines.intake.parse import parse_document
 from invoice_pipelines.resources.files import LocalFileStore
 from invoice_pipelines_tests.conftest import XRECHNUNG_RULES_DIR
+from invoice_pipelines_tests.documents.test_credit_note_documents import invoice_per_format
 from invoice_pipelines_tests.documents.test_pipeline import _documents, _org
-from invoice_pipelines_tests.exports.books import customer, sales_invoice
 
 D = Decimal
 
 
 def test_amount_credit_notes_and_the_rest_after_them_validate_in_every_format(db, tmp_path):
     org = _org(db)
-    formats = {"facturx": None, "xrechnung-cii": "991-12345-67", "xrechnung-ubl": "991-76543-21"}
     notes: dict[str, tuple[int, int]] = {}
-    for n, (fmt, leitweg) in enumerate(formats.items(), start=1):
-        who = customer(db.engine, org["id"], f"K-{n}", f"Kunde {n} GmbH")
-        if leitweg:
-            with tenant_transaction(db.engine, org["id"], write=True) as conn:
-                conn.execute(
-                    update(customers)
-                    .where(customers.c.id == who)
-                    .values(
-                        einvoice_format=fmt,
-                        email=f"rechnung{n}@example.de",
-                        buyer_reference=leitweg,
-                    )
-                )
-        sales_invoice(
-            db.engine,
-            org["id"],
-            who,
-            day=date(2026, 11, 10),
-            taxes=[("S", "19", "200.00", "38.00"), ("S", "7", "100.00", "7.00")],
-        )
-        number = f"RE-2026-{n:06d}"
+    for fmt, number in invoice_per_format(db, org).items():
         # a price reduction at both rates, then everything that is left (the lines, less it)
         reduction = issue_credit_note(
             db.engine,

@@ -47,11 +47,11 @@ def _ubl_reference(xml: bytes) -> tuple[str, str]:
     return number, day
 
 
-def test_a_credit_note_document_refers_to_its_invoice_and_validates(db, tmp_path):
-    org = _org(db)
-    # one customer per document format: Factur-X only, XRechnung CII, XRechnung UBL
+def invoice_per_format(db, org) -> dict[str, str]:
+    """One customer per document format (Factur-X only, XRechnung CII, XRechnung UBL), each with
+    an invoice of 10.11.2026 (200.00 at 19 %, 100.00 at 7 %): format -> invoice number."""
     formats = {"facturx": None, "xrechnung-cii": "991-12345-67", "xrechnung-ubl": "991-76543-21"}
-    credited = {}
+    numbers = {}
     for n, (fmt, leitweg) in enumerate(formats.items(), start=1):
         who = customer(db.engine, org["id"], f"K-{n}", f"Kunde {n} GmbH")
         if leitweg:
@@ -72,7 +72,14 @@ def test_a_credit_note_document_refers_to_its_invoice_and_validates(db, tmp_path
             day=date(2026, 11, 10),
             taxes=[("S", "19", "200.00", "38.00"), ("S", "7", "100.00", "7.00")],
         )
-        invoice_number = f"RE-2026-{n:06d}"
+        numbers[fmt] = f"RE-2026-{n:06d}"
+    return numbers
+
+
+def test_a_credit_note_document_refers_to_its_invoice_and_validates(db, tmp_path):
+    org = _org(db)
+    credited = {}
+    for fmt, invoice_number in invoice_per_format(db, org).items():
         note = issue_credit_note(
             db.engine,
             org,
