@@ -18,6 +18,18 @@ if [ ! -x "$CHROMIUM" ]; then
     fi
 fi
 
+# zbarimg reads the EPC QR code of a printed demo invoice back in a test, as a banking app would;
+# like Chromium, a test tool only: installed where we are root, else that test is skipped
+if ! command -v zbarimg >/dev/null 2>&1; then
+    if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
+        export DEBIAN_FRONTEND=noninteractive
+        { apt-get update -qq && apt-get install -y -qq zbar-tools; } ||
+            echo "ensure-system-packages: could not install zbar-tools; the QR code test will be skipped" >&2
+    else
+        echo "ensure-system-packages: zbarimg is missing (sudo apt-get install -y zbar-tools); the QR code test will be skipped" >&2
+    fi
+fi
+
 PACKAGES="tesseract-ocr tesseract-ocr-deu poppler-utils fonts-dejavu-core"
 FONT_DIR="${INVOICE_PIPELINES_FONT_DIR:-/usr/share/fonts/truetype/dejavu}"
 

@@ -1,6 +1,7 @@
 """Demo data for `make run`: three organizations with customers, items and sales orders.
 
-Deterministic and idempotent: an organization that already exists is left as it is, and each
+Deterministic and idempotent: an organization that already exists is left as it is (it only gets
+the top-level settings it lacks, such as the seller block an older seed did not write), and each
 organization is written in one transaction, so a crash never leaves half a tenant behind.
 """
 
@@ -11,7 +12,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 
-from sqlalchemy import Engine, insert, select
+from sqlalchemy import Engine, insert, select, update
 
 from invoice_pipelines.db.tables import (
     customers,
@@ -37,6 +38,22 @@ DEMO_ORGANIZATIONS: list[dict] = [
             "datev_berater_nr": 29098,
             "datev_mandant_nr": 55003,
             "datev_chart": "SKR03",
+            # the seller block of its invoices and e-mails: address, tax number, the bank account
+            # the invoice asks to pay to (printed, in the EPC QR code and in the e-mail)
+            "settings": {
+                "seller": {
+                    "street": "Gewerbestraße 21",
+                    "postal_code": "73037",
+                    "city": "Göppingen",
+                    "tax_number": "52/123/45678",
+                    "iban": "DE89370400440532013000",
+                    "bic": "COBADEFFXXX",
+                    "email": "rechnung@mueller-werkzeugbau.example",
+                    "phone": "+49 7161 123450",
+                    "contact_name": "Buchhaltung",
+                },
+                "payment_terms_days": 30,
+            },
         },
         "customers": [
             (
@@ -122,7 +139,12 @@ DEMO_ORGANIZATIONS: list[dict] = [
                     "city": "New York",
                     "email": "billing@acme-office.example",
                     "phone": "+1 212 555 0100",
+                    "contact_name": "Accounts Receivable",
+                    # the US employer identification number, where a German seller's
+                    # Steuernummer would be
+                    "tax_number": "12-3456789",
                 },
+                "payment_terms_days": 30,
             },
         },
         "customers": [
@@ -195,6 +217,20 @@ DEMO_ORGANIZATIONS: list[dict] = [
             "datev_berater_nr": 41234,
             "datev_mandant_nr": 1020,
             "datev_chart": "SKR04",
+            "settings": {
+                "seller": {
+                    "street": "Rheinuferstraße 7",
+                    "postal_code": "50668",
+                    "city": "Köln",
+                    "tax_number": "215/5802/1234",
+                    "iban": "DE02120300000000202051",
+                    "bic": "BYLADEM1001",
+                    "email": "buchhaltung@brandt-it.example",
+                    "phone": "+49 221 987650",
+                    "contact_name": "Petra Brandt",
+                },
+                "payment_terms_days": 14,
+            },
         },
         "customers": [
             (
@@ -263,12 +299,28 @@ ORDER_STATUS_MIX = ["reviewed"] * 6 + ["pending"] * 2 + ["draft", "cancelled"]
 def seed_demo(engine: Engine, *, orders_per_org: int = 24) -> dict:
     """Create the demo organizations that are missing; returns what exists afterwards."""
     created: list[str] = []
+    completed: list[str] = []
     for spec in DEMO_ORGANIZATIONS:
         with system_transaction(engine, write=True) as conn:
             exists = conn.execute(
-                select(organizations.c.id).where(organizations.c.slug == spec["org"]["slug"])
-            ).scalar()
+                select(organizations.c.id, organizations.c.settings).where(
+                    organizations.c.slug == spec["org"]["slug"]
+                )
+            ).first()
             if exists is not None:
+                # seeded by an older version: the settings it lacks (the seller block, payment
+                # terms) are added; what is there stays as it is
+                settings = dict(exists.settings or {})
+                missing = {
+                    k: v for k, v in spec["org"].get("settings", {}).items() if k not in settings
+                }
+                if missing:
+                    conn.execute(
+                        update(organizations)
+                        .where(organizations.c.id == exists.id)
+                        .values(settings={**settings, **missing})
+                    )
+                    completed.append(spec["org"]["slug"])
                 continue
             org_id = conn.execute(
                 insert(organizations).values(**spec["org"]).returning(organizations.c.id)
@@ -292,6 +344,7 @@ def seed_demo(engine: Engine, *, orders_per_org: int = 24) -> dict:
         )
     return {
         "created": created,
+        "settings_completed": completed,
         "organizations": [s["org"]["slug"] for s in DEMO_ORGANIZATIONS],
         "batch_jobs": jobs,
     }
