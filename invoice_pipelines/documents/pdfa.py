@@ -114,7 +114,8 @@ class Font:
 
     def program(self, used: set[int]) -> tuple[bytes, dict[int, int]]:
         """A TrueType font program with glyph 0 (.notdef) and the `used` glyphs (and their
-        components), renumbered from 1 in glyph id order; and new glyph id by old."""
+        components), renumbered from 1 in glyph id order, with one (3,1) cmap of the characters
+        they show (PDF/A: a symbolic TrueType program has exactly one); and new id by old."""
         keep, todo = {0}, list(used)
         while todo:
             glyph = todo.pop()
@@ -146,6 +147,9 @@ class Font:
         struct.pack_into(">H", maxp, 4, count)  # numGlyphs
         tables = {
             **self.tables,
+            "cmap": _cmap(
+                sorted((ord(char), new[g]) for char, g in self.gids.items() if g in used)
+            ),
             "glyf": b"".join(outlines),
             "head": bytes(head),
             "hhea": bytes(hhea),
@@ -160,6 +164,39 @@ class Font:
         data = bytearray(data)
         struct.pack_into(">I", data, offsets["head"] + 8, adjustment)
         return bytes(data), new
+
+
+def _cmap(pairs: list[tuple[int, int]]) -> bytes:
+    """A 'cmap' table with one subtable, Windows Unicode BMP (3,1) format 4: segments of
+    consecutive characters whose glyph ids are consecutive too."""
+    segments: list[list[int]] = []  # [first code, last code, delta]
+    for code, glyph in pairs:
+        if code > 0xFFFE:
+            continue
+        delta = (glyph - code) % 0x10000
+        if segments and segments[-1][1] == code - 1 and segments[-1][2] == delta:
+            segments[-1][1] = code
+        else:
+            segments.append([code, code, delta])
+    segments.append([0xFFFF, 0xFFFF, 1])
+    count = len(segments)
+    search = 2 * (1 << (count.bit_length() - 1))
+    subtable = struct.pack(
+        f">7H{count}HH{count}H{count}H{count}H",
+        4,
+        16 + 8 * count,
+        0,
+        2 * count,
+        search,
+        search.bit_length() - 2,
+        2 * count - search,
+        *(last for _, last, _ in segments),
+        0,
+        *(first for first, _, _ in segments),
+        *(delta for _, _, delta in segments),
+        *([0] * count),
+    )
+    return struct.pack(">HHHHI", 0, 1, 3, 1, 12) + subtable
 
 
 def _sfnt(tables: dict[str, bytes]) -> tuple[bytes, dict[str, int]]:
@@ -210,13 +247,16 @@ class Page:
         )
         self.used.update(text)
 
-    def rectangles(self, boxes: list[tuple[float, float, float, float]]) -> None:
-        """Filled black rectangles (x, y of the top left corner, width, height)."""
-        if not boxes:
+    def modules(self, x: float, y: float, step: float, runs: list[tuple[int, int, int]]) -> None:
+        """Filled black squares of side `step` on a grid whose top left corner is (x, y): runs
+        of (row, column, length), one rectangle each, in grid units (a transformation matrix
+        does the scaling)."""
+        if not runs:
             return
-        height = self.height
-        parts = [f"{x:.2f} {height - y:.2f} {w:.2f} {-h:.2f} re" for x, y, w, h in boxes]
-        self.ops.append("0 0 0 rg\n" + "\n".join(parts) + "\nf")
+        rects = "\n".join(f"{column} {row} {length} 1 re" for row, column, length in runs)
+        self.ops.append(
+            f"q {step:.5f} 0 0 {-step:.5f} {x:.2f} {self.height - y:.2f} cm 0 0 0 rg\n{rects}\nf Q"
+        )
 
     def content(self) -> bytes:
         # the text state (font and size) carries over between text objects: set it per page
@@ -330,17 +370,9 @@ _FACTURX_SCHEMA = (
 )
 
 
-@lru_cache(maxsize=1)
-def _srgb() -> bytes:
-    """The sRGB ICC profile fpdf2 ships, as a compressed stream's data (once per process)."""
-    from importlib import resources
-
-    profile = (resources.files("fpdf") / "data" / "color_profiles" / "sRGB2014.icc").read_bytes()
-    return zlib.compress(profile)
-
-
-def _to_unicode(font: Font, used: set[str]) -> bytes:
-    pairs = sorted({font.gids[char]: char for char in sorted(used, reverse=True)}.items())
+def _to_unicode(chars: dict[int, str]) -> bytes:
+    """The ToUnicode CMap: each CID (old glyph id) to its character."""
+    pairs = sorted(chars.items())
     lines = []
     for first in range(0, len(pairs), 100):  # at most 100 entries per bfchar block
         block = pairs[first : first + 100]
@@ -370,27 +402,53 @@ def _widths(font: Font, gids: list[int]) -> str:
     return " ".join(parts)
 
 
-class _Objects:
-    def __init__(self) -> None:
-        self.bodies: list[bytes] = []
+def _stream(entries: str, data: bytes, *, compress: bool = True) -> bytes:
+    if compress:
+        data = zlib.compress(data)
+        entries += " /Filter /FlateDecode"
+    return f"<< {entries} /Length {len(data)} >>\nstream\n".encode("ascii") + data + b"\nendstream"
 
-    def reserve(self) -> int:
-        self.bodies.append(b"")
-        return len(self.bodies)
 
-    def set(self, number: int, body: bytes) -> int:
-        self.bodies[number - 1] = body
-        return number
+# Object numbers: the catalog, the page tree, the font's six objects and the colour profile are
+# always the same objects, so what is the same for many documents is serialized once.
+CATALOG, PAGES, TYPE0, CID_FONT, DESCRIPTOR, FONT_FILE, GID_MAP, TO_UNICODE, PROFILE = range(1, 10)
 
-    def add(self, body: bytes) -> int:
-        return self.set(self.reserve(), body)
 
-    def stream(self, entries: str, data: bytes, *, compress: bool = True) -> int:
-        if compress:
-            data = zlib.compress(data)
-            entries += " /Filter /FlateDecode"
-        head = f"<< {entries} /Length {len(data)} >>\nstream\n".encode("ascii")
-        return self.add(head + data + b"\nendstream")
+@lru_cache(maxsize=256)
+def _embedding(font: Font, glyphs: frozenset[int]) -> tuple[bytes, ...]:
+    """The font's objects TYPE0 .. TO_UNICODE for a document showing these glyphs (old ids):
+    the program cut to them, the widths and character map of every glyph it holds. Documents
+    that show the same glyphs share it: the same labels, seller, digits and, mostly, letters."""
+    program, new = font.program(set(glyphs))
+    cids = sorted(new)  # old glyph ids, the CIDs the content streams use
+    tag = "".join(chr(65 + b % 26) for b in hashlib.md5(program).digest()[:6])
+    base_font = f"/{tag}+{font.name}"
+    gid_map = bytearray(2 * (cids[-1] + 1))
+    for old, index in new.items():
+        struct.pack_into(">H", gid_map, 2 * old, index)
+    chars = {g: char for char, g in sorted(font.gids.items(), reverse=True) if g in new}
+    return (
+        f"<< /Type /Font /Subtype /Type0 /BaseFont {base_font} /Encoding /Identity-H "
+        f"/DescendantFonts [{CID_FONT} 0 R] /ToUnicode {TO_UNICODE} 0 R >>".encode("ascii"),
+        f"<< /Type /Font /Subtype /CIDFontType2 /BaseFont {base_font} "
+        "/CIDSystemInfo << /Registry (Adobe) /Ordering (Identity) /Supplement 0 >> "
+        f"/FontDescriptor {DESCRIPTOR} 0 R /DW {font.widths[0]} "
+        f"/W [{_widths(font, cids)}] /CIDToGIDMap {GID_MAP} 0 R >>".encode("ascii"),
+        f"<< /Type /FontDescriptor /FontName {base_font} {font.descriptor} "
+        f"/FontFile2 {FONT_FILE} 0 R >>".encode("ascii"),
+        _stream(f"/Length1 {len(program)}", program),
+        _stream("", bytes(gid_map)),
+        _stream("", _to_unicode(chars)),
+    )
+
+
+@lru_cache(maxsize=1)
+def _profile() -> bytes:
+    """The sRGB ICC profile fpdf2 ships, as the output intent's stream object (once per process)."""
+    from importlib import resources
+
+    profile = (resources.files("fpdf") / "data" / "color_profiles" / "sRGB2014.icc").read_bytes()
+    return _stream("/N 3 /Alternate /DeviceRGB", profile)
 
 
 def write_pdf(
@@ -407,66 +465,42 @@ def write_pdf(
     # a naive time is UTC (as factur-x took it)
     moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
     used: set[str] = set().union(*(page.used for page in pages))
-    program, new = font.program({font.gids[char] for char in used})
-    cids = sorted(new)  # old glyph ids, the CIDs the content streams use
-    objects = _Objects()
-    catalog, pages_ref = objects.reserve(), objects.reserve()
-    tag = "".join(chr(65 + b % 26) for b in hashlib.md5(program).digest()[:6])
-    base_font = f"/{tag}+{font.name}"
-    file_ref = objects.stream(f"/Length1 {len(program)}", program)
-    descriptor = objects.add(
-        f"<< /Type /FontDescriptor /FontName {base_font} {font.descriptor} "
-        f"/FontFile2 {file_ref} 0 R >>".encode("ascii")
-    )
-    gid_map = bytearray(2 * (cids[-1] + 1))
-    for old, index in new.items():
-        struct.pack_into(">H", gid_map, 2 * old, index)
-    gid_map_ref = objects.stream("", bytes(gid_map))
-    cid_font = objects.add(
-        f"<< /Type /Font /Subtype /CIDFontType2 /BaseFont {base_font} "
-        "/CIDSystemInfo << /Registry (Adobe) /Ordering (Identity) /Supplement 0 >> "
-        f"/FontDescriptor {descriptor} 0 R /DW {font.widths[0]} "
-        f"/W [{_widths(font, cids)}] /CIDToGIDMap {gid_map_ref} 0 R >>".encode("ascii")
-    )
-    to_unicode = objects.stream("", _to_unicode(font, used))
-    type0 = objects.add(
-        f"<< /Type /Font /Subtype /Type0 /BaseFont {base_font} /Encoding /Identity-H "
-        f"/DescendantFonts [{cid_font} 0 R] /ToUnicode {to_unicode} 0 R >>".encode("ascii")
-    )
+    glyphs = {font.gids[char] for char in used}
+    bodies: list[bytes] = [b"", b"", *_embedding(font, frozenset(glyphs)), _profile()]
+
+    def add(body: bytes) -> int:
+        bodies.append(body)
+        return len(bodies)
+
     kids = []
     for page in pages:
-        content = objects.stream("", page.content())
+        content = add(_stream("", page.content()))
         kids.append(
-            objects.add(
-                f"<< /Type /Page /Parent {pages_ref} 0 R /MediaBox [0 0 {width:.2f} "
-                f"{height:.2f}] /Resources << /Font << /F1 {type0} 0 R >> >> "
+            add(
+                f"<< /Type /Page /Parent {PAGES} 0 R /MediaBox [0 0 {width:.2f} "
+                f"{height:.2f}] /Resources << /Font << /F1 {TYPE0} 0 R >> >> "
                 f"/Contents {content} 0 R >>".encode("ascii")
             )
         )
-    objects.set(
-        pages_ref,
+    bodies[PAGES - 1] = (
         f"<< /Type /Pages /Kids [{' '.join(f'{k} 0 R' for k in kids)}] "
-        f"/Count {len(kids)} >>".encode("ascii"),
+        f"/Count {len(kids)} >>".encode("ascii")
     )
-    profile = objects.add(
-        f"<< /N 3 /Alternate /DeviceRGB /Filter /FlateDecode /Length {len(_srgb())} >>\n"
-        "stream\n".encode("ascii")
-        + _srgb()
-        + b"\nendstream"
-    )
-    metadata = objects.stream("/Type /Metadata /Subtype /XML", _xmp(meta, moment), compress=False)
+    metadata = add(_stream("/Type /Metadata /Subtype /XML", _xmp(meta, moment), compress=False))
     date = _pdf_date(moment)
     extra = b""
     if attachment is not None:
         digest = hashlib.md5(attachment.data).hexdigest()
         subtype = attachment.mime.replace("/", "#2F")
-        embedded = objects.stream(
-            f"/Type /EmbeddedFile /Subtype /{subtype} /Params << /ModDate ({date}) "
-            f"/Size {len(attachment.data)} /CheckSum <{digest}> >>",
-            attachment.data,
+        embedded = add(
+            _stream(
+                f"/Type /EmbeddedFile /Subtype /{subtype} /Params << /ModDate ({date}) "
+                f"/Size {len(attachment.data)} /CheckSum <{digest}> >>",
+                attachment.data,
+            )
         )
         name = _pdf_string(attachment.name)
-        spec = objects.add(
+        spec = add(
             b"<< /Type /Filespec /F "
             + name
             + b" /UF "
@@ -481,18 +515,17 @@ def write_pdf(
             + name
             + f" {spec} 0 R] >> >> /AF [{spec} 0 R] /PageMode /UseAttachments".encode("ascii")
         )
-    objects.set(
-        catalog,
-        f"<< /Type /Catalog /Pages {pages_ref} 0 R /Metadata {metadata} 0 R /Lang ".encode()
+    bodies[CATALOG - 1] = (
+        f"<< /Type /Catalog /Pages {PAGES} 0 R /Metadata {metadata} 0 R /Lang ".encode()
         + _pdf_string(meta.lang)
         + b" /OutputIntents [<< /Type /OutputIntent /S /GTS_PDFA1 "
         b"/OutputConditionIdentifier (sRGB IEC61966-2.1) /OutputCondition (sRGB) "
         b"/RegistryName (http://www.color.org) /Info (sRGB IEC61966-2.1) "
-        + f"/DestOutputProfile {profile} 0 R >>]".encode("ascii")
+        + f"/DestOutputProfile {PROFILE} 0 R >>]".encode("ascii")
         + extra
-        + b" >>",
+        + b" >>"
     )
-    info = objects.add(
+    info = add(
         b"<< /Title "
         + _pdf_string(meta.title)
         + b" /Author "
@@ -510,18 +543,18 @@ def write_pdf(
     out = [b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n"]
     position = len(out[0])
     offsets = []
-    for number, body in enumerate(objects.bodies, start=1):
+    for number, body in enumerate(bodies, start=1):
         chunk = b"%d 0 obj\n" % number + body + b"\nendobj\n"
         offsets.append(position)
         out.append(chunk)
         position += len(chunk)
     file_id = hashlib.md5(b"".join(out[1:])).hexdigest()
-    count = len(objects.bodies) + 1
+    count = len(bodies) + 1
     xref = [f"xref\n0 {count}\n0000000000 65535 f \n"]
     xref += [f"{offset:010d} 00000 n \n" for offset in offsets]
     out.append("".join(xref).encode("ascii"))
     out.append(
-        f"trailer\n<< /Size {count} /Root {catalog} 0 R /Info {info} 0 R "
+        f"trailer\n<< /Size {count} /Root {CATALOG} 0 R /Info {info} 0 R "
         f"/ID [<{file_id}> <{file_id}>] >>\nstartxref\n{position}\n%%EOF\n".encode("ascii")
     )
     return b"".join(out)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import atexit
 import os
+import re
 import shutil
 import tempfile
 import threading
@@ -24,10 +25,9 @@ from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
 
-import segno
-
 from invoice_pipelines.core.invoice import Invoice
 from invoice_pipelines.documents import pdfa
+from invoice_pipelines.documents.qr import QrCode, make_qr
 from invoice_pipelines.einvoice.layout import render_invoice_text, render_plain_text
 from invoice_pipelines.settings import env
 
@@ -135,37 +135,27 @@ def epc_payload(name: str, iban: str, amount: Decimal, reference: str, bic: str 
     return "\n".join(fields)
 
 
-def epc_qr(name: str, iban: str, amount: Decimal, reference: str, bic: str | None):
-    """The EPC QR code ("GiroCode"): error level M as the standard requires; one fixed mask
-    instead of scoring all eight (any mask reads the same; scoring cost 9 ms per invoice)."""
-    return segno.make_qr(
-        epc_payload(name, iban, amount, reference, bic),
-        error="m",
-        mask=2,
-        boost_error=False,
-        encoding="utf-8",
-    )
+def epc_qr(name: str, iban: str, amount: Decimal, reference: str, bic: str | None) -> QrCode:
+    """The EPC QR code ("GiroCode"): UTF-8 bytes, error level M as the standard requires; one
+    fixed mask instead of scoring all eight (any mask reads the same; scoring cost 9 ms per
+    invoice). `documents/qr.py` draws the same symbol segno did, in a tenth of the time."""
+    return make_qr(epc_payload(name, iban, amount, reference, bic).encode("utf-8"))
 
 
-def _qr_boxes(code, x: float, y: float, size: float) -> list[tuple[float, float, float, float]]:
+def _draw_qr(page: pdfa.Page, code: QrCode, x: float, y: float, size: float) -> None:
     """The code as filled rectangles (vector: sharp at any zoom, no image to embed), one per run
     of dark modules in a row, with the quiet zone the standard asks for."""
     matrix = code.matrix
-    modules = len(matrix) + 8  # 4 modules of quiet zone on each side
-    step = size / modules
-    boxes = []
-    for row_index, row in enumerate(matrix):
-        top = y + (row_index + 4) * step
-        column, width = 0, len(row)
-        while column < width:
-            if not row[column]:
-                column += 1
-                continue
-            start = column
-            while column < width and row[column]:
-                column += 1
-            boxes.append((x + (start + 4) * step, top, (column - start) * step, step))
-    return boxes
+    step = size / (len(matrix) + 8)  # 4 modules of quiet zone on each side
+    runs = [
+        (row, match.start(), match.end() - match.start())
+        for row, modules in enumerate(matrix)
+        for match in _DARK.finditer(bytes(modules))
+    ]
+    page.modules(x + 4 * step, y + 4 * step, step, runs)
+
+
+_DARK = re.compile(b"\x01+")
 
 
 def render_pdf(
@@ -247,7 +237,7 @@ def _draw(
             continue
         _write_cells(page, line, y + FONT_SIZE)
         if index == payment_index and qr is not None:
-            page.rectangles(_qr_boxes(qr, RIGHT_EDGE - QR_SIZE, y - 2 * LEADING, QR_SIZE))
+            _draw_qr(page, qr, RIGHT_EDGE - QR_SIZE, y - 2 * LEADING, QR_SIZE)
         y += LEADING
     seller = invoice.seller_name or ""
     title = f"{seller}: {'Rechnung' if language == 'de' else 'Invoice'} {invoice.number}"
