@@ -25,6 +25,12 @@ from invoice_pipelines.db.tenancy import scope_to_organization, system_transacti
 
 D = Decimal
 
+# The German demo organizations' dunning: the default levels, with one base rate (§ 247 BGB) for
+# every day. The demo runs on any date, also past the last half-year whose rate is published
+# (overdue/base_rates.py), where a notice could charge default interest only in part; a real
+# organization records each new rate with `invoice-pipelines dunning-base-rate`.
+DEMO_DUNNING = {"interest": {"base_rate_percent": "1.27"}}
+
 DEMO_ORGANIZATIONS: list[dict] = [
     {
         "org": {
@@ -53,6 +59,7 @@ DEMO_ORGANIZATIONS: list[dict] = [
                     "contact_name": "Buchhaltung",
                 },
                 "payment_terms_days": 30,
+                "dunning": DEMO_DUNNING,
             },
         },
         "customers": [
@@ -230,6 +237,7 @@ DEMO_ORGANIZATIONS: list[dict] = [
                     "contact_name": "Petra Brandt",
                 },
                 "payment_terms_days": 14,
+                "dunning": DEMO_DUNNING,
             },
         },
         "customers": [
@@ -294,10 +302,23 @@ DEMO_ORGANIZATIONS: list[dict] = [
 
 DEMO_BATCH_ORGANIZATION = "brandt-it-service"
 ORDER_STATUS_MIX = ["reviewed"] * 6 + ["pending"] * 2 + ["draft", "cancelled"]
+# Invoices of mueller-werkzeugbau issued weeks before the seeding and never paid, so dunning has
+# work to show: (days before the seeding, customer number, [(sku, quantity)]), 14 days to pay:
+# 6, 26 and 61 days overdue, due for a reminder, a first dunning and a final notice (the default
+# German levels: 1, 14 and 30 days). Invoiced through batch invoicing like any other invoice.
+DEMO_OVERDUE_ORGANIZATION = "mueller-werkzeugbau"
+DEMO_OVERDUE_DUE_DAYS = 14
+DEMO_OVERDUE = [
+    (20, "K-10001", [("WZ-200", 2), ("DL-001", 3)]),
+    (40, "K-10003", [("WZ-100", 10), ("DL-002", 1)]),
+    (75, "K-10004", [("WZ-300", 4)]),
+]
 
 
-def seed_demo(engine: Engine, *, orders_per_org: int = 24) -> dict:
-    """Create the demo organizations that are missing; returns what exists afterwards."""
+def seed_demo(engine: Engine, *, orders_per_org: int = 24, today: date | None = None) -> dict:
+    """Create the demo organizations that are missing; returns what exists afterwards.
+
+    `today` (default: today where the organization is) dates the overdue invoices."""
     created: list[str] = []
     completed: list[str] = []
     for spec in DEMO_ORGANIZATIONS:
@@ -342,12 +363,67 @@ def seed_demo(engine: Engine, *, orders_per_org: int = 24) -> dict:
                 created_by="seed-demo",
             )
         )
+    overdue = _seed_overdue_invoices(engine, today) if DEMO_OVERDUE_ORGANIZATION in created else []
     return {
         "created": created,
         "settings_completed": completed,
+        "overdue_invoices": overdue,
         "organizations": [s["org"]["slug"] for s in DEMO_ORGANIZATIONS],
         "batch_jobs": jobs,
     }
+
+
+def _seed_overdue_invoices(engine: Engine, today: date | None) -> list[str]:
+    """Invoice DEMO_OVERDUE now, dated in the past (one completed batch job per date, processed
+    here); returns their numbers."""
+    from invoice_pipelines.billing.invoicing import process_batch_job
+    from invoice_pipelines.db.tables import sales_invoices
+    from invoice_pipelines.db.tenancy import resolve_organization, tenant_transaction
+    from invoice_pipelines.queue.requests import enqueue_customer_lines, organization_today
+
+    org = resolve_organization(engine, DEMO_OVERDUE_ORGANIZATION)
+    today = today or organization_today(org["timezone"])
+    with tenant_transaction(engine, org["id"]) as conn:
+        customer_ids = dict(
+            conn.execute(
+                select(customers.c.customer_number, customers.c.id).where(
+                    customers.c.organization_id == org["id"]
+                )
+            ).all()
+        )
+        item_ids = dict(
+            conn.execute(
+                select(items.c.sku, items.c.id).where(items.c.organization_id == org["id"])
+            ).all()
+        )
+    jobs = []
+    for days_ago, customer_number, lines in sorted(DEMO_OVERDUE, reverse=True):
+        job_id = enqueue_customer_lines(
+            engine,
+            org["id"],
+            [
+                {
+                    "customer_id": customer_ids[customer_number],
+                    "lines": [{"item_id": item_ids[sku], "quantity": q} for sku, q in lines],
+                }
+            ],
+            invoice_date=today - timedelta(days=days_ago),
+            due_days=DEMO_OVERDUE_DUE_DAYS,
+            created_by="seed-demo",
+        )
+        process_batch_job(engine, job_id, runner="seed-demo")
+        jobs.append(job_id)
+    with tenant_transaction(engine, org["id"]) as conn:
+        return list(
+            conn.execute(
+                select(sales_invoices.c.invoice_number)
+                .where(
+                    sales_invoices.c.organization_id == org["id"],
+                    sales_invoices.c.batch_job_id.in_(jobs),
+                )
+                .order_by(sales_invoices.c.issue_date)
+            ).scalars()
+        )
 
 
 def _seed_organization(conn, org_id: int, spec: dict, orders_per_org: int) -> None:
