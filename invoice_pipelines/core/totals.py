@@ -27,6 +27,19 @@ ZERO_VAT_CATEGORIES: frozenset[str] = frozenset({"Z", "E", "AE", "K", "G", "O"})
 CHARGED_VAT_CATEGORIES: frozenset[str] = frozenset({"S", "L", "M"})
 
 
+def implied_vat_category(category: str | None, rate: Decimal | None) -> str | None:
+    """A VAT row's category as an export names it: the document's own code; where the document
+    gave none (text PDFs and scans state a rate, not a UNTDID 5305 code), S for a rate above 0,
+    the category every rate a supplier charges falls under (IGIC and IPSI, L and M, are named by
+    the invoices they apply to); None for 0 % or no rate, which any of the zero categories
+    could be (the export leaves it out rather than guess)."""
+    if category:
+        return category
+    if rate is not None and rate > 0:
+        return "S"
+    return None
+
+
 @dataclass(frozen=True)
 class LineAmounts:
     """What a line contributes to the invoice: its inputs and its rounded net amount."""

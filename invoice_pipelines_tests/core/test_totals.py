@@ -11,6 +11,7 @@ from invoice_pipelines.core.totals import (
     LineAmounts,
     VatBreakdown,
     compute_totals,
+    implied_vat_category,
     line_net,
     vat_amount,
     vat_problem,
@@ -139,3 +140,12 @@ def test_totals_do_not_depend_on_line_order(items, rnd):
         b.gross_total,
         b.breakdown,
     )
+
+
+def test_the_category_an_export_names_for_a_vat_row():
+    # the document's own code wins; a text PDF's rate above 0 is S; 0 % could be any of six
+    assert implied_vat_category("AE", Decimal("0")) == "AE"
+    assert implied_vat_category(None, Decimal("19")) == "S"
+    assert implied_vat_category("", Decimal("7.00")) == "S"
+    assert implied_vat_category(None, Decimal("0")) is None
+    assert implied_vat_category(None, None) is None
