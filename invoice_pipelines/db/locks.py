@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -136,6 +136,7 @@ class Lease:
     holder: str
     lost: threading.Event = field(default_factory=threading.Event)
     renewals: int = 0
+    renewed: threading.Event = field(default_factory=threading.Event)  # set by every renewal
     heartbeat: threading.Thread | None = field(default=None, repr=False)
 
 
@@ -152,11 +153,22 @@ def held_lease(name: LeaseName, organization_id: int) -> Lease | None:
     return None
 
 
-def _take(engine: Engine, name: LeaseName, organization_id: int, holder: str, ttl: timedelta):
+def utc_now() -> datetime:
+    """The clock leases go by (a test passes one it advances itself)."""
+    return datetime.now(UTC)
+
+
+def _take(
+    engine: Engine,
+    name: LeaseName,
+    organization_id: int,
+    holder: str,
+    ttl: timedelta,
+    now: datetime,
+):
     """Take the lease if it is free, ran out or is `holder`'s already; whether it was taken."""
     slot = name.value
     c = slot.table.c
-    now = datetime.now(UTC)
     with tenant_transaction(engine, organization_id, write=True) as conn:
         return bool(
             conn.execute(
@@ -170,8 +182,8 @@ def _take(engine: Engine, name: LeaseName, organization_id: int, holder: str, tt
         )
 
 
-def _renew(engine: Engine, held: Lease, ttl: timedelta) -> bool:
-    """Move the lease's end `ttl` ahead while `held.holder` still holds it."""
+def _renew(engine: Engine, held: Lease, ttl: timedelta, now: datetime) -> bool:
+    """Move the lease's end `ttl` ahead of `now` while `held.holder` still holds it."""
     slot = held.name.value
     c = slot.table.c
     with tenant_transaction(engine, held.organization_id, write=True) as conn:
@@ -179,7 +191,7 @@ def _renew(engine: Engine, held: Lease, ttl: timedelta) -> bool:
             conn.execute(
                 update(slot.table)
                 .where(c.organization_id == held.organization_id, c[slot.holder] == held.holder)
-                .values({slot.until: datetime.now(UTC) + ttl})
+                .values({slot.until: now + ttl})
             ).rowcount
         )
 
@@ -209,6 +221,7 @@ def lease(
     poll_seconds: float = 5.0,
     busy: type[LockBusy] = LockBusy,
     message: str | None = None,
+    clock: Callable[[], datetime] = utc_now,
 ) -> Iterator[Lease]:
     """Hold lease `name` of `organization_id` while the block runs: two holders (on any machines)
     never hold it at once; a second one tries again every `poll_seconds` for up to `wait`, then
@@ -217,7 +230,7 @@ def lease(
     row must exist (no row: busy). Leaving releases the lease and stops the heartbeat."""
     holder = holder[: name.value.table.c[name.value.holder].type.length or None]
     deadline = time.monotonic() + wait.total_seconds()
-    while not _take(engine, name, organization_id, holder, ttl):
+    while not _take(engine, name, organization_id, holder, ttl, clock()):
         if time.monotonic() >= deadline:
             raise busy(message or f"another run holds the {name.value.name} lease")
         time.sleep(poll_seconds)
@@ -227,13 +240,14 @@ def lease(
     def beat() -> None:
         while not done.wait(renew_every.total_seconds()):
             try:
-                renewed = _renew(engine, held, ttl)
+                renewed = _renew(engine, held, ttl, clock())
             except Exception:  # a database hiccup: the next beat tries again, the lease has time
                 continue
             if not renewed:
                 held.lost.set()
                 return
             held.renewals += 1
+            held.renewed.set()
 
     held.heartbeat = threading.Thread(
         target=beat, name=f"lease-{name.value.name}-{organization_id}", daemon=True

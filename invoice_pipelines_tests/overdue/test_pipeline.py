@@ -212,7 +212,9 @@ def test_the_execution_log_records_success_partial_and_failure(db):
     invoice(db, org, kunde, late)
     dollars = invoice(db, org, kunde, late, currency="USD")
 
+    before = utcnow()
     partial = run_overdue(db.engine, org["slug"], on=TODAY, run_id="run-1")
+    after = utcnow()
     set_settings(db, org, {"dunning": {"levels": [{"name": "x", "days": "ten"}]}})
     failed = run_overdue(db.engine, org["slug"], on=TODAY + timedelta(days=1))
     set_settings(db, org, {})
@@ -229,7 +231,9 @@ def test_the_execution_log_records_success_partial_and_failure(db):
     assert first["notices_created"] == 1 and first["notices_by_level"] == {"first_dunning": 1}
     assert first["fees_charged"] == Decimal("2.50")  # German default for a consumer
     assert first["invoices_scanned"] == 2
-    assert first["finished_at"] >= first["started_at"] and first["duration_seconds"] >= 0
+    # when it ran, as UTC instants of this very run, and how long it took in seconds (not ms)
+    assert before <= first["started_at"] <= first["finished_at"] <= after
+    assert 0 <= first["duration_seconds"] <= (after - before).total_seconds()
     assert first["errors"][0]["invoice_id"] == dollars
     assert "is in USD" in first["errors"][0]["message"]
     assert log[1]["errors"] == [

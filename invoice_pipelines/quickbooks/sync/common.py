@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -316,6 +317,7 @@ def realm_lease(
     poll_seconds: float = 5.0,
     period: timedelta = LEASE,
     renew_every: timedelta = LEASE_RENEW_EVERY,
+    clock: Callable[[], datetime] = locks.utc_now,
 ) -> AbstractContextManager[Lease]:
     """Hold the organization's sync lease while the block runs: two runs (on any machines) never
     talk to one realm at once; the second waits up to `wait`, then RealmBusy. The lease is renewed
@@ -332,6 +334,7 @@ def realm_lease(
         poll_seconds=poll_seconds,
         busy=RealmBusy,
         message="another run is syncing this organization with QuickBooks",
+        clock=clock,
     )
 
 
