@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import json
+import importlib.util
 import sys
 from collections.abc import Sequence
+
+# the commands of the development tooling (invoice_pipelines/devtools/cli.py), which the container
+# image does not carry: there each of them is one sentence instead of a traceback
+DEVTOOLS_COMMANDS = ("seed-demo", "qbo-simulator", "bench")
 
 
 def _cmd_migrate(args: argparse.Namespace) -> int:
@@ -15,24 +19,6 @@ def _cmd_migrate(args: argparse.Namespace) -> int:
     engine = make_engine(owner=True)
     revision = upgrade(engine, args.revision)
     print(f"database {database_url(redact=True)} at revision {revision}")
-    return 0
-
-
-def _cmd_seed_demo(args: argparse.Namespace) -> int:
-    from invoice_pipelines.db.engine import make_engine
-    from invoice_pipelines.db.migrate import upgrade
-    from invoice_pipelines.demo.seed import seed_demo, seed_demo_uploads
-    from invoice_pipelines.quickbooks.demo import connect_demo_organizations
-    from invoice_pipelines.settings import data_dir, upload_dir
-
-    upgrade(make_engine(owner=True))
-    summary = seed_demo(make_engine())
-    summary["uploads"] = seed_demo_uploads(upload_dir())
-    # the demo organizations' QuickBooks: the simulator `make run` starts (quickbooks/demo.py)
-    summary["quickbooks_connected"] = connect_demo_organizations(
-        make_engine(), data_dir(), summary["organizations"]
-    )
-    print(json.dumps(summary, default=str))
     return 0
 
 
@@ -72,10 +58,19 @@ def _cmd_batch_retry(args: argparse.Namespace) -> int:
     return run_batch_retry(args)
 
 
-def _cmd_bench(args: argparse.Namespace) -> int:
-    from invoice_pipelines.bench import run_scenario
+def devtools_installed() -> bool:
+    """Whether the development tooling is here (a checkout, `make install`); the image has none."""
+    return importlib.util.find_spec("invoice_pipelines.devtools") is not None
 
-    return run_scenario(args)
+
+def _add_devtools_commands(sub) -> None:
+    if devtools_installed():
+        from invoice_pipelines.devtools.cli import add_commands
+
+        add_commands(sub)
+        return
+    for name in DEVTOOLS_COMMANDS:  # listed in --help; main() answers them in one sentence
+        sub.add_parser(name, help="development tooling, not installed in this image")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -87,11 +82,6 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("migrate", help="upgrade the database named by INVOICE_PIPELINES_DB_URL")
     p.add_argument("--revision", default="head")
     p.set_defaults(func=_cmd_migrate)
-
-    p = sub.add_parser(
-        "seed-demo", help="create demo organizations, customers, items, orders (idempotent)"
-    )
-    p.set_defaults(func=_cmd_seed_demo)
 
     p = sub.add_parser("parse", help="parse and validate one invoice file offline")
     p.add_argument("path")
@@ -178,20 +168,13 @@ def build_parser() -> argparse.ArgumentParser:
     from invoice_pipelines.overdue.cli import add_commands as add_overdue_commands
 
     add_overdue_commands(sub)
-    from invoice_pipelines.quickbooks.simulator.cli import add_commands as add_qbo_simulator
-
-    add_qbo_simulator(sub)
     from invoice_pipelines.quickbooks.cli import add_commands as add_qbo_commands
 
     add_qbo_commands(sub)
     from invoice_pipelines.housekeeping.cli import add_commands as add_housekeeping_commands
 
     add_housekeeping_commands(sub)
-    p = sub.add_parser("bench", help="run a benchmark scenario; JSON on the last stdout line")
-    from invoice_pipelines.bench import add_scenarios
-
-    add_scenarios(p)
-    p.set_defaults(func=_cmd_bench)
+    _add_devtools_commands(sub)
     return parser
 
 
@@ -199,6 +182,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     from invoice_pipelines.db.tenancy import UnknownOrganization
     from invoice_pipelines.settings import ConfigError
 
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in DEVTOOLS_COMMANDS and not devtools_installed():
+        print(
+            f"invoice-pipelines {argv[0]}: {argv[0]} is development tooling, "
+            "not installed in this image",
+            file=sys.stderr,
+        )
+        return 2
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

@@ -230,9 +230,9 @@ def test_ctrl_c_stops_everything_make_run_started(make_run: MakeRun) -> None:
     assert any("dagster-webserver" in p.cmdline for p in procs)
     assert any("dagster-daemon" in p.cmdline for p in procs)
     assert any("code-server" in p.cmdline for p in procs)
-    assert any("invoice_pipelines.standins.smtp" in p.cmdline for p in procs)
-    assert any("invoice_pipelines.standins.sms" in p.cmdline for p in procs)
-    assert any("invoice_pipelines.quickbooks.demo serve" in p.cmdline for p in procs)
+    assert any("invoice_pipelines.devtools.standins.smtp" in p.cmdline for p in procs)
+    assert any("invoice_pipelines.devtools.standins.sms" in p.cmdline for p in procs)
+    assert any("invoice_pipelines.devtools.demo.quickbooks serve" in p.cmdline for p in procs)
     # Ctrl-C: the terminal sends SIGINT to its foreground process group, make's
     os.killpg(make_run.proc.pid, signal.SIGINT)
     make_run.assert_all_stopped(procs)

@@ -57,12 +57,12 @@ load_from:
 YAML
 
 # the demo's QuickBooks Online: the local simulator with one company per demo organization
-# (seed-demo connected them, see invoice_pipelines/quickbooks/demo.py); their tokens are encrypted
-# with the demo's own key, generated once into $data_dir/qbo/token.key
+# (seed-demo connected them, see invoice_pipelines/devtools/demo/quickbooks.py); their tokens are
+# encrypted with the demo's own key, generated once into $data_dir/qbo/token.key
 qbo_url="${INVOICE_PIPELINES_QBO_BASE_URL:-http://127.0.0.1:8765}"
 export INVOICE_PIPELINES_QBO_BASE_URL="$qbo_url"
 export INVOICE_PIPELINES_QBO_TOKEN_URL="${INVOICE_PIPELINES_QBO_TOKEN_URL:-$qbo_url/oauth2/v1/tokens/bearer}"
-INVOICE_PIPELINES_QBO_TOKEN_KEY="$(.venv/bin/python -m invoice_pipelines.quickbooks.demo key --data-dir "$data_dir")"
+INVOICE_PIPELINES_QBO_TOKEN_KEY="$(.venv/bin/python -m invoice_pipelines.devtools.demo.quickbooks key --data-dir "$data_dir")"
 export INVOICE_PIPELINES_QBO_TOKEN_KEY
 # the simulator's port when the URL is a loopback one (elsewhere: no simulator, the URL is real)
 qbo_port=$(.venv/bin/python -c "import sys, urllib.parse as u; p = u.urlsplit(sys.argv[1]); print(p.port or 80 if p.hostname in ('127.0.0.1', 'localhost') else '')" "$qbo_url")
@@ -110,18 +110,18 @@ set -m
   daemon=$!
   # the demo's mail server (send_invoices_job e-mails there): each message lands in $data_dir/mail
   # as an .eml file; a port already taken only costs the demo its mail, not the rest
-  to_log smtp .venv/bin/python -m invoice_pipelines.standins.smtp \
+  to_log smtp .venv/bin/python -m invoice_pipelines.devtools.standins.smtp \
     --port "${INVOICE_PIPELINES_SMTP_PORT:-1025}" --maildir "$data_dir/mail" &
   # the demo's SMS/WhatsApp provider (send_text_messages_job): accepted messages are appended
   # to $data_dir/messages/messages.jsonl; the port is the one INVOICE_PIPELINES_SMS_URL names
   sms_port=$(.venv/bin/python -c "import os, urllib.parse as u; print(u.urlsplit(os.environ.get('INVOICE_PIPELINES_SMS_URL') or 'http://127.0.0.1:8031').port or 8031)")
-  to_log sms .venv/bin/python -m invoice_pipelines.standins.sms --port "$sms_port" \
+  to_log sms .venv/bin/python -m invoice_pipelines.devtools.standins.sms --port "$sms_port" \
     --outdir "$data_dir/messages" &
   # the demo's QuickBooks Online (qbo_* assets, sensors and schedules): companies, records and
   # tokens kept in $data_dir/qbo; its start-up line (stdout) names credentials, so it is dropped
   if [ -n "$qbo_port" ]; then
     if [ -n "$verbose" ]; then qbo_log=/dev/stderr; else qbo_log="$logs_dir/quickbooks.log"; fi
-    .venv/bin/python -m invoice_pipelines.quickbooks.demo serve --data-dir "$data_dir" \
+    .venv/bin/python -m invoice_pipelines.devtools.demo.quickbooks serve --data-dir "$data_dir" \
       --port "$qbo_port" >/dev/null 2>>"$qbo_log" &
   fi
   wait -n "$code_server" "$webserver" "$daemon"  # the demo needs all three: when one ends, stop
@@ -143,6 +143,8 @@ Dagster UI is up: $ui   (Ctrl-C stops it and everything it started)
   4. Documents   invoice PDFs land in $data_dir/documents/; send_invoices_job mails them to $data_dir/mail/,
                  send_text_messages_job texts them to $data_dir/messages/
   5. QuickBooks  the demo organizations sync with the QBO simulator at $qbo_url (group quickbooks)
+  6. Dunning     three overdue invoices of mueller-werkzeugbau: materialize its dunning_notices
+                 partition (group overdue) for a reminder, a first dunning and a final notice
 $( [ -n "$verbose" ] || echo "Logs of the services (runs and sensors: code-server.log): $logs_dir/  (VERBOSE=1 prints them here)")
 
 TOUR

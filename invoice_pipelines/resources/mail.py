@@ -1,9 +1,9 @@
 """The `mailer` resource: SMTP with STARTTLS or SSL and login, one connection for many messages.
 
 Production points it at the organization's mail server through settings (INVOICE_PIPELINES_SMTP_*);
-tests and the demo point it at the loopback SMTP stand-in (standins/smtp.py). Failures are sorted
-the way SMTP means them: a 4xx reply (or a dropped connection) is temporary and worth another try,
-a 5xx reply is permanent.
+tests and the demo point it at the loopback SMTP stand-in (devtools/standins/smtp.py). Failures are
+sorted the way SMTP means them: a 4xx reply (or a dropped connection) is temporary and worth another
+try, a 5xx reply is permanent.
 
 The connection's security is one of `SECURITY` (any case): a value outside them is a ConfigError
 before anything connects, never a silent plaintext connection, and a login (the password) only

@@ -4,7 +4,7 @@ and dunning notices alike).
 
 One provider implementation over HTTP (`POST {base_url}/2010-04-01/Accounts/{account}/Messages.json`
 with `To`, `From`, `Body`, basic auth; WhatsApp numbers carry a `whatsapp:` prefix). Tests and the
-demo point `base_url` at the local stand-in (standins/sms.py).
+demo point `base_url` at the local stand-in (devtools/standins/sms.py).
 
 An answer is sorted by whether the provider may have taken the message, because a message it took
 goes out whatever we do next, and sending it again would put a second one on the customer's phone:

@@ -470,7 +470,7 @@ class GoogleVisionOcrEngine(OcrEngine):
                 )
             client_options = {"api_endpoint": self.api_endpoint} if self.api_endpoint else None
             # REST, not gRPC: an api_endpoint of "http://host:port" then talks plain HTTP,
-            # which is how the local stand-in is reached (see standins/vision.py).
+            # which is how the local stand-in is reached (see devtools/standins/vision.py).
             return vision.ImageAnnotatorClient(
                 credentials=credentials, transport="rest", client_options=client_options
             )

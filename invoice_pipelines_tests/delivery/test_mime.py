@@ -12,8 +12,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from invoice_pipelines.delivery.email import mime_message
+from invoice_pipelines.devtools.standins.smtp import SmtpSink
 from invoice_pipelines.resources.mail import SendError, SmtpMailer
-from invoice_pipelines.standins.smtp import SmtpSink
 
 # printable text of any script (no control characters, no surrogates)
 TEXT = st.text(

@@ -1,11 +1,12 @@
 """Field accuracy of the text and OCR paths on the sample Factur-X/ZUGFeRD PDFs, whose embedded
-XML is the ground truth (see bench/field_accuracy.py); fails when accuracy drops below target."""
+XML is the ground truth (see devtools/bench/field_accuracy.py); fails when accuracy drops below
+target."""
 
 from __future__ import annotations
 
 import pytest
 
-from invoice_pipelines.bench.field_accuracy import measure_field_accuracy
+from invoice_pipelines.devtools.bench.field_accuracy import measure_field_accuracy
 from invoice_pipelines_tests.conftest import require_programs, samples_dir
 
 TEXT_TARGET = 0.90

@@ -13,13 +13,13 @@ from sqlalchemy import insert, select, update
 from invoice_pipelines.db.tables import dunning_notices, sales_invoice_documents
 from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.db.types import utcnow
+from invoice_pipelines.devtools.standins.sms import TextProviderStandIn
+from invoice_pipelines.devtools.standins.smtp import SmtpSink
 from invoice_pipelines.overdue.delivery import send_notices
 from invoice_pipelines.overdue.pipeline import run_overdue
 from invoice_pipelines.resources.files import LocalFileStore
 from invoice_pipelines.resources.mail import SmtpMailer
 from invoice_pipelines.resources.messaging import TextMessageProvider
-from invoice_pipelines.standins.sms import TextProviderStandIn
-from invoice_pipelines.standins.smtp import SmtpSink
 from invoice_pipelines_tests.overdue.helpers import customer, invoice, pay, set_settings
 
 TODAY = date(2026, 11, 20)

@@ -10,6 +10,7 @@ import pytest
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import vision
 
+from invoice_pipelines.devtools.standins.vision import Fault, VisionStandin
 from invoice_pipelines.resources.ocr import (
     GoogleVisionOcrEngine,
     OcrError,
@@ -18,7 +19,6 @@ from invoice_pipelines.resources.ocr import (
     ocr_engine_from_env,
     rasterise_pdf,
 )
-from invoice_pipelines.standins.vision import Fault, VisionStandin
 from invoice_pipelines_tests.conftest import IN_CI, samples_dir
 
 EINFACH = "ZUGFeRD-corpus/XML-Rechnung/FX/EN16931_Einfach.pdf"

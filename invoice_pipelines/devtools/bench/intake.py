@@ -1,0 +1,200 @@
+"""Benchmark: XML e-invoices from upload to VALIDATED on the configured database, plus OCR pages/s.
+
+Generates N distinct e-invoices (our own CII and UBL writers), drops them into a scratch upload
+store for a fresh organization, registers them the way the upload sensor does, and runs the intake
+step (SafeParser workers: XSD + official schematron + our rules; then the status changes) exactly
+as the intake job does. Parser start-up and the Dagster in-process run overhead are reported
+separately from the per-document throughput.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+import uuid
+
+from sqlalchemy import func, select
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--n", type=int, default=200, help="number of XML e-invoices")
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 2, help="parser processes")
+    parser.add_argument(
+        "--ocr-pages", type=int, default=4, help="pages for the OCR figure (0: skip)"
+    )
+    parser.add_argument("--batch-size", type=int, default=200, help="documents per intake run")
+    parser.add_argument("--keep", action="store_true", help="keep the benchmark organization")
+
+
+def run(args: argparse.Namespace) -> dict:
+    from dagster import DagsterInstance, Definitions
+
+    from invoice_pipelines.db.engine import database_url, make_engine
+    from invoice_pipelines.db.migrate import ensure_migrated
+    from invoice_pipelines.db.tables import incoming_invoices, organizations
+    from invoice_pipelines.db.tenancy import system_transaction, tenant_transaction
+    from invoice_pipelines.demo.invoices import synthetic_xml_invoices
+    from invoice_pipelines.devtools.bench.limit import current_database, limit_fields, per_second
+    from invoice_pipelines.intake import defs as intake
+    from invoice_pipelines.intake.pipeline import process_documents
+    from invoice_pipelines.intake.uploads import ScanState, scan_uploads
+    from invoice_pipelines.intake.workers import SafeParser
+    from invoice_pipelines.resources.database import Database
+    from invoice_pipelines.resources.ocr import TesseractOcrEngine
+    from invoice_pipelines.resources.parser import DocumentParser
+    from invoice_pipelines.resources.storage import LocalUploadStore
+    from invoice_pipelines.tenants.partitions import ORGANIZATIONS_PARTITIONS_NAME
+
+    ensure_migrated(make_engine(owner=True))
+    engine = make_engine()
+    slug = f"bench-intake-{uuid.uuid4().hex[:8]}"
+    with system_transaction(engine, write=True) as conn:
+        org_id = conn.execute(
+            organizations.insert()
+            .values(slug=slug, name="Benchmark intake")
+            .returning(organizations.c.id)
+        ).scalar_one()
+
+    with tempfile.TemporaryDirectory(prefix="ip-bench-uploads-") as root:
+        store = LocalUploadStore(root=root)
+        t0 = time.perf_counter()
+        old = time.time() - 600
+        documents = list(synthetic_xml_invoices(args.n, seed=42))
+        for name, data in documents:
+            store.put(slug, name, data)
+            path = os.path.join(root, slug, name)
+            os.utime(path, (old, old))
+        generate_s = time.perf_counter() - t0
+
+        t0 = time.perf_counter()
+        parser = SafeParser(workers=args.workers)
+        parser.start()
+        parser.wait_ready(300)  # warm-up (schematron compilation) is measured apart
+        parser_start_s = time.perf_counter() - t0
+
+        t0 = time.perf_counter()
+        scan = scan_uploads(
+            engine,
+            store,
+            ScanState(),
+            batch_size=args.batch_size,
+            max_files_per_tick=args.n + 10,
+            only_organizations={slug},
+        )
+        register_s = time.perf_counter() - t0
+        batches = [b for b in scan.batches if b.organization_slug == slug]
+        t0 = time.perf_counter()
+        validated = failed = 0
+        for batch in batches:
+            summary = process_documents(
+                engine, store, org_id, batch.document_ids, parser=parser, ocr=None
+            )
+            validated += summary.outcomes.get("VALIDATED", 0)
+            failed += summary.outcomes.get("FAILED", 0)
+        process_s = time.perf_counter() - t0
+        limit = parse_limit(parser, args.workers, documents)
+        parser.close()
+
+        # fixed cost of one Dagster run (in-process executor, nothing left waiting), measured
+        # apart; it includes starting and stopping the run's parser workers
+        job = Definitions(
+            assets=[intake.uploads, intake.incoming_invoices],
+            jobs=[intake.intake_job],
+            resources={
+                "database": Database(),
+                "upload_store": store,
+                "ocr_engine": TesseractOcrEngine(),
+                "document_parser": DocumentParser(workers=args.workers),
+            },
+        ).resolve_job_def("intake_job")
+        instance = DagsterInstance.ephemeral()
+        instance.add_dynamic_partitions(ORGANIZATIONS_PARTITIONS_NAME, [slug])
+        t0 = time.perf_counter()
+        job.execute_in_process(instance=instance, partition_key=slug)
+        run_overhead_s = time.perf_counter() - t0
+
+    with tenant_transaction(engine, org_id) as conn:
+        database = current_database(conn)
+        in_db = conn.execute(
+            select(func.count())
+            .select_from(incoming_invoices)
+            .where(
+                incoming_invoices.c.organization_id == org_id,
+                incoming_invoices.c.status == "VALIDATED",
+            )
+        ).scalar_one()
+
+    if not args.keep:
+        # the benchmark's organization (and, by cascade, its documents) must not linger in the
+        # database `make run` shows
+        with system_transaction(engine, write=True) as conn:
+            conn.execute(organizations.delete().where(organizations.c.id == org_id))
+
+    result = {
+        "scenario": "intake",
+        "db": make_engine().dialect.name,
+        "db_url": database_url(redact=True),
+        "docs": args.n,
+        "validated": in_db,
+        "failed": failed,
+        "workers": args.workers,
+        "seconds": round(register_s + process_s, 3),
+        "docs_per_s": round(args.n / (register_s + process_s), 1),
+        "register_seconds": round(register_s, 3),
+        "parse_validate_record_seconds": round(process_s, 3),
+        "parser_start_seconds": round(parser_start_s, 3),
+        "dagster_run_overhead_seconds": round(run_overhead_s, 3),
+        "generate_seconds": round(generate_s, 3),
+        "target_docs_per_s": 100,
+    }
+    if args.ocr_pages:
+        from invoice_pipelines.devtools.bench.ocr import measure_ocr
+
+        result.update(measure_ocr(pages=args.ocr_pages))
+    return limit_fields(
+        result,
+        "docs_per_s",
+        per_second(limit["parsed"], limit["seconds"]),
+        LIMIT_METHOD.format(workers=limit["workers"]),
+        limit_seconds=round(limit["seconds"], 3),
+        limit_validated=limit["validated"],
+        # the limit reads no database: it parses the bytes the run registered in this one
+        database_name=database,
+        limit_database=database,
+    )
+
+
+LIMIT_METHOD = (
+    "the same documents parsed and validated (XSD, schematron, our rules: parse_many) in the same "
+    "run's parser, already warm, one worker per core ({workers}), straight from memory: no "
+    "registration, no upload store, no status changes or rows written"
+)
+
+
+def parse_limit(parser, workers: int, documents: list[tuple[str, bytes]]) -> dict:
+    """Parse the run's documents again in a warm pool of one worker per core (the run's own when
+    it has that many workers): seconds, documents parsed and how many came back VALIDATED."""
+    from invoice_pipelines.intake.workers import SafeParser
+    from invoice_pipelines.resources.ocr import available_cores
+
+    cores = available_cores()
+    own = None
+    if workers != cores:
+        own = parser = SafeParser(workers=cores)
+        parser.wait_ready(300)
+    try:
+        items = [(data, name) for name, data in documents]
+        started = time.perf_counter()
+        outcomes = parser.parse_many(items)
+        seconds = time.perf_counter() - started
+    finally:
+        if own is not None:
+            own.close()
+    return {
+        "seconds": seconds,
+        "parsed": len(outcomes),
+        "validated": sum(1 for o in outcomes if o.status == "VALIDATED"),
+        "workers": cores,
+    }

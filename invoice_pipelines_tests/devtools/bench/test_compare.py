@@ -1,0 +1,167 @@
+"""`scripts/bench-compare.sh` (bench/compare.py): headlines read from new and old results, the
+per-pair ratios and each side's fraction of its limit, and one real run A B on fresh databases."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+from sqlalchemy.engine import make_url
+
+from invoice_pipelines.devtools.bench import SCENARIOS
+from invoice_pipelines.devtools.bench.compare import (
+    OLD_HEADLINES,
+    Scenario,
+    _pins,
+    build_parser,
+    compare,
+    database_url,
+    headline,
+    summarize,
+    table,
+)
+from invoice_pipelines_tests.conftest import require_programs
+
+REPO = Path(__file__).resolve().parents[3]
+
+
+def test_the_headline_is_per_s_when_a_result_names_one():
+    assert headline("export", {"per_s": 12.5, "invoices_per_s": 3.0}) == 12.5
+
+
+@pytest.mark.parametrize(
+    ("scenario", "old", "expected"),
+    [
+        ("batch-invoicing", {"orders_per_s": 8604.1}, 8604.1),
+        ("intake", {"docs_per_s": 71.0}, 71.0),
+        ("export", {"invoices_per_s": 9679.0}, 9679.0),
+        ("documents", {"documents_per_s": 37.9, "emails_per_s": 237.0}, 37.9),
+        ("overdue", {"invoices_per_s": 200000.0}, 200000.0),
+        ("housekeeping", {"uploads_removed_per_second": 1023.0}, 1023.0),
+        ("ocr", {"ocr_pages_per_s": 2.07}, 2.07),
+        ("qbo-push", {"invoices": 500, "seconds": 2.5}, 200.0),
+        (
+            "tenants",
+            {
+                "organizations": 100,
+                "sensor_tick_seconds": {"a": [0.5, 0.5], "b": 1.0},
+                "schedule_tick_seconds": {"c": 2.0},
+            },
+            25.0,
+        ),
+        ("hostile", {"inputs": 40, "seconds_by_stage": {"intake": 10.0}}, 3.0),
+        ("field-accuracy", {"documents": 9}, None),
+    ],
+)
+def test_a_base_from_before_the_headline_keys_is_read_by_its_old_key(scenario, old, expected):
+    assert headline(scenario, old) == expected
+
+
+def test_every_scenario_with_a_rate_before_issue_26_has_an_old_headline():
+    # field-accuracy printed no time at all before
+    assert set(OLD_HEADLINES) == set(SCENARIOS) - {"field-accuracy"}
+
+
+def test_scenarios_carry_their_own_arguments():
+    scenario = Scenario("export --n 20000")
+    assert (scenario.name, scenario.args) == ("export", ["--n", "20000"])
+    args = build_parser().parse_args(["--pairs", "5", "HEAD~20", "export --n 20000", "ocr"])
+    assert args.base == "HEAD~20" and args.pairs == 5
+    assert args.scenarios == ["export --n 20000", "ocr"]
+
+
+def test_ratios_are_per_pair_and_fractions_per_side():
+    runs = [
+        {"pair": 1, "side": "base", "per_s": 100.0, "fraction": None, "figures": {"e": 10.0}},
+        {"pair": 1, "side": "head", "per_s": 150.0, "fraction": 0.5, "figures": {"e": 10.0}},
+        {"pair": 2, "side": "base", "per_s": 200.0, "fraction": None, "figures": {"e": 10.0}},
+        {"pair": 2, "side": "head", "per_s": 220.0, "fraction": 0.7, "figures": {"e": 12.0}},
+        {"pair": 3, "side": "base", "per_s": 100.0, "fraction": None, "figures": {}},
+        {"pair": 3, "side": "head", "per_s": 300.0, "fraction": 0.9, "figures": {}},
+        # a failed run leaves its pair out of the ratios
+        {"pair": 4, "side": "base", "error": "exit 1"},
+        {"pair": 4, "side": "head", "per_s": 1.0, "fraction": 0.1},
+    ]
+    summary = summarize(runs)
+    assert summary["ratios"] == [1.5, 1.1, 3.0] and summary["pairs"] == 3
+    assert (summary["ratio_median"], summary["ratio_min"], summary["ratio_max"]) == (1.5, 1.1, 3.0)
+    assert summary["base"]["median_fraction_of_limit"] is None
+    assert summary["base"]["failed"] == 1
+    assert summary["head"]["median_fraction_of_limit"] == 0.6
+    assert summary["secondary"]["e"] == {"ratio_median": 1.1, "ratio_min": 1.0, "ratio_max": 1.2}
+
+
+def test_lock_pins_are_read_with_normalized_names(tmp_path):
+    lock = tmp_path / "requirements-dev.lock"
+    lock.write_text(
+        "# comment\nDagster==1.13.27 \\\n    --hash=sha256:00\nzope.interface==7.2 \\\n"
+        "typing_extensions==4.12.2\n"
+    )
+    assert _pins(lock) == {
+        "dagster": "1.13.27",
+        "zope-interface": "7.2",
+        "typing-extensions": "4.12.2",
+    }
+
+
+def test_each_run_gets_a_database_on_the_server_given():
+    url = database_url("postgresql://bench@db.example:5433/postgres?sslmode=require", "bench_x")
+    assert url == "postgresql+psycopg2://bench@db.example:5433/bench_x?sslmode=require"
+
+
+@pytest.mark.slow
+def test_head_against_itself_on_fresh_databases(pg_admin_url):
+    """One pair of HEAD against HEAD: two worktrees, the project's venv, a database per run that
+    is gone afterwards; the ratio is a number, the fractions come from the new keys."""
+    require_programs("psql", "git")
+    server = make_url(pg_admin_url).set(drivername="postgresql").render_as_string(False)
+    args = argparse.Namespace(
+        base="HEAD",
+        head="HEAD",
+        working_tree=False,
+        scenarios=["overdue --invoices 1000"],
+        pairs=1,
+        server=server,
+        keep=False,
+    )
+    messages: list[str] = []
+    report = compare(args, messages.append)
+    row = report["scenarios"]["overdue --invoices 1000"]
+    assert row["pairs"] == 1 and row["ratio_median"] > 0, messages
+    assert row["base"]["median_fraction_of_limit"] is not None
+    assert row["head"]["median_fraction_of_limit"] is not None
+    assert report["base"]["commit"] == report["head"]["commit"]
+    assert "the project's venv" in "\n".join(messages)
+    assert "overdue --invoices 1000" in table(report)
+    json.dumps(report)
+    # the worktrees and this process's per-run databases are gone
+    folder = re.search(r" in (/\S*bench-compare-[^/]+)/base", "\n".join(messages)).group(1)
+    assert not Path(folder).exists()
+    worktrees = subprocess.run(
+        ["git", "worktree", "list"], cwd=REPO, capture_output=True, text=True, check=True
+    ).stdout
+    assert folder not in worktrees
+    listing = subprocess.run(
+        ["psql", "-X", "-A", "-t", "-d", server, "-c", "SELECT datname FROM pg_database"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert f"bench_cmp_{os.getpid()}_" not in listing
+
+
+def test_the_script_runs_the_module():
+    script = (REPO / "scripts" / "bench-compare.sh").read_text()
+    assert "-m invoice_pipelines.devtools.bench.compare" in script
+    done = subprocess.run(
+        [str(REPO / "scripts" / "bench-compare.sh"), "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "BASE" in done.stdout and "--pairs" in done.stdout

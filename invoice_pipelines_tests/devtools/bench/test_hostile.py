@@ -1,0 +1,94 @@
+"""`invoice-pipelines bench hostile`: hostile inputs end with a recorded outcome, never a crash,
+and never block a month's export; its generators are deterministic and really hostile."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import pypdf
+import pytest
+
+from invoice_pipelines.cli import main
+from invoice_pipelines.demo.invoices import synthetic_xml_invoices
+from invoice_pipelines.devtools.bench.hostile import (
+    EXPENSIVE_EVERY,
+    attachment_bomb,
+    intake_inputs,
+    with_hostile_text,
+)
+from invoice_pipelines.limits import MiB
+
+KEYS = ("inputs", "clean_failures", "crashes", "blocked_exports", "max_worker_rss_mb", "seconds")
+
+
+@pytest.mark.slow
+def test_forty_hostile_inputs_on_postgresql(pg_database, monkeypatch, capsys):
+    monkeypatch.setenv("INVOICE_PIPELINES_DB_URL", pg_database.url)
+    assert main(["bench", "hostile", "--n", "40", "--workers", "2"]) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert all(key in result for key in KEYS), result
+    assert result["database"] == "postgresql"
+    assert result["inputs"] == 40
+    assert result["crashes"] == 0, result["crash_examples"]
+    assert result["blocked_exports"] == 0, result["export_errors"]
+    # every input is accounted for: it passed, or it failed with a recorded reason
+    assert result["passed"] + result["clean_failures"] == 40
+    assert result["secret_leaks"] == 0 and result["smtp_header_injections"] == 0
+    assert 0 < result["max_worker_rss_mb"] < 1024
+    for kind in ("attachment-bomb", "many-page-scan", "over-size", "hostile-einvoice"):
+        assert kind in result["by_kind"], kind
+
+
+def test_the_inputs_are_the_same_for_a_seed_and_differ_between_seeds(tmp_path):
+    first = [(i.kind, i.name, i.data) for i in intake_inputs(40, seed=3, samples=tmp_path)]
+    again = [(i.kind, i.name, i.data) for i in intake_inputs(40, seed=3, samples=tmp_path)]
+    other = [(i.kind, i.name, i.data) for i in intake_inputs(40, seed=4, samples=tmp_path)]
+    assert first == again and first != other
+    kinds = {kind for kind, _, _ in first}
+    assert set(EXPENSIVE_EVERY) <= kinds  # each expensive kind at least once, however small N
+    assert len({data for _, _, data in first}) == len(first)  # no input is another's duplicate
+
+
+def test_expensive_kinds_stay_a_small_share_of_a_large_run(tmp_path):
+    from collections import Counter
+
+    kinds = Counter(i.kind for i in intake_inputs(1500, seed=1, samples=tmp_path))
+    assert kinds["many-page-scan"] == 2 and kinds["attachment-bomb"] == 5
+    assert kinds["hostile-einvoice"] > 500
+
+
+def test_an_attachment_bomb_is_small_on_disk_and_large_decoded():
+    data = attachment_bomb(3, 8 * MiB)
+    assert len(data) < 64 * 1024
+    reader = pypdf.PdfReader(io.BytesIO(data))
+    decoded = [len(a.content) for a in reader.attachment_list]
+    assert decoded == [8 * MiB] * 3
+
+
+@pytest.mark.parametrize("kind", ["cii", "ubl"])
+def test_hostile_text_replaces_the_supplier_fields(kind):
+    import random
+    import re
+
+    from lxml import etree
+
+    from invoice_pipelines.devtools.bench.hostile import _FIELDS
+
+    _, xml = next(synthetic_xml_invoices(1, seed=9, kinds=(kind,)))
+    namespaces, paths = _FIELDS[kind]
+    original = etree.fromstring(xml)
+    malformed = 0
+    for seed in range(20):
+        hostile = with_hostile_text(xml, kind, random.Random(seed), 17)
+        try:
+            root = etree.fromstring(hostile)
+        except etree.XMLSyntaxError:
+            # only text XML cannot carry may make it malformed
+            assert re.search(rb"[\x00-\x08\x0b\x0c\x0e-\x1f]", hostile)
+            malformed += 1
+            continue
+        for name in ("seller", "number"):
+            before = original.find(paths[name], namespaces).text
+            assert root.find(paths[name], namespaces).text != before, name
+    assert 0 < malformed < 20
