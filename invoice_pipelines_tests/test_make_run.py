@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
-from invoice_pipelines.demo.seed import DEMO_ORGANIZATIONS
+from invoice_pipelines.devtools.demo.seed import DEMO_ORGANIZATIONS
 
 REPO = Path(__file__).resolve().parents[1]
 STOP_SECONDS = 10  # the bound for Ctrl-C / SIGTERM

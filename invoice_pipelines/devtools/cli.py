@@ -28,8 +28,8 @@ def add_commands(sub) -> None:
 def _cmd_seed_demo(args: argparse.Namespace) -> int:
     from invoice_pipelines.db.engine import make_engine
     from invoice_pipelines.db.migrate import upgrade
-    from invoice_pipelines.demo.seed import seed_demo, seed_demo_uploads
     from invoice_pipelines.devtools.demo.quickbooks import connect_demo_organizations
+    from invoice_pipelines.devtools.demo.seed import seed_demo, seed_demo_uploads
     from invoice_pipelines.settings import data_dir, upload_dir
 
     upgrade(make_engine(owner=True))

@@ -79,7 +79,7 @@ def record_runs(home: Path, samples: Path) -> Recorded:
 
     from invoice_pipelines.db.engine import make_engine
     from invoice_pipelines.definitions import build_definitions
-    from invoice_pipelines.demo.seed import seed_demo
+    from invoice_pipelines.devtools.demo.seed import seed_demo
     from invoice_pipelines.intake.uploads import ScanState, scan_uploads
     from invoice_pipelines.resources.parser import DocumentParser
     from invoice_pipelines.resources.storage import LocalUploadStore

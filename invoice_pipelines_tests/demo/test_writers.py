@@ -25,7 +25,7 @@ from invoice_pipelines.core.invoice import (
     InvoiceLine,
     VatBreakdown,
 )
-from invoice_pipelines.demo.invoices import (
+from invoice_pipelines.devtools.demo.invoices import (
     DEMO_BUYER,
     OFFICE_SUPPLIER,
     LineItem,
@@ -37,7 +37,7 @@ from invoice_pipelines.demo.invoices import (
     invoice_from_lines,
     synthetic_xml_invoices,
 )
-from invoice_pipelines.demo.writers.textpdf import write_text_pdf
+from invoice_pipelines.devtools.demo.writers.textpdf import write_text_pdf
 from invoice_pipelines.einvoice.cii import (
     EN16931_GUIDELINE,
     XRECHNUNG_GUIDELINE,

@@ -326,7 +326,7 @@ def _samples(folder: Path | None) -> list[bytes]:
 
 def _synthetic_samples(seed: int) -> list[bytes]:
     """Valid e-invoices (XML and Factur-X-like PDFs with one embedded XML) when no samples exist."""
-    from invoice_pipelines.demo.invoices import synthetic_xml_invoices
+    from invoice_pipelines.devtools.demo.invoices import synthetic_xml_invoices
 
     xmls = [data for _, data in synthetic_xml_invoices(8, seed=seed)]
     pdfs = [
@@ -379,7 +379,7 @@ HOSTILE_NAMES = (
 
 def intake_inputs(n: int, *, seed: int, samples: Path | None) -> Iterator[HostileInput]:
     """n hostile uploads, the same for the same seed and sample folder."""
-    from invoice_pipelines.demo.invoices import synthetic_xml_invoices
+    from invoice_pipelines.devtools.demo.invoices import synthetic_xml_invoices
     from invoice_pipelines.limits import MAX_UPLOAD_BYTES
 
     rng = random.Random(seed)

@@ -35,8 +35,8 @@ def run(args: argparse.Namespace) -> dict:
     from invoice_pipelines.db.migrate import ensure_migrated
     from invoice_pipelines.db.tables import incoming_invoices, organizations
     from invoice_pipelines.db.tenancy import system_transaction, tenant_transaction
-    from invoice_pipelines.demo.invoices import synthetic_xml_invoices
     from invoice_pipelines.devtools.bench.limit import current_database, limit_fields, per_second
+    from invoice_pipelines.devtools.demo.invoices import synthetic_xml_invoices
     from invoice_pipelines.intake import defs as intake
     from invoice_pipelines.intake.pipeline import process_documents
     from invoice_pipelines.intake.uploads import ScanState, scan_uploads

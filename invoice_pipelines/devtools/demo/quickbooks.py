@@ -77,7 +77,7 @@ def demo_companies(data_dir: Path, slugs: list[str]) -> dict[str, dict]:
     path = demo_dir(data_dir) / COMPANIES_FILE
     companies = json.loads(path.read_text()) if path.exists() else {}
     missing = [slug for slug in slugs if slug not in companies]
-    from invoice_pipelines.demo.seed import DEMO_ORGANIZATIONS
+    from invoice_pipelines.devtools.demo.seed import DEMO_ORGANIZATIONS
 
     homes = {spec["org"]["slug"]: spec["org"] for spec in DEMO_ORGANIZATIONS}
     for slug in missing:

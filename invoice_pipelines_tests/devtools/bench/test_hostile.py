@@ -10,13 +10,13 @@ import pypdf
 import pytest
 
 from invoice_pipelines.cli import main
-from invoice_pipelines.demo.invoices import synthetic_xml_invoices
 from invoice_pipelines.devtools.bench.hostile import (
     EXPENSIVE_EVERY,
     attachment_bomb,
     intake_inputs,
     with_hostile_text,
 )
+from invoice_pipelines.devtools.demo.invoices import synthetic_xml_invoices
 from invoice_pipelines.limits import MiB
 
 KEYS = ("inputs", "clean_failures", "crashes", "blocked_exports", "max_worker_rss_mb", "seconds")

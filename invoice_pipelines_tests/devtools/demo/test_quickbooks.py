@@ -12,7 +12,6 @@ from invoice_pipelines.db.engine import make_engine
 from invoice_pipelines.db.migrate import upgrade
 from invoice_pipelines.db.tables import qbo_connections
 from invoice_pipelines.db.tenancy import resolve_organization, system_transaction
-from invoice_pipelines.demo.seed import DEMO_ORGANIZATIONS, seed_demo
 from invoice_pipelines.devtools.demo.quickbooks import (
     COMPANIES_FILE,
     KEY_FILE,
@@ -20,6 +19,7 @@ from invoice_pipelines.devtools.demo.quickbooks import (
     create_demo_companies,
     first_sync,
 )
+from invoice_pipelines.devtools.demo.seed import DEMO_ORGANIZATIONS, seed_demo
 from invoice_pipelines.devtools.qbo_simulator import QboSimulator
 
 SLUGS = [spec["org"]["slug"] for spec in DEMO_ORGANIZATIONS]

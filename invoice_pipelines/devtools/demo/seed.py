@@ -535,7 +535,7 @@ def seed_demo_uploads(store_root: Path, *, today: date | None = None) -> list[st
 
     A marker file remembers that it happened, so processed (archived) files are not dropped again.
     """
-    from invoice_pipelines.demo.invoices import demo_supplier_invoices
+    from invoice_pipelines.devtools.demo.invoices import demo_supplier_invoices
     from invoice_pipelines.resources.storage import LocalUploadStore
 
     for spec in DEMO_ORGANIZATIONS:

@@ -21,7 +21,7 @@ from typing import Any
 from invoice_pipelines.core.invoice import Address, Invoice, InvoiceLine, VatBreakdown
 from invoice_pipelines.core.money import CENT
 from invoice_pipelines.core.totals import LineAmounts, compute_totals
-from invoice_pipelines.demo.writers.textpdf import write_text_pdf
+from invoice_pipelines.devtools.demo.writers.textpdf import write_text_pdf
 from invoice_pipelines.einvoice.cii import EN16931_GUIDELINE, XRECHNUNG_GUIDELINE, write_cii
 from invoice_pipelines.einvoice.layout import render_invoice_text
 from invoice_pipelines.einvoice.ubl import write_ubl
