@@ -11,8 +11,12 @@ reading the chart's model for it and adding its keys here.
 """
 
 import importlib
+import os
 import re
 import shlex
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -24,6 +28,7 @@ from dagster_aws.s3.compute_log_manager import S3ComputeLogManager
 
 from invoice_pipelines.settings import SETTINGS
 from invoice_pipelines.tenants.partitions import ORGANIZATION_TAG
+from invoice_pipelines_tests.import_probe import PATH_ONLY, probe
 
 ROOT = Path(__file__).resolve().parents[1]
 VALUES = ROOT / "deploy" / "helm" / "values.yaml"
@@ -548,6 +553,142 @@ def test_containerfile_runtime_stage_runs_as_non_root_with_the_system_packages()
     assert "OMP_THREAD_LIMIT=1" in env.split()
     cmd = " ".join(args for instruction, args in stage if instruction == "CMD")
     assert '"code-server"' in cmd and '"invoice_pipelines.definitions"' in cmd
+
+
+# what the image must not carry: the development tooling (invoice_pipelines/devtools) and the
+# places it had before it moved there
+DEV_TOOLING = (
+    "devtools",
+    "quickbooks/simulator",
+    "quickbooks/demo.py",
+    "standins",
+    "bench",
+    "demo",
+)
+DEVTOOLS_COMMANDS = ("seed-demo", "qbo-simulator", "bench")
+CLI = PATH_ONLY + "; from invoice_pipelines.cli import main; sys.exit(main(sys.argv[1:]))"
+
+
+def _dockerignore_pattern(pattern: str) -> re.Pattern:
+    """A .dockerignore pattern as Docker reads it: Go's filepath.Match (`*` and `?` stay within a
+    folder), `**` for any number of folders, surrounding slashes dropped."""
+    regex, i, pattern = "", 0, pattern.strip("/")
+    while i < len(pattern):
+        if pattern.startswith("**/", i):
+            regex, i = regex + "(?:.*/)?", i + 3
+        elif pattern.startswith("**", i):
+            regex, i = regex + ".*", i + 2
+        else:
+            regex += {"*": "[^/]*", "?": "[^/]"}.get(pattern[i], re.escape(pattern[i]))
+            i += 1
+    return re.compile(regex)
+
+
+def _in_build_context(path: str, rules: list[tuple[bool, re.Pattern]]) -> bool:
+    """Whether .dockerignore lets `path` (relative to the repository) into the build context: the
+    last rule that matches the path or one of its folders decides, `!` letting it in."""
+    parts = path.split("/")
+    prefixes = ["/".join(parts[:n]) for n in range(1, len(parts) + 1)]
+    included = True
+    for negated, pattern in rules:
+        if any(pattern.fullmatch(prefix) for prefix in prefixes):
+            included = negated
+    return included
+
+
+def _image_build_tree(into: Path) -> Path:
+    """The /src that the build stage's `pip install --no-deps /src` installs, made without docker:
+    the COPY instructions' sources as .dockerignore lets them into the build context, less what
+    the install step removes first. Returns `into`/src."""
+    rules = [
+        (line.startswith("!"), _dockerignore_pattern(line.removeprefix("!")))
+        for line in (ROOT / ".dockerignore").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    for copy in _containerfile_instructions("COPY"):
+        if copy.startswith("--from"):
+            continue
+        *sources, target = shlex.split(copy)
+        for source in sources:
+            top = ROOT / source
+            for path in sorted(top.rglob("*")) if top.is_dir() else [top]:
+                if not path.is_file() or not _in_build_context(
+                    path.relative_to(ROOT).as_posix(), rules
+                ):
+                    continue
+                if top.is_dir():
+                    destination = Path(target) / path.relative_to(top)
+                elif target.endswith("/"):
+                    destination = Path(target) / path.name
+                else:
+                    destination = Path(target)
+                destination = into / destination.relative_to("/")
+                destination.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(path, destination)
+    (install,) = [
+        run for run in _containerfile_instructions("RUN") if "pip install --no-deps /src" in run
+    ]
+    before_install = install.split("pip install --no-deps /src")[0]
+    for removed in re.findall(r"rm -rf ((?:/\S+ ?)+)", before_install):
+        for path in removed.split():
+            shutil.rmtree(into / path.lstrip("/"), ignore_errors=True)
+    return into / "src"
+
+
+def test_the_image_installs_the_product_without_its_development_tooling(tmp_path):
+    src = _image_build_tree(tmp_path)
+    package = src / "invoice_pipelines"
+    assert (package / "definitions.py").is_file() and (src / "pyproject.toml").is_file()
+    assert (package / "db" / "migrations" / "versions").is_dir()  # the product's data files came
+    assert [path for path in DEV_TOOLING if (package / path).exists()] == []
+    # and the build itself fails should devtools get in by another way
+    (install,) = [
+        run for run in _containerfile_instructions("RUN") if "pip install --no-deps /src" in run
+    ]
+    assert "find_spec('invoice_pipelines.devtools') is None" in install
+
+
+def test_the_image_loads_its_code_location_and_its_devtools_commands_are_one_sentence(tmp_path):
+    """The files the image installs, on a fresh interpreter's path ahead of the checkout: every
+    module imports and the definitions load; seed-demo, qbo-simulator and bench say that they are
+    development tooling, with no traceback, and the other commands are there."""
+    src = _image_build_tree(tmp_path)
+
+    result = probe(tmp_path, pythonpath=src)
+    assert result["package"] == str(src / "invoice_pipelines")
+    assert len(result["modules"]) > 100
+    assert result["failed"] == {}
+    assert result["definitions"] == "loadable"
+
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(src),
+        "INVOICE_PIPELINES_DATA_DIR": str(tmp_path / "data"),
+        "INVOICE_PIPELINES_DB_URL": f"sqlite:///{tmp_path / 'app.sqlite3'}",
+    }
+
+    def cli(*argv: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-P", "-c", CLI, *argv],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+
+    for argv in (["seed-demo"], ["qbo-simulator", "--help"], ["bench", "intake", "--n", "5"]):
+        completed = cli(*argv)
+        name = argv[0]
+        assert (completed.returncode, completed.stdout, completed.stderr) == (
+            2,
+            "",
+            f"invoice-pipelines {name}: {name} is development tooling, not installed in this image\n",
+        ), argv
+    listing = cli("--help")
+    assert listing.returncode == 0, listing.stderr
+    assert all(name in listing.stdout for name in DEVTOOLS_COMMANDS)
+    assert cli("parse", "--help").returncode == 0
 
 
 def test_migration_job_runs_migrate_with_the_deployed_image(values):
