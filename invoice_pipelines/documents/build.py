@@ -225,7 +225,10 @@ def build_document(source: DocumentSource, *, created: datetime | None = None) -
     return built
 
 
-def build_in_worker(data: bytes, filename: str, **_options) -> BuiltDocument:
-    """Worker entry (SafeParser target): `data` is a pickled DocumentSource from our own parent."""
-    source = pickle.loads(data)  # noqa: S301 - written by the parent process, never by a user
-    return build_document(source)
+def build_in_worker(data: bytes, filename: str, **_options) -> BuiltDocument | list[BuiltDocument]:
+    """Worker entry (SafeParser target): `data` is a pickled DocumentSource, or a list of them,
+    from our own parent (resources/renderer.py)."""
+    sources = pickle.loads(data)  # noqa: S301 - written by the parent process, never by a user
+    if isinstance(sources, list):
+        return [build_document(source) for source in sources]
+    return build_document(sources)

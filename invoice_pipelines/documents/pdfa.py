@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import struct
 import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -50,7 +51,10 @@ class Font:
     thousandths of the font size, each glyph's outline bytes and, for composite glyphs, where
     their components' glyph ids sit (a cut renumbers them)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(
+        self, path: Path, characters: Sequence[tuple[int, int]] = ((0, 0x10FFFF),)
+    ) -> None:
+        """`characters`: ranges of code points documents may show (others are not in `gids`)."""
         from fontTools.ttLib import TTFont
 
         with TTFont(str(path)) as font:
@@ -60,7 +64,9 @@ class Font:
             order = font.getGlyphOrder()
             gid = {name: index for index, name in enumerate(order)}
             self.gids: dict[str, int] = {
-                chr(code): gid[name] for code, name in font.getBestCmap().items()
+                chr(code): gid[name]
+                for code, name in font.getBestCmap().items()
+                if any(first <= code <= last for first, last in characters)
             }
             metrics = font["hmtx"].metrics
             self.advances = [metrics[name][0] for name in order]
@@ -445,9 +451,11 @@ def _embedding(font: Font, glyphs: frozenset[int]) -> tuple[bytes, ...]:
 @lru_cache(maxsize=1)
 def _profile() -> bytes:
     """The sRGB ICC profile fpdf2 ships, as the output intent's stream object (once per process)."""
-    from importlib import resources
+    from importlib.util import find_spec
 
-    profile = (resources.files("fpdf") / "data" / "color_profiles" / "sRGB2014.icc").read_bytes()
+    # found, not imported: importing fpdf2 for a data file cost a worker 1.3 s
+    [package] = find_spec("fpdf").submodule_search_locations
+    profile = (Path(package) / "data" / "color_profiles" / "sRGB2014.icc").read_bytes()
     return _stream("/N 3 /Alternate /DeviceRGB", profile)
 
 

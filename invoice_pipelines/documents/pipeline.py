@@ -35,7 +35,9 @@ from invoice_pipelines.documents.formats import choose_formats
 from invoice_pipelines.documents.sources import DocumentSource, load_sources
 from invoice_pipelines.resources.files import FileStore
 
-DEFAULT_BATCH = 200
+# invoices per build and record step: small enough that recording a step (its files fsynced, its
+# rows) runs beside the building of the next instead of after the last
+DEFAULT_BATCH = 50
 
 
 class Builder(Protocol):
@@ -125,14 +127,27 @@ def generate_documents(
     summary.requested = len(ids)
     todo = [i for i in dict.fromkeys(ids) if i not in generated]
     summary.already = len(ids) - len(todo)
-    # A chunk is stored and recorded in a second thread while the builder works on the next one
-    # (the builder's workers would otherwise wait for it); one chunk at a time, in order.
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="documents-record") as recorder:
+    chunks = [todo[first : first + batch_size] for first in range(0, len(todo), batch_size)]
+
+    def load(chunk: list[int]) -> dict:
+        with tenant_transaction(engine, org["id"]) as conn:
+            return choose_formats(conn, org, load_sources(conn, org, chunk))
+
+    # The builder's workers never wait for this process: the next chunk's sources are read and a
+    # chunk's files and rows are written in threads of their own while the workers build (one
+    # chunk at a time each, in order).
+    with (
+        ThreadPoolExecutor(max_workers=1, thread_name_prefix="documents-load") as loader,
+        ThreadPoolExecutor(max_workers=1, thread_name_prefix="documents-record") as recorder,
+        # fsync waits for the disk, not for the interpreter: a chunk's files are written side by side
+        ThreadPoolExecutor(max_workers=8, thread_name_prefix="documents-write") as writer,
+    ):
         recording: Future | None = None
-        for first in range(0, len(todo), batch_size):
-            chunk = todo[first : first + batch_size]
-            with tenant_transaction(engine, org["id"]) as conn:
-                sources = choose_formats(conn, org, load_sources(conn, org, chunk))
+        loading = loader.submit(load, chunks[0]) if chunks else None
+        for index, chunk in enumerate(chunks):
+            sources = loading.result()
+            if index + 1 < len(chunks):
+                loading = loader.submit(load, chunks[index + 1])
             missing = {
                 i: [
                     {
@@ -150,7 +165,7 @@ def generate_documents(
                 recording.result()  # the previous chunk is recorded (or its error raised here)
             summary.failed.update(missing)
             recording = recorder.submit(
-                _store_and_record, engine, store, org, sources, built, summary, run_id
+                _store_and_record, engine, store, org, sources, built, summary, run_id, writer
             )
         if recording is not None:
             recording.result()
@@ -158,7 +173,7 @@ def generate_documents(
     return summary
 
 
-def _store_and_record(engine, store, org, sources, built, summary, run_id) -> None:
+def _store_and_record(engine, store, org, sources, built, summary, run_id, writer) -> None:
     rows: list[dict] = []
     with tenant_transaction(engine, org["id"], write=True) as conn:
         xact_lock(conn, Lock.DOCUMENTS, org["id"])
@@ -171,6 +186,7 @@ def _store_and_record(engine, store, org, sources, built, summary, run_id) -> No
                 )
             ).scalars()
         )
+        writes: list[tuple[str, bytes]] = []
         for document in built:
             invoice_id = document.sales_invoice_id
             source = sources[invoice_id]
@@ -189,15 +205,9 @@ def _store_and_record(engine, store, org, sources, built, summary, run_id) -> No
                 files.append(("xrechnung", document.xrechnung_name, document.xrechnung))
             for kind, name, data in files:
                 key = document_key(org["slug"], source, name)
-                if store.exists(key):
-                    # no generated row refers to it (checked above, under the lock): a leftover
-                    # of a run that did not get to record it
-                    store.remove(key)
-                location = store.write(key, [data])
+                writes.append((key, data))
                 rows.append(_row(org, invoice_id, kind, key, data, run_id, [], source))
                 summary.bytes_written += len(data)
-                if len(summary.paths) < 5:
-                    summary.paths.append(location)
             summary.generated += 1
             summary.xrechnung += document.xrechnung is not None
             if document.xrechnung is not None and document.xrechnung_rules:
@@ -207,6 +217,10 @@ def _store_and_record(engine, store, org, sources, built, summary, run_id) -> No
             summary.plain_pdf += chosen == "pdf"
             why = f"{chosen}: {getattr(source, 'format_reason', '')}"
             summary.formats[why] = summary.formats.get(why, 0) + 1
+        # each file is on disk (fsynced) before the row that names it commits; written side by
+        # side, their flushes overlap instead of queueing one behind the other
+        locations = list(writer.map(lambda key_data: _write(store, *key_data), writes))
+        summary.paths += locations[: max(0, 5 - len(summary.paths))]
         if rows:
             # earlier failed attempts of these invoices make way for this run's outcome
             conn.execute(
@@ -216,6 +230,14 @@ def _store_and_record(engine, store, org, sources, built, summary, run_id) -> No
                 )
             )
             conn.execute(insert(sales_invoice_documents), rows)
+
+
+def _write(store: FileStore, key: str, data: bytes) -> str:
+    if store.exists(key):
+        # no generated row refers to it (checked under the lock): a leftover of a run that did
+        # not get to record it
+        store.remove(key)
+    return store.write(key, [data])
 
 
 def _row(org, invoice_id, kind, key, data, run_id, errors, source) -> dict:

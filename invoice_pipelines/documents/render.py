@@ -14,12 +14,7 @@ no glyph for, a line wider than the page.
 
 from __future__ import annotations
 
-import atexit
-import os
 import re
-import shutil
-import tempfile
-import threading
 from datetime import datetime
 from decimal import Decimal
 from functools import lru_cache
@@ -60,45 +55,18 @@ SCRIPTS = (
 )
 
 
-def _cut(font_path: Path, unicodes, target: Path) -> Path:
-    from fontTools import subset
-    from fontTools.ttLib import TTFont
-
-    font = TTFont(str(font_path))
-    options = subset.Options()
-    options.layout_features = []
-    options.name_IDs = ["*"]
-    options.notdef_outline = True
-    options.drop_tables += ["FFTM"]
-    subsetter = subset.Subsetter(options)
-    subsetter.populate(unicodes=sorted(unicodes))
-    subsetter.subset(font)
-    partial = target.with_name(f".{target.name}.{os.getpid()}.{threading.get_ident()}")
-    font.save(str(partial))
-    os.replace(partial, target)  # whole or not at all, should two threads cut the same set
-    return target
-
-
-@lru_cache(maxsize=1)
-def _font_folder() -> Path:
-    folder = Path(tempfile.mkdtemp(prefix="ip-fonts-"))
-    atexit.register(shutil.rmtree, folder, True)
-    return folder
-
-
 @lru_cache(maxsize=1)
 def invoice_font() -> pdfa.Font:
-    """This process's DejaVu Sans, cut to SCRIPTS and read once (one face: the title is a larger
-    size of the same face, not bold). It says which characters an invoice may use; each PDF
-    embeds the glyphs it shows (`pdfa.Font.program`)."""
+    """This process's DejaVu Sans, read once and limited to SCRIPTS (one face: the title is a
+    larger size of the same face, not bold). It says which characters an invoice may use; each
+    PDF embeds the glyphs it shows (`pdfa.Font.program`)."""
     source = font_dir() / "DejaVuSans.ttf"
     if not source.is_file():
         raise RenderError(
             f"font {source} not found (Debian package fonts-dejavu-core, or set "
             "INVOICE_PIPELINES_FONT_DIR)"
         )
-    unicodes = [code for first, last in SCRIPTS for code in range(first, last + 1)]
-    return pdfa.Font(_cut(source, unicodes, _font_folder() / source.name))
+    return pdfa.Font(source, characters=SCRIPTS)
 
 
 def check_glyphs(lines: list[str]) -> None:
