@@ -1,8 +1,12 @@
-"""The console script as a whole: what every subcommand does with a mistyped organization."""
+"""The console script as a whole: what every subcommand does with a mistyped organization, and
+where each area's commands are defined."""
 
 from __future__ import annotations
 
 import argparse
+import ast
+import importlib
+from pathlib import Path
 
 import pytest
 
@@ -92,3 +96,49 @@ def test_an_unknown_organization_is_one_sentence(command, db, tmp_path, monkeypa
     assert lines[0].startswith(f"invoice-pipelines {command[0]}") or lines[0].startswith(
         "invoice-pipelines:"
     ), lines[0]
+
+
+def _commands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    return next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices
+
+
+def test_every_area_adds_its_own_commands_from_its_cli_py():
+    """Each area's `<area>/cli.py` has `add_commands(subparsers)` and what a command runs lives
+    there; the console script is those areas' commands (then devtools'), in the order of AREAS."""
+    from invoice_pipelines import cli
+
+    assembled: list[str] = []
+    for area in cli.AREAS:
+        module = importlib.import_module(f"invoice_pipelines.{area}.cli")
+        sub = argparse.ArgumentParser().add_subparsers()
+        module.add_commands(sub)
+        assert sub.choices, f"{area}/cli.py adds no command"
+        for name, parser in sub.choices.items():
+            assert parser.get_default("func").__module__ == module.__name__, (area, name)
+        assembled += sub.choices
+    commands = _commands(build_parser())
+    assert list(commands)[: len(assembled)] == assembled
+    assert set(commands) - set(assembled) == set(cli.DEVTOOLS_COMMANDS)
+    where = {name: p.get_default("func").__module__ for name, p in commands.items()}
+    assert where["migrate"] == "invoice_pipelines.db.cli"
+    assert where["parse"] == "invoice_pipelines.intake.cli"
+    assert where["batch-invoice"] == where["batch-retry"] == "invoice_pipelines.billing.cli"
+    assert where["documents"] == "invoice_pipelines.documents.cli"
+    # an area with a cli.py that the console script does not assemble would be a dead file
+    package = Path(cli.__file__).parent
+    with_cli = {p.parent.name for p in package.glob("*/cli.py")} - {"devtools"}
+    assert with_cli == set(cli.AREAS)
+
+
+def test_the_console_script_itself_defines_no_command_or_argument():
+    """invoice_pipelines/cli.py assembles the areas and handles errors: no add_argument and no
+    set_defaults of its own (the only parsers it adds stand in for devtools where it is absent)."""
+    from invoice_pipelines import cli
+
+    tree = ast.parse(Path(cli.__file__).read_text())
+    calls = {
+        node.func.attr
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+    }
+    assert not calls & {"add_argument", "add_mutually_exclusive_group", "set_defaults"}

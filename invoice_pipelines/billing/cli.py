@@ -1,5 +1,6 @@
-"""`invoice-pipelines batch-invoice` / `batch-status` (and cancel / retry): the queue from a shell;
-`credit-note`: a credit note for one sales invoice; `batch-credit-notes`: many, through the queue."""
+"""Billing's commands: `invoice-pipelines batch-invoice` / `batch-status` / `batch-list` (and
+cancel / retry): the queue from a shell; `credit-note`: a credit note for one sales invoice;
+`batch-credit-notes`: many, through the queue."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from invoice_pipelines.billing.invoicing import (
     MAX_WORKERS,
     process_batch_job,
 )
+from invoice_pipelines.db.tables import BATCH_JOB_STATUSES
 from invoice_pipelines.queue.jobs import (
     BatchJob,
     UnknownBatchJob,
@@ -433,6 +435,74 @@ def process_credit_notes(engine, job_id: int, chunk_size: int | None, runner: st
 
 
 def add_commands(sub) -> None:
+    p = sub.add_parser("batch-invoice", help="enqueue a batch invoicing job")
+    p.add_argument("--org", required=True, help="organization id or slug")
+    group = p.add_mutually_exclusive_group(required=True)
+    group.add_argument("--orders", help="comma-separated sales order ids")
+    group.add_argument("--all-reviewed", action="store_true", help="every reviewed order")
+    group.add_argument(
+        "--customer-lines",
+        metavar="FILE.json",
+        help="invoice customers directly: a JSON list of {customer, lines: [{item|description, "
+        "quantity, unit_price, vat_rate}]}",
+    )
+    p.add_argument(
+        "--up-to", help="with --all-reviewed: only orders dated up to this day (YYYY-MM-DD)"
+    )
+    p.add_argument(
+        "--invoice-date", help="YYYY-MM-DD; default today in the organization's timezone"
+    )
+    p.add_argument(
+        "--due-days", type=int, default=None, help="default: the organization's payment terms"
+    )
+    p.add_argument("--created-by", default=None)
+    p.add_argument("--wait", action="store_true", help="process now and show progress until done")
+    p.add_argument(
+        "--chunk-size", type=int, default=5000, help="orders per transaction with --wait"
+    )
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=2,
+        help="with --wait on PostgreSQL: chunks in flight at once, one connection each",
+    )
+    p.add_argument(
+        "--generate-pdf",
+        action="store_true",
+        help="then write the invoices' documents (a documents job queued with this one)",
+    )
+    p.add_argument(
+        "--send-immediately",
+        action="store_true",
+        help="then send the invoices, once each (a communications job queued with this one)",
+    )
+    p.add_argument(
+        "--channel", choices=["email", "sms", "whatsapp"], help="with --send-immediately (email)"
+    )
+    p.set_defaults(func=run_batch_invoice)
+
+    p = sub.add_parser("batch-status", help="show a batch job")
+    p.add_argument("job_id", type=int)
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=run_batch_status)
+
+    p = sub.add_parser("batch-list", help="list recent batch jobs, most recent first")
+    p.add_argument("--org", help="organization id or slug; default: every organization")
+    p.add_argument("--status", choices=BATCH_JOB_STATUSES, help="only jobs in this status")
+    p.add_argument("--limit", type=int, default=20, help="at most this many jobs (default 20)")
+    p.add_argument("--json", action="store_true", help="print one JSON list")
+    p.set_defaults(func=run_batch_list)
+
+    p = sub.add_parser("batch-cancel", help="cancel a pending or processing batch job")
+    p.add_argument("job_id", type=int)
+    p.add_argument("--created-by", default=None)
+    p.set_defaults(func=run_batch_cancel)
+
+    p = sub.add_parser("batch-retry", help="new batch job over exactly the failed orders of a job")
+    p.add_argument("job_id", type=int)
+    p.add_argument("--created-by", default=None)
+    p.set_defaults(func=run_batch_retry)
+
     p = sub.add_parser(
         "batch-credit-notes",
         help="queue credit notes for many sales invoices (a JSON file of items), each issued once",

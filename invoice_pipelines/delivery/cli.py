@@ -1,6 +1,7 @@
-"""`invoice-pipelines documents` and `send-invoices`: the functions the documents and delivery
-assets call, from the command line (JSON summary on the last line); `batch-documents`,
-`batch-send` and `batch-run`: documents and communications jobs of the batch jobs queue."""
+"""`invoice-pipelines send-invoices`: the function the delivery asset calls, from the command line
+(JSON summary on the last line); `batch-documents`, `batch-send` and `batch-run`: documents and
+communications jobs of the batch jobs queue, which share one runner (`documents` itself is in
+documents/cli.py)."""
 
 from __future__ import annotations
 
@@ -9,12 +10,6 @@ import json
 
 
 def add_commands(sub) -> None:
-    p = sub.add_parser(
-        "documents", help="write the documents (Factur-X PDF, XRechnung) of invoices"
-    )
-    p.add_argument("--org", required=True, help="organization slug or id")
-    p.add_argument("--invoices", default="", help="sales invoice ids, e.g. 1,2; default: all new")
-    p.set_defaults(func=run_documents)
     p = sub.add_parser("send-invoices", help="e-mail invoices that have documents, at most once")
     p.add_argument("--org", required=True, help="organization slug or id")
     p.add_argument("--invoices", default="", help="sales invoice ids; default: all never sent")
@@ -55,36 +50,10 @@ def _queue_options(p) -> None:
     p.add_argument("--chunk-size", type=int, default=200, help="invoices per chunk with --wait")
 
 
-def _ids(text: str) -> list[int] | None:
-    ids = [int(part) for part in text.split(",") if part.strip()]
-    return ids or None
-
-
-def run_documents(args: argparse.Namespace) -> int:
-    from invoice_pipelines.db.engine import make_engine
-    from invoice_pipelines.documents.pipeline import generate_documents
-    from invoice_pipelines.resources.stores import file_store_from_env
-
-    summary = generate_documents(
-        make_engine(), file_store_from_env("documents"), args.org, _ids(args.invoices)
-    )
-    print(
-        json.dumps(
-            {
-                "generated": summary.generated,
-                "xrechnung": summary.xrechnung,
-                "already": summary.already,
-                "failed": {str(k): v for k, v in summary.failed.items()},
-                "paths": summary.paths,
-            }
-        )
-    )
-    return 1 if summary.failed else 0
-
-
 def run_send(args: argparse.Namespace) -> int:
     from invoice_pipelines.db.engine import make_engine
     from invoice_pipelines.delivery.pipeline import AlreadySending, send_invoices
+    from invoice_pipelines.documents.cli import invoice_ids
     from invoice_pipelines.resources.stores import file_store_from_env
 
     if args.resend and not args.invoices:
@@ -97,7 +66,7 @@ def run_send(args: argparse.Namespace) -> int:
             file_store_from_env("documents"),
             channel,
             args.org,
-            _ids(args.invoices),
+            invoice_ids(args.invoices),
             retry_failed=args.retry_failed,
             resend=args.resend,
             max_per_second=args.per_second,

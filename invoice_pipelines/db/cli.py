@@ -1,0 +1,21 @@
+"""`invoice-pipelines migrate`: the application database's schema from the command line."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_commands(sub) -> None:
+    p = sub.add_parser("migrate", help="upgrade the database named by INVOICE_PIPELINES_DB_URL")
+    p.add_argument("--revision", default="head")
+    p.set_defaults(func=run_migrate)
+
+
+def run_migrate(args: argparse.Namespace) -> int:
+    from invoice_pipelines.db.engine import database_url, make_engine
+    from invoice_pipelines.db.migrate import upgrade
+
+    engine = make_engine(owner=True)
+    revision = upgrade(engine, args.revision)
+    print(f"database {database_url(redact=True)} at revision {revision}")
+    return 0
