@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import text
@@ -95,7 +96,7 @@ SELECT bi.id, bi.position, coalesce(so.id, bi.sales_order_id), so.customer_id, s
         WHEN cu.id IS NULL OR cu.organization_id <> :org THEN so.customer_id::text
         WHEN NOT cu.active THEN cu.customer_number
     END,
-    inv.id  -- an already invoiced order's invoice; eligible orders get theirs in ALLOCATE_IDS
+    inv.id  -- an already invoiced order's invoice; eligible orders get theirs in CLASSIFY
 FROM (
     -- a window of positions on the (batch_job_id, position) index; OFFSET 0 keeps the status
     -- test outside, so stale statistics cannot send the planner to the status index instead
@@ -134,10 +135,12 @@ WHERE b.code IS NULL
 
 # Line-level checks, then each eligible order's rank in position order (1, 2, ...): its invoice
 # number is the chunk's start value + rank, known once the sequence (or the chain of chunks in
-# flight, `pipeline.py`) says where this chunk starts.
+# flight, `pipeline.py`) says where this chunk starts. In the same statement each eligible order
+# gets its invoice id: ids are drawn in rank order (sorted nextval() values matched to ranks), so
+# within a chunk ids follow the numbers (nextval() is never rolled back: a rolled back chunk
+# skips ids, which carry no meaning; numbers never skip). One rewrite of the chunk's rows, not two.
 CLASSIFY = f"""
-UPDATE billing_chunk b SET code = x.code, detail = x.detail, seq = x.seq
-FROM (
+WITH x AS MATERIALIZED (
     SELECT c.item_id, c.code, c.detail,
            CASE WHEN c.code IS NULL
                 THEN count(*) FILTER (WHERE c.code IS NULL) OVER (ORDER BY c.position)
@@ -168,7 +171,15 @@ FROM (
             GROUP BY sales_order_id
         ) AS a ON a.sales_order_id = b.sales_order_id
     ) AS c
-) AS x
+), ids AS (
+    SELECT id, row_number() OVER (ORDER BY id) AS rank
+    FROM (SELECT nextval(pg_get_serial_sequence('sales_invoices', 'id')) AS id
+          FROM generate_series(1, (SELECT count(seq) FROM x))) AS g
+)
+UPDATE billing_chunk b
+SET code = x.code, detail = x.detail, seq = x.seq, invoice_id = coalesce(ids.id, b.invoice_id)
+FROM x
+LEFT JOIN ids ON ids.rank = x.seq
 WHERE b.item_id = x.item_id
 """
 
@@ -178,18 +189,6 @@ SELECT l.sales_order_id, l.vat_category, l.vat_rate, sum(l.net_amount), round(su
 FROM billing_lines l
 JOIN billing_chunk b ON b.sales_order_id = l.sales_order_id AND b.code IS NULL
 GROUP BY l.sales_order_id, l.vat_category, l.vat_rate
-"""
-
-# Invoice ids are drawn in rank order, so within a chunk ids follow the numbers (nextval() is never
-# rolled back: a rolled back chunk skips ids, which carry no meaning; numbers never skip).
-ALLOCATE_IDS = """
-UPDATE billing_chunk b SET invoice_id = ids.id
-FROM (
-    SELECT id, row_number() OVER (ORDER BY id) AS rank
-    FROM (SELECT nextval(pg_get_serial_sequence('sales_invoices', 'id')) AS id
-          FROM generate_series(1, :n)) AS g
-) AS ids
-WHERE b.seq = ids.rank
 """
 
 # lpad() would cut a counter longer than the width; greatest() keeps every digit, like format()
@@ -341,8 +340,12 @@ def _params(ctx: ChunkContext) -> dict:
     }
 
 
-def prepare_chunk(conn: Connection, ctx: ChunkContext) -> ChunkCounts:
-    """Read the chunk's items, orders and lines and decide each item's outcome; writes nothing shared.
+def prepare_chunk(
+    conn: Connection, ctx: ChunkContext, *, wait_for_turn: Callable[[], None] | None = None
+) -> ChunkCounts:
+    """Read the chunk's items, orders and lines, decide each item's outcome and draw the invoice
+    ids of its invoices; writes nothing shared. `wait_for_turn` runs between reading and drawing
+    the ids: chunks in flight (`pipeline.py`) draw theirs one after the other, in order.
 
     Takes no row locks: preparing a chunk never waits for another transaction.
     """
@@ -360,14 +363,11 @@ def prepare_chunk(conn: Connection, ctx: ChunkContext) -> ChunkCounts:
     # are reached by key (`= ANY(ARRAY(...))`, the job's position window), never by a join. (An
     # ANALYZE of the temporary tables gave the same plans and cost 7 % of the chunk.)
     conn.exec_driver_sql("SET LOCAL enable_nestloop = off")
+    if wait_for_turn is not None:
+        wait_for_turn()
     conn.execute(text(CLASSIFY), params)
     counts = conn.execute(text(COUNTS)).one()
     return ChunkCounts(counts.processed, counts.succeeded, counts.skipped)
-
-
-def allocate_invoice_ids(conn: Connection, counts: ChunkCounts) -> None:
-    if counts.succeeded:
-        conn.execute(text(ALLOCATE_IDS), {"n": counts.succeeded})
 
 
 def write_chunk(conn: Connection, ctx: ChunkContext, counts: ChunkCounts) -> ChunkOutcome:
@@ -409,7 +409,6 @@ def take_stock(conn: Connection, ctx: ChunkContext) -> None:
 def invoice_sales_orders(conn: Connection, ctx: ChunkContext) -> ChunkOutcome:
     """Invoice the job's next pending sales orders; the caller holds the sequence lock."""
     counts = prepare_chunk(conn, ctx)
-    allocate_invoice_ids(conn, counts)
     outcome = write_chunk(conn, ctx, counts)
     if outcome.succeeded:
         take_stock(conn, ctx)
