@@ -170,6 +170,55 @@ def fresh_db(request, tmp_path) -> Iterator[TestDatabase]:
     owner.dispose()
 
 
+# Tests that start `make run`, the browser, real processes (workers killed mid-work, the command
+# line as a subprocess, a webserver) or OCR: marked `slow` here, in one list, so that
+# `pytest -m "not slow"` gives a useful answer in minutes (`make test` runs everything). An entry
+# is a test file, or a test of it (a name, or the start of names: parametrized variants and
+# families); modules that mark themselves (test_make_run.py, the benchmarks) are not repeated.
+SLOW_TESTS = {
+    "invoice_pipelines_tests/test_browser.py": "the UI in Chromium",
+    "invoice_pipelines_tests/test_webserver_smoke.py": "the webserver in a process of its own",
+    "invoice_pipelines_tests/test_scale_out.py": "runs in several worker processes",
+    "invoice_pipelines_tests/test_compute_logs_s3.py": "a run process and an S3 server",
+    "invoice_pipelines_tests/billing/test_processes.py": "invoicing processes, one killed",
+    "invoice_pipelines_tests/delivery/test_email.py::test_with_two_connections_a_kill_never": "a "
+    "sender process killed",
+    "invoice_pipelines_tests/delivery/test_email.py::test_a_sender_killed_mid_batch": "a sender "
+    "process killed",
+    "invoice_pipelines_tests/delivery/test_batch.py::test_a_sending_job_killed_mid_batch": "a "
+    "sending process killed",
+    "invoice_pipelines_tests/intake/test_cli_parse.py::test_scanned_image_goes_through_ocr": "OCR",
+    "invoice_pipelines_tests/intake/test_cli_parse.py::test_human_summary_and_usage_errors": "the "
+    "command line in processes",
+    "invoice_pipelines_tests/intake/test_hostile_uploads.py::test_cli_refuses_": "the command "
+    "line in processes",
+    "invoice_pipelines_tests/intake/test_intake_jobs.py::test_scanned_image_goes_through_ocr": "OCR",
+    "invoice_pipelines_tests/intake/test_field_accuracy.py::test_ocr_path_": "OCR",
+    "invoice_pipelines_tests/intake/test_text_multilingual.py::test_demo_scan_is_validated": "OCR",
+    "invoice_pipelines_tests/resources/test_ocr.py::test_tesseract_": "OCR",
+    "invoice_pipelines_tests/resources/test_ocr.py::test_vision_ocr_pdf_": "OCR of every page",
+    "invoice_pipelines_tests/resources/test_ocr_limits.py::test_tesseract_": "OCR",
+    "invoice_pipelines_tests/demo/test_writers.py::test_demo_scan_is_read_by_tesseract": "OCR",
+}
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    """Mark the SLOW_TESTS; an entry that matches no test of a collected file is an error (a
+    renamed test would otherwise drop out of the slow set unnoticed)."""
+    collected = {item.nodeid.split("::", 1)[0] for item in items}
+    matched = set()
+    for item in items:
+        for entry in SLOW_TESTS:
+            if item.nodeid == entry or item.nodeid.startswith(
+                entry if "::" in entry else entry + "::"
+            ):
+                item.add_marker(pytest.mark.slow)
+                matched.add(entry)
+    stale = [e for e in SLOW_TESTS if e.split("::", 1)[0] in collected and e not in matched]
+    if stale and not config.getoption("keyword") and not config.getoption("markexpr"):
+        raise pytest.UsageError(f"SLOW_TESTS entries that match no test: {stale}")
+
+
 def require_programs(*names: str) -> None:
     """System programs a test needs (tesseract, pdftoppm, pdftotext ...): missing ones fail the
     test under CI, where `make test` installs them, and skip it elsewhere with the reason."""

@@ -1,0 +1,60 @@
+"""`pytest -m "not slow"` leaves out what starts make run, the browser, real processes or OCR."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+
+from invoice_pipelines_tests import conftest
+
+
+class _Item:
+    def __init__(self, nodeid: str) -> None:
+        self.nodeid = nodeid
+        self.marks: list[str] = []
+
+    def add_marker(self, mark) -> None:
+        self.marks.append(mark.name)
+
+
+def _config(keyword: str = "", markexpr: str = ""):
+    return SimpleNamespace(getoption={"keyword": keyword, "markexpr": markexpr}.get)
+
+
+def test_the_listed_tests_are_marked_slow_and_the_others_not():
+    items = [
+        _Item("invoice_pipelines_tests/test_browser.py::test_a_new_user_sees_the_pipeline"),
+        _Item("invoice_pipelines_tests/resources/test_ocr.py::test_tesseract_ocr_pdf_x[a]"),
+        _Item("invoice_pipelines_tests/resources/test_ocr.py::test_vision_ocr_pdf_sends_each"),
+        _Item("invoice_pipelines_tests/resources/test_ocr.py::test_vision_retries_after_503"),
+        _Item("invoice_pipelines_tests/test_cli.py::test_an_unknown_organization_is_one"),
+    ]
+    entries = {
+        "invoice_pipelines_tests/test_browser.py": "browser",
+        "invoice_pipelines_tests/resources/test_ocr.py::test_tesseract_": "OCR",
+        "invoice_pipelines_tests/resources/test_ocr.py::test_vision_ocr_pdf_": "OCR",
+    }
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(conftest, "SLOW_TESTS", entries)
+        conftest.pytest_collection_modifyitems(_config(), items)
+    assert [item.marks for item in items] == [["slow"], ["slow"], ["slow"], [], []]
+
+
+def test_an_entry_that_matches_no_test_of_a_collected_file_is_an_error():
+    items = [_Item("invoice_pipelines_tests/resources/test_ocr.py::test_vision_retries")]
+    entries = {"invoice_pipelines_tests/resources/test_ocr.py::test_renamed_away": "OCR"}
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(conftest, "SLOW_TESTS", entries)
+        with pytest.raises(pytest.UsageError, match="test_renamed_away"):
+            conftest.pytest_collection_modifyitems(_config(), items)
+        # with -k the file's other tests may be deselected: no verdict then
+        conftest.pytest_collection_modifyitems(_config(keyword="vision"), items)
+
+
+def test_every_entry_names_a_test_file_that_exists():
+    from pathlib import Path
+
+    root = Path(conftest.__file__).resolve().parents[1]
+    for entry in conftest.SLOW_TESTS:
+        assert (root / entry.split("::", 1)[0]).is_file(), entry
