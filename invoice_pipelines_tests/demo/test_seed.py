@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 
 from invoice_pipelines.db.tables import customers, organizations, sales_order_lines, sales_orders
 from invoice_pipelines.db.tenancy import system_transaction
-from invoice_pipelines.demo.seed import seed_demo
+from invoice_pipelines.devtools.demo.seed import seed_demo
 
 
 def _counts(engine):
@@ -61,10 +61,10 @@ def test_a_demo_invoice_shows_the_seller_its_bank_account_and_an_epc_qr_code(tmp
 
     from invoice_pipelines.billing.invoicing import process_batch_job
     from invoice_pipelines.delivery.pipeline import send_invoice_emails
+    from invoice_pipelines.devtools.standins.smtp import SmtpSink
     from invoice_pipelines.documents.pipeline import generate_documents
     from invoice_pipelines.resources.files import LocalFileStore
     from invoice_pipelines.resources.mail import SmtpMailer
-    from invoice_pipelines.standins.smtp import SmtpSink
     from invoice_pipelines_tests.conftest import require_programs
 
     require_programs("pdftoppm", "zbarimg")
@@ -132,3 +132,32 @@ def test_demo_organizations_seeded_before_the_seller_settings_get_them(tmp_path)
     assert settings["exports"] == {"close_months": True}
     assert settings["seller"]["iban"] == "DE89370400440532013000"
     assert seed_demo(engine)["settings_completed"] == []
+
+
+def test_the_demo_has_overdue_invoices_for_every_dunning_level(tmp_path):
+    """Before, no demo invoice was overdue and dunning_notices had nothing to show. Now
+    mueller-werkzeugbau has three unpaid invoices, properly numbered, overdue 6, 26 and 61 days
+    on the day of seeding: a dunning run that day notices one at each default level."""
+    from datetime import date
+
+    from invoice_pipelines.overdue.pipeline import run_overdue
+
+    engine = _demo_engine(tmp_path)
+    seeded = seed_demo(engine, today=date(2026, 11, 23))
+    assert seeded["overdue_invoices"] == [
+        "RE-2026-000001",
+        "RE-2026-000002",
+        "RE-2026-000003",
+    ]
+    assert len(seeded["batch_jobs"]) == 1  # brandt-it-service's job is still the one queued
+
+    result = run_overdue(engine, "mueller-werkzeugbau", on=date(2026, 11, 23))
+
+    assert result.status == "SUCCESS", result.errors
+    assert dict(result.created_by_level) == {
+        "reminder": 1,
+        "first_dunning": 1,
+        "final_notice": 1,
+    }
+    assert result.fees > 0 and result.interest > 0
+    assert seed_demo(engine)["overdue_invoices"] == []  # once
