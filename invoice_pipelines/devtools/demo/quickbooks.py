@@ -158,10 +158,34 @@ def create_demo_companies(sim, data_dir: Path) -> list[str]:
     return created
 
 
-def first_sync(engine: Engine, data_dir: Path, base_url: str, token_url: str) -> dict[str, str]:
+def record_first_sync(instance, slug: str, customers, items) -> None:
+    """The first sync as what it is to the UI: a materialization of the organization's
+    qbo_customers and qbo_items partitions (runless: no Dagster run did it), with the counts a
+    sync run records, so the assets do not show "never materialized" after the demo synced them.
+    The organization's partition is added if organizations_sensor has not added it yet."""
+    from dagster import AssetMaterialization, MetadataValue
+
+    from invoice_pipelines.tenants.partitions import ORGANIZATIONS_PARTITIONS_NAME
+
+    if not instance.has_dynamic_partition(ORGANIZATIONS_PARTITIONS_NAME, slug):
+        instance.add_dynamic_partitions(ORGANIZATIONS_PARTITIONS_NAME, [slug])
+    for asset, counts in (("qbo_customers", customers), ("qbo_items", items)):
+        metadata = {name: MetadataValue.int(value) for name, value in counts.as_dict().items()}
+        metadata["recorded_by"] = MetadataValue.text(
+            "the demo's first sync, done by make run's QuickBooks demo as the simulator started"
+        )
+        instance.report_runless_asset_event(
+            AssetMaterialization(asset_key=asset, partition=slug, metadata=metadata)
+        )
+
+
+def first_sync(
+    engine: Engine, data_dir: Path, base_url: str, token_url: str, *, instance=None
+) -> dict[str, str]:
     """The first customers and items sync of each demo organization that has not had one
     (connected to a demo company, its customers' initial import not done); what happened, per
-    organization. One organization's failure never stops the others."""
+    organization. One organization's failure never stops the others. With a Dagster `instance`,
+    each organization's sync is recorded there (`record_first_sync`)."""
     from invoice_pipelines.quickbooks.sync.common import (
         QboSettings,
         RealmBusy,
@@ -198,7 +222,24 @@ def first_sync(engine: Engine, data_dir: Path, base_url: str, token_url: str) ->
             outcome[slug] = f"{customers.pushed} customers and {items.pushed} items created in QBO"
         except (QboError, RealmBusy) as exc:
             outcome[slug] = f"first sync not done: {exc}"
+            continue
+        if instance is not None:
+            record_first_sync(instance, slug, customers, items)
     return outcome
+
+
+def _dagster_instance():
+    """The Dagster instance of `make run` (DAGSTER_HOME), where the first sync is recorded; None
+    without one (the simulator alone), or when it cannot be opened (said on stderr)."""
+    if not os.environ.get("DAGSTER_HOME"):
+        return None
+    from dagster import DagsterInstance
+
+    try:
+        return DagsterInstance.get()
+    except Exception as exc:  # the demo still syncs; the UI then shows no materialization
+        print(f"QuickBooks demo: first sync not recorded in Dagster: {exc}", file=sys.stderr)
+        return None
 
 
 def serve(data_dir: Path, port: int) -> int:
@@ -216,13 +257,17 @@ def serve(data_dir: Path, port: int) -> int:
         from invoice_pipelines.db.engine import make_engine
 
         engine = make_engine()
+        instance = _dagster_instance()
         try:
-            for slug, what in first_sync(engine, data_dir, sim.base_url, sim.token_url).items():
+            synced = first_sync(engine, data_dir, sim.base_url, sim.token_url, instance=instance)
+            for slug, what in synced.items():
                 print(f"QuickBooks demo: {slug}: {what}", file=sys.stderr, flush=True)
         except Exception as exc:  # the demo's database may not be there: the simulator stays up
             print(f"QuickBooks demo: first sync not done: {exc}", file=sys.stderr, flush=True)
         finally:
             engine.dispose()
+            if instance is not None:
+                instance.dispose()
 
     threading.Thread(target=sync_once, name="qbo-demo-first-sync", daemon=True).start()
 

@@ -64,3 +64,44 @@ def test_the_demo_organizations_are_connected_once_and_sync_with_the_demo_simula
     with QboSimulator(port=0, data_dir=data_dir / "qbo") as sim:
         assert create_demo_companies(sim, data_dir) == []
     engine.dispose()
+
+
+def test_the_first_sync_is_recorded_as_materializations_of_qbo_customers_and_qbo_items(tmp_path):
+    """make run's first sync happens in the simulator's process, not in a Dagster run: before,
+    qbo_customers and qbo_items said "never materialized" although the demo had synced them. It
+    is recorded in the instance now, per organization partition, with the sync's counts."""
+    from dagster import AssetKey, instance_for_test
+
+    from invoice_pipelines.tenants.partitions import ORGANIZATIONS_PARTITIONS_NAME
+
+    url = f"sqlite:///{tmp_path / 'demo.sqlite3'}"
+    upgrade(make_engine(url, owner=True))
+    engine = make_engine(url)
+    data_dir = tmp_path / "data"
+    seed_demo(engine, orders_per_org=2)
+    connect_demo_organizations(engine, data_dir, SLUGS)
+    seeded = next(s for s in DEMO_ORGANIZATIONS if s["org"]["slug"] == "brandt-it-service")
+    with (
+        instance_for_test() as instance,
+        QboSimulator(port=0, data_dir=data_dir / "qbo") as sim,
+    ):
+        create_demo_companies(sim, data_dir)
+        first_sync(engine, data_dir, sim.base_url, sim.token_url, instance=instance)
+
+        assert set(instance.get_dynamic_partitions(ORGANIZATIONS_PARTITIONS_NAME)) == set(SLUGS)
+        for asset, pushed in (
+            ("qbo_customers", len(seeded["customers"])),
+            ("qbo_items", len(seeded["items"])),
+        ):
+            key = AssetKey(asset)
+            assert instance.get_materialized_partitions(key) == set(SLUGS), asset
+            event = instance.get_latest_materialization_event(key)
+            materialized = [
+                e.asset_materialization
+                for e in instance.fetch_materializations(key, limit=10).records
+                if e.asset_materialization.partition == "brandt-it-service"
+            ]
+            assert event is not None and len(materialized) == 1
+            assert materialized[0].metadata["pushed"].value == pushed
+            assert materialized[0].metadata["failed"].value == 0
+    engine.dispose()
