@@ -1,9 +1,9 @@
 """One chunk of a sales-order batch job on PostgreSQL: a handful of set-based statements, NUMERIC math."""
 
 # The chunk's orders and their lines are read once into two temporary tables; every later
-# statement works from those: classification and sequence numbers, VAT breakdowns, invoices, lines,
-# breakdown rows, orders marked invoiced, stock taken, each item's outcome. Amounts follow
-# `core/totals.py`: round(quantity * unit_price, 2) per line, round(basis * rate / 100, 2) per
+# statement works from those: classification, sequence numbers and invoice ids; invoices with
+# their VAT breakdowns and lines (one statement); orders marked invoiced, stock taken, each item's
+# outcome. Amounts follow `core/totals.py`: round(quantity * unit_price, 2) per line, round(basis * rate / 100, 2) per
 # (category, rate). PostgreSQL's round() on NUMERIC rounds half away from zero (= ROUND_HALF_UP).
 
 from __future__ import annotations
@@ -63,13 +63,6 @@ CREATE TEMP TABLE IF NOT EXISTS billing_lines (
     item_active boolean,
     item_sku varchar(64),
     is_stock_item boolean
-) ON COMMIT DELETE ROWS;
-CREATE TEMP TABLE IF NOT EXISTS billing_tax (
-    sales_order_id bigint NOT NULL,
-    vat_category varchar(2) NOT NULL,
-    vat_rate numeric(5, 2) NOT NULL,
-    basis numeric(18, 2) NOT NULL,
-    amount numeric(18, 2) NOT NULL
 ) ON COMMIT DELETE ROWS;
 """
 
@@ -183,35 +176,6 @@ LEFT JOIN ids ON ids.rank = x.seq
 WHERE b.item_id = x.item_id
 """
 
-TAXES = """
-INSERT INTO billing_tax (sales_order_id, vat_category, vat_rate, basis, amount)
-SELECT l.sales_order_id, l.vat_category, l.vat_rate, sum(l.net_amount), round(sum(l.net_amount) * l.vat_rate / 100, 2)
-FROM billing_lines l
-JOIN billing_chunk b ON b.sales_order_id = l.sales_order_id AND b.code IS NULL
-GROUP BY l.sales_order_id, l.vat_category, l.vat_rate
-"""
-
-# lpad() would cut a counter longer than the width; greatest() keeps every digit, like format()
-INVOICES = """
-WITH totals AS (
-    SELECT sales_order_id, sum(basis) AS net, sum(amount) AS tax FROM billing_tax GROUP BY sales_order_id
-)
-INSERT INTO sales_invoices (
-    id, organization_id, invoice_number, sequence_number, sales_order_id, customer_id, batch_job_id,
-    issue_date, due_date, currency, net_total, tax_total, gross_total, amount_due,
-    created_by, created_at, updated_at
-)
-SELECT b.invoice_id, :org,
-       :prefix || lpad((:start + b.seq)::text, greatest(:width, length((:start + b.seq)::text)), '0') || :suffix,
-       :start + b.seq, b.sales_order_id, b.customer_id, :job,
-       :issue_date, :due_date, b.currency, t.net, t.tax, t.net + t.tax, t.net + t.tax,
-       :created_by, :now, :now
-FROM billing_chunk b
-JOIN totals t ON t.sales_order_id = b.sales_order_id
-WHERE b.code IS NULL
-ORDER BY b.seq
-"""
-
 # The chunk's items stay as they were checked until the chunk commits (invoice lines refer to them
 # without a foreign key): one lock per item, not one per line.
 HOLD_ITEMS = """
@@ -223,7 +187,43 @@ ORDER BY id
 FOR KEY SHARE
 """
 
-LINES = """
+# The chunk's invoices, their VAT rows and lines in one statement: the VAT breakdown per (order,
+# category, rate) is summed once, in memory (a temporary table of it cost a heap write per row),
+# and gives both the invoices' totals and the VAT rows. Foreign keys are checked at the end of
+# the statement, when the invoices the rows refer to exist. lpad() would cut a counter longer
+# than the width; greatest() keeps every digit, like format().
+WRITE_INVOICES = """
+WITH tax AS MATERIALIZED (
+    SELECT l.sales_order_id, l.vat_category, l.vat_rate, sum(l.net_amount) AS basis,
+           round(sum(l.net_amount) * l.vat_rate / 100, 2) AS amount
+    FROM billing_lines l
+    JOIN billing_chunk b ON b.sales_order_id = l.sales_order_id AND b.code IS NULL
+    GROUP BY l.sales_order_id, l.vat_category, l.vat_rate
+), totals AS (
+    SELECT sales_order_id, sum(basis) AS net, sum(amount) AS tax FROM tax GROUP BY sales_order_id
+), invoices AS (
+    INSERT INTO sales_invoices (
+        id, organization_id, invoice_number, sequence_number, sales_order_id, customer_id,
+        batch_job_id, issue_date, due_date, currency, net_total, tax_total, gross_total, amount_due,
+        created_by, created_at, updated_at
+    )
+    SELECT b.invoice_id, :org,
+           :prefix || lpad((:start + b.seq)::text, greatest(:width, length((:start + b.seq)::text)), '0') || :suffix,
+           :start + b.seq, b.sales_order_id, b.customer_id, :job,
+           :issue_date, :due_date, b.currency, t.net, t.tax, t.net + t.tax, t.net + t.tax,
+           :created_by, :now, :now
+    FROM billing_chunk b
+    JOIN totals t ON t.sales_order_id = b.sales_order_id
+    WHERE b.code IS NULL
+    ORDER BY b.seq
+), breakdowns AS (
+    INSERT INTO sales_invoice_taxes (organization_id, sales_invoice_id, vat_category, vat_rate, basis, amount)
+    SELECT :org, b.invoice_id, t.vat_category, t.vat_rate, t.basis, t.amount
+    FROM tax t
+    JOIN billing_chunk b ON b.sales_order_id = t.sales_order_id
+    WHERE b.code IS NULL
+    ORDER BY b.invoice_id, t.vat_category, t.vat_rate
+)
 INSERT INTO sales_invoice_lines (
     organization_id, sales_invoice_id, line_no, line_type, item_id, description,
     quantity, unit_price, net_amount, vat_rate, vat_category
@@ -234,15 +234,6 @@ FROM billing_chunk b
 JOIN billing_lines l ON l.sales_order_id = b.sales_order_id
 WHERE b.code IS NULL
 ORDER BY b.invoice_id, l.line_no
-"""
-
-BREAKDOWNS = """
-INSERT INTO sales_invoice_taxes (organization_id, sales_invoice_id, vat_category, vat_rate, basis, amount)
-SELECT :org, b.invoice_id, t.vat_category, t.vat_rate, t.basis, t.amount
-FROM billing_tax t
-JOIN billing_chunk b ON b.sales_order_id = t.sales_order_id
-WHERE b.code IS NULL
-ORDER BY b.invoice_id, t.vat_category, t.vat_rate
 """
 
 # `id = ANY(ARRAY(...))` finds the chunk's orders by primary key whatever the statistics say; as a
@@ -380,7 +371,7 @@ def write_chunk(conn: Connection, ctx: ChunkContext, counts: ChunkCounts) -> Chu
         return ChunkOutcome()  # this window was done before (a resumed or concurrent run)
     params = _params(ctx)
     if counts.succeeded:
-        for statement in (TAXES, HOLD_ITEMS, INVOICES, LINES, BREAKDOWNS, MARK_ORDERS):
+        for statement in (HOLD_ITEMS, WRITE_INVOICES, MARK_ORDERS):
             conn.execute(text(statement), params)
     recorded = conn.execute(text(RECORD_ITEMS), params).rowcount
     if recorded != counts.processed:
