@@ -61,6 +61,7 @@ from invoice_pipelines.settings import env
 from invoice_pipelines.tenants.partitions import (
     ORGANIZATIONS_PARTITIONS_NAME,
     organizations_partitions,
+    partition_range_tags,
 )
 from invoice_pipelines.tenants.refusals import organization_or_refuse, refused
 
@@ -405,10 +406,6 @@ def organizations_per_run(organizations: int) -> int:
     return max(ORGANIZATIONS_PER_RUN, -(-organizations // MAX_RUNS_PER_TICK))
 
 
-RANGE_START_TAG = "dagster/asset_partition_range_start"
-RANGE_END_TAG = "dagster/asset_partition_range_end"
-
-
 @schedule(
     name="monthly_exports_schedule",
     cron_schedule="0 3 1 * *",
@@ -425,6 +422,12 @@ def monthly_exports_schedule(context: ScheduleEvaluationContext):
     slugs = list(context.instance.get_dynamic_partitions(ORGANIZATIONS_PARTITIONS_NAME))
     if not slugs:
         return SkipReason("No organizations yet.")
+
+    def key(slug: str) -> str:
+        return str(
+            MultiPartitionKey({ORGANIZATIONS_PARTITIONS_NAME: slug, MONTH_DIMENSION: period})
+        )
+
     requests = []
     per_run = organizations_per_run(len(slugs))
     for number, first in enumerate(range(0, len(slugs), per_run)):
@@ -432,18 +435,7 @@ def monthly_exports_schedule(context: ScheduleEvaluationContext):
         requests.append(
             RunRequest(
                 run_key=f"{period}-batch-{number}",
-                tags={
-                    RANGE_START_TAG: str(
-                        MultiPartitionKey(
-                            {ORGANIZATIONS_PARTITIONS_NAME: batch[0], MONTH_DIMENSION: period}
-                        )
-                    ),
-                    RANGE_END_TAG: str(
-                        MultiPartitionKey(
-                            {ORGANIZATIONS_PARTITIONS_NAME: batch[-1], MONTH_DIMENSION: period}
-                        )
-                    ),
-                },
+                tags=partition_range_tags(key(batch[0]), key(batch[-1])),
             )
         )
     return requests

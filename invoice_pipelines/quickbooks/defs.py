@@ -76,6 +76,7 @@ from invoice_pipelines.tenants.partitions import (
     ORGANIZATIONS_PARTITIONS_NAME,
     organization_tags,
     organizations_partitions,
+    partition_range_tags,
 )
 from invoice_pipelines.tenants.refusals import organization_or_refuse, refused
 
@@ -85,8 +86,6 @@ GROUP = "quickbooks"
 POOL = "quickbooks"
 KINDS = {"python", "quickbooks"}
 ORGANIZATIONS_PER_RUN = 10
-RANGE_START_TAG = "dagster/asset_partition_range_start"
-RANGE_END_TAG = "dagster/asset_partition_range_end"
 # local hour of the daily syncs (issue 13): payments 02:00, customers 03:00, items 04:00
 DAILY_HOURS = {"qbo_payments": 2, "qbo_customers": 3, "qbo_items": 4}
 TOKEN_CHECK = "tokens_not_expiring"
@@ -384,7 +383,7 @@ def _daily_schedule(asset_name: str, job):
             RunRequest(
                 run_key=f"{asset_name}-{stamp}-batch-{number}",
                 run_config={"ops": {asset_name: {"config": {"organizations": batch}}}},
-                tags={RANGE_START_TAG: batch[0], RANGE_END_TAG: batch[-1]},
+                tags=partition_range_tags(batch[0], batch[-1]),
             )
             for number, batch in enumerate(batches)
         ]

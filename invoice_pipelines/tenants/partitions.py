@@ -1,4 +1,5 @@
-"""Organizations as Dagster partitions, and the run tag that per-organization concurrency keys on."""
+"""Organizations as Dagster partitions, the run tag that per-organization concurrency keys on,
+and the tags of a run over a range of partitions."""
 
 from __future__ import annotations
 
@@ -30,3 +31,14 @@ def partition_run_tags(slug: str) -> dict[str, str]:
     largest part of a busy tick at 10,000 organizations (`bench tenants`).
     """
     return {**organization_tags(slug), PARTITION_TAG: slug}
+
+
+# Dagster's own run tags for a run over a range of partitions: the UI shows the run on each
+# partition of the range and backfill-style runs materialize all of them.
+PARTITION_RANGE_START_TAG = "dagster/asset_partition_range_start"
+PARTITION_RANGE_END_TAG = "dagster/asset_partition_range_end"
+
+
+def partition_range_tags(first: str, last: str) -> dict[str, str]:
+    """Tags of a run request for the partitions from `first` to `last` (keys, inclusive)."""
+    return {PARTITION_RANGE_START_TAG: first, PARTITION_RANGE_END_TAG: last}

@@ -150,6 +150,12 @@ def test_daily_schedules_run_each_organization_at_its_local_hour_in_batches(
         if slug in r.run_config["ops"]["qbo_payments"]["config"]["organizations"]
     ]
     assert len(mine) == 1
+    # the run shows on the partitions of its organizations in the UI
+    batch = mine[0].run_config["ops"]["qbo_payments"]["config"]["organizations"]
+    assert mine[0].tags == {
+        "dagster/asset_partition_range_start": batch[0],
+        "dagster/asset_partition_range_end": batch[-1],
+    }
     assert not isinstance(customers, list) or all(
         slug not in r.run_config["ops"]["qbo_customers"]["config"]["organizations"]
         for r in customers
