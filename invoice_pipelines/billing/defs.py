@@ -103,8 +103,10 @@ from invoice_pipelines.queue.stuck import DEFAULT_STUCK_AFTER, fail_stuck_jobs
 from invoice_pipelines.resources.database import Database
 from invoice_pipelines.tenants.partitions import (
     ORGANIZATIONS_PARTITIONS_NAME,
+    REQUESTED_BY_HELP,
     organizations_partitions,
     partition_run_tags,
+    who_asked,
 )
 from invoice_pipelines.tenants.refusals import refused
 
@@ -179,8 +181,7 @@ class NewRequestConfig(Config):
     )
     created_by: str | None = Field(
         default=None,
-        description="Who asked, for the audit log. Empty: the user who launched the run "
-        "(dagster/user tag), else launchpad.",
+        description="Who asked, for the audit log. " + REQUESTED_BY_HELP,
     )
     generate_pdf: bool = Field(
         default=False,
@@ -307,7 +308,7 @@ def _enqueue(
     common = {
         "invoice_date": request.invoice_date or None,
         "due_days": request.due_days,
-        "created_by": request.created_by or context.run.tags.get("dagster/user") or "launchpad",
+        "created_by": who_asked(request.created_by, context.run.tags),
         # taken by this run: the sensor must not launch a second run for it
         "runner": context.run.run_id,
         "options": follow_up_options(
@@ -635,8 +636,7 @@ class BatchJobControlConfig(Config):
     )
     requested_by: str | None = Field(
         default=None,
-        description="Who asked, for the audit log. Empty: the user who launched the run "
-        "(dagster/user tag), else launchpad.",
+        description="Who asked, for the audit log. " + REQUESTED_BY_HELP,
     )
 
 
@@ -647,7 +647,7 @@ def control_batch_job(
     context: OpExecutionContext, config: BatchJobControlConfig, database: Database
 ) -> dict:
     engine = database.get_engine()
-    who = config.requested_by or context.run.tags.get("dagster/user") or "launchpad"
+    who = who_asked(config.requested_by, context.run.tags)
     try:
         if config.action == ControlAction.cancel:
             batch = cancel_batch_job(engine, config.batch_job_id, cancelled_by=who)
@@ -730,8 +730,7 @@ class CreditNoteConfig(CreditNoteItemConfig):
     organization: str = Field(description="Organization slug (or id).")
     requested_by: str | None = Field(
         default=None,
-        description="Who asked, for the audit log. Empty: the user who launched the run "
-        "(dagster/user tag), else launchpad.",
+        description="Who asked, for the audit log. " + REQUESTED_BY_HELP,
     )
 
 
@@ -750,7 +749,7 @@ def issue_credit_note_op(
             org,
             config.invoice_number,
             **credit_request(config),
-            created_by=config.requested_by or context.run.tags.get("dagster/user") or "launchpad",
+            created_by=who_asked(config.requested_by, context.run.tags),
         )
     except CreditNoteRefused as exc:
         raise refused(sentence(str(exc))) from None

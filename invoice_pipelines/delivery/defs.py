@@ -34,7 +34,7 @@ from invoice_pipelines.resources.database import Database
 from invoice_pipelines.resources.files import FileStore
 from invoice_pipelines.resources.mail import SmtpMailer
 from invoice_pipelines.resources.messaging import TextMessageProvider
-from invoice_pipelines.tenants.partitions import organizations_partitions
+from invoice_pipelines.tenants.partitions import organizations_partitions, who_asked
 from invoice_pipelines.tenants.refusals import organization_or_refuse, refused
 
 CHECK = "no_unknown_deliveries"
@@ -83,7 +83,7 @@ def _deliver(context, config, database, document_store, channel):
             retry_failed=config.retry_failed,
             resend=config.resend,
             max_per_second=config.max_per_second,
-            requested_by=config.requested_by or context.run.tags.get("dagster/user") or "dagster",
+            requested_by=who_asked(config.requested_by, context.run.tags),
             run_id=context.run.run_id,
         )
     except AlreadySending:

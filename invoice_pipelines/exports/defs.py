@@ -62,6 +62,7 @@ from invoice_pipelines.tenants.partitions import (
     ORGANIZATIONS_PARTITIONS_NAME,
     organizations_partitions,
     partition_range_tags,
+    who_asked,
 )
 from invoice_pipelines.tenants.refusals import organization_or_refuse, refused
 
@@ -209,7 +210,7 @@ def _export(
     check_name: str,
 ):
     engine = database.get_engine()
-    who = config.requested_by or context.run.tags.get("dagster/user") or "dagster"
+    who = who_asked(config.requested_by, context.run.tags)
     results, refused = [], []
     for key in context.partition_keys:
         slug, period = _partition(key)
@@ -366,7 +367,7 @@ def reopen_exported_invoices(context: OpExecutionContext, config: ReopenConfig, 
         raise refused("Name at least one document to reopen (document_ids).")
     if not config.reason.strip():
         raise refused("Say why the documents are reopened (reason).")
-    who = config.requested_by or context.run.tags.get("dagster/user") or "launchpad"
+    who = who_asked(config.requested_by, context.run.tags)
     reopened, not_reopened = reopen_exported(
         engine, org["id"], config.document_ids, reason=config.reason, requested_by=who
     )

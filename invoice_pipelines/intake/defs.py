@@ -65,8 +65,10 @@ from invoice_pipelines.resources.storage import UploadStore
 from invoice_pipelines.settings import positive_number
 from invoice_pipelines.tenants.partitions import (
     ORGANIZATIONS_PARTITIONS_NAME,
+    REQUESTED_BY_HELP,
     organizations_partitions,
     partition_run_tags,
+    who_asked,
 )
 from invoice_pipelines.tenants.refusals import refused
 
@@ -96,8 +98,7 @@ class IncomingInvoicesConfig(Config):
     )
     requested_by: str | None = Field(
         default=None,
-        description="Who asked for a retry, for the audit log. Empty: the user who launched the "
-        "run (dagster/user tag), else launchpad.",
+        description="Who asked for a retry, for the audit log. " + REQUESTED_BY_HELP,
     )
 
 
@@ -196,7 +197,7 @@ def incoming_invoices(
     org = _organization(engine, context.partition_key)
     retried = 0
     if config.retry_failed:
-        who = config.requested_by or context.run.tags.get("dagster/user") or "launchpad"
+        who = who_asked(config.requested_by, context.run.tags)
         ids, not_retried = retry_documents(
             engine, org["id"], config.document_ids or None, requested_by=who
         )

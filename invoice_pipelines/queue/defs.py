@@ -67,7 +67,7 @@ from invoice_pipelines.resources.files import FileStore
 from invoice_pipelines.resources.mail import SmtpMailer
 from invoice_pipelines.resources.messaging import TextMessageProvider
 from invoice_pipelines.resources.renderer import DocumentRenderer
-from invoice_pipelines.tenants.partitions import organization_tags
+from invoice_pipelines.tenants.partitions import REQUESTED_BY_HELP, organization_tags, who_asked
 from invoice_pipelines.tenants.refusals import refused
 
 # -- the op and its config --------------------------------
@@ -93,8 +93,7 @@ class NewInvoiceJob(Config):
     invoice_ids: list[int] = Field(description="Sales invoice ids, in the order to process them.")
     requested_by: str | None = Field(
         default=None,
-        description="Who asked, for the audit log. Empty: the user who launched the run "
-        "(dagster/user tag), else launchpad.",
+        description="Who asked, for the audit log. " + REQUESTED_BY_HELP,
     )
 
 
@@ -131,8 +130,7 @@ class CreditNotesJobRequest(Config):
     )
     requested_by: str | None = Field(
         default=None,
-        description="Who asked, for the audit log. Empty: the user who launched the run "
-        "(dagster/user tag), else launchpad.",
+        description="Who asked, for the audit log. " + REQUESTED_BY_HELP,
     )
 
 
@@ -173,7 +171,7 @@ class InvoiceBatchConfig(Config):
 def _new_job(context: OpExecutionContext, engine, organization: str | None, request) -> int:
     if not (organization or "").strip():
         raise refused(f"A new {request.kind} request needs the organization.")
-    who = request.requested_by or context.run.tags.get("dagster/user") or "launchpad"
+    who = who_asked(request.requested_by, context.run.tags)
     if isinstance(request, CreditNotesJobRequest):
         return enqueue_credit_notes(
             engine,

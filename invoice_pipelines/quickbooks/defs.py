@@ -77,6 +77,7 @@ from invoice_pipelines.tenants.partitions import (
     organization_tags,
     organizations_partitions,
     partition_range_tags,
+    who_asked,
 )
 from invoice_pipelines.tenants.refusals import organization_or_refuse, refused
 
@@ -533,7 +534,7 @@ def resolve_qbo_conflict(
         raise refused(f"keep must be 'local' or 'qbo', not {config.keep!r}.")
     engine = database.get_engine()
     org = organization_or_refuse(engine, config.organization)
-    who = config.resolved_by or context.run.tags.get("dagster/user") or "launchpad"
+    who = who_asked(config.resolved_by, context.run.tags)
     try:
         with quickbooks.client(engine, org["id"]) as client:
             result = resolve_conflict(

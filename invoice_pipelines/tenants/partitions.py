@@ -1,7 +1,9 @@
-"""Organizations as Dagster partitions, the run tag that per-organization concurrency keys on,
-and the tags of a run over a range of partitions."""
+"""Organizations as Dagster partitions and what a run's tags say: the organization that
+per-organization concurrency keys on, the range of partitions it covers, who asked for it."""
 
 from __future__ import annotations
+
+from collections.abc import Mapping
 
 from dagster import DynamicPartitionsDefinition
 
@@ -42,3 +44,22 @@ PARTITION_RANGE_END_TAG = "dagster/asset_partition_range_end"
 def partition_range_tags(first: str, last: str) -> dict[str, str]:
     """Tags of a run request for the partitions from `first` to `last` (keys, inclusive)."""
     return {PARTITION_RANGE_START_TAG: first, PARTITION_RANGE_END_TAG: last}
+
+
+# Dagster's tags on a run: the user who launched it (Dagster+ only) and what started it by itself
+USER_TAG = "dagster/user"
+AUTOMATION_TAGS = ("dagster/schedule_name", "dagster/sensor_name", "dagster/backfill")
+REQUESTED_BY_HELP = (
+    "Empty: the user who launched the run (dagster/user tag), else launchpad for a run launched "
+    "by hand, dagster for one a schedule, sensor or backfill started."
+)
+
+
+def who_asked(given: str | None, run_tags: Mapping[str, str]) -> str:
+    """Who asked for a run, for audit logs: the name its config gives, else the user who launched
+    it, else `dagster` when a schedule, sensor or backfill started it and `launchpad` when a
+    person did (open-source Dagster names no user)."""
+    for name in (given, run_tags.get(USER_TAG)):
+        if name and name.strip():
+            return name.strip()
+    return "dagster" if any(tag in run_tags for tag in AUTOMATION_TAGS) else "launchpad"

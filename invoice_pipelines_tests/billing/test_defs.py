@@ -232,6 +232,33 @@ def test_a_processing_job_whose_run_died_is_resumed_once(db):
         assert len(shop.invoices()) == 2
 
 
+@pytest.mark.parametrize(
+    ("tags", "created_by", "expected"),
+    [
+        ({"dagster/sensor_name": "invoice_batch_jobs_sensor"}, None, "dagster"),
+        ({"dagster/schedule_name": "nightly", "dagster/user": "carla"}, None, "carla"),
+        ({"dagster/user": "carla"}, "anna", "anna"),
+        ({}, "  ", "launchpad"),
+    ],
+)
+def test_the_job_records_who_asked(db, tags, created_by, expected):
+    # the audit trail of a batch job names the person, else what started the run
+    shop = make_shop(db)
+    request = {"order_ids": shop.add_orders(1)}
+    if created_by is not None:
+        request["created_by"] = created_by
+    with instance_for_test() as instance:
+        result = run_batch(
+            db,
+            shop.org["slug"],
+            batch_config({"sales_orders": request}),
+            instance=instance,
+            tags=tags,
+        )
+        job_row = get_batch_job(db.engine, materialized(result)["batch_job_id"])
+    assert job_row.created_by == expected
+
+
 def test_launchpad_request_enqueues_and_processes_in_one_run(db):
     shop = make_shop(db)
     orders = shop.add_orders(3)
