@@ -39,7 +39,11 @@ def _subcommands_with_org(
     return found
 
 
-def _argv(command: tuple[str, ...]) -> list[str]:
+def _argv(command: tuple[str, ...], tmp_path: Path) -> list[str]:
+    # a file argument (batch-credit-notes --items) is read before the organization is looked up
+    items = tmp_path / "items.json"
+    items.write_text('[{"invoice_number": "RE-2026-000001", "reason": "typo test"}]')
+    values = {**REQUIRED_VALUES, "items": str(items)}
     parser = build_parser()
     for name in command:
         sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
@@ -47,7 +51,7 @@ def _argv(command: tuple[str, ...]) -> list[str]:
     argv = [*command, "--org", "no-such-org"]
 
     def add(action: argparse.Action) -> None:
-        value = REQUIRED_VALUES.get(action.dest, "1")
+        value = values.get(action.dest, "1")
         if action.choices is not None and value not in action.choices:
             value = next(iter(action.choices))
         if not action.option_strings:
@@ -83,7 +87,7 @@ def test_an_unknown_organization_is_one_sentence(command, db, tmp_path, monkeypa
     monkeypatch.setenv("INVOICE_PIPELINES_DB_URL", db.url)
     monkeypatch.setenv("INVOICE_PIPELINES_DATA_DIR", str(tmp_path))
     monkeypatch.setenv("INVOICE_PIPELINES_UPLOAD_DIR", str(tmp_path / "uploads"))
-    argv = _argv(command)
+    argv = _argv(command, tmp_path)
 
     code = main(argv)
 
