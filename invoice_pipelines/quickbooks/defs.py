@@ -12,7 +12,7 @@ Organizations without a QuickBooks connection are skipped and counted.
 """
 
 import warnings
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 from dagster import (
@@ -46,21 +46,11 @@ from dagster import (
     sensor,
 )
 from pydantic import Field
-from sqlalchemy import and_, func, or_, select
 
 from invoice_pipelines.catalog import OWNERS
-from invoice_pipelines.db.tables import (
-    organizations,
-    qbo_connections,
-    qbo_cursors,
-    qbo_mappings,
-    qbo_push_queue,
-    sales_invoices,
-)
 from invoice_pipelines.db.tenancy import (
     UnknownOrganization,
     resolve_organization,
-    system_transaction,
 )
 from invoice_pipelines.metadata import markdown_table
 from invoice_pipelines.quickbooks.errors import NotConnected, QboError
@@ -70,6 +60,12 @@ from invoice_pipelines.quickbooks.sync.customers import resolve_conflict, sync_c
 from invoice_pipelines.quickbooks.sync.invoices import push_invoices
 from invoice_pipelines.quickbooks.sync.items import sync_items
 from invoice_pipelines.quickbooks.sync.payments import pull_payments
+from invoice_pipelines.quickbooks.watch import (
+    connected_organizations,
+    push_waiting,
+    requested_pulls,
+    token_problems,
+)
 from invoice_pipelines.resources.database import Database
 from invoice_pipelines.settings import ConfigError
 from invoice_pipelines.tenants.partitions import (
@@ -90,9 +86,6 @@ ORGANIZATIONS_PER_RUN = 10
 # local hour of the daily syncs (issue 13): payments 02:00, customers 03:00, items 04:00
 DAILY_HOURS = {"qbo_payments": 2, "qbo_customers": 3, "qbo_items": 4}
 TOKEN_CHECK = "tokens_not_expiring"
-# warn this long before the refresh token's idle expiry (100 days) or its hard maximum
-WARN_IDLE = timedelta(days=30)
-WARN_HARD = timedelta(days=60)
 
 
 class QboSyncConfig(Config):
@@ -262,37 +255,17 @@ with warnings.catch_warnings():
     "was refused: a person must reconnect the company before syncing stops.",
 )
 def qbo_tokens_check(context: AssetCheckExecutionContext, database: Database):
-    now = datetime.now(UTC)
-    with system_transaction(database.get_engine()) as conn:
-        rows = conn.execute(
-            select(
-                organizations.c.slug,
-                qbo_connections.c.status,
-                qbo_connections.c.refresh_expires_at,
-                qbo_connections.c.refresh_hard_expires_at,
-                qbo_connections.c.last_error,
-            ).join(organizations, organizations.c.id == qbo_connections.c.organization_id)
-        ).all()
-    problems = []
-    for slug, status, idle, hard, error in rows:
-        if status != "active":
-            problems.append((slug, f"connection {status}"))
-        elif error:
-            problems.append((slug, error))
-        elif idle and idle - now < WARN_IDLE:
-            problems.append((slug, f"refresh token idle-expires {idle:%Y-%m-%d}"))
-        elif hard and hard - now < WARN_HARD:
-            problems.append((slug, f"refresh token reaches its maximum {hard:%Y-%m-%d}"))
+    connections, problems = token_problems(database.get_engine(), datetime.now(UTC))
     return AssetCheckResult(
         passed=not problems,
         severity=AssetCheckSeverity.WARN,
         description=(
-            f"All {len(rows)} QuickBooks connection(s) have tokens for weeks to come."
+            f"All {connections} QuickBooks connection(s) have tokens for weeks to come."
             if not problems
             else f"{len(problems)} connection(s) need a person to reconnect QuickBooks soon."
         ),
         metadata={
-            "connections": len(rows),
+            "connections": connections,
             "problems": len(problems),
             **(
                 {"reconnect": MetadataValue.md(markdown_table(("organization", "why"), problems))}
@@ -329,19 +302,6 @@ qbo_checks_job = define_asset_job(
 )
 
 
-def connected_organizations(database: Database) -> list[tuple[str, str]]:
-    """(slug, timezone) of active organizations with an active QuickBooks connection."""
-    with system_transaction(database.get_engine()) as conn:
-        return [
-            (slug, tz)
-            for slug, tz in conn.execute(
-                select(organizations.c.slug, organizations.c.timezone)
-                .join(qbo_connections, qbo_connections.c.organization_id == organizations.c.id)
-                .where(organizations.c.active.is_(True), qbo_connections.c.status == "active")
-            ).all()
-        ]
-
-
 def due_batches(
     slugs_in_order: list[str], due: set[str], per_run: int = ORGANIZATIONS_PER_RUN
 ) -> list[list[str]]:
@@ -372,7 +332,7 @@ def _daily_schedule(asset_name: str, job):
         moment = context.scheduled_execution_time or datetime.now(UTC)
         due = {
             slug
-            for slug, tz in connected_organizations(database)
+            for slug, tz in connected_organizations(database.get_engine())
             if _local_hour(moment, tz) == hour
         }
         known = list(context.instance.get_dynamic_partitions(ORGANIZATIONS_PARTITIONS_NAME))
@@ -416,50 +376,7 @@ qbo_checks_schedule = ScheduleDefinition(
 )
 def qbo_push_sensor(context: SensorEvaluationContext, database: Database):
     known = set(context.instance.get_dynamic_partitions(ORGANIZATIONS_PARTITIONS_NAME))
-    q = qbo_push_queue.c
-    # an invoice is queued with `create`, a credit note (a CreditMemo) with `credit`
-    queued = select(q.sales_invoice_id).where(q.action.in_(("create", "credit")))
-    with system_transaction(database.get_engine()) as conn:
-        connected = select(qbo_connections.c.organization_id).where(
-            qbo_connections.c.status == "active"
-        )
-        new = dict(
-            conn.execute(
-                select(organizations.c.slug, func.max(sales_invoices.c.id))
-                .join(organizations, organizations.c.id == sales_invoices.c.organization_id)
-                .where(
-                    sales_invoices.c.organization_id.in_(connected),
-                    sales_invoices.c.status != "cancelled",
-                    sales_invoices.c.id.not_in(queued),
-                )
-                .group_by(organizations.c.slug)
-            ).all()
-        )
-        # invoices refused by our own check (customer or item not synced yet) count as waiting:
-        # each time the organization's customers or items gain mappings they are checked again
-        waiting = or_(
-            q.status.in_(("pending", "sending")),
-            and_(q.status == "failed", q.error_code == "validation"),
-        )
-        pending = dict(
-            conn.execute(
-                select(organizations.c.slug, func.max(q.id))
-                .join(organizations, organizations.c.id == q.organization_id)
-                .where(waiting, q.organization_id.in_(connected))
-                .group_by(organizations.c.slug)
-            ).all()
-        )
-        mapped = dict(
-            conn.execute(
-                select(organizations.c.slug, func.max(qbo_mappings.c.id))
-                .join(organizations, organizations.c.id == qbo_mappings.c.organization_id)
-                .where(
-                    qbo_mappings.c.entity.in_(("customer", "item")),
-                    qbo_mappings.c.organization_id.in_(connected),
-                )
-                .group_by(organizations.c.slug)
-            ).all()
-        )
+    new, pending, mapped = push_waiting(database.get_engine())
     requests = [
         RunRequest(
             run_key=f"qbo-push-{slug}-{new.get(slug, 0)}-{pending.get(slug, 0)}"
@@ -492,13 +409,7 @@ PULL_JOBS = {
 )
 def qbo_webhook_sensor(context: SensorEvaluationContext, database: Database):
     known = set(context.instance.get_dynamic_partitions(ORGANIZATIONS_PARTITIONS_NAME))
-    with system_transaction(database.get_engine()) as conn:
-        wanted = conn.execute(
-            select(organizations.c.slug, qbo_cursors.c.entity, qbo_cursors.c.pull_requested_at)
-            .join(organizations, organizations.c.id == qbo_cursors.c.organization_id)
-            .where(qbo_cursors.c.pull_requested_at.is_not(None))
-            .order_by(organizations.c.slug, qbo_cursors.c.entity)
-        ).all()
+    wanted = requested_pulls(database.get_engine())
     requests = [
         RunRequest(
             run_key=f"qbo-webhook-{slug}-{entity}-{requested.isoformat()}",
