@@ -28,7 +28,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from functools import lru_cache
 
 from invoice_pipelines.core.money import CENT
-from invoice_pipelines.core.text import cut, defuse_formula, printable
+from invoice_pipelines.core.text import cut, defuse_formula, is_clean, printable
 
 HEADER_VERSION = 700
 BOOKINGS_CATEGORY, BOOKINGS_FORMAT_NAME, BOOKINGS_FORMAT_VERSION = 21, "Buchungsstapel", 13
@@ -232,6 +232,14 @@ def transliterate(value: str, encoding: str = CP1252) -> str:
     return "".join(out)
 
 
+def _encodes(text: str) -> bool:
+    try:
+        text.encode(CP1252)
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def quote(value: str | None) -> str:
     """A text field: in double quotes, inner quotes doubled."""
     return '"' + (value or "").replace('"', '""') + '"'
@@ -240,7 +248,16 @@ def quote(value: str | None) -> str:
 def text_field(value: str | None, max_length: int, encoding: str = CP1252) -> str:
     """`core.text`'s rules (no invisible or control characters, a leading `'` before a formula),
     transliterated, cut to `max_length` characters, quoted."""
-    text = transliterate(printable(value or ""), encoding).strip()
+    text = value or ""
+    if (
+        len(text) <= max_length
+        and is_clean(text)
+        and not text[:1].isspace()
+        and not text[-1:].isspace()
+        and (encoding != CP1252 or _encodes(text))
+    ):
+        return '"' + text.replace('"', '""') + '"'  # the common case: nothing to change
+    text = transliterate(printable(text), encoding).strip()
     return quote(cut(defuse_formula(text), max_length, marker=""))
 
 
@@ -528,6 +545,13 @@ _UNUSED_14_36 = _segment(14, 36)
 _UNUSED_40_114 = _segment(40, 114)
 _UNUSED_117_125 = _segment(117, 125)
 _EMPTY_TEXT = '""'
+# a month's rows carry a few dozen distinct dates: each is formatted once
+_ttmm = lru_cache(maxsize=1024)(ttmm)
+_ttmmjj = lru_cache(maxsize=1024)(ttmmjj)
+_ttmmjjjj = lru_cache(maxsize=1024)(ttmmjjjj)
+# and a few BU keys and partners' VAT ids
+_bu_key = lru_cache(maxsize=256)(bu_key)
+_vat_id_field = lru_cache(maxsize=4096)(vat_id_field)
 
 
 def booking_line(booking: Booking, encoding: str = CP1252) -> str:
@@ -549,16 +573,16 @@ def booking_line(booking: Booking, encoding: str = CP1252) -> str:
     return (
         f'{amount(booking.amount)};"{booking.side}";{_cached_text_field(booking.currency, 3, encoding)};'
         f"{foreign};"
-        f"{booking.account};{booking.contra_account};{bu_key(booking.tax_key)};"
-        f"{ttmm(booking.document_date)};{quote(belegfeld(booking.document_number))};"
-        f"{quote(ttmmjj(due)) if due else _EMPTY_TEXT};;{text_field(booking.text, 60, encoding)}"
+        f"{booking.account};{booking.contra_account};{_bu_key(booking.tax_key)};"
+        f"{_ttmm(booking.document_date)};{quote(belegfeld(booking.document_number))};"
+        f"{quote(_ttmmjj(due)) if due else _EMPTY_TEXT};;{text_field(booking.text, 60, encoding)}"
         f"{_UNUSED_14_36};"
         f"{_cached_text_field(booking.cost_center_1, 36, encoding) if booking.cost_center_1 else _EMPTY_TEXT};"
         f"{_cached_text_field(booking.cost_center_2, 36, encoding) if booking.cost_center_2 else _EMPTY_TEXT};;"
-        f"{quote(vat_id_field(booking.eu_vat_id)) if booking.eu_vat_id else _EMPTY_TEXT}"
+        f"{quote(_vat_id_field(booking.eu_vat_id)) if booking.eu_vat_id else _EMPTY_TEXT}"
         f"{_UNUSED_40_114};"
-        f"{ttmmjjjj(booking.service_date) if booking.service_date else ''};;"
-        f"{ttmmjjjj(due) if due else ''}"
+        f"{_ttmmjjjj(booking.service_date) if booking.service_date else ''};;"
+        f"{_ttmmjjjj(due) if due else ''}"
         f"{_UNUSED_117_125}\r\n"
     )
 

@@ -77,6 +77,12 @@ def defuse_formula(value: str) -> str:
     return FORMULA_PREFIX + value if _FORMULA.match(value) else value
 
 
+def is_clean(value: str) -> bool:
+    """Whether `value` has nothing these rules would change apart from its length: no invisible or
+    control character and no formula start."""
+    return _SUSPECT.search(value) is None
+
+
 def cell_text(value: str, max_chars: int = MAX_TEXT_FIELD_CHARS) -> str:
     """A text cell of a CSV file: printable, no formula, at most `max_chars` characters."""
     if not _SUSPECT.search(value) and len(value) <= max_chars:

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 from functools import cached_property, lru_cache
+from typing import NamedTuple
 
 from invoice_pipelines.core.datev import (
     Booking,
@@ -43,8 +44,9 @@ CREDIT_NOTE_TYPES = frozenset(
 )
 
 
-@dataclass(frozen=True)
-class TaxRow:
+class TaxRow(NamedTuple):
+    """One VAT breakdown entry of an invoice (a tuple: tens of thousands are read per month)."""
+
     category: str | None
     rate: Decimal | None
     basis: Decimal | None
@@ -80,13 +82,23 @@ class InvoiceRecord:
     @cached_property
     def partner_key(self) -> str | None:
         """How a business partner is recognized across invoices: customer number, VAT id, name."""
-        if self.customer_number:
-            return f"customer:{self.customer_number}"
-        vat = re.sub(r"[\s.\-]+", "", self.partner_vat_id or "").upper()
-        if vat:
-            return f"vat:{vat}"
-        name = " ".join((self.partner_name or "").split()).casefold()
-        return f"name:{name}" if name else None
+        return partner_key(self.customer_number, self.partner_vat_id, self.partner_name)
+
+
+_VAT_ID_SEPARATORS = re.compile(r"[\s.\-]+")
+
+
+# a month has tens of thousands of invoices from a few hundred partners: each key is worked out once
+@lru_cache(maxsize=4096)
+def partner_key(customer_number: str | None, vat_id: str | None, name: str | None) -> str | None:
+    """The key of `InvoiceRecord.partner_key` from the partner's customer number, VAT id, name."""
+    if customer_number:
+        return f"customer:{customer_number}"
+    vat = _VAT_ID_SEPARATORS.sub("", vat_id or "").upper()
+    if vat:
+        return f"vat:{vat}"
+    name = " ".join((name or "").split()).casefold()
+    return f"name:{name}" if name else None
 
 
 @dataclass(frozen=True)
@@ -240,6 +252,13 @@ class BookingRules:
                 f"{invoice.number or ''} zu {invoice.corrects_number} {invoice.partner_name or ''}".split()
             )
         number = belegfeld(invoice.number)
+        currency, issued, due, served = (
+            invoice.currency,
+            invoice.issue_date,
+            invoice.due_date,
+            invoice.service_date,
+        )
+        base_currency = self.settings.currency if exchange_rate else None
         bookings: list[Booking] = []
         for tax in invoice.taxes:
             terms = self._vat_terms(tax.category, tax.rate, override)
@@ -253,25 +272,27 @@ class BookingRules:
             if abs(gross) >= MAX_UMSATZ:
                 return Skip(invoice, f"the amount {gross} is too large for DATEV (10 digits)")
             flipped = credit_note != (gross < 0)
+            amount = abs(gross)
+            # positional, in Booking's field order (tens of thousands per month)
             bookings.append(
                 Booking(
-                    amount=abs(gross),
-                    side=self.other_side if flipped else self.normal_side,
-                    currency=invoice.currency,
-                    account=account,
-                    contra_account=terms[0],
-                    tax_key=terms[1],
-                    document_date=invoice.issue_date,
-                    document_number=number,
-                    text=text,
-                    due_date=invoice.due_date,
-                    service_date=invoice.service_date,
-                    eu_vat_id=eu_vat_id,
-                    cost_center_1=kost1,
-                    cost_center_2=kost2,
-                    exchange_rate=exchange_rate,
-                    base_amount=round_cents(abs(gross) / exchange_rate) if exchange_rate else None,
-                    base_currency=self.settings.currency if exchange_rate else None,
+                    amount,
+                    self.other_side if flipped else self.normal_side,
+                    currency,
+                    account,
+                    terms[0],  # contra_account
+                    terms[1],  # tax_key
+                    issued,  # document_date
+                    number,  # document_number
+                    text,
+                    due,  # due_date
+                    served,  # service_date
+                    eu_vat_id,
+                    kost1,  # cost_center_1
+                    kost2,  # cost_center_2
+                    exchange_rate,
+                    round_cents(amount / exchange_rate) if exchange_rate else None,  # base_amount
+                    base_currency,
                 )
             )
         return bookings

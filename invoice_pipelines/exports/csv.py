@@ -107,10 +107,21 @@ def rows_file(columns: Sequence[str], rows: Iterable[Sequence[object]]) -> Itera
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(columns)
-    formats = [_text_cell if name in TEXT_COLUMNS else cell for name in columns]
+    # text cells repeat (a supplier's name and VAT id on each of its invoices): each distinct
+    # value is made safe once per file
+    made_safe: list[dict | None] = [{} if name in TEXT_COLUMNS else None for name in columns]
     count = 0
     for row in rows:
-        writer.writerow([f(v) for f, v in zip(formats, row, strict=True)])
+        cells = []
+        for safe, value in zip(made_safe, row, strict=True):
+            if safe is None:
+                cells.append(cell(value))
+                continue
+            text = safe.get(value)
+            if text is None:
+                text = safe[value] = _text_cell(value)
+            cells.append(text)
+        writer.writerow(cells)
         count += 1
         if count % BLOCK == 0:
             yield buffer.getvalue().encode("utf-8")

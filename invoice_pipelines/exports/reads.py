@@ -7,6 +7,8 @@ listed (and skipped with the reason) instead of vanishing from every export.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import fields
 from datetime import UTC, date, datetime
 
 from sqlalchemy import and_, case, func, insert, literal, null, or_, select
@@ -135,7 +137,13 @@ def _sales_filter(organization_id: int, period: str):
 def load_invoices(
     conn: Connection, organization_id: int, period: str, direction: str
 ) -> list[InvoiceRecord]:
-    """The month's exportable invoices with their VAT breakdowns, ordered by date and id."""
+    """The month's exportable invoices with their VAT breakdowns, ordered by date and id.
+
+    Both directions read through one query shape: the columns are InvoiceRecord's fields in
+    their order (NULL where a direction has no such value), fetched at once and passed by
+    position. (Labelled columns read as mappings cost a third of the export's read phase: each
+    row fetched on its own and turned into keyword arguments.)
+    """
     if direction == "incoming":
         invoices, t = incoming_invoices, incoming_invoices.c
         tax_table, tax_invoice_id = (
@@ -144,13 +152,13 @@ def load_invoices(
         )
         where = _incoming_filter(organization_id, period)
         source, order = invoices, (t.issue_date, t.id)
-        partner = (
-            t.seller_name.label("partner_name"),
-            t.seller_vat_id.label("partner_vat_id"),
-            t.status,
-            t.processing_version.label("version"),
-            t.service_date,
-        )
+        columns = {
+            "partner_name": t.seller_name,
+            "partner_vat_id": t.seller_vat_id,
+            "service_date": t.service_date,
+            "status": t.status,
+            "version": t.processing_version,
+        }
     else:
         invoices, t, c = sales_invoices, sales_invoices.c, customers.c
         tax_table, tax_invoice_id = sales_invoice_taxes, sales_invoice_taxes.c.sales_invoice_id
@@ -161,35 +169,34 @@ def load_invoices(
             corrected, corrected.c.id == t.corrects_invoice_id
         )
         order = (t.issue_date, t.sequence_number)
-        partner = (
-            c.name.label("partner_name"),
-            c.vat_id.label("partner_vat_id"),
-            c.country.label("partner_country"),
-            c.customer_number,
-            c.street,
-            c.postal_code,
-            c.city,
-            corrected.c.invoice_number.label("corrects_number"),
-        )
-    # the columns are labelled with InvoiceRecord's field names
+        columns = {
+            "partner_name": c.name,
+            "partner_vat_id": c.vat_id,
+            "partner_country": c.country,
+            "customer_number": c.customer_number,
+            "street": c.street,
+            "postal_code": c.postal_code,
+            "city": c.city,
+            "corrects_number": corrected.c.invoice_number,
+        }
+    columns.update(
+        id=t.id,
+        number=t.invoice_number,
+        type_code=t.type_code,
+        issue_date=t.issue_date,
+        due_date=t.due_date,
+        currency=t.currency,
+        net_total=t.net_total,
+        tax_total=t.tax_total,
+        gross_total=t.gross_total,
+    )
     query = (
-        select(
-            t.id,
-            t.invoice_number.label("number"),
-            t.type_code,
-            t.issue_date,
-            t.due_date,
-            t.currency,
-            t.net_total,
-            t.tax_total,
-            t.gross_total,
-            *partner,
-        )
+        select(*(columns.get(name, null()).label(name) for name in RECORD_FIELDS))
         .select_from(source)
         .where(where)
         .order_by(*order)
     )
-    records = [InvoiceRecord(**row) for row in conn.execute(query).mappings()]
+    records = [InvoiceRecord(*row) for row in conn.execute(query).all()]
     taxes = (
         select(
             tax_invoice_id,
@@ -202,30 +209,51 @@ def load_invoices(
         .where(where)
         .order_by(tax_table.c.id)
     )
-    by_id = {r.id: r for r in records}
+    by_id = {r.id: r.taxes for r in records}
     for invoice_id, category, rate, basis, amount in conn.execute(taxes).all():
-        record = by_id.get(invoice_id)
-        if record is not None:
-            record.taxes.append(TaxRow(category, rate, basis, amount))
+        found = by_id.get(invoice_id)
+        if found is not None:
+            found.append(TaxRow(category, rate, basis, amount))
     return records
 
 
-def booked_lines_query(organization_id: int, period: str, direction: str, export_id: int):
+# InvoiceRecord's fields that a query fills, in the order its constructor takes them
+RECORD_FIELDS = tuple(f.name for f in fields(InvoiceRecord) if f.name != "taxes")
+
+
+def booked_lines_query(
+    organization_id: int,
+    period: str,
+    direction: str,
+    export_id: int | None = None,
+    *,
+    skipped: Sequence[int] | None = None,
+):
     """The lines of the invoices an export booked (the month's, less the skipped), in the export's
-    order, with the columns of the lines CSV. Run it in the export's snapshot."""
+    order, with the columns of the lines CSV. Run it in the export's snapshot.
+
+    The skipped invoices are those the export `export_id` recorded as skipped, or the ids in
+    `skipped` (for a transaction beside the export's, which cannot see its uncommitted items)."""
     if direction == "incoming":
         t, invoice = incoming_invoice_lines.c, incoming_invoices
         invoice_id, unit_code = t.incoming_invoice_id, t.unit_code
-        where = booked_incoming(organization_id, period, export_id)
         order = (invoice.c.issue_date, invoice.c.id)
+        month = _incoming_filter(organization_id, period)
+        skipped_column = export_items.c.incoming_invoice_id
     else:
         t, invoice = sales_invoice_lines.c, sales_invoices
         invoice_id, unit_code = t.sales_invoice_id, null()
-        where = and_(
-            _sales_filter(organization_id, period),
-            invoice.c.id.not_in(_skipped_ids(export_id, export_items.c.sales_invoice_id)),
-        )
         order = (invoice.c.issue_date, invoice.c.sequence_number)
+        month = _sales_filter(organization_id, period)
+        skipped_column = export_items.c.sales_invoice_id
+    if skipped is None:
+        if export_id is None:
+            raise ValueError("booked_lines_query needs the export's id or its skipped invoices")
+        where = and_(month, invoice.c.id.not_in(_skipped_ids(export_id, skipped_column)))
+    elif skipped:
+        where = and_(month, invoice.c.id.not_in(sorted(skipped)))
+    else:
+        where = month
     return (
         select(
             invoice_id.label("invoice_id"),

@@ -20,7 +20,11 @@ from invoice_pipelines.core.datev import (
     Header,
     booking_fields,
     booking_line,
+    quote,
+    text_field,
+    transliterate,
 )
+from invoice_pipelines.core.text import cut, defuse_formula, printable
 from invoice_pipelines.db.tables import exports, incoming_invoices
 from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.exports.datev import bookings_file, partners_file
@@ -155,3 +159,25 @@ def test_fuzz_datev_files_stay_valid(name, number, vat_id, kost, country, encodi
     partner_rows = read_extf(partner_data, "utf-8" if encoding == "utf-8-sig" else encoding)
     assert len(partner_rows) == 3
     _assert_fields(partner_rows[2:], len(PARTNER_COLUMNS))
+
+
+def _text_field_by_the_rules(value, max_length: int, encoding: str) -> str:
+    """`text_field` spelled out rule by rule (what it did before its fast path)."""
+    text = transliterate(printable(value or ""), encoding).strip()
+    return quote(cut(defuse_formula(text), max_length, marker=""))
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    value=st.one_of(
+        HOSTILE_TEXT, st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=126))
+    ),
+    max_length=st.sampled_from([3, 15, 36, 60]),
+    encoding=st.sampled_from(["cp1252", "utf-8-sig"]),
+)
+def test_text_field_takes_its_fast_path_only_where_the_rules_change_nothing(
+    value, max_length, encoding
+):
+    assert text_field(value, max_length, encoding) == _text_field_by_the_rules(
+        value, max_length, encoding
+    )
