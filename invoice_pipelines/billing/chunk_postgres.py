@@ -1,14 +1,13 @@
 """One chunk of a sales-order batch job on PostgreSQL: a handful of set-based statements, NUMERIC math."""
 
 # The chunk's orders and their lines are read once into two temporary tables; every later
-# statement works from those: classification, sequence numbers and invoice ids; invoices with
-# their VAT breakdowns and lines (one statement); orders marked invoiced, stock taken, each item's
-# outcome. Amounts follow `core/totals.py`: round(quantity * unit_price, 2) per line, round(basis * rate / 100, 2) per
+# statement works from those: classification and sequence numbers, VAT breakdowns, invoices, lines,
+# breakdown rows, orders marked invoiced, stock taken, each item's outcome. Amounts follow
+# `core/totals.py`: round(quantity * unit_price, 2) per line, round(basis * rate / 100, 2) per
 # (category, rate). PostgreSQL's round() on NUMERIC rounds half away from zero (= ROUND_HALF_UP).
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import text
@@ -64,6 +63,13 @@ CREATE TEMP TABLE IF NOT EXISTS billing_lines (
     item_sku varchar(64),
     is_stock_item boolean
 ) ON COMMIT DELETE ROWS;
+CREATE TEMP TABLE IF NOT EXISTS billing_tax (
+    sales_order_id bigint NOT NULL,
+    vat_category varchar(2) NOT NULL,
+    vat_rate numeric(5, 2) NOT NULL,
+    basis numeric(18, 2) NOT NULL,
+    amount numeric(18, 2) NOT NULL
+) ON COMMIT DELETE ROWS;
 """
 
 # Order-level checks, in the eligibility order chunk_python._order_problem follows. Each order is
@@ -89,7 +95,7 @@ SELECT bi.id, bi.position, coalesce(so.id, bi.sales_order_id), so.customer_id, s
         WHEN cu.id IS NULL OR cu.organization_id <> :org THEN so.customer_id::text
         WHEN NOT cu.active THEN cu.customer_number
     END,
-    inv.id  -- an already invoiced order's invoice; eligible orders get theirs in CLASSIFY
+    inv.id  -- an already invoiced order's invoice; eligible orders get theirs in ALLOCATE_IDS
 FROM (
     -- a window of positions on the (batch_job_id, position) index; OFFSET 0 keeps the status
     -- test outside, so stale statistics cannot send the planner to the status index instead
@@ -128,12 +134,10 @@ WHERE b.code IS NULL
 
 # Line-level checks, then each eligible order's rank in position order (1, 2, ...): its invoice
 # number is the chunk's start value + rank, known once the sequence (or the chain of chunks in
-# flight, `pipeline.py`) says where this chunk starts. In the same statement each eligible order
-# gets its invoice id: ids are drawn in rank order (sorted nextval() values matched to ranks), so
-# within a chunk ids follow the numbers (nextval() is never rolled back: a rolled back chunk
-# skips ids, which carry no meaning; numbers never skip). One rewrite of the chunk's rows, not two.
+# flight, `pipeline.py`) says where this chunk starts.
 CLASSIFY = f"""
-WITH x AS MATERIALIZED (
+UPDATE billing_chunk b SET code = x.code, detail = x.detail, seq = x.seq
+FROM (
     SELECT c.item_id, c.code, c.detail,
            CASE WHEN c.code IS NULL
                 THEN count(*) FILTER (WHERE c.code IS NULL) OVER (ORDER BY c.position)
@@ -164,16 +168,49 @@ WITH x AS MATERIALIZED (
             GROUP BY sales_order_id
         ) AS a ON a.sales_order_id = b.sales_order_id
     ) AS c
-), ids AS (
+) AS x
+WHERE b.item_id = x.item_id
+"""
+
+TAXES = """
+INSERT INTO billing_tax (sales_order_id, vat_category, vat_rate, basis, amount)
+SELECT l.sales_order_id, l.vat_category, l.vat_rate, sum(l.net_amount), round(sum(l.net_amount) * l.vat_rate / 100, 2)
+FROM billing_lines l
+JOIN billing_chunk b ON b.sales_order_id = l.sales_order_id AND b.code IS NULL
+GROUP BY l.sales_order_id, l.vat_category, l.vat_rate
+"""
+
+# Invoice ids are drawn in rank order, so within a chunk ids follow the numbers (nextval() is never
+# rolled back: a rolled back chunk skips ids, which carry no meaning; numbers never skip).
+ALLOCATE_IDS = """
+UPDATE billing_chunk b SET invoice_id = ids.id
+FROM (
     SELECT id, row_number() OVER (ORDER BY id) AS rank
     FROM (SELECT nextval(pg_get_serial_sequence('sales_invoices', 'id')) AS id
-          FROM generate_series(1, (SELECT count(seq) FROM x))) AS g
+          FROM generate_series(1, :n)) AS g
+) AS ids
+WHERE b.seq = ids.rank
+"""
+
+# lpad() would cut a counter longer than the width; greatest() keeps every digit, like format()
+INVOICES = """
+WITH totals AS (
+    SELECT sales_order_id, sum(basis) AS net, sum(amount) AS tax FROM billing_tax GROUP BY sales_order_id
 )
-UPDATE billing_chunk b
-SET code = x.code, detail = x.detail, seq = x.seq, invoice_id = coalesce(ids.id, b.invoice_id)
-FROM x
-LEFT JOIN ids ON ids.rank = x.seq
-WHERE b.item_id = x.item_id
+INSERT INTO sales_invoices (
+    id, organization_id, invoice_number, sequence_number, sales_order_id, customer_id, batch_job_id,
+    issue_date, due_date, currency, net_total, tax_total, gross_total, amount_due,
+    created_by, created_at, updated_at
+)
+SELECT b.invoice_id, :org,
+       :prefix || lpad((:start + b.seq)::text, greatest(:width, length((:start + b.seq)::text)), '0') || :suffix,
+       :start + b.seq, b.sales_order_id, b.customer_id, :job,
+       :issue_date, :due_date, b.currency, t.net, t.tax, t.net + t.tax, t.net + t.tax,
+       :created_by, :now, :now
+FROM billing_chunk b
+JOIN totals t ON t.sales_order_id = b.sales_order_id
+WHERE b.code IS NULL
+ORDER BY b.seq
 """
 
 # The chunk's items stay as they were checked until the chunk commits (invoice lines refer to them
@@ -187,43 +224,7 @@ ORDER BY id
 FOR KEY SHARE
 """
 
-# The chunk's invoices, their VAT rows and lines in one statement: the VAT breakdown per (order,
-# category, rate) is summed once, in memory (a temporary table of it cost a heap write per row),
-# and gives both the invoices' totals and the VAT rows. Foreign keys are checked at the end of
-# the statement, when the invoices the rows refer to exist. lpad() would cut a counter longer
-# than the width; greatest() keeps every digit, like format().
-WRITE_INVOICES = """
-WITH tax AS MATERIALIZED (
-    SELECT l.sales_order_id, l.vat_category, l.vat_rate, sum(l.net_amount) AS basis,
-           round(sum(l.net_amount) * l.vat_rate / 100, 2) AS amount
-    FROM billing_lines l
-    JOIN billing_chunk b ON b.sales_order_id = l.sales_order_id AND b.code IS NULL
-    GROUP BY l.sales_order_id, l.vat_category, l.vat_rate
-), totals AS (
-    SELECT sales_order_id, sum(basis) AS net, sum(amount) AS tax FROM tax GROUP BY sales_order_id
-), invoices AS (
-    INSERT INTO sales_invoices (
-        id, organization_id, invoice_number, sequence_number, sales_order_id, customer_id,
-        batch_job_id, issue_date, due_date, currency, net_total, tax_total, gross_total, amount_due,
-        created_by, created_at, updated_at
-    )
-    SELECT b.invoice_id, :org,
-           :prefix || lpad((:start + b.seq)::text, greatest(:width, length((:start + b.seq)::text)), '0') || :suffix,
-           :start + b.seq, b.sales_order_id, b.customer_id, :job,
-           :issue_date, :due_date, b.currency, t.net, t.tax, t.net + t.tax, t.net + t.tax,
-           :created_by, :now, :now
-    FROM billing_chunk b
-    JOIN totals t ON t.sales_order_id = b.sales_order_id
-    WHERE b.code IS NULL
-    ORDER BY b.seq
-), breakdowns AS (
-    INSERT INTO sales_invoice_taxes (organization_id, sales_invoice_id, vat_category, vat_rate, basis, amount)
-    SELECT :org, b.invoice_id, t.vat_category, t.vat_rate, t.basis, t.amount
-    FROM tax t
-    JOIN billing_chunk b ON b.sales_order_id = t.sales_order_id
-    WHERE b.code IS NULL
-    ORDER BY b.invoice_id, t.vat_category, t.vat_rate
-)
+LINES = """
 INSERT INTO sales_invoice_lines (
     organization_id, sales_invoice_id, line_no, line_type, item_id, description,
     quantity, unit_price, net_amount, vat_rate, vat_category
@@ -234,6 +235,15 @@ FROM billing_chunk b
 JOIN billing_lines l ON l.sales_order_id = b.sales_order_id
 WHERE b.code IS NULL
 ORDER BY b.invoice_id, l.line_no
+"""
+
+BREAKDOWNS = """
+INSERT INTO sales_invoice_taxes (organization_id, sales_invoice_id, vat_category, vat_rate, basis, amount)
+SELECT :org, b.invoice_id, t.vat_category, t.vat_rate, t.basis, t.amount
+FROM billing_tax t
+JOIN billing_chunk b ON b.sales_order_id = t.sales_order_id
+WHERE b.code IS NULL
+ORDER BY b.invoice_id, t.vat_category, t.vat_rate
 """
 
 # `id = ANY(ARRAY(...))` finds the chunk's orders by primary key whatever the statistics say; as a
@@ -331,12 +341,8 @@ def _params(ctx: ChunkContext) -> dict:
     }
 
 
-def prepare_chunk(
-    conn: Connection, ctx: ChunkContext, *, wait_for_turn: Callable[[], None] | None = None
-) -> ChunkCounts:
-    """Read the chunk's items, orders and lines, decide each item's outcome and draw the invoice
-    ids of its invoices; writes nothing shared. `wait_for_turn` runs between reading and drawing
-    the ids: chunks in flight (`pipeline.py`) draw theirs one after the other, in order.
+def prepare_chunk(conn: Connection, ctx: ChunkContext) -> ChunkCounts:
+    """Read the chunk's items, orders and lines and decide each item's outcome; writes nothing shared.
 
     Takes no row locks: preparing a chunk never waits for another transaction.
     """
@@ -354,11 +360,14 @@ def prepare_chunk(
     # are reached by key (`= ANY(ARRAY(...))`, the job's position window), never by a join. (An
     # ANALYZE of the temporary tables gave the same plans and cost 7 % of the chunk.)
     conn.exec_driver_sql("SET LOCAL enable_nestloop = off")
-    if wait_for_turn is not None:
-        wait_for_turn()
     conn.execute(text(CLASSIFY), params)
     counts = conn.execute(text(COUNTS)).one()
     return ChunkCounts(counts.processed, counts.succeeded, counts.skipped)
+
+
+def allocate_invoice_ids(conn: Connection, counts: ChunkCounts) -> None:
+    if counts.succeeded:
+        conn.execute(text(ALLOCATE_IDS), {"n": counts.succeeded})
 
 
 def write_chunk(conn: Connection, ctx: ChunkContext, counts: ChunkCounts) -> ChunkOutcome:
@@ -371,7 +380,7 @@ def write_chunk(conn: Connection, ctx: ChunkContext, counts: ChunkCounts) -> Chu
         return ChunkOutcome()  # this window was done before (a resumed or concurrent run)
     params = _params(ctx)
     if counts.succeeded:
-        for statement in (HOLD_ITEMS, WRITE_INVOICES, MARK_ORDERS):
+        for statement in (TAXES, HOLD_ITEMS, INVOICES, LINES, BREAKDOWNS, MARK_ORDERS):
             conn.execute(text(statement), params)
     recorded = conn.execute(text(RECORD_ITEMS), params).rowcount
     if recorded != counts.processed:
@@ -400,6 +409,7 @@ def take_stock(conn: Connection, ctx: ChunkContext) -> None:
 def invoice_sales_orders(conn: Connection, ctx: ChunkContext) -> ChunkOutcome:
     """Invoice the job's next pending sales orders; the caller holds the sequence lock."""
     counts = prepare_chunk(conn, ctx)
+    allocate_invoice_ids(conn, counts)
     outcome = write_chunk(conn, ctx, counts)
     if outcome.succeeded:
         take_stock(conn, ctx)

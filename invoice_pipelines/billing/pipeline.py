@@ -5,10 +5,9 @@
 # it. Here each chunk does its reading and writing *before* it takes the sequence lock, with the
 # numbers it expects to get:
 #
-# - chunk k reads its orders and lines (no locks), then waits until chunk k-1 has classified its
-#   own: chunk k-1 starts after S and invoices n orders, so chunk k expects to start after S + n.
-#   The first chunk expects the sequence's committed value. Then it classifies its orders and draws
-#   their invoice ids (after chunk k-1's, so ids follow the numbers within a job);
+# - chunk k reads and classifies its orders (no locks), then waits until chunk k-1 has classified
+#   its own: chunk k-1 starts after S and invoices n orders, so chunk k expects to start after S + n.
+#   The first chunk expects the sequence's committed value.
 # - it writes its invoices numbered from there, marks its orders, records its items;
 # - it waits for chunk k-1's transaction to end (an advisory lock chunk k-1 holds, so PostgreSQL
 #   sees the wait and breaks any deadlock it is part of), then locks the job row and the sequence
@@ -289,12 +288,9 @@ class PipelinedJob:
                 row = job_row(conn, job.id)
                 _going_on(row)
                 ctx = chunk_context(conn, job, row, self.chunk_size, after, utcnow(), 0)
-                starts: list[int] = []
-                # chunk k draws its invoice ids after chunk k-1 drew its own (ids follow numbers)
-                counts = chunk_postgres.prepare_chunk(
-                    conn, ctx, wait_for_turn=lambda: starts.append(self._expected_start(conn, k))
-                )
-                [start] = starts
+                counts = chunk_postgres.prepare_chunk(conn, ctx)
+                start = self._expected_start(conn, k)
+                chunk_postgres.allocate_invoice_ids(conn, counts)
                 with self.cond:
                     self.starts[k + 1] = start + counts.succeeded
                     self.cond.notify_all()

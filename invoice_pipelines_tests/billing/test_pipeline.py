@@ -47,8 +47,8 @@ def test_another_job_numbering_between_two_chunks_in_flight_stays_gapless(
     b_id = enqueue_sales_orders(shop.engine, shop.org_id, order_ids=b_orders)
     real_prepare = chunk_postgres.prepare_chunk
 
-    def prepare(conn, ctx, **kwargs):
-        counts = real_prepare(conn, ctx, **kwargs)
+    def prepare(conn, ctx):
+        counts = real_prepare(conn, ctx)
         if ctx.job_id == a_id and ctx.after_position == 10:
             # A's first chunk commits on its own; then B takes the next numbers, 11..15, which
             # A's second chunk (numbers not yet written) expects to use
@@ -175,8 +175,8 @@ def test_a_second_runner_of_the_same_job_does_not_count_items_twice(pg_database,
         name="runner-b",
     )
 
-    def prepare(conn, ctx, **kwargs):
-        counts = real_prepare(conn, ctx, **kwargs)
+    def prepare(conn, ctx):
+        counts = real_prepare(conn, ctx)
         # runner A's first chunk, after reading its items and before writing anything
         if threading.current_thread().name.startswith("batch-job-") and started.acquire(False):
             runner_b.start()
