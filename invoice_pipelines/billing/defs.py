@@ -41,7 +41,6 @@ from dagster import (
     sensor,
 )
 from pydantic import Field
-from sqlalchemy import func, select
 
 from invoice_pipelines.billing.checks import (
     gapless_numbers_result,
@@ -52,6 +51,7 @@ from invoice_pipelines.billing.checks import (
     totals_result,
     totals_spec,
 )
+from invoice_pipelines.billing.counts import invoiced_amounts, order_counts
 from invoice_pipelines.billing.credit_notes import (
     CreditNoteRefused,
     amounts_from,
@@ -66,7 +66,6 @@ from invoice_pipelines.billing.invoicing import (
 )
 from invoice_pipelines.catalog import OWNERS, defined_here
 from invoice_pipelines.db.tables import customers, items
-from invoice_pipelines.db.tables import sales_invoices as sales_invoices_table
 from invoice_pipelines.db.tables import sales_orders as sales_orders_table
 from invoice_pipelines.db.tenancy import (
     UnknownOrganization,
@@ -368,22 +367,7 @@ def _organization(engine, partition_key: str) -> dict:
 
 
 def _orders_observation(engine, org: dict) -> AssetObservation:
-    with tenant_transaction(engine, org["id"]) as conn:
-        by_status = dict(
-            conn.execute(
-                select(sales_orders_table.c.status, func.count())
-                .where(sales_orders_table.c.organization_id == org["id"])
-                .group_by(sales_orders_table.c.status)
-            ).all()
-        )
-        n_customers = conn.execute(
-            select(func.count())
-            .select_from(customers)
-            .where(customers.c.organization_id == org["id"])
-        ).scalar_one()
-        n_items = conn.execute(
-            select(func.count()).select_from(items).where(items.c.organization_id == org["id"])
-        ).scalar_one()
+    by_status, n_customers, n_items = order_counts(engine, org["id"])
     metadata = {
         "orders": MetadataValue.int(sum(by_status.values())),
         "customers": MetadataValue.int(n_customers),
@@ -392,28 +376,6 @@ def _orders_observation(engine, org: dict) -> AssetObservation:
     for status in ("draft", "pending", "reviewed", "invoiced", "cancelled"):
         metadata[f"orders_{status}"] = MetadataValue.int(by_status.get(status, 0))
     return AssetObservation(asset_key=sales_orders.key, partition=org["slug"], metadata=metadata)
-
-
-def _invoiced_amounts(engine, org: dict, job_id: int) -> dict[str, dict[str, str]]:
-    """Net, VAT and gross of the invoices a batch job created, per currency (exact decimals)."""
-    with tenant_transaction(engine, org["id"]) as conn:
-        rows = conn.execute(
-            select(
-                sales_invoices_table.c.currency,
-                func.sum(sales_invoices_table.c.net_total),
-                func.sum(sales_invoices_table.c.tax_total),
-                func.sum(sales_invoices_table.c.gross_total),
-            )
-            .where(
-                sales_invoices_table.c.organization_id == org["id"],
-                sales_invoices_table.c.batch_job_id == job_id,
-            )
-            .group_by(sales_invoices_table.c.currency)
-        ).all()
-    return {
-        currency: {"net": f"{net:.2f}", "vat": f"{vat:.2f}", "gross": f"{gross:.2f}"}
-        for currency, net, vat, gross in rows
-    }
 
 
 def failed_items_table(errors: list[dict]) -> str:
@@ -479,7 +441,7 @@ def sales_invoices(
     metadata = {
         **job_metadata(batch),
         **stats_metadata(batch_stats(engine, org["id"])),
-        "invoiced_amounts": MetadataValue.json(_invoiced_amounts(engine, org, batch.id)),
+        "invoiced_amounts": MetadataValue.json(invoiced_amounts(engine, org["id"], batch.id)),
     }
     if batch.errors:
         metadata["failed_items"] = MetadataValue.md(failed_items_table(batch.errors))
