@@ -34,7 +34,8 @@ from invoice_pipelines.core.datev import (
 )
 from invoice_pipelines.core.money import ZERO, round_cents
 from invoice_pipelines.core.text import cut, printable
-from invoice_pipelines.exports.settings import ZERO_RATED, ExportSettings
+from invoice_pipelines.core.totals import ZERO_VAT_CATEGORIES
+from invoice_pipelines.exports.settings import ExportSettings
 
 MAX_UMSATZ = Decimal(10) ** 10  # Umsatz: at most 10 digits before the decimal comma
 
@@ -212,7 +213,7 @@ class BookingRules:
             category = "S"
         if category == "S" and rate not in settings.known_rates:
             return f"unknown VAT rate {rate_key(rate)} % (category S)"
-        if category != "S" and category not in ZERO_RATED:
+        if category != "S" and category not in ZERO_VAT_CATEGORIES:
             return f"unknown VAT category {category}"
         key = f"S:{rate_key(rate)}" if category == "S" else category
         contra = override or self._accounts.get(key)

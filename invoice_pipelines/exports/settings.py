@@ -31,7 +31,6 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from invoice_pipelines.core.datev import CP1252, UTF8_BOM, DatevFieldError, Header
-from invoice_pipelines.core.totals import ZERO_VAT_CATEGORIES
 
 DIRECTIONS = ("incoming", "sales")
 
@@ -109,8 +108,6 @@ DEFAULT_TAX_KEYS: dict[str, dict[str, str]] = {
 
 # Standard and reduced rates an invoice from a German organization may carry, per category S.
 DEFAULT_KNOWN_RATES = ("19", "7")
-# Categories whose invoices show no VAT (the rate on the invoice is 0): core.totals' one set
-ZERO_RATED = ZERO_VAT_CATEGORIES
 
 
 class ExportSettingsError(ValueError):
