@@ -2,7 +2,7 @@
 
 Uploads, embedded files, pages, worker memory, webhook bodies and sockets, metadata text: each
 bound that keeps one hostile item from exhausting a worker or blocking the others is declared
-here, with why it has the value it has. The README's "Limits and trust boundaries" section lists
+here, with why it has the value it has. `docs/limits.md` ("Limits and trust boundaries") lists
 them. Values a deployment may need to change are settings (`settings.py` names the variable and
 takes its default from here); the rest are fixed by the code.
 """

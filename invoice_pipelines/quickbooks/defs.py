@@ -79,7 +79,7 @@ from invoice_pipelines.tenants.refusals import organization_or_refuse, refused
 
 GROUP = "quickbooks"
 # every run that talks to QBO is in one pool, so a deployment bounds how many run at once
-# (deploy/dagster.yaml; README "Deployment": `dagster instance concurrency set quickbooks N`)
+# (deploy/dagster.yaml; docs/deployment.md: `dagster instance concurrency set quickbooks N`)
 POOL = "quickbooks"
 KINDS = {"python", "quickbooks"}
 ORGANIZATIONS_PER_RUN = 10
