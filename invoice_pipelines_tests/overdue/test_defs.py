@@ -11,14 +11,14 @@ from sqlalchemy import select
 
 from invoice_pipelines.db.tables import customers, dunning_runs
 from invoice_pipelines.db.tenancy import tenant_transaction
+from invoice_pipelines.devtools.standins.sms import TextProviderStandIn
+from invoice_pipelines.devtools.standins.smtp import SmtpSink
 from invoice_pipelines.overdue import defs as overdue_defs
 from invoice_pipelines.overdue.scheduling import schedule_settings
 from invoice_pipelines.resources.database import Database
 from invoice_pipelines.resources.files import LocalFileStore
 from invoice_pipelines.resources.mail import SmtpMailer
 from invoice_pipelines.resources.messaging import TextMessageProvider
-from invoice_pipelines.standins.sms import TextProviderStandIn
-from invoice_pipelines.standins.smtp import SmtpSink
 from invoice_pipelines_tests.overdue.helpers import (
     customer,
     invoice,
@@ -48,7 +48,7 @@ def _defs(
 
 
 def test_a_tick_launches_one_run_per_batch_of_organizations():
-    settings = schedule_settings({"SCHEDULER_BATCH_SIZE": "2"})
+    settings = schedule_settings({"INVOICE_PIPELINES_DUNNING_BATCH_SIZE": "2"})
     schedule = overdue_defs.build_dunning_schedule(settings)
     with instance_for_test() as instance:
         instance.add_dynamic_partitions("organizations", ["a", "b", "c", "d", "e"])
@@ -71,7 +71,10 @@ def test_a_tick_launches_one_run_per_batch_of_organizations():
 
 def test_an_interval_schedule_skips_the_hours_between_its_runs():
     settings = schedule_settings(
-        {"SCHEDULER_SCHEDULE_TYPE": "interval", "SCHEDULER_SCHEDULE_VALUE": "5"}
+        {
+            "INVOICE_PIPELINES_DUNNING_SCHEDULE_TYPE": "interval",
+            "INVOICE_PIPELINES_DUNNING_SCHEDULE_VALUE": "5",
+        }
     )
     schedule = overdue_defs.build_dunning_schedule(settings)
     with instance_for_test() as instance:
@@ -147,7 +150,10 @@ def test_freshness_fails_after_two_schedule_periods_without_a_successful_run():
     assert not overdue_defs.freshness(now - timedelta(hours=49), now, daily).passed
     assert not overdue_defs.freshness(None, now, daily).passed
     hourly = schedule_settings(
-        {"SCHEDULER_SCHEDULE_TYPE": "interval", "SCHEDULER_SCHEDULE_VALUE": "1"}
+        {
+            "INVOICE_PIPELINES_DUNNING_SCHEDULE_TYPE": "interval",
+            "INVOICE_PIPELINES_DUNNING_SCHEDULE_VALUE": "1",
+        }
     )
     assert not overdue_defs.freshness(now - timedelta(hours=3), now, hourly).passed
 
