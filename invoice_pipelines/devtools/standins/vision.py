@@ -6,6 +6,7 @@ import argparse
 import base64
 import binascii
 import collections
+import hashlib
 import json
 import threading
 from dataclasses import dataclass, field
@@ -123,6 +124,10 @@ class VisionStandin:
         self.languages = languages
         self.psm = psm
         self._state = _State()
+        # what Tesseract read from an image, by its bytes and languages: the same image asked
+        # again (a client's retry) is answered at once, as the real service answers in its own
+        # time whatever our machine's load, so a retry after a timeout is not slowed by our OCR
+        self._pages: dict[tuple[bytes, str], TesseractPage] = {}
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -227,8 +232,12 @@ class VisionStandin:
         languages = "+".join(
             dict.fromkeys(_TESSERACT_LANGUAGES[h] for h in hints if h in _TESSERACT_LANGUAGES)
         )
+        key = (hashlib.sha256(content).digest(), languages or self.languages)
         try:
-            page = tesseract_tsv(content, languages=languages or self.languages, psm=self.psm)
+            page = self._pages.get(key)
+            if page is None:
+                page = tesseract_tsv(content, languages=key[1], psm=self.psm)
+                self._pages[key] = page
         except UnreadableImageError:
             return {"error": {"code": 3, "message": "Bad image data."}}
         except OcrError as exc:
