@@ -174,7 +174,7 @@ def render_plain_pdf(
     return _draw(invoice, lines, language=language, qr=qr, created=created)
 
 
-TITLES = ("Rechnung", "Gutschrift", "Invoice", "Credit note")
+TITLES = ("Rechnung", "Rechnungskorrektur", "Invoice", "Credit note")
 
 
 def _draw(

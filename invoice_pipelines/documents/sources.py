@@ -88,7 +88,7 @@ def _credit_terms(language: str, corrects: str, corrects_date: date, reason: str
     if language == "en":
         text = f"Credit note for invoice {corrects} of {format_date(corrects_date, 'en')}."
         return f"{text} Reason: {reason}" if reason else text
-    text = f"Gutschrift zu Rechnung {corrects} vom {format_date(corrects_date, 'de')}."
+    text = f"Rechnungskorrektur zu Rechnung {corrects} vom {format_date(corrects_date, 'de')}."
     return f"{text} Grund: {reason}" if reason else text
 
 

@@ -27,7 +27,11 @@ TEXT_WIDTH = 80
 _LABELS: dict[str, dict[str, str]] = {
     "de": {
         "invoice": "Rechnung",
-        "credit_note": "Gutschrift",
+        # a seller's correction is a "Rechnungskorrektur": in § 14(2) UStG a "Gutschrift" is an
+        # invoice the buyer issues (self-billing), which a tax advisor would not accept here
+        "credit_note": "Rechnungskorrektur",
+        "credit_number": "Belegnummer",
+        "credit_date": "Belegdatum",
         "number": "Rechnungsnummer",
         "issue_date": "Rechnungsdatum",
         "due_date": "Fällig am",
@@ -53,6 +57,8 @@ _LABELS: dict[str, dict[str, str]] = {
     "en": {
         "invoice": "Invoice",
         "credit_note": "Credit note",
+        "credit_number": "Credit note number",
+        "credit_date": "Credit note date",
         "number": "Invoice number",
         "issue_date": "Invoice date",
         "due_date": "Due date",
@@ -224,13 +230,17 @@ def _letter(
         and any(v.category not in (None, "S") for v in invoice.vat_breakdown)
     ):
         lines.append(f"{label['customer_vat']}: {invoice.buyer_vat_id}")
-    lines += ["", "", label["credit_note" if invoice.type_code == "381" else "invoice"], ""]
-    lines.append(f"{label['number']}: {invoice.number or ''}")
+    credit = invoice.type_code == "381"
+    lines += ["", "", label["credit_note" if credit else "invoice"], ""]
+    lines.append(f"{label['credit_number' if credit else 'number']}: {invoice.number or ''}")
     if invoice.issue_date:
-        lines.append(f"{label['issue_date']}: {day(invoice.issue_date)}")
+        lines.append(
+            f"{label['credit_date' if credit else 'issue_date']}: {day(invoice.issue_date)}"
+        )
     if service_date:
         lines.append(f"{label['service_date']}: {day(service_date)}")
-    if invoice.due_date:
+    # a credit note asks for no payment: no date to pay by
+    if invoice.due_date and not credit:
         lines.append(f"{label['due_date']}: {day(invoice.due_date)}")
     lines += ["", ""]
 

@@ -114,10 +114,15 @@ def test_a_credit_note_document_refers_to_its_invoice_and_validates(db, tmp_path
             " ".join(page.extract_text() for page in pypdf.PdfReader(io.BytesIO(pdf)).pages).split()
         )
         assert (
-            f"Gutschrift zu Rechnung {invoice_number} vom 10.11.2026. "
+            f"Rechnungskorrektur zu Rechnung {invoice_number} vom 10.11.2026. "
             "Grund: Leistung 2 nicht erbracht" in text
         )
         assert "Zahlbar" not in text and "überweisen" not in text
+        # titled and labelled as the seller's correction, not as an invoice or a self-billing
+        # "Gutschrift" (§ 14(2) UStG), and with no date to pay by
+        assert f"Rechnungskorrektur Belegnummer: {note_number}" in text
+        assert "Rechnungsnummer" not in text and "Fällig am" not in text
+        assert "Gutschrift" not in text
         if fmt == "facturx":
             assert "xrechnung" not in by_kind
             continue
