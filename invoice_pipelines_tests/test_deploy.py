@@ -1,6 +1,7 @@
 """The deployment files: deploy/helm/values.yaml against the keys Dagster's Helm chart documents,
-deploy/Containerfile against what the project needs at run time, and both against the instance
-template deploy/dagster.yaml that `make run` uses, so the two deployments cannot drift apart.
+deploy/Containerfile against what the project needs at run time, and both against
+deploy/dagster.yaml, the instance of a deployment without the chart (the development instance
+dagster.yaml but for storage: test_instance.py), so the deployments cannot drift apart.
 
 CHART_KEYS below is our own summary of the chart's values, written from reading the chart's
 pydantic models (helm/dagster/schema/schema/charts/**, which generate its values.schema.json) in
@@ -419,7 +420,7 @@ def test_the_run_coordinator_is_ours_and_importable(values):
         custom["module"], custom["class"], yaml.safe_dump(custom["config"])
     )
     assert type(data.rehydrate(as_type=QueuedRunCoordinator)) is coordinator
-    # the same class as the instance template that `make run` and the tests use
+    # the same class as deploy/dagster.yaml (and so dagster.yaml, which `make run` uses) names
     template = yaml.safe_load(INSTANCE_TEMPLATE.read_text())["run_coordinator"]
     assert (custom["module"], custom["class"]) == (template["module"], template["class"])
 

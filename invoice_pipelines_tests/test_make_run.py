@@ -3,9 +3,12 @@
 end, no make error) or SIGTERM to make leaving no process behind within 10 seconds.
 
 Slow (each test starts the whole of Dagster), so there are two starts in all. Everything lives in
-tmp_path: the application database, the uploads and the Dagster home.
+tmp_path: the application database, the uploads and Dagster's storage. The Dagster instance is the
+repository's dagster.yaml (DAGSTER_HOME is the repository root), which keeps Dagster's files under
+the data dir, leaves none in the repository and logs no warning.
 """
 
+import json
 import os
 import shutil
 import signal
@@ -21,18 +24,21 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from invoice_pipelines.devtools.demo.seed import DEMO_ORGANIZATIONS
+from invoice_pipelines_tests.test_instance import DAGSTER_HOME_FOLDERS
 
 REPO = Path(__file__).resolve().parents[1]
 STOP_SECONDS = 10  # the issue's bound for Ctrl-C / SIGTERM
 START_SECONDS = 420  # a fresh start migrates, seeds and loads the code; generous on a busy machine
 DEMO_SECONDS = 300  # the README says "within a minute"; this is only a deadline, not a measurement
 
-# what the project itself used to put into the log: a dagster.yaml in the folder Dagster starts
-# from, the superseded `dagster dev`, the beta `owners` of rebuilt sensors (in every run's log)
 # every demo customer reaches the demo's QuickBooks company
 QBO_CUSTOMERS = {spec["org"]["slug"]: len(spec["customers"]) for spec in DEMO_ORGANIZATIONS}
+# what the project itself used to put into the log: a dagster.yaml in the folder Dagster starts
+# from, a DAGSTER_HOME without one, the superseded `dagster dev`, the beta `owners` of rebuilt
+# sensors (in every run's log)
 PROJECT_WARNINGS = (
     "Found a dagster instance configuration value",
+    "No dagster instance configuration file",
     "SupersessionWarning",
     "is superseded",
     "BetaWarning",
@@ -113,6 +119,7 @@ class MakeRun:
     data_dir: Path
     db_url: str
     qbo_url: str
+    dagster_folders_before: set[str]  # what of Dagster's was in the repository root already
 
     def output(self) -> str:
         """What the terminal shows."""
@@ -176,6 +183,7 @@ def make_run(tmp_path: Path) -> Iterator[MakeRun]:
     ):
         env.pop(name, None)  # the defaults under the data dir are part of what is tested
     log = tmp_path / "make-run.log"
+    before = dagster_folders_in_the_repository()
     with log.open("wb") as out:
         # a session of its own: make leads the process group a terminal would signal on Ctrl-C
         proc = subprocess.Popen(
@@ -188,7 +196,7 @@ def make_run(tmp_path: Path) -> Iterator[MakeRun]:
             start_new_session=True,
             preexec_fn=_default_signals,
         )
-    run = MakeRun(proc, log, port, data_dir, db_url, qbo_url)
+    run = MakeRun(proc, log, port, data_dir, db_url, qbo_url, before)
     try:
         yield run
     finally:
@@ -205,6 +213,31 @@ def make_run(tmp_path: Path) -> Iterator[MakeRun]:
 def assert_no_project_warnings(log: str) -> None:
     found = [w for w in PROJECT_WARNINGS if w in log]
     assert not found, f"the log carries {found}:\n{log[-4000:]}"
+
+
+def dagster_folders_in_the_repository() -> set[str]:
+    """What of Dagster's is in DAGSTER_HOME, the repository root (dagster.yaml and run-dagster.sh
+    send its storage elsewhere and switch the community dialog and telemetry off)."""
+    return {name for name in DAGSTER_HOME_FOLDERS if (REPO / name).exists()}
+
+
+def assert_the_instance_is_the_repositorys(make_run: MakeRun, procs: list[Proc]) -> None:
+    """The webserver and the daemon load the repository's dagster.yaml and say nothing about it:
+    in the quiet terminal they log at WARNING, so anything in their logs is a warning or worse."""
+    for service in ("dagster-webserver", "dagster-daemon"):
+        (proc,) = [p for p in procs if f"bin/{service} " in p.cmdline]
+        environ = Path(f"/proc/{proc.pid}/environ").read_bytes().split(b"\0")
+        assert f"DAGSTER_HOME={REPO}".encode() in environ, service
+        log = make_run.data_dir / "logs" / f"{service.removeprefix('dagster-')}.log"
+        assert log.read_text(errors="replace").strip() == "", f"{log}:\n{log.read_text()[-3000:]}"
+    # the UI greets no one with the community dialog (it would write .nux/ into the repository)
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{make_run.port}/graphql",
+        data=json.dumps({"query": "{ shouldShowNux }"}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        assert json.load(response) == {"data": {"shouldShowNux": False}}
 
 
 def test_ctrl_c_stops_everything_make_run_started(make_run: MakeRun) -> None:
@@ -224,9 +257,12 @@ def test_ctrl_c_stops_everything_make_run_started(make_run: MakeRun) -> None:
     assert str(uploads) in tour[3]
     for spec in DEMO_ORGANIZATIONS:
         assert (uploads / spec["org"]["slug"]).is_dir(), spec["org"]["slug"]
-    assert (make_run.data_dir / "dagster_home" / "dagster.yaml").is_file()
 
     procs = started_by(make_run.proc.pid)
+    assert_the_instance_is_the_repositorys(make_run, procs)
+    # Dagster's storage under the data dir, through dagster.yaml
+    assert (make_run.data_dir / "dagster" / "history" / "runs.db").is_file()
+    assert not (make_run.data_dir / "dagster_home").exists()
     assert any("dagster-webserver" in p.cmdline for p in procs)
     assert any("dagster-daemon" in p.cmdline for p in procs)
     assert any("code-server" in p.cmdline for p in procs)
@@ -238,6 +274,7 @@ def test_ctrl_c_stops_everything_make_run_started(make_run: MakeRun) -> None:
     make_run.assert_all_stopped(procs)
     out = make_run.output()
     assert_no_project_warnings(out + make_run.service_logs())
+    assert dagster_folders_in_the_repository() - make_run.dagster_folders_before == set()
     # a normal end: no "make: *** [Makefile:..: run] Error 130"
     assert "make: ***" not in out, out[-2000:]
     assert out.rstrip().endswith("make run: stopped (Dagster, its runs and the demo services)")
@@ -326,6 +363,8 @@ def test_sigterm_to_make_stops_everything_after_the_demo_did_what_the_readme_say
     logs = make_run.service_logs()
     assert "RUN_SUCCESS" in logs
     assert "RUN_SUCCESS" not in out and " - DEBUG - " not in out, out[-4000:]
+    # the runs' captured output (the run pages' stdout/stderr) under the data dir
+    assert list((make_run.data_dir / "dagster" / "compute_logs").rglob("*.out"))
     assert "Checking for new runs for sensor" not in out + logs  # the daemon's INFO chatter
     # the runs' own logs included: each run loads the code again
     assert_no_project_warnings(out + logs)

@@ -6,8 +6,11 @@
 # runs' events are in the UI. VERBOSE=1 prints it all in the terminal instead, at INFO level.
 # Ctrl-C or SIGTERM stops the group: the services, the runs they launched and the runs' workers,
 # within seconds; Ctrl-C is a normal end (exit 0, so make reports no error).
+# The Dagster instance is the repository's dagster.yaml: DAGSTER_HOME is the repository root, always
+# (an exported DAGSTER_HOME of another project does not apply here), and that file keeps Dagster's
+# own files in the two folders set below, under the data dir.
 # Overrides: HOST, PORT, INVOICE_PIPELINES_DATA_DIR (default .data), INVOICE_PIPELINES_UPLOAD_DIR,
-# DAGSTER_HOME (default <data dir>/dagster_home), VERBOSE.
+# INVOICE_PIPELINES_DAGSTER_DIR, INVOICE_PIPELINES_DAGSTER_COMPUTE_LOGS_DIR, VERBOSE.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo="$(pwd)"
@@ -16,8 +19,12 @@ PORT="${PORT:-3000}"
 data_dir="${INVOICE_PIPELINES_DATA_DIR:-.data}"
 [[ "$data_dir" = /* ]] || data_dir="$repo/$data_dir"
 upload_dir="${INVOICE_PIPELINES_UPLOAD_DIR:-$data_dir/uploads}"
-export DAGSTER_HOME="${DAGSTER_HOME:-$data_dir/dagster_home}"
-scripts/dagster-home.sh sqlite >/dev/null
+export DAGSTER_HOME="$repo"
+export INVOICE_PIPELINES_DAGSTER_DIR="${INVOICE_PIPELINES_DAGSTER_DIR:-$data_dir/dagster}"
+export INVOICE_PIPELINES_DAGSTER_COMPUTE_LOGS_DIR="${INVOICE_PIPELINES_DAGSTER_COMPUTE_LOGS_DIR:-$INVOICE_PIPELINES_DAGSTER_DIR/compute_logs}"
+# telemetry is off in dagster.yaml, yet the webserver and the daemon start its upload thread, which
+# makes empty logs/ and .logs_queue/ folders in DAGSTER_HOME (the repository root) unless this is set
+export DAGSTER_DISABLE_TELEMETRY=1
 export OMP_THREAD_LIMIT=1  # Tesseract: one thread per page, the parser pool already uses the cores
 
 # where each service's output goes: its own file under $logs_dir, or the terminal with VERBOSE=1

@@ -2,7 +2,7 @@
 
 Dagster keeps every run and every event of it forever; on PostgreSQL `event_logs` grows without
 bound. Sensor and schedule ticks are purged by the daemon itself (the instance's `retention:`
-block in deploy/dagster.yaml); runs are not, so this does it:
+block in dagster.yaml); runs are not, so this does it:
 
 - only finished runs (success, failure, cancelled) created before the cutoff; queued or running
   runs are never touched, however old;

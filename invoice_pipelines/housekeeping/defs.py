@@ -11,7 +11,7 @@ Two jobs, each with a daily schedule at a quiet hour (Europe/Berlin):
 Both schedules start RUNNING in the demo, because they cannot remove anything there: the demo's
 uploads and exports are new (the earliest a file can go is 1 January of the 11th year after it),
 and its runs are younger than 90 days. Sensor and schedule ticks are purged by the daemon itself
-(the `retention:` block in deploy/dagster.yaml); dynamic partitions of deactivated organizations
+(the `retention:` block in dagster.yaml); dynamic partitions of deactivated organizations
 are removed by `organizations_sensor` (tenants/defs.py).
 """
 

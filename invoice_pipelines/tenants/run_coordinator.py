@@ -21,7 +21,7 @@ there, from the run config, before the run is queued:
   refusal would come with a stack trace and a second error for the checks of the asset that
   could not run.
 
-Configured in the instance template deploy/dagster.yaml (scripts/dagster-home.sh writes it):
+Configured in dagster.yaml, the instance configuration (deploy/dagster.yaml: a deployment's copy):
 
     run_coordinator:
       module: invoice_pipelines.tenants.run_coordinator
