@@ -14,6 +14,7 @@ from invoice_pipelines.documents import defs as documents
 from invoice_pipelines.exports import defs as exports
 from invoice_pipelines.housekeeping import defs as housekeeping
 from invoice_pipelines.intake import defs as intake
+from invoice_pipelines.intake.parse_server import KEEP_WARM_SECONDS
 from invoice_pipelines.overdue import defs as overdue
 from invoice_pipelines.queue import defs as queue
 from invoice_pipelines.quickbooks import defs as quickbooks
@@ -42,6 +43,8 @@ def build_definitions() -> Definitions:
                 positive_number("INVOICE_PIPELINES_PARSE_TIMEOUT_SECONDS", float)
             ),
             max_upload_bytes=max_upload_bytes(),
+            # the runs share one warm pool (intake/parse_server.py), not one warm-up each
+            keep_warm_seconds=KEEP_WARM_SECONDS,
         ),
         "mailer": mailer_from_env(),
         "text_messages": provider_from_env(),

@@ -1,0 +1,630 @@
+"""A pool of warm parse workers that outlives the runs using it: the parse server.
+
+Warming a worker (a fresh interpreter compiling the schematrons) costs seconds; a pool that lives
+only as long as one intake run pays that in every run. With `DocumentParser(keep_warm_seconds=N)`
+the runs of a code location share one pool instead, held by a parse server process:
+
+- **Started lazily** by the first run (or anything else using the resource) that finds none: a
+  process of its own session, so it outlives the run that started it. A file lock makes sure two
+  runs starting at once start one server. It listens on a Unix socket in a directory only our user
+  can enter (`server_dir`, default `<tmp>/invoice-pipelines-parse-<uid>`); the socket's name is a
+  fingerprint of everything that decides how a document is parsed (the interpreter and its path,
+  our code's files, the installed parser libraries, the worker settings, INVOICE_PIPELINES_*
+  variables), so a run never uses a server that would parse differently, and a new code version
+  gets a server of its own while the old one idles out.
+- **Shared safely**: every connection's documents go into one queue; each of the server's slots
+  (one per worker) parses one document at a time in its own `SafeParser` with one worker, so a
+  document that hangs, crashes its worker or runs out of memory fails alone and that worker is
+  replaced, exactly as in a run's own pool. Each outcome goes back to the connection that sent the
+  document; two runs at once each get their own outcomes, in their order.
+- **Health**: a client says hello and gets the server's fingerprint back (a dead or foreign
+  socket is replaced); while documents of a connection wait or are parsed, the server tells it so
+  every HEARTBEAT_SECONDS. A client that hears nothing for CLIENT_SILENCE_SECONDS, or loses the
+  connection, takes the server for dead (`ServerGone`, with the outcomes it has): the resource
+  parses the rest in a pool of its own. Nothing is lost, and nothing is recorded twice: the server
+  only parses; what is recorded is decided by the run, once per document.
+- **Stopped cleanly** after `idle_seconds` without a connection or a document, on SIGTERM or
+  SIGINT (`stop_server`), and when its directory or socket disappears: it stops its workers and
+  removes its socket. A server that dies is started again by the next run that needs one.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import functools
+import hashlib
+import importlib.metadata
+import json
+import logging
+import os
+import queue
+import signal
+import socket
+import stat
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from multiprocessing.connection import Connection
+from pathlib import Path
+
+from invoice_pipelines.intake.parse import ParseOutcome
+from invoice_pipelines.intake.workers import DEFAULT_TARGET, SafeParser
+from invoice_pipelines.limits import PARSE_WORKER_MEMORY_BYTES
+from invoice_pipelines.settings import DEFAULT_MAX_UPLOAD_BYTES
+
+log = logging.getLogger(__name__)
+
+PROTOCOL = 1
+# how long the code location's pool stays warm without work (the document_parser resource's
+# keep_warm_seconds in definitions.py)
+KEEP_WARM_SECONDS = 600.0
+HEARTBEAT_SECONDS = 2.0
+# a client that hears nothing for this long (no outcome, no heartbeat) takes the server for dead
+CLIENT_SILENCE_SECONDS = 30.0
+# how long a client waits for a server it started to answer (an interpreter and our imports)
+SERVER_START_SECONDS = 60.0
+# the libraries whose versions decide how a document is parsed
+PARSER_LIBRARIES = ("saxonche", "lxml", "factur-x", "pypdf", "pdfminer.six")
+
+
+class ServerUnavailable(RuntimeError):
+    """No parse server could be reached or started (the caller uses a pool of its own)."""
+
+
+class ServerGone(RuntimeError):
+    """The connection to the parse server broke or went silent during a batch."""
+
+    def __init__(self, message: str, results: list[ParseOutcome | None]) -> None:
+        super().__init__(message)
+        self.results = results
+
+
+@dataclass(frozen=True)
+class ServerSpec:
+    """How the server's workers parse (the fields of the `document_parser` resource)."""
+
+    workers: int = 2
+    timeout_s: float = 30.0
+    max_bytes: int = DEFAULT_MAX_UPLOAD_BYTES
+    memory_bytes: int = PARSE_WORKER_MEMORY_BYTES
+    target: str = DEFAULT_TARGET
+    idle_seconds: float = 600.0
+    start_timeout_s: float = 120.0
+    warm: bool = True  # compile the schematrons as each worker starts
+
+
+def default_server_dir() -> Path:
+    return Path(tempfile.gettempdir()) / f"invoice-pipelines-parse-{os.getuid()}"
+
+
+def private_dir(path: Path) -> Path:
+    """`path` as a directory only we can enter: created 0700, refused when it is a symbolic link,
+    someone else's or open to others (another user could then talk to our server, or put a socket
+    of theirs in its place)."""
+    try:
+        path.mkdir(mode=0o700, parents=True)
+    except FileExistsError:
+        pass
+    info = path.lstat()
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid():
+        raise ServerUnavailable(f"{path} is not a directory of ours")
+    if info.st_mode & 0o077:
+        raise ServerUnavailable(f"{path} is open to other users (mode {oct(info.st_mode & 0o777)})")
+    return path
+
+
+@functools.cache
+def _code_stamp() -> list:
+    """Name, size and modification time of every Python file of our package, as this process
+    first sees them (about when it imported them: the code it runs)."""
+    root = Path(__file__).resolve().parents[1]
+    stamp = []
+    for path in sorted(root.rglob("*.py")):
+        info = path.stat()
+        stamp.append([str(path.relative_to(root)), info.st_size, info.st_mtime_ns])
+    return stamp
+
+
+def _library_versions() -> dict[str, str | None]:
+    versions: dict[str, str | None] = {}
+    for name in PARSER_LIBRARIES:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            versions[name] = None
+    return versions
+
+
+def fingerprint(spec: ServerSpec) -> str:
+    """Everything that decides how the server parses a document, as a short hex digest."""
+    settings = {
+        name: value
+        for name, value in os.environ.items()
+        if name.startswith("INVOICE_PIPELINES_") or name in ("PYTHONPATH", "OMP_THREAD_LIMIT")
+    }
+    described = {
+        "protocol": PROTOCOL,
+        "python": sys.executable,
+        "path": sys.path,
+        "spec": asdict(spec),
+        "settings": sorted(settings.items()),
+        "code": _code_stamp(),
+        "libraries": _library_versions(),
+    }
+    return hashlib.sha256(json.dumps(described, sort_keys=True).encode()).hexdigest()[:24]
+
+
+@dataclass(frozen=True)
+class ServerPaths:
+    directory: Path
+    name: str
+
+    @property
+    def socket(self) -> Path:
+        return self.directory / f"{self.name}.sock"
+
+    @property
+    def lock(self) -> Path:
+        return self.directory / f"{self.name}.lock"
+
+    @property
+    def pid(self) -> Path:
+        return self.directory / f"{self.name}.pid"
+
+    @property
+    def log(self) -> Path:
+        return self.directory / f"{self.name}.log"
+
+
+def server_paths(spec: ServerSpec, directory: str | Path | None = None) -> ServerPaths:
+    paths = ServerPaths(
+        private_dir(Path(directory) if directory else default_server_dir()), fingerprint(spec)
+    )
+    if len(os.fsencode(paths.socket)) > MAX_SOCKET_PATH:
+        raise ServerUnavailable(f"the socket path {paths.socket} is too long for a Unix socket")
+    return paths
+
+
+MAX_SOCKET_PATH = 100  # bytes; Linux allows 107 in sockaddr_un
+
+
+# --- client --------------------------------------------------------------------------------------
+
+
+class ParseServerClient:
+    """One connection to the parse server: `parse_many` like `SafeParser`'s. Not thread-safe
+    (the resource runs one batch at a time per instance)."""
+
+    def __init__(self, conn: Connection, hello: dict, paths: ServerPaths) -> None:
+        self._conn = conn
+        self.hello = hello
+        self.paths = paths
+
+    @property
+    def server_pid(self) -> int:
+        return int(self.hello["pid"])
+
+    @classmethod
+    def connect(
+        cls, spec: ServerSpec, directory: str | Path | None = None, *, start: bool = True
+    ) -> ParseServerClient:
+        """A connection to the server for `spec`, starting one if none answers (`start`).
+        ServerUnavailable when there is none to be had."""
+        try:
+            paths = server_paths(spec, directory)
+        except OSError as exc:
+            raise ServerUnavailable(f"no directory for the parse server: {exc}") from exc
+        client = cls._try(paths)
+        if client is not None or not start:
+            if client is None:
+                raise ServerUnavailable(f"no parse server at {paths.socket}")
+            return client
+        with _locked(paths.lock):
+            # whoever held the lock before us may have started it meanwhile
+            client = cls._try(paths)
+            if client is None:
+                _start_server(spec, paths)
+                deadline = time.monotonic() + SERVER_START_SECONDS
+                while client is None and time.monotonic() < deadline:
+                    time.sleep(0.05)
+                    client = cls._try(paths)
+        if client is None:
+            raise ServerUnavailable(
+                f"the parse server did not answer within {SERVER_START_SECONDS:g} s "
+                f"(its log: {paths.log})"
+            )
+        return client
+
+    @classmethod
+    def _try(cls, paths: ServerPaths) -> ParseServerClient | None:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            sock.settimeout(5.0)
+            sock.connect(str(paths.socket))
+            sock.settimeout(None)
+        except OSError:
+            sock.close()
+            return None
+        conn = Connection(sock.detach())
+        try:
+            conn.send(("hello", PROTOCOL, paths.name))
+            if not conn.poll(10.0):
+                raise EOFError("no answer")
+            tag, hello = conn.recv()
+        except (EOFError, OSError, ValueError, TypeError):
+            conn.close()
+            return None
+        if tag != "hello" or hello.get("fingerprint") != paths.name:
+            conn.close()
+            return None
+        return cls(conn, hello, paths)
+
+    def parse_many(self, items: Sequence[tuple[bytes, str]]) -> list[ParseOutcome]:
+        """Outcomes in input order; ServerGone (with the outcomes received) when the server
+        stops answering."""
+        results: list[ParseOutcome | None] = [None] * len(items)
+        try:
+            for index, (data, filename) in enumerate(items):
+                self._conn.send(("parse", index, data, filename))
+            waiting = len(items)
+            while waiting:
+                if not self._conn.poll(CLIENT_SILENCE_SECONDS):
+                    raise ServerGone(
+                        f"the parse server said nothing for {CLIENT_SILENCE_SECONDS:g} s", results
+                    )
+                message = self._conn.recv()
+                if message[0] == "outcome":
+                    _, index, outcome = message
+                    if results[index] is None:
+                        waiting -= 1
+                    results[index] = outcome
+        except (EOFError, OSError, ValueError) as exc:
+            raise ServerGone(
+                f"the connection to the parse server broke ({exc!r})", results
+            ) from exc
+        return results  # type: ignore[return-value]
+
+    def close(self) -> None:
+        try:
+            self._conn.send(("bye",))
+        except (OSError, ValueError):
+            pass
+        self._conn.close()
+
+
+@contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def owner_pid() -> int:
+    """The process whose end ends a server we start: the parent of this one. For a run that
+    Dagster's default run launcher started, that is the code location's server process."""
+    return os.getppid()
+
+
+def _process_start(pid: int) -> str | None:
+    """When a process started (its /proc start time), "" where /proc is missing, None when it is
+    gone: a pid reused by another process is not the owner."""
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        if not Path("/proc/self/stat").exists():
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                return None
+            except PermissionError:
+                pass
+            return ""
+        return None
+    except OSError:
+        return None
+    return raw[raw.rindex(")") + 2 :].split()[19]
+
+
+def _start_server(spec: ServerSpec, paths: ServerPaths) -> None:
+    try:
+        paths.socket.unlink()  # a dead server's socket (the lock is ours: no live one listens)
+    except FileNotFoundError:
+        pass
+    with open(paths.log, "ab") as logfile:
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                "from invoice_pipelines.intake.parse_server import _server_entry; _server_entry()",
+                json.dumps(asdict(spec)),
+                str(paths.directory),
+                paths.name,
+                json.dumps(sys.path),
+                str(owner_pid()),
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=logfile,
+            stderr=subprocess.STDOUT,
+            close_fds=True,
+            # a session of its own: it outlives the run that started it, and a signal to the
+            # run's process group does not reach it
+            start_new_session=True,
+        )
+
+
+def stop_server(spec: ServerSpec, directory: str | Path | None = None, wait_s: float = 30.0):
+    """Stop the server for `spec` (SIGTERM; it finishes nothing new, stops its workers and removes
+    its socket); True when one was running."""
+    paths = server_paths(spec, directory)
+    return _stop_pid_file(paths, wait_s)
+
+
+def stop_servers(directory: str | Path | None = None, wait_s: float = 30.0) -> int:
+    """Stop every parse server of `directory`; how many were running."""
+    folder = Path(directory) if directory else default_server_dir()
+    stopped = 0
+    for pid_file in sorted(folder.glob("*.pid")):
+        stopped += _stop_pid_file(ServerPaths(folder, pid_file.stem), wait_s)
+    return stopped
+
+
+def _stop_pid_file(paths: ServerPaths, wait_s: float) -> bool:
+    try:
+        pid = int(paths.pid.read_text().strip())
+    except (OSError, ValueError):
+        return False
+    client = ParseServerClient._try(paths)
+    if client is None:  # not ours any more (a stale pid file): leave that process alone
+        return False
+    pid = client.server_pid
+    client.close()
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return False
+    deadline = time.monotonic() + wait_s
+    while time.monotonic() < deadline and _alive(pid):
+        time.sleep(0.05)
+    return True
+
+
+def _alive(pid: int) -> bool:
+    try:
+        waited, _ = os.waitpid(pid, os.WNOHANG)  # our child (tests): reap it
+        if waited == pid:
+            return False
+    except ChildProcessError:
+        pass
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+# --- server --------------------------------------------------------------------------------------
+
+
+class _Client:
+    """The server's end of one connection."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self.pending = 0  # documents queued or being parsed
+        self.closed = False
+        self._send_lock = threading.Lock()
+        self._count_lock = threading.Lock()
+
+    def send(self, message: tuple) -> None:
+        with self._send_lock:
+            if self.closed:
+                return
+            try:
+                self.conn.send(message)
+            except (OSError, ValueError):
+                self.closed = True
+
+    def add(self, n: int) -> None:
+        with self._count_lock:
+            self.pending += n
+
+
+@dataclass
+class _Job:
+    client: _Client
+    index: int
+    data: bytes
+    filename: str
+
+
+class _Server:
+    def __init__(self, spec: ServerSpec, paths: ServerPaths, owner: int | None = None) -> None:
+        self.spec = spec
+        self.paths = paths
+        self.owner = owner
+        self.owner_start = _process_start(owner) if owner else None
+        self.jobs: queue.Queue[_Job | None] = queue.Queue()
+        self.clients: set[_Client] = set()
+        self.clients_lock = threading.Lock()
+        self.stopping = threading.Event()
+        self.last_activity = time.monotonic()
+        self.parsers = [
+            SafeParser(
+                workers=1,
+                timeout_s=spec.timeout_s,
+                max_bytes=spec.max_bytes,
+                target=spec.target,
+                memory_bytes=spec.memory_bytes,
+                start_timeout_s=spec.start_timeout_s,
+                warm=spec.warm,
+            )
+            for _ in range(spec.workers)
+        ]
+
+    def serve(self) -> None:
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            self.paths.socket.unlink()
+        except FileNotFoundError:
+            pass
+        listener.bind(str(self.paths.socket))
+        os.chmod(self.paths.socket, 0o600)
+        listener.listen(64)
+        listener.settimeout(1.0)
+        self.paths.pid.write_text(str(os.getpid()))
+        for parser in self.parsers:
+            parser.start()  # all workers warm up at once, before the first document arrives
+        slots = [
+            threading.Thread(target=self._slot, args=(parser,), daemon=True, name=f"slot-{i}")
+            for i, parser in enumerate(self.parsers)
+        ]
+        for slot in slots:
+            slot.start()
+        threading.Thread(target=self._heartbeat, daemon=True, name="heartbeat").start()
+        log.info("parse server %s: %d workers, pid %d", self.paths.name, len(slots), os.getpid())
+        try:
+            while not self.stopping.is_set():
+                try:
+                    sock, _ = listener.accept()
+                except TimeoutError:
+                    if self._idle_too_long() or not self._socket_is_ours() or self._orphaned():
+                        break
+                    continue
+                except OSError as exc:
+                    if exc.errno == errno.EINTR:
+                        continue
+                    raise
+                sock.settimeout(None)
+                client = _Client(Connection(sock.detach()))
+                with self.clients_lock:
+                    self.clients.add(client)
+                    self.last_activity = time.monotonic()
+                threading.Thread(target=self._receive, args=(client,), daemon=True).start()
+        finally:
+            self.stopping.set()
+            listener.close()
+            if self._socket_is_ours():
+                for path in (self.paths.socket, self.paths.pid):
+                    try:
+                        path.unlink()
+                    except FileNotFoundError:
+                        pass
+            for _ in slots:
+                self.jobs.put(None)
+            with self.clients_lock:
+                for client in self.clients:
+                    client.closed = True
+                    client.conn.close()
+            for slot in slots:
+                slot.join(self.spec.timeout_s + 5)
+            for parser in self.parsers:
+                parser.close()
+            log.info("parse server %s stopped", self.paths.name)
+
+    def _orphaned(self) -> bool:
+        """The process that owns us (the code location's server) has ended."""
+        if not self.owner:
+            return False
+        # (gone before we looked: the start time was None from the first)
+        return self.owner_start is None or _process_start(self.owner) != self.owner_start
+
+    def _socket_is_ours(self) -> bool:
+        try:
+            return int(self.paths.pid.read_text().strip()) == os.getpid()
+        except (OSError, ValueError):
+            return False
+
+    def _idle_too_long(self) -> bool:
+        with self.clients_lock:
+            busy = bool(self.clients) or not self.jobs.empty()
+            if busy:
+                self.last_activity = time.monotonic()
+            return not busy and time.monotonic() - self.last_activity > self.spec.idle_seconds
+
+    def _receive(self, client: _Client) -> None:
+        try:
+            tag, protocol, name = client.conn.recv()
+            if tag != "hello" or protocol != PROTOCOL or name != self.paths.name:
+                return
+            client.send(
+                (
+                    "hello",
+                    {
+                        "pid": os.getpid(),
+                        "fingerprint": self.paths.name,
+                        "workers": [pid for p in self.parsers for pid in p.process_ids()],
+                    },
+                )
+            )
+            while not self.stopping.is_set():
+                message = client.conn.recv()
+                if message[0] == "parse":
+                    _, index, data, filename = message
+                    client.add(1)
+                    self.jobs.put(_Job(client, index, data, filename))
+                elif message[0] == "bye":
+                    return
+        except (EOFError, OSError, ValueError, TypeError):
+            return
+        finally:
+            client.closed = True  # documents it still had queued are dropped, not parsed
+            client.conn.close()
+            with self.clients_lock:
+                self.clients.discard(client)
+                self.last_activity = time.monotonic()
+
+    def _slot(self, parser: SafeParser) -> None:
+        while True:
+            job = self.jobs.get()
+            if job is None:
+                return
+            try:
+                if job.client.closed:
+                    continue
+                [outcome] = parser.parse_many([(job.data, job.filename)])
+                job.client.send(("outcome", job.index, outcome))
+            except Exception:  # never lose the slot: the client hears of it as a failure
+                log.exception("parse server slot: document %s", job.filename)
+                job.client.closed = True
+                job.client.conn.close()
+            finally:
+                job.client.add(-1)
+                with self.clients_lock:
+                    self.last_activity = time.monotonic()
+
+    def _heartbeat(self) -> None:
+        while not self.stopping.wait(HEARTBEAT_SECONDS):
+            with self.clients_lock:
+                waiting = [c for c in self.clients if c.pending > 0]
+            for client in waiting:
+                client.send(("alive",))
+
+
+def _server_entry() -> None:
+    """`python -c ... SPEC_JSON DIRECTORY NAME SYS_PATH_JSON OWNER_PID`: serve until idle,
+    stopped, or the owner's end."""
+    spec = ServerSpec(**json.loads(sys.argv[1]))
+    paths = ServerPaths(Path(sys.argv[2]), sys.argv[3])
+    for entry in reversed(json.loads(sys.argv[4])):
+        if entry not in sys.path:
+            sys.path.insert(0, entry)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    server = _Server(spec, paths, owner=int(sys.argv[5]))
+
+    def stop(signum, frame) -> None:
+        server.stopping.set()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    # (the client that started us holds the start lock until we answer, so no second server for
+    # this fingerprint starts meanwhile)
+    server.serve()

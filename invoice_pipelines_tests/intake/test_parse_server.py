@@ -1,0 +1,267 @@
+"""The parse server: a warm pool that outlives the runs using it (document_parser with
+keep_warm_seconds). Shared by runs one after another and at once, and when it dies mid-document
+the run parses the rest itself: every document gets exactly one outcome."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from dagster import build_resources
+
+from invoice_pipelines.intake.parse import ParseOutcome, parse_document
+from invoice_pipelines.intake.parse_server import (
+    ParseServerClient,
+    ServerUnavailable,
+    server_paths,
+    stop_servers,
+)
+from invoice_pipelines.resources.parser import DocumentParser
+from invoice_pipelines_tests.conftest import samples_dir
+
+GOOD_CII = "ZUGFeRD-corpus/XML-Rechnung/CII/EN16931_Einfach.cii.xml"
+_SELF = "invoice_pipelines_tests.intake.test_parse_server"
+
+
+def numbered(number: str) -> bytes:
+    return (samples_dir() / GOOD_CII).read_bytes().replace(b"471102", number.encode())
+
+
+def slow_or_misbehaving_parse(data: bytes, filename: str, **options: object) -> ParseOutcome:
+    """Run inside the server's workers: slow, hanging or dying on request."""
+    if filename.startswith("slow"):
+        time.sleep(1.0)
+    if filename == "hang.xml":
+        time.sleep(120)
+    if filename == "crash.xml":
+        os._exit(3)
+    return parse_document(data, filename, **options)  # type: ignore[arg-type]
+
+
+class TestParser(DocumentParser):
+    """Workers that skip the schematron warm-up (the documents here do not need it warm)."""
+
+    __test__ = False
+    target = f"{_SELF}:slow_or_misbehaving_parse"
+    warm = False
+
+
+@pytest.fixture
+def server_dir():
+    # short: a Unix socket path has at most 107 bytes
+    folder = tempfile.mkdtemp(prefix="ips-")
+    try:
+        yield folder
+    finally:
+        stop_servers(folder)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:  # a zombie child of ours counts as gone
+        waited, _ = os.waitpid(pid, os.WNOHANG)
+        return waited != pid
+    except ChildProcessError:
+        return True
+
+
+def _wait_gone(pid: int, seconds: float = 20.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if not _alive(pid):
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_runs_one_after_another_share_one_warm_pool(server_dir):
+    """The real parser (schematrons compiled once, in the server): the second run starts no
+    workers and finds the same ones warm."""
+    seen = []
+    for number in ("RUN-1", "RUN-2"):
+        parser = DocumentParser(workers=1, keep_warm_seconds=60, server_dir=server_dir)
+        with build_resources({"parser": parser}) as resources:
+            [outcome] = resources.parser.parse_many([(numbered(number), f"{number}.xml")])
+            assert outcome.status == "VALIDATED" and outcome.invoice.number == number
+            assert resources.parser.process_ids == []  # no workers of the run's own
+            seen.append((resources.parser.server_pid, resources.parser._server.hello["workers"]))
+    (first_pid, first_workers), (second_pid, second_workers) = seen
+    assert first_pid == second_pid and _alive(first_pid)
+    assert first_workers == second_workers and len(first_workers) == 1
+    # the outcome is the one a run's own worker would give
+    with build_resources({"parser": DocumentParser(workers=1)}) as own:
+        [expected] = own.parser.parse_many([(numbered("RUN-3"), "RUN-3.xml")])
+    parser = DocumentParser(workers=1, keep_warm_seconds=60, server_dir=server_dir)
+    with build_resources({"parser": parser}) as resources:
+        [outcome] = resources.parser.parse_many([(numbered("RUN-3"), "RUN-3.xml")])
+    assert outcome.to_json_dict() == expected.to_json_dict()
+
+
+def test_two_runs_at_once_each_get_their_own_outcomes(server_dir):
+    batches = {
+        run: [(numbered(f"{run}-{i}"), f"slow-{run}-{i}.xml") for i in range(5)]
+        for run in ("A", "B")
+    }
+    results: dict[str, list] = {}
+    servers: dict[str, int] = {}
+    errors: list[BaseException] = []
+
+    def run(name: str) -> None:
+        try:
+            parser = TestParser(workers=2, keep_warm_seconds=60, server_dir=server_dir)
+            with build_resources({"parser": parser}) as resources:
+                results[name] = resources.parser.parse_many(batches[name])
+                servers[name] = resources.parser.server_pid
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(name,)) for name in batches]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    assert errors == []
+    assert servers["A"] == servers["B"]  # one server, started once
+    for name in batches:
+        assert [o.invoice.number for o in results[name]] == [f"{name}-{i}" for i in range(5)]
+
+
+def test_a_server_that_dies_mid_document_costs_no_document(server_dir):
+    """SIGKILL while the server parses: the run parses what has no outcome yet in workers of its
+    own; every document ends with exactly its own outcome, in order."""
+    items = [(numbered(f"K-{i}"), f"slow-{i}.xml") for i in range(6)]
+    parser = TestParser(workers=1, keep_warm_seconds=60, server_dir=server_dir)
+    with build_resources({"parser": parser}) as resources:
+        server = resources.parser.server_pid
+        killer = threading.Timer(1.5, os.kill, args=(server, signal.SIGKILL))
+        killer.start()
+        try:
+            outcomes = resources.parser.parse_many(items)
+        finally:
+            killer.cancel()
+        assert [o.invoice.number for o in outcomes] == [f"K-{i}" for i in range(6)]
+        assert all(o.status == "VALIDATED" for o in outcomes)
+        assert _wait_gone(server)
+        assert resources.parser.server_pid is None
+        assert resources.parser.process_ids  # the rest went to the run's own worker
+    # the next run starts a new server
+    with build_resources({"parser": parser.model_copy()}) as resources:
+        [outcome] = resources.parser.parse_many([(numbered("K-7"), "k7.xml")])
+        assert outcome.invoice.number == "K-7"
+        assert resources.parser.server_pid not in (None, server)
+
+
+def test_timeouts_and_crashes_in_the_server_fail_their_document_alone(server_dir):
+    items = [
+        (numbered("T-1"), "a.xml"),
+        (b"<x/>", "hang.xml"),
+        (b"<x/>", "crash.xml"),
+        (numbered("T-2"), "b.xml"),
+    ]
+    parser = TestParser(workers=2, timeout_seconds=3, keep_warm_seconds=60, server_dir=server_dir)
+    with build_resources({"parser": parser}) as resources:
+        outcomes = resources.parser.parse_many(items)
+        assert resources.parser.server_pid is not None  # served, not fallen back
+    assert [o.status for o in outcomes] == ["VALIDATED", "FAILED", "FAILED", "VALIDATED"]
+    assert "timed out after 3 s" in outcomes[1].errors[0].message
+    assert "crashed (exit code 3)" in outcomes[2].errors[0].message
+    # the server replaced both workers and goes on
+    with build_resources({"parser": parser.model_copy()}) as resources:
+        [again] = resources.parser.parse_many([(numbered("T-3"), "c.xml")])
+    assert again.status == "VALIDATED"
+
+
+def test_an_idle_server_stops_and_removes_its_socket(server_dir):
+    parser = TestParser(workers=1, keep_warm_seconds=1, server_dir=server_dir)
+    with build_resources({"parser": parser}) as resources:
+        resources.parser.parse_many([(numbered("I-1"), "i.xml")])
+        server = resources.parser.server_pid
+        socket_path = resources.parser._server.paths.socket
+    assert _wait_gone(server)
+    assert not socket_path.exists()
+    with build_resources({"parser": parser.model_copy()}) as resources:
+        resources.parser.parse_many([(numbered("I-2"), "j.xml")])
+        assert resources.parser.server_pid != server
+
+
+def test_a_different_configuration_gets_a_server_of_its_own(server_dir):
+    pids = set()
+    for timeout in (20.0, 25.0):
+        parser = TestParser(
+            workers=1, timeout_seconds=timeout, keep_warm_seconds=60, server_dir=server_dir
+        )
+        with build_resources({"parser": parser}) as resources:
+            resources.parser.parse_many([(numbered("C-1"), "c.xml")])
+            pids.add(resources.parser.server_pid)
+    assert len(pids) == 2
+
+
+def test_a_folder_others_may_enter_is_refused_and_the_run_parses_itself(tmp_path):
+    folder = tmp_path / "open"
+    folder.mkdir(mode=0o755)
+    folder.chmod(0o755)
+    parser = TestParser(workers=1, keep_warm_seconds=60, server_dir=str(folder))
+    with pytest.raises(ServerUnavailable, match="open to other users"):
+        server_paths(parser.server_spec(), folder)
+    with build_resources({"parser": parser}) as resources:
+        assert resources.parser.server_pid is None and resources.parser.process_ids
+        [outcome] = resources.parser.parse_many([(numbered("O-1"), "o.xml")])
+    assert outcome.invoice.number == "O-1"
+    assert list(Path(folder).iterdir()) == []
+
+
+def test_no_server_is_started_when_asked_not_to(server_dir):
+    with pytest.raises(ServerUnavailable):
+        ParseServerClient.connect(TestParser(workers=1).server_spec(), server_dir, start=False)
+
+
+_CONNECT = """
+import sys
+from dagster import build_resources
+from invoice_pipelines_tests.intake.test_parse_server import TestParser, numbered
+parser = TestParser(workers=1, keep_warm_seconds=600, server_dir=sys.argv[1])
+with build_resources({"parser": parser}) as resources:
+    [outcome] = resources.parser.parse_many([(numbered("OWN-1"), "own.xml")])
+    assert outcome.invoice.number == "OWN-1", outcome
+"""
+
+
+def test_the_server_ends_with_the_process_that_owns_it(server_dir):
+    """The owner is the parent of the run that started the server (for runs of Dagster's default
+    launcher: the code location's server). When it ends, so does the parse server, however long
+    it was to stay warm."""
+    owner = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import subprocess, sys, time; "
+            "subprocess.run([sys.executable, '-c', sys.argv[1], sys.argv[2]], check=True); "
+            "print('ran', flush=True); time.sleep(600)",
+            _CONNECT,
+            server_dir,
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert owner.stdout.readline().strip() == "ran"
+        [pid_file] = Path(server_dir).glob("*.pid")
+        server = int(pid_file.read_text())
+        assert _alive(server)
+    finally:
+        owner.kill()
+        owner.wait()
+    assert _wait_gone(server)
+    assert not pid_file.exists()
