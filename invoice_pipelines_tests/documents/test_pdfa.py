@@ -154,3 +154,16 @@ def test_a_page_draws_its_text_and_modules_in_its_own_coordinates():
     assert f"10.00 780.00 Td <{font.hex['A']}{font.hex['b']}> Tj" in content
     assert "q 2.00000 0 0 -2.00000 100.00 700.00 cm" in content and "1 0 3 1 re" in content
     assert zlib.decompress(zlib.compress(page.content())) == page.content()
+
+
+def test_a_control_character_is_refused_like_any_character_the_font_lacks():
+    """(A Factur-X invoice never gets this far: its CII refuses the character first; a plain PDF
+    invoice has no CII.)"""
+    import pytest
+
+    from invoice_pipelines.documents.render import RenderError
+
+    with pytest.raises(RenderError, match="U\\+000C"):
+        render_pdf(
+            make_invoice([("Bohrer", D("1"), D("10"), "S", D("19"))], buyer="Bäckerei\fHoffmann")
+        )
