@@ -6,11 +6,15 @@ Dagster code locations can change the environment.
 
 from __future__ import annotations
 
+import logging
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from invoice_pipelines.limits import MAX_UPLOAD_BYTES
+
+log = logging.getLogger(__name__)
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 # the upload size limit's default (limits.py; INVOICE_PIPELINES_MAX_UPLOAD_BYTES overrides it)
@@ -28,8 +32,8 @@ class Setting:
     meaning: str
 
 
-# Every variable the project reads. The README's configuration table is generated from this list
-# (`invoice_pipelines_tests/test_readme.py` keeps them in step).
+# Every variable the project reads. The configuration table in docs/configuration.md is written by
+# hand; `invoice_pipelines_tests/test_readme.py` fails when a variable here is missing from it.
 SETTINGS: tuple[Setting, ...] = (
     Setting(
         "INVOICE_PIPELINES_DB_URL",
@@ -46,7 +50,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "INVOICE_PIPELINES_DATA_DIR",
         ".data",
-        "Where local files go: SQLite database, uploads, exports, Dagster home of `make run`.",
+        "Where local files go: SQLite database, uploads, exports, Dagster's storage under "
+        "`make run`.",
     ),
     Setting(
         "INVOICE_PIPELINES_UPLOAD_DIR",
@@ -182,26 +187,28 @@ SETTINGS: tuple[Setting, ...] = (
         "Service-account JSON for Google Cloud Vision.",
     ),
     Setting(
-        "SCHEDULER_SCHEDULE_TYPE",
+        "INVOICE_PIPELINES_DUNNING_SCHEDULE_TYPE",
         "cron",
-        "Overdue run schedule: `cron` (SCHEDULER_SCHEDULE_VALUE is a cron expression) or "
-        "`interval` (SCHEDULER_SCHEDULE_VALUE is whole hours between runs, at least 1).",
+        "Dunning (overdue) run schedule: `cron` (INVOICE_PIPELINES_DUNNING_SCHEDULE_VALUE is a "
+        "cron expression) or `interval` (whole hours between runs, at least 1). Was "
+        "SCHEDULER_SCHEDULE_TYPE.",
     ),
     Setting(
-        "SCHEDULER_SCHEDULE_VALUE",
+        "INVOICE_PIPELINES_DUNNING_SCHEDULE_VALUE",
         "0 0 * * *",
-        "Overdue run schedule: the cron expression or the hours between runs (default: daily at "
-        "00:00).",
+        "Dunning run schedule: the cron expression or the hours between runs (default: daily at "
+        "00:00). Was SCHEDULER_SCHEDULE_VALUE.",
     ),
     Setting(
-        "SCHEDULER_BATCH_SIZE",
-        "100",
-        "Organizations per overdue run launched by the schedule.",
-    ),
-    Setting(
-        "SCHEDULER_TIMEZONE",
+        "INVOICE_PIPELINES_DUNNING_SCHEDULE_TIMEZONE",
         "UTC",
-        "Timezone the overdue schedule's cron expression is read in (IANA name).",
+        "Timezone the dunning schedule's cron expression is read in (IANA name). Was "
+        "SCHEDULER_TIMEZONE.",
+    ),
+    Setting(
+        "INVOICE_PIPELINES_DUNNING_BATCH_SIZE",
+        "100",
+        "Organizations per dunning run launched by the schedule. Was SCHEDULER_BATCH_SIZE.",
     ),
     Setting(
         "INVOICE_PIPELINES_TEST_PG_URL",
@@ -210,23 +217,68 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting(
         "DAGSTER_HOME",
-        "<DATA_DIR>/dagster_home (make run)",
-        "Dagster instance folder; scripts/dagster-home.sh writes its dagster.yaml from "
-        "deploy/dagster.yaml (sqlite or postgres storage).",
+        "the repository root (make run)",
+        "Dagster instance folder, the one holding its dagster.yaml: make run always uses the "
+        "repository's; a deployment without the Helm chart copies deploy/dagster.yaml into its own.",
+    ),
+    Setting(
+        "INVOICE_PIPELINES_DAGSTER_DIR",
+        "<DATA_DIR>/dagster (make run)",
+        "Dagster's own storage under the repository's dagster.yaml: runs, event logs, sensor and "
+        "schedule state, run artifacts.",
+    ),
+    Setting(
+        "INVOICE_PIPELINES_DAGSTER_COMPUTE_LOGS_DIR",
+        "<INVOICE_PIPELINES_DAGSTER_DIR>/compute_logs (make run)",
+        "The runs' captured stdout/stderr (the run page's logs) under the repository's dagster.yaml.",
     ),
     Setting(
         "DAGSTER_PG_USERNAME / DAGSTER_PG_PASSWORD / DAGSTER_PG_HOST / DAGSTER_PG_DB / DAGSTER_PG_PORT",
         "(unset)",
-        "Production instance (scripts/dagster-home.sh postgres): Dagster's own run/event/schedule storage on PostgreSQL.",
+        "Deployment instance (deploy/dagster.yaml): Dagster's own run/event/schedule storage on PostgreSQL.",
     ),
 )
 
 
-def env(name: str) -> str:
-    """The value of a setting, or its default."""
+# Old names still read, each with a deprecation message logged once per process: new -> old.
+RENAMED: dict[str, str] = {
+    "INVOICE_PIPELINES_DUNNING_SCHEDULE_TYPE": "SCHEDULER_SCHEDULE_TYPE",
+    "INVOICE_PIPELINES_DUNNING_SCHEDULE_VALUE": "SCHEDULER_SCHEDULE_VALUE",
+    "INVOICE_PIPELINES_DUNNING_SCHEDULE_TIMEZONE": "SCHEDULER_TIMEZONE",
+    "INVOICE_PIPELINES_DUNNING_BATCH_SIZE": "SCHEDULER_BATCH_SIZE",
+}
+_deprecations_logged: set[str] = set()
+
+
+def source(name: str, environ: Mapping[str, str] | None = None) -> str:
+    """The variable a setting is read from: its own name, or the old name of a renamed setting
+    when only that one is set (then the deprecation message is logged, once per process)."""
+    environ = os.environ if environ is None else environ
+    old = RENAMED.get(name)
+    if old is None or old not in environ:
+        return name
+    new_value, old_value = environ.get(name), environ[old]
+    if new_value is None:
+        message = f"{old} is deprecated: rename it to {name} (the old name still works for now)."
+    elif new_value == old_value:
+        message = f"{old} is deprecated and {name} is set to the same value: remove {old}."
+    else:
+        message = (
+            f"{old} is deprecated and ignored: {name} is also set and wins "
+            f"({new_value!r}, not {old_value!r}); remove {old}."
+        )
+    if old not in _deprecations_logged:
+        _deprecations_logged.add(old)
+        log.warning(message)
+    return name if new_value is not None else old
+
+
+def env(name: str, environ: Mapping[str, str] | None = None) -> str:
+    """The value of a setting (from `environ`, default the process environment), or its default."""
     for setting in SETTINGS:
         if setting.name == name:
-            value = os.environ.get(name)
+            environ = os.environ if environ is None else environ
+            value = environ.get(source(name, environ))
             return value if value is not None else setting.default
     raise KeyError(name)
 
@@ -280,11 +332,12 @@ def env_var_or_default(name: str):  # str or dagster.EnvVar
     the value comes from (and keeps secrets out of the run config), else the documented default."""
     from dagster import EnvVar  # settings stays importable without Dagster
 
-    if os.environ.get(name) is not None:
-        return EnvVar(name)
+    variable = source(name)
+    if os.environ.get(variable) is not None:
+        return EnvVar(variable)
     return env(name)
 
 
 def env_value(name: str) -> str | None:
     """The variable's value when it is set and not empty, else None (no default)."""
-    return os.environ.get(name) or None
+    return os.environ.get(source(name)) or None

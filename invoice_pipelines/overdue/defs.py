@@ -1,11 +1,11 @@
 """Overdue area: the dunning_notices asset, its schedule, its freshness check, the block job.
 
 `dunning_notices` is partitioned by organization, downstream of `sales_invoices`. The schedule
-(SCHEDULER_* settings, default daily at 00:00 UTC) launches one run per SCHEDULER_BATCH_SIZE
-organizations (a partition range, run key `<tick>-batch-<n>`), each passing the tick's instant so
-every organization notices as of its own local day. A partition materialized by hand (or a
-backfill with `as_of`) re-runs one organization, or answers "what would have been noticed on
-2026-03-01" with `dry_run`.
+(INVOICE_PIPELINES_DUNNING_* settings, default daily at 00:00 UTC) launches one run per
+INVOICE_PIPELINES_DUNNING_BATCH_SIZE organizations (a partition range, run key
+`<tick>-batch-<n>`), each passing the tick's instant so every organization notices as of its own
+local day. A partition materialized by hand (or a backfill with `as_of`) re-runs one
+organization, or answers "what would have been noticed on 2026-03-01" with `dry_run`.
 """
 
 from datetime import UTC, date, datetime
@@ -62,7 +62,8 @@ ASSET = "dunning_notices"
 RANGE_START_TAG = "dagster/asset_partition_range_start"
 RANGE_END_TAG = "dagster/asset_partition_range_end"
 
-# read when the code location loads: a bad SCHEDULER_* value stops the load with its name
+# read when the code location loads: a bad INVOICE_PIPELINES_DUNNING_* value (or old SCHEDULER_*
+# one) stops the load with its name
 SCHEDULE = schedule_settings()
 
 
@@ -228,9 +229,9 @@ def build_dunning_schedule(settings: ScheduleSettings) -> ScheduleDefinition:
         execution_timezone=settings.timezone,
         job=dunning_job,
         default_status=DefaultScheduleStatus.RUNNING,
-        description=f"Notices overdue invoices {every} (SCHEDULER_* settings): one run per "
-        f"{settings.batch_size} organizations. Missed ticks need no catch-up: each run notices "
-        "every invoice at the highest level due.",
+        description=f"Notices overdue invoices {every} (INVOICE_PIPELINES_DUNNING_* settings): "
+        f"one run per {settings.batch_size} organizations. Missed ticks need no catch-up: each "
+        "run notices every invoice at the highest level due.",
     )
     def dunning_schedule(context: ScheduleEvaluationContext):
         moment = context.scheduled_execution_time or datetime.now(UTC)

@@ -1,22 +1,26 @@
-"""When the overdue run happens: SCHEDULER_* settings, checked when the code location loads, and
-the `as_of` a run is asked to notice at.
+"""When the dunning (overdue) run happens: INVOICE_PIPELINES_DUNNING_* settings, checked when the
+code location loads, and the `as_of` a run is asked to notice at.
 
-`SCHEDULER_SCHEDULE_TYPE` cron|interval, `SCHEDULER_SCHEDULE_VALUE` (a cron expression, or whole
-hours between runs, at least 1), `SCHEDULER_BATCH_SIZE` (organizations per run), and
-`SCHEDULER_TIMEZONE` (an IANA zone the cron expression is read in). A bad value is a ConfigError
-naming the variable, so a wrong schedule never loads silently.
+`INVOICE_PIPELINES_DUNNING_SCHEDULE_TYPE` cron|interval, `INVOICE_PIPELINES_DUNNING_SCHEDULE_VALUE`
+(a cron expression, or whole hours between runs, at least 1),
+`INVOICE_PIPELINES_DUNNING_SCHEDULE_TIMEZONE` (an IANA zone the cron expression is read in) and
+`INVOICE_PIPELINES_DUNNING_BATCH_SIZE` (organizations per run). The old SCHEDULER_* names still
+work, with a deprecation message (settings.RENAMED). A bad value is a ConfigError naming the
+variable, so a wrong schedule never loads silently.
 """
 
 from __future__ import annotations
 
+import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import croniter
 
-from invoice_pipelines.settings import ConfigError, env
+from invoice_pipelines.settings import ConfigError, env, source
 
 HOURS_PER_DAY = 24
 
@@ -82,43 +86,44 @@ def valid_cron(expression: str) -> bool:
     return not (months == [2] and len(days) == 1 and days[0] in (30, 31))
 
 
-def schedule_settings(environ: dict[str, str] | None = None) -> ScheduleSettings:
-    """The schedule settings (from `environ`, default the process environment)."""
+TYPE = "INVOICE_PIPELINES_DUNNING_SCHEDULE_TYPE"
+VALUE = "INVOICE_PIPELINES_DUNNING_SCHEDULE_VALUE"
+TIMEZONE = "INVOICE_PIPELINES_DUNNING_SCHEDULE_TIMEZONE"
+BATCH_SIZE = "INVOICE_PIPELINES_DUNNING_BATCH_SIZE"
 
-    def get(name: str) -> str:
-        if environ is not None and name in environ:
-            return environ[name]
-        return env(name)
 
-    kind = get("SCHEDULER_SCHEDULE_TYPE").strip().lower()
-    value = get("SCHEDULER_SCHEDULE_VALUE").strip()
-    timezone = get("SCHEDULER_TIMEZONE").strip()
-    raw_batch = get("SCHEDULER_BATCH_SIZE").strip()
+def schedule_settings(environ: Mapping[str, str] | None = None) -> ScheduleSettings:
+    """The schedule settings (from the process environment, with `environ` over it). A message
+    names the variable the bad value came from (the old SCHEDULER_* name when that one was set)."""
+    values = {**os.environ, **(environ or {})}
+    name = {setting: source(setting, values) for setting in (TYPE, VALUE, TIMEZONE, BATCH_SIZE)}
+    kind = env(TYPE, values).strip().lower()
+    value = env(VALUE, values).strip()
+    timezone = env(TIMEZONE, values).strip()
+    raw_batch = env(BATCH_SIZE, values).strip()
     try:
         ZoneInfo(timezone)
     except (ZoneInfoNotFoundError, ValueError):
-        raise ConfigError(f"SCHEDULER_TIMEZONE {timezone!r} is not a known timezone") from None
+        raise ConfigError(f"{name[TIMEZONE]} {timezone!r} is not a known timezone") from None
     try:
         batch_size = int(raw_batch)
     except ValueError:
-        raise ConfigError(
-            f"SCHEDULER_BATCH_SIZE must be a whole number, got {raw_batch!r}"
-        ) from None
+        raise ConfigError(f"{name[BATCH_SIZE]} must be a whole number, got {raw_batch!r}") from None
     if batch_size < 1:
-        raise ConfigError(f"SCHEDULER_BATCH_SIZE must be at least 1, got {raw_batch!r}")
+        raise ConfigError(f"{name[BATCH_SIZE]} must be at least 1, got {raw_batch!r}")
     if kind == "cron":
         if not valid_cron(value):
-            raise ConfigError(f"SCHEDULER_SCHEDULE_VALUE {value!r} is not a valid cron expression")
+            raise ConfigError(f"{name[VALUE]} {value!r} is not a valid cron expression")
         return ScheduleSettings("cron", value, None, batch_size, timezone)
     if kind == "interval":
         if not re.fullmatch(r"[0-9]{1,6}", value):
             raise ConfigError(
-                f"SCHEDULER_SCHEDULE_VALUE must be whole hours for an interval schedule, got {value!r}"
+                f"{name[VALUE]} must be whole hours for an interval schedule, got {value!r}"
             )
         hours = int(value)
         if hours < 1:
             raise ConfigError(
-                f"SCHEDULER_SCHEDULE_VALUE must be at least 1 hour for an interval schedule, got {value!r}"
+                f"{name[VALUE]} must be at least 1 hour for an interval schedule, got {value!r}"
             )
         if HOURS_PER_DAY % hours == 0:
             # the interval divides a day: a plain cron in the schedule's timezone, no skipped ticks
@@ -126,4 +131,4 @@ def schedule_settings(environ: dict[str, str] | None = None) -> ScheduleSettings
             return ScheduleSettings("interval", cron, None, batch_size, timezone)
         # otherwise Dagster ticks every hour and runs_at() keeps the ticks `hours` apart
         return ScheduleSettings("interval", "0 * * * *", hours, batch_size, timezone)
-    raise ConfigError(f"SCHEDULER_SCHEDULE_TYPE must be cron or interval, got {kind!r}")
+    raise ConfigError(f"{name[TYPE]} must be cron or interval, got {kind!r}")

@@ -1,7 +1,9 @@
-"""SCHEDULER_* settings: good values make the schedule, bad ones one message naming the variable."""
+"""INVOICE_PIPELINES_DUNNING_* settings: good values make the schedule, bad ones one message naming
+the variable; the old SCHEDULER_* names still work, with a deprecation message."""
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 import sys
@@ -11,16 +13,17 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from invoice_pipelines import settings as settings_module
 from invoice_pipelines.overdue.scheduling import schedule_settings
-from invoice_pipelines.settings import ConfigError
+from invoice_pipelines.settings import RENAMED, ConfigError, env_var_or_default
 
 
 def _settings(**values):
     base = {
-        "SCHEDULER_SCHEDULE_TYPE": "cron",
-        "SCHEDULER_SCHEDULE_VALUE": "0 0 * * *",
-        "SCHEDULER_BATCH_SIZE": "100",
-        "SCHEDULER_TIMEZONE": "UTC",
+        "INVOICE_PIPELINES_DUNNING_SCHEDULE_TYPE": "cron",
+        "INVOICE_PIPELINES_DUNNING_SCHEDULE_VALUE": "0 0 * * *",
+        "INVOICE_PIPELINES_DUNNING_BATCH_SIZE": "100",
+        "INVOICE_PIPELINES_DUNNING_SCHEDULE_TIMEZONE": "UTC",
     }
     return schedule_settings({**base, **values})
 
@@ -34,7 +37,10 @@ def test_the_default_is_daily_at_midnight_utc():
 @settings(deadline=None)
 @given(hours=st.integers(min_value=1, max_value=24 * 14))
 def test_every_interval_of_one_hour_or_more_runs_exactly_that_often(hours):
-    settings = _settings(SCHEDULER_SCHEDULE_TYPE="interval", SCHEDULER_SCHEDULE_VALUE=str(hours))
+    settings = _settings(
+        INVOICE_PIPELINES_DUNNING_SCHEDULE_TYPE="interval",
+        INVOICE_PIPELINES_DUNNING_SCHEDULE_VALUE=str(hours),
+    )
     assert settings.period() == timedelta(hours=hours)
     start = datetime(2026, 1, 1, tzinfo=UTC)
     ticks = [start + timedelta(hours=h) for h in range(24 * 30)]
@@ -60,8 +66,11 @@ def _matches_cron(cron: str, moment: datetime) -> bool:
     | st.text(min_size=1, max_size=8).filter(lambda s: not s.strip().isdigit())
 )
 def test_an_interval_below_one_hour_or_not_whole_hours_is_refused(hours):
-    with pytest.raises(ConfigError, match="^SCHEDULER_SCHEDULE_VALUE must"):
-        _settings(SCHEDULER_SCHEDULE_TYPE="interval", SCHEDULER_SCHEDULE_VALUE=str(hours))
+    with pytest.raises(ConfigError, match="^INVOICE_PIPELINES_DUNNING_SCHEDULE_VALUE must"):
+        _settings(
+            INVOICE_PIPELINES_DUNNING_SCHEDULE_TYPE="interval",
+            INVOICE_PIPELINES_DUNNING_SCHEDULE_VALUE=str(hours),
+        )
 
 
 @settings(deadline=None)
@@ -72,28 +81,36 @@ def test_an_interval_below_one_hour_or_not_whole_hours_is_refused(hours):
 )
 def test_valid_cron_expressions_are_taken_as_they_are(minute, hour, weekday):
     expression = f"{minute} {hour} * * {weekday}"
-    assert _settings(SCHEDULER_SCHEDULE_VALUE=expression).cron == expression
+    assert _settings(INVOICE_PIPELINES_DUNNING_SCHEDULE_VALUE=expression).cron == expression
 
 
 @pytest.mark.parametrize("expression", ["61 * * * *", "0 25 * * *", "every day", "* * *", ""])
 def test_bad_cron_expressions_are_refused(expression):
-    with pytest.raises(ConfigError, match="^SCHEDULER_SCHEDULE_VALUE .* is not a valid cron"):
-        _settings(SCHEDULER_SCHEDULE_VALUE=expression)
+    with pytest.raises(
+        ConfigError, match="^INVOICE_PIPELINES_DUNNING_SCHEDULE_VALUE .* is not a valid cron"
+    ):
+        _settings(INVOICE_PIPELINES_DUNNING_SCHEDULE_VALUE=expression)
 
 
 @pytest.mark.parametrize(
     ("values", "message"),
     [
         (
-            {"SCHEDULER_TIMEZONE": "Mars/Olympus"},
-            "^SCHEDULER_TIMEZONE 'Mars/Olympus' is not a known",
+            {"INVOICE_PIPELINES_DUNNING_SCHEDULE_TIMEZONE": "Mars/Olympus"},
+            "^INVOICE_PIPELINES_DUNNING_SCHEDULE_TIMEZONE 'Mars/Olympus' is not a known",
         ),
         (
-            {"SCHEDULER_SCHEDULE_TYPE": "weekly"},
-            "^SCHEDULER_SCHEDULE_TYPE must be cron or interval",
+            {"INVOICE_PIPELINES_DUNNING_SCHEDULE_TYPE": "weekly"},
+            "^INVOICE_PIPELINES_DUNNING_SCHEDULE_TYPE must be cron or interval",
         ),
-        ({"SCHEDULER_BATCH_SIZE": "0"}, "^SCHEDULER_BATCH_SIZE must be at least 1"),
-        ({"SCHEDULER_BATCH_SIZE": "ten"}, "^SCHEDULER_BATCH_SIZE must be a whole number"),
+        (
+            {"INVOICE_PIPELINES_DUNNING_BATCH_SIZE": "0"},
+            "^INVOICE_PIPELINES_DUNNING_BATCH_SIZE must be at least 1",
+        ),
+        (
+            {"INVOICE_PIPELINES_DUNNING_BATCH_SIZE": "ten"},
+            "^INVOICE_PIPELINES_DUNNING_BATCH_SIZE must be a whole number",
+        ),
     ],
 )
 def test_other_bad_values_name_their_variable(values, message):
@@ -108,12 +125,16 @@ def test_a_bad_value_stops_the_code_location_from_loading(tmp_path):
         text=True,
         timeout=120,
         check=False,
-        env={**os.environ, "SCHEDULER_SCHEDULE_TYPE": "interval", "SCHEDULER_SCHEDULE_VALUE": "0"},
+        env={
+            **os.environ,
+            "INVOICE_PIPELINES_DUNNING_SCHEDULE_TYPE": "interval",
+            "INVOICE_PIPELINES_DUNNING_SCHEDULE_VALUE": "0",
+        },
         cwd=tmp_path,
     )
     assert completed.returncode != 0
     assert (
-        "SCHEDULER_SCHEDULE_VALUE must be at least 1 hour for an interval schedule, got '0'"
+        "INVOICE_PIPELINES_DUNNING_SCHEDULE_VALUE must be at least 1 hour for an interval schedule, got '0'"
         in completed.stderr.splitlines()[-1]
     )
 
@@ -136,8 +157,150 @@ def test_a_cron_expression_is_taken_exactly_when_dagster_can_schedule_it(fields)
     except DagsterInvalidDefinitionError:
         dagster_takes_it = False
     try:
-        _settings(SCHEDULER_SCHEDULE_VALUE=expression)
+        _settings(INVOICE_PIPELINES_DUNNING_SCHEDULE_VALUE=expression)
         we_take_it = True
     except ConfigError:
         we_take_it = False
     assert we_take_it == dagster_takes_it, expression
+
+
+@pytest.fixture
+def fresh_deprecations(monkeypatch):
+    """No schedule variable in the process environment and no deprecation logged yet."""
+    for new, old in RENAMED.items():
+        monkeypatch.delenv(new, raising=False)
+        monkeypatch.delenv(old, raising=False)
+    monkeypatch.setattr(settings_module, "_deprecations_logged", set())
+
+
+def _deprecations(caplog) -> list[str]:
+    return [r.getMessage() for r in caplog.records if "deprecated" in r.getMessage()]
+
+
+def test_the_old_scheduler_names_still_work_with_one_message_each_naming_the_new_one(
+    fresh_deprecations, caplog
+):
+    old = {
+        "SCHEDULER_SCHEDULE_TYPE": "interval",
+        "SCHEDULER_SCHEDULE_VALUE": "5",
+        "SCHEDULER_BATCH_SIZE": "7",
+        "SCHEDULER_TIMEZONE": "Europe/Berlin",
+    }
+    with caplog.at_level(logging.WARNING):
+        first = schedule_settings(old)
+        second = schedule_settings(old)
+    assert first == second
+    assert (first.kind, first.interval_hours, first.batch_size, first.timezone) == (
+        "interval",
+        5,
+        7,
+        "Europe/Berlin",
+    )
+    assert sorted(_deprecations(caplog)) == [
+        "SCHEDULER_BATCH_SIZE is deprecated: rename it to INVOICE_PIPELINES_DUNNING_BATCH_SIZE "
+        "(the old name still works for now).",
+        "SCHEDULER_SCHEDULE_TYPE is deprecated: rename it to "
+        "INVOICE_PIPELINES_DUNNING_SCHEDULE_TYPE (the old name still works for now).",
+        "SCHEDULER_SCHEDULE_VALUE is deprecated: rename it to "
+        "INVOICE_PIPELINES_DUNNING_SCHEDULE_VALUE (the old name still works for now).",
+        "SCHEDULER_TIMEZONE is deprecated: rename it to "
+        "INVOICE_PIPELINES_DUNNING_SCHEDULE_TIMEZONE (the old name still works for now).",
+    ]
+
+
+def test_the_new_names_are_read_without_a_message(fresh_deprecations, caplog):
+    with caplog.at_level(logging.WARNING):
+        settings = schedule_settings(
+            {
+                "INVOICE_PIPELINES_DUNNING_SCHEDULE_VALUE": "30 6 * * 1-5",
+                "INVOICE_PIPELINES_DUNNING_BATCH_SIZE": "3",
+                "INVOICE_PIPELINES_DUNNING_SCHEDULE_TIMEZONE": "Europe/Vienna",
+            }
+        )
+    assert (settings.cron, settings.batch_size, settings.timezone) == (
+        "30 6 * * 1-5",
+        3,
+        "Europe/Vienna",
+    )
+    assert _deprecations(caplog) == []
+
+
+def test_when_both_names_are_set_and_differ_the_new_one_wins_and_the_message_says_so(
+    fresh_deprecations, caplog
+):
+    with caplog.at_level(logging.WARNING):
+        settings = schedule_settings(
+            {"INVOICE_PIPELINES_DUNNING_BATCH_SIZE": "50", "SCHEDULER_BATCH_SIZE": "0"}
+        )
+    assert settings.batch_size == 50
+    assert _deprecations(caplog) == [
+        "SCHEDULER_BATCH_SIZE is deprecated and ignored: INVOICE_PIPELINES_DUNNING_BATCH_SIZE is "
+        "also set and wins ('50', not '0'); remove SCHEDULER_BATCH_SIZE."
+    ]
+
+
+def test_when_both_names_are_set_to_the_same_value_the_message_asks_to_remove_the_old(
+    fresh_deprecations, caplog
+):
+    with caplog.at_level(logging.WARNING):
+        settings = schedule_settings(
+            {
+                "INVOICE_PIPELINES_DUNNING_SCHEDULE_TIMEZONE": "Asia/Tokyo",
+                "SCHEDULER_TIMEZONE": "Asia/Tokyo",
+            }
+        )
+    assert settings.timezone == "Asia/Tokyo"
+    assert _deprecations(caplog) == [
+        "SCHEDULER_TIMEZONE is deprecated and INVOICE_PIPELINES_DUNNING_SCHEDULE_TIMEZONE is set "
+        "to the same value: remove SCHEDULER_TIMEZONE."
+    ]
+
+
+def test_a_bad_value_under_the_old_name_is_named_by_the_variable_that_was_set(fresh_deprecations):
+    with pytest.raises(ConfigError, match="^SCHEDULER_BATCH_SIZE must be at least 1, got '0'"):
+        schedule_settings({"SCHEDULER_BATCH_SIZE": "0"})
+
+
+def test_a_resource_field_reads_the_old_name_through_its_env_var(fresh_deprecations, monkeypatch):
+    from dagster import EnvVar
+
+    monkeypatch.setenv("SCHEDULER_TIMEZONE", "Europe/Paris")
+    assert env_var_or_default("INVOICE_PIPELINES_DUNNING_SCHEDULE_TIMEZONE") == EnvVar(
+        "SCHEDULER_TIMEZONE"
+    )
+    monkeypatch.setenv("INVOICE_PIPELINES_DUNNING_SCHEDULE_TIMEZONE", "Europe/Rome")
+    assert env_var_or_default("INVOICE_PIPELINES_DUNNING_SCHEDULE_TIMEZONE") == EnvVar(
+        "INVOICE_PIPELINES_DUNNING_SCHEDULE_TIMEZONE"
+    )
+
+
+def test_the_code_location_loads_with_the_old_names_and_says_once_what_to_rename(tmp_path):
+    environment = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in RENAMED and key not in RENAMED.values()
+    }
+    completed = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from invoice_pipelines.overdue import defs, scheduling\n"
+            "scheduling.schedule_settings()\n"
+            "print(defs.SCHEDULE.interval_hours, defs.SCHEDULE.batch_size)",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env={**environment, "SCHEDULER_SCHEDULE_TYPE": "interval", "SCHEDULER_SCHEDULE_VALUE": "5"},
+        cwd=tmp_path,
+    )
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout.split() == ["5", "100"]
+    messages = [line for line in completed.stderr.splitlines() if "deprecated" in line]
+    assert messages == [
+        "SCHEDULER_SCHEDULE_TYPE is deprecated: rename it to "
+        "INVOICE_PIPELINES_DUNNING_SCHEDULE_TYPE (the old name still works for now).",
+        "SCHEDULER_SCHEDULE_VALUE is deprecated: rename it to "
+        "INVOICE_PIPELINES_DUNNING_SCHEDULE_VALUE (the old name still works for now).",
+    ]
