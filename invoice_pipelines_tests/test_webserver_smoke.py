@@ -55,7 +55,7 @@ def _post(url: str, query: str) -> dict:
 def webserver(tmp_path, sqlite_database):
     # the instance `make run` uses: SQLite storage, our run coordinator, the concurrency limits
     env = {**os.environ, "INVOICE_PIPELINES_DB_URL": sqlite_database.url}
-    ui.write_instance(tmp_path, env)
+    ui.write_instance(tmp_path)
     with ui.webserver(tmp_path, env, tmp_path / "webserver.log") as server:
         try:
             server.wait_until_up(120)

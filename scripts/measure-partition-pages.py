@@ -30,7 +30,7 @@ def main() -> int:
     os.environ["INVOICE_PIPELINES_DB_URL"] = ui.migrated_sqlite(work / "app.sqlite3")
     home = work / "dagster_home"
     env = dict(os.environ)
-    ui.write_instance(home, env)
+    ui.write_instance(home)
 
     from dagster import DagsterInstance
 
