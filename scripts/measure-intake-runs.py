@@ -150,6 +150,9 @@ def main() -> int:
                 done = subprocess.run(
                     [python, "-c", RUN_ONE, slug, json.dumps(batch.document_ids)],
                     env=env,
+                    # not the caller's folder: `python -c` puts it first on sys.path, so a
+                    # checkout there would be imported instead of the tree on PYTHONPATH
+                    cwd=work,
                     capture_output=True,
                     text=True,
                 )
