@@ -48,6 +48,23 @@ DEPENDENCIES = {
 }
 
 
+# the per-group asset views the README links (on make run's default address)
+GROUP_LINK = re.compile(
+    r"\]\(http://127\.0\.0\.1:3000(/locations/__repository__@invoice_pipelines/asset-groups/"
+    r"(\w+))\)"
+)
+
+
+def _groups() -> dict[str, set[str]]:
+    """Each asset group of the code location with its assets."""
+    from invoice_pipelines.definitions import defs
+
+    groups: dict[str, set[str]] = {}
+    for spec in defs.resolve_all_asset_specs():
+        groups.setdefault(spec.group_name, set()).add(spec.key.to_user_string())
+    return groups
+
+
 def _shot(page, name: str) -> None:
     if SCREENSHOTS:
         Path(SCREENSHOTS).mkdir(parents=True, exist_ok=True)
@@ -75,7 +92,7 @@ def ui_with_runs(tmp_path, monkeypatch):
     monkeypatch.setenv("INVOICE_PIPELINES_UPLOAD_DIR", str(tmp_path / "uploads"))
     home = tmp_path / "dagster_home"
     env = dict(os.environ)
-    ui.write_instance(home, env)
+    ui.write_instance(home)
     with ui.webserver(home, env, tmp_path / "webserver.log") as server:
         recorded = ui.record_runs(home, samples)  # while the webserver loads the code
         server.wait_until_up()
@@ -88,16 +105,19 @@ def test_a_new_user_sees_the_pipeline_its_numbers_and_its_failures(ui_with_runs)
 
     base, page, recorded = ui_with_runs
 
-    # 1. The global asset lineage: every asset of the pipeline, and an arrow from each upstream
-    # asset's card to its downstream asset's card. The groups (intake, billing, exports,
-    # documents, delivery, overdue, quickbooks) open folded.
-    # wide and tall enough for every group: the graph draws only what is in view
-    page.set_viewport_size(ui.WIDE_VIEWPORT)
+    # 1. The global asset lineage as it opens in a normal window: the groups (intake, billing,
+    # exports, documents, delivery, overdue, quickbooks) folded. This is the README's picture.
     page.goto(f"{base}/asset-groups")
     expect(page.get_by_text("Global asset lineage").first).to_be_visible()
     ui.skip_community_dialog(page)
     unfold = page.locator('[aria-label="unfold_more"]')
     expect(unfold).to_have_count(7)
+    page.mouse.move(1, 1)
+    _shot(page, "lineage")
+    # Unfolded, every asset of the pipeline, and an arrow from each upstream asset's card to its
+    # downstream asset's card; wide and tall enough for every group: the graph draws only what is
+    # in view (no picture: at this size the names are unreadable in a README)
+    page.set_viewport_size(ui.WIDE_VIEWPORT)
     while unfold.count():
         unfold.first.click()
     graph = page.locator('svg[class*="svgContainer"]')
@@ -112,8 +132,23 @@ def test_a_new_user_sees_the_pipeline_its_numbers_and_its_failures(ui_with_runs)
     page.mouse.move(1, 1)  # no hover highlight in the picture
     # every card has its numbers (fourteen cards load their figures one request each: give them time)
     expect(graph.get_by_text("Loading...")).to_have_count(0, timeout=60_000)
-    _shot(page, "lineage")
     page.set_viewport_size(ui.VIEWPORT)
+
+    # 1b. The per-group views the README links, one per group: each shows its assets at a
+    # readable size, with their latest events and checks
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    links = dict((group, path) for path, group in GROUP_LINK.findall(readme))
+    groups = _groups()
+    assert set(links) == set(groups), "the README links every asset group, no other"
+    for group, path in links.items():
+        page.goto(f"{base}{path}")
+        graph = page.locator('svg[class*="svgContainer"]')
+        for name in sorted(groups[group]):
+            expect(graph.get_by_text(name, exact=True)).to_be_visible()
+        expect(graph.get_by_text("Loading...")).to_have_count(0, timeout=60_000)
+        if group == "intake":  # the README's second picture
+            page.mouse.move(1, 1)
+            _shot(page, "group-intake")
 
     # 2. An asset page with plotted metadata: incoming_invoices, one point per run (Events).
     page.goto(f"{base}/assets/incoming_invoices")
