@@ -14,8 +14,10 @@
    files is marked `purge_result = 'missing'`. Otherwise version N+1 is written: the `exports` row
    and the skipped items; then, at the same time, the database records the booked items (one INSERT ...
    SELECT) and moves the booked incoming invoices VALIDATED -> EXPORTED while this thread renders
-   and writes the DATEV files and the invoices CSV; last the lines CSV (COPY on PostgreSQL). Files
-   get new names and never overwrite. If anything fails, the transaction rolls back, and the files
+   and writes the DATEV files and the invoices CSV, and (PostgreSQL) a second connection writes
+   the lines CSV by COPY in the export's own snapshot (`pg_export_snapshot`: exactly the rows the
+   export read); on SQLite the lines CSV follows on the same connection. Files get new names and
+   never overwrite. If anything fails, the transaction rolls back, and the files
    of that version number, which no row refers to, are replaced by the next attempt; a
    concurrent change of one of the month's documents makes the export start again (3 attempts).
 """
@@ -35,16 +37,21 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import func, insert, select, text, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
 
 from invoice_pipelines.core.datev import Booking, Header, booking_line
 from invoice_pipelines.core.lifecycle import Status
 from invoice_pipelines.core.money import ZERO
+from invoice_pipelines.core.totals import implied_vat_category
 from invoice_pipelines.db.locks import Lock, xact_lock
 from invoice_pipelines.db.tables import audit_log, export_items, exports
-from invoice_pipelines.db.tenancy import resolve_organization, tenant_transaction
+from invoice_pipelines.db.tenancy import (
+    resolve_organization,
+    scope_to_organization,
+    tenant_transaction,
+)
 from invoice_pipelines.exports.accounts import assign_accounts
 from invoice_pipelines.exports.bookings import BookingRules, InvoiceRecord, Skip
 from invoice_pipelines.exports.csv import INVOICE_COLUMNS, LINE_COLUMNS, query_file, rows_file
@@ -130,9 +137,14 @@ def file_keys(slug: str, period: str, direction: str, version: int) -> dict[str,
     }
 
 
-def _breakdown_text(invoice: InvoiceRecord) -> str:
+def _breakdown_text(invoice: InvoiceRecord, *, as_printed_before: bool = False) -> str:
+    """The invoices CSV's vat_breakdown, "S 19: 100.00 + 19.00; ..." (category rate: basis +
+    VAT). A row whose document named no category (text PDFs and scans state rates, not codes)
+    gets the one its rate implies, S above 0, as it is booked; only such invoices are booked. The
+    CSV printed "?" there before: `as_printed_before` gives that text, for the fingerprint."""
     return "; ".join(
-        f"{t.category or '?'} {'' if t.rate is None else format(t.rate.normalize(), 'f')}: "
+        f"{t.category or ('?' if as_printed_before else implied_vat_category(None, t.rate))} "
+        f"{'' if t.rate is None else format(t.rate.normalize(), 'f')}: "
         f"{'' if t.basis is None else format(t.basis, 'f')} + "
         f"{'' if t.amount is None else format(t.amount, 'f')}"
         for t in invoice.taxes
@@ -221,6 +233,7 @@ def _export(engine: Engine, store: FileStore, job: _Job) -> ExportResult:
         xact_lock(conn, Lock.EXPORT, settings.organization_id)
         latest = _latest_version(conn, settings.organization_id, direction, period)
         invoices = load_invoices(conn, settings.organization_id, period, direction)
+        snapshot = _export_snapshot(conn)
         clock.lap("read")
         partners = assign_accounts(conn, settings, direction, invoices)
         booked = _plan(settings, direction, period, invoices, partners, result)
@@ -294,8 +307,29 @@ def _export(engine: Engine, store: FileStore, job: _Job) -> ExportResult:
 
         # The database records while this thread renders and writes the files that need no
         # database (the driver releases the GIL while a statement runs; nothing else uses the
-        # connection meanwhile).
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="export-record") as pool:
+        # connection meanwhile). On PostgreSQL the lines file is written at the same time by a
+        # second connection in the export's own snapshot (PostgreSQL's exported snapshot: the
+        # same rows, whatever commits meanwhile); the skipped invoices are named to it, as it
+        # cannot see the items this transaction recorded.
+        lines_query = booked_lines_query(
+            settings.organization_id,
+            period,
+            direction,
+            export_id,
+            skipped=[invoice_id for invoice_id, _, _ in result.skipped] if snapshot else None,
+        )
+        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="export-record") as pool:
+            lines = None
+            if snapshot is not None:
+                lines = pool.submit(
+                    _write_lines_beside,
+                    engine,
+                    snapshot,
+                    settings.organization_id,
+                    store,
+                    keys["csv_lines"],
+                    lines_query,
+                )
             recording = pool.submit(record)
             try:
                 if rendered is None:
@@ -311,17 +345,26 @@ def _export(engine: Engine, store: FileStore, job: _Job) -> ExportResult:
                     "csv": store.write(keys["csv"], rows_file(INVOICE_COLUMNS, rendered.invoices)),
                 }
             finally:
-                wait([recording])
+                wait([recording] if lines is None else [recording, lines])
             recording.result()
         clock.lap("record_and_write")
-        # the lines file follows the recorded items (PostgreSQL: COPY straight into the store)
-        files["csv_lines"] = query_file(
-            conn,
-            store,
-            keys["csv_lines"],
-            booked_lines_query(settings.organization_id, period, direction, export_id),
-            LINE_COLUMNS,
-        )
+        if lines is not None:
+            try:
+                files["csv_lines"] = lines.result()
+            except DBAPIError as exc:
+                # the second connection failed (none to be had, or it broke): write the file on
+                # this connection after all, as without one
+                log.warning(
+                    "export %s: the lines file beside it failed (%s); again", export_id, exc
+                )
+                lines = None
+                if store.exists(keys["csv_lines"]):
+                    store.remove(keys["csv_lines"])
+        if lines is None:
+            # SQLite: the lines file follows the recorded items, on this connection
+            files["csv_lines"] = query_file(
+                conn, store, keys["csv_lines"], lines_query, LINE_COLUMNS
+            )
         clock.lap("write_lines")
         conn.execute(
             update(exports)
@@ -351,6 +394,36 @@ def _export(engine: Engine, store: FileStore, job: _Job) -> ExportResult:
     result.files = files
     result.notes = notes
     return result
+
+
+def _export_snapshot(conn) -> str | None:
+    """PostgreSQL: the id under which a second connection can see exactly what this REPEATABLE
+    READ transaction sees (valid while it is open); None elsewhere."""
+    if conn.dialect.name != "postgresql":
+        return None
+    return conn.execute(text("SELECT pg_export_snapshot()")).scalar_one()
+
+
+_BREAKDOWN = INVOICE_COLUMNS.index("vat_breakdown")
+
+_SNAPSHOT_ID = re.compile(r"[0-9A-F]+(-[0-9A-F]+)+")
+
+
+def _write_lines_beside(
+    engine: Engine, snapshot: str, organization_id: int, store: FileStore, key: str, query
+) -> str:
+    """The lines file by COPY on a connection of its own, in the export's snapshot (read only;
+    the export's transaction stays open until this returns)."""
+    if not _SNAPSHOT_ID.fullmatch(snapshot):
+        raise ValueError(f"not a snapshot id: {snapshot!r}")
+    with engine.connect() as conn:
+        conn = conn.execution_options(isolation_level="REPEATABLE READ")
+        with conn.begin():
+            # the first statement of the transaction: it then sees the export's snapshot
+            conn.exec_driver_sql(f"SET TRANSACTION SNAPSHOT '{snapshot}'")
+            conn.exec_driver_sql("SET TRANSACTION READ ONLY")
+            scope_to_organization(conn, organization_id)
+            return query_file(conn, store, key, query, LINE_COLUMNS)
 
 
 def _latest_version(conn, organization_id: int, direction: str, period: str):
@@ -470,14 +543,23 @@ def _render(job: _Job, header: Header, booked: Booked, partners, result) -> _Ren
             )
         ).encode()
     )
-    for row in bookings:
-        digest.update(row.encode("utf-8"))
-    for row in invoices:
-        # without the reference when there is none: a month exported before credit notes
-        # carried one keeps its fingerprint, so materializing it again writes no new version
-        digest.update(repr(row if row[-1] is not None else row[:-1]).encode("utf-8"))
-    for skipped in result.skipped:
-        digest.update(repr(skipped).encode("utf-8"))
+    # one update per kind of row gives the digest of one update per row
+    digest.update("".join(bookings).encode("utf-8"))
+    # without the reference when there is none: a month exported before credit notes carried one
+    # keeps its fingerprint, so materializing it again writes no new version; so does a month
+    # whose text PDFs and scans were listed with "?" for their VAT category
+    fingerprinted = [
+        row[:_BREAKDOWN] + (_breakdown_text(inv, as_printed_before=True),) + row[_BREAKDOWN + 1 :]
+        if any(not t.category for t in inv.taxes)
+        else row
+        for row, (inv, _) in zip(invoices, booked, strict=True)
+    ]
+    digest.update(
+        "".join([repr(row if row[-1] is not None else row[:-1]) for row in fingerprinted]).encode(
+            "utf-8"
+        )
+    )
+    digest.update("".join([repr(skipped) for skipped in result.skipped]).encode("utf-8"))
     return _Rendered(bookings, invoices, digest.hexdigest())
 
 

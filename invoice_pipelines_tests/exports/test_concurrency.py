@@ -3,13 +3,20 @@ a state that is no longer true; it notices, starts again and books what is now t
 
 from __future__ import annotations
 
+import csv
 import threading
 from pathlib import Path
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import OperationalError
 
 from invoice_pipelines.core.lifecycle import Status
-from invoice_pipelines.db.tables import export_items, exports, incoming_invoices
+from invoice_pipelines.db.tables import (
+    export_items,
+    exports,
+    incoming_invoice_lines,
+    incoming_invoices,
+)
 from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.exports import pipeline
 from invoice_pipelines.intake.documents import change_status, load_refs
@@ -73,3 +80,75 @@ def test_a_document_changed_while_the_month_is_exported(pg_database, tmp_path, m
     assert sorted(p.name for p in (tmp_path / org["slug"] / "2026-11").iterdir()) == sorted(
         Path(p).name for p in result.files.values()
     )
+
+
+def test_the_lines_file_shows_the_month_as_the_export_read_it(pg_database, tmp_path, monkeypatch):
+    """The lines file is written on a second connection beside the export's transaction, in that
+    transaction's snapshot: a line committed by someone else after the export read the month is
+    not in it, and neither are the lines of an invoice the export skipped."""
+    db = pg_database
+    org = db.new_organization(**DATEV)
+    booked = incoming(
+        db.engine,
+        org["id"],
+        "LINES-1",
+        lines=[("Schrauben", "2", "10.00", "19"), ("Muttern", "3", "5.00", "19")],
+    )
+    skipped = incoming(
+        db.engine,
+        org["id"],
+        "ODD-13",
+        taxes=[("S", "13", "100.00", "13.00")],
+        lines=[("Ungebucht", "1", "100.00", "13")],
+    )
+    real_snapshot = pipeline._export_snapshot
+
+    def snapshot_then_add_a_line(conn):
+        snapshot = real_snapshot(conn)
+        with tenant_transaction(db.engine, org["id"], write=True) as other:
+            other.execute(
+                incoming_invoice_lines.insert().values(
+                    organization_id=org["id"],
+                    incoming_invoice_id=booked,
+                    line_no=3,
+                    description="Nachgetragen",
+                    quantity=1,
+                    unit_code="C62",
+                    unit_price=1,
+                    net_amount=1,
+                    vat_category="S",
+                    vat_rate=19,
+                )
+            )
+        return snapshot
+
+    monkeypatch.setattr(pipeline, "_export_snapshot", snapshot_then_add_a_line)
+    result = pipeline.run_export(
+        db.engine, LocalFileStore(root=str(tmp_path)), org["slug"], "2026-11", "incoming"
+    )
+    assert [invoice_id for invoice_id, _, _ in result.skipped] == [skipped]
+    with open(result.files["csv_lines"], newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [(r["invoice_number"], r["line_no"], r["description"]) for r in rows] == [
+        ("LINES-1", "1", "Schrauben"),
+        ("LINES-1", "2", "Muttern"),
+    ]
+
+
+def test_without_a_second_connection_the_lines_file_is_written_after_all(
+    pg_database, tmp_path, monkeypatch
+):
+    db = pg_database
+    org = db.new_organization(**DATEV)
+    incoming(db.engine, org["id"], "LINES-2", lines=[("Schrauben", "2", "10.00", "19")])
+
+    def no_connection(*args, **kwargs):
+        raise OperationalError("connect", {}, Exception("too many clients already"))
+
+    monkeypatch.setattr(pipeline, "_write_lines_beside", no_connection)
+    result = pipeline.run_export(
+        db.engine, LocalFileStore(root=str(tmp_path)), org["slug"], "2026-11", "incoming"
+    )
+    with open(result.files["csv_lines"], newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [(r["invoice_number"], r["description"]) for r in rows] == [("LINES-2", "Schrauben")]

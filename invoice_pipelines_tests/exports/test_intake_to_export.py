@@ -148,3 +148,65 @@ def test_the_service_date_is_read_from_cii_and_ubl():
     for path in (EINFACH, EINFACH.replace("CII/", "UBL/").replace(".cii.", ".ubl.")):
         outcome = parse_document((samples_dir() / path).read_bytes(), Path(path).name)
         assert outcome.invoice.service_date == date(2018, 3, 5), path
+
+
+def _text_pdf_organization(db, tmp_path, today):
+    """An organization with the demo's text PDF invoice read in (VALIDATED)."""
+    from invoice_pipelines.devtools.demo.invoices import demo_supplier_invoices
+
+    [(name, pdf)] = [(n, d) for n, d in demo_supplier_invoices(today) if n.endswith(".pdf")]
+    org = db.new_organization(**DATEV)
+    root = tmp_path / org["slug"]
+    uploads = LocalUploadStore(root=str(root))
+    uploads.put(org["slug"], name, pdf)
+    past = time.time() - 120
+    os.utime(root / org["slug"] / name, (past, past))
+    scan = scan_uploads(db.engine, uploads, ScanState())
+    ids = [i for b in scan.batches if b.organization_slug == org["slug"] for i in b.document_ids]
+    process_documents(db.engine, uploads, org["id"], ids, parser=InProcessParser(), ocr=None)
+    return org
+
+
+def test_a_text_pdf_invoice_gets_its_vat_category_in_the_invoices_csv(db, tmp_path, monkeypatch):
+    """A text PDF (or a scan) states rates, not UNTDID 5305 codes: its VAT rows have no category.
+    The invoices CSV printed "? 19: ..." for them; a rate above 0 is category S, as it is booked.
+    A month exported with "?" is not written again as a new version for that alone."""
+    from datetime import date, timedelta
+
+    from invoice_pipelines.exports import pipeline
+
+    today = date(2026, 11, 23)
+    month = f"{today - timedelta(days=1):%Y-%m}"
+    store = LocalFileStore(root=str(tmp_path / "exports"))
+    org = _text_pdf_organization(db, tmp_path, today)
+    with tenant_transaction(db.engine, org["id"]) as conn:
+        categories = (
+            conn.execute(
+                select(incoming_invoice_taxes.c.vat_category).where(
+                    incoming_invoice_taxes.c.organization_id == org["id"]
+                )
+            )
+            .scalars()
+            .all()
+        )
+    assert categories == [None]  # what the document says: a rate, no category code
+
+    result = run_export(db.engine, store, org["slug"], month, "incoming")
+
+    assert result.invoice_count == 1 and result.skipped == []
+    [breakdown] = pd.read_csv(result.files["csv"], dtype=str)["vat_breakdown"]
+    assert breakdown.startswith("S 19: ") and "?" not in breakdown
+
+    # a month exported by the code before, with "?" in the column
+    before = _text_pdf_organization(db, tmp_path, today)
+    printed_before = pipeline._breakdown_text
+    monkeypatch.setattr(
+        pipeline, "_breakdown_text", lambda inv, **_: printed_before(inv, as_printed_before=True)
+    )
+    first = run_export(db.engine, store, before["slug"], month, "incoming")
+    [breakdown] = pd.read_csv(first.files["csv"], dtype=str)["vat_breakdown"]
+    assert breakdown.startswith("? 19: ")
+    monkeypatch.undo()
+    # materialized again: nothing was corrected, so no new version only for that column
+    again = run_export(db.engine, store, before["slug"], month, "incoming")
+    assert again.unchanged and again.version == first.version == 1
