@@ -44,7 +44,7 @@ def main(argv: list[str]) -> int:
     elif area == "intake":
         from invoice_pipelines.intake.parse import parse_document
         from invoice_pipelines.intake.pipeline import process_documents
-        from invoice_pipelines.resources.storage import LocalUploadStore
+        from invoice_pipelines.resources.upload_stores import LocalUploadStore
 
         class InProcessParser:  # XML only here: no worker pool needed
             def parse_many(self, items):
@@ -71,7 +71,7 @@ def main(argv: list[str]) -> int:
         from invoice_pipelines.delivery.pipeline import AlreadySending
         from invoice_pipelines.documents.batch import documents_work, run_invoice_job
         from invoice_pipelines.queue.jobs import get_batch_job
-        from invoice_pipelines.resources.files import LocalFileStore
+        from invoice_pipelines.resources.file_stores import LocalFileStore
 
         store = LocalFileStore(root=rest[0], area="documents")
         job_id = int(rest[1])
@@ -111,9 +111,9 @@ def main(argv: list[str]) -> int:
     elif area == "dunning":
         from datetime import date
 
-        from invoice_pipelines.overdue.delivery import send_notices
+        from invoice_pipelines.overdue.notice_sending import send_notices
         from invoice_pipelines.overdue.pipeline import run_overdue
-        from invoice_pipelines.resources.files import LocalFileStore
+        from invoice_pipelines.resources.file_stores import LocalFileStore
         from invoice_pipelines.resources.mail import SmtpMailer
         from invoice_pipelines.resources.messaging import TextMessageProvider
 

@@ -14,7 +14,7 @@ from invoice_pipelines.intake.defs import incoming_invoices, uploads
 from invoice_pipelines.resources.database import Database
 from invoice_pipelines.resources.ocr import TesseractOcrEngine
 from invoice_pipelines.resources.parser import DocumentParser
-from invoice_pipelines.resources.storage import LocalUploadStore
+from invoice_pipelines.resources.upload_stores import LocalUploadStore
 from invoice_pipelines.tenants.partitions import ORGANIZATIONS_PARTITIONS_NAME
 
 REPO = Path(__file__).resolve().parents[1]

@@ -31,7 +31,7 @@ from invoice_pipelines.intake.uploads import ScanState, scan_uploads
 from invoice_pipelines.queue.items import enqueue_invoice_job
 from invoice_pipelines.queue.jobs import get_batch_job
 from invoice_pipelines.queue.requests import COMMUNICATIONS, DOCUMENTS, enqueue_sales_orders
-from invoice_pipelines.resources.storage import LocalUploadStore
+from invoice_pipelines.resources.upload_stores import LocalUploadStore
 from invoice_pipelines_tests.billing.shop import make_shop
 from invoice_pipelines_tests.conftest import samples_dir
 from invoice_pipelines_tests.documents.test_pipeline import SELLER

@@ -18,7 +18,7 @@ if [ ${#tests[@]} -eq 0 ]; then
     invoice_pipelines_tests/db/test_locks.py
     invoice_pipelines_tests/quickbooks/test_lease.py
     invoice_pipelines_tests/quickbooks/test_client.py
-    invoice_pipelines_tests/overdue/test_delivery.py
+    invoice_pipelines_tests/overdue/test_notice_sending.py
     invoice_pipelines_tests/overdue/test_pipeline.py::test_two_runs_at_once_create_each_notice_once
     invoice_pipelines_tests/delivery/test_email.py
     invoice_pipelines_tests/exports/test_concurrency.py

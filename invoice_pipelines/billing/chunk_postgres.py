@@ -134,7 +134,7 @@ WHERE b.code IS NULL
 
 # Line-level checks, then each eligible order's rank in position order (1, 2, ...): its invoice
 # number is the chunk's start value + rank, known once the sequence (or the chain of chunks in
-# flight, `pipeline.py`) says where this chunk starts.
+# flight, `chunks_in_flight.py`) says where this chunk starts.
 CLASSIFY = f"""
 UPDATE billing_chunk b SET code = x.code, detail = x.detail, seq = x.seq
 FROM (

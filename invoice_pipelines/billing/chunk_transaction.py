@@ -124,7 +124,7 @@ def _run_chunk(engine: Engine, job: BatchJob, chunk_size: int, after: int) -> tu
 # SQLSTATEs of "another transaction got in the way": deadlock, serialization failure, unique key,
 # a lock taken NOWAIT that someone holds
 CONFLICTS = frozenset({"40P01", "40001", "23505", "55P03"})
-# a chunk under the sequence lock meets deadlocks only with chunks in flight elsewhere (`pipeline.py`)
+# a chunk under the sequence lock meets deadlocks only with chunks in flight elsewhere (`chunks_in_flight.py`)
 CHUNK_ATTEMPTS = 5
 
 

@@ -2,7 +2,7 @@
 
 # Claims the job (its request becomes one batch_job_items row per order or customer), then runs
 # its chunks: one at a time (`chunk_transaction.py`, one transaction each under the organization's
-# number sequence lock) or, on PostgreSQL, several in flight (`pipeline.py`).
+# number sequence lock) or, on PostgreSQL, several in flight (`chunks_in_flight.py`).
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from sqlalchemy import BigInteger, Engine, func, insert, literal, select, text
 from sqlalchemy.engine import Connection
 
 from invoice_pipelines.billing.chunk_transaction import run_chunk_retrying
-from invoice_pipelines.billing.pipeline import PipelinedJob
+from invoice_pipelines.billing.chunks_in_flight import PipelinedJob
 from invoice_pipelines.core.numbering import InvalidNumberFormat, NumberFormat
 from invoice_pipelines.db.tables import (
     batch_job_items,
@@ -37,7 +37,7 @@ from invoice_pipelines.queue.stats import expected_rate
 from invoice_pipelines.queue.transitions import claim, mark_job_failed
 
 DEFAULT_CHUNK_SIZE = 5000
-# chunks of one job in flight at once on PostgreSQL (`pipeline.py`); SQLite has one writer
+# chunks of one job in flight at once on PostgreSQL (`chunks_in_flight.py`); SQLite has one writer
 DEFAULT_WORKERS = 2
 MAX_WORKERS = 8  # each holds a connection; the engine's pool has 15
 # a first guess for the progress bar until the organization has finished jobs to learn from
@@ -49,7 +49,7 @@ class ProcessedBatchJob(BatchJob):
     """What `process_batch_job` returns: the job's state, and how this call went.
 
     `fallbacks`: chunks of this call that had to be redone one at a time under the sequence lock
-    because their attempt in flight was rolled back (`pipeline.py`); `fallback_causes` counts them
+    because their attempt in flight was rolled back (`chunks_in_flight.py`); `fallback_causes` counts them
     by cause. Not stored: a resumed run counts its own.
     """
 

@@ -25,7 +25,7 @@ from invoice_pipelines.documents.batch import ensure_documents
 from invoice_pipelines.documents.pipeline import Builder
 from invoice_pipelines.queue.items import SUCCEEDED, ItemOutcome, Work
 from invoice_pipelines.queue.jobs import BatchJob
-from invoice_pipelines.resources.files import FileStore
+from invoice_pipelines.resources.file_stores import FileStore
 
 DELIVERY_ACTIONS = {"sent": "invoice.sent", "failed": "invoice.send_failed"}
 

@@ -31,7 +31,7 @@ from invoice_pipelines.delivery.pipeline import (
 )
 from invoice_pipelines.metadata import markdown_table
 from invoice_pipelines.resources.database import Database
-from invoice_pipelines.resources.files import FileStore
+from invoice_pipelines.resources.file_stores import FileStore
 from invoice_pipelines.resources.mail import SmtpMailer
 from invoice_pipelines.resources.messaging import TextMessageProvider
 from invoice_pipelines.tenants.partitions import organizations_partitions, who_asked

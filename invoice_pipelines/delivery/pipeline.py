@@ -56,7 +56,7 @@ from invoice_pipelines.outbox import (
     outcome_of,
     refuse,
 )
-from invoice_pipelines.resources.files import FileStore
+from invoice_pipelines.resources.file_stores import FileStore
 from invoice_pipelines.resources.mail import SendError, SmtpMailer
 
 

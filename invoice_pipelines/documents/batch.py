@@ -35,7 +35,7 @@ from invoice_pipelines.queue.items import (
 )
 from invoice_pipelines.queue.jobs import BatchJob
 from invoice_pipelines.queue.requests import DOCUMENTS
-from invoice_pipelines.resources.files import FileStore
+from invoice_pipelines.resources.file_stores import FileStore
 
 COMBINED_PDF_ACTION = "batch_job.combined_pdf"
 

@@ -35,7 +35,7 @@ from invoice_pipelines.db.tenancy import system_transaction
 from invoice_pipelines.documents.pipeline import DEFAULT_BATCH, generate_documents
 from invoice_pipelines.metadata import markdown_table
 from invoice_pipelines.resources.database import Database
-from invoice_pipelines.resources.files import FileStore
+from invoice_pipelines.resources.file_stores import FileStore
 from invoice_pipelines.resources.renderer import DocumentRenderer
 from invoice_pipelines.tenants.partitions import (
     ORGANIZATIONS_PARTITIONS_NAME,

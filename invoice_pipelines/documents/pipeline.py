@@ -33,7 +33,7 @@ from invoice_pipelines.db.tenancy import resolve_organization, tenant_transactio
 from invoice_pipelines.documents.build import BuiltDocument, build_document
 from invoice_pipelines.documents.formats import choose_formats
 from invoice_pipelines.documents.sources import DocumentSource, load_sources
-from invoice_pipelines.resources.files import FileStore
+from invoice_pipelines.resources.file_stores import FileStore
 
 # invoices per build and record step: small enough that recording a step (its files fsynced, its
 # rows) runs beside the building of the next instead of after the last

@@ -16,7 +16,7 @@ from sqlalchemy.engine import Connection
 
 from invoice_pipelines.db.tables import partner_accounts
 from invoice_pipelines.exports.bookings import InvoiceRecord
-from invoice_pipelines.exports.settings import ExportSettings
+from invoice_pipelines.exports.export_settings import ExportSettings
 
 
 class AccountRangeExhausted(RuntimeError):

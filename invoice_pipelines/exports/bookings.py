@@ -35,7 +35,7 @@ from invoice_pipelines.core.datev import (
 from invoice_pipelines.core.money import ZERO, round_cents
 from invoice_pipelines.core.text import cut, printable
 from invoice_pipelines.core.totals import ZERO_VAT_CATEGORIES
-from invoice_pipelines.exports.settings import ExportSettings
+from invoice_pipelines.exports.export_settings import ExportSettings
 
 MAX_UMSATZ = Decimal(10) ** 10  # Umsatz: at most 10 digits before the decimal comma
 

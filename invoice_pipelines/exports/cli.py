@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from invoice_pipelines.exports.settings import DIRECTIONS
+from invoice_pipelines.exports.export_settings import DIRECTIONS
 
 
 def add_commands(sub) -> None:
@@ -27,8 +27,8 @@ def add_commands(sub) -> None:
 
 def run_export_command(args: argparse.Namespace) -> int:
     from invoice_pipelines.db.engine import make_engine
+    from invoice_pipelines.exports.export_settings import ExportSettingsError
     from invoice_pipelines.exports.pipeline import run_export, totals_text
-    from invoice_pipelines.exports.settings import ExportSettingsError
     from invoice_pipelines.resources.stores import file_store_from_env
 
     engine = make_engine()

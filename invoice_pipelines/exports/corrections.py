@@ -11,7 +11,7 @@ from sqlalchemy.engine import Engine
 from invoice_pipelines.core.lifecycle import Status
 from invoice_pipelines.db.tables import audit_log
 from invoice_pipelines.db.tenancy import tenant_transaction
-from invoice_pipelines.intake.documents import change_chosen
+from invoice_pipelines.intake.incoming_invoices import change_chosen
 
 
 def reopen_exported(

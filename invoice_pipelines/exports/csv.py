@@ -35,7 +35,7 @@ from invoice_pipelines.core.text import (
     cell_text,
 )
 from invoice_pipelines.limits import MAX_TEXT_FIELD_CHARS
-from invoice_pipelines.resources.files import FileStore
+from invoice_pipelines.resources.file_stores import FileStore
 
 INVOICE_COLUMNS = (
     "invoice_id",  # our id of the incoming or sales invoice

@@ -47,16 +47,16 @@ from pydantic import Field
 from invoice_pipelines.catalog import OWNERS
 from invoice_pipelines.db.tenancy import UnknownOrganization
 from invoice_pipelines.exports.corrections import reopen_exported
+from invoice_pipelines.exports.export_settings import ExportSettingsError
 from invoice_pipelines.exports.pipeline import (
     ExportResult,
     run_export,
     skipped_by_reason,
     totals_text,
 )
-from invoice_pipelines.exports.settings import ExportSettingsError
 from invoice_pipelines.metadata import markdown_table
 from invoice_pipelines.resources.database import Database
-from invoice_pipelines.resources.files import FileStore
+from invoice_pipelines.resources.file_stores import FileStore
 from invoice_pipelines.settings import env
 from invoice_pipelines.tenants.partitions import (
     ORGANIZATIONS_PARTITIONS_NAME,

@@ -56,6 +56,12 @@ from invoice_pipelines.exports.accounts import assign_accounts
 from invoice_pipelines.exports.bookings import BookingRules, InvoiceRecord, Skip
 from invoice_pipelines.exports.csv import INVOICE_COLUMNS, LINE_COLUMNS, query_file, rows_file
 from invoice_pipelines.exports.datev import bookings_file, partners_file
+from invoice_pipelines.exports.export_settings import (
+    ExportSettings,
+    ExportSettingsError,
+    enabled_directions,
+    load_settings,
+)
 from invoice_pipelines.exports.reads import (
     booked_incoming,
     booked_lines_query,
@@ -63,14 +69,8 @@ from invoice_pipelines.exports.reads import (
     load_invoices,
     month_bounds,
 )
-from invoice_pipelines.exports.settings import (
-    ExportSettings,
-    ExportSettingsError,
-    enabled_directions,
-    load_settings,
-)
-from invoice_pipelines.intake.documents import StaleDocument, change_status_where
-from invoice_pipelines.resources.files import FileStore
+from invoice_pipelines.intake.incoming_invoices import StaleDocument, change_status_where
+from invoice_pipelines.resources.file_stores import FileStore
 
 log = logging.getLogger(__name__)
 

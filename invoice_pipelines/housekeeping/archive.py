@@ -49,8 +49,8 @@ from invoice_pipelines.housekeeping.retention import (
     may_remove,
     retention_settings,
 )
-from invoice_pipelines.resources.files import FileStore
-from invoice_pipelines.resources.storage import UploadStore
+from invoice_pipelines.resources.file_stores import FileStore
+from invoice_pipelines.resources.upload_stores import UploadStore
 
 # an incoming invoice in one of these states is finished with; any other state is work in progress
 # (FAILED included: it can be retried, and the retry needs the original)

@@ -41,8 +41,8 @@ from invoice_pipelines.housekeeping.archive import OrganizationOutcome, purge_ar
 from invoice_pipelines.housekeeping.dagster_runs import purge_runs
 from invoice_pipelines.metadata import markdown_table
 from invoice_pipelines.resources.database import Database
-from invoice_pipelines.resources.files import FileStore
-from invoice_pipelines.resources.storage import UploadStore
+from invoice_pipelines.resources.file_stores import FileStore
+from invoice_pipelines.resources.upload_stores import UploadStore
 
 TIMEZONE = "Europe/Berlin"
 # the work per organization is two queries and the files that are due; most days nothing is due

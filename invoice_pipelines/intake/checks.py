@@ -29,7 +29,7 @@ from dagster import (
 from invoice_pipelines.db.tenancy import system_transaction
 from invoice_pipelines.exports.defs import export_months
 from invoice_pipelines.exports.reads import validated_outside_months
-from invoice_pipelines.intake.documents import stuck_documents
+from invoice_pipelines.intake.incoming_invoices import stuck_documents
 from invoice_pipelines.metadata import markdown_table
 from invoice_pipelines.resources.database import Database
 

@@ -55,13 +55,13 @@ from invoice_pipelines.intake.checks import (
     validated_invoices_exportable,
     way_out,
 )
-from invoice_pipelines.intake.documents import failed_documents, organization_stats
+from invoice_pipelines.intake.incoming_invoices import failed_documents, organization_stats
 from invoice_pipelines.intake.pipeline import IntakeSummary, process_documents, retry_documents
 from invoice_pipelines.intake.uploads import ScanState, scan_uploads
 from invoice_pipelines.resources.database import Database
 from invoice_pipelines.resources.ocr import OcrEngine
 from invoice_pipelines.resources.parser import DocumentParser
-from invoice_pipelines.resources.storage import UploadStore
+from invoice_pipelines.resources.upload_stores import UploadStore
 from invoice_pipelines.settings import positive_number
 from invoice_pipelines.tenants.partitions import (
     ORGANIZATIONS_PARTITIONS_NAME,

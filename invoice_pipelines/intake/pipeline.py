@@ -38,7 +38,7 @@ from invoice_pipelines.db.tables import (
 )
 from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.intake.breakdown import breakdown_rows, line_rows
-from invoice_pipelines.intake.documents import (
+from invoice_pipelines.intake.incoming_invoices import (
     DocumentRef,
     ErrorRecord,
     StaleDocument,
@@ -50,7 +50,7 @@ from invoice_pipelines.intake.documents import (
 from invoice_pipelines.intake.parse import ParseOutcome, failed, parse_ocr_text
 from invoice_pipelines.limits import INTAKE_READ_AHEAD_BYTES, INTAKE_READ_AHEAD_DOCUMENTS
 from invoice_pipelines.resources.ocr import OcrEngine, OcrError
-from invoice_pipelines.resources.storage import (
+from invoice_pipelines.resources.upload_stores import (
     UploadStore,
     UploadTooLarge,
     limit_or_setting,

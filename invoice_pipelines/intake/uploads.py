@@ -35,9 +35,9 @@ from sqlalchemy import Engine, select
 from invoice_pipelines.core.lifecycle import Status
 from invoice_pipelines.db.tables import incoming_invoices, organizations, uploads
 from invoice_pipelines.db.tenancy import system_transaction, tenant_transaction
-from invoice_pipelines.intake.documents import fail_registered, register_upload
+from invoice_pipelines.intake.incoming_invoices import fail_registered, register_upload
 from invoice_pipelines.limits import SCAN_CURSOR_MAX_FILES, SCAN_FILES_PER_ORGANIZATION
-from invoice_pipelines.resources.storage import (
+from invoice_pipelines.resources.upload_stores import (
     StoredFile,
     UploadStore,
     UploadTooLarge,

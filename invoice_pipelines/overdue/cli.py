@@ -75,7 +75,7 @@ def run_overdue_command(args: argparse.Namespace) -> int:
         return 2
     delivery = {}
     if result.status != "FAILED" and not result.dry_run:
-        from invoice_pipelines.overdue.delivery import send_notices
+        from invoice_pipelines.overdue.notice_sending import send_notices
         from invoice_pipelines.resources.mail import mailer_from_env
         from invoice_pipelines.resources.messaging import provider_from_env
         from invoice_pipelines.resources.stores import file_store_from_env

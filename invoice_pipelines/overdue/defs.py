@@ -40,7 +40,7 @@ from invoice_pipelines.catalog import OWNERS
 from invoice_pipelines.db.tenancy import UnknownOrganization
 from invoice_pipelines.metadata import markdown_table
 from invoice_pipelines.overdue import scheduling
-from invoice_pipelines.overdue.delivery import NoticeDeliverySummary, send_notices
+from invoice_pipelines.overdue.notice_sending import NoticeDeliverySummary, send_notices
 from invoice_pipelines.overdue.pipeline import (
     DunningResult,
     last_successful_run,
@@ -49,7 +49,7 @@ from invoice_pipelines.overdue.pipeline import (
 )
 from invoice_pipelines.overdue.scheduling import ScheduleSettings, schedule_settings
 from invoice_pipelines.resources.database import Database
-from invoice_pipelines.resources.files import FileStore
+from invoice_pipelines.resources.file_stores import FileStore
 from invoice_pipelines.resources.mail import SmtpMailer
 from invoice_pipelines.resources.messaging import TextMessageProvider
 from invoice_pipelines.tenants.partitions import (

@@ -38,7 +38,7 @@ Any other organization (`law` "none", the default outside Germany) has DEFAULT_L
 Default interest (Verzugszinsen) is accrued per day (actual/365) on the open amount for each day
 after `interest_from` up to and including `interest_until`, from the start of default or the last
 partial payment, and never for a day an earlier notice already charged. With `deliver`, notices of
-levels whose channel is `email`, `sms` or `whatsapp` are sent that way (`overdue/delivery.py`);
+levels whose channel is `email`, `sms` or `whatsapp` are sent that way (`overdue/notice_sending.py`);
 every other notice stays an in-app record. With `fee_invoices`, fees and interest are invoiced
 through batch invoicing (`overdue/fee_invoices.py`).
 """

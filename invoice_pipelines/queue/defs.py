@@ -63,7 +63,7 @@ from invoice_pipelines.queue.requests import (
 )
 from invoice_pipelines.queue.transitions import job_request
 from invoice_pipelines.resources.database import Database
-from invoice_pipelines.resources.files import FileStore
+from invoice_pipelines.resources.file_stores import FileStore
 from invoice_pipelines.resources.mail import SmtpMailer
 from invoice_pipelines.resources.messaging import TextMessageProvider
 from invoice_pipelines.resources.renderer import DocumentRenderer

@@ -29,8 +29,8 @@ from typing import Any, BinaryIO
 from dagster import ConfigurableResource
 from pydantic import Field, PrivateAttr
 
-from invoice_pipelines.resources.files import FileStore
-from invoice_pipelines.resources.storage import (
+from invoice_pipelines.resources.file_stores import FileStore
+from invoice_pipelines.resources.upload_stores import (
     _IGNORED,
     StoredFile,
     StoreKeyError,

@@ -9,9 +9,9 @@ profile or the pod's role).
 
 from __future__ import annotations
 
-from invoice_pipelines.resources.files import FileStore, LocalFileStore
+from invoice_pipelines.resources.file_stores import FileStore, LocalFileStore
 from invoice_pipelines.resources.s3 import S3FileStore, S3UploadStore
-from invoice_pipelines.resources.storage import LocalUploadStore, UploadStore
+from invoice_pipelines.resources.upload_stores import LocalUploadStore, UploadStore
 from invoice_pipelines.settings import ConfigError, env, env_var_or_default
 
 AREAS = ("uploads", "exports", "documents")

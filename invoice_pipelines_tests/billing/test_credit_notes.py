@@ -35,7 +35,7 @@ from invoice_pipelines.exports.pipeline import run_export
 from invoice_pipelines.overdue.pipeline import run_overdue
 from invoice_pipelines.queue.requests import enqueue_sales_orders
 from invoice_pipelines.resources.database import Database
-from invoice_pipelines.resources.files import LocalFileStore
+from invoice_pipelines.resources.file_stores import LocalFileStore
 from invoice_pipelines_tests.billing.shop import make_shop
 from invoice_pipelines_tests.exports.books import DATEV
 from invoice_pipelines_tests.exports.datev_reader import read_extf

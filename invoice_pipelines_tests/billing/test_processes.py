@@ -11,8 +11,8 @@ from pathlib import Path
 from sqlalchemy import select
 
 from invoice_pipelines.billing.chunk_transaction import SEQUENCE_NAME
+from invoice_pipelines.billing.chunks_in_flight import SEQUENCE_MOVED, UNIQUE_VIOLATION
 from invoice_pipelines.billing.invoicing import process_batch_job
-from invoice_pipelines.billing.pipeline import SEQUENCE_MOVED, UNIQUE_VIOLATION
 from invoice_pipelines.db.tables import invoice_number_sequences
 from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.queue.jobs import get_batch_job

@@ -23,7 +23,7 @@ import sys
 import time
 from pathlib import Path
 
-from invoice_pipelines.billing import pipeline
+from invoice_pipelines.billing import chunks_in_flight
 from invoice_pipelines.billing.invoicing import process_batch_job
 from invoice_pipelines.db.engine import make_engine
 from invoice_pipelines_tests.billing.shop import hook_chunk_writes
@@ -61,14 +61,14 @@ def main(argv: list[str]) -> int:
     pauses = {int(position): Path(path) for position, path in args.pause_before_position}
     if pauses:
         assert engine.dialect.name == "postgresql", "pauses hook the chunks in flight"
-        real_window = pipeline.PipelinedJob._window
+        real_window = chunks_in_flight.PipelinedJob._window
 
         def window(self, k):
             if self._after(k) in pauses:
                 _wait_for(pauses[self._after(k)])
             return real_window(self, k)
 
-        pipeline.PipelinedJob._window = window
+        chunks_in_flight.PipelinedJob._window = window
     job = process_batch_job(
         engine, args.job_id, chunk_size=args.chunk_size, runner=f"worker-{args.job_id}"
     )

@@ -102,7 +102,7 @@ def record_runs(home: Path, samples: Path) -> Recorded:
     from invoice_pipelines.devtools.demo.seed import seed_demo
     from invoice_pipelines.intake.uploads import ScanState, scan_uploads
     from invoice_pipelines.resources.parser import DocumentParser
-    from invoice_pipelines.resources.storage import LocalUploadStore
+    from invoice_pipelines.resources.upload_stores import LocalUploadStore
     from invoice_pipelines.settings import upload_dir
     from invoice_pipelines.tenants.partitions import (
         ORGANIZATIONS_PARTITIONS_NAME,

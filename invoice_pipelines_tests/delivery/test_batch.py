@@ -33,7 +33,7 @@ from invoice_pipelines.queue.requests import (
     enqueue_customer_lines,
     follow_up_options,
 )
-from invoice_pipelines.resources.files import LocalFileStore
+from invoice_pipelines.resources.file_stores import LocalFileStore
 from invoice_pipelines.resources.mail import SmtpMailer
 from invoice_pipelines_tests.documents.test_pipeline import SELLER
 from invoice_pipelines_tests.exports.books import customer, sales_invoice

@@ -16,7 +16,7 @@ from invoice_pipelines.devtools.standins.smtp import SmtpSink
 from invoice_pipelines.documents.pipeline import InProcessBuilder
 from invoice_pipelines.queue import defs as queue
 from invoice_pipelines.resources.database import Database
-from invoice_pipelines.resources.files import LocalFileStore
+from invoice_pipelines.resources.file_stores import LocalFileStore
 from invoice_pipelines.resources.mail import SmtpMailer
 from invoice_pipelines.resources.messaging import TextMessageProvider
 from invoice_pipelines.resources.renderer import DocumentRenderer

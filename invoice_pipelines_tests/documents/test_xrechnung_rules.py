@@ -22,7 +22,7 @@ from invoice_pipelines.documents.build import KOSIT_CHECKED, KOSIT_NOT_CONFIGURE
 from invoice_pipelines.documents.pipeline import generate_documents
 from invoice_pipelines.intake.schematron import KOSIT_RULES_SETTING, check_kosit
 from invoice_pipelines.overdue.pipeline import run_overdue
-from invoice_pipelines.resources.files import LocalFileStore
+from invoice_pipelines.resources.file_stores import LocalFileStore
 from invoice_pipelines_tests.conftest import XRECHNUNG_RULES_DIR
 from invoice_pipelines_tests.documents.test_build import make_invoice, source
 from invoice_pipelines_tests.documents.test_pipeline import SELLER

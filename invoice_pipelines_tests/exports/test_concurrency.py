@@ -19,8 +19,8 @@ from invoice_pipelines.db.tables import (
 )
 from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.exports import pipeline
-from invoice_pipelines.intake.documents import change_status, load_refs
-from invoice_pipelines.resources.files import LocalFileStore
+from invoice_pipelines.intake.incoming_invoices import change_status, load_refs
+from invoice_pipelines.resources.file_stores import LocalFileStore
 from invoice_pipelines_tests.exports.books import DATEV, incoming
 from invoice_pipelines_tests.exports.datev_reader import read_extf
 

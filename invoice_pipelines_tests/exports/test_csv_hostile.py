@@ -27,7 +27,7 @@ from invoice_pipelines.exports.csv import (
 from invoice_pipelines.exports.pipeline import run_export
 from invoice_pipelines.exports.reads import booked_lines_query
 from invoice_pipelines.limits import MAX_TEXT_FIELD_CHARS
-from invoice_pipelines.resources.files import LocalFileStore
+from invoice_pipelines.resources.file_stores import LocalFileStore
 from invoice_pipelines_tests.exports.books import DATEV, incoming
 
 D = Decimal

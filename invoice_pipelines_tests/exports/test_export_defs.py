@@ -19,7 +19,7 @@ from invoice_pipelines.db.tables import exports, incoming_invoices
 from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.exports import defs as export_defs
 from invoice_pipelines.resources.database import Database
-from invoice_pipelines.resources.files import LocalFileStore
+from invoice_pipelines.resources.file_stores import LocalFileStore
 from invoice_pipelines_tests.exports.books import DATEV, incoming
 
 RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"

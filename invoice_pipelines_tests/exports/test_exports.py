@@ -21,10 +21,10 @@ from invoice_pipelines.db.tables import (
     partner_accounts,
 )
 from invoice_pipelines.db.tenancy import system_transaction, tenant_transaction
+from invoice_pipelines.exports.export_settings import ExportSettingsError
 from invoice_pipelines.exports.pipeline import run_export
-from invoice_pipelines.exports.settings import ExportSettingsError
-from invoice_pipelines.intake.documents import change_status, load_refs
-from invoice_pipelines.resources.files import LocalFileStore
+from invoice_pipelines.intake.incoming_invoices import change_status, load_refs
+from invoice_pipelines.resources.file_stores import LocalFileStore
 from invoice_pipelines_tests.exports.books import DATEV, customer, incoming, sales_invoice
 from invoice_pipelines_tests.exports.datev_reader import read_extf
 

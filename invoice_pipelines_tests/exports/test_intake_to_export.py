@@ -25,8 +25,8 @@ from invoice_pipelines.exports.pipeline import run_export
 from invoice_pipelines.intake.parse import ParseOutcome, parse_document
 from invoice_pipelines.intake.pipeline import process_documents
 from invoice_pipelines.intake.uploads import ScanState, scan_uploads
-from invoice_pipelines.resources.files import LocalFileStore
-from invoice_pipelines.resources.storage import LocalUploadStore
+from invoice_pipelines.resources.file_stores import LocalFileStore
+from invoice_pipelines.resources.upload_stores import LocalUploadStore
 from invoice_pipelines_tests.conftest import samples_dir
 from invoice_pipelines_tests.exports.books import DATEV
 from invoice_pipelines_tests.exports.datev_reader import read_extf

@@ -12,8 +12,8 @@ from sqlalchemy import select, update
 from invoice_pipelines.db.tables import exports
 from invoice_pipelines.exports.pipeline import run_export
 from invoice_pipelines.housekeeping.archive import purge_archives
-from invoice_pipelines.resources.files import LocalFileStore
-from invoice_pipelines.resources.storage import LocalUploadStore
+from invoice_pipelines.resources.file_stores import LocalFileStore
+from invoice_pipelines.resources.upload_stores import LocalUploadStore
 from invoice_pipelines_tests.exports.books import DATEV, incoming
 from invoice_pipelines_tests.exports.datev_reader import read_extf
 from invoice_pipelines_tests.housekeeping.helpers import LAST_EXPIRED, at

@@ -12,9 +12,9 @@ from sqlalchemy import insert, select, update
 from invoice_pipelines.db.tables import audit_log, exports, incoming_invoices, uploads
 from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.exports.pipeline import file_keys
-from invoice_pipelines.intake.documents import register_upload
-from invoice_pipelines.resources.files import FileStore
-from invoice_pipelines.resources.storage import UploadStore, archive_key
+from invoice_pipelines.intake.incoming_invoices import register_upload
+from invoice_pipelines.resources.file_stores import FileStore
+from invoice_pipelines.resources.upload_stores import UploadStore, archive_key
 
 THIS_YEAR = datetime.now(UTC).year
 # with the legal 10 years, documents of this year are the newest that may go today

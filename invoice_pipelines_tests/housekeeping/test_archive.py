@@ -7,8 +7,8 @@ from datetime import date
 import pytest
 
 from invoice_pipelines.housekeeping.archive import purge_archives
-from invoice_pipelines.resources.files import LocalFileStore
-from invoice_pipelines.resources.storage import LocalUploadStore
+from invoice_pipelines.resources.file_stores import LocalFileStore
+from invoice_pipelines.resources.upload_stores import LocalUploadStore
 from invoice_pipelines_tests.housekeeping.helpers import (
     LAST_EXPIRED,
     THIS_YEAR,

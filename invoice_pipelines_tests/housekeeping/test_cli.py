@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from invoice_pipelines.cli import main
-from invoice_pipelines.resources.storage import LocalUploadStore
+from invoice_pipelines.resources.upload_stores import LocalUploadStore
 from invoice_pipelines_tests.housekeeping.helpers import LAST_EXPIRED, at, old_upload
 
 

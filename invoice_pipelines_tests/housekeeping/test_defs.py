@@ -26,8 +26,8 @@ from invoice_pipelines.housekeeping.defs import (
     organization_batches,
 )
 from invoice_pipelines.resources.database import Database
-from invoice_pipelines.resources.files import LocalFileStore
-from invoice_pipelines.resources.storage import LocalUploadStore
+from invoice_pipelines.resources.file_stores import LocalFileStore
+from invoice_pipelines.resources.upload_stores import LocalUploadStore
 from invoice_pipelines_tests.housekeeping.helpers import LAST_EXPIRED, at, old_upload
 
 

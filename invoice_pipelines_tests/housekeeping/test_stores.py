@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from invoice_pipelines.resources.s3 import S3UploadStore
-from invoice_pipelines.resources.storage import LocalUploadStore, archive_key
+from invoice_pipelines.resources.upload_stores import LocalUploadStore, archive_key
 
 pytest.importorskip("moto", reason="moto[server] is a dev dependency")
 

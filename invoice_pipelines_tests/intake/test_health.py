@@ -10,11 +10,11 @@ from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.db.types import utcnow
 from invoice_pipelines.intake import defs as intake_defs
 from invoice_pipelines.intake.checks import no_stuck_documents, validated_invoices_exportable
-from invoice_pipelines.intake.documents import register_upload
+from invoice_pipelines.intake.incoming_invoices import register_upload
 from invoice_pipelines.resources.database import Database
 from invoice_pipelines.resources.ocr import TesseractOcrEngine
 from invoice_pipelines.resources.parser import DocumentParser
-from invoice_pipelines.resources.storage import LocalUploadStore
+from invoice_pipelines.resources.upload_stores import LocalUploadStore
 
 
 def _doc(db, org, name, minutes_ago):

@@ -22,7 +22,7 @@ from invoice_pipelines.intake.parse import ParseOutcome, failed, parse_document
 from invoice_pipelines.intake.pipeline import process_documents, retry_documents
 from invoice_pipelines.intake.uploads import ScanState, scan_uploads
 from invoice_pipelines.limits import INTAKE_READ_AHEAD_BYTES, MiB
-from invoice_pipelines.resources.storage import LocalUploadStore
+from invoice_pipelines.resources.upload_stores import LocalUploadStore
 from invoice_pipelines_tests.intake.test_bad_input import own_invoice
 
 SCRIPT = Path(sys.executable).with_name("invoice-pipelines")

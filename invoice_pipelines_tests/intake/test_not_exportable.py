@@ -14,7 +14,7 @@ from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.intake import defs as intake_defs
 from invoice_pipelines.intake.checks import no_stuck_documents, validated_invoices_exportable
 from invoice_pipelines.intake.uploads import ScanState, scan_uploads
-from invoice_pipelines.resources.storage import LocalUploadStore
+from invoice_pipelines.resources.upload_stores import LocalUploadStore
 from invoice_pipelines_tests.conftest import samples_dir
 from invoice_pipelines_tests.exports.books import DATEV
 from invoice_pipelines_tests.intake.test_intake_jobs import (

@@ -16,7 +16,7 @@ from invoice_pipelines.devtools.standins.smtp import SmtpSink
 from invoice_pipelines.overdue import defs as overdue_defs
 from invoice_pipelines.overdue.scheduling import schedule_settings
 from invoice_pipelines.resources.database import Database
-from invoice_pipelines.resources.files import LocalFileStore
+from invoice_pipelines.resources.file_stores import LocalFileStore
 from invoice_pipelines.resources.mail import SmtpMailer
 from invoice_pipelines.resources.messaging import TextMessageProvider
 from invoice_pipelines_tests.overdue.helpers import (

@@ -20,7 +20,7 @@ from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.intake.uploads import ScanState, scan_uploads
 from invoice_pipelines.limits import MiB
 from invoice_pipelines.resources.s3 import S3UploadStore
-from invoice_pipelines.resources.storage import UploadTooLarge, hash_limited, read_limited
+from invoice_pipelines.resources.upload_stores import UploadTooLarge, hash_limited, read_limited
 
 pytest.importorskip("moto", reason="moto[server] is a dev dependency")
 

@@ -21,7 +21,7 @@ from invoice_pipelines.db.tables import uploads
 from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.exports.pipeline import run_export
 from invoice_pipelines.intake.uploads import ScanState, scan_uploads
-from invoice_pipelines.resources.files import LocalFileStore
+from invoice_pipelines.resources.file_stores import LocalFileStore
 from invoice_pipelines.resources.s3 import S3FileStore, S3UploadStore
 from invoice_pipelines_tests.exports.books import DATEV, incoming
 

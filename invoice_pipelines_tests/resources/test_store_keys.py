@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from invoice_pipelines.resources.s3 import S3UploadStore
-from invoice_pipelines.resources.storage import (
+from invoice_pipelines.resources.upload_stores import (
     LocalUploadStore,
     StoreKeyError,
     UnsafeUpload,

@@ -156,7 +156,7 @@ def run(args: argparse.Namespace) -> dict:
     from invoice_pipelines.devtools.bench.limit import limit_fields, per_second
     from invoice_pipelines.devtools.standins.smtp import SmtpSinkProcess
     from invoice_pipelines.documents.pipeline import generate_documents
-    from invoice_pipelines.resources.files import LocalFileStore
+    from invoice_pipelines.resources.file_stores import LocalFileStore
     from invoice_pipelines.resources.mail import SmtpMailer
     from invoice_pipelines.resources.renderer import DocumentRenderer
 

@@ -128,7 +128,7 @@ def run(args: argparse.Namespace) -> dict:
     from invoice_pipelines.db.tenancy import system_transaction, tenant_transaction
     from invoice_pipelines.devtools.bench.limit import limit_fields
     from invoice_pipelines.exports.pipeline import run_export
-    from invoice_pipelines.resources.files import LocalFileStore
+    from invoice_pipelines.resources.file_stores import LocalFileStore
 
     ensure_migrated(make_engine(owner=True))
     engine = make_engine()

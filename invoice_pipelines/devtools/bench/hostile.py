@@ -752,7 +752,7 @@ def _intake(engine, org_id, slug, uploads, work, args, tally: Tally, rss: dict) 
     from invoice_pipelines.intake.uploads import ScanState, scan_uploads
     from invoice_pipelines.resources.ocr import TesseractOcrEngine
     from invoice_pipelines.resources.parser import DocumentParser
-    from invoice_pipelines.resources.storage import LocalUploadStore
+    from invoice_pipelines.resources.upload_stores import LocalUploadStore
 
     root = work / "uploads"
     root.mkdir()
@@ -879,7 +879,7 @@ def _exports(engine, org_id, slug, work, tally: Tally) -> int:
     from invoice_pipelines.db.tables import incoming_invoices
     from invoice_pipelines.db.tenancy import tenant_transaction
     from invoice_pipelines.exports.pipeline import run_export
-    from invoice_pipelines.resources.files import LocalFileStore
+    from invoice_pipelines.resources.file_stores import LocalFileStore
 
     with tenant_transaction(engine, org_id) as conn:
         days = conn.execute(
@@ -1047,7 +1047,7 @@ def _sales(engine, org_id, slug, n, work, args, tally: Tally, rss: dict) -> None
     from invoice_pipelines.delivery.pipeline import send_invoice_emails
     from invoice_pipelines.devtools.standins.smtp import SmtpSink
     from invoice_pipelines.documents.pipeline import generate_documents
-    from invoice_pipelines.resources.files import LocalFileStore
+    from invoice_pipelines.resources.file_stores import LocalFileStore
     from invoice_pipelines.resources.mail import SmtpMailer
     from invoice_pipelines.resources.renderer import DocumentRenderer
 

@@ -122,8 +122,8 @@ def run(args: argparse.Namespace) -> dict:
     from invoice_pipelines.db.tenancy import system_transaction
     from invoice_pipelines.devtools.bench.limit import limit_fields
     from invoice_pipelines.housekeeping.archive import purge_archives
-    from invoice_pipelines.resources.files import LocalFileStore
-    from invoice_pipelines.resources.storage import LocalUploadStore
+    from invoice_pipelines.resources.file_stores import LocalFileStore
+    from invoice_pipelines.resources.upload_stores import LocalUploadStore
 
     ensure_migrated(make_engine(owner=True))
     engine = make_engine()

@@ -44,7 +44,7 @@ def run(args: argparse.Namespace) -> dict:
     from invoice_pipelines.resources.database import Database
     from invoice_pipelines.resources.ocr import TesseractOcrEngine
     from invoice_pipelines.resources.parser import DocumentParser
-    from invoice_pipelines.resources.storage import LocalUploadStore
+    from invoice_pipelines.resources.upload_stores import LocalUploadStore
     from invoice_pipelines.tenants.partitions import ORGANIZATIONS_PARTITIONS_NAME
 
     ensure_migrated(make_engine(owner=True))

@@ -536,7 +536,7 @@ def seed_demo_uploads(store_root: Path, *, today: date | None = None) -> list[st
     A marker file remembers that it happened, so processed (archived) files are not dropped again.
     """
     from invoice_pipelines.devtools.demo.invoices import demo_supplier_invoices
-    from invoice_pipelines.resources.storage import LocalUploadStore
+    from invoice_pipelines.resources.upload_stores import LocalUploadStore
 
     for spec in DEMO_ORGANIZATIONS:
         (store_root / spec["org"]["slug"]).mkdir(parents=True, exist_ok=True)

@@ -7,7 +7,7 @@ import pytest
 
 from invoice_pipelines.core.lifecycle import InvalidTransition, Status
 from invoice_pipelines.db.tenancy import system_transaction, tenant_transaction
-from invoice_pipelines.intake.documents import (
+from invoice_pipelines.intake.incoming_invoices import (
     ErrorRecord,
     StaleDocument,
     change_status,

@@ -58,7 +58,7 @@ from invoice_pipelines.delivery.email import (
 from invoice_pipelines.einvoice.layout import format_date, format_money
 from invoice_pipelines.outbox import Outbox, claim, finish, mark_unknown, outcome_of, refuse
 from invoice_pipelines.overdue.pipeline import UNPAID
-from invoice_pipelines.resources.files import FileStore
+from invoice_pipelines.resources.file_stores import FileStore
 from invoice_pipelines.resources.mail import OutgoingMail, SendError, SmtpMailer
 from invoice_pipelines.resources.messaging import TextMessageProvider
 
