@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+import pytest
 from sqlalchemy import select, update
 
 from invoice_pipelines.db.tables import customers, items, sync_conflicts
@@ -233,3 +234,45 @@ def test_deactivated_here_is_deactivated_in_qbo_and_stays_so(qbo):
     counts = _sync(qbo)
     assert (counts.pushed, counts.pulled) == (0, 0)
     assert _customer(qbo, closed)["active"] is False
+
+
+def test_names_qbo_refuses_are_written_as_names_it_takes(qbo):
+    """QBO refuses a colon, tab or line break in a DisplayName or an item Name (2040); the sync
+    writes the name cleaned, keeps ours as it is, and the next sync sees nothing to do."""
+    from invoice_pipelines.quickbooks.errors import QboError
+
+    raw = "Müller: Werkzeug\tund\nMaschinen GmbH"
+    ours = qbo.add_customer(raw)
+    item = qbo.add_item("COLON", "10.00")
+    with tenant_transaction(qbo.engine, qbo.org_id, write=True) as conn:
+        conn.execute(update(items).where(items.c.id == item).values(name="Set: 3 Teile\t(rot)"))
+    with qbo.client() as client:
+        with pytest.raises(QboError) as refused:
+            client.create("Customer", {"DisplayName": raw}, requestid="raw-name-1")
+        assert refused.value.code == "2040"
+        counts = sync_customers(qbo.engine, qbo.org_id, client)
+        item_counts = sync_items(qbo.engine, qbo.org_id, client)
+    assert counts.pushed == 1 and not counts.errors
+    assert not item_counts.errors
+    assert _qbo_customer(qbo, ours)["DisplayName"] == "Müller - Werkzeug und Maschinen GmbH"
+    assert _customer(qbo, ours)["name"] == raw
+    qbo_item = qbo.mapping("item", item)["qbo_id"]
+    theirs = next(r for r in qbo.sim.records(qbo.realm, "Item") if r["Id"] == qbo_item)
+    assert theirs["Name"] == "Set - 3 Teile (rot)"
+    again = _sync(qbo)
+    assert (again.pushed, again.pulled, again.conflicts) == (0, 0, 0)
+
+
+def test_a_customer_linked_by_its_cleaned_name(qbo):
+    """A customer QBO already has under the cleaned form of our name (same e-mail) is linked,
+    not refused as a duplicate nor created twice."""
+    qbo.sim.create_as_user(
+        qbo.realm,
+        "Customer",
+        {"DisplayName": "Kraus - Bau", "PrimaryEmailAddr": {"Address": "bau@kraus.example"}},
+    )
+    ours = qbo.add_customer("Kraus: Bau", email="bau@kraus.example")
+    counts = _sync(qbo)
+    assert not counts.errors and counts.conflicts == 0
+    assert len(qbo.sim.records(qbo.realm, "Customer")) == 1
+    assert _qbo_customer(qbo, ours)["DisplayName"] == "Kraus - Bau"

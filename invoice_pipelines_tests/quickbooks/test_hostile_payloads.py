@@ -4,12 +4,15 @@ and the refusal is a recorded per-item error; the sync run itself never fails.""
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
 from invoice_pipelines.db.tables import customers, qbo_push_queue
 from invoice_pipelines.db.tenancy import tenant_transaction
+from invoice_pipelines.devtools.qbo_simulator.wire import Fault
+from invoice_pipelines.quickbooks.names import qbo_display_name
 from invoice_pipelines.quickbooks.sync.customers import sync_customers
 from invoice_pipelines.quickbooks.sync.invoices import push_invoices
 from invoice_pipelines.quickbooks.sync.items import sync_items
@@ -91,7 +94,8 @@ def test_hostile_names_and_line_texts_are_pushed_or_refused_per_item(
         record = next(
             r for r in qbo.sim.records(qbo.realm, "Customer") if r["Id"] == mapping["qbo_id"]
         )
-        assert record["DisplayName"] == (name or "x").strip()  # accepted as written
+        # accepted as written, or as QBO takes it (no colon, tab or line break)
+        assert record["DisplayName"] == qbo_display_name(name or "x")
     else:
         assert pushed.failed >= 1 and any("C-1" in e for e in pushed.errors), pushed.errors
     with tenant_transaction(qbo.engine, qbo.org_id) as conn:
@@ -120,6 +124,12 @@ def test_hostile_names_pulled_from_quickbooks_are_stored_or_refused_per_record(d
     qbo = connect(db, simulator)
     if not name.strip():
         return  # QBO itself refuses a blank DisplayName
+    if any(ch in name[:500] for ch in ":\t\n\r"):
+        # QBO refuses a colon, tab or line break in a DisplayName (2040): no one can enter it
+        with pytest.raises(Fault) as refused:
+            simulator.create_as_user(qbo.realm, "Customer", {"DisplayName": name[:500]})
+        assert refused.value.code == "2040"
+        return
     simulator.create_as_user(qbo.realm, "Customer", {"DisplayName": name[:500]})
     simulator.create_as_user(qbo.realm, "Customer", {"DisplayName": "Ordinary GmbH"})
     with qbo.client() as client:

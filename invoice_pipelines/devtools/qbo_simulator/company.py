@@ -518,6 +518,8 @@ class Company:
     def _customer(self, fields: dict, existing: Record | None) -> dict:
         data = dict(fields)
         wire.keep_tax_ids(data, existing.data if existing else None, self.country)
+        for key in ("DisplayName", "Title", "GivenName", "MiddleName", "FamilyName", "Suffix"):
+            wire.check_name_characters(key, data.get(key))
         name = data.get("DisplayName")
         if not name:
             parts = [
@@ -552,6 +554,7 @@ class Company:
             raise wire.required_param("Name")
         if len(name) > 100:
             raise wire.invalid_value("Name", "longer than 100 characters")
+        wire.check_name_characters("Name", name)
         self._check_name("Item", name, existing.id if existing else None)
         data["Name"] = name
         data["FullyQualifiedName"] = name

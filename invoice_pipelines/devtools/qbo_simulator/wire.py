@@ -471,6 +471,25 @@ def invalid_value(name: str, detail: str) -> Fault:
     )
 
 
+def invalid_string(name: str, value: str) -> Fault:
+    """2040: a name with a colon, tab or line break (QBO keeps the colon for "Parent:Child")."""
+    return Fault(
+        400,
+        "2040",
+        "Invalid String",
+        f"The string may contain unsupported or illegal characters: {name} {value!r}",
+        element=name,
+    )
+
+
+NAME_FORBIDDEN = (":", "\t", "\n", "\r")
+
+
+def check_name_characters(name: str, value: object) -> None:
+    if isinstance(value, str) and any(ch in value for ch in NAME_FORBIDDEN):
+        raise invalid_string(name, value)
+
+
 def unsupported_operation(detail: str) -> Fault:
     return Fault(400, "500", "Unsupported Operation", detail)
 

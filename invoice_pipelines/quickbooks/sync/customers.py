@@ -35,6 +35,7 @@ from invoice_pipelines.quickbooks.client import (
     request_id,
 )
 from invoice_pipelines.quickbooks.errors import QboError, StaleObject
+from invoice_pipelines.quickbooks.names import qbo_display_name
 from invoice_pipelines.quickbooks.sync.common import (
     SyncCounts,
     TwoWaySync,
@@ -73,8 +74,8 @@ def to_qbo(fields: dict, *, tax_ids: bool = False, update: bool = False) -> dict
     """Our customer as QBO's Customer; `tax_ids` when the company's edition has PrimaryTaxIdentifier
     (an update then also clears it when our VAT id was removed)."""
     body: dict = {
-        "DisplayName": fields["name"],
-        "CompanyName": fields["name"],
+        "DisplayName": qbo_display_name(fields["name"]),
+        "CompanyName": qbo_display_name(fields["name"]),
         "Active": bool(fields["active"]),
         "BillAddr": {
             "Line1": fields.get("street") or "",
@@ -209,7 +210,9 @@ class CustomerSync(TwoWaySync):
         by_qbo = {m["qbo_id"]: m for m in by_local.values()}
         held = held_qbo_ids(conn, self.organization_id, "customer")
         unmapped_by_name = {
-            row["name"].casefold(): row for cid, row in local.items() if cid not in by_local
+            qbo_display_name(row["name"]).casefold(): row
+            for cid, row in local.items()
+            if cid not in by_local
         }
         for record in records:
             qbo_id = str(record["Id"])
@@ -367,7 +370,7 @@ class CustomerSync(TwoWaySync):
 
     def _link_duplicate(self, row: dict, fp: str) -> None:
         found = self.client.query_all(
-            "Customer", f"DisplayName = {quote(row['name'])}", order_by=""
+            "Customer", f"DisplayName = {quote(qbo_display_name(row['name']))}", order_by=""
         )
         with tenant_transaction(self.engine, self.organization_id, write=True) as conn:
             taken = {

@@ -22,6 +22,7 @@ from invoice_pipelines.quickbooks.client import (
     request_id,
 )
 from invoice_pipelines.quickbooks.errors import QboError, StaleObject
+from invoice_pipelines.quickbooks.names import qbo_item_name
 from invoice_pipelines.quickbooks.sync.common import (
     SyncCounts,
     TwoWaySync,
@@ -39,7 +40,7 @@ def owned_by_us(row: dict) -> dict:
 
 def to_qbo(row: dict, settings: dict) -> dict:
     return {
-        "Name": row["name"][:100],
+        "Name": qbo_item_name(row["name"]),
         "Sku": row["sku"][:100],
         "Description": (row.get("description") or "")[:4000],
         "Type": "Service",
@@ -70,7 +71,9 @@ class ItemSync(TwoWaySync):
         local = self._local(conn)
         by_local = mappings_by_local_id(conn, self.organization_id, "item")
         by_qbo = {m["qbo_id"]: m for m in by_local.values()}
-        unmapped_by_name = {r["name"].casefold(): r for i, r in local.items() if i not in by_local}
+        unmapped_by_name = {
+            qbo_item_name(r["name"]).casefold(): r for i, r in local.items() if i not in by_local
+        }
         for record in records:
             qbo_id = str(record["Id"])
             mapping = by_qbo.get(qbo_id)
@@ -159,7 +162,10 @@ class ItemSync(TwoWaySync):
 
     def _push_ours(self, row: dict, mapping: dict) -> None:
         fp = fingerprint(owned_by_us(row))
-        fields = {"Name": row["name"][:100], "Description": (row.get("description") or "")[:4000]}
+        fields = {
+            "Name": qbo_item_name(row["name"]),
+            "Description": (row.get("description") or "")[:4000],
+        }
         token = mapping["sync_token"]
         for attempt in (1, 2):
             try:
@@ -205,7 +211,9 @@ class ItemSync(TwoWaySync):
             self, "item", "Item", rows, lambda r: to_qbo(r, self.settings), fps
         )
         for row in duplicates:
-            found = self.client.query_all("Item", f"Name = {quote(row['name'])}", order_by="")
+            found = self.client.query_all(
+                "Item", f"Name = {quote(qbo_item_name(row['name']))}", order_by=""
+            )
             if not found:
                 self._failed(row, "QBO reported the name as taken but no item has it")
                 continue
