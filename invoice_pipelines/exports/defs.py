@@ -24,7 +24,6 @@ from dagster import (
     Config,
     DefaultScheduleStatus,
     Definitions,
-    Failure,
     MaterializeResult,
     MetadataValue,
     MonthlyPartitionsDefinition,
@@ -64,7 +63,12 @@ from invoice_pipelines.tenants.partitions import (
     partition_range_tags,
     who_asked,
 )
-from invoice_pipelines.tenants.refusals import organization_or_refuse, refused
+from invoice_pipelines.tenants.refusals import (
+    PartitionRefusals,
+    fail_keeping_the_done,
+    organization_or_refuse,
+    refused,
+)
 
 MONTH_DIMENSION = "month"
 MAX_PARTITIONS_PER_RUN = 12
@@ -211,7 +215,8 @@ def _export(
 ):
     engine = database.get_engine()
     who = who_asked(config.requested_by, context.run.tags)
-    results, refused = [], []
+    refusals = PartitionRefusals(context.partition_keys, context.log.error)
+    results: dict[str, ExportResult] = {}
     for key in context.partition_keys:
         slug, period = _partition(key)
         try:
@@ -226,49 +231,45 @@ def _export(
                 requested_by=who,
             )
         except (ExportSettingsError, UnknownOrganization) as exc:
-            # one organization's bad settings never stop the others of a batched run
-            refused.append(f"{slug} {period}: {exc}")
-            context.log.error(refused[-1])
+            refusals.refuse(key, str(exc))
             continue
         for invoice_id, number, reason in result.skipped:
             context.log.warning(
                 f"{slug} {period}: invoice {invoice_id} ({number}) skipped: {reason}"
             )
-        results.append(result)
-    if refused:
-        done = ", ".join(f"{r.organization} {r.period}" for r in results) or "none"
-        raise Failure(
-            (
-                "; ".join(refused)
-                if len(refused) == 1
-                else f"{len(refused)} partitions refused: " + "; ".join(refused)
-            )
-            + f" (exported nonetheless: {done})",
-            allow_retries=False,
+        results[key] = result
+    if refusals:
+        fail_keeping_the_done(
+            context,
+            refusals,
+            metadata={key: _metadata([r]) for key, r in results.items()},
+            checks={key: [_booked_check([r], check_name)] for key, r in results.items()},
         )
-    skipped = sum(r.skipped_count for r in results)
     yield MaterializeResult(
-        metadata=_metadata(results),
-        check_results=[
-            AssetCheckResult(
-                check_name=check_name,
-                passed=skipped == 0,
-                severity=AssetCheckSeverity.ERROR,
-                description=(
-                    "Every invoice of the month was booked."
-                    if skipped == 0
-                    else f"{skipped} invoice(s) could not be booked and stay out of the export."
-                ),
-                metadata={
-                    "skipped": skipped,
-                    **(
-                        {"reasons": MetadataValue.md(_skipped_table(results[0]))}
-                        if skipped and len(results) == 1
-                        else {}
-                    ),
-                },
-            )
-        ],
+        metadata=_metadata(list(results.values())),
+        check_results=[_booked_check(list(results.values()), check_name)],
+    )
+
+
+def _booked_check(results: list[ExportResult], check_name: str) -> AssetCheckResult:
+    skipped = sum(r.skipped_count for r in results)
+    return AssetCheckResult(
+        check_name=check_name,
+        passed=skipped == 0,
+        severity=AssetCheckSeverity.ERROR,
+        description=(
+            "Every invoice of the month was booked."
+            if skipped == 0
+            else f"{skipped} invoice(s) could not be booked and stay out of the export."
+        ),
+        metadata={
+            "skipped": skipped,
+            **(
+                {"reasons": MetadataValue.md(_skipped_table(results[0]))}
+                if skipped and len(results) == 1
+                else {}
+            ),
+        },
     )
 
 

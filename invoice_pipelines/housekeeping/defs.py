@@ -43,6 +43,8 @@ from invoice_pipelines.metadata import markdown_table
 from invoice_pipelines.resources.database import Database
 from invoice_pipelines.resources.file_stores import FileStore
 from invoice_pipelines.resources.upload_stores import UploadStore
+from invoice_pipelines.tenants.partitions import REQUESTED_BY_HELP, who_asked
+from invoice_pipelines.tenants.refusals import PartitionRefusals
 
 TIMEZONE = "Europe/Berlin"
 # the work per organization is two queries and the files that are due; most days nothing is due
@@ -59,7 +61,9 @@ class ArchiveRetentionConfig(Config):
     dry_run: bool = Field(
         default=False, description="Count what is due without removing or marking anything."
     )
-    requested_by: str = Field(default="", description="Who asked for it (audit log).")
+    requested_by: str = Field(
+        default="", description="Who asked for it (audit log). " + REQUESTED_BY_HELP
+    )
 
 
 def _metadata(outcomes: list[OrganizationOutcome]) -> dict:
@@ -128,9 +132,9 @@ def purge_archived_files(
         config.organizations or None,
         dry_run=config.dry_run,
         run_id=context.run.run_id,
-        requested_by=config.requested_by or context.run.tags.get("dagster/user") or "dagster",
+        requested_by=who_asked(config.requested_by, context.run.tags),
     )
-    problems = []
+    refusals = PartitionRefusals([o.slug for o in outcomes], context.log.error, "organizations")
     for o in outcomes:
         if o.changed or o.uploads_kept_in_work:
             verb = "due (dry run)" if o.dry_run else "removed"
@@ -140,14 +144,11 @@ def purge_archived_files(
                 f"{verb} {o.exports_removed}, already missing {o.exports_missing}"
             )
         for problem in ([o.refused] if o.refused else []) + o.errors:
-            problems.append(problem if o.refused else f"{o.slug}: {problem}")
-            context.log.error(problems[-1])
-    context.add_output_metadata(_metadata(outcomes))
-    if problems:
-        # the other organizations were done and recorded; the run still says what needs a look
-        raise Failure(
-            f"{len(problems)} problem(s): " + "; ".join(problems[:10]), allow_retries=False
-        )
+            refusals.refuse(o.slug, problem)
+    metadata = _metadata(outcomes)
+    # a failed op records no output: the failure carries the figures of the organizations done
+    refusals.raise_if_any(metadata)
+    context.add_output_metadata(metadata)
     return {o.slug: o.as_dict() for o in outcomes if o.changed}
 
 

@@ -18,7 +18,6 @@ from dagster import (
     Config,
     DefaultScheduleStatus,
     Definitions,
-    Failure,
     MaterializeResult,
     MetadataValue,
     OpExecutionContext,
@@ -54,13 +53,19 @@ from invoice_pipelines.resources.mail import SmtpMailer
 from invoice_pipelines.resources.messaging import TextMessageProvider
 from invoice_pipelines.tenants.partitions import (
     ORGANIZATIONS_PARTITIONS_NAME,
+    REQUESTED_BY_HELP,
     organizations_partitions,
+    partition_range_tags,
+    who_asked,
 )
-from invoice_pipelines.tenants.refusals import organization_or_refuse, refused
+from invoice_pipelines.tenants.refusals import (
+    PartitionRefusals,
+    fail_keeping_the_done,
+    organization_or_refuse,
+    refused,
+)
 
 ASSET = "dunning_notices"
-RANGE_START_TAG = "dagster/asset_partition_range_start"
-RANGE_END_TAG = "dagster/asset_partition_range_end"
 
 # read when the code location loads: a bad INVOICE_PIPELINES_DUNNING_* value (or old SCHEDULER_*
 # one) stops the load with its name
@@ -78,7 +83,9 @@ class DunningConfig(Config):
         default=False,
         description="Count what would be noticed without writing notices (the run is logged).",
     )
-    requested_by: str = Field(default="", description="Who asked for it (execution log).")
+    requested_by: str = Field(
+        default="", description="Who asked for it (execution log). " + REQUESTED_BY_HELP
+    )
 
 
 def parse_as_of(value: str) -> tuple[datetime | None, date | None]:
@@ -164,8 +171,9 @@ def dunning_notices(
 ):
     at, on = parse_as_of(config.as_of)
     engine = database.get_engine()
-    who = config.requested_by or context.run.tags.get("dagster/user") or "dagster"
-    failed = []
+    who = who_asked(config.requested_by, context.run.tags)
+    refusals = PartitionRefusals(context.partition_keys, context.log.error)
+    metadata_by_key = {}
     for key in context.partition_keys:
         try:
             result = run_overdue(
@@ -173,9 +181,7 @@ def dunning_notices(
                 requested_by=who,
             )  # fmt: skip
         except UnknownOrganization:
-            failed.append(f"{key}: there is no such organization")
-            context.log.error(failed[-1])
-            context.add_asset_metadata({"status": "unknown organization"}, partition_key=key)
+            refusals.refuse(key, "there is no such organization")
             continue
         metadata = _metadata(result)
         if result.status != "FAILED" and not result.dry_run:
@@ -188,10 +194,10 @@ def dunning_notices(
                 context.log.warning(f"{key}: notice {notice_id} not sent: {reason}")
             for notice_id in sent.unknown:
                 context.log.error(f"{key}: notice {notice_id} has an unknown outcome (not resent)")
-        context.add_asset_metadata(metadata, partition_key=key)
+        metadata_by_key[key] = metadata
         if result.status == "FAILED":
-            failed.append(f"{key}: {result.errors[0]['message']}")
-            context.log.error(failed[-1])
+            # recorded in dunning_runs; the partition is refused, the others go on
+            refusals.refuse(key, result.errors[0]["message"])
         for error in result.errors if result.status == "PARTIAL" else []:
             context.log.warning(
                 f"{key}: invoice {error['invoice_number']} not noticed: {error['message']}"
@@ -200,12 +206,11 @@ def dunning_notices(
             f"{key} as of {result.as_of}: {result.status}, {result.scanned} scanned, "
             f"{result.notices_created} notices {dict(result.created_by_level)}"
         )
+    if refusals:
+        fail_keeping_the_done(context, refusals, metadata=metadata_by_key)
+    for key, metadata in metadata_by_key.items():
+        context.add_asset_metadata(metadata, partition_key=key)
     yield MaterializeResult()
-    if failed:
-        # the others were noticed and recorded; the run still says that something needs a look
-        raise Failure(
-            f"{len(failed)} organization(s) failed: " + "; ".join(failed), allow_retries=False
-        )
 
 
 dunning_job = define_asset_job(
@@ -248,7 +253,7 @@ def build_dunning_schedule(settings: ScheduleSettings) -> ScheduleDefinition:
                 RunRequest(
                     run_key=f"{tick:%Y-%m-%dT%H:%M}-batch-{number}",
                     run_config={"ops": {ASSET: {"config": {"as_of": tick.isoformat()}}}},
-                    tags={RANGE_START_TAG: batch[0], RANGE_END_TAG: batch[-1]},
+                    tags=partition_range_tags(batch[0], batch[-1]),
                 )
             )
         return requests
@@ -319,7 +324,9 @@ class DunningBlockConfig(Config):
     )
     lift: bool = Field(default=False, description="Lift the block / flag instead of setting it.")
     reason: str = Field(description="Why (kept in the audit log).")
-    requested_by: str = Field(default="", description="Who asked for it (audit log).")
+    requested_by: str = Field(
+        default="", description="Who asked for it (audit log). " + REQUESTED_BY_HELP
+    )
 
 
 @op(
@@ -342,7 +349,7 @@ def change_dunning_block(
         invoice_ids=config.invoice_ids,
         blocked=not config.lift,
         reason=config.reason,
-        requested_by=config.requested_by or context.run.tags.get("dagster/user") or "launchpad",
+        requested_by=who_asked(config.requested_by, context.run.tags),
     )
     what = "customers" if config.customer_ids else "invoices"
     for i in unknown:

@@ -7,8 +7,9 @@ schedules in each organization's timezone, the push sensor and the token-expiry 
 
 Materializing an organization's partition from the launchpad is the "sync now"; a run over a
 range of partitions (the schedules' batches, backfills) syncs each organization of the range in
-turn, and one organization's failure (no connection, a refused token) never stops the others.
-Organizations without a QuickBooks connection are skipped and counted.
+turn, and one organization's failure (a refused token, QBO unreachable) never stops the others:
+the run fails at the end naming it (tenants/refusals.PartitionRefusals). Organizations without a
+QuickBooks connection are skipped and counted.
 """
 
 import warnings
@@ -75,7 +76,12 @@ from invoice_pipelines.tenants.partitions import (
     partition_range_tags,
     who_asked,
 )
-from invoice_pipelines.tenants.refusals import organization_or_refuse, refused
+from invoice_pipelines.tenants.refusals import (
+    PartitionRefusals,
+    fail_keeping_the_done,
+    organization_or_refuse,
+    refused,
+)
 
 GROUP = "quickbooks"
 # every run that talks to QBO is in one pool, so a deployment bounds how many run at once
@@ -107,7 +113,8 @@ def _sync(
     wanted = set(config.organizations)
     totals = SyncCounts()
     rows: list[tuple] = []
-    skipped, refused = [], []
+    skipped = []
+    refusals = PartitionRefusals(context.partition_keys, context.log.error)
     for slug in context.partition_keys:
         if wanted and slug not in wanted:
             continue
@@ -132,8 +139,7 @@ def _sync(
                     counts = work(engine, org["id"], client)
         except (QboError, RealmBusy) as exc:
             # one organization's refused token or QBO outage never stops the others of the run
-            refused.append(f"{slug}: {exc}")
-            context.log.error(refused[-1])
+            refusals.refuse(slug, str(exc))
             continue
         finally:
             client.close()
@@ -152,12 +158,10 @@ def _sync(
                 counts.failed,
             )
         )
-    if refused and len(refused) == len(context.partition_keys) - len(skipped):
-        raise Failure("; ".join(refused), allow_retries=False)
     metadata = {name: MetadataValue.int(value) for name, value in totals.as_dict().items()}
     metadata["organizations"] = MetadataValue.int(len(rows))
     metadata["not_connected"] = MetadataValue.int(len(skipped))
-    metadata["refused"] = MetadataValue.int(len(refused))
+    metadata["refused"] = MetadataValue.int(len(refusals.refusals))
     metadata["by_organization"] = MetadataValue.md(
         markdown_table(
             ("organization", "pushed", "pulled", "linked", "conflicts", "held", "failed"),
@@ -165,6 +169,9 @@ def _sync(
             align="lrrrrrr",
         )
     )
+    if refusals:
+        # every partition done (synced, not connected, not due) has the run's figures, as ever
+        fail_keeping_the_done(context, refusals, {key: metadata for key in refusals.done})
     return MaterializeResult(metadata=metadata)
 
 

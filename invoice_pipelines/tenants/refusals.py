@@ -1,9 +1,27 @@
-"""Requests a job refuses before any work: one plain sentence in the UI, no stack trace, no retry."""
+"""Requests a job refuses: before any work (one plain sentence in the UI, no stack trace, no
+retry), and the partitions a run over several of them cannot do (`PartitionRefusals`)."""
 
-from dagster import Failure
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import NoReturn
+
+from dagster import (
+    AssetCheckEvaluation,
+    AssetCheckResult,
+    AssetExecutionContext,
+    AssetMaterialization,
+    Failure,
+    MetadataValue,
+)
 from sqlalchemy import Engine
 
 from invoice_pipelines.db.tenancy import UnknownOrganization, resolve_organization
+from invoice_pipelines.metadata import markdown_table
+
+# how many refusals (and partitions done) a run's failure message names before "and N more";
+# the failure's metadata lists the refusals in full
+NAMED = 10
 
 
 def refused(message: str) -> Failure:
@@ -17,3 +35,123 @@ def organization_or_refuse(engine: Engine, organization: str) -> dict:
         return resolve_organization(engine, organization.strip())
     except UnknownOrganization:
         raise refused(f"There is no organization {organization!r}.") from None
+
+
+def _named(items: Sequence[str], separator: str) -> str:
+    shown = separator.join(items[:NAMED])
+    return shown + (f"{separator}and {len(items) - NAMED} more" if len(items) > NAMED else "")
+
+
+def refusal_message(
+    refusals: Sequence[tuple[str, str]], done: Sequence[str], noun: str = "partitions"
+) -> str:
+    """The one message of a run that refused some of its partitions.
+
+    A run of one partition: that partition's sentence, prefixed by its key. A run of several:
+    `2 of 5 partitions refused: a: …; b: … (done nonetheless: c, d, e)`, naming the first ten of
+    each list and counting the rest.
+    """
+    if len(refusals) == 1 and not done:
+        key, reason = refusals[0]
+        return f"{key}: {reason}"
+    named = _named([f"{key}: {reason.rstrip('.')}" for key, reason in refusals], "; ")
+    message = f"{len(refusals)} of {len(refusals) + len(done)} {noun} refused: {named}"
+    return message + (f" (done nonetheless: {_named(list(done), ', ')})" if done else "")
+
+
+class PartitionRefusals:
+    """What a run over several partitions (a backfill, a schedule's batch) does with those it
+    cannot do, so that every such run behaves alike:
+
+    - every partition is attempted: one partition's refusal never stops the others;
+    - each refusal is logged as an error when it happens, with its partition key;
+    - the partitions done keep their results (`fail_keeping_the_done` records them);
+    - at the end the run fails with one `Failure` (no retry: it would be refused alike) whose
+      message is `refusal_message`'s.
+
+    `log_error` is where refusals are logged (a Dagster context's `log.error`); `noun` names what
+    the keys are when they are not partitions (housekeeping's organizations).
+    """
+
+    def __init__(
+        self, keys: Iterable[str], log_error: Callable[[str], None], noun: str = "partitions"
+    ):
+        self.keys = list(keys)
+        self.refusals: dict[str, str] = {}
+        self._log_error = log_error
+        self._noun = noun
+
+    def refuse(self, key: str, reason: str) -> None:
+        """Records that partition `key` was not done, and why, and logs it as an error."""
+        self._log_error(f"{key}: {reason}")
+        if key not in self.keys:
+            self.keys.append(key)
+        self.refusals[key] = f"{self.refusals[key]}; {reason}" if key in self.refusals else reason
+
+    @property
+    def done(self) -> list[str]:
+        """The keys not refused, in the run's order."""
+        return [key for key in self.keys if key not in self.refusals]
+
+    def __bool__(self) -> bool:
+        return bool(self.refusals)
+
+    def message(self) -> str:
+        return refusal_message(list(self.refusals.items()), self.done, self._noun)
+
+    def failure(self, metadata: Mapping | None = None) -> Failure:
+        """The run's one failure: the message, every refusal in its metadata (after `metadata`,
+        what an op without partitions recorded of the work done)."""
+        return Failure(
+            self.message(),
+            metadata={
+                **(metadata or {}),
+                "refused": MetadataValue.int(len(self.refusals)),
+                "done": MetadataValue.int(len(self.done)),
+                "refusals": MetadataValue.md(
+                    markdown_table(
+                        (self._noun.removesuffix("s"), "reason"), self.refusals.items(), limit=100
+                    )
+                ),
+            },
+            allow_retries=False,
+        )
+
+    def raise_if_any(self, metadata: Mapping | None = None) -> None:
+        if self.refusals:
+            raise self.failure(metadata)
+
+
+def fail_keeping_the_done(
+    context: AssetExecutionContext,
+    refusals: PartitionRefusals,
+    metadata: Mapping[str, Mapping] | None = None,
+    checks: Mapping[str, Sequence[AssetCheckResult]] | None = None,
+) -> NoReturn:
+    """Ends an asset's run over several partitions that refused some of them: each partition
+    done is materialized with its own metadata and check results, the refused ones are not (the
+    UI shows them failed, and retrying the backfill's failed partitions runs them again), and the
+    run fails with the refusals' one message.
+
+    A result yielded for a partition range would materialize every partition of the range, the
+    refused ones too; hence one materialization per partition done, and no output.
+    """
+    for key in refusals.done:
+        context.log_event(
+            AssetMaterialization(
+                context.asset_key, partition=key, metadata=(metadata or {}).get(key)
+            )
+        )
+        for check in (checks or {}).get(key, ()):
+            context.log_event(
+                AssetCheckEvaluation(
+                    asset_key=context.asset_key,
+                    check_name=check.check_name,
+                    passed=check.passed,
+                    severity=check.severity,
+                    description=check.description,
+                    metadata=check.metadata,
+                    partition=key,
+                )
+            )
+    raise refusals.failure()

@@ -7,6 +7,8 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 from dagster import (
+    AssetCheckKey,
+    AssetKey,
     DagsterInstance,
     Definitions,
     MultiPartitionKey,
@@ -182,6 +184,7 @@ def test_one_refused_organization_does_not_stop_the_others_of_a_run(db, tmp_path
     bad = db.new_organization(**{**DATEV, "datev_berater_nr": 5})
     for org in (good, bad):
         incoming(db.engine, org["id"], "B-1")
+    good_key, bad_key = f"2026-11|{good['slug']}", f"2026-11|{bad['slug']}"
     with instance_for_test() as instance:
         instance.add_dynamic_partitions("organizations", [bad["slug"], good["slug"]])
         result = _run(
@@ -189,14 +192,30 @@ def test_one_refused_organization_does_not_stop_the_others_of_a_run(db, tmp_path
             tmp_path,
             instance,
             good["slug"],
-            tags={RANGE_START: f"2026-11|{bad['slug']}", RANGE_END: f"2026-11|{good['slug']}"},
+            tags={RANGE_START: bad_key, RANGE_END: good_key},
         )
+        # the good month is materialized with its own figures and check; the refused one is not
+        asset = AssetKey("incoming_invoice_exports")
+        assert instance.get_materialized_partitions(asset) == {good_key}
+        [done] = instance.fetch_materializations(asset, limit=10).records
+        assert done.asset_materialization.metadata["invoices"].value == 1
+        assert done.asset_materialization.metadata["outcome"].value == "version 1 written"
+        check = instance.event_log_storage.get_latest_asset_check_execution_by_key(
+            [AssetCheckKey(asset, export_defs.SKIPPED_CHECK)]
+        )[AssetCheckKey(asset, export_defs.SKIPPED_CHECK)]
+        assert check.event.dagster_event.event_specific_data.partition == good_key
+        assert check.event.dagster_event.event_specific_data.passed
     assert not result.success
-    message = next(
-        e for e in result.all_events if e.is_step_failure
-    ).step_failure_data.error.message
-    assert f"{bad['slug']} 2026-11: the Beraternummer 5 is outside" in message
-    assert f"exported nonetheless: {good['slug']} 2026-11" in message
+    failure = next(
+        e
+        for e in result.all_events
+        if e.is_step_failure and e.step_key == "incoming_invoice_exports"
+    )
+    assert failure.step_failure_data.error.message.startswith(
+        f"dagster._core.definitions.events.Failure: 1 of 2 partitions refused: {bad_key}: "
+        "the Beraternummer 5 is outside"
+    )
+    assert f"(done nonetheless: {good_key})" in failure.step_failure_data.error.message
     with tenant_transaction(db.engine, good["id"]) as conn:
         assert (
             conn.execute(

@@ -57,7 +57,15 @@ def test_the_job_removes_what_is_due_and_fails_naming_a_refused_organization(db,
     )
     assert not result.success
     failure = result.failure_data_for_node("purge_archived_files").error.message
-    assert f"Organization {bad['slug']!r}: settings retention.exports_years is 7 years" in failure
+    assert (
+        f"Failure: 1 of 2 organizations refused: {bad['slug']}: Organization {bad['slug']!r}: "
+        "settings retention.exports_years is 7 years" in failure
+    )
+    assert failure.strip().endswith(f"(done nonetheless: {good['slug']})")
+    # what was done is on the failure, since a failed op records no output
+    figures = result.failure_data_for_node("purge_archived_files").user_failure_data.metadata
+    assert figures["uploads_removed"].value == 1
+    assert figures["refused"].value == 1
     # the good organization was done all the same
     assert not (tmp_path / "uploads" / due["key"]).exists()
     assert (tmp_path / "uploads" / kept["key"]).exists()

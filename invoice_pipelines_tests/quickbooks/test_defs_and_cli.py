@@ -6,6 +6,7 @@ import json
 from datetime import UTC, datetime, timedelta
 
 from dagster import (
+    AssetKey,
     DagsterInstance,
     build_schedule_context,
     build_sensor_context,
@@ -28,8 +29,12 @@ from invoice_pipelines.quickbooks.defs import (
     qbo_tokens_check,
 )
 from invoice_pipelines.quickbooks.resources import QuickBooks
+from invoice_pipelines.quickbooks.tokens import save_connection, token_cipher
 from invoice_pipelines.resources.database import Database
-from invoice_pipelines.tenants.partitions import ORGANIZATIONS_PARTITIONS_NAME
+from invoice_pipelines.tenants.partitions import (
+    ORGANIZATIONS_PARTITIONS_NAME,
+    partition_range_tags,
+)
 from invoice_pipelines_tests.quickbooks.conftest import TIME_SCALE, TOKEN_KEY, connect
 
 
@@ -69,6 +74,44 @@ def test_materializing_an_organization_syncs_and_pushes_with_counts_as_metadata(
         }
     assert pushed == {"qbo_customers": 1, "qbo_items": 1, "qbo_invoices": 1}
     assert [r["DocNumber"] for r in simulator.records(qbo.realm, "Invoice")] == ["RE-2026-7001"]
+
+
+def test_a_range_run_syncs_the_organizations_it_can_and_fails_naming_a_refused_token(
+    sqlite_database, simulator
+):
+    good = connect(sqlite_database, simulator)
+    good.add_customer("Guter Kunde GmbH")
+    bad = connect(sqlite_database, simulator)
+    # a reconnect someone else made since: our refresh token is refused (invalid_grant)
+    save_connection(
+        bad.engine,
+        bad.org_id,
+        realm_id=bad.realm,
+        client_id=bad.company.client_id,
+        client_secret=bad.company.client_secret,
+        refresh_token="revoked-elsewhere",
+        cipher=token_cipher(TOKEN_KEY),
+    )
+    slugs = [good.org["slug"], bad.org["slug"]]
+    with DagsterInstance.ephemeral() as instance:
+        instance.add_dynamic_partitions(ORGANIZATIONS_PARTITIONS_NAME, slugs)
+        result = materialize(
+            [qbo_customers],
+            instance=instance,
+            tags=partition_range_tags(slugs[0], slugs[-1]),
+            resources=_resources(good),
+            raise_on_error=False,
+        )
+        asset = AssetKey("qbo_customers")
+        assert instance.get_materialized_partitions(asset) == {good.org["slug"]}
+        [done] = instance.fetch_materializations(asset, limit=10).records
+    assert done.asset_materialization.metadata["pushed"].value == 1
+    assert not result.success
+    message = result.failure_data_for_node("qbo_customers").error.message
+    assert f"Failure: 1 of 2 partitions refused: {bad.org['slug']}: " in message
+    assert "invalid_grant" in message
+    assert message.strip().endswith(f"(done nonetheless: {good.org['slug']})")
+    assert len(simulator.records(good.realm, "Customer")) == 1
 
 
 def test_the_push_sensor_asks_for_organizations_with_unpushed_invoices(sqlite_database, simulator):
