@@ -19,6 +19,7 @@ from invoice_pipelines.billing.invoicing import (
     MAX_WORKERS,
     process_batch_job,
 )
+from invoice_pipelines.core.channels import DELIVERY_CHANNELS
 from invoice_pipelines.db.tables import BATCH_JOB_STATUSES
 from invoice_pipelines.queue.jobs import (
     BatchJob,
@@ -476,9 +477,7 @@ def add_commands(sub) -> None:
         action="store_true",
         help="then send the invoices, once each (a communications job queued with this one)",
     )
-    p.add_argument(
-        "--channel", choices=["email", "sms", "whatsapp"], help="with --send-immediately (email)"
-    )
+    p.add_argument("--channel", choices=DELIVERY_CHANNELS, help="with --send-immediately (email)")
     p.set_defaults(func=run_batch_invoice)
 
     p = sub.add_parser("batch-status", help="show a batch job")

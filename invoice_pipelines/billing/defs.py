@@ -65,6 +65,7 @@ from invoice_pipelines.billing.invoicing import (
     process_batch_job,
 )
 from invoice_pipelines.catalog import OWNERS, defined_here
+from invoice_pipelines.core.channels import delivery_channel_enum
 from invoice_pipelines.db.tables import customers, items
 from invoice_pipelines.db.tables import sales_orders as sales_orders_table
 from invoice_pipelines.db.tenancy import (
@@ -134,10 +135,7 @@ class VatCategory(Enum):
     O = "O"  # noqa: E741 - the official code
 
 
-class SendChannel(Enum):
-    email = "email"
-    sms = "sms"
-    whatsapp = "whatsapp"
+SendChannel = delivery_channel_enum("SendChannel")
 
 
 class LineConfig(Config):

@@ -23,6 +23,7 @@ from sqlalchemy import (
     text,
 )
 
+from invoice_pipelines.core.channels import DELIVERY_CHANNELS
 from invoice_pipelines.db.types import Id, Json, Money, Quantity, Rate, UtcDateTime, utcnow
 
 metadata = MetaData(
@@ -453,7 +454,6 @@ sales_invoice_documents = Table(
     Index("ix_sales_invoice_documents_org_status", "organization_id", "status"),
 )
 
-DELIVERY_CHANNELS = ("email", "sms", "whatsapp")
 DELIVERY_STATUSES = ("sending", "sent", "failed", "unknown")
 
 # Each attempt to send an invoice over a channel. The row is written (status `sending`, with the

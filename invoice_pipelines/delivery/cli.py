@@ -8,6 +8,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from invoice_pipelines.core.channels import DELIVERY_CHANNELS, EMAIL
+
 
 def add_commands(sub) -> None:
     p = sub.add_parser("send-invoices", help="e-mail invoices that have documents, at most once")
@@ -17,7 +19,7 @@ def add_commands(sub) -> None:
     p.add_argument("--resend", action="store_true", help="send the given invoices again")
     p.add_argument("--per-second", type=float, default=50.0, help="messages per second at most")
     p.add_argument("--connections", type=int, default=2, help="connections side by side")
-    p.add_argument("--channel", choices=["email", "sms", "whatsapp"], default="email")
+    p.add_argument("--channel", choices=DELIVERY_CHANNELS, default=EMAIL)
     p.set_defaults(func=run_send)
 
     p = sub.add_parser(
@@ -31,7 +33,7 @@ def add_commands(sub) -> None:
     p = sub.add_parser("batch-send", help="queue a communications job: send invoices, once each")
     p.add_argument("--org", required=True, help="organization slug or id")
     p.add_argument("--invoices", required=True, help="sales invoice ids, e.g. 1,2")
-    p.add_argument("--channel", choices=["email", "sms", "whatsapp"], default="email")
+    p.add_argument("--channel", choices=DELIVERY_CHANNELS, default=EMAIL)
     p.add_argument("--resend", action="store_true", help="send again what was sent before")
     _queue_options(p)
     p.set_defaults(func=run_batch_send)

@@ -22,6 +22,7 @@ from dagster import (
 from pydantic import Field
 
 from invoice_pipelines.catalog import OWNERS
+from invoice_pipelines.core.channels import TEXT_CHANNELS
 from invoice_pipelines.delivery.pipeline import (
     AlreadySending,
     EmailChannel,
@@ -174,8 +175,8 @@ def invoice_text_messages(
     document_store: FileStore,
     text_messages: TextMessageProvider,
 ):
-    if config.channel not in ("sms", "whatsapp"):
-        raise refused(f"channel must be sms or whatsapp, not {config.channel!r}.")
+    if config.channel not in TEXT_CHANNELS:
+        raise refused(f"channel must be {' or '.join(TEXT_CHANNELS)}, not {config.channel!r}.")
     channel = TextChannel(text_messages, whatsapp=config.channel == "whatsapp")
     _, metadata = _deliver(context, config, database, document_store, channel)
     metadata["channel"] = config.channel

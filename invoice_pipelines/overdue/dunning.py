@@ -51,10 +51,10 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from invoice_pipelines.core.channels import IN_APP, NOTICE_CHANNELS
 from invoice_pipelines.core.money import ZERO, round_cents
 from invoice_pipelines.overdue.base_rates import BaseRates, accrue, is_half_year_start
 
-CHANNELS = ("in_app", "email", "sms", "whatsapp")
 DAYS_PER_YEAR = Decimal(365)
 LAWS = ("DE", "none")
 BUSINESS, CONSUMER = "business", "consumer"
@@ -210,10 +210,10 @@ def parse_settings(raw: Any, country: str = "DE") -> DunningSettings:
                 f"{where}.days must be a whole number of days, got {days!r}."
             )
         name = str(entry.get("name") or f"level_{i}")
-        channel = entry.get("channel", "in_app")
-        if channel not in CHANNELS:
+        channel = entry.get("channel", IN_APP)
+        if channel not in NOTICE_CHANNELS:
             raise DunningSettingsError(
-                f"{where}.channel must be one of {', '.join(CHANNELS)}, got {channel!r}."
+                f"{where}.channel must be one of {', '.join(NOTICE_CHANNELS)}, got {channel!r}."
             )
         parsed.append(
             (

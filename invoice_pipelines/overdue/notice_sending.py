@@ -37,6 +37,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 from sqlalchemy import and_, case, exists, or_, select
 from sqlalchemy.engine import Engine
 
+from invoice_pipelines.core.channels import TEXT_CHANNELS
 from invoice_pipelines.db.tables import (
     customers,
     dunning_notices,
@@ -84,7 +85,6 @@ TITLES = {
     },
 }
 GENERIC_TITLE = {"de": "Mahnung", "en": "Reminder"}
-TEXT_CHANNELS = ("sms", "whatsapp")
 # an SMS or WhatsApp notice: short, one message (the e-mail says the rest)
 _TEXTS = {
     "de": "{seller}: {title} zu Rechnung {number}, fällig am {due}. Offen: {claimed}{charges}. "

@@ -8,7 +8,6 @@ sensor in `billing/defs.py`.
 """
 
 import json
-from enum import Enum
 from typing import Literal
 
 from dagster import (
@@ -38,6 +37,7 @@ from invoice_pipelines.billing.credit_note_jobs import (
     run_credit_note_job,
 )
 from invoice_pipelines.billing.defs import CreditNoteItemConfig
+from invoice_pipelines.core.channels import delivery_channel_enum
 from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.delivery.batch import communications_work
 from invoice_pipelines.delivery.pipeline import (
@@ -75,10 +75,7 @@ from invoice_pipelines.tenants.refusals import refused
 OP = "process_invoice_batch_job"
 
 
-class DeliveryChannel(Enum):
-    email = "email"
-    sms = "sms"
-    whatsapp = "whatsapp"
+DeliveryChannel = delivery_channel_enum("DeliveryChannel")
 
 
 class QueuedInvoiceJob(Config):

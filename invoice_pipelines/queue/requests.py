@@ -32,6 +32,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Engine, Table, insert, select
 from sqlalchemy.engine import Connection
 
+from invoice_pipelines.core.channels import DELIVERY_CHANNELS
 from invoice_pipelines.core.money import MoneyError, to_decimal
 from invoice_pipelines.db.tables import audit_log, batch_jobs
 from invoice_pipelines.db.tenancy import resolve_organization, tenant_transaction
@@ -47,7 +48,7 @@ INVOICE_KINDS = (DOCUMENTS, COMMUNICATIONS)
 CREDIT_NOTES = "credit_notes"
 # the kinds `invoice_batch_job` runs and `invoice_batch_jobs_sensor` launches (queue/defs.py)
 INVOICE_BATCH_JOB_KINDS = (*INVOICE_KINDS, CREDIT_NOTES)
-CHANNELS = ("email", "sms", "whatsapp")
+CHANNELS = DELIVERY_CHANNELS
 # what an invoicing request may ask for after its invoices are committed (kept by its retries)
 FOLLOW_UP_OPTIONS = ("generate_pdf", "send_immediately", "channel")
 # payment terms when the organization's settings give none (`settings.payment_terms_days`); the
