@@ -61,9 +61,10 @@ def _table(items: dict[int, str], numbers: dict[int, str], limit: int = 50) -> s
         ("invoice id", "number", "reason"),
         (
             (invoice_id, numbers.get(invoice_id, ""), reason)
-            for invoice_id, reason in sorted(items.items())[:limit]
+            for invoice_id, reason in sorted(items.items())
         ),
         align="r",
+        limit=limit,
     )
 
 

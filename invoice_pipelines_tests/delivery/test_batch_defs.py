@@ -186,3 +186,11 @@ def test_a_second_sender_of_an_organization_is_refused_in_one_sentence(pg_databa
         f"Another run is sending the invoices of {org['slug']} right now; start this one again "
         "when it has finished."
     )
+
+
+def test_the_failed_deliveries_table_counts_what_it_does_not_show():
+    failed = {invoice_id: "550 mailbox unavailable" for invoice_id in range(1, 53)}
+    table = delivery._table(failed, {1: "RE-2026-0001"}, limit=50).splitlines()
+    assert table[2] == "| 1 | RE-2026-0001 | 550 mailbox unavailable |"
+    assert len(table) == 2 + 50 + 1
+    assert table[-1] == "| … |  | 2 more |"
