@@ -22,9 +22,9 @@ from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.exports import defs as export_defs
 from invoice_pipelines.resources.database import Database
 from invoice_pipelines.resources.file_stores import LocalFileStore
+from invoice_pipelines.tenants.partitions import PARTITION_RANGE_END_TAG as RANGE_END
+from invoice_pipelines.tenants.partitions import PARTITION_RANGE_START_TAG as RANGE_START
 from invoice_pipelines_tests.exports.books import DATEV, incoming
-
-RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
 
 
 def _run(db, tmp_path, instance: DagsterInstance, slug: str, **run):

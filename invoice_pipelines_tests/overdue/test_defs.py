@@ -19,6 +19,8 @@ from invoice_pipelines.resources.database import Database
 from invoice_pipelines.resources.file_stores import LocalFileStore
 from invoice_pipelines.resources.mail import SmtpMailer
 from invoice_pipelines.resources.messaging import TextMessageProvider
+from invoice_pipelines.tenants.partitions import PARTITION_RANGE_END_TAG as RANGE_END
+from invoice_pipelines.tenants.partitions import PARTITION_RANGE_START_TAG as RANGE_START
 from invoice_pipelines_tests.overdue.helpers import (
     customer,
     invoice,
@@ -26,7 +28,6 @@ from invoice_pipelines_tests.overdue.helpers import (
     set_settings,
 )
 
-RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
 TICK = datetime(2026, 11, 21, 0, 0, tzinfo=UTC)
 
 
