@@ -16,12 +16,15 @@ from dagster import (
 )
 from sqlalchemy import Engine
 
+from invoice_pipelines.core.text import cut
 from invoice_pipelines.db.tenancy import UnknownOrganization, resolve_organization
 from invoice_pipelines.metadata import markdown_table
 
-# how many refusals (and partitions done) a run's failure message names before "and N more";
-# the failure's metadata lists the refusals in full
+# how many refusals (and partitions done) a run's failure message names before "and N more",
+# and how much of each reason it quotes (a QBO error can carry a long answer); the failure's
+# metadata lists every refusal
 NAMED = 10
+REASON_CHARS = 300
 
 
 def refused(message: str) -> Failure:
@@ -54,7 +57,9 @@ def refusal_message(
     if len(refusals) == 1 and not done:
         key, reason = refusals[0]
         return f"{key}: {reason}"
-    named = _named([f"{key}: {reason.rstrip('.')}" for key, reason in refusals], "; ")
+    named = _named(
+        [f"{key}: {cut(reason, REASON_CHARS).rstrip('.')}" for key, reason in refusals], "; "
+    )
     message = f"{len(refusals)} of {len(refusals) + len(done)} {noun} refused: {named}"
     return message + (f" (done nonetheless: {_named(list(done), ', ')})" if done else "")
 

@@ -61,6 +61,16 @@ def test_long_lists_name_the_first_ten_and_count_the_rest():
     assert "org-10" not in message and "org-22" not in message
 
 
+def test_a_long_reason_is_cut_in_the_message_but_logged_whole():
+    logged = []
+    refusals = PartitionRefusals(["a", "b"], logged.append)
+    refusals.refuse("a", "QBO answered 500: " + "x" * 5000)
+    assert logged == ["a: QBO answered 500: " + "x" * 5000]
+    assert len(refusals.message()) < 400
+    assert refusals.message().startswith("1 of 2 partitions refused: a: QBO answered 500: xxx")
+    assert refusals.message().endswith("… (done nonetheless: b)")
+
+
 def test_the_failure_is_not_retried_and_lists_every_refusal_in_its_metadata():
     keys = [f"org-{i:02d}" for i in range(12)]
     refusals = PartitionRefusals(keys, lambda _: None)
