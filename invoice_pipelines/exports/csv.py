@@ -103,24 +103,34 @@ def _text_cell(value: object) -> str:
 
 
 def rows_file(columns: Sequence[str], rows: Iterable[Sequence[object]]) -> Iterator[bytes]:
-    """The CSV file of `rows` (values in the order of `columns`), in blocks of bytes."""
+    """The CSV file of `rows` (values in the order of `columns`), in blocks of bytes.
+
+    Each cell is `cell(value)`, or `_text_cell(value)` in a text column. The csv writer writes
+    None as nothing and any other value as its str(), which is `cell` for every value but a
+    Decimal (str() may give E notation): the other values of number and date columns are handed
+    to it as they are."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(columns)
+    width = len(columns)
     # text cells repeat (a supplier's name and VAT id on each of its invoices): each distinct
     # value is made safe once per file
-    made_safe: list[dict | None] = [{} if name in TEXT_COLUMNS else None for name in columns]
+    texts = [(i, {}) for i, name in enumerate(columns) if name in TEXT_COLUMNS]
+    others = [i for i, name in enumerate(columns) if name not in TEXT_COLUMNS]
     count = 0
     for row in rows:
-        cells = []
-        for safe, value in zip(made_safe, row, strict=True):
-            if safe is None:
-                cells.append(cell(value))
-                continue
+        cells = list(row)
+        if len(cells) != width:
+            raise ValueError(f"a row of {len(cells)} values for {width} columns")
+        for i, safe in texts:
+            value = cells[i]
             text = safe.get(value)
             if text is None:
                 text = safe[value] = _text_cell(value)
-            cells.append(text)
+            cells[i] = text
+        for i in others:
+            if type(cells[i]) is Decimal:
+                cells[i] = _decimal(cells[i])
         writer.writerow(cells)
         count += 1
         if count % BLOCK == 0:

@@ -36,12 +36,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from functools import lru_cache
 
 from sqlalchemy import func, insert, select, text, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
 
-from invoice_pipelines.core.datev import Booking, Header, booking_line
+from invoice_pipelines.core.datev import Booking, BookingLines, Header
 from invoice_pipelines.core.lifecycle import Status
 from invoice_pipelines.core.money import ZERO
 from invoice_pipelines.core.totals import implied_vat_category
@@ -68,6 +69,8 @@ from invoice_pipelines.exports.reads import (
     insert_booked_items,
     load_invoices,
     month_bounds,
+    sales_in_month,
+    validated_in_month,
 )
 from invoice_pipelines.intake.incoming_invoices import StaleDocument, change_status_where
 from invoice_pipelines.resources.file_stores import FileStore
@@ -143,12 +146,36 @@ def _breakdown_text(invoice: InvoiceRecord, *, as_printed_before: bool = False) 
     gets the one its rate implies, S above 0, as it is booked; only such invoices are booked. The
     CSV printed "?" there before: `as_printed_before` gives that text, for the fingerprint."""
     return "; ".join(
-        f"{t.category or ('?' if as_printed_before else implied_vat_category(None, t.rate))} "
-        f"{'' if t.rate is None else format(t.rate.normalize(), 'f')}: "
-        f"{'' if t.basis is None else format(t.basis, 'f')} + "
-        f"{'' if t.amount is None else format(t.amount, 'f')}"
-        for t in invoice.taxes
+        [
+            f"{t.category or ('?' if as_printed_before else implied_vat_category(None, t.rate))} "
+            f"{_rate_text(t.rate)}: {_plain_decimal(t.basis)} + {_plain_decimal(t.amount)}"
+            for t in invoice.taxes
+        ]
     )
+
+
+def _rate_text(rate: Decimal | None) -> str:
+    """format(rate.normalize(), "f"), "" for None; a month has a few rates, each formatted once
+    (a zero is not cached: 0 and -0 are equal keys but print differently)."""
+    if rate is None:
+        return ""
+    return _nonzero_rate_text(rate) if rate else format(rate.normalize(), "f")
+
+
+@lru_cache(maxsize=256, typed=True)
+def _nonzero_rate_text(rate: Decimal) -> str:
+    return format(rate.normalize(), "f")
+
+
+def _plain_decimal(value: Decimal | None) -> str:
+    """format(value, "f"), "" for None: str() where it gives the same (no E notation)."""
+    if value is None:
+        return ""
+    if type(value) is Decimal:
+        text = str(value)
+        if "E" not in text:
+            return text
+    return format(value, "f")
 
 
 def run_export(
@@ -229,171 +256,233 @@ def _export(engine: Engine, store: FileStore, job: _Job) -> ExportResult:
     result = ExportResult(settings.slug, direction, period, closed=job.closed)
     header = job.header
     clock = _Clock(result.seconds)
-    with tenant_transaction(engine, settings.organization_id, write=True, snapshot=True) as conn:
+    with (
+        tenant_transaction(engine, settings.organization_id, write=True, snapshot=True) as conn,
+        ThreadPoolExecutor(max_workers=2, thread_name_prefix="export-record") as pool,
+    ):
         xact_lock(conn, Lock.EXPORT, settings.organization_id)
         latest = _latest_version(conn, settings.organization_id, direction, period)
-        invoices = load_invoices(conn, settings.organization_id, period, direction)
         snapshot = _export_snapshot(conn)
-        clock.lap("read")
-        partners = assign_accounts(conn, settings, direction, invoices)
-        booked = _plan(settings, direction, period, invoices, partners, result)
-        clock.lap("plan")
-        if latest is None and not invoices:
-            result.empty = True
-            return result
-        pending = [inv for inv, _ in booked if inv.status == Status.VALIDATED.value]
-        rendered = None
-        if not pending:
-            # nothing waits to be exported: the month is unchanged if it books the same
-            rendered = _render(job, header, booked, partners, result)
-            clock.lap("render")
-            if latest is not None and latest.fingerprint == rendered.fingerprint:
-                gone = _files_gone(conn, store, job, latest)
-                if gone is None:
-                    result.unchanged = True
-                    result.version = latest.version
-                    result.export_id = latest.id
-                    result.files = dict(latest.files or {})
-                    result.closed = latest.closed
-                    return result
-                result.rewritten = gone
-
         version = (latest.version if latest is not None else 0) + 1
-        notes = {**result.notes, **_version_notes(conn, latest, booked, result.skipped)}
-        if result.rewritten:
-            # not a correction: the same bookings, written again because the files were gone
-            notes["rewrites_version"] = latest.version
-            notes["rewritten_because"] = result.rewritten
-            notes["warning"] = (
-                f"version {version} books exactly what version {latest.version} booked: import "
-                f"it into DATEV only where version {latest.version} was never imported"
-            )
         keys = file_keys(settings.slug, period, direction, version)
-        for key in keys.values():
-            # a file of this version number that no export row refers to is a leftover of an
-            # attempt that did not commit (the lock is held: nobody else writes this version)
-            if store.exists(key):
-                store.remove(key)
-        export_id = _insert_export(conn, store, job, version, keys, booked, result, notes)
-        _insert_skipped_items(conn, job, export_id, invoices, result)
-
-        def record() -> None:
-            """The booked items and the status changes: database work only."""
-            inserted = conn.execute(
-                insert_booked_items(settings.organization_id, period, direction, export_id)
-            ).rowcount
-            if inserted < 0:
-                # psycopg 3 under SQLAlchemy 2.1 reports no row count for an INSERT: count them
-                inserted = conn.execute(
-                    select(func.count())
-                    .select_from(export_items)
-                    .where(
-                        export_items.c.export_id == export_id, export_items.c.status == "exported"
-                    )
-                ).scalar_one()
-            if inserted != len(booked):
-                raise RuntimeError(
-                    f"export {export_id}: {inserted} items recorded for {len(booked)} invoices"
-                )
-            if direction == "incoming":
-                change_status_where(
-                    conn,
-                    settings.organization_id,
-                    booked_incoming(settings.organization_id, period, export_id),
-                    Status.VALIDATED,
-                    Status.EXPORTED,
-                    len(pending),
-                )
-
-        # The database records while this thread renders and writes the files that need no
-        # database (the driver releases the GIL while a statement runs; nothing else uses the
-        # connection meanwhile). On PostgreSQL the lines file is written at the same time by a
-        # second connection in the export's own snapshot (PostgreSQL's exported snapshot: the
-        # same rows, whatever commits meanwhile); the skipped invoices are named to it, as it
-        # cannot see the items this transaction recorded.
-        lines_query = booked_lines_query(
-            settings.organization_id,
-            period,
-            direction,
-            export_id,
-            skipped=[invoice_id for invoice_id, _, _ in result.skipped] if snapshot else None,
-        )
-        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="export-record") as pool:
-            lines = None
-            if snapshot is not None:
-                lines = pool.submit(
-                    _write_lines_beside,
-                    engine,
-                    snapshot,
-                    settings.organization_id,
-                    store,
-                    keys["csv_lines"],
-                    lines_query,
-                )
-            recording = pool.submit(record)
-            try:
-                if rendered is None:
-                    rendered = _render(job, header, booked, partners, result)
-                files = {
-                    "datev": store.write(
-                        keys["datev"], bookings_file(header, rendered.bookings, settings.encoding)
-                    ),
-                    "datev_partners": store.write(
-                        keys["datev_partners"],
-                        partners_file(header, _partner_rows(booked, partners), settings.encoding),
-                    ),
-                    "csv": store.write(keys["csv"], rows_file(INVOICE_COLUMNS, rendered.invoices)),
-                }
-            finally:
-                wait([recording] if lines is None else [recording, lines])
-            recording.result()
-        clock.lap("record_and_write")
-        if lines is not None:
-            try:
-                files["csv_lines"] = lines.result()
-            except DBAPIError as exc:
-                # the second connection failed (none to be had, or it broke): write the file on
-                # this connection after all, as without one
-                log.warning(
-                    "export %s: the lines file beside it failed (%s); again", export_id, exc
-                )
-                lines = None
-                if store.exists(keys["csv_lines"]):
-                    store.remove(keys["csv_lines"])
-        if lines is None:
-            # SQLite: the lines file follows the recorded items, on this connection
-            files["csv_lines"] = query_file(
-                conn, store, keys["csv_lines"], lines_query, LINE_COLUMNS
+        # On PostgreSQL the lines file is written by a second connection in the export's own
+        # snapshot (PostgreSQL's exported snapshot: the same rows, whatever commits meanwhile),
+        # from the start when a new version is likely (documents of the month wait in VALIDATED;
+        # sales invoices: the month was never exported and has some), while this connection
+        # reads and plans: the lines of every invoice of the month. Should the plan skip an
+        # invoice, it is written again without them; should no version be written after all, it
+        # is removed.
+        early_lines = None
+        if snapshot is not None and _new_version_likely(
+            conn, settings.organization_id, period, direction, latest
+        ):
+            _remove_leftover(store, keys["csv_lines"])
+            early_lines = pool.submit(
+                _write_lines_beside,
+                engine,
+                snapshot,
+                settings.organization_id,
+                store,
+                keys["csv_lines"],
+                booked_lines_query(settings.organization_id, period, direction, skipped=()),
             )
-        clock.lap("write_lines")
-        conn.execute(
-            update(exports)
-            .where(exports.c.id == export_id)
-            .values(fingerprint=rendered.fingerprint, booking_count=len(rendered.bookings))
-        )
-        conn.execute(
-            insert(audit_log).values(
-                organization_id=settings.organization_id,
-                created_by=job.requested_by,
-                action="export",
-                entity_type="export",
-                entity_id=str(export_id),
-                details={
-                    "direction": direction,
-                    "period": period,
-                    "version": version,
-                    "invoices": len(booked),
-                    "skipped": len(result.skipped),
-                    "dagster_run_id": job.run_id,
-                },
-            )
-        )
+        try:
+            invoices = load_invoices(conn, settings.organization_id, period, direction)
+            clock.lap("read")
+            partners = assign_accounts(conn, settings, direction, invoices)
+            booked = _plan(settings, direction, period, invoices, partners, result)
+            clock.lap("plan")
+            if latest is None and not invoices:
+                result.empty = True
+                return result
+            pending = [inv for inv, _ in booked if inv.status == Status.VALIDATED.value]
+            rendered = None
+            if not pending:
+                # nothing waits to be exported: the month is unchanged if it books the same
+                rendered = _render(job, header, booked, partners, result)
+                clock.lap("render")
+                if latest is not None and latest.fingerprint == rendered.fingerprint:
+                    gone = _files_gone(conn, store, job, latest)
+                    if gone is None:
+                        result.unchanged = True
+                        result.version = latest.version
+                        result.export_id = latest.id
+                        result.files = dict(latest.files or {})
+                        result.closed = latest.closed
+                        return result
+                    result.rewritten = gone
+            if early_lines is not None and result.skipped:
+                _discard(early_lines, store, keys["csv_lines"])
+                early_lines = None
+            files, export_id, notes = _write_version(
+                engine, conn, store, pool, job, snapshot, latest, version, keys, invoices,
+                booked, pending, partners, rendered, early_lines, result, clock,
+            )  # fmt: skip
+            early_lines = None  # the version's own file now
+        finally:
+            if early_lines is not None:
+                # no version written (empty or unchanged month, or a failure): not a file of it
+                _discard(early_lines, store, keys["csv_lines"])
     clock.lap("commit")
     result.version = version
     result.export_id = export_id
     result.files = files
     result.notes = notes
     return result
+
+
+def _write_version(
+    engine, conn, store, pool, job: _Job, snapshot, latest, version, keys, invoices, booked,
+    pending, partners, rendered, early_lines, result: ExportResult, clock: _Clock,
+):  # fmt: skip
+    """Version `version` of the month: its `exports` row and items, the status changes and its
+    files. `early_lines`: the lines file being written already (no invoice skipped), or None.
+    (files, export id, notes)"""
+    settings, period, direction = job.settings, job.period, job.direction
+    header = job.header
+    notes = {**result.notes, **_version_notes(conn, latest, booked, result.skipped)}
+    if result.rewritten:
+        # not a correction: the same bookings, written again because the files were gone
+        notes["rewrites_version"] = latest.version
+        notes["rewritten_because"] = result.rewritten
+        notes["warning"] = (
+            f"version {version} books exactly what version {latest.version} booked: import "
+            f"it into DATEV only where version {latest.version} was never imported"
+        )
+    for kind, key in keys.items():
+        # a file of this version number that no export row refers to is a leftover of an
+        # attempt that did not commit (the lock is held: nobody else writes this version)
+        if not (kind == "csv_lines" and early_lines is not None):
+            _remove_leftover(store, key)
+    export_id = _insert_export(conn, store, job, version, keys, booked, result, notes)
+    _insert_skipped_items(conn, job, export_id, invoices, result)
+
+    def record() -> None:
+        """The booked items and the status changes: database work only."""
+        inserted = conn.execute(
+            insert_booked_items(settings.organization_id, period, direction, export_id)
+        ).rowcount
+        if inserted < 0:
+            # psycopg 3 under SQLAlchemy 2.1 reports no row count for an INSERT: count them
+            inserted = conn.execute(
+                select(func.count())
+                .select_from(export_items)
+                .where(export_items.c.export_id == export_id, export_items.c.status == "exported")
+            ).scalar_one()
+        if inserted != len(booked):
+            raise RuntimeError(
+                f"export {export_id}: {inserted} items recorded for {len(booked)} invoices"
+            )
+        if direction == "incoming":
+            change_status_where(
+                conn,
+                settings.organization_id,
+                booked_incoming(settings.organization_id, period, export_id),
+                Status.VALIDATED,
+                Status.EXPORTED,
+                len(pending),
+            )
+
+    # The database records while this thread renders and writes the files that need no
+    # database (the driver releases the GIL while a statement runs; nothing else uses the
+    # connection meanwhile). On PostgreSQL the lines file is written at the same time (or was
+    # already) by a second connection in the export's snapshot; the skipped invoices are named
+    # to it, as it cannot see the items this transaction recorded.
+    lines_query = booked_lines_query(
+        settings.organization_id,
+        period,
+        direction,
+        export_id,
+        skipped=[invoice_id for invoice_id, _, _ in result.skipped] if snapshot else None,
+    )
+    lines = early_lines
+    if lines is None and snapshot is not None:
+        lines = pool.submit(
+            _write_lines_beside,
+            engine,
+            snapshot,
+            settings.organization_id,
+            store,
+            keys["csv_lines"],
+            lines_query,
+        )
+    recording = pool.submit(record)
+    try:
+        if rendered is None:
+            rendered = _render(job, header, booked, partners, result)
+        files = {
+            "datev": store.write(
+                keys["datev"], bookings_file(header, rendered.bookings, settings.encoding)
+            ),
+            "datev_partners": store.write(
+                keys["datev_partners"],
+                partners_file(header, _partner_rows(booked, partners), settings.encoding),
+            ),
+            "csv": store.write(keys["csv"], rows_file(INVOICE_COLUMNS, rendered.invoices)),
+        }
+    finally:
+        wait([recording] if lines is None else [recording, lines])
+    recording.result()
+    clock.lap("record_and_write")
+    if lines is not None:
+        try:
+            files["csv_lines"] = lines.result()
+        except DBAPIError as exc:
+            # the second connection failed (none to be had, or it broke): write the file on
+            # this connection after all, as without one
+            log.warning("export %s: the lines file beside it failed (%s); again", export_id, exc)
+            lines = None
+            _remove_leftover(store, keys["csv_lines"])
+    if lines is None:
+        # SQLite: the lines file follows the recorded items, on this connection
+        files["csv_lines"] = query_file(conn, store, keys["csv_lines"], lines_query, LINE_COLUMNS)
+    clock.lap("write_lines")
+    conn.execute(
+        update(exports)
+        .where(exports.c.id == export_id)
+        .values(fingerprint=rendered.fingerprint, booking_count=len(rendered.bookings))
+    )
+    conn.execute(
+        insert(audit_log).values(
+            organization_id=settings.organization_id,
+            created_by=job.requested_by,
+            action="export",
+            entity_type="export",
+            entity_id=str(export_id),
+            details={
+                "direction": direction,
+                "period": period,
+                "version": version,
+                "invoices": len(booked),
+                "skipped": len(result.skipped),
+                "dagster_run_id": job.run_id,
+            },
+        )
+    )
+    return files, export_id, notes
+
+
+def _new_version_likely(conn, organization_id: int, period: str, direction: str, latest) -> bool:
+    """Whether the export will most likely write a new version (only the plan can tell): incoming
+    documents of the month wait in VALIDATED, or a month of sales invoices was never exported."""
+    if direction == "incoming":
+        waiting = validated_in_month(organization_id, period)
+    elif latest is None:
+        waiting = sales_in_month(organization_id, period)
+    else:
+        return False
+    return conn.execute(select(waiting.exists())).scalar_one()
+
+
+def _remove_leftover(store: FileStore, key: str) -> None:
+    if store.exists(key):
+        store.remove(key)
+
+
+def _discard(lines, store: FileStore, key: str) -> None:
+    """Wait for a lines file being written that no version is to have, and remove it."""
+    wait([lines])
+    _remove_leftover(store, key)
 
 
 def _export_snapshot(conn) -> str | None:
@@ -509,7 +598,8 @@ class _Rendered:
 
 def _render(job: _Job, header: Header, booked: Booked, partners, result) -> _Rendered:
     encoding = job.settings.encoding
-    bookings = [booking_line(b, encoding) for _, rows in booked for b in rows]
+    line = BookingLines(encoding).line
+    bookings = [line(b) for _, rows in booked for b in rows]
     invoices = [
         (
             inv.id,

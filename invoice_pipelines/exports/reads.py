@@ -57,6 +57,19 @@ def _incoming_filter(organization_id: int, period: str):
     )
 
 
+def validated_in_month(organization_id: int, period: str):
+    """The month's incoming invoices that wait in VALIDATED (a SELECT of their ids)."""
+    t = incoming_invoices.c
+    return select(t.id).where(
+        _incoming_filter(organization_id, period), t.status == Status.VALIDATED.value
+    )
+
+
+def sales_in_month(organization_id: int, period: str):
+    """The month's sales invoices an export lists (a SELECT of their ids)."""
+    return select(sales_invoices.c.id).where(_sales_filter(organization_id, period))
+
+
 def validated_outside_months(
     conn: Connection,
     first_month: str,

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
 from decimal import Decimal
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from invoice_pipelines.core import datev
@@ -237,3 +238,85 @@ def test_the_fast_booking_line_equals_the_field_by_field_row(
         base_currency="EUR" if foreign else None,
     )
     assert booking_line(booking) == datev.join_line(datev.booking_fields(booking))
+
+
+_booking_rows = st.lists(
+    st.builds(
+        dict,
+        amount=st.one_of(
+            st.decimals(min_value=D("0.01"), max_value=D("99999999.99"), places=2),
+            st.decimals(min_value=D("0.001"), max_value=D("9999999999.999"), places=3),
+            st.sampled_from(
+                [
+                    D("1234.5"),
+                    D("1E+2"),
+                    D("12345678901.00"),
+                    D("0.1E-1"),
+                    D("7"),
+                    D("0"),
+                    D("-1.00"),
+                ]
+            ),
+        ),
+        side=st.sampled_from(["S", "H", "X"]),
+        currency=st.sampled_from(["EUR", "USD"]),
+        account=st.sampled_from([70001, 70002]),
+        contra=st.sampled_from([3400, 3300]),
+        key=st.one_of(st.none(), st.sampled_from(["9", "94", "19", "3", "12345"])),
+        same_invoice=st.booleans(),
+        text=_texts,
+        number=_texts,
+        due=st.one_of(st.none(), _dates),
+        service=st.one_of(st.none(), _dates),
+        eu=st.one_of(st.none(), st.sampled_from(["ATU12345678", "FR12345678901"])),
+        kost=st.one_of(st.none(), st.sampled_from(["100", "Vertrieb Süd"])),
+        foreign=st.booleans(),
+    ),
+    max_size=8,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(rows=_booking_rows, encoding=st.sampled_from([datev.CP1252, datev.UTF8_BOM]))
+def test_booking_lines_equal_booking_line_row_by_row(rows, encoding):
+    """BookingLines reuses what rows share (an invoice's fields, an account's, a BU key's): every
+    line, and every refusal, is booking_line's."""
+    lines = datev.BookingLines(encoding)
+    before = None
+    for row in rows:
+        invoice = (
+            dict(before)
+            if row["same_invoice"] and before is not None
+            else dict(
+                document_date=date(2026, 11, 5),
+                document_number=row["number"],
+                text=row["text"],
+                due_date=row["due"],
+                service_date=row["service"],
+                eu_vat_id=row["eu"],
+                cost_center_1=row["kost"],
+                cost_center_2=row["kost"],
+            )
+        )
+        before = invoice
+        booking = Booking(
+            amount=row["amount"],
+            side=row["side"],
+            currency=row["currency"],
+            account=row["account"],
+            contra_account=row["contra"],
+            tax_key=row["key"],
+            exchange_rate=D("1.085") if row["foreign"] else None,
+            base_amount=(row["amount"] / D("1.085")).quantize(D("0.01"))
+            if row["foreign"]
+            else None,
+            base_currency="EUR" if row["foreign"] else None,
+            **invoice,
+        )
+        try:
+            expected = booking_line(booking, encoding)
+        except DatevFieldError as exc:
+            with pytest.raises(DatevFieldError, match=re.escape(str(exc))):
+                lines.line(booking)
+            continue
+        assert lines.line(booking) == expected
