@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, func, insert, select, update
+from sqlalchemy import and_, bindparam, func, insert, select, update
 from sqlalchemy.engine import Connection
 
 from invoice_pipelines.core.lifecycle import Status, check_transition
@@ -55,6 +55,17 @@ class Registration:
     duplicate: bool
 
 
+@dataclass(frozen=True)
+class NewUpload:
+    """A file to record (`register_uploads`)."""
+
+    filename: str
+    storage_key: str
+    content_hash: str
+    size_bytes: int
+    content_type: str | None = None
+
+
 def register_upload(
     conn: Connection,
     *,
@@ -67,52 +78,130 @@ def register_upload(
     created_by: str = "upload-sensor",
 ) -> Registration:
     """Record an upload. The same bytes twice make one document; the second upload is a duplicate."""
-    existing = conn.execute(
-        select(incoming_invoices.c.id, incoming_invoices.c.upload_id).where(
-            incoming_invoices.c.organization_id == organization_id,
-            incoming_invoices.c.content_hash == content_hash,
-        )
-    ).first()
-    upload_values = {
-        "organization_id": organization_id,
-        "filename": filename,
-        "storage_key": storage_key,
-        "size_bytes": size_bytes,
-        "content_hash": content_hash,
-        "content_type": content_type,
-        "created_by": created_by,
-    }
-    if existing is not None:
-        upload_id = conn.execute(
-            insert(uploads)
-            .values(
-                **upload_values,
-                status="duplicate",
-                duplicate_of_upload_id=existing.upload_id,
-                incoming_invoice_id=existing.id,
-            )
-            .returning(uploads.c.id)
-        ).scalar_one()
-        return Registration(upload_id, existing.id, duplicate=True)
-    upload_id = conn.execute(
-        insert(uploads).values(**upload_values).returning(uploads.c.id)
-    ).scalar_one()
-    document_id = conn.execute(
-        insert(incoming_invoices)
-        .values(
-            organization_id=organization_id,
-            upload_id=upload_id,
-            status=Status.UPLOADED.value,
-            status_changed_at=utcnow(),
-            content_hash=content_hash,
-            created_by=created_by,
-        )
-        .returning(incoming_invoices.c.id)
-    ).scalar_one()
-    conn.execute(
-        update(uploads).where(uploads.c.id == upload_id).values(incoming_invoice_id=document_id)
+    upload = NewUpload(filename, storage_key, content_hash, size_bytes, content_type)
+    [registration] = register_uploads(
+        conn, organization_id=organization_id, files=[upload], created_by=created_by
     )
-    return Registration(upload_id, document_id, duplicate=False)
+    return registration
+
+
+def register_uploads(
+    conn: Connection,
+    *,
+    organization_id: int,
+    files: Sequence[NewUpload],
+    created_by: str = "upload-sensor",
+) -> list[Registration]:
+    """Record uploads, one Registration each in their order, as `register_upload` would one after
+    another: bytes seen before (in the database or earlier in `files`) make a duplicate upload of
+    that document, new bytes an upload and an UPLOADED document. A fixed number of statements
+    whatever the number of files (the upload sensor registers up to a hundred at a time)."""
+    if not files:
+        return []
+    earlier: dict[str, tuple[int, int | None]] = {}  # content hash -> (document id, upload id)
+    hashes = sorted({f.content_hash for f in files})
+    for chunk in _chunks(hashes, 1000):
+        for row in conn.execute(
+            select(
+                incoming_invoices.c.id,
+                incoming_invoices.c.upload_id,
+                incoming_invoices.c.content_hash,
+            )
+            .where(
+                incoming_invoices.c.organization_id == organization_id,
+                incoming_invoices.c.content_hash.in_(chunk),
+            )
+            .order_by(incoming_invoices.c.id)
+        ):
+            earlier.setdefault(row.content_hash, (row.id, row.upload_id))
+    first_in_batch: dict[str, int] = {}  # content hash -> index of the file that brings it
+    upload_rows = []
+    for index, f in enumerate(files):
+        row = {
+            "organization_id": organization_id,
+            "filename": f.filename,
+            "storage_key": f.storage_key,
+            "size_bytes": f.size_bytes,
+            "content_hash": f.content_hash,
+            "content_type": f.content_type,
+            "created_by": created_by,
+            "status": "registered",
+            "duplicate_of_upload_id": None,
+            "incoming_invoice_id": None,
+        }
+        if f.content_hash in earlier:
+            document_id, upload_id = earlier[f.content_hash]
+            row.update(
+                status="duplicate",
+                duplicate_of_upload_id=upload_id,
+                incoming_invoice_id=document_id,
+            )
+        elif f.content_hash in first_in_batch:
+            row["status"] = "duplicate"  # of a file above: its ids are filled in below
+        else:
+            first_in_batch[f.content_hash] = index
+        upload_rows.append(row)
+    upload_ids = list(
+        conn.execute(
+            insert(uploads).returning(uploads.c.id, sort_by_parameter_order=True), upload_rows
+        ).scalars()
+    )
+    new = list(first_in_batch.values())  # in file order
+    now = utcnow()
+    document_ids = list(
+        conn.execute(
+            insert(incoming_invoices).returning(
+                incoming_invoices.c.id, sort_by_parameter_order=True
+            ),
+            [
+                {
+                    "organization_id": organization_id,
+                    "upload_id": upload_ids[i],
+                    "status": Status.UPLOADED.value,
+                    "status_changed_at": now,
+                    "content_hash": files[i].content_hash,
+                    "created_by": created_by,
+                }
+                for i in new
+            ],
+        ).scalars()
+        if new
+        else []
+    )
+    document_of = dict(zip(new, document_ids, strict=True))
+    registrations: list[Registration] = []
+    links = []
+    for index, f in enumerate(files):
+        if f.content_hash in earlier:
+            document_id = earlier[f.content_hash][0]
+            registrations.append(Registration(upload_ids[index], document_id, duplicate=True))
+            continue
+        first = first_in_batch[f.content_hash]
+        document_id = document_of[first]
+        duplicate = first != index
+        links.append(
+            {
+                "b_id": upload_ids[index],
+                "b_document": document_id,
+                "b_duplicate_of": upload_ids[first] if duplicate else None,
+            }
+        )
+        registrations.append(Registration(upload_ids[index], document_id, duplicate=duplicate))
+    if links:
+        conn.execute(
+            update(uploads)
+            .where(uploads.c.id == bindparam("b_id"))
+            .values(
+                incoming_invoice_id=bindparam("b_document"),
+                duplicate_of_upload_id=bindparam("b_duplicate_of"),
+            ),
+            links,
+        )
+    return registrations
+
+
+def _chunks(values: list, size: int) -> list[list]:
+    return [values[i : i + size] for i in range(0, len(values), size)]
 
 
 def fail_registered(
@@ -208,6 +297,121 @@ def change_status(
     if errors:
         conn.execute(insert(processing_errors), error_rows(ref, new_version, errors))
     return DocumentRef(ref.id, ref.organization_id, current, new_version)
+
+
+@dataclass(frozen=True)
+class StatusChange:
+    """One document's move for `change_statuses`: what `change_status` takes for it."""
+
+    ref: DocumentRef
+    target: Status | str | Sequence[Status | str]
+    fields: dict | None = None
+    errors: Sequence[ErrorRecord] = ()
+
+
+def change_statuses(
+    conn: Connection, changes: Sequence[StatusChange], *, now: datetime | None = None
+) -> tuple[dict[int, DocumentRef], dict[int, str]]:
+    """`change_status` for many documents in a fixed number of statements: (the moved documents
+    as they are now, by id; the ids that were not moved, with the reason).
+
+    Each document gets the same check as from `change_status`: the lifecycle (an impossible move
+    raises before anything is written), and the optimistic lock: its rows are read and locked
+    (FOR UPDATE; SQLite's writer holds the whole database), and a document that no longer has
+    the version and status its caller saw, or no longer exists, is not written (the reason says
+    which) while the others are. Then one UPDATE per kind of change (the same fields) for all of
+    them, each still WHERE version and status are as seen, and the findings in one INSERT.
+    """
+    if not changes:
+        return {}, {}
+    paths: dict[int, tuple[Status, int]] = {}
+    for change in changes:
+        target = change.target
+        path = [target] if isinstance(target, (str, Status)) else list(target)
+        if not path:
+            raise ValueError("change_status needs at least one target status")
+        current = change.ref.status
+        for step in path:
+            current = check_transition(current, step)
+        if change.ref.id in paths:
+            raise ValueError(f"incoming invoice {change.ref.id} is changed twice in one call")
+        paths[change.ref.id] = (current, change.ref.processing_version + len(path))
+    organization_id = changes[0].ref.organization_id
+    found: dict[int, tuple[str, int]] = {}
+    ids = sorted(paths)
+    for chunk in _chunks(ids, 1000):
+        rows = conn.execute(
+            select(
+                incoming_invoices.c.id,
+                incoming_invoices.c.status,
+                incoming_invoices.c.processing_version,
+            )
+            .where(
+                incoming_invoices.c.organization_id == organization_id,
+                incoming_invoices.c.id.in_(chunk),
+            )
+            .order_by(incoming_invoices.c.id)
+            .with_for_update()
+        )
+        found.update((r.id, (r.status, r.processing_version)) for r in rows)
+    now = now or utcnow()
+    moved: dict[int, DocumentRef] = {}
+    stale: dict[int, str] = {}
+    groups: dict[tuple[str, ...], list[dict]] = {}
+    error_values: list[dict] = []
+    for change in changes:
+        ref = change.ref
+        if ref.organization_id != organization_id:
+            raise ValueError("change_statuses changes the documents of one organization")
+        seen = found.get(ref.id)
+        if seen is None:
+            stale[ref.id] = f"incoming invoice {ref.id} does not exist"
+            continue
+        if seen != (ref.status.value, ref.processing_version):
+            stale[ref.id] = (
+                f"incoming invoice {ref.id} changed meanwhile: expected {ref.status} "
+                f"v{ref.processing_version}, found {seen[0]} v{seen[1]}"
+            )
+            continue
+        status, version = paths[ref.id]
+        values = {
+            "status": status.value,
+            "processing_version": version,
+            "last_processed_at": now,
+            "status_changed_at": now,
+            "updated_at": now,
+            **(change.fields or {}),
+        }
+        groups.setdefault(tuple(sorted(values)), []).append(
+            {
+                **values,
+                "b_id": ref.id,
+                "b_organization_id": ref.organization_id,
+                "b_version": ref.processing_version,
+                "b_status": ref.status.value,
+            }
+        )
+        moved[ref.id] = DocumentRef(ref.id, ref.organization_id, status, version)
+        if change.errors:
+            error_values += error_rows(ref, version, change.errors)
+    statement = update(incoming_invoices).where(
+        incoming_invoices.c.id == bindparam("b_id"),
+        incoming_invoices.c.organization_id == bindparam("b_organization_id"),
+        incoming_invoices.c.processing_version == bindparam("b_version"),
+        incoming_invoices.c.status == bindparam("b_status"),
+    )
+    for params in groups.values():
+        result = conn.execute(statement, params)
+        if conn.dialect.supports_sane_multi_rowcount and result.rowcount != len(params):
+            # the rows are locked since they were read: this cannot happen, and if it does the
+            # caller's transaction must not keep the others either
+            raise StaleDocument(
+                f"{result.rowcount} of {len(params)} incoming invoices were changed where all "
+                "were expected: someone changed them meanwhile"
+            )
+    if error_values:
+        conn.execute(insert(processing_errors), error_values)
+    return moved, stale
 
 
 def change_chosen(

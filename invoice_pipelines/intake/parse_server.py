@@ -60,7 +60,7 @@ from invoice_pipelines.settings import DEFAULT_MAX_UPLOAD_BYTES
 
 log = logging.getLogger(__name__)
 
-PROTOCOL = 1
+PROTOCOL = 2
 # how long the code location's pool stays warm without work (the document_parser resource's
 # keep_warm_seconds in definitions.py)
 KEEP_WARM_SECONDS = 600.0
@@ -290,6 +290,22 @@ class ParseServerClient:
             ) from exc
         return results  # type: ignore[return-value]
 
+    def wait_ready(self, timeout_s: float) -> list[str]:
+        """Block until the server's workers are warm (they warm up as it starts); the start
+        problems, if any. ServerGone when the server does not answer in time."""
+        try:
+            self._conn.send(("ready", timeout_s))
+            deadline = time.monotonic() + timeout_s + CLIENT_SILENCE_SECONDS
+            while time.monotonic() < deadline:
+                if not self._conn.poll(min(CLIENT_SILENCE_SECONDS, timeout_s + 5)):
+                    break
+                message = self._conn.recv()
+                if message[0] == "ready":
+                    return list(message[1])
+        except (EOFError, OSError, ValueError) as exc:
+            raise ServerGone(f"the connection to the parse server broke ({exc!r})", []) from exc
+        raise ServerGone("the parse server did not say whether its workers are warm", [])
+
     def close(self) -> None:
         try:
             self._conn.send(("bye",))
@@ -469,6 +485,8 @@ class _Server:
             )
             for _ in range(spec.workers)
         ]
+        self.warm = [threading.Event() for _ in self.parsers]  # each slot's worker is warm
+        self.start_problems: list[str] = []
 
     def serve(self) -> None:
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -484,8 +502,8 @@ class _Server:
         for parser in self.parsers:
             parser.start()  # all workers warm up at once, before the first document arrives
         slots = [
-            threading.Thread(target=self._slot, args=(parser,), daemon=True, name=f"slot-{i}")
-            for i, parser in enumerate(self.parsers)
+            threading.Thread(target=self._slot, args=(parser, warm), daemon=True, name=f"slot-{i}")
+            for i, (parser, warm) in enumerate(zip(self.parsers, self.warm, strict=True))
         ]
         for slot in slots:
             slot.start()
@@ -571,6 +589,11 @@ class _Server:
                     _, index, data, filename = message
                     client.add(1)
                     self.jobs.put(_Job(client, index, data, filename))
+                elif message[0] == "ready":
+                    # (in a thread of its own: the connection's documents keep arriving)
+                    threading.Thread(
+                        target=self._answer_ready, args=(client, float(message[1])), daemon=True
+                    ).start()
                 elif message[0] == "bye":
                     return
         except (EOFError, OSError, ValueError, TypeError):
@@ -582,7 +605,22 @@ class _Server:
                 self.clients.discard(client)
                 self.last_activity = time.monotonic()
 
-    def _slot(self, parser: SafeParser) -> None:
+    def _answer_ready(self, client: _Client, timeout_s: float) -> None:
+        """Tell the client once every slot's worker has warmed up (or could not start)."""
+        deadline = time.monotonic() + timeout_s
+        for warm in self.warm:
+            warm.wait(max(0.0, deadline - time.monotonic()))
+        problems = list(self.start_problems)
+        if not all(warm.is_set() for warm in self.warm):
+            problems.append(f"the parse workers did not warm up within {timeout_s:g} s")
+        client.send(("ready", problems))
+
+    def _slot(self, parser: SafeParser, warm: threading.Event) -> None:
+        try:
+            # what the first document would wait for anyway; `ready` requests wait for it
+            self.start_problems.extend(parser.wait_ready())
+        finally:
+            warm.set()
         while True:
             job = self.jobs.get()
             if job is None:

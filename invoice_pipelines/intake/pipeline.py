@@ -3,8 +3,13 @@
 Called by the intake and retry jobs (and by the benchmark). One bad document never stops the rest:
 parsing runs in worker processes (`intake/workers.py`) with a time limit; OCR failures, oversized and missing files
 become FAILED documents with a recorded reason; a concurrent writer on one document
-(StaleDocument) costs only that document; and if some document's values cannot be stored, the
-batch is recorded again with one savepoint per document, so only that one fails.
+(StaleDocument) costs only that document; and if some document's values cannot be stored, its
+group is recorded again with one savepoint per document, so only that one fails.
+
+Recording overlaps parsing: each read-ahead group's outcomes are recorded (status changes in one
+statement per kind, `change_statuses`, then findings, VAT rows and lines in one statement per
+kind) in a transaction of its own by a recording thread while the parse workers read the next
+group.
 
 Originals are read through the upload store's bounded reader (a file over the upload limit is
 refused without being read whole) and only a few at a time (`limits.INTAKE_READ_AHEAD_DOCUMENTS`
@@ -15,6 +20,8 @@ dropped before the next is read, so a batch of 200 large scans never sits in mem
 from __future__ import annotations
 
 import logging
+import queue
+import threading
 import time
 from collections import Counter
 from collections.abc import Sequence
@@ -42,8 +49,10 @@ from invoice_pipelines.intake.incoming_invoices import (
     DocumentRef,
     ErrorRecord,
     StaleDocument,
+    StatusChange,
     change_chosen,
     change_status,
+    change_statuses,
     error_rows,
     load_refs,
 )
@@ -249,7 +258,11 @@ def process_documents(
     max_bytes: int | None = None,
 ) -> IntakeSummary:
     """Parse, validate and record the given documents of one organization; `max_bytes` is the
-    upload limit (default INVOICE_PIPELINES_MAX_UPLOAD_BYTES)."""
+    upload limit (default INVOICE_PIPELINES_MAX_UPLOAD_BYTES).
+
+    The documents go through the parser a read-ahead group at a time; each group's outcomes are
+    recorded in a transaction of its own by a recording thread while the next group is parsed,
+    so the parse workers do not wait for the database (nor the database for them)."""
     started = time.perf_counter()
     limit = limit_or_setting(max_bytes)
     summary = IntakeSummary(organization_id, requested=len(set(document_ids)))
@@ -266,45 +279,100 @@ def process_documents(
             )
     work = [refs[i] for i in sorted(refs) if i not in summary.skipped]
 
-    outcomes: dict[int, ParseOutcome] = {}
-    parse_seconds, parsed = 0.0, 0
-    for group in _read_ahead_groups(work, sources):
-        items: list[tuple[bytes, str]] = []
-        readable: list[DocumentRef] = []
-        for ref in group:
-            key, filename, size = sources.get(ref.id, (None, None, None))
-            try:
-                data = _read_original(store, key, size, limit)
-            except OSError as exc:
-                outcomes[ref.id] = failed("unknown", "read", _unread_reason(exc), digest="")
-                continue
-            items.append((data, filename or key))
-            readable.append(ref)
-        if not items:
-            continue
-        parse_started = time.perf_counter()
-        parsed_group = parser.parse_many(items)
-        parse_seconds += time.perf_counter() - parse_started
-        parsed += len(items)
-        for ref, (data, _), outcome in zip(readable, items, parsed_group, strict=True):
-            if outcome.status == "NEEDS_OCR":
-                t0 = time.perf_counter()
-                outcome, pages = _run_ocr(ocr, outcome, data)
-                summary.ocr_pages += pages
-                outcome.raw["ocr_seconds"] = round(time.perf_counter() - t0, 3)
-            outcomes[ref.id] = outcome
-        del items, parsed_group  # this group's bytes go before the next group is read
-    per_doc = parse_seconds / max(parsed, 1)
+    with _Recorder(engine, organization_id, summary) as recorder:
+        for group in _read_ahead_groups(work, sources):
+            outcomes: dict[int, ParseOutcome] = {}
+            items: list[tuple[bytes, str]] = []
+            readable: list[DocumentRef] = []
+            for ref in group:
+                key, filename, size = sources.get(ref.id, (None, None, None))
+                try:
+                    data = _read_original(store, key, size, limit)
+                except OSError as exc:
+                    outcomes[ref.id] = failed("unknown", "read", _unread_reason(exc), digest="")
+                    continue
+                items.append((data, filename or key))
+                readable.append(ref)
+            per_doc = 0.0
+            if items:
+                parse_started = time.perf_counter()
+                parsed_group = parser.parse_many(items)
+                per_doc = (time.perf_counter() - parse_started) / len(items)
+                for ref, (data, _), outcome in zip(readable, items, parsed_group, strict=True):
+                    if outcome.status == "NEEDS_OCR":
+                        t0 = time.perf_counter()
+                        outcome, pages = _run_ocr(ocr, outcome, data)
+                        summary.ocr_pages += pages
+                        outcome.raw["ocr_seconds"] = round(time.perf_counter() - t0, 3)
+                    outcomes[ref.id] = outcome
+                del items, parsed_group  # this group's bytes go before the next group is read
+            recorder.record(group, outcomes, per_doc)
+    summary.seconds = time.perf_counter() - started
+    return summary
 
+
+class _Recorder:
+    """Records groups of outcomes in a thread of its own, in the order given, each group in one
+    transaction (`_record_group`), while the caller parses the next group. What was recorded
+    stays recorded if a later group fails; the first error is raised in the caller's thread (at
+    its next `record`, or when the block ends) and no further group is recorded."""
+
+    def __init__(self, engine: Engine, organization_id: int, summary: IntakeSummary) -> None:
+        self.engine = engine
+        self.organization_id = organization_id
+        self.summary = summary
+        self._queue: queue.Queue = queue.Queue()
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="intake-recorder", daemon=True)
+
+    def __enter__(self) -> _Recorder:
+        self._thread.start()
+        return self
+
+    def __exit__(self, kind, exc, tb) -> None:
+        if kind is not None:
+            self._error = self._error or exc  # the caller failed: record nothing more
+        self._queue.put(None)
+        self._thread.join()
+        if kind is None and self._error is not None:
+            raise self._error
+
+    def record(self, group: list[DocumentRef], outcomes: dict, per_doc: float) -> None:
+        if self._error is not None:
+            raise self._error
+        self._queue.put((group, outcomes, per_doc))
+
+    def _run(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            if self._error is not None:
+                continue
+            group, outcomes, per_doc = item
+            try:
+                _record_group(
+                    self.engine, self.organization_id, group, outcomes, per_doc, self.summary
+                )
+            except BaseException as exc:  # raised again in the caller's thread
+                self._error = exc
+
+
+def _record_group(
+    engine: Engine,
+    organization_id: int,
+    work: list[DocumentRef],
+    outcomes: dict[int, ParseOutcome],
+    per_doc: float,
+    summary: IntakeSummary,
+) -> None:
     try:
         _write_outcomes(engine, organization_id, work, outcomes, per_doc, summary, savepoints=False)
     except DBAPIError as exc:
-        # some document's values do not fit the database: redo the batch with one savepoint per
+        # some document's values do not fit the database: redo the group with one savepoint per
         # document, so that document fails with the reason and the others are recorded
         log.warning("recording the batch failed (%s); recording document by document", exc.orig)
         _write_outcomes(engine, organization_id, work, outcomes, per_doc, summary, savepoints=True)
-    summary.seconds = time.perf_counter() - started
-    return summary
 
 
 def _read_ahead_groups(work: list[DocumentRef], sources: dict[int, tuple]) -> list[list]:
@@ -359,27 +427,49 @@ def _write_outcomes(
         # interleave there, or both copies of a supplier invoice could end VALIDATED
         xact_lock(conn, Lock.INTAKE, organization_id)
         duplicates = _duplicates(conn, organization_id, {ref.id: outcomes[ref.id] for ref in work})
-        # without savepoints the rows beside each document (findings, VAT breakdown, lines) are
-        # written for the whole batch at once, in document order, after its status changes
-        rows = None if savepoints else _BatchRows()
-        for ref in work:
-            outcome = outcomes[ref.id]
-            seconds = per_doc + float(outcome.raw.get("ocr_seconds", 0.0))
-            try:
-                if savepoints:
+        if savepoints:
+            for ref in work:
+                outcome = outcomes[ref.id]
+                seconds = per_doc + float(outcome.raw.get("ocr_seconds", 0.0))
+                try:
                     try:
                         with conn.begin_nested():
                             _record(conn, ref, outcome, seconds, duplicates.get(ref.id), attempt)
                     except DBAPIError as exc:
                         with conn.begin_nested():
                             _record_unstorable(conn, ref, outcome, exc, attempt)
-                else:
-                    # a StaleDocument writes nothing, so the others need no savepoint
-                    _record(conn, ref, outcome, seconds, duplicates.get(ref.id), attempt, rows=rows)
-            except StaleDocument as exc:
-                log.warning("document %s: %s", ref.id, exc)
-                attempt.stale.append(ref.id)
-        if rows is not None:
+                except StaleDocument as exc:
+                    log.warning("document %s: %s", ref.id, exc)
+                    attempt.stale.append(ref.id)
+        else:
+            # the status changes of the whole group in one statement per kind, then the rows
+            # beside them (findings, VAT breakdown, lines) in one statement per kind, in
+            # document order; a stale document writes nothing
+            decisions = {
+                ref.id: _decide(
+                    ref,
+                    outcomes[ref.id],
+                    per_doc + float(outcomes[ref.id].raw.get("ocr_seconds", 0.0)),
+                    duplicates.get(ref.id),
+                )
+                for ref in work
+            }
+            moved, stale = change_statuses(
+                conn,
+                [
+                    StatusChange(ref, decisions[ref.id].target, fields=decisions[ref.id].fields)
+                    for ref in work
+                ],
+            )
+            rows = _BatchRows()
+            for ref in work:
+                decision = decisions[ref.id]
+                if ref.id in stale:
+                    log.warning("document %s: %s", ref.id, stale[ref.id])
+                    attempt.stale.append(ref.id)
+                    continue
+                rows.add(moved[ref.id], decision.findings, decision.fields.get("raw_json"))
+                _count(attempt, ref, outcomes[ref.id], decision.failure)
             rows.write(conn)
     summary.processed += attempt.processed
     summary.outcomes.update(attempt.outcomes)
@@ -410,39 +500,36 @@ def _record_unstorable(
     summary.failures[ref.id] = message
 
 
-def _record(
-    conn,
-    ref: DocumentRef,
-    outcome: ParseOutcome,
-    seconds: float,
-    duplicate: Finding | None,
-    summary: IntakeSummary,
-    *,
-    rows: _BatchRows | None = None,
-) -> None:
-    """Record one document's outcome; with `rows`, its findings, VAT breakdown and lines are
-    collected there (written for the batch by `_BatchRows.write`), else written now."""
+@dataclass
+class _Decision:
+    """What a document's outcome becomes: its status path, fields, findings and first error."""
+
+    target: list[Status]
+    fields: dict
+    findings: list[ErrorRecord]
+    failure: str | None
+
+
+def _decide(
+    ref: DocumentRef, outcome: ParseOutcome, seconds: float, duplicate: Finding | None
+) -> _Decision:
     fields = _fields(outcome, seconds)
     if outcome.status != "VALIDATED" or outcome.invoice is None:
         errors = outcome.errors or [
             Finding(None, "the document could not be read", "error", "parse")
         ]
-        target: list[Status] = [Status.FAILED]
-        findings = _records(errors)
-        failure = errors[0].message
-    elif duplicate is not None:
+        return _Decision([Status.FAILED], fields, _records(errors), errors[0].message)
+    if duplicate is not None:
         # parsed fine, but the same invoice was received before: keep the fields, fail the check
-        target = [Status.PARSED, Status.FAILED]
-        findings, failure = _records([duplicate]), duplicate.message
-    else:
-        target = [Status.PARSED, Status.VALIDATED]
-        findings, failure = _records(outcome.warnings), None
-    if rows is None:
-        change_status(conn, ref, target, fields=fields, errors=findings)
-        _store_breakdown(conn, ref, fields.get("raw_json"))
-    else:
-        moved = change_status(conn, ref, target, fields=fields)
-        rows.add(moved, findings, fields.get("raw_json"))
+        return _Decision(
+            [Status.PARSED, Status.FAILED], fields, _records([duplicate]), duplicate.message
+        )
+    return _Decision([Status.PARSED, Status.VALIDATED], fields, _records(outcome.warnings), None)
+
+
+def _count(
+    summary: IntakeSummary, ref: DocumentRef, outcome: ParseOutcome, failure: str | None
+) -> None:
     if failure is not None:
         summary.failures[ref.id] = failure
     summary.processed += 1
@@ -450,12 +537,22 @@ def _record(
     summary.outcomes["FAILED" if ref.id in summary.failures else "VALIDATED"] += 1
 
 
-def _store_breakdown(conn, ref: DocumentRef, raw: dict | None) -> None:
-    """The document's VAT breakdown and lines as rows (what exports read); a reprocessed document
-    replaces the rows of its earlier reading."""
+def _record(
+    conn,
+    ref: DocumentRef,
+    outcome: ParseOutcome,
+    seconds: float,
+    duplicate: Finding | None,
+    summary: IntakeSummary,
+) -> None:
+    """Record one document's outcome with its findings, VAT breakdown and lines (document by
+    document, each in a savepoint: after a group could not be recorded at once)."""
+    decision = _decide(ref, outcome, seconds, duplicate)
+    moved = change_status(conn, ref, decision.target, fields=decision.fields)
     rows = _BatchRows()
-    rows.add(ref, [], raw)
+    rows.add(moved, decision.findings, decision.fields.get("raw_json"))
     rows.write(conn)
+    _count(summary, ref, outcome, decision.failure)
 
 
 class _BatchRows:

@@ -35,7 +35,11 @@ from sqlalchemy import Engine, select
 from invoice_pipelines.core.lifecycle import Status
 from invoice_pipelines.db.tables import incoming_invoices, organizations, uploads
 from invoice_pipelines.db.tenancy import system_transaction, tenant_transaction
-from invoice_pipelines.intake.incoming_invoices import fail_registered, register_upload
+from invoice_pipelines.intake.incoming_invoices import (
+    NewUpload,
+    fail_registered,
+    register_uploads,
+)
 from invoice_pipelines.limits import SCAN_CURSOR_MAX_FILES, SCAN_FILES_PER_ORGANIZATION
 from invoice_pipelines.resources.upload_stores import (
     StoredFile,
@@ -182,38 +186,54 @@ def _register_files(
 
 
 def _record_files(engine: Engine, store: UploadStore, org_id: int, files: list[StoredFile]) -> list:
-    planned = []
+    """Hash and record the files in one transaction, in a fixed number of statements (about five
+    round trips for a hundred files instead of five per file)."""
+    hashed = []
+    for stored in files:
+        refused = ""
+        try:
+            digest = store.digest(stored.key)
+        except UploadTooLarge as exc:
+            # recorded FAILED without reading it; the identity comes from the listing, so a
+            # second look after a crash finds the same record by its archive key
+            refused, digest = str(exc), _unread_identity(stored)
+        hashed.append((stored, archive_key(stored.key, digest, stored.mtime_ns), digest, refused))
     with tenant_transaction(engine, org_id, write=True) as conn:
-        for stored in files:
-            refused = ""
-            try:
-                digest = store.digest(stored.key)
-            except UploadTooLarge as exc:
-                # recorded FAILED without reading it; the identity comes from the listing, so a
-                # second look after a crash finds the same record by its archive key
-                refused, digest = str(exc), _unread_identity(stored)
-            target = archive_key(stored.key, digest, stored.mtime_ns)
-            known = conn.execute(
-                select(uploads.c.id).where(
-                    uploads.c.organization_id == org_id, uploads.c.storage_key == target
-                )
-            ).first()
-            if known is not None:  # recorded before a crash; only the move is missing
-                planned.append((stored, target, None))
-                continue
-            registration = register_upload(
-                conn,
-                organization_id=org_id,
-                filename=stored.name,
-                storage_key=target,
-                content_hash=digest,
-                size_bytes=stored.size,
-                content_type=mimetypes.guess_type(stored.name)[0],
+        known: set[str] = set()
+        targets = [target for _, target, _, _ in hashed]
+        for i in range(0, len(targets), 1000):
+            known.update(
+                conn.execute(
+                    select(uploads.c.storage_key).where(
+                        uploads.c.organization_id == org_id,
+                        uploads.c.storage_key.in_(targets[i : i + 1000]),
+                    )
+                ).scalars()
             )
+        # recorded before a crash: only the move is missing
+        new = [entry for entry in hashed if entry[1] not in known]
+        registrations = register_uploads(
+            conn,
+            organization_id=org_id,
+            files=[
+                NewUpload(
+                    filename=stored.name,
+                    storage_key=target,
+                    content_hash=digest,
+                    size_bytes=stored.size,
+                    content_type=mimetypes.guess_type(stored.name)[0],
+                )
+                for stored, target, digest, _ in new
+            ],
+        )
+        by_target = {
+            entry[1]: registration for entry, registration in zip(new, registrations, strict=True)
+        }
+        for _, target, _, refused in new:
+            registration = by_target[target]
             if refused and not registration.duplicate:
                 fail_registered(conn, org_id, registration.document_id, "read", refused)
-            planned.append((stored, target, registration))
-    return planned
+    return [(stored, target, by_target.get(target)) for stored, target, _, _ in hashed]
 
 
 def _unread_identity(stored: StoredFile) -> str:

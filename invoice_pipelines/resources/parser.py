@@ -125,6 +125,20 @@ class DocumentParser(ConfigurableResource):
         """The parse server this instance uses, if any."""
         return None if self._server is None else self._server.server_pid
 
+    def wait_ready(self, timeout_s: float = 300.0) -> list[str]:
+        """Block until the workers this instance parses in (the parse server's, or its own) are
+        warm; the start problems, if any. For measurements that keep the warm-up apart."""
+        with self._lock:
+            if self.keep_warm_seconds > 0 and self._connect() is not None:
+                try:
+                    return self._server.wait_ready(timeout_s)
+                except ServerGone as gone:
+                    log.warning("%s: this run parses in workers of its own", gone)
+                    self._server.close()
+                    self._server = None
+                    self._own_workers = True
+            return self._start().wait_ready(timeout_s)
+
     def parse_many(self, items: Sequence[tuple[bytes, str]]) -> list[ParseOutcome]:
         with self._lock:
             if self.keep_warm_seconds > 0 and self._connect() is not None:

@@ -4,17 +4,23 @@ import threading
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import select
 
 from invoice_pipelines.core.lifecycle import InvalidTransition, Status
+from invoice_pipelines.db.tables import incoming_invoices, uploads
 from invoice_pipelines.db.tenancy import system_transaction, tenant_transaction
 from invoice_pipelines.intake.incoming_invoices import (
     ErrorRecord,
+    NewUpload,
     StaleDocument,
+    StatusChange,
     change_status,
+    change_statuses,
     errors_of,
     load_refs,
     organization_stats,
     register_upload,
+    register_uploads,
     stuck_documents,
 )
 
@@ -165,3 +171,76 @@ def test_a_path_of_statuses_is_checked_step_by_step_and_written_once(db):
         done = change_status(conn, ref, [Status.PARSED, Status.VALIDATED])
     assert (done.status, done.processing_version) == (Status.VALIDATED, 2)
     assert _ref(db, org, doc) == done
+
+
+def test_uploads_registered_together_are_what_one_after_another_makes(db):
+    """New bytes, the same bytes again in the same call, bytes registered before: one document
+    per content, the others duplicate uploads of it, in the order given."""
+    org = db.new_organization()
+    before = _register(db, org, "old.xml", "known")
+    files = [
+        NewUpload("a.xml", f"{org['slug']}/a.xml", "new", 10),
+        NewUpload("b.xml", f"{org['slug']}/b.xml", "known", 10),
+        NewUpload("a-again.xml", f"{org['slug']}/a-again.xml", "new", 10),
+        NewUpload("c.xml", f"{org['slug']}/c.xml", "other", 10),
+    ]
+    with tenant_transaction(db.engine, org["id"], write=True) as conn:
+        a, b, a_again, c = register_uploads(conn, organization_id=org["id"], files=files)
+        rows = {
+            r.id: r
+            for r in conn.execute(
+                select(uploads).where(uploads.c.organization_id == org["id"])
+            ).all()
+        }
+    assert [x.duplicate for x in (a, b, a_again, c)] == [False, True, True, False]
+    assert b.document_id == before.document_id
+    assert a_again.document_id == a.document_id != c.document_id
+    assert len({a.upload_id, b.upload_id, a_again.upload_id, c.upload_id}) == 4
+    assert rows[b.upload_id].duplicate_of_upload_id == before.upload_id
+    assert rows[a_again.upload_id].duplicate_of_upload_id == a.upload_id
+    assert rows[a_again.upload_id].status == "duplicate" == rows[b.upload_id].status
+    for registration in (a, b, a_again, c):
+        assert rows[registration.upload_id].incoming_invoice_id == registration.document_id
+    assert rows[a.upload_id].duplicate_of_upload_id is None
+    assert _ref(db, org, a.document_id).status == Status.UPLOADED
+
+
+def test_status_changes_together_keep_each_documents_optimistic_lock(db):
+    """change_statuses: a document someone changed since it was read is left alone with the
+    reason; the others move, each one version per step, with their own fields and findings."""
+    org = db.new_organization()
+    docs = [_register(db, org, f"{n}.xml", f"h{n}").document_id for n in range(3)]
+    seen = [_ref(db, org, d) for d in docs]
+    with tenant_transaction(db.engine, org["id"], write=True) as conn:
+        change_status(conn, seen[1], Status.FAILED)  # a concurrent writer got there first
+    with tenant_transaction(db.engine, org["id"], write=True) as conn:
+        moved, stale = change_statuses(
+            conn,
+            [
+                StatusChange(seen[0], [Status.PARSED, Status.VALIDATED], {"invoice_number": "R-0"}),
+                StatusChange(seen[1], Status.FAILED, errors=[ErrorRecord("parse", "lost")]),
+                StatusChange(
+                    seen[2], Status.FAILED, {"format": "xml"}, [ErrorRecord("parse", "bad")]
+                ),
+            ],
+        )
+    assert set(moved) == {docs[0], docs[2]}
+    assert stale == {
+        docs[1]: f"incoming invoice {docs[1]} changed meanwhile: expected "
+        "UPLOADED v0, found FAILED v1"
+    }
+    assert (moved[docs[0]].status, moved[docs[0]].processing_version) == (Status.VALIDATED, 2)
+    assert _ref(db, org, docs[0]) == moved[docs[0]]
+    assert _ref(db, org, docs[2]) == moved[docs[2]]
+    assert _ref(db, org, docs[1]).processing_version == 1  # left as the other writer left it
+    with tenant_transaction(db.engine, org["id"]) as conn:
+        assert [e["message"] for e in errors_of(conn, docs[2])] == ["bad"]
+        assert errors_of(conn, docs[1]) == []
+        number = conn.execute(
+            select(incoming_invoices.c.invoice_number).where(incoming_invoices.c.id == docs[0])
+        ).scalar_one()
+    assert number == "R-0"
+    # an impossible move is refused before anything is written
+    with pytest.raises(InvalidTransition):
+        with tenant_transaction(db.engine, org["id"], write=True) as conn:
+            change_statuses(conn, [StatusChange(moved[docs[0]], Status.UPLOADED)])

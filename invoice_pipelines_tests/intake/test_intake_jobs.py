@@ -429,3 +429,67 @@ def test_files_of_an_organization_without_its_partition_wait_for_it(db, tmp_path
     after, _ = tick(cursor)
     assert len(after) == 1
     assert len(after[0].run_config["ops"]["incoming_invoices"]["config"]["document_ids"]) == 1
+
+
+def test_groups_are_recorded_beside_the_parsing_and_a_failed_recording_is_raised(
+    db, tmp_path, monkeypatch
+):
+    """Each read-ahead group is recorded in a transaction of its own while the next is parsed:
+    the parser sees the next group before the last one is recorded, every document is recorded
+    once, and when recording a group fails, the run fails with that error, the groups before it
+    stay recorded and the rest stay waiting (UPLOADED, for the next dispatch)."""
+    from invoice_pipelines.intake import pipeline
+    from invoice_pipelines.intake.parse import parse_document
+
+    monkeypatch.setattr(pipeline, "INTAKE_READ_AHEAD_DOCUMENTS", 2)
+    org = db.new_organization()
+    store = LocalUploadStore(root=str(tmp_path))
+    data = (samples_dir() / GOOD_CII).read_bytes()
+    _drop(
+        store, org, {f"{n}.xml": data.replace(b"471102", f"4711{n:02}".encode()) for n in range(7)}
+    )
+    scan = scan_uploads(db.engine, store, ScanState(), only_organizations={org["slug"]})
+    ids = scan.batches[0].document_ids
+    assert len(ids) == 7
+
+    class CountingParser:
+        def __init__(self):
+            self.batches = []
+
+        def parse_many(self, items):
+            self.batches.append([name for _, name in items])
+            return [parse_document(d, name) for d, name in items]
+
+    parser = CountingParser()
+    summary = pipeline.process_documents(db.engine, store, org["id"], ids, parser=parser, ocr=None)
+    assert [len(b) for b in parser.batches] == [2, 2, 2, 1]
+    assert summary.outcomes == {"VALIDATED": 7} and summary.processed == 7
+    docs, _ = _documents(db, org)
+    assert {d["status"] for d in docs.values()} == {"VALIDATED"}
+    assert {d["processing_version"] for d in docs.values()} == {2}
+
+    # a recording that fails: the third group's transaction
+    org = db.new_organization()
+    store = LocalUploadStore(root=str(tmp_path / "second"))
+    _drop(
+        store, org, {f"{n}.xml": data.replace(b"471102", f"4712{n:02}".encode()) for n in range(7)}
+    )
+    scan = scan_uploads(db.engine, store, ScanState(), only_organizations={org["slug"]})
+    ids = scan.batches[0].document_ids
+    real = pipeline._write_outcomes
+    calls = []
+
+    def failing_third(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:
+            raise RuntimeError("the database went away")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(pipeline, "_write_outcomes", failing_third)
+    with pytest.raises(RuntimeError, match="the database went away"):
+        pipeline.process_documents(
+            db.engine, store, org["id"], ids, parser=CountingParser(), ocr=None
+        )
+    docs, _ = _documents(db, org)
+    by_id = {d["id"]: d["status"] for d in docs.values()}
+    assert [by_id[i] for i in sorted(ids)] == ["VALIDATED"] * 4 + ["UPLOADED"] * 3

@@ -265,3 +265,15 @@ def test_the_server_ends_with_the_process_that_owns_it(server_dir):
         owner.wait()
     assert _wait_gone(server)
     assert not pid_file.exists()
+
+
+def test_a_run_can_wait_until_the_servers_workers_are_warm(server_dir):
+    """wait_ready (the bench keeps the warm-up apart with it): answered once every worker of the
+    server is warm, while the run's documents still go through the same connection."""
+    parser = TestParser(workers=2, keep_warm_seconds=60, server_dir=server_dir)
+    with build_resources({"parser": parser}) as resources:
+        assert resources.parser.wait_ready(60) == []
+        assert resources.parser.process_ids == []  # the server's workers, none of the run's own
+        assert len(resources.parser._server.hello["workers"]) == 2
+        [outcome] = resources.parser.parse_many([(numbered("READY-1"), "READY-1.xml")])
+        assert outcome.invoice is not None and outcome.invoice.number == "READY-1"

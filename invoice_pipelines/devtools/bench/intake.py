@@ -2,9 +2,12 @@
 
 Generates N distinct e-invoices (our own CII and UBL writers), drops them into a scratch upload
 store for a fresh organization, registers them the way the upload sensor does, and runs the intake
-step (SafeParser workers: XSD + official schematron + our rules; then the status changes) exactly
-as the intake job does. Parser start-up and the Dagster in-process run overhead are reported
-separately from the per-document throughput.
+step (XSD + official schematron + our rules; then the status changes) exactly as the intake job
+does, with the `document_parser` the code location configures: the runs' shared parse server
+(`--parser server`, `intake/parse_server.py`; a scratch one of this bench's own, stopped at the
+end), or workers of the run's own (`--parser run`, keep_warm_seconds=0). Parser start-up (until
+the workers are warm) and the Dagster in-process run overhead are reported separately from the
+per-document throughput; the limit is measured in a pool of its own (`parse_limit`).
 """
 
 from __future__ import annotations
@@ -25,6 +28,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--ocr-pages", type=int, default=4, help="pages for the OCR figure (0: skip)"
     )
     parser.add_argument("--batch-size", type=int, default=200, help="documents per intake run")
+    parser.add_argument(
+        "--parser",
+        choices=("server", "run"),
+        default="server",
+        help="server: a parse server shared by the runs, as the code location configures the "
+        "document_parser (keep_warm_seconds); run: workers of the run's own",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the benchmark organization")
 
 
@@ -38,9 +48,9 @@ def run(args: argparse.Namespace) -> dict:
     from invoice_pipelines.devtools.bench.limit import current_database, limit_fields, per_second
     from invoice_pipelines.devtools.demo.invoices import synthetic_xml_invoices
     from invoice_pipelines.intake import defs as intake
+    from invoice_pipelines.intake.parse_server import KEEP_WARM_SECONDS, stop_server
     from invoice_pipelines.intake.pipeline import process_documents
     from invoice_pipelines.intake.uploads import ScanState, scan_uploads
-    from invoice_pipelines.intake.workers import SafeParser
     from invoice_pipelines.resources.database import Database
     from invoice_pipelines.resources.ocr import TesseractOcrEngine
     from invoice_pipelines.resources.parser import DocumentParser
@@ -57,7 +67,20 @@ def run(args: argparse.Namespace) -> dict:
             .returning(organizations.c.id)
         ).scalar_one()
 
-    with tempfile.TemporaryDirectory(prefix="ip-bench-uploads-") as root:
+    with (
+        tempfile.TemporaryDirectory(prefix="ip-bench-uploads-") as root,
+        tempfile.TemporaryDirectory(prefix="ip-bench-parse-") as server_dir,
+    ):
+
+        def document_parser() -> DocumentParser:
+            """The document_parser as definitions.py configures it (a scratch server folder, so
+            the bench neither uses nor stops a server of anyone else's)."""
+            return DocumentParser(
+                workers=args.workers,
+                keep_warm_seconds=KEEP_WARM_SECONDS if args.parser == "server" else 0.0,
+                server_dir=server_dir,
+            )
+
         store = LocalUploadStore(root=root)
         t0 = time.perf_counter()
         old = time.time() - 600
@@ -69,51 +92,63 @@ def run(args: argparse.Namespace) -> dict:
         generate_s = time.perf_counter() - t0
 
         t0 = time.perf_counter()
-        parser = SafeParser(workers=args.workers)
-        parser.start()
-        parser.wait_ready(300)  # warm-up (schematron compilation) is measured apart
-        parser_start_s = time.perf_counter() - t0
+        parser = document_parser()
+        try:
+            # start (or connect), warm-up (schematron compilation): measured apart
+            parser.wait_ready(300)
+            parser_start_s = time.perf_counter() - t0
 
-        t0 = time.perf_counter()
-        scan = scan_uploads(
-            engine,
-            store,
-            ScanState(),
-            batch_size=args.batch_size,
-            max_files_per_tick=args.n + 10,
-            only_organizations={slug},
-        )
-        register_s = time.perf_counter() - t0
-        batches = [b for b in scan.batches if b.organization_slug == slug]
-        t0 = time.perf_counter()
-        validated = failed = 0
-        for batch in batches:
-            summary = process_documents(
-                engine, store, org_id, batch.document_ids, parser=parser, ocr=None
+            t0 = time.perf_counter()
+            scan = scan_uploads(
+                engine,
+                store,
+                ScanState(),
+                batch_size=args.batch_size,
+                max_files_per_tick=args.n + 10,
+                only_organizations={slug},
             )
-            validated += summary.outcomes.get("VALIDATED", 0)
-            failed += summary.outcomes.get("FAILED", 0)
-        process_s = time.perf_counter() - t0
-        limit = parse_limit(parser, args.workers, documents)
-        parser.close()
+            register_s = time.perf_counter() - t0
+            batches = [b for b in scan.batches if b.organization_slug == slug]
+            t0 = time.perf_counter()
+            validated = failed = 0
+            for batch in batches:
+                # as a run does: each batch is one run's call, the parser set up for the run
+                summary = process_documents(
+                    engine,
+                    store,
+                    org_id,
+                    batch.document_ids,
+                    parser=parser,
+                    ocr=None,
+                    max_bytes=parser.max_upload_bytes,
+                )
+                validated += summary.outcomes.get("VALIDATED", 0)
+                failed += summary.outcomes.get("FAILED", 0)
+            process_s = time.perf_counter() - t0
+            parser.close()  # a run's teardown (the server stays warm for the next run)
 
-        # fixed cost of one Dagster run (in-process executor, nothing left waiting), measured
-        # apart; it includes starting and stopping the run's parser workers
-        job = Definitions(
-            assets=[intake.uploads, intake.incoming_invoices],
-            jobs=[intake.intake_job],
-            resources={
-                "database": Database(),
-                "upload_store": store,
-                "ocr_engine": TesseractOcrEngine(),
-                "document_parser": DocumentParser(workers=args.workers),
-            },
-        ).resolve_job_def("intake_job")
-        instance = DagsterInstance.ephemeral()
-        instance.add_dynamic_partitions(ORGANIZATIONS_PARTITIONS_NAME, [slug])
-        t0 = time.perf_counter()
-        job.execute_in_process(instance=instance, partition_key=slug)
-        run_overhead_s = time.perf_counter() - t0
+            # fixed cost of one Dagster run (in-process executor, nothing left waiting), measured
+            # apart; with --parser run it includes starting and stopping the run's own workers
+            job = Definitions(
+                assets=[intake.uploads, intake.incoming_invoices],
+                jobs=[intake.intake_job],
+                resources={
+                    "database": Database(),
+                    "upload_store": store,
+                    "ocr_engine": TesseractOcrEngine(),
+                    "document_parser": document_parser(),
+                },
+            ).resolve_job_def("intake_job")
+            instance = DagsterInstance.ephemeral()
+            instance.add_dynamic_partitions(ORGANIZATIONS_PARTITIONS_NAME, [slug])
+            t0 = time.perf_counter()
+            job.execute_in_process(instance=instance, partition_key=slug)
+            run_overhead_s = time.perf_counter() - t0
+        finally:
+            parser.close()
+            if args.parser == "server":
+                stop_server(parser.server_spec(), server_dir)
+        limit = parse_limit(args.workers, documents)
 
     with tenant_transaction(engine, org_id) as conn:
         database = current_database(conn)
@@ -140,6 +175,7 @@ def run(args: argparse.Namespace) -> dict:
         "validated": in_db,
         "failed": failed,
         "workers": args.workers,
+        "parser": args.parser,
         "seconds": round(register_s + process_s, 3),
         "docs_per_s": round(args.n / (register_s + process_s), 1),
         "register_seconds": round(register_s, 3),
@@ -167,31 +203,26 @@ def run(args: argparse.Namespace) -> dict:
 
 
 LIMIT_METHOD = (
-    "the same documents parsed and validated (XSD, schematron, our rules: parse_many) in the same "
-    "run's parser, already warm, one worker per core ({workers}), straight from memory: no "
-    "registration, no upload store, no status changes or rows written"
+    "the same documents parsed and validated (XSD, schematron, our rules: parse_many) in a pool "
+    "of the bench's own, already warm, one worker per core ({workers}), straight from memory: no "
+    "registration, no upload store, no parse server, no status changes or rows written"
 )
 
 
-def parse_limit(parser, workers: int, documents: list[tuple[str, bytes]]) -> dict:
-    """Parse the run's documents again in a warm pool of one worker per core (the run's own when
-    it has that many workers): seconds, documents parsed and how many came back VALIDATED."""
+def parse_limit(workers: int, documents: list[tuple[str, bytes]]) -> dict:
+    """Parse the run's documents again in a warm pool of one worker per core, straight from
+    memory in this process (no parse server between): seconds, documents parsed and how many
+    came back VALIDATED."""
     from invoice_pipelines.intake.workers import SafeParser
     from invoice_pipelines.resources.ocr import available_cores
 
     cores = available_cores()
-    own = None
-    if workers != cores:
-        own = parser = SafeParser(workers=cores)
+    with SafeParser(workers=cores) as parser:
         parser.wait_ready(300)
-    try:
         items = [(data, name) for name, data in documents]
         started = time.perf_counter()
         outcomes = parser.parse_many(items)
         seconds = time.perf_counter() - started
-    finally:
-        if own is not None:
-            own.close()
     return {
         "seconds": seconds,
         "parsed": len(outcomes),
