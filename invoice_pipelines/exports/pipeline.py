@@ -286,12 +286,23 @@ def _export(engine: Engine, store: FileStore, job: _Job) -> ExportResult:
                 keys["csv_lines"],
                 booked_lines_query(settings.organization_id, period, direction, skipped=()),
             )
+        early = None
         try:
             invoices = load_invoices(conn, settings.organization_id, period, direction)
             clock.lap("read")
             partners = assign_accounts(conn, settings, direction, invoices)
+            before = None  # the latest version's items, for the new version's notes
+            if early_lines is not None and invoices:
+                # a new version unless the plan skips an invoice: the database records it (in a
+                # savepoint) while this thread plans
+                before = _items_before(conn, latest)
+                early = _record_early(conn, store, pool, job, version, keys, invoices)
             booked = _plan(settings, direction, period, invoices, partners, result)
             clock.lap("plan")
+            if early is not None and result.skipped:
+                # recorded as if nothing were skipped: undone, and recorded as it is below
+                early.undo()
+                early = None
             if latest is None and not invoices:
                 result.empty = True
                 return result
@@ -302,6 +313,9 @@ def _export(engine: Engine, store: FileStore, job: _Job) -> ExportResult:
                 rendered = _render(job, header, booked, partners, result)
                 clock.lap("render")
                 if latest is not None and latest.fingerprint == rendered.fingerprint:
+                    if early is not None:
+                        early.undo()  # (not reached: the month would have waited in VALIDATED)
+                        early = None
                     gone = _files_gone(conn, store, job, latest)
                     if gone is None:
                         result.unchanged = True
@@ -315,11 +329,13 @@ def _export(engine: Engine, store: FileStore, job: _Job) -> ExportResult:
                 _discard(early_lines, store, keys["csv_lines"])
                 early_lines = None
             files, export_id, notes = _write_version(
-                engine, conn, store, pool, job, snapshot, latest, version, keys, invoices,
-                booked, pending, partners, rendered, early_lines, result, clock,
+                engine, conn, store, pool, job, snapshot, latest, before, version, keys,
+                invoices, booked, pending, partners, rendered, early_lines, early, result, clock,
             )  # fmt: skip
-            early_lines = None  # the version's own file now
+            early_lines = early = None  # the version's own
         finally:
+            if early is not None:
+                wait([early.recording])
             if early_lines is not None:
                 # no version written (empty or unchanged month, or a failure): not a file of it
                 _discard(early_lines, store, keys["csv_lines"])
@@ -331,16 +347,72 @@ def _export(engine: Engine, store: FileStore, job: _Job) -> ExportResult:
     return result
 
 
+@dataclass
+class _EarlyRecord:
+    """A version recorded before its plan was known (`_record_early`)."""
+
+    savepoint: object
+    export_id: int
+    recording: object  # the Future of the items and status changes
+
+    def undo(self) -> None:
+        wait([self.recording])
+        self.savepoint.rollback()
+
+
+def _record_early(conn, store, pool, job: _Job, version, keys, invoices) -> _EarlyRecord:
+    """In a savepoint, the `exports` row of the new version (what the plan decides is set when
+    the files are written) and, on another thread, an item for every invoice of the month and
+    VALIDATED -> EXPORTED, as if the plan skipped nothing: only then is it the version's."""
+    savepoint = conn.begin_nested()
+    export_id = _insert_export(
+        conn, store, job, version, keys, _export_values(job, invoices, ExportResult("", "", ""), {})
+    )
+    validated = sum(1 for inv in invoices if inv.status == Status.VALIDATED.value)
+    recording = pool.submit(_record, conn, job, export_id, len(invoices), validated)
+    return _EarlyRecord(savepoint, export_id, recording)
+
+
+def _record(conn, job: _Job, export_id: int, booked: int, pending: int) -> None:
+    """The booked items (every invoice of the month the export did not record as skipped) and
+    the status changes: database work only."""
+    settings, period, direction = job.settings, job.period, job.direction
+    inserted = conn.execute(
+        insert_booked_items(settings.organization_id, period, direction, export_id)
+    ).rowcount
+    if inserted < 0:
+        # psycopg 3 under SQLAlchemy 2.1 reports no row count for an INSERT: count them
+        inserted = conn.execute(
+            select(func.count())
+            .select_from(export_items)
+            .where(export_items.c.export_id == export_id, export_items.c.status == "exported")
+        ).scalar_one()
+    if inserted != booked:
+        raise RuntimeError(f"export {export_id}: {inserted} items recorded for {booked} invoices")
+    if direction == "incoming":
+        change_status_where(
+            conn,
+            settings.organization_id,
+            booked_incoming(settings.organization_id, period, export_id),
+            Status.VALIDATED,
+            Status.EXPORTED,
+            pending,
+        )
+
+
 def _write_version(
-    engine, conn, store, pool, job: _Job, snapshot, latest, version, keys, invoices, booked,
-    pending, partners, rendered, early_lines, result: ExportResult, clock: _Clock,
+    engine, conn, store, pool, job: _Job, snapshot, latest, before, version, keys, invoices,
+    booked, pending, partners, rendered, early_lines, early, result: ExportResult, clock: _Clock,
 ):  # fmt: skip
     """Version `version` of the month: its `exports` row and items, the status changes and its
-    files. `early_lines`: the lines file being written already (no invoice skipped), or None.
+    files. `early_lines`: the lines file being written already (no invoice skipped), or None;
+    `early`: the row and items being recorded already (nothing skipped), or None.
     (files, export id, notes)"""
     settings, period, direction = job.settings, job.period, job.direction
     header = job.header
-    notes = {**result.notes, **_version_notes(conn, latest, booked, result.skipped)}
+    if before is None:
+        before = _items_before(conn, latest)
+    notes = {**result.notes, **_version_notes(latest, before, booked)}
     if result.rewritten:
         # not a correction: the same bookings, written again because the files were gone
         notes["rewrites_version"] = latest.version
@@ -354,40 +426,19 @@ def _write_version(
         # attempt that did not commit (the lock is held: nobody else writes this version)
         if not (kind == "csv_lines" and early_lines is not None):
             _remove_leftover(store, key)
-    export_id = _insert_export(conn, store, job, version, keys, booked, result, notes)
-    _insert_skipped_items(conn, job, export_id, invoices, result)
-
-    def record() -> None:
-        """The booked items and the status changes: database work only."""
-        inserted = conn.execute(
-            insert_booked_items(settings.organization_id, period, direction, export_id)
-        ).rowcount
-        if inserted < 0:
-            # psycopg 3 under SQLAlchemy 2.1 reports no row count for an INSERT: count them
-            inserted = conn.execute(
-                select(func.count())
-                .select_from(export_items)
-                .where(export_items.c.export_id == export_id, export_items.c.status == "exported")
-            ).scalar_one()
-        if inserted != len(booked):
-            raise RuntimeError(
-                f"export {export_id}: {inserted} items recorded for {len(booked)} invoices"
-            )
-        if direction == "incoming":
-            change_status_where(
-                conn,
-                settings.organization_id,
-                booked_incoming(settings.organization_id, period, export_id),
-                Status.VALIDATED,
-                Status.EXPORTED,
-                len(pending),
-            )
-
-    # The database records while this thread renders and writes the files that need no
-    # database (the driver releases the GIL while a statement runs; nothing else uses the
-    # connection meanwhile). On PostgreSQL the lines file is written at the same time (or was
-    # already) by a second connection in the export's snapshot; the skipped invoices are named
-    # to it, as it cannot see the items this transaction recorded.
+    values = _export_values(job, booked, result, notes)
+    if early is not None:
+        export_id, recording = early.export_id, early.recording
+    else:
+        export_id = _insert_export(conn, store, job, version, keys, values)
+        _insert_skipped_items(conn, job, export_id, invoices, result)
+        # The database records while this thread renders and writes the files that need no
+        # database (the driver releases the GIL while a statement runs; nothing else uses the
+        # connection meanwhile).
+        recording = pool.submit(_record, conn, job, export_id, len(booked), len(pending))
+    # On PostgreSQL the lines file is written at the same time (or was already) by a second
+    # connection in the export's snapshot; the skipped invoices are named to it, as it cannot
+    # see the items this transaction recorded.
     lines_query = booked_lines_query(
         settings.organization_id,
         period,
@@ -406,7 +457,6 @@ def _write_version(
             keys["csv_lines"],
             lines_query,
         )
-    recording = pool.submit(record)
     try:
         if rendered is None:
             rendered = _render(job, header, booked, partners, result)
@@ -423,6 +473,8 @@ def _write_version(
     finally:
         wait([recording] if lines is None else [recording, lines])
     recording.result()
+    if early is not None:
+        early.savepoint.commit()  # the version's: RELEASE SAVEPOINT
     clock.lap("record_and_write")
     if lines is not None:
         try:
@@ -440,7 +492,10 @@ def _write_version(
     conn.execute(
         update(exports)
         .where(exports.c.id == export_id)
-        .values(fingerprint=rendered.fingerprint, booking_count=len(rendered.bookings))
+        .values(
+            fingerprint=rendered.fingerprint,
+            **{**values, "booking_count": len(rendered.bookings)},
+        )
     )
     conn.execute(
         insert(audit_log).values(
@@ -653,9 +708,27 @@ def _render(job: _Job, header: Header, booked: Booked, partners, result) -> _Ren
     return _Rendered(bookings, invoices, digest.hexdigest())
 
 
-def _insert_export(conn, store, job: _Job, version, keys, booked, result, notes) -> int:
+def _export_values(job: _Job, booked, result: ExportResult, notes) -> dict:
+    """The columns of an `exports` row that the plan decides."""
+    sums = result.totals.get(job.settings.currency, [ZERO, ZERO, ZERO])
+    return {
+        "invoice_count": len(booked),
+        "booking_count": result.booking_count,
+        "skipped_count": len(result.skipped),
+        "net_total": sums[0],
+        "tax_total": sums[1],
+        "gross_total": sums[2],
+        "notes": {
+            **notes,
+            "totals_by_currency": {
+                cur: [format(v, "f") for v in values] for cur, values in result.totals.items()
+            },
+        },
+    }
+
+
+def _insert_export(conn, store, job: _Job, version, keys, values: dict) -> int:
     settings = job.settings
-    sums = result.totals.get(settings.currency, [ZERO, ZERO, ZERO])
     return conn.execute(
         insert(exports)
         .values(
@@ -665,21 +738,10 @@ def _insert_export(conn, store, job: _Job, version, keys, booked, result, notes)
             version=version,
             fingerprint="",  # set once the rows are rendered, in the same transaction
             files={kind: store.location(key) for kind, key in keys.items()},
-            invoice_count=len(booked),
-            booking_count=result.booking_count,
-            skipped_count=len(result.skipped),
-            net_total=sums[0],
-            tax_total=sums[1],
-            gross_total=sums[2],
             closed=job.closed,
-            notes={
-                **notes,
-                "totals_by_currency": {
-                    cur: [format(v, "f") for v in values] for cur, values in result.totals.items()
-                },
-            },
             dagster_run_id=job.run_id,
             created_by=job.requested_by,
+            **values,
         )
         .returning(exports.c.id)
     ).scalar_one()
@@ -740,8 +802,8 @@ def _addresses(booked: list[tuple[InvoiceRecord, list[Booking]]]) -> dict[str, d
     return found
 
 
-def _version_notes(conn, latest, booked, skipped) -> dict:
-    """What changed since the latest version: corrected, new and removed invoices."""
+def _items_before(conn, latest) -> dict[int, str]:
+    """invoice id -> status of its item in the latest version ({} when there is none)."""
     if latest is None:
         return {}
     items = export_items.c
@@ -752,6 +814,13 @@ def _version_notes(conn, latest, booked, skipped) -> dict:
         )
     ):
         before[incoming_id or sales_id] = status
+    return before
+
+
+def _version_notes(latest, before: dict[int, str], booked) -> dict:
+    """What changed since the latest version: corrected, new and removed invoices."""
+    if latest is None:
+        return {}
     now = {inv.id: inv for inv, _ in booked}
     corrected = sorted(
         (inv.number or str(inv.id))

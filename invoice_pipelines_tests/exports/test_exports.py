@@ -526,3 +526,40 @@ def test_an_organization_without_datev_that_exports_nothing_is_not_an_error(db, 
             db.engine, LocalFileStore(root=str(tmp_path)), org["slug"], "2026-11", direction
         )
         assert result.disabled
+
+
+def test_what_is_recorded_and_written_before_the_plan_follows_the_plan(db, tmp_path):
+    """The lines file and the version's items may start before the plan (PostgreSQL: a new
+    version is likely while documents wait in VALIDATED). A skipped invoice then has no lines in
+    the file and keeps its status and version; an unchanged month leaves no file behind."""
+    org = _org(db)
+    e = db.engine
+    line = [("Schrauben", "2", "50.00", "19")]
+    good = incoming(e, org["id"], "OK-1", lines=line)
+    odd = incoming(e, org["id"], "R-13", taxes=[("S", "13", "100.00", "13.00")], lines=line)
+    store = LocalFileStore(root=str(tmp_path))
+    result = run_export(e, store, org["slug"], "2026-11", "incoming")
+    assert [invoice_id for invoice_id, _, _ in result.skipped] == [odd]
+    lines = pd.read_csv(result.files["csv_lines"])
+    assert list(lines["invoice_id"]) == [good]
+    with tenant_transaction(e, org["id"]) as conn:
+        versions = dict(
+            conn.execute(
+                select(incoming_invoices.c.id, incoming_invoices.c.processing_version).where(
+                    incoming_invoices.c.id.in_([good, odd])
+                )
+            ).all()
+        )
+        items = conn.execute(
+            select(export_items.c.status, func.count())
+            .where(export_items.c.export_id == result.export_id)
+            .group_by(export_items.c.status)
+        ).all()
+    assert versions == {good: 3, odd: 2}
+    assert sorted(items) == [("exported", 1), ("skipped", 1)]
+    assert _status(db, org["id"], good) == Status.EXPORTED
+    assert _status(db, org["id"], odd) == Status.VALIDATED
+    files = sorted(p.name for p in tmp_path.rglob("*") if p.is_file())
+    again = run_export(e, store, org["slug"], "2026-11", "incoming")
+    assert again.unchanged and again.version == result.version
+    assert sorted(p.name for p in tmp_path.rglob("*") if p.is_file()) == files
