@@ -147,16 +147,9 @@ def _sales_filter(organization_id: int, period: str):
     )
 
 
-def load_invoices(
-    conn: Connection, organization_id: int, period: str, direction: str
-) -> list[InvoiceRecord]:
-    """The month's exportable invoices with their VAT breakdowns, ordered by date and id.
-
-    Both directions read through one query shape: the columns are InvoiceRecord's fields in
-    their order (NULL where a direction has no such value), fetched at once and passed by
-    position. (Labelled columns read as mappings cost a third of the export's read phase: each
-    row fetched on its own and turned into keyword arguments.)
-    """
+def _month(organization_id: int, period: str, direction: str):
+    """(the invoices table, its source with joins, the month's condition, order, the columns by
+    InvoiceRecord field, the VAT rows' table and invoice id column) of one direction."""
     if direction == "incoming":
         invoices, t = incoming_invoices, incoming_invoices.c
         tax_table, tax_invoice_id = (
@@ -203,6 +196,27 @@ def load_invoices(
         tax_total=t.tax_total,
         gross_total=t.gross_total,
     )
+    return invoices, source, where, order, columns, tax_table, tax_invoice_id
+
+
+def load_invoices(
+    conn: Connection,
+    organization_id: int,
+    period: str,
+    direction: str,
+    *,
+    with_vat_rows: bool = True,
+) -> list[InvoiceRecord]:
+    """The month's exportable invoices with their VAT breakdowns, ordered by date and id.
+
+    Both directions read through one query shape: the columns are InvoiceRecord's fields in
+    their order (NULL where a direction has no such value), fetched at once and passed by
+    position. (Labelled columns read as mappings cost a third of the export's read phase: each
+    row fetched on its own and turned into keyword arguments.) `with_vat_rows=False`: without
+    their VAT breakdowns, which the caller reads (`vat_rows_query`, in the same snapshot) and
+    gives them (`attach_vat_rows`).
+    """
+    _, source, where, order, columns, _, _ = _month(organization_id, period, direction)
     query = (
         select(*(columns.get(name, null()).label(name) for name in RECORD_FIELDS))
         .select_from(source)
@@ -210,7 +224,18 @@ def load_invoices(
         .order_by(*order)
     )
     records = [InvoiceRecord(*row) for row in conn.execute(query).all()]
-    taxes = (
+    if with_vat_rows:
+        attach_vat_rows(
+            records, conn.execute(vat_rows_query(organization_id, period, direction)).all()
+        )
+    return records
+
+
+def vat_rows_query(organization_id: int, period: str, direction: str):
+    """The VAT breakdown rows of the month's invoices: (invoice id, category, rate, basis,
+    amount), in the order they were stored."""
+    invoices, _, where, _, _, tax_table, tax_invoice_id = _month(organization_id, period, direction)
+    return (
         select(
             tax_invoice_id,
             tax_table.c.vat_category,
@@ -222,12 +247,15 @@ def load_invoices(
         .where(where)
         .order_by(tax_table.c.id)
     )
+
+
+def attach_vat_rows(records: list[InvoiceRecord], rows) -> None:
+    """Each row of `vat_rows_query` to its invoice's `taxes`."""
     by_id = {r.id: r.taxes for r in records}
-    for invoice_id, category, rate, basis, amount in conn.execute(taxes).all():
+    for invoice_id, category, rate, basis, amount in rows:
         found = by_id.get(invoice_id)
         if found is not None:
             found.append(TaxRow(category, rate, basis, amount))
-    return records
 
 
 # InvoiceRecord's fields that a query fills, in the order its constructor takes them
