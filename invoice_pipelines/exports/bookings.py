@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import date
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from functools import cached_property, lru_cache
 from typing import NamedTuple
 
@@ -32,7 +32,7 @@ from invoice_pipelines.core.datev import (
     rate_field,
     vat_id_field,
 )
-from invoice_pipelines.core.money import ZERO, round_cents
+from invoice_pipelines.core.money import CENT, ZERO, round_cents
 from invoice_pipelines.core.text import cut, printable
 from invoice_pipelines.core.totals import ZERO_VAT_CATEGORIES
 from invoice_pipelines.exports.export_settings import ExportSettings
@@ -261,13 +261,22 @@ class BookingRules:
         )
         base_currency = self.settings.currency if exchange_rate else None
         bookings: list[Booking] = []
+        known_terms = self._vat
         for tax in invoice.taxes:
-            terms = self._vat_terms(tax.category, tax.rate, override)
+            terms = known_terms.get((tax.category, tax.rate, override))
+            if terms is None:
+                terms = self._vat_terms(tax.category, tax.rate, override)
             if isinstance(terms, str):
                 return Skip(invoice, terms)
             if tax.basis is None:
                 return Skip(invoice, "a VAT breakdown entry has no taxable amount")
-            gross = round_cents(tax.basis + (tax.amount if tax.amount is not None else ZERO))
+            total = tax.basis + (tax.amount if tax.amount is not None else ZERO)
+            # round_cents, without its checks for a Decimal (a zero is not written either way)
+            gross = (
+                total.quantize(CENT, rounding=ROUND_HALF_UP)
+                if type(total) is Decimal
+                else round_cents(total)
+            )
             if gross == 0:
                 continue  # zero-amount rows are not written
             if abs(gross) >= MAX_UMSATZ:
