@@ -19,6 +19,7 @@ from invoice_pipelines.db.tables import audit_log, incoming_invoices, processing
 from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.intake import defs as intake_defs
 from invoice_pipelines.intake.defs import intake_job, retry_failed_invoices_job, upload_sensor
+from invoice_pipelines.intake.parse_server import stop_servers
 from invoice_pipelines.intake.uploads import ScanState, scan_uploads
 from invoice_pipelines.resources.database import Database
 from invoice_pipelines.resources.ocr import TesseractOcrEngine
@@ -54,12 +55,31 @@ def _documents(db, org):
     return docs, by_doc
 
 
+@pytest.fixture(scope="module", autouse=True)
+def parse_server(tmp_path_factory):
+    """The runs parse as the code location's do: in the warm workers of a parse server that
+    outlives each run (intake/parse_server.py), one for this module's runs, stopped at its end.
+    (test_parse_server.py covers the server itself, test_parser_resource.py run-owned workers.)"""
+    directory = tmp_path_factory.mktemp("parse-server")
+    SERVER_DIR[0] = str(directory)
+    yield directory
+    stop_servers(directory)
+    SERVER_DIR[0] = ""
+
+
+SERVER_DIR = [""]
+
+
+def _parser() -> DocumentParser:
+    return DocumentParser(workers=1, keep_warm_seconds=600, server_dir=SERVER_DIR[0])
+
+
 def _resources(db, store):
     return {
         "database": Database(url=db.url),
         "upload_store": store,
         "ocr_engine": TesseractOcrEngine(),
-        "document_parser": DocumentParser(workers=1),
+        "document_parser": _parser(),
     }
 
 
@@ -393,7 +413,7 @@ def test_the_old_config_shapes_are_refused_before_the_run():
             "database": Database(),
             "upload_store": LocalUploadStore(),
             "ocr_engine": TesseractOcrEngine(),
-            "document_parser": DocumentParser(workers=1),
+            "document_parser": _parser(),
         },
     ).resolve_job_def("retry_failed_invoices_job")
     for config in [
