@@ -583,6 +583,13 @@ def booking_line(booking: Booking, encoding: str = CP1252) -> str:
         f'{amount(booking.amount)};"{booking.side}";{_cached_text_field(booking.currency, 3, encoding)};'
         f"{foreign};"
         f"{booking.account};{booking.contra_account};{_bu_key(booking.tax_key)};"
+        f"{_line_tail(booking, due, encoding)}"
+    )
+
+
+def _line_tail(booking: Booking, due, encoding: str) -> str:
+    """A booking line from the document date (column 10) to its end, CRLF included."""
+    return (
         f"{_ttmm(booking.document_date)};{quote(belegfeld(booking.document_number))};"
         f"{quote(_ttmmjj(due)) if due else _EMPTY_TEXT};;{text_field(booking.text, 60, encoding)}"
         f"{_UNUSED_14_36};"
@@ -658,18 +665,7 @@ class BookingLines:
             booking.service_date,
         )
         if key != self._tail_key:
-            self._tail = (
-                f"{_ttmm(booking.document_date)};{quote(belegfeld(booking.document_number))};"
-                f"{quote(_ttmmjj(due)) if due else _EMPTY_TEXT};;"
-                f"{text_field(booking.text, 60, encoding)}{_UNUSED_14_36};"
-                f"{_cached_text_field(booking.cost_center_1, 36, encoding) if booking.cost_center_1 else _EMPTY_TEXT};"
-                f"{_cached_text_field(booking.cost_center_2, 36, encoding) if booking.cost_center_2 else _EMPTY_TEXT};;"
-                f"{quote(_vat_id_field(booking.eu_vat_id)) if booking.eu_vat_id else _EMPTY_TEXT}"
-                f"{_UNUSED_40_114};"
-                f"{_ttmmjjjj(booking.service_date) if booking.service_date else ''};;"
-                f"{_ttmmjjjj(due) if due else ''}"
-                f"{_UNUSED_117_125}\r\n"
-            )
+            self._tail = _line_tail(booking, due, encoding)
             self._tail_key = key
         return f'{text};"{side}";{head}{terms}{self._tail}'
 
