@@ -258,6 +258,8 @@ def stats_metadata(stats: BatchStats) -> dict:
         "failed_items_today": MetadataValue.int(stats.failed_items),
         "skipped_items_today": MetadataValue.int(stats.skipped_items),
         "jobs_by_status": MetadataValue.json(stats.jobs_by_status),
+        "jobs_by_kind": MetadataValue.json(stats.jobs_by_kind),
+        "items_done_by_kind": MetadataValue.json(stats.items_done_by_kind),
     }
     if stats.average_duration_seconds is not None:
         metadata["average_duration_seconds"] = MetadataValue.float(stats.average_duration_seconds)

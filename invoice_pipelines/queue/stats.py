@@ -1,4 +1,7 @@
-"""Daily batch invoicing stats of one organization: jobs, invoices, failures, throughput."""
+"""Daily batch job stats of one organization: jobs, invoices, failures, throughput.
+
+Orders and invoices count the invoicing jobs only (sales orders, customer lines); the other kinds
+(documents, communications, credit notes) have their items counted per kind beside them."""
 
 from __future__ import annotations
 
@@ -11,7 +14,11 @@ from sqlalchemy.engine import Connection
 
 from invoice_pipelines.db.tables import batch_jobs
 from invoice_pipelines.db.tenancy import tenant_transaction
-from invoice_pipelines.queue.requests import lookup_organization, organization_today
+from invoice_pipelines.queue.requests import (
+    INVOICING_KINDS,
+    lookup_organization,
+    organization_today,
+)
 
 
 @dataclass(frozen=True)
@@ -21,12 +28,14 @@ class BatchStats:
     day: date
     jobs: int
     jobs_by_status: dict[str, int]
-    orders_requested: int
-    invoices_created: int
-    failed_items: int
-    skipped_items: int
+    orders_requested: int  # invoicing jobs only
+    invoices_created: int  # invoicing jobs only
+    failed_items: int  # every kind
+    skipped_items: int  # every kind
     average_duration_seconds: float | None
-    orders_per_second: float | None
+    orders_per_second: float | None  # invoicing jobs only
+    jobs_by_kind: dict[str, int]
+    items_done_by_kind: dict[str, int]  # successful items per kind
 
 
 def batch_stats(engine: Engine, organization: str | int, day: date | None = None) -> BatchStats:
@@ -39,6 +48,7 @@ def batch_stats(engine: Engine, organization: str | int, day: date | None = None
     with tenant_transaction(engine, org["id"]) as conn:
         rows = conn.execute(
             select(
+                batch_jobs.c.kind,
                 batch_jobs.c.status,
                 func.count().label("jobs"),
                 func.coalesce(func.sum(batch_jobs.c.total_count), 0).label("total"),
@@ -51,11 +61,13 @@ def batch_stats(engine: Engine, organization: str | int, day: date | None = None
                 batch_jobs.c.created_at >= start,
                 batch_jobs.c.created_at < end,
             )
-            .group_by(batch_jobs.c.status)
-            .order_by(batch_jobs.c.status)
+            .group_by(batch_jobs.c.kind, batch_jobs.c.status)
+            .order_by(batch_jobs.c.kind, batch_jobs.c.status)
         ).all()
         timed = conn.execute(
-            select(batch_jobs.c.processed_count, batch_jobs.c.duration_seconds).where(
+            select(
+                batch_jobs.c.kind, batch_jobs.c.processed_count, batch_jobs.c.duration_seconds
+            ).where(
                 batch_jobs.c.organization_id == org["id"],
                 batch_jobs.c.created_at >= start,
                 batch_jobs.c.created_at < end,
@@ -63,18 +75,32 @@ def batch_stats(engine: Engine, organization: str | int, day: date | None = None
             )
         ).all()
     seconds = sum(t.duration_seconds for t in timed)
+    invoicing = [r for r in rows if r.kind in INVOICING_KINDS]
+    invoicing_timed = [t for t in timed if t.kind in INVOICING_KINDS]
+    invoicing_seconds = sum(t.duration_seconds for t in invoicing_timed)
+    jobs_by_status: dict[str, int] = {}
+    jobs_by_kind: dict[str, int] = {}
+    done_by_kind: dict[str, int] = {}
+    for r in rows:
+        jobs_by_status[r.status] = jobs_by_status.get(r.status, 0) + r.jobs
+        jobs_by_kind[r.kind] = jobs_by_kind.get(r.kind, 0) + r.jobs
+        done_by_kind[r.kind] = done_by_kind.get(r.kind, 0) + int(r.successful)
     return BatchStats(
         day=day,
         jobs=sum(r.jobs for r in rows),
-        jobs_by_status={r.status: r.jobs for r in rows},
-        orders_requested=sum(int(r.total) for r in rows),
-        invoices_created=sum(int(r.successful) for r in rows),
+        jobs_by_status=jobs_by_status,
+        orders_requested=sum(int(r.total) for r in invoicing),
+        invoices_created=sum(int(r.successful) for r in invoicing),
         failed_items=sum(int(r.failed) for r in rows),
         skipped_items=sum(int(r.skipped) for r in rows),
         average_duration_seconds=round(seconds / len(timed), 3) if timed else None,
-        orders_per_second=round(sum(t.processed_count for t in timed) / seconds, 1)
-        if seconds > 0
+        orders_per_second=round(
+            sum(t.processed_count for t in invoicing_timed) / invoicing_seconds, 1
+        )
+        if invoicing_seconds > 0
         else None,
+        jobs_by_kind=jobs_by_kind,
+        items_done_by_kind=done_by_kind,
     )
 
 

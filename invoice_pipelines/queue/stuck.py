@@ -10,9 +10,32 @@ from invoice_pipelines.db.tables import batch_job_items, batch_jobs
 from invoice_pipelines.db.tenancy import system_transaction
 from invoice_pipelines.db.types import utcnow
 from invoice_pipelines.queue.jobs import BatchJob, get_batch_job, with_row_lock
-from invoice_pipelines.queue.requests import record_audit
+from invoice_pipelines.queue.requests import (
+    COMMUNICATIONS,
+    CREDIT_NOTES,
+    DOCUMENTS,
+    INVOICING_KINDS,
+    record_audit,
+)
 
 DEFAULT_STUCK_AFTER = timedelta(minutes=30)
+
+# what stays and what is left of a stuck job, by its kind (the items it did not reach become
+# failed items, so a retry covers exactly them)
+_LEFT = {
+    DOCUMENTS: "Documents written stay; the invoices not reached got none and stay eligible",
+    COMMUNICATIONS: "Messages sent stay; the invoices not reached were not sent",
+    CREDIT_NOTES: "Credit notes issued stay; the items not reached were not issued",
+}
+_LEFT_INVOICING = (
+    "Committed invoices stay; the orders not reached were not invoiced and stay eligible"
+)
+
+
+def left_of_a_stuck_job(kind: str) -> str:
+    """The sentence of a stuck job's reason that says what stays and what is left."""
+    left = _LEFT_INVOICING if kind in INVOICING_KINDS else _LEFT.get(kind, _LEFT_INVOICING)
+    return f"{left} (retry the failed items)."
 
 
 def fail_stuck_jobs(
@@ -46,6 +69,7 @@ def fail_stuck_jobs(
                 select(
                     batch_jobs.c.id,
                     batch_jobs.c.organization_id,
+                    batch_jobs.c.kind,
                     batch_jobs.c.started_at,
                     last_sign_of_life.label("seen"),
                     batch_jobs.c.cancel_requested,
@@ -55,7 +79,7 @@ def fail_stuck_jobs(
             .where(stuck_filter)
             .order_by(batch_jobs.c.id)
         ).all()
-        for job_id, org_id, started_at, seen, cancel_requested in candidates:
+        for job_id, org_id, kind, started_at, seen, cancel_requested in candidates:
             if cancel_requested:
                 # the user asked to stop it and its run died before the next chunk boundary: it
                 # ends cancelled, and the orders it did not reach stay unprocessed, not "failed"
@@ -77,8 +101,7 @@ def fail_stuck_jobs(
             seen_text = seen.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
             reason = (
                 f"no progress for more than {minutes} minutes (last progress {seen_text}): the run "
-                "processing this job died or hangs. Committed invoices stay; the orders not reached "
-                "were not invoiced and stay eligible (retry the failed items)."
+                f"processing this job died or hangs. {left_of_a_stuck_job(kind)}"
             )
             conn.execute(
                 update(batch_job_items)

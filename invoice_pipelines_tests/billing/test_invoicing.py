@@ -496,6 +496,7 @@ def test_stuck_jobs_fail_with_a_reason_and_their_orders_stay_eligible(db):
     failed = {j.id: j for j in fail_stuck_jobs(shop.engine)}
     job = failed[stuck_id]
     assert job.status == "failed" and "no progress for more than 30 minutes" in job.failure_reason
+    assert "the orders not reached were not invoiced" in job.failure_reason
     assert (job.processed_count, job.failed_count) == (3, 3)
     assert {o[1] for o in outcomes(shop, job).values()} == {"job_stuck"}
     assert get_batch_job(shop.engine, job_id).status == "completed"  # finished jobs are left alone
@@ -513,6 +514,8 @@ def test_stats_count_todays_jobs(db):
     assert (stats.jobs, stats.invoices_created, stats.failed_items) == (2, 3, 1)
     assert stats.jobs_by_status == {"completed": 1, "completed_with_errors": 1}
     assert stats.average_duration_seconds is not None
+    assert stats.jobs_by_kind == {"sales_orders": 2}
+    assert stats.items_done_by_kind == {"sales_orders": 3}
 
 
 def test_orders_are_marked_with_the_invoice_time(db):

@@ -185,11 +185,31 @@ def test_a_job_whose_runner_died_is_failed_as_stuck_and_its_retry_does_the_rest(
     stuck = fail_stuck_jobs(db.engine, now=utcnow() + timedelta(minutes=31))
     [job] = [j for j in stuck if j.id == job_id]
     assert (job.status, job.failed_count) == ("failed", 2) and "no progress" in job.failure_reason
+    # the reason speaks of documents, not of orders an invoicing job would have left
+    assert "Documents written stay; the invoices not reached got none" in job.failure_reason
+    assert "orders" not in job.failure_reason
     store = LocalFileStore(root=str(tmp_path))
     retried = run_invoice_job(
         db.engine, retry_failed(db.engine, job_id), documents_work(db.engine, store)
     )
     assert (retried.status, retried.successful_count) == ("completed", 2)
+
+
+def test_the_days_stats_count_documents_apart_from_invoices(db, tmp_path):
+    """A documents job's items are documents: the day's stats count them per kind, not as
+    invoices created from orders."""
+    from invoice_pipelines.queue.stats import batch_stats
+
+    org = _org(db)
+    buyer = customer(db.engine, org["id"], "K-1", "Kunde GmbH")
+    ids = [sales_invoice(db.engine, org["id"], buyer) for _ in range(2)]
+    job_id = enqueue_invoice_job(db.engine, org["slug"], DOCUMENTS, ids)
+    store = LocalFileStore(root=str(tmp_path))
+    run_invoice_job(db.engine, job_id, documents_work(db.engine, store))
+    stats = batch_stats(db.engine, org["slug"])
+    assert (stats.orders_requested, stats.invoices_created, stats.orders_per_second) == (0, 0, None)
+    assert stats.jobs_by_kind == {DOCUMENTS: 1}
+    assert stats.items_done_by_kind == {DOCUMENTS: 2}
 
 
 def test_a_run_that_breaks_fails_the_job_and_a_rerun_does_the_rest(db):
