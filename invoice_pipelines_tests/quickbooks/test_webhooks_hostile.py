@@ -12,6 +12,7 @@ import base64
 import hashlib
 import hmac
 import json
+import select as io_select
 import socket
 import threading
 import time
@@ -37,6 +38,10 @@ VERIFIER = "verifier-token-of-the-app"
 WAIT = 60.0
 # what a client may see: an answer from this set, never a dropped connection or a traceback
 CLEAN = {200, 400, 401, 404, 411, 413, 414, 431, 501, 503, 505}
+# the idle timeout the tests that wait for it configure (production: limits.WEBHOOK_SOCKET_TIMEOUT_S,
+# 10 s, checked below to be what a receiver gets by default); long enough that the few hundred
+# connections a test opens are all there before the first of them times out, on a loaded machine
+IDLE_S = 3.0
 
 
 def sign(body: bytes) -> str:
@@ -88,6 +93,14 @@ def read_to_end(sock: socket.socket) -> bytes:
             break
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+def still_open(sock: socket.socket) -> bool:
+    """True while the server has neither closed nor answered `sock` (nothing to read yet)."""
+    # readable at once means an answer, a close or a reset (a socket with a timeout would wait
+    # in recv(), whatever its flags)
+    readable, _, _ = io_select.select([sock], [], [], 0)
+    return not readable
 
 
 def status_of(response: bytes) -> int | None:
@@ -161,10 +174,20 @@ def test_a_bad_length_is_answered_before_any_body_is_read(engine, length_headers
 # --- slow and idle clients ---------------------------------------------------------------------
 
 
+def test_the_receiver_closes_idle_connections_after_the_limits_timeout_by_default(engine):
+    server = receiver(engine, VERIFIER)
+    try:
+        assert server.socket_timeout_s == limits.WEBHOOK_SOCKET_TIMEOUT_S
+        assert server.request_timeout_s == limits.WEBHOOK_REQUEST_TIMEOUT_S
+        assert 0 < limits.WEBHOOK_SOCKET_TIMEOUT_S < limits.WEBHOOK_REQUEST_TIMEOUT_S < WAIT
+    finally:
+        server.server_close()
+
+
 def test_a_client_that_stops_sending_its_body_is_disconnected(engine):
-    with running(engine) as port, connect(port) as sock:
+    with running(engine, socket_timeout_s=IDLE_S) as port, connect(port) as sock:
         sock.sendall(HEAD + b"\r\nContent-Length: 100\r\n\r\n[{")
-        # the default idle timeout (limits.WEBHOOK_SOCKET_TIMEOUT_S) closes it; WAIT is far above
+        # the idle timeout closes it (long before the request deadline); WAIT is far above
         assert read_to_end(sock) == b""
         assert_still_serving(port)
 
@@ -193,13 +216,15 @@ def test_a_client_trickling_its_headers_is_cut_off_at_the_request_deadline(engin
 
 
 def test_idle_connections_hold_no_thread_and_a_valid_request_is_served(engine):
-    with running(engine) as port:
+    with running(engine, socket_timeout_s=IDLE_S) as port:
         baseline = threading.active_count()
         idle = [connect(port) for _ in range(200)]
         try:
             assert_still_serving(port)
             # the old receiver held one thread per idle connection
             assert threading.active_count() - baseline <= 2
+            # (while they were all still open: the count above is not one taken after they went)
+            assert all(still_open(sock) for sock in idle)
             # and none of them is kept for ever: each is closed after the idle timeout
             for sock in idle:
                 assert read_to_end(sock) == b""
@@ -210,7 +235,7 @@ def test_idle_connections_hold_no_thread_and_a_valid_request_is_served(engine):
 
 
 def test_connections_beyond_the_waiting_bound_are_answered_503_and_closed(engine):
-    with running(engine, max_waiting=20) as port:
+    with running(engine, max_waiting=20, socket_timeout_s=IDLE_S) as port:
         idle = [connect(port) for _ in range(50)]
         try:
             answers = [status_of(read_to_end(sock)) for sock in idle]
