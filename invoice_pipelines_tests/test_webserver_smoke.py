@@ -51,12 +51,15 @@ def _post(url: str, query: str) -> dict:
         return json.load(response)
 
 
-@pytest.fixture
-def webserver(tmp_path, sqlite_database):
-    # the instance `make run` uses: SQLite storage, our run coordinator, the concurrency limits
+@pytest.fixture(scope="module")
+def webserver(tmp_path_factory, sqlite_database):
+    # one webserver for the module (starting one is most of each test's time): the first test
+    # only reads the workspace, the second adds a partition and queues a run of its own
+    # organization. The instance `make run` uses: SQLite storage, our run coordinator, the limits
+    home = tmp_path_factory.mktemp("webserver")
     env = {**os.environ, "INVOICE_PIPELINES_DB_URL": sqlite_database.url}
-    ui.write_instance(tmp_path)
-    with ui.webserver(tmp_path, env, tmp_path / "webserver.log") as server:
+    ui.write_instance(home)
+    with ui.webserver(home, env, home / "webserver.log") as server:
         try:
             server.wait_until_up(120)
         except RuntimeError as exc:
