@@ -192,6 +192,15 @@ def test_a_client_that_stops_sending_its_body_is_disconnected(engine):
         assert_still_serving(port)
 
 
+def test_a_connection_that_never_sends_is_closed_after_the_idle_timeout(engine):
+    with running(engine, socket_timeout_s=IDLE_S) as port, connect(port) as sock:
+        # held, not turned away at once ...
+        assert still_open(sock)
+        # ... and closed by the idle timeout (WAIT is far above), without an answer
+        assert read_to_end(sock) == b""
+        assert_still_serving(port)
+
+
 def test_a_client_trickling_its_headers_is_cut_off_at_the_request_deadline(engine):
     with running(engine, request_timeout_s=2.0) as port, connect(port) as sock:
         # one byte every 0.2 s never leaves the connection idle, but the request never completes
@@ -216,7 +225,10 @@ def test_a_client_trickling_its_headers_is_cut_off_at_the_request_deadline(engin
 
 
 def test_idle_connections_hold_no_thread_and_a_valid_request_is_served(engine):
-    with running(engine, socket_timeout_s=IDLE_S) as port:
+    # an idle timeout far above the test's duration: the count below is taken while all 200 are
+    # open however slowly a loaded machine opens them (a connection's closing after the idle
+    # timeout is tested above)
+    with running(engine, socket_timeout_s=WAIT) as port:
         baseline = threading.active_count()
         idle = [connect(port) for _ in range(200)]
         try:
@@ -225,9 +237,6 @@ def test_idle_connections_hold_no_thread_and_a_valid_request_is_served(engine):
             assert threading.active_count() - baseline <= 2
             # (while they were all still open: the count above is not one taken after they went)
             assert all(still_open(sock) for sock in idle)
-            # and none of them is kept for ever: each is closed after the idle timeout
-            for sock in idle:
-                assert read_to_end(sock) == b""
         finally:
             for sock in idle:
                 sock.close()
@@ -235,16 +244,19 @@ def test_idle_connections_hold_no_thread_and_a_valid_request_is_served(engine):
 
 
 def test_connections_beyond_the_waiting_bound_are_answered_503_and_closed(engine):
-    with running(engine, max_waiting=20, socket_timeout_s=IDLE_S) as port:
+    # an idle timeout far above the test's duration, so no waiting place frees up while a loaded
+    # machine opens the 50 (a waiting connection's closing after the idle timeout is tested above)
+    with running(engine, max_waiting=20, socket_timeout_s=WAIT) as port:
         idle = [connect(port) for _ in range(50)]
         try:
-            answers = [status_of(read_to_end(sock)) for sock in idle]
+            told = [status_of(read_to_end(sock)) for sock in idle[20:]]
+            # the first 20 wait, neither answered nor closed
+            assert all(still_open(sock) for sock in idle[:20])
         finally:
             for sock in idle:
                 sock.close()
-        # the first 20 waited (and were closed after the idle timeout); the others were told
-        assert answers.count(503) == 30
-        assert answers.count(None) == 20
+        # the others were told at once, and closed (read_to_end reached the end)
+        assert told == [503] * 30
         assert_still_serving(port)
 
 
