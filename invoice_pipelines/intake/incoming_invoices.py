@@ -11,10 +11,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, bindparam, func, insert, select, update
+from sqlalchemy import and_, func, insert, select, update
 from sqlalchemy.engine import Connection
 
 from invoice_pipelines.core.lifecycle import Status, check_transition
+from invoice_pipelines.db.bulk import update_rows
 from invoice_pipelines.db.tables import (
     incoming_invoices,
     organizations,
@@ -188,16 +189,26 @@ def register_uploads(
         )
         registrations.append(Registration(upload_ids[index], document_id, duplicate=duplicate))
     if links:
-        conn.execute(
-            update(uploads)
-            .where(uploads.c.id == bindparam("b_id"))
-            .values(
-                incoming_invoice_id=bindparam("b_document"),
-                duplicate_of_upload_id=bindparam("b_duplicate_of"),
-            ),
-            links,
-        )
+        _link_uploads(conn, links)
     return registrations
+
+
+def _link_uploads(conn: Connection, links: list[dict]) -> None:
+    """Each new upload's document (and the upload it duplicates), in one statement
+    (`update_rows`)."""
+    update_rows(
+        conn,
+        uploads,
+        {"b_id": uploads.c.id},
+        [
+            {
+                "incoming_invoice_id": link["b_document"],
+                "duplicate_of_upload_id": link["b_duplicate_of"],
+                "b_id": link["b_id"],
+            }
+            for link in links
+        ],
+    )
 
 
 def _chunks(values: list, size: int) -> list[list]:
@@ -394,14 +405,8 @@ def change_statuses(
         moved[ref.id] = DocumentRef(ref.id, ref.organization_id, status, version)
         if change.errors:
             error_values += error_rows(ref, version, change.errors)
-    statement = update(incoming_invoices).where(
-        incoming_invoices.c.id == bindparam("b_id"),
-        incoming_invoices.c.organization_id == bindparam("b_organization_id"),
-        incoming_invoices.c.processing_version == bindparam("b_version"),
-        incoming_invoices.c.status == bindparam("b_status"),
-    )
     for params in groups.values():
-        result = conn.execute(statement, params)
+        result = _update_each(conn, params)
         if conn.dialect.supports_sane_multi_rowcount and result.rowcount != len(params):
             # the rows are locked since they were read: this cannot happen, and if it does the
             # caller's transaction must not keep the others either
@@ -412,6 +417,20 @@ def change_statuses(
     if error_values:
         conn.execute(insert(processing_errors), error_values)
     return moved, stale
+
+
+_SEEN = {
+    "b_id": incoming_invoices.c.id,
+    "b_organization_id": incoming_invoices.c.organization_id,
+    "b_version": incoming_invoices.c.processing_version,
+    "b_status": incoming_invoices.c.status,
+}
+
+
+def _update_each(conn: Connection, params: list[dict]):
+    """An UPDATE of incoming_invoices per row of `params`: the new values by column name, and
+    the b_* columns of `_SEEN` the row must still have."""
+    return update_rows(conn, incoming_invoices, _SEEN, params)
 
 
 def change_chosen(

@@ -26,9 +26,10 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import BigInteger, Engine, bindparam, func, insert, literal, select, update
+from sqlalchemy import BigInteger, Engine, func, insert, literal, select
 from sqlalchemy.engine import Connection
 
+from invoice_pipelines.db.bulk import update_rows
 from invoice_pipelines.db.tables import (
     audit_log,
     batch_job_items,
@@ -303,11 +304,11 @@ def _record(
                 audit.append({"organization_id": job.organization_id, **outcome.audit})
             rows.append(
                 {
+                    "status": outcome.status,
+                    "error_code": (outcome.code or None) and outcome.code[:64],
+                    "error_message": outcome.message,
+                    "updated_at": now,
                     "item_id": item_id,
-                    "new_status": outcome.status,
-                    "code": (outcome.code or None) and outcome.code[:64],
-                    "message": outcome.message,
-                    "now": now,
                 }
             )
             if outcome.status == "failed":
@@ -320,17 +321,7 @@ def _record(
                     }
                 )
         if rows:
-            conn.execute(
-                update(batch_job_items)
-                .where(c.id == bindparam("item_id"))
-                .values(
-                    status=bindparam("new_status"),
-                    error_code=bindparam("code"),
-                    error_message=bindparam("message"),
-                    updated_at=bindparam("now"),
-                ),
-                rows,
-            )
+            update_rows(conn, batch_job_items, {"item_id": c.id}, rows)
         if audit:
             conn.execute(insert(audit_log), audit)
         add_progress(

@@ -205,6 +205,67 @@ def test_uploads_registered_together_are_what_one_after_another_makes(db):
     assert _ref(db, org, a.document_id).status == Status.UPLOADED
 
 
+def test_status_changes_together_store_values_as_one_update_each_would(db):
+    """change_statuses (one UPDATE ... FROM VALUES for many documents on PostgreSQL) stores every
+    kind of value as an UPDATE of one document does: JSON as JSON, dates, amounts rounded to
+    cents, NULLs; and a value too long for its column is refused, never cut short."""
+    from datetime import date
+    from decimal import Decimal
+
+    from sqlalchemy.exc import DBAPIError
+
+    org = db.new_organization()
+    docs = [_register(db, org, f"{n}.xml", f"w{n}").document_id for n in range(3)]
+    seen = [_ref(db, org, d) for d in docs]
+    fields = [
+        {
+            "invoice_number": f"R-{n}",
+            "raw_json": {"syntax": "cii", "n": n, "nested": [1, None]},
+            "issue_date": date(2026, 10, n + 1),
+            "due_date": None,
+            "net_total": Decimal("10.005") + n,
+            "seller_name": "Lieferant ÄÖÜ & Co. KG",
+        }
+        for n in range(3)
+    ]
+    with tenant_transaction(db.engine, org["id"], write=True) as conn:
+        moved, stale = change_statuses(
+            conn,
+            [StatusChange(seen[n], [Status.PARSED, Status.VALIDATED], fields[n]) for n in range(3)],
+        )
+    assert stale == {} and set(moved) == set(docs)
+    t = incoming_invoices.c
+    with tenant_transaction(db.engine, org["id"]) as conn:
+        rows = conn.execute(
+            select(
+                t.invoice_number, t.raw_json, t.issue_date, t.due_date, t.net_total, t.seller_name
+            )
+            .where(t.id.in_(docs))
+            .order_by(t.id)
+        ).all()
+    for n, row in enumerate(rows):
+        assert row.invoice_number == f"R-{n}"
+        assert row.raw_json == {"syntax": "cii", "n": n, "nested": [1, None]}
+        assert (row.issue_date, row.due_date) == (date(2026, 10, n + 1), None)
+        assert row.seller_name == "Lieferant ÄÖÜ & Co. KG"
+        if db.engine.dialect.name == "postgresql":
+            assert row.net_total == Decimal("10.01") + n  # NUMERIC(18, 2) rounds as ever
+    if db.engine.dialect.name != "postgresql":
+        return  # SQLite keeps any length
+    more = [_register(db, org, f"long{n}.xml", f"long{n}").document_id for n in range(2)]
+    refs = [_ref(db, org, d) for d in more]
+    with pytest.raises(DBAPIError, match="too long"):
+        with tenant_transaction(db.engine, org["id"], write=True) as conn:
+            change_statuses(
+                conn,
+                [
+                    StatusChange(refs[0], Status.FAILED, {"seller_name": "x" * 300}),
+                    StatusChange(refs[1], Status.FAILED, {"seller_name": "short"}),
+                ],
+            )
+    assert [_ref(db, org, d).status for d in more] == [Status.UPLOADED, Status.UPLOADED]
+
+
 def test_status_changes_together_keep_each_documents_optimistic_lock(db):
     """change_statuses: a document someone changed since it was read is left alone with the
     reason; the others move, each one version per step, with their own fields and findings."""
