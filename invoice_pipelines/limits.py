@@ -17,7 +17,8 @@ MiB = 1024 * 1024
 MAX_UPLOAD_BYTES = 20 * MiB
 # Uploads the intake holds in memory at once while they go through the parse workers: a batch of
 # 200 large scans is read a few at a time, never all at once (a single upload may still be as
-# large as MAX_UPLOAD_BYTES).
+# large as MAX_UPLOAD_BYTES). Two read-ahead groups are held at once (one collected, the next
+# already sent to the parser), so each group holds at most half of INTAKE_READ_AHEAD_BYTES.
 INTAKE_READ_AHEAD_DOCUMENTS = 32
 INTAKE_READ_AHEAD_BYTES = 64 * MiB
 # Drop-zone files of one organization the upload sensor lists per tick. Registered files leave the

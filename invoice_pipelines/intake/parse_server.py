@@ -47,11 +47,13 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections import deque
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
+from typing import Any
 
 from invoice_pipelines.intake.parse import ParseOutcome
 from invoice_pipelines.intake.workers import DEFAULT_TARGET, SafeParser
@@ -78,11 +80,22 @@ class ServerUnavailable(RuntimeError):
 
 
 class ServerGone(RuntimeError):
-    """The connection to the parse server broke or went silent during a batch."""
+    """The connection to the parse server broke or went silent during a batch or a stream.
 
-    def __init__(self, message: str, results: list[ParseOutcome | None]) -> None:
+    `in_flight`: every batch taken from the stream whose outcomes were not yet handed out, in
+    stream order, as (its number in the stream, counted from 0; its outcomes so far, None for each
+    document without one). `results` is the first of them (parse_many's one batch), [] when there
+    was none."""
+
+    def __init__(
+        self,
+        message: str,
+        results: list[ParseOutcome | None],
+        in_flight: list[tuple[int, list[ParseOutcome | None]]] | None = None,
+    ) -> None:
         super().__init__(message)
         self.results = results
+        self.in_flight = in_flight if in_flight is not None else [(0, results)]
 
 
 @dataclass(frozen=True)
@@ -197,14 +210,30 @@ MAX_SOCKET_PATH = 100  # bytes; Linux allows 107 in sockaddr_un
 # --- client --------------------------------------------------------------------------------------
 
 
+_END: Any = object()  # marks the end of a stream
+
+
+@dataclass
+class _InFlight:
+    """A batch of a stream sent to the server (or being sent) whose outcomes are not yet all
+    handed out."""
+
+    number: int  # in the stream, from 0
+    results: list[ParseOutcome | None]
+    waiting: int  # documents without an outcome
+
+
 class ParseServerClient:
-    """One connection to the parse server: `parse_many` like `SafeParser`'s. Not thread-safe
-    (the resource runs one batch at a time per instance)."""
+    """One connection to the parse server: `parse_many` like `SafeParser`'s, and `parse_stream`
+    (the next batch sent while one is collected). Not thread-safe (the resource runs one batch
+    or stream at a time per instance)."""
 
     def __init__(self, conn: Connection, hello: dict, paths: ServerPaths) -> None:
         self._conn = conn
         self.hello = hello
         self.paths = paths
+        self._next_index = 0  # documents are numbered per connection, never twice
+        self._slots: dict[int, tuple[_InFlight, int]] = {}  # index -> its batch and place there
 
     @property
     def server_pid(self) -> int:
@@ -268,27 +297,78 @@ class ParseServerClient:
     def parse_many(self, items: Sequence[tuple[bytes, str]]) -> list[ParseOutcome]:
         """Outcomes in input order; ServerGone (with the outcomes received) when the server
         stops answering."""
-        results: list[ParseOutcome | None] = [None] * len(items)
+        [outcomes] = self.parse_stream([items])
+        return outcomes
+
+    def parse_stream(
+        self, batches: Iterable[Sequence[tuple[bytes, str]]]
+    ) -> Iterator[list[ParseOutcome]]:
+        """Each batch's outcomes in input order, batch after batch, with the next batch already
+        sent while one is collected: batch k+1 is taken from `batches` and sent before the
+        outcomes of batch k are awaited, so the server's workers have it queued while the last
+        documents of batch k are parsed and while the caller handles them. At most two batches
+        are taken and not yet handed out at any time (the one collected and the one after it).
+
+        Documents are numbered on this connection, never twice, so an outcome of a stream the
+        caller gave up on (its documents are still parsed by the server) is told apart and
+        dropped. ServerGone when the server stops answering: its `in_flight` names every batch
+        taken and not yet handed out, with the outcomes received (None where there is none)."""
+        source = iter(batches)
+        flight: deque[_InFlight] = deque()
+        number = 0
+        more = True
+        while True:
+            while more and len(flight) < 2:
+                items = next(source, _END)  # the caller reads a batch here
+                if items is _END:
+                    more = False
+                    break
+                flight.append(_InFlight(number, [None] * len(items), len(items)))
+                number += 1
+                self._send_batch(flight, items)
+                del items  # the caller decides how long the bytes live
+            if not flight:
+                return
+            self._collect(flight)
+            yield flight.popleft().results  # type: ignore[misc]
+
+    def _send_batch(self, flight: deque[_InFlight], items: Sequence[tuple[bytes, str]]) -> None:
+        batch = flight[-1]
         try:
-            for index, (data, filename) in enumerate(items):
+            for slot, (data, filename) in enumerate(items):
+                index = self._next_index
+                self._next_index += 1
+                self._slots[index] = (batch, slot)
                 self._conn.send(("parse", index, data, filename))
-            waiting = len(items)
-            while waiting:
+        except (OSError, ValueError) as exc:
+            raise self._gone(f"the connection to the parse server broke ({exc!r})", flight) from exc
+
+    def _collect(self, flight: deque[_InFlight]) -> None:
+        """Receive outcomes until the first batch of `flight` has all of its own (those of the
+        batch after it are kept as they arrive)."""
+        batch = flight[0]
+        try:
+            while batch.waiting:
                 if not self._conn.poll(CLIENT_SILENCE_SECONDS):
-                    raise ServerGone(
-                        f"the parse server said nothing for {CLIENT_SILENCE_SECONDS:g} s", results
+                    raise self._gone(
+                        f"the parse server said nothing for {CLIENT_SILENCE_SECONDS:g} s", flight
                     )
                 message = self._conn.recv()
                 if message[0] == "outcome":
                     _, index, outcome = message
-                    if results[index] is None:
-                        waiting -= 1
-                    results[index] = outcome
+                    # (None: a document of a stream given up on)
+                    found = self._slots.pop(index, None)
+                    if found is not None:
+                        owner, slot = found
+                        owner.results[slot] = outcome
+                        owner.waiting -= 1
         except (EOFError, OSError, ValueError) as exc:
-            raise ServerGone(
-                f"the connection to the parse server broke ({exc!r})", results
-            ) from exc
-        return results  # type: ignore[return-value]
+            raise self._gone(f"the connection to the parse server broke ({exc!r})", flight) from exc
+
+    def _gone(self, message: str, flight: deque[_InFlight]) -> ServerGone:
+        self._slots.clear()
+        in_flight = [(batch.number, batch.results) for batch in flight]
+        return ServerGone(message, in_flight[0][1] if in_flight else [], in_flight)
 
     def wait_ready(self, timeout_s: float) -> list[str]:
         """Block until the server's workers are warm (they warm up as it starts); the start

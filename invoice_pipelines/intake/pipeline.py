@@ -11,10 +11,16 @@ statement per kind, `change_statuses`, then findings, VAT rows and lines in one 
 kind) in a transaction of its own by a recording thread while the parse workers read the next
 group.
 
+Parsing overlaps the parent's own work too: through a parse server (`DocumentParser.parse_stream`)
+the next read-ahead group is read and sent before the outcomes of the current one are collected,
+so the server's workers have it queued while the last documents of a group are parsed and while
+the parent runs OCR, hands a group to the recorder and reads the next files.
+
 Originals are read through the upload store's bounded reader (a file over the upload limit is
 refused without being read whole) and only a few at a time (`limits.INTAKE_READ_AHEAD_DOCUMENTS`
-and `INTAKE_READ_AHEAD_BYTES`): each group goes through the parse workers and OCR and is
-dropped before the next is read, so a batch of 200 large scans never sits in memory at once.
+and `INTAKE_READ_AHEAD_BYTES`): a group is read just before it is sent to the parser and dropped
+once its outcomes are back (and through OCR); at most two groups are held at once, each at most
+half of `INTAKE_READ_AHEAD_BYTES`, so a batch of 200 large scans never sits in memory at once.
 """
 
 from __future__ import annotations
@@ -23,8 +29,8 @@ import logging
 import queue
 import threading
 import time
-from collections import Counter
-from collections.abc import Sequence
+from collections import Counter, deque
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Protocol
@@ -69,9 +75,34 @@ log = logging.getLogger(__name__)
 
 
 class Parser(Protocol):
-    """What intake needs from a parser: SafeParser, the DocumentParser resource, a test double."""
+    """What intake needs from a parser: SafeParser, the DocumentParser resource, a test double.
+    A parser may also have `parse_stream(batches)` (the DocumentParser resource), used when it
+    does: see `parse_stream` below."""
 
     def parse_many(self, items: Sequence[tuple[bytes, str]]) -> list[ParseOutcome]: ...
+
+
+def parse_stream(
+    parser: Parser, batches: Iterable[Sequence[tuple[bytes, str]]]
+) -> Iterator[list[ParseOutcome]]:
+    """Each batch's outcomes in input order, batch after batch: the parser's own `parse_stream`
+    when it has one (the DocumentParser resource: through a parse server, the next batch is sent
+    before the outcomes of one are collected), else `parse_many` batch by batch, taking the next
+    batch only once the outcomes of the one before it have been handed out (an empty batch gets
+    [] without a call)."""
+    streaming = getattr(parser, "parse_stream", None)
+    if streaming is not None:
+        return streaming(batches)
+    return _batch_by_batch(parser, batches)
+
+
+def _batch_by_batch(
+    parser: Parser, batches: Iterable[Sequence[tuple[bytes, str]]]
+) -> Iterator[list[ParseOutcome]]:
+    for items in batches:
+        outcomes = parser.parse_many(items) if items else []
+        del items  # (not held while the caller reads the next batch)
+        yield outcomes
 
 
 @dataclass
@@ -280,33 +311,38 @@ def process_documents(
     work = [refs[i] for i in sorted(refs) if i not in summary.skipped]
 
     with _Recorder(engine, organization_id, summary) as recorder:
-        for group in _read_ahead_groups(work, sources):
-            outcomes: dict[int, ParseOutcome] = {}
-            items: list[tuple[bytes, str]] = []
-            readable: list[DocumentRef] = []
-            for ref in group:
-                key, filename, size = sources.get(ref.id, (None, None, None))
-                try:
-                    data = _read_original(store, key, size, limit)
-                except OSError as exc:
-                    outcomes[ref.id] = failed("unknown", "read", _unread_reason(exc), digest="")
-                    continue
-                items.append((data, filename or key))
-                readable.append(ref)
-            per_doc = 0.0
-            if items:
-                parse_started = time.perf_counter()
-                parsed_group = parser.parse_many(items)
-                per_doc = (time.perf_counter() - parse_started) / len(items)
-                for ref, (data, _), outcome in zip(readable, items, parsed_group, strict=True):
-                    if outcome.status == "NEEDS_OCR":
-                        t0 = time.perf_counter()
-                        outcome, pages = _run_ocr(ocr, outcome, data)
-                        summary.ocr_pages += pages
-                        outcome.raw["ocr_seconds"] = round(time.perf_counter() - t0, 3)
-                    outcomes[ref.id] = outcome
-                del items, parsed_group  # this group's bytes go before the next group is read
-            recorder.record(group, outcomes, per_doc)
+        # groups read (lazily, as the parser takes them) and not yet recorded: at most two
+        pending: deque[_Group] = deque()
+
+        def batches() -> Iterator[list[tuple[bytes, str]]]:
+            for refs in _read_ahead_groups(work, sources):
+                group = _read_group(store, refs, sources, limit)
+                pending.append(group)
+                group.sent_at = time.perf_counter()
+                yield group.items
+
+        stream = parse_stream(parser, batches())
+        try:
+            handled = 0.0  # when the previous group's outcomes had been handled
+            for parsed in stream:
+                collected = time.perf_counter()
+                group = pending.popleft()
+                # the group's share of the parse's wall time: from its sending (or, when it was
+                # sent before, from the end of the previous group's OCR and hand-over) to its
+                # outcomes; OCR counts apart (ocr_seconds), as before
+                per_doc = (
+                    (collected - max(group.sent_at, handled)) / len(group.items)
+                    if group.items
+                    else 0.0
+                )
+                _take_outcomes(group, parsed, ocr, summary)  # drops the group's originals
+                recorder.record(group.refs, group.outcomes, per_doc)
+                del group, parsed
+                handled = time.perf_counter()
+        finally:
+            close = getattr(stream, "close", None)
+            if close is not None:
+                close()  # (given up early: the parser is free for the next caller at once)
     summary.seconds = time.perf_counter() - started
     return summary
 
@@ -376,17 +412,18 @@ def _record_group(
 
 
 def _read_ahead_groups(work: list[DocumentRef], sources: dict[int, tuple]) -> list[list]:
-    """The documents in groups whose originals may be in memory together: at most
-    INTAKE_READ_AHEAD_DOCUMENTS, and INTAKE_READ_AHEAD_BYTES by their recorded sizes (a single
-    larger one goes alone)."""
+    """The documents in read-ahead groups: at most INTAKE_READ_AHEAD_DOCUMENTS each, and by their
+    recorded sizes at most half of INTAKE_READ_AHEAD_BYTES, because two groups are in memory at
+    once (the one whose outcomes are collected and the next one, already sent to the parser):
+    together they stay within INTAKE_READ_AHEAD_BYTES. A single file larger than half goes alone
+    (two of those, possible only with an upload limit above half the read-ahead, may pass it)."""
+    group_bytes = INTAKE_READ_AHEAD_BYTES // 2
     groups: list[list[DocumentRef]] = []
     group: list[DocumentRef] = []
     held = 0
     for ref in work:
         size = sources.get(ref.id, (None, None, None))[2] or 0
-        if group and (
-            len(group) >= INTAKE_READ_AHEAD_DOCUMENTS or held + size > INTAKE_READ_AHEAD_BYTES
-        ):
+        if group and (len(group) >= INTAKE_READ_AHEAD_DOCUMENTS or held + size > group_bytes):
             groups.append(group)
             group, held = [], 0
         group.append(ref)
@@ -394,6 +431,50 @@ def _read_ahead_groups(work: list[DocumentRef], sources: dict[int, tuple]) -> li
     if group:
         groups.append(group)
     return groups
+
+
+@dataclass
+class _Group:
+    """A read-ahead group on its way through the parser: its documents, the originals of those
+    that could be read (dropped once its outcomes are back) and the outcomes so far."""
+
+    refs: list[DocumentRef]
+    readable: list[DocumentRef]
+    items: list[tuple[bytes, str]]
+    outcomes: dict[int, ParseOutcome]  # by document id; first those that could not be read
+    sent_at: float = 0.0
+
+
+def _read_group(
+    store: UploadStore, refs: list[DocumentRef], sources: dict[int, tuple], limit: int
+) -> _Group:
+    """Read the originals of a group; a file that cannot be read is FAILED with the reason."""
+    group = _Group(refs, [], [], {})
+    for ref in refs:
+        key, filename, size = sources.get(ref.id, (None, None, None))
+        try:
+            data = _read_original(store, key, size, limit)
+        except OSError as exc:
+            group.outcomes[ref.id] = failed("unknown", "read", _unread_reason(exc), digest="")
+            continue
+        group.items.append((data, filename or key))
+        group.readable.append(ref)
+    return group
+
+
+def _take_outcomes(
+    group: _Group, parsed: list[ParseOutcome], ocr: OcrEngine | None, summary: IntakeSummary
+) -> None:
+    """The parser's outcomes of a group (OCR for those that need it) into `group.outcomes`;
+    the group's originals go."""
+    for ref, (data, _), outcome in zip(group.readable, group.items, parsed, strict=True):
+        if outcome.status == "NEEDS_OCR":
+            t0 = time.perf_counter()
+            outcome, pages = _run_ocr(ocr, outcome, data)
+            summary.ocr_pages += pages
+            outcome.raw["ocr_seconds"] = round(time.perf_counter() - t0, 3)
+        group.outcomes[ref.id] = outcome
+    group.items = []
 
 
 def _read_original(store: UploadStore, key: str | None, size: int | None, limit: int) -> bytes:

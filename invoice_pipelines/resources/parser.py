@@ -3,7 +3,8 @@ warm for the code location in a parse server (`intake/parse_server.py`)."""
 
 import logging
 import threading
-from collections.abc import Sequence
+from collections import deque
+from collections.abc import Iterable, Iterator, Sequence
 from typing import ClassVar
 
 from dagster import ConfigurableResource, InitResourceContext
@@ -35,7 +36,8 @@ class DocumentParser(ConfigurableResource):
     first run that needs one, stopped after that many idle seconds; `intake/parse_server.py`); a
     run that cannot reach one, or loses it, parses in workers of its own as above.
     Batches on one instance run one at a time (parse_many is not re-entrant); a second caller
-    waits for the first.
+    waits for the first. `parse_stream` takes batch after batch and, through a parse server,
+    sends the next before collecting one; it holds the instance until the stream ends.
     """
 
     workers: int = Field(
@@ -140,24 +142,79 @@ class DocumentParser(ConfigurableResource):
             return self._start().wait_ready(timeout_s)
 
     def parse_many(self, items: Sequence[tuple[bytes, str]]) -> list[ParseOutcome]:
+        [outcomes] = self.parse_stream([items])
+        return outcomes
+
+    def parse_stream(
+        self, batches: Iterable[Sequence[tuple[bytes, str]]]
+    ) -> Iterator[list[ParseOutcome]]:
+        """Each batch's outcomes in input order, batch after batch. Through a parse server the
+        next batch is taken from `batches` and sent before the outcomes of the one before it are
+        awaited (`ParseServerClient.parse_stream`): the server's workers never wait for the caller
+        between batches. In workers of the run's own, one batch at a time (parse_many).
+
+        The instance is held from the first batch to the end of the stream (close the iterator
+        when giving up early): a parse_many or a stream of another thread waits for it."""
         with self._lock:
+            source = iter(batches)
             if self.keep_warm_seconds > 0 and self._connect() is not None:
-                try:
-                    return self._server.parse_many(items)
-                except ServerGone as gone:
-                    # the documents without an outcome are parsed here; the run records each
-                    # document once, whichever pool read it
-                    log.warning("%s: the rest of the batch is parsed in workers of this run", gone)
-                    self._server.close()
-                    self._server = None
-                    self._own_workers = True  # warm now; the next run starts a new server
-                    missing = [i for i, outcome in enumerate(gone.results) if outcome is None]
-                    results = list(gone.results)
-                    parsed = self._start().parse_many([items[i] for i in missing])
-                    for index, outcome in zip(missing, parsed, strict=True):
-                        results[index] = outcome
-                    return results
-            return self._start().parse_many(items)
+                yield from self._served(source)
+            for items in source:  # (what is left after a server was lost)
+                outcomes = self._start().parse_many(items)
+                del items  # (not held while the caller reads the next batch)
+                yield outcomes
+
+    def _served(
+        self, source: Iterator[Sequence[tuple[bytes, str]]]
+    ) -> Iterator[list[ParseOutcome]]:
+        """The stream through the parse server, as long as it answers. When it stops, the
+        documents of every batch sent without an outcome yet are parsed here; the caller then
+        goes on with what is left of `source` in workers of its own."""
+        taken: deque[Sequence[tuple[bytes, str]]] = deque()  # sent, outcomes not handed out
+
+        def remembered() -> Iterator[Sequence[tuple[bytes, str]]]:
+            for items in source:
+                taken.append(items)
+                yield items
+
+        handed = 0  # batches whose outcomes were handed out
+        stream = self._server.parse_stream(remembered())
+        try:
+            for outcomes in stream:
+                taken.popleft()
+                handed += 1
+                yield outcomes
+            return
+        except ServerGone as gone:
+            # the documents without an outcome are parsed here; the run records each document
+            # once, whichever pool read it
+            log.warning("%s: the rest of the stream is parsed in workers of this run", gone)
+            self._server.close()
+            self._server = None
+            self._own_workers = True  # warm now; the next run starts a new server
+            in_flight = gone.in_flight
+        finally:
+            stream.close()  # (a caller that gave up early: its documents' outcomes are dropped)
+        numbers = [number for number, _ in in_flight]
+        if numbers != list(range(handed, handed + len(taken))):
+            raise RuntimeError(
+                f"the parse server's stream lost track of its batches ({numbers}, "
+                f"{len(taken)} sent after {handed})"
+            )
+        for _, results in in_flight:
+            yield self._complete(taken.popleft(), results)
+
+    def _complete(
+        self, items: Sequence[tuple[bytes, str]], results: list[ParseOutcome | None]
+    ) -> list[ParseOutcome]:
+        """`results` with the documents that have none parsed in workers of the run's own."""
+        missing = [i for i, outcome in enumerate(results) if outcome is None]
+        results = list(results)
+        if missing:
+            parsed = self._start().parse_many([items[i] for i in missing])
+            for index, outcome in zip(missing, parsed, strict=True):
+                results[index] = outcome
+        return results  # type: ignore[return-value]
 
     def close(self) -> None:
         with self._lock:

@@ -2,6 +2,7 @@
 
 import json
 import os
+import signal
 import subprocess
 import time
 
@@ -513,3 +514,186 @@ def test_groups_are_recorded_beside_the_parsing_and_a_failed_recording_is_raised
     docs, _ = _documents(db, org)
     by_id = {d["id"]: d["status"] for d in docs.values()}
     assert [by_id[i] for i in sorted(ids)] == ["VALIDATED"] * 4 + ["UPLOADED"] * 3
+
+
+class _WatchedStore:
+    """An upload store that calls `before_read(key)` before each read (the intake reads its
+    originals with `read` only)."""
+
+    def __init__(self, store, before_read) -> None:
+        self.store = store
+        self.before_read = before_read
+
+    def read(self, key, max_bytes=None):
+        self.before_read(key)
+        return self.store.read(key, max_bytes=max_bytes)
+
+
+def _drop_and_register(db, store, org, files: dict[str, bytes]) -> list[int]:
+    _drop(store, org, files)
+    scan = scan_uploads(
+        db.engine,
+        store,
+        ScanState(),
+        max_files_per_tick=len(files) + 1,
+        only_organizations={org["slug"]},
+    )
+    return [i for b in scan.batches if b.organization_slug == org["slug"] for i in b.document_ids]
+
+
+def test_a_parse_server_killed_mid_run_leaves_every_document_recorded_once(
+    db, tmp_path, monkeypatch
+):
+    """The run streams its read-ahead groups through the parse server (the next one sent before
+    a group's outcomes are collected). The server is killed while the third group is read: the
+    second group is at the server then (its documents take a second each), the third is sent
+    to a dead socket. The run parses what has no outcome in workers of its own and goes on there;
+    every document is recorded exactly once, with its own values."""
+    from invoice_pipelines.intake import pipeline
+    from invoice_pipelines.intake.parse_server import stop_servers
+    from invoice_pipelines_tests.intake.test_parse_server import TestParser, _wait_gone
+
+    monkeypatch.setattr(pipeline, "INTAKE_READ_AHEAD_DOCUMENTS", 2)
+    org = db.new_organization()
+    store = LocalUploadStore(root=str(tmp_path / "uploads"))
+    data = (samples_dir() / GOOD_CII).read_bytes()
+    # the groups: [0 1] [2 3] [4 5] [6]; the test parser sleeps a second on a slow-* file
+    names = [f"slow-{n}.xml" if n in (2, 3) else f"{n}.xml" for n in range(7)]
+    ids = []
+    for n, name in enumerate(names):  # one at a time: the ids follow the names
+        ids += _drop_and_register(
+            db, store, org, {name: data.replace(b"471102", f"K{n:02}".encode())}
+        )
+    server_dir = tmp_path / "srv"
+    server_dir.mkdir(mode=0o700)
+    parser = TestParser(workers=1, keep_warm_seconds=60, server_dir=str(server_dir))
+    reads: list[str] = []
+
+    def kill_at_the_fifth_read(key: str) -> None:
+        reads.append(key)
+        if len(reads) == 5:  # the first file of the third group
+            server = parser.server_pid
+            assert server is not None
+            os.kill(server, signal.SIGKILL)
+            assert _wait_gone(server)
+
+    try:
+        summary = pipeline.process_documents(
+            db.engine,
+            _WatchedStore(store, kill_at_the_fifth_read),
+            org["id"],
+            ids,
+            parser=parser,
+            ocr=None,
+        )
+        assert parser.server_pid is None and parser.process_ids  # it did lose its server
+    finally:
+        parser.close()
+        stop_servers(server_dir)
+    assert len(reads) == 7
+    assert summary.processed == 7 and summary.outcomes == {"VALIDATED": 7}
+    assert summary.stale == [] and summary.failures == {}
+    docs, errors = _documents(db, org)
+    assert {name: d["invoice_number"] for name, d in docs.items()} == {
+        name: f"K{n:02}" for n, name in enumerate(names)
+    }
+    assert {d["status"] for d in docs.values()} == {"VALIDATED"}
+    assert {d["processing_version"] for d in docs.values()} == {2}  # recorded once each
+    assert errors == {}
+
+
+def test_a_parser_with_parse_many_only_gets_every_readable_group_once(db, tmp_path, monkeypatch):
+    """A parser without parse_stream (SafeParser, the doubles of the tests) gets parse_many
+    group by group, each group read only once the one before it is parsed; a group none of
+    whose files can be read costs no call and its documents are FAILED with the reason."""
+    from invoice_pipelines.intake import pipeline
+    from invoice_pipelines.intake.parse import parse_document
+
+    monkeypatch.setattr(pipeline, "INTAKE_READ_AHEAD_DOCUMENTS", 2)
+    org = db.new_organization()
+    store = LocalUploadStore(root=str(tmp_path))
+    data = (samples_dir() / GOOD_CII).read_bytes()
+    names = ["a.xml", "b.xml", "gone-c.xml", "gone-d.xml", "e.xml"]
+    ids = []
+    for n, name in enumerate(names):
+        ids += _drop_and_register(
+            db, store, org, {name: data.replace(b"471102", f"P{n:02}".encode())}
+        )
+    events: list[str] = []
+
+    def read(key: str) -> None:
+        events.append("read")
+        if "gone-" in key:
+            raise FileNotFoundError(key)
+
+    class ParseManyOnly:
+        def parse_many(self, items):
+            events.append(f"parse {len(items)}")
+            return [parse_document(d, name) for d, name in items]
+
+    summary = pipeline.process_documents(
+        db.engine, _WatchedStore(store, read), org["id"], ids, parser=ParseManyOnly(), ocr=None
+    )
+    assert events == ["read", "read", "parse 2", "read", "read", "read", "parse 1"]
+    assert summary.outcomes == {"VALIDATED": 3, "FAILED": 2} and summary.processed == 5
+    docs, errors = _documents(db, org)
+    assert [d["status"] for d in docs.values()].count("VALIDATED") == 3
+    unread = [d for d in docs.values() if d["status"] == "FAILED"]
+    assert len(unread) == 2
+    for doc in unread:
+        assert "could not be read" in errors[doc["id"]][0]["message"]
+
+
+def test_two_groups_held_at_once_stay_within_the_read_ahead(db, tmp_path, monkeypatch):
+    """A parser that takes the next group before handing out a group's outcomes (as the parse
+    server's stream does) holds two groups at once: each is at most half of
+    INTAKE_READ_AHEAD_BYTES, and the originals of a group go once its outcomes are back."""
+    import tracemalloc
+
+    from invoice_pipelines.intake import pipeline
+    from invoice_pipelines.intake.parse import failed
+    from invoice_pipelines.limits import MiB
+
+    read_ahead = 16 * MiB
+    monkeypatch.setattr(pipeline, "INTAKE_READ_AHEAD_BYTES", read_ahead)
+    org = db.new_organization()
+    store = LocalUploadStore(root=str(tmp_path))
+    n, size = 40, MiB  # 40 MiB in all, two and a half times the read-ahead
+    ids = _drop_and_register(
+        db,
+        store,
+        org,
+        {f"scan-{i:03d}.pdf": b"%PDF-1.4\n" + i.to_bytes(4, "big") * (size // 4) for i in range(n)},
+    )
+    assert len(ids) == n
+
+    class LookAheadParser:
+        def __init__(self) -> None:
+            self.held: list[int] = []  # bytes of the batches taken and not handed out
+
+        def parse_many(self, items):
+            return [failed("unknown", "parse", "not an invoice", digest="") for _ in items]
+
+        def parse_stream(self, batches):
+            source = iter(batches)
+            current = next(source, None)
+            while current is not None:
+                ahead = next(source, None)
+                self.held.append(sum(len(d) for d, _ in current + (ahead or [])))
+                outcomes = self.parse_many(current)
+                current, ahead = ahead, None
+                yield outcomes
+
+    parser = LookAheadParser()
+    tracemalloc.start()
+    try:
+        summary = pipeline.process_documents(
+            db.engine, store, org["id"], ids, parser=parser, ocr=None
+        )
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert summary.outcomes["FAILED"] == n
+    assert len(parser.held) > 2 and max(parser.held) <= read_ahead
+    # all of it would be 40 MiB; two full read-aheads 32 MiB
+    assert peak < read_ahead + 8 * MiB

@@ -277,3 +277,114 @@ def test_a_run_can_wait_until_the_servers_workers_are_warm(server_dir):
         assert len(resources.parser._server.hello["workers"]) == 2
         [outcome] = resources.parser.parse_many([(numbered("READY-1"), "READY-1.xml")])
         assert outcome.invoice is not None and outcome.invoice.number == "READY-1"
+
+
+def parse_and_stamp(data: bytes, filename: str, **options: object) -> ParseOutcome:
+    """As slow_or_misbehaving_parse, and the outcome says which process read the document."""
+    outcome = slow_or_misbehaving_parse(data, filename, **options)
+    outcome.raw["parsed_by"] = os.getpid()
+    return outcome
+
+
+class StampingParser(TestParser):
+    __test__ = False
+    target = f"{_SELF}:parse_and_stamp"
+
+
+def _numbers(outcomes) -> list[str | None]:
+    return [o.invoice.number if o.invoice else None for o in outcomes]
+
+
+def test_a_stream_hands_out_every_outcome_once_in_order_with_the_next_batch_sent_ahead(
+    server_dir,
+):
+    """parse_stream through the server: each batch's outcomes in input order, every document
+    exactly once, and batch k+1 taken (read and sent) before the outcomes of batch k are handed
+    out, never further ahead."""
+    sizes = [3, 1, 0, 4, 2]  # an empty batch (a group whose files could not be read) too
+    batches = [
+        [(numbered(f"S{k}-{i}"), f"s{k}-{i}.xml") for i in range(n)] for k, n in enumerate(sizes)
+    ]
+    events: list[str] = []
+
+    def taken():
+        for k, items in enumerate(batches):
+            events.append(f"take {k}")
+            yield items
+
+    parser = StampingParser(workers=2, keep_warm_seconds=60, server_dir=server_dir)
+    with build_resources({"parser": parser}) as resources:
+        got = []
+        for k, outcomes in enumerate(resources.parser.parse_stream(taken())):
+            events.append(f"got {k}")
+            got.append(outcomes)
+        server_workers = set(resources.parser._server.hello["workers"])
+        assert resources.parser.process_ids == []  # all through the server
+    assert events == [
+        "take 0", "take 1", "got 0", "take 2", "got 1", "take 3", "got 2", "take 4", "got 3",
+        "got 4",
+    ]  # fmt: skip
+    assert [_numbers(outcomes) for outcomes in got] == [
+        [f"S{k}-{i}" for i in range(n)] for k, n in enumerate(sizes)
+    ]
+    assert {o.raw["parsed_by"] for outcomes in got for o in outcomes} <= server_workers
+
+
+def test_a_stream_given_up_early_frees_the_parser_and_its_late_outcomes_are_dropped(server_dir):
+    """The caller stops after the first batch while the second is still parsed by the server:
+    the resource is free again at once, and the second batch's outcomes, arriving later on the
+    same connection, are not taken for those of the next call (documents are numbered per
+    connection, not per call)."""
+    first = [(numbered("G-0"), "g0.xml")]
+    second = [(numbered(f"LATE-{i}"), f"slow-late-{i}.xml") for i in range(2)]
+    parser = TestParser(workers=1, keep_warm_seconds=60, server_dir=server_dir)
+    with build_resources({"parser": parser}) as resources:
+        stream = resources.parser.parse_stream([first, second])
+        assert _numbers(next(stream)) == ["G-0"]
+        assert resources.parser._lock.locked()  # held while the stream is open
+        stream.close()
+        assert not resources.parser._lock.locked()
+        # queued behind the two late documents: their outcomes come first on the connection
+        again = resources.parser.parse_many(
+            [(numbered(f"NEXT-{i}"), f"n{i}.xml") for i in range(2)]
+        )
+        assert _numbers(again) == ["NEXT-0", "NEXT-1"]
+        assert resources.parser.server_pid is not None  # still served
+
+
+def test_a_server_killed_mid_stream_leaves_no_document_without_its_one_outcome(server_dir):
+    """SIGKILL between two batches of a stream: batch 0 came back from the server; batch 1 was
+    sent and is being parsed (its documents take a second each); batch 2 is read after the kill.
+    The documents of both without an outcome are parsed in the run's own workers, and batch 3
+    goes there too: every document ends with exactly its own outcome, batch by batch, in order."""
+    batches = [
+        [(numbered("D0-0"), "d0-0.xml"), (numbered("D0-1"), "d0-1.xml")],
+        [(numbered("D1-0"), "slow-d1-0.xml"), (numbered("D1-1"), "slow-d1-1.xml")],
+        [(numbered("D2-0"), "d2-0.xml")],
+        [(numbered("D3-0"), "d3-0.xml"), (numbered("D3-1"), "d3-1.xml")],
+    ]
+    parser = StampingParser(workers=1, keep_warm_seconds=60, server_dir=server_dir)
+    with build_resources({"parser": parser}) as resources:
+        server = resources.parser.server_pid
+        server_workers = set(resources.parser._server.hello["workers"])
+
+        def killing():
+            for k, items in enumerate(batches):
+                if k == 2:  # batch 0's outcomes are out, batch 1 is at the server
+                    os.kill(server, signal.SIGKILL)
+                    assert _wait_gone(server)
+                yield items
+
+        got = list(resources.parser.parse_stream(killing()))
+        assert resources.parser.server_pid is None
+        own = set(resources.parser.process_ids)
+        assert own  # the rest went to the run's own worker
+    assert [_numbers(outcomes) for outcomes in got] == [
+        [filename.removesuffix(".xml").removeprefix("slow-").upper() for _, filename in items]
+        for items in batches
+    ]
+    assert all(o.status == "VALIDATED" for outcomes in got for o in outcomes)
+    by = [[o.raw["parsed_by"] for o in outcomes] for outcomes in got]
+    assert set(by[0]) <= server_workers
+    assert set(by[1]) <= server_workers | own  # whatever the server finished before it died
+    assert set(by[2] + by[3]) <= own

@@ -74,3 +74,31 @@ def test_the_size_and_time_limits_are_the_resource_fields():
         [outcome] = hasty.parser.parse_many([(data, "slow.xml")])
     assert outcome.status == "FAILED"
     assert "timed out" in outcome.errors[0].message
+
+
+def test_a_stream_in_the_runs_own_workers_goes_batch_by_batch():
+    """Without a parse server, parse_stream is parse_many per batch: each batch's outcomes in
+    order, the next batch taken only once those of the one before it are handed out, and the
+    resource held (another caller waits) until the stream ends."""
+    data = (samples_dir() / GOOD_CII).read_bytes()
+    sizes = [2, 0, 3]
+    batches = [
+        [(data.replace(b"471102", f"W{k}-{i}".encode()), f"w{k}-{i}.xml") for i in range(n)]
+        for k, n in enumerate(sizes)
+    ]
+    events: list[str] = []
+
+    def taken():
+        for k, items in enumerate(batches):
+            events.append(f"take {k}")
+            yield items
+
+    with build_resources({"parser": DocumentParser(workers=1)}) as resources:
+        got = []
+        for k, outcomes in enumerate(resources.parser.parse_stream(taken())):
+            assert resources.parser._lock.locked()
+            events.append(f"got {k}")
+            got.append([o.invoice.number if o.invoice else None for o in outcomes])
+        assert not resources.parser._lock.locked()
+    assert events == ["take 0", "got 0", "take 1", "got 1", "take 2", "got 2"]
+    assert got == [[f"W{k}-{i}" for i in range(n)] for k, n in enumerate(sizes)]
