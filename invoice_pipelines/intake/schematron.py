@@ -175,6 +175,117 @@ def without_idle_walks(source: str) -> str:
     return _IDLE_WALK.sub(r"\1\2", source)
 
 
+# How the schematron skeleton continues each pattern's walk: every attribute and child element
+# of a node, in the pattern's mode (the attributes in either order of the two).
+_WALK = re.compile(
+    r'<xsl:apply-templates\s+(?:mode="(?P<m1>[^"\s]+)"\s+select="@\*\|\*"'
+    r'|select="@\*\|\*"\s+mode="(?P<m2>[^"\s]+)")\s*/>'
+)
+# A match pattern that cannot match an attribute: steps of names or `*` joined by / or //, the
+# last one possibly text() or comment(), once its predicates are taken out. Anything else (an
+# `@` or `attribute` step, a function, a variable, `.`, `node()`) may match an attribute.
+_STEP = r"(?:[^\W\d][\w.-]*:)?(?:[^\W\d][\w.-]*|\*)"
+_NO_ATTRIBUTE_STEPS = re.compile(
+    rf"\s*(?:/{{0,2}}\s*{_STEP}(?:\s*/{{1,2}}\s*{_STEP})*(?:\s*/{{1,2}}\s*(?:text|comment)\(\))?"
+    rf"|(?:text|comment)\(\)|/)\s*"
+)
+
+
+def _without_predicates(pattern: str) -> str | None:
+    """`pattern` with its [...] predicates removed (quotes respected), or None if unbalanced."""
+    out, depth, quote = [], 0, ""
+    for char in pattern:
+        if quote:
+            if char == quote:
+                quote = ""
+            continue
+        if depth and char in "'\"":
+            quote = char
+        elif char == "[":
+            depth += 1
+        elif char == "]":
+            if depth == 0:
+                return None
+            depth -= 1
+        elif depth == 0:
+            out.append(char)
+    return None if depth or quote else "".join(out)
+
+
+def _cannot_match_attributes(pattern: str) -> bool:
+    bare = _without_predicates(pattern)
+    if bare is None:
+        return False
+    return all(_NO_ATTRIBUTE_STEPS.fullmatch(part) for part in bare.split("|"))
+
+
+def _only_walks_on(template: etree._Element, modes: list[str]) -> bool:
+    """The template does nothing but apply its own mode to the node's attributes and children."""
+    children = [child for child in template if child.tag is not etree.Comment]
+    if len(modes) != 1 or len(children) != 1 or (template.text or "").strip():
+        return False
+    (walk,) = children
+    return (
+        walk.tag == f"{{{_XSL_NS}}}apply-templates"
+        and walk.get("mode") == modes[0]
+        and walk.get("select") in ("@*|*", "*")
+        and len(walk) == 0
+        and not (walk.tail or "").strip()
+    )
+
+
+def without_attribute_walks(source: str) -> str:
+    """The stylesheet without visits to attributes that no template of their mode can match.
+
+    Each pattern's walk template (`match="@*|node()"`, priority -2) and each of its rules apply
+    the pattern's mode to every attribute and child element. An attribute has no children, so
+    visiting one writes something only if a template of that mode other than the walk can match
+    it. In a mode where no other template can (each alternative of its pattern a path of names or
+    `*`, or text() or comment(), predicates aside), the walks visit child elements only: the same
+    report, about a third less work for a CII invoice under the Factur-X EN16931 rules. A mode
+    with any other pattern keeps its walks; a stylesheet with a template for `#all` modes, or one
+    that imports or includes another, keeps all of them. `test_samples` compares the reports with
+    and without, byte for byte."""
+    if "@*|node()" not in source:
+        return source
+    try:
+        root = etree.fromstring(
+            source.encode("utf-8"),
+            etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=True),
+        )
+    except etree.XMLSyntaxError:
+        return source
+    if root.find(f"{{{_XSL_NS}}}import") is not None or root.find(f"{{{_XSL_NS}}}include") is not None:
+        return source  # templates this stylesheet cannot see
+    modes: set[str] = set()
+    keep: set[str] = set()
+    for template in root.iter(f"{{{_XSL_NS}}}template"):
+        its = (template.get("mode") or "#default").split()
+        match = (template.get("match") or "").strip()
+        if "#all" in its:
+            return source  # a template in every mode: keep every walk
+        modes.update(its)
+        if match == "@*|node()" and _only_walks_on(template, its):
+            continue  # the walk itself: for an attribute it visits nothing
+        if match and not _cannot_match_attributes(match):
+            keep.update(its)
+    prunable = modes - keep
+
+    def walk(found: re.Match) -> str:
+        mode = found.group("m1") or found.group("m2")
+        if mode not in prunable:
+            return found.group(0)
+        return f'<xsl:apply-templates mode="{mode}" select="*"/>'
+
+    return _WALK.sub(walk, source)
+
+
+def streamlined(source: str) -> str:
+    """The rules as we run them: the published ones without the walks that write nothing
+    (`without_idle_walks`, `without_attribute_walks`)."""
+    return without_attribute_walks(without_idle_walks(source))
+
+
 class _Validators:
     """Process-wide cache of XSD schemas and compiled schematron executables."""
 
@@ -213,8 +324,8 @@ class _Validators:
             return [] if schema.validate(root) else list(schema.error_log)
 
     def _executable(self, relative: str, *, as_published: bool = False) -> Any:
-        """The compiled rules; `as_published`: without `without_idle_walks` (for the test that
-        compares the two)."""
+        """The compiled rules, `streamlined`; `as_published`: exactly as published (for the test
+        that compares the two)."""
         key = f"{relative} as published" if as_published else relative
         executable = self._executables.get(key)
         if executable is not None:
@@ -242,7 +353,7 @@ class _Validators:
                 codedb_text = codedb_text.split("?>", 1)[1]
             codedb = processor.parse_xml(xml_text=codedb_text)
         if not as_published:
-            source = without_idle_walks(source)
+            source = streamlined(source)
         executable = compiler.compile_stylesheet(stylesheet_text=source)
         if executable is None:
             raise ArtefactsMissing(f"Saxon could not compile {relative}")

@@ -350,10 +350,10 @@ def test_hetzner_fields_with_either_text_extractor(method: str) -> None:
 
 
 def test_rules_without_idle_walks_report_exactly_what_the_published_rules_report() -> None:
-    """The schematrons run without the default-mode walks that write nothing
-    (`schematron.without_idle_walks`): on every XML sample, every CEN test-set document and
-    generated invoices of both syntaxes, the report is byte for byte the published rules' own, and
-    the walks were really dropped from the rules that had them."""
+    """The schematrons run without the walks that write nothing (`schematron.streamlined`: the
+    default-mode walks, and visits to attributes no rule can match): on every XML sample, every
+    CEN test-set document and generated invoices of both syntaxes, the report is byte for byte
+    the published rules' own, and the walks were really dropped from the rules that had them."""
     from invoice_pipelines.devtools.demo.invoices import synthetic_xml_invoices
     from invoice_pipelines.intake import schematron
     from invoice_pipelines.intake.formats.xmlsafe import parse_xml
@@ -376,16 +376,67 @@ def test_rules_without_idle_walks_report_exactly_what_the_published_rules_report
         k: len(v) for k, v in texts.items()
     }
     rules = {
-        "cii": [schematron.FACTURX_XSLT["en16931"], schematron.FACTURX_XSLT["basic"]],
+        "cii": [schematron.FACTURX_XSLT[profile] for profile in ("en16931", "basic", "basicwl")],
         "ubl": [schematron.CEN_UBL_XSLT],
     }
     failed_asserts = 0
     for syntax, xslts in rules.items():
         for xslt in xslts:
             published = (schematron.artefacts_dir() / xslt).read_text(encoding="utf-8-sig")
-            assert len(schematron.without_idle_walks(published)) < len(published), xslt
+            without_idle = schematron.without_idle_walks(published)
+            assert len(without_idle) < len(published), xslt
+            assert 'select="@*|*"' in without_idle, xslt
+            assert 'select="@*|*"' not in schematron.streamlined(published), xslt
             for text in texts[syntax]:
                 ours = schematron.svrl_report(xslt, text)
                 assert ours == schematron.svrl_report(xslt, text, as_published=True), xslt
                 failed_asserts += ours.count("<svrl:failed-assert")
     assert failed_asserts > 20  # the comparison covered reports that find something
+
+
+ATTRIBUTE_RULES = """<xsl:stylesheet version="2.0" xmlns:xsl="http://www.w3.org/1999/XSL/Transform"
+    xmlns:svrl="http://purl.oclc.org/dsdl/svrl">
+  <xsl:template match="/">
+    <svrl:schematron-output>
+      <svrl:active-pattern/><xsl:apply-templates mode="M1" select="/"/>
+      <svrl:active-pattern/><xsl:apply-templates mode="M2" select="/"/>
+    </svrl:schematron-output>
+  </xsl:template>
+  <xsl:template match="Amount/@currency" priority="1000" mode="M1">
+    <svrl:fired-rule context="Amount/@currency"/>
+    <xsl:if test="not(. = 'EUR')"><svrl:failed-assert id="CUR"><svrl:text>not EUR</svrl:text></svrl:failed-assert></xsl:if>
+    <xsl:apply-templates mode="M1" select="@*|*"/>
+  </xsl:template>
+  <xsl:template match="text()" priority="-1" mode="M1"/>
+  <xsl:template match="@*|node()" priority="-2" mode="M1">
+    <xsl:apply-templates mode="M1" select="@*|*"/>
+  </xsl:template>
+  <xsl:template match="Invoice/Amount[@currency]" priority="1000" mode="M2">
+    <svrl:fired-rule context="Amount"/>
+    <xsl:if test="not(. &gt; 0)"><svrl:failed-assert id="POS"><svrl:text>not positive</svrl:text></svrl:failed-assert></xsl:if>
+    <xsl:apply-templates mode="M2" select="@*|*"/>
+  </xsl:template>
+  <xsl:template match="text()" priority="-1" mode="M2"/>
+  <xsl:template match="@*|node()" priority="-2" mode="M2">
+    <xsl:apply-templates mode="M2" select="@*|*"/>
+  </xsl:template>
+</xsl:stylesheet>
+"""
+
+
+def test_rules_for_attributes_keep_the_walks_that_reach_them(tmp_path) -> None:
+    """A pattern with a rule for an attribute keeps visiting attributes (its failed assert is
+    still reported); a pattern whose rules match elements only stops visiting them, with the
+    same report."""
+    from invoice_pipelines.intake import schematron
+
+    rules = tmp_path / "attribute-rules.xsl"
+    rules.write_text(ATTRIBUTE_RULES, encoding="utf-8")
+    text = '<Invoice><Amount currency="USD">-5</Amount></Invoice>'
+    report = schematron.svrl_report(str(rules), text)
+    found = {finding.rule for finding in schematron.svrl_findings(report)}
+    assert found == {"CUR", "POS"}
+    assert report == schematron.svrl_report(str(rules), text, as_published=True)
+    ours = schematron.streamlined(ATTRIBUTE_RULES)
+    assert '<xsl:apply-templates mode="M1" select="@*|*"/>' in ours
+    assert 'mode="M2" select="@*|*"' not in ours
