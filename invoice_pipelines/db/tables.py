@@ -20,6 +20,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    func,
     text,
 )
 
@@ -796,7 +797,8 @@ export_items = Table(
     Column("net_total", Money()),
     Column("tax_total", Money()),
     Column("gross_total", Money()),
-    UniqueConstraint("export_id", "incoming_invoice_id", "sales_invoice_id"),
+    # one item per invoice and export: `uq_export_items_one_per_invoice` below (a unique
+    # constraint over the two invoice columns refused nothing, one of them being always NULL)
     ForeignKeyConstraint(
         ["organization_id", "export_id"],
         ["exports.organization_id", "exports.id"],
@@ -818,6 +820,16 @@ export_items = Table(
         postgresql_where=text("sales_invoice_id IS NOT NULL"),
         sqlite_where=text("sales_invoice_id IS NOT NULL"),
     ),
+)
+# An invoice is one item of an export at most (migration 0018). NULL is never equal to NULL in a
+# unique index, so the invoice column an item does not use counts as 0 (no row has id 0); the
+# export comes first, so the index also finds an export's items.
+Index(
+    "uq_export_items_one_per_invoice",
+    export_items.c.export_id,
+    func.coalesce(export_items.c.incoming_invoice_id, 0),
+    func.coalesce(export_items.c.sales_invoice_id, 0),
+    unique=True,
 )
 
 # Who started what: batch jobs, retries, re-exports, manual runs.

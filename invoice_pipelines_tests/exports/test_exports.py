@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.exc import IntegrityError
 
 from invoice_pipelines.core.datev import BOOKING_COLUMNS
 from invoice_pipelines.core.lifecycle import Status
@@ -563,3 +564,48 @@ def test_what_is_recorded_and_written_before_the_plan_follows_the_plan(db, tmp_p
     again = run_export(e, store, org["slug"], "2026-11", "incoming")
     assert again.unchanged and again.version == result.version
     assert sorted(p.name for p in tmp_path.rglob("*") if p.is_file()) == files
+
+
+def _item_again(engine, org_id: int, export_id: int, **invoice) -> None:
+    with tenant_transaction(engine, org_id, write=True) as conn:
+        conn.execute(
+            insert(export_items).values(
+                organization_id=org_id, export_id=export_id, status="exported", **invoice
+            )
+        )
+
+
+def test_an_export_holds_each_invoice_once_whatever_writes_the_item(db, tmp_path):
+    """The database refuses a second item for an invoice in one export (migration 0018: the
+    unique constraint before it refused nothing, one invoice column of each item being NULL),
+    for incoming and sales invoices; the next version holds the same invoice again."""
+    org = _org(db)
+    doc = incoming(db.engine, org["id"], "ONCE-1")
+    sold = sales_invoice(
+        db.engine, org["id"], customer(db.engine, org["id"], "K-ONCE", "Kunde Once")
+    )
+    store = LocalFileStore(root=str(tmp_path))
+    bought = run_export(db.engine, store, org["slug"], "2026-11", "incoming")
+    sales = run_export(db.engine, store, org["slug"], "2026-11", "sales")
+    for export_id, invoice in (
+        (bought.export_id, {"incoming_invoice_id": doc}),
+        (sales.export_id, {"sales_invoice_id": sold}),
+    ):
+        with pytest.raises(IntegrityError):
+            _item_again(db.engine, org["id"], export_id, **invoice)
+    # a correction: the same invoice is an item of version 2 as well
+    with tenant_transaction(db.engine, org["id"], write=True) as conn:
+        change_status(conn, load_refs(conn, org["id"], [doc])[doc], Status.VALIDATED)
+    corrected = run_export(db.engine, store, org["slug"], "2026-11", "incoming")
+    assert corrected.version == 2
+    with tenant_transaction(db.engine, org["id"]) as conn:
+        holding = (
+            conn.execute(
+                select(export_items.c.export_id)
+                .where(export_items.c.incoming_invoice_id == doc)
+                .order_by(export_items.c.export_id)
+            )
+            .scalars()
+            .all()
+        )
+    assert holding == [bought.export_id, corrected.export_id]
