@@ -144,6 +144,18 @@ _IDLE_WALK = re.compile(
 _XSL_NS = "http://www.w3.org/1999/XSL/Transform"
 
 
+def _stylesheet(source: str):
+    """The stylesheet's root element, or None when it is not well-formed XML (then it is run
+    as published)."""
+    try:
+        return etree.fromstring(
+            source.encode("utf-8"),
+            etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=True),
+        )
+    except etree.XMLSyntaxError:
+        return None
+
+
 def without_idle_walks(source: str) -> str:
     """The stylesheet without the walks that can write nothing, when it has them.
 
@@ -156,12 +168,8 @@ def without_idle_walks(source: str) -> str:
     keeps every walk. `test_samples` compares the reports with and without, byte for byte."""
     if "<svrl:active-pattern>" not in source:
         return source
-    try:
-        root = etree.fromstring(
-            source.encode("utf-8"),
-            etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=True),
-        )
-    except etree.XMLSyntaxError:
+    root = _stylesheet(source)
+    if root is None:
         return source
     for template in root.iter(f"{{{_XSL_NS}}}template"):
         if template.get("mode") is not None:
@@ -248,12 +256,8 @@ def without_attribute_walks(source: str) -> str:
     and without, byte for byte."""
     if "@*|node()" not in source:
         return source
-    try:
-        root = etree.fromstring(
-            source.encode("utf-8"),
-            etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=True),
-        )
-    except etree.XMLSyntaxError:
+    root = _stylesheet(source)
+    if root is None:
         return source
     if (
         root.find(f"{{{_XSL_NS}}}import") is not None
