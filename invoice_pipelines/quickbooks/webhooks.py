@@ -16,7 +16,8 @@ The receiver faces the internet, so everything it does before the signature hold
   has not fully arrived after WEBHOOK_REQUEST_TIMEOUT_S, is closed;
 - connections that have not sent anything wait in one selector without a thread (at most
   WEBHOOK_MAX_WAITING_CONNECTIONS); at most WEBHOOK_MAX_WORKERS requests are read and handled at
-  once; a connection beyond either bound is answered 503 at once;
+  once; a connection beyond either bound is answered 503 at once; one that closes without
+  sending a byte is closed there and takes no worker;
 - a malformed signature header (empty, several, not base64, not ASCII) is a 401 like a wrong one.
 A signed body asks for its pulls once: its SHA-256 is recorded per organization
 (`qbo_webhook_receipts`) in the transaction that requests the pull, so the same body again within
@@ -335,6 +336,16 @@ class _Handler(BaseHTTPRequestHandler):
         return "ok"
 
 
+def _ended(sock: socket.socket) -> bool:
+    """True when a readable connection was closed or reset before sending anything."""
+    try:
+        return sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
+    except BlockingIOError:
+        return False
+    except OSError:
+        return True
+
+
 class _Lobby:
     """Connections that cost no thread: accepted ones that have not sent a byte yet, and turned-away
     ones read to their end before closing. One thread watches them all; each has a deadline."""
@@ -387,6 +398,11 @@ class _Lobby:
                 now = time.monotonic()
                 timeout = max(0.0, min(w[2] for w in watched.values()) - now) if watched else None
                 events = self._selector.select(timeout)
+                # the wake-ups are read before the arrivals are taken, never after: a connection
+                # held in between would leave its wake-up read and itself unwatched until the
+                # next deadline (or forever with nothing else watched)
+                if any(key.fileobj is self._wake_r for key, _ in events):
+                    self._empty_wake_socket()
                 with self._lock:
                     if self._closed:
                         return
@@ -399,9 +415,7 @@ class _Lobby:
                     self._selector.register(sock, selectors.EVENT_READ)
                 for key, _ in events:
                     sock = key.fileobj
-                    if sock is self._wake_r:
-                        self._empty_wake_socket()
-                    elif sock in watched:
+                    if sock is not self._wake_r and sock in watched:
                         self._ready(sock, watched)
                 now = time.monotonic()
                 for sock in [s for s, w in watched.items() if w[2] <= now]:
@@ -418,7 +432,11 @@ class _Lobby:
         address, draining, _deadline, left = watched[sock]
         if not draining:
             self._forget(sock, watched)
-            self._server.dispatch(sock, address)
+            if _ended(sock):
+                # it went without sending a byte: no worker, no answer
+                self._server.close_request(sock)
+            else:
+                self._server.dispatch(sock, address)
             return
         try:
             chunk = sock.recv(min(65536, left), socket.MSG_DONTWAIT)
