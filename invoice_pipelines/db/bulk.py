@@ -8,9 +8,13 @@ from sqlalchemy import Column, Float, Numeric, String, Table, TextClause, bindpa
 from sqlalchemy.engine import Connection
 
 
-def update_rows(conn: Connection, table: Table, match: dict[str, Column], params: list[dict]):
+def update_rows(
+    conn: Connection, table: Table, match: dict[str, Column], params: list[dict]
+) -> int | None:
     """One UPDATE of `table` per row of `params` (the same keys in each): the keys of `match`
     name the values the row must have in those columns, the other keys are columns to set.
+    Returns how many rows were changed, or None where the driver cannot tell (an executemany
+    whose dialect does not add up its row counts).
 
     PostgreSQL: one UPDATE ... FROM unnest(one array per column) for all rows, its rowcount the
     rows changed (psycopg2 runs an executemany as one statement and one round trip per row; a
@@ -26,10 +30,11 @@ def update_rows(conn: Connection, table: Table, match: dict[str, Column], params
         )
     fields = tuple(name for name in params[0] if name not in match)
     if conn.dialect.name != "postgresql":
-        return conn.execute(
+        result = conn.execute(
             update(table).where(*(column_ == bindparam(name) for name, column_ in match.items())),
             params,
         )
+        return result.rowcount if conn.dialect.supports_sane_multi_rowcount else None
     columns = {**{f: table.c[f] for f in fields}, **match}
     arrays = {}
     for index, (name, column_) in enumerate(columns.items()):
@@ -37,7 +42,7 @@ def update_rows(conn: Connection, table: Table, match: dict[str, Column], params
         values_ = [row[name] for row in params]
         arrays[f"p{index}"] = values_ if process is None else [process(v) for v in values_]
     statement = _unnest_update(table, fields, tuple(match.items()), conn.dialect)
-    return conn.execute(statement, arrays)
+    return conn.execute(statement, arrays).rowcount
 
 
 @lru_cache(maxsize=64)

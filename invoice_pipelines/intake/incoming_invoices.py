@@ -406,12 +406,12 @@ def change_statuses(
         if change.errors:
             error_values += error_rows(ref, version, change.errors)
     for params in groups.values():
-        result = _update_each(conn, params)
-        if conn.dialect.supports_sane_multi_rowcount and result.rowcount != len(params):
+        changed = _update_each(conn, params)
+        if changed is not None and changed != len(params):
             # the rows are locked since they were read: this cannot happen, and if it does the
             # caller's transaction must not keep the others either
             raise StaleDocument(
-                f"{result.rowcount} of {len(params)} incoming invoices were changed where all "
+                f"{changed} of {len(params)} incoming invoices were changed where all "
                 "were expected: someone changed them meanwhile"
             )
     if error_values:
@@ -427,9 +427,9 @@ _SEEN = {
 }
 
 
-def _update_each(conn: Connection, params: list[dict]):
+def _update_each(conn: Connection, params: list[dict]) -> int | None:
     """An UPDATE of incoming_invoices per row of `params`: the new values by column name, and
-    the b_* columns of `_SEEN` the row must still have."""
+    the b_* columns of `_SEEN` the row must still have. How many changed (None: not known)."""
     return update_rows(conn, incoming_invoices, _SEEN, params)
 
 

@@ -206,7 +206,7 @@ def test_uploads_registered_together_are_what_one_after_another_makes(db):
 
 
 def test_status_changes_together_store_values_as_one_update_each_would(db):
-    """change_statuses (one UPDATE ... FROM VALUES for many documents on PostgreSQL) stores every
+    """change_statuses (one UPDATE ... FROM unnest for many documents on PostgreSQL) stores every
     kind of value as an UPDATE of one document does: JSON as JSON, dates, amounts rounded to
     cents, NULLs; and a value too long for its column is refused, never cut short."""
     from datetime import date
