@@ -93,8 +93,10 @@ def test_bad_numbers_refusals_and_rate_limits(db, tmp_path):
 
 def test_the_demo_stand_in_keeps_what_it_accepts(tmp_path):
     """`make run` starts the stand-in as a process of its own; what the production client sends
-    it lands in messages.jsonl."""
+    it lands in messages.jsonl. It stops on SIGTERM even when it inherited SIGTERM ignored (as a
+    process started from a Dagster process does when SIGINT was ignored: a shell's `&`)."""
     import json as json_module
+    import signal
     import socket
     import subprocess
     import sys
@@ -110,6 +112,7 @@ def test_the_demo_stand_in_keeps_what_it_accepts(tmp_path):
         + ["--outdir", str(tmp_path)],
         stdout=subprocess.PIPE,
         text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGTERM, signal.SIG_IGN),
     )
     try:
         assert "listening" in server.stdout.readline()
@@ -121,6 +124,12 @@ def test_the_demo_stand_in_keeps_what_it_accepts(tmp_path):
             time.sleep(0.1)
         [line] = (tmp_path / "messages.jsonl").read_text().splitlines()
         assert json_module.loads(line)["to"] == "+4915120000000"
+        server.terminate()
+        assert server.wait(60) == 0  # stopped cleanly, though SIGTERM came in ignored
     finally:
         server.terminate()
-        server.wait(10)
+        try:
+            server.wait(10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            raise

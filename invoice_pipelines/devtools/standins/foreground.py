@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -23,11 +24,24 @@ def port_and_folder(
     return args.port, path
 
 
+def stop_on_sigterm() -> None:
+    """SIGTERM stops this process like Ctrl-C, whatever it inherited. A process started from a
+    Dagster process can inherit SIGTERM ignored: Dagster gives SIGTERM the SIGINT handler, and a
+    shell's `&` leaves SIGINT ignored, so a stand-in started by a test run launched that way
+    ignored `terminate()` and outlived it (a CI run's `server.wait(10)` timed out)."""
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
+
+
 def serve_until_interrupted(
     name: str, port: int, start: Callable[[], tuple[str, Callable[[], None]]], where: str
 ) -> int:
     """Start a stand-in (`start` returns its address and how to stop it) and keep it running
-    until Ctrl-C; the exit status: 1 when the port cannot be had, else 0."""
+    until Ctrl-C or SIGTERM; the exit status: 1 when the port cannot be had, else 0."""
+    stop_on_sigterm()
     try:
         address, stop = start()
     except OSError as exc:

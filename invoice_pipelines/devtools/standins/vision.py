@@ -423,6 +423,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--port", type=int, default=8091)
     args = parser.parse_args(argv)
+    from invoice_pipelines.devtools.standins.foreground import stop_on_sigterm
+
+    stop_on_sigterm()
     standin = VisionStandin(port=args.port)
     print(f"Google Vision stand-in at {standin.start()}", flush=True)
     try:
