@@ -64,7 +64,13 @@ def notification(realm: str, entity: str = "Customer") -> bytes:
 @contextmanager
 def running(engine, **bounds) -> Iterator[int]:
     """The receiver serving in a thread; yields its port."""
-    server = receiver(engine, VERIFIER, **bounds)
+    with serving(receiver(engine, VERIFIER, **bounds)) as port:
+        yield port
+
+
+@contextmanager
+def serving(server) -> Iterator[int]:
+    """`server` (a receiver made by the test) serving in a thread; yields its port."""
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -253,18 +259,10 @@ def test_a_connection_held_while_the_lobby_reads_its_wake_ups_is_served(engine, 
         read_wake_ups()
 
     monkeypatch.setattr(lobby, "_empty_wake_socket", a_connection_arrives_meanwhile)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serving(server), client, listener:
         lobby._wake()  # nothing else is watched: without the fix the lobby would sleep for ever
         assert status_of(read_to_end(client)) == 200
         assert held == [True]
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(WAIT)
-        client.close()
-        listener.close()
 
 
 def test_a_client_trickling_its_headers_is_cut_off_at_the_request_deadline(engine):
@@ -359,10 +357,7 @@ def test_connections_that_go_without_sending_take_no_worker(engine, monkeypatch)
         dispatch(request, client_address)
 
     monkeypatch.setattr(server, "dispatch", counted)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    port = server.server_address[1]
-    try:
+    with serving(server) as port:
         for sock in [connect(port) for _ in range(30)]:
             sock.close()
         assert_still_serving(port)  # one worker, free: never a 503
@@ -371,10 +366,6 @@ def test_connections_that_go_without_sending_take_no_worker(engine, monkeypatch)
             time.sleep(0.05)
         assert server._lobby._held == 0
         assert len(dispatched) == 1  # the valid request only
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(WAIT)
 
 
 # --- signatures ---------------------------------------------------------------------------------
