@@ -326,13 +326,16 @@ def _export(engine: Engine, store: FileStore, job: _Job) -> ExportResult:
             if latest is None and not invoices:
                 result.empty = True
                 return result
-            pending = [inv for inv, _ in booked if inv.status == Status.VALIDATED.value]
+            validated = Status.VALIDATED.value
+            pending = [inv for inv, _ in booked if inv.status == validated]
             rendered = None
             if not pending:
                 # nothing waits to be exported: the month is unchanged if it books the same
                 rendered = _render(job, header, booked, partners, result)
                 clock.lap("render")
-                if latest is not None and latest.fingerprint == rendered.fingerprint:
+                if latest is not None and _same_month(
+                    job, header, booked, rendered, result, latest
+                ):
                     if early is not None:
                         early.undo()  # (not reached: the month would have waited in VALIDATED)
                         early = None
@@ -480,6 +483,7 @@ def _write_version(
     try:
         if rendered is None:
             rendered = _render(job, header, booked, partners, result)
+        digest = rendered.digest()
         files = {
             "datev": store.write(
                 keys["datev"], bookings_file(header, rendered.bookings, settings.encoding)
@@ -488,7 +492,8 @@ def _write_version(
                 keys["datev_partners"],
                 partners_file(header, _partner_rows(booked, partners), settings.encoding),
             ),
-            "csv": store.write(keys["csv"], rows_file(INVOICE_COLUMNS, rendered.invoices)),
+            # the invoices file's bytes go into the fingerprint as they are written
+            "csv": store.write(keys["csv"], _hashed(rendered.csv_blocks(), digest)),
         }
     finally:
         wait([recording] if lines is None else [recording, lines])
@@ -513,7 +518,7 @@ def _write_version(
         update(exports)
         .where(exports.c.id == export_id)
         .values(
-            fingerprint=rendered.fingerprint,
+            fingerprint=_version_fingerprint(rendered, booked, digest, result),
             **{**values, "booking_count": len(rendered.bookings)},
         )
     )
@@ -700,11 +705,61 @@ def _plan(settings, direction, period, invoices, partners, result: ExportResult)
     return booked
 
 
-@dataclass(frozen=True)
+@dataclass
 class _Rendered:
+    """What a version writes, rendered: the DATEV data rows and the invoices CSV's rows, with the
+    export's settings that shape them (`head`)."""
+
+    head: tuple  # adviser, client, chart, account length, fiscal year, currency, closed, encoding
     bookings: list[str]  # DATEV data rows
     invoices: list[tuple]  # rows of the invoices CSV
-    fingerprint: str  # of what the export books and lists, and the settings that shape it
+    _csv: list[bytes] | None = None  # the invoices CSV's bytes, once made
+
+    def csv_blocks(self) -> Iterator[bytes] | list[bytes]:
+        return self._csv if self._csv is not None else rows_file(INVOICE_COLUMNS, self.invoices)
+
+    def digest(self):
+        """The fingerprint's hash of the settings and the DATEV rows; the invoices CSV's bytes
+        and the skipped invoices follow (`_hashed`, `_fingerprint`)."""
+        digest = hashlib.sha256(FINGERPRINT_VERSION)
+        digest.update(repr(self.head).encode())
+        # one update per kind of row gives the digest of one update per row
+        digest.update("".join(self.bookings).encode("utf-8"))
+        return digest
+
+    def fingerprint(self, result: ExportResult) -> str:
+        """The fingerprint of this rendering (its invoices CSV made in memory, and kept)."""
+        if self._csv is None:
+            self._csv = list(rows_file(INVOICE_COLUMNS, self.invoices))
+        return _fingerprint(_hashed_all(self._csv, self.digest()), result)
+
+
+# What a version's fingerprint hashes: its settings, the DATEV data rows and the invoices CSV's
+# bytes as written (before this, the CSV's rows as Python values: `_legacy_fingerprint`).
+FINGERPRINT_VERSION = b"invoice_pipelines export fingerprint 2\n"
+
+
+def _hashed(blocks, digest) -> Iterator[bytes]:
+    """`blocks` as they are, each one into `digest` on its way."""
+    for block in blocks:
+        digest.update(block)
+        yield block
+
+
+def _hashed_all(blocks, digest):
+    for block in blocks:
+        digest.update(block)
+    return digest
+
+
+def _fingerprint(digest, result: ExportResult) -> str:
+    digest.update("".join([repr(skipped) for skipped in result.skipped]).encode("utf-8"))
+    return digest.hexdigest()
+
+
+def _version_fingerprint(rendered: _Rendered, booked: Booked, digest, result) -> str:
+    """The fingerprint a new version is written with: `digest` has had the files' bytes."""
+    return _fingerprint(digest, result)
 
 
 def _render(job: _Job, header: Header, booked: Booked, partners, result) -> _Rendered:
@@ -730,22 +785,33 @@ def _render(job: _Job, header: Header, booked: Booked, partners, result) -> _Ren
         )
         for inv, _ in booked
     ]
-    digest = hashlib.sha256(
-        repr(
-            (
-                header.adviser_number,
-                header.client_number,
-                header.chart,
-                header.account_length,
-                header.fiscal_year_start,
-                header.currency,
-                job.closed,
-                encoding,
-            )
-        ).encode()
+    head = (
+        header.adviser_number,
+        header.client_number,
+        header.chart,
+        header.account_length,
+        header.fiscal_year_start,
+        header.currency,
+        job.closed,
+        encoding,
     )
-    # one update per kind of row gives the digest of one update per row
-    digest.update("".join(bookings).encode("utf-8"))
+    return _Rendered(head, bookings, invoices)
+
+
+def _same_month(job: _Job, header: Header, booked: Booked, rendered: _Rendered, result, latest):
+    """Whether the latest version books and lists what `rendered` does: the same fingerprint,
+    or, for a version written before the fingerprint hashed the files' bytes, the same one
+    worked out the way it was then."""
+    if latest.fingerprint == rendered.fingerprint(result):
+        return True
+    return latest.fingerprint == _legacy_fingerprint(rendered, booked, result)
+
+
+def _legacy_fingerprint(rendered: _Rendered, booked: Booked, result) -> str:
+    """The fingerprint as versions written before 2026-11-25 have it: the invoices CSV's rows as
+    Python values (repr) instead of its bytes."""
+    digest = hashlib.sha256(repr(rendered.head).encode())
+    digest.update("".join(rendered.bookings).encode("utf-8"))
     # without the reference when there is none: a month exported before credit notes carried one
     # keeps its fingerprint, so materializing it again writes no new version; so does a month
     # whose text PDFs and scans were listed with "?" for their VAT category
@@ -753,15 +819,14 @@ def _render(job: _Job, header: Header, booked: Booked, partners, result) -> _Ren
         row[:_BREAKDOWN] + (_breakdown_text(inv, as_printed_before=True),) + row[_BREAKDOWN + 1 :]
         if any(not t.category for t in inv.taxes)
         else row
-        for row, (inv, _) in zip(invoices, booked, strict=True)
+        for row, (inv, _) in zip(rendered.invoices, booked, strict=True)
     ]
     digest.update(
         "".join([repr(row if row[-1] is not None else row[:-1]) for row in fingerprinted]).encode(
             "utf-8"
         )
     )
-    digest.update("".join([repr(skipped) for skipped in result.skipped]).encode("utf-8"))
-    return _Rendered(bookings, invoices, digest.hexdigest())
+    return _fingerprint(digest, result)
 
 
 def _export_values(job: _Job, booked, result: ExportResult, notes) -> dict:

@@ -293,6 +293,47 @@ def test_csv_files_read_back_with_pandas_to_the_cent(db, tmp_path):
     assert Path(result.files["csv"]).read_bytes().startswith(b"invoice_id,invoice_number,")
 
 
+def test_a_version_written_with_the_earlier_fingerprint_stays_unchanged(db, tmp_path, monkeypatch):
+    """Versions written before the fingerprint hashed the files' bytes carry the earlier one
+    (the invoices CSV's rows as Python values): materializing such a month again, unchanged,
+    writes no new version; a correction still does."""
+    from invoice_pipelines.exports import pipeline
+
+    org = _org(db)
+    first = incoming(db.engine, org["id"], "F-1")
+    incoming(db.engine, org["id"], "F-2", taxes=[("S", "7", "10.00", "0.70")])
+    store = LocalFileStore(root=str(tmp_path))
+    monkeypatch.setattr(
+        pipeline,
+        "_version_fingerprint",
+        lambda rendered, booked, digest, result: pipeline._legacy_fingerprint(
+            rendered, booked, result
+        ),
+    )
+    v1 = run_export(db.engine, store, org["slug"], "2026-11", "incoming")
+    monkeypatch.undo()
+    with tenant_transaction(db.engine, org["id"]) as conn:
+        written = conn.execute(
+            select(exports.c.fingerprint).where(exports.c.id == v1.export_id)
+        ).scalar_one()
+
+    again = run_export(db.engine, store, org["slug"], "2026-11", "incoming")
+    assert again.unchanged and again.version == 1 and again.files == v1.files
+
+    with tenant_transaction(db.engine, org["id"], write=True) as conn:
+        ref = load_refs(conn, org["id"], [first])[first]
+        change_status(conn, ref, Status.VALIDATED, fields={"gross_total": D("238.00")})
+    v2 = run_export(db.engine, store, org["slug"], "2026-11", "incoming")
+    assert v2.version == 2 and not v2.unchanged
+    with tenant_transaction(db.engine, org["id"]) as conn:
+        now = conn.execute(
+            select(exports.c.fingerprint).where(exports.c.id == v2.export_id)
+        ).scalar_one()
+    assert len(now) == len(written) == 64 and now != written
+    # and the new version, with the fingerprint of now, is unchanged when materialized again
+    assert run_export(db.engine, store, org["slug"], "2026-11", "incoming").unchanged
+
+
 def test_unchanged_month_is_idempotent_and_a_correction_is_a_new_version(db, tmp_path):
     org = _org(db)
     first = incoming(db.engine, org["id"], "V-1")
