@@ -18,8 +18,10 @@ class _Item:
         self.marks.append(mark.name)
 
 
-def _config(keyword: str = "", markexpr: str = ""):
-    return SimpleNamespace(getoption={"keyword": keyword, "markexpr": markexpr}.get)
+def _config(keyword: str = "", markexpr: str = "", args: tuple[str, ...] = ()):
+    return SimpleNamespace(
+        getoption={"keyword": keyword, "markexpr": markexpr}.get, args=list(args)
+    )
 
 
 def test_the_listed_tests_are_marked_slow_and_the_others_not():
@@ -50,6 +52,16 @@ def test_an_entry_that_matches_no_test_of_a_collected_file_is_an_error():
             conftest.pytest_collection_modifyitems(_config(), items)
         # with -k the file's other tests may be deselected: no verdict then
         conftest.pytest_collection_modifyitems(_config(keyword="vision"), items)
+        # nor when tests are named by node id (scripts/stress-concurrency.sh file.py::test_x)
+        conftest.pytest_collection_modifyitems(
+            _config(args=("invoice_pipelines_tests/resources/test_ocr.py::test_vision_retries",)),
+            items,
+        )
+        # a file named whole still gets the verdict
+        with pytest.raises(pytest.UsageError, match="test_renamed_away"):
+            conftest.pytest_collection_modifyitems(
+                _config(args=("invoice_pipelines_tests/resources/test_ocr.py",)), items
+            )
 
 
 def test_every_entry_names_a_test_file_that_exists():
