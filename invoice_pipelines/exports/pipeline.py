@@ -36,7 +36,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from functools import lru_cache
+from functools import cached_property, lru_cache
 
 from sqlalchemy import func, insert, select, text, update
 from sqlalchemy.engine import Engine
@@ -481,7 +481,6 @@ def _write_version(
     try:
         if rendered is None:
             rendered = _render(job, header, booked, partners, result)
-        digest = rendered.digest()
         files = {
             "datev": store.write(
                 keys["datev"], bookings_file(header, rendered.bookings, settings.encoding)
@@ -490,8 +489,8 @@ def _write_version(
                 keys["datev_partners"],
                 partners_file(header, _partner_rows(booked, partners), settings.encoding),
             ),
-            # the invoices file's bytes go into the fingerprint as they are written
-            "csv": store.write(keys["csv"], _hashed(rendered.csv_blocks(), digest)),
+            # the same bytes the fingerprint hashes
+            "csv": store.write(keys["csv"], rendered.csv),
         }
     finally:
         wait([recording] if lines is None else [recording, lines])
@@ -516,7 +515,7 @@ def _write_version(
         update(exports)
         .where(exports.c.id == export_id)
         .values(
-            fingerprint=_version_fingerprint(rendered, booked, digest, result),
+            fingerprint=_version_fingerprint(rendered, booked, result),
             **{**values, "booking_count": len(rendered.bookings)},
         )
     )
@@ -711,26 +710,25 @@ class _Rendered:
     head: tuple  # adviser, client, chart, account length, fiscal year, currency, closed, encoding
     bookings: list[str]  # DATEV data rows
     invoices: list[tuple]  # rows of the invoices CSV
-    _csv: list[bytes] | None = None  # the invoices CSV's bytes, once made
 
-    def csv_blocks(self) -> Iterator[bytes] | list[bytes]:
-        return self._csv if self._csv is not None else rows_file(INVOICE_COLUMNS, self.invoices)
+    @cached_property
+    def csv(self) -> list[bytes]:
+        """The invoices CSV's bytes: the file written and what the fingerprint hashes."""
+        return list(rows_file(INVOICE_COLUMNS, self.invoices))
 
-    def digest(self):
-        """The fingerprint's hash of the settings and the DATEV rows; the invoices CSV's bytes
-        and the skipped invoices follow (`_hashed`, `_fingerprint`)."""
-        digest = hashlib.sha256(FINGERPRINT_VERSION)
-        digest.update(repr(self.head).encode())
-        # one update per kind of row gives the digest of one update per row
-        digest.update("".join(self.bookings).encode("utf-8"))
-        return digest
+    @cached_property
+    def bookings_text(self) -> bytes:
+        """The DATEV data rows as one run of UTF-8 (one update per kind of row gives the digest
+        of one update per row), for either fingerprint."""
+        return "".join(self.bookings).encode("utf-8")
 
     def fingerprint(self, result: ExportResult) -> str:
-        """The fingerprint of this rendering (its invoices CSV made in memory, and kept)."""
-        if self._csv is None:
-            self._csv = list(rows_file(INVOICE_COLUMNS, self.invoices))
-        digest = self.digest()
-        for block in self._csv:
+        """What the export books and lists, and the settings that shape it: the settings, the
+        DATEV data rows, the invoices CSV's bytes and the skipped invoices."""
+        digest = hashlib.sha256(FINGERPRINT_VERSION)
+        digest.update(repr(self.head).encode())
+        digest.update(self.bookings_text)
+        for block in self.csv:
             digest.update(block)
         return _fingerprint(digest, result)
 
@@ -740,23 +738,16 @@ class _Rendered:
 FINGERPRINT_VERSION = b"invoice_pipelines export fingerprint 2\n"
 
 
-def _hashed(blocks, digest) -> Iterator[bytes]:
-    """`blocks` as they are, each one into `digest` on its way."""
-    for block in blocks:
-        digest.update(block)
-        yield block
-
-
 def _fingerprint(digest, result: ExportResult) -> str:
     digest.update("".join([repr(skipped) for skipped in result.skipped]).encode("utf-8"))
     return digest.hexdigest()
 
 
-def _version_fingerprint(rendered: _Rendered, booked: Booked, digest, result) -> str:
-    """The fingerprint a new version is written with: `digest` has had the files' bytes.
-    (`rendered` and `booked` are what the earlier formula needs: tests write a version as the
-    code before did by putting `_legacy_fingerprint` here.)"""
-    return _fingerprint(digest, result)
+def _version_fingerprint(rendered: _Rendered, booked: Booked, result) -> str:
+    """The fingerprint a new version is written with. (`booked` is what the earlier formula
+    needs too: tests write a version as the code before did by putting `_legacy_fingerprint`
+    here.)"""
+    return rendered.fingerprint(result)
 
 
 def _render(job: _Job, header: Header, booked: Booked, partners, result) -> _Rendered:
@@ -808,7 +799,7 @@ def _legacy_fingerprint(rendered: _Rendered, booked: Booked, result) -> str:
     """The fingerprint as versions written before it hashed the files' bytes have it: the
     invoices CSV's rows as Python values (repr) instead of its bytes."""
     digest = hashlib.sha256(repr(rendered.head).encode())
-    digest.update("".join(rendered.bookings).encode("utf-8"))
+    digest.update(rendered.bookings_text)
     # without the reference when there is none: a month exported before credit notes carried one
     # keeps its fingerprint, so materializing it again writes no new version; so does a month
     # whose text PDFs and scans were listed with "?" for their VAT category

@@ -306,9 +306,7 @@ def test_a_version_written_with_the_earlier_fingerprint_stays_unchanged(db, tmp_
     monkeypatch.setattr(
         pipeline,
         "_version_fingerprint",
-        lambda rendered, booked, digest, result: pipeline._legacy_fingerprint(
-            rendered, booked, result
-        ),
+        lambda rendered, booked, result: pipeline._legacy_fingerprint(rendered, booked, result),
     )
     v1 = run_export(db.engine, store, org["slug"], "2026-11", "incoming")
     monkeypatch.undo()

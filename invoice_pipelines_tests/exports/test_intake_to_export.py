@@ -206,9 +206,7 @@ def test_a_text_pdf_invoice_gets_its_vat_category_in_the_invoices_csv(db, tmp_pa
     monkeypatch.setattr(
         pipeline,
         "_version_fingerprint",
-        lambda rendered, booked, digest, result: pipeline._legacy_fingerprint(
-            rendered, booked, result
-        ),
+        lambda rendered, booked, result: pipeline._legacy_fingerprint(rendered, booked, result),
     )
     first = run_export(db.engine, store, before["slug"], month, "incoming")
     [breakdown] = pd.read_csv(first.files["csv"], dtype=str)["vat_breakdown"]
