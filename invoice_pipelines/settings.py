@@ -90,9 +90,20 @@ SETTINGS: tuple[Setting, ...] = (
         "INVOICE_PIPELINES_XRECHNUNG_RULES_DIR",
         "",
         "Folder of the KoSIT XRechnung rules compiled to XSLT (XRechnung-CII-validation.xsl, "
-        "XRechnung-UBL-validation.xsl); every XRechnung document is checked against them before "
-        "it is stored. Empty: not checked, and each document's read-back says "
+        "XRechnung-UBL-validation.xsl) and, optionally, KoSIT's validator configuration "
+        "(scenarios.xml: the severities KoSIT's validator applies); every XRechnung document we "
+        "write is checked against them before it is stored, and every received one is checked and "
+        "its findings recorded. Empty: not checked, and each document says "
         "'KoSIT rules not configured'.",
+    ),
+    Setting(
+        "INVOICE_PIPELINES_EN16931_RULES_DIR",
+        "",
+        "Folder of the official CEN EN 16931 validation rules compiled to XSLT "
+        "(EN16931-CII-validation.xslt, EN16931-UBL-validation.xslt, release 1.3.16 or later): "
+        "every received CII and UBL invoice is judged by them, with CEN's own severities. Empty: "
+        "not configured; each document's verdict says 'CEN rules not configured' and CII "
+        "documents are judged by the Factur-X profile rules and our own rules only.",
     ),
     Setting(
         "INVOICE_PIPELINES_SMTP_HOST", "127.0.0.1", "SMTP server invoices are e-mailed through."

@@ -33,6 +33,11 @@ SAMPLES_DIR = Path(__file__).resolve().parents[2] / "shared" / "samples" / "einv
 XRECHNUNG_RULES_DIR = Path(__file__).resolve().parents[2] / "shared" / "reference" / "xrechnung"
 if XRECHNUNG_RULES_DIR.is_dir():
     os.environ.setdefault("INVOICE_PIPELINES_XRECHNUNG_RULES_DIR", str(XRECHNUNG_RULES_DIR))
+# the official CEN EN 16931 rules every received CII and UBL invoice is judged by (the same:
+# a deployment provides the folder through this setting; a test about its absence removes it)
+EN16931_RULES_DIR = Path(__file__).resolve().parents[2] / "shared" / "reference" / "en16931"
+if EN16931_RULES_DIR.is_dir():
+    os.environ.setdefault("INVOICE_PIPELINES_EN16931_RULES_DIR", str(EN16931_RULES_DIR))
 IN_CI = bool(os.environ.get("CI"))
 _org_counter = itertools.count(1)
 

@@ -14,9 +14,16 @@ from datetime import date
 from pathlib import PurePath
 from typing import Any, Literal
 
+from invoice_pipelines.core.einvoice_verdict import (
+    DEFAULT_POLICY,
+    HYBRID_MISMATCH,
+    NotEInvoiceReason,
+    Verdict,
+    action_for,
+)
 from invoice_pipelines.core.invoice import Invoice
 from invoice_pipelines.core.rules import Finding, check_invoice
-from invoice_pipelines.intake import schematron
+from invoice_pipelines.intake import hybrid, plausibility, schematron, verdict
 from invoice_pipelines.intake.formats.cii import CII_NS, parse_cii
 from invoice_pipelines.intake.formats.pdf import (
     PREFERRED_ATTACHMENTS,
@@ -33,7 +40,7 @@ from invoice_pipelines.intake.formats.zugferd1 import ZUGFERD1_NS, parse_zugferd
 from invoice_pipelines.limits import MAX_OCR_PAGES, MAX_TEXT_PAGES, PARSE_WORKER_MEMORY_BYTES
 from invoice_pipelines.settings import DEFAULT_MAX_UPLOAD_BYTES
 
-Status = Literal["VALIDATED", "FAILED", "NEEDS_OCR"]
+Status = Literal["VALIDATED", "FAILED", "NEEDS_OCR", "NEEDS_REVIEW"]
 # Text extraction and OCR values below this confidence are flagged for a human to look at.
 LOW_CONFIDENCE = 0.6
 RAW_TEXT_CHARS = 20_000
@@ -91,13 +98,20 @@ class ParseOutcome:
     invoice: Invoice | None = None
     raw: dict[str, Any] = field(default_factory=dict)
     content_hash: str = ""
+    # what the document is under German VAT law (None: nothing was read, e.g. NEEDS_OCR)
+    verdict: Verdict | None = None
+    # why a person must look at it before it is booked (a text/OCR field that is not certain, a
+    # page that shows other values than its XML); status NEEDS_REVIEW where it decides
+    review: list[Finding] = field(default_factory=list)
 
     def to_json_dict(self) -> dict[str, Any]:
         return {
             "format": self.format,
             "status": self.status,
+            "verdict": None if self.verdict is None else self.verdict.to_json_dict(),
             "errors": [f.to_json_dict() for f in self.errors],
             "warnings": [f.to_json_dict() for f in self.warnings],
+            "review": [f.to_json_dict() for f in self.review],
             "invoice": None if self.invoice is None else self.invoice.to_json_dict(),
             "raw": self.raw,
             "content_hash": self.content_hash,
@@ -122,6 +136,27 @@ def _collapse(findings: list[Finding]) -> list[Finding]:
     return merged
 
 
+REVIEW_STAGES = frozenset({"review", "hybrid"})
+
+
+def _status(
+    verdict_: Verdict | None, invoice: Invoice | None, errors: list[Finding], review: list[Finding]
+) -> Status:
+    """What the document becomes under the default policy (core.einvoice_verdict.DEFAULT_POLICY);
+    the intake run applies the organization's own policy to the same outcome."""
+    if invoice is None or verdict_ is None:
+        return "FAILED" if errors or invoice is None else "VALIDATED"
+    own_errors = any(f.stage == "rules" for f in errors)
+    action = action_for(verdict_, own_errors=own_errors)
+    if action == "reject":
+        return "FAILED"
+    mismatch = any(f.stage == "hybrid" for f in review)
+    others = any(f.stage != "hybrid" for f in review)
+    if action == "review" or others or (mismatch and DEFAULT_POLICY[HYBRID_MISMATCH] == "review"):
+        return "NEEDS_REVIEW"
+    return "VALIDATED"
+
+
 def _outcome(
     fmt: str,
     findings: list[Finding],
@@ -130,17 +165,24 @@ def _outcome(
     raw: dict[str, Any],
     digest: str,
     status: Status | None = None,
+    verdict_: Verdict | None = None,
 ) -> ParseOutcome:
-    errors = _collapse([f for f in findings if f.severity == "error"])
-    warnings = _collapse([f for f in findings if f.severity != "error"])
+    review = _collapse([f for f in findings if f.stage in REVIEW_STAGES])
+    rest = [f for f in findings if f.stage not in REVIEW_STAGES]
+    errors = _collapse([f for f in rest if f.severity == "error"])
+    warnings = _collapse([f for f in rest if f.severity != "error"])
+    if verdict_ is not None:
+        raw["verdict"] = verdict_.to_json_dict()
     return ParseOutcome(
         format=fmt,
-        status=status or ("FAILED" if errors else "VALIDATED"),
+        status=status or _status(verdict_, invoice, errors, review),
         errors=errors,
         warnings=warnings,
         invoice=invoice,
         raw=raw,
         content_hash=digest,
+        verdict=verdict_,
+        review=review,
     )
 
 
@@ -149,7 +191,14 @@ def failed(
 ) -> ParseOutcome:
     """A FAILED outcome with one error; for problems found before any invoice could be read."""
     finding = Finding(None, message, stage=stage)
-    return _outcome(fmt, [finding], invoice=None, raw=raw or {}, digest=digest)
+    return _outcome(
+        fmt,
+        [finding],
+        invoice=None,
+        raw=raw or {},
+        digest=digest,
+        verdict_=verdict.not_einvoice(NotEInvoiceReason.FORMAT_ERROR, [finding]),
+    )
 
 
 @dataclass
@@ -168,14 +217,20 @@ class _Document:
         findings: list[Finding],
         invoice: Invoice | None = None,
         status: Status | None = None,
+        verdict_: Verdict | None = None,
     ) -> ParseOutcome:
+        everything = [*self.findings, *findings]
+        if verdict_ is None and status is None:
+            # nothing could be read as an invoice: a file that is not a (readable) e-invoice
+            verdict_ = verdict.not_einvoice(NotEInvoiceReason.FORMAT_ERROR, everything)
         return _outcome(
             fmt,
-            [*self.findings, *findings],
+            everything,
             invoice=invoice,
             raw=self.raw,
             digest=self.digest,
             status=status,
+            verdict_=verdict_,
         )
 
 
@@ -212,8 +267,9 @@ def _extension_warning(filename: str, kind: str) -> Finding | None:
 
 def _validate_xml(
     safe: SafeXml, doc: _Document
-) -> tuple[str | None, Invoice | None, list[Finding]]:
-    """Map, XSD-check, schematron-check and rule-check one safely parsed XML invoice."""
+) -> tuple[str | None, Invoice | None, list[Finding], Verdict]:
+    """Map one safely parsed XML invoice and run every rule source on it (intake/verdict.py):
+    its findings and its class."""
     syntax = SYNTAX_BY_NAMESPACE.get(safe.namespace)
     doc.raw["root"] = (
         f"{{{safe.namespace}}}{safe.local_name}" if safe.namespace else safe.local_name
@@ -223,7 +279,8 @@ def _validate_xml(
             f"not an e-invoice: the root element is <{safe.local_name}> in namespace "
             f"'{safe.namespace or '(none)'}' (expected CII, UBL Invoice/CreditNote or ZUGFeRD 1.0)"
         )
-        return None, None, [Finding(None, message, stage="parse")]
+        findings = [Finding(None, message, stage="parse")]
+        return None, None, findings, verdict.classify(None, None, findings, {})
     if syntax == "cii":
         invoice, findings = parse_cii(safe.root)
     elif syntax == "zugferd1":
@@ -237,16 +294,13 @@ def _validate_xml(
         profile=invoice.profile,
         validation=plan.to_json_dict(),
     )
-    try:
-        findings += schematron.check_xsd(safe.root, plan)
-    except Exception as exc:  # fail closed: an unchecked document must not pass as validated
-        findings.append(Finding(None, f"could not run the XSD check: {exc}", stage="xsd"))
-    try:
-        findings += schematron.check_schematron(safe.text, plan)
-    except Exception as exc:
-        findings.append(Finding(None, f"could not run the schematron: {exc}", stage="schematron"))
+    ran, sources = verdict.run_rules(safe.root, safe.text, syntax, invoice, plan)
+    findings += ran
     findings += check_invoice(invoice, today=doc.today)
-    return syntax, invoice, findings
+    sources["ours"] = verdict.CHECKED
+    findings = verdict.with_scenario_levels(findings, syntax, invoice.guideline_id, sources)
+    judged = verdict.classify(syntax, invoice, findings, sources)
+    return syntax, invoice, findings, judged
 
 
 def _parse_xml_file(data: bytes, doc: _Document) -> ParseOutcome:
@@ -254,8 +308,8 @@ def _parse_xml_file(data: bytes, doc: _Document) -> ParseOutcome:
         safe = parse_xml(data, max_bytes=doc.max_bytes)
     except XmlRejected as exc:
         return doc.outcome("xml", [Finding(None, str(exc), stage="parse")])
-    syntax, invoice, findings = _validate_xml(safe, doc)
-    return doc.outcome(syntax or "xml", findings, invoice)
+    syntax, invoice, findings, judged = _validate_xml(safe, doc)
+    return doc.outcome(syntax or "xml", findings, invoice, verdict_=judged)
 
 
 def _low_confidence_warnings(invoice: Invoice, rule: str, origin_label: str) -> list[Finding]:
@@ -289,6 +343,12 @@ def _text_outcome(
     doc.raw.update(extraction=origin, fields=fields.to_json_dict(), text=text[:RAW_TEXT_CHARS])
     label = "the PDF text layer" if origin == "text" else "OCR text"
     rule = "IP-TEXT" if origin == "text" else "IP-OCR"
+    # What our rules find wrong in values read from a page is a reason for a person to look, not
+    # a verdict on the supplier's invoice: the reading may be what is wrong.
+    doubts = [
+        Finding(f.rule, f.message, "warning", "review") if f.severity == "error" else f
+        for f in check_invoice(invoice, today=doc.today)
+    ]
     findings = [
         Finding(
             f"{rule}-01",
@@ -297,9 +357,11 @@ def _text_outcome(
             stage="extract",
         ),
         *_low_confidence_warnings(invoice, f"{rule}-02", label),
-        *check_invoice(invoice, today=doc.today),
+        *doubts,
+        *plausibility.review_findings(invoice, text, origin=origin),
     ]
-    return doc.outcome(fmt, findings, invoice)
+    judged = verdict.not_einvoice(NotEInvoiceReason.NO_XML, [])
+    return doc.outcome(fmt, findings, invoice, verdict_=judged)
 
 
 def _choose_xml(found: list[tuple[str, SafeXml]]) -> tuple[str, SafeXml]:
@@ -334,6 +396,20 @@ def _embedded_xml(
     return found, broken
 
 
+def _page_against_xml(
+    data: bytes, document: PdfDocument, invoice: Invoice, doc: _Document
+) -> list[Finding]:
+    """What the visible page says against the embedded XML (intake/hybrid.py); the XML is what
+    is booked, a difference is for a person to see."""
+    try:
+        text, method = extract_text(data, document)
+    except Exception as exc:  # the XML is read; a page we cannot read is only not compared
+        doc.raw["page_check"] = f"the page could not be read: {type(exc).__name__}"
+        return []
+    doc.raw["page_check"] = method
+    return hybrid.compare(text, invoice)
+
+
 def _parse_pdf(data: bytes, doc: _Document) -> ParseOutcome:
     try:
         document = open_pdf(data)
@@ -359,9 +435,14 @@ def _parse_pdf(data: bytes, doc: _Document) -> ParseOutcome:
             message = f"the PDF holds {len(found)} invoice XML files; '{name}' was used"
             notes.append(Finding(None, message, "warning", "read"))
         # (A broken second XML next to a good one is worth a look, not a rejection.)
-        syntax, invoice, findings = _validate_xml(safe, doc)
+        syntax, invoice, findings, judged = _validate_xml(safe, doc)
+        if invoice is not None:
+            findings += _page_against_xml(data, document, invoice, doc)
         return doc.outcome(
-            PDF_FORMAT_BY_SYNTAX.get(syntax or "", "pdf"), [*notes, *findings], invoice
+            PDF_FORMAT_BY_SYNTAX.get(syntax or "", "pdf"),
+            [*notes, *findings],
+            invoice,
+            verdict_=judged,
         )
     if broken:
         # The PDF meant to carry an e-invoice and it is broken: falling back to the text layer
@@ -458,5 +539,7 @@ def parse_ocr_text(
     digest = content_hash or hashlib.sha256(text.encode("utf-8", "replace")).hexdigest()
     doc = _Document(digest=digest, raw={"ocr_confidence": confidence}, today=today)
     if not text.strip():
-        return doc.outcome(source_format, [Finding(None, "OCR found no text", stage="ocr")])
+        nothing = [Finding(None, "OCR found no text", stage="ocr")]
+        judged = verdict.not_einvoice(NotEInvoiceReason.NO_XML, nothing)
+        return doc.outcome(source_format, nothing, verdict_=judged)
     return _text_outcome(text, doc, fmt=source_format, origin="ocr", scale=scale)

