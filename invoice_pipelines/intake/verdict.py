@@ -180,6 +180,16 @@ def _with_level(finding: Finding, level: str | None) -> Finding:
     return finding
 
 
+def warm_up() -> None:
+    """Compile every rule set this deployment configures now (the packaged ones, CEN's and
+    KoSIT's), so that the first document does not pay for it."""
+    schematron.warm_up()
+    for syntax in ("cii", "ubl"):
+        for rules in (cen_rules(syntax), schematron.kosit_rules(syntax)):
+            if rules is not None:
+                schematron.svrl_report(str(rules), "<warm-up/>")
+
+
 # ---- running the rules ------------------------------------------------------------------------
 
 

@@ -27,7 +27,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from multiprocessing.connection import Connection, wait
 
-from invoice_pipelines.intake import schematron
+from invoice_pipelines.intake import verdict
 from invoice_pipelines.intake.parse import OUT_OF_MEMORY, ParseOutcome, content_hash, failed, sniff
 from invoice_pipelines.limits import PARSE_WORKER_MEMORY_BYTES
 from invoice_pipelines.settings import DEFAULT_MAX_UPLOAD_BYTES
@@ -77,7 +77,7 @@ def _worker_loop(conn: Connection, target: str, warm: bool) -> None:
     parse = _resolve(target)
     if warm:
         try:
-            schematron.warm_up()
+            verdict.warm_up()
         except Exception:  # each document then reports the missing artefact itself
             pass
     conn.send(("ready", None))
