@@ -108,7 +108,7 @@ def test_human_summary_and_usage_errors(tmp_path: Path) -> None:
         "  errors    none",
         "  warnings  1",
     ]
-    assert out.splitlines()[10].startswith("    PEPPOL-EN16931-R008 (schematron) Document MUST")
+    assert out.splitlines()[10].startswith("    PEPPOL-EN16931-R008 (facturx) Document MUST")
     code, out, err = run_cli(str(tmp_path / "missing.pdf"), "--json", cwd=tmp_path)
     assert (code, out) == (2, "")
     assert "no such file" in err
