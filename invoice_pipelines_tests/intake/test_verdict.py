@@ -255,3 +255,21 @@ def test_a_verdict_survives_its_json() -> None:
         EInvoiceClass.WITH_ERRORS, None, ("BR-CO-15",), {"en16931": "checked"}, ("BR-DE-15",)
     )
     assert Verdict.from_json_dict(judged.to_json_dict()) == judged
+
+
+@pytest.mark.parametrize("rate", ["25", "1" + "0" * 100_000])
+@pytest.mark.parametrize("kind", ["xrechnung-cii", "cii"])
+def test_a_line_vat_rate_beside_another_breakdown_fails_cen(kind: str, rate: str) -> None:
+    """A line at 25 % (or a rate of 100,001 digits) beside a 19 % breakdown: CEN's CII rules
+    (BR-S-08) reject it, for XRechnung CII as for Factur-X (issue 38: it was VALIDATED when
+    only our own rules judged XRechnung CII)."""
+    _, data = next(synthetic_xml_invoices(1, seed=3, kinds=(kind,)))
+    root = etree.fromstring(data)
+    line_rate = root.xpath(
+        "//ram:IncludedSupplyChainTradeLineItem//ram:ApplicableTradeTax/ram:RateApplicablePercent",
+        namespaces=NS,
+    )[0]
+    line_rate.text = rate
+    result = parse(etree.tostring(root))
+    assert result.status == "FAILED"
+    assert "BR-S-08" in result.verdict.rules
