@@ -163,6 +163,15 @@ SETTINGS: tuple[Setting, ...] = (
         "VALIDATED invoice dated earlier is named by the `validated_invoices_exportable` check.",
     ),
     Setting(
+        "INVOICE_PIPELINES_EXPORT_RUNNING_MONTH",
+        "closed",
+        "closed: schedules, backfills and the export command export a month once it is over (the "
+        "month partitions end with the last complete month, UTC). provisional: the running month "
+        "has a partition too and may be exported, marked provisional in its file names, its "
+        "DATEV header (Bezeichnung) and metadata; once the month is over its next export is a "
+        "new, final version.",
+    ),
+    Setting(
         "INVOICE_PIPELINES_MAX_UPLOAD_BYTES",
         str(DEFAULT_MAX_UPLOAD_BYTES),
         "Uploads larger than this end FAILED with a clear message (default 20 MiB).",

@@ -14,6 +14,12 @@ def add_commands(sub) -> None:
     p.add_argument("--month", required=True, help="YYYY-MM")
     p.add_argument("--direction", choices=[*DIRECTIONS, "both"], default="both")
     p.add_argument("--close-month", action="store_true", help="Festschreibung: lock the month")
+    p.add_argument(
+        "--provisional",
+        action="store_true",
+        help="allow the running month, exported as provisional (a month is exported once it is "
+        "over; its next export after that is the final version)",
+    )
     p.set_defaults(func=run_export_command)
     p = sub.add_parser(
         "export-reopen",
@@ -28,12 +34,33 @@ def add_commands(sub) -> None:
 def run_export_command(args: argparse.Namespace) -> int:
     from invoice_pipelines.db.engine import make_engine
     from invoice_pipelines.exports.export_settings import ExportSettingsError
-    from invoice_pipelines.exports.pipeline import run_export, totals_text
+    from invoice_pipelines.exports.pipeline import (
+        RUNNING_MONTH_SETTING,
+        check_period,
+        month_state,
+        run_export,
+        totals_text,
+    )
     from invoice_pipelines.resources.stores import file_store_from_env
 
     engine = make_engine()
     store = file_store_from_env("exports")
     directions = DIRECTIONS if args.direction == "both" else (args.direction,)
+    try:
+        state = month_state(check_period(args.month))
+    except ExportSettingsError as exc:
+        print(f"invoice-pipelines export: {exc}")
+        return 2
+    if state == "future":
+        print(f"invoice-pipelines export: the month {args.month} has not begun")
+        return 2
+    if state == "running" and not args.provisional:
+        print(
+            f"invoice-pipelines export: {args.month} is the running month; a month is exported "
+            "once it is over (--provisional exports it as provisional, as "
+            f"{RUNNING_MONTH_SETTING}=provisional lets schedules and backfills)"
+        )
+        return 2
     code = 0
     for direction in directions:
         try:
@@ -45,6 +72,7 @@ def run_export_command(args: argparse.Namespace) -> int:
                 direction,
                 close_month=True if args.close_month else None,
                 requested_by="cli",
+                provisional=state == "running",
             )
         except ExportSettingsError as exc:
             print(f"invoice-pipelines: {direction} export refused: {exc}")
@@ -59,6 +87,7 @@ def run_export_command(args: argparse.Namespace) -> int:
                     "rewritten": result.rewritten,
                     "empty": result.empty,
                     "disabled": result.disabled,
+                    "provisional": result.provisional,
                     "invoices": result.invoice_count,
                     "bookings": result.booking_count,
                     "skipped": [{"id": i, "number": n, "reason": r} for i, n, r in result.skipped],

@@ -49,7 +49,9 @@ from invoice_pipelines.exports.corrections import reopen_exported
 from invoice_pipelines.exports.export_settings import ExportSettingsError
 from invoice_pipelines.exports.pipeline import (
     ExportResult,
+    month_state,
     run_export,
+    running_month_mode,
     skipped_by_reason,
     totals_text,
 )
@@ -73,16 +75,28 @@ from invoice_pipelines.tenants.refusals import (
 MONTH_DIMENSION = "month"
 MAX_PARTITIONS_PER_RUN = 12
 
-month_partitions = MonthlyPartitionsDefinition(
-    start_date=env("INVOICE_PIPELINES_EXPORT_START_MONTH"),
-    fmt="%Y-%m",
-    end_offset=1,  # the running month can be exported (and exported again when it is complete)
-)
+
+# A month is exported once it is over: the partitions end with the last complete month, so no
+# schedule or backfill books the running month. INVOICE_PIPELINES_EXPORT_RUNNING_MONTH=provisional
+# adds the running month (end_offset=1), exported as provisional (exports/pipeline.run_export).
+def month_partitions_for(mode: str) -> MonthlyPartitionsDefinition:
+    """The export months: up to the last complete one ("closed"), or up to the running one
+    ("provisional")."""
+    return MonthlyPartitionsDefinition(
+        start_date=env("INVOICE_PIPELINES_EXPORT_START_MONTH"),
+        fmt="%Y-%m",
+        end_offset=1 if mode == "provisional" else 0,
+    )
+
+
+month_partitions = month_partitions_for(running_month_mode())
 
 
 def export_months() -> tuple[str, str]:
-    """The first and the last month the export assets have a partition for, as of now."""
-    return month_partitions.get_first_partition_key(), month_partitions.get_last_partition_key()
+    """The first month the export assets have a partition for and the last one they will have
+    once the running month is over (the running month itself: its documents wait for it)."""
+    first = month_partitions.get_first_partition_key()
+    return first, max(first, f"{datetime.now(UTC):%Y-%m}")
 
 
 export_partitions = MultiPartitionsDefinition(
@@ -170,6 +184,7 @@ def _metadata(results: list[ExportResult]) -> dict:
             "bookings": r.booking_count,
             "skipped": r.skipped_count,
             "closed": r.closed,
+            "provisional": r.provisional,
             "totals": MetadataValue.json(totals_text(r.totals)),
             "preview": MetadataValue.md(_preview(r)),
         }
@@ -229,6 +244,8 @@ def _export(
                 close_month=config.close_month,
                 run_id=context.run.run_id,
                 requested_by=who,
+                # only the running month's partition (provisional mode) is not over yet
+                provisional=month_state(period) != "over",
             )
         except (ExportSettingsError, UnknownOrganization) as exc:
             refusals.refuse(key, str(exc))

@@ -33,8 +33,8 @@ from collections import defaultdict
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from functools import cached_property, lru_cache
 
@@ -76,6 +76,7 @@ from invoice_pipelines.exports.reads import (
 )
 from invoice_pipelines.intake.incoming_invoices import StaleDocument, change_status_where
 from invoice_pipelines.resources.file_stores import FileStore
+from invoice_pipelines.settings import env
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +97,8 @@ class ExportResult:
     empty: bool = False  # nothing to export and never exported: no files, no row
     disabled: bool = False
     closed: bool = False
+    # the running month, exported before it is over (INVOICE_PIPELINES_EXPORT_RUNNING_MONTH)
+    provisional: bool = False
     files: dict[str, str] = field(default_factory=dict)
     invoice_count: int = 0
     booking_count: int = 0
@@ -131,8 +134,36 @@ def check_period(period: str) -> str:
     return period
 
 
-def file_keys(slug: str, period: str, direction: str, version: int) -> dict[str, str]:
+RUNNING_MONTH_SETTING = "INVOICE_PIPELINES_EXPORT_RUNNING_MONTH"
+RUNNING_MONTH_MODES = ("closed", "provisional")
+
+
+def running_month_mode() -> str:
+    """closed (the default) or provisional: whether the running month may be exported."""
+    mode = (env(RUNNING_MONTH_SETTING) or "closed").strip().lower()
+    if mode not in RUNNING_MONTH_MODES:
+        raise ExportSettingsError(
+            f"{RUNNING_MONTH_SETTING}={mode!r} is not one of {', '.join(RUNNING_MONTH_MODES)}"
+        )
+    return mode
+
+
+def month_state(period: str, today: date | None = None) -> str:
+    """ "over", "running" or "future": where a month YYYY-MM stands on `today` (UTC, as the
+    month partitions count)."""
+    today = today or datetime.now(UTC).date()
+    running = f"{today:%Y-%m}"
+    if period < running:
+        return "over"
+    return "running" if period == running else "future"
+
+
+def file_keys(
+    slug: str, period: str, direction: str, version: int, *, provisional: bool = False
+) -> dict[str, str]:
     stem = f"{direction}_{period}_v{version}"
+    if provisional:
+        stem = f"{stem}_provisional"
     folder = f"{slug}/{period}"
     return {
         "datev": f"{folder}/EXTF_Buchungsstapel_{stem}.csv",
@@ -190,16 +221,26 @@ def run_export(
     close_month: bool | None = None,
     run_id: str | None = None,
     requested_by: str = "dagster",
+    provisional: bool = False,
 ) -> ExportResult:
-    org = resolve_organization(engine, organization)
+    """Export one organization's month in one direction (a new version when it changed).
+
+    `provisional`: the month is not over yet (the running month): marked so in its file names,
+    its DATEV header and its notes, and never closed; its next export once the month is over is
+    a new version. Schedules and backfills export a month once it is over (the month partitions,
+    exports/defs.py); the command refuses the running month without --provisional."""
     check_period(period)
+    org = resolve_organization(engine, organization)
     if direction not in enabled_directions(org):
         result = ExportResult(org["slug"], direction, period)
         result.disabled = True
         return result
     settings = load_settings(org)
     closed = settings.close_months if close_month is None else close_month
-    job = _Job(settings, period, direction, closed, run_id, requested_by)
+    # an unfinished month is never locked (Festschreibung)
+    job = _Job(
+        settings, period, direction, closed and not provisional, run_id, requested_by, provisional
+    )
     for attempt in range(1, ATTEMPTS + 1):
         try:
             with _bulk_allocation():
@@ -232,11 +273,16 @@ class _Job:
     closed: bool
     run_id: str | None
     requested_by: str
+    provisional: bool = False
 
     @property
     def header(self) -> Header:
         start, end = month_bounds(self.period)
-        return self.settings.header(start, end - timedelta(days=1), closed=self.closed)
+        header = self.settings.header(start, end - timedelta(days=1), closed=self.closed)
+        if self.provisional:
+            # in the file itself too: the tax advisor's DATEV shows the batch's Bezeichnung
+            header = replace(header, description=f"vorlaeufig {header.description}")
+        return header
 
 
 @contextmanager
@@ -255,7 +301,9 @@ def _bulk_allocation() -> Iterator[None]:
 
 def _export(engine: Engine, store: FileStore, job: _Job) -> ExportResult:
     settings, period, direction = job.settings, job.period, job.direction
-    result = ExportResult(settings.slug, direction, period, closed=job.closed)
+    result = ExportResult(
+        settings.slug, direction, period, closed=job.closed, provisional=job.provisional
+    )
     header = job.header
     clock = _Clock(result.seconds)
     with (
@@ -266,7 +314,7 @@ def _export(engine: Engine, store: FileStore, job: _Job) -> ExportResult:
         latest = _latest_version(conn, settings.organization_id, direction, period)
         snapshot = _export_snapshot(conn)
         version = (latest.version if latest is not None else 0) + 1
-        keys = file_keys(settings.slug, period, direction, version)
+        keys = file_keys(settings.slug, period, direction, version, provisional=job.provisional)
         # On PostgreSQL the lines file is written by a second connection in the export's own
         # snapshot (PostgreSQL's exported snapshot: the same rows, whatever commits meanwhile),
         # from the start when a new version is likely (documents of the month wait in VALIDATED;
@@ -631,7 +679,9 @@ def _write_lines_beside(
 def _latest_version(conn, organization_id: int, direction: str, period: str):
     e = exports.c
     return conn.execute(
-        select(e.id, e.version, e.fingerprint, e.files, e.closed, e.purged_at, e.purge_result)
+        select(
+            e.id, e.version, e.fingerprint, e.files, e.closed, e.purged_at, e.purge_result, e.notes
+        )
         .where(e.organization_id == organization_id, e.direction == direction, e.period == period)
         .order_by(e.version.desc())
         .limit(1)
@@ -650,7 +700,10 @@ def _files_gone(conn, store: FileStore, job: _Job, latest) -> str | None:
             return f"the files of version {latest.version} were found missing on {when}"
         return f"the files of version {latest.version} were removed by archive retention on {when}"
     recorded = set(latest.files or {})
-    keys = file_keys(job.settings.slug, job.period, job.direction, latest.version)
+    provisional = bool((latest.notes or {}).get("provisional"))
+    keys = file_keys(
+        job.settings.slug, job.period, job.direction, latest.version, provisional=provisional
+    )
     missing = sorted(
         kind for kind, key in keys.items() if kind in recorded and not store.exists(key)
     )
@@ -789,7 +842,10 @@ def _render(job: _Job, header: Header, booked: Booked, partners, result) -> _Ren
 def _same_month(rendered: _Rendered, booked: Booked, result, latest) -> bool:
     """Whether the latest version books and lists what `rendered` does: the same fingerprint,
     or, for a version written before the fingerprint hashed the files' bytes, the same one
-    worked out the way it was then."""
+    worked out the way it was then. A provisional version (of a month not over yet) and a
+    final one are never the same: the month's first export once it is over is a new version."""
+    if bool((latest.notes or {}).get("provisional")) != result.provisional:
+        return False
     if latest.fingerprint == rendered.fingerprint(result):
         return True
     return latest.fingerprint == _legacy_fingerprint(rendered, booked, result)
@@ -829,6 +885,7 @@ def _export_values(job: _Job, booked, result: ExportResult, notes) -> dict:
         "gross_total": sums[2],
         "notes": {
             **notes,
+            **({"provisional": True} if job.provisional else {}),
             "totals_by_currency": {
                 cur: [format(v, "f") for v in values] for cur, values in result.totals.items()
             },

@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 import json
+from datetime import date
 
 from invoice_pipelines.cli import main
 from invoice_pipelines_tests.exports.books import DATEV, incoming
+
+# a month that is over: exports book a month once it is over (closed months)
+OVER = date(2026, 10, 5)
 
 
 def test_export_and_reopen_from_the_command_line(db, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("INVOICE_PIPELINES_DB_URL", db.url)
     monkeypatch.setenv("INVOICE_PIPELINES_EXPORT_DIR", str(tmp_path))
     org = db.new_organization(**DATEV)
-    doc = incoming(db.engine, org["id"], "C-1")
-    incoming(db.engine, org["id"], "C-2", taxes=[("S", "13", "1.00", "0.13")])
+    doc = incoming(db.engine, org["id"], "C-1", day=OVER)
+    incoming(db.engine, org["id"], "C-2", taxes=[("S", "13", "1.00", "0.13")], day=OVER)
 
-    code = main(["export", "--org", org["slug"], "--month", "2026-11", "--direction", "incoming"])
+    code = main(["export", "--org", org["slug"], "--month", "2026-10", "--direction", "incoming"])
     report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert code == 1  # one invoice could not be booked
     assert report["version"] == 1 and report["invoices"] == 1
@@ -27,7 +31,7 @@ def test_export_and_reopen_from_the_command_line(db, tmp_path, monkeypatch, caps
         == 0
     )
     assert json.loads(capsys.readouterr().out)["reopened"] == [doc]
-    main(["export", "--org", org["slug"], "--month", "2026-11", "--direction", "incoming"])
+    main(["export", "--org", org["slug"], "--month", "2026-10", "--direction", "incoming"])
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["version"] == 2
 
 
@@ -35,5 +39,5 @@ def test_export_refused_for_bad_settings(db, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("INVOICE_PIPELINES_DB_URL", db.url)
     monkeypatch.setenv("INVOICE_PIPELINES_EXPORT_DIR", str(tmp_path))
     org = db.new_organization(slug=None)
-    assert main(["export", "--org", org["slug"], "--month", "2026-11"]) == 2
+    assert main(["export", "--org", org["slug"], "--month", "2026-10"]) == 2
     assert "no DATEV Beraternummer" in capsys.readouterr().out

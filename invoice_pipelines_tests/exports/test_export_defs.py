@@ -26,6 +26,9 @@ from invoice_pipelines.tenants.partitions import PARTITION_RANGE_END_TAG as RANG
 from invoice_pipelines.tenants.partitions import PARTITION_RANGE_START_TAG as RANGE_START
 from invoice_pipelines_tests.exports.books import DATEV, incoming
 
+# a month that is over: exports book a month once it is over (closed months)
+OVER = date(2026, 10, 5)
+
 
 def _run(db, tmp_path, instance: DagsterInstance, slug: str, **run):
     defs = Definitions(
@@ -61,9 +64,9 @@ def _checks(result) -> dict[str, bool]:
 
 def test_one_partition_writes_both_directions_and_records_metadata(db, tmp_path):
     org = db.new_organization(**DATEV)
-    incoming(db.engine, org["id"], "D-1")
-    incoming(db.engine, org["id"], "D-2", taxes=[("S", "13", "10.00", "1.30")])
-    key = MultiPartitionKey({"organizations": org["slug"], "month": "2026-11"})
+    incoming(db.engine, org["id"], "D-1", day=OVER)
+    incoming(db.engine, org["id"], "D-2", taxes=[("S", "13", "10.00", "1.30")], day=OVER)
+    key = MultiPartitionKey({"organizations": org["slug"], "month": "2026-10"})
     with instance_for_test() as instance:
         result = _run(db, tmp_path, instance, org["slug"], partition_key=key)
     assert result.success
@@ -71,7 +74,7 @@ def test_one_partition_writes_both_directions_and_records_metadata(db, tmp_path)
     assert meta["outcome"].value == "version 1 written"
     assert meta["invoices"].value == 1 and meta["skipped"].value == 1
     assert meta["totals"].value == {"EUR": {"net": "100.00", "tax": "19.00", "gross": "119.00"}}
-    assert Path(meta["datev_file"].value).name == "EXTF_Buchungsstapel_incoming_2026-11_v1.csv"
+    assert Path(meta["datev_file"].value).name == "EXTF_Buchungsstapel_incoming_2026-10_v1.csv"
     assert Path(meta["datev_file"].value).is_file()
     assert "| 119.00 | H | EUR | 70000 | 3400 |" in meta["preview"].value
     assert "unknown VAT rate 13 %" in meta["skipped_invoices"].value
@@ -82,7 +85,7 @@ def test_one_partition_writes_both_directions_and_records_metadata(db, tmp_path)
 
 def test_a_backfill_run_exports_several_months(db, tmp_path):
     org = db.new_organization(**DATEV)
-    for month in (9, 10, 11):
+    for month in (8, 9, 10):
         incoming(db.engine, org["id"], f"M-{month}", day=date(2026, month, 15))
     slug = org["slug"]
     with instance_for_test() as instance:
@@ -91,11 +94,11 @@ def test_a_backfill_run_exports_several_months(db, tmp_path):
             tmp_path,
             instance,
             slug,
-            tags={RANGE_START: f"2026-09|{slug}", RANGE_END: f"2026-11|{slug}"},
+            tags={RANGE_START: f"2026-08|{slug}", RANGE_END: f"2026-10|{slug}"},
         )
     assert result.success
     partitions = _materializations(result, "incoming_invoice_exports")
-    assert set(map(str, partitions)) == {f"2026-{m}|{slug}" for m in ("09", "10", "11")}
+    assert set(map(str, partitions)) == {f"2026-{m}|{slug}" for m in ("08", "09", "10")}
     summary = next(iter(partitions.values()))
     assert summary["partitions"].value == 3 and summary["invoices"].value == 3
     with tenant_transaction(db.engine, org["id"]) as conn:
@@ -104,7 +107,7 @@ def test_a_backfill_run_exports_several_months(db, tmp_path):
             .where(exports.c.organization_id == org["id"], exports.c.direction == "incoming")
             .order_by(exports.c.period)
         ).scalars()
-        assert list(periods) == ["2026-09", "2026-10", "2026-11"]
+        assert list(periods) == ["2026-08", "2026-09", "2026-10"]
 
 
 def test_the_assets_backfill_twelve_months_per_run():
@@ -114,8 +117,8 @@ def test_the_assets_backfill_twelve_months_per_run():
 
 def test_bad_settings_fail_the_partition_with_one_sentence(db, tmp_path):
     org = db.new_organization(**{**DATEV, "datev_mandant_nr": None})
-    incoming(db.engine, org["id"], "X-1")
-    key = MultiPartitionKey({"organizations": org["slug"], "month": "2026-11"})
+    incoming(db.engine, org["id"], "X-1", day=OVER)
+    key = MultiPartitionKey({"organizations": org["slug"], "month": "2026-10"})
     with instance_for_test() as instance:
         result = _run(db, tmp_path, instance, org["slug"], partition_key=key)
     assert not result.success
@@ -183,8 +186,8 @@ def test_one_refused_organization_does_not_stop_the_others_of_a_run(db, tmp_path
     good = db.new_organization(**DATEV)
     bad = db.new_organization(**{**DATEV, "datev_berater_nr": 5})
     for org in (good, bad):
-        incoming(db.engine, org["id"], "B-1")
-    good_key, bad_key = f"2026-11|{good['slug']}", f"2026-11|{bad['slug']}"
+        incoming(db.engine, org["id"], "B-1", day=OVER)
+    good_key, bad_key = f"2026-10|{good['slug']}", f"2026-10|{bad['slug']}"
     with instance_for_test() as instance:
         instance.add_dynamic_partitions("organizations", [bad["slug"], good["slug"]])
         result = _run(
@@ -229,8 +232,8 @@ def test_one_refused_organization_does_not_stop_the_others_of_a_run(db, tmp_path
 
 def test_reopen_job_then_the_month_again_writes_a_corrected_version(db, tmp_path):
     org = db.new_organization(**DATEV)
-    doc = incoming(db.engine, org["id"], "K-1")
-    key = MultiPartitionKey({"organizations": org["slug"], "month": "2026-11"})
+    doc = incoming(db.engine, org["id"], "K-1", day=OVER)
+    key = MultiPartitionKey({"organizations": org["slug"], "month": "2026-10"})
     with instance_for_test() as instance:
         assert _run(db, tmp_path, instance, org["slug"], partition_key=key).success
         reopen = Definitions(

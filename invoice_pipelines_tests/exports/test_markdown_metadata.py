@@ -3,6 +3,8 @@ or HTML (`invoice_pipelines.metadata.markdown_table`)."""
 
 from __future__ import annotations
 
+from datetime import date
+
 from dagster import instance_for_test
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -19,6 +21,9 @@ HOSTILE = (
     "<http://evil.example> www.evil.example boss@evil.example **bold** `code` &lt;b&gt; | x"
 )
 
+# a month that is over: exports book a month once it is over (closed months)
+OVER = date(2026, 10, 5)
+
 
 def _html(markdown: str) -> str:
     # CommonMark with GFM tables, as the Dagster UI renders metadata markdown
@@ -33,11 +38,17 @@ def _assert_inert(html: str) -> None:
 
 def test_a_hostile_supplier_name_renders_as_text_in_the_export_metadata(db, tmp_path):
     org = db.new_organization(**DATEV)
-    incoming(db.engine, org["id"], "R-1 " + HOSTILE[:60], seller=HOSTILE[:255])
+    incoming(db.engine, org["id"], "R-1 " + HOSTILE[:60], seller=HOSTILE[:255], day=OVER)
     # an unknown VAT rate: skipped, its number in the table of reasons
-    incoming(db.engine, org["id"], "[x](http://evil.example)", taxes=[("S", "3", "1.00", "0.03")])
+    incoming(
+        db.engine,
+        org["id"],
+        "[x](http://evil.example)",
+        taxes=[("S", "3", "1.00", "0.03")],
+        day=OVER,
+    )
     with instance_for_test() as instance:
-        result = _run(db, tmp_path, instance, org["slug"], partition_key=f"2026-11|{org['slug']}")
+        result = _run(db, tmp_path, instance, org["slug"], partition_key=f"2026-10|{org['slug']}")
         metadata = next(iter(_materializations(result, "incoming_invoice_exports").values()))
     preview = metadata["preview"].value
     skipped = metadata["skipped_invoices"].value
