@@ -48,11 +48,8 @@ DEPENDENCIES = {
 }
 
 
-# the per-group asset views the README links (on make run's default address)
-GROUP_LINK = re.compile(
-    r"\]\(http://127\.0\.0\.1:3000(/locations/__repository__@invoice_pipelines/asset-groups/"
-    r"(\w+))\)"
-)
+# the per-group asset views the README lists (paths after the UI's address, whatever its port)
+GROUP_LINK = re.compile(r"`(/locations/__repository__@invoice_pipelines/asset-groups/(\w+))`")
 
 
 def _groups() -> dict[str, set[str]]:
