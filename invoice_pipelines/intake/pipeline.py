@@ -477,17 +477,38 @@ def _take_outcomes(
     group.items = []
 
 
+class OriginalChanged(OSError):
+    """The archived original is not the file that was registered: other size, other bytes."""
+
+
 def _read_original(store: UploadStore, key: str | None, size: int | None, limit: int) -> bytes:
+    """The archived original, read within what was recorded at registration: the read-ahead
+    groups are sized by the recorded sizes, so a file swapped for a larger one afterwards is
+    refused after reading at most one byte more than recorded, never read whole."""
     if key is None:
         raise FileNotFoundError("no upload is linked to this document")
     if size is not None and size > limit:
         # the size recorded at registration already says no: the file is not even opened
         raise UploadTooLarge(size, limit)
-    return store.read(key, max_bytes=limit)
+    if size is None:
+        return store.read(key, max_bytes=limit)
+    try:
+        data = store.read(key, max_bytes=size)
+    except UploadTooLarge:
+        raise OriginalChanged(
+            f"the archived original is larger than the {size} bytes registered; it changed "
+            "after it was received and was not read"
+        ) from None
+    if len(data) != size:
+        raise OriginalChanged(
+            f"the archived original has {len(data)} bytes, not the {size} bytes registered; it "
+            "changed after it was received"
+        )
+    return data
 
 
 def _unread_reason(exc: OSError) -> str:
-    if isinstance(exc, UploadTooLarge):
+    if isinstance(exc, UploadTooLarge | OriginalChanged):
         return f"{exc}; the original is kept"
     return f"original upload could not be read: {exc}"
 
