@@ -190,15 +190,14 @@ def failed(
     fmt: str, stage: str, message: str, *, digest: str, raw: dict[str, Any] | None = None
 ) -> ParseOutcome:
     """A FAILED outcome with one error; for problems found before any invoice could be read."""
+    # no verdict: what stopped it (an original we cannot read, a worker's time or memory limit)
+    # says nothing for sure about the supplier's document
     finding = Finding(None, message, stage=stage)
-    return _outcome(
-        fmt,
-        [finding],
-        invoice=None,
-        raw=raw or {},
-        digest=digest,
-        verdict_=verdict.not_einvoice(NotEInvoiceReason.FORMAT_ERROR, [finding]),
-    )
+    return _outcome(fmt, [finding], invoice=None, raw=raw or {}, digest=digest)
+
+
+# Stages of findings that say more about us than about the supplier's file: no verdict on it.
+UNSURE = frozenset({"internal", "memory"})
 
 
 @dataclass
@@ -220,7 +219,7 @@ class _Document:
         verdict_: Verdict | None = None,
     ) -> ParseOutcome:
         everything = [*self.findings, *findings]
-        if verdict_ is None and status is None:
+        if verdict_ is None and status is None and not any(f.stage in UNSURE for f in everything):
             # nothing could be read as an invoice: a file that is not a (readable) e-invoice
             verdict_ = verdict.not_einvoice(NotEInvoiceReason.FORMAT_ERROR, everything)
         return _outcome(
@@ -512,7 +511,7 @@ def parse_document(
     except MemoryError:
         # The parse workers run under limits.PARSE_WORKER_MEMORY_BYTES; the memory is free again
         # once this frame is gone, so the worker can go on with the next document.
-        return doc.outcome(kind, [Finding(None, OUT_OF_MEMORY, stage="read")])
+        return doc.outcome(kind, [Finding(None, OUT_OF_MEMORY, stage="memory")])
     except Exception as exc:  # last line of defence: a library bug must not lose the document
         message = f"unexpected error while reading the file: {type(exc).__name__}: {exc}"
         return doc.outcome(kind, [Finding(None, message, stage="internal")])
