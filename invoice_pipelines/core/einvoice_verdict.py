@@ -129,3 +129,33 @@ def action_for(
     if action == "accept" and own_errors and verdict.klass is not EInvoiceClass.WITH_ERRORS:
         return "review"
     return action
+
+
+POLICY_SETTING = "intake_policy"  # the key in organizations.settings
+
+
+class PolicyError(ValueError):
+    """An organization's intake policy names an unknown class or action."""
+
+
+def checked_policy(policy: object) -> dict[str, str]:
+    """An organization's intake policy (`organizations.settings["intake_policy"]`) as a complete
+    mapping: its own choices over DEFAULT_POLICY. PolicyError names the first unknown key or
+    action in one sentence."""
+    if policy is None:
+        return dict(DEFAULT_POLICY)
+    if not isinstance(policy, dict):
+        raise PolicyError("the intake policy must map classes to actions")
+    chosen: dict[str, str] = {}
+    for key, action in policy.items():
+        if key not in DEFAULT_POLICY:
+            raise PolicyError(
+                f"the intake policy names {key!r}, which is none of {', '.join(DEFAULT_POLICY)}"
+            )
+        allowed = ("review", "accept") if key == HYBRID_MISMATCH else ACTIONS
+        if action not in allowed:
+            raise PolicyError(
+                f"the intake policy's {key} is {action!r}; it must be one of {', '.join(allowed)}"
+            )
+        chosen[key] = action
+    return {**DEFAULT_POLICY, **chosen}

@@ -10,6 +10,9 @@ class Status(StrEnum):
     UPLOADED = "UPLOADED"  # the file is registered in the upload store, nothing read yet
     CREATED = "CREATED"  # queued for (re)processing, e.g. after a retry
     PARSED = "PARSED"  # fields extracted from XML, text layer or OCR
+    # read, but a person must look before it is booked: a value read from a page with doubt, a
+    # page that shows other values than its XML, or a class the organization holds for review
+    NEEDS_REVIEW = "NEEDS_REVIEW"
     VALIDATED = "VALIDATED"  # every rule passed; ready for export
     EXPORTED = "EXPORTED"  # booked into an export (CSV / DATEV)
     FAILED = "FAILED"  # stopped with recorded errors; can be retried
@@ -18,7 +21,9 @@ class Status(StrEnum):
 TRANSITIONS: dict[Status, frozenset[Status]] = {
     Status.UPLOADED: frozenset({Status.CREATED, Status.PARSED, Status.FAILED}),
     Status.CREATED: frozenset({Status.PARSED, Status.FAILED}),
-    Status.PARSED: frozenset({Status.VALIDATED, Status.FAILED}),
+    Status.PARSED: frozenset({Status.VALIDATED, Status.NEEDS_REVIEW, Status.FAILED}),
+    # confirmed or corrected by a person, rejected by a person, or read again
+    Status.NEEDS_REVIEW: frozenset({Status.VALIDATED, Status.FAILED, Status.CREATED}),
     Status.VALIDATED: frozenset({Status.EXPORTED, Status.FAILED}),
     Status.EXPORTED: frozenset({Status.VALIDATED, Status.FAILED}),  # re-processing after export
     Status.FAILED: frozenset({Status.CREATED}),  # retry
@@ -64,6 +69,13 @@ STATUS_INFO: dict[Status, StatusInfo] = {
         "Fields extracted, checks pending.",
         "Daten ausgelesen, Prüfung ausstehend.",
         "#A78BFA",
+    ),
+    Status.NEEDS_REVIEW: StatusInfo(
+        "Needs review",
+        "Zur Prüfung",
+        "Read, but a person must confirm or correct its values before it is booked.",
+        "Ausgelesen; eine Person muss die Werte bestätigen oder korrigieren, bevor gebucht wird.",
+        "#F59E0B",
     ),
     Status.VALIDATED: StatusInfo(
         "Validated",

@@ -7,6 +7,7 @@ here raises on bad data.
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -437,16 +438,33 @@ def check_invoice(invoice: Invoice, *, today: date | None = None) -> list[Findin
     return findings
 
 
-def invoice_number_key(number: str | None) -> str | None:
-    """IP-DUP-01's comparison key of an invoice number: no whitespace at all, case-folded.
+def comparison_text(value: str | None) -> str:
+    """A value as the duplicate check compares it: Unicode compatibility forms folded (NFKC:
+    full-width digits, ligatures), every invisible or format character (zero-width space, soft
+    hyphen, byte order mark, bidi marks: categories Cf, Cc) and all whitespace removed,
+    case-folded."""
+    if not value:
+        return ""
+    folded = unicodedata.normalize("NFKC", value).casefold()
+    folded = unicodedata.normalize("NFKC", folded)
+    return "".join(
+        char
+        for char in folded
+        if not char.isspace() and unicodedata.category(char) not in ("Cf", "Cc")
+    )
 
-    Suppliers re-send the same invoice typed slightly differently ("RE 2024-17", "re2024-17").
-    The intake stores this key beside the number and the duplicate check selects by it in SQL,
-    so this function is the one definition of "the same number".
+
+def invoice_number_key(number: str | None) -> str | None:
+    """IP-DUP-01's comparison key of an invoice number (`comparison_text`).
+
+    Suppliers re-send the same invoice typed slightly differently ("RE 2024-17", "re2024-17"),
+    sometimes with characters nobody sees (a zero-width space, a soft hyphen) or full-width
+    digits. The intake stores this key beside the number and the duplicate check selects by it in
+    SQL, so this function is the one definition of "the same number".
     """
     if number is None:
         return None
-    return "".join(number.split()).casefold() or None
+    return comparison_text(number) or None
 
 
 def duplicate_number_finding(number: str, seller: str | None, earlier_document: int) -> Finding:

@@ -50,7 +50,15 @@ BATCH_JOB_STATUSES = (
     "cancelled",
 )
 BATCH_ITEM_STATUSES = ("pending", "succeeded", "failed", "skipped")
-INCOMING_STATUSES = ("UPLOADED", "CREATED", "PARSED", "VALIDATED", "EXPORTED", "FAILED")
+INCOMING_STATUSES = (
+    "UPLOADED",
+    "CREATED",
+    "PARSED",
+    "NEEDS_REVIEW",
+    "VALIDATED",
+    "EXPORTED",
+    "FAILED",
+)
 
 
 def _in(column: str, values: tuple[str, ...]) -> str:
@@ -646,6 +654,10 @@ incoming_invoices = Table(
     Column("gross_total", Money()),
     Column("amount_due", Money()),
     Column("processing_seconds", Float),
+    # what the document is under German VAT law (core/einvoice_verdict.py): valid_einvoice,
+    # einvoice_with_errors or not_einvoice with its reason (format_error, profile, ...)
+    Column("einvoice_class", String(32)),
+    Column("einvoice_reason", String(32)),
     Column("created_by", String(255)),
     *_timestamps(),
     # the same bytes are one document per organization
@@ -674,6 +686,30 @@ processing_errors = Table(
     Column("severity", String(16), nullable=False, server_default="error"),
     Column("message", Text, nullable=False),
     Column("created_at", UtcDateTime, nullable=False, server_default=NOW),
+)
+
+# What a person confirmed or corrected on a document in review (intake/review.py): one row per
+# changed field (old and new value as text), or one row with field NULL for a confirmation or a
+# rejection; who and when. The document's own columns hold the values as corrected.
+incoming_reviews = Table(
+    "incoming_reviews",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    _org_fk(index=False),
+    Column(
+        "incoming_invoice_id",
+        Id,
+        ForeignKey("incoming_invoices.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    Column("action", String(16), nullable=False),  # corrected, confirmed, rejected
+    Column("field", String(64)),
+    Column("old_value", Text),
+    Column("new_value", Text),
+    Column("reviewed_by", String(255), nullable=False),
+    Column("reviewed_at", UtcDateTime, nullable=False, server_default=NOW),
+    CheckConstraint("action IN ('corrected', 'confirmed', 'rejected')", name="action"),
 )
 
 # The VAT breakdown (BG-23) and lines (BG-25) of an incoming invoice as read by the intake: what

@@ -38,14 +38,27 @@ from typing import Protocol
 from sqlalchemy import Engine, delete, insert, select
 from sqlalchemy.exc import DBAPIError
 
+from invoice_pipelines.core.einvoice_verdict import (
+    HYBRID_MISMATCH,
+    POLICY_SETTING,
+    PolicyError,
+    action_for,
+    checked_policy,
+)
 from invoice_pipelines.core.lifecycle import Status, can_process
-from invoice_pipelines.core.rules import Finding, duplicate_number_finding, invoice_number_key
+from invoice_pipelines.core.rules import (
+    Finding,
+    comparison_text,
+    duplicate_number_finding,
+    invoice_number_key,
+)
 from invoice_pipelines.db.locks import Lock, xact_lock
 from invoice_pipelines.db.tables import (
     audit_log,
     incoming_invoice_lines,
     incoming_invoice_taxes,
     incoming_invoices,
+    organizations,
     processing_errors,
     uploads,
 )
@@ -117,12 +130,15 @@ class IntakeSummary:
     ocr_pages: int = 0
     seconds: float = 0.0
     failures: dict[int, str] = field(default_factory=dict)  # document id -> first error
+    reviews: dict[int, str] = field(default_factory=dict)  # document id -> why it waits
+    rejected: list[int] = field(default_factory=list)  # FAILED by the policy's "reject"
 
     def as_metadata(self) -> dict:
         return {
             "requested": self.requested,
             "processed": self.processed,
             "validated": self.outcomes.get("VALIDATED", 0),
+            "needs_review": self.outcomes.get("NEEDS_REVIEW", 0),
             "failed": self.outcomes.get("FAILED", 0),
             "skipped": len(self.skipped),
             "stale": len(self.stale),
@@ -225,8 +241,11 @@ def _number_key(number: str | None) -> str | None:
 
 
 def _seller_key(key: str, vat_id: str | None, name: str | None) -> tuple[str, str]:
-    """IP-DUP-01: the same invoice number key from the same seller."""
-    return (key, f"vat:{vat_id}" if vat_id else f"name:{(name or '').strip().lower()}")
+    """IP-DUP-01: the same invoice number key from the same seller (VAT id, else name), each
+    compared as `comparison_text` gives it: invisible characters and compatibility forms do not
+    make another seller."""
+    vat = comparison_text(vat_id)
+    return (key, f"vat:{vat}" if vat else f"name:{comparison_text(name)}")
 
 
 def _duplicates(conn, organization_id: int, batch: dict[int, ParseOutcome]) -> dict[int, Finding]:
@@ -235,7 +254,7 @@ def _duplicates(conn, organization_id: int, batch: dict[int, ParseOutcome]) -> d
     wanted = {
         doc_id: _seller_key(key, o.invoice.seller_vat_id, o.invoice.seller_name)
         for doc_id, o in batch.items()
-        if o.status == "VALIDATED"
+        if o.status in ("VALIDATED", "NEEDS_REVIEW")
         and o.invoice is not None
         and (key := _number_key(o.invoice.number)) is not None
     }
@@ -253,7 +272,12 @@ def _duplicates(conn, organization_id: int, batch: dict[int, ParseOutcome]) -> d
                 incoming_invoices.c.organization_id == organization_id,
                 incoming_invoices.c.invoice_number_key.in_(key_chunk),
                 incoming_invoices.c.status.in_(
-                    [Status.PARSED.value, Status.VALIDATED.value, Status.EXPORTED.value]
+                    [
+                        Status.PARSED.value,
+                        Status.NEEDS_REVIEW.value,
+                        Status.VALIDATED.value,
+                        Status.EXPORTED.value,
+                    ]
                 ),
             )
         )
@@ -529,6 +553,7 @@ def _write_outcomes(
         # interleave there, or both copies of a supplier invoice could end VALIDATED
         xact_lock(conn, Lock.INTAKE, organization_id)
         duplicates = _duplicates(conn, organization_id, {ref.id: outcomes[ref.id] for ref in work})
+        policy = organization_policy(conn, organization_id)
         if savepoints:
             for ref in work:
                 outcome = outcomes[ref.id]
@@ -536,7 +561,9 @@ def _write_outcomes(
                 try:
                     try:
                         with conn.begin_nested():
-                            _record(conn, ref, outcome, seconds, duplicates.get(ref.id), attempt)
+                            _record(
+                                conn, ref, outcome, seconds, duplicates.get(ref.id), attempt, policy
+                            )
                     except DBAPIError as exc:
                         with conn.begin_nested():
                             _record_unstorable(conn, ref, outcome, exc, attempt)
@@ -553,6 +580,7 @@ def _write_outcomes(
                     outcomes[ref.id],
                     per_doc + float(outcomes[ref.id].raw.get("ocr_seconds", 0.0)),
                     duplicates.get(ref.id),
+                    policy,
                 )
                 for ref in work
             }
@@ -571,12 +599,14 @@ def _write_outcomes(
                     attempt.stale.append(ref.id)
                     continue
                 rows.add(moved[ref.id], decision.findings, decision.fields.get("raw_json"))
-                _count(attempt, ref, outcomes[ref.id], decision.failure)
+                _count(attempt, ref, outcomes[ref.id], decision)
             rows.write(conn)
     summary.processed += attempt.processed
     summary.outcomes.update(attempt.outcomes)
     summary.formats.update(attempt.formats)
     summary.failures.update(attempt.failures)
+    summary.reviews.update(attempt.reviews)
+    summary.rejected.extend(attempt.rejected)
     summary.stale.extend(attempt.stale)
 
 
@@ -610,33 +640,92 @@ class _Decision:
     fields: dict
     findings: list[ErrorRecord]
     failure: str | None
+    # why it waits for a person (None: it does not); the rejection's reasons for the supplier
+    review: str | None = None
+    rejected: bool = False
+
+
+def organization_policy(conn, organization_id: int) -> dict[str, str]:
+    """The organization's intake policy (`settings["intake_policy"]`) over the defaults; one
+    that names an unknown class or action counts as the defaults, with a warning in the log
+    (the command that sets it refuses such a policy)."""
+    settings = conn.execute(
+        select(organizations.c.settings).where(organizations.c.id == organization_id)
+    ).scalar()
+    try:
+        return checked_policy((settings or {}).get(POLICY_SETTING))
+    except PolicyError as exc:
+        log.warning("organization %s: %s; the default policy applies", organization_id, exc)
+        return checked_policy(None)
 
 
 def _decide(
-    ref: DocumentRef, outcome: ParseOutcome, seconds: float, duplicate: Finding | None
+    ref: DocumentRef,
+    outcome: ParseOutcome,
+    seconds: float,
+    duplicate: Finding | None,
+    policy: dict[str, str] | None = None,
 ) -> _Decision:
+    """The organization's policy applied to one outcome: accepted (VALIDATED, its errors kept
+    as findings), held for review (NEEDS_REVIEW) or rejected (FAILED)."""
+    policy = policy or checked_policy(None)
     fields = _fields(outcome, seconds)
-    if outcome.status != "VALIDATED" or outcome.invoice is None:
+    judged = outcome.verdict
+    if judged is not None:
+        fields["einvoice_class"] = judged.klass.value
+        fields["einvoice_reason"] = None if judged.reason is None else judged.reason.value
+    everything = [*outcome.errors, *outcome.warnings, *outcome.review]
+    if outcome.invoice is None or (judged is None and outcome.status == "FAILED"):
         errors = outcome.errors or [
             Finding(None, "the document could not be read", "error", "parse")
         ]
-        return _Decision([Status.FAILED], fields, _records(errors), errors[0].message)
+        rejected = judged is not None and action_for(judged, policy) == "reject"
+        return _Decision(
+            [Status.FAILED], fields, _records(errors), errors[0].message, None, rejected
+        )
     if duplicate is not None:
-        # parsed fine, but the same invoice was received before: keep the fields, fail the check
+        # read fine, but the same invoice was received before: keep the fields, fail the check
         return _Decision(
             [Status.PARSED, Status.FAILED], fields, _records([duplicate]), duplicate.message
         )
-    return _Decision([Status.PARSED, Status.VALIDATED], fields, _records(outcome.warnings), None)
+    if judged is None:
+        return _Decision([Status.PARSED, Status.VALIDATED], fields, _records(everything), None)
+    own_errors = any(f.stage == "rules" for f in outcome.errors)
+    action = action_for(judged, policy, own_errors=own_errors)
+    if action == "reject":
+        errors = outcome.errors or [Finding(None, judged.label, "error", "verdict")]
+        return _Decision(
+            [Status.PARSED, Status.FAILED], fields, _records(everything), errors[0].message,
+            None, True,
+        )  # fmt: skip
+    doubts = [
+        f
+        for f in outcome.review
+        if f.stage != "hybrid" or policy.get(HYBRID_MISMATCH, "review") == "review"
+    ]
+    if action == "review" or doubts:
+        why = doubts[0].message if doubts else f"held for review: {judged.label}"
+        return _Decision(
+            [Status.PARSED, Status.NEEDS_REVIEW], fields, _records(everything), None, why
+        )
+    return _Decision([Status.PARSED, Status.VALIDATED], fields, _records(everything), None)
 
 
-def _count(
-    summary: IntakeSummary, ref: DocumentRef, outcome: ParseOutcome, failure: str | None
-) -> None:
-    if failure is not None:
-        summary.failures[ref.id] = failure
+def _count(summary: IntakeSummary, ref: DocumentRef, outcome: ParseOutcome, decision) -> None:
+    if decision.failure is not None:
+        summary.failures[ref.id] = decision.failure
+    if decision.review is not None:
+        summary.reviews[ref.id] = decision.review
+    if decision.rejected:
+        summary.rejected.append(ref.id)
     summary.processed += 1
     summary.formats[outcome.format] += 1
-    summary.outcomes["FAILED" if ref.id in summary.failures else "VALIDATED"] += 1
+    if ref.id in summary.failures:
+        summary.outcomes["FAILED"] += 1
+    elif decision.review is not None:
+        summary.outcomes["NEEDS_REVIEW"] += 1
+    else:
+        summary.outcomes["VALIDATED"] += 1
 
 
 def _record(
@@ -646,15 +735,16 @@ def _record(
     seconds: float,
     duplicate: Finding | None,
     summary: IntakeSummary,
+    policy: dict[str, str] | None = None,
 ) -> None:
     """Record one document's outcome with its findings, VAT breakdown and lines (document by
     document, each in a savepoint: after a group could not be recorded at once)."""
-    decision = _decide(ref, outcome, seconds, duplicate)
+    decision = _decide(ref, outcome, seconds, duplicate, policy)
     moved = change_status(conn, ref, decision.target, fields=decision.fields)
     rows = _BatchRows()
     rows.add(moved, decision.findings, decision.fields.get("raw_json"))
     rows.write(conn)
-    _count(summary, ref, outcome, decision.failure)
+    _count(summary, ref, outcome, decision)
 
 
 class _BatchRows:

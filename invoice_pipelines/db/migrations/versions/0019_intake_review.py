@@ -1,0 +1,142 @@
+"""intake: the review step, each document's class under German VAT law, duplicate keys that
+ignore invisible characters (issue 36)
+
+Revision ID: 0019
+Revises: 0018
+
+- `incoming_invoices.status` may be NEEDS_REVIEW: read, but a person confirms or corrects its
+  values before it is booked (the CHECK constraint is replaced).
+- `incoming_invoices.einvoice_class`, `einvoice_reason`: valid_einvoice, einvoice_with_errors or
+  not_einvoice with its reason (core/einvoice_verdict.py).
+- `incoming_reviews`: who confirmed, corrected (field, old, new) or rejected what, when. A
+  tenant table under row-level security.
+- `invoice_number_key` is recomputed for every row with `core.rules.invoice_number_key`, which now
+  also folds Unicode compatibility forms (NFKC: full-width digits) and drops invisible and format
+  characters (zero-width space, soft hyphen, ...), so a number re-sent with them is a duplicate.
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+from invoice_pipelines.core.rules import invoice_number_key
+from invoice_pipelines.db.engine import app_role
+from invoice_pipelines.db.rls import protect_tables, unprotect_tables
+from invoice_pipelines.db.tables import metadata
+from invoice_pipelines.db.types import Id, UtcDateTime
+
+revision = "0019"
+down_revision = "0018"
+branch_labels = None
+depends_on = None
+
+NAMING = metadata.naming_convention
+TABLE = "incoming_reviews"
+CHECK = "status"
+OLD_STATUSES = ("UPLOADED", "CREATED", "PARSED", "VALIDATED", "EXPORTED", "FAILED")
+NEW_STATUSES = ("UPLOADED", "CREATED", "PARSED", "NEEDS_REVIEW", "VALIDATED", "EXPORTED", "FAILED")
+BATCH = 5000
+
+
+def _in(values: tuple[str, ...]) -> str:
+    return f"status IN ({', '.join(repr(v) for v in values)})"
+
+
+def _recompute_keys(bind) -> None:
+    invoices = sa.table(
+        "incoming_invoices",
+        sa.column("id", sa.BigInteger),
+        sa.column("invoice_number", sa.String),
+        sa.column("invoice_number_key", sa.String),
+    )
+    last_id = 0
+    while True:
+        rows = bind.execute(
+            sa.select(invoices.c.id, invoices.c.invoice_number, invoices.c.invoice_number_key)
+            .where(invoices.c.id > last_id, invoices.c.invoice_number.is_not(None))
+            .order_by(invoices.c.id)
+            .limit(BATCH)
+        ).all()
+        if not rows:
+            break
+        changed = [
+            {"row_id": row.id, "key": key}
+            for row in rows
+            if (key := (invoice_number_key(row.invoice_number) or "")[:255] or None)
+            != row.invoice_number_key
+        ]
+        if changed:
+            bind.execute(
+                sa.update(invoices)
+                .where(invoices.c.id == sa.bindparam("row_id"))
+                .values(invoice_number_key=sa.bindparam("key")),
+                changed,
+            )
+        last_id = rows[-1].id
+
+
+def upgrade() -> None:
+    bind = op.get_bind()
+    if bind.dialect.name == "postgresql":
+        # the owner is subject to row-level security too (FORCE): see every tenant's rows
+        op.execute("SELECT set_config('invoice_pipelines.system', 'on', true)")
+    with op.batch_alter_table("incoming_invoices", naming_convention=NAMING) as batch:
+        batch.drop_constraint(CHECK, type_="check")
+        batch.create_check_constraint(CHECK, _in(NEW_STATUSES))
+        batch.add_column(sa.Column("einvoice_class", sa.String(32)))
+        batch.add_column(sa.Column("einvoice_reason", sa.String(32)))
+    op.create_table(
+        TABLE,
+        sa.Column("id", Id, primary_key=True, autoincrement=True),
+        sa.Column(
+            "organization_id",
+            Id,
+            sa.ForeignKey(
+                "organizations.id",
+                ondelete="CASCADE",
+                name=f"fk_{TABLE}_organization_id_organizations",
+            ),
+            nullable=False,
+        ),
+        sa.Column(
+            "incoming_invoice_id",
+            Id,
+            sa.ForeignKey(
+                "incoming_invoices.id",
+                ondelete="CASCADE",
+                name=f"fk_{TABLE}_incoming_invoice_id_incoming_invoices",
+            ),
+            nullable=False,
+        ),
+        sa.Column("action", sa.String(16), nullable=False),
+        sa.Column("field", sa.String(64)),
+        sa.Column("old_value", sa.Text),
+        sa.Column("new_value", sa.Text),
+        sa.Column("reviewed_by", sa.String(255), nullable=False),
+        sa.Column(
+            "reviewed_at", UtcDateTime, nullable=False, server_default=sa.text("CURRENT_TIMESTAMP")
+        ),
+        sa.CheckConstraint(
+            "action IN ('corrected', 'confirmed', 'rejected')", name=f"ck_{TABLE}_action"
+        ),
+        sa.PrimaryKeyConstraint("id", name=f"pk_{TABLE}"),
+    )
+    op.create_index(f"ix_{TABLE}_incoming_invoice_id", TABLE, ["incoming_invoice_id"])
+    if bind.dialect.name == "postgresql":
+        protect_tables(bind, app_role(), [TABLE])
+    _recompute_keys(bind)
+
+
+def downgrade() -> None:
+    bind = op.get_bind()
+    if bind.dialect.name == "postgresql":
+        op.execute("SELECT set_config('invoice_pipelines.system', 'on', true)")
+        unprotect_tables(bind, app_role(), [TABLE])
+    op.drop_index(f"ix_{TABLE}_incoming_invoice_id", table_name=TABLE)
+    op.drop_table(TABLE)
+    # a document in review has no status of the earlier lifecycle: it is read again
+    op.execute("UPDATE incoming_invoices SET status = 'CREATED' WHERE status = 'NEEDS_REVIEW'")
+    with op.batch_alter_table("incoming_invoices", naming_convention=NAMING) as batch:
+        batch.drop_constraint(CHECK, type_="check")
+        batch.create_check_constraint(CHECK, _in(OLD_STATUSES))
+        batch.drop_column("einvoice_reason")
+        batch.drop_column("einvoice_class")
