@@ -45,8 +45,13 @@ from invoice_pipelines.db.tables import (
 )
 from invoice_pipelines.db.tenancy import resolve_organization, tenant_transaction
 from invoice_pipelines.db.types import utcnow
-from invoice_pipelines.delivery.email import InvoiceMail, MessageError, compose, e164_phone
-from invoice_pipelines.einvoice.layout import format_date, format_iban, format_money
+from invoice_pipelines.delivery.email import (
+    InvoiceMail,
+    MessageError,
+    compose,
+    e164_phone,
+    render_short_text,
+)
 from invoice_pipelines.outbox import (
     Outbox,
     attempt,
@@ -184,6 +189,8 @@ def _mails(
     """The InvoiceMail of each invoice, or why there is none (no document yet). The files are
     read only for channels that carry them (e-mail)."""
     s, c, doc = sales_invoices.c, customers.c, sales_invoice_documents.c
+    # a credit note names the invoice it corrects, as its document does (documents/sources.py)
+    corrected = sales_invoices.alias("corrected")
     rows = conn.execute(
         select(
             s.id,
@@ -191,14 +198,18 @@ def _mails(
             s.type_code,
             s.issue_date,
             s.due_date,
+            s.gross_total,
             s.amount_due,
             s.currency,
             c.name,
             c.email,
             c.phone,
             c.language,
+            corrected.c.invoice_number.label("corrects_number"),
+            corrected.c.issue_date.label("corrects_date"),
         )
         .join(customers, customers.c.id == s.customer_id)
+        .outerjoin(corrected, corrected.c.id == s.corrects_invoice_id)
         .where(s.id.in_(list(ids)))
     ).all()
     documents: dict[int, dict[str, str]] = {}
@@ -225,6 +236,7 @@ def _mails(
             type_code=r.type_code,
             issue_date=r.issue_date,
             due_date=r.due_date,
+            gross_total=r.gross_total,
             amount_due=r.amount_due,
             currency=r.currency,
             seller=seller,
@@ -238,6 +250,8 @@ def _mails(
             xrechnung=store.read(xrechnung_key) if xrechnung_key and channel.needs_files else None,
             xrechnung_name=xrechnung_key.rsplit("/", 1)[-1] if xrechnung_key else None,
             einvoice=r.id not in plain,
+            corrects_number=r.corrects_number,
+            corrects_date=r.corrects_date,
         )
     return mails
 
@@ -598,16 +612,9 @@ def _intent(
     }
 
 
-_TEXTS = {
-    "de": "{seller}: Rechnung {number} über {amount}, fällig am {due}. Bitte überweisen Sie an "
-    "IBAN {iban}, Verwendungszweck {number}.",
-    "en": "{seller}: invoice {number} for {amount}, due {due}. Please pay to IBAN {iban}, "
-    "reference {number}.",
-}
-
-
 class TextChannel:
-    """SMS or WhatsApp: a short text with amount, due date and payment reference, to the
+    """SMS or WhatsApp: a short text (`templates/invoice_text_<language>.j2`: the document's
+    number, kind and total, what is still open, due date and payment reference), to the
     customer's phone number in E.164 form (checked before anything is sent)."""
 
     needs_files = False
@@ -622,15 +629,7 @@ class TextChannel:
 
     def prepare(self, mail: InvoiceMail) -> tuple[Any, str, str]:
         phone = e164_phone(mail.phone)
-        language = mail.language if mail.language in _TEXTS else "de"
-        text = _TEXTS[language].format(
-            seller=mail.seller,
-            number=mail.number,
-            amount=f"{format_money(mail.amount_due, language)} {mail.currency}",
-            due=format_date(mail.due_date, language) if mail.due_date else "-",
-            iban=format_iban(mail.iban) if mail.iban else "-",
-        )
-        return (phone, text), f"ip-{uuid.uuid4().hex}", phone
+        return (phone, render_short_text(mail)), f"ip-{uuid.uuid4().hex}", phone
 
     def send(self, session, payload) -> None:
         phone, text = payload

@@ -175,6 +175,20 @@ def render_plain_pdf(
 
 
 TITLES = ("Rechnung", "Rechnungskorrektur", "Invoice", "Credit note")
+# the document's kind as its page is titled (einvoice/layout.py), for its metadata too: a credit
+# note is a "Rechnungskorrektur" / "Credit note" there, never a "Rechnung"
+KINDS = {
+    ("de", False): "Rechnung",
+    ("de", True): "Rechnungskorrektur",
+    ("en", False): "Invoice",
+    ("en", True): "Credit note",
+}
+
+
+def document_title(invoice: Invoice, language: str) -> str:
+    """`Seller: Rechnungskorrektur GS-2026-000001`: the title and subject in the PDF's metadata."""
+    kind = KINDS[("en" if language == "en" else "de", invoice.type_code == "381")]
+    return f"{invoice.seller_name or ''}: {kind} {invoice.number}"
 
 
 def _draw(
@@ -208,11 +222,11 @@ def _draw(
             _draw_qr(page, qr, RIGHT_EDGE - QR_SIZE, y - 2 * LEADING, QR_SIZE)
         y += LEADING
     seller = invoice.seller_name or ""
-    title = f"{seller}: {'Rechnung' if language == 'de' else 'Invoice'} {invoice.number}"
+    title = document_title(invoice, language)
     meta = pdfa.Metadata(
-        title=title if xml is not None else f"{invoice.number}",
+        title=title,
         author=seller,
-        subject=title if xml is not None else "",
+        subject=title,
         keywords="Factur-X, ZUGFeRD, EN 16931" if xml is not None else "",
         lang="de-DE" if language == "de" else "en-GB",
         created=created,

@@ -224,8 +224,11 @@ def load_sources(
         )
         extras = {
             # sales invoices are issued when the goods or services are delivered: the
-            # Leistungsdatum (BT-72) the law asks for is the invoice date
-            "delivery_date": r.issue_date,
+            # Leistungsdatum (BT-72) the law asks for is the invoice date. A credit note corrects
+            # that supply: its Leistungsdatum is the corrected invoice's (that invoice's date, as
+            # above), never its own date; one that names no invoice states none rather than a
+            # wrong one
+            "delivery_date": r.corrects_date if r.type_code == "381" else r.issue_date,
             # an intra-EU supply names where the goods went (BR-IC-12); no separate delivery
             # address is recorded, so it is the buyer's, in full (XRechnung BR-DE-10/11)
             "delivery_address": invoice.buyer_address

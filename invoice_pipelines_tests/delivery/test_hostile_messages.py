@@ -50,6 +50,7 @@ def _mail(number: str, seller: str, buyer: str, **extra) -> InvoiceMail:
         type_code="380",
         issue_date=date(2026, 3, 1),
         due_date=date(2026, 3, 31),
+        gross_total=Decimal("238.00"),
         amount_due=Decimal("238.00"),
         currency="EUR",
         seller=seller,
