@@ -1,9 +1,12 @@
-"""`invoice-pipelines parse`: one file parsed and validated offline (intake/cli_parse.py does it;
-imported when the command runs, so the other commands do not load the parser)."""
+"""`invoice-pipelines parse` (one file parsed and validated offline: intake/cli_parse.py) and
+`invoice-pipelines incoming` (the incoming invoices of an organization: list, show, review,
+policy). Modules load when a command runs, so the other commands do not load the parser."""
 
 from __future__ import annotations
 
 import argparse
+import json
+import re
 
 
 def add_commands(sub) -> None:
@@ -12,8 +15,172 @@ def add_commands(sub) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=run_parse_command)
 
+    incoming = sub.add_parser("incoming", help="incoming invoices: list, show, review, policy")
+    verbs = incoming.add_subparsers(dest="verb", required=True)
+    p = verbs.add_parser("list", help="documents by status with their class and findings")
+    p.add_argument("--org", required=True, help="organization slug or id")
+    p.add_argument("--status", type=_status, help="e.g. NEEDS_REVIEW, FAILED, VALIDATED")
+    p.add_argument("--month", type=_month, help="YYYY-MM of the issue date")
+    p.add_argument("--limit", type=_positive, default=200, help="at most this many (200)")
+    p.add_argument("--json", action="store_true", help="one JSON object per line")
+    p.set_defaults(func=run_list_command)
+
+    p = verbs.add_parser("show", help="one document with its values, findings and reviews")
+    p.add_argument("--org", required=True, help="organization slug or id")
+    p.add_argument("--id", required=True, type=_positive, help="incoming invoice id")
+    p.set_defaults(func=run_show_command)
+
+    p = verbs.add_parser(
+        "review", help="confirm, correct or reject a document in NEEDS_REVIEW (recorded)"
+    )
+    p.add_argument("--org", required=True, help="organization slug or id")
+    p.add_argument("--id", required=True, type=_positive, help="incoming invoice id")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="FIELD=VALUE",
+        type=_pair,
+        help="a correction, e.g. number=RE-1, issue_date=2026-11-03, gross_total=119.00, "
+        "breakdown=19:100.00:19.00 (repeat for more)",
+    )
+    p.add_argument("--confirm", action="store_true", help="book it (VALIDATED) if its values hold")
+    p.add_argument("--reject", metavar="REASON", help="FAILED with this reason")
+    p.add_argument("--version", type=_positive, help="the version you looked at (from show)")
+    p.add_argument("--by", required=True, help="who reviews (kept with every change)")
+    p.set_defaults(func=run_review_command)
+
+    p = verbs.add_parser("policy", help="show or set what each class of document leads to")
+    p.add_argument("--org", required=True, help="organization slug or id")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="CLASS=ACTION",
+        type=_pair,
+        help="e.g. einvoice_with_errors=review, not_einvoice.profile=reject (repeat for more)",
+    )
+    p.set_defaults(func=run_policy_command)
+
+
+def _positive(text: str) -> int:
+    if not re.fullmatch(r"\d{1,18}", text or "") or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive whole number")
+    return int(text)
+
+
+def _month(text: str) -> str:
+    if not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", text or ""):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a month YYYY-MM")
+    return text
+
+
+def _status(text: str) -> str:
+    from invoice_pipelines.core.lifecycle import Status
+
+    value = (text or "").strip().upper()
+    if value not in Status.__members__:
+        raise argparse.ArgumentTypeError(f"{text!r} is none of {', '.join(Status)}")
+    return value
+
+
+def _pair(text: str) -> tuple[str, str]:
+    name, sep, value = (text or "").partition("=")
+    if not sep or not name.strip():
+        raise argparse.ArgumentTypeError(f"{text!r} is not NAME=VALUE")
+    return name.strip(), value
+
 
 def run_parse_command(args: argparse.Namespace) -> int:
     from invoice_pipelines.intake.cli_parse import run_parse
 
     return run_parse(args.path, as_json=args.json)
+
+
+def _engine():
+    from invoice_pipelines.db.engine import make_engine
+
+    return make_engine()
+
+
+def run_list_command(args: argparse.Namespace) -> int:
+    from invoice_pipelines.intake.listing import list_documents
+
+    documents = list_documents(
+        _engine(), args.org, status=args.status, month=args.month, limit=args.limit
+    )
+    if args.json:
+        for document in documents:
+            print(json.dumps(document, default=str))
+        return 0
+    if not documents:
+        print("no incoming invoices match")
+        return 0
+    for d in documents:
+        print(
+            f"{d['id']:>6}  {d['status']:<12} {d['einvoice_class'] or '-':<32} "
+            f"{(d['invoice_number'] or '-')[:24]:<24} {(d['seller_name'] or '-')[:28]:<28} "
+            f"{d['gross_total'] or '-':>12} {d['currency'] or ''}  {d['filename'] or ''}"
+        )
+        for finding in d["findings"][:5]:
+            print(
+                f"        {finding['severity']:<7} {finding['rule'] or '-'}: {finding['message'][:110]}"
+            )
+        if len(d["findings"]) > 5:
+            print(f"        ... and {len(d['findings']) - 5} more (incoming show --id {d['id']})")
+    return 0
+
+
+def run_show_command(args: argparse.Namespace) -> int:
+    from invoice_pipelines.intake.listing import show_document
+
+    document = show_document(_engine(), args.org, args.id)
+    if document is None:
+        print(f"invoice-pipelines incoming show: no incoming invoice {args.id} in {args.org}")
+        return 2
+    print(json.dumps(document, default=str, indent=2, ensure_ascii=False))
+    return 0
+
+
+def run_review_command(args: argparse.Namespace) -> int:
+    from invoice_pipelines.intake.incoming_invoices import StaleDocument
+    from invoice_pipelines.intake.review import ReviewError, review_document
+
+    try:
+        result = review_document(
+            _engine(),
+            args.org,
+            args.id,
+            reviewed_by=args.by,
+            corrections=dict(args.set),
+            confirm=args.confirm,
+            reject=args.reject,
+            expected_version=args.version,
+        )
+    except (ReviewError, StaleDocument) as exc:
+        print(f"invoice-pipelines incoming review: {exc}")
+        return 2
+    print(
+        json.dumps(
+            {
+                "id": result.document_id,
+                "status": result.status,
+                "corrected": {k: {"old": o, "new": n} for k, (o, n) in result.corrected.items()},
+                "problems": result.problems,
+            },
+            ensure_ascii=False,
+        )
+    )
+    return 0 if result.status != "NEEDS_REVIEW" or not args.confirm else 1
+
+
+def run_policy_command(args: argparse.Namespace) -> int:
+    from invoice_pipelines.intake.listing import set_policy
+
+    try:
+        policy = set_policy(_engine(), args.org, dict(args.set))
+    except ValueError as exc:
+        print(f"invoice-pipelines incoming policy: {exc}")
+        return 2
+    print(json.dumps(policy, indent=2))
+    return 0

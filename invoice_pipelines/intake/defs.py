@@ -21,6 +21,7 @@ from dagster import (
     Failure,
     MaterializeResult,
     MetadataValue,
+    OpExecutionContext,
     RunConfig,
     RunRequest,
     ScheduleDefinition,
@@ -30,6 +31,8 @@ from dagster import (
     asset,
     define_asset_job,
     in_process_executor,
+    job,
+    op,
     sensor,
 )
 from pydantic import Field
@@ -58,6 +61,7 @@ from invoice_pipelines.intake.checks import (
 from invoice_pipelines.intake.incoming_invoices import failed_documents, organization_stats
 from invoice_pipelines.intake.pipeline import IntakeSummary, process_documents, retry_documents
 from invoice_pipelines.intake.uploads import ScanState, scan_uploads
+from invoice_pipelines.metadata import markdown_table
 from invoice_pipelines.resources.database import Database
 from invoice_pipelines.resources.ocr import OcrEngine
 from invoice_pipelines.resources.parser import DocumentParser
@@ -70,7 +74,7 @@ from invoice_pipelines.tenants.partitions import (
     partition_run_tags,
     who_asked,
 )
-from invoice_pipelines.tenants.refusals import refused
+from invoice_pipelines.tenants.refusals import organization_or_refuse, refused
 
 uploads = AssetSpec(
     "uploads",
@@ -138,7 +142,9 @@ def _metadata(
         # this run
         "processed": MetadataValue.int(summary.processed),
         "validated": MetadataValue.int(summary.outcomes.get("VALIDATED", 0)),
+        "needs_review": MetadataValue.int(summary.outcomes.get("NEEDS_REVIEW", 0)),
         "failed": MetadataValue.int(summary.outcomes.get("FAILED", 0)),
+        "rejected": MetadataValue.int(len(summary.rejected)),
         "skipped": MetadataValue.int(len(summary.skipped)),
         "stale": MetadataValue.int(len(summary.stale)),
         "retried": MetadataValue.int(retried),
@@ -158,6 +164,18 @@ def _metadata(
         metadata["avg_processing_seconds"] = MetadataValue.float(stats["avg_processing_seconds"])
     if failed:
         metadata["failed_documents"] = MetadataValue.md(failed_documents_table(failed))
+    if summary.reviews:
+        # what waits for a person, and why (invoice-pipelines incoming review, or
+        # review_incoming_invoice_job in the launchpad)
+        metadata["documents_in_review"] = MetadataValue.md(
+            markdown_table(
+                ("id", "why it waits"),
+                (
+                    (doc_id, why[:200])
+                    for doc_id, why in sorted(summary.reviews.items())[:TABLE_ROWS]
+                ),
+            )
+        )
     # VALIDATED but dated outside every export month: no export partition will ever book them
     count, outside, table = not_exportable
     metadata["not_exportable"] = MetadataValue.int(count)
@@ -355,10 +373,82 @@ incoming_invoices_checks_schedule = ScheduleDefinition(
     "than 5 minutes, or is VALIDATED but dated outside every export month.",
 )
 
+
+class ReviewConfig(Config):
+    organization: str = Field(description="Organization slug or id.")
+    document_id: int = Field(description="Id of the incoming invoice in NEEDS_REVIEW.")
+    corrections: dict[str, str] = Field(
+        default_factory=dict,
+        description="Field -> new value: number, type_code, currency, seller_name, seller_vat_id, "
+        "issue_date / due_date (YYYY-MM-DD), net_total, tax_total, gross_total, amount_due, "
+        "breakdown (rate:basis:vat;... e.g. 19:100.00:19.00). Each change is recorded.",
+    )
+    confirm: bool = Field(
+        default=False,
+        description="Book it (VALIDATED) if its values, as corrected, hold; otherwise it stays in "
+        "review and the run says why.",
+    )
+    reject_reason: str = Field(default="", description="Not empty: FAILED with this reason.")
+    reviewed_by: str = Field(description="Who reviews (kept with every change).")
+    expected_version: int | None = Field(
+        default=None,
+        description="The processing_version you looked at (incoming show); a document changed "
+        "since is refused.",
+    )
+
+
+@op(
+    description="A person confirms, corrects or rejects a supplier invoice in NEEDS_REVIEW; every "
+    "change is recorded (who, when, old, new) and only values that hold are booked."
+)
+def review_incoming_invoice(context: OpExecutionContext, config: ReviewConfig, database: Database):
+    from invoice_pipelines.intake.incoming_invoices import StaleDocument
+    from invoice_pipelines.intake.review import ReviewError, review_document
+
+    engine = database.get_engine()
+    org = organization_or_refuse(engine, config.organization)
+    try:
+        result = review_document(
+            engine,
+            org["id"],
+            config.document_id,
+            reviewed_by=config.reviewed_by,
+            corrections=config.corrections,
+            confirm=config.confirm,
+            reject=config.reject_reason or None,
+            expected_version=config.expected_version,
+        )
+    except (ReviewError, StaleDocument) as exc:
+        raise refused(str(exc)) from None
+    context.log.info(
+        f"incoming invoice {result.document_id}: {result.status}; corrected "
+        f"{sorted(result.corrected) or 'nothing'}"
+    )
+    if config.confirm and result.problems:
+        raise refused(
+            f"incoming invoice {result.document_id} stays in review (corrections recorded): "
+            + "; ".join(result.problems)
+        )
+
+
+@job(
+    executor_def=in_process_executor,
+    description="Review: confirm, correct or reject one supplier invoice in NEEDS_REVIEW (config: "
+    "organization, document_id, corrections, confirm or reject_reason, reviewed_by).",
+)
+def review_incoming_invoice_job():
+    review_incoming_invoice()
+
+
 defs = Definitions(
     assets=[uploads, incoming_invoices],
     asset_checks=[no_stuck_documents, validated_invoices_exportable],
-    jobs=[intake_job, retry_failed_invoices_job, incoming_invoices_checks_job],
+    jobs=[
+        intake_job,
+        retry_failed_invoices_job,
+        incoming_invoices_checks_job,
+        review_incoming_invoice_job,
+    ],
     sensors=[upload_sensor],
     schedules=[incoming_invoices_checks_schedule],
 )

@@ -1,0 +1,150 @@
+"""What the `incoming` commands show: an organization's incoming invoices by status and month with
+their class and findings, one document in full, and the organization's intake policy."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from sqlalchemy import select, update
+from sqlalchemy.engine import Engine
+
+from invoice_pipelines.core.einvoice_verdict import POLICY_SETTING, checked_policy
+from invoice_pipelines.db.tables import (
+    incoming_invoices,
+    incoming_reviews,
+    organizations,
+    processing_errors,
+    uploads,
+)
+from invoice_pipelines.db.tenancy import resolve_organization, tenant_transaction
+
+LIST_COLUMNS = (
+    "id",
+    "status",
+    "processing_version",
+    "einvoice_class",
+    "einvoice_reason",
+    "format",
+    "invoice_number",
+    "type_code",
+    "seller_name",
+    "seller_vat_id",
+    "issue_date",
+    "due_date",
+    "currency",
+    "net_total",
+    "tax_total",
+    "gross_total",
+    "amount_due",
+)
+
+
+def _findings(conn, ids: list[int]) -> dict[int, list[dict]]:
+    """Each document's findings of its latest processing (the version that wrote them last)."""
+    found: dict[int, list[dict]] = {i: [] for i in ids}
+    latest: dict[int, int] = {}
+    e = processing_errors.c
+    for row in conn.execute(
+        select(
+            e.incoming_invoice_id, e.processing_version, e.stage, e.rule_id, e.severity, e.message
+        )
+        .where(e.incoming_invoice_id.in_(ids))
+        .order_by(e.incoming_invoice_id, e.processing_version.desc(), e.id)
+    ):
+        version = latest.setdefault(row.incoming_invoice_id, row.processing_version or 0)
+        if (row.processing_version or 0) != version:
+            continue
+        found[row.incoming_invoice_id].append(
+            {
+                "stage": row.stage,
+                "rule": row.rule_id,
+                "severity": row.severity,
+                "message": row.message,
+            }
+        )
+    return found
+
+
+def list_documents(
+    engine: Engine,
+    organization: str | int,
+    *,
+    status: str | None = None,
+    month: str | None = None,
+    limit: int = 200,
+) -> list[dict]:
+    """The organization's incoming invoices (newest first), each with its file name, class and
+    the findings of its latest processing."""
+    org = resolve_organization(engine, organization)
+    t = incoming_invoices.c
+    query = (
+        select(*(t[name] for name in LIST_COLUMNS), uploads.c.filename)
+        .select_from(incoming_invoices.outerjoin(uploads, uploads.c.id == t.upload_id))
+        .where(t.organization_id == org["id"])
+        .order_by(t.id.desc())
+        .limit(limit)
+    )
+    if status:
+        query = query.where(t.status == status)
+    if month:
+        year, number = (int(part) for part in month.split("-"))
+        start = date(year, number, 1)
+        end = date(year + number // 12, number % 12 + 1, 1)
+        query = query.where(t.issue_date >= start, t.issue_date < end)
+    with tenant_transaction(engine, org["id"]) as conn:
+        rows = [dict(r) for r in conn.execute(query).mappings()]
+        findings = _findings(conn, [r["id"] for r in rows]) if rows else {}
+    for row in rows:
+        row["findings"] = findings.get(row["id"], [])
+    return rows
+
+
+def show_document(engine: Engine, organization: str | int, document_id: int) -> dict | None:
+    """One document: its values, its verdict, the findings of its latest processing and every
+    review of it."""
+    org = resolve_organization(engine, organization)
+    t = incoming_invoices.c
+    with tenant_transaction(engine, org["id"]) as conn:
+        row = (
+            conn.execute(
+                select(*(t[name] for name in LIST_COLUMNS), t.raw_json, uploads.c.filename)
+                .select_from(incoming_invoices.outerjoin(uploads, uploads.c.id == t.upload_id))
+                .where(t.organization_id == org["id"], t.id == int(document_id))
+            )
+            .mappings()
+            .first()
+        )
+        if row is None:
+            return None
+        document = {k: v for k, v in dict(row).items() if k != "raw_json"}
+        raw = row["raw_json"] or {}
+        document["verdict"] = raw.get("verdict")
+        document["findings"] = _findings(conn, [row["id"]])[row["id"]]
+        r = incoming_reviews.c
+        document["reviews"] = [
+            dict(x)
+            for x in conn.execute(
+                select(r.action, r.field, r.old_value, r.new_value, r.reviewed_by, r.reviewed_at)
+                .where(r.incoming_invoice_id == row["id"])
+                .order_by(r.id)
+            ).mappings()
+        ]
+    return document
+
+
+def set_policy(engine: Engine, organization: str | int, changes: dict[str, str]) -> dict[str, str]:
+    """The organization's intake policy after `changes` (class or hybrid_mismatch -> action);
+    ValueError (PolicyError) names the first unknown key or action, and nothing is stored."""
+    org = resolve_organization(engine, organization)
+    settings = dict(org.get("settings") or {})
+    stored = dict(settings.get(POLICY_SETTING) or {})
+    policy = checked_policy({**stored, **changes})  # refuses before anything is written
+    if changes:
+        settings[POLICY_SETTING] = {**stored, **changes}
+        with tenant_transaction(engine, org["id"], write=True) as conn:
+            conn.execute(
+                update(organizations)
+                .where(organizations.c.id == org["id"])
+                .values(settings=settings)
+            )
+    return policy
