@@ -7,7 +7,8 @@ notice, in this order, one commit per step:
 
 1. compose the message: an e-mail (subject and text from `templates/dunning_email_<language>.j2`,
    the invoice PDF attached when the documents area has written it, a Message-ID chosen here) or a
-   short text (level, invoice number, due date, amount claimed) to the customer's phone number,
+   short text (`templates/dunning_text_<language>.j2`: level, invoice number and total, due date,
+   what is open, fees, interest and the total claimed) to the customer's phone number,
    which must be in E.164 form (+49...); what cannot be composed (no valid address or number)
    fails the notice's delivery with the reason;
 2. claim it: `pending` -> `sending` with the recipient and a message id, committed before the
@@ -85,14 +86,6 @@ TITLES = {
     },
 }
 GENERIC_TITLE = {"de": "Mahnung", "en": "Reminder"}
-# an SMS or WhatsApp notice: short, one message (the e-mail says the rest)
-_TEXTS = {
-    "de": "{seller}: {title} zu Rechnung {number}, fällig am {due}. Offen: {claimed}{charges}. "
-    "Bitte überweisen Sie innerhalb von 7 Tagen, Verwendungszweck {number}.",
-    "en": "{seller}: {title} for invoice {number}, due {due}. Open: {claimed}{charges}. "
-    "Please pay within 7 days, reference {number}.",
-}
-_CHARGES = {"de": " inkl. {amount} Gebühren und Zinsen", "en": " incl. {amount} fees and interest"}
 
 
 @dataclass
@@ -113,36 +106,60 @@ def _environment() -> Environment:
     )
 
 
-def compose_notice(notice: dict, *, seller: str, sender: str, pdf: bytes | None) -> OutgoingMail:
-    """The e-mail of one notice (`notice`: the notice row with the invoice's and customer's
-    fields the selection adds)."""
-    recipient = email_address(notice["email"])
-    language = notice["language"] if notice["language"] in LANGUAGES else "de"
+def _language(notice: dict) -> str:
+    return notice["language"] if notice["language"] in LANGUAGES else "de"
+
+
+def _words(notice: dict, seller: str, language: str) -> dict:
+    """What every message of a notice states, formatted for its language: the notice's own
+    figures (what is open of the invoice, the fees and interest claimed so far, their total
+    `total_claimed`) and the invoice's own total as its document shows it (`invoice_total`)."""
     currency = notice["currency"]
 
     def money(amount) -> str:
         return f"{format_money(amount, language)} {currency}"
 
-    text = (
-        _environment()
-        .get_template(f"dunning_email_{language}.j2")
-        .render(
-            title=TITLES[language].get(notice["level_name"], GENERIC_TITLE[language]),
-            level=notice["level"],
-            days_overdue=notice["days_overdue"],
-            number=notice["invoice_number"],
-            seller=seller,
-            buyer=notice["customer_name"],
-            issue_date=format_date(notice["issue_date"], language),
-            due_date=format_date(notice["due_date"], language),
-            amount_open=money(notice["amount_open"]),
-            fees_total=money(notice["fees_total"]),
-            interest_total=money(notice["interest_total"]),
-            total_claimed=money(notice["total_claimed"]),
-            charges=bool(notice["fees_total"] or notice["interest_total"]),
-            attached=pdf is not None,
-        )
-    )
+    return {
+        "title": TITLES[language].get(notice["level_name"], GENERIC_TITLE[language]),
+        "level": notice["level"],
+        "days_overdue": notice["days_overdue"],
+        "number": notice["invoice_number"],
+        "seller": seller,
+        "buyer": notice["customer_name"],
+        "issue_date": format_date(notice["issue_date"], language),
+        "due_date": format_date(notice["due_date"], language),
+        "invoice_total": money(notice["invoice_total"]),
+        # the invoice's total is open in full: no separate "still open" figure then
+        "partly_open": notice["amount_open"] != notice["invoice_total"],
+        "amount_open": money(notice["amount_open"]),
+        "fees_total": money(notice["fees_total"]),
+        "interest_total": money(notice["interest_total"]),
+        "has_fees": bool(notice["fees_total"]),
+        "has_interest": bool(notice["interest_total"]),
+        "total_claimed": money(notice["total_claimed"]),
+        "charges": bool(notice["fees_total"] or notice["interest_total"]),
+    }
+
+
+def render_notice_email(notice: dict, *, seller: str, attached: bool) -> str:
+    """The e-mail's subject line, a blank line and its body (`templates/dunning_email_*.j2`)."""
+    language = _language(notice)
+    template = _environment().get_template(f"dunning_email_{language}.j2")
+    return template.render(**_words(notice, seller, language), attached=attached)
+
+
+def render_notice_text(notice: dict, *, seller: str) -> str:
+    """The one-line SMS or WhatsApp text of a notice (`templates/dunning_text_*.j2`)."""
+    language = _language(notice)
+    template = _environment().get_template(f"dunning_text_{language}.j2")
+    return template.render(**_words(notice, seller, language))
+
+
+def compose_notice(notice: dict, *, seller: str, sender: str, pdf: bytes | None) -> OutgoingMail:
+    """The e-mail of one notice (`notice`: the notice row with the invoice's and customer's
+    fields the selection adds)."""
+    recipient = email_address(notice["email"])
+    text = render_notice_email(notice, seller=seller, attached=pdf is not None)
     return message_from_template(
         text,
         sender_name=seller,
@@ -160,22 +177,7 @@ def compose_notice(notice: dict, *, seller: str, sender: str, pdf: bytes | None)
 def compose_text(notice: dict, *, seller: str) -> tuple[str, str]:
     """(phone number in E.164 form, text) of one SMS or WhatsApp notice."""
     phone = e164_phone(notice["phone"])
-    language = notice["language"] if notice["language"] in LANGUAGES else "de"
-    currency = notice["currency"]
-    charges = notice["fees_total"] + notice["interest_total"]
-    text = _TEXTS[language].format(
-        seller=seller,
-        title=TITLES[language].get(notice["level_name"], GENERIC_TITLE[language]),
-        number=notice["invoice_number"],
-        due=format_date(notice["due_date"], language),
-        claimed=f"{format_money(notice['total_claimed'], language)} {currency}",
-        charges=(
-            _CHARGES[language].format(amount=f"{format_money(charges, language)} {currency}")
-            if charges
-            else ""
-        ),
-    )
-    return phone, text
+    return phone, render_notice_text(notice, seller=seller)
 
 
 def _pending(conn, organization_id: int) -> list[dict]:
@@ -186,6 +188,7 @@ def _pending(conn, organization_id: int) -> list[dict]:
             si.c.invoice_number,
             si.c.issue_date,
             si.c.due_date,
+            si.c.gross_total.label("invoice_total"),
             c.c.email,
             c.c.phone,
             c.c.name.label("customer_name"),

@@ -185,11 +185,13 @@ def test_sms_and_whatsapp_notices_go_once_in_the_customers_language(db, tmp_path
     mahnung = messages["whatsapp:+491512345678"]["body"]
     assert mahnung.startswith("Müller Werkzeugbau GmbH: 1. Mahnung zu Rechnung RE-")
     assert f"fällig am {TODAY - timedelta(days=20):%d.%m.%Y}" in mahnung
-    assert "Offen: 124,00 EUR inkl. 5,00 EUR Gebühren und Zinsen" in mahnung
+    # what is open, the fee and the total claimed, each named as what it is
+    assert "Offen: 119,00 EUR, Mahngebühren: 5,00 EUR, Gesamtforderung: 124,00 EUR." in mahnung
     reminder = messages["+447700900123"]["body"]
-    assert "Payment reminder for invoice RE-" in reminder
+    assert "Payment reminder, invoice RE-" in reminder and " for 119.00 EUR, " in reminder
     assert (
-        f"due {TODAY - timedelta(days=2):%Y-%m-%d}" in reminder and "Open: 119.00 EUR." in reminder
+        f"due {TODAY - timedelta(days=2):%Y-%m-%d}" in reminder
+        and "Still open: 119.00 EUR." in reminder
     )
     delivery = _text_delivery(db, org)
     assert delivery[german]["delivery_status"] == delivery[english]["delivery_status"] == "sent"
