@@ -357,7 +357,7 @@ def _text_outcome(
         ),
         *_low_confidence_warnings(invoice, f"{rule}-02", label),
         *doubts,
-        *plausibility.review_findings(invoice, text, origin=origin),
+        *plausibility.review_findings(invoice, text, origin=origin, today=doc.today),
     ]
     judged = verdict.not_einvoice(NotEInvoiceReason.NO_XML, [])
     return doc.outcome(fmt, findings, invoice, verdict_=judged)

@@ -1,17 +1,265 @@
-"""Whether the fields read from a text PDF or a scan may be booked without a person looking.
+"""Whether the values read from a text PDF or a scan may be booked without a person looking.
 
-(Being written: the TEXT helper replaces this with the real checks.)
+A reading without XML is a guess about a page. It is booked unseen only when every key value was
+read with confidence and the values agree with each other and with the page: net + VAT = gross,
+the VAT breakdown adds up and each rate's VAT is its basis times its rate (at a rate VAT law
+knows), the amounts appear on the page, the dates are plausible, and the number is not a date,
+an amount, a phone number, an IBAN or a piece of a longer token. Every doubt is a finding of its
+own (stage "review", rule IP-REV-xx) and sends the document to NEEDS_REVIEW, where a person
+confirms or corrects it (intake/review.py). When unsure, review: a wrong invoice booked costs
+more than a look.
 """
 
 from __future__ import annotations
 
+import re
+from datetime import date, timedelta
+from decimal import Decimal
 from typing import Literal
 
 from invoice_pipelines.core.invoice import Invoice
+from invoice_pipelines.core.money import ZERO
 from invoice_pipelines.core.rules import Finding
+
+# Below this a value read from a page is a guess (the extractor's own floor is 0.5). Codes
+# (currency, document type) come from words rather than labelled values, and the extractor gives
+# them at most 0.8: their floor is lower.
+CONFIDENT = {"text": 0.75, "ocr": 0.7}
+CONFIDENT_CODES = {"text": 0.6, "ocr": 0.55}
+CODES = frozenset({"currency", "type_code"})
+KEY_FIELDS = {
+    "number": "the invoice number",
+    "issue_date": "the issue date",
+    "gross_total": "the total with VAT",
+    "net_total": "the net total",
+    "tax_total": "the VAT",
+    "currency": "the currency",
+}
+CONFIDENCE_FIELDS = (*KEY_FIELDS, "type_code", "amount_due")
+# VAT rates in force in the EU and its neighbours (standard, reduced, super-reduced); a rate read
+# from a page outside these is a misreading more likely than a rate.
+KNOWN_RATES = frozenset(
+    Decimal(r)
+    for r in (
+        "0 2.1 2.5 3 3.7 3.8 4 5 5.5 6 7 7.7 8 8.1 9 10 12 13 13.5 14 15 16 17 18 19 20 "
+        "21 22 23 24 25 25.5 26 27"
+    ).split()
+)
+# EN 16931 lets a rate's VAT deviate one currency unit from basis x rate (per-line rounding)
+VAT_SLACK = Decimal("1.00")
+TOTAL_SLACK = Decimal("0.01")
+OLDEST = date(2000, 1, 1)
+LONGEST_TERM = timedelta(days=366)
+
+_TITLE_WORDS = (
+    # (type code, words a title of that kind uses), checked in the first lines of the page
+    (
+        "381",
+        r"gutschrift|credit\s*note|avoir|nota\s+de\s+cr[eé]dito|creditnota|nota\s+di\s+credito",
+    ),
+    ("384", r"rechnungskorrektur|korrekturrechnung|corrected\s+invoice|facture\s+rectificative"),
+    ("389", r"gutschriftsverfahren|self[- ]billing|selbstfakturierung|autofacturation"),
+    ("326", r"abschlagsrechnung|teilrechnung|partial\s+invoice|facture\s+d['’]acompte"),
+    ("386", r"vorauszahlungsrechnung|anzahlungsrechnung|prepayment\s+invoice"),
+    ("575", r"versicherungsrechnung|insurance\s+invoice|beitragsrechnung"),
+    ("387", r"mietrechnung|rent\s+invoice|hire\s+invoice"),
+)
+_STORNO = re.compile(r"\bstorno(?:rechnung)?\b", re.IGNORECASE)
+
+
+def _finding(rule: str, message: str) -> Finding:
+    return Finding(rule, message, severity="warning", stage="review")
+
+
+def _amount_texts(value: Decimal) -> set[str]:
+    """How a page may print an amount: 1234.5 as 1.234,50 / 1,234.50 / 1234,50 / 1234.50 /
+    1 234,50 (the sign dropped: pages print credits in many ways)."""
+    value = abs(value).quantize(Decimal("0.01"))
+    whole, cents = f"{value:.2f}".split(".")
+    groups = []
+    rest = whole
+    while len(rest) > 3:
+        groups.insert(0, rest[-3:])
+        rest = rest[:-3]
+    groups.insert(0, rest)
+    forms = {f"{whole},{cents}", f"{whole}.{cents}"}
+    for separator in (".", ",", " ", "\u202f", "'", "\u00a0"):
+        grouped = separator.join(groups)
+        forms.add(f"{grouped},{cents}" if separator != "," else f"{grouped}.{cents}")
+        if separator != ".":
+            forms.add(f"{grouped}.{cents}")
+    return forms
+
+
+def on_page(value: Decimal, page: str) -> bool:
+    """Whether an amount is printed on the page (not as a part of a longer number)."""
+    for form in _amount_texts(value):
+        for found in re.finditer(re.escape(form), page):
+            start, end = found.start(), found.end()
+            before = page[start - 1] if start else " "
+            after = page[end] if end < len(page) else " "
+            if before.isdigit() or after.isdigit():
+                continue
+            # "234,50" inside "1.234,50": a grouping mark with a digit before it
+            if before in ".,'\u202f\u00a0" and start >= 2 and page[start - 2].isdigit():
+                continue
+            return True
+    return False
+
+
+def _number_doubts(number: str, page: str) -> str | None:
+    compact = number.strip()
+    bare = re.sub(r"[\s./-]", "", compact)
+    if re.fullmatch(r"\d{1,2}[./-]\d{1,2}[./-]\d{2,4}|\d{4}-\d{2}-\d{2}", compact):
+        return "looks like a date"
+    if re.fullmatch(r"[-+]?\d{1,3}([.,\s]\d{3})*[.,]\d{2}", compact):
+        return "looks like an amount"
+    if re.fullmatch(r"(\+|00)\d[\d\s/()-]{6,}", compact) or re.fullmatch(
+        r"0\d{2,5}[\s/-]\d{3,}([\s-]\d+)*", compact
+    ):
+        return "looks like a phone number"
+    if re.fullmatch(r"[A-Z]{2}\d{2}[A-Z0-9]{11,30}", bare):
+        return "looks like an IBAN"
+    if re.fullmatch(r"\d{5}", compact) and re.search(
+        rf"\b{re.escape(compact)}\s+[A-ZÄÖÜ][a-zäöüß]", page
+    ):
+        return "looks like a postcode"
+    occurrences = [m for m in re.finditer(re.escape(compact), page)]
+    if occurrences and all(_continued(page, m) for m in occurrences):
+        return "is only the start of a longer token on the page"
+    return None
+
+
+def _continued(page: str, found: re.Match) -> bool:
+    """The number runs on: a digit or letter right after it, or one space and more digits (OCR
+    splits "20261125-205" into "20261 125-205")."""
+    after = page[found.end() : found.end() + 12]
+    return bool(re.match(r"[0-9A-Za-z]|[ ]\d[\d./-]*\d(?!\s*[%€$£])", after))
 
 
 def review_findings(
-    invoice: Invoice, text: str, *, origin: Literal["text", "ocr"]
+    invoice: Invoice, text: str, *, origin: Literal["text", "ocr"], today: date | None = None
 ) -> list[Finding]:
+    """Every reason to have a person look at values read from a page before they are booked."""
+    findings: list[Finding] = []
+    source = "the page's text" if origin == "text" else "the scan"
+    for name, label in KEY_FIELDS.items():
+        if getattr(invoice, name) is None:
+            findings.append(_finding("IP-REV-01", f"{label} could not be read from {source}"))
+    for name in CONFIDENCE_FIELDS:
+        confidence = invoice.confidence.get(name)
+        if getattr(invoice, name, None) is not None and confidence is not None:
+            floor = CONFIDENT_CODES[origin] if name in CODES else CONFIDENT[origin]
+            if confidence < floor:
+                label = KEY_FIELDS.get(name, name.replace("_", " "))
+                findings.append(
+                    _finding(
+                        "IP-REV-02",
+                        f"{label} was read from {source} with confidence {confidence:.3f} "
+                        f"(below {floor})",
+                    )
+                )
+
+    net, tax, gross = invoice.net_total, invoice.tax_total, invoice.gross_total
+    if None not in (net, tax, gross) and abs(net + tax - gross) > TOTAL_SLACK:
+        findings.append(_finding("IP-REV-03", f"net {net} + VAT {tax} is not the total {gross}"))
+    findings += _breakdown_doubts(invoice)
+    for name, value in (("total with VAT", gross), ("net total", net), ("VAT", tax)):
+        if value is not None and value != ZERO and not on_page(value, text):
+            findings.append(
+                _finding("IP-REV-05", f"the {name} {value} does not appear on the page as read")
+            )
+    findings += _date_doubts(invoice, today or date.today())
+    if invoice.number:
+        why = _number_doubts(invoice.number, text)
+        if why:
+            findings.append(_finding("IP-REV-07", f"the invoice number {invoice.number!r} {why}"))
+    findings += _line_doubts(invoice)
+    findings += _type_doubts(invoice, text)
+    return findings
+
+
+def _breakdown_doubts(invoice: Invoice) -> list[Finding]:
+    net, tax = invoice.net_total, invoice.tax_total
+    entries = [e for e in invoice.vat_breakdown if e.basis is not None and e.amount is not None]
+    if not entries:
+        if tax not in (None, ZERO):
+            return [_finding("IP-REV-04", f"VAT {tax} is stated but no rate was read with it")]
+        return []
+    doubts = []
+    basis = sum((e.basis for e in entries), ZERO)
+    vat = sum((e.amount for e in entries), ZERO)
+    if net is not None and abs(basis - net) > TOTAL_SLACK:
+        doubts.append(
+            _finding("IP-REV-04", f"the VAT breakdown's bases add up to {basis}, not the net {net}")
+        )
+    if tax is not None and abs(vat - tax) > TOTAL_SLACK:
+        doubts.append(
+            _finding("IP-REV-04", f"the VAT breakdown adds up to {vat}, not the VAT {tax}")
+        )
+    for entry in entries:
+        if entry.rate is None:
+            doubts.append(_finding("IP-REV-04", f"the VAT {entry.amount} has no rate"))
+            continue
+        if entry.rate not in KNOWN_RATES:
+            doubts.append(_finding("IP-REV-04", f"a VAT rate of {entry.rate} % is not a VAT rate"))
+        expected = (entry.basis * entry.rate / 100).quantize(Decimal("0.01"))
+        if abs(expected - entry.amount) > VAT_SLACK:
+            doubts.append(
+                _finding(
+                    "IP-REV-04",
+                    f"{entry.rate} % of {entry.basis} is {expected}, not the {entry.amount} read",
+                )
+            )
+    return doubts
+
+
+def _date_doubts(invoice: Invoice, today: date) -> list[Finding]:
+    doubts = []
+    issue, due = invoice.issue_date, invoice.due_date
+    if issue is not None and not OLDEST <= issue <= today + timedelta(days=1):
+        doubts.append(_finding("IP-REV-06", f"the issue date {issue} is not a plausible date"))
+    if issue is not None and due is not None:
+        if due < issue:
+            doubts.append(_finding("IP-REV-06", f"the due date {due} is before the issue date"))
+        elif due - issue > LONGEST_TERM:
+            doubts.append(_finding("IP-REV-06", f"the due date {due} is more than a year after it"))
+    return doubts
+
+
+def _line_doubts(invoice: Invoice) -> list[Finding]:
+    lines = [line for line in invoice.lines if line.net_amount is not None]
+    if not lines or invoice.net_total is None:
+        return []
+    total = sum((line.net_amount for line in lines), ZERO)
+    if abs(total - invoice.net_total) > TOTAL_SLACK:
+        return [
+            _finding(
+                "IP-REV-08",
+                f"the {len(lines)} lines read add up to {total}, not the net {invoice.net_total}: "
+                "a line may be missing or counted twice",
+            )
+        ]
     return []
+
+
+def _type_doubts(invoice: Invoice, text: str) -> list[Finding]:
+    head = "\n".join(text.splitlines()[:25]).lower()
+    doubts = []
+    for code, words in _TITLE_WORDS:
+        if re.search(words, head) and invoice.type_code != code:
+            if code == "381" and invoice.type_code in ("384", "389"):
+                continue  # a correction or self-billing names "Gutschrift" too
+            doubts.append(
+                _finding(
+                    "IP-REV-09",
+                    f"the page reads like document type {code} but was read as "
+                    f"{invoice.type_code or 'no type'}: a credit or a correction changes the sign",
+                )
+            )
+            break
+    if _STORNO.search(head) and invoice.type_code == "380":
+        doubts.append(_finding("IP-REV-09", "the page reads like a cancellation (Storno)"))
+    if invoice.gross_total is not None and invoice.gross_total < 0 and invoice.type_code == "380":
+        doubts.append(_finding("IP-REV-09", "a negative total on what was read as an invoice"))
+    return doubts

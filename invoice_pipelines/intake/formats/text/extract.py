@@ -38,6 +38,8 @@ MIN_CONFIDENCE = 0.5
 LINES_BELOW = 2
 _LEADING_NOISE = re.compile(r"^[\s:#.;,|_=°º*\-–—>»]*")
 _NUMBER_TOKEN = re.compile(r"[A-Za-z0-9][A-Za-z0-9\-/._]{0,40}")
+# one space, then digits with at least one separator inside ("125-205"), then the value's end
+_SPLIT_DIGITS = re.compile(r" (\d+[-/.]\d[\d\-/.]*)(?=\s|$)")
 _CELL = re.compile(r"\S+(?: \S+)*")
 _LETTERS = re.compile(r"[^\W\d_]{2,}")
 _CURRENCY_NOISE = re.compile(
@@ -184,6 +186,11 @@ def _number_value(text: str) -> str | None:
     if token is None:
         return None
     value = token.group(0).rstrip(".-/_")
+    split = _SPLIT_DIGITS.match(rest, token.end())
+    if split and value.isdigit() and len(value) >= 4:
+        # OCR reads a gap into a run of digits ("20261 125-205" for "20261125-205"): a digit
+        # group followed by one space and a digit group with separators is one number
+        value += split.group(1).rstrip(".-/_")
     if not re.search(r"\d", value) or len(value) < 2:
         return None
     if find_dates(value) and re.fullmatch(r"[\d./\-]+", value):

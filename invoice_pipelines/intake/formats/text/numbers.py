@@ -102,7 +102,8 @@ _SYMBOLS = r"(?:€|£|¥|₹|US\$|\$|EUR|USD|GBP|CHF)"
 _MINUS_BEFORE_SYMBOL = re.compile(rf"(?<![\w.,])[{_MINUS}]\s?{_SYMBOLS}\s?$")
 _OPEN_PAREN = re.compile(rf"\(\s?(?:{_SYMBOLS}\s?)?$")
 _CLOSE_PAREN = re.compile(rf"\s?(?:{_SYMBOLS})?\s?\)")
-PERCENT = re.compile(r"(?<![\d.,])(\d{1,2}(?:[.,]\d{1,3})?)\s?%")
+# not part of a longer number ("0.19 %", "1,19 %"); after a label's dot it is one ("USt.19%")
+PERCENT = re.compile(r"(?<![\d,])(?<!\d\.)(\d{1,2}(?:[.,]\d{1,3})?)\s?%")
 
 
 @dataclass(frozen=True, slots=True)
