@@ -788,14 +788,65 @@ def _extract_seller(lines: list[str]) -> TextField | None:
     return None
 
 
+# A document type code printed beside the title: "Handelsrechnung (380) Nr. ...".
+_TYPE_CODE_PRINTED = re.compile(
+    r"(?:rechnung|gutschrift|invoice|credit\s+note|facture|avoir|factuur|factura|fattura)"
+    r"[^\n()]{0,40}\((?P<code>\d{3})\)",
+    re.I,
+)
+# Title words of document types other than the commercial invoice, most specific first (UNTDID
+# 1001): a German "Gutschrift" without a word of correction is the self-billed invoice of
+# §14 (2) UStG (389); with one, or in other languages, a credit note (381).
+_TITLE_TYPES = (
+    ("389", re.compile(r"gutschriftsverfahren|selbst\s*ausgestellte\s+rechnung|self[- ]billed|"
+                       r"self[- ]billing|autofacturation|selbstfakturierung", re.I)),
+    ("384", re.compile(r"rechnungskorrektur|korrekturrechnung|korrigierte\s+rechnung|"
+                       r"corrected\s+invoice|facture\s+rectificative|factura\s+rectificativa", re.I)),
+    ("381", re.compile(r"storno(?:rechnung)?\b|credit\s*note|\bavoir\b|creditnota|"
+                       r"nota\s+di\s+credito|nota\s+de\s+cr[eé]dito", re.I)),
+    ("326", re.compile(r"abschlagsrechnung|teilrechnung|partial\s+invoice|"
+                       r"facture\s+d['’]acompte", re.I)),
+    ("386", re.compile(r"vorauszahlungsrechnung|anzahlungsrechnung|prepayment\s+invoice", re.I)),
+    ("575", re.compile(r"beitragsrechnung|pr[äa]mienrechnung|versicherungsrechnung|"
+                       r"insurance\s+invoice", re.I)),
+    ("387", re.compile(r"mietrechnung|rent\s+invoice|hire\s+invoice", re.I)),
+)  # fmt: skip
+# words of an amount paid before (BT-113): then the amount due is not the total
+_PREPAID = re.compile(
+    r"bereits\s+(?:gezahlt|bezahlt|erhalten)|anzahlung|vorauszahlung|abschlag|geleistete|"
+    r"prepaid|already\s+paid|paid\s+amount|amount\s+paid|deposit|acompte|d[ée]j[àa]\s+pay[ée]|"
+    r"vooruitbetaald|reeds\s+betaald",
+    re.I,
+)
+_GUTSCHRIFT = re.compile(r"\bgutschrift\b", re.I)
+# German compounds end in -rechnung ("Handelsrechnung", "Schlussrechnung")
+_INVOICE_TITLE = re.compile(
+    r"\b\w*rechnung\b|\binvoice\b|\bfacture\b|\bfactuur\b|\bfactura\b|\bfattura\b", re.I
+)
+
+
 def _extract_type(text: str) -> TextField:
+    """The document type (UNTDID 1001) from the title area: a code printed beside the title,
+    else the words of the title (credit note, correction, self-billing, partial, prepayment,
+    insurance, rent), else an invoice."""
+    head = "\n".join(text.splitlines()[:30])
+    printed = _TYPE_CODE_PRINTED.search(head)
+    if printed:
+        return TextField(printed.group("code"), 0.9, printed.group(0))
+    for code, words in _TITLE_TYPES:
+        found = words.search(head)
+        if found:
+            return TextField(code, 0.75, found.group(0))
+    gutschrift = _GUTSCHRIFT.search(head)
+    if gutschrift:
+        return TextField("389", 0.6, gutschrift.group(0))
+    invoice = _INVOICE_TITLE.search(head) or _INVOICE_TITLE.search(text)
+    if invoice:
+        return TextField("380", 0.8, invoice.group(0))
     credit = _CREDIT_NOTE.search(text)
     if credit:
         return TextField("381", 0.6, credit.group(0))
-    invoice = _INVOICE_WORD.search(text)
-    if invoice:
-        return TextField("380", 0.8, invoice.group(0))
-    return TextField("380", 0.4, "")
+    return TextField("380", 0.5, "")
 
 
 # ---------------------------------------------------------------- entry point
@@ -829,6 +880,10 @@ def extract_fields(text: str) -> ExtractedFields:
     fields.update({name: f for name, f in extracted.items() if f is not None})
     totals, breakdown = _extract_totals(lines)
     fields.update(totals)
+    gross = fields.get("gross_total")
+    if "amount_due" not in fields and gross is not None and not _PREPAID.search(normalized):
+        # nothing paid before and no amount due printed: the whole total is due (BT-115 = BT-112)
+        fields["amount_due"] = TextField(gross.value, gross.confidence, "total, nothing prepaid")
     sure = {name: f for name, f in fields.items() if f.confidence >= MIN_CONFIDENCE}
     try:
         invoice_lines = extract_lines(raw_lines)

@@ -1,0 +1,51 @@
+"""The document type read from a page's title (UNTDID 1001), and the amount due when nothing was
+paid before: a credit note booked as an invoice changes the sign."""
+
+from __future__ import annotations
+
+from decimal import Decimal as D
+
+import pytest
+
+from invoice_pipelines.intake.formats.text import extract_fields
+
+BODY = """
+Nr. 2026-0042 vom 03.11.2026
+Nettobetrag 100,00 EUR
+USt. 19 % 19,00 EUR
+Gesamtbetrag 119,00 EUR
+"""
+
+
+@pytest.mark.parametrize(
+    ("title", "code"),
+    [
+        ("Rechnung", "380"),
+        ("Handelsrechnung", "380"),
+        ("Schlussrechnung", "380"),
+        ("Commercial invoice", "380"),
+        ("Handelsrechnung (380)", "380"),
+        ("Gutschrift (Selbst ausgestellte Rechnung) (389)", "389"),
+        ("Gutschrift", "389"),  # German §14 (2) UStG: the self-billed invoice
+        ("Gutschrift im Gutschriftsverfahren", "389"),
+        ("Self-billed invoice", "389"),
+        ("Rechnungskorrektur", "384"),
+        ("Stornorechnung", "381"),
+        ("Credit note", "381"),
+        ("Avoir", "381"),
+        ("Abschlagsrechnung Nr. 3", "326"),
+        ("Teilrechnung", "326"),
+        ("Vorauszahlungsrechnung", "386"),
+        ("Beitragsrechnung", "575"),
+        ("Mietrechnung", "387"),
+    ],
+)
+def test_the_title_names_the_document_type(title: str, code: str) -> None:
+    fields = extract_fields(f"Muster GmbH\n{title}\n{BODY}")
+    assert fields.value("type_code") == code
+
+
+def test_the_amount_due_is_the_total_unless_something_was_paid_before() -> None:
+    assert extract_fields(f"Rechnung\n{BODY}").value("amount_due") == D("119.00")
+    prepaid = f"Rechnung\n{BODY}Bereits gezahlt 50,00 EUR\n"
+    assert extract_fields(prepaid).value("amount_due") != D("119.00")
