@@ -68,6 +68,7 @@ LABELS = sorted(
         "gesamtforderung: ": "claimed",
         "total claimed: ": "claimed",
         "über ": "total",
+        "rechnungsbetrag ": "total",
         "for ": "total",
     }.items(),
     key=lambda item: -len(item[0]),
