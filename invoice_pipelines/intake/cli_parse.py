@@ -20,6 +20,7 @@ from invoice_pipelines.settings import ConfigError, max_upload_bytes
 EXIT_VALIDATED = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
+EXIT_REVIEW = 3  # read, but a person must look before it is booked (NEEDS_REVIEW)
 # Generous: one file, a person waiting. The limit is there so a hostile PDF cannot hang the shell.
 CLI_TIMEOUT_S = 120.0
 
@@ -74,8 +75,10 @@ def _json_view(path: Path, outcome: ParseOutcome) -> dict[str, Any]:
         "file": str(path),
         "format": outcome.format,
         "status": outcome.status,
+        "verdict": None if outcome.verdict is None else outcome.verdict.to_json_dict(),
         "errors": [finding(f) for f in outcome.errors],
         "warnings": [finding(f) for f in outcome.warnings],
+        "review": [finding(f) for f in outcome.review],
         "invoice": None if outcome.invoice is None else outcome.invoice.to_json_dict(),
         "content_hash": outcome.content_hash,
     }
@@ -108,6 +111,9 @@ def _summary(path: Path, outcome: ParseOutcome) -> str:
     document does not state is said so, never printed as `None`."""
     label = FORMAT_LABELS.get(outcome.format, outcome.format)
     lines = [f"{path.name}: {outcome.status}", f"  read as   {label}"]
+    if outcome.verdict is not None:
+        rules = f" ({', '.join(outcome.verdict.rules)})" if outcome.verdict.rules else ""
+        lines.append(f"  class     {outcome.verdict.label}{rules}")
     if outcome.invoice is not None:
         view = outcome.invoice.to_json_dict()
         currency = f" {view['currency']}" if view["currency"] else ""
@@ -130,7 +136,10 @@ def _summary(path: Path, outcome: ParseOutcome) -> str:
         when = f"by {view['due_date']}" if view["due_date"] else "no due date stated"
         lines.append(f"  due       {due}{when}")
         lines.append(f"  lines     {len(outcome.invoice.lines) or 'none itemized'}")
-    for heading, findings in (("errors", outcome.errors), ("warnings", outcome.warnings)):
+    sections = [("errors", outcome.errors), ("warnings", outcome.warnings)]
+    if outcome.review:
+        sections.append(("review", outcome.review))
+    for heading, findings in sections:
         lines.append(f"  {heading:<9} {len(findings) or 'none'}")
         for f in findings:
             message = f.message
@@ -141,7 +150,8 @@ def _summary(path: Path, outcome: ParseOutcome) -> str:
 
 
 def run_parse(path: str, as_json: bool) -> int:
-    """Parse one file and print the result; exit 0 VALIDATED, 1 FAILED, 2 usage/system error."""
+    """Parse one file and print the result; exit 0 VALIDATED, 1 FAILED, 2 usage/system error,
+    3 NEEDS_REVIEW (by the default policy: a person must look before it is booked)."""
     logging.getLogger("pypdf").setLevel(logging.ERROR)
     file = Path(path)
     try:
@@ -178,4 +188,6 @@ def _print(file: Path, outcome: ParseOutcome, as_json: bool) -> int:
         print(json.dumps(_json_view(file, outcome), ensure_ascii=False, indent=2))
     else:
         print(_summary(file, outcome))
-    return EXIT_VALIDATED if outcome.status == "VALIDATED" else EXIT_FAILED
+    if outcome.status == "VALIDATED":
+        return EXIT_VALIDATED
+    return EXIT_REVIEW if outcome.status == "NEEDS_REVIEW" else EXIT_FAILED

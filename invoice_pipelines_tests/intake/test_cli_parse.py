@@ -96,9 +96,10 @@ def test_human_summary_and_usage_errors(tmp_path: Path) -> None:
     code, out, _ = run_cli(str(path), cwd=tmp_path)
     assert code == 0
     # a short report: the verdict, what was read, the figures, then what is wrong
-    assert out.splitlines()[:10] == [
+    assert out.splitlines()[:11] == [
         "EN16931_Rabatte.cii.xml: VALIDATED",
         "  read as   CII XML (UN/CEFACT, e.g. XRechnung)",
+        "  class     valid e-invoice",
         "  invoice   471102, commercial invoice 380, issued 2018-06-05",
         "  seller    Lieferant GmbH",
         "  buyer     Kunden AG Mitte",
@@ -108,7 +109,7 @@ def test_human_summary_and_usage_errors(tmp_path: Path) -> None:
         "  errors    none",
         "  warnings  1",
     ]
-    assert out.splitlines()[10].startswith("    PEPPOL-EN16931-R008 (facturx) Document MUST")
+    assert out.splitlines()[11].startswith("    PEPPOL-EN16931-R008 (facturx) Document MUST")
     code, out, err = run_cli(str(tmp_path / "missing.pdf"), "--json", cwd=tmp_path)
     assert (code, out) == (2, "")
     assert "no such file" in err
@@ -177,5 +178,6 @@ def test_human_report_says_what_a_text_pdf_does_not_state(tmp_path: Path) -> Non
     assert "None" not in out, out
     assert "  read as   PDF text layer (no structured invoice data)" in out
     assert "  buyer     not stated" in out
-    assert "  due       by 2016-01-22" in out
+    # nothing paid before is printed, so the whole total is due
+    assert "  due       104.00 EUR, by 2016-01-22" in out
     assert "  lines     none itemized" in out
