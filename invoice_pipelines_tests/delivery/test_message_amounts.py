@@ -21,7 +21,6 @@ import pypdf
 from lxml import etree
 from sqlalchemy import select, update
 
-from invoice_pipelines.billing.credit_notes import issue_credit_note
 from invoice_pipelines.db.tables import (
     customers,
     dunning_notices,
@@ -38,6 +37,7 @@ from invoice_pipelines.overdue.pipeline import run_overdue
 from invoice_pipelines.resources.file_stores import LocalFileStore
 from invoice_pipelines.resources.mail import SmtpMailer
 from invoice_pipelines.resources.messaging import TextMessageProvider
+from invoice_pipelines_tests.documents.test_credit_note_service_date import credit_second_line
 from invoice_pipelines_tests.documents.test_pipeline import SELLER
 from invoice_pipelines_tests.exports.books import customer, sales_invoice
 
@@ -196,14 +196,7 @@ def _shop(db, tmp_path):
 
 def _credit(db, org, invoice_id: int, on: date) -> int:
     """A credit note of the invoice's second line (100.00 at 7 %): its id."""
-    with tenant_transaction(db.engine, org["id"]) as conn:
-        number = conn.execute(
-            select(sales_invoices.c.invoice_number).where(sales_invoices.c.id == invoice_id)
-        ).scalar_one()
-    note = issue_credit_note(
-        db.engine, org, number, reason="Leistung 2 nicht erbracht", lines={2: Decimal(1)},
-        issue_date=on,
-    )  # fmt: skip
+    note = credit_second_line(db, org, invoice_id, on)
     assert note.gross_total == Decimal("107.00")
     return note.id
 
@@ -284,12 +277,9 @@ def test_every_invoice_and_credit_note_message_states_its_documents_amounts(db, 
         elif case == "invoice":
             assert "open" not in shown, (channel, text)  # open in full: one amount, the total
         if channel == "email" and case == "credit":
-            attached = (
-                "Die Rechnungskorrektur liegt als PDF bei"
-                if language == "de"
-                else ("The credit note is attached as a PDF")
-            )
-            assert attached in text
+            attached = {"de": "Die Rechnungskorrektur liegt als PDF bei",
+                        "en": "The credit note is attached as a PDF"}  # fmt: skip
+            assert attached[language] in text
 
 
 def _notices(db, org_id: int) -> dict[int, dict]:

@@ -33,6 +33,18 @@ KIND = {("de", False): "Rechnung", ("de", True): "Rechnungskorrektur"}
 KIND |= {("en", False): "Invoice", ("en", True): "Credit note"}
 
 
+def credit_second_line(db, org: dict, invoice_id: int, on: date):
+    """A credit note of the invoice's second line, issued by billing on `on`."""
+    with tenant_transaction(db.engine, org["id"]) as conn:
+        number = conn.execute(
+            select(sales_invoices.c.invoice_number).where(sales_invoices.c.id == invoice_id)
+        ).scalar_one()
+    return issue_credit_note(
+        db.engine, org, number, reason="Leistung 2 nicht erbracht", lines={2: Decimal(1)},
+        issue_date=on,
+    )  # fmt: skip
+
+
 def _documents(db, tmp_path, document_format: str) -> dict[tuple[str, bool], bytes]:
     """(language, credit note?) -> the stored PDF: per language an invoice of SUPPLIED and a
     credit note of CREDITED crediting its second line, built by the documents pipeline."""
@@ -50,14 +62,7 @@ def _documents(db, tmp_path, document_format: str) -> dict[tuple[str, bool], byt
             db.engine, org["id"], who, day=SUPPLIED,
             taxes=[("S", "19", "200.00", "38.00"), ("S", "7", "100.00", "7.00")],
         )  # fmt: skip
-        with tenant_transaction(db.engine, org["id"]) as conn:
-            number = conn.execute(
-                select(sales_invoices.c.invoice_number).where(sales_invoices.c.id == invoice_id)
-            ).scalar_one()
-        note = issue_credit_note(
-            db.engine, org, number, reason="Leistung 2 nicht erbracht", lines={2: Decimal(1)},
-            issue_date=CREDITED,
-        )  # fmt: skip
+        note = credit_second_line(db, org, invoice_id, CREDITED)
         made[(language, False)], made[(language, True)] = invoice_id, note.id
     summary = generate_documents(db.engine, LocalFileStore(root=str(tmp_path)), org["slug"])
     assert not summary.failed and summary.generated == 4
