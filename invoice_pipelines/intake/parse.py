@@ -517,6 +517,19 @@ def parse_document(
         return doc.outcome(kind, [Finding(None, message, stage="internal")])
 
 
+def parse_page_text(
+    text: str, *, origin: Literal["text", "ocr"] = "text", today: date | None = None
+) -> ParseOutcome:
+    """The outcome of a page's text read as a text PDF's (or, with origin "ocr", a scan's) would
+    be: the fields, our rules and the plausibility checks (benchmarks and tools that have the
+    text already)."""
+    doc = _Document(
+        digest=hashlib.sha256(text.encode("utf-8", "replace")).hexdigest(), raw={}, today=today
+    )
+    fmt = "text-pdf" if origin == "text" else "image-pdf"
+    return _text_outcome(text, doc, fmt=fmt, origin=origin, scale=1.0)
+
+
 def parse_ocr_text(
     text: str,
     *,

@@ -49,17 +49,30 @@ class PathScore:
     hits: dict[str, int] = field(default_factory=lambda: dict.fromkeys(FIELDS, 0))
     totals: dict[str, int] = field(default_factory=lambda: dict.fromkeys(FIELDS, 0))
     misses: list[str] = field(default_factory=list)
+    # what the documents became: fields of documents held for review, and the fields that were
+    # VALIDATED although wrong (the number the intake must keep at 0)
+    statuses: dict[str, int] = field(default_factory=dict)
+    fields_to_review: int = 0
+    validated_wrong: list[str] = field(default_factory=list)
 
-    def add(self, name: str, found: dict[str, Any], truth: dict[str, Any]) -> None:
+    def add(
+        self, name: str, found: dict[str, Any], truth: dict[str, Any], status: str | None = None
+    ) -> None:
+        if status is not None:
+            self.statuses[status] = self.statuses.get(status, 0) + 1
         for key in FIELDS:
             expected = truth.get(key)
             if expected is None:
                 continue
             self.totals[key] += 1
+            if status == "NEEDS_REVIEW":
+                self.fields_to_review += 1
             if found.get(key) == expected:
                 self.hits[key] += 1
             else:
                 self.misses.append(f"{name}: {key} {found.get(key)!r} != {expected!r}")
+                if status == "VALIDATED":
+                    self.validated_wrong.append(f"{name}: {key} {found.get(key)!r}")
 
     @property
     def accuracy(self) -> float:
@@ -74,6 +87,10 @@ class PathScore:
             "per_field": {
                 key: {"exact": self.hits[key], "total": self.totals[key]} for key in FIELDS
             },
+            "documents_by_status": self.statuses,
+            "fields_sent_to_review": self.fields_to_review,
+            "fields_validated_wrong": len(self.validated_wrong),
+            "validated_wrong": self.validated_wrong,
             "misses": self.misses,
         }
 
@@ -132,16 +149,18 @@ def _found(invoice: Any) -> dict[str, Any]:
     return {key: getattr(invoice, key, None) for key in FIELDS} if invoice is not None else {}
 
 
-def read_text_layer(data: bytes) -> dict[str, Any]:
-    """The fields the text path reads from a PDF's visible text (attachments ignored)."""
+def read_text_layer(data: bytes) -> tuple[dict[str, Any], str]:
+    """The fields the text path reads from a PDF's visible text (attachments ignored), and what
+    the document becomes (VALIDATED or NEEDS_REVIEW)."""
     from invoice_pipelines.intake.formats.pdf import extract_text, open_pdf
-    from invoice_pipelines.intake.formats.text import extract_fields
+    from invoice_pipelines.intake.parse import parse_page_text
 
     text, _ = extract_text(data, open_pdf(data))
-    return _found(extract_fields(text).to_invoice(origin="text"))
+    outcome = parse_page_text(text, origin="text")
+    return _found(outcome.invoice), outcome.status
 
 
-def read_scan(pages: Iterable[bytes], engine: Any) -> dict[str, Any]:
+def read_scan(pages: Iterable[bytes], engine: Any) -> tuple[dict[str, Any], str]:
     """The fields the OCR path reads from page images, exactly as the intake job does."""
     from invoice_pipelines.intake.parse import parse_ocr_text
 
@@ -152,7 +171,7 @@ def read_scan(pages: Iterable[bytes], engine: Any) -> dict[str, Any]:
         source_format="image-pdf",
         confidence=sum(confidences) / len(confidences) if confidences else None,
     )
-    return _found(outcome.invoice)
+    return _found(outcome.invoice), outcome.status
 
 
 def measure_field_accuracy(
@@ -170,7 +189,8 @@ def measure_field_accuracy(
     text_score = PathScore()
     started = time.perf_counter()
     for sample in corpus:
-        text_score.add(sample.relative_path, read_text_layer(sample.data), sample.truth)
+        found, status = read_text_layer(sample.data)
+        text_score.add(sample.relative_path, found, sample.truth, status)
     text_seconds = time.perf_counter() - started
     result: dict[str, Any] = {
         "documents": len(corpus),
@@ -188,7 +208,7 @@ def measure_field_accuracy(
 
         engine = TesseractOcrEngine()
 
-        def scan(sample: LabelledPdf) -> dict[str, Any]:
+        def scan(sample: LabelledPdf) -> tuple[dict[str, Any], str]:
             pages = rasterise_pdf(sample.data, dpi, first_page=1, last_page=max_pages)
             return read_scan(pages, engine)
 
@@ -201,8 +221,8 @@ def measure_field_accuracy(
         if limit:
             limit_seconds += ocr_floor(corpus, dpi, max_pages, workers or available_cores(), engine)
         ocr_score = PathScore()
-        for sample, found in zip(corpus, readings, strict=True):
-            ocr_score.add(sample.relative_path, found, sample.truth)
+        for sample, (found, status) in zip(corpus, readings, strict=True):
+            ocr_score.add(sample.relative_path, found, sample.truth, status)
         result["ocr"] = {
             "dpi": dpi,
             "max_pages": max_pages,

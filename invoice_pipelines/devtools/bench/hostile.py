@@ -582,6 +582,7 @@ class Tally:
     internal_errors: int = 0
     secret_leaks: int = 0
     smtp_header_injections: int = 0
+    held_for_review: int = 0  # of the clean failures: NEEDS_REVIEW with its reason recorded
 
     def __post_init__(self) -> None:
         self.by_kind: dict[str, Counter] = {}
@@ -654,6 +655,7 @@ def run(args: argparse.Namespace) -> dict:
         "max_worker_rss_mb": max(rss.values()) if rss else None,
         "seconds": round(total, 3),
         "passed": tally.passed,
+        "held_for_review": tally.held_for_review,
         "export_months": months,
         "internal_errors": tally.internal_errors,
         "secret_leaks": tally.secret_leaks,
@@ -857,6 +859,10 @@ def _intake(engine, org_id, slug, uploads, work, args, tally: Tally, rss: dict) 
             tally.count(kind, "clean_failures")
             if "unexpected error" in reasons[row.id]:
                 tally.internal_errors += 1
+        elif row.status == "NEEDS_REVIEW" and reasons.get(row.id):
+            # held for a person with the reason recorded: a clean stop, nothing booked
+            tally.count(kind, "clean_failures")
+            tally.held_for_review += 1
         elif row.status in ("VALIDATED", "EXPORTED", "PARSED"):
             tally.count(kind, "passed")
         else:

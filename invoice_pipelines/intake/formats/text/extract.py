@@ -604,8 +604,9 @@ def _extract_totals(lines: list[str]) -> tuple[dict[str, TextField], list[VatBre
                 for x in t[3]
                 if x.rate is not None
             ]
-            if len(breakdown) != len(t[3]) or any(b.basis is None for b in breakdown):
+            if len(breakdown) != len(t[3]):
                 breakdown = []
+            # (entries without a basis stay: the lines may give them, see _bases_from_lines)
     elif adjusted := _adjusted_totals(lines, by_kind["net_total"], tax_options, grosses):
         result.update(adjusted)
     else:
@@ -889,4 +890,39 @@ def extract_fields(text: str) -> ExtractedFields:
         invoice_lines = extract_lines(raw_lines)
     except (ArithmeticError, ValueError):
         invoice_lines = []
+    net = sure.get("net_total")
+    breakdown = _bases_from_lines(breakdown, invoice_lines, None if net is None else net.value)
     return ExtractedFields(sure, invoice_lines, breakdown)
+
+
+# EN 16931's slack for a rate's VAT against basis x rate (one currency unit)
+_VAT_SLACK = Decimal("1.00")
+
+
+def _bases_from_lines(
+    breakdown: list[VatBreakdown], lines: list[InvoiceLine], net: Decimal | None
+) -> list[VatBreakdown]:
+    """A per-rate VAT block that prints each rate's VAT but not its basis ("USt. 7 % 2,44",
+    "USt. 19 % 73,43"): each basis is the sum of the lines at that rate, when the lines cover
+    exactly the rates printed, their sum is the net total and each rate's VAT is its basis
+    times its rate; otherwise no breakdown (a person adds it in review)."""
+    if not breakdown or all(b.basis is not None for b in breakdown):
+        return breakdown
+    if net is None or not lines or any(line.net_amount is None for line in lines):
+        return []
+    by_rate: dict[Decimal, Decimal] = {}
+    for line in lines:
+        if line.vat_rate is None:
+            return []
+        by_rate[line.vat_rate] = by_rate.get(line.vat_rate, Decimal(0)) + line.net_amount
+    if set(by_rate) != {b.rate for b in breakdown} or sum(by_rate.values()) != net:
+        return []
+    filled = []
+    for entry in breakdown:
+        basis = by_rate[entry.rate]
+        if abs(basis * entry.rate / 100 - entry.amount) > _VAT_SLACK:
+            return []
+        filled.append(
+            VatBreakdown(category=None, rate=entry.rate, basis=basis, amount=entry.amount)
+        )
+    return filled
