@@ -48,6 +48,7 @@ EXPECTED_SENSORS = {
 }
 EXPECTED_SCHEDULES = {
     "incoming_invoices_checks_schedule",
+    "supplier_notices_schedule",
     "fail_stuck_batch_jobs_schedule",
     "sales_invoices_checks_schedule",
     "monthly_exports_schedule",
@@ -64,6 +65,8 @@ EXPECTED_JOBS = {
     "intake_job",
     "retry_failed_invoices_job",
     "incoming_invoices_checks_job",
+    "review_incoming_invoice_job",
+    "supplier_notices_job",
     "batch_invoicing_job",
     "fail_stuck_batch_jobs_job",
     "batch_job_control_job",

@@ -205,6 +205,9 @@ class Invoice:
     guideline_id: str | None = None  # BT-24
     seller_name: str | None = None  # BT-27
     seller_vat_id: str | None = None  # BT-31
+    # the seller's contact e-mail (BT-43), else its electronic address with scheme EM (BT-34):
+    # where a rejection notice goes
+    seller_email: str | None = None
     seller_address: Address | None = None  # BG-5
     buyer_name: str | None = None  # BT-44
     buyer_vat_id: str | None = None  # BT-48
@@ -263,6 +266,7 @@ class Invoice:
             "profile": self.profile,
             "seller_name": self.seller_name,
             "seller_vat_id": self.seller_vat_id,
+            "seller_email": self.seller_email,
             "seller_address": self.seller_address.to_json_dict() if self.seller_address else None,
             "buyer_name": self.buyer_name,
             "buyer_vat_id": self.buyer_vat_id,

@@ -712,6 +712,33 @@ incoming_reviews = Table(
     CheckConstraint("action IN ('corrected', 'confirmed', 'rejected')", name="action"),
 )
 
+# The one notice a supplier gets when the intake rejects a document of theirs (intake/notices.py):
+# the intent recorded with the rejection (pending), then sent at most once through the outbox
+# (outbox/machine.py: sending -> sent | failed | unknown). One per document.
+SUPPLIER_NOTICE_STATUSES = ("pending", "sending", "sent", "failed", "unknown")
+supplier_notices = Table(
+    "supplier_notices",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    _org_fk(index=False),
+    Column(
+        "incoming_invoice_id",
+        Id,
+        ForeignKey("incoming_invoices.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("recipient", String(320)),
+    Column("subject", Text, nullable=False),
+    Column("body", Text, nullable=False),
+    Column("status", String(16), nullable=False, server_default="pending"),
+    Column("error", Text),
+    Column("message_id", String(255)),
+    *_timestamps(),
+    UniqueConstraint("incoming_invoice_id"),
+    CheckConstraint(_in("status", SUPPLIER_NOTICE_STATUSES), name="status"),
+    Index("ix_supplier_notices_org_status", "organization_id", "status"),
+)
+
 # The VAT breakdown (BG-23) and lines (BG-25) of an incoming invoice as read by the intake: what
 # exports book and list. Written with the document's fields when it is stored; raw_json keeps
 # everything else the document said.

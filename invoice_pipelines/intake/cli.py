@@ -122,6 +122,9 @@ def run_list_command(args: argparse.Namespace) -> int:
             f"{(d['invoice_number'] or '-')[:24]:<24} {(d['seller_name'] or '-')[:28]:<28} "
             f"{d['gross_total'] or '-':>12} {d['currency'] or ''}  {d['filename'] or ''}"
         )
+        if d["notice"]:
+            notice = d["notice"]
+            print(f"        notice to {notice['recipient'] or '(no address)'}: {notice['status']}")
         for finding in d["findings"][:5]:
             print(
                 f"        {finding['severity']:<7} {finding['rule'] or '-'}: {finding['message'][:110]}"

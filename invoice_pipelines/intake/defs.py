@@ -63,6 +63,7 @@ from invoice_pipelines.intake.pipeline import IntakeSummary, process_documents, 
 from invoice_pipelines.intake.uploads import ScanState, scan_uploads
 from invoice_pipelines.metadata import markdown_table
 from invoice_pipelines.resources.database import Database
+from invoice_pipelines.resources.mail import SmtpMailer
 from invoice_pipelines.resources.ocr import OcrEngine
 from invoice_pipelines.resources.parser import DocumentParser
 from invoice_pipelines.resources.upload_stores import UploadStore
@@ -440,6 +441,44 @@ def review_incoming_invoice_job():
     review_incoming_invoice()
 
 
+@op(
+    description="Sends each supplier whose document the intake rejected its one notice (at most "
+    "once, through the outbox); a notice without an address ends failed, saying so."
+)
+def send_supplier_notices_op(context: OpExecutionContext, database: Database, mailer: SmtpMailer):
+    from invoice_pipelines.intake.notices import (
+        organizations_with_pending_notices,
+        send_supplier_notices,
+    )
+
+    engine = database.get_engine()
+    for organization_id in organizations_with_pending_notices(engine):
+        summary = send_supplier_notices(engine, mailer, organization_id)
+        context.log.info(
+            f"organization {organization_id}: {len(summary.sent)} notice(s) sent, "
+            f"{len(summary.failed)} failed, {len(summary.unknown)} unknown"
+        )
+        for notice_id, why in summary.failed.items():
+            context.log.warning(f"supplier notice {notice_id} not sent: {why}")
+
+
+@job(
+    executor_def=in_process_executor,
+    description="Sends the pending supplier notices of rejected documents (every organization).",
+)
+def supplier_notices_job():
+    send_supplier_notices_op()
+
+
+supplier_notices_schedule = ScheduleDefinition(
+    name="supplier_notices_schedule",
+    job=supplier_notices_job,
+    cron_schedule="*/5 * * * *",
+    default_status=DefaultScheduleStatus.RUNNING,
+    description="Every 5 minutes: the notices of documents the intake rejected, each sent once.",
+)
+
+
 defs = Definitions(
     assets=[uploads, incoming_invoices],
     asset_checks=[no_stuck_documents, validated_invoices_exportable],
@@ -448,7 +487,8 @@ defs = Definitions(
         retry_failed_invoices_job,
         incoming_invoices_checks_job,
         review_incoming_invoice_job,
+        supplier_notices_job,
     ],
     sensors=[upload_sensor],
-    schedules=[incoming_invoices_checks_schedule],
+    schedules=[incoming_invoices_checks_schedule, supplier_notices_schedule],
 )

@@ -17,6 +17,7 @@ from invoice_pipelines.db.tables import (
     uploads,
 )
 from invoice_pipelines.db.tenancy import resolve_organization, tenant_transaction
+from invoice_pipelines.intake.notices import notices_of
 
 LIST_COLUMNS = (
     "id",
@@ -93,9 +94,13 @@ def list_documents(
         query = query.where(t.issue_date >= start, t.issue_date < end)
     with tenant_transaction(engine, org["id"]) as conn:
         rows = [dict(r) for r in conn.execute(query).mappings()]
-        findings = _findings(conn, [r["id"] for r in rows]) if rows else {}
+        ids = [r["id"] for r in rows]
+        findings = _findings(conn, ids) if rows else {}
+        notices = notices_of(conn, ids) if rows else {}
     for row in rows:
         row["findings"] = findings.get(row["id"], [])
+        # the supplier's notice of a rejection: recipient, status (pending, sent, failed, ...)
+        row["notice"] = notices.get(row["id"])
     return rows
 
 
@@ -120,6 +125,7 @@ def show_document(engine: Engine, organization: str | int, document_id: int) -> 
         raw = row["raw_json"] or {}
         document["verdict"] = raw.get("verdict")
         document["findings"] = _findings(conn, [row["id"]])[row["id"]]
+        document["notice"] = notices_of(conn, [row["id"]]).get(row["id"])
         r = incoming_reviews.c
         document["reviews"] = [
             dict(x)

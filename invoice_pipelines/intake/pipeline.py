@@ -75,6 +75,7 @@ from invoice_pipelines.intake.incoming_invoices import (
     error_rows,
     load_refs,
 )
+from invoice_pipelines.intake.notices import Notice, compose, record_notices
 from invoice_pipelines.intake.parse import ParseOutcome, failed, parse_ocr_text
 from invoice_pipelines.limits import INTAKE_READ_AHEAD_BYTES, INTAKE_READ_AHEAD_DOCUMENTS
 from invoice_pipelines.resources.ocr import OcrEngine, OcrError
@@ -553,7 +554,7 @@ def _write_outcomes(
         # interleave there, or both copies of a supplier invoice could end VALIDATED
         xact_lock(conn, Lock.INTAKE, organization_id)
         duplicates = _duplicates(conn, organization_id, {ref.id: outcomes[ref.id] for ref in work})
-        policy = organization_policy(conn, organization_id)
+        policy, organization_name = organization_policy(conn, organization_id)
         if savepoints:
             for ref in work:
                 outcome = outcomes[ref.id]
@@ -561,8 +562,13 @@ def _write_outcomes(
                 try:
                     try:
                         with conn.begin_nested():
-                            _record(
+                            decision = _record(
                                 conn, ref, outcome, seconds, duplicates.get(ref.id), attempt, policy
+                            )
+                            record_notices(
+                                conn,
+                                organization_id,
+                                _notices(organization_name, [ref], outcomes, {ref.id: decision}),
                             )
                     except DBAPIError as exc:
                         with conn.begin_nested():
@@ -601,6 +607,11 @@ def _write_outcomes(
                 rows.add(moved[ref.id], decision.findings, decision.fields.get("raw_json"))
                 _count(attempt, ref, outcomes[ref.id], decision)
             rows.write(conn)
+            record_notices(
+                conn,
+                organization_id,
+                _notices(organization_name, work, outcomes, decisions, stale),
+            )
     summary.processed += attempt.processed
     summary.outcomes.update(attempt.outcomes)
     summary.formats.update(attempt.formats)
@@ -645,18 +656,44 @@ class _Decision:
     rejected: bool = False
 
 
-def organization_policy(conn, organization_id: int) -> dict[str, str]:
-    """The organization's intake policy (`settings["intake_policy"]`) over the defaults; one
-    that names an unknown class or action counts as the defaults, with a warning in the log
-    (the command that sets it refuses such a policy)."""
-    settings = conn.execute(
-        select(organizations.c.settings).where(organizations.c.id == organization_id)
-    ).scalar()
+def organization_policy(conn, organization_id: int) -> tuple[dict[str, str], str]:
+    """The organization's intake policy (`settings["intake_policy"]`) over the defaults, and its
+    name (for the notices); a policy that names an unknown class or action counts as the
+    defaults, with a warning in the log (the command that sets it refuses such a policy)."""
+    row = conn.execute(
+        select(organizations.c.settings, organizations.c.name).where(
+            organizations.c.id == organization_id
+        )
+    ).first()
+    settings, name = (row.settings, row.name) if row is not None else ({}, "")
     try:
-        return checked_policy((settings or {}).get(POLICY_SETTING))
+        return checked_policy((settings or {}).get(POLICY_SETTING)), name
     except PolicyError as exc:
         log.warning("organization %s: %s; the default policy applies", organization_id, exc)
-        return checked_policy(None)
+        return checked_policy(None), name
+
+
+def _notices(
+    organization: str, work: Sequence[DocumentRef], outcomes, decisions, stale=()
+) -> dict[int, Notice]:
+    """The supplier notice of each document the policy rejected (not of a stale one)."""
+    notices = {}
+    for ref in work:
+        decision = decisions.get(ref.id)
+        if decision is None or not decision.rejected or ref.id in stale:
+            continue
+        outcome = outcomes[ref.id]
+        invoice = outcome.invoice
+        label = outcome.verdict.label if outcome.verdict is not None else "not readable"
+        notices[ref.id] = compose(
+            organization,
+            None if invoice is None else invoice.number,
+            outcome.raw.get("filename"),
+            label,
+            outcome.errors,
+            None if invoice is None else invoice.seller_email,
+        )
+    return notices
 
 
 def _decide(
@@ -736,7 +773,7 @@ def _record(
     duplicate: Finding | None,
     summary: IntakeSummary,
     policy: dict[str, str] | None = None,
-) -> None:
+) -> _Decision:
     """Record one document's outcome with its findings, VAT breakdown and lines (document by
     document, each in a savepoint: after a group could not be recorded at once)."""
     decision = _decide(ref, outcome, seconds, duplicate, policy)
@@ -745,6 +782,7 @@ def _record(
     rows.add(moved, decision.findings, decision.fields.get("raw_json"))
     rows.write(conn)
     _count(summary, ref, outcome, decision)
+    return decision
 
 
 class _BatchRows:

@@ -266,6 +266,10 @@ def map_cross_industry(
         guideline_id=read.text(root, paths.guideline),
         seller_name=read.text(seller, "ram:Name"),
         seller_vat_id=_vat_id(read, seller),
+        seller_email=read.text(
+            seller, "ram:DefinedTradeContact/ram:EmailURIUniversalCommunication/ram:URIID"
+        )
+        or _email_address(read, seller, "ram:URIUniversalCommunication/ram:URIID"),
         seller_address=_address(read, seller),
         buyer_name=read.text(buyer, "ram:Name"),
         buyer_vat_id=_vat_id(read, buyer),
@@ -282,6 +286,14 @@ def map_cross_industry(
         origin="xml",
     )
     return invoice, read.findings
+
+
+def _email_address(read, party, path: str) -> str | None:
+    """An electronic address (BT-34) that is an e-mail address (scheme EM)."""
+    node = read.element(party, path)
+    if node is None or (node.get("schemeID") or "").upper() != "EM":
+        return None
+    return read.text(party, path)
 
 
 def parse_cii(root: etree._Element) -> tuple[Invoice, list[Finding]]:

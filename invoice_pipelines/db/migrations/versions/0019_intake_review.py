@@ -10,6 +10,8 @@ Revises: 0018
   not_einvoice with its reason (core/einvoice_verdict.py).
 - `incoming_reviews`: who confirmed, corrected (field, old, new) or rejected what, when. A
   tenant table under row-level security.
+- `supplier_notices`: the one notice a supplier gets when the intake rejects a document of theirs
+  (pending, then sent at most once through the outbox). A tenant table under RLS.
 - `invoice_number_key` is recomputed for every row with `core.rules.invoice_number_key`, which now
   also folds Unicode compatibility forms (NFKC: full-width digits) and drops invisible and format
   characters (zero-width space, soft hyphen, ...), so a number re-sent with them is a duplicate.
@@ -31,6 +33,7 @@ depends_on = None
 
 NAMING = metadata.naming_convention
 TABLE = "incoming_reviews"
+NOTICES = "supplier_notices"
 CHECK = "status"
 OLD_STATUSES = ("UPLOADED", "CREATED", "PARSED", "VALIDATED", "EXPORTED", "FAILED")
 NEW_STATUSES = ("UPLOADED", "CREATED", "PARSED", "NEEDS_REVIEW", "VALIDATED", "EXPORTED", "FAILED")
@@ -121,8 +124,51 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=f"pk_{TABLE}"),
     )
     op.create_index(f"ix_{TABLE}_incoming_invoice_id", TABLE, ["incoming_invoice_id"])
+    op.create_table(
+        NOTICES,
+        sa.Column("id", Id, primary_key=True, autoincrement=True),
+        sa.Column(
+            "organization_id",
+            Id,
+            sa.ForeignKey(
+                "organizations.id",
+                ondelete="CASCADE",
+                name=f"fk_{NOTICES}_organization_id_organizations",
+            ),
+            nullable=False,
+        ),
+        sa.Column(
+            "incoming_invoice_id",
+            Id,
+            sa.ForeignKey(
+                "incoming_invoices.id",
+                ondelete="CASCADE",
+                name=f"fk_{NOTICES}_incoming_invoice_id_incoming_invoices",
+            ),
+            nullable=False,
+        ),
+        sa.Column("recipient", sa.String(320)),
+        sa.Column("subject", sa.Text, nullable=False),
+        sa.Column("body", sa.Text, nullable=False),
+        sa.Column("status", sa.String(16), nullable=False, server_default="pending"),
+        sa.Column("error", sa.Text),
+        sa.Column("message_id", sa.String(255)),
+        sa.Column(
+            "created_at", UtcDateTime, nullable=False, server_default=sa.text("CURRENT_TIMESTAMP")
+        ),
+        sa.Column(
+            "updated_at", UtcDateTime, nullable=False, server_default=sa.text("CURRENT_TIMESTAMP")
+        ),
+        sa.UniqueConstraint("incoming_invoice_id", name=f"uq_{NOTICES}_incoming_invoice_id"),
+        sa.CheckConstraint(
+            "status IN ('pending', 'sending', 'sent', 'failed', 'unknown')",
+            name=f"ck_{NOTICES}_status",
+        ),
+        sa.PrimaryKeyConstraint("id", name=f"pk_{NOTICES}"),
+    )
+    op.create_index(f"ix_{NOTICES}_org_status", NOTICES, ["organization_id", "status"])
     if bind.dialect.name == "postgresql":
-        protect_tables(bind, app_role(), [TABLE])
+        protect_tables(bind, app_role(), [TABLE, NOTICES])
     _recompute_keys(bind)
 
 
@@ -130,7 +176,9 @@ def downgrade() -> None:
     bind = op.get_bind()
     if bind.dialect.name == "postgresql":
         op.execute("SELECT set_config('invoice_pipelines.system', 'on', true)")
-        unprotect_tables(bind, app_role(), [TABLE])
+        unprotect_tables(bind, app_role(), [TABLE, NOTICES])
+    op.drop_index(f"ix_{NOTICES}_org_status", table_name=NOTICES)
+    op.drop_table(NOTICES)
     op.drop_index(f"ix_{TABLE}_incoming_invoice_id", table_name=TABLE)
     op.drop_table(TABLE)
     # a document in review has no status of the earlier lifecycle: it is read again

@@ -1,0 +1,224 @@
+"""The one notice a supplier gets when the intake rejects a document of theirs.
+
+The intake run records the notice (`supplier_notices`, pending) in the same transaction that
+moves the document to FAILED: what the document is under the law, the reasons in plain words with
+their rule ids, and where it goes (the seller's e-mail in the document: contact e-mail BT-43, else
+an electronic address with scheme EM, BT-34). `send_supplier_notices` sends the pending ones
+through the at-most-once outbox (outbox/machine.py): claimed (`sending`) before the message
+leaves, `sent`, `failed` with the reason, or `unknown` when the hand-over broke (never sent again
+on its own). A document is noticed once whatever happens to it later: one row per document.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from email import policy
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.utils import make_msgid
+
+from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Engine
+
+from invoice_pipelines.core.rules import Finding
+from invoice_pipelines.db.tables import organizations, supplier_notices
+from invoice_pipelines.db.tenancy import system_transaction, tenant_transaction
+from invoice_pipelines.outbox.machine import FAILED, Outbox, claim, finish, outcome_of, refuse
+from invoice_pipelines.resources.mail import OutgoingMail, SendError, SmtpMailer
+
+BOX = Outbox(supplier_notices, key=("incoming_invoice_id",))
+MAX_REASONS = 12
+NO_ADDRESS = "the document names no e-mail address of the supplier (BT-43, or BT-34 with scheme EM)"
+
+
+@dataclass(frozen=True)
+class Notice:
+    recipient: str | None
+    subject: str
+    body: str
+
+
+def compose(
+    organization: str,
+    number: str | None,
+    filename: str | None,
+    label: str,
+    findings: Sequence[Finding],
+    recipient: str | None,
+) -> Notice:
+    """The notice's text: which document, what it is, why it was not accepted, what to do."""
+    which = f"invoice {number}" if number else f"the document {filename or '(no name)'}"
+    reasons = []
+    for finding in [f for f in findings if f.severity == "error"][:MAX_REASONS]:
+        rule = f"{finding.rule}: " if finding.rule else ""
+        reasons.append(f"- {rule}{' '.join(finding.message.split())[:300]}")
+    body = "\n".join(
+        [
+            "Good day,",
+            "",
+            f"{organization} received {which} ({filename or 'no file name'}) and could not "
+            f"accept it: it is {label}.",
+            "",
+            "The reasons, with the rule ids of the official EN 16931 / XRechnung rules or of our "
+            "own checks:",
+            *(reasons or ["- (no rule stated)"]),
+            "",
+            "Please send a corrected e-invoice (XRechnung or ZUGFeRD/Factur-X EN 16931 or "
+            "EXTENDED). This notice is sent once.",
+            "",
+            organization,
+        ]
+    )
+    return Notice(recipient, f"Not accepted: {which} to {organization}", body)
+
+
+def record_notices(conn, organization_id: int, notices: dict[int, Notice]) -> None:
+    """The notices of rejected documents, pending; a document noticed before keeps its notice."""
+    if not notices:
+        return
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    conn.execute(
+        dialect.insert(supplier_notices)
+        .values(
+            [
+                {
+                    "organization_id": organization_id,
+                    "incoming_invoice_id": doc_id,
+                    "recipient": notice.recipient,
+                    "subject": notice.subject,
+                    "body": notice.body,
+                }
+                for doc_id, notice in notices.items()
+            ]
+        )
+        .on_conflict_do_nothing(index_elements=["incoming_invoice_id"])
+    )
+
+
+@dataclass
+class NoticeSummary:
+    sent: list[int] = field(default_factory=list)
+    failed: dict[int, str] = field(default_factory=dict)
+    unknown: list[int] = field(default_factory=list)
+
+
+def _message(mailer: SmtpMailer, row, domain: str) -> OutgoingMail:
+    """A plain-text message; a recipient or sender that is no e-mail address is refused here
+    (ValueError), before anything is sent."""
+    recipient = (row.recipient or "").strip()
+    if "@" not in recipient or any(c in recipient for c in "\r\n<>,;"):
+        raise ValueError(f"{recipient!r} is not an e-mail address")
+    message = EmailMessage(policy=policy.SMTP)
+    message["From"] = Address(display_name=row.organization[:200], addr_spec=mailer.sender)
+    message["To"] = recipient
+    message["Subject"] = " ".join(row.subject.split())[:300]
+    message_id = make_msgid(idstring=f"notice{row.incoming_invoice_id}", domain=domain)
+    message["Message-ID"] = message_id
+    message.set_content(row.body + "\n")
+    return OutgoingMail(
+        sender=mailer.sender,
+        recipients=(recipient,),
+        data=message.as_bytes(),
+        message_id=message_id,
+        smtputf8=not (mailer.sender.isascii() and recipient.isascii()),
+    )
+
+
+def send_supplier_notices(
+    engine: Engine,
+    mailer: SmtpMailer,
+    organization_id: int,
+    *,
+    domain: str = "invoice-pipelines.local",
+) -> NoticeSummary:
+    """Send the organization's pending notices, each at most once."""
+    summary = NoticeSummary()
+    n = supplier_notices.c
+    with tenant_transaction(engine, organization_id, write=True) as conn:
+        refused = refuse(
+            conn,
+            BOX,
+            (n.organization_id == organization_id) & n.recipient.is_(None),
+            NO_ADDRESS,
+        )
+        summary.failed.update({row.id: NO_ADDRESS for row in refused})
+        claimed = claim(conn, BOX, n.organization_id == organization_id)
+    if not claimed:
+        return summary
+    with tenant_transaction(engine, organization_id) as conn:
+        rows = conn.execute(
+            select(
+                n.id,
+                n.incoming_invoice_id,
+                n.recipient,
+                n.subject,
+                n.body,
+                organizations.c.name.label("organization"),
+            )  # fmt: skip
+            .join(organizations, organizations.c.id == n.organization_id)
+            .where(n.id.in_(claimed))
+            .order_by(n.id)
+        ).all()
+    try:
+        session = mailer.session()
+        client = session.__enter__()
+    except SendError as exc:
+        with tenant_transaction(engine, organization_id, write=True) as conn:
+            finish(conn, BOX, n.id.in_(claimed), "pending", error=str(exc))
+        summary.failed.update(dict.fromkeys(claimed, str(exc)))
+        return summary
+    try:
+        for row in rows:
+            try:
+                message = _message(mailer, row, domain)
+                mailer.send(client, message)
+            except SendError as exc:
+                status = outcome_of(BOX, exc)
+                with tenant_transaction(engine, organization_id, write=True) as conn:
+                    finish(conn, BOX, n.id == row.id, status, error=str(exc))
+                if status == FAILED:
+                    summary.failed[row.id] = str(exc)
+                else:
+                    summary.unknown.append(row.id)
+                continue
+            except Exception as exc:  # a notice that cannot be composed is not sent
+                with tenant_transaction(engine, organization_id, write=True) as conn:
+                    finish(conn, BOX, n.id == row.id, FAILED, error=str(exc)[:500])
+                summary.failed[row.id] = str(exc)
+                continue
+            with tenant_transaction(engine, organization_id, write=True) as conn:
+                finish(conn, BOX, n.id == row.id, "sent", message_id=message.message_id)
+            summary.sent.append(row.id)
+    finally:
+        session.__exit__(None, None, None)
+    return summary
+
+
+def organizations_with_pending_notices(engine: Engine) -> list[int]:
+    with system_transaction(engine) as conn:
+        return list(
+            conn.execute(
+                select(supplier_notices.c.organization_id)
+                .where(supplier_notices.c.status == "pending")
+                .distinct()
+            ).scalars()
+        )
+
+
+def notices_of(conn, document_ids: Sequence[int]) -> dict[int, dict]:
+    """The notice of each document that has one: recipient, status, error."""
+    n = supplier_notices.c
+    return {
+        row.incoming_invoice_id: {
+            "recipient": row.recipient,
+            "status": row.status,
+            "error": row.error,
+        }
+        for row in conn.execute(
+            select(n.incoming_invoice_id, n.recipient, n.status, n.error).where(
+                n.incoming_invoice_id.in_(list(document_ids))
+            )
+        )
+    }
