@@ -32,7 +32,7 @@ from invoice_pipelines.delivery.pipeline import TextChannel, send_invoice_emails
 from invoice_pipelines.devtools.standins.sms import TextProviderStandIn
 from invoice_pipelines.devtools.standins.smtp import SmtpSink
 from invoice_pipelines.documents.pipeline import generate_documents
-from invoice_pipelines.overdue.notice_sending import send_notices
+from invoice_pipelines.overdue.notice_sending import GENERIC_TITLE, TITLES, send_notices
 from invoice_pipelines.overdue.pipeline import run_overdue
 from invoice_pipelines.resources.file_stores import LocalFileStore
 from invoice_pipelines.resources.mail import SmtpMailer
@@ -333,6 +333,9 @@ def test_every_dunning_message_states_the_notices_own_figures(db, tmp_path):
         row = rows[notice["sales_invoice_id"]]
         document = pdf_figures((tmp_path / "documents" / row["storage_key"]).read_bytes())
         assert document["number"] == row["invoice_number"] and row["invoice_number"] in text
+        language = notice["language"]
+        title = TITLES[language].get(notice["level_name"], GENERIC_TITLE[language])
+        assert text.startswith((f"{title}: ", f"Müller Werkzeugbau GmbH: {title}")), text
         figures = {
             "total": document["total"],
             "open": notice["amount_open"],
@@ -342,7 +345,7 @@ def test_every_dunning_message_states_the_notices_own_figures(db, tmp_path):
         }
         # the notice's own figures add up
         assert figures["open"] + figures["fees"] + figures["interest"] == figures["claimed"]
-        shown = assert_figures(text, notice["language"], figures, notice["currency"])
+        shown = assert_figures(text, language, figures, notice["currency"])
         if notice["fees_total"] or notice["interest_total"]:
             assert {"open", "claimed"} <= shown, (channel, text)
         if notice["amount_open"] != document["total"]:
