@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import abc
 import itertools
+import math
 import operator
 import os
 import random
@@ -197,12 +198,23 @@ def _parse_tsv(tsv: str) -> TesseractPage:
     return TesseractPage(width=width, height=height, words=tuple(words))
 
 
+_BOX_LINE = re.compile(
+    r"^Page\s+(\d+) (MediaBox|CropBox):\s+(-?[\d.]+)\s+(-?[\d.]+)\s+(-?[\d.]+)\s+(-?[\d.]+)\s*$",
+    re.MULTILINE,
+)
+
+
 def _pdf_info(
     pdf: Path, first: int, last: int, timeout_seconds: float
 ) -> tuple[int | None, list[tuple[int, float, float]]]:
     """The page count and the (page, width, height in points) of pages first..last, from
-    pdfinfo; (None, []) when it cannot tell (pdftoppm then says why)."""
-    command = ["pdfinfo", "-f", str(first), "-l", str(last), str(pdf)]
+    pdfinfo; (None, []) when it cannot tell (pdftoppm then says why).
+
+    The size is the larger of a page's MediaBox and CropBox on each side. pdfinfo's own "size"
+    line is the CropBox, but pdftoppm renders the MediaBox: a 600-byte PDF with 5000 pt media
+    boxes behind A4 crop boxes passed a check on the CropBox and took pdftoppm minutes and GBs.
+    """
+    command = ["pdfinfo", "-box", "-f", str(first), "-l", str(last), str(pdf)]
     try:
         done = subprocess.run(command, capture_output=True, timeout=timeout_seconds, check=False)
     except (OSError, subprocess.TimeoutExpired):
@@ -211,10 +223,14 @@ def _pdf_info(
         return None, []
     out = done.stdout.decode("latin-1")
     count = re.search(r"^Pages:\s+(\d+)\s*$", out, re.MULTILINE)
-    sizes = [
-        (int(m.group(1)), float(m.group(2)), float(m.group(3)))
-        for m in re.finditer(r"^Page\s+(\d+) size:\s+([\d.]+) x ([\d.]+) pts", out, re.MULTILINE)
-    ]
+    sides: dict[int, tuple[float, float]] = {}
+    for m in re.finditer(r"^Page\s+(\d+) size:\s+([\d.]+) x ([\d.]+) pts", out, re.MULTILINE):
+        sides[int(m.group(1))] = (float(m.group(2)), float(m.group(3)))
+    for m in _BOX_LINE.finditer(out):
+        x1, y1, x2, y2 = (float(m.group(i)) for i in range(3, 7))
+        width, height = sides.get(int(m.group(1)), (0.0, 0.0))
+        sides[int(m.group(1))] = (max(width, abs(x2 - x1)), max(height, abs(y2 - y1)))
+    sizes = [(number, width, height) for number, (width, height) in sorted(sides.items())]
     return (int(count.group(1)) if count else None), sizes
 
 
@@ -261,6 +277,10 @@ def rendered_pages(
         last = min(last, first + max_pages - 1) if last is not None else first + max_pages - 1
         # PNG rather than pdftoppm's default PGM: Google Vision does not accept PGM.
         command = ["pdftoppm", "-r", str(dpi), "-gray", "-png", "-f", str(first), "-l", str(last)]
+        # Never a bitmap larger than the largest page allowed, should pdfinfo have missed a size:
+        # pdftoppm renders only this window (a smaller page is rendered whole, byte for byte).
+        side_px = str(math.ceil(MAX_OCR_PAGE_SIDE_PT / 72 * dpi) + 1)
+        command += ["-x", "0", "-y", "0", "-W", side_px, "-H", side_px]
         command += [str(pdf), str(Path(tmp) / "page")]
         try:
             done = subprocess.run(command, capture_output=True, timeout=timeout_seconds)
