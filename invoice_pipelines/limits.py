@@ -78,3 +78,12 @@ WEBHOOK_REPLAY_WINDOW_S = 24 * 3600
 # --- text written to files and metadata a person opens ---------------------------------------
 # Longest text cell written to a CSV file or a metadata table; longer values are cut with "…".
 MAX_TEXT_FIELD_CHARS = 1000
+
+# --- dates a person gives (core/dates.py) ---------------------------------------------------
+# A dunning run's as-of day (--as-of, the launchpad's as_of) at most this many days after today:
+# notices charge interest up to that day, so a day ahead charges what is not owed yet; a week
+# covers time zones and a run prepared before a holiday.
+DUNNING_AS_OF_MAX_DAYS_AHEAD = 7
+# A credit note dated at most this many days after today: one dated to the end of a month is
+# common, one in a later year is a typo.
+CREDIT_NOTE_MAX_DAYS_AHEAD = 31

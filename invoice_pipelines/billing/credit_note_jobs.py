@@ -20,6 +20,7 @@ from invoice_pipelines.billing.credit_notes import (
     issue_credit_note_in,
     lines_from,
     lines_json,
+    plausible_credit_note_date,
 )
 from invoice_pipelines.db.tables import batch_job_items, sales_invoices
 from invoice_pipelines.db.tenancy import tenant_transaction
@@ -72,6 +73,8 @@ def credit_note_item(entry: object) -> dict:
         day = parse_day(raw_day, "issue_date")
     except BatchRequestError as exc:
         raise CreditNoteRefused(str(exc), "invalid_date") from None
+    if day is not None:
+        plausible_credit_note_date(day)
     item: dict[str, Any] = {"invoice_number": number, "reason": reason}
     if lines is not None:
         item["lines"] = lines_json(lines)
@@ -108,12 +111,18 @@ def enqueue_credit_notes(
     """Queue a `credit_notes` job; its id. `issue_date` is the date of the items that give none
     (default: today where the organization is, when the job is queued)."""
     org = lookup_organization(engine, organization)
+    day = parse_day(issue_date, "credit note date")
+    if day is not None:
+        try:
+            plausible_credit_note_date(day)
+        except CreditNoteRefused as exc:
+            raise BatchRequestError(str(exc)) from None
     return insert_job(
         engine,
         org,
         kind=CREDIT_NOTES,
         request={"items": normalize_items(items)},
-        invoice_date=parse_day(issue_date, "credit note date"),
+        invoice_date=day,
         due_days=0,  # nothing is due on a credit note
         created_by=created_by,
         runner=runner,

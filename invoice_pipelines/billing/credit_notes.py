@@ -48,6 +48,7 @@ from decimal import Decimal, InvalidOperation
 from sqlalchemy import Engine, func, insert, select, text, update
 from sqlalchemy.engine import Connection
 
+from invoice_pipelines.core.dates import ImplausibleDay, check_plausible_day
 from invoice_pipelines.core.money import CENT, ZERO, MoneyError, round_cents, to_decimal
 from invoice_pipelines.core.numbering import InvalidNumberFormat, NumberFormat
 from invoice_pipelines.core.totals import vat_amount
@@ -61,6 +62,7 @@ from invoice_pipelines.db.tables import (
 )
 from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.db.types import utcnow
+from invoice_pipelines.limits import CREDIT_NOTE_MAX_DAYS_AHEAD
 from invoice_pipelines.queue.requests import organization_today
 
 CREDIT_NOTE = "381"
@@ -442,6 +444,20 @@ def _amount_line(line_no: int, key: tuple[str, Decimal], net: Decimal, descripti
     }
 
 
+def plausible_credit_note_date(day: date, today: date | None = None) -> date:
+    """`day` when a credit note may carry it: from 2000-01-01 to `limits.CREDIT_NOTE_MAX_DAYS_AHEAD`
+    days after `today` (default: today in UTC); else CreditNoteRefused in one sentence."""
+    try:
+        return check_plausible_day(
+            day,
+            today=today or organization_today("UTC"),
+            days_ahead=CREDIT_NOTE_MAX_DAYS_AHEAD,
+            what="credit note date",
+        )
+    except ImplausibleDay as exc:
+        raise CreditNoteRefused(str(exc), "implausible_date") from None
+
+
 def issue_credit_note(
     engine: Engine,
     organization: Mapping,
@@ -499,7 +515,8 @@ def issue_credit_note_in(
         )
     fmt = number_format(organization)
     organization_id = organization["id"]
-    issue_date = issue_date or organization_today(organization.get("timezone") or "Europe/Berlin")
+    today = organization_today(organization.get("timezone") or "Europe/Berlin")
+    issue_date = plausible_credit_note_date(issue_date or today, today)
     last_value = _lock_sequence(conn, organization_id)
     invoice = _invoice(conn, organization_id, invoice_number)
     if issue_date < invoice["issue_date"]:

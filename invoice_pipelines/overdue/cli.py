@@ -60,11 +60,18 @@ def run_overdue_command(args: argparse.Namespace) -> int:
     from invoice_pipelines.db.engine import make_engine
     from invoice_pipelines.db.tenancy import UnknownOrganization
     from invoice_pipelines.overdue.pipeline import run_overdue
+    from invoice_pipelines.overdue.scheduling import AsOfError, check_as_of_day
 
     try:
         on = date.fromisoformat(args.as_of) if args.as_of else None
     except ValueError:
         print(f"invoice-pipelines: --as-of must be YYYY-MM-DD, got {args.as_of!r}", file=sys.stderr)
+        return 2
+    try:
+        if on is not None:
+            check_as_of_day(on, what="--as-of")
+    except AsOfError as exc:
+        print(f"invoice-pipelines overdue: {exc}", file=sys.stderr)
         return 2
     try:
         result = run_overdue(

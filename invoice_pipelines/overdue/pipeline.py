@@ -34,6 +34,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
+from invoice_pipelines.core.dates import EARLIEST_DAY, ImplausibleDay
 from invoice_pipelines.core.money import ZERO
 from invoice_pipelines.db.tables import (
     audit_log,
@@ -359,6 +360,12 @@ def run_overdue(
         settings = parse_settings((org.get("settings") or {}).get("dunning"), org["country"])
         today = on or local_date(at or utcnow(), organization_zone(org["timezone"]))
         result.as_of = today
+        if today < EARLIEST_DAY:
+            # the window's upper end is checked where a person gives the day (--as-of, as_of)
+            raise ImplausibleDay(
+                f"as_of {today.isoformat()} is before {EARLIEST_DAY.isoformat()}, "
+                "earlier than anything this system keeps."
+            )
         with tenant_transaction(engine, org["id"]) as conn:
             _no_jit(conn)
             result.scanned = _scanned(conn, org["id"])
@@ -399,7 +406,7 @@ def run_overdue(
             except BatchRequestError as exc:
                 result.errors.append({"message": f"fee invoices not queued: {exc}"})
         result.status = "PARTIAL" if result.errors else "SUCCESS"
-    except DunningSettingsError as exc:
+    except (DunningSettingsError, ImplausibleDay) as exc:
         result.status = "FAILED"
         result.errors.append({"message": str(exc)})
     except SQLAlchemyError as exc:
