@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import threading
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import URL, make_url
@@ -28,7 +28,7 @@ def database_url(url: str | None = None, *, redact: bool = False) -> str:
     if raw.startswith("postgres://"):
         raw = "postgresql://" + raw[len("postgres://") :]
     try:
-        parsed = make_url(raw)
+        parsed = _parse_url(raw)
     except (ArgumentError, ValueError):
         # the value may hold a password and lands in run logs: name the wrong part, never echo
         # it (nor chain SQLAlchemy's error, which quotes it whole)
@@ -44,6 +44,27 @@ def database_url(url: str | None = None, *, redact: bool = False) -> str:
         if not path.is_absolute():
             parsed = parsed.set(database=str(PROJECT_ROOT / path))
     return redacted(parsed) if redact else parsed.render_as_string(hide_password=False)
+
+
+def _parse_url(raw: str) -> URL:
+    """`make_url`, but the user and password end at the LAST `@` before the host.
+
+    SQLAlchemy ends the password at the first `@`: `postgresql://u:S3C@RETpw5@host/db` became the
+    password `S3C` and the host `RETpw5@host`, so the error showed half of the password. A host
+    never holds an `@`, a password may; so the URL is split once on its last `@`, and the user and
+    password are read from what comes before it (percent-encoding still works: it is decoded).
+    An `@` inside a query value must be percent-encoded (%40).
+    """
+    scheme, sep, rest = raw.partition("://")
+    if not sep or "@" not in rest or scheme.split("+")[0] == "sqlite":
+        return make_url(raw)
+    userinfo, _, location = rest.rpartition("@")
+    username, has_password, password = userinfo.partition(":")
+    parsed = make_url(f"{scheme}://{location}")
+    return parsed.set(
+        username=unquote(username) or None,
+        password=unquote(password) if has_password else None,
+    )
 
 
 def redacted(url: URL) -> str:
@@ -77,10 +98,7 @@ def _what_is_wrong(raw: str) -> str:
         _ = urlsplit(raw).port
     except ValueError:
         return "the port after host: is not a number (or a [ of an IPv6 host is not closed)"
-    return (
-        "it cannot be read as scheme://user:password@host:port/database (characters such as "
-        "@ : / # ? in the password must be percent-encoded)"
-    )
+    return "it cannot be read as scheme://user:password@host:port/database"
 
 
 def app_role() -> str | None:
@@ -129,7 +147,7 @@ def make_engine(url: str | None = None, *, owner: bool = False, check: bool = Tr
     even when the login user owns the tables.
     """
     resolved = database_url(url)
-    parsed = make_url(resolved)
+    parsed = _parse_url(resolved)
     kwargs: dict = {"future": True}
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
