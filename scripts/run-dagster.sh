@@ -4,8 +4,9 @@
 # prints the UI address and a short tour once the UI answers, as the last thing in the terminal:
 # what the services print (run events, sensor ticks, the stand-ins) goes to <data dir>/logs/, the
 # runs' events are in the UI. VERBOSE=1 prints it all in the terminal instead, at INFO level.
-# Ctrl-C or SIGTERM stops the group: the services, the runs they launched and the runs' workers,
-# within seconds; Ctrl-C is a normal end (exit 0, so make reports no error).
+# Ctrl-C or SIGTERM (to make, to its process group, to this script) stops the group: the services,
+# the runs they launched and the runs' workers, within 10 s; runs in flight record their end
+# (README, "Recovery"). A stop is a normal end (exit 0, so make reports no error).
 # The Dagster instance is the repository's dagster.yaml: DAGSTER_HOME is the repository root, always
 # (an exported DAGSTER_HOME of another project does not apply here), and that file keeps Dagster's
 # own files in the two folders set below, under the data dir.
@@ -34,13 +35,27 @@ verbose="${VERBOSE:-}"
 dagster_level=warning
 [ -n "$verbose" ] && dagster_level=info
 mkdir -p "$logs_dir"
-to_log() {  # run "$@" with its output in $logs_dir/$1.log (appended), or in the terminal
+# Every service starts with SIGINT, SIGQUIT and SIGTERM at their defaults. A non-interactive shell
+# starts a background command (`&`, without job control, as in the subshell below) with SIGINT
+# and SIGQUIT ignored, and Dagster's code server, its `dagster api grpc` child and the daemon copy
+# SIGINT's handling to SIGTERM at start (dagster._utils.interrupts.setup_interrupt_handlers): they
+# ignored SIGTERM too and only SIGKILL ended them. `env --default-signal` (coreutils 8.31+) or,
+# without it, Python resets them before the service's own program replaces it (exec).
+if env --default-signal=INT true 2>/dev/null; then
+  default_signals=(env --default-signal=INT,QUIT,TERM)
+else
+  default_signals=(.venv/bin/python -c 'import os, signal, sys
+for s in (signal.SIGINT, signal.SIGQUIT, signal.SIGTERM): signal.signal(s, signal.SIG_DFL)
+os.execvp(sys.argv[1], sys.argv[1:])')
+fi
+to_log() {  # exec "$@" (in a background subshell) with its output in $logs_dir/$1.log, appended,
+  # or in the terminal; with the signals at their defaults
   local name="$1"
   shift
   if [ -n "$verbose" ]; then
-    "$@"
+    exec "${default_signals[@]}" "$@"
   else
-    "$@" >>"$logs_dir/$name.log" 2>&1
+    exec "${default_signals[@]}" "$@" >>"$logs_dir/$name.log" 2>&1
   fi
 }
 show_logs() {  # the last lines of every service's log, when something went wrong
@@ -74,26 +89,65 @@ export INVOICE_PIPELINES_QBO_TOKEN_KEY
 # the simulator's port when the URL is a loopback one (elsewhere: no simulator, the URL is real)
 qbo_port=$(.venv/bin/python -c "import sys, urllib.parse as u; p = u.urlsplit(sys.argv[1]); print(p.port or 80 if p.hostname in ('127.0.0.1', 'localhost') else '')" "$qbo_url")
 
+# The stop: 10 s from the signal to the last process. SIGTERM to the whole group first: the run
+# workers record their runs as failed ("interrupted") or cancelled, the daemon ends its tick.
+# Beside it, once the group is empty, dead_runs records the end of the runs that could not
+# (killed after the grace time, or still starting) through Dagster's instance. Then KILL.
+GRACE_SECONDS=7  # for the runs to record their end; then SIGKILL
+STOP_SECONDS=9   # the end of the stop, sweep included (the promise is 10)
+now_ms() { local t="${EPOCHREALTIME//[.,]/}"; echo $((t / 1000)); }
 group=""
+stopping=""
 stop() {
-  trap - INT TERM EXIT
-  if [ -n "$group" ]; then
-    # a clean stop first: the daemon finishes its tick, runs record that they were interrupted
+  # a second signal must not cut the stop short: make forwards its SIGTERM to this script, and a
+  # TERM to make's process group reaches both (before, the second one ended the script before its
+  # KILL and left what ignored SIGTERM running)
+  trap '' INT TERM
+  trap - EXIT
+  [ -n "$stopping" ] && return 0
+  stopping=1
+  if [ -n "$group" ] && kill -0 -- "-$group" 2>/dev/null; then
+    local started sweep="" log="$logs_dir/stop.log"
+    [ -n "$verbose" ] && log=/dev/stderr
+    started=$(now_ms)
     kill -TERM -- "-$group" 2>/dev/null || true
-    wait "$group" 2>/dev/null || true
-    for _ in $(seq 1 60); do
-      kill -0 -- "-$group" 2>/dev/null || break
+    # nice: the runs recording their own end come first
+    nice -n 10 "${default_signals[@]}" .venv/bin/python -m invoice_pipelines.housekeeping.dead_runs \
+      --after-group "$group" --gone-socket "$socket" --stop --timeout "$STOP_SECONDS" \
+      >>"$log" 2>&1 &
+    sweep=$!
+    while kill -0 -- "-$group" 2>/dev/null && (($(now_ms) - started < GRACE_SECONDS * 1000)); do
       sleep 0.1
     done
-    kill -KILL -- "-$group" 2>/dev/null || true
+    local ended=$(($(now_ms) - started))
+    if kill -0 -- "-$group" 2>/dev/null; then
+      { echo "$(date +%T) still running $GRACE_SECONDS s after SIGTERM, killed:"
+        ps -o pid=,args= -g "$group" 2>/dev/null | cut -c1-160; } >>"$log" 2>&1 || true
+      kill -KILL -- "-$group" 2>/dev/null || true
+    fi
+    while kill -0 "$sweep" 2>/dev/null && (($(now_ms) - started < STOP_SECONDS * 1000)); do
+      sleep 0.1
+    done
+    if kill -0 "$sweep" 2>/dev/null; then
+      kill -KILL "$sweep" 2>/dev/null || true
+      echo "make run: runs still in flight are marked failed within a minute of the next start" >&2
+    fi
+    wait "$sweep" 2>/dev/null || true
+    echo "$(date +%T) stop: the services and runs ended in $ended ms, the stop in" \
+      "$(($(now_ms) - started)) ms" >>"$log"
   fi
   rm -rf "$run_dir"
 }
-# Ctrl-C is how a user ends `make run`: a normal end, not an error (exit 130 made make print
-# "make: *** [run] Error 130")
-trap 'stop; echo "make run: stopped (Dagster, its runs and the demo services)"; exit 0' INT
-trap 'stop; exit 143' TERM
+# Ctrl-C is how a user ends `make run`, and SIGTERM is how a supervisor does: both a normal end,
+# not an error (exit 130 or 143 made make print "make: *** [run] Error 130")
+stopped() {
+  stop
+  echo "make run: stopped (Dagster, its runs and the demo services)"
+  exit 0
+}
+trap stopped INT TERM
 trap stop EXIT
+script_pid=$$
 
 # job control: the subshell becomes the leader of a new process group that holds everything
 # Dagster starts (the subshell's own children do not get groups of their own)
@@ -128,9 +182,21 @@ set -m
   # tokens kept in $data_dir/qbo; its start-up line (stdout) names credentials, so it is dropped
   if [ -n "$qbo_port" ]; then
     if [ -n "$verbose" ]; then qbo_log=/dev/stderr; else qbo_log="$logs_dir/quickbooks.log"; fi
-    .venv/bin/python -m invoice_pipelines.devtools.demo.quickbooks serve --data-dir "$data_dir" \
-      --port "$qbo_port" >/dev/null 2>>"$qbo_log" &
+    "${default_signals[@]}" .venv/bin/python -m invoice_pipelines.devtools.demo.quickbooks serve \
+      --data-dir "$data_dir" --port "$qbo_port" >/dev/null 2>>"$qbo_log" &
   fi
+  # should this script end without its stop (SIGKILL), the group stops itself: TERM, 7 s, KILL
+  (
+    trap 'exit 0' TERM  # the script's own stop
+    while kill -0 "$script_pid" 2>/dev/null; do sleep 1; done
+    trap '' TERM
+    kill -TERM 0
+    for _ in $(seq 1 70); do
+      kill -0 "$code_server" 2>/dev/null || kill -0 "$daemon" 2>/dev/null || break
+      sleep 0.1
+    done
+    kill -KILL 0
+  ) &
   wait -n "$code_server" "$webserver" "$daemon"  # the demo needs all three: when one ends, stop
 ) &
 group=$!

@@ -8,6 +8,10 @@ Two jobs, each with a daily schedule at a quiet hour (Europe/Berlin):
 - `dagster_run_retention_job` deletes finished Dagster runs and their event logs after
   `keep_days` (default 90), keeping each job's last successful run; its schedule runs at 02:15.
 
+- `dead_runs_sensor` (every minute) reports runs whose process is gone without recording their
+  end as failed (dead_runs.py): Dagster's run monitoring does not notice them under the
+  DefaultRunLauncher, and a backfill would wait on them for good.
+
 Both schedules start RUNNING in the demo, because they cannot remove anything there: the demo's
 uploads and exports are new (the earliest a file can go is 1 January of the 11th year after it),
 and its runs are younger than 90 days. Sensor and schedule ticks are purged by the daemon itself
@@ -20,17 +24,20 @@ from datetime import UTC, datetime
 from dagster import (
     Config,
     DefaultScheduleStatus,
+    DefaultSensorStatus,
     Definitions,
     Failure,
     MetadataValue,
     OpExecutionContext,
     RunRequest,
     ScheduleEvaluationContext,
+    SensorEvaluationContext,
     SkipReason,
     in_process_executor,
     job,
     op,
     schedule,
+    sensor,
 )
 from pydantic import Field
 from sqlalchemy import select
@@ -39,6 +46,7 @@ from invoice_pipelines.db.tables import organizations
 from invoice_pipelines.db.tenancy import system_transaction
 from invoice_pipelines.housekeeping.archive import OrganizationOutcome, purge_archives
 from invoice_pipelines.housekeeping.dagster_runs import purge_runs
+from invoice_pipelines.housekeeping.dead_runs import mark_dead_runs
 from invoice_pipelines.metadata import markdown_table
 from invoice_pipelines.resources.database import Database
 from invoice_pipelines.resources.file_stores import FileStore
@@ -266,7 +274,29 @@ def dagster_run_retention_schedule(context: ScheduleEvaluationContext):
     return RunRequest(run_key=day)
 
 
+DEAD_RUNS_INTERVAL_SECONDS = 60
+
+
+@sensor(
+    name="dead_runs_sensor",
+    minimum_interval_seconds=DEAD_RUNS_INTERVAL_SECONDS,
+    default_status=DefaultSensorStatus.RUNNING,
+    description="Every minute: runs in flight (STARTED, STARTING, CANCELING) whose process is gone "
+    "without recording their end are reported failed (cancelled) with the reason, so no run "
+    "stays 'Started' and no backfill waits for one. Needed under the DefaultRunLauncher, which "
+    "Dagster's run monitoring cannot ask about its runs; with another launcher it does nothing.",
+)
+def dead_runs_sensor(context: SensorEvaluationContext):
+    result = mark_dead_runs(context.instance)
+    for run_id, job_name, pid in result.marked:
+        context.log.warning(f"run {run_id} ({job_name}): its process {pid} is gone; marked failed")
+    for error in result.errors:
+        context.log.error(error)
+    return SkipReason(result.summary())
+
+
 defs = Definitions(
     jobs=[archive_retention_job, dagster_run_retention_job],
     schedules=[archive_retention_schedule, dagster_run_retention_schedule],
+    sensors=[dead_runs_sensor],
 )

@@ -1,0 +1,260 @@
+"""Dead runs: a run whose process is gone without recording its end is reported failed.
+
+Under the DefaultRunLauncher (`make run`, and any deployment that launches runs as processes of
+the code server) each run is a process on the code server's machine. Dagster's run monitoring
+does not notice when such a process dies: for a STARTED run it asks the run launcher about the
+run's worker, and the DefaultRunLauncher cannot answer (`supports_check_run_worker_health` is
+False in Dagster 1.13), so monitoring only fails runs that never start (`start_timeout_seconds`)
+or never finish cancelling (`cancel_timeout_seconds`). A run whose process was killed (out of
+memory, SIGKILL, a machine that went down, a stop that did not wait for it) stayed STARTED for
+good, and a backfill waiting for it stayed "In progress".
+
+`mark_dead_runs` finds them: a STARTED, STARTING or CANCELING run whose process, as Dagster
+recorded it (the run worker's engine event "Started process for run (pid: N)"), no longer runs on
+this machine: no process with that pid, a zombie, or a pid taken by a process that started after
+the event (reused). It re-reads the run and reports it through the instance, as run monitoring
+does: failed with the reason (CANCELING: cancelled), so backfills and sensors see its end.
+
+It judges only what it can see: runs launched through a code server on this machine (the run's
+`dagster/grpc_info` names a socket or a loopback host) and only under a run launcher without
+worker health checks (with one, e.g. the K8sRunLauncher, run monitoring does this). A STARTING
+run without a recorded process is left to run monitoring's start timeout.
+
+Two callers: `dead_runs_sensor` (housekeeping/defs.py, every minute, in the code server, the
+machine the runs run on) and `scripts/run-dagster.sh`, which runs this module once when `make
+run` stops, after its processes have ended (`python -m invoice_pipelines.housekeeping.dead_runs
+--after-group <pgid>`): what its runs did not record in the grace time is recorded then.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus, RunsFilter
+from dagster._core.storage.tags import GRPC_INFO_TAG
+
+JUDGED = [DagsterRunStatus.STARTED, DagsterRunStatus.STARTING, DagsterRunStatus.CANCELING]
+# the messages of the run worker's engine event that names its pid (a run, a resumed run)
+STARTED_PROCESS = ("Started process for run", "Started process for resuming job")
+LOOPBACK = {"localhost", "127.0.0.1", "::1", "", None}
+# /proc's start times are in clock ticks after a boot time in whole seconds
+START_SLACK_SECONDS = 2.0
+
+SWEEP_REASON = (
+    "dead_runs_sensor: the run's process (pid {pid}) ended without recording the run's end "
+    "(killed: out of memory, SIGKILL, a stop of `make run` that could not wait for it, or the "
+    "machine went down). Marked {outcome}; its work is not done: re-execute the run, or the "
+    "failed partitions of its backfill (README, Recovery)."
+)
+STOP_REASON = (
+    "`make run` stopped while this run was in flight and its process (pid {pid}; 0: not started "
+    "yet) ended before it recorded its end. Marked {outcome} by the stop; its work is not done: re-execute the "
+    "run, or the failed partitions of its backfill (README, Recovery)."
+)
+
+
+@dataclass
+class DeadRunsResult:
+    applies: bool = True
+    why_not: str = ""
+    looked_at: int = 0
+    marked: list[tuple[str, str, int]] = field(default_factory=list)  # run id, job, pid
+    errors: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        if not self.applies:
+            return self.why_not
+        if not self.marked:
+            return f"No dead runs among {self.looked_at} run(s) in flight."
+        runs = ", ".join(f"{run_id[:8]} ({job}, pid {pid})" for run_id, job, pid in self.marked)
+        return f"Marked {len(self.marked)} run(s) whose process is gone: {runs}." + (
+            f" Errors: {'; '.join(self.errors[:3])}" if self.errors else ""
+        )
+
+
+def _boot_time() -> float | None:
+    try:
+        for line in Path("/proc/stat").read_text().splitlines():
+            if line.startswith("btime "):
+                return float(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
+def process_runs(pid: int, started_by: float) -> bool:
+    """Whether the process `pid` that existed at `started_by` (a timestamp) still runs here: not
+    gone, not a zombie, not a newer process that got the same pid."""
+    if pid <= 0:
+        return False
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    except OSError:
+        raw = None
+    if raw is None or not Path("/proc/self/stat").exists():  # no /proc: ask the kernel
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
+    fields = raw[raw.rindex(")") + 2 :].split()  # the command name may hold spaces and parens
+    if fields[0] in ("Z", "X"):
+        return False
+    boot = _boot_time()
+    if boot is not None:
+        started = boot + int(fields[19]) / os.sysconf("SC_CLK_TCK")
+        if started > started_by + START_SLACK_SECONDS:
+            return False  # the pid was reused
+    return True
+
+
+def recorded_process(instance: DagsterInstance, run_id: str) -> tuple[int, float] | None:
+    """(pid, timestamp) of the run's last "Started process ..." engine event, None if none."""
+    found = None
+    for entry in instance.all_logs(run_id, of_type=DagsterEventType.ENGINE_EVENT):
+        if not entry.message.startswith(STARTED_PROCESS):
+            continue
+        event = entry.dagster_event
+        data = event.engine_event_data if event else None
+        pid = data.metadata.get("pid") if data else None
+        if pid is None:
+            continue
+        try:
+            found = (int(getattr(pid, "value", pid)), entry.timestamp)
+        except (TypeError, ValueError):
+            continue
+    return found
+
+
+def _grpc_info(tags: dict[str, str]) -> dict | None:
+    raw = tags.get(GRPC_INFO_TAG)
+    if not raw:
+        return None
+    try:
+        info = json.loads(raw)
+    except ValueError:
+        return None
+    return info if isinstance(info, dict) else None
+
+
+def launched_here(tags: dict[str, str]) -> bool:
+    """Whether the run was launched through a code server on this machine (a socket or loopback
+    address); runs without that tag (executed in process) are not judged."""
+    info = _grpc_info(tags)
+    return info is not None and (bool(info.get("socket")) or info.get("host") in LOOPBACK)
+
+
+def mark_dead_runs(
+    instance: DagsterInstance,
+    *,
+    reason: str = SWEEP_REASON,
+    gone_socket: str | None = None,
+    limit: int = 1000,
+) -> DeadRunsResult:
+    """Report every judged run whose process is gone: failed (CANCELING: cancelled).
+
+    `gone_socket`: the socket of a code server known to have ended with every process it
+    started (`make run`'s, once its process group is empty): its runs are over, also a STARTING
+    one whose process had not yet recorded itself."""
+    result = DeadRunsResult()
+    if instance.run_launcher.supports_check_run_worker_health:
+        result.applies = False
+        result.why_not = (
+            f"{type(instance.run_launcher).__name__} checks its run workers: Dagster's run "
+            "monitoring marks dead runs failed."
+        )
+        return result
+    records = instance.get_run_records(filters=RunsFilter(statuses=JUDGED), limit=limit)
+    for record in records:
+        run = record.dagster_run
+        result.looked_at += 1
+        if not launched_here(run.tags):
+            continue
+        process = recorded_process(instance, run.run_id)
+        ours = gone_socket is not None and (_grpc_info(run.tags) or {}).get("socket") == gone_socket
+        if process is None and not ours:
+            continue  # STARTING without a process yet: run monitoring's start timeout
+        pid, started_by = process or (0, 0.0)
+        if not ours and process_runs(pid, started_by):
+            continue
+        # the process is gone; a run that recorded its end before it exited is finished now
+        current = instance.get_run_by_id(run.run_id)
+        if current is None or current.status not in JUDGED:
+            continue
+        try:
+            if current.status == DagsterRunStatus.CANCELING:
+                instance.report_run_canceled(current, reason.format(pid=pid, outcome="cancelled"))
+            else:
+                instance.report_run_failed(current, reason.format(pid=pid, outcome="failed"))
+        except Exception as error:  # one run's trouble must not hide the others
+            result.errors.append(f"{run.run_id}: {error}")
+            continue
+        result.marked.append((run.run_id, run.job_name, pid))
+    return result
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m invoice_pipelines.housekeeping.dead_runs",
+        description="Report runs whose process is gone as failed (the instance of DAGSTER_HOME).",
+    )
+    parser.add_argument(
+        "--after-group",
+        type=int,
+        default=0,
+        help="First wait until no process of this process group runs (make run's services).",
+    )
+    parser.add_argument(
+        "--timeout", type=float, default=8.0, help="Give up waiting after this many seconds."
+    )
+    parser.add_argument(
+        "--stop", action="store_true", help="Word the reason as a stop of `make run`."
+    )
+    parser.add_argument(
+        "--gone-socket",
+        default=None,
+        help="The socket of a code server that has ended with all its processes: its runs in "
+        "flight are over, whether or not their process recorded itself.",
+    )
+    args = parser.parse_args(argv)
+    deadline = time.monotonic() + args.timeout
+    with DagsterInstance.get() as instance:
+        if args.after_group:
+            while _group_alive(args.after_group):
+                if time.monotonic() > deadline:
+                    print("dead runs: the processes did not end in time", file=sys.stderr)
+                    return 1
+                time.sleep(0.1)
+        result = mark_dead_runs(
+            instance,
+            reason=STOP_REASON if args.stop else SWEEP_REASON,
+            gone_socket=args.gone_socket,
+        )
+    if result.marked or result.errors:
+        print(f"{datetime.now(UTC):%H:%M:%S} dead runs: {result.summary()}", file=sys.stderr)
+    return 1 if result.errors else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

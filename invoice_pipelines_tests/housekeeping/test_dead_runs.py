@@ -1,0 +1,109 @@
+"""dead_runs: a run in flight whose process is gone is reported failed with the reason; runs whose
+process runs, finished runs and runs launched elsewhere are left alone."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+from dagster import DagsterInstance, DagsterRunStatus, build_sensor_context, instance_for_test
+from dagster._core.events import DagsterEventType, EngineEventData
+from dagster._core.storage.tags import GRPC_INFO_TAG
+from dagster._core.test_utils import create_run_for_test
+
+from invoice_pipelines.housekeeping.dead_runs import mark_dead_runs, process_runs
+from invoice_pipelines.housekeeping.defs import dead_runs_sensor
+
+LOCAL = {GRPC_INFO_TAG: json.dumps({"host": "localhost", "socket": "/tmp/x/code-server.sock"})}
+REMOTE = {GRPC_INFO_TAG: json.dumps({"host": "code.example.org", "port": 4000})}
+
+
+@pytest.fixture
+def instance():
+    with instance_for_test() as instance:
+        yield instance
+
+
+def dead_pid() -> int:
+    """The pid of a process that has ended (and been reaped)."""
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
+
+
+def run_with_process(
+    instance: DagsterInstance, pid: int, status=DagsterRunStatus.STARTED, tags=LOCAL
+):
+    run = create_run_for_test(instance, job_name="export_job", status=status, tags=tags)
+    instance.report_engine_event(
+        f"Started process for run (pid: {pid}).", run, EngineEventData.in_process(pid)
+    )
+    return run
+
+
+def status(instance: DagsterInstance, run) -> DagsterRunStatus:
+    return instance.get_run_by_id(run.run_id).status
+
+
+def failure_message(instance: DagsterInstance, run) -> str:
+    (entry,) = instance.all_logs(run.run_id, of_type=DagsterEventType.RUN_FAILURE)
+    return entry.message
+
+
+def test_a_started_run_whose_process_is_gone_is_marked_failed_with_the_reason(instance):
+    pid = dead_pid()
+    dead = run_with_process(instance, pid)
+    live = run_with_process(instance, os.getpid())
+    result = mark_dead_runs(instance)
+    assert [run_id for run_id, _, _ in result.marked] == [dead.run_id]
+    assert status(instance, dead) == DagsterRunStatus.FAILURE
+    assert f"process (pid {pid}) ended without recording the run's end" in failure_message(
+        instance, dead
+    )
+    assert status(instance, live) == DagsterRunStatus.STARTED
+    assert "Marked 1 run(s)" in result.summary()
+    # once is enough: the next sweep finds nothing
+    assert mark_dead_runs(instance).marked == []
+
+
+def test_starting_and_canceling_runs_with_a_dead_process(instance):
+    starting = run_with_process(instance, dead_pid(), status=DagsterRunStatus.STARTING)
+    canceling = run_with_process(instance, dead_pid(), status=DagsterRunStatus.CANCELING)
+    # STARTING without a recorded process: run monitoring's start timeout decides
+    waiting = create_run_for_test(
+        instance, job_name="export_job", status=DagsterRunStatus.STARTING, tags=LOCAL
+    )
+    mark_dead_runs(instance)
+    assert status(instance, starting) == DagsterRunStatus.FAILURE
+    assert status(instance, canceling) == DagsterRunStatus.CANCELED
+    assert status(instance, waiting) == DagsterRunStatus.STARTING
+
+
+def test_runs_launched_elsewhere_or_finished_are_left_alone(instance):
+    remote = run_with_process(instance, dead_pid(), tags=REMOTE)
+    in_process = run_with_process(instance, dead_pid(), tags={})
+    done = run_with_process(instance, dead_pid(), status=DagsterRunStatus.SUCCESS)
+    assert mark_dead_runs(instance).marked == []
+    assert status(instance, remote) == DagsterRunStatus.STARTED
+    assert status(instance, in_process) == DagsterRunStatus.STARTED
+    assert status(instance, done) == DagsterRunStatus.SUCCESS
+
+
+def test_a_reused_pid_is_not_the_runs_process():
+    # this process started before now: it is the one; an event from before it started is not
+    assert process_runs(os.getpid(), time.time())
+    assert not process_runs(os.getpid(), time.time() - 3600 * 24 * 365)
+    assert not process_runs(dead_pid(), time.time())
+
+
+def test_the_sensor_reports_what_it_did(instance):
+    dead = run_with_process(instance, dead_pid())
+    result = dead_runs_sensor(build_sensor_context(instance=instance))
+    assert "Marked 1 run(s) whose process is gone" in result.skip_message
+    assert status(instance, dead) == DagsterRunStatus.FAILURE
+    result = dead_runs_sensor(build_sensor_context(instance=instance))
+    assert result.skip_message.startswith("No dead runs")

@@ -1,0 +1,323 @@
+"""Stopping `make run` (issue 37, "Runs end"): every process it started ends within 10 s, also when
+it was started without a terminal (`setsid make run &` from a script: SIGINT and SIGQUIT ignored
+from the start, as a shell's `&` leaves them), and no service keeps SIGINT or SIGTERM ignored;
+a backfill stopped mid-run has every run in flight ended (failed or cancelled, with the reason)
+by the stop, and completes after the next start.
+
+Slow (each start is the whole of Dagster with the demo). Everything lives in tmp_path and on free
+ports; every wait is bounded, and whatever happens the process group is killed at the end.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from invoice_pipelines_tests.test_make_run import (
+    REPO,
+    START_SECONDS,
+    STOP_SECONDS,
+    Proc,
+    _free_port,
+    alive,
+    started_by,
+)
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.timeout(1500, method="signal"),  # signal: the finally blocks still clean up
+]
+
+BACKFILL_SECONDS = 600  # a deadline, not a measurement
+ORGANIZATIONS = ("brandt-it-service", "mueller-werkzeugbau", "acme-office-supplies")
+MONTHS = 24  # 3 x 24 partitions: 6 runs of 12 (the exports' backfill policy)
+IN_FLIGHT = ("STARTING", "STARTED", "CANCELING")
+TERMINAL = ("SUCCESS", "FAILURE", "CANCELED")
+STOPPED = "make run: stopped (Dagster, its runs and the demo services)"
+SIGINT_BIT, SIGTERM_BIT = 1 << (signal.SIGINT - 1), 1 << (signal.SIGTERM - 1)
+
+
+def _ignore_interrupts() -> None:
+    """What a non-interactive shell's `&` does to a command it starts: SIGINT and SIGQUIT
+    ignored (and so for everything it starts, unless reset)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGQUIT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+def _default_signals() -> None:
+    for sig in (signal.SIGINT, signal.SIGQUIT, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_DFL)
+
+
+def ignored_signals(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("SigIgn:"):
+            return int(line.split()[1], 16)
+    return 0
+
+
+def of_this_checkout(marker: str) -> list[Proc]:
+    """Every live process whose environment names this test's data dir, wherever it went
+    (re-parented to PID 1, another session or process group)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            environ = (entry / "environ").read_bytes()
+            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if marker.encode() in environ and state != "Z":
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()[:160]
+            found.append(Proc(int(entry.name), 0, cmdline))
+    return found
+
+
+@dataclass
+class Instance:
+    """One `make run` of the test's data dir."""
+
+    proc: subprocess.Popen
+    log: Path
+    port: int
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def wait_for_tour(self) -> None:
+        deadline = time.monotonic() + START_SECONDS
+        while time.monotonic() < deadline:
+            if "Dagster UI is up" in self.output():
+                return
+            if self.proc.poll() is not None:
+                pytest.fail(
+                    f"make run exited with {self.proc.returncode}:\n{self.output()[-4000:]}"
+                )
+            time.sleep(1)
+        pytest.fail(f"the UI did not come up in {START_SECONDS} s:\n{self.output()[-4000:]}")
+
+    def graphql(self, query: str, **variables) -> dict:
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{self.port}/graphql",
+            data=json.dumps({"query": query, "variables": variables}).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=60) as response:
+            answer = json.load(response)
+        assert "errors" not in answer, answer
+        return answer["data"]
+
+
+@dataclass
+class Checkout:
+    data_dir: Path
+    db_url: str
+    start: Callable[..., Instance]
+
+    def run_statuses(self) -> dict[str, tuple[str, str]]:
+        """run id -> (status, job) from Dagster's run storage (the services may be gone)."""
+        path = self.data_dir / "dagster" / "history" / "runs.db"
+        with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30) as conn:
+            rows = conn.execute("SELECT run_id, status, pipeline_name FROM runs").fetchall()
+        return {run_id: (status, job) for run_id, status, job in rows}
+
+    def run_failures(self, run_ids) -> dict[str, str]:
+        """run id -> the message of its RUN_FAILURE / RUN_CANCELED event."""
+        found = {}
+        for run_id in run_ids:
+            path = self.data_dir / "dagster" / "history" / "runs" / f"{run_id}.db"
+            if not path.exists():
+                continue
+            with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30) as conn:
+                rows = conn.execute(
+                    "SELECT event FROM event_logs WHERE dagster_event_type IN "
+                    "('PIPELINE_FAILURE', 'PIPELINE_CANCELED')"
+                ).fetchall()
+            for (event,) in rows:
+                found[run_id] = json.loads(event).get("user_message") or ""
+        return found
+
+
+@pytest.fixture
+def checkout(tmp_path: Path) -> Iterator[Checkout]:
+    data_dir = tmp_path / "data"
+    db_url = f"sqlite:///{tmp_path / 'app.sqlite3'}"
+    env = {
+        **os.environ,
+        "HOST": "127.0.0.1",
+        "PORT": str(_free_port()),
+        "INVOICE_PIPELINES_DATA_DIR": str(data_dir),
+        "INVOICE_PIPELINES_DB_URL": db_url,
+        "INVOICE_PIPELINES_QBO_BASE_URL": f"http://127.0.0.1:{_free_port()}",
+        "INVOICE_PIPELINES_SMTP_PORT": str(_free_port()),
+        "INVOICE_PIPELINES_SMS_URL": f"http://127.0.0.1:{_free_port()}",
+    }
+    for name in (
+        "DAGSTER_HOME",
+        "INVOICE_PIPELINES_UPLOAD_DIR",
+        "INVOICE_PIPELINES_QBO_TOKEN_URL",
+        "INVOICE_PIPELINES_QBO_TOKEN_KEY",
+        "MAKEFLAGS",
+        "MFLAGS",
+    ):
+        env.pop(name, None)
+    started: list[subprocess.Popen] = []
+
+    def start(*, signals: Callable[[], None] = _default_signals) -> Instance:
+        log = tmp_path / f"make-run-{len(started) + 1}.log"
+        with log.open("wb") as out:
+            # start_new_session: `setsid make run`, no terminal; make leads its process group
+            proc = subprocess.Popen(
+                ["make", "run"],
+                cwd=REPO,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                preexec_fn=signals,
+            )
+        started.append(proc)
+        return Instance(proc, log, int(env["PORT"]))
+
+    try:
+        yield Checkout(data_dir, db_url, start)
+    finally:
+        # whatever the test did, nothing it started outlives it
+        for proc in started:
+            for p in alive(started_by(proc.pid)):
+                try:
+                    os.kill(p.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            proc.kill()
+            proc.wait(timeout=30)
+        for p in of_this_checkout(str(data_dir)):
+            try:
+                os.kill(p.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+
+def assert_nothing_left(instance: Instance, checkout: Checkout, procs: list[Proc]) -> float:
+    """Within STOP_SECONDS of the signal no process of the checkout runs; returns the seconds."""
+    started = time.monotonic()
+    deadline = started + STOP_SECONDS
+    while (
+        left := alive(procs) + of_this_checkout(str(checkout.data_dir))
+    ) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    took = time.monotonic() - started
+    assert not left, f"still running {STOP_SECONDS} s after the signal: " + "; ".join(
+        f"{p.pid} {p.cmdline}" for p in left
+    )
+    instance.proc.wait(timeout=5)
+    out = instance.output()
+    # a normal end: no "make: *** [Makefile:..: run] Error 143"
+    assert "make: ***" not in out, out[-3000:]
+    assert out.rstrip().endswith(STOPPED), out[-3000:]
+    return took
+
+
+def test_term_to_the_group_of_a_setsid_make_run_leaves_no_process(checkout: Checkout) -> None:
+    # as a supervisor, a container or a CI job starts it: no terminal, SIGINT ignored from a `&`
+    instance = checkout.start(signals=_ignore_interrupts)
+    instance.wait_for_tour()
+    procs = started_by(instance.proc.pid)
+    # multiprocessing's resource tracker ignores both by design and ends with its pipe
+    procs = [p for p in procs if "multiprocessing.resource_tracker" not in p.cmdline]
+    services = [p for p in procs if "/.venv/bin/" in p.cmdline or "python" in p.cmdline]
+    assert any("code-server start" in p.cmdline for p in services), procs
+    assert any("api grpc" in p.cmdline for p in services), procs
+    assert any("dagster-daemon" in p.cmdline for p in services), procs
+    # the code server and its gRPC child ignored both (SigIgn 0x81005006); a shell (make's
+    # recipe, the script) keeps SIGINT ignored as it got it, but none ignores SIGTERM
+    for p in procs:
+        mask = SIGINT_BIT | SIGTERM_BIT if p in services else SIGTERM_BIT
+        assert not ignored_signals(p.pid) & mask, (p, hex(ignored_signals(p.pid)))
+    os.killpg(instance.proc.pid, signal.SIGTERM)  # kill -TERM -- -<its process group>
+    assert_nothing_left(instance, checkout, procs)
+
+
+def _launch_export_backfill(instance: Instance) -> str:
+    dims = instance.graphql(
+        '{ assetNodeOrError(assetKey: {path: ["incoming_invoice_exports"]}) '
+        "{ ... on AssetNode { partitionKeysByDimension { name partitionKeys } } } }"
+    )["assetNodeOrError"]["partitionKeysByDimension"]
+    months = next(d["partitionKeys"] for d in dims if d["name"] == "month")[-MONTHS:]
+    answer = instance.graphql(
+        "mutation($params: LaunchBackfillParams!) { launchPartitionBackfill(backfillParams: "
+        "$params) { __typename ... on LaunchBackfillSuccess { backfillId } "
+        "... on PythonError { message } } }",
+        params={
+            "partitionNames": [f"{m}|{o}" for m in months for o in ORGANIZATIONS],
+            "assetSelection": [{"path": ["incoming_invoice_exports"]}],
+        },
+    )["launchPartitionBackfill"]
+    assert answer["__typename"] == "LaunchBackfillSuccess", answer
+    return answer["backfillId"]
+
+
+def _backfill(instance: Instance, backfill_id: str) -> tuple[str, dict[str, str]]:
+    data = instance.graphql(
+        "query($id: String!) { partitionBackfillOrError(backfillId: $id) "
+        "{ ... on PartitionBackfill { status } } "
+        'runsOrError(filter: {tags: [{key: "dagster/backfill", value: $id}]}) '
+        "{ ... on Runs { results { runId status } } } }",
+        id=backfill_id,
+    )
+    runs = {r["runId"]: r["status"] for r in data["runsOrError"]["results"]}
+    return data["partitionBackfillOrError"]["status"], runs
+
+
+def test_a_backfill_stopped_mid_run_completes_after_a_restart(checkout: Checkout) -> None:
+    first = checkout.start()
+    first.wait_for_tour()
+    backfill_id = _launch_export_backfill(first)
+    deadline = time.monotonic() + BACKFILL_SECONDS
+    while "STARTED" not in (runs := _backfill(first, backfill_id)[1]).values():
+        assert time.monotonic() < deadline, f"no run of the backfill started: {runs}"
+        time.sleep(0.5)
+    procs = started_by(first.proc.pid)
+    before = checkout.run_statuses()
+    os.kill(first.proc.pid, signal.SIGTERM)  # kill -TERM <make>, mid-run
+    assert_nothing_left(first, checkout, procs)
+
+    # every run in flight recorded its end, with the reason; queued ones wait for the restart
+    after = checkout.run_statuses()
+    in_flight = {run_id for run_id, (status, _) in before.items() if status in IN_FLIGHT}
+    assert in_flight, before
+    assert not {r: s for r, s in after.items() if s[0] in IN_FLIGHT}, after
+    reasons = checkout.run_failures(
+        [r for r in in_flight if after[r][0] in ("FAILURE", "CANCELED")]
+    )
+    assert all(reasons.values()), reasons
+
+    second = checkout.start()
+    second.wait_for_tour()
+    deadline = time.monotonic() + BACKFILL_SECONDS
+    while True:
+        status, runs = _backfill(second, backfill_id)
+        if status.startswith("COMPLETED") and all(s in TERMINAL for s in runs.values()):
+            break
+        assert time.monotonic() < deadline, (status, runs)
+        time.sleep(2)
+    assert status in ("COMPLETED", "COMPLETED_SUCCESS", "COMPLETED_FAILED"), status
+    assert "SUCCESS" in runs.values(), runs  # the runs not in flight at the stop did their work
+    procs = started_by(second.proc.pid)
+    os.killpg(second.proc.pid, signal.SIGINT)  # Ctrl-C
+    assert_nothing_left(second, checkout, procs)
+    statuses = checkout.run_statuses()
+    assert not {r: s for r, s in statuses.items() if s[0] in IN_FLIGHT}, statuses
