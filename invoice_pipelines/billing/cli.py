@@ -9,7 +9,6 @@ import getpass
 import json
 import sys
 import time
-from datetime import date
 from pathlib import Path
 from typing import TextIO
 
@@ -19,6 +18,7 @@ from invoice_pipelines.billing.invoicing import (
     MAX_WORKERS,
     process_batch_job,
 )
+from invoice_pipelines.cli_args import day, non_negative_int, positive_int
 from invoice_pipelines.core.channels import DELIVERY_CHANNELS
 from invoice_pipelines.db.tables import BATCH_JOB_STATUSES
 from invoice_pipelines.queue.jobs import (
@@ -454,16 +454,19 @@ def add_commands(sub) -> None:
         "--invoice-date", help="YYYY-MM-DD; default today in the organization's timezone"
     )
     p.add_argument(
-        "--due-days", type=int, default=None, help="default: the organization's payment terms"
+        "--due-days",
+        type=non_negative_int,
+        default=None,
+        help="default: the organization's payment terms",
     )
     p.add_argument("--created-by", default=None)
     p.add_argument("--wait", action="store_true", help="process now and show progress until done")
     p.add_argument(
-        "--chunk-size", type=int, default=5000, help="orders per transaction with --wait"
+        "--chunk-size", type=positive_int, default=5000, help="orders per transaction with --wait"
     )
     p.add_argument(
         "--workers",
-        type=int,
+        type=positive_int,
         default=2,
         help="with --wait on PostgreSQL: chunks in flight at once, one connection each",
     )
@@ -481,24 +484,26 @@ def add_commands(sub) -> None:
     p.set_defaults(func=run_batch_invoice)
 
     p = sub.add_parser("batch-status", help="show a batch job")
-    p.add_argument("job_id", type=int)
+    p.add_argument("job_id", type=positive_int)
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=run_batch_status)
 
     p = sub.add_parser("batch-list", help="list recent batch jobs, most recent first")
     p.add_argument("--org", help="organization id or slug; default: every organization")
     p.add_argument("--status", choices=BATCH_JOB_STATUSES, help="only jobs in this status")
-    p.add_argument("--limit", type=int, default=20, help="at most this many jobs (default 20)")
+    p.add_argument(
+        "--limit", type=positive_int, default=20, help="at most this many jobs (default 20)"
+    )
     p.add_argument("--json", action="store_true", help="print one JSON list")
     p.set_defaults(func=run_batch_list)
 
     p = sub.add_parser("batch-cancel", help="cancel a pending or processing batch job")
-    p.add_argument("job_id", type=int)
+    p.add_argument("job_id", type=positive_int)
     p.add_argument("--created-by", default=None)
     p.set_defaults(func=run_batch_cancel)
 
     p = sub.add_parser("batch-retry", help="new batch job over exactly the failed orders of a job")
-    p.add_argument("job_id", type=int)
+    p.add_argument("job_id", type=positive_int)
     p.add_argument("--created-by", default=None)
     p.set_defaults(func=run_batch_retry)
 
@@ -519,7 +524,9 @@ def add_commands(sub) -> None:
     )
     p.add_argument("--created-by", default=None, help="who asks (audit log); default: you")
     p.add_argument("--wait", action="store_true", help="issue them here, with progress")
-    p.add_argument("--chunk-size", type=int, default=None, help="credit notes per progress step")
+    p.add_argument(
+        "--chunk-size", type=positive_int, default=None, help="credit notes per progress step"
+    )
     p.set_defaults(func=run_batch_credit_notes)
     p = sub.add_parser(
         "credit-note",
@@ -539,7 +546,7 @@ def add_commands(sub) -> None:
         "CATEGORY:RATE=NET where one rate has two categories, e.g. AE:0=50.00)",
     )
     p.add_argument("--reason", required=True, help="why (on the credit note and in the audit log)")
-    p.add_argument("--date", type=date.fromisoformat, help="YYYY-MM-DD; default today")
+    p.add_argument("--date", type=day, help="YYYY-MM-DD; default today")
     p.add_argument("--created-by", default=None)
     p.set_defaults(func=run_credit_note)
 

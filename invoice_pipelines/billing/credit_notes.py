@@ -139,6 +139,12 @@ def parse_lines(spec: str | None) -> dict[int, Decimal] | None:
                 f"lines {spec!r}: {part.strip()!r} has no quantity (LINE:QUANTITY)",
                 "invalid_lines",
             )
+        if not amount.is_finite():
+            # NaN and Infinity are Decimals too; a NaN quantity once ended in a traceback
+            raise CreditNoteRefused(
+                f"lines {spec!r}: the quantity of {part.strip()!r} is not a number",
+                "invalid_lines",
+            )
         if line_no in chosen:
             raise CreditNoteRefused(
                 f"lines {spec!r}: line {line_no} is given twice", "invalid_lines"

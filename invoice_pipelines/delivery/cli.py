@@ -8,17 +8,22 @@ from __future__ import annotations
 import argparse
 import json
 
+from invoice_pipelines.cli_args import id_list, positive_int, positive_number
 from invoice_pipelines.core.channels import DELIVERY_CHANNELS, EMAIL
 
 
 def add_commands(sub) -> None:
     p = sub.add_parser("send-invoices", help="e-mail invoices that have documents, at most once")
     p.add_argument("--org", required=True, help="organization slug or id")
-    p.add_argument("--invoices", default="", help="sales invoice ids; default: all never sent")
+    p.add_argument(
+        "--invoices", type=id_list, default=[], help="sales invoice ids; default: all never sent"
+    )
     p.add_argument("--retry-failed", action="store_true", help="send failed deliveries again")
     p.add_argument("--resend", action="store_true", help="send the given invoices again")
-    p.add_argument("--per-second", type=float, default=50.0, help="messages per second at most")
-    p.add_argument("--connections", type=int, default=2, help="connections side by side")
+    p.add_argument(
+        "--per-second", type=positive_number, default=50.0, help="messages per second at most"
+    )
+    p.add_argument("--connections", type=positive_int, default=2, help="connections side by side")
     p.add_argument("--channel", choices=DELIVERY_CHANNELS, default=EMAIL)
     p.set_defaults(func=run_send)
 
@@ -41,21 +46,22 @@ def add_commands(sub) -> None:
         "batch-run",
         help="process a queued documents, communications or credit notes job here, with progress",
     )
-    p.add_argument("job_id", type=int)
-    p.add_argument("--chunk-size", type=int, default=200, help="invoices per chunk")
+    p.add_argument("job_id", type=positive_int)
+    p.add_argument("--chunk-size", type=positive_int, default=200, help="invoices per chunk")
     p.set_defaults(func=run_batch_run)
 
 
 def _queue_options(p) -> None:
     p.add_argument("--created-by", default=None, help="who asks (audit log); default: you")
     p.add_argument("--wait", action="store_true", help="process now and show progress until done")
-    p.add_argument("--chunk-size", type=int, default=200, help="invoices per chunk with --wait")
+    p.add_argument(
+        "--chunk-size", type=positive_int, default=200, help="invoices per chunk with --wait"
+    )
 
 
 def run_send(args: argparse.Namespace) -> int:
     from invoice_pipelines.db.engine import make_engine
     from invoice_pipelines.delivery.pipeline import AlreadySending, send_invoices
-    from invoice_pipelines.documents.cli import invoice_ids
     from invoice_pipelines.resources.stores import file_store_from_env
 
     if args.resend and not args.invoices:
@@ -68,7 +74,7 @@ def run_send(args: argparse.Namespace) -> int:
             file_store_from_env("documents"),
             channel,
             args.org,
-            invoice_ids(args.invoices),
+            args.invoices or None,
             retry_failed=args.retry_failed,
             resend=args.resend,
             max_per_second=args.per_second,

@@ -7,20 +7,18 @@ from __future__ import annotations
 import argparse
 import json
 
+from invoice_pipelines.cli_args import id_list
+
 
 def add_commands(sub) -> None:
     p = sub.add_parser(
         "documents", help="write the documents (Factur-X PDF, XRechnung) of invoices"
     )
     p.add_argument("--org", required=True, help="organization slug or id")
-    p.add_argument("--invoices", default="", help="sales invoice ids, e.g. 1,2; default: all new")
+    p.add_argument(
+        "--invoices", type=id_list, default=[], help="sales invoice ids, e.g. 1,2; default: all new"
+    )
     p.set_defaults(func=run_documents)
-
-
-def invoice_ids(text: str) -> list[int] | None:
-    """The ids of an `--invoices 1,2` option; None when it names none (then: all)."""
-    ids = [int(part) for part in text.split(",") if part.strip()]
-    return ids or None
 
 
 def run_documents(args: argparse.Namespace) -> int:
@@ -29,7 +27,7 @@ def run_documents(args: argparse.Namespace) -> int:
     from invoice_pipelines.resources.stores import file_store_from_env
 
     summary = generate_documents(
-        make_engine(), file_store_from_env("documents"), args.org, invoice_ids(args.invoices)
+        make_engine(), file_store_from_env("documents"), args.org, args.invoices or None
     )
     print(
         json.dumps(

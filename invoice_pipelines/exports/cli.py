@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from invoice_pipelines.cli_args import id_list
 from invoice_pipelines.exports.export_settings import DIRECTIONS
 
 
@@ -26,7 +27,9 @@ def add_commands(sub) -> None:
         help="EXPORTED -> VALIDATED (a correction); the next export is a new version",
     )
     p.add_argument("--org", required=True, help="organization slug or id")
-    p.add_argument("--documents", required=True, help="incoming invoice ids, e.g. 12,13")
+    p.add_argument(
+        "--documents", type=id_list, required=True, help="incoming invoice ids, e.g. 12,13"
+    )
     p.add_argument("--reason", required=True, help="why (kept in the audit log)")
     p.set_defaults(func=run_reopen_command)
 
@@ -109,7 +112,7 @@ def run_reopen_command(args: argparse.Namespace) -> int:
 
     engine = make_engine()
     org = resolve_organization(engine, args.org)
-    ids = [int(part) for part in args.documents.split(",") if part.strip()]
+    ids = args.documents
     reopened, refused = reopen_exported(
         engine, org["id"], ids, reason=args.reason, requested_by="cli"
     )

@@ -8,6 +8,8 @@ import json
 import sys
 from datetime import date
 
+from invoice_pipelines.cli_args import id_list, percent
+
 
 def add_commands(sub) -> None:
     p = sub.add_parser("overdue", help="notice one organization's overdue invoices now")
@@ -21,8 +23,8 @@ def add_commands(sub) -> None:
     )
     p.add_argument("--org", required=True, help="organization slug or id")
     group = p.add_mutually_exclusive_group(required=True)
-    group.add_argument("--customers", help="customer ids, e.g. 4,7 (dunning block)")
-    group.add_argument("--invoices", help="sales invoice ids, e.g. 12,13 (disputed)")
+    group.add_argument("--customers", type=id_list, help="customer ids, e.g. 4,7 (dunning block)")
+    group.add_argument("--invoices", type=id_list, help="sales invoice ids, e.g. 12,13 (disputed)")
     p.add_argument("--lift", action="store_true", help="lift the block / flag")
     p.add_argument("--reason", required=True, help="why (kept in the audit log)")
     p.add_argument("--created-by", default="cli")
@@ -32,7 +34,7 @@ def add_commands(sub) -> None:
         help="set customers' kind (business or consumer) for the dunning's § 288 BGB rules",
     )
     p.add_argument("--org", required=True, help="organization slug or id")
-    p.add_argument("--customers", required=True, help="customer ids, e.g. 4,7")
+    p.add_argument("--customers", type=id_list, required=True, help="customer ids, e.g. 4,7")
     p.add_argument(
         "--kind", required=True, choices=("business", "consumer", "auto"),
         help="auto: read it from the VAT id (one: business, none: consumer)",
@@ -45,15 +47,8 @@ def add_commands(sub) -> None:
     )
     p.add_argument("--org", required=True, help="organization slug or id")
     p.add_argument("--from", dest="valid_from", required=True, help="1 January or 1 July")
-    p.add_argument("--percent", required=True, help="e.g. 1.27 (may be negative)")
+    p.add_argument("--percent", type=percent, required=True, help="e.g. 1.27 (may be negative)")
     p.set_defaults(func=run_base_rate_command)
-
-
-def _ids(raw: str) -> list[int]:
-    try:
-        return [int(part) for part in raw.split(",") if part.strip()]
-    except ValueError:
-        raise SystemExit(f"invoice-pipelines: ids must be whole numbers, got {raw!r}") from None
 
 
 def run_overdue_command(args: argparse.Namespace) -> int:
@@ -146,8 +141,8 @@ def run_block_command(args: argparse.Namespace) -> int:
     changed, unknown = set_dunning_block(
         engine,
         org["id"],
-        customer_ids=_ids(args.customers) if args.customers else (),
-        invoice_ids=_ids(args.invoices) if args.invoices else (),
+        customer_ids=args.customers or (),
+        invoice_ids=args.invoices or (),
         blocked=not args.lift,
         reason=args.reason,
         requested_by=args.created_by,
@@ -167,7 +162,7 @@ def run_kind_command(args: argparse.Namespace) -> int:
     changed, unknown = set_customer_kind(
         engine,
         org["id"],
-        _ids(args.customers),
+        args.customers,
         None if args.kind == "auto" else args.kind,
         requested_by=args.created_by,
     )

@@ -45,6 +45,7 @@ from invoice_pipelines.queue.requests import (
     DOCUMENTS,
     INVOICE_BATCH_JOB_KINDS,
     INVOICE_KINDS,
+    MAX_ID,
     BatchRequestError,
     insert_job,
     lookup_organization,
@@ -130,7 +131,7 @@ def parse_invoice_ids(values: Sequence[int | str] | str) -> list[int]:
     ids: list[int] = []
     for value in values:
         text = str(value).strip()
-        if not text.isdigit() or int(text) <= 0:
+        if not text.isdigit() or not 0 < int(text) <= MAX_ID:
             raise BatchRequestError(f"sales invoice ids are positive integers, not {value!r}")
         ids.append(int(text))
     if not ids:

@@ -55,6 +55,10 @@ FOLLOW_UP_OPTIONS = ("generate_pdf", "send_immediately", "channel")
 # same default the schema gives a customer's payment terms
 DEFAULT_DUE_DAYS = 14
 
+# The largest id a request may name: PostgreSQL's bigint (and SQLite's INTEGER); a larger one
+# would end in an OverflowError in the driver instead of a sentence.
+MAX_ID = 2**63 - 1
+
 
 class BatchRequestError(ValueError):
     """A batch request the user must fix (unknown organization, bad date, empty order list...)."""
@@ -270,7 +274,7 @@ def validate_order_ids(values: Iterable[int | str]) -> list[int]:
     ids: list[int] = []
     for value in values:
         text = str(value).strip()
-        if not text.isdigit() or int(text) <= 0:
+        if not text.isdigit() or not 0 < int(text) <= MAX_ID:
             raise BatchRequestError(f"sales order ids are positive integers, not {value!r}")
         ids.append(int(text))
     if not ids:

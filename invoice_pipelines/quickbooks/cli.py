@@ -12,6 +12,7 @@ import sys
 
 from sqlalchemy import select
 
+from invoice_pipelines.cli_args import port, positive_int
 from invoice_pipelines.db.tables import organizations, sync_conflicts
 from invoice_pipelines.db.tenancy import (
     UnknownOrganization,
@@ -53,7 +54,7 @@ def add_commands(sub) -> None:
         "qbo-import", help="initial import of a QuickBooks company's customers and items"
     )
     p.add_argument("--org", required=True, help="organization id or slug")
-    p.add_argument("--page-size", type=int, default=1000)
+    p.add_argument("--page-size", type=positive_int, default=1000)
     p.set_defaults(func=run_import)
 
     p = sub.add_parser(
@@ -61,7 +62,7 @@ def add_commands(sub) -> None:
         help="receive QuickBooks webhooks (POST /qbo/webhooks): each asks for a pull",
     )
     p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8766)
+    p.add_argument("--port", type=port, default=8766)
     p.set_defaults(func=run_webhooks)
 
     p = sub.add_parser("qbo-conflicts", help="list QuickBooks sync conflicts (open ones first)")
@@ -71,7 +72,7 @@ def add_commands(sub) -> None:
     p.set_defaults(func=run_conflicts)
 
     p = sub.add_parser("qbo-resolve", help="resolve a conflict held for manual review")
-    p.add_argument("conflict_id", type=int)
+    p.add_argument("conflict_id", type=positive_int)
     p.add_argument("--org", required=True, help="organization id or slug")
     p.add_argument("--keep", choices=("local", "qbo"), required=True)
     p.add_argument("--by", default=os.environ.get("USER", "cli"), help="who decided")
@@ -273,8 +274,12 @@ def run_webhooks(args: argparse.Namespace) -> int:
     from invoice_pipelines.settings import env
 
     token = env("INVOICE_PIPELINES_QBO_WEBHOOK_TOKEN")
-    if not token:
-        print("invoice-pipelines: set INVOICE_PIPELINES_QBO_WEBHOOK_TOKEN", file=sys.stderr)
+    if not token.strip():
+        print(
+            "invoice-pipelines qbo-webhooks: INVOICE_PIPELINES_QBO_WEBHOOK_TOKEN is empty or "
+            "blank; set it to the verifier token of the app's webhooks in Intuit's developer portal",
+            file=sys.stderr,
+        )
         return 2
     server = receiver(make_engine(), token, args.host, args.port)
     host, port = server.server_address[:2]

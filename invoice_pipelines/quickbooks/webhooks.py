@@ -52,6 +52,7 @@ from invoice_pipelines import limits
 from invoice_pipelines.db.tables import qbo_connections, qbo_webhook_receipts
 from invoice_pipelines.db.tenancy import system_transaction, tenant_transaction
 from invoice_pipelines.quickbooks.sync.common import write_cursor
+from invoice_pipelines.settings import ConfigError
 
 logger = logging.getLogger(__name__)
 
@@ -486,6 +487,12 @@ class WebhookServer(ThreadingHTTPServer):
         max_waiting: int = limits.WEBHOOK_MAX_WAITING_CONNECTIONS,
         linger_s: float = limits.WEBHOOK_LINGER_S,
     ) -> None:
+        if not verifier_token or not verifier_token.strip():
+            # HMAC with an empty or blank key is a signature anyone can compute: refuse to start
+            raise ConfigError(
+                "INVOICE_PIPELINES_QBO_WEBHOOK_TOKEN is empty or blank; set it to the verifier "
+                "token of the app's webhooks in Intuit's developer portal"
+            )
         self.engine = engine
         self.verifier_token = verifier_token
         self.max_body_bytes = max_body_bytes

@@ -25,6 +25,7 @@ from invoice_pipelines.billing.invoicing import (
     claim_batch_job,
     process_batch_job,
 )
+from invoice_pipelines.cli_args import positive_int
 from invoice_pipelines.core.numbering import is_gapless
 from invoice_pipelines.db.engine import make_engine
 from invoice_pipelines.db.migrate import ensure_migrated
@@ -76,20 +77,20 @@ ORDER_DATE = date(2026, 10, 1)
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--orders", type=int, default=100_000, help="sales orders to seed and invoice"
+        "--orders", type=positive_int, default=100_000, help="sales orders to seed and invoice"
     )
     parser.add_argument(
         "--lines",
-        type=int,
+        type=positive_int,
         default=3,
         help="item lines per order (every 10th order also gets a discount line)",
     )
     parser.add_argument(
-        "--chunk-size", type=int, default=DEFAULT_CHUNK_SIZE, help="orders per transaction"
+        "--chunk-size", type=positive_int, default=DEFAULT_CHUNK_SIZE, help="orders per transaction"
     )
     parser.add_argument(
         "--workers",
-        type=int,
+        type=positive_int,
         default=DEFAULT_WORKERS,
         help="PostgreSQL: chunks of the job in flight at once (1: one chunk at a time)",
     )

@@ -29,6 +29,7 @@ from sqlalchemy import text
 
 from invoice_pipelines.billing import chunk_postgres, invoicing
 from invoice_pipelines.billing.chunk_transaction import chunk_context
+from invoice_pipelines.cli_args import positive_int
 from invoice_pipelines.db.engine import make_engine
 from invoice_pipelines.db.migrate import ensure_migrated
 from invoice_pipelines.db.tenancy import scope_to_organization
@@ -133,9 +134,9 @@ def apply_variant(owner, path: Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--orders", type=int, default=20_000)
-    parser.add_argument("--chunk-size", type=int, default=5_000)
-    parser.add_argument("--trials", type=int, default=6)
+    parser.add_argument("--orders", type=positive_int, default=20_000)
+    parser.add_argument("--chunk-size", type=positive_int, default=5_000)
+    parser.add_argument("--trials", type=positive_int, default=6)
     parser.add_argument("--variant", type=Path, action="append", default=[])
     parser.add_argument("--limit-sql", type=Path, default=SHARED_BENCH / "setbased_limit.sql")
     args = parser.parse_args(argv)

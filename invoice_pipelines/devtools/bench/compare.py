@@ -40,6 +40,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
+from invoice_pipelines.cli_args import positive_int
+
 REPO_ROOT = Path(__file__).resolve().parents[3]
 DEFAULT_SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
 # small sizes: four scenarios, three pairs, a few minutes on two cores
@@ -421,7 +423,9 @@ def build_parser() -> argparse.ArgumentParser:
         help='scenarios with their arguments, one per argument: "export --n 20000" '
         f"(default: {', '.join(repr(s) for s in DEFAULT_SCENARIOS)})",
     )
-    parser.add_argument("--pairs", type=int, default=MIN_PAIRS, help="A/B pairs (at least 3)")
+    parser.add_argument(
+        "--pairs", type=positive_int, default=MIN_PAIRS, help="A/B pairs (at least 3)"
+    )
     parser.add_argument("--head", default="HEAD", help="the revision to compare (default HEAD)")
     parser.add_argument(
         "--working-tree",

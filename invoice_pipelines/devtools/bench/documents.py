@@ -19,6 +19,8 @@ from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 
+from invoice_pipelines.cli_args import positive_int
+
 SELLER = {
     "street": "Industriestraße 5",
     "postal_code": "70565",
@@ -32,8 +34,10 @@ SELLER = {
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--n", type=int, default=200, help="sales invoices")
-    parser.add_argument("--workers", type=int, default=os.cpu_count() or 2, help="worker processes")
+    parser.add_argument("--n", type=positive_int, default=200, help="sales invoices")
+    parser.add_argument(
+        "--workers", type=positive_int, default=os.cpu_count() or 2, help="worker processes"
+    )
     parser.add_argument(
         "--keep", default="", help="folder for the sample PDF (default: a temp dir)"
     )

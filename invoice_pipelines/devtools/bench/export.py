@@ -16,6 +16,8 @@ import uuid
 from datetime import date
 from decimal import Decimal
 
+from invoice_pipelines.cli_args import positive_int
+
 PERIOD = "2026-10"
 LIMIT_METHOD = (
     "the same organization-month's rows the export reads (its invoices with their partner "
@@ -27,7 +29,9 @@ BATCH = 10_000
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--n", type=int, default=20_000, help="validated invoices to export")
+    parser.add_argument(
+        "--n", type=positive_int, default=20_000, help="validated invoices to export"
+    )
     parser.add_argument(
         "--out", default="", help="export store folder (default INVOICE_PIPELINES_EXPORT_DIR)"
     )

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from invoice_pipelines.cli_args import positive_int
 from invoice_pipelines.devtools.bench.limit import limit_fields, per_second
 from invoice_pipelines.devtools.bench.ocr import default_samples_dir
 
@@ -293,10 +294,14 @@ def ocr_floor(corpus: list[LabelledPdf], dpi: int, max_pages: int, workers: int,
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--samples", type=Path, default=None, help="default: the shared samples")
-    parser.add_argument("--dpi", type=int, default=DEFAULT_DPI, help="OCR rendering resolution")
-    parser.add_argument("--max-pages", type=int, default=DEFAULT_MAX_PAGES)
+    parser.add_argument(
+        "--dpi", type=positive_int, default=DEFAULT_DPI, help="OCR rendering resolution"
+    )
+    parser.add_argument("--max-pages", type=positive_int, default=DEFAULT_MAX_PAGES)
     parser.add_argument("--no-ocr", action="store_true", help="measure the text path only")
-    parser.add_argument("--workers", type=int, default=None, help="default: CPUs available")
+    parser.add_argument(
+        "--workers", type=positive_int, default=None, help="default: CPUs available"
+    )
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:

@@ -40,6 +40,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 
+from invoice_pipelines.cli_args import non_negative_int, positive_int
 from invoice_pipelines.devtools.bench.documents import SELLER
 from invoice_pipelines.devtools.bench.limit import limit_fields, per_second
 from invoice_pipelines.limits import MAX_ATTACHMENTS, MAX_OCR_PAGES, MAX_TEXT_PAGES, MiB
@@ -551,8 +552,8 @@ def _env(name: str, value: str) -> Iterator[None]:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from invoice_pipelines.resources.ocr import available_cores
 
-    parser.add_argument("--n", type=int, default=2000, help="hostile inputs in all")
-    parser.add_argument("--seed", type=int, default=22, help="the generators' seed")
+    parser.add_argument("--n", type=positive_int, default=2000, help="hostile inputs in all")
+    parser.add_argument("--seed", type=non_negative_int, default=22, help="the generators' seed")
     parser.add_argument(
         "--samples",
         default=str(DEFAULT_SAMPLES),
@@ -565,8 +566,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="database (default: INVOICE_PIPELINES_DB_URL if PostgreSQL, else a scratch "
         "PostgreSQL database on the local server)",
     )
-    parser.add_argument("--workers", type=int, default=available_cores(), help="worker processes")
-    parser.add_argument("--batch-size", type=int, default=50, help="uploads per intake batch")
+    parser.add_argument(
+        "--workers", type=positive_int, default=available_cores(), help="worker processes"
+    )
+    parser.add_argument(
+        "--batch-size", type=positive_int, default=50, help="uploads per intake batch"
+    )
     parser.add_argument("--keep", action="store_true", help="keep the organization and files")
 
 

@@ -22,11 +22,16 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
+from invoice_pipelines.cli_args import positive_int
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--orgs", type=int, default=100, help="organizations")
+    parser.add_argument("--orgs", type=positive_int, default=100, help="organizations")
     parser.add_argument(
-        "--uploads", type=int, default=100, help="old uploads per organization (as many new ones)"
+        "--uploads",
+        type=positive_int,
+        default=100,
+        help="old uploads per organization (as many new ones)",
     )
 
 

@@ -20,14 +20,20 @@ import uuid
 
 from sqlalchemy import func, select
 
+from invoice_pipelines.cli_args import positive_int
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--n", type=int, default=200, help="number of XML e-invoices")
-    parser.add_argument("--workers", type=int, default=os.cpu_count() or 2, help="parser processes")
+    parser.add_argument("--n", type=positive_int, default=200, help="number of XML e-invoices")
     parser.add_argument(
-        "--ocr-pages", type=int, default=4, help="pages for the OCR figure (0: skip)"
+        "--workers", type=positive_int, default=os.cpu_count() or 2, help="parser processes"
     )
-    parser.add_argument("--batch-size", type=int, default=200, help="documents per intake run")
+    parser.add_argument(
+        "--ocr-pages", type=positive_int, default=4, help="pages for the OCR figure (0: skip)"
+    )
+    parser.add_argument(
+        "--batch-size", type=positive_int, default=200, help="documents per intake run"
+    )
     parser.add_argument(
         "--parser",
         choices=("server", "run"),

@@ -7,6 +7,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from invoice_pipelines.cli_args import positive_int
 from invoice_pipelines.devtools.bench.limit import limit_fields, tesseract_plain
 from invoice_pipelines.resources.ocr import TesseractOcrEngine, available_cores, rasterise_pdf
 
@@ -74,10 +75,10 @@ def measure_ocr(
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--pages", type=int, default=4)
-    parser.add_argument("--dpi", type=int, default=300)
+    parser.add_argument("--pages", type=positive_int, default=4)
+    parser.add_argument("--dpi", type=positive_int, default=300)
     parser.add_argument("--pdf", type=Path, default=None, help="default: the shared sample")
-    parser.add_argument("--cores", type=int, default=None, help="default: CPUs available")
+    parser.add_argument("--cores", type=positive_int, default=None, help="default: CPUs available")
 
 
 LIMIT_METHOD = (

@@ -17,15 +17,19 @@ import time
 import uuid
 from datetime import date
 
+from invoice_pipelines.cli_args import positive_int
+
 CUSTOMERS = 1000
 TODAY = date(2026, 11, 20)
 SETTINGS = {"dunning": {"interest": {"base_rate_percent": "1.27", "margin_percent": "9"}}}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--invoices", type=int, default=100_000, help="sales invoices to seed")
     parser.add_argument(
-        "--chunk-size", type=int, default=5000, help="overdue invoices per transaction"
+        "--invoices", type=positive_int, default=100_000, help="sales invoices to seed"
+    )
+    parser.add_argument(
+        "--chunk-size", type=positive_int, default=5000, help="overdue invoices per transaction"
     )
 
 

@@ -29,6 +29,7 @@ from decimal import Decimal
 from cryptography.fernet import Fernet
 from sqlalchemy import delete, insert, select
 
+from invoice_pipelines.cli_args import positive_int, positive_number
 from invoice_pipelines.db.engine import database_url, make_engine
 from invoice_pipelines.db.migrate import ensure_migrated
 from invoice_pipelines.db.tables import (
@@ -48,16 +49,16 @@ PRICES = (D("24.90"), D("39.95"), D("78.50"), D("100.00"), D("15.00"))
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--n", type=int, default=5000, help="sales invoices to push")
+    parser.add_argument("--n", type=positive_int, default=5000, help="sales invoices to push")
     parser.add_argument("--faults", action="store_true", help="inject 5 %% 429/5xx/dropped")
     parser.add_argument(
         "--time-scale",
-        type=float,
+        type=positive_number,
         default=20.0,
         help="simulated seconds per real second (20: QBO's minute in 3 s; the simulator shares "
         "this process, so much higher scales measure Python's GIL rather than the limits)",
     )
-    parser.add_argument("--workers", type=int, default=6, help="batches in flight")
+    parser.add_argument("--workers", type=positive_int, default=6, help="batches in flight")
     parser.add_argument(
         "--db-url",
         default=None,

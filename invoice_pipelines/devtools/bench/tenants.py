@@ -26,6 +26,7 @@ from pathlib import Path
 
 from sqlalchemy import text
 
+from invoice_pipelines.cli_args import positive_int
 from invoice_pipelines.db.engine import make_engine
 from invoice_pipelines.db.migrate import ensure_migrated
 from invoice_pipelines.db.tenancy import system_transaction
@@ -34,10 +35,10 @@ from invoice_pipelines.settings import env
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--orgs", type=int, default=1000, help="organizations to create")
+    parser.add_argument("--orgs", type=positive_int, default=1000, help="organizations to create")
     parser.add_argument(
         "--busy-every",
-        type=int,
+        type=positive_int,
         default=100,
         help="every n-th organization has an upload, a queued batch job and an invoice waiting",
     )

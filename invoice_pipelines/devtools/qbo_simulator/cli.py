@@ -6,6 +6,8 @@ import argparse
 import json
 import signal
 
+from invoice_pipelines.cli_args import port, positive_number
+
 
 def add_commands(sub) -> None:
     p = sub.add_parser(
@@ -16,10 +18,10 @@ def add_commands(sub) -> None:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--port", type=int, default=8765, help="port on 127.0.0.1 (0: any free one)")
+    p.add_argument("--port", type=port, default=8765, help="port on 127.0.0.1 (0: any free one)")
     p.add_argument(
         "--time-scale",
-        type=float,
+        type=positive_number,
         default=1.0,
         help="simulated seconds per real second (60: a minute of rate limits per second)",
     )
