@@ -98,6 +98,15 @@ STOP_SECONDS=9   # the end of the stop, sweep included (the promise is 10)
 now_ms() { local t="${EPOCHREALTIME//[.,]/}"; echo $((t / 1000)); }
 group=""
 stopping=""
+# The code server and its gRPC child take many seconds to shut down (heartbeat and cleanup
+# threads) and have nothing to record: once everything else of the group (the runs, the daemon,
+# the webserver, the stand-ins) has ended, they are killed instead of waited for.
+only_the_code_server_left() {
+  command -v ps >/dev/null || return 1
+  ! ps -e -o pgid=,stat=,args= 2>/dev/null | awk -v g="$group" '$1 == g && $2 !~ /^Z/' |
+    grep -v -e "dagster code-server start" -e "dagster api grpc" \
+      -e "multiprocessing.resource_tracker" | grep -q .
+}
 stop() {
   # a second signal must not cut the stop short: make forwards its SIGTERM to this script, and a
   # TERM to make's process group reaches both (before, the second one ended the script before its
@@ -111,20 +120,22 @@ stop() {
     [ -n "$verbose" ] && log=/dev/stderr
     started=$(now_ms)
     kill -TERM -- "-$group" 2>/dev/null || true
-    # nice: the runs recording their own end come first
-    nice -n 10 "${default_signals[@]}" .venv/bin/python -m invoice_pipelines.housekeeping.dead_runs \
+    "${default_signals[@]}" .venv/bin/python -m invoice_pipelines.housekeeping.dead_runs \
       --after-group "$group" --gone-socket "$socket" --stop --timeout "$STOP_SECONDS" \
       >>"$log" 2>&1 &
     sweep=$!
     while kill -0 -- "-$group" 2>/dev/null && (($(now_ms) - started < GRACE_SECONDS * 1000)); do
+      only_the_code_server_left && break
       sleep 0.1
     done
     local ended=$(($(now_ms) - started))
-    if kill -0 -- "-$group" 2>/dev/null; then
+    if kill -0 -- "-$group" 2>/dev/null && ! only_the_code_server_left; then
       { echo "$(date +%T) still running $GRACE_SECONDS s after SIGTERM, killed:"
-        ps -o pid=,args= -g "$group" 2>/dev/null | cut -c1-160; } >>"$log" 2>&1 || true
-      kill -KILL -- "-$group" 2>/dev/null || true
+        ps -e -o pgid=,pid=,args= 2>/dev/null | awk -v g="$group" '$1 == g' | cut -c1-160
+      } >>"$log" 2>&1 || true
     fi
+    kill -KILL -- "-$group" 2>/dev/null || true
+    wait "$group" 2>/dev/null || true  # the group's leader has ended by now (or was killed)
     while kill -0 "$sweep" 2>/dev/null && (($(now_ms) - started < STOP_SECONDS * 1000)); do
       sleep 0.1
     done
@@ -153,6 +164,8 @@ script_pid=$$
 # Dagster starts (the subshell's own children do not get groups of their own)
 set -m
 (
+  # stopped with the rest: a normal end (a subshell ended by SIGTERM made bash print "Terminated")
+  trap 'exit 0' TERM
   # the code server also runs the sensors and the runs (their events are in the UI, and here)
   to_log code-server .venv/bin/dagster code-server start --socket "$socket" \
     --location-name invoice_pipelines -m invoice_pipelines.definitions -d "$repo" \
@@ -196,7 +209,7 @@ set -m
       sleep 0.1
     done
     kill -KILL 0
-  ) &
+  ) 2>/dev/null &  # its sleep, ended by the group's TERM, made bash print "Terminated"
   wait -n "$code_server" "$webserver" "$daemon"  # the demo needs all three: when one ends, stop
 ) &
 group=$!
