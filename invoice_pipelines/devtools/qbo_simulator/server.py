@@ -68,18 +68,26 @@ class _Handler(BaseHTTPRequestHandler):
         self._dispatch("DELETE")
 
     def _body(self) -> bytes:
+        """The body as sent; BodyTooLarge past wire.MAX_REQUEST_BYTES, before reading the rest."""
+        limit = wire.MAX_REQUEST_BYTES
         if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
             chunks = []
+            total = 0
             while True:
                 size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
                 if size == 0:
                     self.rfile.readline()
                     break
+                total += size
+                if total > limit:
+                    raise wire.BodyTooLarge(f"the request body is more than {limit} bytes")
                 chunks.append(self.rfile.read(size))
                 self.rfile.readline()
             return b"".join(chunks)
         length = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(length) if length else b""
+        if length > limit:
+            raise wire.BodyTooLarge(f"the request body is more than {limit} bytes")
+        return self.rfile.read(length) if length > 0 else b""
 
     def _send(self, outcome: Outcome) -> None:
         if outcome.drop:
@@ -104,16 +112,19 @@ class _Handler(BaseHTTPRequestHandler):
         url = urlsplit(self.path)
         path = url.path.rstrip("/") or "/"
         params = {k: v[-1] for k, v in parse_qs(url.query, keep_blank_values=True).items()}
-        body = self._body()
         headers = {k.lower(): v for k, v in self.headers.items()}
         api = path.startswith("/v3/company/")
         if api:
             headers["accept"] = wire.effective_accept(headers.get("accept"), params.get("format"))
         sim = self.sim
         try:
-            body = wire.decode_body(body, headers.get("content-encoding"))
+            body = wire.decode_body(self._body(), headers.get("content-encoding"))
             if api and method == "POST" and "xml" in (headers.get("content-type") or "").lower():
                 body = wire.dumps(wire.xml_request(body))
+        except wire.BodyTooLarge as exc:
+            self.close_connection = True  # the rest of a body too large is never read
+            self._send(Outcome(413, f"{exc}\n".encode(), "text/plain"))
+            return
         except ValueError as exc:
             self._send(_fault(sim, wire.invalid_body(str(exc)), headers, api))
             return
