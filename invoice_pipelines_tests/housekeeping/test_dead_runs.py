@@ -15,7 +15,7 @@ from dagster._core.events import DagsterEventType, EngineEventData
 from dagster._core.storage.tags import GRPC_INFO_TAG
 from dagster._core.test_utils import create_run_for_test
 
-from invoice_pipelines.housekeeping.dead_runs import mark_dead_runs, process_runs
+from invoice_pipelines.housekeeping.dead_runs import STOP_REASON, mark_dead_runs, process_runs
 from invoice_pipelines.housekeeping.defs import dead_runs_sensor
 
 LOCAL = {GRPC_INFO_TAG: json.dumps({"host": "localhost", "socket": "/tmp/x/code-server.sock"})}
@@ -107,3 +107,19 @@ def test_the_sensor_reports_what_it_did(instance):
     assert status(instance, dead) == DagsterRunStatus.FAILURE
     result = dead_runs_sensor(build_sensor_context(instance=instance))
     assert result.skip_message.startswith("No dead runs")
+
+
+def test_the_runs_of_a_code_server_that_ended_with_its_processes_are_over(instance):
+    """The stop of `make run` names its code server's socket once its process group is empty:
+    a run of that server still starting, without a recorded process, is over too."""
+    ours = {GRPC_INFO_TAG: json.dumps({"host": "localhost", "socket": "/tmp/ours/cs.sock"})}
+    starting = create_run_for_test(
+        instance, job_name="export_job", status=DagsterRunStatus.STARTING, tags=ours
+    )
+    other = create_run_for_test(
+        instance, job_name="export_job", status=DagsterRunStatus.STARTING, tags=LOCAL
+    )
+    result = mark_dead_runs(instance, reason=STOP_REASON, gone_socket="/tmp/ours/cs.sock")
+    assert [run_id for run_id, _, _ in result.marked] == [starting.run_id]
+    assert "`make run` stopped while this run was in flight" in failure_message(instance, starting)
+    assert status(instance, other) == DagsterRunStatus.STARTING
