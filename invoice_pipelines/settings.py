@@ -48,6 +48,13 @@ SETTINGS: tuple[Setting, ...] = (
         "applies. Empty when the login user already is a non-owner role.",
     ),
     Setting(
+        "INVOICE_PIPELINES_ALLOW_OWNER_RUNTIME",
+        "false",
+        "PostgreSQL only: `true` lets the pipelines, webserver and daemon log in as a superuser, a "
+        "BYPASSRLS role or the tables' owner (or a member of it); otherwise they refuse to start. "
+        "For test suites and scratch benchmarks; production logs in as a runtime role.",
+    ),
+    Setting(
         "INVOICE_PIPELINES_DATA_DIR",
         ".data",
         "Where local files go: SQLite database, uploads, exports, Dagster's storage under "

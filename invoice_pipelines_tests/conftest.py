@@ -25,6 +25,10 @@ from invoice_pipelines.db.tables import organizations
 from invoice_pipelines.db.tenancy import system_transaction
 
 os.environ.setdefault("NO_GCE_CHECK", "true")
+# The suite logs in to its scratch databases as the server's superuser (and migrates with the same
+# login), which the pipelines refuse outside tests; test_runtime_role.py unsets this and logs in
+# as roles of its own to test the refusal.
+os.environ.setdefault("INVOICE_PIPELINES_ALLOW_OWNER_RUNTIME", "true")
 
 DEFAULT_TEST_PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
 SAMPLES_DIR = Path(__file__).resolve().parents[2] / "shared" / "samples" / "einvoice"

@@ -175,18 +175,66 @@ def make_engine(url: str | None = None, *, owner: bool = False, check: bool = Tr
     return engine
 
 
+ALLOW_OWNER_VAR = "INVOICE_PIPELINES_ALLOW_OWNER_RUNTIME"
+
+
+def owner_runtime_allowed() -> bool:
+    value = env(ALLOW_OWNER_VAR).strip().lower()
+    if value not in ("true", "false", ""):
+        raise ConfigError(f"{ALLOW_OWNER_VAR} is true or false, not {value!r}")
+    return value == "true"
+
+
 def _refuse_privileged(engine: Engine) -> None:
-    """Row-level security does not bind superusers or BYPASSRLS roles: refuse to run as one."""
+    """Row-level security does not bind superusers or BYPASSRLS roles, and the tables' owner can
+    switch it off: refuse to run as one.
+
+    Two checks. The role the statements run as (`current_user`, after SET ROLE) must be bound by
+    the policies. And the role that logged in (`session_user`) must not be able to get out of
+    them: any SQL in the session can `RESET ROLE` back to it, so a login as a superuser or as the
+    owner (or a member of the owner) could disable row-level security or drop tables. Migrations
+    log in as the owner (`make_engine(owner=True)`, never checked here); the pipelines, the
+    webserver and the daemon log in as a runtime role that owns nothing. INVOICE_PIPELINES_ALLOW_
+    OWNER_RUNTIME=true lets the second check pass (test suites, scratch benchmarks).
+    """
     with engine.connect() as conn:
         row = conn.execute(
             text(
-                "SELECT current_user, rolsuper, rolbypassrls FROM pg_roles WHERE rolname = current_user"
+                "SELECT current_user AS role, r.rolsuper, r.rolbypassrls, session_user AS login, "
+                "s.rolsuper AS login_super, s.rolbypassrls AS login_bypass, "
+                "(SELECT tableowner FROM pg_tables WHERE schemaname = current_schema() "
+                " AND tablename = 'organizations') AS owner "
+                "FROM pg_roles r, pg_roles s "
+                "WHERE r.rolname = current_user AND s.rolname = session_user"
             )
         ).one()
+        owner_member = (
+            row.owner is not None
+            and conn.execute(
+                text("SELECT pg_has_role(session_user, :owner, 'MEMBER')"), {"owner": row.owner}
+            ).scalar()
+        )
     if row.rolsuper or row.rolbypassrls:
         raise ConfigError(
-            f"the application would run as {row.current_user!r}, which bypasses row-level security; "
+            f"the application would run as {row.role!r}, which bypasses row-level security; "
             "set INVOICE_PIPELINES_DB_APP_ROLE (default invoice_app) or connect as a non-superuser role"
+        )
+    if owner_runtime_allowed():
+        return
+    if row.login_super or row.login_bypass or owner_member:
+        what = (
+            "a superuser"
+            if row.login_super
+            else "a role that bypasses row-level security"
+            if row.login_bypass
+            else f"the owner of the tables ({row.owner!r})"
+            if row.login == row.owner
+            else f"a member of the tables' owner {row.owner!r}"
+        )
+        raise ConfigError(
+            f"the pipelines log in as {row.login!r}, {what}, and any statement could RESET ROLE "
+            "to it and get around row-level security; log in as the runtime role (docs/"
+            f"postgresql-and-scale-out.md), or set {ALLOW_OWNER_VAR}=true for a test database"
         )
 
 
