@@ -227,6 +227,21 @@ ENTITY_ATTACKS: tuple[bytes, ...] = (
 )
 
 
+def crop_box_bomb(pages: int = 3, media_side: int = 5000) -> bytes:
+    """Blank pages with a `media_side` pt MediaBox behind an A4 CropBox, a few hundred bytes: the
+    page size pdfinfo reports is the CropBox, pdftoppm renders the MediaBox (issue 38)."""
+    kids = " ".join(f"{3 + i} 0 R" for i in range(pages)).encode()
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [" + kids + b"] /Count %d >>" % pages,
+    ]
+    objects += [
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 %d %d] /CropBox [0 0 595 842]"
+        b" /Resources << >> >>" % (media_side, media_side)
+    ] * pages
+    return _pdf(objects)
+
+
 def quadratic_blowup(size: int = 20_000, refs: int = 2_000) -> bytes:
     return (
         b'<?xml version="1.0"?><!DOCTYPE r [<!ENTITY a "'
@@ -367,6 +382,7 @@ EXPENSIVE_EVERY = {
     "many-page-scan": 750,
     "many-page-text": 400,
     "over-size": 500,
+    "crop-box-bomb": 400,
 }
 HOSTILE_NAMES = (
     "=cmd|' -C calc'!A0.xml",
@@ -433,6 +449,8 @@ def intake_inputs(n: int, *, seed: int, samples: Path | None) -> Iterator[Hostil
             data, suffix = scan_pdf(MAX_OCR_PAGES * 2, seed + index), ".pdf"
         elif kind == "many-page-text":
             data, suffix = text_pages_pdf(MAX_TEXT_PAGES * 25), ".pdf"
+        elif kind == "crop-box-bomb":
+            data, suffix = crop_box_bomb(), ".pdf"
         elif kind == "over-size":
             data = b"%PDF-1.7\n" + b"0" * (MAX_UPLOAD_BYTES + 1024) + b"\n%%EOF\n"
             suffix = ".pdf"
@@ -638,6 +656,9 @@ def run(args: argparse.Namespace) -> dict:
         t0 = time.perf_counter()
         _sales(engine, org_id, slug, n_sales, work, args, tally, rss)
         seconds["documents_and_delivery"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        _refusals(engine, slug, tally)
+        seconds["flags_and_tokens"] = time.perf_counter() - t0
         total = time.perf_counter() - started
         limit_seconds = parse_floor(n_intake, args, samples)
         database_name = _database_name(engine)
@@ -682,6 +703,75 @@ def run(args: argparse.Namespace) -> dict:
         database_name=database_name,
         limit_database=database_name,
     )
+
+
+# --- hostile flags and blank tokens -------------------------------------------------------------
+
+HUGE = "99999999999999999999999"
+# command lines with a malformed numeric or list flag or date: each must end in one sentence and
+# exit code 2, having changed nothing ("{org}" is the bench's organization)
+HOSTILE_ARGV = (
+    ["send-invoices", "--org", "{org}", "--invoices", "abc"],
+    ["send-invoices", "--org", "{org}", "--connections", "0"],
+    ["send-invoices", "--org", "{org}", "--per-second", "NaN"],
+    ["documents", "--org", "{org}", "--invoices", "1;2"],
+    ["batch-invoice", "--org", "{org}", "--orders", HUGE],
+    ["batch-send", "--org", "{org}", "--invoices", "-3"],
+    ["batch-list", "--limit", HUGE],
+    ["batch-retry", HUGE],
+    ["batch-run", "7", "--chunk-size", "0"],
+    ["export-reopen", "--org", "{org}", "--documents", "x", "--reason", "r"],
+    ["dunning-block", "--org", "{org}", "--invoices", "abc", "--reason", "r"],
+    ["dunning-base-rate", "--org", "{org}", "--from", "2026-01-01", "--percent", "1e999999"],
+    ["overdue", "--org", "{org}", "--as-of", "9999-12-31"],
+    ["overdue", "--org", "{org}", "--as-of", "0001-01-01"],
+    ["credit-note", "--org", "{org}", "--invoice", "X", "--reason", "r", "--date", "9999-12-31"],
+    ["credit-note", "--org", "{org}", "--invoice", "X", "--reason", "r", "--lines", "1:NaN"],
+    ["qbo-import", "--org", "{org}", "--page-size", "-1"],
+    ["qbo-webhooks", "--port", "99999"],
+)
+BLANK_TOKENS = ("", " ", "\t\n", "    ")
+
+
+def _refusals(engine, slug: str, tally: Tally) -> None:
+    """Hostile flags through the console script's `main` and blank webhook tokens through the
+    receiver: each one refused with one sentence is a clean failure, anything else a crash."""
+    import contextlib
+    import io
+
+    from invoice_pipelines.cli import main
+    from invoice_pipelines.quickbooks.webhooks import receiver
+    from invoice_pipelines.settings import ConfigError
+
+    for template in HOSTILE_ARGV:
+        argv = [part.replace("{org}", slug) for part in template]
+        tally.inputs += 1
+        err = io.StringIO()
+        try:
+            with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+                code = main(argv)
+        except SystemExit as exc:
+            code = exc.code
+        except Exception as exc:  # noqa: BLE001 - what the bench counts
+            tally.count("hostile-flag", "crashes")
+            tally.crash(" ".join(argv), exc)
+            continue
+        lines = err.getvalue().strip().splitlines()
+        if code == 2 and lines and "Traceback" not in err.getvalue():
+            tally.count("hostile-flag", "clean_failures")
+        else:
+            tally.count("hostile-flag", "crashes")
+            tally.crash(" ".join(argv), f"exit {code}: {lines[-1] if lines else 'no message'}")
+    for token in BLANK_TOKENS:
+        tally.inputs += 1
+        try:
+            server = receiver(engine, token)
+        except ConfigError:
+            tally.count("blank-webhook-token", "clean_failures")
+            continue
+        server.server_close()
+        tally.count("blank-webhook-token", "crashes")
+        tally.crash("qbo webhook receiver", f"started with the token {token!r}")
 
 
 LIMIT_METHOD = (
