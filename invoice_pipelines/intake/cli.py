@@ -16,6 +16,9 @@ def add_commands(sub) -> None:
     p.set_defaults(func=run_parse_command)
 
     incoming = sub.add_parser("incoming", help="incoming invoices: list, show, review, policy")
+    # each verb sets its own func; this one answers `incoming` without a verb (argparse's
+    # required verb normally refuses that first)
+    incoming.set_defaults(func=run_incoming_command, parser=incoming)
     verbs = incoming.add_subparsers(dest="verb", required=True)
     p = verbs.add_parser("list", help="documents by status with their class and findings")
     p.add_argument("--org", required=True, help="organization slug or id")
@@ -89,6 +92,12 @@ def _pair(text: str) -> tuple[str, str]:
     if not sep or not name.strip():
         raise argparse.ArgumentTypeError(f"{text!r} is not NAME=VALUE")
     return name.strip(), value
+
+
+def run_incoming_command(args: argparse.Namespace) -> int:
+    args.parser.print_usage()
+    print("invoice-pipelines incoming: name one of list, show, review, policy")
+    return 2
 
 
 def run_parse_command(args: argparse.Namespace) -> int:
