@@ -698,7 +698,11 @@ def test_migration_job_runs_migrate_with_the_deployed_image(values):
     assert container["command"] == ["invoice-pipelines", "migrate"]
     image = values["dagster-user-deployments"]["deployments"][0]["image"]
     assert container["image"] == f"{image['repository']}:{image['tag']}"
-    assert container["envFrom"] == [{"secretRef": {"name": "invoice-pipelines"}}]
+    # the runtime secret, then the owner's URL that overrides it: only migrations log in as the owner
+    assert container["envFrom"] == [
+        {"secretRef": {"name": "invoice-pipelines"}},
+        {"secretRef": {"name": "invoice-pipelines-migrate"}},
+    ]
 
 
 def test_the_ocr_asset_is_in_the_ocr_pool_and_quickbooks_assets_in_theirs():
