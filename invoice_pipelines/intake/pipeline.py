@@ -725,7 +725,21 @@ def _decide(
         return _Decision(
             [Status.PARSED, Status.FAILED], fields, _records([duplicate]), duplicate.message
         )
+    doubts = [
+        f
+        for f in outcome.review
+        if f.stage != "hybrid" or policy.get(HYBRID_MISMATCH, "review") == "review"
+    ]
+    if not outcome.review and outcome.status == "NEEDS_REVIEW":
+        # the parser holds it without saying why in a finding: still never booked unseen
+        doubts = [Finding(None, "the reading needs a person's look", "warning", "review")]
     if judged is None:
+        # an outcome from before the verdict: no class to decide by, but a doubt still holds it
+        if doubts:
+            return _Decision(
+                [Status.PARSED, Status.NEEDS_REVIEW], fields, _records(everything), None,
+                doubts[0].message,
+            )  # fmt: skip
         return _Decision([Status.PARSED, Status.VALIDATED], fields, _records(everything), None)
     own_errors = any(f.stage == "rules" for f in outcome.errors)
     action = action_for(judged, policy, own_errors=own_errors)
@@ -735,11 +749,6 @@ def _decide(
             [Status.PARSED, Status.FAILED], fields, _records(everything), errors[0].message,
             None, True,
         )  # fmt: skip
-    doubts = [
-        f
-        for f in outcome.review
-        if f.stage != "hybrid" or policy.get(HYBRID_MISMATCH, "review") == "review"
-    ]
     if action == "review" or doubts:
         why = doubts[0].message if doubts else f"held for review: {judged.label}"
         return _Decision(
