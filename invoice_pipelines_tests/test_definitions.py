@@ -45,6 +45,7 @@ EXPECTED_SENSORS = {
     "qbo_push_sensor",
     "qbo_webhook_sensor",
     "invoice_batch_jobs_sensor",
+    "dead_runs_sensor",
 }
 EXPECTED_SCHEDULES = {
     "incoming_invoices_checks_schedule",

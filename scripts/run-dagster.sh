@@ -90,13 +90,14 @@ export INVOICE_PIPELINES_QBO_TOKEN_KEY
 qbo_port=$(.venv/bin/python -c "import sys, urllib.parse as u; p = u.urlsplit(sys.argv[1]); print(p.port or 80 if p.hostname in ('127.0.0.1', 'localhost') else '')" "$qbo_url")
 
 # The stop: 10 s from the signal to the last process. SIGTERM to the whole group first: the run
-# workers record their runs as failed ("interrupted") or cancelled, the daemon ends its tick.
-# Beside it, once the group is empty, dead_runs records the end of the runs that could not
-# (killed after the grace time, or still starting) through Dagster's instance. Then KILL.
+# workers record their runs as failed ("interrupted") or cancelled, the daemon ends its tick;
+# KILL for what is left after GRACE_SECONDS. Once the group is empty, the sweep started beside it
+# records the end of the runs that could not (killed, or still starting) through the instance.
 GRACE_SECONDS=7  # for the runs to record their end; then SIGKILL
 STOP_SECONDS=9   # the end of the stop, sweep included (the promise is 10)
 now_ms() { local t="${EPOCHREALTIME//[.,]/}"; echo $((t / 1000)); }
 group=""
+sweep=""
 stopping=""
 # The code server and its gRPC child take many seconds to shut down (heartbeat and cleanup
 # threads) and have nothing to record: once everything else of the group (the runs, the daemon,
@@ -116,14 +117,11 @@ stop() {
   [ -n "$stopping" ] && return 0
   stopping=1
   if [ -n "$group" ] && kill -0 -- "-$group" 2>/dev/null; then
-    local started sweep="" log="$logs_dir/stop.log"
+    local started log="$logs_dir/stop.log"
     [ -n "$verbose" ] && log=/dev/stderr
     started=$(now_ms)
     kill -TERM -- "-$group" 2>/dev/null || true
-    "${default_signals[@]}" .venv/bin/python -m invoice_pipelines.housekeeping.dead_runs \
-      --after-group "$group" --gone-socket "$socket" --stop --timeout "$STOP_SECONDS" \
-      >>"$log" 2>&1 &
-    sweep=$!
+    [ -z "$sweep" ] || kill -TERM "$sweep" 2>/dev/null || true  # it waits STOP_SECONDS at most
     while kill -0 -- "-$group" 2>/dev/null && (($(now_ms) - started < GRACE_SECONDS * 1000)); do
       only_the_code_server_left && break
       sleep 0.1
@@ -136,14 +134,15 @@ stop() {
     fi
     kill -KILL -- "-$group" 2>/dev/null || true
     wait "$group" 2>/dev/null || true  # the group's leader has ended by now (or was killed)
-    while kill -0 "$sweep" 2>/dev/null && (($(now_ms) - started < STOP_SECONDS * 1000)); do
+    while [ -n "$sweep" ] && kill -0 "$sweep" 2>/dev/null &&
+      (($(now_ms) - started < STOP_SECONDS * 1000)); do
       sleep 0.1
     done
-    if kill -0 "$sweep" 2>/dev/null; then
+    if [ -n "$sweep" ] && kill -0 "$sweep" 2>/dev/null; then
       kill -KILL "$sweep" 2>/dev/null || true
       echo "make run: runs still in flight are marked failed within a minute of the next start" >&2
     fi
-    wait "$sweep" 2>/dev/null || true
+    [ -z "$sweep" ] || wait "$sweep" 2>/dev/null || true
     echo "$(date +%T) stop: the services and runs ended in $ended ms, the stop in" \
       "$(($(now_ms) - started)) ms" >>"$log"
   fi
@@ -214,6 +213,12 @@ set -m
 ) &
 group=$!
 set +m
+# beside the group, with Dagster loaded while nothing is stopping: once the group has ended,
+# however it ended, it records the end of the runs that could not (housekeeping/dead_runs.py)
+"${default_signals[@]}" .venv/bin/python -m invoice_pipelines.housekeeping.dead_runs \
+  --after-group "$group" --gone-socket "$socket" --stop --timeout "$STOP_SECONDS" \
+  >>"$logs_dir/stop.log" 2>&1 &
+sweep=$!
 
 for _ in $(seq 1 180); do
   # python, not curl: the venv is the one tool a fresh machine is sure to have here

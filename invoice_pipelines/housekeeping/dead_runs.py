@@ -21,9 +21,9 @@ worker health checks (with one, e.g. the K8sRunLauncher, run monitoring does thi
 run without a recorded process is left to run monitoring's start timeout.
 
 Two callers: `dead_runs_sensor` (housekeeping/defs.py, every minute, in the code server, the
-machine the runs run on) and `scripts/run-dagster.sh`, which runs this module once when `make
-run` stops, after its processes have ended (`python -m invoice_pipelines.housekeeping.dead_runs
---after-group <pgid>`): what its runs did not record in the grace time is recorded then.
+machine the runs run on) and `scripts/run-dagster.sh`, which starts this module beside its
+services (`python -m invoice_pipelines.housekeeping.dead_runs --after-group <pgid> ...`): it
+waits for their process group to end, however it ends, and records what the runs did not.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 import time
 from dataclasses import dataclass, field
@@ -223,10 +224,14 @@ def main(argv: list[str] | None = None) -> int:
         "--after-group",
         type=int,
         default=0,
-        help="First wait until no process of this process group runs (make run's services).",
+        help="First wait until no process of this process group runs (make run's services); "
+        "SIGTERM or SIGINT do not end the wait but bound it to --timeout seconds.",
     )
     parser.add_argument(
-        "--timeout", type=float, default=8.0, help="Give up waiting after this many seconds."
+        "--timeout",
+        type=float,
+        default=8.0,
+        help="After SIGTERM or SIGINT, give up waiting after this many seconds.",
     )
     parser.add_argument(
         "--stop", action="store_true", help="Word the reason as a stop of `make run`."
@@ -238,14 +243,22 @@ def main(argv: list[str] | None = None) -> int:
         "flight are over, whether or not their process recorded itself.",
     )
     args = parser.parse_args(argv)
-    deadline = time.monotonic() + args.timeout
+    # `make run` starts this beside its services, with Dagster loaded long before it is needed:
+    # its stop (a TERM to make's process group reaches this process too) only sets the deadline,
+    # and the sweep follows the end of the services within a fraction of a second
+    deadline: list[float] = []
+
+    def stopping(signum, frame) -> None:
+        deadline[:] = deadline or [time.monotonic() + args.timeout]
+
+    signal.signal(signal.SIGTERM, stopping)
+    signal.signal(signal.SIGINT, stopping)
     with DagsterInstance.get() as instance:
-        if args.after_group:
-            while _group_alive(args.after_group):
-                if time.monotonic() > deadline:
-                    print("dead runs: the processes did not end in time", file=sys.stderr)
-                    return 1
-                time.sleep(0.1)
+        while args.after_group and _group_alive(args.after_group):
+            if deadline and time.monotonic() > deadline[0]:
+                print("dead runs: the processes did not end in time", file=sys.stderr)
+                return 1
+            time.sleep(0.1)
         result = mark_dead_runs(
             instance,
             reason=STOP_REASON if args.stop else SWEEP_REASON,
