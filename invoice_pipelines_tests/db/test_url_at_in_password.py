@@ -14,7 +14,6 @@ from sqlalchemy import text
 from invoice_pipelines.db.engine import _parse_url, database_url, make_engine
 from invoice_pipelines.settings import ConfigError
 
-
 UNREACHABLE = "postgresql://u:S3C@RETpw5@127.0.0.1:1/invoices"
 
 
