@@ -230,7 +230,10 @@ def assert_nothing_left(instance: Instance, checkout: Checkout, procs: list[Proc
     assert "make: ***" not in out, out[-3000:]
     # the tour stays the last thing in the terminal, then the one line of the stop
     tail = out[out.index("Logs of the services") :].splitlines()[1:]
-    assert [line for line in tail if line.strip()] == [STOPPED], out[-3000:]
+    stop_log = checkout.data_dir / "logs" / "stop.log"
+    assert [line for line in tail if line.strip()] == [STOPPED], (
+        out[-1500:] + "\n--- stop.log:\n" + stop_log.read_text(errors="replace")[-3000:]
+    )
     return took
 
 

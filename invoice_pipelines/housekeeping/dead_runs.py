@@ -206,13 +206,28 @@ def mark_dead_runs(
 
 
 def _group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
+    """Whether a process of the process group still runs. A zombie does not: one whose parent
+    died waits for PID 1 to reap it, which in a container may take long or never happen."""
+    proc = Path("/proc")
+    if not (proc / "self" / "stat").exists():
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
         return True
-    return True
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            raw = (entry / "stat").read_text()
+        except OSError:
+            continue
+        fields = raw[raw.rindex(")") + 2 :].split()
+        if int(fields[2]) == pgid and fields[0] not in ("Z", "X"):
+            return True
+    return False
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -258,7 +273,7 @@ def main(argv: list[str] | None = None) -> int:
             if deadline and time.monotonic() > deadline[0]:
                 print("dead runs: the processes did not end in time", file=sys.stderr)
                 return 1
-            time.sleep(0.1)
+            time.sleep(0.2)
         result = mark_dead_runs(
             instance,
             reason=STOP_REASON if args.stop else SWEEP_REASON,
