@@ -24,6 +24,7 @@ EXPECTED_ASSETS = {
 EXPECTED_CHECKS = {
     "incoming_invoices:no_failed_documents",
     "incoming_invoices:no_stuck_documents",
+    "incoming_invoices:no_documents_waiting_for_review",
     "incoming_invoices:validated_invoices_exportable",
     "sales_invoices:gapless_invoice_numbers",
     "sales_invoices:totals_consistent",

@@ -44,7 +44,11 @@ from dagster import (
 from pydantic import Field
 
 from invoice_pipelines.catalog import OWNERS
-from invoice_pipelines.db.tenancy import UnknownOrganization
+from invoice_pipelines.db.tenancy import (
+    UnknownOrganization,
+    resolve_organization,
+    tenant_transaction,
+)
 from invoice_pipelines.exports.corrections import reopen_exported
 from invoice_pipelines.exports.export_settings import ExportSettingsError
 from invoice_pipelines.exports.pipeline import (
@@ -55,6 +59,7 @@ from invoice_pipelines.exports.pipeline import (
     skipped_by_reason,
     totals_text,
 )
+from invoice_pipelines.exports.reads import in_review_in_month
 from invoice_pipelines.metadata import markdown_table
 from invoice_pipelines.resources.database import Database
 from invoice_pipelines.resources.file_stores import FileStore
@@ -172,7 +177,7 @@ def _outcome(result: ExportResult) -> str:
     return f"version {result.version} written"
 
 
-def _metadata(results: list[ExportResult]) -> dict:
+def _metadata(results: list[ExportResult], in_review: int = 0) -> dict:
     if len(results) == 1:
         r = results[0]
         metadata = {
@@ -195,6 +200,9 @@ def _metadata(results: list[ExportResult]) -> dict:
             metadata["skipped_by_reason"] = MetadataValue.json(skipped_by_reason(r))
         if r.notes:
             metadata["changes"] = MetadataValue.json(r.notes)
+        if in_review:
+            # not booked and not skipped: held until a person reviews them (intake)
+            metadata["in_review"] = in_review
         return metadata
     table = markdown_table(
         ("organization", "month", "outcome", "invoices", "skipped", "DATEV file"),
@@ -216,6 +224,7 @@ def _metadata(results: list[ExportResult]) -> dict:
         "invoices": sum(r.invoice_count for r in results),
         "bookings": sum(r.booking_count for r in results),
         "skipped": sum(r.skipped_count for r in results),
+        **({"in_review": in_review} if in_review else {}),
         "exports": MetadataValue.md(table),
     }
 
@@ -232,6 +241,7 @@ def _export(
     who = who_asked(config.requested_by, context.run.tags)
     refusals = PartitionRefusals(context.partition_keys, context.log.error)
     results: dict[str, ExportResult] = {}
+    in_review: dict[str, int] = {}
     for key in context.partition_keys:
         slug, period = _partition(key)
         try:
@@ -255,21 +265,52 @@ def _export(
                 f"{slug} {period}: invoice {invoice_id} ({number}) skipped: {reason}"
             )
         results[key] = result
+        if direction == "incoming":
+            in_review[key] = _in_review(engine, slug, period)
+            if in_review[key]:
+                context.log.info(
+                    f"{slug} {period}: {in_review[key]} supplier invoice(s) wait for review "
+                    "(NEEDS_REVIEW); booked once a person confirms them"
+                )
     if refusals:
         fail_keeping_the_done(
             context,
             refusals,
-            metadata={key: _metadata([r]) for key, r in results.items()},
-            checks={key: [_booked_check([r], check_name)] for key, r in results.items()},
+            metadata={key: _metadata([r], in_review.get(key, 0)) for key, r in results.items()},
+            checks={
+                key: [_booked_check([r], check_name, in_review.get(key, 0))]
+                for key, r in results.items()
+            },
         )
+    waiting = sum(in_review.values())
     yield MaterializeResult(
-        metadata=_metadata(list(results.values())),
-        check_results=[_booked_check(list(results.values()), check_name)],
+        metadata=_metadata(list(results.values()), waiting),
+        check_results=[_booked_check(list(results.values()), check_name, waiting)],
     )
 
 
-def _booked_check(results: list[ExportResult], check_name: str) -> AssetCheckResult:
+def _in_review(engine, slug: str, period: str) -> int:
+    """The month's supplier invoices waiting in NEEDS_REVIEW (0 for an unknown organization)."""
+    try:
+        org = resolve_organization(engine, slug)
+    except UnknownOrganization:
+        return 0
+    with tenant_transaction(engine, org["id"]) as conn:
+        return in_review_in_month(conn, org["id"], period)
+
+
+def _booked_check(
+    results: list[ExportResult], check_name: str, in_review: int = 0
+) -> AssetCheckResult:
+    """Skipped invoices fail the check. Supplier invoices waiting in NEEDS_REVIEW do not: they are
+    not booked on purpose until a person confirms them; the check says how many there are."""
     skipped = sum(r.skipped_count for r in results)
+    waiting = (
+        f" {in_review} supplier invoice(s) of the month wait for review (NEEDS_REVIEW) and are "
+        "booked once confirmed."
+        if in_review
+        else ""
+    )
     return AssetCheckResult(
         check_name=check_name,
         passed=skipped == 0,
@@ -278,9 +319,11 @@ def _booked_check(results: list[ExportResult], check_name: str) -> AssetCheckRes
             "Every invoice of the month was booked."
             if skipped == 0
             else f"{skipped} invoice(s) could not be booked and stay out of the export."
-        ),
+        )
+        + waiting,
         metadata={
             "skipped": skipped,
+            **({"in_review": in_review} if in_review else {}),
             **(
                 {"reasons": MetadataValue.md(_skipped_table(results[0]))}
                 if skipped and len(results) == 1

@@ -40,12 +40,12 @@ def month_bounds(period: str) -> tuple[date, date]:
     return start, end
 
 
-def _incoming_filter(organization_id: int, period: str):
+def _incoming_filter(organization_id: int, period: str, statuses: Sequence[str] = EXPORTABLE):
     start, end = month_bounds(period)
     t = incoming_invoices.c
     return and_(
         t.organization_id == organization_id,
-        t.status.in_(EXPORTABLE),
+        t.status.in_(statuses),
         or_(
             and_(t.issue_date >= start, t.issue_date < end),
             and_(
@@ -63,6 +63,13 @@ def validated_in_month(organization_id: int, period: str):
     return select(t.id).where(
         _incoming_filter(organization_id, period), t.status == Status.VALIDATED.value
     )
+
+
+def in_review_in_month(conn: Connection, organization_id: int, period: str) -> int:
+    """How many of the month's incoming invoices wait in NEEDS_REVIEW: neither booked nor skipped
+    (a person confirms or corrects them first), but an export says they are there."""
+    where = _incoming_filter(organization_id, period, (Status.NEEDS_REVIEW.value,))
+    return conn.execute(select(func.count()).select_from(incoming_invoices).where(where)).scalar()
 
 
 def sales_in_month(organization_id: int, period: str):

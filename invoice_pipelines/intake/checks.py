@@ -8,6 +8,10 @@
   UPLOADED/CREATED for more than 5 minutes. The upload sensor dispatches them again after 15
   minutes, so a stuck document is a warning that recovery is under way, not data loss (ERROR is
   kept for broken data, as in billing's checks).
+- `no_documents_waiting_for_review` (WARN), on the same schedule, across organizations: documents
+  in NEEDS_REVIEW. Nothing is broken (they are held on purpose, and no export counts them as
+  unbooked), but they are not booked until a person confirms or corrects them; the check names
+  them, why each waits and how to review it.
 - `validated_invoices_exportable` (WARN), on the same schedule, across organizations: VALIDATED
   documents dated outside every month the export assets have a partition for (before
   INVOICE_PIPELINES_EXPORT_START_MONTH, or after the running month). No export partition books
@@ -29,7 +33,7 @@ from dagster import (
 from invoice_pipelines.db.tenancy import system_transaction
 from invoice_pipelines.exports.defs import export_months
 from invoice_pipelines.exports.reads import validated_outside_months
-from invoice_pipelines.intake.incoming_invoices import stuck_documents
+from invoice_pipelines.intake.incoming_invoices import documents_in_review, stuck_documents
 from invoice_pipelines.metadata import markdown_table
 from invoice_pipelines.resources.database import Database
 
@@ -109,6 +113,70 @@ def no_stuck_documents(context: AssetCheckExecutionContext, database: Database) 
             ),
         },
         description=f"{len(stuck)} documents waiting more than {minutes} minutes",
+    )
+
+
+HOW_TO_REVIEW = (
+    "invoice-pipelines incoming review --org ORG --id ID [--set FIELD=VALUE ...] --confirm --by "
+    "NAME, or review_incoming_invoice_job in the launchpad"
+)
+
+
+def in_review_table(docs: list[dict], *, with_organization: bool = True) -> str:
+    """A markdown table of documents in NEEDS_REVIEW: who sent what, since when and why."""
+    header = ("id", "file", "invoice number", "supplier", "gross", "class", "since", "why")
+    return markdown_table(
+        (("organization",) if with_organization else ()) + header,
+        (
+            ((d["organization"],) if with_organization else ())
+            + (
+                d["id"],
+                d["filename"] or "",
+                d["invoice_number"] or "",
+                d["seller_name"] or "",
+                "" if d["gross_total"] is None else f"{d['gross_total']} {d['currency'] or ''}",
+                ".".join(filter(None, (d["einvoice_class"], d["einvoice_reason"]))),
+                d["status_changed_at"].strftime("%Y-%m-%d %H:%M") if d["status_changed_at"] else "",
+                (f"{d['rule']}: " if d["rule"] else "") + d["why"][:160],
+            )
+            for d in docs
+        ),
+        align="lr" if with_organization else "r",
+    )
+
+
+@asset_check(
+    asset=INCOMING_INVOICES,
+    name="no_documents_waiting_for_review",
+    description="No document waits in NEEDS_REVIEW (all organizations): WARN with the documents "
+    "a person has to confirm, correct or reject before they are booked, and why each waits. "
+    "Runs every 5 minutes (incoming_invoices_checks_schedule).",
+)
+def no_documents_waiting_for_review(
+    context: AssetCheckExecutionContext, database: Database
+) -> AssetCheckResult:
+    with system_transaction(database.get_engine()) as conn:
+        by_org, docs = documents_in_review(conn, limit=TABLE_ROWS)
+    count = sum(by_org.values())
+    metadata = {
+        "in_review": MetadataValue.int(count),
+        "by_organization": MetadataValue.json(by_org),
+    }
+    if docs:
+        metadata["documents_in_review"] = MetadataValue.md(
+            in_review_table(docs)
+            + (f"\n\n(the oldest {len(docs)} of {count})" if count > len(docs) else "")
+        )
+    return AssetCheckResult(
+        passed=not count,
+        severity=AssetCheckSeverity.WARN,
+        metadata=metadata,
+        description=(
+            f"{count} documents wait in NEEDS_REVIEW and are not booked until a person reviews "
+            f"them: {HOW_TO_REVIEW}"
+            if count
+            else "no document waits for review"
+        ),
     )
 
 

@@ -49,8 +49,11 @@ from invoice_pipelines.db.tenancy import (
 from invoice_pipelines.exports.defs import export_months
 from invoice_pipelines.exports.reads import validated_outside_months
 from invoice_pipelines.intake.checks import (
+    HOW_TO_REVIEW,
     TABLE_ROWS,
     failed_documents_table,
+    in_review_table,
+    no_documents_waiting_for_review,
     no_failed_documents_result,
     no_failed_documents_spec,
     no_stuck_documents,
@@ -58,7 +61,12 @@ from invoice_pipelines.intake.checks import (
     validated_invoices_exportable,
     way_out,
 )
-from invoice_pipelines.intake.incoming_invoices import failed_documents, organization_stats
+from invoice_pipelines.intake.incoming_invoices import (
+    documents_in_review,
+    failed_documents,
+    organization_stats,
+)
+from invoice_pipelines.intake.notices import rejected_documents
 from invoice_pipelines.intake.pipeline import IntakeSummary, process_documents, retry_documents
 from invoice_pipelines.intake.uploads import ScanState, scan_uploads
 from invoice_pipelines.metadata import markdown_table
@@ -132,12 +140,34 @@ def _organization(engine, partition_key: str) -> dict:
         ) from None
 
 
+def _rejected_table(rows) -> str:
+    """The organization's rejected documents and the state of each one's supplier notice."""
+    return markdown_table(
+        ("id", "file", "invoice number", "class", "notice to", "notice", "why not sent"),
+        (
+            (
+                r.incoming_invoice_id,
+                r.filename or "",
+                r.invoice_number or "",
+                ".".join(filter(None, (r.einvoice_class, r.einvoice_reason))),
+                r.recipient or "(no address)",
+                r.status,
+                (r.error or "")[:160],
+            )
+            for r in rows
+        ),
+        align="r",
+    )
+
+
 def _metadata(
     summary: IntakeSummary,
     stats: dict,
     failed: list[dict],
     retried: int,
     not_exportable: tuple[int, list[dict], str],
+    in_review: tuple[int, list[dict]] = (0, []),
+    rejected: tuple[dict[str, int], list] = ({}, []),
 ) -> dict:
     metadata = {
         # this run
@@ -165,18 +195,25 @@ def _metadata(
         metadata["avg_processing_seconds"] = MetadataValue.float(stats["avg_processing_seconds"])
     if failed:
         metadata["failed_documents"] = MetadataValue.md(failed_documents_table(failed))
-    if summary.reviews:
-        # what waits for a person, and why (invoice-pipelines incoming review, or
-        # review_incoming_invoice_job in the launchpad)
+    # what waits for a person (this run's and earlier ones'), and why; not booked until reviewed
+    waiting, waiting_docs = in_review
+    metadata["waiting_for_review"] = MetadataValue.int(waiting)
+    if waiting_docs:
         metadata["documents_in_review"] = MetadataValue.md(
-            markdown_table(
-                ("id", "why it waits"),
-                (
-                    (doc_id, why[:200])
-                    for doc_id, why in sorted(summary.reviews.items())[:TABLE_ROWS]
-                ),
+            in_review_table(waiting_docs, with_organization=False)
+            + (
+                f"\n\n(the oldest {len(waiting_docs)} of {waiting})"
+                if waiting > len(waiting_docs)
+                else ""
             )
+            + f"\n\nReview: {HOW_TO_REVIEW}."
         )
+    # rejected by the organization's policy: each supplier's one notice and where it stands
+    notices, rejected_rows = rejected
+    for state in ("pending", "sent", "failed", "unknown"):
+        metadata[f"notices_{state}"] = MetadataValue.int(notices.get(state, 0))
+    if rejected_rows:
+        metadata["rejected_documents"] = MetadataValue.md(_rejected_table(rejected_rows))
     # VALIDATED but dated outside every export month: no export partition will ever book them
     count, outside, table = not_exportable
     metadata["not_exportable"] = MetadataValue.int(count)
@@ -197,12 +234,15 @@ def _metadata(
     # limits how many such runs work at once across all organizations (deploy/dagster.yaml)
     pool="ocr",
     description="Supplier invoices of one organization, parsed (Factur-X/ZUGFeRD, XRechnung "
-    "CII/UBL, text PDFs, scans through OCR) and validated (EN 16931 rules, sums, dates), each "
-    "VALIDATED or FAILED with its findings. Materialized by intake_job (launched by upload_sensor "
+    "CII/UBL, text PDFs, scans through OCR) and validated (the official EN 16931 and XRechnung "
+    "rules, our own sums and dates), each with its class under German VAT law and, by the "
+    "organization's intake policy, VALIDATED, NEEDS_REVIEW (a person confirms or corrects it "
+    "before it is booked) or FAILED with its findings (a rejected supplier gets one notice). Materialized by intake_job (launched by upload_sensor "
     "with the ids of newly registered documents) and retry_failed_invoices_job; each run records "
     "counts by status, the shares of the organization's documents EXPORTED (exported_rate_pct), "
     "VALIDATED or since exported (passed_validation_rate_pct) and FAILED (failed_rate_pct), and "
-    "the documents that FAILED.",
+    "the documents that FAILED, the documents waiting for review and the rejected ones with the "
+    "state of their supplier notice.",
 )
 def incoming_invoices(
     context: AssetExecutionContext,
@@ -253,6 +293,10 @@ def incoming_invoices(
         outside_count, outside = validated_outside_months(
             conn, first, last, organization_id=org["id"], limit=TABLE_ROWS
         )
+        waiting, waiting_docs = documents_in_review(
+            conn, organization_id=org["id"], limit=TABLE_ROWS
+        )
+        rejected = rejected_documents(conn, org["id"], limit=TABLE_ROWS)
     for doc in failed:
         why = ", ".join(doc["rules"]) or doc["message"]
         context.log.warning(f"document {doc['id']} ({doc['filename']}) FAILED: {why}")
@@ -262,7 +306,10 @@ def incoming_invoices(
             f"it is dated {doc['month']}, {way_out(doc, first, last)}"
         )
     not_exportable = (outside_count, outside, not_exportable_table(outside, first, last))
-    yield MaterializeResult(metadata=_metadata(summary, stats, failed, retried, not_exportable))
+    in_review = (sum(waiting.values()), waiting_docs)
+    yield MaterializeResult(
+        metadata=_metadata(summary, stats, failed, retried, not_exportable, in_review, rejected)
+    )
     yield no_failed_documents_result(summary.processed, failed)
 
 
@@ -359,10 +406,12 @@ def upload_sensor(context: SensorEvaluationContext, database: Database, upload_s
 
 incoming_invoices_checks_job = define_asset_job(
     "incoming_invoices_checks_job",
-    selection=AssetSelection.checks(no_stuck_documents, validated_invoices_exportable),
+    selection=AssetSelection.checks(
+        no_stuck_documents, no_documents_waiting_for_review, validated_invoices_exportable
+    ),
     executor_def=in_process_executor,
-    description="Evaluates the no_stuck_documents and validated_invoices_exportable checks of "
-    "incoming_invoices (all organizations).",
+    description="Evaluates the no_stuck_documents, no_documents_waiting_for_review and "
+    "validated_invoices_exportable checks of incoming_invoices (all organizations).",
 )
 
 incoming_invoices_checks_schedule = ScheduleDefinition(
@@ -371,7 +420,8 @@ incoming_invoices_checks_schedule = ScheduleDefinition(
     cron_schedule="*/5 * * * *",
     default_status=DefaultScheduleStatus.RUNNING,
     description="Every 5 minutes: warns when a document has waited in UPLOADED/CREATED for more "
-    "than 5 minutes, or is VALIDATED but dated outside every export month.",
+    "than 5 minutes, waits in NEEDS_REVIEW for a person, or is VALIDATED but dated outside every "
+    "export month.",
 )
 
 
@@ -481,7 +531,11 @@ supplier_notices_schedule = ScheduleDefinition(
 
 defs = Definitions(
     assets=[uploads, incoming_invoices],
-    asset_checks=[no_stuck_documents, validated_invoices_exportable],
+    asset_checks=[
+        no_stuck_documents,
+        no_documents_waiting_for_review,
+        validated_invoices_exportable,
+    ],
     jobs=[
         intake_job,
         retry_failed_invoices_job,

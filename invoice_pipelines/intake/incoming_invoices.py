@@ -625,3 +625,68 @@ def failed_documents(conn: Connection, organization_id: int, ids: Sequence[int])
         if message and not doc["message"]:
             doc["message"] = message
     return list(found.values())
+
+
+def documents_in_review(
+    conn: Connection, *, organization_id: int | None = None, limit: int = 50
+) -> tuple[dict[str, int], list[dict]]:
+    """Documents waiting in NEEDS_REVIEW, oldest first: (their count by organization slug, the
+    first `limit` with id,
+    organization slug, file name, invoice number, supplier, gross total, class, since when, and
+    why: the first finding of their latest findings, a doubt before anything else). In the
+    system scope across organizations; `organization_id` narrows it to one. Three statements."""
+    t = incoming_invoices.c
+    where = t.status == Status.NEEDS_REVIEW.value
+    if organization_id is not None:
+        where = and_(where, t.organization_id == organization_id)
+    by_organization = {
+        slug: count
+        for slug, count in conn.execute(
+            select(organizations.c.slug, func.count())
+            .select_from(incoming_invoices)
+            .join(organizations, organizations.c.id == t.organization_id)
+            .where(where)
+            .group_by(organizations.c.slug)
+            .order_by(organizations.c.slug)
+        )
+    }
+    rows = [
+        dict(r)
+        for r in conn.execute(
+            select(
+                t.id,
+                organizations.c.slug.label("organization"),
+                uploads.c.filename,
+                t.invoice_number,
+                t.seller_name,
+                t.gross_total,
+                t.currency,
+                t.einvoice_class,
+                t.einvoice_reason,
+                t.status_changed_at,
+            )
+            .select_from(incoming_invoices)
+            .join(organizations, organizations.c.id == t.organization_id)
+            .outerjoin(uploads, uploads.c.id == t.upload_id)
+            .where(where)
+            .order_by(t.status_changed_at, t.id)
+            .limit(limit)
+        ).mappings()
+    ]
+    why: dict[int, tuple] = {}
+    if rows:
+        e = processing_errors.c
+        # a review's correction moves the version on without new findings: the latest that has any
+        for row in conn.execute(
+            select(e.incoming_invoice_id, e.processing_version, e.stage, e.rule_id, e.message)
+            .where(e.incoming_invoice_id.in_([r["id"] for r in rows]))
+            .order_by(e.incoming_invoice_id, e.processing_version.desc(), e.id)
+        ):
+            rank = (row.processing_version or 0, row.stage in ("review", "hybrid"))
+            best = why.get(row.incoming_invoice_id)
+            if best is None or rank > best[0]:
+                why[row.incoming_invoice_id] = (rank, row.rule_id, row.message)
+    for row in rows:
+        _, rule, message = why.get(row["id"], (None, None, ""))
+        row["rule"], row["why"] = rule, message or "held for review by the organization's policy"
+    return by_organization, rows

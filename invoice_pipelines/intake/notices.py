@@ -12,25 +12,28 @@ on its own). A document is noticed once whatever happens to it later: one row pe
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from email import policy
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import make_msgid
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
 from invoice_pipelines.core.rules import Finding
-from invoice_pipelines.db.tables import organizations, supplier_notices
+from invoice_pipelines.db.tables import incoming_invoices, organizations, supplier_notices, uploads
 from invoice_pipelines.db.tenancy import system_transaction, tenant_transaction
 from invoice_pipelines.outbox.machine import FAILED, Outbox, claim, finish, outcome_of, refuse
 from invoice_pipelines.resources.mail import OutgoingMail, SendError, SmtpMailer
 
 BOX = Outbox(supplier_notices, key=("incoming_invoice_id",))
 MAX_REASONS = 12
-NO_ADDRESS = "the document names no e-mail address of the supplier (BT-43, or BT-34 with scheme EM)"
+NO_ADDRESS = (
+    "the document names no e-mail address of the supplier (BT-43, or BT-34 with scheme EM), "
+    "and its upload no sender"
+)
 
 
 @dataclass(frozen=True)
@@ -74,10 +77,37 @@ def compose(
     return Notice(recipient, f"Not accepted: {which} to {organization}", body)
 
 
+def _looks_like_address(text: str | None) -> bool:
+    text = (text or "").strip()
+    local, at, domain = text.rpartition("@")
+    return bool(at and local and "." in domain) and not any(
+        c.isspace() or c in '<>,;"' for c in text
+    )
+
+
+def _upload_senders(conn, document_ids: Sequence[int]) -> dict[int, str]:
+    """Who uploaded each document, where that is an e-mail address (`uploads.created_by`)."""
+    rows = conn.execute(
+        select(incoming_invoices.c.id, uploads.c.created_by)
+        .join(uploads, uploads.c.id == incoming_invoices.c.upload_id)
+        .where(incoming_invoices.c.id.in_(list(document_ids)))
+    )
+    return {row.id: row.created_by.strip() for row in rows if _looks_like_address(row.created_by)}
+
+
 def record_notices(conn, organization_id: int, notices: dict[int, Notice]) -> None:
-    """The notices of rejected documents, pending; a document noticed before keeps its notice."""
+    """The notices of rejected documents, pending; a document noticed before keeps its notice.
+    A document that names no address of the supplier goes to whoever uploaded it, if that was
+    recorded as an e-mail address."""
     if not notices:
         return
+    unaddressed = [doc_id for doc_id, notice in notices.items() if not notice.recipient]
+    if unaddressed:
+        senders = _upload_senders(conn, unaddressed)
+        notices = {
+            doc_id: replace(notice, recipient=senders[doc_id]) if doc_id in senders else notice
+            for doc_id, notice in notices.items()
+        }
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
     conn.execute(
         dialect.insert(supplier_notices)
@@ -222,3 +252,36 @@ def notices_of(conn, document_ids: Sequence[int]) -> dict[int, dict]:
             )
         )
     }
+
+
+def rejected_documents(conn, organization_id: int, limit: int = 50) -> tuple[dict[str, int], list]:
+    """The organization's rejected documents, newest first, with their notice: the count of
+    notices by state (pending, sending, sent, failed, unknown), and the first `limit` with id,
+    file name, invoice number, recipient, state and error."""
+    n = supplier_notices.c
+    counts = {
+        status: count
+        for status, count in conn.execute(
+            select(n.status, func.count())
+            .where(n.organization_id == organization_id)
+            .group_by(n.status)
+        )
+    }
+    rows = conn.execute(
+        select(
+            n.incoming_invoice_id,
+            uploads.c.filename,
+            incoming_invoices.c.invoice_number,
+            incoming_invoices.c.einvoice_class,
+            incoming_invoices.c.einvoice_reason,
+            n.recipient,
+            n.status,
+            n.error,
+        )
+        .join(incoming_invoices, incoming_invoices.c.id == n.incoming_invoice_id)
+        .outerjoin(uploads, uploads.c.id == incoming_invoices.c.upload_id)
+        .where(n.organization_id == organization_id)
+        .order_by(n.id.desc())
+        .limit(limit)
+    ).all()
+    return counts, rows

@@ -12,7 +12,11 @@ from invoice_pipelines.cli import main
 from invoice_pipelines.db.tables import incoming_invoices
 from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.intake import defs as intake_defs
-from invoice_pipelines.intake.checks import no_stuck_documents, validated_invoices_exportable
+from invoice_pipelines.intake.checks import (
+    no_documents_waiting_for_review,
+    no_stuck_documents,
+    validated_invoices_exportable,
+)
 from invoice_pipelines.intake.uploads import ScanState, scan_uploads
 from invoice_pipelines.resources.upload_stores import LocalUploadStore
 from invoice_pipelines_tests.conftest import samples_dir
@@ -29,7 +33,11 @@ from invoice_pipelines_tests.intake.test_intake_jobs import (
 def _scheduled_check(db, store):
     job = Definitions(
         assets=[intake_defs.incoming_invoices],
-        asset_checks=[no_stuck_documents, validated_invoices_exportable],
+        asset_checks=[
+            no_stuck_documents,
+            no_documents_waiting_for_review,
+            validated_invoices_exportable,
+        ],
         jobs=[intake_defs.incoming_invoices_checks_job],
         resources=_resources(db, store),
     ).resolve_job_def("incoming_invoices_checks_job")

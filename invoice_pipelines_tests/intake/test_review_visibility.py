@@ -1,0 +1,181 @@
+"""What a person sees of documents held for review and of rejected ones (issue 36): the intake
+run's materialization (documents waiting, rejected documents with their notice's state), the
+scheduled check that warns while documents wait, the `incoming list` command, and the notice that
+goes to the upload's sender when the document names no address. PostgreSQL and SQLite."""
+
+from __future__ import annotations
+
+import json
+
+from dagster import DagsterInstance, Definitions
+from sqlalchemy import select, update
+
+from invoice_pipelines.cli import main
+from invoice_pipelines.db.tables import incoming_invoices, uploads
+from invoice_pipelines.db.tenancy import tenant_transaction
+from invoice_pipelines.intake import defs as intake_defs
+from invoice_pipelines.intake.checks import (
+    no_documents_waiting_for_review,
+    no_stuck_documents,
+    validated_invoices_exportable,
+)
+from invoice_pipelines.intake.review import review_document
+from invoice_pipelines.intake.uploads import ScanState, scan_uploads
+from invoice_pipelines.resources.upload_stores import LocalUploadStore
+from invoice_pipelines_tests.intake.test_bad_input import own_invoice
+from invoice_pipelines_tests.intake.test_intake_jobs import (
+    _drop,
+    _materialization,
+    _resources,
+    _run_intake,
+)
+from invoice_pipelines_tests.intake.test_review import basic_wl, broken_totals, run_intake
+
+
+def _register(db, store, org, files: dict[str, bytes]) -> list[int]:
+    _drop(store, org, files)
+    scan = scan_uploads(
+        db.engine, store, ScanState(), max_files_per_tick=len(files) + 1,
+        only_organizations={org["slug"]},
+    )  # fmt: skip
+    return [i for b in scan.batches if b.organization_slug == org["slug"] for i in b.document_ids]
+
+
+def _review_check(db, store):
+    job = Definitions(
+        assets=[intake_defs.incoming_invoices],
+        asset_checks=[
+            no_stuck_documents,
+            no_documents_waiting_for_review,
+            validated_invoices_exportable,
+        ],
+        jobs=[intake_defs.incoming_invoices_checks_job],
+        resources=_resources(db, store),
+    ).resolve_job_def("incoming_invoices_checks_job")
+    result = job.execute_in_process(instance=DagsterInstance.ephemeral())
+    [evaluation] = [
+        e
+        for e in result.get_asset_check_evaluations()
+        if e.check_name == "no_documents_waiting_for_review"
+    ]
+    return evaluation
+
+
+def test_the_run_and_the_check_show_what_waits_for_review_and_what_was_rejected(db, tmp_path):
+    org = db.new_organization()
+    store = LocalUploadStore(root=str(tmp_path))
+    ids = _register(
+        db,
+        store,
+        org,
+        {"basic-wl.xml": basic_wl("WAIT-1"), "errors.xml": broken_totals("REJ-1"),
+         "valid.xml": own_invoice("OK-1")},
+    )  # fmt: skip
+    shown = _materialization(_run_intake(db, store, org, ids))
+
+    assert (shown["validated"], shown["needs_review"], shown["rejected"]) == (1, 1, 1)
+    assert shown["count_needs_review"] == 1 and shown["waiting_for_review"] == 1
+    waiting = shown["documents_in_review"]
+    assert "basic-wl.xml" in waiting.replace("\\", "") and "WAIT-1" in waiting.replace("\\", "")
+    assert "not\\_einvoice.profile" in waiting or "not_einvoice.profile" in waiting
+    assert "incoming review" in waiting
+    # the rejected document and its notice: recorded, not sent yet (supplier_notices_job sends)
+    assert shown["notices_pending"] == 1 and shown["notices_sent"] == 0
+    rejected = shown["rejected_documents"].replace("\\", "")
+    assert "errors.xml" in rejected and "REJ-1" in rejected and "pending" in rejected
+    assert "(no address)" in rejected
+
+    # the scheduled check warns while the document waits (other tests' organizations may have
+    # documents in review too: this organization's count is what this test knows)
+    check = _review_check(db, store)
+    assert not check.passed and check.severity.value == "WARN"
+    assert check.metadata["by_organization"].value[org["slug"]] == 1
+    assert "WAIT-1" in check.metadata["documents_in_review"].value.replace("\\", "")
+    assert "incoming review" in check.description
+
+    [waiting_id] = [i for i in ids if _status(db, org, i) == "NEEDS_REVIEW"]
+    review_document(db.engine, org["slug"], waiting_id, reviewed_by="dora", confirm=True)
+    assert _status(db, org, waiting_id) == "VALIDATED"
+    check = _review_check(db, store)
+    assert org["slug"] not in check.metadata["by_organization"].value
+
+
+def _status(db, org, doc_id) -> str:
+    with tenant_transaction(db.engine, org["id"]) as conn:
+        return conn.execute(
+            select(incoming_invoices.c.status).where(incoming_invoices.c.id == doc_id)
+        ).scalar_one()
+
+
+def test_incoming_list_names_status_class_findings_and_notice(
+    db, tmp_path, monkeypatch, capsys
+) -> None:
+    org = db.new_organization()
+    monkeypatch.setenv("INVOICE_PIPELINES_DB_URL", db.url)
+    rows = run_intake(db, tmp_path, org, {"b.xml": basic_wl("L-1"), "e.xml": broken_totals("L-2")})
+
+    assert main(["incoming", "list", "--org", org["slug"]]) == 0
+    out = capsys.readouterr().out
+    [review_line] = [line for line in out.splitlines() if line.strip().startswith(
+        str(rows["b.xml"]["id"]))]  # fmt: skip
+    assert "NEEDS_REVIEW" in review_line and "not_einvoice" in review_line and "L-1" in out
+    assert "b.xml" in review_line
+    assert "BR-CO-15" in out  # the rejected one's finding, by rule id
+    assert "notice to (no address): pending" in out
+
+    assert main(["incoming", "list", "--org", org["slug"], "--status", "FAILED", "--json"]) == 0
+    [failed] = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert (failed["invoice_number"], failed["einvoice_class"]) == ("L-2", "einvoice_with_errors")
+    assert failed["notice"]["status"] == "pending"
+    assert {"rule", "message", "severity"} <= set(failed["findings"][0])
+
+    assert main(["incoming", "list", "--org", org["slug"], "--status", "EXPORTED"]) == 0
+    assert capsys.readouterr().out.strip() == "no incoming invoices match"
+
+    # a user's mistakes: one line each, no traceback
+    code = main(["incoming", "list", "--org", "no-such-org"])
+    said = capsys.readouterr()
+    assert code != 0 and "no organization 'no-such-org'" in said.out + said.err
+    assert "Traceback" not in said.out + said.err
+    try:
+        main(["incoming", "list", "--org", org["slug"], "--status", "LOST"])
+    except SystemExit as exc:  # argparse's own refusal
+        assert exc.code == 2
+    said = capsys.readouterr()
+    assert "'LOST' is none of" in said.err and "Traceback" not in said.err
+
+
+def test_a_notice_goes_to_the_uploads_sender_when_the_document_names_no_address(
+    db, tmp_path
+) -> None:
+    """The document names no e-mail of the seller; its upload was recorded from an address: the
+    notice goes there, once, through the production mail client and the SMTP stand-in."""
+    from invoice_pipelines.devtools.standins.smtp import SmtpSink
+    from invoice_pipelines.intake.notices import send_supplier_notices
+    from invoice_pipelines.intake.pipeline import process_documents
+    from invoice_pipelines.resources.mail import SmtpMailer
+    from invoice_pipelines_tests.intake.test_review import InProcess
+
+    org = db.new_organization()
+    store = LocalUploadStore(root=str(tmp_path))
+    [doc_id] = _register(db, store, org, {"s.xml": broken_totals("S-1")})
+    with tenant_transaction(db.engine, org["id"], write=True) as conn:
+        upload_id = conn.execute(
+            select(incoming_invoices.c.upload_id).where(incoming_invoices.c.id == doc_id)
+        ).scalar_one()
+        # as an upload channel that knows its sender records it (e.g. a mailbox)
+        conn.execute(
+            update(uploads)
+            .where(uploads.c.id == upload_id)
+            .values(created_by="buchhaltung@lieferant.example")
+        )
+    process_documents(db.engine, store, org["id"], [doc_id], parser=InProcess(), ocr=None)
+    assert _status(db, org, doc_id) == "FAILED"
+    with SmtpSink() as sink:
+        mailer = SmtpMailer(port=sink.port, sender="eingang@buyer.example")
+        first = send_supplier_notices(db.engine, mailer, org["id"])
+        again = send_supplier_notices(db.engine, mailer, org["id"])
+        (message,) = sink.mailbox.messages
+    assert (len(first.sent), first.failed, again.sent, again.failed) == (1, {}, [], {})
+    assert message["To"] == "buchhaltung@lieferant.example"
+    assert "BR-CO-15" in message.get_content()
