@@ -4,8 +4,10 @@ A correction names fields and their new values (text, as typed on the command li
 launchpad); each changed field is recorded in `incoming_reviews` (who, when, old, new) and in
 the audit log, and the document's own columns take the new value. Before a document leaves
 review as VALIDATED, its values as corrected must hold: the mandatory values are there, net +
-VAT = gross, the VAT breakdown adds up to the totals and each rate's VAT matches its basis, and
-the same number from the same supplier is not booked already (IP-DUP-01). A correction that
+VAT = gross, the VAT breakdown adds up to the totals and each rate's VAT matches its basis, the
+amount due is not above the total, our own rules hold (core.rules.check_invoice: e.g. an issue
+date not in the future, IP-DATE-01), and the same number from the same supplier is not booked
+already (IP-DUP-01). A correction that
 still fails is recorded and the document stays in review, with the reasons. A rejection moves it
 to FAILED with the reviewer's reason. Every move goes through `change_status` (optimistic lock:
 a document that changed meanwhile is refused, never overwritten).
@@ -20,9 +22,10 @@ from decimal import Decimal, InvalidOperation
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.engine import Engine
 
+from invoice_pipelines.core.invoice import Invoice, VatBreakdown
 from invoice_pipelines.core.lifecycle import Status
 from invoice_pipelines.core.money import ZERO, round_cents
-from invoice_pipelines.core.rules import comparison_text, invoice_number_key
+from invoice_pipelines.core.rules import check_invoice, comparison_text, invoice_number_key
 from invoice_pipelines.db.locks import Lock, xact_lock
 from invoice_pipelines.db.tables import (
     audit_log,
@@ -152,8 +155,10 @@ def problems_of(row: dict, breakdown: list[tuple[Decimal, Decimal, Decimal]]) ->
     net, tax, gross = row.get("net_total"), row.get("tax_total"), row.get("gross_total")
     if None not in (net, tax, gross) and net + tax != gross:
         problems.append(f"net {net} + VAT {tax} is not the total {gross}")
-    if row.get("issue_date") and row.get("due_date") and row["due_date"] < row["issue_date"]:
-        problems.append("the due date is before the issue date")
+    due = row.get("amount_due")
+    if due is not None and gross is not None and gross >= ZERO and due > gross:
+        # what was paid before lowers the amount due; nothing raises it above the total
+        problems.append(f"the amount due {due} is more than the total {gross}")
     if breakdown:
         basis = sum((b for _, b, _ in breakdown), ZERO)
         vat = sum((v for _, _, v in breakdown), ZERO)
@@ -168,6 +173,41 @@ def problems_of(row: dict, breakdown: list[tuple[Decimal, Decimal, Decimal]]) ->
     elif tax not in (None, ZERO):
         problems.append("there is VAT but no VAT breakdown (give breakdown=rate:basis:vat)")
     return problems
+
+
+# what problems_of says in plain words already (check_invoice's rule ids for the same)
+_SAID = frozenset({"BR-02", "BR-03", "BR-05", "BR-13", "BR-14", "BR-CO-14", "BR-CO-15", "BR-CO-17"})
+
+
+def rule_problems(
+    row: dict, breakdown: list[tuple[Decimal, Decimal, Decimal]], *, today: date | None = None
+) -> list[str]:
+    """Our own rules (core.rules.check_invoice) on the values as corrected: the invoice a booking
+    would be made of, as a page-read invoice carries it (the structure of its XML, if it had one,
+    was judged on arrival). Errors only, with their rule ids; a due date before the issue date is
+    a warning there (EN 16931 allows it) and does not hold a document."""
+    invoice = Invoice(
+        number=row.get("invoice_number"),
+        type_code=row.get("type_code"),
+        issue_date=row.get("issue_date"),
+        due_date=row.get("due_date"),
+        currency=row.get("currency"),
+        seller_name=row.get("seller_name"),
+        seller_vat_id=row.get("seller_vat_id"),
+        net_total=row.get("net_total"),
+        tax_total=row.get("tax_total"),
+        gross_total=row.get("gross_total"),
+        vat_breakdown=tuple(
+            VatBreakdown(category="S" if rate > 0 else "Z", rate=rate, basis=basis, amount=vat)
+            for rate, basis, vat in breakdown
+        ),
+        origin="text",
+    )
+    return [
+        f"{f.rule}: {f.message}"
+        for f in check_invoice(invoice, today=today)
+        if f.severity == "error" and f.rule not in _SAID
+    ]
 
 
 def _update_in_review(conn, ref: DocumentRef, values: dict) -> None:
@@ -306,9 +346,8 @@ def review_document(
                 result.corrected["breakdown"] = (text, corrections["breakdown"])
                 note("corrected", "breakdown", text, corrections["breakdown"])
             taxes = breakdown if breakdown is not None else before
-            result.problems = problems_of(
-                current, [(r, b, v) for r, b, v in taxes if None not in (r, b, v)]
-            )
+            complete = [(r, b, v) for r, b, v in taxes if None not in (r, b, v)]
+            result.problems = problems_of(current, complete) + rule_problems(current, complete)
             duplicate = _duplicate_of(conn, current)
             if duplicate is not None:
                 result.problems.append(

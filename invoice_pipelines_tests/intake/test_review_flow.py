@@ -1,0 +1,140 @@
+"""The review step beyond the happy path (issue 36), on PostgreSQL and SQLite: a correction that
+still breaks our own rules is recorded and says why while the document stays in review (from the
+launchpad job); two reviewers, the second working from a version the first changed, are told so;
+a correction that makes the document a duplicate of a booked one is refused, invisible characters
+or not."""
+
+from __future__ import annotations
+
+import pytest
+from dagster import DagsterInstance, RunConfig
+from sqlalchemy import select
+
+from invoice_pipelines.db.tables import audit_log, incoming_reviews
+from invoice_pipelines.db.tenancy import tenant_transaction
+from invoice_pipelines.intake.defs import ReviewConfig, review_incoming_invoice_job
+from invoice_pipelines.intake.review import ReviewError, review_document
+from invoice_pipelines.resources.database import Database
+from invoice_pipelines_tests.intake.test_bad_input import own_invoice
+from invoice_pipelines_tests.intake.test_review import basic_wl, documents, run_intake
+
+
+def _job(db, **config):
+    return review_incoming_invoice_job.execute_in_process(
+        run_config=RunConfig(ops={"review_incoming_invoice": ReviewConfig(**config)}),
+        resources={"database": Database(url=db.url)},
+        instance=DagsterInstance.ephemeral(),
+        raise_on_error=False,
+    )
+
+
+def _reviews(db, org, doc_id) -> list[tuple]:
+    with tenant_transaction(db.engine, org["id"]) as conn:
+        return [
+            tuple(r)
+            for r in conn.execute(
+                select(
+                    incoming_reviews.c.action,
+                    incoming_reviews.c.field,
+                    incoming_reviews.c.old_value,
+                    incoming_reviews.c.new_value,
+                    incoming_reviews.c.reviewed_by,
+                )
+                .where(incoming_reviews.c.incoming_invoice_id == doc_id)
+                .order_by(incoming_reviews.c.id)
+            )
+        ]
+
+
+def test_a_correction_that_breaks_our_rules_stays_in_review_saying_why(db, tmp_path) -> None:
+    org = db.new_organization()
+    doc = run_intake(db, tmp_path, org, {"b.xml": basic_wl("F-1")})["b.xml"]
+    assert doc["status"] == "NEEDS_REVIEW"
+    old_date = doc["issue_date"].isoformat()
+
+    # a year typed wrong: the issue date lies in the future (IP-DATE-01), the run says so
+    result = _job(
+        db, organization=org["slug"], document_id=doc["id"], reviewed_by="fritz",
+        corrections={"issue_date": "2062-11-03"}, confirm=True,
+    )  # fmt: skip
+    assert not result.success
+    failure = result.failure_data_for_node("review_incoming_invoice")
+    assert "stays in review" in failure.error.message and "IP-DATE-01" in failure.error.message
+    row = documents(db, org)["b.xml"]
+    assert row["status"] == "NEEDS_REVIEW" and row["issue_date"].isoformat() == "2062-11-03"
+    # the correction is recorded all the same, and the version moved on
+    assert row["processing_version"] == doc["processing_version"] + 1
+    assert _reviews(db, org, doc["id"]) == [
+        ("corrected", "issue_date", old_date, "2062-11-03", "fritz")
+    ]
+
+    # a due date before the issue date is allowed by EN 16931 (a warning): it does not hold it
+    result = _job(
+        db, organization=org["slug"], document_id=doc["id"], reviewed_by="fritz",
+        corrections={"issue_date": old_date, "due_date": "2000-01-01"}, confirm=True,
+        expected_version=row["processing_version"],
+    )  # fmt: skip
+    assert result.success
+    assert documents(db, org)["b.xml"]["status"] == "VALIDATED"
+    assert [r[:2] for r in _reviews(db, org, doc["id"])][1:] == [
+        ("corrected", "issue_date"),
+        ("corrected", "due_date"),
+        ("confirmed", None),
+    ]
+    with tenant_transaction(db.engine, org["id"]) as conn:
+        audits = conn.execute(
+            select(audit_log.c.created_by, audit_log.c.details)
+            .where(audit_log.c.action == "intake.review", audit_log.c.entity_id == str(doc["id"]))
+            .order_by(audit_log.c.id)
+        ).all()
+    assert [(who, details["status"]) for who, details in audits] == [
+        ("fritz", "NEEDS_REVIEW"),
+        ("fritz", "VALIDATED"),
+    ]
+
+
+def test_a_reviewer_working_from_a_version_another_changed_is_refused(db, tmp_path) -> None:
+    org = db.new_organization()
+    doc = run_intake(db, tmp_path, org, {"b.xml": basic_wl("S-1")})["b.xml"]
+    seen = doc["processing_version"]
+    # Berta corrects the supplier's name first
+    review_document(
+        db.engine, org["slug"], doc["id"], reviewed_by="berta",
+        corrections={"seller_name": "Lieferant AG"}, expected_version=seen,
+    )  # fmt: skip
+    # Anton confirms what he saw before: refused, nothing of his recorded
+    with pytest.raises(ReviewError, match=f"changed since version {seen}"):
+        review_document(
+            db.engine, org["slug"], doc["id"], reviewed_by="anton", confirm=True,
+            expected_version=seen,
+        )  # fmt: skip
+    assert documents(db, org)["b.xml"]["status"] == "NEEDS_REVIEW"
+    assert {r[-1] for r in _reviews(db, org, doc["id"])} == {"berta"}
+    # from the launchpad the same refusal is the run's one sentence
+    result = _job(
+        db, organization=org["slug"], document_id=doc["id"], reviewed_by="anton", confirm=True,
+        expected_version=seen,
+    )  # fmt: skip
+    assert not result.success
+    assert f"changed since version {seen}" in (
+        result.failure_data_for_node("review_incoming_invoice").error.message
+    )
+
+
+@pytest.mark.parametrize(
+    "typed", ["D-7", "D\u200b-7", "D-\u00ad７"], ids=["plain", "zwsp", "mixed"]
+)
+def test_a_correction_that_makes_a_duplicate_of_a_booked_invoice_is_refused(
+    db, tmp_path, typed
+) -> None:
+    org = db.new_organization()
+    rows = run_intake(db, tmp_path, org, {"a.xml": own_invoice("D-7")})
+    assert rows["a.xml"]["status"] == "VALIDATED"
+    doc = run_intake(db, tmp_path, org, {"b.xml": basic_wl("D-8")})["b.xml"]
+    assert doc["status"] == "NEEDS_REVIEW"
+    result = review_document(
+        db.engine, org["slug"], doc["id"], reviewed_by="carl",
+        corrections={"number": typed}, confirm=True,
+    )  # fmt: skip
+    assert result.status == "NEEDS_REVIEW"
+    assert any("IP-DUP-01" in p for p in result.problems), result.problems
