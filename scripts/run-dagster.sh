@@ -203,7 +203,10 @@ set -m
     while kill -0 "$script_pid" 2>/dev/null; do sleep 1; done
     trap '' TERM
     kill -TERM 0
+    me=$BASHPID
+    group=$(ps -o pgid= -p "$me" 2>/dev/null | tr -d ' ') || true  # for the function below
     for _ in $(seq 1 70); do
+      [ -n "$group" ] && only_the_code_server_left && break
       kill -0 "$code_server" 2>/dev/null || kill -0 "$daemon" 2>/dev/null || break
       sleep 0.1
     done

@@ -29,6 +29,7 @@ waits for their process group to end, however it ends, and records what the runs
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 import signal
@@ -230,6 +231,29 @@ def _group_alive(pgid: int) -> bool:
     return False
 
 
+def _preload() -> None:
+    """Import what opening the instance imports (Dagster's SQLite storage and alembic, the classes
+    dagster.yaml names) without opening it: that takes seconds on a busy machine, opening then
+    a fraction of one."""
+    import alembic.config  # noqa: F401
+    import alembic.runtime.migration  # noqa: F401
+    import yaml
+    from dagster._core.launcher.default_run_launcher import DefaultRunLauncher  # noqa: F401
+    from dagster._core.storage.sqlite_storage import DagsterSqliteStorage  # noqa: F401
+
+    home = os.environ.get("DAGSTER_HOME")
+    try:
+        config = yaml.safe_load(Path(home, "dagster.yaml").read_text()) if home else None
+    except (OSError, yaml.YAMLError):
+        config = None
+    for block in (config or {}).values():
+        if isinstance(block, dict) and isinstance(block.get("module"), str):
+            try:
+                importlib.import_module(block["module"])
+            except Exception:  # opening the instance says what is wrong, with its context
+                pass
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m invoice_pipelines.housekeeping.dead_runs",
@@ -258,7 +282,7 @@ def main(argv: list[str] | None = None) -> int:
         "flight are over, whether or not their process recorded itself.",
     )
     args = parser.parse_args(argv)
-    # `make run` starts this beside its services, with Dagster loaded long before it is needed:
+    # `make run` starts this beside its services, with Dagster imported long before it is needed:
     # its stop (a TERM to make's process group reaches this process too) only sets the deadline,
     # and the sweep follows the end of the services within a fraction of a second
     deadline: list[float] = []
@@ -268,12 +292,15 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, stopping)
     signal.signal(signal.SIGINT, stopping)
+    _preload()
+    while args.after_group and _group_alive(args.after_group):
+        if deadline and time.monotonic() > deadline[0]:
+            print("dead runs: the processes did not end in time", file=sys.stderr)
+            return 1
+        time.sleep(0.2)
+    # the instance only now: opened beside the code server's start, two processes created
+    # Dagster's SQLite storage at once (alembic: "more than one head present")
     with DagsterInstance.get() as instance:
-        while args.after_group and _group_alive(args.after_group):
-            if deadline and time.monotonic() > deadline[0]:
-                print("dead runs: the processes did not end in time", file=sys.stderr)
-                return 1
-            time.sleep(0.2)
         result = mark_dead_runs(
             instance,
             reason=STOP_REASON if args.stop else SWEEP_REASON,
