@@ -127,7 +127,7 @@ def run_list_command(args: argparse.Namespace) -> int:
         return 0
     for d in documents:
         print(
-            f"{d['id']:>6}  {d['status']:<12} {d['einvoice_class'] or '-':<32} "
+            f"{d['id']:>6}  {d['status']:<12} {_class(d):<32} "
             f"{(d['invoice_number'] or '-')[:24]:<24} {(d['seller_name'] or '-')[:28]:<28} "
             f"{d['gross_total'] or '-':>12} {d['currency'] or ''}  {d['filename'] or ''}"
         )
@@ -141,6 +141,11 @@ def run_list_command(args: argparse.Namespace) -> int:
         if len(d["findings"]) > 5:
             print(f"        ... and {len(d['findings']) - 5} more (incoming show --id {d['id']})")
     return 0
+
+
+def _class(document: dict) -> str:
+    """The document's class as the policy names it (not_einvoice.profile), or '-'."""
+    return ".".join(filter(None, (document["einvoice_class"], document["einvoice_reason"]))) or "-"
 
 
 def run_show_command(args: argparse.Namespace) -> int:

@@ -50,13 +50,20 @@ def compose(
     label: str,
     findings: Sequence[Finding],
     recipient: str | None,
+    rules: Sequence[str] = (),
 ) -> Notice:
-    """The notice's text: which document, what it is, why it was not accepted, what to do."""
+    """The notice's text: which document, what it is, why it was not accepted, what to do.
+    `rules`: the rule ids that decided its class, named where no error finding says more."""
     which = f"invoice {number}" if number else f"the document {filename or '(no name)'}"
+    errors = [f for f in findings if f.severity == "error"]
     reasons = []
-    for finding in [f for f in findings if f.severity == "error"][:MAX_REASONS]:
+    for finding in errors[:MAX_REASONS]:
         rule = f"{finding.rule}: " if finding.rule else ""
         reasons.append(f"- {rule}{' '.join(finding.message.split())[:300]}")
+    if len(errors) > MAX_REASONS:
+        reasons.append(f"- and {len(errors) - MAX_REASONS} more of the same kind")
+    if not reasons:
+        reasons.append(f"- {label}" + (f" ({', '.join(rules)})" if rules else ""))
     body = "\n".join(
         [
             "Good day,",
@@ -66,7 +73,7 @@ def compose(
             "",
             "The reasons, with the rule ids of the official EN 16931 / XRechnung rules or of our "
             "own checks:",
-            *(reasons or ["- (no rule stated)"]),
+            *reasons,
             "",
             "Please send a corrected e-invoice (XRechnung or ZUGFeRD/Factur-X EN 16931 or "
             "EXTENDED). This notice is sent once.",

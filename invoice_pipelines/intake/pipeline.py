@@ -692,6 +692,7 @@ def _notices(
             label,
             outcome.errors,
             None if invoice is None else invoice.seller_email,
+            () if outcome.verdict is None else outcome.verdict.rules,
         )
     return notices
 

@@ -136,3 +136,22 @@ def test_a_policy_naming_unknown_keys_or_actions_is_one_clear_error(policy, mess
         checked_policy(policy)
     assert checked_policy({}) == DEFAULT_POLICY
     assert set(POLICY_KEYS) | {"hybrid_mismatch"} == set(DEFAULT_POLICY)
+
+
+def test_a_rejection_notice_names_the_reasons_in_plain_words_with_their_rule_ids() -> None:
+    from invoice_pipelines.intake.notices import MAX_REASONS, compose
+
+    notice = compose(
+        "Käufer GmbH", "RE-9", "re-9.xml", WITH_ERRORS.label, [CEN_ERROR, DOUBT], "a@b.example"
+    )
+    assert notice.subject == "Not accepted: invoice RE-9 to Käufer GmbH"
+    assert "it is e-invoice with business-rule errors" in notice.body
+    assert "- BR-CO-15: the total with VAT is not net + VAT" in notice.body
+    assert "IP-REV-03" not in notice.body  # a doubt of ours is no reason to the supplier
+    # no error finding: the class itself is the reason, with the rules that decided it
+    notice = compose("K", None, "scan.pdf", PROFILE.label, [], None, ("BR-16", "BR-CO-10"))
+    assert "the document scan.pdf" in notice.subject
+    assert f"- {PROFILE.label} (BR-16, BR-CO-10)" in notice.body
+    many = [Finding(f"BR-{i:02d}", f"missing {i}") for i in range(MAX_REASONS + 3)]
+    notice = compose("K", "RE-1", "x.xml", WITH_ERRORS.label, many, None)
+    assert notice.body.count("\n- BR-") == MAX_REASONS and "- and 3 more" in notice.body

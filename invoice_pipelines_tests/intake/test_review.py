@@ -159,10 +159,15 @@ def test_a_person_corrects_then_confirms_and_everything_is_recorded(
                 incoming_reviews.c.old_value,
                 incoming_reviews.c.new_value,
                 incoming_reviews.c.reviewed_by,
-            ).order_by(incoming_reviews.c.id)
+            )
+            # SQLite has no row-level security: other tests' organizations share the tables
+            .where(incoming_reviews.c.organization_id == org["id"])
+            .order_by(incoming_reviews.c.id)
         ).all()
         audits = conn.execute(
-            select(audit_log.c.created_by).where(audit_log.c.action == "intake.review")
+            select(audit_log.c.created_by).where(
+                audit_log.c.action == "intake.review", audit_log.c.organization_id == org["id"]
+            )
         ).scalars()
         assert list(audits) == ["anna", "anna"]
     assert [tuple(r) for r in reviews] == [
