@@ -102,9 +102,10 @@ stopping=""
 # The code server and its gRPC child take many seconds to shut down (heartbeat and cleanup
 # threads) and have nothing to record: once everything else of the group (the runs, the daemon,
 # the webserver, the stand-ins) has ended, they are killed instead of waited for.
-only_the_code_server_left() {
+only_the_code_server_left() {  # $1: a process of the group to disregard, with its children
   command -v ps >/dev/null || return 1
-  ! ps -e -o pgid=,stat=,args= 2>/dev/null | awk -v g="$group" '$1 == g && $2 !~ /^Z/' |
+  ! ps -e -o pgid=,pid=,ppid=,stat=,args= 2>/dev/null |
+    awk -v g="$group" -v me="${1:-0}" '$1 == g && $2 != me && $3 != me && $4 !~ /^Z/' |
     grep -v -e "dagster code-server start" -e "dagster api grpc" \
       -e "multiprocessing.resource_tracker" | grep -q .
 }
@@ -206,7 +207,7 @@ set -m
     me=$BASHPID
     group=$(ps -o pgid= -p "$me" 2>/dev/null | tr -d ' ') || true  # for the function below
     for _ in $(seq 1 70); do
-      [ -n "$group" ] && only_the_code_server_left && break
+      [ -n "$group" ] && only_the_code_server_left "$me" && break
       kill -0 "$code_server" 2>/dev/null || kill -0 "$daemon" 2>/dev/null || break
       sleep 0.1
     done
