@@ -13,23 +13,37 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from datetime import timedelta
 from email import policy
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import make_msgid
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
 from invoice_pipelines.core.rules import Finding
 from invoice_pipelines.db.tables import incoming_invoices, organizations, supplier_notices, uploads
 from invoice_pipelines.db.tenancy import system_transaction, tenant_transaction
-from invoice_pipelines.outbox.machine import FAILED, Outbox, claim, finish, outcome_of, refuse
+from invoice_pipelines.db.types import utcnow
+from invoice_pipelines.outbox.machine import (
+    FAILED,
+    SENDING,
+    Outbox,
+    claim,
+    finish,
+    mark_unknown,
+    outcome_of,
+    refuse,
+)
 from invoice_pipelines.resources.mail import OutgoingMail, SendError, SmtpMailer
 
 BOX = Outbox(supplier_notices, key=("incoming_invoice_id",))
 MAX_REASONS = 12
+# a notice `sending` this long belongs to a run that died (a send takes seconds)
+STALE_AFTER = timedelta(minutes=15)
+DIED = "the sending run ended before the outcome was recorded; it may have been sent"
 NO_ADDRESS = (
     "the document names no e-mail address of the supplier (BT-43, or BT-34 with scheme EM), "
     "and its upload no sender"
@@ -169,10 +183,14 @@ def send_supplier_notices(
     organization_id: int,
     *,
     domain: str = "invoice-pipelines.local",
+    stale_after: timedelta = STALE_AFTER,
 ) -> NoticeSummary:
-    """Send the organization's pending notices, each at most once."""
-    summary = NoticeSummary()
+    """Send the organization's pending notices, each at most once. A notice a run that died left
+    `sending` for longer than `stale_after` is `unknown` (it may have left): never sent again on
+    its own."""
     n = supplier_notices.c
+    dead = mark_unknown(engine, BOX, organization_id, stale_after, reason=DIED)
+    summary = NoticeSummary(unknown=[notice_id for (notice_id,) in dead])
     with tenant_transaction(engine, organization_id, write=True) as conn:
         refused = refuse(
             conn,
@@ -233,12 +251,21 @@ def send_supplier_notices(
     return summary
 
 
-def organizations_with_pending_notices(engine: Engine) -> list[int]:
+def organizations_with_pending_notices(
+    engine: Engine, stale_after: timedelta = STALE_AFTER
+) -> list[int]:
+    """Organizations with notices to send, or left `sending` by a run that died."""
+    n = supplier_notices.c
     with system_transaction(engine) as conn:
         return list(
             conn.execute(
-                select(supplier_notices.c.organization_id)
-                .where(supplier_notices.c.status == "pending")
+                select(n.organization_id)
+                .where(
+                    or_(
+                        n.status == "pending",
+                        and_(n.status == SENDING, n.updated_at <= utcnow() - stale_after),
+                    )
+                )
                 .distinct()
             ).scalars()
         )

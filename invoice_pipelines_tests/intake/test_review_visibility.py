@@ -179,3 +179,50 @@ def test_a_notice_goes_to_the_uploads_sender_when_the_document_names_no_address(
     assert (len(first.sent), first.failed, again.sent, again.failed) == (1, {}, [], {})
     assert message["To"] == "buchhaltung@lieferant.example"
     assert "BR-CO-15" in message.get_content()
+
+
+def test_a_notice_a_dead_run_left_sending_is_unknown_and_never_sent_again(db, tmp_path) -> None:
+    """A sending run dies after claiming the notice (the intent is committed, the outcome never
+    is): the next run reports it unknown and does not send it; nothing is sent twice. Through
+    supplier_notices_job, the production mail client and the SMTP stand-in."""
+    from datetime import timedelta
+
+    from invoice_pipelines.db.tables import supplier_notices
+    from invoice_pipelines.devtools.standins.smtp import SmtpSink
+    from invoice_pipelines.intake.notices import BOX, send_supplier_notices
+    from invoice_pipelines.outbox.machine import claim
+    from invoice_pipelines.resources.database import Database
+    from invoice_pipelines.resources.mail import SmtpMailer
+
+    org = db.new_organization()
+    with_address = broken_totals("U-1").replace(
+        b"<ram:PostalTradeAddress><ram:CountryID>DE</ram:CountryID></ram:PostalTradeAddress>",
+        b"<ram:PostalTradeAddress><ram:CountryID>DE</ram:CountryID></ram:PostalTradeAddress>"
+        b"<ram:URIUniversalCommunication>"
+        b'<ram:URIID schemeID="EM">rechnung@seller.example</ram:URIID>'
+        b"</ram:URIUniversalCommunication>",
+        1,
+    )
+    run_intake(db, tmp_path, org, {"u.xml": with_address})
+    n = supplier_notices.c
+    with tenant_transaction(db.engine, org["id"], write=True) as conn:
+        # what a sending run had committed when it died: its claim
+        assert len(claim(conn, BOX, n.organization_id == org["id"])) == 1
+
+    with SmtpSink() as sink:
+        mailer = SmtpMailer(port=sink.port, sender="eingang@buyer.example")
+        # not stale yet: left alone (its run may still be sending)
+        assert send_supplier_notices(db.engine, mailer, org["id"]).unknown == []
+        later = send_supplier_notices(
+            db.engine, mailer, org["id"], stale_after=timedelta(seconds=0)
+        )
+        assert len(later.unknown) == 1 and later.sent == []
+        result = intake_defs.supplier_notices_job.execute_in_process(
+            resources={"database": Database(url=db.url), "mailer": mailer},
+            instance=DagsterInstance.ephemeral(),
+        )
+        assert result.success
+        assert sink.mailbox.messages == []
+    with tenant_transaction(db.engine, org["id"]) as conn:
+        state = conn.execute(select(n.status, n.error).where(n.organization_id == org["id"])).one()
+    assert state.status == "unknown" and "may have been sent" in state.error
