@@ -39,6 +39,7 @@ from pydantic import Field
 from sqlalchemy import select
 
 from invoice_pipelines.catalog import OWNERS, defined_here
+from invoice_pipelines.core.einvoice_verdict import POLICY_SETTING, PolicyError, checked_policy
 from invoice_pipelines.core.lifecycle import Status
 from invoice_pipelines.db.tables import incoming_invoices as incoming_invoices_table
 from invoice_pipelines.db.tenancy import (
@@ -138,6 +139,23 @@ def _organization(engine, partition_key: str) -> dict:
         raise refused(
             f"There is no organization {partition_key!r} (its partition outlived it)."
         ) from None
+
+
+def _policy_metadata(context: AssetExecutionContext, org: dict) -> dict:
+    """The intake policy this run applied; a stored policy that names an unknown class or action
+    (written past `incoming policy`, which refuses it) is said, and the defaults applied."""
+    stored = (org.get("settings") or {}).get(POLICY_SETTING)
+    try:
+        return {"intake_policy": MetadataValue.json(checked_policy(stored))}
+    except PolicyError as exc:
+        context.log.warning(
+            f"organization {org['slug']}: {exc}; the default intake policy applied (fix it with "
+            f"invoice-pipelines incoming policy --org {org['slug']} --set CLASS=ACTION)"
+        )
+        return {
+            "intake_policy": MetadataValue.json(checked_policy(None)),
+            "intake_policy_error": MetadataValue.text(f"{exc}; the defaults applied"),
+        }
 
 
 def _rejected_table(rows) -> str:
@@ -307,9 +325,9 @@ def incoming_invoices(
         )
     not_exportable = (outside_count, outside, not_exportable_table(outside, first, last))
     in_review = (sum(waiting.values()), waiting_docs)
-    yield MaterializeResult(
-        metadata=_metadata(summary, stats, failed, retried, not_exportable, in_review, rejected)
-    )
+    metadata = _metadata(summary, stats, failed, retried, not_exportable, in_review, rejected)
+    metadata.update(_policy_metadata(context, org))
+    yield MaterializeResult(metadata=metadata)
     yield no_failed_documents_result(summary.processed, failed)
 
 

@@ -74,6 +74,8 @@ def test_the_run_and_the_check_show_what_waits_for_review_and_what_was_rejected(
     shown = _materialization(_run_intake(db, store, org, ids))
 
     assert (shown["validated"], shown["needs_review"], shown["rejected"]) == (1, 1, 1)
+    assert shown["intake_policy"]["einvoice_with_errors"] == "reject"
+    assert "intake_policy_error" not in shown
     assert shown["count_needs_review"] == 1 and shown["waiting_for_review"] == 1
     waiting = shown["documents_in_review"]
     assert "basic-wl.xml" in waiting.replace("\\", "") and "WAIT-1" in waiting.replace("\\", "")
@@ -226,3 +228,24 @@ def test_a_notice_a_dead_run_left_sending_is_unknown_and_never_sent_again(db, tm
     with tenant_transaction(db.engine, org["id"]) as conn:
         state = conn.execute(select(n.status, n.error).where(n.organization_id == org["id"])).one()
     assert state.status == "unknown" and "may have been sent" in state.error
+
+
+def test_a_stored_policy_naming_an_unknown_action_is_said_and_the_defaults_apply(
+    db, tmp_path
+) -> None:
+    """Written past `incoming policy` (which refuses it), e.g. by hand in the database."""
+    from invoice_pipelines.db.tables import organizations
+
+    org = db.new_organization()
+    with tenant_transaction(db.engine, org["id"], write=True) as conn:
+        conn.execute(
+            update(organizations)
+            .where(organizations.c.id == org["id"])
+            .values(settings={"intake_policy": {"einvoice_with_errors": "reveiw"}})
+        )
+    store = LocalUploadStore(root=str(tmp_path))
+    ids = _register(db, store, org, {"e.xml": broken_totals("T-1")})
+    shown = _materialization(_run_intake(db, store, org, ids))
+    assert "einvoice_with_errors is 'reveiw'" in shown["intake_policy_error"]
+    assert shown["intake_policy"]["einvoice_with_errors"] == "reject"
+    assert shown["rejected"] == 1
