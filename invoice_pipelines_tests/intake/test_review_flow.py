@@ -138,3 +138,34 @@ def test_a_correction_that_makes_a_duplicate_of_a_booked_invoice_is_refused(
     )  # fmt: skip
     assert result.status == "NEEDS_REVIEW"
     assert any("IP-DUP-01" in p for p in result.problems), result.problems
+
+
+@pytest.mark.parametrize(
+    "again",
+    [
+        ("DUP\u200b-42", "DE999999999"),
+        ("DUP-\u00ad42", "DE999999999"),
+        ("DUP-４２", "DE999999999"),
+        ("DUP-42", "DE\u200b999999999\u2060"),
+    ],
+    ids=["zero-width space", "soft hyphen", "full-width digits", "invisible in the VAT id"],
+)
+def test_an_invoice_resent_with_invisible_characters_is_booked_once(db, tmp_path, again) -> None:
+    """The second copy is IP-DUP-01, and the month's export books the invoice once."""
+    from invoice_pipelines.exports.pipeline import run_export
+    from invoice_pipelines.resources.file_stores import LocalFileStore
+    from invoice_pipelines_tests.exports.books import DATEV
+
+    number, vat_id = again
+    org = db.new_organization(**DATEV)
+    first = own_invoice("DUP-42")
+    copy = own_invoice(number).replace(b"DE999999999", vat_id.encode())
+    assert copy != first
+    run_intake(db, tmp_path, org, {"a.xml": first})
+    rows = run_intake(db, tmp_path, org, {"b.xml": copy})
+    assert (rows["a.xml"]["status"], rows["b.xml"]["status"]) == ("VALIDATED", "FAILED")
+    store = LocalFileStore(root=str(tmp_path / "exports"))
+    result = run_export(db.engine, store, org["slug"], "2024-03", "incoming")
+    assert (result.invoice_count, result.skipped_count) == (1, 0)
+    booked = documents(db, org)
+    assert (booked["a.xml"]["status"], booked["b.xml"]["status"]) == ("EXPORTED", "FAILED")
