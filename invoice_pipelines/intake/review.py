@@ -270,6 +270,11 @@ def review_document(
     reject = None if reject is None else " ".join(reject.split())
     if reject == "":
         raise ReviewError("a rejection needs a reason")
+    if reject is None and not confirm and not corrections:
+        raise ReviewError(
+            "nothing to do: give corrections (--set FIELD=VALUE), a confirmation (--confirm) or a "
+            "rejection (--reject REASON)"
+        )
     values, breakdown = parse_corrections(corrections or {})
     org = resolve_organization(engine, organization)
     with tenant_transaction(engine, org["id"], write=True) as conn:

@@ -169,3 +169,20 @@ def test_an_invoice_resent_with_invisible_characters_is_booked_once(db, tmp_path
     assert (result.invoice_count, result.skipped_count) == (1, 0)
     booked = documents(db, org)
     assert (booked["a.xml"]["status"], booked["b.xml"]["status"]) == ("EXPORTED", "FAILED")
+
+
+def test_a_review_that_asks_for_nothing_is_refused_and_records_nothing(
+    db, tmp_path, monkeypatch, capsys
+) -> None:
+    from invoice_pipelines.cli import main
+
+    org = db.new_organization()
+    monkeypatch.setenv("INVOICE_PIPELINES_DB_URL", db.url)
+    doc = run_intake(db, tmp_path, org, {"b.xml": basic_wl("N-1")})["b.xml"]
+    code = main(["incoming", "review", "--org", org["slug"], "--id", str(doc["id"]), "--by", "x"])
+    out = capsys.readouterr().out
+    assert code == 2 and out.startswith("invoice-pipelines incoming review: nothing to do")
+    assert len(out.strip().splitlines()) == 1
+    assert _reviews(db, org, doc["id"]) == []
+    row = documents(db, org)["b.xml"]
+    assert (row["status"], row["processing_version"]) == ("NEEDS_REVIEW", doc["processing_version"])
