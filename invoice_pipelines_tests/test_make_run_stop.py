@@ -74,14 +74,15 @@ def of_this_checkout(marker: str) -> list[Proc]:
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
-        try:
+        try:  # a process may end between any two reads
             environ = (entry / "environ").read_bytes()
             state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+            if marker.encode() not in environ or state == "Z":
+                continue
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()[:160]
         except OSError:
             continue
-        if marker.encode() in environ and state != "Z":
-            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()[:160]
-            found.append(Proc(int(entry.name), 0, cmdline))
+        found.append(Proc(int(entry.name), 0, cmdline))
     return found
 
 
