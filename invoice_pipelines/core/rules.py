@@ -438,20 +438,42 @@ def check_invoice(invoice: Invoice, *, today: date | None = None) -> list[Findin
     return findings
 
 
+# Unicode's Default_Ignorable_Code_Point (DerivedCoreProperties.txt) beyond the categories Cf
+# and Cc: characters a renderer shows as nothing although they are letters or marks (combining
+# grapheme joiner, Hangul fillers, Khmer inherent vowels, variation selectors, ...).
+_IGNORABLE = (
+    (0x034F, 0x034F),
+    (0x115F, 0x1160),
+    (0x17B4, 0x17B5),
+    (0x180B, 0x180F),
+    (0x3164, 0x3164),
+    (0xFE00, 0xFE0F),
+    (0xFFA0, 0xFFA0),
+    (0xFFF0, 0xFFF8),
+    (0x1BCA0, 0x1BCA3),
+    (0x1D173, 0x1D17A),
+    (0xE0000, 0xE0FFF),
+)
+
+
+def _invisible(char: str) -> bool:
+    if char.isspace() or unicodedata.category(char) in ("Cf", "Cc"):
+        return True
+    code = ord(char)
+    return any(low <= code <= high for low, high in _IGNORABLE)
+
+
 def comparison_text(value: str | None) -> str:
     """A value as the duplicate check compares it: Unicode compatibility forms folded (NFKC:
     full-width digits, ligatures), every invisible or format character (zero-width space, soft
-    hyphen, byte order mark, bidi marks: categories Cf, Cc) and all whitespace removed,
-    case-folded."""
+    hyphen, byte order mark, bidi marks: categories Cf, Cc; and the rest of Unicode's default
+    ignorable code points: variation selectors, the combining grapheme joiner, fillers) and all
+    whitespace removed, case-folded."""
     if not value:
         return ""
     folded = unicodedata.normalize("NFKC", value).casefold()
     folded = unicodedata.normalize("NFKC", folded)
-    return "".join(
-        char
-        for char in folded
-        if not char.isspace() and unicodedata.category(char) not in ("Cf", "Cc")
-    )
+    return "".join(char for char in folded if not _invisible(char))
 
 
 def invoice_number_key(number: str | None) -> str | None:
