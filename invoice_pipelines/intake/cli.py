@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import sys
 
 
 def add_commands(sub) -> None:
@@ -153,7 +154,10 @@ def run_show_command(args: argparse.Namespace) -> int:
 
     document = show_document(_engine(), args.org, args.id)
     if document is None:
-        print(f"invoice-pipelines incoming show: no incoming invoice {args.id} in {args.org}")
+        print(
+            f"invoice-pipelines incoming show: no incoming invoice {args.id} in {args.org}",
+            file=sys.stderr,
+        )
         return 2
     print(json.dumps(document, default=str, indent=2, ensure_ascii=False))
     return 0
@@ -175,7 +179,7 @@ def run_review_command(args: argparse.Namespace) -> int:
             expected_version=args.version,
         )
     except (ReviewError, StaleDocument) as exc:
-        print(f"invoice-pipelines incoming review: {exc}")
+        print(f"invoice-pipelines incoming review: {exc}", file=sys.stderr)
         return 2
     print(
         json.dumps(
@@ -197,7 +201,7 @@ def run_policy_command(args: argparse.Namespace) -> int:
     try:
         policy = set_policy(_engine(), args.org, dict(args.set))
     except ValueError as exc:
-        print(f"invoice-pipelines incoming policy: {exc}")
+        print(f"invoice-pipelines incoming policy: {exc}", file=sys.stderr)
         return 2
     print(json.dumps(policy, indent=2))
     return 0

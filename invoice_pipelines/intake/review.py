@@ -262,6 +262,8 @@ def review_document(
     """Correct, confirm or reject one document in review (see the module's docstring).
     `expected_version`: the processing_version the reviewer looked at; a document that changed
     since is refused (ReviewError) instead of being judged on values nobody saw."""
+    # an unknown organization is said first, as by every command (UnknownOrganization)
+    org = resolve_organization(engine, organization)
     reviewed_by = " ".join((reviewed_by or "").split())
     if not reviewed_by:
         raise ReviewError("say who reviews (--by NAME / reviewed_by)")
@@ -276,7 +278,6 @@ def review_document(
             "rejection (--reject REASON)"
         )
     values, breakdown = parse_corrections(corrections or {})
-    org = resolve_organization(engine, organization)
     with tenant_transaction(engine, org["id"], write=True) as conn:
         # the duplicate check reads, then writes: as the intake run, one writer per organization
         xact_lock(conn, Lock.INTAKE, org["id"])

@@ -105,7 +105,7 @@ def test_an_organization_decides_what_a_class_leads_to(db, tmp_path, monkeypatch
     assert policy["einvoice_with_errors"] == "review" and policy["valid_einvoice"] == "reject"
     # an unknown class or action is refused in one sentence, and nothing is stored
     assert main(["incoming", "policy", "--org", org["slug"], "--set", "valid=accept"]) == 2
-    assert "names 'valid', which is none of" in capsys.readouterr().out
+    assert "names 'valid', which is none of" in capsys.readouterr().err
     assert (
         main(["incoming", "policy", "--org", org["slug"], "--set", "hybrid_mismatch=reject"]) == 2
     )
