@@ -9,6 +9,8 @@ import json
 import re
 import sys
 
+from invoice_pipelines.cli_args import positive_int
+
 
 def add_commands(sub) -> None:
     p = sub.add_parser("parse", help="parse and validate one invoice file offline")
@@ -25,20 +27,20 @@ def add_commands(sub) -> None:
     p.add_argument("--org", required=True, help="organization slug or id")
     p.add_argument("--status", type=_status, help="e.g. NEEDS_REVIEW, FAILED, VALIDATED")
     p.add_argument("--month", type=_month, help="YYYY-MM of the issue date")
-    p.add_argument("--limit", type=_positive, default=200, help="at most this many (200)")
+    p.add_argument("--limit", type=positive_int, default=200, help="at most this many (200)")
     p.add_argument("--json", action="store_true", help="one JSON object per line")
     p.set_defaults(func=run_list_command)
 
     p = verbs.add_parser("show", help="one document with its values, findings and reviews")
     p.add_argument("--org", required=True, help="organization slug or id")
-    p.add_argument("--id", required=True, type=_positive, help="incoming invoice id")
+    p.add_argument("--id", required=True, type=positive_int, help="incoming invoice id")
     p.set_defaults(func=run_show_command)
 
     p = verbs.add_parser(
         "review", help="confirm, correct or reject a document in NEEDS_REVIEW (recorded)"
     )
     p.add_argument("--org", required=True, help="organization slug or id")
-    p.add_argument("--id", required=True, type=_positive, help="incoming invoice id")
+    p.add_argument("--id", required=True, type=positive_int, help="incoming invoice id")
     p.add_argument(
         "--set",
         action="append",
@@ -50,7 +52,7 @@ def add_commands(sub) -> None:
     )
     p.add_argument("--confirm", action="store_true", help="book it (VALIDATED) if its values hold")
     p.add_argument("--reject", metavar="REASON", help="FAILED with this reason")
-    p.add_argument("--version", type=_positive, help="the version you looked at (from show)")
+    p.add_argument("--version", type=positive_int, help="the version you looked at (from show)")
     p.add_argument("--by", required=True, help="who reviews (kept with every change)")
     p.set_defaults(func=run_review_command)
 
@@ -65,12 +67,6 @@ def add_commands(sub) -> None:
         help="e.g. einvoice_with_errors=review, not_einvoice.profile=reject (repeat for more)",
     )
     p.set_defaults(func=run_policy_command)
-
-
-def _positive(text: str) -> int:
-    if not re.fullmatch(r"\d{1,18}", text or "") or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a positive whole number")
-    return int(text)
 
 
 def _month(text: str) -> str:
