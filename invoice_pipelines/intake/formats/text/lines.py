@@ -39,8 +39,9 @@ _TOLERANCE = Decimal("0.01")
 
 def decimal_separator(text: str) -> str | None:
     """ "," when most two-decimal amounts in the text use a decimal comma, "." for a point."""
-    commas = len(re.findall(r"\d,\d{2}(?!\d)", text))
-    points = len(re.findall(r"\d\.\d{2}(?!\d)", text))
+    # a date ("11.09.2018") or a grouped number ("1.234.567") is not a decimal point
+    commas = len(re.findall(r"\d,\d{2}(?!\d|[.,]\d)", text))
+    points = len(re.findall(r"\d\.\d{2}(?!\d|[.,]\d)", text))
     if commas == points:
         return None
     return "," if commas > points else "."
@@ -82,7 +83,9 @@ def _parse_row(row: str, separator: str | None, index: int) -> InvoiceLine | Non
                 if not re.search(r"[^\W\d_]{2}", description):
                     description = " ".join(row[max(p_end, q_end) : net.start].split())
                 rates = [
-                    r for r in (PERCENT.findall(row)) if Decimal(r.replace(",", ".")) != discount
+                    r
+                    for r in PERCENT.findall(row)
+                    if not discount or Decimal(r.replace(",", ".")) != discount
                 ]
                 return InvoiceLine(
                     line_id=position.group(1) if position else str(index),
@@ -105,17 +108,28 @@ def extract_lines(lines: list[str]) -> list[InvoiceLine]:
         if amounts_in(header):
             continue
         found: list[InvoiceLine] = []
-        rows = lines[header_index + 1 : header_index + 1 + MAX_TABLE_ROWS]
+        rows = [row for row in lines[header_index + 1 :] if row.strip()][:MAX_TABLE_ROWS]
+        consumed = False
         for offset, row in enumerate(rows):
+            if consumed:
+                consumed = False  # the second text line of the row before
+                continue
             if any(
                 classify_total(row[: a.start]) not in (None, "line_total")
                 for a in amounts_in(row)[:1]
             ):
                 break
             line = _parse_row(row, separator, len(found) + 1)
-            if line is None and offset + 1 < len(rows) and not _POSITION.match(rows[offset + 1]):
+            following = rows[offset + 1] if offset + 1 < len(rows) else ""
+            if (
+                line is None
+                and following
+                and not _POSITION.match(following)
+                and _parse_row(following, separator, 0) is None
+            ):
                 # The amount column may sit on the row's second text line.
-                line = _parse_row(f"{row}   {rows[offset + 1].strip()}", separator, len(found) + 1)
+                line = _parse_row(f"{row}   {following.strip()}", separator, len(found) + 1)
+                consumed = line is not None
             if line is not None:
                 found.append(line)
         if found:
