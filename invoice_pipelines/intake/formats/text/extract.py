@@ -26,7 +26,7 @@ from invoice_pipelines.intake.formats.text.currency import (
     find_currency,
     labelled_code,
 )
-from invoice_pipelines.intake.formats.text.dates import day_first_evidence, find_dates
+from invoice_pipelines.intake.formats.text.dates import MONTHS, day_first_evidence, find_dates
 from invoice_pipelines.intake.formats.text.lines import extract_lines
 from invoice_pipelines.intake.formats.text.numbers import Amount, amounts_in, percent_in
 from invoice_pipelines.intake.formats.text.ocr import normalize_ocr
@@ -198,10 +198,50 @@ def _number_value(text: str) -> str | None:
     return value
 
 
+_JOINER_START = re.compile(r"\s*(?:(?:vom|von|dated|of|du|van|del|from)(?!\w)\s*:?)?\s*", re.I)
+# How many lines from the top a title line may be
+TITLE_LINES = 40
+
+
+def _title_number(line: str) -> tuple[str, int] | None:
+    """The number a title line gives its document, and where the number ends: "Rechnungskorrektur
+    Nr. RK21012345 vom 16.09.2018" gives ("RK21012345", 35). The title names a kind of document
+    in its first or last word and nothing else's (no order, customer or corrected invoice)."""
+    match = L.TITLE_LINE.search(line)
+    if match is None:
+        return None
+    title = re.sub(r"\([^()]{0,40}\)", " ", match.group("title")).split()
+    if not title or len(title) > 6 or any(re.search(r"\d", word) for word in title):
+        return None
+    if not (L.DOCUMENT_WORD.search(title[0]) or L.DOCUMENT_WORD.search(title[-1])):
+        return None
+    if L.OTHER_DOCUMENT.search(" ".join(title)):
+        return None
+    rest = line[match.end() :]
+    value = _number_value(rest)
+    if value is None:
+        return None
+    return value, match.end() + rest.find(value[:1]) + len(value)
+
+
+def _other_documents(line: str, label: re.Match[str]) -> bool:
+    """A number label that names another document's number ("bezogen auf Rechnung Nr.",
+    "Ursprungsrechnungsnummer", "Original invoice no.")."""
+    before = line[max(0, label.start() - 30) : label.start()]
+    before = re.split(r"\s{3,}", before)[-1]
+    return bool(L.OTHER_DOCUMENT.search(before) or L.OTHER_DOCUMENT.search(label.group(0)))
+
+
 def _extract_number(lines: list[str], raw_lines: list[str]) -> TextField | None:
     best: TextField | None = None
     for index, line in enumerate(lines):
+        if index < TITLE_LINES:
+            title = _title_number(raw_lines[index])
+            if title is not None:
+                return TextField(title[0], 0.9, line.strip())
         for label in _labels(L.NUMBER_LABEL, line):
+            if _other_documents(line, label):
+                continue
             for text, source, factor in _values_near(raw_lines, index, label.start(), label.end()):
                 value = _number_value(text)
                 if value is not None:
@@ -296,6 +336,23 @@ def _extract_issue_date(
                     conf = 0.9 * factor * found[1]
                     candidates.append((conf, index, TextField(found[0], conf, source)))
                     break
+        title = _title_number(line) if index < TITLE_LINES else None
+        if title is not None and title[0] == number:
+            joined = re.match(
+                r"\s*(?:vom|von|dated|of|du|van|del|from|,)?\s*:?\s*", line[title[1] :]
+            )
+            after = line[title[1] + joined.end() :]
+            if not after.strip():
+                # the date wrapped onto the next line: "... Nr. 471102 vom" / "05.03.2018", or
+                # "... Nr. 471102" / "vom 05.03.2018"
+                following = next((f for f in lines[index + 1 : index + 3] if f.strip()), "")
+                lead = _JOINER_START.match(following)
+                if joined.group(0).strip() or (lead and lead.group(0).strip()):
+                    after = following[lead.end() :] if lead else following
+            found = _first_date(after, order, within=25)
+            if found:
+                conf = 0.85 * found[1]
+                candidates.append((conf, index, TextField(found[0], conf, line.strip())))
         # "Rechnung Nr. 471102 vom 05.03.2018", "Invoice # 17 issued at ...", "Facture n° 5 du ..."
         for label in _labels(L.NUMBER_LABEL, line):
             joiner = L.NUMBER_DATE_JOINER.search(line, label.end(), label.end() + 60)
@@ -323,8 +380,32 @@ def _extract_issue_date(
                     candidates.append((conf, index, TextField(found[0], conf, source)))
                     break
     if not candidates:
+        lone = _lone_head_date(lines, order)
+        if lone is not None:
+            candidates.append((lone.confidence, 0, lone))
+    if not candidates:
         return None
     return max(candidates, key=lambda c: (c[0], -c[1]))[2]
+
+
+def _lone_head_date(lines: list[str], order: _DateOrder) -> TextField | None:
+    """A letter's date with no label: one date alone in its column in the head of the page
+    ("Beitragsrechnung          24. Januar 2014"). Only when it is the only such date, and never
+    sure enough to be booked unseen (the caller uses it only when nothing labelled is found)."""
+    found: dict[date, str] = {}
+    for line in lines[:TITLE_LINES]:
+        if L.NOT_ISSUE.search(line):
+            continue
+        cells = re.split(r"\s{3,}", line.strip())
+        cell = cells[-1] if cells else ""
+        dates = find_dates(cell, day_first=order.day_first)
+        words = [w for w in re.findall(r"[^\W\d_]+", cell) if w.lower() not in MONTHS]
+        if len(dates) == 1 and dates[0][0] == 0 and len(cell) <= 20 and not words:
+            found[dates[0][1]] = line.strip()
+    if len(found) != 1:
+        return None
+    value, source = found.popitem()
+    return TextField(value, 0.6, source)
 
 
 def _extract_due_date(lines: list[str], order: _DateOrder) -> TextField | None:

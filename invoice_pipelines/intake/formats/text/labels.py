@@ -17,7 +17,7 @@ NUMBER_LABELS: dict[str, tuple[str, ...]] = {
     "de": (
         # Rechnungsnummer, Rechnungs-Nr., Rechnung Nr., Handelsrechnung (380) Nr., Rechnung #
         rf"(?<!{_W}){_W}{{0,20}}rechnungs?[-\s]?(?:\(\d{{3}}\)\s*)?(?:{_NUMMER}|nr\.?|no\.?|#)",
-        rf"beleg[-\s]?(?:{_NUMMER}|nr\.?)",
+        rf"(?<!{_W})beleg[-\s]?(?:{_NUMMER}|nr\.?)",
         rf"gutschrift(?:s[-\s]?)?(?:{_NUMMER}|nr\.?|#)",
     ),
     "en": (
@@ -45,6 +45,31 @@ NUMBER_LABELS: dict[str, tuple[str, ...]] = {
 TITLE_WORDS = (
     r"rechnung|gutschrift|invoice|tax\s+invoice|credit\s+note|facture|avoir|factuur|creditnota|"
     r"factura|fattura"
+)
+
+# A title line naming the document and its number: "Rechnungskorrektur Nr. RK-1 vom 16.09.2018",
+# "Gutschrift (Selbst ausgestellte Rechnung) (389) Nr. 471102", "Rechnung des Versicherers (575)
+# Nr. 01.234.567.8-2018-1", "Credit note no. CN-7". The title starts the line (or its column).
+TITLE_LINE = re.compile(
+    rf"(?:^|\s{{3}})\s{{0,40}}(?P<title>{_W}[^\n]{{0,80}}?)\s*(?<!{_W})"
+    rf"(?:nr|no|n[°º]|{_NUMMER}|number|num[ée]ro|#)\.?\s*[:.]?\s*(?=[A-Za-z0-9])",
+    re.IGNORECASE,
+)
+# The words of a document title (any part of the first or the last word of the title)
+DOCUMENT_WORD = re.compile(
+    r"rechnung|gutschrift|korrektur|storno|invoice|credit|debit|facture|avoir|factuur|"
+    r"creditnota|factura|fattura|faktura|beleg",
+    re.IGNORECASE,
+)
+# Words saying that a number is another document's: the invoice a correction corrects, the order,
+# the customer ("bezogen auf Rechnung Nr.", "Ursprungsbeleg-Nr", "Original invoice no.").
+OTHER_DOCUMENT = re.compile(
+    rf"(?<!{_W})(?:ursprung\w*|original\w*|bezogen|bezug\w*|referenz\w*|reference|ref|"
+    rf"korrigiert\w*|corrected|corrects|storniert\w*|cancel+ed|cancels|zu|zur|auf|for|to|sur|"
+    rf"de\s+la|concerne|betreft|vorherige\w*|preceding|previous|related|empf[äa]nger\w*|"
+    rf"adresse|anschrift|address|kunde\w*|kunden\w*|customer|client|liefer\w*|bestell\w*|"
+    rf"order|auftrag\w*|commande|vertrag\w*|contract|police|policy|versicherungsschein\w*)(?!{_W})",
+    re.IGNORECASE,
 )
 
 ISSUE_DATE_LABELS: dict[str, tuple[str, ...]] = {
