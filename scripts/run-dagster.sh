@@ -109,6 +109,23 @@ only_the_code_server_left() {  # $1: a process of the group to disregard, with i
     grep -v -e "dagster code-server start" -e "dagster api grpc" \
       -e "multiprocessing.resource_tracker" | grep -q .
 }
+# Processes of this `make run` that left its process group: the intake's parse server and its
+# workers start sessions of their own (they outlive a run and end when their owner has ended, in
+# up to half a minute). Every process `make run` starts carries MAKE_RUN_ID in its environment.
+MAKE_RUN_ID="$run_dir"
+export MAKE_RUN_ID
+script_group=$(ps -o pgid= -p $$ 2>/dev/null | tr -d ' ') || true
+strays() {
+  local file pid pgid
+  for file in $(grep -l -s -z -x "MAKE_RUN_ID=$MAKE_RUN_ID" /proc/[0-9]*/environ); do
+    pid=${file#/proc/}
+    pid=${pid%/environ}
+    pgid=$(ps -o pgid= -p "$pid" 2>/dev/null | tr -d ' ') || continue
+    [ -n "$pgid" ] && [ "$pgid" != "$group" ] && [ "$pgid" != "$script_group" ] &&
+      [ "$pid" != "$sweep" ] && echo "$pid"
+  done
+  return 0
+}
 stop() {
   # a second signal must not cut the stop short: make forwards its SIGTERM to this script, and a
   # TERM to make's process group reaches both (before, the second one ended the script before its
@@ -123,6 +140,9 @@ stop() {
     started=$(now_ms)
     kill -TERM -- "-$group" 2>/dev/null || true
     [ -z "$sweep" ] || kill -TERM "$sweep" 2>/dev/null || true  # it waits STOP_SECONDS at most
+    local left
+    left=$(strays)
+    [ -z "$left" ] || kill -TERM $left 2>/dev/null || true
     while kill -0 -- "-$group" 2>/dev/null && (($(now_ms) - started < GRACE_SECONDS * 1000)); do
       only_the_code_server_left && break
       sleep 0.1
@@ -134,6 +154,8 @@ stop() {
       } >>"$log" 2>&1 || true
     fi
     kill -KILL -- "-$group" 2>/dev/null || true
+    left=$(strays)
+    [ -z "$left" ] || kill -KILL $left 2>/dev/null || true
     wait "$group" 2>/dev/null || true  # the group's leader has ended by now (or was killed)
     while [ -n "$sweep" ] && kill -0 "$sweep" 2>/dev/null &&
       (($(now_ms) - started < STOP_SECONDS * 1000)); do
@@ -205,12 +227,16 @@ set -m
     trap '' TERM
     kill -TERM 0
     me=$BASHPID
-    group=$(ps -o pgid= -p "$me" 2>/dev/null | tr -d ' ') || true  # for the function below
+    group=$(ps -o pgid= -p "$me" 2>/dev/null | tr -d ' ') || true  # for the functions above
+    left=$(strays)
+    [ -z "$left" ] || kill -TERM $left 2>/dev/null || true
     for _ in $(seq 1 70); do
       [ -n "$group" ] && only_the_code_server_left "$me" && break
       kill -0 "$code_server" 2>/dev/null || kill -0 "$daemon" 2>/dev/null || break
       sleep 0.1
     done
+    left=$(strays)
+    [ -z "$left" ] || kill -KILL $left 2>/dev/null || true
     kill -KILL 0
   ) 2>/dev/null &  # its sleep, ended by the group's TERM, made bash print "Terminated"
   wait -n "$code_server" "$webserver" "$daemon"  # the demo needs all three: when one ends, stop

@@ -312,4 +312,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    code = main()
+    # the instance is closed and the output written: no interpreter teardown of all of Dagster,
+    # which on a busy machine took the stop of `make run` past its bound
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
