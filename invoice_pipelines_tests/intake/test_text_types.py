@@ -26,7 +26,7 @@ Gesamtbetrag 119,00 EUR
         ("Commercial invoice", "380"),
         ("Handelsrechnung (380)", "380"),
         ("Gutschrift (Selbst ausgestellte Rechnung) (389)", "389"),
-        ("Gutschrift", "389"),  # German §14 (2) UStG: the self-billed invoice
+        ("Gutschrift", "381"),  # a credit note unless it says self-billing (read unsure)
         ("Gutschrift im Gutschriftsverfahren", "389"),
         ("Self-billed invoice", "389"),
         ("Rechnungskorrektur", "384"),

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from decimal import Decimal
 from itertools import product
@@ -877,21 +877,28 @@ _TYPE_CODE_PRINTED = re.compile(
     re.I,
 )
 # Title words of document types other than the commercial invoice, most specific first (UNTDID
-# 1001): a German "Gutschrift" without a word of correction is the self-billed invoice of
-# §14 (2) UStG (389); with one, or in other languages, a credit note (381).
+# 1001). A German "Gutschrift" is a credit note (381) unless it says it is the self-billed invoice
+# of §14 (2) UStG (389: "im Gutschriftsverfahren", "selbst ausgestellte Rechnung"); alone it is
+# ambiguous, and the reading says so with a low confidence (see _extract_type).
 _TITLE_TYPES = (
+    ("751", re.compile(r"buchungshilfe|keine\s+rechnung|not\s+an\s+invoice|"
+                       r"invoice\s+information\s+for\s+accounting", re.I)),
     ("389", re.compile(r"gutschriftsverfahren|selbst\s*ausgestellte\s+rechnung|self[- ]billed|"
                        r"self[- ]billing|autofacturation|selbstfakturierung", re.I)),
     ("384", re.compile(r"rechnungskorrektur|korrekturrechnung|korrigierte\s+rechnung|"
-                       r"corrected\s+invoice|facture\s+rectificative|factura\s+rectificativa", re.I)),
+                       r"corrected\s+invoice|corrective\s+invoice|facture\s+rectificative|"
+                       r"factura\s+rectificativa", re.I)),
     ("381", re.compile(r"storno(?:rechnung)?\b|credit\s*note|\bavoir\b|creditnota|"
                        r"nota\s+di\s+credito|nota\s+de\s+cr[eé]dito", re.I)),
+    ("877", re.compile(r"schlussrechnung\s+(?:f[üu]r\s+)?bau\w*|bauschlussrechnung|"
+                       r"final\s+construction\s+invoice", re.I)),
     ("326", re.compile(r"abschlagsrechnung|teilrechnung|partial\s+invoice|"
                        r"facture\s+d['’]acompte", re.I)),
     ("386", re.compile(r"vorauszahlungsrechnung|anzahlungsrechnung|prepayment\s+invoice", re.I)),
     ("575", re.compile(r"beitragsrechnung|pr[äa]mienrechnung|versicherungsrechnung|"
-                       r"insurance\s+invoice", re.I)),
-    ("387", re.compile(r"mietrechnung|rent\s+invoice|hire\s+invoice", re.I)),
+                       r"rechnung\s+des\s+versicherers|insurance\s+(?:invoice|premium)|"
+                       r"insurer['’]s\s+invoice", re.I)),
+    ("387", re.compile(r"mietrechnung|rent\s+invoice|hire\s+invoice|rental\s+invoice", re.I)),
 )  # fmt: skip
 # words of an amount paid before (BT-113): then the amount due is not the total
 _PREPAID = re.compile(
@@ -915,13 +922,16 @@ def _extract_type(text: str) -> TextField:
     printed = _TYPE_CODE_PRINTED.search(head)
     if printed:
         return TextField(printed.group("code"), 0.9, printed.group(0))
-    for code, words in _TITLE_TYPES:
-        found = words.search(head)
-        if found:
-            return TextField(code, 0.75, found.group(0))
+    # a title the text layer split inside a word ("Rechnungskor rektur") is read joined too
+    for title in (head, L.SPLIT_WORD.sub("", head)):
+        for code, words in _TITLE_TYPES:
+            found = words.search(title)
+            if found:
+                return TextField(code, 0.75, found.group(0))
     gutschrift = _GUTSCHRIFT.search(head)
     if gutschrift:
-        return TextField("389", 0.6, gutschrift.group(0))
+        # a credit note, or the self-billed invoice that does not say so: a person decides
+        return TextField("381", 0.55, gutschrift.group(0))
     invoice = _INVOICE_TITLE.search(head) or _INVOICE_TITLE.search(text)
     if invoice:
         return TextField("380", 0.8, invoice.group(0))
@@ -973,7 +983,36 @@ def extract_fields(text: str) -> ExtractedFields:
         invoice_lines = []
     net = sure.get("net_total")
     breakdown = _bases_from_lines(breakdown, invoice_lines, None if net is None else net.value)
+    if fields["type_code"].value == "381":
+        _credit_note_positive(sure, invoice_lines, breakdown)
     return ExtractedFields(sure, invoice_lines, breakdown)
+
+
+_SIGNED = ("net_total", "tax_total", "gross_total", "amount_due")
+
+
+def _credit_note_positive(
+    fields: dict[str, TextField], lines: list[InvoiceLine], breakdown: list[VatBreakdown]
+) -> None:
+    """A credit note states its amounts as positive numbers (EN 16931: its type code gives the
+    sign); a page that prints them negative (-233,47) is read with the signs turned, when every
+    total it prints is negative or zero."""
+    values = [fields[name].value for name in _SIGNED if name in fields]
+    if not values or not any(v < 0 for v in values) or any(v > 0 for v in values):
+        return
+    for name in _SIGNED:
+        if name in fields:
+            found = fields[name]
+            fields[name] = TextField(-found.value, found.confidence, found.source)
+    for index, line in enumerate(lines):
+        if line.net_amount is not None and line.net_amount < 0 and line.quantity is not None:
+            lines[index] = replace(line, quantity=-line.quantity, net_amount=-line.net_amount)
+    for index, entry in enumerate(breakdown):
+        breakdown[index] = replace(
+            entry,
+            basis=None if entry.basis is None else -entry.basis,
+            amount=None if entry.amount is None else -entry.amount,
+        )
 
 
 # EN 16931's slack for a rate's VAT against basis x rate (one currency unit)

@@ -219,9 +219,22 @@ STRONG_GROSS_RE = re.compile(STRONG_GROSS, re.IGNORECASE)
 LINE_TOTAL_RE = re.compile(LINE_TOTAL_WORDS, re.IGNORECASE)
 
 
+# A word a PDF's text layer split in two ("Br uttosumme", "Zahlbetr ag"): letters, one space,
+# then lower-case letters
+SPLIT_WORD = re.compile(r"(?<=[^\W\d_]) (?=[a-zäöüßàâçéèêëîïôûùüÿñ]{2})")
+
+
 def classify_total(label: str) -> str | None:
     """Which document total a label names: net_total, tax_total, gross_total, amount_due,
-    line_total, or None. Order matters: "Total HT" is net, "Total TTC" gross, "VAT total" VAT."""
+    line_total, or None. Order matters: "Total HT" is net, "Total TTC" gross, "VAT total" VAT.
+    A label a text layer split inside a word ("Br uttosumme") is read joined."""
+    kind = _classify_total(label)
+    if kind is None and not NOT_A_TOTAL_RE.search(label) and SPLIT_WORD.search(label):
+        kind = _classify_total(SPLIT_WORD.sub("", label))
+    return kind
+
+
+def _classify_total(label: str) -> str | None:
     if NOT_A_TOTAL_RE.search(label):
         return None
     if AMOUNT_DUE_RE.search(label):

@@ -75,6 +75,10 @@ def _parse_row(row: str, separator: str | None, index: int) -> InvoiceLine | Non
     for (q_start, q_end, quantity), (_, p_end, price) in permutations(before, 2):
         if quantity <= 0 or price == 0:
             continue
+        # a credit row prints its amount negative ("5 Unit(s)  4,55 €  -20,48 €"): then the
+        # quantity is what is negative
+        if net.value < 0 < quantity and price > 0:
+            quantity = -quantity
         product = quantity * price
         for discount in (Decimal(0), *discounts):
             if _close((product * (100 - discount) / 100).quantize(Decimal("0.01")), net.value):
