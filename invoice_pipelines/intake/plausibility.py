@@ -237,7 +237,10 @@ def _date_doubts(invoice: Invoice, today: date) -> list[Finding]:
 
 def _line_doubts(invoice: Invoice) -> list[Finding]:
     lines = [line for line in invoice.lines if line.net_amount is not None]
-    if not lines or invoice.net_total is None:
+    if not lines:
+        # an invoice has at least one line (EN 16931 BR-16): none read is a table not understood
+        return [_finding("IP-REV-08", "no invoice line could be read from the page")]
+    if invoice.net_total is None:
         return []
     total = sum((line.net_amount for line in lines), ZERO)
     if abs(total - invoice.net_total) > TOTAL_SLACK:

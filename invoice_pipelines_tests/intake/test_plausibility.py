@@ -37,6 +37,7 @@ def reading(**changes) -> Invoice:
         tax_total=D("19.00"),
         gross_total=D("119.00"),
         vat_breakdown=(VatBreakdown(None, D("19"), D("100.00"), D("19.00")),),
+        lines=(InvoiceLine(quantity=D("1"), unit_price=D("100.00"), net_amount=D("100.00")),),
         origin="text",
         confidence=dict(SURE),
     )
@@ -90,6 +91,7 @@ def test_the_hotel_scan_with_a_vat_rate_of_8114_percent_goes_to_review() -> None
         ({"number": "1.234,50"}, "IP-REV-07", "looks like an amount"),
         ({"number": "+49 421 555 0199"}, "IP-REV-07", "looks like a phone number"),
         ({"number": "DE89370400440532013000"}, "IP-REV-07", "looks like an IBAN"),
+        ({"lines": ()}, "IP-REV-08", "no invoice line could be read"),
         ({"type_code": "380"}, None, None),
     ],
 )

@@ -914,6 +914,16 @@ _INVOICE_TITLE = re.compile(
 )
 
 
+# Titles of the commercial invoice (380): the word itself, and German compounds that name no
+# other kind of document (goods, services, fees, a month's or a collective invoice, the final one)
+_COMMERCIAL_INVOICE = re.compile(
+    r"(?:handels|waren|dienstleistungs|leistungs|liefer|schluss|end|gesamt|sammel|monats|"
+    r"jahres|quartals|honorar|beispiel|muster|ausgangs|eingangs)?rechnung|invoice|facture|"
+    r"factuur|factura|fattura",
+    re.I,
+)
+
+
 def _extract_type(text: str) -> TextField:
     """The document type (UNTDID 1001) from the title area: a code printed beside the title,
     else the words of the title (credit note, correction, self-billing, partial, prepayment,
@@ -932,9 +942,13 @@ def _extract_type(text: str) -> TextField:
     if gutschrift:
         # a credit note, or the self-billed invoice that does not say so: a person decides
         return TextField("381", 0.55, gutschrift.group(0))
-    invoice = _INVOICE_TITLE.search(head) or _INVOICE_TITLE.search(text)
-    if invoice:
-        return TextField("380", 0.8, invoice.group(0))
+    titles = list(_INVOICE_TITLE.finditer(head)) or list(_INVOICE_TITLE.finditer(text))[:1]
+    if titles:
+        if _COMMERCIAL_INVOICE.fullmatch(titles[0].group(0)):
+            return TextField("380", 0.8, titles[0].group(0))
+        # a kind of invoice we do not know ("Baurechnung", "Zwischenrechnung"): most likely an
+        # invoice, but its type is for a person to confirm
+        return TextField("380", 0.55, titles[0].group(0))
     credit = _CREDIT_NOTE.search(text)
     if credit:
         return TextField("381", 0.6, credit.group(0))

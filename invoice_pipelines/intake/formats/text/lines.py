@@ -35,6 +35,14 @@ _NUMBER = re.compile(
 _POSITION = re.compile(r"^\s*(\d{1,3})[.)]?\s+(?=\S)")
 _DISCOUNT = re.compile(r"(\d{1,2}(?:[.,]\d{1,2})?)\s?%")
 _TOLERANCE = Decimal("0.01")
+# Headings of what follows the line table
+_TABLE_END = re.compile(
+    r"(?:umsatz|mehrwert)?steuer\s?aufschl[üu]sselung|ust\.?-?aufschl|mwst\.?-?aufschl|"
+    r"vat\s+(?:breakdown|summary|analysis)|tax\s+(?:breakdown|summary)|r[ée]capitulatif|"
+    r"zahlungsbedingungen|payment\s+terms|conditions\s+de\s+(?:paiement|r[èe]glement)|"
+    r"belegsummen|rechnungssummen|btw-?(?:overzicht|specificatie)",
+    re.IGNORECASE,
+)
 
 
 def decimal_separator(text: str) -> str | None:
@@ -73,8 +81,8 @@ def _parse_row(row: str, separator: str | None, index: int) -> InvoiceLine | Non
     before = [n for n in numbers if n[1] <= net.start]
     discounts = [Decimal(d.replace(",", ".")) for d in _DISCOUNT.findall(row)]
     for (q_start, q_end, quantity), (_, p_end, price) in permutations(before, 2):
-        if quantity <= 0 or price == 0:
-            continue
+        if quantity <= 0 or (price == 0 and net.value != 0):
+            continue  # a free line (1 x 0,00 = 0,00) is a line too
         # a credit row prints its amount negative ("5 Unit(s)  4,55 €  -20,48 €"): then the
         # quantity is what is negative
         if net.value < 0 < quantity and price > 0:
@@ -118,11 +126,10 @@ def extract_lines(lines: list[str]) -> list[InvoiceLine]:
             if consumed:
                 consumed = False  # the second text line of the row before
                 continue
-            if any(
-                classify_total(row[: a.start]) not in (None, "line_total")
-                for a in amounts_in(row)[:1]
-            ):
-                break
+            if any(classify_total(row[: a.start]) is not None for a in amounts_in(row)[:1]):
+                break  # the totals (the lines' sum first) end the table
+            if _TABLE_END.search(row) and not amounts_in(row):
+                break  # the VAT breakdown, the payment terms, the totals' heading
             line = _parse_row(row, separator, len(found) + 1)
             following = rows[offset + 1] if offset + 1 < len(rows) else ""
             if (
