@@ -16,6 +16,7 @@ separately. Each organization decides what a class leads to (`policy_key`).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -129,6 +130,35 @@ def action_for(
     if action == "accept" and own_errors and verdict.klass is not EInvoiceClass.WITH_ERRORS:
         return "review"
     return action
+
+
+# the stage of a finding where a hybrid PDF's page shows other values than its XML
+HYBRID_STAGE = "hybrid"
+
+
+def holds(policy: dict[str, str] | None, stage: str) -> bool:
+    """Whether a doubt of this stage holds a document for review under the policy: every doubt
+    does, a page that differs from its XML only where `hybrid_mismatch` is "review"."""
+    return (
+        stage != HYBRID_STAGE or {**DEFAULT_POLICY, **(policy or {})}[HYBRID_MISMATCH] == "review"
+    )
+
+
+def decide(
+    verdict: Verdict,
+    policy: dict[str, str] | None = None,
+    *,
+    own_errors: bool = False,
+    doubt_stages: Iterable[str] = (),
+) -> str:
+    """accept, review or reject for a read document: its class under the policy (`action_for`),
+    then held for review by any doubt that `holds` (stages of its review findings)."""
+    action = action_for(verdict, policy, own_errors=own_errors)
+    if action == "reject":
+        return action
+    if action == "review" or any(holds(policy, stage) for stage in doubt_stages):
+        return "review"
+    return "accept"
 
 
 POLICY_SETTING = "intake_policy"  # the key in organizations.settings

@@ -14,13 +14,7 @@ from datetime import date
 from pathlib import PurePath
 from typing import Any, Literal
 
-from invoice_pipelines.core.einvoice_verdict import (
-    DEFAULT_POLICY,
-    HYBRID_MISMATCH,
-    NotEInvoiceReason,
-    Verdict,
-    action_for,
-)
+from invoice_pipelines.core.einvoice_verdict import NotEInvoiceReason, Verdict, decide
 from invoice_pipelines.core.invoice import Invoice
 from invoice_pipelines.core.rules import Finding, check_invoice
 from invoice_pipelines.intake import hybrid, plausibility, schematron, verdict
@@ -146,15 +140,12 @@ def _status(
     the intake run applies the organization's own policy to the same outcome."""
     if invoice is None or verdict_ is None:
         return "FAILED" if errors or invoice is None else "VALIDATED"
-    own_errors = any(f.stage == "rules" for f in errors)
-    action = action_for(verdict_, own_errors=own_errors)
-    if action == "reject":
-        return "FAILED"
-    mismatch = any(f.stage == "hybrid" for f in review)
-    others = any(f.stage != "hybrid" for f in review)
-    if action == "review" or others or (mismatch and DEFAULT_POLICY[HYBRID_MISMATCH] == "review"):
-        return "NEEDS_REVIEW"
-    return "VALIDATED"
+    action = decide(
+        verdict_,
+        own_errors=any(f.stage == "rules" for f in errors),
+        doubt_stages=[f.stage for f in review],
+    )
+    return {"reject": "FAILED", "review": "NEEDS_REVIEW", "accept": "VALIDATED"}[action]
 
 
 def _outcome(

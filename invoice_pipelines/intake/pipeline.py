@@ -39,11 +39,12 @@ from sqlalchemy import Engine, delete, insert, select
 from sqlalchemy.exc import DBAPIError
 
 from invoice_pipelines.core.einvoice_verdict import (
-    HYBRID_MISMATCH,
     POLICY_SETTING,
     PolicyError,
     action_for,
     checked_policy,
+    decide,
+    holds,
 )
 from invoice_pipelines.core.lifecycle import Status, can_process
 from invoice_pipelines.core.rules import (
@@ -726,11 +727,7 @@ def _decide(
         return _Decision(
             [Status.PARSED, Status.FAILED], fields, _records([duplicate]), duplicate.message
         )
-    doubts = [
-        f
-        for f in outcome.review
-        if f.stage != "hybrid" or policy.get(HYBRID_MISMATCH, "review") == "review"
-    ]
+    doubts = [f for f in outcome.review if holds(policy, f.stage)]
     if not outcome.review and outcome.status == "NEEDS_REVIEW":
         # the parser holds it without saying why in a finding: still never booked unseen
         doubts = [Finding(None, "the reading needs a person's look", "warning", "review")]
@@ -742,15 +739,19 @@ def _decide(
                 doubts[0].message,
             )  # fmt: skip
         return _Decision([Status.PARSED, Status.VALIDATED], fields, _records(everything), None)
-    own_errors = any(f.stage == "rules" for f in outcome.errors)
-    action = action_for(judged, policy, own_errors=own_errors)
+    action = decide(
+        judged,
+        policy,
+        own_errors=any(f.stage == "rules" for f in outcome.errors),
+        doubt_stages=[f.stage for f in doubts],
+    )
     if action == "reject":
         errors = outcome.errors or [Finding(None, judged.label, "error", "verdict")]
         return _Decision(
             [Status.PARSED, Status.FAILED], fields, _records(everything), errors[0].message,
             None, True,
         )  # fmt: skip
-    if action == "review" or doubts:
+    if action == "review":
         why = doubts[0].message if doubts else f"held for review: {judged.label}"
         return _Decision(
             [Status.PARSED, Status.NEEDS_REVIEW], fields, _records(everything), None, why
