@@ -224,7 +224,8 @@ def test_a_notice_a_dead_run_left_sending_is_unknown_and_never_sent_again(db, tm
             instance=DagsterInstance.ephemeral(),
         )
         assert result.success
-        assert sink.mailbox.messages == []
+        # (the job sends every organization's pending notices: other tests' may go out here)
+        assert [m for m in sink.mailbox.messages if "U-1" in str(m["Subject"])] == []
     with tenant_transaction(db.engine, org["id"]) as conn:
         state = conn.execute(select(n.status, n.error).where(n.organization_id == org["id"])).one()
     assert state.status == "unknown" and "may have been sent" in state.error

@@ -20,7 +20,7 @@ import uuid
 
 from sqlalchemy import func, select
 
-from invoice_pipelines.cli_args import positive_int
+from invoice_pipelines.cli_args import non_negative_int, positive_int
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -29,7 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--workers", type=positive_int, default=os.cpu_count() or 2, help="parser processes"
     )
     parser.add_argument(
-        "--ocr-pages", type=positive_int, default=4, help="pages for the OCR figure (0: skip)"
+        "--ocr-pages", type=non_negative_int, default=4, help="pages for the OCR figure (0: skip)"
     )
     parser.add_argument(
         "--batch-size", type=positive_int, default=200, help="documents per intake run"

@@ -11,7 +11,9 @@ import pytest
 
 from invoice_pipelines.cli import main
 from invoice_pipelines.devtools.bench.hostile import (
+    BLANK_TOKENS,
     EXPENSIVE_EVERY,
+    HOSTILE_ARGV,
     attachment_bomb,
     intake_inputs,
     with_hostile_text,
@@ -29,11 +31,13 @@ def test_forty_hostile_inputs_on_postgresql(pg_database, monkeypatch, capsys):
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert all(key in result for key in KEYS), result
     assert result["database"] == "postgresql"
-    assert result["inputs"] == 40
+    # the 40 intake inputs, then every hostile command line and blank webhook token
+    inputs = 40 + len(HOSTILE_ARGV) + len(BLANK_TOKENS)
+    assert result["inputs"] == inputs
     assert result["crashes"] == 0, result["crash_examples"]
     assert result["blocked_exports"] == 0, result["export_errors"]
     # every input is accounted for: it passed, or it failed with a recorded reason
-    assert result["passed"] + result["clean_failures"] == 40
+    assert result["passed"] + result["clean_failures"] == inputs
     assert result["secret_leaks"] == 0 and result["smtp_header_injections"] == 0
     assert 0 < result["max_worker_rss_mb"] < 1024
     for kind in ("attachment-bomb", "many-page-scan", "over-size", "hostile-einvoice"):
