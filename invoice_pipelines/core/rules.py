@@ -489,6 +489,14 @@ def invoice_number_key(number: str | None) -> str | None:
     return comparison_text(number) or None
 
 
+def seller_key(vat_id: str | None, name: str | None) -> str:
+    """IP-DUP-01's seller of a number: its VAT id, else its name, each as `comparison_text` gives
+    it (invisible characters and compatibility forms do not make another seller). A seller known
+    by VAT id in one document and by name only in another is not taken for the same one."""
+    vat = comparison_text(vat_id)
+    return f"vat:{vat}" if vat else f"name:{comparison_text(name)}"
+
+
 def duplicate_number_finding(number: str, seller: str | None, earlier_document: int) -> Finding:
     """IP-DUP-01: the seller already sent an invoice with this number (document `earlier_document`)."""
     return Finding(

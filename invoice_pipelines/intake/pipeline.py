@@ -49,9 +49,9 @@ from invoice_pipelines.core.einvoice_verdict import (
 from invoice_pipelines.core.lifecycle import Status, can_process
 from invoice_pipelines.core.rules import (
     Finding,
-    comparison_text,
     duplicate_number_finding,
     invoice_number_key,
+    seller_key,
 )
 from invoice_pipelines.db.locks import Lock, xact_lock
 from invoice_pipelines.db.tables import (
@@ -243,11 +243,8 @@ def _number_key(number: str | None) -> str | None:
 
 
 def _seller_key(key: str, vat_id: str | None, name: str | None) -> tuple[str, str]:
-    """IP-DUP-01: the same invoice number key from the same seller (VAT id, else name), each
-    compared as `comparison_text` gives it: invisible characters and compatibility forms do not
-    make another seller."""
-    vat = comparison_text(vat_id)
-    return (key, f"vat:{vat}" if vat else f"name:{comparison_text(name)}")
+    """IP-DUP-01: the same invoice number key from the same seller (core.rules.seller_key)."""
+    return (key, seller_key(vat_id, name))
 
 
 def _duplicates(conn, organization_id: int, batch: dict[int, ParseOutcome]) -> dict[int, Finding]:

@@ -188,38 +188,51 @@ def review_findings(
 
 
 def _breakdown_doubts(invoice: Invoice) -> list[Finding]:
-    net, tax = invoice.net_total, invoice.tax_total
-    entries = [e for e in invoice.vat_breakdown if e.basis is not None and e.amount is not None]
+    entries = [
+        (e.rate, e.basis, e.amount)
+        for e in invoice.vat_breakdown
+        if e.basis is not None and e.amount is not None
+    ]
     if not entries:
-        if tax not in (None, ZERO):
-            return [_finding("IP-REV-04", f"VAT {tax} is stated but no rate was read with it")]
-        return []
-    doubts = []
-    basis = sum((e.basis for e in entries), ZERO)
-    vat = sum((e.amount for e in entries), ZERO)
-    if net is not None and abs(basis - net) > TOTAL_SLACK:
-        doubts.append(
-            _finding("IP-REV-04", f"the VAT breakdown's bases add up to {basis}, not the net {net}")
-        )
-    if tax is not None and abs(vat - tax) > TOTAL_SLACK:
-        doubts.append(
-            _finding("IP-REV-04", f"the VAT breakdown adds up to {vat}, not the VAT {tax}")
-        )
-    for entry in entries:
-        if entry.rate is None:
-            doubts.append(_finding("IP-REV-04", f"the VAT {entry.amount} has no rate"))
-            continue
-        if entry.rate not in KNOWN_RATES:
-            doubts.append(_finding("IP-REV-04", f"a VAT rate of {entry.rate} % is not a VAT rate"))
-        expected = (entry.basis * entry.rate / 100).quantize(Decimal("0.01"))
-        if abs(expected - entry.amount) > VAT_SLACK:
-            doubts.append(
+        if invoice.tax_total not in (None, ZERO):
+            return [
                 _finding(
-                    "IP-REV-04",
-                    f"{entry.rate} % of {entry.basis} is {expected}, not the {entry.amount} read",
+                    "IP-REV-04", f"VAT {invoice.tax_total} is stated but no rate was read with it"
                 )
-            )
-    return doubts
+            ]
+        return []
+    return [
+        _finding("IP-REV-04", problem)
+        for problem in breakdown_problems(invoice.net_total, invoice.tax_total, entries)
+    ]
+
+
+def breakdown_problems(
+    net: Decimal | None,
+    tax: Decimal | None,
+    entries: list[tuple[Decimal | None, Decimal, Decimal]],
+) -> list[str]:
+    """What keeps a VAT breakdown (rate, basis, VAT per entry) from agreeing with the net and VAT
+    totals and with VAT law's rates, in plain words: the bases add up to the net, the amounts to
+    the VAT, each amount is its basis times a known rate. The reading (IP-REV-04) and a person's
+    correction in review are held to the same."""
+    problems = []
+    basis = sum((b for _, b, _ in entries), ZERO)
+    vat = sum((v for _, _, v in entries), ZERO)
+    if net is not None and abs(basis - net) > TOTAL_SLACK:
+        problems.append(f"the VAT breakdown's bases add up to {basis}, not the net {net}")
+    if tax is not None and abs(vat - tax) > TOTAL_SLACK:
+        problems.append(f"the VAT breakdown adds up to {vat}, not the VAT {tax}")
+    for rate, b, v in entries:
+        if rate is None:
+            problems.append(f"the VAT {v} has no rate")
+            continue
+        if rate not in KNOWN_RATES:
+            problems.append(f"a VAT rate of {rate} % is not a VAT rate")
+        expected = (b * rate / 100).quantize(Decimal("0.01"))
+        if abs(expected - v) > VAT_SLACK:
+            problems.append(f"{rate} % of {b} is {expected}, not the {v} read")
+    return problems
 
 
 def _date_doubts(invoice: Invoice, today: date) -> list[Finding]:

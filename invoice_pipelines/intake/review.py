@@ -25,7 +25,7 @@ from sqlalchemy.engine import Engine
 from invoice_pipelines.core.invoice import Invoice, VatBreakdown
 from invoice_pipelines.core.lifecycle import Status
 from invoice_pipelines.core.money import ZERO, round_cents
-from invoice_pipelines.core.rules import check_invoice, comparison_text, invoice_number_key
+from invoice_pipelines.core.rules import check_invoice, invoice_number_key, seller_key
 from invoice_pipelines.db.locks import Lock, xact_lock
 from invoice_pipelines.db.tables import (
     audit_log,
@@ -41,6 +41,7 @@ from invoice_pipelines.intake.incoming_invoices import (
     StaleDocument,
     change_status,
 )
+from invoice_pipelines.intake.plausibility import breakdown_problems
 
 TEXT_FIELDS = {
     "number": ("invoice_number", 128),
@@ -58,8 +59,6 @@ AMOUNT_FIELDS = {
 }
 # "breakdown": the VAT breakdown as "rate:basis:vat" entries separated by ";" (19:100.00:19.00)
 FIELDS = (*TEXT_FIELDS, *DATE_FIELDS, *AMOUNT_FIELDS, "breakdown")
-# the slack of a rate's VAT against basis x rate (EN 16931 allows one currency unit per rate)
-VAT_SLACK = Decimal("1.00")
 
 
 class ReviewError(ValueError):
@@ -160,16 +159,7 @@ def problems_of(row: dict, breakdown: list[tuple[Decimal, Decimal, Decimal]]) ->
         # what was paid before lowers the amount due; nothing raises it above the total
         problems.append(f"the amount due {due} is more than the total {gross}")
     if breakdown:
-        basis = sum((b for _, b, _ in breakdown), ZERO)
-        vat = sum((v for _, _, v in breakdown), ZERO)
-        if net is not None and basis != net:
-            problems.append(f"the VAT breakdown's bases add up to {basis}, not the net {net}")
-        if tax is not None and vat != tax:
-            problems.append(f"the VAT breakdown adds up to {vat}, not the VAT {tax}")
-        for rate, b, v in breakdown:
-            expected = round_cents(b * rate / 100)
-            if abs(expected - v) > VAT_SLACK:
-                problems.append(f"{rate} % of {b} is {expected}, not {v}")
+        problems += breakdown_problems(net, tax, breakdown)
     elif tax not in (None, ZERO):
         problems.append("there is VAT but no VAT breakdown (give breakdown=rate:basis:vat)")
     return problems
@@ -231,8 +221,7 @@ def _duplicate_of(conn, row: dict) -> int | None:
     key = invoice_number_key(row.get("invoice_number"))
     if key is None:
         return None
-    vat = comparison_text(row.get("seller_vat_id"))
-    name = comparison_text(row.get("seller_name"))
+    seller = seller_key(row.get("seller_vat_id"), row.get("seller_name"))
     t = incoming_invoices.c
     for other in conn.execute(
         select(t.id, t.seller_vat_id, t.seller_name).where(
@@ -242,8 +231,7 @@ def _duplicate_of(conn, row: dict) -> int | None:
             t.status.in_([Status.VALIDATED.value, Status.EXPORTED.value]),
         )
     ):
-        other_vat = comparison_text(other.seller_vat_id)
-        if (vat and other_vat == vat) or (not vat and comparison_text(other.seller_name) == name):
+        if seller_key(other.seller_vat_id, other.seller_name) == seller:
             return other.id
     return None
 

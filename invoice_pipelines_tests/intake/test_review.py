@@ -177,6 +177,22 @@ def test_a_person_corrects_then_confirms_and_everything_is_recorded(
     ]
 
 
+def test_a_correction_is_held_to_the_rules_a_reading_is(db, tmp_path) -> None:
+    """A person's correction gets no easier check than a page's reading (plausibility IP-REV-04):
+    a VAT breakdown at a rate VAT law does not know stays in review, whatever adds up."""
+    org = db.new_organization()
+    doc = run_intake(db, tmp_path, org, {"b.xml": basic_wl("BWL-R")})["b.xml"]
+    assert doc["status"] == "NEEDS_REVIEW"
+    result = review_document(
+        db.engine, org["slug"], doc["id"], reviewed_by="ben", confirm=True,
+        corrections={"net_total": "100.00", "tax_total": "23.50", "gross_total": "123.50",
+                     "amount_due": "123.50", "breakdown": "23.5:100.00:23.50"},
+    )  # fmt: skip
+    assert result.status == "NEEDS_REVIEW"
+    assert "a VAT rate of 23.50 % is not a VAT rate" in result.problems
+    assert documents(db, org)["b.xml"]["status"] == "NEEDS_REVIEW"
+
+
 def test_a_review_of_a_version_nobody_saw_or_of_a_booked_document_is_refused(db, tmp_path) -> None:
     org = db.new_organization()
     doc = run_intake(db, tmp_path, org, {"b.xml": basic_wl()})["b.xml"]
