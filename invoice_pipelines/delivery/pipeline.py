@@ -45,13 +45,7 @@ from invoice_pipelines.db.tables import (
 )
 from invoice_pipelines.db.tenancy import resolve_organization, tenant_transaction
 from invoice_pipelines.db.types import utcnow
-from invoice_pipelines.delivery.email import (
-    InvoiceMail,
-    MessageError,
-    compose,
-    e164_phone,
-    render_short_text,
-)
+from invoice_pipelines.delivery.email import InvoiceMail, compose, render_short_text
 from invoice_pipelines.outbox import (
     Outbox,
     attempt,
@@ -63,6 +57,7 @@ from invoice_pipelines.outbox import (
 )
 from invoice_pipelines.resources.file_stores import FileStore
 from invoice_pipelines.resources.mail import SendError, SmtpMailer
+from invoice_pipelines.resources.mail_message import MessageError, e164_phone
 
 
 class Channel(Protocol):

@@ -14,9 +14,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
-from email import policy
-from email.headerregistry import Address
-from email.message import EmailMessage
 from email.utils import make_msgid
 
 from sqlalchemy import and_, func, or_, select
@@ -38,6 +35,7 @@ from invoice_pipelines.outbox.machine import (
     refuse,
 )
 from invoice_pipelines.resources.mail import OutgoingMail, SendError, SmtpMailer
+from invoice_pipelines.resources.mail_message import email_address, mime_message
 
 BOX = Outbox(supplier_notices, key=("incoming_invoice_id",))
 MAX_REASONS = 12
@@ -156,24 +154,16 @@ class NoticeSummary:
 
 
 def _message(mailer: SmtpMailer, row, domain: str) -> OutgoingMail:
-    """A plain-text message; a recipient or sender that is no e-mail address is refused here
-    (ValueError), before anything is sent."""
-    recipient = (row.recipient or "").strip()
-    if "@" not in recipient or any(c in recipient for c in "\r\n<>,;"):
-        raise ValueError(f"{recipient!r} is not an e-mail address")
-    message = EmailMessage(policy=policy.SMTP)
-    message["From"] = Address(display_name=row.organization[:200], addr_spec=mailer.sender)
-    message["To"] = recipient
-    message["Subject"] = " ".join(row.subject.split())[:300]
-    message_id = make_msgid(idstring=f"notice{row.incoming_invoice_id}", domain=domain)
-    message["Message-ID"] = message_id
-    message.set_content(row.body + "\n")
-    return OutgoingMail(
+    """A plain-text message, built as every area's (resources/mail_message.py); a recipient that
+    is no e-mail address is refused here (MessageError), before anything is sent."""
+    return mime_message(
+        sender_name=row.organization[:200],
         sender=mailer.sender,
-        recipients=(recipient,),
-        data=message.as_bytes(),
-        message_id=message_id,
-        smtputf8=not (mailer.sender.isascii() and recipient.isascii()),
+        recipient=email_address(row.recipient, "the supplier"),
+        subject=row.subject[:300],
+        message_id=make_msgid(idstring=f"notice{row.incoming_invoice_id}", domain=domain),
+        body=row.body + "\n",
+        attachments=[],
     )
 
 

@@ -47,21 +47,21 @@ from invoice_pipelines.db.tables import (
 )
 from invoice_pipelines.db.tenancy import resolve_organization, tenant_transaction
 from invoice_pipelines.db.types import utcnow
+from invoice_pipelines.einvoice.layout import format_date, format_money
+from invoice_pipelines.outbox import Outbox, claim, finish, mark_unknown, outcome_of, refuse
+from invoice_pipelines.overdue.pipeline import UNPAID
+from invoice_pipelines.resources.file_stores import FileStore
+from invoice_pipelines.resources.mail import OutgoingMail, SendError, SmtpMailer
 
-# the delivery area's address and phone checks and message builder: invoices and notices go to
+# the address and phone checks and message builder every area uses: invoices and notices go to
 # the same addresses and numbers, in the same kind of message
-from invoice_pipelines.delivery.email import (
+from invoice_pipelines.resources.mail_message import (
     LANGUAGES,
     MessageError,
     e164_phone,
     email_address,
     message_from_template,
 )
-from invoice_pipelines.einvoice.layout import format_date, format_money
-from invoice_pipelines.outbox import Outbox, claim, finish, mark_unknown, outcome_of, refuse
-from invoice_pipelines.overdue.pipeline import UNPAID
-from invoice_pipelines.resources.file_stores import FileStore
-from invoice_pipelines.resources.mail import OutgoingMail, SendError, SmtpMailer
 from invoice_pipelines.resources.messaging import TextMessageProvider
 
 # a notice still `sending` after this long belongs to a run that died

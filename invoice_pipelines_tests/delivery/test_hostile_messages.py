@@ -15,10 +15,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from invoice_pipelines.delivery.email import InvoiceMail, MessageError, mime_message
+from invoice_pipelines.delivery.email import InvoiceMail
 from invoice_pipelines.delivery.pipeline import EmailChannel, TextChannel
 from invoice_pipelines.devtools.standins.sms import TextProviderStandIn
 from invoice_pipelines.resources.mail import SendError, SmtpMailer
+from invoice_pipelines.resources.mail_message import MessageError, mime_message
 from invoice_pipelines.resources.messaging import TextMessageProvider
 
 # what a database can hold: any character but a lone surrogate (neither PostgreSQL nor SQLite's

@@ -293,7 +293,7 @@ def test_a_rejected_supplier_gets_one_notice_with_the_reasons(db, tmp_path) -> N
     assert (len(first.sent), len(first.failed), again.sent, again.failed) == (1, 1, [], {})
     assert message["To"] == "rechnung@seller.example"
     assert message["Subject"] == f"Not accepted: invoice N-1 to {org['name']}"
-    body = message.get_content()
+    body = message.get_body(("plain",)).get_content()
     assert "e-invoice with business-rule errors" in body and "BR-CO-15" in body
     (reason,) = first.failed.values()
     assert "names no e-mail address of the supplier" in reason

@@ -180,7 +180,7 @@ def test_a_notice_goes_to_the_uploads_sender_when_the_document_names_no_address(
         (message,) = sink.mailbox.messages
     assert (len(first.sent), first.failed, again.sent, again.failed) == (1, {}, [], {})
     assert message["To"] == "buchhaltung@lieferant.example"
-    assert "BR-CO-15" in message.get_content()
+    assert "BR-CO-15" in message.get_body(("plain",)).get_content()
 
 
 def test_a_notice_a_dead_run_left_sending_is_unknown_and_never_sent_again(db, tmp_path) -> None:
