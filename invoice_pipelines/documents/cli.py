@@ -22,12 +22,12 @@ def add_commands(sub) -> None:
 
 
 def run_documents(args: argparse.Namespace) -> int:
-    from invoice_pipelines.db.engine import make_engine
     from invoice_pipelines.documents.pipeline import generate_documents
+    from invoice_pipelines.resources.database import command_line_engine
     from invoice_pipelines.resources.stores import file_store_from_env
 
     summary = generate_documents(
-        make_engine(), file_store_from_env("documents"), args.org, args.invoices or None
+        command_line_engine(), file_store_from_env("documents"), args.org, args.invoices or None
     )
     print(
         json.dumps(

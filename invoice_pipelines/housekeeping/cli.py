@@ -24,12 +24,12 @@ def add_commands(sub) -> None:
 
 
 def run_housekeeping_command(args: argparse.Namespace) -> int:
-    from invoice_pipelines.db.engine import make_engine
     from invoice_pipelines.housekeeping.archive import purge_archives
+    from invoice_pipelines.resources.database import command_line_engine
     from invoice_pipelines.resources.stores import file_store_from_env, upload_store_from_env
 
     outcomes = purge_archives(
-        make_engine(),
+        command_line_engine(),
         upload_store_from_env(),
         file_store_from_env("exports"),
         args.org,

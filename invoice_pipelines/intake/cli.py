@@ -104,9 +104,9 @@ def run_parse_command(args: argparse.Namespace) -> int:
 
 
 def _engine():
-    from invoice_pipelines.db.engine import make_engine
+    from invoice_pipelines.resources.database import command_line_engine
 
-    return make_engine()
+    return command_line_engine()
 
 
 def run_list_command(args: argparse.Namespace) -> int:

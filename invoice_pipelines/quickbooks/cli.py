@@ -88,10 +88,10 @@ def _org(engine, key: str) -> dict | None:
 
 
 def run_connect(args: argparse.Namespace) -> int:
-    from invoice_pipelines.db.engine import make_engine
     from invoice_pipelines.quickbooks.tokens import save_connection, token_cipher
+    from invoice_pipelines.resources.database import command_line_engine
 
-    engine = make_engine()
+    engine = command_line_engine()
     org = _org(engine, args.org)
     if org is None:
         return 2
@@ -142,10 +142,10 @@ def _owner() -> str:
 
 
 def run_sync(args: argparse.Namespace) -> int:
-    from invoice_pipelines.db.engine import make_engine
     from invoice_pipelines.quickbooks.sync.common import RealmBusy
+    from invoice_pipelines.resources.database import command_line_engine
 
-    engine = make_engine()
+    engine = command_line_engine()
     org = _org(engine, args.org)
     if org is None:
         return 2
@@ -176,10 +176,10 @@ def _sync_now(engine, org, args, result, status) -> int:
 
 
 def run_import(args: argparse.Namespace) -> int:
-    from invoice_pipelines.db.engine import make_engine
     from invoice_pipelines.quickbooks.sync.common import RealmBusy
+    from invoice_pipelines.resources.database import command_line_engine
 
-    engine = make_engine()
+    engine = command_line_engine()
     org = _org(engine, args.org)
     if org is None:
         return 2
@@ -212,9 +212,9 @@ def _import(engine, org, args, summary) -> int:
 
 
 def run_conflicts(args: argparse.Namespace) -> int:
-    from invoice_pipelines.db.engine import make_engine
+    from invoice_pipelines.resources.database import command_line_engine
 
-    engine = make_engine()
+    engine = command_line_engine()
     query = (
         select(sync_conflicts, organizations.c.slug)
         .join(organizations, organizations.c.id == sync_conflicts.c.organization_id)
@@ -243,11 +243,11 @@ def run_conflicts(args: argparse.Namespace) -> int:
 
 
 def run_resolve(args: argparse.Namespace) -> int:
-    from invoice_pipelines.db.engine import make_engine
     from invoice_pipelines.quickbooks.sync.common import QboSettings, open_client
     from invoice_pipelines.quickbooks.sync.customers import resolve_conflict
+    from invoice_pipelines.resources.database import command_line_engine
 
-    engine = make_engine()
+    engine = command_line_engine()
     org = _org(engine, args.org)
     if org is None:
         return 2
@@ -269,8 +269,8 @@ def run_resolve(args: argparse.Namespace) -> int:
 
 
 def run_webhooks(args: argparse.Namespace) -> int:
-    from invoice_pipelines.db.engine import make_engine
     from invoice_pipelines.quickbooks.webhooks import receiver
+    from invoice_pipelines.resources.database import command_line_engine
     from invoice_pipelines.settings import env
 
     token = env("INVOICE_PIPELINES_QBO_WEBHOOK_TOKEN")
@@ -281,7 +281,7 @@ def run_webhooks(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    server = receiver(make_engine(), token, args.host, args.port)
+    server = receiver(command_line_engine(), token, args.host, args.port)
     host, port = server.server_address[:2]
     print(json.dumps({"url": f"http://{host}:{port}/qbo/webhooks"}), flush=True)
     try:

@@ -4,7 +4,8 @@ from dagster import ConfigurableResource, InitResourceContext
 from pydantic import Field, PrivateAttr
 from sqlalchemy import Engine
 
-from invoice_pipelines.db.engine import make_engine
+from invoice_pipelines.db.engine import URL_VAR, make_engine
+from invoice_pipelines.settings import env
 
 
 class Database(ConfigurableResource):
@@ -35,3 +36,20 @@ class Database(ConfigurableResource):
             # used outside a Dagster execution (CLI, tests): created on first use
             self._engine = make_engine(self.url or None)
         return self._engine
+
+
+def database_from_env() -> Database:
+    """The `database` resource as `definitions.py` configures it (INVOICE_PIPELINES_DB_URL)."""
+    return Database(url=env(URL_VAR))
+
+
+def command_line_engine(*, owner: bool = False) -> Engine:
+    """The engine a command uses: the one the `database` resource gives the definitions.
+
+    `owner=True` (migrations, administration) stays the login user on PostgreSQL, the same URL.
+    The caller owns the engine; a command runs once, so it ends with the process.
+    """
+    database = database_from_env()
+    if owner:
+        return make_engine(database.url or None, owner=True)
+    return database.get_engine()

@@ -1,0 +1,45 @@
+"""The command line's engine is the one the definitions' `database` resource gives the runs."""
+
+from __future__ import annotations
+
+import pytest
+from dagster import build_resources
+from sqlalchemy import select, text
+
+from invoice_pipelines.db.tables import organizations
+from invoice_pipelines.db.tenancy import system_transaction
+from invoice_pipelines.definitions import build_definitions
+from invoice_pipelines.resources.database import command_line_engine
+from invoice_pipelines.settings import ConfigError
+
+
+def test_a_command_and_a_run_see_the_same_database_as_the_same_role(db, monkeypatch):
+    monkeypatch.setenv("INVOICE_PIPELINES_DB_URL", db.url)
+    org = db.new_organization()
+    # the resource as a run gets it: Dagster reads its EnvVar when the resource starts
+    with build_resources({"database": build_definitions().resources["database"]}) as started:
+        _same(db, org, {"command": command_line_engine(), "run": started.database.get_engine()})
+
+
+def _same(db, org, engines) -> None:
+    try:
+        for name, engine in engines.items():
+            with system_transaction(engine) as conn:
+                slug = conn.execute(
+                    select(organizations.c.slug).where(organizations.c.id == org["id"])
+                ).scalar_one()
+            assert slug == org["slug"], name
+        if db.kind == "postgresql":
+            roles = {}
+            for name, engine in engines.items():
+                with engine.connect() as conn:
+                    roles[name] = conn.execute(text("SELECT current_user")).scalar_one()
+            assert roles["command"] == roles["run"]
+    finally:
+        engines["command"].dispose()
+
+
+def test_a_command_with_a_bad_url_names_the_variable(monkeypatch):
+    monkeypatch.setenv("INVOICE_PIPELINES_DB_URL", "mysql://somewhere/db")
+    with pytest.raises(ConfigError, match="INVOICE_PIPELINES_DB_URL uses unsupported scheme"):
+        command_line_engine()
