@@ -22,24 +22,27 @@ AREAS = (
     "housekeeping",
 )
 
-# the commands of the development tooling (invoice_pipelines/devtools/cli.py), which the container
-# image does not carry: there each of them is one sentence instead of a traceback
+# the commands of the development tooling (the top-level package invoice_pipelines_devtools, beside
+# invoice_pipelines/ in a checkout and in no wheel or image): where it is absent each of them is one
+# sentence saying how to get it instead of a traceback
 DEVTOOLS_COMMANDS = ("seed-demo", "qbo-simulator", "bench")
+GET_DEVTOOLS = "it comes with a checkout of the repository: run `make install` there"
 
 
 def devtools_installed() -> bool:
-    """Whether the development tooling is here (a checkout, `make install`); the image has none."""
-    return importlib.util.find_spec("invoice_pipelines.devtools") is not None
+    """Whether the development tooling is here (a checkout after `make install`); a wheel or the
+    image has none."""
+    return importlib.util.find_spec("invoice_pipelines_devtools") is not None
 
 
 def _add_devtools_commands(sub) -> None:
     if devtools_installed():
-        from invoice_pipelines.devtools.cli import add_commands
+        from invoice_pipelines_devtools.cli import add_commands
 
         add_commands(sub)
         return
     for name in DEVTOOLS_COMMANDS:  # listed in --help; main() answers them in one sentence
-        sub.add_parser(name, help="development tooling, not installed in this image")
+        sub.add_parser(name, help=f"development tooling, not installed here ({GET_DEVTOOLS})")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -58,8 +61,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] in DEVTOOLS_COMMANDS and not devtools_installed():
         print(
-            f"invoice-pipelines {argv[0]}: {argv[0]} is development tooling, "
-            "not installed in this image",
+            f"invoice-pipelines {argv[0]}: {argv[0]} is development tooling, not installed "
+            f"here; {GET_DEVTOOLS}",
             file=sys.stderr,
         )
         return 2

@@ -1,6 +1,6 @@
 """Run in a fresh interpreter (`python -P import_probe.py [--skip MODULE ...]`): imports every module
-of the `invoice_pipelines` it finds on the path except invoice_pipelines/devtools and the modules
-skipped, then loads the code location's definitions, with `invoice_pipelines.devtools` unimportable
+of the `invoice_pipelines` it finds on the path except invoice_pipelines_devtools and the modules
+skipped, then loads the code location's definitions, with `invoice_pipelines_devtools` unimportable
 throughout; prints one JSON object: where the package was found, the modules imported, the import
 errors, the invoice_pipelines modules loaded in the end, the devtools imports that were refused.
 
@@ -19,13 +19,16 @@ import sys
 from collections.abc import Iterable
 from pathlib import Path
 
-DEVTOOLS = "invoice_pipelines.devtools"
-# Python code that leaves only the path to find invoice_pipelines: an editable install made with
-# setuptools' import hook would find what a tree on PYTHONPATH lacks (devtools among it) in the
-# checkout instead; the image has no such hook
+DEVTOOLS = "invoice_pipelines_devtools"
+# Python code that leaves only PYTHONPATH to find invoice_pipelines and its dev tooling: an editable
+# install adds the checkout to the path (a .pth entry) or an import hook (setuptools' other mode),
+# either of which would find what a tree on PYTHONPATH lacks (invoice_pipelines_devtools among it)
+# in the checkout instead; the image has neither
 PATH_ONLY = (
-    "import sys; sys.meta_path[:] = "
-    "[f for f in sys.meta_path if not getattr(f, '__module__', '').startswith('__editable__')]"
+    "import os, sys; sys.meta_path[:] = "
+    "[f for f in sys.meta_path if not getattr(f, '__module__', '').startswith('__editable__')]; "
+    "sys.path[:] = [p for p in sys.path if p in os.environ.get('PYTHONPATH', '').split(os.pathsep) "
+    "or not os.path.isdir(os.path.join(p or os.curdir, 'invoice_pipelines_devtools'))]"
 )
 
 

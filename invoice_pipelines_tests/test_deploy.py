@@ -556,7 +556,7 @@ def test_containerfile_runtime_stage_runs_as_non_root_with_the_system_packages()
     assert '"code-server"' in cmd and '"invoice_pipelines.definitions"' in cmd
 
 
-# what the image must not carry: the development tooling (invoice_pipelines/devtools) and the
+# what the image must not carry: the development tooling (invoice_pipelines_devtools) and the
 # places it had before it moved there
 DEV_TOOLING = (
     "devtools",
@@ -646,7 +646,7 @@ def test_the_image_installs_the_product_without_its_development_tooling(tmp_path
     (install,) = [
         run for run in _containerfile_instructions("RUN") if "pip install --no-deps /src" in run
     ]
-    assert "find_spec('invoice_pipelines.devtools') is None" in install
+    assert "find_spec('invoice_pipelines_devtools') is None" in install
 
 
 def test_the_image_loads_its_code_location_and_its_devtools_commands_are_one_sentence(tmp_path):
@@ -684,7 +684,8 @@ def test_the_image_loads_its_code_location_and_its_devtools_commands_are_one_sen
         assert (completed.returncode, completed.stdout, completed.stderr) == (
             2,
             "",
-            f"invoice-pipelines {name}: {name} is development tooling, not installed in this image\n",
+            f"invoice-pipelines {name}: {name} is development tooling, not installed here; "
+            "it comes with a checkout of the repository: run `make install` there\n",
         ), argv
     listing = cli("--help")
     assert listing.returncode == 0, listing.stderr

@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
-from invoice_pipelines.devtools.demo.seed import DEMO_ORGANIZATIONS
+from invoice_pipelines_devtools.demo.seed import DEMO_ORGANIZATIONS
 from invoice_pipelines_tests.test_instance import DAGSTER_HOME_FOLDERS
 
 REPO = Path(__file__).resolve().parents[1]
@@ -266,9 +266,9 @@ def test_ctrl_c_stops_everything_make_run_started(make_run: MakeRun) -> None:
     assert any("dagster-webserver" in p.cmdline for p in procs)
     assert any("dagster-daemon" in p.cmdline for p in procs)
     assert any("code-server" in p.cmdline for p in procs)
-    assert any("invoice_pipelines.devtools.standins.smtp" in p.cmdline for p in procs)
-    assert any("invoice_pipelines.devtools.standins.sms" in p.cmdline for p in procs)
-    assert any("invoice_pipelines.devtools.demo.quickbooks serve" in p.cmdline for p in procs)
+    assert any("invoice_pipelines_devtools.standins.smtp" in p.cmdline for p in procs)
+    assert any("invoice_pipelines_devtools.standins.sms" in p.cmdline for p in procs)
+    assert any("invoice_pipelines_devtools.demo.quickbooks serve" in p.cmdline for p in procs)
     # Ctrl-C: the terminal sends SIGINT to its foreground process group, make's
     os.killpg(make_run.proc.pid, signal.SIGINT)
     make_run.assert_all_stopped(procs)

@@ -26,12 +26,12 @@ from invoice_pipelines.db.tables import (
     uploads,
 )
 from invoice_pipelines.db.tenancy import tenant_transaction
-from invoice_pipelines.devtools.standins.smtp import SmtpSink
 from invoice_pipelines.intake.uploads import ScanState, scan_uploads
 from invoice_pipelines.queue.items import enqueue_invoice_job
 from invoice_pipelines.queue.jobs import get_batch_job
 from invoice_pipelines.queue.requests import COMMUNICATIONS, DOCUMENTS, enqueue_sales_orders
 from invoice_pipelines.resources.upload_stores import LocalUploadStore
+from invoice_pipelines_devtools.standins.smtp import SmtpSink
 from invoice_pipelines_tests.billing.shop import make_shop
 from invoice_pipelines_tests.conftest import samples_dir
 from invoice_pipelines_tests.documents.test_pipeline import SELLER
@@ -223,10 +223,10 @@ def test_two_runs_of_one_documents_job_and_one_sending_job_do_each_invoice_once(
 
 
 def test_three_push_runs_create_each_invoice_once_in_quickbooks(pg_database, tmp_path):
-    from invoice_pipelines.devtools.qbo_simulator import QboSimulator
     from invoice_pipelines.quickbooks.sync.customers import sync_customers
     from invoice_pipelines.quickbooks.sync.invoices import queue_counts
     from invoice_pipelines.quickbooks.sync.items import sync_items
+    from invoice_pipelines_devtools.qbo_simulator import QboSimulator
     from invoice_pipelines_tests.quickbooks.conftest import TIME_SCALE, TOKEN_KEY, connect
 
     with QboSimulator(port=0, time_scale=TIME_SCALE) as sim:
@@ -264,7 +264,7 @@ def test_three_dunning_runs_of_the_same_organizations_notice_and_text_each_invoi
     from sqlalchemy import insert
 
     from invoice_pipelines.db.tables import customers, dunning_notices, dunning_runs, sales_invoices
-    from invoice_pipelines.devtools.standins.sms import TextProviderStandIn
+    from invoice_pipelines_devtools.standins.sms import TextProviderStandIn
 
     engine, today = pg_database.engine, date(2026, 11, 20)
     settings = {"dunning": {"deliver": True, "levels": [

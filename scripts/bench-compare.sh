@@ -9,7 +9,7 @@
 #   scripts/bench-compare.sh --working-tree HEAD "documents --n 100"   # uncommitted changes too
 #
 # Worktrees and logs live in a temporary folder removed afterwards (--keep keeps them). The logic
-# is invoice_pipelines/devtools/bench/compare.py (see its docstring and --help).
+# is invoice_pipelines_devtools/bench/compare.py (see its docstring and --help).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 python="${BENCH_COMPARE_PYTHON:-$root/.venv/bin/python}"
@@ -18,4 +18,4 @@ if [[ ! -x "$python" ]]; then
   exit 2
 fi
 cd "$root"
-exec "$python" -m invoice_pipelines.devtools.bench.compare "$@"
+exec "$python" -m invoice_pipelines_devtools.bench.compare "$@"

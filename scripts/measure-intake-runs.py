@@ -62,7 +62,7 @@ print(json.dumps({"success": result.success, "import_and_load_seconds": loaded -
 
 def synthetic(n: int, seed: int) -> list[tuple[str, bytes]]:
     try:
-        from invoice_pipelines.devtools.demo.invoices import synthetic_xml_invoices
+        from invoice_pipelines_devtools.demo.invoices import synthetic_xml_invoices
     except ImportError:  # trees from before devtools/
         from invoice_pipelines.demo.invoices import synthetic_xml_invoices
     return list(synthetic_xml_invoices(n, seed=seed))

@@ -79,12 +79,12 @@ load_from:
 YAML
 
 # the demo's QuickBooks Online: the local simulator with one company per demo organization
-# (seed-demo connected them, see invoice_pipelines/devtools/demo/quickbooks.py); their tokens are
+# (seed-demo connected them, see invoice_pipelines_devtools/demo/quickbooks.py); their tokens are
 # encrypted with the demo's own key, generated once into $data_dir/qbo/token.key
 qbo_url="${INVOICE_PIPELINES_QBO_BASE_URL:-http://127.0.0.1:8765}"
 export INVOICE_PIPELINES_QBO_BASE_URL="$qbo_url"
 export INVOICE_PIPELINES_QBO_TOKEN_URL="${INVOICE_PIPELINES_QBO_TOKEN_URL:-$qbo_url/oauth2/v1/tokens/bearer}"
-INVOICE_PIPELINES_QBO_TOKEN_KEY="$(.venv/bin/python -m invoice_pipelines.devtools.demo.quickbooks key --data-dir "$data_dir")"
+INVOICE_PIPELINES_QBO_TOKEN_KEY="$(.venv/bin/python -m invoice_pipelines_devtools.demo.quickbooks key --data-dir "$data_dir")"
 export INVOICE_PIPELINES_QBO_TOKEN_KEY
 # the simulator's port when the URL is a loopback one (elsewhere: no simulator, the URL is real)
 qbo_port=$(.venv/bin/python -c "import sys, urllib.parse as u; p = u.urlsplit(sys.argv[1]); print(p.port or 80 if p.hostname in ('127.0.0.1', 'localhost') else '')" "$qbo_url")
@@ -206,18 +206,18 @@ set -m
   daemon=$!
   # the demo's mail server (send_invoices_job e-mails there): each message lands in $data_dir/mail
   # as an .eml file; a port already taken only costs the demo its mail, not the rest
-  to_log smtp .venv/bin/python -m invoice_pipelines.devtools.standins.smtp \
+  to_log smtp .venv/bin/python -m invoice_pipelines_devtools.standins.smtp \
     --port "${INVOICE_PIPELINES_SMTP_PORT:-1025}" --maildir "$data_dir/mail" &
   # the demo's SMS/WhatsApp provider (send_text_messages_job): accepted messages are appended
   # to $data_dir/messages/messages.jsonl; the port is the one INVOICE_PIPELINES_SMS_URL names
   sms_port=$(.venv/bin/python -c "import os, urllib.parse as u; print(u.urlsplit(os.environ.get('INVOICE_PIPELINES_SMS_URL') or 'http://127.0.0.1:8031').port or 8031)")
-  to_log sms .venv/bin/python -m invoice_pipelines.devtools.standins.sms --port "$sms_port" \
+  to_log sms .venv/bin/python -m invoice_pipelines_devtools.standins.sms --port "$sms_port" \
     --outdir "$data_dir/messages" &
   # the demo's QuickBooks Online (qbo_* assets, sensors and schedules): companies, records and
   # tokens kept in $data_dir/qbo; its start-up line (stdout) names credentials, so it is dropped
   if [ -n "$qbo_port" ]; then
     if [ -n "$verbose" ]; then qbo_log=/dev/stderr; else qbo_log="$logs_dir/quickbooks.log"; fi
-    "${default_signals[@]}" .venv/bin/python -m invoice_pipelines.devtools.demo.quickbooks serve \
+    "${default_signals[@]}" .venv/bin/python -m invoice_pipelines_devtools.demo.quickbooks serve \
       --data-dir "$data_dir" --port "$qbo_port" >/dev/null 2>>"$qbo_log" &
   fi
   # should this script end without its stop (SIGKILL), the group stops itself: TERM, 7 s, KILL

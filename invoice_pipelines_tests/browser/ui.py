@@ -99,7 +99,6 @@ def record_runs(home: Path, samples: Path) -> Recorded:
 
     from invoice_pipelines.db.engine import make_engine
     from invoice_pipelines.definitions import build_definitions
-    from invoice_pipelines.devtools.demo.seed import seed_demo
     from invoice_pipelines.intake.uploads import ScanState, scan_uploads
     from invoice_pipelines.resources.parser import DocumentParser
     from invoice_pipelines.resources.upload_stores import LocalUploadStore
@@ -108,6 +107,7 @@ def record_runs(home: Path, samples: Path) -> Recorded:
         ORGANIZATIONS_PARTITIONS_NAME,
         organization_tags,
     )
+    from invoice_pipelines_devtools.demo.seed import seed_demo
 
     engine = make_engine()
     seed_demo(engine)

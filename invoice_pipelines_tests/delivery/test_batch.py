@@ -23,7 +23,6 @@ from invoice_pipelines.db.tables import (
 from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.delivery.batch import communications_work
 from invoice_pipelines.delivery.pipeline import EmailChannel
-from invoice_pipelines.devtools.standins.smtp import SmtpSink
 from invoice_pipelines.documents.batch import run_invoice_job
 from invoice_pipelines.documents.pipeline import generate_documents
 from invoice_pipelines.queue.items import enqueue_invoice_job
@@ -35,6 +34,7 @@ from invoice_pipelines.queue.requests import (
 )
 from invoice_pipelines.resources.file_stores import LocalFileStore
 from invoice_pipelines.resources.mail import SmtpMailer
+from invoice_pipelines_devtools.standins.smtp import SmtpSink
 from invoice_pipelines_tests.documents.test_pipeline import SELLER
 from invoice_pipelines_tests.exports.books import customer, sales_invoice
 

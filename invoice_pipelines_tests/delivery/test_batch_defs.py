@@ -12,7 +12,6 @@ from invoice_pipelines.db.locks import Lock, session_lock
 from invoice_pipelines.db.tables import batch_jobs, customers
 from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.delivery import defs as delivery
-from invoice_pipelines.devtools.standins.smtp import SmtpSink
 from invoice_pipelines.documents.pipeline import InProcessBuilder
 from invoice_pipelines.queue import defs as queue
 from invoice_pipelines.resources.database import Database
@@ -22,6 +21,7 @@ from invoice_pipelines.resources.messaging import TextMessageProvider
 from invoice_pipelines.resources.renderer import DocumentRenderer
 from invoice_pipelines.tenants.partitions import ORGANIZATIONS_PARTITIONS_NAME
 from invoice_pipelines.tenants.run_coordinator import organization_in_run_config
+from invoice_pipelines_devtools.standins.smtp import SmtpSink
 from invoice_pipelines_tests.billing.test_defs import refusal
 from invoice_pipelines_tests.documents.test_pipeline import SELLER
 from invoice_pipelines_tests.exports.books import customer, sales_invoice

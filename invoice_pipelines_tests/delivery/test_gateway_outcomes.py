@@ -10,8 +10,8 @@ from sqlalchemy import select, update
 from invoice_pipelines.db.tables import customers, deliveries
 from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.delivery.pipeline import TextChannel, send_invoices
-from invoice_pipelines.devtools.standins.sms import TextProviderStandIn
 from invoice_pipelines.resources.messaging import TextMessageProvider
+from invoice_pipelines_devtools.standins.sms import TextProviderStandIn
 from invoice_pipelines_tests.delivery.test_email import _shop
 
 

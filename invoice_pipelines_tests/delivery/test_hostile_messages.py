@@ -17,10 +17,10 @@ from hypothesis import strategies as st
 
 from invoice_pipelines.delivery.email import InvoiceMail
 from invoice_pipelines.delivery.pipeline import EmailChannel, TextChannel
-from invoice_pipelines.devtools.standins.sms import TextProviderStandIn
 from invoice_pipelines.resources.mail import SendError, SmtpMailer
 from invoice_pipelines.resources.mail_message import MessageError, mime_message
 from invoice_pipelines.resources.messaging import TextMessageProvider
+from invoice_pipelines_devtools.standins.sms import TextProviderStandIn
 
 # what a database can hold: any character but a lone surrogate (neither PostgreSQL nor SQLite's
 # driver stores one), with the troublemakers drawn often

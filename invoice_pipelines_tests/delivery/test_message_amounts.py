@@ -29,14 +29,14 @@ from invoice_pipelines.db.tables import (
 )
 from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.delivery.pipeline import TextChannel, send_invoice_emails, send_invoices
-from invoice_pipelines.devtools.standins.sms import TextProviderStandIn
-from invoice_pipelines.devtools.standins.smtp import SmtpSink
 from invoice_pipelines.documents.pipeline import generate_documents
 from invoice_pipelines.overdue.notice_sending import GENERIC_TITLE, TITLES, send_notices
 from invoice_pipelines.overdue.pipeline import run_overdue
 from invoice_pipelines.resources.file_stores import LocalFileStore
 from invoice_pipelines.resources.mail import SmtpMailer
 from invoice_pipelines.resources.messaging import TextMessageProvider
+from invoice_pipelines_devtools.standins.sms import TextProviderStandIn
+from invoice_pipelines_devtools.standins.smtp import SmtpSink
 from invoice_pipelines_tests.documents.test_credit_note_service_date import credit_second_line
 from invoice_pipelines_tests.documents.test_pipeline import SELLER
 from invoice_pipelines_tests.exports.books import customer, sales_invoice

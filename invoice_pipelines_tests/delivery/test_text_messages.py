@@ -8,8 +8,8 @@ from sqlalchemy import select, update
 from invoice_pipelines.db.tables import customers, deliveries
 from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.delivery.pipeline import TextChannel, send_invoices
-from invoice_pipelines.devtools.standins.sms import TextProviderStandIn
 from invoice_pipelines.resources.messaging import TextMessageProvider
+from invoice_pipelines_devtools.standins.sms import TextProviderStandIn
 from invoice_pipelines_tests.delivery.test_email import _shop
 from invoice_pipelines_tests.exports.books import customer, sales_invoice
 
@@ -108,7 +108,7 @@ def test_the_demo_stand_in_keeps_what_it_accepts(tmp_path):
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     server = subprocess.Popen(
-        [sys.executable, "-m", "invoice_pipelines.devtools.standins.sms", "--port", str(port)]
+        [sys.executable, "-m", "invoice_pipelines_devtools.standins.sms", "--port", str(port)]
         + ["--outdir", str(tmp_path)],
         stdout=subprocess.PIPE,
         text=True,

@@ -152,7 +152,7 @@ def test_the_service_date_is_read_from_cii_and_ubl():
 
 def _text_pdf_organization(db, tmp_path, today):
     """An organization with the demo's text PDF invoice read in (VALIDATED)."""
-    from invoice_pipelines.devtools.demo.invoices import demo_supplier_invoices
+    from invoice_pipelines_devtools.demo.invoices import demo_supplier_invoices
 
     [(name, pdf)] = [(n, d) for n, d in demo_supplier_invoices(today) if n.endswith(".pdf")]
     org = db.new_organization(**DATEV)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from invoice_pipelines.devtools.bench.field_accuracy import measure_field_accuracy
+from invoice_pipelines_devtools.bench.field_accuracy import measure_field_accuracy
 from invoice_pipelines_tests.conftest import require_programs, samples_dir
 
 TEXT_TARGET = 0.90

@@ -267,9 +267,9 @@ def test_a_rejected_supplier_gets_one_notice_with_the_reasons(db, tmp_path) -> N
     """Through the production mail client to the SMTP stand-in on 127.0.0.1: the notice names the
     invoice, what it is under the law and the rule ids; a second send sends nothing; a document
     without the supplier's address is recorded as not sent, saying why."""
-    from invoice_pipelines.devtools.standins.smtp import SmtpSink
     from invoice_pipelines.intake.notices import send_supplier_notices
     from invoice_pipelines.resources.mail import SmtpMailer
+    from invoice_pipelines_devtools.standins.smtp import SmtpSink
 
     org = db.new_organization()
     seller_address = (

@@ -152,10 +152,10 @@ def test_a_notice_goes_to_the_uploads_sender_when_the_document_names_no_address(
 ) -> None:
     """The document names no e-mail of the seller; its upload was recorded from an address: the
     notice goes there, once, through the production mail client and the SMTP stand-in."""
-    from invoice_pipelines.devtools.standins.smtp import SmtpSink
     from invoice_pipelines.intake.notices import send_supplier_notices
     from invoice_pipelines.intake.pipeline import process_documents
     from invoice_pipelines.resources.mail import SmtpMailer
+    from invoice_pipelines_devtools.standins.smtp import SmtpSink
     from invoice_pipelines_tests.intake.test_review import InProcess
 
     org = db.new_organization()
@@ -190,11 +190,11 @@ def test_a_notice_a_dead_run_left_sending_is_unknown_and_never_sent_again(db, tm
     from datetime import timedelta
 
     from invoice_pipelines.db.tables import supplier_notices
-    from invoice_pipelines.devtools.standins.smtp import SmtpSink
     from invoice_pipelines.intake.notices import BOX, send_supplier_notices
     from invoice_pipelines.outbox.machine import claim
     from invoice_pipelines.resources.database import Database
     from invoice_pipelines.resources.mail import SmtpMailer
+    from invoice_pipelines_devtools.standins.smtp import SmtpSink
 
     org = db.new_organization()
     with_address = broken_totals("U-1").replace(

@@ -380,9 +380,9 @@ def test_streamlined_rules_find_exactly_what_the_published_rules_find() -> None:
     document and generated invoices of both syntaxes, the failed asserts and successful reports
     are byte for byte the published rules' own, in the same order, and what was dropped was really
     dropped from the rules that had it."""
-    from invoice_pipelines.devtools.demo.invoices import synthetic_xml_invoices
     from invoice_pipelines.intake import schematron
     from invoice_pipelines.intake.formats.xmlsafe import parse_xml
+    from invoice_pipelines_devtools.demo.invoices import synthetic_xml_invoices
 
     samples = require_samples()
     texts: dict[str, list[str]] = {"cii": [], "ubl": []}

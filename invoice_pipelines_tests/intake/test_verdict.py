@@ -20,9 +20,9 @@ from invoice_pipelines.core.einvoice_verdict import (
     Verdict,
     action_for,
 )
-from invoice_pipelines.devtools.demo.invoices import synthetic_xml_invoices
 from invoice_pipelines.intake import verdict
 from invoice_pipelines.intake.parse import ParseOutcome, parse_document
+from invoice_pipelines_devtools.demo.invoices import synthetic_xml_invoices
 from invoice_pipelines_tests.intake.test_samples import require_samples
 
 RAM = "urn:un:unece:uncefact:data:standard:ReusableAggregateBusinessInformationEntity:100"

@@ -11,8 +11,6 @@ from sqlalchemy import select
 
 from invoice_pipelines.db.tables import customers, dunning_runs
 from invoice_pipelines.db.tenancy import tenant_transaction
-from invoice_pipelines.devtools.standins.sms import TextProviderStandIn
-from invoice_pipelines.devtools.standins.smtp import SmtpSink
 from invoice_pipelines.overdue import defs as overdue_defs
 from invoice_pipelines.overdue.scheduling import schedule_settings
 from invoice_pipelines.resources.database import Database
@@ -21,6 +19,8 @@ from invoice_pipelines.resources.mail import SmtpMailer
 from invoice_pipelines.resources.messaging import TextMessageProvider
 from invoice_pipelines.tenants.partitions import PARTITION_RANGE_END_TAG as RANGE_END
 from invoice_pipelines.tenants.partitions import PARTITION_RANGE_START_TAG as RANGE_START
+from invoice_pipelines_devtools.standins.sms import TextProviderStandIn
+from invoice_pipelines_devtools.standins.smtp import SmtpSink
 from invoice_pipelines_tests.overdue.helpers import (
     customer,
     invoice,

@@ -13,13 +13,13 @@ from sqlalchemy import insert, select, update
 from invoice_pipelines.db.tables import dunning_notices, sales_invoice_documents
 from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.db.types import utcnow
-from invoice_pipelines.devtools.standins.sms import TextProviderStandIn
-from invoice_pipelines.devtools.standins.smtp import SmtpSink
 from invoice_pipelines.overdue.notice_sending import send_notices
 from invoice_pipelines.overdue.pipeline import run_overdue
 from invoice_pipelines.resources.file_stores import LocalFileStore
 from invoice_pipelines.resources.mail import SmtpMailer
 from invoice_pipelines.resources.messaging import TextMessageProvider
+from invoice_pipelines_devtools.standins.sms import TextProviderStandIn
+from invoice_pipelines_devtools.standins.smtp import SmtpSink
 from invoice_pipelines_tests.overdue.helpers import customer, invoice, pay, set_settings
 
 TODAY = date(2026, 11, 20)

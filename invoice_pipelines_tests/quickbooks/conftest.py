@@ -29,9 +29,9 @@ from invoice_pipelines.quickbooks.sync.common import QboSettings, open_client
 from invoice_pipelines.quickbooks.tokens import save_connection, token_cipher
 
 try:
-    from invoice_pipelines.devtools.qbo_simulator import QboSimulator
+    from invoice_pipelines_devtools.qbo_simulator import QboSimulator
 except ImportError:  # the package's export may land after its server module
-    from invoice_pipelines.devtools.qbo_simulator.server import QboSimulator
+    from invoice_pipelines_devtools.qbo_simulator.server import QboSimulator
 
 D = Decimal
 TOKEN_KEY = Fernet.generate_key().decode()

@@ -8,8 +8,8 @@ import pytest
 from dagster import DagsterInstance, DagsterInvalidConfigError
 
 from invoice_pipelines.definitions import build_definitions
-from invoice_pipelines.devtools.standins.smtp import SmtpSink
 from invoice_pipelines.tenants.partitions import ORGANIZATIONS_PARTITIONS_NAME
+from invoice_pipelines_devtools.standins.smtp import SmtpSink
 from invoice_pipelines_tests.delivery.test_email import _shop
 
 # what a launcher might try: another host for the mail and its password (named by its variable,

@@ -9,9 +9,9 @@ import threading
 import pytest
 from dagster import asset, materialize
 
-from invoice_pipelines.devtools.standins.smtp import SmtpSink
 from invoice_pipelines.resources.mail import SmtpMailer
 from invoice_pipelines.settings import ConfigError
+from invoice_pipelines_devtools.standins.smtp import SmtpSink
 
 PASSWORD = "Tr0ub4dor&3-smtp"
 

@@ -10,7 +10,6 @@ import pytest
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import vision
 
-from invoice_pipelines.devtools.standins.vision import Fault, VisionStandin
 from invoice_pipelines.resources.ocr import (
     GoogleVisionOcrEngine,
     OcrError,
@@ -19,6 +18,7 @@ from invoice_pipelines.resources.ocr import (
     ocr_engine_from_env,
     rasterise_pdf,
 )
+from invoice_pipelines_devtools.standins.vision import Fault, VisionStandin
 from invoice_pipelines_tests.conftest import IN_CI, samples_dir
 
 EINFACH = "ZUGFeRD-corpus/XML-Rechnung/FX/EN16931_Einfach.pdf"

@@ -14,13 +14,13 @@ from PIL import Image, ImageDraw, ImageFont
 from pypdf import PdfReader, PdfWriter
 
 from invoice_pipelines import limits
-from invoice_pipelines.devtools.standins.vision import VisionStandin
 from invoice_pipelines.resources.ocr import (
     GoogleVisionOcrEngine,
     OcrError,
     TesseractOcrEngine,
     rasterise_pdf,
 )
+from invoice_pipelines_devtools.standins.vision import VisionStandin
 from invoice_pipelines_tests.conftest import require_programs
 
 

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy.engine import make_url
 
-from invoice_pipelines.devtools.bench import SCENARIOS
-from invoice_pipelines.devtools.bench.compare import (
+from invoice_pipelines_devtools.bench import SCENARIOS
+from invoice_pipelines_devtools.bench.compare import (
     OLD_HEADLINES,
     Scenario,
     _pins,
@@ -157,7 +157,7 @@ def test_head_against_itself_on_fresh_databases(pg_admin_url):
 
 def test_the_script_runs_the_module():
     script = (REPO / "scripts" / "bench-compare.sh").read_text()
-    assert "-m invoice_pipelines.devtools.bench.compare" in script
+    assert "-m invoice_pipelines_devtools.bench.compare" in script
     done = subprocess.run(
         [str(REPO / "scripts" / "bench-compare.sh"), "--help"],
         capture_output=True,

@@ -10,7 +10,8 @@ import pypdf
 import pytest
 
 from invoice_pipelines.cli import main
-from invoice_pipelines.devtools.bench.hostile import (
+from invoice_pipelines.limits import MiB
+from invoice_pipelines_devtools.bench.hostile import (
     BLANK_TOKENS,
     EXPENSIVE_EVERY,
     HOSTILE_ARGV,
@@ -18,8 +19,7 @@ from invoice_pipelines.devtools.bench.hostile import (
     intake_inputs,
     with_hostile_text,
 )
-from invoice_pipelines.devtools.demo.invoices import synthetic_xml_invoices
-from invoice_pipelines.limits import MiB
+from invoice_pipelines_devtools.demo.invoices import synthetic_xml_invoices
 
 KEYS = ("inputs", "clean_failures", "crashes", "blocked_exports", "max_worker_rss_mb", "seconds")
 
@@ -77,7 +77,7 @@ def test_hostile_text_replaces_the_supplier_fields(kind):
 
     from lxml import etree
 
-    from invoice_pipelines.devtools.bench.hostile import _FIELDS
+    from invoice_pipelines_devtools.bench.hostile import _FIELDS
 
     _, xml = next(synthetic_xml_invoices(1, seed=9, kinds=(kind,)))
     namespaces, paths = _FIELDS[kind]

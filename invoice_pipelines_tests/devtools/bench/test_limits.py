@@ -16,7 +16,7 @@ from invoice_pipelines.cli import main
 from invoice_pipelines.db.engine import make_engine
 from invoice_pipelines.db.tables import organizations
 from invoice_pipelines.db.tenancy import system_transaction
-from invoice_pipelines.devtools.bench.limit import SHARED_BENCH, libpq, limit_fields, significant
+from invoice_pipelines_devtools.bench.limit import SHARED_BENCH, libpq, limit_fields, significant
 from invoice_pipelines_tests.conftest import require_programs, samples_dir
 
 LIMIT_KEYS = ("headline", "per_s", "limit_per_s", "fraction_of_limit", "limit_method")

@@ -12,15 +12,15 @@ from invoice_pipelines.db.engine import make_engine
 from invoice_pipelines.db.migrate import upgrade
 from invoice_pipelines.db.tables import qbo_connections
 from invoice_pipelines.db.tenancy import resolve_organization, system_transaction
-from invoice_pipelines.devtools.demo.quickbooks import (
+from invoice_pipelines_devtools.demo.quickbooks import (
     COMPANIES_FILE,
     KEY_FILE,
     connect_demo_organizations,
     create_demo_companies,
     first_sync,
 )
-from invoice_pipelines.devtools.demo.seed import DEMO_ORGANIZATIONS, seed_demo
-from invoice_pipelines.devtools.qbo_simulator import QboSimulator
+from invoice_pipelines_devtools.demo.seed import DEMO_ORGANIZATIONS, seed_demo
+from invoice_pipelines_devtools.qbo_simulator import QboSimulator
 
 SLUGS = [spec["org"]["slug"] for spec in DEMO_ORGANIZATIONS]
 

@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 
 from invoice_pipelines.db.tables import customers, organizations, sales_order_lines, sales_orders
 from invoice_pipelines.db.tenancy import system_transaction
-from invoice_pipelines.devtools.demo.seed import seed_demo
+from invoice_pipelines_devtools.demo.seed import seed_demo
 
 
 def _counts(engine):
@@ -61,10 +61,10 @@ def test_a_demo_invoice_shows_the_seller_its_bank_account_and_an_epc_qr_code(tmp
 
     from invoice_pipelines.billing.invoicing import process_batch_job
     from invoice_pipelines.delivery.pipeline import send_invoice_emails
-    from invoice_pipelines.devtools.standins.smtp import SmtpSink
     from invoice_pipelines.documents.pipeline import generate_documents
     from invoice_pipelines.resources.file_stores import LocalFileStore
     from invoice_pipelines.resources.mail import SmtpMailer
+    from invoice_pipelines_devtools.standins.smtp import SmtpSink
     from invoice_pipelines_tests.conftest import require_programs
 
     require_programs("pdftoppm", "zbarimg")

@@ -25,19 +25,6 @@ from invoice_pipelines.core.invoice import (
     InvoiceLine,
     VatBreakdown,
 )
-from invoice_pipelines.devtools.demo.invoices import (
-    DEMO_BUYER,
-    OFFICE_SUPPLIER,
-    LineItem,
-    demo_invoice_set,
-    demo_supplier_invoices,
-    document_extras,
-    german_iban,
-    german_vat_id,
-    invoice_from_lines,
-    synthetic_xml_invoices,
-)
-from invoice_pipelines.devtools.demo.writers.textpdf import write_text_pdf
 from invoice_pipelines.einvoice.cii import (
     EN16931_GUIDELINE,
     XRECHNUNG_GUIDELINE,
@@ -49,6 +36,19 @@ from invoice_pipelines.einvoice.ubl import write_ubl
 from invoice_pipelines.intake import schematron
 from invoice_pipelines.intake.formats.text import iban_is_valid
 from invoice_pipelines.intake.parse import parse_document, parse_ocr_text
+from invoice_pipelines_devtools.demo.invoices import (
+    DEMO_BUYER,
+    OFFICE_SUPPLIER,
+    LineItem,
+    demo_invoice_set,
+    demo_supplier_invoices,
+    document_extras,
+    german_iban,
+    german_vat_id,
+    invoice_from_lines,
+    synthetic_xml_invoices,
+)
+from invoice_pipelines_devtools.demo.writers.textpdf import write_text_pdf
 from invoice_pipelines_tests.conftest import require_programs
 
 D = Decimal

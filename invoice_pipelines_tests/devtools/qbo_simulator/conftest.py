@@ -10,8 +10,8 @@ from decimal import Decimal
 import httpx
 import pytest
 
-from invoice_pipelines.devtools.qbo_simulator import CompanyHandle, Limits, QboSimulator
-from invoice_pipelines.devtools.qbo_simulator.wire import loads
+from invoice_pipelines_devtools.qbo_simulator import CompanyHandle, Limits, QboSimulator
+from invoice_pipelines_devtools.qbo_simulator.wire import loads
 
 REALM = "9130350000000001"
 

@@ -8,7 +8,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 
-from invoice_pipelines.devtools.qbo_simulator.wire import loads
+from invoice_pipelines_devtools.qbo_simulator.wire import loads
 
 
 def _refresh(sim, company, refresh_token, secret=None):

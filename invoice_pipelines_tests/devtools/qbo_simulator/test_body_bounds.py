@@ -12,7 +12,7 @@ import zlib
 
 import pytest
 
-from invoice_pipelines.devtools.qbo_simulator import wire
+from invoice_pipelines_devtools.qbo_simulator import wire
 
 MiB = 1024 * 1024
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from invoice_pipelines.devtools.qbo_simulator.wire import loads
+from invoice_pipelines_devtools.qbo_simulator.wire import loads
 from invoice_pipelines_tests.devtools.qbo_simulator.conftest import (
     customer,
     fault_code,

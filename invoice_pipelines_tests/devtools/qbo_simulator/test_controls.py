@@ -6,13 +6,13 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from invoice_pipelines.devtools.qbo_simulator import (
+from invoice_pipelines_devtools.qbo_simulator import (
     Limits,
     QboSimulator,
     SimulatorControl,
     SimulatorProcess,
 )
-from invoice_pipelines.devtools.qbo_simulator.wire import loads
+from invoice_pipelines_devtools.qbo_simulator.wire import loads
 from invoice_pipelines_tests.devtools.qbo_simulator.conftest import (
     Qbo,
     customer,

@@ -10,8 +10,8 @@ import json
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from invoice_pipelines.devtools.qbo_simulator import Limits, QboSimulator
-from invoice_pipelines.devtools.qbo_simulator.wire import loads
+from invoice_pipelines_devtools.qbo_simulator import Limits, QboSimulator
+from invoice_pipelines_devtools.qbo_simulator.wire import loads
 from invoice_pipelines_tests.devtools.qbo_simulator.conftest import (
     Qbo,
     customer,

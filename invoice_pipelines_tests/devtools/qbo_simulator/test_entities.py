@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
-from invoice_pipelines.devtools.qbo_simulator.wire import loads
+from invoice_pipelines_devtools.qbo_simulator.wire import loads
 from invoice_pipelines_tests.devtools.qbo_simulator.conftest import (
     Qbo,
     customer,

@@ -9,8 +9,8 @@ import threading
 import httpx
 import pytest
 
-from invoice_pipelines.devtools.qbo_simulator import QboSimulator
-from invoice_pipelines.devtools.qbo_simulator.wire import loads
+from invoice_pipelines_devtools.qbo_simulator import QboSimulator
+from invoice_pipelines_devtools.qbo_simulator.wire import loads
 from invoice_pipelines_tests.devtools.qbo_simulator.conftest import REALM, Qbo, customer
 
 

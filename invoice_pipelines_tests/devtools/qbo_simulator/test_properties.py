@@ -9,7 +9,7 @@ from decimal import Decimal
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from invoice_pipelines.devtools.qbo_simulator import Limits, QboSimulator
+from invoice_pipelines_devtools.qbo_simulator import Limits, QboSimulator
 from invoice_pipelines_tests.devtools.qbo_simulator.conftest import Qbo, fault_code, invoice_body
 
 _settings = settings(

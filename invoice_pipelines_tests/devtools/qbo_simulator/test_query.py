@@ -3,7 +3,7 @@ unless asked for, parse errors as 4000, GET and POST forms."""
 
 from __future__ import annotations
 
-from invoice_pipelines.devtools.qbo_simulator.wire import loads
+from invoice_pipelines_devtools.qbo_simulator.wire import loads
 from invoice_pipelines_tests.devtools.qbo_simulator.conftest import customer, fault_code
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET  # noqa: N817
 from decimal import Decimal
 
-from invoice_pipelines.devtools.qbo_simulator.wire import loads
+from invoice_pipelines_devtools.qbo_simulator.wire import loads
 from invoice_pipelines_tests.devtools.qbo_simulator.conftest import customer, item
 
 NS = {"q": "http://schema.intuit.com/finance/v3"}

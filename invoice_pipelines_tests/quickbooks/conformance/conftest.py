@@ -14,7 +14,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from invoice_pipelines.devtools.qbo_simulator import Limits, QboSimulator
+from invoice_pipelines_devtools.qbo_simulator import Limits, QboSimulator
 from invoice_pipelines_tests.quickbooks.conformance.scenarios import Scenarios
 from invoice_pipelines_tests.quickbooks.conformance.with_node_quickbooks import NodeQuickBooks
 from invoice_pipelines_tests.quickbooks.conformance.with_our_client import OurClient

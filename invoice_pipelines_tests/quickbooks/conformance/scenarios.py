@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from decimal import Decimal
 
-from invoice_pipelines.devtools.qbo_simulator import CompanyHandle, QboSimulator
+from invoice_pipelines_devtools.qbo_simulator import CompanyHandle, QboSimulator
 
 CENT = Decimal("0.01")
 

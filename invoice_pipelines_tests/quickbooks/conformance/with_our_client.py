@@ -9,11 +9,11 @@ from decimal import Decimal
 
 import httpx
 
-from invoice_pipelines.devtools.qbo_simulator import QboSimulator
 from invoice_pipelines.quickbooks.client import QboClient, batch_fault, quote, request_id
 from invoice_pipelines.quickbooks.errors import QboError, TokenError
 from invoice_pipelines.quickbooks.limits import Clock, RealmLimiter
 from invoice_pipelines.quickbooks.tokens import TokenStore, save_connection, token_cipher
+from invoice_pipelines_devtools.qbo_simulator import QboSimulator
 from invoice_pipelines_tests.quickbooks.conformance.scenarios import Scenarios, outcome
 from invoice_pipelines_tests.quickbooks.conftest import TOKEN_KEY, connect
 

@@ -23,8 +23,8 @@ from quickbooks.objects.invoice import Invoice
 from quickbooks.objects.item import Item
 from quickbooks.objects.payment import Payment, PaymentLine
 
-from invoice_pipelines.devtools.qbo_simulator import QboSimulator
-from invoice_pipelines.devtools.qbo_simulator.api import CompanyHandle
+from invoice_pipelines_devtools.qbo_simulator import QboSimulator
+from invoice_pipelines_devtools.qbo_simulator.api import CompanyHandle
 from invoice_pipelines_tests.quickbooks.conformance.scenarios import Scenarios, outcome
 
 PAGE = 1000

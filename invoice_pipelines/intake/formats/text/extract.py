@@ -20,7 +20,7 @@ from typing import Any
 
 from invoice_pipelines.core.invoice import Invoice, InvoiceLine, Origin, VatBreakdown
 from invoice_pipelines.core.money import plain_string
-from invoice_pipelines.intake.formats.text import labels as L
+import invoice_pipelines.intake.formats.text.labels as L
 from invoice_pipelines.intake.formats.text.currency import (
     CURRENCY_LABEL,
     find_currency,

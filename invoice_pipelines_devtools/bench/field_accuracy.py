@@ -1,0 +1,315 @@
+"""Benchmark: how many invoice fields the text and OCR paths read right, against embedded XML.
+
+Every Factur-X/ZUGFeRD PDF in the shared samples shows the invoice on its pages and carries the
+same invoice as XML. The text path reads the visible text layer only (the attachment is ignored)
+and the OCR path reads the pages rendered to images; both are compared field by field with the
+values our XML parser takes from the attachment. A field counts when the XML states it.
+
+A PDF is left out (and listed with the reason) when its XML cannot serve as ground truth: the
+XML does not parse, the page shows another invoice than the XML (its number is nowhere in the
+text layer), or the corpus itself says the XML values are deliberately wrong.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import subprocess
+import time
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from invoice_pipelines.cli_args import positive_int
+from invoice_pipelines_devtools.bench.limit import limit_fields, per_second
+from invoice_pipelines_devtools.bench.ocr import default_samples_dir
+
+FIELDS = ("number", "issue_date", "due_date", "currency", "net_total", "tax_total", "gross_total")
+DEFAULT_DPI = 200
+DEFAULT_MAX_PAGES = 3
+# The corpus keeps this file in a fail/ folder because its XML values are wrong on purpose
+# (issue date "1020", a due date a year before the one printed, an invalid percentage).
+KNOWN_WRONG_XML = {"ZUGFeRD-corpus/ZUGFeRDv1/fail/Mustangproject/fail1.pdf"}
+
+
+@dataclass(frozen=True)
+class LabelledPdf:
+    """One sample PDF and the values its embedded XML states (None: not stated)."""
+
+    relative_path: str
+    data: bytes
+    truth: dict[str, Any]
+
+
+@dataclass
+class PathScore:
+    """Hits and misses of one reading path over the corpus."""
+
+    hits: dict[str, int] = field(default_factory=lambda: dict.fromkeys(FIELDS, 0))
+    totals: dict[str, int] = field(default_factory=lambda: dict.fromkeys(FIELDS, 0))
+    misses: list[str] = field(default_factory=list)
+    # what the documents became: fields of documents held for review, and the fields that were
+    # VALIDATED although wrong (the number the intake must keep at 0)
+    statuses: dict[str, int] = field(default_factory=dict)
+    fields_to_review: int = 0
+    validated_wrong: list[str] = field(default_factory=list)
+
+    def add(
+        self, name: str, found: dict[str, Any], truth: dict[str, Any], status: str | None = None
+    ) -> None:
+        if status is not None:
+            self.statuses[status] = self.statuses.get(status, 0) + 1
+        for key in FIELDS:
+            expected = truth.get(key)
+            if expected is None:
+                continue
+            self.totals[key] += 1
+            if status == "NEEDS_REVIEW":
+                self.fields_to_review += 1
+            if found.get(key) == expected:
+                self.hits[key] += 1
+            else:
+                self.misses.append(f"{name}: {key} {found.get(key)!r} != {expected!r}")
+                if status == "VALIDATED":
+                    self.validated_wrong.append(f"{name}: {key} {found.get(key)!r}")
+
+    @property
+    def accuracy(self) -> float:
+        total = sum(self.totals.values())
+        return sum(self.hits.values()) / total if total else 0.0
+
+    def to_json_dict(self) -> dict[str, Any]:
+        return {
+            "accuracy": round(self.accuracy, 4),
+            "fields_exact": sum(self.hits.values()),
+            "fields_total": sum(self.totals.values()),
+            "per_field": {
+                key: {"exact": self.hits[key], "total": self.totals[key]} for key in FIELDS
+            },
+            "documents_by_status": self.statuses,
+            "fields_sent_to_review": self.fields_to_review,
+            "fields_validated_wrong": len(self.validated_wrong),
+            "validated_wrong": self.validated_wrong,
+            "misses": self.misses,
+        }
+
+
+def _xml_invoice(data: bytes) -> Any:
+    from invoice_pipelines.intake.formats.cii import CII_NS, parse_cii
+    from invoice_pipelines.intake.formats.pdf import open_pdf
+    from invoice_pipelines.intake.formats.xmlsafe import XmlRejected, parse_xml
+    from invoice_pipelines.intake.formats.zugferd1 import ZUGFERD1_NS, parse_zugferd1
+
+    for attachment in open_pdf(data).attachments:
+        if attachment.data is None or not attachment.looks_like_xml():
+            continue
+        try:
+            safe = parse_xml(attachment.data)
+        except XmlRejected:
+            continue
+        if safe.namespace == CII_NS:
+            return parse_cii(safe.root)[0]
+        if safe.namespace == ZUGFERD1_NS:
+            return parse_zugferd1(safe.root)[0]
+    return None
+
+
+def _compact(text: str) -> str:
+    return re.sub(r"\s+", "", text).lower()
+
+
+def labelled_corpus(samples: Path | None = None) -> tuple[list[LabelledPdf], dict[str, str]]:
+    """The sample PDFs usable as ground truth, and why each other PDF was left out."""
+    from invoice_pipelines.intake.formats.pdf import extract_text, open_pdf
+
+    root = samples or default_samples_dir()
+    corpus: list[LabelledPdf] = []
+    skipped: dict[str, str] = {}
+    for path in sorted(root.rglob("*.pdf")):
+        relative = path.relative_to(root).as_posix()
+        data = path.read_bytes()
+        invoice = _xml_invoice(data)
+        if invoice is None:
+            skipped[relative] = "no embedded invoice XML that parses"
+            continue
+        if relative in KNOWN_WRONG_XML:
+            skipped[relative] = "the corpus marks its XML values as deliberately wrong"
+            continue
+        text, _ = extract_text(data, open_pdf(data))
+        if not invoice.number or _compact(invoice.number) not in _compact(text):
+            skipped[relative] = f"the page shows another invoice than the XML ({invoice.number})"
+            continue
+        truth = {key: getattr(invoice, key) for key in FIELDS}
+        corpus.append(LabelledPdf(relative, data, truth))
+    return corpus, skipped
+
+
+def _found(invoice: Any) -> dict[str, Any]:
+    return {key: getattr(invoice, key, None) for key in FIELDS} if invoice is not None else {}
+
+
+def read_text_layer(data: bytes) -> tuple[dict[str, Any], str]:
+    """The fields the text path reads from a PDF's visible text (attachments ignored), and what
+    the document becomes (VALIDATED or NEEDS_REVIEW)."""
+    from invoice_pipelines.intake.formats.pdf import extract_text, open_pdf
+    from invoice_pipelines.intake.parse import parse_page_text
+
+    text, _ = extract_text(data, open_pdf(data))
+    outcome = parse_page_text(text, origin="text")
+    return _found(outcome.invoice), outcome.status
+
+
+def read_scan(pages: Iterable[bytes], engine: Any) -> tuple[dict[str, Any], str]:
+    """The fields the OCR path reads from page images, exactly as the intake job does."""
+    from invoice_pipelines.intake.parse import parse_ocr_text
+
+    read = [engine.ocr_image(page) for page in pages]
+    confidences = [p.confidence for p in read if p.confidence is not None]
+    outcome = parse_ocr_text(
+        "\n".join(p.text for p in read),
+        source_format="image-pdf",
+        confidence=sum(confidences) / len(confidences) if confidences else None,
+    )
+    return _found(outcome.invoice), outcome.status
+
+
+def measure_field_accuracy(
+    samples: Path | None = None,
+    *,
+    ocr: bool = True,
+    dpi: int = DEFAULT_DPI,
+    max_pages: int = DEFAULT_MAX_PAGES,
+    workers: int | None = None,
+    limit: bool = False,
+) -> dict[str, Any]:
+    """Field accuracy of the text path and (with `ocr`) the OCR path over the labelled corpus,
+    with the documents read per second; with `limit`, also the floor of the same reading."""
+    corpus, skipped = labelled_corpus(samples)
+    text_score = PathScore()
+    started = time.perf_counter()
+    for sample in corpus:
+        found, status = read_text_layer(sample.data)
+        text_score.add(sample.relative_path, found, sample.truth, status)
+    text_seconds = time.perf_counter() - started
+    result: dict[str, Any] = {
+        "documents": len(corpus),
+        "skipped": skipped,
+        "text": {"seconds": round(text_seconds, 3), **text_score.to_json_dict()},
+    }
+    seconds = text_seconds
+    limit_seconds = text_floor(corpus) if limit else 0.0
+    if ocr:
+        from invoice_pipelines.resources.ocr import (
+            TesseractOcrEngine,
+            available_cores,
+            rasterise_pdf,
+        )
+
+        engine = TesseractOcrEngine()
+
+        def scan(sample: LabelledPdf) -> tuple[dict[str, Any], str]:
+            pages = rasterise_pdf(sample.data, dpi, first_page=1, last_page=max_pages)
+            return read_scan(pages, engine)
+
+        # One document per core; each tesseract runs single-threaded.
+        started = time.perf_counter()
+        with ThreadPoolExecutor(max_workers=workers or available_cores()) as pool:
+            readings = list(pool.map(scan, corpus))
+        ocr_seconds = time.perf_counter() - started
+        seconds += ocr_seconds
+        if limit:
+            limit_seconds += ocr_floor(corpus, dpi, max_pages, workers or available_cores(), engine)
+        ocr_score = PathScore()
+        for sample, (found, status) in zip(corpus, readings, strict=True):
+            ocr_score.add(sample.relative_path, found, sample.truth, status)
+        result["ocr"] = {
+            "dpi": dpi,
+            "max_pages": max_pages,
+            "seconds": round(ocr_seconds, 3),
+            **ocr_score.to_json_dict(),
+        }
+    result["seconds"] = round(seconds, 3)
+    result["documents_per_s"] = per_second(len(corpus), seconds)
+    if not limit:
+        return result
+    return limit_fields(
+        result,
+        "documents_per_s",
+        len(corpus) / limit_seconds if limit_seconds else None,
+        LIMIT_METHOD + (LIMIT_METHOD_OCR if ocr else ""),
+        limit_seconds=round(limit_seconds, 3),
+    )
+
+
+LIMIT_METHOD = (
+    "the same PDFs read by poppler's programs directly, right after our paths and with the same "
+    "parallelism: pdftotext on the same pages for the text path"
+)
+LIMIT_METHOD_OCR = (
+    ", pdftoppm at the same resolution and page range and then the tesseract program (the "
+    "engine's command line) on every page for the OCR path; no field extraction, no parsing"
+)
+
+
+def _run(command: list[str], **kwargs: Any) -> None:
+    subprocess.run(command, capture_output=True, check=False, **kwargs)
+
+
+def text_floor(corpus: list[LabelledPdf]) -> float:
+    """Seconds for pdftotext alone on the corpus, one PDF after the other as the text path reads
+    them."""
+    from invoice_pipelines.limits import MAX_TEXT_PAGES
+
+    command = ["pdftotext", "-layout", "-enc", "UTF-8", "-l", str(MAX_TEXT_PAGES), "-", "-"]
+    started = time.perf_counter()
+    for sample in corpus:
+        _run(command, input=sample.data)
+    return time.perf_counter() - started
+
+
+def ocr_floor(corpus: list[LabelledPdf], dpi: int, max_pages: int, workers: int, engine) -> float:
+    """Seconds for pdftoppm and tesseract alone on the corpus, `workers` PDFs at a time."""
+    import os
+    import tempfile
+
+    env = {**os.environ, "OMP_THREAD_LIMIT": "1"}
+    tesseract = ["tesseract", "-", "stdout", "-l", engine.languages, "--psm", str(engine.psm)]
+
+    def read(sample: LabelledPdf) -> None:
+        with tempfile.TemporaryDirectory(prefix="ip-bench-floor-") as tmp:
+            pdf = Path(tmp) / "in.pdf"
+            pdf.write_bytes(sample.data)
+            render = ["pdftoppm", "-r", str(dpi), "-gray", "-png", "-f", "1"]
+            _run([*render, "-l", str(max_pages), str(pdf), str(Path(tmp) / "page")])
+            for page in sorted(Path(tmp).glob("page*.png")):
+                _run([*tesseract, "tsv"], input=page.read_bytes(), env=env)
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        list(pool.map(read, corpus))
+    return time.perf_counter() - started
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--samples", type=Path, default=None, help="default: the shared samples")
+    parser.add_argument(
+        "--dpi", type=positive_int, default=DEFAULT_DPI, help="OCR rendering resolution"
+    )
+    parser.add_argument("--max-pages", type=positive_int, default=DEFAULT_MAX_PAGES)
+    parser.add_argument("--no-ocr", action="store_true", help="measure the text path only")
+    parser.add_argument(
+        "--workers", type=positive_int, default=None, help="default: CPUs available"
+    )
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    return {"scenario": "field-accuracy"} | measure_field_accuracy(
+        args.samples,
+        ocr=not args.no_ocr,
+        dpi=args.dpi,
+        max_pages=args.max_pages,
+        workers=args.workers,
+        limit=True,
+    )

@@ -1,0 +1,53 @@
+"""The development tooling's commands: `seed-demo`, `qbo-simulator` and `bench`. The top-level
+`cli.py` adds them where devtools is installed; the container image has no devtools, and there
+each of these names says so in one sentence (`cli.DEVTOOLS_COMMANDS`)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+
+def add_commands(sub) -> None:
+    p = sub.add_parser(
+        "seed-demo", help="create demo organizations, customers, items, orders (idempotent)"
+    )
+    p.set_defaults(func=_cmd_seed_demo)
+
+    from invoice_pipelines_devtools.qbo_simulator.cli import add_commands as add_qbo_simulator
+
+    add_qbo_simulator(sub)
+
+    p = sub.add_parser("bench", help="run a benchmark scenario; JSON on the last stdout line")
+    from invoice_pipelines_devtools.bench import add_scenarios
+
+    add_scenarios(p)
+    p.set_defaults(func=_cmd_bench)
+
+
+def _cmd_seed_demo(args: argparse.Namespace) -> int:
+    from invoice_pipelines.db.engine import make_engine
+    from invoice_pipelines.db.migrate import upgrade
+    from invoice_pipelines.settings import data_dir, upload_dir
+    from invoice_pipelines_devtools.demo.quickbooks import connect_demo_organizations
+    from invoice_pipelines_devtools.demo.seed import seed_demo, seed_demo_uploads
+
+    upgrade(make_engine(owner=True))
+    summary = seed_demo(make_engine())
+    summary["uploads"] = seed_demo_uploads(upload_dir())
+    # the demo organizations' QuickBooks: the simulator `make run` starts (demo/quickbooks.py)
+    summary["quickbooks_connected"] = connect_demo_organizations(
+        make_engine(), data_dir(), summary["organizations"]
+    )
+    print(json.dumps(summary, default=str))
+    return 0
+
+
+def _cmd_bench(args: argparse.Namespace) -> int:
+    import os
+
+    from invoice_pipelines_devtools.bench import run_scenario
+
+    # benchmarks log in to scratch databases of their own as the server's superuser
+    os.environ.setdefault("INVOICE_PIPELINES_ALLOW_OWNER_RUNTIME", "true")
+    return run_scenario(args)
