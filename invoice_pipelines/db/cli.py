@@ -12,11 +12,11 @@ def add_commands(sub) -> None:
 
 
 def run_migrate(args: argparse.Namespace) -> int:
-    from invoice_pipelines.db.engine import database_url
+    from invoice_pipelines.db.engine import database_url, make_engine
     from invoice_pipelines.db.migrate import upgrade
-    from invoice_pipelines.resources.database import command_line_engine
 
-    engine = command_line_engine(owner=True)
+    # migrations log in as the tables' owner, which the runtime `database` resource never does
+    engine = make_engine(owner=True)
     revision = upgrade(engine, args.revision)
     print(f"database {database_url(redact=True)} at revision {revision}")
     return 0

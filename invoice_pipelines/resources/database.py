@@ -43,13 +43,8 @@ def database_from_env() -> Database:
     return Database(url=env(URL_VAR))
 
 
-def command_line_engine(*, owner: bool = False) -> Engine:
-    """The engine a command uses: the one the `database` resource gives the definitions.
-
-    `owner=True` (migrations, administration) stays the login user on PostgreSQL, the same URL.
-    The caller owns the engine; a command runs once, so it ends with the process.
-    """
-    database = database_from_env()
-    if owner:
-        return make_engine(database.url or None, owner=True)
-    return database.get_engine()
+def command_line_engine() -> Engine:
+    """The engine a command uses: the one the `database` resource gives the runs (same URL, same
+    checks, on PostgreSQL the same row-level-security role). A command runs once: the engine ends
+    with its process."""
+    return database_from_env().get_engine()

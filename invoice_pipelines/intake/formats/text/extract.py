@@ -18,9 +18,9 @@ from decimal import Decimal
 from itertools import product
 from typing import Any
 
+import invoice_pipelines.intake.formats.text.labels as L
 from invoice_pipelines.core.invoice import Invoice, InvoiceLine, Origin, VatBreakdown
 from invoice_pipelines.core.money import plain_string
-import invoice_pipelines.intake.formats.text.labels as L
 from invoice_pipelines.intake.formats.text.currency import (
     CURRENCY_LABEL,
     find_currency,
