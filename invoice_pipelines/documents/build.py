@@ -20,14 +20,16 @@ from __future__ import annotations
 import logging
 import pickle
 import time
-from dataclasses import dataclass, field
 from datetime import datetime
 
 from schwifty import IBAN
 from schwifty.exceptions import SchwiftyException
 
 from invoice_pipelines.core.invoice import Invoice
-from invoice_pipelines.documents.render import RenderError, epc_qr, render_pdf
+from invoice_pipelines.documents.built import BuiltDocument
+from invoice_pipelines.documents.payment_qr import payment_qr
+from invoice_pipelines.documents.plain import build_plain_document
+from invoice_pipelines.documents.render import RenderError, render_pdf
 from invoice_pipelines.documents.sources import DocumentSource
 from invoice_pipelines.einvoice.cii import (
     EN16931_GUIDELINE,
@@ -43,7 +45,6 @@ log = logging.getLogger(__name__)
 KOSIT_CHECKED = "KoSIT XRechnung rules"
 KOSIT_NOT_CONFIGURED = "KoSIT rules not configured"
 
-CREDIT_NOTES = frozenset({"381", "261", "262", "296", "308", "396", "420", "458", "532"})
 # what must read back exactly as written
 ROUND_TRIP_FIELDS = (
     "number",
@@ -56,22 +57,6 @@ ROUND_TRIP_FIELDS = (
     "gross_total",
     "amount_due",
 )
-
-
-@dataclass
-class BuiltDocument:
-    sales_invoice_id: int
-    pdf: bytes | None = None
-    xrechnung: bytes | None = None
-    xrechnung_name: str | None = None
-    errors: list[dict] = field(default_factory=list)  # {"rule": ..., "message": ...}
-    seconds: float = 0.0
-    # what the XRechnung was checked against beyond EN 16931: KOSIT_CHECKED or KOSIT_NOT_CONFIGURED
-    xrechnung_rules: str | None = None
-
-    @property
-    def ok(self) -> bool:
-        return not self.errors and self.pdf is not None
 
 
 # Intake rules about documents received, not about what an invoice is: a received invoice dated
@@ -138,30 +123,9 @@ def _kosit(data: bytes, syntax: str, built: BuiltDocument) -> list[dict]:
     ]
 
 
-def _qr(source: DocumentSource):
-    invoice = source.invoice
-    if (
-        not invoice.iban
-        or invoice.currency != "EUR"
-        or (invoice.type_code or "380") in CREDIT_NOTES
-        or invoice.amount_due is None
-        or not 0 < invoice.amount_due <= 999_999_999
-    ):
-        return None
-    return epc_qr(
-        invoice.seller_name or "",
-        invoice.iban,
-        invoice.amount_due,
-        invoice.number or "",
-        source.seller.get("bic"),
-    )
-
-
 def build_document(source: DocumentSource, *, created: datetime | None = None) -> BuiltDocument:
     # documents/formats.py chose a plain PDF (or refused the format): no e-invoice path then
     if getattr(source, "document_format", "facturx") != "facturx":
-        from invoice_pipelines.documents.plain import build_plain_document  # imports this module
-
         return build_plain_document(source, created=created)
     started = time.perf_counter()
     built = BuiltDocument(source.sales_invoice_id)
@@ -192,7 +156,7 @@ def build_document(source: DocumentSource, *, created: datetime | None = None) -
             language=source.language,
             payment_terms=source.extras.get("payment_terms"),
             service_date=source.extras.get("delivery_date"),
-            qr=_qr(source),
+            qr=payment_qr(source),
             created=created,
             xml=xml,
         )

@@ -17,7 +17,8 @@ from schwifty import IBAN
 from schwifty.exceptions import SchwiftyException
 
 from invoice_pipelines.core.money import ZERO
-from invoice_pipelines.documents.build import BuiltDocument, _qr
+from invoice_pipelines.documents.built import BuiltDocument
+from invoice_pipelines.documents.payment_qr import payment_qr
 from invoice_pipelines.documents.render import RenderError, render_plain_pdf
 from invoice_pipelines.documents.sources import DocumentSource
 
@@ -72,7 +73,7 @@ def build_plain_document(
                 seller_tax_number=source.extras.get("seller_tax_number"),
                 payment_terms=source.extras.get("payment_terms"),
                 service_date=source.extras.get("delivery_date"),
-                qr=_qr(source),
+                qr=payment_qr(source),
                 created=created,
             )
         except (RenderError, ValueError) as exc:

@@ -260,7 +260,7 @@ def render_in_worker(data: bytes, filename: str, **_options) -> int:
     else; returns the PDF's size."""
     import pickle
 
-    from invoice_pipelines.documents.build import _qr
+    from invoice_pipelines.documents.payment_qr import payment_qr
     from invoice_pipelines.documents.render import render_pdf, render_plain_pdf
 
     source = pickle.loads(data)  # noqa: S301 - written by this bench's own parent process
@@ -269,7 +269,7 @@ def render_in_worker(data: bytes, filename: str, **_options) -> int:
         "language": source.language,
         "payment_terms": extras.get("payment_terms"),
         "service_date": extras.get("delivery_date"),
-        "qr": _qr(source),
+        "qr": payment_qr(source),
     }
     if getattr(source, "document_format", "facturx") == "facturx":
         return len(render_pdf(invoice, **common))
