@@ -22,6 +22,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
+from invoice_pipelines.core.dunning import invoice_default_sentence
 from invoice_pipelines.core.invoice import Address, Invoice, InvoiceLine, VatBreakdown
 from invoice_pipelines.core.money import ZERO
 from invoice_pipelines.db.tables import (
@@ -32,7 +33,6 @@ from invoice_pipelines.db.tables import (
 )
 from invoice_pipelines.einvoice.cii import EN16931_GUIDELINE, SEPA_CREDIT_TRANSFER
 from invoice_pipelines.einvoice.layout import format_date
-from invoice_pipelines.overdue.dunning import invoice_default_sentence
 
 # UNTDID 5305 categories whose invoices state a reason for the missing VAT (BT-120)
 EXEMPTION_REASONS = {

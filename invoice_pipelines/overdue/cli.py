@@ -171,9 +171,9 @@ def run_kind_command(args: argparse.Namespace) -> int:
 
 
 def run_base_rate_command(args: argparse.Namespace) -> int:
+    from invoice_pipelines.core.dunning import DunningSettingsError
     from invoice_pipelines.db.engine import make_engine
     from invoice_pipelines.db.tenancy import UnknownOrganization
-    from invoice_pipelines.overdue.dunning import DunningSettingsError
     from invoice_pipelines.overdue.pipeline import set_base_rate
 
     try:

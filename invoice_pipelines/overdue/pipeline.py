@@ -8,7 +8,7 @@ One run for one organization:
    blocked);
 3. they are noticed in chunks, one transaction each: the chunk's candidates are read again (a
    payment may have come in meanwhile), their fee and interest worked out in Decimal
-   (`overdue.dunning`), and the notices inserted by one statement (PostgreSQL: from a COPY) that
+   (`core.dunning`), and the notices inserted by one statement (PostgreSQL: from a COPY) that
    skips any (invoice, level) already there, so re-runs and runs side by side never create a
    notice twice;
 4. with `fee_invoices`, the fees and interest not invoiced yet are queued for batch invoicing
@@ -35,17 +35,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from invoice_pipelines.core.dates import EARLIEST_DAY, ImplausibleDay
-from invoice_pipelines.core.money import ZERO
-from invoice_pipelines.db.tables import (
-    audit_log,
-    customers,
-    dunning_notices,
-    dunning_runs,
-    sales_invoices,
-)
-from invoice_pipelines.db.tenancy import resolve_organization, tenant_transaction
-from invoice_pipelines.db.types import utcnow
-from invoice_pipelines.overdue.dunning import (
+from invoice_pipelines.core.dunning import (
     KINDS,
     Candidate,
     DunningSettings,
@@ -58,6 +48,16 @@ from invoice_pipelines.overdue.dunning import (
     parse_base_rates,
     parse_settings,
 )
+from invoice_pipelines.core.money import ZERO
+from invoice_pipelines.db.tables import (
+    audit_log,
+    customers,
+    dunning_notices,
+    dunning_runs,
+    sales_invoices,
+)
+from invoice_pipelines.db.tenancy import resolve_organization, tenant_transaction
+from invoice_pipelines.db.types import utcnow
 from invoice_pipelines.overdue.fee_invoices import queue_fee_invoices
 from invoice_pipelines.queue.requests import BatchRequestError
 

@@ -15,60 +15,18 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import croniter
 
-from invoice_pipelines.core.dates import ImplausibleDay, check_plausible_day
-from invoice_pipelines.limits import DUNNING_AS_OF_MAX_DAYS_AHEAD
+# the as_of checks live in core (the run coordinator refuses a bad as_of before a run is queued)
+from invoice_pipelines.core.dates import AsOfError as AsOfError
+from invoice_pipelines.core.dates import check_as_of_day as check_as_of_day
+from invoice_pipelines.core.dates import parse_as_of as parse_as_of
 from invoice_pipelines.settings import ConfigError, env, source
 
 HOURS_PER_DAY = 24
-
-
-class AsOfError(ValueError):
-    """An `as_of` that is neither a day nor an instant with its UTC offset (the sentence says)."""
-
-
-def parse_as_of(value: str, *, today: date | None = None) -> tuple[datetime | None, date | None]:
-    """(instant, day) from a dunning run's `as_of`: YYYY-MM-DD (a backfill, in each
-    organization's timezone) or ISO 8601 with an offset (the schedule's tick); both None for
-    empty (now). Anything else, or a day outside the plausible window (from 2000-01-01 to
-    `limits.DUNNING_AS_OF_MAX_DAYS_AHEAD` days after `today`, default today in UTC), raises
-    AsOfError with one sentence."""
-    value = value.strip()
-    if not value:
-        return None, None
-    try:
-        day = date.fromisoformat(value) if len(value) == 10 else None
-        moment = None if day else datetime.fromisoformat(value)
-    except ValueError:
-        raise AsOfError(f"as_of {value!r} is neither a date (YYYY-MM-DD) nor an instant.") from None
-    if day is not None:
-        return None, check_as_of_day(day, today=today)
-    assert moment is not None
-    if moment.tzinfo is None:
-        raise AsOfError(f"as_of {value!r} has no UTC offset; add one (e.g. +00:00).")
-    try:
-        in_utc = moment.astimezone(UTC).date()
-    except OverflowError:  # 0001-01-01T00:00+01:00 has no UTC day
-        in_utc = date.min
-    check_as_of_day(in_utc, today=today)
-    return moment, None
-
-
-def check_as_of_day(day: date, *, today: date | None = None, what: str = "as_of") -> date:
-    """`day` when a dunning run may notice as of it; else AsOfError in one sentence."""
-    try:
-        return check_plausible_day(
-            day,
-            today=today or datetime.now(UTC).date(),
-            days_ahead=DUNNING_AS_OF_MAX_DAYS_AHEAD,
-            what=what,
-        )
-    except ImplausibleDay as exc:
-        raise AsOfError(str(exc)) from None
 
 
 @dataclass(frozen=True)

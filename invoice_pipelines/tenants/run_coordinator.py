@@ -43,6 +43,7 @@ from dagster import (
 )
 from dagster._serdes import ConfigurableClassData  # the type of from_config_value's argument
 
+from invoice_pipelines.core.dates import parse_as_of
 from invoice_pipelines.tenants.partitions import ORGANIZATION_TAG, ORGANIZATIONS_PARTITIONS_NAME
 
 ORGANIZATION_FIELD = "organization"
@@ -50,8 +51,6 @@ PARTITION_TAG = "dagster/partition"
 
 
 def _as_of(value: Any) -> None:
-    from invoice_pipelines.overdue.scheduling import parse_as_of
-
     parse_as_of(str(value))
 
 

@@ -203,10 +203,10 @@ def set_based_limit(engine, org_id: int, today: date) -> dict:
     """Time the notices as one set-based statement, then roll it back: seconds, rows, database."""
     from sqlalchemy import Integer, and_, case, cast, func, insert, literal, null, select
 
+    from invoice_pipelines.core.dunning import parse_settings
     from invoice_pipelines.db.tables import customers, dunning_notices
     from invoice_pipelines.db.tables import sales_invoices as si
     from invoice_pipelines.db.tenancy import resolve_organization
-    from invoice_pipelines.overdue.dunning import parse_settings
     from invoice_pipelines.overdue.pipeline import _due, _from, _level_case, _no_jit, _previous
     from invoice_pipelines_devtools.bench.limit import current_database, rolled_back
 

@@ -27,7 +27,7 @@ D = Decimal
 
 # The German demo organizations' dunning: the default levels, with one base rate (§ 247 BGB) for
 # every day. The demo runs on any date, also past the last half-year whose rate is published
-# (overdue/base_rates.py), where a notice could charge default interest only in part; a real
+# (core/base_rates.py), where a notice could charge default interest only in part; a real
 # organization records each new rate with `invoice-pipelines dunning-base-rate`.
 DEMO_DUNNING = {"interest": {"base_rate_percent": "1.27"}}
 

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from invoice_pipelines.overdue.dunning import (
+from invoice_pipelines.core.dunning import (
     Candidate,
     DunningSettingsError,
     NoticeError,

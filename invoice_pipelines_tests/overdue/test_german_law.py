@@ -11,8 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from invoice_pipelines.cli import main
-from invoice_pipelines.overdue.base_rates import BaseRates, accrue
-from invoice_pipelines.overdue.dunning import (
+from invoice_pipelines.core.base_rates import BaseRates, accrue
+from invoice_pipelines.core.dunning import (
     Candidate,
     DunningSettingsError,
     notice_for,

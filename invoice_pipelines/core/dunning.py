@@ -24,7 +24,7 @@ Every key is optional. `law` "DE" (the default of an organization in Germany) fo
   only from the first reminder after the due date, or 30 days after it when the invoice carries
   the § 286(3) sentence (`invoice_default_sentence`). A reminder puts the debtor in default on
   the day it is issued (its `as_of`);
-- default interest (§ 288(1), (2)): the base rate of § 247 (`overdue.base_rates`, per half-year)
+- default interest (§ 288(1), (2)): the base rate of § 247 (`core.base_rates`, per half-year)
   plus 5 points for consumers, 9 for businesses, for every day in default up to the notice's day,
   at every level; `base_rate_percent` fixes one base rate for every day instead;
 - the flat fee of EUR 40 (§ 288(5)) from a business debtor in default, once per invoice; the
@@ -51,9 +51,9 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from invoice_pipelines.core.base_rates import BaseRates, accrue, is_half_year_start
 from invoice_pipelines.core.channels import IN_APP, NOTICE_CHANNELS
 from invoice_pipelines.core.money import ZERO, round_cents
-from invoice_pipelines.overdue.base_rates import BaseRates, accrue, is_half_year_start
 
 DAYS_PER_YEAR = Decimal(365)
 LAWS = ("DE", "none")

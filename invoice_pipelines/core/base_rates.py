@@ -8,7 +8,7 @@ last known half-year has no rate: we do not guess it, so that day is not charged
 how far it charged and the run says which half-year is missing).
 
 Interest is worked out exactly (Decimal, unrounded) per day at that day's rate, summed over the
-half-years, and rounded half-up to cents once per notice by the caller (`overdue.dunning`).
+half-years, and rounded half-up to cents once per notice by the caller (`core.dunning`).
 """
 
 from __future__ import annotations
