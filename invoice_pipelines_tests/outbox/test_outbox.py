@@ -19,7 +19,7 @@ from invoice_pipelines.db.types import utcnow
 from invoice_pipelines.delivery.pipeline import DELIVERIES
 from invoice_pipelines.outbox import attempt, claim, finish, mark_unknown, outcome_of, refuse
 from invoice_pipelines.overdue.notice_sending import NOTICES
-from invoice_pipelines.quickbooks.sync.invoices import PUSHES
+from invoice_pipelines.quickbooks.sync.push_queue import PUSHES
 from invoice_pipelines.resources.mail import SendError
 from invoice_pipelines_tests.overdue.helpers import customer, invoice
 

@@ -55,13 +55,13 @@ from invoice_pipelines.quickbooks.sync.common import (
     record_conflict,
     save_mapping,
 )
-from invoice_pipelines.quickbooks.sync.invoices import (
+from invoice_pipelines.quickbooks.sync.push_queue import (
     PUSHES,
     SENDING_STALE_AFTER,
     Candidate,
-    _request_id_sql,
-    _same_invoice,
     build_invoice,
+    request_id_sql,
+    same_invoice,
 )
 
 CREDIT = "credit"
@@ -108,7 +108,7 @@ def enqueue_credit_notes(engine: Engine, organization_id: int) -> dict:
                         sales_invoices.c.id,
                         literal(action),
                         literal("pending"),
-                        _request_id_sql(action),
+                        request_id_sql(action),
                     ).where(
                         sales_invoices.c.organization_id == organization_id,
                         sales_invoices.c.corrects_invoice_id.is_not(None),
@@ -468,7 +468,7 @@ class CreditMemoPusher:
         customer = customers.get(credit.note["customer_id"])
         if customer is None:
             return None
-        return next((r for r in records if _same_invoice(r, credit.note, customer["qbo_id"])), None)
+        return next((r for r in records if same_invoice(r, credit.note, customer["qbo_id"])), None)
 
     def _resolve_doc_number(self, credit: CreditNote, customers: dict) -> None:
         existing = self._find_memos([credit.number]).get(credit.number, [])

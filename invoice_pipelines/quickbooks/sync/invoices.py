@@ -33,15 +33,11 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from decimal import Decimal
+from datetime import UTC, datetime
 
 from sqlalchemy import (
     Engine,
-    String,
     and_,
-    cast,
     exists,
     func,
     literal,
@@ -57,7 +53,7 @@ from invoice_pipelines.db.tables import (
     sales_invoices,
 )
 from invoice_pipelines.db.tenancy import tenant_transaction
-from invoice_pipelines.outbox import Outbox, claim, finish, mark_unknown, refuse
+from invoice_pipelines.outbox import claim, finish, mark_unknown, refuse
 from invoice_pipelines.quickbooks.client import MAX_BATCH, QboClient, batch_fault, quote, request_id
 from invoice_pipelines.quickbooks.errors import DuplicateDocNumber, QboError, StaleObject
 from invoice_pipelines.quickbooks.sync.common import (
@@ -67,43 +63,18 @@ from invoice_pipelines.quickbooks.sync.common import (
     record_conflict,
     save_mapping,
 )
-
-CENT = Decimal("0.01")
-DOC_NUMBER_MAX = 21  # QBO's DocNumber length
-# a row `sending` this long belongs to a run that is gone: longer than a batch can take with all
-# its retries (6 attempts, 60 s timeouts, 60 s throttle waits). A run that holds the organization's
-# lease does not wait: no other run can be sending then
-SENDING_STALE_AFTER = timedelta(minutes=30)
-# the queue's actions of an invoice; a credit note has its own (credit_memos.py)
-INVOICE_ACTIONS = ("create", "void")
-
-
-def _failed_our_check(queue) -> object:
-    """A row failed only by our own check: claimable again (what it missed may be synced now)."""
-    return queue.c.error_code == "validation"
-
-
-# the queue in the outbox's terms: success is `pushed`, and there is no unknown status: a row a
-# dead run left `sending` stays so until `reconcile_unknown` has looked for it in QBO
-PUSHES = Outbox(
-    qbo_push_queue,
-    error="error_message",
-    key=("sales_invoice_id", "action"),
-    sent="pushed",
-    unknown=None,
-    failed_again_when=_failed_our_check,
+from invoice_pipelines.quickbooks.sync.credit_memos import push_credit_memos
+from invoice_pipelines.quickbooks.sync.push_queue import (
+    PUSHES,
+    SENDING_STALE_AFTER,
+    Candidate,
+    build_invoice,
+    request_id_sql,
+    same_invoice,
 )
 
-
-def _request_id_sql(action: str):
-    """'ip-<org>-si-<id>-<action>': deterministic per invoice and action, built in SQL."""
-    return (
-        literal("ip-")
-        + cast(sales_invoices.c.organization_id, String)
-        + literal("-si-")
-        + cast(sales_invoices.c.id, String)
-        + literal(f"-{action}")
-    )
+# the queue's actions of an invoice; a credit note has its own (credit_memos.py)
+INVOICE_ACTIONS = ("create", "void")
 
 
 def enqueue(engine: Engine, organization_id: int) -> dict:
@@ -131,7 +102,7 @@ def enqueue(engine: Engine, organization_id: int) -> dict:
                     sales_invoices.c.id,
                     literal("create"),
                     literal("pending"),
-                    _request_id_sql("create"),
+                    request_id_sql("create"),
                 ).where(
                     sales_invoices.c.organization_id == organization_id,
                     sales_invoices.c.status != "cancelled",
@@ -153,7 +124,7 @@ def enqueue(engine: Engine, organization_id: int) -> dict:
                     sales_invoices.c.id,
                     literal("void"),
                     literal("pending"),
-                    _request_id_sql("void"),
+                    request_id_sql("void"),
                 ).where(
                     sales_invoices.c.organization_id == organization_id,
                     sales_invoices.c.status == "cancelled",
@@ -170,15 +141,6 @@ def enqueue(engine: Engine, organization_id: int) -> dict:
             )
         )
     return {"queued_creates": creates, "queued_voids": voids}
-
-
-@dataclass
-class Candidate:
-    queue_id: int
-    sales_invoice_id: int
-    request_id: str
-    invoice: dict
-    lines: list[dict]
 
 
 def _load_pending(engine: Engine, organization_id: int, wanted, limit: int | None = None):
@@ -220,106 +182,6 @@ def _load_pending(engine: Engine, organization_id: int, wanted, limit: int | Non
         Candidate(r["queue_id"], r["id"], r["request_id"], r, lines[r["id"]]) for r in rows
     ]
     return candidates, customers, items
-
-
-def _rate_key(rate: Decimal) -> str:
-    return format(Decimal(rate).quantize(CENT), "f")
-
-
-def build_invoice(
-    candidate: Candidate,
-    customers: dict,
-    items: dict,
-    settings: dict,
-    *,
-    document: str = "invoice",
-) -> tuple[dict | None, str | None]:
-    """The QBO Invoice body, or the one sentence that says why it cannot be pushed. A credit note
-    (`document="credit note"`) is mapped the same way: its CreditMemo is this body reshaped
-    (credit_memos.py)."""
-    invoice = candidate.invoice
-    number = invoice["invoice_number"]
-    if invoice["status"] == "cancelled":
-        return None, f"the {document} was cancelled before it reached QuickBooks"
-    if len(number) > DOC_NUMBER_MAX:
-        return None, f"{document} number {number} is longer than QBO's {DOC_NUMBER_MAX} characters"
-    customer = customers.get(invoice["customer_id"])
-    if customer is None or customer["qbo_state"] != "active":
-        return None, f"customer {invoice['customer_id']} is not synced to QuickBooks yet"
-    if not candidate.lines:
-        return None, f"the {document} has no lines"
-    tax_codes = {str(k): str(v) for k, v in (settings.get("tax_codes") or {}).items()}
-    default_item = settings.get("default_item_id")
-    lines = []
-    net = Decimal("0")
-    for line in candidate.lines:
-        rate = _rate_key(line["vat_rate"])
-        code = tax_codes.get(rate)
-        if code is None:
-            return (
-                None,
-                f"no QuickBooks tax code is mapped for VAT {rate} % (line {line['line_no']})",
-            )
-        mapped = items.get(line["item_id"]) if line["item_id"] is not None else None
-        if mapped is not None:
-            item_ref = mapped["qbo_id"]
-        elif line["item_id"] is None and default_item:
-            item_ref = str(default_item)
-        elif line["item_id"] is None:
-            return None, (
-                f"line {line['line_no']} has no item and no default QuickBooks item is set "
-                "(the connection's default_item_id)"
-            )
-        else:
-            return None, f"item of line {line['line_no']} is not synced to QuickBooks yet"
-        amount = Decimal(line["net_amount"]).quantize(CENT)
-        net += amount
-        lines.append(
-            {
-                "LineNum": line["line_no"],
-                "Amount": amount,
-                "Description": line["description"][:4000],
-                "DetailType": "SalesItemLineDetail",
-                "SalesItemLineDetail": {
-                    "ItemRef": {"value": item_ref},
-                    "Qty": Decimal(line["quantity"]).normalize(),
-                    "UnitPrice": Decimal(line["unit_price"]).normalize(),
-                    "TaxCodeRef": {"value": code},
-                },
-            }
-        )
-    if net != Decimal(invoice["net_total"]).quantize(CENT):
-        return (
-            None,
-            f"lines add up to {net} but the {document}'s net total is {invoice['net_total']}",
-        )
-    if Decimal(invoice["net_total"]) + Decimal(invoice["tax_total"]) != Decimal(
-        invoice["gross_total"]
-    ):
-        return None, "net total plus VAT is not the gross total"
-    body = {
-        "DocNumber": number,
-        "TxnDate": invoice["issue_date"].isoformat(),
-        "DueDate": invoice["due_date"].isoformat(),
-        "CustomerRef": {"value": customer["qbo_id"]},
-        "Line": lines,
-        # our VAT as computed on our invoice: QBO's TotalAmt is then our gross total
-        "TxnTaxDetail": {"TotalTax": Decimal(invoice["tax_total"]).quantize(CENT)},
-        "PrivateNote": f"invoice-pipelines sales invoice {invoice['id']}",
-    }
-    return body, None
-
-
-def _same_invoice(record: dict, invoice: dict, customer_qbo_id: str) -> bool:
-    """An existing QBO invoice with our DocNumber is ours when customer and total agree."""
-    if str((record.get("CustomerRef") or {}).get("value")) != str(customer_qbo_id):
-        return False
-    total = Decimal(str(record.get("TotalAmt", "0")))
-    tax = Decimal(str((record.get("TxnTaxDetail") or {}).get("TotalTax", "0") or "0"))
-    # QBO's total includes the tax it computed; a company without tax computation has net only
-    return total == Decimal(invoice["gross_total"]) or (
-        tax == 0 and total == Decimal(invoice["net_total"])
-    )
 
 
 class InvoicePusher:
@@ -492,7 +354,7 @@ class InvoicePusher:
         existing = self._find_by_doc_numbers([number]).get(number, [])
         customer_qbo_id = customers[candidate.invoice["customer_id"]]["qbo_id"]
         match = next(
-            (r for r in existing if _same_invoice(r, candidate.invoice, customer_qbo_id)), None
+            (r for r in existing if same_invoice(r, candidate.invoice, customer_qbo_id)), None
         )
         with tenant_transaction(self.engine, self.organization_id, write=True) as conn:
             if match is not None:
@@ -565,7 +427,7 @@ class InvoicePusher:
                     (
                         r
                         for r in records
-                        if customer and _same_invoice(r, candidate.invoice, customer["qbo_id"])
+                        if customer and same_invoice(r, candidate.invoice, customer["qbo_id"])
                     ),
                     None,
                 )
@@ -655,8 +517,6 @@ class InvoicePusher:
 def push_invoices(engine: Engine, organization_id: int, client: QboClient, **kwargs) -> SyncCounts:
     """The invoice queue, then the credit notes (after the invoices they correct, so a credit
     note of an invoice pushed in this run follows it in the same run)."""
-    from invoice_pipelines.quickbooks.sync.credit_memos import push_credit_memos
-
     limit = kwargs.pop("limit", None)
     counts = InvoicePusher(engine, organization_id, client, **kwargs).run(limit=limit)
     credits = push_credit_memos(engine, organization_id, client, settings=kwargs.get("settings"))
