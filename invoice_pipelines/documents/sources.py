@@ -98,45 +98,89 @@ def load_sources(
     """DocumentSource per sales invoice id of this organization (ids it does not have are left out)."""
     if not invoice_ids:
         return {}
-    org_id = organization["id"]
     seller = dict((organization.get("settings") or {}).get("seller") or {})
-    s, c = sales_invoices.c, customers.c
-    # a credit note names the invoice it corrects (BT-25, BT-26): billing/credit_notes.py
-    corrected = sales_invoices.alias("corrected")
-    rows = conn.execute(
-        select(
-            s.id,
-            s.invoice_number,
-            s.type_code,
-            s.issue_date,
-            s.due_date,
-            s.currency,
-            s.net_total,
-            s.tax_total,
-            s.gross_total,
-            s.amount_paid,
-            s.amount_due,
-            c.name,
-            c.street,
-            c.postal_code,
-            c.city,
-            c.country,
-            c.vat_id,
-            c.email,
-            c.phone,
-            c.language,
-            c.einvoice_format,
-            c.buyer_reference,
-            c.customer_number,
-            s.credit_reason,
-            corrected.c.invoice_number.label("corrects_number"),
-            corrected.c.issue_date.label("corrects_date"),
-        )
-        .join(customers, customers.c.id == s.customer_id)
-        .outerjoin(corrected, corrected.c.id == s.corrects_invoice_id)
-        .where(s.organization_id == org_id, s.id.in_(list(invoice_ids)))
-    ).all()
+    rows = _invoice_rows(conn, organization["id"], invoice_ids)
     wanted = [r.id for r in rows]
+    lines, taxes = _invoice_lines(conn, wanted), _invoice_taxes(conn, wanted)
+    seller_address = _address(
+        seller.get("street"),
+        seller.get("postal_code"),
+        seller.get("city"),
+        organization.get("country") or "DE",
+    )
+    sentences: dict[str, str | None] = {}
+
+    def default_sentence(language: str) -> str | None:
+        if language not in sentences:
+            sentences[language] = invoice_default_sentence(organization, language)
+        return sentences[language]
+
+    sources = {}
+    for r in rows:
+        language = r.language if r.language in EXEMPTION_REASONS else "de"
+        invoice = _invoice(
+            r, organization, seller, seller_address, lines.get(r.id, ()), taxes.get(r.id, ())
+        )
+        extras = _extras(r, invoice, language, seller, taxes.get(r.id, ()), default_sentence)
+        sources[r.id] = DocumentSource(
+            sales_invoice_id=r.id,
+            invoice=invoice,
+            extras={k: v for k, v in extras.items() if v not in (None, "")},
+            language=language,
+            einvoice_format=r.einvoice_format,
+            filename=f"{_safe(r.invoice_number)}.pdf",
+            customer_email=r.email,
+            customer_phone=r.phone,
+            leitweg_id=r.buyer_reference,
+            seller={k: v for k, v in seller.items() if isinstance(v, str | int | Decimal)},
+        )
+    return sources
+
+
+def _invoice_rows(conn: Connection, org_id: int, invoice_ids: Sequence[int]) -> list:
+    """The invoices with their customers and, for a credit note, the invoice it corrects (BT-25,
+    BT-26: billing/credit_notes.py); one query."""
+    s, c = sales_invoices.c, customers.c
+    corrected = sales_invoices.alias("corrected")
+    return list(
+        conn.execute(
+            select(
+                s.id,
+                s.invoice_number,
+                s.type_code,
+                s.issue_date,
+                s.due_date,
+                s.currency,
+                s.net_total,
+                s.tax_total,
+                s.gross_total,
+                s.amount_paid,
+                s.amount_due,
+                c.name,
+                c.street,
+                c.postal_code,
+                c.city,
+                c.country,
+                c.vat_id,
+                c.email,
+                c.phone,
+                c.language,
+                c.einvoice_format,
+                c.buyer_reference,
+                c.customer_number,
+                s.credit_reason,
+                corrected.c.invoice_number.label("corrects_number"),
+                corrected.c.issue_date.label("corrects_date"),
+            )
+            .join(customers, customers.c.id == s.customer_id)
+            .outerjoin(corrected, corrected.c.id == s.corrects_invoice_id)
+            .where(s.organization_id == org_id, s.id.in_(list(invoice_ids)))
+        ).all()
+    )
+
+
+def _invoice_lines(conn: Connection, wanted: list[int]) -> dict[int, list[InvoiceLine]]:
+    """Each invoice's lines in order, as EN 16931 lines; one query."""
     lines: dict[int, list[InvoiceLine]] = defaultdict(list)
     for row in conn.execute(
         select(sales_invoice_lines)
@@ -159,6 +203,11 @@ def load_sources(
                 vat_rate=row["vat_rate"],
             )
         )
+    return lines
+
+
+def _invoice_taxes(conn: Connection, wanted: list[int]) -> dict[int, list[tuple]]:
+    """Each invoice's VAT breakdown rows (category, rate, basis, amount); one query."""
     taxes: dict[int, list[tuple]] = defaultdict(list)
     for row in conn.execute(
         select(sales_invoice_taxes)
@@ -168,113 +217,89 @@ def load_sources(
         taxes[row["sales_invoice_id"]].append(
             (row["vat_category"], row["vat_rate"], row["basis"], row["amount"])
         )
+    return taxes
 
-    seller_address = _address(
-        seller.get("street"),
-        seller.get("postal_code"),
-        seller.get("city"),
-        organization.get("country") or "DE",
+
+def _invoice(r, organization: dict, seller: dict, seller_address: Address, lines, taxes) -> Invoice:
+    """One row as the normalized EN 16931 invoice."""
+    language = r.language if r.language in EXEMPTION_REASONS else "de"
+    reasons = EXEMPTION_REASONS[language]
+    breakdown = tuple(
+        VatBreakdown(
+            category,
+            rate,
+            basis,
+            amount,
+            exemption_reason=reasons.get(category) if category != "S" else None,
+        )
+        for category, rate, basis, amount in taxes
     )
-    sentences: dict[str, str | None] = {}
+    invoice_lines = tuple(lines)
+    iban = (seller.get("iban") or "").replace(" ", "") or None
+    return Invoice(
+        number=r.invoice_number,
+        type_code=r.type_code,
+        issue_date=r.issue_date,
+        due_date=r.due_date,
+        currency=r.currency,
+        guideline_id=EN16931_GUIDELINE,
+        seller_name=organization["name"],
+        seller_vat_id=organization.get("vat_id"),
+        seller_address=seller_address,
+        buyer_name=r.name,
+        buyer_vat_id=r.vat_id,
+        buyer_address=_address(r.street, r.postal_code, r.city, r.country),
+        iban=iban,
+        payment_means_code=SEPA_CREDIT_TRANSFER if iban else None,
+        line_total=sum((line.net_amount for line in invoice_lines), ZERO),
+        net_total=r.net_total,
+        tax_total=r.tax_total,
+        gross_total=r.gross_total,
+        prepaid=None,
+        amount_due=r.gross_total,
+        lines=invoice_lines,
+        vat_breakdown=breakdown,
+    )
 
-    def default_sentence(language: str) -> str | None:
-        if language not in sentences:
-            sentences[language] = invoice_default_sentence(organization, language)
-        return sentences[language]
 
-    sources = {}
-    for r in rows:
-        language = r.language if r.language in EXEMPTION_REASONS else "de"
-        reasons = EXEMPTION_REASONS[language]
-        breakdown = tuple(
-            VatBreakdown(
-                category,
-                rate,
-                basis,
-                amount,
-                exemption_reason=reasons.get(category) if category != "S" else None,
-            )
-            for category, rate, basis, amount in taxes.get(r.id, ())
-        )
-        invoice_lines = tuple(lines.get(r.id, ()))
-        iban = (seller.get("iban") or "").replace(" ", "") or None
-        invoice = Invoice(
-            number=r.invoice_number,
-            type_code=r.type_code,
-            issue_date=r.issue_date,
-            due_date=r.due_date,
-            currency=r.currency,
-            guideline_id=EN16931_GUIDELINE,
-            seller_name=organization["name"],
-            seller_vat_id=organization.get("vat_id"),
-            seller_address=seller_address,
-            buyer_name=r.name,
-            buyer_vat_id=r.vat_id,
-            buyer_address=_address(r.street, r.postal_code, r.city, r.country),
-            iban=iban,
-            payment_means_code=SEPA_CREDIT_TRANSFER if iban else None,
-            line_total=sum((line.net_amount for line in invoice_lines), ZERO),
-            net_total=r.net_total,
-            tax_total=r.tax_total,
-            gross_total=r.gross_total,
-            prepaid=None,
-            amount_due=r.gross_total,
-            lines=invoice_lines,
-            vat_breakdown=breakdown,
-        )
-        extras = {
-            # sales invoices are issued when the goods or services are delivered: the
-            # Leistungsdatum (BT-72) the law asks for is the invoice date. A credit note corrects
-            # that supply: its Leistungsdatum is the corrected invoice's (that invoice's date, as
-            # above), never its own date; one that names no invoice states none rather than a
-            # wrong one
-            "delivery_date": r.corrects_date if r.type_code == "381" else r.issue_date,
-            # an intra-EU supply names where the goods went (BR-IC-12); no separate delivery
-            # address is recorded, so it is the buyer's, in full (XRechnung BR-DE-10/11)
-            "delivery_address": invoice.buyer_address
-            if any(c == "K" for c, *_ in taxes.get(r.id, ()))
-            else None,
-            "buyer_reference": r.buyer_reference or r.customer_number,
-            "payment_terms": _credit_terms(
-                language, r.corrects_number, r.corrects_date, r.credit_reason
-            )
-            if r.corrects_number
-            else " ".join(
-                part
-                for part in (
-                    _payment_terms(language, r.due_date, r.issue_date),
-                    # a credit note is not paid, so it puts nobody in default
-                    None
-                    if r.type_code == "381" or r.due_date is None
-                    else default_sentence(language),
-                )
-                if part
-            )
-            or None,
-            "preceding_invoice_number": r.corrects_number,
-            "preceding_invoice_date": r.corrects_date,
-            # BT-22: why the credit note was issued, as the user gave it
-            "note": r.credit_reason,
-            "seller_tax_number": seller.get("tax_number"),
-            "seller_electronic_address": seller.get("email"),
-            "buyer_electronic_address": r.email,
-            "seller_contact_name": seller.get("contact_name"),
-            "seller_contact_phone": seller.get("phone"),
-            "seller_contact_email": seller.get("email"),
-        }
-        sources[r.id] = DocumentSource(
-            sales_invoice_id=r.id,
-            invoice=invoice,
-            extras={k: v for k, v in extras.items() if v not in (None, "")},
-            language=language,
-            einvoice_format=r.einvoice_format,
-            filename=f"{_safe(r.invoice_number)}.pdf",
-            customer_email=r.email,
-            customer_phone=r.phone,
-            leitweg_id=r.buyer_reference,
-            seller={k: v for k, v in seller.items() if isinstance(v, str | int | Decimal)},
-        )
-    return sources
+def _extras(r, invoice: Invoice, language: str, seller: dict, taxes, default_sentence) -> dict:
+    """The terms the EN 16931 model does not carry: delivery, references, contacts, the terms."""
+    return {
+        # sales invoices are issued when the goods or services are delivered: the
+        # Leistungsdatum (BT-72) the law asks for is the invoice date. A credit note corrects
+        # that supply: its Leistungsdatum is the corrected invoice's (that invoice's date, as
+        # above), never its own date; one that names no invoice states none rather than a
+        # wrong one
+        "delivery_date": r.corrects_date if r.type_code == "381" else r.issue_date,
+        # an intra-EU supply names where the goods went (BR-IC-12); no separate delivery
+        # address is recorded, so it is the buyer's, in full (XRechnung BR-DE-10/11)
+        "delivery_address": invoice.buyer_address if any(c == "K" for c, *_ in taxes) else None,
+        "buyer_reference": r.buyer_reference or r.customer_number,
+        "payment_terms": _terms(r, language, default_sentence),
+        "preceding_invoice_number": r.corrects_number,
+        "preceding_invoice_date": r.corrects_date,
+        # BT-22: why the credit note was issued, as the user gave it
+        "note": r.credit_reason,
+        "seller_tax_number": seller.get("tax_number"),
+        "seller_electronic_address": seller.get("email"),
+        "buyer_electronic_address": r.email,
+        "seller_contact_name": seller.get("contact_name"),
+        "seller_contact_phone": seller.get("phone"),
+        "seller_contact_email": seller.get("email"),
+    }
+
+
+def _terms(r, language: str, default_sentence) -> str | None:
+    """A credit note's reference to what it corrects, or the payment terms with the § 286(3)
+    sentence where the organization asks for it."""
+    if r.corrects_number:
+        return _credit_terms(language, r.corrects_number, r.corrects_date, r.credit_reason)
+    parts = (
+        _payment_terms(language, r.due_date, r.issue_date),
+        # a credit note is not paid, so it puts nobody in default
+        None if r.type_code == "381" or r.due_date is None else default_sentence(language),
+    )
+    return " ".join(part for part in parts if part) or None
 
 
 def _safe(number: str) -> str:
