@@ -252,62 +252,15 @@ def review_document(
     since is refused (ReviewError) instead of being judged on values nobody saw."""
     # an unknown organization is said first, as by every command (UnknownOrganization)
     org = resolve_organization(engine, organization)
-    reviewed_by = " ".join((reviewed_by or "").split())
-    if not reviewed_by:
-        raise ReviewError("say who reviews (--by NAME / reviewed_by)")
-    if reject is not None and (confirm or corrections):
-        raise ReviewError("a rejection takes no corrections and no confirmation")
-    reject = None if reject is None else " ".join(reject.split())
-    if reject == "":
-        raise ReviewError("a rejection needs a reason")
-    if reject is None and not confirm and not corrections:
-        raise ReviewError(
-            "nothing to do: give corrections (--set FIELD=VALUE), a confirmation (--confirm) or a "
-            "rejection (--reject REASON)"
-        )
+    reviewed_by, reject = _checked_request(reviewed_by, corrections, confirm, reject)
     values, breakdown = parse_corrections(corrections or {})
     with tenant_transaction(engine, org["id"], write=True) as conn:
         # the duplicate check reads, then writes: as the intake run, one writer per organization
         xact_lock(conn, Lock.INTAKE, org["id"])
-        row = (
-            conn.execute(
-                select(incoming_invoices).where(
-                    incoming_invoices.c.organization_id == org["id"],
-                    incoming_invoices.c.id == int(document_id),
-                )
-            )
-            .mappings()
-            .first()
-        )
-        if row is None:
-            raise ReviewError(f"no incoming invoice {document_id} in {org['slug']}")
-        if row["status"] != Status.NEEDS_REVIEW.value:
-            raise ReviewError(
-                f"incoming invoice {document_id} is {row['status']}; only documents in "
-                "NEEDS_REVIEW are reviewed"
-            )
-        if expected_version is not None and row["processing_version"] != expected_version:
-            raise ReviewError(
-                f"incoming invoice {document_id} changed since version {expected_version} "
-                f"(it is at version {row['processing_version']}); look at it again"
-            )
+        row = _document_in_review(conn, org, document_id, expected_version)
         ref = DocumentRef(row["id"], org["id"], Status(row["status"]), row["processing_version"])
         result = ReviewResult(row["id"], row["status"])
-        log_rows = []
-
-        def note(action: str, name: str | None = None, old=None, new=None) -> None:
-            log_rows.append(
-                {
-                    "organization_id": org["id"],
-                    "incoming_invoice_id": row["id"],
-                    "action": action,
-                    "field": name,
-                    "old_value": _as_text(old),
-                    "new_value": _as_text(new),
-                    "reviewed_by": reviewed_by,
-                }
-            )
-
+        log = _ReviewLog(org["id"], row["id"], reviewed_by)
         if reject is not None:
             change_status(
                 conn,
@@ -315,69 +268,12 @@ def review_document(
                 Status.FAILED,
                 errors=[ErrorRecord("review", f"rejected by {reviewed_by}: {reject}", "IP-REV-00")],
             )
-            note("rejected", new=reject)
+            log.note("rejected", new=reject)
             result.status = Status.FAILED.value
         else:
-            current = dict(row)
-            for column, value in values.items():
-                if current.get(column) != value:
-                    name = next(n for n, c in _COLUMNS.items() if c == column)
-                    result.corrected[name] = (_as_text(current.get(column)), _as_text(value))
-                    note("corrected", name, current.get(column), value)
-                    current[column] = value
-            if "invoice_number" in values:
-                values["invoice_number_key"] = invoice_number_key(values["invoice_number"])
-            stored = conn.execute(
-                select(
-                    incoming_invoice_taxes.c.vat_rate,
-                    incoming_invoice_taxes.c.basis,
-                    incoming_invoice_taxes.c.amount,
-                ).where(incoming_invoice_taxes.c.incoming_invoice_id == row["id"])
-            ).all()
-            before = [(r.vat_rate, r.basis, r.amount) for r in stored]
-            if breakdown is not None and breakdown != before:
-                text = "; ".join(f"{r}:{b}:{v}" for r, b, v in before) or None
-                result.corrected["breakdown"] = (text, corrections["breakdown"])
-                note("corrected", "breakdown", text, corrections["breakdown"])
-            taxes = breakdown if breakdown is not None else before
-            complete = [(r, b, v) for r, b, v in taxes if None not in (r, b, v)]
-            result.problems = problems_of(current, complete) + rule_problems(current, complete)
-            duplicate = _duplicate_of(conn, current)
-            if duplicate is not None:
-                result.problems.append(
-                    f"the same invoice number from the same supplier is booked already "
-                    f"(incoming invoice {duplicate}, IP-DUP-01)"
-                )
-            if confirm and not result.problems:
-                note("confirmed")
-                change_status(conn, ref, Status.VALIDATED, fields=values or None)
-                result.status = Status.VALIDATED.value
-            elif values or breakdown is not None:
-                # recorded, still in review: the version moves on (a reviewer working from the
-                # version before is refused, never overwrites this)
-                _update_in_review(conn, ref, values)
-            if breakdown is not None:
-                conn.execute(
-                    delete(incoming_invoice_taxes).where(
-                        incoming_invoice_taxes.c.incoming_invoice_id == row["id"]
-                    )
-                )
-                conn.execute(
-                    insert(incoming_invoice_taxes),
-                    [
-                        {
-                            "organization_id": org["id"],
-                            "incoming_invoice_id": row["id"],
-                            "vat_category": "S" if rate > 0 else None,
-                            "vat_rate": rate,
-                            "basis": basis,
-                            "amount": vat,
-                        }
-                        for rate, basis, vat in breakdown
-                    ],
-                )
-        if log_rows:
-            conn.execute(insert(incoming_reviews), log_rows)
+            _correct(conn, ref, row, values, breakdown, corrections or {}, confirm, result, log)
+        if log.rows:
+            conn.execute(insert(incoming_reviews), log.rows)
         conn.execute(
             insert(audit_log).values(
                 organization_id=org["id"],
@@ -394,6 +290,154 @@ def review_document(
             )
         )
     return result
+
+
+def _checked_request(
+    reviewed_by: str, corrections: dict | None, confirm: bool, reject: str | None
+) -> tuple[str, str | None]:
+    """The reviewer's name and the rejection reason, whitespace collapsed; ReviewError when the
+    request names nobody, asks for nothing or for a rejection with anything else."""
+    reviewed_by = " ".join((reviewed_by or "").split())
+    if not reviewed_by:
+        raise ReviewError("say who reviews (--by NAME / reviewed_by)")
+    if reject is not None and (confirm or corrections):
+        raise ReviewError("a rejection takes no corrections and no confirmation")
+    reject = None if reject is None else " ".join(reject.split())
+    if reject == "":
+        raise ReviewError("a rejection needs a reason")
+    if reject is None and not confirm and not corrections:
+        raise ReviewError(
+            "nothing to do: give corrections (--set FIELD=VALUE), a confirmation (--confirm) or a "
+            "rejection (--reject REASON)"
+        )
+    return reviewed_by, reject
+
+
+def _document_in_review(conn, org: dict, document_id: int, expected_version: int | None) -> dict:
+    """The document's row; ReviewError when it is not this organization's, not in review, or not
+    at the version the reviewer looked at."""
+    row = (
+        conn.execute(
+            select(incoming_invoices).where(
+                incoming_invoices.c.organization_id == org["id"],
+                incoming_invoices.c.id == int(document_id),
+            )
+        )
+        .mappings()
+        .first()
+    )
+    if row is None:
+        raise ReviewError(f"no incoming invoice {document_id} in {org['slug']}")
+    if row["status"] != Status.NEEDS_REVIEW.value:
+        raise ReviewError(
+            f"incoming invoice {document_id} is {row['status']}; only documents in "
+            "NEEDS_REVIEW are reviewed"
+        )
+    if expected_version is not None and row["processing_version"] != expected_version:
+        raise ReviewError(
+            f"incoming invoice {document_id} changed since version {expected_version} "
+            f"(it is at version {row['processing_version']}); look at it again"
+        )
+    return dict(row)
+
+
+@dataclass
+class _ReviewLog:
+    """The incoming_reviews rows one review writes: what was corrected, confirmed or rejected."""
+
+    organization_id: int
+    incoming_invoice_id: int
+    reviewed_by: str
+    rows: list[dict] = field(default_factory=list)
+
+    def note(self, action: str, name: str | None = None, old=None, new=None) -> None:
+        self.rows.append(
+            {
+                "organization_id": self.organization_id,
+                "incoming_invoice_id": self.incoming_invoice_id,
+                "action": action,
+                "field": name,
+                "old_value": _as_text(old),
+                "new_value": _as_text(new),
+                "reviewed_by": self.reviewed_by,
+            }
+        )
+
+
+def _correct(
+    conn,
+    ref: DocumentRef,
+    row: dict,
+    values: dict,
+    breakdown: list | None,
+    corrections: dict[str, str],
+    confirm: bool,
+    result: ReviewResult,
+    log: _ReviewLog,
+) -> None:
+    """The corrections noted, the document held to the reading's rules with them, then confirmed
+    (no problem left) or kept in review with the corrected values."""
+    current = dict(row)
+    for column, value in values.items():
+        if current.get(column) != value:
+            name = next(n for n, c in _COLUMNS.items() if c == column)
+            result.corrected[name] = (_as_text(current.get(column)), _as_text(value))
+            log.note("corrected", name, current.get(column), value)
+            current[column] = value
+    if "invoice_number" in values:
+        values["invoice_number_key"] = invoice_number_key(values["invoice_number"])
+    before = _stored_breakdown(conn, row["id"])
+    if breakdown is not None and breakdown != before:
+        text = "; ".join(f"{r}:{b}:{v}" for r, b, v in before) or None
+        result.corrected["breakdown"] = (text, corrections["breakdown"])
+        log.note("corrected", "breakdown", text, corrections["breakdown"])
+    taxes = breakdown if breakdown is not None else before
+    complete = [(r, b, v) for r, b, v in taxes if None not in (r, b, v)]
+    result.problems = problems_of(current, complete) + rule_problems(current, complete)
+    duplicate = _duplicate_of(conn, current)
+    if duplicate is not None:
+        result.problems.append(
+            f"the same invoice number from the same supplier is booked already "
+            f"(incoming invoice {duplicate}, IP-DUP-01)"
+        )
+    if confirm and not result.problems:
+        log.note("confirmed")
+        change_status(conn, ref, Status.VALIDATED, fields=values or None)
+        result.status = Status.VALIDATED.value
+    elif values or breakdown is not None:
+        # recorded, still in review: the version moves on (a reviewer working from the
+        # version before is refused, never overwrites this)
+        _update_in_review(conn, ref, values)
+    if breakdown is not None:
+        _replace_breakdown(conn, ref, breakdown)
+
+
+def _stored_breakdown(conn, incoming_invoice_id: int) -> list[tuple]:
+    t = incoming_invoice_taxes.c
+    stored = conn.execute(
+        select(t.vat_rate, t.basis, t.amount).where(t.incoming_invoice_id == incoming_invoice_id)
+    ).all()
+    return [(r.vat_rate, r.basis, r.amount) for r in stored]
+
+
+def _replace_breakdown(conn, ref: DocumentRef, breakdown: list) -> None:
+    conn.execute(
+        delete(incoming_invoice_taxes).where(incoming_invoice_taxes.c.incoming_invoice_id == ref.id)
+    )
+    conn.execute(
+        insert(incoming_invoice_taxes),
+        [
+            {
+                "organization_id": ref.organization_id,
+                "incoming_invoice_id": ref.id,
+                "vat_category": "S" if rate > 0 else None,
+                "vat_rate": rate,
+                "basis": basis,
+                "amount": vat,
+            }
+            for rate, basis, vat in breakdown
+        ],
+    )
 
 
 _COLUMNS = {
