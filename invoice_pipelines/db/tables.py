@@ -25,6 +25,7 @@ from sqlalchemy import (
 )
 
 from invoice_pipelines.core.channels import DELIVERY_CHANNELS
+from invoice_pipelines.core.qbo_entities import MAPPED
 from invoice_pipelines.db.types import Id, Json, Money, Quantity, Rate, UtcDateTime, utcnow
 
 metadata = MetaData(
@@ -913,7 +914,7 @@ audit_log = Table(
 # encrypted with INVOICE_PIPELINES_QBO_TOKEN_KEY), the mapping of our rows to QBO ids with the
 # baseline of the last sync, the pull cursors, the conflicts found by the two-way sync and the
 # queue of invoices to push.
-QBO_ENTITIES = ("customer", "item", "invoice", "payment", "credit_memo")
+QBO_ENTITIES = MAPPED  # core/qbo_entities.py
 QBO_PUSH_ACTIONS = ("create", "void", "credit", "apply")
 QBO_QUEUE_STATUSES = ("pending", "sending", "pushed", "failed", "conflict")
 SYNC_CONFLICT_DECISIONS = (

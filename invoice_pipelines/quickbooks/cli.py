@@ -13,6 +13,7 @@ import sys
 from sqlalchemy import select
 
 from invoice_pipelines.cli_args import port, positive_int
+from invoice_pipelines.core.qbo_entities import SYNCED
 from invoice_pipelines.db.tables import organizations, sync_conflicts
 from invoice_pipelines.db.tenancy import (
     UnknownOrganization,
@@ -21,7 +22,7 @@ from invoice_pipelines.db.tenancy import (
 )
 from invoice_pipelines.quickbooks.errors import QboError
 
-WHAT = ("customers", "items", "invoices", "payments")
+WHAT = tuple(entity.sync for entity in SYNCED)
 
 
 def add_commands(sub) -> None:
@@ -119,17 +120,9 @@ def run_connect(args: argparse.Namespace) -> int:
 
 
 def _work(what: str):
-    from invoice_pipelines.quickbooks.sync.customers import sync_customers
-    from invoice_pipelines.quickbooks.sync.invoices import push_invoices
-    from invoice_pipelines.quickbooks.sync.items import sync_items
-    from invoice_pipelines.quickbooks.sync.payments import pull_payments
+    from invoice_pipelines.quickbooks.syncs import SYNCS
 
-    return {
-        "customers": sync_customers,
-        "items": sync_items,
-        "invoices": push_invoices,
-        "payments": pull_payments,
-    }[what]
+    return SYNCS[what]
 
 
 def _busy(exc: Exception) -> int:

@@ -49,6 +49,7 @@ from dagster import (
 from pydantic import Field
 
 from invoice_pipelines.catalog import OWNERS
+from invoice_pipelines.core.qbo_entities import SYNCED, QboEntity
 from invoice_pipelines.db.tenancy import (
     UnknownOrganization,
     resolve_organization,
@@ -57,10 +58,8 @@ from invoice_pipelines.metadata import markdown_table
 from invoice_pipelines.quickbooks.errors import NotConnected, QboError
 from invoice_pipelines.quickbooks.resources import QuickBooks
 from invoice_pipelines.quickbooks.sync.common import RealmBusy, SyncCounts, realm_lease
-from invoice_pipelines.quickbooks.sync.customers import resolve_conflict, sync_customers
-from invoice_pipelines.quickbooks.sync.invoices import push_invoices
-from invoice_pipelines.quickbooks.sync.items import sync_items
-from invoice_pipelines.quickbooks.sync.payments import pull_payments
+from invoice_pipelines.quickbooks.sync.customers import resolve_conflict
+from invoice_pipelines.quickbooks.syncs import SYNCS
 from invoice_pipelines.quickbooks.watch import (
     connected_organizations,
     push_waiting,
@@ -89,8 +88,6 @@ GROUP = "quickbooks"
 POOL = "quickbooks"
 KINDS = {"python", "quickbooks"}
 ORGANIZATIONS_PER_RUN = 10
-# local hour of the daily syncs (issue 13): payments 02:00, customers 03:00, items 04:00
-DAILY_HOURS = {"qbo_payments": 2, "qbo_customers": 3, "qbo_items": 4}
 TOKEN_CHECK = "tokens_not_expiring"
 
 
@@ -107,9 +104,10 @@ def _sync(
     config: QboSyncConfig,
     database: Database,
     quickbooks: QuickBooks,
-    work,
+    entity: QboEntity,
 ) -> MaterializeResult:
     engine = database.get_engine()
+    work = SYNCS[entity.sync]
     wanted = set(config.organizations)
     totals = SyncCounts()
     rows: list[tuple] = []
@@ -128,7 +126,7 @@ def _sync(
             raise Failure(str(exc), allow_retries=False) from exc
         try:
             with realm_lease(engine, org["id"], context.run.run_id):
-                if work in (sync_customers, sync_items):
+                if entity.initial_import:
                     # the first sync of an organization is its initial import: say how far it is
 
                     def progress(done: int, slug: str = slug) -> None:
@@ -175,87 +173,40 @@ def _sync(
     return MaterializeResult(metadata=metadata)
 
 
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore", BetaWarning)
-    # what the four sync assets share: one organization a partition, a range of them a run
-    SYNC_ASSET = dict(
-        partitions_def=organizations_partitions,
-        backfill_policy=BackfillPolicy.multi_run(max_partitions_per_run=ORGANIZATIONS_PER_RUN),
-        group_name=GROUP,
-        kinds=KINDS,
-        owners=OWNERS,
-        pool=POOL,
-    )
+# what the sync assets share: one organization a partition, a range of them a run
+SYNC_ASSET = dict(
+    partitions_def=organizations_partitions,
+    backfill_policy=BackfillPolicy.multi_run(max_partitions_per_run=ORGANIZATIONS_PER_RUN),
+    group_name=GROUP,
+    kinds=KINDS,
+    owners=OWNERS,
+    pool=POOL,
+)
 
-    @asset(
-        name="qbo_customers",
-        **SYNC_ASSET,
-        description="One organization's customers synced with its QuickBooks company, both ways: "
-        "changes on one side are copied, changes on both sides are decided by the later change "
-        "(skew tolerance 2 s) and logged in sync_conflicts, ties are held for review; a new "
-        "customer whose name QBO already has is linked when it is the same party. The first "
-        "materialization is the initial import (paged, resumable).",
-    )
-    def qbo_customers(
-        context: AssetExecutionContext,
-        config: QboSyncConfig,
-        database: Database,
-        quickbooks: QuickBooks,
-    ):
-        return _sync(context, config, database, quickbooks, sync_customers)
 
-    @asset(
-        name="qbo_items",
-        **SYNC_ASSET,
-        description="One organization's items synced with QuickBooks: QBO's unit price and "
-        "active flag are taken, our description (and name) is sent; new items travel both ways.",
-    )
-    def qbo_items(
-        context: AssetExecutionContext,
-        config: QboSyncConfig,
-        database: Database,
-        quickbooks: QuickBooks,
-    ):
-        return _sync(context, config, database, quickbooks, sync_items)
+def _sync_asset(entity: QboEntity):
+    """One synced entity's asset (core/qbo_entities.py): its key qbo_<sync>, its description."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", BetaWarning)
 
-    @asset(
-        name="qbo_invoices",
-        deps=["sales_invoices", qbo_customers, qbo_items],
-        **SYNC_ASSET,
-        description="One organization's sales invoices pushed to QuickBooks (one way): queued "
-        "on creation, checked (customer, items and tax codes mapped, totals), sent in batches of "
-        "30 with deterministic requestids (never twice), DocNumber = our invoice number (an "
-        "existing one is linked when it is the same invoice, else a conflict); cancelled "
-        "invoices are voided. Credit notes follow their invoice as CreditMemos applied to it.",
-    )
-    def qbo_invoices(
-        context: AssetExecutionContext,
-        config: QboSyncConfig,
-        database: Database,
-        quickbooks: QuickBooks,
-    ):
-        return _sync(context, config, database, quickbooks, push_invoices)
+        @asset(name=entity.asset, deps=entity.deps, description=entity.description, **SYNC_ASSET)
+        def _synced(
+            context: AssetExecutionContext,
+            config: QboSyncConfig,
+            database: Database,
+            quickbooks: QuickBooks,
+        ):
+            return _sync(context, config, database, quickbooks, entity)
 
-    @asset(
-        name="qbo_payments",
-        deps=[qbo_invoices],
-        **SYNC_ASSET,
-        description="Payments pulled from QuickBooks onto one organization's sales invoices: "
-        "amount paid, amount due, status (paid / partially_paid / open) and last payment date "
-        "from each invoice's Balance, TotalAmt and linked payments (partial and voided "
-        "payments included).",
-    )
-    def qbo_payments(
-        context: AssetExecutionContext,
-        config: QboSyncConfig,
-        database: Database,
-        quickbooks: QuickBooks,
-    ):
-        return _sync(context, config, database, quickbooks, pull_payments)
+    return _synced
+
+
+# the sync assets by their entity's sync name: customers, items, invoices, payments
+SYNC_ASSETS = {entity.sync: _sync_asset(entity) for entity in SYNCED}
 
 
 @asset_check(
-    asset=qbo_customers,
+    asset=SYNC_ASSETS["customers"],
     name=TOKEN_CHECK,
     description="Warns weeks ahead when an organization's QuickBooks refresh token nears its "
     "100-day idle expiry (30 days ahead) or Intuit's hard maximum (60 days ahead), or a refresh "
@@ -287,20 +238,10 @@ def _job(name: str, target, description: str):
     return define_asset_job(name, selection=AssetSelection.assets(target), description=description)
 
 
-qbo_customers_job = _job(
-    "qbo_customers_job",
-    qbo_customers,
-    "Sync now: customers both ways for the chosen organizations.",
-)
-qbo_items_job = _job(
-    "qbo_items_job", qbo_items, "Sync now: items both ways for the chosen organizations."
-)
-qbo_invoices_job = _job(
-    "qbo_invoices_job", qbo_invoices, "Push now: queued sales invoices (and voids) to QuickBooks."
-)
-qbo_payments_job = _job(
-    "qbo_payments_job", qbo_payments, "Pull now: payments from QuickBooks onto sales invoices."
-)
+SYNC_JOBS = {
+    entity.sync: _job(entity.job, SYNC_ASSETS[entity.sync], entity.job_description)
+    for entity in SYNCED
+}
 qbo_checks_job = define_asset_job(
     "qbo_checks_job",
     selection=AssetSelection.checks(qbo_tokens_check),
@@ -324,8 +265,8 @@ def _local_hour(moment: datetime, timezone: str) -> int:
         return moment.astimezone(UTC).hour
 
 
-def _daily_schedule(asset_name: str, job):
-    hour = DAILY_HOURS[asset_name]
+def _daily_schedule(entity: QboEntity):
+    asset_name, hour, job = entity.asset, entity.daily_hour, SYNC_JOBS[entity.sync]
 
     @schedule(
         name=f"{asset_name}_schedule",
@@ -359,9 +300,10 @@ def _daily_schedule(asset_name: str, job):
     return _daily
 
 
-qbo_payments_schedule = _daily_schedule("qbo_payments", qbo_payments_job)
-qbo_customers_schedule = _daily_schedule("qbo_customers", qbo_customers_job)
-qbo_items_schedule = _daily_schedule("qbo_items", qbo_items_job)
+# the daily syncs (issue 13), each at its local hour: payments 02:00, customers 03:00, items 04:00
+DAILY_SCHEDULES = {
+    entity.sync: _daily_schedule(entity) for entity in SYNCED if entity.daily_hour is not None
+}
 
 qbo_checks_schedule = ScheduleDefinition(
     name="qbo_checks_schedule",
@@ -373,7 +315,7 @@ qbo_checks_schedule = ScheduleDefinition(
 
 
 @sensor(
-    job=qbo_invoices_job,
+    job=SYNC_JOBS["invoices"],
     minimum_interval_seconds=60,
     default_status=DefaultSensorStatus.RUNNING,
     description="Every minute: launches qbo_invoices_job for each connected organization with "
@@ -399,15 +341,12 @@ def qbo_push_sensor(context: SensorEvaluationContext, database: Database):
     return requests
 
 
-PULL_JOBS = {
-    "customer": "qbo_customers_job",
-    "item": "qbo_items_job",
-    "payment": "qbo_payments_job",
-}
+# the entity a webhook asks to pull -> the job that pulls it
+PULL_JOBS = {entity.mapping: entity.job for entity in SYNCED if entity.webhook}
 
 
 @sensor(
-    jobs=[qbo_customers_job, qbo_items_job, qbo_payments_job],
+    jobs=[SYNC_JOBS[entity.sync] for entity in SYNCED if entity.webhook],
     minimum_interval_seconds=30,
     default_status=DefaultSensorStatus.RUNNING,
     description="Every 30 s: launches the pull a QuickBooks webhook asked for (customers, items "
@@ -478,21 +417,9 @@ def qbo_resolve_conflict_job():
 
 
 defs = Definitions(
-    assets=[qbo_customers, qbo_items, qbo_invoices, qbo_payments],
+    assets=list(SYNC_ASSETS.values()),
     asset_checks=[qbo_tokens_check],
-    jobs=[
-        qbo_customers_job,
-        qbo_items_job,
-        qbo_invoices_job,
-        qbo_payments_job,
-        qbo_checks_job,
-        qbo_resolve_conflict_job,
-    ],
-    schedules=[
-        qbo_payments_schedule,
-        qbo_customers_schedule,
-        qbo_items_schedule,
-        qbo_checks_schedule,
-    ],
+    jobs=[*SYNC_JOBS.values(), qbo_checks_job, qbo_resolve_conflict_job],
+    schedules=[*DAILY_SCHEDULES.values(), qbo_checks_schedule],
     sensors=[qbo_push_sensor, qbo_webhook_sensor],
 )

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Engine, and_, func, or_, select
 
+from invoice_pipelines.core.qbo_entities import NEEDED_BY_PUSH
 from invoice_pipelines.db.tables import (
     organizations,
     qbo_connections,
@@ -103,7 +104,7 @@ def push_waiting(engine: Engine) -> tuple[dict[str, int], dict[str, int], dict[s
                 select(organizations.c.slug, func.max(qbo_mappings.c.id))
                 .join(organizations, organizations.c.id == qbo_mappings.c.organization_id)
                 .where(
-                    qbo_mappings.c.entity.in_(("customer", "item")),
+                    qbo_mappings.c.entity.in_(NEEDED_BY_PUSH),
                     qbo_mappings.c.organization_id.in_(connected),
                 )
                 .group_by(organizations.c.slug)

@@ -49,6 +49,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 
 from invoice_pipelines import limits
+from invoice_pipelines.core.qbo_entities import PULL_FOR
 from invoice_pipelines.db.tables import qbo_connections, qbo_webhook_receipts
 from invoice_pipelines.db.tenancy import system_transaction, tenant_transaction
 from invoice_pipelines.quickbooks.sync.common import write_cursor
@@ -57,15 +58,6 @@ from invoice_pipelines.settings import ConfigError
 logger = logging.getLogger(__name__)
 
 WEBHOOK_PATH = "/qbo/webhooks"
-# which of our pulls a change of a QBO entity calls for (a payment changes its invoices' balance,
-# and so does a credit memo applied to them, changed or deleted)
-PULL_FOR = {
-    "customer": "customer",
-    "item": "item",
-    "invoice": "payment",
-    "payment": "payment",
-    "creditmemo": "payment",
-}
 
 
 @dataclass(frozen=True)

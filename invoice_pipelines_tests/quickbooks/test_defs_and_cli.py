@@ -19,12 +19,9 @@ from invoice_pipelines.cli import main
 from invoice_pipelines.db.tables import organizations, qbo_connections
 from invoice_pipelines.db.tenancy import system_transaction, tenant_transaction
 from invoice_pipelines.quickbooks.defs import (
+    DAILY_SCHEDULES,
+    SYNC_ASSETS,
     due_batches,
-    qbo_customers,
-    qbo_customers_schedule,
-    qbo_invoices,
-    qbo_items,
-    qbo_payments_schedule,
     qbo_push_sensor,
     qbo_tokens_check,
 )
@@ -61,7 +58,7 @@ def test_materializing_an_organization_syncs_and_pushes_with_counts_as_metadata(
     with DagsterInstance.ephemeral() as instance:
         instance.add_dynamic_partitions(ORGANIZATIONS_PARTITIONS_NAME, [slug])
         result = materialize(
-            [qbo_customers, qbo_items, qbo_invoices],
+            [SYNC_ASSETS["customers"], SYNC_ASSETS["items"], SYNC_ASSETS["invoices"]],
             instance=instance,
             partition_key=slug,
             resources=_resources(qbo),
@@ -96,7 +93,7 @@ def test_a_range_run_syncs_the_organizations_it_can_and_fails_naming_a_refused_t
     with DagsterInstance.ephemeral() as instance:
         instance.add_dynamic_partitions(ORGANIZATIONS_PARTITIONS_NAME, slugs)
         result = materialize(
-            [qbo_customers],
+            [SYNC_ASSETS["customers"]],
             instance=instance,
             tags=partition_range_tags(slugs[0], slugs[-1]),
             resources=_resources(good),
@@ -185,8 +182,8 @@ def test_daily_schedules_run_each_organization_at_its_local_hour_in_batches(
         with build_schedule_context(
             instance=instance, scheduled_execution_time=at, resources=resources
         ) as context:
-            payments = qbo_payments_schedule(context)
-            customers = qbo_customers_schedule(context)
+            payments = DAILY_SCHEDULES["payments"](context)
+            customers = DAILY_SCHEDULES["customers"](context)
     mine = [
         r
         for r in payments
