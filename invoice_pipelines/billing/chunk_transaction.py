@@ -13,11 +13,11 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import Engine, select, text, update
+from sqlalchemy import Engine, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
 
-from invoice_pipelines.billing import chunk_postgres, chunk_python
+from invoice_pipelines.billing import chunk_postgres, chunk_python, sequences
 from invoice_pipelines.billing.contract import (
     ChunkContext,
     ChunkFunction,
@@ -25,7 +25,6 @@ from invoice_pipelines.billing.contract import (
 )
 from invoice_pipelines.core.numbering import NumberFormat
 from invoice_pipelines.db.tables import (
-    invoice_number_sequences,
     organizations,
 )
 from invoice_pipelines.db.tenancy import tenant_transaction
@@ -40,7 +39,7 @@ from invoice_pipelines.queue.transitions import (
     stopped,
 )
 
-SEQUENCE_NAME = "sales_invoices"
+SEQUENCE_NAME = sequences.INVOICES
 
 
 def _chunk_function(kind: str, dialect: str) -> ChunkFunction:
@@ -53,58 +52,17 @@ def _chunk_function(kind: str, dialect: str) -> ChunkFunction:
 
 
 def lock_sequence(conn: Connection, organization_id: int, *, nowait: bool = False) -> int:
-    """Lock the organization's invoice number sequence for this transaction; its last value.
-
-    PostgreSQL: a row lock (FOR UPDATE) that every invoicing transaction of the organization
-    queues on; `nowait` raises (SQLSTATE 55P03) instead of queueing. SQLite: the transaction
-    already holds the database write lock (BEGIN IMMEDIATE).
-    """
-    if conn.dialect.name == "postgresql":
-        conn.execute(
-            text(
-                "INSERT INTO invoice_number_sequences (organization_id, name, last_value) "
-                "VALUES (:org, :name, 0) ON CONFLICT DO NOTHING"
-            ),
-            {"org": organization_id, "name": SEQUENCE_NAME},
-        )
-        return conn.execute(
-            text(
-                "SELECT last_value FROM invoice_number_sequences "
-                "WHERE organization_id = :org AND name = :name FOR UPDATE"
-                + (" NOWAIT" if nowait else "")
-            ),
-            {"org": organization_id, "name": SEQUENCE_NAME},
-        ).scalar_one()
-    conn.execute(
-        text(
-            "INSERT OR IGNORE INTO invoice_number_sequences (organization_id, name, last_value) "
-            "VALUES (:org, :name, 0)"
-        ),
-        {"org": organization_id, "name": SEQUENCE_NAME},
-    )
-    return read_sequence(conn, organization_id)
+    """Lock the organization's invoice number series for this transaction; its last value."""
+    return sequences.lock_sequence(conn, organization_id, SEQUENCE_NAME, nowait=nowait)
 
 
 def read_sequence(conn: Connection, organization_id: int) -> int:
-    """The sequence's committed last value, without a lock (0 before the first invoice)."""
-    value = conn.execute(
-        select(invoice_number_sequences.c.last_value).where(
-            invoice_number_sequences.c.organization_id == organization_id,
-            invoice_number_sequences.c.name == SEQUENCE_NAME,
-        )
-    ).scalar()
-    return value or 0
+    """The invoice number series' committed last value, without a lock."""
+    return sequences.read_sequence(conn, organization_id, SEQUENCE_NAME)
 
 
 def set_sequence(conn: Connection, organization_id: int, last_value: int, now: datetime) -> None:
-    conn.execute(
-        update(invoice_number_sequences)
-        .where(
-            invoice_number_sequences.c.organization_id == organization_id,
-            invoice_number_sequences.c.name == SEQUENCE_NAME,
-        )
-        .values(last_value=last_value, updated_at=now)
-    )
+    sequences.set_sequence(conn, organization_id, SEQUENCE_NAME, last_value, now)
 
 
 def _run_chunk(engine: Engine, job: BatchJob, chunk_size: int, after: int) -> tuple[bool, int]:

@@ -45,9 +45,11 @@ from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal, InvalidOperation
 
-from sqlalchemy import Engine, func, insert, select, text, update
+from sqlalchemy import Engine, func, insert, select, update
 from sqlalchemy.engine import Connection
 
+from invoice_pipelines.billing.sequences import CREDIT_NOTES as CREDIT_NOTE_SERIES
+from invoice_pipelines.billing.sequences import lock_sequence, set_sequence
 from invoice_pipelines.core.dates import ImplausibleDay, check_plausible_day
 from invoice_pipelines.core.money import CENT, ZERO, MoneyError, round_cents, to_decimal
 from invoice_pipelines.core.numbering import InvalidNumberFormat, NumberFormat
@@ -55,7 +57,6 @@ from invoice_pipelines.core.totals import vat_amount
 from invoice_pipelines.db.tables import (
     audit_log,
     customers,
-    invoice_number_sequences,
     sales_invoice_lines,
     sales_invoice_taxes,
     sales_invoices,
@@ -66,7 +67,7 @@ from invoice_pipelines.limits import CREDIT_NOTE_MAX_DAYS_AHEAD
 from invoice_pipelines.queue.requests import organization_today
 
 CREDIT_NOTE = "381"
-SEQUENCE_NAME = "credit_notes"
+SEQUENCE_NAME = CREDIT_NOTE_SERIES
 DEFAULT_NUMBER_FORMAT = "GS-{year}-{counter:06d}"
 RATE = Decimal("0.01")
 # the line type of an amount credited per VAT rate (and of its "less credited before" line)
@@ -305,40 +306,6 @@ def number_format(organization: Mapping) -> NumberFormat:
     return parsed
 
 
-def _lock_sequence(conn: Connection, organization_id: int) -> int:
-    """Lock the organization's credit note series for this transaction; its last value."""
-    params = {"org": organization_id, "name": SEQUENCE_NAME}
-    if conn.dialect.name == "postgresql":
-        conn.execute(
-            text(
-                "INSERT INTO invoice_number_sequences (organization_id, name, last_value) "
-                "VALUES (:org, :name, 0) ON CONFLICT DO NOTHING"
-            ),
-            params,
-        )
-        return conn.execute(
-            text(
-                "SELECT last_value FROM invoice_number_sequences "
-                "WHERE organization_id = :org AND name = :name FOR UPDATE"
-            ),
-            params,
-        ).scalar_one()
-    # SQLite: the transaction holds the database write lock already (BEGIN IMMEDIATE)
-    conn.execute(
-        text(
-            "INSERT OR IGNORE INTO invoice_number_sequences (organization_id, name, last_value) "
-            "VALUES (:org, :name, 0)"
-        ),
-        params,
-    )
-    return conn.execute(
-        select(invoice_number_sequences.c.last_value).where(
-            invoice_number_sequences.c.organization_id == organization_id,
-            invoice_number_sequences.c.name == SEQUENCE_NAME,
-        )
-    ).scalar_one()
-
-
 def _invoice(conn: Connection, organization_id: int, invoice_number: str):
     query = select(sales_invoices).where(
         sales_invoices.c.organization_id == organization_id,
@@ -523,7 +490,7 @@ def issue_credit_note_in(
     organization_id = organization["id"]
     today = organization_today(organization.get("timezone") or "Europe/Berlin")
     issue_date = plausible_credit_note_date(issue_date or today, today)
-    last_value = _lock_sequence(conn, organization_id)
+    last_value = lock_sequence(conn, organization_id, SEQUENCE_NAME)
     invoice = _invoice(conn, organization_id, invoice_number)
     if issue_date < invoice["issue_date"]:
         raise CreditNoteRefused(
@@ -642,14 +609,7 @@ def issue_credit_note_in(
         .where(sales_invoices.c.id == invoice["id"])
         .values(amount_due=amount_due, updated_at=now)
     )
-    conn.execute(
-        update(invoice_number_sequences)
-        .where(
-            invoice_number_sequences.c.organization_id == organization_id,
-            invoice_number_sequences.c.name == SEQUENCE_NAME,
-        )
-        .values(last_value=counter, updated_at=now)
-    )
+    set_sequence(conn, organization_id, SEQUENCE_NAME, counter, now)
     line_credits = tuple(
         (line["line_no"], line["quantity"])
         for line in new_lines
