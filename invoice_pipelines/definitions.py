@@ -11,6 +11,7 @@ from invoice_pipelines.billing import defs as billing
 from invoice_pipelines.catalog import with_code_references
 from invoice_pipelines.delivery import defs as delivery
 from invoice_pipelines.documents import defs as documents
+from invoice_pipelines.documents.letters import PdfaLetterWriter
 from invoice_pipelines.exports import defs as exports
 from invoice_pipelines.housekeeping import defs as housekeeping
 from invoice_pipelines.intake import defs as intake
@@ -48,6 +49,7 @@ def build_definitions() -> Definitions:
         ),
         "mailer": mailer_from_env(),
         "text_messages": provider_from_env(),
+        "letter_writer": PdfaLetterWriter(),
         "quickbooks": quickbooks_from_env(),
         "document_renderer": DocumentRenderer(
             timeout_seconds=float(

@@ -501,6 +501,7 @@ deliveries = Table(
 
 DUNNING_RUN_STATUSES = ("RUNNING", "SUCCESS", "PARTIAL", "FAILED")
 NOTICE_DELIVERY_STATUSES = ("pending", "sending", "sent", "failed", "unknown")
+LETTER_STATUSES = ("writing", "written", "failed")
 
 # A dunning notice: one per invoice and level, whoever runs at the same time (the unique key is the
 # guarantee, not the code). Fees and interest are recorded here, never on the invoice: `fee` and
@@ -547,9 +548,19 @@ dunning_notices = Table(
     # the batch invoicing job that invoices this notice's fee and interest, when the organization
     # chooses fee invoices (queued in the same transaction that sets it: invoiced once)
     Column("fee_batch_job_id", Id),
+    # the notice's letter (PDF/A in the document store, overdue/letter.py): claimed `writing` by
+    # one run before it is written (a conditional update: two runs never both write it), then
+    # `written` with where it is and its size and pages, or `failed` with the reason
+    Column("letter_status", String(16)),
+    Column("letter_key", String(1024)),
+    Column("letter_size_bytes", Integer),
+    Column("letter_pages", Integer),
+    Column("letter_error", Text),
+    Column("letter_started_at", UtcDateTime),
     Column("created_at", UtcDateTime, nullable=False, server_default=NOW),
     UniqueConstraint("sales_invoice_id", "level"),
     CheckConstraint(_in("delivery_status", NOTICE_DELIVERY_STATUSES), name="delivery_status"),
+    CheckConstraint(_in("letter_status", LETTER_STATUSES), name="letter_status"),
     Index(
         "ix_dunning_notices_org_delivery",
         "organization_id",

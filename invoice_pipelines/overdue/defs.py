@@ -39,6 +39,7 @@ from invoice_pipelines.catalog import OWNERS
 from invoice_pipelines.db.tenancy import UnknownOrganization
 from invoice_pipelines.metadata import markdown_table
 from invoice_pipelines.overdue import scheduling
+from invoice_pipelines.overdue.letter import LetterSummary, write_letters
 from invoice_pipelines.overdue.notice_sending import NoticeDeliverySummary, send_notices
 from invoice_pipelines.overdue.pipeline import (
     DunningResult,
@@ -49,6 +50,7 @@ from invoice_pipelines.overdue.pipeline import (
 from invoice_pipelines.overdue.scheduling import ScheduleSettings, schedule_settings
 from invoice_pipelines.resources.database import Database
 from invoice_pipelines.resources.file_stores import FileStore
+from invoice_pipelines.resources.letters import LetterWriter
 from invoice_pipelines.resources.mail import SmtpMailer
 from invoice_pipelines.resources.messaging import TextMessageProvider
 from invoice_pipelines.tenants.partitions import (
@@ -137,6 +139,34 @@ def _metadata(r: DunningResult) -> dict:
     return metadata
 
 
+def _letter_metadata(letters: LetterSummary) -> dict:
+    """The letters this run wrote: how many, and each one's path, size and pages."""
+    metadata = {
+        "letters_written": MetadataValue.int(len(letters.written)),
+        "letters_failed": MetadataValue.int(len(letters.failed)),
+    }
+    if letters.written:
+        metadata["letters"] = MetadataValue.md(
+            markdown_table(
+                ("notice", "invoice", "level", "path", "bytes", "pages"),
+                (
+                    (
+                        w["notice_id"],
+                        w["invoice_number"],
+                        w["level"],
+                        w["path"],
+                        w["size_bytes"],
+                        w["pages"],
+                    )
+                    for w in letters.written
+                ),  # fmt: skip
+                align="r",
+                limit=50,
+            )
+        )
+    return metadata
+
+
 def _delivery_metadata(sent: NoticeDeliverySummary) -> dict:
     return {
         "notices_sent": MetadataValue.int(sent.sent),
@@ -156,10 +186,11 @@ def _delivery_metadata(sent: NoticeDeliverySummary) -> dict:
     owners=OWNERS,
     description="Dunning notices of overdue sales invoices: one per invoice and level (reminder, "
     "first dunning, final notice by default), with fee and default interest, never twice; "
-    "customers with a dunning block and disputed invoices are left out. Where the organization "
-    "enables it, notices are sent at most once, in the customer's language: by e-mail with the "
-    "invoice PDF, or as a short SMS or WhatsApp text. Each organization's run is recorded in the "
-    "execution log (dunning_runs).",
+    "customers with a dunning block and disputed invoices are left out. Each notice becomes a "
+    "PDF/A letter in the document store (written once; path, size and pages in the metadata). "
+    "Where the organization enables it, notices are sent at most once, in the customer's "
+    "language: by e-mail with the letter and the invoice PDF, or as a short SMS or WhatsApp text. "
+    "Each organization's run is recorded in the execution log (dunning_runs).",
 )
 def dunning_notices(
     context: AssetExecutionContext,
@@ -168,6 +199,7 @@ def dunning_notices(
     mailer: SmtpMailer,
     document_store: FileStore,
     text_messages: TextMessageProvider,
+    letter_writer: LetterWriter,
 ):
     at, on = parse_as_of(config.as_of)
     engine = database.get_engine()
@@ -185,6 +217,10 @@ def dunning_notices(
             continue
         metadata = _metadata(result)
         if result.status != "FAILED" and not result.dry_run:
+            letters = write_letters(engine, letter_writer, document_store, result.organization_id)
+            metadata.update(_letter_metadata(letters))
+            for notice_id, reason in letters.failed.items():
+                context.log.warning(f"{key}: notice {notice_id}: {reason}")
             sent = send_notices(
                 engine, mailer, document_store, result.organization_id,
                 text_messages=text_messages,

@@ -29,6 +29,7 @@ a notice's delivery is a transition of the shared outbox (`invoice_pipelines.out
 
 from __future__ import annotations
 
+import re
 import uuid
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -38,7 +39,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 from sqlalchemy import and_, case, exists, or_, select
 from sqlalchemy.engine import Engine
 
-from invoice_pipelines.core.channels import TEXT_CHANNELS
+from invoice_pipelines.core.channels import EMAIL, TEXT_CHANNELS
 from invoice_pipelines.db.tables import (
     customers,
     dunning_notices,
@@ -141,11 +142,12 @@ def _words(notice: dict, seller: str, language: str) -> dict:
     }
 
 
-def render_notice_email(notice: dict, *, seller: str, attached: bool) -> str:
-    """The e-mail's subject line, a blank line and its body (`templates/dunning_email_*.j2`)."""
+def render_notice_email(notice: dict, *, seller: str, attached: bool, letter: bool = False) -> str:
+    """The e-mail's subject line, a blank line and its body (`templates/dunning_email_*.j2`);
+    `attached`: the invoice PDF is attached, `letter`: the notice's letter is."""
     language = _language(notice)
     template = _environment().get_template(f"dunning_email_{language}.j2")
-    return template.render(**_words(notice, seller, language), attached=attached)
+    return template.render(**_words(notice, seller, language), attached=attached, letter=letter)
 
 
 def render_notice_text(notice: dict, *, seller: str) -> str:
@@ -155,11 +157,27 @@ def render_notice_text(notice: dict, *, seller: str) -> str:
     return template.render(**_words(notice, seller, language))
 
 
-def compose_notice(notice: dict, *, seller: str, sender: str, pdf: bytes | None) -> OutgoingMail:
+def letter_filename(notice: dict) -> str:
+    """The attached letter's file name: `Mahnung_RE-2026-000042_2.pdf`."""
+    number = re.sub(r"[^A-Za-z0-9._-]+", "-", notice["invoice_number"]).strip("-")
+    return f"{GENERIC_TITLE[_language(notice)]}_{number}_{notice['level']}.pdf"
+
+
+def compose_notice(
+    notice: dict, *, seller: str, sender: str, pdf: bytes | None, letter: bytes | None = None
+) -> OutgoingMail:
     """The e-mail of one notice (`notice`: the notice row with the invoice's and customer's
-    fields the selection adds)."""
+    fields the selection adds): the notice's letter (`letter`) and the invoice (`pdf`) attached
+    where there are."""
     recipient = email_address(notice["email"])
-    text = render_notice_email(notice, seller=seller, attached=pdf is not None)
+    text = render_notice_email(
+        notice, seller=seller, attached=pdf is not None, letter=letter is not None
+    )
+    attachments = []
+    if letter is not None:
+        attachments.append((letter, "application/pdf", letter_filename(notice)))
+    if pdf is not None:
+        attachments.append((pdf, "application/pdf", f"{notice['invoice_number']}.pdf"))
     return message_from_template(
         text,
         sender_name=seller,
@@ -168,9 +186,7 @@ def compose_notice(notice: dict, *, seller: str, sender: str, pdf: bytes | None)
         number=notice["invoice_number"],
         suffix=str(notice["level"]),
         domain="dunning.local",
-        attachments=[]
-        if pdf is None
-        else [(pdf, "application/pdf", f"{notice['invoice_number']}.pdf")],
+        attachments=attachments,
     )
 
 
@@ -284,7 +300,7 @@ def send_notices(
     )
     with tenant_transaction(engine, org["id"]) as conn:
         pending = _pending(conn, org["id"])
-    emails = [n for n in pending if n["channel"] == "email"]
+    emails = [n for n in pending if n["channel"] == EMAIL]
     texts = [n for n in pending if n["channel"] in TEXT_CHANNELS]
     if emails:
         try:
@@ -356,13 +372,39 @@ def _send_texts(engine, org, provider, session, pending, summary) -> None:
         summary.sent += 1
 
 
+def _letter(notice: dict, document_store: FileStore) -> bytes | None:
+    """The notice's letter to attach (None: no letter was written for it: a caller that writes
+    none); `MessageError` when it failed or went missing, `LetterBusy` while another run writes
+    it."""
+    status = notice["letter_status"]
+    if status is None:
+        return None
+    if status == "writing":
+        raise LetterBusy("its letter is being written by another run")
+    if status == "failed":
+        raise MessageError(notice["letter_error"] or "the dunning letter could not be written")
+    if not document_store.exists(notice["letter_key"]):
+        raise MessageError(f"the dunning letter {notice['letter_key']} is not in the store")
+    return document_store.read(notice["letter_key"])
+
+
+class LetterBusy(Exception):
+    """Another run is writing the notice's letter: the notice waits for the next run."""
+
+
 def _send_all(engine, org, mailer, document_store, client, pending, summary) -> None:
     for notice in pending:
         pdf = None
         if notice["storage_key"] and document_store.exists(notice["storage_key"]):
             pdf = document_store.read(notice["storage_key"])
         try:
-            message = compose_notice(notice, seller=org["name"], sender=mailer.sender, pdf=pdf)
+            letter = _letter(notice, document_store)
+            message = compose_notice(
+                notice, seller=org["name"], sender=mailer.sender, pdf=pdf, letter=letter
+            )
+        except LetterBusy as exc:
+            summary.postponed[notice["id"]] = str(exc)
+            continue
         except MessageError as exc:
             _step(engine, org["id"], refuse, notice, str(exc))
             summary.failed[notice["id"]] = str(exc)

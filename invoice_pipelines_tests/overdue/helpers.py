@@ -22,6 +22,7 @@ def customer(
     language: str = "de",
     email: str | None = None,
     phone: str | None = None,
+    name: str | None = None,
     **values,
 ) -> int:
     n = next(_numbers)
@@ -31,7 +32,7 @@ def customer(
             .values(
                 organization_id=org["id"],
                 customer_number=f"K-{n}",
-                name=f"Kunde {n}",
+                name=name or f"Kunde {n}",
                 language=language,
                 email=email,
                 phone=phone,

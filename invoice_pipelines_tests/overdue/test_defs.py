@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from invoice_pipelines.db.tables import customers, dunning_runs
 from invoice_pipelines.db.tenancy import tenant_transaction
+from invoice_pipelines.documents.letters import PdfaLetterWriter
 from invoice_pipelines.overdue import defs as overdue_defs
 from invoice_pipelines.overdue.scheduling import schedule_settings
 from invoice_pipelines.resources.database import Database
@@ -42,8 +43,9 @@ def _defs(
             "database": Database(url=db.url),
             # never connected unless an organization delivers its notices
             "mailer": mailer or SmtpMailer(port=1),
-            "document_store": LocalFileStore(root=tempfile.gettempdir()),
+            "document_store": LocalFileStore(root=tempfile.mkdtemp(prefix="dunning-letters-")),
             "text_messages": text_messages or TextMessageProvider(base_url="http://127.0.0.1:1"),
+            "letter_writer": PdfaLetterWriter(),
         },
     )
 

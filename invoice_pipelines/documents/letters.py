@@ -1,0 +1,87 @@
+"""Letters as PDF/A-3b, on the page our invoices use: `PdfaLetterWriter`, the `letter_writer`
+resource (its interface and the letter's content: `resources/letters.py`).
+
+The same font, margins, columns and EPC QR code ("GiroCode") as an invoice (`render.py`), written
+in one pass by `pdfa.py`; the title in the invoice's title size. A letter goes on to further pages
+when it is long. What cannot be shown is refused with `LetterError` naming it: a character the
+font has no glyph for, a line wider than the page, an amount no QR code can ask for.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from invoice_pipelines.documents import pdfa
+from invoice_pipelines.documents.render import (
+    FONT_SIZE,
+    LEADING,
+    MARGIN_BOTTOM,
+    MARGIN_LEFT,
+    MARGIN_TOP,
+    PAGE_HEIGHT,
+    PAGE_WIDTH,
+    QR_SIZE,
+    RIGHT_EDGE,
+    TITLE_SIZE,
+    RenderError,
+    _draw_qr,
+    _write_cells,
+    check_glyphs,
+    epc_qr,
+    invoice_font,
+)
+from invoice_pipelines.resources.letters import Letter, LetterError, LetterWriter, WrittenLetter
+
+
+class PdfaLetterWriter(LetterWriter):
+    """Writes letters as PDF/A-3b in the invoices' layout (see the module docstring)."""
+
+    def write(self, letter: Letter, *, created: datetime | None = None) -> WrittenLetter:
+        try:
+            return _write(letter, created)
+        except RenderError as exc:
+            raise LetterError(str(exc)) from None
+
+
+def _write(letter: Letter, created: datetime | None) -> WrittenLetter:
+    check_glyphs([*letter.head, letter.title, *letter.body, letter.author])
+    qr = None
+    if letter.transfer is not None:
+        t = letter.transfer
+        qr = epc_qr(t.beneficiary, t.iban, t.amount, t.reference, t.bic)
+    font = invoice_font()
+    pages = [pdfa.Page(font, PAGE_HEIGHT)]
+    y = MARGIN_TOP
+
+    def room(height: float) -> None:
+        nonlocal y
+        if y + height > PAGE_HEIGHT - MARGIN_BOTTOM:
+            pages.append(pdfa.Page(font, PAGE_HEIGHT))
+            y = MARGIN_TOP
+
+    for line in letter.head:
+        room(LEADING)
+        _write_cells(pages[-1], line, y + FONT_SIZE)
+        y += LEADING
+    room(TITLE_SIZE + 6)
+    pages[-1].text(MARGIN_LEFT, y + TITLE_SIZE, letter.title, TITLE_SIZE)
+    y += TITLE_SIZE + 6
+    for line in letter.body:
+        if qr is not None and line.startswith("IBAN:"):
+            # the code reaches two lines above the IBAN and about four below: on one page
+            room(QR_SIZE)
+            _draw_qr(pages[-1], qr, RIGHT_EDGE - QR_SIZE, y - 2 * LEADING, QR_SIZE)
+            qr = None
+        room(LEADING)
+        _write_cells(pages[-1], line, y + FONT_SIZE)
+        y += LEADING
+    title = f"{letter.author}: {letter.title}"
+    meta = pdfa.Metadata(
+        title=title,
+        author=letter.author,
+        subject=title,
+        lang="en-GB" if letter.language == "en" else "de-DE",
+        created=created,
+    )
+    pdf = pdfa.write_pdf(font, pages, width=PAGE_WIDTH, height=PAGE_HEIGHT, meta=meta)
+    return WrittenLetter(pdf=pdf, pages=len(pages))
