@@ -1,5 +1,10 @@
 """`invoice-pipelines overdue`, `dunning-block`, `customer-kind` and `dunning-base-rate`: the
-functions the dunning asset and the block job call, and the settings of the German rules."""
+functions the dunning asset and the block job call, and the settings of the German rules.
+
+The commands take their engine from the `database` resource, as the runs do
+(`resources.database.command_line_engine`); `overdue` writes its letters with the runs'
+`letter_writer` (from `definitions.py`) and sends through the mailer, document store and text
+message provider the environment configures, as a run would."""
 
 from __future__ import annotations
 
@@ -9,6 +14,7 @@ import sys
 from datetime import date
 
 from invoice_pipelines.cli_args import id_list, percent
+from invoice_pipelines.resources.database import command_line_engine
 
 
 def add_commands(sub) -> None:
@@ -52,7 +58,6 @@ def add_commands(sub) -> None:
 
 
 def run_overdue_command(args: argparse.Namespace) -> int:
-    from invoice_pipelines.db.engine import make_engine
     from invoice_pipelines.db.tenancy import UnknownOrganization
     from invoice_pipelines.overdue.pipeline import run_overdue
     from invoice_pipelines.overdue.scheduling import AsOfError, check_as_of_day
@@ -68,28 +73,40 @@ def run_overdue_command(args: argparse.Namespace) -> int:
     except AsOfError as exc:
         print(f"invoice-pipelines overdue: {exc}", file=sys.stderr)
         return 2
+    engine = command_line_engine()
     try:
-        result = run_overdue(
-            make_engine(), args.org, on=on, dry_run=args.dry_run, requested_by="cli"
-        )
+        result = run_overdue(engine, args.org, on=on, dry_run=args.dry_run, requested_by="cli")
     except UnknownOrganization:
         print(f"invoice-pipelines: there is no organization {args.org!r}", file=sys.stderr)
         return 2
     delivery = {}
     if result.status != "FAILED" and not result.dry_run:
+        # the letter writer the runs get from the assembly (it is the documents area's, which
+        # this area does not import); the others as the runs' resources read the environment
+        from invoice_pipelines.definitions import defs
+        from invoice_pipelines.overdue.letter import write_letters
         from invoice_pipelines.overdue.notice_sending import send_notices
         from invoice_pipelines.resources.mail import mailer_from_env
         from invoice_pipelines.resources.messaging import provider_from_env
         from invoice_pipelines.resources.stores import file_store_from_env
 
+        store = file_store_from_env("documents")
+        letters = write_letters(
+            engine, defs.resources["letter_writer"], store, result.organization_id
+        )
         sent = send_notices(
-            make_engine(),
+            engine,
             mailer_from_env(),
-            file_store_from_env("documents"),
+            store,
             result.organization_id,
             text_messages=provider_from_env(),
         )
         delivery = {
+            "letters_written": [
+                {k: w[k] for k in ("notice_id", "path", "size_bytes", "pages")}
+                for w in letters.written
+            ],
+            "letters_failed": {str(k): v for k, v in letters.failed.items()},
             "notices_sent": sent.sent,
             "notices_send_failed": {str(k): v for k, v in sent.failed.items()},
             "notices_send_postponed": {str(k): v for k, v in sent.postponed.items()},
@@ -131,10 +148,9 @@ def _organization(engine, slug: str) -> dict | None:
 
 
 def run_block_command(args: argparse.Namespace) -> int:
-    from invoice_pipelines.db.engine import make_engine
     from invoice_pipelines.overdue.pipeline import set_dunning_block
 
-    engine = make_engine()
+    engine = command_line_engine()
     org = _organization(engine, args.org)
     if org is None:
         return 2
@@ -152,10 +168,9 @@ def run_block_command(args: argparse.Namespace) -> int:
 
 
 def run_kind_command(args: argparse.Namespace) -> int:
-    from invoice_pipelines.db.engine import make_engine
     from invoice_pipelines.overdue.pipeline import set_customer_kind
 
-    engine = make_engine()
+    engine = command_line_engine()
     org = _organization(engine, args.org)
     if org is None:
         return 2
@@ -172,12 +187,11 @@ def run_kind_command(args: argparse.Namespace) -> int:
 
 def run_base_rate_command(args: argparse.Namespace) -> int:
     from invoice_pipelines.core.dunning import DunningSettingsError
-    from invoice_pipelines.db.engine import make_engine
     from invoice_pipelines.db.tenancy import UnknownOrganization
     from invoice_pipelines.overdue.pipeline import set_base_rate
 
     try:
-        rates = set_base_rate(make_engine(), args.org, args.valid_from, args.percent)
+        rates = set_base_rate(command_line_engine(), args.org, args.valid_from, args.percent)
     except UnknownOrganization:
         print(f"invoice-pipelines: there is no organization {args.org!r}", file=sys.stderr)
         return 2

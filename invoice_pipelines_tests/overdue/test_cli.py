@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import io
 import json
 from datetime import date
+from pathlib import Path
+
+import pypdf
 
 from invoice_pipelines.cli import main
 from invoice_pipelines_tests.overdue.helpers import customer, invoice, levels_by_invoice
 
 
-def test_block_then_notice_from_the_command_line(db, monkeypatch, capsys):
+def test_block_then_notice_from_the_command_line(db, monkeypatch, capsys, tmp_path):
     monkeypatch.setenv("INVOICE_PIPELINES_DB_URL", db.url)
+    monkeypatch.setenv("INVOICE_PIPELINES_DOCUMENT_DIR", str(tmp_path))
     org = db.new_organization(timezone="UTC")
     kunde, other = customer(db, org), customer(db, org)
     held = invoice(db, org, kunde, date(2026, 11, 1))
@@ -37,6 +42,12 @@ def test_block_then_notice_from_the_command_line(db, monkeypatch, capsys):
     )
     assert levels_by_invoice(db, org) == {noticed: ["first_dunning"]}
     assert held not in levels_by_invoice(db, org)
+    # the notice's letter, written by the runs' letter writer into the document store
+    [letter] = report["letters_written"]
+    assert letter["pages"] == 1 and letter["path"].startswith(str(tmp_path))
+    pdf = Path(letter["path"]).read_bytes()
+    assert len(pdf) == letter["size_bytes"] and pdf.startswith(b"%PDF-1.7")
+    assert "1. Mahnung" in pypdf.PdfReader(io.BytesIO(pdf)).pages[0].extract_text()
 
     assert main(["overdue", "--org", "no-such-org"]) == 2
     assert "there is no organization 'no-such-org'" in capsys.readouterr().err
