@@ -6,7 +6,9 @@ whose channel is `email`, `sms` or `whatsapp`); every other notice stays an in-a
 notice, in this order, one commit per step:
 
 1. compose the message: an e-mail (subject and text from `templates/dunning_email_<language>.j2`,
-   the invoice PDF attached when the documents area has written it, a Message-ID chosen here) or a
+   the notice's letter attached (`overdue/letter.py` wrote it; a notice whose letter another run
+   is writing waits, one whose letter failed fails with that reason) and the invoice PDF when the
+   documents area has written it, a Message-ID chosen here) or a
    short text (`templates/dunning_text_<language>.j2`: level, invoice number and total, due date,
    what is open, fees, interest and the total claimed) to the customer's phone number,
    which must be in E.164 form (+49...); what cannot be composed (no valid address or number)

@@ -28,8 +28,19 @@ D = Decimal
 # The German demo organizations' dunning: the default levels, with one base rate (§ 247 BGB) for
 # every day. The demo runs on any date, also past the last half-year whose rate is published
 # (core/base_rates.py), where a notice could charge default interest only in part; a real
-# organization records each new rate with `invoice-pipelines dunning-base-rate`.
-DEMO_DUNNING = {"interest": {"base_rate_percent": "1.27"}}
+# organization records each new rate with `invoice-pipelines dunning-base-rate`. The notices are
+# delivered: the German default levels, each by e-mail (the default is in-app), so the demo's
+# customers get their reminder, first dunning and final notice as an e-mail with its PDF letter
+# (`make run`: in `.data/mail/`).
+DEMO_DUNNING = {
+    "interest": {"base_rate_percent": "1.27"},
+    "deliver": True,
+    "levels": [
+        {"name": "reminder", "days": 1, "fee_fixed": "0.00", "channel": "email"},
+        {"name": "first_dunning", "days": 14, "fee_fixed": "2.50", "channel": "email"},
+        {"name": "final_notice", "days": 30, "fee_fixed": "2.50", "channel": "email"},
+    ],
+}
 
 DEMO_ORGANIZATIONS: list[dict] = [
     {
