@@ -24,7 +24,7 @@ from invoice_pipelines.db.types import utcnow
 from invoice_pipelines.documents.letters import PdfaLetterWriter
 from invoice_pipelines.einvoice.layout import format_money, format_rate
 from invoice_pipelines.overdue import defs as overdue_defs
-from invoice_pipelines.overdue.letter import write_letters
+from invoice_pipelines.overdue.letter import CHUNK, write_letters
 from invoice_pipelines.overdue.notice_sending import send_notices
 from invoice_pipelines.overdue.pipeline import run_overdue
 from invoice_pipelines.resources.database import Database
@@ -252,8 +252,10 @@ _written: list[str] = []
 
 def test_two_runs_at_once_write_each_letter_once(db, tmp_path):
     org = _org(db, {"levels": EMAIL_LEVELS["levels"]})
-    for n in range(12):
-        invoice(db, org, customer(db, org), date(2026, 10, 1) + timedelta(days=n))
+    kunde = customer(db, org)
+    count = 2 * CHUNK + 10  # three claims: the two runs take turns
+    for n in range(count):
+        invoice(db, org, kunde, date(2026, 10, 1) + timedelta(days=n % 20))
     run_overdue(db.engine, org["slug"], on=date(2026, 11, 5))
     store = LocalFileStore(root=str(tmp_path))
     _written.clear()
@@ -270,7 +272,7 @@ def test_two_runs_at_once_write_each_letter_once(db, tmp_path):
         run.start()
     for run in runs:
         run.join()
-    assert len(_written) == 12
+    assert len(_written) == count
     assert sorted(w["notice_id"] for r in results for w in r.written) == sorted(
         n["id"] for n in notices(db, org)
     )
