@@ -38,9 +38,15 @@ class PdfaLetterWriter(LetterWriter):
 
     def write(self, letter: Letter, *, created: datetime | None = None) -> WrittenLetter:
         try:
-            return _write(letter, created)
+            written = _write(letter, created)
         except RenderError as exc:
             raise LetterError(str(exc)) from None
+        if written.pages > self.max_pages:
+            raise LetterError(
+                f"the letter takes {written.pages} pages, more than the {self.max_pages} a "
+                "letter may take (letter_writer max_pages)"
+            )
+        return written
 
 
 def _write(letter: Letter, created: datetime | None) -> WrittenLetter:

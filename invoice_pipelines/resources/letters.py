@@ -14,6 +14,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from dagster import ConfigurableResource
+from pydantic import Field
 
 
 class LetterError(ValueError):
@@ -56,6 +57,13 @@ class WrittenLetter:
 class LetterWriter(ConfigurableResource):
     """Writes letters as PDF/A. This base says how it is called; the documents area's
     `PdfaLetterWriter` writes them."""
+
+    max_pages: int = Field(
+        default=2,
+        ge=1,
+        description="Pages a letter may take (a dunning letter takes one); a longer one is "
+        "refused with LetterError instead of being sent.",
+    )
 
     def write(self, letter: Letter, *, created: datetime | None = None) -> WrittenLetter:
         """The letter as a PDF/A file; `LetterError` when it cannot be laid out as it is."""

@@ -15,6 +15,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pypdf
+import pytest
 from dagster import Definitions, instance_for_test
 from sqlalchemy import select, update
 
@@ -29,7 +30,7 @@ from invoice_pipelines.overdue.notice_sending import send_notices
 from invoice_pipelines.overdue.pipeline import run_overdue
 from invoice_pipelines.resources.database import Database
 from invoice_pipelines.resources.file_stores import LocalFileStore
-from invoice_pipelines.resources.letters import Letter, WrittenLetter
+from invoice_pipelines.resources.letters import Letter, LetterError, WrittenLetter
 from invoice_pipelines.resources.mail import SmtpMailer
 from invoice_pipelines.resources.messaging import TextMessageProvider
 from invoice_pipelines_devtools.standins.smtp import SmtpSink
@@ -404,3 +405,16 @@ def test_the_dunning_asset_writes_mails_and_shows_the_letters(db):
     assert f"| {path} | {notice['letter_size_bytes']} | 1 |" in table
     [letter] = list(message.iter_attachments())
     assert letter.get_content() == Path(path).read_bytes()
+
+
+def test_a_letter_longer_than_the_writer_allows_is_refused():
+    letter = Letter(
+        author="Müller Werkzeugbau GmbH",
+        title="1. Mahnung",
+        head=("Kunde",),
+        body=tuple(f"Zeile {n}" for n in range(120)),
+    )
+    written = PdfaLetterWriter(max_pages=3).write(letter)  # 120 lines: three pages
+    assert written.pages == len(pypdf.PdfReader(io.BytesIO(written.pdf)).pages) == 3
+    with pytest.raises(LetterError, match="takes 3 pages, more than the 2"):
+        PdfaLetterWriter().write(letter)
