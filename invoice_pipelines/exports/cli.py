@@ -35,15 +35,12 @@ def add_commands(sub) -> None:
 
 
 def run_export_command(args: argparse.Namespace) -> int:
+    from invoice_pipelines.core.export_months import month_state
     from invoice_pipelines.db.engine import make_engine
     from invoice_pipelines.exports.export_settings import ExportSettingsError
-    from invoice_pipelines.exports.pipeline import (
-        RUNNING_MONTH_SETTING,
-        check_period,
-        month_state,
-        run_export,
-        totals_text,
-    )
+    from invoice_pipelines.exports.job import RUNNING_MONTH_SETTING, check_period
+    from invoice_pipelines.exports.pipeline import run_export
+    from invoice_pipelines.exports.result import totals_text
     from invoice_pipelines.resources.stores import file_store_from_env
 
     engine = make_engine()

@@ -9,9 +9,9 @@ from sqlalchemy import insert
 from sqlalchemy.engine import Engine
 
 from invoice_pipelines.core.lifecycle import Status
+from invoice_pipelines.db.incoming_status import change_chosen
 from invoice_pipelines.db.tables import audit_log
 from invoice_pipelines.db.tenancy import tenant_transaction
-from invoice_pipelines.intake.incoming_invoices import change_chosen
 
 
 def reopen_exported(

@@ -44,6 +44,7 @@ from dagster import (
 from pydantic import Field
 
 from invoice_pipelines.catalog import OWNERS
+from invoice_pipelines.core.export_months import month_state
 from invoice_pipelines.db.tenancy import (
     UnknownOrganization,
     resolve_organization,
@@ -51,15 +52,10 @@ from invoice_pipelines.db.tenancy import (
 )
 from invoice_pipelines.exports.corrections import reopen_exported
 from invoice_pipelines.exports.export_settings import ExportSettingsError
-from invoice_pipelines.exports.pipeline import (
-    ExportResult,
-    month_state,
-    run_export,
-    running_month_mode,
-    skipped_by_reason,
-    totals_text,
-)
+from invoice_pipelines.exports.job import running_month_mode
+from invoice_pipelines.exports.pipeline import run_export
 from invoice_pipelines.exports.reads import in_review_in_month
+from invoice_pipelines.exports.result import ExportResult, skipped_by_reason, totals_text
 from invoice_pipelines.metadata import markdown_table
 from invoice_pipelines.resources.database import Database
 from invoice_pipelines.resources.file_stores import FileStore
@@ -95,13 +91,6 @@ def month_partitions_for(mode: str) -> MonthlyPartitionsDefinition:
 
 
 month_partitions = month_partitions_for(running_month_mode())
-
-
-def export_months() -> tuple[str, str]:
-    """The first month the export assets have a partition for and the last one they will have
-    once the running month is over (the running month itself: its documents wait for it)."""
-    first = month_partitions.get_first_partition_key()
-    return first, max(first, f"{datetime.now(UTC):%Y-%m}")
 
 
 export_partitions = MultiPartitionsDefinition(

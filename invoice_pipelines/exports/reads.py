@@ -9,138 +9,44 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import fields
-from datetime import UTC, date, datetime
 
-from sqlalchemy import and_, case, func, insert, literal, null, or_, select
+from sqlalchemy import and_, func, insert, literal, null, select
 from sqlalchemy.engine import Connection
 
+from invoice_pipelines.core.export_months import month_bounds
 from invoice_pipelines.core.lifecycle import Status
+from invoice_pipelines.db.incoming_months import EXPORTABLE, incoming_in_month  # noqa: F401
 from invoice_pipelines.db.tables import (
     customers,
     export_items,
     incoming_invoice_lines,
     incoming_invoice_taxes,
     incoming_invoices,
-    organizations,
     sales_invoice_lines,
     sales_invoice_taxes,
     sales_invoices,
-    uploads,
 )
 from invoice_pipelines.exports.bookings import InvoiceRecord, TaxRow
-
-EXPORTABLE = (Status.VALIDATED.value, Status.EXPORTED.value)
-
-
-def month_bounds(period: str) -> tuple[date, date]:
-    """'2026-11' -> (2026-11-01, 2026-12-01): first day and the day after the month."""
-    year, month = (int(p) for p in period.split("-"))
-    start = date(year, month, 1)
-    end = date(year + (month == 12), month % 12 + 1, 1)
-    return start, end
-
-
-def _incoming_filter(organization_id: int, period: str, statuses: Sequence[str] = EXPORTABLE):
-    start, end = month_bounds(period)
-    t = incoming_invoices.c
-    return and_(
-        t.organization_id == organization_id,
-        t.status.in_(statuses),
-        or_(
-            and_(t.issue_date >= start, t.issue_date < end),
-            and_(
-                t.issue_date.is_(None),
-                t.created_at >= datetime(start.year, start.month, 1, tzinfo=UTC),
-                t.created_at < datetime(end.year, end.month, 1, tzinfo=UTC),
-            ),
-        ),
-    )
 
 
 def validated_in_month(organization_id: int, period: str):
     """The month's incoming invoices that wait in VALIDATED (a SELECT of their ids)."""
     t = incoming_invoices.c
     return select(t.id).where(
-        _incoming_filter(organization_id, period), t.status == Status.VALIDATED.value
+        incoming_in_month(organization_id, period), t.status == Status.VALIDATED.value
     )
 
 
 def in_review_in_month(conn: Connection, organization_id: int, period: str) -> int:
     """How many of the month's incoming invoices wait in NEEDS_REVIEW: neither booked nor skipped
     (a person confirms or corrects them first), but an export says they are there."""
-    where = _incoming_filter(organization_id, period, (Status.NEEDS_REVIEW.value,))
+    where = incoming_in_month(organization_id, period, (Status.NEEDS_REVIEW.value,))
     return conn.execute(select(func.count()).select_from(incoming_invoices).where(where)).scalar()
 
 
 def sales_in_month(organization_id: int, period: str):
     """The month's sales invoices an export lists (a SELECT of their ids)."""
     return select(sales_invoices.c.id).where(_sales_filter(organization_id, period))
-
-
-def validated_outside_months(
-    conn: Connection,
-    first_month: str,
-    last_month: str,
-    *,
-    organization_id: int | None = None,
-    limit: int | None = None,
-) -> tuple[int, list[dict]]:
-    """VALIDATED incoming invoices whose month (as `_incoming_filter` reads it) lies outside
-    `first_month`..`last_month`, the months the export assets have partitions for: no export
-    partition ever books them. (count, the first `limit` of them oldest first: id, organization
-    slug, file name, invoice number, issue date, month, 'before' or 'after'.)
-
-    In the system scope this spans every organization; `organization_id` narrows it to one."""
-    start, _ = month_bounds(first_month)
-    _, end = month_bounds(last_month)
-    start_at = datetime(start.year, start.month, 1, tzinfo=UTC)
-    end_at = datetime(end.year, end.month, 1, tzinfo=UTC)
-    t = incoming_invoices.c
-    before = or_(
-        and_(t.issue_date.is_not(None), t.issue_date < start),
-        and_(t.issue_date.is_(None), t.created_at < start_at),
-    )
-    after = or_(
-        and_(t.issue_date.is_not(None), t.issue_date >= end),
-        and_(t.issue_date.is_(None), t.created_at >= end_at),
-    )
-    where = and_(t.status == Status.VALIDATED.value, or_(before, after))
-    if organization_id is not None:
-        where = and_(where, t.organization_id == organization_id)
-    count = conn.execute(select(func.count()).select_from(incoming_invoices).where(where)).scalar()
-    query = (
-        select(
-            t.id,
-            organizations.c.slug.label("organization"),
-            uploads.c.filename,
-            t.invoice_number,
-            t.issue_date,
-            t.created_at,
-            case((before, literal("before")), else_=literal("after")).label("side"),
-        )
-        .select_from(incoming_invoices)
-        .join(organizations, organizations.c.id == t.organization_id)
-        .outerjoin(uploads, uploads.c.id == t.upload_id)
-        .where(where)
-        .order_by(t.issue_date, t.id)
-    )
-    if limit is not None:
-        query = query.limit(limit)
-    found = []
-    for row in conn.execute(query).mappings():
-        day = row["issue_date"] or row["created_at"].date()
-        found.append(
-            {
-                "id": row["id"],
-                "organization": row["organization"],
-                "filename": row["filename"] or "",
-                "invoice_number": row["invoice_number"] or "",
-                "issue_date": row["issue_date"],
-                "month": f"{day.year:04d}-{day.month:02d}",
-                "side": row["side"],
-            }
-        )
-    return int(count or 0), found
 
 
 def _sales_filter(organization_id: int, period: str):
@@ -163,7 +69,7 @@ def _month(organization_id: int, period: str, direction: str):
             incoming_invoice_taxes,
             incoming_invoice_taxes.c.incoming_invoice_id,
         )
-        where = _incoming_filter(organization_id, period)
+        where = incoming_in_month(organization_id, period)
         source, order = invoices, (t.issue_date, t.id)
         columns = {
             "partner_name": t.seller_name,
@@ -286,7 +192,7 @@ def booked_lines_query(
         t, invoice = incoming_invoice_lines.c, incoming_invoices
         invoice_id, unit_code = t.incoming_invoice_id, t.unit_code
         order = (invoice.c.issue_date, invoice.c.id)
-        month = _incoming_filter(organization_id, period)
+        month = incoming_in_month(organization_id, period)
         skipped_column = export_items.c.incoming_invoice_id
     else:
         t, invoice = sales_invoice_lines.c, sales_invoices
@@ -337,7 +243,7 @@ def insert_booked_items(organization_id: int, period: str, direction: str, expor
     skip. Run it in the export's snapshot: it then covers exactly the invoices that were read."""
     if direction == "incoming":
         t = incoming_invoices.c
-        column, version, where = "incoming_invoice_id", t.processing_version, _incoming_filter
+        column, version, where = "incoming_invoice_id", t.processing_version, incoming_in_month
         table = incoming_invoices
     else:
         t = sales_invoices.c
@@ -376,6 +282,6 @@ def insert_booked_items(organization_id: int, period: str, direction: str, expor
 def booked_incoming(organization_id: int, period: str, export_id: int):
     """Condition on incoming_invoices: the month's documents the export booked (not skipped)."""
     return and_(
-        _incoming_filter(organization_id, period),
+        incoming_in_month(organization_id, period),
         incoming_invoices.c.id.not_in(_skipped_ids(export_id, export_items.c.incoming_invoice_id)),
     )

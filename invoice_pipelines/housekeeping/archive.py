@@ -31,6 +31,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import Engine, insert, or_, select, update
 
+from invoice_pipelines.core.export_files import file_keys
 from invoice_pipelines.core.lifecycle import Status
 from invoice_pipelines.db.tables import (
     audit_log,
@@ -40,7 +41,6 @@ from invoice_pipelines.db.tables import (
     uploads,
 )
 from invoice_pipelines.db.tenancy import system_transaction, tenant_transaction
-from invoice_pipelines.exports.pipeline import file_keys
 from invoice_pipelines.housekeeping.retention import (
     LEGAL_MINIMUM_YEARS,
     Cutoff,

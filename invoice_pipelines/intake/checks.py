@@ -30,9 +30,9 @@ from dagster import (
     asset_check,
 )
 
+from invoice_pipelines.core.export_months import export_months
+from invoice_pipelines.db.incoming_months import validated_outside_months
 from invoice_pipelines.db.tenancy import system_transaction
-from invoice_pipelines.exports.defs import export_months
-from invoice_pipelines.exports.reads import validated_outside_months
 from invoice_pipelines.intake.incoming_invoices import documents_in_review, stuck_documents
 from invoice_pipelines.metadata import markdown_table
 from invoice_pipelines.resources.database import Database

@@ -9,8 +9,9 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 from invoice_pipelines.cli import main
+from invoice_pipelines.core.export_months import month_state
 from invoice_pipelines.exports import defs as export_defs
-from invoice_pipelines.exports.pipeline import month_state, run_export
+from invoice_pipelines.exports.pipeline import run_export
 from invoice_pipelines.resources.file_stores import LocalFileStore
 from invoice_pipelines_tests.exports.books import DATEV, incoming
 

@@ -18,7 +18,7 @@ from invoice_pipelines.db.tables import (
     incoming_invoices,
 )
 from invoice_pipelines.db.tenancy import tenant_transaction
-from invoice_pipelines.exports import pipeline
+from invoice_pipelines.exports import lines_beside, pipeline
 from invoice_pipelines.intake.incoming_invoices import change_status, load_refs
 from invoice_pipelines.resources.file_stores import LocalFileStore
 from invoice_pipelines_tests.exports.books import DATEV, incoming
@@ -101,7 +101,7 @@ def test_the_lines_file_shows_the_month_as_the_export_read_it(pg_database, tmp_p
         taxes=[("S", "13", "100.00", "13.00")],
         lines=[("Ungebucht", "1", "100.00", "13")],
     )
-    real_snapshot = pipeline._export_snapshot
+    real_snapshot = lines_beside.export_snapshot
 
     def snapshot_then_add_a_line(conn):
         snapshot = real_snapshot(conn)
@@ -122,7 +122,7 @@ def test_the_lines_file_shows_the_month_as_the_export_read_it(pg_database, tmp_p
             )
         return snapshot
 
-    monkeypatch.setattr(pipeline, "_export_snapshot", snapshot_then_add_a_line)
+    monkeypatch.setattr(lines_beside, "export_snapshot", snapshot_then_add_a_line)
     result = pipeline.run_export(
         db.engine, LocalFileStore(root=str(tmp_path)), org["slug"], "2026-11", "incoming"
     )
@@ -145,7 +145,7 @@ def test_without_a_second_connection_the_lines_file_is_written_after_all(
     def no_connection(*args, **kwargs):
         raise OperationalError("connect", {}, Exception("too many clients already"))
 
-    monkeypatch.setattr(pipeline, "_write_lines_beside", no_connection)
+    monkeypatch.setattr(lines_beside, "write_lines_beside", no_connection)
     result = pipeline.run_export(
         db.engine, LocalFileStore(root=str(tmp_path)), org["slug"], "2026-11", "incoming"
     )

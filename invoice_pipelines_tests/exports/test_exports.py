@@ -297,16 +297,16 @@ def test_a_version_written_with_the_earlier_fingerprint_stays_unchanged(db, tmp_
     """Versions written before the fingerprint hashed the files' bytes carry the earlier one
     (the invoices CSV's rows as Python values): materializing such a month again, unchanged,
     writes no new version; a correction still does."""
-    from invoice_pipelines.exports import pipeline
+    from invoice_pipelines.exports import fingerprints
 
     org = _org(db)
     first = incoming(db.engine, org["id"], "F-1")
     incoming(db.engine, org["id"], "F-2", taxes=[("S", "7", "10.00", "0.70")])
     store = LocalFileStore(root=str(tmp_path))
     monkeypatch.setattr(
-        pipeline,
-        "_version_fingerprint",
-        lambda rendered, booked, result: pipeline._legacy_fingerprint(rendered, booked, result),
+        fingerprints,
+        "version_fingerprint",
+        lambda rendered, booked, result: fingerprints.legacy_fingerprint(rendered, booked, result),
     )
     v1 = run_export(db.engine, store, org["slug"], "2026-11", "incoming")
     monkeypatch.undo()

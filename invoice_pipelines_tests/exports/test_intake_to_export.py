@@ -173,7 +173,7 @@ def test_a_text_pdf_invoice_gets_its_vat_category_in_the_invoices_csv(db, tmp_pa
     A month exported with "?" is not written again as a new version for that alone."""
     from datetime import date, timedelta
 
-    from invoice_pipelines.exports import pipeline
+    from invoice_pipelines.exports import fingerprints, formatting
 
     today = date(2026, 11, 23)
     month = f"{today - timedelta(days=1):%Y-%m}"
@@ -199,14 +199,14 @@ def test_a_text_pdf_invoice_gets_its_vat_category_in_the_invoices_csv(db, tmp_pa
 
     # a month exported by the code before, with "?" in the column and the fingerprint of then
     before = _text_pdf_organization(db, tmp_path, today)
-    printed_before = pipeline._breakdown_text
+    printed_before = formatting.breakdown_text
     monkeypatch.setattr(
-        pipeline, "_breakdown_text", lambda inv, **_: printed_before(inv, as_printed_before=True)
+        formatting, "breakdown_text", lambda inv, **_: printed_before(inv, as_printed_before=True)
     )
     monkeypatch.setattr(
-        pipeline,
-        "_version_fingerprint",
-        lambda rendered, booked, result: pipeline._legacy_fingerprint(rendered, booked, result),
+        fingerprints,
+        "version_fingerprint",
+        lambda rendered, booked, result: fingerprints.legacy_fingerprint(rendered, booked, result),
     )
     first = run_export(db.engine, store, before["slug"], month, "incoming")
     [breakdown] = pd.read_csv(first.files["csv"], dtype=str)["vat_breakdown"]

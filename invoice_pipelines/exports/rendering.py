@@ -1,0 +1,98 @@
+"""A version rendered: the DATEV data rows, the invoices CSV's rows and bytes, the partner rows."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+from invoice_pipelines.core.datev import Booking, BookingLines, Header
+from invoice_pipelines.exports import formatting
+from invoice_pipelines.exports.bookings import InvoiceRecord
+from invoice_pipelines.exports.csv import INVOICE_COLUMNS, rows_file
+from invoice_pipelines.exports.job import Job
+from invoice_pipelines.exports.plan import Booked
+
+
+@dataclass
+class Rendered:
+    """What a version writes, rendered: the DATEV data rows and the invoices CSV's rows, with the
+    export's settings that shape them (`head`)."""
+
+    head: tuple  # adviser, client, chart, account length, fiscal year, currency, closed, encoding
+    bookings: list[str]  # DATEV data rows
+    invoices: list[tuple]  # rows of the invoices CSV
+
+    @cached_property
+    def csv(self) -> list[bytes]:
+        """The invoices CSV's bytes: the file written and what the fingerprint hashes."""
+        return list(rows_file(INVOICE_COLUMNS, self.invoices))
+
+    @cached_property
+    def bookings_text(self) -> bytes:
+        """The DATEV data rows as one run of UTF-8 (one update per kind of row gives the digest
+        of one update per row), for either fingerprint."""
+        return "".join(self.bookings).encode("utf-8")
+
+
+def render(job: Job, header: Header, booked: Booked, partners, result) -> Rendered:
+    encoding = job.settings.encoding
+    line = BookingLines(encoding).line
+    bookings = [line(b) for _, rows in booked for b in rows]
+    invoices = [
+        (
+            inv.id,
+            inv.number,
+            inv.type_code,
+            inv.issue_date,
+            inv.due_date,
+            partners[inv.partner_key].account,
+            inv.partner_name,
+            inv.partner_vat_id,
+            inv.currency,
+            inv.net_total,
+            inv.tax_total,
+            inv.gross_total,
+            formatting.breakdown_text(inv),
+            inv.corrects_number,
+        )
+        for inv, _ in booked
+    ]
+    head = (
+        header.adviser_number,
+        header.client_number,
+        header.chart,
+        header.account_length,
+        header.fiscal_year_start,
+        header.currency,
+        job.closed,
+        encoding,
+    )
+    return Rendered(head, bookings, invoices)
+
+
+def partner_rows(booked: Booked, partners) -> list[dict]:
+    """The partner accounts the bookings use, with the address where one is known."""
+    addresses = _addresses(booked)
+    used = {inv.partner_key for inv, _ in booked}
+    return [
+        {
+            "account": partners[key].account,
+            "name": partners[key].name,
+            "vat_id": partners[key].vat_id,
+            "country": partners[key].country,
+            **addresses.get(key, {}),
+        }
+        for key in sorted(used, key=lambda k: partners[k].account)
+    ]
+
+
+def _addresses(booked: list[tuple[InvoiceRecord, list[Booking]]]) -> dict[str, dict]:
+    """partner key -> address (customers have one; suppliers' addresses are not stored)."""
+    found: dict[str, dict] = {}
+    for inv, _ in booked:
+        if inv.street or inv.city:
+            found.setdefault(
+                inv.partner_key,
+                {"street": inv.street, "postal_code": inv.postal_code, "city": inv.city},
+            )
+    return found
