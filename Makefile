@@ -63,8 +63,13 @@ lock:
 	  --python-version 3.11 --generate-hashes -q \
 	  --custom-compile-command "make lock" -o requirements-dev.lock
 
+# PostgreSQL takes two roles (docs/postgresql-and-scale-out.md): INVOICE_PIPELINES_DB_URL is the
+# runtime role's login, which seed-demo and every service of `make run` use, and OWNER_DB_URL the
+# tables' owner's, which only the migrations log in as (scripts/migrate.py: migrate as the owner,
+# grant the runtime login invoice_app, check it is one the pipelines start with). SQLite, the
+# default: one file, no roles, OWNER_DB_URL unused.
 migrate: install
-	$(BIN)/invoice-pipelines migrate
+	@$(BIN)/python scripts/migrate.py
 
 seed-demo: migrate
 	$(BIN)/invoice-pipelines seed-demo

@@ -26,14 +26,25 @@ def add_commands(sub) -> None:
 
 
 def _cmd_seed_demo(args: argparse.Namespace) -> int:
-    from invoice_pipelines.db.engine import make_engine
+    from sqlalchemy import text
+
+    from invoice_pipelines.db.engine import make_engine, owner_runtime_allowed
     from invoice_pipelines.db.migrate import upgrade
-    from invoice_pipelines.settings import data_dir, upload_dir
+    from invoice_pipelines.settings import ConfigError, data_dir, upload_dir
     from invoice_pipelines_devtools.demo.quickbooks import connect_demo_organizations
     from invoice_pipelines_devtools.demo.seed import seed_demo, seed_demo_uploads
 
-    upgrade(make_engine(owner=True))
-    summary = seed_demo(make_engine())
+    engine = make_engine()  # PostgreSQL: the runtime role (the owner is refused unless allowed)
+    if engine.dialect.name == "sqlite" or owner_runtime_allowed():
+        upgrade(make_engine(owner=True))
+    else:  # the runtime role cannot migrate: `make migrate` did, as the owner (scripts/migrate.py)
+        with engine.connect() as conn:
+            if conn.execute(text("SELECT to_regclass('organizations')")).scalar() is None:
+                raise ConfigError(
+                    "the database has no tables yet: migrate it first as the tables' owner "
+                    "(make migrate with OWNER_DB_URL, docs/postgresql-and-scale-out.md)"
+                )
+    summary = seed_demo(engine)
     summary["uploads"] = seed_demo_uploads(upload_dir())
     # the demo organizations' QuickBooks: the simulator `make run` starts (demo/quickbooks.py)
     summary["quickbooks_connected"] = connect_demo_organizations(

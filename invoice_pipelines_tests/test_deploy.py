@@ -706,6 +706,23 @@ def test_migration_job_runs_migrate_with_the_deployed_image(values):
     ]
 
 
+def test_only_the_migrate_job_logs_in_as_the_owner(values):
+    """Two roles (docs/postgresql-and-scale-out.md): the webserver, the daemon, the code server and
+    the run pods take the runtime role's secret; the owner's is the migrate Job's alone."""
+    deployment = values["dagster-user-deployments"]["deployments"][0]
+    runtime = [{"name": "invoice-pipelines"}]
+    assert values["dagsterWebserver"]["envSecrets"] == runtime
+    assert values["dagsterDaemon"]["envSecrets"] == runtime
+    assert deployment["envSecrets"] == runtime
+    assert values["runLauncher"]["config"]["k8sRunLauncher"]["envSecrets"] == runtime
+    assert VALUES.read_text().count("invoice-pipelines-migrate") == 1  # named in a comment only
+    for part in (values["dagsterWebserver"], values["dagsterDaemon"], deployment):
+        assert not any(
+            item["name"] == "INVOICE_PIPELINES_ALLOW_OWNER_RUNTIME"
+            for item in part.get("env") or []
+        )
+
+
 def test_the_ocr_asset_is_in_the_ocr_pool_and_quickbooks_assets_in_theirs():
     from invoice_pipelines.definitions import defs
 

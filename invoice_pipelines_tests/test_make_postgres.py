@@ -1,0 +1,242 @@
+"""`make migrate`, `make seed-demo` and `make run` on PostgreSQL take two roles (issue 38,
+docs/postgresql-and-scale-out.md): migrations log in as the tables' owner (OWNER_DB_URL), and
+seed-demo, the code server, the webserver, the daemon and the runs as the runtime role
+(INVOICE_PIPELINES_DB_URL), which owns nothing, has no BYPASSRLS and is not a member of the owner.
+
+Each test makes a database and two roles of its own on the test server (the roles are the
+server's, so their names are unique) and drops them at the end. The suite's allowance to run as
+the owner (conftest) is taken away: what is tested is the default a user gets.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from invoice_pipelines_devtools.demo.seed import DEMO_ORGANIZATIONS
+from invoice_pipelines_tests.test_make_run import (
+    REPO,
+    START_SECONDS,
+    STOP_SECONDS,
+    _free_port,
+    alive,
+    started_by,
+)
+
+pytestmark = pytest.mark.skipif(shutil.which("make") is None, reason="needs GNU make")
+DEMO_SECONDS = 300  # a deadline, not a measurement
+
+
+@dataclass
+class TwoRoles:
+    owner: str  # role names
+    runtime: str
+    owner_url: str
+    runtime_url: str
+    admin_url: str  # the server's superuser, to look from outside
+
+    def superuser(self, sql: str, **params):
+        engine = create_engine(self.admin_url)
+        try:
+            with engine.connect() as conn:
+                return conn.execute(text(sql), params).all()
+        finally:
+            engine.dispose()
+
+
+@pytest.fixture
+def two_roles(pg_admin_url: str) -> Iterator[TwoRoles]:
+    suffix = uuid.uuid4().hex[:8]
+    owner, runtime, database = f"ipt_owner_{suffix}", f"ipt_runtime_{suffix}", f"ipt_make_{suffix}"
+    admin = create_engine(pg_admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        # the owner as a deployment has it: no superuser, allowed to create invoice_app
+        conn.exec_driver_sql(f'CREATE ROLE "{owner}" LOGIN NOSUPERUSER NOBYPASSRLS CREATEROLE')
+        # the runtime role as the docs create it, once
+        conn.exec_driver_sql(
+            f'CREATE ROLE "{runtime}" LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE INHERIT'
+        )
+        conn.exec_driver_sql(f'CREATE DATABASE "{database}" OWNER "{owner}"')
+    url = make_url(pg_admin_url).set(database=database)
+    try:
+        yield TwoRoles(
+            owner,
+            runtime,
+            url.set(username=owner).render_as_string(hide_password=False),
+            url.set(username=runtime).render_as_string(hide_password=False),
+            url.render_as_string(hide_password=False),
+        )
+    finally:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+            for role in (runtime, owner):
+                conn.exec_driver_sql(f'DROP ROLE IF EXISTS "{role}"')
+        admin.dispose()
+
+
+def _env(tmp_path: Path, **values: str) -> dict[str, str]:
+    env = {**os.environ, "INVOICE_PIPELINES_DATA_DIR": str(tmp_path / "data"), **values}
+    for name in (
+        "INVOICE_PIPELINES_ALLOW_OWNER_RUNTIME",  # conftest's allowance: not the user's default
+        "OWNER_DB_URL",
+        "DAGSTER_HOME",
+        "INVOICE_PIPELINES_UPLOAD_DIR",
+        "INVOICE_PIPELINES_QBO_TOKEN_URL",
+        "INVOICE_PIPELINES_QBO_TOKEN_KEY",
+        "MAKEFLAGS",
+        "MFLAGS",
+    ):
+        if name not in values:
+            env.pop(name, None)
+    return env
+
+
+def _make(env: dict[str, str], *targets: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        ["make", "--no-print-directory", *targets],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+def test_make_migrate_logs_in_as_the_owner_and_seed_demo_as_the_runtime_role(
+    two_roles: TwoRoles, tmp_path: Path
+) -> None:
+    # the runtime URL alone: no owner to migrate as, one sentence and nothing created
+    alone = _make(_env(tmp_path, INVOICE_PIPELINES_DB_URL=two_roles.runtime_url), "migrate")
+    assert alone.returncode == 2, alone.stdout + alone.stderr
+    assert "make migrate: INVOICE_PIPELINES_DB_URL names PostgreSQL, so migrations need the " in (
+        alone.stderr
+    )
+    assert "Traceback" not in alone.stderr
+    assert two_roles.superuser("SELECT to_regclass('organizations')") == [(None,)]
+
+    # the owner's URL as the runtime one: migrated, then refused as what the services would be
+    owner_as_runtime = _make(
+        _env(
+            tmp_path,
+            INVOICE_PIPELINES_DB_URL=two_roles.owner_url,
+            OWNER_DB_URL=two_roles.owner_url,
+        ),
+        "migrate",
+    )
+    assert owner_as_runtime.returncode == 2
+    assert (
+        f"make migrate: the pipelines log in as '{two_roles.owner}', the owner of the tables"
+        in owner_as_runtime.stderr
+    ), owner_as_runtime.stderr
+
+    # the documented default: the owner migrates, the runtime role gets invoice_app and seeds
+    env = _env(
+        tmp_path, INVOICE_PIPELINES_DB_URL=two_roles.runtime_url, OWNER_DB_URL=two_roles.owner_url
+    )
+    done = _make(env, "migrate", "seed-demo")
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert f"granted 'invoice_app' to '{two_roles.runtime}'" in done.stdout
+    assert f"the pipelines log in as '{two_roles.runtime}'" in done.stdout
+    owners = two_roles.superuser(
+        "SELECT DISTINCT tableowner FROM pg_tables WHERE schemaname = 'public'"
+    )
+    assert owners == [(two_roles.owner,)]
+    # the runtime role owns nothing, bypasses nothing, is a member of invoice_app and not the owner
+    [(owned, bypass, app, of_owner)] = two_roles.superuser(
+        "SELECT (SELECT count(*) FROM pg_class c JOIN pg_roles r ON r.oid = c.relowner "
+        "        WHERE r.rolname = :runtime), "
+        "r.rolbypassrls OR r.rolsuper, pg_has_role(:runtime, 'invoice_app', 'MEMBER'), "
+        "pg_has_role(:runtime, :owner, 'MEMBER') FROM pg_roles r WHERE r.rolname = :runtime",
+        runtime=two_roles.runtime,
+        owner=two_roles.owner,
+    )
+    assert (owned, bypass, app, of_owner) == (0, False, True, False)
+    slugs = {slug for (slug,) in two_roles.superuser("SELECT slug FROM organizations")}
+    assert slugs == {spec["org"]["slug"] for spec in DEMO_ORGANIZATIONS}
+
+    # again: nothing to migrate or grant, the demo already there
+    again = _make(env, "migrate", "seed-demo")
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "granted" not in again.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900, method="signal")
+def test_make_run_on_postgresql_connects_as_the_runtime_role_only(
+    two_roles: TwoRoles, tmp_path: Path
+) -> None:
+    env = _env(
+        tmp_path,
+        INVOICE_PIPELINES_DB_URL=two_roles.runtime_url,
+        OWNER_DB_URL=two_roles.owner_url,
+        HOST="127.0.0.1",
+        PORT=str(_free_port()),
+        INVOICE_PIPELINES_QBO_BASE_URL=f"http://127.0.0.1:{_free_port()}",
+        INVOICE_PIPELINES_SMTP_PORT=str(_free_port()),
+        INVOICE_PIPELINES_SMS_URL=f"http://127.0.0.1:{_free_port()}",
+    )
+    log = tmp_path / "make-run.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            ["make", "run"],
+            cwd=REPO,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        deadline = time.monotonic() + START_SECONDS
+        while "Dagster UI is up" not in log.read_text(errors="replace"):
+            assert proc.poll() is None, log.read_text(errors="replace")[-4000:]
+            assert time.monotonic() < deadline, log.read_text(errors="replace")[-4000:]
+            time.sleep(1)
+        # the demo at work as the runtime role: the four supplier invoices read and VALIDATED by
+        # the intake's runs, the batch jobs invoiced
+        deadline = time.monotonic() + DEMO_SECONDS
+        while True:
+            statuses = dict(
+                two_roles.superuser(
+                    "SELECT status, count(*) FROM incoming_invoices GROUP BY status"
+                )
+            )
+            jobs = [s for (s,) in two_roles.superuser("SELECT status FROM batch_jobs")]
+            if (statuses == {"VALIDATED": 4} and set(jobs) == {"completed"}) or (
+                time.monotonic() > deadline
+            ):
+                break
+            time.sleep(2)
+        assert statuses == {"VALIDATED": 4}, statuses
+        assert jobs and set(jobs) == {"completed"}, jobs
+        # every connection the services and runs hold to the database is the runtime role's
+        logins = two_roles.superuser(
+            "SELECT usename, count(*) FROM pg_stat_activity WHERE datname = current_database() "
+            "AND pid <> pg_backend_pid() GROUP BY usename"
+        )
+        assert logins and {name for name, _ in logins} == {two_roles.runtime}, logins
+        procs = started_by(proc.pid)
+        os.killpg(proc.pid, signal.SIGTERM)
+        deadline = time.monotonic() + STOP_SECONDS
+        while (left := alive(procs)) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not left, left
+    finally:
+        for p in alive(started_by(proc.pid)):
+            try:
+                os.kill(p.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        proc.kill()
+        proc.wait(timeout=30)
