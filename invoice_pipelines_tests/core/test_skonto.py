@@ -1,0 +1,178 @@
+"""Early-payment discount terms: read from XRechnung's BT-20 form and from the words invoices use,
+what a step is worth (rounded to the cent, half up), and the split over VAT rates."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from invoice_pipelines.core.skonto import (
+    DiscountTerm,
+    SkontoError,
+    offer_on,
+    offers,
+    parse_xrechnung_terms,
+    split_by_rate,
+    text_terms,
+    xrechnung_terms_text,
+)
+
+D = Decimal
+ISSUED = date(2026, 3, 2)
+
+
+def test_xrechnung_lines_are_read_with_their_base_and_late_interest_is_not_a_discount():
+    text = (
+        "Zahlbar innerhalb von 30 Tagen.\n"
+        "#SKONTO#TAGE=7#PROZENT=3.00#\n"
+        "#SKONTO#TAGE=14#PROZENT=2.00#BASISBETRAG=500.00#\n"
+        "#VERZUG#TAGE=30#PROZENT=5.00#\n"
+    )
+    terms, problems = parse_xrechnung_terms(text)
+    assert problems == []
+    assert [(t.days, t.percent, t.base_amount) for t in terms] == [
+        (7, D("3.00"), None),
+        (14, D("2.00"), D("500.00")),
+    ]
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "#SKONTO#TAGE=14#PROZENT=2#",
+        "#SKONTO#TAGE=14#PROZENT=2,00#",
+        "#skonto#tage=14#prozent=2.00#",
+    ],
+)
+def test_a_line_not_in_the_xrechnung_form_is_named_and_not_read(line):
+    terms, problems = parse_xrechnung_terms(f"{line}\n")
+    assert terms == []
+    assert problems == [f"payment terms line {line!r} is not in the XRechnung form"]
+
+
+def test_written_terms_end_every_step_with_a_line_break_after_the_free_text():
+    terms = [DiscountTerm(10, D("2")), DiscountTerm(20, D("1.5"), base_amount=D("99.999"))]
+    text = xrechnung_terms_text(terms, "Zahlbar bis zum 31.03.2026 ohne Abzug.")
+    assert text == (
+        "Zahlbar bis zum 31.03.2026 ohne Abzug.\n"
+        "#SKONTO#TAGE=10#PROZENT=2.00#\n"
+        "#SKONTO#TAGE=20#PROZENT=1.50#BASISBETRAG=100.00#\n"
+    )
+    assert parse_xrechnung_terms(text)[0] == [
+        DiscountTerm(10, D("2.00")),
+        DiscountTerm(20, D("1.50"), base_amount=D("100.00")),
+    ]
+    assert xrechnung_terms_text([], None) is None
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2 % Skonto bei Zahlung innerhalb von 10 Tagen", [(10, D("2"))]),
+        ("zahlbar innerhalb 14 Tagen mit 3% Skonto, 30 Tage netto", [(14, D("3"))]),
+        ("2% discount if paid within 10 days, net 30 days", [(10, D("2"))]),
+        ("Payment terms: 2/10 net 30", [(10, D("2"))]),
+        ("Bei Zahlung innerhalb von 8 Tagen 2,5 % Skonto.", [(8, D("2.5"))]),
+        (
+            "3 % Skonto innerhalb 7 Tagen, 2 % innerhalb 14 Tagen, 30 Tage netto",
+            [(7, D("3")), (14, D("2"))],
+        ),
+        (
+            "Zahlbar innerhalb von 30 Tagen netto, bei Zahlung innerhalb von 10 Tagen 2 % Skonto",
+            [(10, D("2"))],
+        ),
+        # the VAT line above does not lend its 19 % to the wrapped Skonto sentence
+        ("MwSt 19 % 190,00\nSkonto 2 % bei Zahlung innerhalb\nvon 10 Tagen", [(10, D("2"))]),
+        ("Zahlbar innerhalb von 30 Tagen ohne Abzug (inkl. 19 % MwSt).", []),
+        ("Rabatt 10 % auf alle Artikel", []),
+        ("30 Tage netto", []),
+    ],
+)
+def test_the_words_invoices_use(text, expected):
+    assert [(t.days, t.percent) for t in text_terms(text)] == expected
+
+
+def test_a_sentence_naming_the_last_day_ends_that_day():
+    (term,) = text_terms("Bei Zahlung bis zum 16.03.2026 abzüglich 2 % Skonto.")
+    assert term.last_day(ISSUED) == date(2026, 3, 16)
+
+
+def test_a_step_is_worth_its_percentage_of_the_amount_due_rounded_half_up():
+    (offer,) = offers([DiscountTerm(14, D("2"))], ISSUED, D("1190.25"))
+    # 1190.25 x 2 % = 23.805 -> 23.81 (half up), and what is paid plus the discount is the total
+    assert (offer.last_day, offer.discount, offer.pay) == (
+        date(2026, 3, 16),
+        D("23.81"),
+        D("1166.44"),
+    )
+
+
+def test_a_base_amount_limits_what_the_percentage_applies_to():
+    (offer,) = offers([DiscountTerm(10, D("3"), base_amount=D("500.00"))], ISSUED, D("1190.00"))
+    assert (offer.base, offer.discount, offer.pay) == (D("500.00"), D("15.00"), D("1175.00"))
+
+
+def test_nothing_to_discount_on_a_credit_note_or_without_an_issue_date():
+    term = DiscountTerm(10, D("2"))
+    assert offers([term], ISSUED, D("-100.00")) == []
+    assert offers([term], None, D("100.00")) == []
+
+
+def test_a_payment_earns_the_best_step_still_running_on_its_day():
+    steps = [DiscountTerm(7, D("3")), DiscountTerm(14, D("2"))]
+    amount = D("1000.00")
+    assert offer_on(steps, ISSUED, amount, date(2026, 3, 9)).discount == D("30.00")
+    assert offer_on(steps, ISSUED, amount, date(2026, 3, 10)).discount == D("20.00")
+    assert offer_on(steps, ISSUED, amount, date(2026, 3, 17)) is None
+
+
+@pytest.mark.parametrize(
+    ("days", "percent"), [(-1, D("2")), (366, D("2")), (10, D("0")), (10, D("50")), (0, D("2"))]
+)
+def test_terms_that_cannot_be_are_refused_in_one_sentence(days, percent):
+    with pytest.raises(SkontoError):
+        DiscountTerm(days, percent)
+
+
+def test_a_discount_over_two_rates_is_split_by_their_gross_and_corrects_each_vat():
+    # 1000 net at 19 % (1190 gross) and 500 net at 7 % (535 gross): 2 % of 1725 = 34.50
+    shares = split_by_rate(D("34.50"), [("S", D("19"), D("1190.00")), ("S", D("7"), D("535.00"))])
+    assert [(s.rate, s.gross, s.net, s.vat) for s in shares] == [
+        (D("19"), D("23.80"), D("20.00"), D("3.80")),
+        (D("7"), D("10.70"), D("10.00"), D("0.70")),
+    ]
+
+
+amounts = st.decimals(min_value=D("0.01"), max_value=D("999999.99"), places=2)
+
+
+@given(
+    st.lists(
+        st.tuples(st.sampled_from([D("0"), D("7"), D("19")]), amounts), min_size=1, max_size=4
+    ),
+    st.decimals(min_value=D("0.01"), max_value=D("10"), places=2),
+)
+def test_shares_add_up_to_the_discount_and_each_to_its_net_and_vat(groups, percent):
+    breakdown = [("S", rate, gross) for rate, gross in groups]
+    total = sum(gross for _, gross in groups)
+    discount = (total * percent / 100).quantize(D("0.01"))
+    shares = split_by_rate(discount, breakdown)
+    assert sum(s.gross for s in shares) == discount
+    assert all(s.net + s.vat == s.gross for s in shares)
+
+
+@given(amounts, st.decimals(min_value=D("0.01"), max_value=D("49.99"), places=2))
+def test_discount_and_payment_always_add_up_to_the_amount_due(amount, percent):
+    (offer,) = offers([DiscountTerm(10, percent)], ISSUED, amount)
+    assert offer.discount + offer.pay == amount
+    assert offer.discount == offer.discount.quantize(D("0.01"))
+    assert abs(offer.discount - amount * percent / 100) <= D("0.005")
+
+
+def test_terms_survive_their_json_form():
+    term = DiscountTerm(0, D("2.50"), base_amount=D("10.00"), start=ISSUED, source="cii")
+    assert DiscountTerm.from_json_dict(term.to_json_dict()) == term
