@@ -505,6 +505,9 @@ class Booking:
     exchange_rate: Decimal | None = None  # Kurs: units of `currency` per unit of base currency
     base_amount: Decimal | None = None  # Basis-Umsatz in the organization's currency
     base_currency: str | None = None
+    # Beleglink: the GUID of the booking's document in the DATEV document package, written as
+    # BEDI "<GUID>" (BEDI: DATEV's own document archive, Belege online)
+    document_link: str | None = None
 
 
 _EMPTY_BOOKING = ['""' if position in BOOKING_TEXT_FIELDS else "" for position in range(1, 126)]
@@ -534,6 +537,8 @@ def booking_fields(booking: Booking, encoding: str = CP1252) -> list[str]:
         row[11] = quote(ttmmjj(booking.due_date))
         row[116] = ttmmjjjj(booking.due_date)
     row[13] = text_field(booking.text, 60, encoding)
+    if booking.document_link:
+        row[19] = beleglink_field(booking.document_link)
     if booking.cost_center_1:
         row[36] = _cached_text_field(booking.cost_center_1, 36, encoding)
     if booking.cost_center_2:
@@ -545,12 +550,23 @@ def booking_fields(booking: Booking, encoding: str = CP1252) -> list[str]:
     return row
 
 
+BELEGLINK_SYSTEM = "BEDI"  # Belege online, where DATEV's document import files a package
+
+
+def beleglink_field(guid: str) -> str:
+    """The Beleglink field of a booking whose document is `guid` in a DATEV document package:
+    BEDI "<GUID>", quoted as every text field (inner quotes doubled)."""
+    return quote(f'{BELEGLINK_SYSTEM} "{guid}"')
+
+
 def _segment(start: int, stop: int) -> str:
     return "".join(";" + _EMPTY_BOOKING[i] for i in range(start, stop))
 
 
-# the runs of columns a booking never fills, joined once (positions 14-35, 40-113, 117-124)
-_UNUSED_14_36 = _segment(14, 36)
+# the runs of columns a booking never fills, joined once (positions 14-18, 20-35, 40-113,
+# 117-124; 19 is the Beleglink)
+_UNUSED_14_19 = _segment(14, 19)
+_UNUSED_20_36 = _segment(20, 36)
 _UNUSED_40_114 = _segment(40, 114)
 _UNUSED_117_125 = _segment(117, 125)
 _EMPTY_TEXT = '""'
@@ -592,7 +608,9 @@ def _line_tail(booking: Booking, due, encoding: str) -> str:
     return (
         f"{_ttmm(booking.document_date)};{quote(belegfeld(booking.document_number))};"
         f"{quote(_ttmmjj(due)) if due else _EMPTY_TEXT};;{text_field(booking.text, 60, encoding)}"
-        f"{_UNUSED_14_36};"
+        f"{_UNUSED_14_19};"
+        f"{beleglink_field(booking.document_link) if booking.document_link else _EMPTY_TEXT}"
+        f"{_UNUSED_20_36};"
         f"{_cached_text_field(booking.cost_center_1, 36, encoding) if booking.cost_center_1 else _EMPTY_TEXT};"
         f"{_cached_text_field(booking.cost_center_2, 36, encoding) if booking.cost_center_2 else _EMPTY_TEXT};;"
         f"{quote(_vat_id_field(booking.eu_vat_id)) if booking.eu_vat_id else _EMPTY_TEXT}"
@@ -663,6 +681,7 @@ class BookingLines:
             booking.cost_center_2,
             booking.eu_vat_id,
             booking.service_date,
+            booking.document_link,
         )
         if key != self._tail_key:
             self._tail = _line_tail(booking, due, encoding)

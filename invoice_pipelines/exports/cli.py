@@ -37,14 +37,16 @@ def add_commands(sub) -> None:
 def run_export_command(args: argparse.Namespace) -> int:
     from invoice_pipelines.core.export_months import month_state
     from invoice_pipelines.db.engine import make_engine
+    from invoice_pipelines.exports.documents import DocumentStores
     from invoice_pipelines.exports.export_settings import ExportSettingsError
     from invoice_pipelines.exports.job import RUNNING_MONTH_SETTING, check_period
     from invoice_pipelines.exports.pipeline import run_export
     from invoice_pipelines.exports.result import totals_text
-    from invoice_pipelines.resources.stores import file_store_from_env
+    from invoice_pipelines.resources.stores import file_store_from_env, upload_store_from_env
 
     engine = make_engine()
     store = file_store_from_env("exports")
+    documents = DocumentStores(upload_store_from_env(), file_store_from_env("documents"))
     directions = DIRECTIONS if args.direction == "both" else (args.direction,)
     try:
         state = month_state(check_period(args.month))
@@ -73,6 +75,7 @@ def run_export_command(args: argparse.Namespace) -> int:
                 close_month=True if args.close_month else None,
                 requested_by="cli",
                 provisional=state == "running",
+                documents=documents,
             )
         except ExportSettingsError as exc:
             print(f"invoice-pipelines: {direction} export refused: {exc}")

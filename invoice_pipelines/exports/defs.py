@@ -51,6 +51,7 @@ from invoice_pipelines.db.tenancy import (
     tenant_transaction,
 )
 from invoice_pipelines.exports.corrections import reopen_exported
+from invoice_pipelines.exports.documents import DocumentStores
 from invoice_pipelines.exports.export_settings import ExportSettingsError
 from invoice_pipelines.exports.job import running_month_mode
 from invoice_pipelines.exports.pipeline import run_export
@@ -59,6 +60,7 @@ from invoice_pipelines.exports.result import ExportResult, skipped_by_reason, to
 from invoice_pipelines.metadata import markdown_table
 from invoice_pipelines.resources.database import Database
 from invoice_pipelines.resources.file_stores import FileStore
+from invoice_pipelines.resources.upload_stores import UploadStore
 from invoice_pipelines.settings import env
 from invoice_pipelines.tenants.partitions import (
     ORGANIZATIONS_PARTITIONS_NAME,
@@ -182,6 +184,9 @@ def _metadata(results: list[ExportResult], in_review: int = 0) -> dict:
             "totals": MetadataValue.json(totals_text(r.totals)),
             "preview": MetadataValue.md(_preview(r)),
         }
+        if "datev_documents" in r.files or r.notes.get("documents_left_out"):
+            metadata["documents_packaged"] = r.documents_packed
+            metadata["documents_left_out"] = len(r.notes.get("documents_left_out", []))
         for kind, location in sorted(r.files.items()):
             metadata[f"{kind}_file"] = MetadataValue.path(location)
         if r.skipped:
@@ -225,6 +230,7 @@ def _export(
     export_store: FileStore,
     direction: str,
     check_name: str,
+    documents: DocumentStores | None = None,
 ):
     engine = database.get_engine()
     who = who_asked(config.requested_by, context.run.tags)
@@ -245,6 +251,7 @@ def _export(
                 requested_by=who,
                 # only the running month's partition (provisional mode) is not over yet
                 provisional=month_state(period) != "over",
+                documents=documents,
             )
         except (ExportSettingsError, UnknownOrganization) as exc:
             refusals.refuse(key, str(exc))
@@ -355,8 +362,10 @@ with warnings.catch_warnings():
             )
         ],
         description="Validated supplier invoices of one organization and month as a DATEV "
-        "Buchungsstapel (EXTF 700, category 21, format 13), a DATEV Debitoren/Kreditoren file and "
-        "CSV files (invoices, lines) in the export store; booked invoices become EXPORTED. A month "
+        "Buchungsstapel (EXTF 700, category 21, format 13) whose bookings link their documents "
+        "(Beleglink), the DATEV document package (ZIP with document.xml: the suppliers' "
+        "originals), a DATEV Debitoren/Kreditoren file and CSV files (invoices, lines) in the "
+        "export store; booked invoices become EXPORTED. A month "
         "materialized again writes a new version only if something changed.",
     )
     def incoming_invoice_exports(
@@ -364,8 +373,13 @@ with warnings.catch_warnings():
         config: ExportConfig,
         database: Database,
         export_store: FileStore,
+        upload_store: UploadStore,
+        document_store: FileStore,
     ):
-        yield from _export(context, config, database, export_store, "incoming", SKIPPED_CHECK)
+        documents = DocumentStores(upload_store, document_store)
+        yield from _export(
+            context, config, database, export_store, "incoming", SKIPPED_CHECK, documents
+        )
 
     @asset(
         name="sales_invoice_exports",
@@ -381,15 +395,22 @@ with warnings.catch_warnings():
         ],
         description="Sales invoices of one organization and month (by issue date, cancelled ones "
         "left out) as a DATEV Buchungsstapel with the customers' debtor accounts, a DATEV "
-        "Debitoren/Kreditoren file and CSV files (invoices, lines) in the export store.",
+        "Debitoren/Kreditoren file, the DATEV document package (ZIP with document.xml: the "
+        "invoices' PDFs, linked from each booking) and CSV files (invoices, lines) in the export "
+        "store.",
     )
     def sales_invoice_exports(
         context: AssetExecutionContext,
         config: ExportConfig,
         database: Database,
         export_store: FileStore,
+        upload_store: UploadStore,
+        document_store: FileStore,
     ):
-        yield from _export(context, config, database, export_store, "sales", SKIPPED_CHECK)
+        documents = DocumentStores(upload_store, document_store)
+        yield from _export(
+            context, config, database, export_store, "sales", SKIPPED_CHECK, documents
+        )
 
 
 export_job = define_asset_job(

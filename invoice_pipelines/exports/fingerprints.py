@@ -8,7 +8,7 @@ import hashlib
 from invoice_pipelines.exports import formatting
 from invoice_pipelines.exports.csv import INVOICE_COLUMNS
 from invoice_pipelines.exports.plan import Booked
-from invoice_pipelines.exports.rendering import Rendered
+from invoice_pipelines.exports.rendering import Rendered, render
 from invoice_pipelines.exports.result import ExportResult
 
 # What a version's fingerprint hashes: its settings, the DATEV data rows and the invoices CSV's
@@ -76,3 +76,12 @@ def legacy_fingerprint(rendered: Rendered, booked: Booked, result) -> str:
         )
     )
     return finish_fingerprint(digest, result)
+
+
+def same_before_packages(job, header, unlinked: Booked, partners, result, latest) -> bool:
+    """Whether a version written before the export carried DATEV document packages books what
+    the month books without Beleglinks: such a month keeps its version (a new one only for the
+    links would put the same bookings into DATEV twice); its next change brings the package."""
+    if "datev_documents" in (latest.files or {}):
+        return False
+    return same_month(render(job, header, unlinked, partners, result), unlinked, result, latest)

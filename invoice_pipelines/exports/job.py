@@ -4,8 +4,9 @@ closed or provisional, and who asked (`Job`); the checks of a month and of the r
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
+from typing import Any
 
 from invoice_pipelines.core.datev import Header
 from invoice_pipelines.core.export_months import month_bounds
@@ -45,6 +46,11 @@ class Job:
     run_id: str | None
     requested_by: str
     provisional: bool = False
+    # where the invoices' documents are read for the DATEV document package (exports/documents.py
+    # DocumentStores); None: no package and no Beleglink
+    documents: Any = None
+    # invoice id -> why its document could not be read in an earlier attempt (left out now)
+    unreadable: dict = field(default_factory=dict, compare=False)
 
     @property
     def header(self) -> Header:

@@ -40,9 +40,15 @@ from invoice_pipelines.db.locks import Lock, xact_lock
 from invoice_pipelines.db.tenancy import resolve_organization, tenant_transaction
 from invoice_pipelines.exports import lines_beside
 from invoice_pipelines.exports.accounts import assign_accounts
+from invoice_pipelines.exports.documents import (
+    DocumentStores,
+    DocumentUnreadable,
+    linked,
+    plan_package,
+)
 from invoice_pipelines.exports.export_settings import enabled_directions, load_settings
 from invoice_pipelines.exports.files import discard, remove_leftover
-from invoice_pipelines.exports.fingerprints import same_month
+from invoice_pipelines.exports.fingerprints import same_before_packages, same_month
 from invoice_pipelines.exports.job import Job, check_period
 from invoice_pipelines.exports.plan import plan
 from invoice_pipelines.exports.reads import (
@@ -77,13 +83,17 @@ def run_export(
     run_id: str | None = None,
     requested_by: str = "dagster",
     provisional: bool = False,
+    documents: DocumentStores | None = None,
 ) -> ExportResult:
     """Export one organization's month in one direction (a new version when it changed).
 
     `provisional`: the month is not over yet (the running month): marked so in its file names,
     its DATEV header and its notes, and never closed; its next export once the month is over is
     a new version. Schedules and backfills export a month once it is over (the month partitions,
-    exports/defs.py); the command refuses the running month without --provisional."""
+    exports/defs.py); the command refuses the running month without --provisional.
+
+    `documents`: where the invoices' documents are (upload and document store); given, the
+    version carries a DATEV document package and its bookings Beleglinks (exports/documents.py)."""
     check_period(period)
     org = resolve_organization(engine, organization)
     if direction not in enabled_directions(org):
@@ -94,12 +104,22 @@ def run_export(
     closed = settings.close_months if close_month is None else close_month
     # an unfinished month is never locked (Festschreibung)
     job = Job(
-        settings, period, direction, closed and not provisional, run_id, requested_by, provisional
-    )
-    for attempt in range(1, ATTEMPTS + 1):
+        settings, period, direction, closed and not provisional, run_id, requested_by, provisional,
+        documents,
+    )  # fmt: skip
+    attempt = 1
+    while True:
         try:
             with _bulk_allocation():
                 return _export(engine, store, job)
+        except DocumentUnreadable as exc:
+            # once per document at most: the next attempt leaves it out and says why
+            log.warning(
+                "export %s %s %s: %s; again without it", settings.slug, period, direction, exc
+            )
+            if exc.invoice_id in job.unreadable:
+                raise
+            job.unreadable[exc.invoice_id] = exc.reason
         except (StaleDocument, DBAPIError) as exc:
             retryable = isinstance(exc, StaleDocument) or getattr(
                 getattr(exc, "orig", None), "pgcode", None
@@ -114,7 +134,7 @@ def run_export(
                 attempt,
                 exc,
             )
-    raise AssertionError("unreachable")
+            attempt += 1
 
 
 ATTEMPTS = 3
@@ -200,7 +220,14 @@ def _export(engine: Engine, store: FileStore, job: Job) -> ExportResult:
                     ).all()
                 attach_vat_rows(invoices, rows)
             clock.lap("read")
-            booked = plan(settings, direction, period, invoices, partners, result)
+            booked = unlinked = plan(settings, direction, period, invoices, partners, result)
+            package = None
+            if job.documents is not None and booked:
+                package = plan_package(
+                    conn, settings.organization_id, period, direction, booked, job.unreadable
+                )
+                booked = linked(booked, package.links)
+                result.notes.update(package.notes)
             clock.lap("plan")
             if early is not None and result.skipped:
                 # recorded as if nothing were skipped: undone, and recorded as it is below
@@ -216,7 +243,14 @@ def _export(engine: Engine, store: FileStore, job: Job) -> ExportResult:
                 # nothing waits to be exported: the month is unchanged if it books the same
                 rendered = render(job, header, booked, partners, result)
                 clock.lap("render")
-                if latest is not None and same_month(rendered, booked, result, latest):
+                if latest is not None and (
+                    same_month(rendered, booked, result, latest)
+                    or (
+                        package is not None
+                        and bool(package.links)
+                        and same_before_packages(job, header, unlinked, partners, result, latest)
+                    )
+                ):
                     if early is not None:
                         early.undo()  # (not reached: the month would have waited in VALIDATED)
                         early = None
@@ -235,6 +269,7 @@ def _export(engine: Engine, store: FileStore, job: Job) -> ExportResult:
             files, export_id, notes = write_version(
                 engine, conn, store, pool, job, snapshot, latest, before, version, keys,
                 invoices, booked, pending, partners, rendered, early_lines, early, result, clock,
+                package,
             )  # fmt: skip
             early_lines = early = None  # the version's own
         finally:

@@ -37,7 +37,10 @@ class ExportResult:
     totals: dict[str, list[Decimal]] = field(default_factory=dict)
     preview: list[Booking] = field(default_factory=list)
     notes: dict = field(default_factory=dict)
-    seconds: dict[str, float] = field(default_factory=dict)  # by phase: read, plan, write, ...
+    seconds: dict[str, float] = field(default_factory=dict)
+    documents_packed: int = (
+        0  # documents in the version's DATEV document package  # by phase: read, plan, write, ...
+    )
 
     @property
     def skipped_count(self) -> int:

@@ -12,6 +12,7 @@ from invoice_pipelines.db.tables import audit_log, exports
 from invoice_pipelines.exports import fingerprints, lines_beside
 from invoice_pipelines.exports.csv import LINE_COLUMNS, query_file
 from invoice_pipelines.exports.datev import bookings_file, partners_file
+from invoice_pipelines.exports.documents import write_package
 from invoice_pipelines.exports.files import remove_leftover
 from invoice_pipelines.exports.job import Job
 from invoice_pipelines.exports.reads import booked_lines_query
@@ -32,6 +33,7 @@ log = logging.getLogger(__name__)
 def write_version(
     engine, conn, store, pool, job: Job, snapshot, latest, before, version, keys, invoices,
     booked, pending, partners, rendered, early_lines, early, result: ExportResult, clock: Clock,
+    package=None,
 ):  # fmt: skip
     """Version `version` of the month: its `exports` row and items, the status changes and its
     files. `early_lines`: the lines file being written already (no invoice skipped), or None;
@@ -100,6 +102,11 @@ def write_version(
             # the same bytes the fingerprint hashes
             "csv": store.write(keys["csv"], rendered.csv),
         }
+        if package is not None and package.packed:
+            files["datev_documents"] = write_package(
+                store, keys["datev_documents"], package, job.documents
+            )
+            result.documents_packed = len(package.packed)
     finally:
         wait([recording] if lines is None else [recording, lines])
     recording.result()
@@ -124,6 +131,8 @@ def write_version(
         .where(exports.c.id == export_id)
         .values(
             fingerprint=fingerprints.version_fingerprint(rendered, booked, result),
+            # what was written (the row recorded before the plan named every kind of file)
+            files=dict(files),
             **{**values, "booking_count": len(rendered.bookings)},
         )
     )
@@ -140,6 +149,7 @@ def write_version(
                 "version": version,
                 "invoices": len(booked),
                 "skipped": len(result.skipped),
+                "documents": len(package.packed) if package is not None else 0,
                 "dagster_run_id": job.run_id,
             },
         )

@@ -214,9 +214,10 @@ _texts = st.text(max_size=70)
     eu=st.one_of(st.none(), st.sampled_from(["ATU12345678", "FR12345678901"])),
     kost=st.one_of(st.none(), st.sampled_from(["100", "Vertrieb Süd"])),
     foreign=st.booleans(),
+    link=st.one_of(st.none(), st.uuids().map(lambda u: str(u).upper())),
 )
 def test_the_fast_booking_line_equals_the_field_by_field_row(
-    amount, side, key, text, number, due, service, eu, kost, foreign
+    amount, side, key, text, number, due, service, eu, kost, foreign, link
 ):
     booking = Booking(
         amount=amount,
@@ -236,6 +237,7 @@ def test_the_fast_booking_line_equals_the_field_by_field_row(
         exchange_rate=D("1.085") if foreign else None,
         base_amount=(amount / D("1.085")).quantize(D("0.01")) if foreign else None,
         base_currency="EUR" if foreign else None,
+        document_link=link,
     )
     assert booking_line(booking) == datev.join_line(datev.booking_fields(booking))
 
@@ -271,6 +273,7 @@ _booking_rows = st.lists(
         eu=st.one_of(st.none(), st.sampled_from(["ATU12345678", "FR12345678901"])),
         kost=st.one_of(st.none(), st.sampled_from(["100", "Vertrieb Süd"])),
         foreign=st.booleans(),
+        link=st.one_of(st.none(), st.sampled_from(["0F8FAD5B-D9CB-469F-A165-70867728950E"])),
     ),
     max_size=8,
 )
@@ -296,6 +299,7 @@ def test_booking_lines_equal_booking_line_row_by_row(rows, encoding):
                 eu_vat_id=row["eu"],
                 cost_center_1=row["kost"],
                 cost_center_2=row["kost"],
+                document_link=row["link"],
             )
         )
         before = invoice
@@ -320,3 +324,15 @@ def test_booking_lines_equal_booking_line_row_by_row(rows, encoding):
                 lines.line(booking)
             continue
         assert lines.line(booking) == expected
+
+
+def test_the_beleglink_names_the_document_in_belege_online():
+    """Column 20 (Beleglink) of a booking with a document: BEDI "<GUID>", its inner quotes
+    doubled as in every text field; without one the column stays an empty text field."""
+    guid = "0F8FAD5B-D9CB-469F-A165-70867728950E"
+    linked = split_fields(booking_line(_booking(document_link=guid)).rstrip("\r\n"))
+    plain = split_fields(booking_line(_booking()).rstrip("\r\n"))
+    assert datev.BOOKING_COLUMNS[19] == "Beleglink"
+    assert linked[19].quoted and linked[19].value == f'BEDI "{guid}"'
+    assert plain[19].quoted and plain[19].value == ""
+    assert linked[:19] == plain[:19] and linked[20:] == plain[20:]

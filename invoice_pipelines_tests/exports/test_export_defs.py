@@ -22,6 +22,7 @@ from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.exports import defs as export_defs
 from invoice_pipelines.resources.database import Database
 from invoice_pipelines.resources.file_stores import LocalFileStore
+from invoice_pipelines.resources.upload_stores import LocalUploadStore
 from invoice_pipelines.tenants.partitions import PARTITION_RANGE_END_TAG as RANGE_END
 from invoice_pipelines.tenants.partitions import PARTITION_RANGE_START_TAG as RANGE_START
 from invoice_pipelines_tests.exports.books import DATEV, incoming
@@ -37,6 +38,8 @@ def _run(db, tmp_path, instance: DagsterInstance, slug: str, **run):
         resources={
             "database": Database(url=db.url),
             "export_store": LocalFileStore(root=str(tmp_path)),
+            "upload_store": LocalUploadStore(root=str(tmp_path / "uploads")),
+            "document_store": LocalFileStore(root=str(tmp_path / "documents")),
         },
     )
     instance.add_dynamic_partitions("organizations", [slug])
