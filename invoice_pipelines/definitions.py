@@ -70,7 +70,8 @@ def build_definitions() -> Definitions:
         exports.defs,
         documents.defs,
         delivery.defs,
-        queue.defs,
+        # the batch-job kinds each area registers with the queue
+        queue.build_defs([*billing.QUEUE_KINDS, *documents.QUEUE_KINDS, *delivery.QUEUE_KINDS]),
         overdue.defs,
         quickbooks.defs,
         housekeeping.defs,

@@ -66,24 +66,22 @@ def main(argv: list[str]) -> int:
             )
         )
     elif area == "invoice-job":
-        from invoice_pipelines.delivery.batch import communications_work
-        from invoice_pipelines.delivery.cli import _channel
+        from invoice_pipelines.delivery.batch import COMMUNICATIONS_KIND
         from invoice_pipelines.delivery.pipeline import AlreadySending
-        from invoice_pipelines.documents.batch import documents_work, run_invoice_job
+        from invoice_pipelines.documents.batch import DOCUMENTS_KIND
+        from invoice_pipelines.queue.commands import EnvResources
         from invoice_pipelines.queue.jobs import get_batch_job
+        from invoice_pipelines.queue.kinds import RunSettings, run_job
         from invoice_pipelines.resources.file_stores import LocalFileStore
 
         store = LocalFileStore(root=rest[0], area="documents")
-        job_id = int(rest[1])
-        kind = get_batch_job(engine, job_id).kind
-        work = (
-            documents_work(engine, store, run_id=runner)
-            if kind == "documents"
-            else communications_work(engine, store, _channel, run_id=runner)
-        )
+        kinds = {k.name: k for k in (DOCUMENTS_KIND, COMMUNICATIONS_KIND)}
+        job = get_batch_job(engine, int(rest[1]))
         _wait_for(Path(go))
         try:
-            job = run_invoice_job(engine, job_id, work, store=store, chunk_size=5, runner=runner)
+            job = run_job(
+                engine, job, kinds, EnvResources(document_store=store), RunSettings(5, runner)
+            )
             print(json.dumps({"status": job.status, "processed": job.processed_count}))
         except AlreadySending as exc:
             # another machine sends for this organization right now: this run leaves it alone

@@ -20,6 +20,7 @@ from invoice_pipelines.billing.contract import (
     ChunkOutcome,
 )
 from invoice_pipelines.core.totals import CHARGED_VAT_CATEGORIES, ZERO_VAT_CATEGORIES
+from invoice_pipelines.queue.item_rows import record_items_from
 
 
 def _sql_list(values: frozenset[str] | dict) -> str:
@@ -276,19 +277,15 @@ def _messages_values() -> str:
     )
 
 
-RECORD_ITEMS = f"""
-UPDATE batch_job_items bi
-SET status = CASE WHEN b.code IS NULL THEN 'succeeded' WHEN b.code IN ({SKIPS}) THEN 'skipped' ELSE 'failed' END,
-    error_code = b.code,
-    error_message = replace(m.message, '{{detail}}', coalesce(b.detail, '')),
-    sales_invoice_id = CASE WHEN b.code IS NULL OR b.code IN ({SKIPS}) THEN b.invoice_id END,
-    updated_at = :now
+# each item's outcome, for queue.item_rows.record_items_from (one UPDATE for the chunk)
+ITEM_OUTCOMES = f"""
+SELECT b.item_id,
+       CASE WHEN b.code IS NULL THEN 'succeeded' WHEN b.code IN ({SKIPS}) THEN 'skipped' ELSE 'failed' END AS status,
+       b.code AS error_code,
+       replace(m.message, '{{detail}}', coalesce(b.detail, '')) AS error_message,
+       CASE WHEN b.code IS NULL OR b.code IN ({SKIPS}) THEN b.invoice_id END AS sales_invoice_id
 FROM billing_chunk b
 LEFT JOIN (VALUES {_messages_values()}) AS m(code, message) ON m.code = b.code
-WHERE bi.id = b.item_id
-  -- the chunk's window on the (batch_job_id, position) index, not a scan of every job's items
-  AND bi.batch_job_id = :job AND bi.position > :after AND bi.position <= :up_to
-  AND bi.status = 'pending'
 """
 
 COUNTS = f"""
@@ -382,7 +379,7 @@ def write_chunk(conn: Connection, ctx: ChunkContext, counts: ChunkCounts) -> Chu
     if counts.succeeded:
         for statement in (TAXES, HOLD_ITEMS, INVOICES, LINES, BREAKDOWNS, MARK_ORDERS):
             conn.execute(text(statement), params)
-    recorded = conn.execute(text(RECORD_ITEMS), params).rowcount
+    recorded = record_items_from(conn, ITEM_OUTCOMES, params)
     if recorded != counts.processed:
         # another runner of the job recorded some of these items since this chunk read them
         raise ItemsTakenElsewhere(

@@ -34,6 +34,7 @@ from invoice_pipelines.db.tables import (
     sales_order_lines,
     sales_orders,
 )
+from invoice_pipelines.queue.item_rows import record_items
 
 
 @dataclass(frozen=True)
@@ -474,18 +475,7 @@ def write_chunk(
                     "message": message,
                 }
             )
-    conn.execute(
-        update(batch_job_items)
-        .where(batch_job_items.c.id == bindparam("b_id"))
-        .values(
-            status=bindparam("b_status"),
-            error_code=bindparam("b_code"),
-            error_message=bindparam("b_message"),
-            sales_invoice_id=bindparam("b_invoice"),
-            updated_at=ctx.now,
-        ),
-        item_rows,
-    )
+    record_items(conn, item_rows, ctx.now)
     return outcome
 
 

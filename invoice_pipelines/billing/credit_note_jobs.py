@@ -1,4 +1,4 @@
-"""Credit notes in batches: the queue's kind `credit_notes`. A request lists credit notes for one
+"""Credit notes in batches: the queue's kind `credit_notes` (registered as `CREDIT_NOTES_KIND`). A request lists credit notes for one
 organization (invoice number, reason, optionally lines or net amounts per VAT rate, optionally a
 date); each is issued exactly once (`queue/atomic.py`: the credit note and its item's outcome
 commit together), a refused one is recorded with its reason and the others go on.
@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import date
-from typing import Any
+from typing import Any, Literal
 
+from dagster import Config, MetadataValue
+from pydantic import Field
 from sqlalchemy import Engine, select
 from sqlalchemy.engine import Connection
 
@@ -26,6 +28,7 @@ from invoice_pipelines.db.tables import batch_job_items, sales_invoices
 from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.queue.atomic import ItemFailed, ItemWork, run_atomic_job
 from invoice_pipelines.queue.jobs import BatchJob, get_batch_job
+from invoice_pipelines.queue.kinds import JobKind, RunSettings
 from invoice_pipelines.queue.requests import (
     CREDIT_NOTES,
     BatchRequestError,
@@ -33,6 +36,7 @@ from invoice_pipelines.queue.requests import (
     lookup_organization,
     parse_day,
 )
+from invoice_pipelines.tenants.partitions import REQUESTED_BY_HELP
 
 DEFAULT_CHUNK_SIZE = 50  # credit notes between two progress reports (and cancel checks)
 ITEM_FIELDS = ("invoice_number", "reason", "lines", "amounts", "issue_date")
@@ -222,3 +226,112 @@ def issued_credit_notes(engine: Engine, job: BatchJob, *, limit: int = 50) -> li
         }
         for position, number, invoice, gross, currency in rows
     ]
+
+
+# -- the kind, as the queue knows it -------------------------------------------------------------
+
+
+class CreditLineConfig(Config):
+    line_no: int = Field(description="The invoice's line number (1, 2, ...).")
+    quantity: str = Field(description="Decimal quantity to credit, at most what is left of it.")
+
+
+class CreditAmountConfig(Config):
+    vat_rate: str = Field(description="A VAT rate of the invoice, e.g. 19 or 7.")
+    net_amount: str = Field(
+        description="NET amount to credit at that rate (before VAT; VAT is added at the rate), "
+        "e.g. 100.00; at most what is left at that rate."
+    )
+    vat_category: str | None = Field(
+        default=None,
+        description="The VAT category (S, AE, Z, ...), only where the invoice has the rate in two "
+        "categories. Empty: the invoice's category at that rate.",
+    )
+
+
+class CreditNoteItemConfig(Config):
+    invoice_number: str = Field(description="The invoice to credit, e.g. RE-2026-000042.")
+    reason: str = Field(description="Why: printed on the credit note and kept in the audit log.")
+    lines: list[CreditLineConfig] | None = Field(
+        default=None,
+        description="Lines and quantities to credit. Empty (and no amounts): everything not "
+        "credited yet (a full credit note, the cancellation of the invoice).",
+    )
+    amounts: list[CreditAmountConfig] | None = Field(
+        default=None,
+        description="Instead of lines: a NET amount per VAT rate (a price reduction or goodwill "
+        "credit without lines), one credit note line per rate. Not together with lines.",
+    )
+    issue_date: str | None = Field(
+        default=None, description="YYYY-MM-DD; empty: today in the organization's time zone."
+    )
+
+
+class CreditNotesJobRequest(Config):
+    """issue credit notes for sales invoices, each once"""
+
+    kind: Literal["credit_notes"] = "credit_notes"
+    items: list[CreditNoteItemConfig] = Field(
+        description="The credit notes, in the order to issue them: invoice number, reason, and "
+        "optionally lines or net amounts per VAT rate and a date. Each is issued once; a refused "
+        "one is recorded with its reason and the others go on."
+    )
+    issue_date: str | None = Field(
+        default=None,
+        description="YYYY-MM-DD for the items that give no date. Empty: today in the "
+        "organization's time zone.",
+    )
+    requested_by: str | None = Field(
+        default=None,
+        description="Who asked, for the audit log. " + REQUESTED_BY_HELP,
+    )
+
+
+def _enqueue(engine: Engine, organization: str, request: CreditNotesJobRequest, who, runner):
+    items = [  # the launchpad's items as a queue request lists them (checked when queued)
+        {key: value for key, value in item.model_dump().items() if value is not None}
+        for item in request.items
+    ]
+    return enqueue_credit_notes(
+        engine, organization, items, issue_date=request.issue_date, created_by=who, runner=runner
+    )
+
+
+def _run(engine: Engine, job_id: int, resources, settings: RunSettings) -> BatchJob:
+    return run_credit_note_job(
+        engine,
+        job_id,
+        chunk_size=settings.chunk_size,
+        runner=settings.runner,
+        on_progress=settings.on_progress,
+    )
+
+
+def _metadata(engine: Engine, job: BatchJob) -> dict:
+    issued = issued_credit_notes(engine, job)
+    return {"credit_notes": MetadataValue.json(issued)} if issued else {}
+
+
+def _report(engine: Engine, job: BatchJob) -> list[str]:
+    issued = issued_credit_notes(engine, job, limit=10)
+    lines = [f"  issued (first {len(issued)}):"] if issued else []
+    lines += [
+        f"    #{note['position']} {note['credit_note']} for invoice {note['invoice']}: "
+        f"{note['gross_total']}"
+        for note in issued
+    ]
+    return lines
+
+
+CREDIT_NOTES_KIND = JobKind(
+    name=CREDIT_NOTES,
+    unit="credit notes",
+    done="issued",
+    default_chunk_size=DEFAULT_CHUNK_SIZE,
+    run=_run,
+    request=CreditNotesJobRequest,
+    enqueue=_enqueue,
+    asset=lambda engine, job: "sales_invoices",
+    metadata=_metadata,
+    report=_report,
+)

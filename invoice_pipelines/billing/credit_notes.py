@@ -42,7 +42,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 
 from sqlalchemy import Engine, func, insert, select, update
@@ -476,6 +476,50 @@ def issue_credit_note_in(
     """`issue_credit_note` inside the caller's write transaction (scoped to the organization):
     a batch job records its item in the same transaction, so the credit note and the record that
     it was issued commit together or not at all. A refusal writes nothing."""
+    reason = _checked_request(reason, lines, amounts)
+    fmt = number_format(organization)
+    organization_id = organization["id"]
+    today = organization_today(organization.get("timezone") or "Europe/Berlin")
+    issue_date = plausible_credit_note_date(issue_date or today, today)
+    last_value = lock_sequence(conn, organization_id, SEQUENCE_NAME)
+    source = _invoice_to_credit(conn, organization_id, invoice_number, issue_date)
+    credit = _credit(source, lines, amounts)
+    counter = last_value + 1
+    note = _Written(
+        number=fmt.format(counter, issue_date),
+        issue_date=issue_date,
+        reason=reason,
+        created_by=created_by,
+        batch_job_id=batch_job_id,
+        now=utcnow(),
+    )
+    credit_id = _insert_credit_note(conn, organization_id, source.invoice, credit, counter, note)
+    amount_due = Decimal(source.invoice["amount_due"]) - credit.gross_total
+    conn.execute(
+        update(sales_invoices)
+        .where(sales_invoices.c.id == source.invoice["id"])
+        .values(amount_due=amount_due, updated_at=note.now)
+    )
+    set_sequence(conn, organization_id, SEQUENCE_NAME, counter, note.now)
+    _audit_credit_note(conn, organization_id, credit_id, source, credit, note, amount_due)
+    return CreditNote(
+        id=credit_id,
+        number=note.number,
+        corrects=invoice_number,
+        issue_date=issue_date,
+        currency=source.invoice["currency"],
+        net_total=credit.net_total,
+        tax_total=credit.tax_total,
+        gross_total=credit.gross_total,
+        reason=reason,
+        lines=credit.line_credits,
+        invoice_amount_due=amount_due,
+        amounts=credit.amount_credits,
+    )
+
+
+def _checked_request(reason: str, lines, amounts) -> str:
+    """The reason, stripped; refused without one, or with both lines and amounts."""
     reason = (reason or "").strip()
     if not reason:
         raise CreditNoteRefused(
@@ -486,11 +530,25 @@ def issue_credit_note_in(
             "give lines or amounts per VAT rate, not both (two credit notes if you need both)",
             "lines_and_amounts",
         )
-    fmt = number_format(organization)
-    organization_id = organization["id"]
-    today = organization_today(organization.get("timezone") or "Europe/Berlin")
-    issue_date = plausible_credit_note_date(issue_date or today, today)
-    last_value = lock_sequence(conn, organization_id, SEQUENCE_NAME)
+    return reason
+
+
+@dataclass(frozen=True)
+class _InvoiceToCredit:
+    """The invoice as a credit note reads it: its row, lines and VAT breakdown, what earlier
+    credit notes took of it, and the customer's language."""
+
+    invoice: Mapping
+    lines: dict
+    taxes: dict
+    credited: _Credited
+    left_gross: Decimal
+    english: bool
+
+
+def _invoice_to_credit(
+    conn: Connection, organization_id: int, invoice_number: str, issue_date: date
+) -> _InvoiceToCredit:
     invoice = _invoice(conn, organization_id, invoice_number)
     if issue_date < invoice["issue_date"]:
         raise CreditNoteRefused(
@@ -515,28 +573,71 @@ def issue_credit_note_in(
         )
     }
     credited = _credited(conn, invoice["id"])
-    left_gross = Decimal(invoice["gross_total"]) - credited.gross
-    english = (
-        conn.execute(
-            select(customers.c.language).where(customers.c.id == invoice["customer_id"])
-        ).scalar()
-        or "de"
-    ).startswith("en")
-    if (lines is None or amounts is not None) and left_gross <= 0:
-        raise CreditNoteRefused(
-            f"invoice {invoice_number} is credited in full already", "credited_in_full"
+    language = conn.execute(
+        select(customers.c.language).where(customers.c.id == invoice["customer_id"])
+    ).scalar()
+    return _InvoiceToCredit(
+        invoice=invoice,
+        lines=invoice_lines,
+        taxes=invoice_taxes,
+        credited=credited,
+        left_gross=Decimal(invoice["gross_total"]) - credited.gross,
+        english=(language or "de").startswith("en"),
+    )
+
+
+@dataclass(frozen=True)
+class _Credit:
+    """What a credit note credits: its lines, VAT breakdown and totals."""
+
+    new_lines: list[dict]
+    breakdown: dict
+    full: bool
+    net_total: Decimal
+    tax_total: Decimal
+
+    @property
+    def gross_total(self) -> Decimal:
+        return self.net_total + self.tax_total
+
+    @property
+    def line_credits(self) -> tuple:
+        return tuple(
+            (line["line_no"], line["quantity"])
+            for line in self.new_lines
+            if line["line_type"] != AMOUNT_LINE
         )
+
+    @property
+    def amount_credits(self) -> tuple:
+        return tuple(
+            (line["vat_category"], line["vat_rate"], line["net_amount"])
+            for line in self.new_lines
+            if line["line_type"] == AMOUNT_LINE
+        )
+
+
+def _credit(source: _InvoiceToCredit, lines, amounts) -> _Credit:
+    """The credit asked for, held to what is left of the invoice."""
+    invoice, number = source.invoice, source.invoice["invoice_number"]
+    if (lines is None or amounts is not None) and source.left_gross <= 0:
+        raise CreditNoteRefused(f"invoice {number} is credited in full already", "credited_in_full")
     if amounts is not None:
         new_lines, breakdown, full = _amount_credit(
-            invoice, invoice_lines, invoice_taxes, credited, amounts, english
+            invoice, source.lines, source.taxes, source.credited, amounts, source.english
         )
     else:
         new_lines, breakdown, full = _line_credit(
-            invoice, invoice_lines, invoice_taxes, credited, lines, english
+            invoice, source.lines, source.taxes, source.credited, lines, source.english
         )
-    net_total = sum((b for b, _ in breakdown.values()), ZERO)
-    tax_total = sum((a for _, a in breakdown.values()), ZERO)
-    gross_total = net_total + tax_total
+    credit = _Credit(
+        new_lines=new_lines,
+        breakdown=breakdown,
+        full=full,
+        net_total=sum((b for b, _ in breakdown.values()), ZERO),
+        tax_total=sum((a for _, a in breakdown.values()), ZERO),
+    )
+    gross_total = credit.gross_total
     if gross_total <= 0:
         # e.g. a discount line alone: that would charge the customer, not credit them
         raise CreditNoteRefused(
@@ -544,41 +645,56 @@ def issue_credit_note_in(
             "credits an amount above 0",
             "not_above_zero",
         )
-    if gross_total > left_gross:
+    if gross_total > source.left_gross:
         raise CreditNoteRefused(
-            f"credit of {gross_total} {invoice['currency']} is more than the {left_gross} "
-            f"left to credit on invoice {invoice_number}",
+            f"credit of {gross_total} {invoice['currency']} is more than the "
+            f"{source.left_gross} left to credit on invoice {number}",
             "more_than_left",
         )
+    return credit
 
-    counter = last_value + 1
-    number = fmt.format(counter, issue_date)
-    now = utcnow()
+
+@dataclass(frozen=True)
+class _Written:
+    """The credit note's own facts: number, date, reason, who and when."""
+
+    number: str
+    issue_date: date
+    reason: str
+    created_by: str
+    batch_job_id: int | None
+    now: datetime
+
+
+def _insert_credit_note(
+    conn: Connection, organization_id: int, invoice, credit: _Credit, counter: int, note: _Written
+) -> int:
+    """The credit note's row, lines and VAT breakdown; its id."""
     credit_id = conn.execute(
         insert(sales_invoices)
         .values(
             organization_id=organization_id,
-            invoice_number=number,
+            invoice_number=note.number,
             sequence_number=-counter,  # the credit note series, negated (see the top)
             customer_id=invoice["customer_id"],
-            batch_job_id=batch_job_id,
+            batch_job_id=note.batch_job_id,
             type_code=CREDIT_NOTE,
-            issue_date=issue_date,
+            issue_date=note.issue_date,
             # nothing is due on a credit note; a due date is required by the table
-            due_date=issue_date,
+            due_date=note.issue_date,
             currency=invoice["currency"],
-            net_total=net_total,
-            tax_total=tax_total,
-            gross_total=gross_total,
+            net_total=credit.net_total,
+            tax_total=credit.tax_total,
+            gross_total=credit.gross_total,
             amount_paid=ZERO,
             # settled by lowering the invoice's amount_due: it never appears as open itself
             amount_due=ZERO,
             status="paid",
             corrects_invoice_id=invoice["id"],
-            credit_reason=reason,
-            created_by=created_by,
-            created_at=now,
-            updated_at=now,
+            credit_reason=note.reason,
+            created_by=note.created_by,
+            created_at=note.now,
+            updated_at=note.now,
         )
         .returning(sales_invoices.c.id)
     ).scalar_one()
@@ -586,7 +702,7 @@ def issue_credit_note_in(
         insert(sales_invoice_lines),
         [
             {"organization_id": organization_id, "sales_invoice_id": credit_id, **line}
-            for line in new_lines
+            for line in credit.new_lines
         ],
     )
     conn.execute(
@@ -600,59 +716,44 @@ def issue_credit_note_in(
                 "basis": basis,
                 "amount": amount,
             }
-            for (category, rate), (basis, amount) in sorted(breakdown.items())
+            for (category, rate), (basis, amount) in sorted(credit.breakdown.items())
         ],
     )
-    amount_due = Decimal(invoice["amount_due"]) - gross_total
-    conn.execute(
-        update(sales_invoices)
-        .where(sales_invoices.c.id == invoice["id"])
-        .values(amount_due=amount_due, updated_at=now)
-    )
-    set_sequence(conn, organization_id, SEQUENCE_NAME, counter, now)
-    line_credits = tuple(
-        (line["line_no"], line["quantity"])
-        for line in new_lines
-        if line["line_type"] != AMOUNT_LINE
-    )
-    amount_credits = tuple(
-        (line["vat_category"], line["vat_rate"], line["net_amount"])
-        for line in new_lines
-        if line["line_type"] == AMOUNT_LINE
-    )
+    return credit_id
+
+
+def _audit_credit_note(
+    conn: Connection,
+    organization_id: int,
+    credit_id: int,
+    source: _InvoiceToCredit,
+    credit: _Credit,
+    note: _Written,
+    amount_due: Decimal,
+) -> None:
     conn.execute(
         insert(audit_log).values(
             organization_id=organization_id,
-            created_by=created_by,
+            created_by=note.created_by,
             action="credit_note.issue",
             entity_type="sales_invoice",
             entity_id=str(credit_id),
             details={
-                "credit_note": number,
-                "corrects": invoice_number,
-                "reason": reason,
-                "full": full and credited.gross == 0,
-                "lines": [{"line_no": n, "quantity": _quantity(q)} for n, q in line_credits],
-                **({"amounts": amounts_json(amount_credits)} if amount_credits else {}),
-                "gross_total": str(gross_total),
+                "credit_note": note.number,
+                "corrects": source.invoice["invoice_number"],
+                "reason": note.reason,
+                "full": credit.full and source.credited.gross == 0,
+                "lines": [{"line_no": n, "quantity": _quantity(q)} for n, q in credit.line_credits],
+                **(
+                    {"amounts": amounts_json(credit.amount_credits)}
+                    if credit.amount_credits
+                    else {}
+                ),
+                "gross_total": str(credit.gross_total),
                 "invoice_amount_due": str(amount_due),
-                **({"batch_job_id": batch_job_id} if batch_job_id is not None else {}),
+                **({"batch_job_id": note.batch_job_id} if note.batch_job_id is not None else {}),
             },
         )
-    )
-    return CreditNote(
-        id=credit_id,
-        number=number,
-        corrects=invoice_number,
-        issue_date=issue_date,
-        currency=invoice["currency"],
-        net_total=net_total,
-        tax_total=tax_total,
-        gross_total=gross_total,
-        reason=reason,
-        lines=line_credits,
-        invoice_amount_due=amount_due,
-        amounts=amount_credits,
     )
 
 

@@ -1,5 +1,6 @@
-"""Billing area: sales_orders -> sales_invoices, the queue sensor, stuck-job cleanup, cancel/retry,
-and `credit_note_job` (a credit note for one sales invoice from the launchpad).
+"""Billing area: sales_orders -> sales_invoices, and `credit_note_job` (a credit note for one sales
+invoice from the launchpad). Its queue kinds (`QUEUE_KINDS`: invoicing, run by
+`batch_invoicing_job`; credit notes) are registered with the queue, whose sensors launch them.
 
 `sales_orders` is an external asset: the ERP or app writes orders; every batch invoicing run
 records an observation of them (orders by status, customers, items). `sales_invoices` is one
@@ -8,8 +9,7 @@ batch job (a queued one, or a new request checked and queued in the run). Materi
 partition by hand with no config invoices every reviewed order of that organization.
 """
 
-import json
-from datetime import date, timedelta
+from datetime import date
 from enum import Enum
 from typing import Literal
 
@@ -19,9 +19,7 @@ from dagster import (
     AssetSelection,
     AssetSpec,
     Config,
-    DagsterRunStatus,
     DefaultScheduleStatus,
-    DefaultSensorStatus,
     Definitions,
     Failure,
     MaterializeResult,
@@ -30,15 +28,11 @@ from dagster import (
     RunConfig,
     RunRequest,
     ScheduleDefinition,
-    SensorEvaluationContext,
-    SensorResult,
-    SkipReason,
     asset,
     define_asset_job,
     in_process_executor,
     job,
     op,
-    sensor,
 )
 from pydantic import Field
 
@@ -52,6 +46,7 @@ from invoice_pipelines.billing.checks import (
     totals_spec,
 )
 from invoice_pipelines.billing.counts import invoiced_amounts, order_counts
+from invoice_pipelines.billing.credit_note_jobs import CREDIT_NOTES_KIND, CreditNoteItemConfig
 from invoice_pipelines.billing.credit_notes import (
     CreditNoteRefused,
     amounts_from,
@@ -73,21 +68,19 @@ from invoice_pipelines.db.tenancy import (
     resolve_organization,
     tenant_transaction,
 )
-from invoice_pipelines.db.types import utcnow
 from invoice_pipelines.metadata import markdown_table
 from invoice_pipelines.queue.dagster import BATCH_JOB_TAG, job_metadata, sentence
 from invoice_pipelines.queue.jobs import (
     BatchJob,
     UnknownBatchJob,
-    cancel_batch_job,
     get_batch_job,
-    pending_jobs,
-    processing_jobs,
-    retry_failed,
 )
+from invoice_pipelines.queue.kinds import JobKind, OwnJob
 from invoice_pipelines.queue.requests import (
+    CUSTOMER_LINES,
     DEFAULT_DUE_DAYS,
     INVOICING_KINDS,
+    SALES_ORDERS,
     BatchRequestError,
     check_due_days,
     enqueue_customer_lines,
@@ -99,22 +92,14 @@ from invoice_pipelines.queue.requests import (
     validate_order_ids,
 )
 from invoice_pipelines.queue.stats import BatchStats, batch_stats
-from invoice_pipelines.queue.stuck import DEFAULT_STUCK_AFTER, fail_stuck_jobs
 from invoice_pipelines.resources.database import Database
 from invoice_pipelines.tenants.partitions import (
-    ORGANIZATIONS_PARTITIONS_NAME,
     REQUESTED_BY_HELP,
     organizations_partitions,
     partition_run_tags,
     who_asked,
 )
 from invoice_pipelines.tenants.refusals import refused
-
-# a job inserted this long before the sensor's cursor moved past its id is still looked at
-RECENT_WINDOW = timedelta(minutes=10)
-# a failed run is resumed; a run someone cancelled in the UI is not (that was a decision to stop:
-# the job then ends through the stuck-job cleanup, and `batch-retry` hands on what it did not reach)
-DEAD_RUN_STATUSES = (DagsterRunStatus.FAILURE,)
 
 
 class LineType(Enum):
@@ -483,192 +468,6 @@ def _run_request(job_id: int, slug: str, run_key: str) -> RunRequest:
     )
 
 
-def _next_cursor_id(last_id: int, requested: list[int], waiting: list[int]) -> int:
-    """The cursor moves past what was requested, but never past a job that still waits."""
-    after = max([last_id, *requested])
-    return max(last_id, min(after, min(waiting) - 1)) if waiting else after
-
-
-# by name, not the job object: Definitions binds the shared resources to the job and rebuilds a
-# sensor that holds it, and that rebuild passes `owners=[]`, a beta parameter (a BetaWarning
-# in every process that loads the code, each run included)
-@sensor(
-    job_name="batch_invoicing_job",
-    minimum_interval_seconds=10,
-    default_status=DefaultSensorStatus.RUNNING,
-    description="Launches one run per pending batch job (run key = job id), tagged with its "
-    "organization; resumes a processing job whose run failed.",
-)
-def batch_jobs_sensor(context: SensorEvaluationContext, database: Database):
-    engine = database.get_engine()
-    now = utcnow()
-    state = json.loads(context.cursor) if context.cursor else {}
-    last_id = int(state.get("last_id", 0))
-    # ids launched in the recent window: looked at again (see pending_jobs), requested only once
-    launched = {
-        int(k): v
-        for k, v in state.get("launched", {}).items()
-        if v >= (now - RECENT_WINDOW).isoformat()
-    }
-    queued = pending_jobs(
-        engine,
-        after_id=last_id,
-        recent_since=now - RECENT_WINDOW,
-        exclude_ids=launched,
-        kinds=INVOICING_KINDS,  # documents and communications: invoice_batch_jobs_sensor
-    )
-    # A job of an organization whose partition organizations_sensor has not added yet waits for
-    # a later tick (the cursor stays before it); a run for an unknown partition would fail.
-    known = set(context.instance.get_dynamic_partitions(ORGANIZATIONS_PARTITIONS_NAME))
-    waiting = [q.id for q in queued if q.organization_slug not in known]
-    queued = [q for q in queued if q.organization_slug in known]
-    requests = [_run_request(q.id, q.organization_slug, f"batch-job-{q.id}") for q in queued]
-    for q in processing_jobs(engine, kinds=INVOICING_KINDS):
-        if not q.runner:
-            continue
-        run = context.instance.get_run_by_id(q.runner)
-        # a run killed mid-job leaves its job in processing; a new run continues where it stopped
-        if run is not None and run.status in DEAD_RUN_STATUSES:
-            context.log.info(f"batch job {q.id}: run {q.runner} ended {run.status.value}; resuming")
-            requests.append(
-                _run_request(q.id, q.organization_slug, f"batch-job-{q.id}-resume-{q.runner}")
-            )
-    launched.update({q.id: now.isoformat() for q in queued})
-    cursor = json.dumps(
-        {
-            "last_id": _next_cursor_id(last_id, [q.id for q in queued], waiting),
-            "launched": launched,
-        },
-        sort_keys=True,
-    )
-    if not requests:
-        context.update_cursor(cursor)
-        return SkipReason("no pending batch jobs")
-    return SensorResult(run_requests=requests, cursor=cursor)
-
-
-class StuckJobsConfig(Config):
-    stuck_after_minutes: int = Field(
-        default=int(DEFAULT_STUCK_AFTER.total_seconds() // 60),
-        ge=1,
-        description="a processing job without progress for this long is failed",
-    )
-
-
-@op(description="Fail batch jobs stuck in processing; their unfinished orders stay eligible.")
-def fail_stuck_batch_jobs(
-    context: OpExecutionContext, config: StuckJobsConfig, database: Database
-) -> list[int]:
-    failed = fail_stuck_jobs(
-        database.get_engine(), stuck_after=timedelta(minutes=config.stuck_after_minutes)
-    )
-    for stuck in failed:
-        context.log.warning(
-            f"batch job {stuck.id} ({stuck.organization_slug}) failed: {stuck.failure_reason}"
-        )
-    context.add_output_metadata({"failed_jobs": MetadataValue.json([j.id for j in failed])})
-    return [j.id for j in failed]
-
-
-@job(executor_def=in_process_executor, description="Fail batch jobs stuck in processing.")
-def fail_stuck_batch_jobs_job():
-    fail_stuck_batch_jobs()
-
-
-fail_stuck_batch_jobs_schedule = ScheduleDefinition(
-    name="fail_stuck_batch_jobs_schedule",
-    job=fail_stuck_batch_jobs_job,
-    cron_schedule="*/10 * * * *",
-    default_status=DefaultScheduleStatus.RUNNING,
-    description="Every 10 minutes: fail batch jobs without progress for 30 minutes (configurable).",
-)
-
-
-class ControlAction(Enum):
-    cancel = "cancel"
-    retry_failed = "retry_failed"
-
-
-class BatchJobControlConfig(Config):
-    batch_job_id: int = Field(description="The batch job to act on.")
-    action: ControlAction = Field(
-        description="cancel: a pending job is cancelled at once, a processing job stops at its "
-        "next chunk boundary (committed invoices stay). retry_failed: a new pending job over "
-        "exactly the failed orders of a finished job."
-    )
-    requested_by: str | None = Field(
-        default=None,
-        description="Who asked, for the audit log. " + REQUESTED_BY_HELP,
-    )
-
-
-# No `organization` field on purpose: a control run is not held back by the per-organization limit,
-# so a cancel reaches the job while that organization's batch run is still working.
-@op(description="Cancel a batch job, or queue a new job over the failed items of a finished one.")
-def control_batch_job(
-    context: OpExecutionContext, config: BatchJobControlConfig, database: Database
-) -> dict:
-    engine = database.get_engine()
-    who = who_asked(config.requested_by, context.run.tags)
-    try:
-        if config.action == ControlAction.cancel:
-            batch = cancel_batch_job(engine, config.batch_job_id, cancelled_by=who)
-            context.add_output_metadata(job_metadata(batch))
-            return {
-                "batch_job_id": batch.id,
-                "status": batch.status,
-                "cancel_requested": batch.cancel_requested,
-            }
-        new_id = retry_failed(engine, config.batch_job_id, created_by=who)
-    except UnknownBatchJob:
-        raise refused(f"There is no batch job {config.batch_job_id}.") from None
-    except BatchRequestError as exc:
-        raise refused(sentence(str(exc))) from None
-    context.add_output_metadata({"retry_job_id": MetadataValue.int(new_id or 0)})
-    return {"batch_job_id": config.batch_job_id, "retry_job_id": new_id}
-
-
-@job(executor_def=in_process_executor, description="Cancel a batch job or retry its failed items.")
-def batch_job_control_job():
-    control_batch_job()
-
-
-class CreditLineConfig(Config):
-    line_no: int = Field(description="The invoice's line number (1, 2, ...).")
-    quantity: str = Field(description="Decimal quantity to credit, at most what is left of it.")
-
-
-class CreditAmountConfig(Config):
-    vat_rate: str = Field(description="A VAT rate of the invoice, e.g. 19 or 7.")
-    net_amount: str = Field(
-        description="NET amount to credit at that rate (before VAT; VAT is added at the rate), "
-        "e.g. 100.00; at most what is left at that rate."
-    )
-    vat_category: str | None = Field(
-        default=None,
-        description="The VAT category (S, AE, Z, ...), only where the invoice has the rate in two "
-        "categories. Empty: the invoice's category at that rate.",
-    )
-
-
-class CreditNoteItemConfig(Config):
-    invoice_number: str = Field(description="The invoice to credit, e.g. RE-2026-000042.")
-    reason: str = Field(description="Why: printed on the credit note and kept in the audit log.")
-    lines: list[CreditLineConfig] | None = Field(
-        default=None,
-        description="Lines and quantities to credit. Empty (and no amounts): everything not "
-        "credited yet (a full credit note, the cancellation of the invoice).",
-    )
-    amounts: list[CreditAmountConfig] | None = Field(
-        default=None,
-        description="Instead of lines: a NET amount per VAT rate (a price reduction or goodwill "
-        "credit without lines), one credit note line per rate. Not together with lines.",
-    )
-    issue_date: str | None = Field(
-        default=None, description="YYYY-MM-DD; empty: today in the organization's time zone."
-    )
-
-
 def credit_request(config: CreditNoteItemConfig) -> dict:
     """A credit note's launchpad config as `issue_credit_note` keywords (CreditNoteRefused when a
     number or date cannot be read)."""
@@ -755,13 +554,16 @@ sales_invoices_checks_schedule = ScheduleDefinition(
 defs = Definitions(
     assets=[sales_orders, sales_invoices],
     asset_checks=[sales_invoices_audit],
-    jobs=[
-        batch_invoicing_job,
-        fail_stuck_batch_jobs_job,
-        batch_job_control_job,
-        sales_invoices_checks_job,
-        credit_note_job,
-    ],
-    sensors=[batch_jobs_sensor],
-    schedules=[fail_stuck_batch_jobs_schedule, sales_invoices_checks_schedule],
+    jobs=[batch_invoicing_job, sales_invoices_checks_job, credit_note_job],
+    schedules=[sales_invoices_checks_schedule],
+)
+
+# the kinds billing registers with the queue (definitions.py hands them to queue.defs): invoicing
+# runs in batch_invoicing_job (the queue's batch_jobs_sensor launches it), credit notes in the
+# queue's own invoice_batch_job
+_INVOICING = OwnJob("batch_invoicing_job", _run_request)
+QUEUE_KINDS = (
+    JobKind(SALES_ORDERS, unit="orders", done="invoiced", own_job=_INVOICING),
+    JobKind(CUSTOMER_LINES, unit="orders", done="invoiced", own_job=_INVOICING),
+    CREDIT_NOTES_KIND,
 )

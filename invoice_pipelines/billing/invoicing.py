@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from datetime import date, datetime
 
-from sqlalchemy import BigInteger, Engine, func, insert, literal, select, text
+from sqlalchemy import BigInteger, Engine, func, literal, select
 from sqlalchemy.engine import Connection
 
 from invoice_pipelines.billing.chunk_transaction import run_chunk_retrying
@@ -24,6 +24,7 @@ from invoice_pipelines.db.tables import (
     sales_orders,
 )
 from invoice_pipelines.db.tenancy import tenant_transaction
+from invoice_pipelines.queue.item_rows import add_items, add_items_from, add_items_sql
 from invoice_pipelines.queue.jobs import BatchJob, get_batch_job
 from invoice_pipelines.queue.requests import (
     CUSTOMER_LINES,
@@ -210,16 +211,14 @@ def _expand_order_ids(conn: Connection, job_id: int, org_id: int) -> None:
         order_lookup = (
             "LEFT JOIN sales_orders so ON so.id = r.order_id AND so.organization_id = :org"
         )
-    conn.execute(
-        text(
-            f"""
-            INSERT INTO batch_job_items (organization_id, batch_job_id, position, sales_order_id, payload, status)
-            SELECT :org, :job, row_number() OVER (ORDER BY r.pos), so.id,
-                   CASE WHEN so.id IS NULL THEN {payload} END, 'pending'
-            FROM ({requested}) AS r
-            {order_lookup}
-            """
-        ),
+    add_items_sql(
+        conn,
+        f"""
+        SELECT :org, :job, row_number() OVER (ORDER BY r.pos), so.id,
+               CASE WHEN so.id IS NULL THEN {payload} END, 'pending'
+        FROM ({requested}) AS r
+        {order_lookup}
+        """,
         {"org": org_id, "job": job_id},
     )
 
@@ -240,11 +239,7 @@ def _expand_all_reviewed(conn: Connection, job_id: int, org_id: int, up_to: str 
     )
     if up_to:
         query = query.where(sales_orders.c.order_date <= date.fromisoformat(up_to))
-    conn.execute(
-        insert(batch_job_items).from_select(
-            ["organization_id", "batch_job_id", "position", "sales_order_id"], query
-        )
-    )
+    add_items_from(conn, ["organization_id", "batch_job_id", "position", "sales_order_id"], query)
 
 
 def _expand_customer_lines(conn: Connection, job_id: int, org_id: int, entries: list[dict]) -> None:
@@ -256,8 +251,8 @@ def _expand_customer_lines(conn: Connection, job_id: int, org_id: int, entries: 
             )
         ).scalars()
     )
-    conn.execute(
-        insert(batch_job_items),
+    add_items(
+        conn,
         [
             {
                 "organization_id": org_id,

@@ -1,6 +1,8 @@
-"""Batch communications through the queue (kind `communications`): each chunk of invoices gets its
-documents (written once, as in a documents job) and is sent over the job's channel by
-`delivery.pipeline.send_invoices`, at most once per invoice and channel.
+"""Batch communications through the queue (kind `communications`, registered as
+`COMMUNICATIONS_KIND`): each chunk of invoices gets its documents first (the queue runs the
+documents kind's chunk work before this one: `prepared_by`), then the invoices whose documents
+exist are sent over the job's channel by `delivery.pipeline.send_invoices`, at most once per
+invoice and channel.
 
 An item's outcome is read from `deliveries`, not from what this process saw: a run that died
 mid-chunk and was resumed finds the messages it already sent there (sent: done, not sent again;
@@ -14,17 +16,32 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import replace
-from typing import Any
+from typing import Any, Literal
 
+from pydantic import Field
 from sqlalchemy import Engine, select
 
+from invoice_pipelines.core.channels import delivery_channel_enum
 from invoice_pipelines.db.tables import deliveries, sales_invoices
 from invoice_pipelines.db.tenancy import tenant_transaction
-from invoice_pipelines.delivery.pipeline import Channel, send_invoices
-from invoice_pipelines.documents.batch import ensure_documents
-from invoice_pipelines.documents.pipeline import Builder
-from invoice_pipelines.queue.items import SUCCEEDED, ItemOutcome, Work
+from invoice_pipelines.delivery.pipeline import (
+    AlreadySending,
+    Channel,
+    already_sending_message,
+    open_channel,
+    send_invoices,
+)
+from invoice_pipelines.queue.dagster import NewInvoiceJob
+from invoice_pipelines.queue.items import (
+    SUCCEEDED,
+    ItemOutcome,
+    Work,
+    enqueue_invoice_job,
+    request_of,
+)
 from invoice_pipelines.queue.jobs import BatchJob
+from invoice_pipelines.queue.kinds import JobKind
+from invoice_pipelines.queue.requests import COMMUNICATIONS, lookup_organization
 from invoice_pipelines.resources.file_stores import FileStore
 
 DELIVERY_ACTIONS = {"sent": "invoice.sent", "failed": "invoice.send_failed"}
@@ -32,28 +49,27 @@ DELIVERY_ACTIONS = {"sent": "invoice.sent", "failed": "invoice.send_failed"}
 
 def communications_work(
     engine: Engine,
-    store: FileStore,
     channel_for: Callable[[str], Channel],
     *,
-    builder: Builder | None = None,
     run_id: str | None = None,
     max_per_second: float = 50.0,
     backoff_seconds: float = 0.5,
+    store: FileStore,
 ) -> Work:
-    """The work of a communications chunk; `channel_for(name)` opens the job's channel."""
+    """The sending of a communications chunk (its documents are written first: the kind is
+    prepared by the documents kind); `channel_for(name)` opens the job's channel."""
+    organizations: dict[int, dict] = {}
 
     def work(job: BatchJob, request: Mapping[str, Any], invoice_ids: list[int]):
         channel = channel_for(request.get("channel") or "email")
-        outcomes = ensure_documents(engine, store, job, invoice_ids, builder=builder, run_id=run_id)
-        ready = [i for i in invoice_ids if outcomes[i] is SUCCEEDED]
-        if not ready:
-            return outcomes
+        if job.organization_id not in organizations:  # resolved once per run, not per chunk
+            organizations[job.organization_id] = lookup_organization(engine, job.organization_id)
         summary = send_invoices(
             engine,
             store,
             channel,
-            job.organization_id,
-            ready,
+            organizations[job.organization_id],
+            invoice_ids,
             # a failed delivery (refused address, none at all) did not arrive: sending it again
             # is what a job that names the invoice asks for
             retry_failed=True,
@@ -64,8 +80,7 @@ def communications_work(
             run_id=run_id,
             batch_job_id=job.id,
         )
-        outcomes.update(_outcomes(engine, job, channel.name, ready, summary.skipped))
-        return outcomes
+        return _outcomes(engine, job, channel.name, invoice_ids, summary.skipped)
 
     return work
 
@@ -135,3 +150,58 @@ def _outcomes(
                     },
                 )
     return outcomes
+
+
+# -- the kind, as the queue knows it -------------------------------------------------------------
+
+DeliveryChannel = delivery_channel_enum("DeliveryChannel")
+
+
+class CommunicationsJobRequest(NewInvoiceJob):
+    """write what is missing, then send each invoice once over a channel"""
+
+    kind: Literal["communications"] = "communications"
+    channel: DeliveryChannel = Field(
+        default=DeliveryChannel.email, description="email, sms or whatsapp."
+    )
+    resend: bool = Field(
+        default=False,
+        description="Send again invoices that were sent before over this channel (once).",
+    )
+
+
+def _enqueue(engine: Engine, organization: str, request: CommunicationsJobRequest, who, runner):
+    return enqueue_invoice_job(
+        engine,
+        organization,
+        COMMUNICATIONS,
+        request.invoice_ids,
+        channel=request.channel.value,
+        resend=request.resend,
+        created_by=who,
+        runner=runner,
+    )
+
+
+def _asset(engine: Engine, job: BatchJob) -> str:
+    channel = request_of(engine, job).get("channel") or "email"
+    return "invoice_emails" if channel == "email" else "invoice_text_messages"
+
+
+COMMUNICATIONS_KIND = JobKind(
+    name=COMMUNICATIONS,
+    unit="invoices",
+    done="sent",
+    chunk=lambda engine, resources, run_id: communications_work(
+        engine,
+        lambda name: open_channel(name, resources),
+        store=resources.document_store,
+        run_id=run_id,
+    ),
+    prepared_by="documents",
+    resource_keys=frozenset({"document_store", "mailer", "text_messages"}),
+    refusals=((AlreadySending, lambda exc, job: already_sending_message(job.organization_slug)),),
+    request=CommunicationsJobRequest,
+    enqueue=_enqueue,
+    asset=_asset,
+)

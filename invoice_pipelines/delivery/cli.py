@@ -1,7 +1,8 @@
 """`invoice-pipelines send-invoices`: the function the delivery asset calls, from the command line
 (JSON summary on the last line); `batch-documents`, `batch-send` and `batch-run`: documents and
-communications jobs of the batch jobs queue, which share one runner (`documents` itself is in
-documents/cli.py)."""
+communications jobs of the batch jobs queue, and any queued job of a kind the queue runs itself
+(`queue.commands.run_here`; `documents` itself is in documents/cli.py, which registers the
+documents kind)."""
 
 from __future__ import annotations
 
@@ -10,9 +11,12 @@ import json
 
 from invoice_pipelines.cli_args import id_list, positive_int, positive_number
 from invoice_pipelines.core.channels import DELIVERY_CHANNELS, EMAIL
+from invoice_pipelines.queue.kinds import register
+from invoice_pipelines.queue.requests import COMMUNICATIONS
 
 
 def add_commands(sub) -> None:
+    register(COMMUNICATIONS, _communications_kind)  # batch-run sends queued communications
     p = sub.add_parser("send-invoices", help="e-mail invoices that have documents, at most once")
     p.add_argument("--org", required=True, help="organization slug or id")
     p.add_argument(
@@ -60,19 +64,18 @@ def _queue_options(p) -> None:
 
 
 def run_send(args: argparse.Namespace) -> int:
-    from invoice_pipelines.db.engine import make_engine
-    from invoice_pipelines.delivery.pipeline import AlreadySending, send_invoices
-    from invoice_pipelines.resources.stores import file_store_from_env
+    from invoice_pipelines.delivery.pipeline import AlreadySending, open_channel, send_invoices
+    from invoice_pipelines.queue.commands import EnvResources, command_engine
 
     if args.resend and not args.invoices:
         print("invoice-pipelines: --resend needs --invoices")
         return 2
-    channel = _channel(args.channel)
+    resources = EnvResources()
     try:
         summary = send_invoices(
-            make_engine(),
-            file_store_from_env("documents"),
-            channel,
+            command_engine(),
+            resources.document_store,
+            open_channel(args.channel, resources),
             args.org,
             args.invoices or None,
             retry_failed=args.retry_failed,
@@ -109,17 +112,19 @@ def run_batch_send(args: argparse.Namespace) -> int:
 def _enqueue_and_maybe_run(args: argparse.Namespace, kind: str, **options) -> int:
     import sys
 
-    from invoice_pipelines.billing.cli import (
+    from invoice_pipelines.queue.commands import (
         EXIT_BAD_REQUEST,
         EXIT_OK,
-        _engine,
-        _who,
+        command_engine,
         print_queued,
+        run_here,
+        who,
     )
     from invoice_pipelines.queue.items import enqueue_invoice_job
     from invoice_pipelines.queue.requests import BatchRequestError, local_runner_name
 
-    engine = _engine()
+    command = f"batch-{'documents' if kind == 'documents' else 'send'}"
+    engine = command_engine()
     runner = local_runner_name() if args.wait else None
     try:
         job_id = enqueue_invoice_job(
@@ -127,105 +132,30 @@ def _enqueue_and_maybe_run(args: argparse.Namespace, kind: str, **options) -> in
             args.org,
             kind,
             args.invoices,
-            created_by=_who(args),
+            created_by=who(args),
             runner=runner,
             **options,
         )
     except BatchRequestError as exc:
-        print(
-            f"invoice-pipelines batch-{'documents' if kind == 'documents' else 'send'}: {exc}",
-            file=sys.stderr,
-        )
+        print(f"invoice-pipelines {command}: {exc}", file=sys.stderr)
         return EXIT_BAD_REQUEST
     print(job_id, flush=True)
     if not args.wait:
         print_queued(job_id)
         return EXIT_OK
-    return _process(engine, job_id, args.chunk_size, runner)
+    return run_here(engine, job_id, args.chunk_size, runner, command)
 
 
 def run_batch_run(args: argparse.Namespace) -> int:
-    from invoice_pipelines.billing.cli import _engine
+    from invoice_pipelines.queue.commands import command_engine, run_here
     from invoice_pipelines.queue.requests import local_runner_name
 
-    return _process(_engine(), args.job_id, args.chunk_size, local_runner_name())
-
-
-def _process(engine, job_id: int, chunk_size: int, runner: str) -> int:
-    import sys
-
-    from invoice_pipelines.billing.cli import (
-        EXIT_BAD_REQUEST,
-        ProgressBar,
-        _exit_code,
-        format_job,
-        process_credit_notes,
+    return run_here(
+        command_engine(), args.job_id, args.chunk_size, local_runner_name(), "batch-run"
     )
-    from invoice_pipelines.delivery.batch import communications_work
-    from invoice_pipelines.delivery.pipeline import AlreadySending
-    from invoice_pipelines.documents.batch import (
-        combined_pdf_of,
-        documents_work,
-        run_invoice_job,
-    )
-    from invoice_pipelines.queue.jobs import UnknownBatchJob, get_batch_job, job_item_outcomes
-    from invoice_pipelines.queue.requests import BatchRequestError
-    from invoice_pipelines.resources.stores import file_store_from_env
-
-    try:
-        kind = get_batch_job(engine, job_id).kind
-    except UnknownBatchJob as exc:
-        print(f"invoice-pipelines batch-run: {exc}", file=sys.stderr)
-        return EXIT_BAD_REQUEST
-    if kind == "credit_notes":
-        return process_credit_notes(engine, job_id, chunk_size, runner)
-    store = file_store_from_env("documents")
-    bar = ProgressBar()
-    try:
-        work = (
-            documents_work(engine, store, run_id=runner)
-            if kind == "documents"
-            else communications_work(engine, store, _channel, run_id=runner)
-        )
-        job = run_invoice_job(
-            engine,
-            job_id,
-            work,
-            store=store,
-            chunk_size=chunk_size,
-            runner=runner,
-            on_progress=bar.update,
-        )
-    except (UnknownBatchJob, BatchRequestError, AlreadySending) as exc:
-        print(f"invoice-pipelines batch-run: {exc}", file=sys.stderr)
-        return EXIT_BAD_REQUEST
-    finally:
-        bar.close()
-    print(format_job(job, job_item_outcomes(engine, job, limit=10) if job.failed_count else None))
-    combined = combined_pdf_of(engine, job) if job.kind == "documents" else None
-    if combined:
-        print(
-            f"  combined PDF: {combined['path']} ({combined['pages']} pages, "
-            f"{combined['size_bytes']:,} bytes, {combined['invoices']} invoices"
-            + (f", {combined['missing_count']} not in it" if combined["missing_count"] else "")
-            + ")"
-        )
-    if job.status == "pending":
-        print(f"  batch job {job.id} waits for the invoicing job it follows to finish")
-    return _exit_code(job)
 
 
-def _channel(name: str):
-    from invoice_pipelines.delivery.pipeline import EmailChannel, TextChannel
-    from invoice_pipelines.resources.mail import mailer_from_env
-    from invoice_pipelines.resources.messaging import provider_from_env
+def _communications_kind():
+    from invoice_pipelines.delivery.batch import COMMUNICATIONS_KIND
 
-    if name == "email":
-        mailer = mailer_from_env()
-        if not isinstance(mailer.password, str):  # an EnvVar outside Dagster: read it here
-            mailer = mailer.model_copy(update={"password": mailer.password.get_value() or ""})
-        return EmailChannel(mailer)
-    provider = provider_from_env()
-    if not isinstance(provider.token, str):
-        provider = provider.model_copy(update={"token": provider.token.get_value() or ""})
-    return TextChannel(provider, whatsapp=name == "whatsapp")
+    return COMMUNICATIONS_KIND

@@ -6,6 +6,8 @@ again, deliberately, with `resend`). Nothing sends on its own: sending is a deci
 the launchpad, by the CLI, or by a batch request that asks for it.
 """
 
+from types import SimpleNamespace
+
 from dagster import (
     AssetCheckResult,
     AssetCheckSeverity,
@@ -22,12 +24,12 @@ from dagster import (
 from pydantic import Field
 
 from invoice_pipelines.catalog import OWNERS
-from invoice_pipelines.core.channels import TEXT_CHANNELS
+from invoice_pipelines.core.channels import EMAIL, TEXT_CHANNELS
+from invoice_pipelines.delivery.batch import COMMUNICATIONS_KIND
 from invoice_pipelines.delivery.pipeline import (
     AlreadySending,
-    EmailChannel,
-    TextChannel,
     already_sending_message,
+    open_channel,
     send_invoices,
 )
 from invoice_pipelines.metadata import markdown_table
@@ -80,7 +82,7 @@ def _deliver(context, config, database, document_store, channel):
             engine,
             document_store,
             channel,
-            org["id"],
+            org,
             config.invoice_ids or None,
             retry_failed=config.retry_failed,
             resend=config.resend,
@@ -142,7 +144,8 @@ def invoice_emails(
     document_store: FileStore,
     mailer: SmtpMailer,
 ):
-    summary, metadata = _deliver(context, config, database, document_store, EmailChannel(mailer))
+    channel = open_channel(EMAIL, SimpleNamespace(mailer=mailer))
+    summary, metadata = _deliver(context, config, database, document_store, channel)
     yield MaterializeResult(metadata=metadata)
     yield AssetCheckResult(
         check_name=CHECK,
@@ -178,7 +181,7 @@ def invoice_text_messages(
 ):
     if config.channel not in TEXT_CHANNELS:
         raise refused(f"channel must be {' or '.join(TEXT_CHANNELS)}, not {config.channel!r}.")
-    channel = TextChannel(text_messages, whatsapp=config.channel == "whatsapp")
+    channel = open_channel(config.channel, SimpleNamespace(text_messages=text_messages))
     _, metadata = _deliver(context, config, database, document_store, channel)
     metadata["channel"] = config.channel
     return MaterializeResult(metadata=metadata)
@@ -201,3 +204,6 @@ defs = Definitions(
     assets=[invoice_emails, invoice_text_messages],
     jobs=[send_invoices_job, send_text_messages_job],
 )
+
+# the kind delivery registers with the queue (definitions.py hands it to queue.defs)
+QUEUE_KINDS = (COMMUNICATIONS_KIND,)

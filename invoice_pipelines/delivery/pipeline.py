@@ -25,7 +25,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, contextmanager
 from contextlib import closing as contextlib_closing
@@ -36,6 +36,7 @@ from typing import Any, Protocol
 from sqlalchemy import and_, func, select
 from sqlalchemy.engine import Engine
 
+from invoice_pipelines.core.channels import CHANNEL_RESOURCES, DELIVERY_CHANNELS
 from invoice_pipelines.db.locks import Lock, LockBusy, session_lock
 from invoice_pipelines.db.tables import (
     customers,
@@ -267,7 +268,7 @@ def send_invoices(
     engine: Engine,
     store: FileStore,
     channel: Channel,
-    organization: str | int,
+    organization: str | int | Mapping,
     invoice_ids: Sequence[int] | None = None,
     *,
     retry_failed: bool = False,
@@ -287,7 +288,12 @@ def send_invoices(
     trail; with `resend`, an invoice the job already delivered is not resent by a resumed run).
     """
     started = time.perf_counter()
-    org = resolve_organization(engine, organization)
+    # a caller that has the organization's row passes it: resolved once on the delivery path
+    org = (
+        organization
+        if isinstance(organization, Mapping)
+        else resolve_organization(engine, organization)
+    )
     with _sending_lock(engine, org):
         return _send(
             engine,
@@ -377,13 +383,47 @@ def _send(
         ids = [i for i, _, _ in picked]
         mails = _mails(conn, store, org, ids, channel=channel) if picked else {}
     summary.requested = len(picked) + len(summary.skipped)
-    pace = _Pace(max_per_second)
-    lock = threading.Lock()
+    sender = _Sender(
+        engine,
+        channel,
+        org,
+        mails,
+        summary,
+        pace=_Pace(max_per_second),
+        retries=retries,
+        backoff_seconds=backoff_seconds,
+        stamp={"requested_by": requested_by, "run_id": run_id, "batch_job_id": batch_job_id},
+    )
+    shards = [picked[i::connections] for i in range(max(1, connections))]
+    shards = [shard for shard in shards if shard]
+    if len(shards) <= 1:
+        for shard in shards:
+            sender.deliver(shard)
+    else:
+        with ThreadPoolExecutor(max_workers=len(shards), thread_name_prefix=channel.name) as pool:
+            for future in [pool.submit(sender.deliver, shard) for shard in shards]:
+                future.result()
+    summary.seconds = time.perf_counter() - started
+    return summary
 
-    def commit(outcome: dict | None, intent: dict | None, refused: str | None = None):
+
+class _Sender:
+    """The sending of one run: each connection works through its share of the picked invoices
+    (`deliver`), committing each message's intent with the previous one's outcome."""
+
+    def __init__(
+        self, engine, channel, org, mails, summary, *, pace, retries, backoff_seconds, stamp
+    ) -> None:
+        self.engine, self.channel, self.org = engine, channel, org
+        self.mails, self.summary, self.pace = mails, summary, pace
+        self.retries, self.backoff_seconds = retries, backoff_seconds
+        self.stamp = stamp  # requested_by, run_id, batch_job_id: kept with every delivery
+        self.lock = threading.Lock()
+
+    def commit(self, outcome: dict | None, intent: dict | None, refused: str | None = None):
         """The last message's outcome and the next one's intent, in one transaction; the
         intent's delivery id (None: another run took this invoice meanwhile)."""
-        with tenant_transaction(engine, org["id"], write=True) as conn:
+        with tenant_transaction(self.engine, self.org["id"], write=True) as conn:
             if outcome is not None:
                 outcome = dict(outcome)
                 finish(
@@ -397,94 +437,80 @@ def _send(
                 return _record_intent(conn, intent, refused)
         return None
 
-    def deliver(shard: list[tuple[int, int, bool]]) -> None:
+    def _intent(self, invoice_id, sequence, again, recipient, message_id) -> dict:
+        stamp = self.stamp
+        return _intent(
+            self.org,
+            self.channel.name,
+            invoice_id,
+            sequence,
+            again,
+            recipient,
+            message_id,
+            stamp["requested_by"],
+            stamp["run_id"],
+            stamp["batch_job_id"],
+        )
+
+    def deliver(self, shard: list[tuple[int, int, bool]]) -> None:
         """One connection working through its share, strictly one message at a time."""
         pending_outcome: dict | None = None
         try:
-            with channel.session() as client:
+            with self.channel.session() as client:
                 for invoice_id, sequence, again in shard:
-                    mail = mails.get(invoice_id, "no such sales invoice in this organization")
-                    with lock:
-                        summary.numbers[invoice_id] = (
-                            mail.number if isinstance(mail, InvoiceMail) else str(invoice_id)
-                        )
-                    try:
-                        if isinstance(mail, str):
-                            raise MessageError(mail)
-                        message, message_id, recipient = channel.prepare(mail)
-                    except MessageError as exc:
-                        intent = _intent(
-                            org,
-                            channel.name,
-                            invoice_id,
-                            sequence,
-                            again,
-                            _address(channel, mail),
-                            None,
-                            requested_by,
-                            run_id,
-                            batch_job_id,
-                        )
-                        commit(pending_outcome, intent, refused=str(exc))
-                        pending_outcome = None
-                        with lock:
-                            summary.failed[invoice_id] = str(exc)
-                        continue
-                    intent = _intent(
-                        org,
-                        channel.name,
-                        invoice_id,
-                        sequence,
-                        again,
-                        recipient,
-                        message_id,
-                        requested_by,
-                        run_id,
-                        batch_job_id,
+                    pending_outcome = self._one(
+                        client, invoice_id, sequence, again, pending_outcome
                     )
-                    # the intent is durable before the message leaves (with the last outcome)
-                    delivery_id = commit(pending_outcome, intent)
-                    pending_outcome = None
-                    if delivery_id is None:
-                        with lock:
-                            summary.skipped[invoice_id] = "another run took it meanwhile"
-                        continue
-                    pace.wait()
-                    pending_outcome = _send_one(
-                        channel,
-                        client,
-                        message,
-                        message_id,
-                        delivery_id,
-                        invoice_id,
-                        summary,
-                        lock,
-                        retries=retries,
-                        backoff_seconds=backoff_seconds,
-                    )
-                    if pending_outcome["status"] == "unknown":
+                    if pending_outcome is not None and pending_outcome["status"] == "unknown":
                         raise SendError(pending_outcome["error"], temporary=False, unknown=True)
         except SendError as exc:
             # no connection, or it broke: what this share did not reach waits for the next run
-            with lock:
+            with self.lock:
                 for invoice_id, _, _ in shard:
-                    if invoice_id not in summary.numbers:
-                        summary.skipped[invoice_id] = f"not sent in this run: {exc}"
+                    if invoice_id not in self.summary.numbers:
+                        self.summary.skipped[invoice_id] = f"not sent in this run: {exc}"
         finally:
             if pending_outcome is not None:
-                commit(pending_outcome, None)
+                self.commit(pending_outcome, None)
 
-    shards = [picked[i::connections] for i in range(max(1, connections))]
-    shards = [shard for shard in shards if shard]
-    if len(shards) <= 1:
-        for shard in shards:
-            deliver(shard)
-    else:
-        with ThreadPoolExecutor(max_workers=len(shards), thread_name_prefix=channel.name) as pool:
-            for future in [pool.submit(deliver, shard) for shard in shards]:
-                future.result()
-    summary.seconds = time.perf_counter() - started
-    return summary
+    def _one(self, client, invoice_id, sequence, again, pending_outcome) -> dict | None:
+        """One invoice: its intent committed with the last message's outcome, then sent; the
+        outcome still to commit (None when nothing was sent)."""
+        mail = self.mails.get(invoice_id, "no such sales invoice in this organization")
+        with self.lock:
+            self.summary.numbers[invoice_id] = (
+                mail.number if isinstance(mail, InvoiceMail) else str(invoice_id)
+            )
+        try:
+            if isinstance(mail, str):
+                raise MessageError(mail)
+            message, message_id, recipient = self.channel.prepare(mail)
+        except MessageError as exc:
+            intent = self._intent(invoice_id, sequence, again, _address(self.channel, mail), None)
+            self.commit(pending_outcome, intent, refused=str(exc))
+            with self.lock:
+                self.summary.failed[invoice_id] = str(exc)
+            return None
+        intent = self._intent(invoice_id, sequence, again, recipient, message_id)
+        # the intent is durable before the message leaves (with the last outcome)
+        delivery_id = self.commit(pending_outcome, intent)
+        if delivery_id is None:
+            with self.lock:
+                self.summary.skipped[invoice_id] = "another run took it meanwhile"
+            return None
+        self.pace.wait()
+        return _send_one(
+            self.channel,
+            client,
+            message,
+            message_id,
+            delivery_id,
+            invoice_id,
+            self.summary,
+            self.lock,
+            retries=self.retries,
+            backoff_seconds=self.backoff_seconds,
+        )
 
 
 class _Pace:
@@ -629,3 +655,20 @@ class TextChannel:
     def send(self, session, payload) -> None:
         phone, text = payload
         self.provider.send_text(session, phone, text, whatsapp=self.whatsapp)
+
+
+# how each channel is opened on its resource (core.channels.CHANNEL_RESOURCES names which)
+_OPENERS = {
+    "email": EmailChannel,
+    "sms": TextChannel,
+    "whatsapp": lambda provider: TextChannel(provider, whatsapp=True),
+}
+
+
+def open_channel(name: str, resources: Any) -> Channel:
+    """The delivery channel `name` over its resource, taken from `resources` by attribute (a
+    run's `context.resources`, the command line's resources from the environment): the one
+    place a channel name becomes a channel."""
+    if name not in _OPENERS:
+        raise ValueError(f"channel must be one of {', '.join(DELIVERY_CHANNELS)}, not {name!r}")
+    return _OPENERS[name](getattr(resources, CHANNEL_RESOURCES[name]))

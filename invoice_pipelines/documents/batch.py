@@ -5,6 +5,9 @@ A `documents` job may ask for a combined PDF (`"combined_pdf": true`): once ever
 the runner that finishes the job (once, under the job's lock: `queue.transitions.finish`)
 concatenates the generated PDFs in request order into `<org>/batches/batch-<job>.pdf` in the
 document store; its path, size, page count and the items it lacks are recorded in the audit log.
+
+`DOCUMENTS_KIND` registers the kind with the queue (`queue/kinds.py`): its launchpad request, its
+chunk work, its closing work and what a run records of it.
 """
 
 from __future__ import annotations
@@ -12,9 +15,11 @@ from __future__ import annotations
 import io
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, Literal
 
 import pypdf
+from dagster import MetadataValue
+from pydantic import Field
 from sqlalchemy import Engine, select
 from sqlalchemy.engine import Connection
 
@@ -26,14 +31,17 @@ from invoice_pipelines.db.tables import (
 )
 from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.documents.pipeline import Builder, generate_documents
+from invoice_pipelines.queue.dagster import NewInvoiceJob
 from invoice_pipelines.queue.items import (
     DEFAULT_CHUNK_SIZE,
     SUCCEEDED,
     ItemOutcome,
     Work,
+    enqueue_invoice_job,
     run_item_job,
 )
 from invoice_pipelines.queue.jobs import BatchJob
+from invoice_pipelines.queue.kinds import JobKind
 from invoice_pipelines.queue.requests import DOCUMENTS
 from invoice_pipelines.resources.file_stores import FileStore
 
@@ -236,3 +244,72 @@ def combined_pdf_of(engine: Engine, job: BatchJob) -> dict[str, Any] | None:
             .order_by(a.id.desc())
             .limit(1)
         ).scalar()
+
+
+# -- the kind, as the queue knows it -------------------------------------------------------------
+
+
+class DocumentsJobRequest(NewInvoiceJob):
+    """write the invoices' documents, optionally one combined PDF"""
+
+    kind: Literal["documents"] = "documents"
+    combined_pdf: bool = Field(
+        default=False,
+        description="Also write one PDF of all the job's invoices in this order, for printing.",
+    )
+
+
+def _enqueue(engine: Engine, organization: str, request: DocumentsJobRequest, who, runner) -> int:
+    return enqueue_invoice_job(
+        engine,
+        organization,
+        DOCUMENTS,
+        request.invoice_ids,
+        combined_pdf=request.combined_pdf,
+        created_by=who,
+        runner=runner,
+    )
+
+
+def _metadata(engine: Engine, job: BatchJob) -> dict:
+    combined = combined_pdf_of(engine, job)
+    if not combined:
+        return {}
+    return {
+        "combined_pdf": MetadataValue.path(combined["path"]),
+        "combined_pdf_bytes": MetadataValue.int(combined["size_bytes"]),
+        "combined_pdf_pages": MetadataValue.int(combined["pages"]),
+        "combined_pdf_missing": MetadataValue.json(combined["missing"]),
+    }
+
+
+def _report(engine: Engine, job: BatchJob) -> list[str]:
+    combined = combined_pdf_of(engine, job)
+    if not combined:
+        return []
+    return [
+        f"  combined PDF: {combined['path']} ({combined['pages']} pages, "
+        f"{combined['size_bytes']:,} bytes, {combined['invoices']} invoices"
+        + (f", {combined['missing_count']} not in it" if combined["missing_count"] else "")
+        + ")"
+    ]
+
+
+DOCUMENTS_KIND = JobKind(
+    name=DOCUMENTS,
+    unit="invoices",
+    done="written",
+    chunk=lambda engine, resources, run_id: documents_work(
+        engine,
+        resources.document_store,
+        builder=getattr(resources, "document_renderer", None),
+        run_id=run_id,
+    ),
+    closing=lambda resources: combined_pdf_closing(resources.document_store),
+    resource_keys=frozenset({"document_store", "document_renderer"}),
+    request=DocumentsJobRequest,
+    enqueue=_enqueue,
+    asset=lambda engine, job: "sales_invoice_documents",
+    metadata=_metadata,
+    report=_report,
+)

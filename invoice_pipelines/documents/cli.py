@@ -1,6 +1,6 @@
 """`invoice-pipelines documents`: the function the documents asset calls, from the command line
 (JSON summary on the last line). Queued documents jobs (`batch-documents`, `batch-run`) are in
-delivery/cli.py, beside the communications jobs they share their runner with."""
+delivery/cli.py, beside the communications jobs; the documents kind is registered here."""
 
 from __future__ import annotations
 
@@ -8,9 +8,18 @@ import argparse
 import json
 
 from invoice_pipelines.cli_args import id_list
+from invoice_pipelines.queue.kinds import register
+from invoice_pipelines.queue.requests import DOCUMENTS
+
+
+def _documents_kind():
+    from invoice_pipelines.documents.batch import DOCUMENTS_KIND
+
+    return DOCUMENTS_KIND
 
 
 def add_commands(sub) -> None:
+    register(DOCUMENTS, _documents_kind)  # batch-run writes queued documents jobs
     p = sub.add_parser(
         "documents", help="write the documents (Factur-X PDF, XRechnung) of invoices"
     )

@@ -32,6 +32,7 @@ from sqlalchemy import func, select
 from invoice_pipelines.catalog import OWNERS
 from invoice_pipelines.db.tables import organizations, sales_invoice_documents, sales_invoices
 from invoice_pipelines.db.tenancy import system_transaction
+from invoice_pipelines.documents.batch import DOCUMENTS_KIND
 from invoice_pipelines.documents.pipeline import DEFAULT_BATCH, generate_documents
 from invoice_pipelines.metadata import markdown_table
 from invoice_pipelines.resources.database import Database
@@ -215,3 +216,6 @@ defs = Definitions(
     jobs=[documents_job],
     sensors=[documents_sensor],
 )
+
+# the kind documents registers with the queue (definitions.py hands it to queue.defs)
+QUEUE_KINDS = (DOCUMENTS_KIND,)

@@ -1,14 +1,25 @@
 """What the Dagster side of every kind of batch job shares: the run tag that names the job, the
-metadata a run records of it, and the sentence a refusal shows."""
+metadata a run records of it, the sentence a refusal shows, and the config a new request over a
+list of sales invoices starts from (`NewInvoiceJob`, which the kinds' requests extend)."""
 
 from __future__ import annotations
 
-from dagster import MetadataValue
+from dagster import Config, MetadataValue
+from pydantic import Field
 
 from invoice_pipelines.queue.jobs import BatchJob
 from invoice_pipelines.queue.requests import INVOICING_KINDS
+from invoice_pipelines.tenants.partitions import REQUESTED_BY_HELP
 
 BATCH_JOB_TAG = "invoice_pipelines/batch_job"
+
+
+class NewInvoiceJob(Config):
+    invoice_ids: list[int] = Field(description="Sales invoice ids, in the order to process them.")
+    requested_by: str | None = Field(
+        default=None,
+        description="Who asked, for the audit log. " + REQUESTED_BY_HELP,
+    )
 
 
 def sentence(text: str) -> str:

@@ -1,19 +1,28 @@
-"""Dagster side of the queue's jobs over sales invoices (kinds `documents`, `communications` and
-`credit_notes`): `invoice_batch_jobs_sensor` launches one run per pending job once the invoicing
-job it follows has finished (and resumes a job whose run failed); `invoice_batch_job` runs one job
-with the work its kind registers: documents from `documents.batch.documents_work`, communications
-from `delivery.batch.communications_work` over the job's channel, credit notes from
-`billing.credit_note_jobs` (each issued exactly once). The invoicing kinds have their own job and
-sensor in `billing/defs.py`.
+"""Dagster side of the batch-job queue, built from the kinds the areas register (`queue/kinds.py`;
+`definitions.py` hands them to `build_defs`): the queue imports no area.
+
+- `invoice_batch_job` runs one job of a kind the queue runs itself (documents, communications,
+  credit notes): a queued one, or a new request checked and queued in the run (its launchpad config
+  is the union of the kinds' requests); `invoice_batch_jobs_sensor` launches one run per pending
+  job once the invoicing job it follows has finished, and resumes a job whose run failed.
+- `batch_jobs_sensor` launches the job of a kind that has its own Dagster job (invoicing:
+  `batch_invoicing_job`, which materializes billing's `sales_invoices`), one run per pending job,
+  tagged with its organization; it resumes a processing job whose run failed.
+- `fail_stuck_batch_jobs_job` (every 10 minutes) and `batch_job_control_job` (cancel, retry the
+  failed items) serve every kind.
 """
 
 import json
-from typing import Literal
+from collections.abc import Sequence
+from datetime import timedelta
+from enum import Enum
+from typing import Literal, Union
 
 from dagster import (
     AssetMaterialization,
     Config,
     DagsterRunStatus,
+    DefaultScheduleStatus,
     DefaultSensorStatus,
     Definitions,
     Failure,
@@ -21,6 +30,7 @@ from dagster import (
     OpExecutionContext,
     RunConfig,
     RunRequest,
+    ScheduleDefinition,
     SensorEvaluationContext,
     SensorResult,
     SkipReason,
@@ -31,54 +41,61 @@ from dagster import (
 )
 from pydantic import Field
 
-from invoice_pipelines.billing.credit_note_jobs import (
-    enqueue_credit_notes,
-    issued_credit_notes,
-    run_credit_note_job,
-)
-from invoice_pipelines.billing.defs import CreditNoteItemConfig
-from invoice_pipelines.core.channels import delivery_channel_enum
-from invoice_pipelines.db.tenancy import tenant_transaction
-from invoice_pipelines.delivery.batch import communications_work
-from invoice_pipelines.delivery.pipeline import (
-    AlreadySending,
-    EmailChannel,
-    TextChannel,
-    already_sending_message,
-)
-from invoice_pipelines.documents.batch import combined_pdf_of, documents_work, run_invoice_job
+from invoice_pipelines.db.types import utcnow
 from invoice_pipelines.queue.dagster import BATCH_JOB_TAG, job_metadata, sentence
-from invoice_pipelines.queue.items import (
-    DEFAULT_CHUNK_SIZE,
-    enqueue_invoice_job,
-    ready_invoice_jobs,
+from invoice_pipelines.queue.items import DEFAULT_CHUNK_SIZE, ready_invoice_jobs
+from invoice_pipelines.queue.jobs import (
+    BatchJob,
+    UnknownBatchJob,
+    cancel_batch_job,
+    get_batch_job,
+    pending_jobs,
+    processing_jobs,
+    retry_failed,
 )
-from invoice_pipelines.queue.jobs import BatchJob, UnknownBatchJob, get_batch_job, processing_jobs
-from invoice_pipelines.queue.requests import (
-    COMMUNICATIONS,
-    CREDIT_NOTES,
-    DOCUMENTS,
-    INVOICE_BATCH_JOB_KINDS,
-    BatchRequestError,
-)
-from invoice_pipelines.queue.transitions import job_request
+from invoice_pipelines.queue.kinds import JobKind, RunSettings, refusal, resource_keys, run_job
+from invoice_pipelines.queue.requests import BatchRequestError
+from invoice_pipelines.queue.stuck import DEFAULT_STUCK_AFTER, fail_stuck_jobs
 from invoice_pipelines.resources.database import Database
-from invoice_pipelines.resources.file_stores import FileStore
-from invoice_pipelines.resources.mail import SmtpMailer
-from invoice_pipelines.resources.messaging import TextMessageProvider
-from invoice_pipelines.resources.renderer import DocumentRenderer
-from invoice_pipelines.tenants.partitions import REQUESTED_BY_HELP, organization_tags, who_asked
+from invoice_pipelines.tenants.partitions import (
+    ORGANIZATIONS_PARTITIONS_NAME,
+    REQUESTED_BY_HELP,
+    organization_tags,
+    who_asked,
+)
 from invoice_pipelines.tenants.refusals import refused
 
-# -- the op and its config --------------------------------
-
 OP = "process_invoice_batch_job"
+# a job inserted this long before the sensor's cursor moved past its id is still looked at
+RECENT_WINDOW = timedelta(minutes=10)
+# a failed run is resumed; a run someone cancelled in the UI is not (that was a decision to stop:
+# the job then ends through the stuck-job cleanup, and `batch-retry` hands on what it did not reach)
+DEAD_RUN_STATUSES = (DagsterRunStatus.FAILURE,)
 
 
-DeliveryChannel = delivery_channel_enum("DeliveryChannel")
+def build_defs(kinds: Sequence[JobKind]) -> Definitions:
+    """The queue's jobs, sensors and schedule for the registered kinds."""
+    names = [k.name for k in kinds]
+    if len(set(names)) != len(names):
+        raise ValueError(f"a kind is registered twice: {names}")
+    registry = {k.name: k for k in kinds}
+    run_here = [k for k in kinds if k.own_job is None]
+    own = [k for k in kinds if k.own_job is not None]
+    jobs, sensors = [fail_stuck_batch_jobs_job, batch_job_control_job], []
+    if run_here:
+        jobs.append(_invoice_batch_job(registry, run_here))
+        sensors.append(_invoice_batch_jobs_sensor(run_here))
+    if own:
+        sensors.append(_batch_jobs_sensor(own))
+    return Definitions(jobs=jobs, sensors=sensors, schedules=[fail_stuck_batch_jobs_schedule])
+
+
+# -- invoice_batch_job: the kinds the queue runs itself ---------------------------------------
 
 
 class QueuedInvoiceJob(Config):
+    """a job of the queue"""
+
     kind: Literal["queued_job"] = "queued_job"
     batch_job_id: int = Field(
         description="A documents, communications or credit notes job of the queue to start or "
@@ -86,200 +103,63 @@ class QueuedInvoiceJob(Config):
     )
 
 
-class NewInvoiceJob(Config):
-    invoice_ids: list[int] = Field(description="Sales invoice ids, in the order to process them.")
-    requested_by: str | None = Field(
-        default=None,
-        description="Who asked, for the audit log. " + REQUESTED_BY_HELP,
+def _config_class(kinds: Sequence[JobKind]) -> type[Config]:
+    requests = [k.request for k in kinds if k.request is not None]
+    request_type = Union[(QueuedInvoiceJob, *requests)]  # noqa: UP007 - built from a tuple
+    choices = ", ".join(
+        f"{r.model_fields['kind'].default} ({(r.__doc__ or '').strip()})"
+        for r in (QueuedInvoiceJob, *requests)
     )
 
-
-class DocumentsJobRequest(NewInvoiceJob):
-    kind: Literal["documents"] = "documents"
-    combined_pdf: bool = Field(
-        default=False,
-        description="Also write one PDF of all the job's invoices in this order, for printing.",
-    )
-
-
-class CommunicationsJobRequest(NewInvoiceJob):
-    kind: Literal["communications"] = "communications"
-    channel: DeliveryChannel = Field(
-        default=DeliveryChannel.email, description="email, sms or whatsapp."
-    )
-    resend: bool = Field(
-        default=False,
-        description="Send again invoices that were sent before over this channel (once).",
-    )
-
-
-class CreditNotesJobRequest(Config):
-    kind: Literal["credit_notes"] = "credit_notes"
-    items: list[CreditNoteItemConfig] = Field(
-        description="The credit notes, in the order to issue them: invoice number, reason, and "
-        "optionally lines or net amounts per VAT rate and a date. Each is issued once; a refused "
-        "one is recorded with its reason and the others go on."
-    )
-    issue_date: str | None = Field(
-        default=None,
-        description="YYYY-MM-DD for the items that give no date. Empty: today in the "
-        "organization's time zone.",
-    )
-    requested_by: str | None = Field(
-        default=None,
-        description="Who asked, for the audit log. " + REQUESTED_BY_HELP,
-    )
-
-
-def _credit_items(request: CreditNotesJobRequest) -> list[dict]:
-    """The launchpad's items as a queue request lists them (checked when it is queued)."""
-    return [
-        {key: value for key, value in item.model_dump().items() if value is not None}
-        for item in request.items
-    ]
-
-
-class InvoiceBatchConfig(Config):
-    # at the top of the op's config, where the run coordinator finds it: a launchpad run then
-    # carries the organization tag and waits for the organization's other runs like the rest
-    organization: str | None = Field(
-        default=None,
-        description="Organization slug or id: the invoices' organization for a new documents or "
-        "communications request (required there); with queued_job, the job's (checked if given).",
-    )
-    request: (
-        QueuedInvoiceJob | DocumentsJobRequest | CommunicationsJobRequest | CreditNotesJobRequest
-    ) = Field(
-        discriminator="kind",
-        description="Exactly one of: queued_job (a job of the queue), documents (write the "
-        "invoices' documents, optionally one combined PDF), communications (write what is "
-        "missing, then send each invoice once over a channel), credit_notes (issue credit notes "
-        "for sales invoices, each once).",
-    )
-    chunk_size: int = Field(
-        default=DEFAULT_CHUNK_SIZE,
-        ge=1,
-        le=5000,
-        description="Invoices (or credit notes) per chunk; a cancel takes effect at the next "
-        "chunk.",
-    )
-
-
-def _new_job(context: OpExecutionContext, engine, organization: str | None, request) -> int:
-    if not (organization or "").strip():
-        raise refused(f"A new {request.kind} request needs the organization.")
-    who = who_asked(request.requested_by, context.run.tags)
-    if isinstance(request, CreditNotesJobRequest):
-        return enqueue_credit_notes(
-            engine,
-            organization.strip(),
-            _credit_items(request),
-            issue_date=request.issue_date,
-            created_by=who,
-            runner=context.run.run_id,  # taken by this run: the sensor leaves it alone
+    class InvoiceBatchConfig(Config):
+        # at the top of the op's config, where the run coordinator finds it: a launchpad run then
+        # carries the organization tag and waits for the organization's other runs like the rest
+        organization: str | None = Field(
+            default=None,
+            description="Organization slug or id: the invoices' organization for a new "
+            "documents or communications request (required there); with queued_job, the "
+            "job's (checked if given).",
         )
-    options = (
-        {"combined_pdf": request.combined_pdf}
-        if isinstance(request, DocumentsJobRequest)
-        else {"channel": request.channel.value, "resend": request.resend}
-    )
-    return enqueue_invoice_job(
-        engine,
-        organization.strip(),
-        request.kind,
-        request.invoice_ids,
-        created_by=who,
-        runner=context.run.run_id,  # taken by this run: the sensor leaves it alone
-        **options,
-    )
+        request: request_type = Field(
+            discriminator="kind", description=f"Exactly one of: {choices}."
+        )
+        chunk_size: int = Field(
+            default=DEFAULT_CHUNK_SIZE,
+            ge=1,
+            le=5000,
+            description="Invoices (or credit notes) per chunk; a cancel takes effect at the next "
+            "chunk.",
+        )
+
+    return InvoiceBatchConfig
 
 
-@op(
-    description="Process one documents, communications or credit notes job of the batch jobs "
-    "queue, chunk by chunk (cancel at the next chunk), and record it on the documents, delivery "
-    "or sales invoices asset."
-)
-def process_invoice_batch_job(
-    context: OpExecutionContext,
-    config: InvoiceBatchConfig,
-    database: Database,
-    document_store: FileStore,
-    document_renderer: DocumentRenderer,
-    mailer: SmtpMailer,
-    text_messages: TextMessageProvider,
-) -> dict:
-    engine = database.get_engine()
+def _job_of_request(context: OpExecutionContext, engine, config, registry) -> BatchJob:
+    """The queued job the config names, or the new request's job, queued in this run."""
+    organization = (config.organization or "").strip()
+    request = config.request
     try:
-        if isinstance(config.request, QueuedInvoiceJob):
-            job_id = get_batch_job(engine, config.request.batch_job_id).id
+        if isinstance(request, QueuedInvoiceJob):
+            batch = get_batch_job(engine, request.batch_job_id)
         else:
-            job_id = _new_job(context, engine, config.organization, config.request)
-        batch = get_batch_job(engine, job_id)
-        if (config.organization or "").strip() and config.organization.strip() not in (
-            batch.organization_slug,
-            str(batch.organization_id),
-        ):
-            raise refused(
-                f"Batch job {batch.id} belongs to organization {batch.organization_slug!r}, "
-                f"not {config.organization.strip()!r}."
+            if not organization:
+                raise refused(f"A new {request.kind} request needs the organization.")
+            who = who_asked(request.requested_by, context.run.tags)
+            # taken by this run: the sensor leaves it alone
+            job_id = registry[request.kind].enqueue(
+                engine, organization, request, who, context.run.run_id
             )
+            batch = get_batch_job(engine, job_id)
     except UnknownBatchJob:
-        raise refused(f"There is no batch job {config.request.batch_job_id}.") from None
+        raise refused(f"There is no batch job {request.batch_job_id}.") from None
     except BatchRequestError as exc:
         raise refused(sentence(str(exc))) from None
-    if batch.kind not in INVOICE_BATCH_JOB_KINDS:
-        raise refused(f"Batch job {batch.id} is a {batch.kind} job; batch_invoicing_job runs it.")
-    run_id = context.run.run_id
-    if batch.kind == CREDIT_NOTES:
-        return _credit_notes_run(context, engine, batch, config.chunk_size)
-    if batch.kind == DOCUMENTS:
-        work = documents_work(engine, document_store, builder=document_renderer, run_id=run_id)
-    else:
-
-        def channel_for(name: str):
-            if name == "email":
-                return EmailChannel(mailer)
-            return TextChannel(text_messages, whatsapp=name == "whatsapp")
-
-        work = communications_work(
-            engine, document_store, channel_for, builder=document_renderer, run_id=run_id
+    if organization and organization not in (batch.organization_slug, str(batch.organization_id)):
+        raise refused(
+            f"Batch job {batch.id} belongs to organization {batch.organization_slug!r}, "
+            f"not {organization!r}."
         )
-
-    try:
-        batch = run_invoice_job(
-            engine,
-            job_id,
-            work,
-            store=document_store,
-            chunk_size=config.chunk_size,
-            runner=run_id,
-            on_progress=_progress(context),
-        )
-    except AlreadySending:
-        raise refused(already_sending_message(batch.organization_slug)) from None
-    metadata = job_metadata(batch)
-    combined = combined_pdf_of(engine, batch) if batch.kind == DOCUMENTS else None
-    if combined:
-        metadata.update(
-            combined_pdf=MetadataValue.path(combined["path"]),
-            combined_pdf_bytes=MetadataValue.int(combined["size_bytes"]),
-            combined_pdf_pages=MetadataValue.int(combined["pages"]),
-            combined_pdf_missing=MetadataValue.json(combined["missing"]),
-        )
-    if batch.status == "failed":
-        raise Failure(f"batch job {batch.id} failed: {batch.failure_reason}", metadata=metadata)
-    if batch.status == "pending":
-        context.log.info(f"batch job {batch.id} waits for the invoicing job it follows")
-    else:
-        asset = "sales_invoice_documents"
-        if batch.kind == COMMUNICATIONS:
-            channel = _request_of(engine, batch).get("channel") or "email"
-            asset = "invoice_emails" if channel == "email" else "invoice_text_messages"
-        context.log_event(
-            AssetMaterialization(asset, partition=batch.organization_slug, metadata=metadata)
-        )
-    context.add_output_metadata(metadata)
-    return {"batch_job_id": batch.id, "status": batch.status}
+    return batch
 
 
 def _progress(context: OpExecutionContext):
@@ -292,88 +172,280 @@ def _progress(context: OpExecutionContext):
     return progress
 
 
-def _credit_notes_run(
-    context: OpExecutionContext, engine, batch: BatchJob, chunk_size: int
-) -> dict:
-    """A credit notes job: each credit note issued once, refusals recorded per item."""
-    batch = run_credit_note_job(
-        engine,
-        batch.id,
-        chunk_size=chunk_size,
-        runner=context.run.run_id,
-        on_progress=_progress(context),
+def _invoice_batch_job(registry: dict[str, JobKind], kinds: Sequence[JobKind]):
+    config_class = _config_class(kinds)
+    here = {k.name: k for k in kinds}
+    needed = {"database"}.union(*(resource_keys(k, registry) for k in kinds))
+    kind_names = ", ".join(here)
+
+    @op(
+        name=OP,
+        required_resource_keys=needed,
+        description=f"Process one {kind_names} job of the batch jobs queue, chunk by chunk "
+        "(cancel at the next chunk), and record it on the asset its kind names.",
     )
-    metadata = job_metadata(batch)
-    issued = issued_credit_notes(engine, batch)
-    if issued:
-        metadata["credit_notes"] = MetadataValue.json(issued)
-    if batch.status == "failed":
-        raise Failure(f"batch job {batch.id} failed: {batch.failure_reason}", metadata=metadata)
-    context.log_event(
-        AssetMaterialization("sales_invoices", partition=batch.organization_slug, metadata=metadata)
+    def process_invoice_batch_job(context: OpExecutionContext, config: config_class) -> dict:
+        engine = context.resources.database.get_engine()
+        batch = _job_of_request(context, engine, config, registry)
+        kind = here.get(batch.kind)
+        if kind is None:
+            other = registry.get(batch.kind)
+            runs_it = other.own_job.job_name if other and other.own_job else "no job here"
+            raise refused(f"Batch job {batch.id} is a {batch.kind} job; {runs_it} runs it.")
+        settings = RunSettings(config.chunk_size, context.run.run_id, _progress(context))
+        try:
+            batch = run_job(engine, batch, registry, context.resources, settings)
+        except Exception as exc:
+            answer = refusal(kind, exc, batch)
+            if answer is None:
+                raise
+            raise refused(answer) from None
+        metadata = job_metadata(batch)
+        if kind.metadata is not None:
+            metadata.update(kind.metadata(engine, batch))
+        if batch.status == "failed":
+            raise Failure(f"batch job {batch.id} failed: {batch.failure_reason}", metadata=metadata)
+        if batch.status == "pending":
+            context.log.info(f"batch job {batch.id} waits for the invoicing job it follows")
+        elif kind.asset is not None:
+            context.log_event(
+                AssetMaterialization(
+                    kind.asset(engine, batch), partition=batch.organization_slug, metadata=metadata
+                )
+            )
+        context.add_output_metadata(metadata)
+        return {"batch_job_id": batch.id, "status": batch.status}
+
+    @job(
+        name="invoice_batch_job",
+        executor_def=in_process_executor,
+        description="Documents or communications for a list of invoices, or credit notes, "
+        "through the batch jobs queue: launched per queued job by invoice_batch_jobs_sensor, or "
+        "by hand with a new request.",
     )
-    context.add_output_metadata(metadata)
-    return {"batch_job_id": batch.id, "status": batch.status}
+    def invoice_batch_job():
+        process_invoice_batch_job()
 
-
-def _request_of(engine, batch: BatchJob) -> dict:
-    with tenant_transaction(engine, batch.organization_id) as conn:
-        return job_request(conn, batch.id)
-
-
-@job(
-    executor_def=in_process_executor,
-    description="Documents or communications for a list of invoices, or credit notes, through "
-    "the batch jobs queue: launched per queued job by invoice_batch_jobs_sensor, or by hand with "
-    "a new request.",
-)
-def invoice_batch_job():
-    process_invoice_batch_job()
+    return invoice_batch_job
 
 
 def _invoice_run_request(job_id: int, slug: str, run_key: str) -> RunRequest:
     return RunRequest(
         run_key=run_key,
         run_config=RunConfig(
-            ops={OP: InvoiceBatchConfig(request=QueuedInvoiceJob(batch_job_id=job_id))}
+            ops={OP: {"config": {"request": {"queued_job": {"batch_job_id": job_id}}}}}
         ),
         tags={**organization_tags(slug), BATCH_JOB_TAG: str(job_id)},
     )
 
 
-@sensor(
-    job_name="invoice_batch_job",
-    minimum_interval_seconds=10,
-    default_status=DefaultSensorStatus.RUNNING,
-    description="Launches one run per pending documents, communications or credit notes job "
-    "(run key = job id) once the invoicing job it follows has finished; resumes a job whose run "
-    "failed.",
-)
-def invoice_batch_jobs_sensor(context: SensorEvaluationContext, database: Database):
-    engine = database.get_engine()
-    state = json.loads(context.cursor) if context.cursor else {}
-    launched = set(state.get("launched", []))
-    ready = ready_invoice_jobs(engine)
-    requests = [
-        _invoice_run_request(q.id, q.organization_slug, f"batch-job-{q.id}")
-        for q in ready
-        if q.id not in launched
-    ]
-    for q in processing_jobs(engine, kinds=INVOICE_BATCH_JOB_KINDS):
-        run = context.instance.get_run_by_id(q.runner) if q.runner else None
-        if run is not None and run.status == DagsterRunStatus.FAILURE:
-            requests.append(
-                _invoice_run_request(
-                    q.id, q.organization_slug, f"batch-job-{q.id}-resume-{q.runner}"
+def _invoice_batch_jobs_sensor(kinds: Sequence[JobKind]):
+    names = [k.name for k in kinds]
+    what = ", ".join(n.replace("_", " ") for n in names[:-1]) + (
+        f" or {names[-1].replace('_', ' ')}" if len(names) > 1 else names[0]
+    )
+
+    @sensor(
+        name="invoice_batch_jobs_sensor",
+        job_name="invoice_batch_job",
+        minimum_interval_seconds=10,
+        default_status=DefaultSensorStatus.RUNNING,
+        description=f"Launches one run per pending {what} job (run key = job id) once the "
+        "invoicing job it follows has finished; resumes a job whose run failed.",
+    )
+    def invoice_batch_jobs_sensor(context: SensorEvaluationContext, database: Database):
+        engine = database.get_engine()
+        state = json.loads(context.cursor) if context.cursor else {}
+        launched = set(state.get("launched", []))
+        ready = ready_invoice_jobs(engine, kinds=names)
+        requests = [
+            _invoice_run_request(q.id, q.organization_slug, f"batch-job-{q.id}")
+            for q in ready
+            if q.id not in launched
+        ]
+        for q in processing_jobs(engine, kinds=names):
+            run = context.instance.get_run_by_id(q.runner) if q.runner else None
+            if run is not None and run.status == DagsterRunStatus.FAILURE:
+                requests.append(
+                    _invoice_run_request(
+                        q.id, q.organization_slug, f"batch-job-{q.id}-resume-{q.runner}"
+                    )
                 )
-            )
-    # every ready job is requested now or was before: kept while it is pending (not yet
-    # started), so it is requested once; a job that started leaves the cursor
-    cursor = json.dumps({"launched": sorted(q.id for q in ready)})
-    if not requests:
-        context.update_cursor(cursor)
-        return SkipReason("no documents, communications or credit notes jobs to start")
-    return SensorResult(run_requests=requests, cursor=cursor)
+        # every ready job is requested now or was before: kept while it is pending (not yet
+        # started), so it is requested once; a job that started leaves the cursor
+        cursor = json.dumps({"launched": sorted(q.id for q in ready)})
+        if not requests:
+            context.update_cursor(cursor)
+            return SkipReason(f"no {what} jobs to start")
+        return SensorResult(run_requests=requests, cursor=cursor)
+
+    return invoice_batch_jobs_sensor
 
 
-defs = Definitions(jobs=[invoice_batch_job], sensors=[invoice_batch_jobs_sensor])
+# -- batch_jobs_sensor: the kinds with a Dagster job of their own -------------------------------
+
+
+def _next_cursor_id(last_id: int, requested: list[int], waiting: list[int]) -> int:
+    """The cursor moves past what was requested, but never past a job that still waits."""
+    after = max([last_id, *requested])
+    return max(last_id, min(after, min(waiting) - 1)) if waiting else after
+
+
+def _batch_jobs_sensor(kinds: Sequence[JobKind]):
+    job_names = {k.own_job.job_name for k in kinds}
+    if len(job_names) != 1:
+        raise ValueError(f"batch_jobs_sensor launches one job; these kinds name {job_names}")
+    by_kind = {k.name: k.own_job for k in kinds}
+    names = list(by_kind)
+
+    def run_request(q, run_key: str) -> RunRequest:
+        return by_kind[q.kind].run_request(q.id, q.organization_slug, run_key)
+
+    # by name, not the job object: Definitions binds the shared resources to the job and rebuilds
+    # a sensor that holds it, and that rebuild passes `owners=[]`, a beta parameter (a BetaWarning
+    # in every process that loads the code, each run included)
+    @sensor(
+        name="batch_jobs_sensor",
+        job_name=job_names.pop(),
+        minimum_interval_seconds=10,
+        default_status=DefaultSensorStatus.RUNNING,
+        description="Launches one run per pending batch job (run key = job id), tagged with its "
+        "organization; resumes a processing job whose run failed.",
+    )
+    def batch_jobs_sensor(context: SensorEvaluationContext, database: Database):
+        engine = database.get_engine()
+        now = utcnow()
+        state = json.loads(context.cursor) if context.cursor else {}
+        last_id = int(state.get("last_id", 0))
+        # ids launched in the recent window: looked at again (see pending_jobs), requested once
+        launched = {
+            int(k): v
+            for k, v in state.get("launched", {}).items()
+            if v >= (now - RECENT_WINDOW).isoformat()
+        }
+        queued = pending_jobs(
+            engine,
+            after_id=last_id,
+            recent_since=now - RECENT_WINDOW,
+            exclude_ids=launched,
+            kinds=names,  # the kinds the queue runs itself: invoice_batch_jobs_sensor
+        )
+        # A job of an organization whose partition organizations_sensor has not added yet waits
+        # for a later tick (the cursor stays before it); a run for an unknown partition would fail.
+        known = set(context.instance.get_dynamic_partitions(ORGANIZATIONS_PARTITIONS_NAME))
+        waiting = [q.id for q in queued if q.organization_slug not in known]
+        queued = [q for q in queued if q.organization_slug in known]
+        requests = [run_request(q, f"batch-job-{q.id}") for q in queued]
+        for q in processing_jobs(engine, kinds=names):
+            if not q.runner:
+                continue
+            run = context.instance.get_run_by_id(q.runner)
+            # a run killed mid-job leaves its job in processing; a new run goes on where it stopped
+            if run is not None and run.status in DEAD_RUN_STATUSES:
+                context.log.info(
+                    f"batch job {q.id}: run {q.runner} ended {run.status.value}; resuming"
+                )
+                requests.append(run_request(q, f"batch-job-{q.id}-resume-{q.runner}"))
+        launched.update({q.id: now.isoformat() for q in queued})
+        cursor = json.dumps(
+            {
+                "last_id": _next_cursor_id(last_id, [q.id for q in queued], waiting),
+                "launched": launched,
+            },
+            sort_keys=True,
+        )
+        if not requests:
+            context.update_cursor(cursor)
+            return SkipReason("no pending batch jobs")
+        return SensorResult(run_requests=requests, cursor=cursor)
+
+    return batch_jobs_sensor
+
+
+# -- every kind: stuck jobs, cancel and retry -------------------------------------------------
+
+
+class StuckJobsConfig(Config):
+    stuck_after_minutes: int = Field(
+        default=int(DEFAULT_STUCK_AFTER.total_seconds() // 60),
+        ge=1,
+        description="a processing job without progress for this long is failed",
+    )
+
+
+@op(description="Fail batch jobs stuck in processing; their unfinished orders stay eligible.")
+def fail_stuck_batch_jobs(
+    context: OpExecutionContext, config: StuckJobsConfig, database: Database
+) -> list[int]:
+    failed = fail_stuck_jobs(
+        database.get_engine(), stuck_after=timedelta(minutes=config.stuck_after_minutes)
+    )
+    for stuck in failed:
+        context.log.warning(
+            f"batch job {stuck.id} ({stuck.organization_slug}) failed: {stuck.failure_reason}"
+        )
+    context.add_output_metadata({"failed_jobs": MetadataValue.json([j.id for j in failed])})
+    return [j.id for j in failed]
+
+
+@job(executor_def=in_process_executor, description="Fail batch jobs stuck in processing.")
+def fail_stuck_batch_jobs_job():
+    fail_stuck_batch_jobs()
+
+
+fail_stuck_batch_jobs_schedule = ScheduleDefinition(
+    name="fail_stuck_batch_jobs_schedule",
+    job=fail_stuck_batch_jobs_job,
+    cron_schedule="*/10 * * * *",
+    default_status=DefaultScheduleStatus.RUNNING,
+    description="Every 10 minutes: fail batch jobs without progress for 30 minutes (configurable).",
+)
+
+
+class ControlAction(Enum):
+    cancel = "cancel"
+    retry_failed = "retry_failed"
+
+
+class BatchJobControlConfig(Config):
+    batch_job_id: int = Field(description="The batch job to act on.")
+    action: ControlAction = Field(
+        description="cancel: a pending job is cancelled at once, a processing job stops at its "
+        "next chunk boundary (committed invoices stay). retry_failed: a new pending job over "
+        "exactly the failed orders of a finished job."
+    )
+    requested_by: str | None = Field(
+        default=None,
+        description="Who asked, for the audit log. " + REQUESTED_BY_HELP,
+    )
+
+
+# No `organization` field on purpose: a control run is not held back by the per-organization limit,
+# so a cancel reaches the job while that organization's batch run is still working.
+@op(description="Cancel a batch job, or queue a new job over the failed items of a finished one.")
+def control_batch_job(
+    context: OpExecutionContext, config: BatchJobControlConfig, database: Database
+) -> dict:
+    engine = database.get_engine()
+    who = who_asked(config.requested_by, context.run.tags)
+    try:
+        if config.action == ControlAction.cancel:
+            batch = cancel_batch_job(engine, config.batch_job_id, cancelled_by=who)
+            context.add_output_metadata(job_metadata(batch))
+            return {
+                "batch_job_id": batch.id,
+                "status": batch.status,
+                "cancel_requested": batch.cancel_requested,
+            }
+        new_id = retry_failed(engine, config.batch_job_id, created_by=who)
+    except UnknownBatchJob:
+        raise refused(f"There is no batch job {config.batch_job_id}.") from None
+    except BatchRequestError as exc:
+        raise refused(sentence(str(exc))) from None
+    context.add_output_metadata({"retry_job_id": MetadataValue.int(new_id or 0)})
+    return {"batch_job_id": config.batch_job_id, "retry_job_id": new_id}
+
+
+@job(executor_def=in_process_executor, description="Cancel a batch job or retry its failed items.")
+def batch_job_control_job():
+    control_batch_job()

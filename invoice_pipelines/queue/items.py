@@ -56,6 +56,7 @@ from invoice_pipelines.queue.transitions import (
     claim,
     finish,
     heartbeat,
+    job_request,
     locked_job,
     mark_job_failed,
     stopped,
@@ -147,6 +148,7 @@ def run_item_job(
     job_id: int,
     work: Work,
     *,
+    kind: str | None = None,
     closing: Closing | None = None,
     chunk_size: int = DEFAULT_CHUNK_SIZE,
     runner: str | None = None,
@@ -162,8 +164,10 @@ def run_item_job(
     if chunk_size < 1:
         raise ValueError("chunk_size must be at least 1")
     job = get_batch_job(engine, job_id)
-    if job.kind not in INVOICE_KINDS:
-        raise BatchRequestError(f"batch job {job_id} is a {job.kind} job, not documents or sending")
+    if job.kind not in ((kind,) if kind else INVOICE_KINDS):
+        raise BatchRequestError(
+            f"batch job {job_id} is a {job.kind} job, not {kind or 'documents or sending'}"
+        )
     if not claim_item_job(engine, job, runner):
         return get_batch_job(engine, job_id)
     try:
@@ -345,7 +349,9 @@ class ReadyJob:
     kind: str
 
 
-def ready_invoice_jobs(engine: Engine, *, limit: int = 500) -> list[ReadyJob]:
+def ready_invoice_jobs(
+    engine: Engine, *, limit: int = 500, kinds: Sequence[str] = INVOICE_BATCH_JOB_KINDS
+) -> list[ReadyJob]:
     """Pending documents, communications and credit notes jobs no runner has taken, whose
     invoicing job (if they follow one) has finished: what the sensor launches. Oldest first."""
     j = batch_jobs.c
@@ -356,7 +362,7 @@ def ready_invoice_jobs(engine: Engine, *, limit: int = 500) -> list[ReadyJob]:
             .where(
                 j.status == "pending",
                 j.dagster_run_id.is_(None),
-                j.kind.in_(INVOICE_BATCH_JOB_KINDS),
+                j.kind.in_(list(kinds)),
             )
             .order_by(j.id)
             .limit(limit)
@@ -384,3 +390,9 @@ def unfinished(conn: Connection, job_ids) -> set[int]:
             )
         ).scalars()
     )
+
+
+def request_of(engine: Engine, job: BatchJob) -> dict:
+    """A job's stored request (what it was asked to do: its channel, its options)."""
+    with tenant_transaction(engine, job.organization_id) as conn:
+        return job_request(conn, job.id)

@@ -16,6 +16,7 @@ from invoice_pipelines.billing.invoicing import claim_batch_job, process_batch_j
 from invoice_pipelines.db.tables import batch_jobs
 from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.db.types import utcnow
+from invoice_pipelines.queue.item_rows import record_items_statement
 from invoice_pipelines.queue.jobs import get_batch_job
 from invoice_pipelines.queue.requests import enqueue_sales_orders
 from invoice_pipelines_tests.billing.shop import hook_chunk_writes, make_shop
@@ -116,7 +117,7 @@ def test_chunk_lookups_use_primary_keys_even_with_statistics_from_before_the_ord
         assert "pk_sales_orders" in take and "ix_sales_orders_org_status_date" not in take, take
         mark = plan(chunk_postgres.MARK_ORDERS)
         assert "pk_sales_orders" in mark and "Seq Scan on sales_orders" not in mark, mark
-        record = plan(chunk_postgres.RECORD_ITEMS)
+        record = plan(record_items_statement(chunk_postgres.ITEM_OUTCOMES))
         assert "Seq Scan on batch_job_items" not in record, record
         conn.rollback()
 

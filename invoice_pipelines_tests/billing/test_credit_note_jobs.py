@@ -22,7 +22,6 @@ from invoice_pipelines.billing.credit_note_jobs import (
 from invoice_pipelines.cli import main
 from invoice_pipelines.db.tables import batch_job_items, batch_jobs
 from invoice_pipelines.db.tenancy import tenant_transaction
-from invoice_pipelines.queue import defs as queue
 from invoice_pipelines.queue.items import ready_invoice_jobs
 from invoice_pipelines.queue.jobs import cancel_batch_job, get_batch_job, retry_failed
 from invoice_pipelines.queue.requests import BatchRequestError
@@ -31,6 +30,7 @@ from invoice_pipelines_tests.billing.shop import make_shop
 from invoice_pipelines_tests.billing.test_credit_notes import LATER, by_number, invoiced
 from invoice_pipelines_tests.billing.test_defs import refusal
 from invoice_pipelines_tests.delivery.test_batch_defs import _defs, _instance
+from invoice_pipelines_tests.queue import kinds as queue
 
 D = Decimal
 

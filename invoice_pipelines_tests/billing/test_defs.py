@@ -20,14 +20,9 @@ from dagster import (
 )
 from sqlalchemy import func, select, update
 
-from invoice_pipelines.billing.defs import (
-    BATCH_JOB_TAG,
-    batch_job_control_job,
-    batch_jobs_sensor,
-    defs,
-    fail_stuck_batch_jobs_job,
-    fail_stuck_batch_jobs_schedule,
-)
+from invoice_pipelines.billing.defs import BATCH_JOB_TAG
+from invoice_pipelines.billing.defs import QUEUE_KINDS as BILLING_KINDS
+from invoice_pipelines.billing.defs import defs as billing_defs
 from invoice_pipelines.billing.invoicing import (
     DEFAULT_CHUNK_SIZE,
     DEFAULT_WORKERS,
@@ -45,6 +40,12 @@ from invoice_pipelines.db.tables import (
 )
 from invoice_pipelines.db.tenancy import system_transaction, tenant_transaction
 from invoice_pipelines.db.types import utcnow
+from invoice_pipelines.queue.defs import (
+    batch_job_control_job,
+    build_defs,
+    fail_stuck_batch_jobs_job,
+    fail_stuck_batch_jobs_schedule,
+)
 from invoice_pipelines.queue.jobs import get_batch_job
 from invoice_pipelines.queue.requests import (
     DEFAULT_DUE_DAYS,
@@ -54,6 +55,11 @@ from invoice_pipelines.queue.requests import (
 from invoice_pipelines.resources.database import Database
 from invoice_pipelines.tenants.partitions import ORGANIZATION_TAG, ORGANIZATIONS_PARTITIONS_NAME
 from invoice_pipelines_tests.billing.shop import make_shop
+from invoice_pipelines_tests.queue.kinds import batch_jobs_sensor
+
+# billing's definitions with the queue's for billing's kinds (which need the database only), as
+# definitions.py merges them
+defs = Definitions.merge(billing_defs, build_defs(BILLING_KINDS))
 
 
 def resources(db) -> dict:

@@ -6,7 +6,9 @@ that ask for documents and sending."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import UTC, datetime
+from types import SimpleNamespace
 
 import pytest
 from sqlalchemy import select, update
@@ -21,12 +23,13 @@ from invoice_pipelines.db.tables import (
     sales_invoice_documents,
 )
 from invoice_pipelines.db.tenancy import tenant_transaction
-from invoice_pipelines.delivery.batch import communications_work
+from invoice_pipelines.delivery.batch import COMMUNICATIONS_KIND, communications_work
 from invoice_pipelines.delivery.pipeline import EmailChannel
-from invoice_pipelines.documents.batch import run_invoice_job
+from invoice_pipelines.documents.batch import DOCUMENTS_KIND, run_invoice_job
 from invoice_pipelines.documents.pipeline import generate_documents
 from invoice_pipelines.queue.items import enqueue_invoice_job
 from invoice_pipelines.queue.jobs import get_batch_job, job_item_outcomes, retry_failed
+from invoice_pipelines.queue.kinds import chunk_work
 from invoice_pipelines.queue.requests import (
     COMMUNICATIONS,
     enqueue_customer_lines,
@@ -53,10 +56,17 @@ def _customer(db, org_id: int, number: str, email: str) -> int:
 
 
 def _work(db, store, sink):
+    """A communications chunk as the queue composes it: the documents kind's work first, then
+    the sending (here with a short backoff)."""
     mailer = SmtpMailer(port=sink.port, sender="rechnung@mueller.example")
-    return communications_work(
-        db.engine, store, lambda name: EmailChannel(mailer), backoff_seconds=0.01
+    kind = replace(
+        COMMUNICATIONS_KIND,
+        chunk=lambda engine, resources, run_id: communications_work(
+            engine, lambda name: EmailChannel(mailer), store=store, backoff_seconds=0.01
+        ),
     )
+    kinds = {DOCUMENTS_KIND.name: DOCUMENTS_KIND, kind.name: kind}
+    return chunk_work(db.engine, kind, kinds, SimpleNamespace(document_store=store), None)
 
 
 def test_a_communications_job_sends_each_invoice_once_and_its_retry_only_the_refused(db, tmp_path):

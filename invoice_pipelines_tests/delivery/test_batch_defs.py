@@ -13,7 +13,6 @@ from invoice_pipelines.db.tables import batch_jobs, customers
 from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.delivery import defs as delivery
 from invoice_pipelines.documents.pipeline import InProcessBuilder
-from invoice_pipelines.queue import defs as queue
 from invoice_pipelines.resources.database import Database
 from invoice_pipelines.resources.file_stores import LocalFileStore
 from invoice_pipelines.resources.mail import SmtpMailer
@@ -25,6 +24,7 @@ from invoice_pipelines_devtools.standins.smtp import SmtpSink
 from invoice_pipelines_tests.billing.test_defs import refusal
 from invoice_pipelines_tests.documents.test_pipeline import SELLER
 from invoice_pipelines_tests.exports.books import customer, sales_invoice
+from invoice_pipelines_tests.queue import kinds as queue
 
 
 class InProcessRenderer(DocumentRenderer):
@@ -52,7 +52,7 @@ def _defs(db, tmp_path, port: int = 1) -> Definitions:
     return Definitions.merge(
         billing.defs,
         delivery.defs,
-        queue.defs,
+        queue.QUEUE,
         Definitions(resources=_resources(db, tmp_path, port)),
     )
 
@@ -78,7 +78,7 @@ def _instance(slug: str) -> DagsterInstance:
 def _ticks(db, instance) -> tuple[list, list]:
     """What the invoicing sensor and the documents/communications sensor launch now."""
     found = []
-    for sensor in (billing.batch_jobs_sensor, queue.invoice_batch_jobs_sensor):
+    for sensor in (queue.batch_jobs_sensor, queue.invoice_batch_jobs_sensor):
         with build_sensor_context(
             instance=instance, resources={"database": Database(url=db.url)}
         ) as context:

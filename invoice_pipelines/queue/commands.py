@@ -1,0 +1,389 @@
+"""The commands every kind of batch job shares, and what they print: `batch-status`, `batch-list`,
+`batch-cancel`, `batch-retry` and `batch-run` (a queued job of any kind the queue runs itself,
+processed here with a progress bar), the job as a person reads it (`format_job`), the exit codes,
+who asks, and the engine and resources a command uses. The areas' cli.py files add the commands
+(`batch-status` and friends with billing's, `batch-run` with delivery's) and register their kinds
+(`queue.kinds.register`); nothing here imports an area."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import sys
+import time
+from typing import TextIO
+
+from invoice_pipelines.queue.jobs import (
+    BatchJob,
+    UnknownBatchJob,
+    cancel_batch_job,
+    get_batch_job,
+    job_item_outcomes,
+    list_batch_jobs,
+    retry_failed,
+)
+from invoice_pipelines.queue.kinds import RunSettings, refusal, registered, run_job
+from invoice_pipelines.queue.requests import (
+    CREDIT_NOTES,
+    DOCUMENTS,
+    INVOICE_KINDS,
+    BatchRequestError,
+)
+
+# exit codes: 0 done without failures, 1 finished with failed orders (or failed/cancelled), 2 bad request
+EXIT_OK, EXIT_FAILURES, EXIT_BAD_REQUEST = 0, 1, 2
+
+
+def command_engine():  # an Engine
+    """The engine of a command: the `database` resource's, as the runs have it."""
+    from invoice_pipelines.resources.database import command_line_engine
+
+    return command_line_engine()
+
+
+def who(args: argparse.Namespace) -> str:
+    """Who asks, for the audit log: `--created-by`, else the user running the command."""
+    return getattr(args, "created_by", None) or getpass.getuser()
+
+
+class EnvResources:
+    """The resources a kind's work needs, for a command: configured from the environment as
+    definitions.py configures them, each built when first asked for (by attribute, like a run's
+    `context.resources`). Secrets given as environment variables are read here."""
+
+    def __init__(self, **given) -> None:
+        self._given = dict(given)
+
+    def __getattr__(self, name: str):
+        if name.startswith("_"):
+            raise AttributeError(name)
+        if name not in self._given:
+            if name not in _FROM_ENV:
+                raise AttributeError(f"no resource {name!r} for a command")
+            self._given[name] = _FROM_ENV[name]()
+        return self._given[name]
+
+
+def _document_store():
+    from invoice_pipelines.resources.stores import file_store_from_env
+
+    return file_store_from_env("documents")
+
+
+def _mailer():
+    from invoice_pipelines.resources.mail import mailer_from_env
+
+    mailer = mailer_from_env()
+    if not isinstance(mailer.password, str):  # an EnvVar outside Dagster: read it here
+        mailer = mailer.model_copy(update={"password": mailer.password.get_value() or ""})
+    return mailer
+
+
+def _text_messages():
+    from invoice_pipelines.resources.messaging import provider_from_env
+
+    provider = provider_from_env()
+    if not isinstance(provider.token, str):
+        provider = provider.model_copy(update={"token": provider.token.get_value() or ""})
+    return provider
+
+
+_FROM_ENV = {
+    "document_store": _document_store,
+    # a command renders in its own process with the default renderer
+    "document_renderer": lambda: None,
+    "mailer": _mailer,
+    "text_messages": _text_messages,
+}
+
+
+class ProgressBar:
+    """One line on stderr, redrawn per chunk on a terminal; a line per 10 % otherwise."""
+
+    def __init__(
+        self,
+        stream: TextIO | None = None,
+        width: int = 30,
+        unit: str = "orders",
+        done: str = "invoiced",
+    ) -> None:
+        self.stream = stream or sys.stderr
+        self.width = width
+        self.unit, self.done = unit, done
+        self.tty = self.stream.isatty()
+        self.started = time.monotonic()
+        self.last_decile = -1
+
+    def update(self, job: BatchJob) -> None:
+        total = max(job.total_count, 1)
+        share = min(job.processed_count / total, 1.0)
+        filled = int(share * self.width)
+        elapsed = time.monotonic() - self.started
+        rate = job.processed_count / elapsed if elapsed > 0 else 0.0
+        remaining = (job.total_count - job.processed_count) / rate if rate > 0 else None
+        eta = (
+            f" ETA {remaining:,.0f}s"
+            if remaining is not None and job.processed_count < job.total_count
+            else ""
+        )
+        line = (
+            f"[{'#' * filled}{'.' * (self.width - filled)}] {job.processed_count:,}/{job.total_count:,} {self.unit} "
+            f"({share:.0%}) {job.successful_count:,} {self.done}, {job.failed_count:,} failed, "
+            f"{job.skipped_count:,} skipped, {rate:,.0f}/s{eta}"
+        )
+        if self.tty:
+            self.stream.write("\r" + line.ljust(110))
+        elif int(share * 10) != self.last_decile:
+            self.last_decile = int(share * 10)
+            self.stream.write(line + "\n")
+        self.stream.flush()
+
+    def close(self) -> None:
+        if self.tty:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+def exit_code(job: BatchJob) -> int:
+    return EXIT_OK if job.status == "completed" else EXIT_FAILURES
+
+
+def _counted(job: BatchJob) -> bool:
+    """A job's orders are counted when it starts (an `all_reviewed` request names none)."""
+    return job.status != "pending" or job.total_count > 0
+
+
+def _failed_item(f: dict) -> str:
+    payload = f["payload"] if isinstance(f["payload"], dict) else {}
+    order = f["sales_order_id"] or payload.get("sales_order_id")
+    customer = f["customer_id"] or payload.get("customer_id")
+    invoice = f.get("sales_invoice_id") if not order and not customer else None
+    what = (
+        f"order {order}"
+        if order
+        else f"customer {customer}"
+        if customer
+        else f"invoice {payload['invoice_number']}"  # a credit note of a credit_notes job
+        if payload.get("invoice_number")
+        else f"invoice {invoice}"
+        if invoice
+        else "item"
+    )
+    reason = ": ".join(str(part) for part in (f["error_code"], f["error_message"]) if part)
+    return f"    #{f['position']} {what}: {reason or 'failed (no reason recorded)'}"
+
+
+def format_job(job: BatchJob, failures: list[dict] | None = None) -> str:
+    """A job as `batch-status` shows it; a value the job does not have is left out, never `None`."""
+    invoice_date = (
+        f"invoice date {job.invoice_date}"
+        if job.invoice_date
+        else "invoice date: the day it runs (organization's time zone)"
+    )
+    created = f"created at {job.created_at:%Y-%m-%d %H:%M:%S} UTC" + (
+        f" by {job.created_by}" if job.created_by else ""
+    )
+    lines = [
+        f"batch job {job.id} ({job.kind.replace('_', ' ')}) for {job.organization_slug}: {job.status}"
+        + (" (cancel requested)" if job.cancel_requested and job.status == "processing" else ""),
+        (
+            f"  orders: {job.total_count:,} requested, {job.processed_count:,} processed, "
+            f"{job.successful_count:,} invoiced, {job.failed_count:,} failed, "
+            f"{job.skipped_count:,} skipped (already invoiced)"
+            if _counted(job)
+            else "  orders: counted when the job starts"
+        ),
+        f"  {invoice_date}, due after {job.due_days} days; {created}",
+    ]
+    unit = "orders"
+    if job.kind in INVOICE_KINDS:  # documents or communications: items are sales invoices
+        unit = "invoices"
+        done = "written" if job.kind == DOCUMENTS else "sent"
+        lines[1:3] = [
+            f"  invoices: {job.total_count:,} requested, {job.processed_count:,} processed, "
+            f"{job.successful_count:,} {done}, {job.failed_count:,} failed, "
+            f"{job.skipped_count:,} skipped"
+            if _counted(job)
+            else "  invoices: counted when the job starts",
+            f"  {created}",
+        ]
+    elif job.kind == CREDIT_NOTES:
+        unit = "credit notes"
+        day = (
+            f"dated {job.invoice_date} unless an item gives its date"
+            if job.invoice_date
+            else "dated the day they are issued unless an item gives its date"
+        )
+        lines[1:3] = [
+            f"  credit notes: {job.total_count:,} requested, {job.processed_count:,} processed, "
+            f"{job.successful_count:,} issued, {job.failed_count:,} refused",
+            f"  {day}; {created}",
+        ]
+    if job.started_at:
+        timing = f"  started {job.started_at:%H:%M:%S} UTC"
+        if job.duration_seconds is not None:
+            rate = job.processed_count / job.duration_seconds if job.duration_seconds > 0 else 0
+            timing += f", took {job.duration_seconds:,.2f}s ({rate:,.0f} {unit}/s)"
+        elif job.estimated_duration_seconds is not None:
+            timing += f", estimated {job.estimated_duration_seconds:,.1f}s in total"
+        lines.append(timing)
+    if job.retry_of_job_id:
+        lines.append(f"  retry of batch job {job.retry_of_job_id}")
+    if job.failure_reason:
+        lines.append(f"  reason: {job.failure_reason}")
+    if failures:
+        lines.append(f"  failed items (first {len(failures)}):")
+        lines.extend(_failed_item(f) for f in failures)
+        if job.failed_count > len(failures):
+            lines.append(f"    ... and {job.failed_count - len(failures):,} more")
+    if job.failed_count and job.done:
+        lines.append(f"  retry the failed items: invoice-pipelines batch-retry {job.id}")
+    return "\n".join(lines)
+
+
+LIST_COLUMNS = ("id", "organization", "status", "kind", "orders", "invoiced", "failed", "created")
+
+
+def format_job_list(jobs: list[BatchJob]) -> str:
+    """Jobs as `batch-list` shows them: one line each, most recent first, aligned columns."""
+    rows = [
+        (
+            str(job.id),
+            job.organization_slug,
+            job.status + (" (cancel requested)" if job.cancel_requested and not job.done else ""),
+            job.kind.replace("_", " "),
+            f"{job.processed_count:,}/{job.total_count:,}" if _counted(job) else "-",
+            f"{job.successful_count:,}",
+            f"{job.failed_count:,}",
+            f"{job.created_at:%Y-%m-%d %H:%M} UTC",
+        )
+        for job in jobs
+    ]
+    widths = [max(len(r[i]) for r in [LIST_COLUMNS, *rows]) for i in range(len(LIST_COLUMNS))]
+    numeric = {0, 4, 5, 6}
+    return "\n".join(
+        "  ".join(
+            cell.rjust(width) if i in numeric else cell.ljust(width)
+            for i, (cell, width) in enumerate(zip(row, widths, strict=True))
+        ).rstrip()
+        for row in [LIST_COLUMNS, *rows]
+    )
+
+
+def batch_status(args: argparse.Namespace) -> int:
+    """Print one job: status, counts, timing, the first failed items."""
+    engine = command_engine()
+    try:
+        job = get_batch_job(engine, args.job_id)
+    except UnknownBatchJob as exc:
+        print(f"invoice-pipelines batch-status: {exc}", file=sys.stderr)
+        return EXIT_BAD_REQUEST
+    failures = job_item_outcomes(engine, job, limit=10) if job.failed_count else None
+    if getattr(args, "json", False):
+        print(json.dumps(job.to_json_dict(), default=str))
+    else:
+        print(format_job(job, failures))
+    return EXIT_OK
+
+
+def batch_cancel(args: argparse.Namespace) -> int:
+    """Cancel a job (a processing job stops at its next chunk boundary)."""
+    engine = command_engine()
+    try:
+        job = cancel_batch_job(engine, args.job_id, cancelled_by=who(args))
+    except UnknownBatchJob as exc:
+        print(f"invoice-pipelines batch-cancel: {exc}", file=sys.stderr)
+        return EXIT_BAD_REQUEST
+    print(format_job(job))
+    return EXIT_OK
+
+
+def batch_retry(args: argparse.Namespace) -> int:
+    """Queue a new job over exactly the failed items of a finished job; prints the new job id."""
+    engine = command_engine()
+    try:
+        new_id = retry_failed(engine, args.job_id, created_by=who(args))
+    except (UnknownBatchJob, BatchRequestError) as exc:
+        print(f"invoice-pipelines batch-retry: {exc}", file=sys.stderr)
+        return EXIT_BAD_REQUEST
+    if new_id is None:
+        print(f"batch job {args.job_id} has no failed items", file=sys.stderr)
+        return EXIT_OK
+    print(new_id)
+    return EXIT_OK
+
+
+def batch_list(args: argparse.Namespace) -> int:
+    """Recent jobs, most recent first: of one organization or all, optionally in one status."""
+    engine = command_engine()
+    try:
+        jobs = list_batch_jobs(engine, args.org, status=args.status, limit=args.limit)
+    except BatchRequestError as exc:
+        print(f"invoice-pipelines batch-list: {exc}", file=sys.stderr)
+        return EXIT_BAD_REQUEST
+    if getattr(args, "json", False):
+        print(json.dumps([job.to_json_dict() for job in jobs], default=str))
+    elif not jobs:
+        scope = " ".join(
+            part
+            for part in (
+                args.status,
+                "batch jobs",
+                f"for {args.org}" if args.org else "",
+            )
+            if part
+        )
+        print(f"no {scope}")
+    else:
+        print(format_job_list(jobs))
+    return EXIT_OK
+
+
+def print_queued(job_id: int) -> None:
+    """What a queued documents, communications or credit notes job tells its user (stderr)."""
+    print(
+        f"batch job {job_id} queued; invoice_batch_jobs_sensor starts it (or: invoice-pipelines "
+        f"batch-run {job_id}). Follow it with: invoice-pipelines batch-status {job_id}",
+        file=sys.stderr,
+    )
+
+
+def run_here(engine, job_id: int, chunk_size: int | None, runner: str, command: str) -> int:
+    """Process a queued job of a kind the queue runs itself, here, with a progress bar; its
+    summary, its failed items and what its kind reports (`batch-run`, `--wait`)."""
+    try:
+        job = get_batch_job(engine, job_id)
+    except UnknownBatchJob as exc:
+        print(f"invoice-pipelines {command}: {exc}", file=sys.stderr)
+        return EXIT_BAD_REQUEST
+    kinds = registered()
+    kind = kinds.get(job.kind)
+    if kind is None or kind.own_job is not None:
+        print(
+            f"invoice-pipelines {command}: batch job {job_id} is a {job.kind} job, which "
+            f"{command} does not run"
+            + (f" (batch-invoice --wait, or {kind.own_job.job_name})" if kind else ""),
+            file=sys.stderr,
+        )
+        return EXIT_BAD_REQUEST
+    bar = ProgressBar(unit=kind.unit, done=kind.done)
+    settings = RunSettings(chunk_size or kind.default_chunk_size, runner, bar.update)
+    try:
+        job = run_job(engine, job, kinds, EnvResources(), settings)
+    except (UnknownBatchJob, BatchRequestError) as exc:
+        print(f"invoice-pipelines {command}: {exc}", file=sys.stderr)
+        return EXIT_BAD_REQUEST
+    except Exception as exc:
+        if refusal(kind, exc, job) is None:
+            raise
+        print(f"invoice-pipelines {command}: {exc}", file=sys.stderr)
+        return EXIT_BAD_REQUEST
+    finally:
+        bar.close()
+    print(format_job(job, job_item_outcomes(engine, job, limit=10) if job.failed_count else None))
+    for line in kind.report(engine, job) if kind.report else []:
+        print(line)
+    if job.status == "pending":
+        print(f"  batch job {job.id} waits for the invoicing job it follows to finish")
+    return exit_code(job)
