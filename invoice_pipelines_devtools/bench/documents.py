@@ -181,6 +181,7 @@ def run(args: argparse.Namespace) -> dict:
     _seed(engine, org_id, args.n)
     root = Path(tempfile.mkdtemp(prefix="ip-bench-documents-"))
     store = LocalFileStore(root=str(root))
+    read_back.wire(READ_BACK)  # documents proven as the definitions prove them
     renderer = DocumentRenderer(workers=args.workers)
     t0 = time.perf_counter()
     problems = renderer._start().wait_ready()
@@ -374,15 +375,25 @@ def _first_pdf(store) -> str:
 
 
 def _communications_job(engine, store, slug: str, org_id: int, mailer):
-    from invoice_pipelines.delivery.batch import communications_work
+    from dataclasses import replace
+    from types import SimpleNamespace
+
+    from invoice_pipelines.delivery.batch import COMMUNICATIONS_KIND, communications_work
     from invoice_pipelines.delivery.pipeline import DeliverySummary, EmailChannel
-    from invoice_pipelines.documents.batch import run_invoice_job
+    from invoice_pipelines.documents.batch import DOCUMENTS_KIND, run_invoice_job
     from invoice_pipelines.queue.items import enqueue_invoice_job
+    from invoice_pipelines.queue.kinds import chunk_work
 
     job_id = enqueue_invoice_job(engine, slug, "communications", _invoice_ids(engine, org_id))
-    work = communications_work(
-        engine, store, lambda name: EmailChannel(mailer), max_per_second=100_000
+    # the queue's communications chunk (documents first), sending without a pace limit
+    kind = replace(
+        COMMUNICATIONS_KIND,
+        chunk=lambda engine, resources, run_id: communications_work(
+            engine, lambda name: EmailChannel(mailer), store=store, max_per_second=100_000
+        ),
     )
+    kinds = {DOCUMENTS_KIND.name: DOCUMENTS_KIND, kind.name: kind}
+    work = chunk_work(engine, kind, kinds, SimpleNamespace(document_store=store), None)
     job = run_invoice_job(engine, job_id, work)
     return DeliverySummary(slug, requested=job.total_count, sent=job.successful_count), {
         "communications_job": job.id,
