@@ -7,7 +7,10 @@ synthetic ones when the folder is absent), attachment bombs, many-page scans and
 over-size files, XML entity attacks, and valid e-invoices whose supplier name, VAT id, invoice
 number and line descriptions carry hostile text. They are registered the way the upload sensor
 does and read by `process_documents` with the product's parse workers (`DocumentParser`) and
-Tesseract, in batches as the intake job runs them; every month of the resulting supplier invoices
+Tesseract, in batches as the intake job runs them. Some are small valid e-invoices whose archived
+originals the bench swaps for 16 MiB files after registration, side by side so they fill whole
+read-ahead groups (a tenant that can write its own `.archive`): each must end FAILED as changed
+after it was received, unread, or it counts as a crash. Every month of the resulting supplier invoices
 is then exported to CSV and DATEV with `run_export`. The other quarter are sales invoices to
 customers with hostile names, addresses and e-mail addresses, written by `generate_documents`
 (the `DocumentRenderer` workers) and sent by `send_invoice_emails` to the SMTP stand-in.
@@ -383,7 +386,13 @@ EXPENSIVE_EVERY = {
     "many-page-text": 400,
     "over-size": 500,
     "crop-box-bomb": 400,
+    # 16 MiB on disk each, and they must fill read-ahead groups to show the bound: one in 30
+    "swapped-archive": 30,
 }
+# a tenant that can write its own `.archive` swaps small originals for files this large after
+# registration (issue 38): the intake must read within the recorded size, never the file whole
+SWAPPED_ARCHIVE_BYTES = 16 * MiB
+SWAPPED_REASON = "changed after it was received"
 HOSTILE_NAMES = (
     "=cmd|' -C calc'!A0.xml",
     "rechnung\u202egpj.pdf",
@@ -417,13 +426,24 @@ def intake_inputs(n: int, *, seed: int, samples: Path | None) -> Iterator[Hostil
         plan.append(rng.choices([k for k, _ in cheap], weights)[0])
     plan = plan[:n]
     rng.shuffle(plan)
-    valid = synthetic_xml_invoices(plan.count("hostile-einvoice"), seed=seed, kinds=("cii", "ubl"))
+    # the swapped originals side by side, so they fill whole read-ahead groups of one batch (a
+    # group sized by recorded sizes held 32 x 16 MiB at once)
+    swapped = [k for k in plan if k == "swapped-archive"]
+    plan = [k for k in plan if k != "swapped-archive"]
+    at = rng.randrange(len(plan) + 1)
+    plan[at:at] = swapped
+    valid = synthetic_xml_invoices(
+        plan.count("hostile-einvoice") + len(swapped), seed=seed, kinds=("cii", "ubl")
+    )
     for index, kind in enumerate(plan):
         suffix = ".xml"
         if kind == "hostile-einvoice":
             _, xml = next(valid)
             syntax = "cii" if b"CrossIndustryInvoice" in xml[:400] else "ubl"
             data = with_hostile_text(xml, syntax, rng, index)
+        elif kind == "swapped-archive":
+            # a small valid e-invoice; the bench swaps its archived original after registration
+            _, data = next(valid)
         elif kind == "random-bytes":
             data = rng.randbytes(rng.randint(0, 64 * 1024))
             if rng.random() < 0.5:
@@ -845,10 +865,10 @@ def _intake(engine, org_id, slug, uploads, work, args, tally: Tally, rss: dict) 
     from invoice_pipelines.db.tables import incoming_invoices, processing_errors
     from invoice_pipelines.db.tables import uploads as up
     from invoice_pipelines.db.tenancy import tenant_transaction
+    from invoice_pipelines.intake.parser_resource import DocumentParser
     from invoice_pipelines.intake.pipeline import process_documents
     from invoice_pipelines.intake.uploads import ScanState, scan_uploads
     from invoice_pipelines.resources.ocr import TesseractOcrEngine
-    from invoice_pipelines.resources.parser import DocumentParser
     from invoice_pipelines.resources.upload_stores import LocalUploadStore
 
     root = work / "uploads"
@@ -885,6 +905,8 @@ def _intake(engine, org_id, slug, uploads, work, args, tally: Tally, rss: dict) 
         batches += [b for b in scan.batches if b.organization_slug == slug]
         if not scan.waiting:
             break
+
+    swapped = _swap_archived_originals(engine, org_id, root, stored)
 
     parser = DocumentParser(workers=args.workers)
     ocr = TesseractOcrEngine()
@@ -950,7 +972,18 @@ def _intake(engine, org_id, slug, uploads, work, args, tally: Tally, rss: dict) 
             and kind == "entity-attack"
         ):
             tally.secret_leaks += 1
-        if row.status == "FAILED" and reasons.get(row.id):
+        if kind == "swapped-archive" and digest in swapped:
+            # refused unread, the reason saying why; anything else read the swapped file
+            if row.status == "FAILED" and SWAPPED_REASON in (reasons.get(row.id) or ""):
+                tally.count(kind, "clean_failures")
+            else:
+                tally.count(kind, "crashes")
+                tally.crash(
+                    f"document {row.id} (swapped-archive)",
+                    f"{row.status}: {reasons.get(row.id) or 'no reason'}; the original swapped "
+                    "for a 16 MiB file was not refused as changed",
+                )
+        elif row.status == "FAILED" and reasons.get(row.id):
             tally.count(kind, "clean_failures")
             if "unexpected error" in reasons[row.id]:
                 tally.internal_errors += 1
@@ -972,6 +1005,32 @@ def _intake(engine, org_id, slug, uploads, work, args, tally: Tally, rss: dict) 
         else:
             tally.count(kind, "crashes")
             tally.crash(f"upload {name!r}", "never registered and no reason given")
+
+
+def _swap_archived_originals(engine, org_id: int, root: Path, stored: dict) -> set[str]:
+    """What a tenant that can write its own `.archive` does after registration: each registered
+    swapped-archive original becomes a SWAPPED_ARCHIVE_BYTES file under the same key. Returns the
+    content hashes (as registered) of those swapped."""
+    from sqlalchemy import select
+
+    from invoice_pipelines.db.tables import uploads as up
+    from invoice_pipelines.db.tenancy import tenant_transaction
+
+    wanted = {digest for digest, (_, kind) in stored.items() if kind == "swapped-archive"}
+    with tenant_transaction(engine, org_id) as conn:
+        rows = conn.execute(
+            select(up.c.content_hash, up.c.storage_key).where(
+                up.c.organization_id == org_id, up.c.content_hash.in_(wanted)
+            )
+        ).all()
+    block = b"<swapped>" + b"0" * (MiB - 19) + b"</swapped>"
+    swapped = set()
+    for digest, key in rows:
+        with open(root / key, "wb") as handle:  # the same file, in place
+            for _ in range(SWAPPED_ARCHIVE_BYTES // MiB):
+                handle.write(block)
+        swapped.add(digest)
+    return swapped
 
 
 def _exports(engine, org_id, slug, work, tally: Tally) -> int:
@@ -1146,10 +1205,12 @@ def _seed_sales(engine, org_id: int, n: int, seed: int) -> tuple[list[int], dict
 
 def _sales(engine, org_id, slug, n, work, args, tally: Tally, rss: dict) -> None:
     from invoice_pipelines.delivery.pipeline import send_invoice_emails
+    from invoice_pipelines.documents import read_back
     from invoice_pipelines.documents.pipeline import generate_documents
+    from invoice_pipelines.documents.renderer import DocumentRenderer
+    from invoice_pipelines.intake.read_back import READ_BACK
     from invoice_pipelines.resources.file_stores import LocalFileStore
     from invoice_pipelines.resources.mail import SmtpMailer
-    from invoice_pipelines.resources.renderer import DocumentRenderer
     from invoice_pipelines_devtools.standins.smtp import SmtpSink
 
     if n == 0:
@@ -1159,6 +1220,7 @@ def _sales(engine, org_id, slug, n, work, args, tally: Tally, rss: dict) -> None
         tally.count("sales-invoice-refused", "clean_failures")
     store = LocalFileStore(root=str(work / "documents"))
     outcome: dict[int, str] = {}  # invoice id -> passed / clean_failures / crashes
+    read_back.wire(READ_BACK)  # documents proven as the definitions prove them
     renderer = DocumentRenderer(workers=args.workers)
     chunks = [ids[i : i + args.batch_size] for i in range(0, len(ids), args.batch_size)]
     try:

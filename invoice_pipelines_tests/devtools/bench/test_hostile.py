@@ -42,6 +42,8 @@ def test_forty_hostile_inputs_on_postgresql(pg_database, monkeypatch, capsys):
     assert 0 < result["max_worker_rss_mb"] < 1024
     for kind in ("attachment-bomb", "many-page-scan", "over-size", "hostile-einvoice"):
         assert kind in result["by_kind"], kind
+    # the archived original swapped for a 16 MiB file after registration: refused unread
+    assert result["by_kind"]["swapped-archive"] == {"clean_failures": 1}
 
 
 def test_the_inputs_are_the_same_for_a_seed_and_differ_between_seeds(tmp_path):
@@ -60,6 +62,15 @@ def test_expensive_kinds_stay_a_small_share_of_a_large_run(tmp_path):
     kinds = Counter(i.kind for i in intake_inputs(1500, seed=1, samples=tmp_path))
     assert kinds["many-page-scan"] == 2 and kinds["attachment-bomb"] == 5
     assert kinds["hostile-einvoice"] > 500
+
+
+def test_swapped_originals_are_side_by_side_and_fill_a_read_ahead_group(tmp_path):
+    from invoice_pipelines.limits import INTAKE_READ_AHEAD_DOCUMENTS
+
+    kinds = [i.kind for i in intake_inputs(1500, seed=1, samples=tmp_path)]
+    at = [index for index, kind in enumerate(kinds) if kind == "swapped-archive"]
+    assert len(at) == 50 > INTAKE_READ_AHEAD_DOCUMENTS
+    assert at == list(range(at[0], at[0] + len(at)))
 
 
 def test_an_attachment_bomb_is_small_on_disk_and_large_decoded():
