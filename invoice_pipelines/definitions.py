@@ -11,11 +11,14 @@ from invoice_pipelines.billing import defs as billing
 from invoice_pipelines.catalog import with_code_references
 from invoice_pipelines.delivery import defs as delivery
 from invoice_pipelines.documents import defs as documents
+from invoice_pipelines.documents import read_back
 from invoice_pipelines.documents.letters import PdfaLetterWriter
+from invoice_pipelines.documents.renderer import DocumentRenderer
 from invoice_pipelines.exports import defs as exports
 from invoice_pipelines.housekeeping import defs as housekeeping
 from invoice_pipelines.intake import defs as intake
-from invoice_pipelines.intake.parse_server import KEEP_WARM_SECONDS
+from invoice_pipelines.intake.parser_resource import DocumentParser
+from invoice_pipelines.intake.read_back import READ_BACK
 from invoice_pipelines.overdue import defs as overdue
 from invoice_pipelines.queue import defs as queue
 from invoice_pipelines.quickbooks import defs as quickbooks
@@ -25,14 +28,15 @@ from invoice_pipelines.resources.fixed import fixed_at_code_location
 from invoice_pipelines.resources.mail import mailer_from_env
 from invoice_pipelines.resources.messaging import provider_from_env
 from invoice_pipelines.resources.ocr import ocr_engine_from_env
-from invoice_pipelines.resources.parser import DocumentParser
-from invoice_pipelines.resources.renderer import DocumentRenderer
+from invoice_pipelines.resources.parse_server import KEEP_WARM_SECONDS
 from invoice_pipelines.resources.stores import file_store_from_env, upload_store_from_env
 from invoice_pipelines.settings import env_var_or_default, max_upload_bytes, positive_number
 from invoice_pipelines.tenants import defs as tenants
 
 
 def build_definitions() -> Definitions:
+    # the documents area proves what it writes with the intake's reader (documents/read_back.py)
+    read_back.wire(READ_BACK)
     given = {
         "database": Database(url=env_var_or_default("INVOICE_PIPELINES_DB_URL")),
         "upload_store": upload_store_from_env(as_env_vars=True),
@@ -44,7 +48,7 @@ def build_definitions() -> Definitions:
                 positive_number("INVOICE_PIPELINES_PARSE_TIMEOUT_SECONDS", float)
             ),
             max_upload_bytes=max_upload_bytes(),
-            # the runs share one warm pool (intake/parse_server.py), not one warm-up each
+            # the runs share one warm pool (resources/parse_server.py), not one warm-up each
             keep_warm_seconds=KEEP_WARM_SECONDS,
         ),
         "mailer": mailer_from_env(),

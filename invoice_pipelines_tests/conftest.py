@@ -46,6 +46,16 @@ IN_CI = bool(os.environ.get("CI"))
 _org_counter = itertools.count(1)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def documents_read_back() -> None:
+    """The documents the tests build are proven by the intake's reader, as definitions.py wires
+    it (test_read_back.py checks both, and that nothing is built without one)."""
+    from invoice_pipelines.documents import read_back
+    from invoice_pipelines.intake.read_back import READ_BACK
+
+    read_back.wire(READ_BACK)
+
+
 def samples_dir() -> Path:
     """The shared sample e-invoices; missing samples fail under CI and skip elsewhere."""
     if not SAMPLES_DIR.is_dir():

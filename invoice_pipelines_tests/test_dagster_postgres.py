@@ -11,9 +11,9 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from invoice_pipelines.intake.defs import incoming_invoices, uploads
+from invoice_pipelines.intake.parser_resource import DocumentParser
 from invoice_pipelines.resources.database import Database
 from invoice_pipelines.resources.ocr import TesseractOcrEngine
-from invoice_pipelines.resources.parser import DocumentParser
 from invoice_pipelines.resources.upload_stores import LocalUploadStore
 from invoice_pipelines.tenants.partitions import ORGANIZATIONS_PARTITIONS_NAME
 

@@ -2,17 +2,17 @@
 inside as `factur-x.xml`) and, for customers who need it, the XRechnung XML.
 
 A document counts as built only when reading it back as a supplier would gives the same invoice:
-`parse_document` (the intake's reader: XSD, the official EN 16931/Factur-X schematron, our rules)
-must find it VALIDATED without a finding, and the number, dates, currency and totals it reads
-must equal the invoice's. An XRechnung must also pass the official German KoSIT XRechnung rules
+the reader (`ReadBack`, the intake's `parse_document`: XSD, the official EN 16931/Factur-X
+schematron, our rules; handed over in `documents/read_back.py`) must find it VALIDATED without a
+finding, and the number, dates, currency and totals it reads must equal the invoice's. An XRechnung must also pass the official German KoSIT XRechnung rules
 (BR-DE-*, read from INVOICE_PIPELINES_XRECHNUNG_RULES_DIR); a fatal finding fails it like a CEN
 one. Without that setting the XRechnung is still built, and `BuiltDocument.xrechnung_rules` says
 "KoSIT rules not configured" (logged once per process). Anything else is a failed document with
 the findings and rule ids; it is never stored as if it were good, and never sent.
 
-`build_in_worker` is the entry the worker processes run (intake/workers.py `SafeParser` with this
-target): the schematrons are compiled once per worker, a document that hangs or crashes costs a
-worker, not the batch.
+`build_in_worker` is the entry the worker processes run (`documents/renderer.py`, a worker pool
+with this target): the schematrons are compiled once per worker, a document that hangs or crashes
+costs a worker, not the batch.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from invoice_pipelines.core.invoice import Invoice
 from invoice_pipelines.documents.built import BuiltDocument
 from invoice_pipelines.documents.payment_qr import payment_qr
 from invoice_pipelines.documents.plain import build_plain_document
+from invoice_pipelines.documents.read_back import wired
 from invoice_pipelines.documents.render import RenderError, render_pdf
 from invoice_pipelines.documents.sources import DocumentSource
 from invoice_pipelines.einvoice.cii import (
@@ -37,9 +38,8 @@ from invoice_pipelines.einvoice.cii import (
     InvoiceNotWritable,
     write_cii,
 )
+from invoice_pipelines.einvoice.read_back import ReadBack, RulesMissing
 from invoice_pipelines.einvoice.ubl import write_ubl
-from invoice_pipelines.intake.parse import parse_document
-from invoice_pipelines.intake.schematron import KOSIT_RULES_SETTING, ArtefactsMissing, check_kosit
 
 log = logging.getLogger(__name__)
 KOSIT_CHECKED = "KoSIT XRechnung rules"
@@ -65,8 +65,10 @@ ROUND_TRIP_FIELDS = (
 RECEIVING_ONLY_RULES = frozenset({"IP-DATE-01"})
 
 
-def _round_trip(invoice: Invoice, data: bytes, filename: str, what: str) -> list[dict]:
-    outcome = parse_document(data, filename)
+def _round_trip(
+    read_back: ReadBack, invoice: Invoice, data: bytes, filename: str, what: str
+) -> list[dict]:
+    outcome = read_back.read(data, filename)
     errors = [
         {"rule": f.rule or f.stage or "parse", "message": f"{what}: {f.message}"}
         for f in outcome.errors
@@ -97,12 +99,12 @@ def _round_trip(invoice: Invoice, data: bytes, filename: str, what: str) -> list
 _kosit_warned = False
 
 
-def _kosit(data: bytes, syntax: str, built: BuiltDocument) -> list[dict]:
+def _kosit(read_back: ReadBack, data: bytes, syntax: str, built: BuiltDocument) -> list[dict]:
     """The KoSIT XRechnung rules' fatal findings on a written XRechnung (warnings do not fail it)."""
     global _kosit_warned
     try:
-        findings = check_kosit(data.decode("utf-8"), syntax)
-    except ArtefactsMissing as exc:
+        findings = read_back.xrechnung_findings(data.decode("utf-8"), syntax)
+    except RulesMissing as exc:
         return [{"rule": "IP-DOC-KOSIT", "message": f"XRechnung: {exc}"}]
     if findings is None:
         built.xrechnung_rules = KOSIT_NOT_CONFIGURED
@@ -112,7 +114,7 @@ def _kosit(data: bytes, syntax: str, built: BuiltDocument) -> list[dict]:
                 "%s: XRechnung documents are checked against EN 16931 only; set %s to the folder "
                 "of the compiled KoSIT rules",
                 KOSIT_NOT_CONFIGURED,
-                KOSIT_RULES_SETTING,
+                read_back.xrechnung_rules_setting,
             )
         return []
     built.xrechnung_rules = KOSIT_CHECKED
@@ -123,10 +125,15 @@ def _kosit(data: bytes, syntax: str, built: BuiltDocument) -> list[dict]:
     ]
 
 
-def build_document(source: DocumentSource, *, created: datetime | None = None) -> BuiltDocument:
+def build_document(
+    source: DocumentSource, *, created: datetime | None = None, read_back: ReadBack | None = None
+) -> BuiltDocument:
+    """The documents of one invoice, proven by `read_back` (default: the one wired in
+    `documents/read_back.py`; none wired refuses with NotWired before anything is written)."""
     # documents/formats.py chose a plain PDF (or refused the format): no e-invoice path then
     if getattr(source, "document_format", "facturx") != "facturx":
         return build_plain_document(source, created=created)
+    read_back = read_back or wired()
     started = time.perf_counter()
     built = BuiltDocument(source.sales_invoice_id)
     invoice = source.invoice
@@ -165,7 +172,7 @@ def build_document(source: DocumentSource, *, created: datetime | None = None) -
         errors.append({"rule": rule, "message": str(exc)})
         built.seconds = time.perf_counter() - started
         return built
-    errors.extend(_round_trip(invoice, pdf, source.filename, "Factur-X PDF"))
+    errors.extend(_round_trip(read_back, invoice, pdf, source.filename, "Factur-X PDF"))
     if xrechnung:
         extras = {**source.extras, "buyer_reference": source.leitweg_id}
         try:
@@ -177,9 +184,9 @@ def build_document(source: DocumentSource, *, created: datetime | None = None) -
             errors.append({"rule": "IP-DOC-WRITE", "message": f"XRechnung: {exc}"})
         else:
             name = source.filename.rsplit(".", 1)[0] + "_xrechnung.xml"
-            errors.extend(_round_trip(invoice, data, name, "XRechnung"))
+            errors.extend(_round_trip(read_back, invoice, data, name, "XRechnung"))
             syntax = "ubl" if source.einvoice_format == "xrechnung-ubl" else "cii"
-            errors.extend(_kosit(data, syntax, built))
+            errors.extend(_kosit(read_back, data, syntax, built))
             built.xrechnung, built.xrechnung_name = data, name
     if not errors:
         built.pdf = pdf
@@ -190,9 +197,10 @@ def build_document(source: DocumentSource, *, created: datetime | None = None) -
 
 
 def build_in_worker(data: bytes, filename: str, **_options) -> BuiltDocument | list[BuiltDocument]:
-    """Worker entry (SafeParser target): `data` is a pickled DocumentSource, or a list of them,
-    from our own parent (resources/renderer.py)."""
-    sources = pickle.loads(data)  # noqa: S301 - written by the parent process, never by a user
+    """Worker entry (the renderer's target): `data` is the pickled reader and a DocumentSource, or
+    a list of them, from our own parent (documents/renderer.py)."""
+    # written by the parent process, never by a user
+    read_back, sources = pickle.loads(data)  # noqa: S301
     if isinstance(sources, list):
-        return [build_document(source) for source in sources]
-    return build_document(sources)
+        return [build_document(source, read_back=read_back) for source in sources]
+    return build_document(sources, read_back=read_back)

@@ -31,6 +31,8 @@ def add_commands(sub) -> None:
 
 
 def run_documents(args: argparse.Namespace) -> int:
+    # the definitions hand the documents area the reader that proves each document
+    import invoice_pipelines.definitions  # noqa: F401
     from invoice_pipelines.documents.pipeline import generate_documents
     from invoice_pipelines.resources.database import command_line_engine
     from invoice_pipelines.resources.stores import file_store_from_env

@@ -34,10 +34,10 @@ from invoice_pipelines.db.tables import organizations, sales_invoice_documents, 
 from invoice_pipelines.db.tenancy import system_transaction
 from invoice_pipelines.documents.batch import DOCUMENTS_KIND
 from invoice_pipelines.documents.pipeline import DEFAULT_BATCH, generate_documents
+from invoice_pipelines.documents.renderer import DocumentRenderer
 from invoice_pipelines.metadata import markdown_table
 from invoice_pipelines.resources.database import Database
 from invoice_pipelines.resources.file_stores import FileStore
-from invoice_pipelines.resources.renderer import DocumentRenderer
 from invoice_pipelines.tenants.partitions import (
     ORGANIZATIONS_PARTITIONS_NAME,
     organizations_partitions,

@@ -68,13 +68,13 @@ from invoice_pipelines.intake.incoming_invoices import (
     organization_stats,
 )
 from invoice_pipelines.intake.notices import rejected_documents
+from invoice_pipelines.intake.parser_resource import DocumentParser
 from invoice_pipelines.intake.pipeline import IntakeSummary, process_documents, retry_documents
 from invoice_pipelines.intake.uploads import ScanState, scan_uploads
 from invoice_pipelines.metadata import markdown_table
 from invoice_pipelines.resources.database import Database
 from invoice_pipelines.resources.mail import SmtpMailer
 from invoice_pipelines.resources.ocr import OcrEngine
-from invoice_pipelines.resources.parser import DocumentParser
 from invoice_pipelines.resources.upload_stores import UploadStore
 from invoice_pipelines.settings import positive_number
 from invoice_pipelines.tenants.partitions import (

@@ -157,10 +157,12 @@ def run(args: argparse.Namespace) -> dict:
     from invoice_pipelines.db.tables import organizations
     from invoice_pipelines.db.tenancy import system_transaction
     from invoice_pipelines.delivery.pipeline import send_invoice_emails
+    from invoice_pipelines.documents import read_back
     from invoice_pipelines.documents.pipeline import generate_documents
+    from invoice_pipelines.documents.renderer import DocumentRenderer
+    from invoice_pipelines.intake.read_back import READ_BACK
     from invoice_pipelines.resources.file_stores import LocalFileStore
     from invoice_pipelines.resources.mail import SmtpMailer
-    from invoice_pipelines.resources.renderer import DocumentRenderer
     from invoice_pipelines_devtools.bench.limit import limit_fields, per_second
     from invoice_pipelines_devtools.standins.smtp import SmtpSinkProcess
 

@@ -865,10 +865,10 @@ def _intake(engine, org_id, slug, uploads, work, args, tally: Tally, rss: dict) 
     from invoice_pipelines.db.tables import incoming_invoices, processing_errors
     from invoice_pipelines.db.tables import uploads as up
     from invoice_pipelines.db.tenancy import tenant_transaction
+    from invoice_pipelines.intake.parser_resource import DocumentParser
     from invoice_pipelines.intake.pipeline import process_documents
     from invoice_pipelines.intake.uploads import ScanState, scan_uploads
     from invoice_pipelines.resources.ocr import TesseractOcrEngine
-    from invoice_pipelines.resources.parser import DocumentParser
     from invoice_pipelines.resources.upload_stores import LocalUploadStore
 
     root = work / "uploads"
@@ -1205,10 +1205,12 @@ def _seed_sales(engine, org_id: int, n: int, seed: int) -> tuple[list[int], dict
 
 def _sales(engine, org_id, slug, n, work, args, tally: Tally, rss: dict) -> None:
     from invoice_pipelines.delivery.pipeline import send_invoice_emails
+    from invoice_pipelines.documents import read_back
     from invoice_pipelines.documents.pipeline import generate_documents
+    from invoice_pipelines.documents.renderer import DocumentRenderer
+    from invoice_pipelines.intake.read_back import READ_BACK
     from invoice_pipelines.resources.file_stores import LocalFileStore
     from invoice_pipelines.resources.mail import SmtpMailer
-    from invoice_pipelines.resources.renderer import DocumentRenderer
     from invoice_pipelines_devtools.standins.smtp import SmtpSink
 
     if n == 0:
@@ -1218,6 +1220,7 @@ def _sales(engine, org_id, slug, n, work, args, tally: Tally, rss: dict) -> None
         tally.count("sales-invoice-refused", "clean_failures")
     store = LocalFileStore(root=str(work / "documents"))
     outcome: dict[int, str] = {}  # invoice id -> passed / clean_failures / crashes
+    read_back.wire(READ_BACK)  # documents proven as the definitions prove them
     renderer = DocumentRenderer(workers=args.workers)
     chunks = [ids[i : i + args.batch_size] for i in range(0, len(ids), args.batch_size)]
     try:

@@ -4,7 +4,7 @@ Generates N distinct e-invoices (our own CII and UBL writers), drops them into a
 store for a fresh organization, registers them the way the upload sensor does, and runs the intake
 step (XSD + official schematron + our rules; then the status changes) exactly as the intake job
 does, with the `document_parser` the code location configures: the runs' shared parse server
-(`--parser server`, `intake/parse_server.py`; a scratch one of this bench's own, stopped at the
+(`--parser server`, `resources/parse_server.py`; a scratch one of this bench's own, stopped at the
 end), or workers of the run's own (`--parser run`, keep_warm_seconds=0). Parser start-up (until
 the workers are warm) and the Dagster in-process run overhead are reported separately from the
 per-document throughput; the limit is measured in a pool of its own (`parse_limit`).
@@ -52,12 +52,12 @@ def run(args: argparse.Namespace) -> dict:
     from invoice_pipelines.db.tables import incoming_invoices, organizations
     from invoice_pipelines.db.tenancy import system_transaction, tenant_transaction
     from invoice_pipelines.intake import defs as intake
-    from invoice_pipelines.intake.parse_server import KEEP_WARM_SECONDS, stop_server
+    from invoice_pipelines.intake.parser_resource import DocumentParser
     from invoice_pipelines.intake.pipeline import process_documents
     from invoice_pipelines.intake.uploads import ScanState, scan_uploads
     from invoice_pipelines.resources.database import Database
     from invoice_pipelines.resources.ocr import TesseractOcrEngine
-    from invoice_pipelines.resources.parser import DocumentParser
+    from invoice_pipelines.resources.parse_server import KEEP_WARM_SECONDS, stop_server
     from invoice_pipelines.resources.upload_stores import LocalUploadStore
     from invoice_pipelines.tenants.partitions import ORGANIZATIONS_PARTITIONS_NAME
     from invoice_pipelines_devtools.bench.limit import current_database, limit_fields, per_second

@@ -13,11 +13,11 @@ from invoice_pipelines.db.tables import batch_jobs, customers
 from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.delivery import defs as delivery
 from invoice_pipelines.documents.pipeline import InProcessBuilder
+from invoice_pipelines.documents.renderer import DocumentRenderer
 from invoice_pipelines.resources.database import Database
 from invoice_pipelines.resources.file_stores import LocalFileStore
 from invoice_pipelines.resources.mail import SmtpMailer
 from invoice_pipelines.resources.messaging import TextMessageProvider
-from invoice_pipelines.resources.renderer import DocumentRenderer
 from invoice_pipelines.tenants.partitions import ORGANIZATIONS_PARTITIONS_NAME
 from invoice_pipelines.tenants.run_coordinator import organization_in_run_config
 from invoice_pipelines_devtools.standins.smtp import SmtpSink

@@ -12,10 +12,10 @@ from invoice_pipelines.db.tables import customers, sales_invoice_documents
 from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.documents import defs as document_defs
 from invoice_pipelines.documents.pipeline import generate_documents
+from invoice_pipelines.documents.renderer import DocumentRenderer
 from invoice_pipelines.intake.parse import parse_document
 from invoice_pipelines.resources.database import Database
 from invoice_pipelines.resources.file_stores import LocalFileStore
-from invoice_pipelines.resources.renderer import DocumentRenderer
 from invoice_pipelines_tests.exports.books import customer, sales_invoice
 
 SELLER = {

@@ -26,10 +26,10 @@ from invoice_pipelines.delivery.pipeline import send_invoice_emails
 from invoice_pipelines.documents import defs as document_defs
 from invoice_pipelines.documents.formats import choose_format
 from invoice_pipelines.documents.pipeline import generate_documents
+from invoice_pipelines.documents.renderer import DocumentRenderer
 from invoice_pipelines.resources.database import Database
 from invoice_pipelines.resources.file_stores import LocalFileStore
 from invoice_pipelines.resources.mail import SmtpMailer
-from invoice_pipelines.resources.renderer import DocumentRenderer
 from invoice_pipelines_devtools.standins.smtp import SmtpSink
 from invoice_pipelines_tests.documents.test_pipeline import SELLER
 from invoice_pipelines_tests.exports.books import customer, sales_invoice

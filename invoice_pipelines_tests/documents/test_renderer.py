@@ -7,9 +7,9 @@ import os
 import pickle
 from decimal import Decimal
 
+from invoice_pipelines.documents import renderer as renderer_module
 from invoice_pipelines.documents.build import build_in_worker
-from invoice_pipelines.resources import renderer as renderer_module
-from invoice_pipelines.resources.renderer import DocumentRenderer
+from invoice_pipelines.documents.renderer import DocumentRenderer
 from invoice_pipelines_tests.documents.test_build import make_invoice, source
 
 D = Decimal
@@ -18,7 +18,7 @@ DEADLY = 6  # the invoice whose document kills the worker building it
 
 def deadly_build(data: bytes, filename: str, **options):
     """Worker target for this test: dies on the DEADLY invoice, builds the others."""
-    sources = pickle.loads(data)  # noqa: S301 - written by the test's own renderer
+    _, sources = pickle.loads(data)  # noqa: S301 - the reader and sources of the test's renderer
     if any(
         s.sales_invoice_id == DEADLY for s in (sources if isinstance(sources, list) else [sources])
     ):

@@ -15,9 +15,9 @@ from invoice_pipelines.intake.checks import (
     validated_invoices_exportable,
 )
 from invoice_pipelines.intake.incoming_invoices import register_upload
+from invoice_pipelines.intake.parser_resource import DocumentParser
 from invoice_pipelines.resources.database import Database
 from invoice_pipelines.resources.ocr import TesseractOcrEngine
-from invoice_pipelines.resources.parser import DocumentParser
 from invoice_pipelines.resources.upload_stores import LocalUploadStore
 
 

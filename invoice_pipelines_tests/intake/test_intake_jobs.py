@@ -20,11 +20,11 @@ from invoice_pipelines.db.tables import audit_log, incoming_invoices, processing
 from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.intake import defs as intake_defs
 from invoice_pipelines.intake.defs import intake_job, retry_failed_invoices_job, upload_sensor
-from invoice_pipelines.intake.parse_server import stop_servers
+from invoice_pipelines.intake.parser_resource import DocumentParser
 from invoice_pipelines.intake.uploads import ScanState, scan_uploads
 from invoice_pipelines.resources.database import Database
 from invoice_pipelines.resources.ocr import TesseractOcrEngine
-from invoice_pipelines.resources.parser import DocumentParser
+from invoice_pipelines.resources.parse_server import stop_servers
 from invoice_pipelines.resources.upload_stores import LocalUploadStore
 from invoice_pipelines.tenants.partitions import ORGANIZATIONS_PARTITIONS_NAME
 from invoice_pipelines_tests.conftest import samples_dir
@@ -59,7 +59,7 @@ def _documents(db, org):
 @pytest.fixture(scope="module", autouse=True)
 def parse_server(tmp_path_factory):
     """The runs parse as the code location's do: in the warm workers of a parse server that
-    outlives each run (intake/parse_server.py), one for this module's runs, stopped at its end.
+    outlives each run (resources/parse_server.py), one for this module's runs, stopped at its end.
     (test_parse_server.py covers the server itself, test_parser_resource.py run-owned workers.)"""
     directory = tmp_path_factory.mktemp("parse-server")
     SERVER_DIR[0] = str(directory)
@@ -550,7 +550,7 @@ def test_a_parse_server_killed_mid_run_leaves_every_document_recorded_once(
     to a dead socket. The run parses what has no outcome in workers of its own and goes on there;
     every document is recorded exactly once, with its own values."""
     from invoice_pipelines.intake import pipeline
-    from invoice_pipelines.intake.parse_server import stop_servers
+    from invoice_pipelines.resources.parse_server import stop_servers
     from invoice_pipelines_tests.intake.test_parse_server import TestParser, _wait_gone
 
     monkeypatch.setattr(pipeline, "INTAKE_READ_AHEAD_DOCUMENTS", 2)

@@ -18,13 +18,13 @@ import pytest
 from dagster import build_resources
 
 from invoice_pipelines.intake.parse import ParseOutcome, parse_document
-from invoice_pipelines.intake.parse_server import (
+from invoice_pipelines.intake.parser_resource import DocumentParser
+from invoice_pipelines.resources.parse_server import (
     ParseServerClient,
     ServerUnavailable,
     server_paths,
     stop_servers,
 )
-from invoice_pipelines.resources.parser import DocumentParser
 from invoice_pipelines_tests.conftest import samples_dir
 
 GOOD_CII = "ZUGFeRD-corpus/XML-Rechnung/CII/EN16931_Einfach.cii.xml"
@@ -51,7 +51,7 @@ class TestParser(DocumentParser):
 
     __test__ = False
     target = f"{_SELF}:slow_or_misbehaving_parse"
-    warm = False
+    warm_up = ""
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ import threading
 
 from dagster import build_resources
 
-from invoice_pipelines.resources.parser import DocumentParser
+from invoice_pipelines.intake.parser_resource import DocumentParser
 from invoice_pipelines_tests.conftest import samples_dir
 
 GOOD_CII = "ZUGFeRD-corpus/XML-Rechnung/CII/EN16931_Einfach.cii.xml"

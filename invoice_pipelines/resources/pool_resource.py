@@ -1,39 +1,40 @@
-"""The `document_parser` resource: the intake's parser worker processes, owned by the run or kept
-warm for the code location in a parse server (`intake/parse_server.py`)."""
+"""A Dagster resource that owns a worker pool (`resources/worker_pool.py`): the run's own workers,
+or the warm workers of the code location's parse server (`resources/parse_server.py`). An area
+subclasses it and names what the workers run: the intake's `DocumentParser`
+(`intake/parser_resource.py`), the documents' `DocumentRenderer` (`documents/renderer.py`)."""
 
 import logging
 import threading
 from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from dagster import ConfigurableResource, InitResourceContext
 from pydantic import Field, PrivateAttr
 
-from invoice_pipelines.intake.parse import ParseOutcome
-from invoice_pipelines.intake.parse_server import (
+from invoice_pipelines.resources.ocr import available_cores
+from invoice_pipelines.resources.parse_server import (
     ParseServerClient,
     ServerGone,
     ServerSpec,
     ServerUnavailable,
 )
-from invoice_pipelines.intake.workers import DEFAULT_TARGET, SafeParser
-from invoice_pipelines.resources.ocr import available_cores
+from invoice_pipelines.resources.worker_pool import WorkerPool
 from invoice_pipelines.settings import DEFAULT_MAX_UPLOAD_BYTES
 
 log = logging.getLogger(__name__)
 
 
-class DocumentParser(ConfigurableResource):
-    """Parses documents in warm worker processes, each with a time limit and a size limit.
+class WorkerPoolResource(ConfigurableResource):
+    """Runs items in warm worker processes, each with a time limit and a size limit.
 
     Each worker also caps its own data memory at `limits.PARSE_WORKER_MEMORY_BYTES` (see
-    `intake/workers.py`): a document that needs more ends FAILED, the rest of the batch goes on.
+    `resources/worker_pool.py`): an item that needs more fails, the rest of the batch goes on.
 
     `keep_warm_seconds` 0: the workers start when a run (or a check, or a sensor tick) begins using
     the resource and are stopped when it ends: no process outlives the step that started it.
     Above 0: the runs share the warm workers of a parse server that outlives them (started by the
-    first run that needs one, stopped after that many idle seconds; `intake/parse_server.py`); a
+    first run that needs one, stopped after that many idle seconds; `resources/parse_server.py`); a
     run that cannot reach one, or loses it, parses in workers of its own as above.
     Batches on one instance run one at a time (parse_many is not re-entrant); a second caller
     waits for the first. `parse_stream` takes batch after batch and, through a parse server,
@@ -66,11 +67,12 @@ class DocumentParser(ConfigurableResource):
         description="Folder of the parse server's socket (only our user may enter it); empty: "
         "invoice-pipelines-parse-<uid> in the temporary folder.",
     )
-    # what the workers run for each item (module:function); subclasses run other work there
-    target: ClassVar[str] = DEFAULT_TARGET
-    # whether each worker compiles the schematrons as it starts
-    warm: ClassVar[bool] = True
-    _parser: SafeParser | None = PrivateAttr(default=None)
+    # what the workers run for each item, what each runs once as it starts, and what an item
+    # without an outcome of its own becomes (module:function each; see WorkerPool)
+    target: ClassVar[str] = ""
+    warm_up: ClassVar[str] = ""
+    failure: ClassVar[str] = ""
+    _parser: WorkerPool | None = PrivateAttr(default=None)
     _server: ParseServerClient | None = PrivateAttr(default=None)
     _own_workers: bool = PrivateAttr(default=False)  # this run lost its server: no other one
     _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
@@ -90,8 +92,13 @@ class DocumentParser(ConfigurableResource):
             max_bytes=self.max_upload_bytes,
             target=self.target,
             idle_seconds=self.keep_warm_seconds,
-            warm=self.warm,
+            warm_up=self.worker_warm_up(),
+            failure=self.failure,
         )
+
+    def worker_warm_up(self) -> str:
+        """What each worker runs once as it starts (`warm_up` unless a subclass decides)."""
+        return self.warm_up
 
     def _connect(self) -> ParseServerClient | None:
         if self._server is None and not self._own_workers:
@@ -104,14 +111,15 @@ class DocumentParser(ConfigurableResource):
                 self._own_workers = True
         return self._server
 
-    def _start(self) -> SafeParser:
+    def _start(self) -> WorkerPool:
         if self._parser is None:
-            self._parser = SafeParser(
+            self._parser = WorkerPool(
                 workers=self.workers,
                 timeout_s=self.timeout_seconds,
                 max_bytes=self.max_upload_bytes,
                 target=self.target,
-                warm=self.warm,
+                warm_up=self.worker_warm_up(),
+                failure=self.failure,
             )
             self._parser.start()
         return self._parser
@@ -141,13 +149,11 @@ class DocumentParser(ConfigurableResource):
                     self._own_workers = True
             return self._start().wait_ready(timeout_s)
 
-    def parse_many(self, items: Sequence[tuple[bytes, str]]) -> list[ParseOutcome]:
+    def parse_many(self, items: Sequence[tuple[bytes, str]]) -> list[Any]:
         [outcomes] = self.parse_stream([items])
         return outcomes
 
-    def parse_stream(
-        self, batches: Iterable[Sequence[tuple[bytes, str]]]
-    ) -> Iterator[list[ParseOutcome]]:
+    def parse_stream(self, batches: Iterable[Sequence[tuple[bytes, str]]]) -> Iterator[list[Any]]:
         """Each batch's outcomes in input order, batch after batch. Through a parse server the
         next batch is taken from `batches` and sent before the outcomes of the one before it are
         awaited (`ParseServerClient.parse_stream`): the server's workers never wait for the caller
@@ -164,9 +170,7 @@ class DocumentParser(ConfigurableResource):
                 del items  # (not held while the caller reads the next batch)
                 yield outcomes
 
-    def _served(
-        self, source: Iterator[Sequence[tuple[bytes, str]]]
-    ) -> Iterator[list[ParseOutcome]]:
+    def _served(self, source: Iterator[Sequence[tuple[bytes, str]]]) -> Iterator[list[Any]]:
         """The stream through the parse server, as long as it answers. When it stops, the
         documents of every batch sent without an outcome yet are parsed here; the caller then
         goes on with what is left of `source` in workers of its own."""
@@ -204,9 +208,7 @@ class DocumentParser(ConfigurableResource):
         for _, results in in_flight:
             yield self._complete(taken.popleft(), results)
 
-    def _complete(
-        self, items: Sequence[tuple[bytes, str]], results: list[ParseOutcome | None]
-    ) -> list[ParseOutcome]:
+    def _complete(self, items: Sequence[tuple[bytes, str]], results: list[Any]) -> list[Any]:
         """`results` with the documents that have none parsed in workers of the run's own."""
         missing = [i for i, outcome in enumerate(results) if outcome is None]
         results = list(results)

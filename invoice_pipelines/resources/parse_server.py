@@ -1,8 +1,10 @@
-"""A pool of warm parse workers that outlives the runs using it: the parse server.
+"""A pool of warm workers that outlives the runs using it: the parse server.
 
 Warming a worker (a fresh interpreter compiling the schematrons) costs seconds; a pool that lives
-only as long as one intake run pays that in every run. With `DocumentParser(keep_warm_seconds=N)`
-the runs of a code location share one pool instead, held by a parse server process:
+only as long as one intake run pays that in every run. With `keep_warm_seconds=N` on a
+`WorkerPoolResource` (the intake's `DocumentParser`, the documents' `DocumentRenderer`) the runs
+of a code location share one pool instead, held by a parse server process (one per `ServerSpec`:
+what the workers run, how they warm up, their limits):
 
 - **Started lazily** by the first run (or anything else using the resource) that finds none: a
   process of its own session, so it outlives the run that started it. A file lock makes sure two
@@ -13,7 +15,7 @@ the runs of a code location share one pool instead, held by a parse server proce
   variables), so a run never uses a server that would parse differently, and a new code version
   gets a server of its own while the old one idles out.
 - **Shared safely**: every connection's documents go into one queue; each of the server's slots
-  (one per worker) parses one document at a time in its own `SafeParser` with one worker, so a
+  (one per worker) parses one document at a time in its own `WorkerPool` with one worker, so a
   document that hangs, crashes its worker or runs out of memory fails alone and that worker is
   replaced, exactly as in a run's own pool. Each outcome goes back to the connection that sent the
   document; two runs at once each get their own outcomes, in their order.
@@ -55,9 +57,8 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-from invoice_pipelines.intake.parse import ParseOutcome
-from invoice_pipelines.intake.workers import DEFAULT_TARGET, SafeParser
 from invoice_pipelines.limits import PARSE_WORKER_MEMORY_BYTES
+from invoice_pipelines.resources.worker_pool import WorkerPool
 from invoice_pipelines.settings import DEFAULT_MAX_UPLOAD_BYTES
 
 log = logging.getLogger(__name__)
@@ -90,8 +91,8 @@ class ServerGone(RuntimeError):
     def __init__(
         self,
         message: str,
-        results: list[ParseOutcome | None],
-        in_flight: list[tuple[int, list[ParseOutcome | None]]] | None = None,
+        results: list[Any],
+        in_flight: list[tuple[int, list[Any]]] | None = None,
     ) -> None:
         super().__init__(message)
         self.results = results
@@ -100,16 +101,18 @@ class ServerGone(RuntimeError):
 
 @dataclass(frozen=True)
 class ServerSpec:
-    """How the server's workers parse (the fields of the `document_parser` resource)."""
+    """What the server's workers run and how (the fields of a `WorkerPoolResource`; `target`,
+    `warm_up` and `failure` as `WorkerPool` takes them)."""
 
+    target: str
     workers: int = 2
     timeout_s: float = 30.0
     max_bytes: int = DEFAULT_MAX_UPLOAD_BYTES
     memory_bytes: int = PARSE_WORKER_MEMORY_BYTES
-    target: str = DEFAULT_TARGET
     idle_seconds: float = 600.0
     start_timeout_s: float = 120.0
-    warm: bool = True  # compile the schematrons as each worker starts
+    warm_up: str = ""  # e.g. compile the schematrons as each worker starts
+    failure: str = ""
 
 
 def default_server_dir() -> Path:
@@ -219,12 +222,12 @@ class _InFlight:
     handed out."""
 
     number: int  # in the stream, from 0
-    results: list[ParseOutcome | None]
+    results: list[Any]
     waiting: int  # documents without an outcome
 
 
 class ParseServerClient:
-    """One connection to the parse server: `parse_many` like `SafeParser`'s, and `parse_stream`
+    """One connection to the parse server: `parse_many` like `WorkerPool`'s, and `parse_stream`
     (the next batch sent while one is collected). Not thread-safe (the resource runs one batch
     or stream at a time per instance)."""
 
@@ -294,15 +297,13 @@ class ParseServerClient:
             return None
         return cls(conn, hello, paths)
 
-    def parse_many(self, items: Sequence[tuple[bytes, str]]) -> list[ParseOutcome]:
+    def parse_many(self, items: Sequence[tuple[bytes, str]]) -> list[Any]:
         """Outcomes in input order; ServerGone (with the outcomes received) when the server
         stops answering."""
         [outcomes] = self.parse_stream([items])
         return outcomes
 
-    def parse_stream(
-        self, batches: Iterable[Sequence[tuple[bytes, str]]]
-    ) -> Iterator[list[ParseOutcome]]:
+    def parse_stream(self, batches: Iterable[Sequence[tuple[bytes, str]]]) -> Iterator[list[Any]]:
         """Each batch's outcomes in input order, batch after batch, with the next batch already
         sent while one is collected: batch k+1 is taken from `batches` and sent before the
         outcomes of batch k are awaited, so the server's workers have it queued while the last
@@ -440,7 +441,7 @@ def _start_server(spec: ServerSpec, paths: ServerPaths) -> None:
             [
                 sys.executable,
                 "-c",
-                "from invoice_pipelines.intake.parse_server import _server_entry; _server_entry()",
+                "from invoice_pipelines.resources.parse_server import _server_entry; _server_entry()",
                 json.dumps(asdict(spec)),
                 str(paths.directory),
                 paths.name,
@@ -554,14 +555,15 @@ class _Server:
         self.stopping = threading.Event()
         self.last_activity = time.monotonic()
         self.parsers = [
-            SafeParser(
+            WorkerPool(
                 workers=1,
                 timeout_s=spec.timeout_s,
                 max_bytes=spec.max_bytes,
                 target=spec.target,
                 memory_bytes=spec.memory_bytes,
                 start_timeout_s=spec.start_timeout_s,
-                warm=spec.warm,
+                warm_up=spec.warm_up,
+                failure=spec.failure,
             )
             for _ in range(spec.workers)
         ]
@@ -695,7 +697,7 @@ class _Server:
             problems.append(f"the parse workers did not warm up within {timeout_s:g} s")
         client.send(("ready", problems))
 
-    def _slot(self, parser: SafeParser, warm: threading.Event) -> None:
+    def _slot(self, parser: WorkerPool, warm: threading.Event) -> None:
         try:
             # what the first document would wait for anyway; `ready` requests wait for it
             self.start_problems.extend(parser.wait_ready())

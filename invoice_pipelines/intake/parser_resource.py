@@ -1,0 +1,40 @@
+"""The `document_parser` resource: the intake's parser worker processes (`intake/workers.py`),
+owned by the run or kept warm for the code location in a parse server
+(`resources/parse_server.py`)."""
+
+from collections.abc import Iterable, Iterator, Sequence
+from typing import ClassVar
+
+from invoice_pipelines.intake.parse import ParseOutcome
+from invoice_pipelines.intake.workers import DEFAULT_TARGET, FAILURE, WARM_UP
+from invoice_pipelines.resources.pool_resource import WorkerPoolResource
+
+
+class DocumentParser(WorkerPoolResource):
+    """Parses documents in warm worker processes, each with a time limit and a size limit.
+
+    Each worker compiles the schematrons as it starts and caps its own data memory at
+    `limits.PARSE_WORKER_MEMORY_BYTES`: a document that needs more ends FAILED, the rest of the
+    batch goes on; so does a document that times out or crashes its worker.
+
+    `keep_warm_seconds` 0: the workers start when a run (or a check, or a sensor tick) begins using
+    the resource and are stopped when it ends: no process outlives the step that started it.
+    Above 0: the runs share the warm workers of a parse server that outlives them (started by the
+    first run that needs one, stopped after that many idle seconds; `resources/parse_server.py`);
+    a run that cannot reach one, or loses it, parses in workers of its own as above.
+    Batches on one instance run one at a time (parse_many is not re-entrant); a second caller
+    waits for the first. `parse_stream` takes batch after batch and, through a parse server,
+    sends the next before collecting one; it holds the instance until the stream ends.
+    """
+
+    target: ClassVar[str] = DEFAULT_TARGET
+    warm_up: ClassVar[str] = WARM_UP
+    failure: ClassVar[str] = FAILURE
+
+    def parse_many(self, items: Sequence[tuple[bytes, str]]) -> list[ParseOutcome]:
+        return super().parse_many(items)
+
+    def parse_stream(
+        self, batches: Iterable[Sequence[tuple[bytes, str]]]
+    ) -> Iterator[list[ParseOutcome]]:
+        return super().parse_stream(batches)
