@@ -26,6 +26,7 @@ EXPECTED_CHECKS = {
     "incoming_invoices:no_stuck_documents",
     "incoming_invoices:no_documents_waiting_for_review",
     "incoming_invoices:validated_invoices_exportable",
+    "incoming_invoices:discounts_not_expiring",
     "sales_invoices:gapless_invoice_numbers",
     "sales_invoices:totals_consistent",
     "sales_invoices:gapless_invoice_numbers_all_organizations",

@@ -9,6 +9,7 @@ from decimal import Decimal
 from typing import Any, Literal
 
 from invoice_pipelines.core.money import plain_string
+from invoice_pipelines.core.skonto import DiscountTerm
 
 # Where the values came from. Structured XML carries every business term it states; text and OCR
 # extraction only find a handful, so the rules check less of them (see core/rules.py).
@@ -230,6 +231,10 @@ class Invoice:
     lines: tuple[InvoiceLine, ...] = ()
     vat_breakdown: tuple[VatBreakdown, ...] = ()
     allowances_charges: tuple[AllowanceCharge, ...] = ()
+    payment_terms: str | None = None  # BT-20 as the document states it
+    # early-payment discount steps (Skonto, core/skonto.py): read from BT-20's XRechnung lines,
+    # CII's ApplicableTradePaymentDiscountTerms or a page's words; written into BT-20
+    discount_terms: tuple[DiscountTerm, ...] = ()
     origin: Origin = "xml"
     # Text/OCR extraction: field name -> confidence in [0, 1]. Empty for XML.
     confidence: dict[str, float] = field(default_factory=dict)
@@ -286,6 +291,8 @@ class Invoice:
             "lines": [line.to_json_dict() for line in self.lines],
             "vat_breakdown": [vat.to_json_dict() for vat in self.vat_breakdown],
             "allowances_charges": [ac.to_json_dict() for ac in self.allowances_charges],
+            "payment_terms": self.payment_terms,
+            "discount_terms": [term.to_json_dict() for term in self.discount_terms],
             "origin": self.origin,
             "confidence": dict(self.confidence),
         }

@@ -200,15 +200,15 @@ def parse_xrechnung_terms(text: str | None) -> tuple[list[DiscountTerm], list[st
 
 
 def xrechnung_terms_text(terms: Sequence[DiscountTerm], free_text: str | None = None) -> str | None:
-    """BT-20 for a document: the free text (its lines must not start with '#'), then one
-    #SKONTO# line per step, each closed by a line break as BR-DE-18 requires."""
-    parts = []
-    if free_text and free_text.strip():
-        parts.append("\n".join(line.lstrip("#") for line in free_text.strip().splitlines()))
+    """BT-20 for a document: the free text as given, then one #SKONTO# line per discount step,
+    each closed by a line break as BR-DE-18 requires. The free text is not changed: a '#' line
+    of its own is the writer's mistake, which KoSIT's rules then name."""
+    if not terms:
+        return free_text or None
     steps = "".join(term.xrechnung_line() + "\n" for term in terms)
-    if not parts and not steps:
-        return None
-    return "\n".join(parts) + ("\n" if parts and steps else "") + steps
+    if free_text and free_text.strip():
+        return free_text.rstrip("\r\n") + "\n" + steps
+    return steps
 
 
 # ---------------------------------------------------------------- printed sentences

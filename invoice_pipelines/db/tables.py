@@ -795,6 +795,37 @@ incoming_invoice_lines = Table(
     Column("vat_rate", Rate()),
 )
 
+# The early-payment discount steps (Skonto, core/skonto.py) an incoming invoice offers, one row
+# per step as read (XRechnung's #SKONTO# lines in BT-20, CII's ApplicableTradePaymentDiscountTerms,
+# a page's words), with its last day and its worth computed from the document's issue date and
+# amount due: what the listing shows and the check `discounts_not_expiring` selects by day.
+incoming_discounts = Table(
+    "incoming_discounts",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    _org_fk(index=False),
+    Column(
+        "incoming_invoice_id",
+        Id,
+        ForeignKey("incoming_invoices.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    Column("step", Integer, nullable=False),
+    Column("days", Integer, nullable=False),
+    Column("percent", Rate(), nullable=False),
+    # BASISBETRAG: the amount the percentage applies to when it is not the amount due
+    Column("base_amount", Money()),
+    # the day the days count from when it is not the issue date (CII BasisDateTime, "bis zum ...")
+    Column("start_date", Date),
+    Column("source", String(16), nullable=False),
+    # NULL when the document has no issue date or nothing positive is due
+    Column("last_day", Date),
+    Column("discount", Money()),
+    Column("pay", Money()),
+    Index("ix_incoming_discounts_org_last_day", "organization_id", "last_day"),
+)
+
 EXPORT_DIRECTIONS = ("incoming", "sales")
 
 # DATEV business-partner accounts (Personenkonten): a creditor account per supplier, a debtor

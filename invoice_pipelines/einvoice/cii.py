@@ -21,6 +21,7 @@ from lxml import etree
 
 from invoice_pipelines.core.invoice import Address, AllowanceCharge, Invoice, InvoiceLine
 from invoice_pipelines.core.money import CENT, ZERO, plain_string
+from invoice_pipelines.core.skonto import xrechnung_terms_text
 
 EN16931_GUIDELINE = "urn:cen.eu:en16931:2017"
 XRECHNUNG_GUIDELINE = "urn:cen.eu:en16931:2017#compliant#urn:xeinkauf.de:kosit:xrechnung_3.0"
@@ -189,7 +190,7 @@ def check_writable(invoice: Invoice, extras: DocumentExtras, *, xrechnung: bool)
         need(vat.category and vat.basis is not None and vat.amount is not None, "VAT breakdown row")
     if (
         invoice.due_date is None
-        and not extras.get("payment_terms")
+        and not payment_terms_text(invoice, extras)
         and invoice.amount_due is not None
         and invoice.amount_due > ZERO
     ):
@@ -228,6 +229,13 @@ def check_writable(invoice: Invoice, extras: DocumentExtras, *, xrechnung: bool)
             f"invoice {invoice.number or '(no number)'} cannot be written: missing "
             + "; ".join(missing)
         )
+
+
+def payment_terms_text(invoice: Invoice, extras: DocumentExtras) -> str | None:
+    """BT-20 as written: the terms' text, then one XRechnung #SKONTO# line per discount step
+    (the form KoSIT's BR-DE-18 checks, also readable in a Factur-X document; EN 16931 has no
+    structured discount element, and CII's ApplicableTradePaymentDiscountTerms is EXTENDED only)."""
+    return xrechnung_terms_text(invoice.discount_terms, extras.get("payment_terms"))
 
 
 def format_amount(value: Decimal) -> str:
@@ -456,10 +464,11 @@ def _settlement(transaction: etree._Element, invoice: Invoice, extras: DocumentE
         _el(node, "ram:ActualAmount", format_amount(ac.amount if ac.amount is not None else ZERO))
         _el(node, "ram:Reason", allowance_reason(ac))
         _tax(_el(node, "ram:CategoryTradeTax"), ac.vat_category, ac.vat_rate)
-    if extras.get("payment_terms") or invoice.due_date:
+    payment_terms = payment_terms_text(invoice, extras)
+    if payment_terms or invoice.due_date:
         terms = _el(settlement, "ram:SpecifiedTradePaymentTerms")
-        if extras.get("payment_terms"):
-            _el(terms, "ram:Description", extras["payment_terms"])
+        if payment_terms:
+            _el(terms, "ram:Description", payment_terms)
         if invoice.due_date:
             _date(terms, "ram:DueDateDateTime", invoice.due_date)
     summation = _el(settlement, "ram:SpecifiedTradeSettlementHeaderMonetarySummation")

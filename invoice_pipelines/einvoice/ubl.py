@@ -34,6 +34,7 @@ from invoice_pipelines.einvoice.cii import (
     is_xrechnung,
     not_subject_to_vat,
     payment_means_code,
+    payment_terms_text,
     seller_identifier,
     vat_total,
 )
@@ -235,8 +236,9 @@ class _Writer:
                 _el(account, "cbc:ID", invoice.iban.replace(" ", ""))
                 if extras.get("payee_account_name"):
                     _el(account, "cbc:Name", extras["payee_account_name"])
-        if extras.get("payment_terms"):
-            _el(_el(root, "cac:PaymentTerms"), "cbc:Note", extras["payment_terms"])
+        payment_terms = payment_terms_text(invoice, extras)
+        if payment_terms:
+            _el(_el(root, "cac:PaymentTerms"), "cbc:Note", payment_terms)
 
         for ac in invoice.allowances_charges:
             node = _el(root, "cac:AllowanceCharge")

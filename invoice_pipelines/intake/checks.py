@@ -17,9 +17,15 @@
   INVOICE_PIPELINES_EXPORT_START_MONTH, or after the running month). No export partition books
   them and nothing else would say so; the check names them and the way out. Each intake run's
   materialization lists its organization's (`not_exportable`).
+- `discounts_not_expiring` (WARN), on the same schedule, across organizations: early-payment
+  discounts (Skonto) of booked incoming invoices whose last day is today or within the next
+  3 days: money left on the table unless someone pays. Nothing is broken, so WARN; the check
+  names each invoice, its last day, the discount and the amount that settles it.
 """
 
-from datetime import timedelta
+from collections import defaultdict
+from datetime import date, timedelta
+from decimal import Decimal
 
 from dagster import (
     AssetCheckExecutionContext,
@@ -33,6 +39,7 @@ from dagster import (
 from invoice_pipelines.core.export_months import export_months
 from invoice_pipelines.db.incoming_months import validated_outside_months
 from invoice_pipelines.db.tenancy import system_transaction
+from invoice_pipelines.intake.discounts import expiring_discounts
 from invoice_pipelines.intake.incoming_invoices import documents_in_review, stuck_documents
 from invoice_pipelines.metadata import markdown_table
 from invoice_pipelines.resources.database import Database
@@ -256,3 +263,66 @@ def validated_invoices_exportable(
             else f"every VALIDATED document lies in an export month ({first} to {last})"
         ),
     )
+
+
+DISCOUNT_WARNING_DAYS = 3
+
+
+def expiring_summary(found: list[dict], within_days: int) -> str:
+    """'3 discounts worth 41.20 EUR expire within 3 days' (one sum per currency)."""
+    worth: dict[str, Decimal] = defaultdict(Decimal)
+    for d in found:
+        worth[d["currency"] or "?"] += d["discount"]
+    sums = " and ".join(f"{amount} {currency}" for currency, amount in sorted(worth.items()))
+    noun = "discount" if len(found) == 1 else "discounts"
+    verb = "expires" if len(found) == 1 else "expire"
+    return f"{len(found)} {noun} worth {sums} {verb} within {within_days} days"
+
+
+def expiring_table(found: list[dict]) -> str:
+    return markdown_table(
+        ("organization", "id", "invoice number", "supplier", "last day", "Skonto", "pay"),
+        (
+            (
+                d["slug"],
+                d["id"],
+                d["invoice_number"] or "",
+                d["seller_name"] or "",
+                d["last_day"].isoformat(),
+                f"{d['percent']} % = {d['discount']} {d['currency'] or ''}",
+                f"{d['pay']} {d['currency'] or ''}",
+            )
+            for d in found
+        ),
+        align="lr",
+        limit=TABLE_ROWS,
+    )
+
+
+def discounts_not_expiring_result(found: list[dict], within_days: int) -> AssetCheckResult:
+    metadata = {"expiring_discounts": MetadataValue.int(len(found))}
+    if found:
+        metadata["discounts"] = MetadataValue.md(expiring_table(found))
+    return AssetCheckResult(
+        passed=not found,
+        severity=AssetCheckSeverity.WARN,
+        metadata=metadata,
+        description=expiring_summary(found, within_days)
+        if found
+        else f"no early-payment discount of a booked invoice expires within {within_days} days",
+    )
+
+
+@asset_check(
+    asset=INCOMING_INVOICES,
+    name="discounts_not_expiring",
+    description="No early-payment discount (Skonto) of a booked incoming invoice runs out today "
+    f"or within {DISCOUNT_WARNING_DAYS} days (all organizations): WARN with each invoice, its "
+    "last day, the discount and the amount to pay. Runs every 5 minutes.",
+)
+def discounts_not_expiring(
+    context: AssetCheckExecutionContext, database: Database
+) -> AssetCheckResult:
+    with system_transaction(database.get_engine()) as conn:
+        found = expiring_discounts(conn, date.today(), DISCOUNT_WARNING_DAYS)
+    return discounts_not_expiring_result(found, DISCOUNT_WARNING_DAYS)

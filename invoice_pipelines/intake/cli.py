@@ -128,6 +128,8 @@ def run_list_command(args: argparse.Namespace) -> int:
             f"{(d['invoice_number'] or '-')[:24]:<24} {(d['seller_name'] or '-')[:28]:<28} "
             f"{d['gross_total'] or '-':>12} {d['currency'] or ''}  {d['filename'] or ''}"
         )
+        if d.get("discount"):
+            print(f"        {_discount_line(d['discount'], d['currency'])}")
         if d["notice"]:
             notice = d["notice"]
             print(f"        notice to {notice['recipient'] or '(no address)'}: {notice['status']}")
@@ -138,6 +140,15 @@ def run_list_command(args: argparse.Namespace) -> int:
         if len(d["findings"]) > 5:
             print(f"        ... and {len(d['findings']) - 5} more (incoming show --id {d['id']})")
     return 0
+
+
+def _discount_line(discount: dict, currency: str | None) -> str:
+    """'Skonto 2.00 % until 2026-03-16: 23.80 EUR off, pay 1166.20 EUR'."""
+    money = currency or ""
+    return (
+        f"Skonto {discount['percent']} % until {discount['last_day']}: "
+        f"{discount['discount']} {money} off, pay {discount['pay']} {money}"
+    )
 
 
 def _class(document: dict) -> str:

@@ -52,6 +52,7 @@ from invoice_pipelines.db.tenancy import (
 from invoice_pipelines.intake.checks import (
     HOW_TO_REVIEW,
     TABLE_ROWS,
+    discounts_not_expiring,
     failed_documents_table,
     in_review_table,
     no_documents_waiting_for_review,
@@ -425,11 +426,15 @@ def upload_sensor(context: SensorEvaluationContext, database: Database, upload_s
 incoming_invoices_checks_job = define_asset_job(
     "incoming_invoices_checks_job",
     selection=AssetSelection.checks(
-        no_stuck_documents, no_documents_waiting_for_review, validated_invoices_exportable
+        no_stuck_documents,
+        no_documents_waiting_for_review,
+        validated_invoices_exportable,
+        discounts_not_expiring,
     ),
     executor_def=in_process_executor,
-    description="Evaluates the no_stuck_documents, no_documents_waiting_for_review and "
-    "validated_invoices_exportable checks of incoming_invoices (all organizations).",
+    description="Evaluates the no_stuck_documents, no_documents_waiting_for_review, "
+    "validated_invoices_exportable and discounts_not_expiring checks of incoming_invoices (all "
+    "organizations).",
 )
 
 incoming_invoices_checks_schedule = ScheduleDefinition(
@@ -439,7 +444,7 @@ incoming_invoices_checks_schedule = ScheduleDefinition(
     default_status=DefaultScheduleStatus.RUNNING,
     description="Every 5 minutes: warns when a document has waited in UPLOADED/CREATED for more "
     "than 5 minutes, waits in NEEDS_REVIEW for a person, or is VALIDATED but dated outside every "
-    "export month.",
+    "export month, and when an early-payment discount runs out within 3 days.",
 )
 
 
@@ -553,6 +558,7 @@ defs = Definitions(
         no_stuck_documents,
         no_documents_waiting_for_review,
         validated_invoices_exportable,
+        discounts_not_expiring,
     ],
     jobs=[
         intake_job,

@@ -17,6 +17,7 @@ from invoice_pipelines.db.tables import (
     uploads,
 )
 from invoice_pipelines.db.tenancy import resolve_organization, tenant_transaction
+from invoice_pipelines.intake.discounts import discounts_of, running_discount
 from invoice_pipelines.intake.notices import notices_of
 
 LIST_COLUMNS = (
@@ -73,9 +74,11 @@ def list_documents(
     status: str | None = None,
     month: str | None = None,
     limit: int = 200,
+    today: date | None = None,
 ) -> list[dict]:
-    """The organization's incoming invoices (newest first), each with its file name, class and
-    the findings of its latest processing."""
+    """The organization's incoming invoices (newest first), each with its file name, class, the
+    findings of its latest processing and the early-payment discount a payment today still
+    earns (`discount`: last day, percent, discount, amount to pay; None when there is none)."""
     org = resolve_organization(engine, organization)
     t = incoming_invoices.c
     query = (
@@ -97,16 +100,20 @@ def list_documents(
         ids = [r["id"] for r in rows]
         findings = _findings(conn, ids) if rows else {}
         notices = notices_of(conn, ids) if rows else {}
+        discounts = discounts_of(conn, ids)
     for row in rows:
+        row["discount"] = running_discount(discounts.get(row["id"], ()), today or date.today())
         row["findings"] = findings.get(row["id"], [])
         # the supplier's notice of a rejection: recipient, status (pending, sent, failed, ...)
         row["notice"] = notices.get(row["id"])
     return rows
 
 
-def show_document(engine: Engine, organization: str | int, document_id: int) -> dict | None:
-    """One document: its values, its verdict, the findings of its latest processing and every
-    review of it."""
+def show_document(
+    engine: Engine, organization: str | int, document_id: int, *, today: date | None = None
+) -> dict | None:
+    """One document: its values, its verdict, the findings of its latest processing, every
+    review of it, its discount steps (`discounts`) and the one a payment today still earns."""
     org = resolve_organization(engine, organization)
     t = incoming_invoices.c
     with tenant_transaction(engine, org["id"]) as conn:
@@ -126,6 +133,11 @@ def show_document(engine: Engine, organization: str | int, document_id: int) -> 
         document["verdict"] = raw.get("verdict")
         document["findings"] = _findings(conn, [row["id"]])[row["id"]]
         document["notice"] = notices_of(conn, [row["id"]]).get(row["id"])
+        document["payment_terms"] = (
+            (raw.get("invoice") or {}) if isinstance(raw, dict) else {}
+        ).get("payment_terms")
+        document["discounts"] = discounts_of(conn, [row["id"]])[row["id"]]
+        document["discount"] = running_discount(document["discounts"], today or date.today())
         r = incoming_reviews.c
         document["reviews"] = [
             dict(x)

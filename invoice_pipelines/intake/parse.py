@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import PurePath
 from typing import Any, Literal
@@ -17,6 +17,7 @@ from typing import Any, Literal
 from invoice_pipelines.core.einvoice_verdict import NotEInvoiceReason, Verdict, decide
 from invoice_pipelines.core.invoice import Invoice
 from invoice_pipelines.core.rules import Finding, check_invoice
+from invoice_pipelines.core.skonto import text_terms
 from invoice_pipelines.intake import hybrid, plausibility, schematron, verdict
 from invoice_pipelines.intake.formats.cii import CII_NS, parse_cii
 from invoice_pipelines.intake.formats.pdf import (
@@ -330,6 +331,8 @@ def _text_outcome(
 ) -> ParseOutcome:
     fields = extract_fields(text)
     invoice = fields.to_invoice(origin=origin, confidence_scale=scale)
+    # the Skonto a page states in words ("2 % Skonto bei Zahlung innerhalb von 10 Tagen")
+    invoice = replace(invoice, discount_terms=tuple(text_terms(text)))
     doc.raw.update(extraction=origin, fields=fields.to_json_dict(), text=text[:RAW_TEXT_CHARS])
     label = "the PDF text layer" if origin == "text" else "OCR text"
     rule = "IP-TEXT" if origin == "text" else "IP-OCR"

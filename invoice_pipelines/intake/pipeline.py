@@ -56,6 +56,7 @@ from invoice_pipelines.core.rules import (
 from invoice_pipelines.db.locks import Lock, xact_lock
 from invoice_pipelines.db.tables import (
     audit_log,
+    incoming_discounts,
     incoming_invoice_lines,
     incoming_invoice_taxes,
     incoming_invoices,
@@ -65,6 +66,7 @@ from invoice_pipelines.db.tables import (
 )
 from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.intake.breakdown import breakdown_rows, line_rows
+from invoice_pipelines.intake.discounts import discount_rows
 from invoice_pipelines.intake.incoming_invoices import (
     DocumentRef,
     ErrorRecord,
@@ -795,14 +797,16 @@ def _record(
 
 class _BatchRows:
     """The rows a batch writes beside its documents' status changes: the findings of each change,
-    and each document's VAT breakdown and lines, replacing those of an earlier reading. Written
-    in one statement per kind (a batch of 200 would otherwise cost about a thousand)."""
+    and each document's VAT breakdown, lines and discount steps, replacing those of an earlier
+    reading. Written in one statement per kind (a batch of 200 would otherwise cost about a
+    thousand)."""
 
     def __init__(self) -> None:
         self.documents: list[int] = []
         self.findings: list[dict] = []
         self.taxes: list[dict] = []
         self.lines: list[dict] = []
+        self.discounts: list[dict] = []
 
     def add(self, ref: DocumentRef, findings: Sequence[ErrorRecord], raw: dict | None) -> None:
         """`ref` as it is after its status change (its version numbers the findings)."""
@@ -813,15 +817,21 @@ class _BatchRows:
         if isinstance(invoice, dict):
             self.taxes.extend(breakdown_rows(ref.organization_id, ref.id, invoice))
             self.lines.extend(line_rows(ref.organization_id, ref.id, invoice))
+            self.discounts.extend(discount_rows(ref.organization_id, ref.id, invoice))
 
     def write(self, conn) -> None:
         for chunk in _chunks(self.documents, 1000):
-            for table in (incoming_invoice_taxes, incoming_invoice_lines):
+            for table in (
+                incoming_invoice_taxes,
+                incoming_invoice_lines,
+                incoming_discounts,
+            ):
                 conn.execute(delete(table).where(table.c.incoming_invoice_id.in_(chunk)))
         for table, rows in (
             (processing_errors, self.findings),
             (incoming_invoice_taxes, self.taxes),
             (incoming_invoice_lines, self.lines),
+            (incoming_discounts, self.discounts),
         ):
             if rows:
                 conn.execute(insert(table), rows)

@@ -35,6 +35,7 @@ from invoice_pipelines.db.tables import (
 )
 from invoice_pipelines.db.tenancy import resolve_organization, tenant_transaction
 from invoice_pipelines.db.types import utcnow
+from invoice_pipelines.intake.discounts import recompute as recompute_discounts
 from invoice_pipelines.intake.incoming_invoices import (
     DocumentRef,
     ErrorRecord,
@@ -410,6 +411,9 @@ def _correct(
         _update_in_review(conn, ref, values)
     if breakdown is not None:
         _replace_breakdown(conn, ref, breakdown)
+    if values and {"issue_date", "amount_due"} & set(values):
+        # a discount's last day and worth follow the corrected issue date and amount due
+        recompute_discounts(conn, ref.organization_id, ref.id)
 
 
 def _stored_breakdown(conn, incoming_invoice_id: int) -> list[tuple]:

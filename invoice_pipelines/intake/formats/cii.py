@@ -22,6 +22,7 @@ from invoice_pipelines.core.invoice import (
     pick_tax_total,
 )
 from invoice_pipelines.core.rules import Finding
+from invoice_pipelines.core.skonto import DiscountTerm, SkontoError, read_terms
 from invoice_pipelines.intake.formats.xmlsafe import ValueReader
 
 CII_NS = "urn:un:unece:uncefact:data:standard:CrossIndustryInvoice:100"
@@ -232,6 +233,7 @@ def map_cross_industry(
         due_date = due_date or read.date_102(
             terms, "ram:DueDateDateTime/udt:DateTimeString", "due date (BT-9)"
         )
+    payment_terms, discount_terms = _payment_terms(read, settlement)
 
     vat_breakdown = tuple(
         VatBreakdown(
@@ -283,9 +285,59 @@ def map_cross_industry(
         lines=_lines(read, transaction, paths),
         vat_breakdown=vat_breakdown,
         allowances_charges=tuple(_allowances_charges(read, settlement, paths, "document")),
+        payment_terms=payment_terms,
+        discount_terms=discount_terms,
         origin="xml",
     )
     return invoice, read.findings
+
+
+def _payment_terms(
+    read: ValueReader, settlement: etree._Element | None
+) -> tuple[str | None, tuple[DiscountTerm, ...]]:
+    """BT-20 with its lines kept, and the discount steps: CII's structured
+    ApplicableTradePaymentDiscountTerms where the document has them (Factur-X EXTENDED), else
+    the XRechnung #SKONTO# lines or the words of BT-20 (core/skonto.py)."""
+    texts: list[str] = []
+    structured: list[DiscountTerm] = []
+    for terms in read.elements(settlement, "ram:SpecifiedTradePaymentTerms"):
+        for description in read.elements(terms, "ram:Description"):
+            if description.text and description.text.strip():
+                texts.append(description.text.strip("\r\n "))
+        for node in read.elements(terms, "ram:ApplicableTradePaymentDiscountTerms"):
+            term = _structured_term(read, node)
+            if term is not None:
+                structured.append(term)
+    text = "\n".join(texts) or None
+    return text, tuple(structured) or tuple(read_terms(text))
+
+
+def _structured_term(read: ValueReader, node: etree._Element) -> DiscountTerm | None:
+    """One ApplicableTradePaymentDiscountTerms: days (BasisPeriodMeasure in days), percent, base
+    amount, start day (BasisDateTime). A step we cannot read whole is left out, not guessed."""
+    period = read.element(node, "ram:BasisPeriodMeasure")
+    percent = read.decimal(node, "ram:CalculationPercent", "payment discount percent")
+    if period is None or percent is None:
+        return None
+    unit = (period.get("unitCode") or "DAY").upper()
+    try:
+        days = int(Decimal((period.text or "").strip()))
+    except ArithmeticError:
+        return None
+    if unit in ("WEE", "WK"):
+        days *= 7
+    elif unit not in ("DAY", "D"):
+        return None
+    try:
+        return DiscountTerm(
+            days=days,
+            percent=percent,
+            base_amount=read.decimal(node, "ram:BasisAmount", "payment discount base amount"),
+            start=read.optional_date(node, "ram:BasisDateTime/udt:DateTimeString"),
+            source="cii",
+        )
+    except SkontoError:
+        return None
 
 
 def _email_address(read, party, path: str) -> str | None:

@@ -16,6 +16,7 @@ from invoice_pipelines.core.invoice import (
     pick_tax_total,
 )
 from invoice_pipelines.core.rules import Finding
+from invoice_pipelines.core.skonto import read_terms
 from invoice_pipelines.intake.formats.xmlsafe import ValueReader
 
 UBL_INVOICE_NS = "urn:oasis:names:specification:ubl:schema:xsd:Invoice-2"
@@ -184,6 +185,13 @@ def parse_ubl(root: etree._Element) -> tuple[Invoice, list[Finding]]:
         # CreditNote (and pre-2.1 Invoice) carries BT-9 on the payment means.
         due_date = due_date or read.iso_date(means, "cbc:PaymentDueDate", "due date (BT-9)")
 
+    # BT-20 with its lines kept: XRechnung's #SKONTO# lines are lines (core/skonto.py)
+    notes = [
+        note.text.strip("\r\n ")
+        for note in read.elements(root, "cac:PaymentTerms/cbc:Note")
+        if note.text and note.text.strip()
+    ]
+    payment_terms = "\n".join(notes) or None
     type_code = read.text(root, "cbc:CreditNoteTypeCode" if credit_note else "cbc:InvoiceTypeCode")
     invoice = Invoice(
         number=read.text(root, "cbc:ID"),
@@ -213,6 +221,8 @@ def parse_ubl(root: etree._Element) -> tuple[Invoice, list[Finding]]:
         lines=_lines(read, root, credit_note),
         vat_breakdown=vat_breakdown,
         allowances_charges=tuple(_allowances_charges(read, root, "document")),
+        payment_terms=payment_terms,
+        discount_terms=tuple(read_terms(payment_terms)),
         origin="xml",
     )
     return invoice, read.findings
