@@ -176,7 +176,7 @@ def _invoice_batch_job(registry: dict[str, JobKind], kinds: Sequence[JobKind]):
     config_class = _config_class(kinds)
     here = {k.name: k for k in kinds}
     needed = {"database"}.union(*(resource_keys(k, registry) for k in kinds))
-    kind_names = ", ".join(here)
+    kind_names = _listed(list(here))
 
     @op(
         name=OP,
@@ -229,6 +229,12 @@ def _invoice_batch_job(registry: dict[str, JobKind], kinds: Sequence[JobKind]):
     return invoice_batch_job
 
 
+def _listed(names: list[str]) -> str:
+    """["documents", "credit_notes"] -> "documents or credit notes"."""
+    words = [n.replace("_", " ") for n in names]
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " or " + words[-1]
+
+
 def _invoice_run_request(job_id: int, slug: str, run_key: str) -> RunRequest:
     return RunRequest(
         run_key=run_key,
@@ -241,9 +247,7 @@ def _invoice_run_request(job_id: int, slug: str, run_key: str) -> RunRequest:
 
 def _invoice_batch_jobs_sensor(kinds: Sequence[JobKind]):
     names = [k.name for k in kinds]
-    what = ", ".join(n.replace("_", " ") for n in names[:-1]) + (
-        f" or {names[-1].replace('_', ' ')}" if len(names) > 1 else names[0]
-    )
+    what = _listed(names)
 
     @sensor(
         name="invoice_batch_jobs_sensor",
