@@ -161,6 +161,29 @@ def offer_on(
     return max(running, key=lambda o: o.discount, default=None)
 
 
+SETTING = "skonto"
+
+
+def terms_from_settings(settings: dict | None) -> list[DiscountTerm]:
+    """The organization's default discount steps for the invoices it issues,
+    `settings["skonto"]`: a list of {"days": 10, "percent": "2.00"}; SkontoError names a wrong
+    entry in one sentence."""
+    entries = (settings or {}).get(SETTING) or []
+    if not isinstance(entries, list):
+        raise SkontoError(f'settings["{SETTING}"] must be a list of {{"days", "percent"}} steps')
+    terms = []
+    for entry in entries:
+        try:
+            terms.append(
+                DiscountTerm(int(entry["days"]), Decimal(str(entry["percent"])), source="settings")
+            )
+        except (KeyError, TypeError, ValueError, InvalidOperation) as exc:
+            raise SkontoError(
+                f'settings["{SETTING}"] has a step that cannot be: {entry!r} ({exc})'
+            ) from exc
+    return terms
+
+
 # ---------------------------------------------------------------- XRechnung BT-20
 
 # BR-DE-18's regular expression (KoSIT xrechnung-schematron, common.sch XR-SKONTO-REGEX), read

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -25,6 +25,7 @@ from sqlalchemy.engine import Connection
 from invoice_pipelines.core.dunning import invoice_default_sentence
 from invoice_pipelines.core.invoice import Address, Invoice, InvoiceLine, VatBreakdown
 from invoice_pipelines.core.money import ZERO
+from invoice_pipelines.core.skonto import DiscountTerm, describe, offers, terms_from_settings
 from invoice_pipelines.db.tables import (
     customers,
     sales_invoice_lines,
@@ -115,6 +116,7 @@ def load_sources(
             sentences[language] = invoice_default_sentence(organization, language)
         return sentences[language]
 
+    discount_terms = terms_from_settings(organization.get("settings"))
     sources = {}
     for r in rows:
         language = r.language if r.language in EXEMPTION_REASONS else "de"
@@ -122,6 +124,8 @@ def load_sources(
             r, organization, seller, seller_address, lines.get(r.id, ()), taxes.get(r.id, ())
         )
         extras = _extras(r, invoice, language, seller, taxes.get(r.id, ()), default_sentence)
+        if discount_terms and not r.corrects_number and r.type_code != "381":
+            invoice, extras = _with_discount(invoice, extras, discount_terms, language)
         sources[r.id] = DocumentSource(
             sales_invoice_id=r.id,
             invoice=invoice,
@@ -135,6 +139,24 @@ def load_sources(
             seller={k: v for k, v in seller.items() if isinstance(v, str | int | Decimal)},
         )
     return sources
+
+
+def _with_discount(
+    invoice: Invoice, extras: dict, terms: list[DiscountTerm], language: str
+) -> tuple[Invoice, dict]:
+    """An invoice with the organization's early-payment discount: the steps go into the XML
+    (BT-20, core/skonto.py), and the payment terms say each in words with its last day and
+    amounts (the full amount is then due 'net', not 'without deduction')."""
+    found = offers(terms, invoice.issue_date, invoice.amount_due)
+    if not found:
+        return invoice, extras
+    text = (extras.get("payment_terms") or "").replace(" ohne Abzug.", " netto.")
+    text = text.replace(" without deduction.", " net.")
+    words = " ".join(describe(o, invoice.currency or "EUR", language) for o in found)
+    return (
+        replace(invoice, discount_terms=tuple(terms)),
+        {**extras, "payment_terms": f"{text} {words}".strip()},
+    )
 
 
 def _invoice_rows(conn: Connection, org_id: int, invoice_ids: Sequence[int]) -> list:
