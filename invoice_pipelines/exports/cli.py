@@ -36,15 +36,15 @@ def add_commands(sub) -> None:
 
 def run_export_command(args: argparse.Namespace) -> int:
     from invoice_pipelines.core.export_months import month_state
-    from invoice_pipelines.db.engine import make_engine
     from invoice_pipelines.exports.documents import DocumentStores
     from invoice_pipelines.exports.export_settings import ExportSettingsError
     from invoice_pipelines.exports.job import RUNNING_MONTH_SETTING, check_period
     from invoice_pipelines.exports.pipeline import run_export
     from invoice_pipelines.exports.result import totals_text
+    from invoice_pipelines.resources.database import command_line_engine
     from invoice_pipelines.resources.stores import file_store_from_env, upload_store_from_env
 
-    engine = make_engine()
+    engine = command_line_engine()
     store = file_store_from_env("exports")
     documents = DocumentStores(upload_store_from_env(), file_store_from_env("documents"))
     directions = DIRECTIONS if args.direction == "both" else (args.direction,)
@@ -106,11 +106,11 @@ def run_export_command(args: argparse.Namespace) -> int:
 
 
 def run_reopen_command(args: argparse.Namespace) -> int:
-    from invoice_pipelines.db.engine import make_engine
     from invoice_pipelines.db.tenancy import resolve_organization
     from invoice_pipelines.exports.corrections import reopen_exported
+    from invoice_pipelines.resources.database import command_line_engine
 
-    engine = make_engine()
+    engine = command_line_engine()
     org = resolve_organization(engine, args.org)
     ids = args.documents
     reopened, refused = reopen_exported(
