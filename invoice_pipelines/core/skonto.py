@@ -168,9 +168,12 @@ def terms_from_settings(settings: dict | None) -> list[DiscountTerm]:
     """The organization's default discount steps for the invoices it issues,
     `settings["skonto"]`: a list of {"days": 10, "percent": "2.00"}; SkontoError names a wrong
     entry in one sentence."""
-    entries = (settings or {}).get(SETTING) or []
+    return _steps((settings or {}).get(SETTING) or [], f'settings["{SETTING}"]')
+
+
+def _steps(entries: Any, name: str) -> list[DiscountTerm]:
     if not isinstance(entries, list):
-        raise SkontoError(f'settings["{SETTING}"] must be a list of {{"days", "percent"}} steps')
+        raise SkontoError(f'{name} must be a list of {{"days", "percent"}} steps')
     terms = []
     for entry in entries:
         try:
@@ -178,10 +181,87 @@ def terms_from_settings(settings: dict | None) -> list[DiscountTerm]:
                 DiscountTerm(int(entry["days"]), Decimal(str(entry["percent"])), source="settings")
             )
         except (KeyError, TypeError, ValueError, InvalidOperation) as exc:
-            raise SkontoError(
-                f'settings["{SETTING}"] has a step that cannot be: {entry!r} ({exc})'
-            ) from exc
+            raise SkontoError(f"{name} has a step that cannot be: {entry!r} ({exc})") from exc
     return terms
+
+
+def customer_terms(
+    own: list | None, organization_settings: dict | None, customer: str = ""
+) -> list[DiscountTerm]:
+    """The steps an invoice to a customer offers: the customer's own (`customers.skonto`, a list
+    in the organization setting's form; an empty list: this customer gets no discount) or, when
+    the customer has none (NULL), the organization's default. SkontoError names a wrong entry and
+    the customer in one sentence."""
+    if own is None:
+        return terms_from_settings(organization_settings)
+    return _steps(own, f"the payment terms of customer {customer}".rstrip())
+
+
+def steps_from_text(text: str) -> list[dict[str, str | int]]:
+    """Steps as a person types them, "10:2,20:1" (days:percent, comma between steps; "none" for
+    no discount), in the stored form; SkontoError names what cannot be read in one sentence."""
+    if text.strip().lower() == "none":
+        return []
+    steps: list[dict[str, str | int]] = []
+    for part in text.split(","):
+        days, _, percent = part.strip().partition(":")
+        try:
+            term = DiscountTerm(int(days), Decimal(percent.strip().replace("%", "")))
+        except SkontoError as exc:
+            raise SkontoError(f"discount step {part.strip()!r}: {exc}") from exc
+        except (ValueError, InvalidOperation) as exc:
+            raise SkontoError(
+                f"discount steps are days:percent separated by commas (10:2,20:1): {part.strip()!r}"
+            ) from exc
+        steps.append({"days": term.days, "percent": plain_string(term.percent)})
+    if len({s["days"] for s in steps}) != len(steps):
+        raise SkontoError(f"two discount steps have the same days: {text.strip()!r}")
+    return steps
+
+
+# ---------------------------------------------------------------- settling by a payment
+
+
+@dataclass(frozen=True, slots=True)
+class Settlement:
+    """An invoice settled by payments of its discounted amount within a step's period."""
+
+    offer: DiscountOffer  # the step earned (its last day, percent, discount on what was invoiced)
+    discount: Decimal  # what is taken off: the rest the payments left open, at most the step's
+    paid_on: date  # the day the payments reached the step's amount to pay
+
+
+def settlement(
+    terms: Iterable[DiscountTerm],
+    issue_date: date | None,
+    invoiced: Decimal,
+    payments: Iterable[tuple[date, Decimal]],
+) -> Settlement | None:
+    """Whether payments settle an invoice with a discount, and with which.
+
+    `invoiced` is what the invoice still bills after its credit notes: the discount applies to
+    that. A step is earned when the payments made up to its last day add up to at least its
+    amount to pay (the amount the invoice states: "zu zahlen sind dann ..."); a payment after the
+    last day counts toward the total, never toward the discount. A partial payment in time earns
+    nothing on its own: the term is a discount for paying the invoice by that day, so the rest
+    stays open at its full amount. What is taken off is what the payments left open (never more
+    than the step's discount; nothing when they paid it all). None: no step earned."""
+    money = sorted((day, amount) for day, amount in payments if amount > ZERO)
+    rest = invoiced - sum((amount for _, amount in money), ZERO)
+    if rest <= ZERO:
+        return None
+    best: Settlement | None = None
+    for offer in offers(terms, issue_date, invoiced):
+        running = ZERO
+        for day, amount in money:
+            if day > offer.last_day:
+                break
+            running += amount
+            if running >= offer.pay:
+                if best is None or offer.discount > best.offer.discount:
+                    best = Settlement(offer, rest, day)
+                break
+    return best
 
 
 # ---------------------------------------------------------------- XRechnung BT-20

@@ -144,6 +144,9 @@ customers = Table(
     # (§ 288 BGB); NULL: read from the VAT id (one: business, none: consumer), migration 0013
     Column("kind", String(16)),
     Column("active", Boolean, nullable=False, server_default=text("true")),
+    # the customer's own early-payment discount steps (Skonto, core/skonto.py customer_terms):
+    # [{"days": 10, "percent": "2"}, ...]; [] no discount; NULL the organization's settings["skonto"]
+    Column("skonto", Json),
     *_timestamps(),
     UniqueConstraint("organization_id", "customer_number"),
     CheckConstraint("kind IN ('business', 'consumer')", name="kind"),
@@ -428,6 +431,39 @@ sales_invoice_taxes = Table(
         ["sales_invoices.organization_id", "sales_invoices.id"],
         ondelete="CASCADE",
     ),
+)
+
+# An early-payment discount a customer took on a sales invoice (Skonto, issue 40), booked per VAT
+# rate: the gross part that falls on the rate and the net and VAT it corrects (§ 17 UStG: the VAT
+# base shrinks by what was not paid). Written in the transaction that settles the invoice
+# (db/sales_discounts.py, from the QuickBooks payment pull), replaced when the payments change.
+sales_invoice_discounts = Table(
+    "sales_invoice_discounts",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("organization_id", Id, nullable=False),
+    Column("sales_invoice_id", Id, nullable=False),
+    Column("vat_category", String(2), nullable=False),
+    Column("vat_rate", Rate(), nullable=False),
+    Column("gross", Money(), nullable=False),
+    Column("net", Money(), nullable=False),
+    Column("vat", Money(), nullable=False),
+    # the step earned: its percentage and last day, and the day the payments reached its amount
+    Column("percent", Rate(), nullable=False),
+    Column("last_day", Date, nullable=False),
+    Column("paid_on", Date, nullable=False),
+    Column("source", String(16), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False, server_default=NOW),
+    # named: the convention's name would pass PostgreSQL's 63 characters
+    UniqueConstraint(
+        "sales_invoice_id", "vat_category", "vat_rate", name="uq_sales_invoice_discounts_rate"
+    ),
+    ForeignKeyConstraint(
+        ["organization_id", "sales_invoice_id"],
+        ["sales_invoices.organization_id", "sales_invoices.id"],
+        ondelete="CASCADE",
+    ),
+    Index("ix_sales_invoice_discounts_org_paid_on", "organization_id", "paid_on"),
 )
 
 DOCUMENT_KINDS = ("facturx", "xrechnung")
