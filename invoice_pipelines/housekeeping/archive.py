@@ -276,7 +276,9 @@ def _purge_exports(engine, store, org, limit: Cutoff, outcome, now, dry_run) -> 
     e = exports
     with tenant_transaction(engine, org["id"]) as conn:
         candidates = conn.execute(
-            select(e.c.id, e.c.direction, e.c.period, e.c.version, e.c.files, e.c.created_at)
+            select(
+                e.c.id, e.c.direction, e.c.period, e.c.version, e.c.files, e.c.notes, e.c.created_at
+            )
             .where(
                 e.c.organization_id == org["id"],
                 e.c.purged_at.is_(None),
@@ -292,7 +294,11 @@ def _purge_exports(engine, store, org, limit: Cutoff, outcome, now, dry_run) -> 
     for first in range(0, len(candidates), CHUNK):
         results: dict[str, list[int]] = {"removed": [], "missing": []}
         for row in candidates[first : first + CHUNK]:
-            keys = file_keys(org["slug"], row.period, row.direction, row.version)
+            # a provisional version (the running month, exported on request) has files of its own
+            provisional = bool((row.notes or {}).get("provisional"))
+            keys = file_keys(
+                org["slug"], row.period, row.direction, row.version, provisional=provisional
+            )
             recorded = set(row.files or {})
             removed = 0
             try:

@@ -81,9 +81,17 @@ def old_upload(
 
 
 def old_export(
-    db, store: FileStore, org: dict, *, period: str, written: datetime, files: bool = True
+    db,
+    store: FileStore,
+    org: dict,
+    *,
+    period: str,
+    written: datetime,
+    files: bool = True,
+    provisional: bool = False,
 ) -> dict:
-    """An export version of `period` with its four files, written at `written`."""
+    """An export version of `period` with its files, written at `written` (`provisional`: a
+    version of the running month, exported on request, with its own file names)."""
     with tenant_transaction(db.engine, org["id"], write=True) as conn:
         version = 1 + (
             conn.execute(
@@ -93,7 +101,7 @@ def old_export(
             ).scalar()
             or 0
         )
-        keys = file_keys(org["slug"], period, "incoming", version)
+        keys = file_keys(org["slug"], period, "incoming", version, provisional=provisional)
         if files:
             for key in keys.values():
                 store.write(key, [f"{key}\r\n".encode()])
@@ -106,6 +114,7 @@ def old_export(
                 version=version,
                 fingerprint=hashlib.sha256(period.encode()).hexdigest(),
                 files={kind: store.location(key) for kind, key in keys.items()},
+                notes={"provisional": True} if provisional else None,
             )
             .returning(exports.c.id)
         ).scalar_one()

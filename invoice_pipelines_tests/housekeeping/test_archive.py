@@ -107,7 +107,9 @@ def test_files_past_retention_go_the_rest_stays_and_a_second_run_does_nothing(db
     assert all(_exists(export_store, key) for key in written_next_year["keys"])
     assert export_row(db, written_next_year["export_id"]).purged_at is None
     assert export_row(db, lost_export["export_id"]).purge_result == "missing"
-    assert (outcome.exports_removed, outcome.exports_missing, outcome.files_removed) == (1, 1, 7)
+    # files: the 3 uploads and the old month's 5 (both DATEV files, both CSVs, the document package)
+    assert (outcome.exports_removed, outcome.exports_missing) == (1, 1)
+    assert outcome.files_removed == 3 + len(old_month["keys"]) == 8
 
     [audit] = audit_rows(db, org["id"])
     assert audit.details["uploads_removed"] == 3 and audit.details["exports_removed"] == 1
@@ -119,6 +121,23 @@ def test_files_past_retention_go_the_rest_stays_and_a_second_run_does_nothing(db
     assert len(audit_rows(db, org["id"])) == 1
     for upload in kept:
         assert _exists(upload_store, upload["key"])
+
+
+def test_a_provisional_version_past_retention_is_removed_by_its_own_names(db, stores):
+    """A running month exported on request (`export --provisional`) writes files named
+    `..._provisional`: retention removes those, it does not look for the final names and report
+    the version missing while its files stay."""
+    upload_store, export_store = stores
+    org = db.new_organization()
+    provisional = old_export(
+        db, export_store, org, period=f"{LAST_EXPIRED - 1}-11", written=at(LAST_EXPIRED - 1, 11, 20),
+        provisional=True,
+    )  # fmt: skip
+    assert all("_provisional" in key for key in provisional["keys"])
+    [outcome] = purge_archives(db.engine, upload_store, export_store, [org["slug"]])
+    assert not any(_exists(export_store, key) for key in provisional["keys"])
+    assert export_row(db, provisional["export_id"]).purge_result == "removed"
+    assert (outcome.exports_removed, outcome.exports_missing) == (1, 0)
 
 
 def test_a_refused_setting_stops_only_its_organization(db, stores):
