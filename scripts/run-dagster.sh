@@ -91,8 +91,10 @@ qbo_port=$(.venv/bin/python -c "import sys, urllib.parse as u; p = u.urlsplit(sy
 
 # The stop: 10 s from the signal to the last process. SIGTERM to the whole group first: the run
 # workers record their runs as failed ("interrupted") or cancelled, the daemon ends its tick;
-# KILL for what is left after GRACE_SECONDS. Once the group is empty, the sweep started beside it
-# records the end of the runs that could not (killed, or still starting) through the instance.
+# KILL for what is left after GRACE_SECONDS. The sweep started beside the group records the end
+# of the runs that could not through the instance: from the stop's start, each run whose process
+# has gone (while the services still end), and once the group is empty the rest (killed, or still
+# starting).
 GRACE_SECONDS=7  # for the runs to record their end; then SIGKILL
 STOP_SECONDS=9   # the end of the stop, sweep included (the promise is 10)
 now_ms() { local t="${EPOCHREALTIME//[.,]/}"; echo $((t / 1000)); }

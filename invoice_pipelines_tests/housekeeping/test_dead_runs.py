@@ -123,3 +123,58 @@ def test_the_runs_of_a_code_server_that_ended_with_its_processes_are_over(instan
     assert [run_id for run_id, _, _ in result.marked] == [starting.run_id]
     assert "`make run` stopped while this run was in flight" in failure_message(instance, starting)
     assert status(instance, other) == DagsterRunStatus.STARTING
+
+
+def test_the_stops_sweep_records_gone_runs_while_the_services_still_end(tmp_path, monkeypatch):
+    """`make run`'s stop: once the stop has begun, the sweep records a run whose process has gone
+    while the rest of the group is still ending, not only after it (under load the services took
+    the whole grace, and the sweep after them did not fit in the stop's 10 s)."""
+    import signal
+
+    (tmp_path / "dagster.yaml").write_text(
+        "storage:\n  sqlite:\n    base_dir: {env: INVOICE_PIPELINES_DAGSTER_DIR}\n"
+        "telemetry:\n  enabled: false\n"
+    )
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path))
+    monkeypatch.setenv("INVOICE_PIPELINES_DAGSTER_DIR", str(tmp_path / "dagster"))
+    with DagsterInstance.get() as instance:
+        gone = run_with_process(instance, dead_pid())
+    # a service still ending: a process group of its own that outlives the check below
+    service = subprocess.Popen(["sleep", "300"], start_new_session=True)
+    sweep = subprocess.Popen(
+        [sys.executable, "-m", "invoice_pipelines.housekeeping.dead_runs", "--stop"]
+        + ["--after-group", str(service.pid), "--timeout", "120"],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        # as in make run, the stop comes once the sweep is up: its SIGTERM handler installed
+        deadline = time.monotonic() + 60
+        while not _catches(sweep.pid, signal.SIGTERM):
+            assert sweep.poll() is None and time.monotonic() < deadline, sweep.returncode
+            time.sleep(0.1)
+        sweep.send_signal(signal.SIGTERM)  # the stop begins; the service has not ended
+        deadline = time.monotonic() + 60
+        with DagsterInstance.get() as instance:
+            while status(instance, gone) != DagsterRunStatus.FAILURE:
+                assert time.monotonic() < deadline, "the gone run was not recorded during the stop"
+                assert sweep.poll() is None, sweep.stderr.read()
+                time.sleep(0.2)
+            assert service.poll() is None  # recorded while the group still ran
+            assert "`make run` stopped while this run was in flight" in failure_message(
+                instance, gone
+            )
+        service.kill()
+        service.wait()
+        assert sweep.wait(timeout=60) == 0
+        assert "Marked 1 run(s) whose process is gone" in sweep.stderr.read()
+    finally:
+        service.kill()
+        sweep.kill()
+
+
+def _catches(pid: int, signum: int) -> bool:
+    for line in open(f"/proc/{pid}/status").read().splitlines():
+        if line.startswith("SigCgt:"):
+            return bool(int(line.split()[1], 16) & (1 << (signum - 1)))
+    return False
