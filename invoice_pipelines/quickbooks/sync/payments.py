@@ -21,6 +21,15 @@ queue: of each payment linked to the invoice, the part of what it applied there 
 took from the CreditMemos of our credit notes of that invoice. A credit note not (yet) in QBO, or
 not applied there, is in neither TotalAmt nor Balance and is subtracted from what QBO says.
 
+Early-payment discount (Skonto, issue 40): an invoice whose customer (or organization) offers
+discount steps is settled when its money payments up to a step's last day (each payment's
+TxnDate) add up to at least what the step asks to pay of what the invoice still bills after our
+credit notes (`core.skonto.settlement`): amount_due 0, status paid, and the rest the payments left
+open booked per VAT rate in `sales_invoice_discounts` (db/sales_discounts.py) in the same
+transaction. A payment voided later, or a credit note that leaves the payments above what is
+billed, removes the discount again on the next pull. QBO itself still shows that rest as the
+invoice's Balance (recording the discount in QuickBooks is not built).
+
 Cancelled invoices and invoices voided in QBO are left alone.
 """
 
@@ -32,6 +41,7 @@ from decimal import Decimal
 
 from sqlalchemy import Engine, and_, bindparam, func, select, update
 
+from invoice_pipelines.db.sales_discounts import discount_bases, record_discounts, settle
 from invoice_pipelines.db.tables import qbo_mappings, sales_invoices
 from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.quickbooks.client import QboClient, quote
@@ -105,6 +115,77 @@ def _flag(conn, organization_id, mapping, state, record, invoice, counts) -> Non
     counts.conflicts += 1
 
 
+def _credits(
+    conn, organization_id: int, local_ids: list[int]
+) -> tuple[dict[int, Decimal], dict[int, set[str]]]:
+    """Per invoice: what our credit notes of it credited, and the QBO ids of their CreditMemos."""
+    credited = {
+        invoice_id: Decimal(total)
+        for invoice_id, total in conn.execute(
+            select(sales_invoices.c.corrects_invoice_id, func.sum(sales_invoices.c.gross_total))
+            .where(
+                sales_invoices.c.organization_id == organization_id,
+                sales_invoices.c.corrects_invoice_id.in_(local_ids or [-1]),
+            )
+            .group_by(sales_invoices.c.corrects_invoice_id)
+        )
+    }
+    # the CreditMemos of our credit notes, per invoice they correct
+    memos: dict[int, set[str]] = defaultdict(set)
+    for invoice_id, memo_qbo_id in conn.execute(
+        select(sales_invoices.c.corrects_invoice_id, qbo_mappings.c.qbo_id)
+        .join(
+            qbo_mappings,
+            and_(
+                qbo_mappings.c.organization_id == sales_invoices.c.organization_id,
+                qbo_mappings.c.entity == "credit_memo",
+                qbo_mappings.c.local_id == sales_invoices.c.id,
+            ),
+        )
+        .where(
+            sales_invoices.c.organization_id == organization_id,
+            sales_invoices.c.corrects_invoice_id.in_(local_ids or [-1]),
+        )
+    ):
+        memos[invoice_id].add(str(memo_qbo_id))
+    return credited, memos
+
+
+def _money_to(payment: dict, invoice_qbo_id: str, memo_ids: set[str]) -> Decimal:
+    """The money `payment` applied to the invoice: what its lines applied there less what they
+    took from our credit notes' CreditMemos."""
+    to_invoice = sum(
+        (
+            Decimal(str(line.get("Amount") or 0))
+            for line in payment.get("Line") or []
+            if any(
+                str(x.get("TxnType")) == "Invoice" and str(x.get("TxnId")) == invoice_qbo_id
+                for x in line.get("LinkedTxn") or []
+            )
+        ),
+        ZERO,
+    )
+    return to_invoice - applied_credit(payment, invoice_qbo_id, memo_ids)
+
+
+def _discounts(conn, organization_id, records, mapped, payments, memos, payment_dates):
+    """The invoices among `records` that their money payments settle with an early-payment
+    discount (db/sales_discounts.py), by our invoice id; and a sentence per customer whose
+    discount steps cannot be read. A payment's day is its TxnDate."""
+    local_of = {str(r["Id"]): mapped[str(r["Id"])]["local_id"] for r in records}
+    bases, problems = discount_bases(conn, organization_id, list(local_of.values()))
+    money: dict[int, list[tuple[date, Decimal]]] = defaultdict(list)
+    for record in records:
+        qbo_id, local_id = str(record["Id"]), local_of[str(record["Id"])]
+        if local_id not in bases:
+            continue
+        for pid in _payment_ids(record):
+            if pid in payment_dates:
+                amount = _money_to(payments[pid], qbo_id, memos.get(local_id, set()))
+                money[local_id].append((payment_dates[pid], amount))
+    return settle(bases, money), problems
+
+
 def pull_payments(engine: Engine, organization_id: int, client: QboClient) -> SyncCounts:
     counts = SyncCounts()
     started = datetime.now(UTC)
@@ -140,36 +221,12 @@ def pull_payments(engine: Engine, organization_id: int, client: QboClient) -> Sy
                 )
             ).mappings()
         }
-        credited = {
-            invoice_id: Decimal(total)
-            for invoice_id, total in conn.execute(
-                select(sales_invoices.c.corrects_invoice_id, func.sum(sales_invoices.c.gross_total))
-                .where(
-                    sales_invoices.c.organization_id == organization_id,
-                    sales_invoices.c.corrects_invoice_id.in_(local_ids or [-1]),
-                )
-                .group_by(sales_invoices.c.corrects_invoice_id)
-            )
-        }
-        # the CreditMemos of our credit notes, per invoice they correct
-        memos: dict[int, set[str]] = defaultdict(set)
-        for invoice_id, memo_qbo_id in conn.execute(
-            select(sales_invoices.c.corrects_invoice_id, qbo_mappings.c.qbo_id)
-            .join(
-                qbo_mappings,
-                and_(
-                    qbo_mappings.c.organization_id == sales_invoices.c.organization_id,
-                    qbo_mappings.c.entity == "credit_memo",
-                    qbo_mappings.c.local_id == sales_invoices.c.id,
-                ),
-            )
-            .where(
-                sales_invoices.c.organization_id == organization_id,
-                sales_invoices.c.corrects_invoice_id.in_(local_ids or [-1]),
-            )
-        ):
-            memos[invoice_id].add(str(memo_qbo_id))
-        invoice_rows, mapping_rows = [], []
+        credited, memos = _credits(conn, organization_id, local_ids)
+        settled, problems = _discounts(
+            conn, organization_id, records, mapped, payments, memos, payment_dates
+        )
+        counts.errors.extend(problems)
+        invoice_rows, mapping_rows, settled_ids = [], [], []
         for record in records:
             mapping = mapped[str(record["Id"])]
             invoice = invoices.get(mapping["local_id"])
@@ -193,6 +250,11 @@ def pull_payments(engine: Engine, organization_id: int, client: QboClient) -> Sy
                 )
             paid, due, status = payment_state(record, invoice["gross_total"], in_qbo)
             due -= credited.get(invoice["id"], ZERO)
+            settled_ids.append(invoice["id"])
+            if invoice["id"] in settled:
+                # paid within a discount period: the rest is the discount taken, not a debt
+                due -= settled[invoice["id"]].discount
+                status = "paid"
             linked = [(payment_dates[p], p) for p in _payment_ids(record) if p in payment_dates]
             last_date, last_id = max(linked) if linked else (None, None)
             unchanged = (
@@ -238,6 +300,8 @@ def pull_payments(engine: Engine, organization_id: int, client: QboClient) -> Sy
                 .values(**values),
                 invoice_rows,
             )
+        # the discount per VAT rate is booked in the transaction that settles (or reopens) it
+        record_discounts(conn, organization_id, settled_ids, settled, "quickbooks")
         if mapping_rows:
             conn.execute(
                 update(qbo_mappings)

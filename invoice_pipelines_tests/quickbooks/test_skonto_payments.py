@@ -1,0 +1,271 @@
+"""Early-payment discount (Skonto) settled by payments pulled from QuickBooks (the simulator over
+real HTTP): a payment of the discounted amount within the period settles the invoice, books the
+discount per VAT rate and keeps dunning away; a late one, or a partial one in time, does not; a
+credit note lowers what the discount applies to; a customer's own steps win over the default."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+
+from sqlalchemy import insert, select, update
+
+from invoice_pipelines.billing.credit_notes import issue_credit_note
+from invoice_pipelines.db.tables import (
+    organizations,
+    sales_invoice_discounts,
+    sales_invoice_lines,
+    sales_invoice_taxes,
+    sales_invoices,
+)
+from invoice_pipelines.db.tenancy import system_transaction, tenant_transaction
+from invoice_pipelines.overdue.pipeline import run_overdue
+from invoice_pipelines.quickbooks.client import request_id
+from invoice_pipelines.quickbooks.sync.customers import sync_customers
+from invoice_pipelines.quickbooks.sync.invoices import push_invoices
+from invoice_pipelines.quickbooks.sync.items import sync_items
+from invoice_pipelines.quickbooks.sync.payments import pull_payments
+from invoice_pipelines_tests.overdue.helpers import notices
+
+D = Decimal
+ISSUED = date(2026, 11, 2)  # the fixture's issue date; 2 % within 10 days: until 2026-11-12
+DUE = date(2026, 11, 16)
+LAST_DAY = date(2026, 11, 12)
+TWO_PERCENT = [{"days": 10, "percent": "2"}]
+
+
+def _offer(qbo, steps=TWO_PERCENT) -> None:
+    with system_transaction(qbo.engine, write=True) as conn:
+        conn.execute(
+            update(organizations)
+            .where(organizations.c.id == qbo.org_id)
+            .values(settings={"skonto": steps})
+        )
+
+
+def _two_rate_invoice(qbo, customer: int) -> int:
+    """RE-2026-0700: 1000.00 net at 19 % and 500.00 at 7 %, 1725.00 gross."""
+    hour, book = qbo.add_item("HOUR", "100.00"), qbo.add_item("BOOK", "50.00", rate="7.00")
+    invoice_id = qbo.add_invoice("RE-2026-0700", customer, [(hour, "10", "100.00")], due=DUE)
+    with tenant_transaction(qbo.engine, qbo.org_id, write=True) as conn:
+        conn.execute(
+            update(sales_invoices)
+            .where(sales_invoices.c.id == invoice_id)
+            .values(
+                net_total=D("1500.00"),
+                tax_total=D("225.00"),
+                gross_total=D("1725.00"),
+                amount_due=D("1725.00"),
+            )
+        )
+        conn.execute(
+            insert(sales_invoice_lines).values(
+                organization_id=qbo.org_id,
+                sales_invoice_id=invoice_id,
+                line_no=2,
+                item_id=book,
+                description="line 2",
+                quantity=D("10"),
+                unit_price=D("50.00"),
+                net_amount=D("500.00"),
+                vat_rate=D("7.00"),
+            )
+        )
+        conn.execute(
+            insert(sales_invoice_taxes).values(
+                organization_id=qbo.org_id,
+                sales_invoice_id=invoice_id,
+                vat_category="S",
+                vat_rate=D("7.00"),
+                basis=D("500.00"),
+                amount=D("35.00"),
+            )
+        )
+    return invoice_id
+
+
+def _push(qbo) -> None:
+    with qbo.client() as client:
+        sync_customers(qbo.engine, qbo.org_id, client)
+        sync_items(qbo.engine, qbo.org_id, client)
+        push_invoices(qbo.engine, qbo.org_id, client)
+
+
+def _pay(qbo, invoice_id: int, customer_id: int, amount: str, day: date) -> dict:
+    invoice_qbo = qbo.mapping("invoice", invoice_id)["qbo_id"]
+    return qbo.sim.create_as_user(
+        qbo.realm,
+        "Payment",
+        {
+            "CustomerRef": {"value": qbo.mapping("customer", customer_id)["qbo_id"]},
+            "TotalAmt": amount,
+            "TxnDate": day.isoformat(),
+            "Line": [
+                {"Amount": amount, "LinkedTxn": [{"TxnId": invoice_qbo, "TxnType": "Invoice"}]}
+            ],
+        },
+    )
+
+
+def _pull(qbo):
+    with qbo.client() as client:
+        return pull_payments(qbo.engine, qbo.org_id, client)
+
+
+def _state(qbo, invoice_id: int) -> tuple:
+    row = qbo.invoice(invoice_id)
+    return row["amount_paid"], row["amount_due"], row["status"]
+
+
+def _discounts(qbo, invoice_id: int) -> list[tuple]:
+    d = sales_invoice_discounts.c
+    with tenant_transaction(qbo.engine, qbo.org_id) as conn:
+        return [
+            tuple(r)
+            for r in conn.execute(
+                select(d.vat_rate, d.gross, d.net, d.vat, d.percent, d.last_day, d.paid_on)
+                .where(d.sales_invoice_id == invoice_id)
+                .order_by(d.vat_rate.desc())
+            )
+        ]
+
+
+def _dunned(qbo, invoice_id: int) -> list[Decimal]:
+    run_overdue(qbo.engine, qbo.org_id, on=date(2026, 12, 21))
+    org = {"id": qbo.org_id}
+    return [n["amount_open"] for n in notices(qbo.db, org) if n["sales_invoice_id"] == invoice_id]
+
+
+def test_the_discounted_amount_paid_on_the_last_day_settles_books_per_rate_and_is_not_dunned(qbo):
+    _offer(qbo)
+    customer = qbo.add_customer("Skonto GmbH", email="ap@skonto.example")
+    invoice_id = _two_rate_invoice(qbo, customer)
+    _push(qbo)
+    # 2 % of 1725.00 = 34.50: 1690.50 to pay until 2026-11-12
+    _pay(qbo, invoice_id, customer, "1690.50", LAST_DAY)
+    _pull(qbo)
+    assert _state(qbo, invoice_id) == (D("1690.50"), D("0.00"), "paid")
+    # split by gross (1190 : 535): 23.80 at 19 % (20.00 net, 3.80 VAT), 10.70 at 7 % (10.00, 0.70)
+    assert _discounts(qbo, invoice_id) == [
+        (D("19.00"), D("23.80"), D("20.00"), D("3.80"), D("2.00"), LAST_DAY, LAST_DAY),
+        (D("7.00"), D("10.70"), D("10.00"), D("0.70"), D("2.00"), LAST_DAY, LAST_DAY),
+    ]
+    assert _dunned(qbo, invoice_id) == []
+    # pulled again: the same state, the discount booked once
+    _pull(qbo)
+    assert _state(qbo, invoice_id) == (D("1690.50"), D("0.00"), "paid")
+    assert len(_discounts(qbo, invoice_id)) == 2
+
+
+def test_the_discounted_amount_paid_a_day_late_leaves_the_discount_open_for_dunning(qbo):
+    _offer(qbo)
+    customer = qbo.add_customer("Spätzahler KG")
+    item = qbo.add_item("HOUR", "500.00")
+    invoice_id = qbo.add_invoice("RE-2026-0701", customer, [(item, "2", "500.00")], due=DUE)
+    _push(qbo)
+    # 1190.00; 2 % = 23.80; 1166.20 paid on 2026-11-13, one day after the last day
+    _pay(qbo, invoice_id, customer, "1166.20", date(2026, 11, 13))
+    _pull(qbo)
+    assert _state(qbo, invoice_id) == (D("1166.20"), D("23.80"), "partially_paid")
+    assert _discounts(qbo, invoice_id) == []
+    assert _dunned(qbo, invoice_id) == [D("23.80")]
+
+
+def test_a_partial_payment_in_time_earns_no_discount_on_the_rest(qbo):
+    _offer(qbo)
+    customer = qbo.add_customer("Teilzahler AG")
+    item = qbo.add_item("HOUR", "500.00")
+    late = qbo.add_invoice("RE-2026-0702", customer, [(item, "2", "500.00")], due=DUE)
+    together = qbo.add_invoice("RE-2026-0703", customer, [(item, "2", "500.00")], due=DUE)
+    _push(qbo)
+    # 500.00 in time, the rest of the discounted amount (666.20) after the last day: no discount
+    _pay(qbo, late, customer, "500.00", date(2026, 11, 5))
+    _pull(qbo)
+    assert _state(qbo, late) == (D("500.00"), D("690.00"), "partially_paid")
+    _pay(qbo, late, customer, "666.20", date(2026, 11, 20))
+    # two payments that reach the discounted amount together within the period: settled
+    _pay(qbo, together, customer, "500.00", date(2026, 11, 5))
+    _pay(qbo, together, customer, "666.20", date(2026, 11, 12))
+    _pull(qbo)
+    assert _state(qbo, late) == (D("1166.20"), D("23.80"), "partially_paid")
+    assert _discounts(qbo, late) == []
+    assert _state(qbo, together) == (D("1166.20"), D("0.00"), "paid")
+    assert [row[1] for row in _discounts(qbo, together)] == [D("23.80")]
+    run_overdue(qbo.engine, qbo.org_id, on=date(2026, 12, 21))
+    dunned = {n["sales_invoice_id"]: n["amount_open"] for n in notices(qbo.db, {"id": qbo.org_id})}
+    assert dunned == {late: D("23.80")}
+
+
+def test_a_partly_credited_invoice_is_discounted_on_what_it_still_bills(qbo):
+    _offer(qbo)
+    customer = qbo.add_customer("Gutschrift Skonto GmbH", email="ap@gs.example")
+    item = qbo.add_item("HOUR", "500.00")
+    invoice_id = qbo.add_invoice("RE-2026-0704", customer, [(item, "2", "500.00")], due=DUE)
+    _push(qbo)
+    note = issue_credit_note(
+        qbo.engine,
+        {"id": qbo.org_id},
+        "RE-2026-0704",
+        reason="one hour not worked",
+        lines={1: D(1)},
+        issue_date=date(2026, 11, 4),
+    )
+    assert note.gross_total == D("595.00")
+    with qbo.client() as client:
+        push_invoices(qbo.engine, qbo.org_id, client)  # the credit note as a CreditMemo
+    # 1190.00 - 595.00 = 595.00 billed; 2 % = 11.90: 583.10 settles it (not 1166.20 - 595.00)
+    _pay(qbo, invoice_id, customer, "583.10", date(2026, 11, 10))
+    _pull(qbo)
+    assert _state(qbo, invoice_id) == (D("583.10"), D("0.00"), "paid")
+    assert _discounts(qbo, invoice_id) == [
+        (D("19.00"), D("11.90"), D("10.00"), D("1.90"), D("2.00"), LAST_DAY, date(2026, 11, 10))
+    ]
+    assert _dunned(qbo, invoice_id) == []
+
+
+def test_a_customers_own_steps_win_over_the_organizations(qbo):
+    _offer(qbo)
+    own = qbo.add_customer(
+        "Drei Prozent GmbH", customer_number="K-3", skonto=[{"days": 7, "percent": "3"}]
+    )
+    none = qbo.add_customer("Ohne Skonto GmbH", customer_number="K-0", skonto=[])
+    item = qbo.add_item("HOUR", "500.00")
+    three = qbo.add_invoice("RE-2026-0705", own, [(item, "2", "500.00")], due=DUE)
+    without = qbo.add_invoice("RE-2026-0706", none, [(item, "2", "500.00")], due=DUE)
+    _push(qbo)
+    # 3 % of 1190.00 = 35.70 until 2026-11-09; the organization's 2 % would ask 1166.20
+    _pay(qbo, three, own, "1154.30", date(2026, 11, 9))
+    _pay(qbo, without, none, "1166.20", date(2026, 11, 9))
+    _pull(qbo)
+    assert _state(qbo, three) == (D("1154.30"), D("0.00"), "paid")
+    assert [(r[1], r[4], r[5]) for r in _discounts(qbo, three)] == [
+        (D("35.70"), D("3.00"), date(2026, 11, 9))
+    ]
+    assert _state(qbo, without) == (D("1166.20"), D("23.80"), "partially_paid")
+    assert _discounts(qbo, without) == []
+
+
+def test_a_voided_payment_takes_the_discount_back(qbo):
+    _offer(qbo)
+    customer = qbo.add_customer("Storno Zahler GmbH")
+    item = qbo.add_item("HOUR", "500.00")
+    invoice_id = qbo.add_invoice("RE-2026-0707", customer, [(item, "2", "500.00")], due=DUE)
+    _push(qbo)
+    payment = _pay(qbo, invoice_id, customer, "1166.20", date(2026, 11, 10))
+    _pull(qbo)
+    assert _state(qbo, invoice_id) == (D("1166.20"), D("0.00"), "paid")
+    with qbo.client() as client:
+        current = client.get("Payment", payment["Id"])
+        client.request(
+            "POST",
+            "payment",
+            params={
+                "operation": "update",
+                "include": "void",
+                "requestid": request_id("void-payment", qbo.realm, payment["Id"]),
+            },
+            body={"Id": payment["Id"], "SyncToken": current["SyncToken"], "sparse": True},
+        )
+    _pull(qbo)
+    assert _state(qbo, invoice_id) == (D("0.00"), D("1190.00"), "open")
+    assert _discounts(qbo, invoice_id) == []
