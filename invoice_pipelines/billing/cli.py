@@ -1,6 +1,7 @@
 """Billing's commands: `invoice-pipelines batch-invoice` / `batch-status` / `batch-list` (and
 cancel / retry): the queue from a shell; `credit-note`: a credit note for one sales invoice;
-`batch-credit-notes`: many, through the queue."""
+`batch-credit-notes`: many, through the queue; `customer-skonto`: a customer's own early-payment
+discount steps."""
 
 from __future__ import annotations
 
@@ -281,6 +282,50 @@ def add_commands(sub) -> None:
     p.add_argument("--date", type=day, help="YYYY-MM-DD; default today")
     p.add_argument("--created-by", default=None)
     p.set_defaults(func=run_credit_note)
+    _add_customer_skonto(sub)
+
+
+def _add_customer_skonto(sub) -> None:
+    p = sub.add_parser(
+        "customer-skonto",
+        help="a customer's own early-payment discount steps (Skonto) instead of the "
+        "organization's settings['skonto']",
+    )
+    p.add_argument("--org", required=True, help="organization slug or id")
+    p.add_argument("--customer", required=True, help="the customer number, e.g. K-1")
+    p.add_argument(
+        "--steps",
+        required=True,
+        help="days:percent per step, e.g. 10:2,20:1; 'none' for no discount; 'default' for the "
+        "organization's",
+    )
+    p.add_argument("--created-by", default=None)
+    p.set_defaults(func=run_customer_skonto)
+
+
+def run_customer_skonto(args: argparse.Namespace) -> int:
+    """Store the customer's steps; print them as JSON (null: the organization's default)."""
+    from invoice_pipelines.billing.customer_terms import UnknownCustomer, set_customer_skonto
+    from invoice_pipelines.core.skonto import SkontoError
+    from invoice_pipelines.db.tenancy import UnknownOrganization, resolve_organization
+
+    engine = command_engine()
+    try:
+        organization = resolve_organization(engine, args.org)
+        stored = set_customer_skonto(
+            engine, organization["id"], args.customer, args.steps, requested_by=who(args)
+        )
+    except UnknownOrganization:
+        print(
+            f"invoice-pipelines customer-skonto: there is no organization {args.org!r}",
+            file=sys.stderr,
+        )
+        return EXIT_BAD_REQUEST
+    except (SkontoError, UnknownCustomer) as exc:
+        print(f"invoice-pipelines customer-skonto: {exc}", file=sys.stderr)
+        return EXIT_BAD_REQUEST
+    print(json.dumps({"customer": args.customer, "skonto": stored}))
+    return EXIT_OK
 
 
 def run_credit_note(args: argparse.Namespace) -> int:

@@ -25,7 +25,13 @@ from sqlalchemy.engine import Connection
 from invoice_pipelines.core.dunning import invoice_default_sentence
 from invoice_pipelines.core.invoice import Address, Invoice, InvoiceLine, VatBreakdown
 from invoice_pipelines.core.money import ZERO
-from invoice_pipelines.core.skonto import DiscountTerm, describe, offers, terms_from_settings
+from invoice_pipelines.core.skonto import (
+    DiscountTerm,
+    customer_terms,
+    describe,
+    offers,
+    terms_from_settings,
+)
 from invoice_pipelines.db.tables import (
     customers,
     sales_invoice_lines,
@@ -124,8 +130,14 @@ def load_sources(
             r, organization, seller, seller_address, lines.get(r.id, ()), taxes.get(r.id, ())
         )
         extras = _extras(r, invoice, language, seller, taxes.get(r.id, ()), default_sentence)
-        if discount_terms and not r.corrects_number and r.type_code != "381":
-            invoice, extras = _with_discount(invoice, extras, discount_terms, language)
+        # the customer's own steps (customers.skonto) over the organization's default
+        terms = (
+            discount_terms
+            if r.skonto is None
+            else customer_terms(r.skonto, organization.get("settings"), r.customer_number)
+        )
+        if terms and not r.corrects_number and r.type_code != "381":
+            invoice, extras = _with_discount(invoice, extras, terms, language)
         sources[r.id] = DocumentSource(
             sales_invoice_id=r.id,
             invoice=invoice,
@@ -144,9 +156,9 @@ def load_sources(
 def _with_discount(
     invoice: Invoice, extras: dict, terms: list[DiscountTerm], language: str
 ) -> tuple[Invoice, dict]:
-    """An invoice with the organization's early-payment discount: the steps go into the XML
-    (BT-20, core/skonto.py), and the payment terms say each in words with its last day and
-    amounts (the full amount is then due 'net', not 'without deduction')."""
+    """An invoice with its early-payment discount (the customer's or the organization's): the
+    steps go into the XML (BT-20, core/skonto.py), and the payment terms say each in words with
+    its last day and amounts (the full amount is then due 'net', not 'without deduction')."""
     found = offers(terms, invoice.issue_date, invoice.amount_due)
     if not found:
         return invoice, extras
@@ -190,6 +202,7 @@ def _invoice_rows(conn: Connection, org_id: int, invoice_ids: Sequence[int]) -> 
                 c.einvoice_format,
                 c.buyer_reference,
                 c.customer_number,
+                c.skonto,
                 s.credit_reason,
                 corrected.c.invoice_number.label("corrects_number"),
                 corrected.c.issue_date.label("corrects_date"),
