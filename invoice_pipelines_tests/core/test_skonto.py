@@ -3,7 +3,7 @@ what a step is worth (rounded to the cent, half up), and the split over VAT rate
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
@@ -13,10 +13,13 @@ from hypothesis import strategies as st
 from invoice_pipelines.core.skonto import (
     DiscountTerm,
     SkontoError,
+    customer_terms,
     offer_on,
     offers,
     parse_xrechnung_terms,
+    settlement,
     split_by_rate,
+    steps_from_text,
     text_terms,
     xrechnung_terms_text,
 )
@@ -176,3 +179,71 @@ def test_discount_and_payment_always_add_up_to_the_amount_due(amount, percent):
 def test_terms_survive_their_json_form():
     term = DiscountTerm(0, D("2.50"), base_amount=D("10.00"), start=ISSUED, source="cii")
     assert DiscountTerm.from_json_dict(term.to_json_dict()) == term
+
+
+# ---------------------------------------------------------------- settling by payments
+
+STEPS = [DiscountTerm(10, D("2")), DiscountTerm(20, D("1"))]  # until 12.03. and 22.03.2026
+
+
+def test_payments_reaching_a_steps_amount_by_its_last_day_settle_with_the_best_step():
+    # 1190.00: 2 % (23.80) until 2026-03-12, 1 % (11.90) until 2026-03-22
+    on_time = settlement(STEPS, ISSUED, D("1190.00"), [(date(2026, 3, 12), D("1166.20"))])
+    assert (on_time.discount, on_time.offer.term.percent, on_time.paid_on) == (
+        D("23.80"),
+        D("2"),
+        date(2026, 3, 12),
+    )
+    second = settlement(STEPS, ISSUED, D("1190.00"), [(date(2026, 3, 13), D("1178.10"))])
+    assert (second.discount, second.offer.term.percent) == (D("11.90"), D("1"))
+    # a day after the last step's last day: nothing earned
+    assert settlement(STEPS, ISSUED, D("1190.00"), [(date(2026, 3, 23), D("1178.10"))]) is None
+    # two payments in time reach it together; the day is the one the second brought it there
+    both = [(date(2026, 3, 3), D("600.00")), (date(2026, 3, 11), D("566.20"))]
+    assert settlement(STEPS, ISSUED, D("1190.00"), both).paid_on == date(2026, 3, 11)
+
+
+def test_a_partial_payment_in_time_earns_nothing_and_paying_more_takes_less_off():
+    partial = [(date(2026, 3, 5), D("500.00")), (date(2026, 3, 25), D("666.20"))]
+    assert settlement(STEPS, ISSUED, D("1190.00"), partial) is None
+    # 1170.00 paid in time: 20.00 left open is what is taken off (not the step's 23.80)
+    more = settlement(STEPS, ISSUED, D("1190.00"), [(date(2026, 3, 5), D("1170.00"))])
+    assert more.discount == D("20.00")
+    # paid in full: no discount to book
+    assert settlement(STEPS, ISSUED, D("1190.00"), [(date(2026, 3, 5), D("1190.00"))]) is None
+    assert settlement([], ISSUED, D("1190.00"), [(date(2026, 3, 5), D("1166.20"))]) is None
+
+
+@given(
+    amounts,
+    st.decimals(min_value=D("0.01"), max_value=D("49.99"), places=2),
+    st.lists(st.tuples(st.integers(min_value=0, max_value=30), amounts), min_size=0, max_size=4),
+)
+def test_a_settlement_takes_off_exactly_what_the_payments_left_open(invoiced, percent, paid):
+    payments = [(ISSUED + timedelta(days=n), amount) for n, amount in paid]
+    found = settlement([DiscountTerm(10, percent)], ISSUED, invoiced, payments)
+    total = sum((a for _, a in payments), D(0))
+    in_time = sum((a for d, a in payments if d <= ISSUED + timedelta(days=10)), D(0))
+    (offer,) = offers([DiscountTerm(10, percent)], ISSUED, invoiced)
+    if found is None:
+        assert total >= invoiced or in_time < offer.pay
+    else:
+        assert in_time >= offer.pay and total < invoiced
+        assert found.discount + total == invoiced
+        assert D(0) < found.discount <= offer.discount
+
+
+def test_a_customers_steps_win_over_the_organizations_and_a_wrong_one_names_the_customer():
+    organization = {"skonto": [{"days": 10, "percent": "2"}]}
+    assert customer_terms(None, organization) == [DiscountTerm(10, D("2"), source="settings")]
+    assert customer_terms([], organization, "K-1") == []
+    assert customer_terms([{"days": 7, "percent": "3"}], organization, "K-1") == [
+        DiscountTerm(7, D("3"), source="settings")
+    ]
+    with pytest.raises(SkontoError, match="customer K-1 has a step that cannot be"):
+        customer_terms([{"days": 7}], organization, "K-1")
+    assert steps_from_text("10:2, 20:1.5%") == [
+        {"days": 10, "percent": "2"},
+        {"days": 20, "percent": "1.5"},
+    ]
+    assert steps_from_text("none") == []
