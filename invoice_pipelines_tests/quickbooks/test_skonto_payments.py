@@ -269,3 +269,31 @@ def test_a_voided_payment_takes_the_discount_back(qbo):
     _pull(qbo)
     assert _state(qbo, invoice_id) == (D("0.00"), D("1190.00"), "open")
     assert _discounts(qbo, invoice_id) == []
+
+
+def test_a_credit_note_after_a_discounted_payment_takes_the_discount_back_on_the_next_pull(qbo):
+    _offer(qbo)
+    customer = qbo.add_customer("Nachher Gutschrift GmbH", email="ap@ng.example")
+    item = qbo.add_item("HOUR", "500.00")
+    invoice_id = qbo.add_invoice("RE-2026-0708", customer, [(item, "2", "500.00")], due=DUE)
+    _push(qbo)
+    _pay(qbo, invoice_id, customer, "1166.20", date(2026, 11, 10))
+    _pull(qbo)
+    assert _state(qbo, invoice_id) == (D("1166.20"), D("0.00"), "paid")
+    issue_credit_note(
+        qbo.engine,
+        {"id": qbo.org_id},
+        "RE-2026-0708",
+        reason="one hour not worked",
+        lines={1: D(1)},
+        issue_date=date(2026, 11, 14),
+    )
+    with qbo.client() as client:
+        push_invoices(qbo.engine, qbo.org_id, client)  # the CreditMemo, applied in QBO
+    _pull(qbo)
+    # 595.00 still billed, 1166.20 paid: the payments leave nothing open, so nothing is taken
+    # off; the customer is owed what was paid beyond what is billed
+    paid, due, _ = _state(qbo, invoice_id)
+    assert (paid, due) == (D("1166.20"), D("-571.20"))
+    assert _discounts(qbo, invoice_id) == []
+    assert _dunned(qbo, invoice_id) == []
