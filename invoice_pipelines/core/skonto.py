@@ -197,6 +197,18 @@ def customer_terms(
     return _steps(own, f"the payment terms of customer {customer}".rstrip())
 
 
+def recorded_terms(steps: Any, invoice: str = "") -> list[DiscountTerm]:
+    """The steps recorded on a sales invoice when its document was written
+    (`sales_invoices.skonto_steps`, the organization setting's form): the terms it was issued
+    with. SkontoError names a wrong entry and the invoice in one sentence."""
+    return _steps(steps, f"the discount steps recorded on invoice {invoice}".rstrip())
+
+
+def stored_steps(terms: Iterable[DiscountTerm]) -> list[dict[str, str | int]]:
+    """Steps in the stored form ({"days": 10, "percent": "2"}), the inverse of `_steps`."""
+    return [{"days": t.days, "percent": plain_string(t.percent)} for t in terms]
+
+
 def steps_from_text(text: str) -> list[dict[str, str | int]]:
     """Steps as a person types them, "10:2,20:1" (days:percent, comma between steps; "none" for
     no discount), in the stored form; SkontoError names what cannot be read in one sentence."""

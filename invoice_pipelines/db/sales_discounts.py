@@ -1,14 +1,15 @@
 """The early-payment discounts customers take on sales invoices (Skonto, issue 40).
 
-What an invoice offers (its customer's own steps, `customers.skonto`, or the organization's
-`settings["skonto"]`, `core.skonto.customer_terms`), what it still bills after its credit notes,
-in total and per VAT rate, and the discount rows per rate (`sales_invoice_discounts`) written on
-the connection of the transaction that settles the invoice. Whoever reads payments (the
-QuickBooks payment pull) calls `settle` with each invoice's money payments; the arithmetic is
+What an invoice offers (the steps its document states, recorded on it when its first document
+was written: `sales_invoices.skonto_steps`, documents/pipeline.py), what it still bills after its
+credit notes, in total and per VAT rate, and the discount rows per rate
+(`sales_invoice_discounts`) written on the connection of the transaction that settles the
+invoice. Whoever reads payments (the QuickBooks payment pull) calls `settle` with each invoice's money payments; the arithmetic is
 `core.skonto.settlement` and `split_by_rate`.
 
-The terms are read when the payments are: an invoice settles by the steps its customer and
-organization offer at that moment (the ones its documents stated unless they were changed since).
+The terms are frozen: an invoice settles by the steps its document states, whatever its customer
+or organization offers by the time it is paid. An invoice without recorded steps (no document
+written yet: the customer has been told no terms) earns no discount.
 """
 
 from __future__ import annotations
@@ -28,13 +29,11 @@ from invoice_pipelines.core.skonto import (
     RateShare,
     Settlement,
     SkontoError,
-    customer_terms,
+    recorded_terms,
     settlement,
     split_by_rate,
 )
 from invoice_pipelines.db.tables import (
-    customers,
-    organizations,
     sales_invoice_discounts,
     sales_invoice_taxes,
     sales_invoices,
@@ -70,26 +69,27 @@ class Settled:
 def discount_bases(
     conn: Connection, organization_id: int, invoice_ids: Sequence[int]
 ) -> tuple[dict[int, DiscountBasis], list[str]]:
-    """The basis of each invoice (not credit note) among `invoice_ids` that offers a discount, and
-    a sentence for each customer whose stored steps cannot be read (its invoices then offer none).
-    Four queries, whatever the number of invoices."""
+    """The basis of each invoice (not credit note) among `invoice_ids` whose document states a
+    discount (its recorded steps; none recorded, no discount), and a sentence for each invoice
+    whose recorded steps cannot be read (it then offers none). Three queries, whatever the number
+    of invoices."""
     ids = list(invoice_ids)
     if not ids:
         return {}, []
-    s, c = sales_invoices.c, customers.c
-    settings = conn.execute(
-        select(organizations.c.settings).where(organizations.c.id == organization_id)
-    ).scalar_one()
+    s = sales_invoices.c
     rows = conn.execute(
-        select(s.id, s.issue_date, s.gross_total, c.customer_number, c.skonto)
-        .join(customers, customers.c.id == s.customer_id)
-        .where(s.organization_id == organization_id, s.id.in_(ids), s.type_code != CREDIT_NOTE)
+        select(s.id, s.invoice_number, s.issue_date, s.gross_total, s.skonto_steps).where(
+            s.organization_id == organization_id,
+            s.id.in_(ids),
+            s.type_code != CREDIT_NOTE,
+            s.skonto_steps.is_not(None),
+        )
     ).all()
     problems: list[str] = []
     terms_of: dict[int, list[DiscountTerm]] = {}
     for row in rows:
         try:
-            terms = customer_terms(row.skonto, settings, row.customer_number)
+            terms = recorded_terms(row.skonto_steps, row.invoice_number)
         except SkontoError as exc:
             problems.append(f"invoice {row.id}: {exc}")
             continue

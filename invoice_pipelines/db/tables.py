@@ -357,6 +357,11 @@ sales_invoices = Table(
     # into every table that refers to it; billing/credit_notes.py checks the invoice instead.
     Column("corrects_invoice_id", Id),
     Column("credit_reason", Text),
+    # the early-payment discount steps (Skonto) its document states, recorded with its first
+    # document and never changed after: [{"days": 10, "percent": "2"}, ...]; [] none; NULL no
+    # document written yet. Documents written again and the settlement use these, never the
+    # customer's or organization's current terms (documents/sources.py, db/sales_discounts.py)
+    Column("skonto_steps", Json),
     *_timestamps(),
     UniqueConstraint("organization_id", "invoice_number"),
     UniqueConstraint("organization_id", "sequence_number"),

@@ -12,6 +12,9 @@
    (`<org>/<yyyy-mm>/<number>.pdf`, `..._xrechnung.xml`) and recorded in
    `sales_invoice_documents` (generated, path, size, sha256, format and why); a document that did not prove is
    recorded as failed with its findings and rule ids, and is tried again on the next run.
+   In the same transaction an invoice's first generated document records the early-payment
+   discount steps it states on the invoice (`sales_invoices.skonto_steps`, [] for none): its
+   terms from then on, whatever the customer's or organization's settings become.
 One bad invoice never stops the others.
 """
 
@@ -24,9 +27,10 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.engine import Engine
 
+from invoice_pipelines.core.skonto import stored_steps
 from invoice_pipelines.db.locks import Lock, xact_lock
 from invoice_pipelines.db.tables import sales_invoice_documents, sales_invoices
 from invoice_pipelines.db.tenancy import resolve_organization, tenant_transaction
@@ -187,6 +191,7 @@ def _store_and_record(engine, store, org, sources, built, summary, run_id, write
             ).scalars()
         )
         writes: list[tuple[str, bytes]] = []
+        terms: list[dict] = []
         for document in built:
             invoice_id = document.sales_invoice_id
             source = sources[invoice_id]
@@ -208,6 +213,9 @@ def _store_and_record(engine, store, org, sources, built, summary, run_id, write
                 writes.append((key, data))
                 rows.append(_row(org, invoice_id, kind, key, data, run_id, [], source))
                 summary.bytes_written += len(data)
+            terms.append(
+                {"invoice": invoice_id, "steps": stored_steps(source.invoice.discount_terms)}
+            )
             summary.generated += 1
             summary.xrechnung += document.xrechnung is not None
             if document.xrechnung is not None and document.xrechnung_rules:
@@ -230,6 +238,20 @@ def _store_and_record(engine, store, org, sources, built, summary, run_id, write
                 )
             )
             conn.execute(insert(sales_invoice_documents), rows)
+        if terms:
+            _record_terms(conn, terms)
+
+
+def _record_terms(conn, terms: list[dict]) -> None:
+    """The discount steps each written document states, on its invoice; only where none are
+    recorded yet (a document written again states the recorded ones, sources.py)."""
+    s = sales_invoices.c
+    conn.execute(
+        update(sales_invoices)
+        .where(s.id == bindparam("invoice"), s.skonto_steps.is_(None))
+        .values(skonto_steps=bindparam("steps")),
+        terms,
+    )
 
 
 def _write(store: FileStore, key: str, data: bytes) -> str:

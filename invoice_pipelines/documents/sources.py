@@ -30,6 +30,7 @@ from invoice_pipelines.core.skonto import (
     customer_terms,
     describe,
     offers,
+    recorded_terms,
     terms_from_settings,
 )
 from invoice_pipelines.db.tables import (
@@ -130,12 +131,7 @@ def load_sources(
             r, organization, seller, seller_address, lines.get(r.id, ()), taxes.get(r.id, ())
         )
         extras = _extras(r, invoice, language, seller, taxes.get(r.id, ()), default_sentence)
-        # the customer's own steps (customers.skonto) over the organization's default
-        terms = (
-            discount_terms
-            if r.skonto is None
-            else customer_terms(r.skonto, organization.get("settings"), r.customer_number)
-        )
+        terms = _discount_terms(r, organization, discount_terms)
         if terms and not r.corrects_number and r.type_code != "381":
             invoice, extras = _with_discount(invoice, extras, terms, language)
         sources[r.id] = DocumentSource(
@@ -151,6 +147,17 @@ def load_sources(
             seller={k: v for k, v in seller.items() if isinstance(v, str | int | Decimal)},
         )
     return sources
+
+
+def _discount_terms(r, organization: dict, default: list[DiscountTerm]) -> list[DiscountTerm]:
+    """The steps an invoice's document states: those recorded with its first document
+    (`sales_invoices.skonto_steps`: an invoice's terms never change once issued), else the
+    customer's own (customers.skonto) over the organization's default."""
+    if r.skonto_steps is not None:
+        return recorded_terms(r.skonto_steps, r.invoice_number)
+    if r.skonto is None:
+        return default
+    return customer_terms(r.skonto, organization.get("settings"), r.customer_number)
 
 
 def _with_discount(
@@ -203,6 +210,7 @@ def _invoice_rows(conn: Connection, org_id: int, invoice_ids: Sequence[int]) -> 
                 c.buyer_reference,
                 c.customer_number,
                 c.skonto,
+                s.skonto_steps,
                 s.credit_reason,
                 corrected.c.invoice_number.label("corrects_number"),
                 corrected.c.issue_date.label("corrects_date"),

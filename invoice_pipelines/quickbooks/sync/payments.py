@@ -21,8 +21,9 @@ queue: of each payment linked to the invoice, the part of what it applied there 
 took from the CreditMemos of our credit notes of that invoice. A credit note not (yet) in QBO, or
 not applied there, is in neither TotalAmt nor Balance and is subtracted from what QBO says.
 
-Early-payment discount (Skonto, issue 40): an invoice whose customer (or organization) offers
-discount steps is settled when its money payments up to a step's last day (each payment's
+Early-payment discount (Skonto, issue 40): an invoice whose document states discount steps (the
+ones recorded on it with its first document, never the customer's or organization's current
+terms) is settled when its money payments up to a step's last day (each payment's
 TxnDate) add up to at least what the step asks to pay of what the invoice still bills after our
 credit notes (`core.skonto.settlement`): amount_due 0, status paid, and the rest the payments left
 open booked per VAT rate in `sales_invoice_discounts` (db/sales_discounts.py) in the same
@@ -170,8 +171,8 @@ def _money_to(payment: dict, invoice_qbo_id: str, memo_ids: set[str]) -> Decimal
 
 def _discounts(conn, organization_id, records, mapped, payments, memos, payment_dates):
     """The invoices among `records` that their money payments settle with an early-payment
-    discount (db/sales_discounts.py), by our invoice id; and a sentence per customer whose
-    discount steps cannot be read. A payment's day is its TxnDate."""
+    discount (db/sales_discounts.py), by our invoice id; and a sentence per invoice whose
+    recorded discount steps cannot be read. A payment's day is its TxnDate."""
     local_of = {str(r["Id"]): mapped[str(r["Id"])]["local_id"] for r in records}
     bases, problems = discount_bases(conn, organization_id, list(local_of.values()))
     money: dict[int, list[tuple[date, Decimal]]] = defaultdict(list)
