@@ -258,12 +258,25 @@ def test_term_to_the_group_of_a_setsid_make_run_leaves_no_process(checkout: Chec
     assert_nothing_left(instance, checkout, procs)
 
 
-def _launch_export_backfill(instance: Instance) -> str:
+def _partition_keys(instance: Instance) -> dict[str, list[str]]:
     dims = instance.graphql(
         '{ assetNodeOrError(assetKey: {path: ["incoming_invoice_exports"]}) '
         "{ ... on AssetNode { partitionKeysByDimension { name partitionKeys } } } }"
     )["assetNodeOrError"]["partitionKeysByDimension"]
-    months = next(d["partitionKeys"] for d in dims if d["name"] == "month")[-MONTHS:]
+    return {d["name"]: d["partitionKeys"] for d in dims}
+
+
+def _launch_export_backfill(instance: Instance) -> str:
+    # the organizations are a dynamic partition set that the tenants sensor fills after the start;
+    # as a user would, wait until the UI lists them (under load the UI came up before its tick,
+    # and a backfill asked for at once was PartitionKeysNotFoundError: 2 of the first 5 rounds)
+    deadline = time.monotonic() + START_SECONDS
+    while not set(ORGANIZATIONS) <= set(
+        (keys := _partition_keys(instance)).get("organizations", [])
+    ):
+        assert time.monotonic() < deadline, f"the organizations' partitions never came: {keys}"
+        time.sleep(1)
+    months = keys["month"][-MONTHS:]
     answer = instance.graphql(
         "mutation($params: LaunchBackfillParams!) { launchPartitionBackfill(backfillParams: "
         "$params) { __typename ... on LaunchBackfillSuccess { backfillId } "
