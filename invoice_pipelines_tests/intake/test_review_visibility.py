@@ -15,6 +15,7 @@ from invoice_pipelines.db.tables import incoming_invoices, uploads
 from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.intake import defs as intake_defs
 from invoice_pipelines.intake.checks import (
+    discounts_not_expiring,
     no_documents_waiting_for_review,
     no_stuck_documents,
     validated_invoices_exportable,
@@ -48,6 +49,7 @@ def _review_check(db, store):
             no_stuck_documents,
             no_documents_waiting_for_review,
             validated_invoices_exportable,
+            discounts_not_expiring,
         ],
         jobs=[intake_defs.incoming_invoices_checks_job],
         resources=_resources(db, store),
