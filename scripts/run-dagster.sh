@@ -131,8 +131,11 @@ strays() {
 stop() {
   # a second signal must not cut the stop short: make forwards its SIGTERM to this script, and a
   # TERM to make's process group reaches both (before, the second one ended the script before its
-  # KILL and left what ignored SIGTERM running)
-  trap '' INT TERM
+  # KILL and left what ignored SIGTERM running). A no-op, not '' (ignore): a signal that arrived
+  # while this handler began, its trap then set to ignore, made bash print "run_pending_traps: bad
+  # value in trap_list[15]: 0x1" into the terminal (1 of 15 rounds under load); a wait below that
+  # the no-op interrupts is followed by the polling that bounds it anyway
+  trap : INT TERM
   trap - EXIT
   [ -n "$stopping" ] && return 0
   stopping=1
