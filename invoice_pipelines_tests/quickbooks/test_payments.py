@@ -31,6 +31,21 @@ def _pay(qbo, invoice_qbo_id: str, customer_qbo_id: str, amount: str, day: str) 
     )
 
 
+def void_payment(client, qbo, payment_id: str) -> None:
+    """Void a payment in QBO as a user does (a sparse update with include=void)."""
+    current = client.get("Payment", payment_id)
+    client.request(
+        "POST",
+        "payment",
+        params={
+            "operation": "update",
+            "include": "void",
+            "requestid": request_id("void-payment", qbo.realm, payment_id),
+        },
+        body={"Id": payment_id, "SyncToken": current["SyncToken"], "sparse": True},
+    )
+
+
 def test_partial_full_and_voided_payments_set_amounts_status_and_last_payment(qbo):
     customer = qbo.add_customer("Zahler GmbH", email="ap@zahler.example")
     item = qbo.add_item("HOUR", "78.50")
@@ -70,17 +85,7 @@ def test_partial_full_and_voided_payments_set_amounts_status_and_last_payment(qb
 
     # the second payment is voided in QBO: the invoice is partly open again
     with qbo.client() as client:
-        current = client.get("Payment", second["Id"])
-        client.request(
-            "POST",
-            "payment",
-            params={
-                "operation": "update",
-                "include": "void",
-                "requestid": request_id("void-payment", qbo.realm, second["Id"]),
-            },
-            body={"Id": second["Id"], "SyncToken": current["SyncToken"], "sparse": True},
-        )
+        void_payment(client, qbo, second["Id"])
         pull_payments(qbo.engine, qbo.org_id, client)
     reopened = qbo.invoice(invoice_id)
     assert (reopened["amount_paid"], reopened["amount_due"], reopened["status"]) == (

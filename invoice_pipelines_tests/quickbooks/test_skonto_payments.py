@@ -24,7 +24,6 @@ from invoice_pipelines.db.tables import (
 from invoice_pipelines.db.tenancy import system_transaction, tenant_transaction
 from invoice_pipelines.documents.pipeline import generate_documents
 from invoice_pipelines.overdue.pipeline import run_overdue
-from invoice_pipelines.quickbooks.client import request_id
 from invoice_pipelines.quickbooks.sync.customers import sync_customers
 from invoice_pipelines.quickbooks.sync.invoices import push_invoices
 from invoice_pipelines.quickbooks.sync.items import sync_items
@@ -32,6 +31,7 @@ from invoice_pipelines.quickbooks.sync.payments import pull_payments
 from invoice_pipelines.resources.file_stores import LocalFileStore
 from invoice_pipelines_tests.documents.test_pipeline import SELLER
 from invoice_pipelines_tests.overdue.helpers import notices
+from invoice_pipelines_tests.quickbooks.test_payments import void_payment
 
 D = Decimal
 ISSUED = date(2026, 11, 2)  # the fixture's issue date; 2 % within 10 days: until 2026-11-12
@@ -272,17 +272,7 @@ def test_a_voided_payment_takes_the_discount_back(qbo, documents):
     _pull(qbo)
     assert _state(qbo, invoice_id) == (D("1166.20"), D("0.00"), "paid")
     with qbo.client() as client:
-        current = client.get("Payment", payment["Id"])
-        client.request(
-            "POST",
-            "payment",
-            params={
-                "operation": "update",
-                "include": "void",
-                "requestid": request_id("void-payment", qbo.realm, payment["Id"]),
-            },
-            body={"Id": payment["Id"], "SyncToken": current["SyncToken"], "sparse": True},
-        )
+        void_payment(client, qbo, payment["Id"])
     _pull(qbo)
     assert _state(qbo, invoice_id) == (D("0.00"), D("1190.00"), "open")
     assert _discounts(qbo, invoice_id) == []
