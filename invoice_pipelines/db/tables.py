@@ -471,6 +471,35 @@ sales_invoice_discounts = Table(
     Index("ix_sales_invoice_discounts_org_paid_on", "organization_id", "paid_on"),
 )
 
+# The money payments applied to a sales invoice, as the QuickBooks payment pull read them (one row
+# per payment and invoice: a payment applied to two invoices is two rows): the payment's QBO id,
+# its day (TxnDate) and the money it applied to the invoice (less what it took from our credit
+# notes' CreditMemos). Written in the transaction that sets the invoice's amounts; a payment voided
+# or deleted in QBO loses its row on the next pull. The sales export books them in the month of
+# their day (exports/payments.py).
+sales_invoice_payments = Table(
+    "sales_invoice_payments",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("organization_id", Id, nullable=False),
+    Column("sales_invoice_id", Id, nullable=False),
+    Column("qbo_payment_id", String(32), nullable=False),
+    Column("paid_on", Date, nullable=False),
+    Column("amount", Money(), nullable=False),
+    Column("source", String(16), nullable=False),
+    *_timestamps(),
+    UniqueConstraint(
+        "sales_invoice_id", "qbo_payment_id", name="uq_sales_invoice_payments_payment"
+    ),
+    ForeignKeyConstraint(
+        ["organization_id", "sales_invoice_id"],
+        ["sales_invoices.organization_id", "sales_invoices.id"],
+        ondelete="CASCADE",
+    ),
+    CheckConstraint("amount > 0", name="amount"),
+    Index("ix_sales_invoice_payments_org_paid_on", "organization_id", "paid_on"),
+)
+
 DOCUMENT_KINDS = ("facturx", "xrechnung")
 
 # The documents of a sales invoice: its Factur-X PDF and, for customers who need one, its XRechnung

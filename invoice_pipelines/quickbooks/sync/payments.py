@@ -31,6 +31,13 @@ transaction. A payment voided later, or a credit note that leaves the payments a
 billed, removes the discount again on the next pull. QBO itself still shows that rest as the
 invoice's Balance (recording the discount in QuickBooks is not built).
 
+Each money payment applied to one of our invoices is kept as a row of `sales_invoice_payments`
+(db/sales_payments.py: its QBO id, its TxnDate, the money it applied to the invoice less what it
+took from our credit notes' CreditMemos), written in the same transaction; a payment no longer
+linked to the invoice (voided or deleted in QBO) loses its row. The sales export books these
+rows in the month of their day, with the discount of the payment that settled an invoice
+(exports/payments.py).
+
 Cancelled invoices and invoices voided in QBO are left alone.
 """
 
@@ -43,6 +50,7 @@ from decimal import Decimal
 from sqlalchemy import Engine, and_, bindparam, func, select, update
 
 from invoice_pipelines.db.sales_discounts import discount_bases, record_discounts, settle
+from invoice_pipelines.db.sales_payments import record_payments
 from invoice_pipelines.db.tables import qbo_mappings, sales_invoices
 from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.quickbooks.client import QboClient, quote
@@ -187,6 +195,17 @@ def _discounts(conn, organization_id, records, mapped, payments, memos, payment_
     return settle(bases, money), problems
 
 
+def _money_of(record: dict, payments, payment_dates, memo_ids: set[str]) -> dict:
+    """{payment id: (its day, the money it applied to the invoice)} of the money payments linked
+    to the QBO invoice `record` (the rows of `sales_invoice_payments`, db/sales_payments.py)."""
+    qbo_id = str(record["Id"])
+    return {
+        pid: (payment_dates[pid], _money_to(payments[pid], qbo_id, memo_ids).quantize(CENT))
+        for pid in _payment_ids(record)
+        if pid in payment_dates
+    }
+
+
 def pull_payments(engine: Engine, organization_id: int, client: QboClient) -> SyncCounts:
     counts = SyncCounts()
     started = datetime.now(UTC)
@@ -227,7 +246,7 @@ def pull_payments(engine: Engine, organization_id: int, client: QboClient) -> Sy
             conn, organization_id, records, mapped, payments, memos, payment_dates
         )
         counts.errors.extend(problems)
-        invoice_rows, mapping_rows, settled_ids = [], [], []
+        invoice_rows, mapping_rows, settled_ids, money = [], [], [], {}
         for record in records:
             mapping = mapped[str(record["Id"])]
             invoice = invoices.get(mapping["local_id"])
@@ -252,6 +271,9 @@ def pull_payments(engine: Engine, organization_id: int, client: QboClient) -> Sy
             paid, due, status = payment_state(record, invoice["gross_total"], in_qbo)
             due -= credited.get(invoice["id"], ZERO)
             settled_ids.append(invoice["id"])
+            money[invoice["id"]] = _money_of(
+                record, payments, payment_dates, memos.get(invoice["id"], set())
+            )
             if invoice["id"] in settled:
                 # paid within a discount period: the rest is the discount taken, not a debt
                 due -= settled[invoice["id"]].discount
@@ -303,6 +325,8 @@ def pull_payments(engine: Engine, organization_id: int, client: QboClient) -> Sy
             )
         # the discount per VAT rate is booked in the transaction that settles (or reopens) it
         record_discounts(conn, organization_id, settled_ids, settled, "quickbooks")
+        # and each money payment, for the books (the sales export books it in its day's month)
+        record_payments(conn, organization_id, settled_ids, money, "quickbooks")
         if mapping_rows:
             conn.execute(
                 update(qbo_mappings)
