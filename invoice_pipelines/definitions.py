@@ -23,10 +23,9 @@ from invoice_pipelines.overdue import defs as overdue
 from invoice_pipelines.queue import defs as queue
 from invoice_pipelines.quickbooks import defs as quickbooks
 from invoice_pipelines.quickbooks.resources import quickbooks_from_env
+from invoice_pipelines.resources.channels import resource_factories
 from invoice_pipelines.resources.database import Database
 from invoice_pipelines.resources.fixed import fixed_at_code_location
-from invoice_pipelines.resources.mail import mailer_from_env
-from invoice_pipelines.resources.messaging import provider_from_env
 from invoice_pipelines.resources.ocr import ocr_engine_from_env
 from invoice_pipelines.resources.parse_server import KEEP_WARM_SECONDS
 from invoice_pipelines.resources.stores import file_store_from_env, upload_store_from_env
@@ -51,8 +50,9 @@ def build_definitions() -> Definitions:
             # the runs share one warm pool (resources/parse_server.py), not one warm-up each
             keep_warm_seconds=KEEP_WARM_SECONDS,
         ),
-        "mailer": mailer_from_env(),
-        "text_messages": provider_from_env(),
+        # what the delivery channels go out through: `mailer`, `text_messages` (the supplier
+        # notices use the mailer too)
+        **{name: from_env() for name, from_env in resource_factories().items()},
         "letter_writer": PdfaLetterWriter(),
         "quickbooks": quickbooks_from_env(),
         "document_renderer": DocumentRenderer(

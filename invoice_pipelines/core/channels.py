@@ -1,22 +1,22 @@
 """The channels an invoice or a dunning notice goes out over: the one list behind the database's
-check, the validation of requests and settings, the launchpad's choices, `--channel`, and which
-resource each channel sends through (`delivery.pipeline.open_channel`, the one chooser)."""
+check, the validation of requests and settings, the launchpad's choices and `--channel`.
+
+How each channel travels (its resource, its session, its recipient check, the hand-over) is its
+transport in `resources/channels.py`, which has one for every name here and refuses to load
+otherwise; what an invoice or a notice says over it is the area's template for the transport's
+form. Adding a channel: its name here, its transport there, and a migration for the database's
+check (docs/architecture.md, "Adding a delivery channel")."""
 
 from __future__ import annotations
 
 from enum import Enum
 
 EMAIL = "email"
-# sent as a short text through the text-message provider (the e-mail carries the PDF)
-TEXT_CHANNELS = ("sms", "whatsapp")
 # how an invoice is sent, and a dunning notice meant for the customer
-DELIVERY_CHANNELS = (EMAIL, *TEXT_CHANNELS)
+DELIVERY_CHANNELS = (EMAIL, "sms", "whatsapp")
 # a dunning notice can also stay in the app (written, never sent): its default
 IN_APP = "in_app"
 NOTICE_CHANNELS = (IN_APP, *DELIVERY_CHANNELS)
-# the resource (its name in definitions.py) each delivery channel goes out through
-CHANNEL_RESOURCES = {EMAIL: "mailer", "sms": "text_messages", "whatsapp": "text_messages"}
-assert set(CHANNEL_RESOURCES) == set(DELIVERY_CHANNELS)
 
 
 def delivery_channel_enum(name: str) -> type[Enum]:

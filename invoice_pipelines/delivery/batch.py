@@ -21,14 +21,13 @@ from typing import Any, Literal
 from pydantic import Field
 from sqlalchemy import Engine, select
 
-from invoice_pipelines.core.channels import delivery_channel_enum
+from invoice_pipelines.core.channels import DELIVERY_CHANNELS, EMAIL, delivery_channel_enum
 from invoice_pipelines.db.tables import deliveries, sales_invoices
 from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.delivery.pipeline import (
     AlreadySending,
     Channel,
     already_sending_message,
-    open_channel,
     send_invoices,
 )
 from invoice_pipelines.queue.dagster import NewInvoiceJob
@@ -42,6 +41,7 @@ from invoice_pipelines.queue.items import (
 from invoice_pipelines.queue.jobs import BatchJob
 from invoice_pipelines.queue.kinds import JobKind
 from invoice_pipelines.queue.requests import COMMUNICATIONS, lookup_organization
+from invoice_pipelines.resources.channels import open_channel, resources_of, transport_of
 from invoice_pipelines.resources.file_stores import FileStore
 
 DELIVERY_ACTIONS = {"sent": "invoice.sent", "failed": "invoice.send_failed"}
@@ -61,7 +61,7 @@ def communications_work(
     organizations: dict[int, dict] = {}
 
     def work(job: BatchJob, request: Mapping[str, Any], invoice_ids: list[int]):
-        channel = channel_for(request.get("channel") or "email")
+        channel = channel_for(request.get("channel") or EMAIL)
         if job.organization_id not in organizations:  # resolved once per run, not per chunk
             organizations[job.organization_id] = lookup_organization(engine, job.organization_id)
         summary = send_invoices(
@@ -162,7 +162,7 @@ class CommunicationsJobRequest(NewInvoiceJob):
 
     kind: Literal["communications"] = "communications"
     channel: DeliveryChannel = Field(
-        default=DeliveryChannel.email, description="email, sms or whatsapp."
+        default=DeliveryChannel[EMAIL], description=f"{', '.join(DELIVERY_CHANNELS)}."
     )
     resend: bool = Field(
         default=False,
@@ -184,8 +184,10 @@ def _enqueue(engine: Engine, organization: str, request: CommunicationsJobReques
 
 
 def _asset(engine: Engine, job: BatchJob) -> str:
-    channel = request_of(engine, job).get("channel") or "email"
-    return "invoice_emails" if channel == "email" else "invoice_text_messages"
+    """The asset a job's sending is recorded on: e-mails on invoice_emails, the rest on
+    invoice_text_messages."""
+    channel = request_of(engine, job).get("channel") or EMAIL
+    return "invoice_emails" if transport_of(channel).form == "email" else "invoice_text_messages"
 
 
 COMMUNICATIONS_KIND = JobKind(
@@ -199,7 +201,7 @@ COMMUNICATIONS_KIND = JobKind(
         run_id=run_id,
     ),
     prepared_by="documents",
-    resource_keys=frozenset({"document_store", "mailer", "text_messages"}),
+    resource_keys=frozenset({"document_store", *resources_of()}),
     refusals=((AlreadySending, lambda exc, job: already_sending_message(job.organization_slug)),),
     request=CommunicationsJobRequest,
     enqueue=_enqueue,

@@ -64,8 +64,9 @@ def _queue_options(p) -> None:
 
 
 def run_send(args: argparse.Namespace) -> int:
-    from invoice_pipelines.delivery.pipeline import AlreadySending, open_channel, send_invoices
+    from invoice_pipelines.delivery.pipeline import AlreadySending, send_invoices
     from invoice_pipelines.queue.commands import EnvResources, command_engine
+    from invoice_pipelines.resources.channels import open_channel
 
     if args.resend and not args.invoices:
         print("invoice-pipelines: --resend needs --invoices")

@@ -24,23 +24,24 @@ from dagster import (
 from pydantic import Field
 
 from invoice_pipelines.catalog import OWNERS
-from invoice_pipelines.core.channels import EMAIL, TEXT_CHANNELS
+from invoice_pipelines.core.channels import EMAIL
 from invoice_pipelines.delivery.batch import COMMUNICATIONS_KIND
 from invoice_pipelines.delivery.pipeline import (
     AlreadySending,
     already_sending_message,
-    open_channel,
     send_invoices,
 )
 from invoice_pipelines.metadata import markdown_table
+from invoice_pipelines.resources.channels import channels_of_form, open_channel, resources_of
 from invoice_pipelines.resources.database import Database
 from invoice_pipelines.resources.file_stores import FileStore
 from invoice_pipelines.resources.mail import SmtpMailer
-from invoice_pipelines.resources.messaging import TextMessageProvider
 from invoice_pipelines.tenants.partitions import organizations_partitions, who_asked
 from invoice_pipelines.tenants.refusals import organization_or_refuse, refused
 
 CHECK = "no_unknown_deliveries"
+# the channels invoice_text_messages sends over: those whose messages are short texts
+TEXT_CHANNELS = channels_of_form("text")
 
 
 class EmailConfig(Config):
@@ -158,7 +159,7 @@ def invoice_emails(
 
 
 class TextConfig(EmailConfig):
-    channel: str = Field(default="sms", description="sms or whatsapp")
+    channel: str = Field(default=TEXT_CHANNELS[0], description=" or ".join(TEXT_CHANNELS))
 
 
 @asset(
@@ -168,21 +169,18 @@ class TextConfig(EmailConfig):
     group_name="delivery",
     kinds={"python"},
     owners=OWNERS,
+    # the database, the documents and the resources the text channels go out through
+    required_resource_keys={"database", "document_store", *resources_of(TEXT_CHANNELS)},
     description="Sales invoices announced by SMS or WhatsApp (amount, due date, payment "
     "reference) through the messaging provider, at most once per invoice and channel, recorded "
     "like the e-mails (the phone number is checked for E.164 before anything is sent).",
 )
-def invoice_text_messages(
-    context: AssetExecutionContext,
-    config: TextConfig,
-    database: Database,
-    document_store: FileStore,
-    text_messages: TextMessageProvider,
-):
+def invoice_text_messages(context: AssetExecutionContext, config: TextConfig):
     if config.channel not in TEXT_CHANNELS:
         raise refused(f"channel must be {' or '.join(TEXT_CHANNELS)}, not {config.channel!r}.")
-    channel = open_channel(config.channel, SimpleNamespace(text_messages=text_messages))
-    _, metadata = _deliver(context, config, database, document_store, channel)
+    resources = context.resources
+    channel = open_channel(config.channel, resources)
+    _, metadata = _deliver(context, config, resources.database, resources.document_store, channel)
     metadata["channel"] = config.channel
     return MaterializeResult(metadata=metadata)
 

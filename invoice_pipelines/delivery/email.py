@@ -1,10 +1,11 @@
-"""The e-mail that carries an invoice: subject and text from a Jinja2 template per language
-(`templates/invoice_email_<language>.j2`: the subject line, a blank line, the body), the PDF and,
-where the customer receives XRechnung, the XML attached, and a Message-ID we choose ourselves so
-the delivery can be recorded before the message leaves.
+"""What a message about an invoice says, for each form of channel: the text from a Jinja2 template
+per form and language (`templates/invoice_<form>_<language>.j2`: `email`, the subject line, a
+blank line, the body; `text`, the one line of an SMS or WhatsApp), and for an e-mail the PDF and,
+where the customer receives XRechnung, the XML attached.
 
-The message itself (address checks, MIME bytes, Message-ID) is `resources/mail_message.py`,
-shared with the dunning notices and the intake's supplier notices.
+The message itself (address checks, MIME bytes, the Message-ID we choose ourselves so the delivery
+can be recorded before the message leaves) is the channel's transport, `resources/channels.py`,
+shared with the dunning notices.
 """
 
 from __future__ import annotations
@@ -17,14 +18,13 @@ from functools import lru_cache
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
 from invoice_pipelines.einvoice.layout import format_date, format_iban, format_money
-from invoice_pipelines.resources.mail import OutgoingMail
-from invoice_pipelines.resources.mail_message import (
-    LANGUAGES,
-    email_address,
-    message_from_template,
-)
+from invoice_pipelines.resources.channels import Written
+from invoice_pipelines.resources.mail_message import LANGUAGES
 
 CREDIT_NOTE = "381"
+# where the Message-IDs of invoice e-mails point, and what a text's id starts with
+DOMAIN = "invoice-pipelines.local"
+TAG = "ip"
 
 
 @dataclass(frozen=True)
@@ -110,38 +110,29 @@ def _words(mail: InvoiceMail, language: str) -> dict:
     }
 
 
-def render_email_text(mail: InvoiceMail) -> str:
-    """The e-mail's subject line, a blank line and its body, in the customer's language."""
+def render(mail: InvoiceMail, form: str) -> str:
+    """The invoice's message for a channel of `form`, in the customer's language (`email`: the
+    subject line, a blank line and the body; `text`: one line)."""
     language = _language(mail)
-    return (
-        _environment().get_template(f"invoice_email_{language}.j2").render(**_words(mail, language))
-    )
-
-
-def render_short_text(mail: InvoiceMail) -> str:
-    """The SMS or WhatsApp text of an invoice or credit note: one line, in the customer's
-    language (`templates/invoice_text_<language>.j2`)."""
-    language = _language(mail)
-    template = _environment().get_template(f"invoice_text_{language}.j2")
+    template = _environment().get_template(f"invoice_{form}_{language}.j2")
     return template.render(**_words(mail, language))
 
 
-def compose(
-    mail: InvoiceMail, *, sender: str, domain: str = "invoice-pipelines.local"
-) -> OutgoingMail:
-    recipient = email_address(mail.recipient)
-    text = render_email_text(mail)
-    attachments = [(mail.pdf, "application/pdf", mail.pdf_name)]
-    if mail.xrechnung is not None:
-        attachments.append(
-            (mail.xrechnung, "application/xml", mail.xrechnung_name or "xrechnung.xml")
-        )
-    return message_from_template(
-        text,
-        sender_name=mail.seller,
-        sender=sender,
-        recipient=recipient,
+def written(mail: InvoiceMail, form: str, *, files: bool) -> Written:
+    """What the invoice says over a channel of `form`; `files`: the channel carries the PDF and
+    the XRechnung (attached)."""
+    attachments: tuple = ()
+    if files:
+        attachments = ((mail.pdf, "application/pdf", mail.pdf_name),)
+        if mail.xrechnung is not None:
+            attachments += (
+                (mail.xrechnung, "application/xml", mail.xrechnung_name or "xrechnung.xml"),
+            )
+    return Written(
+        render(mail, form),
+        seller=mail.seller,
         number=mail.number,
-        domain=domain,
+        domain=DOMAIN,
+        tag=TAG,
         attachments=attachments,
     )

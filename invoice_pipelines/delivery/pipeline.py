@@ -24,19 +24,16 @@ from __future__ import annotations
 
 import threading
 import time
-import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import AbstractContextManager, contextmanager
-from contextlib import closing as contextlib_closing
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any, Protocol
+from typing import Any
 
 from sqlalchemy import and_, func, select
 from sqlalchemy.engine import Engine
 
-from invoice_pipelines.core.channels import CHANNEL_RESOURCES, DELIVERY_CHANNELS
 from invoice_pipelines.db.locks import Lock, LockBusy, session_lock
 from invoice_pipelines.db.tables import (
     customers,
@@ -46,7 +43,7 @@ from invoice_pipelines.db.tables import (
 )
 from invoice_pipelines.db.tenancy import resolve_organization, tenant_transaction
 from invoice_pipelines.db.types import utcnow
-from invoice_pipelines.delivery.email import InvoiceMail, compose, render_short_text
+from invoice_pipelines.delivery.email import InvoiceMail, written
 from invoice_pipelines.outbox import (
     Outbox,
     attempt,
@@ -56,42 +53,23 @@ from invoice_pipelines.outbox import (
     outcome_of,
     refuse,
 )
+from invoice_pipelines.resources.channels import MailTransport, Transport
 from invoice_pipelines.resources.file_stores import FileStore
 from invoice_pipelines.resources.mail import SendError, SmtpMailer
-from invoice_pipelines.resources.mail_message import MessageError, e164_phone
+from invoice_pipelines.resources.mail_message import MessageError
+
+# a channel as this area uses it: the transport of resources/channels.py (`open_channel`)
+Channel = Transport
 
 
-class Channel(Protocol):
-    """How invoices travel over one channel: `prepare` turns an invoice into what is sent, with
-    the id recorded before sending and the recipient (MessageError when it cannot be sent);
-    `session` opens the connection; `send` hands one message over (SendError when refused)."""
-
-    name: str
-    needs_files: bool
-
-    def session(self) -> AbstractContextManager[Any]: ...
-
-    def prepare(self, mail: InvoiceMail) -> tuple[Any, str, str]: ...
-
-    def send(self, session: Any, payload: Any) -> None: ...
-
-
-class EmailChannel:
-    name = "email"
-    needs_files = True
-
-    def __init__(self, mailer: SmtpMailer) -> None:
-        self.mailer = mailer
-
-    def session(self):
-        return self.mailer.session()
-
-    def prepare(self, mail: InvoiceMail) -> tuple[Any, str, str]:
-        message = compose(mail, sender=self.mailer.sender)
-        return message, message.message_id, message.recipient
-
-    def send(self, session, payload) -> None:
-        self.mailer.send(session, payload)
+def prepare_message(channel: Channel, mail: InvoiceMail) -> tuple[Any, str, str]:
+    """The message of one invoice over `channel`, its id (recorded before it is sent) and the
+    checked recipient; MessageError when it cannot be sent (no address, not a phone number)."""
+    recipient = channel.recipient(_address(channel, mail))
+    message, message_id = channel.message(
+        recipient, written(mail, channel.form, files=channel.carries_files)
+    )
+    return message, message_id, recipient
 
 
 # one row per attempt: a resend is the next sequence, a failed row tried again is claimed back
@@ -241,9 +219,11 @@ def _mails(
             phone=r.phone,
             language=r.language,
             iban=iban,
-            pdf=store.read(keys["facturx"]) if channel.needs_files else b"",
+            pdf=store.read(keys["facturx"]) if channel.carries_files else b"",
             pdf_name=keys["facturx"].rsplit("/", 1)[-1],
-            xrechnung=store.read(xrechnung_key) if xrechnung_key and channel.needs_files else None,
+            xrechnung=store.read(xrechnung_key)
+            if xrechnung_key and channel.carries_files
+            else None,
             xrechnung_name=xrechnung_key.rsplit("/", 1)[-1] if xrechnung_key else None,
             einvoice=r.id not in plain,
             corrects_number=r.corrects_number,
@@ -261,7 +241,7 @@ def send_invoice_emails(
     **options,
 ) -> DeliverySummary:
     """Invoices by e-mail (see `send_invoices`)."""
-    return send_invoices(engine, store, EmailChannel(mailer), organization, invoice_ids, **options)
+    return send_invoices(engine, store, MailTransport(mailer), organization, invoice_ids, **options)
 
 
 def send_invoices(
@@ -484,7 +464,7 @@ class _Sender:
         try:
             if isinstance(mail, str):
                 raise MessageError(mail)
-            message, message_id, recipient = self.channel.prepare(mail)
+            message, message_id, recipient = prepare_message(self.channel, mail)
         except MessageError as exc:
             intent = self._intent(invoice_id, sequence, again, _address(self.channel, mail), None)
             self.commit(pending_outcome, intent, refused=str(exc))
@@ -601,9 +581,10 @@ def _record_intent(conn, intent: dict, refused: str | None) -> int | None:
 
 
 def _address(channel: Channel, mail: InvoiceMail | str) -> str | None:
+    """The customer's contact the channel goes to, as the invoice's row has it."""
     if not isinstance(mail, InvoiceMail):
         return None
-    return mail.recipient if channel.name == "email" else mail.phone
+    return {"email": mail.recipient, "phone": mail.phone}[channel.address]
 
 
 def _intent(
@@ -631,44 +612,3 @@ def _intent(
         "batch_job_id": batch_job_id,
         "again": again,
     }
-
-
-class TextChannel:
-    """SMS or WhatsApp: a short text (`templates/invoice_text_<language>.j2`: the document's
-    number, kind and total, what is still open, due date and payment reference), to the
-    customer's phone number in E.164 form (checked before anything is sent)."""
-
-    needs_files = False
-
-    def __init__(self, provider, *, whatsapp: bool = False) -> None:
-        self.provider = provider
-        self.whatsapp = whatsapp
-        self.name = "whatsapp" if whatsapp else "sms"
-
-    def session(self):
-        return contextlib_closing(self.provider.session())
-
-    def prepare(self, mail: InvoiceMail) -> tuple[Any, str, str]:
-        phone = e164_phone(mail.phone)
-        return (phone, render_short_text(mail)), f"ip-{uuid.uuid4().hex}", phone
-
-    def send(self, session, payload) -> None:
-        phone, text = payload
-        self.provider.send_text(session, phone, text, whatsapp=self.whatsapp)
-
-
-# how each channel is opened on its resource (core.channels.CHANNEL_RESOURCES names which)
-_OPENERS = {
-    "email": EmailChannel,
-    "sms": TextChannel,
-    "whatsapp": lambda provider: TextChannel(provider, whatsapp=True),
-}
-
-
-def open_channel(name: str, resources: Any) -> Channel:
-    """The delivery channel `name` over its resource, taken from `resources` by attribute (a
-    run's `context.resources`, the command line's resources from the environment): the one
-    place a channel name becomes a channel."""
-    if name not in _OPENERS:
-        raise ValueError(f"channel must be one of {', '.join(DELIVERY_CHANNELS)}, not {name!r}")
-    return _OPENERS[name](getattr(resources, CHANNEL_RESOURCES[name]))

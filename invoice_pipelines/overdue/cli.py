@@ -3,8 +3,9 @@ functions the dunning asset and the block job call, and the settings of the Germ
 
 The commands take their engine from the `database` resource, as the runs do
 (`resources.database.command_line_engine`); `overdue` writes its letters with the runs'
-`letter_writer` (from `definitions.py`) and sends through the mailer, document store and text
-message provider the environment configures, as a run would."""
+`letter_writer` (from `definitions.py`) and sends through the resources of the delivery channels
+and the document store the environment configures (`queue.commands.EnvResources`), as a run
+would."""
 
 from __future__ import annotations
 
@@ -85,22 +86,15 @@ def run_overdue_command(args: argparse.Namespace) -> int:
         # this area does not import); the others as the runs' resources read the environment
         from invoice_pipelines.definitions import defs
         from invoice_pipelines.overdue.letter import write_letters
-        from invoice_pipelines.overdue.notice_sending import send_notices
-        from invoice_pipelines.resources.mail import mailer_from_env
-        from invoice_pipelines.resources.messaging import provider_from_env
-        from invoice_pipelines.resources.stores import file_store_from_env
+        from invoice_pipelines.overdue.notice_sending import send_notices_over
+        from invoice_pipelines.queue.commands import EnvResources
 
-        store = file_store_from_env("documents")
+        resources = EnvResources()  # the channels' resources, the document store
+        store = resources.document_store
         letters = write_letters(
             engine, defs.resources["letter_writer"], store, result.organization_id
         )
-        sent = send_notices(
-            engine,
-            mailer_from_env(),
-            store,
-            result.organization_id,
-            text_messages=provider_from_env(),
-        )
+        sent = send_notices_over(engine, resources, store, result.organization_id)
         delivery = {
             "letters_written": [
                 {k: w[k] for k in ("notice_id", "path", "size_bytes", "pages")}

@@ -40,7 +40,7 @@ from invoice_pipelines.db.tenancy import UnknownOrganization
 from invoice_pipelines.metadata import markdown_table
 from invoice_pipelines.overdue import scheduling
 from invoice_pipelines.overdue.letter import LetterSummary, write_letters
-from invoice_pipelines.overdue.notice_sending import NoticeDeliverySummary, send_notices
+from invoice_pipelines.overdue.notice_sending import NoticeDeliverySummary, send_notices_over
 from invoice_pipelines.overdue.pipeline import (
     DunningResult,
     last_successful_run,
@@ -48,11 +48,8 @@ from invoice_pipelines.overdue.pipeline import (
     set_dunning_block,
 )
 from invoice_pipelines.overdue.scheduling import ScheduleSettings, schedule_settings
+from invoice_pipelines.resources.channels import resources_of
 from invoice_pipelines.resources.database import Database
-from invoice_pipelines.resources.file_stores import FileStore
-from invoice_pipelines.resources.letters import LetterWriter
-from invoice_pipelines.resources.mail import SmtpMailer
-from invoice_pipelines.resources.messaging import TextMessageProvider
 from invoice_pipelines.tenants.partitions import (
     ORGANIZATIONS_PARTITIONS_NAME,
     REQUESTED_BY_HELP,
@@ -184,6 +181,8 @@ def _delivery_metadata(sent: NoticeDeliverySummary) -> dict:
     group_name="overdue",
     kinds={"python", "sql"},
     owners=OWNERS,
+    # the notices go out over every delivery channel's resource (resources/channels.py)
+    required_resource_keys={"database", "document_store", "letter_writer", *resources_of()},
     description="Dunning notices of overdue sales invoices: one per invoice and level (reminder, "
     "first dunning, final notice by default), with fee and default interest, never twice; "
     "customers with a dunning block and disputed invoices are left out. Each notice becomes a "
@@ -192,17 +191,10 @@ def _delivery_metadata(sent: NoticeDeliverySummary) -> dict:
     "language: by e-mail with the letter and the invoice PDF, or as a short SMS or WhatsApp text. "
     "Each organization's run is recorded in the execution log (dunning_runs).",
 )
-def dunning_notices(
-    context: AssetExecutionContext,
-    config: DunningConfig,
-    database: Database,
-    mailer: SmtpMailer,
-    document_store: FileStore,
-    text_messages: TextMessageProvider,
-    letter_writer: LetterWriter,
-):
+def dunning_notices(context: AssetExecutionContext, config: DunningConfig):
     at, on = parse_as_of(config.as_of)
-    engine = database.get_engine()
+    resources = context.resources
+    engine, document_store = resources.database.get_engine(), resources.document_store
     who = who_asked(config.requested_by, context.run.tags)
     refusals = PartitionRefusals(context.partition_keys, context.log.error)
     metadata_by_key = {}
@@ -217,14 +209,13 @@ def dunning_notices(
             continue
         metadata = _metadata(result)
         if result.status != "FAILED" and not result.dry_run:
-            letters = write_letters(engine, letter_writer, document_store, result.organization_id)
+            letters = write_letters(
+                engine, resources.letter_writer, document_store, result.organization_id
+            )
             metadata.update(_letter_metadata(letters))
             for notice_id, reason in letters.failed.items():
                 context.log.warning(f"{key}: notice {notice_id}: {reason}")
-            sent = send_notices(
-                engine, mailer, document_store, result.organization_id,
-                text_messages=text_messages,
-            )  # fmt: skip
+            sent = send_notices_over(engine, resources, document_store, result.organization_id)
             metadata.update(_delivery_metadata(sent))
             for notice_id, reason in {**sent.failed, **sent.postponed, **sent.withdrawn}.items():
                 context.log.warning(f"{key}: notice {notice_id} not sent: {reason}")

@@ -5,14 +5,15 @@ Only notices created `pending` are sent (the organization's `settings.dunning.de
 whose channel is `email`, `sms` or `whatsapp`); every other notice stays an in-app record. For each
 notice, in this order, one commit per step:
 
-1. compose the message: an e-mail (subject and text from `templates/dunning_email_<language>.j2`,
-   the notice's letter attached (`overdue/letter.py` wrote it; a notice whose letter another run
-   is writing waits, one whose letter failed fails with that reason) and the invoice PDF when the
-   documents area has written it, a Message-ID chosen here) or a
-   short text (`templates/dunning_text_<language>.j2`: level, invoice number and total, due date,
-   what is open, fees, interest and the total claimed) to the customer's phone number,
-   which must be in E.164 form (+49...); what cannot be composed (no valid address or number)
-   fails the notice's delivery with the reason;
+1. compose the message over the notice's channel, opened like an invoice's through
+   `resources.channels.open_channel` (which checks the recipient and builds the message): what the
+   notice says is the template of the channel's form, `templates/dunning_<form>_<language>.j2`.
+   An e-mail (subject and text, the notice's letter attached (`overdue/letter.py` wrote it; a
+   notice whose letter another run is writing waits, one whose letter failed fails with that
+   reason) and the invoice PDF when the documents area has written it, a Message-ID chosen there)
+   or a short text (level, invoice number and total, due date, what is open, fees, interest and
+   the total claimed) to the customer's phone number, which must be in E.164 form (+49...); what
+   cannot be composed (no valid address or number) fails the notice's delivery with the reason;
 2. claim it: `pending` -> `sending` with the recipient and a message id, committed before the
    message leaves (a conditional update: of two senders only one gets it);
 3. hand it over (SMTP server or the text message provider's API): accepted -> `sent`; refused for
@@ -20,7 +21,8 @@ notice, in this order, one commit per step:
    Retry-After from the API, or no connection) -> `pending` again, for the next run; an answer
    after which the message may have arrived (the connection broke or timed out while it was under
    way, the API's 500/502/504; `resources/messaging.py` sorts the API's answers) -> `unknown`, and
-   the rest of that channel waits for the next run.
+   the rest of what goes through that resource (the mail server; the text message provider, for
+   SMS and WhatsApp alike) waits for the next run.
 
 A notice left `sending` by a run that died becomes `unknown` on the next run: it may or may not
 have arrived, so it is never sent again on its own. Before anything is sent, a pending notice that
@@ -32,16 +34,17 @@ a notice's delivery is a transition of the shared outbox (`invoice_pipelines.out
 from __future__ import annotations
 
 import re
-import uuid
 from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import lru_cache
+from types import SimpleNamespace
+from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from sqlalchemy import and_, case, exists, or_, select
 from sqlalchemy.engine import Engine
 
-from invoice_pipelines.core.channels import EMAIL, TEXT_CHANNELS
+from invoice_pipelines.core.channels import DELIVERY_CHANNELS
 from invoice_pipelines.db.tables import (
     customers,
     dunning_notices,
@@ -53,18 +56,19 @@ from invoice_pipelines.db.types import utcnow
 from invoice_pipelines.einvoice.layout import format_date, format_money
 from invoice_pipelines.outbox import Outbox, claim, finish, mark_unknown, outcome_of, refuse
 from invoice_pipelines.overdue.pipeline import UNPAID
-from invoice_pipelines.resources.file_stores import FileStore
-from invoice_pipelines.resources.mail import OutgoingMail, SendError, SmtpMailer
 
-# the address and phone checks and message builder every area uses: invoices and notices go to
-# the same addresses and numbers, in the same kind of message
-from invoice_pipelines.resources.mail_message import (
-    LANGUAGES,
-    MessageError,
-    e164_phone,
-    email_address,
-    message_from_template,
+# the channels every area sends through: invoices and notices go to the same addresses and
+# numbers, in the same kind of message
+from invoice_pipelines.resources.channels import (
+    ChannelUnavailable,
+    Transport,
+    Written,
+    open_channel,
+    transport_of,
 )
+from invoice_pipelines.resources.file_stores import FileStore
+from invoice_pipelines.resources.mail import SendError, SmtpMailer
+from invoice_pipelines.resources.mail_message import LANGUAGES, MessageError
 from invoice_pipelines.resources.messaging import TextMessageProvider
 
 # a notice still `sending` after this long belongs to a run that died
@@ -144,19 +148,15 @@ def _words(notice: dict, seller: str, language: str) -> dict:
     }
 
 
-def render_notice_email(notice: dict, *, seller: str, attached: bool, letter: bool = False) -> str:
-    """The e-mail's subject line, a blank line and its body (`templates/dunning_email_*.j2`);
-    `attached`: the invoice PDF is attached, `letter`: the notice's letter is."""
+def render_notice(
+    notice: dict, form: str, *, seller: str, attached: bool = False, letter: bool = False
+) -> str:
+    """What a notice says over a channel of `form` (`templates/dunning_<form>_<language>.j2`:
+    `email`, the subject line, a blank line and the body; `text`, one line); `attached`: the
+    invoice PDF is attached, `letter`: the notice's letter is."""
     language = _language(notice)
-    template = _environment().get_template(f"dunning_email_{language}.j2")
+    template = _environment().get_template(f"dunning_{form}_{language}.j2")
     return template.render(**_words(notice, seller, language), attached=attached, letter=letter)
-
-
-def render_notice_text(notice: dict, *, seller: str) -> str:
-    """The one-line SMS or WhatsApp text of a notice (`templates/dunning_text_*.j2`)."""
-    language = _language(notice)
-    template = _environment().get_template(f"dunning_text_{language}.j2")
-    return template.render(**_words(notice, seller, language))
 
 
 def letter_filename(notice: dict) -> str:
@@ -165,37 +165,29 @@ def letter_filename(notice: dict) -> str:
     return f"{GENERIC_TITLE[_language(notice)]}_{number}_{notice['level']}.pdf"
 
 
-def compose_notice(
-    notice: dict, *, seller: str, sender: str, pdf: bytes | None, letter: bytes | None = None
-) -> OutgoingMail:
-    """The e-mail of one notice (`notice`: the notice row with the invoice's and customer's
-    fields the selection adds): the notice's letter (`letter`) and the invoice (`pdf`) attached
-    where there are."""
-    recipient = email_address(notice["email"])
-    text = render_notice_email(
-        notice, seller=seller, attached=pdf is not None, letter=letter is not None
+def written(
+    notice: dict, form: str, *, seller: str, pdf: bytes | None = None, letter: bytes | None = None
+) -> Written:
+    """What one notice says over a channel of `form` (`notice`: the notice row with the invoice's
+    and customer's fields the selection adds): the notice's letter (`letter`) and the invoice
+    (`pdf`) attached where there are."""
+    text = render_notice(
+        notice, form, seller=seller, attached=pdf is not None, letter=letter is not None
     )
     attachments = []
     if letter is not None:
         attachments.append((letter, "application/pdf", letter_filename(notice)))
     if pdf is not None:
         attachments.append((pdf, "application/pdf", f"{notice['invoice_number']}.pdf"))
-    return message_from_template(
+    return Written(
         text,
-        sender_name=seller,
-        sender=sender,
-        recipient=recipient,
+        seller=seller,
         number=notice["invoice_number"],
         suffix=str(notice["level"]),
         domain="dunning.local",
-        attachments=attachments,
+        tag="dn",
+        attachments=tuple(attachments),
     )
-
-
-def compose_text(notice: dict, *, seller: str) -> tuple[str, str]:
-    """(phone number in E.164 form, text) of one SMS or WhatsApp notice."""
-    phone = e164_phone(notice["phone"])
-    return phone, render_notice_text(notice, seller=seller)
 
 
 def _pending(conn, organization_id: int) -> list[dict]:
@@ -286,8 +278,26 @@ def send_notices(
     text_messages: TextMessageProvider | None = None,
     stale_after: timedelta = STALE_AFTER,
 ) -> NoticeDeliverySummary:
-    """Send the organization's pending notices (see the module docstring): e-mails through
-    `mailer`, SMS and WhatsApp through `text_messages` (without it they stay pending)."""
+    """`send_notices_over` the mailer and the text message provider (without one, SMS and
+    WhatsApp notices stay pending)."""
+    resources = SimpleNamespace(mailer=mailer, text_messages=text_messages)
+    return send_notices_over(
+        engine, resources, document_store, organization, stale_after=stale_after
+    )
+
+
+def send_notices_over(
+    engine: Engine,
+    resources: Any,
+    document_store: FileStore,
+    organization: str | int,
+    *,
+    stale_after: timedelta = STALE_AFTER,
+) -> NoticeDeliverySummary:
+    """Send the organization's pending notices (see the module docstring), each over its channel
+    opened on `resources` (by attribute: a run's `context.resources`, a command's
+    `queue.commands.EnvResources`); the notices of a channel whose resource is missing stay
+    pending."""
     org = resolve_organization(engine, organization)
     dead = mark_unknown(
         engine,
@@ -302,24 +312,37 @@ def send_notices(
     )
     with tenant_transaction(engine, org["id"]) as conn:
         pending = _pending(conn, org["id"])
-    emails = [n for n in pending if n["channel"] == EMAIL]
-    texts = [n for n in pending if n["channel"] in TEXT_CHANNELS]
-    if emails:
-        try:
-            with mailer.session() as client:
-                _send_all(engine, org, mailer, document_store, client, emails, summary)
-        except SendError as exc:
-            # no connection: every notice not yet handled stays pending for the next run
-            _postpone_rest(emails, summary, str(exc))
-    if texts and text_messages is None:
-        _postpone_rest(texts, summary, "no text message provider is configured")
-    elif texts:
-        session = text_messages.session()
-        try:
-            _send_texts(engine, org, text_messages, session, texts, summary)
-        finally:
-            session.close()
+    for notices in _by_resource(pending):
+        _send_group(engine, org, resources, document_store, notices, summary)
     return summary
+
+
+def _by_resource(pending: list[dict]) -> list[list[dict]]:
+    """The pending notices by the resource their channel goes out through (in the channel list's
+    order, each group in notice order): one session each, shared by its channels."""
+    groups: dict[str, list[dict]] = {}
+    for name in DELIVERY_CHANNELS:
+        groups.setdefault(transport_of(name).resource, [])
+    for notice in pending:
+        if notice["channel"] in DELIVERY_CHANNELS:
+            groups[transport_of(notice["channel"]).resource].append(notice)
+    return [notices for notices in groups.values() if notices]
+
+
+def _send_group(engine, org, resources, document_store, notices, summary) -> None:
+    """The notices of one resource, over one session of it."""
+    try:
+        names = dict.fromkeys(notice["channel"] for notice in notices)
+        channels = {name: open_channel(name, resources) for name in names}
+    except ChannelUnavailable as exc:
+        _postpone_rest(notices, summary, str(exc))
+        return
+    try:
+        with next(iter(channels.values())).session() as session:
+            _send_each(engine, org, channels, session, document_store, notices, summary)
+    except SendError as exc:
+        # no connection: every notice not yet handled stays pending for the next run
+        _postpone_rest(notices, summary, str(exc))
 
 
 def _record_send_error(engine, org, notice, exc: SendError, summary) -> None:
@@ -342,38 +365,6 @@ def _postpone_rest(notices: list[dict], summary: NoticeDeliverySummary, reason: 
             summary.postponed[notice["id"]] = reason
 
 
-def _send_texts(engine, org, provider, session, pending, summary) -> None:
-    for position, notice in enumerate(pending):
-        try:
-            phone, text = compose_text(notice, seller=org["name"])
-        except MessageError as exc:
-            _step(
-                engine, org["id"], refuse, notice, str(exc), recipient=(notice["phone"] or "")[:255]
-            )
-            summary.failed[notice["id"]] = str(exc)
-            continue
-        claimed = _step(
-            engine, org["id"], claim, notice, recipient=phone, message_id=f"dn-{uuid.uuid4().hex}"
-        )
-        if not claimed:
-            continue  # another sender took it
-        notice["delivery_status"] = "sending"
-        try:
-            sid = provider.send_text(session, phone, text, whatsapp=notice["channel"] == "whatsapp")
-        except SendError as exc:
-            _record_send_error(engine, org, notice, exc, summary)
-            if exc.unknown:
-                # the provider stopped answering: the rest waits for the next run
-                _postpone_rest(pending[position + 1 :], summary, f"not sent in this run: {exc}")
-                return
-            continue
-        done = {"sent_at": utcnow()}
-        if sid:
-            done["message_id"] = sid[:255]  # the provider's id, for questions about it
-        _step(engine, org["id"], finish, notice, "sent", **done)
-        summary.sent += 1
-
-
 def _letter(notice: dict, document_store: FileStore) -> bytes | None:
     """The notice's letter to attach (None: no letter was written for it: a caller that writes
     none); `MessageError` when it failed or went missing, `LetterBusy` while another run writes
@@ -394,40 +385,53 @@ class LetterBusy(Exception):
     """Another run is writing the notice's letter: the notice waits for the next run."""
 
 
-def _send_all(engine, org, mailer, document_store, client, pending, summary) -> None:
-    for notice in pending:
-        pdf = None
+def _message(notice: dict, channel: Transport, seller: str, document_store: FileStore):
+    """(message, its id, the checked recipient) of one notice over its channel; the letter and
+    the invoice PDF only for a channel that carries files. LetterBusy, MessageError."""
+    pdf = letter = None
+    if channel.carries_files:
         if notice["storage_key"] and document_store.exists(notice["storage_key"]):
             pdf = document_store.read(notice["storage_key"])
+        letter = _letter(notice, document_store)
+    recipient = channel.recipient(notice[channel.address])
+    message, message_id = channel.message(
+        recipient, written(notice, channel.form, seller=seller, pdf=pdf, letter=letter)
+    )
+    return message, message_id, recipient
+
+
+def _send_each(engine, org, channels, session, document_store, pending, summary) -> None:
+    """Each notice claimed, handed over and its outcome recorded, one commit per step; after an
+    unknown outcome the rest waits for the next run."""
+    for position, notice in enumerate(pending):
+        channel = channels[notice["channel"]]
         try:
-            letter = _letter(notice, document_store)
-            message = compose_notice(
-                notice, seller=org["name"], sender=mailer.sender, pdf=pdf, letter=letter
-            )
+            message, message_id, recipient = _message(notice, channel, org["name"], document_store)
         except LetterBusy as exc:
             summary.postponed[notice["id"]] = str(exc)
             continue
         except MessageError as exc:
-            _step(engine, org["id"], refuse, notice, str(exc))
+            raw = (notice[channel.address] or "")[:255]
+            _step(engine, org["id"], refuse, notice, str(exc), recipient=raw)
             summary.failed[notice["id"]] = str(exc)
             continue
         claimed = _step(
-            engine,
-            org["id"],
-            claim,
-            notice,
-            recipient=message.recipient,
-            message_id=message.message_id,
+            engine, org["id"], claim, notice, recipient=recipient, message_id=message_id
         )
         if not claimed:
             continue  # another sender took it
         notice["delivery_status"] = "sending"
         try:
-            mailer.send(client, message)
+            provider_id = channel.send(session, message)
         except SendError as exc:
             _record_send_error(engine, org, notice, exc, summary)
             if exc.unknown:
-                return  # the connection is gone: the rest waits for the next run
+                # the connection is gone, or the provider stopped answering
+                _postpone_rest(pending[position + 1 :], summary, f"not sent in this run: {exc}")
+                return
             continue
-        _step(engine, org["id"], finish, notice, "sent", sent_at=utcnow())
+        done = {"sent_at": utcnow()}
+        if provider_id:
+            done["message_id"] = provider_id[:255]  # the provider's id, for questions about it
+        _step(engine, org["id"], finish, notice, "sent", **done)
         summary.sent += 1

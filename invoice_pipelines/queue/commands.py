@@ -59,10 +59,34 @@ class EnvResources:
         if name.startswith("_"):
             raise AttributeError(name)
         if name not in self._given:
-            if name not in _FROM_ENV:
-                raise AttributeError(f"no resource {name!r} for a command")
-            self._given[name] = _FROM_ENV[name]()
+            self._given[name] = _from_env(name)
         return self._given[name]
+
+
+def _from_env(name: str):
+    if name in _FROM_ENV:
+        return _FROM_ENV[name]()
+    # the resources the delivery channels go out through (mailer, text_messages, ...)
+    from invoice_pipelines.resources.channels import resource_factories
+
+    factories = resource_factories()
+    if name not in factories:
+        raise AttributeError(f"no resource {name!r} for a command")
+    return _secrets_read(factories[name]())
+
+
+def _secrets_read(resource):
+    """The resource with each field given as an environment variable (a password, a token)
+    read now: outside Dagster nothing else reads it."""
+    from dagster import EnvVar
+
+    fields = getattr(type(resource), "model_fields", {})
+    read = {
+        key: getattr(resource, key).get_value() or ""
+        for key in fields
+        if isinstance(getattr(resource, key), EnvVar)
+    }
+    return resource.model_copy(update=read) if read else resource
 
 
 def _document_store():
@@ -71,30 +95,10 @@ def _document_store():
     return file_store_from_env("documents")
 
 
-def _mailer():
-    from invoice_pipelines.resources.mail import mailer_from_env
-
-    mailer = mailer_from_env()
-    if not isinstance(mailer.password, str):  # an EnvVar outside Dagster: read it here
-        mailer = mailer.model_copy(update={"password": mailer.password.get_value() or ""})
-    return mailer
-
-
-def _text_messages():
-    from invoice_pipelines.resources.messaging import provider_from_env
-
-    provider = provider_from_env()
-    if not isinstance(provider.token, str):
-        provider = provider.model_copy(update={"token": provider.token.get_value() or ""})
-    return provider
-
-
 _FROM_ENV = {
     "document_store": _document_store,
     # a command renders in its own process with the default renderer
     "document_renderer": lambda: None,
-    "mailer": _mailer,
-    "text_messages": _text_messages,
 }
 
 

@@ -381,17 +381,18 @@ def _communications_job(engine, store, slug: str, org_id: int, mailer):
     from types import SimpleNamespace
 
     from invoice_pipelines.delivery.batch import COMMUNICATIONS_KIND, communications_work
-    from invoice_pipelines.delivery.pipeline import DeliverySummary, EmailChannel
+    from invoice_pipelines.delivery.pipeline import DeliverySummary
     from invoice_pipelines.documents.batch import DOCUMENTS_KIND, run_invoice_job
     from invoice_pipelines.queue.items import enqueue_invoice_job
     from invoice_pipelines.queue.kinds import chunk_work
+    from invoice_pipelines.resources.channels import MailTransport
 
     job_id = enqueue_invoice_job(engine, slug, "communications", _invoice_ids(engine, org_id))
     # the queue's communications chunk (documents first), sending without a pace limit
     kind = replace(
         COMMUNICATIONS_KIND,
         chunk=lambda engine, resources, run_id: communications_work(
-            engine, lambda name: EmailChannel(mailer), store=store, max_per_second=100_000
+            engine, lambda name: MailTransport(mailer), store=store, max_per_second=100_000
         ),
     )
     kinds = {DOCUMENTS_KIND.name: DOCUMENTS_KIND, kind.name: kind}

@@ -24,7 +24,6 @@ from invoice_pipelines.db.tables import (
 )
 from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.delivery.batch import COMMUNICATIONS_KIND, communications_work
-from invoice_pipelines.delivery.pipeline import EmailChannel
 from invoice_pipelines.documents.batch import DOCUMENTS_KIND, run_invoice_job
 from invoice_pipelines.documents.pipeline import generate_documents
 from invoice_pipelines.queue.items import enqueue_invoice_job
@@ -35,6 +34,7 @@ from invoice_pipelines.queue.requests import (
     enqueue_customer_lines,
     follow_up_options,
 )
+from invoice_pipelines.resources.channels import MailTransport
 from invoice_pipelines.resources.file_stores import LocalFileStore
 from invoice_pipelines.resources.mail import SmtpMailer
 from invoice_pipelines_devtools.standins.smtp import SmtpSink
@@ -62,7 +62,7 @@ def _work(db, store, sink):
     kind = replace(
         COMMUNICATIONS_KIND,
         chunk=lambda engine, resources, run_id: communications_work(
-            engine, lambda name: EmailChannel(mailer), store=store, backoff_seconds=0.01
+            engine, lambda name: MailTransport(mailer), store=store, backoff_seconds=0.01
         ),
     )
     kinds = {DOCUMENTS_KIND.name: DOCUMENTS_KIND, kind.name: kind}

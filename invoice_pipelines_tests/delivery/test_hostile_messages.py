@@ -16,7 +16,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from invoice_pipelines.delivery.email import InvoiceMail
-from invoice_pipelines.delivery.pipeline import EmailChannel, TextChannel
+from invoice_pipelines.delivery.pipeline import prepare_message
+from invoice_pipelines.resources.channels import MailTransport, TextTransport
 from invoice_pipelines.resources.mail import SendError, SmtpMailer
 from invoice_pipelines.resources.mail_message import MessageError, mime_message
 from invoice_pipelines.resources.messaging import TextMessageProvider
@@ -93,12 +94,12 @@ def _assert_no_header_of_its_own(data: bytes) -> None:
 def test_an_invoice_email_is_clean_or_refused_for_that_invoice(
     number, seller, buyer, pdf_name, address
 ):
-    channel = EmailChannel(SmtpMailer(sender="rechnung@mueller.example"))
+    channel = MailTransport(SmtpMailer(sender="rechnung@mueller.example"))
     mail = _mail(number, seller, buyer, pdf_name=pdf_name + ".pdf")
     if address is not None:
         mail = InvoiceMail(**{**mail.__dict__, "recipient": address})
     try:
-        message, message_id, recipient = channel.prepare(mail)
+        message, message_id, recipient = prepare_message(channel, mail)
     except MessageError:
         return  # recorded as a failed delivery with the reason; the run goes on
     assert recipient == (address or "einkauf@kunde.example").strip()
@@ -141,12 +142,12 @@ def test_a_text_message_arrives_as_built_or_is_refused_for_that_invoice(
     provider_api, number, seller, whatsapp, phone
 ):
     provider = TextMessageProvider(base_url=provider_api.url)
-    channel = TextChannel(provider, whatsapp=whatsapp)
+    channel = TextTransport(provider, "whatsapp" if whatsapp else "sms")
     mail = _mail(number, seller, "Kunde")
     if phone:
         mail = InvoiceMail(**{**mail.__dict__, "phone": phone})
     try:
-        payload, _message_id, recipient = channel.prepare(mail)
+        payload, _message_id, recipient = prepare_message(channel, mail)
     except MessageError:
         return
     before = len(provider_api.outbox.messages)

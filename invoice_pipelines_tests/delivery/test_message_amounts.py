@@ -28,10 +28,11 @@ from invoice_pipelines.db.tables import (
     sales_invoices,
 )
 from invoice_pipelines.db.tenancy import tenant_transaction
-from invoice_pipelines.delivery.pipeline import TextChannel, send_invoice_emails, send_invoices
+from invoice_pipelines.delivery.pipeline import send_invoice_emails, send_invoices
 from invoice_pipelines.documents.pipeline import generate_documents
 from invoice_pipelines.overdue.notice_sending import GENERIC_TITLE, TITLES, send_notices
 from invoice_pipelines.overdue.pipeline import run_overdue
+from invoice_pipelines.resources.channels import TextTransport
 from invoice_pipelines.resources.file_stores import LocalFileStore
 from invoice_pipelines.resources.mail import SmtpMailer
 from invoice_pipelines.resources.messaging import TextMessageProvider
@@ -241,7 +242,7 @@ def test_every_invoice_and_credit_note_message_states_its_documents_amounts(db, 
     with SmtpSink() as sink, TextProviderStandIn() as api:
         mailer = SmtpMailer(port=sink.port, sender="rechnung@mueller.example")
         provider = TextMessageProvider(base_url=api.url)
-        texts = {"sms": TextChannel(provider), "whatsapp": TextChannel(provider, whatsapp=True)}
+        texts = {"sms": TextTransport(provider), "whatsapp": TextTransport(provider, "whatsapp")}
         for language, documents in shop["messages"].items():
             for case, invoice_id in documents.items():
                 # one invoice at a time, so each message is known to be this document's
