@@ -299,6 +299,20 @@ def amount(value: Decimal) -> str:
     return text.replace(".", ",")
 
 
+def discount_field(value: Decimal) -> str:
+    """Skonto (column 13): the discount taken with a payment, cents with a decimal comma and no
+    sign; DATEV's format description: `^([1-9]\\d{0,7}[,]\\d{2})$`, "Skontobetrag ... nur bei
+    Zahlungsbuchungen zulässig", the value 0 not allowed (so a discount is written only where
+    there is one). At most 8 digits before the comma."""
+    cents = value.quantize(CENT, rounding=ROUND_HALF_UP)
+    if cents <= 0:
+        raise DatevFieldError(f"a Skonto amount must be above 0, not {value}")
+    text = format(cents, "f")
+    if len(text) > 11:
+        raise DatevFieldError(f"the Skonto amount {value} has more than 8 digits before the comma")
+    return text.replace(".", ",")
+
+
 def rate_field(value: Decimal) -> str:
     """An exchange rate (Kurs): `^[1-9]\\d{0,3},\\d{2,6}$`."""
     text = format(value.quantize(Decimal("0.000001"), rounding=ROUND_HALF_UP).normalize(), "f")
@@ -508,6 +522,10 @@ class Booking:
     # Beleglink: the GUID of the booking's document in the DATEV document package, written as
     # BEDI "<GUID>" (BEDI: DATEV's own document archive, Belege online)
     document_link: str | None = None
+    # a payment booking only: the discount (Skonto) taken with it, and the account it goes to
+    # ("Abw. Skontokonto", column 125: the organization's "Gewährte Skonti" account of the rate)
+    discount: Decimal | None = None
+    discount_account: int | None = None
 
 
 _EMPTY_BOOKING = ['""' if position in BOOKING_TEXT_FIELDS else "" for position in range(1, 126)]
@@ -536,6 +554,8 @@ def booking_fields(booking: Booking, encoding: str = CP1252) -> list[str]:
     if booking.due_date is not None:
         row[11] = quote(ttmmjj(booking.due_date))
         row[116] = ttmmjjjj(booking.due_date)
+    if booking.discount is not None:
+        row[12] = discount_field(booking.discount)
     row[13] = text_field(booking.text, 60, encoding)
     if booking.document_link:
         row[19] = beleglink_field(booking.document_link)
@@ -547,6 +567,8 @@ def booking_fields(booking: Booking, encoding: str = CP1252) -> list[str]:
         row[39] = quote(vat_id_field(booking.eu_vat_id))
     if booking.service_date is not None:
         row[114] = ttmmjjjj(booking.service_date)
+    if booking.discount_account is not None:
+        row[124] = str(booking.discount_account)
     return row
 
 
@@ -564,11 +586,11 @@ def _segment(start: int, stop: int) -> str:
 
 
 # the runs of columns a booking never fills, joined once (positions 14-18, 20-35, 40-113,
-# 117-124; 19 is the Beleglink)
+# 117-123; 19 is the Beleglink, 124 a payment's discount account)
 _UNUSED_14_19 = _segment(14, 19)
 _UNUSED_20_36 = _segment(20, 36)
 _UNUSED_40_114 = _segment(40, 114)
-_UNUSED_117_125 = _segment(117, 125)
+_UNUSED_117_124 = _segment(117, 124)
 _EMPTY_TEXT = '""'
 # a month's rows carry a few dozen distinct dates: each is formatted once
 _ttmm = lru_cache(maxsize=1024)(ttmm)
@@ -605,9 +627,12 @@ def booking_line(booking: Booking, encoding: str = CP1252) -> str:
 
 def _line_tail(booking: Booking, due, encoding: str) -> str:
     """A booking line from the document date (column 10) to its end, CRLF included."""
+    discount, discount_account = booking.discount, booking.discount_account
     return (
         f"{_ttmm(booking.document_date)};{quote(belegfeld(booking.document_number))};"
-        f"{quote(_ttmmjj(due)) if due else _EMPTY_TEXT};;{text_field(booking.text, 60, encoding)}"
+        f"{quote(_ttmmjj(due)) if due else _EMPTY_TEXT};"
+        f"{discount_field(discount) if discount is not None else ''};"
+        f"{text_field(booking.text, 60, encoding)}"
         f"{_UNUSED_14_19};"
         f"{beleglink_field(booking.document_link) if booking.document_link else _EMPTY_TEXT}"
         f"{_UNUSED_20_36};"
@@ -617,7 +642,7 @@ def _line_tail(booking: Booking, due, encoding: str) -> str:
         f"{_UNUSED_40_114};"
         f"{_ttmmjjjj(booking.service_date) if booking.service_date else ''};;"
         f"{_ttmmjjjj(due) if due else ''}"
-        f"{_UNUSED_117_125}\r\n"
+        f"{_UNUSED_117_124};{discount_account if discount_account is not None else ''}\r\n"
     )
 
 
@@ -646,6 +671,9 @@ class BookingLines:
         if side not in ("S", "H"):
             raise DatevFieldError(f"Soll/Haben must be S or H, not {side!r}")
         encoding = self.encoding
+        if booking.discount is not None or booking.discount_account is not None:
+            # a payment with its discount (a few per month): the plain way
+            return booking_line(booking, encoding)
         if booking.exchange_rate is not None and booking.base_amount is not None:
             head = (
                 f"{_cached_text_field(booking.currency, 3, encoding)};"

@@ -152,6 +152,46 @@ def _still_billed(
     return credited, rates
 
 
+def still_billed(
+    conn: Connection, organization_id: int, invoice_ids: Sequence[int]
+) -> dict[int, list[tuple[str, Decimal, Decimal]]]:
+    """Per invoice: (category, rate, gross) of what it still bills after its credit notes, the
+    basis its discount was split on (rates with nothing left are not listed)."""
+    if not invoice_ids:
+        return {}
+    return _still_billed(conn, organization_id, list(invoice_ids))[1]
+
+
+@dataclass(frozen=True, slots=True)
+class DiscountTaken:
+    """The discount recorded on one invoice: the day the payments reached the amount to pay, and
+    the gross discount per (category, rate)."""
+
+    paid_on: date
+    shares: dict[tuple[str, Decimal], Decimal]
+
+    @property
+    def total(self) -> Decimal:
+        return sum(self.shares.values(), ZERO)
+
+
+def discounts_paid_between(
+    conn: Connection, organization_id: int, start: date, end: date
+) -> dict[int, DiscountTaken]:
+    """The discounts whose payments reached the amount to pay from `start` up to (not including)
+    `end`, by invoice: one query."""
+    d = sales_invoice_discounts.c
+    found: dict[int, DiscountTaken] = {}
+    for invoice_id, paid_on, category, rate, gross in conn.execute(
+        select(d.sales_invoice_id, d.paid_on, d.vat_category, d.vat_rate, d.gross)
+        .where(d.organization_id == organization_id, d.paid_on >= start, d.paid_on < end)
+        .order_by(d.sales_invoice_id, d.id)
+    ):
+        taken = found.setdefault(invoice_id, DiscountTaken(paid_on, {}))
+        taken.shares[(category, Decimal(rate).quantize(RATE))] = Decimal(gross)
+    return found
+
+
 def settle(
     bases: Mapping[int, DiscountBasis], payments: Mapping[int, Iterable[tuple[date, Decimal]]]
 ) -> dict[int, Settled]:

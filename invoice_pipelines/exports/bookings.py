@@ -172,7 +172,7 @@ class BookingRules:
         partner_eu = eu_country(vat_id)
         return vat_id if partner_eu and partner_eu != self.settings.country else None
 
-    def _exchange_rate(self, currency: str) -> Decimal | str | None:
+    def exchange_rate(self, currency: str) -> Decimal | str | None:
         """The rate for a foreign currency, or the reason there is none usable."""
         if currency not in self._rates:
             rate = self.settings.exchange_rate(currency, self.period)
@@ -240,7 +240,7 @@ class BookingRules:
             return Skip(invoice, "no VAT breakdown: the amounts per VAT rate are unknown")
         exchange_rate = None
         if invoice.currency != self.settings.currency:
-            exchange_rate = self._exchange_rate(invoice.currency)
+            exchange_rate = self.exchange_rate(invoice.currency)
             if isinstance(exchange_rate, str):
                 return Skip(invoice, exchange_rate)
         credit_note = (invoice.type_code or "").strip() in CREDIT_NOTE_TYPES

@@ -10,7 +10,8 @@ They live in the organization row (`datev_berater_nr`, `datev_mandant_nr`, `date
      "tax_keys": {"incoming": {"AE": "94"}, "sales": {"S:19": "3"}},
      "partner_expense_accounts": {"vat:DE123456789": 4930},
      "cost_centers": {"kost1": "100", "partners": {"customer:K-1001": {"kost1": "200"}}},
-     "exchange_rates": {"USD": "1.0850", "2026-11": {"USD": "1.0790"}}}
+     "exchange_rates": {"USD": "1.0850", "2026-11": {"USD": "1.0790"}},
+     "bank_account": 1200, "discount_accounts": {"S:19": 8736, "S:7": 8731}}
 
 Account mappings are keyed by VAT category and rate ("S:19", "S:7") or by category alone for
 categories where the invoice shows no VAT ("AE" reverse charge, "K" intra-EU, "E" exempt, "Z"
@@ -19,6 +20,11 @@ its chart below. The defaults are a starting point for the tax advisor to confir
 standard rates go to automatic accounts (DATEV computes the VAT, so no BU key); reverse charge
 and intra-EU acquisitions go to a non-automatic goods account with the key for the self-assessed
 VAT (94/91 for §13b, 19/18 for intra-EU acquisitions at 19 %/7 %).
+
+Sales payments are booked on `bank_account` (a Finanzkonto; SKR03 1200, SKR04 1800 by default)
+against the customer's debtor account, a discount taken with one to the `discount_accounts` entry
+of its VAT key ("Gewährte Skonti": SKR03 8736 at 19 %, 8731 at 7 %; SKR04 4736, 4731; see
+docs/exports.md for all defaults and what is not verified about them).
 
 Bad settings raise ExportSettingsError with one sentence, before anything is read or written.
 """
@@ -58,6 +64,19 @@ CHART_DEFAULTS: dict[str, dict[str, Any]] = {
             "O": 8100,
         },
         "automatic_accounts": [3400, 3300, 8400, 8300, 8125, 8337, 8100, 8120],
+        # payments (exports/payments.py): the bank account money comes in on, and the accounts
+        # "Gewährte Skonti" a customer's discount goes to, by the VAT of the invoice
+        "bank_account": 1200,  # Bank
+        "discount_accounts": {
+            "S:19": 8736,  # Gewährte Skonti 19 % USt
+            "S:7": 8731,  # Gewährte Skonti 7 % USt
+            "AE": 8741,  # Gewährte Skonti, Leistungen nach § 13b UStG
+            "K": 8743,  # Gewährte Skonti, steuerfreie innergemeinschaftliche Lieferungen
+            "E": 8730,  # Gewährte Skonti
+            "Z": 8730,
+            "G": 8730,
+            "O": 8730,
+        },
     },
     "SKR04": {
         "expense_accounts": {
@@ -81,6 +100,17 @@ CHART_DEFAULTS: dict[str, dict[str, Any]] = {
             "O": 4100,
         },
         "automatic_accounts": [5400, 5300, 4400, 4300, 4125, 4337, 4100, 4120],
+        "bank_account": 1800,
+        "discount_accounts": {
+            "S:19": 4736,
+            "S:7": 4731,
+            "AE": 4741,
+            "K": 4743,
+            "E": 4730,
+            "Z": 4730,
+            "G": 4730,
+            "O": 4730,
+        },
     },
 }
 
@@ -138,6 +168,10 @@ class ExportSettings:
     cost_centers: dict[str, Any] = field(default_factory=dict)
     exchange_rates: dict[str, Any] = field(default_factory=dict)
     known_rates: frozenset[Decimal] = frozenset(Decimal(r) for r in DEFAULT_KNOWN_RATES)
+    # sales payments (exports/payments.py): the Finanzkonto they are booked on (Konto) and the
+    # discount account of each VAT key ("Abw. Skontokonto")
+    bank_account: int = 0
+    discount_accounts: dict[str, int] = field(default_factory=dict)
 
     @property
     def chart_code(self) -> str:
@@ -287,6 +321,15 @@ def load_settings(organization: dict) -> ExportSettings:
             "exchange rates and VAT rates must be positive decimal numbers"
         ) from None
     initials = str(raw.get("initials", "")).upper()
+    bank = _integer(raw.get("bank_account", defaults["bank_account"]), "the bank_account")
+    if not 1 <= bank < 10**length:
+        raise ExportSettingsError(
+            f"the bank_account {bank} does not fit the Sachkontenlänge of {length} digits"
+        )
+    discounts = {
+        **defaults["discount_accounts"],
+        **_accounts(raw.get("discount_accounts", {}), "discount_accounts", length),
+    }
     settings = ExportSettings(
         organization_id=organization["id"],
         slug=slug,
@@ -312,6 +355,8 @@ def load_settings(organization: dict) -> ExportSettings:
         cost_centers=raw.get("cost_centers") or {},
         exchange_rates=rates,
         known_rates=known,
+        bank_account=bank,
+        discount_accounts=discounts,
     )
     try:
         settings.header(date(2000, 1, 1), date(2000, 1, 31), closed=False).check()

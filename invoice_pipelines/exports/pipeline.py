@@ -50,6 +50,7 @@ from invoice_pipelines.exports.export_settings import enabled_directions, load_s
 from invoice_pipelines.exports.files import discard, remove_leftover
 from invoice_pipelines.exports.fingerprints import same_before_packages, same_month
 from invoice_pipelines.exports.job import Job, check_period
+from invoice_pipelines.exports.payments import load_payments, plan_payments
 from invoice_pipelines.exports.plan import plan
 from invoice_pipelines.exports.reads import (
     attach_vat_rows,
@@ -201,7 +202,9 @@ def _export(engine: Engine, store: FileStore, job: Job) -> ExportResult:
             invoices = load_invoices(
                 conn, settings.organization_id, period, direction, with_vat_rows=vat_rows is None
             )
-            partners = assign_accounts(conn, settings, direction, invoices)
+            # sales: the month's payments (by their day) and what their discounts need
+            payments = load_payments(conn, settings.organization_id, period, direction)
+            partners = assign_accounts(conn, settings, direction, payments.with_invoices(invoices))
             before = None  # the latest version's items, for the new version's notes
             if early_lines is not None and invoices:
                 # a new version unless the plan skips an invoice: the database records it (in a
@@ -221,6 +224,7 @@ def _export(engine: Engine, store: FileStore, job: Job) -> ExportResult:
                 attach_vat_rows(invoices, rows)
             clock.lap("read")
             booked = unlinked = plan(settings, direction, period, invoices, partners, result)
+            plan_payments(settings, period, payments, partners, result)
             package = None
             if job.documents is not None and booked:
                 package = plan_package(
@@ -233,7 +237,7 @@ def _export(engine: Engine, store: FileStore, job: Job) -> ExportResult:
                 # recorded as if nothing were skipped: undone, and recorded as it is below
                 early.undo()
                 early = None
-            if latest is None and not invoices:
+            if latest is None and not invoices and not result.payments:
                 result.empty = True
                 return result
             validated = Status.VALIDATED.value

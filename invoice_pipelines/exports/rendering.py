@@ -38,6 +38,9 @@ def render(job: Job, header: Header, booked: Booked, partners, result) -> Render
     encoding = job.settings.encoding
     line = BookingLines(encoding).line
     bookings = [line(b) for _, rows in booked for b in rows]
+    if result.payments:
+        # the month's payments after its invoices (exports/payments.py)
+        bookings.extend(line(b) for _, rows in result.payments for b in rows)
     invoices = [
         (
             inv.id,
@@ -70,8 +73,11 @@ def render(job: Job, header: Header, booked: Booked, partners, result) -> Render
     return Rendered(head, bookings, invoices)
 
 
-def partner_rows(booked: Booked, partners) -> list[dict]:
-    """The partner accounts the bookings use, with the address where one is known."""
+def partner_rows(booked: Booked, partners, payments=()) -> list[dict]:
+    """The partner accounts the bookings use (the invoices' and the payments'), with the address
+    where one is known."""
+    if payments:
+        booked = [*booked, *((payment.invoice, rows) for payment, rows in payments)]
     addresses = _addresses(booked)
     used = {inv.partner_key for inv, _ in booked}
     return [

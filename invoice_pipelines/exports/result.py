@@ -41,6 +41,9 @@ class ExportResult:
     documents_packed: int = (
         0  # documents in the version's DATEV document package  # by phase: read, plan, write, ...
     )
+    # sales: the month's payments and their bookings (exports/payments.py), rendered after the
+    # invoices' bookings
+    payments: list = field(default_factory=list)
 
     @property
     def skipped_count(self) -> int:

@@ -15,6 +15,7 @@ from invoice_pipelines.exports.datev import bookings_file, partners_file
 from invoice_pipelines.exports.documents import write_package
 from invoice_pipelines.exports.files import remove_leftover
 from invoice_pipelines.exports.job import Job
+from invoice_pipelines.exports.payments import payment_changes
 from invoice_pipelines.exports.reads import booked_lines_query
 from invoice_pipelines.exports.rendering import partner_rows, render
 from invoice_pipelines.exports.result import Clock, ExportResult
@@ -44,6 +45,7 @@ def write_version(
     if before is None:
         before = items_before(conn, latest)
     notes = {**result.notes, **version_notes(latest, before, booked)}
+    notes.update(payment_changes(latest, result))
     if result.rewritten:
         # not a correction: the same bookings, written again because the files were gone
         notes["rewrites_version"] = latest.version
@@ -97,7 +99,9 @@ def write_version(
             ),
             "datev_partners": store.write(
                 keys["datev_partners"],
-                partners_file(header, partner_rows(booked, partners), settings.encoding),
+                partners_file(
+                    header, partner_rows(booked, partners, result.payments), settings.encoding
+                ),
             ),
             # the same bytes the fingerprint hashes
             "csv": store.write(keys["csv"], rendered.csv),

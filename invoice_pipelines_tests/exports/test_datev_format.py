@@ -215,9 +215,12 @@ _texts = st.text(max_size=70)
     kost=st.one_of(st.none(), st.sampled_from(["100", "Vertrieb Süd"])),
     foreign=st.booleans(),
     link=st.one_of(st.none(), st.uuids().map(lambda u: str(u).upper())),
+    discount=st.one_of(
+        st.none(), st.decimals(min_value=D("0.01"), max_value=D("99999999.99"), places=2)
+    ),
 )
 def test_the_fast_booking_line_equals_the_field_by_field_row(
-    amount, side, key, text, number, due, service, eu, kost, foreign, link
+    amount, side, key, text, number, due, service, eu, kost, foreign, link, discount
 ):
     booking = Booking(
         amount=amount,
@@ -238,6 +241,8 @@ def test_the_fast_booking_line_equals_the_field_by_field_row(
         base_amount=(amount / D("1.085")).quantize(D("0.01")) if foreign else None,
         base_currency="EUR" if foreign else None,
         document_link=link,
+        discount=discount,
+        discount_account=None if discount is None else 8736,
     )
     assert booking_line(booking) == datev.join_line(datev.booking_fields(booking))
 
@@ -274,6 +279,7 @@ _booking_rows = st.lists(
         kost=st.one_of(st.none(), st.sampled_from(["100", "Vertrieb Süd"])),
         foreign=st.booleans(),
         link=st.one_of(st.none(), st.sampled_from(["0F8FAD5B-D9CB-469F-A165-70867728950E"])),
+        discount=st.one_of(st.none(), st.sampled_from([D("23.80"), D("0.50"), D("0")])),
     ),
     max_size=8,
 )
@@ -315,6 +321,8 @@ def test_booking_lines_equal_booking_line_row_by_row(rows, encoding):
             if row["foreign"]
             else None,
             base_currency="EUR" if row["foreign"] else None,
+            discount=row["discount"],
+            discount_account=None if row["discount"] is None else 4736,
             **invoice,
         )
         try:
@@ -336,3 +344,22 @@ def test_the_beleglink_names_the_document_in_belege_online():
     assert linked[19].quoted and linked[19].value == f'BEDI "{guid}"'
     assert plain[19].quoted and plain[19].value == ""
     assert linked[:19] == plain[:19] and linked[20:] == plain[20:]
+
+
+def test_a_payment_carries_its_discount_in_skonto_and_its_account_in_the_last_column():
+    """Column 13 (Skonto) of a payment booking is the discount taken, written like an amount
+    (never 0: DATEV refuses it); column 125 (Abw. Skontokonto) the account it goes to. Other
+    bookings leave both empty, as before."""
+    paid = split_fields(
+        booking_line(_booking(discount=D("23.8"), discount_account=8736)).rstrip("\r\n")
+    )
+    plain = split_fields(booking_line(_booking()).rstrip("\r\n"))
+    assert datev.BOOKING_COLUMNS[12] == "Skonto"
+    assert datev.BOOKING_COLUMNS[124] == "Abw. Skontokonto"
+    assert (paid[12].value, paid[12].quoted) == ("23,80", False)
+    assert (paid[124].value, paid[124].quoted) == ("8736", False)
+    assert (plain[12].value, plain[124].value) == ("", "")
+    assert paid[:12] == plain[:12] and paid[13:124] == plain[13:124]
+    for refused in (D("0"), D("-1.00"), D("100000000.00")):
+        with pytest.raises(DatevFieldError):
+            booking_line(_booking(discount=refused, discount_account=8736))
