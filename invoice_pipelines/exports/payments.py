@@ -32,7 +32,7 @@ still bill), never per invoice. Incoming invoices have no payments here.
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from decimal import Decimal
 
@@ -193,6 +193,24 @@ def plan_payments(
     result.booking_count += sum(len(bookings) for _, bookings in booked)
     result.notes.update(_notes(booked, problems))
     return booked
+
+
+def link_payments(booked: PaidBooked, links: dict[int, str]) -> PaidBooked:
+    """The payments' bookings with the paid invoice's document as Beleglink where this version's
+    DATEV document package holds it (an invoice booked in the same month). The payment of an
+    invoice of an earlier month stays without one: its document is in that month's package, and
+    a link must resolve within the package it travels with."""
+    if not links:
+        return booked
+    return [
+        (
+            payment,
+            [replace(b, document_link=links[payment.invoice.id]) for b in rows]
+            if payment.invoice.id in links
+            else rows,
+        )
+        for payment, rows in booked
+    ]
 
 
 def _carriers(month: MonthPayments) -> dict[int, int]:

@@ -50,7 +50,7 @@ from invoice_pipelines.exports.export_settings import enabled_directions, load_s
 from invoice_pipelines.exports.files import discard, remove_leftover
 from invoice_pipelines.exports.fingerprints import same_before_packages, same_month
 from invoice_pipelines.exports.job import Job, check_period
-from invoice_pipelines.exports.payments import load_payments, plan_payments
+from invoice_pipelines.exports.payments import link_payments, load_payments, plan_payments
 from invoice_pipelines.exports.plan import plan
 from invoice_pipelines.exports.reads import (
     attach_vat_rows,
@@ -231,6 +231,7 @@ def _export(engine: Engine, store: FileStore, job: Job) -> ExportResult:
                     conn, settings.organization_id, period, direction, booked, job.unreadable
                 )
                 booked = linked(booked, package.links)
+                result.payments = link_payments(result.payments, package.links)
                 result.notes.update(package.notes)
             clock.lap("plan")
             if early is not None and result.skipped:

@@ -15,10 +15,16 @@ from sqlalchemy import update
 
 from invoice_pipelines.db.tables import organizations
 from invoice_pipelines.db.tenancy import system_transaction
+from invoice_pipelines.exports.documents import DocumentStores
 from invoice_pipelines.exports.pipeline import run_export
 from invoice_pipelines.resources.file_stores import LocalFileStore
+from invoice_pipelines.resources.upload_stores import LocalUploadStore
 from invoice_pipelines_tests.documents.test_pipeline import SELLER
 from invoice_pipelines_tests.exports.datev_reader import read_extf
+from invoice_pipelines_tests.exports.test_document_package import (
+    assert_links_resolve,
+    read_package,
+)
 from invoice_pipelines_tests.quickbooks.test_payments import void_payment
 from invoice_pipelines_tests.quickbooks.test_skonto_payments import (
     DUE,
@@ -32,10 +38,11 @@ from invoice_pipelines_tests.quickbooks.test_skonto_payments import (
 
 D = Decimal
 # the columns of a booking line (0-based): Umsatz, Soll/Haben, Konto, Gegenkonto, BU-Schlüssel,
-# Belegdatum, Belegfeld 1, Skonto, Buchungstext, Abw. Skontokonto
-UMSATZ, SIDE, KONTO, GEGENKONTO, BU, BELEGDATUM, BELEGFELD1, SKONTO, TEXT, SKONTOKONTO = (
-    0, 1, 6, 7, 8, 9, 10, 12, 13, 124,
+# Belegdatum, Belegfeld 1, Skonto, Buchungstext, Beleglink; Abw. Skontokonto
+UMSATZ, SIDE, KONTO, GEGENKONTO, BU, BELEGDATUM, BELEGFELD1, SKONTO, TEXT, BELEGLINK = (
+    0, 1, 6, 7, 8, 9, 10, 12, 13, 19,
 )  # fmt: skip
+SKONTOKONTO = 124
 
 
 @pytest.fixture
@@ -199,3 +206,28 @@ def test_the_organizations_own_bank_and_discount_accounts_are_used(qbo, document
         ("1210", "10,70", "8731"),
         ("1210", "23,80", "8735"),
     ]
+
+
+def test_a_payment_links_the_document_of_the_invoice_it_paid_where_the_package_has_it(
+    qbo, documents, tmp_path
+):
+    """The payment booking of an invoice of the same month carries that invoice's Beleglink (the
+    sales PDF we wrote, in the month's DATEV document package); a payment of an earlier month's
+    invoice carries none (its document travelled with that month)."""
+    _books(qbo)
+    customer = qbo.add_customer("Skonto GmbH", email="ap@skonto.example")
+    invoice_id = _two_rate_invoice(qbo, customer)
+    _push(qbo, documents)
+    _pay(qbo, invoice_id, customer, "1000.00", date(2026, 11, 6))
+    _pay(qbo, invoice_id, customer, "725.00", date(2026, 12, 1))
+    _pull(qbo)
+    stores = DocumentStores(LocalUploadStore(root=str(tmp_path / "uploads")), documents)
+    out = LocalFileStore(root=str(tmp_path / "exports"))
+    november = run_export(qbo.engine, out, qbo.org_id, "2026-11", "sales", documents=stores)
+    links = assert_links_resolve(november, read_package(november.files["datev_documents"]))
+    rows = _bookings(november)
+    assert len(links) == len(rows) and None not in links
+    by_text = {r[TEXT].startswith("Zahlung"): r[BELEGLINK] for r in rows}
+    assert by_text[True] == by_text[False]
+    december = run_export(qbo.engine, out, qbo.org_id, "2026-12", "sales", documents=stores)
+    assert [(r[UMSATZ], r[BELEGLINK]) for r in _bookings(december)] == [("725,00", "")]
