@@ -323,6 +323,19 @@ def _report(engine: Engine, job: BatchJob) -> list[str]:
     return lines
 
 
+def _summary(job: BatchJob, created: str) -> list[str]:
+    day = (
+        f"dated {job.invoice_date} unless an item gives its date"
+        if job.invoice_date
+        else "dated the day they are issued unless an item gives its date"
+    )
+    return [
+        f"  credit notes: {job.total_count:,} requested, {job.processed_count:,} processed, "
+        f"{job.successful_count:,} issued, {job.failed_count:,} refused",
+        f"  {day}; {created}",
+    ]
+
+
 CREDIT_NOTES_KIND = JobKind(
     name=CREDIT_NOTES,
     unit="credit notes",
@@ -334,4 +347,8 @@ CREDIT_NOTES_KIND = JobKind(
     asset=lambda engine, job: "sales_invoices",
     metadata=_metadata,
     report=_report,
+    summary=_summary,
+    stuck_left="Credit notes issued stay; the items not reached were not issued",
+    # the failed credit notes as they were asked for (none of them was issued)
+    retry_request=lambda rows, original: {"items": [r.payload for r in rows]},
 )

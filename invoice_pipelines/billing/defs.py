@@ -59,6 +59,11 @@ from invoice_pipelines.billing.invoicing import (
     MAX_WORKERS,
     process_batch_job,
 )
+from invoice_pipelines.billing.invoicing_kinds import (
+    CUSTOMER_LINES_KIND,
+    SALES_ORDERS_KIND,
+    with_run_request,
+)
 from invoice_pipelines.catalog import OWNERS, defined_here
 from invoice_pipelines.core.channels import delivery_channel_enum
 from invoice_pipelines.db.tables import customers, items
@@ -75,12 +80,9 @@ from invoice_pipelines.queue.jobs import (
     UnknownBatchJob,
     get_batch_job,
 )
-from invoice_pipelines.queue.kinds import JobKind, OwnJob
 from invoice_pipelines.queue.requests import (
-    CUSTOMER_LINES,
     DEFAULT_DUE_DAYS,
     INVOICING_KINDS,
-    SALES_ORDERS,
     BatchRequestError,
     check_due_days,
     enqueue_customer_lines,
@@ -561,9 +563,8 @@ defs = Definitions(
 # the kinds billing registers with the queue (definitions.py hands them to queue.defs): invoicing
 # runs in batch_invoicing_job (the queue's batch_jobs_sensor launches it), credit notes in the
 # queue's own invoice_batch_job
-_INVOICING = OwnJob("batch_invoicing_job", _run_request)
 QUEUE_KINDS = (
-    JobKind(SALES_ORDERS, unit="orders", done="invoiced", own_job=_INVOICING),
-    JobKind(CUSTOMER_LINES, unit="orders", done="invoiced", own_job=_INVOICING),
+    with_run_request(SALES_ORDERS_KIND, _run_request),
+    with_run_request(CUSTOMER_LINES_KIND, _run_request),
     CREDIT_NOTES_KIND,
 )

@@ -13,6 +13,7 @@ from datetime import date, datetime
 from sqlalchemy import BigInteger, Engine, func, literal, select
 from sqlalchemy.engine import Connection
 
+from invoice_pipelines.billing import invoicing_kinds  # noqa: F401 (declares the kinds)
 from invoice_pipelines.billing.chunk_transaction import run_chunk_retrying
 from invoice_pipelines.billing.chunks_in_flight import PipelinedJob
 from invoice_pipelines.core.numbering import InvalidNumberFormat, NumberFormat

@@ -206,4 +206,5 @@ COMMUNICATIONS_KIND = JobKind(
     request=CommunicationsJobRequest,
     enqueue=_enqueue,
     asset=_asset,
+    stuck_left="Messages sent stay; the invoices not reached were not sent",
 )

@@ -312,4 +312,5 @@ DOCUMENTS_KIND = JobKind(
     asset=lambda engine, job: "sales_invoice_documents",
     metadata=_metadata,
     report=_report,
+    stuck_left="Documents written stay; the invoices not reached got none and stay eligible",
 )

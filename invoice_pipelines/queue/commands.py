@@ -23,13 +23,16 @@ from invoice_pipelines.queue.jobs import (
     list_batch_jobs,
     retry_failed,
 )
-from invoice_pipelines.queue.kinds import RunSettings, refusal, registered, run_job
-from invoice_pipelines.queue.requests import (
-    CREDIT_NOTES,
-    DOCUMENTS,
-    INVOICE_KINDS,
-    BatchRequestError,
+from invoice_pipelines.queue.kinds import (
+    RunSettings,
+    counted,
+    default_summary,
+    described,
+    refusal,
+    registered,
+    run_job,
 )
+from invoice_pipelines.queue.requests import BatchRequestError
 
 # exit codes: 0 done without failures, 1 finished with failed orders (or failed/cancelled), 2 bad request
 EXIT_OK, EXIT_FAILURES, EXIT_BAD_REQUEST = 0, 1, 2
@@ -153,11 +156,6 @@ def exit_code(job: BatchJob) -> int:
     return EXIT_OK if job.status == "completed" else EXIT_FAILURES
 
 
-def _counted(job: BatchJob) -> bool:
-    """A job's orders are counted when it starts (an `all_reviewed` request names none)."""
-    return job.status != "pending" or job.total_count > 0
-
-
 def _failed_item(f: dict) -> str:
     payload = f["payload"] if isinstance(f["payload"], dict) else {}
     order = f["sales_order_id"] or payload.get("sales_order_id")
@@ -179,51 +177,18 @@ def _failed_item(f: dict) -> str:
 
 
 def format_job(job: BatchJob, failures: list[dict] | None = None) -> str:
-    """A job as `batch-status` shows it; a value the job does not have is left out, never `None`."""
-    invoice_date = (
-        f"invoice date {job.invoice_date}"
-        if job.invoice_date
-        else "invoice date: the day it runs (organization's time zone)"
-    )
+    """A job as `batch-status` shows it, in its kind's words (`JobKind.unit`, `done`, `summary`);
+    a value the job does not have is left out, never `None`."""
     created = f"created at {job.created_at:%Y-%m-%d %H:%M:%S} UTC" + (
         f" by {job.created_by}" if job.created_by else ""
     )
+    kind = described(job.kind)
+    unit = kind.unit if kind else "items"
     lines = [
         f"batch job {job.id} ({job.kind.replace('_', ' ')}) for {job.organization_slug}: {job.status}"
         + (" (cancel requested)" if job.cancel_requested and job.status == "processing" else ""),
-        (
-            f"  orders: {job.total_count:,} requested, {job.processed_count:,} processed, "
-            f"{job.successful_count:,} invoiced, {job.failed_count:,} failed, "
-            f"{job.skipped_count:,} skipped (already invoiced)"
-            if _counted(job)
-            else "  orders: counted when the job starts"
-        ),
-        f"  {invoice_date}, due after {job.due_days} days; {created}",
+        *(kind.summarize(job, created) if kind else default_summary(unit, "done")(job, created)),
     ]
-    unit = "orders"
-    if job.kind in INVOICE_KINDS:  # documents or communications: items are sales invoices
-        unit = "invoices"
-        done = "written" if job.kind == DOCUMENTS else "sent"
-        lines[1:3] = [
-            f"  invoices: {job.total_count:,} requested, {job.processed_count:,} processed, "
-            f"{job.successful_count:,} {done}, {job.failed_count:,} failed, "
-            f"{job.skipped_count:,} skipped"
-            if _counted(job)
-            else "  invoices: counted when the job starts",
-            f"  {created}",
-        ]
-    elif job.kind == CREDIT_NOTES:
-        unit = "credit notes"
-        day = (
-            f"dated {job.invoice_date} unless an item gives its date"
-            if job.invoice_date
-            else "dated the day they are issued unless an item gives its date"
-        )
-        lines[1:3] = [
-            f"  credit notes: {job.total_count:,} requested, {job.processed_count:,} processed, "
-            f"{job.successful_count:,} issued, {job.failed_count:,} refused",
-            f"  {day}; {created}",
-        ]
     if job.started_at:
         timing = f"  started {job.started_at:%H:%M:%S} UTC"
         if job.duration_seconds is not None:
@@ -257,7 +222,7 @@ def format_job_list(jobs: list[BatchJob]) -> str:
             job.organization_slug,
             job.status + (" (cancel requested)" if job.cancel_requested and not job.done else ""),
             job.kind.replace("_", " "),
-            f"{job.processed_count:,}/{job.total_count:,}" if _counted(job) else "-",
+            f"{job.processed_count:,}/{job.total_count:,}" if counted(job) else "-",
             f"{job.successful_count:,}",
             f"{job.failed_count:,}",
             f"{job.created_at:%Y-%m-%d %H:%M} UTC",

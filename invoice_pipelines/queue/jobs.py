@@ -19,11 +19,6 @@ from invoice_pipelines.db.tables import (
 from invoice_pipelines.db.tenancy import system_transaction, tenant_transaction
 from invoice_pipelines.db.types import utcnow
 from invoice_pipelines.queue.requests import (
-    CREDIT_NOTES,
-    FOLLOW_UP_OPTIONS,
-    INVOICE_KINDS,
-    INVOICING_KINDS,
-    SALES_ORDERS,
     BatchRequestError,
     insert_job,
     lookup_organization,
@@ -168,14 +163,18 @@ def list_batch_jobs(
 def follow_up_of(engine: Engine, job: BatchJob) -> BatchJob | None:
     """The documents or communications job queued with an invoicing job (`generate_pdf`,
     `send_immediately`), if it asked for one."""
-    if job.kind in INVOICE_KINDS:
+    from invoice_pipelines.queue.registry import described, known
+
+    kind = described(job.kind)
+    if kind is None or kind.over_invoices:
         return None
+    over_invoices = [k.name for k in known().values() if k.over_invoices]
     with tenant_transaction(engine, job.organization_id) as conn:
         candidates = conn.execute(
             select(batch_jobs.c.id, batch_jobs.c.request)
             .where(
                 batch_jobs.c.organization_id == job.organization_id,
-                batch_jobs.c.kind.in_(INVOICE_KINDS),
+                batch_jobs.c.kind.in_(over_invoices),
                 batch_jobs.c.id > job.id,
                 batch_jobs.c.retry_of_job_id.is_(None),
             )
@@ -293,27 +292,7 @@ def retry_failed(
         original = conn.execute(
             select(batch_jobs.c.request).where(batch_jobs.c.id == job_id)
         ).scalar_one()
-        if job.kind in INVOICE_KINDS:
-            # the same options (channel, resend, combined PDF) over exactly the failed invoices
-            request: dict = {
-                **{
-                    k: v
-                    for k, v in (original or {}).items()
-                    if k not in ("invoice_ids", "after_job")
-                },
-                "invoice_ids": [r.sales_invoice_id for r in rows],
-            }
-        elif job.kind == SALES_ORDERS:
-            ids = [r.sales_order_id or int((r.payload or {})["sales_order_id"]) for r in rows]
-            request = {"order_ids": ids}
-        elif job.kind == CREDIT_NOTES:
-            # the failed credit notes as they were asked for (none of them was issued)
-            request = {"items": [r.payload for r in rows]}
-        else:
-            request = {"customers": [r.payload for r in rows]}
-        if job.kind in INVOICING_KINDS:
-            # a retry asks for what the job asked for after its invoices (its own follow-up)
-            request.update({k: v for k, v in (original or {}).items() if k in FOLLOW_UP_OPTIONS})
+        request = retry_request(job.kind, rows, original or {})
         new_id = insert_job(
             engine,
             org,
@@ -341,6 +320,26 @@ def retry_failed(
                 )
             )
     return new_id
+
+
+def retry_request(kind_name: str, rows: Sequence[Any], original: Mapping[str, Any]) -> dict:
+    """The request of a retry over the failed items `rows`, as the job's kind declares it
+    (`JobKind.retry_request`, `retry_keeps`); a `chunk` kind's retry asks for the same options
+    (channel, resend, combined PDF) over exactly the failed invoices."""
+    from invoice_pipelines.queue.registry import described
+
+    kind = described(kind_name)
+    if kind is None:
+        raise BatchRequestError(f"no kind {kind_name!r} is known here; its jobs cannot be retried")
+    if kind.retry_request is not None:
+        request = kind.retry_request(rows, original)
+    else:
+        request = {
+            **{k: v for k, v in original.items() if k not in ("invoice_ids", "after_job")},
+            "invoice_ids": [r.sales_invoice_id for r in rows],
+        }
+    request.update({k: v for k, v in original.items() if k in kind.retry_keeps})
+    return request
 
 
 @dataclass(frozen=True)

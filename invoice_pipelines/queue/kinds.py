@@ -17,11 +17,17 @@ Three ways a kind is run:
   `queue.atomic`).
 - `own_job`: a Dagster job of the area runs it (invoicing: the `sales_invoices` asset); the
   queue's `batch_jobs_sensor` launches that job per pending job.
+
+A kind also says how a person reads its jobs: its items' word and what done means for them
+(`unit`, `done`), the lines `batch-status` shows under the job (`summary`), what stays when the
+stuck-job sweep stops it (`stuck_left`) and what a retry asks for (`retry_request`). A kind is
+known to the process once declared (building its `JobKind` declares it) or registered; the queue
+looks it up by the job's `kind` (`described`) and never compares that with a name of its own.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,6 +36,15 @@ from sqlalchemy.engine import Connection
 
 from invoice_pipelines.queue.items import DEFAULT_CHUNK_SIZE, SUCCEEDED, ItemOutcome, Work
 from invoice_pipelines.queue.jobs import BatchJob
+from invoice_pipelines.queue.registry import (  # noqa: F401 (the registration, for the areas)
+    _DECLARED,
+    _LOADERS,
+    UnknownKind,
+    described,
+    known,
+    register,
+    registered,
+)
 
 # the resources a kind's work needs, by the names definitions.py gives them (`document_store`,
 # `mailer`, ...): a run's `context.resources`, or the command line's (queue.commands.EnvResources)
@@ -37,6 +52,13 @@ Resources = Any
 Progress = Callable[[BatchJob], None]
 # the closing work of a job (queue.transitions.finish): audit rows (action, details) to record
 Closing = Callable[[Connection, BatchJob, Mapping[str, Any]], list]
+# summary(job, "created at ... by ...") -> the lines batch-status shows under the job's first line
+Summary = Callable[[BatchJob, str], list[str]]
+# retry_request(the failed items' rows, the job's request) -> the request of their retry job
+RetryRequest = Callable[[Sequence[Any], Mapping[str, Any]], dict]
+
+# what stays of a stopped job when its kind says nothing of its own (`JobKind.stuck_left`)
+GENERIC_STUCK_LEFT = "Items done stay; the items not reached were not processed"
 
 
 @dataclass(frozen=True)
@@ -85,36 +107,56 @@ class JobKind:
     metadata: Callable[[Engine, BatchJob], dict] | None = None  # MetadataValues beside the job's
     # -- the command line: lines printed under the job when batch-run finishes it --
     report: Callable[[Engine, BatchJob], list[str]] | None = None
+    # -- how a person reads its jobs (batch-status, the stuck-job sweep, batch-retry) --
+    # None: the counts in `unit` and `done` and when it was created (`default_summary`)
+    summary: Summary | None = None
+    # what stays and what is left when the stuck-job sweep stops one of its jobs (a sentence
+    # without its full stop; "(retry the failed items)." follows it)
+    stuck_left: str = GENERIC_STUCK_LEFT
+    # None: a `chunk` kind's retry asks for the same options over the failed invoices
+    retry_request: RetryRequest | None = None
+    # the options of its request a retry keeps besides what `retry_request` gives
+    retry_keeps: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         ways = [w for w in (self.chunk, self.run, self.own_job) if w is not None]
         if len(ways) != 1:
             raise ValueError(f"kind {self.name!r}: give exactly one of chunk, run or own_job")
+        if self.chunk is None and self.retry_request is None:
+            raise ValueError(
+                f"kind {self.name!r}: a kind whose items are no invoices says how "
+                "its failed items are retried (retry_request)"
+            )
+        _DECLARED[self.name] = self
+
+    @property
+    def over_invoices(self) -> bool:
+        """Its items are sales invoices (`batch_job_items.sales_invoice_id`): a `chunk` kind."""
+        return self.chunk is not None
+
+    def summarize(self, job: BatchJob, created: str) -> list[str]:
+        return (self.summary or default_summary(self.unit, self.done))(job, created)
 
 
-class UnknownKind(LookupError):
-    pass
+def counted(job: BatchJob) -> bool:
+    """Whether the job's items are counted yet (a pending job over all reviewed orders is not)."""
+    return job.status != "pending" or job.total_count > 0
 
 
-# the kinds the command line knows (`batch-run`): each area's cli.py registers its own, as a
-# loader, so a command that runs no job does not import what the kinds need (Dagster among it)
-_LOADERS: dict[str, Callable[[], JobKind]] = {}
+def default_summary(unit: str, done: str) -> Summary:
+    """A job's counts in its kind's words (`unit`, `done`), and when it was created."""
 
+    def summary(job: BatchJob, created: str) -> list[str]:
+        return [
+            f"  {unit}: {job.total_count:,} requested, {job.processed_count:,} processed, "
+            f"{job.successful_count:,} {done}, {job.failed_count:,} failed, "
+            f"{job.skipped_count:,} skipped"
+            if counted(job)
+            else f"  {unit}: counted when the job starts",
+            f"  {created}",
+        ]
 
-def register(name: str, loader: Callable[[], JobKind]) -> None:
-    """Make a kind known to the queue's commands; `loader()` gives it when a command needs it."""
-    _LOADERS[name] = loader
-
-
-def registered() -> dict[str, JobKind]:
-    """The kinds registered for the command line, loaded."""
-    kinds = {}
-    for name, loader in _LOADERS.items():
-        kind = loader()
-        if kind.name != name:
-            raise ValueError(f"the kind registered as {name!r} is {kind.name!r}")
-        kinds[name] = kind
-    return kinds
+    return summary
 
 
 def by_name(kinds: Mapping[str, JobKind], name: str) -> JobKind:

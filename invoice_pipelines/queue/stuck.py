@@ -10,31 +10,18 @@ from invoice_pipelines.db.tables import batch_job_items, batch_jobs
 from invoice_pipelines.db.tenancy import system_transaction
 from invoice_pipelines.db.types import utcnow
 from invoice_pipelines.queue.jobs import BatchJob, get_batch_job, with_row_lock
-from invoice_pipelines.queue.requests import (
-    COMMUNICATIONS,
-    CREDIT_NOTES,
-    DOCUMENTS,
-    INVOICING_KINDS,
-    record_audit,
-)
+from invoice_pipelines.queue.kinds import GENERIC_STUCK_LEFT, described
+from invoice_pipelines.queue.requests import record_audit
 
 DEFAULT_STUCK_AFTER = timedelta(minutes=30)
 
-# what stays and what is left of a stuck job, by its kind (the items it did not reach become
-# failed items, so a retry covers exactly them)
-_LEFT = {
-    DOCUMENTS: "Documents written stay; the invoices not reached got none and stay eligible",
-    COMMUNICATIONS: "Messages sent stay; the invoices not reached were not sent",
-    CREDIT_NOTES: "Credit notes issued stay; the items not reached were not issued",
-}
-_LEFT_INVOICING = (
-    "Committed invoices stay; the orders not reached were not invoiced and stay eligible"
-)
-
 
 def left_of_a_stuck_job(kind: str) -> str:
-    """The sentence of a stuck job's reason that says what stays and what is left."""
-    left = _LEFT_INVOICING if kind in INVOICING_KINDS else _LEFT.get(kind, _LEFT_INVOICING)
+    """The sentence of a stuck job's reason that says what stays and what is left, as its kind
+    declares it (`JobKind.stuck_left`; the items it did not reach become failed items, so a retry
+    covers exactly them)."""
+    known = described(kind)
+    left = known.stuck_left if known else GENERIC_STUCK_LEFT
     return f"{left} (retry the failed items)."
 
 
@@ -45,8 +32,8 @@ def fail_stuck_jobs(
 
     Stuck: processing with no chunk committed (heartbeat) for that long, or pending while taken by
     a runner outside Dagster that never started. Their unfinished items become failed items
-    (`job_stuck`), so `retry` covers exactly them; the orders themselves were not invoiced and stay
-    eligible for any job.
+    (`job_stuck`), so `retry` covers exactly them; the reason says, in the kind's words, what stays
+    and what is left.
     """
     now = now or utcnow()
     limit = now - stuck_after
