@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
+from invoice_pipelines.billing.invoicing_kinds import enqueue_sales_orders
 from invoice_pipelines.db.tables import (
     deliveries,
     incoming_invoice_lines,
@@ -26,10 +27,11 @@ from invoice_pipelines.db.tables import (
     uploads,
 )
 from invoice_pipelines.db.tenancy import tenant_transaction
+from invoice_pipelines.delivery.batch import COMMUNICATIONS
+from invoice_pipelines.documents.batch import DOCUMENTS
 from invoice_pipelines.intake.uploads import ScanState, scan_uploads
 from invoice_pipelines.queue.items import enqueue_invoice_job
 from invoice_pipelines.queue.jobs import get_batch_job
-from invoice_pipelines.queue.requests import COMMUNICATIONS, DOCUMENTS, enqueue_sales_orders
 from invoice_pipelines.resources.upload_stores import LocalUploadStore
 from invoice_pipelines_devtools.standins.smtp import SmtpSink
 from invoice_pipelines_tests.billing.shop import make_shop

@@ -16,6 +16,12 @@ from invoice_pipelines.billing.invoicing import (
     MAX_WORKERS,
     process_batch_job,
 )
+from invoice_pipelines.billing.invoicing_kinds import (
+    CREDIT_NOTES,
+    enqueue_customer_lines,
+    enqueue_sales_orders,
+    follow_up_options,
+)
 from invoice_pipelines.cli_args import day, non_negative_int, positive_int
 from invoice_pipelines.core.channels import DELIVERY_CHANNELS
 from invoice_pipelines.db.tables import BATCH_JOB_STATUSES
@@ -38,11 +44,7 @@ from invoice_pipelines.queue.jobs import (
 )
 from invoice_pipelines.queue.kinds import register
 from invoice_pipelines.queue.requests import (
-    CREDIT_NOTES,
     BatchRequestError,
-    enqueue_customer_lines,
-    enqueue_sales_orders,
-    follow_up_options,
     local_runner_name,
     parse_order_ids,
 )

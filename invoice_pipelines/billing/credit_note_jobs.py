@@ -24,13 +24,13 @@ from invoice_pipelines.billing.credit_notes import (
     lines_json,
     plausible_credit_note_date,
 )
+from invoice_pipelines.billing.invoicing_kinds import CREDIT_NOTES
 from invoice_pipelines.db.tables import batch_job_items, sales_invoices
 from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.queue.atomic import ItemFailed, ItemWork, run_atomic_job
 from invoice_pipelines.queue.jobs import BatchJob, get_batch_job
-from invoice_pipelines.queue.kinds import JobKind, RunSettings
+from invoice_pipelines.queue.kinds import JobKind, RunSettings, dated
 from invoice_pipelines.queue.requests import (
-    CREDIT_NOTES,
     BatchRequestError,
     insert_job,
     lookup_organization,
@@ -324,10 +324,10 @@ def _report(engine: Engine, job: BatchJob) -> list[str]:
 
 
 def _summary(job: BatchJob, created: str) -> list[str]:
-    day = (
-        f"dated {job.invoice_date} unless an item gives its date"
-        if job.invoice_date
-        else "dated the day they are issued unless an item gives its date"
+    day = dated(
+        job,
+        "dated {} unless an item gives its date",
+        "dated the day they are issued unless an item gives its date",
     )
     return [
         f"  credit notes: {job.total_count:,} requested, {job.processed_count:,} processed, "

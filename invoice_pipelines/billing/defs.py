@@ -61,7 +61,11 @@ from invoice_pipelines.billing.invoicing import (
 )
 from invoice_pipelines.billing.invoicing_kinds import (
     CUSTOMER_LINES_KIND,
+    INVOICING_KINDS,
     SALES_ORDERS_KIND,
+    enqueue_customer_lines,
+    enqueue_sales_orders,
+    follow_up_options,
     with_run_request,
 )
 from invoice_pipelines.catalog import OWNERS, defined_here
@@ -82,12 +86,8 @@ from invoice_pipelines.queue.jobs import (
 )
 from invoice_pipelines.queue.requests import (
     DEFAULT_DUE_DAYS,
-    INVOICING_KINDS,
     BatchRequestError,
     check_due_days,
-    enqueue_customer_lines,
-    enqueue_sales_orders,
-    follow_up_options,
     missing_ids,
     normalize_customer_lines,
     parse_day,

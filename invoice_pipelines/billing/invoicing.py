@@ -13,9 +13,9 @@ from datetime import date, datetime
 from sqlalchemy import BigInteger, Engine, func, literal, select
 from sqlalchemy.engine import Connection
 
-from invoice_pipelines.billing import invoicing_kinds  # noqa: F401 (declares the kinds)
 from invoice_pipelines.billing.chunk_transaction import run_chunk_retrying
 from invoice_pipelines.billing.chunks_in_flight import PipelinedJob
+from invoice_pipelines.billing.invoicing_kinds import CUSTOMER_LINES, SALES_ORDERS  # declared
 from invoice_pipelines.core.numbering import InvalidNumberFormat, NumberFormat
 from invoice_pipelines.db.tables import (
     batch_job_items,
@@ -28,8 +28,6 @@ from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.queue.item_rows import add_items, add_items_from, add_items_sql
 from invoice_pipelines.queue.jobs import BatchJob, get_batch_job
 from invoice_pipelines.queue.requests import (
-    CUSTOMER_LINES,
-    SALES_ORDERS,
     BatchRequestError,
     normalize_customer_lines,
     organization_today,

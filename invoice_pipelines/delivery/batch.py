@@ -24,6 +24,7 @@ from sqlalchemy import Engine, select
 from invoice_pipelines.core.channels import DELIVERY_CHANNELS, EMAIL, delivery_channel_enum
 from invoice_pipelines.db.tables import deliveries, sales_invoices
 from invoice_pipelines.db.tenancy import tenant_transaction
+from invoice_pipelines.delivery.kind import COMMUNICATIONS
 from invoice_pipelines.delivery.pipeline import (
     AlreadySending,
     Channel,
@@ -40,7 +41,7 @@ from invoice_pipelines.queue.items import (
 )
 from invoice_pipelines.queue.jobs import BatchJob
 from invoice_pipelines.queue.kinds import JobKind
-from invoice_pipelines.queue.requests import COMMUNICATIONS, lookup_organization
+from invoice_pipelines.queue.requests import BatchRequestError, lookup_organization
 from invoice_pipelines.resources.channels import open_channel, resources_of, transport_of
 from invoice_pipelines.resources.file_stores import FileStore
 
@@ -183,6 +184,19 @@ def _enqueue(engine: Engine, organization: str, request: CommunicationsJobReques
     )
 
 
+def _options(*, combined_pdf: bool = False, channel: str | None = None, resend: bool = False):
+    """What a communications request over invoices may ask for: its channel (e-mail unless
+    given), and sending again what was sent before."""
+    if combined_pdf:
+        raise BatchRequestError("a combined PDF applies to documents jobs")
+    channel = channel or EMAIL
+    if channel not in DELIVERY_CHANNELS:
+        raise BatchRequestError(
+            f"channel must be one of {', '.join(DELIVERY_CHANNELS)}, not {channel!r}"
+        )
+    return {"channel": channel, "resend": True} if resend else {"channel": channel}
+
+
 def _asset(engine: Engine, job: BatchJob) -> str:
     """The asset a job's sending is recorded on: e-mails on invoice_emails, the rest on
     invoice_text_messages."""
@@ -204,6 +218,7 @@ COMMUNICATIONS_KIND = JobKind(
     resource_keys=frozenset({"document_store", *resources_of()}),
     refusals=((AlreadySending, lambda exc, job: already_sending_message(job.organization_slug)),),
     request=CommunicationsJobRequest,
+    options=_options,
     enqueue=_enqueue,
     asset=_asset,
     stuck_left="Messages sent stay; the invoices not reached were not sent",

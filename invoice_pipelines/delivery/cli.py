@@ -11,8 +11,8 @@ import json
 
 from invoice_pipelines.cli_args import id_list, positive_int, positive_number
 from invoice_pipelines.core.channels import DELIVERY_CHANNELS, EMAIL
+from invoice_pipelines.delivery.kind import COMMUNICATIONS
 from invoice_pipelines.queue.kinds import register
-from invoice_pipelines.queue.requests import COMMUNICATIONS
 
 
 def add_commands(sub) -> None:

@@ -30,6 +30,7 @@ from invoice_pipelines.db.tables import (
     sales_invoices,
 )
 from invoice_pipelines.db.tenancy import tenant_transaction
+from invoice_pipelines.documents.kind import DOCUMENTS
 from invoice_pipelines.documents.pipeline import Builder, generate_documents
 from invoice_pipelines.queue.dagster import NewInvoiceJob
 from invoice_pipelines.queue.items import (
@@ -42,7 +43,7 @@ from invoice_pipelines.queue.items import (
 )
 from invoice_pipelines.queue.jobs import BatchJob
 from invoice_pipelines.queue.kinds import JobKind
-from invoice_pipelines.queue.requests import DOCUMENTS
+from invoice_pipelines.queue.requests import BatchRequestError
 from invoice_pipelines.resources.file_stores import FileStore
 
 COMBINED_PDF_ACTION = "batch_job.combined_pdf"
@@ -271,6 +272,13 @@ def _enqueue(engine: Engine, organization: str, request: DocumentsJobRequest, wh
     )
 
 
+def _options(*, combined_pdf: bool = False, channel: str | None = None, resend: bool = False):
+    """What a documents request over invoices may ask for: a combined PDF."""
+    if channel is not None or resend:
+        raise BatchRequestError("channel and resend apply to communications jobs")
+    return {"combined_pdf": True} if combined_pdf else {}
+
+
 def _metadata(engine: Engine, job: BatchJob) -> dict:
     combined = combined_pdf_of(engine, job)
     if not combined:
@@ -308,6 +316,7 @@ DOCUMENTS_KIND = JobKind(
     closing=lambda resources: combined_pdf_closing(resources.document_store),
     resource_keys=frozenset({"document_store", "document_renderer"}),
     request=DocumentsJobRequest,
+    options=_options,
     enqueue=_enqueue,
     asset=lambda engine, job: "sales_invoice_documents",
     metadata=_metadata,

@@ -8,8 +8,8 @@ import argparse
 import json
 
 from invoice_pipelines.cli_args import id_list
+from invoice_pipelines.documents.kind import DOCUMENTS
 from invoice_pipelines.queue.kinds import register
-from invoice_pipelines.queue.requests import DOCUMENTS
 
 
 def _documents_kind():

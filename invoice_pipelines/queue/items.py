@@ -40,11 +40,8 @@ from invoice_pipelines.db.tables import (
 from invoice_pipelines.db.tenancy import system_transaction, tenant_transaction
 from invoice_pipelines.db.types import utcnow
 from invoice_pipelines.queue.jobs import TERMINAL_STATUSES, BatchJob, get_batch_job
+from invoice_pipelines.queue.registry import described, known
 from invoice_pipelines.queue.requests import (
-    CHANNELS,
-    DOCUMENTS,
-    INVOICE_BATCH_JOB_KINDS,
-    INVOICE_KINDS,
     MAX_ID,
     BatchRequestError,
     insert_job,
@@ -85,33 +82,23 @@ def enqueue_invoice_job(
     kind: str,
     invoice_ids: Sequence[int | str],
     *,
-    combined_pdf: bool = False,
-    channel: str | None = None,
-    resend: bool = False,
     created_by: str | None = None,
     runner: str | None = None,
+    **options: Any,
 ) -> int:
-    """Queue a `documents` or `communications` job over the given sales invoices; its id."""
-    if kind not in INVOICE_KINDS:
-        raise BatchRequestError(f"kind must be one of {', '.join(INVOICE_KINDS)}, not {kind!r}")
+    """Queue a job of a kind over sales invoices (documents, communications, ...) over the given
+    invoices; its id. `options` are what the kind lets such a request ask for (`JobKind.options`:
+    a documents job's combined PDF, a communications job's channel), checked by the kind."""
+    declared = described(kind)
+    if declared is None or not declared.over_invoices:
+        names = [k.name for k in known().values() if k.over_invoices]
+        raise BatchRequestError(f"kind must be one of {', '.join(names)}, not {kind!r}")
     ids = parse_invoice_ids(invoice_ids)
     request: dict[str, Any] = {"invoice_ids": ids}
-    if kind == DOCUMENTS:
-        if channel is not None or resend:
-            raise BatchRequestError("channel and resend apply to communications jobs")
-        if combined_pdf:
-            request["combined_pdf"] = True
-    else:
-        if combined_pdf:
-            raise BatchRequestError("a combined PDF applies to documents jobs")
-        channel = channel or "email"
-        if channel not in CHANNELS:
-            raise BatchRequestError(
-                f"channel must be one of {', '.join(CHANNELS)}, not {channel!r}"
-            )
-        request["channel"] = channel
-        if resend:
-            request["resend"] = True
+    if declared.options is not None:
+        request.update(declared.options(**options))
+    elif options:
+        raise BatchRequestError(f"a {kind} job takes no options ({', '.join(options)})")
     org = lookup_organization(engine, organization)
     return insert_job(
         engine,
@@ -154,7 +141,8 @@ def run_item_job(
     runner: str | None = None,
     on_progress: Callable[[BatchJob], None] | None = None,
 ) -> BatchJob:
-    """Process a documents or communications job to its end (or its cancel); its final state.
+    """Process a job over sales invoices (documents, communications) to its end (or its
+    cancel); its final state.
 
     Safe to call again at any time, like `process_batch_job`: a pending job starts (unless the
     invoicing job it follows has not finished: then it stays pending), a processing or failed job
@@ -164,9 +152,9 @@ def run_item_job(
     if chunk_size < 1:
         raise ValueError("chunk_size must be at least 1")
     job = get_batch_job(engine, job_id)
-    if job.kind not in ((kind,) if kind else INVOICE_KINDS):
+    if (job.kind != kind) if kind else not _over_invoices(job.kind):
         raise BatchRequestError(
-            f"batch job {job_id} is a {job.kind} job, not {kind or 'documents or sending'}"
+            f"batch job {job_id} is a {job.kind} job, not {kind or 'one over sales invoices'}"
         )
     if not claim_item_job(engine, job, runner):
         return get_batch_job(engine, job_id)
@@ -177,7 +165,7 @@ def run_item_job(
                 break
             request, items = chunk
             if not items:
-                finish(engine, job, request, closing)
+                finish(engine, job, request, closing, skipped=True)
                 break
             outcomes = work(job, request, [invoice_id for _, _, invoice_id in items])
             _record(engine, job, items, outcomes)
@@ -195,6 +183,11 @@ def run_item_job(
             )
         raise
     return get_batch_job(engine, job_id)
+
+
+def _over_invoices(kind: str) -> bool:
+    declared = described(kind)
+    return declared is not None and declared.over_invoices
 
 
 def waiting_for(request: Mapping[str, Any]) -> int | None:
@@ -350,10 +343,13 @@ class ReadyJob:
 
 
 def ready_invoice_jobs(
-    engine: Engine, *, limit: int = 500, kinds: Sequence[str] = INVOICE_BATCH_JOB_KINDS
+    engine: Engine, *, limit: int = 500, kinds: Sequence[str] | None = None
 ) -> list[ReadyJob]:
-    """Pending documents, communications and credit notes jobs no runner has taken, whose
+    """Pending jobs of `kinds` (default: the kinds known here that the queue's job runs, not a
+    job of their own: documents, communications, credit notes) no runner has taken, whose
     invoicing job (if they follow one) has finished: what the sensor launches. Oldest first."""
+    if kinds is None:
+        kinds = [k.name for k in known().values() if k.own_job is None]
     j = batch_jobs.c
     with system_transaction(engine) as conn:  # every organization's queue, on purpose
         rows = conn.execute(

@@ -20,9 +20,12 @@ Three ways a kind is run:
 
 A kind also says how a person reads its jobs: its items' word and what done means for them
 (`unit`, `done`), the lines `batch-status` shows under the job (`summary`), what stays when the
-stuck-job sweep stops it (`stuck_left`) and what a retry asks for (`retry_request`). A kind is
-known to the process once declared (building its `JobKind` declares it) or registered; the queue
-looks it up by the job's `kind` (`described`) and never compares that with a name of its own.
+stuck-job sweep stops it (`stuck_left`) and what a retry asks for (`retry_request`); what a new
+request over invoices may ask for (`options`), the jobs queued with one of its jobs (`follow_ups`)
+and whether its items become sales invoices (`creates_invoices`: batch-stats counts its orders). A
+kind is known to the process once declared (building its `JobKind` declares it) or registered;
+the queue looks it up by the job's `kind` (`described`) and never compares that with a name of
+its own.
 """
 
 from __future__ import annotations
@@ -56,6 +59,8 @@ Closing = Callable[[Connection, BatchJob, Mapping[str, Any]], list]
 Summary = Callable[[BatchJob, str], list[str]]
 # retry_request(the failed items' rows, the job's request) -> the request of their retry job
 RetryRequest = Callable[[Sequence[Any], Mapping[str, Any]], dict]
+# follow_ups(the job's request, its id) -> the jobs queued with it, as (kind, request)
+FollowUps = Callable[[Mapping[str, Any], int], list[tuple[str, dict]]]
 
 # what stays of a stopped job when its kind says nothing of its own (`JobKind.stuck_left`)
 GENERIC_STUCK_LEFT = "Items done stay; the items not reached were not processed"
@@ -117,6 +122,15 @@ class JobKind:
     retry_request: RetryRequest | None = None
     # the options of its request a retry keeps besides what `retry_request` gives
     retry_keeps: tuple[str, ...] = ()
+    # -- what a request asks for --
+    # a `chunk` kind: options(**asked) -> the options of a new request over invoices
+    # (`queue.items.enqueue_invoice_job`'s keywords), checked (BatchRequestError)
+    options: Callable[..., dict] | None = None
+    # the jobs queued with one of its jobs, in the same transaction (`queue.requests.insert_job`)
+    follow_ups: FollowUps | None = None
+    # its items become sales invoices: batch-stats counts its orders and invoices, a run records
+    # its rate (`queue.stats`, `queue.dagster.job_metadata`)
+    creates_invoices: bool = False
 
     def __post_init__(self) -> None:
         ways = [w for w in (self.chunk, self.run, self.own_job) if w is not None]
@@ -141,6 +155,12 @@ class JobKind:
 def counted(job: BatchJob) -> bool:
     """Whether the job's items are counted yet (a pending job over all reviewed orders is not)."""
     return job.status != "pending" or job.total_count > 0
+
+
+def dated(job: BatchJob, given: str, not_given: str) -> str:
+    """What a summary says of the job's date: `given` with the date in its `{}`, or `not_given`
+    when the job was queued without one (the day it runs)."""
+    return given.format(job.invoice_date) if job.invoice_date else not_given
 
 
 def default_summary(unit: str, done: str) -> Summary:

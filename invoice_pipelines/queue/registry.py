@@ -48,6 +48,13 @@ def described(name: str) -> JobKind | None:
     return kind
 
 
+def creates_invoices(name: str) -> bool:
+    """Whether the kind of that name turns its items into sales invoices (invoicing: batch-stats
+    counts its orders); False for a kind this process has not heard of."""
+    kind = described(name)
+    return kind is not None and kind.creates_invoices
+
+
 def known() -> dict[str, JobKind]:
     """Every kind this process knows: the declared ones and the registered ones (loaded)."""
     return {**registered(), **_DECLARED}

@@ -1,21 +1,12 @@
 """Batch job requests: validate what to invoice, and enqueue it as a pending batch job."""
 
 # A batch job is one row of `batch_jobs`; anything that can write that table can enqueue work. The
-# row's `request` says what to invoice:
-#
-# - kind `sales_orders`: `{"order_ids": [12, 13, ...]}` or `{"all_reviewed": true, "up_to": "2026-11-30"}`
-#   (`up_to` optional: only orders dated up to that day);
-# - kind `customer_lines`: `{"customers": [{"customer_id": 5, "lines": [{"item_id": 7, "quantity": "2",
-#   "unit_price": "19.90"}, ...]}, ...]}` (price, description and VAT default to the item's).
-#   Both may add `"generate_pdf": true` and `"send_immediately": true, "channel": "email"`: the
-#   follow-up job (below) is queued with the invoicing job, in the same transaction;
-# - kind `documents` (`documents/batch.py`): `{"invoice_ids": [...], "combined_pdf": true}` or
-#   `{"after_job": 17}` (the invoices job 17 created, once it has finished);
-# - kind `communications` (`delivery/batch.py`): the same, with `"channel": "email" | "sms" |
-#   "whatsapp"` and optionally `"resend": true`;
-# - kind `credit_notes` (`billing/credit_note_jobs.py`): `{"items": [{"invoice_number": "RE-...",
-#   "reason": "...", "lines": [...] | "amounts": [...], "issue_date": "2026-12-03"}, ...]}`, one
-#   credit note per item, each issued exactly once (`queue/atomic.py`).
+# row's `kind` names the kind that runs it and its `request` says what to do, in the kind's own
+# terms: invoicing (`billing/invoicing_kinds.py`: orders or customers' lines, with the documents or
+# sending asked for after them, queued with the job as its follow-ups), documents
+# (`documents/batch.py`), communications (`delivery/batch.py`), credit notes
+# (`billing/credit_note_jobs.py`: one credit note per item, each issued exactly once, through
+# `queue/atomic.py`). A kind's `follow_ups` are queued with its job, in the same transaction.
 #
 # `status` starts `pending`; the batch jobs sensor launches one run per pending job (rows whose
 # `dagster_run_id` is already set belong to a runner outside Dagster, such as `batch-invoice --wait`).
@@ -32,25 +23,14 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Engine, Table, insert, select
 from sqlalchemy.engine import Connection
 
-from invoice_pipelines.core.channels import DELIVERY_CHANNELS
 from invoice_pipelines.core.money import MoneyError, to_decimal
 from invoice_pipelines.db.tables import audit_log, batch_jobs
 from invoice_pipelines.db.tenancy import resolve_organization, tenant_transaction
+from invoice_pipelines.queue.registry import described
 
-SALES_ORDERS = "sales_orders"
+# the kind of the lines overdue/fee_invoices.py queues: billing's (billing.invoicing_kinds), named
+# here only until overdue takes it from a layer both share (an area imports no other area)
 CUSTOMER_LINES = "customer_lines"
-INVOICING_KINDS = (SALES_ORDERS, CUSTOMER_LINES)
-DOCUMENTS = "documents"
-COMMUNICATIONS = "communications"
-# kinds whose items are sales invoices (`sales_invoice_id`), processed by `documents/batch.py`
-INVOICE_KINDS = (DOCUMENTS, COMMUNICATIONS)
-# credit notes for sales invoices, one per item (`billing/credit_note_jobs.py`)
-CREDIT_NOTES = "credit_notes"
-# the kinds `invoice_batch_job` runs and `invoice_batch_jobs_sensor` launches (queue/defs.py)
-INVOICE_BATCH_JOB_KINDS = (*INVOICE_KINDS, CREDIT_NOTES)
-CHANNELS = DELIVERY_CHANNELS
-# what an invoicing request may ask for after its invoices are committed (kept by its retries)
-FOLLOW_UP_OPTIONS = ("generate_pdf", "send_immediately", "channel")
 # payment terms when the organization's settings give none (`settings.payment_terms_days`); the
 # same default the schema gives a customer's payment terms
 DEFAULT_DUE_DAYS = 14
@@ -183,15 +163,16 @@ def insert_job(
     if "items" in request:
         summary["items"] = len(request["items"])
     record_audit(conn, org["id"], who, "batch_job.enqueued", job_id, {"kind": kind, **summary})
-    follow_up = follow_up_request(request, job_id)
-    if kind in INVOICING_KINDS and follow_up is not None:
-        # queued with its invoicing job, in one commit: a crash between invoicing and sending
-        # cannot lose it, and it exists once (it waits until job_id has finished)
+    described_kind = described(kind)
+    follow_ups = described_kind.follow_ups if described_kind is not None else None
+    for follow_up_kind, follow_up in follow_ups(request, job_id) if follow_ups else ():
+        # queued with its job (an invoicing job's documents or sending), in one commit: a crash
+        # between the two cannot lose it, and it exists once (it waits until job_id has finished)
         insert_job(
             engine,
             org,
-            kind=follow_up[0],
-            request=follow_up[1],
+            kind=follow_up_kind,
+            request=follow_up,
             invoice_date=invoice_date,
             due_days=due_days,
             created_by=created_by,
@@ -199,75 +180,6 @@ def insert_job(
             conn=conn,
         )
     return job_id
-
-
-def follow_up_options(
-    generate_pdf: bool = False, send_immediately: bool = False, channel: str | None = None
-) -> dict:
-    """The follow-up options of an invoicing request, checked (empty when none is asked for)."""
-    if channel is not None and channel not in CHANNELS:
-        raise BatchRequestError(f"channel must be one of {', '.join(CHANNELS)}, not {channel!r}")
-    if channel is not None and not send_immediately:
-        raise BatchRequestError("a channel only applies with send_immediately")
-    options: dict = {}
-    if generate_pdf:
-        options["generate_pdf"] = True
-    if send_immediately:
-        options.update(send_immediately=True, channel=channel or "email")
-    return options
-
-
-def follow_up_request(request: Mapping[str, Any], job_id: int) -> tuple[str, dict] | None:
-    """The job an invoicing request asks for after its invoices: sending (which writes the
-    documents first, so it implies generate_pdf) or documents alone; None if neither."""
-    if request.get("send_immediately"):
-        return COMMUNICATIONS, {"after_job": job_id, "channel": request.get("channel") or "email"}
-    if request.get("generate_pdf"):
-        return DOCUMENTS, {"after_job": job_id}
-    return None
-
-
-def enqueue_sales_orders(
-    engine: Engine,
-    organization: str | int,
-    *,
-    order_ids: Sequence[int] | None = None,
-    all_reviewed: bool = False,
-    up_to: date | str | None = None,
-    invoice_date: date | str | None = None,
-    due_days: int | None = None,
-    created_by: str | None = None,
-    runner: str | None = None,
-    options: Mapping[str, Any] | None = None,
-) -> int:
-    """Queue invoicing of sales orders: explicit ids, or every reviewed order (up to a date).
-
-    Returns the job id at once; the work happens in `process_batch_job`. `runner` marks the job as
-    taken by a process outside Dagster so the sensor leaves it alone. `due_days` None: the
-    organization's payment terms (`organization_due_days`). `options`: `follow_up_options`.
-    """
-    org = lookup_organization(engine, organization)
-    if (order_ids is None) == (not all_reviewed):
-        raise BatchRequestError("give either order ids or all_reviewed, not both or neither")
-    if order_ids is not None:
-        ids = validate_order_ids(order_ids)
-        request: dict = {"order_ids": ids}
-        if up_to is not None:
-            raise BatchRequestError("up_to only applies to all_reviewed")
-    else:
-        up_to_day = parse_day(up_to, "up_to")
-        request = {"all_reviewed": True, "up_to": up_to_day.isoformat() if up_to_day else None}
-    request.update(options or {})
-    return insert_job(
-        engine,
-        org,
-        kind=SALES_ORDERS,
-        request=request,
-        invoice_date=parse_day(invoice_date, "invoice date"),
-        due_days=due_days,
-        created_by=created_by,
-        runner=runner,
-    )
 
 
 def validate_order_ids(values: Iterable[int | str]) -> list[int]:
@@ -356,28 +268,3 @@ def normalize_customer_lines(customers: Sequence[Mapping[str, Any]]) -> list[dic
             normalized.append(out)
         result.append({"customer_id": customer_id, "lines": normalized})
     return result
-
-
-def enqueue_customer_lines(
-    engine: Engine,
-    organization: str | int,
-    customers: Sequence[Mapping[str, Any]],
-    *,
-    invoice_date: date | str | None = None,
-    due_days: int | None = None,
-    created_by: str | None = None,
-    runner: str | None = None,
-    options: Mapping[str, Any] | None = None,
-) -> int:
-    """Queue invoices for customers with given items, quantities and prices (no sales orders)."""
-    org = lookup_organization(engine, organization)
-    return insert_job(
-        engine,
-        org,
-        kind=CUSTOMER_LINES,
-        request={"customers": normalize_customer_lines(customers), **(options or {})},
-        invoice_date=parse_day(invoice_date, "invoice date"),
-        due_days=due_days,
-        created_by=created_by,
-        runner=runner,
-    )

@@ -1,7 +1,8 @@
 """Daily batch job stats of one organization: jobs, invoices, failures, throughput.
 
-Orders and invoices count the invoicing jobs only (sales orders, customer lines); the other kinds
-(documents, communications, credit notes) have their items counted per kind beside them."""
+Orders and invoices count the invoicing jobs only (the kinds that declare `creates_invoices`: sales
+orders, customer lines); the other kinds (documents, communications, credit notes) have their items
+counted per kind beside them."""
 
 from __future__ import annotations
 
@@ -14,11 +15,8 @@ from sqlalchemy.engine import Connection
 
 from invoice_pipelines.db.tables import batch_jobs
 from invoice_pipelines.db.tenancy import tenant_transaction
-from invoice_pipelines.queue.requests import (
-    INVOICING_KINDS,
-    lookup_organization,
-    organization_today,
-)
+from invoice_pipelines.queue.registry import creates_invoices
+from invoice_pipelines.queue.requests import lookup_organization, organization_today
 
 
 @dataclass(frozen=True)
@@ -75,8 +73,8 @@ def batch_stats(engine: Engine, organization: str | int, day: date | None = None
             )
         ).all()
     seconds = sum(t.duration_seconds for t in timed)
-    invoicing = [r for r in rows if r.kind in INVOICING_KINDS]
-    invoicing_timed = [t for t in timed if t.kind in INVOICING_KINDS]
+    invoicing = [r for r in rows if creates_invoices(r.kind)]
+    invoicing_timed = [t for t in timed if creates_invoices(t.kind)]
     invoicing_seconds = sum(t.duration_seconds for t in invoicing_timed)
     jobs_by_status: dict[str, int] = {}
     jobs_by_kind: dict[str, int] = {}

@@ -25,7 +25,7 @@ from invoice_pipelines.db.tables import batch_job_items, batch_jobs
 from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.db.types import utcnow
 from invoice_pipelines.queue.jobs import BatchJob
-from invoice_pipelines.queue.requests import INVOICE_KINDS, BatchRequestError, record_audit
+from invoice_pipelines.queue.requests import BatchRequestError, record_audit
 
 MAX_ERRORS_ON_JOB = 100  # batch_jobs.errors keeps the first ones; batch_job_items has them all
 FINISHED_ACTION = "batch_job.finished"
@@ -160,9 +160,11 @@ def complete(
     now: datetime,
     counters: Mapping[str, Any] | None = None,
     closing_audit: list[tuple[str, dict]] = (),
+    skipped: bool = False,
 ) -> str:
     """End a processing job as completed (with errors when an item failed): the status, the
-    closing audit rows and `batch_job.finished`. The caller holds the row lock."""
+    closing audit rows and `batch_job.finished` (with the skipped items when `skipped`: a job
+    over sales invoices). The caller holds the row lock."""
     counts = {**row, **(counters or {})}
     status = "completed_with_errors" if counts["failed_count"] else "completed"
     end_job(conn, job.id, row, now, status, heartbeat_at=now)
@@ -174,14 +176,19 @@ def complete(
         "successful": counts["successful_count"],
         "failed": counts["failed_count"],
     }
-    if job.kind in INVOICE_KINDS:
+    if skipped:
         details["skipped"] = counts["skipped_count"]
     record_audit(conn, job.organization_id, who, FINISHED_ACTION, job.id, details)
     return status
 
 
 def finish(
-    engine: Engine, job: BatchJob, request: Mapping[str, Any], closing: Closing | None
+    engine: Engine,
+    job: BatchJob,
+    request: Mapping[str, Any],
+    closing: Closing | None,
+    *,
+    skipped: bool = False,
 ) -> bool:
     """Finish the job once: True for the runner that did; False when another runner finished
     it (or it was failed, cancelled, or has items pending again) before this one got the lock.
@@ -195,7 +202,7 @@ def finish(
         if row["status"] != "processing" or pending_items(conn, job.id):
             return False
         audit = closing(conn, job, request) if closing is not None else []
-        complete(conn, job, row, now, closing_audit=audit)
+        complete(conn, job, row, now, closing_audit=audit, skipped=skipped)
     return True
 
 

@@ -25,6 +25,7 @@ from invoice_pipelines.billing.invoicing import (
     claim_batch_job,
     process_batch_job,
 )
+from invoice_pipelines.billing.invoicing_kinds import enqueue_sales_orders
 from invoice_pipelines.cli_args import positive_int
 from invoice_pipelines.core.numbering import is_gapless
 from invoice_pipelines.db.engine import make_engine
@@ -43,7 +44,6 @@ from invoice_pipelines.db.tables import (
 )
 from invoice_pipelines.db.tenancy import system_transaction, tenant_transaction
 from invoice_pipelines.queue.jobs import get_batch_job
-from invoice_pipelines.queue.requests import enqueue_sales_orders
 from invoice_pipelines_devtools.bench.limit import (
     SHARED_BENCH,
     current_database,

@@ -29,13 +29,13 @@ from sqlalchemy import text
 
 from invoice_pipelines.billing import chunk_postgres, invoicing
 from invoice_pipelines.billing.chunk_transaction import chunk_context
+from invoice_pipelines.billing.invoicing_kinds import enqueue_sales_orders
 from invoice_pipelines.cli_args import positive_int
 from invoice_pipelines.db.engine import make_engine
 from invoice_pipelines.db.migrate import ensure_migrated
 from invoice_pipelines.db.tenancy import scope_to_organization
 from invoice_pipelines.db.types import utcnow
 from invoice_pipelines.queue.jobs import get_batch_job
-from invoice_pipelines.queue.requests import enqueue_sales_orders
 from invoice_pipelines.queue.transitions import job_row
 from invoice_pipelines_devtools.bench import batch_invoicing
 from invoice_pipelines_devtools.bench.limit import SHARED_BENCH, libpq

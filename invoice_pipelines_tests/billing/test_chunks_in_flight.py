@@ -13,12 +13,12 @@ from invoice_pipelines.billing import chunk_postgres
 from invoice_pipelines.billing.chunk_transaction import chunk_context
 from invoice_pipelines.billing.chunks_in_flight import CONSEQUENCES, UNIQUE_VIOLATION
 from invoice_pipelines.billing.invoicing import claim_batch_job, process_batch_job
+from invoice_pipelines.billing.invoicing_kinds import enqueue_sales_orders
 from invoice_pipelines.db.tables import batch_jobs
 from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.db.types import utcnow
 from invoice_pipelines.queue.item_rows import record_items_statement
 from invoice_pipelines.queue.jobs import get_batch_job
-from invoice_pipelines.queue.requests import enqueue_sales_orders
 from invoice_pipelines_tests.billing.shop import hook_chunk_writes, make_shop
 
 

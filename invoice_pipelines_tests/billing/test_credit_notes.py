@@ -22,6 +22,7 @@ from invoice_pipelines.billing.checks import (
 from invoice_pipelines.billing.credit_notes import CreditNoteRefused, parse_lines
 from invoice_pipelines.billing.defs import defs
 from invoice_pipelines.billing.invoicing import process_batch_job
+from invoice_pipelines.billing.invoicing_kinds import enqueue_sales_orders
 from invoice_pipelines.cli import main
 from invoice_pipelines.core.datev import BOOKING_COLUMNS
 from invoice_pipelines.db.tables import (
@@ -33,7 +34,6 @@ from invoice_pipelines.db.tables import (
 from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.exports.pipeline import run_export
 from invoice_pipelines.overdue.pipeline import run_overdue
-from invoice_pipelines.queue.requests import enqueue_sales_orders
 from invoice_pipelines.resources.database import Database
 from invoice_pipelines.resources.file_stores import LocalFileStore
 from invoice_pipelines_tests.billing.shop import make_shop

@@ -29,6 +29,7 @@ from invoice_pipelines.billing.invoicing import (
     claim_batch_job,
     process_batch_job,
 )
+from invoice_pipelines.billing.invoicing_kinds import enqueue_sales_orders
 from invoice_pipelines.db.tables import (
     audit_log,
     batch_jobs,
@@ -47,11 +48,7 @@ from invoice_pipelines.queue.defs import (
     fail_stuck_batch_jobs_schedule,
 )
 from invoice_pipelines.queue.jobs import get_batch_job
-from invoice_pipelines.queue.requests import (
-    DEFAULT_DUE_DAYS,
-    enqueue_sales_orders,
-    local_runner_name,
-)
+from invoice_pipelines.queue.requests import DEFAULT_DUE_DAYS, local_runner_name
 from invoice_pipelines.resources.database import Database
 from invoice_pipelines.tenants.partitions import ORGANIZATION_TAG, ORGANIZATIONS_PARTITIONS_NAME
 from invoice_pipelines_tests.billing.shop import make_shop

@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import select, update
 
 from invoice_pipelines.billing.invoicing import process_batch_job
+from invoice_pipelines.billing.invoicing_kinds import enqueue_customer_lines, follow_up_options
 from invoice_pipelines.db.tables import (
     audit_log,
     batch_job_items,
@@ -23,17 +24,16 @@ from invoice_pipelines.db.tables import (
     sales_invoice_documents,
 )
 from invoice_pipelines.db.tenancy import tenant_transaction
-from invoice_pipelines.delivery.batch import COMMUNICATIONS_KIND, communications_work
+from invoice_pipelines.delivery.batch import (
+    COMMUNICATIONS,
+    COMMUNICATIONS_KIND,
+    communications_work,
+)
 from invoice_pipelines.documents.batch import DOCUMENTS_KIND, run_invoice_job
 from invoice_pipelines.documents.pipeline import generate_documents
 from invoice_pipelines.queue.items import enqueue_invoice_job
 from invoice_pipelines.queue.jobs import get_batch_job, job_item_outcomes, retry_failed
 from invoice_pipelines.queue.kinds import chunk_work
-from invoice_pipelines.queue.requests import (
-    COMMUNICATIONS,
-    enqueue_customer_lines,
-    follow_up_options,
-)
 from invoice_pipelines.resources.channels import MailTransport
 from invoice_pipelines.resources.file_stores import LocalFileStore
 from invoice_pipelines.resources.mail import SmtpMailer

@@ -11,11 +11,15 @@ from sqlalchemy import select, update
 
 from invoice_pipelines.db.tables import audit_log, customers
 from invoice_pipelines.db.tenancy import tenant_transaction
-from invoice_pipelines.documents.batch import combined_pdf_of, documents_work, run_invoice_job
+from invoice_pipelines.documents.batch import (
+    DOCUMENTS,
+    combined_pdf_of,
+    documents_work,
+    run_invoice_job,
+)
 from invoice_pipelines.intake.parse import parse_document
 from invoice_pipelines.queue.items import enqueue_invoice_job
 from invoice_pipelines.queue.jobs import cancel_batch_job, job_item_outcomes, retry_failed
-from invoice_pipelines.queue.requests import DOCUMENTS
 from invoice_pipelines.resources.file_stores import LocalFileStore
 from invoice_pipelines_tests.documents.test_pipeline import SELLER
 from invoice_pipelines_tests.exports.books import customer, sales_invoice

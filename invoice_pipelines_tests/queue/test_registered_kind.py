@@ -10,13 +10,13 @@ from datetime import timedelta
 from pathlib import Path
 
 from invoice_pipelines.db.types import utcnow
-from invoice_pipelines.queue import items, registry
+from invoice_pipelines.queue import items
 from invoice_pipelines.queue import kinds as queue_kinds
 from invoice_pipelines.queue.items import SUCCEEDED
 from invoice_pipelines.queue.jobs import get_batch_job
 from invoice_pipelines.queue.kinds import JobKind
-from invoice_pipelines.queue.requests import insert_job, lookup_organization
 from invoice_pipelines.queue.stuck import fail_stuck_jobs
+from invoice_pipelines_tests.queue.queued import queue_over_invoices
 
 LABELS_STUCK = "Labels printed stay; the invoices not reached got no label"
 
@@ -41,27 +41,17 @@ LABELS = JobKind(
 
 
 def _enqueue(db, org: dict, invoice_ids: list[int]) -> int:
-    return insert_job(
-        db.engine,
-        lookup_organization(db.engine, org["slug"]),
-        kind="labels",
-        request={"invoice_ids": invoice_ids},
-        invoice_date=None,
-        due_days=None,
-        created_by="anna",
-        runner=None,
-    )
+    return queue_over_invoices(db.engine, org["slug"], "labels", invoice_ids, created_by="anna")
 
 
 def test_a_kind_declared_in_a_test_runs_and_is_shown_in_its_own_words(
-    db, capsys, monkeypatch, tmp_path
+    db, capsys, monkeypatch, tmp_path, own_registrations
 ):
     from invoice_pipelines.cli import main
 
     org = db.new_organization(name="Etiketten GmbH")
     monkeypatch.setenv("INVOICE_PIPELINES_DB_URL", db.url)
     monkeypatch.setenv("LABELS_DIR", str(tmp_path))
-    monkeypatch.setattr(registry, "_LOADERS", dict(registry._LOADERS))
     queue_kinds.register("labels", lambda: LABELS)  # the kind's one registration line
     job_id = _enqueue(db, org, [3, 8])
 

@@ -19,12 +19,12 @@ from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.queue import kinds as queue_kinds
 from invoice_pipelines.queue.dagster import NewInvoiceJob
 from invoice_pipelines.queue.defs import OP, build_defs
-from invoice_pipelines.queue.items import SUCCEEDED, ItemOutcome, enqueue_invoice_job
+from invoice_pipelines.queue.items import SUCCEEDED, ItemOutcome
 from invoice_pipelines.queue.jobs import get_batch_job
 from invoice_pipelines.queue.kinds import JobKind
-from invoice_pipelines.queue.requests import insert_job, lookup_organization
 from invoice_pipelines.resources.database import Database
 from invoice_pipelines.tenants.partitions import ORGANIZATIONS_PARTITIONS_NAME
+from invoice_pipelines_tests.queue.queued import queue_over_invoices
 
 PACKAGE = Path(invoice_pipelines.__file__).parent
 # a statement that writes one of the two tables, in SQLAlchemy or in SQL text
@@ -111,15 +111,8 @@ LETTERS = JobKind(
     closing=_closing,
     resource_keys=frozenset({"counter_name"}),
     request=LettersJobRequest,
-    enqueue=lambda engine, org, request, who, runner: insert_job(
-        engine,
-        lookup_organization(engine, org),
-        kind="letters",
-        request={"invoice_ids": request.invoice_ids},
-        invoice_date=None,
-        due_days=None,
-        created_by=who,
-        runner=runner,
+    enqueue=lambda engine, org, request, who, runner: queue_over_invoices(
+        engine, org, "letters", request.invoice_ids, created_by=who, runner=runner
     ),
     asset=lambda engine, job: "letter_counts",
 )
@@ -196,16 +189,7 @@ def test_a_registered_kind_runs_in_the_queues_job_from_the_launchpad(db):
 def test_a_registered_kind_is_launched_by_the_sensor_and_refused_for_another_kind(fresh_db):
     db = fresh_db
     org = db.new_organization(name="Buchstaben GmbH")
-    job_id = insert_job(
-        db.engine,
-        lookup_organization(db.engine, org["slug"]),
-        kind="letters",
-        request={"invoice_ids": [2]},
-        invoice_date=None,
-        due_days=None,
-        created_by="test",
-        runner=None,
-    )
+    job_id = queue_over_invoices(db.engine, org["slug"], "letters", [2])
     defs = build_defs([LETTERS])
     [sensor] = defs.sensors
     assert sensor.name == "invoice_batch_jobs_sensor"
@@ -217,7 +201,7 @@ def test_a_registered_kind_is_launched_by_the_sensor_and_refused_for_another_kin
         result = sensor(context)
     assert [r.run_key for r in result.run_requests] == [f"batch-job-{job_id}"]
     # a documents job is no kind this code location registered: its run is refused in a sentence
-    other = enqueue_invoice_job(db.engine, org["slug"], "documents", [2])
+    other = queue_over_invoices(db.engine, org["slug"], "documents", [2])
     run = Definitions.merge(
         defs, Definitions(resources={"database": Database(url=db.url), "counter_name": "x"})
     ).resolve_job_def("invoice_batch_job")
@@ -232,22 +216,12 @@ def test_a_registered_kind_is_launched_by_the_sensor_and_refused_for_another_kin
     assert get_batch_job(db.engine, other).status == "pending"  # nothing done to it
 
 
-def test_a_registered_kind_runs_from_the_command_line(db, capsys, monkeypatch):
+def test_a_registered_kind_runs_from_the_command_line(db, capsys, monkeypatch, own_registrations):
     from invoice_pipelines.cli import main
 
     org = db.new_organization(name="Buchstaben GmbH")
     monkeypatch.setenv("INVOICE_PIPELINES_DB_URL", db.url)
-    monkeypatch.setattr(queue_kinds, "_LOADERS", dict(queue_kinds._LOADERS))
-    job_id = insert_job(
-        db.engine,
-        lookup_organization(db.engine, org["slug"]),
-        kind="letters",
-        request={"invoice_ids": [2, 4, 5]},
-        invoice_date=None,
-        due_days=None,
-        created_by="test",
-        runner=None,
-    )
+    job_id = queue_over_invoices(db.engine, org["slug"], "letters", [2, 4, 5])
     from invoice_pipelines.queue import commands
 
     monkeypatch.setitem(commands._FROM_ENV, "counter_name", lambda: "Kommandozeile")
