@@ -23,6 +23,7 @@ from invoice_pipelines.billing.contract import (
     ChunkFunction,
     ChunkOutcome,
 )
+from invoice_pipelines.core.batch_requests import CUSTOMER_LINES
 from invoice_pipelines.core.numbering import NumberFormat
 from invoice_pipelines.db.tables import (
     organizations,
@@ -30,7 +31,6 @@ from invoice_pipelines.db.tables import (
 from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.db.types import utcnow
 from invoice_pipelines.queue.jobs import BatchJob
-from invoice_pipelines.queue.requests import CUSTOMER_LINES
 from invoice_pipelines.queue.transitions import (
     MAX_ERRORS_ON_JOB,
     add_progress,

@@ -69,6 +69,7 @@ from invoice_pipelines.billing.invoicing_kinds import (
     with_run_request,
 )
 from invoice_pipelines.catalog import OWNERS, defined_here
+from invoice_pipelines.core.batch_requests import normalize_customer_lines
 from invoice_pipelines.core.channels import delivery_channel_enum
 from invoice_pipelines.db.tables import customers, items
 from invoice_pipelines.db.tables import sales_orders as sales_orders_table
@@ -89,7 +90,6 @@ from invoice_pipelines.queue.requests import (
     BatchRequestError,
     check_due_days,
     missing_ids,
-    normalize_customer_lines,
     parse_day,
     validate_order_ids,
 )

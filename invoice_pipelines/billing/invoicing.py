@@ -16,6 +16,7 @@ from sqlalchemy.engine import Connection
 from invoice_pipelines.billing.chunk_transaction import run_chunk_retrying
 from invoice_pipelines.billing.chunks_in_flight import PipelinedJob
 from invoice_pipelines.billing.invoicing_kinds import CUSTOMER_LINES, SALES_ORDERS  # declared
+from invoice_pipelines.core.batch_requests import normalize_customer_lines
 from invoice_pipelines.core.numbering import InvalidNumberFormat, NumberFormat
 from invoice_pipelines.db.tables import (
     batch_job_items,
@@ -29,7 +30,6 @@ from invoice_pipelines.queue.item_rows import add_items, add_items_from, add_ite
 from invoice_pipelines.queue.jobs import BatchJob, get_batch_job
 from invoice_pipelines.queue.requests import (
     BatchRequestError,
-    normalize_customer_lines,
     organization_today,
     validate_order_ids,
 )

@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
+from invoice_pipelines.core.batch_requests import CUSTOMER_LINES, normalize_customer_lines
 from invoice_pipelines.core.channels import DELIVERY_CHANNELS
 from invoice_pipelines.queue.jobs import BatchJob
 from invoice_pipelines.queue.kinds import JobKind, OwnJob, counted, dated
@@ -22,13 +23,11 @@ from invoice_pipelines.queue.requests import (
     BatchRequestError,
     insert_job,
     lookup_organization,
-    normalize_customer_lines,
     parse_day,
     validate_order_ids,
 )
 
 SALES_ORDERS = "sales_orders"
-CUSTOMER_LINES = "customer_lines"
 INVOICING_KINDS = (SALES_ORDERS, CUSTOMER_LINES)
 # credit notes for sales invoices, one per item (`billing/credit_note_jobs.py`)
 CREDIT_NOTES = "credit_notes"

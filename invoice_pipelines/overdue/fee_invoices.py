@@ -14,13 +14,10 @@ from __future__ import annotations
 from sqlalchemy import select, update
 from sqlalchemy.engine import Engine
 
+from invoice_pipelines.core.batch_requests import CUSTOMER_LINES, normalize_customer_lines
 from invoice_pipelines.db.tables import dunning_notices, sales_invoices
 from invoice_pipelines.db.tenancy import tenant_transaction
-from invoice_pipelines.queue.requests import (
-    CUSTOMER_LINES,
-    insert_job,
-    normalize_customer_lines,
-)
+from invoice_pipelines.queue.requests import insert_job
 
 NOT_SUBJECT_TO_VAT = "O"
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -23,14 +23,12 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Engine, Table, insert, select
 from sqlalchemy.engine import Connection
 
-from invoice_pipelines.core.money import MoneyError, to_decimal
+# what a batch request the user must fix raises (a kind's own request checks in core raise it too)
+from invoice_pipelines.core.batch_requests import BatchRequestError
 from invoice_pipelines.db.tables import audit_log, batch_jobs
 from invoice_pipelines.db.tenancy import resolve_organization, tenant_transaction
 from invoice_pipelines.queue.registry import described
 
-# the kind of the lines overdue/fee_invoices.py queues: billing's (billing.invoicing_kinds), named
-# here only until overdue takes it from a layer both share (an area imports no other area)
-CUSTOMER_LINES = "customer_lines"
 # payment terms when the organization's settings give none (`settings.payment_terms_days`); the
 # same default the schema gives a customer's payment terms
 DEFAULT_DUE_DAYS = 14
@@ -38,10 +36,6 @@ DEFAULT_DUE_DAYS = 14
 # The largest id a request may name: PostgreSQL's bigint (and SQLite's INTEGER); a larger one
 # would end in an OverflowError in the driver instead of a sentence.
 MAX_ID = 2**63 - 1
-
-
-class BatchRequestError(ValueError):
-    """A batch request the user must fix (unknown organization, bad date, empty order list...)."""
 
 
 def local_runner_name(prefix: str = "cli") -> str:
@@ -216,55 +210,3 @@ def missing_ids(
 def parse_order_ids(text: str) -> list[int]:
     """`--orders 12,13, 14` -> [12, 13, 14]."""
     return validate_order_ids(part for part in text.split(",") if part.strip())
-
-
-def _decimal_text(value: object, what: str) -> str:
-    try:
-        return str(to_decimal(value))
-    except MoneyError as exc:
-        raise BatchRequestError(f"{what}: {exc}") from exc
-
-
-def normalize_customer_lines(customers: Sequence[Mapping[str, Any]]) -> list[dict]:
-    """Validate a customer-driven request; amounts become decimal strings (exact in JSON)."""
-    if not customers:
-        raise BatchRequestError("no customers given")
-    result = []
-    for n, entry in enumerate(customers, start=1):
-        where = f"customer entry {n}"
-        customer_id = entry.get("customer_id")
-        if not isinstance(customer_id, int) or isinstance(customer_id, bool) or customer_id <= 0:
-            raise BatchRequestError(f"{where}: customer_id must be a positive integer")
-        lines = entry.get("lines") or []
-        if not lines:
-            raise BatchRequestError(f"{where}: no lines")
-        normalized = []
-        for m, line in enumerate(lines, start=1):
-            at = f"{where}, line {m}"
-            item_id = line.get("item_id")
-            line_type = line.get("line_type") or ("item" if item_id is not None else "charge")
-            if line_type not in ("item", "discount", "charge"):
-                raise BatchRequestError(f"{at}: line_type must be item, discount or charge")
-            out: dict[str, Any] = {"line_type": line_type, "item_id": item_id}
-            if item_id is not None and (not isinstance(item_id, int) or isinstance(item_id, bool)):
-                raise BatchRequestError(f"{at}: item_id must be an integer")
-            out["quantity"] = _decimal_text(line.get("quantity", 1), f"{at} quantity")
-            for key in ("unit_price", "vat_rate"):
-                if line.get(key) is not None:
-                    out[key] = _decimal_text(line[key], f"{at} {key}")
-            for key in ("description", "vat_category"):
-                if line.get(key) is not None:
-                    out[key] = str(line[key])
-            if item_id is None:
-                missing = [
-                    k
-                    for k in ("description", "unit_price", "vat_rate", "vat_category")
-                    if k not in out
-                ]
-                if missing:
-                    raise BatchRequestError(
-                        f"{at}: a line without item_id needs {', '.join(missing)}"
-                    )
-            normalized.append(out)
-        result.append({"customer_id": customer_id, "lines": normalized})
-    return result
