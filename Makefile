@@ -7,6 +7,8 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
+# uv for make install where none is on PATH (requirements-tools.lock)
+TOOLS := .venv-tools
 HOST ?= 127.0.0.1
 PORT ?= 3000
 BENCH_ORDERS ?= 5000
@@ -26,18 +28,32 @@ system-packages:
 
 # Exactly the versions in requirements-dev.lock (the runtime lock plus the dev tools the tests need;
 # both generated from pyproject.toml by `make lock`, with hashes), then the project itself without
-# dependencies: a fresh machine and CI install the same set every time. uv when present (seconds),
-# pip otherwise. The container image installs requirements.lock only (deploy/Containerfile).
-# Quiet, with one progress line per step: the dependencies take about 90 s with pip.
-$(STAMP): pyproject.toml requirements-dev.lock
+# dependencies: a fresh machine and CI install the same set every time. With uv (seconds): the one
+# on PATH, else the version requirements-tools.lock pins with its hashes, put into $(TOOLS) by pip
+# (one wheel, ~15 s; pip for all ~200 packages took 80 s on an idle machine and 340 s on a loaded
+# one, most of it CPU). pip for everything where no uv wheel fits. The container image installs
+# requirements.lock only (deploy/Containerfile).
+# Quiet, with one progress line per step.
+$(STAMP): pyproject.toml requirements-dev.lock requirements-tools.lock
 	@started=$$(date +%s)
 	step() { echo "make install: $$*"; }
-	if command -v uv >/dev/null 2>&1; then
+	uv=$$(command -v uv || true)
+	if [ -z "$$uv" ] && [ -x $(TOOLS)/bin/uv ]; then uv=$(TOOLS)/bin/uv; fi
+	if [ -z "$$uv" ]; then
+	  step "[0/2] uv into $(TOOLS) (requirements-tools.lock)"
+	  if "$(PYTHON)" -m pip install -q --disable-pip-version-check --root-user-action=ignore \
+	      --require-hashes --target $(TOOLS) -r requirements-tools.lock; then
+	    uv=$(TOOLS)/bin/uv
+	  else
+	    step "no uv for this machine: pip installs everything"
+	  fi
+	fi
+	if [ -n "$$uv" ]; then
 	  step "[1/2] the pinned dependencies into $(VENV) (uv, a few seconds)"
-	  [ -x $(BIN)/python ] || uv venv -q -p "$(PYTHON)" $(VENV)
-	  uv pip sync -q -p $(BIN)/python --require-hashes requirements-dev.lock
+	  [ -x $(BIN)/python ] || "$$uv" venv -q --seed -p "$(PYTHON)" $(VENV)  # --seed: pip too
+	  "$$uv" pip sync -q -p $(BIN)/python --require-hashes requirements-dev.lock
 	  step "[2/2] invoice-pipelines itself, editable"
-	  uv pip install -q -p $(BIN)/python --no-deps -e .
+	  "$$uv" pip install -q -p $(BIN)/python --no-deps -e .
 	else
 	  step "[1/3] $(VENV) and a current pip"
 	  [ -x $(BIN)/python ] || "$(PYTHON)" -m venv $(VENV)
