@@ -201,6 +201,8 @@ class _Document:
     findings: list[Finding] = field(default_factory=list)
     max_bytes: int = DEFAULT_MAX_UPLOAD_BYTES
     today: date | None = None
+    # a hybrid PDF's page compared with its XML (off only for the documents we write ourselves)
+    compare_page: bool = True
 
     def outcome(
         self,
@@ -389,6 +391,9 @@ def _embedded_xml(
     return found, broken
 
 
+NOT_COMPARED = "not compared (a document we wrote: its page and XML come from one invoice)"
+
+
 def _page_against_xml(
     data: bytes, document: PdfDocument, invoice: Invoice, doc: _Document
 ) -> list[Finding]:
@@ -429,8 +434,10 @@ def _parse_pdf(data: bytes, doc: _Document) -> ParseOutcome:
             notes.append(Finding(None, message, "warning", "read"))
         # (A broken second XML next to a good one is worth a look, not a rejection.)
         syntax, invoice, findings, judged = _validate_xml(safe, doc)
-        if invoice is not None:
+        if invoice is not None and doc.compare_page:
             findings += _page_against_xml(data, document, invoice, doc)
+        elif invoice is not None:
+            doc.raw["page_check"] = NOT_COMPARED
         return doc.outcome(
             PDF_FORMAT_BY_SYNTAX.get(syntax or "", "pdf"),
             [*notes, *findings],
@@ -468,18 +475,25 @@ def parse_document(
     *,
     max_bytes: int = DEFAULT_MAX_UPLOAD_BYTES,
     today: date | None = None,
+    compare_page: bool = True,
 ) -> ParseOutcome:
     """Read, parse and validate one document. Never raises for bad input.
 
     XML (CII, UBL, ZUGFeRD 1.0) and PDFs with embedded invoice XML go through XSD, schematron
     and our rules; text PDFs through text extraction and our rules; images and scanned PDFs
     come back as NEEDS_OCR for `parse_ocr_text`.
+
+    `compare_page=False` leaves out the comparison of a hybrid PDF's page with its XML (the
+    page's text extracted: most of the time a one-page hybrid takes): for the documents we
+    write, whose page and XML come from one invoice (`intake/read_back.py`); every supplier
+    document is compared.
     """
     doc = _Document(
         digest=content_hash(data),
         raw={"filename": filename, "bytes": len(data)},
         max_bytes=max_bytes,
         today=today,
+        compare_page=compare_page,
     )
     if not data:
         return doc.outcome("empty", [Finding(None, "the file is empty", stage="read")])

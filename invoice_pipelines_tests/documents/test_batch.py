@@ -156,8 +156,11 @@ def test_cancel_stops_at_the_next_chunk_and_retry_redoes_only_the_failed(db, tmp
 def test_bad_requests_are_refused_in_one_sentence(db, tmp_path):
     import pytest
 
+    # the communications kind checks its own options: registered as the definitions register it
+    from invoice_pipelines.delivery.batch import COMMUNICATIONS_KIND
     from invoice_pipelines.queue.requests import BatchRequestError
 
+    assert COMMUNICATIONS_KIND.name == "communications"
     org = _org(db)
     with pytest.raises(BatchRequestError, match="positive integers"):
         enqueue_invoice_job(db.engine, org["slug"], DOCUMENTS, ["x"])
