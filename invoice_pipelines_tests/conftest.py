@@ -244,6 +244,29 @@ def pytest_collection_modifyitems(config, items) -> None:
         and not config.getoption("markexpr")
     ):
         raise pytest.UsageError(f"SLOW_TESTS entries that match no test: {stale}")
+    missing = [path for path in LONGEST_FIRST if not (REPOSITORY / path).is_file()]
+    if missing:
+        raise pytest.UsageError(f"LONGEST_FIRST names files that are gone: {missing}")
+    if hasattr(config, "workerinput"):
+        # spread over workers (make test: pytest -n): the slow tests first, longest first, so
+        # that no worker starts a minute-long test when the others have nothing left to do
+        items.sort(key=_longest_first)
+
+
+REPOSITORY = Path(__file__).resolve().parents[1]
+# the tests that take a minute or more (a `make run` each, some two), by their file
+LONGEST_FIRST = (
+    "invoice_pipelines_tests/test_make_run_stop.py",
+    "invoice_pipelines_tests/test_make_run.py",
+    "invoice_pipelines_tests/test_make_postgres.py",
+)
+
+
+def _longest_first(item: pytest.Item) -> tuple[int, int]:
+    path = item.nodeid.split("::", 1)[0]
+    if path in LONGEST_FIRST:
+        return (0, LONGEST_FIRST.index(path))
+    return (1 if item.get_closest_marker("slow") else 2, 0)
 
 
 def require_programs(*names: str) -> None:

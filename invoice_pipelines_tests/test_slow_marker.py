@@ -17,10 +17,13 @@ class _Item:
     def add_marker(self, mark) -> None:
         self.marks.append(mark.name)
 
+    def get_closest_marker(self, name: str):
+        return name if name in self.marks else None
 
-def _config(keyword: str = "", markexpr: str = "", args: tuple[str, ...] = ()):
+
+def _config(keyword: str = "", markexpr: str = "", args: tuple[str, ...] = (), **more):
     return SimpleNamespace(
-        getoption={"keyword": keyword, "markexpr": markexpr}.get, args=list(args)
+        getoption={"keyword": keyword, "markexpr": markexpr}.get, args=list(args), **more
     )
 
 
@@ -70,3 +73,30 @@ def test_every_entry_names_a_test_file_that_exists():
     root = Path(conftest.__file__).resolve().parents[1]
     for entry in conftest.SLOW_TESTS:
         assert (root / entry.split("::", 1)[0]).is_file(), entry
+
+
+def test_a_worker_of_pytest_n_takes_the_make_run_tests_first_then_the_slow_ones():
+    """make test spreads the suite over workers: a minute-long test started last would keep the
+    run going after every other worker has finished (in one process the order is the files')."""
+    names = [
+        "invoice_pipelines_tests/core/test_money.py::test_rounding",
+        "invoice_pipelines_tests/test_browser.py::test_a_new_user_sees_the_pipeline",
+        "invoice_pipelines_tests/test_make_postgres.py::test_make_run_on_postgresql",
+        "invoice_pipelines_tests/test_cli.py::test_an_unknown_organization_is_one",
+        "invoice_pipelines_tests/test_make_run_stop.py::test_a_backfill_stopped_mid_run",
+    ]
+    entries = {"invoice_pipelines_tests/test_browser.py": "browser"}
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(conftest, "SLOW_TESTS", entries)
+        in_one_process = [_Item(name) for name in names]
+        conftest.pytest_collection_modifyitems(_config(), in_one_process)
+        on_a_worker = [_Item(name) for name in names]
+        conftest.pytest_collection_modifyitems(_config(workerinput={}), on_a_worker)
+    assert [item.nodeid for item in in_one_process] == names
+    assert [item.nodeid for item in on_a_worker] == [
+        names[4],  # test_make_run_stop.py, the longest
+        names[2],
+        names[1],  # slow
+        names[0],  # the rest in their order
+        names[3],
+    ]

@@ -52,7 +52,10 @@ def test_a_customer_gets_its_own_steps_none_and_the_default_again(cli_db, capsys
     with tenant_transaction(cli_db.engine, org["id"]) as conn:
         audited = conn.execute(
             select(audit_log.c.details["skonto"], audit_log.c.created_by)
-            .where(audit_log.c.action == "customer.skonto")
+            .where(
+                audit_log.c.action == "customer.skonto",
+                audit_log.c.organization_id == org["id"],  # SQLite has no row-level security
+            )
             .order_by(audit_log.c.id)
         ).all()
     assert [who for _, who in audited] == ["t", "t", "t"]

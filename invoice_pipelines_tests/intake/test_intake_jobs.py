@@ -542,7 +542,7 @@ def _drop_and_register(db, store, org, files: dict[str, bytes]) -> list[int]:
 
 
 def test_a_parse_server_killed_mid_run_leaves_every_document_recorded_once(
-    db, tmp_path, monkeypatch
+    db, tmp_path, monkeypatch, server_dir
 ):
     """The run streams its read-ahead groups through the parse server (the next one sent before
     a group's outcomes are collected). The server is killed while the third group is read: the
@@ -564,9 +564,7 @@ def test_a_parse_server_killed_mid_run_leaves_every_document_recorded_once(
         ids += _drop_and_register(
             db, store, org, {name: data.replace(b"471102", f"K{n:02}".encode())}
         )
-    server_dir = tmp_path / "srv"
-    server_dir.mkdir(mode=0o700)
-    parser = TestParser(workers=1, keep_warm_seconds=60, server_dir=str(server_dir))
+    parser = TestParser(workers=1, keep_warm_seconds=60, server_dir=server_dir)
     reads: list[str] = []
 
     def kill_at_the_fifth_read(key: str) -> None:

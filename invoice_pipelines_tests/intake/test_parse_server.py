@@ -5,11 +5,9 @@ the run parses the rest itself: every document gets exactly one outcome."""
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -23,7 +21,6 @@ from invoice_pipelines.resources.parse_server import (
     ParseServerClient,
     ServerUnavailable,
     server_paths,
-    stop_servers,
 )
 from invoice_pipelines_tests.conftest import samples_dir
 
@@ -52,17 +49,6 @@ class TestParser(DocumentParser):
     __test__ = False
     target = f"{_SELF}:slow_or_misbehaving_parse"
     warm_up = ""
-
-
-@pytest.fixture
-def server_dir():
-    # short: a Unix socket path has at most 107 bytes
-    folder = tempfile.mkdtemp(prefix="ips-")
-    try:
-        yield folder
-    finally:
-        stop_servers(folder)
-        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _alive(pid: int) -> bool:
