@@ -111,7 +111,7 @@ test: install
 	@scripts/ensure-node-packages.sh
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	OMP_THREAD_LIMIT=1 NO_GCE_CHECK=true $(BIN)/pytest -n $(TEST_WORKERS) --dist worksteal
+	OMP_THREAD_LIMIT=1 NO_GCE_CHECK=true $(BIN)/pytest -n $(TEST_WORKERS) --dist worksteal --durations=20
 
 # the README's pictures of the UI (docs/screenshots), taken by the browser test in the system
 # Chromium that install provides; with INVOICE_PIPELINES_SCREENSHOTS set, a skip is a failure

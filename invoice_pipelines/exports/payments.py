@@ -47,9 +47,10 @@ from invoice_pipelines.db.sales_discounts import (
     discounts_paid_between,
     still_billed,
 )
-from invoice_pipelines.db.tables import customers, sales_invoice_payments, sales_invoices
+from invoice_pipelines.db.tables import sales_invoice_payments, sales_invoices
 from invoice_pipelines.exports.bookings import BookingRules, InvoiceRecord, rate_key
 from invoice_pipelines.exports.export_settings import ExportSettings
+from invoice_pipelines.exports.reads import sales_records_source
 from invoice_pipelines.exports.result import ExportResult
 
 
@@ -95,32 +96,11 @@ def load_payments(conn: Connection, organization_id: int, period: str, direction
     if direction != "sales":
         return MonthPayments()
     start, end = month_bounds(period)
-    p, s, c = sales_invoice_payments.c, sales_invoices.c, customers.c
+    p, s = sales_invoice_payments.c, sales_invoices.c
+    invoices, invoice_columns = sales_records_source()
     rows = conn.execute(
-        select(
-            p.id,
-            p.qbo_payment_id,
-            p.paid_on,
-            p.amount,
-            s.id,
-            s.invoice_number,
-            s.type_code,
-            s.issue_date,
-            s.due_date,
-            s.currency,
-            s.net_total,
-            s.tax_total,
-            s.gross_total,
-            c.name,
-            c.vat_id,
-            c.country,
-            c.customer_number,
-            c.street,
-            c.postal_code,
-            c.city,
-        )  # fmt: skip
-        .join(sales_invoices, s.id == p.sales_invoice_id)
-        .join(customers, c.id == s.customer_id)
+        select(p.id, p.qbo_payment_id, p.paid_on, p.amount, *invoice_columns)
+        .select_from(sales_invoice_payments.join(invoices, s.id == p.sales_invoice_id))
         .where(
             p.organization_id == organization_id,
             p.paid_on >= start,
@@ -132,22 +112,7 @@ def load_payments(conn: Connection, organization_id: int, period: str, direction
     if not rows:
         return MonthPayments()
     records = [
-        PaymentRecord(
-            row[0],
-            str(row[1]),
-            row[2],
-            Decimal(row[3]),
-            InvoiceRecord(
-                *row[4:13],
-                partner_name=row[13],
-                partner_vat_id=row[14],
-                partner_country=row[15],
-                customer_number=row[16],
-                street=row[17],
-                postal_code=row[18],
-                city=row[19],
-            ),
-        )
+        PaymentRecord(row[0], str(row[1]), row[2], Decimal(row[3]), InvoiceRecord(*row[4:]))
         for row in rows
     ]
     paid = {r.invoice.id for r in records}

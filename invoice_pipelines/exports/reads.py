@@ -61,8 +61,8 @@ def _sales_filter(organization_id: int, period: str):
 
 
 def _month(organization_id: int, period: str, direction: str):
-    """(the invoices table, its source with joins, the month's condition, order, the columns by
-    InvoiceRecord field, the VAT rows' table and invoice id column) of one direction."""
+    """(the invoices table, its source with joins, the month's condition, order, the columns in
+    InvoiceRecord's order, the VAT rows' table and invoice id column) of one direction."""
     if direction == "incoming":
         invoices, t = incoming_invoices, incoming_invoices.c
         tax_table, tax_invoice_id = (
@@ -71,45 +71,68 @@ def _month(organization_id: int, period: str, direction: str):
         )
         where = incoming_in_month(organization_id, period)
         source, order = invoices, (t.issue_date, t.id)
-        columns = {
-            "partner_name": t.seller_name,
-            "partner_vat_id": t.seller_vat_id,
-            "service_date": t.service_date,
-            "status": t.status,
-            "version": t.processing_version,
-        }
+        columns = _in_record_order(
+            {
+                "partner_name": t.seller_name,
+                "partner_vat_id": t.seller_vat_id,
+                "service_date": t.service_date,
+                "status": t.status,
+                "version": t.processing_version,
+                **_invoice_columns(t),
+            }
+        )
     else:
-        invoices, t, c = sales_invoices, sales_invoices.c, customers.c
+        invoices, t = sales_invoices, sales_invoices.c
         tax_table, tax_invoice_id = sales_invoice_taxes, sales_invoice_taxes.c.sales_invoice_id
         where = _sales_filter(organization_id, period)
-        # a credit note names the invoice it corrects (billing/credit_notes.py)
-        corrected = sales_invoices.alias("corrected")
-        source = invoices.join(customers, customers.c.id == t.customer_id).outerjoin(
-            corrected, corrected.c.id == t.corrects_invoice_id
-        )
+        source, columns = sales_records_source()
         order = (t.issue_date, t.sequence_number)
-        columns = {
-            "partner_name": c.name,
-            "partner_vat_id": c.vat_id,
-            "partner_country": c.country,
-            "customer_number": c.customer_number,
-            "street": c.street,
-            "postal_code": c.postal_code,
-            "city": c.city,
-            "corrects_number": corrected.c.invoice_number,
-        }
-    columns.update(
-        id=t.id,
-        number=t.invoice_number,
-        type_code=t.type_code,
-        issue_date=t.issue_date,
-        due_date=t.due_date,
-        currency=t.currency,
-        net_total=t.net_total,
-        tax_total=t.tax_total,
-        gross_total=t.gross_total,
-    )
     return invoices, source, where, order, columns, tax_table, tax_invoice_id
+
+
+def sales_records_source():
+    """The sales invoices joined to what their InvoiceRecord reads besides them (the customer,
+    the invoice a credit note corrects), and InvoiceRecord's fields as columns of that source in
+    the constructor's order: `InvoiceRecord(*row)` of a row that selects them. The month's
+    invoices and the month's payments (exports/payments.py) read their invoices this way."""
+    t, c = sales_invoices.c, customers.c
+    # a credit note names the invoice it corrects (billing/credit_notes.py)
+    corrected = sales_invoices.alias("corrected")
+    source = sales_invoices.join(customers, c.id == t.customer_id).outerjoin(
+        corrected, corrected.c.id == t.corrects_invoice_id
+    )
+    columns = {
+        "partner_name": c.name,
+        "partner_vat_id": c.vat_id,
+        "partner_country": c.country,
+        "customer_number": c.customer_number,
+        "street": c.street,
+        "postal_code": c.postal_code,
+        "city": c.city,
+        "corrects_number": corrected.c.invoice_number,
+        **_invoice_columns(t),
+    }
+    return source, _in_record_order(columns)
+
+
+def _invoice_columns(t) -> dict:
+    """The fields both directions' invoice tables have under the same names."""
+    return {
+        "id": t.id,
+        "number": t.invoice_number,
+        "type_code": t.type_code,
+        "issue_date": t.issue_date,
+        "due_date": t.due_date,
+        "currency": t.currency,
+        "net_total": t.net_total,
+        "tax_total": t.tax_total,
+        "gross_total": t.gross_total,
+    }
+
+
+def _in_record_order(columns: dict) -> list:
+    """InvoiceRecord's fields in its constructor's order, NULL where `columns` has none."""
+    return [columns.get(name, null()).label(name) for name in RECORD_FIELDS]
 
 
 def load_invoices(
@@ -130,12 +153,7 @@ def load_invoices(
     gives them (`attach_vat_rows`).
     """
     _, source, where, order, columns, _, _ = _month(organization_id, period, direction)
-    query = (
-        select(*(columns.get(name, null()).label(name) for name in RECORD_FIELDS))
-        .select_from(source)
-        .where(where)
-        .order_by(*order)
-    )
+    query = select(*columns).select_from(source).where(where).order_by(*order)
     records = [InvoiceRecord(*row) for row in conn.execute(query).all()]
     if with_vat_rows:
         attach_vat_rows(

@@ -68,6 +68,19 @@ def _books(qbo, chart: str = "SKR03", exports: dict | None = None) -> None:
         )
 
 
+def _two_rate_invoice_paid(qbo, documents, *payments, chart="SKR03", exports=None) -> None:
+    """RE-2026-0700 (1190.00 at 19 %, 535.00 at 7 %) of a customer of an organization that offers
+    2 % within 10 days, pushed to QuickBooks, paid there with `payments` ((amount, day) each) and
+    pulled back."""
+    _books(qbo, chart, exports)
+    customer = qbo.add_customer("Skonto GmbH", email="ap@skonto.example")
+    invoice_id = _two_rate_invoice(qbo, customer)
+    _push(qbo, documents)
+    for amount, day in payments:
+        _pay(qbo, invoice_id, customer, amount, day)
+    _pull(qbo)
+
+
 def _export(qbo, tmp_path, period: str = "2026-11"):
     store = LocalFileStore(root=str(tmp_path / "exports"))
     result = run_export(qbo.engine, store, qbo.org_id, period, "sales")
@@ -103,12 +116,7 @@ def _debtor(rows: list[list[str]], number: str) -> str:
 def test_a_discounted_payment_is_booked_per_vat_rate_with_its_skonto(
     qbo, documents, tmp_path, chart, bank, skonti
 ):
-    _books(qbo, chart)
-    customer = qbo.add_customer("Skonto GmbH", email="ap@skonto.example")
-    invoice_id = _two_rate_invoice(qbo, customer)  # RE-2026-0700: 1190.00 at 19 %, 535.00 at 7 %
-    _push(qbo, documents)
-    _pay(qbo, invoice_id, customer, "1690.50", LAST_DAY)  # 1725.00 less 2 %
-    _pull(qbo)
+    _two_rate_invoice_paid(qbo, documents, ("1690.50", LAST_DAY), chart=chart)  # 1725.00 less 2 %
     result = _export(qbo, tmp_path)
     rows = _bookings(result)
     paid = _payments(rows, "RE-2026-0700")
@@ -195,12 +203,8 @@ def test_a_payment_voided_in_quickbooks_leaves_the_next_version_with_a_warning(
 def test_the_organizations_own_bank_and_discount_accounts_are_used(qbo, documents, tmp_path):
     """exports.bank_account and exports.discount_accounts (per VAT key) win over the chart's
     defaults; a VAT key not named keeps its default."""
-    _books(qbo, exports={"bank_account": 1210, "discount_accounts": {"S:19": 8735}})
-    customer = qbo.add_customer("Skonto GmbH", email="ap@skonto.example")
-    invoice_id = _two_rate_invoice(qbo, customer)
-    _push(qbo, documents)
-    _pay(qbo, invoice_id, customer, "1690.50", LAST_DAY)
-    _pull(qbo)
+    exports = {"bank_account": 1210, "discount_accounts": {"S:19": 8735}}
+    _two_rate_invoice_paid(qbo, documents, ("1690.50", LAST_DAY), exports=exports)
     paid = _payments(_bookings(_export(qbo, tmp_path)), "RE-2026-0700")
     assert sorted((r[KONTO], r[SKONTO], r[SKONTOKONTO]) for r in paid) == [
         ("1210", "10,70", "8731"),
@@ -214,13 +218,9 @@ def test_a_payment_links_the_document_of_the_invoice_it_paid_where_the_package_h
     """The payment booking of an invoice of the same month carries that invoice's Beleglink (the
     sales PDF we wrote, in the month's DATEV document package); a payment of an earlier month's
     invoice carries none (its document travelled with that month)."""
-    _books(qbo)
-    customer = qbo.add_customer("Skonto GmbH", email="ap@skonto.example")
-    invoice_id = _two_rate_invoice(qbo, customer)
-    _push(qbo, documents)
-    _pay(qbo, invoice_id, customer, "1000.00", date(2026, 11, 6))
-    _pay(qbo, invoice_id, customer, "725.00", date(2026, 12, 1))
-    _pull(qbo)
+    _two_rate_invoice_paid(
+        qbo, documents, ("1000.00", date(2026, 11, 6)), ("725.00", date(2026, 12, 1))
+    )
     stores = DocumentStores(LocalUploadStore(root=str(tmp_path / "uploads")), documents)
     out = LocalFileStore(root=str(tmp_path / "exports"))
     november = run_export(qbo.engine, out, qbo.org_id, "2026-11", "sales", documents=stores)
