@@ -6,11 +6,25 @@
 # that, only a warning: the browser test is then skipped with the reason (and fails under CI).
 set -euo pipefail
 
+# apt-get update and install, one checkout at a time: two make installs at once (two checkouts, a
+# CI run beside a session) each took dpkg's lock and the second failed on it instead of waiting.
+# flock queues ours; DPkg::Lock::Timeout makes apt wait for anyone else's.
+apt_install() {
+    (
+        if command -v flock >/dev/null 2>&1; then
+            exec 9>/var/lock/invoice-pipelines-apt.lock
+            flock -w 900 9 || true
+        fi
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get -o DPkg::Lock::Timeout=900 update -qq &&
+            apt-get -o DPkg::Lock::Timeout=900 install -y -qq "$@"
+    )
+}
+
 CHROMIUM=/usr/bin/chromium
 if [ ! -x "$CHROMIUM" ]; then
     if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
-        export DEBIAN_FRONTEND=noninteractive
-        if ! { apt-get update -qq && apt-get install -y -qq chromium; } || [ ! -x "$CHROMIUM" ]; then
+        if ! apt_install chromium || [ ! -x "$CHROMIUM" ]; then
             echo "ensure-system-packages: could not install chromium; the browser test will be skipped" >&2
         fi
     else
@@ -22,8 +36,7 @@ fi
 # like Chromium, a test tool only: installed where we are root, else that test is skipped
 if ! command -v zbarimg >/dev/null 2>&1; then
     if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
-        export DEBIAN_FRONTEND=noninteractive
-        { apt-get update -qq && apt-get install -y -qq zbar-tools; } ||
+        apt_install zbar-tools ||
             echo "ensure-system-packages: could not install zbar-tools; the QR code test will be skipped" >&2
     else
         echo "ensure-system-packages: zbarimg is missing (sudo apt-get install -y zbar-tools); the QR code test will be skipped" >&2
@@ -48,10 +61,8 @@ if ! missing; then
 fi
 
 if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq
     # shellcheck disable=SC2086  # word splitting of the package list is intended
-    apt-get install -y -qq $PACKAGES
+    apt_install $PACKAGES
     if missing; then
         echo "ensure-system-packages: installed $PACKAGES but tesseract (deu), pdftoppm or the DejaVu fonts are still missing" >&2
         exit 1
