@@ -103,8 +103,9 @@ format: install
 
 # The suite in TEST_WORKERS processes (pytest-xdist; one per core, at most 4: each worker has its
 # own scratch databases and PostgreSQL connections), the longest tests first (conftest.py), each
-# idle worker taking tests from the others' queues. On a 2-core machine 2 workers took 559 s
-# where one process took 949 s (3 workers: 586 s). TEST_WORKERS=0: one process, in file order.
+# idle worker taking tests from the others' queues. On a 2-core machine 2 workers took 559-768 s
+# (three runs) where one process took 949 s (3 workers: 586 s). TEST_WORKERS=0: one process, in
+# file order.
 TEST_WORKERS ?= $(shell n=$$(nproc 2>/dev/null || echo 2); echo $$(( n < 4 ? n : 4 )))
 test: install
 	@scripts/ensure-postgres.sh
