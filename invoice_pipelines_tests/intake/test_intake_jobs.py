@@ -550,7 +550,6 @@ def test_a_parse_server_killed_mid_run_leaves_every_document_recorded_once(
     to a dead socket. The run parses what has no outcome in workers of its own and goes on there;
     every document is recorded exactly once, with its own values."""
     from invoice_pipelines.intake import pipeline
-    from invoice_pipelines.resources.parse_server import stop_servers
     from invoice_pipelines_tests.intake.test_parse_server import TestParser, _wait_gone
 
     monkeypatch.setattr(pipeline, "INTAKE_READ_AHEAD_DOCUMENTS", 2)
@@ -586,8 +585,7 @@ def test_a_parse_server_killed_mid_run_leaves_every_document_recorded_once(
         )
         assert parser.server_pid is None and parser.process_ids  # it did lose its server
     finally:
-        parser.close()
-        stop_servers(server_dir)
+        parser.close()  # (the server_dir fixture stops what is left of the server)
     assert len(reads) == 7
     assert summary.processed == 7 and summary.outcomes == {"VALIDATED": 7}
     assert summary.stale == [] and summary.failures == {}
