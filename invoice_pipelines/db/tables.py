@@ -715,6 +715,8 @@ incoming_invoices = Table(
     Column("status", String(16), nullable=False, server_default="UPLOADED"),
     # optimistic lock: every status change is UPDATE ... WHERE processing_version = :seen
     Column("processing_version", Integer, nullable=False, server_default="0"),
+    # intake runs that took the document up while it waited without recording its outcome (0025)
+    Column("intake_attempts", Integer, nullable=False, server_default="0"),
     Column("last_processed_at", UtcDateTime),
     Column("status_changed_at", UtcDateTime, nullable=False, server_default=NOW),
     Column("format", String(32)),
