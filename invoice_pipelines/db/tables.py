@@ -799,7 +799,12 @@ incoming_reviews = Table(
 # The one notice a supplier gets when the intake rejects a document of theirs (intake/notices.py):
 # the intent recorded with the rejection (pending), then sent at most once through the outbox
 # (outbox/machine.py: sending -> sent | failed | unknown). One per document.
-SUPPLIER_NOTICE_STATUSES = ("pending", "sending", "sent", "failed", "unknown")
+# folded: listed in the day's notice to the same address (`folded_into`), sent with it;
+# suppressed: that day's notice had gone out already, this document is not sent again
+SUPPLIER_NOTICE_STATUSES = (
+    "pending", "sending", "sent", "failed", "unknown", "folded", "suppressed",
+)  # fmt: skip
+_CARRIER = "folded_into IS NULL AND recipient IS NOT NULL AND notice_day IS NOT NULL"
 supplier_notices = Table(
     "supplier_notices",
     metadata,
@@ -817,10 +822,36 @@ supplier_notices = Table(
     Column("status", String(16), nullable=False, server_default="pending"),
     Column("error", Text),
     Column("message_id", String(255)),
+    # the (UTC) day it was recorded; NULL for a notice recorded before migration 0026
+    Column("notice_day", Date),
+    # the day's notice to the same address this one is folded into (NULL: it is that notice)
+    Column("folded_into", Id),
     *_timestamps(),
     UniqueConstraint("incoming_invoice_id"),
+    UniqueConstraint("organization_id", "id"),
     CheckConstraint(_in("status", SUPPLIER_NOTICE_STATUSES), name="status"),
+    ForeignKeyConstraint(
+        ["organization_id", "folded_into"],
+        ["supplier_notices.organization_id", "supplier_notices.id"],
+        ondelete="CASCADE",
+    ),
     Index("ix_supplier_notices_org_status", "organization_id", "status"),
+    Index(
+        "ix_supplier_notices_folded_into",
+        "folded_into",
+        postgresql_where=text("folded_into IS NOT NULL"),
+        sqlite_where=text("folded_into IS NOT NULL"),
+    ),
+    # at most one notice a day per organization and address: the others are folded into it
+    Index(
+        "uq_supplier_notices_day_recipient",
+        "organization_id",
+        "recipient",
+        "notice_day",
+        unique=True,
+        postgresql_where=text(_CARRIER),
+        sqlite_where=text(_CARRIER),
+    ),
 )
 
 # The VAT breakdown (BG-23) and lines (BG-25) of an incoming invoice as read by the intake: what
