@@ -19,7 +19,8 @@ EXPECTED_ASSETS = {
     "qbo_items": [],
     "qbo_invoices": ["qbo_customers", "qbo_items", "sales_invoices"],
     "qbo_payments": ["qbo_invoices"],
-    "dunning_notices": ["sales_invoices"],
+    "receivables": ["qbo_payments", "sales_invoices"],
+    "dunning_notices": ["receivables"],
 }
 EXPECTED_CHECKS = {
     "incoming_invoices:no_failed_documents",

@@ -1,6 +1,12 @@
 """Overdue area: the dunning_notices asset, its schedule, its freshness check, the block job.
 
-`dunning_notices` is partitioned by organization, downstream of `sales_invoices`. The schedule
+`dunning_notices` is partitioned by organization, downstream of `receivables`: the open amounts of
+the organization's sales invoices as the application database holds them (billing writes the
+invoices and credit notes, the QuickBooks pull their payments, commands and the app change them
+too). `receivables` is an external asset (`AssetSpec`, never materialized by Dagster): a
+materializable upstream with the same partitions would make the launch dialog say "Upstream data
+missing" for every organization whose invoices no `sales_invoices` run wrote, though the notices
+read the database and need no such run. The schedule
 (INVOICE_PIPELINES_DUNNING_* settings, default daily at 00:00 UTC) launches one run per
 INVOICE_PIPELINES_DUNNING_BATCH_SIZE organizations (a partition range, run key
 `<tick>-batch-<n>`), each passing the tick's instant so every organization notices as of its own
@@ -15,6 +21,7 @@ from dagster import (
     AssetCheckSeverity,
     AssetExecutionContext,
     AssetSelection,
+    AssetSpec,
     Config,
     DefaultScheduleStatus,
     Definitions,
@@ -35,7 +42,7 @@ from dagster import (
 )
 from pydantic import Field
 
-from invoice_pipelines.catalog import OWNERS
+from invoice_pipelines.catalog import OWNERS, defined_here
 from invoice_pipelines.db.tenancy import UnknownOrganization
 from invoice_pipelines.metadata import markdown_table
 from invoice_pipelines.overdue import scheduling
@@ -174,10 +181,25 @@ def _delivery_metadata(sent: NoticeDeliverySummary) -> dict:
     }
 
 
+receivables = AssetSpec(
+    "receivables",
+    deps=["sales_invoices", "qbo_payments"],
+    metadata=defined_here(),
+    group_name="overdue",
+    partitions_def=organizations_partitions,
+    kinds={"sql"},
+    owners=OWNERS,
+    description="What one organization's customers owe: its sales invoices with their amount due, "
+    "due date, payments and credit notes, as the application database holds them (written by "
+    "billing, the QuickBooks payment pull, commands and the app). Not materialized here: the "
+    "dunning run reads it as it is, whichever run or command wrote it.",
+)
+
+
 @asset(
     name=ASSET,
     partitions_def=organizations_partitions,
-    deps=["sales_invoices"],
+    deps=[receivables],
     group_name="overdue",
     kinds={"python", "sql"},
     owners=OWNERS,
@@ -396,7 +418,7 @@ def dunning_block_job():
 
 
 defs = Definitions(
-    assets=[dunning_notices],
+    assets=[receivables, dunning_notices],
     asset_checks=[last_run_fresh],
     jobs=[dunning_job, dunning_checks_job, dunning_block_job],
     schedules=[dunning_schedule, dunning_checks_schedule],
