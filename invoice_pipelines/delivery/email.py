@@ -17,6 +17,7 @@ from functools import lru_cache
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
+from invoice_pipelines.core.text import printable
 from invoice_pipelines.einvoice.layout import format_date, format_iban, format_money
 from invoice_pipelines.resources.channels import Written
 from invoice_pipelines.resources.mail_message import LANGUAGES
@@ -84,6 +85,13 @@ def _language(mail: InvoiceMail) -> str:
     return mail.language if mail.language in LANGUAGES else "de"
 
 
+def _shown(value: str | None) -> str:
+    """A name or number as a message shows it: no invisible or control characters, one space
+    between words, "" when nothing is left (the templates then leave out the words around it,
+    so a subject never reads "von  Müller" or ends in "von")."""
+    return " ".join(printable(value or "").split())
+
+
 def _words(mail: InvoiceMail, language: str) -> dict:
     """The values every message about the document states, formatted for its language."""
 
@@ -92,17 +100,17 @@ def _words(mail: InvoiceMail, language: str) -> dict:
 
     open_amount = mail.still_open
     return {
-        "number": mail.number,
+        "number": _shown(mail.number),
         "credit_note": mail.credit_note,
-        "seller": mail.seller,
-        "buyer": mail.buyer,
+        "seller": _shown(mail.seller),
+        "buyer": _shown(mail.buyer),
         "issue_date": format_date(mail.issue_date, language),
         "due_date": format_date(mail.due_date, language) if mail.due_date else None,
         "total": money(mail.gross_total),
         "still_open": None if open_amount is None else money(open_amount),
         # a payment request only for an invoice with something to pay
         "pay": not mail.credit_note and (open_amount is None or open_amount > 0),
-        "corrects": mail.corrects_number,
+        "corrects": _shown(mail.corrects_number),
         "corrects_date": format_date(mail.corrects_date, language) if mail.corrects_date else None,
         "iban": format_iban(mail.iban) if mail.iban else None,
         "xrechnung": mail.xrechnung is not None,

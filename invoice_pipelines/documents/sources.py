@@ -234,9 +234,13 @@ def _invoice_lines(conn: Connection, wanted: list[int]) -> dict[int, list[Invoic
         if price < 0:
             # BR-27: a net price is never negative; a discount line is minus one unit instead
             quantity, price = -quantity, -price
-        lines[row["sales_invoice_id"]].append(
+        document = lines[row["sales_invoice_id"]]
+        document.append(
             InvoiceLine(
-                line_id=str(row["line_no"]),
+                # numbered 1, 2, ... on each document: a credit note's lines keep the number of
+                # the invoice line they credit in line_no (what is left to credit), which is not
+                # the position on the credit note
+                line_id=str(len(document) + 1),
                 description=row["description"],
                 quantity=quantity,
                 unit_code="C62",
