@@ -3,12 +3,16 @@ resource (its interface and the letter's content: `resources/letters.py`).
 
 The same font, margins, columns and EPC QR code ("GiroCode") as an invoice (`render.py`), written
 in one pass by `pdfa.py`; the title in the invoice's title size. A letter goes on to further pages
-when it is long. What cannot be shown is refused with `LetterError` naming it: a character the
-font has no glyph for, a line wider than the page, an amount no QR code can ask for.
+when it is long. Every text is set as `render.drawable` gives it: no invisible or control
+characters (a tab only between cells), `?` for a character the font has no glyph for; a first
+cell wider than the page is cut, ending in "…". So a customer's name never stops a letter; what
+still cannot be shown is refused with `LetterError` naming it (an amount no QR code can ask for,
+more pages than `max_pages`).
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 
 from invoice_pipelines.documents import pdfa
@@ -26,7 +30,7 @@ from invoice_pipelines.documents.render import (
     RenderError,
     _draw_qr,
     _write_cells,
-    check_glyphs,
+    drawable,
     epc_qr,
     invoice_font,
 )
@@ -49,8 +53,38 @@ class PdfaLetterWriter(LetterWriter):
         return written
 
 
+ELLIPSIS = "…"
+
+
+def _fitted(line: str) -> str:
+    """The line as it can be set: `drawable`, its first cell cut to the page's width."""
+    line = drawable(line)
+    first, tab, rest = line.partition("\t")
+    width = invoice_font().string_width
+
+    def fits(text: str) -> bool:
+        return MARGIN_LEFT + width(text, FONT_SIZE) <= RIGHT_EDGE
+
+    if fits(first):
+        return line
+    low, high = 0, len(first)  # the longest start of the cell that fits with the ellipsis
+    while low < high:
+        middle = (low + high + 1) // 2
+        if fits(first[:middle] + ELLIPSIS):
+            low = middle
+        else:
+            high = middle - 1
+    return first[:low].rstrip() + ELLIPSIS + tab + rest
+
+
 def _write(letter: Letter, created: datetime | None) -> WrittenLetter:
-    check_glyphs([*letter.head, letter.title, *letter.body, letter.author])
+    letter = replace(
+        letter,
+        author=drawable(letter.author).replace("\t", " "),
+        title=drawable(letter.title).replace("\t", " "),
+        head=tuple(_fitted(line) for line in letter.head),
+        body=tuple(_fitted(line) for line in letter.body),
+    )
     qr = None
     if letter.transfer is not None:
         t = letter.transfer

@@ -9,7 +9,8 @@ vector rectangles. A plain PDF invoice (`render_plain_pdf`, where no e-invoice a
 same page with the plain layout and nothing embedded.
 
 What the layout cannot show is refused with `RenderError` naming it: a character the font has
-no glyph for, a line wider than the page.
+no glyph for, a line wider than the page. A letter (`letters.py`) is sanitised instead
+(`drawable`): what it cannot draw is replaced, so a name never stops a letter.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from invoice_pipelines.core.invoice import Invoice
+from invoice_pipelines.core.text import printable
 from invoice_pipelines.documents import pdfa
 from invoice_pipelines.documents.qr import QrCode, make_qr
 from invoice_pipelines.einvoice.layout import render_invoice_text, render_plain_text
@@ -79,6 +81,18 @@ def check_glyphs(lines: list[str]) -> None:
                     f"the character {char!r} (U+{ord(char):04X}) in {line.strip()[:60]!r} is "
                     "not in the invoice font"
                 )
+
+
+def drawable(text: str, placeholder: str = "?") -> str:
+    """`text` as a letter can set it: invisible characters (bidi overrides, zero-width) removed,
+    control characters but the cells' tab as spaces, each character the font has no glyph for
+    as `placeholder`. A letter then never fails for a name it cannot draw (an invoice still does:
+    its page must say what its XML says, `check_glyphs`)."""
+    cells = [printable(cell) for cell in text.split("\t")]
+    glyphs = invoice_font().gids
+    return "\t".join(
+        "".join(char if char in glyphs else placeholder for char in cell) for cell in cells
+    )
 
 
 def epc_payload(name: str, iban: str, amount: Decimal, reference: str, bic: str | None) -> str:

@@ -37,6 +37,7 @@ from invoice_pipelines.core.dunning import (
     parse_settings,
 )
 from invoice_pipelines.core.invoice import Address
+from invoice_pipelines.core.letter_text import letter_text, letter_values
 from invoice_pipelines.db.tables import customers, dunning_notices, sales_invoices
 from invoice_pipelines.db.tenancy import resolve_organization, tenant_transaction
 from invoice_pipelines.db.types import utcnow
@@ -221,6 +222,16 @@ def _fee_lines(notice: dict, org: dict, words: dict, money) -> list[str]:
 def compose_letter(notice: dict, org: dict) -> Letter:
     """The letter of one notice (`notice`: the notice row with the invoice's and customer's fields
     `_unwritten` adds; `org`: the organization row)."""
+    # every text from outside as one line of visible text: a tab in a name would move it into
+    # the right-hand column, a bidi override would draw it reversed
+    notice = letter_values(notice)
+    settings = org.get("settings") or {}
+    org = {
+        **org,
+        "name": letter_text(org["name"]),
+        "vat_id": letter_text(org.get("vat_id")),
+        "settings": {**settings, "seller": letter_values(settings.get("seller") or {})},
+    }
     language = _language(notice["language"])
     words = WORDS[language]
     currency = notice["currency"]
@@ -382,6 +393,10 @@ def _record(engine: Engine, organization_id: int, notice_id: int, **values) -> N
         )
 
 
+def _sentence(exc: Exception) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
+
+
 def write_letters(
     engine: Engine,
     writer: LetterWriter,
@@ -399,8 +414,9 @@ def write_letters(
         for notice in _notices(engine, org["id"], ids):
             try:
                 written = writer.write(compose_letter(notice, org), created=created)
-            except (LetterError, DunningSettingsError) as exc:
-                reason = f"the dunning letter cannot be written: {exc}"
+            except (LetterError, DunningSettingsError, ValueError, ArithmeticError) as exc:
+                # this customer's letter only: its notice fails with the reason, the others go on
+                reason = f"the dunning letter cannot be written: {_sentence(exc)}"
                 _record(
                     engine, org["id"], notice["id"], letter_status="failed", letter_error=reason
                 )

@@ -354,23 +354,39 @@ def test_the_letter_is_mailed_once_and_a_run_that_died_sending_leaves_unknown(db
     assert _money(rows[mailed]["total_claimed"]) in _text(letter.get_content(), tmp_path)
 
 
-def test_a_letter_that_cannot_be_written_fails_its_notice_with_the_reason(db, tmp_path):
+class _RefusingWriter(PdfaLetterWriter):
+    """Refuses the letter of one customer, as a writer refuses what it cannot lay out."""
+
+    def write(self, letter: Letter, *, created=None) -> WrittenLetter:
+        if any("Unsetzbar" in line for line in letter.head):
+            raise LetterError("the letter takes 3 pages, more than the 2 a letter may take")
+        return super().write(letter, created=created)
+
+
+def test_a_letter_that_cannot_be_written_fails_its_notice_and_no_other(db, tmp_path):
     org = _org(db)
-    # a name the letter's font cannot show (the invoices refuse it the same way)
-    buyer = customer(db, org, email="einkauf@kunde.example", name="株式会社 Kunde")
-    invoice(db, org, buyer, date(2026, 11, 1))
+    refused = customer(db, org, email="einkauf@kunde.example", name="Unsetzbar AG")
+    fine = customer(db, org, email="buchhaltung@kunde.example", name="Kunde GmbH")
+    for buyer in (refused, fine):
+        invoice(db, org, buyer, date(2026, 11, 1))
     run_overdue(db.engine, org["slug"], on=date(2026, 11, 3))
     store = LocalFileStore(root=str(tmp_path))
-    letters = write_letters(db.engine, PdfaLetterWriter(), store, org["slug"])
+    letters = write_letters(db.engine, _RefusingWriter(), store, org["slug"])
     [reason] = letters.failed.values()
-    assert reason.startswith("the dunning letter cannot be written: the character '株'")
+    assert reason == (
+        "the dunning letter cannot be written: the letter takes 3 pages, more than the 2 a "
+        "letter may take"
+    )
+    assert len(letters.written) == 1
     with SmtpSink() as sink:
         mailer = SmtpMailer(port=sink.port, sender="mahnung@mueller.example")
         summary = send_notices(db.engine, mailer, store, org["slug"])
-        assert sink.mailbox.messages == []
-    [notice] = notices(db, org)
-    assert notice["letter_status"] == "failed" and notice["delivery_status"] == "failed"
-    assert notice["delivery_error"] == reason and summary.failed == {notice["id"]: reason}
+        assert [m["To"] for m in sink.mailbox.messages] == ["buchhaltung@kunde.example"]
+    by_customer = {n["customer_id"]: n for n in notices(db, org)}
+    failed, sent = by_customer[refused], by_customer[fine]
+    assert failed["letter_status"] == "failed" and failed["delivery_status"] == "failed"
+    assert failed["delivery_error"] == reason and summary.failed == {failed["id"]: reason}
+    assert (sent["letter_status"], sent["delivery_status"]) == ("written", "sent")
 
 
 def test_the_dunning_asset_writes_mails_and_shows_the_letters(db):
