@@ -6,9 +6,9 @@ PostgreSQL, two roles (docs/postgresql-and-scale-out.md): INVOICE_PIPELINES_DB_U
 runtime role's login, which `make run`'s code server, webserver, daemon, runs and commands use,
 and OWNER_DB_URL the tables' owner's, which only this script logs in as. It migrates as the owner,
 grants the runtime login the application role (INVOICE_PIPELINES_DB_APP_ROLE, default
-invoice_app) when it lacks it, and checks that the runtime login is one the pipelines start with
-(owns nothing, no BYPASSRLS, not a member of the owner): a refusal now is one sentence here instead
-of a code server that will not load. Without OWNER_DB_URL it migrates with INVOICE_PIPELINES_DB_URL
+invoice_app) and the system role (invoice_app_system) when it lacks them, and checks that the
+runtime login is one the pipelines start with (owns nothing, no BYPASSRLS, not a member of the
+owner): a refusal now is one sentence here instead of a code server that will not load. Without OWNER_DB_URL it migrates with INVOICE_PIPELINES_DB_URL
 only when INVOICE_PIPELINES_ALLOW_OWNER_RUNTIME=true (a throwaway database run as its owner).
 Bad settings end with one sentence and exit 2.
 """
@@ -65,7 +65,11 @@ def main() -> int:
         status = _migrate(owner_engine, upgrade, redacted(owner))
         login, role = runtime.username, app_role()
         if role and login and login != owner.username:
-            _grant(owner_engine, role, login)
+            from invoice_pipelines.db.rls import system_role
+
+            # the application role for tenant work, the system role for work over every tenant
+            for granted in (role, system_role(role)):
+                _grant(owner_engine, granted, login)
         owner_engine.dispose()
         make_engine(runtime_url).dispose()  # refuses an owner, superuser or BYPASSRLS login
         print(f"the pipelines log in as {login!r} ({URL_VAR})")

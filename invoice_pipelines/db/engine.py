@@ -11,6 +11,7 @@ from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
 
+from invoice_pipelines.db.rls import system_role
 from invoice_pipelines.settings import PROJECT_ROOT, ConfigError, env
 
 URL_VAR = "INVOICE_PIPELINES_DB_URL"
@@ -203,10 +204,13 @@ def _refuse_privileged(engine: Engine) -> None:
                 "SELECT current_user AS role, r.rolsuper, r.rolbypassrls, session_user AS login, "
                 "s.rolsuper AS login_super, s.rolbypassrls AS login_bypass, "
                 "(SELECT tableowner FROM pg_tables WHERE schemaname = current_schema() "
-                " AND tablename = 'organizations') AS owner "
+                " AND tablename = 'organizations') AS owner, "
+                "(SELECT pg_has_role(session_user, y.oid, 'MEMBER') FROM pg_roles y "
+                " WHERE y.rolname = :system) AS system_member "
                 "FROM pg_roles r, pg_roles s "
                 "WHERE r.rolname = current_user AND s.rolname = session_user"
-            )
+            ),
+            {"system": system_role(app_role())},
         ).one()
         owner_member = (
             row.owner is not None
@@ -219,9 +223,7 @@ def _refuse_privileged(engine: Engine) -> None:
             f"the application would run as {row.role!r}, which bypasses row-level security; "
             "set INVOICE_PIPELINES_DB_APP_ROLE (default invoice_app) or connect as a non-superuser role"
         )
-    if owner_runtime_allowed():
-        return
-    if row.login_super or row.login_bypass or owner_member:
+    if not owner_runtime_allowed() and (row.login_super or row.login_bypass or owner_member):
         what = (
             "a superuser"
             if row.login_super
@@ -235,6 +237,13 @@ def _refuse_privileged(engine: Engine) -> None:
             f"the pipelines log in as {row.login!r}, {what}, and any statement could RESET ROLE "
             "to it and get around row-level security; log in as the runtime role (docs/"
             f"postgresql-and-scale-out.md), or set {ALLOW_OWNER_VAR}=true for a test database"
+        )
+    if row.system_member is False:  # None: no system role yet (a database not yet migrated)
+        raise ConfigError(
+            f"the pipelines log in as {row.login!r}, which may not switch to "
+            f"{system_role(app_role())!r}, the role of the work over every organization (sensors, "
+            f"schedules): GRANT {system_role(app_role())} TO {row.login} "
+            "(docs/postgresql-and-scale-out.md)"
         )
 
 

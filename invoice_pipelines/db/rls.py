@@ -4,7 +4,10 @@ Each transaction of the application states whose data it works on with
 `set_config('invoice_pipelines.organization_id', ...)` (see `db/tenancy.py`). The policy shows a row
 only when its organization matches, so a query that forgets `WHERE organization_id = ...` still sees
 one tenant. Maintenance work that must see every tenant (sensors, stuck-job cleanup) says so
-explicitly with `invoice_pipelines.system = 'on'`.
+explicitly with `invoice_pipelines.system = 'on'`, and the policy honours that only for the system
+role (`system_role`: the application role's name plus `_system`, which `system_transaction`
+switches to for its transaction) and the tables' owner (migrations). The application role itself
+can set the setting, it is an ordinary custom setting, but it then still sees one tenant.
 """
 
 from __future__ import annotations
@@ -14,20 +17,33 @@ from sqlalchemy.engine import Connection
 ORG_SETTING = "invoice_pipelines.organization_id"
 SYSTEM_SETTING = "invoice_pipelines.system"
 POLICY = "tenant_isolation"
+DEFAULT_APP_ROLE = "invoice_app"
 
 
-def _visible(column: str) -> str:
-    """The policy's expression: the row's organization is the transaction's, or the scope is system.
+def system_role(app_role: str | None) -> str:
+    """The role a system transaction runs as: NOLOGIN, no BYPASSRLS, with the application role's
+    privileges (it is a member of it), and the only role besides the owner for which the policies
+    honour the system setting. Derived from the application role, so that two deployments with
+    roles of their own in one cluster never share it."""
+    return f"{app_role or DEFAULT_APP_ROLE}_system"
+
+
+def _visible(column: str, table: str, app_role: str | None) -> str:
+    """The policy's expression: the row's organization is the transaction's, or the scope is system
+    and the statement runs as the system role or the table's owner.
 
     Each setting is read in a scalar subquery of its own, which PostgreSQL plans as an InitPlan:
     evaluated once per statement (and the organization's only when the scope is not system), not
     once per row read or written. Written the plain way (`current_setting(...)` beside the column),
     the two lookups and the cast ran for every row a statement touched, 2-3 % of a
     100,000-order batch job's work (docs/batch-invoicing.md). Which rows pass is the same: the
-    settings do not change while a statement runs.
+    settings do not change while a statement runs. The role test is in the system setting's
+    subquery, so it too runs once per statement.
     """
     return (
-        f"((SELECT current_setting('{SYSTEM_SETTING}', true) = 'on') OR {column} = "
+        f"((SELECT current_setting('{SYSTEM_SETTING}', true) = 'on' AND (current_user = "
+        f"'{system_role(app_role)}' OR pg_has_role(current_user, c.relowner, 'USAGE')) "
+        f"FROM pg_catalog.pg_class c WHERE c.oid = '\"{table}\"'::regclass) OR {column} = "
         f"(SELECT NULLIF(current_setting('{ORG_SETTING}', true), '')::bigint))"
     )
 
@@ -49,6 +65,52 @@ def set_policy_expression(conn: Connection, table: str, expression: str) -> None
 
 
 def ensure_app_role(conn: Connection, role: str) -> None:
+    _create_role(conn, role)
+    conn.exec_driver_sql(f'GRANT USAGE ON SCHEMA public TO "{role}"')
+
+
+def ensure_system_role(conn: Connection, app_role: str | None) -> str:
+    """Create the system role (a member of the application role, so it has its grants) and let
+    the migrating owner and every login that is a member of the application role switch to it.
+
+    The runtime login needs it for its system transactions; granting it here keeps a deployment
+    that was set up before the system role existed working after `migrate`.
+    """
+    role = system_role(app_role)
+    _create_role(conn, role)
+    if app_role:
+        conn.exec_driver_sql(
+            f"""
+            DO $$
+            DECLARE member text;
+            BEGIN
+                IF NOT pg_has_role('{role}', '{app_role}', 'MEMBER') THEN
+                    EXECUTE 'GRANT ' || quote_ident('{app_role}') || ' TO ' || quote_ident('{role}');
+                END IF;
+                FOR member IN
+                    SELECT r.rolname FROM pg_auth_members m JOIN pg_roles r ON r.oid = m.member
+                    WHERE m.roleid = (SELECT oid FROM pg_roles WHERE rolname = '{app_role}')
+                    AND r.rolname <> '{role}' AND r.rolcanlogin
+                    AND NOT pg_has_role(r.rolname, '{role}', 'MEMBER')
+                LOOP
+                    BEGIN
+                        EXECUTE 'GRANT ' || quote_ident('{role}') || ' TO ' || quote_ident(member);
+                    EXCEPTION WHEN unique_violation OR insufficient_privilege THEN
+                        -- granted concurrently, or the owner may not grant: the runtime login's
+                        -- engine then says what to grant (db/engine.py)
+                        NULL;
+                    END;
+                END LOOP;
+            END
+            $$;
+            """
+        )
+    else:
+        conn.exec_driver_sql(f'GRANT USAGE ON SCHEMA public TO "{role}"')
+    return role
+
+
+def _create_role(conn: Connection, role: str) -> None:
     conn.exec_driver_sql(
         f"""
         DO $$
@@ -74,7 +136,6 @@ def ensure_app_role(conn: Connection, role: str) -> None:
         $$;
         """
     )
-    conn.exec_driver_sql(f'GRANT USAGE ON SCHEMA public TO "{role}"')
 
 
 def protect_tables(
@@ -93,8 +154,8 @@ def protect_tables(
         conn.exec_driver_sql(f'ALTER TABLE "{table}" FORCE ROW LEVEL SECURITY')
         conn.exec_driver_sql(f'DROP POLICY IF EXISTS {POLICY} ON "{table}"')
         conn.exec_driver_sql(
-            f'CREATE POLICY {POLICY} ON "{table}" USING {_visible(key_column)} '
-            f"WITH CHECK {_visible(key_column)}"
+            f'CREATE POLICY {POLICY} ON "{table}" USING {_visible(key_column, table, role)} '
+            f"WITH CHECK {_visible(key_column, table, role)}"
         )
     if role:
         conn.exec_driver_sql(f'GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO "{role}"')

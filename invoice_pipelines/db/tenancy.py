@@ -13,7 +13,8 @@ from contextlib import contextmanager
 from sqlalchemy import Engine, select, text
 from sqlalchemy.engine import Connection
 
-from invoice_pipelines.db.rls import ORG_SETTING, SYSTEM_SETTING
+from invoice_pipelines.db.engine import app_role
+from invoice_pipelines.db.rls import ORG_SETTING, SYSTEM_SETTING, system_role
 from invoice_pipelines.db.tables import organizations
 
 
@@ -34,6 +35,21 @@ def scope_to_organization(conn: Connection, organization_id: int) -> None:
     """Make the current transaction see only `organization_id` (PostgreSQL RLS)."""
     _set(conn, ORG_SETTING, str(int(organization_id)))
     _set(conn, SYSTEM_SETTING, "off")
+
+
+def scope_to_system(conn: Connection) -> None:
+    """Make the current transaction see every organization (PostgreSQL RLS).
+
+    The policies honour the system setting only for the system role (`db/rls.py`), so the
+    transaction first switches to it (`SET LOCAL ROLE`, in the same statement); at its end the
+    connection is the application role again. The application role cannot switch to it; the
+    runtime login, a member of it, can (docs/postgresql-and-scale-out.md).
+    """
+    if conn.dialect.name == "postgresql":
+        conn.execute(
+            text("SELECT set_config('role', :role, true), set_config(:name, 'on', true)"),
+            {"role": system_role(app_role()), "name": SYSTEM_SETTING},
+        )
 
 
 @contextmanager
@@ -68,7 +84,7 @@ def system_transaction(engine: Engine, *, write: bool = False) -> Iterator[Conne
         if write and conn.dialect.name == "sqlite":
             conn = conn.execution_options(sqlite_begin="IMMEDIATE")
         with conn.begin():
-            _set(conn, SYSTEM_SETTING, "on")
+            scope_to_system(conn)
             yield conn
 
 

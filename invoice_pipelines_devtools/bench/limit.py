@@ -22,7 +22,6 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 
-from sqlalchemy import text
 from sqlalchemy.engine import URL, make_url
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -106,16 +105,15 @@ def run_psql_file(url: URL | str, path: Path, variables: dict[str, object]) -> d
 def rolled_back(engine, organization_id: int | None = None) -> Iterator:
     """A transaction that is always rolled back: scoped to one organization, or (None) to every
     organization as a system transaction is. For a limit that writes what the run writes."""
-    from invoice_pipelines.db.rls import SYSTEM_SETTING
-    from invoice_pipelines.db.tenancy import scope_to_organization
+    from invoice_pipelines.db.tenancy import scope_to_organization, scope_to_system
 
     with engine.connect() as conn:
         transaction = conn.begin()
         try:
             if organization_id is not None:
                 scope_to_organization(conn, organization_id)
-            elif conn.dialect.name == "postgresql":
-                conn.execute(text("SELECT set_config(:name, 'on', true)"), {"name": SYSTEM_SETTING})
+            else:
+                scope_to_system(conn)
             yield conn
         finally:
             transaction.rollback()

@@ -33,11 +33,12 @@ def roles(pg_database):
         tables_owner = conn.execute(
             text("SELECT tableowner FROM pg_tables WHERE tablename = 'organizations'")
         ).scalar_one()
-        # the docs' runtime role: LOGIN, nothing owned, no BYPASSRLS, a member of invoice_app only
+        # the docs' runtime role: LOGIN, nothing owned, no BYPASSRLS, a member of invoice_app and
+        # invoice_app_system only
         conn.exec_driver_sql(
             f'CREATE ROLE "{runtime}" LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE INHERIT'
         )
-        conn.exec_driver_sql(f'GRANT invoice_app TO "{runtime}"')
+        conn.exec_driver_sql(f'GRANT invoice_app, invoice_app_system TO "{runtime}"')
         conn.exec_driver_sql(f'CREATE ROLE "{owner_member}" LOGIN NOSUPERUSER NOBYPASSRLS')
         conn.exec_driver_sql(f'GRANT "{tables_owner}", invoice_app TO "{owner_member}"')
     url = make_url(pg_database.url)
