@@ -746,6 +746,8 @@ incoming_invoices = Table(
     *_timestamps(),
     # the same bytes are one document per organization
     UniqueConstraint("organization_id", "content_hash"),
+    # the target of the discounts' (organization_id, incoming_invoice_id) foreign key (0029)
+    UniqueConstraint("organization_id", "id"),
     CheckConstraint(_in("status", INCOMING_STATUSES), name="status"),
     Index("ix_incoming_invoices_org_status", "organization_id", "status"),
     Index("ix_incoming_invoices_org_number_key", "organization_id", "invoice_number_key"),
@@ -907,13 +909,7 @@ incoming_discounts = Table(
     metadata,
     Column("id", Id, primary_key=True, autoincrement=True),
     _org_fk(index=False),
-    Column(
-        "incoming_invoice_id",
-        Id,
-        ForeignKey("incoming_invoices.id", ondelete="CASCADE"),
-        nullable=False,
-        index=True,
-    ),
+    Column("incoming_invoice_id", Id, nullable=False, index=True),
     Column("step", Integer, nullable=False),
     Column("days", Integer, nullable=False),
     Column("percent", Rate(), nullable=False),
@@ -926,6 +922,12 @@ incoming_discounts = Table(
     Column("last_day", Date),
     Column("discount", Money()),
     Column("pay", Money()),
+    # a discount's invoice is one of its own organization (0029)
+    ForeignKeyConstraint(
+        ["organization_id", "incoming_invoice_id"],
+        ["incoming_invoices.organization_id", "incoming_invoices.id"],
+        ondelete="CASCADE",
+    ),
     Index("ix_incoming_discounts_org_last_day", "organization_id", "last_day"),
 )
 
