@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import ROUND_FLOOR, Decimal
+from functools import cache
 from typing import Any, Literal
 
 from invoice_pipelines.core.invoice import Invoice, InvoiceLine
@@ -463,6 +464,11 @@ def _invisible(char: str) -> bool:
     return any(low <= code <= high for low, high in _IGNORABLE)
 
 
+def _visible_text(value: str) -> str:
+    """`value` in Unicode compatibility forms (NFKC), without invisible characters, case kept."""
+    return "".join(c for c in unicodedata.normalize("NFKC", value) if not _invisible(c))
+
+
 def comparison_text(value: str | None) -> str:
     """A value as the duplicate check compares it: Unicode compatibility forms folded (NFKC:
     full-width digits, ligatures), every invisible or format character (zero-width space, soft
@@ -472,29 +478,116 @@ def comparison_text(value: str | None) -> str:
     if not value:
         return ""
     folded = unicodedata.normalize("NFKC", value).casefold()
-    folded = unicodedata.normalize("NFKC", folded)
-    return "".join(char for char in folded if not _invisible(char))
+    return _visible_text(folded)
+
+
+# the classes {0, O, o} and {1, I, l, i} as the key writes them (`lookalike_text`)
+_DIGIT_CLASSES = str.maketrans({"o": "0", "l": "1", "i": "1"})
+# The marker the confusables data puts around right-to-left characters so that they print in
+# order; it is not part of the character.
+_LRM = "\u200e"
+
+
+@cache
+def _prototypes() -> dict[str, str]:
+    """Each confusable character -> the prototype it looks like (UTS #39 confusables.txt, from
+    the confusable-homoglyphs package, pinned in pyproject.toml: a new table changes the stored
+    keys, so an upgrade comes with a migration that recomputes them).
+
+    The package keeps each line of confusables.txt in both directions. In that file a source is
+    one character and never a prototype itself, so a character linked to exactly one other is a
+    source and the other its prototype; where two characters only know each other either could
+    be the prototype, and taking one (ASCII first, then the lower code point) keeps them one
+    class, which is all a key needs."""
+    from confusable_homoglyphs.confusables import confusables_data
+
+    links: dict[str, set[str]] = {}
+    for key, entries in confusables_data.items():
+        others = {entry["c"].replace(_LRM, "") for entry in entries}
+        links.setdefault(key.replace(_LRM, ""), set()).update(others)
+    table: dict[str, str] = {}
+    for source, others in links.items():
+        if len(source) != 1 or len(others) != 1:
+            continue
+        (prototype,) = others
+        if prototype == source:
+            continue
+        if len(prototype) == 1 and links.get(prototype) == {source}:
+            if min(source, prototype, key=lambda c: (not c.isascii(), ord(c))) == source:
+                continue
+        table[source] = prototype
+    return table
+
+
+def _skeleton(text: str) -> str:
+    """UTS #39's skeleton: NFD, each character replaced by its prototype, NFD again."""
+    table = _prototypes()
+    mapped = "".join(table.get(char, char) for char in unicodedata.normalize("NFD", text))
+    return unicodedata.normalize("NFD", mapped)
+
+
+def lookalike_text(value: str | None) -> str:
+    """`comparison_text` by what a person sees: every character replaced by the one it looks
+    like (UTS #39 skeleton), first as written (Cyrillic `М` is Latin `M`, though `м` is not `m`),
+    then case-folded and again until nothing changes (`0` -> `O` -> `o`). UTS #39 makes `I`, `l`
+    and `1` one character and case folding makes `I` and `i` one, so `i` joins them: the key is
+    case-blind and look-alike-blind at once. Those two classes are written as their digits
+    (`RE-2O24-l7` is `re202417`), which reads best in the numbers they mostly occur in."""
+    if not value:
+        return ""
+    text = _skeleton(_visible_text(value))
+    for _ in range(4):
+        folded = _visible_text(_skeleton(unicodedata.normalize("NFKC", text.casefold())))
+        if folded == text:
+            break
+        text = folded
+    return text.translate(_DIGIT_CLASSES)
+
+
+def _is_separator(char: str) -> bool:
+    """Neither letter, digit nor mark: dashes of every kind, slashes, dots, underscores, spaces,
+    other punctuation and symbols."""
+    return unicodedata.category(char)[0] not in "LNM"
+
+
+def _without_separators(text: str) -> str:
+    return "".join(char for char in text if not _is_separator(char))
+
+
+def lookalike_key(value: str | None) -> str:
+    """`lookalike_text` without separators ("RE-2026/17", "RE_2026_17", "RE202617" are one).
+    They go before the look-alikes are replaced too: an em dash looks like a letter (the
+    Katakana prolonged sound mark) to UTS #39, but a person reads it as a dash. A value of
+    separators only keeps them (it is still something to compare)."""
+    key = _without_separators(lookalike_text(_without_separators(value or "")))
+    return key or lookalike_text(value)
 
 
 def invoice_number_key(number: str | None) -> str | None:
-    """IP-DUP-01's comparison key of an invoice number (`comparison_text`).
+    """IP-DUP-01's comparison key of an invoice number: what a person sees (`lookalike_key`).
 
-    Suppliers re-send the same invoice typed slightly differently ("RE 2024-17", "re2024-17"),
-    sometimes with characters nobody sees (a zero-width space, a soft hyphen) or full-width
-    digits. The intake stores this key beside the number and the duplicate check selects by it in
-    SQL, so this function is the one definition of "the same number".
+    Suppliers re-send the same invoice typed slightly differently ("RE 2024-17", "re2024/17",
+    "RE202417"), sometimes with characters nobody sees (a zero-width space, a soft hyphen),
+    full-width digits, other dashes (U+2010, U+2011, U+2013, U+2212) or letters of another script
+    that look the same (Cyrillic `Р`, `А`, `О`, `Е`). All of these are one key. The price: numbers
+    that differ only in their separators ("1-23" and "12-3") or in look-alike characters ("10"
+    and "1O") are one key too, so from the same seller the later one is taken for the earlier;
+    docs/intake.md says why that is the better mistake. The intake stores this key beside the
+    number and the duplicate check selects by it in SQL, so this function is the one definition
+    of "the same number" (migration 0028 recomputed the stored keys with a frozen copy).
     """
     if number is None:
         return None
-    return comparison_text(number) or None
+    return lookalike_key(number) or None
 
 
 def seller_key(vat_id: str | None, name: str | None) -> str:
-    """IP-DUP-01's seller of a number: its VAT id, else its name, each as `comparison_text` gives
-    it (invisible characters and compatibility forms do not make another seller). A seller known
-    by VAT id in one document and by name only in another is not taken for the same one."""
-    vat = comparison_text(vat_id)
-    return f"vat:{vat}" if vat else f"name:{comparison_text(name)}"
+    """IP-DUP-01's seller of a number: its VAT id, else its name, each as `lookalike_key` gives
+    it (invisible characters, compatibility forms, look-alike letters and separators do not make
+    another seller). A seller known by VAT id in one document and by name only in another is not
+    taken for the same one."""
+    vat = lookalike_key(vat_id)
+    return f"vat:{vat}" if vat else f"name:{lookalike_key(name)}"
 
 
 def duplicate_number_finding(number: str, seller: str | None, earlier_document: int) -> Finding:
