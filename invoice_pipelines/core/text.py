@@ -88,3 +88,25 @@ def cell_text(value: str, max_chars: int = MAX_TEXT_FIELD_CHARS) -> str:
     if not _SUSPECT.search(value) and len(value) <= max_chars:
         return value  # the common case: nothing to change
     return cut(defuse_formula(printable(value)), max_chars)
+
+
+# What a terminal acts on instead of showing: C0 (ESC starts colour, cursor and OSC sequences such
+# as hyperlinks and window titles; CR and BS overwrite what was shown), DEL, C1 (0x9b is a
+# one-byte CSI), the line and paragraph separators, the bidi embeddings, overrides, isolates and
+# marks (they show a name's characters in another order than stored), and lone surrogates (which
+# cannot be printed at all).
+_TERMINAL_UNSAFE = re.compile(
+    r"[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]"
+)
+
+
+def terminal_text(value: str) -> str:
+    """`value` as a terminal may show it: every control, bidi and separator character written as
+    its escape (`\\u001b`, `\\u202e`), everything else as it is.
+
+    The escape is JSON's and Python's, so a line of JSON stays JSON with the same content; text
+    from a document or an upload (file names, numbers, names, messages) goes through here before
+    a command prints it."""
+    if not _TERMINAL_UNSAFE.search(value):
+        return value
+    return _TERMINAL_UNSAFE.sub(lambda found: f"\\u{ord(found.group()):04x}", value)

@@ -117,29 +117,37 @@ def run_list_command(args: argparse.Namespace) -> int:
     )
     if args.json:
         for document in documents:
-            print(json.dumps(document, default=str))
+            _show(json.dumps(document, default=str))  # ASCII, but DEL is ASCII too
         return 0
     if not documents:
         print("no incoming invoices match")
         return 0
     for d in documents:
-        print(
+        _show(
             f"{d['id']:>6}  {d['status']:<12} {_class(d):<32} "
             f"{(d['invoice_number'] or '-')[:24]:<24} {(d['seller_name'] or '-')[:28]:<28} "
             f"{d['gross_total'] or '-':>12} {d['currency'] or ''}  {d['filename'] or ''}"
         )
         if d.get("discount"):
-            print(f"        {_discount_line(d['discount'], d['currency'])}")
+            _show(f"        {_discount_line(d['discount'], d['currency'])}")
         if d["notice"]:
             notice = d["notice"]
-            print(f"        notice to {notice['recipient'] or '(no address)'}: {notice['status']}")
+            _show(f"        notice to {notice['recipient'] or '(no address)'}: {notice['status']}")
         for finding in d["findings"][:5]:
-            print(
+            _show(
                 f"        {finding['severity']:<7} {finding['rule'] or '-'}: {finding['message'][:110]}"
             )
         if len(d["findings"]) > 5:
-            print(f"        ... and {len(d['findings']) - 5} more (incoming show --id {d['id']})")
+            _show(f"        ... and {len(d['findings']) - 5} more (incoming show --id {d['id']})")
     return 0
+
+
+def _show(line: str) -> None:
+    """Print a line that holds text from a document or an upload: control and bidi characters
+    (a file name's ESC or OSC sequence, an RTL override) escaped, never acted on."""
+    from invoice_pipelines.core.text import terminal_text
+
+    print(terminal_text(line))
 
 
 def _discount_line(discount: dict, currency: str | None) -> str:
@@ -166,7 +174,10 @@ def run_show_command(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    print(json.dumps(document, default=str, indent=2, ensure_ascii=False))
+    # JSON escapes C0 inside strings, not DEL, C1 or bidi characters; a JSON line is split only
+    # where the JSON itself breaks it (a newline inside a string is written as \n)
+    for line in json.dumps(document, default=str, indent=2, ensure_ascii=False).split("\n"):
+        _show(line)
     return 0
 
 
