@@ -132,7 +132,10 @@ def run_list_command(args: argparse.Namespace) -> int:
             _show(f"        {_discount_line(d['discount'], d['currency'])}")
         if d["notice"]:
             notice = d["notice"]
-            _show(f"        notice to {notice['recipient'] or '(no address)'}: {notice['status']}")
+            why = f" ({notice['error'][:160]})" if notice.get("error") else ""
+            _show(
+                f"        notice to {notice['recipient'] or '(no address)'}: {notice['status']}{why}"
+            )
         for finding in d["findings"][:5]:
             _show(
                 f"        {finding['severity']:<7} {finding['rule'] or '-'}: {finding['message'][:110]}"

@@ -1,26 +1,41 @@
-"""The one notice a supplier gets when the intake rejects a document of theirs.
+"""The notice a supplier gets when the intake rejects documents of theirs: where it goes, how often,
+and what it may say.
 
-The intake run records the notice (`supplier_notices`, pending) in the same transaction that
-moves the document to FAILED: what the document is under the law, the reasons in plain words with
-their rule ids, and where it goes (the seller's e-mail in the document: contact e-mail BT-43, else
-an electronic address with scheme EM, BT-34). `send_supplier_notices` sends the pending ones
-through the at-most-once outbox (outbox/machine.py): claimed (`sending`) before the message
-leaves, `sent`, `failed` with the reason, or `unknown` when the hand-over broke (never sent again
-on its own). A document is noticed once whatever happens to it later: one row per document.
+The intake run records each rejected document's notice (`supplier_notices`) in the transaction
+that moves the document to FAILED: which document, what it is under the law, the reasons in plain
+words with their rule ids. Where it goes is never what the rejected document claims (its seller
+e-mail is anybody's to write): it goes to an address the organization knows for that supplier --
+the seller e-mail of the latest earlier incoming invoice of the same seller (VAT id, else name, as
+IP-DUP-01 compares them) that the rules or a person accepted (VALIDATED, EXPORTED) -- else to the
+upload's sender where the upload recorded an e-mail address. Only a plain mailbox@domain is an
+address (no IP literal, quoted local part, route, `%` or `!`). No such address: the notice is
+`failed` at once, saying so.
+
+At most one notice a day goes to an address: the day's first rejection is the notice (`pending`),
+later ones the same day are listed in it (`folded`, `folded_into` it) while it waits, or are
+`suppressed` (not sent again) once it left. `send_supplier_notices` sends the pending ones through
+the at-most-once outbox (outbox/machine.py): claimed (`sending`) before the message leaves, `sent`,
+`failed` with the reason, or `unknown` when the hand-over broke (never sent again on its own). The
+mail is text/plain; every value from a document in it (number, supplier name, file name, the
+reasons quoting them) is cut to a bounded length, stripped of control and bidi characters, and
+has its links broken (`hxxps[:]//`, `www[.]`, `example[.]com`), so it is text, never a link.
 """
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
-from datetime import timedelta
+from dataclasses import dataclass, field
+from datetime import date, timedelta
 from email.utils import make_msgid
 
-from sqlalchemy import and_, func, or_, select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import and_, func, insert, or_, select, update
 from sqlalchemy.engine import Engine
+from sqlalchemy.orm import aliased
 
-from invoice_pipelines.core.rules import Finding
+from invoice_pipelines.core.lifecycle import Status
+from invoice_pipelines.core.rules import Finding, seller_key
 from invoice_pipelines.db.tables import incoming_invoices, organizations, supplier_notices, uploads
 from invoice_pipelines.db.tenancy import system_transaction, tenant_transaction
 from invoice_pipelines.db.types import utcnow
@@ -35,24 +50,94 @@ from invoice_pipelines.outbox.machine import (
     refuse,
 )
 from invoice_pipelines.resources.mail import OutgoingMail, SendError, SmtpMailer
-from invoice_pipelines.resources.mail_message import email_address, mime_message
+from invoice_pipelines.resources.mail_message import MessageError, email_address, mime_message
 
 BOX = Outbox(supplier_notices, key=("incoming_invoice_id",))
+FOLDED, SUPPRESSED = "folded", "suppressed"
 MAX_REASONS = 12
+# what a document puts into the notice: number, supplier name and file name each at most this long
+MAX_VALUE = 80
+MAX_REASON = 200
+# documents listed in one day's notice; the rest are counted
+MAX_LISTED = 10
 # a notice `sending` this long belongs to a run that died (a send takes seconds)
 STALE_AFTER = timedelta(minutes=15)
 DIED = "the sending run ended before the outcome was recorded; it may have been sent"
 NO_ADDRESS = (
-    "the document names no e-mail address of the supplier (BT-43, or BT-34 with scheme EM), "
-    "and its upload no sender"
+    "no address known for this supplier: no accepted (VALIDATED or EXPORTED) invoice of the "
+    "same seller names one, and the upload has no sender's address; the address in the rejected "
+    "document itself is not used"
 )
+BEFORE_0026 = (
+    "recorded before notices went only to addresses known for the supplier: its address came "
+    "from the rejected document itself; not sent"
+)
+LEFT_ALREADY = "the day's one notice to this address had left already; not sent again"
+ACCEPTED = (Status.VALIDATED.value, Status.EXPORTED.value)
 
 
 @dataclass(frozen=True)
 class Notice:
+    """One rejected document's part of a notice. `recipient`: the address the document itself
+    names; kept for its caller, never where the notice goes (record_notices decides that)."""
+
     recipient: str | None
     subject: str
     body: str
+
+
+# --- what a document may put into a mail -------------------------------------------------------
+
+# Unicode's other full stops, which IDNA reads as dots in host names
+_DOTS = str.maketrans({"\u3002": ".", "\uff0e": ".", "\uff61": "."})
+_SCHEME = re.compile(r"(?i)\b([a-z][a-z0-9+.\-]{0,30}?)\s*:\s*/\s*/")
+_WWW = re.compile(r"(?i)\b(www)\.")
+# a dot between a name and a label of letters (example.com, evil.example): a mail program may
+# make a link of it
+_HOST_DOT = re.compile(r"(?i)(?<=[a-z0-9\-_])\.(?=(?:xn--[a-z0-9\-]+|[a-z]{2,63})(?![a-z0-9\-]))")
+_FILE_TYPE = re.compile(r"(?i)\.(pdf|xml|jpe?g|png|tiff?|gif|bmp|webp|txt|csv)$")
+_HIDDEN = ("Cf", "Co", "Cs", "Cn")  # bidi, zero-width, soft hyphen; private and unassigned
+
+
+def _defanged(text: str) -> str:
+    """`text` with every URL, www. name and host name broken so that no mail program links it."""
+
+    def scheme(match: re.Match) -> str:
+        name = match.group(1)
+        if name.lower().startswith("http"):
+            name = f"{name[0]}xx{name[3:]}"
+        elif name.lower().startswith("ftp"):
+            name = f"{name[0]}x{name[2:]}"
+        return f"{name}[:]//"
+
+    text = _SCHEME.sub(scheme, text)
+    text = _WWW.sub(r"\1[.]", text)
+    return _HOST_DOT.sub("[.]", text)
+
+
+def plain_text(value: str | None, limit: int = MAX_VALUE, *, links: bool = False) -> str:
+    """A value from a document as one line of plain text: compatibility forms folded (NFKC),
+    control, bidi and invisible characters gone, white space one space, at most `limit`
+    characters (the rest an ellipsis), links broken unless `links`."""
+    text = unicodedata.normalize("NFKC", (value or "")[: limit * 4]).translate(_DOTS)
+    text = "".join(
+        " " if unicodedata.category(c) in ("Cc", "Zl", "Zp") else c
+        for c in text
+        if unicodedata.category(c) not in _HIDDEN
+    )
+    text = " ".join(text.split())
+    if len(text) > limit:
+        text = text[: limit - 1].rstrip() + "\u2026"
+    return text if links else _defanged(text)
+
+
+def _file_name(value: str | None) -> str:
+    """A file name as plain text; its last dot kept before a document's file type (scan.pdf)."""
+    text = plain_text(value, links=True)
+    kind = _FILE_TYPE.search(text)
+    if kind is None:
+        return _defanged(text)
+    return _defanged(text[: kind.start()]) + kind.group(0)
 
 
 def compose(
@@ -64,86 +149,228 @@ def compose(
     recipient: str | None,
     rules: Sequence[str] = (),
 ) -> Notice:
-    """The notice's text: which document, what it is, why it was not accepted, what to do.
-    `rules`: the rule ids that decided its class, named where no error finding says more."""
-    which = f"invoice {number}" if number else f"the document {filename or '(no name)'}"
+    """One document's part of a notice: which document, what it is, why it was not accepted.
+    `rules`: the rule ids that decided its class, named where no error finding says more.
+    `recipient`: what the document names as the seller's address (not where the notice goes)."""
+    name = _file_name(filename) if filename else "(no file name)"
+    shown = plain_text(number) if number else ""
+    which = f"invoice {shown}" if shown else f"the document {name}"
     errors = [f for f in findings if f.severity == "error"]
     reasons = []
     for finding in errors[:MAX_REASONS]:
-        rule = f"{finding.rule}: " if finding.rule else ""
-        reasons.append(f"- {rule}{' '.join(finding.message.split())[:300]}")
+        rule = f"{plain_text(finding.rule, 40)}: " if finding.rule else ""
+        reasons.append(f"  - {rule}{plain_text(finding.message, MAX_REASON)}")
     if len(errors) > MAX_REASONS:
-        reasons.append(f"- and {len(errors) - MAX_REASONS} more of the same kind")
-    if not reasons:
-        reasons.append(f"- {label}" + (f" ({', '.join(rules)})" if rules else ""))
+        reasons.append(f"  - and {len(errors) - MAX_REASONS} more of the same kind")
+    if not reasons and rules:
+        reasons.append(f"  - {', '.join(plain_text(r, 40) for r in rules[:MAX_REASONS])}")
+    kind = plain_text(label, MAX_REASON, links=True)
     body = "\n".join(
+        [
+            f"- {which}" + (f" (file {name})" if shown else ""),
+            f"  it is {kind}" + ("; the reasons:" if errors else "; the rules that decided it:")
+            if reasons
+            else f"  it is {kind}",
+            *reasons,
+        ]
+    )
+    subject = f"Not accepted: {which if len(which) <= 48 else which[:47] + chr(0x2026)}"
+    return Notice(recipient, f"{subject} to {plain_text(organization, 60, links=True)}", body)
+
+
+def _letter(organization: str, sections: Sequence[str], total: int) -> str:
+    """The mail's text: the day's rejected documents (the first MAX_LISTED of them), what to do."""
+    org = plain_text(organization, 200, links=True)
+    listed = list(sections[:MAX_LISTED])
+    if total > len(listed):
+        listed.append(f"- and {total - len(listed)} more documents, not listed here")
+    listed = "\n\n".join(listed)
+    which = "a document" if total == 1 else f"{total} documents"
+    return "\n".join(
         [
             "Good day,",
             "",
-            f"{organization} received {which} ({filename or 'no file name'}) and could not "
-            f"accept it: it is {label}.",
+            f"{org} received {which} naming you as the seller, or sent from your address, and "
+            f"could not accept {'it' if total == 1 else 'them'}:",
             "",
-            "The reasons, with the rule ids of the official EN 16931 / XRechnung rules or of our "
-            "own checks:",
-            *reasons,
+            listed,
             "",
-            "Please send a corrected e-invoice (XRechnung or ZUGFeRD/Factur-X EN 16931 or "
-            "EXTENDED). This notice is sent once.",
+            "The rule ids are those of the official EN 16931 / XRechnung rules or of our own "
+            "checks. Please send a corrected e-invoice (XRechnung or ZUGFeRD/Factur-X EN 16931 or "
+            "EXTENDED). Values from the documents are shown as plain text (links broken); this "
+            "address gets at most one such notice a day.",
             "",
-            organization,
+            org,
+            "",
         ]
     )
-    return Notice(recipient, f"Not accepted: {which} to {organization}", body)
 
 
-def _looks_like_address(text: str | None) -> bool:
-    text = (text or "").strip()
-    local, at, domain = text.rpartition("@")
-    return bool(at and local and "." in domain) and not any(
-        c.isspace() or c in '<>,;"' for c in text
-    )
+# --- where it goes -----------------------------------------------------------------------------
+
+_LOCAL_PART = re.compile(r"[A-Za-z0-9_+\-]+(?:\.[A-Za-z0-9_+\-]+)*")
+_LABEL = re.compile(r"[a-z0-9](?:[a-z0-9\-]{0,61}[a-z0-9])?")
+_NOT_DELIVERED_TO = {"localhost", "local", "localdomain", "internal", "invalid", "arpa", "onion"}
 
 
-def _upload_senders(conn, document_ids: Sequence[int]) -> dict[int, str]:
-    """Who uploaded each document, where that is an e-mail address (`uploads.created_by`)."""
+def mailbox(text: str | None) -> str | None:
+    """`text` as a plain mailbox@domain (lower case), or None: one @, a local part of letters,
+    digits and . _ + - (no quotes, %, !, route or comment), a domain of at least two ASCII labels
+    ending in a name (no IP literal or address, no local-only name)."""
+    value = (text or "").strip()
+    if len(value) > 254 or value.count("@") != 1:
+        return None
+    local, domain = value.lower().split("@")
+    if len(local) > 64 or not _LOCAL_PART.fullmatch(local):
+        return None
+    labels = domain.split(".")
+    if len(labels) < 2 or not all(_LABEL.fullmatch(label) for label in labels):
+        return None
+    top = labels[-1]
+    if not (top.isalpha() or top.startswith("xn--")) or len(top) < 2:
+        return None
+    return None if top in _NOT_DELIVERED_TO else f"{local}@{domain}"
+
+
+def _known_addresses(conn, organization_id: int, documents) -> dict[str, str]:
+    """The seller e-mail of the latest accepted (VALIDATED, EXPORTED) incoming invoice of each
+    seller among `documents`, by `seller_key`: one query for all of them."""
+    vat_ids = sorted({d.seller_vat_id for d in documents if d.seller_vat_id})
+    names = sorted({d.seller_name for d in documents if d.seller_name and not d.seller_vat_id})
+    if not vat_ids and not names:
+        return {}
+    i = incoming_invoices.c
+    email = i.raw_json[("invoice", "seller_email")].as_string()
+    sellers = []
+    if vat_ids:
+        sellers.append(i.seller_vat_id.in_(vat_ids))
+    if names:
+        sellers.append(and_(i.seller_vat_id.is_(None), i.seller_name.in_(names)))
     rows = conn.execute(
-        select(incoming_invoices.c.id, uploads.c.created_by)
-        .join(uploads, uploads.c.id == incoming_invoices.c.upload_id)
-        .where(incoming_invoices.c.id.in_(list(document_ids)))
+        select(i.seller_vat_id, i.seller_name, email.label("email"))
+        .where(
+            i.organization_id == organization_id,
+            i.status.in_(ACCEPTED),
+            email.is_not(None),
+            or_(*sellers),
+        )
+        .order_by(i.id)
     )
-    return {row.id: row.created_by.strip() for row in rows if _looks_like_address(row.created_by)}
+    known = {}
+    for row in rows:  # the latest wins: a supplier's address may change
+        address = mailbox(row.email)
+        if address is not None:
+            known[seller_key(row.seller_vat_id, row.seller_name)] = address
+    return known
+
+
+def _documents(conn, document_ids: Sequence[int]) -> dict[int, object]:
+    """Each document's seller (VAT id, name) and the sender its upload recorded."""
+    i = incoming_invoices.c
+    return {
+        row.id: row
+        for row in conn.execute(
+            select(i.id, i.seller_vat_id, i.seller_name, uploads.c.created_by)
+            .outerjoin(uploads, uploads.c.id == i.upload_id)
+            .where(i.id.in_(list(document_ids)))
+        )
+    }
+
+
+def _with_seller(body: str, seller: str | None) -> str:
+    """The document's part with the seller it names, after its first line."""
+    if not seller:
+        return body
+    first, _, rest = body.partition("\n")
+    return "\n".join(filter(None, [first, f"  seller named in it: {plain_text(seller)}", rest]))
+
+
+def _open_notices(conn, organization_id: int, day: date, addresses: set[str]) -> dict[str, tuple]:
+    """The day's notice to each of `addresses` that has one: (id, whether it still waits). One
+    that waits is touched (a compare-and-set on `pending`): a sender claiming it waits for this
+    transaction, so what is folded into it here is in the mail it sends."""
+    if not addresses:
+        return {}
+    n = supplier_notices.c
+    rows = conn.execute(
+        select(n.id, n.recipient, n.status).where(
+            n.organization_id == organization_id,
+            n.notice_day == day,
+            n.folded_into.is_(None),
+            n.recipient.in_(sorted(addresses)),
+        )
+    ).all()
+    waiting = {row.id for row in rows if row.status == "pending"}
+    if waiting:
+        waiting = set(
+            conn.execute(
+                update(supplier_notices)
+                .where(n.id.in_(sorted(waiting)), n.status == "pending")
+                .values(updated_at=utcnow())
+                .returning(n.id)
+            ).scalars()
+        )
+    return {row.recipient: (row.id, row.id in waiting) for row in rows}
 
 
 def record_notices(conn, organization_id: int, notices: dict[int, Notice]) -> None:
-    """The notices of rejected documents, pending; a document noticed before keeps its notice.
-    A document that names no address of the supplier goes to whoever uploaded it, if that was
-    recorded as an e-mail address."""
-    if not notices:
-        return
-    unaddressed = [doc_id for doc_id, notice in notices.items() if not notice.recipient]
-    if unaddressed:
-        senders = _upload_senders(conn, unaddressed)
-        notices = {
-            doc_id: replace(notice, recipient=senders[doc_id]) if doc_id in senders else notice
-            for doc_id, notice in notices.items()
-        }
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    conn.execute(
-        dialect.insert(supplier_notices)
-        .values(
-            [
-                {
-                    "organization_id": organization_id,
-                    "incoming_invoice_id": doc_id,
-                    "recipient": notice.recipient,
-                    "subject": notice.subject,
-                    "body": notice.body,
-                }
-                for doc_id, notice in notices.items()
-            ]
-        )
-        .on_conflict_do_nothing(index_elements=["incoming_invoice_id"])
+    """Record the notices of rejected documents; a document noticed before keeps its notice.
+    Each goes to the address known for its supplier, else its upload's sender, else nowhere
+    (`failed`, saying so); the first of the day to an address is the notice, the others are folded
+    into it, or suppressed when it has left already."""
+    n = supplier_notices.c
+    noticed = set(
+        conn.execute(
+            select(n.incoming_invoice_id).where(n.incoming_invoice_id.in_(list(notices)))
+        ).scalars()
     )
+    wanted = sorted(doc_id for doc_id in notices if doc_id not in noticed)
+    if not wanted:
+        return
+    documents = _documents(conn, wanted)
+    known = _known_addresses(conn, organization_id, documents.values())
+    day = utcnow().date()
+    rows = {}
+    for doc_id in wanted:
+        document = documents.get(doc_id)
+        address = None
+        if document is not None:
+            address = known.get(seller_key(document.seller_vat_id, document.seller_name))
+            address = address or mailbox(document.created_by)
+        notice = notices[doc_id]
+        rows[doc_id] = {
+            "organization_id": organization_id,
+            "incoming_invoice_id": doc_id,
+            "recipient": address,
+            "subject": notice.subject[:300],
+            "body": _with_seller(notice.body, document.seller_name if document else None),
+            "notice_day": day,
+            "status": "pending" if address else FAILED,
+            "error": None if address else NO_ADDRESS,
+            "folded_into": None,
+        }
+    addresses = {row["recipient"] for row in rows.values() if row["recipient"]}
+    open_notices = _open_notices(conn, organization_id, day, addresses)
+    # the first of the day to an address is its notice; the others name it
+    firsts: dict[str, dict] = {}
+    for row in rows.values():
+        if row["recipient"] and row["recipient"] not in open_notices:
+            firsts.setdefault(row["recipient"], row)
+    if firsts:
+        new = conn.execute(
+            insert(supplier_notices).returning(n.id, n.recipient, sort_by_parameter_order=True),
+            list(firsts.values()),
+        ).all()
+        open_notices.update({row.recipient: (row.id, True) for row in new})
+    rest = [row for row in rows.values() if firsts.get(row["recipient"]) is not row]
+    for row in rest:
+        if row["recipient"] is not None:
+            notice_id, waits = open_notices[row["recipient"]]
+            row["folded_into"] = notice_id
+            row["status"] = FOLDED if waits else SUPPRESSED
+            row["error"] = None if waits else LEFT_ALREADY
+    if rest:
+        conn.execute(insert(supplier_notices), rest)
 
 
 @dataclass
@@ -153,18 +380,52 @@ class NoticeSummary:
     unknown: list[int] = field(default_factory=list)
 
 
-def _message(mailer: SmtpMailer, row, domain: str) -> OutgoingMail:
-    """A plain-text message, built as every area's (resources/mail_message.py); a recipient that
-    is no e-mail address is refused here (MessageError), before anything is sent."""
+def _message(mailer: SmtpMailer, notice, documents: list, domain: str) -> OutgoingMail:
+    """The day's notice as one plain-text message (resources/mail_message.py): the notice's
+    document and those folded into it. A recipient that is no plain mailbox is refused here,
+    before anything is sent."""
+    recipient = mailbox(notice.recipient)
+    if recipient is None:
+        raise MessageError(f"{notice.recipient!r} is no plain mailbox@domain address")
+    if len(documents) == 1:
+        subject = notice.subject
+    else:
+        organization = plain_text(notice.organization, 60, links=True)
+        subject = f"Not accepted: {len(documents)} documents to {organization}"
     return mime_message(
-        sender_name=row.organization[:200],
+        sender_name=notice.organization[:200],
         sender=mailer.sender,
-        recipient=email_address(row.recipient, "the supplier"),
-        subject=row.subject[:300],
-        message_id=make_msgid(idstring=f"notice{row.incoming_invoice_id}", domain=domain),
-        body=row.body + "\n",
+        recipient=email_address(recipient, "the supplier"),
+        subject=subject[:160],
+        message_id=make_msgid(idstring=f"notice{notice.incoming_invoice_id}", domain=domain),
+        body=_letter(notice.organization, [d.body for d in documents], len(documents)),
         attachments=[],
     )
+
+
+def _claimed(engine: Engine, organization_id: int, claimed: list[int]) -> list[tuple]:
+    """Each claimed notice with its documents (its own first, then those folded into it)."""
+    n = supplier_notices.c
+    with tenant_transaction(engine, organization_id) as conn:
+        rows = conn.execute(
+            select(
+                n.id,
+                n.incoming_invoice_id,
+                n.recipient,
+                n.subject,
+                n.body,
+                n.folded_into,
+                organizations.c.name.label("organization"),
+            )  # fmt: skip
+            .join(organizations, organizations.c.id == n.organization_id)
+            .where(or_(n.id.in_(claimed), and_(n.folded_into.in_(claimed), n.status == FOLDED)))
+            .order_by(n.id)
+        ).all()
+    folded: dict[int, list] = {}
+    for row in rows:
+        if row.folded_into is not None:
+            folded.setdefault(row.folded_into, []).append(row)
+    return [(row, [row, *folded.get(row.id, [])]) for row in rows if row.folded_into is None]
 
 
 def send_supplier_notices(
@@ -175,37 +436,24 @@ def send_supplier_notices(
     domain: str = "invoice-pipelines.local",
     stale_after: timedelta = STALE_AFTER,
 ) -> NoticeSummary:
-    """Send the organization's pending notices, each at most once. A notice a run that died left
-    `sending` for longer than `stale_after` is `unknown` (it may have left): never sent again on
-    its own."""
+    """Send the organization's pending notices, each at most once, each with the documents folded
+    into it. A notice a run that died left `sending` for longer than `stale_after` is `unknown`
+    (it may have left): never sent again on its own."""
     n = supplier_notices.c
     dead = mark_unknown(engine, BOX, organization_id, stale_after, reason=DIED)
     summary = NoticeSummary(unknown=[notice_id for (notice_id,) in dead])
     with tenant_transaction(engine, organization_id, write=True) as conn:
-        refused = refuse(
-            conn,
-            BOX,
-            (n.organization_id == organization_id) & n.recipient.is_(None),
-            NO_ADDRESS,
-        )
-        summary.failed.update({row.id: NO_ADDRESS for row in refused})
-        claimed = claim(conn, BOX, n.organization_id == organization_id)
+        mine = n.organization_id == organization_id
+        for where, reason in (
+            (n.notice_day.is_(None), BEFORE_0026),
+            (n.recipient.is_(None), NO_ADDRESS),
+        ):
+            refused = refuse(conn, BOX, mine & where, reason)
+            summary.failed.update({row.id: reason for row in refused})
+        claimed = claim(conn, BOX, mine)
     if not claimed:
         return summary
-    with tenant_transaction(engine, organization_id) as conn:
-        rows = conn.execute(
-            select(
-                n.id,
-                n.incoming_invoice_id,
-                n.recipient,
-                n.subject,
-                n.body,
-                organizations.c.name.label("organization"),
-            )  # fmt: skip
-            .join(organizations, organizations.c.id == n.organization_id)
-            .where(n.id.in_(claimed))
-            .order_by(n.id)
-        ).all()
+    notices = _claimed(engine, organization_id, claimed)
     try:
         session = mailer.session()
         client = session.__enter__()
@@ -215,30 +463,31 @@ def send_supplier_notices(
         summary.failed.update(dict.fromkeys(claimed, str(exc)))
         return summary
     try:
-        for row in rows:
-            try:
-                message = _message(mailer, row, domain)
-                mailer.send(client, message)
-            except SendError as exc:
-                status = outcome_of(BOX, exc)
-                with tenant_transaction(engine, organization_id, write=True) as conn:
-                    finish(conn, BOX, n.id == row.id, status, error=str(exc))
-                if status == FAILED:
-                    summary.failed[row.id] = str(exc)
-                else:
-                    summary.unknown.append(row.id)
-                continue
-            except Exception as exc:  # a notice that cannot be composed is not sent
-                with tenant_transaction(engine, organization_id, write=True) as conn:
-                    finish(conn, BOX, n.id == row.id, FAILED, error=str(exc)[:500])
-                summary.failed[row.id] = str(exc)
-                continue
+        for notice, documents in notices:
+            status, error, message_id = _send_one(mailer, client, notice, documents, domain)
             with tenant_transaction(engine, organization_id, write=True) as conn:
-                finish(conn, BOX, n.id == row.id, "sent", message_id=message.message_id)
-            summary.sent.append(row.id)
+                finish(conn, BOX, n.id == notice.id, status, error=error, message_id=message_id)
+            if status == "sent":
+                summary.sent.append(notice.id)
+            elif status == FAILED:
+                summary.failed[notice.id] = error
+            else:
+                summary.unknown.append(notice.id)
     finally:
         session.__exit__(None, None, None)
     return summary
+
+
+def _send_one(mailer, client, notice, documents, domain) -> tuple[str, str | None, str | None]:
+    """(status, error, message id) of handing one notice over."""
+    try:
+        message = _message(mailer, notice, documents, domain)
+        mailer.send(client, message)
+    except SendError as exc:
+        return outcome_of(BOX, exc), str(exc), None
+    except Exception as exc:  # a notice that cannot be composed is not sent
+        return FAILED, str(exc)[:500], None
+    return "sent", None, message.message_id
 
 
 def organizations_with_pending_notices(
@@ -261,27 +510,81 @@ def organizations_with_pending_notices(
         )
 
 
+# --- where notices are shown -------------------------------------------------------------------
+
+
+def _why(row) -> str | None:
+    """Why a notice is not (or not by itself) sent: its error, or the day's notice it is in."""
+    if row.status == FOLDED and row.carrier_document is not None:
+        return (
+            f"listed in the day's notice to this address (document {row.carrier_document}, "
+            f"{row.carrier_status})"
+        )
+    if row.status == SUPPRESSED and row.carrier_document is not None:
+        return (
+            f"the day's one notice to this address (document {row.carrier_document}, "
+            f"{row.carrier_status}) had left already; not sent again"
+        )
+    return row.error
+
+
+def _with_carrier(columns):
+    n = supplier_notices.c
+    carrier = aliased(supplier_notices)
+    return (
+        select(
+            *columns,
+            n.recipient,
+            n.status,
+            n.error,
+            carrier.c.incoming_invoice_id.label("carrier_document"),
+            carrier.c.status.label("carrier_status"),
+        )
+        .select_from(supplier_notices)
+        .outerjoin(
+            carrier,
+            and_(carrier.c.id == n.folded_into, carrier.c.organization_id == n.organization_id),
+        )
+    )
+
+
 def notices_of(conn, document_ids: Sequence[int]) -> dict[int, dict]:
-    """The notice of each document that has one: recipient, status, error."""
+    """The notice of each document that has one: recipient, status, error (why it is not sent,
+    or the day's notice it is listed in)."""
     n = supplier_notices.c
     return {
         row.incoming_invoice_id: {
             "recipient": row.recipient,
             "status": row.status,
-            "error": row.error,
+            "error": _why(row),
         }
         for row in conn.execute(
-            select(n.incoming_invoice_id, n.recipient, n.status, n.error).where(
+            _with_carrier([n.incoming_invoice_id]).where(
                 n.incoming_invoice_id.in_(list(document_ids))
             )
         )
     }
 
 
-def rejected_documents(conn, organization_id: int, limit: int = 50) -> tuple[dict[str, int], list]:
+@dataclass(frozen=True)
+class RejectedDocument:
+    incoming_invoice_id: int
+    filename: str | None
+    invoice_number: str | None
+    einvoice_class: str | None
+    einvoice_reason: str | None
+    recipient: str | None
+    status: str
+    error: str | None
+
+
+def rejected_documents(
+    conn, organization_id: int, limit: int = 50
+) -> tuple[dict[str, int], list[RejectedDocument]]:
     """The organization's rejected documents, newest first, with their notice: the count of
-    notices by state (pending, sending, sent, failed, unknown), and the first `limit` with id,
-    file name, invoice number, recipient, state and error."""
+    notices by state (pending, sending, sent, failed, unknown, folded, suppressed), and the first
+    `limit` with id, file name and invoice number (as plain text, bounded), class, recipient,
+    state and why not sent."""
     n = supplier_notices.c
     counts = {
         status: count
@@ -292,15 +595,14 @@ def rejected_documents(conn, organization_id: int, limit: int = 50) -> tuple[dic
         )
     }
     rows = conn.execute(
-        select(
-            n.incoming_invoice_id,
-            uploads.c.filename,
-            incoming_invoices.c.invoice_number,
-            incoming_invoices.c.einvoice_class,
-            incoming_invoices.c.einvoice_reason,
-            n.recipient,
-            n.status,
-            n.error,
+        _with_carrier(
+            [
+                n.incoming_invoice_id,
+                uploads.c.filename,
+                incoming_invoices.c.invoice_number,
+                incoming_invoices.c.einvoice_class,
+                incoming_invoices.c.einvoice_reason,
+            ]
         )
         .join(incoming_invoices, incoming_invoices.c.id == n.incoming_invoice_id)
         .outerjoin(uploads, uploads.c.id == incoming_invoices.c.upload_id)
@@ -308,4 +610,16 @@ def rejected_documents(conn, organization_id: int, limit: int = 50) -> tuple[dic
         .order_by(n.id.desc())
         .limit(limit)
     ).all()
-    return counts, rows
+    return counts, [
+        RejectedDocument(
+            row.incoming_invoice_id,
+            _file_name(row.filename) if row.filename else None,
+            plain_text(row.invoice_number) if row.invoice_number else None,
+            row.einvoice_class,
+            row.einvoice_reason,
+            row.recipient,
+            row.status,
+            _why(row),
+        )
+        for row in rows
+    ]

@@ -151,7 +151,7 @@ def test_a_rejection_notice_names_the_reasons_in_plain_words_with_their_rule_ids
     # no error finding: the class itself is the reason, with the rules that decided it
     notice = compose("K", None, "scan.pdf", PROFILE.label, [], None, ("BR-16", "BR-CO-10"))
     assert "the document scan.pdf" in notice.subject
-    assert f"- {PROFILE.label} (BR-16, BR-CO-10)" in notice.body
+    assert f"it is {PROFILE.label}; the rules that decided it:\n  - BR-16, BR-CO-10" in notice.body
     many = [Finding(f"BR-{i:02d}", f"missing {i}") for i in range(MAX_REASONS + 3)]
     notice = compose("K", "RE-1", "x.xml", WITH_ERRORS.label, many, None)
-    assert notice.body.count("\n- BR-") == MAX_REASONS and "- and 3 more" in notice.body
+    assert notice.body.count("\n  - BR-") == MAX_REASONS and "- and 3 more" in notice.body

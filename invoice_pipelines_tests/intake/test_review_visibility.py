@@ -83,11 +83,11 @@ def test_the_run_and_the_check_show_what_waits_for_review_and_what_was_rejected(
     assert "basic-wl.xml" in waiting.replace("\\", "") and "WAIT-1" in waiting.replace("\\", "")
     assert "not\\_einvoice.profile" in waiting or "not_einvoice.profile" in waiting
     assert "incoming review" in waiting
-    # the rejected document and its notice: recorded, not sent yet (supplier_notices_job sends)
-    assert shown["notices_pending"] == 1 and shown["notices_sent"] == 0
+    # the rejected document and its notice: no address known for its supplier, so not sent
+    assert shown["notices_failed"] == 1 and shown["notices_pending"] == 0
     rejected = shown["rejected_documents"].replace("\\", "")
-    assert "errors.xml" in rejected and "REJ-1" in rejected and "pending" in rejected
-    assert "(no address)" in rejected
+    assert "errors.xml" in rejected and "REJ-1" in rejected and "failed" in rejected
+    assert "(no address)" in rejected and "no address known for this supplier" in rejected
 
     # the scheduled check warns while the document waits (other tests' organizations may have
     # documents in review too: this organization's count is what this test knows)
@@ -125,12 +125,12 @@ def test_incoming_list_names_status_class_findings_and_notice(
     assert "NEEDS_REVIEW" in review_line and "not_einvoice" in review_line and "L-1" in out
     assert "b.xml" in review_line
     assert "BR-CO-15" in out  # the rejected one's finding, by rule id
-    assert "notice to (no address): pending" in out
+    assert "notice to (no address): failed (no address known for this supplier" in out
 
     assert main(["incoming", "list", "--org", org["slug"], "--status", "FAILED", "--json"]) == 0
     [failed] = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert (failed["invoice_number"], failed["einvoice_class"]) == ("L-2", "einvoice_with_errors")
-    assert failed["notice"]["status"] == "pending"
+    assert failed["notice"]["status"] == "failed"
     assert {"rule", "message", "severity"} <= set(failed["findings"][0])
 
     assert main(["incoming", "list", "--org", org["slug"], "--status", "EXPORTED"]) == 0
@@ -197,17 +197,11 @@ def test_a_notice_a_dead_run_left_sending_is_unknown_and_never_sent_again(db, tm
     from invoice_pipelines.resources.database import Database
     from invoice_pipelines.resources.mail import SmtpMailer
     from invoice_pipelines_devtools.standins.smtp import SmtpSink
+    from invoice_pipelines_tests.intake.test_supplier_notices import document, known_supplier
 
     org = db.new_organization()
-    with_address = broken_totals("U-1").replace(
-        b"<ram:PostalTradeAddress><ram:CountryID>DE</ram:CountryID></ram:PostalTradeAddress>",
-        b"<ram:PostalTradeAddress><ram:CountryID>DE</ram:CountryID></ram:PostalTradeAddress>"
-        b"<ram:URIUniversalCommunication>"
-        b'<ram:URIID schemeID="EM">rechnung@seller.example</ram:URIID>'
-        b"</ram:URIUniversalCommunication>",
-        1,
-    )
-    run_intake(db, tmp_path, org, {"u.xml": with_address})
+    known_supplier(db, tmp_path, org)  # the seller's address, from an invoice accepted earlier
+    run_intake(db, tmp_path / "rejected", org, {"u.xml": document("U-1")})
     n = supplier_notices.c
     with tenant_transaction(db.engine, org["id"], write=True) as conn:
         # what a sending run had committed when it died: its claim
