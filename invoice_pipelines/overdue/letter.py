@@ -49,7 +49,8 @@ from invoice_pipelines.einvoice.layout import (
     format_money,
     format_rate,
 )
-from invoice_pipelines.overdue.notice_sending import GENERIC_TITLE, TITLES
+from invoice_pipelines.overdue.wording import despite, named_fees, sent_before
+from invoice_pipelines.overdue.wording import title as level_title
 from invoice_pipelines.resources.file_stores import FileStore
 from invoice_pipelines.resources.letters import Letter, LetterError, LetterWriter, Transfer
 
@@ -65,11 +66,13 @@ WORDS = {
         "greeting": "Sehr geehrte Damen und Herren,",
         "reminder": "sicher haben Sie übersehen, dass die folgende Rechnung am {due} fällig war. "
         "Bis heute ist sie nicht vollständig bezahlt.",
-        "first_dunning": "die folgende Rechnung war am {due} fällig und ist trotz unserer "
-        "Erinnerung nicht vollständig bezahlt.",
-        "final_notice": "die folgende Rechnung war am {due} fällig und ist trotz unserer "
-        "Mahnungen nicht vollständig bezahlt. Dies ist unsere letzte Mahnung.",
-        "other": "die folgende Rechnung war am {due} fällig und ist nicht vollständig bezahlt.",
+        # {despite}: the earlier notices that were sent (wording.despite), or nothing
+        "first_dunning": "die folgende Rechnung war am {due} fällig und ist {despite}nicht "
+        "vollständig bezahlt.",
+        "final_notice": "die folgende Rechnung war am {due} fällig und ist {despite}nicht "
+        "vollständig bezahlt. Dies ist unsere letzte Mahnung.",
+        "other": "die folgende Rechnung war am {due} fällig und ist {despite}nicht vollständig "
+        "bezahlt.",
         "columns": "Rechnung\tRechnungsdatum\tFällig am\tBetrag\tOffen",
         "open": "Offener Rechnungsbetrag",
         "interest_head": "Verzugszinsen auf {amount} für die Zeit vom {first} bis {last} "
@@ -80,9 +83,6 @@ WORDS = {
         "interest_fixed": "Zinssatz {rate} p. a.",
         "interest": "Verzugszinsen",
         "interest_earlier": "Verzugszinsen aus früheren Schreiben",
-        "flat_fee": "Pauschale nach § 288 Abs. 5 BGB",
-        "costs_beyond": "Mahnkosten über die Pauschale hinaus",
-        "fees": "Mahngebühren",
         "added": "Mit diesem Schreiben neu berechnet: Mahnkosten {fee}, Verzugszinsen {interest}.",
         "total": "Gesamtforderung",
         "pay": "Bitte überweisen Sie die Gesamtforderung von {total} bis zum {day} unter "
@@ -102,11 +102,11 @@ WORDS = {
         "greeting": "Dear Sir or Madam,",
         "reminder": "you may have overlooked that the following invoice was due on {due}. "
         "It has not been paid in full yet.",
-        "first_dunning": "the following invoice was due on {due} and, despite our reminder, "
-        "has not been paid in full.",
-        "final_notice": "the following invoice was due on {due} and, despite our reminders, "
-        "has not been paid in full. This is our final notice.",
-        "other": "the following invoice was due on {due} and has not been paid in full.",
+        "first_dunning": "the following invoice was due on {due} and {despite}has not been "
+        "paid in full.",
+        "final_notice": "the following invoice was due on {due} and {despite}has not been "
+        "paid in full. This is our final notice.",
+        "other": "the following invoice was due on {due} and {despite}has not been paid in full.",
         "columns": "Invoice\tIssue date\tDue date\tTotal\tOpen",
         "open": "Open amount of the invoice",
         "interest_head": "Default interest on {amount} from {first} to {last} ({days} days){law}:",
@@ -116,9 +116,6 @@ WORDS = {
         "interest_fixed": "rate {rate} a year",
         "interest": "Default interest",
         "interest_earlier": "Default interest of earlier letters",
-        "flat_fee": "Flat fee under § 288(5) BGB",
-        "costs_beyond": "Dunning costs beyond the flat fee",
-        "fees": "Dunning fees",
         "added": "Added by this letter: dunning costs {fee}, default interest {interest}.",
         "total": "Total claimed",
         "pay": "Please transfer the total claimed of {total} by {day}, quoting the invoice "
@@ -195,30 +192,6 @@ def _interest_lines(notice: dict, org: dict, words: dict, language: str, money) 
     return lines
 
 
-def _fee_lines(notice: dict, org: dict, words: dict, money) -> list[str]:
-    """The fees claimed so far: the § 288(5) flat fee where it is in them, else the level fees."""
-    fees = notice["fees_total"]
-    if not fees:
-        return []
-    settings = parse_settings((org.get("settings") or {}).get("dunning"), org["country"])
-    kind = customer_kind(notice["customer_kind"], notice["customer_vat_id"])
-    costs = notice["dunning_costs_total"]
-    flat = (
-        settings.law == "DE"
-        and settings.flat_fee
-        and kind == "business"
-        and notice["currency"] == "EUR"
-        and costs is not None
-        and fees == max(FLAT_FEE, costs)
-    )
-    if not flat:
-        return [f"\t{words['fees']}\t{money(fees)}"]
-    lines = [f"\t{words['flat_fee']}\t{money(FLAT_FEE)}"]
-    if fees > FLAT_FEE:
-        lines.append(f"\t{words['costs_beyond']}\t{money(fees - FLAT_FEE)}")
-    return lines
-
-
 def compose_letter(notice: dict, org: dict) -> Letter:
     """The letter of one notice (`notice`: the notice row with the invoice's and customer's fields
     `_unwritten` adds; `org`: the organization row)."""
@@ -241,7 +214,7 @@ def compose_letter(notice: dict, org: dict) -> Letter:
 
     sender, seller_address = _letterhead(org)
     seller = (org.get("settings") or {}).get("seller") or {}
-    title = TITLES[language].get(notice["level_name"], GENERIC_TITLE[language])
+    title = level_title(notice["level_name"], language)
     recipient = _address_lines(
         notice["customer_name"],
         Address(
@@ -257,7 +230,9 @@ def compose_letter(notice: dict, org: dict) -> Letter:
     head += [f"\t{words['date']}: {format_date(notice['as_of'], language)}", "", ""]
 
     due = format_date(notice["due_date"], language)
-    intro = words.get(notice["level_name"], words["other"]).format(due=due)
+    intro = words.get(notice["level_name"], words["other"]).format(
+        due=due, despite=despite(notice.get("sent_before") or [], language)
+    )
     body = ["", words["greeting"], "", *_wrap(intro), "", words["columns"]]
     body.append(
         f"{notice['invoice_number']}\t{format_date(notice['issue_date'], language)}\t{due}\t"
@@ -268,7 +243,7 @@ def compose_letter(notice: dict, org: dict) -> Letter:
     earlier = notice["interest_total"] - notice["interest"]
     if earlier > 0:
         body.append(f"\t{words['interest_earlier']}\t{money(earlier)}")
-    body += _fee_lines(notice, org, words, money)
+    body += [f"\t{name}\t{money(amount)}" for name, amount in named_fees(notice, org, language)]
     body.append(f"\t{words['total']}\t{money(notice['total_claimed'])}")
     if (notice["fee"], notice["interest"]) != (notice["fees_total"], notice["interest_total"]):
         body += ["", *_wrap(words["added"].format(
@@ -380,7 +355,11 @@ def _notices(engine: Engine, organization_id: int, ids: list[int]) -> list[dict]
         .order_by(n.c.id)
     )
     with tenant_transaction(engine, organization_id) as conn:
-        return [dict(row) for row in conn.execute(query).mappings()]
+        rows = [dict(row) for row in conn.execute(query).mappings()]
+        earlier = sent_before(conn, organization_id, rows)
+    for row in rows:
+        row["sent_before"] = earlier[row["id"]]
+    return rows
 
 
 def _record(engine: Engine, organization_id: int, notice_id: int, **values) -> None:

@@ -45,6 +45,7 @@ from sqlalchemy import and_, case, exists, or_, select
 from sqlalchemy.engine import Engine
 
 from invoice_pipelines.core.channels import DELIVERY_CHANNELS
+from invoice_pipelines.core.letter_text import letter_text
 from invoice_pipelines.db.tables import (
     customers,
     dunning_notices,
@@ -56,6 +57,14 @@ from invoice_pipelines.db.types import utcnow
 from invoice_pipelines.einvoice.layout import format_date, format_money
 from invoice_pipelines.outbox import Outbox, claim, finish, mark_unknown, outcome_of, refuse
 from invoice_pipelines.overdue.pipeline import UNPAID
+from invoice_pipelines.overdue.wording import (
+    GENERIC_TITLE,
+    despite,
+    named_fees,
+    sent_before,
+    title,
+)
+from invoice_pipelines.overdue.wording import TITLES as TITLES  # where the tests read them
 
 # the channels every area sends through: invoices and notices go to the same addresses and
 # numbers, in the same kind of message
@@ -80,19 +89,6 @@ NOTICES = Outbox(
     error="delivery_error",
     started_at="delivery_started_at",
 )
-TITLES = {
-    "de": {
-        "reminder": "Zahlungserinnerung",
-        "first_dunning": "1. Mahnung",
-        "final_notice": "Letzte Mahnung",
-    },
-    "en": {
-        "reminder": "Payment reminder",
-        "first_dunning": "First reminder",
-        "final_notice": "Final notice",
-    },
-}
-GENERIC_TITLE = {"de": "Mahnung", "en": "Reminder"}
 
 
 @dataclass
@@ -117,22 +113,25 @@ def _language(notice: dict) -> str:
     return notice["language"] if notice["language"] in LANGUAGES else "de"
 
 
-def _words(notice: dict, seller: str, language: str) -> dict:
+def _words(notice: dict, seller: str, language: str, org: dict) -> dict:
     """What every message of a notice states, formatted for its language: the notice's own
     figures (what is open of the invoice, the fees and interest claimed so far, their total
-    `total_claimed`) and the invoice's own total as its document shows it (`invoice_total`)."""
+    `total_claimed`) and the invoice's own total as its document shows it (`invoice_total`); the
+    fees by the names its letter gives them and the earlier notices that were sent (`wording`)."""
     currency = notice["currency"]
 
     def money(amount) -> str:
         return f"{format_money(amount, language)} {currency}"
 
     return {
-        "title": TITLES[language].get(notice["level_name"], GENERIC_TITLE[language]),
+        "title": title(notice["level_name"], language),
+        "fees": [(name, money(amount)) for name, amount in named_fees(notice, org, language)],
+        "despite": despite(notice.get("sent_before") or [], language),
         "level": notice["level"],
         "days_overdue": notice["days_overdue"],
         "number": notice["invoice_number"],
         "seller": seller,
-        "buyer": notice["customer_name"],
+        "buyer": letter_text(notice["customer_name"]),
         "issue_date": format_date(notice["issue_date"], language),
         "due_date": format_date(notice["due_date"], language),
         "invoice_total": money(notice["invoice_total"]),
@@ -149,14 +148,21 @@ def _words(notice: dict, seller: str, language: str) -> dict:
 
 
 def render_notice(
-    notice: dict, form: str, *, seller: str, attached: bool = False, letter: bool = False
+    notice: dict,
+    form: str,
+    *,
+    seller: str,
+    org: dict,
+    attached: bool = False,
+    letter: bool = False,
 ) -> str:
     """What a notice says over a channel of `form` (`templates/dunning_<form>_<language>.j2`:
     `email`, the subject line, a blank line and the body; `text`, one line); `attached`: the
     invoice PDF is attached, `letter`: the notice's letter is."""
     language = _language(notice)
     template = _environment().get_template(f"dunning_{form}_{language}.j2")
-    return template.render(**_words(notice, seller, language), attached=attached, letter=letter)
+    words = _words(notice, seller, language, org)
+    return template.render(**words, attached=attached, letter=letter)
 
 
 def letter_filename(notice: dict) -> str:
@@ -166,13 +172,19 @@ def letter_filename(notice: dict) -> str:
 
 
 def written(
-    notice: dict, form: str, *, seller: str, pdf: bytes | None = None, letter: bytes | None = None
+    notice: dict,
+    form: str,
+    *,
+    seller: str,
+    org: dict,
+    pdf: bytes | None = None,
+    letter: bytes | None = None,
 ) -> Written:
     """What one notice says over a channel of `form` (`notice`: the notice row with the invoice's
     and customer's fields the selection adds): the notice's letter (`letter`) and the invoice
     (`pdf`) attached where there are."""
     text = render_notice(
-        notice, form, seller=seller, attached=pdf is not None, letter=letter is not None
+        notice, form, seller=seller, org=org, attached=pdf is not None, letter=letter is not None
     )
     attachments = []
     if letter is not None:
@@ -202,6 +214,8 @@ def _pending(conn, organization_id: int) -> list[dict]:
             c.c.email,
             c.c.phone,
             c.c.name.label("customer_name"),
+            c.c.kind.label("customer_kind"),
+            c.c.vat_id.label("customer_vat_id"),
             doc.c.storage_key,
         )
         .select_from(
@@ -219,7 +233,11 @@ def _pending(conn, organization_id: int) -> list[dict]:
         .where(n.c.organization_id == organization_id, n.c.delivery_status == "pending")
         .order_by(n.c.id)
     )
-    return [dict(row) for row in conn.execute(query).mappings()]
+    rows = [dict(row) for row in conn.execute(query).mappings()]
+    earlier = sent_before(conn, organization_id, rows)
+    for row in rows:
+        row["sent_before"] = earlier[row["id"]]
+    return rows
 
 
 def _step(engine: Engine, organization_id: int, transition, notice: dict, *args, **values):
@@ -385,7 +403,7 @@ class LetterBusy(Exception):
     """Another run is writing the notice's letter: the notice waits for the next run."""
 
 
-def _message(notice: dict, channel: Transport, seller: str, document_store: FileStore):
+def _message(notice: dict, channel: Transport, org: dict, document_store: FileStore):
     """(message, its id, the checked recipient) of one notice over its channel; the letter and
     the invoice PDF only for a channel that carries files. LetterBusy, MessageError."""
     pdf = letter = None
@@ -395,7 +413,8 @@ def _message(notice: dict, channel: Transport, seller: str, document_store: File
         letter = _letter(notice, document_store)
     recipient = channel.recipient(notice[channel.address])
     message, message_id = channel.message(
-        recipient, written(notice, channel.form, seller=seller, pdf=pdf, letter=letter)
+        recipient,
+        written(notice, channel.form, seller=org["name"], org=org, pdf=pdf, letter=letter),
     )
     return message, message_id, recipient
 
@@ -406,7 +425,7 @@ def _send_each(engine, org, channels, session, document_store, pending, summary)
     for position, notice in enumerate(pending):
         channel = channels[notice["channel"]]
         try:
-            message, message_id, recipient = _message(notice, channel, org["name"], document_store)
+            message, message_id, recipient = _message(notice, channel, org, document_store)
         except LetterBusy as exc:
             summary.postponed[notice["id"]] = str(exc)
             continue

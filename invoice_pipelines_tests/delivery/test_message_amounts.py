@@ -64,6 +64,9 @@ LABELS = sorted(
         "amount open: ": "open",
         "mahngebühren: ": "fees",
         "dunning fees: ": "fees",
+        # a business's fees under German law: the § 288(5) BGB flat fee (overdue/wording.py)
+        "pauschale nach § 288 abs. 5 bgb: ": "fees",
+        "flat fee under § 288(5) bgb: ": "fees",
         "verzugszinsen: ": "interest",
         "default interest: ": "interest",
         "gesamtforderung: ": "claimed",
