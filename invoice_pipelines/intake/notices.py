@@ -72,7 +72,9 @@ BEFORE_0026 = (
     "recorded before notices went only to addresses known for the supplier: its address came "
     "from the rejected document itself; not sent"
 )
-LEFT_ALREADY = "the day's one notice to this address had left already; not sent again"
+LEFT_ALREADY = (
+    "the day's one notice to this address had left already (or had been tried); not sent again"
+)
 ACCEPTED = (Status.VALIDATED.value, Status.EXPORTED.value)
 
 
@@ -259,9 +261,15 @@ def _known_addresses(conn, organization_id: int, documents) -> dict[str, str]:
     known = {}
     for row in rows:  # the latest wins: a supplier's address may change
         address = mailbox(row.email)
-        if address is not None:
-            known[seller_key(row.seller_vat_id, row.seller_name)] = address
+        if address is not None and _seller(row) is not None:
+            known[_seller(row)] = address
     return known
+
+
+def _seller(row) -> str | None:
+    """The seller as IP-DUP-01 compares it (VAT id, else name); None when the row names none."""
+    key = seller_key(row.seller_vat_id, row.seller_name)
+    return None if key in ("vat:", "name:") else key
 
 
 def _documents(conn, document_ids: Sequence[int]) -> dict[int, object]:
@@ -335,8 +343,7 @@ def record_notices(conn, organization_id: int, notices: dict[int, Notice]) -> No
         document = documents.get(doc_id)
         address = None
         if document is not None:
-            address = known.get(seller_key(document.seller_vat_id, document.seller_name))
-            address = address or mailbox(document.created_by)
+            address = known.get(_seller(document) or "") or mailbox(document.created_by)
         notice = notices[doc_id]
         rows[doc_id] = {
             "organization_id": organization_id,
@@ -521,9 +528,10 @@ def _why(row) -> str | None:
             f"{row.carrier_status})"
         )
     if row.status == SUPPRESSED and row.carrier_document is not None:
+        went = "had been tried" if row.carrier_status == FAILED else "had left already"
         return (
             f"the day's one notice to this address (document {row.carrier_document}, "
-            f"{row.carrier_status}) had left already; not sent again"
+            f"{row.carrier_status}) {went}; not sent again"
         )
     return row.error
 
