@@ -326,6 +326,8 @@ def record_notices(conn, organization_id: int, notices: dict[int, Notice]) -> No
     Each goes to the address known for its supplier, else its upload's sender, else nowhere
     (`failed`, saying so); the first of the day to an address is the notice, the others are folded
     into it, or suppressed when it has left already."""
+    if not notices:
+        return
     n = supplier_notices.c
     noticed = set(
         conn.execute(
