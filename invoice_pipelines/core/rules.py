@@ -300,6 +300,138 @@ def _vat_per_category(invoice: Invoice) -> list[Finding]:
     return findings
 
 
+# The highest VAT rate there is, and the decimals a rate is stored with (db.types.Rate).
+MAX_VAT_RATE = Decimal(100)
+RATE_QUANTUM = Decimal("0.01")
+# EN 16931's VAT category codes (UNCL5305 subset) -> the prefix of their rules (BR-S-01, BR-S-08,
+# ...): K is intra-community supply (BR-IC-*), L the Canary Islands' IGIC (BR-AF-*), M Ceuta and
+# Melilla's IPSI (BR-AG-*).
+VAT_CATEGORY_RULES = {
+    "S": "BR-S",
+    "Z": "BR-Z",
+    "E": "BR-E",
+    "AE": "BR-AE",
+    "K": "BR-IC",
+    "G": "BR-G",
+    "O": "BR-O",
+    "L": "BR-AF",
+    "M": "BR-AG",
+}
+# Categories whose taxable amount the standard sums per rate (BR-S-08, BR-AF-08, BR-AG-08); the
+# others have one rate (0, or none for O) and are summed per category.
+PER_RATE_CATEGORIES = frozenset({"S", "L", "M"})
+# BR-*-08 as the CEN UBL rules state it: the taxable amount lies strictly within one currency unit
+# of the sum (the CII rules compare the rounded sums exactly, which always lies within it).
+BASIS_TOLERANCE = Decimal(1)
+
+
+def _rate_problem(rate: Decimal) -> str | None:
+    if not rate.is_finite() or not ZERO <= rate <= MAX_VAT_RATE:
+        return "is not between 0 and 100"
+    if rate != rate.quantize(RATE_QUANTUM):
+        return "has more than two decimals"
+    return None
+
+
+def _taxed_items(invoice: Invoice) -> list[tuple[str, str | None, Decimal | None, Decimal]]:
+    """(where, category, rate, signed net amount) of every line and document allowance/charge."""
+    items = [
+        (f"line {line.line_id or index}", line.vat_category, line.vat_rate, line.net_amount)
+        for index, line in enumerate(invoice.lines, start=1)
+        if line.net_amount is not None
+    ]
+    for label, entries, sign in (
+        ("document allowance", invoice.allowances, -1),
+        ("document charge", invoice.charges, 1),
+    ):
+        items += [
+            (label, ac.vat_category, ac.vat_rate, sign * ac.amount)
+            for ac in entries
+            if ac.amount is not None
+        ]
+    return items
+
+
+def _vat_rates(invoice: Invoice) -> list[Finding]:
+    """IP-VAT-02: every VAT rate (BT-119, BT-152, BT-96, BT-103) is a percentage there can be:
+    0 to 100, with at most the two decimals a rate is stored with."""
+    rates = [(f"VAT breakdown {vat.category or '?'}", vat.rate) for vat in invoice.vat_breakdown]
+    rates += [(where, rate) for where, _, rate, _ in _taxed_items(invoice)]
+    findings = []
+    for where, rate in rates:
+        if rate is not None and (problem := _rate_problem(rate)) is not None:
+            findings.append(
+                Finding("IP-VAT-02", f"{where}: VAT rate {plain_string(rate)} % {problem}")
+            )
+    return findings
+
+
+def _same_rate(one: Decimal | None, other: Decimal | None) -> bool:
+    """Rates as the breakdown matches them: no rate is rate 0 (category O states none)."""
+    return (one or ZERO) == (other or ZERO)
+
+
+def _rates_in_breakdown(invoice: Invoice) -> list[Finding]:
+    """BR-S-01 (BR-Z-01, BR-E-01, ... per category) and IP-VAT-01: the category and rate of every
+    line and document allowance or charge has its row in the VAT breakdown (BG-23), which EN 16931
+    defines per category and rate; its rules ask for the category (BR-*-01) and check each row's
+    taxable amount (BR-*-08), but a rate no row names is ours to find (a 25 % line beside a 19 %
+    breakdown)."""
+    if invoice.origin != "xml" or not invoice.vat_breakdown:
+        return []
+    rows = [(vat.category, vat.rate) for vat in invoice.vat_breakdown]
+    findings: dict[str, Finding] = {}
+    for where, category, rate, _ in _taxed_items(invoice):
+        if category is None or any(c == category and _same_rate(r, rate) for c, r in rows):
+            continue
+        rate_text = "without a rate" if rate is None else f"at {plain_string(rate)} %"
+        if all(c != category for c, _ in rows) and category in VAT_CATEGORY_RULES:
+            rule = f"{VAT_CATEGORY_RULES[category]}-01"
+            message = f"{where}: VAT category {category} is not in the VAT breakdown (BG-23)"
+        else:
+            rule = "IP-VAT-01"
+            message = (
+                f"{where}: VAT category {category} {rate_text} has no row in the VAT "
+                "breakdown (BG-23)"
+            )
+        findings.setdefault(message, Finding(rule, message))
+    return list(findings.values())
+
+
+def _basis_per_rate(invoice: Invoice) -> list[Finding]:
+    """BR-S-08 (and BR-Z-08, BR-E-08, BR-AE-08, BR-IC-08, BR-G-08, BR-O-08, BR-AF-08, BR-AG-08):
+    each breakdown row's taxable amount (BT-116) is the sum of the line net amounts (BT-131) plus
+    the document charges (BT-99) minus the document allowances (BT-92) of its category, and for
+    S, L and M of its rate, each sum rounded to cents as CEN rounds it."""
+    if invoice.origin != "xml" or not invoice.has_lines_by_profile or not invoice.lines:
+        return []
+    items = _taxed_items(invoice)
+    findings = []
+    for vat in invoice.vat_breakdown:
+        prefix = VAT_CATEGORY_RULES.get(vat.category or "")
+        if prefix is None or vat.basis is None:
+            continue
+        per_rate = vat.category in PER_RATE_CATEGORIES
+        lines: list[Decimal] = []
+        others: list[Decimal] = []
+        for where, category, rate, amount in items:
+            if category == vat.category and (not per_rate or _same_rate(rate, vat.rate)):
+                (lines if where.startswith("line") else others).append(amount)
+        expected = cen_round(sum(lines, ZERO)) + cen_round(sum(others, ZERO))
+        if abs(vat.basis - expected) < BASIS_TOLERANCE:
+            continue
+        at = f" at {plain_string(vat.rate)} %" if per_rate and vat.rate is not None else ""
+        findings.append(
+            Finding(
+                f"{prefix}-08",
+                f"taxable amount of VAT category {vat.category}{at} (BT-116) is "
+                f"{plain_string(vat.basis)} but its {len(lines)} lines and {len(others)} "
+                f"document allowances and charges add up to {plain_string(expected)}",
+            )
+        )
+    return findings
+
+
 def _half_unit_of_last_digit(value: Decimal) -> Decimal:
     exponent = value.as_tuple().exponent
     if not isinstance(exponent, int):  # NaN/Infinity never come out of our parsers
@@ -426,6 +558,9 @@ _ARITHMETIC: tuple[Callable[[Invoice], list[Finding]], ...] = (
     _gross_total,
     _amount_due,
     _vat_per_category,
+    _vat_rates,
+    _rates_in_breakdown,
+    _basis_per_rate,
     _line_arithmetic,
 )
 

@@ -345,3 +345,80 @@ def test_any_invoice_computed_by_the_book_passes_the_arithmetic_rules(
         ),
     )
     assert rules(invoice) == []
+
+
+def _line(line_id: str, net: str, category: str, rate: str | None) -> InvoiceLine:
+    return InvoiceLine(
+        line_id, "item", None, D(1), "C62", D(net), None, D(net), category,
+        None if rate is None else D(rate),
+    )  # fmt: skip
+
+
+def test_a_line_rate_no_breakdown_row_names_is_found() -> None:
+    """A 25 % line beside a breakdown of 19 % and 7 %: the 19 % row no longer adds up (BR-S-08)
+    and no row is the line's (IP-VAT-01), as EN 16931 defines the breakdown per rate."""
+    invoice = valid_invoice(
+        lines=(_line("1", "198.00", "S", "25"), _line("2", "275.00", "S", "7.00"))
+    )
+    found = {f.rule: f.message for f in check_invoice(invoice, today=TODAY)}
+    assert set(found) == {"BR-S-08", "IP-VAT-01"}
+    assert found["IP-VAT-01"] == (
+        "line 1: VAT category S at 25 % has no row in the VAT breakdown (BG-23)"
+    )
+    assert "category S at 19.00 %" in found["BR-S-08"] and "add up to 0.00" in found["BR-S-08"]
+    # the category missing altogether is the standard's BR-Z-01
+    zero = valid_invoice(
+        lines=(_line("1", "198.00", "S", "19"), _line("2", "275.00", "Z", "0")),
+    )
+    assert set(rules(zero)) == {"BR-Z-01", "BR-S-08"}
+
+
+def test_the_taxable_amount_per_rate_counts_document_allowances_and_charges() -> None:
+    invoice = valid_invoice(
+        allowances_charges=(
+            AllowanceCharge(False, D("10.00"), vat_category="S", vat_rate=D("19")),
+            AllowanceCharge(True, D("10.00"), vat_category="S", vat_rate=D("7")),
+        ),
+    )
+    # lines 198.00 - 10.00 at 19 % and 275.00 + 10.00 at 7 %: both rows are 10.00 off
+    assert [f.rule for f in check_invoice(invoice, today=TODAY) if f.rule == "BR-S-08"] == [
+        "BR-S-08",
+        "BR-S-08",
+    ]
+    shifted = valid_invoice(
+        allowances_charges=invoice.allowances_charges,
+        vat_breakdown=(
+            VatBreakdown("S", D("19.00"), D("188.00"), D("35.72")),
+            VatBreakdown("S", D("7.00"), D("285.00"), D("19.95")),
+        ),
+    )
+    assert "BR-S-08" not in rules(shifted)
+    # within one currency unit, as CEN's UBL rule allows; one unit off is not
+    assert rules(valid_invoice(vat_breakdown=(
+        VatBreakdown("S", D("19.00"), D("198.99"), D("37.62")),
+        VatBreakdown("S", D("7.00"), D("275.00"), D("19.25")),
+    ))) == []  # fmt: skip
+    assert "BR-S-08" in rules(valid_invoice(vat_breakdown=(
+        VatBreakdown("S", D("19.00"), D("199.00"), D("37.62")),
+        VatBreakdown("S", D("7.00"), D("275.00"), D("19.25")),
+    )))  # fmt: skip
+
+
+def test_a_rate_is_a_percentage_there_can_be() -> None:
+    assert rules(valid_invoice(lines=(
+        _line("1", "198.00", "S", "119.00"), _line("2", "275.00", "S", "7.00"),
+    )))[0] == "IP-VAT-02"  # fmt: skip
+    for rate in ("-7", "100.01", "7.125", "1" + "0" * 30):
+        invoice = valid_invoice(
+            vat_breakdown=(
+                VatBreakdown("S", D("19.00"), D("198.00"), D("37.62")),
+                VatBreakdown("S", D(rate), D("275.00"), D("19.25")),
+            )
+        )
+        assert "IP-VAT-02" in rules(invoice), rate
+    assert check_invoice(valid_invoice(), today=TODAY) == []  # 19.00 and 7.00 are fine
+
+
+def test_text_and_scans_are_not_asked_for_a_breakdown_per_line() -> None:
+    scanned = valid_invoice(origin="ocr", lines=(_line("1", "473.00", "S", "25"),))
+    assert not {"BR-S-08", "IP-VAT-01"} & set(rules(scanned))

@@ -24,6 +24,10 @@ _DECLARED_ENCODING = re.compile(rb"^\s*<\?xml[^>]*?encoding\s*=\s*[\"']([^\"']*)
 # xs:decimal lexical space: no exponent, no NaN/INF, no thousands separators.
 _XS_DECIMAL = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)")
 _ISO_DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
+# The longest number a value of an invoice is read from (sign, digits, point): amounts, prices,
+# quantities and rates need far fewer. A longer one (a rate of 100,000 digits is a valid
+# xs:decimal) is a finding of our own rules, never a Decimal that every check then carries.
+MAX_NUMBER_CHARS = 40
 _DATE_102 = re.compile(r"(\d{4})(\d{2})(\d{2})")
 
 
@@ -132,6 +136,15 @@ class ValueReader:
             return None
         raw = (found.text or "").strip()
         if not raw:
+            return None
+        if len(raw) > MAX_NUMBER_CHARS:
+            self.findings.append(
+                Finding(
+                    "IP-NUM-01",
+                    f"{term}: a number of {len(raw)} characters ('{raw[:20]}…') is longer than "
+                    f"the {MAX_NUMBER_CHARS} a value of an invoice may have",
+                )
+            )
             return None
         if not _XS_DECIMAL.fullmatch(raw):
             self.findings.append(
