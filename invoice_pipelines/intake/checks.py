@@ -124,8 +124,8 @@ def no_stuck_documents(context: AssetCheckExecutionContext, database: Database) 
 
 
 HOW_TO_REVIEW = (
-    "invoice-pipelines incoming review --org ORG --id ID [--set FIELD=VALUE ...] --confirm --by "
-    "NAME, or review_incoming_invoice_job in the launchpad"
+    "invoice-pipelines incoming review --org ORG --id ID --version V [--set FIELD=VALUE ...] "
+    "--confirm --by NAME, or review_incoming_invoice_job in the launchpad"
 )
 
 

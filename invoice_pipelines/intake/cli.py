@@ -37,7 +37,9 @@ def add_commands(sub) -> None:
     p.set_defaults(func=run_show_command)
 
     p = verbs.add_parser(
-        "review", help="confirm, correct or reject a document in NEEDS_REVIEW (recorded)"
+        "review",
+        help="confirm, correct or reject a document in NEEDS_REVIEW, or reopen a VALIDATED one "
+        "(recorded)",
     )
     p.add_argument("--org", required=True, help="organization slug or id")
     p.add_argument("--id", required=True, type=positive_int, help="incoming invoice id")
@@ -52,7 +54,17 @@ def add_commands(sub) -> None:
     )
     p.add_argument("--confirm", action="store_true", help="book it (VALIDATED) if its values hold")
     p.add_argument("--reject", metavar="REASON", help="FAILED with this reason")
-    p.add_argument("--version", type=positive_int, help="the version you looked at (from show)")
+    p.add_argument(
+        "--reopen",
+        action="store_true",
+        help="a VALIDATED document not exported yet back to NEEDS_REVIEW (with --reason)",
+    )
+    p.add_argument("--reason", help="why it is reopened (kept in the audit log)")
+    p.add_argument(
+        "--version",
+        type=positive_int,
+        help="required: the version you looked at (processing_version in `incoming show`)",
+    )
     p.add_argument("--by", required=True, help="who reviews (kept with every change)")
     p.set_defaults(func=run_review_command)
 
@@ -198,6 +210,8 @@ def run_review_command(args: argparse.Namespace) -> int:
             confirm=args.confirm,
             reject=args.reject,
             expected_version=args.version,
+            reopen=args.reopen,
+            reason=args.reason,
         )
     except (ReviewError, StaleDocument) as exc:
         print(f"invoice-pipelines incoming review: {exc}", file=sys.stderr)

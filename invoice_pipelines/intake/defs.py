@@ -450,7 +450,9 @@ incoming_invoices_checks_schedule = ScheduleDefinition(
 
 class ReviewConfig(Config):
     organization: str = Field(description="Organization slug or id.")
-    document_id: int = Field(description="Id of the incoming invoice in NEEDS_REVIEW.")
+    document_id: int = Field(
+        description="Id of the incoming invoice in NEEDS_REVIEW (or VALIDATED, to reopen it)."
+    )
     corrections: dict[str, str] = Field(
         default_factory=dict,
         description="Field -> new value: number, type_code, currency, seller_name, seller_vat_id, "
@@ -463,17 +465,24 @@ class ReviewConfig(Config):
         "review and the run says why.",
     )
     reject_reason: str = Field(default="", description="Not empty: FAILED with this reason.")
+    reopen: bool = Field(
+        default=False,
+        description="A VALIDATED document not exported yet back to NEEDS_REVIEW (needs reason); "
+        "an EXPORTED one is corrected through reopen_exported_invoices_job first.",
+    )
+    reason: str = Field(default="", description="Why it is reopened (kept in the audit log).")
     reviewed_by: str = Field(description="Who reviews (kept with every change).")
     expected_version: int | None = Field(
         default=None,
-        description="The processing_version you looked at (incoming show); a document changed "
-        "since is refused.",
+        description="Required: the processing_version you looked at (incoming show); a document "
+        "changed since is refused.",
     )
 
 
 @op(
-    description="A person confirms, corrects or rejects a supplier invoice in NEEDS_REVIEW; every "
-    "change is recorded (who, when, old, new) and only values that hold are booked."
+    description="A person confirms, corrects or rejects a supplier invoice in NEEDS_REVIEW, or "
+    "reopens a VALIDATED one not exported yet; every change is recorded (who, when, old, new) "
+    "and only values that hold, as a reading's must, are booked."
 )
 def review_incoming_invoice(context: OpExecutionContext, config: ReviewConfig, database: Database):
     from invoice_pipelines.intake.incoming_invoices import StaleDocument
@@ -491,6 +500,8 @@ def review_incoming_invoice(context: OpExecutionContext, config: ReviewConfig, d
             confirm=config.confirm,
             reject=config.reject_reason or None,
             expected_version=config.expected_version,
+            reopen=config.reopen,
+            reason=config.reason or None,
         )
     except (ReviewError, StaleDocument) as exc:
         raise refused(str(exc)) from None
@@ -507,8 +518,9 @@ def review_incoming_invoice(context: OpExecutionContext, config: ReviewConfig, d
 
 @job(
     executor_def=in_process_executor,
-    description="Review: confirm, correct or reject one supplier invoice in NEEDS_REVIEW (config: "
-    "organization, document_id, corrections, confirm or reject_reason, reviewed_by).",
+    description="Review: confirm, correct or reject one supplier invoice in NEEDS_REVIEW, or reopen "
+    "a VALIDATED one (config: organization, document_id, corrections, confirm, reject_reason or "
+    "reopen with reason, reviewed_by, expected_version).",
 )
 def review_incoming_invoice_job():
     review_incoming_invoice()

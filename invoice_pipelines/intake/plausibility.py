@@ -50,6 +50,44 @@ VAT_SLACK = Decimal("1.00")
 TOTAL_SLACK = Decimal("0.01")
 OLDEST = date(2000, 1, 1)
 LONGEST_TERM = timedelta(days=366)
+# What no reading and no person's confirmation books (the doubts above send a reading to a person;
+# these bounds hold for the person too): a date outside them is a typo or a hostile document, and
+# a later step (a discount's last day, an export month) must never compute with it.
+EARLIEST_DATE = date(1990, 1, 1)
+LATEST_ISSUE = timedelta(days=366)  # after today
+LATEST_DUE = timedelta(days=3660)  # after the issue date (or today): ten years of terms at most
+# one breakdown row per VAT category and rate; more rows than this is not an invoice's breakdown
+MAX_BREAKDOWN_ROWS = 50
+# BT-3: the document types of UNTDID 1001 EN 16931 allows (the code list of its rule BR-CL-01);
+# the readers give 380, 381, 384, 389, 326, 386, 387, 575, 751 and 877, an XML what it states
+DOCUMENT_TYPES = frozenset(
+    (
+        "71 80 81 82 83 84 102 130 202 203 204 211 218 219 261 262 295 296 308 325 326 331 380 "
+        "381 382 383 384 385 386 387 388 389 390 393 394 395 396 420 456 457 458 471 472 473 500 "
+        "501 502 503 527 532 553 575 623 633 751 780 817 870 875 876 877 935"
+    ).split()
+)
+# the credit notes among them: their amounts are stated positive, the type gives the sign
+CREDIT_NOTE_TYPES = frozenset(
+    {"81", "83", "261", "262", "296", "308", "381", "396", "420", "458", "532"}
+)
+# BT-5: ISO 4217 codes of money. Not the codes ISO 4217 gives to what is no currency (XXX, the
+# testing code XTS, gold, silver, platinum and palladium, the bond market units XBA..XBD, the SDR,
+# SUCRE, the ADB unit, the Arab accounting dinar) nor its fund codes (BOV, CHE, CHW, CLF, COU, MXV,
+# USN, UYI, UYW): nobody pays an invoice in them. Kept: currencies withdrawn since the euro
+# replaced them in Croatia (HRK, 2023) and Bulgaria (BGN, 2026), whose invoices still arrive.
+CURRENCIES = frozenset(
+    (
+        "AED AFN ALL AMD AOA ARS AUD AWG AZN BAM BBD BDT BGN BHD BIF BMD BND BOB BRL BSD BTN BWP "
+        "BYN BZD CAD CDF CHF CLP CNH CNY COP CRC CUP CVE CZK DJF DKK DOP DZD EGP ERN ETB EUR FJD "
+        "FKP GBP GEL GHS GIP GMD GNF GTQ GYD HKD HNL HRK HTG HUF IDR ILS INR IQD IRR ISK JMD JOD "
+        "JPY KES KGS KHR KMF KPW KRW KWD KYD KZT LAK LBP LKR LRD LSL LYD MAD MDL MGA MKD MMK MNT "
+        "MOP MRU MUR MVR MWK MXN MYR MZN NAD NGN NIO NOK NPR NZD OMR PAB PEN PGK PHP PKR PLN PYG "
+        "QAR RON RSD RUB RWF SAR SBD SCR SDG SEK SGD SHP SLE SOS SRD SSP STD STN SVC SYP SZL THB "
+        "TJS TMT TND TOP TRY TTD TWD TZS UAH UGX USD UYU UZS VED VES VND VUV WST XAF XCD XCG XOF "
+        "XPF YER ZAR ZMW ZWG"
+    ).split()
+)
 
 _TITLE_WORDS = (
     # (type code, words a title of that kind uses), checked in the first lines of the page
@@ -193,6 +231,9 @@ def _breakdown_doubts(invoice: Invoice) -> list[Finding]:
         for e in invoice.vat_breakdown
         if e.basis is not None and e.amount is not None
     ]
+    rows = [(e.category, e.rate) for e in invoice.vat_breakdown]
+    if len(rows) > 1 and breakdown_row_problems(rows):
+        return [_finding("IP-REV-04", problem) for problem in breakdown_row_problems(rows)]
     if not entries:
         if invoice.tax_total not in (None, ZERO):
             return [
@@ -235,16 +276,107 @@ def breakdown_problems(
     return problems
 
 
+def breakdown_row_problems(rows: list[tuple[str | None, Decimal | None]]) -> list[str]:
+    """What keeps a VAT breakdown's rows (category, rate) from being one row per VAT category and
+    rate, at most MAX_BREAKDOWN_ROWS of them, in plain words."""
+    if len(rows) > MAX_BREAKDOWN_ROWS:
+        return [
+            f"the VAT breakdown has {len(rows)} rows; an invoice has at most "
+            f"{MAX_BREAKDOWN_ROWS}, one per VAT category and rate"
+        ]
+    seen: set[tuple[str | None, Decimal | None]] = set()
+    problems = []
+    for category, rate in rows:
+        key = (category or None, None if rate is None else rate.normalize())
+        if key in seen:
+            what = f"the rate {rate} %" + (f" in category {category}" if category else "")
+            problems.append(
+                f"the VAT breakdown names {what} twice; one row per VAT category and rate "
+                "(add the rows up)"
+            )
+        seen.add(key)
+    return problems
+
+
+def code_problems(type_code: str | None, currency: str | None) -> list[str]:
+    """A document type (BT-3) EN 16931 does not allow, a currency (BT-5) that is no money."""
+    problems = []
+    if type_code is not None and type_code not in DOCUMENT_TYPES:
+        problems.append(
+            f"the document type (type_code) {type_code!r} is not one EN 16931 allows "
+            "(UNTDID 1001: 380 invoice, 381 credit note, 384 corrected invoice, 389 self-billed "
+            "invoice, 326 partial invoice, 386 prepayment invoice, 751 ...)"
+        )
+    if currency is not None and currency not in CURRENCIES:
+        problems.append(
+            f"the currency {currency!r} is not an ISO 4217 currency (EUR, USD, CHF, ...)"
+        )
+    return problems
+
+
+def sign_problems(type_code: str | None, net: Decimal | None, gross: Decimal | None) -> list[str]:
+    """Totals whose sign contradicts the document type: EN 16931 states a credit note's amounts
+    positive (its type gives the sign; an export books a negative one as an invoice), and a
+    negative invoice is a credit typed wrong more often than anything else."""
+    negative = [
+        label
+        for label, value in (("net total", net), ("total with VAT", gross))
+        if value is not None and value < ZERO
+    ]
+    if not negative:
+        return []
+    what = " and the ".join(negative)
+    verb = "is" if len(negative) == 1 else "are"
+    if type_code in CREDIT_NOTE_TYPES:
+        return [
+            f"the {what} {verb} negative on a credit note ({type_code}): a credit note states "
+            "its amounts positive, its type gives the sign"
+        ]
+    return [
+        f"the {what} {verb} negative on a document of type {type_code or '(none)'}: a credit is "
+        "type 381 with positive amounts (type_code=381 and the amounts without their sign)"
+    ]
+
+
+def issue_date_bounds(today: date) -> tuple[date, date]:
+    """The earliest and the latest issue date anything may book."""
+    return EARLIEST_DATE, today + LATEST_ISSUE
+
+
+def due_date_bounds(issue: date | None, today: date) -> tuple[date, date]:
+    """The earliest and the latest due date anything may book (after an issue date, if known)."""
+    return (issue or EARLIEST_DATE), max(issue or today, EARLIEST_DATE) + LATEST_DUE
+
+
+def date_problems(issue: date | None, due: date | None, today: date) -> list[str]:
+    """Dates nothing may book, in plain words: an issue date outside EARLIEST_DATE .. a year from
+    today, a due date before the issue date or more than ten years after it."""
+    problems = []
+    first, last = issue_date_bounds(today)
+    if issue is not None and not first <= issue <= last:
+        problems.append(f"the issue date {issue} is not a plausible date ({first} to {last})")
+        issue = None  # the due date is not judged by an impossible issue date
+    if due is not None:
+        first, last = due_date_bounds(issue, today)
+        if issue is not None and due < issue:
+            problems.append(
+                f"the due date {due} is before the issue date {issue} (payable at once: the "
+                "issue date)"
+            )
+        elif not first <= due <= last:
+            problems.append(f"the due date {due} is not a plausible date ({first} to {last})")
+    return problems
+
+
 def _date_doubts(invoice: Invoice, today: date) -> list[Finding]:
-    doubts = []
     issue, due = invoice.issue_date, invoice.due_date
+    doubts = [_finding("IP-REV-06", problem) for problem in date_problems(issue, due, today)]
+    if doubts:
+        return doubts
     if issue is not None and not OLDEST <= issue <= today + timedelta(days=1):
         doubts.append(_finding("IP-REV-06", f"the issue date {issue} is not a plausible date"))
-    if issue is not None and due is not None:
-        if due < issue:
-            doubts.append(_finding("IP-REV-06", f"the due date {due} is before the issue date"))
-        elif due - issue > LONGEST_TERM:
-            doubts.append(_finding("IP-REV-06", f"the due date {due} is more than a year after it"))
+    if issue is not None and due is not None and due - issue > LONGEST_TERM:
+        doubts.append(_finding("IP-REV-06", f"the due date {due} is more than a year after it"))
     return doubts
 
 
@@ -284,6 +416,10 @@ def _type_doubts(invoice: Invoice, text: str) -> list[Finding]:
             break
     if _STORNO.search(head) and invoice.type_code == "380":
         doubts.append(_finding("IP-REV-09", "the page reads like a cancellation (Storno)"))
-    if invoice.gross_total is not None and invoice.gross_total < 0 and invoice.type_code == "380":
-        doubts.append(_finding("IP-REV-09", "a negative total on what was read as an invoice"))
+    problems = sign_problems(invoice.type_code, invoice.net_total, invoice.gross_total)
+    doubts += [_finding("IP-REV-09", problem) for problem in problems]
+    doubts += [
+        _finding("IP-REV-10", problem)
+        for problem in code_problems(invoice.type_code, invoice.currency)
+    ]
     return doubts

@@ -30,6 +30,7 @@ ALLOWED = {
     ("NEEDS_REVIEW", "CREATED"),
     ("VALIDATED", "EXPORTED"),
     ("VALIDATED", "FAILED"),
+    ("VALIDATED", "NEEDS_REVIEW"),  # reopened for review before it is exported
     ("EXPORTED", "VALIDATED"),
     ("EXPORTED", "FAILED"),
     ("FAILED", "CREATED"),

@@ -17,6 +17,7 @@ from invoice_pipelines_tests.exports.test_export_defs import (
     _materializations,
     _run,
 )
+from invoice_pipelines_tests.intake.test_review import version
 
 
 def _status(db, org, doc_id) -> str:
@@ -49,7 +50,8 @@ def test_an_invoice_in_review_is_neither_booked_nor_a_failure_and_is_booked_once
     assert "1 supplier invoice(s) of the month wait for review" in evaluation.description
     assert (_status(db, org, booked), _status(db, org, held)) == ("EXPORTED", "NEEDS_REVIEW")
 
-    review_document(db.engine, org["slug"], held, reviewed_by="erik", confirm=True)
+    review_document(db.engine, org["slug"], held, reviewed_by="erik", confirm=True,
+                    expected_version=version(db, org, held))  # fmt: skip
     with instance_for_test() as instance:
         again = _run(db, tmp_path, instance, org["slug"], partition_key=key)
     meta = _materializations(again, "incoming_invoice_exports")[key]

@@ -54,6 +54,14 @@ def documents(db, org) -> dict[str, dict]:
         return {r["raw_json"]["filename"]: dict(r) for r in rows}
 
 
+def version(db, org, doc_id: int) -> int:
+    """The document's processing_version: what a reviewer looked at (`incoming show`)."""
+    with tenant_transaction(db.engine, org["id"]) as conn:
+        return conn.execute(
+            select(incoming_invoices.c.processing_version).where(incoming_invoices.c.id == doc_id)
+        ).scalar_one()
+
+
 def basic_wl(number: str = "BWL-1") -> bytes:
     root = etree.fromstring(own_invoice(number))
     (guideline,) = root.xpath(
@@ -136,15 +144,16 @@ def test_a_person_corrects_then_confirms_and_everything_is_recorded(
     assert "BR-CO-15" in {f["rule"] for f in listed["findings"]}
 
     # confirming as it is: the totals do not add up, so it stays in review and says why
+    seen = str(doc["processing_version"])
     code = main(["incoming", "review", "--org", org["slug"], "--id", str(doc["id"]),
-                 "--confirm", "--by", "anna"])  # fmt: skip
+                 "--version", seen, "--confirm", "--by", "anna"])  # fmt: skip
     said = json.loads(capsys.readouterr().out)
     assert code == 1 and said["status"] == "NEEDS_REVIEW"
     assert said["problems"] == ["net 240.00 + VAT 45.60 is not the total 300.00"]
 
     code = main(["incoming", "review", "--org", org["slug"], "--id", str(doc["id"]),
                  "--set", "gross_total=285.60", "--set", "amount_due=285.60",
-                 "--confirm", "--by", "anna"])  # fmt: skip
+                 "--version", seen, "--confirm", "--by", "anna"])  # fmt: skip
     said = json.loads(capsys.readouterr().out)
     assert (code, said["status"], said["problems"]) == (0, "VALIDATED", [])
     assert said["corrected"]["gross_total"] == {"old": "300.00", "new": "285.60"}
@@ -187,6 +196,7 @@ def test_a_correction_is_held_to_the_rules_a_reading_is(db, tmp_path) -> None:
         db.engine, org["slug"], doc["id"], reviewed_by="ben", confirm=True,
         corrections={"net_total": "100.00", "tax_total": "23.50", "gross_total": "123.50",
                      "amount_due": "123.50", "breakdown": "23.5:100.00:23.50"},
+        expected_version=doc["processing_version"],
     )  # fmt: skip
     assert result.status == "NEEDS_REVIEW"
     assert "a VAT rate of 23.50 % is not a VAT rate" in result.problems
@@ -199,15 +209,18 @@ def test_a_review_of_a_version_nobody_saw_or_of_a_booked_document_is_refused(db,
     with pytest.raises(ReviewError, match="changed since version 1"):
         review_document(db.engine, org["slug"], doc["id"], reviewed_by="ben", confirm=True,
                         expected_version=1)  # fmt: skip
+    seen = doc["processing_version"]
     with pytest.raises(ReviewError, match="is not an amount"):
         review_document(db.engine, org["slug"], doc["id"], reviewed_by="ben",
-                        corrections={"gross_total": "NaN"})  # fmt: skip
+                        corrections={"gross_total": "NaN"}, expected_version=seen)  # fmt: skip
     result = review_document(
-        db.engine, org["slug"], doc["id"], reviewed_by="ben", reject="not our invoice"
-    )
+        db.engine, org["slug"], doc["id"], reviewed_by="ben", reject="not our invoice",
+        expected_version=seen,
+    )  # fmt: skip
     assert result.status == "FAILED"
     with pytest.raises(ReviewError, match="only documents in NEEDS_REVIEW are reviewed"):
-        review_document(db.engine, org["slug"], doc["id"], reviewed_by="ben", confirm=True)
+        review_document(db.engine, org["slug"], doc["id"], reviewed_by="ben", confirm=True,
+                        expected_version=seen + 1)  # fmt: skip
 
 
 def test_the_review_job_in_the_launchpad(db, tmp_path) -> None:

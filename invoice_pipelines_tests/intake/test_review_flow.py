@@ -6,6 +6,8 @@ or not."""
 
 from __future__ import annotations
 
+from datetime import date, timedelta
+
 import pytest
 from dagster import DagsterInstance, RunConfig
 from sqlalchemy import select
@@ -52,32 +54,42 @@ def test_a_correction_that_breaks_our_rules_stays_in_review_saying_why(db, tmp_p
     assert doc["status"] == "NEEDS_REVIEW"
     old_date = doc["issue_date"].isoformat()
 
-    # a year typed wrong: the issue date lies in the future (IP-DATE-01), the run says so
+    # a month typed wrong: the issue date lies in the future (IP-DATE-01), the run says so
+    later = (date.today() + timedelta(days=40)).isoformat()
     result = _job(
         db, organization=org["slug"], document_id=doc["id"], reviewed_by="fritz",
-        corrections={"issue_date": "2062-11-03"}, confirm=True,
+        corrections={"issue_date": later}, confirm=True, expected_version=doc["processing_version"],
     )  # fmt: skip
     assert not result.success
     failure = result.failure_data_for_node("review_incoming_invoice")
     assert "stays in review" in failure.error.message and "IP-DATE-01" in failure.error.message
     row = documents(db, org)["b.xml"]
-    assert row["status"] == "NEEDS_REVIEW" and row["issue_date"].isoformat() == "2062-11-03"
+    assert row["status"] == "NEEDS_REVIEW" and row["issue_date"].isoformat() == later
     # the correction is recorded all the same, and the version moved on
     assert row["processing_version"] == doc["processing_version"] + 1
-    assert _reviews(db, org, doc["id"]) == [
-        ("corrected", "issue_date", old_date, "2062-11-03", "fritz")
-    ]
+    assert _reviews(db, org, doc["id"]) == [("corrected", "issue_date", old_date, later, "fritz")]
 
-    # a due date before the issue date is allowed by EN 16931 (a warning): it does not hold it
+    # a due date before the issue date: a confirmation is held to it as a reading is (EN 16931
+    # allows it; "payable at once" is the issue date), and the corrections are kept
     result = _job(
         db, organization=org["slug"], document_id=doc["id"], reviewed_by="fritz",
         corrections={"issue_date": old_date, "due_date": "2000-01-01"}, confirm=True,
         expected_version=row["processing_version"],
     )  # fmt: skip
+    assert not result.success
+    assert f"the due date 2000-01-01 is before the issue date {old_date}" in (
+        result.failure_data_for_node("review_incoming_invoice").error.message
+    )
+    row = documents(db, org)["b.xml"]
+    result = _job(
+        db, organization=org["slug"], document_id=doc["id"], reviewed_by="fritz",
+        corrections={"due_date": old_date}, confirm=True, expected_version=row["processing_version"],
+    )  # fmt: skip
     assert result.success
     assert documents(db, org)["b.xml"]["status"] == "VALIDATED"
     assert [r[:2] for r in _reviews(db, org, doc["id"])][1:] == [
         ("corrected", "issue_date"),
+        ("corrected", "due_date"),
         ("corrected", "due_date"),
         ("confirmed", None),
     ]
@@ -88,6 +100,7 @@ def test_a_correction_that_breaks_our_rules_stays_in_review_saying_why(db, tmp_p
             .order_by(audit_log.c.id)
         ).all()
     assert [(who, details["status"]) for who, details in audits] == [
+        ("fritz", "NEEDS_REVIEW"),
         ("fritz", "NEEDS_REVIEW"),
         ("fritz", "VALIDATED"),
     ]
@@ -122,7 +135,7 @@ def test_a_reviewer_working_from_a_version_another_changed_is_refused(db, tmp_pa
 
 
 @pytest.mark.parametrize(
-    "typed", ["D-7", "D\u200b-7", "D-\u00ad７"], ids=["plain", "zwsp", "mixed"]
+    "typed", ["D-7", "D\u200b-7", "D\u200b-\u00ad7"], ids=["plain", "zwsp", "mixed"]
 )
 def test_a_correction_that_makes_a_duplicate_of_a_booked_invoice_is_refused(
     db, tmp_path, typed
@@ -134,7 +147,7 @@ def test_a_correction_that_makes_a_duplicate_of_a_booked_invoice_is_refused(
     assert doc["status"] == "NEEDS_REVIEW"
     result = review_document(
         db.engine, org["slug"], doc["id"], reviewed_by="carl",
-        corrections={"number": typed}, confirm=True,
+        corrections={"number": typed}, confirm=True, expected_version=doc["processing_version"],
     )  # fmt: skip
     assert result.status == "NEEDS_REVIEW"
     assert any("IP-DUP-01" in p for p in result.problems), result.problems

@@ -30,7 +30,7 @@ from invoice_pipelines_tests.intake.test_intake_jobs import (
     _resources,
     _run_intake,
 )
-from invoice_pipelines_tests.intake.test_review import basic_wl, broken_totals, run_intake
+from invoice_pipelines_tests.intake.test_review import basic_wl, broken_totals, run_intake, version
 
 
 def _register(db, store, org, files: dict[str, bytes]) -> list[int]:
@@ -98,7 +98,8 @@ def test_the_run_and_the_check_show_what_waits_for_review_and_what_was_rejected(
     assert "incoming review" in check.description
 
     [waiting_id] = [i for i in ids if _status(db, org, i) == "NEEDS_REVIEW"]
-    review_document(db.engine, org["slug"], waiting_id, reviewed_by="dora", confirm=True)
+    review_document(db.engine, org["slug"], waiting_id, reviewed_by="dora", confirm=True,
+                    expected_version=version(db, org, waiting_id))  # fmt: skip
     assert _status(db, org, waiting_id) == "VALIDATED"
     check = _review_check(db, store)
     assert org["slug"] not in check.metadata["by_organization"].value
