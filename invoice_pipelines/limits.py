@@ -29,6 +29,12 @@ SCAN_FILES_PER_ORGANIZATION = 5000
 # stopped changing). The cursor is written every tick; a file not remembered is picked up once it
 # is older than the quiet period, or on a later tick.
 SCAN_CURSOR_MAX_FILES = 5000
+# Intake runs that may take a waiting document up without recording its outcome (the run died:
+# a worker killed, the process gone) before the next one marks it FAILED (IP-PROC-02) instead of
+# taking it up again: a document that kills every run it is in is tried alone after the first
+# (the re-dispatch of a failed run's documents one by one), then given up, never dispatched
+# forever. A person's retry starts the count again.
+MAX_INTAKE_ATTEMPTS = 3
 
 # --- PDFs -----------------------------------------------------------------------------------
 # Embedded files: at most this many are looked at, and their decoded sizes together may not pass

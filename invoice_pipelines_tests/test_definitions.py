@@ -43,6 +43,7 @@ EXPECTED_CHECKS = {
 EXPECTED_SENSORS = {
     "organizations_sensor",
     "upload_sensor",
+    "intake_failure_sensor",
     "batch_jobs_sensor",
     "documents_sensor",
     "qbo_push_sensor",

@@ -39,6 +39,9 @@ HUNDRED = Decimal(100)
 # of such a sentence is more likely wrong than the term.
 MAX_DAYS = 365
 MAX_PERCENT = Decimal(50)
+# The last day a discount period may start on: counting MAX_DAYS from it still gives a date. A
+# document dated later (9999-12-25) has no discount we can compute, whatever its terms say.
+LATEST_START = date.max - timedelta(days=MAX_DAYS)
 
 Source = Literal["xrechnung", "cii", "text", "settings"]
 
@@ -67,11 +70,22 @@ class DiscountTerm:
             raise SkontoError(f"a discount percentage must be above 0 and below 50: {self.percent}")
         if self.days == 0 and self.start is None:
             raise SkontoError("a discount of 0 days needs the day it ends")
+        if self.start is not None and not (
+            isinstance(self.start, date) and self.start <= LATEST_START
+        ):
+            raise SkontoError(f"a discount cannot start on {self.start}: no calendar day follows")
+        if self.base_amount is not None and not (
+            isinstance(self.base_amount, Decimal) and self.base_amount.is_finite()
+        ):
+            raise SkontoError(f"a discount's base amount must be a number: {self.base_amount}")
 
     def last_day(self, issue_date: date) -> date:
         """The last day a payment earns the discount: the start (issue date unless the term names
-        its own) plus the days."""
-        return (self.start or issue_date) + timedelta(days=self.days)
+        its own) plus the days. SkontoError for a start too late for the calendar."""
+        start = self.start or issue_date
+        if start > LATEST_START:
+            raise SkontoError(f"a discount cannot start on {start}: no calendar day follows")
+        return start + timedelta(days=self.days)
 
     def base(self, amount_due: Decimal) -> Decimal:
         return amount_due if self.base_amount is None else self.base_amount
@@ -134,13 +148,16 @@ def offers(
     terms: Iterable[DiscountTerm], issue_date: date | None, amount_due: Decimal | None
 ) -> list[DiscountOffer]:
     """Each term applied to an invoice, earliest last day first. None when the invoice has no
-    issue date or nothing positive is due (a credit note, a paid invoice): nothing to discount."""
+    issue date or nothing positive is due (a credit note, a paid invoice): nothing to discount.
+    A term that cannot be applied is left out: one whose base is not above 0 or is more than is
+    due (a part of the invoice cannot be larger than the invoice), or whose period starts too
+    late for the calendar (a document dated 9999-12-25)."""
     if issue_date is None or amount_due is None or amount_due <= ZERO:
         return []
     result = []
     for term in terms:
         base = term.base(amount_due)
-        if base <= ZERO:
+        if base <= ZERO or base > amount_due or (term.start or issue_date) > LATEST_START:
             continue
         discount = min(term.discount(amount_due), amount_due)
         result.append(
@@ -299,6 +316,9 @@ def parse_xrechnung_terms(text: str | None) -> tuple[list[DiscountTerm], list[st
             problems.append(f"payment terms line {line[:80]!r} is not in the XRechnung form")
             continue
         if match.group(1) != "SKONTO":
+            continue
+        if len(match.group(2).lstrip("0")) > len(str(MAX_DAYS)):
+            problems.append(f"payment terms line {line[:80]!r}: more than {MAX_DAYS} days")
             continue
         try:
             terms.append(

@@ -23,6 +23,7 @@ from dagster import (
     MetadataValue,
     OpExecutionContext,
     RunConfig,
+    RunFailureSensorContext,
     RunRequest,
     ScheduleDefinition,
     SensorEvaluationContext,
@@ -33,6 +34,7 @@ from dagster import (
     in_process_executor,
     job,
     op,
+    run_failure_sensor,
     sensor,
 )
 from pydantic import Field
@@ -71,6 +73,7 @@ from invoice_pipelines.intake.incoming_invoices import (
 from invoice_pipelines.intake.notices import rejected_documents
 from invoice_pipelines.intake.parser_resource import DocumentParser
 from invoice_pipelines.intake.pipeline import IntakeSummary, process_documents, retry_documents
+from invoice_pipelines.intake.redispatch import DEPTH_TAG, redispatch_batches, run_depth
 from invoice_pipelines.intake.uploads import ScanState, scan_uploads
 from invoice_pipelines.metadata import markdown_table
 from invoice_pipelines.resources.database import Database
@@ -360,15 +363,57 @@ retry_failed_invoices_job = define_asset_job(
 )
 
 
-def intake_run_request(slug: str, document_ids: list[int], run_key: str) -> RunRequest:
+def intake_run_request(
+    slug: str, document_ids: list[int], run_key: str, tags: dict[str, str] | None = None
+) -> RunRequest:
     return RunRequest(
         run_key=run_key,
         partition_key=slug,
         run_config=RunConfig(
             ops={"incoming_invoices": IncomingInvoicesConfig(document_ids=document_ids)}
         ),
-        tags=partition_run_tags(slug),  # upload_sensor asks only for known organizations
+        # upload_sensor asks only for known organizations
+        tags={**partition_run_tags(slug), **(tags or {})},
     )
+
+
+@run_failure_sensor(
+    name="intake_failure_sensor",
+    monitored_jobs=[intake_job],
+    request_job=intake_job,
+    minimum_interval_seconds=10,
+    default_status=DefaultSensorStatus.RUNNING,
+    description="When an intake_job run fails, sends each of its documents still waiting again in "
+    "a run of its own: one document that stops a run stops only itself. A document is taken up "
+    "at most 3 times; then it is FAILED (IP-PROC-02) instead of dispatched again.",
+)
+def intake_failure_sensor(context: RunFailureSensorContext, database: Database):
+    run = context.dagster_run
+    slug = run.tags.get("dagster/partition")
+    if not slug:
+        return SkipReason(f"run {run.run_id} has no organization partition")
+    config = ((run.run_config or {}).get("ops") or {}).get("incoming_invoices") or {}
+    document_ids = (config.get("config") or {}).get("document_ids") or []
+    if (config.get("config") or {}).get("retry_failed"):
+        return SkipReason(f"run {run.run_id} was a retry of FAILED documents")
+    again = redispatch_batches(
+        database.get_engine(),
+        slug,
+        document_ids,
+        failed_run_id=run.run_id,
+        depth=run_depth(run.tags),
+    )
+    if not again:
+        return SkipReason(f"run {run.run_id} failed; none of its documents is to be sent again")
+    context.log.warning(
+        f"intake run {run.run_id} failed; its {len(again)} waiting documents go again, one run each"
+    )
+    return [
+        intake_run_request(
+            item.organization_slug, [item.document_id], item.run_key, {DEPTH_TAG: str(item.depth)}
+        )
+        for item in again
+    ]
 
 
 # by name, not the job object: Definitions binds the shared resources to the job and rebuilds a
@@ -579,6 +624,6 @@ defs = Definitions(
         review_incoming_invoice_job,
         supplier_notices_job,
     ],
-    sensors=[upload_sensor],
+    sensors=[upload_sensor, intake_failure_sensor],
     schedules=[incoming_invoices_checks_schedule, supplier_notices_schedule],
 )

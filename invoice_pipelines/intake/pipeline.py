@@ -3,8 +3,11 @@
 Called by the intake and retry jobs (and by the benchmark). One bad document never stops the rest:
 parsing runs in worker processes (`intake/workers.py`) with a time limit; OCR failures, oversized and missing files
 become FAILED documents with a recorded reason; a concurrent writer on one document
-(StaleDocument) costs only that document; and if some document's values cannot be stored, its
-group is recorded again with one savepoint per document, so only that one fails.
+(StaleDocument) costs only that document; any error while deciding one document's outcome or
+building its rows makes that document FAILED (IP-PROC-01), and if some document's values cannot be
+stored, its group is recorded again with one savepoint per document, so only that one fails. Each
+run counts the documents it takes up (`intake_attempts`): one that runs keep dying on is FAILED
+(IP-PROC-02) at `MAX_INTAKE_ATTEMPTS` instead of being taken up forever (redispatch.py).
 
 Recording overlaps parsing: each read-ahead group's outcomes are recorded (status changes in one
 statement per kind, `change_statuses`, then findings, VAT rows and lines in one statement per
@@ -35,7 +38,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Protocol
 
-from sqlalchemy import Engine, delete, insert, select
+from sqlalchemy import Engine, delete, insert, select, update
 from sqlalchemy.exc import DBAPIError
 
 from invoice_pipelines.core.einvoice_verdict import (
@@ -80,7 +83,11 @@ from invoice_pipelines.intake.incoming_invoices import (
 )
 from invoice_pipelines.intake.notices import Notice, compose, record_notices
 from invoice_pipelines.intake.parse import ParseOutcome, failed, parse_ocr_text
-from invoice_pipelines.limits import INTAKE_READ_AHEAD_BYTES, INTAKE_READ_AHEAD_DOCUMENTS
+from invoice_pipelines.limits import (
+    INTAKE_READ_AHEAD_BYTES,
+    INTAKE_READ_AHEAD_DOCUMENTS,
+    MAX_INTAKE_ATTEMPTS,
+)
 from invoice_pipelines.resources.ocr import OcrEngine, OcrError
 from invoice_pipelines.resources.upload_stores import (
     UploadStore,
@@ -322,18 +329,18 @@ def process_documents(
     started = time.perf_counter()
     limit = limit_or_setting(max_bytes)
     summary = IntakeSummary(organization_id, requested=len(set(document_ids)))
-    with tenant_transaction(engine, organization_id) as conn:
+    with tenant_transaction(engine, organization_id, write=True) as conn:
         refs = load_refs(conn, organization_id, document_ids)
-        sources = _sources(conn, organization_id, list(refs))
-    for doc_id in sorted(set(int(i) for i in document_ids)):
-        ref = refs.get(doc_id)
-        if ref is None:
-            summary.skipped[doc_id] = "no such document in this organization"
-        elif not can_process(ref.status):
-            summary.skipped[doc_id] = (
-                f"status is {ref.status}; only UPLOADED or CREATED documents are processed"
-            )
-    work = [refs[i] for i in sorted(refs) if i not in summary.skipped]
+        for doc_id in sorted(set(int(i) for i in document_ids)):
+            ref = refs.get(doc_id)
+            if ref is None:
+                summary.skipped[doc_id] = "no such document in this organization"
+            elif not can_process(ref.status):
+                summary.skipped[doc_id] = (
+                    f"status is {ref.status}; only UPLOADED or CREATED documents are processed"
+                )
+        work = _take_up(conn, [refs[i] for i in sorted(refs) if i not in summary.skipped], summary)
+        sources = _sources(conn, organization_id, [ref.id for ref in work])
 
     with _Recorder(engine, organization_id, summary) as recorder:
         # groups read (lazily, as the parser takes them) and not yet recorded: at most two
@@ -370,6 +377,46 @@ def process_documents(
                 close()  # (given up early: the parser is free for the next caller at once)
     summary.seconds = time.perf_counter() - started
     return summary
+
+
+ATTEMPTS_RULE = "IP-PROC-02"
+
+
+def _take_up(conn, waiting: list[DocumentRef], summary: IntakeSummary) -> list[DocumentRef]:
+    """This run's attempt on each waiting document, counted and committed before any is read (so
+    a run that dies still counted it); a document earlier runs took up MAX_INTAKE_ATTEMPTS times
+    without recording an outcome is FAILED (IP-PROC-02) instead. The documents to read."""
+    if not waiting:
+        return []
+    t = incoming_invoices.c
+    attempts: dict[int, int] = {}
+    for chunk in _chunks([ref.id for ref in waiting], 1000):
+        attempts.update(conn.execute(select(t.id, t.intake_attempts).where(t.id.in_(chunk))).all())
+    spent = [ref for ref in waiting if attempts.get(ref.id, 0) >= MAX_INTAKE_ATTEMPTS]
+    work = [ref for ref in waiting if attempts.get(ref.id, 0) < MAX_INTAKE_ATTEMPTS]
+    for chunk in _chunks([ref.id for ref in work], 1000):
+        conn.execute(
+            update(incoming_invoices)
+            .where(t.organization_id == waiting[0].organization_id, t.id.in_(chunk))
+            .values(intake_attempts=t.intake_attempts + 1)
+        )
+    message = (
+        f"{MAX_INTAKE_ATTEMPTS} intake runs took this document up and ended before its outcome "
+        "was recorded; it is not taken up again on its own (`incoming retry` tries it once more)"
+    )
+    moved, _ = change_statuses(
+        conn,
+        [
+            StatusChange(ref, Status.FAILED, errors=[ErrorRecord("intake", message, ATTEMPTS_RULE)])
+            for ref in spent
+        ],
+    )
+    for doc_id in moved:
+        log.warning("document %s FAILED (%s): %s", doc_id, ATTEMPTS_RULE, message)
+        summary.processed += 1
+        summary.outcomes["FAILED"] += 1
+        summary.failures[doc_id] = message
+    return work
 
 
 class _Recorder:
@@ -429,10 +476,14 @@ def _record_group(
 ) -> None:
     try:
         _write_outcomes(engine, organization_id, work, outcomes, per_doc, summary, savepoints=False)
-    except DBAPIError as exc:
-        # some document's values do not fit the database: redo the group with one savepoint per
-        # document, so that document fails with the reason and the others are recorded
-        log.warning("recording the batch failed (%s); recording document by document", exc.orig)
+    except Exception as exc:
+        # some document's values do not fit the database (or recording them raised anything
+        # else): redo the group with one savepoint per document, so that document fails with the
+        # reason and the others are recorded
+        log.warning(
+            "recording the batch failed (%s); recording document by document",
+            getattr(exc, "orig", None) or f"{type(exc).__name__}: {exc}",
+        )
         _write_outcomes(engine, organization_id, work, outcomes, per_doc, summary, savepoints=True)
 
 
@@ -479,7 +530,7 @@ def _read_group(
         key, filename, size = sources.get(ref.id, (None, None, None))
         try:
             data = _read_original(store, key, size, limit)
-        except OSError as exc:
+        except Exception as exc:  # OSError and whatever else a store raises: this file's
             group.outcomes[ref.id] = failed("unknown", "read", _unread_reason(exc), digest="")
             continue
         group.items.append((data, filename or key))
@@ -495,7 +546,17 @@ def _take_outcomes(
     for ref, (data, _), outcome in zip(group.readable, group.items, parsed, strict=True):
         if outcome.status == "NEEDS_OCR":
             t0 = time.perf_counter()
-            outcome, pages = _run_ocr(ocr, outcome, data)
+            try:
+                outcome, pages = _run_ocr(ocr, outcome, data)
+            except Exception as exc:  # a page the reader of OCR text trips over: this one's
+                log.warning("OCR of document %s raised %s: %s", ref.id, type(exc).__name__, exc)
+                outcome = failed(
+                    outcome.format,
+                    "ocr",
+                    f"the OCR text could not be read ({type(exc).__name__}: {str(exc)[:200]})",
+                    digest=outcome.content_hash,
+                )
+                pages = 0
             summary.ocr_pages += pages
             outcome.raw["ocr_seconds"] = round(time.perf_counter() - t0, 3)
         group.outcomes[ref.id] = outcome
@@ -532,9 +593,11 @@ def _read_original(store: UploadStore, key: str | None, size: int | None, limit:
     return data
 
 
-def _unread_reason(exc: OSError) -> str:
+def _unread_reason(exc: Exception) -> str:
     if isinstance(exc, UploadTooLarge | OriginalChanged):
         return f"{exc}; the original is kept"
+    if not isinstance(exc, OSError):
+        return f"original upload could not be read: {type(exc).__name__}: {str(exc)[:200]}"
     return f"original upload could not be read: {exc}"
 
 
@@ -570,7 +633,9 @@ def _write_outcomes(
                                 organization_id,
                                 _notices(organization_name, [ref], outcomes, {ref.id: decision}),
                             )
-                    except DBAPIError as exc:
+                    except StaleDocument:
+                        raise
+                    except Exception as exc:
                         with conn.begin_nested():
                             _record_unstorable(conn, ref, outcome, exc, attempt)
                 except StaleDocument as exc:
@@ -581,12 +646,8 @@ def _write_outcomes(
             # beside them (findings, VAT breakdown, lines) in one statement per kind, in
             # document order; a stale document writes nothing
             decisions = {
-                ref.id: _decide(
-                    ref,
-                    outcomes[ref.id],
-                    per_doc + float(outcomes[ref.id].raw.get("ocr_seconds", 0.0)),
-                    duplicates.get(ref.id),
-                    policy,
+                ref.id: _decide_safely(
+                    ref, outcomes[ref.id], per_doc, duplicates.get(ref.id), policy
                 )
                 for ref in work
             }
@@ -604,7 +665,7 @@ def _write_outcomes(
                     log.warning("document %s: %s", ref.id, stale[ref.id])
                     attempt.stale.append(ref.id)
                     continue
-                rows.add(moved[ref.id], decision.findings, decision.fields.get("raw_json"))
+                rows.add(moved[ref.id], decision.findings, decision.beside)
                 _count(attempt, ref, outcomes[ref.id], decision)
             rows.write(conn)
             record_notices(
@@ -621,21 +682,35 @@ def _write_outcomes(
     summary.stale.extend(attempt.stale)
 
 
+UNPROCESSABLE_RULE = "IP-PROC-01"
+
+
+def _unprocessable_message(exc: BaseException) -> str:
+    """One line on why a document's outcome could not be written: the database's refusal, or
+    the error met on the way (bounded: an exception may quote the document)."""
+    if isinstance(exc, DBAPIError):
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+        return f"the values read from this document cannot be stored: {reason}"[:500]
+    lines = str(exc).strip().splitlines()
+    detail = f"{type(exc).__name__}: {lines[0][:200]}" if lines else type(exc).__name__
+    return f"this document could not be processed ({detail}); the others were not affected"
+
+
 def _record_unstorable(
-    conn, ref: DocumentRef, outcome: ParseOutcome, exc: DBAPIError, summary
+    conn, ref: DocumentRef, outcome: ParseOutcome, exc: BaseException, summary
 ) -> None:
-    reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
-    message = f"the values read from this document cannot be stored: {reason}"
+    message = _unprocessable_message(exc)
+    log.warning("document %s FAILED (%s): %s", ref.id, UNPROCESSABLE_RULE, message)
     change_status(
         conn,
         ref,
         Status.FAILED,
-        # what the database refused is somewhere in the extracted values: keep none of them
+        # what was refused is somewhere in the extracted values: keep none of them
         fields={
-            "format": outcome.format[:32],
+            "format": str(outcome.format)[:32],
             "raw_json": {"filename": outcome.raw.get("filename"), "not_stored": message},
         },
-        errors=[ErrorRecord("record", message)],
+        errors=[ErrorRecord("record", message, UNPROCESSABLE_RULE)],
     )
     summary.processed += 1
     summary.formats[outcome.format] += 1
@@ -654,6 +729,9 @@ class _Decision:
     # why it waits for a person (None: it does not); the rejection's reasons for the supplier
     review: str | None = None
     rejected: bool = False
+    # the rows written beside the document (VAT breakdown, lines, discount steps), built with the
+    # decision so that a value that cannot become a row fails this document, not its batch
+    beside: tuple[list[dict], list[dict], list[dict]] = field(default_factory=lambda: ([], [], []))
 
 
 def organization_policy(conn, organization_id: int) -> tuple[dict[str, str], str]:
@@ -685,16 +763,60 @@ def _notices(
         outcome = outcomes[ref.id]
         invoice = outcome.invoice
         label = outcome.verdict.label if outcome.verdict is not None else "not readable"
-        notices[ref.id] = compose(
-            organization,
-            None if invoice is None else invoice.number,
-            outcome.raw.get("filename"),
-            label,
-            outcome.errors,
-            None if invoice is None else invoice.seller_email,
-            () if outcome.verdict is None else outcome.verdict.rules,
-        )
+        try:
+            notices[ref.id] = compose(
+                organization,
+                None if invoice is None else invoice.number,
+                outcome.raw.get("filename"),
+                label,
+                outcome.errors,
+                None if invoice is None else invoice.seller_email,
+                () if outcome.verdict is None else outcome.verdict.rules,
+            )
+        except Exception as exc:  # the document stays FAILED; only its notice is not written
+            log.warning("document %s: no supplier notice (%s: %s)", ref.id, type(exc).__name__, exc)
     return notices
+
+
+def _beside_rows(ref: DocumentRef, raw: dict | None) -> tuple[list[dict], list[dict], list[dict]]:
+    invoice = (raw or {}).get("invoice")
+    if not isinstance(invoice, dict):
+        return [], [], []
+    return (
+        breakdown_rows(ref.organization_id, ref.id, invoice),
+        line_rows(ref.organization_id, ref.id, invoice),
+        discount_rows(ref.organization_id, ref.id, invoice),
+    )
+
+
+def _decide_safely(
+    ref: DocumentRef,
+    outcome: ParseOutcome,
+    per_doc: float,
+    duplicate: Finding | None,
+    policy: dict[str, str],
+) -> _Decision:
+    """`_decide` with the rows beside the document built, for a group: whatever one document's
+    values raise on the way (a date past the calendar, a number no column holds) makes that
+    document FAILED with IP-PROC-01 and the reason; the group goes on."""
+    try:
+        seconds = per_doc + float(outcome.raw.get("ocr_seconds", 0.0))
+        decision = _decide(ref, outcome, seconds, duplicate, policy)
+        decision.beside = _beside_rows(ref, decision.fields.get("raw_json"))
+        return decision
+    except Exception as exc:
+        message = _unprocessable_message(exc)
+        log.warning("document %s FAILED (%s): %s", ref.id, UNPROCESSABLE_RULE, message)
+        fields = {
+            "format": str(outcome.format)[:32],
+            "raw_json": {"filename": outcome.raw.get("filename"), "not_stored": message},
+        }
+        return _Decision(
+            [Status.FAILED],
+            fields,
+            [ErrorRecord("record", message, UNPROCESSABLE_RULE)],
+            message,
+        )
 
 
 def _decide(
@@ -787,9 +909,10 @@ def _record(
     """Record one document's outcome with its findings, VAT breakdown and lines (document by
     document, each in a savepoint: after a group could not be recorded at once)."""
     decision = _decide(ref, outcome, seconds, duplicate, policy)
+    decision.beside = _beside_rows(ref, decision.fields.get("raw_json"))
     moved = change_status(conn, ref, decision.target, fields=decision.fields)
     rows = _BatchRows()
-    rows.add(moved, decision.findings, decision.fields.get("raw_json"))
+    rows.add(moved, decision.findings, decision.beside)
     rows.write(conn)
     _count(summary, ref, outcome, decision)
     return decision
@@ -808,16 +931,16 @@ class _BatchRows:
         self.lines: list[dict] = []
         self.discounts: list[dict] = []
 
-    def add(self, ref: DocumentRef, findings: Sequence[ErrorRecord], raw: dict | None) -> None:
-        """`ref` as it is after its status change (its version numbers the findings)."""
+    def add(self, ref: DocumentRef, findings: Sequence[ErrorRecord], beside: tuple) -> None:
+        """`ref` as it is after its status change (its version numbers the findings); `beside`
+        its VAT breakdown, lines and discount steps (`_beside_rows`)."""
         self.documents.append(ref.id)
         if findings:
             self.findings.extend(error_rows(ref, ref.processing_version, findings))
-        invoice = (raw or {}).get("invoice")
-        if isinstance(invoice, dict):
-            self.taxes.extend(breakdown_rows(ref.organization_id, ref.id, invoice))
-            self.lines.extend(line_rows(ref.organization_id, ref.id, invoice))
-            self.discounts.extend(discount_rows(ref.organization_id, ref.id, invoice))
+        taxes, lines, discounts = beside
+        self.taxes.extend(taxes)
+        self.lines.extend(lines)
+        self.discounts.extend(discounts)
 
     def write(self, conn) -> None:
         for chunk in _chunks(self.documents, 1000):
@@ -861,6 +984,15 @@ def retry_documents(
         retried, refused = change_chosen(
             conn, organization_id, document_ids, Status.FAILED, Status.CREATED, verb="retried"
         )
+        for chunk in _chunks(retried, 1000):
+            conn.execute(
+                update(incoming_invoices)
+                .where(
+                    incoming_invoices.c.organization_id == organization_id,
+                    incoming_invoices.c.id.in_(chunk),
+                )
+                .values(intake_attempts=0)
+            )
         conn.execute(
             insert(audit_log).values(
                 organization_id=organization_id,

@@ -502,7 +502,7 @@ def test_groups_are_recorded_beside_the_parsing_and_a_failed_recording_is_raised
 
     def failing_third(*args, **kwargs):
         calls.append(1)
-        if len(calls) == 3:
+        if len(calls) >= 3:  # from the third group on (its retry document by document too)
             raise RuntimeError("the database went away")
         return real(*args, **kwargs)
 

@@ -22,7 +22,7 @@ from invoice_pipelines.core.invoice import (
     pick_tax_total,
 )
 from invoice_pipelines.core.rules import Finding
-from invoice_pipelines.core.skonto import DiscountTerm, SkontoError, read_terms
+from invoice_pipelines.core.skonto import MAX_DAYS, DiscountTerm, SkontoError, read_terms
 from invoice_pipelines.intake.formats.xmlsafe import ValueReader
 
 CII_NS = "urn:un:unece:uncefact:data:standard:CrossIndustryInvoice:100"
@@ -320,9 +320,8 @@ def _structured_term(read: ValueReader, node: etree._Element) -> DiscountTerm | 
     if period is None or percent is None:
         return None
     unit = (period.get("unitCode") or "DAY").upper()
-    try:
-        days = int(Decimal((period.text or "").strip()))
-    except ArithmeticError:
+    days = _whole_days((period.text or "").strip())
+    if days is None:
         return None
     if unit in ("WEE", "WK"):
         days *= 7
@@ -338,6 +337,22 @@ def _structured_term(read: ValueReader, node: etree._Element) -> DiscountTerm | 
         )
     except SkontoError:
         return None
+
+
+def _whole_days(text: str) -> int | None:
+    """A period measure as a whole number of at most MAX_DAYS, or None: read without ever
+    expanding the number (int(Decimal('1E+200000000')) would take the worker for minutes), and
+    NaN, infinities, fractions and negatives are no period."""
+    try:
+        measure = Decimal(text)
+    except ArithmeticError:
+        return None
+    if not measure.is_finite() or measure < 0 or measure.adjusted() > len(str(MAX_DAYS)):
+        return None
+    if measure != measure.to_integral_value():
+        return None
+    days = int(measure)
+    return days if days <= MAX_DAYS else None
 
 
 def _email_address(read, party, path: str) -> str | None:

@@ -454,8 +454,8 @@ def _relative_due_date(lines: list[str], issue: TextField | None) -> TextField |
                 if 0 < count <= 180:
                     days.add(count)
                     source = line.strip()
-    if len(days) != 1:
-        return None
+    if len(days) != 1 or issue.value > date.max - timedelta(days=180):
+        return None  # (a page dated 9999-12-31 has no due date a calendar can hold)
     conf = min(0.7, issue.confidence)
     return TextField(issue.value + timedelta(days=days.pop()), conf, source)
 
