@@ -35,23 +35,26 @@ Every key is optional. `law` "DE" (the default of an organization in Germany) fo
 Any other organization (`law` "none", the default outside Germany) has DEFAULT_LEVELS_OTHER (0 /
 5 / 10), no flat fee, interest from the due date and none unless it sets its rates.
 
-Default interest (Verzugszinsen) is accrued per day (actual/365) on the open amount for each day
-after `interest_from` up to and including `interest_until`, from the start of default or the last
-partial payment, and never for a day an earlier notice already charged. With `deliver`, notices of
-levels whose channel is `email`, `sms` or `whatsapp` are sent that way (`overdue/notice_sending.py`);
-every other notice stays an in-app record. With `fee_invoices`, fees and interest are invoiced
+Default interest (Verzugszinsen) is accrued per day (actual/365) for each day after `interest_from`
+(the start of default, or the day an earlier notice charged up to) up to and including
+`interest_until`, never for a day an earlier notice already charged, on what was open that day:
+the period is cut into segments where a payment changed the balance (`balance_segments`), each
+charged at its own balance and per base-rate half-year. With `deliver`, notices of levels whose
+channel is `email`, `sms` or `whatsapp` are sent that way (`overdue/notice_sending.py`); every
+other notice stays an in-app record. With `fee_invoices`, fees and interest are invoiced
 through batch invoicing (`overdue/fee_invoices.py`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from invoice_pipelines.core.base_rates import BaseRates, accrue, is_half_year_start
+from invoice_pipelines.core.base_rates import Accrued, BaseRates, accrue, is_half_year_start
 from invoice_pipelines.core.channels import IN_APP, NOTICE_CHANNELS
 from invoice_pipelines.core.money import ZERO, round_cents
 
@@ -327,6 +330,77 @@ def default_interest(open_amount: Decimal, yearly_percent: Decimal, days: int) -
     return round_cents(open_amount * yearly_percent / Decimal(100) * days / DAYS_PER_YEAR)
 
 
+@dataclass(frozen=True, slots=True)
+class InterestSegment:
+    """Days after `after` up to and including `until`, charged on `amount` (the balance then)."""
+
+    after: date
+    until: date
+    amount: Decimal
+
+    @property
+    def days(self) -> int:
+        return (self.until - self.after).days
+
+
+def balance_segments(
+    amount_due: Decimal,
+    payments: Sequence[tuple[date, Decimal]] | None,
+    after: date,
+    until: date,
+    paid_at_most: Decimal | None = None,
+) -> list[InterestSegment]:
+    """The days after `after` up to and including `until`, cut where a payment changed what was
+    open: one segment per balance, in order, covering every day once (none when `until` is not
+    after `after`).
+
+    A day's balance is `amount_due` (open now) plus the payments made on or after that day: the
+    day of a payment is still charged on what was open before it (interest runs until the money
+    arrives), the next day on the rest. `payments` are (day, amount) of the money payments known;
+    None or empty: none known, every day is charged on `amount_due` (at most what was open: never
+    more). What is added back is capped at `paid_at_most` (the invoice's amount paid), so payment
+    rows that say more than the invoice does never raise the claim."""
+    if until <= after:
+        return []
+    known = sorted((day, amount) for day, amount in (payments or ()) if amount > 0)
+    cuts = sorted({day for day, _ in known if after < day < until})
+    segments: list[InterestSegment] = []
+    start = after
+    for end in [*cuts, until]:
+        added = sum((amount for day, amount in known if day >= end), ZERO)
+        if paid_at_most is not None:
+            added = min(added, max(paid_at_most, ZERO))
+        balance = amount_due + added
+        if segments and segments[-1].amount == balance:
+            segments[-1] = InterestSegment(segments[-1].after, end, balance)
+        else:
+            segments.append(InterestSegment(start, end, balance))
+        start = end
+    return segments
+
+
+def accrue_segments(
+    segments: Sequence[InterestSegment], margin_percent: Decimal, rates: BaseRates
+) -> tuple[Accrued, tuple[InterestSegment, ...]]:
+    """Default interest over `segments` (in order, adjoining), each on its own amount and per
+    base-rate half-year, exact (the caller rounds once per notice), with the segments as far as
+    they were charged: it stops before the first day no base rate is known for."""
+    if not segments:
+        raise ValueError("accrue_segments needs at least one segment")
+    after = segments[0].after
+    total, charged_until, rate = ZERO, after, ZERO
+    charged: list[InterestSegment] = []
+    for segment in segments:
+        part = accrue(segment.amount, margin_percent, segment.after, segment.until, rates)
+        total += part.percent_days
+        if part.charged_until > segment.after:
+            charged_until, rate = part.charged_until, part.rate_percent
+            charged.append(InterestSegment(segment.after, part.charged_until, segment.amount))
+        if part.missing_from is not None:
+            return Accrued(total, charged_until, rate, part.missing_from), tuple(charged)
+    return Accrued(total, charged_until, rate, None), tuple(charged)
+
+
 @dataclass(slots=True)
 class Candidate:
     """An overdue invoice as the selection read it, with what earlier notices already charged."""
@@ -343,6 +417,10 @@ class Candidate:
     previous_interest_total: Decimal
     kind: str = BUSINESS
     previous_costs_total: Decimal | None = None  # None: notices before migration 0013
+    # the money payments known for the invoice, (day, amount) (`sales_invoice_payments`); None or
+    # empty: none known, interest runs on the amount due for every day (may claim less, never more)
+    payments: tuple[tuple[date, Decimal], ...] | None = None
+    amount_paid: Decimal | None = None  # caps what the payments add back to a day's balance
 
 
 @dataclass(slots=True)
@@ -359,6 +437,8 @@ class NoticeFigures:
     costs_total: Decimal = ZERO  # the levels' own dunning costs so far (before the flat fee)
     interest_rate_percent: Decimal = ZERO  # base rate + margin of the last day charged
     missing_base_rate_from: date | None = None  # interest stopped before this day: no rate known
+    # the days this notice charged, one segment per balance (empty: no interest charged)
+    interest_segments: tuple[InterestSegment, ...] = ()
 
 
 def default_begins(
@@ -389,8 +469,9 @@ def notice_for(
     """The notice `candidate` is due for today, or None (not yet, or that level was noticed).
 
     Jumped levels are not noticed on their own: only the highest due level is, and it charges
-    only its own fee. Interest runs from the latest of the start of default, the last payment and
-    the day an earlier notice charged up to, so no day is charged twice.
+    only its own fee. Interest runs from the start of default, or from the day an earlier notice
+    charged up to (no day is charged twice), to `today`, each day on what was open that day
+    (`balance_segments`: a partial payment lowers the balance from the day after it).
     """
     if candidate.amount_due <= 0:
         return None
@@ -407,27 +488,31 @@ def notice_for(
     begins = default_begins(candidate, settings, today, level) if level.days > 0 else None
     interest, interest_from = ZERO, None
     interest_until = candidate.previous_interest_until
-    rate, missing = ZERO, None
+    rate, missing, segments = ZERO, None, ()
     charging = settings.law == "DE" or (
         (settings.base_rates.fixed or ZERO) + settings.margin(candidate.kind) > 0
     )
     if begins is not None and level.charge_interest and charging:
-        interest_from = max(
-            d for d in (begins, candidate.last_payment_date, interest_until) if d is not None
-        )
-        accrued = accrue(
+        interest_from = max(d for d in (begins, interest_until) if d is not None)
+        spans = balance_segments(
             candidate.amount_due,
-            settings.margin(candidate.kind),
+            candidate.payments,
             interest_from,
-            max(today, interest_from),
-            settings.base_rates,
+            today,
+            candidate.amount_paid,
         )
-        interest = round_cents(accrued.exact)  # rounded once per notice
-        interest_until, rate, missing = (
-            accrued.charged_until,
-            accrued.rate_percent,
-            accrued.missing_from,
-        )
+        if spans:
+            accrued, segments = accrue_segments(
+                spans, settings.margin(candidate.kind), settings.base_rates
+            )
+            interest = round_cents(accrued.exact)  # rounded once per notice
+            interest_until, rate, missing = (
+                accrued.charged_until,
+                accrued.rate_percent,
+                accrued.missing_from,
+            )
+        else:
+            interest_until = interest_from
     elif begins == today and interest_until is None:
         # this notice put the debtor in default: later levels charge interest from today on
         interest_from = interest_until = today
@@ -467,6 +552,7 @@ def notice_for(
         costs_total=costs_total,
         interest_rate_percent=rate,
         missing_base_rate_from=missing,
+        interest_segments=segments,
     )
 
 

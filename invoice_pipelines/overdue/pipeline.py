@@ -7,10 +7,11 @@ One run for one organization:
    the organization's timezone, amount due, not paid, cancelled, deleted or disputed, customer not
    blocked);
 3. they are noticed in chunks, one transaction each: the chunk's candidates are read again (a
-   payment may have come in meanwhile), their fee and interest worked out in Decimal
-   (`core.dunning`), and the notices inserted by one statement (PostgreSQL: from a COPY) that
-   skips any (invoice, level) already there, so re-runs and runs side by side never create a
-   notice twice;
+   payment may have come in meanwhile) with their payments (`sales_invoice_payments`, one read:
+   the interest of each day is on what was open that day), their fee and interest worked out in
+   Decimal (`core.dunning`), and the notices inserted by one statement (PostgreSQL: from a COPY)
+   that skips any (invoice, level) already there, so re-runs and runs side by side never create
+   a notice twice;
 4. with `fee_invoices`, the fees and interest not invoiced yet are queued for batch invoicing
    (`overdue.fee_invoices`);
 5. the log row gets the outcome: SUCCESS, PARTIAL (some invoices could not be noticed, each with
@@ -54,6 +55,7 @@ from invoice_pipelines.db.tables import (
     customers,
     dunning_notices,
     dunning_runs,
+    sales_invoice_payments,
     sales_invoices,
 )
 from invoice_pipelines.db.tenancy import resolve_organization, tenant_transaction
@@ -166,6 +168,21 @@ def _scanned(conn: Connection, organization_id: int) -> int:
     ).scalar_one()
 
 
+def _chunk_payments(
+    conn: Connection, organization_id: int, first_id: int, last_id: int
+) -> dict[int, list[tuple[date, Decimal]]]:
+    """The money payments of the chunk's invoices, (day, amount) per invoice: one read."""
+    p = sales_invoice_payments.c
+    found: dict[int, list[tuple[date, Decimal]]] = {}
+    for invoice_id, paid_on, amount in conn.execute(
+        select(p.sales_invoice_id, p.paid_on, p.amount).where(
+            p.organization_id == organization_id, p.sales_invoice_id.between(first_id, last_id)
+        )
+    ):
+        found.setdefault(invoice_id, []).append((paid_on, Decimal(amount)))
+    return found
+
+
 def _chunk_candidates(
     conn: Connection,
     organization_id: int,
@@ -183,6 +200,7 @@ def _chunk_candidates(
             si.c.currency,
             si.c.due_date,
             si.c.amount_due,
+            si.c.amount_paid,
             si.c.last_payment_date,
             si.c.customer_id,
             customers.c.language,
@@ -210,6 +228,7 @@ def _chunk_candidates(
         )
         .order_by(si.c.id)
     )
+    payments = _chunk_payments(conn, organization_id, first_id, last_id)
     return [
         (
             Candidate(
@@ -225,6 +244,8 @@ def _chunk_candidates(
                 previous_interest_total=row.interest_total or ZERO,
                 kind=customer_kind(row.kind, row.vat_id),
                 previous_costs_total=row.dunning_costs_total,
+                payments=tuple(payments.get(row.id, ())),
+                amount_paid=row.amount_paid,
             ),
             row.customer_id,
             row.language,

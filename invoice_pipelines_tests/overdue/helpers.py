@@ -8,7 +8,13 @@ from decimal import Decimal
 
 from sqlalchemy import insert, select, update
 
-from invoice_pipelines.db.tables import customers, dunning_notices, organizations, sales_invoices
+from invoice_pipelines.db.tables import (
+    customers,
+    dunning_notices,
+    organizations,
+    sales_invoice_payments,
+    sales_invoices,
+)
 from invoice_pipelines.db.tenancy import system_transaction, tenant_transaction
 
 _numbers = itertools.count(1)
@@ -81,8 +87,17 @@ def invoice(
 
 
 def pay(
-    db, org: dict, invoice_id: int, amount: str, on: date, status: str = "partially_paid"
+    db,
+    org: dict,
+    invoice_id: int,
+    amount: str,
+    on: date,
+    status: str = "partially_paid",
+    *,
+    recorded: bool = True,
 ) -> None:
+    """A payment as the QuickBooks pull sets it: the invoice's amounts and, `recorded`, its row
+    in `sales_invoice_payments` (False: a payment whose day and amount are not known)."""
     with tenant_transaction(db.engine, org["id"], write=True) as conn:
         conn.execute(
             update(sales_invoices)
@@ -94,6 +109,17 @@ def pay(
                 last_payment_date=on,
             )
         )
+        if recorded:
+            conn.execute(
+                insert(sales_invoice_payments).values(
+                    organization_id=org["id"],
+                    sales_invoice_id=invoice_id,
+                    qbo_payment_id=f"P-{next(_numbers)}",
+                    paid_on=on,
+                    amount=Decimal(amount),
+                    source="quickbooks",
+                )
+            )
 
 
 def notices(db, org: dict) -> list[dict]:

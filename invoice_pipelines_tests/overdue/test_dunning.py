@@ -136,18 +136,28 @@ def test_interest_over_several_notices_charges_every_day_once(amount, rate, gaps
     assert abs(charged - whole) <= Decimal("0.01") * len(gaps)
 
 
-def test_interest_restarts_from_the_last_partial_payment():
+def test_interest_runs_on_the_balance_before_a_partial_payment_and_on_the_rest_after_it():
+    """Interest runs from the start of default, not from the payment: the days up to the payment
+    on what was open then (from the payment rows), the days after it on the rest."""
     settings = parse_settings({"interest": {"base_rate_percent": "0", "margin_percent": "10"}})
     paid_on = DUE + timedelta(days=5)
+    candidate = _candidate(
+        Decimal("365.00"), last_payment_date=paid_on, payments=((paid_on, Decimal("730.00")),),
+        amount_paid=Decimal("730.00"),
+    )  # fmt: skip
+    figures = notice_for(candidate, settings, DUE + timedelta(days=15), "EUR")
+    assert figures.level.name == "first_dunning"
+    assert figures.interest_from == DUE
+    # 1095.00 x 10 % x 5 / 365 + 365.00 x 10 % x 10 / 365 = 1.50 + 1.00
+    assert figures.interest == Decimal("2.50")
+    # no payment rows known: every day on what is open now
     figures = notice_for(
         _candidate(Decimal("365.00"), last_payment_date=paid_on),
         settings,
         DUE + timedelta(days=15),
         "EUR",
     )
-    assert figures.level.name == "first_dunning"
-    assert figures.interest_from == paid_on
-    assert figures.interest == Decimal("1.00")  # 365.00 x 10 % x 10 / 365
+    assert figures.interest == Decimal("1.50")  # 365.00 x 10 % x 15 / 365
 
 
 def test_a_level_already_noticed_is_not_noticed_again():

@@ -139,7 +139,9 @@ def test_catch_up_after_missed_days_charges_each_interest_day_once(db):
     assert invoice_id == final["sales_invoice_id"]
 
 
-def test_interest_after_a_partial_payment_runs_on_the_rest_from_the_payment(db):
+def test_interest_after_a_partial_payment_runs_on_the_balance_of_each_span(db):
+    """Before issue 46 interest ran from the payment on the rest only (10.27): the 10 days in
+    default before the payment were never charged."""
     org = db.new_organization(timezone="UTC")
     set_settings(db, org, {"dunning": WITH_INTEREST})
     due = TODAY - timedelta(days=20)
@@ -151,9 +153,44 @@ def test_interest_after_a_partial_payment_runs_on_the_rest_from_the_payment(db):
     (notice,) = notices(db, org)
     assert notice["level_name"] == "first_dunning"
     assert notice["amount_open"] == Decimal("3650.00")
-    assert notice["interest_from"] == TODAY - timedelta(days=10)
-    # 3650.00 x 10.27 % x 10 / 365 = 10.27
-    assert notice["interest"] == Decimal("10.27")
+    assert (notice["interest_from"], notice["interest_until"]) == (due, TODAY)
+    # 7300.00 x 10.27 % x 10 / 365 + 3650.00 x 10.27 % x 10 / 365 = 20.54 + 10.27
+    assert notice["interest"] == Decimal("30.81")
+
+
+def test_interest_after_an_earlier_notice_and_a_partial_payment_charges_the_days_between(db):
+    """Issue 46: a notice charged up to its day; the next one, after a partial payment, charges
+    the days from there to the payment on what was open then, the rest on what is open now."""
+    org = db.new_organization(timezone="UTC")
+    set_settings(db, org, {"dunning": WITH_INTEREST})
+    due = TODAY - timedelta(days=14)
+    kunde = customer(db, org)
+    invoice_id = invoice(db, org, kunde, due, amount_due="7300.00", gross="7300.00")
+    unknown = invoice(db, org, kunde, due, amount_due="7300.00", gross="7300.00")
+    first = run_overdue(db.engine, org["slug"], on=TODAY)
+    pay(db, org, invoice_id, "3650.00", on=TODAY + timedelta(days=10))
+    # a payment whose day and amount were never read: every day on what is open now
+    pay(db, org, unknown, "3650.00", on=TODAY + timedelta(days=10), recorded=False)
+
+    final = run_overdue(db.engine, org["slug"], on=TODAY + timedelta(days=20))
+
+    assert first.created_by_level == {"first_dunning": 2}
+    assert final.created_by_level == {"final_notice": 2}
+    by_level = {(n["sales_invoice_id"], n["level_name"]): n for n in notices(db, org)}
+    earlier = by_level[(invoice_id, "first_dunning")]
+    # 7300.00 x 10.27 % x 14 / 365 = 28.756 -> 28.76
+    assert (earlier["interest_until"], earlier["interest"]) == (TODAY, Decimal("28.76"))
+    notice = by_level[(invoice_id, "final_notice")]
+    assert (notice["interest_from"], notice["interest_until"]) == (
+        TODAY,
+        TODAY + timedelta(days=20),
+    )
+    # 7300.00 x 10.27 % x 10 / 365 + 3650.00 x 10.27 % x 10 / 365 = 20.54 + 10.27
+    assert notice["interest"] == Decimal("30.81")
+    assert notice["interest_total"] == Decimal("59.57")
+    assert notice["total_claimed"] == Decimal("3650.00") + Decimal("15.00") + Decimal("59.57")
+    # without the payment's row: 3650.00 x 10.27 % x 20 / 365 = 20.54, never more than owed
+    assert by_level[(unknown, "final_notice")]["interest"] == Decimal("20.54")
 
 
 def test_paid_in_full_between_runs_gets_no_further_notice(db):
