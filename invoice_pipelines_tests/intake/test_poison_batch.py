@@ -26,12 +26,11 @@ from invoice_pipelines.intake.defs import intake_failure_sensor, intake_job
 from invoice_pipelines.intake.parse import parse_document
 from invoice_pipelines.intake.pipeline import process_documents, retry_documents
 from invoice_pipelines.intake.redispatch import DEPTH_TAG, redispatch_batches
-from invoice_pipelines.intake.uploads import ScanState, scan_uploads
 from invoice_pipelines.limits import MAX_INTAKE_ATTEMPTS
 from invoice_pipelines.resources.database import Database
 from invoice_pipelines.resources.upload_stores import LocalUploadStore
 from invoice_pipelines.tenants.partitions import ORGANIZATIONS_PARTITIONS_NAME
-from invoice_pipelines_tests.intake.test_intake_jobs import _drop
+from invoice_pipelines_tests.intake.test_intake_jobs import _drop_and_register
 from invoice_pipelines_tests.intake.test_skonto_received import (
     CII_DISCOUNT_TERMS,
     RAM,
@@ -85,16 +84,7 @@ class _InProcess:
 
 def _register(db, tmp_path, org, files: dict[str, bytes]) -> tuple[LocalUploadStore, list[int]]:
     store = LocalUploadStore(root=str(tmp_path))
-    _drop(store, org, files)
-    scan = scan_uploads(
-        db.engine,
-        store,
-        ScanState(),
-        max_files_per_tick=len(files) + 1,
-        batch_size=len(files) + 1,
-        only_organizations={org["slug"]},
-    )
-    ids = [i for b in scan.batches for i in b.document_ids]
+    ids = _drop_and_register(db, store, org, files)
     assert len(ids) == len(files)
     return store, ids
 
