@@ -6,7 +6,8 @@
 # runs' events are in the UI. VERBOSE=1 prints it all in the terminal instead, at INFO level.
 # Ctrl-C or SIGTERM (to make, to its process group, to this script) stops the group: the services,
 # the runs they launched and the runs' workers, within 10 s; runs in flight record their end
-# (README, "Recovery"). A stop is a normal end (exit 0, so make reports no error).
+# (README, "Recovery"). A stop is a normal end (exit 0, so make reports no error). SIGINT to
+# make's process group does the same when `make run` was started with SIGINT ignored (below).
 # The Dagster instance is the repository's dagster.yaml: DAGSTER_HOME is the repository root, always
 # (an exported DAGSTER_HOME of another project does not apply here), and that file keeps Dagster's
 # own files in the two folders set below, under the data dir.
@@ -15,6 +16,39 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo="$(pwd)"
+# Started with SIGINT ignored (`make run &` from a script, a supervisor without a terminal: a
+# non-interactive shell's `&` ignores SIGINT and SIGQUIT for what it starts, and make passes that
+# on), bash cannot trap SIGINT: the stop below never ran, and a SIGINT to make's process group
+# reached only the sweep, which gave up after its timeout while Dagster ran on (and the runs a
+# later kill ended were worded as crashes). So this script says so and starts itself again with
+# SIGINT at its default, and handles it as it handles SIGTERM; everything it starts then gets
+# SIGINT at its default too. make itself keeps ignoring it and ends when this script does.
+sigint_ignored() {  # SigIgn is a hex mask, bit 1 (value 2) is SIGINT
+  local mask
+  mask=$(awk '/^SigIgn:/ {print $2}' "/proc/$$/status" 2>/dev/null) || return 1
+  [ -n "$mask" ] && (((16#$mask & 2) != 0))
+}
+make_pid() {  # make, if this script's parent (or the shell between them) is make; else this script
+  local pid=$$ parent comm
+  for _ in 1 2; do
+    parent=$(ps -o ppid= -p "$pid" 2>/dev/null | tr -d ' ') || break
+    comm=$(ps -o comm= -p "$parent" 2>/dev/null) || break
+    case "$comm" in make | gmake) echo "$parent"; return 0 ;; esac
+    pid=$parent
+  done
+  echo $$
+}
+if [ -z "${INVOICE_PIPELINES_RUN_SIGINT_RESET:-}" ] && sigint_ignored; then
+  echo "make run: SIGINT is ignored in this shell (started in the background?); make run" \
+    "stops on it all the same: SIGINT or SIGTERM to its process group, or kill -TERM $(make_pid)"
+  export INVOICE_PIPELINES_RUN_SIGINT_RESET=1
+  if env --default-signal=INT true 2>/dev/null; then
+    exec env --default-signal=INT "$repo/scripts/run-dagster.sh" "$@"
+  fi
+  exec .venv/bin/python -c 'import os, signal, sys
+signal.signal(signal.SIGINT, signal.SIG_DFL)
+os.execv(sys.argv[1], sys.argv[1:])' "$repo/scripts/run-dagster.sh" "$@"
+fi
 HOST="${HOST:-127.0.0.1}"
 PORT="${PORT:-3000}"
 data_dir="${INVOICE_PIPELINES_DATA_DIR:-.data}"
@@ -41,11 +75,20 @@ mkdir -p "$logs_dir"
 # SIGINT's handling to SIGTERM at start (dagster._utils.interrupts.setup_interrupt_handlers): they
 # ignored SIGTERM too and only SIGKILL ended them. `env --default-signal` (coreutils 8.31+) or,
 # without it, Python resets them before the service's own program replaces it (exec).
+# The sweep (below) takes SIGINT like SIGTERM, as the end of its wait, once its handlers are in
+# place; until then (Dagster's import, seconds) SIGINT at its default ended it with a
+# KeyboardInterrupt, so it starts with SIGINT ignored instead (Python then leaves it so until the
+# sweep sets its handler).
 if env --default-signal=INT true 2>/dev/null; then
   default_signals=(env --default-signal=INT,QUIT,TERM)
+  sweep_signals=(env --ignore-signal=INT --default-signal=QUIT,TERM)
 else
   default_signals=(.venv/bin/python -c 'import os, signal, sys
 for s in (signal.SIGINT, signal.SIGQUIT, signal.SIGTERM): signal.signal(s, signal.SIG_DFL)
+os.execvp(sys.argv[1], sys.argv[1:])')
+  sweep_signals=(.venv/bin/python -c 'import os, signal, sys
+for s in (signal.SIGQUIT, signal.SIGTERM): signal.signal(s, signal.SIG_DFL)
+signal.signal(signal.SIGINT, signal.SIG_IGN)
 os.execvp(sys.argv[1], sys.argv[1:])')
 fi
 to_log() {  # exec "$@" (in a background subshell) with its output in $logs_dir/$1.log, appended,
@@ -227,7 +270,9 @@ set -m
   fi
   # should this script end without its stop (SIGKILL), the group stops itself: TERM, 7 s, KILL
   (
-    trap 'exit 0' TERM  # the script's own stop
+    # the script's own stop; SIGINT too: a subshell started with `&` inside this group (no job
+    # control here) has SIGINT and SIGQUIT ignored, and should end on SIGINT as the services do
+    trap 'exit 0' INT TERM
     while kill -0 "$script_pid" 2>/dev/null; do sleep 1; done
     trap '' TERM
     kill -TERM 0
@@ -250,7 +295,7 @@ group=$!
 set +m
 # beside the group, with Dagster loaded while nothing is stopping: once the group has ended,
 # however it ended, it records the end of the runs that could not (housekeeping/dead_runs.py)
-"${default_signals[@]}" .venv/bin/python -m invoice_pipelines.housekeeping.dead_runs \
+"${sweep_signals[@]}" .venv/bin/python -m invoice_pipelines.housekeeping.dead_runs \
   --after-group "$group" --gone-socket "$socket" --stop --timeout "$STOP_SECONDS" \
   >>"$logs_dir/stop.log" 2>&1 &
 sweep=$!
