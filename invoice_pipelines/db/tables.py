@@ -595,6 +595,9 @@ dunning_notices = Table(
     Column("interest_rate_percent", Rate(), nullable=False),
     Column("interest_from", Date),
     Column("interest_until", Date),
+    # what the interest was charged on, one entry per balance (migration 0030; overdue/letter.py
+    # lists them): [{"after", "until", "amount"}]; NULL before 0030 and without interest
+    Column("interest_segments", Json),
     Column("fees_total", Money(), nullable=False),
     # the levels' own dunning costs so far, before the § 288(5) BGB flat fee is offset against
     # them (fees_total is what is claimed); NULL on notices before migration 0013: fees_total

@@ -4,8 +4,9 @@ What a letter states (`compose_letter`), in the customer's language (de or en): 
 letterhead as its invoices print it (sender line above the address, name, address and VAT id at
 the foot), the date, the level's title (`Zahlungserinnerung`, `1. Mahnung`, `Letzte Mahnung`), the
 claim of the invoice (number, issue and due date, invoice total, what is open of it), the default
-interest of this notice with its period, yearly rate and the base rate it is made of (per
-half-year where the base rate changed), interest of earlier notices, the fees (the EUR 40 flat fee
+interest of this notice with its period, what it was charged on (per segment where a partial
+payment changed the balance), yearly rate and the base rate it is made of (per half-year where
+the base rate changed), interest of earlier notices, the fees (the EUR 40 flat fee
 of § 288(5) BGB where it is claimed, dunning costs beyond it, or the level fees), what this notice
 adds, the total claimed, the date to pay by (`PAY_WITHIN_DAYS` after the notice's day) and the
 bank details with the EPC QR code for the total (EUR, an IBAN in `settings.seller.iban`).
@@ -78,6 +79,9 @@ WORDS = {
         "interest_head": "Verzugszinsen auf {amount} für die Zeit vom {first} bis {last} "
         "({days} Tage){law}:",
         "interest_law": " nach § 288 BGB",
+        "interest_head_segments": "Verzugszinsen für die Zeit vom {first} bis {last} ({days} Tage)"
+        "{law}:",
+        "interest_segment": "auf {amount} vom {first} bis {last} ({days} Tage)",
         "interest_period": "{first} bis {last}: Basiszinssatz {base} + {margin} Prozentpunkte "
         "= {rate} p. a.",
         "interest_fixed": "Zinssatz {rate} p. a.",
@@ -111,6 +115,8 @@ WORDS = {
         "open": "Open amount of the invoice",
         "interest_head": "Default interest on {amount} from {first} to {last} ({days} days){law}:",
         "interest_law": " under § 288 BGB",
+        "interest_head_segments": "Default interest from {first} to {last} ({days} days){law}:",
+        "interest_segment": "on {amount} from {first} to {last} ({days} days)",
         "interest_period": "{first} to {last}: base rate {base} + {margin} percentage points "
         "= {rate} a year",
         "interest_fixed": "rate {rate} a year",
@@ -159,15 +165,30 @@ def _interest_lines(notice: dict, org: dict, words: dict, language: str, money) 
     last = notice["interest_until"]
     settings = parse_settings((org.get("settings") or {}).get("dunning"), org["country"])
     margin = settings.margin(customer_kind(notice["customer_kind"], notice["customer_vat_id"]))
+    # what the interest was charged on, one segment per balance (NULL before migration 0030:
+    # the amount open, throughout)
+    segments = notice.get("interest_segments") or [{"amount": str(notice["amount_open"])}]
+    head = "interest_head" if len(segments) == 1 else "interest_head_segments"
     lines = _wrap(
-        words["interest_head"].format(
-            amount=money(notice["amount_open"]),
+        words[head].format(
+            amount=money(Decimal(segments[0]["amount"])),
             first=format_date(first, language),
             last=format_date(last, language),
             days=(last - first).days + 1,
             law=words["interest_law"] if settings.law == "DE" else "",
         )
     )
+    for segment in segments[1:] and segments:  # one segment: the head names its amount
+        after, until = date.fromisoformat(segment["after"]), date.fromisoformat(segment["until"])
+        lines.append(
+            "  "
+            + words["interest_segment"].format(
+                amount=money(Decimal(segment["amount"])),
+                first=format_date(after + timedelta(days=1), language),
+                last=format_date(until, language),
+                days=(until - after).days,
+            )
+        )
     periods = settings.base_rates.periods(first, last)
     for start, end, base in periods:
         if base is None:

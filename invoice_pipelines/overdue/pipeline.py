@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import time
 from collections import Counter
 from collections.abc import Sequence
@@ -41,6 +42,7 @@ from invoice_pipelines.core.dunning import (
     Candidate,
     DunningSettings,
     DunningSettingsError,
+    InterestSegment,
     NoticeError,
     customer_kind,
     local_date,
@@ -259,8 +261,17 @@ NOTICE_COLUMNS = (
     "days_overdue", "currency", "amount_open", "fee", "interest", "interest_rate_percent",
     "interest_from", "interest_until", "fees_total", "interest_total", "total_claimed", "template",
     "channel", "language", "dunning_run_id", "dagster_run_id", "delivery_status",
-    "dunning_costs_total",
+    "dunning_costs_total", "interest_segments",
 )  # fmt: skip
+JSON_COLUMNS = frozenset({"interest_segments"})
+
+
+def _segments(segments: Sequence[InterestSegment]) -> list[dict] | None:
+    """A notice's interest segments as its `interest_segments` column holds them."""
+    return [
+        {"after": s.after.isoformat(), "until": s.until.isoformat(), "amount": str(s.amount)}
+        for s in segments
+    ] or None
 
 
 def _insert_notices(conn: Connection, rows: list[dict]) -> list[tuple[int, Decimal, Decimal]]:
@@ -285,7 +296,12 @@ def _copy_notices(conn: Connection, rows: list[dict]) -> list[tuple[int, Decimal
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     for row in rows:
-        writer.writerow(["" if row[c] is None else row[c] for c in NOTICE_COLUMNS])
+        writer.writerow(
+            [
+                "" if row[c] is None else json.dumps(row[c]) if c in JSON_COLUMNS else row[c]
+                for c in NOTICE_COLUMNS
+            ]
+        )
     buffer.seek(0)
     columns = ", ".join(NOTICE_COLUMNS)
     cursor = conn.connection.dbapi_connection.cursor()
@@ -489,6 +505,7 @@ def _notice_chunk(
                     "interest_rate_percent": figures.interest_rate_percent,
                     "interest_from": figures.interest_from,
                     "interest_until": figures.interest_until,
+                    "interest_segments": _segments(figures.interest_segments),
                     "fees_total": figures.fees_total,
                     "interest_total": figures.interest_total,
                     "total_claimed": figures.total_claimed,

@@ -237,6 +237,36 @@ def test_an_english_consumers_letter_has_level_fees_and_no_flat_fee(db, tmp_path
     assert f"Total claimed {format_money(notice['total_claimed'], 'en')} EUR" in text
 
 
+def test_interest_after_a_partial_payment_is_listed_per_balance_in_the_letter(db, tmp_path):
+    """Issue 46: the days up to the payment on what was open then, the rest on what is open now;
+    the letter names each amount with its days, then the rate."""
+    org = _org(db, {"levels": EMAIL_LEVELS["levels"]})
+    buyer = customer(db, org, vat_id="DE987654321")
+    late = invoice(db, org, buyer, date(2025, 6, 10), gross="1190.00", amount_due="1190.00")
+    run_overdue(db.engine, org["slug"], on=date(2025, 6, 12))  # reminder: charged up to here
+    pay(db, org, late, "300.00", date(2025, 6, 20))
+    run_overdue(db.engine, org["slug"], on=date(2025, 6, 25))
+    store = LocalFileStore(root=str(tmp_path / "documents"))
+
+    write_letters(db.engine, PdfaLetterWriter(), store, org["slug"])
+
+    first = {n["level_name"]: n for n in notices(db, org)}["first_dunning"]
+    assert first["interest_segments"] == [
+        {"after": "2025-06-12", "until": "2025-06-20", "amount": "1190.00"},
+        {"after": "2025-06-20", "until": "2025-06-25", "amount": "890.00"},
+    ]
+    # (1190.00 x 8 + 890.00 x 5) x 11.27 % / 365 = 4.313 -> 4.31 (on 890.00 alone: 3.58)
+    assert first["interest"] == Decimal("4.31")
+    text = " ".join(_text(store.read(first["letter_key"]), tmp_path).split())
+    assert (
+        "Verzugszinsen für die Zeit vom 13.06.2025 bis 25.06.2025 (13 Tage) nach § 288 BGB: "
+        "auf 1.190,00 EUR vom 13.06.2025 bis 20.06.2025 (8 Tage) "
+        "auf 890,00 EUR vom 21.06.2025 bis 25.06.2025 (5 Tage) "
+        "13.06.2025 bis 25.06.2025: Basiszinssatz 2,27 % + 9 Prozentpunkte = 11,27 % p. a. "
+        "Verzugszinsen 4,31 EUR" in text
+    )
+
+
 class CountingWriter(PdfaLetterWriter):
     """The production writer, counting the letters it writes (across threads)."""
 
