@@ -15,6 +15,11 @@ is then exported to CSV and DATEV with `run_export`. The other quarter are sales
 customers with hostile names, addresses and e-mail addresses, written by `generate_documents`
 (the `DocumentRenderer` workers) and sent by `send_invoice_emails` to the SMTP stand-in.
 
+Then the cases of issue 46 (bench/hostile_intake.py), each in an organization of its own: poison
+e-invoices among good ones in the same intake batches, rejection notices whose documents name
+hostile addresses, copies of accepted invoices under look-alike numbers, and hostile review
+corrections; `categories` in the JSON has each one's counts and `stuck` the documents left waiting.
+
 An input is a clean failure when it ends FAILED or skipped with a recorded reason; a crash when
 an exception escapes a batch (everything in the batch counts) or when it is left without any
 recorded outcome. A month whose export raises is a blocked export. PostgreSQL unless told
@@ -679,6 +684,9 @@ def run(args: argparse.Namespace) -> dict:
         t0 = time.perf_counter()
         _refusals(engine, slug, tally)
         seconds["flags_and_tokens"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        categories = _issue_46(engine, url, work, args, tally)
+        seconds["issue_46_categories"] = time.perf_counter() - t0
         total = time.perf_counter() - started
         limit_seconds = parse_floor(n_intake, args, samples)
         database_name = _database_name(engine)
@@ -697,6 +705,7 @@ def run(args: argparse.Namespace) -> dict:
         "inputs": tally.inputs,
         "clean_failures": tally.clean_failures,
         "crashes": tally.crashes + max(0, unaccounted),
+        "stuck": sum(c.stuck for c in categories.values()),
         "blocked_exports": tally.blocked_exports,
         "max_worker_rss_mb": max(rss.values()) if rss else None,
         "seconds": round(total, 3),
@@ -709,6 +718,7 @@ def run(args: argparse.Namespace) -> dict:
         "rss_mb": rss,
         "seconds_by_stage": {k: round(v, 3) for k, v in seconds.items()},
         "by_kind": {k: dict(v) for k, v in sorted(tally.by_kind.items())},
+        "categories": {name: c.as_json() for name, c in categories.items()},
         "crash_examples": tally.crash_examples,
         "export_errors": tally.export_examples,
         "intake_inputs": n_intake,
@@ -723,6 +733,37 @@ def run(args: argparse.Namespace) -> dict:
         database_name=database_name,
         limit_database=database_name,
     )
+
+
+def _issue_46(engine, url: str, work: Path, args: argparse.Namespace, tally: Tally) -> dict:
+    """The poison-batch, notice, look-alike and review categories (bench/hostile_intake.py), each
+    in an organization of its own; their inputs and crashes count in the totals."""
+    from invoice_pipelines_devtools.bench.hostile_intake import run_categories
+
+    categories = run_categories(
+        engine,
+        url,
+        work,
+        n=args.n,
+        seed=args.seed,
+        workers=args.workers,
+        batch_size=args.batch_size,
+        keep=args.keep,
+    )
+    for name, category in categories.items():
+        tally.inputs += category.inputs
+        tally.passed += category.passed
+        tally.clean_failures += category.clean_failures
+        # a category's crashes: its inputs that ended wrong and what it checks besides them
+        tally.crashes += category.crashes
+        outcomes = ("passed", "clean_failures", "crashes")
+        tally.by_kind[name] = Counter(
+            {o: getattr(category, o) for o in outcomes if getattr(category, o)}
+        )
+        for example in category.examples:
+            if len(tally.crash_examples) < 10:
+                tally.crash_examples.append(f"{name}: {example}")
+    return categories
 
 
 # --- hostile flags and blank tokens -------------------------------------------------------------

@@ -31,9 +31,15 @@ def test_forty_hostile_inputs_on_postgresql(pg_database, monkeypatch, capsys):
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert all(key in result for key in KEYS), result
     assert result["database"] == "postgresql"
-    # the 40 intake inputs, then every hostile command line and blank webhook token
-    inputs = 40 + len(HOSTILE_ARGV) + len(BLANK_TOKENS)
+    # the 40 intake inputs, every hostile command line and blank webhook token, then the
+    # categories of issue 46
+    categories = result["categories"]
+    assert set(categories) == {"poison_batch", "notices", "lookalike", "review"}
+    inputs = (
+        40 + len(HOSTILE_ARGV) + len(BLANK_TOKENS) + sum(c["inputs"] for c in categories.values())
+    )
     assert result["inputs"] == inputs
+    assert result["stuck"] == 0
     assert result["crashes"] == 0, result["crash_examples"]
     assert result["blocked_exports"] == 0, result["export_errors"]
     # every input is accounted for: it passed, or it failed with a recorded reason
