@@ -28,6 +28,11 @@ LINE_TOLERANCE = Decimal("0.02")
 VAT_CATEGORY_TOLERANCE = Decimal("1.00")
 # An invoice dated tomorrow is plausible across time zones; later than that it is a typo or fraud.
 FUTURE_ISSUE_DAYS = 1
+# What no reading and no person's confirmation books: an issue date before this, a due date more
+# than ten years of terms after the issue date (a typo or a hostile document: 9999-12-31 leaves
+# no calendar for a discount's or a reminder's days).
+EARLIEST_DATE = date(1990, 1, 1)
+LATEST_DUE = timedelta(days=3660)
 
 
 @dataclass(frozen=True, slots=True)
@@ -526,7 +531,9 @@ def _line_arithmetic(invoice: Invoice) -> list[Finding]:
 
 
 def _dates(invoice: Invoice, today: date) -> list[Finding]:
-    """IP-DATE-01: issue date not in the future (error); IP-DATE-02: due before issue (warning)."""
+    """IP-DATE-01: issue date not in the future (error); IP-DATE-02: due before issue (warning);
+    IP-DATE-03 / IP-DATE-04: issue date before EARLIEST_DATE, due date outside EARLIEST_DATE ..
+    ten years after the issue date (errors)."""
     findings = []
     if invoice.issue_date and invoice.issue_date > today + timedelta(days=FUTURE_ISSUE_DAYS):
         findings.append(
@@ -534,6 +541,24 @@ def _dates(invoice: Invoice, today: date) -> list[Finding]:
                 "IP-DATE-01",
                 f"issue date {invoice.issue_date.isoformat()} is in the future (today is "
                 f"{today.isoformat()})",
+            )
+        )
+    if invoice.issue_date and invoice.issue_date < EARLIEST_DATE:
+        findings.append(
+            Finding(
+                "IP-DATE-03",
+                f"issue date {invoice.issue_date.isoformat()} is before "
+                f"{EARLIEST_DATE.isoformat()}: not a date an invoice we book has",
+            )
+        )
+    start = max(invoice.issue_date or today, EARLIEST_DATE)
+    latest_due = start + LATEST_DUE if start <= date.max - LATEST_DUE else date.max
+    if invoice.due_date and (invoice.due_date > latest_due or invoice.due_date < EARLIEST_DATE):
+        findings.append(
+            Finding(
+                "IP-DATE-04",
+                f"due date {invoice.due_date.isoformat()} is not a plausible date (from "
+                f"{EARLIEST_DATE.isoformat()} to ten years after the issue date)",
             )
         )
     if invoice.issue_date and invoice.due_date and invoice.due_date < invoice.issue_date:
@@ -661,6 +686,14 @@ def _skeleton(text: str) -> str:
     return unicodedata.normalize("NFD", mapped)
 
 
+def _letters_as_seen(text: str) -> str:
+    """Each letter as written replaced by the one it looks like, before NFKC folds compatibility
+    forms: NFKC makes the lunate sigma (U+03F9), a look-alike of C, a plain sigma. Only letters: a
+    full-width hyphen is a separator to NFKC, not the Katakana letter UTS #39 maps it to."""
+    table = _prototypes()
+    return "".join(table.get(c, c) if unicodedata.category(c)[0] == "L" else c for c in text)
+
+
 def lookalike_text(value: str | None) -> str:
     """`comparison_text` by what a person sees: every character replaced by the one it looks
     like (UTS #39 skeleton), first as written (Cyrillic `М` is Latin `M`, though `м` is not `m`),
@@ -670,7 +703,7 @@ def lookalike_text(value: str | None) -> str:
     (`RE-2O24-l7` is `re202417`), which reads best in the numbers they mostly occur in."""
     if not value:
         return ""
-    text = _skeleton(_visible_text(value))
+    text = _skeleton(_visible_text(_letters_as_seen(value)))
     for _ in range(4):
         folded = _visible_text(_skeleton(unicodedata.normalize("NFKC", text.casefold())))
         if folded == text:

@@ -19,7 +19,7 @@ from typing import Literal
 
 from invoice_pipelines.core.invoice import Invoice
 from invoice_pipelines.core.money import ZERO
-from invoice_pipelines.core.rules import Finding
+from invoice_pipelines.core.rules import EARLIEST_DATE, LATEST_DUE, Finding
 
 # Below this a value read from a page is a guess (the extractor's own floor is 0.5). Codes
 # (currency, document type) come from words rather than labelled values, and the extractor gives
@@ -53,9 +53,7 @@ LONGEST_TERM = timedelta(days=366)
 # What no reading and no person's confirmation books (the doubts above send a reading to a person;
 # these bounds hold for the person too): a date outside them is a typo or a hostile document, and
 # a later step (a discount's last day, an export month) must never compute with it.
-EARLIEST_DATE = date(1990, 1, 1)
 LATEST_ISSUE = timedelta(days=366)  # after today
-LATEST_DUE = timedelta(days=3660)  # after the issue date (or today): ten years of terms at most
 # one breakdown row per VAT category and rate; more rows than this is not an invoice's breakdown
 MAX_BREAKDOWN_ROWS = 50
 # BT-3: the document types of UNTDID 1001 EN 16931 allows (the code list of its rule BR-CL-01);

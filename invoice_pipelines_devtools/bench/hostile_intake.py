@@ -670,12 +670,12 @@ _CYRILLIC = dict(
     )
 )
 _CYRILLIC_SMALL = dict(zip("aceopx", "\u0430\u0441\u0435\u043e\u0440\u0445", strict=True))
-# C has no Greek capital of its own but the lunate sigma (U+03F9), which NFKC makes a sigma before
-# the comparison key sees it: left out here, reported (docs/benchmarks.md)
+# C's Greek look-alike is the lunate sigma (U+03F9), which NFKC alone would make a sigma: the key
+# maps look-alikes before NFKC as well
 _GREEK = dict(
     zip(
-        "ABEHKMOPTX",
-        "\u0391\u0392\u0395\u0397\u039a\u039c\u039f\u03a1\u03a4\u03a7",
+        "ABCEHKMOPTX",
+        "\u0391\u0392\u03f9\u0395\u0397\u039a\u039c\u039f\u03a1\u03a4\u03a7",
         strict=True,
     )
 )

@@ -83,6 +83,8 @@ LOOKALIKES = [
     ("KMH-2026", "\u041a\u041c\u041d-2026"),  # Cyrillic KA, EM, EN
     ("pace-2026", "\u0440\u0430\u0441\u0435-2026"),  # Cyrillic small er, a, es, ie
     ("AOP-2026", "\u0391\u039f\u03a1-2026"),  # Greek ALPHA, OMICRON, RHO
+    ("CA-2026", "\u03f9A-2026"),  # Greek capital lunate sigma for C (NFKC alone: a sigma)
+    ("ca-2026", "\u03f2a-2026"),  # Greek small lunate sigma for c
     ("PR-2026-17", "PR/2026/17"),
     ("PR-2026-17", "PR_2026_17"),
     ("PR-2026-17", "PR2026-17"),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 
 from hypothesis import given
@@ -254,6 +254,37 @@ def test_implausible_dates() -> None:
     assert "IP-DATE-01" not in rules(valid_invoice(issue_date=date(2026, 11, 22), due_date=None))
     early_due = check_invoice(valid_invoice(due_date=date(2018, 3, 1)), today=TODAY)
     assert [(f.rule, f.severity) for f in early_due] == [("IP-DATE-02", "warning")]
+
+
+def test_dates_outside_what_anyone_books_are_errors() -> None:
+    """A due date at the calendar's end or an issue date centuries back is a typo or a hostile
+    document, in an e-invoice as in a person's confirmation (intake/plausibility.py)."""
+    far_due = check_invoice(valid_invoice(due_date=date(9999, 12, 31)), today=TODAY)
+    assert [(f.rule, f.severity) for f in far_due] == [("IP-DATE-04", "error")]
+    ancient = check_invoice(
+        valid_invoice(issue_date=date(1, 1, 1), due_date=date(1, 2, 1)), today=TODAY
+    )
+    assert {(f.rule, f.severity) for f in ancient} == {
+        ("IP-DATE-03", "error"),
+        ("IP-DATE-04", "error"),
+    }
+    # ten years of terms is the most: the last day passes, the day after does not
+    issued = valid_invoice().issue_date
+    assert "IP-DATE-04" not in rules(valid_invoice(due_date=issued + timedelta(days=3660)))
+    assert "IP-DATE-04" in rules(valid_invoice(due_date=issued + timedelta(days=3661)))
+
+
+@given(st.dates(), st.one_of(st.none(), st.dates()))
+def test_any_issue_and_due_date_is_judged_never_raised(issue: date, due: date | None) -> None:
+    """The calendar's ends (0001-01-01, 9999-12-31) are findings, never an OverflowError that
+    stops the reading."""
+    found = {
+        f.rule for f in check_invoice(valid_invoice(issue_date=issue, due_date=due), today=TODAY)
+    }
+    if issue > TODAY + timedelta(days=1):
+        assert "IP-DATE-01" in found
+    if due is not None and due.year == 9999 and issue.year < 9989:
+        assert "IP-DATE-04" in found
 
 
 def test_text_extracted_invoices_are_only_asked_for_what_text_carries() -> None:

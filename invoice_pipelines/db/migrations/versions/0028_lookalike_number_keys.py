@@ -86,10 +86,18 @@ def _skeleton(text: str) -> str:
     return unicodedata.normalize("NFD", mapped)
 
 
+def _letters_as_seen(text: str) -> str:
+    """Each letter as written replaced by the one it looks like, before NFKC folds compatibility
+    forms: NFKC makes the lunate sigma (U+03F9), a look-alike of C, a plain sigma. Only letters: a
+    full-width hyphen is a separator to NFKC, not the Katakana letter UTS #39 maps it to."""
+    table = _prototypes()
+    return "".join(table.get(c, c) if unicodedata.category(c)[0] == "L" else c for c in text)
+
+
 def _lookalike_text(value: str) -> str:
     if not value:
         return ""
-    text = _skeleton(_visible_text(value))
+    text = _skeleton(_visible_text(_letters_as_seen(value)))
     for _ in range(4):
         folded = _visible_text(_skeleton(unicodedata.normalize("NFKC", text.casefold())))
         if folded == text:
