@@ -8,6 +8,8 @@ import importlib.util
 import sys
 from collections.abc import Sequence
 
+from invoice_pipelines.cli_commands import COMMANDS
+
 # The areas whose `<area>/cli.py` add commands (`add_commands(subparsers)`), in the order
 # `--help` lists them; this module only assembles them and handles the errors they raise.
 AREAS = (
@@ -21,11 +23,16 @@ AREAS = (
     "quickbooks",
     "housekeeping",
 )
+DEVTOOLS = "devtools"  # the area name of the development tooling's commands in COMMANDS
+# the areas whose cli.py registers a kind of the batch-job queue (`queue.registry.register`): a
+# command of any of them may meet a job of each of those kinds (batch-status describes it,
+# batch-run and --wait run it, a batch's follow-up jobs chain them), so they are loaded together
+QUEUE_KIND_AREAS = ("billing", "documents", "delivery")
 
 # the commands of the development tooling (the top-level package invoice_pipelines_devtools, beside
 # invoice_pipelines/ in a checkout and in no wheel or image): where it is absent each of them is one
 # sentence saying how to get it instead of a traceback
-DEVTOOLS_COMMANDS = ("seed-demo", "qbo-simulator", "bench")
+DEVTOOLS_COMMANDS = tuple(name for name, area, _ in COMMANDS if area == DEVTOOLS)
 GET_DEVTOOLS = "it comes with a checkout of the repository: run `make install` there"
 
 
@@ -45,19 +52,51 @@ def _add_devtools_commands(sub) -> None:
         sub.add_parser(name, help=f"development tooling, not installed here ({GET_DEVTOOLS})")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _add_area_commands(sub, area: str) -> None:
+    if area == DEVTOOLS:
+        _add_devtools_commands(sub)
+    else:
+        importlib.import_module(f"invoice_pipelines.{area}.cli").add_commands(sub)
+
+
+def _areas_of(command: str) -> set[str]:
+    """The areas whose cli.py the command needs: its own, with the queue's kinds where it may
+    meet a job."""
+    area = next((area for name, area, _ in COMMANDS if name == command), None)
+    if area is None:
+        return set()
+    return {area, *QUEUE_KIND_AREAS} if area in QUEUE_KIND_AREAS else {area}
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The console script's parser. Without `command`: every area's commands, each area's cli.py
+    imported. With `command` (what main() does): only the area of that command is imported (with
+    the other QUEUE_KIND_AREAS for a command of one of them), and every other command is a stand-in with the name and help of the table (`cli_commands.COMMANDS`)
+    so that `--help` and a mistyped name answer as the full parser would, without importing the
+    areas; with a command that is in no area (`--help`, a typo), none is."""
     parser = argparse.ArgumentParser(prog="invoice-pipelines", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    for area in AREAS:
-        importlib.import_module(f"invoice_pipelines.{area}.cli").add_commands(sub)
-    _add_devtools_commands(sub)
+    wanted = _areas_of(command) if command is not None else set()
+    added: set[str] = set()
+    for name, area, text in COMMANDS:
+        if command is None or area in wanted:
+            if area not in added:
+                added.add(area)
+                _add_area_commands(sub, area)
+        elif area == DEVTOOLS and not devtools_installed():
+            sub.add_parser(name, help=f"development tooling, not installed here ({GET_DEVTOOLS})")
+        else:
+            sub.add_parser(name, help=text, add_help=False)
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    from invoice_pipelines.db.tenancy import UnknownOrganization
-    from invoice_pipelines.settings import ConfigError
+def _command_in(argv: Sequence[str]) -> str | None:
+    """The command argparse will dispatch to: the first word that is not an option (the top-level
+    parser has only -h)."""
+    return next((word for word in argv if not word.startswith("-")), None)
 
+
+def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] in DEVTOOLS_COMMANDS and not devtools_installed():
         print(
@@ -66,8 +105,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
-    parser = build_parser()
+    parser = build_parser(_command_in(argv) or "")
     args = parser.parse_args(argv)
+    # after parsing: `--help` and a usage error answer before SQLAlchemy is imported
+    from invoice_pipelines.db.tenancy import UnknownOrganization
+    from invoice_pipelines.settings import ConfigError
+
     try:
         return int(args.func(args) or 0)
     except ConfigError as exc:

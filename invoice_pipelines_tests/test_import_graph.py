@@ -41,6 +41,7 @@ AREAS = frozenset(
 SHARED_RANK = {
     "limits": 0,
     "cli_args": 0,
+    "cli_commands": 0,
     "catalog": 0,
     "settings": 1,
     "core": 2,

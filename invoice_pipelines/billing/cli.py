@@ -23,6 +23,7 @@ from invoice_pipelines.billing.invoicing_kinds import (
     follow_up_options,
 )
 from invoice_pipelines.cli_args import day, non_negative_int, positive_int
+from invoice_pipelines.cli_commands import help_of
 from invoice_pipelines.core.channels import DELIVERY_CHANNELS
 from invoice_pipelines.db.tables import BATCH_JOB_STATUSES
 from invoice_pipelines.queue import commands
@@ -171,7 +172,7 @@ def _credit_notes_kind():
 
 def add_commands(sub) -> None:
     register(CREDIT_NOTES, _credit_notes_kind)  # batch-run issues queued credit notes too
-    p = sub.add_parser("batch-invoice", help="enqueue a batch invoicing job")
+    p = sub.add_parser("batch-invoice", help=help_of("batch-invoice"))
     p.add_argument("--org", required=True, help="organization id or slug")
     group = p.add_mutually_exclusive_group(required=True)
     group.add_argument("--orders", help="comma-separated sales order ids")
@@ -218,12 +219,12 @@ def add_commands(sub) -> None:
     p.add_argument("--channel", choices=DELIVERY_CHANNELS, help="with --send-immediately (email)")
     p.set_defaults(func=run_batch_invoice)
 
-    p = sub.add_parser("batch-status", help="show a batch job")
+    p = sub.add_parser("batch-status", help=help_of("batch-status"))
     p.add_argument("job_id", type=positive_int)
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=run_batch_status)
 
-    p = sub.add_parser("batch-list", help="list recent batch jobs, most recent first")
+    p = sub.add_parser("batch-list", help=help_of("batch-list"))
     p.add_argument("--org", help="organization id or slug; default: every organization")
     p.add_argument("--status", choices=BATCH_JOB_STATUSES, help="only jobs in this status")
     p.add_argument(
@@ -232,19 +233,19 @@ def add_commands(sub) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON list")
     p.set_defaults(func=run_batch_list)
 
-    p = sub.add_parser("batch-cancel", help="cancel a pending or processing batch job")
+    p = sub.add_parser("batch-cancel", help=help_of("batch-cancel"))
     p.add_argument("job_id", type=positive_int)
     p.add_argument("--created-by", default=None)
     p.set_defaults(func=run_batch_cancel)
 
-    p = sub.add_parser("batch-retry", help="new batch job over exactly the failed orders of a job")
+    p = sub.add_parser("batch-retry", help=help_of("batch-retry"))
     p.add_argument("job_id", type=positive_int)
     p.add_argument("--created-by", default=None)
     p.set_defaults(func=run_batch_retry)
 
     p = sub.add_parser(
         "batch-credit-notes",
-        help="queue credit notes for many sales invoices (a JSON file of items), each issued once",
+        help=help_of("batch-credit-notes"),
     )
     p.add_argument("--org", required=True, help="organization slug or id")
     p.add_argument(
@@ -265,8 +266,7 @@ def add_commands(sub) -> None:
     p.set_defaults(func=run_batch_credit_notes)
     p = sub.add_parser(
         "credit-note",
-        help="issue a credit note (type 381) for a sales invoice: in full, given lines, or a net "
-        "amount per VAT rate",
+        help=help_of("credit-note"),
     )
     p.add_argument("--org", required=True, help="organization slug or id")
     p.add_argument("--invoice", required=True, help="the invoice number, e.g. RE-2026-000042")
@@ -290,8 +290,7 @@ def add_commands(sub) -> None:
 def _add_customer_skonto(sub) -> None:
     p = sub.add_parser(
         "customer-skonto",
-        help="a customer's own early-payment discount steps (Skonto) instead of the "
-        "organization's settings['skonto']",
+        help=help_of("customer-skonto"),
     )
     p.add_argument("--org", required=True, help="organization slug or id")
     p.add_argument("--customer", required=True, help="the customer number, e.g. K-1")

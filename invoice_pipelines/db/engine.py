@@ -247,6 +247,15 @@ def _refuse_privileged(engine: Engine) -> None:
         )
 
 
+def command_line_engine() -> Engine:
+    """The engine a command uses: the one the `database` resource (`resources/database.py`) gives
+    the runs for the same INVOICE_PIPELINES_DB_URL (same URL checks, on PostgreSQL the same
+    row-level-security role and refusals), built here without Dagster so that a command that only
+    reads or writes the database starts at the speed of its query. A command runs once: the engine
+    ends with its process."""
+    return make_engine(env(URL_VAR) or None)
+
+
 def shared_engine(url: str | None = None, *, owner: bool = False) -> Engine:
     """One engine per (URL, owner) per process: Dagster resources and sensors share it."""
     key = (database_url(url), owner)

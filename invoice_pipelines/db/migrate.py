@@ -1,20 +1,25 @@
-"""Upgrade and downgrade the application database with Alembic, from code or the CLI."""
+"""Upgrade and downgrade the application database with Alembic, from code or the CLI.
+
+Alembic is imported by the functions that use it: a module that only needs `VERSION_TABLE` or
+`MIGRATIONS_DIR`, and every command that only reads or writes the database, starts without it."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 VERSION_TABLE = "invoice_pipelines_alembic_version"
 
 
 def alembic_config() -> Config:
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     return config
@@ -47,6 +52,8 @@ def _with_connection(engine: Engine, fn) -> None:
 
 
 def current_revision(engine: Engine) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
     with engine.connect() as conn:
         return MigrationContext.configure(
             conn, opts={"version_table": VERSION_TABLE}
@@ -54,6 +61,8 @@ def current_revision(engine: Engine) -> str | None:
 
 
 def head_revision() -> str:
+    from alembic.script import ScriptDirectory
+
     head = ScriptDirectory.from_config(alembic_config()).get_current_head()
     assert head is not None
     return head
@@ -64,11 +73,15 @@ def upgrade(engine: Engine, revision: str = "head") -> str | None:
 
     Runs as the connecting (owner) user; pass an engine made with `make_engine(owner=True)`.
     """
+    from alembic import command
+
     _with_connection(engine, lambda cfg: command.upgrade(cfg, revision))
     return current_revision(engine)
 
 
 def downgrade(engine: Engine, revision: str) -> str | None:
+    from alembic import command
+
     _with_connection(engine, lambda cfg: command.downgrade(cfg, revision))
     return current_revision(engine)
 

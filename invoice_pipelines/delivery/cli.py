@@ -10,6 +10,7 @@ import argparse
 import json
 
 from invoice_pipelines.cli_args import id_list, positive_int, positive_number
+from invoice_pipelines.cli_commands import help_of
 from invoice_pipelines.core.channels import DELIVERY_CHANNELS, EMAIL
 from invoice_pipelines.delivery.kind import COMMUNICATIONS
 from invoice_pipelines.queue.kinds import register
@@ -17,7 +18,7 @@ from invoice_pipelines.queue.kinds import register
 
 def add_commands(sub) -> None:
     register(COMMUNICATIONS, _communications_kind)  # batch-run sends queued communications
-    p = sub.add_parser("send-invoices", help="e-mail invoices that have documents, at most once")
+    p = sub.add_parser("send-invoices", help=help_of("send-invoices"))
     p.add_argument("--org", required=True, help="organization slug or id")
     p.add_argument(
         "--invoices", type=id_list, default=[], help="sales invoice ids; default: all never sent"
@@ -31,15 +32,13 @@ def add_commands(sub) -> None:
     p.add_argument("--channel", choices=DELIVERY_CHANNELS, default=EMAIL)
     p.set_defaults(func=run_send)
 
-    p = sub.add_parser(
-        "batch-documents", help="queue a documents job over invoices (optional combined PDF)"
-    )
+    p = sub.add_parser("batch-documents", help=help_of("batch-documents"))
     p.add_argument("--org", required=True, help="organization slug or id")
     p.add_argument("--invoices", required=True, help="sales invoice ids in print order, e.g. 3,1,2")
     p.add_argument("--combined-pdf", action="store_true", help="also one PDF of them all")
     _queue_options(p)
     p.set_defaults(func=run_batch_documents)
-    p = sub.add_parser("batch-send", help="queue a communications job: send invoices, once each")
+    p = sub.add_parser("batch-send", help=help_of("batch-send"))
     p.add_argument("--org", required=True, help="organization slug or id")
     p.add_argument("--invoices", required=True, help="sales invoice ids, e.g. 1,2")
     p.add_argument("--channel", choices=DELIVERY_CHANNELS, default=EMAIL)
@@ -48,7 +47,7 @@ def add_commands(sub) -> None:
     p.set_defaults(func=run_batch_send)
     p = sub.add_parser(
         "batch-run",
-        help="process a queued documents, communications or credit notes job here, with progress",
+        help=help_of("batch-run"),
     )
     p.add_argument("job_id", type=positive_int)
     p.add_argument("--chunk-size", type=positive_int, default=200, help="invoices per chunk")

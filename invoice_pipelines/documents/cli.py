@@ -8,6 +8,7 @@ import argparse
 import json
 
 from invoice_pipelines.cli_args import id_list
+from invoice_pipelines.cli_commands import help_of
 from invoice_pipelines.documents.kind import DOCUMENTS
 from invoice_pipelines.queue.kinds import register
 
@@ -20,9 +21,7 @@ def _documents_kind():
 
 def add_commands(sub) -> None:
     register(DOCUMENTS, _documents_kind)  # batch-run writes queued documents jobs
-    p = sub.add_parser(
-        "documents", help="write the documents (Factur-X PDF, XRechnung) of invoices"
-    )
+    p = sub.add_parser("documents", help=help_of("documents"))
     p.add_argument("--org", required=True, help="organization slug or id")
     p.add_argument(
         "--invoices", type=id_list, default=[], help="sales invoice ids, e.g. 1,2; default: all new"
@@ -33,8 +32,8 @@ def add_commands(sub) -> None:
 def run_documents(args: argparse.Namespace) -> int:
     # the definitions hand the documents area the reader that proves each document
     import invoice_pipelines.definitions  # noqa: F401
+    from invoice_pipelines.db.engine import command_line_engine
     from invoice_pipelines.documents.pipeline import generate_documents
-    from invoice_pipelines.resources.database import command_line_engine
     from invoice_pipelines.resources.stores import file_store_from_env
 
     summary = generate_documents(

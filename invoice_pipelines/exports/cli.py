@@ -6,11 +6,12 @@ import argparse
 import json
 
 from invoice_pipelines.cli_args import id_list
+from invoice_pipelines.cli_commands import help_of
 from invoice_pipelines.exports.export_settings import DIRECTIONS
 
 
 def add_commands(sub) -> None:
-    p = sub.add_parser("export", help="export one organization's month (CSV + DATEV files)")
+    p = sub.add_parser("export", help=help_of("export"))
     p.add_argument("--org", required=True, help="organization slug or id")
     p.add_argument("--month", required=True, help="YYYY-MM")
     p.add_argument("--direction", choices=[*DIRECTIONS, "both"], default="both")
@@ -24,7 +25,7 @@ def add_commands(sub) -> None:
     p.set_defaults(func=run_export_command)
     p = sub.add_parser(
         "export-reopen",
-        help="EXPORTED -> VALIDATED (a correction); the next export is a new version",
+        help=help_of("export-reopen"),
     )
     p.add_argument("--org", required=True, help="organization slug or id")
     p.add_argument(
@@ -36,12 +37,12 @@ def add_commands(sub) -> None:
 
 def run_export_command(args: argparse.Namespace) -> int:
     from invoice_pipelines.core.export_months import month_state
+    from invoice_pipelines.db.engine import command_line_engine
     from invoice_pipelines.exports.documents import DocumentStores
     from invoice_pipelines.exports.export_settings import ExportSettingsError
     from invoice_pipelines.exports.job import RUNNING_MONTH_SETTING, check_period
     from invoice_pipelines.exports.pipeline import run_export
     from invoice_pipelines.exports.result import totals_text
-    from invoice_pipelines.resources.database import command_line_engine
     from invoice_pipelines.resources.stores import file_store_from_env, upload_store_from_env
 
     engine = command_line_engine()
@@ -106,9 +107,9 @@ def run_export_command(args: argparse.Namespace) -> int:
 
 
 def run_reopen_command(args: argparse.Namespace) -> int:
+    from invoice_pipelines.db.engine import command_line_engine
     from invoice_pipelines.db.tenancy import resolve_organization
     from invoice_pipelines.exports.corrections import reopen_exported
-    from invoice_pipelines.resources.database import command_line_engine
 
     engine = command_line_engine()
     org = resolve_organization(engine, args.org)

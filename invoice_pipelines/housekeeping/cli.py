@@ -6,12 +6,13 @@ import argparse
 import json
 import sys
 
+from invoice_pipelines.cli_commands import help_of
+
 
 def add_commands(sub) -> None:
     p = sub.add_parser(
         "housekeeping",
-        help="remove archived uploads and export files past their retention period (JSON per "
-        "organization)",
+        help=help_of("housekeeping"),
     )
     p.add_argument(
         "--org",
@@ -24,8 +25,8 @@ def add_commands(sub) -> None:
 
 
 def run_housekeeping_command(args: argparse.Namespace) -> int:
+    from invoice_pipelines.db.engine import command_line_engine
     from invoice_pipelines.housekeeping.archive import purge_archives
-    from invoice_pipelines.resources.database import command_line_engine
     from invoice_pipelines.resources.stores import file_store_from_env, upload_store_from_env
 
     outcomes = purge_archives(

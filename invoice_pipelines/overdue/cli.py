@@ -1,8 +1,8 @@
 """`invoice-pipelines overdue`, `dunning-block`, `customer-kind` and `dunning-base-rate`: the
 functions the dunning asset and the block job call, and the settings of the German rules.
 
-The commands take their engine from the `database` resource, as the runs do
-(`resources.database.command_line_engine`); `overdue` writes its letters with the runs'
+The commands take the engine the `database` resource gives the runs, built without Dagster
+(`db.engine.command_line_engine`); `overdue` writes its letters with the runs'
 `letter_writer` (from `definitions.py`) and sends through the resources of the delivery channels
 and the document store the environment configures (`queue.commands.EnvResources`), as a run
 would."""
@@ -15,18 +15,19 @@ import sys
 from datetime import date
 
 from invoice_pipelines.cli_args import id_list, percent
-from invoice_pipelines.resources.database import command_line_engine
+from invoice_pipelines.cli_commands import help_of
+from invoice_pipelines.db.engine import command_line_engine
 
 
 def add_commands(sub) -> None:
-    p = sub.add_parser("overdue", help="notice one organization's overdue invoices now")
+    p = sub.add_parser("overdue", help=help_of("overdue"))
     p.add_argument("--org", required=True, help="organization slug or id")
     p.add_argument("--as-of", help="YYYY-MM-DD in the organization's timezone; default today")
     p.add_argument("--dry-run", action="store_true", help="count what would be noticed")
     p.set_defaults(func=run_overdue_command)
     p = sub.add_parser(
         "dunning-block",
-        help="set or lift a customer's dunning block or an invoice's disputed flag",
+        help=help_of("dunning-block"),
     )
     p.add_argument("--org", required=True, help="organization slug or id")
     group = p.add_mutually_exclusive_group(required=True)
@@ -38,7 +39,7 @@ def add_commands(sub) -> None:
     p.set_defaults(func=run_block_command)
     p = sub.add_parser(
         "customer-kind",
-        help="set customers' kind (business or consumer) for the dunning's § 288 BGB rules",
+        help=help_of("customer-kind"),
     )
     p.add_argument("--org", required=True, help="organization slug or id")
     p.add_argument("--customers", type=id_list, required=True, help="customer ids, e.g. 4,7")
@@ -50,7 +51,7 @@ def add_commands(sub) -> None:
     p.set_defaults(func=run_kind_command)
     p = sub.add_parser(
         "dunning-base-rate",
-        help="set the § 247 BGB base rate of a half-year for an organization's default interest",
+        help=help_of("dunning-base-rate"),
     )
     p.add_argument("--org", required=True, help="organization slug or id")
     p.add_argument("--from", dest="valid_from", required=True, help="1 January or 1 July")

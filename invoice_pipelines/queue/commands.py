@@ -39,8 +39,9 @@ EXIT_OK, EXIT_FAILURES, EXIT_BAD_REQUEST = 0, 1, 2
 
 
 def command_engine():  # an Engine
-    """The engine of a command: the `database` resource's, as the runs have it."""
-    from invoice_pipelines.resources.database import command_line_engine
+    """The engine of a command: the `database` resource's, as the runs have it, built without
+    Dagster (`db.engine.command_line_engine`)."""
+    from invoice_pipelines.db.engine import command_line_engine
 
     return command_line_engine()
 

@@ -13,6 +13,7 @@ import sys
 from sqlalchemy import select
 
 from invoice_pipelines.cli_args import port, positive_int
+from invoice_pipelines.cli_commands import help_of
 from invoice_pipelines.core.qbo_entities import SYNCED
 from invoice_pipelines.db.tables import organizations, sync_conflicts
 from invoice_pipelines.db.tenancy import (
@@ -26,7 +27,7 @@ WHAT = tuple(entity.sync for entity in SYNCED)
 
 
 def add_commands(sub) -> None:
-    p = sub.add_parser("qbo-connect", help="connect an organization to its QuickBooks company")
+    p = sub.add_parser("qbo-connect", help=help_of("qbo-connect"))
     p.add_argument("--org", required=True, help="organization id or slug")
     p.add_argument("--realm", required=True, help="the QBO company id (realmId)")
     p.add_argument("--client-id", required=True)
@@ -46,33 +47,31 @@ def add_commands(sub) -> None:
     p.add_argument("--income-account", default="1", help="IncomeAccountRef for new items")
     p.set_defaults(func=run_connect)
 
-    p = sub.add_parser("qbo-sync", help="sync one organization with QuickBooks now")
+    p = sub.add_parser("qbo-sync", help=help_of("qbo-sync"))
     p.add_argument("--org", required=True, help="organization id or slug")
     p.add_argument("--what", choices=(*WHAT, "all"), default="all")
     p.set_defaults(func=run_sync)
 
-    p = sub.add_parser(
-        "qbo-import", help="initial import of a QuickBooks company's customers and items"
-    )
+    p = sub.add_parser("qbo-import", help=help_of("qbo-import"))
     p.add_argument("--org", required=True, help="organization id or slug")
     p.add_argument("--page-size", type=positive_int, default=1000)
     p.set_defaults(func=run_import)
 
     p = sub.add_parser(
         "qbo-webhooks",
-        help="receive QuickBooks webhooks (POST /qbo/webhooks): each asks for a pull",
+        help=help_of("qbo-webhooks"),
     )
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=port, default=8766)
     p.set_defaults(func=run_webhooks)
 
-    p = sub.add_parser("qbo-conflicts", help="list QuickBooks sync conflicts (open ones first)")
+    p = sub.add_parser("qbo-conflicts", help=help_of("qbo-conflicts"))
     p.add_argument("--org", help="organization id or slug; default: every organization")
     p.add_argument("--all", action="store_true", help="resolved ones too")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=run_conflicts)
 
-    p = sub.add_parser("qbo-resolve", help="resolve a conflict held for manual review")
+    p = sub.add_parser("qbo-resolve", help=help_of("qbo-resolve"))
     p.add_argument("conflict_id", type=positive_int)
     p.add_argument("--org", required=True, help="organization id or slug")
     p.add_argument("--keep", choices=("local", "qbo"), required=True)
@@ -89,8 +88,8 @@ def _org(engine, key: str) -> dict | None:
 
 
 def run_connect(args: argparse.Namespace) -> int:
+    from invoice_pipelines.db.engine import command_line_engine
     from invoice_pipelines.quickbooks.tokens import save_connection, token_cipher
-    from invoice_pipelines.resources.database import command_line_engine
 
     engine = command_line_engine()
     org = _org(engine, args.org)
@@ -135,8 +134,8 @@ def _owner() -> str:
 
 
 def run_sync(args: argparse.Namespace) -> int:
+    from invoice_pipelines.db.engine import command_line_engine
     from invoice_pipelines.quickbooks.sync.common import RealmBusy
-    from invoice_pipelines.resources.database import command_line_engine
 
     engine = command_line_engine()
     org = _org(engine, args.org)
@@ -169,8 +168,8 @@ def _sync_now(engine, org, args, result, status) -> int:
 
 
 def run_import(args: argparse.Namespace) -> int:
+    from invoice_pipelines.db.engine import command_line_engine
     from invoice_pipelines.quickbooks.sync.common import RealmBusy
-    from invoice_pipelines.resources.database import command_line_engine
 
     engine = command_line_engine()
     org = _org(engine, args.org)
@@ -205,7 +204,7 @@ def _import(engine, org, args, summary) -> int:
 
 
 def run_conflicts(args: argparse.Namespace) -> int:
-    from invoice_pipelines.resources.database import command_line_engine
+    from invoice_pipelines.db.engine import command_line_engine
 
     engine = command_line_engine()
     query = (
@@ -236,9 +235,9 @@ def run_conflicts(args: argparse.Namespace) -> int:
 
 
 def run_resolve(args: argparse.Namespace) -> int:
+    from invoice_pipelines.db.engine import command_line_engine
     from invoice_pipelines.quickbooks.sync.common import QboSettings, open_client
     from invoice_pipelines.quickbooks.sync.customers import resolve_conflict
-    from invoice_pipelines.resources.database import command_line_engine
 
     engine = command_line_engine()
     org = _org(engine, args.org)
@@ -262,8 +261,8 @@ def run_resolve(args: argparse.Namespace) -> int:
 
 
 def run_webhooks(args: argparse.Namespace) -> int:
+    from invoice_pipelines.db.engine import command_line_engine
     from invoice_pipelines.quickbooks.webhooks import receiver
-    from invoice_pipelines.resources.database import command_line_engine
     from invoice_pipelines.settings import env
 
     token = env("INVOICE_PIPELINES_QBO_WEBHOOK_TOKEN")

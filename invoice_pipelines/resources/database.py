@@ -4,7 +4,7 @@ from dagster import ConfigurableResource, InitResourceContext
 from pydantic import Field, PrivateAttr
 from sqlalchemy import Engine
 
-from invoice_pipelines.db.engine import URL_VAR, make_engine
+from invoice_pipelines.db.engine import URL_VAR, command_line_engine, make_engine
 from invoice_pipelines.settings import env
 
 
@@ -43,8 +43,6 @@ def database_from_env() -> Database:
     return Database(url=env(URL_VAR))
 
 
-def command_line_engine() -> Engine:
-    """The engine a command uses: the one the `database` resource gives the runs (same URL, same
-    checks, on PostgreSQL the same row-level-security role). A command runs once: the engine ends
-    with its process."""
-    return database_from_env().get_engine()
+# the commands' engine lives in db/engine.py (no Dagster); named here too for whoever looks beside
+# the resource it matches
+__all__ = ["Database", "command_line_engine", "database_from_env"]

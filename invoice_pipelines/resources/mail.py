@@ -17,11 +17,11 @@ import smtplib
 import ssl
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 
 from dagster import ConfigurableResource, InitResourceContext
 from pydantic import Field
 
+from invoice_pipelines.resources.mail_types import OutgoingMail, SendError
 from invoice_pipelines.settings import ConfigError
 
 SECURITY_VAR = "INVOICE_PIPELINES_SMTP_SECURITY"
@@ -29,36 +29,6 @@ SECURITY_VAR = "INVOICE_PIPELINES_SMTP_SECURITY"
 # (587); ssl: TLS from the first byte (465). `tls` is refused rather than guessed: people use it
 # for either of the last two, and a wrong guess either fails or talks plain text.
 SECURITY = ("none", "starttls", "ssl")
-
-
-class SendError(RuntimeError):
-    """A message was not accepted. `temporary`: trying again may help (a 4xx reply). `unknown`:
-    the connection broke while the message was under way, so whether the server kept it cannot
-    be known; such a message is never tried again on its own (it might arrive twice)."""
-
-    def __init__(
-        self, message: str, *, temporary: bool, code: int | None = None, unknown: bool = False
-    ) -> None:
-        super().__init__(message)
-        # a message that may have arrived is never "worth another try", whatever the caller said
-        self.temporary = temporary and not unknown
-        self.code = code
-        self.unknown = unknown
-
-
-@dataclass(frozen=True)
-class OutgoingMail:
-    """A message ready to hand over: the envelope and the MIME bytes (CRLF line ends)."""
-
-    sender: str
-    recipients: tuple[str, ...]
-    data: bytes
-    message_id: str
-    smtputf8: bool = False  # an address outside ASCII: the server must offer SMTPUTF8
-
-    @property
-    def recipient(self) -> str:
-        return ", ".join(self.recipients)
 
 
 class SmtpMailer(ConfigurableResource):

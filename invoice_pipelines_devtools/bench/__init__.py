@@ -22,6 +22,7 @@ SCENARIOS: dict[str, str] = {
     "tenants": "invoice_pipelines_devtools.bench.tenants",
     "housekeeping": "invoice_pipelines_devtools.bench.housekeeping",
     "hostile": "invoice_pipelines_devtools.bench.hostile",
+    "cli": "invoice_pipelines_devtools.bench.cli",
 }
 
 

@@ -7,12 +7,13 @@ import json
 import signal
 
 from invoice_pipelines.cli_args import port, positive_number
+from invoice_pipelines.cli_commands import help_of
 
 
 def add_commands(sub) -> None:
     p = sub.add_parser(
         "qbo-simulator",
-        help="serve the local QuickBooks Online simulator on 127.0.0.1 (controls under /_sim)",
+        help=help_of("qbo-simulator"),
     )
     add_arguments(p)
 
