@@ -239,10 +239,33 @@ def _fit(values: dict) -> dict:
 
 
 MAX_AMOUNT = Decimal(10) ** 16
+UNPROCESSABLE_RULE = "IP-PROC-01"
+
+
+# The rule id of a finding that names none (what stopped the reading is no rule of the standard):
+# by the stage that found it, so every recorded finding has one (docs/intake.md lists them).
+STAGE_RULES = {
+    "read": "IP-READ-01",  # the file itself: empty, not a document we read, unreadable, too large
+    "parse": "IP-PARSE-01",  # its XML or one of its values could not be read
+    "xsd": "IP-XSD-01",
+    "ocr": "IP-OCR-01",
+    "extract": "IP-TEXT-01",
+    "memory": "IP-PROC-03",  # the parse worker's memory limit
+    "internal": UNPROCESSABLE_RULE,  # an error of ours while reading it
+    "review": "IP-REV-00",
+    "verdict": "IP-VERDICT-01",
+}
+
+
+def _rule_of(finding: Finding) -> str:
+    if finding.rule:
+        return finding.rule
+    stage = finding.stage or "rules"
+    return STAGE_RULES.get(stage) or f"IP-{stage.upper()[:16]}-00"
 
 
 def _records(findings: Sequence[Finding]) -> list[ErrorRecord]:
-    return [ErrorRecord(f.stage or "rules", f.message, f.rule, f.severity) for f in findings]
+    return [ErrorRecord(f.stage or "rules", f.message, _rule_of(f), f.severity) for f in findings]
 
 
 def _number_key(number: str | None) -> str | None:
@@ -680,9 +703,6 @@ def _write_outcomes(
     summary.reviews.update(attempt.reviews)
     summary.rejected.extend(attempt.rejected)
     summary.stale.extend(attempt.stale)
-
-
-UNPROCESSABLE_RULE = "IP-PROC-01"
 
 
 def _unprocessable_message(exc: BaseException) -> str:

@@ -74,6 +74,9 @@ def poisons() -> dict[str, bytes]:
         "p-base-above-due.xml": _xrechnung("cii", "RE-P-BASE").replace(
             b"BASISBETRAG=500.00#", b"BASISBETRAG=99999.00#"
         ),
+        # no document at all, and XML that breaks off
+        "p-empty.pdf": b"",
+        "p-broken.xml": xml[: len(xml) // 2],
     }
 
 
@@ -123,8 +126,13 @@ def test_each_poison_among_199_good_documents_leaves_199_validated(db, tmp_path)
     assert len(good) == 199 and {d["status"] for d in good} == {"VALIDATED"}
     assert summary.processed == len(files)
     for name in bad:
-        # every poison ends in a state of its own, never waiting for a run that fails again
+        # every poison ends in a state of its own, never waiting for a run that fails again, and
+        # what did not pass says why with a rule id
         assert docs[name]["status"] not in WAITING, name
+        if docs[name]["status"] != "VALIDATED":
+            assert docs[name].get("rules") and None not in docs[name]["rules"], name
+    assert docs["p-empty.pdf"]["rules"] == {"IP-READ-01"}
+    assert "IP-PARSE-01" in docs["p-broken.xml"]["rules"]
     # the document dated at the calendar's end is refused by the date rule, in words
     assert docs["p-issue-9999.xml"]["status"] == "FAILED"
     assert "IP-DATE-01" in docs["p-issue-9999.xml"]["rules"]
