@@ -242,9 +242,7 @@ def test_what_a_document_says_is_bounded_plain_text_never_a_link(db, tmp_path) -
     assert len(summary.sent) == 1
     body = message.get_body(("plain",)).get_content()
     # one text/plain part, no HTML
-    assert [p.get_content_type() for p in message.walk() if not p.is_multipart()] == [
-        "text/plain"
-    ]
+    assert [p.get_content_type() for p in message.walk() if not p.is_multipart()] == ["text/plain"]
     assert len(raw[0]) < 8_000 and len(str(message["Subject"])) <= 120
     for text in (body, str(message["Subject"])):
         assert "http://" not in text and "https://" not in text and "www." not in text
