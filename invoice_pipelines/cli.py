@@ -70,10 +70,11 @@ def _areas_of(command: str) -> set[str]:
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """The console script's parser. Without `command`: every area's commands, each area's cli.py
-    imported. With `command` (what main() does): only the area of that command is imported (with
-    the other QUEUE_KIND_AREAS for a command of one of them), and every other command is a stand-in with the name and help of the table (`cli_commands.COMMANDS`)
-    so that `--help` and a mistyped name answer as the full parser would, without importing the
-    areas; with a command that is in no area (`--help`, a typo), none is."""
+    imported. With `command` (what main() does): only that command's area is imported (with the
+    other QUEUE_KIND_AREAS for a command of one of them); every other command is a stand-in with
+    its name and help from the table (`cli_commands.COMMANDS`), so `--help` and a mistyped name
+    answer as the full parser would. A command in no area (`""` for `--help`, a typo) imports
+    none."""
     parser = argparse.ArgumentParser(prog="invoice-pipelines", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     wanted = _areas_of(command) if command is not None else set()
