@@ -28,7 +28,7 @@ from dagster._serdes import ConfigurableClassData  # how the instance loads conf
 from dagster_aws.s3.compute_log_manager import S3ComputeLogManager
 
 from invoice_pipelines.settings import SETTINGS
-from invoice_pipelines.tenants.partitions import ORGANIZATION_TAG
+from invoice_pipelines.tenants.run_coordinator import BULK_RUN_TAGS, LANE_TAG, SLOT_TAG
 from invoice_pipelines_tests.import_probe import PATH_ONLY, probe
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -427,16 +427,16 @@ def test_the_run_coordinator_is_ours_and_importable(values):
 
 def test_concurrency_limits_equal_the_instance_template(values, instance_template):
     runs = values["concurrency"]["runs"]
-    (limit,) = runs["tagConcurrencyLimits"]
-    assert limit == {
-        "key": ORGANIZATION_TAG,
-        "value": {"applyLimitPerUniqueValue": True},
-        "limit": 1,
-    }
-    assert (
-        runs["tagConcurrencyLimits"]
-        == instance_template["concurrency"]["runs"]["tag_concurrency_limits"]
-    )
+    template = instance_template["concurrency"]["runs"]
+    # one run per organization slot; bulk runs leave 2 runs free for intake, on either instance
+    for limits, most in (
+        (runs["tagConcurrencyLimits"], runs["maxConcurrentRuns"]),
+        (template["tag_concurrency_limits"], template["max_concurrent_runs"]),
+    ):
+        assert limits == [
+            {"key": SLOT_TAG, "value": {"applyLimitPerUniqueValue": True}, "limit": 1},
+            {"key": LANE_TAG, "value": BULK_RUN_TAGS[LANE_TAG], "limit": most - 2},
+        ]
     pools = values["concurrency"]["pools"]
     assert values["concurrency"]["enabled"] is True
     assert (pools["defaultLimit"], pools["granularity"]) == (

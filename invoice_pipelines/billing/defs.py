@@ -102,6 +102,7 @@ from invoice_pipelines.tenants.partitions import (
     who_asked,
 )
 from invoice_pipelines.tenants.refusals import refused
+from invoice_pipelines.tenants.run_coordinator import BULK_RUN_TAGS
 
 
 class LineType(Enum):
@@ -466,7 +467,7 @@ def _run_request(job_id: int, slug: str, run_key: str) -> RunRequest:
                 )
             }
         ),
-        tags={**partition_run_tags(slug), BATCH_JOB_TAG: str(job_id)},
+        tags={**partition_run_tags(slug), **BULK_RUN_TAGS, BATCH_JOB_TAG: str(job_id)},
     )
 
 

@@ -44,6 +44,7 @@ from invoice_pipelines.tenants.partitions import (
     partition_run_tags,
 )
 from invoice_pipelines.tenants.refusals import organization_or_refuse
+from invoice_pipelines.tenants.run_coordinator import BULK_RUN_TAGS
 
 CHECK = "documents_valid"
 
@@ -201,7 +202,7 @@ def documents_sensor(context: SensorEvaluationContext, database: Database):
         RunRequest(
             run_key=f"documents-{slug}-{newest}",
             partition_key=slug,
-            tags=partition_run_tags(slug),
+            tags={**partition_run_tags(slug), **BULK_RUN_TAGS},
         )
         for slug, newest, _ in waiting
         if slug in known

@@ -81,6 +81,7 @@ from invoice_pipelines.tenants.refusals import (
     organization_or_refuse,
     refused,
 )
+from invoice_pipelines.tenants.run_coordinator import BULK_RUN_TAGS
 
 GROUP = "quickbooks"
 # every run that talks to QBO is in one pool, so a deployment bounds how many run at once
@@ -292,7 +293,7 @@ def _daily_schedule(entity: QboEntity):
             RunRequest(
                 run_key=f"{asset_name}-{stamp}-batch-{number}",
                 run_config={"ops": {asset_name: {"config": {"organizations": batch}}}},
-                tags=partition_range_tags(batch[0], batch[-1]),
+                tags={**partition_range_tags(batch[0], batch[-1]), **BULK_RUN_TAGS},
             )
             for number, batch in enumerate(batches)
         ]
@@ -331,7 +332,7 @@ def qbo_push_sensor(context: SensorEvaluationContext, database: Database):
             run_key=f"qbo-push-{slug}-{new.get(slug, 0)}-{pending.get(slug, 0)}"
             f"-{mapped.get(slug, 0)}",
             partition_key=slug,
-            tags=organization_tags(slug),
+            tags={**organization_tags(slug), **BULK_RUN_TAGS},
         )
         for slug in sorted(set(new) | set(pending))
         if slug in known

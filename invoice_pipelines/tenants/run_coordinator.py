@@ -27,7 +27,20 @@ Configured in dagster.yaml, the instance configuration (deploy/dagster.yaml: a d
       module: invoice_pipelines.tenants.run_coordinator
       class: OrganizationRunCoordinator
 
-Limits stay in the `concurrency:` block; the queue settings of QueuedRunCoordinator still apply.
+Limits stay in the `concurrency:` block; the queue settings of QueuedRunCoordinator still apply
+(`dequeue_interval_seconds` under the coordinator's `config:`).
+
+Lanes, so that a dropped invoice never waits behind bulk work (issue 47):
+
+- an `intake_job` run (what upload_sensor launches for dropped files) is in the intake lane:
+  `INTAKE_RUN_TAGS`, the highest `dagster/priority` (the queue starts it first), and its
+  organization slot `<slug>/intake`. The limit on `invoice_pipelines/organization_slot` holds one
+  run per slot, so an organization has one intake run at a time beside at most one other run of
+  it, instead of waiting for its own batch, documents or QuickBooks run to end;
+- every other organization run has the slot `<slug>`: one at a time per organization, as before;
+- bulk runs (batch invoicing, documents, QuickBooks syncs) carry `BULK_RUN_TAGS`, set by their
+  sensors and schedules; the instance limits `invoice_pipelines/lane=bulk` to fewer runs than
+  `max_concurrent_runs`, so they never take the last slots.
 """
 
 from collections.abc import Mapping
@@ -48,6 +61,23 @@ from invoice_pipelines.tenants.partitions import ORGANIZATION_TAG, ORGANIZATIONS
 
 ORGANIZATION_FIELD = "organization"
 PARTITION_TAG = "dagster/partition"
+
+# the tag the per-organization limit keys on: the organization's slug, `<slug>/intake` for intake
+SLOT_TAG = "invoice_pipelines/organization_slot"
+LANE_TAG = "invoice_pipelines/lane"
+PRIORITY_TAG = "dagster/priority"  # Dagster's: higher values leave the queue first
+INTAKE_JOBS = frozenset({"intake_job"})
+INTAKE_RUN_TAGS = {LANE_TAG: "intake", PRIORITY_TAG: "10"}
+BULK_RUN_TAGS = {LANE_TAG: "bulk", PRIORITY_TAG: "-10"}
+
+
+def lane_tags(run: DagsterRun, slug: str | None) -> dict[str, str]:
+    """The tags a run gets before it is queued: its lane's (intake runs) and its organization slot."""
+    intake = run.job_name in INTAKE_JOBS
+    tags = dict(INTAKE_RUN_TAGS) if intake else {}
+    if slug:
+        tags[SLOT_TAG] = f"{slug}/intake" if intake else slug
+    return {key: value for key, value in tags.items() if run.tags.get(key) != value}
 
 
 def _as_of(value: Any) -> None:
@@ -190,7 +220,7 @@ class OrganizationRunCoordinator(QueuedRunCoordinator):
                 ),
             )
         if organization is None:
-            return super().submit_run(context)
+            return self._queue(run, context, run.tags.get(ORGANIZATION_TAG))
         try:
             slug = self._slug(organization)
         except UnknownOrganization:
@@ -205,7 +235,13 @@ class OrganizationRunCoordinator(QueuedRunCoordinator):
                 "tagged with the name as given",
                 run,
             )
-        if run.tags.get(ORGANIZATION_TAG) != slug:
-            self._instance.add_run_tags(run.run_id, {ORGANIZATION_TAG: slug})
+        return self._queue(run, context, slug)
+
+    def _queue(self, run: DagsterRun, context: SubmitRunContext, slug: str | None) -> DagsterRun:
+        tags = lane_tags(run, slug)
+        if slug and run.tags.get(ORGANIZATION_TAG) != slug:
+            tags[ORGANIZATION_TAG] = slug
+        if tags:
+            self._instance.add_run_tags(run.run_id, tags)
             run = self._instance.get_run_by_id(run.run_id) or run
         return super().submit_run(SubmitRunContext(run, workspace=context.workspace))
