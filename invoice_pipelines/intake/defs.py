@@ -8,6 +8,8 @@ without ids processes every document of that organization still waiting.
 """
 
 import json
+import time
+from functools import partial
 
 from dagster import (
     AssetExecutionContext,
@@ -74,7 +76,7 @@ from invoice_pipelines.intake.notices import rejected_documents
 from invoice_pipelines.intake.parser_resource import DocumentParser
 from invoice_pipelines.intake.pipeline import IntakeSummary, process_documents, retry_documents
 from invoice_pipelines.intake.redispatch import DEPTH_TAG, redispatch_batches, run_depth
-from invoice_pipelines.intake.uploads import ScanState, scan_uploads
+from invoice_pipelines.intake.uploads import ScanResult, ScanState, scan_uploads
 from invoice_pipelines.metadata import markdown_table
 from invoice_pipelines.resources.database import Database
 from invoice_pipelines.resources.mail import SmtpMailer
@@ -419,8 +421,38 @@ def intake_failure_sensor(context: RunFailureSensorContext, database: Database):
 
 
 # Dagster's sensor daemon looks at its sensors at most every 5 s (MIN_INTERVAL_LOOP_TIME), so a
-# shorter interval would not be kept; a tick lists each organization's drop zone once
+# shorter interval would not be kept; a tick lists each organization's drop zone once, and again
+# those where it saw a new file (the second look)
 UPLOAD_SENSOR_INTERVAL_SECONDS = 5
+# a longer settle period waits for the next tick instead of holding the sensor's tick
+SECOND_LOOK_MAX_SECONDS = 5.0
+
+
+def _merged(first: ScanResult, second: ScanResult, relisted: set[str]) -> ScanResult:
+    """One tick's result from its two looks (the second, over the first's state, listed the
+    organizations `relisted` again)."""
+    second.state.pending = {
+        **{
+            key: signature
+            for key, signature in first.state.pending.items()
+            if key.split("/", 1)[0] not in relisted
+        },
+        **second.state.pending,
+    }
+    by_organization = {slug: list(counts) for slug, counts in first.by_organization.items()}
+    for slug, (registered, duplicates) in second.by_organization.items():
+        counts = by_organization.setdefault(slug, [0, 0])
+        counts[0] += registered
+        counts[1] += duplicates
+    return ScanResult(
+        state=second.state,
+        batches=first.batches + second.batches,
+        registered=first.registered + second.registered,
+        duplicates=first.duplicates + second.duplicates,
+        waiting=first.waiting - second.registered - second.duplicates,
+        errors=first.errors + second.errors,
+        by_organization=by_organization,
+    )
 
 
 # by name, not the job object: Definitions binds the shared resources to the job and rebuilds a
@@ -442,14 +474,23 @@ def upload_sensor(context: SensorEvaluationContext, database: Database, upload_s
     # organizations_sensor's next tick (registering them now would move the dispatch mark past
     # documents no run could be launched for).
     known = set(context.instance.get_dynamic_partitions(ORGANIZATIONS_PARTITIONS_NAME))
-    result = scan_uploads(
+    settle = float(positive_number("INVOICE_PIPELINES_UPLOAD_SETTLE_SECONDS", float))
+    scan = partial(
+        scan_uploads,
         database.get_engine(),
         upload_store,
-        state,
-        settle_seconds=float(positive_number("INVOICE_PIPELINES_UPLOAD_SETTLE_SECONDS", float)),
+        settle_seconds=settle,
         batch_size=int(positive_number("INVOICE_PIPELINES_INTAKE_BATCH_SIZE")),
-        only_organizations=known,
     )
+    result = scan(state, only_organizations=known)
+    # A file seen for the first time gets its second look settle_seconds later in this tick, not
+    # a tick later: the same size and mtime after that long is what "settled" means
+    # (INVOICE_PIPELINES_UPLOAD_SETTLE_SECONDS); only its organizations' drop zones are listed again.
+    fresh = {key.split("/", 1)[0] for key in set(result.state.pending) - set(state.pending)}
+    if fresh and settle <= SECOND_LOOK_MAX_SECONDS:
+        time.sleep(settle)
+        relisted = fresh & known
+        result = _merged(result, scan(result.state, only_organizations=relisted), relisted)
     for error in result.errors:
         context.log.error(f"upload not registered: {error}")
     requests = [

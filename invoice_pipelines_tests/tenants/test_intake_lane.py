@@ -7,6 +7,7 @@ them, queued by our coordinator on an instance with deploy/dagster.yaml's limits
 iteration of Dagster's queue daemon (see test_run_coordinator.py).
 """
 
+import json
 import os
 import re
 import time
@@ -117,6 +118,17 @@ def test_bulk_runs_never_take_the_last_slots_and_intake_leaves_the_queue_first(d
     assert all(tags_of(run["run"])[LANE_TAG] == "bulk" for run in bulk)
 
 
+def _tick(db, store, *slugs, cursor=None):
+    instance = DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions(ORGANIZATIONS_PARTITIONS_NAME, list(slugs))
+    with build_sensor_context(
+        instance=instance,
+        cursor=cursor,
+        resources={"database": Database(url=db.url), "upload_store": store},
+    ) as context:
+        return upload_sensor(context)
+
+
 def test_the_upload_sensors_run_requests_are_in_the_intake_lane(db, tmp_path):
     org = db.new_organization()
     store = LocalUploadStore(root=str(tmp_path))
@@ -124,16 +136,31 @@ def test_the_upload_sensors_run_requests_are_in_the_intake_lane(db, tmp_path):
     store.put(org["slug"], name, (samples_dir() / GOOD_CII).read_bytes())
     past = time.time() - 120  # settled: untouched for longer than the quiet period
     os.utime(os.path.join(store.root, org["slug"], name), (past, past))
-    instance = DagsterInstance.ephemeral()
-    instance.add_dynamic_partitions(ORGANIZATIONS_PARTITIONS_NAME, [org["slug"]])
-    with build_sensor_context(
-        instance=instance,
-        resources={"database": Database(url=db.url), "upload_store": store},
-    ) as context:
-        result = upload_sensor(context)
+    result = _tick(db, store, org["slug"])
     [request] = [r for r in result.run_requests if r.partition_key == org["slug"]]
     assert request.tags[LANE_TAG] == "intake"
     assert int(request.tags[PRIORITY_TAG]) > int(BULK_RUN_TAGS[PRIORITY_TAG])
+
+
+def test_a_file_just_dropped_is_registered_and_sent_in_the_tick_that_first_sees_it(
+    db, tmp_path, monkeypatch
+):
+    monkeypatch.setenv("INVOICE_PIPELINES_UPLOAD_SETTLE_SECONDS", "0.5")
+    org, other = db.new_organization(), db.new_organization()
+    store = LocalUploadStore(root=str(tmp_path))
+    store.put(org["slug"], "new.xml", (samples_dir() / GOOD_CII).read_bytes())
+    # another organization's file, seen by the last tick and changed since: it waits for the next
+    # tick and stays remembered in the cursor
+    store.put(other["slug"], "growing.xml", b"<?xml")
+    growing = f"{other['slug']}/growing.xml"
+    cursor = json.dumps({"pending": {growing: [1, 1]}, "dispatched": {}})
+    result = _tick(db, store, org["slug"], other["slug"], cursor=cursor)
+    [request] = result.run_requests
+    assert request.partition_key == org["slug"]
+    assert len(request.run_config["ops"]["incoming_invoices"]["config"]["document_ids"]) == 1
+    [seen] = result.asset_events
+    assert (seen.partition, seen.metadata["registered"].value) == (org["slug"], 1)
+    assert json.loads(result.cursor)["pending"][growing][0] == len(b"<?xml")
 
 
 def test_the_upload_timings_are_the_documented_ones():
