@@ -180,6 +180,9 @@ def make_run(tmp_path: Path) -> Iterator[MakeRun]:
         "INVOICE_PIPELINES_QBO_TOKEN_KEY",
         "MAKEFLAGS",
         "MFLAGS",
+        # under `make test` (CI) MAKELEVEL is 1: make would then print "make[1]: Leaving
+        # directory" after the stop line, which a user's `make run` never does
+        "MAKELEVEL",
     ):
         env.pop(name, None)  # the defaults under the data dir are part of what is tested
     log = tmp_path / "make-run.log"

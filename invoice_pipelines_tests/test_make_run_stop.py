@@ -173,6 +173,9 @@ def checkout(tmp_path: Path) -> Iterator[Checkout]:
         "INVOICE_PIPELINES_QBO_TOKEN_KEY",
         "MAKEFLAGS",
         "MFLAGS",
+        # under `make test` (CI) MAKELEVEL is 1: make would then print "make[1]: Leaving
+        # directory" after the stop line, which a user's `make run` never does
+        "MAKELEVEL",
     ):
         env.pop(name, None)
     started: list[subprocess.Popen] = []
