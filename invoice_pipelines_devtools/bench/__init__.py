@@ -23,6 +23,7 @@ SCENARIOS: dict[str, str] = {
     "housekeeping": "invoice_pipelines_devtools.bench.housekeeping",
     "hostile": "invoice_pipelines_devtools.bench.hostile",
     "cli": "invoice_pipelines_devtools.bench.cli",
+    "latency": "invoice_pipelines_devtools.bench.latency",
 }
 
 
