@@ -32,6 +32,7 @@ from invoice_pipelines.tenants.partitions import (
     ORGANIZATIONS_PARTITIONS_NAME,
     partition_range_tags,
 )
+from invoice_pipelines.tenants.run_coordinator import BULK_RUN_TAGS
 from invoice_pipelines_tests.quickbooks.conftest import TIME_SCALE, TOKEN_KEY, connect
 
 
@@ -192,9 +193,11 @@ def test_daily_schedules_run_each_organization_at_its_local_hour_in_batches(
     assert len(mine) == 1
     # the run shows on the partitions of its organizations in the UI
     batch = mine[0].run_config["ops"]["qbo_payments"]["config"]["organizations"]
+    # and is bulk work: it leaves intake a run (tenants/run_coordinator.py)
     assert mine[0].tags == {
         "dagster/asset_partition_range_start": batch[0],
         "dagster/asset_partition_range_end": batch[-1],
+        **BULK_RUN_TAGS,
     }
     assert not isinstance(customers, list) or all(
         slug not in r.run_config["ops"]["qbo_customers"]["config"]["organizations"]
