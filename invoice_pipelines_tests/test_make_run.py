@@ -172,6 +172,10 @@ def make_run(tmp_path: Path) -> Iterator[MakeRun]:
         "INVOICE_PIPELINES_DATA_DIR": str(data_dir),
         "INVOICE_PIPELINES_DB_URL": db_url,
         "INVOICE_PIPELINES_QBO_BASE_URL": qbo_url,
+        # the demo's mail and text stand-ins on ports of their own: the defaults (1025, 8031)
+        # would be shared with a `make run` another test (or a developer) has up at the time
+        "INVOICE_PIPELINES_SMTP_PORT": str(_free_port()),
+        "INVOICE_PIPELINES_SMS_URL": f"http://127.0.0.1:{_free_port()}",
     }
     for name in (
         "DAGSTER_HOME",
