@@ -425,7 +425,8 @@ def _take_up(conn, waiting: list[DocumentRef], summary: IntakeSummary) -> list[D
         )
     message = (
         f"{MAX_INTAKE_ATTEMPTS} intake runs took this document up and ended before its outcome "
-        "was recorded; it is not taken up again on its own (`incoming retry` tries it once more)"
+        "was recorded; it is not taken up again on its own (retry_failed_invoices_job with its id "
+        "tries it once more)"
     )
     moved, _ = change_statuses(
         conn,
