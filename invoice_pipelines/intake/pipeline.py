@@ -720,23 +720,23 @@ def _unprocessable_message(exc: BaseException) -> str:
 def _record_unstorable(
     conn, ref: DocumentRef, outcome: ParseOutcome, exc: BaseException, summary
 ) -> None:
+    decision = _unprocessable(ref, outcome, exc)
+    change_status(conn, ref, decision.target, fields=decision.fields, errors=decision.findings)
+    _count(summary, ref, outcome, decision)
+
+
+def _unprocessable(ref: DocumentRef, outcome: ParseOutcome, exc: BaseException) -> _Decision:
+    """FAILED with IP-PROC-01 and the error in one line. What was refused or raised is somewhere
+    in the extracted values: none of them are kept."""
     message = _unprocessable_message(exc)
     log.warning("document %s FAILED (%s): %s", ref.id, UNPROCESSABLE_RULE, message)
-    change_status(
-        conn,
-        ref,
-        Status.FAILED,
-        # what was refused is somewhere in the extracted values: keep none of them
-        fields={
-            "format": str(outcome.format)[:32],
-            "raw_json": {"filename": outcome.raw.get("filename"), "not_stored": message},
-        },
-        errors=[ErrorRecord("record", message, UNPROCESSABLE_RULE)],
+    fields = {
+        "format": str(outcome.format)[:32],
+        "raw_json": {"filename": outcome.raw.get("filename"), "not_stored": message},
+    }
+    return _Decision(
+        [Status.FAILED], fields, [ErrorRecord("record", message, UNPROCESSABLE_RULE)], message
     )
-    summary.processed += 1
-    summary.formats[outcome.format] += 1
-    summary.outcomes["FAILED"] += 1
-    summary.failures[ref.id] = message
 
 
 @dataclass
@@ -826,18 +826,7 @@ def _decide_safely(
         decision.beside = _beside_rows(ref, decision.fields.get("raw_json"))
         return decision
     except Exception as exc:
-        message = _unprocessable_message(exc)
-        log.warning("document %s FAILED (%s): %s", ref.id, UNPROCESSABLE_RULE, message)
-        fields = {
-            "format": str(outcome.format)[:32],
-            "raw_json": {"filename": outcome.raw.get("filename"), "not_stored": message},
-        }
-        return _Decision(
-            [Status.FAILED],
-            fields,
-            [ErrorRecord("record", message, UNPROCESSABLE_RULE)],
-            message,
-        )
+        return _unprocessable(ref, outcome, exc)
 
 
 def _decide(
