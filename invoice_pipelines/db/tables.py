@@ -741,7 +741,7 @@ incoming_invoices = Table(
     Column("gross_total", Money()),
     Column("amount_due", Money()),
     Column("processing_seconds", Float),
-    # what the document is under German VAT law (core/einvoice_verdict.py): valid_einvoice,
+    # what the document is under German VAT law (einvoice/classes.py): valid_einvoice,
     # einvoice_with_errors or not_einvoice with its reason (format_error, profile, ...)
     Column("einvoice_class", String(32)),
     Column("einvoice_reason", String(32)),

@@ -43,7 +43,6 @@ from pydantic import Field
 from sqlalchemy import select
 
 from invoice_pipelines.catalog import OWNERS, defined_here
-from invoice_pipelines.core.einvoice_verdict import POLICY_SETTING, PolicyError, checked_policy
 from invoice_pipelines.core.export_months import export_months
 from invoice_pipelines.core.lifecycle import Status
 from invoice_pipelines.db.incoming_months import validated_outside_months
@@ -53,6 +52,7 @@ from invoice_pipelines.db.tenancy import (
     resolve_organization,
     tenant_transaction,
 )
+from invoice_pipelines.einvoice.classes import POLICY_SETTING, PolicyError, checked_policy
 from invoice_pipelines.intake.checks import (
     HOW_TO_REVIEW,
     TABLE_ROWS,

@@ -8,7 +8,6 @@ from datetime import date
 from sqlalchemy import select, update
 from sqlalchemy.engine import Engine
 
-from invoice_pipelines.core.einvoice_verdict import POLICY_SETTING, checked_policy
 from invoice_pipelines.db.tables import (
     incoming_invoices,
     incoming_reviews,
@@ -17,6 +16,7 @@ from invoice_pipelines.db.tables import (
     uploads,
 )
 from invoice_pipelines.db.tenancy import resolve_organization, tenant_transaction
+from invoice_pipelines.einvoice.classes import POLICY_SETTING, checked_policy
 from invoice_pipelines.intake.discounts import discounts_of, running_discount
 from invoice_pipelines.intake.notices import notices_of
 

@@ -14,24 +14,24 @@ from datetime import date
 from pathlib import PurePath
 from typing import Any, Literal
 
-from invoice_pipelines.core.einvoice_verdict import NotEInvoiceReason, Verdict, decide
 from invoice_pipelines.core.invoice import Invoice
 from invoice_pipelines.core.rules import Finding, check_invoice
 from invoice_pipelines.core.skonto import text_terms
-from invoice_pipelines.intake import hybrid, plausibility, schematron, verdict
-from invoice_pipelines.intake.formats.cii import CII_NS, parse_cii
-from invoice_pipelines.intake.formats.pdf import (
+from invoice_pipelines.einvoice import schematron, verdict
+from invoice_pipelines.einvoice.classes import NotEInvoiceReason, Verdict, decide
+from invoice_pipelines.einvoice.readers.cii import CII_NS, parse_cii
+from invoice_pipelines.einvoice.readers.pdf import (
     PREFERRED_ATTACHMENTS,
     PdfDocument,
     PdfUnreadable,
-    extract_text,
-    has_text_layer,
     open_pdf,
 )
+from invoice_pipelines.einvoice.readers.ubl import UBL_CREDITNOTE_NS, UBL_INVOICE_NS, parse_ubl
+from invoice_pipelines.einvoice.readers.xmlsafe import SafeXml, XmlRejected, parse_xml
+from invoice_pipelines.einvoice.readers.zugferd1 import ZUGFERD1_NS, parse_zugferd1
+from invoice_pipelines.intake import hybrid, plausibility
+from invoice_pipelines.intake.formats.pdf_text import extract_text, has_text_layer
 from invoice_pipelines.intake.formats.text import extract_fields
-from invoice_pipelines.intake.formats.ubl import UBL_CREDITNOTE_NS, UBL_INVOICE_NS, parse_ubl
-from invoice_pipelines.intake.formats.xmlsafe import SafeXml, XmlRejected, parse_xml
-from invoice_pipelines.intake.formats.zugferd1 import ZUGFERD1_NS, parse_zugferd1
 from invoice_pipelines.limits import MAX_OCR_PAGES, MAX_TEXT_PAGES, PARSE_WORKER_MEMORY_BYTES
 from invoice_pipelines.settings import DEFAULT_MAX_UPLOAD_BYTES
 
@@ -137,7 +137,7 @@ REVIEW_STAGES = frozenset({"review", "hybrid"})
 def _status(
     verdict_: Verdict | None, invoice: Invoice | None, errors: list[Finding], review: list[Finding]
 ) -> Status:
-    """What the document becomes under the default policy (core.einvoice_verdict.DEFAULT_POLICY);
+    """What the document becomes under the default policy (einvoice.classes.DEFAULT_POLICY);
     the intake run applies the organization's own policy to the same outcome."""
     if invoice is None or verdict_ is None:
         return "FAILED" if errors or invoice is None else "VALIDATED"
@@ -261,7 +261,7 @@ def _extension_warning(filename: str, kind: str) -> Finding | None:
 def _validate_xml(
     safe: SafeXml, doc: _Document
 ) -> tuple[str | None, Invoice | None, list[Finding], Verdict]:
-    """Map one safely parsed XML invoice and run every rule source on it (intake/verdict.py):
+    """Map one safely parsed XML invoice and run every rule source on it (einvoice/verdict.py):
     its findings and its class."""
     syntax = SYNTAX_BY_NAMESPACE.get(safe.namespace)
     doc.raw["root"] = (

@@ -41,14 +41,6 @@ from typing import Protocol
 from sqlalchemy import Engine, delete, insert, select, update
 from sqlalchemy.exc import DBAPIError
 
-from invoice_pipelines.core.einvoice_verdict import (
-    POLICY_SETTING,
-    PolicyError,
-    action_for,
-    checked_policy,
-    decide,
-    holds,
-)
 from invoice_pipelines.core.lifecycle import Status, can_process
 from invoice_pipelines.core.rules import (
     Finding,
@@ -68,6 +60,14 @@ from invoice_pipelines.db.tables import (
     uploads,
 )
 from invoice_pipelines.db.tenancy import tenant_transaction
+from invoice_pipelines.einvoice.classes import (
+    POLICY_SETTING,
+    PolicyError,
+    action_for,
+    checked_policy,
+    decide,
+    holds,
+)
 from invoice_pipelines.intake.breakdown import breakdown_rows, line_rows
 from invoice_pipelines.intake.discounts import discount_rows
 from invoice_pipelines.intake.incoming_invoices import (

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from invoice_pipelines.core.rules import Finding
 from invoice_pipelines.einvoice.read_back import RulesMissing
+from invoice_pipelines.einvoice.schematron import KOSIT_RULES_SETTING, ArtefactsMissing, check_kosit
 from invoice_pipelines.intake.parse import ParseOutcome, parse_document
-from invoice_pipelines.intake.schematron import KOSIT_RULES_SETTING, ArtefactsMissing, check_kosit
 from invoice_pipelines.intake.workers import WARM_UP
 
 

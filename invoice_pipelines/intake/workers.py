@@ -13,7 +13,7 @@ from invoice_pipelines.resources.worker_pool import WorkerPool
 
 DEFAULT_TARGET = "invoice_pipelines.intake.parse:parse_document"
 # compile every configured rule set as each worker starts, so the first document does not pay it
-WARM_UP = "invoice_pipelines.intake.verdict:warm_up"
+WARM_UP = "invoice_pipelines.einvoice.verdict:warm_up"
 FAILURE = "invoice_pipelines.intake.workers:failure"
 
 

@@ -97,10 +97,10 @@ class PathScore:
 
 
 def _xml_invoice(data: bytes) -> Any:
-    from invoice_pipelines.intake.formats.cii import CII_NS, parse_cii
-    from invoice_pipelines.intake.formats.pdf import open_pdf
-    from invoice_pipelines.intake.formats.xmlsafe import XmlRejected, parse_xml
-    from invoice_pipelines.intake.formats.zugferd1 import ZUGFERD1_NS, parse_zugferd1
+    from invoice_pipelines.einvoice.readers.cii import CII_NS, parse_cii
+    from invoice_pipelines.einvoice.readers.pdf import open_pdf
+    from invoice_pipelines.einvoice.readers.xmlsafe import XmlRejected, parse_xml
+    from invoice_pipelines.einvoice.readers.zugferd1 import ZUGFERD1_NS, parse_zugferd1
 
     for attachment in open_pdf(data).attachments:
         if attachment.data is None or not attachment.looks_like_xml():
@@ -122,7 +122,8 @@ def _compact(text: str) -> str:
 
 def labelled_corpus(samples: Path | None = None) -> tuple[list[LabelledPdf], dict[str, str]]:
     """The sample PDFs usable as ground truth, and why each other PDF was left out."""
-    from invoice_pipelines.intake.formats.pdf import extract_text, open_pdf
+    from invoice_pipelines.einvoice.readers.pdf import open_pdf
+    from invoice_pipelines.intake.formats.pdf_text import extract_text
 
     root = samples or default_samples_dir()
     corpus: list[LabelledPdf] = []
@@ -153,7 +154,8 @@ def _found(invoice: Any) -> dict[str, Any]:
 def read_text_layer(data: bytes) -> tuple[dict[str, Any], str]:
     """The fields the text path reads from a PDF's visible text (attachments ignored), and what
     the document becomes (VALIDATED or NEEDS_REVIEW)."""
-    from invoice_pipelines.intake.formats.pdf import extract_text, open_pdf
+    from invoice_pipelines.einvoice.readers.pdf import open_pdf
+    from invoice_pipelines.intake.formats.pdf_text import extract_text
     from invoice_pipelines.intake.parse import parse_page_text
 
     text, _ = extract_text(data, open_pdf(data))

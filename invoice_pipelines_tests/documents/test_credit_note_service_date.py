@@ -20,7 +20,8 @@ from invoice_pipelines.billing.credit_notes import issue_credit_note
 from invoice_pipelines.db.tables import customers, sales_invoice_documents, sales_invoices
 from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.documents.pipeline import generate_documents
-from invoice_pipelines.intake.formats.pdf import extract_text, open_pdf
+from invoice_pipelines.einvoice.readers.pdf import open_pdf
+from invoice_pipelines.intake.formats.pdf_text import extract_text
 from invoice_pipelines.resources.file_stores import LocalFileStore
 from invoice_pipelines_tests.documents.test_pipeline import SELLER
 from invoice_pipelines_tests.exports.books import customer, sales_invoice

@@ -20,7 +20,7 @@ from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.documents import build
 from invoice_pipelines.documents.build import KOSIT_CHECKED, KOSIT_NOT_CONFIGURED, build_document
 from invoice_pipelines.documents.pipeline import generate_documents
-from invoice_pipelines.intake.schematron import KOSIT_RULES_SETTING, check_kosit
+from invoice_pipelines.einvoice.schematron import KOSIT_RULES_SETTING, check_kosit
 from invoice_pipelines.overdue.pipeline import run_overdue
 from invoice_pipelines.resources.file_stores import LocalFileStore
 from invoice_pipelines_tests.conftest import XRECHNUNG_RULES_DIR

@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pypdf import PdfWriter
 
-from invoice_pipelines.intake import schematron
+from invoice_pipelines.einvoice import schematron
 from invoice_pipelines.intake.parse import ParseOutcome, parse_document
 from invoice_pipelines.intake.workers import SafeParser
 

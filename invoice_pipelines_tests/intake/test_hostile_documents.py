@@ -11,7 +11,7 @@ import tracemalloc
 import pytest
 
 from invoice_pipelines import limits
-from invoice_pipelines.intake.formats import pdf as pdf_module
+from invoice_pipelines.einvoice.readers import pdf as pdf_module
 from invoice_pipelines.intake.parse import ParseOutcome, parse_document
 from invoice_pipelines.intake.workers import SafeParser
 from invoice_pipelines_tests.conftest import samples_dir

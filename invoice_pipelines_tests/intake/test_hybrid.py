@@ -16,8 +16,9 @@ from invoice_pipelines.core.invoice import Invoice
 from invoice_pipelines.documents.render import render_pdf
 from invoice_pipelines.einvoice.cii import write_cii
 from invoice_pipelines.einvoice.layout import render_invoice_text
+from invoice_pipelines.einvoice.readers.pdf import open_pdf
 from invoice_pipelines.intake import hybrid
-from invoice_pipelines.intake.formats.pdf import extract_text, open_pdf
+from invoice_pipelines.intake.formats.pdf_text import extract_text
 from invoice_pipelines.intake.hybrid import compare
 from invoice_pipelines.intake.parse import parse_document
 from invoice_pipelines_tests.documents.test_build import EXTRAS, make_invoice

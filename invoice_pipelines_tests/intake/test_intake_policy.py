@@ -8,7 +8,9 @@ from dataclasses import replace
 
 import pytest
 
-from invoice_pipelines.core.einvoice_verdict import (
+from invoice_pipelines.core.lifecycle import Status
+from invoice_pipelines.core.rules import Finding
+from invoice_pipelines.einvoice.classes import (
     DEFAULT_POLICY,
     POLICY_KEYS,
     EInvoiceClass,
@@ -17,8 +19,6 @@ from invoice_pipelines.core.einvoice_verdict import (
     Verdict,
     checked_policy,
 )
-from invoice_pipelines.core.lifecycle import Status
-from invoice_pipelines.core.rules import Finding
 from invoice_pipelines.intake.incoming_invoices import DocumentRef
 from invoice_pipelines.intake.parse import parse_document
 from invoice_pipelines.intake.pipeline import _decide

@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 from lxml import etree
 
-from invoice_pipelines.intake import verdict
+from invoice_pipelines.einvoice import verdict
 from invoice_pipelines.intake.parse import ParseOutcome, parse_document
 from invoice_pipelines_devtools.demo.invoices import synthetic_xml_invoices
 

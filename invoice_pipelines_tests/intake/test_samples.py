@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from invoice_pipelines.intake.formats.pdf import extract_text, open_pdf
+from invoice_pipelines.einvoice.readers.pdf import open_pdf
+from invoice_pipelines.intake.formats.pdf_text import extract_text
 from invoice_pipelines.intake.formats.text import extract_fields
 from invoice_pipelines.intake.parse import ParseOutcome, parse_document
 from invoice_pipelines_tests.conftest import require_programs
@@ -366,7 +367,7 @@ def verdicts_in(svrl: str) -> list[bytes]:
     """The failed asserts and successful reports of an SVRL report, each as its bytes, in order."""
     from lxml import etree
 
-    from invoice_pipelines.intake.schematron import SVRL_NS
+    from invoice_pipelines.einvoice.schematron import SVRL_NS
 
     root = etree.fromstring(svrl.encode("utf-8"))
     found = root.iter(f"{{{SVRL_NS}}}failed-assert", f"{{{SVRL_NS}}}successful-report")
@@ -380,8 +381,8 @@ def test_streamlined_rules_find_exactly_what_the_published_rules_find() -> None:
     document and generated invoices of both syntaxes, the failed asserts and successful reports
     are byte for byte the published rules' own, in the same order, and what was dropped was really
     dropped from the rules that had it."""
-    from invoice_pipelines.intake import schematron
-    from invoice_pipelines.intake.formats.xmlsafe import parse_xml
+    from invoice_pipelines.einvoice import schematron
+    from invoice_pipelines.einvoice.readers.xmlsafe import parse_xml
     from invoice_pipelines_devtools.demo.invoices import synthetic_xml_invoices
 
     samples = require_samples()
@@ -458,7 +459,7 @@ def test_rules_for_attributes_keep_the_walks_that_reach_them(tmp_path) -> None:
     """A pattern with a rule for an attribute keeps visiting attributes (its failed assert is
     still reported); a pattern whose rules match elements only stops visiting them, with the
     same report."""
-    from invoice_pipelines.intake import schematron
+    from invoice_pipelines.einvoice import schematron
 
     rules = tmp_path / "attribute-rules.xsl"
     rules.write_text(ATTRIBUTE_RULES, encoding="utf-8")

@@ -20,6 +20,7 @@ from invoice_pipelines.db.tables import incoming_discounts, incoming_invoices
 from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.einvoice.cii import XRECHNUNG_GUIDELINE, write_cii
 from invoice_pipelines.einvoice.layout import render_invoice_text
+from invoice_pipelines.einvoice.schematron import check_kosit
 from invoice_pipelines.einvoice.ubl import write_ubl
 from invoice_pipelines.intake.checks import discounts_not_expiring_result
 from invoice_pipelines.intake.discounts import expiring_discounts
@@ -27,7 +28,6 @@ from invoice_pipelines.intake.listing import list_documents, show_document
 from invoice_pipelines.intake.parse import parse_document
 from invoice_pipelines.intake.pipeline import process_documents
 from invoice_pipelines.intake.review import review_document
-from invoice_pipelines.intake.schematron import check_kosit
 from invoice_pipelines.intake.uploads import ScanState, scan_uploads
 from invoice_pipelines.resources.upload_stores import LocalUploadStore
 from invoice_pipelines_devtools.demo.writers.textpdf import write_text_pdf

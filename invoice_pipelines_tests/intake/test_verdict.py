@@ -14,13 +14,13 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
-from invoice_pipelines.core.einvoice_verdict import (
+from invoice_pipelines.einvoice import verdict
+from invoice_pipelines.einvoice.classes import (
     EInvoiceClass,
     NotEInvoiceReason,
     Verdict,
     action_for,
 )
-from invoice_pipelines.intake import verdict
 from invoice_pipelines.intake.parse import ParseOutcome, parse_document
 from invoice_pipelines_devtools.demo.invoices import synthetic_xml_invoices
 from invoice_pipelines_tests.intake.test_samples import require_samples

@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
-from invoice_pipelines.intake import schematron, verdict
-from invoice_pipelines.intake.formats.xmlsafe import parse_xml
+from invoice_pipelines.einvoice import schematron, verdict
+from invoice_pipelines.einvoice.readers.xmlsafe import parse_xml
 from invoice_pipelines_devtools.demo.invoices import synthetic_xml_invoices
 from invoice_pipelines_tests.intake.test_samples import require_samples, verdicts_in
 from invoice_pipelines_tests.intake.test_verdict import NS, generated_cii, parse, rules_of

@@ -25,6 +25,7 @@ from invoice_pipelines.core.invoice import (
     InvoiceLine,
     VatBreakdown,
 )
+from invoice_pipelines.einvoice import schematron
 from invoice_pipelines.einvoice.cii import (
     EN16931_GUIDELINE,
     XRECHNUNG_GUIDELINE,
@@ -33,7 +34,6 @@ from invoice_pipelines.einvoice.cii import (
 )
 from invoice_pipelines.einvoice.layout import render_invoice_text
 from invoice_pipelines.einvoice.ubl import write_ubl
-from invoice_pipelines.intake import schematron
 from invoice_pipelines.intake.formats.text import iban_is_valid
 from invoice_pipelines.intake.parse import parse_document, parse_ocr_text
 from invoice_pipelines_devtools.demo.invoices import (

@@ -23,7 +23,7 @@ from invoice_pipelines.core.invoice import (
 )
 from invoice_pipelines.core.rules import Finding
 from invoice_pipelines.core.skonto import MAX_DAYS, DiscountTerm, SkontoError, read_terms
-from invoice_pipelines.intake.formats.xmlsafe import ValueReader
+from invoice_pipelines.einvoice.readers.xmlsafe import ValueReader
 
 CII_NS = "urn:un:unece:uncefact:data:standard:CrossIndustryInvoice:100"
 NAMESPACES = {

@@ -6,7 +6,7 @@ from lxml import etree
 
 from invoice_pipelines.core.invoice import ZUGFERD1_PROFILES, ZUGFERD1_URN_PREFIX, Invoice
 from invoice_pipelines.core.rules import Finding
-from invoice_pipelines.intake.formats.cii import CrossIndustryPaths, map_cross_industry
+from invoice_pipelines.einvoice.readers.cii import CrossIndustryPaths, map_cross_industry
 
 ZUGFERD1_NS = "urn:ferd:CrossIndustryDocument:invoice:1p0"
 NAMESPACES = {

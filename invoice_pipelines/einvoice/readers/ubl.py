@@ -17,7 +17,7 @@ from invoice_pipelines.core.invoice import (
 )
 from invoice_pipelines.core.rules import Finding
 from invoice_pipelines.core.skonto import read_terms
-from invoice_pipelines.intake.formats.xmlsafe import ValueReader
+from invoice_pipelines.einvoice.readers.xmlsafe import ValueReader
 
 UBL_INVOICE_NS = "urn:oasis:names:specification:ubl:schema:xsd:Invoice-2"
 UBL_CREDITNOTE_NS = "urn:oasis:names:specification:ubl:schema:xsd:CreditNote-2"

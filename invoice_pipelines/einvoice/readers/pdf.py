@@ -1,5 +1,6 @@
-"""PDF reading: the embedded files, within the bounds of `limits.py`, with the reason any one was not
-read, and the text layer of the first pages.
+"""PDF reading for e-invoices: the embedded files (a Factur-X/ZUGFeRD PDF's invoice XML), within the
+bounds of `limits.py`, with the reason any one was not read. The text layer of the pages is the
+intake's (`intake/formats/pdf_text.py`).
 
 A PDF is untrusted input that can unpack to far more than its own size: a 20 MiB upload can hold
 hundreds of compressed streams of zeros. `open_pdf` therefore looks at no more than
@@ -11,8 +12,6 @@ under the output limit we give it), so the bound holds for memory, not only for 
 from __future__ import annotations
 
 import io
-import shutil
-import subprocess
 from dataclasses import dataclass, field
 from itertools import islice
 from typing import Any
@@ -22,11 +21,8 @@ from pypdf.errors import LimitReachedError
 from pypdf.filters import decode_stream_data
 from pypdf.generic import ArrayObject, DictionaryObject, StreamObject
 
-from invoice_pipelines.limits import MAX_ATTACHMENT_BYTES_TOTAL, MAX_ATTACHMENTS, MAX_TEXT_PAGES
+from invoice_pipelines.limits import MAX_ATTACHMENT_BYTES_TOTAL, MAX_ATTACHMENTS
 
-PDFTOTEXT_TIMEOUT_S = 30
-# Below this many non-blank characters a page has no usable text layer: it is a scan.
-MIN_TEXT_CHARS = 40
 # Names the Factur-X, ZUGFeRD and XRechnung specifications give the embedded XML, best first.
 PREFERRED_ATTACHMENTS = ("factur-x.xml", "zugferd-invoice.xml", "xrechnung.xml", "order-x.xml")
 # Filters an embedded file may be encoded with; each has an output limit in pypdf. Image codecs
@@ -240,52 +236,3 @@ def open_pdf(data: bytes) -> PdfDocument:
     document = PdfDocument(page_count=page_count, reader=reader)
     _read_attachments(reader, document)
     return document
-
-
-def _pdftotext(data: bytes, max_pages: int) -> str | None:
-    binary = shutil.which("pdftotext")
-    if binary is None:
-        return None
-    try:
-        completed = subprocess.run(
-            [binary, "-layout", "-enc", "UTF-8", "-l", str(max_pages), "-", "-"],
-            input=data,
-            capture_output=True,
-            timeout=PDFTOTEXT_TIMEOUT_S,
-            check=False,
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    if completed.returncode != 0:
-        return None
-    return completed.stdout.decode("utf-8", "replace")
-
-
-def _pypdf_text(document: PdfDocument, max_pages: int) -> str:
-    pages = []
-    reader_pages = document.reader.pages
-    for number in range(min(len(reader_pages), max_pages)):
-        try:
-            pages.append(reader_pages[number].extract_text(extraction_mode="layout") or "")
-        except Exception:  # one broken page must not lose the others
-            pages.append("")
-    return "\f".join(pages)
-
-
-def extract_text(
-    data: bytes, document: PdfDocument, *, max_pages: int = MAX_TEXT_PAGES, prefer: str = "auto"
-) -> tuple[str, str]:
-    """The text layer of the first `max_pages` pages and how we got it ("pdftotext" or "pypdf").
-
-    pdftotext (poppler) keeps columns apart better, so it is used when installed; pypdf's layout
-    mode is the fallback and gives the same labels-and-values lines for the fields we read.
-    """
-    if prefer in ("auto", "pdftotext"):
-        text = _pdftotext(data, max_pages)
-        if text is not None and (text.strip() or prefer == "pdftotext"):
-            return text, "pdftotext"
-    return _pypdf_text(document, max_pages), "pypdf"
-
-
-def has_text_layer(text: str) -> bool:
-    return sum(1 for ch in text if not ch.isspace()) >= MIN_TEXT_CHARS

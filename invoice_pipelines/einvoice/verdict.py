@@ -1,5 +1,5 @@
 """The official verdict on one received XML invoice: which rules run, with whose severities, and
-what the document is under German VAT law (core/einvoice_verdict.py).
+what the document is under German VAT law (classes.py).
 
 Rule sources, each recorded as a finding stage and in `Verdict.sources`:
 
@@ -39,10 +39,10 @@ from pathlib import Path
 
 from lxml import etree
 
-from invoice_pipelines.core.einvoice_verdict import EInvoiceClass, NotEInvoiceReason, Verdict
 from invoice_pipelines.core.invoice import Invoice, facturx_profile
 from invoice_pipelines.core.rules import Finding
-from invoice_pipelines.intake import schematron
+from invoice_pipelines.einvoice import schematron
+from invoice_pipelines.einvoice.classes import EInvoiceClass, NotEInvoiceReason, Verdict
 from invoice_pipelines.settings import env_value
 
 EN16931_RULES_SETTING = "INVOICE_PIPELINES_EN16931_RULES_DIR"
@@ -232,7 +232,7 @@ def run_rules(
     plan: schematron.ValidationPlan,
 ) -> tuple[list[Finding], dict[str, str]]:
     """Every rule source that applies to one document: its findings (stage = the source) and
-    which sources ran. Our own Python rules are not run here (parse.py adds them)."""
+    which sources ran. Our own Python rules are not run here (read.py adds them)."""
     findings: list[Finding] = []
     sources: dict[str, str] = {}
     try:

@@ -21,21 +21,21 @@ What each kind of document is checked against (nothing is vendored; every file b
   lists (BR-CL-*), the per-VAT-category rules (BR-S-*, BR-AE-*, BR-IC-*, ...) and the German
   BR-DE-* rules.
 * ZUGFeRD 1.0: the ZUGFeRD 1.0 XSD; no schematron exists for it. The profile URN is checked in
-  formats/zugferd1.py.
+  readers/zugferd1.py.
 
-The intake's official verdict (intake/verdict.py) adds CEN's own CII and UBL rules from a folder of
+The official verdict (verdict.py) adds CEN's own CII and UBL rules from a folder of
 their own; beside them a Factur-X profile schematron runs as `Rules(path, leaving_out=CEN's)`:
 without its copies of CEN's rules (`without_rules`), whose patterns then write nothing and are not
 walked (`without_silent_patterns`).
 
 The KoSIT XRechnung rules (BR-DE-*, BR-DEX-*; `check_kosit`) are not in any package either: they
 are read, compiled to XSLT (`XRechnung-CII-validation.xsl`, `XRechnung-UBL-validation.xsl`), from
-the folder `INVOICE_PIPELINES_XRECHNUNG_RULES_DIR` names. The document read-back (documents/build.py)
+the folder `INVOICE_PIPELINES_XRECHNUNG_RULES_DIR` names. The read-back of the documents we write (read_back.py)
 runs them on every XRechnung we write; without that setting it says so instead of checking.
 
 Saxon: ONE PySaxonProcessor per process (several in parallel threads crash the GraalVM isolate),
 DOCTYPE declarations disallowed, compiled executables cached, every call under one lock. Only
-text that lxml already parsed safely (formats/xmlsafe.py) is handed to it.
+text that lxml already parsed safely (readers/xmlsafe.py) is handed to it.
 """
 
 from __future__ import annotations
@@ -603,7 +603,7 @@ def warm_up(*, everything: bool = True, leaving_out: str | None = None) -> None:
 
     everything=False compiles only the common ones (UBL, EN16931, BASIC); EXTENDED alone takes a
     second to compile. leaving_out: the Factur-X profiles are compiled as `Rules` leaving out
-    that rule set's rules (as the intake runs them beside the CEN CII rules).
+    that rule set's rules (as verdict.py runs them beside the CEN CII rules).
     """
     profiles = ["en16931", "basic"]
     xsds = [UBL_INVOICE_XSD, UBL_CREDITNOTE_XSD, FACTURX_XSD["en16931"], CII_D22B_XSD]
