@@ -11,15 +11,19 @@ included), for tests, benchmarks and the demo. `invoice-pipelines qbo-simulator 
 Served paths: `/.well-known/openid_configuration` (discovery), `/connect/oauth2` (consent, always
 granted: 302 to redirect_uri with code, state, realmId), `/oauth2/v1/tokens/bearer`
 (authorization_code and refresh_token grants; rotation), `/oauth2/v1/tokens/revoke`,
-`/v3/company/{realm}/{customer|item|invoice|creditmemo|payment}[/{id}]`, `companyinfo/{realm}`,
-`preferences`, `query`, `cdc`, `batch`.
+`/v3/company/{realm}/{customer|item|invoice|creditmemo|payment|vendor|term|account|bill|
+vendorcredit|billpayment|attachable}[/{id}]`, `companyinfo/{realm}`, `preferences`, `query`, `cdc`,
+`batch`, `upload` (multipart/form-data: file_content_NN parts, each with an optional
+file_metadata_NN Attachable) and `download/{id}` (the file's temporary link, as text); the link,
+`/attachments/{realm}/{id}/{name}?Expires=&Signature=`, hands out the bytes for 900 s.
 
 Test controls, as methods of `QboSimulator` and over HTTP (JSON bodies; query parameters work too):
 
     POST   /_sim/companies      {realm_id?, client_id?, client_secret?, name?, tz_offset?,
                                  currency?, custom_txn_numbers?, inactive_names_conflict?,
-                                 throttle_xml?} -> {realm_id, client_id, client_secret,
-                                 refresh_token, access_token}
+                                 throttle_xml?, multicurrency?, unique_bill_numbers?} ->
+                                 {realm_id, client_id, client_secret, refresh_token,
+                                 access_token}
     GET    /_sim/companies
     POST   /_sim/faults         {realm_id, fault, count?, path_contains?, seconds?, xml?}
                                 fault: 429 | 500 | 503 | 401 | timeout (held `seconds`, default
@@ -39,10 +43,11 @@ Test controls, as methods of `QboSimulator` and over HTTP (JSON bodies; query pa
     GET    /_sim/requests?realm_id=R&limit=N: the request log (status, requestid,
                                 minorversion, injected fault, throttled)
     POST   /_sim/config         {realm_id?, per_minute, per_second, concurrent, batch_per_minute,
-                                enabled, retry_after, access_ttl, refresh_grace,
-                                refresh_idle_ttl, refresh_max_ttl, request_timeout; with
-                                realm_id: custom_txn_numbers, inactive_names_conflict,
-                                throttle_xml}
+                                enabled, retry_after, upload_max_bytes, access_ttl,
+                                refresh_grace, refresh_idle_ttl, refresh_max_ttl,
+                                request_timeout; with realm_id: custom_txn_numbers,
+                                inactive_names_conflict, throttle_xml, multicurrency,
+                                unique_bill_numbers}
     POST   /_sim/webhooks       {realm_id, url, verifier_token, format: cloudevents|legacy}:
                                 every change is POSTed there (loopback only), signed with the
                                 intuit-signature header; GET /_sim/webhooks: what was sent

@@ -108,6 +108,8 @@ class Simulator:
         inactive_names_conflict: bool = True,
         throttle_xml: bool = False,
         refresh_token: str | None = None,
+        multicurrency: bool = False,
+        unique_bill_numbers: bool = False,
     ) -> CompanyHandle:
         """A new company connected to an app (a new app unless `client_id` names one);
         `refresh_token` fixes the first refresh token's value (known demo credentials)."""
@@ -115,7 +117,13 @@ class Simulator:
             realm_id = str(realm_id or f"9130{secrets.randbelow(10**12):012d}")
             if realm_id in self.companies:
                 raise ValueError(f"company {realm_id} exists already")
-            settings = Settings(custom_txn_numbers, inactive_names_conflict, throttle_xml)
+            settings = Settings(
+                custom_txn_numbers,
+                inactive_names_conflict,
+                throttle_xml,
+                multicurrency,
+                unique_bill_numbers,
+            )
             company = Company(
                 realm_id,
                 self.clock.now,
@@ -138,6 +146,7 @@ class Simulator:
         realm = company.realm_id
         self.companies[realm] = company
         self.meters[realm] = Meter()
+        company.base_url = lambda: self.base_url
         company.notify = lambda entity, entity_id, operation, when: self.webhooks.event(
             realm, entity, entity_id, operation, when
         )
@@ -251,9 +260,11 @@ class Simulator:
                 if realm_id is None:
                     raise ValueError(f"{key} is a company setting: name the realm")
                 setattr(self.company(realm_id).settings, key, bool(value))
+                prefs = self.company(realm_id).records["Preferences"]["1"].data
                 if key == "custom_txn_numbers":
-                    prefs = self.company(realm_id).records["Preferences"]["1"].data
                     prefs.setdefault("SalesFormsPrefs", {})["CustomTxnNumbers"] = bool(value)
+                if key == "multicurrency":
+                    prefs.setdefault("CurrencyPrefs", {})["MultiCurrencyEnabled"] = bool(value)
             else:
                 raise ValueError(f"unknown simulator setting {key!r}")
         self.changed.set()
@@ -360,6 +371,21 @@ class Simulator:
         sep = "&" if "?" in redirect else "?"
         return Outcome(302, b"", headers={"Location": f"{redirect}{sep}{query}"})
 
+    # ---- the storage behind TempDownloadUri ---------------------------------------------
+
+    def attachment_file(self, path: str, params: dict[str, str]) -> Outcome:
+        """GET /attachments/{realm}/{id}/{name}?Expires=&Signature=: the file, as QBO's storage
+        hands it out from a temporary link (no bearer token; the signature is the key)."""
+        parts = path.split("/")  # ['', 'attachments', realm, id, name]
+        company = self.companies.get(parts[2]) if len(parts) >= 4 else None
+        if company is None:
+            return Outcome(404, b"", "application/xml")
+        with company.lock:
+            status, content_type, body = company.fetch_file(
+                parts[3], params.get("Expires") or "", params.get("Signature") or ""
+            )
+        return Outcome(status, body, content_type)
+
     # ---- the API ------------------------------------------------------------------------
 
     def _reply(self, company: Company | None, status: int, payload: dict) -> Outcome:
@@ -453,7 +479,7 @@ class Simulator:
         resource = rest[0].lower() if rest else ""
         batch_items = 1
         payload: Any = None
-        if method == "POST" and resource not in ("query",):
+        if method == "POST" and resource not in ("query", "upload"):
             try:
                 payload = wire.loads(body) if body.strip() else {}
             except ValueError:
@@ -484,14 +510,15 @@ class Simulator:
                 held = self._hold(injected)
                 if held is not None:
                     return held
-            outcome = self._route(company, method, resource, rest, params, payload, body, accept)
+            outcome = self._route(company, method, resource, rest, params, payload, body, headers)
         finally:
             meter.release()
         if injected is not None and injected.fault == "drop_after_commit":
             outcome.drop = True
         return outcome
 
-    def _route(self, company, method, resource, rest, params, payload, body, accept) -> Outcome:
+    def _route(self, company, method, resource, rest, params, payload, body, headers) -> Outcome:
+        accept = headers.get("accept")
         with company.lock:
             try:
                 if resource == "query":
@@ -511,6 +538,19 @@ class Simulator:
                     return self._reply(
                         company, 200, {"Preferences": company.read("Preferences", "1")}
                     )
+                if method == "POST" and resource == "upload":
+                    limit = self.limits.upload_max_bytes
+                    content_type = headers.get("content-type")
+                    return self._replayable(
+                        company,
+                        params,
+                        50,
+                        lambda: {"AttachableResponse": company.upload(body, content_type, limit)},
+                        accept,
+                    )
+                if method == "GET" and resource == "download" and len(rest) == 2:
+                    link = company.download_link(rest[1])
+                    return Outcome(200, link.encode(), "text/plain;charset=UTF-8")
                 if method == "POST" and (resource == "batch" or resource in PATHS):
                     return self._write(company, resource, params, payload, accept)
                 if method == "GET" and resource in PATHS and len(rest) == 2:
@@ -524,8 +564,24 @@ class Simulator:
 
     def _write(self, company: Company, resource: str, params, payload, accept) -> Outcome:
         """POST: entity writes and batches, with requestid replay (the company lock is held)."""
+        if resource == "batch":
+            requestid = params.get("requestid")
+            return self._replayable(
+                company, params, 36, lambda: self._batch(company, payload, requestid), accept
+            )
+        entity = PATHS[resource]
+        return self._replayable(
+            company,
+            params,
+            50,
+            lambda: {entity: company.write(entity, payload, params, WriteContext())},
+            accept,
+        )
+
+    def _replayable(self, company: Company, params, limit: int, answer, accept) -> Outcome:
+        """A write's answer (`answer()`, or its Fault), kept under its requestid (of at most
+        `limit` characters) and answered again, byte for byte, to a request with the same one."""
         requestid = params.get("requestid")
-        limit = 36 if resource == "batch" else 50
         if requestid is not None:
             if not requestid or len(requestid) > limit:
                 raise wire.invalid_value(
@@ -536,12 +592,7 @@ class Simulator:
                 status, content_type, data = stored
                 return Outcome(status, data, content_type, {"X-Simulator-Replay": "true"})
         try:
-            if resource == "batch":
-                outcome = self._reply(company, 200, self._batch(company, payload, requestid))
-            else:
-                entity = PATHS[resource]
-                saved = company.write(entity, payload, params, WriteContext())
-                outcome = self._reply(company, 200, {entity: saved})
+            outcome = self._reply(company, 200, answer())
         except Fault as fault:
             outcome = self._fault(company, fault, accept)
         if requestid is not None:
@@ -598,6 +649,8 @@ class Simulator:
                     saved = company.void_invoice(obj, ctx)
                 elif entity == "Payment":
                     saved = company.void_payment(obj, ctx)
+                elif entity == "BillPayment":
+                    saved = company.void_bill_payment(obj, ctx)
                 else:
                     raise wire.unsupported_operation(
                         f"Operation Void is not supported for {entity}."

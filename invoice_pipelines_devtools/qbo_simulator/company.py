@@ -1,7 +1,9 @@
 """One simulated QBO company (realm): its records and the rules QBO applies when they are written.
 
-Customer, Item, Invoice, CreditMemo, Payment, CompanyInfo and Preferences are read and written;
-Account and TaxCode exist as seeded, read-only lists so items and lines can name them. A credit
+Customer, Item, Invoice, CreditMemo, Payment, CompanyInfo and Preferences are read and written
+here; the payables (Vendor, Term, Account, Bill, VendorCredit, BillPayment) in payables.py and
+Attachable with its files in attachments.py, both mixins of `Company`; TaxCode is a seeded,
+read-only list so lines can name it. A new company has a chart of accounts and terms. A credit
 memo is applied to an invoice as in QBO: by a Payment (of TotalAmt 0 when no money comes with it)
 with a line linked to the invoice and a line linked to the credit memo. Every write goes through
 `write`, which QBO's POST /{entity} maps onto (create, full or sparse update, delete, void), and
@@ -10,28 +12,54 @@ holds the company lock, so one realm's writes are serial as in QBO.
 
 from __future__ import annotations
 
+import secrets
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, timedelta, timezone
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from typing import Any
 
 from invoice_pipelines_devtools.qbo_simulator import wire
-from invoice_pipelines_devtools.qbo_simulator.wire import Fault
+from invoice_pipelines_devtools.qbo_simulator.attachments import Attachments
+from invoice_pipelines_devtools.qbo_simulator.payables import PAYABLES, Payables
+from invoice_pipelines_devtools.qbo_simulator.records import (
+    ZERO,
+    Record,
+    Tombstone,
+    WriteContext,
+    display_name,
+    id_key,
+    priced_amount,
+    ref_value,
+    truthy,
+)
 
-CENT = Decimal("0.01")
-ZERO = Decimal("0")
-
-NAME_LISTS = ("Customer", "Item", "Account", "TaxCode")
-TRANSACTIONS = ("Invoice", "CreditMemo", "Payment")
+NAME_LISTS = ("Customer", "Vendor", "Item", "Account", "Term", "TaxCode")
+TRANSACTIONS = ("Invoice", "CreditMemo", "Payment", "Bill", "VendorCredit", "BillPayment")
 SINGLETONS = ("CompanyInfo", "Preferences")
-ENTITIES = NAME_LISTS + TRANSACTIONS + SINGLETONS
-WRITABLE = ("Customer", "Item", "Invoice", "CreditMemo", "Payment", "CompanyInfo", "Preferences")
-DELETABLE = ("Invoice", "CreditMemo", "Payment")
-CDC_ENTITIES = ("Customer", "Item", "Invoice", "CreditMemo", "Payment", "Account")
+ENTITIES = NAME_LISTS + TRANSACTIONS + ("Attachable",) + SINGLETONS
+WRITABLE = tuple(name for name in ENTITIES if name != "TaxCode")
+DELETABLE = (
+    "Invoice",
+    "CreditMemo",
+    "Payment",
+    "Bill",
+    "VendorCredit",
+    "BillPayment",
+    "Attachable",
+)
 # the sales forms with lines of items and a DocNumber of their own
 SALES_FORMS = ("Invoice", "CreditMemo")
+# the names QBO keeps unique, by the field holding them and the group they are unique in: a
+# DisplayName across customers and vendors (and employees, not simulated), the others per list
+NAME_FIELDS = {
+    "Customer": ("DisplayName", "party"),
+    "Vendor": ("DisplayName", "party"),
+    "Item": ("Name", "Item"),
+    "Term": ("Name", "Term"),
+    "Account": ("FullyQualifiedName", "Account"),
+}
 # URL path segment (lower case, as clients send it) -> entity name
 PATHS = {name.lower(): name for name in ENTITIES}
 
@@ -51,67 +79,33 @@ _SERVER_FIELDS_BY_ENTITY = {
     "Invoice": {"TotalAmt", "LinkedTxn", "HomeBalance", "HomeTotalAmt"},
     "CreditMemo": {"TotalAmt", "RemainingCredit", "LinkedTxn", "HomeBalance", "HomeTotalAmt"},
     "Payment": {"UnappliedAmt"},
+    "Bill": {"TotalAmt", "LinkedTxn", "HomeBalance", "HomeTotalAmt"},
+    "VendorCredit": {"TotalAmt", "LinkedTxn", "HomeBalance", "HomeTotalAmt"},
+    "Term": {"Type"},
+    "Account": {"CurrentBalance", "CurrentBalanceWithSubAccounts", "Classification"},
+    "Attachable": {
+        "FileAccessUri",
+        "TempDownloadUri",
+        "Size",
+        "ThumbnailFileAccessUri",
+        "ThumbnailTempDownloadUri",
+    },
 }
 
 
 @dataclass
-class Record:
-    entity: str
-    data: dict
-    created: float
-    updated: float
-
-    @property
-    def id(self) -> str:
-        return self.data["Id"]
-
-    @property
-    def active(self) -> bool:
-        return self.data.get("Active", True) is not False
-
-
-@dataclass
-class Tombstone:
-    entity: str
-    id: str
-    deleted: float
-
-
-@dataclass
 class Settings:
-    """Per-company switches; `inactive_names_conflict` is unverified against Intuit's sandbox."""
+    """Per-company switches; `inactive_names_conflict` and `unique_bill_numbers` (a vendor's
+    bill number used twice: 6140) are unverified against Intuit's sandbox."""
 
     custom_txn_numbers: bool = True
     inactive_names_conflict: bool = True
     throttle_xml: bool = False
+    multicurrency: bool = False
+    unique_bill_numbers: bool = False
 
 
-@dataclass
-class WriteContext:
-    """What one write may see: a batch hides the objects created earlier in the same batch."""
-
-    hidden: set[tuple[str, str]] = field(default_factory=set)
-    include: set[str] = field(default_factory=set)
-
-
-def _ref_value(ref: object) -> str | None:
-    if isinstance(ref, dict):
-        value = ref.get("value")
-        return None if value is None else str(value)
-    if ref is None:
-        return None
-    return str(ref)
-
-
-def _money(value: Decimal) -> Decimal:
-    return value.quantize(CENT, rounding=ROUND_HALF_UP)
-
-
-def _truthy(value: object) -> bool:
-    return value is True or (isinstance(value, str) and value.lower() == "true")
-
-
-class Company:
+class Company(Payables, Attachments):
     """A realm's records, indexes and QBO's write rules. Callers hold `lock` around a request."""
 
     def __init__(
@@ -137,9 +131,18 @@ class Company:
         self.tombstones: list[Tombstone] = []
         self.next_ids: dict[str, int] = {name: 1 for name in ENTITIES}
         self.next_doc_number = 1001
-        # casefolded DisplayName/Name -> Id; per sales form, casefolded DocNumber -> Ids
-        self.names: dict[str, dict[str, str]] = {"Customer": {}, "Item": {}}
-        self.doc_numbers: dict[str, dict[str, set[str]]] = {form: {} for form in SALES_FORMS}
+        # per name group, casefolded name -> (entity, Id); per form, casefolded DocNumber -> Ids
+        self.names: dict[str, dict[str, tuple[str, str]]] = {
+            group: {} for _, group in NAME_FIELDS.values()
+        }
+        self.doc_numbers: dict[str, dict[str, set[str]]] = {
+            form: {} for form in (*SALES_FORMS, "Bill")
+        }
+        # Attachable Id -> the file's bytes; the key its download links are signed with
+        self.files: dict[str, bytes] = {}
+        self.file_secret = secrets.token_hex(16)
+        # the simulator's address (download links); the simulator sets it
+        self.base_url: Callable[[], str] = lambda: "http://127.0.0.1"
         # requestid -> (status, content type, body): a replay answers these bytes again
         self.replies: dict[str, tuple[int, str, bytes]] = {}
         # told of every change (entity, id, Create|Update|Delete|Void, time): webhooks
@@ -158,6 +161,10 @@ class Company:
         out = dict(record.data)
         if masked and record.entity == "Customer":
             wire.mask_tax_ids(out)
+        if masked and record.entity == "Vendor" and out.get("TaxIdentifier"):
+            out["TaxIdentifier"] = wire.mask_tax_id(out["TaxIdentifier"])
+        if record.entity == "Attachable":
+            out.update(self.file_links(record))
         meta = dict(out.get("MetaData") or {})
         meta["CreateTime"] = self.stamp(record.created)
         meta["LastUpdatedTime"] = self.stamp(record.updated)
@@ -166,27 +173,6 @@ class Company:
 
     def _seed(self) -> None:
         now = self.now()
-        accounts = [
-            ("Services", "Income", "ServiceFeeIncome", "Revenue"),
-            ("Sales of Product Income", "Income", "SalesOfProductIncome", "Revenue"),
-            ("Accounts Receivable (A/R)", "Accounts Receivable", "AccountsReceivable", "Asset"),
-            ("Undeposited Funds", "Other Current Asset", "UndepositedFunds", "Asset"),
-        ]
-        for name, kind, sub, classification in accounts:
-            self._insert(
-                "Account",
-                {
-                    "Name": name,
-                    "FullyQualifiedName": name,
-                    "AccountType": kind,
-                    "AccountSubType": sub,
-                    "Classification": classification,
-                    "Active": True,
-                    "CurrentBalance": ZERO,
-                    "CurrencyRef": {"value": self.currency},
-                },
-                now,
-            )
         for code, name, taxable in (("TAX", "TAX", True), ("NON", "NON", False)):
             self.records["TaxCode"][code] = Record(
                 "TaxCode",
@@ -228,7 +214,7 @@ class Company:
                 "SyncToken": "0",
                 "SalesFormsPrefs": {"CustomTxnNumbers": self.settings.custom_txn_numbers},
                 "CurrencyPrefs": {
-                    "MultiCurrencyEnabled": False,
+                    "MultiCurrencyEnabled": self.settings.multicurrency,
                     "HomeCurrency": {"value": self.currency},
                 },
                 "domain": "QBO",
@@ -237,6 +223,7 @@ class Company:
             now,
             now,
         )
+        self._seed_payables(now)
 
     # ---- lookups ------------------------------------------------------------------------
 
@@ -254,7 +241,7 @@ class Company:
         return self.render(record)
 
     def _resolve_ref(self, entity: str, ref: object, ctx: WriteContext, element: str) -> Record:
-        value = _ref_value(ref)
+        value = ref_value(ref)
         if not value:
             raise wire.required_param(element)
         record = self.find(entity, value, ctx)
@@ -291,24 +278,28 @@ class Company:
         record.updated = max(now, record.updated)
 
     def _index_name(self, record: Record, old_name: str | None = None) -> None:
-        if record.entity not in self.names:
+        if record.entity not in NAME_FIELDS:
             return
-        key_field = "DisplayName" if record.entity == "Customer" else "Name"
-        index = self.names[record.entity]
-        if old_name is not None and index.get(old_name.casefold()) == record.id:
+        key_field, group = NAME_FIELDS[record.entity]
+        index = self.names[group]
+        if old_name is not None and index.get(old_name.casefold()) == (record.entity, record.id):
             del index[old_name.casefold()]
-        index[str(record.data[key_field]).casefold()] = record.id
+        index[str(record.data[key_field]).casefold()] = (record.entity, record.id)
 
     def _check_name(self, entity: str, name: str, own_id: str | None) -> None:
-        other_id = self.names[entity].get(name.casefold())
-        if other_id is None or other_id == own_id:
+        """6240 when another record of the name's group has it (an inactive one too, unless the
+        switch says otherwise)."""
+        found = self.names[NAME_FIELDS[entity][1]].get(name.casefold())
+        if found is None or found == (entity, own_id):
             return
-        other = self.records[entity].get(other_id)
+        other = self.records[found[0]].get(found[1])
         if other is None:
             return
         if not other.active and not self.settings.inactive_names_conflict:
             return
-        raise wire.duplicate_name() if entity == "Customer" else wire.duplicate_item_name(name)
+        if entity in ("Customer", "Vendor"):
+            raise wire.duplicate_name()
+        raise wire.duplicate_list_name(entity, name)
 
     # ---- writes -------------------------------------------------------------------------
 
@@ -330,11 +321,13 @@ class Company:
                 raise wire.unsupported_operation(f"Operation Void is not supported for {entity}.")
             return self.void_invoice(body, ctx)
         if operation == "update" and "void" in includes:
-            if entity != "Payment":
-                raise wire.unsupported_operation(
-                    f"Operation update with include=void is not supported for {entity}."
-                )
-            return self.void_payment(body, ctx)
+            if entity == "Payment":
+                return self.void_payment(body, ctx)
+            if entity == "BillPayment":
+                return self.void_bill_payment(body, ctx)
+            raise wire.unsupported_operation(
+                f"Operation update with include=void is not supported for {entity}."
+            )
         if operation not in ("", "create", "update"):
             raise wire.unsupported_operation(f"Operation {operation} is not supported.")
         if body.get("Id") not in (None, ""):
@@ -372,6 +365,10 @@ class Company:
             data, applications, credits = self._payment(fields, None, ctx)
             record = self._insert(entity, data, now)
             self._apply(record, applications, credits, now)
+        elif entity in PAYABLES:
+            record = self._create_payable(entity, fields, ctx, now)
+        elif entity == "Attachable":
+            record = self._insert(entity, self._attachable(fields, None, ctx), now)
         else:  # pragma: no cover - guarded by write()
             raise wire.unsupported_operation(f"Operation Create is not supported for {entity}.")
         self._event(record, "Create")
@@ -393,7 +390,7 @@ class Company:
         """Full update (unsent writable fields are cleared) or sparse (`"sparse": true`)."""
         record = self._existing(entity, body, ctx)
         now = self.now()
-        sparse = _truthy(body.get("sparse"))
+        sparse = truthy(body.get("sparse"))
         changes = self._writable(entity, body)
         if sparse:
             fields = {k: v for k, v in record.data.items() if k not in _SERVER_FIELDS}
@@ -435,12 +432,19 @@ class Company:
             self._unapply(record, now)
             self._replace(record, data)
             self._apply(record, applications, credits, now)
+        elif entity in PAYABLES:
+            self._update_payable(record, fields, ctx, now)
+        elif entity == "Attachable":
+            self._replace(record, self._attachable(fields, record, ctx))
         elif entity == "Preferences":
             data = dict(fields)
             self._replace(record, data)
             prefs = data.get("SalesFormsPrefs") or {}
             if "CustomTxnNumbers" in prefs:
-                self.settings.custom_txn_numbers = _truthy(prefs["CustomTxnNumbers"])
+                self.settings.custom_txn_numbers = truthy(prefs["CustomTxnNumbers"])
+            currency = data.get("CurrencyPrefs") or {}
+            if "MultiCurrencyEnabled" in currency:
+                self.settings.multicurrency = truthy(currency["MultiCurrencyEnabled"])
         else:
             self._replace(record, dict(fields))
         self._bump(record, now)
@@ -459,6 +463,11 @@ class Company:
             raise wire.unsupported_operation(
                 f"Operation Delete is not supported for {entity}: make it inactive (Active=false)."
             )
+        if entity == "Attachable" and body.get("SyncToken") in (None, ""):
+            # QBO deletes an attachable named by its Id alone (recorded by qbo_api)
+            found = self.find(entity, str(body.get("Id")), ctx)
+            if found is not None:
+                body = {**body, "SyncToken": found.data["SyncToken"]}
         record = self._existing(entity, body, ctx)
         now = self.now()
         if entity == "Invoice":
@@ -472,6 +481,10 @@ class Company:
                 record.data["CustomerRef"], record.data["RemainingCredit"]
             )
             self._unindex_doc_number(entity, record.id, record.data.get("DocNumber"))
+        elif entity in PAYABLES:
+            self._delete_payable(record, now)
+        elif entity == "Attachable":
+            self.files.pop(record.id, None)
         else:
             self._unapply(record, now)
         del self.records[entity][record.id]
@@ -518,21 +531,7 @@ class Company:
     def _customer(self, fields: dict, existing: Record | None) -> dict:
         data = dict(fields)
         wire.keep_tax_ids(data, existing.data if existing else None, self.country)
-        for key in ("DisplayName", "Title", "GivenName", "MiddleName", "FamilyName", "Suffix"):
-            wire.check_name_characters(key, data.get(key))
-        name = data.get("DisplayName")
-        if not name:
-            parts = [
-                data.get(key)
-                for key in ("Title", "GivenName", "MiddleName", "FamilyName", "Suffix")
-                if data.get(key)
-            ]
-            name = " ".join(str(p) for p in parts) or data.get("CompanyName")
-        if not name or not str(name).strip():
-            raise wire.required_param("DisplayName")
-        name = str(name).strip()
-        if len(name) > 500:
-            raise wire.invalid_value("DisplayName", "longer than 500 characters")
+        name = display_name(data)
         self._check_name("Customer", name, existing.id if existing else None)
         data["DisplayName"] = name
         data["FullyQualifiedName"] = name
@@ -562,7 +561,7 @@ class Company:
         if data["Type"] not in ("Service", "NonInventory", "Inventory", "Category", "Group"):
             raise wire.invalid_value("Type", f"unknown item type {data['Type']}")
         if data["Type"] in ("Service", "NonInventory", "Inventory"):
-            account = _ref_value(data.get("IncomeAccountRef"))
+            account = ref_value(data.get("IncomeAccountRef"))
             if not account:
                 raise wire.required_param("IncomeAccountRef")
             if self.find("Account", account) is None:
@@ -582,8 +581,8 @@ class Company:
     # the sales forms (Invoice, CreditMemo) share their customer, lines, tax, date and DocNumber
 
     def _sales_customer(self, data: dict, existing: Record | None, ctx: WriteContext) -> dict:
-        customer_ref = _ref_value(data.get("CustomerRef"))
-        if existing is None or customer_ref != _ref_value(existing.data.get("CustomerRef")):
+        customer_ref = ref_value(data.get("CustomerRef"))
+        if existing is None or customer_ref != ref_value(existing.data.get("CustomerRef")):
             customer = self._resolve_ref("Customer", data.get("CustomerRef"), ctx, "CustomerRef")
             return {"value": customer.id, "name": customer.data["DisplayName"]}
         return existing.data["CustomerRef"]
@@ -605,29 +604,8 @@ class Company:
                 if detail.get("ItemRef") is not None:
                     item = self._resolve_ref("Item", detail["ItemRef"], ctx, "ItemRef")
                     detail["ItemRef"] = {"value": item.id, "name": item.data["Name"]}
-                if detail.get("TaxCodeRef") is not None:
-                    code = _ref_value(detail["TaxCodeRef"]) or ""
-                    if self.find("TaxCode", code, ctx) is None:
-                        raise wire.invalid_reference("TaxCode", code)
-                    detail["TaxCodeRef"] = {"value": code}
-                qty = wire.to_decimal(detail.get("Qty"))
-                price = wire.to_decimal(detail.get("UnitPrice"))
-                amount = wire.to_decimal(line.get("Amount"))
-                if amount is None:
-                    if qty is None or price is None:
-                        raise wire.required_param("Line.Amount")
-                    amount = _money(qty * price)
-                elif qty is not None and price is not None and _money(qty * price) != amount:
-                    raise Fault(
-                        400,
-                        "6070",
-                        "Amount is not equal to UnitPrice * Qty",
-                        f"Amount is not equal to UnitPrice * Qty. Supplied value:{amount}",
-                    )
-                if qty is not None:
-                    detail["Qty"] = qty
-                if price is not None:
-                    detail["UnitPrice"] = price
+                self._tax_code(detail, ctx)
+                amount = priced_amount(line, detail)
                 line["SalesItemLineDetail"] = detail
                 subtotal += amount
                 sales_lines += 1
@@ -649,6 +627,14 @@ class Company:
             {"Amount": subtotal, "DetailType": "SubTotalLineDetail", "SubTotalLineDetail": {}}
         )
         return lines, subtotal
+
+    def _tax_code(self, detail: dict, ctx: WriteContext) -> None:
+        """A line's TaxCodeRef, when it has one, names a tax code of the company (else 2500)."""
+        if detail.get("TaxCodeRef") is not None:
+            code = ref_value(detail["TaxCodeRef"]) or ""
+            if self.find("TaxCode", code, ctx) is None:
+                raise wire.invalid_reference("TaxCode", code)
+            detail["TaxCodeRef"] = {"value": code}
 
     def _total_tax(self, data: dict) -> Decimal:
         """The tax the client computed (TxnTaxDetail.TotalTax); this company computes none."""
@@ -726,7 +712,7 @@ class Company:
         applied = ZERO
         if existing is not None:
             applied = existing.data["TotalAmt"] - existing.data["RemainingCredit"]
-            moved = _ref_value(data["CustomerRef"]) != _ref_value(existing.data["CustomerRef"])
+            moved = ref_value(data["CustomerRef"]) != ref_value(existing.data["CustomerRef"])
             if applied and moved:
                 raise wire.business_validation(
                     f"{applied} of credit memo {existing.id} is applied to the customer's "
@@ -852,7 +838,7 @@ class Company:
         if record is None:
             raise wire.invalid_reference(entity, txn_id)
         what = "Invoice" if entity == "Invoice" else "Credit memo"
-        if _ref_value(record.data["CustomerRef"]) != customer.id:
+        if ref_value(record.data["CustomerRef"]) != customer.id:
             raise wire.business_validation(
                 f"{what} {txn_id} belongs to another customer than the payment."
             )
@@ -1051,7 +1037,7 @@ class Company:
         ]
 
     def _adjust_customer_balance(self, customer_ref: Any, delta: Decimal) -> None:
-        customer = self.records["Customer"].get(_ref_value(customer_ref) or "")
+        customer = self.records["Customer"].get(ref_value(customer_ref) or "")
         if customer is None or not delta:
             return
         balance = customer.data.get("Balance", ZERO) + delta
@@ -1060,11 +1046,11 @@ class Company:
 
     def _index_doc_number(self, record: Record) -> None:
         doc = record.data.get("DocNumber")
-        if doc:
+        if doc and record.entity in self.doc_numbers:
             self.doc_numbers[record.entity].setdefault(str(doc).casefold(), set()).add(record.id)
 
     def _unindex_doc_number(self, entity: str, record_id: str, doc: str | None) -> None:
-        if doc:
+        if doc and entity in self.doc_numbers:
             self.doc_numbers[entity].get(str(doc).casefold(), set()).discard(record_id)
 
     # ---- changes made "as a QBO user" ---------------------------------------------------
@@ -1083,12 +1069,8 @@ class Company:
     def all_records(self, entity: str) -> list[dict]:
         """Every stored record of the entity, inactive ones too, in Id order, as stored (tax ids
         unmasked)."""
-        records = sorted(self.records[entity].values(), key=lambda r: _id_key(r.id))
+        records = sorted(self.records[entity].values(), key=lambda r: id_key(r.id))
         return [self.render(r, masked=False) for r in records]
-
-
-def _id_key(value: str):
-    return (0, int(value), "") if value.isdigit() else (1, 0, value)
 
 
 def _line_targets(line: dict) -> tuple[str | None, str | None]:

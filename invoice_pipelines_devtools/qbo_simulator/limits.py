@@ -1,6 +1,6 @@
 """QBO's throttles per realm, on the simulator's clock: requests per minute (a batch counts once per
 item), requests per second, requests in flight, batch requests per minute. Over any of them the
-request is answered 429 and not counted."""
+request is answered 429 and not counted. Also the size limit of an uploaded file."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ import math
 import threading
 from collections import deque
 from dataclasses import dataclass, field
+
+from invoice_pipelines_devtools.qbo_simulator.attachments import MAX_FILE_BYTES
 
 
 @dataclass
@@ -19,6 +21,8 @@ class Limits:
     enabled: bool = True
     # Retry-After on a 429 (real seconds, rounded up): QBO's header is optional, so is ours
     retry_after: bool = False
+    # the largest file one upload takes (100 MB); tests lower it
+    upload_max_bytes: int = MAX_FILE_BYTES
 
 
 @dataclass

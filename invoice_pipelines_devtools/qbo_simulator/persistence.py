@@ -1,21 +1,21 @@
 """Optional persistence of the simulator's state to one JSON file in a data directory, so the demo's
-companies, records and tokens survive a restart. Written atomically (temporary file, rename).
+companies, records (attachments' files too, base64) and tokens survive a restart. Written atomically (temporary file, rename).
 Requestid replies and the request log are not kept."""
 
 from __future__ import annotations
 
+import base64
 import os
 from pathlib import Path
 
 from invoice_pipelines_devtools.qbo_simulator import wire
 from invoice_pipelines_devtools.qbo_simulator.auth import AccessToken, App, Grant, RefreshToken
 from invoice_pipelines_devtools.qbo_simulator.company import (
-    SALES_FORMS,
+    NAME_FIELDS,
     Company,
-    Record,
     Settings,
-    Tombstone,
 )
+from invoice_pipelines_devtools.qbo_simulator.records import Record, Tombstone
 
 FILE = "qbo-simulator.json"
 VERSION = 1
@@ -46,6 +46,11 @@ def save(sim, data_dir: Path) -> Path:
                             for entity, records in company.records.items()
                         },
                         "tombstones": [t.__dict__ for t in company.tombstones],
+                        "file_secret": company.file_secret,
+                        "files": {
+                            attachable_id: base64.b64encode(content).decode("ascii")
+                            for attachable_id, content in company.files.items()
+                        },
                     }
                 )
             )
@@ -117,13 +122,18 @@ def load(sim, data_dir: Path) -> bool:
                     entity, item["data"], float(item["created"]), float(item["updated"])
                 )
                 company.records[entity][record.id] = record
-        for entity in ("Customer", "Item"):
-            company.names[entity] = {}
+        for index in company.names.values():
+            index.clear()
+        for entity in NAME_FIELDS:
             for record in company.records[entity].values():
                 company._index_name(record)
-        for form in SALES_FORMS:
+        for form, index in company.doc_numbers.items():
+            index.clear()
             for record in company.records[form].values():
                 company._index_doc_number(record)
+        # a state saved before attachments existed has no files and keeps the new key
+        company.file_secret = saved.get("file_secret") or company.file_secret
+        company.files = {k: base64.b64decode(v) for k, v in (saved.get("files") or {}).items()}
         company.tombstones = [
             Tombstone(t["entity"], t["id"], float(t["deleted"])) for t in saved["tombstones"]
         ]

@@ -2,8 +2,9 @@
 LIKE, ORDER BY / ORDERBY, STARTPOSITION (1-based), MAXRESULTS (default 100, at most 1000), and
 SELECT * | COUNT(*) | field list. Keywords and entity names are matched in any case (clients send
 `select * from customer`, `startPosition`, `select count(*) from creditMemo`); an entity QBO has but
-the simulator does not keep (Vendor, Bill, ...) answers as in a company that has none. Inactive
-name-list records are left out unless the query filters on Active, as in QBO."""
+the simulator does not keep (Estimate, Purchase, ...) answers as in a company that has none. A
+field inside a list matches when one of its values does (`AttachableRef.EntityRef.value`).
+Inactive name-list records are left out unless the query filters on Active, as in QBO."""
 
 from __future__ import annotations
 
@@ -317,26 +318,34 @@ def parse(text: str) -> Query:
     return _Parser(text).parse()
 
 
-def lookup(record: dict, path: str) -> Any:
-    """A dotted field, matched case-insensitively at each step (`Metadata.LastUpdatedTime`);
-    a reference (`CustomerRef`) compares by its value."""
-    value: Any = record
+def lookup_all(record: dict, path: str) -> list[Any]:
+    """Every value of a dotted field, matched case-insensitively at each step
+    (`Metadata.LastUpdatedTime`), through lists too (`AttachableRef.EntityRef.Type` names one per
+    reference); a reference (`CustomerRef`) compares by its value."""
+    values: list[Any] = [record]
     for part in path.split("."):
-        if not isinstance(value, dict):
-            return None
-        if part in value:
-            value = value[part]
-            continue
-        lowered = part.lower()
-        for key, item in value.items():
-            if key.lower() == lowered:
-                value = item
-                break
-        else:
-            return None
-    if isinstance(value, dict) and "value" in value:
-        return value["value"]
-    return value
+        found = []
+        for value in values:
+            for item in value if isinstance(value, list) else [value]:
+                if not isinstance(item, dict):
+                    continue
+                if part in item:
+                    found.append(item[part])
+                    continue
+                lowered = part.lower()
+                found.extend([v for k, v in item.items() if k.lower() == lowered][:1])
+        values = found
+    out = []
+    for value in values:
+        for item in value if isinstance(value, list) else [value]:
+            out.append(item["value"] if isinstance(item, dict) and "value" in item else item)
+    return out
+
+
+def lookup(record: dict, path: str) -> Any:
+    """The first value of a dotted field (see lookup_all), None when it has none."""
+    values = lookup_all(record, path)
+    return values[0] if values else None
 
 
 def _comparable(stored: Any, literal: Any, tz: timezone) -> tuple[Any, Any] | None:
@@ -370,7 +379,11 @@ def _like(stored: Any, pattern: str) -> bool:
 
 
 def _matches(record: dict, condition: Condition, tz: timezone) -> bool:
-    stored = lookup(record, condition.field)
+    """Whether the field (any of its values, for a field in a list) meets the condition."""
+    return any(_meets(stored, condition, tz) for stored in lookup_all(record, condition.field))
+
+
+def _meets(stored: Any, condition: Condition, tz: timezone) -> bool:
     if condition.op == "like":
         return _like(stored, condition.values[0])
     if condition.op == "in":

@@ -67,9 +67,8 @@ class _Handler(BaseHTTPRequestHandler):
     def do_DELETE(self):  # noqa: N802
         self._dispatch("DELETE")
 
-    def _body(self) -> bytes:
-        """The body as sent; BodyTooLarge past wire.MAX_REQUEST_BYTES, before reading the rest."""
-        limit = wire.MAX_REQUEST_BYTES
+    def _body(self, limit: int) -> bytes:
+        """The body as sent; BodyTooLarge past `limit`, before reading the rest."""
         if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
             chunks = []
             total = 0
@@ -117,8 +116,14 @@ class _Handler(BaseHTTPRequestHandler):
         if api:
             headers["accept"] = wire.effective_accept(headers.get("accept"), params.get("format"))
         sim = self.sim
+        limit = wire.MAX_REQUEST_BYTES
+        if api and path.endswith("/upload"):
+            # a file of the largest size QBO takes, base64-encoded as some clients send it
+            limit = max(limit, 2 * sim.limits.upload_max_bytes + wire.MAX_REQUEST_BYTES)
         try:
-            body = wire.decode_body(self._body(), headers.get("content-encoding"))
+            body = wire.decode_body(
+                self._body(limit), headers.get("content-encoding"), max_bytes=limit
+            )
             if api and method == "POST" and "xml" in (headers.get("content-type") or "").lower():
                 body = wire.dumps(wire.xml_request(body))
         except wire.BodyTooLarge as exc:
@@ -138,6 +143,8 @@ class _Handler(BaseHTTPRequestHandler):
                 outcome = _as_asked(
                     sim.handle_api(method, path, url.query, params, body, headers), headers
                 )
+            elif path.startswith("/attachments/") and method == "GET":
+                outcome = sim.attachment_file(path, params)
             elif path.startswith("/_sim"):
                 outcome = _control(sim, method, path, params, body)
             elif path in DISCOVERY_PATHS and method == "GET":

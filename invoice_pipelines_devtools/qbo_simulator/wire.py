@@ -433,13 +433,18 @@ def duplicate_name() -> Fault:
     )
 
 
-def duplicate_item_name(name: str) -> Fault:
+_LIST_NOUNS = {"Item": "product or service", "Term": "term", "Account": "account"}
+
+
+def duplicate_list_name(entity: str, name: str) -> Fault:
+    """6240 for an item, term or account name (the wording for the last two assumed, after the
+    item's)."""
     return Fault(
         400,
         "6240",
         "Duplicate Name Exists Error",
-        f"The name supplied already exists. : Another product or service is already using the "
-        f"name {name}. Please use a different name.",
+        f"The name supplied already exists. : Another {_LIST_NOUNS.get(entity, entity.lower())} "
+        f"is already using the name {name}. Please use a different name.",
     )
 
 
