@@ -145,6 +145,8 @@ def protect_tables(
 
     The policies are created whatever the role setting: a deployment that connects as its own
     non-owner login role (INVOICE_PIPELINES_DB_APP_ROLE empty) is isolated by them just the same.
+    Migrations call this too, with today's expression: a change of `_visible` comes with a revision
+    that rewrites every table's policy with its expression written out (as 0017 and 0027 did).
     """
     for table in tables:
         if role:

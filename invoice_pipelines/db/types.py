@@ -1,4 +1,8 @@
-"""Column types that behave the same on SQLite and PostgreSQL: money, UTC timestamps, JSON, ids."""
+"""Column types that behave the same on SQLite and PostgreSQL: money, UTC timestamps, JSON, ids.
+
+The migrations use them too, so a type's DDL never changes: a new width is a new type (and a
+revision), never an edit here (invoice_pipelines_tests/db/test_frozen_for_migrations.py).
+"""
 
 from __future__ import annotations
 

@@ -26,14 +26,18 @@ insert per row. Measured per 5,000-order chunk, foreign key checks were 28 % of 
 
 from alembic import op
 
-from invoice_pipelines.db.tables import metadata
-
 revision = "0004"
 down_revision = "0003"
 branch_labels = None
 depends_on = None
 
-NAMING = metadata.naming_convention
+NAMING = {  # db/tables.py's convention as this revision was written
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
 # child table, parent table, the child's column that points at the parent's id
 COMPOSITE = [
     ("sales_invoice_lines", "sales_invoices", "sales_invoice_id"),

@@ -7,23 +7,35 @@ The duplicate check compares invoice numbers without whitespace and case ("RE 20
 "re2024-17"). That key is computed in one place, `core.rules.invoice_number_key`, stored beside
 the number by the intake and indexed per organization, so the check is one indexed SQL lookup on
 both engines (SQLite's lower() folds ASCII only, PostgreSQL's depends on the collation: neither
-can compute the same key in SQL). Existing rows are backfilled with the same function.
+can compute the same key in SQL). Existing rows are backfilled with the same function, a frozen
+copy of it as this revision was written (whitespace removed, case-folded): a migration is history
+and does not follow later changes of the live rule (0019 and 0028 recomputed the keys with theirs).
 """
 
 import sqlalchemy as sa
 from alembic import op
-
-from invoice_pipelines.core.rules import invoice_number_key
-from invoice_pipelines.db.tables import metadata
 
 revision = "0005"
 down_revision = "0004"
 branch_labels = None
 depends_on = None
 
-NAMING = metadata.naming_convention
+NAMING = {  # db/tables.py's convention as this revision was written
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
 INDEX = "ix_incoming_invoices_org_number_key"
 BATCH = 5000
+
+
+def invoice_number_key(number: str | None) -> str | None:
+    """The duplicate key of an invoice number as of this revision (see the module docstring)."""
+    if number is None:
+        return None
+    return "".join(number.split()).casefold() or None
 
 
 def upgrade() -> None:

@@ -9,7 +9,9 @@ Revises: 0005
   exports.
 - `incoming_invoice_taxes` and `incoming_invoice_lines`: the VAT breakdown and lines the intake
   read, so an export books a month with set-based reads instead of opening every document's JSON.
-  Existing documents are backfilled from their stored JSON (raw_json.invoice).
+  Existing documents are backfilled from their stored JSON (raw_json.invoice), with a frozen copy
+  of the intake's `breakdown_rows`/`line_rows` (intake/breakdown.py) as this revision was
+  written: a migration is history and does not follow later changes of the intake.
 - `incoming_invoices.service_date`: the Leistungsdatum a document states (delivery date BT-72,
   else the end of its invoicing period BT-74), for the DATEV column of that name.
 - `incoming_invoices` loses its single-column organization index: three indexes lead with
@@ -17,12 +19,14 @@ Revises: 0005
   status change rewrites every index entry of the row).
 """
 
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
 import sqlalchemy as sa
 from alembic import op
 
 from invoice_pipelines.db.engine import app_role
 from invoice_pipelines.db.rls import protect_tables, unprotect_tables
-from invoice_pipelines.db.tables import metadata
 from invoice_pipelines.db.types import Id, Json, Money, Quantity, Rate, UtcDateTime
 
 revision = "0006"
@@ -31,7 +35,13 @@ branch_labels = None
 depends_on = None
 
 NOW = sa.text("CURRENT_TIMESTAMP")
-NAMING = metadata.naming_convention
+NAMING = {  # db/tables.py's convention as this revision was written
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
 TABLES = [
     "incoming_invoice_taxes",
     "incoming_invoice_lines",
@@ -40,6 +50,8 @@ TABLES = [
     "export_items",
 ]
 BATCH = 2000
+MAX_AMOUNT = Decimal(10) ** 16  # NUMERIC(18, 2)
+MAX_RATE = Decimal(1000)  # NUMERIC(5, 2)
 
 
 def _document(table: str) -> sa.Column:
@@ -234,8 +246,6 @@ def upgrade() -> None:
 
 def _backfill(bind) -> None:
     """Breakdowns and lines of documents stored before this revision, from raw_json.invoice."""
-    from invoice_pipelines.intake.breakdown import breakdown_rows, line_rows
-
     invoices = sa.table(
         "incoming_invoices",
         sa.column("id", sa.BigInteger),
@@ -291,6 +301,70 @@ def _backfill(bind) -> None:
         if line_values:
             bind.execute(sa.insert(lines), line_values)
         last_id = rows[-1].id
+
+
+# The rows of one document, as the intake wrote them when this revision was written: a value that
+# does not fit its column (an absurd rate, an over-long unit code) is left empty.
+
+
+def _decimal(value: Any, limit: Decimal = MAX_AMOUNT) -> Decimal | None:
+    if value in (None, ""):
+        return None
+    try:
+        number = Decimal(str(value))
+    except (InvalidOperation, ValueError):
+        return None
+    return number if number.is_finite() and abs(number) < limit else None
+
+
+def _text(value: Any, length: int, *, code: bool = False) -> str | None:
+    if not isinstance(value, str) or not value.strip():
+        return None
+    value = value.strip()
+    if len(value) > length:
+        # a code cut short would look valid ("EURO" -> "EUR"): leave it out; text is shortened
+        return None if code else value[:length]
+    return value
+
+
+def breakdown_rows(organization_id: int, document_id: int, invoice: dict) -> list[dict]:
+    rows = []
+    for entry in invoice.get("vat_breakdown") or ():
+        if not isinstance(entry, dict):
+            continue
+        rows.append(
+            {
+                "organization_id": organization_id,
+                "incoming_invoice_id": document_id,
+                "vat_category": _text(entry.get("category"), 2, code=True),
+                "vat_rate": _decimal(entry.get("rate"), MAX_RATE),
+                "basis": _decimal(entry.get("basis")),
+                "amount": _decimal(entry.get("amount")),
+            }
+        )
+    return rows
+
+
+def line_rows(organization_id: int, document_id: int, invoice: dict) -> list[dict]:
+    rows = []
+    for number, line in enumerate(invoice.get("lines") or (), start=1):
+        if not isinstance(line, dict):
+            continue
+        rows.append(
+            {
+                "organization_id": organization_id,
+                "incoming_invoice_id": document_id,
+                "line_no": number,
+                "description": _text(line.get("description") or line.get("item_description"), 512),
+                "quantity": _decimal(line.get("quantity"), Decimal(10) ** 14),
+                "unit_code": _text(line.get("unit_code"), 8, code=True),
+                "unit_price": _decimal(line.get("unit_price"), Decimal(10) ** 14),
+                "net_amount": _decimal(line.get("net_amount")),
+                "vat_category": _text(line.get("vat_category"), 2, code=True),
+                "vat_rate": _decimal(line.get("vat_rate"), MAX_RATE),
+            }
+        )
+    return rows
 
 
 def downgrade() -> None:

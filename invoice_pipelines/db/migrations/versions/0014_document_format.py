@@ -14,14 +14,18 @@ Only columns on existing tenant tables: their row-level security already covers 
 import sqlalchemy as sa
 from alembic import op
 
-from invoice_pipelines.db.tables import metadata
-
 revision = "0014"
 down_revision = "0013"
 branch_labels = None
 depends_on = None
 
-NAMING = metadata.naming_convention
+NAMING = {  # db/tables.py's convention as this revision was written
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
 FORMAT_CHECK = "document_format IN ('auto', 'facturx', 'pdf')"
 
 

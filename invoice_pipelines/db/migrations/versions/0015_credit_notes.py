@@ -15,7 +15,6 @@ Only columns on an existing tenant table: its row-level security already covers 
 import sqlalchemy as sa
 from alembic import op
 
-from invoice_pipelines.db.tables import metadata
 from invoice_pipelines.db.types import Id
 
 revision = "0015"
@@ -23,7 +22,13 @@ down_revision = "0014"
 branch_labels = None
 depends_on = None
 
-NAMING = metadata.naming_convention
+NAMING = {  # db/tables.py's convention as this revision was written
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
 INDEX = "ix_sales_invoices_corrects_invoice_id"
 WHERE = "corrects_invoice_id IS NOT NULL"
 

@@ -14,14 +14,18 @@ Only check constraints of existing tenant tables change; row-level security alre
 
 from alembic import op
 
-from invoice_pipelines.db.tables import metadata
-
 revision = "0016"
 down_revision = "0015"
 branch_labels = None
 depends_on = None
 
-NAMING = metadata.naming_convention
+NAMING = {  # db/tables.py's convention as this revision was written
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
 # table: (column, values before, values after). 0009 named these constraints in full and the naming
 # convention prefixed them again, so the ones to drop are ck_<table>_ck_<table>_<column>
 CHECKS = {

@@ -22,14 +22,18 @@ the upgrade stops and names the exports.
 import sqlalchemy as sa
 from alembic import op
 
-from invoice_pipelines.db.tables import metadata
-
 revision = "0018"
 down_revision = "0017"
 branch_labels = None
 depends_on = None
 
-NAMING = metadata.naming_convention
+NAMING = {  # db/tables.py's convention as this revision was written
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
 OLD = "uq_export_items_export_id_incoming_invoice_id_sales_invoice_id"
 NEW = "uq_export_items_one_per_invoice"
 

@@ -15,15 +15,17 @@ Revises: 0018
 - `invoice_number_key` is recomputed for every row with `core.rules.invoice_number_key`, which now
   also folds Unicode compatibility forms (NFKC: full-width digits) and drops invisible and format
   characters (zero-width space, soft hyphen, ...), so a number re-sent with them is a duplicate.
+  The function is a frozen copy of the live rule as this revision was written: a migration is
+  history and does not follow later changes of the rule (0028 recomputed the keys with its own).
 """
+
+import unicodedata
 
 import sqlalchemy as sa
 from alembic import op
 
-from invoice_pipelines.core.rules import invoice_number_key
 from invoice_pipelines.db.engine import app_role
 from invoice_pipelines.db.rls import protect_tables, unprotect_tables
-from invoice_pipelines.db.tables import metadata
 from invoice_pipelines.db.types import Id, UtcDateTime
 
 revision = "0019"
@@ -31,13 +33,35 @@ down_revision = "0018"
 branch_labels = None
 depends_on = None
 
-NAMING = metadata.naming_convention
+NAMING = {  # db/tables.py's convention as this revision was written
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
 TABLE = "incoming_reviews"
 NOTICES = "supplier_notices"
 CHECK = "status"
 OLD_STATUSES = ("UPLOADED", "CREATED", "PARSED", "VALIDATED", "EXPORTED", "FAILED")
 NEW_STATUSES = ("UPLOADED", "CREATED", "PARSED", "NEEDS_REVIEW", "VALIDATED", "EXPORTED", "FAILED")
 BATCH = 5000
+
+
+def invoice_number_key(number: str | None) -> str | None:
+    """The duplicate key of an invoice number as of this revision: NFKC, case-folded, without
+    whitespace and without invisible or format characters (categories Cf, Cc)."""
+    if number is None:
+        return None
+    folded = unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", number).casefold())
+    return (
+        "".join(
+            char
+            for char in folded
+            if not char.isspace() and unicodedata.category(char) not in ("Cf", "Cc")
+        )
+        or None
+    )
 
 
 def _in(values: tuple[str, ...]) -> str:

@@ -18,7 +18,6 @@ from alembic import op
 
 from invoice_pipelines.db.engine import app_role
 from invoice_pipelines.db.rls import protect_tables, unprotect_tables
-from invoice_pipelines.db.tables import metadata
 from invoice_pipelines.db.types import Id, Json, UtcDateTime
 
 revision = "0022"
@@ -26,7 +25,13 @@ down_revision = "0021"
 branch_labels = None
 depends_on = None
 
-NAMING = metadata.naming_convention
+NAMING = {  # db/tables.py's convention as this revision was written
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
 TABLE = "sales_invoice_discounts"
 MONEY = sa.Numeric(18, 2, asdecimal=True)
 RATE = sa.Numeric(5, 2, asdecimal=True)

@@ -18,7 +18,6 @@ own steps are not recoverable from the database: this records the current ones, 
 import sqlalchemy as sa
 from alembic import op
 
-from invoice_pipelines.db.tables import metadata
 from invoice_pipelines.db.types import Json
 
 revision = "0023"
@@ -26,7 +25,13 @@ down_revision = "0022"
 branch_labels = None
 depends_on = None
 
-NAMING = metadata.naming_convention
+NAMING = {  # db/tables.py's convention as this revision was written
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
 CREDIT_NOTE = "381"
 
 
