@@ -3,9 +3,15 @@
 The rule (docs/architecture.md, "The import rule"): an area may import the shared layers below it
 (core, db, resources, einvoice, queue, outbox, tenants and the top-level settings, limits,
 metadata, cli_args, catalog); nothing imports an area except `definitions.py` and the console
-script's dispatch to the area's own `cli.py`; the development tooling (invoice_pipelines_devtools)
-is reached only from the console script. Every `import` counts, at module level and inside
-functions alike: a function-level import is a dependency that waits for its first call.
+script's dispatch to the area's own `cli.py`; nothing imports `definitions.py`; a migration
+imports only what is frozen for it (FROZEN_FOR_MIGRATIONS); the development tooling
+(invoice_pipelines_devtools) is reached only from the console script.
+
+Every link the walk can read counts as an import, at module level and inside functions alike (a
+function-level import is a dependency that waits for its first call): `import` statements, a
+`"package.module:function"` string (what a worker pool runs), and the name given to
+`importlib.import_module` or `__import__` (an f-string's name stands for every module it can
+spell). An import whose name the walk cannot read is allowed only where DYNAMIC_IMPORTS says why.
 
 A failure lists each offending edge as `file:line importer -> imported`.
 """
@@ -13,7 +19,8 @@ A failure lists each offending edge as `file:line importer -> imported`.
 from __future__ import annotations
 
 import ast
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -58,6 +65,35 @@ SHARED = frozenset(SHARED_RANK)
 ASSEMBLY = f"{PACKAGE}.definitions"
 CONSOLE_SCRIPT = f"{PACKAGE}.cli"
 DEVTOOLS = ("invoice_pipelines_devtools", f"{PACKAGE}.devtools")
+# Alembic's revisions: history, each doing what it did when it was written
+MIGRATIONS = f"{PACKAGE}.db.migrations.versions."
+# What a migration may import of ours: what never changes meaning (None: any name of the module).
+FROZEN_FOR_MIGRATIONS: dict[str, frozenset[str] | None] = {
+    # column types: a type's DDL never changes, a new width is a new type
+    # (db/test_frozen_for_migrations.py holds each to its DDL)
+    f"{PACKAGE}.db.types": None,
+    # the tenant policy's plumbing (roles, grants, settings' names); `protect_tables` writes the
+    # policy of the day, and each change of it is a revision rewriting every table's policy with
+    # its expression written out (0017, 0027), so every chain of revisions ends at the same one
+    # (db/test_frozen_for_migrations.py holds a fresh migrate to it)
+    f"{PACKAGE}.db.rls": None,
+    # the application role's name: the deployment's configuration, not a rule
+    f"{PACKAGE}.db.engine": frozenset({"app_role"}),
+}
+# Imports whose module the walk cannot read, each with why it may be one.
+DYNAMIC_IMPORTS = {
+    f"{PACKAGE}.resources.worker_pool": "runs a `module:function` string: read where written",
+    f"{PACKAGE}.housekeeping.dead_runs": "imports the classes dagster.yaml names (Dagster's)",
+}
+# Holes of issue 48 another change is closing right now (the e-invoice library, the commands
+# without the definitions): exact `importer -> imported` edges the rule refuses. The tests leave
+# them out, and fail when one no longer occurs: take it out then. The set only shrinks, to empty.
+PENDING_ISSUE_48 = frozenset(
+    {
+        "invoice_pipelines.documents.cli -> invoice_pipelines.definitions",
+        "invoice_pipelines.overdue.cli -> invoice_pipelines.definitions",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -66,9 +102,19 @@ class Edge:
     imported: str
     path: Path
     line: int
+    # the names taken from the module (`from m import a, b`), and how the link is written
+    names: frozenset[str] = field(default=frozenset(), compare=False)
+    how: str = field(default="import", compare=False)
 
     def __str__(self) -> str:
-        return f"{self.path.relative_to(PROJECT)}:{self.line} {self.importer} -> {self.imported}"
+        via = "" if self.how == "import" else f" ({self.how})"
+        return (
+            f"{self.path.relative_to(PROJECT)}:{self.line} {self.importer} -> {self.imported}{via}"
+        )
+
+    @property
+    def pair(self) -> str:
+        return f"{self.importer} -> {self.imported}"
 
 
 def module_name(path: Path) -> str:
@@ -79,12 +125,11 @@ def module_name(path: Path) -> str:
 
 
 def product_files() -> dict[str, Path]:
-    """Every module of the package (an in-package devtools folder, while it exists, is not one)."""
+    """Every module of the package, Alembic's revisions included (an in-package devtools folder,
+    while it exists, is not one)."""
     files = {}
     for path in sorted(ROOT.rglob("*.py")):
         name = module_name(path)
-        if "migrations" in path.relative_to(ROOT).parts[:2] and path.parent.name == "versions":
-            continue  # Alembic revisions are loaded by Alembic, not imported
         if name.startswith(DEVTOOLS):
             continue
         files[name] = path
@@ -98,27 +143,92 @@ def _resolve_relative(importer: str, is_package: bool, level: int, module: str |
     return ".".join(base + ([module] if module else []))
 
 
+# "invoice_pipelines.intake.parse:parse_document": a function named for another process to run
+TARGET = re.compile(r"(invoice_pipelines(?:_devtools)?(?:\.\w+)*):[A-Za-z_]\w*(?:\.\w+)*")
+IMPORT_FUNCTIONS = frozenset({"import_module", "__import__"})
+
+
+def _ours(target: str) -> bool:
+    return target.startswith(DEVTOOLS) or target == PACKAGE or target.startswith(PACKAGE + ".")
+
+
+def _spelled(node: ast.JoinedStr, modules: set[str]) -> list[str] | None:
+    """The modules an f-string can spell (`f"invoice_pipelines.{area}.cli"`: every area's cli),
+    None when it does not start with our package's name."""
+    parts = [
+        re.escape(part.value) if isinstance(part, ast.Constant) else ".+" for part in node.values
+    ]
+    first = node.values[0] if node.values else None
+    if not (isinstance(first, ast.Constant) and _ours(str(first.value))):
+        return None
+    pattern = re.compile("".join(parts))
+    return sorted(m for m in modules if pattern.fullmatch(m))
+
+
+def _import_call(node: ast.AST) -> ast.expr | None:
+    """The name argument of `importlib.import_module(...)` or `__import__(...)`, else None."""
+    if not isinstance(node, ast.Call) or not node.args:
+        return None
+    func = node.func
+    called = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", None)
+    return node.args[0] if called in IMPORT_FUNCTIONS else None
+
+
+def _links(
+    node: ast.AST, name: str, is_package: bool, modules: set[str]
+) -> list[tuple[str, frozenset[str], str]]:
+    """What one node links to: (module, names taken from it, how it is written)."""
+    if isinstance(node, ast.Import):
+        return [(alias.name, frozenset(), "import") for alias in node.names]
+    if isinstance(node, ast.ImportFrom):
+        base = node.module or ""
+        if node.level:
+            base = _resolve_relative(name, is_package, node.level, node.module)
+        taken: dict[str, set[str]] = {}
+        for alias in node.names:
+            candidate = f"{base}.{alias.name}"
+            if candidate in modules:
+                taken.setdefault(candidate, set())
+            else:
+                taken.setdefault(base, set()).add(alias.name)
+        return [(target, frozenset(names), "import") for target, names in taken.items()]
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        if match := TARGET.fullmatch(node.value):
+            return [(match.group(1), frozenset({node.value.partition(":")[2]}), "string")]
+        return []
+    argument = _import_call(node)
+    if isinstance(argument, ast.Constant) and isinstance(argument.value, str):
+        return [(argument.value, frozenset(), "import_module")]
+    if isinstance(argument, ast.JoinedStr):
+        return [(m, frozenset(), "import_module") for m in _spelled(argument, modules) or ()]
+    return []
+
+
 def imports_of(name: str, path: Path, modules: set[str]) -> list[Edge]:
-    """The modules `name` imports, each with its line; a name taken from a package is the package
+    """The modules `name` links to, each with its line; a name taken from a package is the package
     unless the name is itself a module (`from pkg import submodule`)."""
     tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
     edges: list[Edge] = []
     for node in ast.walk(tree):
-        targets: list[str] = []
-        if isinstance(node, ast.Import):
-            targets = [alias.name for alias in node.names]
-        elif isinstance(node, ast.ImportFrom):
-            base = node.module or ""
-            if node.level:
-                base = _resolve_relative(name, path.name == "__init__.py", node.level, node.module)
-            for alias in node.names:
-                candidate = f"{base}.{alias.name}"
-                targets.append(candidate if candidate in modules else base)
-        for target in targets:
-            if target.startswith(DEVTOOLS) or target == PACKAGE or target.startswith(PACKAGE + "."):
-                edges.append(Edge(name, _known(target, modules), path, node.lineno))
-    # one edge per imported module and line (`from m import a, b` is one)
+        for target, names, how in _links(node, name, path.name == "__init__.py", modules):
+            if _ours(target):
+                edges.append(Edge(name, _known(target, modules), path, node.lineno, names, how))
+    # one edge per linked module and line (`from m import a, b` is one)
     return sorted({e for e in edges if e.imported != name}, key=lambda e: (e.line, e.imported))
+
+
+def unread_imports(name: str, path: Path, modules: set[str]) -> list[int]:
+    """The lines where `name` imports a module whose name the walk cannot read."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    lines = []
+    for node in ast.walk(tree):
+        argument = _import_call(node)
+        if argument is None or isinstance(argument, ast.Constant):
+            continue
+        if isinstance(argument, ast.JoinedStr) and _spelled(argument, modules) is not None:
+            continue
+        lines.append(node.lineno)
+    return sorted(lines)
 
 
 def _known(target: str, modules: set[str]) -> str:
@@ -145,13 +255,27 @@ def top(module: str) -> str:
     return parts[1] if len(parts) > 1 and parts[0] == PACKAGE else ""
 
 
+def migration_import(edge: Edge) -> str | None:
+    """Why a revision may not import what the edge imports, or None when it is frozen for it."""
+    allowed = FROZEN_FOR_MIGRATIONS.get(edge.imported, ())
+    if allowed is None or (allowed and edge.names and edge.names <= allowed):
+        return None
+    names = f" ({', '.join(sorted(edge.names))})" if edge.names else ""
+    return f"a migration imports live code: {edge.imported}{names}"
+
+
 def upward(edge: Edge) -> str | None:
     """Why the edge breaks the layer rule, or None when it keeps it."""
+    if edge.importer.startswith(MIGRATIONS):
+        return migration_import(edge)
     if edge.imported.startswith(DEVTOOLS):
         return None if edge.importer == CONSOLE_SCRIPT else "the product imports dev tooling"
     source, target = top(edge.importer), top(edge.imported)
     if source == target:
         return None
+    if edge.imported == ASSEMBLY:
+        kind = "area " if source in AREAS else "shared layer " if source in SHARED else ""
+        return f"{kind}{source or edge.importer} imports definitions"
     if source in SHARED and target in SHARED:
         if SHARED_RANK[target] < SHARED_RANK[source]:
             return None
@@ -240,6 +364,61 @@ def test_the_walk_sees_the_whole_package(edges):
     assert any(
         e.importer == f"{PACKAGE}.db.cli" and e.imported == f"{PACKAGE}.db.migrate" for e in edges
     )
+    # Alembic's revisions are walked: 0002 makes the application role with db/rls.py
+    assert any(
+        e.importer == f"{MIGRATIONS}0002_row_level_security" and e.imported == f"{PACKAGE}.db.rls"
+        for e in edges
+    )
+    # the console script's dispatch names each area's cli.py in an f-string
+    dispatched = {e.imported for e in edges if e.importer == CONSOLE_SCRIPT}
+    assert {f"{PACKAGE}.{area}.cli" for area in AREAS} <= dispatched
+
+
+def test_the_walk_reads_names_as_imports(tmp_path):
+    """A `module:function` string and a name given to importlib are links like an import."""
+    source = tmp_path / "x.py"
+    source.write_text(
+        "import importlib\n"
+        'TARGET = "invoice_pipelines.intake.parse:parse_document"\n'
+        'NOT_A_TARGET = "invoice_pipelines.organization_id"\n'
+        "def load(area):\n"
+        '    importlib.import_module("invoice_pipelines.exports.files")\n'
+        '    __import__("invoice_pipelines.billing.contract")\n'
+        '    return importlib.import_module(f"invoice_pipelines.{area}.defs")\n'
+        "def unread(name):\n"
+        "    return importlib.import_module(name)\n",
+        encoding="utf-8",
+    )
+    modules = set(product_files())
+    found = {
+        (e.imported, e.how, e.line) for e in imports_of(f"{PACKAGE}.documents.x", source, modules)
+    }
+    assert {
+        (f"{PACKAGE}.intake.parse", "string", 2),
+        (f"{PACKAGE}.exports.files", "import_module", 5),
+        (f"{PACKAGE}.billing.contract", "import_module", 6),
+    } <= found
+    assert {(f"{PACKAGE}.{area}.defs", "import_module", 7) for area in AREAS} <= found
+    assert not any(imported == PACKAGE for imported, *_ in found)
+    assert unread_imports(f"{PACKAGE}.documents.x", source, modules) == [9]
+    # such a link from another area is refused like an import
+    string = next(e for e in imports_of(f"{PACKAGE}.documents.x", source, modules) if e.line == 2)
+    assert upward(string) == "area documents imports area intake"
+
+
+def test_every_import_names_its_module():
+    """An import whose module the walk cannot read is one the rule cannot check: each is listed,
+    with the reason, in DYNAMIC_IMPORTS."""
+    files = product_files()
+    modules = set(files)
+    found = {
+        name: lines
+        for name, path in files.items()
+        if (lines := unread_imports(name, path, modules))
+    }
+    unlisted = {name: lines for name, lines in found.items() if name not in DYNAMIC_IMPORTS}
+    assert not unlisted, f"imports the walk cannot read (module: lines): {unlisted}"
+    assert set(found) == set(DYNAMIC_IMPORTS), "DYNAMIC_IMPORTS lists a module without one"
 
 
 def test_no_two_modules_need_each_other(edges):
@@ -253,10 +432,19 @@ def test_no_two_modules_need_each_other(edges):
 
 
 def test_nothing_imports_up_a_layer(edges):
-    found = [(edge, why) for edge in edges if (why := upward(edge))]
+    found = [
+        (edge, why) for edge in edges if (why := upward(edge)) and edge.pair not in PENDING_ISSUE_48
+    ]
     report = "\n".join(f"{edge}  ({why})" for edge, why in found)
     print(report)
     assert not found, "upward imports (file:line importer -> imported):\n" + report
+
+
+def test_the_pending_holes_are_still_there(edges):
+    """PENDING_ISSUE_48 only shrinks: an edge that is gone (or allowed now) leaves the set."""
+    refused = {edge.pair for edge in edges if upward(edge)}
+    closed = sorted(PENDING_ISSUE_48 - refused)
+    assert not closed, f"closed, take them out of PENDING_ISSUE_48: {closed}"
 
 
 def test_the_rule_itself():
@@ -280,6 +468,26 @@ def test_the_rule_itself():
     assert upward(edge("core.money", f"{PACKAGE}.definitions")) == (
         "shared layer core imports definitions"
     )
+    assert upward(edge("documents.cli", f"{PACKAGE}.definitions")) == (
+        "area documents imports definitions"
+    )
+    assert upward(edge("cli", f"{PACKAGE}.definitions")) == "cli imports definitions"
+    migration = "db.migrations.versions.0005_invoice_number_key"
+    assert upward(edge(migration, f"{PACKAGE}.db.types")) is None
+    assert upward(edge(migration, f"{PACKAGE}.core.rules")) == (
+        "a migration imports live code: invoice_pipelines.core.rules"
+    )
+    assert upward(edge(migration, f"{PACKAGE}.intake.breakdown")) is not None
+    assert upward(edge(migration, f"{PACKAGE}.db.tables")) is not None
+
+    def taking(imported: str, *names: str) -> Edge:
+        return Edge(f"{PACKAGE}.{migration}", imported, ROOT / "x.py", 1, frozenset(names))
+
+    assert upward(taking(f"{PACKAGE}.db.engine", "app_role")) is None
+    assert upward(taking(f"{PACKAGE}.db.engine", "app_role", "make_engine")) == (
+        "a migration imports live code: invoice_pipelines.db.engine (app_role, make_engine)"
+    )
+    assert upward(taking(f"{PACKAGE}.db.engine")) is not None
     assert upward(edge("db.tenancy", f"{PACKAGE}.core.money")) is None
     assert upward(edge("core.money", f"{PACKAGE}.db.tables")) == (
         "shared layer core imports db, a layer not below it"
