@@ -43,11 +43,12 @@ def run_export_command(args: argparse.Namespace) -> int:
     from invoice_pipelines.exports.job import RUNNING_MONTH_SETTING, check_period
     from invoice_pipelines.exports.pipeline import run_export
     from invoice_pipelines.exports.result import totals_text
-    from invoice_pipelines.resources.stores import file_store_from_env, upload_store_from_env
+    from invoice_pipelines.resources.stores import files_from_env, uploads_from_env
 
     engine = command_line_engine()
-    store = file_store_from_env("exports")
-    documents = DocumentStores(upload_store_from_env(), file_store_from_env("documents"))
+    # the plain stores the runs' resources wrap: the same files, without Dagster
+    store = files_from_env("exports")
+    documents = DocumentStores(uploads_from_env(), files_from_env("documents"))
     directions = DIRECTIONS if args.direction == "both" else (args.direction,)
     try:
         state = month_state(check_period(args.month))

@@ -35,7 +35,7 @@ from invoice_pipelines.core.text import (
     cell_text,
 )
 from invoice_pipelines.limits import MAX_TEXT_FIELD_CHARS
-from invoice_pipelines.resources.file_stores import FileStore
+from invoice_pipelines.resources.files import Files
 
 INVOICE_COLUMNS = (
     "invoice_id",  # our id of the incoming or sales invoice
@@ -171,7 +171,7 @@ def sql_cell_text(column):
     return func.nullif(case((not_(needs_work), column), else_=cut), "")
 
 
-def query_file(conn: Connection, store: FileStore, key: str, query: Select, columns) -> str:
+def query_file(conn: Connection, store: Files, key: str, query: Select, columns) -> str:
     """Write the rows of `query` (labelled as `columns`) as a CSV file into the store."""
     if conn.dialect.name == "postgresql":
         query = query.with_only_columns(

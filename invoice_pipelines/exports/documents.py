@@ -33,7 +33,7 @@ from invoice_pipelines.db.tables import (
 )
 from invoice_pipelines.exports.plan import Booked
 from invoice_pipelines.exports.reads import sales_in_month
-from invoice_pipelines.resources.file_stores import FileStore
+from invoice_pipelines.resources.files import Files
 
 
 @dataclass(frozen=True)
@@ -41,8 +41,8 @@ class DocumentStores:
     """Where the documents are: the upload store (received originals) and the document store
     (the sales PDFs we wrote). An export given none writes no package and no Beleglink."""
 
-    uploads: Any  # an UploadStore: read(key)
-    documents: FileStore
+    uploads: Any  # an upload store (resources.uploads.Uploads): read(key)
+    documents: Files
 
 
 class DocumentUnreadable(RuntimeError):
@@ -196,7 +196,7 @@ def _purged(when) -> str | None:
     return f"the original was removed by archive retention on {when.date().isoformat()}"
 
 
-def write_package(store: FileStore, key: str, package: Package, stores: DocumentStores) -> str:
+def write_package(store: Files, key: str, package: Package, stores: DocumentStores) -> str:
     """The ZIP: every packed document under its name, and `document.xml` listing each once.
     Documents are stored as they are (PDFs are compressed already); the index is deflated."""
     generated_at = datetime.now(UTC).replace(tzinfo=None)

@@ -5,15 +5,15 @@ from __future__ import annotations
 
 from concurrent.futures import wait
 
-from invoice_pipelines.resources.file_stores import FileStore
+from invoice_pipelines.resources.files import Files
 
 
-def remove_leftover(store: FileStore, key: str) -> None:
+def remove_leftover(store: Files, key: str) -> None:
     if store.exists(key):
         store.remove(key)
 
 
-def discard(lines, store: FileStore, key: str) -> None:
+def discard(lines, store: Files, key: str) -> None:
     """Wait for a lines file being written that no version is to have, and remove it."""
     wait([lines])
     remove_leftover(store, key)

@@ -12,7 +12,7 @@ from sqlalchemy.engine import Engine
 
 from invoice_pipelines.db.tenancy import scope_to_organization
 from invoice_pipelines.exports.csv import LINE_COLUMNS, query_file
-from invoice_pipelines.resources.file_stores import FileStore
+from invoice_pipelines.resources.files import Files
 
 
 def export_snapshot(conn) -> str | None:
@@ -54,7 +54,7 @@ def write_lines_beside(
     engine: Engine,
     snapshot: str,
     organization_id: int,
-    store: FileStore,
+    store: Files,
     key: str,
     query,
     *,

@@ -68,14 +68,14 @@ from invoice_pipelines.exports.versions import (
     record_early,
 )
 from invoice_pipelines.exports.writing import write_version
-from invoice_pipelines.resources.file_stores import FileStore
+from invoice_pipelines.resources.files import Files
 
 log = logging.getLogger(__name__)
 
 
 def run_export(
     engine: Engine,
-    store: FileStore,
+    store: Files,
     organization: str | int,
     period: str,
     direction: str,
@@ -155,7 +155,7 @@ def _bulk_allocation() -> Iterator[None]:
             gc.enable()
 
 
-def _export(engine: Engine, store: FileStore, job: Job) -> ExportResult:
+def _export(engine: Engine, store: Files, job: Job) -> ExportResult:
     settings, period, direction = job.settings, job.period, job.direction
     result = ExportResult(
         settings.slug, direction, period, closed=job.closed, provisional=job.provisional

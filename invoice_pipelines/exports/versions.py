@@ -22,7 +22,7 @@ from invoice_pipelines.exports.reads import (
     validated_in_month,
 )
 from invoice_pipelines.exports.result import ExportResult
-from invoice_pipelines.resources.file_stores import FileStore
+from invoice_pipelines.resources.files import Files
 
 
 def latest_version(conn, organization_id: int, direction: str, period: str):
@@ -37,7 +37,7 @@ def latest_version(conn, organization_id: int, direction: str, period: str):
     ).first()
 
 
-def files_gone(conn, store: FileStore, job: Job, latest) -> str | None:
+def files_gone(conn, store: Files, job: Job, latest) -> str | None:
     """Why the latest version's files cannot be handed out again, or None when all are there.
 
     A version whose files are missing without a record of it is marked `missing` (as housekeeping

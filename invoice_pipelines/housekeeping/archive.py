@@ -49,8 +49,8 @@ from invoice_pipelines.housekeeping.retention import (
     may_remove,
     retention_settings,
 )
-from invoice_pipelines.resources.file_stores import FileStore
-from invoice_pipelines.resources.upload_stores import UploadStore
+from invoice_pipelines.resources.files import Files
+from invoice_pipelines.resources.uploads import Uploads
 
 # an incoming invoice in one of these states is finished with; any other state is work in progress
 # (FAILED included: it can be retried, and the retry needs the original)
@@ -106,8 +106,8 @@ class OrganizationOutcome:
 
 def purge_archives(
     engine: Engine,
-    upload_store: UploadStore,
-    export_store: FileStore,
+    upload_store: Uploads,
+    export_store: Files,
     organizations_: Iterable[str] | None = None,
     *,
     dry_run: bool = False,

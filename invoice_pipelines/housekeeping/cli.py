@@ -27,12 +27,13 @@ def add_commands(sub) -> None:
 def run_housekeeping_command(args: argparse.Namespace) -> int:
     from invoice_pipelines.db.engine import command_line_engine
     from invoice_pipelines.housekeeping.archive import purge_archives
-    from invoice_pipelines.resources.stores import file_store_from_env, upload_store_from_env
+    from invoice_pipelines.resources.stores import files_from_env, uploads_from_env
 
+    # the plain stores the runs' resources wrap: the same files, without Dagster
     outcomes = purge_archives(
         command_line_engine(),
-        upload_store_from_env(),
-        file_store_from_env("exports"),
+        uploads_from_env(),
+        files_from_env("exports"),
         args.org,
         dry_run=args.dry_run,
         requested_by="cli",

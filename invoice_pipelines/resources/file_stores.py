@@ -1,105 +1,50 @@
-"""File stores: where the files we produce are kept (the `export_store` resource: CSV and DATEV
-files per organization and month; the `document_store` resource: invoice PDFs and XML).
+"""The file store resources: `export_store` (CSV and DATEV files per organization and month) and
+`document_store` (invoice PDFs and XML). Each wraps a plain store of `resources/files.py` (or
+`resources/s3_objects.py`) whose settings Dagster shows and configures: every call goes to the
+store that `files()` gives, so a run and a command (which uses the plain store without Dagster)
+write the same files the same way."""
 
-Files are written once and never overwritten: a month exported again gets new file names (its
-version), an invoice document exists once, so what was handed out stays as it was.
-`LocalFileStore` keeps a folder tree under its root; an object store only has to provide the same
-methods (write a new object from a stream of byte chunks, refuse an existing key, read, remove).
-"""
-
-import os
-import tempfile
-from collections.abc import Callable, Iterable
-from pathlib import Path
+from collections.abc import Callable
 from typing import BinaryIO
 
 from dagster import ConfigurableResource
 from pydantic import Field
 
-from invoice_pipelines.settings import document_dir, export_dir
+from invoice_pipelines.resources.files import Files, LocalFiles
 
 
-class FileStore(ConfigurableResource):
-    """The interface the export and document assets use."""
+class FileStore(ConfigurableResource, Files):
+    """The interface the export and document assets use: a `Files` configured by Dagster."""
 
-    def write(self, key: str, chunks: Iterable[bytes]) -> str:
-        """Write a new file from byte chunks (streamed) and return where it is.
-
-        Raises FileExistsError if `key` exists: exports never overwrite a file.
-        """
-
-        def fill(handle: BinaryIO) -> None:
-            for chunk in chunks:
-                handle.write(chunk)
-
-        return self.write_with(key, fill)
+    def files(self) -> Files:
+        """The plain store this resource wraps."""
+        raise NotImplementedError
 
     def write_with(self, key: str, fill: Callable[[BinaryIO], None]) -> str:
-        """Like `write`, for producers that write into a file object (e.g. PostgreSQL COPY)."""
-        raise NotImplementedError
+        return self.files().write_with(key, fill)
 
     def location(self, key: str) -> str:
-        """Where `key` is (or will be) kept: a path or URL for people and metadata."""
-        raise NotImplementedError
+        return self.files().location(key)
 
     def exists(self, key: str) -> bool:
-        raise NotImplementedError
+        return self.files().exists(key)
 
     def read(self, key: str) -> bytes:
-        raise NotImplementedError
+        return self.files().read(key)
 
     def remove(self, key: str) -> None:
-        """Delete a file: leftovers of an export attempt that did not commit, and files past their
-        retention period (housekeeping). A missing file is not an error."""
-        raise NotImplementedError
+        self.files().remove(key)
 
 
 class LocalFileStore(FileStore):
     """A folder tree under `root`; by default the folder of its `area` (INVOICE_PIPELINES_EXPORT_DIR
-    for exports, INVOICE_PIPELINES_DOCUMENT_DIR for documents)."""
+    for exports, INVOICE_PIPELINES_DOCUMENT_DIR for documents): `resources.files.LocalFiles`."""
 
     root: str = Field(default="", description="Folder; empty means the area's default folder")
     area: str = Field(default="exports", description="exports or documents: the default folder")
 
-    def _root(self) -> Path:
-        if self.root:
-            return Path(self.root)
-        return document_dir() if self.area == "documents" else export_dir()
+    def files(self) -> LocalFiles:
+        return LocalFiles(self.root, self.area)
 
-    def path(self, key: str) -> Path:
-        root = self._root().resolve()
-        path = (root / key).resolve()
-        if root not in path.parents:
-            raise ValueError(f"key {key!r} escapes the export store")
-        return path
-
-    def location(self, key: str) -> str:
-        return str(self.path(key))
-
-    def write_with(self, key: str, fill: Callable[[BinaryIO], None]) -> str:
-        target = self.path(key)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if target.exists():
-            raise FileExistsError(f"export file {target} exists; exports never overwrite")
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".", suffix=".part")
-        try:
-            with os.fdopen(fd, "wb", buffering=1 << 20) as handle:
-                fill(handle)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.chmod(tmp, 0o644)
-            # link, not rename: fails instead of replacing a file that appeared meanwhile
-            os.link(tmp, target)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-        return str(target)
-
-    def exists(self, key: str) -> bool:
-        return self.path(key).exists()
-
-    def read(self, key: str) -> bytes:
-        return self.path(key).read_bytes()
-
-    def remove(self, key: str) -> None:
-        self.path(key).unlink(missing_ok=True)
+    def path(self, key: str):  # a Path
+        return self.files().path(key)

@@ -5,14 +5,23 @@ the data directory; `s3` keeps them in one bucket under the prefixes `uploads/`,
 `documents/` (INVOICE_PIPELINES_S3_BUCKET, optional INVOICE_PIPELINES_S3_ENDPOINT_URL for an
 S3-compatible server and INVOICE_PIPELINES_S3_REGION). Credentials are boto3's own (environment,
 profile or the pod's role).
+
+`upload_store_from_env` and `file_store_from_env` give the Dagster resources (definitions.py);
+`uploads_from_env` and `files_from_env` the plain stores they wrap, for a command: the same files,
+without importing Dagster.
 """
 
 from __future__ import annotations
 
-from invoice_pipelines.resources.file_stores import FileStore, LocalFileStore
-from invoice_pipelines.resources.s3 import S3FileStore, S3UploadStore
-from invoice_pipelines.resources.upload_stores import LocalUploadStore, UploadStore
+from typing import TYPE_CHECKING
+
+from invoice_pipelines.resources.files import Files, LocalFiles
+from invoice_pipelines.resources.uploads import LocalUploads, Uploads
 from invoice_pipelines.settings import ConfigError, env, env_var_or_default
+
+if TYPE_CHECKING:
+    from invoice_pipelines.resources.file_stores import FileStore
+    from invoice_pipelines.resources.upload_stores import UploadStore
 
 AREAS = ("uploads", "exports", "documents")
 
@@ -37,16 +46,48 @@ def _s3_fields(area: str, as_env_vars: bool) -> dict:
     }
 
 
+def _file_area(area: str) -> str:
+    if area not in AREAS[1:]:
+        raise ValueError(f"no file store for area {area!r}")
+    return area
+
+
 def upload_store_from_env(*, as_env_vars: bool = False) -> UploadStore:
     if storage_kind() == "s3":
+        from invoice_pipelines.resources.s3 import S3UploadStore
+
         return S3UploadStore(**_s3_fields("uploads", as_env_vars))
+    from invoice_pipelines.resources.upload_stores import LocalUploadStore
+
     return LocalUploadStore()
 
 
 def file_store_from_env(area: str, *, as_env_vars: bool = False) -> FileStore:
     """The `export_store` (area `exports`) or `document_store` (area `documents`)."""
-    if area not in AREAS[1:]:
-        raise ValueError(f"no file store for area {area!r}")
+    _file_area(area)
     if storage_kind() == "s3":
+        from invoice_pipelines.resources.s3 import S3FileStore
+
         return S3FileStore(**_s3_fields(area, as_env_vars))
+    from invoice_pipelines.resources.file_stores import LocalFileStore
+
     return LocalFileStore(area=area)
+
+
+def uploads_from_env() -> Uploads:
+    """The store `upload_store_from_env()` wraps."""
+    if storage_kind() == "s3":
+        from invoice_pipelines.resources.s3_objects import S3Uploads
+
+        return S3Uploads(**_s3_fields("uploads", False))
+    return LocalUploads()
+
+
+def files_from_env(area: str) -> Files:
+    """The store `file_store_from_env(area)` wraps: exports or documents."""
+    _file_area(area)
+    if storage_kind() == "s3":
+        from invoice_pipelines.resources.s3_objects import S3Files
+
+        return S3Files(**_s3_fields(area, False))
+    return LocalFiles(area=area)
