@@ -46,16 +46,6 @@ IN_CI = bool(os.environ.get("CI"))
 _org_counter = itertools.count(1)
 
 
-@pytest.fixture(scope="session", autouse=True)
-def documents_read_back() -> None:
-    """The documents the tests build are proven by the intake's reader, as definitions.py wires
-    it (test_read_back.py checks both, and that nothing is built without one)."""
-    from invoice_pipelines.documents import read_back
-    from invoice_pipelines.intake.read_back import READ_BACK
-
-    read_back.wire(READ_BACK)
-
-
 def samples_dir() -> Path:
     """The shared sample e-invoices; missing samples fail under CI and skip elsewhere."""
     if not SAMPLES_DIR.is_dir():
@@ -199,6 +189,7 @@ SLOW_TESTS = {
     "invoice_pipelines_tests/test_webserver_smoke.py": "the webserver in a process of its own",
     "invoice_pipelines_tests/test_scale_out.py": "runs in several worker processes",
     "invoice_pipelines_tests/test_compute_logs_s3.py": "a run process and an S3 server",
+    "invoice_pipelines_tests/test_code_server.py::test_a_run_starts_": "a code server and its runs",
     "invoice_pipelines_tests/billing/test_processes.py": "invoicing processes, one killed",
     "invoice_pipelines_tests/delivery/test_email.py::test_with_two_connections_a_kill_never": "a "
     "sender process killed",

@@ -144,15 +144,21 @@ now_ms() { local t="${EPOCHREALTIME//[.,]/}"; echo $((t / 1000)); }
 group=""
 sweep=""
 stopping=""
-# The code server and its gRPC child take many seconds to shut down (heartbeat and cleanup
-# threads) and have nothing to record: once everything else of the group (the runs, the daemon,
-# the webserver, the stand-ins) has ended, they are killed instead of waited for.
+# The code server, its gRPC child and that one's warm process for runs (code_server.py) take many
+# seconds to shut down (heartbeat and cleanup threads) and have nothing to record: once everything
+# else of the group (the runs, the daemon, the webserver, the stand-ins) has ended, they are killed
+# instead of waited for. A run's process is forked from the warm process and so shows its command
+# line: it is told apart by its parent, the warm process.
 only_the_code_server_left() {  # $1: a process of the group to disregard, with its children
   command -v ps >/dev/null || return 1
   ! ps -e -o pgid=,pid=,ppid=,stat=,args= 2>/dev/null |
     awk -v g="$group" -v me="${1:-0}" '$1 == g && $2 != me && $3 != me && $4 !~ /^Z/' |
-    grep -v -e "dagster code-server start" -e "dagster api grpc" \
-      -e "multiprocessing.resource_tracker" | grep -q .
+    awk '{ line[NR] = $0; pid[NR] = $2; ppid[NR] = $3 }
+      /multiprocessing\.forkserver/ { warm[$2] = 1 }
+      END { for (i = 1; i <= NR; i++) {
+        if (line[i] ~ /code-server start|api grpc|multiprocessing\.resource_tracker/) continue
+        if (warm[pid[i]] && !warm[ppid[i]]) continue  # the warm process, not a run forked from it
+        print line[i] } }' | grep -q .
 }
 # Processes of this `make run` that left its process group: the intake's parse server and its
 # workers start sessions of their own (they outlive a run and end when their owner has ended, in
@@ -237,7 +243,10 @@ set -m
   # stopped with the rest: a normal end (a subshell ended by SIGTERM made bash print "Terminated")
   trap 'exit 0' TERM
   # the code server also runs the sensors and the runs (their events are in the UI, and here)
-  to_log code-server .venv/bin/dagster code-server start --socket "$socket" \
+  # (invoice_pipelines/code_server.py: Dagster's code server, whose runs start from a process that
+  # has imported the code already, in milliseconds instead of seconds)
+  to_log code-server .venv/bin/python -m invoice_pipelines.code_server code-server start \
+    --socket "$socket" \
     --location-name invoice_pipelines -m invoice_pipelines.definitions -d "$repo" \
     --log-level warning &
   code_server=$!

@@ -1,0 +1,90 @@
+"""`make run`'s code server: Dagster's `code-server start`, with each run's process forked from a
+process that has imported the code location already.
+
+Dagster's code server (the `api grpc` process behind `code-server start`) starts each run in a
+fresh interpreter (multiprocessing "spawn") that imports Dagster and the whole code location again
+before the run's first step: 7 s on an idle 2-core machine (`import dagster` 3 s, the rest ours),
+twice that under load, most of a dropped invoice's wait (docs/benchmarks.md, "Latency"). Here the
+runs start from a warm process instead: multiprocessing's "forkserver" (the start method Dagster's
+own multiprocess executor offers), which imports the code location's module once and forks a run's
+process from that. Everything else stays Dagster's: the run's process is its own, with its own
+pid, instance and database connections (none are open in the warm process: it only imports);
+Dagster ends it as before when the run is terminated; the dead-runs sensor finds its pid as before.
+A reload from the UI restarts the `api grpc` process and with it the warm process (a child of it),
+so runs start from the new code.
+
+    python -m invoice_pipelines.code_server code-server start --socket ... -m <module> ...
+    python -m invoice_pipelines.code_server api grpc ...   (what the first starts, through here)
+
+Dagster 1.13 has no setting for either: the `api grpc` process gets this module as its entry point
+(the proxy's `get_python_environment_entry_point`), and its API server the start method (the
+server's `_mp_ctx`). `test_code_server.py` fails if the pinned Dagster stops honouring either.
+Deployments on Kubernetes do not use this: each run there is a pod of its own (deploy/).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import multiprocessing.forkserver
+import sys
+from collections.abc import Sequence
+
+MODULE = "invoice_pipelines.code_server"
+
+
+def _code_module(argv: Sequence[str]) -> str | None:
+    """The module the server loads (`-m`/`--module-name`), None for another kind of target."""
+    for i, arg in enumerate(argv):
+        if arg in ("-m", "--module-name") and i + 1 < len(argv):
+            return argv[i + 1]
+        if arg.startswith("--module-name="):
+            return arg.split("=", 1)[1]
+    return None
+
+
+def _warm_runs(preload: list[str]) -> None:
+    """The API servers of this process start their runs by forking a process that has imported
+    `preload` (started at once, so the first run does not wait for those imports either)."""
+    from dagster._grpc import server
+
+    base = server.DagsterApiServer
+
+    class WarmRunsApiServer(base):  # type: ignore[misc, valid-type]
+        def __init__(self, *args, **kwargs) -> None:
+            super().__init__(*args, **kwargs)
+            if not hasattr(self, "_mp_ctx"):
+                raise RuntimeError(f"{base.__qualname__} no longer has _mp_ctx: see {MODULE}")
+            context = multiprocessing.get_context("forkserver")
+            # after the code location loaded: the warm process gets its sys.path and working dir
+            context.set_forkserver_preload(preload)
+            multiprocessing.forkserver.ensure_running()
+            self._mp_ctx = context
+
+    server.DagsterApiServer = WarmRunsApiServer
+
+
+def _through_here() -> None:
+    """The `api grpc` processes the proxy starts run this module too."""
+    from dagster._grpc import server
+
+    def entry_point(executable_path: str) -> list[str]:
+        return [executable_path, "-m", MODULE]
+
+    server.get_python_environment_entry_point = entry_point
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = list(sys.argv[1:] if argv is None else argv)
+    module = _code_module(args)
+    if args[:2] == ["api", "grpc"] and module:
+        _warm_runs([module])
+    elif args[:2] == ["code-server", "start"]:
+        _through_here()
+    from dagster._cli import main as dagster_main
+
+    sys.argv = ["dagster", *args]
+    dagster_main()
+
+
+if __name__ == "__main__":
+    main()

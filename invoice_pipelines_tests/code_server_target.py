@@ -1,0 +1,45 @@
+"""A code location for test_code_server.py: two jobs that tell where their run's process came
+from. Each writes one JSON file into the folder CODE_SERVER_PROBE_DIR names."""
+
+import json
+import os
+import time
+from pathlib import Path
+
+from dagster import Definitions, OpExecutionContext, in_process_executor, job, op
+
+
+def _report(context: OpExecutionContext, name: str) -> None:
+    parent = Path(f"/proc/{os.getppid()}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    report = {
+        "run_id": context.run_id,
+        "pid": os.getpid(),
+        "parent_cmdline": parent,
+    }
+    folder = Path(os.environ["CODE_SERVER_PROBE_DIR"])
+    (folder / f"{name}-{context.run_id}.json").write_text(json.dumps(report))
+
+
+@op
+def where_am_i(context: OpExecutionContext) -> None:
+    _report(context, "where")
+
+
+@op
+def wait_for_termination(context: OpExecutionContext) -> None:
+    _report(context, "waiting")
+    time.sleep(120)
+
+
+# in the run's process itself (the default executor would start a process per step)
+@job(executor_def=in_process_executor)
+def where_job():
+    where_am_i()
+
+
+@job(executor_def=in_process_executor)
+def waiting_job():
+    wait_for_termination()
+
+
+defs = Definitions(jobs=[where_job, waiting_job])

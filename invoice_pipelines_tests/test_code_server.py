@@ -1,0 +1,170 @@
+"""`make run`'s code server (invoice_pipelines/code_server.py): Dagster's `code-server start`, whose
+runs start from a process that has imported the code location already (multiprocessing's
+forkserver) instead of a fresh interpreter. Through Dagster's own commands and run launcher: a
+run launched against it runs in a process forked from that warm process, with the code location
+imported by that process; a run is still terminated as Dagster terminates runs; and stopping
+the server ends the warm process too. Before the change (Dagster's spawn), a run's parent was the
+`api grpc` process and the code location was imported by the run's process itself."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from dagster import DagsterInstance, DagsterRunStatus
+
+from invoice_pipelines.code_server import _code_module
+
+REPO = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+TARGET = "invoice_pipelines_tests.code_server_target"
+FINISHED = {DagsterRunStatus.SUCCESS, DagsterRunStatus.FAILURE, DagsterRunStatus.CANCELED}
+
+
+def test_the_code_module_is_read_from_dagsters_arguments():
+    assert _code_module(["api", "grpc", "--socket", "s", "-m", "a.b", "-d", "."]) == "a.b"
+    assert _code_module(["api", "grpc", "--module-name", "a.b"]) == "a.b"
+    assert _code_module(["api", "grpc", "--module-name=a.b"]) == "a.b"
+    assert _code_module(["api", "grpc", "-f", "defs.py"]) is None
+
+
+class Server:
+    def __init__(self, folder: Path, process: subprocess.Popen, env: dict[str, str]) -> None:
+        self.folder = folder
+        self.process = process
+        self.env = env
+        self.probes = folder / "probes"
+        self.workspace = folder / "workspace.yaml"
+
+    def instance(self) -> DagsterInstance:
+        return DagsterInstance.from_config(str(self.folder / "home"))
+
+    def launch(self, job: str) -> str:
+        """The run id of `job`, launched with Dagster's command (its run launcher: this server)."""
+        before = {r.run_id for r in self.instance().get_runs()}
+        done = subprocess.run(
+            [str(BIN / "dagster"), "job", "launch", "-w", str(self.workspace), "-j", job],
+            env=self.env, capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stdout + done.stderr
+        (run,) = [r for r in self.instance().get_runs() if r.run_id not in before]
+        return run.run_id
+
+    def probe(self, name: str, run_id: str, timeout: float = 120) -> dict:
+        path = self.probes / f"{name}-{run_id}.json"
+        deadline = time.monotonic() + timeout
+        while not path.exists():
+            assert time.monotonic() < deadline, f"no {path.name}: {self.log()}"
+            time.sleep(0.2)
+        return json.loads(path.read_text())
+
+    def status(self, run_id: str, timeout: float = 120) -> DagsterRunStatus:
+        deadline = time.monotonic() + timeout
+        while True:
+            run = self.instance().get_run_by_id(run_id)
+            if run is not None and run.status in FINISHED:
+                return run.status
+            assert time.monotonic() < deadline, f"run {run_id} still {run and run.status}"
+            time.sleep(0.3)
+
+    def log(self) -> str:
+        return (self.folder / "server.log").read_text(errors="replace")[-3000:]
+
+
+def _group(pgid: int) -> list[str]:
+    out = subprocess.run(["ps", "-e", "-o", "pgid=,stat=,args="], capture_output=True, text=True)
+    rows = [line.split(None, 2) for line in out.stdout.splitlines()]
+    return [r[2] for r in rows if len(r) == 3 and r[0] == str(pgid) and not r[1].startswith("Z")]
+
+
+@pytest.fixture
+def server() -> Iterator[Server]:
+    folder = Path(tempfile.mkdtemp(prefix="ip-cs-", dir="/tmp"))  # a socket path is short
+    (folder / "home").mkdir()
+    (folder / "home" / "dagster.yaml").write_text(  # launched at once: no daemon here
+        "telemetry:\n  enabled: false\nrun_coordinator:\n"
+        "  module: dagster._core.run_coordinator\n  class: DefaultRunCoordinator\n"
+    )
+    (folder / "probes").mkdir()
+    socket = folder / "s.sock"
+    (folder / "workspace.yaml").write_text(
+        f"load_from:\n  - grpc_server:\n      socket: {socket}\n      host: localhost\n"
+        "      location_name: probe\n"
+    )
+    env = {
+        **os.environ,
+        "DAGSTER_HOME": str(folder / "home"),
+        "DAGSTER_DISABLE_TELEMETRY": "1",
+        "CODE_SERVER_PROBE_DIR": str(folder / "probes"),
+    }
+    with (folder / "server.log").open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "invoice_pipelines.code_server", "code-server", "start",
+             "--socket", str(socket), "-m", TARGET, "-d", str(REPO), "--location-name", "probe"],
+            env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+    result = Server(folder, process, env)
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            assert process.poll() is None, result.log()
+            check = subprocess.run(
+                [str(BIN / "dagster"), "api", "grpc-health-check", "--socket", str(socket)],
+                env=env, capture_output=True,
+            )  # fmt: skip
+            if check.returncode == 0:
+                break
+            assert time.monotonic() < deadline, result.log()
+            time.sleep(0.5)
+        yield result
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+        deadline = time.monotonic() + 30
+        while _group(process.pid) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        left = _group(process.pid)
+        if left:
+            os.killpg(process.pid, signal.SIGKILL)
+        shutil.rmtree(folder, ignore_errors=True)
+        assert not left, f"still running after the server's stop: {left}"
+
+
+def test_a_run_starts_from_the_warm_process_and_ends_as_dagster_ends_runs(server: Server):
+    run_id = server.launch("where_job")
+    assert server.status(run_id) == DagsterRunStatus.SUCCESS, server.log()
+    where = server.probe("where", run_id)
+    # forked from the warm process, which imports the code location (its preload): not a fresh
+    # interpreter that is the `api grpc` server's child (Dagster's spawn)
+    assert "multiprocessing.forkserver" in where["parent_cmdline"], where
+    assert TARGET in where["parent_cmdline"], where
+
+    # a second run gets a process of its own
+    again = server.launch("where_job")
+    assert server.status(again) == DagsterRunStatus.SUCCESS
+    assert server.probe("where", again)["pid"] != where["pid"]
+
+    # a run is terminated as Dagster terminates runs (its launcher asks the server to)
+    waiting = server.launch("waiting_job")
+    probe = server.probe("waiting", waiting)
+    instance = server.instance()
+    assert instance.run_launcher.terminate(waiting)
+    assert server.status(waiting) == DagsterRunStatus.CANCELED
+    deadline = time.monotonic() + 30
+    while Path(f"/proc/{probe['pid']}").exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not Path(f"/proc/{probe['pid']}").exists(), "the terminated run's process still runs"
