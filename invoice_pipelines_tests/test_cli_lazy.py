@@ -1,7 +1,7 @@
 """Commands answer at the speed of their query (issue 47): `--help` lists every command without
-importing an area, and a command that reads or writes the database imports neither Dagster nor
-Alembic nor the areas it does not use. What a process imported is read from `sys.modules` in a
-fresh interpreter after `main()`; no timing."""
+importing an area, and a command that reads or writes the database (or its files) imports neither
+Dagster nor Alembic nor the areas it does not use. What a process imported is read from
+`sys.modules` in a fresh interpreter after `main()`; no timing."""
 
 from __future__ import annotations
 
@@ -14,10 +14,18 @@ import subprocess
 import sys
 from pathlib import Path
 
+from sqlalchemy import select
+
 from invoice_pipelines import cli
 from invoice_pipelines.billing.invoicing_kinds import enqueue_sales_orders
 from invoice_pipelines.cli_commands import COMMANDS
+from invoice_pipelines.db.tables import incoming_invoices
+from invoice_pipelines.db.tenancy import tenant_transaction
+from invoice_pipelines.resources.upload_stores import LocalUploadStore
 from invoice_pipelines_tests.billing.shop import make_shop
+from invoice_pipelines_tests.billing.test_credit_notes import LATER, invoiced
+from invoice_pipelines_tests.exports.books import DATEV
+from invoice_pipelines_tests.housekeeping.helpers import LAST_EXPIRED, at, old_upload
 from invoice_pipelines_tests.intake.test_review import basic_wl, run_intake
 
 PACKAGE = Path(cli.__file__).parent
@@ -46,8 +54,10 @@ for argv in json.loads(sys.argv[1]):
 """
 
 
-def _run_each(commands: list[list[str]], url: str) -> list[tuple[int, str, set[str]]]:
-    env = {**os.environ, "INVOICE_PIPELINES_DB_URL": url}
+def _run_each(
+    commands: list[list[str]], url: str, **settings: str
+) -> list[tuple[int, str, set[str]]]:
+    env = {**os.environ, "INVOICE_PIPELINES_DB_URL": url, **settings}
     done = subprocess.run(
         [sys.executable, "-c", DRIVER, json.dumps(commands)],
         capture_output=True,
@@ -71,6 +81,25 @@ def _loaded(modules: set[str], package: str) -> bool:
 
 def _areas(modules: set[str]) -> set[str]:
     return {area for area in AREA_MODULES if _loaded(modules, f"invoice_pipelines.{area}")}
+
+
+def _check_imports(commands: dict, found: dict) -> None:
+    """Each command (name: (argv, the areas it may import, its exit code)) ended as expected and
+    imported neither Dagster nor Alembic nor an area beyond its own."""
+    for name, (_argv, areas, code) in commands.items():
+        ended, said, modules = found[name]
+        assert ended == code, (name, said)
+        assert not _loaded(modules, "dagster"), name
+        assert not _loaded(modules, "alembic"), name
+        assert _areas(modules) <= areas, (name, _areas(modules))
+
+
+def _version(db, org: dict, doc_id: int) -> int:
+    """The processing_version `incoming show` prints: what a reviewer names with --version."""
+    with tenant_transaction(db.engine, org["id"]) as conn:
+        return conn.execute(
+            select(incoming_invoices.c.processing_version).where(incoming_invoices.c.id == doc_id)
+        ).scalar_one()
 
 
 def test_the_table_is_what_each_area_adds():
@@ -143,15 +172,103 @@ def test_help_and_database_commands_import_no_dagster_alembic_or_other_areas(db,
     ran = _run_each([argv for argv, _ in commands.values()], db.url)
     found = dict(zip(commands, ran, strict=True))
 
-    for name, (_argv, areas) in commands.items():
-        code, said, modules = found[name]
-        assert code == 0, (name, said)
-        assert not _loaded(modules, "dagster"), name
-        assert not _loaded(modules, "alembic"), name
-        assert _areas(modules) <= areas, (name, _areas(modules))
+    _check_imports({name: (argv, areas, 0) for name, (argv, areas) in commands.items()}, found)
     code, said, modules = found["--help"]
     assert all(command in said for command, _, _ in COMMANDS)
     assert not _loaded(modules, "sqlalchemy")
     assert "LAZY-1" in found["incoming list"][1] and "LAZY-1" in found["incoming show"][1]
     assert "VALIDATED" in found["incoming review"][1]
     assert f"batch job {job_id}" in found["batch-status"][1]
+
+
+def test_commands_that_write_import_no_dagster_alembic_or_other_areas(db, tmp_path):
+    """The commands that change the database or its files, run as a person runs them one after
+    the other: a review books a document, an export books it, its correction reopens it, the
+    review reopens it; housekeeping removes an upload past its retention; invoicing, credit notes
+    and dunning settings. Each did its work and imported no Dagster, no Alembic and no other area."""
+    org = db.new_organization(**DATEV)
+    uploads = tmp_path / "uploads"
+    doc = run_intake(db, uploads, org, {"w.xml": basic_wl("LAZY-2")})["w.xml"]
+    assert doc["status"] == "NEEDS_REVIEW" and str(doc["issue_date"]).startswith("2024-03")
+    due = old_upload(db, LocalUploadStore(root=str(uploads)), org, uploaded=at(LAST_EXPIRED))
+    shop = make_shop(db)
+    (sales_invoice,) = invoiced(shop, [("TOOL", 1)])
+    job_id = enqueue_sales_orders(db.engine, shop.org["id"], order_ids=shop.add_orders(1))
+    slug, doc_id, shop_slug = org["slug"], str(doc["id"]), shop.org["slug"]
+    settings = {
+        "INVOICE_PIPELINES_STORAGE": "local",
+        "INVOICE_PIPELINES_UPLOAD_DIR": str(uploads),
+        "INVOICE_PIPELINES_EXPORT_DIR": str(tmp_path / "exports"),
+        "INVOICE_PIPELINES_DOCUMENT_DIR": str(tmp_path / "documents"),
+    }
+    queue = set(cli.QUEUE_KIND_AREAS)
+    review = ["incoming", "review", "--org", slug, "--id", doc_id, "--by", "anna"]
+    commands = {
+        # command: (argv, the areas it may import, its exit code)
+        "incoming review --confirm": (
+            [*review, "--confirm", "--version", str(doc["processing_version"])],
+            {"intake"},
+            0,
+        ),
+        "export": (
+            ["export", "--org", slug, "--month", "2024-03", "--direction", "incoming"],
+            {"exports"},
+            0,
+        ),
+        "export-reopen": (
+            ["export-reopen", "--org", slug, "--documents", doc_id, "--reason", "a correction"],
+            {"exports"},
+            0,
+        ),
+        "housekeeping": (["housekeeping", "--org", slug], {"housekeeping"}, 0),
+        "batch-invoice": (
+            ["batch-invoice", "--org", shop_slug, "--orders", str(shop.add_order([("BOOK", 1)]))],
+            queue,
+            0,
+        ),
+        "batch-cancel": (["batch-cancel", str(job_id)], queue, 0),
+        "batch-retry": (["batch-retry", str(job_id)], queue, 0),
+        "credit-note": (
+            ["credit-note", "--org", shop_slug, "--invoice", sales_invoice["invoice_number"]]
+            + ["--reason", "returned", "--date", LATER.isoformat()],
+            queue,
+            0,
+        ),
+        "customer-kind": (
+            ["customer-kind", "--org", shop_slug, "--customers", str(shop.customer_ids[0])]
+            + ["--kind", "consumer"],
+            {"overdue"},
+            0,
+        ),
+        "dunning-base-rate": (
+            ["dunning-base-rate", "--org", shop_slug, "--from", "2026-07-01", "--percent", "1.27"],
+            {"overdue"},
+            0,
+        ),
+        "overdue --dry-run": (["overdue", "--org", shop_slug, "--dry-run"], {"overdue"}, 0),
+    }
+    ran = _run_each([argv for argv, _, _ in commands.values()], db.url, **settings)
+    found = dict(zip(commands, ran, strict=True))
+    _check_imports(commands, found)
+    assert '"status": "VALIDATED"' in found["incoming review --confirm"][1]
+    exported = json.loads(found["export"][1].strip().splitlines()[-1])
+    assert (exported["invoices"], exported["version"]) == (1, 1)
+    assert json.loads(found["export-reopen"][1])["reopened"] == [doc["id"]]
+    assert json.loads(found["housekeeping"][1])["uploads_removed"] == 1
+    assert not (uploads / due["key"]).exists()
+    assert '"number": "GS-' in found["credit-note"][1]
+
+    # the reviewer looks again (the version moved on with each change) and reopens it
+    reopen = {
+        "incoming review --reopen": (
+            [*review, "--reopen", "--reason", "wrong account"]
+            + ["--version", str(_version(db, org, doc["id"]))],
+            {"intake"},
+            0,
+        )
+    }
+    found = dict(
+        zip(reopen, _run_each([reopen["incoming review --reopen"][0]], db.url), strict=True)
+    )
+    _check_imports(reopen, found)
+    assert '"status": "NEEDS_REVIEW"' in found["incoming review --reopen"][1]
