@@ -103,6 +103,10 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(outcome.body)))
         for name, value in outcome.headers.items():
             self.send_header(name, value)
+        if self.close_connection and "Connection" not in outcome.headers:
+            # the client asked to close (python-quickbooks does on uploads): say so, or it may
+            # keep the connection in its pool and send its next request into a closed socket
+            self.send_header("Connection", "close")
         # headers and body leave in one write (end_headers would flush the headers alone)
         self._headers_buffer.append(b"\r\n" + outcome.body)
         self.flush_headers()

@@ -107,8 +107,19 @@ def test_python_quickbooks_lf_lines_and_base64_content(qbo):
         f'Content-Disposition: form-data; name="file_content_01"\nContent-Type: image/png\n'
         f"Content-Transfer-Encoding: base64\n\n{encoded}\n\n--{boundary}--\n"
     )
-    answer = qbo.ok(upload(qbo, text.encode(), f"multipart/form-data; boundary={boundary}"))
-    attachable = answer["AttachableResponse"][0]["Attachable"]
+    response = qbo.request(
+        "POST",
+        "upload",
+        content=text.encode(),
+        # python-quickbooks asks to close the connection after an upload: the answer must say
+        # so too, or its connection pool sends the next request into the closed socket
+        headers={
+            "Content-Type": f"multipart/form-data; boundary={boundary}",
+            "Connection": "close",
+        },
+    )
+    assert response.headers["connection"] == "close"
+    attachable = qbo.ok(response)["AttachableResponse"][0]["Attachable"]
     assert (attachable["FileName"], attachable["Size"]) == ("scan.png", len(PDF))
     assert httpx.get(attachable["TempDownloadUri"]).content == PDF
 
