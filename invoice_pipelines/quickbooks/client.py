@@ -7,6 +7,10 @@ connection) replays QBO's original answer instead of writing twice; that is why 
 retried after transport errors. 429 and 5xx are retried with jittered backoff, honouring
 Retry-After (60 s on a 429 without one, as Intuit asks). Requests pass the realm's rate limiter
 first. Amounts travel as exact decimals both ways, never floats.
+
+The payables (vendors, terms, accounts, bills, vendor credits, bill payments, attachments) have
+typed methods on the shapes of payables.py; an attachment is uploaded as multipart/form-data to
+/upload, on the same path (limiter, retries, requestid) as every other write.
 """
 
 from __future__ import annotations
@@ -15,10 +19,11 @@ import json
 import re
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import TypeVar
 
 import httpx
 
@@ -31,6 +36,22 @@ from invoice_pipelines.quickbooks.errors import (
     fault_from_dict,
 )
 from invoice_pipelines.quickbooks.limits import Clock, RealmLimiter, backoff_seconds, limiter_for
+from invoice_pipelines.quickbooks.payables import (
+    AccountDraft,
+    AttachmentLink,
+    BillDraft,
+    BillPaymentDraft,
+    QboAccount,
+    QboAttachable,
+    QboBill,
+    QboBillPayment,
+    QboTerm,
+    QboVendor,
+    QboVendorCredit,
+    TermDraft,
+    VendorCreditDraft,
+    VendorDraft,
+)
 
 MIN_MINOR_VERSION = 75
 MAX_PAGE = 1000
@@ -38,7 +59,10 @@ MAX_BATCH = 30
 CDC_MAX_OBJECTS = 1000
 CDC_MAX_AGE = timedelta(days=30)
 THROTTLE_WAIT = 60.0
-NAME_LISTS = {"Customer", "Item", "Vendor", "Employee", "Account", "TaxCode"}
+NAME_LISTS = {"Customer", "Item", "Vendor", "Employee", "Account", "TaxCode", "Term"}
+T = TypeVar("T")
+# characters a file name cannot carry inside a quoted multipart header value
+_UNSAFE_IN_HEADER = re.compile(r'[\\"\r\n]')
 
 _MARK = f"decimal-{uuid.uuid4().hex[:10]}:"
 _MARKED = re.compile(r'"' + re.escape(_MARK) + r'(-?[0-9.]+)"')
@@ -154,13 +178,22 @@ class QboClient:
         params: dict | None = None,
         body: dict | None = None,
         text_body: str | None = None,
+        raw_body: tuple[str, bytes] | None = None,
         cost: int = 1,
         batch: bool = False,
     ) -> dict:
-        """Call `{company_url}/{path}` and return the decoded JSON; raises a typed QboError."""
+        """Call `{company_url}/{path}` and return the decoded JSON; raises a typed QboError.
+        `raw_body`: (Content-Type, bytes) sent as they are (a multipart upload)."""
+        return self._call(method, path, params, body, text_body, raw_body, cost, batch, False)
+
+    def request_text(self, method: str, path: str, *, params: dict | None = None) -> str:
+        """A call QBO answers with text, not JSON (GET /download/{id}: a link)."""
+        return self._call(method, path, params, None, None, None, 1, False, True)
+
+    def _call(self, method, path, params, body, text_body, raw_body, cost, batch, as_text):
         query = dict(params or {})
         query["minorversion"] = str(self.minor_version)
-        headers = {"Accept": "application/json"}
+        headers = {"Accept": "text/plain" if as_text else "application/json"}
         content: bytes | None = None
         if body is not None:
             headers["Content-Type"] = "application/json"
@@ -168,6 +201,8 @@ class QboClient:
         elif text_body is not None:
             headers["Content-Type"] = "application/text"
             content = text_body.encode()
+        elif raw_body is not None:
+            headers["Content-Type"], content = raw_body
         url = f"{self.company_url}/{path.lstrip('/')}"
         refreshed = False
         attempt = 0
@@ -176,7 +211,7 @@ class QboClient:
             token = self.tokens.access_token()
             headers["Authorization"] = f"Bearer {token}"
             try:
-                return self._send(method, url, query, headers, content, cost, batch)
+                return self._send(method, url, query, headers, content, cost, batch, as_text)
             except AuthenticationFailed:
                 if refreshed:
                     raise
@@ -203,7 +238,7 @@ class QboClient:
                     wait = backoff_seconds(attempt)
                 self.clock.sleep(wait)
 
-    def _send(self, method, url, query, headers, content, cost, batch) -> dict:
+    def _send(self, method, url, query, headers, content, cost, batch, as_text=False):
         ticket = self.limiter.acquire(cost, batch=batch)
         try:
             self.stats["requests"] += 1
@@ -231,6 +266,9 @@ class QboClient:
             if isinstance(error, Throttled):
                 self.limiter.forget(ticket)
             raise error
+        if as_text:
+            text = response.text.strip()
+            return str(json.loads(text)) if text.startswith('"') else text
         try:
             data = decode_json(response.content)
         except ValueError:
@@ -404,6 +442,267 @@ class QboClient:
             batch=True,
         )
         return {str(item.get("bId")): item for item in data.get("BatchItemResponse", [])}
+
+    # -- payables: vendors, terms, accounts, bills, vendor credits, bill payments -------------
+
+    def create_vendor(self, draft: VendorDraft, *, requestid: str) -> QboVendor:
+        return QboVendor.from_qbo(self.create("Vendor", draft.to_qbo(), requestid=requestid))
+
+    def update_vendor(
+        self, qbo_id: str, sync_token: str, draft: VendorDraft, *, requestid: str, sparse=True
+    ) -> QboVendor:
+        """Sparse: the draft's fields change, the rest stays; full: what the draft leaves out
+        is cleared. A stale `sync_token` raises StaleObject."""
+        data = self._update("Vendor", qbo_id, sync_token, draft.to_qbo(), requestid, sparse)
+        return QboVendor.from_qbo(data)
+
+    def get_vendor(self, qbo_id: str) -> QboVendor:
+        return QboVendor.from_qbo(self.get("Vendor", qbo_id))
+
+    def find_vendors(self, where: str = "", *, include_inactive: bool = True) -> list[QboVendor]:
+        """Every vendor matching `where` (QBO's query language), inactive ones too by default."""
+        return self._find("Vendor", where, QboVendor.from_qbo, include_inactive)
+
+    def create_term(self, draft: TermDraft, *, requestid: str) -> QboTerm:
+        return QboTerm.from_qbo(self.create("Term", draft.to_qbo(), requestid=requestid))
+
+    def update_term(
+        self, qbo_id: str, sync_token: str, draft: TermDraft, *, requestid: str, sparse=True
+    ) -> QboTerm:
+        data = self._update("Term", qbo_id, sync_token, draft.to_qbo(), requestid, sparse)
+        return QboTerm.from_qbo(data)
+
+    def get_term(self, qbo_id: str) -> QboTerm:
+        return QboTerm.from_qbo(self.get("Term", qbo_id))
+
+    def find_terms(self, where: str = "", *, include_inactive: bool = True) -> list[QboTerm]:
+        return self._find("Term", where, QboTerm.from_qbo, include_inactive)
+
+    def create_account(self, draft: AccountDraft, *, requestid: str) -> QboAccount:
+        return QboAccount.from_qbo(self.create("Account", draft.to_qbo(), requestid=requestid))
+
+    def update_account(
+        self, qbo_id: str, sync_token: str, draft: AccountDraft, *, requestid: str, sparse=True
+    ) -> QboAccount:
+        data = self._update("Account", qbo_id, sync_token, draft.to_qbo(), requestid, sparse)
+        return QboAccount.from_qbo(data)
+
+    def get_account(self, qbo_id: str) -> QboAccount:
+        return QboAccount.from_qbo(self.get("Account", qbo_id))
+
+    def find_accounts(self, where: str = "", *, include_inactive: bool = True) -> list[QboAccount]:
+        """The chart of accounts, e.g. `where="AccountType = 'Expense'"`."""
+        return self._find("Account", where, QboAccount.from_qbo, include_inactive)
+
+    def create_bill(
+        self, draft: BillDraft, *, requestid: str, allow_duplicate_doc_number: bool = False
+    ) -> QboBill:
+        """A bill; `allow_duplicate_doc_number` sends include=allowduplicatedocnum for a company
+        that refuses a vendor's bill number twice (6140, DuplicateDocNumber)."""
+        params = {"include": "allowduplicatedocnum"} if allow_duplicate_doc_number else None
+        data = self.create("Bill", draft.to_qbo(), requestid=requestid, params=params)
+        return QboBill.from_qbo(data)
+
+    def update_bill(
+        self, qbo_id: str, sync_token: str, draft: BillDraft, *, requestid: str, sparse=True
+    ) -> QboBill:
+        """Sending `lines` replaces all of the bill's lines."""
+        data = self._update("Bill", qbo_id, sync_token, draft.to_qbo(), requestid, sparse)
+        return QboBill.from_qbo(data)
+
+    def get_bill(self, qbo_id: str) -> QboBill:
+        return QboBill.from_qbo(self.get("Bill", qbo_id))
+
+    def find_bills(self, where: str = "") -> list[QboBill]:
+        """Bills matching `where`, e.g. `f"DocNumber = {quote(number)}"`."""
+        return self._find("Bill", where, QboBill.from_qbo, False)
+
+    def delete_bill(self, qbo_id: str, sync_token: str, *, requestid: str) -> None:
+        """QBO has no void for a bill: a bill is deleted (one with payments is refused)."""
+        self._delete("Bill", qbo_id, sync_token, requestid)
+
+    def create_vendor_credit(self, draft: VendorCreditDraft, *, requestid: str) -> QboVendorCredit:
+        data = self.create("VendorCredit", draft.to_qbo(), requestid=requestid)
+        return QboVendorCredit.from_qbo(data)
+
+    def update_vendor_credit(
+        self,
+        qbo_id: str,
+        sync_token: str,
+        draft: VendorCreditDraft,
+        *,
+        requestid: str,
+        sparse=True,
+    ) -> QboVendorCredit:
+        data = self._update("VendorCredit", qbo_id, sync_token, draft.to_qbo(), requestid, sparse)
+        return QboVendorCredit.from_qbo(data)
+
+    def get_vendor_credit(self, qbo_id: str) -> QboVendorCredit:
+        return QboVendorCredit.from_qbo(self.get("VendorCredit", qbo_id))
+
+    def find_vendor_credits(self, where: str = "") -> list[QboVendorCredit]:
+        return self._find("VendorCredit", where, QboVendorCredit.from_qbo, False)
+
+    def delete_vendor_credit(self, qbo_id: str, sync_token: str, *, requestid: str) -> None:
+        self._delete("VendorCredit", qbo_id, sync_token, requestid)
+
+    def create_bill_payment(self, draft: BillPaymentDraft, *, requestid: str) -> QboBillPayment:
+        data = self.create("BillPayment", draft.to_qbo(), requestid=requestid)
+        return QboBillPayment.from_qbo(data)
+
+    def update_bill_payment(
+        self,
+        qbo_id: str,
+        sync_token: str,
+        draft: BillPaymentDraft,
+        *,
+        requestid: str,
+        sparse=True,
+    ) -> QboBillPayment:
+        data = self._update("BillPayment", qbo_id, sync_token, draft.to_qbo(), requestid, sparse)
+        return QboBillPayment.from_qbo(data)
+
+    def get_bill_payment(self, qbo_id: str) -> QboBillPayment:
+        return QboBillPayment.from_qbo(self.get("BillPayment", qbo_id))
+
+    def find_bill_payments(self, where: str = "") -> list[QboBillPayment]:
+        return self._find("BillPayment", where, QboBillPayment.from_qbo, False)
+
+    def void_bill_payment(self, qbo_id: str, sync_token: str, *, requestid: str) -> QboBillPayment:
+        """Its amounts become zero and what it paid is open on its bills again (QBO voids a bill
+        payment as a payment: operation=update&include=void with a sparse body)."""
+        data = self.request(
+            "POST",
+            "billpayment",
+            params={"operation": "update", "include": "void", "requestid": requestid},
+            body={"Id": qbo_id, "SyncToken": sync_token, "sparse": True},
+        )
+        return QboBillPayment.from_qbo(data["BillPayment"])
+
+    def delete_bill_payment(self, qbo_id: str, sync_token: str, *, requestid: str) -> None:
+        self._delete("BillPayment", qbo_id, sync_token, requestid)
+
+    # -- attachments ------------------------------------------------------------------------
+
+    def upload_attachment(
+        self,
+        content: bytes,
+        *,
+        file_name: str,
+        content_type: str,
+        links: Sequence[AttachmentLink] = (),
+        note: str | None = None,
+        requestid: str,
+    ) -> QboAttachable:
+        """The file as an Attachable linked to `links` (a bill, say): POST /upload with the
+        Attachable's fields and the bytes as two multipart parts. QBO answers each file on its
+        own; a file it refuses (content type, size, a link to nothing) raises its typed error
+        (BusinessValidation 6000)."""
+        metadata = {
+            "AttachableRef": [link.to_qbo() for link in links],
+            "FileName": file_name,
+            "ContentType": content_type,
+        }
+        if note is not None:
+            metadata["Note"] = note
+        data = self.request(
+            "POST",
+            "upload",
+            params={"requestid": requestid},
+            raw_body=_multipart(
+                [
+                    ("file_metadata_01", None, "application/json", encode_json(metadata)),
+                    ("file_content_01", file_name, content_type, content),
+                ]
+            ),
+        )
+        answers = data.get("AttachableResponse") or []
+        answer = answers[0] if answers and isinstance(answers[0], dict) else {}
+        error = fault_from_dict(answer)
+        if error is not None:
+            raise error
+        if "Attachable" not in answer:
+            raise QboError(f"QBO's answer to an upload holds no Attachable: {str(data)[:200]}")
+        return QboAttachable.from_qbo(answer["Attachable"])
+
+    def create_note(
+        self, note: str, *, links: Sequence[AttachmentLink], requestid: str
+    ) -> QboAttachable:
+        """A note attached to `links` (an Attachable without a file)."""
+        body = {"Note": note, "AttachableRef": [link.to_qbo() for link in links]}
+        return QboAttachable.from_qbo(self.create("Attachable", body, requestid=requestid))
+
+    def get_attachable(self, qbo_id: str) -> QboAttachable:
+        return QboAttachable.from_qbo(self.get("Attachable", qbo_id))
+
+    def find_attachables(self, entity_type: str, entity_id: str) -> list[QboAttachable]:
+        """The attachments linked to one record (a bill's documents)."""
+        where = (
+            f"AttachableRef.EntityRef.Type = {quote(entity_type)} "
+            f"AND AttachableRef.EntityRef.value = {quote(entity_id)}"
+        )
+        return self._find("Attachable", where, QboAttachable.from_qbo, False)
+
+    def delete_attachable(self, qbo_id: str, sync_token: str, *, requestid: str) -> None:
+        self._delete("Attachable", qbo_id, sync_token, requestid)
+
+    def download_attachment(self, qbo_id: str) -> bytes:
+        """The file's bytes: QBO's temporary link (GET /download/{id}), then the file behind it
+        (no token: the link is signed). A refused link raises QboError."""
+        link = self.request_text("GET", f"download/{qbo_id}")
+        try:
+            response = self.http.get(link, timeout=self.timeout)
+        except httpx.TransportError as exc:
+            raise TransportError(
+                f"the attachment could not be fetched ({type(exc).__name__})"
+            ) from exc
+        if response.status_code != 200:
+            raise QboError(
+                f"the attachment's link was refused (HTTP {response.status_code})",
+                status=response.status_code,
+            )
+        return response.content
+
+    # -- the typed calls' shared steps ---------------------------------------------------------
+
+    def _update(
+        self, entity: str, qbo_id: str, sync_token: str, fields: dict, requestid: str, sparse
+    ) -> dict:
+        body = {**fields, "Id": qbo_id, "SyncToken": sync_token, "sparse": bool(sparse)}
+        return self.create(entity, body, requestid=requestid)
+
+    def _delete(self, entity: str, qbo_id: str, sync_token: str, requestid: str) -> None:
+        self.request(
+            "POST",
+            entity.lower(),
+            params={"operation": "delete", "requestid": requestid},
+            body={"Id": qbo_id, "SyncToken": sync_token},
+        )
+
+    def _find(
+        self, entity: str, where: str, parse: Callable[[dict], T], include_inactive: bool
+    ) -> list[T]:
+        records = self.query_all(entity, where, order_by="", include_inactive=include_inactive)
+        return [parse(record) for record in records]
+
+
+def _multipart(parts: list[tuple[str, str | None, str, bytes]]) -> tuple[str, bytes]:
+    """(Content-Type, body) of a multipart/form-data request: (name, file name, type, bytes)
+    per part, CRLF line ends, a boundary that occurs in none of them."""
+    while True:
+        boundary = f"invoice-pipelines-{uuid.uuid4().hex}"
+        if not any(boundary.encode() in content for *_, content in parts):
+            break
+    body = bytearray()
+    for name, file_name, content_type, content in parts:
+        disposition = f'form-data; name="{name}"'
+        if file_name is not None:
+            disposition += f'; filename="{_UNSAFE_IN_HEADER.sub("_", file_name)}"'
+        body += f"--{boundary}\r\nContent-Disposition: {disposition}\r\n".encode()
+        body += f"Content-Type: {content_type}\r\n\r\n".encode()
+        body += content + b"\r\n"
+    body += f"--{boundary}--\r\n".encode()
+    return f"multipart/form-data; boundary={boundary}", bytes(body)
 
 
 def _split(found: list[dict]) -> Changes:
