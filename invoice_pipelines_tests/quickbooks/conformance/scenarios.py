@@ -9,6 +9,9 @@ from decimal import Decimal
 from invoice_pipelines_devtools.qbo_simulator import CompanyHandle, QboSimulator
 
 CENT = Decimal("0.01")
+# the supplier's document the payables group uploads to a bill: CR LF, NUL bytes and a line that
+# starts like a multipart delimiter, as binary files have them
+DOCUMENT = b"%PDF-1.7\r\n%\xe2\xe3\xcf\xd3\n--\r\n\x00\x01\xff trailer" * 300
 
 
 def money(value) -> str:

@@ -10,7 +10,7 @@ expectation says so."""
 
 from __future__ import annotations
 
-from invoice_pipelines_tests.quickbooks.conformance.scenarios import Scenarios, money
+from invoice_pipelines_tests.quickbooks.conformance.scenarios import DOCUMENT, Scenarios, money
 
 THIRD_PARTY = ("node-quickbooks", "python-quickbooks")
 
@@ -151,3 +151,37 @@ def test_throttling_429_and_injected_server_faults(client):
         assert client.sim.stats(client.realm)["throttled"] == 0
     assert report["after_wait"] == "ok"
     assert [report[f"after_{f}"] for f in ("429", "500", "503")] == ["ok"] * 3
+
+
+def test_vendors_bills_attachments_and_bill_payments(client):
+    """createVendor, createBill, upload (a file linked to the bill), createAttachable (a note),
+    createVendorCredit and createBillPayment as each client offers them: the bill is paid to
+    Balance 0 with the vendor credit, the uploaded file comes back byte for byte."""
+    report = client.run("payables")
+
+    assert report["vendor"] == {"DisplayName": "Lieferant Schulz", "SyncToken": "0"}
+    assert_fault(report["duplicate_vendor"], "6240", "Duplicate Name Exists Error", 400)
+    bill = report["bill"]
+    assert (money(bill["TotalAmt"]), money(bill["Balance"]), bill["DocNumber"]) == (
+        "350.50",
+        "350.50",
+        "RE-1",
+    )
+    assert_fault(report["no_vendor"], "2020", "Required param missing", 400)
+    assert report["attachable"] == {
+        "FileName": "RE-1.pdf",
+        "ContentType": "application/pdf",
+        "Size": len(DOCUMENT),
+        "linked_to_bill": True,
+    }
+    assert report["downloaded_same"] is True
+    assert report["note"] == "Skonto 2 % bis 12.11."
+    assert [money(report["credit"][k]) for k in ("TotalAmt", "Balance")] == ["20.00", "0.00"]
+    assert money(report["balance_after_payment"]) == "0.00"
+    assert (report["bill_payments"], report["found_bills"]) == (1, 1)
+    assert [a.get("FileName") for a in client.sim.records(client.realm, "Attachable")] == [
+        "RE-1.pdf",
+        None,
+    ]
+    uploads = [e for e in client.sim.requests(client.realm) if e["path"].endswith("/upload")]
+    assert [e["status"] for e in uploads] == [200]

@@ -4,6 +4,7 @@ stdin, the report comes back as JSON on stdout."""
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import shutil
@@ -14,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from invoice_pipelines_tests.conftest import IN_CI
-from invoice_pipelines_tests.quickbooks.conformance.scenarios import Scenarios
+from invoice_pipelines_tests.quickbooks.conformance.scenarios import DOCUMENT, Scenarios
 
 NODE_DIR = Path(__file__).resolve().parent / "node"
 
@@ -52,6 +53,7 @@ class NodeQuickBooks(Scenarios):
             "access_token": company.access_token,
             "refresh_token": company.refresh_token,
             "since_ms": int((sim.now() - 60) * 1000),
+            "document_b64": base64.b64encode(DOCUMENT).decode("ascii"),
         }
         # node-quickbooks formats changedSince in the process's zone and leaves a "+" unencoded,
         # which QBO reads as a space (ruckus/quickeebooks#87): a US zone, as its users have

@@ -12,9 +12,18 @@ import httpx
 from invoice_pipelines.quickbooks.client import QboClient, batch_fault, quote, request_id
 from invoice_pipelines.quickbooks.errors import QboError, TokenError
 from invoice_pipelines.quickbooks.limits import Clock, RealmLimiter
+from invoice_pipelines.quickbooks.payables import (
+    Applied,
+    AttachmentLink,
+    BillDraft,
+    BillPaymentDraft,
+    ExpenseLine,
+    VendorCreditDraft,
+    VendorDraft,
+)
 from invoice_pipelines.quickbooks.tokens import TokenStore, save_connection, token_cipher
 from invoice_pipelines_devtools.qbo_simulator import QboSimulator
-from invoice_pipelines_tests.quickbooks.conformance.scenarios import Scenarios, outcome
+from invoice_pipelines_tests.quickbooks.conformance.scenarios import DOCUMENT, Scenarios, outcome
 from invoice_pipelines_tests.quickbooks.conftest import TOKEN_KEY, connect
 
 
@@ -251,6 +260,80 @@ class OurClient(Scenarios):
                 "Balance": voided["Balance"],
                 "PrivateNote": voided.get("PrivateNote", ""),
             },
+        }
+
+    def payables(self) -> dict:
+        client = self.client
+
+        def rid(key: str) -> str:
+            return request_id("conformance", "payables", key)
+
+        vendor = client.create_vendor(VendorDraft("Lieferant Schulz"), requestid=rid("v"))
+        self._create("Customer", {"DisplayName": "Kunde und Lieferant"}, "payables-c")
+        [office] = client.find_accounts("AccountType = 'Expense' AND Name = 'Office Expenses'")
+        bank = client.find_accounts("AccountType = 'Bank'")[0]
+
+        def lines(*amounts: str) -> tuple[ExpenseLine, ...]:
+            return tuple(ExpenseLine(Decimal(a), account_id=office.id) for a in amounts)
+
+        draft = BillDraft(
+            vendor_id=vendor.id,
+            lines=lines("300.00", "50.50"),
+            doc_number="RE-1",
+            txn_date=datetime(2026, 11, 2).date(),
+        )
+        bill = client.create_bill(draft, requestid=rid("b"))
+        attachable = client.upload_attachment(
+            DOCUMENT,
+            file_name="RE-1.pdf",
+            content_type="application/pdf",
+            links=[AttachmentLink("Bill", bill.id)],
+            requestid=rid("a"),
+        )
+        note = client.create_note(
+            "Skonto 2 % bis 12.11.", links=[AttachmentLink("Bill", bill.id)], requestid=rid("n")
+        )
+        linked = client.get_attachable(attachable.id)
+        credit = client.create_vendor_credit(
+            VendorCreditDraft(vendor_id=vendor.id, lines=lines("20.00")), requestid=rid("vc")
+        )
+        client.create_bill_payment(
+            BillPaymentDraft(
+                vendor_id=vendor.id,
+                total=Decimal("330.50"),
+                account_id=bank.id,
+                bills=(Applied(bill.id, Decimal("350.50")),),
+                credits=(Applied(credit.id, Decimal("20.00")),),
+            ),
+            requestid=rid("p"),
+        )
+        paid = client.get_bill(bill.id)
+        return {
+            "vendor": {"DisplayName": vendor.display_name, "SyncToken": vendor.sync_token},
+            "duplicate_vendor": _outcome(
+                lambda: client.create_vendor(
+                    VendorDraft("Kunde und Lieferant"), requestid=rid("dup")
+                )
+            ),
+            "bill": {"TotalAmt": bill.total, "Balance": bill.balance, "DocNumber": bill.doc_number},
+            "no_vendor": _outcome(
+                lambda: client.create_bill(BillDraft(lines=lines("1.00")), requestid=rid("nv"))
+            ),
+            "attachable": {
+                "FileName": linked.file_name,
+                "ContentType": linked.content_type,
+                "Size": linked.size,
+                "linked_to_bill": AttachmentLink("Bill", bill.id) in linked.links,
+            },
+            "downloaded_same": client.download_attachment(attachable.id) == DOCUMENT,
+            "note": note.note,
+            "credit": {
+                "TotalAmt": credit.total,
+                "Balance": client.get_vendor_credit(credit.id).balance,
+            },
+            "balance_after_payment": paid.balance,
+            "bill_payments": len(paid.payment_ids),
+            "found_bills": len(client.find_bills(f"DocNumber = {quote('RE-1')}")),
         }
 
     def _refresh_token(self) -> str:

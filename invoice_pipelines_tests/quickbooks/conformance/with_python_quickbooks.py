@@ -9,23 +9,35 @@ import json
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
+import httpx
 from intuitlib.client import AuthClient
 from intuitlib.exceptions import AuthClientError
 from quickbooks import QuickBooks
 from quickbooks.batch import batch_create
 from quickbooks.cdc import change_data_capture
 from quickbooks.exceptions import QuickbooksException
-from quickbooks.objects.base import LinkedTxn, Ref
+from quickbooks.objects.account import Account
+from quickbooks.objects.attachable import Attachable
+from quickbooks.objects.base import AttachableRef, LinkedTxn, Ref
+from quickbooks.objects.bill import Bill
+from quickbooks.objects.billpayment import BillPayment, BillPaymentLine, CheckPayment
 from quickbooks.objects.company_info import CompanyInfo
 from quickbooks.objects.customer import Customer
-from quickbooks.objects.detailline import SalesItemLine, SalesItemLineDetail
+from quickbooks.objects.detailline import (
+    AccountBasedExpenseLine,
+    AccountBasedExpenseLineDetail,
+    SalesItemLine,
+    SalesItemLineDetail,
+)
 from quickbooks.objects.invoice import Invoice
 from quickbooks.objects.item import Item
 from quickbooks.objects.payment import Payment, PaymentLine
+from quickbooks.objects.vendor import Vendor
+from quickbooks.objects.vendorcredit import VendorCredit
 
 from invoice_pipelines_devtools.qbo_simulator import QboSimulator
 from invoice_pipelines_devtools.qbo_simulator.api import CompanyHandle
-from invoice_pipelines_tests.quickbooks.conformance.scenarios import Scenarios, outcome
+from invoice_pipelines_tests.quickbooks.conformance.scenarios import DOCUMENT, Scenarios, outcome
 
 PAGE = 1000
 
@@ -231,6 +243,95 @@ class PythonQuickBooks(Scenarios):
                 "Balance": voided.Balance,
                 "PrivateNote": voided.PrivateNote or "",
             },
+        }
+
+    def payables(self) -> dict:
+        qb = self.qb
+        vendor = Vendor()
+        vendor.DisplayName = "Lieferant Schulz"
+        vendor = vendor.save(qb=qb)
+        customer = Customer()
+        customer.DisplayName = "Kunde und Lieferant"
+        customer.save(qb=qb)
+        duplicate = Vendor()
+        duplicate.DisplayName = "Kunde und Lieferant"
+        [office] = Account.filter(AccountType="Expense", Name="Office Expenses", qb=qb)
+        bank = Account.filter(AccountType="Bank", qb=qb)[0]
+
+        def lines(*amounts: str) -> list:
+            out = []
+            for amount in amounts:
+                line = AccountBasedExpenseLine()
+                line.Amount = Decimal(amount)
+                line.AccountBasedExpenseLineDetail = AccountBasedExpenseLineDetail()
+                line.AccountBasedExpenseLineDetail.AccountRef = office.to_ref()
+                out.append(line)
+            return out
+
+        bill = Bill()
+        bill.VendorRef, bill.DocNumber, bill.TxnDate = vendor.to_ref(), "RE-1", "2026-11-02"
+        bill.Line = lines("300.00", "50.50")
+        bill = bill.save(qb=qb)
+        no_vendor = Bill()
+        no_vendor.Line = lines("1.00")
+        # README: an Attachable with an AttachableRef to the object, FileName, ContentType and the
+        # file (_FilePath, or _FileBytes), saved: the library uploads it to /upload
+        attachment = Attachable()
+        ref = AttachableRef()
+        ref.EntityRef = bill.to_ref()
+        attachment.AttachableRef.append(ref)
+        attachment.FileName, attachment.ContentType = "RE-1.pdf", "application/pdf"
+        attachment._FileBytes = DOCUMENT
+        attachment = attachment.save(qb=qb)
+        note = Attachable()
+        note_ref = AttachableRef()
+        note_ref.EntityRef = bill.to_ref()
+        note.AttachableRef.append(note_ref)
+        note.Note = "Skonto 2 % bis 12.11."
+        note = note.save(qb=qb)
+        linked = Attachable.get(attachment.Id, qb=qb)
+        credit = VendorCredit()
+        credit.VendorRef, credit.Line = vendor.to_ref(), lines("20.00")
+        credit = credit.save(qb=qb)
+        payment = BillPayment()
+        payment.VendorRef, payment.PayType = vendor.to_ref(), "Check"
+        payment.CheckPayment = CheckPayment()
+        payment.CheckPayment.BankAccountRef = bank.to_ref()
+        payment.TotalAmt = Decimal("330.50")
+        for txn, amount in ((bill, "350.50"), (credit, "20.00")):
+            line = BillPaymentLine()
+            line.Amount = Decimal(amount)
+            line.LinkedTxn.append(txn.to_linked_txn())
+            payment.Line.append(line)
+        payment.save(qb=qb)
+        paid = Bill.get(bill.Id, qb=qb)
+        return {
+            "vendor": {"DisplayName": vendor.DisplayName, "SyncToken": vendor.SyncToken},
+            "duplicate_vendor": _outcome(lambda: duplicate.save(qb=qb)),
+            "bill": {
+                "TotalAmt": bill.TotalAmt,
+                "Balance": bill.Balance,
+                "DocNumber": bill.DocNumber,
+            },
+            "no_vendor": _outcome(lambda: no_vendor.save(qb=qb)),
+            "attachable": {
+                "FileName": linked.FileName,
+                "ContentType": linked.ContentType,
+                "Size": linked.Size,
+                "linked_to_bill": any(
+                    r.EntityRef.type == "Bill" and r.EntityRef.value == bill.Id
+                    for r in linked.AttachableRef
+                ),
+            },
+            "downloaded_same": httpx.get(linked.TempDownloadUri).content == DOCUMENT,
+            "note": note.Note,
+            "credit": {
+                "TotalAmt": credit.TotalAmt,
+                "Balance": VendorCredit.get(credit.Id, qb=qb).to_dict().get("Balance"),
+            },
+            "balance_after_payment": paid.Balance,
+            "bill_payments": sum(1 for t in paid.LinkedTxn if t.TxnType.startswith("BillPayment")),
+            "found_bills": len(Bill.filter(DocNumber="RE-1", qb=qb)),
         }
 
     def _company_info(self, qb: QuickBooks):

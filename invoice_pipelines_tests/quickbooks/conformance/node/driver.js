@@ -4,11 +4,13 @@
 //   node driver.js <group>   with the world as JSON on stdin  ->  one JSON report on stdout
 //
 // The world: {api_base, token_url, revoke_url, authorize_url, userinfo_url, control_url,
-// realm_id, client_id, client_secret, access_token, refresh_token, since_ms}. control_url is the
+// realm_id, client_id, client_secret, access_token, refresh_token, since_ms, document_b64}.
+// control_url is the
 // simulator's /_sim (the test's hand on QBO's clock and faults), never the clients'. The reports
 // name what a user of these libraries sees; the Python tests compare them with what QBO does.
 'use strict';
 
+const { Readable } = require('stream');
 const QuickBooks = require('node-quickbooks');
 const OAuthClient = require('intuit-oauth');
 
@@ -241,6 +243,67 @@ const groups = {
       second_unapplied: second.UnappliedAmt,
       linked_payments: (afterSecond.LinkedTxn || []).filter((t) => t.TxnType === 'Payment').length,
       voided: { TotalAmt: voided.TotalAmt, Balance: voided.Balance, PrivateNote: voided.PrivateNote || '' },
+    };
+  },
+
+  async payables(world) {
+    const qbo = client(world);
+    const vendor = await must(qbo, 'createVendor', { DisplayName: 'Lieferant Schulz' });
+    await must(qbo, 'createCustomer', { DisplayName: 'Kunde und Lieferant' });
+    const duplicate = await call(qbo, 'createVendor', { DisplayName: 'Kunde und Lieferant' });
+    const expense = await must(qbo, 'findAccounts', { AccountType: 'Expense', Name: 'Office Expenses' });
+    const bank = await must(qbo, 'findAccounts', { AccountType: 'Bank' });
+    const office = expense.QueryResponse.Account[0].Id;
+    const line = (amount) => ({
+      Amount: amount,
+      DetailType: 'AccountBasedExpenseLineDetail',
+      AccountBasedExpenseLineDetail: { AccountRef: { value: office } },
+    });
+    const bill = await must(qbo, 'createBill', {
+      VendorRef: { value: vendor.Id }, DocNumber: 'RE-1', TxnDate: '2026-11-02', Line: [line(300), line(50.5)],
+    });
+    const noVendor = await call(qbo, 'createBill', { Line: [line(1)] });
+    // upload(filename, contentType, stream, entityType, entityId): the file, then the link
+    const bytes = Buffer.from(world.document_b64, 'base64');
+    const attachable = await must(qbo, 'upload', 'RE-1.pdf', 'application/pdf', Readable.from([bytes]), 'Bill', bill.Id);
+    const downloaded = Buffer.from(await (await fetch(attachable.TempDownloadUri)).arrayBuffer());
+    const note = await must(qbo, 'createAttachable', {
+      Note: 'Skonto 2 % bis 12.11.', AttachableRef: [{ EntityRef: { type: 'Bill', value: bill.Id } }],
+    });
+    const linked = await must(qbo, 'getAttachable', attachable.Id);
+    const credit = await must(qbo, 'createVendorCredit', {
+      VendorRef: { value: vendor.Id }, Line: [line(20)],
+    });
+    await must(qbo, 'createBillPayment', {
+      VendorRef: { value: vendor.Id },
+      PayType: 'Check',
+      CheckPayment: { BankAccountRef: { value: bank.QueryResponse.Account[0].Id } },
+      TotalAmt: 330.5,
+      Line: [
+        { Amount: 350.5, LinkedTxn: [{ TxnId: bill.Id, TxnType: 'Bill' }] },
+        { Amount: 20, LinkedTxn: [{ TxnId: credit.Id, TxnType: 'VendorCredit' }] },
+      ],
+    });
+    const paid = await must(qbo, 'getBill', bill.Id);
+    const taken = await must(qbo, 'getVendorCredit', credit.Id);
+    const found = await must(qbo, 'findBills', { DocNumber: 'RE-1' });
+    return {
+      vendor: { DisplayName: vendor.DisplayName, SyncToken: vendor.SyncToken },
+      duplicate_vendor: outcome(duplicate),
+      bill: { TotalAmt: bill.TotalAmt, Balance: bill.Balance, DocNumber: bill.DocNumber },
+      no_vendor: outcome(noVendor),
+      attachable: {
+        FileName: linked.FileName,
+        ContentType: linked.ContentType,
+        Size: linked.Size,
+        linked_to_bill: (linked.AttachableRef || []).some((r) => r.EntityRef.type === 'Bill' && r.EntityRef.value === bill.Id),
+      },
+      downloaded_same: downloaded.equals(bytes),
+      note: note.Note,
+      credit: { TotalAmt: credit.TotalAmt, Balance: taken.Balance },
+      balance_after_payment: paid.Balance,
+      bill_payments: (paid.LinkedTxn || []).filter((t) => t.TxnType.startsWith('BillPayment')).length,
+      found_bills: (found.QueryResponse.Bill || []).length,
     };
   },
 
