@@ -327,30 +327,16 @@ class ExpenseLine:
         )
 
 
-def _lines(data: dict) -> tuple[ExpenseLine, ...]:
-    parsed = (ExpenseLine.from_qbo(line) for line in data.get("Line") or [])
-    return tuple(line for line in parsed if line is not None)
-
-
-def _payment_ids(data: dict) -> tuple[str, ...]:
-    return tuple(
-        str(link["TxnId"])
-        for link in data.get("LinkedTxn") or []
-        if str(link.get("TxnType", "")).startswith("BillPayment")
-    )
-
-
 @dataclass(frozen=True)
-class BillDraft:
-    """A bill to create (vendor and lines required), or the fields to change. `total_tax` is the
-    tax the supplier charged, sent as TxnTaxDetail.TotalTax (QBO's total = lines + tax)."""
+class ExpenseDraft:
+    """What a bill and a vendor credit share: the vendor, lines and the money's details.
+    `total_tax` is the tax the supplier charged, sent as TxnTaxDetail.TotalTax (QBO's total is
+    the lines and that tax)."""
 
     vendor_id: str | None = None
     lines: tuple[ExpenseLine, ...] | None = None
     doc_number: str | None = None
     txn_date: date | None = None
-    due_date: date | None = None
-    term_id: str | None = None
     currency: str | None = None
     exchange_rate: Decimal | None = None
     total_tax: Decimal | None = None
@@ -368,8 +354,6 @@ class BillDraft:
                 "Line": [line.to_qbo() for line in self.lines] if self.lines is not None else None,
                 "DocNumber": self.doc_number,
                 "TxnDate": self.txn_date.isoformat() if self.txn_date else None,
-                "DueDate": self.due_date.isoformat() if self.due_date else None,
-                "SalesTermRef": {"value": self.term_id} if self.term_id else None,
                 "CurrencyRef": {"value": self.currency} if self.currency else None,
                 "ExchangeRate": self.exchange_rate,
                 "TxnTaxDetail": {"TotalTax": self.total_tax}
@@ -382,18 +366,41 @@ class BillDraft:
 
 
 @dataclass(frozen=True)
-class QboBill:
+class BillDraft(ExpenseDraft):
+    """A bill to create (vendor and lines required), or the fields to change; due on `due_date`,
+    else by its terms `term_id`, else by the vendor's."""
+
+    due_date: date | None = None
+    term_id: str | None = None
+
+    def to_qbo(self) -> dict:
+        return _compact(
+            {
+                **super().to_qbo(),
+                "DueDate": self.due_date.isoformat() if self.due_date else None,
+                "SalesTermRef": {"value": self.term_id} if self.term_id else None,
+            }
+        )
+
+
+@dataclass(frozen=True)
+class VendorCreditDraft(ExpenseDraft):
+    """A credit note from a vendor (a supplier's 381), or the fields to change."""
+
+
+@dataclass(frozen=True)
+class QboExpense:
+    """What QBO's bill and vendor credit share; `balance` is what bill payments have not paid
+    of a bill, or not yet taken of a vendor credit."""
+
     id: str
     sync_token: str
     vendor_id: str
     doc_number: str | None
     txn_date: date | None
-    due_date: date | None
-    term_id: str | None
     currency: str | None
     exchange_rate: Decimal | None
     total: Decimal
-    # what bill payments have not paid of it
     balance: Decimal
     lines: tuple[ExpenseLine, ...]
     payment_ids: tuple[str, ...]
@@ -401,96 +408,50 @@ class QboBill:
     updated_at: datetime | None
     raw: dict = field(repr=False, compare=False)
 
+    @staticmethod
+    def _fields(data: dict) -> dict:
+        parsed = (ExpenseLine.from_qbo(line) for line in data.get("Line") or [])
+        return {
+            "id": str(data["Id"]),
+            "sync_token": str(data["SyncToken"]),
+            "vendor_id": _ref(data.get("VendorRef")) or "",
+            "doc_number": data.get("DocNumber"),
+            "txn_date": _day(data.get("TxnDate")),
+            "currency": _ref(data.get("CurrencyRef")),
+            "exchange_rate": _decimal(data.get("ExchangeRate")),
+            "total": _money(data.get("TotalAmt")),
+            "balance": _money(data.get("Balance")),
+            "lines": tuple(line for line in parsed if line is not None),
+            "payment_ids": tuple(
+                str(link["TxnId"])
+                for link in data.get("LinkedTxn") or []
+                if str(link.get("TxnType", "")).startswith("BillPayment")
+            ),
+            "private_note": data.get("PrivateNote"),
+            "updated_at": _moment(data),
+            "raw": data,
+        }
+
+
+@dataclass(frozen=True)
+class QboBill(QboExpense):
+    due_date: date | None = None
+    term_id: str | None = None
+
     @classmethod
     def from_qbo(cls, data: dict) -> QboBill:
         return cls(
-            id=str(data["Id"]),
-            sync_token=str(data["SyncToken"]),
-            vendor_id=_ref(data.get("VendorRef")) or "",
-            doc_number=data.get("DocNumber"),
-            txn_date=_day(data.get("TxnDate")),
+            **cls._fields(data),
             due_date=_day(data.get("DueDate")),
             term_id=_ref(data.get("SalesTermRef")),
-            currency=_ref(data.get("CurrencyRef")),
-            exchange_rate=_decimal(data.get("ExchangeRate")),
-            total=_money(data.get("TotalAmt")),
-            balance=_money(data.get("Balance")),
-            lines=_lines(data),
-            payment_ids=_payment_ids(data),
-            private_note=data.get("PrivateNote"),
-            updated_at=_moment(data),
-            raw=data,
         )
 
 
 @dataclass(frozen=True)
-class VendorCreditDraft:
-    """A credit note from a vendor (a supplier's 381), or the fields to change."""
-
-    vendor_id: str | None = None
-    lines: tuple[ExpenseLine, ...] | None = None
-    doc_number: str | None = None
-    txn_date: date | None = None
-    currency: str | None = None
-    exchange_rate: Decimal | None = None
-    total_tax: Decimal | None = None
-    ap_account_id: str | None = None
-    private_note: str | None = None
-
-    def __post_init__(self) -> None:
-        _require_decimal("exchange_rate", self.exchange_rate, optional=True)
-        _require_decimal("total_tax", self.total_tax, optional=True)
-
-    def to_qbo(self) -> dict:
-        return _compact(
-            {
-                "VendorRef": {"value": self.vendor_id} if self.vendor_id else None,
-                "Line": [line.to_qbo() for line in self.lines] if self.lines is not None else None,
-                "DocNumber": self.doc_number,
-                "TxnDate": self.txn_date.isoformat() if self.txn_date else None,
-                "CurrencyRef": {"value": self.currency} if self.currency else None,
-                "ExchangeRate": self.exchange_rate,
-                "TxnTaxDetail": {"TotalTax": self.total_tax}
-                if self.total_tax is not None
-                else None,
-                "APAccountRef": {"value": self.ap_account_id} if self.ap_account_id else None,
-                "PrivateNote": self.private_note,
-            }
-        )
-
-
-@dataclass(frozen=True)
-class QboVendorCredit:
-    id: str
-    sync_token: str
-    vendor_id: str
-    doc_number: str | None
-    txn_date: date | None
-    currency: str | None
-    total: Decimal
-    # what bill payments have not yet taken of it
-    balance: Decimal
-    lines: tuple[ExpenseLine, ...]
-    payment_ids: tuple[str, ...]
-    updated_at: datetime | None
-    raw: dict = field(repr=False, compare=False)
-
+class QboVendorCredit(QboExpense):
     @classmethod
     def from_qbo(cls, data: dict) -> QboVendorCredit:
-        return cls(
-            id=str(data["Id"]),
-            sync_token=str(data["SyncToken"]),
-            vendor_id=_ref(data.get("VendorRef")) or "",
-            doc_number=data.get("DocNumber"),
-            txn_date=_day(data.get("TxnDate")),
-            currency=_ref(data.get("CurrencyRef")),
-            total=_money(data.get("TotalAmt")),
-            balance=_money(data.get("Balance")),
-            lines=_lines(data),
-            payment_ids=_payment_ids(data),
-            updated_at=_moment(data),
-            raw=data,
-        )
+        return cls(**cls._fields(data))
 
 
 # ---- bill payments ---------------------------------------------------------------------

@@ -498,28 +498,24 @@ class Company(Payables, Attachments):
         record = self._existing("Invoice", body, ctx)
         now = self.now()
         self._unlink_payments(record, now)
-        data = record.data
-        self._adjust_customer_balance(data["CustomerRef"], -data["Balance"])
-        for line in data.get("Line", []):
-            line["Amount"] = ZERO
-        data["TotalAmt"] = ZERO
-        data["Balance"] = ZERO
-        data.pop("TxnTaxDetail", None)
-        note = data.get("PrivateNote")
-        data["PrivateNote"] = f"Voided - {note}" if note else "Voided"
-        self._bump(record, now)
-        self._event(record, "Void")
-        return self.render(record)
+        self._adjust_customer_balance(record.data["CustomerRef"], -record.data["Balance"])
+        record.data.pop("TxnTaxDetail", None)
+        return self._voided(record, now, "Balance")
 
     def void_payment(self, body: dict, ctx: WriteContext) -> dict:
         record = self._existing("Payment", body, ctx)
         now = self.now()
         self._unapply(record, now)
+        return self._voided(record, now, "UnappliedAmt")
+
+    def _voided(self, record: Record, now: float, *amounts: str) -> dict:
+        """A void as QBO makes it: the lines, TotalAmt and `amounts` zero, "Voided" in front of
+        the private note, the record kept with a new SyncToken (its links already undone)."""
         data = record.data
         for line in data.get("Line", []):
             line["Amount"] = ZERO
-        data["TotalAmt"] = ZERO
-        data["UnappliedAmt"] = ZERO
+        for key in ("TotalAmt", *amounts):
+            data[key] = ZERO
         note = data.get("PrivateNote")
         data["PrivateNote"] = f"Voided - {note}" if note else "Voided"
         self._bump(record, now)
@@ -636,6 +632,20 @@ class Company(Payables, Attachments):
                 raise wire.invalid_reference("TaxCode", code)
             detail["TaxCodeRef"] = {"value": code}
 
+    def _open_amounts(
+        self, data: dict, existing: Record | None, total: Decimal, what: str, held: str
+    ) -> None:
+        """TotalAmt, and Balance: TotalAmt less what payments hold of it already (a total below
+        that is refused, 6000); the links to those payments kept."""
+        taken = existing.data["TotalAmt"] - existing.data["Balance"] if existing else ZERO
+        if total < taken:
+            raise wire.business_validation(
+                f"The {what} total {total} is less than the {taken} already {held}."
+            )
+        data["TotalAmt"] = total
+        data["Balance"] = total - taken
+        data["LinkedTxn"] = list(existing.data.get("LinkedTxn", [])) if existing else []
+
     def _total_tax(self, data: dict) -> Decimal:
         """The tax the client computed (TxnTaxDetail.TotalTax); this company computes none."""
         if not isinstance(data.get("TxnTaxDetail"), dict):
@@ -678,17 +688,9 @@ class Company(Payables, Attachments):
         data = dict(fields)
         data["CustomerRef"] = self._sales_customer(data, existing, ctx)
         data["Line"], subtotal = self._sales_lines(data.get("Line"), ctx)
-        total = subtotal + self._total_tax(data)
-        paid = ZERO
-        if existing is not None:
-            paid = existing.data["TotalAmt"] - existing.data["Balance"]
-        if total < paid:
-            raise wire.business_validation(
-                f"The invoice total {total} is less than the {paid} already paid on it."
-            )
-        data["TotalAmt"] = total
-        data["Balance"] = total - paid
-        data["LinkedTxn"] = list(existing.data.get("LinkedTxn", [])) if existing else []
+        self._open_amounts(
+            data, existing, subtotal + self._total_tax(data), "invoice", "paid on it"
+        )
         parsed = self._txn_date(data)
         data["TxnDate"] = parsed.isoformat()
         if not data.get("DueDate"):

@@ -164,15 +164,7 @@ class Payables:
         record = self._existing("BillPayment", body, ctx)
         now = self.now()
         self._unpay(record, now)
-        data = record.data
-        for line in data.get("Line", []):
-            line["Amount"] = ZERO
-        data["TotalAmt"] = ZERO
-        note = data.get("PrivateNote")
-        data["PrivateNote"] = f"Voided - {note}" if note else "Voided"
-        self._bump(record, now)
-        self._event(record, "Void")
-        return self.render(record)
+        return self._voided(record, now)
 
     # ---- name lists ---------------------------------------------------------------------
 
@@ -277,18 +269,7 @@ class Payables:
         terms (SalesTermRef, else the vendor's), else the bill's date (assumed)."""
         data = dict(fields)
         vendor = self._payable_vendor(data, existing, ctx)
-        data["Line"], subtotal = self._expense_lines(data.get("Line"), ctx)
-        total = subtotal + self._total_tax(data)
-        if total < 0:
-            raise wire.business_validation(f"A bill total cannot be negative ({total}).")
-        paid = existing.data["TotalAmt"] - existing.data["Balance"] if existing else ZERO
-        if total < paid:
-            raise wire.business_validation(
-                f"The bill total {total} is less than the {paid} already paid on it."
-            )
-        data["TotalAmt"] = total
-        data["Balance"] = total - paid
-        data["LinkedTxn"] = list(existing.data.get("LinkedTxn", [])) if existing else []
+        self._expense_amounts(data, existing, ctx, "bill", "paid on it")
         txn_date = self._txn_date(data)
         data["TxnDate"] = txn_date.isoformat()
         term = None
@@ -303,7 +284,7 @@ class Payables:
         else:
             data["DueDate"] = (_due(term.data, txn_date) if term else txn_date).isoformat()
         self._transaction_common(data, vendor, ctx)
-        self._bill_doc_number(data, vendor, existing, ctx)
+        self._doc_number_of("Bill", data, vendor, existing, ctx)
         return data
 
     def _vendor_credit(self, fields: dict, existing: Record | None, ctx: WriteContext) -> dict:
@@ -311,26 +292,11 @@ class Payables:
         have not yet taken of it (assumed to be QBO's Balance of a vendor credit)."""
         data = dict(fields)
         vendor = self._payable_vendor(data, existing, ctx)
-        data["Line"], subtotal = self._expense_lines(data.get("Line"), ctx)
-        total = subtotal + self._total_tax(data)
-        if total < 0:
-            raise wire.business_validation(f"A vendor credit total cannot be negative ({total}).")
-        used = existing.data["TotalAmt"] - existing.data["Balance"] if existing else ZERO
-        if total < used:
-            raise wire.business_validation(
-                f"The vendor credit total {total} is less than the {used} already taken from it."
-            )
-        data["TotalAmt"] = total
-        data["Balance"] = total - used
-        data["LinkedTxn"] = list(existing.data.get("LinkedTxn", [])) if existing else []
+        self._expense_amounts(data, existing, ctx, "vendor credit", "taken from it")
         data["TxnDate"] = self._txn_date(data).isoformat()
         data.pop("DueDate", None)
         self._transaction_common(data, vendor, ctx)
-        doc = data.get("DocNumber")
-        if doc in (None, ""):
-            data.pop("DocNumber", None)
-        elif len(str(doc)) > DOC_NUMBER_MAX:
-            raise wire.invalid_value("DocNumber", f"longer than {DOC_NUMBER_MAX} characters")
+        self._doc_number_of("VendorCredit", data, vendor, existing, ctx)
         return data
 
     def _bill_payment(self, fields: dict, existing: Record | None, ctx: WriteContext):
@@ -446,6 +412,17 @@ class Payables:
         data["VendorRef"] = {"value": vendor.id, "name": vendor.data["DisplayName"]}
         return vendor
 
+    def _expense_amounts(
+        self, data: dict, existing: Record | None, ctx: WriteContext, what: str, held: str
+    ) -> None:
+        """Lines, TotalAmt (lines and tax, never negative) and Balance: TotalAmt less what bill
+        payments hold of it already (a total below that is refused); LinkedTxn kept."""
+        data["Line"], subtotal = self._expense_lines(data.get("Line"), ctx)
+        total = subtotal + self._total_tax(data)
+        if total < 0:
+            raise wire.business_validation(f"A {what} total cannot be negative ({total}).")
+        self._open_amounts(data, existing, total, what, held)
+
     def _expense_lines(self, raw_lines: object, ctx: WriteContext) -> tuple[list[dict], Decimal]:
         """A bill's or vendor credit's lines as QBO stores them (numbered) and their sum: each an
         AccountBasedExpenseLineDetail (AccountRef required) or an ItemBasedExpenseLineDetail
@@ -551,12 +528,12 @@ class Payables:
                 self._index_name(account)
         return {"value": account.id, "name": account.data["FullyQualifiedName"]}
 
-    def _bill_doc_number(
-        self, data: dict, vendor: Record, existing: Record | None, ctx: WriteContext
+    def _doc_number_of(
+        self, entity: str, data: dict, vendor: Record, existing: Record | None, ctx: WriteContext
     ) -> None:
-        """A bill's DocNumber is the vendor's number, never numbered by QBO; duplicates per vendor
-        are accepted unless the company switch `unique_bill_numbers` is on (then 6140, unless
-        include=allowduplicatedocnum): unverified either way."""
+        """A bill's or vendor credit's DocNumber is the vendor's number, never numbered by QBO;
+        a bill's is accepted twice for a vendor unless the company switch `unique_bill_numbers`
+        is on (then 6140, unless include=allowduplicatedocnum): unverified either way."""
         doc = data.get("DocNumber")
         if doc in (None, ""):
             data.pop("DocNumber", None)
@@ -565,7 +542,12 @@ class Payables:
         if len(doc) > DOC_NUMBER_MAX:
             raise wire.invalid_value("DocNumber", f"longer than {DOC_NUMBER_MAX} characters")
         data["DocNumber"] = doc
-        if not self.settings.unique_bill_numbers or "allowduplicatedocnum" in ctx.include:
+        settings = self.settings
+        if (
+            entity != "Bill"
+            or not settings.unique_bill_numbers
+            or "allowduplicatedocnum" in ctx.include
+        ):
             return
         own = existing.id if existing else None
         same = [
