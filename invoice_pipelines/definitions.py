@@ -11,14 +11,12 @@ from invoice_pipelines.billing import defs as billing
 from invoice_pipelines.catalog import with_code_references
 from invoice_pipelines.delivery import defs as delivery
 from invoice_pipelines.documents import defs as documents
-from invoice_pipelines.documents import read_back
 from invoice_pipelines.documents.letters import PdfaLetterWriter
 from invoice_pipelines.documents.renderer import DocumentRenderer
 from invoice_pipelines.exports import defs as exports
 from invoice_pipelines.housekeeping import defs as housekeeping
 from invoice_pipelines.intake import defs as intake
 from invoice_pipelines.intake.parser_resource import DocumentParser
-from invoice_pipelines.intake.read_back import READ_BACK
 from invoice_pipelines.overdue import defs as overdue
 from invoice_pipelines.queue import defs as queue
 from invoice_pipelines.quickbooks import defs as quickbooks
@@ -34,8 +32,6 @@ from invoice_pipelines.tenants import defs as tenants
 
 
 def build_definitions() -> Definitions:
-    # the documents area proves what it writes with the intake's reader (documents/read_back.py)
-    read_back.wire(READ_BACK)
     given = {
         "database": Database(url=env_var_or_default("INVOICE_PIPELINES_DB_URL")),
         "upload_store": upload_store_from_env(as_env_vars=True),

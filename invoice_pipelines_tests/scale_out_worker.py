@@ -32,11 +32,6 @@ def _wait_for(path: Path) -> None:
 def main(argv: list[str]) -> int:
     go, area, url, *rest = argv
     from invoice_pipelines.db.engine import make_engine
-    from invoice_pipelines.documents import read_back
-    from invoice_pipelines.intake.read_back import READ_BACK
-
-    # as a run's process gets it from definitions.py: documents are built only when read back
-    read_back.wire(READ_BACK)
 
     engine = make_engine(url)
     runner = f"worker-{os.getpid()}"

@@ -1,10 +1,11 @@
 """One sales invoice's documents, written and proven: the Factur-X PDF (PDF/A-3b, CII EN 16931
 inside as `factur-x.xml`) and, for customers who need it, the XRechnung XML.
 
-A document counts as built only when reading it back as a supplier would gives the same invoice:
-the reader (`ReadBack`, the intake's `parse_document`: XSD, the official EN 16931/Factur-X
-schematron, our rules; handed over in `documents/read_back.py`) must find it VALIDATED without a
-finding, and the number, dates, currency and totals it reads must equal the invoice's. An XRechnung must also pass the official German KoSIT XRechnung rules
+A document counts as built only when reading it back as a supplier's would be read gives the
+same invoice: the e-invoice library's reader (`einvoice.read_back.READ_BACK`: XSD, the official
+EN 16931/Factur-X schematron, our rules, as the intake reads every received e-invoice) must find
+it VALIDATED without a finding, and the number, dates, currency and totals it reads must equal the
+invoice's. An XRechnung must also pass the official German KoSIT XRechnung rules
 (BR-DE-*, read from INVOICE_PIPELINES_XRECHNUNG_RULES_DIR); a fatal finding fails it like a CEN
 one. Without that setting the XRechnung is still built, and `BuiltDocument.xrechnung_rules` says
 "KoSIT rules not configured" (logged once per process). Anything else is a failed document with
@@ -29,7 +30,6 @@ from invoice_pipelines.core.invoice import Invoice
 from invoice_pipelines.documents.built import BuiltDocument
 from invoice_pipelines.documents.payment_qr import payment_qr
 from invoice_pipelines.documents.plain import build_plain_document
-from invoice_pipelines.documents.read_back import wired
 from invoice_pipelines.documents.render import RenderError, render_pdf
 from invoice_pipelines.documents.sources import DocumentSource
 from invoice_pipelines.einvoice.cii import (
@@ -38,7 +38,7 @@ from invoice_pipelines.einvoice.cii import (
     InvoiceNotWritable,
     write_cii,
 )
-from invoice_pipelines.einvoice.read_back import ReadBack, RulesMissing
+from invoice_pipelines.einvoice.read_back import READ_BACK, ReadBack, RulesMissing
 from invoice_pipelines.einvoice.ubl import write_ubl
 
 log = logging.getLogger(__name__)
@@ -126,14 +126,12 @@ def _kosit(read_back: ReadBack, data: bytes, syntax: str, built: BuiltDocument) 
 
 
 def build_document(
-    source: DocumentSource, *, created: datetime | None = None, read_back: ReadBack | None = None
+    source: DocumentSource, *, created: datetime | None = None, read_back: ReadBack = READ_BACK
 ) -> BuiltDocument:
-    """The documents of one invoice, proven by `read_back` (default: the one wired in
-    `documents/read_back.py`; none wired refuses with NotWired before anything is written)."""
+    """The documents of one invoice, proven by `read_back` (the e-invoice library's reader)."""
     # documents/formats.py chose a plain PDF (or refused the format): no e-invoice path then
     if getattr(source, "document_format", "facturx") != "facturx":
         return build_plain_document(source, created=created)
-    read_back = read_back or wired()
     started = time.perf_counter()
     built = BuiltDocument(source.sales_invoice_id)
     invoice = source.invoice

@@ -5,8 +5,9 @@ from collections.abc import Sequence
 from typing import ClassVar
 
 from invoice_pipelines.documents.build import BuiltDocument
-from invoice_pipelines.documents.read_back import wired
 from invoice_pipelines.documents.sources import DocumentSource
+from invoice_pipelines.einvoice.read_back import READ_BACK
+from invoice_pipelines.einvoice.verdict import WARM_UP
 from invoice_pipelines.resources.pool_resource import WorkerPoolResource
 
 # Documents per message to a worker: a document takes a worker about 15 ms, and every message is a
@@ -22,17 +23,16 @@ class DocumentRenderer(WorkerPoolResource):
     worker fails alone. Owned by the run like the parser: started when the run starts using it,
     stopped when it ends.
 
-    Documents go to the workers GROUP at a time, each message with the reader wired in
-    `documents/read_back.py`; when a group times out or its worker dies, each of its documents is
+    Documents go to the workers GROUP at a time, each message with the reader that proves them
+    (`einvoice.read_back.READ_BACK`); when a group times out or its worker dies, each of its documents is
     built again on its own, so only the one at fault fails."""
 
     target: ClassVar[str] = "invoice_pipelines.documents.build:build_in_worker"
-
-    def worker_warm_up(self) -> str:
-        return wired().warm_up
+    # the reader's rules compiled as each worker starts, so the first document does not pay it
+    warm_up: ClassVar[str] = WARM_UP
 
     def build_many(self, sources: Sequence[DocumentSource]) -> list[BuiltDocument]:
-        read_back = wired()
+        read_back = READ_BACK
         groups = [list(sources[first : first + GROUP]) for first in range(0, len(sources), GROUP)]
         built: dict[int, BuiltDocument] = {}
         alone: list[DocumentSource] = []

@@ -183,6 +183,10 @@ def _with_level(finding: Finding, level: str | None) -> Finding:
     return finding
 
 
+# `warm_up` as a worker process (resources/worker_pool.py) is told what to run as it starts
+WARM_UP = "invoice_pipelines.einvoice.verdict:warm_up"
+
+
 def warm_up() -> None:
     """Compile every rule set this deployment configures now (the packaged ones, CEN's and
     KoSIT's), so that the first document does not pay for it."""

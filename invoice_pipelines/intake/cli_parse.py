@@ -12,7 +12,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from invoice_pipelines.intake.parse import ParseOutcome, failed, parse_ocr_text
+from invoice_pipelines.einvoice.read import ParseOutcome, failed
+from invoice_pipelines.intake.parse import parse_ocr_text
 from invoice_pipelines.intake.workers import SafeParser
 from invoice_pipelines.resources.upload_stores import UploadTooLarge, read_file_limited
 from invoice_pipelines.settings import ConfigError, max_upload_bytes

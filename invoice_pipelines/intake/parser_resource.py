@@ -5,8 +5,9 @@ owned by the run or kept warm for the code location in a parse server
 from collections.abc import Iterable, Iterator, Sequence
 from typing import ClassVar
 
+from invoice_pipelines.einvoice.verdict import WARM_UP
 from invoice_pipelines.intake.parse import ParseOutcome
-from invoice_pipelines.intake.workers import DEFAULT_TARGET, FAILURE, WARM_UP
+from invoice_pipelines.intake.workers import DEFAULT_TARGET, FAILURE
 from invoice_pipelines.resources.pool_resource import WorkerPoolResource
 
 

@@ -68,6 +68,7 @@ from invoice_pipelines.einvoice.classes import (
     decide,
     holds,
 )
+from invoice_pipelines.einvoice.read import ParseOutcome, failed
 from invoice_pipelines.intake.breakdown import breakdown_rows, line_rows
 from invoice_pipelines.intake.discounts import discount_rows
 from invoice_pipelines.intake.incoming_invoices import (
@@ -82,7 +83,7 @@ from invoice_pipelines.intake.incoming_invoices import (
     load_refs,
 )
 from invoice_pipelines.intake.notices import Notice, compose, record_notices
-from invoice_pipelines.intake.parse import ParseOutcome, failed, parse_ocr_text
+from invoice_pipelines.intake.parse import parse_ocr_text
 from invoice_pipelines.limits import (
     INTAKE_READ_AHEAD_BYTES,
     INTAKE_READ_AHEAD_DOCUMENTS,

@@ -7,13 +7,13 @@ the pool for the lifetime of a run.
 
 from __future__ import annotations
 
-from invoice_pipelines.intake.parse import OUT_OF_MEMORY, ParseOutcome, content_hash, failed, sniff
+from invoice_pipelines.einvoice.read import OUT_OF_MEMORY, ParseOutcome, content_hash, failed
+from invoice_pipelines.einvoice.verdict import WARM_UP
+from invoice_pipelines.intake.parse import sniff
 from invoice_pipelines.resources import worker_pool
 from invoice_pipelines.resources.worker_pool import WorkerPool
 
 DEFAULT_TARGET = "invoice_pipelines.intake.parse:parse_document"
-# compile every configured rule set as each worker starts, so the first document does not pay it
-WARM_UP = "invoice_pipelines.einvoice.verdict:warm_up"
 FAILURE = "invoice_pipelines.intake.workers:failure"
 
 

@@ -92,13 +92,9 @@ class WorkerPoolResource(ConfigurableResource):
             max_bytes=self.max_upload_bytes,
             target=self.target,
             idle_seconds=self.keep_warm_seconds,
-            warm_up=self.worker_warm_up(),
+            warm_up=self.warm_up,
             failure=self.failure,
         )
-
-    def worker_warm_up(self) -> str:
-        """What each worker runs once as it starts (`warm_up` unless a subclass decides)."""
-        return self.warm_up
 
     def _connect(self) -> ParseServerClient | None:
         if self._server is None and not self._own_workers:
@@ -118,7 +114,7 @@ class WorkerPoolResource(ConfigurableResource):
                 timeout_s=self.timeout_seconds,
                 max_bytes=self.max_upload_bytes,
                 target=self.target,
-                warm_up=self.worker_warm_up(),
+                warm_up=self.warm_up,
                 failure=self.failure,
             )
             self._parser.start()

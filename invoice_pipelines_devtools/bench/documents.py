@@ -157,10 +157,8 @@ def run(args: argparse.Namespace) -> dict:
     from invoice_pipelines.db.tables import organizations
     from invoice_pipelines.db.tenancy import system_transaction
     from invoice_pipelines.delivery.pipeline import send_invoice_emails
-    from invoice_pipelines.documents import read_back
     from invoice_pipelines.documents.pipeline import generate_documents
     from invoice_pipelines.documents.renderer import DocumentRenderer
-    from invoice_pipelines.intake.read_back import READ_BACK
     from invoice_pipelines.resources.file_stores import LocalFileStore
     from invoice_pipelines.resources.mail import SmtpMailer
     from invoice_pipelines_devtools.bench.limit import limit_fields, per_second
@@ -183,7 +181,6 @@ def run(args: argparse.Namespace) -> dict:
     _seed(engine, org_id, args.n)
     root = Path(tempfile.mkdtemp(prefix="ip-bench-documents-"))
     store = LocalFileStore(root=str(root))
-    read_back.wire(READ_BACK)  # documents proven as the definitions prove them
     renderer = DocumentRenderer(workers=args.workers)
     t0 = time.perf_counter()
     problems = renderer._start().wait_ready()

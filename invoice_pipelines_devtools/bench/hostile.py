@@ -1246,10 +1246,8 @@ def _seed_sales(engine, org_id: int, n: int, seed: int) -> tuple[list[int], dict
 
 def _sales(engine, org_id, slug, n, work, args, tally: Tally, rss: dict) -> None:
     from invoice_pipelines.delivery.pipeline import send_invoice_emails
-    from invoice_pipelines.documents import read_back
     from invoice_pipelines.documents.pipeline import generate_documents
     from invoice_pipelines.documents.renderer import DocumentRenderer
-    from invoice_pipelines.intake.read_back import READ_BACK
     from invoice_pipelines.resources.file_stores import LocalFileStore
     from invoice_pipelines.resources.mail import SmtpMailer
     from invoice_pipelines_devtools.standins.smtp import SmtpSink
@@ -1261,7 +1259,6 @@ def _sales(engine, org_id, slug, n, work, args, tally: Tally, rss: dict) -> None
         tally.count("sales-invoice-refused", "clean_failures")
     store = LocalFileStore(root=str(work / "documents"))
     outcome: dict[int, str] = {}  # invoice id -> passed / clean_failures / crashes
-    read_back.wire(READ_BACK)  # documents proven as the definitions prove them
     renderer = DocumentRenderer(workers=args.workers)
     chunks = [ids[i : i + args.batch_size] for i in range(0, len(ids), args.batch_size)]
     try:

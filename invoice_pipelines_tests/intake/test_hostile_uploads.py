@@ -18,7 +18,8 @@ from sqlalchemy import select
 
 from invoice_pipelines.db.tables import incoming_invoices, processing_errors, uploads
 from invoice_pipelines.db.tenancy import tenant_transaction
-from invoice_pipelines.intake.parse import ParseOutcome, failed, parse_document
+from invoice_pipelines.einvoice.read import ParseOutcome, failed
+from invoice_pipelines.intake.parse import parse_document
 from invoice_pipelines.intake.pipeline import process_documents, retry_documents
 from invoice_pipelines.intake.uploads import ScanState, scan_uploads
 from invoice_pipelines.limits import INTAKE_READ_AHEAD_BYTES, MiB

@@ -646,8 +646,8 @@ def test_two_groups_held_at_once_stay_within_the_read_ahead(db, tmp_path, monkey
     INTAKE_READ_AHEAD_BYTES, and the originals of a group go once its outcomes are back."""
     import tracemalloc
 
+    from invoice_pipelines.einvoice.read import failed
     from invoice_pipelines.intake import pipeline
-    from invoice_pipelines.intake.parse import failed
     from invoice_pipelines.limits import MiB
 
     read_ahead = 16 * MiB

@@ -213,6 +213,11 @@ def _read_attachments(reader: PdfReader, document: PdfDocument) -> None:
     document.attachments = [read[i] for i in range(len(entries))]
 
 
+def looks_like_pdf(data: bytes) -> bool:
+    """Whether the bytes are a PDF by their content (the header may follow some junk)."""
+    return b"%PDF-" in data[:1024]
+
+
 def open_pdf(data: bytes) -> PdfDocument:
     """Open a PDF and read its embedded files within the limits; raise PdfUnreadable for corrupt
     or locked files."""
