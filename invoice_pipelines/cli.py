@@ -91,6 +91,15 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+def _letter_writer():
+    """The documents area's letter writer, for a command that writes letters (overdue's), as
+    definitions.py binds it for the runs: made when the command asks, so no other command loads
+    the documents area."""
+    from invoice_pipelines.documents.cli import letter_writer
+
+    return letter_writer()
+
+
 def _command_in(argv: Sequence[str]) -> str | None:
     """The command argparse will dispatch to: the first word that is not an option (the top-level
     parser has only -h)."""
@@ -108,6 +117,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     parser = build_parser(_command_in(argv) or "")
     args = parser.parse_args(argv)
+    # what one area's command takes from another, handed in here as definitions.py hands it to
+    # the runs (no area imports another)
+    args.letter_writer = _letter_writer
     # after parsing: `--help` and a usage error answer before SQLAlchemy is imported
     from invoice_pipelines.db.tenancy import UnknownOrganization
     from invoice_pipelines.settings import ConfigError

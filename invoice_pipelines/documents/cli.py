@@ -6,11 +6,15 @@ from __future__ import annotations
 
 import argparse
 import json
+from typing import TYPE_CHECKING
 
 from invoice_pipelines.cli_args import id_list
 from invoice_pipelines.cli_commands import help_of
 from invoice_pipelines.documents.kind import DOCUMENTS
 from invoice_pipelines.queue.kinds import register
+
+if TYPE_CHECKING:
+    from invoice_pipelines.resources.letters import LetterWriter
 
 
 def _documents_kind():
@@ -29,9 +33,15 @@ def add_commands(sub) -> None:
     p.set_defaults(func=run_documents)
 
 
+def letter_writer() -> LetterWriter:
+    """The `letter_writer` the runs get (definitions.py), for the console script to hand to a
+    command that writes letters."""
+    from invoice_pipelines.documents.letters import PdfaLetterWriter
+
+    return PdfaLetterWriter()
+
+
 def run_documents(args: argparse.Namespace) -> int:
-    # the definitions hand the documents area the reader that proves each document
-    import invoice_pipelines.definitions  # noqa: F401
     from invoice_pipelines.db.engine import command_line_engine
     from invoice_pipelines.documents.pipeline import generate_documents
     from invoice_pipelines.resources.stores import file_store_from_env

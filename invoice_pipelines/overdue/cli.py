@@ -3,7 +3,8 @@ functions the dunning asset and the block job call, and the settings of the Germ
 
 The commands take the engine the `database` resource gives the runs, built without Dagster
 (`db.engine.command_line_engine`); `overdue` writes its letters with the runs'
-`letter_writer` (from `definitions.py`) and sends through the resources of the delivery channels
+`letter_writer` (the documents area's, handed in by the console script as `definitions.py` hands
+it to the runs: `args.letter_writer`) and sends through the resources of the delivery channels
 and the document store the environment configures (`queue.commands.EnvResources`), as a run
 would."""
 
@@ -83,18 +84,15 @@ def run_overdue_command(args: argparse.Namespace) -> int:
         return 2
     delivery = {}
     if result.status != "FAILED" and not result.dry_run:
-        # the letter writer the runs get from the assembly (it is the documents area's, which
-        # this area does not import); the others as the runs' resources read the environment
-        from invoice_pipelines.definitions import defs
+        # the letter writer the console script hands in (it is the documents area's, which this
+        # area does not import); the others as the runs' resources read the environment
         from invoice_pipelines.overdue.letter import write_letters
         from invoice_pipelines.overdue.notice_sending import send_notices_over
         from invoice_pipelines.queue.commands import EnvResources
 
         resources = EnvResources()  # the channels' resources, the document store
         store = resources.document_store
-        letters = write_letters(
-            engine, defs.resources["letter_writer"], store, result.organization_id
-        )
+        letters = write_letters(engine, args.letter_writer(), store, result.organization_id)
         sent = send_notices_over(engine, resources, store, result.organization_id)
         delivery = {
             "letters_written": [

@@ -11,6 +11,7 @@ import pypdf
 
 from invoice_pipelines.cli import main
 from invoice_pipelines_tests.overdue.helpers import customer, invoice, levels_by_invoice
+from invoice_pipelines_tests.test_cli_lazy import _areas, _run_each
 
 
 def test_block_then_notice_from_the_command_line(db, monkeypatch, capsys, tmp_path):
@@ -51,3 +52,20 @@ def test_block_then_notice_from_the_command_line(db, monkeypatch, capsys, tmp_pa
 
     assert main(["overdue", "--org", "no-such-org"]) == 2
     assert "there is no organization 'no-such-org'" in capsys.readouterr().err
+
+
+def test_the_overdue_command_writes_letters_without_loading_the_definitions(db, tmp_path):
+    """The letter writer is the documents area's: the console script hands it to the command, as
+    definitions.py hands it to the runs (before: the command imported definitions.py, and with it
+    Dagster and every area)."""
+    org = db.new_organization(timezone="UTC")
+    invoice(db, org, customer(db, org), date(2026, 11, 1))
+    argv = ["overdue", "--org", org["slug"], "--as-of", "2026-11-20"]
+    [(code, said, modules)] = _run_each(
+        [argv], db.url, INVOICE_PIPELINES_DOCUMENT_DIR=str(tmp_path)
+    )
+    assert code == 0, said
+    [letter] = json.loads(said.splitlines()[-1])["letters_written"]
+    assert Path(letter["path"]).read_bytes().startswith(b"%PDF-1.7")
+    assert "invoice_pipelines.definitions" not in modules
+    assert _areas(modules) <= {"overdue", "documents"}, _areas(modules)
