@@ -19,8 +19,8 @@ from lxml import etree
 from invoice_pipelines.einvoice import schematron, verdict
 from invoice_pipelines.einvoice.readers.xmlsafe import parse_xml
 from invoice_pipelines_devtools.demo.invoices import synthetic_xml_invoices
+from invoice_pipelines_tests.einvoice.test_verdict import NS, generated_cii, parse, rules_of
 from invoice_pipelines_tests.intake.test_samples import require_samples, verdicts_in
-from invoice_pipelines_tests.intake.test_verdict import NS, generated_cii, parse, rules_of
 
 PROFILES = ("en16931", "extended", "basic", "basicwl", "minimum")
 # How the published XSLTs (Factur-X and CEN alike) write an assert's or report's rule id; read

@@ -1,7 +1,8 @@
 """The official verdict on received XML: each class of the BMF letter and each rule source.
 
 Documents are the shared public samples (read in place) and invoices our own writer makes,
-changed in memory where a test needs a defect. What a user notices: the status the document gets,
+changed in memory where a test needs a defect, read by the library (`einvoice.read.read_einvoice`,
+what the intake's parse_document calls for XML and a PDF's invoice XML). What a user notices: the status the document gets,
 its class with the rule ids, and which rule sources ran.
 """
 
@@ -21,7 +22,7 @@ from invoice_pipelines.einvoice.classes import (
     Verdict,
     action_for,
 )
-from invoice_pipelines.intake.parse import ParseOutcome, parse_document
+from invoice_pipelines.einvoice.read import ParseOutcome, read_einvoice
 from invoice_pipelines_devtools.demo.invoices import synthetic_xml_invoices
 from invoice_pipelines_tests.intake.test_samples import require_samples
 
@@ -44,7 +45,7 @@ def sample(relative: str) -> bytes:
 
 
 def parse(data: bytes, name: str = "invoice.xml") -> ParseOutcome:
-    return parse_document(data, name)
+    return read_einvoice(data, name)
 
 
 def rules_of(result: ParseOutcome, stage: str, severity: str = "error") -> set[str | None]:

@@ -1,0 +1,1 @@
+"""Tests of the e-invoice library (invoice_pipelines/einvoice/)."""
