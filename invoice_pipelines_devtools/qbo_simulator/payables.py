@@ -92,14 +92,21 @@ class Payables:
     # ---- seed data of a new company -----------------------------------------------------
 
     def _seed_payables(self, now: float) -> None:
-        for name, kind, sub in CHART_OF_ACCOUNTS:
-            fields = {"Name": name, "AccountType": kind, "AccountSubType": sub}
-            self._index_name(self._insert("Account", self._account(fields, None, None), now))
+        self.add_missing_accounts(now)
         for name, due, percent, discount_days in TERMS:
             fields = {"Name": name, "DueDays": due}
             if percent is not None:
                 fields.update(DiscountPercent=percent, DiscountDays=discount_days)
             self._index_name(self._insert("Term", self._term(fields, None), now))
+
+    def add_missing_accounts(self, now: float) -> None:
+        """The chart of accounts' accounts the company does not have by name (all of them when
+        it is new; those added since, when a saved company is loaded)."""
+        have = {str(r.data.get("Name")) for r in self.records["Account"].values()}
+        for name, kind, sub in CHART_OF_ACCOUNTS:
+            if name not in have:
+                fields = {"Name": name, "AccountType": kind, "AccountSubType": sub}
+                self._index_name(self._insert("Account", self._account(fields, None, None), now))
 
     # ---- the write path's payables part -------------------------------------------------
 

@@ -131,6 +131,9 @@ def load(sim, data_dir: Path) -> bool:
             index.clear()
             for record in company.records[form].values():
                 company._index_doc_number(record)
+        # a company saved before the payables existed gets the accounts a new one has (its
+        # terms are there already: the state had none to replace them)
+        company.add_missing_accounts(sim.clock.now())
         # a state saved before attachments existed has no files and keeps the new key
         company.file_secret = saved.get("file_secret") or company.file_secret
         company.files = {k: base64.b64decode(v) for k, v in (saved.get("files") or {}).items()}

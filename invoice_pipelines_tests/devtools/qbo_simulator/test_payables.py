@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from invoice_pipelines_devtools.qbo_simulator import QboSimulator
-from invoice_pipelines_devtools.qbo_simulator.wire import Fault, loads
+from invoice_pipelines_devtools.qbo_simulator.wire import Fault, dumps, loads
 from invoice_pipelines_tests.devtools.qbo_simulator.conftest import (
     REALM,
     Qbo,
@@ -650,3 +650,28 @@ def test_payables_survive_a_restart_with_the_data_dir(tmp_path):
                     "DocNumber": "R-1",
                 },
             )
+
+
+def test_a_company_saved_before_the_payables_gets_their_accounts_and_terms(tmp_path):
+    """The demo's companies were saved with four accounts and no terms: after the upgrade they
+    have what a new company has, so bills can be booked in them."""
+    with QboSimulator(port=0, data_dir=tmp_path) as first:
+        first.create_company(realm_id=REALM)
+    path = tmp_path / "qbo-simulator.json"
+    state = loads(path.read_bytes())
+    [saved] = state["companies"]
+    saved["records"]["Account"] = [
+        a for a in saved["records"]["Account"] if int(a["data"]["Id"]) <= 4
+    ]
+    for key in ("Term", "Vendor", "Bill", "VendorCredit", "BillPayment", "Attachable"):
+        saved["records"].pop(key)
+        saved["next_ids"].pop(key)
+    saved["next_ids"]["Account"] = 5
+    del saved["files"], saved["file_secret"]
+    path.write_bytes(dumps(state))
+
+    with QboSimulator(port=0, data_dir=tmp_path) as second:
+        accounts = {a["Name"]: a["Id"] for a in second.records(REALM, "Account")}
+        assert accounts["Services"] == "1" and accounts["Accounts Payable (A/P)"] == "5"
+        assert len(accounts) == 16 and "Office Expenses" in accounts
+        assert "Net 30" in {t["Name"] for t in second.records(REALM, "Term")}
