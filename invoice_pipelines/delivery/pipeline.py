@@ -8,8 +8,8 @@ For each invoice, in this order:
    (in the same transaction as the outcome of the previous message: one commit per message);
 3. send it over an open connection (`connections` of them work through their shares of the
    invoices side by side, each strictly in this order); an answer that refuses the message for
-   now (SMTP 4xx; for SMS/WhatsApp see `resources/messaging.py`) is tried again after a pause (up
-   to `retries` times), a refusal for good fails the delivery, and an answer after which the
+   now (SMTP 4xx; for SMS/WhatsApp see `resources/text_messages.py`) is tried again after a pause
+   (up to `retries` times), a refusal for good fails the delivery, and an answer after which the
    message may have arrived (a connection that breaks while it is under way, a gateway's 502/504)
    leaves its outcome unknown;
 4. the outcome (`sent` / `failed` / `unknown`) is committed with the next message's intent.
@@ -34,9 +34,9 @@ from typing import Any
 from sqlalchemy import and_, func, select
 from sqlalchemy.engine import Engine
 
+from invoice_pipelines import sales_ledger
 from invoice_pipelines.db.locks import Lock, LockBusy, session_lock
 from invoice_pipelines.db.tables import (
-    customers,
     deliveries,
     sales_invoice_documents,
     sales_invoices,
@@ -54,9 +54,10 @@ from invoice_pipelines.outbox import (
     refuse,
 )
 from invoice_pipelines.resources.channels import MailTransport, Transport
-from invoice_pipelines.resources.file_stores import FileStore
-from invoice_pipelines.resources.mail import SendError, SmtpMailer
+from invoice_pipelines.resources.files import Files
 from invoice_pipelines.resources.mail_message import MessageError
+from invoice_pipelines.resources.mail_types import SendError
+from invoice_pipelines.resources.smtp import Smtp
 
 # a channel as this area uses it: the transport of resources/channels.py (`open_channel`)
 Channel = Transport
@@ -157,35 +158,33 @@ def _candidates(
     return picked, skipped
 
 
+# what a message reads of each invoice (sales_ledger.py); a credit note names the invoice it
+# corrects, as its document does (documents/sources.py)
+MAIL_FIELDS = (
+    "id",
+    "invoice_number",
+    "type_code",
+    "issue_date",
+    "due_date",
+    "gross_total",
+    "amount_due",
+    "currency",
+    "customer_name",
+    "customer_email",
+    "customer_phone",
+    "customer_language",
+    "corrects_number",
+    "corrects_date",
+)
+
+
 def _mails(
-    conn, store: FileStore, organization: dict, ids: Sequence[int], *, channel: Channel
+    conn, store: Files, organization: dict, ids: Sequence[int], *, channel: Channel
 ) -> dict[int, InvoiceMail | str]:
     """The InvoiceMail of each invoice, or why there is none (no document yet). The files are
     read only for channels that carry them (e-mail)."""
-    s, c, doc = sales_invoices.c, customers.c, sales_invoice_documents.c
-    # a credit note names the invoice it corrects, as its document does (documents/sources.py)
-    corrected = sales_invoices.alias("corrected")
-    rows = conn.execute(
-        select(
-            s.id,
-            s.invoice_number,
-            s.type_code,
-            s.issue_date,
-            s.due_date,
-            s.gross_total,
-            s.amount_due,
-            s.currency,
-            c.name,
-            c.email,
-            c.phone,
-            c.language,
-            corrected.c.invoice_number.label("corrects_number"),
-            corrected.c.issue_date.label("corrects_date"),
-        )
-        .join(customers, customers.c.id == s.customer_id)
-        .outerjoin(corrected, corrected.c.id == s.corrects_invoice_id)
-        .where(s.id.in_(list(ids)))
-    ).all()
+    doc = sales_invoice_documents.c
+    rows = sales_ledger.read_invoices(conn, organization["id"], ids, *MAIL_FIELDS)
     documents: dict[int, dict[str, str]] = {}
     plain: set[int] = set()  # invoices whose PDF is a plain PDF invoice (no e-invoice inside)
     for invoice_id, kind, key, document_format in conn.execute(
@@ -214,10 +213,10 @@ def _mails(
             amount_due=r.amount_due,
             currency=r.currency,
             seller=seller,
-            buyer=r.name,
-            recipient=r.email,
-            phone=r.phone,
-            language=r.language,
+            buyer=r.customer_name,
+            recipient=r.customer_email,
+            phone=r.customer_phone,
+            language=r.customer_language,
             iban=iban,
             pdf=store.read(keys["facturx"]) if channel.carries_files else b"",
             pdf_name=keys["facturx"].rsplit("/", 1)[-1],
@@ -234,8 +233,8 @@ def _mails(
 
 def send_invoice_emails(
     engine: Engine,
-    store: FileStore,
-    mailer: SmtpMailer,
+    store: Files,
+    mailer: Smtp,
     organization: str | int,
     invoice_ids: Sequence[int] | None = None,
     **options,
@@ -246,7 +245,7 @@ def send_invoice_emails(
 
 def send_invoices(
     engine: Engine,
-    store: FileStore,
+    store: Files,
     channel: Channel,
     organization: str | int | Mapping,
     invoice_ids: Sequence[int] | None = None,

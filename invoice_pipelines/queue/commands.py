@@ -54,7 +54,9 @@ def who(args: argparse.Namespace) -> str:
 class EnvResources:
     """The resources a kind's work needs, for a command: configured from the environment as
     definitions.py configures them, each built when first asked for (by attribute, like a run's
-    `context.resources`). Secrets given as environment variables are read here."""
+    `context.resources`). Each is the plain object the run's resource wraps (the document store's
+    files, the SMTP server, the message provider), so a command imports no Dagster; secrets given
+    as environment variables are read here."""
 
     def __init__(self, **given) -> None:
         self._given = dict(given)
@@ -70,33 +72,19 @@ class EnvResources:
 def _from_env(name: str):
     if name in _FROM_ENV:
         return _FROM_ENV[name]()
-    # the resources the delivery channels go out through (mailer, text_messages, ...)
-    from invoice_pipelines.resources.channels import resource_factories
+    # what the delivery channels go out through (mailer, text_messages, ...)
+    from invoice_pipelines.resources.channels import client_factories
 
-    factories = resource_factories()
+    factories = client_factories()
     if name not in factories:
         raise AttributeError(f"no resource {name!r} for a command")
-    return _secrets_read(factories[name]())
-
-
-def _secrets_read(resource):
-    """The resource with each field given as an environment variable (a password, a token)
-    read now: outside Dagster nothing else reads it."""
-    from dagster import EnvVar
-
-    fields = getattr(type(resource), "model_fields", {})
-    read = {
-        key: getattr(resource, key).get_value() or ""
-        for key in fields
-        if isinstance(getattr(resource, key), EnvVar)
-    }
-    return resource.model_copy(update=read) if read else resource
+    return factories[name]()
 
 
 def _document_store():
-    from invoice_pipelines.resources.stores import file_store_from_env
+    from invoice_pipelines.resources.stores import files_from_env
 
-    return file_store_from_env("documents")
+    return files_from_env("documents")
 
 
 _FROM_ENV = {

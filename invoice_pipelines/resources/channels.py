@@ -106,6 +106,12 @@ class MailTransport:
 
         return mailer_from_env()
 
+    @staticmethod
+    def client_from_env():
+        from invoice_pipelines.resources.smtp import smtp_from_env
+
+        return smtp_from_env()
+
 
 class TextTransport:
     """SMS or WhatsApp over the `text_messages` provider: the text to the phone number in E.164
@@ -139,6 +145,12 @@ class TextTransport:
         from invoice_pipelines.resources.messaging import provider_from_env
 
         return provider_from_env()
+
+    @staticmethod
+    def client_from_env():
+        from invoice_pipelines.resources.text_messages import text_messages_from_env
+
+        return text_messages_from_env()
 
 
 # every transport; a new channel's goes here (and its name in core/channels.py)
@@ -187,5 +199,11 @@ def resources_of(channels=DELIVERY_CHANNELS) -> frozenset[str]:
 
 def resource_factories() -> Mapping[str, Callable[[], Any]]:
     """How each channel's resource is configured from the environment, by its name: the code
-    location's (definitions.py) and a command's (`queue.commands.EnvResources`)."""
+    location's (definitions.py; secrets as EnvVars)."""
     return {t.resource: t.resource_from_env for t in TRANSPORTS}
+
+
+def client_factories() -> Mapping[str, Callable[[], Any]]:
+    """The plain senders those resources wrap, configured from the environment (secrets read now),
+    by the resource's name: a command's (`queue.commands.EnvResources`), without Dagster."""
+    return {t.resource: t.client_from_env for t in TRANSPORTS}

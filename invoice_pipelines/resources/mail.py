@@ -1,34 +1,24 @@
 """The `mailer` resource: SMTP with STARTTLS or SSL and login, one connection for many messages.
+It wraps the plain `resources.smtp.Smtp` (where the connection, its security and how failures are
+sorted live) whose settings Dagster shows and configures: every session and message goes to the
+server `smtp()` gives, so a run and a command (which sends through the plain `Smtp` without
+Dagster) send the same way.
 
 Production points it at the organization's mail server through settings (INVOICE_PIPELINES_SMTP_*);
-tests and the demo point it at the loopback SMTP stand-in (devtools/standins/smtp.py). Failures are
-sorted the way SMTP means them: a 4xx reply (or a dropped connection) is temporary and worth another
-try, a 5xx reply is permanent.
-
-The connection's security is one of `SECURITY` (any case): a value outside them is a ConfigError
-before anything connects, never a silent plaintext connection, and a login (the password) only
-travels in plain text to a server on this machine.
+tests and the demo point it at the loopback SMTP stand-in (devtools/standins/smtp.py).
 """
 
 from __future__ import annotations
 
-import ipaddress
 import smtplib
-import ssl
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 
 from dagster import ConfigurableResource, InitResourceContext
 from pydantic import Field
 
-from invoice_pipelines.resources.mail_types import OutgoingMail, SendError
-from invoice_pipelines.settings import ConfigError
-
-SECURITY_VAR = "INVOICE_PIPELINES_SMTP_SECURITY"
-# none: plain SMTP (a local relay or the stand-in); starttls: upgraded on the submission port
-# (587); ssl: TLS from the first byte (465). `tls` is refused rather than guessed: people use it
-# for either of the last two, and a wrong guess either fails or talks plain text.
-SECURITY = ("none", "starttls", "ssl")
+# what sending raises and sends, also importable from here, beside the resource
+from invoice_pipelines.resources.mail_types import OutgoingMail, SendError  # noqa: F401
+from invoice_pipelines.resources.smtp import SECURITY, SECURITY_VAR, Smtp  # noqa: F401
 
 
 class SmtpMailer(ConfigurableResource):
@@ -46,6 +36,10 @@ class SmtpMailer(ConfigurableResource):
     )
     timeout_seconds: float = Field(default=30.0, description="Socket timeout per SMTP command")
 
+    def smtp(self) -> Smtp:
+        """The plain server this resource wraps: its settings by the same names."""
+        return Smtp(**{name: getattr(self, name) for name in type(self).model_fields})
+
     def setup_for_execution(self, context: InitResourceContext) -> None:
         # a run that would send refuses a wrong setting when it starts, before any message
         self.checked_security()
@@ -53,104 +47,16 @@ class SmtpMailer(ConfigurableResource):
     def checked_security(self) -> str:
         """The connection's security (`SECURITY`); ConfigError for any other value, or for a
         login that would cross the network in plain text."""
-        mode = self.security.strip().lower()
-        if mode not in SECURITY:
-            raise ConfigError(
-                f"{SECURITY_VAR} is {self.security!r}; use one of {', '.join(SECURITY)} "
-                "(ssl: TLS from the start, usually port 465; starttls: usually port 587; "
-                "none: plain text, for a relay on this machine)"
-            )
-        if mode == "none" and self.username and not _loopback(self.host):
-            raise ConfigError(
-                f"{SECURITY_VAR} is none, so the SMTP login would cross the network to "
-                f"{self.host} in plain text; set it to starttls or ssl"
-            )
-        return mode
+        return self.smtp().checked_security()
 
-    @contextmanager
-    def session(self) -> Iterator[smtplib.SMTP]:
+    def session(self) -> AbstractContextManager[smtplib.SMTP]:
         """An open, logged-in connection; closed (QUIT) when the block ends. ConfigError, before
         connecting, for a security setting that is not one of `SECURITY`."""
-        mode = self.checked_security()
-        try:
-            if mode == "ssl":
-                client: smtplib.SMTP = smtplib.SMTP_SSL(
-                    self.host,
-                    self.port,
-                    timeout=self.timeout_seconds,
-                    context=ssl.create_default_context(),
-                )
-            else:
-                client = smtplib.SMTP(self.host, self.port, timeout=self.timeout_seconds)
-                if mode == "starttls":
-                    client.starttls(context=ssl.create_default_context())
-            if self.username:
-                client.login(self.username, self.password)
-        except (smtplib.SMTPException, OSError) as exc:
-            raise SendError(
-                f"cannot connect to the SMTP server {self.host}:{self.port}: {exc}", temporary=True
-            ) from exc
-        try:
-            yield client
-        finally:
-            try:
-                client.quit()
-            except (smtplib.SMTPException, OSError):
-                client.close()
+        return self.smtp().session()
 
     def send(self, client: smtplib.SMTP, message: OutgoingMail) -> None:
         """Hand one message to the server; SendError if it is not accepted."""
-        try:
-            refused = client.sendmail(
-                message.sender,
-                list(message.recipients),
-                message.data,
-                mail_options=["SMTPUTF8"] if message.smtputf8 else [],
-            )
-        except smtplib.SMTPNotSupportedError as exc:  # asked before anything was sent
-            raise SendError(
-                "the SMTP server does not accept addresses outside ASCII (no SMTPUTF8)",
-                temporary=False,
-            ) from exc
-        except smtplib.SMTPRecipientsRefused as exc:
-            code, text = next(iter(exc.recipients.values()))
-            raise SendError(
-                f"the server refused the recipient: {code} {_text(text)}",
-                temporary=400 <= code < 500,
-                code=code,
-            ) from exc
-        except smtplib.SMTPResponseException as exc:
-            raise SendError(
-                f"the server answered {exc.smtp_code} {_text(exc.smtp_error)}",
-                temporary=400 <= exc.smtp_code < 500,
-                code=exc.smtp_code,
-            ) from exc
-        except (smtplib.SMTPException, OSError) as exc:
-            # the connection broke: whether the server kept the message is unknown to us
-            raise SendError(
-                f"the connection to the SMTP server broke: {exc}", temporary=False, unknown=True
-            ) from exc
-        if refused:
-            code, text = next(iter(refused.values()))
-            raise SendError(
-                f"the server refused the recipient: {code} {_text(text)}",
-                temporary=400 <= code < 500,
-                code=code,
-            )
-
-
-def _loopback(host: str) -> bool:
-    """A server on this machine: what travels to it never crosses a network."""
-    if host.strip().lower().rstrip(".") == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip().strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+        self.smtp().send(client, message)
 
 
 def mailer_from_env() -> SmtpMailer:

@@ -1,24 +1,9 @@
-"""The `text_messages` resource: SMS and WhatsApp through a Twilio-style REST API, and what each
-answer of that API means for the message (`outcome`, the one place that decides it, for invoices
-and dunning notices alike).
-
-One provider implementation over HTTP (`POST {base_url}/2010-04-01/Accounts/{account}/Messages.json`
-with `To`, `From`, `Body`, basic auth; WhatsApp numbers carry a `whatsapp:` prefix). Tests and the
-demo point `base_url` at the local stand-in (devtools/standins/sms.py).
-
-An answer is sorted by whether the provider may have taken the message, because a message it took
-goes out whatever we do next, and sending it again would put a second one on the customer's phone:
-
-- sent: a 2xx carrying the API's JSON with the message id;
-- refused for now (`temporary`; the outbox may try again later): no connection was made (refused,
-  no such host, connect timeout), a 429 (the provider's rate limit turns the request away before
-  taking it), a 408, or a 503 that says when to come back (Retry-After: a deliberate "not now" of the
-  service; a 503 without it may be a gateway giving up on the service after passing the request on);
-- refused for good (failed): any other 4xx (invalid number, wrong credentials, a proxy's 403: the
-  request went no further), and a 3xx (the configured URL is not the API's);
-- unknown (`unknown`; never sent again on its own, see `invoice_pipelines.outbox`): every answer
-  after which the message may have been taken: 500, 502, 504 and every other 5xx, a 2xx that is not
-  the API's JSON, a connection that broke or timed out once the request was on its way.
+"""The `text_messages` resource: SMS and WhatsApp through a Twilio-style REST API. It wraps the plain
+`resources.text_messages.TextMessages` (where the requests and what each answer of the API means
+for the message, `outcome`, live) whose settings Dagster shows and configures: every session and
+message goes to the provider `provider()` gives, so a run and a command (which sends through the
+plain `TextMessages` without Dagster) send the same way. Tests and the demo point `base_url` at
+the local stand-in (devtools/standins/sms.py).
 """
 
 from __future__ import annotations
@@ -26,9 +11,9 @@ from __future__ import annotations
 import requests
 from dagster import ConfigurableResource
 from pydantic import Field
-from urllib3.exceptions import NewConnectionError
 
-from invoice_pipelines.resources.mail import SendError
+# what an answer means, also importable from here, beside the resource
+from invoice_pipelines.resources.text_messages import TextMessages, outcome  # noqa: F401
 
 
 class TextMessageProvider(ConfigurableResource):
@@ -45,108 +30,16 @@ class TextMessageProvider(ConfigurableResource):
     whatsapp_sender: str = Field(default="+4915100000001", description="WhatsApp sender number")
     timeout_seconds: float = Field(default=15.0, description="Time limit per request")
 
+    def provider(self) -> TextMessages:
+        """The plain provider this resource wraps: its settings by the same names."""
+        return TextMessages(**{name: getattr(self, name) for name in type(self).model_fields})
+
     def session(self) -> requests.Session:
-        session = requests.Session()
-        session.auth = (self.account, self.token)
-        return session
+        return self.provider().session()
 
     def send_text(self, session: requests.Session, to: str, body: str, *, whatsapp: bool) -> str:
-        """Send one message; the provider's message id, or SendError (see the module)."""
-        prefix = "whatsapp:" if whatsapp else ""
-        url = f"{self.base_url.rstrip('/')}/2010-04-01/Accounts/{self.account}/Messages.json"
-        data = {
-            "To": f"{prefix}{to}",
-            "From": f"{prefix}{self.whatsapp_sender if whatsapp else self.sender}",
-            "Body": body,
-        }
-        try:
-            # a redirect is an answer of its own (outcome): re-posting the message elsewhere
-            # could send it twice, and a moved API is a configuration to fix
-            response = session.post(
-                url, data=data, timeout=self.timeout_seconds, allow_redirects=False
-            )
-        except requests.RequestException as exc:
-            raise _broken(exc) from exc
-        return outcome(response)
-
-
-def outcome(response: requests.Response) -> str:
-    """The message id of an accepted message, else SendError: temporary when the provider turned
-    the message away for now, unknown when it may have taken it, else failed for good."""
-    status = response.status_code
-    if 200 <= status < 300:
-        try:
-            sid = response.json().get("sid")
-        except (ValueError, AttributeError):
-            sid = None
-        if isinstance(sid, str) and sid:
-            return sid
-        raise SendError(
-            f"the message provider answered {status} without a message id "
-            f"({_excerpt(response)}): it may have taken the message",
-            temporary=False,
-            code=status,
-            unknown=True,
-        )
-    detail = _excerpt(response)
-    if status >= 500 and not (status == 503 and response.headers.get("Retry-After")):
-        raise SendError(
-            f"the message provider answered {status} ({detail}) after the message reached it: "
-            "it may have taken the message",
-            temporary=False,
-            code=status,
-            unknown=True,
-        )
-    if 300 <= status < 400:
-        raise SendError(
-            f"the message provider answered {status} (a redirect to "
-            f"{response.headers.get('Location', 'nowhere')!r}); check INVOICE_PIPELINES_SMS_URL",
-            temporary=False,
-            code=status,
-        )
-    raise SendError(
-        f"the provider refused the message: {status} {detail}".strip(),
-        temporary=status in (408, 429, 503),
-        code=status,
-    )
-
-
-def _excerpt(response: requests.Response) -> str:
-    """The provider's error code and message, or the start of whatever else came back."""
-    try:
-        detail = response.json()
-    except ValueError:
-        detail = None
-    if isinstance(detail, dict) and ("code" in detail or "message" in detail):
-        return f"{detail.get('code', '')} {detail.get('message', '')}".strip()
-    text = " ".join(response.text[:200].split())
-    return text or "no body"
-
-
-def _broken(exc: requests.RequestException) -> SendError:
-    """A request that got no answer: refused for now when it never left (no connection was
-    made), else unknown (it may have reached the provider)."""
-    if _not_sent(exc):
-        return SendError(f"cannot reach the message provider: {exc}", temporary=True)
-    if isinstance(exc, requests.Timeout):
-        return SendError(
-            f"the message provider did not answer in time: {exc}", temporary=False, unknown=True
-        )
-    return SendError(
-        f"the request to the message provider broke: {exc}", temporary=False, unknown=True
-    )
-
-
-def _not_sent(exc: requests.RequestException) -> bool:
-    """No connection was made (refused, no such host, connect timeout): the request never left,
-    so trying again cannot send a message twice."""
-    if isinstance(exc, requests.ConnectTimeout):
-        return True
-    if not isinstance(exc, requests.ConnectionError):
-        return False
-    reason = exc.args[0] if exc.args else None
-    reason = getattr(reason, "reason", reason)  # urllib3's MaxRetryError wraps the cause
-    return isinstance(reason, NewConnectionError)
+        """Send one message; the provider's message id, or SendError (see resources/text_messages)."""
+        return self.provider().send_text(session, to, body, whatsapp=whatsapp)
 
 
 def provider_from_env() -> TextMessageProvider:

@@ -1,0 +1,161 @@
+"""SMTP with STARTTLS or SSL and login, one connection for many messages, in plain Python: `Smtp`.
+The `mailer` resource (`resources/mail.py`) wraps it; a command sends through it directly, without
+Dagster.
+
+Production points it at the organization's mail server through settings (INVOICE_PIPELINES_SMTP_*);
+tests and the demo point it at the loopback SMTP stand-in (devtools/standins/smtp.py). Failures are
+sorted the way SMTP means them: a 4xx reply (or a dropped connection) is temporary and worth another
+try, a 5xx reply is permanent.
+
+The connection's security is one of `SECURITY` (any case): a value outside them is a ConfigError
+before anything connects, never a silent plaintext connection, and a login (the password) only
+travels in plain text to a server on this machine.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import smtplib
+import ssl
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+from invoice_pipelines.resources.mail_types import OutgoingMail, SendError
+from invoice_pipelines.settings import ConfigError
+
+SECURITY_VAR = "INVOICE_PIPELINES_SMTP_SECURITY"
+# none: plain SMTP (a local relay or the stand-in); starttls: upgraded on the submission port
+# (587); ssl: TLS from the first byte (465). `tls` is refused rather than guessed: people use it
+# for either of the last two, and a wrong guess either fails or talks plain text.
+SECURITY = ("none", "starttls", "ssl")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Smtp:
+    """An SMTP server we hand mail to, and how: INVOICE_PIPELINES_SMTP_* (`smtp_from_env`)."""
+
+    host: str = "127.0.0.1"
+    port: int = 1025
+    security: str = "none"  # SECURITY, any case
+    username: str = ""  # empty: no login
+    password: str = field(default="", repr=False)
+    sender: str = "rechnung@localhost"  # the From address
+    timeout_seconds: float = 30.0  # per SMTP command
+
+    def checked_security(self) -> str:
+        """The connection's security (`SECURITY`); ConfigError for any other value, or for a
+        login that would cross the network in plain text."""
+        mode = self.security.strip().lower()
+        if mode not in SECURITY:
+            raise ConfigError(
+                f"{SECURITY_VAR} is {self.security!r}; use one of {', '.join(SECURITY)} "
+                "(ssl: TLS from the start, usually port 465; starttls: usually port 587; "
+                "none: plain text, for a relay on this machine)"
+            )
+        if mode == "none" and self.username and not _loopback(self.host):
+            raise ConfigError(
+                f"{SECURITY_VAR} is none, so the SMTP login would cross the network to "
+                f"{self.host} in plain text; set it to starttls or ssl"
+            )
+        return mode
+
+    @contextmanager
+    def session(self) -> Iterator[smtplib.SMTP]:
+        """An open, logged-in connection; closed (QUIT) when the block ends. ConfigError, before
+        connecting, for a security setting that is not one of `SECURITY`."""
+        mode = self.checked_security()
+        try:
+            if mode == "ssl":
+                client: smtplib.SMTP = smtplib.SMTP_SSL(
+                    self.host,
+                    self.port,
+                    timeout=self.timeout_seconds,
+                    context=ssl.create_default_context(),
+                )
+            else:
+                client = smtplib.SMTP(self.host, self.port, timeout=self.timeout_seconds)
+                if mode == "starttls":
+                    client.starttls(context=ssl.create_default_context())
+            if self.username:
+                client.login(self.username, self.password)
+        except (smtplib.SMTPException, OSError) as exc:
+            raise SendError(
+                f"cannot connect to the SMTP server {self.host}:{self.port}: {exc}", temporary=True
+            ) from exc
+        try:
+            yield client
+        finally:
+            try:
+                client.quit()
+            except (smtplib.SMTPException, OSError):
+                client.close()
+
+    def send(self, client: smtplib.SMTP, message: OutgoingMail) -> None:
+        """Hand one message to the server; SendError if it is not accepted."""
+        try:
+            refused = client.sendmail(
+                message.sender,
+                list(message.recipients),
+                message.data,
+                mail_options=["SMTPUTF8"] if message.smtputf8 else [],
+            )
+        except smtplib.SMTPNotSupportedError as exc:  # asked before anything was sent
+            raise SendError(
+                "the SMTP server does not accept addresses outside ASCII (no SMTPUTF8)",
+                temporary=False,
+            ) from exc
+        except smtplib.SMTPRecipientsRefused as exc:
+            code, text = next(iter(exc.recipients.values()))
+            raise SendError(
+                f"the server refused the recipient: {code} {_text(text)}",
+                temporary=400 <= code < 500,
+                code=code,
+            ) from exc
+        except smtplib.SMTPResponseException as exc:
+            raise SendError(
+                f"the server answered {exc.smtp_code} {_text(exc.smtp_error)}",
+                temporary=400 <= exc.smtp_code < 500,
+                code=exc.smtp_code,
+            ) from exc
+        except (smtplib.SMTPException, OSError) as exc:
+            # the connection broke: whether the server kept the message is unknown to us
+            raise SendError(
+                f"the connection to the SMTP server broke: {exc}", temporary=False, unknown=True
+            ) from exc
+        if refused:
+            code, text = next(iter(refused.values()))
+            raise SendError(
+                f"the server refused the recipient: {code} {_text(text)}",
+                temporary=400 <= code < 500,
+                code=code,
+            )
+
+
+def _loopback(host: str) -> bool:
+    """A server on this machine: what travels to it never crosses a network."""
+    if host.strip().lower().rstrip(".") == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip().strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+
+
+def smtp_from_env() -> Smtp:
+    """The server INVOICE_PIPELINES_SMTP_* configure, the password read now (a command's; the code
+    location's `mailer` resource reads it as an EnvVar: `resources.mail.mailer_from_env`)."""
+    from invoice_pipelines.settings import env, positive_number
+
+    return Smtp(
+        host=env("INVOICE_PIPELINES_SMTP_HOST"),
+        port=int(positive_number("INVOICE_PIPELINES_SMTP_PORT")),
+        security=env("INVOICE_PIPELINES_SMTP_SECURITY"),
+        username=env("INVOICE_PIPELINES_SMTP_USER"),
+        password=env("INVOICE_PIPELINES_SMTP_PASSWORD"),
+        sender=env("INVOICE_PIPELINES_SMTP_FROM"),
+    )
