@@ -449,7 +449,13 @@ class QboClient:
         return QboVendor.from_qbo(self.create("Vendor", draft.to_qbo(), requestid=requestid))
 
     def update_vendor(
-        self, qbo_id: str, sync_token: str, draft: VendorDraft, *, requestid: str, sparse=True
+        self,
+        qbo_id: str,
+        sync_token: str,
+        draft: VendorDraft,
+        *,
+        requestid: str,
+        sparse: bool = True,
     ) -> QboVendor:
         """Sparse: the draft's fields change, the rest stays; full: what the draft leaves out
         is cleared. A stale `sync_token` raises StaleObject."""
@@ -467,7 +473,7 @@ class QboClient:
         return QboTerm.from_qbo(self.create("Term", draft.to_qbo(), requestid=requestid))
 
     def update_term(
-        self, qbo_id: str, sync_token: str, draft: TermDraft, *, requestid: str, sparse=True
+        self, qbo_id: str, sync_token: str, draft: TermDraft, *, requestid: str, sparse: bool = True
     ) -> QboTerm:
         data = self._update("Term", qbo_id, sync_token, draft.to_qbo(), requestid, sparse)
         return QboTerm.from_qbo(data)
@@ -482,7 +488,13 @@ class QboClient:
         return QboAccount.from_qbo(self.create("Account", draft.to_qbo(), requestid=requestid))
 
     def update_account(
-        self, qbo_id: str, sync_token: str, draft: AccountDraft, *, requestid: str, sparse=True
+        self,
+        qbo_id: str,
+        sync_token: str,
+        draft: AccountDraft,
+        *,
+        requestid: str,
+        sparse: bool = True,
     ) -> QboAccount:
         data = self._update("Account", qbo_id, sync_token, draft.to_qbo(), requestid, sparse)
         return QboAccount.from_qbo(data)
@@ -504,7 +516,7 @@ class QboClient:
         return QboBill.from_qbo(data)
 
     def update_bill(
-        self, qbo_id: str, sync_token: str, draft: BillDraft, *, requestid: str, sparse=True
+        self, qbo_id: str, sync_token: str, draft: BillDraft, *, requestid: str, sparse: bool = True
     ) -> QboBill:
         """Sending `lines` replaces all of the bill's lines."""
         data = self._update("Bill", qbo_id, sync_token, draft.to_qbo(), requestid, sparse)
@@ -532,7 +544,7 @@ class QboClient:
         draft: VendorCreditDraft,
         *,
         requestid: str,
-        sparse=True,
+        sparse: bool = True,
     ) -> QboVendorCredit:
         data = self._update("VendorCredit", qbo_id, sync_token, draft.to_qbo(), requestid, sparse)
         return QboVendorCredit.from_qbo(data)
@@ -557,7 +569,7 @@ class QboClient:
         draft: BillPaymentDraft,
         *,
         requestid: str,
-        sparse=True,
+        sparse: bool = True,
     ) -> QboBillPayment:
         data = self._update("BillPayment", qbo_id, sync_token, draft.to_qbo(), requestid, sparse)
         return QboBillPayment.from_qbo(data)
@@ -666,7 +678,7 @@ class QboClient:
     # -- the typed calls' shared steps ---------------------------------------------------------
 
     def _update(
-        self, entity: str, qbo_id: str, sync_token: str, fields: dict, requestid: str, sparse
+        self, entity: str, qbo_id: str, sync_token: str, fields: dict, requestid: str, sparse: bool
     ) -> dict:
         body = {**fields, "Id": qbo_id, "SyncToken": sync_token, "sparse": bool(sparse)}
         return self.create(entity, body, requestid=requestid)
