@@ -8,10 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import date
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any
 
-from dagster import Config, MetadataValue
-from pydantic import Field
 from sqlalchemy import Engine, select
 from sqlalchemy.engine import Connection
 
@@ -36,7 +34,9 @@ from invoice_pipelines.queue.requests import (
     lookup_organization,
     parse_day,
 )
-from invoice_pipelines.tenants.partitions import REQUESTED_BY_HELP
+
+if TYPE_CHECKING:
+    from invoice_pipelines.billing.credit_note_request import CreditNotesJobRequest
 
 DEFAULT_CHUNK_SIZE = 50  # credit notes between two progress reports (and cancel checks)
 ITEM_FIELDS = ("invoice_number", "reason", "lines", "amounts", "issue_date")
@@ -231,60 +231,11 @@ def issued_credit_notes(engine: Engine, job: BatchJob, *, limit: int = 50) -> li
 # -- the kind, as the queue knows it -------------------------------------------------------------
 
 
-class CreditLineConfig(Config):
-    line_no: int = Field(description="The invoice's line number (1, 2, ...).")
-    quantity: str = Field(description="Decimal quantity to credit, at most what is left of it.")
+def _request() -> type:
+    """The launchpad's request (Dagster config), loaded with the queue's Dagster job only."""
+    from invoice_pipelines.billing.credit_note_request import CreditNotesJobRequest
 
-
-class CreditAmountConfig(Config):
-    vat_rate: str = Field(description="A VAT rate of the invoice, e.g. 19 or 7.")
-    net_amount: str = Field(
-        description="NET amount to credit at that rate (before VAT; VAT is added at the rate), "
-        "e.g. 100.00; at most what is left at that rate."
-    )
-    vat_category: str | None = Field(
-        default=None,
-        description="The VAT category (S, AE, Z, ...), only where the invoice has the rate in two "
-        "categories. Empty: the invoice's category at that rate.",
-    )
-
-
-class CreditNoteItemConfig(Config):
-    invoice_number: str = Field(description="The invoice to credit, e.g. RE-2026-000042.")
-    reason: str = Field(description="Why: printed on the credit note and kept in the audit log.")
-    lines: list[CreditLineConfig] | None = Field(
-        default=None,
-        description="Lines and quantities to credit. Empty (and no amounts): everything not "
-        "credited yet (a full credit note, the cancellation of the invoice).",
-    )
-    amounts: list[CreditAmountConfig] | None = Field(
-        default=None,
-        description="Instead of lines: a NET amount per VAT rate (a price reduction or goodwill "
-        "credit without lines), one credit note line per rate. Not together with lines.",
-    )
-    issue_date: str | None = Field(
-        default=None, description="YYYY-MM-DD; empty: today in the organization's time zone."
-    )
-
-
-class CreditNotesJobRequest(Config):
-    """issue credit notes for sales invoices, each once"""
-
-    kind: Literal["credit_notes"] = "credit_notes"
-    items: list[CreditNoteItemConfig] = Field(
-        description="The credit notes, in the order to issue them: invoice number, reason, and "
-        "optionally lines or net amounts per VAT rate and a date. Each is issued once; a refused "
-        "one is recorded with its reason and the others go on."
-    )
-    issue_date: str | None = Field(
-        default=None,
-        description="YYYY-MM-DD for the items that give no date. Empty: today in the "
-        "organization's time zone.",
-    )
-    requested_by: str | None = Field(
-        default=None,
-        description="Who asked, for the audit log. " + REQUESTED_BY_HELP,
-    )
+    return CreditNotesJobRequest
 
 
 def _enqueue(engine: Engine, organization: str, request: CreditNotesJobRequest, who, runner):
@@ -308,6 +259,8 @@ def _run(engine: Engine, job_id: int, resources, settings: RunSettings) -> Batch
 
 
 def _metadata(engine: Engine, job: BatchJob) -> dict:
+    from dagster import MetadataValue  # a run's metadata: commands never ask for it
+
     issued = issued_credit_notes(engine, job)
     return {"credit_notes": MetadataValue.json(issued)} if issued else {}
 
@@ -342,7 +295,7 @@ CREDIT_NOTES_KIND = JobKind(
     done="issued",
     default_chunk_size=DEFAULT_CHUNK_SIZE,
     run=_run,
-    request=CreditNotesJobRequest,
+    request=_request,
     enqueue=_enqueue,
     asset=lambda engine, job: "sales_invoices",
     metadata=_metadata,

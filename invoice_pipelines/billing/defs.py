@@ -46,7 +46,8 @@ from invoice_pipelines.billing.checks import (
     totals_spec,
 )
 from invoice_pipelines.billing.counts import invoiced_amounts, order_counts
-from invoice_pipelines.billing.credit_note_jobs import CREDIT_NOTES_KIND, CreditNoteItemConfig
+from invoice_pipelines.billing.credit_note_jobs import CREDIT_NOTES_KIND
+from invoice_pipelines.billing.credit_note_request import CreditNoteItemConfig
 from invoice_pipelines.billing.credit_notes import (
     CreditNoteRefused,
     amounts_from,

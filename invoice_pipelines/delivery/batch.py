@@ -16,12 +16,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import replace
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any
 
-from pydantic import Field
 from sqlalchemy import Engine, select
 
-from invoice_pipelines.core.channels import DELIVERY_CHANNELS, EMAIL, delivery_channel_enum
+from invoice_pipelines.core.channels import DELIVERY_CHANNELS, EMAIL
 from invoice_pipelines.db.tables import deliveries, sales_invoices
 from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.delivery.kind import COMMUNICATIONS
@@ -31,7 +30,6 @@ from invoice_pipelines.delivery.pipeline import (
     already_sending_message,
     send_invoices,
 )
-from invoice_pipelines.queue.dagster import NewInvoiceJob
 from invoice_pipelines.queue.items import (
     SUCCEEDED,
     ItemOutcome,
@@ -43,7 +41,10 @@ from invoice_pipelines.queue.jobs import BatchJob
 from invoice_pipelines.queue.kinds import JobKind
 from invoice_pipelines.queue.requests import BatchRequestError, lookup_organization
 from invoice_pipelines.resources.channels import open_channel, resources_of, transport_of
-from invoice_pipelines.resources.file_stores import FileStore
+from invoice_pipelines.resources.files import Files
+
+if TYPE_CHECKING:
+    from invoice_pipelines.delivery.batch_request import CommunicationsJobRequest
 
 DELIVERY_ACTIONS = {"sent": "invoice.sent", "failed": "invoice.send_failed"}
 
@@ -55,7 +56,7 @@ def communications_work(
     run_id: str | None = None,
     max_per_second: float = 50.0,
     backoff_seconds: float = 0.5,
-    store: FileStore,
+    store: Files,
 ) -> Work:
     """The sending of a communications chunk (its documents are written first: the kind is
     prepared by the documents kind); `channel_for(name)` opens the job's channel."""
@@ -155,20 +156,12 @@ def _outcomes(
 
 # -- the kind, as the queue knows it -------------------------------------------------------------
 
-DeliveryChannel = delivery_channel_enum("DeliveryChannel")
 
+def _request() -> type:
+    """The launchpad's request (Dagster config), loaded with the queue's Dagster job only."""
+    from invoice_pipelines.delivery.batch_request import CommunicationsJobRequest
 
-class CommunicationsJobRequest(NewInvoiceJob):
-    """write what is missing, then send each invoice once over a channel"""
-
-    kind: Literal["communications"] = "communications"
-    channel: DeliveryChannel = Field(
-        default=DeliveryChannel[EMAIL], description=f"{', '.join(DELIVERY_CHANNELS)}."
-    )
-    resend: bool = Field(
-        default=False,
-        description="Send again invoices that were sent before over this channel (once).",
-    )
+    return CommunicationsJobRequest
 
 
 def _enqueue(engine: Engine, organization: str, request: CommunicationsJobRequest, who, runner):
@@ -217,7 +210,7 @@ COMMUNICATIONS_KIND = JobKind(
     prepared_by="documents",
     resource_keys=frozenset({"document_store", *resources_of()}),
     refusals=((AlreadySending, lambda exc, job: already_sending_message(job.organization_slug)),),
-    request=CommunicationsJobRequest,
+    request=_request,
     options=_options,
     enqueue=_enqueue,
     asset=_asset,

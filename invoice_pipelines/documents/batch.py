@@ -15,11 +15,9 @@ from __future__ import annotations
 import io
 import time
 from collections.abc import Callable, Mapping
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import pypdf
-from dagster import MetadataValue
-from pydantic import Field
 from sqlalchemy import Engine, select
 from sqlalchemy.engine import Connection
 
@@ -32,7 +30,6 @@ from invoice_pipelines.db.tables import (
 from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.documents.kind import DOCUMENTS
 from invoice_pipelines.documents.pipeline import Builder, generate_documents
-from invoice_pipelines.queue.dagster import NewInvoiceJob
 from invoice_pipelines.queue.items import (
     DEFAULT_CHUNK_SIZE,
     SUCCEEDED,
@@ -44,7 +41,10 @@ from invoice_pipelines.queue.items import (
 from invoice_pipelines.queue.jobs import BatchJob
 from invoice_pipelines.queue.kinds import JobKind
 from invoice_pipelines.queue.requests import BatchRequestError
-from invoice_pipelines.resources.file_stores import FileStore
+from invoice_pipelines.resources.files import Files
+
+if TYPE_CHECKING:
+    from invoice_pipelines.documents.batch_request import DocumentsJobRequest
 
 COMBINED_PDF_ACTION = "batch_job.combined_pdf"
 
@@ -54,7 +54,7 @@ def run_invoice_job(
     job_id: int,
     work: Work,
     *,
-    store: FileStore | None = None,
+    store: Files | None = None,
     chunk_size: int = DEFAULT_CHUNK_SIZE,
     runner: str | None = None,
     on_progress: Callable[[BatchJob], None] | None = None,
@@ -72,7 +72,7 @@ def run_invoice_job(
     )
 
 
-def combined_pdf_closing(store: FileStore | None):
+def combined_pdf_closing(store: Files | None):
     """The closing work of a documents job that asked for a combined PDF."""
 
     def closing(conn: Connection, job: BatchJob, request: Mapping[str, Any]):
@@ -89,7 +89,7 @@ def combined_pdf_closing(store: FileStore | None):
 
 
 def documents_work(
-    engine: Engine, store: FileStore, *, builder: Builder | None = None, run_id: str | None = None
+    engine: Engine, store: Files, *, builder: Builder | None = None, run_id: str | None = None
 ) -> Work:
     """The documents of a chunk's invoices (written once: existing ones count as done)."""
 
@@ -101,7 +101,7 @@ def documents_work(
 
 def ensure_documents(
     engine: Engine,
-    store: FileStore,
+    store: Files,
     job: BatchJob,
     invoice_ids: list[int],
     *,
@@ -134,7 +134,7 @@ def combined_pdf_key(slug: str, job_id: int) -> str:
     return f"{slug}/batches/batch-{job_id}.pdf"
 
 
-def combine_pdfs(conn: Connection, store: FileStore, job: BatchJob) -> dict[str, Any]:
+def combine_pdfs(conn: Connection, store: Files, job: BatchJob) -> dict[str, Any]:
     """The job's generated invoice PDFs in request order as one print file; what it holds and lacks.
 
     Called by the runner that finishes the job, under the job's lock (`conn` holds it): no other
@@ -250,14 +250,11 @@ def combined_pdf_of(engine: Engine, job: BatchJob) -> dict[str, Any] | None:
 # -- the kind, as the queue knows it -------------------------------------------------------------
 
 
-class DocumentsJobRequest(NewInvoiceJob):
-    """write the invoices' documents, optionally one combined PDF"""
+def _request() -> type:
+    """The launchpad's request (Dagster config), loaded with the queue's Dagster job only."""
+    from invoice_pipelines.documents.batch_request import DocumentsJobRequest
 
-    kind: Literal["documents"] = "documents"
-    combined_pdf: bool = Field(
-        default=False,
-        description="Also write one PDF of all the job's invoices in this order, for printing.",
-    )
+    return DocumentsJobRequest
 
 
 def _enqueue(engine: Engine, organization: str, request: DocumentsJobRequest, who, runner) -> int:
@@ -280,6 +277,8 @@ def _options(*, combined_pdf: bool = False, channel: str | None = None, resend: 
 
 
 def _metadata(engine: Engine, job: BatchJob) -> dict:
+    from dagster import MetadataValue  # a run's metadata: commands never ask for it
+
     combined = combined_pdf_of(engine, job)
     if not combined:
         return {}
@@ -315,7 +314,7 @@ DOCUMENTS_KIND = JobKind(
     ),
     closing=lambda resources: combined_pdf_closing(resources.document_store),
     resource_keys=frozenset({"document_store", "document_renderer"}),
-    request=DocumentsJobRequest,
+    request=_request,
     options=_options,
     enqueue=_enqueue,
     asset=lambda engine, job: "sales_invoice_documents",

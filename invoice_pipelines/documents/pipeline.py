@@ -37,7 +37,7 @@ from invoice_pipelines.db.tenancy import resolve_organization, tenant_transactio
 from invoice_pipelines.documents.build import BuiltDocument, build_document
 from invoice_pipelines.documents.formats import choose_formats
 from invoice_pipelines.documents.sources import DocumentSource, load_sources
-from invoice_pipelines.resources.file_stores import FileStore
+from invoice_pipelines.resources.files import Files
 
 # invoices per build and record step: small enough that recording a step (its files fsynced, its
 # rows) runs beside the building of the next instead of after the last
@@ -103,7 +103,7 @@ def pending_invoices(conn, organization_id: int, limit: int | None = None) -> li
 
 def generate_documents(
     engine: Engine,
-    store: FileStore,
+    store: Files,
     organization: str | int,
     invoice_ids: Sequence[int] | None = None,
     *,
@@ -254,7 +254,7 @@ def _record_terms(conn, terms: list[dict]) -> None:
     )
 
 
-def _write(store: FileStore, key: str, data: bytes) -> str:
+def _write(store: Files, key: str, data: bytes) -> str:
     if store.exists(key):
         # no generated row refers to it (checked under the lock): a leftover of a run that did
         # not get to record it

@@ -104,7 +104,7 @@ class QueuedInvoiceJob(Config):
 
 
 def _config_class(kinds: Sequence[JobKind]) -> type[Config]:
-    requests = [k.request for k in kinds if k.request is not None]
+    requests = [r for r in (k.request_class() for k in kinds) if r is not None]
     request_type = Union[(QueuedInvoiceJob, *requests)]  # noqa: UP007 - built from a tuple
     choices = ", ".join(
         f"{r.model_fields['kind'].default} ({(r.__doc__ or '').strip()})"

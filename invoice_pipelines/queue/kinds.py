@@ -105,7 +105,10 @@ class JobKind:
     # exceptions that are the user's answer, not a crash: (type, the sentence for the exception)
     refusals: tuple[tuple[type[Exception], Callable[[Exception, BatchJob], str]], ...] = ()
     # -- Dagster: a new request in invoice_batch_job, and what a run records --
-    request: type | None = None  # its Config class (with `kind: Literal[name]`)
+    # its Config class (with `kind: Literal[name]`), or a function that gives it: a kind whose
+    # module a command loads (to queue or run a job) names a function, so that only the queue's
+    # Dagster job imports Dagster's config classes (`request_class`)
+    request: type | Callable[[], type] | None = None
     # enqueue(engine, organization, request, who, runner) -> the queued job's id
     enqueue: Callable[[Engine, str, Any, str, str], int] | None = None
     asset: Callable[[Engine, BatchJob], str] | None = None
@@ -142,6 +145,12 @@ class JobKind:
                 "its failed items are retried (retry_request)"
             )
         _DECLARED[self.name] = self
+
+    def request_class(self) -> type | None:
+        """Its Config class for a new request in invoice_batch_job (None: it takes none)."""
+        if self.request is None or isinstance(self.request, type):
+            return self.request
+        return self.request()
 
     @property
     def over_invoices(self) -> bool:
