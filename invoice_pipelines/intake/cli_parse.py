@@ -2,6 +2,8 @@
 
 The file is read through the upload store's bounded reader, so the command refuses a file over
 INVOICE_PIPELINES_MAX_UPLOAD_BYTES (reported FAILED, as the intake would) without reading it whole.
+A scan is read by the OCR reader the `ocr_engine` resource wraps (`resources/ocr_readers.py`), so
+the command imports no Dagster.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from typing import Any
 from invoice_pipelines.einvoice.read import ParseOutcome, failed
 from invoice_pipelines.intake.parse import parse_ocr_text
 from invoice_pipelines.intake.workers import SafeParser
-from invoice_pipelines.resources.upload_stores import UploadTooLarge, read_file_limited
+from invoice_pipelines.resources.uploads import UploadTooLarge, read_file_limited
 from invoice_pipelines.settings import ConfigError, max_upload_bytes
 
 EXIT_VALIDATED = 0
@@ -29,20 +31,15 @@ CLI_TIMEOUT_S = 120.0
 def _ocr(outcome: ParseOutcome, data: bytes) -> ParseOutcome:
     """Run OCR on an image or scanned PDF and parse its text; FAILED with the reason if OCR is missing."""
     try:
-        from invoice_pipelines.resources import ocr
+        from invoice_pipelines.resources import ocr_readers
     except Exception as exc:  # the OCR module or its dependencies may be absent
         return _ocr_unavailable(outcome, f"{type(exc).__name__}: {exc}")
     try:
-        engine_factory = getattr(ocr, "ocr_engine_from_env", None)
-        if engine_factory is not None:
-            engine = engine_factory()
-            read_image, read_pdf = engine.ocr_image, engine.ocr_pdf
-        else:
-            read_image, read_pdf = ocr.ocr_image, ocr.ocr_pdf
+        reader = ocr_readers.ocr_reader_from_env()
         if outcome.format == "image":
-            pages = [read_image(data)]
+            pages = [reader.ocr_image(data)]
         else:
-            pages = list(read_pdf(data))
+            pages = list(reader.ocr_pdf(data))
     except Exception as exc:  # missing binary, engine error, unreadable image: all user-facing
         return _ocr_unavailable(outcome, f"{type(exc).__name__}: {exc}")
     text = "\n\f".join(page.text for page in pages)

@@ -138,12 +138,12 @@ def test_scanned_image_goes_through_ocr(tmp_path: Path) -> None:
 def test_missing_ocr_engine_gives_a_clear_failure(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from invoice_pipelines.resources import ocr
+    from invoice_pipelines.resources import ocr_readers
 
     def unavailable() -> None:
         raise RuntimeError("tesseract is not installed")
 
-    monkeypatch.setattr(ocr, "ocr_engine_from_env", unavailable)
+    monkeypatch.setattr(ocr_readers, "ocr_reader_from_env", unavailable)
     image = tmp_path / "scan.png"
     image.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 64)
     assert run_parse(str(image), as_json=True) == 1
