@@ -21,10 +21,14 @@ from invoice_pipelines.billing.invoicing_kinds import enqueue_sales_orders
 from invoice_pipelines.cli_commands import COMMANDS
 from invoice_pipelines.db.tables import incoming_invoices
 from invoice_pipelines.db.tenancy import tenant_transaction
+from invoice_pipelines.documents.batch import DOCUMENTS_KIND
+from invoice_pipelines.queue.items import enqueue_invoice_job
 from invoice_pipelines.resources.upload_stores import LocalUploadStore
+from invoice_pipelines_devtools.standins.smtp import SmtpSink
 from invoice_pipelines_tests.billing.shop import make_shop
 from invoice_pipelines_tests.billing.test_credit_notes import LATER, invoiced
-from invoice_pipelines_tests.exports.books import DATEV
+from invoice_pipelines_tests.delivery.test_email import _shop as shop_with_documents
+from invoice_pipelines_tests.exports.books import DATEV, customer, sales_invoice
 from invoice_pipelines_tests.housekeeping.helpers import LAST_EXPIRED, at, old_upload
 from invoice_pipelines_tests.intake.test_review import basic_wl, run_intake
 
@@ -272,3 +276,60 @@ def test_commands_that_write_import_no_dagster_alembic_or_other_areas(db, tmp_pa
     )
     _check_imports(reopen, found)
     assert '"status": "NEEDS_REVIEW"' in found["incoming review --reopen"][1]
+
+
+def test_commands_that_parse_queue_run_or_send_import_no_dagster_or_alembic(db, tmp_path):
+    """`parse` (an e-invoice, and a scan through OCR), `batch-run` (a documents job, rendered in
+    the command's process), `send-invoices` (to an SMTP server on loopback) and the commands that
+    queue documents, communications and credit notes jobs: each did its work and imported no
+    Dagster, no Alembic and no other area."""
+    org, sent_ids, _store = shop_with_documents(db, tmp_path, 2)
+    buyer = customer(db.engine, org["id"], "K-2", "Zweite Kunde GmbH")
+    unwritten = sales_invoice(db.engine, org["id"], buyer)
+    documents_job = enqueue_invoice_job(db.engine, org["slug"], DOCUMENTS_KIND.name, [unwritten])
+    (tmp_path / "r.xml").write_bytes(basic_wl("LAZY-3"))
+    (tmp_path / "scan.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 64)
+    (tmp_path / "items.json").write_text(
+        json.dumps([{"invoice_number": "RE-0", "reason": "returned"}])
+    )
+    slug, queue = org["slug"], set(cli.QUEUE_KIND_AREAS)
+    commands = {
+        # command: (argv, the areas it may import, its exit code)
+        "parse": (["parse", str(tmp_path / "r.xml"), "--json"], {"intake"}, 3),
+        "parse (a scan)": (["parse", str(tmp_path / "scan.png"), "--json"], {"intake"}, 1),
+        "batch-run": (["batch-run", str(documents_job)], queue, 0),
+        "send-invoices": (
+            ["send-invoices", "--org", slug, "--invoices", ",".join(map(str, sent_ids))],
+            queue,
+            0,
+        ),
+        "batch-documents": (
+            ["batch-documents", "--org", slug, "--invoices", str(unwritten)],
+            queue,
+            0,
+        ),
+        "batch-send": (["batch-send", "--org", slug, "--invoices", str(unwritten)], queue, 0),
+        "batch-credit-notes": (
+            ["batch-credit-notes", "--org", slug, "--items", str(tmp_path / "items.json")],
+            queue,
+            0,
+        ),
+    }
+    with SmtpSink() as sink:
+        ran = _run_each(
+            [argv for argv, _, _ in commands.values()],
+            db.url,
+            INVOICE_PIPELINES_DOCUMENT_DIR=str(tmp_path / "documents"),
+            INVOICE_PIPELINES_SMTP_HOST="127.0.0.1",
+            INVOICE_PIPELINES_SMTP_PORT=str(sink.port),
+            INVOICE_PIPELINES_SMTP_FROM="rechnung@mueller.example",
+        )
+        received = list(sink.mailbox.messages)
+    found = dict(zip(commands, ran, strict=True))
+    _check_imports(commands, found)
+    assert json.loads(found["parse"][1])["status"] == "NEEDS_REVIEW"
+    assert "OCR" in json.loads(found["parse (a scan)"][1])["errors"][0]["message"]
+    assert "1 written, 0 failed" in found["batch-run"][1]
+    assert json.loads(found["send-invoices"][1])["sent"] == 2 and len(received) == 2
+    for name in ("batch-documents", "batch-send", "batch-credit-notes"):
+        assert "queued" in found[name][1], name
