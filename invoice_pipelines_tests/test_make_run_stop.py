@@ -67,6 +67,21 @@ def ignored_signals(pid: int) -> int:
     return 0
 
 
+def warm_process(pid: int) -> bool:
+    """Whether `pid` is the code server's warm process for runs (invoice_pipelines/code_server.py:
+    multiprocessing's forkserver, a child of the `api grpc` server; the runs forked from it show
+    its command line too, but their parent is the warm process). Python's forkserver ignores
+    SIGINT by design (a ^C meant for its children must not end it) and ends when the server that
+    started it ends (its lifeline pipe closes), or on SIGTERM like everything else."""
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        ppid = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1]
+        parent = Path(f"/proc/{ppid}/cmdline").read_bytes()
+    except (OSError, IndexError):
+        return False
+    return b"multiprocessing.forkserver" in cmdline and b"api\0grpc" in parent
+
+
 def of_this_checkout(marker: str) -> list[Proc]:
     """Every live process whose environment names this test's data dir, wherever it went
     (re-parented to PID 1, another session or process group)."""
@@ -253,9 +268,11 @@ def test_term_to_the_group_of_a_setsid_make_run_leaves_no_process(checkout: Chec
     assert any("api grpc" in p.cmdline for p in services), procs
     assert any("dagster-daemon" in p.cmdline for p in services), procs
     # the code server and its gRPC child ignored both (SigIgn 0x81005006); a shell (make's
-    # recipe, the script) keeps SIGINT ignored as it got it, but none ignores SIGTERM
+    # recipe, the script) keeps SIGINT ignored as it got it, and so does the code server's warm
+    # process for runs, but none ignores SIGTERM
     for p in procs:
-        mask = SIGINT_BIT | SIGTERM_BIT if p in services else SIGTERM_BIT
+        interrupt = SIGINT_BIT if p in services and not warm_process(p.pid) else 0
+        mask = interrupt | SIGTERM_BIT
         assert not ignored_signals(p.pid) & mask, (p, hex(ignored_signals(p.pid)))
     os.killpg(instance.proc.pid, signal.SIGTERM)  # kill -TERM -- -<its process group>
     assert_nothing_left(instance, checkout, procs)
