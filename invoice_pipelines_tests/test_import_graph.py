@@ -55,10 +55,13 @@ SHARED_RANK = {
     "einvoice": 3,
     "metadata": 3,
     "db": 4,
-    "resources": 5,
-    "outbox": 6,
-    "tenants": 6,
-    "queue": 7,
+    # the sales invoice as documents, delivery, exports and dunning read it: a read model of
+    # several areas, above the tables
+    "sales_ledger": 5,
+    "resources": 6,
+    "outbox": 7,
+    "tenants": 7,
+    "queue": 8,
 }
 SHARED = frozenset(SHARED_RANK)
 # the two places that assemble the areas

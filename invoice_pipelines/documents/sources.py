@@ -12,16 +12,15 @@ and contact from `organizations.settings["seller"]`:
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
+from invoice_pipelines import sales_ledger
 from invoice_pipelines.core.dunning import invoice_default_sentence
 from invoice_pipelines.core.invoice import Address, Invoice, InvoiceLine, VatBreakdown
 from invoice_pipelines.core.money import ZERO
@@ -32,12 +31,6 @@ from invoice_pipelines.core.skonto import (
     offers,
     recorded_terms,
     terms_from_settings,
-)
-from invoice_pipelines.db.tables import (
-    customers,
-    sales_invoice_lines,
-    sales_invoice_taxes,
-    sales_invoices,
 )
 from invoice_pipelines.einvoice.cii import EN16931_GUIDELINE, SEPA_CREDIT_TRANSFER
 from invoice_pipelines.einvoice.layout import format_date
@@ -107,9 +100,9 @@ def load_sources(
     if not invoice_ids:
         return {}
     seller = dict((organization.get("settings") or {}).get("seller") or {})
-    rows = _invoice_rows(conn, organization["id"], invoice_ids)
+    rows = sales_ledger.read_invoices(conn, organization["id"], invoice_ids, *DOCUMENT_FIELDS)
     wanted = [r.id for r in rows]
-    lines, taxes = _invoice_lines(conn, wanted), _invoice_taxes(conn, wanted)
+    lines, taxes = _invoice_lines(conn, wanted), sales_ledger.read_vat_breakdowns(conn, wanted)
     seller_address = _address(
         seller.get("street"),
         seller.get("postal_code"),
@@ -126,7 +119,7 @@ def load_sources(
     discount_terms = terms_from_settings(organization.get("settings"))
     sources = {}
     for r in rows:
-        language = r.language if r.language in EXEMPTION_REASONS else "de"
+        language = r.customer_language if r.customer_language in EXEMPTION_REASONS else "de"
         invoice = _invoice(
             r, organization, seller, seller_address, lines.get(r.id, ()), taxes.get(r.id, ())
         )
@@ -139,11 +132,11 @@ def load_sources(
             invoice=invoice,
             extras={k: v for k, v in extras.items() if v not in (None, "")},
             language=language,
-            einvoice_format=r.einvoice_format,
+            einvoice_format=r.customer_einvoice_format,
             filename=f"{_safe(r.invoice_number)}.pdf",
-            customer_email=r.email,
-            customer_phone=r.phone,
-            leitweg_id=r.buyer_reference,
+            customer_email=r.customer_email,
+            customer_phone=r.customer_phone,
+            leitweg_id=r.customer_buyer_reference,
             seller={k: v for k, v in seller.items() if isinstance(v, str | int | Decimal)},
         )
     return sources
@@ -155,9 +148,9 @@ def _discount_terms(r, organization: dict, default: list[DiscountTerm]) -> list[
     customer's own (customers.skonto) over the organization's default."""
     if r.skonto_steps is not None:
         return recorded_terms(r.skonto_steps, r.invoice_number)
-    if r.skonto is None:
+    if r.customer_skonto is None:
         return default
-    return customer_terms(r.skonto, organization.get("settings"), r.customer_number)
+    return customer_terms(r.customer_skonto, organization.get("settings"), r.customer_number)
 
 
 def _with_discount(
@@ -178,98 +171,69 @@ def _with_discount(
     )
 
 
-def _invoice_rows(conn: Connection, org_id: int, invoice_ids: Sequence[int]) -> list:
-    """The invoices with their customers and, for a credit note, the invoice it corrects (BT-25,
-    BT-26: billing/credit_notes.py); one query."""
-    s, c = sales_invoices.c, customers.c
-    corrected = sales_invoices.alias("corrected")
-    return list(
-        conn.execute(
-            select(
-                s.id,
-                s.invoice_number,
-                s.type_code,
-                s.issue_date,
-                s.due_date,
-                s.currency,
-                s.net_total,
-                s.tax_total,
-                s.gross_total,
-                s.amount_paid,
-                s.amount_due,
-                c.name,
-                c.street,
-                c.postal_code,
-                c.city,
-                c.country,
-                c.vat_id,
-                c.email,
-                c.phone,
-                c.language,
-                c.einvoice_format,
-                c.buyer_reference,
-                c.customer_number,
-                c.skonto,
-                s.skonto_steps,
-                s.credit_reason,
-                corrected.c.invoice_number.label("corrects_number"),
-                corrected.c.issue_date.label("corrects_date"),
-            )
-            .join(customers, customers.c.id == s.customer_id)
-            .outerjoin(corrected, corrected.c.id == s.corrects_invoice_id)
-            .where(s.organization_id == org_id, s.id.in_(list(invoice_ids)))
-        ).all()
-    )
+# what a document reads of each invoice (sales_ledger.py): the invoice, its customer and, for a
+# credit note, the invoice it corrects (BT-25, BT-26: billing/credit_notes.py)
+DOCUMENT_FIELDS = (
+    "id",
+    "invoice_number",
+    "type_code",
+    "issue_date",
+    "due_date",
+    "currency",
+    "net_total",
+    "tax_total",
+    "gross_total",
+    "customer_name",
+    "customer_street",
+    "customer_postal_code",
+    "customer_city",
+    "customer_country",
+    "customer_vat_id",
+    "customer_email",
+    "customer_phone",
+    "customer_language",
+    "customer_einvoice_format",
+    "customer_buyer_reference",
+    "customer_number",
+    "customer_skonto",
+    "skonto_steps",
+    "credit_reason",
+    "corrects_number",
+    "corrects_date",
+)
 
 
 def _invoice_lines(conn: Connection, wanted: list[int]) -> dict[int, list[InvoiceLine]]:
     """Each invoice's lines in order, as EN 16931 lines; one query."""
-    lines: dict[int, list[InvoiceLine]] = defaultdict(list)
-    for row in conn.execute(
-        select(sales_invoice_lines)
-        .where(sales_invoice_lines.c.sales_invoice_id.in_(wanted))
-        .order_by(sales_invoice_lines.c.sales_invoice_id, sales_invoice_lines.c.line_no)
-    ).mappings():
-        quantity, price = row["quantity"], row["unit_price"]
-        if price < 0:
-            # BR-27: a net price is never negative; a discount line is minus one unit instead
-            quantity, price = -quantity, -price
-        document = lines[row["sales_invoice_id"]]
-        document.append(
-            InvoiceLine(
-                # numbered 1, 2, ... on each document: a credit note's lines keep the number of
-                # the invoice line they credit in line_no (what is left to credit), which is not
-                # the position on the credit note
-                line_id=str(len(document) + 1),
-                description=row["description"],
-                quantity=quantity,
-                unit_code="C62",
-                unit_price=price,
-                net_amount=row["net_amount"],
-                vat_category=row["vat_category"],
-                vat_rate=row["vat_rate"],
+    lines: dict[int, list[InvoiceLine]] = {}
+    for invoice_id, rows in sales_ledger.read_lines(conn, wanted).items():
+        document = lines[invoice_id] = []
+        for row in rows:
+            quantity, price = row["quantity"], row["unit_price"]
+            if price < 0:
+                # BR-27: a net price is never negative; a discount line is minus one unit instead
+                quantity, price = -quantity, -price
+            document.append(
+                InvoiceLine(
+                    # numbered 1, 2, ... on each document: a credit note's lines keep the number
+                    # of the invoice line they credit in line_no (what is left to credit), which
+                    # is not the position on the credit note
+                    line_id=str(len(document) + 1),
+                    description=row["description"],
+                    quantity=quantity,
+                    unit_code="C62",
+                    unit_price=price,
+                    net_amount=row["net_amount"],
+                    vat_category=row["vat_category"],
+                    vat_rate=row["vat_rate"],
+                )
             )
-        )
     return lines
-
-
-def _invoice_taxes(conn: Connection, wanted: list[int]) -> dict[int, list[tuple]]:
-    """Each invoice's VAT breakdown rows (category, rate, basis, amount); one query."""
-    taxes: dict[int, list[tuple]] = defaultdict(list)
-    for row in conn.execute(
-        select(sales_invoice_taxes)
-        .where(sales_invoice_taxes.c.sales_invoice_id.in_(wanted))
-        .order_by(sales_invoice_taxes.c.id)
-    ).mappings():
-        taxes[row["sales_invoice_id"]].append(
-            (row["vat_category"], row["vat_rate"], row["basis"], row["amount"])
-        )
-    return taxes
 
 
 def _invoice(r, organization: dict, seller: dict, seller_address: Address, lines, taxes) -> Invoice:
     """One row as the normalized EN 16931 invoice."""
-    language = r.language if r.language in EXEMPTION_REASONS else "de"
+    language = r.customer_language if r.customer_language in EXEMPTION_REASONS else "de"
     reasons = EXEMPTION_REASONS[language]
     breakdown = tuple(
         VatBreakdown(
@@ -293,9 +257,11 @@ def _invoice(r, organization: dict, seller: dict, seller_address: Address, lines
         seller_name=organization["name"],
         seller_vat_id=organization.get("vat_id"),
         seller_address=seller_address,
-        buyer_name=r.name,
-        buyer_vat_id=r.vat_id,
-        buyer_address=_address(r.street, r.postal_code, r.city, r.country),
+        buyer_name=r.customer_name,
+        buyer_vat_id=r.customer_vat_id,
+        buyer_address=_address(
+            r.customer_street, r.customer_postal_code, r.customer_city, r.customer_country
+        ),
         iban=iban,
         payment_means_code=SEPA_CREDIT_TRANSFER if iban else None,
         line_total=sum((line.net_amount for line in invoice_lines), ZERO),
@@ -321,7 +287,7 @@ def _extras(r, invoice: Invoice, language: str, seller: dict, taxes, default_sen
         # an intra-EU supply names where the goods went (BR-IC-12); no separate delivery
         # address is recorded, so it is the buyer's, in full (XRechnung BR-DE-10/11)
         "delivery_address": invoice.buyer_address if any(c == "K" for c, *_ in taxes) else None,
-        "buyer_reference": r.buyer_reference or r.customer_number,
+        "buyer_reference": r.customer_buyer_reference or r.customer_number,
         "payment_terms": _terms(r, language, default_sentence),
         "preceding_invoice_number": r.corrects_number,
         "preceding_invoice_date": r.corrects_date,
@@ -329,7 +295,7 @@ def _extras(r, invoice: Invoice, language: str, seller: dict, taxes, default_sen
         "note": r.credit_reason,
         "seller_tax_number": seller.get("tax_number"),
         "seller_electronic_address": seller.get("email"),
-        "buyer_electronic_address": r.email,
+        "buyer_electronic_address": r.customer_email,
         "seller_contact_name": seller.get("contact_name"),
         "seller_contact_phone": seller.get("phone"),
         "seller_contact_email": seller.get("email"),

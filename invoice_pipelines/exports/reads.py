@@ -13,11 +13,11 @@ from dataclasses import fields
 from sqlalchemy import and_, func, insert, literal, null, select
 from sqlalchemy.engine import Connection
 
+from invoice_pipelines import sales_ledger
 from invoice_pipelines.core.export_months import month_bounds
 from invoice_pipelines.core.lifecycle import Status
-from invoice_pipelines.db.incoming_months import EXPORTABLE, incoming_in_month  # noqa: F401
+from invoice_pipelines.db.incoming_months import incoming_in_month
 from invoice_pipelines.db.tables import (
-    customers,
     export_items,
     incoming_invoice_lines,
     incoming_invoice_taxes,
@@ -90,29 +90,28 @@ def _month(organization_id: int, period: str, direction: str):
     return invoices, source, where, order, columns, tax_table, tax_invoice_id
 
 
+# InvoiceRecord's partner and reference of a sales invoice: the sales ledger's field of each
+SALES_RECORD_FIELDS = {
+    "partner_name": "customer_name",
+    "partner_vat_id": "customer_vat_id",
+    "partner_country": "customer_country",
+    "customer_number": "customer_number",
+    "street": "customer_street",
+    "postal_code": "customer_postal_code",
+    "city": "customer_city",
+    "corrects_number": "corrects_number",
+}
+
+
 def sales_records_source():
     """The sales invoices joined to what their InvoiceRecord reads besides them (the customer,
-    the invoice a credit note corrects), and InvoiceRecord's fields as columns of that source in
-    the constructor's order: `InvoiceRecord(*row)` of a row that selects them. The month's
-    invoices and the month's payments (exports/payments.py) read their invoices this way."""
-    t, c = sales_invoices.c, customers.c
-    # a credit note names the invoice it corrects (billing/credit_notes.py)
-    corrected = sales_invoices.alias("corrected")
-    source = sales_invoices.join(customers, c.id == t.customer_id).outerjoin(
-        corrected, corrected.c.id == t.corrects_invoice_id
-    )
-    columns = {
-        "partner_name": c.name,
-        "partner_vat_id": c.vat_id,
-        "partner_country": c.country,
-        "customer_number": c.customer_number,
-        "street": c.street,
-        "postal_code": c.postal_code,
-        "city": c.city,
-        "corrects_number": corrected.c.invoice_number,
-        **_invoice_columns(t),
-    }
-    return source, _in_record_order(columns)
+    the invoice a credit note corrects: sales_ledger.py), and InvoiceRecord's fields as columns
+    of that source in the constructor's order: `InvoiceRecord(*row)` of a row that selects them.
+    The month's invoices and the month's payments (exports/payments.py) read their invoices this
+    way."""
+    ledger = {record: sales_ledger.field(name) for record, name in SALES_RECORD_FIELDS.items()}
+    columns = {**ledger, **_invoice_columns(sales_invoices.c)}
+    return sales_ledger.joined(*SALES_RECORD_FIELDS.values()), _in_record_order(columns)
 
 
 def _invoice_columns(t) -> dict:

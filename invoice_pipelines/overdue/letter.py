@@ -32,6 +32,7 @@ from decimal import Decimal
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.engine import Engine
 
+from invoice_pipelines import sales_ledger
 from invoice_pipelines.core.dunning import (
     DunningSettingsError,
     customer_kind,
@@ -39,7 +40,7 @@ from invoice_pipelines.core.dunning import (
 )
 from invoice_pipelines.core.invoice import Address
 from invoice_pipelines.core.letter_text import letter_text, letter_values
-from invoice_pipelines.db.tables import customers, dunning_notices, sales_invoices
+from invoice_pipelines.db.tables import dunning_notices, sales_invoices
 from invoice_pipelines.db.tenancy import resolve_organization, tenant_transaction
 from invoice_pipelines.db.types import utcnow
 from invoice_pipelines.einvoice.layout import (
@@ -353,25 +354,29 @@ def _claim(engine: Engine, organization_id: int) -> list[int]:
         return sorted(row[0] for row in claimed)
 
 
+# what a letter reads of the invoice and its customer (sales_ledger.py), besides the notice
+LETTER_FIELDS = (
+    "invoice_number",
+    "issue_date",
+    "due_date",
+    "customer_name",
+    "customer_street",
+    "customer_postal_code",
+    "customer_city",
+    "customer_country",
+    "customer_number",
+    "customer_kind",
+    "customer_vat_id",
+)
+
+
 def _notices(engine: Engine, organization_id: int, ids: list[int]) -> list[dict]:
-    n, si, c = dunning_notices, sales_invoices, customers
+    n = dunning_notices
     query = (
-        select(
-            n,
-            si.c.invoice_number,
-            si.c.issue_date,
-            si.c.due_date,
-            si.c.gross_total.label("invoice_total"),
-            c.c.name.label("customer_name"),
-            c.c.street.label("customer_street"),
-            c.c.postal_code.label("customer_postal_code"),
-            c.c.city.label("customer_city"),
-            c.c.country.label("customer_country"),
-            c.c.customer_number,
-            c.c.kind.label("customer_kind"),
-            c.c.vat_id.label("customer_vat_id"),
+        select(n, *sales_ledger.fields(*LETTER_FIELDS, invoice_total="gross_total"))
+        .select_from(
+            n.join(sales_ledger.joined(*LETTER_FIELDS), sales_invoices.c.id == n.c.sales_invoice_id)
         )
-        .select_from(n.join(si, si.c.id == n.c.sales_invoice_id).join(c, c.c.id == n.c.customer_id))
         .where(n.c.organization_id == organization_id, n.c.id.in_(ids))
         .order_by(n.c.id)
     )

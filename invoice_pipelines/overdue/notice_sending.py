@@ -44,6 +44,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 from sqlalchemy import and_, case, exists, or_, select
 from sqlalchemy.engine import Engine
 
+from invoice_pipelines import sales_ledger
 from invoice_pipelines.core.channels import DELIVERY_CHANNELS
 from invoice_pipelines.core.letter_text import letter_text
 from invoice_pipelines.db.tables import (
@@ -202,26 +203,36 @@ def written(
     )
 
 
+# what a notice's message reads of the invoice and its customer (sales_ledger.py), besides the
+# notice; the contact under the name its channel reads it by (resources/channels.py `address`)
+NOTICE_FIELDS = (
+    "invoice_number",
+    "issue_date",
+    "due_date",
+    "customer_name",
+    "customer_kind",
+    "customer_vat_id",
+)
+NOTICE_FIELDS_RENAMED = {
+    "invoice_total": "gross_total",
+    "email": "customer_email",
+    "phone": "customer_phone",
+}
+
+
 def _pending(conn, organization_id: int) -> list[dict]:
-    n, si, c, doc = dunning_notices, sales_invoices, customers, sales_invoice_documents
+    n, doc = dunning_notices, sales_invoice_documents
     query = (
         select(
             n,
-            si.c.invoice_number,
-            si.c.issue_date,
-            si.c.due_date,
-            si.c.gross_total.label("invoice_total"),
-            c.c.email,
-            c.c.phone,
-            c.c.name.label("customer_name"),
-            c.c.kind.label("customer_kind"),
-            c.c.vat_id.label("customer_vat_id"),
+            *sales_ledger.fields(*NOTICE_FIELDS, **NOTICE_FIELDS_RENAMED),
             doc.c.storage_key,
         )
         .select_from(
-            n.join(si, si.c.id == n.c.sales_invoice_id)
-            .join(c, c.c.id == n.c.customer_id)
-            .outerjoin(
+            n.join(
+                sales_ledger.joined(*NOTICE_FIELDS, *NOTICE_FIELDS_RENAMED.values()),
+                sales_invoices.c.id == n.c.sales_invoice_id,
+            ).outerjoin(
                 doc,
                 and_(
                     doc.c.sales_invoice_id == n.c.sales_invoice_id,

@@ -36,6 +36,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
+from invoice_pipelines import sales_ledger
 from invoice_pipelines.core.dates import EARLIEST_DAY, ImplausibleDay
 from invoice_pipelines.core.dunning import (
     KINDS,
@@ -116,6 +117,10 @@ def _previous(organization_id: int, first_id: int | None = None, last_id: int | 
     return query.group_by(dunning_notices.c.sales_invoice_id).subquery("previous")
 
 
+# what a candidate reads of its customer (sales_ledger.py)
+CUSTOMER_FIELDS = ("customer_language", "customer_kind", "customer_vat_id")
+
+
 def _due(organization_id: int, settings: DunningSettings, today: date, previous) -> list:
     """The conditions of an invoice that is due for a level it has not had yet."""
     si = sales_invoices
@@ -127,13 +132,14 @@ def _due(organization_id: int, settings: DunningSettings, today: date, previous)
         si.c.disputed.is_(False),
         si.c.due_date.is_not(None),
         si.c.due_date <= today - timedelta(days=settings.earliest_days),
-        customers.c.dunning_blocked.is_(False),
+        sales_ledger.field("customer_dunning_blocked").is_(False),
         _level_case(settings, today) > func.coalesce(previous.c.level, 0),
     ]
 
 
 def _from(previous):
-    return sales_invoices.join(customers, customers.c.id == sales_invoices.c.customer_id).outerjoin(
+    """The invoices with their customers (sales_ledger.py) and the level each was noticed at."""
+    return sales_ledger.joined(*CUSTOMER_FIELDS).outerjoin(
         previous, previous.c.sales_invoice_id == sales_invoices.c.id
     )
 
@@ -205,9 +211,7 @@ def _chunk_candidates(
             si.c.amount_paid,
             si.c.last_payment_date,
             si.c.customer_id,
-            customers.c.language,
-            customers.c.kind,
-            customers.c.vat_id,
+            *sales_ledger.fields(*CUSTOMER_FIELDS),
             last.c.level,
             last.c.interest_until,
             last.c.fees_total,
@@ -244,13 +248,13 @@ def _chunk_candidates(
                 previous_interest_until=row.interest_until,
                 previous_fees_total=row.fees_total or ZERO,
                 previous_interest_total=row.interest_total or ZERO,
-                kind=customer_kind(row.kind, row.vat_id),
+                kind=customer_kind(row.customer_kind, row.customer_vat_id),
                 previous_costs_total=row.dunning_costs_total,
                 payments=tuple(payments.get(row.id, ())),
                 amount_paid=row.amount_paid,
             ),
             row.customer_id,
-            row.language,
+            row.customer_language,
         )
         for row in conn.execute(query)
     ]

@@ -210,9 +210,11 @@ def copy_limit(engine, org_id: int, export_id: int | None) -> tuple[float, int, 
 
     from sqlalchemy import select
 
+    from invoice_pipelines.core.export_months import month_bounds
+    from invoice_pipelines.db.incoming_months import EXPORTABLE
     from invoice_pipelines.db.tables import incoming_invoice_taxes, incoming_invoices
     from invoice_pipelines.db.tenancy import tenant_transaction
-    from invoice_pipelines.exports.reads import EXPORTABLE, booked_lines_query, month_bounds
+    from invoice_pipelines.exports.reads import booked_lines_query
     from invoice_pipelines_devtools.bench.limit import copy_query, current_database
 
     t, taxes = incoming_invoices.c, incoming_invoice_taxes.c

@@ -1,0 +1,129 @@
+"""The sales ledger as the areas read it: a sales invoice with its customer and, for a credit note,
+the invoice it corrects (BT-25, BT-26; billing/credit_notes.py), its lines and its VAT breakdown.
+
+The documents, the deliveries, the exports and the dunning notices read their invoices here, each
+the fields it needs, many invoices per query. A field is named as a row carries it: the invoice's
+columns under their own names (`invoice_number`, `gross_total`, ...), the customer's with
+`customer_` before them (`customer_name`, `customer_email`; `customer_number` as it is), the
+corrected invoice's number and date as `corrects_number` and `corrects_date`. A reader that needs
+another name for a field says so (`fields(invoice_total="gross_total")`). The customer is joined
+when a field of it is used, the corrected invoice when one of its is: a read pays for no join it
+does not need.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+
+from sqlalchemy import Select, select
+from sqlalchemy.engine import Connection, Row, RowMapping
+from sqlalchemy.sql.elements import ColumnElement, Label
+from sqlalchemy.sql.expression import FromClause
+
+from invoice_pipelines.db.tables import (
+    customers,
+    sales_invoice_lines,
+    sales_invoice_taxes,
+    sales_invoices,
+)
+
+# a credit note's `corrects_invoice_id` names the invoice it corrects (no foreign key: tables.py)
+corrected = sales_invoices.alias("corrected")
+
+
+def _customer_field(column: str) -> str:
+    return column if column.startswith("customer_") else f"customer_{column}"
+
+
+INVOICE_FIELDS: dict[str, ColumnElement] = {column.name: column for column in sales_invoices.c}
+# the customer's id is the invoice's `customer_id`; its organization the invoice's
+CUSTOMER_FIELDS: dict[str, ColumnElement] = {
+    _customer_field(column.name): column
+    for column in customers.c
+    if column.name not in ("id", "organization_id")
+}
+CORRECTED_FIELDS: dict[str, ColumnElement] = {
+    "corrects_number": corrected.c.invoice_number,
+    "corrects_date": corrected.c.issue_date,
+}
+FIELDS: dict[str, ColumnElement] = {**INVOICE_FIELDS, **CUSTOMER_FIELDS, **CORRECTED_FIELDS}
+
+
+def field(name: str) -> ColumnElement:
+    """The column of one field, for a condition, an order or a label of the reader's own."""
+    try:
+        return FIELDS[name]
+    except KeyError:
+        raise KeyError(f"the sales ledger has no field {name!r}") from None
+
+
+def fields(*names: str, **renamed: str) -> list[Label]:
+    """The fields `names` labelled with their names, then the fields `renamed` names
+    (label=field) under the labels given."""
+    return [field(name).label(name) for name in names] + [
+        field(name).label(label) for label, name in renamed.items()
+    ]
+
+
+def joined(*names: str) -> FromClause:
+    """`sales_invoices` joined to what the fields `names` come from: the customer (every invoice
+    has one), the corrected invoice (outer: only a credit note names one)."""
+    wanted = set(names)
+    source: FromClause = sales_invoices
+    if wanted & CUSTOMER_FIELDS.keys():
+        source = source.join(customers, customers.c.id == sales_invoices.c.customer_id)
+    if wanted & CORRECTED_FIELDS.keys():
+        source = source.outerjoin(corrected, corrected.c.id == sales_invoices.c.corrects_invoice_id)
+    return source
+
+
+def select_invoices(*names: str, **renamed: str) -> Select:
+    """SELECT of the fields (as `fields` labels them) from what they need joined; the reader adds
+    its conditions and order."""
+    return select(*fields(*names, **renamed)).select_from(joined(*names, *renamed.values()))
+
+
+def read_invoices(
+    conn: Connection,
+    organization_id: int,
+    invoice_ids: Iterable[int],
+    *names: str,
+    **renamed: str,
+) -> list[Row]:
+    """The organization's invoices among `invoice_ids` with the fields asked for, in no particular
+    order (ids it does not have are left out); one query."""
+    return list(
+        conn.execute(
+            select_invoices(*names, **renamed).where(
+                sales_invoices.c.organization_id == organization_id,
+                sales_invoices.c.id.in_(list(invoice_ids)),
+            )
+        ).all()
+    )
+
+
+def read_lines(conn: Connection, invoice_ids: Sequence[int]) -> dict[int, list[RowMapping]]:
+    """Each invoice's `sales_invoice_lines` rows in line order; one query."""
+    lines: dict[int, list[RowMapping]] = defaultdict(list)
+    for row in conn.execute(
+        select(sales_invoice_lines)
+        .where(sales_invoice_lines.c.sales_invoice_id.in_(list(invoice_ids)))
+        .order_by(sales_invoice_lines.c.sales_invoice_id, sales_invoice_lines.c.line_no)
+    ).mappings():
+        lines[row["sales_invoice_id"]].append(row)
+    return lines
+
+
+def read_vat_breakdowns(conn: Connection, invoice_ids: Sequence[int]) -> dict[int, list[tuple]]:
+    """Each invoice's VAT breakdown, (category, rate, basis, amount) in the order it was stored;
+    one query."""
+    t = sales_invoice_taxes.c
+    taxes: dict[int, list[tuple]] = defaultdict(list)
+    for invoice_id, category, rate, basis, amount in conn.execute(
+        select(t.sales_invoice_id, t.vat_category, t.vat_rate, t.basis, t.amount)
+        .where(t.sales_invoice_id.in_(list(invoice_ids)))
+        .order_by(t.id)
+    ):
+        taxes[invoice_id].append((category, rate, basis, amount))
+    return taxes
