@@ -26,8 +26,10 @@ from __future__ import annotations
 
 import multiprocessing
 import multiprocessing.forkserver
+import os
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 MODULE = "invoice_pipelines.code_server"
 
@@ -42,9 +44,48 @@ def _code_module(argv: Sequence[str]) -> str | None:
     return None
 
 
-def _warm_runs(preload: list[str]) -> None:
+# what a run's process imports before its first step besides the code location: the function
+# the server starts it with, what opening any instance imports (its secrets loader, the paths of
+# its folders), and (`instance_modules`) the instance's storages, run coordinator and launcher
+# (with alembic: 2/3 of a forked run's start, sampled with py-spy, before they were preloaded)
+RUN_MODULES = (
+    "dagster._grpc.impl",
+    "dagster._core.secrets",
+    "upath",
+    "fsspec.implementations.local",
+)
+
+
+def instance_modules(ref: Any) -> list[str]:
+    """The modules of the classes an instance names (its storages, compute logs, run coordinator,
+    run launcher, ...): the fields of an InstanceRef that are a class's module and name."""
+    if ref is None:
+        return []
+    return sorted(
+        {
+            value.module_name
+            for value in ref
+            if isinstance(getattr(value, "module_name", None), str) and hasattr(value, "class_name")
+        }
+    )
+
+
+def _instance_ref(server: Any) -> Any:
+    ref = getattr(server, "_instance_ref", None)
+    if ref is None and os.environ.get("DAGSTER_HOME"):
+        from dagster._core.instance.ref import InstanceRef
+
+        try:
+            ref = InstanceRef.from_dir(os.environ["DAGSTER_HOME"])
+        except Exception:  # noqa: BLE001 (a preload only: the run opens the instance itself)
+            return None
+    return ref
+
+
+def _warm_runs(code_modules: list[str]) -> None:
     """The API servers of this process start their runs by forking a process that has imported
-    `preload` (started at once, so the first run does not wait for those imports either)."""
+    the code location and what a run imports before its first step (started at once, so the
+    first run does not wait for those imports either)."""
     from dagster._grpc import server
 
     base = server.DagsterApiServer
@@ -55,7 +96,9 @@ def _warm_runs(preload: list[str]) -> None:
             if not hasattr(self, "_mp_ctx"):
                 raise RuntimeError(f"{base.__qualname__} no longer has _mp_ctx: see {MODULE}")
             context = multiprocessing.get_context("forkserver")
-            # after the code location loaded: the warm process gets its sys.path and working dir
+            # after the code location loaded: the warm process gets its sys.path and working dir;
+            # a module that cannot be imported there is left out (and imported by the run)
+            preload = [*RUN_MODULES, *instance_modules(_instance_ref(self)), *code_modules]
             context.set_forkserver_preload(preload)
             multiprocessing.forkserver.ensure_running()
             self._mp_ctx = context

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 from dagster import DagsterInstance, DagsterRunStatus
 
-from invoice_pipelines.code_server import _code_module
+from invoice_pipelines.code_server import _code_module, instance_modules
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -35,6 +35,18 @@ def test_the_code_module_is_read_from_dagsters_arguments():
     assert _code_module(["api", "grpc", "--module-name", "a.b"]) == "a.b"
     assert _code_module(["api", "grpc", "--module-name=a.b"]) == "a.b"
     assert _code_module(["api", "grpc", "-f", "defs.py"]) is None
+
+
+def test_the_warm_process_imports_the_classes_the_instance_names(monkeypatch):
+    from dagster._core.instance.ref import InstanceRef
+
+    monkeypatch.setenv("INVOICE_PIPELINES_DAGSTER_DIR", "/nonexistent")
+    monkeypatch.setenv("INVOICE_PIPELINES_DAGSTER_COMPUTE_LOGS_DIR", "/nonexistent")
+    modules = instance_modules(InstanceRef.from_dir(str(REPO)))  # the repository's dagster.yaml
+    assert "invoice_pipelines.tenants.run_coordinator" in modules
+    assert "dagster._core.storage.sqlite_storage" in modules
+    assert "dagster._core.storage.local_compute_log_manager" in modules
+    assert instance_modules(None) == []
 
 
 class Server:
