@@ -51,7 +51,7 @@ DEPENDENCIES = {
 }
 
 
-# the per-group asset views the README lists (paths after the UI's address, whatever its port)
+# the per-group asset views docs/demo.md lists (paths after the UI's address, whatever its port)
 GROUP_LINK = re.compile(r"`(/locations/__repository__@invoice_pipelines/asset-groups/(\w+))`")
 
 
@@ -106,7 +106,7 @@ def test_a_new_user_sees_the_pipeline_its_numbers_and_its_failures(ui_with_runs)
     base, page, recorded = ui_with_runs
 
     # 1. The global asset lineage as it opens in a normal window: the groups (intake, billing,
-    # exports, documents, delivery, overdue, quickbooks) folded. This is the README's picture.
+    # exports, documents, delivery, overdue, quickbooks) folded. This is docs/demo.md's picture.
     page.goto(f"{base}/asset-groups")
     expect(page.get_by_text("Global asset lineage").first).to_be_visible()
     ui.skip_community_dialog(page)
@@ -134,19 +134,19 @@ def test_a_new_user_sees_the_pipeline_its_numbers_and_its_failures(ui_with_runs)
     expect(graph.get_by_text("Loading...")).to_have_count(0, timeout=60_000)
     page.set_viewport_size(ui.VIEWPORT)
 
-    # 1b. The per-group views the README links, one per group: each shows its assets at a
+    # 1b. The per-group views docs/demo.md lists, one per group: each shows its assets at a
     # readable size, with their latest events and checks
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
-    links = dict((group, path) for path, group in GROUP_LINK.findall(readme))
+    demo = (Path(__file__).resolve().parents[1] / "docs" / "demo.md").read_text()
+    links = dict((group, path) for path, group in GROUP_LINK.findall(demo))
     groups = _groups()
-    assert set(links) == set(groups), "the README links every asset group, no other"
+    assert set(links) == set(groups), "docs/demo.md lists every asset group, no other"
     for group, path in links.items():
         page.goto(f"{base}{path}")
         graph = page.locator('svg[class*="svgContainer"]')
         for name in sorted(groups[group]):
             expect(graph.get_by_text(name, exact=True)).to_be_visible()
         expect(graph.get_by_text("Loading...")).to_have_count(0, timeout=60_000)
-        if group == "intake":  # the README's second picture
+        if group == "intake":  # docs/demo.md's second picture
             page.mouse.move(1, 1)
             _shot(page, "group-intake")
 
