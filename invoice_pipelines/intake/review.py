@@ -38,6 +38,12 @@ from invoice_pipelines.core.invoice import Invoice, VatBreakdown
 from invoice_pipelines.core.lifecycle import Status
 from invoice_pipelines.core.money import ZERO, round_cents
 from invoice_pipelines.core.rules import check_invoice, invoice_number_key, seller_key
+from invoice_pipelines.db.incoming_status import (
+    DocumentRef,
+    ErrorRecord,
+    StaleDocument,
+    change_status,
+)
 from invoice_pipelines.db.locks import Lock, xact_lock
 from invoice_pipelines.db.tables import (
     audit_log,
@@ -48,12 +54,6 @@ from invoice_pipelines.db.tables import (
 from invoice_pipelines.db.tenancy import resolve_organization, tenant_transaction
 from invoice_pipelines.db.types import utcnow
 from invoice_pipelines.intake.discounts import recompute as recompute_discounts
-from invoice_pipelines.intake.incoming_invoices import (
-    DocumentRef,
-    ErrorRecord,
-    StaleDocument,
-    change_status,
-)
 from invoice_pipelines.intake.plausibility import (
     MAX_BREAKDOWN_ROWS,
     breakdown_problems,
@@ -330,10 +330,14 @@ def _update_in_review(conn, ref: DocumentRef, values: dict) -> None:
 
 
 def _duplicate_of(conn, row: dict) -> int | None:
-    key = invoice_number_key(row.get("invoice_number"))
+    # the key stored with the number (its intake, a correction: `_correct`) is what
+    # invoice_number_key gives; computed here only for a row without one. The look-alike table
+    # behind the keys loads only when another booked document has the number (a review's
+    # confirmation, a person waiting, does not pay for it otherwise).
+    key = row.get("invoice_number_key") or invoice_number_key(row.get("invoice_number"))
     if key is None:
         return None
-    seller = seller_key(row.get("seller_vat_id"), row.get("seller_name"))
+    seller = None
     t = incoming_invoices.c
     for other in conn.execute(
         select(t.id, t.seller_vat_id, t.seller_name).where(
@@ -343,6 +347,8 @@ def _duplicate_of(conn, row: dict) -> int | None:
             t.status.in_([Status.VALIDATED.value, Status.EXPORTED.value]),
         )
     ):
+        if seller is None:
+            seller = seller_key(row.get("seller_vat_id"), row.get("seller_name"))
         if seller_key(other.seller_vat_id, other.seller_name) == seller:
             return other.id
     return None
@@ -607,6 +613,7 @@ def _correct(
             current[column] = value
     if "invoice_number" in values:
         values["invoice_number_key"] = invoice_number_key(values["invoice_number"])
+        current["invoice_number_key"] = values["invoice_number_key"]
     stored = _stored_breakdown(conn, row["id"])
     before = [(r, b, v) for _, r, b, v in stored]
     if breakdown is not None and breakdown != before:
