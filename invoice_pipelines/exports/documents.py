@@ -1,6 +1,6 @@
 """The DATEV document package of a version: which invoice documents go in (read from the
 database, before the rows are rendered, so each booking's Beleglink is known), and the ZIP with
-DATEV's `document.xml` written beside the Buchungsstapel. The format's rules: core/datev_documents.
+DATEV's `document.xml` written beside the Buchungsstapel. The format's rules: datev_documents.py.
 
 Incoming invoices: the original the supplier sent (the upload, from the upload store's archive).
 Sales invoices: the PDF we wrote (the `facturx` document, from the document store).
@@ -15,7 +15,13 @@ from typing import Any, BinaryIO
 
 from sqlalchemy import select
 
-from invoice_pipelines.core.datev_documents import (
+from invoice_pipelines.db.incoming_months import incoming_in_month
+from invoice_pipelines.db.tables import (
+    incoming_invoices,
+    sales_invoice_documents,
+    uploads,
+)
+from invoice_pipelines.exports.datev_documents import (
     INDEX_NAME,
     LeftOut,
     PackedDocument,
@@ -24,12 +30,6 @@ from invoice_pipelines.core.datev_documents import (
     extension_of,
     file_name,
     too_big,
-)
-from invoice_pipelines.db.incoming_months import incoming_in_month
-from invoice_pipelines.db.tables import (
-    incoming_invoices,
-    sales_invoice_documents,
-    uploads,
 )
 from invoice_pipelines.exports.plan import Booked
 from invoice_pipelines.exports.reads import sales_in_month

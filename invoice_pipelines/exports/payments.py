@@ -3,9 +3,9 @@ took, booked in the month of the payment's day (issue 40, "DATEV gets the paymen
 amount").
 
 The rows are `sales_invoice_payments` (what the QuickBooks payment pull read: each payment's day
-and the money it applied to one of our invoices, db/sales_payments.py); the discounts are
-`sales_invoice_discounts` (one row per VAT rate of an invoice settled within a discount period,
-db/sales_discounts.py). Per payment:
+and the money it applied to one of our invoices, quickbooks/sync/sales_payments.py); the
+discounts are `sales_invoice_discounts` (one row per VAT rate of an invoice settled within a
+discount period, db/sales_discounts.py). Per payment:
 
 - one booking of the money: Umsatz = the money, Soll on Konto = the organization's bank account
   (`exports.bank_account`, a Finanzkonto: money coming in debits the bank), Gegenkonto = the

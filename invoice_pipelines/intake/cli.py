@@ -198,7 +198,7 @@ def run_show_command(args: argparse.Namespace) -> int:
 
 
 def run_review_command(args: argparse.Namespace) -> int:
-    from invoice_pipelines.intake.incoming_invoices import StaleDocument
+    from invoice_pipelines.db.incoming_status import StaleDocument
     from invoice_pipelines.intake.review import ReviewError, review_document
 
     try:

@@ -582,7 +582,7 @@ class ReviewConfig(Config):
     "and only values that hold, as a reading's must, are booked."
 )
 def review_incoming_invoice(context: OpExecutionContext, config: ReviewConfig, database: Database):
-    from invoice_pipelines.intake.incoming_invoices import StaleDocument
+    from invoice_pipelines.db.incoming_status import StaleDocument
     from invoice_pipelines.intake.review import ReviewError, review_document
 
     engine = database.get_engine()

@@ -1,7 +1,7 @@
 """Incoming invoices in the database: registration of uploads, many status changes at once, stats.
 
 The one status-change function, `change_status`, and the names that go with it live in
-`db/incoming_status.py` (the exports move documents too); they are imported here for the intake.
+`db/incoming_status.py` (the exports move documents too); the intake's modules import them there.
 """
 
 from __future__ import annotations
@@ -15,14 +15,11 @@ from sqlalchemy.engine import Connection
 
 from invoice_pipelines.core.lifecycle import Status, check_transition
 from invoice_pipelines.db.bulk import update_rows
-from invoice_pipelines.db.incoming_status import (  # noqa: F401 (the intake's names for them)
-    DocumentNotFound,
+from invoice_pipelines.db.incoming_status import (
     DocumentRef,
     ErrorRecord,
     StaleDocument,
-    change_chosen,
     change_status,
-    change_status_where,
     error_rows,
     load_refs,
 )

@@ -48,6 +48,15 @@ from invoice_pipelines.core.rules import (
     invoice_number_key,
     seller_key,
 )
+from invoice_pipelines.db.incoming_status import (
+    DocumentRef,
+    ErrorRecord,
+    StaleDocument,
+    change_chosen,
+    change_status,
+    error_rows,
+    load_refs,
+)
 from invoice_pipelines.db.locks import Lock, xact_lock
 from invoice_pipelines.db.tables import (
     audit_log,
@@ -71,17 +80,7 @@ from invoice_pipelines.einvoice.classes import (
 from invoice_pipelines.einvoice.read import ParseOutcome, failed
 from invoice_pipelines.intake.breakdown import breakdown_rows, line_rows
 from invoice_pipelines.intake.discounts import discount_rows
-from invoice_pipelines.intake.incoming_invoices import (
-    DocumentRef,
-    ErrorRecord,
-    StaleDocument,
-    StatusChange,
-    change_chosen,
-    change_status,
-    change_statuses,
-    error_rows,
-    load_refs,
-)
+from invoice_pipelines.intake.incoming_invoices import StatusChange, change_statuses
 from invoice_pipelines.intake.notices import Notice, compose, record_notices
 from invoice_pipelines.intake.parse import parse_ocr_text
 from invoice_pipelines.limits import (

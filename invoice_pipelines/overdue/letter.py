@@ -39,7 +39,6 @@ from invoice_pipelines.core.dunning import (
     parse_settings,
 )
 from invoice_pipelines.core.invoice import Address
-from invoice_pipelines.core.letter_text import letter_text, letter_values
 from invoice_pipelines.db.tables import dunning_notices, sales_invoices
 from invoice_pipelines.db.tenancy import resolve_organization, tenant_transaction
 from invoice_pipelines.db.types import utcnow
@@ -51,6 +50,7 @@ from invoice_pipelines.einvoice.layout import (
     format_money,
     format_rate,
 )
+from invoice_pipelines.overdue.letter_text import letter_text, letter_values
 from invoice_pipelines.overdue.wording import despite, named_fees, sent_before
 from invoice_pipelines.overdue.wording import title as level_title
 from invoice_pipelines.resources.file_stores import FileStore

@@ -46,7 +46,6 @@ from sqlalchemy.engine import Engine
 
 from invoice_pipelines import sales_ledger
 from invoice_pipelines.core.channels import DELIVERY_CHANNELS
-from invoice_pipelines.core.letter_text import letter_text
 from invoice_pipelines.db.tables import (
     customers,
     dunning_notices,
@@ -57,6 +56,7 @@ from invoice_pipelines.db.tenancy import resolve_organization, tenant_transactio
 from invoice_pipelines.db.types import utcnow
 from invoice_pipelines.einvoice.layout import format_date, format_money
 from invoice_pipelines.outbox import Outbox, claim, finish, mark_unknown, outcome_of, refuse
+from invoice_pipelines.overdue.letter_text import letter_text
 from invoice_pipelines.overdue.pipeline import UNPAID
 from invoice_pipelines.overdue.wording import (
     GENERIC_TITLE,

@@ -898,7 +898,7 @@ class _Review:
 
     def call(self, engine, url: str, cli: bool) -> str | None:
         """None when it was done or refused in one sentence, else what went wrong."""
-        from invoice_pipelines.intake.incoming_invoices import StaleDocument
+        from invoice_pipelines.db.incoming_status import StaleDocument
         from invoice_pipelines.intake.review import ReviewError, review_document
 
         if cli:

@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
 
 from invoice_pipelines.core.lifecycle import Status
+from invoice_pipelines.db.incoming_status import change_status, load_refs
 from invoice_pipelines.db.tables import (
     export_items,
     exports,
@@ -19,7 +20,6 @@ from invoice_pipelines.db.tables import (
 )
 from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.exports import lines_beside, pipeline
-from invoice_pipelines.intake.incoming_invoices import change_status, load_refs
 from invoice_pipelines.resources.file_stores import LocalFileStore
 from invoice_pipelines_tests.exports.books import DATEV, incoming
 from invoice_pipelines_tests.exports.datev_reader import read_extf

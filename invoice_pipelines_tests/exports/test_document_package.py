@@ -13,13 +13,13 @@ from xml.etree import ElementTree
 
 from sqlalchemy import insert, select, update
 
-from invoice_pipelines.core import datev_documents
 from invoice_pipelines.core.lifecycle import Status
+from invoice_pipelines.db.incoming_status import change_status, load_refs
 from invoice_pipelines.db.tables import exports, incoming_invoices, sales_invoice_documents, uploads
 from invoice_pipelines.db.tenancy import tenant_transaction
+from invoice_pipelines.exports import datev_documents
 from invoice_pipelines.exports.documents import DocumentStores
 from invoice_pipelines.exports.pipeline import run_export
-from invoice_pipelines.intake.incoming_invoices import change_status, load_refs
 from invoice_pipelines.resources.file_stores import LocalFileStore
 from invoice_pipelines.resources.upload_stores import LocalUploadStore
 from invoice_pipelines_tests.exports.books import DATEV, customer, incoming, sales_invoice

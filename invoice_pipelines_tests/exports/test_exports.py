@@ -14,6 +14,7 @@ from sqlalchemy.exc import IntegrityError
 
 from invoice_pipelines.core.datev import BOOKING_COLUMNS
 from invoice_pipelines.core.lifecycle import Status
+from invoice_pipelines.db.incoming_status import change_status, load_refs
 from invoice_pipelines.db.tables import (
     export_items,
     exports,
@@ -24,7 +25,6 @@ from invoice_pipelines.db.tables import (
 from invoice_pipelines.db.tenancy import system_transaction, tenant_transaction
 from invoice_pipelines.exports.export_settings import ExportSettingsError
 from invoice_pipelines.exports.pipeline import run_export
-from invoice_pipelines.intake.incoming_invoices import change_status, load_refs
 from invoice_pipelines.resources.file_stores import LocalFileStore
 from invoice_pipelines_tests.exports.books import DATEV, customer, incoming, sales_invoice
 from invoice_pipelines_tests.exports.datev_reader import read_extf

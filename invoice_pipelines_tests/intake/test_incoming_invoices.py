@@ -7,17 +7,19 @@ import pytest
 from sqlalchemy import select
 
 from invoice_pipelines.core.lifecycle import InvalidTransition, Status
+from invoice_pipelines.db.incoming_status import (
+    ErrorRecord,
+    StaleDocument,
+    change_status,
+    load_refs,
+)
 from invoice_pipelines.db.tables import incoming_invoices, uploads
 from invoice_pipelines.db.tenancy import system_transaction, tenant_transaction
 from invoice_pipelines.intake.incoming_invoices import (
-    ErrorRecord,
     NewUpload,
-    StaleDocument,
     StatusChange,
-    change_status,
     change_statuses,
     errors_of,
-    load_refs,
     organization_stats,
     register_upload,
     register_uploads,

@@ -10,6 +10,7 @@ import pytest
 
 from invoice_pipelines.core.lifecycle import Status
 from invoice_pipelines.core.rules import Finding
+from invoice_pipelines.db.incoming_status import DocumentRef
 from invoice_pipelines.einvoice.classes import (
     DEFAULT_POLICY,
     POLICY_KEYS,
@@ -19,7 +20,6 @@ from invoice_pipelines.einvoice.classes import (
     Verdict,
     checked_policy,
 )
-from invoice_pipelines.intake.incoming_invoices import DocumentRef
 from invoice_pipelines.intake.parse import parse_document
 from invoice_pipelines.intake.pipeline import _decide
 from invoice_pipelines_tests.intake.test_bad_input import own_invoice

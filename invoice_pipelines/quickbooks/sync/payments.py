@@ -32,7 +32,7 @@ billed, removes the discount again on the next pull. QBO itself still shows that
 invoice's Balance (recording the discount in QuickBooks is not built).
 
 Each money payment applied to one of our invoices is kept as a row of `sales_invoice_payments`
-(db/sales_payments.py: its QBO id, its TxnDate, the money it applied to the invoice less what it
+(sales_payments.py: its QBO id, its TxnDate, the money it applied to the invoice less what it
 took from our credit notes' CreditMemos), written in the same transaction; a payment no longer
 linked to the invoice (voided or deleted in QBO) loses its row. The sales export books these
 rows in the month of their day, with the discount of the payment that settled an invoice
@@ -50,7 +50,6 @@ from decimal import Decimal
 from sqlalchemy import Engine, and_, bindparam, func, select, update
 
 from invoice_pipelines.db.sales_discounts import discount_bases, record_discounts, settle
-from invoice_pipelines.db.sales_payments import record_payments
 from invoice_pipelines.db.tables import qbo_mappings, sales_invoices
 from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.quickbooks.client import QboClient, quote
@@ -65,6 +64,7 @@ from invoice_pipelines.quickbooks.sync.common import (
     write_cursor,
 )
 from invoice_pipelines.quickbooks.sync.credit_memos import applied_credit
+from invoice_pipelines.quickbooks.sync.sales_payments import record_payments
 
 CENT = Decimal("0.01")
 ZERO = Decimal("0")
@@ -197,7 +197,7 @@ def _discounts(conn, organization_id, records, mapped, payments, memos, payment_
 
 def _money_of(record: dict, payments, payment_dates, memo_ids: set[str]) -> dict:
     """{payment id: (its day, the money it applied to the invoice)} of the money payments linked
-    to the QBO invoice `record` (the rows of `sales_invoice_payments`, db/sales_payments.py)."""
+    to the QBO invoice `record` (the rows of `sales_invoice_payments`, sales_payments.py)."""
     qbo_id = str(record["Id"])
     return {
         pid: (payment_dates[pid], _money_to(payments[pid], qbo_id, memo_ids).quantize(CENT))
