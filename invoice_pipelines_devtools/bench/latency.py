@@ -53,6 +53,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--timeout", type=float, default=300.0, help="seconds a drop may take at most"
     )
+    parser.add_argument(
+        "--kinds",
+        default="cii,ubl,text-pdf",
+        help="what is dropped, in turn: cii, ubl, xrechnung-cii, xrechnung-ubl (e-invoices that "
+        "end VALIDATED), text-pdf (a page without XML: NEEDS_REVIEW or VALIDATED by the "
+        "organization's policy); default cii,ubl,text-pdf",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the scratch folder")
 
 
@@ -336,6 +343,16 @@ def _phase(run: MakeRun, engine, instance, slug: str, documents, args) -> dict:
         for job, count in drop["busy_beside"].items():
             beside[job] = max(beside.get(job, 0), count)
     summary["most_runs_beside"] = beside
+    # by what was dropped (the file's last suffixes: cii.xml, ubl.xml, pdf) and what it became
+    by_kind: dict[str, list[float]] = {}
+    for drop in drops:
+        if "seconds" in drop:
+            kind = (
+                ".".join(drop["file"].split(".")[-2:]) if drop["file"].endswith(".xml") else "pdf"
+            )
+            by_kind.setdefault(f"{kind} {drop['status']}", []).append(drop["seconds"])
+    summary["p50_s_by_kind"] = {k: _percentile(v, 0.5) for k, v in sorted(by_kind.items())}
+    summary["drops_by_kind"] = {k: len(v) for k, v in sorted(by_kind.items())}
     summary["drops_detail"] = drops
     return summary
 
@@ -355,7 +372,10 @@ def run(args: argparse.Namespace) -> dict:
         engine = make_engine(make_run.db_url)
         instance = make_run.instance()
         result["demo_settled_s"] = round(_quiet(instance, engine), 1)
-        documents = list(synthetic_xml_invoices(args.n * len(phases), seed=int(time.time())))
+        kinds = tuple(k.strip() for k in args.kinds.split(",") if k.strip())
+        documents = list(
+            synthetic_xml_invoices(args.n * len(phases), seed=int(time.time()), kinds=kinds)
+        )
         slug = DEMO_UPLOAD_ORGANIZATION
         for index, phase in enumerate(phases):
             mine = [

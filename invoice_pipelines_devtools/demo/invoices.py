@@ -31,7 +31,7 @@ POPPLER_INSTALL_COMMAND = "apt-get install -y poppler-utils"
 SCAN_DPI = 200
 # Synthetic invoices are dated in a fixed past year, so no rule ever sees a future issue date.
 SYNTHETIC_START = date(2025, 1, 2)
-SYNTHETIC_KINDS = ("cii", "ubl", "xrechnung-cii", "xrechnung-ubl")
+SYNTHETIC_KINDS = ("cii", "ubl", "xrechnung-cii", "xrechnung-ubl", "text-pdf")
 
 
 # ---------------------------------------------------------------- check digits
@@ -471,7 +471,9 @@ def synthetic_xml_invoices(
     """n distinct valid XML e-invoices (file name, bytes) for the intake benchmark.
 
     Kinds cycle in the order given: "cii" / "ubl" (EN 16931) and "xrechnung-cii" /
-    "xrechnung-ubl". Invoice numbers are unique within a seed (SYN-<seed>-<i>); each invoice has
+    "xrechnung-ubl"; "text-pdf" is the same kind of invoice as a PDF of its page without XML
+    (`.pdf`: what the intake reads from the text and holds for review by the organization's
+    policy). Invoice numbers are unique within a seed (SYN-<seed>-<i>); each invoice has
     1-5 lines at 19 % or 7 % with totals by the EN 16931 rules, dated in 2025.
     """
     unknown = [kind for kind in kinds if kind not in SYNTHETIC_KINDS]
@@ -511,6 +513,9 @@ def synthetic_xml_invoices(
             if xrechnung
             else None
         )
+        if kind == "text-pdf":
+            yield f"{invoice.number}.pdf", write_text_pdf(render_invoice_text(invoice))
+            continue
         if kind.endswith("cii"):
             data = write_cii(invoice, guideline_id=invoice.guideline_id, extra=extras)
         else:

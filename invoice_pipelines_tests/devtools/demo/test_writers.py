@@ -455,3 +455,11 @@ def test_synthetic_invoices_are_distinct_reproducible_and_valid():
         assert_valid(data)
     with pytest.raises(ValueError, match="kinds"):
         next(synthetic_xml_invoices(1, kinds=("pdf",)))
+
+
+def test_a_synthetic_text_pdf_is_the_page_of_a_distinct_invoice_without_xml():
+    (xml_name, xml), (pdf_name, pdf) = synthetic_xml_invoices(2, seed=9, kinds=("cii", "text-pdf"))
+    assert pdf.startswith(b"%PDF") and pdf_name.endswith(".pdf") and b"<rsm:" not in pdf
+    read = parse_document(pdf, pdf_name)
+    assert (read.format, parse_document(xml, xml_name).format) == ("text-pdf", "cii")
+    assert read.invoice.number == pdf_name.removesuffix(".pdf") != xml_name.split(".")[0]
