@@ -1065,7 +1065,7 @@ audit_log = Table(
 # baseline of the last sync, the pull cursors, the conflicts found by the two-way sync and the
 # queue of invoices to push.
 QBO_ENTITIES = MAPPED  # core/qbo_entities.py
-QBO_PUSH_ACTIONS = ("create", "void", "credit", "apply")
+QBO_PUSH_ACTIONS = ("create", "void", "credit", "apply", "discount", "dapply")
 QBO_QUEUE_STATUSES = ("pending", "sending", "pushed", "failed", "conflict")
 SYNC_CONFLICT_DECISIONS = (
     "local_won",
@@ -1178,7 +1178,8 @@ qbo_push_queue = Table(
     Column("organization_id", Id, nullable=False),
     Column("sales_invoice_id", Id, nullable=False),
     # create | void (an invoice), credit | apply (a credit note: its CreditMemo, then the
-    # application of that CreditMemo to the corrected invoice)
+    # application of that CreditMemo to the corrected invoice), discount | dapply (an invoice's
+    # Skonto settled here: its CreditMemo, then the application to the invoice)
     Column("action", String(8), nullable=False),
     Column("status", String(16), nullable=False, server_default="pending"),
     Column("attempts", Integer, nullable=False, server_default="0"),
