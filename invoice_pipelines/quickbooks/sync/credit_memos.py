@@ -32,7 +32,7 @@ applied, and subtracts only the rest from what is due.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 
 from sqlalchemy import Engine, and_, exists, literal, select, update
@@ -234,25 +234,79 @@ def build_credit_memo(
     return body, None
 
 
-def application_body(credit: CreditNote, customer_qbo_id: str, amount: Decimal) -> dict:
-    """A payment of nothing that moves `amount` of the CreditMemo's credit onto the invoice."""
+def application(
+    customer_qbo_id: str,
+    invoice_qbo_id: str,
+    memo_qbo_id: str,
+    amount: Decimal,
+    day: date,
+    note: str,
+) -> dict:
+    """QBO's way of applying a credit: a payment of nothing with one line that moves `amount` of
+    the CreditMemo's credit (its second line) onto the invoice (its first)."""
     return {
         "CustomerRef": {"value": customer_qbo_id},
         "TotalAmt": ZERO,
-        "TxnDate": credit.note["issue_date"].isoformat(),
-        "PrivateNote": f"invoice-pipelines: credit note {credit.number} applied to invoice "
-        f"{credit.corrects_number}",
+        "TxnDate": day.isoformat(),
+        "PrivateNote": note,
         "Line": [
-            {
-                "Amount": amount,
-                "LinkedTxn": [{"TxnId": credit.invoice_qbo_id, "TxnType": "Invoice"}],
-            },
-            {
-                "Amount": amount,
-                "LinkedTxn": [{"TxnId": credit.memo_qbo_id, "TxnType": "CreditMemo"}],
-            },
+            {"Amount": amount, "LinkedTxn": [{"TxnId": invoice_qbo_id, "TxnType": "Invoice"}]},
+            {"Amount": amount, "LinkedTxn": [{"TxnId": memo_qbo_id, "TxnType": "CreditMemo"}]},
         ],
     }
+
+
+def apply_credit(
+    client: QboClient,
+    invoice_qbo_id: str,
+    memo_qbo_id: str,
+    day: date,
+    note: str,
+    requestid: str,
+) -> tuple[dict | None, Decimal]:
+    """Apply what the invoice and the CreditMemo both still have (its Balance, its
+    RemainingCredit, as QBO reports them now) by an `application` dated `day`; (the payment, the
+    amount), or (None, 0) when one of them has nothing left."""
+    invoice = client.get("Invoice", invoice_qbo_id)
+    memo = client.get("CreditMemo", memo_qbo_id)
+    amount = min(
+        Decimal(str(invoice.get("Balance", 0))), Decimal(str(memo.get("RemainingCredit", 0)))
+    )
+    if amount <= 0:
+        return None, ZERO
+    customer = str((memo.get("CustomerRef") or {}).get("value"))
+    body = application(customer, invoice_qbo_id, memo_qbo_id, amount, day, note)
+    return client.create("Payment", body, requestid=requestid), amount
+
+
+def find_credit_memos(client: QboClient, numbers: list[str]) -> dict[str, list[dict]]:
+    """The CreditMemos QBO has with these DocNumbers, by DocNumber (100 to a query)."""
+    found: dict[str, list[dict]] = {}
+    for start in range(0, len(numbers), 100):
+        where = f"DocNumber IN ({', '.join(quote(n) for n in numbers[start : start + 100])})"
+        for record in client.query_all("CreditMemo", where, order_by=""):
+            found.setdefault(str(record.get("DocNumber")), []).append(record)
+    return found
+
+
+def find_application(
+    client: QboClient, invoice_qbo_id: str, memo_qbo_id: str
+) -> tuple[dict, Decimal] | None:
+    """A payment in QBO that applies the CreditMemo to the invoice (a lost answer's), with the
+    amount it applies."""
+    invoice = client.get("Invoice", invoice_qbo_id)
+    ids = [
+        str(link["TxnId"])
+        for link in invoice.get("LinkedTxn") or []
+        if link.get("TxnType") == "Payment"
+    ]
+    for start in range(0, len(ids), 100):
+        where = f"Id IN ({', '.join(quote(i) for i in ids[start : start + 100])})"
+        for payment in client.query_all("Payment", where, order_by=""):
+            amount = applied_credit(payment, invoice_qbo_id, {memo_qbo_id})
+            if amount > 0:
+                return payment, amount
+    return None
 
 
 def applied_credit(payment: dict, invoice_qbo_id: str, memo_qbo_ids: set[str]) -> Decimal:
@@ -270,8 +324,9 @@ def applied_credit(payment: dict, invoice_qbo_id: str, memo_qbo_ids: set[str]) -
     return min(to_invoice, from_memos)
 
 
-class CreditMemoPusher:
-    """Pushes one organization's credit notes through one client."""
+class MemoPusher:
+    """What pushing CreditMemos through the queue shares (credit notes here, early-payment
+    discounts in discounts.py): one organization's rows, one at a time, through one client."""
 
     def __init__(
         self,
@@ -288,6 +343,100 @@ class CreditMemoPusher:
         self.counts = SyncCounts()
         self.lease = None
 
+    def _where(self, row):
+        return qbo_push_queue.c.id == row.queue_id
+
+    def _lost(self) -> bool:
+        # another run has the organization now: the rows stay for it
+        return self.lease is not None and self.lease.lost.is_set()
+
+    def _label(self, row) -> str:
+        """How the counts' errors name a row."""
+        return row.number
+
+    def _claim(self, row) -> bool:
+        with tenant_transaction(self.engine, self.organization_id, write=True) as conn:
+            # only a row still claimable becomes ours: another run's claim wins
+            return bool(
+                claim(conn, PUSHES, self._where(row), attempts=qbo_push_queue.c.attempts + 1)
+            )
+
+    def _refuse(self, row, problem: str, code: str, *, held: bool) -> None:
+        """A row that must not go now: `failed` with the sentence; counted held (it is taken
+        again each run) or failed."""
+        with tenant_transaction(self.engine, self.organization_id, write=True) as conn:
+            refused = refuse(
+                conn,
+                PUSHES,
+                self._where(row),
+                problem,
+                error_code=code,
+                attempts=qbo_push_queue.c.attempts + 1,
+            )
+        if not refused:
+            return
+        if held:
+            self.counts.held += 1
+        else:
+            self.counts.failed += 1
+        self.counts.errors.append(f"{self._label(row)}: {problem}")
+
+    def _link_memo(
+        self, conn, row, local_id: int, record: dict, details: dict, step: tuple[str, str]
+    ) -> None:
+        """The CreditMemo `record` is the row's: mapped (`local_id`, `details`), the row pushed,
+        and its application queued (`step`: the row's action, the application's)."""
+        save_mapping(conn, self.organization_id, "credit_memo", local_id, record, details=details)
+        finish(conn, PUSHES, self._where(row), "pushed", qbo_id=str(record["Id"]), error_code=None)
+        action, then = step
+        dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+        conn.execute(
+            dialect.insert(qbo_push_queue)
+            .values(
+                organization_id=self.organization_id,
+                sales_invoice_id=local_id,
+                action=then,
+                status="pending",
+                request_id=row.request_id.removesuffix(f"-{action}") + f"-{then}",
+            )
+            .on_conflict_do_nothing(index_elements=["sales_invoice_id", "action"])
+        )
+
+    def _dead(self, actions: tuple[str, ...]) -> list[int]:
+        """The rows of `actions` a dead run left `sending`, claimed for this run: every one under
+        the organization's lease (no other run can be sending), else those older than
+        SENDING_STALE_AFTER."""
+        dead = mark_unknown(
+            self.engine,
+            PUSHES,
+            self.organization_id,
+            None if self.lease is not None else SENDING_STALE_AFTER,
+            reason=None,
+            where=qbo_push_queue.c.action.in_(actions),
+        )
+        return [row[0] for row in dead]
+
+    def _note_application(self, conn, local_id: int, payment: dict | None, amount: Decimal) -> dict:
+        """What the application moved, in the CreditMemo's mapping (its details, returned)."""
+        where = and_(
+            qbo_mappings.c.organization_id == self.organization_id,
+            qbo_mappings.c.entity == "credit_memo",
+            qbo_mappings.c.local_id == local_id,
+        )
+        details = dict(conn.execute(select(qbo_mappings.c.details).where(where)).scalar() or {})
+        details.update(
+            applied=str(amount),
+            application_payment_id=str(payment["Id"]) if payment else None,
+        )
+        conn.execute(
+            update(qbo_mappings).where(where).values(details=details, updated_at=datetime.now(UTC))
+        )
+        return details
+
+
+class CreditMemoPusher(MemoPusher):
+    """Pushes one organization's credit notes through one client."""
+
     def run(self) -> SyncCounts:
         self.lease = held_lease(self.organization_id)
         enqueue_credit_notes(self.engine, self.organization_id)
@@ -297,9 +446,6 @@ class CreditMemoPusher:
         return self.counts
 
     # -- bookkeeping --------------------------------------------------------------------------
-
-    def _where(self, credit: CreditNote):
-        return qbo_push_queue.c.id == credit.queue_id
 
     def _fail(self, conn, credit: CreditNote, error: QboError | str, code: str | None) -> None:
         finish(
@@ -315,51 +461,18 @@ class CreditMemoPusher:
 
     def _link(self, conn, credit: CreditNote, record: dict, *, linked: bool) -> None:
         """The CreditMemo is ours: mapped, the row pushed, its application queued."""
-        save_mapping(
-            conn,
-            self.organization_id,
-            "credit_memo",
-            credit.note["id"],
-            record,
-            details={
-                "doc_number": credit.number,
-                "corrects": credit.corrects_number,
-                "invoice_qbo_id": credit.invoice_qbo_id,
-                "linked": linked,
-            },
-        )
-        finish(
-            conn, PUSHES, self._where(credit), "pushed", qbo_id=str(record["Id"]), error_code=None
-        )
-        dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-        conn.execute(
-            dialect.insert(qbo_push_queue)
-            .values(
-                organization_id=self.organization_id,
-                sales_invoice_id=credit.note["id"],
-                action=APPLY,
-                status="pending",
-                request_id=credit.request_id.removesuffix(f"-{CREDIT}") + f"-{APPLY}",
-            )
-            .on_conflict_do_nothing(index_elements=["sales_invoice_id", "action"])
-        )
+        details = {
+            "doc_number": credit.number,
+            "corrects": credit.corrects_number,
+            "invoice_qbo_id": credit.invoice_qbo_id,
+            "linked": linked,
+        }
+        self._link_memo(conn, credit, credit.note["id"], record, details, (CREDIT, APPLY))
 
     def _applied(self, conn, credit: CreditNote, payment: dict | None, amount: Decimal) -> None:
         """The application is done (or there was nothing to apply): the row pushed, the amount
         in the CreditMemo's mapping."""
-        where = and_(
-            qbo_mappings.c.organization_id == self.organization_id,
-            qbo_mappings.c.entity == "credit_memo",
-            qbo_mappings.c.local_id == credit.note["id"],
-        )
-        details = dict(conn.execute(select(qbo_mappings.c.details).where(where)).scalar() or {})
-        details.update(
-            applied=str(amount),
-            application_payment_id=str(payment["Id"]) if payment else None,
-        )
-        conn.execute(
-            update(qbo_mappings).where(where).values(details=details, updated_at=datetime.now(UTC))
-        )
+        self._note_application(conn, credit.note["id"], payment, amount)
         note = None
         if payment is None:
             note = (
@@ -376,30 +489,10 @@ class CreditMemoPusher:
             error_code=None,
         )
 
-    def _claim(self, credit: CreditNote) -> bool:
-        with tenant_transaction(self.engine, self.organization_id, write=True) as conn:
-            # only a row still claimable becomes ours: another run's claim wins
-            return bool(
-                claim(conn, PUSHES, self._where(credit), attempts=qbo_push_queue.c.attempts + 1)
-            )
-
-    def _refuse(self, credit: CreditNote, problem: str, code: str) -> None:
-        with tenant_transaction(self.engine, self.organization_id, write=True) as conn:
-            refused = refuse(
-                conn,
-                PUSHES,
-                self._where(credit),
-                problem,
-                error_code=code,
-                attempts=qbo_push_queue.c.attempts + 1,
-            )
-        if not refused:
-            return
-        if code == "validation" and credit.invoice_qbo_id is None:
-            self.counts.held += 1  # it follows its invoice; the invoice's row says what is wrong
-        else:
-            self.counts.failed += 1
-        self.counts.errors.append(f"{credit.number}: {problem}")
+    def _refuse_note(self, credit: CreditNote, problem: str, code: str) -> None:
+        # a credit note waiting for its invoice follows it; the invoice's row says what is wrong
+        held = code == "validation" and credit.invoice_qbo_id is None
+        self._refuse(credit, problem, code, held=held)
 
     def _blocked(self, credit: CreditNote) -> tuple[str, str] | None:
         """Why the corrected invoice keeps the credit note out of QBO now: (sentence, code)."""
@@ -426,15 +519,15 @@ class CreditMemoPusher:
             with_lines=True,
         )
         for credit in credits:
-            if self.lease is not None and self.lease.lost.is_set():
-                return  # another run has the organization now: the rows stay for it
+            if self._lost():
+                return
             blocked = self._blocked(credit)
             if blocked is not None:
-                self._refuse(credit, *blocked)
+                self._refuse_note(credit, *blocked)
                 continue
             body, problem = build_credit_memo(credit, customers, items, self.settings)
             if body is None:
-                self._refuse(credit, problem or "cannot be pushed", "validation")
+                self._refuse_note(credit, problem or "cannot be pushed", "validation")
                 continue
             if not self._claim(credit):
                 continue
@@ -456,14 +549,6 @@ class CreditMemoPusher:
             credit.memo_qbo_id = str(record["Id"])
             self.counts.pushed += 1
 
-    def _find_memos(self, numbers: list[str]) -> dict[str, list[dict]]:
-        found: dict[str, list[dict]] = {}
-        for start in range(0, len(numbers), 100):
-            where = f"DocNumber IN ({', '.join(quote(n) for n in numbers[start : start + 100])})"
-            for record in self.client.query_all("CreditMemo", where, order_by=""):
-                found.setdefault(str(record.get("DocNumber")), []).append(record)
-        return found
-
     def _match(self, records: list[dict], credit: CreditNote, customers: dict) -> dict | None:
         customer = customers.get(credit.note["customer_id"])
         if customer is None:
@@ -471,7 +556,7 @@ class CreditMemoPusher:
         return next((r for r in records if same_invoice(r, credit.note, customer["qbo_id"])), None)
 
     def _resolve_doc_number(self, credit: CreditNote, customers: dict) -> None:
-        existing = self._find_memos([credit.number]).get(credit.number, [])
+        existing = find_credit_memos(self.client, [credit.number]).get(credit.number, [])
         match = self._match(existing, credit, customers)
         with tenant_transaction(self.engine, self.organization_id, write=True) as conn:
             if match is not None:
@@ -515,29 +600,24 @@ class CreditMemoPusher:
             with_lines=False,
         )
         for credit in credits:
-            if self.lease is not None and self.lease.lost.is_set():
+            if self._lost():
                 return
             blocked = self._blocked(credit)
             if blocked is not None:
-                self._refuse(credit, *blocked)
+                self._refuse_note(credit, *blocked)
                 continue
             if not self._claim(credit):
                 continue
             try:
-                invoice = self.client.get("Invoice", str(credit.invoice_qbo_id))
-                memo = self.client.get("CreditMemo", str(credit.memo_qbo_id))
-                amount = min(
-                    Decimal(str(invoice.get("Balance", 0))),
-                    Decimal(str(memo.get("RemainingCredit", 0))),
+                payment, amount = apply_credit(
+                    self.client,
+                    str(credit.invoice_qbo_id),
+                    str(credit.memo_qbo_id),
+                    credit.note["issue_date"],
+                    f"invoice-pipelines: credit note {credit.number} applied to invoice "
+                    f"{credit.corrects_number}",
+                    credit.request_id,
                 )
-                payment = None
-                if amount > 0:
-                    customer = str((memo.get("CustomerRef") or {}).get("value"))
-                    payment = self.client.create(
-                        "Payment",
-                        application_body(credit, customer, amount),
-                        requestid=credit.request_id,
-                    )
             except QboError as exc:
                 if exc.temporary:
                     self.counts.errors.append(f"{credit.number} (application): {exc}")
@@ -548,55 +628,32 @@ class CreditMemoPusher:
             with tenant_transaction(self.engine, self.organization_id, write=True) as conn:
                 self._applied(conn, credit, payment, max(amount, ZERO))
 
-    def _find_application(self, credit: CreditNote) -> tuple[dict, Decimal] | None:
-        """A payment in QBO that applies the CreditMemo to the invoice (a lost answer's)."""
-        invoice = self.client.get("Invoice", str(credit.invoice_qbo_id))
-        ids = [
-            str(link["TxnId"])
-            for link in invoice.get("LinkedTxn") or []
-            if link.get("TxnType") == "Payment"
-        ]
-        for start in range(0, len(ids), 100):
-            where = f"Id IN ({', '.join(quote(i) for i in ids[start : start + 100])})"
-            for payment in self.client.query_all("Payment", where, order_by=""):
-                amount = applied_credit(
-                    payment, str(credit.invoice_qbo_id), {str(credit.memo_qbo_id)}
-                )
-                if amount > 0:
-                    return payment, amount
-        return None
-
     # -- rows a dead run left `sending` ------------------------------------------------------
 
     def reconcile_unknown(self) -> None:
         """A CreditMemo or application QBO has (the answer was lost) is linked; anything else is
         pending again and sent with the same requestid."""
-        dead = mark_unknown(
-            self.engine,
-            PUSHES,
-            self.organization_id,
-            None if self.lease is not None else SENDING_STALE_AFTER,
-            reason=None,
-            where=qbo_push_queue.c.action.in_(CREDIT_ACTIONS),
-        )
+        dead = self._dead(CREDIT_ACTIONS)
         if not dead:
             return
         credits, customers, _ = _load(
             self.engine,
             self.organization_id,
             and_(
-                qbo_push_queue.c.id.in_([row[0] for row in dead]),
+                qbo_push_queue.c.id.in_(dead),
                 qbo_push_queue.c.status == "sending",
             ),
             with_lines=False,
         )
-        memos = self._find_memos([c.number for c in credits if c.action == CREDIT])
+        memos = find_credit_memos(self.client, [c.number for c in credits if c.action == CREDIT])
         for credit in credits:
             found = None
             if credit.action == CREDIT:
                 found = self._match(memos.get(credit.number, []), credit, customers)
             elif credit.invoice_qbo_id and credit.memo_qbo_id:
-                found = self._find_application(credit)
+                found = find_application(
+                    self.client, str(credit.invoice_qbo_id), str(credit.memo_qbo_id)
+                )
             with tenant_transaction(self.engine, self.organization_id, write=True) as conn:
                 if found is None:
                     finish(conn, PUSHES, self._where(credit), "pending", error_code=None)

@@ -1,9 +1,10 @@
-"""The push queue a sales invoice and a credit note share on their way to QBO (`qbo_push_queue`).
+"""The push queue a sales invoice, a credit note and a discount share on their way to QBO
+(`qbo_push_queue`).
 
-invoices.py pushes invoices and credit_memos.py credit notes through it; what both need is here:
-the queue as an outbox (PUSHES), when a `sending` row is a dead run's, the deterministic request
-id built in SQL, the QBO body of one document and how an existing QBO document is recognized as
-ours.
+invoices.py pushes invoices, credit_memos.py credit notes and discounts.py the early-payment
+discounts settled here through it; what they need is here: the queue as an outbox (PUSHES), when a
+`sending` row is a dead run's, the deterministic request id built in SQL, the QBO body of one
+document and how an existing QBO document is recognized as ours.
 """
 
 from __future__ import annotations
@@ -62,7 +63,8 @@ class Candidate:
     lines: list[dict]
 
 
-def _rate_key(rate: Decimal) -> str:
+def rate_key(rate: Decimal) -> str:
+    """A VAT rate as the connection's `tax_codes` name it: "19.00"."""
     return format(Decimal(rate).quantize(CENT), "f")
 
 
@@ -93,7 +95,7 @@ def build_invoice(
     lines = []
     net = Decimal("0")
     for line in candidate.lines:
-        rate = _rate_key(line["vat_rate"])
+        rate = rate_key(line["vat_rate"])
         code = tax_codes.get(rate)
         if code is None:
             return (
