@@ -25,7 +25,8 @@ the queue has no `unknown` status, so step 1 settles what the outbox hands back 
 
 Nothing is ever pulled back: QBO's copy is not a source for our invoices (payments are, see
 payments.py). Credit notes are not invoices here: `push_invoices` hands them to credit_memos.py
-after the invoices, which pushes each as a CreditMemo through the same queue.
+after the invoices, which pushes each as a CreditMemo through the same queue, and then the
+early-payment discounts the payment pull settled to discounts.py (a CreditMemo each, applied).
 """
 
 from __future__ import annotations
@@ -64,6 +65,7 @@ from invoice_pipelines.quickbooks.sync.common import (
     save_mapping,
 )
 from invoice_pipelines.quickbooks.sync.credit_memos import push_credit_memos
+from invoice_pipelines.quickbooks.sync.discounts import push_discounts
 from invoice_pipelines.quickbooks.sync.push_queue import (
     PUSHES,
     SENDING_STALE_AFTER,
@@ -516,13 +518,16 @@ class InvoicePusher:
 
 def push_invoices(engine: Engine, organization_id: int, client: QboClient, **kwargs) -> SyncCounts:
     """The invoice queue, then the credit notes (after the invoices they correct, so a credit
-    note of an invoice pushed in this run follows it in the same run)."""
+    note of an invoice pushed in this run follows it in the same run), then the early-payment
+    discounts the payment pull settled (after the credit notes, which they are computed after)."""
     limit = kwargs.pop("limit", None)
     counts = InvoicePusher(engine, organization_id, client, **kwargs).run(limit=limit)
-    credits = push_credit_memos(engine, organization_id, client, settings=kwargs.get("settings"))
-    for name in ("pushed", "linked", "conflicts", "held", "failed"):
-        setattr(counts, name, getattr(counts, name) + getattr(credits, name))
-    counts.errors.extend(credits.errors)
+    settings = kwargs.get("settings")
+    for push in (push_credit_memos, push_discounts):
+        more = push(engine, organization_id, client, settings=settings)
+        for name in ("pushed", "linked", "conflicts", "held", "failed"):
+            setattr(counts, name, getattr(counts, name) + getattr(more, name))
+        counts.errors.extend(more.errors)
     return counts
 
 

@@ -28,8 +28,12 @@ TxnDate) add up to at least what the step asks to pay of what the invoice still 
 credit notes (`core.skonto.settlement`): amount_due 0, status paid, and the rest the payments left
 open booked per VAT rate in `sales_invoice_discounts` (db/sales_discounts.py) in the same
 transaction. A payment voided later, or a credit note that leaves the payments above what is
-billed, removes the discount again on the next pull. QBO itself still shows that rest as the
-invoice's Balance (recording the discount in QuickBooks is not built).
+billed, removes the discount again on the next pull. A discount settled here is queued in the
+same transaction and pushed to QBO as a CreditMemo applied to the invoice (discounts.py), which
+closes its Balance there: what that CreditMemo applied is read like our credit notes' (a credit,
+not money paid), so the push never comes back as a payment or a second discount. A settled
+invoice whose QBO Balance a credit of QBO's own has closed already (a person wrote the discount
+off there) owes nothing: the discount is taken off only as far as something is still due.
 
 Each money payment applied to one of our invoices is kept as a row of `sales_invoice_payments`
 (sales_payments.py: its QBO id, its TxnDate, the money it applied to the invoice less what it
@@ -64,6 +68,7 @@ from invoice_pipelines.quickbooks.sync.common import (
     write_cursor,
 )
 from invoice_pipelines.quickbooks.sync.credit_memos import applied_credit
+from invoice_pipelines.quickbooks.sync.discounts import enqueue_discounts
 from invoice_pipelines.quickbooks.sync.sales_payments import record_payments
 
 CENT = Decimal("0.01")
@@ -127,7 +132,8 @@ def _flag(conn, organization_id, mapping, state, record, invoice, counts) -> Non
 def _credits(
     conn, organization_id: int, local_ids: list[int]
 ) -> tuple[dict[int, Decimal], dict[int, set[str]]]:
-    """Per invoice: what our credit notes of it credited, and the QBO ids of their CreditMemos."""
+    """Per invoice: what our credit notes of it credited, and the QBO ids of their CreditMemos and
+    of the CreditMemo of its discount (discounts.py)."""
     credited = {
         invoice_id: Decimal(total)
         for invoice_id, total in conn.execute(
@@ -154,6 +160,15 @@ def _credits(
         .where(
             sales_invoices.c.organization_id == organization_id,
             sales_invoices.c.corrects_invoice_id.in_(local_ids or [-1]),
+        )
+    ):
+        memos[invoice_id].add(str(memo_qbo_id))
+    # an invoice's own CreditMemo grants its discount: a credit, not money
+    for invoice_id, memo_qbo_id in conn.execute(
+        select(qbo_mappings.c.local_id, qbo_mappings.c.qbo_id).where(
+            qbo_mappings.c.organization_id == organization_id,
+            qbo_mappings.c.entity == "credit_memo",
+            qbo_mappings.c.local_id.in_(local_ids or [-1]),
         )
     ):
         memos[invoice_id].add(str(memo_qbo_id))
@@ -275,8 +290,9 @@ def pull_payments(engine: Engine, organization_id: int, client: QboClient) -> Sy
                 record, payments, payment_dates, memos.get(invoice["id"], set())
             )
             if invoice["id"] in settled:
-                # paid within a discount period: the rest is the discount taken, not a debt
-                due -= settled[invoice["id"]].discount
+                # paid within a discount period: the rest is the discount taken, not a debt (as
+                # far as QBO has not closed it with a credit of its own already)
+                due -= min(settled[invoice["id"]].discount, max(due, ZERO))
                 status = "paid"
             linked = [(payment_dates[p], p) for p in _payment_ids(record) if p in payment_dates]
             last_date, last_id = max(linked) if linked else (None, None)
@@ -325,6 +341,8 @@ def pull_payments(engine: Engine, organization_id: int, client: QboClient) -> Sy
             )
         # the discount per VAT rate is booked in the transaction that settles (or reopens) it
         record_discounts(conn, organization_id, settled_ids, settled, "quickbooks")
+        # and queued for QBO, which still has it open (discounts.py)
+        enqueue_discounts(conn, organization_id, list(settled))
         # and each money payment, for the books (the sales export books it in its day's month)
         record_payments(conn, organization_id, settled_ids, money, "quickbooks")
         if mapping_rows:
