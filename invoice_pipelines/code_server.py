@@ -10,6 +10,9 @@ own multiprocess executor offers), which imports the code location's module once
 process from that. Everything else stays Dagster's: the run's process is its own, with its own
 pid, instance and database connections (none are open in the warm process: it only imports);
 Dagster ends it as before when the run is terminated; the dead-runs sensor finds its pid as before.
+One addition: a run of the bulk lane (tag `invoice_pipelines/lane=bulk`: batch invoicing, documents,
+QuickBooks syncs) gets a lower CPU priority (nice +10) right after its start, so an intake or a
+review run beside it gets the 2 cores of a `make run` machine first.
 A reload from the UI restarts the `api grpc` process and with it the warm process (a child of it),
 so runs start from the new code.
 
@@ -24,6 +27,7 @@ Deployments on Kubernetes do not use this: each run there is a pod of its own (d
 
 from __future__ import annotations
 
+import logging
 import multiprocessing
 import multiprocessing.forkserver
 import os
@@ -54,6 +58,10 @@ RUN_MODULES = (
     "upath",
     "fsspec.implementations.local",
 )
+
+
+# how much lower a bulk run's CPU priority is than the code server's (nice: 0 .. 19)
+BULK_NICENESS = 10
 
 
 def instance_modules(ref: Any) -> list[str]:
@@ -102,6 +110,38 @@ def _warm_runs(code_modules: list[str]) -> None:
             context.set_forkserver_preload(preload)
             multiprocessing.forkserver.ensure_running()
             self._mp_ctx = context
+            self._run_lookup: Any = None
+
+        def StartRun(self, request, context):  # noqa: N802 (gRPC's name)
+            reply = super().StartRun(request, context)
+            try:
+                self._lower_a_bulk_run(request.serialized_execute_run_args)
+            except Exception:  # noqa: BLE001 (a priority only: the run goes on as it is)
+                logging.getLogger(MODULE).warning(
+                    "could not lower a bulk run's priority", exc_info=True
+                )
+            return reply
+
+        def _lower_a_bulk_run(self, serialized_args: str) -> None:
+            """A run of the bulk lane (batch invoicing, documents, QuickBooks syncs) gets a lower
+            CPU priority, and so do the worker processes it starts: on the 2 cores of a `make run`
+            machine, an intake or review run beside them gets the CPU first."""
+            from dagster import DagsterInstance
+            from dagster._grpc.types import ExecuteExternalJobArgs
+            from dagster._serdes import deserialize_value
+
+            from invoice_pipelines.tenants.run_coordinator import LANE_TAG
+
+            args = deserialize_value(serialized_args, ExecuteExternalJobArgs)
+            if self._run_lookup is None:
+                self._run_lookup = DagsterInstance.from_ref(args.instance_ref)
+            run = self._run_lookup.get_run_by_id(args.run_id)
+            if run is None or run.tags.get(LANE_TAG) != "bulk":
+                return
+            process = self._executions.get(args.run_id)  # (process, instance ref)
+            if process is not None and process[0].pid:
+                lowered = min(os.getpriority(os.PRIO_PROCESS, 0) + BULK_NICENESS, 19)
+                os.setpriority(os.PRIO_PROCESS, process[0].pid, lowered)
 
     server.DagsterApiServer = WarmRunsApiServer
 

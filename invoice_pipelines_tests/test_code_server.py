@@ -2,9 +2,10 @@
 runs start from a process that has imported the code location already (multiprocessing's
 forkserver) instead of a fresh interpreter. Through Dagster's own commands and run launcher: a
 run launched against it runs in a process forked from that warm process, with the code location
-imported by that process; a run is still terminated as Dagster terminates runs; and stopping
-the server ends the warm process too. Before the change (Dagster's spawn), a run's parent was the
-`api grpc` process and the code location was imported by the run's process itself."""
+imported by that process; a bulk run gets a lower CPU priority; a run is still terminated as
+Dagster terminates runs; and stopping the server ends the warm process too. Before the change
+(Dagster's spawn), a run's parent was the `api grpc` process, which had to import the code
+location in every run's process."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from pathlib import Path
 import pytest
 from dagster import DagsterInstance, DagsterRunStatus
 
-from invoice_pipelines.code_server import _code_module, instance_modules
+from invoice_pipelines.code_server import BULK_NICENESS, _code_module, instance_modules
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -60,11 +61,13 @@ class Server:
     def instance(self) -> DagsterInstance:
         return DagsterInstance.from_config(str(self.folder / "home"))
 
-    def launch(self, job: str) -> str:
+    def launch(self, job: str, tags: dict[str, str] | None = None) -> str:
         """The run id of `job`, launched with Dagster's command (its run launcher: this server)."""
         before = {r.run_id for r in self.instance().get_runs()}
+        with_tags = ["--tags", json.dumps(tags)] if tags else []
         done = subprocess.run(
-            [str(BIN / "dagster"), "job", "launch", "-w", str(self.workspace), "-j", job],
+            [str(BIN / "dagster"), "job", "launch", "-w", str(self.workspace), "-j", job,
+             *with_tags],
             env=self.env, capture_output=True, text=True, timeout=120,
         )  # fmt: skip
         assert done.returncode == 0, done.stdout + done.stderr
@@ -169,6 +172,12 @@ def test_a_run_starts_from_the_warm_process_and_ends_as_dagster_ends_runs(server
     again = server.launch("where_job")
     assert server.status(again) == DagsterRunStatus.SUCCESS
     assert server.probe("where", again)["pid"] != where["pid"]
+
+    # a run of the bulk lane gets a lower CPU priority than the others (and than the server)
+    bulk = server.launch("bulk_job", tags={"invoice_pipelines/lane": "bulk"})
+    assert server.status(bulk) == DagsterRunStatus.SUCCESS, server.log()
+    lowered = server.probe("bulk", bulk)["niceness"]
+    assert lowered == min(where["niceness"] + BULK_NICENESS, 19) > where["niceness"]
 
     # a run is terminated as Dagster terminates runs (its launcher asks the server to)
     waiting = server.launch("waiting_job")
