@@ -1213,6 +1213,179 @@ qbo_webhook_receipts = Table(
     Index("ix_qbo_webhook_receipts_org_received", "organization_id", "received_at"),
 )
 
+# QuickBooks payables (issue 49, quickbooks/sync/vendors.py, bills.py, bill_payments.py): the
+# company's vendors as we know them, the expense account per supplier, the bill push's outbox and
+# each incoming invoice's bill, and what QBO's bill payments paid of our incoming invoices.
+QBO_BILL_ACTIONS = ("push", "delete")
+QBO_BILL_ENTITIES = ("Bill", "VendorCredit")
+INCOMING_PAYMENT_STATUSES = ("open", "partially_paid", "paid")
+
+# The company's vendors: pulled from QBO (initial import, CDC) or created by the bill push for a
+# supplier. `vat_id` is the supplier's VAT id as we know it (the one we created the vendor with,
+# or learnt when a bill matched it); `tax_identifier` is QBO's TaxIdentifier as QBO shows it
+# (masked but for its last five characters); `name_key` the normalized name the match compares.
+qbo_vendors = Table(
+    "qbo_vendors",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    _org_fk(index=False),
+    Column("qbo_id", String(32), nullable=False),
+    Column("sync_token", String(16)),
+    Column("display_name", String(500), nullable=False),
+    Column("company_name", String(500)),
+    Column("name_key", String(255), nullable=False),
+    Column("tax_identifier", String(32)),
+    Column("vat_id", String(64)),
+    Column("email", String(255)),
+    Column("currency", String(3)),
+    Column("active", Boolean, nullable=False, server_default=text("true")),
+    # pulled: read from QBO; created: the bill push created it for a supplier
+    Column("origin", String(8), nullable=False),
+    Column("qbo_updated_at", UtcDateTime),
+    *_timestamps(),
+    UniqueConstraint("organization_id", "qbo_id"),
+    CheckConstraint("origin IN ('pulled', 'created')", name="origin"),
+    Index("ix_qbo_vendors_org_vat_id", "organization_id", "vat_id"),
+    Index("ix_qbo_vendors_org_name_key", "organization_id", "name_key"),
+)
+
+# The QBO expense account a supplier's bill lines are booked on: per supplier (`supplier_key`
+# "vat:<VAT id>", "name:<normalized name>" or "vendor:<QBO vendor id>") or, with the key '', the
+# organization's default. A bill with no account waits with a finding.
+qbo_expense_accounts = Table(
+    "qbo_expense_accounts",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    _org_fk(index=False),
+    Column("supplier_key", String(255), nullable=False),
+    Column("account_id", String(32), nullable=False),
+    Column("created_by", String(255)),
+    *_timestamps(),
+    UniqueConstraint("organization_id", "supplier_key"),
+)
+
+# The bill push's outbox (outbox/machine.py): one row per document version and action, `push`
+# (create or update the Bill / VendorCredit, attach the original, then EXPORTED) or `delete` (the
+# document failed after its bill was pushed). A row that waits for something a person sets up
+# (a vendor, an expense account, a tax code) is `failed` with that finding and its code
+# (error_code vendor | account | validation) and is taken again by every run.
+qbo_bill_queue = Table(
+    "qbo_bill_queue",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("organization_id", Id, nullable=False),
+    Column("incoming_invoice_id", Id, nullable=False),
+    # the document's processing_version this row is for
+    Column("version", Integer, nullable=False),
+    Column("action", String(8), nullable=False),
+    Column("status", String(16), nullable=False, server_default="pending"),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("request_id", String(50), nullable=False),
+    Column("qbo_id", String(32)),
+    Column("error_code", String(16)),
+    Column("error_message", Text),
+    *_timestamps(),
+    UniqueConstraint("incoming_invoice_id", "version", "action"),
+    ForeignKeyConstraint(
+        ["organization_id", "incoming_invoice_id"],
+        ["incoming_invoices.organization_id", "incoming_invoices.id"],
+        ondelete="CASCADE",
+    ),
+    CheckConstraint(_in("action", QBO_BILL_ACTIONS), name="action"),
+    CheckConstraint(_in("status", QBO_QUEUE_STATUSES), name="status"),
+    Index("ix_qbo_bill_queue_org_status", "organization_id", "status"),
+)
+
+# Each incoming invoice's bill (or vendor credit) in QBO: where it went, the document version it
+# carries, a fingerprint of what was sent, QBO's total and balance as last read, the attachments
+# uploaded ({"original": id, "readable": id}), active or deleted.
+qbo_bills = Table(
+    "qbo_bills",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("organization_id", Id, nullable=False),
+    Column("incoming_invoice_id", Id, nullable=False),
+    Column("entity", String(16), nullable=False),
+    Column("qbo_id", String(32), nullable=False),
+    Column("sync_token", String(16)),
+    Column("vendor_qbo_id", String(32), nullable=False),
+    Column("document_version", Integer, nullable=False),
+    Column("fingerprint", String(64), nullable=False),
+    Column("currency", String(3)),
+    Column("total", Money()),
+    Column("balance", Money()),
+    Column("attachments", Json, nullable=False, server_default=text("'{}'")),
+    # active | deleted
+    Column("state", String(16), nullable=False, server_default="active"),
+    Column("pushed_at", UtcDateTime, nullable=False, server_default=NOW),
+    *_timestamps(),
+    UniqueConstraint("incoming_invoice_id"),
+    UniqueConstraint("organization_id", "entity", "qbo_id"),
+    ForeignKeyConstraint(
+        ["organization_id", "incoming_invoice_id"],
+        ["incoming_invoices.organization_id", "incoming_invoices.id"],
+        ondelete="CASCADE",
+    ),
+    CheckConstraint(_in("entity", QBO_BILL_ENTITIES), name="entity"),
+    CheckConstraint("state IN ('active', 'deleted')", name="state"),
+)
+
+# The money QBO's bill payments applied to an incoming invoice's bill (one row per payment and
+# invoice; a payment voided or deleted in QBO loses its row on the next pull).
+incoming_invoice_payments = Table(
+    "incoming_invoice_payments",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("organization_id", Id, nullable=False),
+    Column("incoming_invoice_id", Id, nullable=False),
+    Column("qbo_payment_id", String(32), nullable=False),
+    Column("paid_on", Date, nullable=False),
+    Column("amount", Money(), nullable=False),
+    Column("source", String(16), nullable=False),
+    *_timestamps(),
+    UniqueConstraint(
+        "incoming_invoice_id", "qbo_payment_id", name="uq_incoming_invoice_payments_payment"
+    ),
+    ForeignKeyConstraint(
+        ["organization_id", "incoming_invoice_id"],
+        ["incoming_invoices.organization_id", "incoming_invoices.id"],
+        ondelete="CASCADE",
+    ),
+    CheckConstraint("amount > 0", name="amount"),
+    Index("ix_incoming_invoice_payments_org_paid_on", "organization_id", "paid_on"),
+)
+
+# Where an incoming invoice stands with its supplier: paid, partly paid or open, what was paid and
+# when last, and the supplier's early-payment discount (Skonto) taken when the payments within a
+# step's period reached what the step asks (core/skonto.py `settlement`).
+incoming_invoice_settlements = Table(
+    "incoming_invoice_settlements",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("organization_id", Id, nullable=False),
+    Column("incoming_invoice_id", Id, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("amount_paid", Money(), nullable=False),
+    Column("amount_open", Money(), nullable=False),
+    Column("last_paid_on", Date),
+    Column("discount", Money()),
+    Column("discount_percent", Rate()),
+    Column("discount_last_day", Date),
+    Column("discount_paid_on", Date),
+    Column("source", String(16), nullable=False),
+    *_timestamps(),
+    UniqueConstraint("incoming_invoice_id"),
+    # named: the convention's name would pass PostgreSQL's 63 characters
+    ForeignKeyConstraint(
+        ["organization_id", "incoming_invoice_id"],
+        ["incoming_invoices.organization_id", "incoming_invoices.id"],
+        ondelete="CASCADE",
+        name="fk_incoming_invoice_settlements_invoice",
+    ),
+    CheckConstraint(_in("status", INCOMING_PAYMENT_STATUSES), name="status"),
+    Index("ix_incoming_invoice_settlements_org_status", "organization_id", "status"),
+)
+
 # Tables whose rows belong to one organization: row-level security applies to each of these.
 TENANT_TABLES: tuple[str, ...] = tuple(
     t.name for t in metadata.sorted_tables if "organization_id" in t.c and t.name != "organizations"
