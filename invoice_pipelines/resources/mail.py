@@ -18,7 +18,13 @@ from pydantic import Field
 
 # what sending raises and sends, also importable from here, beside the resource
 from invoice_pipelines.resources.mail_types import OutgoingMail, SendError  # noqa: F401
-from invoice_pipelines.resources.smtp import SECURITY, SECURITY_VAR, Smtp  # noqa: F401
+from invoice_pipelines.resources.smtp import (  # noqa: F401
+    PASSWORD_VAR,
+    SECURITY,
+    SECURITY_VAR,
+    Smtp,
+    smtp_settings,
+)
 
 
 class SmtpMailer(ConfigurableResource):
@@ -62,13 +68,6 @@ class SmtpMailer(ConfigurableResource):
 def mailer_from_env() -> SmtpMailer:
     """The mailer configured by INVOICE_PIPELINES_SMTP_* (the password as an EnvVar in the code
     location, so it never appears in the UI)."""
-    from invoice_pipelines.settings import env, env_var_or_default, positive_number
+    from invoice_pipelines.settings import env_var_or_default
 
-    return SmtpMailer(
-        host=env("INVOICE_PIPELINES_SMTP_HOST"),
-        port=int(positive_number("INVOICE_PIPELINES_SMTP_PORT")),
-        security=env("INVOICE_PIPELINES_SMTP_SECURITY"),
-        username=env("INVOICE_PIPELINES_SMTP_USER"),
-        password=env_var_or_default("INVOICE_PIPELINES_SMTP_PASSWORD"),
-        sender=env("INVOICE_PIPELINES_SMTP_FROM"),
-    )
+    return SmtpMailer(**smtp_settings(), password=env_var_or_default(PASSWORD_VAR))

@@ -146,16 +146,26 @@ def _text(value: bytes | str) -> str:
     return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
 
 
-def smtp_from_env() -> Smtp:
-    """The server INVOICE_PIPELINES_SMTP_* configure, the password read now (a command's; the code
-    location's `mailer` resource reads it as an EnvVar: `resources.mail.mailer_from_env`)."""
+PASSWORD_VAR = "INVOICE_PIPELINES_SMTP_PASSWORD"
+
+
+def smtp_settings() -> dict:
+    """INVOICE_PIPELINES_SMTP_*: the server's settings but its password (`PASSWORD_VAR`), which a
+    command reads now (`smtp_from_env`) and the code location as an EnvVar
+    (`resources.mail.mailer_from_env`)."""
     from invoice_pipelines.settings import env, positive_number
 
-    return Smtp(
-        host=env("INVOICE_PIPELINES_SMTP_HOST"),
-        port=int(positive_number("INVOICE_PIPELINES_SMTP_PORT")),
-        security=env("INVOICE_PIPELINES_SMTP_SECURITY"),
-        username=env("INVOICE_PIPELINES_SMTP_USER"),
-        password=env("INVOICE_PIPELINES_SMTP_PASSWORD"),
-        sender=env("INVOICE_PIPELINES_SMTP_FROM"),
-    )
+    return {
+        "host": env("INVOICE_PIPELINES_SMTP_HOST"),
+        "port": int(positive_number("INVOICE_PIPELINES_SMTP_PORT")),
+        "security": env("INVOICE_PIPELINES_SMTP_SECURITY"),
+        "username": env("INVOICE_PIPELINES_SMTP_USER"),
+        "sender": env("INVOICE_PIPELINES_SMTP_FROM"),
+    }
+
+
+def smtp_from_env() -> Smtp:
+    """The server INVOICE_PIPELINES_SMTP_* configure, the password read now (a command's)."""
+    from invoice_pipelines.settings import env
+
+    return Smtp(**smtp_settings(), password=env(PASSWORD_VAR))
