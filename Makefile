@@ -33,7 +33,10 @@ system-packages:
 # (one wheel, ~15 s; pip for all ~200 packages took 80 s on an idle machine and 340 s on a loaded
 # one, most of it CPU). pip for everything where no uv wheel fits. The container image installs
 # requirements.lock only (deploy/Containerfile).
-# Quiet, with one progress line per step.
+# Quiet, with one progress line per step. With the bytecode of every module written at install
+# (uv's --compile-bytecode, compileall for ours): a process reads it instead of compiling each
+# module it imports at every start, also where PYTHONDONTWRITEBYTECODE keeps Python from writing it
+# (`import dagster` 4.2-4.9 s against 7.4-9.5 s without, at load 7-11).
 $(STAMP): pyproject.toml requirements-dev.lock requirements-tools.lock
 	@started=$$(date +%s)
 	step() { echo "make install: $$*"; }
@@ -49,9 +52,9 @@ $(STAMP): pyproject.toml requirements-dev.lock requirements-tools.lock
 	  fi
 	fi
 	if [ -n "$$uv" ]; then
-	  step "[1/2] the pinned dependencies into $(VENV) (uv, a few seconds)"
+	  step "[1/2] the pinned dependencies into $(VENV) (uv, with their bytecode)"
 	  [ -x $(BIN)/python ] || "$$uv" venv -q --seed -p "$(PYTHON)" $(VENV)  # --seed: pip too
-	  "$$uv" pip sync -q -p $(BIN)/python --require-hashes requirements-dev.lock
+	  "$$uv" pip sync -q -p $(BIN)/python --require-hashes --compile-bytecode requirements-dev.lock
 	  step "[2/2] invoice-pipelines itself, editable"
 	  "$$uv" pip install -q -p $(BIN)/python --no-deps -e .
 	else
@@ -63,6 +66,7 @@ $(STAMP): pyproject.toml requirements-dev.lock requirements-tools.lock
 	  step "[3/3] invoice-pipelines itself, editable"
 	  $(BIN)/python -m pip install -q --no-deps -e .
 	fi
+	$(BIN)/python -m compileall -q -j 0 invoice_pipelines invoice_pipelines_devtools >/dev/null
 	touch $(STAMP)
 	step "done in $$(( $$(date +%s) - started )) s"
 
@@ -90,7 +94,10 @@ migrate: install
 seed-demo: migrate
 	$(BIN)/invoice-pipelines seed-demo
 
+# compileall: our modules' bytecode as they are now (seconds the first time, then only what
+# changed), read by every process `make run` starts even where PYTHONDONTWRITEBYTECODE is set
 run: seed-demo
+	@$(BIN)/python -m compileall -q -j 0 invoice_pipelines >/dev/null
 	@HOST=$(HOST) PORT=$(PORT) scripts/run-dagster.sh
 
 lint: install

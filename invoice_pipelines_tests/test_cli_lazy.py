@@ -228,6 +228,11 @@ def test_commands_that_write_import_no_dagster_alembic_or_other_areas(db, tmp_pa
             0,
         ),
         "housekeeping": (["housekeeping", "--org", slug], {"housekeeping"}, 0),
+        "documents": (
+            ["documents", "--org", shop_slug, "--invoices", str(sales_invoice["id"])],
+            queue,  # the documents area registers queue kinds with billing and delivery
+            0,
+        ),
         "batch-invoice": (
             ["batch-invoice", "--org", shop_slug, "--orders", str(shop.add_order([("BOOK", 1)]))],
             queue,
@@ -336,3 +341,29 @@ def test_commands_that_parse_queue_run_or_send_import_no_dagster_or_alembic(db, 
     assert json.loads(found["send-invoices"][1])["sent"] == 2 and len(received) == 2
     for name in ("batch-documents", "batch-send", "batch-credit-notes"):
         assert "queued" in found[name][1], name
+
+
+def test_qbo_payables_sets_and_shows_the_payables_without_dagster_alembic_or_other_areas(db):
+    """`qbo-payables` only reads and writes the database: the organization's QuickBooks payables
+    settings are set and shown, and nothing else is imported."""
+    from cryptography.fernet import Fernet
+
+    from invoice_pipelines.quickbooks.tokens import save_connection, token_cipher
+
+    org = db.new_organization()
+    save_connection(
+        db.engine,
+        org["id"],
+        realm_id="9130350000000099",
+        client_id="app",
+        client_secret="secret",
+        refresh_token="refresh",
+        cipher=token_cipher(Fernet.generate_key().decode()),
+    )
+    argv = ["qbo-payables", "--org", org["slug"], "--create-vendors", "yes"]
+    argv += ["--expense-account", "11", "--supplier-vat-id", "DE 123 456 789", "--json"]
+    commands = {"qbo-payables": (argv, {"quickbooks"}, 0)}
+    found = dict(zip(commands, _run_each([argv], db.url), strict=True))
+    _check_imports(commands, found)
+    said = json.loads(found["qbo-payables"][1].strip().splitlines()[-1])
+    assert (said["create_vendors"], said["expense_accounts"]) == (True, {"vat:DE123456789": "11"})

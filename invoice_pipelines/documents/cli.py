@@ -44,10 +44,10 @@ def letter_writer() -> LetterWriter:
 def run_documents(args: argparse.Namespace) -> int:
     from invoice_pipelines.db.engine import command_line_engine
     from invoice_pipelines.documents.pipeline import generate_documents
-    from invoice_pipelines.resources.stores import file_store_from_env
+    from invoice_pipelines.resources.stores import files_from_env
 
     summary = generate_documents(
-        command_line_engine(), file_store_from_env("documents"), args.org, args.invoices or None
+        command_line_engine(), files_from_env("documents"), args.org, args.invoices or None
     )
     print(
         json.dumps(
