@@ -31,6 +31,8 @@ class QboEntity:
     initial_import: bool = False  # its first sync is the paged, resumable initial import
     # an invoice waits for this entity's records to be mapped before it can be pushed
     needed_by_push: bool = False
+    # mapped in a table of its own (the payables: qbo_vendors, qbo_bills), not in qbo_mappings
+    own_table: bool = False
 
     @property
     def asset(self) -> str:
@@ -97,9 +99,56 @@ QBO_ENTITIES: tuple[QboEntity, ...] = (
     ),
     # pushed by the invoices' sync after the invoice it corrects (quickbooks/sync/credit_memos.py)
     QboEntity("credit_memo", direction=PUSHED),
+    # the payables (issue 49): our suppliers as QBO vendors, supplier invoices as bills, and the
+    # bill payments that pay them
+    QboEntity(
+        "vendor",
+        "vendors",
+        BOTH_WAYS,
+        "One organization's QuickBooks vendors: pulled into qbo_vendors (initial import, then "
+        "changes) and matched to the suppliers of its incoming invoices, by VAT id first, then by "
+        "normalized name; a supplier without a vendor is created in QuickBooks when the "
+        "organization allows it (qbo-payables --create-vendors yes), else its bills wait with a "
+        "finding naming the vendor to create.",
+        "Sync now: vendors pulled from QuickBooks, missing ones created where allowed.",
+        deps=("incoming_invoices",),
+        daily_hour=5,
+        webhook=("vendor",),
+        initial_import=True,
+        own_table=True,
+    ),
+    QboEntity(
+        "bill",
+        "bills",
+        PUSHED,
+        "One organization's VALIDATED incoming invoices pushed to QuickBooks as Bills (credit "
+        "notes as VendorCredits), exactly once (requestid and mapping, through the outbox): "
+        "vendor, the supplier's number as DocNumber, dates, currency, lines on the expense "
+        "account set for the supplier or the organization, tax codes by VAT rate, the supplier's "
+        "discount as a Term; the original document attached; then EXPORTED. A document processed "
+        "again updates its bill, one that failed deletes it.",
+        "Push now: VALIDATED incoming invoices to QuickBooks as bills.",
+        deps=("incoming_invoices", "qbo_vendors"),
+        own_table=True,
+    ),
+    QboEntity(
+        "bill_payment",
+        "bill_payments",
+        PULLED,
+        "Bill payments pulled from QuickBooks onto one organization's incoming invoices: each "
+        "payment's day and amount, the invoice paid, partly paid or open, and a supplier's "
+        "early-payment discount taken when the payments in its period reached what it asks.",
+        "Pull now: bill payments from QuickBooks onto incoming invoices.",
+        deps=("qbo_bills",),
+        daily_hour=1,
+        # a bill payment changes its bills' balance; a vendor credit taken does too
+        webhook=("bill", "billpayment", "vendorcredit"),
+        own_table=True,
+    ),
 )
 
-MAPPED = tuple(e.mapping for e in QBO_ENTITIES)
+# the entities qbo_mappings keeps (the payables have tables of their own)
+MAPPED = tuple(e.mapping for e in QBO_ENTITIES if not e.own_table)
 SYNCED = tuple(e for e in QBO_ENTITIES if e.sync)
 # QBO entity name in a webhook notice -> the entity whose pull it asks for
 PULL_FOR = {name: e.mapping for e in QBO_ENTITIES for name in e.webhook}

@@ -52,6 +52,34 @@ def add_commands(sub) -> None:
     p.add_argument("--what", choices=(*WHAT, "all"), default="all")
     p.set_defaults(func=run_sync)
 
+    p = sub.add_parser("qbo-payables", help=help_of("qbo-payables"))
+    p.add_argument("--org", required=True, help="organization id or slug")
+    p.add_argument(
+        "--create-vendors",
+        choices=("yes", "no"),
+        help="whether the bill push creates a QuickBooks vendor for a supplier without one",
+    )
+    p.add_argument(
+        "--expense-account",
+        metavar="QBO_ACCOUNT_ID",
+        help="the QuickBooks expense account (its Id) bill lines are booked on: the "
+        "organization's default, or with --supplier-vat-id / --supplier-name / --vendor that "
+        "supplier's; 'none' removes it",
+    )
+    who = p.add_mutually_exclusive_group()
+    who.add_argument("--supplier-vat-id", help="the supplier's VAT id (with --expense-account)")
+    who.add_argument("--supplier-name", help="the supplier's name (with --expense-account)")
+    who.add_argument("--vendor", help="a QuickBooks vendor's Id (with --expense-account)")
+    p.add_argument(
+        "--exchange-rate",
+        metavar="CUR=RATE",
+        help="home-currency units per unit of CUR, e.g. EUR=1.0850 (with --month for one month)",
+    )
+    p.add_argument("--month", help="YYYY-MM of --exchange-rate; default: every month")
+    p.add_argument("--by", default=os.environ.get("USER", "cli"), help="who set it")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=run_payables)
+
     p = sub.add_parser("qbo-import", help=help_of("qbo-import"))
     p.add_argument("--org", required=True, help="organization id or slug")
     p.add_argument("--page-size", type=positive_int, default=1000)
@@ -148,6 +176,21 @@ def run_sync(args: argparse.Namespace) -> int:
         return _busy(exc)
 
 
+def _options(what: str, args: argparse.Namespace) -> dict:
+    """What a sync takes beside the client (syncs.NEEDS_FILES): the bill push reads originals
+    from the upload store and writes readable PDFs with the documents area's letter writer, as
+    the runs' resources do."""
+    from invoice_pipelines.quickbooks.syncs import NEEDS_FILES
+
+    if what not in NEEDS_FILES:
+        return {}
+    from invoice_pipelines.quickbooks.sync.bills import letter_pdf
+    from invoice_pipelines.resources.stores import uploads_from_env
+
+    writer = getattr(args, "letter_writer", None)
+    return {"read_upload": uploads_from_env().read, "write_letter": letter_pdf(writer)}
+
+
 def _sync_now(engine, org, args, result, status) -> int:
     from invoice_pipelines.quickbooks.sync.common import QboSettings, open_client, realm_lease
 
@@ -157,7 +200,7 @@ def _sync_now(engine, org, args, result, status) -> int:
     ):
         for what in WHAT if args.what == "all" else (args.what,):
             try:
-                counts = _work(what)(engine, org["id"], client)
+                counts = _work(what)(engine, org["id"], client, **_options(what, args))
             except QboError as exc:
                 result[what] = {"error": str(exc)}
                 status = 1
@@ -186,12 +229,17 @@ def _import(engine, org, args, summary) -> int:
     from invoice_pipelines.quickbooks.sync.common import QboSettings, open_client, realm_lease
     from invoice_pipelines.quickbooks.sync.customers import CustomerSync
     from invoice_pipelines.quickbooks.sync.items import ItemSync
+    from invoice_pipelines.quickbooks.sync.vendors import VendorSync
 
     with (
         open_client(engine, org["id"], QboSettings.from_env()) as client,
         realm_lease(engine, org["id"], _owner()),
     ):
-        for name, cls in (("customers", CustomerSync), ("items", ItemSync)):
+        for name, cls in (
+            ("customers", CustomerSync),
+            ("items", ItemSync),
+            ("vendors", VendorSync),
+        ):
             sync = cls(engine, org["id"], client)
 
             def progress(done: int, name: str = name) -> None:
@@ -201,6 +249,108 @@ def _import(engine, org, args, summary) -> int:
             summary[name] = sync.counts.as_dict()
     print(json.dumps({"organization": org["slug"], **summary}))
     return 0
+
+
+def run_payables(args: argparse.Namespace) -> int:
+    """Set what was given, then print the organization's payables settings and waiting bills."""
+    from decimal import Decimal, InvalidOperation
+
+    from invoice_pipelines.db.engine import command_line_engine
+    from invoice_pipelines.quickbooks import payables_settings as ps
+
+    engine = command_line_engine()
+    org = _org(engine, args.org)
+    if org is None:
+        return 2
+    named = args.supplier_vat_id or args.supplier_name or args.vendor
+    if named and not args.expense_account:
+        print(
+            "invoice-pipelines qbo-payables: a supplier goes with --expense-account",
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        if args.create_vendors:
+            ps.change_connection_settings(
+                engine, org["id"], **{ps.CREATE_VENDORS: args.create_vendors == "yes"}
+            )
+        if args.expense_account:
+            key = ps.DEFAULT_KEY
+            if args.vendor:
+                key = f"vendor:{args.vendor.strip()}"
+            elif args.supplier_vat_id:
+                key = f"vat:{ps.vat_key(args.supplier_vat_id)}"
+            elif args.supplier_name:
+                key = f"name:{ps.name_key(args.supplier_name)}"
+            account = None if args.expense_account.lower() == "none" else args.expense_account
+            ps.set_expense_account(engine, org["id"], account, key, by=args.by)
+        if args.exchange_rate:
+            currency, _, rate = args.exchange_rate.partition("=")
+            try:
+                value = Decimal(rate.strip())
+            except InvalidOperation:
+                value = Decimal("NaN")
+            if len(currency.strip()) != 3 or not value.is_finite() or value <= 0:
+                print(
+                    "invoice-pipelines qbo-payables: --exchange-rate is CUR=RATE with a rate "
+                    f"above 0, e.g. EUR=1.0850, not {args.exchange_rate!r}",
+                    file=sys.stderr,
+                )
+                return 2
+            ps.set_exchange_rate(engine, org["id"], currency, value, args.month)
+        settings = ps.read_settings(engine, org["id"])
+    except QboError as exc:  # not connected
+        print(f"invoice-pipelines qbo-payables: {exc}", file=sys.stderr)
+        return 2
+    waiting = _waiting_bills(engine, org["id"])
+    summary = {
+        "organization": org["slug"],
+        "create_vendors": settings.create_vendors,
+        "default_expense_account": settings.accounts.get(ps.DEFAULT_KEY),
+        "expense_accounts": {k: v for k, v in settings.accounts.items() if k},
+        "exchange_rates": settings.exchange_rates,
+        "waiting_bills": waiting,
+    }
+    if args.json:
+        print(json.dumps(summary, default=str))
+        return 0
+    print(
+        f"{org['slug']}: vendors created by the push: {'yes' if settings.create_vendors else 'no'}"
+    )
+    print(f"  default expense account: {summary['default_expense_account'] or 'none'}")
+    for key, account in summary["expense_accounts"].items():
+        print(f"  expense account of {key}: {account}")
+    for key, rate in settings.exchange_rates.items():
+        print(f"  exchange rate {key}: {rate}")
+    for row in waiting:
+        print(f"  waiting: document {row['document']} ({row['number']}): {row['why']}")
+    if not waiting:
+        print("  no supplier invoice waits to become a bill")
+    return 0
+
+
+def _waiting_bills(engine, organization_id: int) -> list[dict]:
+    from invoice_pipelines.db.tables import incoming_invoices, qbo_bill_queue
+    from invoice_pipelines.db.tenancy import tenant_transaction
+    from invoice_pipelines.quickbooks.sync.bill_queue import WAITING
+
+    q, t = qbo_bill_queue.c, incoming_invoices.c
+    with tenant_transaction(engine, organization_id) as conn:
+        rows = conn.execute(
+            select(t.id, t.invoice_number, q.error_code, q.error_message)
+            .select_from(qbo_bill_queue)
+            .join(incoming_invoices, t.id == q.incoming_invoice_id)
+            .where(
+                q.organization_id == organization_id,
+                q.status == "failed",
+                q.error_code.in_(WAITING),
+            )
+            .order_by(q.id)
+        ).all()
+    return [
+        {"document": i, "number": number, "waits_for": code, "why": why}
+        for i, number, code, why in rows
+    ]
 
 
 def run_conflicts(args: argparse.Namespace) -> int:

@@ -1,9 +1,12 @@
 """QuickBooks Online area: the QBO entities as assets partitioned by organization, their jobs,
-schedules in each organization's timezone, the push sensor and the token-expiry check.
+schedules in each organization's timezone, the push sensors, the launchpad's push of chosen
+supplier invoices and the checks (tokens, bills waiting for a person, bills QBO has at another
+amount).
 
     qbo_customers (both ways) ─┐
     qbo_items (both ways) ─────┼─> qbo_invoices (pushed) ─> qbo_payments (pulled onto sales_invoices)
     sales_invoices ────────────┘
+    incoming_invoices ─> qbo_vendors (both ways) ─> qbo_bills (pushed) ─> qbo_bill_payments (pulled)
 
 Materializing an organization's partition from the launchpad is the "sync now"; a run over a
 range of partitions (the schedules' batches, backfills) syncs each organization of the range in
@@ -57,16 +60,22 @@ from invoice_pipelines.db.tenancy import (
 from invoice_pipelines.metadata import markdown_table
 from invoice_pipelines.quickbooks.errors import NotConnected, QboError
 from invoice_pipelines.quickbooks.resources import QuickBooks
+from invoice_pipelines.quickbooks.sync.bills import describe_documents, letter_pdf, push_bills
 from invoice_pipelines.quickbooks.sync.common import RealmBusy, SyncCounts, realm_lease
 from invoice_pipelines.quickbooks.sync.customers import resolve_conflict
-from invoice_pipelines.quickbooks.syncs import SYNCS
+from invoice_pipelines.quickbooks.syncs import NEEDS_FILES, SYNCS
 from invoice_pipelines.quickbooks.watch import (
+    bill_amount_differences,
+    bill_push_waiting,
     connected_organizations,
     push_waiting,
     requested_pulls,
     token_problems,
+    waiting_bills,
 )
 from invoice_pipelines.resources.database import Database
+from invoice_pipelines.resources.letters import LetterWriter
+from invoice_pipelines.resources.upload_stores import UploadStore
 from invoice_pipelines.settings import ConfigError
 from invoice_pipelines.tenants.partitions import (
     ORGANIZATIONS_PARTITIONS_NAME,
@@ -90,6 +99,8 @@ POOL = "quickbooks"
 KINDS = {"python", "quickbooks"}
 ORGANIZATIONS_PER_RUN = 10
 TOKEN_CHECK = "tokens_not_expiring"
+BILLS_WAITING_CHECK = "bills_waiting"
+BILL_AMOUNTS_CHECK = "bill_amounts_agree"
 
 
 class QboSyncConfig(Config):
@@ -106,6 +117,7 @@ def _sync(
     database: Database,
     quickbooks: QuickBooks,
     entity: QboEntity,
+    options: dict | None = None,
 ) -> MaterializeResult:
     engine = database.get_engine()
     work = SYNCS[entity.sync]
@@ -135,7 +147,7 @@ def _sync(
 
                     counts = work(engine, org["id"], client, progress=progress)
                 else:
-                    counts = work(engine, org["id"], client)
+                    counts = work(engine, org["id"], client, **(options or {}))
         except (QboError, RealmBusy) as exc:
             # one organization's refused token or QBO outage never stops the others of the run
             refusals.refuse(slug, str(exc))
@@ -189,6 +201,8 @@ def _sync_asset(entity: QboEntity):
     """One synced entity's asset (core/qbo_entities.py): its key qbo_<sync>, its description."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", BetaWarning)
+        if entity.sync in NEEDS_FILES:
+            return _sync_asset_with_files(entity)
 
         @asset(name=entity.asset, deps=entity.deps, description=entity.description, **SYNC_ASSET)
         def _synced(
@@ -198,6 +212,25 @@ def _sync_asset(entity: QboEntity):
             quickbooks: QuickBooks,
         ):
             return _sync(context, config, database, quickbooks, entity)
+
+    return _synced
+
+
+def _sync_asset_with_files(entity: QboEntity):
+    """The asset of a sync that attaches documents (the bills): the upload store's originals and
+    the letter writer's readable PDFs besides."""
+
+    @asset(name=entity.asset, deps=entity.deps, description=entity.description, **SYNC_ASSET)
+    def _synced(
+        context: AssetExecutionContext,
+        config: QboSyncConfig,
+        database: Database,
+        quickbooks: QuickBooks,
+        upload_store: UploadStore,
+        letter_writer: LetterWriter,
+    ):
+        options = {"read_upload": upload_store.read, "write_letter": letter_pdf(letter_writer)}
+        return _sync(context, config, database, quickbooks, entity, options)
 
     return _synced
 
@@ -235,6 +268,75 @@ def qbo_tokens_check(context: AssetCheckExecutionContext, database: Database):
     )
 
 
+@asset_check(
+    asset=SYNC_ASSETS["bills"],
+    name=BILLS_WAITING_CHECK,
+    description="Warns when supplier invoices wait to become QuickBooks bills for something a "
+    "person sets up: a vendor to create (or the organization's permission to create vendors), "
+    "an expense account, a tax code or an exchange rate; lists each with its finding.",
+)
+def qbo_bills_waiting_check(context: AssetCheckExecutionContext, database: Database):
+    count, rows = waiting_bills(database.get_engine())
+    return AssetCheckResult(
+        passed=count == 0,
+        severity=AssetCheckSeverity.WARN,
+        description=(
+            "No supplier invoice waits to become a QuickBooks bill."
+            if not count
+            else f"{count} supplier invoice(s) wait for a vendor, an account or a setting."
+        ),
+        metadata={
+            "waiting": count,
+            **(
+                {
+                    "documents": MetadataValue.md(
+                        markdown_table(
+                            ("organization", "document", "number", "supplier", "waits for", "why"),
+                            rows,
+                        )
+                    )
+                }
+                if rows
+                else {}
+            ),
+        },
+    )
+
+
+@asset_check(
+    asset=SYNC_ASSETS["bills"],
+    name=BILL_AMOUNTS_CHECK,
+    description="Fails when a bill's total in QuickBooks (as the last push or bill-payment pull "
+    "read it) is not its supplier invoice's gross total: someone changed the bill in QuickBooks.",
+)
+def qbo_bill_amounts_check(context: AssetCheckExecutionContext, database: Database):
+    count, rows = bill_amount_differences(database.get_engine())
+    return AssetCheckResult(
+        passed=count == 0,
+        description=(
+            "Every bill in QuickBooks has its supplier invoice's total."
+            if not count
+            else f"{count} bill(s) in QuickBooks differ from their supplier invoice's total."
+        ),
+        metadata={
+            "differing": count,
+            **(
+                {
+                    "bills": MetadataValue.md(
+                        markdown_table(
+                            ("organization", "document", "number", "our total", "QBO's total"),
+                            rows,
+                            align="lrlrr",
+                        )
+                    )
+                }
+                if rows
+                else {}
+            ),
+        },
+    )
+
+
 def _job(name: str, target, description: str):
     return define_asset_job(name, selection=AssetSelection.assets(target), description=description)
 
@@ -245,9 +347,12 @@ SYNC_JOBS = {
 }
 qbo_checks_job = define_asset_job(
     "qbo_checks_job",
-    selection=AssetSelection.checks(qbo_tokens_check),
+    selection=AssetSelection.checks(
+        qbo_tokens_check, qbo_bills_waiting_check, qbo_bill_amounts_check
+    ),
     executor_def=in_process_executor,
-    description="Checks every organization's QuickBooks tokens for coming expiry.",
+    description="Checks every organization's QuickBooks tokens for coming expiry, the supplier "
+    "invoices waiting to become bills and the bills QuickBooks has at another amount.",
 )
 
 
@@ -311,7 +416,8 @@ qbo_checks_schedule = ScheduleDefinition(
     job=qbo_checks_job,
     cron_schedule="15 6 * * *",
     default_status=DefaultScheduleStatus.RUNNING,
-    description="Daily at 06:15 UTC: warns about QuickBooks connections whose tokens expire soon.",
+    description="Daily at 06:15 UTC: QuickBooks tokens that expire soon, supplier invoices that "
+    "wait to become bills, bills whose amount differs from QuickBooks'.",
 )
 
 
@@ -339,6 +445,33 @@ def qbo_push_sensor(context: SensorEvaluationContext, database: Database):
     ]
     if not requests:
         return SkipReason("No sales invoices wait to be pushed to QuickBooks.")
+    return requests
+
+
+@sensor(
+    job=SYNC_JOBS["bills"],
+    minimum_interval_seconds=60,
+    default_status=DefaultSensorStatus.RUNNING,
+    description="Every minute: launches qbo_bills_job for each connected organization with "
+    "supplier invoices to push as bills (or bills to delete), and again for those waiting for a "
+    "vendor or an expense account once a vendor or account setting changed (run key: the "
+    "organization, its newest such document and queue row, and that change).",
+)
+def qbo_bill_push_sensor(context: SensorEvaluationContext, database: Database):
+    known = set(context.instance.get_dynamic_partitions(ORGANIZATIONS_PARTITIONS_NAME))
+    new, pending, changed = bill_push_waiting(database.get_engine())
+    requests = [
+        RunRequest(
+            run_key=f"qbo-bills-{slug}-{new.get(slug, 0)}-{pending.get(slug, 0)}"
+            f"-{changed.get(slug, 0)}",
+            partition_key=slug,
+            tags={**organization_tags(slug), **BULK_RUN_TAGS},
+        )
+        for slug in sorted(set(new) | set(pending))
+        if slug in known
+    ]
+    if not requests:
+        return SkipReason("No supplier invoices wait to be pushed to QuickBooks as bills.")
     return requests
 
 
@@ -417,10 +550,71 @@ def qbo_resolve_conflict_job():
     resolve_qbo_conflict()
 
 
+class PushBillsConfig(Config):
+    organization: str = Field(description="Organization slug or id.")
+    document_ids: list[int] = Field(
+        description="Ids of incoming invoices to push to QuickBooks as bills now (VALIDATED "
+        "ones, or FAILED ones whose bill is to be deleted)."
+    )
+    retry_failed: bool = Field(
+        default=True,
+        description="Also send those whose last push failed (QuickBooks refused it, or it was a "
+        "conflict someone has resolved in QuickBooks).",
+    )
+
+
+@op(
+    description="Pushes the chosen supplier invoices of one organization to QuickBooks as bills "
+    "(or deletes their bills), with the same exactly-once machinery as qbo_bills_job, and says "
+    "for each document where it stands.",
+    pool=POOL,
+)
+def push_chosen_bills(
+    context: OpExecutionContext,
+    config: PushBillsConfig,
+    database: Database,
+    quickbooks: QuickBooks,
+    upload_store: UploadStore,
+    letter_writer: LetterWriter,
+):
+    if not config.document_ids:
+        raise refused("Name at least one incoming invoice id (document_ids).")
+    engine = database.get_engine()
+    org = organization_or_refuse(engine, config.organization)
+    try:
+        with (
+            realm_lease(engine, org["id"], context.run.run_id),
+            quickbooks.client(engine, org["id"]) as client,
+        ):
+            counts = push_bills(
+                engine,
+                org["id"],
+                client,
+                documents=list(config.document_ids),
+                retry_failed=config.retry_failed,
+                read_upload=upload_store.read,
+                write_letter=letter_pdf(letter_writer),
+            )
+    except (NotConnected, RealmBusy) as exc:
+        raise refused(str(exc)) from None
+    where = describe_documents(engine, org["id"], config.document_ids)
+    for document_id, text in where.items():
+        context.log.info(f"incoming invoice {document_id}: {text}")
+    return {**counts.as_dict(), "documents": {str(k): v for k, v in where.items()}}
+
+
+@job(
+    description="Push chosen supplier invoices to QuickBooks as bills now (launchpad: the "
+    "organization and the incoming invoice ids); each document's outcome is in the run's log."
+)
+def qbo_push_bills_job():
+    push_chosen_bills()
+
+
 defs = Definitions(
     assets=list(SYNC_ASSETS.values()),
-    asset_checks=[qbo_tokens_check],
-    jobs=[*SYNC_JOBS.values(), qbo_checks_job, qbo_resolve_conflict_job],
+    asset_checks=[qbo_tokens_check, qbo_bills_waiting_check, qbo_bill_amounts_check],
+    jobs=[*SYNC_JOBS.values(), qbo_checks_job, qbo_resolve_conflict_job, qbo_push_bills_job],
     schedules=[*DAILY_SCHEDULES.values(), qbo_checks_schedule],
-    sensors=[qbo_push_sensor, qbo_webhook_sensor],
+    sensors=[qbo_push_sensor, qbo_bill_push_sensor, qbo_webhook_sensor],
 )

@@ -1,23 +1,31 @@
-"""What the QuickBooks schedules, sensors and token check read from the database: which
-organizations are connected, whose tokens need a person, whose invoices wait to be pushed and
-which pulls a webhook asked for. Plain queries; `quickbooks/defs.py` turns them into runs."""
+"""What the QuickBooks schedules, sensors and checks read from the database: which organizations
+are connected, whose tokens need a person, whose invoices and bills wait to be pushed, which pulls
+a webhook asked for, which bills wait for a person and which differ from QBO's. Plain queries;
+`quickbooks/defs.py` turns them into runs and check results."""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import Engine, and_, func, or_, select
+from sqlalchemy import Engine, and_, exists, func, or_, select
 
+from invoice_pipelines.core.lifecycle import Status
 from invoice_pipelines.core.qbo_entities import NEEDED_BY_PUSH
 from invoice_pipelines.db.tables import (
+    incoming_invoices,
     organizations,
+    qbo_bill_queue,
+    qbo_bills,
     qbo_connections,
     qbo_cursors,
+    qbo_expense_accounts,
     qbo_mappings,
     qbo_push_queue,
+    qbo_vendors,
     sales_invoices,
 )
 from invoice_pipelines.db.tenancy import system_transaction
+from invoice_pipelines.quickbooks.sync.bill_queue import WAITING as BILL_WAITING
 
 # warn this long before the refresh token's idle expiry (100 days) or its hard maximum
 WARN_IDLE = timedelta(days=30)
@@ -125,3 +133,106 @@ def requested_pulls(engine: Engine) -> list[tuple[str, str, datetime]]:
                 .order_by(organizations.c.slug, qbo_cursors.c.entity)
             ).all()
         ]
+
+
+def bill_push_waiting(engine: Engine) -> tuple[dict[str, int], dict[str, int], dict[str, int]]:
+    """Per connected organization's slug: its newest VALIDATED (or FAILED with a bill) incoming
+    invoice not queued at its version, its newest bill-queue row still waiting, and its newest
+    vendor or expense-account change (a new one may let a waiting bill go)."""
+    t, q = incoming_invoices.c, qbo_bill_queue.c
+    connected = select(qbo_connections.c.organization_id).where(
+        qbo_connections.c.status == "active"
+    )
+    queued = exists().where(q.incoming_invoice_id == t.id, q.version == t.processing_version)
+    has_bill = exists().where(
+        qbo_bills.c.incoming_invoice_id == t.id, qbo_bills.c.state == "active"
+    )
+    with system_transaction(engine) as conn:
+        new = dict(
+            conn.execute(
+                select(organizations.c.slug, func.max(t.id))
+                .join(organizations, organizations.c.id == t.organization_id)
+                .where(
+                    t.organization_id.in_(connected),
+                    or_(
+                        t.status == Status.VALIDATED.value,
+                        and_(t.status == Status.FAILED.value, has_bill),
+                    ),
+                    ~queued,
+                )
+                .group_by(organizations.c.slug)
+            ).all()
+        )
+        waiting = or_(
+            q.status.in_(("pending", "sending")),
+            and_(q.status == "failed", q.error_code.in_(BILL_WAITING)),
+        )
+        pending = dict(
+            conn.execute(
+                select(organizations.c.slug, func.max(q.id))
+                .join(organizations, organizations.c.id == q.organization_id)
+                .where(waiting, q.organization_id.in_(connected))
+                .group_by(organizations.c.slug)
+            ).all()
+        )
+        changed: dict[str, int] = {}
+        for table in (qbo_vendors, qbo_expense_accounts):
+            for slug, moment in conn.execute(
+                select(organizations.c.slug, func.max(table.c.updated_at))
+                .join(organizations, organizations.c.id == table.c.organization_id)
+                .where(table.c.organization_id.in_(connected))
+                .group_by(organizations.c.slug)
+            ).all():
+                stamp = int(moment.timestamp() * 1_000_000) if moment else 0
+                changed[slug] = max(changed.get(slug, 0), stamp)
+    return new, pending, changed
+
+
+def waiting_bills(engine: Engine, limit: int = 50) -> tuple[int, list[tuple]]:
+    """(how many, the first `limit`: slug, document id, number, supplier, waits for, finding) of
+    the bill-queue rows that wait for a person (a vendor, an expense account, a tax code)."""
+    q, t = qbo_bill_queue.c, incoming_invoices.c
+    where = and_(q.status == "failed", q.error_code.in_(BILL_WAITING))
+    with system_transaction(engine) as conn:
+        count = conn.execute(select(func.count()).select_from(qbo_bill_queue).where(where)).scalar()
+        rows = conn.execute(
+            select(
+                organizations.c.slug,
+                t.id,
+                t.invoice_number,
+                t.seller_name,
+                q.error_code,
+                q.error_message,
+            )
+            .select_from(qbo_bill_queue)
+            .join(
+                incoming_invoices,
+                and_(t.organization_id == q.organization_id, t.id == q.incoming_invoice_id),
+            )
+            .join(organizations, organizations.c.id == q.organization_id)
+            .where(where)
+            .order_by(organizations.c.slug, q.id)
+            .limit(limit)
+        ).all()
+    return int(count or 0), [tuple(r) for r in rows]
+
+
+def bill_amount_differences(engine: Engine, limit: int = 50) -> tuple[int, list[tuple]]:
+    """(how many, the first `limit`: slug, document id, number, our gross total, QBO's total) of
+    the active bills whose total in QBO (as last read) is not the document's gross total."""
+    b, t = qbo_bills.c, incoming_invoices.c
+    where = and_(b.state == "active", b.total.is_not(None), b.total != t.gross_total)
+    with system_transaction(engine) as conn:
+        joined = qbo_bills.join(
+            incoming_invoices,
+            and_(t.organization_id == b.organization_id, t.id == b.incoming_invoice_id),
+        )
+        count = conn.execute(select(func.count()).select_from(joined).where(where)).scalar()
+        rows = conn.execute(
+            select(organizations.c.slug, t.id, t.invoice_number, t.gross_total, b.total)
+            .select_from(joined.join(organizations, organizations.c.id == b.organization_id))
+            .where(where)
+            .order_by(organizations.c.slug, t.id)
+            .limit(limit)
+        ).all()
+    return int(count or 0), [tuple(r) for r in rows]

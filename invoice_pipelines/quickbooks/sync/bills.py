@@ -1,0 +1,708 @@
+"""Incoming invoices pushed to QBO as bills, exactly once, with their documents attached.
+
+`push_bills` works the organization's bill queue (bill_queue.py):
+
+1. Rows a dead run left `sending` are pending again, marked `unknown` (under the organization's
+   lease at once, else once SENDING_STALE_AFTER old): before anything of theirs is sent again,
+   QBO is asked what the dead run did (the bill by DocNumber, vendor and our private note; the
+   attachments by the bill and file name), and what it finds is linked.
+2. Each row is checked first, in order: still the document's (else `failed`, superseded), its
+   supplier's vendor (vendors.py: matched, or created where the organization allows), the body
+   (bill_body.py: account, tax codes, rate, dates); a row that cannot go waits (`failed` with
+   the finding and its code, taken again each run), the others go on.
+3. The rows that can go are claimed (`pending` -> `sending`, committed before the request; a row
+   another run claimed first is left to it) and sent by a few workers at once, each in three
+   steps, each committed on its own, so a run that dies between them resumes where it stopped:
+   the bill (created with a requestid per document version, or updated when the document was
+   pushed at another version and its body changed: the mapping `qbo_bills` records QBO's id,
+   SyncToken, total, the version and a fingerprint of the body), its files (bill_documents.py,
+   each uploaded once with its own requestid, the Attachable's id recorded), and the end: the
+   document VALIDATED -> EXPORTED (lifecycle, optimistic lock) and the row `pushed`, in one
+   transaction. `qbo_bills` is where the document went (QuickBooks, the bill's id and when).
+4. A 6140 (a company that refuses a vendor's bill number twice) links our document to the bill
+   QBO names when it is the same bill (vendor and total), otherwise it is a conflict for a person.
+5. `delete` rows: a document that FAILED (a reprocessing that failed, a person's rejection)
+   after its bill was pushed has the bill deleted (QBO has no void for bills); a bill with
+   payments is refused by QBO and held as a conflict for a person.
+
+429, 5xx and timeouts are retried by the client with the same requestid; one that outlasts the
+retries leaves its row `sending` for step 1 of the next run. Every move of a row is a transition
+of the shared outbox (`invoice_pipelines.outbox`).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+
+from sqlalchemy import Engine, and_, insert, select, update
+
+from invoice_pipelines.core.lifecycle import Status
+from invoice_pipelines.db.incoming_status import DocumentRef, StaleDocument, change_status
+from invoice_pipelines.db.tables import incoming_invoices, organizations, qbo_bill_queue, qbo_bills
+from invoice_pipelines.db.tenancy import tenant_transaction
+from invoice_pipelines.outbox import claim, finish, mark_unknown, refuse
+from invoice_pipelines.quickbooks.client import QboClient, quote, request_id
+from invoice_pipelines.quickbooks.errors import (
+    DuplicateDocNumber,
+    DuplicateName,
+    ObjectNotFound,
+    QboError,
+    StaleObject,
+)
+from invoice_pipelines.quickbooks.payables import AttachmentLink, QboExpense, TermDraft
+from invoice_pipelines.quickbooks.payables_settings import PayablesSettings, read_settings
+from invoice_pipelines.quickbooks.sync.bill_body import BillBody, Waits, build_bill, marker, term_of
+from invoice_pipelines.quickbooks.sync.bill_documents import (
+    Attachment,
+    attachments_of,
+    kinds_for,
+)
+from invoice_pipelines.quickbooks.sync.bill_queue import (
+    BILLS,
+    DELETE,
+    SENDING_STALE_AFTER,
+    SUPERSEDED,
+    UNKNOWN,
+    WAITING,
+    Candidate,
+    enqueue_bills,
+    load_candidates,
+)
+from invoice_pipelines.quickbooks.sync.common import (
+    SyncCounts,
+    held_lease,
+    record_conflict,
+)
+from invoice_pipelines.quickbooks.sync.vendors import (
+    VendorResolver,
+    home_currency,
+    supplier_of,
+)
+
+
+def letter_pdf(writer) -> Callable | None:
+    """`write_letter(author, head, title, body, language) -> PDF bytes` through a `letter_writer` (the resource, or a
+    function that makes one, as the console script hands it), made at its first use."""
+    if writer is None:
+        return None
+    made: list = []
+
+    def write(author: str, head: tuple, title: str, body: tuple, language: str) -> bytes:
+        from invoice_pipelines.resources.letters import Letter
+
+        if not made:
+            made.append(writer() if callable(writer) and not hasattr(writer, "write") else writer)
+        letter = Letter(author=author, title=title, head=head, body=body, language=language)
+        return made[0].write(letter).pdf
+
+    return write
+
+
+class Terms:
+    """The QBO Terms of the suppliers' discounts: found by name, created once when missing."""
+
+    def __init__(self, client: QboClient, organization_id: int) -> None:
+        self.client = client
+        self.organization_id = organization_id
+        self.known: dict[str, str] = {}
+        self._lock = threading.Lock()
+
+    def id_of(self, draft: TermDraft) -> str:
+        with self._lock:
+            if draft.name not in self.known:
+                self.known[str(draft.name)] = self._find_or_create(draft)
+            return self.known[str(draft.name)]
+
+    def _find(self, draft: TermDraft) -> str | None:
+        for term in self.client.find_terms(f"Name = {quote(str(draft.name))}"):
+            same = (term.due_days, term.discount_percent, term.discount_days) == (
+                draft.due_days,
+                draft.discount_percent,
+                draft.discount_days,
+            )
+            if same and term.active:
+                return term.id
+        return None
+
+    def _find_or_create(self, draft: TermDraft) -> str:
+        found = self._find(draft)
+        if found is not None:
+            return found
+        rid = request_id("term", self.organization_id, draft.name, draft.discount_percent)
+        try:
+            return self.client.create_term(draft, requestid=rid).id
+        except DuplicateName:
+            # another term has the name with other days: ours is that name, marked as ours
+            renamed = TermDraft(
+                name=f"{draft.name} ip"[:31],
+                due_days=draft.due_days,
+                discount_percent=draft.discount_percent,
+                discount_days=draft.discount_days,
+            )
+            found = self._find(renamed)
+            if found is not None:
+                return found
+            return self.client.create_term(renamed, requestid=request_id(rid, "renamed")).id
+
+
+class BillPusher:
+    """Pushes one organization's bill queue through one client."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        organization_id: int,
+        client: QboClient,
+        *,
+        read_upload: Callable[[str], bytes] | None = None,
+        write_letter: Callable | None = None,
+        workers: int = 4,
+        documents: list[int] | None = None,
+        retry_failed: bool = False,
+    ) -> None:
+        self.engine = engine
+        self.organization_id = organization_id
+        self.client = client
+        self.read_upload = read_upload
+        self.write_letter = write_letter
+        self.workers = workers
+        self.documents = documents
+        self.retry_failed = retry_failed
+        self.counts = SyncCounts()
+        self._lock = threading.Lock()
+        self.lease = None
+        self.language = "en"  # of the readable PDFs: the organization's (German or English)
+
+    # -- the run --------------------------------------------------------------------------
+
+    def run(self) -> SyncCounts:
+        self.lease = held_lease(self.organization_id)
+        enqueue_bills(self.engine, self.organization_id, self.documents)
+        self.reconcile_dead()
+        wanted = BILLS.claimable(retry_failed=self.retry_failed)
+        if self.documents is not None:
+            wanted = and_(wanted, qbo_bill_queue.c.incoming_invoice_id.in_(self.documents))
+        candidates = load_candidates(self.engine, self.organization_id, wanted)
+        if not candidates:
+            return self.counts
+        with tenant_transaction(self.engine, self.organization_id) as conn:
+            org = conn.execute(
+                select(organizations.c.currency, organizations.c.country).where(
+                    organizations.c.id == self.organization_id
+                )
+            ).one()
+        settings = read_settings(self.engine, self.organization_id)
+        self.language = "de" if org.country == "DE" else "en"
+        home = home_currency(self.client, org.currency)
+        resolver = VendorResolver(
+            self.engine,
+            self.organization_id,
+            self.client,
+            self.counts,
+            create=settings.create_vendors,
+            home=home,
+        )
+        terms = Terms(self.client, self.organization_id)
+        pushes: list[tuple[Candidate, BillBody]] = []
+        deletes: list[Candidate] = []
+        for candidate in candidates:
+            stale = candidate.superseded()
+            if stale is not None:
+                self._refuse(candidate, f"not sent: {stale}", SUPERSEDED, count=None)
+            elif candidate.action == DELETE:
+                deletes.append(candidate)
+            else:
+                body = self._prepare(candidate, resolver, terms, settings, home)
+                if body is not None:
+                    pushes.append((candidate, body))
+        if pushes:
+            with ThreadPoolExecutor(max_workers=max(1, self.workers)) as pool:
+                for _ in pool.map(lambda pair: self._send(*pair), pushes):
+                    pass
+        for candidate in deletes:
+            self._delete(candidate)
+        return self.counts
+
+    def _count(self, name: str, message: str | None = None) -> None:
+        with self._lock:
+            setattr(self.counts, name, getattr(self.counts, name) + 1)
+            if message:
+                self.counts.errors.append(message)
+
+    def _prepare(
+        self,
+        candidate: Candidate,
+        resolver: VendorResolver,
+        terms: Terms,
+        settings: PayablesSettings,
+        home: str | None,
+    ) -> BillBody | None:
+        """The body of a push row, or None after refusing it (it waits) or counting a failure."""
+        resolved = resolver.resolve(supplier_of(candidate.document))
+        if resolved.retry is not None:
+            self._count("failed", f"{candidate.number}: {resolved.retry}")
+            return None
+        if resolved.vendor is None:
+            self._refuse(candidate, resolved.problem or "no vendor", "vendor")
+            return None
+        try:
+            term = term_of(candidate)
+            term_id = terms.id_of(term) if term is not None else None
+            return build_bill(candidate, resolved.vendor, settings, home, term_id)
+        except Waits as waits:
+            self._refuse(candidate, waits.message, waits.code)
+        except QboError as exc:
+            self._count("failed", f"{candidate.number}: the discount's term: {exc}")
+        return None
+
+    def _refuse(self, candidate: Candidate, problem: str, code: str, count="held") -> None:
+        with tenant_transaction(self.engine, self.organization_id, write=True) as conn:
+            refused = refuse(
+                conn,
+                BILLS,
+                qbo_bill_queue.c.id == candidate.queue_id,
+                problem,
+                retry_failed=True,
+                error_code=code,
+                attempts=qbo_bill_queue.c.attempts + 1,
+            )
+        if refused and count:
+            self._count(count, f"{candidate.number}: {problem}")
+
+    def _claim(self, candidate: Candidate) -> bool:
+        if self.lease is not None and self.lease.lost.is_set():
+            return False  # another run has the organization now: the row stays for it
+        with tenant_transaction(self.engine, self.organization_id, write=True) as conn:
+            return bool(
+                claim(
+                    conn,
+                    BILLS,
+                    qbo_bill_queue.c.id == candidate.queue_id,
+                    retry_failed=True,
+                    attempts=qbo_bill_queue.c.attempts + 1,
+                )
+            )
+
+    def _send(self, candidate: Candidate, body: BillBody) -> None:
+        if not self._claim(candidate):
+            return
+        try:
+            bill = self._bill(candidate, body)
+            if bill is None:
+                return
+            self._attach(candidate, bill)
+            self._finish(candidate, bill)
+        except QboError as exc:
+            if exc.temporary:
+                # unknown outcome, or QBO kept failing: the row stays `sending`; the next run
+                # asks QBO what happened before it sends anything again
+                self._count("failed", f"{candidate.number}: {exc}")
+                return
+            self._fail(candidate, str(exc), exc.code)
+
+    def _fail(self, candidate: Candidate, message: str, code: str | None) -> None:
+        with tenant_transaction(self.engine, self.organization_id, write=True) as conn:
+            finish(
+                conn,
+                BILLS,
+                qbo_bill_queue.c.id == candidate.queue_id,
+                "failed",
+                error=message,
+                error_code=(code or "error")[:16],
+            )
+        self._count("failed", f"{candidate.number}: {message}")
+
+    # -- step 1: the bill -----------------------------------------------------------------
+
+    def _rid(self, candidate: Candidate, *parts: object) -> str:
+        return request_id(candidate.request_id, *parts)
+
+    def _bill(self, candidate: Candidate, body: BillBody) -> dict | None:
+        bill = self._current_bill(candidate.document_id)
+        if bill is not None and bill["state"] == "active" and bill["entity"] == body.entity:
+            if bill["fingerprint"] == body.fingerprint:
+                self._count("unchanged")
+                return bill
+            record = self._update(candidate, bill, body)
+            self._count("pushed")
+            return self._save(candidate, body, record, bill)
+        if bill is not None and bill["state"] == "active":
+            # an invoice read again as a credit note, or the other way round: the old record goes
+            self._remove(candidate, bill)
+        record = None
+        if candidate.may_have_sent:
+            record = self._find(candidate, body)
+        if record is None:
+            try:
+                record = self._create(candidate, body)
+            except DuplicateDocNumber:
+                record = self._same_number(candidate, body)
+                if record is None:
+                    return None
+                self._count("linked")
+            else:
+                self._count("pushed")
+        else:
+            self._count("linked")
+        return self._save(candidate, body, record, bill)
+
+    def _create(self, candidate: Candidate, body: BillBody) -> QboExpense:
+        rid = self._rid(candidate, "create")
+        if body.entity == "VendorCredit":
+            return self.client.create_vendor_credit(body.draft, requestid=rid)
+        return self.client.create_bill(body.draft, requestid=rid)
+
+    def _update(self, candidate: Candidate, bill: dict, body: BillBody) -> QboExpense:
+        """The bill's fields replaced by the document's new version's (lines too); a SyncToken
+        someone moved meanwhile is read again, once: the document is what the bill says."""
+        token = str(bill["sync_token"])
+        for attempt in range(2):
+            rid = self._rid(candidate, "update", token)
+            try:
+                if body.entity == "VendorCredit":
+                    return self.client.update_vendor_credit(
+                        bill["qbo_id"], token, body.draft, requestid=rid
+                    )
+                return self.client.update_bill(bill["qbo_id"], token, body.draft, requestid=rid)
+            except StaleObject:
+                if attempt:
+                    raise
+                token = str(self.client.get(body.entity, bill["qbo_id"])["SyncToken"])
+        raise AssertionError("unreachable")
+
+    def _find(self, candidate: Candidate, body: BillBody) -> QboExpense | None:
+        """The bill a dead run created (DocNumber, vendor and our private note), if QBO has it."""
+        for record in self._with_number(body):
+            if marker(candidate.document_id) in str(record.private_note or ""):
+                return record
+        return None
+
+    def _with_number(self, body: BillBody) -> list[QboExpense]:
+        number = body.draft.doc_number
+        if not number:
+            return []
+        where = f"DocNumber = {quote(number)}"
+        found = (
+            self.client.find_vendor_credits(where)
+            if body.entity == "VendorCredit"
+            else self.client.find_bills(where)
+        )
+        return [r for r in found if r.vendor_id == body.draft.vendor_id]
+
+    def _same_number(self, candidate: Candidate, body: BillBody) -> QboExpense | None:
+        """6140: the vendor's bill with this number is ours when its total is the document's;
+        otherwise a person decides (a conflict), never a second bill."""
+        gross = candidate.document.get("gross_total")
+        existing = self._with_number(body)
+        match = next((r for r in existing if gross is not None and r.total == gross), None)
+        if match is not None:
+            return match
+        number = body.draft.doc_number
+        with tenant_transaction(self.engine, self.organization_id, write=True) as conn:
+            record_conflict(
+                conn,
+                self.organization_id,
+                "bill",
+                local_id=candidate.document_id,
+                qbo_id=existing[0].id if existing else None,
+                reason=f"the vendor's bill {number} exists in QuickBooks with another amount",
+                decision="manual_review",
+                local_version={
+                    "invoice_number": candidate.number,
+                    "supplier": candidate.document.get("seller_name"),
+                    "gross_total": gross,
+                },
+                qbo_version=existing[0].raw if existing else None,
+            )
+            finish(
+                conn,
+                BILLS,
+                qbo_bill_queue.c.id == candidate.queue_id,
+                "conflict",
+                error=f"bill {number} of this vendor exists in QuickBooks with another amount",
+                error_code="6140",
+            )
+        self._count("conflicts")
+        return None
+
+    def _current_bill(self, document_id: int) -> dict | None:
+        with tenant_transaction(self.engine, self.organization_id) as conn:
+            row = (
+                conn.execute(
+                    select(qbo_bills).where(qbo_bills.c.incoming_invoice_id == document_id)
+                )
+                .mappings()
+                .first()
+            )
+        return dict(row) if row else None
+
+    def _save(
+        self, candidate: Candidate, body: BillBody, record: QboExpense, old: dict | None
+    ) -> dict:
+        """The document's bill as QBO answered it (a recreated bill starts without files)."""
+        same = old is not None and old["qbo_id"] == record.id and old["entity"] == body.entity
+        values = dict(
+            entity=body.entity,
+            qbo_id=record.id,
+            sync_token=record.sync_token,
+            vendor_qbo_id=record.vendor_id,
+            document_version=candidate.version,
+            fingerprint=body.fingerprint,
+            currency=record.currency,
+            total=record.total,
+            balance=record.balance,
+            attachments=dict(old["attachments"] or {}) if same else {},
+            state="active",
+            pushed_at=datetime.now(UTC),
+        )
+        with tenant_transaction(self.engine, self.organization_id, write=True) as conn:
+            if old is None:
+                conn.execute(
+                    insert(qbo_bills).values(
+                        organization_id=self.organization_id,
+                        incoming_invoice_id=candidate.document_id,
+                        **values,
+                    )
+                )
+            else:
+                conn.execute(update(qbo_bills).where(qbo_bills.c.id == old["id"]).values(**values))
+            row = conn.execute(
+                select(qbo_bills).where(qbo_bills.c.incoming_invoice_id == candidate.document_id)
+            )
+            return dict(row.mappings().one())
+
+    # -- step 2: the files ----------------------------------------------------------------
+
+    def _attach(self, candidate: Candidate, bill: dict) -> None:
+        done = dict(bill.get("attachments") or {})
+        wanted = tuple(kind for kind in kinds_for(candidate.document) if kind not in done)
+        if not wanted:
+            return
+        if candidate.may_have_sent:
+            for found in self.client.find_attachables(bill["entity"], bill["qbo_id"]):
+                for kind in wanted:
+                    if found.note == self._note(candidate, kind) and kind not in done:
+                        done[kind] = {"id": found.id, "file": found.file_name}
+            wanted = tuple(kind for kind in wanted if kind not in done)
+        files, missing = attachments_of(
+            candidate.document, wanted, self.read_upload, self.write_letter, self.language
+        )
+        for gone in missing:
+            done[gone.kind] = {"error": gone.reason}
+        for attachment in files:
+            done[attachment.kind] = self._upload(candidate, bill, attachment)
+        self._save_files(bill, done)
+        bill["attachments"] = done
+
+    def _note(self, candidate: Candidate, kind: str) -> str:
+        what = "the supplier's original" if kind == "original" else "the invoice, readable"
+        return f"invoice-pipelines incoming invoice {candidate.document_id}: {what}"
+
+    def _upload(self, candidate: Candidate, bill: dict, attachment: Attachment) -> dict:
+        rid = request_id(
+            "attach", self.organization_id, candidate.document_id, bill["qbo_id"], attachment.kind
+        )
+        try:
+            uploaded = self.client.upload_attachment(
+                attachment.content,
+                file_name=attachment.file_name,
+                content_type=attachment.content_type,
+                links=[AttachmentLink(bill["entity"], bill["qbo_id"])],
+                note=self._note(candidate, attachment.kind),
+                requestid=rid,
+            )
+        except QboError as exc:
+            if exc.temporary:
+                raise
+            return {"error": f"QuickBooks refused {attachment.file_name!r}: {exc}"}
+        return {"id": uploaded.id, "file": uploaded.file_name}
+
+    def _save_files(self, bill: dict, done: dict) -> None:
+        with tenant_transaction(self.engine, self.organization_id, write=True) as conn:
+            conn.execute(
+                update(qbo_bills).where(qbo_bills.c.id == bill["id"]).values(attachments=done)
+            )
+
+    # -- step 3: the document is booked ---------------------------------------------------
+
+    def _finish(self, candidate: Candidate, bill: dict) -> None:
+        """VALIDATED -> EXPORTED at the row's version, and the row `pushed`, together. A document
+        an export booked first stays as it is; one changed since keeps its status (its new
+        version has a row of its own)."""
+        with tenant_transaction(self.engine, self.organization_id, write=True) as conn:
+            ref = DocumentRef(
+                candidate.document_id,
+                self.organization_id,
+                Status.VALIDATED,
+                candidate.version,
+            )
+            try:
+                change_status(conn, ref, Status.EXPORTED)
+            except StaleDocument:
+                pass  # booked by an export first, or changed since: it stays as it is
+            finish(
+                conn,
+                BILLS,
+                qbo_bill_queue.c.id == candidate.queue_id,
+                "pushed",
+                qbo_id=bill["qbo_id"],
+                error=None,
+                error_code=None,
+            )
+
+    # -- deletes --------------------------------------------------------------------------
+
+    def _remove(self, candidate: Candidate, bill: dict) -> None:
+        """Delete the document's bill in QBO (gone already is fine) and mark it deleted."""
+        token = str(bill["sync_token"])
+        for attempt in range(2):
+            rid = self._rid(candidate, "delete", bill["qbo_id"], token)
+            try:
+                if bill["entity"] == "VendorCredit":
+                    self.client.delete_vendor_credit(bill["qbo_id"], token, requestid=rid)
+                else:
+                    self.client.delete_bill(bill["qbo_id"], token, requestid=rid)
+                break
+            except ObjectNotFound:
+                break
+            except StaleObject:
+                if attempt:
+                    raise
+                token = str(self.client.get(bill["entity"], bill["qbo_id"])["SyncToken"])
+        with tenant_transaction(self.engine, self.organization_id, write=True) as conn:
+            conn.execute(
+                update(qbo_bills).where(qbo_bills.c.id == bill["id"]).values(state="deleted")
+            )
+
+    def _delete(self, candidate: Candidate) -> None:
+        bill = self._current_bill(candidate.document_id)
+        if not self._claim(candidate):
+            return
+        if bill is None or bill["state"] != "active":
+            with tenant_transaction(self.engine, self.organization_id, write=True) as conn:
+                finish(conn, BILLS, qbo_bill_queue.c.id == candidate.queue_id, "pushed")
+            return
+        try:
+            self._remove(candidate, bill)
+        except QboError as exc:
+            if exc.temporary:
+                self._count("failed", f"{candidate.number}: deleting its bill: {exc}")
+                return
+            self._held_delete(candidate, bill, exc)
+            return
+        with tenant_transaction(self.engine, self.organization_id, write=True) as conn:
+            finish(
+                conn,
+                BILLS,
+                qbo_bill_queue.c.id == candidate.queue_id,
+                "pushed",
+                qbo_id=bill["qbo_id"],
+            )
+        self._count("pushed")
+
+    def _held_delete(self, candidate: Candidate, bill: dict, exc: QboError) -> None:
+        """QBO refused to delete the bill (it has payments): a person decides."""
+        reason = (
+            f"the document failed after its {bill['entity']} {bill['qbo_id']} was pushed, and "
+            f"QuickBooks refused to delete it: {exc}"
+        )
+        with tenant_transaction(self.engine, self.organization_id, write=True) as conn:
+            record_conflict(
+                conn,
+                self.organization_id,
+                "bill",
+                local_id=candidate.document_id,
+                qbo_id=bill["qbo_id"],
+                reason=reason,
+                decision="manual_review",
+                local_version={"invoice_number": candidate.number, "status": "FAILED"},
+            )
+            finish(
+                conn,
+                BILLS,
+                qbo_bill_queue.c.id == candidate.queue_id,
+                "conflict",
+                error=reason,
+                error_code=(exc.code or "error")[:16],
+            )
+        self._count("conflicts", f"{candidate.number}: {reason}")
+
+    # -- rows a dead run left `sending` ---------------------------------------------------
+
+    def reconcile_dead(self) -> None:
+        """Pending again, marked `unknown`: their steps ask QBO first (module docstring, 1)."""
+        dead = mark_unknown(
+            self.engine,
+            BILLS,
+            self.organization_id,
+            None if self.lease is not None else SENDING_STALE_AFTER,
+            reason=None,
+        )
+        if not dead:
+            return
+        with tenant_transaction(self.engine, self.organization_id, write=True) as conn:
+            finish(
+                conn,
+                BILLS,
+                qbo_bill_queue.c.id.in_([row[0] for row in dead]),
+                "pending",
+                error_code=UNKNOWN,
+            )
+
+
+def push_bills(engine: Engine, organization_id: int, client: QboClient, **options) -> SyncCounts:
+    """`options`: read_upload (the upload store's `read`), write_letter (`letter_pdf`), workers,
+    documents (only these), retry_failed."""
+    return BillPusher(engine, organization_id, client, **options).run()
+
+
+def describe_documents(engine: Engine, organization_id: int, ids: list[int]) -> dict[int, str]:
+    """Where each of the chosen documents stands after a push: its bill in QBO, or why none."""
+    t, q, b = incoming_invoices.c, qbo_bill_queue.c, qbo_bills.c
+    wanted = sorted(set(int(i) for i in ids))
+    with tenant_transaction(engine, organization_id) as conn:
+        status = dict(
+            conn.execute(
+                select(t.id, t.status).where(t.organization_id == organization_id, t.id.in_(wanted))
+            ).all()
+        )
+        rows = {
+            r.incoming_invoice_id: r
+            for r in conn.execute(
+                select(q.incoming_invoice_id, q.action, q.status, q.error_code, q.error_message)
+                .where(q.organization_id == organization_id, q.incoming_invoice_id.in_(wanted))
+                .order_by(q.id)
+            )
+        }
+        bills = {
+            r.incoming_invoice_id: r
+            for r in conn.execute(
+                select(b.incoming_invoice_id, b.entity, b.qbo_id, b.state).where(
+                    b.organization_id == organization_id, b.incoming_invoice_id.in_(wanted)
+                )
+            )
+        }
+    said: dict[int, str] = {}
+    for document_id in wanted:
+        row, bill = rows.get(document_id), bills.get(document_id)
+        if document_id not in status:
+            said[document_id] = "no such incoming invoice in this organization"
+        elif row is None:
+            said[document_id] = (
+                f"is {status[document_id]}: only VALIDATED documents become bills (and FAILED "
+                "ones lose theirs)"
+            )
+        elif row.status == "pushed" and bill is not None:
+            what = "deleted" if bill.state == "deleted" else "in QuickBooks"
+            said[document_id] = (
+                f"{bill.entity} {bill.qbo_id} {what}; the document is {status[document_id]}"
+            )
+        elif row.status == "failed" and row.error_code in WAITING:
+            said[document_id] = f"waits: {row.error_message}"
+        else:
+            detail = f": {row.error_message}" if row.error_message else ""
+            said[document_id] = f"{row.action} {row.status}{detail}"
+    return said

@@ -1,0 +1,216 @@
+"""Supplier invoices of a connected organization, read by the real intake, for the payables tests:
+documents written as a supplier writes them (XRechnung CII, or a text PDF), dropped into the
+upload store, registered and read (VALIDATED), then pushed through the production client."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+from dataclasses import dataclass
+from datetime import date, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+from sqlalchemy import select
+
+from invoice_pipelines.core.skonto import DiscountTerm
+from invoice_pipelines.db.tables import (
+    incoming_invoice_payments,
+    incoming_invoice_settlements,
+    incoming_invoices,
+    qbo_bill_queue,
+    qbo_bills,
+    qbo_vendors,
+)
+from invoice_pipelines.db.tenancy import tenant_transaction
+from invoice_pipelines.documents.letters import PdfaLetterWriter
+from invoice_pipelines.einvoice.cii import XRECHNUNG_GUIDELINE, write_cii
+from invoice_pipelines.einvoice.layout import render_invoice_text
+from invoice_pipelines.intake.parse import parse_document
+from invoice_pipelines.intake.pipeline import process_documents
+from invoice_pipelines.intake.uploads import ScanState, scan_uploads
+from invoice_pipelines.quickbooks.client import quote
+from invoice_pipelines.quickbooks.payables_settings import (
+    change_connection_settings,
+    set_expense_account,
+)
+from invoice_pipelines.quickbooks.sync.bill_payments import pull_bill_payments
+from invoice_pipelines.quickbooks.sync.bills import letter_pdf, push_bills
+from invoice_pipelines.quickbooks.sync.vendors import sync_vendors
+from invoice_pipelines.resources.upload_stores import LocalUploadStore
+from invoice_pipelines_devtools.demo.invoices import (
+    DEMO_BUYER,
+    LOGISTICS_SUPPLIER,
+    OFFICE_SUPPLIER,
+    SOFTWARE_SUPPLIER,
+    Company,
+    LineItem,
+    document_extras,
+    invoice_from_lines,
+)
+from invoice_pipelines_devtools.demo.writers.textpdf import write_text_pdf
+
+D = Decimal
+ISSUED = date(2026, 11, 2)
+PAPER = [
+    LineItem("Kopierpapier A4, Karton", D("8"), D("21.90")),
+    LineItem("Fachbuch Büroorganisation", D("1"), D("34.90"), D("7")),
+]
+
+
+def supplier_invoice(
+    number: str,
+    *,
+    seller: Company = OFFICE_SUPPLIER,
+    lines: list[LineItem] = PAPER,
+    issued: date = ISSUED,
+    due_days: int = 30,
+    type_code: str = "380",
+    currency: str = "EUR",
+    skonto: tuple[tuple[int, str], ...] = (),
+):
+    invoice = invoice_from_lines(
+        number=number,
+        issue_date=issued,
+        due_date=None if type_code == "381" else issued + timedelta(days=due_days),
+        seller=seller,
+        buyer=DEMO_BUYER,
+        lines=lines,
+        currency=currency,
+        type_code=type_code,
+        guideline_id=XRECHNUNG_GUIDELINE,
+    )
+    terms = tuple(DiscountTerm(days, D(percent)) for days, percent in skonto)
+    return dataclasses.replace(invoice, discount_terms=terms)
+
+
+SUPPLIERS = {c.name: c for c in (OFFICE_SUPPLIER, LOGISTICS_SUPPLIER, SOFTWARE_SUPPLIER)}
+
+
+def xml_of(invoice) -> bytes:
+    extras = document_extras(
+        SUPPLIERS[invoice.seller_name],
+        DEMO_BUYER,
+        buyer_reference="MWB-0815",
+        payment_terms="Zahlbar innerhalb von 30 Tagen.",
+    )
+    return write_cii(invoice, guideline_id=XRECHNUNG_GUIDELINE, extra=extras)
+
+
+def pdf_of(invoice) -> bytes:
+    return write_text_pdf(render_invoice_text(invoice))
+
+
+class InProcess:
+    def parse_many(self, items):
+        return [parse_document(data, name) for data, name in items]
+
+
+@dataclass
+class Books:
+    """One connected organization's supplier invoices and their way into its QBO company."""
+
+    qbo: object  # conftest.Connected
+    root: Path
+
+    @property
+    def store(self) -> LocalUploadStore:
+        return LocalUploadStore(root=str(self.root))
+
+    def receive(self, files: dict[str, bytes]) -> dict[str, dict]:
+        """The files dropped, registered and read by the intake; each document by file name."""
+        slug = self.qbo.org["slug"]
+        for name, data in files.items():
+            self.store.put(slug, name, data)
+            past = time.time() - 120  # the scan leaves files younger than a minute alone
+            os.utime(self.root / slug / name, (past, past))
+        scan = scan_uploads(
+            self.qbo.engine,
+            self.store,
+            ScanState(),
+            max_files_per_tick=len(files) + 1,
+            only_organizations={slug},
+        )
+        ids = [i for batch in scan.batches for i in batch.document_ids]
+        process_documents(
+            self.qbo.engine, self.store, self.qbo.org_id, ids, parser=InProcess(), ocr=None
+        )
+        return {
+            (doc["raw_json"] or {}).get("filename"): doc
+            for doc in self.documents()
+            if doc["id"] in ids
+        }
+
+    def documents(self) -> list[dict]:
+        with tenant_transaction(self.qbo.engine, self.qbo.org_id) as conn:
+            return [
+                dict(r)
+                for r in conn.execute(
+                    select(incoming_invoices)
+                    .where(incoming_invoices.c.organization_id == self.qbo.org_id)
+                    .order_by(incoming_invoices.c.id)
+                ).mappings()
+            ]
+
+    def document(self, document_id: int) -> dict:
+        return next(d for d in self.documents() if d["id"] == document_id)
+
+    def allow(self, *, create_vendors: bool = True, account: str | None = "Office Expenses"):
+        change_connection_settings(self.qbo.engine, self.qbo.org_id, create_vendors=create_vendors)
+        if account is not None:
+            set_expense_account(self.qbo.engine, self.qbo.org_id, self.account_id(account))
+
+    def account_id(self, name: str) -> str:
+        with self.qbo.client() as client:
+            (account,) = client.find_accounts(f"Name = {quote(name)}")
+        return account.id
+
+    def push(self, **options):
+        with self.qbo.client() as client:
+            return push_bills(
+                self.qbo.engine,
+                self.qbo.org_id,
+                client,
+                read_upload=self.store.read,
+                write_letter=letter_pdf(PdfaLetterWriter()),
+                **options,
+            )
+
+    def pull_vendors(self):
+        with self.qbo.client() as client:
+            return sync_vendors(self.qbo.engine, self.qbo.org_id, client)
+
+    def pull_payments(self):
+        with self.qbo.client() as client:
+            return pull_bill_payments(self.qbo.engine, self.qbo.org_id, client)
+
+    # -- what QBO and our database hold ---------------------------------------------------
+
+    def qbo_records(self, entity: str) -> list[dict]:
+        return self.qbo.sim.records(self.qbo.realm, entity)
+
+    def _rows(self, table, order) -> list[dict]:
+        with tenant_transaction(self.qbo.engine, self.qbo.org_id) as conn:
+            return [
+                dict(r)
+                for r in conn.execute(
+                    select(table).where(table.c.organization_id == self.qbo.org_id).order_by(order)
+                ).mappings()
+            ]
+
+    def bills(self) -> dict[int, dict]:
+        return {r["incoming_invoice_id"]: r for r in self._rows(qbo_bills, qbo_bills.c.id)}
+
+    def queue(self) -> list[dict]:
+        return self._rows(qbo_bill_queue, qbo_bill_queue.c.id)
+
+    def vendors(self) -> list[dict]:
+        return self._rows(qbo_vendors, qbo_vendors.c.id)
+
+    def payments(self) -> list[dict]:
+        return self._rows(incoming_invoice_payments, incoming_invoice_payments.c.id)
+
+    def settlements(self) -> dict[int, dict]:
+        rows = self._rows(incoming_invoice_settlements, incoming_invoice_settlements.c.id)
+        return {r["incoming_invoice_id"]: r for r in rows}

@@ -1,0 +1,242 @@
+"""The payables in Dagster and on the command line: the qbo_vendors, qbo_bills and
+qbo_bill_payments assets materialized per organization with their counts, the bill push sensor,
+the launchpad push of chosen documents, the checks (bills waiting for a person, bills QuickBooks
+has at another amount), `qbo-sync --what vendors|bills|bill_payments` and `qbo-payables`."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from decimal import Decimal
+
+from dagster import DagsterInstance, build_asset_check_context, build_sensor_context, materialize
+
+from invoice_pipelines.cli import main
+from invoice_pipelines.documents.letters import PdfaLetterWriter
+from invoice_pipelines.quickbooks.defs import (
+    SYNC_ASSETS,
+    qbo_bill_amounts_check,
+    qbo_bill_push_sensor,
+    qbo_bills_waiting_check,
+    qbo_push_bills_job,
+)
+from invoice_pipelines.quickbooks.resources import QuickBooks
+from invoice_pipelines.resources.database import Database
+from invoice_pipelines.resources.upload_stores import LocalUploadStore
+from invoice_pipelines.tenants.partitions import ORGANIZATIONS_PARTITIONS_NAME
+from invoice_pipelines_devtools.demo.invoices import LOGISTICS_SUPPLIER
+from invoice_pipelines_tests.quickbooks.conftest import TIME_SCALE, TOKEN_KEY, connect
+from invoice_pipelines_tests.quickbooks.payables_books import (
+    ISSUED,
+    Books,
+    supplier_invoice,
+    xml_of,
+)
+
+D = Decimal
+
+
+def _books(database, simulator, tmp_path) -> Books:
+    return Books(connect(database, simulator, currency="EUR", country="DE"), tmp_path / "uploads")
+
+
+def _resources(books: Books) -> dict:
+    sim = books.qbo.sim
+    return {
+        "database": Database(url=books.qbo.db.url),
+        "quickbooks": QuickBooks(
+            base_url=sim.base_url,
+            token_url=sim.token_url,
+            token_key=TOKEN_KEY,
+            time_scale=TIME_SCALE,
+        ),
+        "upload_store": LocalUploadStore(root=str(books.root)),
+        "letter_writer": PdfaLetterWriter(),
+    }
+
+
+def test_materializing_vendors_bills_and_bill_payments_records_their_counts(
+    sqlite_database, simulator, tmp_path
+):
+    books = _books(sqlite_database, simulator, tmp_path)
+    (doc,) = books.receive({"a.xml": xml_of(supplier_invoice("RE-D1"))}).values()
+    books.allow()
+    slug = books.qbo.org["slug"]
+    assets = [SYNC_ASSETS[name] for name in ("vendors", "bills", "bill_payments")]
+    with DagsterInstance.ephemeral() as instance:
+        instance.add_dynamic_partitions(ORGANIZATIONS_PARTITIONS_NAME, [slug])
+        first = materialize(
+            assets, instance=instance, partition_key=slug, resources=_resources(books)
+        )
+        assert first.success
+        (bill,) = books.qbo_records("Bill")
+        books.qbo.sim.create_as_user(
+            books.qbo.realm,
+            "BillPayment",
+            {
+                "VendorRef": bill["VendorRef"],
+                "PayType": "Check",
+                "CheckPayment": {"BankAccountRef": {"value": books.account_id("Checking")}},
+                "TotalAmt": bill["TotalAmt"],
+                "TxnDate": (ISSUED + timedelta(days=5)).isoformat(),
+                "Line": [
+                    {
+                        "Amount": bill["TotalAmt"],
+                        "LinkedTxn": [{"TxnId": bill["Id"], "TxnType": "Bill"}],
+                    }
+                ],
+            },
+        )
+        second = materialize(
+            [SYNC_ASSETS["bill_payments"]],
+            instance=instance,
+            partition_key=slug,
+            resources=_resources(books),
+        )
+        assert second.success
+        counts = {
+            (event.asset_key.to_user_string(), name): event.materialization.metadata[name].value
+            for result in (first, second)
+            for event in result.get_asset_materialization_events()
+            for name in ("pushed", "pulled")
+        }
+    assert counts[("qbo_vendors", "pushed")] == 1  # created for the waiting supplier
+    assert counts[("qbo_bills", "pushed")] == 1
+    assert counts[("qbo_bill_payments", "pulled")] == 1
+    assert books.document(doc["id"])["status"] == "EXPORTED"
+    assert books.settlements()[doc["id"]]["status"] == "paid"
+
+
+def test_the_bill_sensor_asks_for_organizations_with_supplier_invoices_to_push(
+    sqlite_database, simulator, tmp_path
+):
+    books = _books(sqlite_database, simulator, tmp_path)
+    books.receive({"a.xml": xml_of(supplier_invoice("RE-S1"))})
+    slug = books.qbo.org["slug"]
+
+    def asked() -> list:
+        with DagsterInstance.ephemeral() as instance:
+            instance.add_dynamic_partitions(ORGANIZATIONS_PARTITIONS_NAME, [slug])
+            with build_sensor_context(
+                instance=instance, resources={"database": Database(url=books.qbo.db.url)}
+            ) as context:
+                result = qbo_bill_push_sensor(context)
+        return [r for r in (result if isinstance(result, list) else []) if r.partition_key == slug]
+
+    (request,) = asked()
+    assert request.job_name is None or request.job_name == "qbo_bills_job"
+    books.allow(account=None)
+    books.push()  # waits for an account now
+    (waiting,) = asked()
+    assert waiting.run_key != request.run_key
+    assert asked()[0].run_key == waiting.run_key  # nothing changed: the same run key
+    books.allow()  # an account is set: asked again
+    assert asked()[0].run_key != waiting.run_key
+    books.push()
+    assert asked() == []
+
+
+def test_the_launchpad_job_pushes_the_chosen_documents_only(sqlite_database, simulator, tmp_path):
+    books = _books(sqlite_database, simulator, tmp_path)
+    docs = books.receive(
+        {
+            "a.xml": xml_of(supplier_invoice("RE-L1")),
+            "b.xml": xml_of(supplier_invoice("RE-L2")),
+        }
+    )
+    books.allow()
+    chosen = docs["b.xml"]["id"]
+    result = qbo_push_bills_job.execute_in_process(
+        run_config={
+            "ops": {
+                "push_chosen_bills": {
+                    "config": {
+                        "organization": books.qbo.org["slug"],
+                        "document_ids": [chosen, 999999],
+                    }
+                }
+            }
+        },
+        resources=_resources(books),
+    )
+    assert result.success
+    output = result.output_for_node("push_chosen_bills")
+    assert output["documents"][str(chosen)].startswith("Bill ")
+    assert output["documents"]["999999"] == "no such incoming invoice in this organization"
+    assert [b["DocNumber"] for b in books.qbo_records("Bill")] == ["RE-L2"]
+    assert books.document(docs["a.xml"]["id"])["status"] == "VALIDATED"
+
+
+def test_the_checks_name_bills_waiting_and_bills_qbo_has_at_another_amount(
+    fresh_db, simulator, tmp_path
+):
+    books = _books(fresh_db, simulator, tmp_path)
+    docs = books.receive(
+        {
+            "a.xml": xml_of(supplier_invoice("RE-C1")),
+            "b.xml": xml_of(supplier_invoice("NH-C2", seller=LOGISTICS_SUPPLIER)),
+        }
+    )
+    books.allow(create_vendors=False)
+    books.qbo.sim.create_as_user(
+        books.qbo.realm, "Vendor", {"DisplayName": "Bürobedarf Schröder GmbH"}
+    )
+    books.pull_vendors()
+    books.push()
+    database = Database(url=fresh_db.url)
+    waiting = qbo_bills_waiting_check(build_asset_check_context(), database=database)
+    assert not waiting.passed and waiting.metadata["waiting"].value == 1
+    assert "NH-C2" in waiting.metadata["documents"].value
+    assert qbo_bill_amounts_check(build_asset_check_context(), database=database).passed
+
+    # someone changes the pushed bill's amount in QuickBooks: the pull reads it, the check says so
+    (bill,) = books.qbo_records("Bill")
+    line = dict(bill["Line"][0], Amount="999.00")
+    books.qbo.sim.edit_as_user(books.qbo.realm, "Bill", bill["Id"], {"Line": [line]})
+    books.pull_payments()
+    differing = qbo_bill_amounts_check(build_asset_check_context(), database=database)
+    assert not differing.passed and differing.metadata["differing"].value == 1
+    table = differing.metadata["bills"].value
+    assert "RE-C1" in table and str(docs["a.xml"]["gross_total"]) in table
+
+
+def test_the_commands_sync_vendors_and_bills_and_set_the_payables(
+    sqlite_database, simulator, tmp_path, monkeypatch, capsys
+):
+    books = _books(sqlite_database, simulator, tmp_path)
+    books.receive({"a.xml": xml_of(supplier_invoice("RE-K1"))})
+    slug = books.qbo.org["slug"]
+    for name, value in {
+        "INVOICE_PIPELINES_DB_URL": sqlite_database.url,
+        "INVOICE_PIPELINES_QBO_BASE_URL": simulator.base_url,
+        "INVOICE_PIPELINES_QBO_TOKEN_URL": simulator.token_url,
+        "INVOICE_PIPELINES_QBO_TOKEN_KEY": TOKEN_KEY,
+        "INVOICE_PIPELINES_STORAGE": "local",
+        "INVOICE_PIPELINES_UPLOAD_DIR": str(books.root),
+    }.items():
+        monkeypatch.setenv(name, value)
+    office = books.account_id("Office Expenses")
+    capsys.readouterr()
+    assert main(["qbo-sync", "--org", slug, "--what", "bills"]) == 0
+    held = json.loads(capsys.readouterr().out)["bills"]
+    assert (held["held"], held["pushed"]) == (1, 0)
+    assert "qbo-payables --create-vendors yes" in held["errors"][0]
+
+    assert main(["qbo-payables", "--org", slug, "--create-vendors", "yes"]) == 0
+    assert main(["qbo-payables", "--org", slug, "--expense-account", office, "--json"]) == 0
+    out = capsys.readouterr().out.strip().splitlines()
+    settings = json.loads(out[-1])
+    assert (settings["create_vendors"], settings["default_expense_account"]) == (True, office)
+    assert main(["qbo-payables", "--org", slug, "--exchange-rate", "USD=0.92", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["exchange_rates"] == {"USD": "0.92"}
+    assert main(["qbo-payables", "--org", slug, "--exchange-rate", "USD=abc"]) == 2
+
+    assert main(["qbo-sync", "--org", slug, "--what", "vendors"]) == 0
+    assert json.loads(capsys.readouterr().out)["vendors"]["pushed"] == 1
+    assert main(["qbo-sync", "--org", slug, "--what", "bills"]) == 0
+    assert json.loads(capsys.readouterr().out)["bills"]["pushed"] == 1
+    assert main(["qbo-sync", "--org", slug, "--what", "bill_payments"]) == 0
+    assert json.loads(capsys.readouterr().out)["bill_payments"]["failed"] == 0
+    assert [b["DocNumber"] for b in books.qbo_records("Bill")] == ["RE-K1"]
+    assert main(["qbo-payables", "--org", slug]) == 0
+    assert "no supplier invoice waits to become a bill" in capsys.readouterr().out
