@@ -304,11 +304,26 @@ def test_sigterm_to_make_stops_everything_after_the_demo_did_what_the_readme_say
     try:
         while True:
             with engine.connect() as conn:
+                # the German organization's supplier invoices wait for their DATEV export; the
+                # US one's go to its QuickBooks as bills (EXPORTED) and come back paid
                 invoices = dict(
                     conn.execute(
-                        text("SELECT status, count(*) FROM incoming_invoices GROUP BY status")
+                        text(
+                            "SELECT i.status, count(*) FROM incoming_invoices i "
+                            "JOIN organizations o ON o.id = i.organization_id "
+                            "WHERE o.slug = 'mueller-werkzeugbau' GROUP BY i.status"
+                        )
                     ).all()
                 )
+                bills_paid = conn.execute(
+                    text(
+                        "SELECT count(*) FROM incoming_invoice_settlements s "
+                        "JOIN incoming_invoices i ON i.id = s.incoming_invoice_id "
+                        "JOIN organizations o ON o.id = s.organization_id "
+                        "WHERE o.slug = 'acme-office-supplies' AND i.status = 'EXPORTED' "
+                        "AND s.status = 'paid'"
+                    )
+                ).scalar()
                 jobs = conn.execute(
                     text(
                         "SELECT j.status, j.successful_count FROM batch_jobs j "
@@ -341,6 +356,7 @@ def test_sigterm_to_make_stops_everything_after_the_demo_did_what_the_readme_say
                 and bool(documents)
                 and qbo_synced == QBO_CUSTOMERS
                 and qbo_pushed > 0
+                and bills_paid == 3
             )
             if done or time.monotonic() > deadline:
                 break
@@ -355,6 +371,8 @@ def test_sigterm_to_make_stops_everything_after_the_demo_did_what_the_readme_say
     # the QBO simulator answers; it holds the demo's customers and the invoices a sync run pushed
     assert qbo_synced == QBO_CUSTOMERS, qbo_synced
     assert qbo_pushed > 0, "no invoice of brandt-it-service pushed to the QBO simulator"
+    # acme-office-supplies' three supplier invoices: bills in QBO, paid there, paid here
+    assert bills_paid == 3, bills_paid
     with urllib.request.urlopen(
         f"{make_run.qbo_url}/.well-known/openid_configuration", timeout=10
     ) as response:

@@ -10,7 +10,8 @@ Dagster processes the key and the simulator's URLs. Once the simulator answers, 
 organization's first customers and items sync itself, under the organization's sync lease (a
 handful of requests; as Dagster runs they would take each organization's one run slot from the
 demo's invoicing and documents for minutes); from then on the qbo_* sensors, schedules and jobs
-do the syncing.
+do the syncing. `serve` also sets the US organization up to send its supplier invoices to QBO as
+bills, then pays the bills the push makes there and pulls the payments back (demo/payables.py).
 
 An organization that is connected already is left alone: its refresh token has rotated since and
 the database, not the file, holds the current one.
@@ -196,10 +197,7 @@ def first_sync(
     from invoice_pipelines.quickbooks.sync.customers import sync_customers
     from invoice_pipelines.quickbooks.sync.items import sync_items
 
-    path = demo_dir(data_dir) / COMPANIES_FILE
-    realms = (
-        {c["realm_id"] for c in json.loads(path.read_text()).values()} if path.exists() else set()
-    )
+    realms = demo_realms(data_dir)
     with system_transaction(engine) as conn:
         connected = conn.execute(
             select(organizations.c.slug, organizations.c.id)
@@ -252,20 +250,36 @@ def serve(data_dir: Path, port: int) -> int:
 
     sim = QboSimulator(port=port, data_dir=demo_dir(data_dir))
     create_demo_companies(sim, data_dir)
+    stop = threading.Event()
 
     def sync_once() -> None:
         from invoice_pipelines.db.engine import make_engine
+        from invoice_pipelines.quickbooks.sync.common import QboSettings
+        from invoice_pipelines_devtools.demo.payables import (
+            pay_while_serving,
+            prepare_demo_payables,
+        )
 
         engine = make_engine()
         instance = _dagster_instance()
+        realms = demo_realms(data_dir)
         try:
             synced = first_sync(engine, data_dir, sim.base_url, sim.token_url, instance=instance)
             for slug, what in synced.items():
                 print(f"QuickBooks demo: {slug}: {what}", file=sys.stderr, flush=True)
+            for slug in prepare_demo_payables(engine, sim, realms):
+                print(f"QuickBooks demo: {slug}: bills go to QBO", file=sys.stderr, flush=True)
         except Exception as exc:  # the demo's database may not be there: the simulator stays up
             print(f"QuickBooks demo: first sync not done: {exc}", file=sys.stderr, flush=True)
         finally:
             engine.dispose()
+        # then, while it serves: the bills the push makes are paid in QBO and pulled back
+        settings = QboSettings(
+            base_url=sim.base_url, token_url=sim.token_url, token_key=demo_key(data_dir)
+        )
+        try:
+            pay_while_serving(make_engine, sim, realms, settings, stop, instance)
+        finally:
             if instance is not None:
                 instance.dispose()
 
@@ -275,8 +289,19 @@ def serve(data_dir: Path, port: int) -> int:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, _stop)
-    sim.serve_forever()
+    try:
+        sim.serve_forever()
+    finally:
+        stop.set()
     return 0
+
+
+def demo_realms(data_dir: Path) -> set[str]:
+    """The realm ids of the demo's companies (`demo-companies.json`)."""
+    path = demo_dir(data_dir) / COMPANIES_FILE
+    return (
+        {c["realm_id"] for c in json.loads(path.read_text()).values()} if path.exists() else set()
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
