@@ -455,7 +455,8 @@ def qbo_push_sensor(context: SensorEvaluationContext, database: Database):
     description="Every minute: launches qbo_bills_job for each connected organization with "
     "supplier invoices to push as bills (or bills to delete), and again for those waiting for a "
     "vendor or an expense account once a vendor or account setting changed (run key: the "
-    "organization, its newest such document and queue row, and that change).",
+    "organization, its newest such document and queue row, and that change). An organization "
+    "that has set no expense account at all starts no run: the check bills_waiting names it.",
 )
 def qbo_bill_push_sensor(context: SensorEvaluationContext, database: Database):
     known = set(context.instance.get_dynamic_partitions(ORGANIZATIONS_PARTITIONS_NAME))

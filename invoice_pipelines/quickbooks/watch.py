@@ -138,11 +138,15 @@ def requested_pulls(engine: Engine) -> list[tuple[str, str, datetime]]:
 def bill_push_waiting(engine: Engine) -> tuple[dict[str, int], dict[str, int], dict[str, int]]:
     """Per connected organization's slug: its newest VALIDATED (or FAILED with a bill) incoming
     invoice not queued at its version, its newest bill-queue row still waiting, and its newest
-    vendor or expense-account change (a new one may let a waiting bill go)."""
+    vendor or expense-account change (a new one may let a waiting bill go). An organization
+    without any expense account has no bill that could go: its documents start no run (the
+    check `waiting_bills` says so instead), so a German organization connected for its sales
+    side keeps its supplier invoices for DATEV without a run per document."""
     t, q = incoming_invoices.c, qbo_bill_queue.c
     connected = select(qbo_connections.c.organization_id).where(
         qbo_connections.c.status == "active"
     )
+    with_accounts = select(qbo_expense_accounts.c.organization_id)
     queued = exists().where(q.incoming_invoice_id == t.id, q.version == t.processing_version)
     has_bill = exists().where(
         qbo_bills.c.incoming_invoice_id == t.id, qbo_bills.c.state == "active"
@@ -155,7 +159,10 @@ def bill_push_waiting(engine: Engine) -> tuple[dict[str, int], dict[str, int], d
                 .where(
                     t.organization_id.in_(connected),
                     or_(
-                        t.status == Status.VALIDATED.value,
+                        and_(
+                            t.status == Status.VALIDATED.value,
+                            t.organization_id.in_(with_accounts),
+                        ),
                         and_(t.status == Status.FAILED.value, has_bill),
                     ),
                     ~queued,
@@ -190,11 +197,29 @@ def bill_push_waiting(engine: Engine) -> tuple[dict[str, int], dict[str, int], d
 
 def waiting_bills(engine: Engine, limit: int = 50) -> tuple[int, list[tuple]]:
     """(how many, the first `limit`: slug, document id, number, supplier, waits for, finding) of
-    the bill-queue rows that wait for a person (a vendor, an expense account, a tax code)."""
+    the supplier invoices that wait for a person to become bills: the bill-queue rows waiting
+    for a vendor, an expense account or a setting, and, one line per organization, the
+    VALIDATED documents of a connected organization that has set no expense account at all."""
     q, t = qbo_bill_queue.c, incoming_invoices.c
     where = and_(q.status == "failed", q.error_code.in_(BILL_WAITING))
+    unset = and_(
+        t.status == Status.VALIDATED.value,
+        t.organization_id.in_(
+            select(qbo_connections.c.organization_id).where(qbo_connections.c.status == "active")
+        ),
+        t.organization_id.not_in(select(qbo_expense_accounts.c.organization_id)),
+        ~exists().where(qbo_bills.c.incoming_invoice_id == t.id, qbo_bills.c.state == "active"),
+    )
     with system_transaction(engine) as conn:
         count = conn.execute(select(func.count()).select_from(qbo_bill_queue).where(where)).scalar()
+        without = conn.execute(
+            select(organizations.c.slug, func.count())
+            .select_from(incoming_invoices)
+            .join(organizations, organizations.c.id == t.organization_id)
+            .where(unset)
+            .group_by(organizations.c.slug)
+            .order_by(organizations.c.slug)
+        ).all()
         rows = conn.execute(
             select(
                 organizations.c.slug,
@@ -214,7 +239,20 @@ def waiting_bills(engine: Engine, limit: int = 50) -> tuple[int, list[tuple]]:
             .order_by(organizations.c.slug, q.id)
             .limit(limit)
         ).all()
-    return int(count or 0), [tuple(r) for r in rows]
+    found = [
+        (
+            slug,
+            None,
+            f"{n} document(s)",
+            None,
+            "account",
+            "no QuickBooks expense account is set, so no supplier invoice goes to QuickBooks: "
+            f"invoice-pipelines qbo-payables --org {slug} --expense-account ID",
+        )
+        for slug, n in without
+    ]
+    total = int(count or 0) + sum(n for _, n in without)
+    return total, (found + [tuple(r) for r in rows])[:limit]
 
 
 def bill_amount_differences(engine: Engine, limit: int = 50) -> tuple[int, list[tuple]]:

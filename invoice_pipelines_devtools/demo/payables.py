@@ -15,8 +15,8 @@ brings back paid.
   materialization as the first sync is).
 
 The German demo organizations are connected to QuickBooks too but keep their supplier invoices
-for DATEV: their push may not create vendors, so their bills wait with a finding (the
-`qbo_bills:bills_waiting` check lists them).
+for DATEV: they set no expense account, so their documents start no bill run (the
+`qbo_bills:bills_waiting` check names them).
 """
 
 from __future__ import annotations

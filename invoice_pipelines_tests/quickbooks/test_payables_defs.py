@@ -20,6 +20,7 @@ from invoice_pipelines.quickbooks.defs import (
     qbo_bills_waiting_check,
     qbo_push_bills_job,
 )
+from invoice_pipelines.quickbooks.payables_settings import set_expense_account
 from invoice_pipelines.quickbooks.resources import QuickBooks
 from invoice_pipelines.resources.database import Database
 from invoice_pipelines.resources.upload_stores import LocalUploadStore
@@ -123,14 +124,20 @@ def test_the_bill_sensor_asks_for_organizations_with_supplier_invoices_to_push(
                 result = qbo_bill_push_sensor(context)
         return [r for r in (result if isinstance(result, list) else []) if r.partition_key == slug]
 
+    # no expense account at all: nothing could go, no run (the check names the organization)
+    assert asked() == []
+    # an account for another supplier only: a run, in which this one waits for its account
+    set_expense_account(
+        books.qbo.engine, books.qbo.org_id, books.account_id("Travel"), "vat:DE999999999"
+    )
     (request,) = asked()
     assert request.job_name is None or request.job_name == "qbo_bills_job"
     books.allow(account=None)
-    books.push()  # waits for an account now
+    books.push()
     (waiting,) = asked()
     assert waiting.run_key != request.run_key
     assert asked()[0].run_key == waiting.run_key  # nothing changed: the same run key
-    books.allow()  # an account is set: asked again
+    books.allow()  # the default account is set: asked again
     assert asked()[0].run_key != waiting.run_key
     books.push()
     assert asked() == []
@@ -177,13 +184,17 @@ def test_the_checks_name_bills_waiting_and_bills_qbo_has_at_another_amount(
             "b.xml": xml_of(supplier_invoice("NH-C2", seller=LOGISTICS_SUPPLIER)),
         }
     )
-    books.allow(create_vendors=False)
     books.qbo.sim.create_as_user(
         books.qbo.realm, "Vendor", {"DisplayName": "Bürobedarf Schröder GmbH"}
     )
     books.pull_vendors()
-    books.push()
     database = Database(url=fresh_db.url)
+    # no expense account yet: the organization's documents are named, one line for all
+    unset = qbo_bills_waiting_check(build_asset_check_context(), database=database)
+    assert not unset.passed and unset.metadata["waiting"].value == 2
+    assert "no QuickBooks expense account is set" in unset.metadata["documents"].value
+    books.allow(create_vendors=False)
+    books.push()
     waiting = qbo_bills_waiting_check(build_asset_check_context(), database=database)
     assert not waiting.passed and waiting.metadata["waiting"].value == 1
     assert "NH-C2" in waiting.metadata["documents"].value
