@@ -65,14 +65,14 @@ COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("qbo-connect", "quickbooks", "connect an organization to its QuickBooks company"),
     ("qbo-sync", "quickbooks", "sync one organization with QuickBooks now"),
     (
-        "qbo-import",
-        "quickbooks",
-        "initial import of a QuickBooks company's customers, items and vendors",
-    ),
-    (
         "qbo-payables",
         "quickbooks",
         "supplier invoices in QuickBooks: create vendors, expense accounts, exchange rates, waiting bills",
+    ),
+    (
+        "qbo-import",
+        "quickbooks",
+        "initial import of a QuickBooks company's customers, items and vendors",
     ),
     (
         "qbo-webhooks",

@@ -268,6 +268,29 @@ def qbo_tokens_check(context: AssetCheckExecutionContext, database: Database):
     )
 
 
+def _listing(
+    count: int,
+    rows: list[tuple],
+    *,
+    fine: str,
+    found: str,
+    key: str,
+    table: str,
+    columns: tuple[str, ...],
+    warn: bool = False,
+) -> AssetCheckResult:
+    """A check that lists what it found: passed when nothing, else the rows as a table."""
+    metadata: dict = {key: count}
+    if rows:
+        metadata[table] = MetadataValue.md(markdown_table(columns, rows))
+    return AssetCheckResult(
+        passed=count == 0,
+        severity=AssetCheckSeverity.WARN if warn else AssetCheckSeverity.ERROR,
+        description=fine if not count else found.format(count=count),
+        metadata=metadata,
+    )
+
+
 @asset_check(
     asset=SYNC_ASSETS["bills"],
     name=BILLS_WAITING_CHECK,
@@ -277,29 +300,15 @@ def qbo_tokens_check(context: AssetCheckExecutionContext, database: Database):
 )
 def qbo_bills_waiting_check(context: AssetCheckExecutionContext, database: Database):
     count, rows = waiting_bills(database.get_engine())
-    return AssetCheckResult(
-        passed=count == 0,
-        severity=AssetCheckSeverity.WARN,
-        description=(
-            "No supplier invoice waits to become a QuickBooks bill."
-            if not count
-            else f"{count} supplier invoice(s) wait for a vendor, an account or a setting."
-        ),
-        metadata={
-            "waiting": count,
-            **(
-                {
-                    "documents": MetadataValue.md(
-                        markdown_table(
-                            ("organization", "document", "number", "supplier", "waits for", "why"),
-                            rows,
-                        )
-                    )
-                }
-                if rows
-                else {}
-            ),
-        },
+    return _listing(
+        count,
+        rows,
+        fine="No supplier invoice waits to become a QuickBooks bill.",
+        found="{count} supplier invoice(s) wait for a vendor, an account or a setting.",
+        key="waiting",
+        table="documents",
+        columns=("organization", "document", "number", "supplier", "waits for", "why"),
+        warn=True,
     )
 
 
@@ -311,29 +320,14 @@ def qbo_bills_waiting_check(context: AssetCheckExecutionContext, database: Datab
 )
 def qbo_bill_amounts_check(context: AssetCheckExecutionContext, database: Database):
     count, rows = bill_amount_differences(database.get_engine())
-    return AssetCheckResult(
-        passed=count == 0,
-        description=(
-            "Every bill in QuickBooks has its supplier invoice's total."
-            if not count
-            else f"{count} bill(s) in QuickBooks differ from their supplier invoice's total."
-        ),
-        metadata={
-            "differing": count,
-            **(
-                {
-                    "bills": MetadataValue.md(
-                        markdown_table(
-                            ("organization", "document", "number", "our total", "QBO's total"),
-                            rows,
-                            align="lrlrr",
-                        )
-                    )
-                }
-                if rows
-                else {}
-            ),
-        },
+    return _listing(
+        count,
+        rows,
+        fine="Every bill in QuickBooks has its supplier invoice's total.",
+        found="{count} bill(s) in QuickBooks differ from their supplier invoice's total.",
+        key="differing",
+        table="bills",
+        columns=("organization", "document", "number", "our total", "QBO's total"),
     )
 
 

@@ -177,6 +177,21 @@ class Books:
                 **options,
             )
 
+    def pay(self, bill: dict, amount, day: date | None = None) -> dict:
+        """A bill payment "as a QBO user": `amount` by check from Checking on `day`."""
+        fields = {
+            "VendorRef": {"value": bill["VendorRef"]["value"]},
+            "PayType": "Check",
+            "CheckPayment": {"BankAccountRef": {"value": self.account_id("Checking")}},
+            "TotalAmt": str(amount),
+            "Line": [
+                {"Amount": str(amount), "LinkedTxn": [{"TxnId": bill["Id"], "TxnType": "Bill"}]}
+            ],
+        }
+        if day is not None:
+            fields["TxnDate"] = day.isoformat()
+        return self.qbo.sim.create_as_user(self.qbo.realm, "BillPayment", fields)
+
     def pull_vendors(self):
         with self.qbo.client() as client:
             return sync_vendors(self.qbo.engine, self.qbo.org_id, client)

@@ -44,18 +44,7 @@ def _pushed(books: Books, number: str, **invoice) -> tuple[dict, dict]:
 
 
 def _pay(books: Books, bill: dict, amount: str, day: date) -> dict:
-    return books.qbo.sim.create_as_user(
-        books.qbo.realm,
-        "BillPayment",
-        {
-            "VendorRef": {"value": bill["VendorRef"]["value"]},
-            "PayType": "Check",
-            "CheckPayment": {"BankAccountRef": {"value": books.account_id("Checking")}},
-            "TotalAmt": amount,
-            "TxnDate": day.isoformat(),
-            "Line": [{"Amount": amount, "LinkedTxn": [{"TxnId": bill["Id"], "TxnType": "Bill"}]}],
-        },
-    )
+    return books.pay(bill, amount, day)
 
 
 def test_a_bill_paid_in_quickbooks_marks_the_invoice_paid_with_day_and_amount(books):

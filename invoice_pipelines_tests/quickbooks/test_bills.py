@@ -317,17 +317,7 @@ def test_a_paid_bill_of_a_failed_document_is_held_for_a_person(books):
     books.allow()
     books.push()
     (bill,) = books.qbo_records("Bill")
-    books.qbo.sim.create_as_user(
-        books.qbo.realm,
-        "BillPayment",
-        {
-            "VendorRef": bill["VendorRef"],
-            "PayType": "Check",
-            "CheckPayment": {"BankAccountRef": {"value": books.account_id("Checking")}},
-            "TotalAmt": "100.00",
-            "Line": [{"Amount": "100.00", "LinkedTxn": [{"TxnId": bill["Id"], "TxnType": "Bill"}]}],
-        },
-    )
+    books.pay(bill, "100.00")
     with tenant_transaction(books.qbo.engine, books.qbo.org_id, write=True) as conn:
         change_chosen(
             conn, books.qbo.org_id, [doc["id"]], Status.EXPORTED, Status.FAILED, verb="failed"

@@ -71,23 +71,7 @@ def test_materializing_vendors_bills_and_bill_payments_records_their_counts(
         )
         assert first.success
         (bill,) = books.qbo_records("Bill")
-        books.qbo.sim.create_as_user(
-            books.qbo.realm,
-            "BillPayment",
-            {
-                "VendorRef": bill["VendorRef"],
-                "PayType": "Check",
-                "CheckPayment": {"BankAccountRef": {"value": books.account_id("Checking")}},
-                "TotalAmt": bill["TotalAmt"],
-                "TxnDate": (ISSUED + timedelta(days=5)).isoformat(),
-                "Line": [
-                    {
-                        "Amount": bill["TotalAmt"],
-                        "LinkedTxn": [{"TxnId": bill["Id"], "TxnType": "Bill"}],
-                    }
-                ],
-            },
-        )
+        books.pay(bill, bill["TotalAmt"], ISSUED + timedelta(days=5))
         second = materialize(
             [SYNC_ASSETS["bill_payments"]],
             instance=instance,

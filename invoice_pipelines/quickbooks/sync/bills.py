@@ -303,16 +303,16 @@ class BillPusher:
                 return
             self._fail(candidate, str(exc), exc.code)
 
+    def _settle(self, candidate: Candidate, status: str, conn=None, **values) -> None:
+        """The row's outcome (outbox `finish`), in `conn` or a transaction of its own."""
+        if conn is None:
+            with tenant_transaction(self.engine, self.organization_id, write=True) as own:
+                self._settle(candidate, status, own, **values)
+            return
+        finish(conn, BILLS, qbo_bill_queue.c.id == candidate.queue_id, status, **values)
+
     def _fail(self, candidate: Candidate, message: str, code: str | None) -> None:
-        with tenant_transaction(self.engine, self.organization_id, write=True) as conn:
-            finish(
-                conn,
-                BILLS,
-                qbo_bill_queue.c.id == candidate.queue_id,
-                "failed",
-                error=message,
-                error_code=(code or "error")[:16],
-            )
+        self._settle(candidate, "failed", error=message, error_code=(code or "error")[:16])
         self._count("failed", f"{candidate.number}: {message}")
 
     # -- step 1: the bill -----------------------------------------------------------------
@@ -417,11 +417,10 @@ class BillPusher:
                 },
                 qbo_version=existing[0].raw if existing else None,
             )
-            finish(
-                conn,
-                BILLS,
-                qbo_bill_queue.c.id == candidate.queue_id,
+            self._settle(
+                candidate,
                 "conflict",
+                conn,
                 error=f"bill {number} of this vendor exists in QuickBooks with another amount",
                 error_code="6140",
             )
@@ -543,14 +542,8 @@ class BillPusher:
                 change_status(conn, ref, Status.EXPORTED)
             except StaleDocument:
                 pass  # booked by an export first, or changed since: it stays as it is
-            finish(
-                conn,
-                BILLS,
-                qbo_bill_queue.c.id == candidate.queue_id,
-                "pushed",
-                qbo_id=bill["qbo_id"],
-                error=None,
-                error_code=None,
+            self._settle(
+                candidate, "pushed", conn, qbo_id=bill["qbo_id"], error=None, error_code=None
             )
 
     # -- deletes --------------------------------------------------------------------------
@@ -582,8 +575,7 @@ class BillPusher:
         if not self._claim(candidate):
             return
         if bill is None or bill["state"] != "active":
-            with tenant_transaction(self.engine, self.organization_id, write=True) as conn:
-                finish(conn, BILLS, qbo_bill_queue.c.id == candidate.queue_id, "pushed")
+            self._settle(candidate, "pushed")
             return
         try:
             self._remove(candidate, bill)
@@ -593,14 +585,7 @@ class BillPusher:
                 return
             self._held_delete(candidate, bill, exc)
             return
-        with tenant_transaction(self.engine, self.organization_id, write=True) as conn:
-            finish(
-                conn,
-                BILLS,
-                qbo_bill_queue.c.id == candidate.queue_id,
-                "pushed",
-                qbo_id=bill["qbo_id"],
-            )
+        self._settle(candidate, "pushed", qbo_id=bill["qbo_id"])
         self._count("pushed")
 
     def _held_delete(self, candidate: Candidate, bill: dict, exc: QboError) -> None:
@@ -620,13 +605,8 @@ class BillPusher:
                 decision="manual_review",
                 local_version={"invoice_number": candidate.number, "status": "FAILED"},
             )
-            finish(
-                conn,
-                BILLS,
-                qbo_bill_queue.c.id == candidate.queue_id,
-                "conflict",
-                error=reason,
-                error_code=(exc.code or "error")[:16],
+            self._settle(
+                candidate, "conflict", conn, error=reason, error_code=(exc.code or "error")[:16]
             )
         self._count("conflicts", f"{candidate.number}: {reason}")
 
