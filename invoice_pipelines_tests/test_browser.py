@@ -32,6 +32,9 @@ PIPELINE = [
     "qbo_items",
     "qbo_invoices",
     "qbo_payments",
+    "qbo_vendors",
+    "qbo_bills",
+    "qbo_bill_payments",
 ]
 DEPENDENCIES = {
     ("uploads", "incoming_invoices"),
@@ -48,6 +51,10 @@ DEPENDENCIES = {
     ("qbo_customers", "qbo_invoices"),
     ("qbo_items", "qbo_invoices"),
     ("qbo_invoices", "qbo_payments"),
+    ("incoming_invoices", "qbo_vendors"),
+    ("incoming_invoices", "qbo_bills"),
+    ("qbo_vendors", "qbo_bills"),
+    ("qbo_bills", "qbo_bill_payments"),
 }
 
 

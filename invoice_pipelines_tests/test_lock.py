@@ -175,6 +175,9 @@ def test_the_image_installs_the_runtime_lock_and_make_install_the_dev_lock():
     assert "!requirements-dev.lock" not in (ROOT / ".dockerignore").read_text().splitlines()
     makefile = (ROOT / "Makefile").read_text()
     stamp = makefile[makefile.index("$(STAMP): ") : makefile.index("touch $(STAMP)")]
-    assert '"$$uv" pip sync -q -p $(BIN)/python --require-hashes requirements-dev.lock' in stamp
+    assert (
+        '"$$uv" pip sync -q -p $(BIN)/python --require-hashes --compile-bytecode '
+        "requirements-dev.lock" in stamp
+    )
     assert "pip install -q --require-hashes -r requirements-dev.lock" in stamp
     assert " requirements.lock" not in stamp
