@@ -415,6 +415,27 @@ qbo_checks_schedule = ScheduleDefinition(
 )
 
 
+def _push_requests(
+    context: SensorEvaluationContext,
+    prefix: str,
+    waiting: tuple[dict[str, int], dict[str, int], dict[str, int]],
+) -> list[RunRequest]:
+    """One bulk run per known organization with documents new or pending in its push queue;
+    `waiting`: (new, pending, changed) newest ids by slug, which make the run key."""
+    known = set(context.instance.get_dynamic_partitions(ORGANIZATIONS_PARTITIONS_NAME))
+    new, pending, changed = waiting
+    return [
+        RunRequest(
+            run_key=f"{prefix}-{slug}-{new.get(slug, 0)}-{pending.get(slug, 0)}"
+            f"-{changed.get(slug, 0)}",
+            partition_key=slug,
+            tags={**organization_tags(slug), **BULK_RUN_TAGS},
+        )
+        for slug in sorted(set(new) | set(pending))
+        if slug in known
+    ]
+
+
 @sensor(
     job=SYNC_JOBS["invoices"],
     minimum_interval_seconds=60,
@@ -425,18 +446,7 @@ qbo_checks_schedule = ScheduleDefinition(
     "and its newest customer/item mapping).",
 )
 def qbo_push_sensor(context: SensorEvaluationContext, database: Database):
-    known = set(context.instance.get_dynamic_partitions(ORGANIZATIONS_PARTITIONS_NAME))
-    new, pending, mapped = push_waiting(database.get_engine())
-    requests = [
-        RunRequest(
-            run_key=f"qbo-push-{slug}-{new.get(slug, 0)}-{pending.get(slug, 0)}"
-            f"-{mapped.get(slug, 0)}",
-            partition_key=slug,
-            tags={**organization_tags(slug), **BULK_RUN_TAGS},
-        )
-        for slug in sorted(set(new) | set(pending))
-        if slug in known
-    ]
+    requests = _push_requests(context, "qbo-push", push_waiting(database.get_engine()))
     if not requests:
         return SkipReason("No sales invoices wait to be pushed to QuickBooks.")
     return requests
@@ -453,18 +463,7 @@ def qbo_push_sensor(context: SensorEvaluationContext, database: Database):
     "that has set no expense account at all starts no run: the check bills_waiting names it.",
 )
 def qbo_bill_push_sensor(context: SensorEvaluationContext, database: Database):
-    known = set(context.instance.get_dynamic_partitions(ORGANIZATIONS_PARTITIONS_NAME))
-    new, pending, changed = bill_push_waiting(database.get_engine())
-    requests = [
-        RunRequest(
-            run_key=f"qbo-bills-{slug}-{new.get(slug, 0)}-{pending.get(slug, 0)}"
-            f"-{changed.get(slug, 0)}",
-            partition_key=slug,
-            tags={**organization_tags(slug), **BULK_RUN_TAGS},
-        )
-        for slug in sorted(set(new) | set(pending))
-        if slug in known
-    ]
+    requests = _push_requests(context, "qbo-bills", bill_push_waiting(database.get_engine()))
     if not requests:
         return SkipReason("No supplier invoices wait to be pushed to QuickBooks as bills.")
     return requests
