@@ -11,7 +11,7 @@ from invoice_pipelines.billing import defs as billing
 from invoice_pipelines.catalog import with_code_references
 from invoice_pipelines.delivery import defs as delivery
 from invoice_pipelines.documents import defs as documents
-from invoice_pipelines.documents.letters import PdfaLetterWriter
+from invoice_pipelines.documents.letter_writer import PdfaLetterWriter
 from invoice_pipelines.documents.renderer import DocumentRenderer
 from invoice_pipelines.exports import defs as exports
 from invoice_pipelines.housekeeping import defs as housekeeping

@@ -14,7 +14,7 @@ from invoice_pipelines.documents.kind import DOCUMENTS
 from invoice_pipelines.queue.kinds import register
 
 if TYPE_CHECKING:
-    from invoice_pipelines.resources.letters import LetterWriter
+    from invoice_pipelines.resources.letter_types import Letters
 
 
 def _documents_kind():
@@ -33,12 +33,12 @@ def add_commands(sub) -> None:
     p.set_defaults(func=run_documents)
 
 
-def letter_writer() -> LetterWriter:
-    """The `letter_writer` the runs get (definitions.py), for the console script to hand to a
-    command that writes letters."""
-    from invoice_pipelines.documents.letters import PdfaLetterWriter
+def letter_writer() -> Letters:
+    """The writer the runs' `letter_writer` wraps (definitions.py), for the console script to hand
+    to a command that writes letters: the plain one, so that command imports no Dagster."""
+    from invoice_pipelines.documents.letters import PdfaLetters
 
-    return PdfaLetterWriter()
+    return PdfaLetters()
 
 
 def run_documents(args: argparse.Namespace) -> int:

@@ -1,5 +1,6 @@
-"""Letters as PDF/A-3b, on the page our invoices use: `PdfaLetterWriter`, the `letter_writer`
-resource (its interface and the letter's content: `resources/letters.py`).
+"""Letters as PDF/A-3b, on the page our invoices use: `PdfaLetters`, the plain writer a command
+takes and the `letter_writer` resource wraps for the runs (`documents/letter_writer.py`; the
+letter's content and the interface: `resources/letter_types.py`). No Dagster here.
 
 The same font, margins, columns and EPC QR code ("GiroCode") as an invoice (`render.py`), written
 in one pass by `pdfa.py`; the title in the invoice's title size. A letter goes on to further pages
@@ -12,7 +13,7 @@ more pages than `max_pages`).
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from invoice_pipelines.documents import pdfa
@@ -34,11 +35,20 @@ from invoice_pipelines.documents.render import (
     epc_qr,
     invoice_font,
 )
-from invoice_pipelines.resources.letters import Letter, LetterError, LetterWriter, WrittenLetter
+from invoice_pipelines.resources.letter_types import (
+    DEFAULT_MAX_PAGES,
+    Letter,
+    LetterError,
+    WrittenLetter,
+)
 
 
-class PdfaLetterWriter(LetterWriter):
-    """Writes letters as PDF/A-3b in the invoices' layout (see the module docstring)."""
+@dataclass(frozen=True)
+class PdfaLetters:
+    """Writes letters as PDF/A-3b in the invoices' layout (see the module docstring); at most
+    `max_pages` pages each."""
+
+    max_pages: int = DEFAULT_MAX_PAGES
 
     def write(self, letter: Letter, *, created: datetime | None = None) -> WrittenLetter:
         try:

@@ -53,8 +53,8 @@ from invoice_pipelines.einvoice.layout import (
 from invoice_pipelines.overdue.letter_text import letter_text, letter_values
 from invoice_pipelines.overdue.wording import despite, named_fees, sent_before
 from invoice_pipelines.overdue.wording import title as level_title
-from invoice_pipelines.resources.file_stores import FileStore
-from invoice_pipelines.resources.letters import Letter, LetterError, LetterWriter, Transfer
+from invoice_pipelines.resources.files import Files
+from invoice_pipelines.resources.letter_types import Letter, LetterError, Letters, Transfer
 
 PAY_WITHIN_DAYS = 7  # as the e-mail asks: "innerhalb von 7 Tagen"
 STALE_AFTER = timedelta(minutes=15)
@@ -404,8 +404,8 @@ def _sentence(exc: Exception) -> str:
 
 def write_letters(
     engine: Engine,
-    writer: LetterWriter,
-    store: FileStore,
+    writer: Letters,
+    store: Files,
     organization: str | int | dict,
     *,
     created: datetime | None = None,

@@ -76,10 +76,11 @@ from invoice_pipelines.resources.channels import (
     open_channel,
     transport_of,
 )
-from invoice_pipelines.resources.file_stores import FileStore
-from invoice_pipelines.resources.mail import SendError, SmtpMailer
+from invoice_pipelines.resources.files import Files
 from invoice_pipelines.resources.mail_message import LANGUAGES, MessageError
-from invoice_pipelines.resources.messaging import TextMessageProvider
+from invoice_pipelines.resources.mail_types import SendError
+from invoice_pipelines.resources.smtp import Smtp
+from invoice_pipelines.resources.text_messages import TextMessages
 
 # a notice still `sending` after this long belongs to a run that died
 STALE_AFTER = timedelta(minutes=15)
@@ -300,11 +301,11 @@ def withdraw_stale(engine: Engine, organization_id: int) -> dict[int, str]:
 
 def send_notices(
     engine: Engine,
-    mailer: SmtpMailer,
-    document_store: FileStore,
+    mailer: Smtp,
+    document_store: Files,
     organization: str | int,
     *,
-    text_messages: TextMessageProvider | None = None,
+    text_messages: TextMessages | None = None,
     stale_after: timedelta = STALE_AFTER,
 ) -> NoticeDeliverySummary:
     """`send_notices_over` the mailer and the text message provider (without one, SMS and
@@ -318,7 +319,7 @@ def send_notices(
 def send_notices_over(
     engine: Engine,
     resources: Any,
-    document_store: FileStore,
+    document_store: Files,
     organization: str | int,
     *,
     stale_after: timedelta = STALE_AFTER,
@@ -394,7 +395,7 @@ def _postpone_rest(notices: list[dict], summary: NoticeDeliverySummary, reason: 
             summary.postponed[notice["id"]] = reason
 
 
-def _letter(notice: dict, document_store: FileStore) -> bytes | None:
+def _letter(notice: dict, document_store: Files) -> bytes | None:
     """The notice's letter to attach (None: no letter was written for it: a caller that writes
     none); `MessageError` when it failed or went missing, `LetterBusy` while another run writes
     it."""
@@ -414,7 +415,7 @@ class LetterBusy(Exception):
     """Another run is writing the notice's letter: the notice waits for the next run."""
 
 
-def _message(notice: dict, channel: Transport, org: dict, document_store: FileStore):
+def _message(notice: dict, channel: Transport, org: dict, document_store: Files):
     """(message, its id, the checked recipient) of one notice over its channel; the letter and
     the invoice PDF only for a channel that carries files. LetterBusy, MessageError."""
     pdf = letter = None

@@ -1,57 +1,28 @@
-"""The `letter_writer` resource: a letter (its lines of text and, where it asks for a transfer, the
-bank transfer its EPC QR code carries) written as a PDF/A document.
+"""The `letter_writer` resource: the Dagster face of a letter writer (`resources/letter_types.py`:
+the letter, the plain `Letters` interface, LetterError).
 
 An area that sends letters (the dunning letters of `overdue/`) says what they state and takes this
 resource to write them; the documents area, which writes every PDF/A we make, provides the writer
-(`documents/letters.py`, given to the definitions and the command line in `definitions.py`). So
-the letter looks like our invoices and no area imports another.
+(`documents/letter_writer.py` `PdfaLetterWriter`, wrapping `documents/letters.py` `PdfaLetters`,
+given to the runs in `definitions.py`). So the letter looks like our invoices and no area imports
+another.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
 
 from dagster import ConfigurableResource
 from pydantic import Field
 
-
-class LetterError(ValueError):
-    """The letter cannot be written as it is (the message says what and where)."""
-
-
-@dataclass(frozen=True)
-class Transfer:
-    """A SEPA credit transfer the letter asks for: what its EPC QR code (GiroCode) carries."""
-
-    beneficiary: str
-    iban: str
-    amount: Decimal
-    reference: str
-    bic: str | None = None
-
-
-@dataclass(frozen=True)
-class Letter:
-    """What a letter states. `head`: the sender line, the recipient's address and the date;
-    `title`: printed large below them (and the PDF's title after `author`); `body`: the rest. A
-    line's cells are separated by tabs: the first at the left margin, further ones right-aligned
-    in columns, as on our invoices. With a `transfer`, its QR code is drawn beside the body line
-    that starts with 'IBAN:'."""
-
-    author: str
-    title: str
-    head: tuple[str, ...]
-    body: tuple[str, ...]
-    language: str = "de"
-    transfer: Transfer | None = None
-
-
-@dataclass(frozen=True)
-class WrittenLetter:
-    pdf: bytes
-    pages: int
+from invoice_pipelines.resources.letter_types import (  # noqa: F401 (the letter, for the areas)
+    DEFAULT_MAX_PAGES,
+    Letter,
+    LetterError,
+    Letters,
+    Transfer,
+    WrittenLetter,
+)
 
 
 class LetterWriter(ConfigurableResource):
@@ -59,15 +30,19 @@ class LetterWriter(ConfigurableResource):
     `PdfaLetterWriter` writes them."""
 
     max_pages: int = Field(
-        default=2,
+        default=DEFAULT_MAX_PAGES,
         ge=1,
         description="Pages a letter may take (a dunning letter takes one); a longer one is "
         "refused with LetterError instead of being sent.",
     )
 
-    def write(self, letter: Letter, *, created: datetime | None = None) -> WrittenLetter:
-        """The letter as a PDF/A file; `LetterError` when it cannot be laid out as it is."""
+    def letters(self) -> Letters:
+        """The plain writer this resource wraps."""
         raise NotImplementedError(
             f"{type(self).__name__} writes no letters: give the definitions' letter_writer "
-            "(documents.letters.PdfaLetterWriter)"
+            "(documents.letter_writer.PdfaLetterWriter)"
         )
+
+    def write(self, letter: Letter, *, created: datetime | None = None) -> WrittenLetter:
+        """The letter as a PDF/A file; `LetterError` when it cannot be laid out as it is."""
+        return self.letters().write(letter, created=created)

@@ -10,7 +10,14 @@ from pathlib import Path
 import pypdf
 
 from invoice_pipelines.cli import main
-from invoice_pipelines_tests.overdue.helpers import customer, invoice, levels_by_invoice
+from invoice_pipelines_devtools.standins.smtp import SmtpSink
+from invoice_pipelines_tests.overdue.helpers import (
+    customer,
+    invoice,
+    levels_by_invoice,
+    set_settings,
+)
+from invoice_pipelines_tests.overdue.test_letters import EMAIL_LEVELS
 from invoice_pipelines_tests.test_cli_lazy import _areas, _run_each
 
 
@@ -54,18 +61,36 @@ def test_block_then_notice_from_the_command_line(db, monkeypatch, capsys, tmp_pa
     assert "there is no organization 'no-such-org'" in capsys.readouterr().err
 
 
-def test_the_overdue_command_writes_letters_without_loading_the_definitions(db, tmp_path):
-    """The letter writer is the documents area's: the console script hands it to the command, as
-    definitions.py hands it to the runs (before: the command imported definitions.py, and with it
-    Dagster and every area)."""
+def test_the_overdue_command_writes_and_sends_letters_without_dagster(db, tmp_path):
+    """The letter writer is the documents area's: the console script hands the plain writer to the
+    command, as definitions.py hands its resource to the runs (before: the command imported
+    definitions.py, and with it Dagster and every area; then the resource classes of the letter
+    writer, the file store and the mailer still imported Dagster). The notice goes out by e-mail
+    to an SMTP server on loopback, its letter attached."""
     org = db.new_organization(timezone="UTC")
-    invoice(db, org, customer(db, org), date(2026, 11, 1))
+    set_settings(db, org, {"dunning": EMAIL_LEVELS})
+    invoice(db, org, customer(db, org, email="einkauf@kunde.example"), date(2026, 11, 1))
     argv = ["overdue", "--org", org["slug"], "--as-of", "2026-11-20"]
-    [(code, said, modules)] = _run_each(
-        [argv], db.url, INVOICE_PIPELINES_DOCUMENT_DIR=str(tmp_path)
-    )
+    with SmtpSink() as sink:
+        [(code, said, modules)] = _run_each(
+            [argv],
+            db.url,
+            INVOICE_PIPELINES_DOCUMENT_DIR=str(tmp_path),
+            INVOICE_PIPELINES_SMTP_HOST="127.0.0.1",
+            INVOICE_PIPELINES_SMTP_PORT=str(sink.port),
+            INVOICE_PIPELINES_SMTP_FROM="mahnung@mueller.example",
+        )
+        received = list(sink.mailbox.messages)
     assert code == 0, said
-    [letter] = json.loads(said.splitlines()[-1])["letters_written"]
-    assert Path(letter["path"]).read_bytes().startswith(b"%PDF-1.7")
+    report = json.loads(said.splitlines()[-1])
+    [letter] = report["letters_written"]
+    pdf = Path(letter["path"]).read_bytes()
+    assert pdf.startswith(b"%PDF-1.7")
+    assert report["notices_sent"] == 1 and report["notices_send_failed"] == {}
+    [mail] = received
+    assert mail["To"] == "einkauf@kunde.example"
+    [attached] = [part.get_payload(decode=True) for part in mail.walk() if part.get_filename()]
+    assert attached == pdf
     assert "invoice_pipelines.definitions" not in modules
+    assert not any(m == "dagster" or m.startswith(("dagster.", "alembic")) for m in modules)
     assert _areas(modules) <= {"overdue", "documents"}, _areas(modules)

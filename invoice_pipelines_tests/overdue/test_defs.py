@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from invoice_pipelines.db.tables import customers, dunning_runs
 from invoice_pipelines.db.tenancy import tenant_transaction
-from invoice_pipelines.documents.letters import PdfaLetterWriter
+from invoice_pipelines.documents.letter_writer import PdfaLetterWriter
 from invoice_pipelines.overdue import defs as overdue_defs
 from invoice_pipelines.overdue.scheduling import schedule_settings
 from invoice_pipelines.resources.database import Database

@@ -19,7 +19,7 @@ from dagster import Definitions, instance_for_test
 
 from invoice_pipelines.db.engine import make_engine
 from invoice_pipelines.db.migrate import upgrade
-from invoice_pipelines.documents.letters import PdfaLetterWriter
+from invoice_pipelines.documents.letter_writer import PdfaLetterWriter
 from invoice_pipelines.overdue import defs as overdue_defs
 from invoice_pipelines.resources.database import Database
 from invoice_pipelines.resources.file_stores import LocalFileStore

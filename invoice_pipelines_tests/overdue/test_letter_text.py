@@ -11,7 +11,7 @@ import pypdf
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from invoice_pipelines.documents.letters import PdfaLetterWriter
+from invoice_pipelines.documents.letter_writer import PdfaLetterWriter
 from invoice_pipelines.overdue.letter import write_letters
 from invoice_pipelines.overdue.letter_text import letter_text
 from invoice_pipelines.overdue.notice_sending import send_notices

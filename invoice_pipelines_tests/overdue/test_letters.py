@@ -22,7 +22,7 @@ from sqlalchemy import select, update
 from invoice_pipelines.db.tables import dunning_notices, sales_invoices
 from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.db.types import utcnow
-from invoice_pipelines.documents.letters import PdfaLetterWriter
+from invoice_pipelines.documents.letter_writer import PdfaLetterWriter
 from invoice_pipelines.einvoice.layout import format_money, format_rate
 from invoice_pipelines.overdue import defs as overdue_defs
 from invoice_pipelines.overdue.letter import CHUNK, write_letters

@@ -9,7 +9,7 @@ from sqlalchemy import update
 
 from invoice_pipelines.db.tables import dunning_notices
 from invoice_pipelines.db.tenancy import tenant_transaction
-from invoice_pipelines.documents.letters import PdfaLetterWriter
+from invoice_pipelines.documents.letter_writer import PdfaLetterWriter
 from invoice_pipelines.overdue.letter import write_letters
 from invoice_pipelines.overdue.notice_sending import send_notices
 from invoice_pipelines.overdue.pipeline import run_overdue

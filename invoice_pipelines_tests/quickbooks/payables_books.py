@@ -24,7 +24,7 @@ from invoice_pipelines.db.tables import (
     qbo_vendors,
 )
 from invoice_pipelines.db.tenancy import tenant_transaction
-from invoice_pipelines.documents.letters import PdfaLetterWriter
+from invoice_pipelines.documents.letter_writer import PdfaLetterWriter
 from invoice_pipelines.einvoice.cii import XRECHNUNG_GUIDELINE, write_cii
 from invoice_pipelines.einvoice.layout import render_invoice_text
 from invoice_pipelines.intake.parse import parse_document

@@ -12,7 +12,7 @@ from decimal import Decimal
 from dagster import DagsterInstance, build_asset_check_context, build_sensor_context, materialize
 
 from invoice_pipelines.cli import main
-from invoice_pipelines.documents.letters import PdfaLetterWriter
+from invoice_pipelines.documents.letter_writer import PdfaLetterWriter
 from invoice_pipelines.quickbooks.defs import (
     SYNC_ASSETS,
     qbo_bill_amounts_check,

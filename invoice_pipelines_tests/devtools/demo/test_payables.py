@@ -24,7 +24,7 @@ from invoice_pipelines.db.tenancy import (
     system_transaction,
     tenant_transaction,
 )
-from invoice_pipelines.documents.letters import PdfaLetterWriter
+from invoice_pipelines.documents.letter_writer import PdfaLetterWriter
 from invoice_pipelines.intake.pipeline import process_documents
 from invoice_pipelines.intake.uploads import ScanState, scan_uploads
 from invoice_pipelines.quickbooks.sync.bills import letter_pdf, push_bills

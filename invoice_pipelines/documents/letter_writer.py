@@ -1,0 +1,14 @@
+"""`PdfaLetterWriter`: the `letter_writer` resource of the runs (definitions.py), the Dagster face
+of `documents/letters.py` `PdfaLetters` with its `max_pages` shown and configured by Dagster."""
+
+from __future__ import annotations
+
+from invoice_pipelines.documents.letters import PdfaLetters
+from invoice_pipelines.resources.letters import Letters, LetterWriter
+
+
+class PdfaLetterWriter(LetterWriter):
+    """Writes letters as PDF/A-3b in the invoices' layout (documents/letters.py)."""
+
+    def letters(self) -> Letters:
+        return PdfaLetters(max_pages=self.max_pages)
