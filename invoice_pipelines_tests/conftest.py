@@ -101,6 +101,16 @@ def _pg_reachable(url: str) -> str | None:
         return str(exc).splitlines()[0]
 
 
+@pytest.fixture(scope="session", autouse=True)
+def area_kinds() -> None:
+    """Every test runs in a process that knows the areas' kinds of batch job, as the console
+    script's and the code location's processes do (`queue.registry`: loaded when a test meets a
+    job of the kind); a test's own kinds are registered by the test (`queue/registrations.py`)."""
+    from invoice_pipelines_tests.queue.registrations import register_area_kinds
+
+    register_area_kinds()
+
+
 @pytest.fixture(scope="session")
 def pg_admin_url() -> str:
     url = pg_server_url()

@@ -26,8 +26,17 @@ from invoice_pipelines.billing.invoicing_kinds import CREDIT_NOTES
 from invoice_pipelines.db.tables import batch_job_items, sales_invoices
 from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.queue.atomic import ItemFailed, ItemWork, run_atomic_job
-from invoice_pipelines.queue.jobs import BatchJob, get_batch_job
-from invoice_pipelines.queue.kinds import JobKind, RunSettings, dated
+from invoice_pipelines.queue.batch_job import BatchJob
+from invoice_pipelines.queue.job_kind import (
+    JobKind,
+    Reading,
+    Requests,
+    Retry,
+    RunSettings,
+    RunsItself,
+    dated,
+)
+from invoice_pipelines.queue.jobs import get_batch_job
 from invoice_pipelines.queue.requests import (
     BatchRequestError,
     insert_job,
@@ -291,17 +300,17 @@ def _summary(job: BatchJob, created: str) -> list[str]:
 
 CREDIT_NOTES_KIND = JobKind(
     name=CREDIT_NOTES,
-    unit="credit notes",
-    done="issued",
-    default_chunk_size=DEFAULT_CHUNK_SIZE,
-    run=_run,
-    request=_request,
-    enqueue=_enqueue,
-    asset=lambda engine, job: "sales_invoices",
-    metadata=_metadata,
-    report=_report,
-    summary=_summary,
-    stuck_left="Credit notes issued stay; the items not reached were not issued",
+    runs=RunsItself(_run, default_chunk_size=DEFAULT_CHUNK_SIZE),
+    requests=Requests(config=_request, enqueue=_enqueue),
+    reading=Reading(
+        unit="credit notes",
+        done="issued",
+        summary=_summary,
+        stuck_left="Credit notes issued stay; the items not reached were not issued",
+        report=_report,
+        asset=lambda engine, job: "sales_invoices",
+        metadata=_metadata,
+    ),
     # the failed credit notes as they were asked for (none of them was issued)
-    retry_request=lambda rows, original: {"items": [r.payload for r in rows]},
+    retry=Retry(lambda rows, original: {"items": [r.payload for r in rows]}),
 )

@@ -1,10 +1,10 @@
 """The invoicing kinds of the batch-job queue (`sales_orders`, `customer_lines`), as billing
-declares them: a Dagster job of billing's runs them (`batch_invoicing_job`, launched by the queue's
+builds them: a Dagster job of billing's runs them (`batch_invoicing_job`, launched by the queue's
 `batch_jobs_sensor`), how they are queued with what they ask for after their invoices (their
 follow-ups: a documents or a communications job), and how a person reads their jobs. Light on
-purpose: importing it declares the kinds without Dagster (billing/invoicing.py imports it); the
+purpose: the kinds are built without Dagster (billing/invoicing.py imports their names); the
 names of billing's kinds are here for the command line, which registers the credit notes kind
-without loading it."""
+without loading it. A kind is known to a process once registered (`queue.registry.register`)."""
 
 from __future__ import annotations
 
@@ -17,8 +17,16 @@ from sqlalchemy import Engine
 
 from invoice_pipelines.core.batch_requests import CUSTOMER_LINES, normalize_customer_lines
 from invoice_pipelines.core.channels import DELIVERY_CHANNELS
-from invoice_pipelines.queue.jobs import BatchJob
-from invoice_pipelines.queue.kinds import JobKind, OwnJob, counted, dated
+from invoice_pipelines.queue.batch_job import BatchJob
+from invoice_pipelines.queue.job_kind import (
+    JobKind,
+    OwnJob,
+    Reading,
+    Requests,
+    Retry,
+    counted,
+    dated,
+)
 from invoice_pipelines.queue.requests import (
     BatchRequestError,
     insert_job,
@@ -39,13 +47,13 @@ SEND = "communications"
 
 
 def _run_request(job_id: int, slug: str, run_key: str):
-    # billing/defs.py declares the kinds again with its RunRequest (`with_run_request`)
+    # billing/defs.py builds the kinds again with its RunRequest (`with_run_request`)
     raise RuntimeError("batch_invoicing_job is launched from billing's definitions")
 
 
 def with_run_request(kind: JobKind, run_request) -> JobKind:
-    """The kind as billing's definitions declare it: launched with their `run_request`."""
-    return replace(kind, own_job=OwnJob(kind.own_job.job_name, run_request))
+    """The kind as billing's definitions build it: launched with their `run_request`."""
+    return replace(kind, runs=OwnJob(kind.own_job.job_name, run_request))
 
 
 def _summary(job: BatchJob, created: str) -> list[str]:
@@ -103,17 +111,19 @@ def follow_ups(request: Mapping[str, Any], job_id: int) -> list[tuple[str, dict]
 def _invoicing_kind(name: str, retry) -> JobKind:
     return JobKind(
         name,
-        unit="orders",
-        done="invoiced",
-        own_job=OwnJob("batch_invoicing_job", _run_request),
-        summary=_summary,
-        stuck_left=(
-            "Committed invoices stay; the orders not reached were not invoiced and stay eligible"
+        runs=OwnJob("batch_invoicing_job", _run_request),
+        requests=Requests(follow_ups=follow_ups),
+        reading=Reading(
+            unit="orders",
+            done="invoiced",
+            summary=_summary,
+            stuck_left=(
+                "Committed invoices stay; the orders not reached were not invoiced and stay "
+                "eligible"
+            ),
         ),
-        retry_request=retry,
         # a retry asks for what the job asked for after its invoices (its own follow-up)
-        retry_keeps=FOLLOW_UP_OPTIONS,
-        follow_ups=follow_ups,
+        retry=Retry(retry, keeps=FOLLOW_UP_OPTIONS),
         creates_invoices=True,
     )
 

@@ -30,15 +30,17 @@ from invoice_pipelines.delivery.pipeline import (
     already_sending_message,
     send_invoices,
 )
-from invoice_pipelines.queue.items import (
+from invoice_pipelines.queue.batch_job import BatchJob
+from invoice_pipelines.queue.items import enqueue_invoice_job, request_of
+from invoice_pipelines.queue.job_kind import (
     SUCCEEDED,
+    Chunks,
     ItemOutcome,
+    JobKind,
+    Reading,
+    Requests,
     Work,
-    enqueue_invoice_job,
-    request_of,
 )
-from invoice_pipelines.queue.jobs import BatchJob
-from invoice_pipelines.queue.kinds import JobKind
 from invoice_pipelines.queue.requests import BatchRequestError, lookup_organization
 from invoice_pipelines.resources.channels import open_channel, resources_of, transport_of
 from invoice_pipelines.resources.files import Files
@@ -199,20 +201,22 @@ def _asset(engine: Engine, job: BatchJob) -> str:
 
 COMMUNICATIONS_KIND = JobKind(
     name=COMMUNICATIONS,
-    unit="invoices",
-    done="sent",
-    chunk=lambda engine, resources, run_id: communications_work(
-        engine,
-        lambda name: open_channel(name, resources),
-        store=resources.document_store,
-        run_id=run_id,
+    runs=Chunks(
+        lambda engine, resources, run_id: communications_work(
+            engine,
+            lambda name: open_channel(name, resources),
+            store=resources.document_store,
+            run_id=run_id,
+        ),
+        prepared_by="documents",
     ),
-    prepared_by="documents",
+    requests=Requests(config=_request, enqueue=_enqueue, options=_options),
+    reading=Reading(
+        unit="invoices",
+        done="sent",
+        stuck_left="Messages sent stay; the invoices not reached were not sent",
+        asset=_asset,
+    ),
     resource_keys=frozenset({"document_store", *resources_of()}),
     refusals=((AlreadySending, lambda exc, job: already_sending_message(job.organization_slug)),),
-    request=_request,
-    options=_options,
-    enqueue=_enqueue,
-    asset=_asset,
-    stuck_left="Messages sent stay; the invoices not reached were not sent",
 )

@@ -6,7 +6,7 @@ the runner that finishes the job (once, under the job's lock: `queue.transitions
 concatenates the generated PDFs in request order into `<org>/batches/batch-<job>.pdf` in the
 document store; its path, size, page count and the items it lacks are recorded in the audit log.
 
-`DOCUMENTS_KIND` registers the kind with the queue (`queue/kinds.py`): its launchpad request, its
+`DOCUMENTS_KIND` is the kind as the queue sees it (`queue/job_kind.py`): its launchpad request, its
 chunk work, its closing work and what a run records of it.
 """
 
@@ -30,16 +30,18 @@ from invoice_pipelines.db.tables import (
 from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.documents.kind import DOCUMENTS
 from invoice_pipelines.documents.pipeline import Builder, generate_documents
-from invoice_pipelines.queue.items import (
+from invoice_pipelines.queue.batch_job import BatchJob
+from invoice_pipelines.queue.items import enqueue_invoice_job, run_item_job
+from invoice_pipelines.queue.job_kind import (
     DEFAULT_CHUNK_SIZE,
     SUCCEEDED,
+    Chunks,
     ItemOutcome,
+    JobKind,
+    Reading,
+    Requests,
     Work,
-    enqueue_invoice_job,
-    run_item_job,
 )
-from invoice_pipelines.queue.jobs import BatchJob
-from invoice_pipelines.queue.kinds import JobKind
 from invoice_pipelines.queue.requests import BatchRequestError
 from invoice_pipelines.resources.files import Files
 
@@ -304,21 +306,23 @@ def _report(engine: Engine, job: BatchJob) -> list[str]:
 
 DOCUMENTS_KIND = JobKind(
     name=DOCUMENTS,
-    unit="invoices",
-    done="written",
-    chunk=lambda engine, resources, run_id: documents_work(
-        engine,
-        resources.document_store,
-        builder=getattr(resources, "document_renderer", None),
-        run_id=run_id,
+    runs=Chunks(
+        lambda engine, resources, run_id: documents_work(
+            engine,
+            resources.document_store,
+            builder=getattr(resources, "document_renderer", None),
+            run_id=run_id,
+        ),
+        closing=lambda resources: combined_pdf_closing(resources.document_store),
     ),
-    closing=lambda resources: combined_pdf_closing(resources.document_store),
+    requests=Requests(config=_request, enqueue=_enqueue, options=_options),
+    reading=Reading(
+        unit="invoices",
+        done="written",
+        stuck_left="Documents written stay; the invoices not reached got none and stay eligible",
+        report=_report,
+        asset=lambda engine, job: "sales_invoice_documents",
+        metadata=_metadata,
+    ),
     resource_keys=frozenset({"document_store", "document_renderer"}),
-    request=_request,
-    options=_options,
-    enqueue=_enqueue,
-    asset=lambda engine, job: "sales_invoice_documents",
-    metadata=_metadata,
-    report=_report,
-    stuck_left="Documents written stay; the invoices not reached got none and stay eligible",
 )

@@ -33,8 +33,9 @@ from sqlalchemy.engine import Connection
 from invoice_pipelines.db.tables import batch_job_items
 from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.db.types import utcnow
+from invoice_pipelines.queue.batch_job import BatchJob
 from invoice_pipelines.queue.items import next_chunk
-from invoice_pipelines.queue.jobs import BatchJob, get_batch_job
+from invoice_pipelines.queue.jobs import get_batch_job
 from invoice_pipelines.queue.requests import BatchRequestError
 from invoice_pipelines.queue.transitions import (
     add_progress,

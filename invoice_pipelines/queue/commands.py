@@ -3,7 +3,7 @@
 processed here with a progress bar), the job as a person reads it (`format_job`), the exit codes,
 who asks, and the engine and resources a command uses. The areas' cli.py files add the commands
 (`batch-status` and friends with billing's, `batch-run` with delivery's) and register their kinds
-(`queue.kinds.register`); nothing here imports an area."""
+(`queue.registry.register`); nothing here imports an area."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ import sys
 import time
 from typing import TextIO
 
+from invoice_pipelines.queue.job_kind import Reading, RunSettings, counted
 from invoice_pipelines.queue.jobs import (
     BatchJob,
     UnknownBatchJob,
@@ -23,15 +24,8 @@ from invoice_pipelines.queue.jobs import (
     list_batch_jobs,
     retry_failed,
 )
-from invoice_pipelines.queue.kinds import (
-    RunSettings,
-    counted,
-    default_summary,
-    described,
-    refusal,
-    registered,
-    run_job,
-)
+from invoice_pipelines.queue.kinds import refusal, run_job
+from invoice_pipelines.queue.registry import described, registered
 from invoice_pipelines.queue.requests import BatchRequestError
 
 # exit codes: 0 done without failures, 1 finished with failed orders (or failed/cancelled), 2 bad request
@@ -166,23 +160,23 @@ def _failed_item(f: dict) -> str:
 
 
 def format_job(job: BatchJob, failures: list[dict] | None = None) -> str:
-    """A job as `batch-status` shows it, in its kind's words (`JobKind.unit`, `done`, `summary`);
+    """A job as `batch-status` shows it, in its kind's words (`JobKind.reading`);
     a value the job does not have is left out, never `None`."""
     created = f"created at {job.created_at:%Y-%m-%d %H:%M:%S} UTC" + (
         f" by {job.created_by}" if job.created_by else ""
     )
     kind = described(job.kind)
-    unit = kind.unit if kind else "items"
+    reading = kind.reading if kind else Reading()
     lines = [
         f"batch job {job.id} ({job.kind.replace('_', ' ')}) for {job.organization_slug}: {job.status}"
         + (" (cancel requested)" if job.cancel_requested and job.status == "processing" else ""),
-        *(kind.summarize(job, created) if kind else default_summary(unit, "done")(job, created)),
+        *reading.summarize(job, created),
     ]
     if job.started_at:
         timing = f"  started {job.started_at:%H:%M:%S} UTC"
         if job.duration_seconds is not None:
             rate = job.processed_count / job.duration_seconds if job.duration_seconds > 0 else 0
-            timing += f", took {job.duration_seconds:,.2f}s ({rate:,.0f} {unit}/s)"
+            timing += f", took {job.duration_seconds:,.2f}s ({rate:,.0f} {reading.unit}/s)"
         elif job.estimated_duration_seconds is not None:
             timing += f", estimated {job.estimated_duration_seconds:,.1f}s in total"
         lines.append(timing)
@@ -325,8 +319,8 @@ def run_here(engine, job_id: int, chunk_size: int | None, runner: str, command: 
             file=sys.stderr,
         )
         return EXIT_BAD_REQUEST
-    bar = ProgressBar(unit=kind.unit, done=kind.done)
-    settings = RunSettings(chunk_size or kind.default_chunk_size, runner, bar.update)
+    bar = ProgressBar(unit=kind.reading.unit, done=kind.reading.done)
+    settings = RunSettings(chunk_size or kind.runs.default_chunk_size, runner, bar.update)
     try:
         job = run_job(engine, job, kinds, EnvResources(), settings)
     except (UnknownBatchJob, BatchRequestError) as exc:
@@ -340,7 +334,7 @@ def run_here(engine, job_id: int, chunk_size: int | None, runner: str, command: 
     finally:
         bar.close()
     print(format_job(job, job_item_outcomes(engine, job, limit=10) if job.failed_count else None))
-    for line in kind.report(engine, job) if kind.report else []:
+    for line in kind.reading.report(engine, job) if kind.reading.report else []:
         print(line)
     if job.status == "pending":
         print(f"  batch job {job.id} waits for the invoicing job it follows to finish")

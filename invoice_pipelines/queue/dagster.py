@@ -7,7 +7,7 @@ from __future__ import annotations
 from dagster import Config, MetadataValue
 from pydantic import Field
 
-from invoice_pipelines.queue.jobs import BatchJob
+from invoice_pipelines.queue.batch_job import BatchJob
 from invoice_pipelines.queue.registry import creates_invoices
 from invoice_pipelines.tenants.partitions import REQUESTED_BY_HELP
 

@@ -42,10 +42,11 @@ from dagster import (
 from pydantic import Field
 
 from invoice_pipelines.db.types import utcnow
+from invoice_pipelines.queue.batch_job import BatchJob
 from invoice_pipelines.queue.dagster import BATCH_JOB_TAG, job_metadata, sentence
-from invoice_pipelines.queue.items import DEFAULT_CHUNK_SIZE, ready_invoice_jobs
+from invoice_pipelines.queue.items import ready_invoice_jobs
+from invoice_pipelines.queue.job_kind import DEFAULT_CHUNK_SIZE, JobKind, RunSettings
 from invoice_pipelines.queue.jobs import (
-    BatchJob,
     UnknownBatchJob,
     cancel_batch_job,
     get_batch_job,
@@ -53,7 +54,8 @@ from invoice_pipelines.queue.jobs import (
     processing_jobs,
     retry_failed,
 )
-from invoice_pipelines.queue.kinds import JobKind, RunSettings, refusal, resource_keys, run_job
+from invoice_pipelines.queue.kinds import refusal, resource_keys, run_job
+from invoice_pipelines.queue.registry import register
 from invoice_pipelines.queue.requests import BatchRequestError
 from invoice_pipelines.queue.stuck import DEFAULT_STUCK_AFTER, fail_stuck_jobs
 from invoice_pipelines.resources.database import Database
@@ -74,11 +76,14 @@ DEAD_RUN_STATUSES = (DagsterRunStatus.FAILURE,)
 
 
 def build_defs(kinds: Sequence[JobKind]) -> Definitions:
-    """The queue's jobs, sensors and schedule for the registered kinds."""
+    """The queue's jobs, sensors and schedule for the given kinds, which it registers: the process
+    that loads these definitions (a run among them) knows them (`queue.registry`)."""
     names = [k.name for k in kinds]
     if len(set(names)) != len(names):
-        raise ValueError(f"a kind is registered twice: {names}")
+        raise ValueError(f"a kind is given twice: {names}")
     registry = {k.name: k for k in kinds}
+    for kind in kinds:
+        register(kind.name, lambda kind=kind: kind)
     run_here = [k for k in kinds if k.own_job is None]
     own = [k for k in kinds if k.own_job is not None]
     jobs, sensors = [fail_stuck_batch_jobs_job, batch_job_control_job], []
@@ -146,7 +151,7 @@ def _job_of_request(context: OpExecutionContext, engine, config, registry) -> Ba
                 raise refused(f"A new {request.kind} request needs the organization.")
             who = who_asked(request.requested_by, context.run.tags)
             # taken by this run: the sensor leaves it alone
-            job_id = registry[request.kind].enqueue(
+            job_id = registry[request.kind].requests.enqueue(
                 engine, organization, request, who, context.run.run_id
             )
             batch = get_batch_job(engine, job_id)
@@ -201,16 +206,18 @@ def _invoice_batch_job(registry: dict[str, JobKind], kinds: Sequence[JobKind]):
                 raise
             raise refused(answer) from None
         metadata = job_metadata(batch)
-        if kind.metadata is not None:
-            metadata.update(kind.metadata(engine, batch))
+        if kind.reading.metadata is not None:
+            metadata.update(kind.reading.metadata(engine, batch))
         if batch.status == "failed":
             raise Failure(f"batch job {batch.id} failed: {batch.failure_reason}", metadata=metadata)
         if batch.status == "pending":
             context.log.info(f"batch job {batch.id} waits for the invoicing job it follows")
-        elif kind.asset is not None:
+        elif kind.reading.asset is not None:
             context.log_event(
                 AssetMaterialization(
-                    kind.asset(engine, batch), partition=batch.organization_slug, metadata=metadata
+                    kind.reading.asset(engine, batch),
+                    partition=batch.organization_slug,
+                    metadata=metadata,
                 )
             )
         context.add_output_metadata(metadata)

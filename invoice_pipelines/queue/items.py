@@ -39,8 +39,10 @@ from invoice_pipelines.db.tables import (
 )
 from invoice_pipelines.db.tenancy import system_transaction, tenant_transaction
 from invoice_pipelines.db.types import utcnow
-from invoice_pipelines.queue.jobs import TERMINAL_STATUSES, BatchJob, get_batch_job
-from invoice_pipelines.queue.registry import described, known
+from invoice_pipelines.queue.batch_job import TERMINAL_STATUSES, BatchJob
+from invoice_pipelines.queue.job_kind import DEFAULT_CHUNK_SIZE, Closing, ItemOutcome, Work
+from invoice_pipelines.queue.jobs import get_batch_job
+from invoice_pipelines.queue.registry import described, registered
 from invoice_pipelines.queue.requests import (
     MAX_ID,
     BatchRequestError,
@@ -48,7 +50,6 @@ from invoice_pipelines.queue.requests import (
     lookup_organization,
 )
 from invoice_pipelines.queue.transitions import (
-    Closing,
     add_progress,
     claim,
     finish,
@@ -58,22 +59,6 @@ from invoice_pipelines.queue.transitions import (
     mark_job_failed,
     stopped,
 )
-
-DEFAULT_CHUNK_SIZE = 200
-
-
-@dataclass(frozen=True)
-class ItemOutcome:
-    status: str  # succeeded | failed | skipped
-    code: str | None = None
-    message: str | None = None
-    # an audit log row (action, created_by, entity, details) written with the item's outcome
-    audit: dict | None = None
-
-
-SUCCEEDED = ItemOutcome("succeeded")
-# the work of one chunk: (job, its request, the chunk's invoice ids) -> outcome per invoice id
-Work = Callable[[BatchJob, Mapping[str, Any], list[int]], dict[int, ItemOutcome]]
 
 
 def enqueue_invoice_job(
@@ -87,16 +72,16 @@ def enqueue_invoice_job(
     **options: Any,
 ) -> int:
     """Queue a job of a kind over sales invoices (documents, communications, ...) over the given
-    invoices; its id. `options` are what the kind lets such a request ask for (`JobKind.options`:
+    invoices; its id. `options` are what the kind lets such a request ask for (`Requests.options`:
     a documents job's combined PDF, a communications job's channel), checked by the kind."""
     declared = described(kind)
     if declared is None or not declared.over_invoices:
-        names = [k.name for k in known().values() if k.over_invoices]
+        names = [k.name for k in registered().values() if k.over_invoices]
         raise BatchRequestError(f"kind must be one of {', '.join(names)}, not {kind!r}")
     ids = parse_invoice_ids(invoice_ids)
     request: dict[str, Any] = {"invoice_ids": ids}
-    if declared.options is not None:
-        request.update(declared.options(**options))
+    if declared.requests.options is not None:
+        request.update(declared.requests.options(**options))
     elif options:
         raise BatchRequestError(f"a {kind} job takes no options ({', '.join(options)})")
     org = lookup_organization(engine, organization)
@@ -349,7 +334,7 @@ def ready_invoice_jobs(
     job of their own: documents, communications, credit notes) no runner has taken, whose
     invoicing job (if they follow one) has finished: what the sensor launches. Oldest first."""
     if kinds is None:
-        kinds = [k.name for k in known().values() if k.own_job is None]
+        kinds = [k.name for k in registered().values() if k.own_job is None]
     j = batch_jobs.c
     with system_transaction(engine) as conn:  # every organization's queue, on purpose
         rows = conn.execute(

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import date, datetime
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Engine, or_, select, true, update
@@ -18,6 +18,8 @@ from invoice_pipelines.db.tables import (
 )
 from invoice_pipelines.db.tenancy import system_transaction, tenant_transaction
 from invoice_pipelines.db.types import utcnow
+from invoice_pipelines.queue.batch_job import BatchJob
+from invoice_pipelines.queue.registry import described, registered
 from invoice_pipelines.queue.requests import (
     BatchRequestError,
     insert_job,
@@ -25,70 +27,9 @@ from invoice_pipelines.queue.requests import (
     record_audit,
 )
 
-TERMINAL_STATUSES = ("completed", "completed_with_errors", "failed", "cancelled")
-
 
 class UnknownBatchJob(LookupError):
     """No batch job with that id."""
-
-
-@dataclass(frozen=True)
-class BatchJob:
-    """A batch job as a user sees it (`batch-status`, the progress bar, the sensor)."""
-
-    id: int
-    organization_id: int
-    organization_slug: str
-    kind: str
-    status: str
-    invoice_date: date | None
-    due_days: int
-    total_count: int
-    processed_count: int
-    successful_count: int
-    failed_count: int
-    skipped_count: int
-    cancel_requested: bool
-    retry_of_job_id: int | None
-    runner: str | None
-    created_by: str | None
-    created_at: datetime
-    started_at: datetime | None
-    heartbeat_at: datetime | None
-    completed_at: datetime | None
-    duration_seconds: float | None
-    estimated_duration_seconds: float | None
-    failure_reason: str | None
-    errors: list[dict] = field(default_factory=list)
-
-    @property
-    def done(self) -> bool:
-        return self.status in TERMINAL_STATUSES
-
-    def to_json_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "organization": self.organization_slug,
-            "kind": self.kind,
-            "status": self.status,
-            "invoice_date": self.invoice_date.isoformat() if self.invoice_date else None,
-            "due_days": self.due_days,
-            "total": self.total_count,
-            "processed": self.processed_count,
-            "successful": self.successful_count,
-            "failed": self.failed_count,
-            "skipped": self.skipped_count,
-            "cancel_requested": self.cancel_requested,
-            "retry_of_job_id": self.retry_of_job_id,
-            "created_by": self.created_by,
-            "created_at": self.created_at.isoformat(),
-            "started_at": self.started_at.isoformat() if self.started_at else None,
-            "completed_at": self.completed_at.isoformat() if self.completed_at else None,
-            "duration_seconds": self.duration_seconds,
-            "estimated_duration_seconds": self.estimated_duration_seconds,
-            "failure_reason": self.failure_reason,
-            "errors": self.errors,
-        }
 
 
 def _job_from_row(row: Mapping[str, Any]) -> BatchJob:
@@ -163,12 +104,10 @@ def list_batch_jobs(
 def follow_up_of(engine: Engine, job: BatchJob) -> BatchJob | None:
     """The documents or communications job queued with an invoicing job (`generate_pdf`,
     `send_immediately`), if it asked for one."""
-    from invoice_pipelines.queue.registry import described, known
-
     kind = described(job.kind)
     if kind is None or kind.over_invoices:
         return None
-    over_invoices = [k.name for k in known().values() if k.over_invoices]
+    over_invoices = [k.name for k in registered().values() if k.over_invoices]
     with tenant_transaction(engine, job.organization_id) as conn:
         candidates = conn.execute(
             select(batch_jobs.c.id, batch_jobs.c.request)
@@ -324,21 +263,19 @@ def retry_failed(
 
 def retry_request(kind_name: str, rows: Sequence[Any], original: Mapping[str, Any]) -> dict:
     """The request of a retry over the failed items `rows`, as the job's kind declares it
-    (`JobKind.retry_request`, `retry_keeps`); a `chunk` kind's retry asks for the same options
+    (`JobKind.retry`); a `chunk` kind's retry asks for the same options
     (channel, resend, combined PDF) over exactly the failed invoices."""
-    from invoice_pipelines.queue.registry import described
-
     kind = described(kind_name)
     if kind is None:
         raise BatchRequestError(f"no kind {kind_name!r} is known here; its jobs cannot be retried")
-    if kind.retry_request is not None:
-        request = kind.retry_request(rows, original)
+    if kind.retry.request is not None:
+        request = kind.retry.request(rows, original)
     else:
         request = {
             **{k: v for k, v in original.items() if k not in ("invoice_ids", "after_job")},
             "invoice_ids": [r.sales_invoice_id for r in rows],
         }
-    request.update({k: v for k, v in original.items() if k in kind.retry_keeps})
+    request.update({k: v for k, v in original.items() if k in kind.retry.keeps})
     return request
 
 

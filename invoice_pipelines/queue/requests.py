@@ -158,7 +158,7 @@ def insert_job(
         summary["items"] = len(request["items"])
     record_audit(conn, org["id"], who, "batch_job.enqueued", job_id, {"kind": kind, **summary})
     described_kind = described(kind)
-    follow_ups = described_kind.follow_ups if described_kind is not None else None
+    follow_ups = described_kind.requests.follow_ups if described_kind is not None else None
     for follow_up_kind, follow_up in follow_ups(request, job_id) if follow_ups else ():
         # queued with its job (an invoicing job's documents or sending), in one commit: a crash
         # between the two cannot lose it, and it exists once (it waits until job_id has finished)

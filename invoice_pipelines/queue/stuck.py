@@ -9,8 +9,10 @@ from sqlalchemy import Engine, and_, func, or_, select, update
 from invoice_pipelines.db.tables import batch_job_items, batch_jobs
 from invoice_pipelines.db.tenancy import system_transaction
 from invoice_pipelines.db.types import utcnow
-from invoice_pipelines.queue.jobs import BatchJob, get_batch_job, with_row_lock
-from invoice_pipelines.queue.kinds import GENERIC_STUCK_LEFT, described
+from invoice_pipelines.queue.batch_job import BatchJob
+from invoice_pipelines.queue.job_kind import GENERIC_STUCK_LEFT
+from invoice_pipelines.queue.jobs import get_batch_job, with_row_lock
+from invoice_pipelines.queue.registry import described
 from invoice_pipelines.queue.requests import record_audit
 
 DEFAULT_STUCK_AFTER = timedelta(minutes=30)
@@ -18,10 +20,10 @@ DEFAULT_STUCK_AFTER = timedelta(minutes=30)
 
 def left_of_a_stuck_job(kind: str) -> str:
     """The sentence of a stuck job's reason that says what stays and what is left, as its kind
-    declares it (`JobKind.stuck_left`; the items it did not reach become failed items, so a retry
+    declares it (`Reading.stuck_left`; the items it did not reach become failed items, so a retry
     covers exactly them)."""
     known = described(kind)
-    left = known.stuck_left if known else GENERIC_STUCK_LEFT
+    left = known.reading.stuck_left if known else GENERIC_STUCK_LEFT
     return f"{left} (retry the failed items)."
 
 

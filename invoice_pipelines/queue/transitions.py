@@ -24,7 +24,8 @@ from sqlalchemy.engine import Connection
 from invoice_pipelines.db.tables import batch_job_items, batch_jobs
 from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.db.types import utcnow
-from invoice_pipelines.queue.jobs import BatchJob
+from invoice_pipelines.queue.batch_job import BatchJob
+from invoice_pipelines.queue.job_kind import Closing
 from invoice_pipelines.queue.requests import BatchRequestError, record_audit
 
 MAX_ERRORS_ON_JOB = 100  # batch_jobs.errors keeps the first ones; batch_job_items has them all
@@ -33,9 +34,6 @@ FINISHED_ACTION = "batch_job.finished"
 # start(conn, locked row, now): the values that start a pending job (at least total_count), or
 # None to leave it pending for now; a BatchRequestError fails the job with its message
 Start = Callable[[Connection, Mapping[str, Any], datetime], dict | None]
-# closing(conn, job, request): the job's closing work, done once under its lock; audit rows to
-# write with the end, as (action, details)
-Closing = Callable[[Connection, BatchJob, Mapping[str, Any]], list[tuple[str, dict]]]
 
 
 def locked_job(conn: Connection, job_id: int):  # a Row

@@ -343,13 +343,16 @@ def _invoice_ids(engine, org_id: int) -> list[int]:
 def _documents_job(engine, store, slug: str, org_id: int, renderer):
     """The documents as one documents job with a combined PDF; a summary like generate_documents'."""
     from invoice_pipelines.documents.batch import (
+        DOCUMENTS_KIND,
         combined_pdf_of,
         documents_work,
         run_invoice_job,
     )
     from invoice_pipelines.documents.pipeline import DocumentsSummary
     from invoice_pipelines.queue.items import enqueue_invoice_job
+    from invoice_pipelines.queue.registry import register
 
+    register(DOCUMENTS_KIND.name, lambda: DOCUMENTS_KIND)  # the kind this process queues
     job_id = enqueue_invoice_job(
         engine, slug, "documents", _invoice_ids(engine, org_id), combined_pdf=True
     )
@@ -382,14 +385,20 @@ def _communications_job(engine, store, slug: str, org_id: int, mailer):
     from invoice_pipelines.documents.batch import DOCUMENTS_KIND, run_invoice_job
     from invoice_pipelines.queue.items import enqueue_invoice_job
     from invoice_pipelines.queue.kinds import chunk_work
+    from invoice_pipelines.queue.registry import register
     from invoice_pipelines.resources.channels import MailTransport
 
+    for known in (DOCUMENTS_KIND, COMMUNICATIONS_KIND):  # the kinds this process queues
+        register(known.name, lambda known=known: known)
     job_id = enqueue_invoice_job(engine, slug, "communications", _invoice_ids(engine, org_id))
     # the queue's communications chunk (documents first), sending without a pace limit
     kind = replace(
         COMMUNICATIONS_KIND,
-        chunk=lambda engine, resources, run_id: communications_work(
-            engine, lambda name: MailTransport(mailer), store=store, max_per_second=100_000
+        runs=replace(
+            COMMUNICATIONS_KIND.runs,
+            work=lambda engine, resources, run_id: communications_work(
+                engine, lambda name: MailTransport(mailer), store=store, max_per_second=100_000
+            ),
         ),
     )
     kinds = {DOCUMENTS_KIND.name: DOCUMENTS_KIND, kind.name: kind}

@@ -61,8 +61,11 @@ def _work(db, store, sink):
     mailer = SmtpMailer(port=sink.port, sender="rechnung@mueller.example")
     kind = replace(
         COMMUNICATIONS_KIND,
-        chunk=lambda engine, resources, run_id: communications_work(
-            engine, lambda name: MailTransport(mailer), store=store, backoff_seconds=0.01
+        runs=replace(
+            COMMUNICATIONS_KIND.runs,
+            work=lambda engine, resources, run_id: communications_work(
+                engine, lambda name: MailTransport(mailer), store=store, backoff_seconds=0.01
+            ),
         ),
     )
     kinds = {DOCUMENTS_KIND.name: DOCUMENTS_KIND, kind.name: kind}

@@ -222,7 +222,7 @@ def test_the_days_stats_count_documents_apart_from_invoices(db, tmp_path):
 def test_a_run_that_breaks_fails_the_job_and_a_rerun_does_the_rest(db):
     import pytest
 
-    from invoice_pipelines.queue.items import SUCCEEDED
+    from invoice_pipelines.queue.job_kind import SUCCEEDED
     from invoice_pipelines.queue.jobs import get_batch_job
 
     org = _org(db)

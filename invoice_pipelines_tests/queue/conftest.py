@@ -1,15 +1,16 @@
-"""What the queue's tests share: a registry of the command line's kinds of their own, so that a
-kind a test registers (`register`) is gone after it."""
+"""What the queue's tests share: kinds of their own registered for one test only, so that a kind
+a test registers (or a `build_defs` of its kinds registers) is gone after it."""
 
 from __future__ import annotations
 
 import pytest
 
-from invoice_pipelines.queue import registry
+from invoice_pipelines_tests.queue.registrations import register_each, registry_restored
 
 
 @pytest.fixture
-def own_registrations(monkeypatch):
-    """The kinds registered for the command line during the test are forgotten after it
-    (`register` writes `queue.registry._LOADERS`)."""
-    monkeypatch.setattr(registry, "_LOADERS", dict(registry._LOADERS))
+def register_kinds():
+    """`register_kinds(KIND, ...)`: the kinds are known to the process during the test only; what
+    else the test registers (`register`, `build_defs`) is forgotten after it too."""
+    with registry_restored():
+        yield register_each

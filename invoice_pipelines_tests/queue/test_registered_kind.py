@@ -10,11 +10,9 @@ from datetime import timedelta
 from pathlib import Path
 
 from invoice_pipelines.db.types import utcnow
-from invoice_pipelines.queue import items
-from invoice_pipelines.queue import kinds as queue_kinds
-from invoice_pipelines.queue.items import SUCCEEDED
+from invoice_pipelines.queue import items, registry
+from invoice_pipelines.queue.job_kind import SUCCEEDED, Chunks, JobKind, Reading
 from invoice_pipelines.queue.jobs import get_batch_job
-from invoice_pipelines.queue.kinds import JobKind
 from invoice_pipelines.queue.stuck import fail_stuck_jobs
 from invoice_pipelines_tests.queue.queued import queue_over_invoices
 
@@ -33,10 +31,8 @@ def _labels_work(engine, resources, run_id):
 
 LABELS = JobKind(
     name="labels",
-    unit="invoices",
-    done="labelled",
-    chunk=_labels_work,
-    stuck_left=LABELS_STUCK,
+    runs=Chunks(_labels_work),
+    reading=Reading(unit="invoices", done="labelled", stuck_left=LABELS_STUCK),
 )
 
 
@@ -45,14 +41,14 @@ def _enqueue(db, org: dict, invoice_ids: list[int]) -> int:
 
 
 def test_a_kind_declared_in_a_test_runs_and_is_shown_in_its_own_words(
-    db, capsys, monkeypatch, tmp_path, own_registrations
+    db, capsys, monkeypatch, tmp_path, register_kinds
 ):
     from invoice_pipelines.cli import main
 
     org = db.new_organization(name="Etiketten GmbH")
     monkeypatch.setenv("INVOICE_PIPELINES_DB_URL", db.url)
     monkeypatch.setenv("LABELS_DIR", str(tmp_path))
-    queue_kinds.register("labels", lambda: LABELS)  # the kind's one registration line
+    registry.register("labels", lambda: LABELS)  # the kind's one registration line
     job_id = _enqueue(db, org, [3, 8])
 
     assert main(["batch-run", str(job_id)]) == 0
@@ -79,7 +75,8 @@ def test_a_kind_declared_in_a_test_runs_and_is_shown_in_its_own_words(
     assert row.split()[2:5] == ["completed", "labels", "2/2"]
 
 
-def test_the_stuck_job_sweep_stops_a_stalled_job_of_the_kind_with_its_sentence(db):
+def test_the_stuck_job_sweep_stops_a_stalled_job_of_the_kind_with_its_sentence(db, register_kinds):
+    register_kinds(LABELS)
     org = db.new_organization(name="Etiketten GmbH")
     job_id = _enqueue(db, org, [5, 6, 7])
     # taken by a runner that dies before its first chunk

@@ -16,12 +16,18 @@ from sqlalchemy import select
 import invoice_pipelines
 from invoice_pipelines.db.tables import audit_log, batch_job_items
 from invoice_pipelines.db.tenancy import tenant_transaction
-from invoice_pipelines.queue import kinds as queue_kinds
+from invoice_pipelines.queue import registry
 from invoice_pipelines.queue.dagster import NewInvoiceJob
 from invoice_pipelines.queue.defs import OP, build_defs
-from invoice_pipelines.queue.items import SUCCEEDED, ItemOutcome
+from invoice_pipelines.queue.job_kind import (
+    SUCCEEDED,
+    Chunks,
+    ItemOutcome,
+    JobKind,
+    Reading,
+    Requests,
+)
 from invoice_pipelines.queue.jobs import get_batch_job
-from invoice_pipelines.queue.kinds import JobKind
 from invoice_pipelines.resources.database import Database
 from invoice_pipelines.tenants.partitions import ORGANIZATIONS_PARTITIONS_NAME
 from invoice_pipelines_tests.queue.queued import queue_over_invoices
@@ -105,16 +111,15 @@ def _closing(resources):
 
 LETTERS = JobKind(
     name="letters",
-    unit="invoices",
-    done="counted",
-    chunk=_letters_work,
-    closing=_closing,
-    resource_keys=frozenset({"counter_name"}),
-    request=LettersJobRequest,
-    enqueue=lambda engine, org, request, who, runner: queue_over_invoices(
-        engine, org, "letters", request.invoice_ids, created_by=who, runner=runner
+    runs=Chunks(_letters_work, closing=_closing),
+    requests=Requests(
+        config=LettersJobRequest,
+        enqueue=lambda engine, org, request, who, runner: queue_over_invoices(
+            engine, org, "letters", request.invoice_ids, created_by=who, runner=runner
+        ),
     ),
-    asset=lambda engine, job: "letter_counts",
+    reading=Reading(unit="invoices", done="counted", asset=lambda engine, job: "letter_counts"),
+    resource_keys=frozenset({"counter_name"}),
 )
 
 
@@ -141,7 +146,7 @@ def _closing_rows(db, org_id: int, job_id: int) -> list:
         ).all()
 
 
-def test_a_registered_kind_runs_in_the_queues_job_from_the_launchpad(db):
+def test_a_registered_kind_runs_in_the_queues_job_from_the_launchpad(db, register_kinds):
     org = db.new_organization(name="Buchstaben GmbH")
     defs = Definitions.merge(
         build_defs([LETTERS]),
@@ -186,7 +191,9 @@ def test_a_registered_kind_runs_in_the_queues_job_from_the_launchpad(db):
     assert materialization.partition == org["slug"]
 
 
-def test_a_registered_kind_is_launched_by_the_sensor_and_refused_for_another_kind(fresh_db):
+def test_a_registered_kind_is_launched_by_the_sensor_and_refused_for_another_kind(
+    fresh_db, register_kinds
+):
     db = fresh_db
     org = db.new_organization(name="Buchstaben GmbH")
     job_id = queue_over_invoices(db.engine, org["slug"], "letters", [2])
@@ -216,7 +223,7 @@ def test_a_registered_kind_is_launched_by_the_sensor_and_refused_for_another_kin
     assert get_batch_job(db.engine, other).status == "pending"  # nothing done to it
 
 
-def test_a_registered_kind_runs_from_the_command_line(db, capsys, monkeypatch, own_registrations):
+def test_a_registered_kind_runs_from_the_command_line(db, capsys, monkeypatch, register_kinds):
     from invoice_pipelines.cli import main
 
     org = db.new_organization(name="Buchstaben GmbH")
@@ -225,7 +232,7 @@ def test_a_registered_kind_runs_from_the_command_line(db, capsys, monkeypatch, o
     from invoice_pipelines.queue import commands
 
     monkeypatch.setitem(commands._FROM_ENV, "counter_name", lambda: "Kommandozeile")
-    queue_kinds.register("letters", lambda: LETTERS)  # the kind's one registration line
+    registry.register("letters", lambda: LETTERS)  # the kind's one registration line
     assert main(["batch-run", str(job_id)]) == 1  # one item failed
     out = capsys.readouterr().out
     assert f"batch job {job_id} (letters) for {org['slug']}: completed_with_errors" in out
@@ -234,8 +241,9 @@ def test_a_registered_kind_runs_from_the_command_line(db, capsys, monkeypatch, o
 
 
 @pytest.mark.parametrize("name", ["documents", "communications", "credit_notes"])
-def test_the_command_line_knows_the_kinds_the_areas_register(name):
+def test_the_command_line_knows_the_kinds_the_areas_register(name, register_kinds):
     from invoice_pipelines.cli import build_parser
 
+    registry._KINDS.clear()  # only what the console script registers
     build_parser()
-    assert queue_kinds.registered()[name].name == name
+    assert registry.registered()[name].name == name
