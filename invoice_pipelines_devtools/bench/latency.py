@@ -357,6 +357,10 @@ def _phase(run: MakeRun, engine, instance, slug: str, documents, args) -> dict:
     return summary
 
 
+def _exit_on_term(signum, frame) -> None:
+    raise SystemExit(128 + signum)
+
+
 def run(args: argparse.Namespace) -> dict:
     from invoice_pipelines.db.engine import make_engine
     from invoice_pipelines_devtools.demo.invoices import synthetic_xml_invoices
@@ -365,6 +369,9 @@ def run(args: argparse.Namespace) -> dict:
     phases = [p.strip() for p in args.phases.split(",") if p.strip()]
     root = Path(tempfile.mkdtemp(prefix="ip-bench-latency-"))
     result: dict = {"scenario": "latency", "n": args.n, "phases": {}}
+    # a TERM (timeout, kill) ends the bench through its `finally`: `make run` runs in a session of
+    # its own, so without this it outlived the bench, daemon, code server, runs and all
+    signal.signal(signal.SIGTERM, _exit_on_term)
     make_run = MakeRun(root)
     try:
         result["ui_up_s"] = round(make_run.wait_for_ui(), 1)
