@@ -18,6 +18,8 @@ from invoice_pipelines.billing.invoicing import (
 )
 from invoice_pipelines.billing.invoicing_kinds import (
     CREDIT_NOTES,
+    CUSTOMER_LINES_KIND,
+    SALES_ORDERS_KIND,
     enqueue_customer_lines,
     enqueue_sales_orders,
     follow_up_options,
@@ -172,6 +174,8 @@ def _credit_notes_kind():
 
 def add_commands(sub) -> None:
     register(CREDIT_NOTES, _credit_notes_kind)  # batch-run issues queued credit notes too
+    for invoicing in (SALES_ORDERS_KIND, CUSTOMER_LINES_KIND):  # their follow-ups and retries
+        register(invoicing.name, lambda invoicing=invoicing: invoicing)
     p = sub.add_parser("batch-invoice", help=help_of("batch-invoice"))
     p.add_argument("--org", required=True, help="organization id or slug")
     group = p.add_mutually_exclusive_group(required=True)
