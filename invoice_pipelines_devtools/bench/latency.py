@@ -3,7 +3,7 @@
 Starts `make run` as a user does (scripts/run-dagster.sh: the repository's dagster.yaml, the code
 server, the daemon with its sensors, run queue and DefaultRunLauncher), on a scratch data folder and
 SQLite application database of its own, on free ports; waits until the demo's own first work is
-done; then drops N distinct XML e-invoices one at a time into the demo organization's drop zone
+done; then drops N distinct invoices (`--kinds`: e-invoices, text PDFs, scans) one at a time into the demo organization's drop zone
 (a random 0-5 s pause before each, so drops fall anywhere between two sensor ticks) and times each
 until its document has left the intake (VALIDATED, or NEEDS_REVIEW / FAILED, reported apart):
 
@@ -55,10 +55,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--kinds",
-        default="cii,ubl,text-pdf",
+        default="cii,ubl,text-pdf,text-pdf-review,scan",
         help="what is dropped, in turn: cii, ubl, xrechnung-cii, xrechnung-ubl (e-invoices that "
-        "end VALIDATED), text-pdf (a page without XML: NEEDS_REVIEW or VALIDATED by the "
-        "organization's policy); default cii,ubl,text-pdf",
+        "end VALIDATED), text-pdf (a page without XML: VALIDATED or NEEDS_REVIEW by the "
+        "organization's policy), text-pdf-review (a page whose grand total net plus VAT does not "
+        "make: NEEDS_REVIEW), scan (the text-pdf page scanned, read by OCR); default "
+        "cii,ubl,text-pdf,text-pdf-review,scan",
     )
     parser.add_argument("--keep", action="store_true", help="keep the scratch folder")
 

@@ -12,7 +12,7 @@ import random
 import subprocess
 import tempfile
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -31,7 +31,15 @@ POPPLER_INSTALL_COMMAND = "apt-get install -y poppler-utils"
 SCAN_DPI = 200
 # Synthetic invoices are dated in a fixed past year, so no rule ever sees a future issue date.
 SYNTHETIC_START = date(2025, 1, 2)
-SYNTHETIC_KINDS = ("cii", "ubl", "xrechnung-cii", "xrechnung-ubl", "text-pdf")
+SYNTHETIC_KINDS = (
+    "cii",
+    "ubl",
+    "xrechnung-cii",
+    "xrechnung-ubl",
+    "text-pdf",
+    "text-pdf-review",
+    "scan",
+)
 
 
 # ---------------------------------------------------------------- check digits
@@ -472,8 +480,10 @@ def synthetic_xml_invoices(
 
     Kinds cycle in the order given: "cii" / "ubl" (EN 16931) and "xrechnung-cii" /
     "xrechnung-ubl"; "text-pdf" is the same kind of invoice as a PDF of its page without XML
-    (`.pdf`: what the intake reads from the text and holds for review by the organization's
-    policy). Invoice numbers are unique within a seed (SYN-<seed>-<i>); each invoice has
+    (`.pdf`: what the intake reads from the text and books or holds for review by the
+    organization's policy); "text-pdf-review" such a page whose stated gross total is 1.00 more
+    than net plus VAT (a doubt no policy books unseen: IP-REV-03, NEEDS_REVIEW); "scan" the
+    page of "text-pdf" scanned (`.png`, read by OCR). Invoice numbers are unique within a seed (SYN-<seed>-<i>); each invoice has
     1-5 lines at 19 % or 7 % with totals by the EN 16931 rules, dated in 2025.
     """
     unknown = [kind for kind in kinds if kind not in SYNTHETIC_KINDS]
@@ -513,8 +523,14 @@ def synthetic_xml_invoices(
             if xrechnung
             else None
         )
-        if kind == "text-pdf":
-            yield f"{invoice.number}.pdf", write_text_pdf(render_invoice_text(invoice))
+        if kind in ("text-pdf", "text-pdf-review", "scan"):
+            if kind == "text-pdf-review":
+                invoice = replace(invoice, gross_total=invoice.gross_total + 1)
+            pdf = write_text_pdf(render_invoice_text(invoice))
+            if kind == "scan":
+                yield f"{invoice.number}_scan.png", scan_image(pdf, seed=seed * 100_000 + index)
+            else:
+                yield f"{invoice.number}.pdf", pdf
             continue
         if kind.endswith("cii"):
             data = write_cii(invoice, guideline_id=invoice.guideline_id, extra=extras)

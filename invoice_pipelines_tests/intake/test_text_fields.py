@@ -187,6 +187,22 @@ def test_inconsistent_totals_are_kept_but_with_low_confidence() -> None:
     assert fields.fields["gross_total"].confidence < 0.6
 
 
+def test_an_amount_due_that_adds_up_is_no_gross_total_the_page_contradicts() -> None:
+    """Net + VAT is the amount due, but the page's grand total says another amount: the reading
+    keeps net + VAT as the total but in doubt (before: 0.9, booked unseen)."""
+    lines = GERMAN_INVOICE.replace("Gesamtbetrag  1.469,06", "Gesamtbetrag  1.470,06").replace(
+        "Zahlbar bis",
+        "                                                   Zahlbetrag  1.469,06 €\nZahlbar bis",
+    )
+    fields = extract_fields(lines)
+    assert fields.value("gross_total") == Decimal("1469.06")
+    assert fields.fields["gross_total"].confidence < 0.75
+    assert "says otherwise" in fields.fields["gross_total"].source
+    # without a contradicting grand total, the amount due stands for it
+    alone = GERMAN_INVOICE.replace("Gesamtbetrag", "Zahlbetrag")
+    assert extract_fields(alone).fields["gross_total"].confidence >= 0.9
+
+
 def test_text_without_invoice_data_yields_no_amounts() -> None:
     fields = extract_fields("Sehr geehrte Damen und Herren,\nanbei die Unterlagen.\n")
     assert "gross_total" not in fields.fields

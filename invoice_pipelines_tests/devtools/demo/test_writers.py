@@ -463,3 +463,15 @@ def test_a_synthetic_text_pdf_is_the_page_of_a_distinct_invoice_without_xml():
     read = parse_document(pdf, pdf_name)
     assert (read.format, parse_document(xml, xml_name).format) == ("text-pdf", "cii")
     assert read.invoice.number == pdf_name.removesuffix(".pdf") != xml_name.split(".")[0]
+
+
+def test_a_synthetic_page_in_doubt_needs_review_and_a_scan_needs_ocr():
+    """The latency bench's review and scan drops: a page whose grand total is not net plus VAT
+    goes to review whatever the policy; a scan is a PNG of such a page for the OCR."""
+    (pdf_name, pdf), (png_name, png) = synthetic_xml_invoices(
+        2, seed=11, kinds=("text-pdf-review", "scan")
+    )
+    read = parse_document(pdf, pdf_name)
+    assert (read.format, read.status) == ("text-pdf", "NEEDS_REVIEW")
+    assert png_name.endswith("_scan.png") and png.startswith(b"\x89PNG")
+    assert parse_document(png, png_name).status == "NEEDS_OCR"

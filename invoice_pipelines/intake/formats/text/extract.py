@@ -641,6 +641,24 @@ def _tax_options(taxes: list[_Total]) -> list[tuple[Decimal, str, int, list[_Tot
     return options
 
 
+# a gross total the page contradicts: below every review threshold (intake/plausibility.py)
+CONTRADICTED = 0.5
+
+
+def _gross_field(gross: _Total, from_due: bool, grosses: list[_Total]) -> TextField:
+    """The gross total of a triple that adds up. Taken from the amount due (`from_due`) while the
+    page prints a grand total under a plain label that says another amount, it is in doubt: net
+    plus VAT is not what the page calls its total (a wrong total, or a deduction the reading did
+    not see), so a person looks (IP-REV-02) instead of the amount due being booked as the total."""
+    if not from_due:
+        return TextField(gross.value, 0.95, gross.source)
+    printed = [g for g in grosses if g.strong and g.value != gross.value]
+    if printed:
+        source = f"{gross.source} (the page's {printed[-1].source.strip()} says otherwise)"
+        return TextField(gross.value, CONTRADICTED, source)
+    return TextField(gross.value, 0.9, gross.source)
+
+
 def _extract_totals(lines: list[str]) -> tuple[dict[str, TextField], list[VatBreakdown]]:
     candidates = _total_candidates(lines)
     if any(c.decimals for c in candidates):
@@ -678,7 +696,7 @@ def _extract_totals(lines: list[str]) -> tuple[dict[str, TextField], list[VatBre
         )
         result["net_total"] = TextField(n.value, 0.95, n.source)
         result["tax_total"] = TextField(t[0], 0.95, t[1])
-        result["gross_total"] = TextField(g.value, 0.95 if not from_due else 0.9, g.source)
+        result["gross_total"] = _gross_field(g, from_due, grosses)
         if len(t[3]) > 1 or t[3][0].rate is not None:
             breakdown = [
                 VatBreakdown(category=None, rate=x.rate, basis=x.basis, amount=x.value)
