@@ -70,8 +70,9 @@ def main(argv: list[str]) -> int:
         from invoice_pipelines.delivery.pipeline import AlreadySending
         from invoice_pipelines.documents.batch import DOCUMENTS_KIND
         from invoice_pipelines.queue.commands import EnvResources
+        from invoice_pipelines.queue.job_kind import RunSettings
         from invoice_pipelines.queue.jobs import get_batch_job
-        from invoice_pipelines.queue.kinds import RunSettings, run_job
+        from invoice_pipelines.queue.kinds import run_job
         from invoice_pipelines.resources.file_stores import LocalFileStore
 
         store = LocalFileStore(root=rest[0], area="documents")

@@ -15,7 +15,7 @@ from sqlalchemy.engine import Connection
 
 from invoice_pipelines.billing.chunk_transaction import run_chunk_retrying
 from invoice_pipelines.billing.chunks_in_flight import PipelinedJob
-from invoice_pipelines.billing.invoicing_kinds import CUSTOMER_LINES, SALES_ORDERS  # declared
+from invoice_pipelines.billing.invoicing_kinds import CUSTOMER_LINES, SALES_ORDERS
 from invoice_pipelines.core.batch_requests import normalize_customer_lines
 from invoice_pipelines.core.numbering import InvalidNumberFormat, NumberFormat
 from invoice_pipelines.db.tables import (

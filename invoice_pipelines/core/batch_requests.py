@@ -10,7 +10,7 @@ from typing import Any
 
 from invoice_pipelines.core.money import MoneyError, to_decimal
 
-# the kind (billing/invoicing_kinds.py declares it to the queue)
+# the kind (billing/invoicing_kinds.py builds it for the queue)
 CUSTOMER_LINES = "customer_lines"
 
 
