@@ -1,7 +1,7 @@
 """A credit notes job as the launchpad asks for one (invoice_batch_job's request `credit_notes`):
 its Dagster config, apart from the kind (`billing/credit_note_jobs.py`) so that a command that
 queues or runs credit notes does not import Dagster; the kind names it as a function
-(`JobKind.request`)."""
+(`Requests.config`)."""
 
 from __future__ import annotations
 

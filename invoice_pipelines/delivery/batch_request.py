@@ -1,7 +1,7 @@
 """A communications job as the launchpad asks for one (invoice_batch_job's request
 `communications`): its Dagster config, apart from the kind (`delivery/batch.py`) so that a command
 that queues or runs communications jobs does not import Dagster; the kind names it as a function
-(`JobKind.request`)."""
+(`Requests.config`)."""
 
 from __future__ import annotations
 

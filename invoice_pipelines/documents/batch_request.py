@@ -1,6 +1,6 @@
 """A documents job as the launchpad asks for one (invoice_batch_job's request `documents`): its
 Dagster config, apart from the kind (`documents/batch.py`) so that a command that queues or runs
-documents jobs does not import Dagster; the kind names it as a function (`JobKind.request`)."""
+documents jobs does not import Dagster; the kind names it as a function (`Requests.config`)."""
 
 from __future__ import annotations
 
