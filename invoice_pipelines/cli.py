@@ -3,37 +3,41 @@
 from __future__ import annotations
 
 import argparse
-import importlib
 import importlib.util
+import os
 import sys
 from collections.abc import Sequence
 
-from invoice_pipelines.cli_commands import COMMANDS
+from invoice_pipelines.area import Area, Command
+from invoice_pipelines.areas import AREAS
 
-# The areas whose `<area>/cli.py` add commands (`add_commands(subparsers)`), in the order
-# `--help` lists them; this module only assembles them and handles the errors they raise.
-AREAS = (
-    "db",
-    "intake",
-    "billing",
-    "exports",
-    "documents",
-    "delivery",
-    "overdue",
-    "quickbooks",
-    "housekeeping",
-)
-DEVTOOLS = "devtools"  # the area name of the development tooling's commands in COMMANDS
-# the areas whose cli.py registers a kind of the batch-job queue (`queue.registry.register`): a
-# command of any of them may meet a job of each of those kinds (batch-status describes it,
-# batch-run and --wait run it, a batch's follow-up jobs chain them), so they are loaded together
-QUEUE_KIND_AREAS = ("billing", "documents", "delivery")
+
+def _devtools_parsers():
+    from invoice_pipelines_devtools.cli import add_commands
+
+    return add_commands
+
 
 # the commands of the development tooling (the top-level package invoice_pipelines_devtools, beside
-# invoice_pipelines/ in a checkout and in no wheel or image): where it is absent each of them is one
-# sentence saying how to get it instead of a traceback
-DEVTOOLS_COMMANDS = tuple(name for name, area, _ in COMMANDS if area == DEVTOOLS)
+# invoice_pipelines/ in a checkout and in no wheel or image), listed after the areas' by the
+# console script alone (the code location has no devtools): where it is absent each of them is
+# one sentence saying how to get it instead of a traceback
+DEVTOOLS = Area(
+    "devtools",
+    commands=(
+        Command("seed-demo", "create demo organizations, customers, items, orders (idempotent)"),
+        Command(
+            "qbo-simulator",
+            "serve the local QuickBooks Online simulator on 127.0.0.1 (controls under /_sim)",
+        ),
+        Command("bench", "run a benchmark scenario; JSON on the last stdout line"),
+    ),
+    parsers=_devtools_parsers,
+)
+DEVTOOLS_COMMANDS = tuple(command.name for command in DEVTOOLS.commands)
 GET_DEVTOOLS = "it comes with a checkout of the repository: run `make install` there"
+# what a shell reports for a process a closed pipe ended (128 + SIGPIPE), as `head` leaves it
+EXIT_BROKEN_PIPE = 141
 
 
 def devtools_installed() -> bool:
@@ -42,68 +46,61 @@ def devtools_installed() -> bool:
     return importlib.util.find_spec("invoice_pipelines_devtools") is not None
 
 
-def _add_devtools_commands(sub) -> None:
-    if devtools_installed():
-        from invoice_pipelines_devtools.cli import add_commands
-
-        add_commands(sub)
-        return
-    for name in DEVTOOLS_COMMANDS:  # listed in --help; main() answers them in one sentence
-        sub.add_parser(name, help=f"development tooling, not installed here ({GET_DEVTOOLS})")
-
-
-def _add_area_commands(sub, area: str) -> None:
-    if area == DEVTOOLS:
-        _add_devtools_commands(sub)
-    else:
-        importlib.import_module(f"invoice_pipelines.{area}.cli").add_commands(sub)
-
-
-def _areas_of(command: str) -> set[str]:
-    """The areas whose cli.py the command needs: its own, with the queue's kinds where it may
-    meet a job."""
-    area = next((area for name, area, _ in COMMANDS if name == command), None)
-    if area is None:
-        return set()
-    return {area, *QUEUE_KIND_AREAS} if area in QUEUE_KIND_AREAS else {area}
+def _with_commands() -> tuple[Area, ...]:
+    """The areas that have commands, in the order `--help` lists them, the dev tooling last."""
+    return (*(area for area in AREAS if area.commands), DEVTOOLS)
 
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
-    """The console script's parser. Without `command`: every area's commands, each area's cli.py
-    imported. With `command` (what main() does): only that command's area is imported (with the
-    other QUEUE_KIND_AREAS for a command of one of them); every other command is a stand-in with
-    its name and help from the table (`cli_commands.COMMANDS`), so `--help` and a mistyped name
-    answer as the full parser would. A command in no area (`""` for `--help`, a typo) imports
-    none."""
+    """The console script's parser. Without `command`: every area's parsers, each area's cli.py
+    imported. With `command` (what main() does): only the parsers of that command's area are
+    imported; every other command is a stand-in with its name and help from its area's table
+    (`Area.commands`), so `--help` and a mistyped name answer as the full parser would. A command
+    in no area (`""` for `--help`, a typo) imports none."""
     parser = argparse.ArgumentParser(prog="invoice-pipelines", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    wanted = _areas_of(command) if command is not None else set()
-    added: set[str] = set()
-    for name, area, text in COMMANDS:
-        if command is None or area in wanted:
-            if area not in added:
-                added.add(area)
-                _add_area_commands(sub, area)
-        elif area == DEVTOOLS and not devtools_installed():
-            sub.add_parser(name, help=f"development tooling, not installed here ({GET_DEVTOOLS})")
-        else:
-            sub.add_parser(name, help=text, add_help=False)
+    for area in _with_commands():
+        absent = area is DEVTOOLS and not devtools_installed()
+        wanted = command is None or any(c.name == command for c in area.commands)
+        if wanted and not absent:
+            area.add_commands(sub)
+            continue
+        for listed in area.commands:
+            if absent:  # listed in --help; main() answers them in one sentence
+                sub.add_parser(
+                    listed.name, help=f"development tooling, not installed here ({GET_DEVTOOLS})"
+                )
+            else:
+                sub.add_parser(listed.name, help=listed.help, add_help=False)
     return parser
-
-
-def _letter_writer():
-    """The documents area's letter writer, for a command that writes letters (overdue's), as
-    definitions.py binds it for the runs: made when the command asks, so no other command loads
-    the documents area."""
-    from invoice_pipelines.documents.cli import letter_writer
-
-    return letter_writer()
 
 
 def _command_in(argv: Sequence[str]) -> str | None:
     """The command argparse will dispatch to: the first word that is not an option (the top-level
     parser has only -h)."""
     return next((word for word in argv if not word.startswith("-")), None)
+
+
+def _assemble(args: argparse.Namespace) -> None:
+    """What every command gets from the areas, as definitions.py gives it to the runs: every
+    area's kinds of batch job (a command may meet a job of each), and the resources by the runs'
+    names (`args.resources`, each built when the command first asks for it)."""
+    from invoice_pipelines.areas import command_resources, register_kinds
+    from invoice_pipelines.queue.commands import EnvResources
+
+    register_kinds()
+    args.resources = EnvResources(command_resources())
+
+
+def _quiet_broken_pipe() -> int:
+    """The reader of stdout went away (`... | head -1`): stop without a traceback, as Unix tools
+    do, and without a second complaint when Python flushes stdout at exit."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # stdout is no file (a test's capture)
+        pass
+    return EXIT_BROKEN_PIPE
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -117,20 +114,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     parser = build_parser(_command_in(argv) or "")
     args = parser.parse_args(argv)
-    # what one area's command takes from another, handed in here as definitions.py hands it to
-    # the runs (no area imports another)
-    args.letter_writer = _letter_writer
     # after parsing: `--help` and a usage error answer before SQLAlchemy is imported
     from invoice_pipelines.db.tenancy import UnknownOrganization
     from invoice_pipelines.settings import ConfigError
 
     try:
-        return int(args.func(args) or 0)
+        _assemble(args)
+        code = int(args.func(args) or 0)
+        sys.stdout.flush()  # a closed pipe is found here, not at exit
+        return code
+    except BrokenPipeError:
+        return _quiet_broken_pipe()
     except ConfigError as exc:
         print(f"invoice-pipelines: configuration error: {exc}", file=sys.stderr)
         return 2
     except UnknownOrganization as exc:
-        # a mistyped --org is the user's error, not ours: one sentence, like a refused request
+        # every command resolves --org with `db.tenancy.resolve_organization`; a mistyped one is
+        # the user's error, not ours: one sentence, like a refused request
         print(
             f"invoice-pipelines {args.command}: there is no organization {exc.key!r}",
             file=sys.stderr,

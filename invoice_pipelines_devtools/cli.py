@@ -7,18 +7,16 @@ from __future__ import annotations
 import argparse
 import json
 
-from invoice_pipelines.cli_commands import help_of
-
 
 def add_commands(sub) -> None:
-    p = sub.add_parser("seed-demo", help=help_of("seed-demo"))
+    p = sub.add_parser("seed-demo")
     p.set_defaults(func=_cmd_seed_demo)
 
     from invoice_pipelines_devtools.qbo_simulator.cli import add_commands as add_qbo_simulator
 
     add_qbo_simulator(sub)
 
-    p = sub.add_parser("bench", help=help_of("bench"))
+    p = sub.add_parser("bench")
     from invoice_pipelines_devtools.bench import add_scenarios
 
     add_scenarios(p)

@@ -1,16 +1,22 @@
-"""The console script as a whole: what every subcommand does with a mistyped organization, and
-where each area's commands are defined."""
+"""The console script as a whole: what every subcommand does with a mistyped organization, where
+each area's commands are defined, and a reader that closes the pipe early."""
 
 from __future__ import annotations
 
 import argparse
 import ast
-import importlib
+import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+from sqlalchemy import insert
 
-from invoice_pipelines.cli import build_parser, main
+from invoice_pipelines.cli import EXIT_BROKEN_PIPE, build_parser, main
+from invoice_pipelines.db.tables import incoming_invoices
+from invoice_pipelines.db.tenancy import tenant_transaction
 
 # plausible values for the other required arguments, so that the organization is what a command
 # trips over; an argument not named here gets "1"
@@ -108,30 +114,39 @@ def _commands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentPar
 
 def test_every_area_adds_its_own_commands_from_its_cli_py():
     """Each area's `<area>/cli.py` has `add_commands(subparsers)` and what a command runs lives
-    there; the console script is those areas' commands (then devtools'), in the order of AREAS."""
+    there; the console script is the commands of the areas' tables (`areas.AREAS`, then
+    devtools'), in their order, each added by the cli.py of its own area."""
     from invoice_pipelines import cli
+    from invoice_pipelines.areas import AREAS
 
     assembled: list[str] = []
-    for area in cli.AREAS:
-        module = importlib.import_module(f"invoice_pipelines.{area}.cli")
+    for area in (*AREAS, cli.DEVTOOLS):
+        if not area.commands:
+            continue
         sub = argparse.ArgumentParser().add_subparsers()
-        module.add_commands(sub)
-        assert sub.choices, f"{area}/cli.py adds no command"
-        for name, parser in sub.choices.items():
-            assert parser.get_default("func").__module__ == module.__name__, (area, name)
+        area.add_commands(sub)  # refuses a command its table and its cli.py do not share
+        assert list(sub.choices) == [c.name for c in area.commands], area.name
+        if area is not cli.DEVTOOLS:
+            module = f"{area.parsers.__module__.rpartition('.')[0]}.cli"
+            for name, parser in sub.choices.items():
+                assert parser.get_default("func").__module__ == module, (area.name, name)
         assembled += sub.choices
     commands = _commands(build_parser())
-    assert list(commands)[: len(assembled)] == assembled
-    assert set(commands) - set(assembled) == set(cli.DEVTOOLS_COMMANDS)
+    assert list(commands) == assembled
     where = {name: p.get_default("func").__module__ for name, p in commands.items()}
     assert where["migrate"] == "invoice_pipelines.db.cli"
     assert where["parse"] == "invoice_pipelines.intake.cli"
-    assert where["batch-invoice"] == where["batch-retry"] == "invoice_pipelines.billing.cli"
-    assert where["documents"] == "invoice_pipelines.documents.cli"
-    # an area with a cli.py that the console script does not assemble would be a dead file
+    assert where["batch-invoice"] == "invoice_pipelines.billing.cli"
+    # each command in the area whose work it does: the queue's shared commands in the queue, a
+    # documents job with the documents
+    assert where["batch-status"] == where["batch-retry"] == "invoice_pipelines.queue.cli"
+    assert where["batch-run"] == "invoice_pipelines.queue.cli"
+    assert where["documents"] == where["batch-documents"] == "invoice_pipelines.documents.cli"
+    assert where["batch-send"] == "invoice_pipelines.delivery.cli"
+    # a cli.py that the console script does not assemble would be a dead file
     package = Path(cli.__file__).parent
-    with_cli = {p.parent.name for p in package.glob("*/cli.py")} - {"devtools"}
-    assert with_cli == set(cli.AREAS)
+    with_cli = {p.parent.name for p in package.glob("*/cli.py")}
+    assert with_cli == {area.name for area in AREAS if area.commands}
 
 
 def test_the_console_script_itself_defines_no_command_or_argument():
@@ -146,3 +161,45 @@ def test_the_console_script_itself_defines_no_command_or_argument():
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
     }
     assert not calls & {"add_argument", "add_mutually_exclusive_group", "set_defaults"}
+
+
+def test_a_reader_that_stops_early_leaves_no_traceback(sqlite_database):
+    """`invoice-pipelines incoming list ... | head -1`: the reader takes one line and closes the
+    pipe while the command still writes; the command stops quietly, as Unix tools do, with no
+    BrokenPipeError traceback on stderr (before: a traceback, then "Exception ignored")."""
+    db = sqlite_database
+    org = db.new_organization()
+    # far more output than a pipe holds (64 KiB), so the command is still writing when the
+    # reader goes away
+    rows = [
+        {
+            "organization_id": org["id"],
+            "status": "NEEDS_REVIEW",
+            "content_hash": f"{i:064x}",
+            "invoice_number": f"PIPE-{i}",
+            "seller_name": "Lieferant mit einem langen Namen GmbH & Co. KG",
+        }
+        for i in range(3000)
+    ]
+    with tenant_transaction(db.engine, org["id"], write=True) as conn:
+        conn.execute(insert(incoming_invoices), rows)
+    command = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from invoice_pipelines.cli import main; sys.exit(main())",
+        ]
+        + ["incoming", "list", "--org", org["slug"], "--limit", "3000", "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "INVOICE_PIPELINES_DB_URL": db.url},
+    )
+    first = command.stdout.readline()
+    command.stdout.close()  # what `head -1` does after its line
+    err = command.stderr.read().decode()
+    code = command.wait(timeout=120)
+
+    assert json.loads(first)["invoice_number"].startswith("PIPE-")
+    assert "Traceback" not in err and "BrokenPipeError" not in err, err
+    assert err == ""
+    assert code == EXIT_BROKEN_PIPE  # as a shell reports a process a closed pipe ended

@@ -129,6 +129,53 @@ def test_the_code_location_holds_exactly_the_expected_objects():
     assert jobs == EXPECTED_JOBS
 
 
+EXPECTED_RESOURCES = {
+    "database",
+    "upload_store",
+    "export_store",
+    "document_store",
+    "ocr_engine",
+    "document_parser",
+    "mailer",
+    "text_messages",
+    "letter_writer",
+    "quickbooks",
+    "document_renderer",
+    "io_manager",
+}
+
+
+def _required_keys(area_defs: Definitions) -> set[str]:
+    """The resource keys an area's assets, checks, sensors, schedules and op jobs require."""
+    keys: set[str] = set()
+    parts = [
+        *(area_defs.assets or []),
+        *(area_defs.asset_checks or []),
+        *(area_defs.sensors or []),
+        *(area_defs.schedules or []),
+    ]
+    for part in parts:
+        keys |= set(getattr(part, "required_resource_keys", None) or ())
+    for job in area_defs.jobs or []:
+        graph = getattr(job, "graph", None)  # an asset job's are its assets'
+        for node in graph.node_defs if graph is not None else ():
+            keys |= set(node.required_resource_keys)
+    return keys - {"io_manager"}
+
+
+def test_the_resources_are_the_areas_table_and_each_area_names_what_its_runs_need():
+    """The code location binds exactly the resources the areas make (`areas.resources()`, the
+    table the commands take theirs from too), and each area's `AREA.needs` names every resource
+    its own definitions require: an area that needs a resource nobody makes fails here."""
+    from invoice_pipelines.areas import AREAS, resources
+
+    assert set(defs.resources) == EXPECTED_RESOURCES == {*resources(), "io_manager"}
+    for area in AREAS:
+        if area.definitions is not None:
+            missing = _required_keys(area.definitions()) - area.needs
+            assert not missing, f"{area.name}/area.py does not name {sorted(missing)} in needs"
+
+
 def test_the_catalog_explains_itself():
     """Every asset, job, sensor and schedule says what it is; assets carry group, kinds, owners
     and a link to their source."""

@@ -2,9 +2,12 @@
 
 The rule (docs/architecture.md, "The import rule"): an area may import the shared layers below it
 (core, db, resources, einvoice, queue, outbox, tenants and the top-level settings, limits,
-metadata, cli_args, catalog); nothing imports an area except `definitions.py` and the console
-script's dispatch to the area's own `cli.py`; nothing imports `definitions.py`; a migration
-imports only what is frozen for it (FROZEN_FOR_MIGRATIONS); the development tooling
+metadata, cli_args, catalog, area); nothing imports an area except the list of areas (`areas.py`),
+which imports each one's assembly object (`<area>/area.py`: its commands, definitions, kinds and
+resources, each loaded by the area itself); the two assemblies, `definitions.py` and the console
+script, take the areas from that list alone, and nothing else reads it; nothing imports
+`definitions.py`; no area registers a kind of batch job (the list registers them all); a
+migration imports only what is frozen for it (FROZEN_FOR_MIGRATIONS); the development tooling
 (invoice_pipelines_devtools) is reached only from the console script.
 
 Every link the walk can read counts as an import, at module level and inside functions alike (a
@@ -52,7 +55,8 @@ AREAS = frozenset(
 SHARED_RANK = {
     "limits": 0,
     "cli_args": 0,
-    "cli_commands": 0,
+    # what an area gives the assemblies (`Area`, `Command`, ...): plain dataclasses
+    "area": 0,
     "catalog": 0,
     "settings": 1,
     "core": 2,
@@ -68,9 +72,13 @@ SHARED_RANK = {
     "queue": 8,
 }
 SHARED = frozenset(SHARED_RANK)
-# the two places that assemble the areas
+# the two places that assemble the areas, and the one list of areas both take them from
 ASSEMBLY = f"{PACKAGE}.definitions"
 CONSOLE_SCRIPT = f"{PACKAGE}.cli"
+AREA_LIST = f"{PACKAGE}.areas"
+# each area's assembly object, `AREA` in `<area>/area.py` (the shared layers with a part in the
+# assemblies have one too: resources, db, tenants, queue)
+AREA_OBJECT = "area"
 DEVTOOLS = ("invoice_pipelines_devtools", f"{PACKAGE}.devtools")
 # Alembic's revisions: history, each doing what it did when it was written
 MIGRATIONS = f"{PACKAGE}.db.migrations.versions."
@@ -285,6 +293,10 @@ def upward(edge: Edge) -> str | None:
     if edge.imported.startswith(DEVTOOLS):
         return None if edge.importer == CONSOLE_SCRIPT else "the product imports dev tooling"
     source, target = top(edge.importer), top(edge.imported)
+    if edge.imported == AREA_LIST and edge.importer not in (ASSEMBLY, CONSOLE_SCRIPT):
+        return f"{source or edge.importer} reads the list of areas, which only the assemblies do"
+    if _is_area_object(edge.imported) and edge.importer != AREA_LIST:
+        return f"{source or edge.importer} imports {edge.imported}, which only areas.py lists"
     if source == target:
         return None
     if edge.imported == ASSEMBLY:
@@ -298,13 +310,19 @@ def upward(edge: Edge) -> str | None:
         if source in SHARED and target:
             return f"shared layer {source} imports {target}"
         return None
-    if edge.importer == ASSEMBLY:
+    if edge.importer == AREA_LIST and _is_area_object(edge.imported):
         return None
-    if edge.importer == CONSOLE_SCRIPT and edge.imported == f"{PACKAGE}.{target}.cli":
-        return None
+    if edge.importer in (ASSEMBLY, CONSOLE_SCRIPT):
+        return f"{source} imports area {target}: take it from areas.py"
     if source in AREAS:
         return f"area {source} imports area {target}"
     return f"{source or edge.importer} imports area {target}"
+
+
+def _is_area_object(module: str) -> bool:
+    """`invoice_pipelines.<area>.area`: an area's (or a shared layer's) assembly object."""
+    parts = module.split(".")
+    return len(parts) == 3 and parts[0] == PACKAGE and parts[2] == AREA_OBJECT
 
 
 def holding_pens(edges: list[Edge], modules: set[str]) -> dict[str, str]:
@@ -389,9 +407,13 @@ def edges() -> list[Edge]:
 def test_the_walk_sees_the_whole_package(edges):
     """The walk finds the modules and their imports, function-level ones included."""
     assert len(product_files()) > 150
-    # definitions.py assembles every area's defs
-    assembled = {e.imported for e in edges if e.importer == ASSEMBLY}
-    assert {f"{PACKAGE}.{area}.defs" for area in AREAS} <= assembled
+    # areas.py lists every area's assembly object, which loads the area's defs and cli inside
+    # functions
+    listed = {e.imported for e in edges if e.importer == AREA_LIST}
+    assert {f"{PACKAGE}.{area}.area" for area in AREAS} <= listed
+    for area in AREAS:
+        loaded = {e.imported for e in edges if e.importer == f"{PACKAGE}.{area}.area"}
+        assert {f"{PACKAGE}.{area}.defs", f"{PACKAGE}.{area}.cli"} <= loaded, area
     # db/cli.py imports its engine inside the command function: such an import counts
     assert any(
         e.importer == f"{PACKAGE}.db.cli" and e.imported == f"{PACKAGE}.db.migrate" for e in edges
@@ -401,9 +423,6 @@ def test_the_walk_sees_the_whole_package(edges):
         e.importer == f"{MIGRATIONS}0002_row_level_security" and e.imported == f"{PACKAGE}.db.rls"
         for e in edges
     )
-    # the console script's dispatch names each area's cli.py in an f-string
-    dispatched = {e.imported for e in edges if e.importer == CONSOLE_SCRIPT}
-    assert {f"{PACKAGE}.{area}.cli" for area in AREAS} <= dispatched
 
 
 def test_the_walk_reads_names_as_imports(tmp_path):
@@ -472,6 +491,81 @@ def test_nothing_imports_up_a_layer(edges):
     assert not found, "upward imports (file:line importer -> imported):\n" + report
 
 
+def _defines_area(path: Path) -> bool:
+    """Whether the module assigns `AREA = Area(...)` at its top level."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    return any(
+        isinstance(node, ast.Assign)
+        and any(isinstance(t, ast.Name) and t.id == "AREA" for t in node.targets)
+        and isinstance(node.value, ast.Call)
+        and getattr(node.value.func, "id", None) == "Area"
+        for node in tree.body
+    )
+
+
+def test_every_area_has_one_assembly_object_in_the_list(edges):
+    """Each area package has its `area.py` with its `AREA`, and `areas.py` lists every such
+    module (an area.py the list leaves out would be assembled by nobody)."""
+    files = product_files()
+    objects = {name for name in files if _is_area_object(name)}
+    missing = sorted(area for area in AREAS if f"{PACKAGE}.{area}.area" not in objects)
+    assert not missing, f"areas without an assembly object (<area>/area.py): {missing}"
+    without = sorted(name for name in objects if not _defines_area(files[name]))
+    assert not without, f"area.py without `AREA = Area(...)`: {without}"
+    listed = {e.imported for e in edges if e.importer == AREA_LIST}
+    unlisted = sorted(objects - listed)
+    assert not unlisted, f"assembly objects areas.py does not list: {unlisted}"
+
+
+def test_both_assemblies_take_the_areas_from_the_one_list(edges):
+    """`definitions.py` and the console script import the list of areas and no area: each
+    area's definitions, kinds, commands and resources reach them through its `AREA`."""
+    for assembly in (ASSEMBLY, CONSOLE_SCRIPT):
+        taken = {e.imported for e in edges if e.importer == assembly}
+        assert AREA_LIST in taken, f"{assembly} does not build from {AREA_LIST}"
+        reached = sorted(
+            str(e) for e in edges if e.importer == assembly and top(e.imported) in AREAS
+        )
+        assert not reached, f"{assembly} imports areas beside the list:\n" + "\n".join(reached)
+
+
+REGISTER = "register"
+REGISTRY = (f"{PACKAGE}.queue.registry", f"{PACKAGE}.queue.kinds")
+
+
+def registrations(name: str, path: Path, edges: list[Edge]) -> list[str]:
+    """Where a module registers a kind of batch job: it takes `register` from the registry, or
+    calls `register(...)` / `registry.register(...)`."""
+    found = [
+        str(e)
+        for e in edges
+        if e.importer == name and e.imported in REGISTRY and REGISTER in e.names
+    ]
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call):
+            func = node.func
+            called = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", None)
+            if called == REGISTER and (
+                not isinstance(func, ast.Attribute) or getattr(func.value, "id", "") == "registry"
+            ):
+                found.append(f"{path.relative_to(PROJECT)}:{node.lineno} {name} calls register")
+    return found
+
+
+def test_kinds_are_registered_in_one_place(edges):
+    """A kind of batch job is registered by the list of areas alone (`areas.register_kinds`,
+    which definitions.py and the console script both call), and by the queue itself
+    (`build_defs` registers what it is given): no area's cli.py or defs.py registers one."""
+    found = []
+    for name, path in product_files().items():
+        if name == AREA_LIST or top(name) == "queue":
+            continue
+        found += registrations(name, path, edges)
+    assert not found, "kinds registered outside areas.py:\n" + "\n".join(sorted(set(found)))
+    assert registrations(AREA_LIST, product_files()[AREA_LIST], edges), "areas.py registers none"
+
+
 def test_core_and_db_are_no_holding_pens(edges):
     """A module of core/ or db/ (or the sales ledger) that one area alone imports moves into that
     area, unless ONE_AREA_ALLOWED says why it stays."""
@@ -497,9 +591,25 @@ def test_the_rule_itself():
         return Edge(f"{PACKAGE}.{importer}", imported, ROOT / "x.py", 1)
 
     assert upward(edge("billing.defs", f"{PACKAGE}.queue.items")) is None
-    assert upward(edge("definitions", f"{PACKAGE}.billing.defs")) is None
-    assert upward(edge("cli", f"{PACKAGE}.billing.cli")) is None
-    assert upward(edge("cli", f"{PACKAGE}.billing.invoicing")) == "cli imports area billing"
+    # the assemblies take every area from the list, the list takes each area's assembly object
+    assert upward(edge("definitions", AREA_LIST)) is None
+    assert upward(edge("cli", AREA_LIST)) is None
+    assert upward(edge("areas", f"{PACKAGE}.billing.area")) is None
+    assert upward(edge("areas", f"{PACKAGE}.queue.area")) is None
+    assert upward(edge("billing.area", f"{PACKAGE}.billing.defs")) is None
+    assert upward(edge("definitions", f"{PACKAGE}.billing.defs")) == (
+        "definitions imports area billing: take it from areas.py"
+    )
+    assert upward(edge("cli", f"{PACKAGE}.billing.cli")) == (
+        "cli imports area billing: take it from areas.py"
+    )
+    assert upward(edge("areas", f"{PACKAGE}.billing.cli")) == "areas imports area billing"
+    assert upward(edge("billing.cli", f"{PACKAGE}.billing.area")) == (
+        f"billing imports {PACKAGE}.billing.area, which only areas.py lists"
+    )
+    assert upward(edge("billing.cli", AREA_LIST)) == (
+        "billing reads the list of areas, which only the assemblies do"
+    )
     assert upward(edge("cli", "invoice_pipelines_devtools.cli")) is None
     assert upward(edge("intake.cli", "invoice_pipelines_devtools.bench")) == (
         "the product imports dev tooling"

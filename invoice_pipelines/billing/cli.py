@@ -1,7 +1,9 @@
-"""Billing's commands: `invoice-pipelines batch-invoice` / `batch-status` / `batch-list` (and
-cancel / retry): the queue from a shell; `credit-note`: a credit note for one sales invoice;
-`batch-credit-notes`: many, through the queue; `customer-skonto`: a customer's own early-payment
-discount steps."""
+"""Billing's commands: `invoice-pipelines batch-invoice`: invoicing through the queue from a shell
+(`batch-status` and the other commands every kind shares are the queue's, queue/cli.py);
+`credit-note`: a credit note for one sales invoice; `batch-credit-notes`: many, through the
+queue; `customer-skonto`: a customer's own early-payment discount steps. Each command's help is
+in billing/area.py; an unknown --org raises `UnknownOrganization`, which the console script
+answers."""
 
 from __future__ import annotations
 
@@ -17,18 +19,13 @@ from invoice_pipelines.billing.invoicing import (
     process_batch_job,
 )
 from invoice_pipelines.billing.invoicing_kinds import (
-    CREDIT_NOTES,
-    CUSTOMER_LINES_KIND,
-    SALES_ORDERS_KIND,
     enqueue_customer_lines,
     enqueue_sales_orders,
     follow_up_options,
 )
 from invoice_pipelines.cli_args import day, non_negative_int, positive_int
-from invoice_pipelines.cli_commands import help_of
 from invoice_pipelines.core.channels import DELIVERY_CHANNELS
-from invoice_pipelines.db.tables import BATCH_JOB_STATUSES
-from invoice_pipelines.queue import commands
+from invoice_pipelines.db.tenancy import resolve_organization
 from invoice_pipelines.queue.commands import (
     EXIT_BAD_REQUEST,
     EXIT_OK,
@@ -45,7 +42,6 @@ from invoice_pipelines.queue.jobs import (
     follow_up_of,
     job_item_outcomes,
 )
-from invoice_pipelines.queue.kinds import register
 from invoice_pipelines.queue.requests import (
     BatchRequestError,
     local_runner_name,
@@ -63,6 +59,7 @@ def run_batch_invoice(args: argparse.Namespace) -> int:
         )
         return EXIT_BAD_REQUEST
     engine = command_engine()
+    organization = resolve_organization(engine, args.org)["id"]
     runner = local_runner_name() if args.wait else None
     common = {
         "invoice_date": args.invoice_date,
@@ -78,14 +75,14 @@ def run_batch_invoice(args: argparse.Namespace) -> int:
         )
         if getattr(args, "customer_lines", None):
             entries = json.loads(Path(args.customer_lines).read_text())
-            job_id = enqueue_customer_lines(engine, args.org, entries, **common)
+            job_id = enqueue_customer_lines(engine, organization, entries, **common)
         elif args.orders:
             job_id = enqueue_sales_orders(
-                engine, args.org, order_ids=parse_order_ids(args.orders), **common
+                engine, organization, order_ids=parse_order_ids(args.orders), **common
             )
         else:
             job_id = enqueue_sales_orders(
-                engine, args.org, all_reviewed=True, up_to=args.up_to, **common
+                engine, organization, all_reviewed=True, up_to=args.up_to, **common
             )
     except (BatchRequestError, OSError, json.JSONDecodeError) as exc:
         print(f"invoice-pipelines batch-invoice: {exc}", file=sys.stderr)
@@ -125,36 +122,17 @@ def _print_follow_up(engine, job: BatchJob) -> None:
         )
 
 
-def run_batch_status(args: argparse.Namespace) -> int:
-    """Print one job: status, counts, timing, the first failed items."""
-    return commands.batch_status(args)
-
-
-def run_batch_cancel(args: argparse.Namespace) -> int:
-    """Cancel a job (a processing job stops at its next chunk boundary)."""
-    return commands.batch_cancel(args)
-
-
-def run_batch_retry(args: argparse.Namespace) -> int:
-    """Queue a new job over exactly the failed items of a finished job; prints the new job id."""
-    return commands.batch_retry(args)
-
-
-def run_batch_list(args: argparse.Namespace) -> int:
-    """Recent jobs, most recent first: of one organization or all, optionally in one status."""
-    return commands.batch_list(args)
-
-
 def run_batch_credit_notes(args: argparse.Namespace) -> int:
     """Queue a credit_notes job from a JSON file and print its id; with --wait issue them here."""
     from invoice_pipelines.billing.credit_note_jobs import enqueue_credit_notes
 
     engine = command_engine()
+    organization = resolve_organization(engine, args.org)["id"]
     runner = local_runner_name() if args.wait else None
     try:
         items = json.loads(Path(args.items).read_text())
         job_id = enqueue_credit_notes(
-            engine, args.org, items, issue_date=args.date, created_by=who(args), runner=runner
+            engine, organization, items, issue_date=args.date, created_by=who(args), runner=runner
         )
     except (BatchRequestError, OSError, json.JSONDecodeError) as exc:
         print(f"invoice-pipelines batch-credit-notes: {exc}", file=sys.stderr)
@@ -163,20 +141,11 @@ def run_batch_credit_notes(args: argparse.Namespace) -> int:
     if not args.wait:
         print_queued(job_id)
         return EXIT_OK
-    return run_here(engine, job_id, args.chunk_size, runner, "batch-credit-notes")
-
-
-def _credit_notes_kind():
-    from invoice_pipelines.billing.credit_note_jobs import CREDIT_NOTES_KIND
-
-    return CREDIT_NOTES_KIND
+    return run_here(engine, job_id, args.chunk_size, runner, "batch-credit-notes", args.resources)
 
 
 def add_commands(sub) -> None:
-    register(CREDIT_NOTES, _credit_notes_kind)  # batch-run issues queued credit notes too
-    for invoicing in (SALES_ORDERS_KIND, CUSTOMER_LINES_KIND):  # their follow-ups and retries
-        register(invoicing.name, lambda invoicing=invoicing: invoicing)
-    p = sub.add_parser("batch-invoice", help=help_of("batch-invoice"))
+    p = sub.add_parser("batch-invoice")
     p.add_argument("--org", required=True, help="organization id or slug")
     group = p.add_mutually_exclusive_group(required=True)
     group.add_argument("--orders", help="comma-separated sales order ids")
@@ -223,34 +192,7 @@ def add_commands(sub) -> None:
     p.add_argument("--channel", choices=DELIVERY_CHANNELS, help="with --send-immediately (email)")
     p.set_defaults(func=run_batch_invoice)
 
-    p = sub.add_parser("batch-status", help=help_of("batch-status"))
-    p.add_argument("job_id", type=positive_int)
-    p.add_argument("--json", action="store_true", help="print one JSON object")
-    p.set_defaults(func=run_batch_status)
-
-    p = sub.add_parser("batch-list", help=help_of("batch-list"))
-    p.add_argument("--org", help="organization id or slug; default: every organization")
-    p.add_argument("--status", choices=BATCH_JOB_STATUSES, help="only jobs in this status")
-    p.add_argument(
-        "--limit", type=positive_int, default=20, help="at most this many jobs (default 20)"
-    )
-    p.add_argument("--json", action="store_true", help="print one JSON list")
-    p.set_defaults(func=run_batch_list)
-
-    p = sub.add_parser("batch-cancel", help=help_of("batch-cancel"))
-    p.add_argument("job_id", type=positive_int)
-    p.add_argument("--created-by", default=None)
-    p.set_defaults(func=run_batch_cancel)
-
-    p = sub.add_parser("batch-retry", help=help_of("batch-retry"))
-    p.add_argument("job_id", type=positive_int)
-    p.add_argument("--created-by", default=None)
-    p.set_defaults(func=run_batch_retry)
-
-    p = sub.add_parser(
-        "batch-credit-notes",
-        help=help_of("batch-credit-notes"),
-    )
+    p = sub.add_parser("batch-credit-notes")
     p.add_argument("--org", required=True, help="organization slug or id")
     p.add_argument(
         "--items",
@@ -268,10 +210,7 @@ def add_commands(sub) -> None:
         "--chunk-size", type=positive_int, default=None, help="credit notes per progress step"
     )
     p.set_defaults(func=run_batch_credit_notes)
-    p = sub.add_parser(
-        "credit-note",
-        help=help_of("credit-note"),
-    )
+    p = sub.add_parser("credit-note")
     p.add_argument("--org", required=True, help="organization slug or id")
     p.add_argument("--invoice", required=True, help="the invoice number, e.g. RE-2026-000042")
     p.add_argument(
@@ -292,10 +231,7 @@ def add_commands(sub) -> None:
 
 
 def _add_customer_skonto(sub) -> None:
-    p = sub.add_parser(
-        "customer-skonto",
-        help=help_of("customer-skonto"),
-    )
+    p = sub.add_parser("customer-skonto")
     p.add_argument("--org", required=True, help="organization slug or id")
     p.add_argument("--customer", required=True, help="the customer number, e.g. K-1")
     p.add_argument(
@@ -312,20 +248,13 @@ def run_customer_skonto(args: argparse.Namespace) -> int:
     """Store the customer's steps; print them as JSON (null: the organization's default)."""
     from invoice_pipelines.billing.customer_terms import UnknownCustomer, set_customer_skonto
     from invoice_pipelines.core.skonto import SkontoError
-    from invoice_pipelines.db.tenancy import UnknownOrganization, resolve_organization
 
     engine = command_engine()
+    organization = resolve_organization(engine, args.org)
     try:
-        organization = resolve_organization(engine, args.org)
         stored = set_customer_skonto(
             engine, organization["id"], args.customer, args.steps, requested_by=who(args)
         )
-    except UnknownOrganization:
-        print(
-            f"invoice-pipelines customer-skonto: there is no organization {args.org!r}",
-            file=sys.stderr,
-        )
-        return EXIT_BAD_REQUEST
     except (SkontoError, UnknownCustomer) as exc:
         print(f"invoice-pipelines customer-skonto: {exc}", file=sys.stderr)
         return EXIT_BAD_REQUEST
@@ -341,11 +270,10 @@ def run_credit_note(args: argparse.Namespace) -> int:
         parse_amounts,
         parse_lines,
     )
-    from invoice_pipelines.db.tenancy import UnknownOrganization, resolve_organization
 
     engine = command_engine()
+    organization = resolve_organization(engine, args.org)
     try:
-        organization = resolve_organization(engine, args.org)
         note = issue_credit_note(
             engine,
             organization,
@@ -356,11 +284,6 @@ def run_credit_note(args: argparse.Namespace) -> int:
             issue_date=args.date,
             created_by=who(args),
         )
-    except UnknownOrganization:
-        print(
-            f"invoice-pipelines credit-note: there is no organization {args.org!r}", file=sys.stderr
-        )
-        return EXIT_BAD_REQUEST
     except CreditNoteRefused as exc:
         print(f"invoice-pipelines credit-note: {exc}", file=sys.stderr)
         return EXIT_BAD_REQUEST

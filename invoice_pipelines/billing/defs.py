@@ -1,5 +1,5 @@
 """Billing area: sales_orders -> sales_invoices, and `credit_note_job` (a credit note for one sales
-invoice from the launchpad). Its queue kinds (`QUEUE_KINDS`: invoicing, run by
+invoice from the launchpad). Its queue kinds (billing/area.py: invoicing, run by
 `batch_invoicing_job`; credit notes) are registered with the queue, whose sensors launch them.
 
 `sales_orders` is an external asset: the ERP or app writes orders; every batch invoicing run
@@ -457,7 +457,9 @@ batch_invoicing_job = define_asset_job(
 )
 
 
-def _run_request(job_id: int, slug: str, run_key: str) -> RunRequest:
+def invoicing_run_request(job_id: int, slug: str, run_key: str) -> RunRequest:
+    """The run of `batch_invoicing_job` for one queued invoicing job (the queue's
+    `batch_jobs_sensor` asks for it through the invoicing kinds, billing/area.py)."""
     return RunRequest(
         run_key=run_key,
         partition_key=slug,
@@ -562,11 +564,11 @@ defs = Definitions(
     schedules=[sales_invoices_checks_schedule],
 )
 
-# the kinds billing registers with the queue (definitions.py hands them to queue.defs): invoicing
-# runs in batch_invoicing_job (the queue's batch_jobs_sensor launches it), credit notes in the
-# queue's own invoice_batch_job
+# billing's kinds as the queue's tests build the queue from them; the assemblies take them from
+# billing/area.py (invoicing runs in batch_invoicing_job, which the queue's batch_jobs_sensor
+# launches; credit notes in the queue's own invoice_batch_job)
 QUEUE_KINDS = (
-    with_run_request(SALES_ORDERS_KIND, _run_request),
-    with_run_request(CUSTOMER_LINES_KIND, _run_request),
+    with_run_request(SALES_ORDERS_KIND, invoicing_run_request),
+    with_run_request(CUSTOMER_LINES_KIND, invoicing_run_request),
     CREDIT_NOTES_KIND,
 )

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from invoice_pipelines.cli_commands import help_of
-
 
 def add_commands(sub) -> None:
-    p = sub.add_parser("migrate", help=help_of("migrate"))
+    p = sub.add_parser("migrate")
     p.add_argument("--revision", default="head")
     p.set_defaults(func=run_migrate)
 

@@ -203,5 +203,6 @@ defs = Definitions(
     jobs=[send_invoices_job, send_text_messages_job],
 )
 
-# the kind delivery registers with the queue (definitions.py hands it to queue.defs)
+# the kind as the queue's tests build the queue from it; the assemblies take it from
+# delivery/area.py
 QUEUE_KINDS = (COMMUNICATIONS_KIND,)

@@ -218,5 +218,6 @@ defs = Definitions(
     sensors=[documents_sensor],
 )
 
-# the kind documents registers with the queue (definitions.py hands it to queue.defs)
+# the kind as the queue's tests build the queue from it; the assemblies take it from
+# documents/area.py
 QUEUE_KINDS = (DOCUMENTS_KIND,)

@@ -6,12 +6,11 @@ import argparse
 import json
 
 from invoice_pipelines.cli_args import id_list
-from invoice_pipelines.cli_commands import help_of
 from invoice_pipelines.exports.export_settings import DIRECTIONS
 
 
 def add_commands(sub) -> None:
-    p = sub.add_parser("export", help=help_of("export"))
+    p = sub.add_parser("export")
     p.add_argument("--org", required=True, help="organization slug or id")
     p.add_argument("--month", required=True, help="YYYY-MM")
     p.add_argument("--direction", choices=[*DIRECTIONS, "both"], default="both")
@@ -23,10 +22,7 @@ def add_commands(sub) -> None:
         "over; its next export after that is the final version)",
     )
     p.set_defaults(func=run_export_command)
-    p = sub.add_parser(
-        "export-reopen",
-        help=help_of("export-reopen"),
-    )
+    p = sub.add_parser("export-reopen")
     p.add_argument("--org", required=True, help="organization slug or id")
     p.add_argument(
         "--documents", type=id_list, required=True, help="incoming invoice ids, e.g. 12,13"

@@ -6,14 +6,9 @@ import argparse
 import json
 import sys
 
-from invoice_pipelines.cli_commands import help_of
-
 
 def add_commands(sub) -> None:
-    p = sub.add_parser(
-        "housekeeping",
-        help=help_of("housekeeping"),
-    )
+    p = sub.add_parser("housekeeping")
     p.add_argument(
         "--org",
         action="append",

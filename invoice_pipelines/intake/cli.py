@@ -10,16 +10,15 @@ import re
 import sys
 
 from invoice_pipelines.cli_args import positive_int
-from invoice_pipelines.cli_commands import help_of
 
 
 def add_commands(sub) -> None:
-    p = sub.add_parser("parse", help=help_of("parse"))
+    p = sub.add_parser("parse")
     p.add_argument("path")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=run_parse_command)
 
-    incoming = sub.add_parser("incoming", help=help_of("incoming"))
+    incoming = sub.add_parser("incoming")
     # each verb sets its own func; this one answers `incoming` without a verb (argparse's
     # required verb normally refuses that first)
     incoming.set_defaults(func=run_incoming_command, parser=incoming)

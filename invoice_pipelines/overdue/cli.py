@@ -2,11 +2,12 @@
 functions the dunning asset and the block job call, and the settings of the German rules.
 
 The commands take the engine the `database` resource gives the runs, built without Dagster
-(`db.engine.command_line_engine`); `overdue` writes its letters with the runs'
-`letter_writer` (the documents area's, handed in by the console script as `definitions.py` hands
-it to the runs: `args.letter_writer`) and sends through the resources of the delivery channels
-and the document store the environment configures (`queue.commands.EnvResources`), as a run
-would."""
+(`db.engine.command_line_engine`); `overdue` writes its letters with the `letter_writer` (the
+documents area's) and sends through the delivery channels' resources and the document store: the
+resources the console script gives every command by the runs' names (`args.resources`, from the
+same table definitions.py binds for the runs), as a run would. Each command's help is in
+overdue/area.py; an unknown --org raises `UnknownOrganization`, which the console script
+answers."""
 
 from __future__ import annotations
 
@@ -16,20 +17,17 @@ import sys
 from datetime import date
 
 from invoice_pipelines.cli_args import id_list, percent
-from invoice_pipelines.cli_commands import help_of
 from invoice_pipelines.db.engine import command_line_engine
+from invoice_pipelines.db.tenancy import resolve_organization
 
 
 def add_commands(sub) -> None:
-    p = sub.add_parser("overdue", help=help_of("overdue"))
+    p = sub.add_parser("overdue")
     p.add_argument("--org", required=True, help="organization slug or id")
     p.add_argument("--as-of", help="YYYY-MM-DD in the organization's timezone; default today")
     p.add_argument("--dry-run", action="store_true", help="count what would be noticed")
     p.set_defaults(func=run_overdue_command)
-    p = sub.add_parser(
-        "dunning-block",
-        help=help_of("dunning-block"),
-    )
+    p = sub.add_parser("dunning-block")
     p.add_argument("--org", required=True, help="organization slug or id")
     group = p.add_mutually_exclusive_group(required=True)
     group.add_argument("--customers", type=id_list, help="customer ids, e.g. 4,7 (dunning block)")
@@ -38,10 +36,7 @@ def add_commands(sub) -> None:
     p.add_argument("--reason", required=True, help="why (kept in the audit log)")
     p.add_argument("--created-by", default="cli")
     p.set_defaults(func=run_block_command)
-    p = sub.add_parser(
-        "customer-kind",
-        help=help_of("customer-kind"),
-    )
+    p = sub.add_parser("customer-kind")
     p.add_argument("--org", required=True, help="organization slug or id")
     p.add_argument("--customers", type=id_list, required=True, help="customer ids, e.g. 4,7")
     p.add_argument(
@@ -50,10 +45,7 @@ def add_commands(sub) -> None:
     )  # fmt: skip
     p.add_argument("--created-by", default="cli")
     p.set_defaults(func=run_kind_command)
-    p = sub.add_parser(
-        "dunning-base-rate",
-        help=help_of("dunning-base-rate"),
-    )
+    p = sub.add_parser("dunning-base-rate")
     p.add_argument("--org", required=True, help="organization slug or id")
     p.add_argument("--from", dest="valid_from", required=True, help="1 January or 1 July")
     p.add_argument("--percent", type=percent, required=True, help="e.g. 1.27 (may be negative)")
@@ -61,7 +53,6 @@ def add_commands(sub) -> None:
 
 
 def run_overdue_command(args: argparse.Namespace) -> int:
-    from invoice_pipelines.db.tenancy import UnknownOrganization
     from invoice_pipelines.overdue.pipeline import run_overdue
     from invoice_pipelines.overdue.scheduling import AsOfError, check_as_of_day
 
@@ -77,22 +68,17 @@ def run_overdue_command(args: argparse.Namespace) -> int:
         print(f"invoice-pipelines overdue: {exc}", file=sys.stderr)
         return 2
     engine = command_line_engine()
-    try:
-        result = run_overdue(engine, args.org, on=on, dry_run=args.dry_run, requested_by="cli")
-    except UnknownOrganization:
-        print(f"invoice-pipelines: there is no organization {args.org!r}", file=sys.stderr)
-        return 2
+    result = run_overdue(engine, args.org, on=on, dry_run=args.dry_run, requested_by="cli")
     delivery = {}
     if result.status != "FAILED" and not result.dry_run:
-        # the letter writer the console script hands in (it is the documents area's, which this
-        # area does not import); the others as the runs' resources read the environment
+        # the letter writer is the documents area's, which this area does not import: the
+        # console script's resources give it, as definitions.py gives it to the runs
         from invoice_pipelines.overdue.letter import write_letters
         from invoice_pipelines.overdue.notice_sending import send_notices_over
-        from invoice_pipelines.queue.commands import EnvResources
 
-        resources = EnvResources()  # the channels' resources, the document store
+        resources = args.resources  # the channels' resources, the document store, the writer
         store = resources.document_store
-        letters = write_letters(engine, args.letter_writer(), store, result.organization_id)
+        letters = write_letters(engine, resources.letter_writer, store, result.organization_id)
         sent = send_notices_over(engine, resources, store, result.organization_id)
         delivery = {
             "letters_written": [
@@ -129,24 +115,11 @@ def run_overdue_command(args: argparse.Namespace) -> int:
     return 0 if result.status in ("SUCCESS", "PARTIAL") else 1
 
 
-def _organization(engine, slug: str) -> dict | None:
-    """The organization, or None after saying on stderr that there is none."""
-    from invoice_pipelines.db.tenancy import UnknownOrganization, resolve_organization
-
-    try:
-        return resolve_organization(engine, slug)
-    except UnknownOrganization:
-        print(f"invoice-pipelines: there is no organization {slug!r}", file=sys.stderr)
-        return None
-
-
 def run_block_command(args: argparse.Namespace) -> int:
     from invoice_pipelines.overdue.pipeline import set_dunning_block
 
     engine = command_line_engine()
-    org = _organization(engine, args.org)
-    if org is None:
-        return 2
+    org = resolve_organization(engine, args.org)
     changed, unknown = set_dunning_block(
         engine,
         org["id"],
@@ -164,9 +137,7 @@ def run_kind_command(args: argparse.Namespace) -> int:
     from invoice_pipelines.overdue.pipeline import set_customer_kind
 
     engine = command_line_engine()
-    org = _organization(engine, args.org)
-    if org is None:
-        return 2
+    org = resolve_organization(engine, args.org)
     changed, unknown = set_customer_kind(
         engine,
         org["id"],
@@ -180,14 +151,10 @@ def run_kind_command(args: argparse.Namespace) -> int:
 
 def run_base_rate_command(args: argparse.Namespace) -> int:
     from invoice_pipelines.core.dunning import DunningSettingsError
-    from invoice_pipelines.db.tenancy import UnknownOrganization
     from invoice_pipelines.overdue.pipeline import set_base_rate
 
     try:
         rates = set_base_rate(command_line_engine(), args.org, args.valid_from, args.percent)
-    except UnknownOrganization:
-        print(f"invoice-pipelines: there is no organization {args.org!r}", file=sys.stderr)
-        return 2
     except DunningSettingsError as exc:
         print(f"invoice-pipelines: {exc}", file=sys.stderr)
         return 2

@@ -1,9 +1,8 @@
 """The commands every kind of batch job shares, and what they print: `batch-status`, `batch-list`,
 `batch-cancel`, `batch-retry` and `batch-run` (a queued job of any kind the queue runs itself,
 processed here with a progress bar), the job as a person reads it (`format_job`), the exit codes,
-who asks, and the engine and resources a command uses. The areas' cli.py files add the commands
-(`batch-status` and friends with billing's, `batch-run` with delivery's) and register their kinds
-(`queue.registry.register`); nothing here imports an area."""
+who asks, and the engine and resources a command uses. queue/cli.py adds the commands; the console
+script registers every area's kinds (`areas.register_kinds`); nothing here imports an area."""
 
 from __future__ import annotations
 
@@ -12,7 +11,8 @@ import getpass
 import json
 import sys
 import time
-from typing import TextIO
+from collections.abc import Callable, Mapping
+from typing import Any, TextIO
 
 from invoice_pipelines.queue.job_kind import Reading, RunSettings, counted
 from invoice_pipelines.queue.jobs import (
@@ -46,46 +46,25 @@ def who(args: argparse.Namespace) -> str:
 
 
 class EnvResources:
-    """The resources a kind's work needs, for a command: configured from the environment as
-    definitions.py configures them, each built when first asked for (by attribute, like a run's
-    `context.resources`). Each is the plain object the run's resource wraps (the document store's
-    files, the SMTP server, the message provider), so a command imports no Dagster; secrets given
-    as environment variables are read here."""
+    """The resources a kind's work needs, for a command: each built when first asked for (by
+    attribute, like a run's `context.resources`) from the factory of its name in `factories`, the
+    plain object the run's resource of that name wraps (the document store's files, the SMTP
+    server, the message provider), so a command imports no Dagster. The console script hands in
+    the areas' one table (`areas.command_resources`, which definitions.py binds for the runs);
+    `given` are resources made already (a test's store)."""
 
-    def __init__(self, **given) -> None:
+    def __init__(self, factories: Mapping[str, Callable[[], Any]] | None = None, **given) -> None:
+        self._factories = dict(factories or {})
         self._given = dict(given)
 
     def __getattr__(self, name: str):
         if name.startswith("_"):
             raise AttributeError(name)
         if name not in self._given:
-            self._given[name] = _from_env(name)
+            if name not in self._factories:
+                raise AttributeError(f"no resource {name!r} for a command")
+            self._given[name] = self._factories[name]()
         return self._given[name]
-
-
-def _from_env(name: str):
-    if name in _FROM_ENV:
-        return _FROM_ENV[name]()
-    # what the delivery channels go out through (mailer, text_messages, ...)
-    from invoice_pipelines.resources.channels import client_factories
-
-    factories = client_factories()
-    if name not in factories:
-        raise AttributeError(f"no resource {name!r} for a command")
-    return factories[name]()
-
-
-def _document_store():
-    from invoice_pipelines.resources.stores import files_from_env
-
-    return files_from_env("documents")
-
-
-_FROM_ENV = {
-    "document_store": _document_store,
-    # a command renders in its own process with the default renderer
-    "document_renderer": lambda: None,
-}
 
 
 class ProgressBar:
@@ -301,9 +280,12 @@ def print_queued(job_id: int) -> None:
     )
 
 
-def run_here(engine, job_id: int, chunk_size: int | None, runner: str, command: str) -> int:
+def run_here(
+    engine, job_id: int, chunk_size: int | None, runner: str, command: str, resources: EnvResources
+) -> int:
     """Process a queued job of a kind the queue runs itself, here, with a progress bar; its
-    summary, its failed items and what its kind reports (`batch-run`, `--wait`)."""
+    summary, its failed items and what its kind reports (`batch-run`, `--wait`). `resources` are
+    the command's (`args.resources`)."""
     try:
         job = get_batch_job(engine, job_id)
     except UnknownBatchJob as exc:
@@ -322,7 +304,7 @@ def run_here(engine, job_id: int, chunk_size: int | None, runner: str, command: 
     bar = ProgressBar(unit=kind.reading.unit, done=kind.reading.done)
     settings = RunSettings(chunk_size or kind.runs.default_chunk_size, runner, bar.update)
     try:
-        job = run_job(engine, job, kinds, EnvResources(), settings)
+        job = run_job(engine, job, kinds, resources, settings)
     except (UnknownBatchJob, BatchRequestError) as exc:
         print(f"invoice-pipelines {command}: {exc}", file=sys.stderr)
         return EXIT_BAD_REQUEST

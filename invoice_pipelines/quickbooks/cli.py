@@ -13,21 +13,16 @@ import sys
 from sqlalchemy import select
 
 from invoice_pipelines.cli_args import port, positive_int
-from invoice_pipelines.cli_commands import help_of
 from invoice_pipelines.core.qbo_entities import SYNCED
 from invoice_pipelines.db.tables import organizations, sync_conflicts
-from invoice_pipelines.db.tenancy import (
-    UnknownOrganization,
-    resolve_organization,
-    system_transaction,
-)
+from invoice_pipelines.db.tenancy import resolve_organization, system_transaction
 from invoice_pipelines.quickbooks.errors import QboError
 
 WHAT = tuple(entity.sync for entity in SYNCED)
 
 
 def add_commands(sub) -> None:
-    p = sub.add_parser("qbo-connect", help=help_of("qbo-connect"))
+    p = sub.add_parser("qbo-connect")
     p.add_argument("--org", required=True, help="organization id or slug")
     p.add_argument("--realm", required=True, help="the QBO company id (realmId)")
     p.add_argument("--client-id", required=True)
@@ -47,12 +42,12 @@ def add_commands(sub) -> None:
     p.add_argument("--income-account", default="1", help="IncomeAccountRef for new items")
     p.set_defaults(func=run_connect)
 
-    p = sub.add_parser("qbo-sync", help=help_of("qbo-sync"))
+    p = sub.add_parser("qbo-sync")
     p.add_argument("--org", required=True, help="organization id or slug")
     p.add_argument("--what", choices=(*WHAT, "all"), default="all")
     p.set_defaults(func=run_sync)
 
-    p = sub.add_parser("qbo-payables", help=help_of("qbo-payables"))
+    p = sub.add_parser("qbo-payables")
     p.add_argument("--org", required=True, help="organization id or slug")
     p.add_argument(
         "--create-vendors",
@@ -80,26 +75,23 @@ def add_commands(sub) -> None:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=run_payables)
 
-    p = sub.add_parser("qbo-import", help=help_of("qbo-import"))
+    p = sub.add_parser("qbo-import")
     p.add_argument("--org", required=True, help="organization id or slug")
     p.add_argument("--page-size", type=positive_int, default=1000)
     p.set_defaults(func=run_import)
 
-    p = sub.add_parser(
-        "qbo-webhooks",
-        help=help_of("qbo-webhooks"),
-    )
+    p = sub.add_parser("qbo-webhooks")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=port, default=8766)
     p.set_defaults(func=run_webhooks)
 
-    p = sub.add_parser("qbo-conflicts", help=help_of("qbo-conflicts"))
+    p = sub.add_parser("qbo-conflicts")
     p.add_argument("--org", help="organization id or slug; default: every organization")
     p.add_argument("--all", action="store_true", help="resolved ones too")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=run_conflicts)
 
-    p = sub.add_parser("qbo-resolve", help=help_of("qbo-resolve"))
+    p = sub.add_parser("qbo-resolve")
     p.add_argument("conflict_id", type=positive_int)
     p.add_argument("--org", required=True, help="organization id or slug")
     p.add_argument("--keep", choices=("local", "qbo"), required=True)
@@ -107,22 +99,12 @@ def add_commands(sub) -> None:
     p.set_defaults(func=run_resolve)
 
 
-def _org(engine, key: str) -> dict | None:
-    try:
-        return resolve_organization(engine, key)
-    except UnknownOrganization:
-        print(f"invoice-pipelines: there is no organization {key!r}", file=sys.stderr)
-        return None
-
-
 def run_connect(args: argparse.Namespace) -> int:
     from invoice_pipelines.db.engine import command_line_engine
     from invoice_pipelines.quickbooks.tokens import save_connection, token_cipher
 
     engine = command_line_engine()
-    org = _org(engine, args.org)
-    if org is None:
-        return 2
+    org = resolve_organization(engine, args.org)
     secret_var, token_var = args.secrets_from_env
     secret, refresh = os.environ.get(secret_var), os.environ.get(token_var)
     if not secret or not refresh:
@@ -166,9 +148,7 @@ def run_sync(args: argparse.Namespace) -> int:
     from invoice_pipelines.quickbooks.sync.common import RealmBusy
 
     engine = command_line_engine()
-    org = _org(engine, args.org)
-    if org is None:
-        return 2
+    org = resolve_organization(engine, args.org)
     result, status = {}, 0
     try:
         return _sync_now(engine, org, args, result, status)
@@ -187,8 +167,11 @@ def _options(what: str, args: argparse.Namespace) -> dict:
     from invoice_pipelines.quickbooks.sync.bills import letter_pdf
     from invoice_pipelines.resources.stores import uploads_from_env
 
-    writer = getattr(args, "letter_writer", None)
-    return {"read_upload": uploads_from_env().read, "write_letter": letter_pdf(writer)}
+    # the writer is made at its first letter (the documents area's, as the runs get it)
+    return {
+        "read_upload": uploads_from_env().read,
+        "write_letter": letter_pdf(lambda: args.resources.letter_writer),
+    }
 
 
 def _sync_now(engine, org, args, result, status) -> int:
@@ -215,9 +198,7 @@ def run_import(args: argparse.Namespace) -> int:
     from invoice_pipelines.quickbooks.sync.common import RealmBusy
 
     engine = command_line_engine()
-    org = _org(engine, args.org)
-    if org is None:
-        return 2
+    org = resolve_organization(engine, args.org)
     summary = {}
     try:
         return _import(engine, org, args, summary)
@@ -259,9 +240,7 @@ def run_payables(args: argparse.Namespace) -> int:
     from invoice_pipelines.quickbooks import payables_settings as ps
 
     engine = command_line_engine()
-    org = _org(engine, args.org)
-    if org is None:
-        return 2
+    org = resolve_organization(engine, args.org)
     named = args.supplier_vat_id or args.supplier_name or args.vendor
     if named and not args.expense_account:
         print(
@@ -363,9 +342,7 @@ def run_conflicts(args: argparse.Namespace) -> int:
         .order_by(sync_conflicts.c.status.desc(), sync_conflicts.c.id)
     )
     if args.org:
-        org = _org(engine, args.org)
-        if org is None:
-            return 2
+        org = resolve_organization(engine, args.org)
         query = query.where(sync_conflicts.c.organization_id == org["id"])
     if not args.all:
         query = query.where(sync_conflicts.c.status == "open")
@@ -390,9 +367,7 @@ def run_resolve(args: argparse.Namespace) -> int:
     from invoice_pipelines.quickbooks.sync.customers import resolve_conflict
 
     engine = command_line_engine()
-    org = _org(engine, args.org)
-    if org is None:
-        return 2
+    org = resolve_organization(engine, args.org)
     with open_client(engine, org["id"], QboSettings.from_env()) as client:
         try:
             result = resolve_conflict(

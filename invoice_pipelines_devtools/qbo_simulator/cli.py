@@ -7,14 +7,10 @@ import json
 import signal
 
 from invoice_pipelines.cli_args import port, positive_number
-from invoice_pipelines.cli_commands import help_of
 
 
 def add_commands(sub) -> None:
-    p = sub.add_parser(
-        "qbo-simulator",
-        help=help_of("qbo-simulator"),
-    )
+    p = sub.add_parser("qbo-simulator")
     add_arguments(p)
 
 

@@ -7,11 +7,11 @@ import pytest
 from sqlalchemy import insert
 from sqlalchemy.engine import make_url
 
-from invoice_pipelines.billing.cli import run_batch_cancel, run_batch_retry
 from invoice_pipelines.billing.invoicing_kinds import enqueue_sales_orders
 from invoice_pipelines.cli import main
 from invoice_pipelines.db.tables import batch_job_items, batch_jobs, items
 from invoice_pipelines.db.tenancy import tenant_transaction
+from invoice_pipelines.queue.cli import run_batch_cancel, run_batch_retry
 from invoice_pipelines.queue.jobs import get_batch_job
 from invoice_pipelines_tests.billing.shop import make_shop
 

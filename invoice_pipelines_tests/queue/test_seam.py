@@ -228,9 +228,13 @@ def test_a_registered_kind_runs_from_the_command_line(db, capsys, monkeypatch, r
     org = db.new_organization(name="Buchstaben GmbH")
     monkeypatch.setenv("INVOICE_PIPELINES_DB_URL", db.url)
     job_id = queue_over_invoices(db.engine, org["slug"], "letters", [2, 4, 5])
-    from invoice_pipelines.queue import commands
+    from invoice_pipelines import areas
 
-    monkeypatch.setitem(commands._FROM_ENV, "counter_name", lambda: "Kommandozeile")
+    # the test kind's resource beside the areas' table, as a command takes its resources from it
+    table = areas.command_resources()
+    monkeypatch.setattr(
+        areas, "command_resources", lambda: {**table, "counter_name": lambda: "Kommandozeile"}
+    )
     registry.register("letters", lambda: LETTERS)  # the kind's one registration line
     assert main(["batch-run", str(job_id)]) == 1  # one item failed
     out = capsys.readouterr().out

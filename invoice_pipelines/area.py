@@ -1,0 +1,95 @@
+"""What an area gives the two assemblies, `definitions.py` (the Dagster code location) and `cli.py`
+(the console script): one `Area`, in its own `<area>/area.py`, listed in `areas.py`. Both
+assemblies iterate that one list, so a command and a run are built from the same parts: its
+commands, its Dagster definitions, its kinds of batch job and the resources it makes and needs.
+
+Light on purpose: nothing here imports Dagster, SQLAlchemy or an area, and an `Area` names its
+parts by loaders (functions that import them when an assembly asks), so `invoice-pipelines --help`
+lists every area's commands without loading one of them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+# an area's `add_commands(subparsers)`: the argparse parsers of its commands (its cli.py)
+AddCommands = Callable[[Any], None]
+
+
+@dataclass(frozen=True)
+class Command:
+    """A command as `--help` lists it: its name and its one-line help (the one place it is
+    written; the area's parser takes it from here, `Area.add_commands`)."""
+
+    name: str
+    help: str
+
+
+@dataclass(frozen=True)
+class QueueKind:
+    """A kind of batch job the area brings to the queue: its `batch_jobs.kind` and a loader of its
+    `queue.kinds.JobKind`, called only when a run or a command meets a job of that kind."""
+
+    name: str
+    load: Callable[[], Any]
+
+
+@dataclass(frozen=True)
+class Resource:
+    """How a resource is made from the environment, under the name runs and commands both use:
+    `for_runs` gives what definitions.py binds (a Dagster resource), `for_commands` the plain
+    object that resource wraps, without Dagster (`queue.commands.EnvResources`); None where a
+    command has no resource of that name."""
+
+    for_runs: Callable[[], Any]
+    for_commands: Callable[[], Any] | None = None
+
+
+@dataclass(frozen=True)
+class Area:
+    """One area as the assemblies see it. `commands` is what `--help` lists, in order; `parsers`
+    loads the area's `add_commands` (imported only for a command of the area); `definitions` loads
+    its Dagster `Definitions`; `kinds` are its kinds of batch job; `provides` loads the resources
+    it makes for every area (by name), `needs` names the resources its runs and commands use."""
+
+    name: str
+    commands: tuple[Command, ...] = ()
+    parsers: Callable[[], AddCommands] | None = None
+    definitions: Callable[[], Any] | None = None
+    kinds: tuple[QueueKind, ...] = ()
+    provides: Callable[[], Mapping[str, Resource]] | None = None
+    needs: frozenset[str] = frozenset()
+
+    def __post_init__(self) -> None:
+        if self.commands and self.parsers is None:
+            raise ValueError(f"area {self.name!r} lists commands but loads no parsers")
+
+    def add_commands(self, sub) -> None:
+        """Add the area's commands to the console script's subparsers: its `cli.py` builds each
+        parser, the help comes from `commands`; a command missing from either side is refused."""
+        if self.parsers is None:
+            return
+        listed = _Listed(sub, {command.name: command.help for command in self.commands})
+        self.parsers()(listed)
+        missing = [name for name in listed.helps if name not in listed.added]
+        if missing:
+            raise ValueError(f"area {self.name!r} lists {missing} but its parsers add none")
+
+
+class _Listed:
+    """The subparsers an area's `add_commands` gets: `add_parser(name)` takes the command's help
+    from the area's table and refuses a command the table does not list."""
+
+    def __init__(self, sub, helps: dict[str, str]) -> None:
+        self._sub = sub
+        self.helps = helps
+        self.added: list[str] = []
+
+    def add_parser(self, name: str, **options):
+        if name not in self.helps:
+            raise ValueError(f"command {name!r} is in no area's table (its area.py)")
+        if "help" in options:
+            raise ValueError(f"command {name!r}: its help is written in its area's table")
+        self.added.append(name)
+        return self._sub.add_parser(name, help=self.helps[name], **options)

@@ -1,0 +1,88 @@
+"""Every area, in order: the one list both assemblies build from. `definitions.py` merges each
+area's Dagster definitions, builds the queue from every area's kinds and binds the resources the
+areas make; `cli.py` lists each area's commands (`--help` from the tables alone), loads the parsers
+of the called command's area only, and gives the command the same resources by the same names.
+
+Importing this module imports each area's `area.py` and nothing more: no Dagster, no SQLAlchemy,
+none of an area's work."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from invoice_pipelines.area import Area, Command, QueueKind, Resource
+from invoice_pipelines.billing.area import AREA as BILLING
+from invoice_pipelines.db.area import AREA as DB
+from invoice_pipelines.delivery.area import AREA as DELIVERY
+from invoice_pipelines.documents.area import AREA as DOCUMENTS
+from invoice_pipelines.exports.area import AREA as EXPORTS
+from invoice_pipelines.housekeeping.area import AREA as HOUSEKEEPING
+from invoice_pipelines.intake.area import AREA as INTAKE
+from invoice_pipelines.overdue.area import AREA as OVERDUE
+from invoice_pipelines.queue.area import AREA as QUEUE
+from invoice_pipelines.quickbooks.area import AREA as QUICKBOOKS
+from invoice_pipelines.resources.area import AREA as RESOURCES
+from invoice_pipelines.tenants.area import AREA as TENANTS
+
+# in the order `--help` lists their commands and definitions.py merges their definitions
+AREAS: tuple[Area, ...] = (
+    RESOURCES,
+    DB,
+    TENANTS,
+    INTAKE,
+    BILLING,
+    EXPORTS,
+    DOCUMENTS,
+    DELIVERY,
+    QUEUE,
+    OVERDUE,
+    QUICKBOOKS,
+    HOUSEKEEPING,
+)
+
+
+def commands() -> list[tuple[Command, Area]]:
+    """Every command with its area, in the order `--help` lists them."""
+    return [(command, area) for area in AREAS for command in area.commands]
+
+
+def queue_kinds() -> tuple[QueueKind, ...]:
+    """Every area's kinds of batch job, in the order of the areas."""
+    return tuple(kind for area in AREAS for kind in area.kinds)
+
+
+def register_kinds() -> None:
+    """Make every area's kinds known to this process (`queue.registry.register`), each by its
+    loader: the one place a kind is registered, for the runs and for the commands alike. A
+    command loads a kind only when it meets a job of it."""
+    from invoice_pipelines.queue.registry import register
+
+    for kind in queue_kinds():
+        register(kind.name, kind.load)
+
+
+def resources() -> dict[str, Resource]:
+    """Every resource the areas make, by name; a name made twice, or needed by an area and made
+    by none, is an error here (the code location and the commands would disagree)."""
+    made: dict[str, Resource] = {}
+    for area in AREAS:
+        given: Mapping[str, Resource] = area.provides() if area.provides else {}
+        twice = sorted(set(given) & set(made))
+        if twice:
+            raise ValueError(f"area {area.name!r} makes resources made before: {twice}")
+        made.update(given)
+    for area in AREAS:
+        missing = sorted(area.needs - set(made))
+        if missing:
+            raise ValueError(f"area {area.name!r} needs resources no area makes: {missing}")
+    return made
+
+
+def command_resources() -> dict[str, object]:
+    """The plain factories of the resources a command may use, by the runs' names: what
+    `queue.commands.EnvResources` builds each from when first asked for."""
+    return {
+        name: resource.for_commands
+        for name, resource in resources().items()
+        if resource.for_commands is not None
+    }

@@ -1,0 +1,77 @@
+"""Billing as the assemblies see it: its commands (billing/cli.py), its assets and jobs
+(billing/defs.py) and its kinds of batch job: invoicing (`sales_orders`, `customer_lines`: run by
+`batch_invoicing_job`, which the queue's `batch_jobs_sensor` launches) and credit notes (run by
+the queue itself)."""
+
+from __future__ import annotations
+
+from invoice_pipelines.area import Area, Command, QueueKind
+
+
+def _parsers():
+    from invoice_pipelines.billing.cli import add_commands
+
+    return add_commands
+
+
+def _definitions():
+    from invoice_pipelines.billing.defs import defs
+
+    return defs
+
+
+def _launch_invoicing(job_id: int, slug: str, run_key: str):
+    """The RunRequest of `batch_invoicing_job` for one queued invoicing job: Dagster's, loaded
+    when the queue's sensor launches one (a command never does)."""
+    from invoice_pipelines.billing.defs import invoicing_run_request
+
+    return invoicing_run_request(job_id, slug, run_key)
+
+
+def _sales_orders():
+    from invoice_pipelines.billing.invoicing_kinds import SALES_ORDERS_KIND, with_run_request
+
+    return with_run_request(SALES_ORDERS_KIND, _launch_invoicing)
+
+
+def _customer_lines():
+    from invoice_pipelines.billing.invoicing_kinds import CUSTOMER_LINES_KIND, with_run_request
+
+    return with_run_request(CUSTOMER_LINES_KIND, _launch_invoicing)
+
+
+def _credit_notes():
+    from invoice_pipelines.billing.credit_note_jobs import CREDIT_NOTES_KIND
+
+    return CREDIT_NOTES_KIND
+
+
+AREA = Area(
+    "billing",
+    commands=(
+        Command("batch-invoice", "enqueue a batch invoicing job"),
+        Command(
+            "batch-credit-notes",
+            "queue credit notes for many sales invoices (a JSON file of items), each issued once",
+        ),
+        Command(
+            "credit-note",
+            "issue a credit note (type 381) for a sales invoice: in full, given lines, or a net "
+            "amount per VAT rate",
+        ),
+        Command(
+            "customer-skonto",
+            "a customer's own early-payment discount steps (Skonto) instead of the "
+            "organization's settings['skonto']",
+        ),
+    ),
+    parsers=_parsers,
+    definitions=_definitions,
+    # the names are the kinds' own (`batch_jobs.kind`); the registry checks each loaded kind's
+    kinds=(
+        QueueKind("sales_orders", _sales_orders),
+        QueueKind("customer_lines", _customer_lines),
+        QueueKind("credit_notes", _credit_notes),
+    ),
+    needs=frozenset({"database"}),
+)

@@ -1,0 +1,39 @@
+"""Delivery as the assemblies see it: `send-invoices` and `batch-send` (delivery/cli.py), its
+assets and jobs (delivery/defs.py) and its kind of batch job (`communications`)."""
+
+from __future__ import annotations
+
+from invoice_pipelines.area import Area, Command, QueueKind
+from invoice_pipelines.delivery.kind import COMMUNICATIONS
+
+
+def _parsers():
+    from invoice_pipelines.delivery.cli import add_commands
+
+    return add_commands
+
+
+def _definitions():
+    from invoice_pipelines.delivery.defs import defs
+
+    return defs
+
+
+def _communications_kind():
+    from invoice_pipelines.delivery.batch import COMMUNICATIONS_KIND
+
+    return COMMUNICATIONS_KIND
+
+
+AREA = Area(
+    "delivery",
+    commands=(
+        Command("send-invoices", "e-mail invoices that have documents, at most once"),
+        Command("batch-send", "queue a communications job: send invoices, once each"),
+    ),
+    parsers=_parsers,
+    definitions=_definitions,
+    kinds=(QueueKind(COMMUNICATIONS, _communications_kind),),
+    # the channels' resources: resources/channels.py TRANSPORTS
+    needs=frozenset({"database", "document_store", "mailer", "text_messages"}),
+)

@@ -1,0 +1,33 @@
+"""Housekeeping as the assemblies see it: `housekeeping` (housekeeping/cli.py), its jobs and
+schedules (housekeeping/defs.py)."""
+
+from __future__ import annotations
+
+from invoice_pipelines.area import Area, Command
+
+
+def _parsers():
+    from invoice_pipelines.housekeeping.cli import add_commands
+
+    return add_commands
+
+
+def _definitions():
+    from invoice_pipelines.housekeeping.defs import defs
+
+    return defs
+
+
+AREA = Area(
+    "housekeeping",
+    commands=(
+        Command(
+            "housekeeping",
+            "remove archived uploads and export files past their retention period (JSON per "
+            "organization)",
+        ),
+    ),
+    parsers=_parsers,
+    definitions=_definitions,
+    needs=frozenset({"database", "upload_store", "export_store"}),
+)

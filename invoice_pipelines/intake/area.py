@@ -1,0 +1,45 @@
+"""The intake as the assemblies see it: `parse` and `incoming` (intake/cli.py), its assets, jobs,
+sensors and checks (intake/defs.py), and the `document_parser` its runs parse with."""
+
+from __future__ import annotations
+
+from invoice_pipelines.area import Area, Command, Resource
+
+
+def _parsers():
+    from invoice_pipelines.intake.cli import add_commands
+
+    return add_commands
+
+
+def _definitions():
+    from invoice_pipelines.intake.defs import defs
+
+    return defs
+
+
+def _document_parser():
+    from invoice_pipelines.intake.parser_resource import DocumentParser
+    from invoice_pipelines.resources.parse_server import KEEP_WARM_SECONDS
+    from invoice_pipelines.settings import max_upload_bytes, positive_number
+
+    return DocumentParser(
+        timeout_seconds=float(positive_number("INVOICE_PIPELINES_PARSE_TIMEOUT_SECONDS", float)),
+        max_upload_bytes=max_upload_bytes(),
+        # the runs share one warm pool (resources/parse_server.py), not one warm-up each
+        keep_warm_seconds=KEEP_WARM_SECONDS,
+    )
+
+
+AREA = Area(
+    "intake",
+    commands=(
+        Command("parse", "parse and validate one invoice file offline"),
+        Command("incoming", "incoming invoices: list, show, review, policy"),
+    ),
+    parsers=_parsers,
+    definitions=_definitions,
+    # a command parses in its own process (`parse`): no `document_parser` for it
+    provides=lambda: {"document_parser": Resource(_document_parser)},
+    needs=frozenset({"database", "upload_store", "ocr_engine", "document_parser", "mailer"}),
+)

@@ -1,0 +1,51 @@
+"""QuickBooks Online as the assemblies see it: the `qbo-*` commands (quickbooks/cli.py), its
+assets, jobs, schedules and sensors (quickbooks/defs.py) and the `quickbooks` resource."""
+
+from __future__ import annotations
+
+from invoice_pipelines.area import Area, Command, Resource
+
+
+def _parsers():
+    from invoice_pipelines.quickbooks.cli import add_commands
+
+    return add_commands
+
+
+def _definitions():
+    from invoice_pipelines.quickbooks.defs import defs
+
+    return defs
+
+
+def _quickbooks():
+    from invoice_pipelines.quickbooks.resources import quickbooks_from_env
+
+    return quickbooks_from_env()
+
+
+AREA = Area(
+    "quickbooks",
+    commands=(
+        Command("qbo-connect", "connect an organization to its QuickBooks company"),
+        Command("qbo-sync", "sync one organization with QuickBooks now"),
+        Command(
+            "qbo-payables",
+            "supplier invoices in QuickBooks: create vendors, expense accounts, exchange rates, "
+            "waiting bills",
+        ),
+        Command(
+            "qbo-import", "initial import of a QuickBooks company's customers, items and vendors"
+        ),
+        Command(
+            "qbo-webhooks", "receive QuickBooks webhooks (POST /qbo/webhooks): each asks for a pull"
+        ),
+        Command("qbo-conflicts", "list QuickBooks sync conflicts (open ones first)"),
+        Command("qbo-resolve", "resolve a conflict held for manual review"),
+    ),
+    parsers=_parsers,
+    definitions=_definitions,
+    # a command reads its settings from INVOICE_PIPELINES_QBO_* itself
+    provides=lambda: {"quickbooks": Resource(_quickbooks)},
+    needs=frozenset({"database", "upload_store", "letter_writer", "quickbooks"}),
+)
