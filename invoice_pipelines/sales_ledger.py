@@ -1,20 +1,26 @@
 """The sales ledger as the areas read it: a sales invoice with its customer and, for a credit note,
 the invoice it corrects (BT-25, BT-26; billing/credit_notes.py), its lines and its VAT breakdown.
 
-The documents, the deliveries, the exports and the dunning notices read their invoices here, each
-the fields it needs, many invoices per query. A field is named as a row carries it: the invoice's
-columns under their own names (`invoice_number`, `gross_total`, ...), the customer's with
-`customer_` before them (`customer_name`, `customer_email`; `customer_number` as it is), the
-corrected invoice's number and date as `corrects_number` and `corrects_date`. A reader that needs
-another name for a field says so (`fields(invoice_total="gross_total")`). The customer is joined
-when a field of it is used, the corrected invoice when one of its is: a read pays for no join it
-does not need.
+The documents, the deliveries, the exports, the dunning notices and the QuickBooks syncs read their
+invoices here, each the fields it needs, many invoices per query (CHUNK ids to a query). A field is
+named as a row carries it: the invoice's columns under their own names (`invoice_number`,
+`gross_total`, ...), the customer's with `customer_` before them (`customer_name`,
+`customer_email`; `customer_number` as it is), the corrected invoice's number and date as
+`corrects_number` and `corrects_date`. A reader that needs another name for a field says so
+(`fields(invoice_total="gross_total")`). The customer is joined when a field of it is used, the
+corrected invoice when one of its is: a read pays for no join it does not need. Rows that point at
+invoices (QuickBooks' push queue, its mappings) read their invoices' fields in the same query:
+`joined_to(queue, queue.c.sales_invoice_id, *names)`. The credit notes of invoices are read the
+other way round (`read_credit_notes`).
+
+The ledger is read here, never written: whoever writes an invoice (billing, the payment pulls, the
+dunning) or its own state about one (a queue row, a sync mapping) does so where it always did.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator
 
 from sqlalchemy import Select, select
 from sqlalchemy.engine import Connection, Row, RowMapping
@@ -27,6 +33,9 @@ from invoice_pipelines.db.tables import (
     sales_invoice_taxes,
     sales_invoices,
 )
+
+# ids in one IN list: far below PostgreSQL's 65,535 parameters and SQLite's 32,766
+CHUNK = 5000
 
 # a credit note's `corrects_invoice_id` names the invoice it corrects (no foreign key: tables.py)
 corrected = sales_invoices.alias("corrected")
@@ -78,6 +87,18 @@ def joined(*names: str) -> FromClause:
     return source
 
 
+def joined_to(source: FromClause, invoice_id: ColumnElement, *names: str) -> FromClause:
+    """`source` joined to the invoices its column `invoice_id` names, and to what the fields
+    `names` come from (as `joined`): one query reads rows that point at invoices with them."""
+    return source.join(joined(*names), sales_invoices.c.id == invoice_id)
+
+
+def _chunks(ids: Iterable[int]) -> Iterator[list[int]]:
+    ids = list(ids)
+    for start in range(0, len(ids), CHUNK):
+        yield ids[start : start + CHUNK]
+
+
 def select_invoices(*names: str, **renamed: str) -> Select:
     """SELECT of the fields (as `fields` labels them) from what they need joined; the reader adds
     its conditions and order."""
@@ -92,38 +113,65 @@ def read_invoices(
     **renamed: str,
 ) -> list[Row]:
     """The organization's invoices among `invoice_ids` with the fields asked for, in no particular
-    order (ids it does not have are left out); one query."""
-    return list(
-        conn.execute(
-            select_invoices(*names, **renamed).where(
+    order (ids it does not have are left out); one query per CHUNK ids."""
+    query = select_invoices(*names, **renamed)
+    return [
+        row
+        for chunk in _chunks(invoice_ids)
+        for row in conn.execute(
+            query.where(
                 sales_invoices.c.organization_id == organization_id,
-                sales_invoices.c.id.in_(list(invoice_ids)),
+                sales_invoices.c.id.in_(chunk),
             )
         ).all()
-    )
+    ]
 
 
-def read_lines(conn: Connection, invoice_ids: Sequence[int]) -> dict[int, list[RowMapping]]:
-    """Each invoice's `sales_invoice_lines` rows in line order; one query."""
+def read_credit_notes(
+    conn: Connection,
+    organization_id: int,
+    invoice_ids: Iterable[int],
+    *names: str,
+    **renamed: str,
+) -> list[Row]:
+    """The organization's credit notes of the invoices `invoice_ids` (their `corrects_invoice_id`
+    among them), with the fields asked for, in no particular order; one query per CHUNK ids."""
+    query = select_invoices(*names, **renamed)
+    return [
+        row
+        for chunk in _chunks(invoice_ids)
+        for row in conn.execute(
+            query.where(
+                sales_invoices.c.organization_id == organization_id,
+                sales_invoices.c.corrects_invoice_id.in_(chunk),
+            )
+        ).all()
+    ]
+
+
+def read_lines(conn: Connection, invoice_ids: Iterable[int]) -> dict[int, list[RowMapping]]:
+    """Each invoice's `sales_invoice_lines` rows in line order; one query per CHUNK ids."""
     lines: dict[int, list[RowMapping]] = defaultdict(list)
-    for row in conn.execute(
-        select(sales_invoice_lines)
-        .where(sales_invoice_lines.c.sales_invoice_id.in_(list(invoice_ids)))
-        .order_by(sales_invoice_lines.c.sales_invoice_id, sales_invoice_lines.c.line_no)
-    ).mappings():
-        lines[row["sales_invoice_id"]].append(row)
+    for chunk in _chunks(invoice_ids):
+        for row in conn.execute(
+            select(sales_invoice_lines)
+            .where(sales_invoice_lines.c.sales_invoice_id.in_(chunk))
+            .order_by(sales_invoice_lines.c.sales_invoice_id, sales_invoice_lines.c.line_no)
+        ).mappings():
+            lines[row["sales_invoice_id"]].append(row)
     return lines
 
 
-def read_vat_breakdowns(conn: Connection, invoice_ids: Sequence[int]) -> dict[int, list[tuple]]:
+def read_vat_breakdowns(conn: Connection, invoice_ids: Iterable[int]) -> dict[int, list[tuple]]:
     """Each invoice's VAT breakdown, (category, rate, basis, amount) in the order it was stored;
-    one query."""
+    one query per CHUNK ids."""
     t = sales_invoice_taxes.c
     taxes: dict[int, list[tuple]] = defaultdict(list)
-    for invoice_id, category, rate, basis, amount in conn.execute(
-        select(t.sales_invoice_id, t.vat_category, t.vat_rate, t.basis, t.amount)
-        .where(t.sales_invoice_id.in_(list(invoice_ids)))
-        .order_by(t.id)
-    ):
-        taxes[invoice_id].append((category, rate, basis, amount))
+    for chunk in _chunks(invoice_ids):
+        for invoice_id, category, rate, basis, amount in conn.execute(
+            select(t.sales_invoice_id, t.vat_category, t.vat_rate, t.basis, t.amount)
+            .where(t.sales_invoice_id.in_(chunk))
+            .order_by(t.id)
+        ):
+            taxes[invoice_id].append((category, rate, basis, amount))
     return taxes

@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Engine, and_, exists, func, or_, select
 
+from invoice_pipelines import sales_ledger
 from invoice_pipelines.core.lifecycle import Status
 from invoice_pipelines.core.qbo_entities import NEEDED_BY_PUSH
 from invoice_pipelines.db.tables import (
@@ -22,7 +23,6 @@ from invoice_pipelines.db.tables import (
     qbo_mappings,
     qbo_push_queue,
     qbo_vendors,
-    sales_invoices,
 )
 from invoice_pipelines.db.tenancy import system_transaction
 from invoice_pipelines.quickbooks.sync.bill_queue import WAITING as BILL_WAITING
@@ -81,14 +81,16 @@ def push_waiting(engine: Engine) -> tuple[dict[str, int], dict[str, int], dict[s
         qbo_connections.c.status == "active"
     )
     with system_transaction(engine) as conn:
+        invoice = sales_ledger.field  # the sales ledger's invoices (sales_ledger.py)
         new = dict(
             conn.execute(
-                select(organizations.c.slug, func.max(sales_invoices.c.id))
-                .join(organizations, organizations.c.id == sales_invoices.c.organization_id)
+                select(organizations.c.slug, func.max(invoice("id")))
+                .select_from(sales_ledger.joined())
+                .join(organizations, organizations.c.id == invoice("organization_id"))
                 .where(
-                    sales_invoices.c.organization_id.in_(connected),
-                    sales_invoices.c.status != "cancelled",
-                    sales_invoices.c.id.not_in(queued),
+                    invoice("organization_id").in_(connected),
+                    invoice("status") != "cancelled",
+                    invoice("id").not_in(queued),
                 )
                 .group_by(organizations.c.slug)
             ).all()

@@ -35,15 +35,11 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
-from sqlalchemy import Engine, and_, exists, literal, select, update
+from sqlalchemy import Engine, and_, exists, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from invoice_pipelines.db.tables import (
-    qbo_mappings,
-    qbo_push_queue,
-    sales_invoice_lines,
-    sales_invoices,
-)
+from invoice_pipelines import sales_ledger
+from invoice_pipelines.db.tables import qbo_mappings, qbo_push_queue
 from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.outbox import claim, finish, mark_unknown, refuse
 from invoice_pipelines.quickbooks.client import QboClient, quote
@@ -56,11 +52,13 @@ from invoice_pipelines.quickbooks.sync.common import (
     save_mapping,
 )
 from invoice_pipelines.quickbooks.sync.push_queue import (
+    PUSH_FIELDS,
     PUSHES,
+    QUEUE_COLUMNS,
     SENDING_STALE_AFTER,
     Candidate,
     build_invoice,
-    request_id_sql,
+    enqueueable,
     same_invoice,
 )
 
@@ -79,12 +77,12 @@ class CreditNote:
     queue_id: int
     action: str
     request_id: str
-    note: dict  # the credit note's sales_invoices row
+    note: dict  # the credit note's NOTE_FIELDS
     corrects_number: str  # the corrected invoice's number
     invoice_qbo_id: str | None  # the corrected invoice in QBO (None: not pushed yet)
     invoice_state: str | None  # that mapping's qbo_state (active | voided | deleted)
     memo_qbo_id: str | None  # the CreditMemo pushed for the credit note
-    lines: list[dict]
+    lines: list  # its sales_invoice_lines rows, in line order
 
     @property
     def number(self) -> str:
@@ -98,22 +96,18 @@ def enqueue_credit_notes(engine: Engine, organization_id: int) -> dict:
     with tenant_transaction(engine, organization_id, write=True) as conn:
         dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
 
+        ledger = sales_ledger.field
+
         def insert(action: str, *conditions) -> int:
             statement = (
                 dialect.insert(qbo_push_queue)
                 .from_select(
-                    ["organization_id", "sales_invoice_id", "action", "status", "request_id"],
-                    select(
-                        sales_invoices.c.organization_id,
-                        sales_invoices.c.id,
-                        literal(action),
-                        literal("pending"),
-                        request_id_sql(action),
-                    ).where(
-                        sales_invoices.c.organization_id == organization_id,
-                        sales_invoices.c.corrects_invoice_id.is_not(None),
+                    QUEUE_COLUMNS,
+                    enqueueable(action).where(
+                        ledger("organization_id") == organization_id,
+                        ledger("corrects_invoice_id").is_not(None),
                         ~exists().where(
-                            queued.c.sales_invoice_id == sales_invoices.c.id,
+                            queued.c.sales_invoice_id == ledger("id"),
                             queued.c.action == action,
                         ),
                         *conditions,
@@ -124,11 +118,11 @@ def enqueue_credit_notes(engine: Engine, organization_id: int) -> dict:
             )
             return len(conn.execute(statement.returning(qbo_push_queue.c.id)).all())
 
-        credits = insert(CREDIT, sales_invoices.c.status != "cancelled")
+        credits = insert(CREDIT, ledger("status") != "cancelled")
         applications = insert(
             APPLY,
             exists().where(
-                queued.c.sales_invoice_id == sales_invoices.c.id,
+                queued.c.sales_invoice_id == ledger("id"),
                 queued.c.action == CREDIT,
                 queued.c.status == "pushed",
             ),
@@ -136,63 +130,61 @@ def enqueue_credit_notes(engine: Engine, organization_id: int) -> dict:
     return {"queued_credit_notes": credits, "queued_applications": applications}
 
 
+# what a credit note's steps read of it (sales_ledger.py): the invoice push's fields, the reason
+# and the corrected invoice's number
+NOTE_FIELDS = (*PUSH_FIELDS, "credit_reason", "corrects_number")
+
+
 def _load(engine: Engine, organization_id: int, wanted, *, with_lines: bool):
-    """The queue rows `wanted` selects with their credit notes (and lines), and the mappings."""
-    corrected = sales_invoices.alias("corrected")
+    """The queue rows `wanted` selects with their credit notes (NOTE_FIELDS, and lines) from the
+    sales ledger, and the mappings: one query for the rows, one per 5,000 credit notes for the
+    lines, one per mapped entity."""
+    q = qbo_push_queue.c
     invoice_map = qbo_mappings.alias("invoice_map")
     memo_map = qbo_mappings.alias("memo_map")
+    ledger = sales_ledger.field
+    source = sales_ledger.joined_to(qbo_push_queue, q.sales_invoice_id, *NOTE_FIELDS)
     with tenant_transaction(engine, organization_id) as conn:
         rows = [
             dict(r)
             for r in conn.execute(
                 select(
-                    qbo_push_queue.c.id.label("queue_id"),
-                    qbo_push_queue.c.action,
-                    qbo_push_queue.c.request_id,
-                    sales_invoices,
-                    corrected.c.invoice_number.label("corrects_number"),
+                    q.id.label("queue_id"),
+                    q.action,
+                    q.request_id,
+                    *sales_ledger.fields(*NOTE_FIELDS),
                     invoice_map.c.qbo_id.label("invoice_qbo_id"),
                     invoice_map.c.qbo_state.label("invoice_state"),
                     memo_map.c.qbo_id.label("memo_qbo_id"),
                 )
-                .join(sales_invoices, sales_invoices.c.id == qbo_push_queue.c.sales_invoice_id)
-                .join(corrected, corrected.c.id == sales_invoices.c.corrects_invoice_id)
-                .outerjoin(
-                    invoice_map,
-                    and_(
-                        invoice_map.c.organization_id == organization_id,
-                        invoice_map.c.entity == "invoice",
-                        invoice_map.c.local_id == corrected.c.id,
-                    ),
-                )
-                .outerjoin(
-                    memo_map,
-                    and_(
-                        memo_map.c.organization_id == organization_id,
-                        memo_map.c.entity == "credit_memo",
-                        memo_map.c.local_id == sales_invoices.c.id,
-                    ),
+                .select_from(
+                    source.outerjoin(
+                        invoice_map,
+                        and_(
+                            invoice_map.c.organization_id == organization_id,
+                            invoice_map.c.entity == "invoice",
+                            invoice_map.c.local_id == ledger("corrects_invoice_id"),
+                        ),
+                    ).outerjoin(
+                        memo_map,
+                        and_(
+                            memo_map.c.organization_id == organization_id,
+                            memo_map.c.entity == "credit_memo",
+                            memo_map.c.local_id == ledger("id"),
+                        ),
+                    )
                 )
                 .where(
-                    qbo_push_queue.c.organization_id == organization_id,
-                    qbo_push_queue.c.action.in_(CREDIT_ACTIONS),
+                    q.organization_id == organization_id,
+                    q.action.in_(CREDIT_ACTIONS),
+                    # the corrected invoice is there (the ledger joins it outer)
+                    ledger("corrects_number").is_not(None),
                     wanted,
                 )
-                .order_by(qbo_push_queue.c.id)
+                .order_by(q.id)
             ).mappings()
         ]
-        lines: dict[int, list[dict]] = {r["id"]: [] for r in rows}
-        ids = list(lines) if with_lines else []
-        for start in range(0, len(ids), 5000):
-            for line in conn.execute(
-                select(sales_invoice_lines)
-                .where(
-                    sales_invoice_lines.c.organization_id == organization_id,
-                    sales_invoice_lines.c.sales_invoice_id.in_(ids[start : start + 5000]),
-                )
-                .order_by(sales_invoice_lines.c.sales_invoice_id, sales_invoice_lines.c.line_no)
-            ).mappings():
-                lines[line["sales_invoice_id"]].append(dict(line))
+        lines = sales_ledger.read_lines(conn, [r["id"] for r in rows]) if with_lines else {}
         customers = mappings_by_local_id(conn, organization_id, "customer")
         items = mappings_by_local_id(conn, organization_id, "item") if with_lines else {}
     notes = [
@@ -205,7 +197,7 @@ def _load(engine: Engine, organization_id: int, wanted, *, with_lines: bool):
             invoice_qbo_id=r["invoice_qbo_id"],
             invoice_state=r["invoice_state"],
             memo_qbo_id=r["memo_qbo_id"],
-            lines=lines[r["id"]],
+            lines=lines.get(r["id"], []),
         )
         for r in rows
     ]

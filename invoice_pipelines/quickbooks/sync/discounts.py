@@ -44,15 +44,11 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
-from sqlalchemy import Connection, Engine, and_, exists, literal, select, update
+from sqlalchemy import Connection, Engine, and_, exists, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from invoice_pipelines.db.tables import (
-    qbo_mappings,
-    qbo_push_queue,
-    sales_invoice_discounts,
-    sales_invoices,
-)
+from invoice_pipelines import sales_ledger
+from invoice_pipelines.db.tables import qbo_mappings, qbo_push_queue, sales_invoice_discounts
 from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.outbox import finish
 from invoice_pipelines.quickbooks.client import QboClient
@@ -72,8 +68,9 @@ from invoice_pipelines.quickbooks.sync.credit_memos import (
 from invoice_pipelines.quickbooks.sync.push_queue import (
     DOC_NUMBER_MAX,
     PUSHES,
+    QUEUE_COLUMNS,
+    enqueueable,
     rate_key,
-    request_id_sql,
 )
 
 DISCOUNT = "discount"
@@ -94,36 +91,28 @@ def enqueue_discounts(
 ) -> int:
     """Queue (`discount`) each invoice (among `invoice_ids`, or all) with a discount settled here
     that is in QBO and not queued yet: one INSERT ... SELECT on the caller's connection."""
-    s, d, m = sales_invoices.c, sales_invoice_discounts.c, qbo_mappings.c
+    d, m = sales_invoice_discounts.c, qbo_mappings.c
+    invoice = sales_ledger.field
     queued = qbo_push_queue.alias("queued")
     conditions = [
-        s.organization_id == organization_id,
-        s.id.in_(select(d.sales_invoice_id).where(d.organization_id == organization_id)),
+        invoice("organization_id") == organization_id,
+        invoice("id").in_(select(d.sales_invoice_id).where(d.organization_id == organization_id)),
         exists().where(
-            m.organization_id == s.organization_id,
+            m.organization_id == invoice("organization_id"),
             m.entity == "invoice",
-            m.local_id == s.id,
+            m.local_id == invoice("id"),
             m.qbo_state == "active",
         ),
-        ~exists().where(queued.c.sales_invoice_id == s.id, queued.c.action == DISCOUNT),
+        ~exists().where(queued.c.sales_invoice_id == invoice("id"), queued.c.action == DISCOUNT),
     ]
     if invoice_ids is not None:
         if not invoice_ids:
             return 0
-        conditions.append(s.id.in_(list(invoice_ids)))
+        conditions.append(invoice("id").in_(list(invoice_ids)))
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
     statement = (
         dialect.insert(qbo_push_queue)
-        .from_select(
-            ["organization_id", "sales_invoice_id", "action", "status", "request_id"],
-            select(
-                s.organization_id,
-                s.id,
-                literal(DISCOUNT),
-                literal("pending"),
-                request_id_sql(DISCOUNT),
-            ).where(*conditions),
-        )
+        .from_select(QUEUE_COLUMNS, enqueueable(DISCOUNT).where(*conditions))
         # two runs enqueueing at once: the rows the first inserted are skipped
         .on_conflict_do_nothing(index_elements=["sales_invoice_id", "action"])
     )
@@ -156,42 +145,45 @@ class Discount:
         return self.shares[0]["paid_on"]
 
 
+# what a discount's steps read of its invoice (sales_ledger.py)
+DISCOUNT_FIELDS = ("id", "invoice_number", "status", "customer_id")
+
+
 def _load(engine: Engine, organization_id: int, wanted) -> tuple[list[Discount], dict]:
-    """The queue rows `wanted` selects with their invoices, mappings and discount shares, and the
-    customers' mappings: three queries."""
-    q, s = qbo_push_queue.c, sales_invoices.c
+    """The queue rows `wanted` selects with their invoices (DISCOUNT_FIELDS, from the sales
+    ledger), mappings and discount shares, and the customers' mappings: three queries."""
+    q = qbo_push_queue.c
+    invoice = sales_ledger.field
     invoice_map = qbo_mappings.alias("invoice_map")
     memo_map = qbo_mappings.alias("memo_map")
+    source = sales_ledger.joined_to(qbo_push_queue, q.sales_invoice_id, *DISCOUNT_FIELDS)
     with tenant_transaction(engine, organization_id) as conn:
         rows = conn.execute(
             select(
                 q.id.label("queue_id"),
                 q.action,
                 q.request_id,
-                s.id,
-                s.invoice_number,
-                s.status,
-                s.customer_id,
+                *sales_ledger.fields(*DISCOUNT_FIELDS),
                 invoice_map.c.qbo_id.label("invoice_qbo_id"),
                 invoice_map.c.qbo_state.label("invoice_state"),
                 memo_map.c.qbo_id.label("memo_qbo_id"),
             )
-            .join(sales_invoices, s.id == q.sales_invoice_id)
-            .outerjoin(
-                invoice_map,
-                and_(
-                    invoice_map.c.organization_id == organization_id,
-                    invoice_map.c.entity == "invoice",
-                    invoice_map.c.local_id == s.id,
-                ),
-            )
-            .outerjoin(
-                memo_map,
-                and_(
-                    memo_map.c.organization_id == organization_id,
-                    memo_map.c.entity == "credit_memo",
-                    memo_map.c.local_id == s.id,
-                ),
+            .select_from(
+                source.outerjoin(
+                    invoice_map,
+                    and_(
+                        invoice_map.c.organization_id == organization_id,
+                        invoice_map.c.entity == "invoice",
+                        invoice_map.c.local_id == invoice("id"),
+                    ),
+                ).outerjoin(
+                    memo_map,
+                    and_(
+                        memo_map.c.organization_id == organization_id,
+                        memo_map.c.entity == "credit_memo",
+                        memo_map.c.local_id == invoice("id"),
+                    ),
+                )
             )
             .where(q.organization_id == organization_id, q.action.in_(DISCOUNT_ACTIONS), wanted)
             .order_by(q.id)
@@ -204,7 +196,7 @@ def _load(engine: Engine, organization_id: int, wanted) -> tuple[list[Discount],
             queue_id=r["queue_id"],
             action=r["action"],
             request_id=r["request_id"],
-            invoice={k: r[k] for k in ("id", "invoice_number", "status", "customer_id")},
+            invoice={k: r[k] for k in DISCOUNT_FIELDS},
             invoice_qbo_id=r["invoice_qbo_id"],
             invoice_state=r["invoice_state"],
             memo_qbo_id=r["memo_qbo_id"],
@@ -573,17 +565,20 @@ class DiscountPusher(MemoPusher):
     def flag_taken_back(self) -> None:
         """A discount whose CreditMemo is in QBO but which is no longer what it grants (a payment
         voided, a credit note after it): one conflict for a person per change."""
-        m, s = qbo_mappings.c, sales_invoices.c
+        m = qbo_mappings.c
+        invoice = sales_ledger.field
         with tenant_transaction(self.engine, self.organization_id, write=True) as conn:
             memos = conn.execute(
-                select(m.id, m.local_id, m.qbo_id, m.details, s.invoice_number)
-                .join(sales_invoices, s.id == m.local_id)
+                select(
+                    m.id, m.local_id, m.qbo_id, m.details, *sales_ledger.fields("invoice_number")
+                )
+                .select_from(sales_ledger.joined_to(qbo_mappings, m.local_id, "invoice_number"))
                 .where(
                     m.organization_id == self.organization_id,
                     m.entity == "credit_memo",
-                    s.organization_id == self.organization_id,
+                    invoice("organization_id") == self.organization_id,
                     # an invoice's own CreditMemo is its discount's (a credit note's is its own)
-                    s.corrects_invoice_id.is_(None),
+                    invoice("corrects_invoice_id").is_(None),
                 )
             ).all()
             if not memos:

@@ -36,23 +36,11 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
-from sqlalchemy import (
-    Engine,
-    and_,
-    exists,
-    func,
-    literal,
-    select,
-    update,
-)
+from sqlalchemy import Engine, and_, exists, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from invoice_pipelines.db.tables import (
-    qbo_mappings,
-    qbo_push_queue,
-    sales_invoice_lines,
-    sales_invoices,
-)
+from invoice_pipelines import sales_ledger
+from invoice_pipelines.db.tables import qbo_mappings, qbo_push_queue
 from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.outbox import claim, finish, mark_unknown, refuse
 from invoice_pipelines.quickbooks.client import MAX_BATCH, QboClient, batch_fault, quote, request_id
@@ -67,11 +55,13 @@ from invoice_pipelines.quickbooks.sync.common import (
 from invoice_pipelines.quickbooks.sync.credit_memos import push_credit_memos
 from invoice_pipelines.quickbooks.sync.discounts import push_discounts
 from invoice_pipelines.quickbooks.sync.push_queue import (
+    PUSH_FIELDS,
     PUSHES,
+    QUEUE_COLUMNS,
     SENDING_STALE_AFTER,
     Candidate,
     build_invoice,
-    request_id_sql,
+    enqueueable,
     same_invoice,
 )
 
@@ -96,23 +86,18 @@ def enqueue(engine: Engine, organization_id: int) -> dict:
             # INSERT (-1), which showed every enqueue as 0
             return len(conn.execute(statement.returning(qbo_push_queue.c.id)).all())
 
+        ledger = sales_ledger.field
         creates = inserted(
             insert_new().from_select(
-                ["organization_id", "sales_invoice_id", "action", "status", "request_id"],
-                select(
-                    sales_invoices.c.organization_id,
-                    sales_invoices.c.id,
-                    literal("create"),
-                    literal("pending"),
-                    request_id_sql("create"),
-                ).where(
-                    sales_invoices.c.organization_id == organization_id,
-                    sales_invoices.c.status != "cancelled",
+                QUEUE_COLUMNS,
+                enqueueable("create").where(
+                    ledger("organization_id") == organization_id,
+                    ledger("status") != "cancelled",
                     # a credit note is a QBO CreditMemo (credit_memos.py), not an Invoice: pushed
                     # as an invoice it would charge the customer a second time
-                    sales_invoices.c.corrects_invoice_id.is_(None),
+                    ledger("corrects_invoice_id").is_(None),
                     ~exists().where(
-                        queued.c.sales_invoice_id == sales_invoices.c.id,
+                        queued.c.sales_invoice_id == ledger("id"),
                         queued.c.action == "create",
                     ),
                 ),
@@ -120,23 +105,17 @@ def enqueue(engine: Engine, organization_id: int) -> dict:
         )
         voids = inserted(
             insert_new().from_select(
-                ["organization_id", "sales_invoice_id", "action", "status", "request_id"],
-                select(
-                    sales_invoices.c.organization_id,
-                    sales_invoices.c.id,
-                    literal("void"),
-                    literal("pending"),
-                    request_id_sql("void"),
-                ).where(
-                    sales_invoices.c.organization_id == organization_id,
-                    sales_invoices.c.status == "cancelled",
+                QUEUE_COLUMNS,
+                enqueueable("void").where(
+                    ledger("organization_id") == organization_id,
+                    ledger("status") == "cancelled",
                     exists().where(
-                        queued.c.sales_invoice_id == sales_invoices.c.id,
+                        queued.c.sales_invoice_id == ledger("id"),
                         queued.c.action == "create",
                         queued.c.status == "pushed",
                     ),
                     ~exists().where(
-                        queued.c.sales_invoice_id == sales_invoices.c.id,
+                        queued.c.sales_invoice_id == ledger("id"),
                         queued.c.action == "void",
                     ),
                 ),
@@ -146,42 +125,25 @@ def enqueue(engine: Engine, organization_id: int) -> dict:
 
 
 def _load_pending(engine: Engine, organization_id: int, wanted, limit: int | None = None):
-    """The create rows `wanted` selects, with their invoices and lines and the mappings."""
+    """The create rows `wanted` selects, with their invoices (PUSH_FIELDS) and lines from the
+    sales ledger, and the mappings: one query for the rows, one per 5,000 invoices for the lines,
+    one per mapped entity."""
+    q = qbo_push_queue.c
     with tenant_transaction(engine, organization_id) as conn:
         query = (
-            select(
-                qbo_push_queue.c.id.label("queue_id"),
-                qbo_push_queue.c.request_id,
-                sales_invoices,
-            )
-            .join(sales_invoices, sales_invoices.c.id == qbo_push_queue.c.sales_invoice_id)
-            .where(
-                qbo_push_queue.c.organization_id == organization_id,
-                qbo_push_queue.c.action == "create",
-                wanted,
-            )
-            .order_by(qbo_push_queue.c.id)
+            select(q.id.label("queue_id"), q.request_id, *sales_ledger.fields(*PUSH_FIELDS))
+            .select_from(sales_ledger.joined_to(qbo_push_queue, q.sales_invoice_id, *PUSH_FIELDS))
+            .where(q.organization_id == organization_id, q.action == "create", wanted)
+            .order_by(q.id)
         )
         if limit:
             query = query.limit(limit)
         rows = [dict(r) for r in conn.execute(query).mappings()]
-        ids = [r["id"] for r in rows]
-        lines: dict[int, list[dict]] = {i: [] for i in ids}
-        for start in range(0, len(ids), 5000):
-            chunk = ids[start : start + 5000]
-            for line in conn.execute(
-                select(sales_invoice_lines)
-                .where(
-                    sales_invoice_lines.c.organization_id == organization_id,
-                    sales_invoice_lines.c.sales_invoice_id.in_(chunk),
-                )
-                .order_by(sales_invoice_lines.c.sales_invoice_id, sales_invoice_lines.c.line_no)
-            ).mappings():
-                lines[line["sales_invoice_id"]].append(dict(line))
+        lines = sales_ledger.read_lines(conn, [r["id"] for r in rows])
         customers = mappings_by_local_id(conn, organization_id, "customer")
         items = mappings_by_local_id(conn, organization_id, "item")
     candidates = [
-        Candidate(r["queue_id"], r["id"], r["request_id"], r, lines[r["id"]]) for r in rows
+        Candidate(r["queue_id"], r["id"], r["request_id"], r, lines.get(r["id"], [])) for r in rows
     ]
     return candidates, customers, items
 

@@ -51,8 +51,9 @@ from collections import defaultdict
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
-from sqlalchemy import Engine, and_, bindparam, func, select, update
+from sqlalchemy import Engine, bindparam, select, update
 
+from invoice_pipelines import sales_ledger
 from invoice_pipelines.db.sales_discounts import discount_bases, record_discounts, settle
 from invoice_pipelines.db.tables import qbo_mappings, sales_invoices
 from invoice_pipelines.db.tenancy import tenant_transaction
@@ -73,6 +74,16 @@ from invoice_pipelines.quickbooks.sync.sales_payments import record_payments
 
 CENT = Decimal("0.01")
 ZERO = Decimal("0")
+# what the pull reads of each invoice it settles (sales_ledger.py)
+PULL_FIELDS = (
+    "id",
+    "invoice_number",
+    "status",
+    "gross_total",
+    "amount_paid",
+    "amount_due",
+    "last_payment_date",
+)
 
 
 def payment_state(
@@ -132,47 +143,34 @@ def _flag(conn, organization_id, mapping, state, record, invoice, counts) -> Non
 def _credits(
     conn, organization_id: int, local_ids: list[int]
 ) -> tuple[dict[int, Decimal], dict[int, set[str]]]:
-    """Per invoice: what our credit notes of it credited, and the QBO ids of their CreditMemos and
-    of the CreditMemo of its discount (discounts.py)."""
-    credited = {
-        invoice_id: Decimal(total)
-        for invoice_id, total in conn.execute(
-            select(sales_invoices.c.corrects_invoice_id, func.sum(sales_invoices.c.gross_total))
-            .where(
-                sales_invoices.c.organization_id == organization_id,
-                sales_invoices.c.corrects_invoice_id.in_(local_ids or [-1]),
-            )
-            .group_by(sales_invoices.c.corrects_invoice_id)
-        )
-    }
-    # the CreditMemos of our credit notes, per invoice they correct
+    """Per invoice: what our credit notes of it credited (sales_ledger.py), and the QBO ids of
+    their CreditMemos and of the CreditMemo of its discount (discounts.py)."""
+    credited: dict[int, Decimal] = defaultdict(lambda: ZERO)
+    corrects: dict[int, int] = {}  # credit note id -> the invoice it corrects
+    for note in sales_ledger.read_credit_notes(
+        conn, organization_id, local_ids, "id", "corrects_invoice_id", "gross_total"
+    ):
+        credited[note.corrects_invoice_id] += Decimal(note.gross_total)
+        corrects[note.id] = note.corrects_invoice_id
+    # the CreditMemos of our credit notes, per invoice they correct; an invoice's own CreditMemo
+    # grants its discount: a credit, not money
+    invoices = set(local_ids)
     memos: dict[int, set[str]] = defaultdict(set)
-    for invoice_id, memo_qbo_id in conn.execute(
-        select(sales_invoices.c.corrects_invoice_id, qbo_mappings.c.qbo_id)
-        .join(
-            qbo_mappings,
-            and_(
-                qbo_mappings.c.organization_id == sales_invoices.c.organization_id,
-                qbo_mappings.c.entity == "credit_memo",
-                qbo_mappings.c.local_id == sales_invoices.c.id,
-            ),
-        )
-        .where(
-            sales_invoices.c.organization_id == organization_id,
-            sales_invoices.c.corrects_invoice_id.in_(local_ids or [-1]),
-        )
-    ):
-        memos[invoice_id].add(str(memo_qbo_id))
-    # an invoice's own CreditMemo grants its discount: a credit, not money
-    for invoice_id, memo_qbo_id in conn.execute(
-        select(qbo_mappings.c.local_id, qbo_mappings.c.qbo_id).where(
-            qbo_mappings.c.organization_id == organization_id,
-            qbo_mappings.c.entity == "credit_memo",
-            qbo_mappings.c.local_id.in_(local_ids or [-1]),
-        )
-    ):
-        memos[invoice_id].add(str(memo_qbo_id))
-    return credited, memos
+    ids = [*corrects, *invoices]
+    m = qbo_mappings.c
+    for start in range(0, len(ids), sales_ledger.CHUNK):
+        for local_id, memo_qbo_id in conn.execute(
+            select(m.local_id, m.qbo_id).where(
+                m.organization_id == organization_id,
+                m.entity == "credit_memo",
+                m.local_id.in_(ids[start : start + sales_ledger.CHUNK]),
+            )
+        ):
+            if local_id in corrects:
+                memos[corrects[local_id]].add(str(memo_qbo_id))
+            if local_id in invoices:
+                memos[local_id].add(str(memo_qbo_id))
+    return dict(credited), memos
 
 
 def _money_to(payment: dict, invoice_qbo_id: str, memo_ids: set[str]) -> Decimal:
@@ -248,13 +246,8 @@ def pull_payments(engine: Engine, organization_id: int, client: QboClient) -> Sy
     ]
     with tenant_transaction(engine, organization_id, write=True) as conn:
         invoices = {
-            row["id"]: dict(row)
-            for row in conn.execute(
-                select(sales_invoices).where(
-                    sales_invoices.c.organization_id == organization_id,
-                    sales_invoices.c.id.in_(local_ids or [-1]),
-                )
-            ).mappings()
+            row.id: dict(row._mapping)
+            for row in sales_ledger.read_invoices(conn, organization_id, local_ids, *PULL_FIELDS)
         }
         credited, memos = _credits(conn, organization_id, local_ids)
         settled, problems = _discounts(

@@ -15,7 +15,8 @@ from decimal import Decimal
 
 from sqlalchemy import String, cast, literal
 
-from invoice_pipelines.db.tables import qbo_push_queue, sales_invoices
+from invoice_pipelines import sales_ledger
+from invoice_pipelines.db.tables import qbo_push_queue
 from invoice_pipelines.outbox import Outbox
 
 CENT = Decimal("0.01")
@@ -44,14 +45,40 @@ PUSHES = Outbox(
 
 
 def request_id_sql(action: str):
-    """'ip-<org>-si-<id>-<action>': deterministic per invoice and action, built in SQL."""
+    """'ip-<org>-si-<id>-<action>': deterministic per invoice and action, built in SQL (over the
+    sales ledger's invoices, sales_ledger.py)."""
     return (
         literal("ip-")
-        + cast(sales_invoices.c.organization_id, String)
+        + cast(sales_ledger.field("organization_id"), String)
         + literal("-si-")
-        + cast(sales_invoices.c.id, String)
+        + cast(sales_ledger.field("id"), String)
         + literal(f"-{action}")
     )
+
+
+# what `build_invoice` and `same_invoice` read of an invoice or a credit note (sales_ledger.py)
+PUSH_FIELDS = (
+    "id",
+    "invoice_number",
+    "status",
+    "customer_id",
+    "issue_date",
+    "due_date",
+    "net_total",
+    "tax_total",
+    "gross_total",
+)
+
+
+def enqueueable(action: str):
+    """SELECT of the queue row of `action` (organization, invoice, action, status, request id)
+    of each invoice the reader's conditions name: the source of an INSERT ... SELECT."""
+    return sales_ledger.select_invoices("organization_id", "id").add_columns(
+        literal(action), literal("pending"), request_id_sql(action)
+    )
+
+
+QUEUE_COLUMNS = ["organization_id", "sales_invoice_id", "action", "status", "request_id"]
 
 
 @dataclass
@@ -59,8 +86,8 @@ class Candidate:
     queue_id: int
     sales_invoice_id: int
     request_id: str
-    invoice: dict
-    lines: list[dict]
+    invoice: dict  # PUSH_FIELDS of the invoice
+    lines: list  # its sales_invoice_lines rows, in line order
 
 
 def rate_key(rate: Decimal) -> str:
