@@ -24,7 +24,6 @@ from invoice_pipelines.queue.job_kind import (
     Work,
 )
 from invoice_pipelines.queue.registry import UnknownKind
-from invoice_pipelines.queue.registry import register as register  # the areas' cli.py register
 
 
 def by_name(kinds: Mapping[str, JobKind], name: str) -> JobKind:

@@ -1,10 +1,10 @@
 """The kinds this process knows, by name: the one registry. A kind becomes known only by
-`register(name, loader)`: each area's kinds by the assembly that lists them for the command line,
-and `queue.defs.build_defs` for the kinds it builds a code location's queue from (so a run knows
-them). `loader()` gives the kind when a lookup needs it, so a command that runs no job does not
-import what the kinds need (Dagster among it). Apart from `queue/kinds.py` so that the queue's
-state modules (`queue/jobs.py`, `queue/items.py`) can look a job's kind up without the kinds'
-machinery."""
+`register(name, loader)`: every area's kinds by `areas.register_kinds` (the console script and
+definitions.py), and `queue.defs.build_defs` the kinds it builds a code location's queue from (so
+a run knows them). `loader()` gives the kind when a lookup needs it, so a command that runs no
+job does not import what the kinds need (Dagster among it). Apart from `queue/kinds.py` so that
+the queue's state modules (`queue/jobs.py`, `queue/items.py`) can look a job's kind up without
+the kinds' machinery."""
 
 from __future__ import annotations
 

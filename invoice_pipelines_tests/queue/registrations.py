@@ -5,32 +5,19 @@ the root conftest calls), and a test's own kinds, registered for that test only
 
 from __future__ import annotations
 
-import importlib
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 
 from invoice_pipelines.queue import registry
 from invoice_pipelines.queue.job_kind import JobKind
 
-# the areas' kinds: name -> (module, attribute), loaded only when a test meets a job of the kind
-AREA_KINDS = {
-    "sales_orders": ("invoice_pipelines.billing.invoicing_kinds", "SALES_ORDERS_KIND"),
-    "customer_lines": ("invoice_pipelines.billing.invoicing_kinds", "CUSTOMER_LINES_KIND"),
-    "credit_notes": ("invoice_pipelines.billing.credit_note_jobs", "CREDIT_NOTES_KIND"),
-    "documents": ("invoice_pipelines.documents.batch", "DOCUMENTS_KIND"),
-    "communications": ("invoice_pipelines.delivery.batch", "COMMUNICATIONS_KIND"),
-}
-
-
-def _loader(module: str, attribute: str) -> Callable[[], JobKind]:
-    return lambda: getattr(importlib.import_module(module), attribute)
-
 
 def register_area_kinds() -> None:
-    """Register the areas' kinds (lazily, by loader), as the console script and definitions.py
-    do."""
-    for name, (module, attribute) in AREA_KINDS.items():
-        registry.register(name, _loader(module, attribute))
+    """Register every area's kinds (by their loaders), as the console script and definitions.py
+    do (`areas.register_kinds`: the one place the program registers them)."""
+    from invoice_pipelines.areas import register_kinds
+
+    register_kinds()
 
 
 def register_each(*kinds: JobKind) -> None:
