@@ -29,10 +29,10 @@ class Command:
 @dataclass(frozen=True)
 class QueueKind:
     """A kind of batch job the area brings to the queue: its `batch_jobs.kind` and a loader of its
-    `queue.kinds.JobKind`, called only when a run or a command meets a job of that kind."""
+    `queue.job_kind.JobKind`, called only when a run or a command meets a job of that kind."""
 
     name: str
-    load: Callable[[], Any]
+    load: Callable[[], Any]  # -> queue.job_kind.JobKind (area.py sits below the queue)
 
 
 @dataclass(frozen=True)
