@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Engine, select
 from sqlalchemy.engine import Connection
 
+from invoice_pipelines import sales_ledger
 from invoice_pipelines.billing.credit_notes import (
     CreditNoteRefused,
     amounts_from,
@@ -23,7 +24,7 @@ from invoice_pipelines.billing.credit_notes import (
     plausible_credit_note_date,
 )
 from invoice_pipelines.billing.invoicing_kinds import CREDIT_NOTES
-from invoice_pipelines.db.tables import batch_job_items, sales_invoices
+from invoice_pipelines.db.tables import batch_job_items
 from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.queue.atomic import ItemFailed, ItemWork, run_atomic_job
 from invoice_pipelines.queue.batch_job import BatchJob
@@ -213,16 +214,19 @@ def run_credit_note_job(
 
 def issued_credit_notes(engine: Engine, job: BatchJob, *, limit: int = 50) -> list[dict]:
     """The credit notes a job issued, in request order: position, number, invoice, gross."""
-    i, s = batch_job_items.c, sales_invoices.c
-    corrected = sales_invoices.alias("corrected")
+    i = batch_job_items.c
+    # the credit note and the invoice it corrects (sales_ledger.py)
+    read = ("invoice_number", "corrects_number", "gross_total", "currency")
     with tenant_transaction(engine, job.organization_id) as conn:
         rows = conn.execute(
-            select(
-                i.position, s.invoice_number, corrected.c.invoice_number, s.gross_total, s.currency
+            select(i.position, *sales_ledger.fields(*read))
+            .select_from(sales_ledger.joined_to(batch_job_items, i.sales_invoice_id, *read))
+            .where(
+                i.batch_job_id == job.id,
+                i.status == "succeeded",
+                # the corrected invoice is there (the ledger joins it outer)
+                sales_ledger.field("corrects_number").is_not(None),
             )
-            .join(sales_invoices, s.id == i.sales_invoice_id)
-            .join(corrected, corrected.c.id == s.corrects_invoice_id)
-            .where(i.batch_job_id == job.id, i.status == "succeeded")
             .order_by(i.position)
             .limit(limit)
         ).all()

@@ -29,10 +29,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 
-from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
-from invoice_pipelines.db.tables import customers, sales_invoices
+from invoice_pipelines import sales_ledger
 from invoice_pipelines.documents.sources import DocumentSource
 
 FORMATS = ("auto", "facturx", "pdf")
@@ -104,16 +103,14 @@ def organization_document_format(settings: Mapping | None) -> object:
 def choose_formats(
     conn: Connection, organization: dict, sources: Mapping[int, DocumentSource]
 ) -> dict[int, ChosenSource]:
-    """The sources with their document format chosen (one query for the customers' overrides)."""
+    """The sources with their document format chosen (one query for the customers' overrides,
+    sales_ledger.py)."""
     if not sources:
         return {}
-    s, c = sales_invoices.c, customers.c
     overrides = {
-        r.id: (r.document_format, r.customer_number)
-        for r in conn.execute(
-            select(s.id, c.document_format, c.customer_number)
-            .join(customers, c.id == s.customer_id)
-            .where(s.organization_id == organization["id"], s.id.in_(list(sources)))
+        r.id: (r.customer_document_format, r.customer_number)
+        for r in sales_ledger.read_invoices(
+            conn, organization["id"], sources, "id", "customer_document_format", "customer_number"
         )
     }
     settings = organization.get("settings") or {}
