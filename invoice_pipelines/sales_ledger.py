@@ -114,17 +114,7 @@ def read_invoices(
 ) -> list[Row]:
     """The organization's invoices among `invoice_ids` with the fields asked for, in no particular
     order (ids it does not have are left out); one query per CHUNK ids."""
-    query = select_invoices(*names, **renamed)
-    return [
-        row
-        for chunk in _chunks(invoice_ids)
-        for row in conn.execute(
-            query.where(
-                sales_invoices.c.organization_id == organization_id,
-                sales_invoices.c.id.in_(chunk),
-            )
-        ).all()
-    ]
+    return _read_where(conn, organization_id, sales_invoices.c.id, invoice_ids, names, renamed)
 
 
 def read_credit_notes(
@@ -136,15 +126,18 @@ def read_credit_notes(
 ) -> list[Row]:
     """The organization's credit notes of the invoices `invoice_ids` (their `corrects_invoice_id`
     among them), with the fields asked for, in no particular order; one query per CHUNK ids."""
+    column = sales_invoices.c.corrects_invoice_id
+    return _read_where(conn, organization_id, column, invoice_ids, names, renamed)
+
+
+def _read_where(conn, organization_id, column, ids, names, renamed) -> list[Row]:
+    """The organization's invoices whose `column` is among `ids`, one query per CHUNK ids."""
     query = select_invoices(*names, **renamed)
     return [
         row
-        for chunk in _chunks(invoice_ids)
+        for chunk in _chunks(ids)
         for row in conn.execute(
-            query.where(
-                sales_invoices.c.organization_id == organization_id,
-                sales_invoices.c.corrects_invoice_id.in_(chunk),
-            )
+            query.where(sales_invoices.c.organization_id == organization_id, column.in_(chunk))
         ).all()
     ]
 

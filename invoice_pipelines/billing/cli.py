@@ -33,8 +33,7 @@ from invoice_pipelines.queue.commands import (
     command_engine,
     exit_code,
     format_job,
-    print_queued,
-    run_here,
+    queued_or_run_here,
     who,
 )
 from invoice_pipelines.queue.jobs import (
@@ -137,11 +136,7 @@ def run_batch_credit_notes(args: argparse.Namespace) -> int:
     except (BatchRequestError, OSError, json.JSONDecodeError) as exc:
         print(f"invoice-pipelines batch-credit-notes: {exc}", file=sys.stderr)
         return EXIT_BAD_REQUEST
-    print(job_id, flush=True)
-    if not args.wait:
-        print_queued(job_id)
-        return EXIT_OK
-    return run_here(engine, job_id, args.chunk_size, runner, "batch-credit-notes", args.resources)
+    return queued_or_run_here(engine, job_id, args, runner, "batch-credit-notes")
 
 
 def add_commands(sub) -> None:

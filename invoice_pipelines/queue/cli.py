@@ -106,10 +106,8 @@ def queue_invoice_job(args: argparse.Namespace, kind: str, command: str, **optio
     from invoice_pipelines.db.tenancy import resolve_organization
     from invoice_pipelines.queue.commands import (
         EXIT_BAD_REQUEST,
-        EXIT_OK,
         command_engine,
-        print_queued,
-        run_here,
+        queued_or_run_here,
         who,
     )
     from invoice_pipelines.queue.items import enqueue_invoice_job
@@ -131,8 +129,4 @@ def queue_invoice_job(args: argparse.Namespace, kind: str, command: str, **optio
     except BatchRequestError as exc:
         print(f"invoice-pipelines {command}: {exc}", file=sys.stderr)
         return EXIT_BAD_REQUEST
-    print(job_id, flush=True)
-    if not args.wait:
-        print_queued(job_id)
-        return EXIT_OK
-    return run_here(engine, job_id, args.chunk_size, runner, command, args.resources)
+    return queued_or_run_here(engine, job_id, args, runner, command)

@@ -280,6 +280,16 @@ def print_queued(job_id: int) -> None:
     )
 
 
+def queued_or_run_here(engine, job_id: int, args, runner: str, command: str) -> int:
+    """A job a command queued: its id on stdout; then, with `--wait`, the job run here
+    (`run_here`), else where to follow it (`print_queued`)."""
+    print(job_id, flush=True)
+    if not args.wait:
+        print_queued(job_id)
+        return EXIT_OK
+    return run_here(engine, job_id, args.chunk_size, runner, command, args.resources)
+
+
 def run_here(
     engine, job_id: int, chunk_size: int | None, runner: str, command: str, resources: EnvResources
 ) -> int:

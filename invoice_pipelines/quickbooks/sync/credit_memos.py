@@ -59,6 +59,7 @@ from invoice_pipelines.quickbooks.sync.push_queue import (
     Candidate,
     build_invoice,
     enqueueable,
+    rows_with_memo_mappings,
     same_invoice,
 )
 
@@ -140,48 +141,20 @@ def _load(engine: Engine, organization_id: int, wanted, *, with_lines: bool):
     sales ledger, and the mappings: one query for the rows, one per 5,000 credit notes for the
     lines, one per mapped entity."""
     q = qbo_push_queue.c
-    invoice_map = qbo_mappings.alias("invoice_map")
-    memo_map = qbo_mappings.alias("memo_map")
     ledger = sales_ledger.field
-    source = sales_ledger.joined_to(qbo_push_queue, q.sales_invoice_id, *NOTE_FIELDS)
+    rows_of = rows_with_memo_mappings(
+        organization_id, NOTE_FIELDS, ledger("corrects_invoice_id"), ledger("id")
+    )
     with tenant_transaction(engine, organization_id) as conn:
         rows = [
             dict(r)
             for r in conn.execute(
-                select(
-                    q.id.label("queue_id"),
-                    q.action,
-                    q.request_id,
-                    *sales_ledger.fields(*NOTE_FIELDS),
-                    invoice_map.c.qbo_id.label("invoice_qbo_id"),
-                    invoice_map.c.qbo_state.label("invoice_state"),
-                    memo_map.c.qbo_id.label("memo_qbo_id"),
-                )
-                .select_from(
-                    source.outerjoin(
-                        invoice_map,
-                        and_(
-                            invoice_map.c.organization_id == organization_id,
-                            invoice_map.c.entity == "invoice",
-                            invoice_map.c.local_id == ledger("corrects_invoice_id"),
-                        ),
-                    ).outerjoin(
-                        memo_map,
-                        and_(
-                            memo_map.c.organization_id == organization_id,
-                            memo_map.c.entity == "credit_memo",
-                            memo_map.c.local_id == ledger("id"),
-                        ),
-                    )
-                )
-                .where(
-                    q.organization_id == organization_id,
+                rows_of.where(
                     q.action.in_(CREDIT_ACTIONS),
                     # the corrected invoice is there (the ledger joins it outer)
                     ledger("corrects_number").is_not(None),
                     wanted,
-                )
-                .order_by(q.id)
+                ).order_by(q.id)
             ).mappings()
         ]
         lines = sales_ledger.read_lines(conn, [r["id"] for r in rows]) if with_lines else {}

@@ -71,6 +71,7 @@ from invoice_pipelines.quickbooks.sync.push_queue import (
     QUEUE_COLUMNS,
     enqueueable,
     rate_key,
+    rows_with_memo_mappings,
 )
 
 DISCOUNT = "discount"
@@ -153,40 +154,11 @@ def _load(engine: Engine, organization_id: int, wanted) -> tuple[list[Discount],
     """The queue rows `wanted` selects with their invoices (DISCOUNT_FIELDS, from the sales
     ledger), mappings and discount shares, and the customers' mappings: three queries."""
     q = qbo_push_queue.c
-    invoice = sales_ledger.field
-    invoice_map = qbo_mappings.alias("invoice_map")
-    memo_map = qbo_mappings.alias("memo_map")
-    source = sales_ledger.joined_to(qbo_push_queue, q.sales_invoice_id, *DISCOUNT_FIELDS)
+    invoice_id = sales_ledger.field("id")
+    rows_of = rows_with_memo_mappings(organization_id, DISCOUNT_FIELDS, invoice_id, invoice_id)
     with tenant_transaction(engine, organization_id) as conn:
         rows = conn.execute(
-            select(
-                q.id.label("queue_id"),
-                q.action,
-                q.request_id,
-                *sales_ledger.fields(*DISCOUNT_FIELDS),
-                invoice_map.c.qbo_id.label("invoice_qbo_id"),
-                invoice_map.c.qbo_state.label("invoice_state"),
-                memo_map.c.qbo_id.label("memo_qbo_id"),
-            )
-            .select_from(
-                source.outerjoin(
-                    invoice_map,
-                    and_(
-                        invoice_map.c.organization_id == organization_id,
-                        invoice_map.c.entity == "invoice",
-                        invoice_map.c.local_id == invoice("id"),
-                    ),
-                ).outerjoin(
-                    memo_map,
-                    and_(
-                        memo_map.c.organization_id == organization_id,
-                        memo_map.c.entity == "credit_memo",
-                        memo_map.c.local_id == invoice("id"),
-                    ),
-                )
-            )
-            .where(q.organization_id == organization_id, q.action.in_(DISCOUNT_ACTIONS), wanted)
-            .order_by(q.id)
+            rows_of.where(q.action.in_(DISCOUNT_ACTIONS), wanted).order_by(q.id)
         ).mappings()
         rows = [dict(r) for r in rows]
         shares = _shares(conn, organization_id, [r["id"] for r in rows])

@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
 
-from sqlalchemy import String, cast, literal
+from sqlalchemy import Select, String, and_, cast, literal, select
 
 from invoice_pipelines import sales_ledger
-from invoice_pipelines.db.tables import qbo_push_queue
+from invoice_pipelines.db.tables import qbo_mappings, qbo_push_queue
 from invoice_pipelines.outbox import Outbox
 
 CENT = Decimal("0.01")
@@ -188,4 +188,43 @@ def same_invoice(record: dict, invoice: dict, customer_qbo_id: str) -> bool:
     # QBO's total includes the tax it computed; a company without tax computation has net only
     return total == Decimal(invoice["gross_total"]) or (
         tax == 0 and total == Decimal(invoice["net_total"])
+    )
+
+
+def rows_with_memo_mappings(
+    organization_id: int, fields: tuple[str, ...], invoice_local_id, memo_local_id
+) -> Select:
+    """The organization's push queue rows (queue_id, action, request_id) with the sales ledger's
+    `fields` of their invoices and the QuickBooks ids of two mappings, each joined outer: the
+    invoice's (`invoice_qbo_id`, `invoice_state`; `invoice_local_id`: which invoice, e.g. the one a
+    credit note corrects) and the credit memo's (`memo_qbo_id`; `memo_local_id`). The caller adds
+    its conditions and order."""
+    q = qbo_push_queue.c
+    invoice_map = qbo_mappings.alias("invoice_map")
+    memo_map = qbo_mappings.alias("memo_map")
+
+    def mapped(mapping, entity: str, local_id):
+        return and_(
+            mapping.c.organization_id == organization_id,
+            mapping.c.entity == entity,
+            mapping.c.local_id == local_id,
+        )
+
+    source = sales_ledger.joined_to(qbo_push_queue, q.sales_invoice_id, *fields)
+    return (
+        select(
+            q.id.label("queue_id"),
+            q.action,
+            q.request_id,
+            *sales_ledger.fields(*fields),
+            invoice_map.c.qbo_id.label("invoice_qbo_id"),
+            invoice_map.c.qbo_state.label("invoice_state"),
+            memo_map.c.qbo_id.label("memo_qbo_id"),
+        )
+        .select_from(
+            source.outerjoin(
+                invoice_map, mapped(invoice_map, "invoice", invoice_local_id)
+            ).outerjoin(memo_map, mapped(memo_map, "credit_memo", memo_local_id))
+        )
+        .where(q.organization_id == organization_id)
     )
