@@ -46,7 +46,6 @@ from invoice_pipelines.billing.checks import (
     totals_spec,
 )
 from invoice_pipelines.billing.counts import invoiced_amounts, order_counts
-from invoice_pipelines.billing.credit_note_jobs import CREDIT_NOTES_KIND
 from invoice_pipelines.billing.credit_note_request import CreditNoteItemConfig
 from invoice_pipelines.billing.credit_notes import (
     CreditNoteRefused,
@@ -61,13 +60,10 @@ from invoice_pipelines.billing.invoicing import (
     process_batch_job,
 )
 from invoice_pipelines.billing.invoicing_kinds import (
-    CUSTOMER_LINES_KIND,
     INVOICING_KINDS,
-    SALES_ORDERS_KIND,
     enqueue_customer_lines,
     enqueue_sales_orders,
     follow_up_options,
-    with_run_request,
 )
 from invoice_pipelines.catalog import OWNERS, defined_here
 from invoice_pipelines.core.batch_requests import normalize_customer_lines
@@ -562,13 +558,4 @@ defs = Definitions(
     asset_checks=[sales_invoices_audit],
     jobs=[batch_invoicing_job, sales_invoices_checks_job, credit_note_job],
     schedules=[sales_invoices_checks_schedule],
-)
-
-# billing's kinds as the queue's tests build the queue from them; the assemblies take them from
-# billing/area.py (invoicing runs in batch_invoicing_job, which the queue's batch_jobs_sensor
-# launches; credit notes in the queue's own invoice_batch_job)
-QUEUE_KINDS = (
-    with_run_request(SALES_ORDERS_KIND, invoicing_run_request),
-    with_run_request(CUSTOMER_LINES_KIND, invoicing_run_request),
-    CREDIT_NOTES_KIND,
 )

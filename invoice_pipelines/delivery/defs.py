@@ -25,7 +25,6 @@ from pydantic import Field
 
 from invoice_pipelines.catalog import OWNERS
 from invoice_pipelines.core.channels import EMAIL
-from invoice_pipelines.delivery.batch import COMMUNICATIONS_KIND
 from invoice_pipelines.delivery.pipeline import (
     AlreadySending,
     already_sending_message,
@@ -202,7 +201,3 @@ defs = Definitions(
     assets=[invoice_emails, invoice_text_messages],
     jobs=[send_invoices_job, send_text_messages_job],
 )
-
-# the kind as the queue's tests build the queue from it; the assemblies take it from
-# delivery/area.py
-QUEUE_KINDS = (COMMUNICATIONS_KIND,)

@@ -32,7 +32,6 @@ from sqlalchemy import func, select
 from invoice_pipelines.catalog import OWNERS
 from invoice_pipelines.db.tables import organizations, sales_invoice_documents, sales_invoices
 from invoice_pipelines.db.tenancy import system_transaction
-from invoice_pipelines.documents.batch import DOCUMENTS_KIND
 from invoice_pipelines.documents.pipeline import DEFAULT_BATCH, generate_documents
 from invoice_pipelines.documents.renderer import DocumentRenderer
 from invoice_pipelines.metadata import markdown_table
@@ -217,7 +216,3 @@ defs = Definitions(
     jobs=[documents_job],
     sensors=[documents_sensor],
 )
-
-# the kind as the queue's tests build the queue from it; the assemblies take it from
-# documents/area.py
-QUEUE_KINDS = (DOCUMENTS_KIND,)

@@ -20,8 +20,8 @@ from dagster import (
 )
 from sqlalchemy import func, select, update
 
+from invoice_pipelines.billing.area import AREA as BILLING
 from invoice_pipelines.billing.defs import BATCH_JOB_TAG
-from invoice_pipelines.billing.defs import QUEUE_KINDS as BILLING_KINDS
 from invoice_pipelines.billing.defs import defs as billing_defs
 from invoice_pipelines.billing.invoicing import (
     DEFAULT_CHUNK_SIZE,
@@ -56,7 +56,7 @@ from invoice_pipelines_tests.queue.kinds import batch_jobs_sensor
 
 # billing's definitions with the queue's for billing's kinds (which need the database only), as
 # definitions.py merges them
-defs = Definitions.merge(billing_defs, build_defs(BILLING_KINDS))
+defs = Definitions.merge(billing_defs, build_defs([kind.load() for kind in BILLING.kinds]))
 
 
 def resources(db) -> dict:

@@ -3,12 +3,10 @@ Definitions built from them, and its sensors."""
 
 from dagster import Definitions
 
-from invoice_pipelines.billing import defs as billing
-from invoice_pipelines.delivery import defs as delivery
-from invoice_pipelines.documents import defs as documents
+from invoice_pipelines.areas import queue_kinds
 from invoice_pipelines.queue.defs import OP, build_defs
 
-ALL_KINDS = (*billing.QUEUE_KINDS, *documents.QUEUE_KINDS, *delivery.QUEUE_KINDS)
+ALL_KINDS = tuple(kind.load() for kind in queue_kinds())
 QUEUE: Definitions = build_defs(ALL_KINDS)
 
 
