@@ -66,6 +66,7 @@ def main(argv: list[str]) -> int:
             )
         )
     elif area == "invoice-job":
+        from invoice_pipelines.areas import command_resources
         from invoice_pipelines.delivery.batch import COMMUNICATIONS_KIND
         from invoice_pipelines.delivery.pipeline import AlreadySending
         from invoice_pipelines.documents.batch import DOCUMENTS_KIND
@@ -76,13 +77,13 @@ def main(argv: list[str]) -> int:
         from invoice_pipelines.resources.file_stores import LocalFileStore
 
         store = LocalFileStore(root=rest[0], area="documents")
+        # the mailer and the rest as a command gets them (the areas' one table), the store given
+        resources = EnvResources(command_resources(), document_store=store)
         kinds = {k.name: k for k in (DOCUMENTS_KIND, COMMUNICATIONS_KIND)}
         job = get_batch_job(engine, int(rest[1]))
         _wait_for(Path(go))
         try:
-            job = run_job(
-                engine, job, kinds, EnvResources(document_store=store), RunSettings(5, runner)
-            )
+            job = run_job(engine, job, kinds, resources, RunSettings(5, runner))
             print(json.dumps({"status": job.status, "processed": job.processed_count}))
         except AlreadySending as exc:
             # another machine sends for this organization right now: this run leaves it alone
