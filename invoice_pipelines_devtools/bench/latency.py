@@ -345,13 +345,13 @@ def _phase(run: MakeRun, engine, instance, slug: str, documents, args) -> dict:
         for job, count in drop["busy_beside"].items():
             beside[job] = max(beside.get(job, 0), count)
     summary["most_runs_beside"] = beside
-    # by what was dropped (the file's last suffixes: cii.xml, ubl.xml, pdf) and what it became
+    # by what was dropped (the file's last suffixes: cii.xml, ubl.xml, pdf, png for a scan) and
+    # what it became
     by_kind: dict[str, list[float]] = {}
     for drop in drops:
         if "seconds" in drop:
-            kind = (
-                ".".join(drop["file"].split(".")[-2:]) if drop["file"].endswith(".xml") else "pdf"
-            )
+            name = drop["file"]
+            kind = ".".join(name.split(".")[-2:]) if name.endswith(".xml") else name.split(".")[-1]
             by_kind.setdefault(f"{kind} {drop['status']}", []).append(drop["seconds"])
     summary["p50_s_by_kind"] = {k: _percentile(v, 0.5) for k, v in sorted(by_kind.items())}
     summary["drops_by_kind"] = {k: len(v) for k, v in sorted(by_kind.items())}
