@@ -80,7 +80,7 @@ def resources() -> dict[str, Resource]:
 
 def command_resources() -> dict[str, object]:
     """The plain factories of the resources a command may use, by the runs' names: what
-    `queue.commands.EnvResources` builds each from when first asked for."""
+    `resources.for_commands.EnvResources` builds each from when first asked for."""
     return {
         name: resource.for_commands
         for name, resource in resources().items()

@@ -85,29 +85,11 @@ def _assemble(args: argparse.Namespace) -> None:
     """What every command gets from the areas, as definitions.py gives it to the runs: every
     area's kinds of batch job (a command may meet a job of each), and the resources by the runs'
     names (`args.resources`, each built when the command first asks for it)."""
-    from invoice_pipelines.areas import register_kinds
+    from invoice_pipelines.areas import command_resources, register_kinds
+    from invoice_pipelines.resources.for_commands import EnvResources
 
     register_kinds()
-    args.resources = _CommandResources()
-
-
-class _CommandResources:
-    """`args.resources`: the command's resources (`queue.commands.EnvResources` over the areas'
-    one table), made when the command first asks for one: a command that uses none (`incoming
-    list`) imports neither the queue's commands nor the resources' factories."""
-
-    def __init__(self) -> None:
-        self._made = None
-
-    def __getattr__(self, name: str):
-        if name.startswith("_"):
-            raise AttributeError(name)
-        if self._made is None:
-            from invoice_pipelines.areas import command_resources
-            from invoice_pipelines.queue.commands import EnvResources
-
-            self._made = EnvResources(command_resources())
-        return getattr(self._made, name)
+    args.resources = EnvResources(command_resources)
 
 
 def _quiet_broken_pipe() -> int:

@@ -70,11 +70,11 @@ def main(argv: list[str]) -> int:
         from invoice_pipelines.delivery.batch import COMMUNICATIONS_KIND
         from invoice_pipelines.delivery.pipeline import AlreadySending
         from invoice_pipelines.documents.batch import DOCUMENTS_KIND
-        from invoice_pipelines.queue.commands import EnvResources
         from invoice_pipelines.queue.job_kind import RunSettings
         from invoice_pipelines.queue.jobs import get_batch_job
         from invoice_pipelines.queue.kinds import run_job
         from invoice_pipelines.resources.file_stores import LocalFileStore
+        from invoice_pipelines.resources.for_commands import EnvResources
 
         store = LocalFileStore(root=rest[0], area="documents")
         # the mailer and the rest as a command gets them (the areas' one table), the store given

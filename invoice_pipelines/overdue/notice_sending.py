@@ -326,7 +326,7 @@ def send_notices_over(
 ) -> NoticeDeliverySummary:
     """Send the organization's pending notices (see the module docstring), each over its channel
     opened on `resources` (by attribute: a run's `context.resources`, a command's
-    `queue.commands.EnvResources`); the notices of a channel whose resource is missing stay
+    `resources.for_commands.EnvResources`); the notices of a channel whose resource is missing stay
     pending."""
     org = resolve_organization(engine, organization)
     dead = mark_unknown(

@@ -11,8 +11,7 @@ import getpass
 import json
 import sys
 import time
-from collections.abc import Callable, Mapping
-from typing import Any, TextIO
+from typing import TextIO
 
 from invoice_pipelines.queue.job_kind import Reading, RunSettings, counted
 from invoice_pipelines.queue.jobs import (
@@ -27,6 +26,7 @@ from invoice_pipelines.queue.jobs import (
 from invoice_pipelines.queue.kinds import refusal, run_job
 from invoice_pipelines.queue.registry import described, registered
 from invoice_pipelines.queue.requests import BatchRequestError
+from invoice_pipelines.resources.for_commands import EnvResources
 
 # exit codes: 0 done without failures, 1 finished with failed orders (or failed/cancelled), 2 bad request
 EXIT_OK, EXIT_FAILURES, EXIT_BAD_REQUEST = 0, 1, 2
@@ -43,28 +43,6 @@ def command_engine():  # an Engine
 def who(args: argparse.Namespace) -> str:
     """Who asks, for the audit log: `--created-by`, else the user running the command."""
     return getattr(args, "created_by", None) or getpass.getuser()
-
-
-class EnvResources:
-    """The resources a kind's work needs, for a command: each built when first asked for (by
-    attribute, like a run's `context.resources`) from the factory of its name in `factories`, the
-    plain object the run's resource of that name wraps (the document store's files, the SMTP
-    server, the message provider), so a command imports no Dagster. The console script hands in
-    the areas' one table (`areas.command_resources`, which definitions.py binds for the runs);
-    `given` are resources made already (a test's store)."""
-
-    def __init__(self, factories: Mapping[str, Callable[[], Any]] | None = None, **given) -> None:
-        self._factories = dict(factories or {})
-        self._given = dict(given)
-
-    def __getattr__(self, name: str):
-        if name.startswith("_"):
-            raise AttributeError(name)
-        if name not in self._given:
-            if name not in self._factories:
-                raise AttributeError(f"no resource {name!r} for a command")
-            self._given[name] = self._factories[name]()
-        return self._given[name]
 
 
 class ProgressBar:

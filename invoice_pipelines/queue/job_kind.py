@@ -45,7 +45,7 @@ DEFAULT_CHUNK_SIZE = 200
 class Resources(Protocol):
     """The resources a kind's work needs, as attributes named as definitions.py names them
     (`document_store`, `mailer`, ...): a run's `context.resources`, or the command line's
-    (`queue.commands.EnvResources`)."""
+    (`resources.for_commands.EnvResources`)."""
 
     def __getattr__(self, name: str) -> Any: ...
 

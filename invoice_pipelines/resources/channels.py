@@ -178,7 +178,7 @@ def transport_of(name: str) -> type:
 
 def open_channel(name: str, resources: Any) -> Transport:
     """The channel `name` over its resource, taken from `resources` by attribute (a run's
-    `context.resources`, a command's `queue.commands.EnvResources`): the one place a channel name
+    `context.resources`, a command's `resources.for_commands.EnvResources`): the one place a channel name
     becomes a channel. ChannelUnavailable when that resource is not there."""
     transport = transport_of(name)
     resource = getattr(resources, transport.resource, None)
@@ -205,5 +205,5 @@ def resource_factories() -> Mapping[str, Callable[[], Any]]:
 
 def client_factories() -> Mapping[str, Callable[[], Any]]:
     """The plain senders those resources wrap, configured from the environment (secrets read now),
-    by the resource's name: a command's (`queue.commands.EnvResources`), without Dagster."""
+    by the resource's name: a command's (`resources.for_commands.EnvResources`), without Dagster."""
     return {t.resource: t.client_from_env for t in TRANSPORTS}
