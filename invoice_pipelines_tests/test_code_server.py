@@ -22,11 +22,11 @@ from pathlib import Path
 
 import pytest
 from dagster import DagsterInstance, DagsterRunStatus
+from dagster._grpc.client import DagsterGrpcClient
 
 from invoice_pipelines.code_server import BULK_NICENESS, _code_module, instance_modules
 
 REPO = Path(__file__).resolve().parents[1]
-BIN = Path(sys.executable).parent
 TARGET = "invoice_pipelines_tests.code_server_target"
 FINISHED = {DagsterRunStatus.SUCCESS, DagsterRunStatus.FAILURE, DagsterRunStatus.CANCELED}
 
@@ -62,16 +62,17 @@ class Server:
         return DagsterInstance.from_config(str(self.folder / "home"))
 
     def launch(self, job: str, tags: dict[str, str] | None = None) -> str:
-        """The run id of `job`, launched with Dagster's command (its run launcher: this server)."""
-        before = {r.run_id for r in self.instance().get_runs()}
-        with_tags = ["--tags", json.dumps(tags)] if tags else []
-        done = subprocess.run(
-            [str(BIN / "dagster"), "job", "launch", "-w", str(self.workspace), "-j", job,
-             *with_tags],
-            env=self.env, capture_output=True, text=True, timeout=120,
-        )  # fmt: skip
-        assert done.returncode == 0, done.stdout + done.stderr
-        (run,) = [r for r in self.instance().get_runs() if r.run_id not in before]
+        """The run id of `job`, launched by what Dagster's `dagster job launch -w <workspace>`
+        runs (its run launcher: this server), called here instead of in a process of its own."""
+        from dagster._cli.job import execute_launch_command
+        from dagster_shared.cli import WorkspaceOpts
+
+        run = execute_launch_command(
+            instance=self.instance(),
+            workspace_opts=WorkspaceOpts(workspace=[str(self.workspace)]),
+            job_name=job,
+            tags=json.dumps(tags) if tags else None,
+        )
         return run.run_id
 
     def probe(self, name: str, run_id: str, timeout: float = 120) -> dict:
@@ -129,15 +130,11 @@ def server() -> Iterator[Server]:
         )  # fmt: skip
     result = Server(folder, process, env)
     try:
+        # what `dagster api grpc-health-check --socket ...` asks, asked from here
+        client = DagsterGrpcClient(socket=str(socket), host="localhost")
         deadline = time.monotonic() + 180
-        while True:
+        while client.health_check_query() != "SERVING":
             assert process.poll() is None, result.log()
-            check = subprocess.run(
-                [str(BIN / "dagster"), "api", "grpc-health-check", "--socket", str(socket)],
-                env=env, capture_output=True,
-            )  # fmt: skip
-            if check.returncode == 0:
-                break
             assert time.monotonic() < deadline, result.log()
             time.sleep(0.5)
         yield result

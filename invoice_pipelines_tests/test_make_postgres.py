@@ -6,6 +6,10 @@ seed-demo, the code server, the webserver, the daemon and the runs as the runtim
 Each test makes a database and two roles of its own on the test server (the roles are the
 server's, so their names are unique) and drops them at the end. The suite's allowance to run as
 the owner (conftest) is taken away: what is tested is the default a user gets.
+
+`make run` here is started as a supervisor, a container or a CI job starts it (`setsid make run
+&`: no terminal, SIGINT and SIGQUIT ignored) and stopped by a TERM to its process group: no
+service ignores the stop, and nothing of it is left 10 s later (test_make_run_stop.py's check).
 """
 
 from __future__ import annotations
@@ -32,6 +36,12 @@ from invoice_pipelines_tests.test_make_run import (
     _free_port,
     alive,
     started_by,
+)
+from invoice_pipelines_tests.test_make_run_stop import (
+    STOPPED,
+    _ignore_interrupts,
+    assert_no_service_ignores_a_stop,
+    of_this_checkout,
 )
 
 pytestmark = pytest.mark.skipif(shutil.which("make") is None, reason="needs GNU make")
@@ -100,6 +110,9 @@ def _env(tmp_path: Path, **values: str) -> dict[str, str]:
         "INVOICE_PIPELINES_QBO_TOKEN_KEY",
         "MAKEFLAGS",
         "MFLAGS",
+        # under `make test` (CI) MAKELEVEL is 1: make would then print "make[1]: Leaving
+        # directory" after the stop line, which a user's `make run` never does
+        "MAKELEVEL",
     ):
         if name not in values:
             env.pop(name, None)
@@ -199,8 +212,12 @@ def test_make_run_on_postgresql_connects_as_the_runtime_role_only(
             stdin=subprocess.DEVNULL,
             stdout=out,
             stderr=subprocess.STDOUT,
+            # as a supervisor, a container or a CI job starts it: `setsid make run &`, no
+            # terminal, SIGINT and SIGQUIT ignored from the start
             start_new_session=True,
+            preexec_fn=_ignore_interrupts,
         )
+    data_dir = str(tmp_path / "data")
     try:
         deadline = time.monotonic() + START_SECONDS
         while "Dagster UI is up" not in log.read_text(errors="replace"):
@@ -232,13 +249,19 @@ def test_make_run_on_postgresql_connects_as_the_runtime_role_only(
         )
         assert logins and {name for name, _ in logins} == {two_roles.runtime}, logins
         procs = started_by(proc.pid)
-        os.killpg(proc.pid, signal.SIGTERM)
+        assert_no_service_ignores_a_stop(procs)
+        os.killpg(proc.pid, signal.SIGTERM)  # kill -TERM -- -<its process group>
         deadline = time.monotonic() + STOP_SECONDS
-        while (left := alive(procs)) and time.monotonic() < deadline:
+        while (left := alive(procs) + of_this_checkout(data_dir)) and time.monotonic() < deadline:
             time.sleep(0.2)
         assert not left, left
+        proc.wait(timeout=5)
+        out = log.read_text(errors="replace")
+        # a normal end: no "make: *** [Makefile:..: run] Error 143"; the stop line comes last
+        assert "make: ***" not in out, out[-3000:]
+        assert out.rstrip().endswith(STOPPED), out[-3000:]
     finally:
-        for p in alive(started_by(proc.pid)):
+        for p in alive(started_by(proc.pid)) + of_this_checkout(data_dir):
             try:
                 os.kill(p.pid, signal.SIGKILL)
             except ProcessLookupError:

@@ -1,8 +1,10 @@
 """`make run` as a newcomer meets it: the UI with a short tour as the last thing in a quiet terminal
-(the services' output in <data dir>/logs/), the demo at work, a clean log, and Ctrl-C (a normal
-end, no make error) or SIGTERM to make leaving no process behind within 10 seconds.
+(the services' output in <data dir>/logs/), the demo at work, a clean log, and SIGTERM to make
+leaving no process behind within 10 seconds. Ctrl-C, a TERM to the process group and a SIGINT to
+a `make run` started with SIGINT ignored are the stops of test_make_run_stop.py and
+test_make_postgres.py: each start of the whole of Dagster serves every check it can, one stop.
 
-Slow (each test starts the whole of Dagster), so there are two starts in all. Everything lives in
+Slow (one start of the whole of Dagster). Everything lives in
 tmp_path: the application database, the uploads and Dagster's storage. The Dagster instance is the
 repository's dagster.yaml (DAGSTER_HOME is the repository root), which keeps Dagster's files under
 the data dir, leaves none in the repository and logs no warning.
@@ -247,8 +249,9 @@ def assert_the_instance_is_the_repositorys(make_run: MakeRun, procs: list[Proc])
         assert json.load(response) == {"data": {"shouldShowNux": False}}
 
 
-def test_ctrl_c_stops_everything_make_run_started(make_run: MakeRun) -> None:
-    out = make_run.wait_for_tour()
+def assert_the_tour(make_run: MakeRun, out: str) -> list[Proc]:
+    """The tour as the last thing in the terminal, the UI at its address, and every service
+    `make run` starts up, on the repository's instance; the processes it started."""
     ui = f"http://127.0.0.1:{make_run.port}"
     with urllib.request.urlopen(f"{ui}/server_info", timeout=10) as response:
         assert response.status == 200
@@ -264,41 +267,30 @@ def test_ctrl_c_stops_everything_make_run_started(make_run: MakeRun) -> None:
     assert str(uploads) in tour[3]
     for spec in DEMO_ORGANIZATIONS:
         assert (uploads / spec["org"]["slug"]).is_dir(), spec["org"]["slug"]
+    logs_line = next(i for i, line in enumerate(tour) if line.startswith("Logs of the services"))
+    assert str(make_run.data_dir / "logs") in tour[logs_line]
 
     procs = started_by(make_run.proc.pid)
     assert_the_instance_is_the_repositorys(make_run, procs)
     # Dagster's storage under the data dir, through dagster.yaml
     assert (make_run.data_dir / "dagster" / "history" / "runs.db").is_file()
     assert not (make_run.data_dir / "dagster_home").exists()
-    assert any("dagster-webserver" in p.cmdline for p in procs)
-    assert any("dagster-daemon" in p.cmdline for p in procs)
-    assert any("code-server" in p.cmdline for p in procs)
-    assert any("invoice_pipelines_devtools.standins.smtp" in p.cmdline for p in procs)
-    assert any("invoice_pipelines_devtools.standins.sms" in p.cmdline for p in procs)
-    assert any("invoice_pipelines_devtools.demo.quickbooks serve" in p.cmdline for p in procs)
-    # Ctrl-C: the terminal sends SIGINT to its foreground process group, make's
-    os.killpg(make_run.proc.pid, signal.SIGINT)
-    make_run.assert_all_stopped(procs)
-    out = make_run.output()
-    assert_no_project_warnings(out + make_run.service_logs())
-    assert dagster_folders_in_the_repository() - make_run.dagster_folders_before == set()
-    # a normal end: no "make: *** [Makefile:..: run] Error 130"
-    assert "make: ***" not in out, out[-2000:]
-    assert out.rstrip().endswith("make run: stopped (Dagster, its runs and the demo services)")
-    # the tour stayed the last thing the terminal showed: the services' chatter is in the logs
-    tour = out[out.index("Dagster UI is up") :].splitlines()
-    logs_line = next(i for i, line in enumerate(tour) if line.startswith("Logs of the services"))
-    assert str(make_run.data_dir / "logs") in tour[logs_line]
-    assert [line for line in tour[logs_line + 1 :] if line.strip()] == [
-        "make run: stopped (Dagster, its runs and the demo services)"
-    ], tour
-    assert (make_run.data_dir / "logs" / "code-server.log").is_file()
+    for service in (
+        "dagster-webserver",
+        "dagster-daemon",
+        "code-server",
+        "invoice_pipelines_devtools.standins.smtp",
+        "invoice_pipelines_devtools.standins.sms",
+        "invoice_pipelines_devtools.demo.quickbooks serve",
+    ):
+        assert any(service in p.cmdline for p in procs), (service, procs)
+    return procs
 
 
 def test_sigterm_to_make_stops_everything_after_the_demo_did_what_the_readme_says(
     make_run: MakeRun,
 ) -> None:
-    make_run.wait_for_tour()
+    assert_the_tour(make_run, make_run.wait_for_tour())
     engine = create_engine(make_run.db_url)
     deadline = time.monotonic() + DEMO_SECONDS
     try:
@@ -382,6 +374,8 @@ def test_sigterm_to_make_stops_everything_after_the_demo_did_what_the_readme_say
     os.kill(make_run.proc.pid, signal.SIGTERM)  # make only, as `kill -TERM <make pid>` does
     make_run.assert_all_stopped(procs)
     assert make_run.proc.returncode != 0
+    assert dagster_folders_in_the_repository() - make_run.dagster_folders_before == set()
+    assert (make_run.data_dir / "logs" / "code-server.log").is_file()
     # quiet by default: the runs' events are in the UI and in the code server's log, not in the
     # terminal (before, DEBUG lines of every run scrolled the tour away within a minute)
     out = make_run.output()
