@@ -102,6 +102,14 @@ def _group(pgid: int) -> list[str]:
     return [r[2] for r in rows if len(r) == 3 and r[0] == str(pgid) and not r[1].startswith("Z")]
 
 
+def _default_signals() -> None:
+    """As `make run` starts it (scripts/run-dagster.sh): SIGINT and SIGTERM at their defaults.
+    Dagster's code server copies SIGINT's handling to SIGTERM at start, so a pytest started with
+    SIGINT ignored (`pytest ... &` in a script) would hand it a SIGTERM it ignores."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
 @pytest.fixture
 def server() -> Iterator[Server]:
     folder = Path(tempfile.mkdtemp(prefix="ip-cs-", dir="/tmp"))  # a socket path is short
@@ -127,6 +135,7 @@ def server() -> Iterator[Server]:
             [sys.executable, "-m", "invoice_pipelines.code_server", "code-server", "start",
              "--socket", str(socket), "-m", TARGET, "-d", str(REPO), "--location-name", "probe"],
             env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            preexec_fn=_default_signals,
         )  # fmt: skip
     result = Server(folder, process, env)
     try:
