@@ -39,8 +39,8 @@ class QueueKind:
 class Resource:
     """How a resource is made from the environment, under the name runs and commands both use:
     `for_runs` gives what definitions.py binds (a Dagster resource), `for_commands` the plain
-    object that resource wraps, without Dagster (`resources.for_commands.EnvResources`); None where a
-    command has no resource of that name."""
+    object that resource wraps, without Dagster (`resources.for_commands.EnvResources`); None
+    where a command has no resource of that name."""
 
     for_runs: Callable[[], Any]
     for_commands: Callable[[], Any] | None = None

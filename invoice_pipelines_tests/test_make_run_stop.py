@@ -14,8 +14,9 @@ again with SIGINT at its default and stops on it as on SIGTERM.
 One test, two starts of the whole of Dagster with the demo, each serving every check it can: the
 first started with SIGINT ignored and stopped by SIGINT mid-backfill, the second started from a
 terminal and stopped by Ctrl-C. A TERM to the group of a `setsid make run &` is the stop of
-test_make_postgres.py, SIGTERM to make alone the stop of test_make_run.py. Everything lives in tmp_path and on free
-ports; every wait is bounded, and whatever happens the process group is killed at the end.
+test_make_postgres.py, SIGTERM to make alone the stop of test_make_run.py. Everything lives in
+tmp_path and on free ports; every wait is bounded, and whatever happens the process group is
+killed at the end.
 """
 
 from __future__ import annotations

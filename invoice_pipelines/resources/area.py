@@ -1,8 +1,8 @@
 """The resources no area makes, as the assemblies take them (`Area.provides`): the database, the
 stores, OCR and the delivery channels' senders, each by the name runs and commands both use. A run
 gets the Dagster resource (definitions.py), a command the plain object it wraps
-(`resources.for_commands.EnvResources`): the same files, pages and messages, by the same names. Each is
-imported when an assembly asks for it, so listing them loads nothing."""
+(`resources.for_commands.EnvResources`): the same files, pages and messages, by the same names.
+Each is imported when an assembly asks for it, so listing them loads nothing."""
 
 from __future__ import annotations
 

@@ -178,8 +178,8 @@ def transport_of(name: str) -> type:
 
 def open_channel(name: str, resources: Any) -> Transport:
     """The channel `name` over its resource, taken from `resources` by attribute (a run's
-    `context.resources`, a command's `resources.for_commands.EnvResources`): the one place a channel name
-    becomes a channel. ChannelUnavailable when that resource is not there."""
+    `context.resources`, a command's `resources.for_commands.EnvResources`): the one place a
+    channel name becomes a channel. ChannelUnavailable when that resource is not there."""
     transport = transport_of(name)
     resource = getattr(resources, transport.resource, None)
     if resource is None:
