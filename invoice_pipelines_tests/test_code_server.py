@@ -25,6 +25,7 @@ from dagster import DagsterInstance, DagsterRunStatus
 from dagster._grpc.client import DagsterGrpcClient
 
 from invoice_pipelines.code_server import BULK_NICENESS, _code_module, instance_modules
+from invoice_pipelines_tests.test_make_run import _default_signals
 
 REPO = Path(__file__).resolve().parents[1]
 TARGET = "invoice_pipelines_tests.code_server_target"
@@ -102,14 +103,6 @@ def _group(pgid: int) -> list[str]:
     return [r[2] for r in rows if len(r) == 3 and r[0] == str(pgid) and not r[1].startswith("Z")]
 
 
-def _default_signals() -> None:
-    """As `make run` starts it (scripts/run-dagster.sh): SIGINT and SIGTERM at their defaults.
-    Dagster's code server copies SIGINT's handling to SIGTERM at start, so a pytest started with
-    SIGINT ignored (`pytest ... &` in a script) would hand it a SIGTERM it ignores."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-
-
 @pytest.fixture
 def server() -> Iterator[Server]:
     folder = Path(tempfile.mkdtemp(prefix="ip-cs-", dir="/tmp"))  # a socket path is short
@@ -135,6 +128,8 @@ def server() -> Iterator[Server]:
             [sys.executable, "-m", "invoice_pipelines.code_server", "code-server", "start",
              "--socket", str(socket), "-m", TARGET, "-d", str(REPO), "--location-name", "probe"],
             env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            # as `make run` starts it: Dagster's code server copies SIGINT's handling to SIGTERM
+            # at start, so from a pytest started with SIGINT ignored it would ignore SIGTERM too
             preexec_fn=_default_signals,
         )  # fmt: skip
     result = Server(folder, process, env)

@@ -32,15 +32,15 @@ from invoice_pipelines_devtools.demo.seed import DEMO_ORGANIZATIONS
 from invoice_pipelines_tests.test_make_run import (
     REPO,
     START_SECONDS,
-    STOP_SECONDS,
     _free_port,
     alive,
     started_by,
 )
 from invoice_pipelines_tests.test_make_run_stop import (
-    STOPPED,
+    Instance,
     _ignore_interrupts,
     assert_no_service_ignores_a_stop,
+    assert_nothing_left,
     of_this_checkout,
 )
 
@@ -251,15 +251,7 @@ def test_make_run_on_postgresql_connects_as_the_runtime_role_only(
         procs = started_by(proc.pid)
         assert_no_service_ignores_a_stop(procs)
         os.killpg(proc.pid, signal.SIGTERM)  # kill -TERM -- -<its process group>
-        deadline = time.monotonic() + STOP_SECONDS
-        while (left := alive(procs) + of_this_checkout(data_dir)) and time.monotonic() < deadline:
-            time.sleep(0.2)
-        assert not left, left
-        proc.wait(timeout=5)
-        out = log.read_text(errors="replace")
-        # a normal end: no "make: *** [Makefile:..: run] Error 143"; the stop line comes last
-        assert "make: ***" not in out, out[-3000:]
-        assert out.rstrip().endswith(STOPPED), out[-3000:]
+        assert_nothing_left(Instance(proc, log, int(env["PORT"])), tmp_path / "data", procs)
     finally:
         for p in alive(started_by(proc.pid)) + of_this_checkout(data_dir):
             try:

@@ -245,13 +245,12 @@ def checkout(tmp_path: Path) -> Iterator[Checkout]:
                 pass
 
 
-def assert_nothing_left(instance: Instance, checkout: Checkout, procs: list[Proc]) -> float:
-    """Within STOP_SECONDS of the signal no process of the checkout runs; returns the seconds."""
+def assert_nothing_left(instance: Instance, data_dir: Path, procs: list[Proc]) -> float:
+    """Within STOP_SECONDS of the signal no process of the `make run` of `data_dir` runs, and it
+    ended normally with its stop line last; returns the seconds."""
     started = time.monotonic()
     deadline = started + STOP_SECONDS
-    while (
-        left := alive(procs) + of_this_checkout(str(checkout.data_dir))
-    ) and time.monotonic() < deadline:
+    while (left := alive(procs) + of_this_checkout(str(data_dir))) and time.monotonic() < deadline:
         time.sleep(0.1)
     took = time.monotonic() - started
     assert not left, f"still running {STOP_SECONDS} s after the signal: " + "; ".join(
@@ -263,7 +262,7 @@ def assert_nothing_left(instance: Instance, checkout: Checkout, procs: list[Proc
     assert "make: ***" not in out, out[-3000:]
     # the tour stays the last thing in the terminal, then the one line of the stop
     tail = out[out.index("Logs of the services") :].splitlines()[1:]
-    stop_log = checkout.data_dir / "logs" / "stop.log"
+    stop_log = data_dir / "logs" / "stop.log"
     assert [line for line in tail if line.strip()] == [STOPPED], (
         out[-1500:] + "\n--- stop.log:\n" + stop_log.read_text(errors="replace")[-3000:]
     )
@@ -350,7 +349,7 @@ def _stop_mid_backfill(instance: Instance, checkout: Checkout, backfill_id: str)
     procs = started_by(instance.proc.pid)
     before = checkout.run_statuses()
     os.killpg(instance.proc.pid, signal.SIGINT)  # kill -INT -- -<make's process group>
-    assert_nothing_left(instance, checkout, procs)
+    assert_nothing_left(instance, checkout.data_dir, procs)
     assert instance.proc.returncode == 0
 
     after = checkout.run_statuses()
@@ -390,6 +389,6 @@ def test_a_backfill_stopped_mid_run_completes_after_a_restart(checkout: Checkout
     assert "SUCCESS" in runs.values(), runs  # the runs not in flight at the stop did their work
     procs = started_by(second.proc.pid)
     os.killpg(second.proc.pid, signal.SIGINT)  # Ctrl-C: the terminal signals make's group
-    assert_nothing_left(second, checkout, procs)
+    assert_nothing_left(second, checkout.data_dir, procs)
     statuses = checkout.run_statuses()
     assert not {r: s for r, s in statuses.items() if s[0] in IN_FLIGHT}, statuses
