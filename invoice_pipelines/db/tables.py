@@ -1386,6 +1386,64 @@ incoming_invoice_settlements = Table(
     Index("ix_incoming_invoice_settlements_org_status", "organization_id", "status"),
 )
 
+# The organization's supplier register (core/suppliers.py, supplier_register.py): the suppliers a
+# person confirmed (or the organization's first-invoice policy registered), with their full VAT
+# id, names, IBANs, notice address, QuickBooks vendor and DATEV creditor account. What a document
+# claims about its seller is compared with it; only a person changes it, and each change is a row
+# of `supplier_changes`.
+suppliers = Table(
+    "suppliers",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    _org_fk(index=False),
+    Column("name", String(500), nullable=False),
+    Column("name_key", String(500), nullable=False),  # core.suppliers.name_skeleton(name)
+    # other names a person confirmed for it (trading names, spellings): a JSON list of strings
+    Column("other_names", Json, nullable=False, server_default=text("'[]'")),
+    Column("vat_id", String(64)),  # in full, core.suppliers.vat_id_key
+    Column("tax_number", String(64)),
+    # [{"iban": ..., "bic": ...}], each a person confirmed
+    Column("bank_accounts", Json, nullable=False, server_default=text("'[]'")),
+    Column("notice_email", String(255)),
+    Column("qbo_vendor_id", String(32)),
+    Column("datev_creditor_account", Integer),
+    # person: a command, the launchpad or a review; first_invoice: the organization's policy
+    Column("origin", String(16), nullable=False),
+    Column("active", Boolean, nullable=False, server_default=text("true")),
+    Column("version", Integer, nullable=False, server_default=text("1")),
+    Column("updated_by", String(255), nullable=False),
+    *_timestamps(),
+    UniqueConstraint("organization_id", "id"),
+    UniqueConstraint("organization_id", "vat_id"),
+    UniqueConstraint("organization_id", "qbo_vendor_id"),
+    CheckConstraint("origin IN ('person', 'first_invoice')", name="origin"),
+    Index("ix_suppliers_org_name_key", "organization_id", "name_key"),
+)
+
+# Every change of the register: who, why, what it was and what it became (the supplier's values
+# as JSON); the document a confirmation or the first-invoice policy learned from.
+supplier_changes = Table(
+    "supplier_changes",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("organization_id", Id, nullable=False),
+    Column("supplier_id", Id, nullable=False),
+    Column("action", String(32), nullable=False),
+    Column("changed_by", String(255), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("before", Json),
+    Column("after", Json, nullable=False),
+    Column("incoming_invoice_id", Id),
+    Column("changed_at", UtcDateTime, nullable=False, server_default=NOW),
+    ForeignKeyConstraint(
+        ["organization_id", "supplier_id"],
+        ["suppliers.organization_id", "suppliers.id"],
+        ondelete="CASCADE",
+        name="fk_supplier_changes_supplier",
+    ),
+    Index("ix_supplier_changes_org_supplier", "organization_id", "supplier_id"),
+)
+
 # Tables whose rows belong to one organization: row-level security applies to each of these.
 TENANT_TABLES: tuple[str, ...] = tuple(
     t.name for t in metadata.sorted_tables if "organization_id" in t.c and t.name != "organizations"

@@ -1,0 +1,287 @@
+"""Who sent an invoice: what a document claims about its seller compared with the organization's
+supplier register (what a person confirmed). Plain Python: the register's rows come in as
+`RegisteredSupplier`s, the findings go out as `Finding`s of stage "supplier".
+
+A claim is the seller's name, VAT id, IBAN and e-mail as the intake read them. Each difference
+from the register is one finding (IP-SUP-xx) that names what differs and what the register says;
+any of them holds the document for a person. Names compare by what a person sees (the
+confusables skeleton, `lookalike_key`: case, separators and look-alike letters of other scripts
+do not make another name), and a name that only looks like a registered one (`Schrӧder` with a
+Cyrillic `ӧ`) is a finding of its own. VAT ids compare in full: a masked or partial id is never
+an identity.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass, field
+
+from invoice_pipelines.core.rules import Finding, lookalike_key
+
+STAGE = "supplier"
+
+NEW_SUPPLIER = "IP-SUP-01"
+VAT_ID_OTHER_NAME = "IP-SUP-02"
+NAME_OTHER_VAT_ID = "IP-SUP-03"
+NEW_IBAN = "IP-SUP-04"
+NEW_NOTICE_ADDRESS = "IP-SUP-05"
+OWN_ORGANIZATION = "IP-SUP-06"
+TWO_SUPPLIERS = "IP-SUP-07"
+LOOKALIKE_NAME = "IP-SUP-08"
+
+# what a person's confirmation cannot make right: the document names the wrong party, whatever a
+# reviewer says; only a correction of the seller's values (or a rejection) moves it on
+NEVER_CONFIRMED = frozenset({OWN_ORGANIZATION, TWO_SUPPLIERS})
+
+# how an organization's register learns of a supplier it does not know yet
+POLICY_SETTING = "supplier_policy"
+REVIEW = "review"  # every new supplier's first invoice waits for a person
+FIRST_INVOICE = "first_invoice"  # a new supplier's first accepted invoice registers it
+POLICIES = (REVIEW, FIRST_INVOICE)
+DEFAULT_POLICY = FIRST_INVOICE
+
+_VAT_SEPARATORS = re.compile(r"[\s.\-/]+")
+
+
+def vat_id_key(value: object) -> str:
+    """A VAT id as the register stores and compares it: no blanks, dots, dashes or slashes,
+    upper case."""
+    return _VAT_SEPARATORS.sub("", str(value or "")).upper()
+
+
+def iban_key(value: object) -> str:
+    """An IBAN as compared: no blanks, upper case (`DE89 3704 0044 ...` is `DE893704...`)."""
+    return re.sub(r"\s+", "", str(value or "")).upper()
+
+
+def name_skeleton(value: str | None) -> str:
+    """A name by what a person sees (`lookalike_key`)."""
+    return lookalike_key(value or "") if (value or "").strip() else ""
+
+
+def _plain_name(value: str | None) -> str:
+    """A name's letters and digits as written (compatibility forms folded, case-folded): two
+    names with one skeleton but other plain letters only look alike."""
+    folded = unicodedata.normalize("NFKC", value or "").casefold()
+    return "".join(c for c in folded if unicodedata.category(c)[0] in "LN")
+
+
+@dataclass(frozen=True)
+class RegisteredSupplier:
+    """One supplier as the register holds it: what a person confirmed."""
+
+    id: int
+    name: str
+    other_names: tuple[str, ...] = ()
+    vat_id: str | None = None
+    tax_number: str | None = None
+    ibans: tuple[str, ...] = ()
+    notice_email: str | None = None
+    qbo_vendor_id: str | None = None
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return (self.name, *self.other_names)
+
+    def described(self) -> str:
+        return f"{self.name!r} (supplier {self.id}" + (
+            f", VAT id {self.vat_id})" if self.vat_id else ", no VAT id)"
+        )
+
+
+@dataclass(frozen=True)
+class Claim:
+    """What a document says about its seller."""
+
+    name: str | None
+    vat_id: str | None = None
+    iban: str | None = None
+    email: str | None = None
+
+    @property
+    def vat(self) -> str:
+        return vat_id_key(self.vat_id)
+
+
+@dataclass(frozen=True)
+class OwnParty:
+    """The organization itself: a document it is the seller of is not a supplier invoice."""
+
+    name: str
+    vat_id: str | None = None
+
+
+@dataclass
+class Register:
+    """One organization's suppliers, looked up by VAT id and by name skeleton."""
+
+    suppliers: list[RegisteredSupplier] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.by_vat = {s.vat_id: s for s in self.suppliers if s.vat_id}
+        self.by_name: dict[str, list[RegisteredSupplier]] = {}
+        for supplier in self.suppliers:
+            for key in {name_skeleton(n) for n in supplier.names} - {""}:
+                self.by_name.setdefault(key, []).append(supplier)
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """The register's supplier for a claim (None: none, or not one), and what differs."""
+
+    supplier: RegisteredSupplier | None
+    findings: tuple[Finding, ...] = ()
+    new: bool = False  # the register knows neither the claimed VAT id nor the name
+
+    @property
+    def agrees(self) -> bool:
+        return not self.findings
+
+
+def _finding(rule: str, message: str) -> Finding:
+    return Finding(rule, message, "warning", STAGE)
+
+
+def _own(claim: Claim, own: OwnParty | None) -> Finding | None:
+    if own is None:
+        return None
+    same_vat = claim.vat and claim.vat == vat_id_key(own.vat_id)
+    same_name = name_skeleton(claim.name) and name_skeleton(claim.name) == name_skeleton(own.name)
+    if not (same_vat or same_name):
+        return None
+    what = f"VAT id {claim.vat}" if same_vat else f"name {claim.name!r}"
+    return _finding(
+        OWN_ORGANIZATION,
+        f"the seller this document names is this organization itself ({what} of {own.name!r}): "
+        "the reading took the recipient for the sender; correct the seller, or reject it",
+    )
+
+
+def _name_finding(claim: Claim, supplier: RegisteredSupplier) -> Finding | None:
+    """The claimed name against a supplier found by VAT id."""
+    key = name_skeleton(claim.name)
+    if not key:
+        return None
+    names = {name_skeleton(n): n for n in supplier.names}
+    if key not in names:
+        return _finding(
+            VAT_ID_OTHER_NAME,
+            f"VAT id {claim.vat} is registered for {supplier.described()}, but the document "
+            f"names the seller {claim.name!r}",
+        )
+    return _lookalike(claim, names[key], supplier)
+
+
+def _lookalike(claim: Claim, registered: str, supplier: RegisteredSupplier) -> Finding | None:
+    if _plain_name(claim.name) == _plain_name(registered):
+        return None
+    return _finding(
+        LOOKALIKE_NAME,
+        f"the seller name {claim.name!r} only looks like the registered {registered!r} of "
+        f"{supplier.described()}: other letters (another script) stand in it",
+    )
+
+
+def _details(claim: Claim, supplier: RegisteredSupplier) -> list[Finding]:
+    """IBAN and notice address of a document against the supplier it comes from."""
+    found = []
+    iban = iban_key(claim.iban)
+    if iban and iban not in {iban_key(i) for i in supplier.ibans}:
+        registered = ", ".join(supplier.ibans) if supplier.ibans else "none"
+        found.append(
+            _finding(
+                NEW_IBAN,
+                f"the document asks for payment to IBAN {iban}, which is not registered for "
+                f"{supplier.described()} (registered: {registered})",
+            )
+        )
+    email = (claim.email or "").strip()
+    if email and supplier.notice_email and email.casefold() != supplier.notice_email.casefold():
+        found.append(
+            _finding(
+                NEW_NOTICE_ADDRESS,
+                f"the document gives the e-mail address {email!r} for {supplier.described()}, "
+                f"whose registered notice address is {supplier.notice_email!r}",
+            )
+        )
+    return found
+
+
+def compare(register: Register, claim: Claim, own: OwnParty | None = None) -> Comparison:
+    """The register's view of a document's seller (see the module docstring)."""
+    own_finding = _own(claim, own)
+    if own_finding is not None:
+        return Comparison(None, (own_finding,))
+    key = name_skeleton(claim.name)
+    by_vat = register.by_vat.get(claim.vat) if claim.vat else None
+    named = register.by_name.get(key, []) if key else []
+    if by_vat is not None:
+        others = [s for s in named if s.id != by_vat.id]
+        if others and by_vat.id not in {s.id for s in named}:
+            return Comparison(
+                None,
+                (
+                    _finding(
+                        TWO_SUPPLIERS,
+                        f"the seller name {claim.name!r} is registered for "
+                        f"{others[0].described()}, its VAT id {claim.vat} for "
+                        f"{by_vat.described()}: two suppliers in one document",
+                    ),
+                ),
+            )
+        found = [f for f in (_name_finding(claim, by_vat),) if f is not None]
+        return Comparison(by_vat, tuple(found + _details(claim, by_vat)))
+    if named:
+        supplier = sorted(named, key=lambda s: s.id)[0]
+        if claim.vat:
+            registered = f"VAT id {supplier.vat_id}" if supplier.vat_id else "no VAT id"
+            return Comparison(
+                None,
+                (
+                    _finding(
+                        NAME_OTHER_VAT_ID,
+                        f"the seller name {claim.name!r} is registered for "
+                        f"{supplier.described()} with {registered}, but the document states "
+                        f"VAT id {claim.vat}",
+                    ),
+                ),
+            )
+        if len(named) > 1:
+            return Comparison(
+                None,
+                (
+                    _finding(
+                        TWO_SUPPLIERS,
+                        f"the seller name {claim.name!r} without a VAT id fits "
+                        f"{len(named)} registered suppliers: "
+                        + ", ".join(s.described() for s in named[:3]),
+                    ),
+                ),
+            )
+        registered = next(n for n in supplier.names if name_skeleton(n) == key)
+        found = [f for f in (_lookalike(claim, registered, supplier),) if f is not None]
+        return Comparison(supplier, tuple(found + _details(claim, supplier)))
+    if not key and not claim.vat:
+        return Comparison(None)
+    return Comparison(None, new=True)
+
+
+def new_supplier_finding(claim: Claim) -> Finding:
+    """IP-SUP-01: the organization's policy wants a person to confirm a supplier it does not
+    know."""
+    vat = f" (VAT id {claim.vat})" if claim.vat else " (no VAT id)"
+    return _finding(
+        NEW_SUPPLIER,
+        f"the seller {claim.name!r}{vat} is not in the organization's supplier register: "
+        "confirm the document to register it, or reject it",
+    )
+
+
+def checked_policy(value: object) -> str:
+    """The organization's supplier policy; an unknown value is refused."""
+    if value in (None, ""):
+        return DEFAULT_POLICY
+    if value not in POLICIES:
+        raise ValueError(f"supplier policy {value!r}: one of {', '.join(POLICIES)}")
+    return str(value)
