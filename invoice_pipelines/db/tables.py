@@ -76,6 +76,16 @@ def _org_fk(*, index: bool = True) -> Column:
     )
 
 
+def _same_organization(column: str, parent: str, **kwargs) -> ForeignKeyConstraint:
+    """`column` refers to a row of `parent` of the row's own organization: the key is
+    (organization_id, column) -> parent (organization_id, id), so the database refuses a reference
+    across organizations whatever the policies let through (migration 0034). A NULL `column` is
+    not checked (MATCH SIMPLE)."""
+    return ForeignKeyConstraint(
+        ["organization_id", column], [f"{parent}.organization_id", f"{parent}.id"], **kwargs
+    )
+
+
 def _timestamps() -> list[Column]:
     return [
         Column("created_at", UtcDateTime, nullable=False, server_default=NOW),
@@ -149,6 +159,8 @@ customers = Table(
     Column("skonto", Json),
     *_timestamps(),
     UniqueConstraint("organization_id", "customer_number"),
+    # the target of the (organization_id, customer_id) foreign keys (0034)
+    UniqueConstraint("organization_id", "id"),
     CheckConstraint("kind IN ('business', 'consumer')", name="kind"),
     CheckConstraint(
         "einvoice_format IN ('facturx', 'xrechnung-cii', 'xrechnung-ubl')", name="einvoice_format"
@@ -174,6 +186,8 @@ items = Table(
     Column("active", Boolean, nullable=False, server_default=text("true")),
     *_timestamps(),
     UniqueConstraint("organization_id", "sku"),
+    # the target of the order lines' (organization_id, item_id) foreign key (0034)
+    UniqueConstraint("organization_id", "id"),
     sqlite_autoincrement=True,  # never reuse a deleted item's id (see sales_orders)
 )
 
@@ -184,7 +198,7 @@ sales_orders = Table(
     # no index of its own: the unique (organization_id, order_number) index leads with it
     _org_fk(index=False),
     Column("order_number", String(64), nullable=False),
-    Column("customer_id", Id, ForeignKey("customers.id"), nullable=False, index=True),
+    Column("customer_id", Id, nullable=False, index=True),
     Column("order_date", Date, nullable=False),
     Column("status", String(16), nullable=False, server_default="draft"),
     Column("currency", String(3), nullable=False, server_default="EUR"),
@@ -193,6 +207,9 @@ sales_orders = Table(
     Column("created_by", String(255)),
     *_timestamps(),
     UniqueConstraint("organization_id", "order_number"),
+    # the target of the (organization_id, sales_order_id) foreign keys (0034)
+    UniqueConstraint("organization_id", "id"),
+    _same_organization("customer_id", "customers"),
     CheckConstraint(_in("status", SALES_ORDER_STATUSES), name="status"),
     Index("ix_sales_orders_org_status_date", "organization_id", "status", "order_date"),
     # SQLite: never reuse the id of a deleted order (batch items and invoice lines refer to
@@ -205,23 +222,19 @@ sales_order_lines = Table(
     metadata,
     Column("id", Id, primary_key=True, autoincrement=True),
     _org_fk(),
-    Column(
-        "sales_order_id",
-        Id,
-        ForeignKey("sales_orders.id", ondelete="CASCADE"),
-        nullable=False,
-        index=True,
-    ),
+    Column("sales_order_id", Id, nullable=False, index=True),
     Column("line_no", Integer, nullable=False),
     # item lines reference an item; discount lines carry a negative unit price and no item
     Column("line_type", String(16), nullable=False, server_default="item"),
-    Column("item_id", Id, ForeignKey("items.id")),
+    Column("item_id", Id),
     Column("description", String(512), nullable=False),
     Column("quantity", Quantity(), nullable=False),
     Column("unit_price", Quantity(), nullable=False),
     Column("vat_rate", Rate(), nullable=False),
     Column("vat_category", String(2), nullable=False, server_default="S"),
     UniqueConstraint("sales_order_id", "line_no"),
+    _same_organization("sales_order_id", "sales_orders", ondelete="CASCADE"),
+    _same_organization("item_id", "items"),
     CheckConstraint("line_type IN ('item', 'discount', 'charge')", name="line_type"),
     Index(
         "ix_sales_order_lines_item_id",
@@ -261,7 +274,7 @@ batch_jobs = Table(
     Column("failed_count", Integer, nullable=False, server_default="0"),
     Column("skipped_count", Integer, nullable=False, server_default="0"),
     Column("cancel_requested", Boolean, nullable=False, server_default=text("false")),
-    Column("retry_of_job_id", Id, ForeignKey("batch_jobs.id")),
+    Column("retry_of_job_id", Id),
     Column("dagster_run_id", String(64)),
     Column("started_at", UtcDateTime),
     Column("heartbeat_at", UtcDateTime),
@@ -282,6 +295,7 @@ batch_jobs = Table(
     ),
     # the target of the items' (organization_id, batch_job_id) foreign key
     UniqueConstraint("organization_id", "id"),
+    _same_organization("retry_of_job_id", "batch_jobs"),
 )
 
 # On PostgreSQL the table has fillfactor 45 (migration 0004): a chunk rewrites each of its items
@@ -300,7 +314,7 @@ batch_job_items = Table(
     # unknown when its chunk comes (a key would block the delete, and cost a lookup and an index
     # entry per item when a job of 100,000 orders is expanded)
     Column("sales_order_id", Id),
-    Column("customer_id", Id, ForeignKey("customers.id")),
+    Column("customer_id", Id),
     # customer_lines jobs: the lines to invoice for this customer
     Column("payload", Json),
     Column("status", String(16), nullable=False, server_default="pending"),
@@ -315,6 +329,7 @@ batch_job_items = Table(
         ["batch_jobs.organization_id", "batch_jobs.id"],
         ondelete="CASCADE",
     ),
+    _same_organization("customer_id", "customers"),
     # only customer-driven items have a customer: a partial index costs sales-order items nothing
     Index(
         "ix_batch_job_items_customer_id",
@@ -333,9 +348,9 @@ sales_invoices = Table(
     Column("invoice_number", String(64), nullable=False),
     Column("sequence_number", Integer, nullable=False),
     # exactly once: at most one invoice per sales order, enforced by the database
-    Column("sales_order_id", Id, ForeignKey("sales_orders.id"), unique=True),
-    Column("customer_id", Id, ForeignKey("customers.id"), nullable=False, index=True),
-    Column("batch_job_id", Id, ForeignKey("batch_jobs.id")),
+    Column("sales_order_id", Id, unique=True),
+    Column("customer_id", Id, nullable=False, index=True),
+    Column("batch_job_id", Id),
     Column("type_code", String(3), nullable=False, server_default="380"),
     Column("issue_date", Date, nullable=False),
     Column("due_date", Date, nullable=False),
@@ -367,6 +382,9 @@ sales_invoices = Table(
     UniqueConstraint("organization_id", "sequence_number"),
     # the target of the lines' and breakdowns' (organization_id, sales_invoice_id) foreign keys
     UniqueConstraint("organization_id", "id"),
+    _same_organization("sales_order_id", "sales_orders"),
+    _same_organization("customer_id", "customers"),
+    _same_organization("batch_job_id", "batch_jobs"),
     CheckConstraint(_in("status", SALES_INVOICE_STATUSES), name="status"),
     Index("ix_sales_invoices_org_status_due", "organization_id", "status", "due_date"),
     # deleting a batch job (with its organization) looks for its invoices (migration 0011)
@@ -688,7 +706,7 @@ uploads = Table(
     Column("content_type", String(128)),
     # registered: first time we see these bytes; duplicate: same content as an earlier upload
     Column("status", String(16), nullable=False, server_default="registered"),
-    Column("duplicate_of_upload_id", Id, ForeignKey("uploads.id")),
+    Column("duplicate_of_upload_id", Id),
     Column("incoming_invoice_id", Id),
     Column("created_by", String(255)),
     Column("created_at", UtcDateTime, nullable=False, server_default=NOW),
@@ -697,6 +715,9 @@ uploads = Table(
     Column("purged_at", UtcDateTime),
     Column("purge_result", String(16)),
     UniqueConstraint("organization_id", "storage_key"),
+    # the target of the (organization_id, upload id) foreign keys (0034)
+    UniqueConstraint("organization_id", "id"),
+    _same_organization("duplicate_of_upload_id", "uploads"),
     Index("ix_uploads_org_hash", "organization_id", "content_hash"),
     # deleting an upload (with its organization) looks for rows that refer to it (migration 0011)
     Index(
@@ -714,7 +735,7 @@ incoming_invoices = Table(
     # no index of its own: the (organization_id, ...) indexes below lead with it, and every status
     # change (not a heap-only update: status is indexed) would maintain one more index
     _org_fk(index=False),
-    Column("upload_id", Id, ForeignKey("uploads.id")),
+    Column("upload_id", Id),
     Column("status", String(16), nullable=False, server_default="UPLOADED"),
     # optimistic lock: every status change is UPDATE ... WHERE processing_version = :seen
     Column("processing_version", Integer, nullable=False, server_default="0"),
@@ -749,8 +770,9 @@ incoming_invoices = Table(
     *_timestamps(),
     # the same bytes are one document per organization
     UniqueConstraint("organization_id", "content_hash"),
-    # the target of the discounts' (organization_id, incoming_invoice_id) foreign key (0029)
+    # the target of the (organization_id, incoming_invoice_id) foreign keys (0029, 0034)
     UniqueConstraint("organization_id", "id"),
+    _same_organization("upload_id", "uploads"),
     CheckConstraint(_in("status", INCOMING_STATUSES), name="status"),
     Index("ix_incoming_invoices_org_status", "organization_id", "status"),
     Index("ix_incoming_invoices_org_number_key", "organization_id", "invoice_number_key"),
@@ -762,19 +784,14 @@ processing_errors = Table(
     metadata,
     Column("id", Id, primary_key=True, autoincrement=True),
     _org_fk(),
-    Column(
-        "incoming_invoice_id",
-        Id,
-        ForeignKey("incoming_invoices.id", ondelete="CASCADE"),
-        nullable=False,
-        index=True,
-    ),
+    Column("incoming_invoice_id", Id, nullable=False, index=True),
     Column("processing_version", Integer),
     Column("stage", String(32), nullable=False),
     Column("rule_id", String(64)),
     Column("severity", String(16), nullable=False, server_default="error"),
     Column("message", Text, nullable=False),
     Column("created_at", UtcDateTime, nullable=False, server_default=NOW),
+    _same_organization("incoming_invoice_id", "incoming_invoices", ondelete="CASCADE"),
 )
 
 # What a person confirmed or corrected on a document in review (intake/review.py): one row per
@@ -785,13 +802,7 @@ incoming_reviews = Table(
     metadata,
     Column("id", Id, primary_key=True, autoincrement=True),
     _org_fk(index=False),
-    Column(
-        "incoming_invoice_id",
-        Id,
-        ForeignKey("incoming_invoices.id", ondelete="CASCADE"),
-        nullable=False,
-        index=True,
-    ),
+    Column("incoming_invoice_id", Id, nullable=False, index=True),
     Column("action", String(16), nullable=False),  # corrected, confirmed, rejected
     Column("field", String(64)),
     Column("old_value", Text),
@@ -799,6 +810,7 @@ incoming_reviews = Table(
     Column("reviewed_by", String(255), nullable=False),
     Column("reviewed_at", UtcDateTime, nullable=False, server_default=NOW),
     CheckConstraint("action IN ('corrected', 'confirmed', 'rejected')", name="action"),
+    _same_organization("incoming_invoice_id", "incoming_invoices", ondelete="CASCADE"),
 )
 
 # The one notice a supplier gets when the intake rejects a document of theirs (intake/notices.py):
@@ -815,12 +827,7 @@ supplier_notices = Table(
     metadata,
     Column("id", Id, primary_key=True, autoincrement=True),
     _org_fk(index=False),
-    Column(
-        "incoming_invoice_id",
-        Id,
-        ForeignKey("incoming_invoices.id", ondelete="CASCADE"),
-        nullable=False,
-    ),
+    Column("incoming_invoice_id", Id, nullable=False),
     Column("recipient", String(320)),
     Column("subject", Text, nullable=False),
     Column("body", Text, nullable=False),
@@ -835,6 +842,7 @@ supplier_notices = Table(
     UniqueConstraint("incoming_invoice_id"),
     UniqueConstraint("organization_id", "id"),
     CheckConstraint(_in("status", SUPPLIER_NOTICE_STATUSES), name="status"),
+    _same_organization("incoming_invoice_id", "incoming_invoices", ondelete="CASCADE"),
     ForeignKeyConstraint(
         ["organization_id", "folded_into"],
         ["supplier_notices.organization_id", "supplier_notices.id"],
@@ -867,18 +875,13 @@ incoming_invoice_taxes = Table(
     metadata,
     Column("id", Id, primary_key=True, autoincrement=True),
     _org_fk(index=False),
-    Column(
-        "incoming_invoice_id",
-        Id,
-        ForeignKey("incoming_invoices.id", ondelete="CASCADE"),
-        nullable=False,
-        index=True,
-    ),
+    Column("incoming_invoice_id", Id, nullable=False, index=True),
     # None when a text or OCR document printed a rate without a category
     Column("vat_category", String(2)),
     Column("vat_rate", Rate()),
     Column("basis", Money()),
     Column("amount", Money()),
+    _same_organization("incoming_invoice_id", "incoming_invoices", ondelete="CASCADE"),
 )
 
 incoming_invoice_lines = Table(
@@ -886,13 +889,7 @@ incoming_invoice_lines = Table(
     metadata,
     Column("id", Id, primary_key=True, autoincrement=True),
     _org_fk(index=False),
-    Column(
-        "incoming_invoice_id",
-        Id,
-        ForeignKey("incoming_invoices.id", ondelete="CASCADE"),
-        nullable=False,
-        index=True,
-    ),
+    Column("incoming_invoice_id", Id, nullable=False, index=True),
     Column("line_no", Integer, nullable=False),
     Column("description", String(512)),
     Column("quantity", Quantity()),
@@ -901,6 +898,7 @@ incoming_invoice_lines = Table(
     Column("net_amount", Money()),
     Column("vat_category", String(2)),
     Column("vat_rate", Rate()),
+    _same_organization("incoming_invoice_id", "incoming_invoices", ondelete="CASCADE"),
 )
 
 # The early-payment discount steps (Skonto, core/skonto.py) an incoming invoice offers, one row
@@ -1000,8 +998,8 @@ export_items = Table(
     Column("organization_id", Id, nullable=False),
     Column("export_id", Id, nullable=False),
     # exactly one of the two, as the export's direction says
-    Column("incoming_invoice_id", Id, ForeignKey("incoming_invoices.id", ondelete="CASCADE")),
-    Column("sales_invoice_id", Id, ForeignKey("sales_invoices.id", ondelete="CASCADE")),
+    Column("incoming_invoice_id", Id),
+    Column("sales_invoice_id", Id),
     Column("invoice_number", String(128)),
     Column("status", String(8), nullable=False),  # exported | skipped
     Column("reason", Text),
@@ -1018,6 +1016,8 @@ export_items = Table(
         ["exports.organization_id", "exports.id"],
         ondelete="CASCADE",
     ),
+    _same_organization("incoming_invoice_id", "incoming_invoices", ondelete="CASCADE"),
+    _same_organization("sales_invoice_id", "sales_invoices", ondelete="CASCADE"),
     CheckConstraint("status IN ('exported', 'skipped')", name="status"),
     CheckConstraint(
         "(incoming_invoice_id IS NULL) <> (sales_invoice_id IS NULL)", name="one_invoice"
