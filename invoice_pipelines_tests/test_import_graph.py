@@ -66,6 +66,9 @@ SHARED_RANK = {
     # the sales invoice as documents, delivery, exports and dunning read it: a read model of
     # several areas, above the tables
     "sales_ledger": 5,
+    # the organization's supplier register as the intake, the bill push and the notices read and
+    # change it: a model of several areas, above the tables
+    "supplier_register": 5,
     "resources": 6,
     "outbox": 7,
     "tenants": 7,

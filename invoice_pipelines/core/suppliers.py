@@ -56,8 +56,12 @@ def iban_key(value: object) -> str:
 
 
 def name_skeleton(value: str | None) -> str:
-    """A name by what a person sees (`lookalike_key`)."""
-    return lookalike_key(value or "") if (value or "").strip() else ""
+    """A name by what a person sees (`lookalike_key`), decomposed first: the confusables table
+    takes a precomposed letter with a diacritic (`ö`) for a look-alike of a letter of another
+    script, while the same letter decomposed (`o` and a diaeresis) is its base letter and mark,
+    as a Cyrillic `ӧ` decomposes to the Cyrillic `о` that looks like `o`."""
+    text = unicodedata.normalize("NFD", value or "")
+    return lookalike_key(text) if text.strip() else ""
 
 
 def _plain_name(value: str | None) -> str:

@@ -83,6 +83,7 @@ from invoice_pipelines.intake.discounts import discount_rows
 from invoice_pipelines.intake.incoming_invoices import StatusChange, change_statuses
 from invoice_pipelines.intake.notices import Notice, compose, record_notices
 from invoice_pipelines.intake.parse import parse_ocr_text
+from invoice_pipelines.intake.supplier_checks import check_suppliers, register_first_invoices
 from invoice_pipelines.limits import (
     INTAKE_READ_AHEAD_BYTES,
     INTAKE_READ_AHEAD_DOCUMENTS,
@@ -642,6 +643,11 @@ def _write_outcomes(
         xact_lock(conn, Lock.INTAKE, organization_id)
         duplicates = _duplicates(conn, organization_id, {ref.id: outcomes[ref.id] for ref in work})
         policy, organization_name = organization_policy(conn, organization_id)
+        # who sent each document, by the supplier register: what differs holds it for a person
+        outcomes, suppliers = check_suppliers(
+            conn, organization_id, {ref.id: outcomes[ref.id] for ref in work}
+        )
+        accepted: set[int] = set()
         if savepoints:
             for ref in work:
                 outcome = outcomes[ref.id]
@@ -652,6 +658,8 @@ def _write_outcomes(
                             decision = _record(
                                 conn, ref, outcome, seconds, duplicates.get(ref.id), attempt, policy
                             )
+                            if decision.target[-1] == Status.VALIDATED:
+                                register_first_invoices(conn, organization_id, suppliers, {ref.id})
                             record_notices(
                                 conn,
                                 organization_id,
@@ -691,7 +699,10 @@ def _write_outcomes(
                     continue
                 rows.add(moved[ref.id], decision.findings, decision.beside)
                 _count(attempt, ref, outcomes[ref.id], decision)
+                if decision.target[-1] == Status.VALIDATED:
+                    accepted.add(ref.id)
             rows.write(conn)
+            register_first_invoices(conn, organization_id, suppliers, accepted)
             record_notices(
                 conn,
                 organization_id,

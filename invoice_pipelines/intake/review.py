@@ -15,7 +15,10 @@ one row per category and rate and each rate's VAT matches its basis, the amount 
 the total, the signs fit the document type (a credit note states positive amounts), the dates
 are plausible (a due date not before the issue date), our own rules hold (e.g. an issue date not
 in the future, IP-DATE-01), and the same number from the same supplier is not booked already
-(IP-DUP-01). A correction that still fails is recorded and the document stays in review, with
+(IP-DUP-01), and the seller is neither the organization itself nor a name and a VAT id of two
+registered suppliers (core/suppliers.py). A confirmation teaches the supplier register what the
+person confirmed of the seller (a new supplier, another name, a new IBAN), audited with the
+reviewer's name. A correction that still fails is recorded and the document stays in review, with
 the reasons. A rejection moves it to FAILED with the reviewer's reason; a reopening moves a
 VALIDATED document back to NEEDS_REVIEW with the reviewer's reason (an EXPORTED one is corrected
 through the export's correction path first). Every move goes through `change_status`
@@ -38,6 +41,7 @@ from invoice_pipelines.core.invoice import Invoice, VatBreakdown
 from invoice_pipelines.core.lifecycle import Status
 from invoice_pipelines.core.money import ZERO, round_cents
 from invoice_pipelines.core.rules import check_invoice, invoice_number_key, seller_key
+from invoice_pipelines.core.suppliers import NEVER_CONFIRMED, Claim, Comparison, compare
 from invoice_pipelines.db.incoming_status import (
     DocumentRef,
     ErrorRecord,
@@ -64,6 +68,7 @@ from invoice_pipelines.intake.plausibility import (
     issue_date_bounds,
     sign_problems,
 )
+from invoice_pipelines.supplier_register import RegisterError, learn, load_register, own_party
 
 TEXT_FIELDS = {
     "number": ("invoice_number", 128),
@@ -638,10 +643,27 @@ def _correct(
             f"the same invoice number from the same supplier is booked already "
             f"(incoming invoice {duplicate}, IP-DUP-01)"
         )
+    claim, comparison = _supplier_of(conn, ref.organization_id, current)
+    result.problems.extend(
+        f"{f.message} ({f.rule})" for f in comparison.findings if f.rule in NEVER_CONFIRMED
+    )
     if confirm and not result.problems:
         log.note("confirmed")
         change_status(conn, ref, Status.VALIDATED, fields=values or None)
         result.status = Status.VALIDATED.value
+        # what the person confirmed of the seller, the register learns (audited)
+        try:
+            learn(
+                conn,
+                ref.organization_id,
+                claim,
+                comparison,
+                changed_by=log.reviewed_by,
+                reason=f"confirmed incoming invoice {ref.id} in review",
+                document_id=ref.id,
+            )
+        except RegisterError as exc:
+            raise ReviewError(f"the supplier register refuses the seller: {exc}") from None
     elif values or breakdown is not None:
         # recorded, still in review: the version moves on (a reviewer working from the
         # version before is refused, never overwrites this)
@@ -654,6 +676,21 @@ def _correct(
         # a discount's last day and worth follow the corrected issue date and amount due (not an
         # implausible issue date a reading stored: the discount follows once it is corrected)
         recompute_discounts(conn, ref.organization_id, ref.id)
+
+
+def _supplier_of(conn, organization_id: int, current: dict) -> tuple[Claim, Comparison]:
+    """The seller as the document stands (with the person's corrections) and the register's view
+    of it: a seller that is the organization itself, or a name and a VAT id of two registered
+    suppliers, is never confirmed (NEVER_CONFIRMED)."""
+    read = ((current.get("raw_json") or {}).get("invoice")) or {}
+    claim = Claim(
+        name=current.get("seller_name"),
+        vat_id=current.get("seller_vat_id"),
+        iban=read.get("iban"),
+        email=read.get("seller_email"),
+    )
+    register = load_register(conn, organization_id)
+    return claim, compare(register, claim, own_party(conn, organization_id))
 
 
 def _stored_breakdown(conn, incoming_invoice_id: int) -> list[tuple]:

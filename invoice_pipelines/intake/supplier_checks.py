@@ -1,0 +1,141 @@
+"""The intake's look at who sent each document: its seller claim compared with the organization's
+supplier register (core/suppliers.py), in the transaction that records the outcomes.
+
+Every difference (a known VAT id under another name, a known name under another VAT id, a look-
+alike name, a new IBAN, another notice address, the organization itself as the seller, a name and
+a VAT id of two suppliers, and, where the organization's policy is `review`, a supplier the
+register does not know) is a review finding of stage "supplier": it holds the document for a
+person, whatever its e-invoice class would let through. Under the `first_invoice` policy a new
+supplier's first accepted document registers it (audited, origin `first_invoice`); later
+documents of the same batch are compared with it as registered.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from dataclasses import dataclass
+
+from sqlalchemy.engine import Connection
+
+from invoice_pipelines.core.suppliers import (
+    FIRST_INVOICE,
+    Claim,
+    Comparison,
+    Register,
+    RegisteredSupplier,
+    compare,
+    new_supplier_finding,
+)
+from invoice_pipelines.einvoice.read import ParseOutcome
+from invoice_pipelines.supplier_register import (
+    RegisterError,
+    learn,
+    load_register,
+    own_party,
+    supplier_policy,
+)
+
+log = logging.getLogger(__name__)
+
+POLICY_ACTOR = "policy:first_invoice"
+
+
+@dataclass(frozen=True)
+class SupplierCheck:
+    claim: Claim
+    comparison: Comparison
+    # the first-invoice policy registers the seller when this document is accepted
+    registers: bool = False
+
+
+def claim_of(invoice) -> Claim:
+    return Claim(
+        name=invoice.seller_name,
+        vat_id=invoice.seller_vat_id,
+        iban=invoice.iban,
+        email=invoice.seller_email,
+    )
+
+
+def check_suppliers(
+    conn: Connection, organization_id: int, outcomes: dict[int, ParseOutcome]
+) -> tuple[dict[int, ParseOutcome], dict[int, SupplierCheck]]:
+    """Each read document's outcome with its supplier findings among its review findings, and
+    what the register said of it; in document order, so that a new supplier registered by one
+    document of the batch is known to the next."""
+    checked = dict(outcomes)
+    read = {
+        doc_id: o
+        for doc_id, o in outcomes.items()
+        if o.invoice is not None and o.status in ("VALIDATED", "NEEDS_REVIEW")
+    }
+    if not read:
+        return checked, {}
+    register = load_register(conn, organization_id)
+    own = own_party(conn, organization_id)
+    first_invoice = supplier_policy(conn, organization_id) == FIRST_INVOICE
+    checks: dict[int, SupplierCheck] = {}
+    for doc_id in sorted(read):
+        outcome = read[doc_id]
+        claim = claim_of(outcome.invoice)
+        comparison = compare(register, claim, own)
+        found = list(comparison.findings)
+        registers = False
+        if comparison.new and first_invoice:
+            registers = outcome.status == "VALIDATED" and not outcome.review
+            if registers:
+                register = _provisionally(register, claim, doc_id)
+        elif comparison.new:
+            found.append(new_supplier_finding(claim))
+        checks[doc_id] = SupplierCheck(claim, comparison, registers)
+        if found:
+            checked[doc_id] = dataclasses.replace(outcome, review=[*outcome.review, *found])
+    return checked, checks
+
+
+def _provisionally(register: Register, claim: Claim, doc_id: int) -> Register:
+    """The register with a supplier this batch is about to register (its id negative until it
+    is written)."""
+    return Register(
+        [
+            *register.suppliers,
+            RegisteredSupplier(
+                id=-doc_id,
+                name=str(claim.name or ""),
+                vat_id=claim.vat or None,
+                ibans=(claim.iban,) if claim.iban else (),
+            ),
+        ]
+    )
+
+
+def register_first_invoices(
+    conn: Connection, organization_id: int, checks: dict[int, SupplierCheck], accepted: set[int]
+) -> list[int]:
+    """Register the new suppliers of the accepted documents under the first-invoice policy; the
+    suppliers' ids. A supplier the register refuses (its VAT id was registered meanwhile) is
+    logged: the document stays as decided."""
+    registered = []
+    for doc_id in sorted(accepted):
+        check = checks.get(doc_id)
+        if check is None or not check.registers:
+            continue
+        try:
+            with conn.begin_nested():
+                supplier_id = learn(
+                    conn,
+                    organization_id,
+                    check.claim,
+                    check.comparison,
+                    changed_by=POLICY_ACTOR,
+                    reason=f"first accepted invoice of a new supplier (document {doc_id})",
+                    document_id=doc_id,
+                    origin="first_invoice",
+                )
+        except RegisterError as exc:
+            log.warning("document %s: its supplier is not registered: %s", doc_id, exc)
+            continue
+        if supplier_id is not None:
+            registered.append(supplier_id)
+    return registered

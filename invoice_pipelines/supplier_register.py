@@ -1,0 +1,447 @@
+"""The organization's supplier register in the database: read it as `core.suppliers.Register`,
+change it with an audit row for every change (`supplier_changes`: who, why, before and after).
+
+The intake compares documents with it (intake/pipeline.py) and teaches it what a person confirmed
+(intake/review.py) or what the organization's first-invoice policy registers; the QuickBooks bill
+push books to the vendor it links (quickbooks/sync/vendors.py); the supplier notices go to the
+address it holds (intake/notices.py). Nothing else changes it: a document's claim never does on
+its own.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.engine import Connection
+
+from invoice_pipelines.core.suppliers import (
+    FIRST_INVOICE,
+    LOOKALIKE_NAME,
+    NAME_OTHER_VAT_ID,
+    NEW_IBAN,
+    POLICY_SETTING,
+    VAT_ID_OTHER_NAME,
+    Claim,
+    Comparison,
+    OwnParty,
+    Register,
+    RegisteredSupplier,
+    checked_policy,
+    iban_key,
+    name_skeleton,
+    vat_id_key,
+)
+from invoice_pipelines.db.tables import organizations, supplier_changes, suppliers
+from invoice_pipelines.db.types import utcnow
+
+_EMAIL = re.compile(r"^[A-Za-z0-9._+\-]{1,64}@[A-Za-z0-9\-]+(\.[A-Za-z0-9\-]+)+$")
+# the fields a person sets directly (names and bank accounts have their own add/remove)
+FIELDS = ("name", "vat_id", "tax_number", "notice_email", "qbo_vendor_id", "datev_creditor_account")
+
+
+class RegisterError(ValueError):
+    """A change the register refuses: one clear sentence for the person who asked for it."""
+
+
+def _iban_ok(iban: str) -> bool:
+    """ISO 13616: two letters, two check digits, up to 30 letters or digits, mod 97 == 1."""
+    if not re.fullmatch(r"[A-Z]{2}[0-9]{2}[A-Z0-9]{11,30}", iban):
+        return False
+    moved = iban[4:] + iban[:4]
+    return int("".join(str(int(c, 36)) for c in moved)) % 97 == 1
+
+
+def checked_iban(value: object) -> str:
+    iban = iban_key(value)
+    if not _iban_ok(iban):
+        raise RegisterError(f"{value!r} is not an IBAN (country, check digits, account; mod 97)")
+    return iban
+
+
+def checked_email(value: object) -> str | None:
+    text = str(value or "").strip()
+    if not text:
+        return None
+    if not _EMAIL.match(text) or len(text) > 255:
+        raise RegisterError(f"{text!r} is not a plain e-mail address (mailbox@domain)")
+    return text
+
+
+def _supplier(row) -> RegisteredSupplier:
+    return RegisteredSupplier(
+        id=row.id,
+        name=row.name,
+        other_names=tuple(row.other_names or ()),
+        vat_id=row.vat_id,
+        tax_number=row.tax_number,
+        ibans=tuple(a["iban"] for a in (row.bank_accounts or ()) if a.get("iban")),
+        notice_email=row.notice_email,
+        qbo_vendor_id=row.qbo_vendor_id,
+    )
+
+
+def load_register(conn: Connection, organization_id: int) -> Register:
+    """The organization's active suppliers, one query."""
+    rows = conn.execute(
+        select(suppliers)
+        .where(suppliers.c.organization_id == organization_id, suppliers.c.active.is_(True))
+        .order_by(suppliers.c.id)
+    )
+    return Register([_supplier(row) for row in rows])
+
+
+def own_party(conn: Connection, organization_id: int) -> OwnParty:
+    row = conn.execute(
+        select(organizations.c.name, organizations.c.vat_id).where(
+            organizations.c.id == organization_id
+        )
+    ).first()
+    return OwnParty(row.name, row.vat_id) if row is not None else OwnParty("")
+
+
+def supplier_policy(conn: Connection, organization_id: int) -> str:
+    """The organization's supplier policy (`settings["supplier_policy"]`); an unknown value is
+    the safe one, review."""
+    settings = conn.execute(
+        select(organizations.c.settings).where(organizations.c.id == organization_id)
+    ).scalar()
+    try:
+        return checked_policy((settings or {}).get(POLICY_SETTING))
+    except ValueError:
+        return "review"
+
+
+def set_supplier_policy(conn: Connection, organization_id: int, policy: str) -> str:
+    policy = checked_policy(policy)
+    settings = dict(
+        conn.execute(
+            select(organizations.c.settings).where(organizations.c.id == organization_id)
+        ).scalar()
+        or {}
+    )
+    settings[POLICY_SETTING] = policy
+    conn.execute(
+        update(organizations).where(organizations.c.id == organization_id).values(settings=settings)
+    )
+    return policy
+
+
+def values_of(row) -> dict[str, Any]:
+    """A supplier's values as the audit keeps them."""
+    return {
+        "name": row["name"],
+        "other_names": list(row["other_names"] or []),
+        "vat_id": row["vat_id"],
+        "tax_number": row["tax_number"],
+        "bank_accounts": list(row["bank_accounts"] or []),
+        "notice_email": row["notice_email"],
+        "qbo_vendor_id": row["qbo_vendor_id"],
+        "datev_creditor_account": row["datev_creditor_account"],
+        "active": bool(row["active"]),
+    }
+
+
+def _audit(conn, organization_id, supplier_id, action, by, reason, before, after, document_id):
+    conn.execute(
+        insert(supplier_changes).values(
+            organization_id=organization_id,
+            supplier_id=supplier_id,
+            action=action,
+            changed_by=by[:255],
+            reason=reason,
+            before=before,
+            after=after,
+            incoming_invoice_id=document_id,
+        )
+    )
+
+
+def _who(changed_by: str, reason: str) -> tuple[str, str]:
+    by = " ".join(str(changed_by or "").split())
+    why = " ".join(str(reason or "").split())
+    if not by:
+        raise RegisterError("a change of the supplier register names who makes it (--by NAME)")
+    if not why:
+        raise RegisterError("a change of the supplier register says why (--reason TEXT)")
+    return by, why[:1000]
+
+
+def _check_unique(conn, organization_id: int, supplier_id: int | None, values: dict) -> None:
+    """A VAT id, a QBO vendor or a name skeleton belongs to one supplier of the register."""
+    s = suppliers.c
+    mine = s.id != supplier_id if supplier_id is not None else True
+    for column, label in (("vat_id", "VAT id"), ("qbo_vendor_id", "QuickBooks vendor")):
+        value = values.get(column)
+        if not value:
+            continue
+        other = conn.execute(
+            select(s.id, s.name).where(
+                s.organization_id == organization_id, getattr(s, column) == value, mine
+            )
+        ).first()
+        if other is not None:
+            raise RegisterError(
+                f"{label} {value} belongs to supplier {other.id} ({other.name!r}) already"
+            )
+
+
+def add_supplier(
+    conn: Connection,
+    organization_id: int,
+    *,
+    name: str,
+    changed_by: str,
+    reason: str,
+    vat_id: str | None = None,
+    tax_number: str | None = None,
+    ibans: Iterable[tuple[str, str | None]] = (),
+    notice_email: str | None = None,
+    qbo_vendor_id: str | None = None,
+    datev_creditor_account: int | None = None,
+    origin: str = "person",
+    document_id: int | None = None,
+) -> int:
+    """Register a supplier; its id. Refused: no name, a VAT id or vendor another supplier has."""
+    by, why = _who(changed_by, reason)
+    name = " ".join(str(name or "").split())[:500]
+    if not name_skeleton(name):
+        raise RegisterError("a supplier needs a name")
+    values = {
+        "name": name,
+        "name_key": name_skeleton(name)[:500],
+        "other_names": [],
+        "vat_id": vat_id_key(vat_id) or None,
+        "tax_number": (tax_number or "").strip() or None,
+        "bank_accounts": [
+            {"iban": checked_iban(iban), "bic": (bic or "").strip().upper() or None}
+            for iban, bic in ibans
+        ],
+        "notice_email": checked_email(notice_email),
+        "qbo_vendor_id": qbo_vendor_id or None,
+        "datev_creditor_account": datev_creditor_account,
+    }
+    _check_unique(conn, organization_id, None, values)
+    supplier_id = conn.execute(
+        insert(suppliers)
+        .values(organization_id=organization_id, origin=origin, updated_by=by, **values)
+        .returning(suppliers.c.id)
+    ).scalar_one()
+    row = _row(conn, organization_id, supplier_id)
+    _audit(conn, organization_id, supplier_id, "add", by, why, None, values_of(row), document_id)
+    return supplier_id
+
+
+def _row(conn, organization_id: int, supplier_id: int) -> dict:
+    row = (
+        conn.execute(
+            select(suppliers).where(
+                suppliers.c.organization_id == organization_id, suppliers.c.id == supplier_id
+            )
+        )
+        .mappings()
+        .first()
+    )
+    if row is None:
+        raise RegisterError(f"organization {organization_id} has no supplier {supplier_id}")
+    return dict(row)
+
+
+@dataclass
+class Change:
+    """What a person changes of one supplier (None: unchanged)."""
+
+    name: str | None = None
+    vat_id: str | None = None
+    tax_number: str | None = None
+    notice_email: str | None = None
+    qbo_vendor_id: str | None = None
+    datev_creditor_account: int | None = None
+    add_names: tuple[str, ...] = ()
+    add_ibans: tuple[tuple[str, str | None], ...] = ()
+    remove_ibans: tuple[str, ...] = ()
+    active: bool | None = None
+    # "" in one of these clears the field
+    clear: tuple[str, ...] = ()
+
+
+def change_supplier(
+    conn: Connection,
+    organization_id: int,
+    supplier_id: int,
+    change: Change,
+    *,
+    changed_by: str,
+    reason: str,
+    expected_version: int | None = None,
+    action: str = "change",
+    document_id: int | None = None,
+) -> dict:
+    """Apply `change` to one supplier with its audit row; the supplier's values after it. With
+    `expected_version`, a supplier changed since the person looked is refused."""
+    by, why = _who(changed_by, reason)
+    row = _row(conn, organization_id, supplier_id)
+    if expected_version is not None and row["version"] != expected_version:
+        raise RegisterError(
+            f"supplier {supplier_id} changed since version {expected_version} (now "
+            f"{row['version']}): look again"
+        )
+    before = values_of(row)
+    new = _changed_values(row, change)
+    _check_unique(conn, organization_id, supplier_id, new)
+    after = {**before, **{k: v for k, v in new.items() if k != "name_key"}}
+    if after == before:
+        return before
+    conn.execute(
+        update(suppliers)
+        .where(suppliers.c.organization_id == organization_id, suppliers.c.id == supplier_id)
+        .values(**new, version=suppliers.c.version + 1, updated_by=by, updated_at=utcnow())
+    )
+    _audit(conn, organization_id, supplier_id, action, by, why, before, after, document_id)
+    return after
+
+
+def _changed_values(row: dict, change: Change) -> dict:
+    new: dict[str, Any] = {}
+    if change.name is not None:
+        name = " ".join(change.name.split())[:500]
+        if not name_skeleton(name):
+            raise RegisterError("a supplier needs a name")
+        new["name"], new["name_key"] = name, name_skeleton(name)[:500]
+    if change.vat_id is not None:
+        new["vat_id"] = vat_id_key(change.vat_id) or None
+    if change.tax_number is not None:
+        new["tax_number"] = change.tax_number.strip() or None
+    if change.notice_email is not None:
+        new["notice_email"] = checked_email(change.notice_email)
+    if change.qbo_vendor_id is not None:
+        new["qbo_vendor_id"] = change.qbo_vendor_id.strip() or None
+    if change.datev_creditor_account is not None:
+        new["datev_creditor_account"] = change.datev_creditor_account
+    if change.active is not None:
+        new["active"] = change.active
+    for field in change.clear:
+        if field not in FIELDS or field == "name":
+            raise RegisterError(f"{field!r} cannot be cleared (one of {', '.join(FIELDS[1:])})")
+        new[field] = None
+    names = list(row["other_names"] or [])
+    known = {name_skeleton(n) for n in [new.get("name", row["name"]), *names]}
+    for name in change.add_names:
+        name = " ".join(name.split())[:500]
+        if name_skeleton(name) and (name_skeleton(name) not in known or name not in names):
+            if name != new.get("name", row["name"]) and name not in names:
+                names.append(name)
+                known.add(name_skeleton(name))
+    if names != list(row["other_names"] or []):
+        new["other_names"] = names
+    accounts = [a for a in (row["bank_accounts"] or []) if a.get("iban")]
+    removed = {checked_iban(i) for i in change.remove_ibans}
+    missing = removed - {a["iban"] for a in accounts}
+    if missing:
+        raise RegisterError(f"IBAN {sorted(missing)[0]} is not registered for this supplier")
+    accounts = [a for a in accounts if a["iban"] not in removed]
+    for iban, bic in change.add_ibans:
+        iban = checked_iban(iban)
+        if iban not in {a["iban"] for a in accounts}:
+            accounts.append({"iban": iban, "bic": (bic or "").strip().upper() or None})
+    if accounts != list(row["bank_accounts"] or []):
+        new["bank_accounts"] = accounts
+    return new
+
+
+def learn(
+    conn: Connection,
+    organization_id: int,
+    claim: Claim,
+    comparison: Comparison,
+    *,
+    changed_by: str,
+    reason: str,
+    document_id: int | None,
+    origin: str = "person",
+) -> int | None:
+    """What a confirmation (or the first-invoice policy) teaches the register about a document's
+    seller: a new supplier with its name, VAT id and IBAN; another name for the supplier of its
+    VAT id; a new IBAN of its supplier. A notice address is never learned from a document. The
+    supplier's id, or None when there is nothing to learn."""
+    iban = iban_key(claim.iban)
+    iban_ok = bool(iban) and _iban_ok(iban)
+    supplier = comparison.supplier
+    rules = {f.rule for f in comparison.findings}
+    if supplier is None:
+        if not (comparison.new or NAME_OTHER_VAT_ID in rules) or not name_skeleton(claim.name):
+            return None
+        return add_supplier(
+            conn,
+            organization_id,
+            name=str(claim.name),
+            vat_id=claim.vat or None,
+            ibans=[(iban, None)] if iban_ok else [],
+            changed_by=changed_by,
+            reason=reason,
+            origin=origin,
+            document_id=document_id,
+        )
+    change = Change(
+        add_names=(str(claim.name),) if rules & {VAT_ID_OTHER_NAME, LOOKALIKE_NAME} else (),
+        add_ibans=((iban, None),) if iban_ok and NEW_IBAN in rules else (),
+    )
+    if change.add_names or change.add_ibans:
+        change_supplier(
+            conn,
+            organization_id,
+            supplier.id,
+            change,
+            changed_by=changed_by,
+            reason=reason,
+            action="confirmed",
+            document_id=document_id,
+        )
+    return supplier.id
+
+
+def first_invoice_policy(conn: Connection, organization_id: int) -> bool:
+    return supplier_policy(conn, organization_id) == FIRST_INVOICE
+
+
+def supplier_rows(conn: Connection, organization_id: int, *, active_only: bool = False) -> list:
+    query = select(suppliers).where(suppliers.c.organization_id == organization_id)
+    if active_only:
+        query = query.where(suppliers.c.active.is_(True))
+    return [dict(r) for r in conn.execute(query.order_by(suppliers.c.id)).mappings()]
+
+
+def supplier_history(conn: Connection, organization_id: int, supplier_id: int) -> list[dict]:
+    c = supplier_changes.c
+    return [
+        dict(r)
+        for r in conn.execute(
+            select(supplier_changes)
+            .where(c.organization_id == organization_id, c.supplier_id == supplier_id)
+            .order_by(c.id)
+        ).mappings()
+    ]
+
+
+def register_counts(conn: Connection, organization_id: int) -> dict[str, int]:
+    """How many suppliers the register holds, by origin, and how many changes it saw."""
+    s = suppliers.c
+    by_origin = dict(
+        conn.execute(
+            select(s.origin, func.count())
+            .where(s.organization_id == organization_id, s.active.is_(True))
+            .group_by(s.origin)
+        ).all()
+    )
+    changes = conn.execute(
+        select(func.count()).where(supplier_changes.c.organization_id == organization_id)
+    ).scalar_one()
+    return {
+        "suppliers": sum(by_origin.values()),
+        "confirmed by a person": by_origin.get("person", 0),
+        "registered by the first-invoice policy": by_origin.get("first_invoice", 0),
+        "changes": changes,
+    }
