@@ -10,7 +10,7 @@ import json
 import os
 import sys
 
-from sqlalchemy import select
+from sqlalchemy import and_, select
 
 from invoice_pipelines.cli_args import port, positive_int
 from invoice_pipelines.core.qbo_entities import SYNCED
@@ -282,6 +282,7 @@ def run_payables(args: argparse.Namespace) -> int:
         print(f"invoice-pipelines qbo-payables: {exc}", file=sys.stderr)
         return 2
     waiting = _waiting_bills(engine, org["id"])
+    not_attached = _files_not_attached(engine, org["id"])
     summary = {
         "organization": org["slug"],
         "create_vendors": settings.create_vendors,
@@ -289,6 +290,7 @@ def run_payables(args: argparse.Namespace) -> int:
         "expense_accounts": {k: v for k, v in settings.accounts.items() if k},
         "exchange_rates": settings.exchange_rates,
         "waiting_bills": waiting,
+        "files_not_attached": not_attached,
     }
     if args.json:
         print(json.dumps(summary, default=str))
@@ -302,33 +304,76 @@ def run_payables(args: argparse.Namespace) -> int:
     for key, rate in settings.exchange_rates.items():
         print(f"  exchange rate {key}: {rate}")
     for row in waiting:
-        print(f"  waiting: document {row['document']} ({row['number']}): {row['why']}")
+        what = "held, a conflict" if row["held"] else "waiting"
+        print(f"  {what}: document {row['document']} ({row['number']}): {row['why']}")
     if not waiting:
         print("  no supplier invoice waits to become a bill")
+    for row in not_attached:
+        for line in row["files"]:
+            print(f"  bill of document {row['document']} ({row['number']}): {line}")
     return 0
 
 
+def _files_not_attached(engine, organization_id: int, limit: int = 50) -> list[dict]:
+    """The newest active bills whose record says a file is not in QBO (bills.skipped_files)."""
+    from sqlalchemy import Text, cast, or_
+
+    from invoice_pipelines.db.tables import incoming_invoices, qbo_bills
+    from invoice_pipelines.db.tenancy import tenant_transaction
+    from invoice_pipelines.quickbooks.sync.bills import skipped_files
+
+    b, t = qbo_bills.c, incoming_invoices.c
+    files = cast(b.attachments, Text)
+    with tenant_transaction(engine, organization_id) as conn:
+        rows = conn.execute(
+            select(t.id, t.invoice_number, b.attachments)
+            .select_from(qbo_bills)
+            .join(
+                incoming_invoices,
+                and_(t.organization_id == b.organization_id, t.id == b.incoming_invoice_id),
+            )
+            .where(
+                b.organization_id == organization_id,
+                b.state == "active",
+                or_(files.like('%"skipped"%'), files.like('%"error"%')),
+            )
+            .order_by(b.id.desc())
+            .limit(limit)
+        ).all()
+    return [
+        {"document": i, "number": number, "files": skipped_files(attachments)}
+        for i, number, attachments in rows
+    ]
+
+
 def _waiting_bills(engine, organization_id: int) -> list[dict]:
+    """The bill-queue rows a person must act on (bill_queue.needs_a_person): waiting ones, and
+    conflicts (`held`: a paid bill whose document is back in review or failed)."""
     from invoice_pipelines.db.tables import incoming_invoices, qbo_bill_queue
     from invoice_pipelines.db.tenancy import tenant_transaction
-    from invoice_pipelines.quickbooks.sync.bill_queue import WAITING
+    from invoice_pipelines.quickbooks.sync.bill_queue import needs_a_person
 
     q, t = qbo_bill_queue.c, incoming_invoices.c
     with tenant_transaction(engine, organization_id) as conn:
         rows = conn.execute(
-            select(t.id, t.invoice_number, q.error_code, q.error_message)
+            select(t.id, t.invoice_number, q.status, q.error_code, q.error_message)
             .select_from(qbo_bill_queue)
-            .join(incoming_invoices, t.id == q.incoming_invoice_id)
-            .where(
-                q.organization_id == organization_id,
-                q.status == "failed",
-                q.error_code.in_(WAITING),
+            .join(
+                incoming_invoices,
+                and_(t.organization_id == q.organization_id, t.id == q.incoming_invoice_id),
             )
+            .where(q.organization_id == organization_id, needs_a_person())
             .order_by(q.id)
         ).all()
     return [
-        {"document": i, "number": number, "waits_for": code, "why": why}
-        for i, number, code, why in rows
+        {
+            "document": i,
+            "number": number,
+            "held": status == "conflict",
+            "waits_for": code,
+            "why": why,
+        }
+        for i, number, status, code, why in rows
     ]
 
 

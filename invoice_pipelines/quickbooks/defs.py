@@ -296,7 +296,9 @@ def _listing(
     name=BILLS_WAITING_CHECK,
     description="Warns when supplier invoices wait to become QuickBooks bills for something a "
     "person sets up: a vendor to create (or the organization's permission to create vendors), "
-    "an expense account, a tax code or an exchange rate; lists each with its finding.",
+    "an expense account, a tax code or an exchange rate; or for a person's decision: an invoice "
+    "with more lines than a bill takes, a paid bill whose document is back in review or failed "
+    "(not deleted); lists each with its finding.",
 )
 def qbo_bills_waiting_check(context: AssetCheckExecutionContext, database: Database):
     count, rows = waiting_bills(database.get_engine())
@@ -304,7 +306,8 @@ def qbo_bills_waiting_check(context: AssetCheckExecutionContext, database: Datab
         count,
         rows,
         fine="No supplier invoice waits to become a QuickBooks bill.",
-        found="{count} supplier invoice(s) wait for a vendor, an account or a setting.",
+        found="{count} supplier invoice(s) wait for a vendor, an account, a setting or a "
+        "person's decision.",
         key="waiting",
         table="documents",
         columns=("organization", "document", "number", "supplier", "waits for", "why"),

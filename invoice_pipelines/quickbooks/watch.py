@@ -25,7 +25,9 @@ from invoice_pipelines.db.tables import (
     qbo_vendors,
 )
 from invoice_pipelines.db.tenancy import system_transaction
+from invoice_pipelines.quickbooks.sync.bill_queue import HELD as BILL_HELD
 from invoice_pipelines.quickbooks.sync.bill_queue import WAITING as BILL_WAITING
+from invoice_pipelines.quickbooks.sync.bill_queue import needs_a_person
 
 # warn this long before the refresh token's idle expiry (100 days) or its hard maximum
 WARN_IDLE = timedelta(days=30)
@@ -138,7 +140,7 @@ def requested_pulls(engine: Engine) -> list[tuple[str, str, datetime]]:
 
 
 def bill_push_waiting(engine: Engine) -> tuple[dict[str, int], dict[str, int], dict[str, int]]:
-    """Per connected organization's slug: its newest VALIDATED (or FAILED with a bill) incoming
+    """Per connected organization's slug: its newest VALIDATED (or held with a bill) incoming
     invoice not queued at its version, its newest bill-queue row still waiting, and its newest
     vendor or expense-account change (a new one may let a waiting bill go). An organization
     without any expense account has no bill that could go: its documents start no run (the
@@ -165,7 +167,7 @@ def bill_push_waiting(engine: Engine) -> tuple[dict[str, int], dict[str, int], d
                             t.status == Status.VALIDATED.value,
                             t.organization_id.in_(with_accounts),
                         ),
-                        and_(t.status == Status.FAILED.value, has_bill),
+                        and_(t.status.in_(BILL_HELD), has_bill),
                     ),
                     ~queued,
                 )
@@ -200,10 +202,16 @@ def bill_push_waiting(engine: Engine) -> tuple[dict[str, int], dict[str, int], d
 def waiting_bills(engine: Engine, limit: int = 50) -> tuple[int, list[tuple]]:
     """(how many, the first `limit`: slug, document id, number, supplier, waits for, finding) of
     the supplier invoices that wait for a person to become bills: the bill-queue rows waiting
-    for a vendor, an expense account or a setting, and, one line per organization, the
-    VALIDATED documents of a connected organization that has set no expense account at all."""
+    for a vendor, an expense account, a setting or a decision (an invoice longer than a bill
+    takes), the bills held as conflicts while their document is back in review (paid ones),
+    and, one line per organization, the VALIDATED documents of a connected organization that
+    has set no expense account at all."""
     q, t = qbo_bill_queue.c, incoming_invoices.c
-    where = and_(q.status == "failed", q.error_code.in_(BILL_WAITING))
+    where = needs_a_person()
+    queued = qbo_bill_queue.join(
+        incoming_invoices,
+        and_(t.organization_id == q.organization_id, t.id == q.incoming_invoice_id),
+    )
     unset = and_(
         t.status == Status.VALIDATED.value,
         t.organization_id.in_(
@@ -213,7 +221,7 @@ def waiting_bills(engine: Engine, limit: int = 50) -> tuple[int, list[tuple]]:
         ~exists().where(qbo_bills.c.incoming_invoice_id == t.id, qbo_bills.c.state == "active"),
     )
     with system_transaction(engine) as conn:
-        count = conn.execute(select(func.count()).select_from(qbo_bill_queue).where(where)).scalar()
+        count = conn.execute(select(func.count()).select_from(queued).where(where)).scalar()
         without = conn.execute(
             select(organizations.c.slug, func.count())
             .select_from(incoming_invoices)
@@ -231,11 +239,7 @@ def waiting_bills(engine: Engine, limit: int = 50) -> tuple[int, list[tuple]]:
                 q.error_code,
                 q.error_message,
             )
-            .select_from(qbo_bill_queue)
-            .join(
-                incoming_invoices,
-                and_(t.organization_id == q.organization_id, t.id == q.incoming_invoice_id),
-            )
+            .select_from(queued)
             .join(organizations, organizations.c.id == q.organization_id)
             .where(where)
             .order_by(organizations.c.slug, q.id)

@@ -332,4 +332,4 @@ def test_a_paid_bill_of_a_failed_document_is_held_for_a_person(books):
             )
         ).one()
     assert conflict.entity == "bill" and conflict.status == "open"
-    assert "refused to delete" in conflict.reason
+    assert "is paid (100.00 of 245.83" in conflict.reason and "not deleted" in conflict.reason

@@ -23,6 +23,10 @@ term are found before (vendors.py, payables_settings.py, bills.py).
   bill is recognized.
 A credit note (type code 381) is a VendorCredit with the same vendor, lines, tax and note, and no
 due date or term.
+
+Lines per bill: Intuit documents no limit (the reference, section 5, and its help pages as we
+searched them); ours is MAX_BILL_LINES, a stated choice (docs/quickbooks.md, "Caps"). A document
+whose bill would have more waits with a finding (`over_line_cap`), never booked in part.
 """
 
 from __future__ import annotations
@@ -48,6 +52,11 @@ PRIVATE_NOTE_MAX = 4000
 DESCRIPTION_MAX = 4000
 TERM_NAME_MAX = 31
 CREDIT_NOTE = "381"
+# lines one bill may have: our choice where Intuit is silent (docs/quickbooks.md, "Caps"). A
+# thousand lines are about 300 KB of JSON in one request and more than a person checks on a bill
+# in QuickBooks; a longer invoice is a decision for a person (book it summarised by hand, or have
+# it split), not a 10,000-line bill whose readable PDF no writer makes
+MAX_BILL_LINES = 1000
 
 
 class Waits(Exception):
@@ -111,7 +120,8 @@ def term_of(candidate: Candidate) -> TermDraft | None:
     )
 
 
-def _lines(candidate: Candidate, account_id: str, settings: PayablesSettings) -> list[ExpenseLine]:
+def expense_items(candidate: Candidate) -> list[tuple[Decimal, str, object]]:
+    """(amount, description, VAT rate) of each line the bill gets (the module docstring)."""
     document = candidate.document
     net_total = _money(document.get("net_total"))
     if net_total is None:
@@ -134,8 +144,29 @@ def _lines(candidate: Candidate, account_id: str, settings: PayablesSettings) ->
             rates = {t["vat_rate"] for t in candidate.taxes}
             rate = rates.pop() if len(rates) == 1 else None
             items.append((net_total, f"{supplier} {candidate.number}", rate))
+    return items
+
+
+def over_line_cap(candidate: Candidate, cap: int = MAX_BILL_LINES) -> str | None:
+    """Why the document's bill would have more lines than `cap` (what a person does about it),
+    or None. A document that cannot be mapped at all is said by `build_bill` instead."""
+    try:
+        count = len(expense_items(candidate))
+    except Waits:
+        return None
+    if count <= cap:
+        return None
+    return (
+        f"the invoice has {count:,} lines; a QuickBooks bill takes at most {cap:,} here "
+        '(docs/quickbooks.md, "Caps"), and it is never booked in part: book it in QuickBooks by '
+        "hand, summarised (one line per VAT rate, say) with the original attached, or ask the "
+        "supplier for invoices of fewer lines"
+    )
+
+
+def _lines(candidate: Candidate, account_id: str, settings: PayablesSettings) -> list[ExpenseLine]:
     lines = []
-    for amount, text, rate in items:
+    for amount, text, rate in expense_items(candidate):
         code = None
         if settings.tax_codes:
             if rate is None:

@@ -6,9 +6,9 @@ JPEG, TIFF, ...: the list the simulator enforces, docs/quickbooks.md). An XML in
 again with the e-invoice library's readers (no validation: the intake judged it) and printed with
 its layout (einvoice/layout.py) by the `letter_writer` (the PDF/A writer of our invoices and
 letters), so a person in QuickBooks reads it without an XML viewer. What cannot be attached (the
-original gone after its retention period, a type QBO does not take, an invoice too long for the
-writer) is a sentence on the bill's record instead, never a stop: the bill is booked all the
-same.
+original gone after its retention period, a type QBO does not take, a file larger than QBO takes,
+an invoice too long for the writer) is a sentence on the bill's record instead (`NotAttached`:
+which file and why), never a stop: the bill is booked all the same.
 """
 
 from __future__ import annotations
@@ -25,6 +25,12 @@ from invoice_pipelines.einvoice.readers.xmlsafe import XmlRejected, parse_xml
 from invoice_pipelines.einvoice.readers.zugferd1 import ZUGFERD1_NS, parse_zugferd1
 
 ORIGINAL, READABLE = "original", "readable"
+MB = 1024 * 1024
+# the largest file one upload takes: 100 MB (read as MiB), the figure third parties give for QBO
+# (Intuit's MCP server, Codat's integration table, qbo_api #42; Intuit's own attachment reference
+# was not reachable here, docs/quickbooks.md "Caps"); the simulator refuses larger files alike. A
+# larger one is not sent at all: QBO would refuse it after the whole upload
+MAX_ATTACHMENT_BYTES = 100 * MB
 # a file's extension -> the content type QBO takes for it (the simulator's list)
 CONTENT_TYPES = {
     "pdf": "application/pdf",
@@ -58,6 +64,23 @@ class Attachment:
 class NotAttached:
     kind: str
     reason: str
+    file_name: str | None = None
+
+
+def _size(count: int) -> str:
+    return f"{count / MB:.1f} MB" if count >= MB // 10 else f"{count:,} bytes"
+
+
+def _too_large(kind: str, file_name: str, size: int, max_bytes: int) -> NotAttached | None:
+    if size <= max_bytes:
+        return None
+    reason = (
+        f"{file_name!r} is {_size(size)}, more than the {_size(max_bytes)} QuickBooks takes in "
+        "one file: not uploaded"
+    )
+    if kind == ORIGINAL:
+        reason += " (the original stays in our archive)"
+    return NotAttached(kind, reason, file_name)
 
 
 def content_type_of(file_name: str, stated: str | None) -> str | None:
@@ -99,42 +122,69 @@ def attachments_of(
     read_upload: Callable[[str], bytes] | None,
     write_letter: Callable | None,
     language: str,
+    *,
+    max_bytes: int = MAX_ATTACHMENT_BYTES,
 ) -> tuple[list[Attachment], list[NotAttached]]:
-    """The `wanted` files of a document (its upload row's key, name and type in `document`)."""
+    """The `wanted` files of a document (its upload row's key, name and type in `document`), and
+    those that cannot be attached (none larger than `max_bytes`), each with its reason."""
     done: list[Attachment] = []
     missing: list[NotAttached] = []
     key, name = document.get("storage_key"), str(document.get("filename") or "")
     if not key or read_upload is None:
         why = "no original of the supplier invoice is stored" if not key else "no upload store"
-        return [], [NotAttached(kind, why) for kind in wanted]
+        return [], [NotAttached(kind, why, name or None) for kind in wanted]
     if document.get("purged_at") is not None:
         day = document["purged_at"].date().isoformat()
         why = f"the original was removed by archive retention on {day}"
-        return [], [NotAttached(kind, why) for kind in wanted]
+        return [], [NotAttached(kind, why, name or None) for kind in wanted]
     file_name = PurePosixPath(name).name or f"invoice-{document['id']}"
     content_type = content_type_of(file_name, document.get("content_type"))
     try:
         content = read_upload(key)
     except Exception as exc:  # a file the database lists, gone or unreadable: said, not raised
-        return [], [NotAttached(kind, f"the original could not be read: {exc}") for kind in wanted]
+        why = f"the original could not be read: {exc}"
+        return [], [NotAttached(kind, why, file_name) for kind in wanted]
     if ORIGINAL in wanted:
         if content_type is None:
-            missing.append(NotAttached(ORIGINAL, f"QuickBooks takes no file like {file_name!r}"))
+            missing.append(
+                NotAttached(ORIGINAL, f"QuickBooks takes no file like {file_name!r}", file_name)
+            )
         else:
-            done.append(Attachment(ORIGINAL, file_name, content_type, content))
-    if READABLE in wanted:
-        invoice = read_invoice(content) if content_type == "application/xml" else None
-        if invoice is None or write_letter is None:
-            missing.append(NotAttached(READABLE, "the original is not an XML e-invoice"))
-        else:
-            try:
-                pdf = readable_pdf(invoice, write_letter, language)
-            except Exception as exc:  # the writer's refusal (too long, say) is said, not raised
-                missing.append(NotAttached(READABLE, f"no readable PDF: {exc}"))
+            big = _too_large(ORIGINAL, file_name, len(content), max_bytes)
+            if big is not None:
+                missing.append(big)
             else:
-                stem = PurePosixPath(file_name).stem
-                done.append(Attachment(READABLE, f"{stem}.pdf", "application/pdf", pdf))
+                done.append(Attachment(ORIGINAL, file_name, content_type, content))
+    if READABLE in wanted:
+        readable = _readable(content, content_type, file_name, write_letter, language, max_bytes)
+        (done if isinstance(readable, Attachment) else missing).append(readable)
     return done, missing
+
+
+def _readable(
+    content: bytes,
+    content_type: str | None,
+    file_name: str,
+    write_letter: Callable | None,
+    language: str,
+    max_bytes: int,
+) -> Attachment | NotAttached:
+    """The invoice printed as a PDF, or why there is none (every reason says it: no readable PDF
+    is ever left out without a sentence on the bill's record)."""
+    name = f"{PurePosixPath(file_name).stem}.pdf"
+    invoice = read_invoice(content) if content_type == "application/xml" else None
+    if invoice is None:
+        why = "no readable PDF: the original could not be read again as an XML e-invoice"
+        return NotAttached(READABLE, why, name)
+    if write_letter is None:
+        return NotAttached(READABLE, "no readable PDF: this run has no letter writer", name)
+    try:
+        pdf = readable_pdf(invoice, write_letter, language)
+    except Exception as exc:  # the writer's refusal (too long, say) is said, not raised
+        return NotAttached(READABLE, f"no readable PDF: the writer refused it: {exc}", name)
+    return _too_large(READABLE, name, len(pdf), max_bytes) or Attachment(
+        READABLE, name, "application/pdf", pdf
+    )
 
 
 def kinds_for(document: dict) -> tuple[str, ...]:

@@ -2,11 +2,13 @@
 
 A row is one version of one incoming invoice and one action: `push` (the document is VALIDATED at
 that version: its Bill or VendorCredit is created or updated, its original attached, then it is
-EXPORTED) or `delete` (it FAILED after its bill was pushed). `enqueue_bills` adds the rows with
+EXPORTED) or `delete` (it is back in review or FAILED after its bill was pushed: `HELD`; the
+unpaid bill is deleted, a paid one is a conflict for a person). `enqueue_bills` adds the rows with
 two set-based INSERT ... SELECT; the outbox (outbox/machine.py) moves them: claimed `sending` and
 committed before the request, `pushed` / `failed` / `conflict` after. A row that waits for
-something a person sets up (a vendor, an expense account, a tax code or rate) is `failed` with
-the finding and one of `WAITING` as its code, and every run takes it again.
+something a person sets up (a vendor, an expense account, a tax code or rate) or decides (an
+invoice over the lines a bill takes) is `failed` with the finding and one of `WAITING` as its
+code, and every run takes it again. `needs_a_person` is what the check and `qbo-payables` list.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from sqlalchemy import Engine, String, and_, cast, exists, literal, select
+from sqlalchemy import Engine, String, and_, cast, exists, literal, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from invoice_pipelines.core.lifecycle import Status
@@ -32,8 +34,15 @@ from invoice_pipelines.outbox import Outbox
 from invoice_pipelines.quickbooks.sync.vendors import SELLER_EMAIL
 
 PUSH, DELETE = "push", "delete"
-# what a waiting row is waiting for: a vendor, an expense account, anything else we check
-WAITING = ("vendor", "account", "validation")
+# what a waiting row is waiting for: a vendor, an expense account, anything else we check, a
+# person's decision about an invoice longer than a bill takes (bill_body.MAX_BILL_LINES)
+WAITING = ("vendor", "account", "validation", "lines")
+# a document in one of these after its bill was pushed holds its bill: the unpaid bill is
+# deleted (QBO has no void for bills) and pushed again, with a new requestid, once a person
+# confirms the document (VALIDATED at a new version); a paid one is a conflict (`PAID`)
+HELD = (Status.NEEDS_REVIEW.value, Status.FAILED.value)
+# the code of a `delete` row whose bill QBO shows paid or partly paid: not deleted, a conflict
+PAID = "paid"
 # a row `sending` this long is a dead run's (a bill, its vendor and term and two uploads, each
 # with all their retries, take less); under the organization's lease every such row is
 SENDING_STALE_AFTER = timedelta(minutes=30)
@@ -71,9 +80,32 @@ def request_id_sql(action: str):
     )
 
 
+def needs_a_person(queue=qbo_bill_queue, documents=incoming_invoices):
+    """The rows a person must act on: waiting ones (`WAITING`), and the conflicts of a `delete`
+    (a paid bill, or one QBO refused to delete) while their document is still held at that
+    version and the bill is still in QBO as far as we know (confirmed again, the bill is the
+    document's again; deleted by a person in QBO, the bill pull marks it deleted: either way
+    the conflict is moot)."""
+    q, t = queue.c, documents.c
+    return or_(
+        and_(q.status == "failed", q.error_code.in_(WAITING)),
+        and_(
+            q.status == "conflict",
+            q.action == DELETE,
+            t.processing_version == q.version,
+            t.status.in_(HELD),
+            exists().where(
+                qbo_bills.c.organization_id == q.organization_id,
+                qbo_bills.c.incoming_invoice_id == q.incoming_invoice_id,
+                qbo_bills.c.state == "active",
+            ),
+        ),
+    )
+
+
 def enqueue_bills(engine: Engine, organization_id: int, documents: list[int] | None = None) -> dict:
-    """Queue a `push` for every VALIDATED document at its version, a `delete` for every FAILED
-    one whose bill is in QBO (`documents`: only these)."""
+    """Queue a `push` for every VALIDATED document at its version, a `delete` for every one back
+    in review or FAILED (`HELD`) whose bill is in QBO (`documents`: only these)."""
     t = incoming_invoices.c
     queued = qbo_bill_queue.alias("queued")
     chosen = [t.id.in_(documents)] if documents is not None else []
@@ -118,7 +150,7 @@ def enqueue_bills(engine: Engine, organization_id: int, documents: list[int] | N
         pushes = insert(PUSH, t.status == Status.VALIDATED.value)
         deletes = insert(
             DELETE,
-            t.status == Status.FAILED.value,
+            t.status.in_(HELD),
             exists().where(qbo_bills.c.incoming_invoice_id == t.id, qbo_bills.c.state == "active"),
         )
     return {"queued_pushes": pushes, "queued_deletes": deletes}
@@ -162,7 +194,7 @@ class Candidate:
                 return None
             if status == Status.EXPORTED.value and version == self.version + 1:
                 return None
-        elif status == Status.FAILED.value and version == self.version:
+        elif status in HELD and version == self.version:
             return None
         return f"the document is {status} at version {version} now"
 

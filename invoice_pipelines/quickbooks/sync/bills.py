@@ -21,9 +21,19 @@
    transaction. `qbo_bills` is where the document went (QuickBooks, the bill's id and when).
 4. A 6140 (a company that refuses a vendor's bill number twice) links our document to the bill
    QBO names when it is the same bill (vendor and total), otherwise it is a conflict for a person.
-5. `delete` rows: a document that FAILED (a reprocessing that failed, a person's rejection)
-   after its bill was pushed has the bill deleted (QBO has no void for bills); a bill with
-   payments is refused by QBO and held as a conflict for a person.
+5. `delete` rows: a document back in review (a person reopened it) or FAILED (a reprocessing
+   that failed, a person's rejection) after its bill was pushed holds its bill: the bill is read
+   from QBO first (gone already: recorded; what a dead run did is seen there too), then deleted
+   when nothing is paid of it (QBO has no void for bills); the document confirmed again is
+   VALIDATED at a new version and its push creates the bill anew, with that version's requestid.
+   A bill QBO shows paid or partly paid (Balance below TotalAmt, or a BillPayment in LinkedTxn)
+   is never deleted: the row is a `conflict` (code `paid`) with a sentence saying what a person
+   does, and a `sync_conflicts` row; one QBO refuses to delete is held the same way.
+6. Caps: a document with more lines than a bill takes here (bill_body.MAX_BILL_LINES) waits
+   (`lines`) before its vendor is looked for, never booked in part; a file over the size QBO
+   takes (bill_documents.MAX_ATTACHMENT_BYTES) is not uploaded, and the bill's record
+   (`qbo_bills.attachments`) says which file was skipped and why, as for a readable PDF that
+   could not be written.
 
 429, 5xx and timeouts are retried by the client with the same requestid; one that outlasts the
 retries leaves its row `sending` for step 1 of the next run. Every move of a row is a transition
@@ -54,8 +64,17 @@ from invoice_pipelines.quickbooks.errors import (
 )
 from invoice_pipelines.quickbooks.payables import AttachmentLink, QboExpense, TermDraft
 from invoice_pipelines.quickbooks.payables_settings import PayablesSettings, read_settings
-from invoice_pipelines.quickbooks.sync.bill_body import BillBody, Waits, build_bill, marker, term_of
+from invoice_pipelines.quickbooks.sync.bill_body import (
+    MAX_BILL_LINES,
+    BillBody,
+    Waits,
+    build_bill,
+    marker,
+    over_line_cap,
+    term_of,
+)
 from invoice_pipelines.quickbooks.sync.bill_documents import (
+    MAX_ATTACHMENT_BYTES,
     Attachment,
     attachments_of,
     kinds_for,
@@ -63,6 +82,7 @@ from invoice_pipelines.quickbooks.sync.bill_documents import (
 from invoice_pipelines.quickbooks.sync.bill_queue import (
     BILLS,
     DELETE,
+    PAID,
     SENDING_STALE_AFTER,
     SUPERSEDED,
     UNKNOWN,
@@ -162,6 +182,8 @@ class BillPusher:
         workers: int = 4,
         documents: list[int] | None = None,
         retry_failed: bool = False,
+        max_lines: int = MAX_BILL_LINES,
+        max_attachment_bytes: int = MAX_ATTACHMENT_BYTES,
     ) -> None:
         self.engine = engine
         self.organization_id = organization_id
@@ -171,6 +193,8 @@ class BillPusher:
         self.workers = workers
         self.documents = documents
         self.retry_failed = retry_failed
+        self.max_lines = max_lines
+        self.max_attachment_bytes = max_attachment_bytes
         self.counts = SyncCounts()
         self._lock = threading.Lock()
         self.lease = None
@@ -211,9 +235,14 @@ class BillPusher:
         for candidate in candidates:
             stale = candidate.superseded()
             if stale is not None:
+                if candidate.action == DELETE and not self._asked_after_dead_run(candidate):
+                    continue  # QBO could not be asked: the row stays for the next run
                 self._refuse(candidate, f"not sent: {stale}", SUPERSEDED, count=None)
             elif candidate.action == DELETE:
                 deletes.append(candidate)
+            elif (too_long := over_line_cap(candidate, self.max_lines)) is not None:
+                # before the vendor is looked for: no vendor is created for a bill that waits
+                self._refuse(candidate, too_long, "lines")
             else:
                 body = self._prepare(candidate, resolver, terms, settings, home)
                 if body is not None:
@@ -487,10 +516,15 @@ class BillPusher:
                         done[kind] = {"id": found.id, "file": found.file_name}
             wanted = tuple(kind for kind in wanted if kind not in done)
         files, missing = attachments_of(
-            candidate.document, wanted, self.read_upload, self.write_letter, self.language
+            candidate.document,
+            wanted,
+            self.read_upload,
+            self.write_letter,
+            self.language,
+            max_bytes=self.max_attachment_bytes,
         )
         for gone in missing:
-            done[gone.kind] = {"error": gone.reason}
+            done[gone.kind] = {"skipped": gone.reason, "file": gone.file_name}
         for attachment in files:
             done[attachment.kind] = self._upload(candidate, bill, attachment)
         self._save_files(bill, done)
@@ -516,7 +550,8 @@ class BillPusher:
         except QboError as exc:
             if exc.temporary:
                 raise
-            return {"error": f"QuickBooks refused {attachment.file_name!r}: {exc}"}
+            skipped = f"QuickBooks refused {attachment.file_name!r}: {exc}"
+            return {"skipped": skipped, "file": attachment.file_name}
         return {"id": uploaded.id, "file": uploaded.file_name}
 
     def _save_files(self, bill: dict, done: dict) -> None:
@@ -548,9 +583,9 @@ class BillPusher:
 
     # -- deletes --------------------------------------------------------------------------
 
-    def _remove(self, candidate: Candidate, bill: dict) -> None:
+    def _remove(self, candidate: Candidate, bill: dict, token: str | None = None) -> None:
         """Delete the document's bill in QBO (gone already is fine) and mark it deleted."""
-        token = str(bill["sync_token"])
+        token = str(token if token is not None else bill["sync_token"])
         for attempt in range(2):
             rid = self._rid(candidate, "delete", bill["qbo_id"], token)
             try:
@@ -565,12 +600,25 @@ class BillPusher:
                 if attempt:
                     raise
                 token = str(self.client.get(bill["entity"], bill["qbo_id"])["SyncToken"])
+        self._mark_deleted(bill)
+
+    def _mark_deleted(self, bill: dict) -> None:
         with tenant_transaction(self.engine, self.organization_id, write=True) as conn:
             conn.execute(
                 update(qbo_bills).where(qbo_bills.c.id == bill["id"]).values(state="deleted")
             )
 
+    def _read(self, bill: dict) -> QboExpense | None:
+        """The bill as QBO has it now; None when QBO has it no more."""
+        try:
+            if bill["entity"] == "VendorCredit":
+                return self.client.get_vendor_credit(bill["qbo_id"])
+            return self.client.get_bill(bill["qbo_id"])
+        except ObjectNotFound:
+            return None
+
     def _delete(self, candidate: Candidate) -> None:
+        """A held document's bill (module docstring, 5): read first, then deleted unless paid."""
         bill = self._current_bill(candidate.document_id)
         if not self._claim(candidate):
             return
@@ -578,9 +626,17 @@ class BillPusher:
             self._settle(candidate, "pushed")
             return
         try:
-            self._remove(candidate, bill)
+            record = self._read(bill)
+            if record is None:
+                self._mark_deleted(bill)  # deleted by a dead run of ours, or by a QBO user
+            elif paid(record):
+                self._paid_conflict(candidate, bill, record)
+                return
+            else:
+                self._remove(candidate, bill, record.sync_token)
         except QboError as exc:
             if exc.temporary:
+                # unknown outcome: the row stays `sending`; the next run reads the bill first
                 self._count("failed", f"{candidate.number}: deleting its bill: {exc}")
                 return
             self._held_delete(candidate, bill, exc)
@@ -588,11 +644,77 @@ class BillPusher:
         self._settle(candidate, "pushed", qbo_id=bill["qbo_id"])
         self._count("pushed")
 
-    def _held_delete(self, candidate: Candidate, bill: dict, exc: QboError) -> None:
-        """QBO refused to delete the bill (it has payments): a person decides."""
+    def _asked_after_dead_run(self, candidate: Candidate) -> bool:
+        """A superseded `delete` a dead run may have sent (`unknown`): whether QBO could be
+        asked what it did. Its bill gone is recorded deleted, so the document's next push
+        creates the bill again instead of updating one QBO no longer has."""
+        if candidate.error_code != UNKNOWN:
+            return True
+        bill = self._current_bill(candidate.document_id)
+        if bill is None or bill["state"] != "active":
+            return True
+        try:
+            if self._read(bill) is None:
+                self._mark_deleted(bill)
+        except QboError as exc:
+            self._count("failed", f"{candidate.number}: looking for its deleted bill: {exc}")
+            return False
+        return True
+
+    def _why_held(self, candidate: Candidate) -> str:
+        status = candidate.document["status"]
+        if status == Status.NEEDS_REVIEW.value:
+            return f"the document is back in review (version {candidate.version})"
+        return f"the document is {status} (version {candidate.version})"
+
+    def _paid_conflict(self, candidate: Candidate, bill: dict, record: QboExpense) -> None:
+        """The bill is paid or partly paid in QBO: it stays; a person decides."""
+        payments = ", ".join(record.payment_ids) or "not listed"
+        if candidate.document["status"] == Status.NEEDS_REVIEW.value:
+            todo = (
+                "If the bill is right, confirm the document in review; if not, void or delete "
+                "the payment in QuickBooks, then reject the document (the next push deletes the "
+                "bill) or correct and confirm it (the next push updates the bill)"
+            )
+        else:
+            todo = (
+                "If the document failed by mistake, process it again (the next push updates the "
+                "bill); if not, void or delete the payment in QuickBooks and delete the bill there"
+            )
         reason = (
-            f"the document failed after its {bill['entity']} {bill['qbo_id']} was pushed, and "
-            f"QuickBooks refused to delete it: {exc}"
+            f"{self._why_held(candidate)}, but its {bill['entity']} {bill['qbo_id']} in "
+            f"QuickBooks is paid ({record.total - record.balance} of {record.total}; bill "
+            f"payments: {payments}), so it was not deleted. {todo}"
+        )
+        with tenant_transaction(self.engine, self.organization_id, write=True) as conn:
+            conn.execute(
+                update(qbo_bills)
+                .where(qbo_bills.c.id == bill["id"])
+                .values(sync_token=record.sync_token, total=record.total, balance=record.balance)
+            )
+            record_conflict(
+                conn,
+                self.organization_id,
+                "bill",
+                local_id=candidate.document_id,
+                qbo_id=bill["qbo_id"],
+                reason=reason,
+                decision="manual_review",
+                local_version={
+                    "invoice_number": candidate.number,
+                    "status": candidate.document["status"],
+                    "version": candidate.version,
+                },
+                qbo_version=record.raw,
+            )
+            self._settle(candidate, "conflict", conn, error=reason, error_code=PAID)
+        self._count("conflicts", f"{candidate.number}: {reason}")
+
+    def _held_delete(self, candidate: Candidate, bill: dict, exc: QboError) -> None:
+        """QBO refused to delete the bill (a payment made meanwhile, say): a person decides."""
+        reason = (
+            f"{self._why_held(candidate)} after its {bill['entity']} {bill['qbo_id']} was "
+            f"pushed, and QuickBooks refused to delete it: {exc}"
         )
         with tenant_transaction(self.engine, self.organization_id, write=True) as conn:
             record_conflict(
@@ -603,7 +725,10 @@ class BillPusher:
                 qbo_id=bill["qbo_id"],
                 reason=reason,
                 decision="manual_review",
-                local_version={"invoice_number": candidate.number, "status": "FAILED"},
+                local_version={
+                    "invoice_number": candidate.number,
+                    "status": candidate.document["status"],
+                },
             )
             self._settle(
                 candidate, "conflict", conn, error=reason, error_code=(exc.code or "error")[:16]
@@ -633,9 +758,30 @@ class BillPusher:
             )
 
 
+def paid(record: QboExpense) -> bool:
+    """Whether QBO shows anything paid of the bill (or taken of the vendor credit): a
+    BillPayment in its LinkedTxn, or a Balance below its TotalAmt."""
+    if record.payment_ids:
+        return True
+    return record.raw.get("Balance") is not None and record.balance < record.total
+
+
+def skipped_files(attachments: dict | None) -> list[str]:
+    """One sentence per file of a bill's record that is not in QBO: which file, and why."""
+    said = []
+    for kind, entry in sorted((attachments or {}).items()):
+        why = entry.get("skipped") or entry.get("error")  # "error": records before "skipped"
+        if why:
+            what = "the readable PDF" if kind == "readable" else "the supplier's original"
+            name = f" {entry['file']!r}" if entry.get("file") else ""
+            said.append(f"{what}{name} is not attached: {why}")
+    return said
+
+
 def push_bills(engine: Engine, organization_id: int, client: QboClient, **options) -> SyncCounts:
     """`options`: read_upload (the upload store's `read`), write_letter (`letter_pdf`), workers,
-    documents (only these), retry_failed."""
+    documents (only these), retry_failed, max_lines and max_attachment_bytes (the caps; tests
+    lower them)."""
     return BillPusher(engine, organization_id, client, **options).run()
 
 
@@ -660,7 +806,7 @@ def describe_documents(engine: Engine, organization_id: int, ids: list[int]) -> 
         bills = {
             r.incoming_invoice_id: r
             for r in conn.execute(
-                select(b.incoming_invoice_id, b.entity, b.qbo_id, b.state).where(
+                select(b.incoming_invoice_id, b.entity, b.qbo_id, b.state, b.attachments).where(
                     b.organization_id == organization_id, b.incoming_invoice_id.in_(wanted)
                 )
             )
@@ -672,13 +818,14 @@ def describe_documents(engine: Engine, organization_id: int, ids: list[int]) -> 
             said[document_id] = "no such incoming invoice in this organization"
         elif row is None:
             said[document_id] = (
-                f"is {status[document_id]}: only VALIDATED documents become bills (and FAILED "
-                "ones lose theirs)"
+                f"is {status[document_id]}: only VALIDATED documents become bills (and ones "
+                "back in review or FAILED lose theirs)"
             )
         elif row.status == "pushed" and bill is not None:
             what = "deleted" if bill.state == "deleted" else "in QuickBooks"
             said[document_id] = (
                 f"{bill.entity} {bill.qbo_id} {what}; the document is {status[document_id]}"
+                + "".join(f"; {line}" for line in skipped_files(bill.attachments))
             )
         elif row.status == "failed" and row.error_code in WAITING:
             said[document_id] = f"waits: {row.error_message}"
