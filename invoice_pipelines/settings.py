@@ -42,6 +42,15 @@ SETTINGS: tuple[Setting, ...] = (
         "or postgresql://... (psycopg 3).",
     ),
     Setting(
+        "INVOICE_PIPELINES_SYSTEM_DB_URL",
+        "",
+        "PostgreSQL only: the system login's URL (same database as INVOICE_PIPELINES_DB_URL, a "
+        "login of its own, a member of `invoice_app_system`), which the work over every "
+        "organization (sensors, schedules, cleanup, looking an organization up) connects as. "
+        "Empty: single-login mode, only where the runtime login was granted the system role "
+        "(development; a warning is logged).",
+    ),
+    Setting(
         "INVOICE_PIPELINES_DB_APP_ROLE",
         "invoice_app",
         "PostgreSQL only: role the application switches to (SET ROLE) so row-level security "

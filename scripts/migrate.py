@@ -2,13 +2,16 @@
 
 SQLite (the embedded demo, the default): `invoice-pipelines migrate`, as it always was.
 
-PostgreSQL, two roles (docs/postgresql-and-scale-out.md): INVOICE_PIPELINES_DB_URL is the
-runtime role's login, which `make run`'s code server, webserver, daemon, runs and commands use,
-and OWNER_DB_URL the tables' owner's, which only this script logs in as. It migrates as the owner,
-grants the runtime login the application role (INVOICE_PIPELINES_DB_APP_ROLE, default
-invoice_app) and the system role (invoice_app_system) when it lacks them, and checks that the
-runtime login is one the pipelines start with (owns nothing, no BYPASSRLS, not a member of the
-owner): a refusal now is one sentence here instead of a code server that will not load. Without OWNER_DB_URL it migrates with INVOICE_PIPELINES_DB_URL
+PostgreSQL, three logins (docs/postgresql-and-scale-out.md): INVOICE_PIPELINES_DB_URL is the
+runtime login, which `make run`'s code server, webserver, daemon, runs and commands use for the
+work of one organization; INVOICE_PIPELINES_SYSTEM_DB_URL the system login, which the same
+processes use for the work over every organization (sensors, schedules, cleanup); and
+OWNER_DB_URL the tables' owner's, which only this script logs in as. It migrates as the owner,
+grants the runtime login the application role (INVOICE_PIPELINES_DB_APP_ROLE, default invoice_app)
+and the system login the system role (invoice_app_system) when they lack them, and checks that
+both are logins the pipelines start with (own nothing, no BYPASSRLS, not members of the owner,
+the runtime login not a member of the system role): a refusal now is one sentence here instead of
+a code server that will not load. Without OWNER_DB_URL it migrates with INVOICE_PIPELINES_DB_URL
 only when INVOICE_PIPELINES_ALLOW_OWNER_RUNTIME=true (a throwaway database run as its owner).
 Bad settings end with one sentence and exit 2.
 """
@@ -23,6 +26,7 @@ OWNER_VAR = "OWNER_DB_URL"
 
 def main() -> int:
     from invoice_pipelines.db.engine import (
+        SYSTEM_URL_VAR,
         URL_VAR,
         _parse_url,
         app_role,
@@ -30,6 +34,7 @@ def main() -> int:
         make_engine,
         owner_runtime_allowed,
         redacted,
+        system_engine,
     )
     from invoice_pipelines.db.migrate import upgrade
     from invoice_pipelines.settings import ConfigError
@@ -61,18 +66,35 @@ def main() -> int:
                 f"{OWNER_VAR} ({redacted(owner)}) and {URL_VAR} ({redacted(runtime)}) must name "
                 "the same PostgreSQL database"
             )
+        system_raw = os.environ.get(SYSTEM_URL_VAR, "").strip()
+        if not system_raw:
+            return _refuse(
+                f"the work over every organization (sensors, schedules) needs a login of its "
+                f"own: set {SYSTEM_URL_VAR} to the system login's URL "
+                "(docs/postgresql-and-scale-out.md)"
+            )
+        system = _parse_url(database_url(system_raw, var=SYSTEM_URL_VAR))
         owner_engine = make_engine(owner.render_as_string(hide_password=False), owner=True)
         status = _migrate(owner_engine, upgrade, redacted(owner))
         login, role = runtime.username, app_role()
         if role and login and login != owner.username:
             from invoice_pipelines.db.rls import system_role
 
-            # the application role for tenant work, the system role for work over every tenant
-            for granted in (role, system_role(role)):
-                _grant(owner_engine, granted, login)
+            # the application role for the runtime login's tenant work, the system role for the
+            # system login's work over every tenant (and only for it)
+            _grant(owner_engine, role, login)
+            if system.username and system.username not in (login, owner.username):
+                _grant(owner_engine, system_role(role), system.username)
         owner_engine.dispose()
-        make_engine(runtime_url).dispose()  # refuses an owner, superuser or BYPASSRLS login
+        # refuses an owner, superuser or BYPASSRLS login, a runtime login that may switch to the
+        # system role, and a system login that may not
+        engine = make_engine(runtime_url, system_url=system_raw)
+        try:
+            system_engine(engine)
+        finally:
+            engine.dispose()
         print(f"the pipelines log in as {login!r} ({URL_VAR})")
+        print(f"the work over every organization logs in as {system.username!r} ({SYSTEM_URL_VAR})")
         return status
     except ConfigError as exc:
         return _refuse(str(exc))

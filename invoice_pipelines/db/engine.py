@@ -1,9 +1,13 @@
-"""Engines for the application database: URL checks, SQLite pragmas, PostgreSQL application role."""
+"""Engines for the application database: URL checks, SQLite pragmas, PostgreSQL application role,
+and on PostgreSQL the system login's engine paired with each runtime engine."""
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
+import weakref
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
@@ -15,17 +19,37 @@ from invoice_pipelines.db.rls import system_role
 from invoice_pipelines.settings import PROJECT_ROOT, ConfigError, env
 
 URL_VAR = "INVOICE_PIPELINES_DB_URL"
+SYSTEM_URL_VAR = "INVOICE_PIPELINES_SYSTEM_DB_URL"
 SUPPORTED_BACKENDS = ("sqlite", "postgresql")
 _ROLE_RE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+DOCS = "docs/postgresql-and-scale-out.md"
 
-_engines: dict[tuple[str, bool], Engine] = {}
+log = logging.getLogger(__name__)
+
+_engines: dict[tuple[str, bool, str], Engine] = {}
 _engines_lock = threading.Lock()
 
 
-def database_url(url: str | None = None, *, redact: bool = False) -> str:
+@dataclass
+class _SystemLogin:
+    """The system login a runtime engine's system transactions connect as: its URL, and its
+    engine once the first system transaction made it."""
+
+    url: str
+    engine: Engine | None = None
+
+
+# runtime engine -> its system login; weak, so the pair goes when the runtime engine does
+_system_logins: weakref.WeakKeyDictionary[Engine, _SystemLogin] = weakref.WeakKeyDictionary()
+_system_lock = threading.Lock()
+_warned_single_login: set[str] = set()
+
+
+def database_url(url: str | None = None, *, redact: bool = False, var: str = URL_VAR) -> str:
     """The configured URL, normalized: `postgres://` -> `postgresql://`, relative SQLite paths
-    resolved against the project root."""
-    raw = url if url is not None else env(URL_VAR)
+    resolved against the project root. `var` is the variable errors name (and read when `url` is
+    None)."""
+    raw = url if url is not None else env(var)
     if raw.startswith("postgres://"):
         raw = "postgresql://" + raw[len("postgres://") :]
     try:
@@ -33,11 +57,11 @@ def database_url(url: str | None = None, *, redact: bool = False) -> str:
     except (ArgumentError, ValueError):
         # the value may hold a password and lands in run logs: name the wrong part, never echo
         # it (nor chain SQLAlchemy's error, which quotes it whole)
-        raise ConfigError(f"{URL_VAR} is not a database URL: {_what_is_wrong(raw)}") from None
+        raise ConfigError(f"{var} is not a database URL: {_what_is_wrong(raw)}") from None
     backend = parsed.get_backend_name()
     if backend not in SUPPORTED_BACKENDS:
         raise ConfigError(
-            f"{URL_VAR} uses unsupported scheme {parsed.drivername!r}; "
+            f"{var} uses unsupported scheme {parsed.drivername!r}; "
             "use sqlite:///path or postgresql+psycopg2://user@host/db"
         )
     if backend == "sqlite" and parsed.database and parsed.database != ":memory:":
@@ -140,14 +164,8 @@ def _configure_postgres_role(engine: Engine, role: str) -> None:
         dbapi_connection.commit()
 
 
-def make_engine(url: str | None = None, *, owner: bool = False, check: bool = True) -> Engine:
-    """A new engine for the application database.
-
-    `owner=True` is for migrations and administration: it stays the login user. Otherwise, on
-    PostgreSQL, every connection switches to the application role, so row-level security applies
-    even when the login user owns the tables.
-    """
-    resolved = database_url(url)
+def _create(resolved: str, var: str) -> Engine:
+    """`create_engine` with our pool and driver settings; its errors name `var`, URL masked."""
     parsed = _parse_url(resolved)
     kwargs: dict = {"future": True}
     if parsed.get_backend_name() == "sqlite":
@@ -157,22 +175,115 @@ def make_engine(url: str | None = None, *, owner: bool = False, check: bool = Tr
     else:
         kwargs.update(pool_pre_ping=True, pool_size=5, max_overflow=10)
     try:
-        engine = create_engine(resolved, **kwargs)
+        return create_engine(resolved, **kwargs)
     except (NoSuchModuleError, ArgumentError, ImportError, ValueError, TypeError) as exc:
         # SQLAlchemy's and the driver's messages may quote the URL; ours shows it masked
         where = redacted(parsed)
         reason = str(exc).replace(resolved, where)
         for secret in _secrets(parsed):
             reason = reason.replace(secret, "***")
-        raise ConfigError(f"{URL_VAR}: cannot use {where}: {reason}") from None
+        raise ConfigError(f"{var}: cannot use {where}: {reason}") from None
+
+
+def make_engine(
+    url: str | None = None,
+    *,
+    owner: bool = False,
+    check: bool = True,
+    system_url: str | None = None,
+) -> Engine:
+    """A new engine for the application database.
+
+    `owner=True` is for migrations and administration: it stays the login user. Otherwise, on
+    PostgreSQL, every connection switches to the application role, so row-level security applies
+    even when the login user owns the tables; and the engine is paired with the system login
+    (`system_url`, None: INVOICE_PIPELINES_SYSTEM_DB_URL, empty: none), which its system
+    transactions connect as (`system_engine`, `db/tenancy.py`).
+    """
+    engine = _create(database_url(url), URL_VAR)
+    system = None if owner else _system_url(system_url, engine.url)
     if engine.dialect.name == "sqlite":
         _configure_sqlite(engine)
     elif not owner and (role := app_role()):
         _configure_postgres_role(engine, role)
+    if system:
+        _pair(engine, system)
     if check:
         check_connection(engine)
         if engine.dialect.name == "postgresql" and not owner:
-            _refuse_privileged(engine)
+            _refuse_privileged(engine, paired=system is not None)
+    return engine
+
+
+def _system_url(system_url: str | None, runtime: URL) -> str | None:
+    """The system login's URL for a runtime engine of `runtime`, checked: PostgreSQL, the same
+    database, another login."""
+    raw = (system_url if system_url is not None else env(SYSTEM_URL_VAR)).strip()
+    if not raw:
+        return None
+    resolved = database_url(raw, var=SYSTEM_URL_VAR)
+    system = _parse_url(resolved)
+    if runtime.get_backend_name() != "postgresql":
+        raise ConfigError(f"{SYSTEM_URL_VAR} is for PostgreSQL; {URL_VAR} names an SQLite file")
+    if system.get_backend_name() != "postgresql" or _where(system) != _where(runtime):
+        raise ConfigError(
+            f"{SYSTEM_URL_VAR} ({redacted(system)}) and {URL_VAR} ({redacted(runtime)}) must "
+            "name the same PostgreSQL database"
+        )
+    if system.username == runtime.username:
+        raise ConfigError(
+            f"{SYSTEM_URL_VAR} logs in as {system.username!r}, as {URL_VAR} does: the work over "
+            f"every organization needs a login of its own ({DOCS})"
+        )
+    return resolved
+
+
+def _where(url: URL) -> tuple:
+    return (url.host, url.port or 5432, url.database)
+
+
+def _pair(engine: Engine, url: str) -> None:
+    login = _SystemLogin(url)
+    _system_logins[engine] = login
+
+    @event.listens_for(engine, "engine_disposed")
+    def _on_dispose(_engine):
+        # the end of the runtime engine (a run's, a tick's) ends its system connections too
+        if login.engine is not None:
+            login.engine.dispose()
+
+
+def system_engine(engine: Engine) -> Engine | None:
+    """The engine `system_transaction` uses for `engine`'s work over every organization: the
+    system login's (INVOICE_PIPELINES_SYSTEM_DB_URL), made and checked at its first use. None when
+    `engine` has no system login (SQLite, an owner engine, PostgreSQL in single-login mode): the
+    system transaction then runs on `engine` itself, as before migration 0035."""
+    login = _system_logins.get(engine)
+    if login is None:
+        return None
+    with _system_lock:
+        if login.engine is None:
+            login.engine = _make_system_engine(login.url)
+        return login.engine
+
+
+def _make_system_engine(url: str) -> Engine:
+    """Every connection of the system login switches to the system role (which the policies let
+    see every organization when a transaction says so); the login must be bound by row-level
+    security like the runtime login."""
+    engine = _create(url, SYSTEM_URL_VAR)
+    _configure_postgres_role(engine, system_role(app_role()))
+    try:
+        check_connection(engine, var=SYSTEM_URL_VAR)
+        facts = _login_facts(engine)
+        _refuse_bypass(
+            facts,
+            f"the work over every organization logs in as {facts['login']!r} ({SYSTEM_URL_VAR})",
+            "the system login",
+        )
+    except BaseException:
+        engine.dispose()
+        raise
     return engine
 
 
@@ -186,89 +297,141 @@ def owner_runtime_allowed() -> bool:
     return value == "true"
 
 
-def _refuse_privileged(engine: Engine) -> None:
-    """Row-level security does not bind superusers or BYPASSRLS roles, and the tables' owner can
-    switch it off: refuse to run as one.
-
-    Two checks. The role the statements run as (`current_user`, after SET ROLE) must be bound by
-    the policies. And the role that logged in (`session_user`) must not be able to get out of
-    them: any SQL in the session can `RESET ROLE` back to it, so a login as a superuser or as the
-    owner (or a member of the owner) could disable row-level security or drop tables. Migrations
-    log in as the owner (`make_engine(owner=True)`, never checked here); the pipelines, the
-    webserver and the daemon log in as a runtime role that owns nothing. INVOICE_PIPELINES_ALLOW_
-    OWNER_RUNTIME=true lets the second check pass (test suites, scratch benchmarks).
-    """
+def _login_facts(engine: Engine) -> dict:
+    """Who a connection of `engine` runs as and logged in as, and what they may do."""
     with engine.connect() as conn:
-        row = conn.execute(
-            text(
-                "SELECT current_user AS role, r.rolsuper, r.rolbypassrls, session_user AS login, "
-                "s.rolsuper AS login_super, s.rolbypassrls AS login_bypass, "
-                "(SELECT tableowner FROM pg_tables WHERE schemaname = current_schema() "
-                " AND tablename = 'organizations') AS owner, "
-                "(SELECT pg_has_role(session_user, y.oid, 'MEMBER') FROM pg_roles y "
-                " WHERE y.rolname = :system) AS system_member "
-                "FROM pg_roles r, pg_roles s "
-                "WHERE r.rolname = current_user AND s.rolname = session_user"
-            ),
-            {"system": system_role(app_role())},
-        ).one()
-        owner_member = (
-            row.owner is not None
-            and conn.execute(
-                text("SELECT pg_has_role(session_user, :owner, 'MEMBER')"), {"owner": row.owner}
+        facts = (
+            conn.execute(
+                text(
+                    "SELECT current_user AS role, r.rolsuper, r.rolbypassrls, "
+                    "session_user AS login, s.rolsuper AS login_super, "
+                    "s.rolbypassrls AS login_bypass, "
+                    "(SELECT tableowner FROM pg_tables WHERE schemaname = current_schema() "
+                    " AND tablename = 'organizations') AS owner, "
+                    "(SELECT pg_has_role(session_user, y.oid, 'MEMBER') FROM pg_roles y "
+                    " WHERE y.rolname = :system) AS system_member "
+                    "FROM pg_roles r, pg_roles s "
+                    "WHERE r.rolname = current_user AND s.rolname = session_user"
+                ),
+                {"system": system_role(app_role())},
+            )
+            .one()
+            ._asdict()
+        )
+        facts["owner_member"] = facts["owner"] is not None and bool(
+            conn.execute(
+                text("SELECT pg_has_role(session_user, :owner, 'MEMBER')"),
+                {"owner": facts["owner"]},
             ).scalar()
         )
-    if row.rolsuper or row.rolbypassrls:
+    # the login is there only by INVOICE_PIPELINES_ALLOW_OWNER_RUNTIME (a test database)
+    facts["allowed_owner"] = owner_runtime_allowed() and bool(
+        facts["login_super"] or facts["login_bypass"] or facts["owner_member"]
+    )
+    return facts
+
+
+def _refuse_privileged(engine: Engine, *, paired: bool) -> None:
+    """Row-level security does not bind superusers or BYPASSRLS roles, and the tables' owner can
+    switch it off: refuse to run as one. And the runtime login may switch to the system role only
+    when no system login is configured (single-login mode, with a warning).
+
+    Two checks of the roles. The role the statements run as (`current_user`, after SET ROLE) must
+    be bound by the policies. And the role that logged in (`session_user`) must not be able to get
+    out of them: any SQL in the session can `RESET ROLE` back to it, so a login as a superuser or
+    as the owner (or a member of the owner) could disable row-level security or drop tables.
+    Migrations log in as the owner (`make_engine(owner=True)`, never checked here); the pipelines,
+    the webserver and the daemon log in as a runtime role that owns nothing. INVOICE_PIPELINES_
+    ALLOW_OWNER_RUNTIME=true lets the second check pass (test suites, scratch benchmarks).
+    """
+    facts = _login_facts(engine)
+    _refuse_bypass(facts, f"the pipelines log in as {facts['login']!r}", "the runtime role")
+    _check_system_scope(facts, paired=paired)
+
+
+def _refuse_bypass(facts: dict, who: str, instead: str) -> None:
+    if facts["rolsuper"] or facts["rolbypassrls"]:
         raise ConfigError(
-            f"the application would run as {row.role!r}, which bypasses row-level security; "
+            f"the application would run as {facts['role']!r}, which bypasses row-level security; "
             "set INVOICE_PIPELINES_DB_APP_ROLE (default invoice_app) or connect as a non-superuser role"
         )
-    if not owner_runtime_allowed() and (row.login_super or row.login_bypass or owner_member):
-        what = (
-            "a superuser"
-            if row.login_super
-            else "a role that bypasses row-level security"
-            if row.login_bypass
-            else f"the owner of the tables ({row.owner!r})"
-            if row.login == row.owner
-            else f"a member of the tables' owner {row.owner!r}"
-        )
+    if facts["allowed_owner"] or not (
+        facts["login_super"] or facts["login_bypass"] or facts["owner_member"]
+    ):
+        return
+    what = (
+        "a superuser"
+        if facts["login_super"]
+        else "a role that bypasses row-level security"
+        if facts["login_bypass"]
+        else f"the owner of the tables ({facts['owner']!r})"
+        if facts["login"] == facts["owner"]
+        else f"a member of the tables' owner {facts['owner']!r}"
+    )
+    raise ConfigError(
+        f"{who}, {what}, and any statement could RESET ROLE to it and get around row-level "
+        f"security; log in as {instead} ({DOCS}), or set {ALLOW_OWNER_VAR}=true for a test "
+        "database"
+    )
+
+
+def _check_system_scope(facts: dict, *, paired: bool) -> None:
+    """With a system login, the runtime login must not be able to switch to the system role (SQL
+    in a tenant run could then read and write every organization); without one, it must, since
+    its own system transactions switch to it (single-login mode, warned about)."""
+    login, member, system = facts["login"], facts["system_member"], system_role(app_role())
+    if member is None or facts["allowed_owner"]:  # None: no system role yet (not yet migrated)
+        return
+    if paired and member:
         raise ConfigError(
-            f"the pipelines log in as {row.login!r}, {what}, and any statement could RESET ROLE "
-            "to it and get around row-level security; log in as the runtime role (docs/"
-            f"postgresql-and-scale-out.md), or set {ALLOW_OWNER_VAR}=true for a test database"
+            f"the pipelines log in as {login!r}, which may switch to {system!r}, the role of the "
+            "work over every organization, so SQL in a tenant run could read and write every "
+            f"organization: REVOKE {system} FROM {login} (that work logs in through "
+            f"{SYSTEM_URL_VAR}; {DOCS})"
         )
-    if row.system_member is False:  # None: no system role yet (a database not yet migrated)
+    if not paired and not member:
         raise ConfigError(
-            f"the pipelines log in as {row.login!r}, which may not switch to "
-            f"{system_role(app_role())!r}, the role of the work over every organization (sensors, "
-            f"schedules): GRANT {system_role(app_role())} TO {row.login} "
-            "(docs/postgresql-and-scale-out.md)"
+            f"the pipelines log in as {login!r}, which may not switch to {system!r}, the role of "
+            f"the work over every organization (sensors, schedules), and {SYSTEM_URL_VAR} is not "
+            f"set: set it to the URL of the system login, a login of its own for that work ({DOCS})"
+        )
+    if not paired and login not in _warned_single_login:
+        _warned_single_login.add(login)
+        log.warning(
+            "single-login mode: %s is not set, so the work over every organization runs as the "
+            "runtime login %r, which may switch to %r, and SQL in a tenant run could do the same "
+            "and read and write every organization; give that work a login of its own (%s)",
+            SYSTEM_URL_VAR,
+            login,
+            system,
+            DOCS,
         )
 
 
 def command_line_engine() -> Engine:
     """The engine a command uses: the one the `database` resource (`resources/database.py`) gives
-    the runs for the same INVOICE_PIPELINES_DB_URL (same URL checks, on PostgreSQL the same
-    row-level-security role and refusals), built here without Dagster so that a command that only
-    reads or writes the database starts at the speed of its query. A command runs once: the engine
-    ends with its process."""
+    the runs for the same INVOICE_PIPELINES_DB_URL and INVOICE_PIPELINES_SYSTEM_DB_URL (same URL
+    checks, on PostgreSQL the same row-level-security role, system login and refusals), built here
+    without Dagster so that a command that only reads or writes the database starts at the speed
+    of its query. A command runs once: the engine ends with its process."""
     return make_engine(env(URL_VAR) or None)
 
 
 def shared_engine(url: str | None = None, *, owner: bool = False) -> Engine:
-    """One engine per (URL, owner) per process: Dagster resources and sensors share it."""
-    key = (database_url(url), owner)
+    """One engine per (URL, owner, system URL) per process: Dagster resources and sensors share
+    it."""
+    key = (database_url(url), owner, env(SYSTEM_URL_VAR).strip())
     with _engines_lock:
         engine = _engines.get(key)
         if engine is None:
-            engine = make_engine(key[0], owner=owner)
+            engine = make_engine(key[0], owner=owner, system_url=key[2])
             _engines[key] = engine
         return engine
 
 
-def check_connection(engine: Engine) -> None:
-    """Fail with one clear line when the database cannot be reached."""
+def check_connection(engine: Engine, *, var: str = URL_VAR) -> None:
+    """Fail with one clear line when the database cannot be reached (or the login may not switch
+    to the role its connections switch to)."""
     try:
         with engine.connect() as conn:
             conn.execute(text("SELECT 1"))
@@ -279,5 +442,7 @@ def check_connection(engine: Engine) -> None:
             reason = reason.replace(secret, "***")
         if "role" in reason and "does not exist" in reason:
             reason += " (run `invoice-pipelines migrate` first: it creates the application role)"
+        if denied := re.search(r'permission denied to set role "([^"]+)"', reason):
+            reason += f" (GRANT {denied.group(1)} TO {engine.url.username}; {DOCS})"
         # not chained: the driver's error may carry the connection string
-        raise ConfigError(f"cannot connect to {where} ({URL_VAR}): {reason}") from None
+        raise ConfigError(f"cannot connect to {where} ({var}): {reason}") from None

@@ -5,9 +5,10 @@ Each transaction of the application states whose data it works on with
 only when its organization matches, so a query that forgets `WHERE organization_id = ...` still sees
 one tenant. Maintenance work that must see every tenant (sensors, stuck-job cleanup) says so
 explicitly with `invoice_pipelines.system = 'on'`, and the policy honours that only for the system
-role (`system_role`: the application role's name plus `_system`, which `system_transaction`
-switches to for its transaction) and the tables' owner (migrations). The application role itself
-can set the setting, it is an ordinary custom setting, but it then still sees one tenant.
+role (`system_role`: the application role's name plus `_system`, which the system login's
+connections are, `db/engine.system_engine`) and the tables' owner (migrations). The application
+role itself can set the setting, it is an ordinary custom setting, but it then still sees one
+tenant; and since migration 0035 the runtime login may not switch to the system role.
 """
 
 from __future__ import annotations
@@ -23,8 +24,9 @@ DEFAULT_APP_ROLE = "invoice_app"
 def system_role(app_role: str | None) -> str:
     """The role a system transaction runs as: NOLOGIN, no BYPASSRLS, with the application role's
     privileges (it is a member of it), and the only role besides the owner for which the policies
-    honour the system setting. Derived from the application role, so that two deployments with
-    roles of their own in one cluster never share it."""
+    honour the system setting. The system login is a member of it, the runtime login is not.
+    Derived from the application role, so that two deployments with roles of their own in one
+    cluster never share it."""
     return f"{app_role or DEFAULT_APP_ROLE}_system"
 
 
@@ -71,10 +73,12 @@ def ensure_app_role(conn: Connection, role: str) -> None:
 
 def ensure_system_role(conn: Connection, app_role: str | None) -> str:
     """Create the system role (a member of the application role, so it has its grants) and let
-    the migrating owner and every login that is a member of the application role switch to it.
+    the migrating owner switch to it.
 
-    The runtime login needs it for its system transactions; granting it here keeps a deployment
-    that was set up before the system role existed working after `migrate`.
+    Until migration 0035 this also granted it to every login that was a member of the application
+    role (the runtime login, whose system transactions switched to it); now only the system login,
+    a login of its own, is a member, granted by whoever creates that login (`make migrate`, or
+    the deployment: docs/postgresql-and-scale-out.md), and 0035 revoked it from the runtime logins.
     """
     role = system_role(app_role)
     _create_role(conn, role)
@@ -82,25 +86,10 @@ def ensure_system_role(conn: Connection, app_role: str | None) -> str:
         conn.exec_driver_sql(
             f"""
             DO $$
-            DECLARE member text;
             BEGIN
                 IF NOT pg_has_role('{role}', '{app_role}', 'MEMBER') THEN
                     EXECUTE 'GRANT ' || quote_ident('{app_role}') || ' TO ' || quote_ident('{role}');
                 END IF;
-                FOR member IN
-                    SELECT r.rolname FROM pg_auth_members m JOIN pg_roles r ON r.oid = m.member
-                    WHERE m.roleid = (SELECT oid FROM pg_roles WHERE rolname = '{app_role}')
-                    AND r.rolname <> '{role}' AND r.rolcanlogin
-                    AND NOT pg_has_role(r.rolname, '{role}', 'MEMBER')
-                LOOP
-                    BEGIN
-                        EXECUTE 'GRANT ' || quote_ident('{role}') || ' TO ' || quote_ident(member);
-                    EXCEPTION WHEN unique_violation OR insufficient_privilege THEN
-                        -- granted concurrently, or the owner may not grant: the runtime login's
-                        -- engine then says what to grant (db/engine.py)
-                        NULL;
-                    END;
-                END LOOP;
             END
             $$;
             """

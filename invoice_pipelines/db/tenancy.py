@@ -2,7 +2,9 @@
 
 On PostgreSQL the organization goes into a transaction-local setting that the row-level security
 policies read (see `db/rls.py`); on SQLite (one local user) it is a no-op and queries filter by
-`organization_id` themselves, as they should on both engines.
+`organization_id` themselves, as they should on both engines. The work over every organization
+runs on PostgreSQL as the system login, a login of its own (INVOICE_PIPELINES_SYSTEM_DB_URL),
+which `system_transaction` finds from the runtime engine it is given (`db/engine.system_engine`).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from contextlib import contextmanager
 from sqlalchemy import Engine, select, text
 from sqlalchemy.engine import Connection
 
-from invoice_pipelines.db.engine import app_role
+from invoice_pipelines.db.engine import app_role, system_engine
 from invoice_pipelines.db.rls import ORG_SETTING, SYSTEM_SETTING, system_role
 from invoice_pipelines.db.tables import organizations
 
@@ -41,9 +43,10 @@ def scope_to_system(conn: Connection) -> None:
     """Make the current transaction see every organization (PostgreSQL RLS).
 
     The policies honour the system setting only for the system role (`db/rls.py`), so the
-    transaction first switches to it (`SET LOCAL ROLE`, in the same statement); at its end the
-    connection is the application role again. The application role cannot switch to it; the
-    runtime login, a member of it, can (docs/postgresql-and-scale-out.md).
+    transaction first switches to it (`SET LOCAL ROLE`, in the same statement). A connection of the
+    system login already is the system role; one of the owner (migrations, tests) or of a runtime
+    login in single-login mode is the application role again at the transaction's end. Since
+    migration 0035 a runtime login may not switch to it (docs/postgresql-and-scale-out.md).
     """
     if conn.dialect.name == "postgresql":
         conn.execute(
@@ -78,9 +81,11 @@ def system_transaction(engine: Engine, *, write: bool = False) -> Iterator[Conne
     """A transaction that sees every organization: for sensors and maintenance that span tenants.
 
     Use it only where the work is about all tenants (listing organizations, finding pending jobs);
-    tenant work belongs in `tenant_transaction`.
+    tenant work belongs in `tenant_transaction`. `engine` is the runtime engine; on PostgreSQL
+    with a system login (INVOICE_PIPELINES_SYSTEM_DB_URL) the transaction runs on that login's
+    engine paired with it, otherwise (SQLite, an owner engine, single-login mode) on `engine`.
     """
-    with engine.connect() as conn:
+    with (system_engine(engine) or engine).connect() as conn:
         if write and conn.dialect.name == "sqlite":
             conn = conn.execution_options(sqlite_begin="IMMEDIATE")
         with conn.begin():

@@ -13,7 +13,10 @@ def _database():
     from invoice_pipelines.resources.database import Database
     from invoice_pipelines.settings import env_var_or_default
 
-    return Database(url=env_var_or_default("INVOICE_PIPELINES_DB_URL"))
+    return Database(
+        url=env_var_or_default("INVOICE_PIPELINES_DB_URL"),
+        system_url=env_var_or_default("INVOICE_PIPELINES_SYSTEM_DB_URL"),
+    )
 
 
 def _upload_store():

@@ -4,7 +4,7 @@ from dagster import ConfigurableResource, InitResourceContext
 from pydantic import Field, PrivateAttr
 from sqlalchemy import Engine
 
-from invoice_pipelines.db.engine import URL_VAR, command_line_engine, make_engine
+from invoice_pipelines.db.engine import SYSTEM_URL_VAR, URL_VAR, command_line_engine, make_engine
 from invoice_pipelines.settings import env
 
 
@@ -12,7 +12,9 @@ class Database(ConfigurableResource):
     """Application database: SQLite or PostgreSQL (row-level security binds every connection).
 
     The engine is created when a run, sensor tick or check starts using the resource and disposed
-    when it ends, so no connection outlives the step that opened it.
+    when it ends, so no connection outlives the step that opened it. On PostgreSQL it is paired
+    with the system login's engine (`system_url`), which `system_transaction` uses and which is
+    disposed with it.
     """
 
     url: str = Field(
@@ -20,10 +22,19 @@ class Database(ConfigurableResource):
         description="SQLAlchemy URL of the application database (INVOICE_PIPELINES_DB_URL). "
         "Empty: the embedded default, SQLite under .data/.",
     )
+    system_url: str = Field(
+        default="",
+        description="PostgreSQL only: SQLAlchemy URL of the system login, the login of its own "
+        "for the work over every organization (INVOICE_PIPELINES_SYSTEM_DB_URL). Empty: that of "
+        "the environment; none there: single-login mode (docs/postgresql-and-scale-out.md).",
+    )
     _engine: Engine | None = PrivateAttr(default=None)
 
     def setup_for_execution(self, context: InitResourceContext) -> None:
-        self._engine = make_engine(self.url or None)
+        self._engine = self._make()
+
+    def _make(self) -> Engine:
+        return make_engine(self.url or None, system_url=self.system_url or None)
 
     def teardown_after_execution(self, context: InitResourceContext) -> None:
         if self._engine is not None:
@@ -34,13 +45,14 @@ class Database(ConfigurableResource):
         """The application engine (PostgreSQL: bound by row-level security)."""
         if self._engine is None:
             # used outside a Dagster execution (CLI, tests): created on first use
-            self._engine = make_engine(self.url or None)
+            self._engine = self._make()
         return self._engine
 
 
 def database_from_env() -> Database:
-    """The `database` resource as `definitions.py` configures it (INVOICE_PIPELINES_DB_URL)."""
-    return Database(url=env(URL_VAR))
+    """The `database` resource as `definitions.py` configures it (INVOICE_PIPELINES_DB_URL and
+    INVOICE_PIPELINES_SYSTEM_DB_URL)."""
+    return Database(url=env(URL_VAR), system_url=env(SYSTEM_URL_VAR))
 
 
 # the commands' engine lives in db/engine.py (no Dagster); named here too for whoever looks beside

@@ -25,31 +25,36 @@ from invoice_pipelines.settings import ConfigError
 
 @pytest.fixture
 def roles(pg_database):
-    """A runtime role as the docs create it, and a member of the tables' owner; dropped after."""
+    """A runtime role and a system login as the docs create them, and a member of the tables'
+    owner; dropped after."""
     owner = pg_database.owner_engine
     suffix = uuid.uuid4().hex[:8]
     runtime, owner_member, tables_owner = f"ipt_runtime_{suffix}", f"ipt_owner_{suffix}", None
+    system = f"ipt_system_{suffix}"
     with owner.begin() as conn:
         tables_owner = conn.execute(
             text("SELECT tableowner FROM pg_tables WHERE tablename = 'organizations'")
         ).scalar_one()
-        # the docs' runtime role: LOGIN, nothing owned, no BYPASSRLS, a member of invoice_app and
-        # invoice_app_system only
-        conn.exec_driver_sql(
-            f'CREATE ROLE "{runtime}" LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE INHERIT'
-        )
-        conn.exec_driver_sql(f'GRANT invoice_app, invoice_app_system TO "{runtime}"')
+        # the docs' runtime role: LOGIN, nothing owned, no BYPASSRLS, a member of invoice_app
+        # only; and their system login, a member of invoice_app_system only
+        for login, granted in ((runtime, "invoice_app"), (system, "invoice_app_system")):
+            conn.exec_driver_sql(
+                f'CREATE ROLE "{login}" LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE '
+                "INHERIT"
+            )
+            conn.exec_driver_sql(f'GRANT {granted} TO "{login}"')
         conn.exec_driver_sql(f'CREATE ROLE "{owner_member}" LOGIN NOSUPERUSER NOBYPASSRLS')
         conn.exec_driver_sql(f'GRANT "{tables_owner}", invoice_app TO "{owner_member}"')
     url = make_url(pg_database.url)
     yield {
         "runtime": url.set(username=runtime).render_as_string(hide_password=False),
         "owner_member": url.set(username=owner_member).render_as_string(hide_password=False),
+        "system": url.set(username=system).render_as_string(hide_password=False),
         "superuser": pg_database.url,
         "owner": tables_owner,
     }
     with owner.begin() as conn:
-        for role in (runtime, owner_member):
+        for role in (runtime, system, owner_member):
             conn.exec_driver_sql(f'DROP OWNED BY "{role}"')
             conn.exec_driver_sql(f'DROP ROLE "{role}"')
 
@@ -61,14 +66,14 @@ def no_allowance(monkeypatch):
 
 def test_the_pipelines_refuse_to_log_in_as_a_superuser_or_the_owner(roles, no_allowance) -> None:
     with pytest.raises(ConfigError) as caught:
-        make_engine(roles["superuser"])
+        make_engine(roles["superuser"], system_url=roles["system"])
     assert str(caught.value).startswith("the pipelines log in as 'postgres', a superuser, ")
     assert "INVOICE_PIPELINES_ALLOW_OWNER_RUNTIME=true" in str(caught.value)
 
     with pytest.raises(ConfigError, match=f"a member of the tables' owner '{roles['owner']}'"):
-        make_engine(roles["owner_member"])
+        make_engine(roles["owner_member"], system_url=roles["system"])
 
-    engine = make_engine(roles["runtime"])  # the runtime role starts
+    engine = make_engine(roles["runtime"], system_url=roles["system"])  # the runtime role starts
     engine.dispose()
     migrating = make_engine(roles["superuser"], owner=True)  # migrations log in as the owner
     migrating.dispose()
@@ -86,7 +91,7 @@ def test_the_runtime_role_cannot_reset_role_around_the_policies(
     pg_database, roles, no_allowance
 ) -> None:
     ours, theirs = (pg_database.new_organization() for _ in range(2))
-    engine = make_engine(roles["runtime"])
+    engine = make_engine(roles["runtime"], system_url=roles["system"])
     try:
         with tenant_transaction(engine, ours["id"]) as conn:
             conn.exec_driver_sql("RESET ROLE")

@@ -3,7 +3,8 @@
 `invoice_pipelines.system` is an ordinary custom setting: any role can `set_config` it. Before
 migration 0027 the tenant policies honoured it for everyone, so a statement of the application
 role could read every organization. Now they honour it only for the system role, which
-`system_transaction` switches to, and the tables' owner.
+the system login's connections are (`system_transaction`), and the tables' owner. That the runtime
+login may not switch to the system role (migration 0035) is test_system_login.py's.
 """
 
 from __future__ import annotations
@@ -15,10 +16,8 @@ from sqlalchemy import create_engine, insert, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, ProgrammingError
 
-from invoice_pipelines.db.engine import make_engine
 from invoice_pipelines.db.tables import customers, organizations
-from invoice_pipelines.db.tenancy import system_transaction, tenant_transaction
-from invoice_pipelines.settings import ConfigError
+from invoice_pipelines.db.tenancy import tenant_transaction
 
 ORG = "invoice_pipelines.organization_id"
 FLAG_ON = "SELECT set_config('invoice_pipelines.system', 'on', true)"
@@ -40,7 +39,7 @@ def two_tenants(pg_database):
 
 @pytest.fixture
 def runtime_login(pg_database):
-    """A runtime login as the docs create it, granted what the docs say (or only invoice_app)."""
+    """A runtime login as the docs create it, granted what the docs say: invoice_app."""
     made: list[str] = []
 
     def create(*granted: str) -> str:
@@ -107,37 +106,3 @@ def test_a_login_granted_only_the_application_role_gets_nothing_from_the_flag(
                 conn.exec_driver_sql("SET LOCAL ROLE invoice_app_system")
     finally:
         raw.dispose()
-
-
-def test_system_transactions_of_the_runtime_login_see_every_tenant(
-    two_tenants, runtime_login, monkeypatch
-) -> None:
-    db, ours, theirs = two_tenants
-    monkeypatch.delenv("INVOICE_PIPELINES_ALLOW_OWNER_RUNTIME", raising=False)
-    engine = make_engine(runtime_login("invoice_app", "invoice_app_system"))
-    try:
-        with system_transaction(engine) as conn:
-            orgs, owners = _seen(conn)
-        assert {ours, theirs} <= orgs and {ours, theirs} <= owners
-        with tenant_transaction(engine, ours) as conn:
-            conn.execute(text(FLAG_ON))
-            assert _seen(conn) == ({ours}, {ours})
-            # after the system transaction the connection is the application role again
-            assert conn.execute(text("SELECT current_user")).scalar() == "invoice_app"
-    finally:
-        engine.dispose()
-
-
-def test_a_runtime_login_without_the_system_role_is_told_what_to_grant(
-    pg_database, runtime_login, monkeypatch
-) -> None:
-    monkeypatch.delenv("INVOICE_PIPELINES_ALLOW_OWNER_RUNTIME", raising=False)
-    url = runtime_login("invoice_app")
-    with pytest.raises(ConfigError) as caught:
-        make_engine(url)
-    login = make_url(url).username
-    assert str(caught.value) == (
-        f"the pipelines log in as {login!r}, which may not switch to 'invoice_app_system', the "
-        "role of the work over every organization (sensors, schedules): GRANT invoice_app_system "
-        f"TO {login} (docs/postgresql-and-scale-out.md)"
-    )
