@@ -145,6 +145,8 @@ def _text_outcome(
         *_low_confidence_warnings(invoice, f"{rule}-02", label),
         *doubts,
         *plausibility.review_findings(invoice, text, origin=origin, today=doc.today),
+        # the page does not show who sent it and who received it (formats/text/parties.py)
+        *(Finding("IP-REV-12", doubt, "warning", "review") for doubt in fields.doubts),
     ]
     judged = verdict.not_einvoice(NotEInvoiceReason.NO_XML, [])
     return doc.outcome(fmt, findings, invoice, verdict_=judged)

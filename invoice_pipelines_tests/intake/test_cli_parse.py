@@ -172,12 +172,13 @@ def test_human_report_of_a_failed_invoice_lists_each_error_once_with_its_rule(
 
 
 def test_human_report_says_what_a_text_pdf_does_not_state(tmp_path: Path) -> None:
-    """No buyer and no amount due in a PDF's text layer: said in words, never `None`."""
+    """What a PDF's text layer does not state (no amount due) is said in words, never `None`;
+    the buyer is the address block under Hetzner's sender line."""
     code, out, _ = run_cli(str(require_samples() / HETZNER), cwd=tmp_path)
     assert code == 0
     assert "None" not in out, out
     assert "  read as   PDF text layer (no structured invoice data)" in out
-    assert "  buyer     not stated" in out
+    assert "  buyer     Usegroup Inh. Jochen Stärk" in out
     # nothing paid before is printed, so the whole total is due
     assert "  due       104.00 EUR, by 2016-01-22" in out
     # its 8 lines (MANIFEST.md) are read from the text layer since e209b1c

@@ -30,6 +30,12 @@ from invoice_pipelines.intake.formats.text.dates import MONTHS, day_first_eviden
 from invoice_pipelines.intake.formats.text.lines import extract_lines
 from invoice_pipelines.intake.formats.text.numbers import Amount, amounts_in, percent_in
 from invoice_pipelines.intake.formats.text.ocr import normalize_ocr
+from invoice_pipelines.intake.formats.text.parties import (
+    LEGAL_FORM,
+    VAT_ID_LABEL,
+    read_parties,
+    same_party,
+)
 
 MAX_TEXT_CHARS = 500_000
 MAX_TOTAL_CANDIDATES = 8
@@ -75,6 +81,8 @@ class ExtractedFields:
     fields: dict[str, TextField] = field(default_factory=dict)
     lines: list[InvoiceLine] = field(default_factory=list)
     vat_breakdown: list[VatBreakdown] = field(default_factory=list)
+    # why a person must look at what was read, beyond a field's confidence (parties.py)
+    doubts: list[str] = field(default_factory=list)
 
     def value(self, name: str) -> Any:
         found = self.fields.get(name)
@@ -101,6 +109,8 @@ class ExtractedFields:
             currency=self.value("currency"),
             seller_name=self.value("seller_name"),
             seller_vat_id=self.value("seller_vat_id"),
+            buyer_name=self.value("buyer_name"),
+            buyer_vat_id=self.value("buyer_vat_id"),
             iban=self.value("iban"),
             net_total=net,
             tax_total=tax,
@@ -805,22 +815,7 @@ def _best_gross(grosses: list[_Total]) -> _Total | None:
 
 # ---------------------------------------------------------------- parties, bank, type
 
-# The label is case-insensitive, the id itself is not: "DE812871812 info@..." must stop at the id.
-_VAT_ID_LABEL = re.compile(
-    r"(?i:ust[-.\s]*id(?:ent)?[-.\s]*(?:nr)?\.?|umsatzsteuer[-\s]*id(?:entifikationsnummer)?|"
-    r"uid(?:[-\s]*nr)?\.?|vat[-\s]*id|vat\s*(?:no\.?|number|reg(?:istration)?(?:\s*no\.?)?)|"
-    r"n[°º]\s*(?:de\s+)?tva(?:\s+intracom\w*)?|tva(?:\s+intracom\w*)?|btw[-\s]*(?:nr|nummer|id)\.?)"
-    r"\s*[:.]?\s*([A-Z]{2}(?:[ ]?[0-9A-Z]){8,12})(?![0-9A-Za-z])"
-)
 _IBAN = re.compile(r"\b([A-Z]{2}\d{2}(?:\s?[A-Z0-9]{4}){2,7}(?:\s?[A-Z0-9]{1,3})?)\b")
-_LEGAL_FORM = re.compile(
-    r"(?<![\w&.,'’\-])([A-ZÄÖÜ0-9][\w&.,'’\-]{0,40}(?:\s+[\w&.,'’\-]{1,40}){0,4}?\s+"
-    r"(?:GmbH\s*&\s*Co\.?\s*KG(?:aA)?|gGmbH|GmbH|AG|KGaA|KG|OHG|"
-    r"UG(?:\s*\(haftungsbeschränkt\))?|e\.\s?K\.|e\.\s?V\.|GbR|mbH|Ltd\.?|Limited|LLC|LLP|Inc\.?|"
-    r"SARL|SAS|SASU|EURL|S\.A\.|SA|S\.r\.l\.|Srl|S\.p\.A\.|B\.V\.|BV|N\.V\.|NV|VOF|plc|Corp\.?|"
-    r"sp\.\s?z\s?o\.\s?o\.|Kft\.?|Zrt\.?|s\.r\.o\.|Pvt\.?\s+Ltd\.?|AB|ApS|A/S|Oy|AS))(?![\w])"
-)
-_RETURN_ADDRESS = re.compile(r"[•·|●]")
 _CREDIT_NOTE = re.compile(
     r"\b(gutschrift|rechnungskorrektur|korrekturrechnung|stornorechnung|credit\s+note|avoir|"
     r"creditnota|factura\s+rectificativa|nota\s+di\s+credito)\b",
@@ -847,44 +842,65 @@ def _extract_iban(lines: list[str]) -> TextField | None:
     return None
 
 
-def _extract_vat_id(lines: list[str]) -> TextField | None:
-    found = []
+def _extract_vat_ids(
+    lines: list[str], buyer_lines: frozenset[int]
+) -> tuple[TextField | None, TextField | None]:
+    """The seller's and the buyer's VAT id: an id in the address block, or after a customer
+    word ("Kunden-USt-IdNr.", "N° TVA client"), is the buyer's; the others are the seller's."""
+    sellers: list[tuple[str, str]] = []
+    buyers: list[tuple[str, str]] = []
     for index, line in enumerate(lines):
-        for match in _VAT_ID_LABEL.finditer(line):
-            before = line[max(0, match.start() - 25) : match.start()].lower()
-            if any(w in before for w in ("kunde", "customer", "client", "klant", "käufer")):
-                continue  # the buyer's VAT id
-            found.append((index, match.group(1).replace(" ", ""), line.strip()))
-    if not found:
-        return None
-    if len({v for _, v, _ in found}) == 1:
-        return TextField(found[0][1], 0.8, found[0][2])
+        for match in VAT_ID_LABEL.finditer(line):
+            before = line[max(0, match.start() - 25) : match.start() + 12].lower()
+            value = (match.group(1).replace(" ", ""), line.strip())
+            buyer_word = any(
+                w in before for w in ("kunde", "customer", "client", "klant", "käufer")
+            )
+            (buyers if buyer_word or index in buyer_lines else sellers).append(value)
+    buyer = TextField(buyers[0][0], 0.7, buyers[0][1]) if buyers else None
+    if not sellers:
+        return None, buyer
+    if len({v for v, _ in sellers}) == 1:
+        return TextField(sellers[0][0], 0.8, sellers[0][1]), buyer
     # Buyers' VAT ids sit in the address block at the top; the seller's own in the footer.
-    index, value, source = found[-1]
-    return TextField(value, 0.5, source)
+    value, source = sellers[-1]
+    return TextField(value, 0.5, source), buyer
 
 
-def _extract_seller(lines: list[str]) -> TextField | None:
+def _extract_parties(lines: list[str], first_page: int) -> tuple[dict[str, TextField], list[str]]:
+    """Seller and buyer (name, VAT id) as the layout tells them apart (parties.py), and why a
+    person must look when it cannot."""
+    parties = read_parties(lines, first_page)
+    found: dict[str, TextField | None] = {}
+    seller, buyer = parties.seller, parties.buyer
+    if seller is not None:
+        found["seller_name"] = TextField(seller.name, parties.seller_confidence, seller.source)
+    elif parties.doubt is None:
+        found["seller_name"] = _scored_seller(lines, None if buyer is None else buyer.name)
+    if buyer is not None:
+        confidence = 0.85 if buyer.evidence == "label" else 0.75
+        found["buyer_name"] = TextField(buyer.name, confidence, buyer.source)
+    found["seller_vat_id"], found["buyer_vat_id"] = _extract_vat_ids(lines, parties.buyer_lines)
+    fields = {name: f for name, f in found.items() if f is not None}
+    return fields, [] if parties.doubt is None else [parties.doubt]
+
+
+def _scored_seller(lines: list[str], buyer: str | None) -> TextField | None:
+    """When the layout shows no letterhead, sender line or footer: the company named most often
+    and earliest (never the buyer), and never with the confidence of a layout reading."""
     scores: Counter[str] = Counter()
     first_seen: dict[str, str] = {}
     for index, line in enumerate(lines):
         stripped = line.strip()
-        # The DIN 5008 return-address line ("Firma GmbH • Straße 1 • 12345 Ort") names the sender.
-        return_address = _RETURN_ADDRESS.search(stripped) is not None
-        for match in _LEGAL_FORM.finditer(line):
+        for match in LEGAL_FORM.finditer(line):
             name = " ".join(match.group(1).split()).strip(" ,.-")
-            scores[name] += 1
+            if buyer is not None and same_party(name, buyer):
+                continue
+            scores[name] += 2 if index < 8 else 1
             first_seen.setdefault(name, stripped[:200])
-            if return_address and match.start(1) == len(line) - len(line.lstrip()):
-                scores[name] += 2
-            if index < 8:
-                scores[name] += 1
     if scores:
-        name, score = scores.most_common(1)[0]
-        return TextField(name, 0.8 if score >= 3 else 0.5, first_seen[name])
-    for line in lines[:5]:
-        if line.strip() and re.search(r"[A-Za-zÄÖÜäöü]{3}", line):
-            return TextField(" ".join(line.split())[:120], 0.3, line.strip()[:200])
+        name, _ = scores.most_common(1)[0]
+        return TextField(name, 0.5, first_seen[name])
     return None
 
 
@@ -978,7 +994,9 @@ def _extract_type(text: str) -> TextField:
 
 def extract_fields(text: str) -> ExtractedFields:
     """Number, dates, totals, currency, seller, VAT id, IBAN and lines from free text."""
-    text = text[:MAX_TEXT_CHARS].replace("\r\n", "\n").replace("\f", "\n")
+    text = text[:MAX_TEXT_CHARS].replace("\r\n", "\n")
+    first_page = text.split("\f", 1)[0].count("\n") + 1
+    text = text.replace("\f", "\n")
     raw_lines = text.split("\n")
     # OCR look-alikes ("1.2O4,OO", "Tota1") put right, same positions as the original lines.
     lines = [normalize_ocr(line) for line in raw_lines]
@@ -997,11 +1015,11 @@ def extract_fields(text: str) -> ExtractedFields:
         "due_date": due,
         "currency": currency,
         "iban": _extract_iban(raw_lines),
-        "seller_vat_id": _extract_vat_id(raw_lines),
-        "seller_name": _extract_seller(raw_lines),
         "type_code": _extract_type(text),
     }
     fields.update({name: f for name, f in extracted.items() if f is not None})
+    parties, doubts = _extract_parties(raw_lines, first_page)
+    fields.update(parties)
     totals, breakdown = _extract_totals(lines)
     fields.update(totals)
     gross = fields.get("gross_total")
@@ -1017,7 +1035,7 @@ def extract_fields(text: str) -> ExtractedFields:
     breakdown = _bases_from_lines(breakdown, invoice_lines, None if net is None else net.value)
     if fields["type_code"].value == "381":
         _credit_note_positive(sure, invoice_lines, breakdown)
-    return ExtractedFields(sure, invoice_lines, breakdown)
+    return ExtractedFields(sure, invoice_lines, breakdown, doubts)
 
 
 _SIGNED = ("net_total", "tax_total", "gross_total", "amount_due")

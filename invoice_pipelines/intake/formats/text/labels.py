@@ -250,3 +250,68 @@ def _classify_total(label: str) -> str | None:
     if GROSS_RE.search(label):
         return "gross_total"
     return None
+
+
+# The words that name a party of the invoice, at the start of a cell: the name follows them on
+# the line ("Kunde: Praxis Dr. Weber") or stands below them ("Bill To" over the address block).
+BUYER_LABELS: dict[str, tuple[str, ...]] = {
+    "de": (
+        r"an",
+        r"rechnungs(?:empf[äa]nger|adresse|anschrift)",
+        r"empf[äa]nger",
+        r"leistungsempf[äa]nger",
+        r"k[äa]ufer(?:\s*/\s*leistungsempf[äa]nger)?",
+        r"kunde",
+        r"auftraggeber",
+        r"liefer(?:adresse|anschrift)",
+    ),
+    "en": (
+        r"to",
+        r"(?:bill(?:ed)?|invoice(?:d)?|sold|ship(?:ped)?|deliver(?:ed)?|credit(?:ed)?)\s+to",
+        r"customer",
+        r"client",
+        r"buyer",
+    ),
+    "fr": (
+        r"factur[ée]\s+[àa]",
+        r"destinataire",
+        r"adresse\s+de\s+(?:facturation|livraison)",
+        r"acheteur",
+        r"livr[ée]\s+[àa]",
+    ),
+    "nl": (r"aan", r"klant", r"factuuradres", r"afnemer", r"koper"),
+    "es": (r"cliente", r"facturar\s+a", r"destinatario", r"comprador"),
+    "it": (r"spett(?:\.le|abile)", r"committente", r"cessionario"),
+    "pl": (r"nabywca", r"odbiorca"),
+    "hu": (r"vev[őo]",),
+}
+SELLER_LABELS: dict[str, tuple[str, ...]] = {
+    "de": (
+        r"verk[äa]ufer",
+        r"lieferant",
+        r"rechnungs(?:steller|ersteller)",
+        r"leistungserbringer",
+        r"absender",
+        r"auftragnehmer",
+    ),
+    "en": (r"from", r"seller", r"supplier", r"vendor", r"(?:sold|issued)\s+by", r"bill\s+from"),
+    "fr": (r"vendeur", r"fournisseur", r"[ée]metteur"),
+    "nl": (r"verkoper", r"leverancier"),
+    "es": (r"vendedor", r"proveedor", r"emisor"),
+    "it": (r"venditore", r"fornitore", r"cedente", r"mittente"),
+    "pl": (r"sprzedawca", r"wystawca"),
+    "hu": (r"elad[óo]", r"sz[áa]ll[íi]t[óo]"),
+}
+
+
+def _party_label(groups: dict[str, tuple[str, ...]]) -> re.Pattern[str]:
+    # the label is the whole cell, or ends in a colon before the name ("Customer ID:" and
+    # "Kundennummer" are no party labels); "Buyer (Bill to):" carries a note in brackets
+    return re.compile(
+        rf"(?:{_alternatives(groups)})(?!{_W})\s*(?:\([^()]{{0,30}}\))?\s*(?::|$)", re.IGNORECASE
+    )
+
+
+BUYER_LABEL = _party_label(BUYER_LABELS)
+SELLER_LABEL = _party_label(SELLER_LABELS)
+PARTY_LABEL = _party_label({**BUYER_LABELS, **{f"{k}-s": v for k, v in SELLER_LABELS.items()}})
