@@ -83,11 +83,13 @@ lock:
 	  --python-version 3.11 --generate-hashes -q \
 	  --custom-compile-command "make lock" -o requirements-dev.lock
 
-# PostgreSQL takes two roles (docs/postgresql-and-scale-out.md): INVOICE_PIPELINES_DB_URL is the
-# runtime role's login, which seed-demo and every service of `make run` use, and OWNER_DB_URL the
-# tables' owner's, which only the migrations log in as (scripts/migrate.py: migrate as the owner,
-# grant the runtime login invoice_app, check it is one the pipelines start with). SQLite, the
-# default: one file, no roles, OWNER_DB_URL unused.
+# PostgreSQL takes three logins (docs/postgresql-and-scale-out.md): INVOICE_PIPELINES_DB_URL is the
+# runtime role's, which seed-demo and every service of `make run` use for one organization's work,
+# INVOICE_PIPELINES_SYSTEM_DB_URL the system login's, which the same processes use for the work
+# over every organization (sensors, schedules, cleanup), and OWNER_DB_URL the tables' owner's,
+# which only the migrations log in as (scripts/migrate.py: migrate as the owner, grant the runtime
+# login invoice_app and the system login invoice_app_system, check both are logins the pipelines
+# start with). SQLite, the default: one file, no roles, the other two URLs unused.
 migrate: install
 	@$(BIN)/python scripts/migrate.py
 

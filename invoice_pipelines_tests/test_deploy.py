@@ -707,10 +707,12 @@ def test_migration_job_runs_migrate_with_the_deployed_image(values):
 
 
 def test_only_the_migrate_job_logs_in_as_the_owner(values):
-    """Two roles (docs/postgresql-and-scale-out.md): the webserver, the daemon, the code server and
-    the run pods take the runtime role's secret; the owner's is the migrate Job's alone."""
+    """Three logins (docs/postgresql-and-scale-out.md): the webserver, the daemon, the code server
+    and the run pods take the runtime role's secret and the system login's (the work over every
+    organization: sensors, schedules, cleanup, the run coordinator's lookup); the owner's is the
+    migrate Job's alone, which needs no system login."""
     deployment = values["dagster-user-deployments"]["deployments"][0]
-    runtime = [{"name": "invoice-pipelines"}]
+    runtime = [{"name": "invoice-pipelines"}, {"name": "invoice-pipelines-system"}]
     assert values["dagsterWebserver"]["envSecrets"] == runtime
     assert values["dagsterDaemon"]["envSecrets"] == runtime
     assert deployment["envSecrets"] == runtime

@@ -1,9 +1,11 @@
-"""`make migrate`, `make seed-demo` and `make run` on PostgreSQL take two roles (issue 38,
-docs/postgresql-and-scale-out.md): migrations log in as the tables' owner (OWNER_DB_URL), and
+"""`make migrate`, `make seed-demo` and `make run` on PostgreSQL take three logins (issues 38 and
+54, docs/postgresql-and-scale-out.md): migrations log in as the tables' owner (OWNER_DB_URL), and
 seed-demo, the code server, the webserver, the daemon and the runs as the runtime role
-(INVOICE_PIPELINES_DB_URL), which owns nothing, has no BYPASSRLS and is not a member of the owner.
+(INVOICE_PIPELINES_DB_URL), which owns nothing, has no BYPASSRLS and is a member neither of the
+owner nor of the system role, and, for the work over every organization, as the system login
+(INVOICE_PIPELINES_SYSTEM_DB_URL).
 
-Each test makes a database and two roles of its own on the test server (the roles are the
+Each test makes a database and three roles of its own on the test server (the roles are the
 server's, so their names are unique) and drops them at the end. The suite's allowance to run as
 the owner (conftest) is taken away: what is tested is the default a user gets.
 
@@ -52,8 +54,10 @@ DEMO_SECONDS = 300  # a deadline, not a measurement
 class TwoRoles:
     owner: str  # role names
     runtime: str
+    system: str
     owner_url: str
     runtime_url: str
+    system_url: str
     admin_url: str  # the server's superuser, to look from outside
 
     def superuser(self, sql: str, **params):
@@ -73,28 +77,33 @@ DEMO_STATUSES = {"VALIDATED": 4, "EXPORTED": 3}
 def two_roles(pg_admin_url: str) -> Iterator[TwoRoles]:
     suffix = uuid.uuid4().hex[:8]
     owner, runtime, database = f"ipt_owner_{suffix}", f"ipt_runtime_{suffix}", f"ipt_make_{suffix}"
+    system = f"ipt_system_{suffix}"
     admin = create_engine(pg_admin_url, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         # the owner as a deployment has it: no superuser, allowed to create invoice_app
         conn.exec_driver_sql(f'CREATE ROLE "{owner}" LOGIN NOSUPERUSER NOBYPASSRLS CREATEROLE')
-        # the runtime role as the docs create it, once
-        conn.exec_driver_sql(
-            f'CREATE ROLE "{runtime}" LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE INHERIT'
-        )
+        # the runtime role and the system login as the docs create them, once
+        for login in (runtime, system):
+            conn.exec_driver_sql(
+                f'CREATE ROLE "{login}" LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE '
+                "INHERIT"
+            )
         conn.exec_driver_sql(f'CREATE DATABASE "{database}" OWNER "{owner}"')
     url = make_url(pg_admin_url).set(database=database)
     try:
         yield TwoRoles(
             owner,
             runtime,
+            system,
             url.set(username=owner).render_as_string(hide_password=False),
             url.set(username=runtime).render_as_string(hide_password=False),
+            url.set(username=system).render_as_string(hide_password=False),
             url.render_as_string(hide_password=False),
         )
     finally:
         with admin.connect() as conn:
             conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
-            for role in (runtime, owner):
+            for role in (runtime, system, owner):
                 conn.exec_driver_sql(f'DROP ROLE IF EXISTS "{role}"')
         admin.dispose()
 
@@ -104,6 +113,7 @@ def _env(tmp_path: Path, **values: str) -> dict[str, str]:
     for name in (
         "INVOICE_PIPELINES_ALLOW_OWNER_RUNTIME",  # conftest's allowance: not the user's default
         "OWNER_DB_URL",
+        "INVOICE_PIPELINES_SYSTEM_DB_URL",
         "DAGSTER_HOME",
         "INVOICE_PIPELINES_UPLOAD_DIR",
         "INVOICE_PIPELINES_QBO_TOKEN_URL",
@@ -142,11 +152,28 @@ def test_make_migrate_logs_in_as_the_owner_and_seed_demo_as_the_runtime_role(
     assert "Traceback" not in alone.stderr
     assert two_roles.superuser("SELECT to_regclass('organizations')") == [(None,)]
 
+    # the owner's and the runtime login's, but no system login: one sentence, nothing created
+    no_system = _make(
+        _env(
+            tmp_path,
+            INVOICE_PIPELINES_DB_URL=two_roles.runtime_url,
+            OWNER_DB_URL=two_roles.owner_url,
+        ),
+        "migrate",
+    )
+    assert no_system.returncode == 2, no_system.stdout + no_system.stderr
+    assert (
+        "make migrate: the work over every organization (sensors, schedules) needs a login of its "
+        "own: set INVOICE_PIPELINES_SYSTEM_DB_URL" in no_system.stderr
+    ), no_system.stderr
+    assert two_roles.superuser("SELECT to_regclass('organizations')") == [(None,)]
+
     # the owner's URL as the runtime one: migrated, then refused as what the services would be
     owner_as_runtime = _make(
         _env(
             tmp_path,
             INVOICE_PIPELINES_DB_URL=two_roles.owner_url,
+            INVOICE_PIPELINES_SYSTEM_DB_URL=two_roles.system_url,
             OWNER_DB_URL=two_roles.owner_url,
         ),
         "migrate",
@@ -157,28 +184,46 @@ def test_make_migrate_logs_in_as_the_owner_and_seed_demo_as_the_runtime_role(
         in owner_as_runtime.stderr
     ), owner_as_runtime.stderr
 
-    # the documented default: the owner migrates, the runtime role gets invoice_app and seeds
+    # the documented default: the owner migrates, the runtime role gets invoice_app and seeds,
+    # the system login gets invoice_app_system
     env = _env(
-        tmp_path, INVOICE_PIPELINES_DB_URL=two_roles.runtime_url, OWNER_DB_URL=two_roles.owner_url
+        tmp_path,
+        INVOICE_PIPELINES_DB_URL=two_roles.runtime_url,
+        INVOICE_PIPELINES_SYSTEM_DB_URL=two_roles.system_url,
+        OWNER_DB_URL=two_roles.owner_url,
     )
     done = _make(env, "migrate", "seed-demo")
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert f"granted 'invoice_app' to '{two_roles.runtime}'" in done.stdout
+    assert f"granted 'invoice_app_system' to '{two_roles.system}'" in done.stdout
     assert f"the pipelines log in as '{two_roles.runtime}'" in done.stdout
+    assert f"the work over every organization logs in as '{two_roles.system}'" in done.stdout
     owners = two_roles.superuser(
         "SELECT DISTINCT tableowner FROM pg_tables WHERE schemaname = 'public'"
     )
     assert owners == [(two_roles.owner,)]
-    # the runtime role owns nothing, bypasses nothing, is a member of invoice_app and not the owner
-    [(owned, bypass, app, of_owner)] = two_roles.superuser(
+    # the runtime role owns nothing, bypasses nothing, is a member of invoice_app and neither of
+    # the system role nor of the owner; the system login is a member of the system role
+    [(owned, bypass, app, system, of_owner, system_login)] = two_roles.superuser(
         "SELECT (SELECT count(*) FROM pg_class c JOIN pg_roles r ON r.oid = c.relowner "
         "        WHERE r.rolname = :runtime), "
         "r.rolbypassrls OR r.rolsuper, pg_has_role(:runtime, 'invoice_app', 'MEMBER'), "
-        "pg_has_role(:runtime, :owner, 'MEMBER') FROM pg_roles r WHERE r.rolname = :runtime",
+        "pg_has_role(:runtime, 'invoice_app_system', 'MEMBER'), "
+        "pg_has_role(:runtime, :owner, 'MEMBER'), "
+        "pg_has_role(:system, 'invoice_app_system', 'MEMBER') "
+        "FROM pg_roles r WHERE r.rolname = :runtime",
         runtime=two_roles.runtime,
         owner=two_roles.owner,
+        system=two_roles.system,
     )
-    assert (owned, bypass, app, of_owner) == (0, False, True, False)
+    assert (owned, bypass, app, system, of_owner, system_login) == (
+        0,
+        False,
+        True,
+        False,
+        False,
+        True,
+    )
     slugs = {slug for (slug,) in two_roles.superuser("SELECT slug FROM organizations")}
     assert slugs == {spec["org"]["slug"] for spec in DEMO_ORGANIZATIONS}
 
@@ -190,12 +235,13 @@ def test_make_migrate_logs_in_as_the_owner_and_seed_demo_as_the_runtime_role(
 
 @pytest.mark.slow
 @pytest.mark.timeout(900, method="signal")
-def test_make_run_on_postgresql_connects_as_the_runtime_role_only(
+def test_make_run_on_postgresql_connects_as_the_runtime_role_and_the_system_login_only(
     two_roles: TwoRoles, tmp_path: Path
 ) -> None:
     env = _env(
         tmp_path,
         INVOICE_PIPELINES_DB_URL=two_roles.runtime_url,
+        INVOICE_PIPELINES_SYSTEM_DB_URL=two_roles.system_url,
         OWNER_DB_URL=two_roles.owner_url,
         HOST="127.0.0.1",
         PORT=str(_free_port()),
@@ -242,12 +288,14 @@ def test_make_run_on_postgresql_connects_as_the_runtime_role_only(
             time.sleep(2)
         assert statuses == DEMO_STATUSES, statuses
         assert jobs and set(jobs) == {"completed"}, jobs
-        # every connection the services and runs hold to the database is the runtime role's
+        # every connection the services and runs hold to the database is the runtime role's or,
+        # for the work over every organization, the system login's
         logins = two_roles.superuser(
             "SELECT usename, count(*) FROM pg_stat_activity WHERE datname = current_database() "
             "AND pid <> pg_backend_pid() GROUP BY usename"
         )
-        assert logins and {name for name, _ in logins} == {two_roles.runtime}, logins
+        names = {name for name, _ in logins}
+        assert two_roles.runtime in names and names <= {two_roles.runtime, two_roles.system}, logins
         procs = started_by(proc.pid)
         assert_no_service_ignores_a_stop(procs)
         os.killpg(proc.pid, signal.SIGTERM)  # kill -TERM -- -<its process group>
