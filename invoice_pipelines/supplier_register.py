@@ -19,7 +19,6 @@ from sqlalchemy import func, insert, select, update
 from sqlalchemy.engine import Connection
 
 from invoice_pipelines.core.suppliers import (
-    FIRST_INVOICE,
     LOOKALIKE_NAME,
     NAME_OTHER_VAT_ID,
     NEW_IBAN,
@@ -31,11 +30,17 @@ from invoice_pipelines.core.suppliers import (
     Register,
     RegisteredSupplier,
     checked_policy,
+    compare,
     iban_key,
     name_skeleton,
     vat_id_key,
 )
-from invoice_pipelines.db.tables import organizations, supplier_changes, suppliers
+from invoice_pipelines.db.tables import (
+    incoming_invoices,
+    organizations,
+    supplier_changes,
+    suppliers,
+)
 from invoice_pipelines.db.types import utcnow
 
 _EMAIL = re.compile(r"^[A-Za-z0-9._+\-]{1,64}@[A-Za-z0-9\-]+(\.[A-Za-z0-9\-]+)+$")
@@ -403,8 +408,38 @@ def learn(
     return supplier.id
 
 
-def first_invoice_policy(conn: Connection, organization_id: int) -> bool:
-    return supplier_policy(conn, organization_id) == FIRST_INVOICE
+def learn_history(conn: Connection, organization_id: int, *, changed_by: str, reason: str) -> int:
+    """Register the sellers of the organization's accepted documents (VALIDATED, EXPORTED) that
+    the register knows neither by VAT id nor by name: a person's act for the documents from before
+    the register (a migration). Each seller as its latest accepted document names it, with that
+    document's IBAN; one query for the documents. How many suppliers were registered."""
+    _who(changed_by, reason)
+    t = incoming_invoices.c
+    rows = conn.execute(
+        select(t.id, t.seller_name, t.seller_vat_id, t.raw_json["invoice", "iban"].as_string())
+        .where(t.organization_id == organization_id, t.status.in_(("VALIDATED", "EXPORTED")))
+        .order_by(t.id.desc())
+    ).all()
+    register = load_register(conn, organization_id)
+    own = own_party(conn, organization_id)
+    registered = 0
+    for doc_id, name, vat_id, iban in rows:  # the latest first
+        claim = Claim(name, vat_id, iban)
+        comparison = compare(register, claim, own)
+        if not comparison.new:
+            continue
+        learn(
+            conn,
+            organization_id,
+            claim,
+            comparison,
+            changed_by=changed_by,
+            reason=f"{reason} (from accepted incoming invoice {doc_id})",
+            document_id=doc_id,
+        )
+        register = load_register(conn, organization_id)
+        registered += 1
+    return registered
 
 
 def supplier_rows(conn: Connection, organization_id: int, *, active_only: bool = False) -> list:

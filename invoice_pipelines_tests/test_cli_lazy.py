@@ -175,9 +175,11 @@ def test_help_and_database_commands_import_no_dagster_alembic_or_other_areas(db,
     assert not _loaded(modules, "sqlalchemy")
     assert "LAZY-1" in found["incoming list"][1] and "LAZY-1" in found["incoming show"][1]
     assert "VALIDATED" in found["incoming review"][1]
-    # no other booked document has its number: the look-alike table behind the duplicate keys
-    # (a 900 KB JSON) stays unread, the key stored with the number serves
-    assert not _loaded(found["incoming review"][2], "confusable_homoglyphs")
+    # the look-alike table behind the duplicate keys (a 900 KB JSON, ~0.25 s) stays unread where
+    # only stored keys are compared; a review reads it, since it compares the seller's name with
+    # the supplier register by what a person sees (issue 54)
+    assert not _loaded(found["incoming list"][2], "confusable_homoglyphs")
+    assert not _loaded(found["incoming show"][2], "confusable_homoglyphs")
     assert f"batch job {job_id}" in found["batch-status"][1]
 
 

@@ -36,6 +36,7 @@ AREA = Area(
     commands=(
         Command("parse", "parse and validate one invoice file offline"),
         Command("incoming", "incoming invoices: list, show, review, policy"),
+        Command("suppliers", "the supplier register: list, show, add, change, link-vendor, policy"),
     ),
     parsers=_parsers,
     definitions=_definitions,

@@ -1,6 +1,6 @@
 """`invoice-pipelines parse` (one file parsed and validated offline: intake/cli_parse.py) and
 `invoice-pipelines incoming` (the incoming invoices of an organization: list, show, review,
-policy). Modules load when a command runs, so the other commands do not load the parser."""
+policy) and `invoice-pipelines suppliers` (the supplier register: intake/cli_suppliers.py). Modules load when a command runs, so the other commands do not load the parser."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ import re
 import sys
 
 from invoice_pipelines.cli_args import positive_int
+from invoice_pipelines.intake.cli_suppliers import VERBS as SUPPLIER_VERBS
+from invoice_pipelines.intake.cli_suppliers import add_supplier_commands
 
 
 def add_commands(sub) -> None:
@@ -80,6 +82,8 @@ def add_commands(sub) -> None:
     )
     p.set_defaults(func=run_policy_command)
 
+    add_supplier_commands(sub, run_suppliers_command)
+
 
 def _month(text: str) -> str:
     if not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", text or ""):
@@ -106,6 +110,12 @@ def _pair(text: str) -> tuple[str, str]:
 def run_incoming_command(args: argparse.Namespace) -> int:
     args.parser.print_usage()
     print("invoice-pipelines incoming: name one of list, show, review, policy")
+    return 2
+
+
+def run_suppliers_command(args: argparse.Namespace) -> int:
+    args.parser.print_usage()
+    print(f"invoice-pipelines suppliers: name one of {SUPPLIER_VERBS}")
     return 2
 
 

@@ -76,6 +76,11 @@ from invoice_pipelines.intake.notices import rejected_documents
 from invoice_pipelines.intake.parser_resource import DocumentParser
 from invoice_pipelines.intake.pipeline import IntakeSummary, process_documents, retry_documents
 from invoice_pipelines.intake.redispatch import DEPTH_TAG, redispatch_batches, run_depth
+from invoice_pipelines.intake.supplier_defs import (
+    change_supplier_register_job,
+    register_materialization,
+    supplier_register,
+)
 from invoice_pipelines.intake.uploads import ScanResult, ScanState, scan_uploads
 from invoice_pipelines.metadata import markdown_table
 from invoice_pipelines.resources.database import Database
@@ -334,6 +339,9 @@ def incoming_invoices(
     in_review = (sum(waiting.values()), waiting_docs)
     metadata = _metadata(summary, stats, failed, retried, not_exportable, in_review, rejected)
     metadata.update(_policy_metadata(context, org))
+    if summary.registered:
+        # the first-invoice policy registered suppliers: the register's asset shows them
+        context.log_event(register_materialization(engine, org))
     yield MaterializeResult(metadata=metadata)
     yield no_failed_documents_result(summary.processed, failed)
 
@@ -662,7 +670,7 @@ supplier_notices_schedule = ScheduleDefinition(
 
 
 defs = Definitions(
-    assets=[uploads, incoming_invoices],
+    assets=[uploads, incoming_invoices, supplier_register],
     asset_checks=[
         no_stuck_documents,
         no_documents_waiting_for_review,
@@ -675,6 +683,7 @@ defs = Definitions(
         incoming_invoices_checks_job,
         review_incoming_invoice_job,
         supplier_notices_job,
+        change_supplier_register_job,
     ],
     sensors=[upload_sensor, intake_failure_sensor],
     schedules=[incoming_invoices_checks_schedule, supplier_notices_schedule],

@@ -4,10 +4,10 @@ and what it may say.
 The intake run records each rejected document's notice (`supplier_notices`) in the transaction
 that moves the document to FAILED: which document, what it is under the law, the reasons in plain
 words with their rule ids. Where it goes is never what the rejected document claims (its seller
-e-mail is anybody's to write): it goes to an address the organization knows for that supplier --
-the seller e-mail of the latest earlier incoming invoice of the same seller (VAT id, else name, as
-IP-DUP-01 compares them) that the rules or a person accepted (VALIDATED, EXPORTED) -- else to the
-upload's sender where the upload recorded an e-mail address. Only a plain mailbox@domain is an
+e-mail is anybody's to write, and so is the address of an earlier invoice that was accepted): it
+goes to the notice address the organization's supplier register holds for the supplier the
+document names (supplier_register.py: set by a person, never learned from a document) -- else to
+the upload's sender where the upload recorded an e-mail address. Only a plain mailbox@domain is an
 address (no IP literal, quoted local part, route, `%` or `!`). No such address: the notice is
 `failed` at once, saying so.
 
@@ -35,7 +35,8 @@ from sqlalchemy import and_, func, insert, or_, select, update
 from sqlalchemy.engine import Engine
 
 from invoice_pipelines.core.lifecycle import Status
-from invoice_pipelines.core.rules import Finding, seller_key
+from invoice_pipelines.core.rules import Finding
+from invoice_pipelines.core.suppliers import name_skeleton, vat_id_key
 from invoice_pipelines.db.tables import incoming_invoices, organizations, supplier_notices, uploads
 from invoice_pipelines.db.tenancy import system_transaction, tenant_transaction
 from invoice_pipelines.db.types import utcnow
@@ -51,6 +52,7 @@ from invoice_pipelines.outbox.machine import (
 )
 from invoice_pipelines.resources.mail_message import MessageError, email_address, mime_message
 from invoice_pipelines.resources.mail_types import OutgoingMail, SendError
+from invoice_pipelines.supplier_register import load_register
 
 if TYPE_CHECKING:  # the resource class is Dagster's: `incoming list` reads notices without it
     from invoice_pipelines.resources.mail import SmtpMailer
@@ -67,8 +69,8 @@ MAX_LISTED = 10
 STALE_AFTER = timedelta(minutes=15)
 DIED = "the sending run ended before the outcome was recorded; it may have been sent"
 NO_ADDRESS = (
-    "no address known for this supplier: no accepted (VALIDATED or EXPORTED) invoice of the "
-    "same seller names one, and the upload has no sender's address; the address in the rejected "
+    "no address known for this supplier: the supplier register holds no notice address for the "
+    "seller it names, and the upload has no sender's address; the address in the rejected "
     "document itself is not used"
 )
 BEFORE_0026 = (
@@ -237,42 +239,21 @@ def mailbox(text: str | None) -> str | None:
     return None if top in _NOT_DELIVERED_TO else f"{local}@{domain}"
 
 
-def _known_addresses(conn, organization_id: int, documents) -> dict[str, str]:
-    """The seller e-mail of the latest accepted (VALIDATED, EXPORTED) incoming invoice of each
-    seller among `documents`, by `seller_key`: one query for all of them."""
-    vat_ids = sorted({d.seller_vat_id for d in documents if d.seller_vat_id})
-    names = sorted({d.seller_name for d in documents if d.seller_name and not d.seller_vat_id})
-    if not vat_ids and not names:
-        return {}
-    i = incoming_invoices.c
-    email = i.raw_json[("invoice", "seller_email")].as_string()
-    sellers = []
-    if vat_ids:
-        sellers.append(i.seller_vat_id.in_(vat_ids))
-    if names:
-        sellers.append(and_(i.seller_vat_id.is_(None), i.seller_name.in_(names)))
-    rows = conn.execute(
-        select(i.seller_vat_id, i.seller_name, email.label("email"))
-        .where(
-            i.organization_id == organization_id,
-            i.status.in_(ACCEPTED),
-            email.is_not(None),
-            or_(*sellers),
-        )
-        .order_by(i.id)
-    )
+def _known_addresses(conn, organization_id: int, documents) -> dict[int, str]:
+    """The notice address the supplier register holds for the seller each of `documents` names
+    (by full VAT id, else by a name that is one registered supplier's), by document id: one query
+    for the register. A document's own e-mail address is never one."""
+    register = load_register(conn, organization_id)
     known = {}
-    for row in rows:  # the latest wins: a supplier's address may change
-        address = mailbox(row.email)
-        if address is not None and _seller(row) is not None:
-            known[_seller(row)] = address
+    for document in documents:
+        supplier = register.by_vat.get(vat_id_key(document.seller_vat_id))
+        if supplier is None and not vat_id_key(document.seller_vat_id):
+            named = register.by_name.get(name_skeleton(document.seller_name), [])
+            supplier = named[0] if len(named) == 1 else None
+        address = mailbox(supplier.notice_email) if supplier is not None else None
+        if address is not None:
+            known[document.id] = address
     return known
-
-
-def _seller(row) -> str | None:
-    """The seller as IP-DUP-01 compares it (VAT id, else name); None when the row names none."""
-    key = seller_key(row.seller_vat_id, row.seller_name)
-    return None if key in ("vat:", "name:") else key
 
 
 def _documents(conn, document_ids: Sequence[int]) -> dict[int, object]:
@@ -348,7 +329,7 @@ def record_notices(conn, organization_id: int, notices: dict[int, Notice]) -> No
         document = documents.get(doc_id)
         address = None
         if document is not None:
-            address = known.get(_seller(document) or "") or mailbox(document.created_by)
+            address = known.get(doc_id) or mailbox(document.created_by)
         notice = notices[doc_id]
         rows[doc_id] = {
             "organization_id": organization_id,

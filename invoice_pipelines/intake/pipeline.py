@@ -144,6 +144,8 @@ class IntakeSummary:
     failures: dict[int, str] = field(default_factory=dict)  # document id -> first error
     reviews: dict[int, str] = field(default_factory=dict)  # document id -> why it waits
     rejected: list[int] = field(default_factory=list)  # FAILED by the policy's "reject"
+    # suppliers the organization's first-invoice policy registered from these documents
+    registered: list[int] = field(default_factory=list)
 
     def as_metadata(self) -> dict:
         return {
@@ -659,7 +661,9 @@ def _write_outcomes(
                                 conn, ref, outcome, seconds, duplicates.get(ref.id), attempt, policy
                             )
                             if decision.target[-1] == Status.VALIDATED:
-                                register_first_invoices(conn, organization_id, suppliers, {ref.id})
+                                attempt.registered += register_first_invoices(
+                                    conn, organization_id, suppliers, {ref.id}
+                                )
                             record_notices(
                                 conn,
                                 organization_id,
@@ -702,7 +706,9 @@ def _write_outcomes(
                 if decision.target[-1] == Status.VALIDATED:
                     accepted.add(ref.id)
             rows.write(conn)
-            register_first_invoices(conn, organization_id, suppliers, accepted)
+            attempt.registered += register_first_invoices(
+                conn, organization_id, suppliers, accepted
+            )
             record_notices(
                 conn,
                 organization_id,
@@ -715,6 +721,7 @@ def _write_outcomes(
     summary.reviews.update(attempt.reviews)
     summary.rejected.extend(attempt.rejected)
     summary.stale.extend(attempt.stale)
+    summary.registered.extend(attempt.registered)
 
 
 def _unprocessable_message(exc: BaseException) -> str:

@@ -109,8 +109,14 @@ def _run_intake(db, store, org, ids, raise_on_error=True):
     return _run("intake_job", db, store, org["slug"], {"document_ids": ids}, raise_on_error)
 
 
-def _materialization(result):
-    [event] = result.asset_materializations_for_node("incoming_invoices")
+def _materialization(result, asset="incoming_invoices"):
+    """The run's materialization of `asset` (an intake run that registered suppliers under the
+    first-invoice policy materializes the supplier register too)."""
+    [event] = [
+        e
+        for e in result.asset_materializations_for_node("incoming_invoices")
+        if e.asset_key.to_user_string() == asset
+    ]
     return {k: v.value for k, v in event.metadata.items()}
 
 
@@ -169,7 +175,12 @@ def test_intake_validates_good_fails_bad_and_never_blocks_the_batch(db, tmp_path
         org,
         {
             "einfach.xml": (samples / GOOD_CII).read_bytes(),
-            "xrechnung-ubl.xml": (samples / GOOD_UBL).read_bytes(),
+            # the two samples' sellers share the VAT id DE123456789 under two names, which the
+            # supplier register holds for review (IP-SUP-02, test_supplier_register.py): here
+            # the UBL one is another supplier's
+            "xrechnung-ubl.xml": (samples / GOOD_UBL)
+            .read_bytes()
+            .replace(b">DE 123456789<", b">DE 987654321<"),
             "sums-broken.xml": (samples / BAD_SUMS).read_bytes(),
             "empty.pdf": b"",
             "not-a-pdf.pdf": b"PK\x03\x04 this is a zip, not a pdf",
@@ -192,6 +203,11 @@ def test_intake_validates_good_fails_bad_and_never_blocks_the_batch(db, tmp_path
     assert shown["passed_validation_rate_pct"] == 33.33
     assert "success_rate_pct" not in shown
     assert "sums-broken.xml" in shown["failed_documents"]
+    # the first accepted invoices registered their suppliers (the first-invoice policy): the
+    # register's asset shows them in the same run
+    register = _materialization(result, "supplier_register")
+    assert register["registered_by_the_first-invoice_policy"] >= 1
+    assert register["policy"] == "first_invoice"
     assert "BR-CO-10" in shown["failed_documents"]
     # ... and the run is not silently green about them: its check warns with the same table
     check = _check(result)

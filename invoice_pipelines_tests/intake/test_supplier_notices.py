@@ -1,8 +1,8 @@
 """Where a rejection notice goes, how often, and what it may say (issue 46), through the real
 intake run, the production mail client and the SMTP stand-in on 127.0.0.1; PostgreSQL and SQLite.
 
-A notice goes only to an address the organization knows for the supplier (an accepted invoice of
-the same seller named it) or to the upload's sender, never to what the rejected document claims;
+A notice goes only to the notice address the supplier register holds for the supplier (a person
+set it) or to the upload's sender, never to what the rejected document claims;
 only a plain mailbox@domain is an address; one notice a day per address, listing the day's
 rejected documents; what a document says is shown as bounded plain text, never as a link."""
 
@@ -19,8 +19,10 @@ from invoice_pipelines.db.tables import incoming_invoices, supplier_notices, upl
 from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.intake.notices import mailbox, rejected_documents, send_supplier_notices
 from invoice_pipelines.intake.pipeline import process_documents
+from invoice_pipelines.intake.review import review_document
 from invoice_pipelines.resources.mail import SmtpMailer
 from invoice_pipelines.resources.upload_stores import LocalUploadStore
+from invoice_pipelines.supplier_register import Change, change_supplier, supplier_rows
 from invoice_pipelines_devtools.standins.smtp import SmtpSink
 from invoice_pipelines_tests.intake.test_bad_input import own_invoice
 from invoice_pipelines_tests.intake.test_review import InProcess, broken_totals, run_intake
@@ -59,11 +61,27 @@ def document(
 
 
 def known_supplier(db, tmp_path: Path, org) -> None:
-    """An earlier invoice of the seller, accepted by the rules: it names the seller's address."""
+    """An earlier invoice of the seller, accepted by the rules, registered the supplier (the
+    first-invoice policy); a person gave the register its notice address. The address the
+    accepted invoice named is not one: only what a person confirmed is."""
     rows = run_intake(
-        db, tmp_path / "accepted", org, {"ok.xml": document("OK-1", email=KNOWN, rejected=False)}
+        db,
+        tmp_path / "accepted",
+        org,
+        {"ok.xml": document("OK-1", email="from-the-document@seller.example", rejected=False)},
     )
     assert rows["ok.xml"]["status"] == "VALIDATED"
+    with tenant_transaction(db.engine, org["id"], write=True) as conn:
+        (supplier,) = supplier_rows(conn, org["id"])
+        assert supplier["notice_email"] is None
+        change_supplier(
+            conn,
+            org["id"],
+            supplier["id"],
+            Change(notice_email=KNOWN),
+            changed_by="Anna Buchhaltung",
+            reason="the supplier's accounts department, confirmed by phone",
+        )
 
 
 def send(db, org) -> tuple:
@@ -276,3 +294,34 @@ def test_a_notice_recorded_before_addresses_were_checked_is_not_sent(db, tmp_pat
     assert messages == [] and summary.sent == []
     (reason,) = summary.failed.values()
     assert "its address came from the rejected document itself" in reason
+
+
+def test_an_accepted_invoice_with_another_address_does_not_redirect_the_notices(
+    db, tmp_path
+) -> None:
+    """Before the register, the latest accepted invoice of a seller named where its notices go:
+    one invoice stating a known supplier's VAT id and another address redirected them. Now such
+    an invoice waits for a person (IP-SUP-05), and even confirmed it changes no address."""
+    org = db.new_organization()
+    known_supplier(db, tmp_path, org)
+    rows = run_intake(
+        db,
+        tmp_path / "redirect",
+        org,
+        {"redirect.xml": document("R-1", email="attacker@evil.example", rejected=False)},
+    )
+    held = rows["redirect.xml"]
+    assert held["status"] == "NEEDS_REVIEW"
+    result = review_document(
+        db.engine,
+        org["id"],
+        held["id"],
+        reviewed_by="Anna",
+        confirm=True,
+        expected_version=held["processing_version"],
+    )
+    assert result.status == "VALIDATED"
+    rows = run_intake(db, tmp_path / "later", org, {"bad.xml": document("R-2")})
+    assert rows["bad.xml"]["status"] == "FAILED"
+    notice = notices(db, org)[rows["bad.xml"]["id"]]
+    assert notice["recipient"] == KNOWN
