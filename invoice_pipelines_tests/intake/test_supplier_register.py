@@ -325,3 +325,49 @@ def test_a_person_cannot_confirm_a_name_of_one_supplier_with_the_vat_id_of_anoth
     )
     assert result.status == "NEEDS_REVIEW"
     assert any("IP-SUP-07" in p for p in result.problems)
+
+
+def test_text_pdfs_the_law_firm_is_a_new_supplier_and_the_organization_never_its_own(db, store):
+    """The case found from outside: a law firm's text PDF addressed to Mueller Werkzeugbau was
+    VALIDATED with the organization itself as seller. Under the review policy the firm is a new
+    supplier for a person to confirm; a text PDF whose sender is the organization (its own
+    outgoing invoice dropped by mistake) is held with IP-SUP-06 whatever the policy."""
+    from invoice_pipelines_devtools.demo.writers.textpdf import write_text_pdf
+    from invoice_pipelines_tests.intake.test_text_sender import (
+        CUSTOMER,
+        FIRM,
+        HEADER_DE,
+        _law_firm_letter,
+    )
+
+    org = db.new_organization(name=CUSTOMER, vat_id="DE811111111")
+    with tenant_transaction(db.engine, org["id"], write=True) as conn:
+        set_supplier_policy(conn, org["id"], "review")
+    own_invoice = [
+        CUSTOMER,
+        "Werkzeuge und Vorrichtungen",
+        "",
+        f"{CUSTOMER} · Schützenstraße 14 · 42659 Solingen",
+        "Stahlhandel Nord KG",
+        "Hafenweg 3",
+        "20457 Hamburg",
+        "",
+        *HEADER_DE,
+        "",
+        f"{CUSTOMER} · HRB 4711 Wuppertal · USt-IdNr. DE811111111",
+    ]
+    docs = _intake(
+        db,
+        store,
+        org,
+        {
+            "kanzlei.pdf": write_text_pdf(_law_firm_letter()),
+            "own.pdf": write_text_pdf(own_invoice),
+        },
+    )
+    kanzlei, own = docs["kanzlei.pdf"], docs["own.pdf"]
+    assert kanzlei["seller_name"] == FIRM
+    assert kanzlei["status"] == "NEEDS_REVIEW"
+    assert [(r, FIRM in m) for r, m in _findings(db, kanzlei)] == [("IP-SUP-01", True)]
+    assert own["status"] == "NEEDS_REVIEW"
+    assert "IP-SUP-06" in [r for r, _ in _findings(db, own)]
