@@ -686,12 +686,35 @@ class BillPusher:
             f"QuickBooks is paid ({record.total - record.balance} of {record.total}; bill "
             f"payments: {payments}), so it was not deleted. {todo}"
         )
+        self._hold(candidate, bill, reason, PAID, record)
+
+    def _held_delete(self, candidate: Candidate, bill: dict, exc: QboError) -> None:
+        """QBO refused to delete the bill (a payment made meanwhile, say): a person decides."""
+        reason = (
+            f"{self._why_held(candidate)} after its {bill['entity']} {bill['qbo_id']} was "
+            f"pushed, and QuickBooks refused to delete it: {exc}"
+        )
+        self._hold(candidate, bill, reason, (exc.code or "error")[:16])
+
+    def _hold(
+        self,
+        candidate: Candidate,
+        bill: dict,
+        reason: str,
+        code: str,
+        record: QboExpense | None = None,
+    ) -> None:
+        """The `delete` row a `conflict` with `reason`, an open conflict for a person, and what
+        QBO answered of the bill (`record`) onto our record of it, in one transaction."""
         with tenant_transaction(self.engine, self.organization_id, write=True) as conn:
-            conn.execute(
-                update(qbo_bills)
-                .where(qbo_bills.c.id == bill["id"])
-                .values(sync_token=record.sync_token, total=record.total, balance=record.balance)
-            )
+            if record is not None:
+                conn.execute(
+                    update(qbo_bills)
+                    .where(qbo_bills.c.id == bill["id"])
+                    .values(
+                        sync_token=record.sync_token, total=record.total, balance=record.balance
+                    )
+                )
             record_conflict(
                 conn,
                 self.organization_id,
@@ -705,34 +728,9 @@ class BillPusher:
                     "status": candidate.document["status"],
                     "version": candidate.version,
                 },
-                qbo_version=record.raw,
+                qbo_version=record.raw if record is not None else None,
             )
-            self._settle(candidate, "conflict", conn, error=reason, error_code=PAID)
-        self._count("conflicts", f"{candidate.number}: {reason}")
-
-    def _held_delete(self, candidate: Candidate, bill: dict, exc: QboError) -> None:
-        """QBO refused to delete the bill (a payment made meanwhile, say): a person decides."""
-        reason = (
-            f"{self._why_held(candidate)} after its {bill['entity']} {bill['qbo_id']} was "
-            f"pushed, and QuickBooks refused to delete it: {exc}"
-        )
-        with tenant_transaction(self.engine, self.organization_id, write=True) as conn:
-            record_conflict(
-                conn,
-                self.organization_id,
-                "bill",
-                local_id=candidate.document_id,
-                qbo_id=bill["qbo_id"],
-                reason=reason,
-                decision="manual_review",
-                local_version={
-                    "invoice_number": candidate.number,
-                    "status": candidate.document["status"],
-                },
-            )
-            self._settle(
-                candidate, "conflict", conn, error=reason, error_code=(exc.code or "error")[:16]
-            )
+            self._settle(candidate, "conflict", conn, error=reason, error_code=code)
         self._count("conflicts", f"{candidate.number}: {reason}")
 
     # -- rows a dead run left `sending` ---------------------------------------------------
