@@ -1,5 +1,8 @@
 """DATEV partner accounts: a creditor account per supplier, a debtor account per customer.
 
+A supplier whose DATEV creditor account a person set in the supplier register gets that account
+(supplier_register.py); the others are numbered.
+
 A partner gets its account the first time an export books it and keeps it in every later export
 (the advisor's ledger is keyed on it). New partners of one export are numbered in the order of
 their keys after the highest account already given in the range, with one INSERT for all of them.
@@ -14,8 +17,8 @@ from dataclasses import dataclass
 from sqlalchemy import insert, select
 from sqlalchemy.engine import Connection
 
-from invoice_pipelines.db.tables import partner_accounts
-from invoice_pipelines.exports.bookings import InvoiceRecord
+from invoice_pipelines.db.tables import partner_accounts, suppliers
+from invoice_pipelines.exports.bookings import InvoiceRecord, partner_key
 from invoice_pipelines.exports.export_settings import ExportSettings
 
 
@@ -64,16 +67,15 @@ def assign_accounts(
     new = sorted(k for k in wanted if k not in known)
     if not new:
         return known
-    if highest + len(new) > high:
-        raise AccountRangeExhausted(
-            f"the {kind} range {low}-{high} has no room for {len(new)} more accounts"
-        )
+    registered = _registered_accounts(conn, settings.organization_id) if kind == "creditor" else {}
+    given = {a.account for a in known.values()}
+    numbers = _numbers(new, registered, given, highest, high, f"the {kind} range {low}-{high}")
     rows = []
-    for offset, key in enumerate(new, start=1):
+    for key in new:
         invoice = wanted[key]
         account = PartnerAccount(
             key,
-            highest + offset,
+            numbers[key],
             ((invoice.partner_name or key.partition(":")[2]) or key)[:255],
             invoice.partner_vat_id,
             invoice.partner_country or _country(invoice.partner_vat_id),
@@ -92,6 +94,59 @@ def assign_accounts(
         )
     conn.execute(insert(partner_accounts), rows)
     return known
+
+
+def _registered_accounts(conn: Connection, organization_id: int) -> dict[str, int]:
+    """The DATEV creditor accounts a person set in the supplier register, by partner key (the
+    supplier's VAT id, else each of its names)."""
+    s = suppliers.c
+    found: dict[str, int] = {}
+    for vat_id, name, other_names, account in conn.execute(
+        select(s.vat_id, s.name, s.other_names, s.datev_creditor_account).where(
+            s.organization_id == organization_id,
+            s.datev_creditor_account.is_not(None),
+            s.active.is_(True),
+        )
+    ):
+        if vat_id:
+            found[partner_key(None, vat_id, None)] = account
+        else:
+            for each in (name, *(other_names or ())):
+                found[partner_key(None, None, each)] = account
+    return found
+
+
+def _numbers(
+    new: list[str], registered: dict[str, int], given: set[int], highest: int, high: int, what: str
+) -> dict[str, int]:
+    """The account of each new partner: the register's where it sets one (and no partner has it
+    already), else the next number of the range after `highest` that neither a partner nor the
+    register holds."""
+    numbers: dict[str, int] = {}
+    used = set(given)
+    taken = given | set(registered.values())
+    for key in new:
+        account = registered.get(key)
+        if account is None:
+            continue
+        if account in used:
+            raise AccountRangeExhausted(
+                f"DATEV creditor account {account}, which the supplier register gives to "
+                f"{key.partition(':')[2]}, is another partner's already: change it in the register"
+            )
+        numbers[key] = account
+        used.add(account)
+    following = highest
+    for key in new:
+        if key in numbers:
+            continue
+        following += 1
+        while following in taken:
+            following += 1
+        if following > high:
+            raise AccountRangeExhausted(f"{what} has no room for {len(new)} more accounts")
+        numbers[key] = following
+    return numbers
 
 
 def _country(vat_id: str | None) -> str | None:

@@ -648,3 +648,43 @@ def test_an_export_holds_each_invoice_once_whatever_writes_the_item(db, tmp_path
             .all()
         )
     assert holding == [bought.export_id, corrected.export_id]
+
+
+def test_a_supplier_books_on_the_creditor_account_the_register_gives_it(db, tmp_path):
+    """Issue 54: the DATEV creditor account a person set in the supplier register is the
+    supplier's in the export; the other suppliers are numbered around it; an account another
+    partner holds already is a clear refusal, not a second partner on one account."""
+    from invoice_pipelines.supplier_register import Change, add_supplier, change_supplier
+
+    org = _org(db)
+    store = LocalFileStore(root=str(tmp_path))
+    with tenant_transaction(db.engine, org["id"], write=True) as conn:
+        add_supplier(conn, org["id"], name="Alpha GmbH", vat_id="DE100000000",
+                     datev_creditor_account=70000, changed_by="Anna", reason="advisor's list")  # fmt: skip
+        zeta = add_supplier(conn, org["id"], name="Zeta GmbH", vat_id="DE999999999",
+                            datev_creditor_account=70005, changed_by="Anna", reason="list")  # fmt: skip
+    for number, seller, vat_id in (
+        ("A-1", "Alpha GmbH", "DE100000000"),
+        ("B-1", "Beta GmbH", "DE200000000"),
+        ("Z-1", "Zeta GmbH", "DE 999 999 999"),
+    ):
+        incoming(db.engine, org["id"], number, day=date(2026, 10, 2), seller=seller, vat_id=vat_id)
+    result = run_export(db.engine, store, org["slug"], "2026-10", "incoming")
+    accounts = {r[10].value: r[6].value for r in _rows(result.files["datev"])[2:]}
+    # Beta, unregistered, takes the first number that is neither a partner's nor the register's
+    assert accounts == {"A-1": "70000", "B-1": "70001", "Z-1": "70005"}
+
+    with tenant_transaction(db.engine, org["id"], write=True) as conn:
+        gamma = add_supplier(conn, org["id"], name="Gamma GmbH", vat_id="DE300000000",
+                             datev_creditor_account=70001, changed_by="Anna", reason="typo")  # fmt: skip
+        assert zeta and gamma
+    incoming(db.engine, org["id"], "G-1", day=date(2026, 11, 2), seller="Gamma GmbH",
+             vat_id="DE300000000")  # fmt: skip
+    with pytest.raises(Exception, match="70001.*another partner's already"):
+        run_export(db.engine, store, org["slug"], "2026-11", "incoming")
+    with tenant_transaction(db.engine, org["id"], write=True) as conn:
+        change_supplier(conn, org["id"], gamma, Change(datev_creditor_account=70010),
+                        changed_by="Anna", reason="the advisor's number")  # fmt: skip
+    result = run_export(db.engine, store, org["slug"], "2026-11", "incoming")
+    accounts = {r[10].value: r[6].value for r in _rows(result.files["datev"])[2:]}
+    assert accounts == {"G-1": "70010"}
