@@ -19,7 +19,6 @@ from invoice_pipelines.db.tables import incoming_invoices, supplier_notices, upl
 from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.intake.notices import mailbox, rejected_documents, send_supplier_notices
 from invoice_pipelines.intake.pipeline import process_documents
-from invoice_pipelines.intake.review import review_document
 from invoice_pipelines.resources.mail import SmtpMailer
 from invoice_pipelines.resources.upload_stores import LocalUploadStore
 from invoice_pipelines.supplier_register import Change, change_supplier, supplier_rows
@@ -27,6 +26,7 @@ from invoice_pipelines_devtools.standins.smtp import SmtpSink
 from invoice_pipelines_tests.intake.test_bad_input import own_invoice
 from invoice_pipelines_tests.intake.test_review import InProcess, broken_totals, run_intake
 from invoice_pipelines_tests.intake.test_review_visibility import _register
+from invoice_pipelines_tests.intake.test_supplier_register import confirm
 
 SELLER_ADDRESS = (
     b"<ram:PostalTradeAddress><ram:CountryID>DE</ram:CountryID></ram:PostalTradeAddress>"
@@ -312,14 +312,7 @@ def test_an_accepted_invoice_with_another_address_does_not_redirect_the_notices(
     )
     held = rows["redirect.xml"]
     assert held["status"] == "NEEDS_REVIEW"
-    result = review_document(
-        db.engine,
-        org["id"],
-        held["id"],
-        reviewed_by="Anna",
-        confirm=True,
-        expected_version=held["processing_version"],
-    )
+    result = confirm(db, held)
     assert result.status == "VALIDATED"
     rows = run_intake(db, tmp_path / "later", org, {"bad.xml": document("R-2")})
     assert rows["bad.xml"]["status"] == "FAILED"

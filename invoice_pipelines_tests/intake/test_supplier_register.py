@@ -92,6 +92,18 @@ def _register(db, org, **values) -> int:
         )
 
 
+def confirm(db, doc: dict, by: str = "Anna"):
+    """A person confirms the document in review at the version they looked at."""
+    return review_document(
+        db.engine,
+        doc["organization_id"],
+        doc["id"],
+        reviewed_by=by,
+        confirm=True,
+        expected_version=doc["processing_version"],
+    )
+
+
 @pytest.fixture
 def store(tmp_path):
     return LocalUploadStore(root=str(tmp_path))
@@ -200,14 +212,7 @@ def test_the_organization_itself_as_seller_is_never_validated(db, store, by):
     assert rule == "IP-SUP-06"
     doc = docs["self.xml"]
     # a person's confirmation is held to the same rule
-    result = review_document(
-        db.engine,
-        org["id"],
-        doc["id"],
-        reviewed_by="Anna",
-        confirm=True,
-        expected_version=doc["processing_version"],
-    )
+    result = confirm(db, doc, "Anna")
     assert result.status == "NEEDS_REVIEW"
     assert any("IP-SUP-06" in p for p in result.problems)
 
@@ -222,14 +227,7 @@ def test_review_policy_holds_a_new_supplier_and_the_confirmation_registers_it(db
     assert [r for r, _ in _findings(db, doc)] == ["IP-SUP-01"]
     with tenant_transaction(db.engine, org["id"]) as conn:
         assert supplier_rows(conn, org["id"]) == []
-    result = review_document(
-        db.engine,
-        org["id"],
-        doc["id"],
-        reviewed_by="Anna Buchhaltung",
-        confirm=True,
-        expected_version=doc["processing_version"],
-    )
+    result = confirm(db, doc, "Anna Buchhaltung")
     assert result.status == "VALIDATED"
     with tenant_transaction(db.engine, org["id"]) as conn:
         (supplier,) = supplier_rows(conn, org["id"])
@@ -252,14 +250,7 @@ def test_confirming_another_name_teaches_the_register_that_name(db, store):
     docs = _intake(db, store, org, {"trading.xml": _invoice(name="Lieferant Handels GmbH")})
     doc = docs["trading.xml"]
     assert doc["status"] == "NEEDS_REVIEW"
-    review_document(
-        db.engine,
-        org["id"],
-        doc["id"],
-        reviewed_by="Anna",
-        confirm=True,
-        expected_version=doc["processing_version"],
-    )
+    confirm(db, doc, "Anna")
     with tenant_transaction(db.engine, org["id"]) as conn:
         (supplier,) = supplier_rows(conn, org["id"])
         history = supplier_history(conn, org["id"], supplier_id)
@@ -315,14 +306,7 @@ def test_a_person_cannot_confirm_a_name_of_one_supplier_with_the_vat_id_of_anoth
     _register(db, org, name=SELLER, vat_id="DE111111111")
     docs = _intake(db, store, org, {"two.xml": _invoice()})
     doc = docs["two.xml"]
-    result = review_document(
-        db.engine,
-        org["id"],
-        doc["id"],
-        reviewed_by="Anna",
-        confirm=True,
-        expected_version=doc["processing_version"],
-    )
+    result = confirm(db, doc, "Anna")
     assert result.status == "NEEDS_REVIEW"
     assert any("IP-SUP-07" in p for p in result.problems)
 
