@@ -106,8 +106,9 @@ QBO_ENTITIES: tuple[QboEntity, ...] = (
         "vendors",
         BOTH_WAYS,
         "One organization's QuickBooks vendors: pulled into qbo_vendors (initial import, then "
-        "changes) and matched to the suppliers of its incoming invoices, by VAT id first, then by "
-        "normalized name; a supplier without a vendor is created in QuickBooks when the "
+        "changes); each supplier's vendor is the one the supplier register links, else one with "
+        "its full, unmasked VAT id (then linked); a name match only suggests one to a person. A "
+        "registered supplier without a vendor is created in QuickBooks when the "
         "organization allows it (qbo-payables --create-vendors yes), else its bills wait with a "
         "finding naming the vendor to create.",
         "Sync now: vendors pulled from QuickBooks, missing ones created where allowed.",

@@ -1221,9 +1221,10 @@ QBO_BILL_ENTITIES = ("Bill", "VendorCredit")
 INCOMING_PAYMENT_STATUSES = ("open", "partially_paid", "paid")
 
 # The company's vendors: pulled from QBO (initial import, CDC) or created by the bill push for a
-# supplier. `vat_id` is the supplier's VAT id as we know it (the one we created the vendor with,
-# or learnt when a bill matched it); `tax_identifier` is QBO's TaxIdentifier as QBO shows it
-# (masked but for its last five characters); `name_key` the normalized name the match compares.
+# supplier. `vat_id` is the registered supplier's full VAT id we created the vendor with (origin
+# `created`; nothing else writes it now, older rows may hold one a name match taught);
+# `tax_identifier` is QBO's TaxIdentifier as QBO shows it (masked but for its last five
+# characters: never an identity); `name_key` its normalized name.
 qbo_vendors = Table(
     "qbo_vendors",
     metadata,

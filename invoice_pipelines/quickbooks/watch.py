@@ -23,6 +23,7 @@ from invoice_pipelines.db.tables import (
     qbo_mappings,
     qbo_push_queue,
     qbo_vendors,
+    suppliers,
 )
 from invoice_pipelines.db.tenancy import system_transaction
 from invoice_pipelines.quickbooks.sync.bill_queue import HELD as BILL_HELD
@@ -142,10 +143,11 @@ def requested_pulls(engine: Engine) -> list[tuple[str, str, datetime]]:
 def bill_push_waiting(engine: Engine) -> tuple[dict[str, int], dict[str, int], dict[str, int]]:
     """Per connected organization's slug: its newest VALIDATED (or held with a bill) incoming
     invoice not queued at its version, its newest bill-queue row still waiting, and its newest
-    vendor or expense-account change (a new one may let a waiting bill go). An organization
-    without any expense account has no bill that could go: its documents start no run (the
-    check `waiting_bills` says so instead), so a German organization connected for its sales
-    side keeps its supplier invoices for DATEV without a run per document."""
+    vendor, supplier-register (a person linked a vendor) or expense-account change (a new one
+    may let a waiting bill go). An organization without any expense account has no bill that
+    could go: its documents start no run (the check `waiting_bills` says so instead), so a
+    German organization connected for its sales side keeps its supplier invoices for DATEV
+    without a run per document."""
     t, q = incoming_invoices.c, qbo_bill_queue.c
     connected = select(qbo_connections.c.organization_id).where(
         qbo_connections.c.status == "active"
@@ -187,7 +189,7 @@ def bill_push_waiting(engine: Engine) -> tuple[dict[str, int], dict[str, int], d
             ).all()
         )
         changed: dict[str, int] = {}
-        for table in (qbo_vendors, qbo_expense_accounts):
+        for table in (qbo_vendors, suppliers, qbo_expense_accounts):
             for slug, moment in conn.execute(
                 select(organizations.c.slug, func.max(table.c.updated_at))
                 .join(organizations, organizations.c.id == table.c.organization_id)

@@ -22,6 +22,8 @@ from invoice_pipelines.db.tables import (
     qbo_bill_queue,
     qbo_bills,
     qbo_vendors,
+    supplier_changes,
+    suppliers,
 )
 from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.documents.letter_writer import PdfaLetterWriter
@@ -39,6 +41,7 @@ from invoice_pipelines.quickbooks.sync.bill_payments import pull_bill_payments
 from invoice_pipelines.quickbooks.sync.bills import letter_pdf, push_bills
 from invoice_pipelines.quickbooks.sync.vendors import sync_vendors
 from invoice_pipelines.resources.upload_stores import LocalUploadStore
+from invoice_pipelines.supplier_register import Change, add_supplier, change_supplier
 from invoice_pipelines_devtools.demo.invoices import (
     DEMO_BUYER,
     LOGISTICS_SUPPLIER,
@@ -88,9 +91,10 @@ def supplier_invoice(
 SUPPLIERS = {c.name: c for c in (OFFICE_SUPPLIER, LOGISTICS_SUPPLIER, SOFTWARE_SUPPLIER)}
 
 
-def xml_of(invoice) -> bytes:
+def xml_of(invoice, seller: Company | None = None) -> bytes:
+    """The invoice as its seller writes it (`seller`: one not among the demo's suppliers)."""
     extras = document_extras(
-        SUPPLIERS[invoice.seller_name],
+        seller or SUPPLIERS[invoice.seller_name],
         DEMO_BUYER,
         buyer_reference="MWB-0815",
         payment_terms="Zahlbar innerhalb von 30 Tagen.",
@@ -196,6 +200,37 @@ class Books:
         with self.qbo.client() as client:
             return sync_vendors(self.qbo.engine, self.qbo.org_id, client)
 
+    def register(self, company: Company, **values) -> int:
+        """`company` registered as a supplier by a person (as `invoice-pipelines suppliers`
+        does), its name, VAT id and IBAN; its id."""
+        with tenant_transaction(self.qbo.engine, self.qbo.org_id, write=True) as conn:
+            return add_supplier(
+                conn,
+                self.qbo.org_id,
+                name=company.name,
+                vat_id=company.vat_id,
+                ibans=[(company.iban, None)] if company.iban else [],
+                changed_by="anna",
+                reason="a supplier we buy from",
+                **values,
+            )
+
+    def supplier_id(self, name: str) -> int:
+        (found,) = [s["id"] for s in self.suppliers() if s["name"] == name]
+        return found
+
+    def link_vendor(self, supplier_id: int, vendor_qbo_id: str) -> None:
+        """A person links a supplier of the register to its QuickBooks vendor."""
+        with tenant_transaction(self.qbo.engine, self.qbo.org_id, write=True) as conn:
+            change_supplier(
+                conn,
+                self.qbo.org_id,
+                supplier_id,
+                Change(qbo_vendor_id=vendor_qbo_id),
+                changed_by="anna",
+                reason="checked the vendor in QuickBooks",
+            )
+
     def pull_payments(self):
         with self.qbo.client() as client:
             return pull_bill_payments(self.qbo.engine, self.qbo.org_id, client)
@@ -222,6 +257,12 @@ class Books:
 
     def vendors(self) -> list[dict]:
         return self._rows(qbo_vendors, qbo_vendors.c.id)
+
+    def suppliers(self) -> list[dict]:
+        return self._rows(suppliers, suppliers.c.id)
+
+    def supplier_changes(self) -> list[dict]:
+        return self._rows(supplier_changes, supplier_changes.c.id)
 
     def payments(self) -> list[dict]:
         return self._rows(incoming_invoice_payments, incoming_invoice_payments.c.id)

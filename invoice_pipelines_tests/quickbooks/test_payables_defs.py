@@ -25,7 +25,7 @@ from invoice_pipelines.quickbooks.resources import QuickBooks
 from invoice_pipelines.resources.database import Database
 from invoice_pipelines.resources.upload_stores import LocalUploadStore
 from invoice_pipelines.tenants.partitions import ORGANIZATIONS_PARTITIONS_NAME
-from invoice_pipelines_devtools.demo.invoices import LOGISTICS_SUPPLIER
+from invoice_pipelines_devtools.demo.invoices import LOGISTICS_SUPPLIER, OFFICE_SUPPLIER
 from invoice_pipelines_tests.quickbooks.conftest import TIME_SCALE, TOKEN_KEY, connect
 from invoice_pipelines_tests.quickbooks.payables_books import (
     ISSUED,
@@ -168,10 +168,12 @@ def test_the_checks_name_bills_waiting_and_bills_qbo_has_at_another_amount(
             "b.xml": xml_of(supplier_invoice("NH-C2", seller=LOGISTICS_SUPPLIER)),
         }
     )
-    books.qbo.sim.create_as_user(
+    vendor = books.qbo.sim.create_as_user(
         books.qbo.realm, "Vendor", {"DisplayName": "Bürobedarf Schröder GmbH"}
     )
     books.pull_vendors()
+    # a person links the office supplier (registered by its first invoice) to that vendor
+    books.link_vendor(books.supplier_id(OFFICE_SUPPLIER.name), vendor["Id"])
     database = Database(url=fresh_db.url)
     # no expense account yet: the organization's documents are named, one line for all
     unset = qbo_bills_waiting_check(build_asset_check_context(), database=database)
