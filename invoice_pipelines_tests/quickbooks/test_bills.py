@@ -140,7 +140,8 @@ def test_without_a_vendor_the_bill_waits_with_a_finding_naming_it(books):
     assert OFFICE_SUPPLIER.vat_id in row["error_message"]
     supplier_id = books.supplier_id(OFFICE_SUPPLIER.name)  # the first-invoice policy's
     slug = books.qbo.org["slug"]
-    assert f"invoice-pipelines suppliers link-vendor {slug} {supplier_id} " in row["error_message"]
+    command = f"invoice-pipelines suppliers link-vendor --org {slug} --id {supplier_id} "
+    assert command in row["error_message"]
     assert books.qbo_records("Bill") == [] and books.qbo_records("Vendor") == []
     assert books.document(doc["id"])["status"] == "VALIDATED"
 

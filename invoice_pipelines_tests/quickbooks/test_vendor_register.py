@@ -13,6 +13,7 @@ import dataclasses
 import pytest
 from sqlalchemy import select
 
+from invoice_pipelines.cli import main
 from invoice_pipelines.core.suppliers import VAT_ID_OTHER_NAME
 from invoice_pipelines.db.tables import processing_errors
 from invoice_pipelines.db.tenancy import tenant_transaction
@@ -141,7 +142,7 @@ def test_a_document_the_register_disagrees_with_waits_for_a_person(books):
     assert len(books.qbo_records("Vendor")) == 1  # and none created for the claim
 
 
-def test_a_name_match_is_a_suggestion_it_never_books_nor_teaches_a_vat_id(books):
+def test_a_name_match_is_a_suggestion_it_never_books_nor_teaches_a_vat_id(books, monkeypatch):
     real = _real_vendor(books)  # no Tax ID in QuickBooks
     books.pull_vendors()
     # a sender names that vendor, with its own VAT id
@@ -157,12 +158,22 @@ def test_a_name_match_is_a_suggestion_it_never_books_nor_teaches_a_vat_id(books)
     assert f"'{OFFICE_SUPPLIER.name}' (Id {real['Id']})" in message
     assert "a name is not an identity" in message
     slug, supplier_id = books.qbo.org["slug"], books.supplier_id(OFFICE_SUPPLIER.name)
-    assert f"suppliers link-vendor {slug} {supplier_id} {real['Id']} --by NAME" in message
+    command = f"suppliers link-vendor --org {slug} --id {supplier_id} --vendor {real['Id']} --by"
+    assert command in message
     assert books.qbo_records("Bill") == []
     assert len(books.qbo_records("Vendor")) == 1
     (vendor,) = books.vendors()
     assert vendor["vat_id"] is None  # nothing learnt
     assert books.suppliers()[0]["qbo_vendor_id"] is None
+
+    # the person checks, and runs the command the finding names: the bill goes to that vendor
+    words = message.split("(invoice-pipelines ", 1)[1].split(")", 1)[0].split()
+    words[words.index("NAME")], words[words.index("TEXT")] = "anna", "checked"
+    monkeypatch.setenv("INVOICE_PIPELINES_DB_URL", books.qbo.db.url)
+    assert main(words) == 0
+    assert books.push().pushed == 1
+    assert [b["VendorRef"]["value"] for b in books.qbo_records("Bill")] == [real["Id"]]
+    assert books.vendors()[0]["vat_id"] is None
 
 
 def test_a_lookalike_name_with_vendor_creation_on_makes_no_second_vendor(books):

@@ -310,15 +310,15 @@ class VendorResolver:
     def _link_command(self, supplier_id: object = "SUPPLIER_ID", vendor: object = None) -> str:
         vendor_id = vendor["qbo_id"] if isinstance(vendor, dict) else "VENDOR_QBO_ID"
         return (
-            f"invoice-pipelines suppliers link-vendor {self.slug} {supplier_id} {vendor_id} "
-            "--by NAME --reason TEXT"
+            f"invoice-pipelines suppliers link-vendor --org {self.slug} --id {supplier_id} "
+            f"--vendor {vendor_id} --by NAME --reason TEXT"
         )
 
     def _unregistered(self, supplier: Supplier) -> Resolved:
         return Resolved(
             problem=f"the seller {supplier.described()} is not a supplier of the organization's "
             "register, or differs from the one registered: register or confirm the supplier "
-            "(invoice-pipelines suppliers), then link its QuickBooks vendor "
+            "(invoice-pipelines suppliers add/change), then link its QuickBooks vendor "
             f"({self._link_command()})"
         )
 
