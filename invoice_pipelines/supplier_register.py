@@ -100,12 +100,11 @@ def load_register(conn: Connection, organization_id: int) -> Register:
 
 
 def own_party(conn: Connection, organization_id: int) -> OwnParty:
+    o = organizations.c
     row = conn.execute(
-        select(organizations.c.name, organizations.c.vat_id).where(
-            organizations.c.id == organization_id
-        )
+        select(o.name, o.vat_id, o.tax_number).where(o.id == organization_id)
     ).first()
-    return OwnParty(row.name, row.vat_id) if row is not None else OwnParty("")
+    return OwnParty(row.name, row.vat_id, row.tax_number) if row is not None else OwnParty("")
 
 
 def supplier_policy(conn: Connection, organization_id: int) -> str:

@@ -206,6 +206,7 @@ class Invoice:
     guideline_id: str | None = None  # BT-24
     seller_name: str | None = None  # BT-27
     seller_vat_id: str | None = None  # BT-31
+    seller_tax_number: str | None = None  # BT-32, the seller's tax registration (Steuernummer)
     # the seller's contact e-mail (BT-43), else its electronic address with scheme EM (BT-34):
     # where a rejection notice goes
     seller_email: str | None = None
@@ -271,6 +272,7 @@ class Invoice:
             "profile": self.profile,
             "seller_name": self.seller_name,
             "seller_vat_id": self.seller_vat_id,
+            "seller_tax_number": self.seller_tax_number,
             "seller_email": self.seller_email,
             "seller_address": self.seller_address.to_json_dict() if self.seller_address else None,
             "buyer_name": self.buyer_name,

@@ -50,6 +50,11 @@ def vat_id_key(value: object) -> str:
     return _VAT_SEPARATORS.sub("", str(value or "")).upper()
 
 
+def tax_number_key(value: object) -> str:
+    """A tax number as compared: its digits (`201/113/40209` is `20111340209`)."""
+    return "".join(c for c in str(value or "") if c.isdigit())
+
+
 def iban_key(value: object) -> str:
     """An IBAN as compared: no blanks, upper case (`DE89 3704 0044 ...` is `DE893704...`)."""
     return re.sub(r"\s+", "", str(value or "")).upper()
@@ -102,6 +107,7 @@ class Claim:
     vat_id: str | None = None
     iban: str | None = None
     email: str | None = None
+    tax_number: str | None = None
 
     @property
     def vat(self) -> str:
@@ -114,6 +120,7 @@ class OwnParty:
 
     name: str
     vat_id: str | None = None
+    tax_number: str | None = None
 
 
 @dataclass
@@ -151,10 +158,18 @@ def _own(claim: Claim, own: OwnParty | None) -> Finding | None:
     if own is None:
         return None
     same_vat = claim.vat and claim.vat == vat_id_key(own.vat_id)
+    tax = tax_number_key(claim.tax_number)
+    same_tax = tax and tax == tax_number_key(own.tax_number)
     same_name = name_skeleton(claim.name) and name_skeleton(claim.name) == name_skeleton(own.name)
-    if not (same_vat or same_name):
+    if not (same_vat or same_tax or same_name):
         return None
-    what = f"VAT id {claim.vat}" if same_vat else f"name {claim.name!r}"
+    what = (
+        f"VAT id {claim.vat}"
+        if same_vat
+        else f"tax number {claim.tax_number}"
+        if same_tax
+        else f"name {claim.name!r}"
+    )
     return _finding(
         OWN_ORGANIZATION,
         f"the seller this document names is this organization itself ({what} of {own.name!r}): "

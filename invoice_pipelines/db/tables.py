@@ -112,6 +112,8 @@ organizations = Table(
         server_default="RE-{year}-{counter:06d}",
     ),
     Column("vat_id", String(32)),
+    # its tax number (Steuernummer): a document naming it as the seller's is its own (0033)
+    Column("tax_number", String(32)),
     # DATEV: Beraternummer (tax advisor number) and Mandantennummer (client number), chart SKR03/04
     Column("datev_berater_nr", Integer),
     Column("datev_mandant_nr", Integer),

@@ -688,6 +688,7 @@ def _supplier_of(conn, organization_id: int, current: dict) -> tuple[Claim, Comp
         vat_id=current.get("seller_vat_id"),
         iban=read.get("iban"),
         email=read.get("seller_email"),
+        tax_number=read.get("seller_tax_number"),
     )
     register = load_register(conn, organization_id)
     return claim, compare(register, claim, own_party(conn, organization_id))

@@ -55,6 +55,7 @@ def claim_of(invoice) -> Claim:
         vat_id=invoice.seller_vat_id,
         iban=invoice.iban,
         email=invoice.seller_email,
+        tax_number=invoice.seller_tax_number,
     )
 
 

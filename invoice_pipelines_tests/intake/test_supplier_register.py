@@ -202,9 +202,12 @@ def test_another_notice_address_waits(db, store):
     assert "payments@elsewhere.example" in message and "billing@lieferant.example" in message
 
 
-@pytest.mark.parametrize("by", ["name", "vat_id"])
+@pytest.mark.parametrize("by", ["name", "vat_id", "tax_number"])
 def test_the_organization_itself_as_seller_is_never_validated(db, store, by):
-    own = {"name": SELLER} if by == "name" else {"vat_id": VAT_ID}
+    # the sample states the seller's tax number 201/113/40209 (BT-32, scheme FC)
+    own = {"name": {"name": SELLER}, "vat_id": {"vat_id": VAT_ID}}.get(
+        by, {"tax_number": "201 113 40209"}
+    )
     org = db.new_organization(**own)
     docs = _intake(db, store, org, {"self.xml": _invoice()})
     assert docs["self.xml"]["status"] == "NEEDS_REVIEW"

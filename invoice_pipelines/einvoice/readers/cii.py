@@ -94,9 +94,10 @@ def _address(read: ValueReader, party: etree._Element | None) -> Address | None:
     )
 
 
-def _vat_id(read: ValueReader, party: etree._Element | None) -> str | None:
+def _vat_id(read: ValueReader, party: etree._Element | None, scheme: str = "VA") -> str | None:
+    """The party's VAT id (scheme VA, BT-31), or with scheme FC its tax number (BT-32)."""
     for registration in read.elements(party, "ram:SpecifiedTaxRegistration/ram:ID"):
-        if registration.get("schemeID") == "VA" and registration.text:
+        if registration.get("schemeID") == scheme and registration.text:
             return registration.text.strip()
     return None
 
@@ -268,6 +269,7 @@ def map_cross_industry(
         guideline_id=read.text(root, paths.guideline),
         seller_name=read.text(seller, "ram:Name"),
         seller_vat_id=_vat_id(read, seller),
+        seller_tax_number=_vat_id(read, seller, "FC"),
         seller_email=read.text(
             seller, "ram:DefinedTradeContact/ram:EmailURIUniversalCommunication/ram:URIID"
         )

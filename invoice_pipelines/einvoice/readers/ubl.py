@@ -51,9 +51,11 @@ def _address(read: ValueReader, party: etree._Element | None) -> Address | None:
     )
 
 
-def _vat_id(read: ValueReader, party: etree._Element | None) -> str | None:
+def _vat_id(read: ValueReader, party: etree._Element | None, vat: bool = True) -> str | None:
+    """The party's VAT id (tax scheme VAT, BT-31), or with `vat` False its other tax
+    registration, the tax number (BT-32)."""
     for scheme in read.elements(party, "cac:PartyTaxScheme"):
-        if read.text(scheme, "cac:TaxScheme/cbc:ID") == "VAT":
+        if (read.text(scheme, "cac:TaxScheme/cbc:ID") == "VAT") is vat:
             return read.text(scheme, "cbc:CompanyID")
     return None
 
@@ -206,6 +208,7 @@ def parse_ubl(root: etree._Element) -> tuple[Invoice, list[Finding]]:
         guideline_id=read.text(root, "cbc:CustomizationID"),
         seller_name=_party_name(read, seller),
         seller_vat_id=_vat_id(read, seller),
+        seller_tax_number=_vat_id(read, seller, vat=False),
         seller_email=read.text(seller, "cac:Contact/cbc:ElectronicMail")
         or _email_address(read, seller),
         seller_address=_address(read, seller),

@@ -10,6 +10,9 @@ Two tenant tables under row-level security:
 - `supplier_changes`: each change of a supplier, with who made it, why, and the values before and
   after.
 
+And `organizations.tax_number`: the organization's own tax number (Steuernummer), so that a
+document naming it as the seller's is known for the organization's own.
+
 Nothing is filled: the register learns only from a person or the organization's first-invoice
 policy (`invoice-pipelines suppliers learn-history` is a person's way to register the suppliers
 of documents accepted before this revision).
@@ -33,6 +36,7 @@ TABLES = ("suppliers", "supplier_changes")
 
 def upgrade() -> None:
     bind = op.get_bind()
+    op.add_column("organizations", sa.Column("tax_number", sa.String(32)))
     op.create_table(
         "suppliers",
         sa.Column("id", Id, primary_key=True, autoincrement=True),
@@ -108,3 +112,5 @@ def downgrade() -> None:
     op.drop_table("supplier_changes")
     op.drop_index("ix_suppliers_org_name_key", "suppliers")
     op.drop_table("suppliers")
+    with op.batch_alter_table("organizations") as batch:
+        batch.drop_column("tax_number")
