@@ -182,22 +182,26 @@ def _name_finding(claim: Claim, supplier: RegisteredSupplier) -> Finding | None:
     key = name_skeleton(claim.name)
     if not key:
         return None
-    names = {name_skeleton(n): n for n in supplier.names}
-    if key not in names:
+    if key not in {name_skeleton(n) for n in supplier.names}:
         return _finding(
             VAT_ID_OTHER_NAME,
             f"VAT id {claim.vat} is registered for {supplier.described()}, but the document "
             f"names the seller {claim.name!r}",
         )
-    return _lookalike(claim, names[key], supplier)
+    return _lookalike(claim, supplier)
 
 
-def _lookalike(claim: Claim, registered: str, supplier: RegisteredSupplier) -> Finding | None:
-    if _plain_name(claim.name) == _plain_name(registered):
+def _lookalike(claim: Claim, supplier: RegisteredSupplier) -> Finding | None:
+    """IP-SUP-08 where the claimed name has a registered name's skeleton but none of the
+    registered names of that skeleton is written with the same letters (a person may have
+    confirmed a look-alike spelling as another name: it is one of them then)."""
+    key = name_skeleton(claim.name)
+    alike = [n for n in supplier.names if name_skeleton(n) == key]
+    if not alike or _plain_name(claim.name) in {_plain_name(n) for n in alike}:
         return None
     return _finding(
         LOOKALIKE_NAME,
-        f"the seller name {claim.name!r} only looks like the registered {registered!r} of "
+        f"the seller name {claim.name!r} only looks like the registered {alike[0]!r} of "
         f"{supplier.described()}: other letters (another script) stand in it",
     )
 
@@ -278,8 +282,7 @@ def compare(register: Register, claim: Claim, own: OwnParty | None = None) -> Co
                     ),
                 ),
             )
-        registered = next(n for n in supplier.names if name_skeleton(n) == key)
-        found = [f for f in (_lookalike(claim, registered, supplier),) if f is not None]
+        found = [f for f in (_lookalike(claim, supplier),) if f is not None]
         return Comparison(supplier, tuple(found + _details(claim, supplier)))
     if not key and not claim.vat:
         return Comparison(None)

@@ -358,3 +358,23 @@ def test_text_pdfs_the_law_firm_is_a_new_supplier_and_the_organization_never_its
     assert [(r, FIRM in m) for r, m in _findings(db, kanzlei)] == [("IP-SUP-01", True)]
     assert own["status"] == "NEEDS_REVIEW"
     assert "IP-SUP-06" in [r for r, _ in _findings(db, own)]
+
+
+def test_a_confirmed_look_alike_spelling_leaves_the_real_name_known(db, store):
+    org = db.new_organization()
+    _register(db, org, name="Bürobedarf Schröder GmbH", vat_id="DE111111111")
+    cyrillic = "Bürobedarf Schr\u04e7der GmbH"
+    docs = _intake(db, store, org, {"c.xml": _invoice(name=cyrillic, vat_id="DE111111111")})
+    assert [r for r, _ in _findings(db, docs["c.xml"])] == ["IP-SUP-08"]
+    assert confirm(db, docs["c.xml"]).status == "VALIDATED"  # a person says: the same supplier
+    docs = _intake(
+        db,
+        store,
+        org,
+        {
+            "real.xml": _invoice(name="Bürobedarf Schröder GmbH", vat_id="DE111111111"),
+            "again.xml": _invoice(name=cyrillic, vat_id="DE111111111"),
+        },
+    )
+    assert docs["real.xml"]["status"] == "VALIDATED"
+    assert docs["again.xml"]["status"] == "VALIDATED"

@@ -7,7 +7,9 @@
    QBO is asked what the dead run did (the bill by DocNumber, vendor and our private note; the
    attachments by the bill and file name), and what it finds is linked.
 2. Each row is checked first, in order: still the document's (else `failed`, superseded), its
-   supplier's vendor (vendors.py: matched, or created where the organization allows), the body
+   supplier's vendor (vendors.py: the one the supplier register links, or whose full VAT id is
+   the registered supplier's, or created for a registered supplier where the organization
+   allows; a name match only waits for a person to link it), the body
    (bill_body.py: account, tax codes, rate, dates); a row that cannot go waits (`failed` with
    the finding and its code, taken again each run), the others go on.
 3. The rows that can go are claimed (`pending` -> `sending`, committed before the request; a row

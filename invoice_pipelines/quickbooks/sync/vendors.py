@@ -484,7 +484,7 @@ class VendorResolver:
         draft = VendorDraft(
             display_name=name,
             company_name=name,
-            email=registered.notice_email or supplier.email,
+            email=registered.notice_email,  # never an address a document claimed
             tax_identifier=(registered.vat_id or "")[:TAX_IDENTIFIER_MAX] or None,
             currency=currency,
         )
