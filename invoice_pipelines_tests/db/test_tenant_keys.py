@@ -263,7 +263,7 @@ def test_the_upgrade_names_rows_that_cross_and_changes_nothing(tmp_path, pg_scra
         shown = ", ".join(str(i) for i in findings[:10])
         assert (
             "processing_errors.incoming_invoice_id -> incoming_invoices: 12 rows "
-            f"(id {shown} and 2 more)"
+            f"(ids {shown} and 2 more)"
         ) in message, kind
         assert "sales_orders" not in message, kind
         assert current_revision(engine) == "0033", kind

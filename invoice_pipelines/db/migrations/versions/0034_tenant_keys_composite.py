@@ -73,7 +73,7 @@ def _tables() -> list[str]:
 
 def _crossing(bind) -> list[str]:
     """Each key's rows whose parent belongs to another organization, as `table.column ->
-    parent: n rows (ids ...)`: one query per key, over the whole table."""
+    parent: n rows (ids ...)`: a query or two per key, each over the whole table."""
     found = []
     for table, column, parent, _ in KEYS:
         crossing = (
@@ -90,8 +90,8 @@ def _crossing(bind) -> list[str]:
         count = bind.execute(sa.text(f"SELECT count(*) {crossing}")).scalar_one()
         shown = ", ".join(str(i) for i in ids[:SAMPLE])
         more = f" and {count - SAMPLE} more" if count > SAMPLE else ""
-        rows = "1 row" if count == 1 else f"{count} rows"
-        found.append(f"{table}.{column} -> {parent}: {rows} (id {shown}{more})")
+        rows = "1 row (id" if count == 1 else f"{count} rows (ids"
+        found.append(f"{table}.{column} -> {parent}: {rows} {shown}{more})")
     return found
 
 
