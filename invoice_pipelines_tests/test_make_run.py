@@ -306,6 +306,43 @@ def assert_the_tour(make_run: MakeRun, out: str) -> list[Proc]:
     return procs
 
 
+def assert_the_register_shows_the_demos_suppliers(make_run: MakeRun) -> None:
+    """The supplier register in the UI: the German organization's accepted invoices registered
+    their suppliers (the first-invoice policy, audited) and the `supplier_register` asset shows
+    them for its partition."""
+    engine = create_engine(make_run.db_url)
+    try:
+        with engine.connect() as conn:
+            registered = conn.execute(
+                text(
+                    "SELECT count(*) FROM suppliers s JOIN organizations o "
+                    "ON o.id = s.organization_id WHERE o.slug = 'mueller-werkzeugbau'"
+                )
+            ).scalar()
+    finally:
+        engine.dispose()
+    assert registered >= 1
+    query = (
+        '{ assetOrError(assetKey: {path: ["supplier_register"]}) { ... on Asset { '
+        "assetMaterializations(limit: 20) { partition metadataEntries { label "
+        "... on IntMetadataEntry { intValue } } } } } }"
+    )
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{make_run.port}/graphql",
+        data=json.dumps({"query": query}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        shown = json.load(response)["data"]["assetOrError"]["assetMaterializations"]
+    counts = {
+        m["partition"]: e["intValue"]
+        for m in shown
+        for e in m["metadataEntries"]
+        if e["label"] == "suppliers"
+    }
+    assert counts.get("mueller-werkzeugbau", 0) >= 1, shown
+
+
 def test_sigterm_to_make_stops_everything_after_the_demo_did_what_the_readme_says(
     make_run: MakeRun,
 ) -> None:
@@ -388,6 +425,7 @@ def test_sigterm_to_make_stops_everything_after_the_demo_did_what_the_readme_say
         f"{make_run.qbo_url}/.well-known/openid_configuration", timeout=10
     ) as response:
         assert response.status == 200
+    assert_the_register_shows_the_demos_suppliers(make_run)
 
     procs = started_by(make_run.proc.pid)
     os.kill(make_run.proc.pid, signal.SIGTERM)  # make only, as `kill -TERM <make pid>` does
