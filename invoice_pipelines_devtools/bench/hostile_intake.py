@@ -13,8 +13,8 @@ What each category counts (`categories` in the JSON; every violation is a crash 
   whatever still waits (UPLOADED, CREATED, PARSED) is `stuck`.
 - `notices`: rejected documents of a known supplier and of strangers whose XML names IP literals,
   `%` and `!` relays, quoted and listed addresses, 100,000-character numbers, links and HTML;
-  uploads whose sender is a plain mailbox or not. Each notice must go to the address known for
-  its supplier (an accepted invoice named it) or to the upload's sender: `to_unknown_addresses`,
+  uploads whose sender is a plain mailbox or not. Each notice must go to the address the
+  supplier register holds for its supplier (a person set it) or to the upload's sender: `to_unknown_addresses`,
   at most one a day per address (`max_per_address_day`), no link in a mail (`links`),
   `max_mail_bytes` reported.
 - `lookalike`: accepted invoices, then copies whose number differs by one look-alike class each
@@ -537,6 +537,29 @@ def _set_senders(stage: Stage, org_id: int, ids: dict[str, int], senders: dict[s
             conn.execute(update(uploads).where(uploads.c.id == upload_id).values(created_by=sender))
 
 
+def _confirm_addresses(stage: Stage, org_id: int, known: dict[str, str]) -> None:
+    """A person gives the known suppliers (registered by their accepted invoices under the
+    first-invoice policy) their notice addresses: only the register's address is a supplier's
+    (issue 54), never one a document names."""
+    from invoice_pipelines.core.suppliers import vat_id_key
+    from invoice_pipelines.db.tenancy import tenant_transaction
+    from invoice_pipelines.supplier_register import Change, change_supplier, supplier_rows
+
+    by_vat = {vat_id_key(vat): address for vat, address in known.items()}
+    with tenant_transaction(stage.engine, org_id, write=True) as conn:
+        for supplier in supplier_rows(conn, org_id):
+            address = by_vat.get(supplier["vat_id"] or "")
+            if address:
+                change_supplier(
+                    conn,
+                    org_id,
+                    supplier["id"],
+                    Change(notice_email=address),
+                    changed_by="bench",
+                    reason="the supplier's accounts address, confirmed",
+                )
+
+
 def _expected_recipient(xml: bytes, sender: str | None, known: dict[str, str]) -> str | None:
     """Where the notice of this rejected document may go: its supplier's known address, else
     the upload's sender if that is a plain mailbox, else nowhere."""
@@ -563,6 +586,7 @@ def run_notices(stage: Stage) -> Category:
         _company(100 + k, email="").vat_id: f"rechnung@lieferant{k}.example"
         for k in range(KNOWN_SUPPLIERS)
     }
+    _confirm_addresses(stage, org_id, known)
     ids: dict[str, int] = {}
     with SmtpSink() as sink:
         mailer = SmtpMailer(port=sink.port, sender="eingang@bench-notices.example")
