@@ -661,8 +661,9 @@ def _write_outcomes(
                                 conn, ref, outcome, seconds, duplicates.get(ref.id), attempt, policy
                             )
                             if decision.target[-1] == Status.VALIDATED:
+                                accepted.add(ref.id)
                                 attempt.registered += register_first_invoices(
-                                    conn, organization_id, suppliers, {ref.id}
+                                    conn, organization_id, suppliers, {ref.id}, accepted
                                 )
                             record_notices(
                                 conn,

@@ -112,15 +112,29 @@ def _provisionally(register: Register, claim: Claim, doc_id: int) -> Register:
 
 
 def register_first_invoices(
-    conn: Connection, organization_id: int, checks: dict[int, SupplierCheck], accepted: set[int]
+    conn: Connection,
+    organization_id: int,
+    checks: dict[int, SupplierCheck],
+    accepted: set[int],
+    batch_accepted: set[int] | None = None,
 ) -> list[int]:
-    """Register the new suppliers of the accepted documents under the first-invoice policy; the
-    suppliers' ids. A supplier the register refuses (its VAT id was registered meanwhile) is
-    logged: the document stays as decided."""
+    """Register the new suppliers of the `accepted` documents under the first-invoice policy; the
+    suppliers' ids. `batch_accepted`: every document of the batch accepted so far (where the
+    batch is recorded document by document), `accepted` by default. A supplier the register
+    refuses (its VAT id was registered meanwhile) is logged: the document stays as decided."""
     registered = []
+    every = set(batch_accepted if batch_accepted is not None else accepted)
     for doc_id in sorted(accepted):
         check = checks.get(doc_id)
-        if check is None or not check.registers:
+        if check is None:
+            continue
+        provisional = check.comparison.supplier
+        if provisional is not None and provisional.id < 0 and -provisional.id not in every:
+            # compared with a supplier an earlier document of the batch was to register, which
+            # was not accepted after all: this one is the supplier's first accepted document
+            check = SupplierCheck(check.claim, Comparison(None, new=True), registers=True)
+            every.add(-provisional.id)  # registered once, by the first of them
+        if not check.registers:
             continue
         try:
             with conn.begin_nested():

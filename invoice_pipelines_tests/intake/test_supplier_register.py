@@ -378,3 +378,31 @@ def test_a_confirmed_look_alike_spelling_leaves_the_real_name_known(db, store):
     )
     assert docs["real.xml"]["status"] == "VALIDATED"
     assert docs["again.xml"]["status"] == "VALIDATED"
+
+
+def test_the_first_accepted_document_registers_even_after_one_that_failed(db, store):
+    """In one batch, the first document of a new supplier fails (a duplicate number) and the
+    second is accepted: the second registers the supplier."""
+    org = db.new_organization()
+    with tenant_transaction(db.engine, org["id"], write=True) as conn:
+        set_supplier_policy(conn, org["id"], "review")
+    held = _intake(db, store, org, {"a0.xml": _invoice(number="DUP-1")})["a0.xml"]
+    assert held["status"] == "NEEDS_REVIEW"  # IP-SUP-01, not registered
+    with tenant_transaction(db.engine, org["id"], write=True) as conn:
+        set_supplier_policy(conn, org["id"], "first_invoice")
+    docs = _intake(
+        db,
+        store,
+        org,
+        # b1 differs from a0 in bytes (an upload of the same bytes is no new document)
+        {
+            "b1.xml": _invoice(number="DUP-1", email="x@lieferant.example"),
+            "c2.xml": _invoice(number="NEW-2"),
+        },  # fmt: skip
+    )
+    assert docs["b1.xml"]["id"] < docs["c2.xml"]["id"]
+    assert (docs["b1.xml"]["status"], docs["c2.xml"]["status"]) == ("FAILED", "VALIDATED")
+    with tenant_transaction(db.engine, org["id"]) as conn:
+        (supplier,) = supplier_rows(conn, org["id"])
+        (change,) = supplier_history(conn, org["id"], supplier["id"])
+    assert change["incoming_invoice_id"] == docs["c2.xml"]["id"]
