@@ -10,6 +10,7 @@ from sqlalchemy import select, update
 
 from invoice_pipelines.db.tables import customers, items, sync_conflicts
 from invoice_pipelines.db.tenancy import tenant_transaction
+from invoice_pipelines.quickbooks.client import parse_qbo_time
 from invoice_pipelines.quickbooks.sync.customers import resolve_conflict, sync_customers
 from invoice_pipelines.quickbooks.sync.items import sync_items
 
@@ -124,7 +125,11 @@ def test_a_tie_within_the_skew_is_held_for_review_until_someone_resolves_it(qbo)
         qbo.mapping("customer", tied)["qbo_id"],
         {"PrimaryPhone": {"FreeFormNumber": "QBO 1"}},
     )
-    _edit_locally(qbo, tied, _sim_now(qbo) + timedelta(seconds=1), phone="ours 1")
+    # one second after QBO's change as QBO states it (LastUpdatedTime, whole seconds): within the
+    # 2-s skew whatever the clock read since (the simulator's clock, read after the edit, could be
+    # almost a second past the stated time, and a busy machine adds its own delay)
+    stated = parse_qbo_time(_qbo_customer(qbo, tied)["MetaData"]["LastUpdatedTime"])
+    _edit_locally(qbo, tied, stated + timedelta(seconds=1), phone="ours 1")
     counts = _sync(qbo)
     assert counts.held == 1
     (conflict,) = _conflicts(qbo)
