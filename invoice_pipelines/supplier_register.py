@@ -100,23 +100,29 @@ def load_register(conn: Connection, organization_id: int) -> Register:
 
 
 def own_party(conn: Connection, organization_id: int) -> OwnParty:
-    o = organizations.c
-    row = conn.execute(
-        select(o.name, o.vat_id, o.tax_number).where(o.id == organization_id)
-    ).first()
-    return OwnParty(row.name, row.vat_id, row.tax_number) if row is not None else OwnParty("")
+    return own_party_and_policy(conn, organization_id)[0]
 
 
 def supplier_policy(conn: Connection, organization_id: int) -> str:
     """The organization's supplier policy (`settings["supplier_policy"]`); an unknown value is
     the safe one, review."""
-    settings = conn.execute(
-        select(organizations.c.settings).where(organizations.c.id == organization_id)
-    ).scalar()
+    return own_party_and_policy(conn, organization_id)[1]
+
+
+def own_party_and_policy(conn: Connection, organization_id: int) -> tuple[OwnParty, str]:
+    """The organization as a party (its name, VAT id, tax number) and its supplier policy: one
+    query."""
+    o = organizations.c
+    row = conn.execute(
+        select(o.name, o.vat_id, o.tax_number, o.settings).where(o.id == organization_id)
+    ).first()
+    if row is None:
+        return OwnParty(""), "review"
     try:
-        return checked_policy((settings or {}).get(POLICY_SETTING))
+        policy = checked_policy((row.settings or {}).get(POLICY_SETTING))
     except ValueError:
-        return "review"
+        policy = "review"
+    return OwnParty(row.name, row.vat_id, row.tax_number), policy
 
 
 def set_supplier_policy(conn: Connection, organization_id: int, policy: str) -> str:
@@ -234,8 +240,8 @@ def add_supplier(
         .values(organization_id=organization_id, origin=origin, updated_by=by, **values)
         .returning(suppliers.c.id)
     ).scalar_one()
-    row = _row(conn, organization_id, supplier_id)
-    _audit(conn, organization_id, supplier_id, "add", by, why, None, values_of(row), document_id)
+    after = values_of({**values, "active": True})
+    _audit(conn, organization_id, supplier_id, "add", by, why, None, after, document_id)
     return supplier_id
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from invoice_pipelines.core.rules import Finding, lookalike_key
 
@@ -60,11 +61,13 @@ def iban_key(value: object) -> str:
     return re.sub(r"\s+", "", str(value or "")).upper()
 
 
+@lru_cache(maxsize=65536)
 def name_skeleton(value: str | None) -> str:
     """A name by what a person sees (`lookalike_key`), decomposed first: the confusables table
     takes a precomposed letter with a diacritic (`ö`) for a look-alike of a letter of another
     script, while the same letter decomposed (`o` and a diaeresis) is its base letter and mark,
-    as a Cyrillic `ӧ` decomposes to the Cyrillic `о` that looks like `o`."""
+    as a Cyrillic `ӧ` decomposes to the Cyrillic `о` that looks like `o`. Cached: a batch names the
+    same few sellers and the organization over and over (0.1 ms a name uncached)."""
     text = unicodedata.normalize("NFD", value or "")
     return lookalike_key(text) if text.strip() else ""
 

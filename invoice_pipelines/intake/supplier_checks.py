@@ -32,8 +32,7 @@ from invoice_pipelines.supplier_register import (
     RegisterError,
     learn,
     load_register,
-    own_party,
-    supplier_policy,
+    own_party_and_policy,
 )
 
 log = logging.getLogger(__name__)
@@ -74,8 +73,8 @@ def check_suppliers(
     if not read:
         return checked, {}
     register = load_register(conn, organization_id)
-    own = own_party(conn, organization_id)
-    first_invoice = supplier_policy(conn, organization_id) == FIRST_INVOICE
+    own, policy = own_party_and_policy(conn, organization_id)
+    first_invoice = policy == FIRST_INVOICE
     checks: dict[int, SupplierCheck] = {}
     for doc_id in sorted(read):
         outcome = read[doc_id]
