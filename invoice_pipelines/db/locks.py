@@ -86,16 +86,26 @@ def session_lock(
     *,
     busy: type[LockBusy] = LockBusy,
     message: str | None = None,
+    wait: bool = False,
 ) -> Iterator[None]:
     """Hold `lock` for `key` while the block runs, on a connection of its own; raise `busy(message)`
-    at once when another session holds it. The lock goes with the connection, so a run that dies
-    frees it. SQLite: the block just runs (one writer at a time)."""
+    at once when another session holds it, or with `wait` wait for it. The lock goes with the
+    connection, so a run that dies frees it. SQLite: the block just runs (one writer at a time).
+
+    Waiting here, before a REPEATABLE READ transaction begins, is what makes that transaction see
+    what the lock's previous holder committed: taken inside it (`xact_lock`), the wait would come
+    after its first statement fixed the snapshot, and rows the holder inserted meanwhile (a
+    partner's account) would be invisible to it and collide."""
     if engine.dialect.name != "postgresql":
         yield
         return
     args, params = _key_sql(lock, key)
     with engine.connect() as conn:
-        got = conn.execute(text(f"SELECT pg_try_advisory_lock({args})"), params).scalar()
+        if wait:
+            conn.execute(text(f"SELECT pg_advisory_lock({args})"), params)
+            got = True
+        else:
+            got = conn.execute(text(f"SELECT pg_try_advisory_lock({args})"), params).scalar()
         conn.commit()
         if not got:
             raise busy(message or f"another run holds the {lock.name.lower()} lock for {key}")

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import csv
 import threading
+from datetime import date
 from pathlib import Path
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.exc import OperationalError
 
 from invoice_pipelines.core.lifecycle import Status
@@ -152,3 +153,67 @@ def test_without_a_second_connection_the_lines_file_is_written_after_all(
     with open(result.files["csv_lines"], newline="", encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))
     assert [(r["invoice_number"], r["description"]) for r in rows] == [("LINES-2", "Schrauben")]
+
+
+def test_two_months_of_one_organization_exported_at_once_share_its_partner_accounts(
+    pg_database, tmp_path, monkeypatch
+):
+    """Issue 55: two runs exporting two months of one organization, each with a supplier new to
+    the organization, met on the partner accounts' unique key (UniqueViolation, the run's whole
+    chunk failed). The second export now waits for the first before its snapshot begins, sees the
+    account the first gave, and books the supplier on it."""
+    db = pg_database
+    org = db.new_organization(**DATEV)
+    store = LocalFileStore(root=str(tmp_path))
+    for number, day in (("OCT-1", "2026-10-05"), ("NOV-1", "2026-11-05")):
+        incoming(db.engine, org["id"], number, day=date.fromisoformat(day), seller="Zeta GmbH",
+                 vat_id="DE999999999")  # fmt: skip
+    first_assigned, let_first_finish = threading.Event(), threading.Event()
+    real_assign = pipeline.assign_accounts
+
+    def assign_then_wait(conn, settings, direction, invoices):
+        partners = real_assign(conn, settings, direction, invoices)
+        if not first_assigned.is_set():  # the first export holds its new account, uncommitted
+            first_assigned.set()
+            assert let_first_finish.wait(30)
+        return partners
+
+    monkeypatch.setattr(pipeline, "assign_accounts", assign_then_wait)
+    results: dict[str, object] = {}
+
+    def export(month: str) -> None:
+        try:
+            results[month] = pipeline.run_export(db.engine, store, org["slug"], month, "incoming")
+        except Exception as exc:  # noqa: BLE001 - the test says what the run raised
+            results[month] = exc
+
+    october = threading.Thread(target=export, args=("2026-10",))
+    october.start()
+    assert first_assigned.wait(30)
+    november = threading.Thread(target=export, args=("2026-11",))
+    november.start()
+    # the second export waits for the organization's export lock, then the first commits
+    with db.engine.connect() as conn:
+        for _ in range(300):
+            waiting = conn.execute(
+                text(
+                    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted "
+                    "AND classid = 7302 AND objid = :org"
+                ),
+                {"org": org["id"]},
+            ).scalar()
+            conn.rollback()
+            if waiting:
+                break
+            threading.Event().wait(0.1)
+    assert waiting == 1
+    let_first_finish.set()
+    october.join(60)
+    november.join(60)
+    for month in ("2026-10", "2026-11"):
+        assert not isinstance(results[month], Exception), results[month]
+    accounts = {
+        month: {r[10].value: r[6].value for r in read_extf(Path(result.files["datev"]).read_bytes())[2:]}
+        for month, result in results.items()
+    }  # fmt: skip
+    assert accounts == {"2026-10": {"OCT-1": "70000"}, "2026-11": {"NOV-1": "70000"}}
