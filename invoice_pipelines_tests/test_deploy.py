@@ -28,7 +28,13 @@ from dagster._serdes import ConfigurableClassData  # how the instance loads conf
 from dagster_aws.s3.compute_log_manager import S3ComputeLogManager
 
 from invoice_pipelines.settings import SETTINGS
-from invoice_pipelines.tenants.run_coordinator import BULK_RUN_TAGS, LANE_TAG, SLOT_TAG
+from invoice_pipelines.tenants.run_coordinator import (
+    BACKFILL_RUN_TAGS,
+    BULK_KIND_TAG,
+    BULK_RUN_TAGS,
+    LANE_TAG,
+    SLOT_TAG,
+)
 from invoice_pipelines_tests.import_probe import PATH_ONLY, probe
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -428,7 +434,8 @@ def test_the_run_coordinator_is_ours_and_importable(values):
 def test_concurrency_limits_equal_the_instance_template(values, instance_template):
     runs = values["concurrency"]["runs"]
     template = instance_template["concurrency"]["runs"]
-    # one run per organization slot; bulk runs leave 2 runs free for intake, on either instance
+    # one run per organization slot; bulk runs leave 2 runs free for intake, and a backfill's
+    # runs take at most half of the bulk lane, on either instance
     for limits, most in (
         (runs["tagConcurrencyLimits"], runs["maxConcurrentRuns"]),
         (template["tag_concurrency_limits"], template["max_concurrent_runs"]),
@@ -436,6 +443,11 @@ def test_concurrency_limits_equal_the_instance_template(values, instance_templat
         assert limits == [
             {"key": SLOT_TAG, "value": {"applyLimitPerUniqueValue": True}, "limit": 1},
             {"key": LANE_TAG, "value": BULK_RUN_TAGS[LANE_TAG], "limit": most - 2},
+            {
+                "key": BULK_KIND_TAG,
+                "value": BACKFILL_RUN_TAGS[BULK_KIND_TAG],
+                "limit": (most - 2) // 2,
+            },
         ]
     pools = values["concurrency"]["pools"]
     assert values["concurrency"]["enabled"] is True

@@ -40,7 +40,13 @@ Lanes, so that a dropped invoice never waits behind bulk work (issue 47):
 - every other organization run has the slot `<slug>`: one at a time per organization, as before;
 - bulk runs (batch invoicing, documents, QuickBooks syncs) carry `BULK_RUN_TAGS`, set by their
   sensors and schedules; the instance limits `invoice_pipelines/lane=bulk` to fewer runs than
-  `max_concurrent_runs`, so they never take the last slots.
+  `max_concurrent_runs`, so they never take the last slots;
+- the runs of a backfill (Dagster's `dagster/backfill` tag) get `BACKFILL_RUN_TAGS` here: bulk
+  work, with a cap of its own below the bulk lane's (`invoice_pipelines/bulk=backfill`) and the
+  lowest priority, so a migration's history never takes the slots of today's work. A backfill run
+  over one organization's range of months gets that organization's slot; a run over a range of
+  several organizations has none, and the export itself keeps one writer per organization (the
+  export lock, waited for before its snapshot: exports/pipeline.py).
 """
 
 from collections.abc import Mapping
@@ -69,12 +75,23 @@ PRIORITY_TAG = "dagster/priority"  # Dagster's: higher values leave the queue fi
 INTAKE_JOBS = frozenset({"intake_job"})
 INTAKE_RUN_TAGS = {LANE_TAG: "intake", PRIORITY_TAG: "10"}
 BULK_RUN_TAGS = {LANE_TAG: "bulk", PRIORITY_TAG: "-10"}
+# Dagster's tags on the runs of a backfill, and on a run over a range of partitions
+BACKFILL_TAG = "dagster/backfill"
+RANGE_START_TAG = "dagster/asset_partition_range_start"
+RANGE_END_TAG = "dagster/asset_partition_range_end"
+# backfill runs are bulk work (counted in the bulk lane's cap) with a cap of their own below it,
+# and leave the queue after every other run: a migration's history never holds today's work
+BULK_KIND_TAG = "invoice_pipelines/bulk"
+BACKFILL_RUN_TAGS = {LANE_TAG: "bulk", BULK_KIND_TAG: "backfill", PRIORITY_TAG: "-20"}
 
 
 def lane_tags(run: DagsterRun, slug: str | None) -> dict[str, str]:
-    """The tags a run gets before it is queued: its lane's (intake runs) and its organization slot."""
+    """The tags a run gets before it is queued: its lane's (intake runs, backfill runs) and its
+    organization slot."""
     intake = run.job_name in INTAKE_JOBS
     tags = dict(INTAKE_RUN_TAGS) if intake else {}
+    if not intake and run.tags.get(BACKFILL_TAG):
+        tags.update(BACKFILL_RUN_TAGS)
     if slug:
         tags[SLOT_TAG] = f"{slug}/intake" if intake else slug
     return {key: value for key, value in tags.items() if run.tags.get(key) != value}
@@ -143,9 +160,15 @@ def organization_in_run_config(run_config: Mapping[str, Any] | None) -> str | No
 
 
 def organization_in_partition(run: DagsterRun, is_organization) -> str | None:
-    """The organization whose partition a run materializes, or None (no partition, a range).
+    """The organization whose partitions a run materializes, or None (no partition, or a range
+    over several organizations).
 
-    `is_organization(key)` says whether a single-dimension partition key is an organization's.
+    `is_organization(key)` says whether a partition key (or one dimension's part of a multi-
+    partition key, `2026-03|acme`) is an organization's. A range of a multi-partition is the
+    rectangle between its two ends, dimension by dimension (Dagster's
+    `MultiPartitionsDefinition.get_partition_keys_in_range`), so a range whose two ends name one
+    organization is that organization's months alone: a backfill chunk or a launch over a range
+    is limited per organization like a run of one partition.
     """
     tags = run.tags
     by_dimension = tags.get(f"{PARTITION_TAG}/{ORGANIZATIONS_PARTITIONS_NAME}")
@@ -154,7 +177,22 @@ def organization_in_partition(run: DagsterRun, is_organization) -> str | None:
     key = tags.get(PARTITION_TAG)
     if key and is_organization(key):
         return key
+    start, end = tags.get(RANGE_START_TAG), tags.get(RANGE_END_TAG)
+    if start and end:
+        ends = {
+            _organization_of_key(start, is_organization),
+            _organization_of_key(end, is_organization),
+        }
+        if len(ends) == 1 and None not in ends:
+            return ends.pop()
     return None
+
+
+def _organization_of_key(key: str, is_organization) -> str | None:
+    """The organization a partition key names, in a single dimension or as one part of a
+    multi-partition key; None when no part (or more than one) is an organization."""
+    found = [part for part in key.split("|") if is_organization(part)]
+    return found[0] if len(found) == 1 else None
 
 
 class OrganizationRunCoordinator(QueuedRunCoordinator):

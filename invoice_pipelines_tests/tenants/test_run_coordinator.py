@@ -22,7 +22,13 @@ from dagster_graphql.test.utils import execute_dagster_graphql, infer_job_select
 
 from invoice_pipelines.tenants.partitions import ORGANIZATION_TAG, ORGANIZATIONS_PARTITIONS_NAME
 from invoice_pipelines.tenants.run_coordinator import (
+    BACKFILL_TAG,
+    BULK_KIND_TAG,
+    LANE_TAG,
     PARTITION_TAG,
+    PRIORITY_TAG,
+    RANGE_END_TAG,
+    RANGE_START_TAG,
     ConflictingOrganizations,
     OrganizationRunCoordinator,
     config_refusal,
@@ -330,3 +336,70 @@ def test_organization_in_partition():
     tags = {PARTITION_TAG: "2026-03|globex", f"{PARTITION_TAG}/organizations": "globex"}
     assert organization_in_partition(run(tags), known) == "globex"
     assert organization_in_partition(run({}), known) is None
+    # a range: one organization at both ends is that organization's; two are none's
+    known = {"acme", "globex"}.__contains__
+    one = {RANGE_START_TAG: "2024-01|acme", RANGE_END_TAG: "2024-12|acme"}
+    assert organization_in_partition(run(one), known) == "acme"
+    two = {RANGE_START_TAG: "2024-01|acme", RANGE_END_TAG: "2024-01|globex"}
+    assert organization_in_partition(run(two), known) is None
+    assert (
+        organization_in_partition(run({RANGE_START_TAG: "acme", RANGE_END_TAG: "acme"}), known)
+        == "acme"
+    )
+
+
+def test_a_range_of_one_organization_is_limited_per_organization(db, workspace):
+    """Issue 55: a run over a range of partitions carries only Dagster's range tags, and the
+    coordinator read only `dagster/partition`: two backfill runs of one organization ran at once.
+    A range whose two ends name one organization is that organization's months alone (a
+    multi-partition range is the rectangle between its ends): it gets the organization and its
+    slot, and the limit holds it. A backfill's runs are bulk work with a cap of their own."""
+    shop, other = make_shop(db), make_shop(db)
+    instance = workspace.instance
+    slugs = [shop.org["slug"], other.org["slug"]]
+    instance.add_dynamic_partitions(ORGANIZATIONS_PARTITIONS_NAME, slugs)
+
+    def backfill_run(first: str, last: str, start: str = "2024-01", end: str = "2024-12") -> dict:
+        launched = launch(
+            workspace,
+            "export_job",
+            "incoming_invoice_exports",
+            {},
+            tags={
+                BACKFILL_TAG: "migration-1",
+                RANGE_START_TAG: f"{start}|{first}",
+                RANGE_END_TAG: f"{end}|{last}",
+            },
+        )
+        assert launched["__typename"] == "LaunchRunSuccess", launched
+        return launched["run"]
+
+    january_to_june = backfill_run(slugs[0], slugs[0], end="2024-06")
+    july_to_december = backfill_run(slugs[0], slugs[0], start="2024-07")
+    both_organizations = backfill_run(slugs[0], slugs[1])
+    for run in (january_to_june, july_to_december):
+        tags = tags_of(run)
+        assert tags[ORGANIZATION_TAG] == slugs[0]
+        assert tags["invoice_pipelines/organization_slot"] == slugs[0]
+    tags = tags_of(both_organizations)
+    assert ORGANIZATION_TAG not in tags  # several organizations: no one slot
+    for run in (january_to_june, july_to_december, both_organizations):
+        tags = tags_of(run)
+        assert (tags[LANE_TAG], tags[BULK_KIND_TAG], tags[PRIORITY_TAG]) == (
+            "bulk",
+            "backfill",
+            "-20",
+        )
+
+    dequeue_once(workspace)
+    started = {
+        name
+        for name, run in (
+            ("jan-jun", january_to_june),
+            ("jul-dec", july_to_december),
+            ("both", both_organizations),
+        )
+        if instance.get_run_by_id(run["runId"]).status == DagsterRunStatus.STARTING
+    }
+    # one run of the organization at a time; the run over both organizations is not held by it
+    assert started in ({"jan-jun", "both"}, {"jul-dec", "both"})
