@@ -267,3 +267,13 @@ def test_work_jobs_run_only_their_asset_not_the_scheduled_checks():
         ("batch_invoicing_job", "sales_invoices"),
     ):
         assert list(defs.resolve_job_def(job_name).graph.node_dict) == [node], job_name
+
+
+def test_every_job_runs_its_steps_in_the_runs_process():
+    """Backfills and the UI's Materialize run Dagster's asset job: with Dagster's default executor
+    each step of them started a fresh interpreter (41-143 s to a backfill run's first step,
+    issue 55). Every job, the asset job included, runs in process."""
+    repo = defs.get_repository_def()
+    executors = {job.name: job.executor_def.name for job in repo.get_all_jobs()}
+    assert any(name.startswith("__ASSET_JOB") for name in executors)
+    assert {name: e for name, e in executors.items() if e != "in_process"} == {}
