@@ -256,6 +256,13 @@ def _export(
         except (ExportSettingsError, UnknownOrganization) as exc:
             refusals.refuse(key, str(exc))
             continue
+        except Exception as exc:  # one partition's failure is that partition's alone
+            # (issue 55: a UniqueViolation in one month ended a backfill run's whole chunk); the
+            # traceback goes to the run's log, the partition is failed with the error's first line
+            context.log.exception(f"{slug} {period}: the export failed")
+            first = (str(exc).strip().splitlines() or [""])[0][:300]
+            refusals.refuse(key, f"the export failed ({type(exc).__name__}: {first})")
+            continue
         for invoice_id, number, reason in result.skipped:
             context.log.warning(
                 f"{slug} {period}: invoice {invoice_id} ({number}) skipped: {reason}"

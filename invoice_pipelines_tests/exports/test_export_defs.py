@@ -274,3 +274,42 @@ def test_reopen_job_then_the_month_again_writes_a_corrected_version(db, tmp_path
             raise_on_error=False,
         )
         assert not refusal.success
+
+
+def test_a_partition_whose_export_fails_fails_alone(db, tmp_path, monkeypatch):
+    """Issue 55: any error of one partition's export (there, a UniqueViolation) ended the whole
+    chunk of a backfill run; now that partition fails with the error's first line, the others of
+    the run are materialized, and retrying the failed partitions runs that one again."""
+    good = db.new_organization(**DATEV)
+    broken = db.new_organization(**DATEV)
+    for org in (good, broken):
+        incoming(db.engine, org["id"], "B-1", day=OVER)
+    good_key, broken_key = f"2026-10|{good['slug']}", f"2026-10|{broken['slug']}"
+    real_export = export_defs.run_export
+
+    def export_or_break(engine, store, slug, *args, **kwargs):
+        if slug == broken["slug"]:
+            raise RuntimeError("the database went away\nsecond line")
+        return real_export(engine, store, slug, *args, **kwargs)
+
+    monkeypatch.setattr(export_defs, "run_export", export_or_break)
+    with instance_for_test() as instance:
+        instance.add_dynamic_partitions("organizations", [broken["slug"], good["slug"]])
+        result = _run(
+            db,
+            tmp_path,
+            instance,
+            good["slug"],
+            tags={RANGE_START: broken_key, RANGE_END: good_key},
+        )
+        asset = AssetKey("incoming_invoice_exports")
+        assert instance.get_materialized_partitions(asset) == {good_key}
+    assert not result.success
+    failure = next(
+        e
+        for e in result.all_events
+        if e.is_step_failure and e.step_key == "incoming_invoice_exports"
+    )
+    message = failure.step_failure_data.error.message
+    assert f"{broken_key}: the export failed (RuntimeError: the database went away)" in message
+    assert "second line" not in message
