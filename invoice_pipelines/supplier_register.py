@@ -381,6 +381,23 @@ def learn(
     iban_ok = bool(iban) and _iban_ok(iban)
     supplier = comparison.supplier
     rules = {f.rule for f in comparison.findings}
+    if supplier is None and NAME_OTHER_VAT_ID in rules and claim.vat:
+        # the person confirmed a registered name with a VAT id: the supplier of that name that
+        # has none learns it; one that has another is another company of the same name
+        named = load_register(conn, organization_id).by_name.get(name_skeleton(claim.name), [])
+        without = [s for s in named if not s.vat_id]
+        if len(without) == 1:
+            change_supplier(
+                conn,
+                organization_id,
+                without[0].id,
+                Change(vat_id=claim.vat),
+                changed_by=changed_by,
+                reason=reason,
+                action="confirmed",
+                document_id=document_id,
+            )
+            return without[0].id
     if supplier is None:
         if not (comparison.new or NAME_OTHER_VAT_ID in rules) or not name_skeleton(claim.name):
             return None

@@ -30,6 +30,7 @@ NEW_NOTICE_ADDRESS = "IP-SUP-05"
 OWN_ORGANIZATION = "IP-SUP-06"
 TWO_SUPPLIERS = "IP-SUP-07"
 LOOKALIKE_NAME = "IP-SUP-08"
+NAME_OF_SEVERAL = "IP-SUP-09"
 
 # what a person's confirmation cannot make right: the document names the wrong party, whatever a
 # reviewer says; only a correction of the seller's values (or a rejection) moves it on
@@ -278,7 +279,7 @@ def compare(register: Register, claim: Claim, own: OwnParty | None = None) -> Co
                 None,
                 (
                     _finding(
-                        TWO_SUPPLIERS,
+                        NAME_OF_SEVERAL,
                         f"the seller name {claim.name!r} without a VAT id fits "
                         f"{len(named)} registered suppliers: "
                         + ", ".join(s.described() for s in named[:3]),

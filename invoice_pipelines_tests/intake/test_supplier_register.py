@@ -160,6 +160,15 @@ def test_a_known_name_under_another_vat_id_waits(db, store):
     with tenant_transaction(db.engine, org["id"]) as conn:
         (supplier,) = supplier_rows(conn, org["id"])
     assert supplier["vat_id"] is None  # the document taught it nothing
+    # a person confirms: the supplier of that name, which had no VAT id, has this one now
+    assert confirm(db, docs["a.xml"]).status == "VALIDATED"
+    with tenant_transaction(db.engine, org["id"]) as conn:
+        (supplier,) = supplier_rows(conn, org["id"])
+        history = supplier_history(conn, org["id"], supplier["id"])
+    assert supplier["vat_id"] == "DE999999999"
+    assert [h["action"] for h in history] == ["add", "confirmed"]
+    docs = _intake(db, store, org, {"b.xml": _invoice(vat_id="DE999999999")})
+    assert docs["b.xml"]["status"] == "VALIDATED"
 
 
 def test_look_alike_names_and_a_name_of_two_suppliers_wait(db, store):
