@@ -338,13 +338,10 @@ def _changed_values(row: dict, change: Change) -> dict:
             raise RegisterError(f"{field!r} cannot be cleared (one of {', '.join(FIELDS[1:])})")
         new[field] = None
     names = list(row["other_names"] or [])
-    known = {name_skeleton(n) for n in [new.get("name", row["name"]), *names]}
     for name in change.add_names:
         name = " ".join(name.split())[:500]
-        if name_skeleton(name) and (name_skeleton(name) not in known or name not in names):
-            if name != new.get("name", row["name"]) and name not in names:
-                names.append(name)
-                known.add(name_skeleton(name))
+        if name_skeleton(name) and name != new.get("name", row["name"]) and name not in names:
+            names.append(name)
     if names != list(row["other_names"] or []):
         new["other_names"] = names
     accounts = [a for a in (row["bank_accounts"] or []) if a.get("iban")]
@@ -384,8 +381,7 @@ def learn(
     if supplier is None and NAME_OTHER_VAT_ID in rules and claim.vat:
         # the person confirmed a registered name with a VAT id: the supplier of that name that
         # has none learns it; one that has another is another company of the same name
-        named = load_register(conn, organization_id).by_name.get(name_skeleton(claim.name), [])
-        without = [s for s in named if not s.vat_id]
+        without = [s for s in comparison.named if not s.vat_id]
         if len(without) == 1:
             change_supplier(
                 conn,
@@ -450,7 +446,7 @@ def learn_history(conn: Connection, organization_id: int, *, changed_by: str, re
         comparison = compare(register, claim, own)
         if not comparison.new:
             continue
-        learn(
+        supplier_id = learn(
             conn,
             organization_id,
             claim,
@@ -459,8 +455,9 @@ def learn_history(conn: Connection, organization_id: int, *, changed_by: str, re
             reason=f"{reason} (from accepted incoming invoice {doc_id})",
             document_id=doc_id,
         )
-        register = load_register(conn, organization_id)
-        registered += 1
+        if supplier_id is not None:
+            register = register.adding(RegisteredSupplier.of_claim(supplier_id, claim))
+            registered += 1
     return registered
 
 

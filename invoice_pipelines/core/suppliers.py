@@ -102,6 +102,16 @@ class RegisteredSupplier:
             f", VAT id {self.vat_id})" if self.vat_id else ", no VAT id)"
         )
 
+    @classmethod
+    def of_claim(cls, supplier_id: int, claim: Claim) -> RegisteredSupplier:
+        """The supplier a document's claim registers: its name, VAT id and IBAN."""
+        return cls(
+            id=supplier_id,
+            name=str(claim.name or ""),
+            vat_id=claim.vat or None,
+            ibans=(claim.iban,) if claim.iban else (),
+        )
+
 
 @dataclass(frozen=True)
 class Claim:
@@ -140,6 +150,10 @@ class Register:
             for key in {name_skeleton(n) for n in supplier.names} - {""}:
                 self.by_name.setdefault(key, []).append(supplier)
 
+    def adding(self, supplier: RegisteredSupplier) -> Register:
+        """This register with one more supplier (one registered meanwhile, or about to be)."""
+        return Register([*self.suppliers, supplier])
+
 
 @dataclass(frozen=True)
 class Comparison:
@@ -148,6 +162,8 @@ class Comparison:
     supplier: RegisteredSupplier | None
     findings: tuple[Finding, ...] = ()
     new: bool = False  # the register knows neither the claimed VAT id nor the name
+    # IP-SUP-03: the registered suppliers of the claimed name (the claimed VAT id is none's)
+    named: tuple[RegisteredSupplier, ...] = ()
 
     @property
     def agrees(self) -> bool:
@@ -273,6 +289,7 @@ def compare(register: Register, claim: Claim, own: OwnParty | None = None) -> Co
                         f"VAT id {claim.vat}",
                     ),
                 ),
+                named=tuple(named),
             )
         if len(named) > 1:
             return Comparison(

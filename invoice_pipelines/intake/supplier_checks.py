@@ -22,7 +22,6 @@ from invoice_pipelines.core.suppliers import (
     FIRST_INVOICE,
     Claim,
     Comparison,
-    Register,
     RegisteredSupplier,
     compare,
     new_supplier_finding,
@@ -85,29 +84,14 @@ def check_suppliers(
         if comparison.new and first_invoice:
             registers = outcome.status == "VALIDATED" and not outcome.review
             if registers:
-                register = _provisionally(register, claim, doc_id)
+                # known to the next documents of the batch, its id negative until it is written
+                register = register.adding(RegisteredSupplier.of_claim(-doc_id, claim))
         elif comparison.new:
             found.append(new_supplier_finding(claim))
         checks[doc_id] = SupplierCheck(claim, comparison, registers)
         if found:
             checked[doc_id] = dataclasses.replace(outcome, review=[*outcome.review, *found])
     return checked, checks
-
-
-def _provisionally(register: Register, claim: Claim, doc_id: int) -> Register:
-    """The register with a supplier this batch is about to register (its id negative until it
-    is written)."""
-    return Register(
-        [
-            *register.suppliers,
-            RegisteredSupplier(
-                id=-doc_id,
-                name=str(claim.name or ""),
-                vat_id=claim.vat or None,
-                ibans=(claim.iban,) if claim.iban else (),
-            ),
-        ]
-    )
 
 
 def register_first_invoices(

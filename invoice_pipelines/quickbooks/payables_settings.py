@@ -16,7 +16,6 @@ and the bill push (sync/vendors.py, sync/bills.py) read them.
 
 from __future__ import annotations
 
-import re
 import unicodedata
 from dataclasses import dataclass, field
 from datetime import date
@@ -25,6 +24,7 @@ from decimal import Decimal, InvalidOperation
 from sqlalchemy import Engine, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from invoice_pipelines.core.suppliers import vat_id_key
 from invoice_pipelines.db.tables import qbo_connections, qbo_expense_accounts
 from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.db.types import utcnow
@@ -33,12 +33,9 @@ from invoice_pipelines.quickbooks.errors import NotConnected
 CREATE_VENDORS = "create_vendors"
 EXCHANGE_RATES = "exchange_rates"
 DEFAULT_KEY = ""
-_VAT_SEPARATORS = re.compile(r"[\s.\-/]+")
-
-
-def vat_key(value: object) -> str:
-    """A VAT id as stored and compared: without blanks, dots, dashes or slashes, upper case."""
-    return _VAT_SEPARATORS.sub("", str(value or "")).upper()
+# a VAT id as stored and compared: without blanks, dots, dashes or slashes, upper case (the
+# supplier register's key, so a bill's supplier and the register's speak of one VAT id)
+vat_key = vat_id_key
 
 
 def name_key(value: object) -> str:
