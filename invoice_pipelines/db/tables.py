@@ -368,6 +368,9 @@ sales_invoices = Table(
     Column("last_payment_date", Date),
     Column("disputed", Boolean, nullable=False, server_default=text("false")),
     Column("deleted_at", UtcDateTime),
+    # a migration's history (0036): exported and reported, never rendered, sent, pushed or dunned
+    # unless a person names it
+    Column("history", Boolean, nullable=False, server_default=text("false")),
     Column("created_by", String(255)),
     # a credit note (type 381, billing/credit_notes.py): the invoice it corrects (BT-25) and why.
     # No foreign key: adding one to this table on SQLite means rebuilding it, which would cascade
@@ -768,6 +771,8 @@ incoming_invoices = Table(
     # einvoice_with_errors or not_einvoice with its reason (format_error, profile, ...)
     Column("einvoice_class", String(32)),
     Column("einvoice_reason", String(32)),
+    # a migration's history (0036): exported, never pushed to QuickBooks as a bill
+    Column("history", Boolean, nullable=False, server_default=text("false")),
     Column("created_by", String(255)),
     *_timestamps(),
     # the same bytes are one document per organization
