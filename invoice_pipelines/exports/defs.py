@@ -6,7 +6,8 @@ incoming_invoices / sales_invoices. Materializing a partition exports that month
 Buchungsstapel, a DATEV Debitoren/Kreditoren file, an invoices CSV and a lines CSV in the
 FileStore, an `exports` row and one `export_items` row per invoice; booked incoming invoices
 move VALIDATED -> EXPORTED. Materializing it again writes a new version only when something
-changed. Backfills (history migrations) run up to 12 partitions per run.
+changed. Backfills (history migrations) run up to 120 partitions per run, each materialized when
+its export is done.
 """
 
 import warnings
@@ -18,6 +19,7 @@ from dagster import (
     AssetCheckSpec,
     AssetDep,
     AssetExecutionContext,
+    AssetMaterialization,
     AssetSelection,
     BackfillPolicy,
     BetaWarning,
@@ -76,7 +78,11 @@ from invoice_pipelines.tenants.refusals import (
 )
 
 MONTH_DIMENSION = "month"
-MAX_PARTITIONS_PER_RUN = 12
+# A backfill's chunk (Dagster cuts the keys along the dimension with fewer of them): with no more
+# organizations than months, one organization's months, up to ten years a run; with more
+# organizations than months, up to 120 organizations of one month a run. At about 40 ms an
+# organization-month and direction, a chunk is seconds of work beside a run's start (issue 55).
+MAX_PARTITIONS_PER_RUN = 120
 
 
 # A month is exported once it is over: the partitions end with the last complete month, so no
@@ -237,6 +243,9 @@ def _export(
     refusals = PartitionRefusals(context.partition_keys, context.log.error)
     results: dict[str, ExportResult] = {}
     in_review: dict[str, int] = {}
+    # a run over several partitions (a backfill's chunk, the monthly schedule's batch) materializes
+    # each one as it is done (the asset's output is not required); a run of one, at its end
+    live = len(context.partition_keys) > 1
     for key in context.partition_keys:
         slug, period = _partition(key)
         try:
@@ -275,6 +284,16 @@ def _export(
                     f"{slug} {period}: {in_review[key]} supplier invoice(s) wait for review "
                     "(NEEDS_REVIEW); booked once a person confirms them"
                 )
+        if live:
+            # the partition is materialized when its export is done, not when the run ends: the
+            # backfill page and the partitions' status follow the exports as they are written
+            context.log_event(
+                AssetMaterialization(
+                    context.asset_key,
+                    partition=key,
+                    metadata=_metadata([result], in_review.get(key, 0)),
+                )
+            )
     if refusals:
         fail_keeping_the_done(
             context,
@@ -284,11 +303,15 @@ def _export(
                 key: [_booked_check([r], check_name, in_review.get(key, 0))]
                 for key, r in results.items()
             },
+            materialized=live,
         )
     waiting = sum(in_review.values())
+    check = _booked_check(list(results.values()), check_name, waiting)
+    if live:
+        yield check
+        return
     yield MaterializeResult(
-        metadata=_metadata(list(results.values()), waiting),
-        check_results=[_booked_check(list(results.values()), check_name, waiting)],
+        metadata=_metadata(list(results.values()), waiting), check_results=[check]
     )
 
 
@@ -349,6 +372,7 @@ with warnings.catch_warnings():
     # what the two export assets share: one organization and month a partition
     EXPORT_ASSET = dict(
         partitions_def=export_partitions,
+        output_required=False,
         backfill_policy=BackfillPolicy.multi_run(max_partitions_per_run=MAX_PARTITIONS_PER_RUN),
         group_name="exports",
         kinds={"python", "sql", "csv"},

@@ -132,6 +132,7 @@ def fail_keeping_the_done(
     refusals: PartitionRefusals,
     metadata: Mapping[str, Mapping] | None = None,
     checks: Mapping[str, Sequence[AssetCheckResult]] | None = None,
+    materialized: bool = False,
 ) -> NoReturn:
     """Ends an asset's run over several partitions that refused some of them: each partition
     done is materialized with its own metadata and check results, the refused ones are not (the
@@ -140,13 +141,15 @@ def fail_keeping_the_done(
 
     A result yielded for a partition range would materialize every partition of the range, the
     refused ones too; hence one materialization per partition done, and no output.
+    `materialized`: the asset logged each partition's materialization when it was done.
     """
     for key in refusals.done:
-        context.log_event(
-            AssetMaterialization(
-                context.asset_key, partition=key, metadata=(metadata or {}).get(key)
+        if not materialized:
+            context.log_event(
+                AssetMaterialization(
+                    context.asset_key, partition=key, metadata=(metadata or {}).get(key)
+                )
             )
-        )
         for check in (checks or {}).get(key, ()):
             context.log_event(
                 AssetCheckEvaluation(

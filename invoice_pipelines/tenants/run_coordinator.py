@@ -45,8 +45,10 @@ Lanes, so that a dropped invoice never waits behind bulk work (issue 47):
   work, with a cap of its own below the bulk lane's (`invoice_pipelines/bulk=backfill`) and the
   lowest priority, so a migration's history never takes the slots of today's work. A backfill run
   over one organization's range of months gets that organization's slot; a run over a range of
-  several organizations has none, and the export itself keeps one writer per organization (the
-  export lock, waited for before its snapshot: exports/pipeline.py).
+  several organizations gets the slot of that span (`<first>..<last>`), which holds the runs of
+  the same span in other months one at a time (`organizations_slot_of_range`), and the export
+  itself keeps one writer per organization (the export lock, waited for before its snapshot:
+  exports/pipeline.py).
 """
 
 from collections.abc import Mapping
@@ -188,6 +190,28 @@ def organization_in_partition(run: DagsterRun, is_organization) -> str | None:
     return None
 
 
+def organizations_slot_of_range(run: DagsterRun, is_organization) -> str | None:
+    """The slot of a run over a range of partitions that spans several organizations
+    (`<first>..<last>`, the organizations at the range's two ends), or None.
+
+    Dagster's backfill of a multi-partition cuts its keys into ranges along the dimension with
+    fewer keys (`DefaultPartitionsSubset.get_partition_key_ranges`): with more organizations than
+    months, each run covers a span of organizations in one month. The same organizations in
+    another month are the same span, so the slot holds the runs of one span one at a time: no two
+    runs of a backfill export one organization at once, while other spans proceed. A span that
+    overlaps another without being the same (a selection that differs from month to month) is
+    not held by it; there the export lock keeps one writer per organization
+    (exports/pipeline.py)."""
+    start, end = run.tags.get(RANGE_START_TAG), run.tags.get(RANGE_END_TAG)
+    if not (start and end):
+        return None
+    first = _organization_of_key(start, is_organization)
+    last = _organization_of_key(end, is_organization)
+    if first is None or last is None or first == last:
+        return None
+    return f"{first}..{last}"
+
+
 def _organization_of_key(key: str, is_organization) -> str | None:
     """The organization a partition key names, in a single dimension or as one part of a
     multi-partition key; None when no part (or more than one) is an organization."""
@@ -250,15 +274,19 @@ class OrganizationRunCoordinator(QueuedRunCoordinator):
             organization = organization_in_run_config(run.run_config)
         except ConflictingOrganizations as exc:
             return self._refuse(run, f"Run refused: {exc}.")
+
+        def is_organization(key: str) -> bool:
+            return self._instance.has_dynamic_partition(ORGANIZATIONS_PARTITIONS_NAME, key)
+
         if organization is None:
-            organization = organization_in_partition(
+            organization = organization_in_partition(run, is_organization)
+        if organization is None:
+            return self._queue(
                 run,
-                lambda key: self._instance.has_dynamic_partition(
-                    ORGANIZATIONS_PARTITIONS_NAME, key
-                ),
+                context,
+                run.tags.get(ORGANIZATION_TAG),
+                span=organizations_slot_of_range(run, is_organization),
             )
-        if organization is None:
-            return self._queue(run, context, run.tags.get(ORGANIZATION_TAG))
         try:
             slug = self._slug(organization)
         except UnknownOrganization:
@@ -275,8 +303,16 @@ class OrganizationRunCoordinator(QueuedRunCoordinator):
             )
         return self._queue(run, context, slug)
 
-    def _queue(self, run: DagsterRun, context: SubmitRunContext, slug: str | None) -> DagsterRun:
+    def _queue(
+        self,
+        run: DagsterRun,
+        context: SubmitRunContext,
+        slug: str | None,
+        span: str | None = None,
+    ) -> DagsterRun:
         tags = lane_tags(run, slug)
+        if span and not slug and run.tags.get(SLOT_TAG) != span:
+            tags[SLOT_TAG] = span
         if slug and run.tags.get(ORGANIZATION_TAG) != slug:
             tags[ORGANIZATION_TAG] = slug
         if tags:

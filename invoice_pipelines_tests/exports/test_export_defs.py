@@ -102,8 +102,10 @@ def test_a_backfill_run_exports_several_months(db, tmp_path):
     assert result.success
     partitions = _materializations(result, "incoming_invoice_exports")
     assert set(map(str, partitions)) == {f"2026-{m}|{slug}" for m in ("08", "09", "10")}
-    summary = next(iter(partitions.values()))
-    assert summary["partitions"].value == 3 and summary["invoices"].value == 3
+    # each partition materialized with its own month's figures, as its export was done
+    for key, meta in partitions.items():
+        assert meta["month"].value == str(key).split("|")[0]
+        assert meta["invoices"].value == 1 and meta["outcome"].value == "version 1 written"
     with tenant_transaction(db.engine, org["id"]) as conn:
         periods = conn.execute(
             select(exports.c.period)
@@ -113,9 +115,51 @@ def test_a_backfill_run_exports_several_months(db, tmp_path):
         assert list(periods) == ["2026-08", "2026-09", "2026-10"]
 
 
-def test_the_assets_backfill_twelve_months_per_run():
-    for asset in (export_defs.incoming_invoice_exports, export_defs.sales_invoice_exports):
-        assert asset.backfill_policy.max_partitions_per_run == 12
+def test_a_backfill_of_one_organization_is_one_run_and_of_many_a_span_of_one_month_a_run():
+    """Dagster cuts a backfill's keys along the dimension with fewer of them: one organization's
+    24 months are one run; 300 organizations' 2 months are runs of up to 120 organizations of
+    one month, each span the same in both months (the coordinator's slot holds them apart)."""
+    import warnings
+
+    from dagster import AssetKey, BetaWarning, DagsterInstance
+    from dagster._core.definitions.automation_tick_evaluation_context import (
+        build_run_requests_with_backfill_policies,
+    )
+    from dagster._core.definitions.events import AssetKeyPartitionKey
+    from dagster._core.definitions.partitions.context import partition_loading_context
+
+    from invoice_pipelines.definitions import defs
+
+    graph = defs.resolve_asset_graph()
+    months = [f"{y}-{m:02d}" for y in (2024, 2025) for m in range(1, 13)]
+    with instance_for_test() as instance:
+        assert isinstance(instance, DagsterInstance)
+        orgs = [f"org-{i:03d}" for i in range(300)]
+        instance.add_dynamic_partitions("organizations", orgs)
+
+        def runs(organizations, periods):
+            keys = [
+                AssetKeyPartitionKey(AssetKey(name), f"{p}|{o}")
+                for name in ("incoming_invoice_exports", "sales_invoice_exports")
+                for o in organizations
+                for p in periods
+            ]
+            with (
+                warnings.catch_warnings(),
+                partition_loading_context(dynamic_partitions_store=instance),
+            ):
+                warnings.simplefilter("ignore", BetaWarning)
+                requests = build_run_requests_with_backfill_policies(keys, graph, instance)
+            return sorted((r.tags[RANGE_START], r.tags[RANGE_END]) for r in requests)
+
+        assert runs(["org-007"], months) == [("2024-01|org-007", "2025-12|org-007")]
+        spans = runs(orgs, ["2024-01", "2024-02"])
+        assert [(a.split("|")[1], b.split("|")[1]) for a, b in spans[:3]] == [
+            ("org-000", "org-119"),
+            ("org-120", "org-239"),
+            ("org-240", "org-299"),
+        ]
+        assert len(spans) == 6  # both assets in each run
 
 
 def test_bad_settings_fail_the_partition_with_one_sentence(db, tmp_path):
