@@ -6,7 +6,8 @@ A supplier whose DATEV creditor account a person set in the supplier register ge
 A partner gets its account the first time an export books it and keeps it in every later export
 (the advisor's ledger is keyed on it). New partners of one export are numbered in the order of
 their keys after the highest account already given in the range, with one INSERT for all of them.
-The caller holds the organization's export lock, so two exports never hand out the same number.
+The caller holds the organization's export lock, so two exports never hand out the same number;
+should two writers meet all the same, the insert is race-free (`_insert_or_get`).
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import insert, select
+from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from invoice_pipelines.db.tables import partner_accounts, suppliers
@@ -92,8 +94,40 @@ def assign_accounts(
                 "country": account.country,
             }
         )
-    conn.execute(insert(partner_accounts), rows)
+    _insert_or_get(conn, rows)
     return known
+
+
+class PartnerAccountTaken(RuntimeError):
+    """A new partner's key or account number is already given, in rows this export can see."""
+
+
+def _insert_or_get(conn: Connection, rows: list[dict]) -> None:
+    """Inserts the new partners' accounts, never with a UniqueViolation.
+
+    One writer per organization holds the export lock, so nobody else gives accounts meanwhile.
+    Should two writers still meet (two deployments on one database, a run that outlived its lock),
+    the second one's conflicting rows are skipped: on PostgreSQL the export's REPEATABLE READ
+    snapshot cannot see the rows the other one committed, so PostgreSQL ends the statement with a
+    serialization failure (40001), and `run_export` exports the month again in a new snapshot,
+    which then gets the accounts the other writer gave. A conflict with a row this snapshot sees
+    cannot come from a concurrent writer: it is refused with the partner named."""
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    inserted = set(
+        conn.execute(
+            dialect.insert(partner_accounts)
+            .on_conflict_do_nothing()
+            .returning(partner_accounts.c.partner_key),
+            rows,
+        ).scalars()
+    )
+    skipped = [row for row in rows if row["partner_key"] not in inserted]
+    if skipped:
+        row = skipped[0]
+        raise PartnerAccountTaken(
+            f"the {row['kind']} account {row['account_number']} for {row['partner_key']!r} "
+            "is already given to another partner"
+        )
 
 
 def _registered_accounts(conn: Connection, organization_id: int) -> dict[str, int]:

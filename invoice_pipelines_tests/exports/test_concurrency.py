@@ -217,3 +217,66 @@ def test_two_months_of_one_organization_exported_at_once_share_its_partner_accou
         for month, result in results.items()
     }  # fmt: skip
     assert accounts == {"2026-10": {"OCT-1": "70000"}, "2026-11": {"NOV-1": "70000"}}
+
+
+def test_two_writers_without_the_lock_give_a_new_supplier_one_account(
+    pg_database, tmp_path, monkeypatch
+):
+    """Issue 55: should two exports of one organization meet without its export lock (two
+    deployments on one database, a run that outlived its lock), the partner accounts are
+    insert-or-get: the later writer does not fail on the accounts' unique key, it exports again
+    in a new snapshot and books the supplier on the account the other writer gave."""
+    db = pg_database
+    org = db.new_organization(**DATEV)
+    incoming(db.engine, org["id"], "OCT-1", day=date(2026, 10, 5), seller="Neu GmbH", vat_id=None)
+    incoming(db.engine, org["id"], "NOV-1", day=date(2026, 11, 5), seller="Neu GmbH", vat_id=None)
+    store = LocalFileStore(root=str(tmp_path))
+    monkeypatch.setattr(pipeline, "session_lock", lambda *args, **kwargs: _no_lock())
+    read_done, other_done = threading.Event(), threading.Event()
+    real_load = pipeline.load_invoices
+    calls = []
+
+    def load_then_wait(*args, **kwargs):
+        found = real_load(*args, **kwargs)
+        if threading.current_thread().name == "late":
+            calls.append(len(found))
+            if len(calls) == 1:  # the late writer has its snapshot; the other one gives accounts
+                read_done.set()
+                assert other_done.wait(30)
+        return found
+
+    monkeypatch.setattr(pipeline, "load_invoices", load_then_wait)
+    outcome = {}
+
+    def late():
+        try:
+            outcome["late"] = pipeline.run_export(
+                db.engine, store, org["slug"], "2026-10", "incoming"
+            )
+        except Exception as exc:  # the test reads it below
+            outcome["error"] = exc
+
+    writer = threading.Thread(target=late, name="late")
+    writer.start()
+    assert read_done.wait(30)
+    other = pipeline.run_export(db.engine, store, org["slug"], "2026-11", "incoming")
+    other_done.set()
+    writer.join(60)
+
+    assert "error" not in outcome, outcome.get("error")
+    assert calls == [1, 1]  # the late writer started again once
+    accounts = {
+        month: {r[6].value for r in read_extf(Path(result.files["datev"]).read_bytes())[2:]}
+        for month, result in (("2026-10", outcome["late"]), ("2026-11", other))
+    }
+    assert accounts["2026-10"] == accounts["2026-11"] and len(accounts["2026-10"]) == 1
+    with tenant_transaction(db.engine, org["id"]) as conn:
+        assert conn.execute(text("SELECT count(*) FROM partner_accounts")).scalar() == 1
+
+
+class _no_lock:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
