@@ -16,6 +16,7 @@ from invoice_pipelines.db.area import AREA as DB
 from invoice_pipelines.delivery.area import AREA as DELIVERY
 from invoice_pipelines.documents.area import AREA as DOCUMENTS
 from invoice_pipelines.exports.area import AREA as EXPORTS
+from invoice_pipelines.history.area import AREA as HISTORY
 from invoice_pipelines.housekeeping.area import AREA as HOUSEKEEPING
 from invoice_pipelines.intake.area import AREA as INTAKE
 from invoice_pipelines.overdue.area import AREA as OVERDUE
@@ -32,6 +33,7 @@ AREAS: tuple[Area, ...] = (
     INTAKE,
     BILLING,
     EXPORTS,
+    HISTORY,
     DOCUMENTS,
     DELIVERY,
     QUEUE,

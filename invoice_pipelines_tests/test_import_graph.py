@@ -49,6 +49,7 @@ AREAS = frozenset(
         "overdue",
         "quickbooks",
         "housekeeping",
+        "history",
     }
 )
 # what every area may take, lowest first: a shared module imports only those of a lower rank

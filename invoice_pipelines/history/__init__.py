@@ -1,0 +1,1 @@
+"""Onboarding an organization with history: its past invoices imported (`history import`)."""

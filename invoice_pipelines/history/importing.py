@@ -1,0 +1,152 @@
+"""Onboarding an organization with history: its past sales and supplier invoices imported from
+CSV files (`history/csv_files.py`) and e-invoices (`history/einvoices.py`), written set-based in
+chunks, each chunk a transaction of the organization's tenant scope (`db/tenancy.py`).
+
+Idempotent: a sales invoice is keyed by its number in the organization, a supplier invoice by its
+supplier and number (a CSV row) or its file's bytes (an e-invoice); importing a file again finds
+them and creates nothing. Every refused row or file is named in the report with its file and
+line; nothing is dropped without a word. What `invoice-pipelines history import` and the
+`history_import_job` run."""
+
+from __future__ import annotations
+
+import re
+import string
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlalchemy import Engine, select
+
+from invoice_pipelines.db.tables import invoice_number_sequences, organizations
+from invoice_pipelines.db.tenancy import resolve_organization, tenant_transaction
+from invoice_pipelines.history.csv_files import read_csv
+from invoice_pipelines.history.einvoices import read_folder
+from invoice_pipelines.history.records import PastInvoice, Refusal
+from invoice_pipelines.history.writing import INVOICE_SERIES, Written, write_sales, write_supplier
+from invoice_pipelines.supplier_register import own_party
+
+CHUNK = 2000  # invoices per transaction
+
+
+@dataclass
+class HistoryReport:
+    """What an import did: per direction the invoices imported and found already there, every
+    refusal with its place, and warnings (a history number the series could hand out again)."""
+
+    organization: str
+    imported: dict[str, int] = field(default_factory=lambda: {"sales": 0, "supplier": 0})
+    already: dict[str, int] = field(default_factory=lambda: {"sales": 0, "supplier": 0})
+    refused: list[Refusal] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def to_json_dict(self) -> dict:
+        return {
+            "organization": self.organization,
+            "imported": self.imported,
+            "already_there": self.already,
+            "refused": len(self.refused),
+            "warnings": len(self.warnings),
+            "seconds": round(self.seconds, 2),
+        }
+
+
+def import_history(
+    engine: Engine,
+    organization: str | int,
+    *,
+    sales: Sequence[Path] = (),
+    supplier: Sequence[Path] = (),
+    einvoices: Sequence[Path] = (),
+    by: str,
+    chunk: int = CHUNK,
+) -> HistoryReport:
+    """Import the organization's past from the files given (UnknownOrganization when there is
+    no such organization)."""
+    started = time.monotonic()
+    org = resolve_organization(engine, organization)
+    report = HistoryReport(org["slug"])
+    read: dict[str, list[PastInvoice]] = {"sales": [], "supplier": []}
+    for direction, paths in (("sales", sales), ("supplier", supplier)):
+        for path in paths:
+            invoices, refused = read_csv(Path(path), direction)
+            read[direction] += invoices
+            report.refused += refused
+    if einvoices:
+        with tenant_transaction(engine, org["id"]) as conn:
+            own = own_party(conn, org["id"])
+        for folder in einvoices:
+            invoices, refused = read_folder(Path(folder), own)
+            report.refused += refused
+            for invoice in invoices:
+                read[invoice.direction].append(invoice)
+    imported_sales: list[PastInvoice] = []
+    for direction, write in (("sales", write_sales), ("supplier", write_supplier)):
+        for part in _chunks(read[direction], chunk):
+            with tenant_transaction(engine, org["id"], write=True) as conn:
+                written: Written = write(conn, org["id"], part, by, datetime.now(UTC))
+            report.imported[direction] += written.imported
+            report.already[direction] += written.already
+            report.refused += written.refused
+            imported_sales += written.numbers
+    if imported_sales:
+        report.warnings += numbers_handed_out_again(engine, org["id"], imported_sales)
+    report.seconds = time.monotonic() - started
+    return report
+
+
+def _chunks(items: list, size: int) -> Iterable[list]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def numbers_handed_out_again(
+    engine: Engine, organization_id: int, invoices: list[PastInvoice]
+) -> list[str]:
+    """The imported numbers the organization's number format would give a new invoice later
+    (its counter is above the series' last value): the new invoice would collide with the old
+    one. One sentence each, for the person to change the format before invoicing."""
+    with tenant_transaction(engine, organization_id) as conn:
+        pattern = conn.execute(
+            select(organizations.c.invoice_number_format).where(
+                organizations.c.id == organization_id
+            )
+        ).scalar_one()
+        last = conn.execute(
+            select(invoice_number_sequences.c.last_value).where(
+                invoice_number_sequences.c.organization_id == organization_id,
+                invoice_number_sequences.c.name == INVOICE_SERIES,
+            )
+        ).scalar()
+    matcher = _format_regex(pattern)
+    found = []
+    for invoice in invoices:
+        match = matcher.fullmatch(invoice.number) if matcher else None
+        if match and int(match.group("counter")) > (last or 0):
+            found.append(
+                f"{invoice.where}: {invoice.number} is a number the format {pattern!r} hands out "
+                f"again at counter {int(match.group('counter'))} (the series is at {last}): "
+                "change the organization's invoice_number_format before invoicing"
+            )
+    return found
+
+
+def _format_regex(pattern: str) -> re.Pattern | None:
+    """The numbers a format such as `RE-{year}-{counter:06d}` writes, as a regex with the
+    counter as a group; None for a format this cannot read."""
+    parts = []
+    try:
+        for literal, name, _spec, _conversion in string.Formatter().parse(pattern):
+            parts.append(re.escape(literal))
+            if name == "counter":
+                parts.append(r"(?P<counter>\d+)")
+            elif name in ("year", "month"):
+                parts.append(r"\d+")
+            elif name is not None:
+                return None
+        return re.compile("".join(parts))
+    except (ValueError, re.error):
+        return None
