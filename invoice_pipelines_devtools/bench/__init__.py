@@ -24,6 +24,7 @@ SCENARIOS: dict[str, str] = {
     "hostile": "invoice_pipelines_devtools.bench.hostile",
     "cli": "invoice_pipelines_devtools.bench.cli",
     "latency": "invoice_pipelines_devtools.bench.latency",
+    "backfill": "invoice_pipelines_devtools.bench.backfill",
 }
 
 
