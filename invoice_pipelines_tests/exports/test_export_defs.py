@@ -115,6 +115,39 @@ def test_a_backfill_run_exports_several_months(db, tmp_path):
         assert list(periods) == ["2026-08", "2026-09", "2026-10"]
 
 
+def test_a_backfill_run_writes_the_events_a_person_reads(db, tmp_path):
+    """Issue 55: a month with many invoices that cannot be booked wrote one warning event per
+    invoice into the run's log; now one per month, naming ten, and the materialization lists
+    them all. A run's events grow with its partitions, not with their invoices."""
+    org = db.new_organization(**DATEV)
+    for month in (8, 9, 10):
+        for n in range(15):  # an unknown VAT rate: skipped, with the reason
+            incoming(db.engine, org["id"], f"S-{month}-{n}", day=date(2026, month, 15),
+                     taxes=[("S", "13", "100.00", "13.00")])  # fmt: skip
+    slug = org["slug"]
+    with instance_for_test() as instance:
+        result = _run(
+            db,
+            tmp_path,
+            instance,
+            slug,
+            tags={RANGE_START: f"2026-08|{slug}", RANGE_END: f"2026-10|{slug}"},
+        )
+        warnings = [
+            record.user_message
+            for record in instance.all_logs(result.run_id)
+            if record.level >= 30 and "skipped" in record.user_message
+        ]
+    assert len(warnings) == 3  # one per month of the incoming direction
+    assert all("15 invoice(s) skipped" in w and "and 5 more" in w for w in warnings)
+    partitions = _materializations(result, "incoming_invoice_exports")
+    assert all(meta["skipped"].value == 15 for meta in partitions.values())
+    assert all(
+        meta["skipped_invoices"].value.count("unknown VAT rate 13 %") == 15
+        for meta in partitions.values()
+    )
+
+
 def test_a_backfill_of_one_organization_is_one_run_and_of_many_a_span_of_one_month_a_run():
     """Dagster cuts a backfill's keys along the dimension with fewer of them: one organization's
     24 months are one run; 300 organizations' 2 months are runs of up to 120 organizations of
