@@ -91,6 +91,7 @@ EXPECTED_JOBS = {
     "credit_note_job",
     "export_job",
     "reopen_exported_invoices_job",
+    "history_import_job",
     "documents_job",
     "send_invoices_job",
     "send_text_messages_job",

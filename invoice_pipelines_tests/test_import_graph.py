@@ -107,9 +107,6 @@ ONE_AREA_ALLOWED = {
     # DATEV's EXTF format (header, columns, field formats): a domain rule in plain Python, where
     # the house plan puts "DATEV and CSV row building" (DESIGN.md, layer 1); used by the exports
     f"{PACKAGE}.core.datev": "exports",
-    # the invoice number format and gapless blocks: "invoice numbering rules" of the house plan's
-    # core (DESIGN.md, layer 1); used by billing
-    f"{PACKAGE}.core.numbering": "billing",
 }
 # Imports whose module the walk cannot read, each with why it may be one.
 DYNAMIC_IMPORTS = {

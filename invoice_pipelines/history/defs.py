@@ -4,8 +4,6 @@ from files the run's machine can read (config: organization, the files' paths). 
 organization from the op's `organization` config, so it queues behind that organization's other
 runs."""
 
-from __future__ import annotations
-
 from pathlib import Path
 
 from dagster import (
@@ -25,6 +23,7 @@ from invoice_pipelines.resources.database import Database
 from invoice_pipelines.tenants.partitions import REQUESTED_BY_HELP, who_asked
 
 SHOWN = 50  # refusals listed in the failure's metadata
+NAMED = 10  # refusals named in its message
 
 
 class HistoryImportConfig(Config):
@@ -74,8 +73,11 @@ def import_history_files(
         for refusal in report.refused:
             context.log.error(str(refusal))
         listed = "\n".join(f"- {r}" for r in report.refused[:SHOWN])
+        first = "; ".join(str(r) for r in report.refused[:NAMED])
+        more = f" and {len(report.refused) - NAMED} more" if len(report.refused) > NAMED else ""
         raise Failure(
-            f"{report.organization}: {len(report.refused)} refused (the others were imported)",
+            f"{report.organization}: {len(report.refused)} refused (the others were imported): "
+            f"{first}{more}",
             metadata={**metadata, "refusals": MetadataValue.md(listed)},
             allow_retries=False,
         )

@@ -246,3 +246,30 @@ def test_einvoices_of_the_organization_are_sales_the_others_supplier_invoices(
     assert _exported_numbers(november) == {"18383", "RE-20201121/508"}
     march = run_export(db.engine, store, org["slug"], "2018-03", "sales")
     assert _exported_numbers(march) == {"471102"}
+
+
+def test_the_launchpad_job_imports_and_fails_naming_the_refused_row(db, tmp_path):
+    from dagster import DagsterInstance
+
+    from invoice_pipelines.history.defs import history_import_job
+    from invoice_pipelines.resources.database import Database
+
+    org = db.new_organization()
+    bad = SALES_CSV.replace("K-200,Schulz & Partner,EUR", "K-200,Schulz & Partner,EURO")
+    sales, supplier = _files(tmp_path, sales=bad)
+    config = {"organization": org["slug"], "sales": [str(sales)], "supplier": [str(supplier)]}
+
+    with DagsterInstance.ephemeral() as instance:
+        result = history_import_job.execute_in_process(
+            run_config={"ops": {"import_history_files": {"config": config}}},
+            resources={"database": Database(url=db.url)},
+            instance=instance,
+            raise_on_error=False,
+        )
+
+    assert not result.success
+    failure = result.failure_data_for_node("import_history_files").error
+    assert f"{org['slug']}: 1 refused (the others were imported)" in failure.message
+    assert f"{sales}:3: invoice 2025-0102" in str(failure)  # the refusal is listed
+    assert sorted(i["invoice_number"] for i in _sales(db, org)) == ["2025-0101", "2025-0103"]
+    assert len(_incoming(db, org)) == 3
