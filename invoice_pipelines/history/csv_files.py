@@ -18,7 +18,6 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 from invoice_pipelines.core.money import ZERO
-from invoice_pipelines.core.rules import invoice_number_key
 from invoice_pipelines.core.suppliers import name_skeleton, vat_id_key
 from invoice_pipelines.history.records import (
     Direction,
@@ -55,6 +54,8 @@ COLUMNS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
 }
 _AMOUNT = re.compile(r"^-?\d+(?:[.,]\d{1,2})?$")
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
+_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_GERMAN_DATE = re.compile(r"^\d{1,2}\.\d{1,2}\.\d{4}$")
 
 
 def read_csv(path: Path, direction: Direction) -> tuple[list[PastInvoice], list[Refusal]]:
@@ -75,9 +76,10 @@ def read_csv(path: Path, direction: Direction) -> tuple[list[PastInvoice], list[
     if unknown:
         return [], [Refusal(f"{path}:1", f"unknown columns {', '.join(unknown)}")]
     groups: dict[str, list[tuple[int, dict[str, str]]]] = {}
+    names: dict[str, str] = {}
     for line, row in _rows(reader):
         cells = {(k or "").strip(): (v or "").strip() for k, v in row.items() if k is not None}
-        groups.setdefault(_invoice_key(cells, direction), []).append((line, cells))
+        groups.setdefault(_invoice_key(cells, direction, names), []).append((line, cells))
     invoices, refused = [], []
     for rows in groups.values():
         try:
@@ -105,13 +107,19 @@ def _rows(reader: csv.DictReader) -> Iterator[tuple[int, dict[str, str]]]:
         start = reader.line_num + 1
 
 
-def _invoice_key(cells: dict[str, str], direction: Direction) -> str:
-    number = invoice_number_key(cells.get("invoice_number")) or ""
+def _invoice_key(cells: dict[str, str], direction: Direction, names: dict[str, str]) -> str:
+    """The rows of one invoice: the same invoice number (of the same supplier: its VAT id, else
+    its name as a person reads it, `names` remembering each name's)."""
+    number = cells.get("invoice_number", "")
     if direction == "sales":
-        return cells.get("invoice_number", "")
+        return number
     vat = vat_id_key(cells.get("supplier_vat_id"))
-    who = f"vat:{vat}" if vat else f"name:{name_skeleton(cells.get('supplier_name'))}"
-    return f"{who}\n{number}"
+    if vat:
+        return f"vat:{vat}\n{number}"
+    name = cells.get("supplier_name", "")
+    if name not in names:
+        names[name] = name_skeleton(name)
+    return f"name:{names[name]}\n{number}"
 
 
 def _invoice(path: Path, rows: list[tuple[int, dict[str, str]]], direction: Direction):
@@ -232,9 +240,11 @@ def _date(cells: dict[str, str], column: str, *, required: bool = True) -> date 
         if required:
             raise Invalid(f"no {column}")
         return None
-    for fmt in ("%Y-%m-%d", "%d.%m.%Y"):
-        try:
-            return datetime.strptime(value, fmt).date()
-        except ValueError:
-            continue
+    try:
+        if _ISO_DATE.match(value):
+            return date.fromisoformat(value)
+        if _GERMAN_DATE.match(value):
+            return datetime.strptime(value, "%d.%m.%Y").date()
+    except ValueError:
+        pass
     raise Invalid(f"{column} {value!r} is not a date (YYYY-MM-DD or DD.MM.YYYY)")

@@ -11,6 +11,7 @@ import hashlib
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
+from functools import cached_property
 from typing import Any, Literal
 
 from invoice_pipelines.core.money import CENT, ZERO
@@ -110,6 +111,11 @@ class PastInvoice:
     def gross_total(self) -> Decimal:
         return self.net_total + self.tax_total
 
+    @cached_property
+    def number_key(self) -> str | None:
+        """`core.rules.invoice_number_key` of the number, computed once (it is not cheap)."""
+        return invoice_number_key(self.number)
+
     def supplier_key(self) -> str:
         """Who the supplier is for the import's key: its VAT id, else its name as a person
         reads it (as the exports' partner accounts key suppliers)."""
@@ -122,7 +128,7 @@ class PastInvoice:
         row's supplier and invoice number, so importing it again finds it."""
         if self.content_hash:
             return self.content_hash
-        key = f"history-csv\n{self.supplier_key()}\n{invoice_number_key(self.number)}"
+        key = f"history-csv\n{self.supplier_key()}\n{self.number_key}"
         return hashlib.sha256(key.encode("utf-8")).hexdigest()
 
 

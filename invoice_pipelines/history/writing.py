@@ -18,7 +18,6 @@ from sqlalchemy import insert, select, text, update
 from sqlalchemy.engine import Connection
 
 from invoice_pipelines.core.numbering import reserve_block
-from invoice_pipelines.core.rules import invoice_number_key
 from invoice_pipelines.core.suppliers import name_skeleton, vat_id_key
 from invoice_pipelines.db.tables import (
     customers,
@@ -332,7 +331,7 @@ def _incoming_row(
         "content_hash": key,
         "raw_json": {"history_import": {"source": invoice.where, "by": created_by}, **invoice.raw},
         "invoice_number": invoice.number,
-        "invoice_number_key": invoice_number_key(invoice.number),
+        "invoice_number_key": invoice.number_key,
         "type_code": invoice.type_code,
         "seller_name": invoice.party_name,
         "seller_vat_id": invoice.party_vat_id,
