@@ -71,9 +71,9 @@ def test_a_tiny_backfill_exports_every_organization_month_and_intake_keeps_worki
     assert result["exports_written_by_runs"] == result["exports_expected"]
     assert result["runs_that_wrote_exports"] == result["runs"]
     assert result["history_supplier_invoices_left_validated"] == 0
-    # history renders nothing, and nothing but the backfill and the intake ran
+    # history starts no run that renders, sends, pushes or duns, and renders nothing
     assert result["history_sales_documents"] == 0
-    assert result["other_runs"] == 0, result["other_runs_by_job"]
+    assert result["render_send_push_dun_runs"] == 0, result["other_runs_by_job"]
     assert result["intake_drops"] >= 1
     assert set(result["intake_statuses"]) == {"VALIDATED"}
     assert result["intake_p50_s"] > 0 and result["peak_rss_mb"] > 0
