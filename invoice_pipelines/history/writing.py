@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 
 from sqlalchemy import insert, select, text, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from invoice_pipelines.core.numbering import reserve_block
@@ -54,6 +55,9 @@ def write_sales(
     """Import a chunk of sales invoices of the past (history = true), with their customers."""
     written = Written()
     s = sales_invoices.c
+    # the series' lock first: a second import (or a billing chunk) of the organization waits
+    # here, then sees what this one wrote
+    last = _lock_series(conn, organization_id)
     numbers = sorted({i.number for i in invoices})
     existing = dict(
         conn.execute(
@@ -74,7 +78,7 @@ def write_sales(
         return written
     chosen = sorted(new.values(), key=lambda i: (i.issue_date, i.number))
     customer_ids = _customers(conn, organization_id, chosen)
-    block, last_value = reserve_block(_lock_series(conn, organization_id), len(chosen))
+    block, last_value = reserve_block(last, len(chosen))
     created_by = f"history import by {by}"
     conn.execute(
         insert(sales_invoices),
@@ -279,22 +283,21 @@ def write_supplier(
             )
         ).scalars()
     )
-    written.already += len(existing)
     new = {key: invoice for key, invoice in by_hash.items() if key not in existing}
+    written.already += len(existing)
     if not new:
         return written
     created_by = f"history import by {by}"
-    conn.execute(
-        insert(incoming_invoices),
-        [_incoming_row(organization_id, key, i, created_by, now) for key, i in new.items()],
-    )
+    # a second import beside this one may have written some of them meanwhile: those are skipped
+    # (ON CONFLICT DO NOTHING) and the rest come back with their ids
     ids = dict(
         conn.execute(
-            select(t.content_hash, t.id).where(
-                t.organization_id == organization_id, t.content_hash.in_(sorted(new))
-            )
+            _insert_new(conn, incoming_invoices).returning(t.content_hash, t.id),
+            [_incoming_row(organization_id, key, i, created_by, now) for key, i in new.items()],
         ).all()
     )
+    written.already += len(new) - len(ids)
+    new = {key: invoice for key, invoice in new.items() if key in ids}
     common = [
         ({"organization_id": organization_id, "incoming_invoice_id": ids[k]}, i)
         for k, i in new.items()
@@ -316,6 +319,14 @@ def write_supplier(
         conn.execute(insert(incoming_invoice_lines), lines)
     written.imported = len(new)
     return written
+
+
+def _insert_new(conn: Connection, table):
+    """INSERT ... ON CONFLICT (organization_id, content_hash) DO NOTHING, on either database."""
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    return dialect.insert(table).on_conflict_do_nothing(
+        index_elements=["organization_id", "content_hash"]
+    )
 
 
 def _incoming_row(
