@@ -163,6 +163,7 @@ class _Worker:
             theirs.close()
         self.conn = Connection(ours.detach())
         self.ready = False
+        self.busy = False  # an item sent, its outcome not received
         self.started_at = time.monotonic()
 
     def check_ready(self, wait_s: float, start_timeout_s: float) -> str | None:
@@ -193,19 +194,27 @@ class _Worker:
         except subprocess.TimeoutExpired:
             return None
 
-    def stop(self, *, kill: bool = False) -> None:
-        if not kill:
-            try:
-                self.conn.send(None)
-            except (OSError, ValueError):
-                pass
+    def ask_to_stop(self) -> None:
+        """Ask the worker to end (an idle one does at once; one warming up or busy reads the
+        request only when it is done) and close our end."""
+        try:
+            self.conn.send(None)
+        except (OSError, ValueError):
+            pass
         self.conn.close()
-        if not kill:
-            try:
-                self.process.wait(timeout=5)
-                return
-            except subprocess.TimeoutExpired:
-                pass
+
+    def end_by(self, deadline: float) -> None:
+        """Wait for the worker to end until `deadline` (time.monotonic()), then kill it."""
+        try:
+            self.process.wait(timeout=max(0.0, deadline - time.monotonic()))
+            return
+        except subprocess.TimeoutExpired:
+            pass
+        self.kill()
+
+    def kill(self) -> None:
+        """Kill the worker and its helpers (pdftotext) at once."""
+        self.conn.close()
         try:
             os.killpg(self.process.pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
@@ -213,9 +222,26 @@ class _Worker:
         self.process.wait()
 
 
+# How long the idle workers of a closing pool get, all together, to end by themselves before they
+# are killed. A pool closes when its run's work is done or was given up (an error, SIGTERM): a
+# worker still warming up or busy with an item would read the request to end only when done, and
+# what it is doing has nobody left to take it (a worker writes nothing itself), so it is killed at
+# once. Before, each worker was waited for 5 s in turn, and one warming up (the schematrons: 1.3 s
+# on an idle machine, many seconds beside other runs) or busy used them all: a documents run went
+# on for 10-20 s after SIGTERM (issue 55).
+STOP_GRACE_SECONDS = 2.0
+
+
 def _stop_all(workers: list[_Worker]) -> None:
+    idle = [worker for worker in workers if worker.ready and not worker.busy]
     for worker in workers:
-        worker.stop()
+        if worker in idle:
+            worker.ask_to_stop()
+        else:
+            worker.kill()
+    deadline = time.monotonic() + STOP_GRACE_SECONDS
+    for worker in idle:
+        worker.end_by(deadline)
     workers.clear()
 
 
@@ -286,7 +312,7 @@ class WorkerPool:
         return [w.process.pid for w in self._pool if w.process.poll() is None]
 
     def _replace(self, worker: _Worker) -> None:
-        worker.stop(kill=True)
+        worker.kill()
         self._pool[self._pool.index(worker)] = _Worker(
             self.target, self.warm_up, self.failure, self.memory_bytes
         )
@@ -336,6 +362,7 @@ class WorkerPool:
                     fail(index, f"the file was not parsed: the parser process is gone ({exc})")
                     self._replace(worker)
                     continue
+                worker.busy = True
                 busy[id(worker)] = (worker, index, time.monotonic() + self.timeout_s)
             if not busy:
                 continue
@@ -354,6 +381,7 @@ class WorkerPool:
                 worker, index, _ = busy.pop(key)
                 try:
                     _, outcome = conn.recv()
+                    worker.busy = False
                 except (EOFError, OSError):
                     code = worker.exit_code()
                     fail(
