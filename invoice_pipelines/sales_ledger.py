@@ -11,7 +11,8 @@ named as a row carries it: the invoice's columns under their own names (`invoice
 corrected invoice when one of its is: a read pays for no join it does not need. Rows that point at
 invoices (QuickBooks' push queue, its mappings) read their invoices' fields in the same query:
 `joined_to(queue, queue.c.sales_invoice_id, *names)`. The credit notes of invoices are read the
-other way round (`read_credit_notes`).
+other way round (`read_credit_notes`). An invoice a migration brought in is history
+(`not_history`): whatever picks invoices up on its own leaves it out.
 
 The ledger is read here, never written: whoever writes an invoice (billing, the payment pulls, the
 dunning) or its own state about one (a queue row, a sync mapping) does so where it always did.
@@ -73,6 +74,14 @@ def fields(*names: str, **renamed: str) -> list[Label]:
     return [field(name).label(name) for name in names] + [
         field(name).label(label) for label, name in renamed.items()
     ]
+
+
+def not_history() -> ColumnElement:
+    """The condition of an invoice that is today's work: not history (`history`, 0036: brought in
+    by a migration, exported and reported like any other). What a sensor, a schedule or a batch
+    picks up on its own to render, send, push or dun adds it; a person who names an invoice
+    does not."""
+    return sales_invoices.c.history.is_(False)
 
 
 def joined(*names: str) -> FromClause:

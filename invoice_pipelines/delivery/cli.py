@@ -17,7 +17,10 @@ def add_commands(sub) -> None:
     p = sub.add_parser("send-invoices")
     p.add_argument("--org", required=True, help="organization slug or id")
     p.add_argument(
-        "--invoices", type=id_list, default=[], help="sales invoice ids; default: all never sent"
+        "--invoices",
+        type=id_list,
+        default=[],
+        help="sales invoice ids (history too); default: all never sent but history",
     )
     p.add_argument("--retry-failed", action="store_true", help="send failed deliveries again")
     p.add_argument("--resend", action="store_true", help="send the given invoices again")

@@ -46,8 +46,8 @@ TEXT_CHANNELS = channels_of_form("text")
 class EmailConfig(Config):
     invoice_ids: list[int] = Field(
         default_factory=list,
-        description="Sales invoice ids to send; empty: every invoice with documents that was "
-        "never sent by e-mail.",
+        description="Sales invoice ids to send (history too); empty: every invoice with "
+        "documents that was never sent by e-mail, history left out.",
     )
     retry_failed: bool = Field(default=False, description="Send failed deliveries again.")
     resend: bool = Field(

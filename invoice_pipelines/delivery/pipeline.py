@@ -17,7 +17,8 @@ For each invoice, in this order:
 A process killed between 2 and 4 leaves the row `sending`. The next run turns every such row
 into `unknown` and lists it: the message may or may not have arrived, so it is not sent again on
 its own; `resend` sends it again deliberately, as the next sequence. Invoices already sent are
-never picked again; failed ones are tried again only when asked (`retry_failed`).
+never picked again; failed ones are tried again only when asked (`retry_failed`). History (an
+invoice a migration brought in) is sent only when its id is given.
 """
 
 from __future__ import annotations
@@ -105,7 +106,8 @@ def _candidates(
     resend: bool,
     batch_job_id: int | None = None,
 ):
-    """(invoice id, next sequence or None when it must not be sent) for the invoices asked for."""
+    """(invoice id, next sequence or None when it must not be sent) for the invoices asked for:
+    the ids given (history too), or every invoice of the organization but history."""
     d = deliveries.c
     ours: set[int] = set()
     if resend and batch_job_id is not None and invoice_ids:
@@ -145,6 +147,8 @@ def _candidates(
     )
     if invoice_ids:
         query = query.where(s.id.in_(list(invoice_ids)))
+    else:  # nobody named them: history (a migration's invoices) is not sent
+        query = query.where(sales_ledger.not_history())
     picked, skipped = [], {}
     for invoice_id, sequence, status in conn.execute(query):
         if sequence is None:
@@ -261,7 +265,8 @@ def send_invoices(
     stale_after: timedelta = timedelta(seconds=0),
     batch_job_id: int | None = None,
 ) -> DeliverySummary:
-    """Send the invoices (given ids, or every one never sent over the channel) at most once.
+    """Send the invoices (given ids, or every one never sent over the channel but history) at
+    most once.
 
     `batch_job_id`: the communications job this is part of, kept with each delivery (its audit
     trail; with `resend`, an invoice the job already delivered is not resent by a resumed run).

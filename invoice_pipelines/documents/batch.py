@@ -21,6 +21,7 @@ import pypdf
 from sqlalchemy import Engine, select
 from sqlalchemy.engine import Connection
 
+from invoice_pipelines import sales_ledger
 from invoice_pipelines.db.tables import (
     audit_log,
     batch_job_items,
@@ -31,7 +32,7 @@ from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.documents.kind import DOCUMENTS
 from invoice_pipelines.documents.pipeline import Builder, generate_documents
 from invoice_pipelines.queue.batch_job import BatchJob
-from invoice_pipelines.queue.items import enqueue_invoice_job, run_item_job
+from invoice_pipelines.queue.items import enqueue_invoice_job, run_item_job, waiting_for
 from invoice_pipelines.queue.job_kind import (
     DEFAULT_CHUNK_SIZE,
     SUCCEEDED,
@@ -93,12 +94,39 @@ def combined_pdf_closing(store: Files | None):
 def documents_work(
     engine: Engine, store: Files, *, builder: Builder | None = None, run_id: str | None = None
 ) -> Work:
-    """The documents of a chunk's invoices (written once: existing ones count as done)."""
+    """The documents of a chunk's invoices (written once: existing ones count as done). A job
+    that follows an invoicing job (`after_job`: nobody named its invoices) skips history; a job
+    that names its invoices writes theirs, history too."""
 
     def work(job: BatchJob, request: Mapping[str, Any], invoice_ids: list[int]):
-        return ensure_documents(engine, store, job, invoice_ids, builder=builder, run_id=run_id)
+        outcomes: dict[int, ItemOutcome] = {}
+        todo = invoice_ids
+        if waiting_for(request) is not None:
+            history = history_among(engine, job.organization_id, invoice_ids)
+            outcomes = {invoice_id: HISTORY for invoice_id in history}
+            todo = [invoice_id for invoice_id in invoice_ids if invoice_id not in history]
+        if todo:  # never an empty list: no ids would mean every invoice waiting
+            outcomes.update(
+                ensure_documents(engine, store, job, todo, builder=builder, run_id=run_id)
+            )
+        return outcomes
 
     return work
+
+
+# an item a job that follows an invoicing job leaves alone; a communications job does not send it
+HISTORY = ItemOutcome(
+    "skipped",
+    "history",
+    "history (brought in by a migration): written or sent only for a job that names it",
+)
+
+
+def history_among(engine: Engine, organization_id: int, invoice_ids: list[int]) -> set[int]:
+    """The invoices among `invoice_ids` that are history (sales_ledger.not_history); one read."""
+    with tenant_transaction(engine, organization_id) as conn:
+        rows = sales_ledger.read_invoices(conn, organization_id, invoice_ids, "id", "history")
+    return {row.id for row in rows if row.history}
 
 
 def ensure_documents(

@@ -30,9 +30,13 @@ from pydantic import Field
 from sqlalchemy import func, select
 
 from invoice_pipelines.catalog import OWNERS
-from invoice_pipelines.db.tables import organizations, sales_invoice_documents, sales_invoices
+from invoice_pipelines.db.tables import organizations, sales_invoices
 from invoice_pipelines.db.tenancy import system_transaction
-from invoice_pipelines.documents.pipeline import DEFAULT_BATCH, generate_documents
+from invoice_pipelines.documents.pipeline import (
+    DEFAULT_BATCH,
+    generate_documents,
+    waiting_for_documents,
+)
 from invoice_pipelines.documents.renderer import DocumentRenderer
 from invoice_pipelines.metadata import markdown_table
 from invoice_pipelines.resources.database import Database
@@ -51,8 +55,8 @@ CHECK = "documents_valid"
 class DocumentsConfig(Config):
     invoice_ids: list[int] = Field(
         default_factory=list,
-        description="Sales invoice ids to write documents for; empty: every invoice of the "
-        "organization without a generated Factur-X PDF.",
+        description="Sales invoice ids to write documents for (history too); empty: every "
+        "invoice of the organization without a generated Factur-X PDF, history left out.",
     )
     batch_size: int = Field(
         default=DEFAULT_BATCH, ge=1, le=5000, description="Invoices per build and record step."
@@ -184,17 +188,16 @@ documents_job = define_asset_job(
     minimum_interval_seconds=30,
     default_status=DefaultSensorStatus.RUNNING,
     description="Launches documents_job for every organization with sales invoices that have no "
-    "generated document yet (run key: the organization and its newest such invoice).",
+    "generated document yet, history left out (run key: the organization and its newest such "
+    "invoice).",
 )
 def documents_sensor(context: SensorEvaluationContext, database: Database):
     known = set(context.instance.get_dynamic_partitions(ORGANIZATIONS_PARTITIONS_NAME))
-    d = sales_invoice_documents.c
-    done = select(d.sales_invoice_id).where(d.kind == "facturx", d.status == "generated")
     with system_transaction(database.get_engine()) as conn:
         waiting = conn.execute(
             select(organizations.c.slug, func.max(sales_invoices.c.id), func.count())
             .join(organizations, organizations.c.id == sales_invoices.c.organization_id)
-            .where(sales_invoices.c.id.not_in(done.scalar_subquery()))
+            .where(*waiting_for_documents())
             .group_by(organizations.c.slug)
         ).all()
     requests = [

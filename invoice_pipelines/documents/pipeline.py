@@ -2,8 +2,9 @@
 
 `generate_documents` is what the documents asset, the CLI and the benchmark call:
 
-1. the invoices (given ids, or every invoice without a generated PDF) are read
-   set-based into `DocumentSource`s; invoices that have their documents already are left alone
+1. the invoices (given ids, or every invoice without a generated PDF that is not history: a
+   migration's invoices get documents only when named) are read set-based into
+   `DocumentSource`s; invoices that have their documents already are left alone
    (a document exists once: a correction is a credit note, not a changed PDF);
 2. each gets its document format (`formats.py`: Factur-X, or a plain PDF invoice where an
    EN 16931 e-invoice does not apply) and a builder writes and proves each document (in worker
@@ -29,7 +30,9 @@ from typing import Protocol
 
 from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.engine import Engine
+from sqlalchemy.sql.elements import ColumnElement
 
+from invoice_pipelines import sales_ledger
 from invoice_pipelines.core.skonto import stored_steps
 from invoice_pipelines.db.locks import Lock, xact_lock
 from invoice_pipelines.db.tables import sales_invoice_documents, sales_invoices
@@ -80,19 +83,26 @@ def document_key(slug: str, source: DocumentSource, name: str) -> str:
     return f"{slug}/{day.year:04d}-{day.month:02d}/{name}"
 
 
-def pending_invoices(conn, organization_id: int, limit: int | None = None) -> list[int]:
-    """Sales invoices of the organization without a generated Factur-X PDF, oldest first."""
+def waiting_for_documents(organization_id: int | None = None) -> list[ColumnElement]:
+    """The conditions of a sales invoice that waits for its documents (of the organization's, or
+    of every organization's): no generated Factur-X PDF, and not history (brought in by a
+    migration, sales_ledger.not_history): history gets its documents only when a person names
+    it. What `documents_sensor` counts and an organization's run without ids writes."""
     d = sales_invoice_documents.c
-    done = (
-        select(d.sales_invoice_id)
-        .where(d.organization_id == organization_id, d.kind == "facturx", d.status == "generated")
-        .scalar_subquery()
-    )
+    done = select(d.sales_invoice_id).where(d.kind == "facturx", d.status == "generated")
+    if organization_id is not None:
+        done = done.where(d.organization_id == organization_id)
+    return [sales_invoices.c.id.not_in(done.scalar_subquery()), sales_ledger.not_history()]
+
+
+def pending_invoices(conn, organization_id: int, limit: int | None = None) -> list[int]:
+    """Sales invoices of the organization waiting for their documents (`waiting_for_documents`),
+    oldest first."""
     query = (
         select(sales_invoices.c.id)
         .where(
             sales_invoices.c.organization_id == organization_id,
-            sales_invoices.c.id.not_in(done),
+            *waiting_for_documents(organization_id),
         )
         .order_by(sales_invoices.c.id)
     )

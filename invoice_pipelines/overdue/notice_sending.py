@@ -260,9 +260,9 @@ def _step(engine: Engine, organization_id: int, transition, notice: dict, *args,
 
 def withdraw_stale(engine: Engine, organization_id: int) -> dict[int, str]:
     """Pending notices that must not go out any more: the invoice was paid, cancelled or deleted
-    meanwhile, is disputed, the customer got a dunning block, or a later level's notice replaced
-    it (a notice postponed on one run, the next level due on a later one). They become `failed`
-    with the reason, in one statement; returns notice id -> reason."""
+    meanwhile, is disputed or marked history, the customer got a dunning block, or a later
+    level's notice replaced it (a notice postponed on one run, the next level due on a later
+    one). They become `failed` with the reason, in one statement; returns notice id -> reason."""
     n, si, c = dunning_notices, sales_invoices, customers
     later = dunning_notices.alias("later")
 
@@ -279,6 +279,10 @@ def withdraw_stale(engine: Engine, organization_id: int) -> dict[int, str]:
         (
             invoice_where(si.c.disputed.is_(True)),
             "withdrawn before sending: the invoice is disputed",
+        ),
+        (
+            invoice_where(si.c.history.is_(True)),
+            "withdrawn before sending: the invoice is history (a migration brought it in)",
         ),
         (
             exists().where(c.c.id == n.c.customer_id, c.c.dunning_blocked.is_(True)),

@@ -4,8 +4,8 @@ One run for one organization:
 
 1. a `dunning_runs` row (RUNNING) is committed, so a run that dies is still visible;
 2. one query finds the ids of every invoice that is due for a level it has not had yet (past due in
-   the organization's timezone, amount due, not paid, cancelled, deleted or disputed, customer not
-   blocked);
+   the organization's timezone, amount due, not paid, cancelled, deleted or disputed, not history
+   that a migration brought in, customer not blocked);
 3. they are noticed in chunks, one transaction each: the chunk's candidates are read again (a
    payment may have come in meanwhile) with their payments (`sales_invoice_payments`, one read:
    the interest of each day is on what was open that day), their fee and interest worked out in
@@ -130,6 +130,8 @@ def _due(organization_id: int, settings: DunningSettings, today: date, previous)
         si.c.amount_due > 0,
         si.c.deleted_at.is_(None),
         si.c.disputed.is_(False),
+        # a migration's history is reported, never dunned: no notice, fee or interest
+        sales_ledger.not_history(),
         si.c.due_date.is_not(None),
         si.c.due_date <= today - timedelta(days=settings.earliest_days),
         sales_ledger.field("customer_dunning_blocked").is_(False),
@@ -165,13 +167,14 @@ def _no_jit(conn: Connection) -> None:
 
 
 def _scanned(conn: Connection, organization_id: int) -> int:
-    """The organization's unpaid invoices: what the selection looked through."""
+    """The organization's unpaid invoices but history: what the selection looked through."""
     return conn.execute(
         select(func.count())
         .select_from(sales_invoices)
         .where(
             sales_invoices.c.organization_id == organization_id,
             sales_invoices.c.status.in_(UNPAID),
+            sales_ledger.not_history(),
         )
     ).scalar_one()
 
