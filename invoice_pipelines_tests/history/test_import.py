@@ -11,7 +11,7 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
-from invoice_pipelines.billing.checks import number_gaps
+from invoice_pipelines.billing.checks import number_gaps, totals_problems
 from invoice_pipelines.cli import main
 from invoice_pipelines.db.tables import customers, incoming_invoices, sales_invoices
 from invoice_pipelines.db.tenancy import tenant_transaction
@@ -188,9 +188,27 @@ def test_a_new_invoice_after_the_import_continues_the_series_without_a_gap(
     assert after["invoice_number"].endswith("000005")
     with tenant_transaction(db.engine, shop.org_id) as conn:
         found = number_gaps(conn, shop.org_id)
+        totals = totals_problems(conn, shop.org_id)
     assert (found["gaps"], found["duplicates"], found["highest"]) == ([], 0, 5)
+    assert totals["wrong"] == []  # the history's lines add up to its breakdown and totals
     history = sorted(i["sequence_number"] for i in _sales(db, shop.org) if i["history"])
     assert history == [2, 3, 4]
+
+
+def test_an_old_number_the_format_would_hand_out_again_is_a_warning(
+    db, tmp_path, monkeypatch, capsys
+):
+    monkeypatch.setenv("INVOICE_PIPELINES_DB_URL", db.url)
+    org = db.new_organization(invoice_number_format="RE-{year}-{counter:06d}")
+    old = SALES_CSV.replace("2025-0101,", "RE-2025-000900,").replace("2025-0103,", "RE-2025-2,")
+    sales, _ = _files(tmp_path, sales=old)
+
+    code, lines, report = _run(capsys, "--org", org["slug"], "--sales", str(sales))
+
+    assert (code, report["imported"]["sales"], report["warnings"]) == (0, 3, 1)
+    (warning,) = lines
+    assert warning.startswith(f"warning {sales}:2: RE-2025-000900 is a number the format")
+    assert "counter 900 (the series is at 3)" in warning  # RE-2025-2 (counter 2) was handed out
 
 
 def _einvoice_folder(tmp_path: Path) -> Path:
