@@ -52,6 +52,7 @@ COLUMNS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "sales": (SALES_INVOICE_COLUMNS + RATE_COLUMNS, SALES_OPTIONAL),
     "supplier": (SUPPLIER_INVOICE_COLUMNS + RATE_COLUMNS, SUPPLIER_OPTIONAL),
 }
+_EXTRA = "\0extra"  # the cell that marks a row with more fields than the header
 _AMOUNT = re.compile(r"^-?\d+(?:[.,]\d{1,2})?$")
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -79,6 +80,9 @@ def read_csv(path: Path, direction: Direction) -> tuple[list[PastInvoice], list[
     names: dict[str, str] = {}
     for line, row in _rows(reader):
         cells = {(k or "").strip(): (v or "").strip() for k, v in row.items() if k is not None}
+        if row.get(None):  # cells beyond the header's: refused, never dropped
+            extra = len(row[None])
+            cells[_EXTRA] = f"{extra} field{'s' if extra > 1 else ''} more than the header names"
         groups.setdefault(_invoice_key(cells, direction, names), []).append((line, cells))
     invoices, refused = [], []
     for rows in groups.values():
@@ -128,6 +132,8 @@ def _invoice(path: Path, rows: list[tuple[int, dict[str, str]]], direction: Dire
     rates = []
     for line, cells in rows:
         try:
+            if _EXTRA in cells:
+                raise Invalid(cells[_EXTRA])
             _same_invoice(first, cells, direction)
             rates.append(_rate(cells))
         except Invalid as exc:

@@ -151,15 +151,18 @@ def test_a_bad_row_is_named_with_its_line_and_the_others_are_imported(
 ):
     monkeypatch.setenv("INVOICE_PIPELINES_DB_URL", db.url)
     org = db.new_organization()
-    bad = SALES_CSV.replace("200.00,38.00,238.00", "200.00,38.10,238.10").replace(
-        "2025-03-31,2025-04-14", "31/03/2025,2025-04-14"
+    bad = (
+        SALES_CSV.replace("200.00,38.00,238.00", "200.00,38.10,238.10").replace(
+            "2025-03-31,2025-04-14", "31/03/2025,2025-04-14"
+        )
+        + "2025-0104,2025-03-31,2025-04-14,K-1,A,EUR,S,19,10.00,1.90,11.90,,surplus\n"
     )
     sales, _ = _files(tmp_path, sales=bad)
 
     code, refused, report = _run(capsys, "--org", org["slug"], "--sales", str(sales))
 
     assert code == 1
-    assert report["imported"]["sales"] == 1 and report["refused"] == 2
+    assert report["imported"]["sales"] == 1 and report["refused"] == 3
     assert any(
         line.startswith(f"refused {sales}:3: invoice 2025-0102 (lines 3, 4)")
         and "VAT 38.10 is not 19 % of 200.00 (38.00" in line
@@ -169,6 +172,7 @@ def test_a_bad_row_is_named_with_its_line_and_the_others_are_imported(
         line.startswith(f"refused {sales}:5: invoice 2025-0103") and "31/03/2025" in line
         for line in refused
     ), refused
+    assert f"refused {sales}:6: invoice 2025-0104: 1 field more than the header names" in refused
     assert [i["invoice_number"] for i in _sales(db, org)] == ["2025-0101"]
 
 
