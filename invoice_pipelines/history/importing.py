@@ -83,6 +83,8 @@ def import_history(
             report.refused += refused
             for invoice in invoices:
                 read[invoice.direction].append(invoice)
+    # the history's counters of the series follow the issue dates (writing.py), across chunks too
+    read["sales"].sort(key=lambda i: (i.issue_date, i.number))
     imported_sales: list[PastInvoice] = []
     for direction, write in (("sales", write_sales), ("supplier", write_supplier)):
         for part in _chunks(read[direction], chunk):
