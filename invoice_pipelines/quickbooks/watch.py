@@ -74,7 +74,8 @@ def connected_organizations(engine: Engine) -> list[tuple[str, str]]:
 
 
 def push_waiting(engine: Engine) -> tuple[dict[str, int], dict[str, int], dict[str, int]]:
-    """Per connected organization's slug: its newest sales invoice not yet queued for QuickBooks,
+    """Per connected organization's slug: its newest sales invoice not yet queued for QuickBooks
+    (history left out: a migration's invoices are never pushed on their own),
     its newest queue entry still waiting, and its newest customer/item mapping (ids; a slug is
     missing where there is none)."""
     q = qbo_push_queue.c
@@ -93,6 +94,7 @@ def push_waiting(engine: Engine) -> tuple[dict[str, int], dict[str, int], dict[s
                 .where(
                     invoice("organization_id").in_(connected),
                     invoice("status") != "cancelled",
+                    sales_ledger.not_history(),
                     invoice("id").not_in(queued),
                 )
                 .group_by(organizations.c.slug)
@@ -141,8 +143,8 @@ def requested_pulls(engine: Engine) -> list[tuple[str, str, datetime]]:
 
 
 def bill_push_waiting(engine: Engine) -> tuple[dict[str, int], dict[str, int], dict[str, int]]:
-    """Per connected organization's slug: its newest VALIDATED (or held with a bill) incoming
-    invoice not queued at its version, its newest bill-queue row still waiting, and its newest
+    """Per connected organization's slug: its newest VALIDATED (not history) or held-with-a-bill
+    incoming invoice not queued at its version, its newest bill-queue row still waiting, and its newest
     vendor, supplier-register (a person linked a vendor) or expense-account change (a new one
     may let a waiting bill go). An organization without any expense account has no bill that
     could go: its documents start no run (the check `waiting_bills` says so instead), so a
@@ -167,6 +169,7 @@ def bill_push_waiting(engine: Engine) -> tuple[dict[str, int], dict[str, int], d
                     or_(
                         and_(
                             t.status == Status.VALIDATED.value,
+                            t.history.is_(False),
                             t.organization_id.in_(with_accounts),
                         ),
                         and_(t.status.in_(BILL_HELD), has_bill),
@@ -206,8 +209,8 @@ def waiting_bills(engine: Engine, limit: int = 50) -> tuple[int, list[tuple]]:
     the supplier invoices that wait for a person to become bills: the bill-queue rows waiting
     for a vendor, an expense account, a setting or a decision (an invoice longer than a bill
     takes), the bills held as conflicts while their document is back in review (paid ones),
-    and, one line per organization, the VALIDATED documents of a connected organization that
-    has set no expense account at all."""
+    and, one line per organization, the VALIDATED documents (history left out) of a connected
+    organization that has set no expense account at all."""
     q, t = qbo_bill_queue.c, incoming_invoices.c
     where = needs_a_person()
     queued = qbo_bill_queue.join(
@@ -216,6 +219,7 @@ def waiting_bills(engine: Engine, limit: int = 50) -> tuple[int, list[tuple]]:
     )
     unset = and_(
         t.status == Status.VALIDATED.value,
+        t.history.is_(False),  # a migration's history is not waiting to become a bill
         t.organization_id.in_(
             select(qbo_connections.c.organization_id).where(qbo_connections.c.status == "active")
         ),

@@ -105,10 +105,15 @@ def needs_a_person(queue=qbo_bill_queue, documents=incoming_invoices):
 
 def enqueue_bills(engine: Engine, organization_id: int, documents: list[int] | None = None) -> dict:
     """Queue a `push` for every VALIDATED document at its version, a `delete` for every one back
-    in review or FAILED (`HELD`) whose bill is in QBO (`documents`: only these)."""
+    in review or FAILED (`HELD`) whose bill is in QBO (`documents`: only these, history too;
+    without them no history is pushed: a migration's invoices become bills when a person
+    chooses them)."""
     t = incoming_invoices.c
     queued = qbo_bill_queue.alias("queued")
     chosen = [t.id.in_(documents)] if documents is not None else []
+    # a migration's history is pushed when a person chooses it, never on its own (its bill, once
+    # a person pushed it, is deleted like any other when the document goes back to review)
+    todays = [t.history.is_(False)] if documents is None else []
     with tenant_transaction(engine, organization_id, write=True) as conn:
         dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
 
@@ -147,7 +152,7 @@ def enqueue_bills(engine: Engine, organization_id: int, documents: list[int] | N
             )
             return len(conn.execute(statement.returning(qbo_bill_queue.c.id)).all())
 
-        pushes = insert(PUSH, t.status == Status.VALIDATED.value)
+        pushes = insert(PUSH, t.status == Status.VALIDATED.value, *todays)
         deletes = insert(
             DELETE,
             t.status.in_(HELD),

@@ -91,8 +91,8 @@ class CreditNote:
 
 
 def enqueue_credit_notes(engine: Engine, organization_id: int) -> dict:
-    """Queue every credit note not queued yet (`credit`) and the application of every CreditMemo
-    pushed (`apply`): two set-based inserts."""
+    """Queue every credit note not queued yet but history (`credit`) and the application of every
+    CreditMemo pushed (`apply`): two set-based inserts."""
     queued = qbo_push_queue.alias("queued")
     with tenant_transaction(engine, organization_id, write=True) as conn:
         dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
@@ -119,7 +119,8 @@ def enqueue_credit_notes(engine: Engine, organization_id: int) -> dict:
             )
             return len(conn.execute(statement.returning(qbo_push_queue.c.id)).all())
 
-        credits = insert(CREDIT, ledger("status") != "cancelled")
+        # a migration's history is not pushed as if it were new
+        credits = insert(CREDIT, ledger("status") != "cancelled", sales_ledger.not_history())
         applications = insert(
             APPLY,
             exists().where(

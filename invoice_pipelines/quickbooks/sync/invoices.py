@@ -1,7 +1,8 @@
 """Sales invoices pushed to QBO, one way: the queue, validation, batches, DocNumber links, voids.
 
-`enqueue` adds every sales invoice not queued yet (and a void for every cancelled invoice that
-reached QBO) with one INSERT ... SELECT each. `push_invoices` works the queue:
+`enqueue` adds every sales invoice not queued yet but history (an invoice a migration brought in:
+exported and reported, never pushed on its own), and a void for every cancelled invoice that
+reached QBO, with one INSERT ... SELECT each. `push_invoices` works the queue:
 
 1. Rows left `sending` by a run that died have an unknown outcome: they are looked up in QBO by
    DocNumber and linked when found, otherwise sent again (with the same requestid). Under the
@@ -96,6 +97,8 @@ def enqueue(engine: Engine, organization_id: int) -> dict:
                     # a credit note is a QBO CreditMemo (credit_memos.py), not an Invoice: pushed
                     # as an invoice it would charge the customer a second time
                     ledger("corrects_invoice_id").is_(None),
+                    # a migration's history is not pushed as if it were new
+                    sales_ledger.not_history(),
                     ~exists().where(
                         queued.c.sales_invoice_id == ledger("id"),
                         queued.c.action == "create",

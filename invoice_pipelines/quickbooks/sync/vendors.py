@@ -564,8 +564,8 @@ class VendorSync(TwoWaySync):
 
 
 def waiting_suppliers(engine: Engine, organization_id: int) -> list[Supplier]:
-    """The sellers of the organization's VALIDATED documents that have no active bill yet, one
-    per seller key and currency (each resolved through the register by `VendorResolver`)."""
+    """The sellers of the organization's VALIDATED documents (history left out) that have no
+    active bill yet, one per seller key and currency (each resolved through the register by `VendorResolver`)."""
     t = incoming_invoices.c
     with tenant_transaction(engine, organization_id) as conn:
         rows = conn.execute(
@@ -573,6 +573,8 @@ def waiting_suppliers(engine: Engine, organization_id: int) -> list[Supplier]:
             .where(
                 t.organization_id == organization_id,
                 t.status == Status.VALIDATED.value,
+                # a migration's history gets no vendor on its own: a person pushing it does
+                t.history.is_(False),
                 ~exists().where(
                     and_(
                         qbo_bills.c.incoming_invoice_id == t.id,
