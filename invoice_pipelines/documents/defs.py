@@ -48,6 +48,7 @@ from invoice_pipelines.tenants.partitions import (
 )
 from invoice_pipelines.tenants.refusals import organization_or_refuse
 from invoice_pipelines.tenants.run_coordinator import BULK_RUN_TAGS
+from invoice_pipelines.tenants.turns import take_turn
 
 CHECK = "documents_valid"
 
@@ -201,17 +202,24 @@ def documents_sensor(context: SensorEvaluationContext, database: Database):
             .group_by(organizations.c.slug)
         ).all()
     requests = [
-        RunRequest(
-            run_key=f"documents-{slug}-{newest}",
-            partition_key=slug,
-            tags={**partition_run_tags(slug), **BULK_RUN_TAGS},
+        (
+            slug,
+            RunRequest(
+                run_key=f"documents-{slug}-{newest}",
+                partition_key=slug,
+                tags={**partition_run_tags(slug), **BULK_RUN_TAGS},
+            ),
         )
         for slug, newest, _ in waiting
         if slug in known
     ]
     if not requests:
         return SkipReason("No sales invoices wait for documents.")
-    return SensorResult(run_requests=requests)
+    # a few organizations a tick, the next ones the tick after: a stop of the sensor stops its
+    # requests within one tick (tenants/turns.py)
+    turn = take_turn(context.cursor, requests)
+    context.log.info(turn.summary(len(requests)))
+    return SensorResult(run_requests=turn.requests, cursor=turn.cursor)
 
 
 defs = Definitions(

@@ -91,6 +91,7 @@ from invoice_pipelines.tenants.refusals import (
     refused,
 )
 from invoice_pipelines.tenants.run_coordinator import BULK_RUN_TAGS
+from invoice_pipelines.tenants.turns import take_turn
 
 GROUP = "quickbooks"
 # every run that talks to QBO is in one pool, so a deployment bounds how many run at once
@@ -424,19 +425,30 @@ def _push_requests(
     waiting: tuple[dict[str, int], dict[str, int], dict[str, int]],
 ) -> list[RunRequest]:
     """One bulk run per known organization with documents new or pending in its push queue;
-    `waiting`: (new, pending, changed) newest ids by slug, which make the run key."""
+    `waiting`: (new, pending, changed) newest ids by slug, which make the run key. A few
+    organizations a tick, the next ones the tick after (the cursor): a stop of the sensor stops
+    its requests within one tick (tenants/turns.py)."""
     known = set(context.instance.get_dynamic_partitions(ORGANIZATIONS_PARTITIONS_NAME))
     new, pending, changed = waiting
-    return [
-        RunRequest(
-            run_key=f"{prefix}-{slug}-{new.get(slug, 0)}-{pending.get(slug, 0)}"
-            f"-{changed.get(slug, 0)}",
-            partition_key=slug,
-            tags={**organization_tags(slug), **BULK_RUN_TAGS},
+    requests = [
+        (
+            slug,
+            RunRequest(
+                run_key=f"{prefix}-{slug}-{new.get(slug, 0)}-{pending.get(slug, 0)}"
+                f"-{changed.get(slug, 0)}",
+                partition_key=slug,
+                tags={**organization_tags(slug), **BULK_RUN_TAGS},
+            ),
         )
         for slug in sorted(set(new) | set(pending))
         if slug in known
     ]
+    if not requests:
+        return []
+    turn = take_turn(context.cursor, requests)
+    context.log.info(turn.summary(len(requests)))
+    context.update_cursor(turn.cursor)
+    return turn.requests
 
 
 @sensor(
