@@ -144,3 +144,28 @@ def test_the_check_does_not_count_history_as_waiting_to_become_a_bill(
     books.receive({"today.xml": xml_of(supplier_invoice("RE-2026-9"))})
     waiting = qbo_bills_waiting_check(build_asset_check_context(), database=database)
     assert not waiting.passed and waiting.metadata["waiting"].value == 1
+
+
+def test_a_person_who_names_a_history_invoice_pushes_it(qbo):
+    """`qbo-sync --what invoices --invoice ID`: the named invoice is queued, history or not, and
+    the push sends it; the history beside it that nobody named stays out."""
+    from invoice_pipelines.quickbooks.sync.invoices import enqueue
+
+    buyer, hour = _synced(qbo)
+    named = qbo.add_invoice("RE-2024-0007", buyer, [(hour, "1", "78.50")])
+    other = qbo.add_invoice("RE-2024-0008", buyer, [(hour, "3", "78.50")])
+    _history(qbo.engine, qbo.org_id, sales_invoices, named, other)
+
+    assert enqueue(qbo.engine, qbo.org_id, named=[named])["queued_creates"] == 1
+    assert _push(qbo).pushed == 1
+    assert [r["DocNumber"] for r in qbo.sim.records(qbo.realm, "Invoice")] == ["RE-2024-0007"]
+    assert {invoice for invoice, _ in _queue(qbo)} == {named}
+
+
+def test_naming_an_invoice_is_for_the_invoice_push_only(sqlite_database, monkeypatch, capsys):
+    from invoice_pipelines.cli import main
+
+    org = sqlite_database.new_organization()
+    monkeypatch.setenv("INVOICE_PIPELINES_DB_URL", sqlite_database.url)
+    assert main(["qbo-sync", "--org", org["slug"], "--what", "bills", "--invoice", "7"]) == 2
+    assert "--what invoices" in capsys.readouterr().err

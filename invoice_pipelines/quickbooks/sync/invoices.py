@@ -33,11 +33,11 @@ early-payment discounts the payment pull settled to discounts.py (a CreditMemo e
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
-from sqlalchemy import Engine, and_, exists, func, select, update
+from sqlalchemy import Engine, and_, exists, func, select, true, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from invoice_pipelines import sales_ledger
@@ -70,8 +70,11 @@ from invoice_pipelines.quickbooks.sync.push_queue import (
 INVOICE_ACTIONS = ("create", "void")
 
 
-def enqueue(engine: Engine, organization_id: int) -> dict:
-    """Queue new invoices (create) and cancelled pushed ones (void): two set-based inserts."""
+def enqueue(engine: Engine, organization_id: int, named: Sequence[int] | None = None) -> dict:
+    """Queue new invoices (create) and cancelled pushed ones (void): two set-based inserts.
+
+    `named`: only these invoices (ids), history among them: a person asks for an invoice a
+    migration brought in to be pushed (`qbo-sync --what invoices --invoice ID`)."""
     queued = qbo_push_queue.alias("queued")
     with tenant_transaction(engine, organization_id, write=True) as conn:
         dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
@@ -97,8 +100,8 @@ def enqueue(engine: Engine, organization_id: int) -> dict:
                     # a credit note is a QBO CreditMemo (credit_memos.py), not an Invoice: pushed
                     # as an invoice it would charge the customer a second time
                     ledger("corrects_invoice_id").is_(None),
-                    # a migration's history is not pushed as if it were new
-                    sales_ledger.not_history(),
+                    # a migration's history is not pushed as if it were new, unless named
+                    sales_ledger.not_history() if named is None else ledger("id").in_(named),
                     ~exists().where(
                         queued.c.sales_invoice_id == ledger("id"),
                         queued.c.action == "create",
@@ -112,6 +115,7 @@ def enqueue(engine: Engine, organization_id: int) -> dict:
                 enqueueable("void").where(
                     ledger("organization_id") == organization_id,
                     ledger("status") == "cancelled",
+                    true() if named is None else ledger("id").in_(named),
                     exists().where(
                         queued.c.sales_invoice_id == ledger("id"),
                         queued.c.action == "create",
