@@ -77,7 +77,8 @@ def test_a_tiny_backfill_exports_every_organization_month_and_intake_keeps_worki
     assert result["intake_drops"] >= 1
     assert set(result["intake_statuses"]) == {"VALIDATED"}
     assert result["intake_p50_s"] > 0 and result["peak_rss_mb"] > 0
-    assert result["ratio_to_one_process"] == round(
-        result["backfill_seconds"] / result["one_process_seconds"], 2
+    # from the unrounded seconds; the printed ones are rounded to 0.1 s
+    assert result["ratio_to_one_process"] == pytest.approx(
+        result["backfill_seconds"] / result["one_process_seconds"], rel=0.1
     )
     assert "scratch" not in result and result["killed_after_grace"] >= 0
