@@ -6,7 +6,7 @@ incoming_invoices / sales_invoices. Materializing a partition exports that month
 Buchungsstapel, a DATEV Debitoren/Kreditoren file, an invoices CSV and a lines CSV in the
 FileStore, an `exports` row and one `export_items` row per invoice; booked incoming invoices
 move VALIDATED -> EXPORTED. Materializing it again writes a new version only when something
-changed. Backfills (history migrations) run up to 120 partitions per run, each materialized when
+changed. Backfills (history migrations) run up to 40 partitions per run, each materialized when
 its export is done.
 """
 
@@ -79,10 +79,12 @@ from invoice_pipelines.tenants.refusals import (
 
 MONTH_DIMENSION = "month"
 # A backfill's chunk (Dagster cuts the keys along the dimension with fewer of them): with no more
-# organizations than months, one organization's months, up to ten years a run; with more
-# organizations than months, up to 120 organizations of one month a run. At about 40 ms an
-# organization-month and direction, a chunk is seconds of work beside a run's start (issue 55).
-MAX_PARTITIONS_PER_RUN = 120
+# organizations than months, one organization's months, up to 40 a run; with more organizations
+# than months, up to 40 organizations of one month a run. The runs of one span of organizations
+# wait for each other (the coordinator's slot), so the spans are what runs side by side: at 120 a
+# run, a backfill of 100 organizations was one span and ran one run at a time (issue 55, `bench
+# backfill`); at 40 it is three, the backfill lane's cap.
+MAX_PARTITIONS_PER_RUN = 40
 
 
 # A month is exported once it is over: the partitions end with the last complete month, so no
