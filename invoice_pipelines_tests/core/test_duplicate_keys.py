@@ -7,9 +7,10 @@ from __future__ import annotations
 import unicodedata
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from invoice_pipelines.core import rules
 from invoice_pipelines.core.rules import comparison_text, invoice_number_key, seller_key
 
 # format characters (category Cf) suppliers' systems leave in: zero-width space, zero-width
@@ -126,3 +127,56 @@ def test_the_key_is_its_own_key(number) -> None:
     """Stored keys compared with keys of new numbers: folding a key again changes nothing."""
     key = invoice_number_key(number)
     assert key is None or invoice_number_key(key) == key
+
+
+def _char_by_char(text: str, keep) -> str:
+    return "".join(keep(c) for c in text)
+
+
+def _key_char_by_char(value: str) -> str:
+    """lookalike_key as it was written before its passes became decided-once tables (issue 59):
+    every character asked again."""
+    table = rules._prototypes()
+
+    def visible(text: str) -> str:
+        text = unicodedata.normalize("NFKC", text)
+        return _char_by_char(text, lambda c: "" if rules._invisible(c) else c)
+
+    def skeleton(text: str) -> str:
+        mapped = _char_by_char(unicodedata.normalize("NFD", text), lambda c: table.get(c, c))
+        return unicodedata.normalize("NFD", mapped)
+
+    def lookalike(text: str) -> str:
+        if not text:
+            return ""
+        letters = _char_by_char(
+            text, lambda c: table.get(c, c) if unicodedata.category(c)[0] == "L" else c
+        )
+        text = skeleton(visible(letters))
+        for _ in range(4):
+            folded = visible(skeleton(unicodedata.normalize("NFKC", text.casefold())))
+            if folded == text:
+                break
+            text = folded
+        return text.translate(rules._DIGIT_CLASSES)
+
+    def bare(text: str) -> str:
+        return _char_by_char(text, lambda c: "" if rules._is_separator(c) else c)
+
+    return bare(lookalike(bare(value))) or lookalike(value)
+
+
+# any character, look-alikes of other scripts, separators and default ignorables among them
+any_text = st.text(
+    alphabet=st.one_of(
+        st.characters(exclude_categories=("Cs",)),
+        st.sampled_from("RE-/_ .0Oo1lIiАЕОРСМѕ\u200b\u00ad\ufe0f\u034f\u2013\u30fc\u03f9"),
+    ),
+    max_size=16,
+)
+
+
+@settings(deadline=None)  # the first example reads the confusables table (0.1 s, more under load)
+@given(any_text)
+def test_the_key_is_the_key_asked_character_by_character(value) -> None:
+    assert rules.lookalike_key(value) == _key_char_by_char(value)
