@@ -26,7 +26,6 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -59,6 +58,7 @@ from invoice_pipelines.resources.files import Files
 from invoice_pipelines.resources.mail_message import MessageError
 from invoice_pipelines.resources.mail_types import SendError
 from invoice_pipelines.resources.smtp import Smtp
+from invoice_pipelines.resources.thread_pools import stopping_pool
 
 # a channel as this area uses it: the transport of resources/channels.py (`open_channel`)
 Channel = Transport
@@ -384,7 +384,8 @@ def _send(
         for shard in shards:
             sender.deliver(shard)
     else:
-        with ThreadPoolExecutor(max_workers=len(shards), thread_name_prefix=channel.name) as pool:
+        # interrupted (SIGTERM), the shards not yet started are given up
+        with stopping_pool(len(shards), channel.name, stop=sender.stopping) as pool:
             for future in [pool.submit(sender.deliver, shard) for shard in shards]:
                 future.result()
     summary.seconds = time.perf_counter() - started
@@ -403,6 +404,8 @@ class _Sender:
         self.retries, self.backoff_seconds = retries, backoff_seconds
         self.stamp = stamp  # requested_by, run_id, batch_job_id: kept with every delivery
         self.lock = threading.Lock()
+        # set when the run is interrupted: each connection ends after the message in hand
+        self.stopping = threading.Event()
 
     def commit(self, outcome: dict | None, intent: dict | None, refused: str | None = None):
         """The last message's outcome and the next one's intent, in one transaction; the
@@ -442,6 +445,8 @@ class _Sender:
         try:
             with self.channel.session() as client:
                 for invoice_id, sequence, again in shard:
+                    if self.stopping.is_set():
+                        raise SendError("the run was stopped", temporary=True)
                     pending_outcome = self._one(
                         client, invoice_id, sequence, again, pending_outcome
                     )

@@ -46,7 +46,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
 from sqlalchemy import Engine, and_, insert, select, update
@@ -103,6 +102,7 @@ from invoice_pipelines.quickbooks.sync.vendors import (
     home_currency,
     supplier_of,
 )
+from invoice_pipelines.resources.thread_pools import stopping_pool
 
 
 def letter_pdf(writer) -> Callable | None:
@@ -250,7 +250,8 @@ class BillPusher:
                 if body is not None:
                     pushes.append((candidate, body))
         if pushes:
-            with ThreadPoolExecutor(max_workers=max(1, self.workers)) as pool:
+            # interrupted (SIGTERM), the bills not yet started are given up (still pending)
+            with stopping_pool(max(1, self.workers)) as pool:
                 for _ in pool.map(lambda pair: self._send(*pair), pushes):
                     pass
         for candidate in deletes:

@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
 from sqlalchemy import Engine, and_, exists, func, select, true, update
@@ -65,6 +64,7 @@ from invoice_pipelines.quickbooks.sync.push_queue import (
     enqueueable,
     same_invoice,
 )
+from invoice_pipelines.resources.thread_pools import stopping_pool
 
 # the queue's actions of an invoice; a credit note has its own (credit_memos.py)
 INVOICE_ACTIONS = ("create", "void")
@@ -230,7 +230,8 @@ class InvoicePusher:
                 ready.append((candidate, body))
         chunks = [ready[i : i + MAX_BATCH] for i in range(0, len(ready), MAX_BATCH)]
         if chunks:
-            with ThreadPoolExecutor(max_workers=max(1, self.workers)) as pool:
+            # interrupted (SIGTERM), the batches not yet started are given up (still pending)
+            with stopping_pool(max(1, self.workers)) as pool:
                 for _ in pool.map(lambda chunk: self._push_chunk(chunk, customers), chunks):
                     pass
         self.push_voids()
