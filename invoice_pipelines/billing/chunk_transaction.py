@@ -17,7 +17,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
 
-from invoice_pipelines.billing import chunk_postgres, chunk_python, sequences
+from invoice_pipelines.billing import chunk_postgres, chunk_python
 from invoice_pipelines.billing.contract import (
     ChunkContext,
     ChunkFunction,
@@ -25,6 +25,7 @@ from invoice_pipelines.billing.contract import (
 )
 from invoice_pipelines.core.batch_requests import CUSTOMER_LINES
 from invoice_pipelines.core.numbering import NumberFormat
+from invoice_pipelines.db import sequences
 from invoice_pipelines.db.tables import (
     organizations,
 )

@@ -48,12 +48,12 @@ from decimal import Decimal, InvalidOperation
 from sqlalchemy import Engine, func, insert, select, update
 from sqlalchemy.engine import Connection
 
-from invoice_pipelines.billing.sequences import CREDIT_NOTES as CREDIT_NOTE_SERIES
-from invoice_pipelines.billing.sequences import lock_sequence, set_sequence
 from invoice_pipelines.core.dates import ImplausibleDay, check_plausible_day
 from invoice_pipelines.core.money import CENT, ZERO, MoneyError, round_cents, to_decimal
 from invoice_pipelines.core.numbering import InvalidNumberFormat, NumberFormat
 from invoice_pipelines.core.totals import vat_amount
+from invoice_pipelines.db.sequences import CREDIT_NOTES as CREDIT_NOTE_SERIES
+from invoice_pipelines.db.sequences import lock_sequence, set_sequence
 from invoice_pipelines.db.tables import (
     audit_log,
     customers,

@@ -20,12 +20,13 @@ from pathlib import Path
 
 from sqlalchemy import Engine, select
 
-from invoice_pipelines.db.tables import invoice_number_sequences, organizations
+from invoice_pipelines.db.sequences import INVOICES, read_sequence
+from invoice_pipelines.db.tables import organizations
 from invoice_pipelines.db.tenancy import resolve_organization, tenant_transaction
 from invoice_pipelines.history.csv_files import read_csv
 from invoice_pipelines.history.einvoices import read_folder
 from invoice_pipelines.history.records import PastInvoice, Refusal
-from invoice_pipelines.history.writing import INVOICE_SERIES, Written, write_sales, write_supplier
+from invoice_pipelines.history.writing import Written, write_sales, write_supplier
 from invoice_pipelines.supplier_register import own_party
 
 CHUNK = 2000  # invoices per transaction
@@ -117,12 +118,7 @@ def numbers_handed_out_again(
                 organizations.c.id == organization_id
             )
         ).scalar_one()
-        last = conn.execute(
-            select(invoice_number_sequences.c.last_value).where(
-                invoice_number_sequences.c.organization_id == organization_id,
-                invoice_number_sequences.c.name == INVOICE_SERIES,
-            )
-        ).scalar()
+        last = read_sequence(conn, organization_id, INVOICES)
     matcher = _format_regex(pattern)
     found = []
     for invoice in invoices:

@@ -14,26 +14,24 @@ import hashlib
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 
-from sqlalchemy import insert, select, text, update
+from sqlalchemy import insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from invoice_pipelines.core.numbering import reserve_block
 from invoice_pipelines.core.suppliers import name_skeleton, vat_id_key
+from invoice_pipelines.db.sequences import INVOICES, lock_sequence, set_sequence
 from invoice_pipelines.db.tables import (
     customers,
     incoming_invoice_lines,
     incoming_invoice_taxes,
     incoming_invoices,
-    invoice_number_sequences,
     sales_invoice_lines,
     sales_invoice_taxes,
     sales_invoices,
 )
 from invoice_pipelines.history.records import PastInvoice, Refusal
 
-# the organization's invoice series (billing/sequences.py INVOICES)
-INVOICE_SERIES = "sales_invoices"
 # a customer an e-invoice names that the organization does not know: created with this prefix
 # and a digest of its name and VAT id, so the same customer is found again the next time
 NEW_CUSTOMER_PREFIX = "H-"
@@ -231,35 +229,13 @@ def _match_buyers(conn: Connection, organization_id: int, invoices: list[PastInv
 
 def _lock_series(conn: Connection, organization_id: int) -> int:
     """Lock the organization's invoice series for this transaction; its last value (0 when it
-    has none yet). The same row lock batch invoicing takes (billing/sequences.py
-    lock_sequence): new invoices and history queue on it, so their blocks never overlap."""
-    params = {"org": organization_id, "name": INVOICE_SERIES}
-    ignore = "ON CONFLICT DO NOTHING" if conn.dialect.name == "postgresql" else ""
-    prefix = "INSERT" if ignore else "INSERT OR IGNORE"
-    conn.execute(
-        text(
-            f"{prefix} INTO invoice_number_sequences (organization_id, name, last_value) "
-            f"VALUES (:org, :name, 0) {ignore}"
-        ),
-        params,
-    )
-    lock = " FOR UPDATE" if conn.dialect.name == "postgresql" else ""
-    return conn.execute(
-        text(
-            "SELECT last_value FROM invoice_number_sequences "
-            f"WHERE organization_id = :org AND name = :name{lock}"
-        ),
-        params,
-    ).scalar_one()
+    has none yet). The same row lock batch invoicing takes: new invoices and history queue on it,
+    so their blocks never overlap."""
+    return lock_sequence(conn, organization_id, INVOICES)
 
 
 def _set_series(conn: Connection, organization_id: int, last_value: int, now: datetime) -> None:
-    q = invoice_number_sequences.c
-    conn.execute(
-        update(invoice_number_sequences)
-        .where(q.organization_id == organization_id, q.name == INVOICE_SERIES)
-        .values(last_value=last_value, updated_at=now)
-    )
+    set_sequence(conn, organization_id, INVOICES, last_value, now)
 
 
 def write_supplier(

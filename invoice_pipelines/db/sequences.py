@@ -1,6 +1,7 @@
 """An organization's number series (`invoice_number_sequences`): invoice numbers and credit note
 numbers each have one, locked by the transaction that takes numbers from it, so only a commit
-moves it and a rolled back transaction leaves no gap."""
+moves it and a rolled back transaction leaves no gap. Batch invoicing and credit notes (billing/)
+and the history import (history/) take their numbers through it."""
 
 from __future__ import annotations
 
