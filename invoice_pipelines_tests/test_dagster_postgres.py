@@ -6,7 +6,7 @@ import shutil
 from pathlib import Path
 
 import yaml
-from dagster import DagsterInstance, materialize
+from dagster import AssetKey, AssetMaterialization, DagsterInstance, asset, materialize
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
@@ -39,10 +39,8 @@ def test_pools_are_configured_only_when_an_op_uses_one():
     assert bool(instance["concurrency"].get("pools")) == bool(used), used
 
 
-def test_materialization_is_recorded_in_postgres(
-    tmp_path, monkeypatch, pg_scratch_factory, pg_database
-):
-    storage_url = make_url(pg_scratch_factory())
+def deployment_instance(tmp_path, monkeypatch, storage_url) -> None:
+    """DAGSTER_HOME with deploy/dagster.yaml and the DAGSTER_PG_* variables of storage_url."""
     home = tmp_path / "dagster_home"
     write_instance(home)
     monkeypatch.setenv("DAGSTER_HOME", str(home))
@@ -51,6 +49,53 @@ def test_materialization_is_recorded_in_postgres(
     monkeypatch.setenv("DAGSTER_PG_HOST", storage_url.host or "127.0.0.1")
     monkeypatch.setenv("DAGSTER_PG_PORT", str(storage_url.port or 5432))
     monkeypatch.setenv("DAGSTER_PG_DB", storage_url.database)
+
+
+def sessions_opened(storage_url) -> int:
+    """PostgreSQL's count of the sessions ever established to the database (what a DBA reads)."""
+    engine = create_engine(
+        storage_url.set(database="postgres").render_as_string(hide_password=False)
+    )
+    try:
+        with engine.connect() as conn:
+            return conn.execute(
+                text("SELECT sessions FROM pg_stat_database WHERE datname = :d"),
+                {"d": storage_url.database},
+            ).scalar_one()
+    finally:
+        engine.dispose()
+
+
+PARTITIONS = 60
+
+
+@asset
+def months_of_history(context) -> None:
+    """Reports one materialization a month, as a backfill run over many partitions does."""
+    for n in range(PARTITIONS):
+        context.log_event(AssetMaterialization("history_month", partition=f"month-{n}"))
+
+
+def test_a_run_keeps_one_connection_to_dagsters_storage(tmp_path, monkeypatch, pg_scratch_factory):
+    """A run's events do not each open a connection (issue 55): dagster-postgres' NullPool opened
+    two a materialization (its row, then its index rows), 120 and more for this run."""
+    storage_url = make_url(pg_scratch_factory())
+    deployment_instance(tmp_path, monkeypatch, storage_url)
+    with DagsterInstance.get() as instance:
+        before = sessions_opened(storage_url)
+        result = materialize([months_of_history], instance=instance)
+        assert result.success
+        opened = sessions_opened(storage_url) - before
+        materialized = instance.get_materialized_partitions(AssetKey("history_month"))
+    assert materialized == {f"month-{n}" for n in range(PARTITIONS)}
+    assert opened <= 10, f"{opened} connections for a run of {PARTITIONS} materializations"
+
+
+def test_materialization_is_recorded_in_postgres(
+    tmp_path, monkeypatch, pg_scratch_factory, pg_database
+):
+    storage_url = make_url(pg_scratch_factory())
+    deployment_instance(tmp_path, monkeypatch, storage_url)
 
     org = pg_database.new_organization()
     with DagsterInstance.get() as instance:

@@ -53,7 +53,9 @@ def test_the_deployment_differs_from_the_development_instance_only_in_storage_an
     assert development["storage"] == {
         "sqlite": {"base_dir": {"env": "INVOICE_PIPELINES_DAGSTER_DIR"}}
     }
-    postgres = deployment["storage"]["postgres"]["postgres_db"]
+    storage = deployment["storage"]["custom"]
+    assert storage["module"] == "invoice_pipelines.resources.instance_storage"
+    postgres = storage["config"]["postgres_db"]
     assert postgres["scheme"] == "postgresql+psycopg2"
     assert postgres["hostname"] == {"env": "DAGSTER_PG_HOST"}
 
