@@ -87,6 +87,16 @@ OLD_HEADLINES: dict[str, str | Callable[[dict], float | None]] = {
 }
 # figures compared beside the headline
 SECONDARY: dict[str, tuple[str, ...]] = {"documents": ("emails_per_s",)}
+# the brief's floors: HEAD/BASE with BASE d3afcdb, by scenario (headline) or (scenario, figure);
+# a round holds a floor when its median ratio reaches it, with margin when 10 % above it
+FLOORS: dict[str | tuple[str, str], float] = {
+    "export": 1.5,
+    "intake": 2.0,
+    "documents": 2.0,
+    ("documents", "emails_per_s"): 0.95,
+}
+MARGIN = 1.10
+FLOOR_BASE = "d3afcdb"
 
 
 def headline(scenario: str, result: dict) -> float | None:
@@ -179,6 +189,45 @@ def summarize(runs: list[dict]) -> dict:
             }
             for key, values in secondary.items()
         },
+    }
+
+
+def _floor_record(floor: float | None, medians: list[float | None]) -> dict:
+    """How the medians of the rounds stand against a floor: their spread, the rounds that held
+    it and the rounds that held it by MARGIN."""
+    known = [m for m in medians if m is not None]
+    record: dict = {
+        "round_medians": medians,
+        "spread": {
+            "min": _rounded(min(known, default=None)),
+            "median": _rounded(_median(known)),
+            "max": _rounded(max(known, default=None)),
+        },
+    }
+    if floor is not None:
+        record["floor"] = floor
+        record["rounds_holding"] = sum(1 for m in known if m >= floor)
+        record["rounds_with_margin"] = sum(1 for m in known if m >= floor * MARGIN)
+        record["every_round_with_margin"] = len(known) == len(medians) and all(
+            m >= floor * MARGIN for m in known
+        )
+    return record
+
+
+def rounds_summary(scenario: str, rounds: list[dict]) -> dict:
+    """`--repeat`: the spread of the rounds' median ratios, headline and secondary figures, each
+    against its floor (FLOORS) where the brief states one. `rounds`: summarize() per round."""
+    secondary = {
+        key: _floor_record(
+            FLOORS.get((scenario, key)),
+            [r["secondary"].get(key, {}).get("ratio_median") for r in rounds],
+        )
+        for key in SECONDARY.get(scenario, ())
+    }
+    return {
+        "rounds": len(rounds),
+        **_floor_record(FLOORS.get(scenario), [r["ratio_median"] for r in rounds]),
+        "secondary": secondary,
     }
 
 
@@ -337,20 +386,30 @@ def compare(args: argparse.Namespace, log: Callable[[str], None]) -> dict:
             log(f"{side.label}: {side.rev} ({side.commit[:10]}) in {side.root}, {side.environment}")
         runner = Runner(args.server, workdir, log)
         load_start = os.getloadavg()
+        runs: dict[str, list[dict]] = {s.spec: [] for s in scenarios}
+        rounds: dict[str, list[dict]] = {s.spec: [] for s in scenarios}
+        for round_ in range(args.repeat):  # each round: every scenario, its pairs A B A B ...
+            for scenario in scenarios:
+                mine = []
+                for pair in range(round_ * args.pairs + 1, (round_ + 1) * args.pairs + 1):
+                    for side in sides:
+                        run = runner.run(side, scenario, pair)
+                        mine.append(run)
+                        per_s = run.get("per_s")
+                        shown = run.get("error") or (
+                            f"{'-' if per_s is None else round(per_s, 1)}/s, "
+                            f"fraction of limit {run.get('fraction')}"
+                        )
+                        log(f"{scenario.spec} pair {pair} {side.label}: {shown}")
+                runs[scenario.spec] += mine
+                rounds[scenario.spec].append(summarize(mine))
         results = {}
         for scenario in scenarios:
-            runs = []
-            for pair in range(1, args.pairs + 1):
-                for side in sides:  # A B A B ...
-                    run = runner.run(side, scenario, pair)
-                    runs.append(run)
-                    per_s = run.get("per_s")
-                    shown = run.get("error") or (
-                        f"{'-' if per_s is None else round(per_s, 1)}/s, "
-                        f"fraction of limit {run.get('fraction')}"
-                    )
-                    log(f"{scenario.spec} pair {pair} {side.label}: {shown}")
-            results[scenario.spec] = {"scenario": scenario.name, **summarize(runs)}
+            results[scenario.spec] = {"scenario": scenario.name, **summarize(runs[scenario.spec])}
+            if args.repeat > 1:
+                results[scenario.spec]["repeat"] = rounds_summary(
+                    scenario.name, rounds[scenario.spec]
+                )
         load_end = os.getloadavg()
     finally:
         if not args.keep:
@@ -369,6 +428,8 @@ def compare(args: argparse.Namespace, log: Callable[[str], None]) -> dict:
         "base": {"rev": args.base, "commit": sides[0].commit},
         "head": {"rev": sides[1].rev, "commit": sides[1].commit},
         "pairs": args.pairs,
+        "repeat": args.repeat,
+        "floors_against": FLOOR_BASE,
         "order": "A B A B ... (base first in every pair), a fresh database per run",
         "load_average_start": [round(x, 2) for x in load_start],
         "load_average_end": [round(x, 2) for x in load_end],
@@ -401,6 +462,13 @@ def table(report: dict) -> str:
                 f"  {key:<32} {cell(extra['ratio_median'], 16)} {cell(extra['ratio_min'], 6)} "
                 f"{cell(extra['ratio_max'], 6)}"
             )
+        if "repeat" in row:
+            repeat = row["repeat"]
+            lines.append(_rounds_line("rounds' medians", repeat))
+            lines += [
+                _rounds_line(f"  {key} rounds' medians", figure)
+                for key, figure in repeat["secondary"].items()
+            ]
     load = report["load_average_start"], report["load_average_end"]
     lines.append(
         f"{report['pairs']} pairs, base {report['base']['commit'][:10]}, head "
@@ -408,6 +476,21 @@ def table(report: dict) -> str:
         f"{load[0][0]} at the start, {load[1][0]} at the end, {report['cores']} cores"
     )
     return "\n".join(lines)
+
+
+def _rounds_line(label: str, record: dict) -> str:
+    spread = record["spread"]
+    line = (
+        f"  {label}: {', '.join('-' if m is None else str(m) for m in record['round_medians'])} "
+        f"(min {spread['min']}, median {spread['median']}, max {spread['max']})"
+    )
+    if "floor" in record:
+        rounds = len(record["round_medians"])
+        line += (
+            f"; floor {record['floor']} (against {FLOOR_BASE}): held in "
+            f"{record['rounds_holding']}/{rounds}, by 10 % in {record['rounds_with_margin']}/{rounds}"
+        )
+    return line
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -425,6 +508,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--pairs", type=positive_int, default=MIN_PAIRS, help="A/B pairs (at least 3)"
+    )
+    parser.add_argument(
+        "--repeat",
+        type=positive_int,
+        default=1,
+        help="rounds of --pairs pairs each, one after another; prints each round's median "
+        "ratio, their spread, and the rounds that hold the brief's floor (by 10 %%)",
     )
     parser.add_argument("--head", default="HEAD", help="the revision to compare (default HEAD)")
     parser.add_argument(

@@ -22,6 +22,7 @@ from invoice_pipelines_devtools.bench.compare import (
     compare,
     database_url,
     headline,
+    rounds_summary,
     summarize,
     table,
 )
@@ -97,6 +98,33 @@ def test_ratios_are_per_pair_and_fractions_per_side():
     assert summary["secondary"]["e"] == {"ratio_median": 1.1, "ratio_min": 1.0, "ratio_max": 1.2}
 
 
+def _round(median: float, emails: float) -> dict:
+    return {"ratio_median": median, "secondary": {"emails_per_s": {"ratio_median": emails}}}
+
+
+def test_repeated_rounds_report_the_spread_of_their_medians_against_the_floor():
+    # documents: floor 2.0 (2.2 with the 10 % margin); its e-mails: 0.95 (1.045)
+    rounds = [_round(2.5, 1.05), _round(2.1, 0.97), _round(2.3, 0.80), _round(1.9, 1.10)]
+    summary = rounds_summary("documents", rounds)
+    assert summary["rounds"] == 4
+    assert summary["round_medians"] == [2.5, 2.1, 2.3, 1.9]
+    assert summary["spread"] == {"min": 1.9, "median": 2.2, "max": 2.5}
+    assert (summary["floor"], summary["rounds_holding"], summary["rounds_with_margin"]) == (
+        2.0,
+        3,
+        2,
+    )
+    assert summary["every_round_with_margin"] is False
+    emails = summary["secondary"]["emails_per_s"]
+    assert (emails["floor"], emails["rounds_holding"], emails["rounds_with_margin"]) == (0.95, 3, 2)
+    # a scenario without a floor reports its spread only
+    assert "floor" not in rounds_summary("overdue", [_round(1.0, 1.0), _round(1.2, 1.0)])
+    # a failed round (no median) is no round with margin
+    assert not rounds_summary("export", [_round(1.8, 1), _round(None, 1)])[
+        "every_round_with_margin"
+    ]
+
+
 def test_lock_pins_are_read_with_normalized_names(tmp_path):
     lock = tmp_path / "requirements-dev.lock"
     lock.write_text(
@@ -127,13 +155,16 @@ def test_head_against_itself_on_fresh_databases(pg_admin_url):
         working_tree=False,
         scenarios=["overdue --invoices 1000"],
         pairs=1,
+        repeat=2,
         server=server,
         keep=False,
     )
     messages: list[str] = []
     report = compare(args, messages.append)
     row = report["scenarios"]["overdue --invoices 1000"]
-    assert row["pairs"] == 1 and row["ratio_median"] > 0, messages
+    assert row["pairs"] == 2 and row["ratio_median"] > 0, messages  # 2 rounds of 1 pair
+    assert row["repeat"]["rounds"] == 2 and len(row["repeat"]["round_medians"]) == 2
+    assert "rounds' medians" in table(report)
     assert row["base"]["median_fraction_of_limit"] is not None
     assert row["head"]["median_fraction_of_limit"] is not None
     assert report["base"]["commit"] == report["head"]["commit"]
