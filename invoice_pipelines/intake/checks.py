@@ -1,26 +1,32 @@
 """Asset checks that guard `incoming_invoices`.
 
-- `no_failed_documents` (WARN), evaluated by every intake run: the documents this run processed
-  that ended FAILED, with file name and rule ids. A FAILED document is a supplier's bad file, not a
-  broken pipeline, so WARN: the run stays green for the documents it did record, and the asset
-  shows the failure without opening a log.
-- `no_stuck_documents` (WARN), on a schedule, across organizations: documents waiting in
-  UPLOADED/CREATED for more than 5 minutes. The upload sensor dispatches them again after 15
-  minutes, so a stuck document is a warning that recovery is under way, not data loss (ERROR is
-  kept for broken data, as in billing's checks).
-- `no_documents_waiting_for_review` (WARN), on the same schedule, across organizations: documents
-  in NEEDS_REVIEW. Nothing is broken (they are held on purpose, and no export counts them as
-  unbooked), but they are not booked until a person confirms or corrects them; the check names
-  them, why each waits and how to review it.
-- `validated_invoices_exportable` (WARN), on the same schedule, across organizations: VALIDATED
-  documents dated outside every month the export assets have a partition for (before
-  INVOICE_PIPELINES_EXPORT_START_MONTH, or after the running month). No export partition books
-  them and nothing else would say so; the check names them and the way out. Each intake run's
-  materialization lists its organization's (`not_exportable`).
-- `discounts_not_expiring` (WARN), on the same schedule, across organizations: early-payment
-  discounts (Skonto) of booked incoming invoices whose last day is today or within the next
-  3 days: money left on the table unless someone pays. Nothing is broken, so WARN; the check
-  names each invoice, its last day, the discount and the amount that settles it.
+Three judge a materialization and are evaluated by the intake run itself, for the run's
+organization (`check_specs` of the asset, yielded with its materialization: the UI shows their
+result on the latest materialization). All WARN and none blocking: a supplier's bad file or a
+document held for a person is no reason to stop the run or hold anything downstream.
+
+- `no_failed_documents`: the documents this run processed that ended FAILED, with file name and
+  rule ids. A FAILED document is a supplier's bad file, not a broken pipeline: the run stays green
+  for the documents it did record, and the asset shows the failure without opening a log.
+- `no_documents_waiting_for_review`: the organization's documents in NEEDS_REVIEW after the run.
+  Nothing is broken (they are held on purpose, and no export counts them as unbooked), but they
+  are not booked until a person confirms or corrects them; the check names them, why each waits
+  and how to review it.
+- `validated_invoices_exportable`: the organization's VALIDATED documents dated outside every
+  month the export assets have a partition for (before INVOICE_PIPELINES_EXPORT_START_MONTH, or
+  after the running month). No export partition books them and nothing else would say so; the
+  check names them and the way out.
+
+Two watch what time does, not what a run wrote, so they run on a schedule across organizations
+(`incoming_invoices_checks_schedule`, every 5 minutes) and their descriptions say so:
+
+- `no_stuck_documents`: documents waiting in UPLOADED/CREATED for more than 5 minutes. The upload
+  sensor dispatches them again after 15 minutes, so a stuck document is a warning that recovery is
+  under way, not data loss (ERROR is kept for broken data, as in billing's checks).
+- `discounts_not_expiring`: early-payment discounts (Skonto) of booked incoming invoices whose last
+  day is today or within the next 3 days: money left on the table unless someone pays. Nothing is
+  broken, so WARN; the check names each invoice, its last day, the discount and the amount that
+  settles it.
 """
 
 from collections import defaultdict
@@ -36,11 +42,9 @@ from dagster import (
     asset_check,
 )
 
-from invoice_pipelines.core.export_months import export_months
-from invoice_pipelines.db.incoming_months import validated_outside_months
 from invoice_pipelines.db.tenancy import system_transaction
 from invoice_pipelines.intake.discounts import expiring_discounts
-from invoice_pipelines.intake.incoming_invoices import documents_in_review, stuck_documents
+from invoice_pipelines.intake.incoming_invoices import stuck_documents
 from invoice_pipelines.metadata import markdown_table
 from invoice_pipelines.resources.database import Database
 
@@ -96,8 +100,8 @@ def no_failed_documents_result(processed: int, failed: list[dict]) -> AssetCheck
 @asset_check(
     asset=INCOMING_INVOICES,
     name="no_stuck_documents",
-    description="No document has waited in UPLOADED/CREATED for more than 5 minutes (all "
-    "organizations). Runs every 5 minutes (incoming_invoices_checks_schedule).",
+    description="Scheduled check (every 5 minutes, incoming_invoices_checks_schedule, all "
+    "organizations): no document has waited in UPLOADED/CREATED for more than 5 minutes.",
 )
 def no_stuck_documents(context: AssetCheckExecutionContext, database: Database) -> AssetCheckResult:
     with system_transaction(database.get_engine()) as conn:
@@ -152,29 +156,25 @@ def in_review_table(docs: list[dict], *, with_organization: bool = True) -> str:
     )
 
 
-@asset_check(
+no_documents_waiting_for_review_spec = AssetCheckSpec(
+    "no_documents_waiting_for_review",
     asset=INCOMING_INVOICES,
-    name="no_documents_waiting_for_review",
-    description="No document waits in NEEDS_REVIEW (all organizations): WARN with the documents "
-    "a person has to confirm, correct or reject before they are booked, and why each waits. "
-    "Runs every 5 minutes (incoming_invoices_checks_schedule).",
+    description="After this intake run, no document of its organization waits in NEEDS_REVIEW: "
+    "WARN with the documents a person has to confirm, correct or reject before they are booked, "
+    "and why each waits.",
 )
-def no_documents_waiting_for_review(
-    context: AssetCheckExecutionContext, database: Database
-) -> AssetCheckResult:
-    with system_transaction(database.get_engine()) as conn:
-        by_org, docs = documents_in_review(conn, limit=TABLE_ROWS)
-    count = sum(by_org.values())
-    metadata = {
-        "in_review": MetadataValue.int(count),
-        "by_organization": MetadataValue.json(by_org),
-    }
+
+
+def no_documents_waiting_for_review_result(count: int, docs: list[dict]) -> AssetCheckResult:
+    """The check for one organization: `count` documents in review, the oldest `docs` of them."""
+    metadata = {"in_review": MetadataValue.int(count)}
     if docs:
         metadata["documents_in_review"] = MetadataValue.md(
-            in_review_table(docs)
+            in_review_table(docs, with_organization=False)
             + (f"\n\n(the oldest {len(docs)} of {count})" if count > len(docs) else "")
         )
     return AssetCheckResult(
+        check_name=no_documents_waiting_for_review_spec.name,
         passed=not count,
         severity=AssetCheckSeverity.WARN,
         metadata=metadata,
@@ -231,19 +231,21 @@ def not_exportable_summary(count: int, first_month: str, last_month: str) -> str
     )
 
 
-@asset_check(
+validated_invoices_exportable_spec = AssetCheckSpec(
+    "validated_invoices_exportable",
     asset=INCOMING_INVOICES,
-    name="validated_invoices_exportable",
-    description="Every VALIDATED document is dated within the months incoming_invoice_exports "
-    "has partitions for (INVOICE_PIPELINES_EXPORT_START_MONTH to the running month); WARN with "
-    "the documents no export can book and the way out (all organizations, every 5 minutes).",
+    description="After this intake run, every VALIDATED document of its organization is dated "
+    "within the months incoming_invoice_exports has partitions for "
+    "(INVOICE_PIPELINES_EXPORT_START_MONTH to the running month); WARN with the documents no "
+    "export can book and the way out.",
 )
-def validated_invoices_exportable(
-    context: AssetCheckExecutionContext, database: Database
+
+
+def validated_invoices_exportable_result(
+    count: int, docs: list[dict], first: str, last: str
 ) -> AssetCheckResult:
-    first, last = export_months()
-    with system_transaction(database.get_engine()) as conn:
-        count, docs = validated_outside_months(conn, first, last, limit=TABLE_ROWS)
+    """The check for one organization: `count` VALIDATED documents outside the export months
+    `first` to `last`, the first `docs` of them."""
     metadata = {
         "not_exportable": MetadataValue.int(count),
         "export_months": MetadataValue.text(f"{first} to {last}"),
@@ -254,6 +256,7 @@ def validated_invoices_exportable(
             + (f"\n\n(the first {len(docs)} of {count})" if count > len(docs) else "")
         )
     return AssetCheckResult(
+        check_name=validated_invoices_exportable_spec.name,
         passed=not count,
         severity=AssetCheckSeverity.WARN,
         metadata=metadata,
@@ -263,6 +266,14 @@ def validated_invoices_exportable(
             else f"every VALIDATED document lies in an export month ({first} to {last})"
         ),
     )
+
+
+# evaluated by every intake run, in the order the asset yields them
+INTAKE_RUN_CHECKS = (
+    no_failed_documents_spec,
+    no_documents_waiting_for_review_spec,
+    validated_invoices_exportable_spec,
+)
 
 
 DISCOUNT_WARNING_DAYS = 3
@@ -316,9 +327,10 @@ def discounts_not_expiring_result(found: list[dict], within_days: int) -> AssetC
 @asset_check(
     asset=INCOMING_INVOICES,
     name="discounts_not_expiring",
-    description="No early-payment discount (Skonto) of a booked incoming invoice runs out today "
-    f"or within {DISCOUNT_WARNING_DAYS} days (all organizations): WARN with each invoice, its "
-    "last day, the discount and the amount to pay. Runs every 5 minutes.",
+    description="Scheduled check (every 5 minutes, incoming_invoices_checks_schedule, all "
+    "organizations): no early-payment discount (Skonto) of a booked incoming invoice runs out "
+    f"today or within {DISCOUNT_WARNING_DAYS} days; WARN with each invoice, its last day, the "
+    "discount and the amount to pay.",
 )
 def discounts_not_expiring(
     context: AssetCheckExecutionContext, database: Database

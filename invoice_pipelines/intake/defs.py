@@ -55,16 +55,16 @@ from invoice_pipelines.db.tenancy import (
 from invoice_pipelines.einvoice.classes import POLICY_SETTING, PolicyError, checked_policy
 from invoice_pipelines.intake.checks import (
     HOW_TO_REVIEW,
+    INTAKE_RUN_CHECKS,
     TABLE_ROWS,
     discounts_not_expiring,
     failed_documents_table,
     in_review_table,
-    no_documents_waiting_for_review,
+    no_documents_waiting_for_review_result,
     no_failed_documents_result,
-    no_failed_documents_spec,
     no_stuck_documents,
     not_exportable_table,
-    validated_invoices_exportable,
+    validated_invoices_exportable_result,
     way_out,
 )
 from invoice_pipelines.intake.incoming_invoices import (
@@ -259,7 +259,8 @@ def _metadata(
     group_name="intake",
     kinds={"python", "sql", "pdf"},
     owners=OWNERS,
-    check_specs=[no_failed_documents_spec],
+    # judged by the run that wrote it, so the UI shows them on the latest materialization
+    check_specs=list(INTAKE_RUN_CHECKS),
     # scans are read by OCR here (CPU-bound Tesseract or Google Vision's quota): the `ocr` pool
     # limits how many such runs work at once across all organizations (deploy/dagster.yaml)
     pool="ocr",
@@ -344,13 +345,14 @@ def incoming_invoices(
         context.log_event(register_materialization(engine, org))
     yield MaterializeResult(metadata=metadata)
     yield no_failed_documents_result(summary.processed, failed)
+    yield no_documents_waiting_for_review_result(*in_review)
+    yield validated_invoices_exportable_result(outside_count, outside, first, last)
 
 
-# The asset and the check it evaluates itself; not the scheduled checks (no_stuck_documents,
-# validated_invoices_exportable), which an asset job would otherwise run along with every intake
-# run.
+# The asset and the checks it evaluates itself; not the scheduled checks (no_stuck_documents,
+# discounts_not_expiring), which an asset job would otherwise run along with every intake run.
 INCOMING_INVOICES_RUN = AssetSelection.assets(incoming_invoices).without_checks() | (
-    AssetSelection.checks(no_failed_documents_spec.key)
+    AssetSelection.checks(*(spec.key for spec in INTAKE_RUN_CHECKS))
 )
 
 # Both jobs run in one process: a run is one step, and a step subprocess would only add start-up
@@ -530,16 +532,10 @@ def upload_sensor(context: SensorEvaluationContext, database: Database, upload_s
 
 incoming_invoices_checks_job = define_asset_job(
     "incoming_invoices_checks_job",
-    selection=AssetSelection.checks(
-        no_stuck_documents,
-        no_documents_waiting_for_review,
-        validated_invoices_exportable,
-        discounts_not_expiring,
-    ),
+    selection=AssetSelection.checks(no_stuck_documents, discounts_not_expiring),
     executor_def=in_process_executor,
-    description="Evaluates the no_stuck_documents, no_documents_waiting_for_review, "
-    "validated_invoices_exportable and discounts_not_expiring checks of incoming_invoices (all "
-    "organizations).",
+    description="Evaluates the scheduled checks of incoming_invoices, no_stuck_documents and "
+    "discounts_not_expiring (all organizations); the intake run evaluates the others.",
 )
 
 incoming_invoices_checks_schedule = ScheduleDefinition(
@@ -548,8 +544,7 @@ incoming_invoices_checks_schedule = ScheduleDefinition(
     cron_schedule="*/5 * * * *",
     default_status=DefaultScheduleStatus.RUNNING,
     description="Every 5 minutes: warns when a document has waited in UPLOADED/CREATED for more "
-    "than 5 minutes, waits in NEEDS_REVIEW for a person, or is VALIDATED but dated outside every "
-    "export month, and when an early-payment discount runs out within 3 days.",
+    "than 5 minutes, and when an early-payment discount runs out within 3 days.",
 )
 
 
@@ -671,12 +666,7 @@ supplier_notices_schedule = ScheduleDefinition(
 
 defs = Definitions(
     assets=[uploads, incoming_invoices, supplier_register],
-    asset_checks=[
-        no_stuck_documents,
-        no_documents_waiting_for_review,
-        validated_invoices_exportable,
-        discounts_not_expiring,
-    ],
+    asset_checks=[no_stuck_documents, discounts_not_expiring],
     jobs=[
         intake_job,
         retry_failed_invoices_job,

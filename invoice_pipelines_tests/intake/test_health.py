@@ -9,12 +9,7 @@ from invoice_pipelines.db.tables import incoming_invoices
 from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.db.types import utcnow
 from invoice_pipelines.intake import defs as intake_defs
-from invoice_pipelines.intake.checks import (
-    discounts_not_expiring,
-    no_documents_waiting_for_review,
-    no_stuck_documents,
-    validated_invoices_exportable,
-)
+from invoice_pipelines.intake.checks import discounts_not_expiring, no_stuck_documents
 from invoice_pipelines.intake.incoming_invoices import register_upload
 from invoice_pipelines.intake.parser_resource import DocumentParser
 from invoice_pipelines.resources.database import Database
@@ -43,12 +38,7 @@ def _doc(db, org, name, minutes_ago):
 def _check(db):
     job = Definitions(
         assets=[intake_defs.incoming_invoices],
-        asset_checks=[
-            no_stuck_documents,
-            no_documents_waiting_for_review,
-            validated_invoices_exportable,
-            discounts_not_expiring,
-        ],
+        asset_checks=[no_stuck_documents, discounts_not_expiring],
         jobs=[intake_defs.incoming_invoices_checks_job],
         resources={
             "database": Database(url=db.url),

@@ -5,51 +5,28 @@ running month; the ZUGFeRD sample is dated 2018-03-05, so no partition of incomi
 can ever book it. Before, it sat VALIDATED and nothing said so.
 """
 
-from dagster import DagsterInstance, Definitions
 from sqlalchemy import select
 
 from invoice_pipelines.cli import main
 from invoice_pipelines.db.tables import incoming_invoices
 from invoice_pipelines.db.tenancy import tenant_transaction
-from invoice_pipelines.intake import defs as intake_defs
-from invoice_pipelines.intake.checks import (
-    discounts_not_expiring,
-    no_documents_waiting_for_review,
-    no_stuck_documents,
-    validated_invoices_exportable,
-)
 from invoice_pipelines.intake.uploads import ScanState, scan_uploads
 from invoice_pipelines.resources.upload_stores import LocalUploadStore
 from invoice_pipelines_tests.conftest import samples_dir
 from invoice_pipelines_tests.exports.books import DATEV
 from invoice_pipelines_tests.intake.test_intake_jobs import (
     GOOD_CII,
+    _check,
     _drop,
     _materialization,
-    _resources,
+    _run,
     _run_intake,
 )
 
 
-def _scheduled_check(db, store):
-    job = Definitions(
-        assets=[intake_defs.incoming_invoices],
-        asset_checks=[
-            no_stuck_documents,
-            no_documents_waiting_for_review,
-            validated_invoices_exportable,
-            discounts_not_expiring,
-        ],
-        jobs=[intake_defs.incoming_invoices_checks_job],
-        resources=_resources(db, store),
-    ).resolve_job_def("incoming_invoices_checks_job")
-    result = job.execute_in_process(instance=DagsterInstance.ephemeral())
-    [evaluation] = [
-        e
-        for e in result.get_asset_check_evaluations()
-        if e.check_name == "validated_invoices_exportable"
-    ]
-    return evaluation
+def _exportable_check(result):
+    """The intake run's own evaluation of validated_invoices_exportable."""
+    return _check(result, "validated_invoices_exportable")
 
 
 def _status(db, org, doc_id):
@@ -68,8 +45,6 @@ def test_a_validated_invoice_before_the_first_export_month_is_named_with_the_way
     _drop(store, org, {"einfach-2018.xml": (samples_dir() / GOOD_CII).read_bytes()})
     scan = scan_uploads(db.engine, store, ScanState())
     [doc_id] = [i for b in scan.batches for i in b.document_ids]
-    assert _scheduled_check(db, store).passed  # nothing VALIDATED yet
-
     result = _run_intake(db, store, org, [doc_id])
 
     assert _status(db, org, doc_id) == "VALIDATED"
@@ -80,8 +55,8 @@ def test_a_validated_invoice_before_the_first_export_month_is_named_with_the_way
     assert "einfach\\-2018.xml" in table or "einfach-2018.xml" in table
     assert "2018-03" in table and "INVOICE\\_PIPELINES\\_EXPORT\\_START\\_MONTH=2018-03" in table
     assert f"export --org {org['slug']} --month 2018-03 --direction incoming" in table
-    # ... and so does the scheduled check, which keeps saying it until the invoice is exported
-    check = _scheduled_check(db, store)
+    # ... and so does the run's check, on the materialization it wrote
+    check = _exportable_check(result)
     assert not check.passed and check.severity.value == "WARN"
     assert check.metadata["not_exportable"].value == 1
     assert check.metadata["export_months"].value.startswith("2020-01 to ")
@@ -93,4 +68,5 @@ def test_a_validated_invoice_before_the_first_export_month_is_named_with_the_way
     code = main(["export", "--org", org["slug"], "--month", "2018-03", "--direction", "incoming"])
     assert code == 0, capsys.readouterr()
     assert _status(db, org, doc_id) == "EXPORTED"
-    assert _scheduled_check(db, store).passed
+    # the organization's next intake run (here by hand, nothing waiting) finds it booked
+    assert _exportable_check(_run("intake_job", db, store, org["slug"], {})).passed
