@@ -327,14 +327,29 @@ def _demo(
     return DemoInvoice(f"{slug}_{number}{suffix}.{extension}", form, invoice, seller, days)
 
 
+def in_last_closed_month(today: date, days_before_running_month: int) -> date:
+    """A day of the month before `today`'s (`days_before_running_month`, 1 to 28, before its 1st).
+
+    The export assets' month partitions end with the last complete month: what the demo dates
+    there is what a newcomer can export from the UI, whatever day the demo is seeded."""
+    if not 1 <= days_before_running_month <= 28:
+        raise ValueError("1 to 28 days before the 1st lie in the month before on every day")
+    return today.replace(day=1) - timedelta(days=days_before_running_month)
+
+
 def demo_invoice_set(today: date) -> list[DemoInvoice]:
-    """The demo invoices as data, in the order demo_supplier_invoices writes them."""
+    """The demo invoices as data, in the order demo_supplier_invoices writes them.
+
+    The two XML invoices are dated in the last closed month (the month an export can book from
+    the UI), the text PDF and the scan in the days before `today`."""
+    office_issued = in_last_closed_month(today, 6)
+    freight_issued = in_last_closed_month(today, 15)
     return [
         _demo(
             "xrechnung-cii",
             OFFICE_SUPPLIER,
-            f"RE-{today:%Y%m%d}-017",
-            today - timedelta(days=3),
+            f"RE-{office_issued:%Y%m%d}-017",
+            office_issued,
             30,
             [
                 LineItem("Kopierpapier A4 80 g/m², Karton 5 x 500 Blatt", D("8"), D("21.90"), unit_code="XPK"),
@@ -346,8 +361,8 @@ def demo_invoice_set(today: date) -> list[DemoInvoice]:
         _demo(
             "ubl",
             LOGISTICS_SUPPLIER,
-            f"NHL{today:%y%m%d}88",
-            today - timedelta(days=12),
+            f"NHL{freight_issued:%y%m%d}88",
+            freight_issued,
             14,
             [
                 LineItem("Stückguttransport Solingen - Hamburg, 2 Paletten", D("3"), D("148.00"), unit_code="C62"),

@@ -317,6 +317,8 @@ ORDER_STATUS_MIX = ["reviewed"] * 6 + ["pending"] * 2 + ["draft", "cancelled"]
 # work to show: (days before the seeding, customer number, [(sku, quantity)]), 14 days to pay:
 # 6, 26 and 61 days overdue, due for a reminder, a first dunning and a final notice (the default
 # German levels: 1, 14 and 30 days). Invoiced through batch invoicing like any other invoice.
+# Issued 20, 40 and 75 days before the seeding, at least one of them lies in the last closed month
+# on every day of the year (the month a newcomer can export from the UI; docs/demo.md).
 DEMO_OVERDUE_ORGANIZATION = "mueller-werkzeugbau"
 DEMO_OVERDUE_DUE_DAYS = 14
 DEMO_OVERDUE = [
