@@ -34,6 +34,7 @@ from invoice_pipelines.tenants.run_coordinator import (
     BULK_RUN_TAGS,
     LANE_TAG,
     SLOT_TAG,
+    WAITS_ON_TAG,
 )
 from invoice_pipelines_tests.import_probe import PATH_ONLY, probe
 
@@ -448,6 +449,12 @@ def test_concurrency_limits_equal_the_instance_template(values, instance_templat
                 "value": BACKFILL_RUN_TAGS[BULK_KIND_TAG],
                 "limit": (most - 2) // 2,
             },
+            # each outside service's runs (issue 56) at most half of the bulk lane too
+            {
+                "key": WAITS_ON_TAG,
+                "value": {"applyLimitPerUniqueValue": True},
+                "limit": (most - 2) // 2,
+            },
         ]
     pools = values["concurrency"]["pools"]
     assert values["concurrency"]["enabled"] is True
@@ -743,6 +750,9 @@ def test_the_ocr_asset_is_in_the_ocr_pool_and_quickbooks_assets_in_theirs():
     assert defs.resolve_assets_def("incoming_invoices").op.pool == "ocr"
     for name in ("qbo_customers", "qbo_items", "qbo_invoices", "qbo_payments"):
         assert defs.resolve_assets_def(name).op.pool == "quickbooks", name
+    # the providers' rate limits: each a lane of its own (tenants/run_coordinator.py)
+    assert defs.resolve_assets_def("invoice_emails").op.pool == "mail"
+    assert defs.resolve_assets_def("invoice_text_messages").op.pool == "text_messages"
 
 
 # The chart's S3ComputeLogManager keys and the dagster-aws config fields its template writes them as

@@ -124,6 +124,8 @@ def _deliver(context, config, database, document_store, channel):
     group_name="delivery",
     kinds={"python", "email"},
     owners=OWNERS,
+    # waits on the mail provider's rate limit: a lane of its own (tenants/run_coordinator.py)
+    pool="mail",
     check_specs=[
         AssetCheckSpec(
             CHECK,
@@ -168,6 +170,8 @@ class TextConfig(EmailConfig):
     group_name="delivery",
     kinds={"python"},
     owners=OWNERS,
+    # waits on the text message provider's rate limit: a lane of its own
+    pool="text_messages",
     # the database, the documents and the resources the text channels go out through
     required_resource_keys={"database", "document_store", *resources_of(TEXT_CHANNELS)},
     description="Sales invoices announced by SMS or WhatsApp (amount, due date, payment "

@@ -37,7 +37,18 @@ Lanes, so that a dropped invoice never waits behind bulk work (issue 47):
   organization slot `<slug>/intake`. The limit on `invoice_pipelines/organization_slot` holds one
   run per slot, so an organization has one intake run at a time beside at most one other run of
   it, instead of waiting for its own batch, documents or QuickBooks run to end;
-- every other organization run has the slot `<slug>`: one at a time per organization, as before;
+- a run whose ops wait on an outside service's rate limit (an op in one of `RATE_LIMITED_POOLS`:
+  QuickBooks, whose limit is per company, one company per organization; the mail and text
+  message providers, whose limits are per provider) is in that service's lane (issue 56): the
+  slot `<slug>/<service>` and `WAITS_ON_TAG`. One run per organization and service, since a
+  second would only share the same limit; how many at once across organizations is the pool's
+  limit, sized by the service's (`dagster instance concurrency set quickbooks N`); and the
+  instance caps each service below the bulk lane (`invoice_pipelines/waits_on`), so hours of a
+  rate-limited QuickBooks push never hold the organization's documents, deliveries' rendering,
+  exports or dunning, nor the bulk lane's last slots. A long push ends after a bounded chunk and
+  its sensor asks for the next (quickbooks/defs.py), so a person's run goes in between;
+- every other organization run (local work) has the slot `<slug>`: one at a time per
+  organization, as before;
 - bulk runs (batch invoicing, documents, QuickBooks syncs) carry `BULK_RUN_TAGS`, set by their
   sensors and schedules; the instance limits `invoice_pipelines/lane=bulk` to fewer runs than
   `max_concurrent_runs`, so they never take the last slots;
@@ -70,7 +81,8 @@ from invoice_pipelines.tenants.partitions import ORGANIZATION_TAG, ORGANIZATIONS
 ORGANIZATION_FIELD = "organization"
 PARTITION_TAG = "dagster/partition"
 
-# the tag the per-organization limit keys on: the organization's slug, `<slug>/intake` for intake
+# the tag the per-organization limit keys on: the organization's slug, `<slug>/intake` for intake,
+# `<slug>/<service>` for work that waits on an outside service
 SLOT_TAG = "invoice_pipelines/organization_slot"
 LANE_TAG = "invoice_pipelines/lane"
 PRIORITY_TAG = "dagster/priority"  # Dagster's: higher values leave the queue first
@@ -85,17 +97,38 @@ RANGE_END_TAG = "dagster/asset_partition_range_end"
 # and leave the queue after every other run: a migration's history never holds today's work
 BULK_KIND_TAG = "invoice_pipelines/bulk"
 BACKFILL_RUN_TAGS = {LANE_TAG: "bulk", BULK_KIND_TAG: "backfill", PRIORITY_TAG: "-20"}
+# the pools (Dagster's, set on the ops) whose work waits on an outside service's rate limit: a
+# run with an op in one of them is in that service's lane, named by the pool
+RATE_LIMITED_POOLS = frozenset({"quickbooks", "mail", "text_messages"})
+# the outside service a run waits on; the instance caps each one's runs below the bulk lane
+WAITS_ON_TAG = "invoice_pipelines/waits_on"
 
 
-def lane_tags(run: DagsterRun, slug: str | None) -> dict[str, str]:
-    """The tags a run gets before it is queued: its lane's (intake runs, backfill runs) and its
-    organization slot."""
+def waits_on(run: DagsterRun) -> str | None:
+    """The outside service whose rate limit a run's ops wait on (`RATE_LIMITED_POOLS`), or None
+    for local work. Dagster records a run's pools from its execution plan when it creates the run,
+    however it was launched."""
+    concurrency = run.run_op_concurrency
+    pools = (concurrency.all_pools if concurrency else None) or ()
+    found = sorted(pool for pool in pools if pool in RATE_LIMITED_POOLS)
+    return found[0] if found else None
+
+
+def lane_tags(run: DagsterRun, slug: str | None, span: str | None = None) -> dict[str, str]:
+    """The tags a run gets before it is queued: its lane's (intake runs, backfill runs, runs that
+    wait on an outside service) and its slot: the organization's (`slug`), else the span's of a
+    range over several organizations (`span`)."""
     intake = run.job_name in INTAKE_JOBS
     tags = dict(INTAKE_RUN_TAGS) if intake else {}
     if not intake and run.tags.get(BACKFILL_TAG):
         tags.update(BACKFILL_RUN_TAGS)
-    if slug:
-        tags[SLOT_TAG] = f"{slug}/intake" if intake else slug
+    service = None if intake else waits_on(run)
+    if service:
+        tags[WAITS_ON_TAG] = service
+    slot = slug or span
+    if slot:
+        lane = "intake" if intake else service
+        tags[SLOT_TAG] = f"{slot}/{lane}" if lane else slot
     return {key: value for key, value in tags.items() if run.tags.get(key) != value}
 
 
@@ -310,9 +343,7 @@ class OrganizationRunCoordinator(QueuedRunCoordinator):
         slug: str | None,
         span: str | None = None,
     ) -> DagsterRun:
-        tags = lane_tags(run, slug)
-        if span and not slug and run.tags.get(SLOT_TAG) != span:
-            tags[SLOT_TAG] = span
+        tags = lane_tags(run, slug, span)
         if slug and run.tags.get(ORGANIZATION_TAG) != slug:
             tags[ORGANIZATION_TAG] = slug
         if tags:

@@ -24,11 +24,14 @@ from invoice_pipelines.tenants.partitions import ORGANIZATION_TAG, ORGANIZATIONS
 from invoice_pipelines.tenants.run_coordinator import (
     BACKFILL_TAG,
     BULK_KIND_TAG,
+    BULK_RUN_TAGS,
     LANE_TAG,
     PARTITION_TAG,
     PRIORITY_TAG,
     RANGE_END_TAG,
     RANGE_START_TAG,
+    SLOT_TAG,
+    WAITS_ON_TAG,
     ConflictingOrganizations,
     OrganizationRunCoordinator,
     config_refusal,
@@ -420,3 +423,59 @@ def test_a_range_of_one_organization_is_limited_per_organization(db, workspace):
     assert len(started) == 2, started
     assert len(started & {"jan-jun", "jul-dec"}) == 1, started
     assert len(started & {"both-jan", "both-feb"}) == 1, started
+
+
+def test_a_quickbooks_push_holds_its_own_lane_not_the_organizations_documents(db, workspace):
+    """Issue 56: after a 100,000-order batch the organization's one slot went to a QuickBooks
+    push that QBO's 500 requests a minute make hours long, and its documents runs sat queued
+    behind it. A run that waits on QuickBooks (its ops are in the `quickbooks` pool) is in a lane
+    of its own, one run per company: the organization's documents run starts beside the push;
+    a second push of the same company still waits, and so does a second documents run."""
+    shop = make_shop(db)
+    slug = shop.org["slug"]
+    instance = workspace.instance
+
+    def queued(job_name: str, op_name: str) -> dict:
+        # as the sensors request them: bulk work of the organization's partition
+        launched = launch(workspace, job_name, op_name, {}, tags=BULK_RUN_TAGS, partition=slug)
+        assert launched["__typename"] == "LaunchRunSuccess", launched
+        return launched["run"]
+
+    def status(run: dict) -> DagsterRunStatus:
+        return instance.get_run_by_id(run["runId"]).status
+
+    push = queued("qbo_invoices_job", "qbo_invoices")
+    assert tags_of(push)[SLOT_TAG] == f"{slug}/quickbooks"
+    assert tags_of(push)[WAITS_ON_TAG] == "quickbooks"
+    dequeue_once(workspace)
+    assert status(push) == DagsterRunStatus.STARTING  # the push holds its lane for hours
+
+    documents = queued("documents_job", "sales_invoice_documents")
+    next_push = queued("qbo_invoices_job", "qbo_invoices")
+    more_documents = queued("documents_job", "sales_invoice_documents")
+    assert tags_of(documents)[SLOT_TAG] == slug
+    assert WAITS_ON_TAG not in tags_of(documents)
+    dequeue_once(workspace)
+    assert status(documents) == DagsterRunStatus.STARTING
+    # one run per company and per organization's local lane, as before
+    assert status(next_push) == DagsterRunStatus.QUEUED
+    assert status(more_documents) == DagsterRunStatus.QUEUED
+
+
+def test_a_range_run_that_waits_on_quickbooks_has_the_spans_quickbooks_lane(db, workspace):
+    """The daily QuickBooks syncs run over a range of organizations: their slot is the span's in
+    the QuickBooks lane, apart from a local backfill over the same span."""
+    shop, other = make_shop(db), make_shop(db)
+    slugs = [shop.org["slug"], other.org["slug"]]
+    workspace.instance.add_dynamic_partitions(ORGANIZATIONS_PARTITIONS_NAME, slugs)
+    launched = launch(
+        workspace,
+        "qbo_payments_job",
+        "qbo_payments",
+        {},
+        tags={RANGE_START_TAG: slugs[0], RANGE_END_TAG: slugs[1], **BULK_RUN_TAGS},
+    )
+    assert launched["__typename"] == "LaunchRunSuccess", launched
+    tags = tags_of(launched["run"])
+    assert tags[SLOT_TAG] == f"{slugs[0]}..{slugs[1]}/quickbooks"
+    assert tags[WAITS_ON_TAG] == "quickbooks"
