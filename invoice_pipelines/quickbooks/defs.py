@@ -102,6 +102,10 @@ ORGANIZATIONS_PER_RUN = 10
 TOKEN_CHECK = "tokens_not_expiring"
 BILLS_WAITING_CHECK = "bills_waiting"
 BILL_AMOUNTS_CHECK = "bill_amounts_agree"
+# pushes that may take hours (100,000 invoices at QBO's 500 requests a minute): a run pushes a
+# bounded chunk (the resource's push_per_run / push_minutes) and ends; the push sensor asks for
+# the next, so a schedule's or a person's run of the same company goes in between (issue 56)
+BOUNDED_PUSHES = frozenset({"invoices"})
 
 
 class QboSyncConfig(Config):
@@ -212,7 +216,8 @@ def _sync_asset(entity: QboEntity):
             database: Database,
             quickbooks: QuickBooks,
         ):
-            return _sync(context, config, database, quickbooks, entity)
+            bounds = quickbooks.push_bounds() if entity.sync in BOUNDED_PUSHES else None
+            return _sync(context, config, database, quickbooks, entity, bounds)
 
     return _synced
 
@@ -422,20 +427,20 @@ qbo_checks_schedule = ScheduleDefinition(
 def _push_requests(
     context: SensorEvaluationContext,
     prefix: str,
-    waiting: tuple[dict[str, int], dict[str, int], dict[str, int]],
+    waiting: tuple[dict[str, int], ...],
 ) -> list[RunRequest]:
     """One bulk run per known organization with documents new or pending in its push queue;
-    `waiting`: (new, pending, changed) newest ids by slug, which make the run key. A few
+    `waiting`: (new, pending, ...) by slug: the newest ids, and what else makes the run key (how
+    many wait, so that each chunk of a bounded push gets its run; the newest change). A few
     organizations a tick, the next ones the tick after (the cursor): a stop of the sensor stops
     its requests within one tick (tenants/turns.py)."""
     known = set(context.instance.get_dynamic_partitions(ORGANIZATIONS_PARTITIONS_NAME))
-    new, pending, changed = waiting
+    new, pending = waiting[0], waiting[1]
     requests = [
         (
             slug,
             RunRequest(
-                run_key=f"{prefix}-{slug}-{new.get(slug, 0)}-{pending.get(slug, 0)}"
-                f"-{changed.get(slug, 0)}",
+                run_key="-".join([prefix, slug, *(str(part.get(slug, 0)) for part in waiting)]),
                 partition_key=slug,
                 tags={**organization_tags(slug), **BULK_RUN_TAGS},
             ),
@@ -458,7 +463,8 @@ def _push_requests(
     description="Every minute: launches qbo_invoices_job for each connected organization with "
     "sales invoices not yet pushed or voided, or refused only because their customer or item "
     "was not synced yet (run key: the organization, its newest such invoice and queue state, "
-    "and its newest customer/item mapping).",
+    "how many wait, and its newest customer/item mapping). A run pushes a bounded chunk, so a "
+    "long push is a run after run, each started by this sensor.",
 )
 def qbo_push_sensor(context: SensorEvaluationContext, database: Database):
     requests = _push_requests(context, "qbo-push", push_waiting(database.get_engine()))

@@ -33,6 +33,25 @@ class QuickBooks(ConfigurableResource):
         gt=0,
         description="Simulated seconds per real second; 1 except against a sped-up simulator.",
     )
+    # a push run is bounded (issue 56), so that hours of an organization's push at QBO's 500
+    # requests a minute are runs of minutes with room between them for a schedule's or a person's
+    # run of the same company; the push sensor asks for the next run
+    push_per_run: int = Field(
+        default=3000,
+        ge=1,
+        description="Sales invoices one qbo_invoices run pushes at most (about 6 minutes at "
+        "QBO's 500 requests a minute); the push sensor starts the next run for the rest.",
+    )
+    push_minutes: float = Field(
+        default=10.0,
+        gt=0,
+        description="Minutes after which a qbo_invoices run starts no further batch (it always "
+        "pushes one); the rest waits for the next run.",
+    )
+
+    def push_bounds(self) -> dict:
+        """What bounds one run of the invoice push (sync/invoices.py `push_invoices`)."""
+        return {"limit": self.push_per_run, "minutes": self.push_minutes}
 
     def settings(self) -> QboSettings:
         return QboSettings(

@@ -73,11 +73,14 @@ def connected_organizations(engine: Engine) -> list[tuple[str, str]]:
         ]
 
 
-def push_waiting(engine: Engine) -> tuple[dict[str, int], dict[str, int], dict[str, int]]:
+def push_waiting(
+    engine: Engine,
+) -> tuple[dict[str, int], dict[str, int], dict[str, int], dict[str, int]]:
     """Per connected organization's slug: its newest sales invoice not yet queued for QuickBooks
     (history left out: a migration's invoices are never pushed on their own),
-    its newest queue entry still waiting, and its newest customer/item mapping (ids; a slug is
-    missing where there is none)."""
+    its newest queue entry still waiting and how many wait, and its newest customer/item mapping
+    (ids; a slug is missing where there is none). The number waiting changes with each chunk a
+    run pushes (quickbooks/defs.py), so the sensor asks for the next chunk's run."""
     q = qbo_push_queue.c
     # an invoice is queued with `create`, a credit note (a CreditMemo) with `credit`
     queued = select(q.sales_invoice_id).where(q.action.in_(("create", "credit")))
@@ -106,14 +109,14 @@ def push_waiting(engine: Engine) -> tuple[dict[str, int], dict[str, int], dict[s
             q.status.in_(("pending", "sending")),
             and_(q.status == "failed", q.error_code == "validation"),
         )
-        pending = dict(
-            conn.execute(
-                select(organizations.c.slug, func.max(q.id))
-                .join(organizations, organizations.c.id == q.organization_id)
-                .where(waiting, q.organization_id.in_(connected))
-                .group_by(organizations.c.slug)
-            ).all()
-        )
+        queued_rows = conn.execute(
+            select(organizations.c.slug, func.max(q.id), func.count())
+            .join(organizations, organizations.c.id == q.organization_id)
+            .where(waiting, q.organization_id.in_(connected))
+            .group_by(organizations.c.slug)
+        ).all()
+        pending = {slug: newest for slug, newest, _ in queued_rows}
+        how_many = {slug: count for slug, _, count in queued_rows}
         mapped = dict(
             conn.execute(
                 select(organizations.c.slug, func.max(qbo_mappings.c.id))
@@ -125,7 +128,7 @@ def push_waiting(engine: Engine) -> tuple[dict[str, int], dict[str, int], dict[s
                 .group_by(organizations.c.slug)
             ).all()
         )
-    return new, pending, mapped
+    return new, pending, how_many, mapped
 
 
 def requested_pulls(engine: Engine) -> list[tuple[str, str, datetime]]:

@@ -21,6 +21,13 @@ reached QBO, with one INSERT ... SELECT each. `push_invoices` works the queue:
 5. Voids are claimed the same way before their requests; one left `sending` by a dead run is
    pending again on the next (its requestid replays QBO's answer).
 
+A run may be bounded (issue 56: 100,000 invoices at QBO's 500 requests a minute are hours):
+`limit` invoices sent at most, and no batch started after `minutes` (one batch at least). The rows
+it does not reach stay `pending`, never claimed, and the next run takes them in queue order; rows
+our check refuses do not count, so they never fill a run. Exactly once holds across runs as it
+does across batches: every row is claimed and committed before its request, under the same
+requestid, and a row a run left `sending` is looked up in QBO by the next before it is sent again.
+
 Every move of a queue row is a transition of the shared outbox (`invoice_pipelines.outbox`);
 the queue has no `unknown` status, so step 1 settles what the outbox hands back as dead.
 
@@ -33,6 +40,7 @@ early-payment discounts the payment pull settled to discounts.py (a CreditMemo e
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
@@ -177,6 +185,8 @@ class InvoicePusher:
         self.counts = SyncCounts()
         self._lock = threading.Lock()
         self.lease = None  # the organization's lease when this run holds it (set by run)
+        self.deadline: float | None = None  # no batch starts after it (time.monotonic)
+        self._batches_begun = 0
 
     # -- bookkeeping --------------------------------------------------------------------------
 
@@ -201,33 +211,15 @@ class InvoicePusher:
 
     # -- the work -----------------------------------------------------------------------------
 
-    def run(self, limit: int | None = None) -> SyncCounts:
+    def run(self, limit: int | None = None, minutes: float | None = None) -> SyncCounts:
+        """Push the queue: all of it, or `limit` invoices at most and no batch started after
+        `minutes` (module doc)."""
         self.lease = held_lease(self.organization_id)
+        if minutes is not None:
+            self.deadline = time.monotonic() + minutes * 60
         enqueue(self.engine, self.organization_id)
         self.reconcile_unknown()
-        candidates, customers, items = _load_pending(
-            self.engine, self.organization_id, PUSHES.claimable(), limit
-        )
-        ready: list[tuple[Candidate, dict]] = []
-        for candidate in candidates:
-            body, problem = build_invoice(candidate, customers, items, self.settings)
-            if problem:
-                self.counts.failed += 1
-                self.counts.errors.append(f"{candidate.invoice['invoice_number']}: {problem}")
-                cancelled = candidate.invoice["status"] == "cancelled"
-                with tenant_transaction(self.engine, self.organization_id, write=True) as conn:
-                    # not a row another run has taken meanwhile (refuse is conditional)
-                    refuse(
-                        conn,
-                        PUSHES,
-                        qbo_push_queue.c.id == candidate.queue_id,
-                        problem,
-                        # a cancelled invoice stays out for good; other checks are made again
-                        error_code="cancelled" if cancelled else "validation",
-                        attempts=qbo_push_queue.c.attempts + 1,
-                    )
-            else:
-                ready.append((candidate, body))
+        ready, customers = self._ready(limit)
         chunks = [ready[i : i + MAX_BATCH] for i in range(0, len(ready), MAX_BATCH)]
         if chunks:
             # interrupted (SIGTERM), the batches not yet started are given up (still pending)
@@ -237,9 +229,59 @@ class InvoicePusher:
         self.push_voids()
         return self.counts
 
+    def _ready(self, limit: int | None) -> tuple[list[tuple[Candidate, dict]], dict]:
+        """The claimable create rows in queue order with their QBO bodies, `limit` at most, and
+        the customers' mappings. Rows our check refuses are marked so on the way and not counted:
+        the rows are read `limit` at a time until `limit` pass or none are left."""
+        ready: list[tuple[Candidate, dict]] = []
+        customers: dict = {}
+        after = 0
+        while True:
+            wanted = and_(PUSHES.claimable(), qbo_push_queue.c.id > after)
+            candidates, customers, items = _load_pending(
+                self.engine, self.organization_id, wanted, limit
+            )
+            for candidate in candidates:
+                body, problem = build_invoice(candidate, customers, items, self.settings)
+                if problem:
+                    self._refuse(candidate, problem)
+                else:
+                    ready.append((candidate, body))
+            if limit is None or len(candidates) < limit or len(ready) >= limit:
+                return ready[:limit], customers
+            after = candidates[-1].queue_id
+
+    def _refuse(self, candidate: Candidate, problem: str) -> None:
+        self.counts.failed += 1
+        self.counts.errors.append(f"{candidate.invoice['invoice_number']}: {problem}")
+        cancelled = candidate.invoice["status"] == "cancelled"
+        with tenant_transaction(self.engine, self.organization_id, write=True) as conn:
+            # not a row another run has taken meanwhile (refuse is conditional)
+            refuse(
+                conn,
+                PUSHES,
+                qbo_push_queue.c.id == candidate.queue_id,
+                problem,
+                # a cancelled invoice stays out for good; other checks are made again
+                error_code="cancelled" if cancelled else "validation",
+                attempts=qbo_push_queue.c.attempts + 1,
+            )
+
+    def _out_of_time(self) -> bool:
+        """Past the run's deadline, once it has begun a batch (a bounded run always pushes one);
+        else counts the batch as begun."""
+        with self._lock:
+            if self.deadline is not None and self._batches_begun:
+                if time.monotonic() >= self.deadline:
+                    return True
+            self._batches_begun += 1
+            return False
+
     def _push_chunk(self, chunk: list[tuple[Candidate, dict]], customers: dict) -> None:
         if self.lease is not None and self.lease.lost.is_set():
             return  # another run has the organization now: the rows stay pending for it
+        if self._out_of_time():
+            return  # a bounded run: the rows stay pending, unclaimed, for the next run
         ids = [c.queue_id for c, _ in chunk]
         with tenant_transaction(self.engine, self.organization_id, write=True) as conn:
             # the claim: only rows still pending become ours (PostgreSQL re-checks the condition
@@ -490,8 +532,9 @@ def push_invoices(engine: Engine, organization_id: int, client: QboClient, **kwa
     """The invoice queue, then the credit notes (after the invoices they correct, so a credit
     note of an invoice pushed in this run follows it in the same run), then the early-payment
     discounts the payment pull settled (after the credit notes, which they are computed after)."""
-    limit = kwargs.pop("limit", None)
-    counts = InvoicePusher(engine, organization_id, client, **kwargs).run(limit=limit)
+    limit, minutes = kwargs.pop("limit", None), kwargs.pop("minutes", None)
+    pusher = InvoicePusher(engine, organization_id, client, **kwargs)
+    counts = pusher.run(limit=limit, minutes=minutes)
     settings = kwargs.get("settings")
     for push in (push_credit_memos, push_discounts):
         more = push(engine, organization_id, client, settings=settings)

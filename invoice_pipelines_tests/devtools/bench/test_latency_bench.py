@@ -18,3 +18,13 @@ def test_percentiles_are_by_nearest_rank():
     values = [float(v) for v in range(1, 21)]
     assert (_percentile(values, 0.5), _percentile(values, 0.95)) == (11.0, 19.0)
     assert _percentile([], 0.5) is None
+
+
+def test_the_push_phase_takes_quickbooks_limit_as_its_simulator_is_given_it():
+    """Issue 56: the push phase's QuickBooks is QBO's 500 requests a minute unless lowered."""
+    parser = argparse.ArgumentParser()
+    add_scenarios(parser)
+    args = parser.parse_args(["latency", "--phases", "push", "--orders", "2000"])
+    assert (args.phases, args.orders, args.push_per_minute) == ("push", 2000, 500)
+    lowered = parser.parse_args(["latency", "--phases", "push", "--push-per-minute", "30"])
+    assert lowered.push_per_minute == 30
