@@ -798,6 +798,10 @@ processing_errors = Table(
     Column("severity", String(16), nullable=False, server_default="error"),
     Column("message", Text, nullable=False),
     Column("created_at", UtcDateTime, nullable=False, server_default=NOW),
+    # a finding that no longer holds (a person's confirmation in review resolved it): kept for
+    # the audit trail, left out of what the listings show as the document's findings (0038)
+    Column("resolved_at", UtcDateTime),
+    Column("resolved_by", String(255)),
     _same_organization("incoming_invoice_id", "incoming_invoices", ondelete="CASCADE"),
 )
 

@@ -37,6 +37,7 @@ def add_commands(sub) -> None:
     p.add_argument("--org", required=True, help="organization slug or id")
     p.add_argument("--id", required=True, type=positive_int, help="incoming invoice id")
     p.set_defaults(func=run_show_command)
+    _add_uploads_command(verbs)
 
     p = verbs.add_parser(
         "review",
@@ -85,6 +86,18 @@ def add_commands(sub) -> None:
     add_supplier_commands(sub, run_suppliers_command)
 
 
+def _add_uploads_command(verbs) -> None:
+    p = verbs.add_parser(
+        "uploads",
+        help="files dropped, newest first, each with its invoice (or the one it duplicates)",
+    )
+    p.add_argument("--org", required=True, help="organization slug or id")
+    p.add_argument("--duplicates", action="store_true", help="only the duplicate uploads")
+    p.add_argument("--limit", type=positive_int, default=200, help="at most this many (200)")
+    p.add_argument("--json", action="store_true", help="one JSON object per line")
+    p.set_defaults(func=run_uploads_command)
+
+
 def _month(text: str) -> str:
     if not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", text or ""):
         raise argparse.ArgumentTypeError(f"{text!r} is not a month YYYY-MM")
@@ -109,7 +122,7 @@ def _pair(text: str) -> tuple[str, str]:
 
 def run_incoming_command(args: argparse.Namespace) -> int:
     args.parser.print_usage()
-    print("invoice-pipelines incoming: name one of list, show, review, policy")
+    print("invoice-pipelines incoming: name one of list, show, uploads, review, policy")
     return 2
 
 
@@ -164,6 +177,39 @@ def run_list_command(args: argparse.Namespace) -> int:
             )
         if len(d["findings"]) > 5:
             _show(f"        ... and {len(d['findings']) - 5} more (incoming show --id {d['id']})")
+        _show_duplicate_uploads(d)
+    return 0
+
+
+def _show_duplicate_uploads(document: dict) -> None:
+    """The uploads of the same bytes dropped again, under the invoice they duplicate."""
+    for upload in document.get("duplicate_uploads", ())[:3]:
+        _show(
+            f"        dropped again as {upload['filename']} at {upload['at']:%Y-%m-%d %H:%M} "
+            f"(upload {upload['upload_id']}): a duplicate upload, no document of its own"
+        )
+    more = len(document.get("duplicate_uploads", ())) - 3
+    if more > 0:
+        _show(f"        ... and {more} more duplicate uploads (incoming uploads --duplicates)")
+
+
+def run_uploads_command(args: argparse.Namespace) -> int:
+    from invoice_pipelines.intake.duplicate_uploads import invoice_named, list_uploads
+
+    rows = list_uploads(_engine(), args.org, duplicates_only=args.duplicates, limit=args.limit)
+    if args.json:
+        for row in rows:
+            _show(json.dumps(row, default=str))
+        return 0
+    if not rows:
+        print("no uploads match")
+        return 0
+    for row in rows:
+        what = "duplicate of" if row["upload_status"] == "duplicate" else "made"
+        _show(
+            f"{row['upload_id']:>6}  {row['created_at']:%Y-%m-%d %H:%M}  "
+            f"{row['upload_status']:<10} {row['filename']}  {what} {invoice_named(row)}"
+        )
     return 0
 
 
@@ -232,12 +278,23 @@ def run_review_command(args: argparse.Namespace) -> int:
                 "id": result.document_id,
                 "status": result.status,
                 "corrected": {k: {"old": o, "new": n} for k, (o, n) in result.corrected.items()},
+                **_refused(result),
                 "problems": result.problems,
             },
             ensure_ascii=False,
         )
     )
     return 0 if result.status != "NEEDS_REVIEW" or not args.confirm else 1
+
+
+def _refused(result) -> dict:
+    """A refused confirmation's corrections, none kept (what the review command prints)."""
+    if not result.refused:
+        return {}
+    return {
+        "refused": {k: {"old": o, "new": n} for k, (o, n) in result.refused.items()},
+        "changed": "nothing",
+    }
 
 
 def run_policy_command(args: argparse.Namespace) -> int:

@@ -67,6 +67,7 @@ from invoice_pipelines.intake.checks import (
     validated_invoices_exportable_result,
     way_out,
 )
+from invoice_pipelines.intake.duplicate_uploads import duplicates_table, invoice_named
 from invoice_pipelines.intake.incoming_invoices import (
     documents_in_review,
     failed_documents,
@@ -464,7 +465,24 @@ def _merged(first: ScanResult, second: ScanResult, relisted: set[str]) -> ScanRe
         waiting=first.waiting - second.registered - second.duplicates,
         errors=first.errors + second.errors,
         by_organization=by_organization,
+        duplicate_uploads=_merged_duplicates(first, second),
     )
+
+
+def _merged_duplicates(first: ScanResult, second: ScanResult) -> dict[str, list[dict]]:
+    """The duplicate uploads of both looks of a tick, by organization."""
+    merged = {slug: list(rows) for slug, rows in first.duplicate_uploads.items()}
+    for slug, rows in second.duplicate_uploads.items():
+        merged.setdefault(slug, []).extend(rows)
+    return merged
+
+
+def _duplicates_metadata(rows: list[dict]) -> dict:
+    """The duplicate uploads of a tick, each with the invoice it duplicates (the observation's
+    `duplicate_uploads` table; nothing when there were none)."""
+    if not rows:
+        return {}
+    return {"duplicate_uploads": MetadataValue.md(duplicates_table(rows))}
 
 
 # by name, not the job object: Definitions binds the shared resources to the job and rebuilds a
@@ -505,6 +523,12 @@ def upload_sensor(context: SensorEvaluationContext, database: Database, upload_s
         result = _merged(result, scan(result.state, only_organizations=relisted), relisted)
     for error in result.errors:
         context.log.error(f"upload not registered: {error}")
+    for slug, rows in sorted(result.duplicate_uploads.items()):
+        for row in rows[:20]:
+            context.log.info(
+                f"{slug}: {row['filename']!r} is a duplicate upload (upload {row['upload_id']}): "
+                f"the same bytes as {invoice_named(row)}"
+            )
     requests = [
         intake_run_request(batch.organization_slug, batch.document_ids, batch.run_key)
         for batch in result.batches
@@ -516,6 +540,7 @@ def upload_sensor(context: SensorEvaluationContext, database: Database, upload_s
             metadata={
                 "registered": MetadataValue.int(registered),
                 "duplicates": MetadataValue.int(duplicates),
+                **_duplicates_metadata(result.duplicate_uploads.get(slug, [])),
             },
         )
         for slug, (registered, duplicates) in sorted(result.by_organization.items())
@@ -611,8 +636,8 @@ def review_incoming_invoice(context: OpExecutionContext, config: ReviewConfig, d
     )
     if config.confirm and result.problems:
         raise refused(
-            f"incoming invoice {result.document_id} stays in review (corrections recorded): "
-            + "; ".join(result.problems)
+            f"incoming invoice {result.document_id} stays in review, nothing changed (the "
+            "refusal is its finding IP-REV-13): " + "; ".join(result.problems)
         )
 
 

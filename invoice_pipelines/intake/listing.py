@@ -18,6 +18,7 @@ from invoice_pipelines.db.tables import (
 from invoice_pipelines.db.tenancy import resolve_organization, tenant_transaction
 from invoice_pipelines.einvoice.classes import POLICY_SETTING, checked_policy
 from invoice_pipelines.intake.discounts import discounts_of, running_discount
+from invoice_pipelines.intake.duplicate_uploads import duplicates_of_documents
 from invoice_pipelines.intake.notices import notices_of
 
 LIST_COLUMNS = (
@@ -42,7 +43,8 @@ LIST_COLUMNS = (
 
 
 def _findings(conn, ids: list[int]) -> dict[int, list[dict]]:
-    """Each document's findings of its latest processing (the version that wrote them last)."""
+    """Each document's findings of its latest processing (the version that wrote them last), of
+    those that still hold (a confirmation in review resolves its review findings: `_resolved`)."""
     found: dict[int, list[dict]] = {i: [] for i in ids}
     latest: dict[int, int] = {}
     e = processing_errors.c
@@ -50,7 +52,7 @@ def _findings(conn, ids: list[int]) -> dict[int, list[dict]]:
         select(
             e.incoming_invoice_id, e.processing_version, e.stage, e.rule_id, e.severity, e.message
         )
-        .where(e.incoming_invoice_id.in_(ids))
+        .where(e.incoming_invoice_id.in_(ids), e.resolved_at.is_(None))
         .order_by(e.incoming_invoice_id, e.processing_version.desc(), e.id)
     ):
         version = latest.setdefault(row.incoming_invoice_id, row.processing_version or 0)
@@ -65,6 +67,25 @@ def _findings(conn, ids: list[int]) -> dict[int, list[dict]]:
             }
         )
     return found
+
+
+def _resolved(conn, document_id: int) -> list[dict]:
+    """The document's findings that no longer hold: what they said, who resolved them and when."""
+    e = processing_errors.c
+    return [
+        dict(r)
+        for r in conn.execute(
+            select(
+                e.rule_id.label("rule"),
+                e.severity,
+                e.message,
+                e.resolved_by,
+                e.resolved_at,
+            )
+            .where(e.incoming_invoice_id == document_id, e.resolved_at.is_not(None))
+            .order_by(e.id)
+        ).mappings()
+    ]
 
 
 def list_documents(
@@ -101,11 +122,14 @@ def list_documents(
         findings = _findings(conn, ids) if rows else {}
         notices = notices_of(conn, ids) if rows else {}
         discounts = discounts_of(conn, ids)
+        duplicates = duplicates_of_documents(conn, org["id"], ids)
     for row in rows:
         row["discount"] = running_discount(discounts.get(row["id"], ()), today or date.today())
         row["findings"] = findings.get(row["id"], [])
         # the supplier's notice of a rejection: recipient, status (pending, sent, failed, ...)
         row["notice"] = notices.get(row["id"])
+        # the same bytes dropped again: no document of their own, listed with this one
+        row["duplicate_uploads"] = duplicates.get(row["id"], [])
     return rows
 
 
@@ -132,6 +156,10 @@ def show_document(
         raw = row["raw_json"] or {}
         document["verdict"] = raw.get("verdict")
         document["findings"] = _findings(conn, [row["id"]])[row["id"]]
+        document["resolved_findings"] = _resolved(conn, row["id"])
+        document["duplicate_uploads"] = duplicates_of_documents(conn, org["id"], [row["id"]])[
+            row["id"]
+        ]
         document["notice"] = notices_of(conn, [row["id"]]).get(row["id"])
         document["payment_terms"] = (
             (raw.get("invoice") or {}) if isinstance(raw, dict) else {}

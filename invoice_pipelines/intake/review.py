@@ -18,8 +18,12 @@ in the future, IP-DATE-01), and the same number from the same supplier is not bo
 (IP-DUP-01), and the seller is neither the organization itself nor a name and a VAT id of two
 registered suppliers (core/suppliers.py). A confirmation teaches the supplier register what the
 person confirmed of the seller (a new supplier, another name, a new IBAN), audited with the
-reviewer's name. A correction that still fails is recorded and the document stays in review, with
-the reasons. A rejection moves it to FAILED with the reviewer's reason; a reopening moves a
+reviewer's name, and resolves the review findings that no longer hold (the reading's doubts, a
+reopening's IP-REV-11, a refused confirmation's IP-REV-13): kept, marked resolved with who and
+when. A correction without a confirmation that still fails is recorded and the document stays in
+review, with the reasons. A confirmation the rules refuse changes nothing (the values, the VAT
+breakdown and the version stay as they were; a correction that came with it is not kept) and
+records a finding, IP-REV-13, saying what was refused and why. A rejection moves it to FAILED with the reviewer's reason; a reopening moves a
 VALIDATED document back to NEEDS_REVIEW with the reviewer's reason (an EXPORTED one is corrected
 through the export's correction path first). Every move goes through `change_status`
 (optimistic lock: a document that changed meanwhile is refused, never overwritten).
@@ -47,6 +51,7 @@ from invoice_pipelines.db.incoming_status import (
     ErrorRecord,
     StaleDocument,
     change_status,
+    error_rows,
 )
 from invoice_pipelines.db.locks import Lock, xact_lock
 from invoice_pipelines.db.tables import (
@@ -54,6 +59,7 @@ from invoice_pipelines.db.tables import (
     incoming_invoice_taxes,
     incoming_invoices,
     incoming_reviews,
+    processing_errors,
 )
 from invoice_pipelines.db.tenancy import resolve_organization, tenant_transaction
 from invoice_pipelines.db.types import utcnow
@@ -98,6 +104,8 @@ class ReviewResult:
     status: str
     corrected: dict[str, tuple[str | None, str | None]] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
+    # a refused confirmation: the corrections that came with it, none of them kept
+    refused: dict[str, tuple[str | None, str | None]] = field(default_factory=dict)
 
 
 def _shown(text: str) -> str:
@@ -359,6 +367,7 @@ def _duplicate_of(conn, row: dict) -> int | None:
     return None
 
 
+REFUSED_RULE = "IP-REV-13"  # a confirmation the rules refused (nothing changed)
 REASON_LENGTH = 1000  # a rejection's or a reopening's reason
 REVIEWER_LENGTH = incoming_reviews.c.reviewed_by.type.length  # and audit_log.created_by's
 _LARGEST_ID = 2**63 - 1
@@ -448,6 +457,7 @@ def review_document(
                     details={
                         "status": result.status,
                         "corrected": {k: list(v) for k, v in result.corrected.items()},
+                        **_refused_details(result),
                         "problems": result.problems,
                         "rejected": reject,
                         **({"reopened_from": row["status"], "reason": reason} if reopen else {}),
@@ -647,10 +657,14 @@ def _correct(
     result.problems.extend(
         f"{f.message} ({f.rule})" for f in comparison.findings if f.rule in NEVER_CONFIRMED
     )
-    if confirm and not result.problems:
+    if confirm and result.problems:
+        _refuse(conn, ref, result, log)
+        return
+    if confirm:
         log.note("confirmed")
-        change_status(conn, ref, Status.VALIDATED, fields=values or None)
+        validated = change_status(conn, ref, Status.VALIDATED, fields=values or None)
         result.status = Status.VALIDATED.value
+        _resolve_review_findings(conn, validated, log.reviewed_by)
         # what the person confirmed of the seller, the register learns (audited)
         try:
             learn(
@@ -676,6 +690,48 @@ def _correct(
         # a discount's last day and worth follow the corrected issue date and amount due (not an
         # implausible issue date a reading stored: the discount follows once it is corrected)
         recompute_discounts(conn, ref.organization_id, ref.id)
+
+
+def _refuse(conn, ref: DocumentRef, result: ReviewResult, log: _ReviewLog) -> None:
+    """A confirmation the rules refuse: nothing of the document changes (its values, breakdown and
+    version stay; no correction is recorded as made), and a finding of the version the reviewer
+    looked at says what was refused and why (IP-REV-13, what `incoming list` and `show` print)."""
+    result.refused, result.corrected = result.corrected, {}
+    log.rows.clear()
+    asked = ", ".join(f"{name} {new} (stored {old})" for name, (old, new) in result.refused.items())
+    what = f"the corrections {asked}" if asked else "the values as stored"
+    message = (
+        f"confirmation by {log.reviewed_by} refused, nothing changed: {what} do not hold: "
+        + "; ".join(result.problems)
+    )
+    record = ErrorRecord("review", message, REFUSED_RULE, severity="warning")
+    conn.execute(insert(processing_errors), error_rows(ref, ref.processing_version, [record]))
+
+
+def _refused_details(result: ReviewResult) -> dict:
+    """The audit row's account of a refused confirmation (nothing of it kept)."""
+    if not result.refused:
+        return {}
+    return {"refused": {k: list(v) for k, v in result.refused.items()}}
+
+
+def _resolve_review_findings(conn, ref: DocumentRef, resolved_by: str) -> int:
+    """The document's review findings (stage review, warnings: the reading's doubts, a reopening's
+    IP-REV-11, a refused confirmation's IP-REV-13) marked resolved by a confirmation that booked it:
+    they no longer hold, and are kept for the audit trail. Findings about the file itself (its
+    format, the official rules, a mismatch of its XML and its page) still hold and stay. How many."""
+    e = processing_errors.c
+    return conn.execute(
+        update(processing_errors)
+        .where(
+            e.organization_id == ref.organization_id,
+            e.incoming_invoice_id == ref.id,
+            e.stage == "review",
+            e.severity == "warning",
+            e.resolved_at.is_(None),
+        )
+        .values(resolved_at=utcnow(), resolved_by=resolved_by)
+    ).rowcount
 
 
 def _supplier_of(conn, organization_id: int, current: dict) -> tuple[Claim, Comparison]:

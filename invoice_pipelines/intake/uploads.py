@@ -5,7 +5,8 @@ The upload sensor calls `scan_uploads`; it is plain code so tests drive it witho
 - A file is registered once it has stopped changing: the same size and mtime on two looks and at
   least `settle_seconds` old, or untouched for `quiet_seconds`.
 - Its content hash decides identity: the same bytes are one document; a second upload of them is
-  recorded as a duplicate upload.
+  recorded as a duplicate upload, and the tick names it with the invoice it duplicates
+  (`duplicate_uploads`: the `uploads` observation lists them, intake/duplicate_uploads.py).
 - The record is committed first, with the archive key derived from the file (hash, mtime, name);
   then the file moves into the archive. A crash in between leaves a record whose file is still in
   the drop zone: the next look finds the record by that key and only completes the move. Nothing
@@ -35,6 +36,7 @@ from sqlalchemy import Engine, select
 from invoice_pipelines.core.lifecycle import Status
 from invoice_pipelines.db.tables import incoming_invoices, organizations, uploads
 from invoice_pipelines.db.tenancy import system_transaction, tenant_transaction
+from invoice_pipelines.intake.duplicate_uploads import duplicates_of_uploads
 from invoice_pipelines.intake.incoming_invoices import (
     NewUpload,
     fail_registered,
@@ -92,6 +94,9 @@ class ScanResult:
     errors: list[str] = field(default_factory=list)
     # organization slug -> [registered, duplicates] this tick (the `uploads` asset's observations)
     by_organization: dict[str, list[int]] = field(default_factory=dict)
+    # organization slug -> the duplicate uploads this tick, each with the invoice it duplicates
+    duplicate_uploads: dict[str, list[dict]] = field(default_factory=dict)
+    duplicate_upload_ids: list[int] = field(default_factory=list)
 
 
 def scan_uploads(
@@ -148,6 +153,7 @@ def scan_uploads(
                 result.waiting += 1
                 continue
             ready.append(stored)
+        seen_duplicates = len(result.duplicate_upload_ids)
         for i in range(0, len(ready), REGISTER_CHUNK):
             if time.monotonic() > deadline:
                 result.waiting += len(ready) - i
@@ -157,6 +163,11 @@ def scan_uploads(
             counts = result.by_organization.setdefault(slug, [0, 0])
             counts[0] += result.registered - before[0]
             counts[1] += result.duplicates - before[1]
+        if len(result.duplicate_upload_ids) > seen_duplicates:
+            with tenant_transaction(engine, org_id) as conn:
+                result.duplicate_uploads[slug] = duplicates_of_uploads(
+                    conn, org_id, result.duplicate_upload_ids[seen_duplicates:]
+                )
     result.batches = _batches(engine, orgs, result.state, batch_size, redispatch_after, now)
     return result
 
@@ -183,6 +194,8 @@ def _register_files(
         if registration is not None:
             result.duplicates += registration.duplicate
             result.registered += not registration.duplicate
+            if registration.duplicate:
+                result.duplicate_upload_ids.append(registration.upload_id)
 
 
 def _record_files(engine: Engine, store: UploadStore, org_id: int, files: list[StoredFile]) -> list:

@@ -1,6 +1,6 @@
-"""The review step beyond the happy path (issue 36), on PostgreSQL and SQLite: a correction that
-still breaks our own rules is recorded and says why while the document stays in review (from the
-launchpad job); two reviewers, the second working from a version the first changed, are told so;
+"""The review step beyond the happy path (issue 36), on PostgreSQL and SQLite: a confirmation
+whose correction still breaks our own rules is refused, changes nothing and says why while the
+document stays in review (from the launchpad job; issue 56); two reviewers, the second working from a version the first changed, are told so;
 a correction that makes the document a duplicate of a booked one is refused, invisible characters
 or not."""
 
@@ -62,15 +62,16 @@ def test_a_correction_that_breaks_our_rules_stays_in_review_saying_why(db, tmp_p
     )  # fmt: skip
     assert not result.success
     failure = result.failure_data_for_node("review_incoming_invoice")
-    assert "stays in review" in failure.error.message and "IP-DATE-01" in failure.error.message
+    assert "stays in review, nothing changed" in failure.error.message
+    assert "IP-DATE-01" in failure.error.message
     row = documents(db, org)["b.xml"]
-    assert row["status"] == "NEEDS_REVIEW" and row["issue_date"].isoformat() == later
-    # the correction is recorded all the same, and the version moved on
-    assert row["processing_version"] == doc["processing_version"] + 1
-    assert _reviews(db, org, doc["id"]) == [("corrected", "issue_date", old_date, later, "fritz")]
+    assert row["status"] == "NEEDS_REVIEW" and row["issue_date"].isoformat() == old_date
+    # a refused confirmation changes nothing: not the values, not the version, no correction
+    assert row["processing_version"] == doc["processing_version"]
+    assert _reviews(db, org, doc["id"]) == []
 
     # a due date before the issue date: a confirmation is held to it as a reading is (EN 16931
-    # allows it; "payable at once" is the issue date), and the corrections are kept
+    # allows it; "payable at once" is the issue date), and refused whole
     result = _job(
         db, organization=org["slug"], document_id=doc["id"], reviewed_by="fritz",
         corrections={"issue_date": old_date, "due_date": "2000-01-01"}, confirm=True,
@@ -87,9 +88,8 @@ def test_a_correction_that_breaks_our_rules_stays_in_review_saying_why(db, tmp_p
     )  # fmt: skip
     assert result.success
     assert documents(db, org)["b.xml"]["status"] == "VALIDATED"
-    assert [r[:2] for r in _reviews(db, org, doc["id"])][1:] == [
-        ("corrected", "issue_date"),
-        ("corrected", "due_date"),
+    assert documents(db, org)["b.xml"]["issue_date"].isoformat() == old_date
+    assert [r[:2] for r in _reviews(db, org, doc["id"])] == [
         ("corrected", "due_date"),
         ("confirmed", None),
     ]
