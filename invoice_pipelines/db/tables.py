@@ -1398,6 +1398,40 @@ incoming_invoice_settlements = Table(
     Index("ix_incoming_invoice_settlements_org_status", "organization_id", "status"),
 )
 
+# The supplier's early-payment discount (Skonto) taken on a bill, closed in QBO (0037,
+# quickbooks/sync/bill_discounts.py): an outbox of two steps per incoming invoice, `credit` (a
+# VendorCredit of the discount) and `apply` (a BillPayment of 0 that takes it against the bill),
+# each row committed `sending` before its request, with a requestid of its own.
+QBO_BILL_DISCOUNT_ACTIONS = ("credit", "apply")
+qbo_bill_discounts = Table(
+    "qbo_bill_discounts",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("organization_id", Id, nullable=False),
+    Column("incoming_invoice_id", Id, nullable=False),
+    Column("action", String(8), nullable=False),
+    Column("status", String(16), nullable=False, server_default="pending"),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("request_id", String(50), nullable=False),
+    # the discount the settlement took when the row was queued
+    Column("amount", Money(), nullable=False),
+    # the VendorCredit (`credit`) or the BillPayment (`apply`) once QBO has it
+    Column("qbo_id", String(32)),
+    Column("error_code", String(16)),
+    Column("error_message", Text),
+    *_timestamps(),
+    UniqueConstraint("incoming_invoice_id", "action"),
+    ForeignKeyConstraint(
+        ["organization_id", "incoming_invoice_id"],
+        ["incoming_invoices.organization_id", "incoming_invoices.id"],
+        ondelete="CASCADE",
+    ),
+    CheckConstraint(_in("action", QBO_BILL_DISCOUNT_ACTIONS), name="action"),
+    CheckConstraint(_in("status", QBO_QUEUE_STATUSES), name="status"),
+    CheckConstraint("amount > 0", name="amount"),
+    Index("ix_qbo_bill_discounts_org_status", "organization_id", "status"),
+)
+
 # The organization's supplier register (core/suppliers.py, supplier_register.py): the suppliers a
 # person confirmed (or the organization's first-invoice policy registered), with their full VAT
 # id, names, IBANs, notice address, QuickBooks vendor and DATEV creditor account. What a document

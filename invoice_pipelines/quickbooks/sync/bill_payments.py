@@ -19,7 +19,10 @@ of our incoming invoices:
   `qbo_bills:bill_amounts_agree` compares with the document.
 
 A bill a QBO user deleted (a CDC tombstone) is marked deleted and held as a conflict for a person.
-Everything of one pull is written in one transaction with the cursor.
+Everything of one pull is written in one transaction with the cursor, with the intent to close in
+QBO each bill whose supplier's discount was taken (bill_discounts.py), which the pull then does.
+What changed (each invoice's status, money paid, day and discount) is in the counts' `paid`, for
+the asset's metadata.
 """
 
 from __future__ import annotations
@@ -42,6 +45,10 @@ from invoice_pipelines.db.tables import (
 from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.quickbooks.client import QboClient, quote
 from invoice_pipelines.quickbooks.payables import QboBill, QboBillPayment, QboVendorCredit
+from invoice_pipelines.quickbooks.sync.bill_discounts import (
+    close_bill_discounts,
+    enqueue_bill_discounts,
+)
 from invoice_pipelines.quickbooks.sync.common import (
     CURSOR_OVERLAP,
     SyncCounts,
@@ -156,6 +163,7 @@ class BillPaymentPull:
                     mapping = mapped.get((entity, str(qbo_id)))
                     if mapping is not None and mapping["state"] == "active":
                         self._deleted(conn, mapping)
+            enqueue_bill_discounts(conn, self.organization_id)
             moment = newest(credits.records, newest(bills.records, cursor))
             write_cursor(conn, self.organization_id, ENTITY, cursor=moment)
             clear_pull_request(conn, self.organization_id, ENTITY, started)
@@ -176,9 +184,15 @@ class BillPaymentPull:
         documents = {
             row["id"]: {**dict(row), "steps": []}
             for row in conn.execute(
-                select(t.id, t.issue_date, t.gross_total, t.amount_due).where(
-                    t.organization_id == self.organization_id, t.id.in_(ids)
-                )
+                select(
+                    t.id,
+                    t.issue_date,
+                    t.gross_total,
+                    t.amount_due,
+                    t.invoice_number,
+                    t.seller_name,
+                    t.currency,
+                ).where(t.organization_id == self.organization_id, t.id.in_(ids))
             ).mappings()
         }
         for row in conn.execute(
@@ -240,6 +254,7 @@ class BillPaymentPull:
                 .values(**values)
             )
         self.counts.pulled += 1
+        self.counts.paid.append(paid_row(document, values))
 
     def _record_payments(self, conn, document_id: int, money: dict) -> bool:
         """The document's payment rows are `money`'s; whether any changed."""
@@ -297,7 +312,27 @@ class BillPaymentPull:
         self.counts.conflicts += 1
 
 
+def paid_row(document: dict, values: dict) -> dict:
+    """What the asset's metadata lists of one invoice whose payments changed."""
+    return {
+        "invoice": document["invoice_number"] or str(document["id"]),
+        "supplier": document["seller_name"] or "",
+        "status": values["status"],
+        "paid": values["amount_paid"],
+        "paid_on": values["last_paid_on"],
+        "skonto": values["discount"],
+        "open": values["amount_open"],
+        "currency": document["currency"] or "",
+    }
+
+
 def pull_bill_payments(
     engine: Engine, organization_id: int, client: QboClient, **kwargs
 ) -> SyncCounts:
-    return BillPaymentPull(engine, organization_id, client).run()
+    """The pull, then the close in QBO of the bills whose supplier's discount was taken."""
+    counts = BillPaymentPull(engine, organization_id, client).run()
+    closed = close_bill_discounts(engine, organization_id, client)
+    for name in ("pushed", "linked", "conflicts", "failed"):
+        setattr(counts, name, getattr(counts, name) + getattr(closed, name))
+    counts.errors.extend(closed.errors)
+    return counts

@@ -85,9 +85,11 @@ class SyncCounts:
     failed: int = 0
     unchanged: int = 0
     errors: list[str] = field(default_factory=list)
+    # what a payment pull changed, one row an invoice (bill_payments.paid_row), for the metadata
+    paid: list[dict] = field(default_factory=list)
 
     def as_dict(self) -> dict:
-        return {k: v for k, v in self.__dict__.items() if k != "errors"}
+        return {k: v for k, v in self.__dict__.items() if k not in ("errors", "paid")}
 
 
 def mappings_by_qbo_id(conn: Connection, organization_id: int, entity: str) -> dict[str, dict]:
