@@ -146,6 +146,7 @@ def _engine():
 
 def run_list_command(args: argparse.Namespace) -> int:
     from invoice_pipelines.intake.listing import list_documents
+    from invoice_pipelines.intake.payments import payment_line
 
     documents = list_documents(
         _engine(), args.org, status=args.status, month=args.month, limit=args.limit
@@ -163,7 +164,10 @@ def run_list_command(args: argparse.Namespace) -> int:
             f"{(d['invoice_number'] or '-')[:24]:<24} {(d['seller_name'] or '-')[:28]:<28} "
             f"{d['gross_total'] or '-':>12} {d['currency'] or ''}  {d['filename'] or ''}"
         )
-        if d.get("discount"):
+        payment = d.get("payment")
+        if payment:
+            _show(f"        {payment_line(payment, d['currency'])}")
+        if d.get("discount") and (payment or {}).get("status") != "paid":
             _show(f"        {_discount_line(d['discount'], d['currency'])}")
         if d["notice"]:
             notice = d["notice"]

@@ -20,6 +20,7 @@ from invoice_pipelines.einvoice.classes import POLICY_SETTING, checked_policy
 from invoice_pipelines.intake.discounts import discounts_of, running_discount
 from invoice_pipelines.intake.duplicate_uploads import duplicates_of_documents
 from invoice_pipelines.intake.notices import notices_of
+from invoice_pipelines.intake.payments import payments_of
 
 LIST_COLUMNS = (
     "id",
@@ -98,8 +99,9 @@ def list_documents(
     today: date | None = None,
 ) -> list[dict]:
     """The organization's incoming invoices (newest first), each with its file name, class, the
-    findings of its latest processing and the early-payment discount a payment today still
-    earns (`discount`: last day, percent, discount, amount to pay; None when there is none)."""
+    findings of its latest processing, the early-payment discount a payment today still
+    earns (`discount`: last day, percent, discount, amount to pay; None when there is none) and
+    what was paid (`payment`, intake/payments.py; None when it never went to QuickBooks)."""
     org = resolve_organization(engine, organization)
     t = incoming_invoices.c
     query = (
@@ -123,7 +125,9 @@ def list_documents(
         notices = notices_of(conn, ids) if rows else {}
         discounts = discounts_of(conn, ids)
         duplicates = duplicates_of_documents(conn, org["id"], ids)
+        payments = payments_of(conn, ids) if rows else {}
     for row in rows:
+        row["payment"] = payments.get(row["id"])
         row["discount"] = running_discount(discounts.get(row["id"], ()), today or date.today())
         row["findings"] = findings.get(row["id"], [])
         # the supplier's notice of a rejection: recipient, status (pending, sent, failed, ...)
@@ -137,7 +141,8 @@ def show_document(
     engine: Engine, organization: str | int, document_id: int, *, today: date | None = None
 ) -> dict | None:
     """One document: its values, its verdict, the findings of its latest processing, every
-    review of it, its discount steps (`discounts`) and the one a payment today still earns."""
+    review of it, its discount steps (`discounts`), the one a payment today still earns, and
+    what was paid (`payment`, with each payment's day and amount)."""
     org = resolve_organization(engine, organization)
     t = incoming_invoices.c
     with tenant_transaction(engine, org["id"]) as conn:
@@ -166,6 +171,7 @@ def show_document(
         ).get("payment_terms")
         document["discounts"] = discounts_of(conn, [row["id"]])[row["id"]]
         document["discount"] = running_discount(document["discounts"], today or date.today())
+        document["payment"] = payments_of(conn, [row["id"]], each=True).get(row["id"])
         r = incoming_reviews.c
         document["reviews"] = [
             dict(x)

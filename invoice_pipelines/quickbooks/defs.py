@@ -129,6 +129,7 @@ def _sync(
     wanted = set(config.organizations)
     totals = SyncCounts()
     rows: list[tuple] = []
+    paid: list[tuple] = []
     skipped = []
     refusals = PartitionRefusals(context.partition_keys, context.log.error)
     for slug in context.partition_keys:
@@ -161,6 +162,7 @@ def _sync(
             client.close()
         for message in counts.errors[:50]:
             context.log.warning(f"{slug}: {message}")
+        paid.extend((slug, *paid_cells(row)) for row in counts.paid)
         for name in ("pushed", "pulled", "linked", "conflicts", "held", "failed", "unchanged"):
             setattr(totals, name, getattr(totals, name) + getattr(counts, name))
         rows.append(
@@ -185,10 +187,51 @@ def _sync(
             align="lrrrrrr",
         )
     )
+    if entity.sync == "bill_payments":
+        metadata.update(paid_metadata(paid))
     if refusals:
         # every partition done (synced, not connected, not due) has the run's figures, as ever
         fail_keeping_the_done(context, refusals, {key: metadata for key in refusals.done})
     return MaterializeResult(metadata=metadata)
+
+
+# the invoices whose payments changed that one materialization's metadata lists; the count says
+# how many there were, `incoming list` shows each
+PAID_ROWS_SHOWN = 50
+
+
+def paid_cells(row: dict) -> tuple:
+    """invoice, supplier, status, paid, day, Skonto, open (amounts with the currency)."""
+
+    def money(value) -> str:
+        return f"{value} {row['currency']}".strip() if value is not None else ""
+
+    return (
+        row["invoice"],
+        row["supplier"],
+        {"partially_paid": "partly paid"}.get(row["status"], row["status"]),
+        money(row["paid"]),
+        row["paid_on"].isoformat() if row["paid_on"] else "",
+        money(row["skonto"]),
+        money(row["open"]),
+    )
+
+
+def paid_metadata(paid: list[tuple]) -> dict:
+    """What a bill payment pull found paid: a count and a table of at most PAID_ROWS_SHOWN."""
+    return {
+        "invoices_paid_changed": MetadataValue.int(len(paid)),
+        "paid": MetadataValue.md(
+            markdown_table(
+                ("organization", "invoice", "supplier", "status", "paid", "day", "Skonto", "open"),
+                paid,
+                align="llllrlrr",
+                limit=PAID_ROWS_SHOWN,
+            )
+            if paid
+            else "No payment changed since the last pull."
+        ),
+    }
 
 
 # what the sync assets share: one organization a partition, a range of them a run

@@ -265,7 +265,11 @@ def record_pull(instance, slug: str, counts) -> None:
     qbo_bill_payments partition (runless), with its counts."""
     from dagster import AssetMaterialization, MetadataValue
 
+    from invoice_pipelines.quickbooks.defs import paid_cells, paid_metadata
+
     metadata = {name: MetadataValue.int(value) for name, value in counts.as_dict().items()}
+    # what was paid, as the asset's own runs list it
+    metadata.update(paid_metadata([(slug, *paid_cells(row)) for row in counts.paid]))
     metadata["recorded_by"] = MetadataValue.text(
         "the demo, which paid the bills in the QBO simulator and pulled the payments back"
     )
