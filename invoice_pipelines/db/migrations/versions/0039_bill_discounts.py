@@ -1,6 +1,6 @@
 """a supplier's Skonto taken closes its bill in QuickBooks: the outbox of that close (issue 56)
 
-Revision ID: 0037
+Revision ID: 0039
 Revises: 0038
 
 `qbo_bill_discounts`: per incoming invoice whose payments earned the supplier's early-payment
@@ -8,8 +8,6 @@ discount (incoming_invoice_settlements.discount), the two writes that close its 
 each a row of its own committed `sending` before its request: `credit` (a VendorCredit of the
 discount) and `apply` (a BillPayment of 0 that takes the credit against the bill). Nothing to
 fill: the pull queues the discounts it finds settled, those settled before this revision too.
-
-It follows 0038, which was written before it (both revise 0036 in the order they were made).
 """
 
 import sqlalchemy as sa
@@ -19,7 +17,7 @@ from invoice_pipelines.db.engine import app_role
 from invoice_pipelines.db.rls import protect_tables, unprotect_tables
 from invoice_pipelines.db.types import Id, Money, UtcDateTime
 
-revision = "0037"
+revision = "0039"
 down_revision = "0038"
 branch_labels = None
 depends_on = None
