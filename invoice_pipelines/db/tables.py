@@ -1398,7 +1398,7 @@ incoming_invoice_settlements = Table(
     Index("ix_incoming_invoice_settlements_org_status", "organization_id", "status"),
 )
 
-# The supplier's early-payment discount (Skonto) taken on a bill, closed in QBO (0037,
+# The supplier's early-payment discount (Skonto) taken on a bill, closed in QBO (0039,
 # quickbooks/sync/bill_discounts.py): an outbox of two steps per incoming invoice, `credit` (a
 # VendorCredit of the discount) and `apply` (a BillPayment of 0 that takes it against the bill),
 # each row committed `sending` before its request, with a requestid of its own.
