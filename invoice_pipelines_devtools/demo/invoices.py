@@ -536,8 +536,10 @@ def synthetic_xml_invoices(
         extras = (
             document_extras(seller, buyer, buyer_reference=f"PO-{rng.randrange(10**6):06d}")
             if xrechnung
-            else None
+            else {}
         )
+        # BT-72: a CII's ApplicableHeaderTradeDelivery is never empty (PEPPOL-EN16931-R008)
+        extras["delivery_date"] = issue - timedelta(days=1 + index % 3)
         if kind in ("text-pdf", "text-pdf-review", "scan"):
             if kind == "text-pdf-review":
                 invoice = replace(invoice, gross_total=invoice.gross_total + 1)

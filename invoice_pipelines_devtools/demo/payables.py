@@ -129,7 +129,12 @@ def demo_supplier_invoices_us(today: date) -> list[tuple[str, bytes]]:
         )
         terms = tuple(DiscountTerm(days, D(percent)) for days, percent in skonto)
         invoice = dataclasses.replace(invoice, discount_terms=terms)
-        extra = {"seller_tax_number": TAX_NUMBERS[index]}
+        # BT-72, the day the goods came: without it the CII's ApplicableHeaderTradeDelivery, which
+        # the schema requires, would be empty (PEPPOL-EN16931-R008)
+        extra = {
+            "seller_tax_number": TAX_NUMBERS[index],
+            "delivery_date": issued - timedelta(days=1),
+        }
         slug = seller.email.rsplit("@", 1)[1].split(".", 1)[0]
         files.append(
             (

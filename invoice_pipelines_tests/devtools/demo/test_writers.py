@@ -475,3 +475,30 @@ def test_a_synthetic_page_in_doubt_needs_review_and_a_scan_needs_ocr():
     assert (read.format, read.status) == ("text-pdf", "NEEDS_REVIEW")
     assert png_name.endswith("_scan.png") and png.startswith(b"\x89PNG")
     assert parse_document(png, png_name).status == "NEEDS_OCR"
+
+
+def test_the_demos_cii_carries_no_empty_element_for_the_official_rules():
+    """Every CII the demo writes (the US organization's supplier invoices, the German XRechnung,
+    the batch stream) states its delivery (BT-72), so the schema's mandatory
+    ApplicableHeaderTradeDelivery is not empty: no PEPPOL-EN16931-R008 under the official CEN
+    rules and the Factur-X profile's (/work/shared/reference, run by saxonche)."""
+    from invoice_pipelines.einvoice.read import read_einvoice
+    from invoice_pipelines_devtools.demo.payables import demo_supplier_invoices_us
+
+    files = [
+        *demo_supplier_invoices_us(TODAY),
+        *[(n, d) for n, d in demo_supplier_invoices(TODAY) if b"CrossIndustryInvoice" in d],
+        *synthetic_xml_invoices(2, seed=5, kinds=("cii", "xrechnung-cii")),
+    ]
+    assert len(files) == 6
+    for name, data in files:
+        root = etree.fromstring(data)
+        (delivery,) = root.xpath("//ram:ApplicableHeaderTradeDelivery", namespaces=NS)
+        assert len(delivery), name  # BT-72 at least
+        outcome = read_einvoice(data, name)
+        assert outcome.status == "VALIDATED", (name, outcome.errors)
+        assert outcome.verdict.sources["en16931"] == "checked", name
+        assert "PEPPOL-EN16931-R008" not in {f.rule for f in outcome.warnings}, name
+        assert outcome.warnings == [], (name, outcome.warnings)
+    us = [read_einvoice(d, n) for n, d in demo_supplier_invoices_us(TODAY)]
+    assert {o.verdict.sources["facturx"] for o in us} == {"checked"}  # where R008 lives
