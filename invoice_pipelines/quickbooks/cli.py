@@ -130,7 +130,7 @@ def run_connect(args: argparse.Namespace) -> int:
         client_id=args.client_id,
         client_secret=secret,
         refresh_token=refresh,
-        cipher=token_cipher(),
+        cipher=token_cipher(engine=engine),
         settings={"tax_codes": tax_codes, "income_account_id": args.income_account},
     )
     print(json.dumps({"organization": org["slug"], "realm_id": args.realm, "connected": True}))
@@ -206,6 +206,9 @@ def _sync_now(engine, org, args, result, status) -> int:
                 status = 1
                 continue
             result[what] = {**counts.as_dict(), "errors": counts.errors[:20]}
+            # what it did to another entity on its way (the bill push's vendors), counted apart
+            for other, done in counts.beside.items():
+                result[what][f"{other}_on_the_way"] = done.as_dict()
     print(json.dumps({"organization": org["slug"], **result}, default=str))
     return status
 
@@ -364,33 +367,21 @@ def _files_not_attached(engine, organization_id: int, limit: int = 50) -> list[d
 
 
 def _waiting_bills(engine, organization_id: int) -> list[dict]:
-    """The bill-queue rows a person must act on (bill_queue.needs_a_person): waiting ones, and
-    conflicts (`held`: a paid bill whose document is back in review or failed)."""
-    from invoice_pipelines.db.tables import incoming_invoices, qbo_bill_queue
-    from invoice_pipelines.db.tenancy import tenant_transaction
-    from invoice_pipelines.quickbooks.sync.bill_queue import needs_a_person
+    """The organization's supplier invoices that wait for a person to become bills: the rows of
+    the check bills_waiting (watch.waiting_bills, the one query of both); `held`: a paid bill
+    whose document is back in review or failed."""
+    from invoice_pipelines.quickbooks.watch import waiting_bills
 
-    q, t = qbo_bill_queue.c, incoming_invoices.c
-    with tenant_transaction(engine, organization_id) as conn:
-        rows = conn.execute(
-            select(t.id, t.invoice_number, q.status, q.error_code, q.error_message)
-            .select_from(qbo_bill_queue)
-            .join(
-                incoming_invoices,
-                and_(t.organization_id == q.organization_id, t.id == q.incoming_invoice_id),
-            )
-            .where(q.organization_id == organization_id, needs_a_person())
-            .order_by(q.id)
-        ).all()
+    _, waiting = waiting_bills(engine, organization_id, limit=500)
     return [
         {
-            "document": i,
-            "number": number,
-            "held": status == "conflict",
-            "waits_for": code,
-            "why": why,
+            "document": row.document,
+            "number": row.number,
+            "held": row.held,
+            "waits_for": row.waits_for,
+            "why": row.why,
         }
-        for i, number, status, code, why in rows
+        for row in waiting
     ]
 
 

@@ -24,6 +24,7 @@ from dagster import (
     AssetCheckResult,
     AssetCheckSeverity,
     AssetExecutionContext,
+    AssetMaterialization,
     AssetSelection,
     BackfillPolicy,
     BetaWarning,
@@ -163,6 +164,7 @@ def _sync(
         for message in counts.errors[:50]:
             context.log.warning(f"{slug}: {message}")
         paid.extend((slug, *paid_cells(row)) for row in counts.paid)
+        _report_beside(context, slug, counts)
         for name in ("pushed", "pulled", "linked", "conflicts", "held", "failed", "unchanged"):
             setattr(totals, name, getattr(totals, name) + getattr(counts, name))
         rows.append(
@@ -232,6 +234,21 @@ def paid_metadata(paid: list[tuple]) -> dict:
             else "No payment changed since the last pull."
         ),
     }
+
+
+def _report_beside(context: AssetExecutionContext, slug: str, counts: SyncCounts) -> None:
+    """What a sync changed of another entity on its way (the vendors the bill push creates or
+    links) materializes that entity's asset too, for the organization's partition, with its own
+    counts: the UI shows qbo_vendors as the push left it, not "never materialized"."""
+    assets = {entity.sync: entity.asset for entity in SYNCED}
+    for sync, other in counts.beside.items():
+        if not (other.pushed or other.pulled or other.linked):
+            continue
+        metadata = {name: MetadataValue.int(value) for name, value in other.as_dict().items()}
+        metadata["recorded_by"] = MetadataValue.text(f"the {context.asset_key.path[-1]} run")
+        context.log_event(
+            AssetMaterialization(asset_key=assets[sync], partition=slug, metadata=metadata)
+        )
 
 
 # what the sync assets share: one organization a partition, a range of them a run
@@ -350,10 +367,10 @@ def _listing(
     "(not deleted); lists each with its finding.",
 )
 def qbo_bills_waiting_check(context: AssetCheckExecutionContext, database: Database):
-    count, rows = waiting_bills(database.get_engine())
+    count, waiting = waiting_bills(database.get_engine())  # the query `qbo-payables` lists
     return _listing(
         count,
-        rows,
+        [row.cells() for row in waiting],
         fine="No supplier invoice waits to become a QuickBooks bill.",
         found="{count} supplier invoice(s) wait for a vendor, an account, a setting or a "
         "person's decision.",

@@ -19,10 +19,10 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 from cryptography.fernet import Fernet, InvalidToken
-from sqlalchemy import Engine, insert, select, update
+from sqlalchemy import Engine, func, insert, select, update
 
 from invoice_pipelines.db.tables import qbo_connections
-from invoice_pipelines.db.tenancy import tenant_transaction
+from invoice_pipelines.db.tenancy import system_transaction, tenant_transaction
 from invoice_pipelines.quickbooks.errors import NotConnected, TokenError, TransportError
 from invoice_pipelines.settings import ConfigError, env
 
@@ -33,18 +33,39 @@ EXPIRY_MARGIN = timedelta(seconds=60)
 REFRESH_IDLE_LIFETIME = timedelta(days=100)
 
 
-def token_cipher(key: str | None = None) -> Fernet:
-    """The cipher for tokens at rest; `key` defaults to INVOICE_PIPELINES_QBO_TOKEN_KEY."""
+def token_cipher(key: str | None = None, *, engine: Engine | None = None) -> Fernet:
+    """The cipher for tokens at rest; `key` defaults to INVOICE_PIPELINES_QBO_TOKEN_KEY. Without
+    a key, the error says what to set it to: the key of the tokens `engine`'s database holds,
+    when it holds any; how to make one only when it holds none (and so none are made
+    unreadable by a new key)."""
     raw = (key if key is not None else env(KEY_VAR)).strip()
     if not raw:
-        raise ConfigError(
-            f"{KEY_VAR} is empty; set it to a Fernet key "
-            '(python -c "from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())")'
-        )
+        raise ConfigError(_missing_key(engine))
     try:
         return Fernet(raw.encode())
     except (ValueError, TypeError) as exc:
         raise ConfigError(f"{KEY_VAR} is not a Fernet key (32 url-safe base64 bytes)") from exc
+
+
+def _missing_key(engine: Engine | None) -> str:
+    connected = None
+    if engine is not None:
+        with system_transaction(engine) as conn:
+            connected = conn.execute(select(func.count()).select_from(qbo_connections)).scalar()
+    if connected == 0:
+        return (
+            f"{KEY_VAR} is empty, and no organization is connected to QuickBooks yet: set it to "
+            "a new Fernet key, and keep it, for every token stored from now on is encrypted with "
+            'it (python -c "from cryptography.fernet import Fernet; '
+            'print(Fernet.generate_key().decode())")'
+        )
+    stored = f"{connected} organization(s) have" if connected else "organizations may have"
+    return (
+        f"{KEY_VAR} is empty, and {stored} QuickBooks tokens stored encrypted with a key: set it "
+        "to that key (the demo's is in <data dir>/qbo/token.key, which `make run` reads itself; a "
+        "shell beside it finds it while the demo's QuickBooks runs). A new key would leave the "
+        "stored tokens unreadable, and every company would have to be connected again"
+    )
 
 
 @dataclass

@@ -5,6 +5,7 @@ a webhook asked for, which bills wait for a person and which differ from QBO's. 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import Engine, and_, exists, func, or_, select
@@ -207,18 +208,49 @@ def bill_push_waiting(engine: Engine) -> tuple[dict[str, int], dict[str, int], d
     return new, pending, changed
 
 
-def waiting_bills(engine: Engine, limit: int = 50) -> tuple[int, list[tuple]]:
-    """(how many, the first `limit`: slug, document id, number, supplier, waits for, finding) of
-    the supplier invoices that wait for a person to become bills: the bill-queue rows waiting
-    for a vendor, an expense account, a setting or a decision (an invoice longer than a bill
-    takes), the bills held as conflicts while their document is back in review (paid ones),
-    and, one line per organization, the VALIDATED documents (history left out) of a connected
-    organization that has set no expense account at all."""
+@dataclass(frozen=True)
+class WaitingBill:
+    """A supplier invoice that waits for a person to become a bill."""
+
+    organization: str
+    document: int
+    number: str | None
+    supplier: str | None
+    waits_for: str | None  # the finding's code: vendor, account, tax, rate, lines, conflict
+    why: str | None
+    held: bool  # a paid bill held as a conflict while its document is back in review
+
+    def cells(self) -> tuple:
+        return (
+            self.organization,
+            self.document,
+            self.number,
+            self.supplier,
+            self.waits_for,
+            self.why,
+        )
+
+
+def _no_account_why(slug: str) -> str:
+    return (
+        "no QuickBooks expense account is set, so no supplier invoice goes to QuickBooks: "
+        f"invoice-pipelines qbo-payables --org {slug} --expense-account ID"
+    )
+
+
+def waiting_bills(
+    engine: Engine, organization_id: int | None = None, limit: int = 50
+) -> tuple[int, list[WaitingBill]]:
+    """(how many, the first `limit`) of the supplier invoices that wait for a person to become
+    bills, of one organization or of all: the bill-queue rows waiting for a vendor, an expense
+    account, a setting or a decision (an invoice longer than a bill takes), the bills held as
+    conflicts while their document is back in review (paid ones), and the VALIDATED documents
+    (history left out) of a connected organization that has set no expense account at all (no
+    run queues those). The one query of the check `bills_waiting` and of `qbo-payables`."""
     q, t = qbo_bill_queue.c, incoming_invoices.c
-    where = needs_a_person()
-    queued = qbo_bill_queue.join(
-        incoming_invoices,
-        and_(t.organization_id == q.organization_id, t.id == q.incoming_invoice_id),
+    queued = and_(
+        needs_a_person(),
+        *([q.organization_id == organization_id] if organization_id is not None else []),
     )
     unset = and_(
         t.status == Status.VALIDATED.value,
@@ -228,16 +260,28 @@ def waiting_bills(engine: Engine, limit: int = 50) -> tuple[int, list[tuple]]:
         ),
         t.organization_id.not_in(select(qbo_expense_accounts.c.organization_id)),
         ~exists().where(qbo_bills.c.incoming_invoice_id == t.id, qbo_bills.c.state == "active"),
+        # a push run queued it and it waits there: listed once, as the queue says
+        ~exists().where(
+            q.organization_id == t.organization_id, q.incoming_invoice_id == t.id, needs_a_person()
+        ),
+        *([t.organization_id == organization_id] if organization_id is not None else []),
+    )
+    in_queue = qbo_bill_queue.join(
+        incoming_invoices,
+        and_(t.organization_id == q.organization_id, t.id == q.incoming_invoice_id),
     )
     with system_transaction(engine) as conn:
-        count = conn.execute(select(func.count()).select_from(queued).where(where)).scalar()
+        count = conn.execute(select(func.count()).select_from(in_queue).where(queued)).scalar()
+        count += conn.execute(
+            select(func.count()).select_from(incoming_invoices).where(unset)
+        ).scalar()
         without = conn.execute(
-            select(organizations.c.slug, func.count())
+            select(organizations.c.slug, t.id, t.invoice_number, t.seller_name)
             .select_from(incoming_invoices)
             .join(organizations, organizations.c.id == t.organization_id)
             .where(unset)
-            .group_by(organizations.c.slug)
-            .order_by(organizations.c.slug)
+            .order_by(organizations.c.slug, t.id)
+            .limit(limit)
         ).all()
         rows = conn.execute(
             select(
@@ -247,27 +291,21 @@ def waiting_bills(engine: Engine, limit: int = 50) -> tuple[int, list[tuple]]:
                 t.seller_name,
                 q.error_code,
                 q.error_message,
+                q.status,
             )
-            .select_from(queued)
-            .join(organizations, organizations.c.id == q.organization_id)
-            .where(where)
+            .select_from(in_queue.join(organizations, organizations.c.id == q.organization_id))
+            .where(queued)
             .order_by(organizations.c.slug, q.id)
             .limit(limit)
         ).all()
     found = [
-        (
-            slug,
-            None,
-            f"{n} document(s)",
-            None,
-            "account",
-            "no QuickBooks expense account is set, so no supplier invoice goes to QuickBooks: "
-            f"invoice-pipelines qbo-payables --org {slug} --expense-account ID",
-        )
-        for slug, n in without
+        WaitingBill(slug, i, number, seller, "account", _no_account_why(slug), held=False)
+        for slug, i, number, seller in without
+    ] + [
+        WaitingBill(slug, i, number, seller, code, why, held=status == "conflict")
+        for slug, i, number, seller, code, why, status in rows
     ]
-    total = int(count or 0) + sum(n for _, n in without)
-    return total, (found + [tuple(r) for r in rows])[:limit]
+    return int(count or 0), found[:limit]
 
 
 def bill_amount_differences(engine: Engine, limit: int = 50) -> tuple[int, list[tuple]]:

@@ -72,6 +72,19 @@ def demo_key(data_dir: Path) -> str:
     return path.read_text().strip()
 
 
+def write_command_settings(data_dir: Path, base_url: str, token_url: str) -> Path:
+    """Tell the commands where the demo's QuickBooks is (quickbooks/sync/common.LOCAL_QBO_FILE):
+    its URLs and the key file beside it, so `qbo-sync` from a shell works against the running
+    demo without variables. Written (owner-only) each time the simulator starts, as its port
+    may differ from the last time; it holds no secret."""
+    from invoice_pipelines.quickbooks.sync.common import LOCAL_QBO_FILE
+
+    path = Path(data_dir) / LOCAL_QBO_FILE
+    written = {"base_url": base_url, "token_url": token_url, "token_key_file": KEY_FILE}
+    _write_private(path, json.dumps(written, indent=2) + "\n")
+    return path
+
+
 def demo_companies(data_dir: Path, slugs: list[str]) -> dict[str, dict]:
     """One simulated company per organization slug (realm id and made-up app credentials),
     generated once; slugs added later get theirs on the next call."""
@@ -250,6 +263,7 @@ def serve(data_dir: Path, port: int) -> int:
 
     sim = QboSimulator(port=port, data_dir=demo_dir(data_dir))
     create_demo_companies(sim, data_dir)
+    write_command_settings(data_dir, sim.base_url, sim.token_url)
     stop = threading.Event()
 
     def sync_once() -> None:

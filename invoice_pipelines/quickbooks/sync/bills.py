@@ -227,7 +227,7 @@ class BillPusher:
             self.engine,
             self.organization_id,
             self.client,
-            self.counts,
+            self.counts.of("vendors"),  # the vendors it creates are not bills
             create=settings.create_vendors,
             home=home,
         )

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import httpx
 from sqlalchemy import Connection, Engine, and_, insert, select, update
@@ -19,11 +21,40 @@ from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.quickbooks.client import MAX_PAGE, QboClient
 from invoice_pipelines.quickbooks.limits import Clock
 from invoice_pipelines.quickbooks.tokens import TokenStore, load_connection, token_cipher
-from invoice_pipelines.settings import env
+from invoice_pipelines.settings import data_dir, env, source
 
 # re-read this much before the cursor: QBO's LastUpdatedTime has second precision and a record
 # committed in the same second as the last one we saw must not be skipped
 CURSOR_OVERLAP = timedelta(minutes=5)
+
+
+# The local QuickBooks of `make run` (the demo's simulator) writes this file into the data dir
+# when it starts: its URLs and the name of the file (beside it) holding the key the demo's tokens
+# are encrypted with. A command run from a shell beside the demo reads it for each of
+# INVOICE_PIPELINES_QBO_BASE_URL / _TOKEN_URL / _TOKEN_KEY that is not set, so `qbo-sync` works
+# against the running demo without variables; a variable that is set always wins.
+LOCAL_QBO_FILE = Path("qbo") / "local-quickbooks.json"
+_FROM_LOCAL = {
+    "base_url": "INVOICE_PIPELINES_QBO_BASE_URL",
+    "token_url": "INVOICE_PIPELINES_QBO_TOKEN_URL",
+    "token_key": "INVOICE_PIPELINES_QBO_TOKEN_KEY",
+}
+
+
+def local_qbo(folder: Path | None = None) -> dict[str, str]:
+    """What the local QuickBooks of `make run` wrote into the data dir `folder` (base_url,
+    token_url, token_key), or {}."""
+    path = (folder or data_dir()) / LOCAL_QBO_FILE
+    try:
+        written = json.loads(path.read_text())
+        key = (path.parent / written["token_key_file"]).read_text().strip()
+        return {
+            "base_url": written["base_url"],
+            "token_url": written["token_url"],
+            "token_key": key,
+        }
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}  # no demo here (or not started yet): the variables and their defaults
 
 
 @dataclass
@@ -38,19 +69,21 @@ class QboSettings:
 
     @classmethod
     def from_env(cls, **overrides) -> QboSettings:
-        values = dict(
-            base_url=env("INVOICE_PIPELINES_QBO_BASE_URL"),
-            token_url=env("INVOICE_PIPELINES_QBO_TOKEN_URL"),
-            token_key=env("INVOICE_PIPELINES_QBO_TOKEN_KEY"),
-            minor_version=int(env("INVOICE_PIPELINES_QBO_MINOR_VERSION")),
-        )
+        """The variables; for a command, the local QuickBooks of `make run` (LOCAL_QBO_FILE)
+        stands in for those of them that are not set."""
+        unset = [f for f, name in _FROM_LOCAL.items() if os.environ.get(source(name)) is None]
+        local = local_qbo() if unset else {}
+        values: dict = {
+            f: local[f] if f in unset and f in local else env(n) for f, n in _FROM_LOCAL.items()
+        }
+        values["minor_version"] = int(env("INVOICE_PIPELINES_QBO_MINOR_VERSION"))
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
 
 
 def open_client(engine: Engine, organization_id: int, settings: QboSettings) -> QboClient:
     """A client for the organization's connected company; close it when done."""
-    cipher = token_cipher(settings.token_key)
+    cipher = token_cipher(settings.token_key, engine=engine)
     connection = load_connection(engine, organization_id, cipher)
     http = httpx.Client(timeout=60.0, limits=httpx.Limits(max_connections=12))
     tokens = TokenStore(
@@ -87,9 +120,16 @@ class SyncCounts:
     errors: list[str] = field(default_factory=list)
     # what a payment pull changed, one row an invoice (bill_payments.paid_row), for the metadata
     paid: list[dict] = field(default_factory=list)
+    # what the sync did to another entity on its way (the bill push creates vendors), by that
+    # entity's sync name: counted there, never in this sync's own figures, which count its objects
+    beside: dict[str, SyncCounts] = field(default_factory=dict)
 
     def as_dict(self) -> dict:
-        return {k: v for k, v in self.__dict__.items() if k not in ("errors", "paid")}
+        return {k: v for k, v in self.__dict__.items() if k not in ("errors", "paid", "beside")}
+
+    def of(self, sync: str) -> SyncCounts:
+        """The counts of what this sync does to `sync`'s entity on its way."""
+        return self.beside.setdefault(sync, SyncCounts())
 
 
 def mappings_by_qbo_id(conn: Connection, organization_id: int, entity: str) -> dict[str, dict]:
@@ -273,7 +313,7 @@ def import_pages(sync, entity: str, qbo_entity: str, page_size: int, progress=No
             # changes made in QBO while the import runs are read again by the first pull
             started_at = sync.client.server_now() - CURSOR_OVERLAP
         with tenant_transaction(sync.engine, sync.organization_id, write=True) as conn:
-            pushes = sync._apply_records(conn, storable(page))
+            pushes = sync._apply_records(conn, storable(sync.not_seen(page)))
             write_cursor(
                 conn,
                 sync.organization_id,
@@ -408,6 +448,19 @@ class TwoWaySync:
         self.client = client
         self.counts = SyncCounts()
         self.progress = progress  # called with the records read so far by the initial import
+        self._seen: dict[str, str] = {}  # QBO id -> SyncToken this run applied (`not_seen`)
+
+    def not_seen(self, records: list[dict]) -> list[dict]:
+        """The records this run has not applied at their SyncToken yet. The first pull after
+        the initial import reads QBO's changes since the import's start, which are the records
+        the import has just read: applied (and counted) once, a count counts objects."""
+        fresh = []
+        for record in records:
+            key, token = str(record.get("Id")), str(record.get("SyncToken"))
+            if self._seen.get(key) != token:
+                self._seen[key] = token
+                fresh.append(record)
+        return fresh
 
     def pull(self) -> None:
         started = datetime.now(UTC)
@@ -418,7 +471,7 @@ class TwoWaySync:
         cursor = state["cursor"]
         changes = self.client.changes(self.QBO_ENTITY, cursor - CURSOR_OVERLAP if cursor else None)
         with tenant_transaction(self.engine, self.organization_id, write=True) as conn:
-            pushes = self._apply_records(conn, storable(changes.records))
+            pushes = self._apply_records(conn, storable(self.not_seen(changes.records)))
             write_cursor(
                 conn, self.organization_id, self.ENTITY, cursor=newest(changes.records, cursor)
             )
