@@ -138,6 +138,20 @@ def test_help_without_the_areas_reads_as_with_them():
     assert (args.job_id, args.json) == (7, True)
 
 
+def test_a_commands_help_imports_no_sqlalchemy():
+    """`<command> --help` answers from its area's parsers alone: the QuickBooks commands (whose
+    module imported SQLAlchemy and every table first, 1.5 s for `qbo-payables --help`, issue 56)
+    as the intake's do. Each printed its usage and ended 0."""
+    from invoice_pipelines.quickbooks.area import AREA as QUICKBOOKS
+
+    commands = [[c.name, "--help"] for c in QUICKBOOKS.commands] + [["incoming", "list", "-h"]]
+    ran = _run_each(commands, "postgresql://nobody@127.0.0.1:1/never-connected")
+    for argv, (code, said, modules) in zip(commands, ran, strict=True):
+        assert (code, said.startswith("usage: invoice-pipelines " + argv[0])) == (0, True), said
+        assert not _loaded(modules, "sqlalchemy"), argv
+        assert _areas(modules) <= {"quickbooks", "intake"}, argv
+
+
 def test_help_and_database_commands_import_no_dagster_alembic_or_other_areas(db, tmp_path):
     org = db.new_organization()
     doc = run_intake(db, tmp_path, org, {"r.xml": basic_wl("LAZY-1")})["r.xml"]

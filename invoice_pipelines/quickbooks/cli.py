@@ -1,6 +1,7 @@
 """QuickBooks commands: connect an organization, sync now, import, list and resolve conflicts.
 
-The same functions the Dagster assets call; settings from INVOICE_PIPELINES_QBO_*.
+The same functions the Dagster assets call; settings from INVOICE_PIPELINES_QBO_*. Modules load
+when a command runs: a command's `--help` imports neither SQLAlchemy nor the database's tables.
 """
 
 from __future__ import annotations
@@ -10,12 +11,8 @@ import json
 import os
 import sys
 
-from sqlalchemy import and_, select
-
 from invoice_pipelines.cli_args import port, positive_int
 from invoice_pipelines.core.qbo_entities import SYNCED
-from invoice_pipelines.db.tables import organizations, sync_conflicts
-from invoice_pipelines.db.tenancy import resolve_organization, system_transaction
 from invoice_pipelines.quickbooks.errors import QboError
 
 WHAT = tuple(entity.sync for entity in SYNCED)
@@ -110,6 +107,7 @@ def add_commands(sub) -> None:
 
 def run_connect(args: argparse.Namespace) -> int:
     from invoice_pipelines.db.engine import command_line_engine
+    from invoice_pipelines.db.tenancy import resolve_organization
     from invoice_pipelines.quickbooks.tokens import save_connection, token_cipher
 
     engine = command_line_engine()
@@ -154,6 +152,7 @@ def _owner() -> str:
 
 def run_sync(args: argparse.Namespace) -> int:
     from invoice_pipelines.db.engine import command_line_engine
+    from invoice_pipelines.db.tenancy import resolve_organization
     from invoice_pipelines.quickbooks.sync.common import RealmBusy
 
     engine = command_line_engine()
@@ -215,6 +214,7 @@ def _sync_now(engine, org, args, result, status) -> int:
 
 def run_import(args: argparse.Namespace) -> int:
     from invoice_pipelines.db.engine import command_line_engine
+    from invoice_pipelines.db.tenancy import resolve_organization
     from invoice_pipelines.quickbooks.sync.common import RealmBusy
 
     engine = command_line_engine()
@@ -257,6 +257,7 @@ def run_payables(args: argparse.Namespace) -> int:
     from decimal import Decimal, InvalidOperation
 
     from invoice_pipelines.db.engine import command_line_engine
+    from invoice_pipelines.db.tenancy import resolve_organization
     from invoice_pipelines.quickbooks import payables_settings as ps
 
     engine = command_line_engine()
@@ -336,7 +337,7 @@ def run_payables(args: argparse.Namespace) -> int:
 
 def _files_not_attached(engine, organization_id: int, limit: int = 50) -> list[dict]:
     """The newest active bills whose record says a file is not in QBO (bills.skipped_files)."""
-    from sqlalchemy import Text, cast, or_
+    from sqlalchemy import Text, and_, cast, or_, select
 
     from invoice_pipelines.db.tables import incoming_invoices, qbo_bills
     from invoice_pipelines.db.tenancy import tenant_transaction
@@ -386,7 +387,11 @@ def _waiting_bills(engine, organization_id: int) -> list[dict]:
 
 
 def run_conflicts(args: argparse.Namespace) -> int:
+    from sqlalchemy import select
+
     from invoice_pipelines.db.engine import command_line_engine
+    from invoice_pipelines.db.tables import organizations, sync_conflicts
+    from invoice_pipelines.db.tenancy import resolve_organization, system_transaction
 
     engine = command_line_engine()
     query = (
@@ -416,6 +421,7 @@ def run_conflicts(args: argparse.Namespace) -> int:
 
 def run_resolve(args: argparse.Namespace) -> int:
     from invoice_pipelines.db.engine import command_line_engine
+    from invoice_pipelines.db.tenancy import resolve_organization
     from invoice_pipelines.quickbooks.sync.common import QboSettings, open_client
     from invoice_pipelines.quickbooks.sync.customers import resolve_conflict
 
