@@ -5,9 +5,11 @@ policy) and `invoice-pipelines suppliers` (the supplier register: intake/cli_sup
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import re
 import sys
+from typing import NoReturn
 
 from invoice_pipelines.cli_args import positive_int
 from invoice_pipelines.intake.cli_suppliers import VERBS as SUPPLIER_VERBS
@@ -66,10 +68,13 @@ def add_commands(sub) -> None:
     p.add_argument(
         "--version",
         type=positive_int,
-        help="required: the version you looked at (processing_version in `incoming show`)",
+        required=True,
+        metavar="N",
+        help="the version you looked at (processing_version in `incoming show`)",
     )
     p.add_argument("--by", required=True, help="who reviews (kept with every change)")
     p.set_defaults(func=run_review_command)
+    p.error = functools.partial(_review_usage_error, p)
 
     p = verbs.add_parser("policy", help="show or set what each class of document leads to")
     p.add_argument("--org", required=True, help="organization slug or id")
@@ -96,6 +101,16 @@ def _add_uploads_command(verbs) -> None:
     p.add_argument("--limit", type=positive_int, default=200, help="at most this many (200)")
     p.add_argument("--json", action="store_true", help="one JSON object per line")
     p.set_defaults(func=run_uploads_command)
+
+
+def _review_usage_error(parser: argparse.ArgumentParser, message: str) -> NoReturn:
+    """argparse's usage error, which for a missing --version also says where the version is."""
+    if "--version" in message and "required" in message:
+        message += (
+            " (N: the processing_version that `invoice-pipelines incoming show --org ORG --id ID` "
+            "prints, the version of the document you looked at)"
+        )
+    argparse.ArgumentParser.error(parser, message)
 
 
 def _month(text: str) -> str:
@@ -158,11 +173,14 @@ def run_list_command(args: argparse.Namespace) -> int:
     if not documents:
         print("no incoming invoices match")
         return 0
+    _show(_columns(LIST_HEADER))
     for d in documents:
+        number, seller = d["invoice_number"] or "-", d["seller_name"] or "-"
         _show(
-            f"{d['id']:>6}  {d['status']:<12} {_class(d):<32} "
-            f"{(d['invoice_number'] or '-')[:24]:<24} {(d['seller_name'] or '-')[:28]:<28} "
-            f"{d['gross_total'] or '-':>12} {d['currency'] or ''}  {d['filename'] or ''}"
+            _columns(
+                (d["id"], d["status"], _class(d), number, seller, d["gross_total"] or "-")
+                + (d["currency"] or "", d["filename"] or "")
+            )
         )
         payment = d.get("payment")
         if payment:
@@ -183,6 +201,19 @@ def run_list_command(args: argparse.Namespace) -> int:
             _show(f"        ... and {len(d['findings']) - 5} more (incoming show --id {d['id']})")
         _show_duplicate_uploads(d)
     return 0
+
+
+# the columns of `incoming list`'s text, named once above them (--json has its keys)
+LIST_HEADER = ("id", "status", "class", "number", "seller", "gross", "cur", "file")
+
+
+def _columns(cells: tuple) -> str:
+    """One line of `incoming list`: a document's cells, or LIST_HEADER above them."""
+    key, status, klass, number, seller, gross, currency, filename = cells
+    return (
+        f"{key:>6}  {status:<12} {klass:<32} {number[:24]:<24} {seller[:28]:<28} "
+        f"{gross:>12} {currency:<3}  {filename}"
+    ).rstrip()
 
 
 def _show_duplicate_uploads(document: dict) -> None:

@@ -101,10 +101,12 @@ def test_the_version_looked_at_is_required_and_the_command_says_where_it_is(
 ) -> None:
     org, doc = in_review
     for args in (["--confirm"], ["--reject", "not ours"], ["--set", "seller_name=Lieferant AG"]):
-        code = main(_review(org, doc["id"], *args, "--by", "anna"))
+        # a usage error (its usage marks --version required, issue 56)
+        with pytest.raises(SystemExit) as ended:
+            main(_review(org, doc["id"], *args, "--by", "anna"))
         err = capsys.readouterr().err
-        assert code == 2, args
-        assert "--version N" in err and f"incoming show --org ORG --id {doc['id']}" in err
+        assert ended.value.code == 2, args
+        assert "--version N" in err and "incoming show --org ORG --id ID" in err
     assert documents(db, org)["b.xml"]["processing_version"] == doc["processing_version"]
     assert _reviews(db, org, doc["id"]) == []
     with pytest.raises(ReviewError, match="say which version"):
