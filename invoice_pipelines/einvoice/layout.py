@@ -316,6 +316,13 @@ def _letter(
 # amount are the invoice's own (US sales tax is stored as a standard-rated line tax).
 _TAX_NAMES: dict[str, str] = {"US": "Sales tax"}
 
+
+def taxed_without_vat(country: str | None) -> bool:
+    """Whether a seller in `country` charges a tax of its own instead of VAT (US sales tax): its
+    invoice is printed in that tax's words (`render_plain_text`), not as a VAT invoice."""
+    return (country or "").upper() in _TAX_NAMES
+
+
 _PLAIN_LABELS: dict[str, dict[str, str]] = {
     "de": {"net": "Zwischensumme", "tax_number": "Steuernummer", "tax": "Steuer"},
     "en": {"net": "Subtotal", "tax_number": "Tax number", "tax": "Tax"},

@@ -131,9 +131,13 @@ def demo_supplier_invoices_us(today: date) -> list[tuple[str, bytes]]:
         invoice = dataclasses.replace(invoice, discount_terms=terms)
         # BT-72, the day the goods came: without it the CII's ApplicableHeaderTradeDelivery, which
         # the schema requires, would be empty (PEPPOL-EN16931-R008)
+        # BT-20 as US suppliers word it ("2/10, net 30": 2 % off within 10 days, due in 30); the
+        # writer adds the discount's #SKONTO# line, which the readers take the step from
+        steps = ", ".join(f"{percent}/{days}" for days, percent in skonto)
         extra = {
             "seller_tax_number": TAX_NUMBERS[index],
             "delivery_date": issued - timedelta(days=1),
+            "payment_terms": f"{steps}, net 30" if steps else "Net 30 days",
         }
         slug = seller.email.rsplit("@", 1)[1].split(".", 1)[0]
         files.append(

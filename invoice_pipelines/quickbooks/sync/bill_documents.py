@@ -5,7 +5,9 @@ The original goes as it is, with the content type QBO knows for its extension (P
 JPEG, TIFF, ...: the list the simulator enforces, docs/quickbooks.md). An XML invoice is read
 again with the e-invoice library's readers (no validation: the intake judged it) and printed with
 its layout (einvoice/layout.py) by the `letter_writer` (the PDF/A writer of our invoices and
-letters), so a person in QuickBooks reads it without an XML viewer. What cannot be attached (the
+letters), so a person in QuickBooks reads it without an XML viewer: in the words of the seller's
+tax (a US supplier's sales tax is "Sales tax", not VAT), with the payment terms the document
+states and its delivery date. What cannot be attached (the
 original gone after its retention period, a type QBO does not take, a file larger than QBO takes,
 an invoice too long for the writer) is a sentence on the bill's record instead (`NotAttached`:
 which file and why), never a stop: the bill is booked all the same.
@@ -18,7 +20,12 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 
 from invoice_pipelines.core.invoice import Invoice
-from invoice_pipelines.einvoice.layout import render_invoice_text
+from invoice_pipelines.core.skonto import describe, offers
+from invoice_pipelines.einvoice.layout import (
+    render_invoice_text,
+    render_plain_text,
+    taxed_without_vat,
+)
 from invoice_pipelines.einvoice.readers.cii import CII_NS, parse_cii
 from invoice_pipelines.einvoice.readers.ubl import UBL_CREDITNOTE_NS, UBL_INVOICE_NS, parse_ubl
 from invoice_pipelines.einvoice.readers.xmlsafe import XmlRejected, parse_xml
@@ -101,11 +108,44 @@ def read_invoice(xml: bytes) -> Invoice | None:
     return reader(safe.root)[0] if reader is not None else None
 
 
+def printed_terms(invoice: Invoice, language: str) -> str | None:
+    """The payment terms as a person reads them: BT-20's words (without XRechnung's #SKONTO#
+    lines, which are for machines), then each discount step as a sentence with its last day and
+    amounts (core/skonto.describe). None when the document states none."""
+    said = [
+        line.strip()
+        for line in (invoice.payment_terms or "").splitlines()
+        if line.strip() and not line.strip().startswith("#")
+    ]
+    due = invoice.amount_due if invoice.amount_due is not None else invoice.gross_total
+    for offer in offers(invoice.discount_terms, invoice.issue_date, due):
+        said.append(describe(offer, invoice.currency or "EUR", language))
+    # one paragraph (the layout wraps it): each part a sentence of its own
+    return " ".join(part if part[-1] in ".!?" else part + "." for part in said) or None
+
+
 def readable_pdf(invoice: Invoice, write_letter: Callable, language: str) -> bytes:
     """The invoice printed (einvoice/layout.py) as a PDF by `write_letter` (bills.letter_pdf):
-    the address block as the letter's head, the document's title as its title."""
+    the address block as the letter's head, the document's title as its title. A seller whose
+    tax is no VAT (a US supplier's sales tax) is printed in that tax's words and its country's
+    dates (render_plain_text: "Sales tax 8.88 %"), any other as an e-invoice prints; both with
+    the payment terms (printed_terms) and the delivery date the document states."""
     language = "de" if language == "de" else "en"
-    lines = render_invoice_text(invoice, language=language)
+    terms = printed_terms(invoice, language)
+    country = invoice.seller_address.country_code if invoice.seller_address else None
+    if taxed_without_vat(country):
+        lines = render_plain_text(
+            invoice,
+            language=language,
+            seller_country=country,
+            seller_tax_number=invoice.seller_tax_number,
+            payment_terms=terms,
+            service_date=invoice.service_date,
+        )
+    else:
+        lines = render_invoice_text(
+            invoice, language=language, payment_terms=terms, service_date=invoice.service_date
+        )
     credit = invoice.type_code == "381"
     if language == "de":
         title = "Rechnungskorrektur" if credit else "Rechnung"
