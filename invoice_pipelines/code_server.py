@@ -15,6 +15,8 @@ QuickBooks syncs) gets a lower CPU priority (nice +10) right after its start, so
 review run beside it gets the 2 cores of a `make run` machine first.
 A reload from the UI restarts the `api grpc` process and with it the warm process (a child of it),
 so runs start from the new code.
+Each of these processes, and each run, ends on its own within the grace of `make run`'s stop, and
+without the interpreter's teardown (resources/stop_deadline.py).
 
     python -m invoice_pipelines.code_server code-server start --socket ... -m <module> ...
     python -m invoice_pipelines.code_server api grpc ...   (what the first starts, through here)
@@ -34,6 +36,8 @@ import os
 import sys
 from collections.abc import Sequence
 from typing import Any
+
+from invoice_pipelines.resources import stop_deadline
 
 MODULE = "invoice_pipelines.code_server"
 
@@ -144,6 +148,60 @@ def _warm_runs(code_modules: list[str]) -> None:
                 os.setpriority(os.PRIO_PROCESS, process[0].pid, lowered)
 
     server.DagsterApiServer = WarmRunsApiServer
+    from dagster._core.events import DagsterEvent, RunFailureReason
+    from dagster._grpc import impl
+
+    if not hasattr(RunFailureReason, "UNEXPECTED_TERMINATION") or not all(
+        hasattr(owner, name)
+        for owner, name in (
+            (server, "start_run_in_subprocess"),
+            (DagsterEvent, "job_failure"),
+            (impl, "_report_run_failed_if_not_finished"),
+        )
+    ):
+        raise RuntimeError(f"Dagster no longer has what a run's stop words replace: see {MODULE}")
+    server.start_run_in_subprocess = start_run
+
+
+def start_run(*args: Any) -> None:
+    """A run's process (Dagster's `start_run_in_subprocess`), which from the stop of `make run` on
+    ends itself at its deadline at the latest."""
+    from dagster._grpc.impl import start_run_in_subprocess
+
+    stop_deadline.watch("run")
+    _say_when_the_stop_cut_it_off()
+    start_run_in_subprocess(*args)
+
+
+def _say_when_the_stop_cut_it_off() -> None:
+    """In a run's process: a run the stop of `make run` interrupted says so, and after how long a
+    time of work (stop_deadline.cut_off_words). Dagster's own words for it were "Execution was
+    interrupted unexpectedly. No user initiated termination request was found" (a run at work)
+    and "marked as failed from outside the execution context" (a run whose job had not begun);
+    outside a stop (a crash, a cancel) they stay Dagster's."""
+    from dagster._core.events import DagsterEvent, RunFailureReason
+    from dagster._grpc import impl
+
+    job_failure = DagsterEvent.job_failure
+    report_if_not_finished = impl._report_run_failed_if_not_finished
+
+    def failure(job_context, context_msg, failure_reason, *args: Any, **kwargs: Any):
+        if failure_reason == RunFailureReason.UNEXPECTED_TERMINATION and stop_deadline.stopping():
+            record = job_context.instance.get_run_record_by_id(job_context.run_id)
+            context_msg = stop_deadline.cut_off_words(record.start_time if record else None)
+        return job_failure(job_context, context_msg, failure_reason, *args, **kwargs)
+
+    def report_failed(instance, run_id):
+        if not stop_deadline.stopping():
+            yield from report_if_not_finished(instance, run_id)
+            return
+        record = instance.get_run_record_by_id(run_id)
+        if record is not None and not record.dagster_run.is_finished:
+            words = stop_deadline.cut_off_words(record.start_time)
+            yield instance.report_run_failed(record.dagster_run, words)
+
+    DagsterEvent.job_failure = staticmethod(failure)
+    impl._report_run_failed_if_not_finished = report_failed
 
 
 def _through_here() -> None:
@@ -166,7 +224,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     from dagster._cli import main as dagster_main
 
     sys.argv = ["dagster", *args]
-    dagster_main()
+    stop_deadline.run_to_the_end(" ".join(args[:2]), dagster_main)
 
 
 if __name__ == "__main__":

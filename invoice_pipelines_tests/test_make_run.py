@@ -174,6 +174,16 @@ class MakeRun:
         self.proc.wait(timeout=5)
 
 
+def assert_no_kill_was_needed(data_dir: Path) -> None:
+    """Every process of the stop ended on its own within the grace (issue 56): stop.log's account
+    of the last stop says that none needed SIGKILL (before, the webserver, the daemon, the code
+    server and the QBO simulator did, every time)."""
+    said = (data_dir / "logs" / "stop.log").read_text(errors="replace")
+    kills = [line for line in said.splitlines() if " needed SIGKILL" in line]
+    assert kills, said[-3000:]
+    assert kills[-1].endswith("needed SIGKILL: none"), said[-3000:]
+
+
 def _default_signals() -> None:
     # as in a terminal, whoever started pytest: a shell's `&` leaves SIGINT ignored in its children
     signal.signal(signal.SIGINT, signal.SIG_DFL)
@@ -431,6 +441,7 @@ def test_sigterm_to_make_stops_everything_after_the_demo_did_what_the_readme_say
     os.kill(make_run.proc.pid, signal.SIGTERM)  # make only, as `kill -TERM <make pid>` does
     make_run.assert_all_stopped(procs)
     assert make_run.proc.returncode != 0
+    assert_no_kill_was_needed(make_run.data_dir)
     assert dagster_folders_in_the_repository() - make_run.dagster_folders_before == set()
     assert (make_run.data_dir / "logs" / "code-server.log").is_file()
     # quiet by default: the runs' events are in the UI and in the code server's log, not in the

@@ -41,6 +41,7 @@ from invoice_pipelines_tests.test_make_run import (
     Proc,
     _free_port,
     alive,
+    assert_no_kill_was_needed,
     started_by,
 )
 
@@ -61,6 +62,11 @@ STOPPED = "make run: stopped (Dagster, its runs and the demo services)"
 SAID = "make run: SIGINT is ignored in this shell (started in the background?)"
 # the dead-runs sensor's wording: a run whose process died without a stop that recorded it
 CRASH_WORDING = "dead_runs_sensor: the run's process"
+# a run at work when the stop came (issue 56: one that had worked for 12 minutes read "... still
+# starting"), whether the run said it itself or the stop's sweep said it for it
+CUT_OFF_WORDING = "Cut off by the stop of `make run` after"
+# Dagster's words for an interrupted run, which the stop replaces
+NOT_A_STOP_WORDING = ("still starting", "No user initiated termination", "outside the execution")
 SIGINT_BIT, SIGTERM_BIT = 1 << (signal.SIGINT - 1), 1 << (signal.SIGTERM - 1)
 
 
@@ -166,6 +172,22 @@ class Checkout:
             rows = conn.execute("SELECT run_id, status, pipeline_name FROM runs").fetchall()
         return {run_id: (status, job) for run_id, status, job in rows}
 
+    def run_failure_messages(self, run_ids) -> dict[str, list[str]]:
+        """run id -> the messages of all its RUN_FAILURE events (a run may have two: its own
+        and its process's, Dagster's `_report_run_failed_if_not_finished`)."""
+        found: dict[str, list[str]] = {}
+        for run_id in run_ids:
+            path = self.data_dir / "dagster" / "history" / "runs" / f"{run_id}.db"
+            with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30) as conn:
+                rows = conn.execute(
+                    "SELECT event FROM event_logs WHERE dagster_event_type = 'PIPELINE_FAILURE'"
+                ).fetchall()
+            found[run_id] = [
+                (json.loads(event).get("dagster_event") or {}).get("message") or ""
+                for (event,) in rows
+            ]
+        return found
+
     def run_failures(self, run_ids) -> dict[str, str]:
         """run id -> the message of its RUN_FAILURE / RUN_CANCELED event."""
         found = {}
@@ -269,6 +291,7 @@ def assert_nothing_left(instance: Instance, data_dir: Path, procs: list[Proc]) -
     assert [line for line in tail if line.strip()] == [STOPPED], (
         out[-1500:] + "\n--- stop.log:\n" + stop_log.read_text(errors="replace")[-3000:]
     )
+    assert_no_kill_was_needed(data_dir)
     return took
 
 
@@ -364,6 +387,15 @@ def _stop_mid_backfill(instance: Instance, checkout: Checkout, backfill_id: str)
     )
     assert all(reasons.values()), reasons
     assert not [r for r in reasons.values() if CRASH_WORDING in r], reasons
+    # the runs at work say they were cut off by the stop, after how long, in every failure event
+    at_work = {r for r in in_flight if before[r][0] == "STARTED" and after[r][0] == "FAILURE"}
+    assert at_work, (before, after)
+    said = checkout.run_failure_messages(at_work)
+    for run_id in at_work:
+        assert said[run_id], (run_id, said)
+        for message in said[run_id]:
+            assert CUT_OFF_WORDING in message, (run_id, said[run_id])
+            assert not [w for w in NOT_A_STOP_WORDING if w in message], (run_id, said[run_id])
     return in_flight
 
 

@@ -133,32 +133,41 @@ export INVOICE_PIPELINES_QBO_TOKEN_KEY
 qbo_port=$(.venv/bin/python -c "import sys, urllib.parse as u; p = u.urlsplit(sys.argv[1]); print(p.port or 80 if p.hostname in ('127.0.0.1', 'localhost') else '')" "$qbo_url")
 
 # The stop: 10 s from the signal to the last process. SIGTERM to the whole group first: the run
-# workers record their runs as failed ("interrupted") or cancelled, the daemon ends its tick;
-# KILL for what is left after GRACE_SECONDS. The sweep started beside the group records the end
-# of the runs that could not through the instance: from the stop's start, each run whose process
-# has gone (while the services still end), and once the group is empty the rest (killed, or still
-# starting).
-GRACE_SECONDS=7  # for the runs to record their end; then SIGKILL
-STOP_SECONDS=9   # the end of the stop, sweep included (the promise is 10)
+# workers record their runs as failed ("interrupted") or cancelled, the daemon ends its tick, and
+# every process ends on its own within GRACE_SECONDS: each Python process of it has
+# PROCESS_SECONDS from the stop on before it ends itself, saying where it stood
+# (invoice_pipelines/resources/stop_deadline.py; the stop file tells them the stop has begun).
+# KILL for what is left after GRACE_SECONDS, named in stop.log as having needed it. The sweep
+# started beside the group records the end of the runs that could not through the instance: from
+# the stop's start, each run whose process has gone (while the services still end), and once the
+# group is empty the rest (cut off at their deadline, killed, or still starting).
+GRACE_SECONDS=7    # for the runs to record their end; then SIGKILL
+PROCESS_SECONDS=5  # each process's own deadline, within the grace
+STOP_SECONDS=9     # the end of the stop, sweep included (the promise is 10)
 now_ms() { local t="${EPOCHREALTIME//[.,]/}"; echo $((t / 1000)); }
 group=""
 sweep=""
 stopping=""
-# The code server, its gRPC child and that one's warm process for runs (code_server.py) take many
-# seconds to shut down (heartbeat and cleanup threads) and have nothing to record: once everything
-# else of the group (the runs, the daemon, the webserver, the stand-ins) has ended, they are killed
-# instead of waited for. A run's process is forked from the warm process and so shows its command
-# line: it is told apart by its parent, the warm process.
-only_the_code_server_left() {  # $1: a process of the group to disregard, with its children
-  command -v ps >/dev/null || return 1
-  ! ps -e -o pgid=,pid=,ppid=,stat=,args= 2>/dev/null |
+stop_file="$run_dir/stopping"
+export INVOICE_PIPELINES_STOP_FILE="$stop_file"
+group_left() {  # the processes of the group still running ($1: one to disregard, with its children)
+  ps -e -o pgid=,pid=,ppid=,stat=,args= 2>/dev/null |
     awk -v g="$group" -v me="${1:-0}" '$1 == g && $2 != me && $3 != me && $4 !~ /^Z/' |
-    awk '{ line[NR] = $0; pid[NR] = $2; ppid[NR] = $3 }
-      /multiprocessing\.forkserver/ { warm[$2] = 1 }
-      END { for (i = 1; i <= NR; i++) {
-        if (line[i] ~ /code-server start|api grpc|multiprocessing\.resource_tracker/) continue
-        if (warm[pid[i]] && !warm[ppid[i]]) continue  # the warm process, not a run forked from it
-        print line[i] } }' | grep -q .
+    cut -c1-160
+}
+begin_the_stop() {  # the stop file first (atomically), then SIGTERM to the group and the strays
+  echo "$PROCESS_SECONDS" >"$stop_file.new" 2>/dev/null && mv -f "$stop_file.new" "$stop_file"
+  kill -TERM -- "-$group" 2>/dev/null || true
+  local left
+  left=$(strays)
+  [ -z "$left" ] || kill -TERM $left 2>/dev/null || true
+}
+said_where_they_stood() {  # the processes that ended themselves at their deadline, in stop.log
+  local dump
+  for dump in "$stop_file".[0-9]*; do
+    [ -s "$dump" ] && [ "$(wc -l <"$dump")" -gt 1 ] && cat "$dump"
+  done
+  return 0
 }
 # Processes of this `make run` that left its process group: the intake's parse server and its
 # workers start sessions of their own (they outlive a run and end when their owner has ended, in
@@ -192,24 +201,28 @@ stop() {
     local started log="$logs_dir/stop.log"
     [ -n "$verbose" ] && log=/dev/stderr
     started=$(now_ms)
-    kill -TERM -- "-$group" 2>/dev/null || true
+    begin_the_stop
     [ -z "$sweep" ] || kill -TERM "$sweep" 2>/dev/null || true  # it waits STOP_SECONDS at most
     local left
-    left=$(strays)
-    [ -z "$left" ] || kill -TERM $left 2>/dev/null || true
-    while kill -0 -- "-$group" 2>/dev/null && (($(now_ms) - started < GRACE_SECONDS * 1000)); do
-      only_the_code_server_left && break
+    while { [ -n "$(group_left)" ] || [ -n "$(strays)" ]; } &&
+      (($(now_ms) - started < GRACE_SECONDS * 1000)); do
       sleep 0.1
     done
     local ended=$(($(now_ms) - started))
-    if kill -0 -- "-$group" 2>/dev/null && ! only_the_code_server_left; then
-      { echo "$(date +%T) still running $GRACE_SECONDS s after SIGTERM, killed:"
-        ps -e -o pgid=,pid=,args= 2>/dev/null | awk -v g="$group" '$1 == g' | cut -c1-160
-      } >>"$log" 2>&1 || true
-    fi
+    left="$(group_left)"
+    local strayed
+    strayed=$(strays)
+    [ -z "$strayed" ] || left+=$'\n'"$(ps -o pgid=,pid=,args= -p "${strayed//$'\n'/,}" 2>/dev/null | cut -c1-160)"
     kill -KILL -- "-$group" 2>/dev/null || true
-    left=$(strays)
-    [ -z "$left" ] || kill -KILL $left 2>/dev/null || true
+    [ -z "$strayed" ] || kill -KILL $strayed 2>/dev/null || true
+    { said_where_they_stood
+      if [ -n "${left//[[:space:]]/}" ]; then
+        echo "$(date +%T) needed SIGKILL (still running $GRACE_SECONDS s after SIGTERM):"
+        echo "$left" | grep -v '^[[:space:]]*$'
+      else
+        echo "$(date +%T) needed SIGKILL: none"
+      fi
+    } >>"$log" 2>&1 || true
     wait "$group" 2>/dev/null || true  # the group's leader has ended by now (or was killed)
     while [ -n "$sweep" ] && kill -0 "$sweep" 2>/dev/null &&
       (($(now_ms) - started < STOP_SECONDS * 1000)); do
@@ -255,10 +268,13 @@ set -m
     kill -0 "$code_server" 2>/dev/null || exit 1
     sleep 0.5
   done
-  to_log webserver .venv/bin/dagster-webserver -w "$run_dir/workspace.yaml" -h "$HOST" \
+  # the webserver and the daemon through stop_deadline: each ends on its own within the grace
+  to_log webserver .venv/bin/python -m invoice_pipelines.resources.stop_deadline \
+    .venv/bin/dagster-webserver -w "$run_dir/workspace.yaml" -h "$HOST" \
     -p "$PORT" --dagster-log-level "$dagster_level" &
   webserver=$!
-  to_log daemon .venv/bin/dagster-daemon run -w "$run_dir/workspace.yaml" \
+  to_log daemon .venv/bin/python -m invoice_pipelines.resources.stop_deadline \
+    .venv/bin/dagster-daemon run -w "$run_dir/workspace.yaml" \
     --log-level "$dagster_level" &
   daemon=$!
   # the demo's mail server (send_invoices_job e-mails there): each message lands in $data_dir/mail
@@ -284,14 +300,11 @@ set -m
     trap 'exit 0' INT TERM
     while kill -0 "$script_pid" 2>/dev/null; do sleep 1; done
     trap '' TERM
-    kill -TERM 0
     me=$BASHPID
     group=$(ps -o pgid= -p "$me" 2>/dev/null | tr -d ' ') || true  # for the functions above
-    left=$(strays)
-    [ -z "$left" ] || kill -TERM $left 2>/dev/null || true
+    begin_the_stop
     for _ in $(seq 1 70); do
-      [ -n "$group" ] && only_the_code_server_left "$me" && break
-      kill -0 "$code_server" 2>/dev/null || kill -0 "$daemon" 2>/dev/null || break
+      [ -n "$group" ] && [ -z "$(group_left "$me")" ] && break
       sleep 0.1
     done
     left=$(strays)

@@ -42,6 +42,8 @@ from pathlib import Path
 from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus, RunsFilter
 from dagster._core.storage.tags import GRPC_INFO_TAG
 
+from invoice_pipelines.resources.stop_deadline import cut_off_words
+
 JUDGED = [DagsterRunStatus.STARTED, DagsterRunStatus.STARTING, DagsterRunStatus.CANCELING]
 # the messages of the run worker's engine event that names its pid (a run, a resumed run)
 STARTED_PROCESS = ("Started process for run", "Started process for resuming job")
@@ -55,11 +57,15 @@ SWEEP_REASON = (
     "machine went down). Marked {outcome}; its work is not done: re-execute the run, or the "
     "failed partitions of its backfill (README, Recovery)."
 )
-STOP_REASON = (
-    "`make run` stopped while this run was in flight and its process (pid {pid}; 0: not started "
-    "yet) ended before it recorded its end. Marked {outcome} by the stop; its work is not done: re-execute the "
-    "run, or the failed partitions of its backfill (README, Recovery)."
-)
+
+
+def stop_reason(started_at: float | None, pid: int, outcome: str) -> str:
+    """The sweep's words for a run the stop of `make run` cut off, whose process ended before it
+    recorded its end: after how long a time of work (its start, `started_at`), or, a run that
+    had not begun its work, that it was still starting."""
+    process = f"its process (pid {pid})" if pid else "its process"
+    how = f"; {process} ended before it recorded its end, so the stop marked it {outcome}"
+    return cut_off_words(started_at, how=how)
 
 
 @dataclass
@@ -160,11 +166,12 @@ def launched_here(tags: dict[str, str]) -> bool:
 def mark_dead_runs(
     instance: DagsterInstance,
     *,
-    reason: str = SWEEP_REASON,
+    stop: bool = False,
     gone_socket: str | None = None,
     limit: int = 1000,
 ) -> DeadRunsResult:
-    """Report every judged run whose process is gone: failed (CANCELING: cancelled).
+    """Report every judged run whose process is gone: failed (CANCELING: cancelled), worded as
+    a crash, or with `stop` as cut off by the stop of `make run`.
 
     `gone_socket`: the socket of a code server known to have ended with every process it
     started (`make run`'s, once its process group is empty): its runs are over, also a STARTING
@@ -194,11 +201,20 @@ def mark_dead_runs(
         current = instance.get_run_by_id(run.run_id)
         if current is None or current.status not in JUDGED:
             continue
+        outcome = "cancelled" if current.status == DagsterRunStatus.CANCELING else "failed"
+        if stop:
+            # a STARTED run's work began at its start (or, unrecorded, its process's)
+            began = record.start_time
+            if began is None and current.status == DagsterRunStatus.STARTED and pid:
+                began = started_by
+            why = stop_reason(began, pid, outcome)
+        else:
+            why = SWEEP_REASON.format(pid=pid, outcome=outcome)
         try:
             if current.status == DagsterRunStatus.CANCELING:
-                instance.report_run_canceled(current, reason.format(pid=pid, outcome="cancelled"))
+                instance.report_run_canceled(current, why)
             else:
-                instance.report_run_failed(current, reason.format(pid=pid, outcome="failed"))
+                instance.report_run_failed(current, why)
         except Exception as error:  # one run's trouble must not hide the others
             result.errors.append(f"{run.run_id}: {error}")
             continue
@@ -293,7 +309,6 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, stopping)
     signal.signal(signal.SIGINT, stopping)
     _preload()
-    reason = STOP_REASON if args.stop else SWEEP_REASON
     result = DeadRunsResult()
     instance: DagsterInstance | None = None
     try:
@@ -309,7 +324,7 @@ def main(argv: list[str] | None = None) -> int:
                 # in what was left of the stop (the sweep was killed, the runs left in flight)
                 instance = DagsterInstance.get()
             if instance is not None and time.monotonic() - swept > 0.5:
-                _merge(result, mark_dead_runs(instance, reason=reason))
+                _merge(result, mark_dead_runs(instance, stop=args.stop))
                 swept = time.monotonic()
             time.sleep(0.2)
         # not before the stop: opened beside the code server's start, two processes created
@@ -317,7 +332,7 @@ def main(argv: list[str] | None = None) -> int:
         if instance is None:
             instance = DagsterInstance.get()
         # the group has ended: its runs are over, also those without a recorded process
-        _merge(result, mark_dead_runs(instance, reason=reason, gone_socket=args.gone_socket))
+        _merge(result, mark_dead_runs(instance, stop=args.stop, gone_socket=args.gone_socket))
     finally:
         if instance is not None:
             instance.dispose()

@@ -34,6 +34,7 @@ from sqlalchemy import Engine, select
 from invoice_pipelines.db.tables import organizations, qbo_connections
 from invoice_pipelines.db.tenancy import system_transaction
 from invoice_pipelines.quickbooks.errors import QboError
+from invoice_pipelines.resources import stop_deadline
 
 KEY_FILE = "token.key"
 COMPANIES_FILE = "demo-companies.json"
@@ -261,6 +262,7 @@ def serve(data_dir: Path, port: int) -> int:
 
     from invoice_pipelines_devtools.qbo_simulator import QboSimulator
 
+    stop_deadline.watch("QuickBooks simulator")
     sim = QboSimulator(port=port, data_dir=demo_dir(data_dir))
     create_demo_companies(sim, data_dir)
     write_command_settings(data_dir, sim.base_url, sim.token_url)
@@ -333,4 +335,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # no interpreter teardown after the state is saved: with Dagster imported (the first sync
+    # records itself) it took seconds of the stop's grace on a busy machine
+    stop_deadline.end(main())

@@ -389,7 +389,10 @@ class QboSimulator(SimulatorUrls):
         """Serve in this thread until interrupted (the CLI)."""
         self.start()
         try:
-            self._threads[0].join()
+            # in steps: a join without a timeout let SIGTERM's KeyboardInterrupt wait until the
+            # server thread ended (never) whenever the signal reached another thread first
+            while self._threads[0].is_alive():
+                self._threads[0].join(timeout=0.2)
         except KeyboardInterrupt:
             pass
         finally:

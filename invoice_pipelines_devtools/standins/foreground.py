@@ -49,8 +49,10 @@ def serve_until_interrupted(
         return 1
     print(f"{name} stand-in: listening on {address}, {where}", flush=True)
     try:
+        # short sleeps: a SIGTERM the kernel hands to the server's thread is handled only when
+        # this (the main) thread wakes up
         while True:
-            time.sleep(3600)
+            time.sleep(0.5)
     except KeyboardInterrupt:
         pass
     finally:

@@ -11,11 +11,11 @@ import time
 
 import pytest
 from dagster import DagsterInstance, DagsterRunStatus, build_sensor_context, instance_for_test
-from dagster._core.events import DagsterEventType, EngineEventData
+from dagster._core.events import DagsterEvent, DagsterEventType, EngineEventData
 from dagster._core.storage.tags import GRPC_INFO_TAG
 from dagster._core.test_utils import create_run_for_test
 
-from invoice_pipelines.housekeeping.dead_runs import STOP_REASON, mark_dead_runs, process_runs
+from invoice_pipelines.housekeeping.dead_runs import mark_dead_runs, process_runs
 from invoice_pipelines.housekeeping.defs import dead_runs_sensor
 
 LOCAL = {GRPC_INFO_TAG: json.dumps({"host": "localhost", "socket": "/tmp/x/code-server.sock"})}
@@ -119,10 +119,32 @@ def test_the_runs_of_a_code_server_that_ended_with_its_processes_are_over(instan
     other = create_run_for_test(
         instance, job_name="export_job", status=DagsterRunStatus.STARTING, tags=LOCAL
     )
-    result = mark_dead_runs(instance, reason=STOP_REASON, gone_socket="/tmp/ours/cs.sock")
+    result = mark_dead_runs(instance, stop=True, gone_socket="/tmp/ours/cs.sock")
     assert [run_id for run_id, _, _ in result.marked] == [starting.run_id]
-    assert "`make run` stopped while this run was in flight" in failure_message(instance, starting)
+    said = failure_message(instance, starting)
+    assert "`make run` was stopped while this run was still starting" in said, said
     assert status(instance, other) == DagsterRunStatus.STARTING
+
+
+def test_a_run_the_stop_cut_off_mid_work_says_after_how_long_not_still_starting(instance):
+    """Issue 56: a run that had worked for 12 minutes read "... still starting" after a stop."""
+    ours = {GRPC_INFO_TAG: json.dumps({"host": "localhost", "socket": "/tmp/ours/cs.sock"})}
+    run = create_run_for_test(instance, job_name="export_job", tags=ours)
+    instance.report_dagster_event(
+        DagsterEvent(DagsterEventType.RUN_START.value, job_name="export_job"),
+        run.run_id,
+        timestamp=time.time() - 12 * 60 - 5,
+    )
+    pid = dead_pid()
+    instance.report_engine_event(
+        f"Started process for run (pid: {pid}).", run, EngineEventData.in_process(pid)
+    )
+    assert status(instance, run) == DagsterRunStatus.STARTED
+    mark_dead_runs(instance, stop=True, gone_socket="/tmp/ours/cs.sock")
+    said = failure_message(instance, run)
+    assert said.startswith("Cut off by the stop of `make run` after 12 minutes of work"), said
+    assert f"its process (pid {pid}) ended before it recorded its end" in said
+    assert "still starting" not in said
 
 
 def test_the_stops_sweep_records_gone_runs_while_the_services_still_end(tmp_path, monkeypatch):
@@ -161,9 +183,8 @@ def test_the_stops_sweep_records_gone_runs_while_the_services_still_end(tmp_path
                 assert sweep.poll() is None, sweep.stderr.read()
                 time.sleep(0.2)
             assert service.poll() is None  # recorded while the group still ran
-            assert "`make run` stopped while this run was in flight" in failure_message(
-                instance, gone
-            )
+            said = failure_message(instance, gone)
+            assert said.startswith("Cut off by the stop of `make run` after"), said
         service.kill()
         service.wait()
         assert sweep.wait(timeout=60) == 0
