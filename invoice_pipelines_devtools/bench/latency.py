@@ -12,11 +12,18 @@ until its document has left the intake (VALIDATED, or NEEDS_REVIEW / FAILED, rep
   queued the way an application queues one: a pending `batch_jobs` row, which batch_jobs_sensor
   launches), followed by the documents run and the QuickBooks push of those invoices that the
   sensors launch for them, as in the demo;
-- push (issue 56; no drops): a batch of `--orders` orders whose QuickBooks push is hours long (the
-  simulator's limit, `--push-per-minute`, 500 as QBO's: 100,000 invoices are 3.3 hours; lower
-  it, 30 at least, for a small batch of the same class). From the end of the batch invoicing run it
-  times the start of the organization's documents run, and says whether the push was under way
-  beside it: `documents_start_s`, also on the last line's top level.
+- push (issue 56; no drops): documents beside a QuickBooks push of hours. The simulator's limit is
+  set to `--push-per-minute` (default 30 requests a minute per company, the least that takes a
+  batch request of 30; QBO's is 500). A first batch of `--push-orders` orders (3,600: 2 hours at
+  30 a minute) is queued; the phase waits for its invoicing run, for a qbo_invoices_job run of
+  the organization STARTED that has pushed some of them, and for the batch's documents. Then the
+  big batch of `--orders` orders is queued, and from the end of its invoicing run to the start of
+  its documents run is timed (`documents_start_s`). After that start the run storage is read
+  again: `push_under_way_beside` is true only when a push run of the organization had started
+  before the documents' start and had not ended then (still STARTED, or ended after it).
+  `push_projected_hours`: what both batches still had to push at that moment, at the simulator's
+  limit. The last line's top level carries the three; without a push beside, `documents_start_s`
+  is null there and the bench exits non-zero after printing it.
 
 Per drop it also splits the wait, from the application database and Dagster's run records:
 drop -> registered (upload sensor), registered -> run created, created -> started (queue and the
@@ -27,6 +34,7 @@ line.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import random
 import signal
@@ -60,9 +68,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--push-per-minute",
         type=int,
-        default=500,
-        help="the simulated QuickBooks' requests a minute per company in the push phase (QBO's "
-        "500; at least 30, a batch of 30 invoices counts 30)",
+        default=30,
+        help="the simulated QuickBooks' requests a minute per company in the push phase (default "
+        "30, the least: a batch request of 30 invoices counts 30; QBO's is 500)",
+    )
+    parser.add_argument(
+        "--push-orders",
+        type=int,
+        default=3600,
+        help="orders of the push phase's first batch, whose QuickBooks push is under way when the "
+        "big batch (--orders) is queued (default 3600: 2 hours at 30 a minute)",
     )
     parser.add_argument(
         "--timeout", type=float, default=300.0, help="seconds a drop may take at most"
@@ -392,43 +407,169 @@ def _wait_for(what: str, find, timeout: float):
     raise RuntimeError(f"{what}: not within {timeout:.0f} s")
 
 
-def _push_phase(make_run: MakeRun, engine, instance, slug: str, args) -> dict:
-    """A batch whose QuickBooks push takes hours; when its documents start (module doc)."""
+def _simulator_limit(make_run: MakeRun, per_minute: int) -> None:
+    """The simulated QuickBooks' requests a minute per company (all companies), checked."""
     import httpx
 
-    per_minute = max(30, args.push_per_minute)
     base_url = make_run.env["INVOICE_PIPELINES_QBO_BASE_URL"]
-    httpx.post(f"{base_url}/_sim/config", json={"per_minute": per_minute}, timeout=30)
-    since = time.time()
-    job_id = _queue_bulk(engine, slug, args.orders)
-    _log(f"push phase: batch job {job_id} over {args.orders} orders, QBO at {per_minute}/min")
+    answer = httpx.post(f"{base_url}/_sim/config", json={"per_minute": per_minute}, timeout=30)
+    answer.raise_for_status()
+    if answer.json().get("per_minute") != per_minute:
+        raise RuntimeError(f"the simulator did not take per_minute={per_minute}: {answer.text}")
 
-    def batch_ended():
+
+def _push_counts(engine, slug: str, job_ids: list[int]) -> dict[str, int]:
+    """Of the invoices of the batch jobs `job_ids`: how many there are, how many QuickBooks has."""
+    from sqlalchemy import and_, func, select
+
+    from invoice_pipelines.db.tables import organizations, qbo_push_queue, sales_invoices
+    from invoice_pipelines.db.tenancy import system_transaction
+
+    q = qbo_push_queue.c
+    pushed = and_(q.sales_invoice_id == sales_invoices.c.id, q.action == "create")
+    with system_transaction(engine) as conn:
+        org_id = conn.execute(
+            select(organizations.c.id).where(organizations.c.slug == slug)
+        ).scalar_one()
+        mine = and_(
+            sales_invoices.c.organization_id == org_id,
+            sales_invoices.c.batch_job_id.in_(job_ids),
+        )
+        invoices = conn.execute(select(func.count()).where(mine)).scalar_one()
+        done = conn.execute(
+            select(func.count())
+            .select_from(sales_invoices.join(qbo_push_queue, pushed))
+            .where(mine, q.status == "pushed")
+        ).scalar_one()
+    return {"invoices": invoices, "pushed": done}
+
+
+def push_under_way_at(spans: list[tuple[float, float | None]], moment: float) -> bool:
+    """Whether one of the push runs `spans` ((start, end) epoch seconds; end None for a run still
+    STARTED when its record was read, after `moment`) had started at `moment` and not ended."""
+    return any(start <= moment and (end is None or end > moment) for start, end in spans)
+
+
+def _push_spans(instance, since: float) -> list[tuple[float, float | None]]:
+    """(start, end) of the qbo_invoices_job runs created after `since` that started: end None for
+    a run STARTED now, the runs that ended without an end time left out."""
+    spans = []
+    for record in _runs_of(instance, "qbo_invoices_job", since):
+        run = record.dagster_run
+        if not record.start_time:
+            continue
+        if record.end_time:
+            spans.append((record.start_time, record.end_time))
+        elif run.status.value == "STARTED":
+            spans.append((record.start_time, None))
+    return spans
+
+
+def _batch_ended(instance, since: float, timeout: float):
+    """The record of the first batch invoicing run created after `since`, once it has ended."""
+
+    def ended():
         runs = _runs_of(instance, "batch_invoicing_job", since)
         return runs[0] if runs and runs[0].end_time else None
 
-    batch = _wait_for("the batch invoicing run", batch_ended, args.timeout + args.orders / 100)
-    ended = batch.end_time
+    return _wait_for("the batch invoicing run", ended, timeout)
+
+
+def _documents_done(engine, instance, slug: str, job_id: int) -> bool:
+    """No invoice of the batch job waits for its document and no documents run is busy."""
+    from sqlalchemy import func, select
+
+    from invoice_pipelines.db.tables import sales_invoices
+    from invoice_pipelines.db.tenancy import system_transaction
+    from invoice_pipelines.documents.pipeline import waiting_for_documents
+
+    with system_transaction(engine) as conn:
+        waiting = conn.execute(
+            select(func.count()).where(
+                *waiting_for_documents(), sales_invoices.c.batch_job_id == job_id
+            )
+        ).scalar_one()
+    return not waiting and not _busy_runs(instance).get("documents_job")
+
+
+def _first_push(make_run: MakeRun, engine, instance, slug: str, args) -> dict:
+    """A first batch of `--push-orders`, its documents done and its QuickBooks push under way:
+    a push run STARTED that has pushed some of its invoices (module doc)."""
+    since = time.time()
+    job_id = _queue_bulk(engine, slug, args.push_orders)
+    _log(f"push phase: first batch job {job_id} over {args.push_orders} orders")
+    patience = args.timeout + args.push_orders / 50
+    _batch_ended(instance, since, patience)
+
+    def under_way():
+        spans = _push_spans(instance, since)
+        counts = _push_counts(engine, slug, [job_id])
+        if push_under_way_at(spans, time.time()) and counts["pushed"] > 0:
+            return counts
+        return None
+
+    counts = _wait_for("the first batch's QuickBooks push", under_way, patience + 180)
+    _log(f"push phase: the first push is under way ({counts}); waiting for its documents")
+    _wait_for(
+        "the first batch's documents",
+        lambda: True if _documents_done(engine, instance, slug, job_id) else None,
+        patience,
+    )
+    if not push_under_way_at(_push_spans(instance, since), time.time()):
+        raise RuntimeError("the first batch's push ended before its documents: raise --push-orders")
+    return {"since": since, "job_id": job_id, "pushed_before": counts["pushed"]}
+
+
+def _push_phase(make_run: MakeRun, engine, instance, slug: str, args) -> dict:
+    """Documents of a big batch beside a QuickBooks push of hours (module doc)."""
+    per_minute = args.push_per_minute
+    if per_minute < 30:
+        raise SystemExit("--push-per-minute: at least 30 (one batch request counts 30)")
+    _simulator_limit(make_run, per_minute)
+    first = _first_push(make_run, engine, instance, slug, args)
+    since = time.time()
+    job_id = _queue_bulk(engine, slug, args.orders)
+    _log(f"push phase: batch job {job_id} over {args.orders} orders, QBO at {per_minute}/min")
+    batch = _batch_ended(instance, since, args.timeout + args.orders / 50)
 
     def documents_started():
         runs = [r for r in _runs_of(instance, "documents_job", since) if r.start_time]
         return min(runs, key=lambda r: r.start_time) if runs else None
 
-    documents = _wait_for("the documents run", documents_started, args.timeout)
-    pushes = [r for r in _runs_of(instance, "qbo_invoices_job", since) if r.start_time]
-    beside = [
-        r for r in pushes if r.start_time <= documents.start_time and (r.end_time or 1e18) > ended
+    documents = _wait_for("the batch's documents run", documents_started, args.timeout)
+    counts = _push_counts(engine, slug, [first["job_id"], job_id])
+    # read after the documents' start: a push run still STARTED now overlaps it
+    spans = _push_spans(instance, first["since"])
+    moment = documents.start_time
+    beside = push_under_way_at(spans, moment)
+    overlap = [
+        {
+            "started_before_s": round(moment - start, 1),
+            "ended_after_s": None if end is None else round(end - moment, 1),
+        }
+        for start, end in spans
+        if push_under_way_at([(start, end)], moment)
     ]
+    left = counts["invoices"] - counts["pushed"]
     result = {
         "orders": args.orders,
+        "push_orders": args.push_orders,
         "qbo_per_minute": per_minute,
-        "push_projected_hours": round(args.orders / per_minute / 60, 2),
-        "batch_run_s": round(ended - batch.start_time, 1) if batch.start_time else None,
+        "first_push_projected_hours": round(args.push_orders / per_minute / 60, 2),
+        # what the push had left when the documents started, at the simulator's limit
+        "push_left_invoices": left,
+        "push_projected_hours": round(left / per_minute / 60, 2),
+        "push_projected_hours_at_qbo_500": round(left / 500 / 60, 2),
+        "pushed_before_batch": first["pushed_before"],
+        "pushed_at_documents": counts["pushed"],
+        "batch_run_s": round(batch.end_time - batch.start_time, 1) if batch.start_time else None,
         # from the end of the batch invoicing run (its invoices are there) to the documents' start
-        "documents_start_s": round(documents.start_time - ended, 2),
-        "push_started_s": round(pushes[0].start_time - ended, 2) if pushes else None,
-        "push_under_way_beside": bool(beside),
-        "push_runs_started": len(pushes),
+        "documents_start_s": round(documents.start_time - batch.end_time, 2),
+        "push_runs_started": len(spans),
+        "push_under_way_beside": beside,
+        # the push run beside: how long before the documents' start it started, how long after
+        # it ended (null: still STARTED when read)
+        "push_run_beside": overlap[0] if overlap else None,
     }
     _log(f"push phase: {result}")
     return result
@@ -468,7 +609,7 @@ def run(args: argparse.Namespace) -> dict:
             ]
             if phase == "push":
                 result["phases"][phase] = _push_phase(make_run, engine, instance, slug, args)
-                result["documents_start_s"] = result["phases"][phase]["documents_start_s"]
+                result.update(_push_verdict(result["phases"][phase]))
                 continue
             if phase == "bulk":
                 job_id = _queue_bulk(engine, slug, args.orders)
@@ -480,7 +621,7 @@ def run(args: argparse.Namespace) -> dict:
                     time.sleep(0.5)
                 result["bulk_orders"] = args.orders
             elif phase != "idle":
-                raise SystemExit(f"unknown phase {phase!r}: idle or bulk")
+                raise SystemExit(f"unknown phase {phase!r}: idle, bulk or push")
             _log(f"phase {phase}: {len(mine)} drops")
             result["phases"][phase] = _phase(make_run, engine, instance, slug, mine, args)
             if phase == "idle":
@@ -494,4 +635,23 @@ def run(args: argparse.Namespace) -> dict:
             result["scratch"] = str(root)
     result["p50_s"] = {k: v["p50_s"] for k, v in result["phases"].items() if "p50_s" in v}
     result["p95_s"] = {k: v["p95_s"] for k, v in result["phases"].items() if "p95_s" in v}
+    if "push" in result["phases"] and not result["push_under_way_beside"]:
+        # the JSON still goes out as the last line, then the bench fails: a documents start with
+        # no push beside it proves nothing about documents beside a push
+        print(json.dumps(result, default=str), flush=True)
+        raise SystemExit(
+            "bench latency: no QuickBooks push run was under way when the documents started; "
+            "documents_start_s proves nothing (see the push phase's JSON)"
+        )
     return result
+
+
+def _push_verdict(phase: dict) -> dict:
+    """The push phase's figures on the last line's top level: documents_start_s only when a push
+    run of the organization was verified under way beside the documents' start."""
+    beside = bool(phase["push_under_way_beside"])
+    return {
+        "documents_start_s": phase["documents_start_s"] if beside else None,
+        "push_under_way_beside": beside,
+        "push_projected_hours": phase["push_projected_hours"],
+    }
