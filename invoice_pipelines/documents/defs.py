@@ -48,7 +48,7 @@ from invoice_pipelines.tenants.partitions import (
 )
 from invoice_pipelines.tenants.refusals import organization_or_refuse
 from invoice_pipelines.tenants.run_coordinator import BULK_RUN_TAGS
-from invoice_pipelines.tenants.turns import take_turn
+from invoice_pipelines.tenants.turns import organizations_with_a_run, take_turn
 
 CHECK = "documents_valid"
 
@@ -194,6 +194,7 @@ documents_job = define_asset_job(
 )
 def documents_sensor(context: SensorEvaluationContext, database: Database):
     known = set(context.instance.get_dynamic_partitions(ORGANIZATIONS_PARTITIONS_NAME))
+    busy = organizations_with_a_run(context.instance, documents_job.name)
     with system_transaction(database.get_engine()) as conn:
         waiting = conn.execute(
             select(organizations.c.slug, func.max(sales_invoices.c.id), func.count())
@@ -211,7 +212,8 @@ def documents_sensor(context: SensorEvaluationContext, database: Database):
             ),
         )
         for slug, newest, _ in waiting
-        if slug in known
+        # an organization whose documents run waits or works is served by that run
+        if slug in known and slug not in busy
     ]
     if not requests:
         return SkipReason("No sales invoices wait for documents.")

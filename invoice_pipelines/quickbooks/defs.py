@@ -92,7 +92,7 @@ from invoice_pipelines.tenants.refusals import (
     refused,
 )
 from invoice_pipelines.tenants.run_coordinator import BULK_RUN_TAGS
-from invoice_pipelines.tenants.turns import take_turn
+from invoice_pipelines.tenants.turns import organizations_with_a_run, take_turn
 
 GROUP = "quickbooks"
 # every run that talks to QBO is in one pool, so a deployment bounds how many run at once
@@ -486,6 +486,7 @@ qbo_checks_schedule = ScheduleDefinition(
 
 def _push_requests(
     context: SensorEvaluationContext,
+    job_name: str,
     prefix: str,
     waiting: tuple[dict[str, int], ...],
 ) -> list[RunRequest]:
@@ -495,6 +496,8 @@ def _push_requests(
     organizations a tick, the next ones the tick after (the cursor): a stop of the sensor stops
     its requests within one tick (tenants/turns.py)."""
     known = set(context.instance.get_dynamic_partitions(ORGANIZATIONS_PARTITIONS_NAME))
+    # an organization whose push run waits or works is served by that run (no pile of runs)
+    busy = organizations_with_a_run(context.instance, job_name)
     new, pending = waiting[0], waiting[1]
     requests = [
         (
@@ -506,7 +509,7 @@ def _push_requests(
             ),
         )
         for slug in sorted(set(new) | set(pending))
-        if slug in known
+        if slug in known and slug not in busy
     ]
     if not requests:
         return []
@@ -527,7 +530,9 @@ def _push_requests(
     "long push is a run after run, each started by this sensor.",
 )
 def qbo_push_sensor(context: SensorEvaluationContext, database: Database):
-    requests = _push_requests(context, "qbo-push", push_waiting(database.get_engine()))
+    requests = _push_requests(
+        context, SYNC_JOBS["invoices"].name, "qbo-push", push_waiting(database.get_engine())
+    )
     if not requests:
         return SkipReason("No sales invoices wait to be pushed to QuickBooks.")
     return requests
@@ -544,7 +549,9 @@ def qbo_push_sensor(context: SensorEvaluationContext, database: Database):
     "that has set no expense account at all starts no run: the check bills_waiting names it.",
 )
 def qbo_bill_push_sensor(context: SensorEvaluationContext, database: Database):
-    requests = _push_requests(context, "qbo-bills", bill_push_waiting(database.get_engine()))
+    requests = _push_requests(
+        context, SYNC_JOBS["bills"].name, "qbo-bills", bill_push_waiting(database.get_engine())
+    )
     if not requests:
         return SkipReason("No supplier invoices wait to be pushed to QuickBooks as bills.")
     return requests

@@ -22,6 +22,19 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
+from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
+
+from invoice_pipelines.tenants.partitions import ORGANIZATION_TAG
+
+# a run that will still do its organization's work: waiting in the queue, or under way
+WAITING_OR_UNDER_WAY = [
+    DagsterRunStatus.QUEUED,
+    DagsterRunStatus.NOT_STARTED,
+    DagsterRunStatus.STARTING,
+    DagsterRunStatus.STARTED,
+]
+PARTITION_TAG = "dagster/partition"
+
 # Organizations a tick at most. 20 a tick is 40 runs a minute at documents_sensor's 30 s, more
 # than the 6 runs of the bulk lane finish (a documents run is 5-10 s of work plus its start), so
 # the turns hold nobody back; a stop lets at most 20 more runs through.
@@ -66,3 +79,18 @@ def take_turn(
         cursor=turn[-1][0] if later else "",
         later=len(later),
     )
+
+
+def organizations_with_a_run(instance: DagsterInstance, job_name: str) -> set[str]:
+    """The organizations that have a run of `job_name` queued or under way (issue 56: while a
+    batch was written or a push went on, the work's run key changed every tick, and each tick
+    queued one more run per organization: 7 pushes and 5 documents runs of one organization
+    waited at once). A sensor that asks for a run of an organization's whole waiting work leaves
+    these out: the queued run does that work, and once the run is over the sensor asks again for
+    what is still waiting. One query a tick, over the runs in flight only."""
+    runs = instance.get_runs(filters=RunsFilter(job_name=job_name, statuses=WAITING_OR_UNDER_WAY))
+    return {
+        slug
+        for run in runs
+        if (slug := run.tags.get(ORGANIZATION_TAG) or run.tags.get(PARTITION_TAG))
+    }

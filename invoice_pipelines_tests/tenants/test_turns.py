@@ -6,12 +6,18 @@ stop at most RUNS_PER_TICK runs are still requested instead of all of them."""
 
 from __future__ import annotations
 
-from dagster import SkipReason, build_sensor_context, instance_for_test
+from dagster import (
+    DagsterRunStatus,
+    SkipReason,
+    build_sensor_context,
+    instance_for_test,
+)
+from dagster._core.test_utils import create_run_for_test
 
 from invoice_pipelines.documents.defs import documents_sensor
 from invoice_pipelines.resources.database import Database
 from invoice_pipelines.tenants.partitions import ORGANIZATIONS_PARTITIONS_NAME
-from invoice_pipelines.tenants.turns import RUNS_PER_TICK, take_turn
+from invoice_pipelines.tenants.turns import RUNS_PER_TICK, organizations_with_a_run, take_turn
 from invoice_pipelines_tests.exports.books import customer, sales_invoice
 
 
@@ -88,3 +94,41 @@ def test_dagsters_daemon_does_not_look_at_a_sensors_state_while_it_submits():
     which Dagster's own instance does not. Should a later Dagster do it, the turns still hold."""
     with instance_for_test() as instance:
         assert instance.get_tick_termination_check_interval() is None
+
+
+def _run(instance, job_name: str, slug: str, status: DagsterRunStatus) -> None:
+    create_run_for_test(
+        instance, job_name=job_name, status=status, tags={"dagster/partition": slug}
+    )
+
+
+def test_an_organization_whose_run_waits_or_works_is_not_asked_for_again(db):
+    """Issue 56: the run key of a batch's documents (its newest invoice) changed every tick while
+    the batch was written, and each tick queued one more documents run of the organization. An
+    organization with a documents run queued or under way gets no other; once that run is over,
+    the sensor asks again for what still waits."""
+    orgs = [db.new_organization() for _ in range(4)]
+    for org in orgs:
+        sales_invoice(db.engine, org["id"], customer(db.engine, org["id"], "K-1", "Kunde GmbH"))
+    queued, started, done, idle = (org["slug"] for org in orgs)
+    with instance_for_test() as instance:
+        instance.add_dynamic_partitions(ORGANIZATIONS_PARTITIONS_NAME, [o["slug"] for o in orgs])
+        _run(instance, "documents_job", queued, DagsterRunStatus.NOT_STARTED)
+        _run(instance, "documents_job", started, DagsterRunStatus.STARTED)
+        _run(instance, "documents_job", done, DagsterRunStatus.SUCCESS)
+        _run(instance, "qbo_invoices_job", idle, DagsterRunStatus.STARTED)  # another job
+        assert organizations_with_a_run(instance, "documents_job") == {queued, started}
+
+        def tick() -> list[str]:
+            with build_sensor_context(
+                instance=instance, resources={"database": Database(url=db.url)}
+            ) as context:
+                result = documents_sensor(context)
+            return sorted(r.partition_key for r in getattr(result, "run_requests", []))
+
+        assert tick() == sorted([done, idle])
+        # the queued run ended: its organization's waiting invoices are asked for again
+        for run in instance.get_runs():
+            if run.tags.get("dagster/partition") == queued:
+                instance.report_run_failed(run)
+        assert tick() == sorted([queued, done, idle])
