@@ -116,6 +116,15 @@ def _warm_runs(code_modules: list[str]) -> None:
             self._mp_ctx = context
             self._run_lookup: Any = None
 
+        def _check_for_orphaned_runs(self) -> None:
+            # Not during the stop of `make run`: SIGTERM ends the warm process at once, and with
+            # it multiprocessing's view of the runs forked from it (each "exited with code 255",
+            # its Dagster failure "marked from outside the execution context"), while the runs
+            # were still recording their end. They record it themselves; the stop's sweep records
+            # the end of those that could not.
+            if not stop_deadline.stopping():
+                super()._check_for_orphaned_runs()
+
         def StartRun(self, request, context):  # noqa: N802 (gRPC's name)
             reply = super().StartRun(request, context)
             try:
@@ -155,6 +164,7 @@ def _warm_runs(code_modules: list[str]) -> None:
         hasattr(owner, name)
         for owner, name in (
             (server, "start_run_in_subprocess"),
+            (base, "_check_for_orphaned_runs"),
             (DagsterEvent, "job_failure"),
             (impl, "_report_run_failed_if_not_finished"),
         )
