@@ -121,9 +121,16 @@ def _warm_runs(code_modules: list[str]) -> None:
             # it multiprocessing's view of the runs forked from it (each "exited with code 255",
             # its Dagster failure "marked from outside the execution context"), while the runs
             # were still recording their end. They record it themselves; the stop's sweep records
-            # the end of those that could not.
+            # the end of those that could not. What the check does for the server's own end stays.
             if not stop_deadline.stopping():
                 super()._check_for_orphaned_runs()
+                return
+            with self._execution_lock:
+                for run_id, (process, _) in list(self._executions.items()):
+                    if not process.is_alive():
+                        self._clear_run(run_id)
+                if self._shutdown_once_executions_finish_event.is_set() and not self._executions:
+                    self._server_termination_event.set()
 
         def StartRun(self, request, context):  # noqa: N802 (gRPC's name)
             reply = super().StartRun(request, context)
@@ -165,6 +172,7 @@ def _warm_runs(code_modules: list[str]) -> None:
         for owner, name in (
             (server, "start_run_in_subprocess"),
             (base, "_check_for_orphaned_runs"),
+            (base, "_clear_run"),
             (DagsterEvent, "job_failure"),
             (impl, "_report_run_failed_if_not_finished"),
         )
