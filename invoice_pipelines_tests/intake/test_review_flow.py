@@ -192,7 +192,11 @@ def test_a_review_that_asks_for_nothing_is_refused_and_records_nothing(
     org = db.new_organization()
     monkeypatch.setenv("INVOICE_PIPELINES_DB_URL", db.url)
     doc = run_intake(db, tmp_path, org, {"b.xml": basic_wl("N-1")})["b.xml"]
-    code = main(["incoming", "review", "--org", org["slug"], "--id", str(doc["id"]), "--by", "x"])
+    version = str(doc["processing_version"])  # required (issue 56): the version looked at
+    code = main(
+        ["incoming", "review", "--org", org["slug"], "--id", str(doc["id"]), "--by", "x"]
+        + ["--version", version]
+    )
     out = capsys.readouterr().err
     assert code == 2 and out.startswith("invoice-pipelines incoming review: nothing to do")
     assert len(out.strip().splitlines()) == 1
