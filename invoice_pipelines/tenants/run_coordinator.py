@@ -76,10 +76,13 @@ from dagster import (
 from dagster._serdes import ConfigurableClassData  # the type of from_config_value's argument
 
 from invoice_pipelines.core.dates import parse_as_of
-from invoice_pipelines.tenants.partitions import ORGANIZATION_TAG, ORGANIZATIONS_PARTITIONS_NAME
+from invoice_pipelines.tenants.partitions import (
+    ORGANIZATION_TAG,
+    ORGANIZATIONS_PARTITIONS_NAME,
+    PARTITION_TAG,
+)
 
 ORGANIZATION_FIELD = "organization"
-PARTITION_TAG = "dagster/partition"
 
 # the tag the per-organization limit keys on: the organization's slug, `<slug>/intake` for intake,
 # `<slug>/<service>` for work that waits on an outside service

@@ -24,7 +24,7 @@ from typing import Generic, TypeVar
 
 from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
 
-from invoice_pipelines.tenants.partitions import ORGANIZATION_TAG
+from invoice_pipelines.tenants.partitions import ORGANIZATION_TAG, PARTITION_TAG
 
 # a run that will still do its organization's work: waiting in the queue, or under way
 WAITING_OR_UNDER_WAY = [
@@ -33,7 +33,6 @@ WAITING_OR_UNDER_WAY = [
     DagsterRunStatus.STARTING,
     DagsterRunStatus.STARTED,
 ]
-PARTITION_TAG = "dagster/partition"
 
 # Organizations a tick at most. 20 a tick is 40 runs a minute at documents_sensor's 30 s, more
 # than the 6 runs of the bulk lane finish (a documents run is 5-10 s of work plus its start), so
