@@ -15,7 +15,12 @@ import pytest
 
 from invoice_pipelines.cli import main
 from invoice_pipelines_devtools.bench import add_scenarios
-from invoice_pipelines_devtools.bench.backfill import history_months, organizations_of, overlaps
+from invoice_pipelines_devtools.bench.backfill import (
+    history_months,
+    organizations_of,
+    overlaps,
+    sample_of,
+)
 
 REQUIRED = ("ratio_to_one_process", "failed_runs", "overlapping_organization_runs", "intake_p50_s")
 
@@ -50,6 +55,15 @@ def test_a_runs_organizations_come_from_its_partition_or_its_range_rectangle():
     assert [pair["runs"] for pair in overlaps(runs)] == [["1", "2"]]
 
 
+def test_the_one_process_sample_is_spread_over_all_organizations():
+    slugs = [f"o{i}" for i in range(1000)]
+    assert sample_of(slugs, 0) == slugs and sample_of(slugs, 1000) == slugs
+    sample = sample_of(slugs, 100)
+    assert len(sample) == len(set(sample)) == 100
+    assert sample[0] == "o0" and sample[1] == "o10" and sample[-1] == "o990"
+    assert sample_of(["a", "b", "c"], 2) == ["a", "b"]
+
+
 @pytest.mark.slow
 def test_a_tiny_backfill_exports_every_organization_month_and_intake_keeps_working(
     pg_scratch_factory, monkeypatch, capsys
@@ -57,6 +71,8 @@ def test_a_tiny_backfill_exports_every_organization_month_and_intake_keeps_worki
     # the bench makes its scratch databases on the server of this (empty) test database
     monkeypatch.setenv("INVOICE_PIPELINES_DB_URL", pg_scratch_factory())
     argv = ["bench", "backfill", "--orgs", "3", "--months", "2", "--per-month", "2"]
+    # the one-process half on 2 of the 3 organizations, scaled (as at 1,000 organizations)
+    argv += ["--one-process-sample", "2"]
     assert main([*argv, "--drop-every", "10", "--timeout", "600"]) == 0
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
 
@@ -64,9 +80,15 @@ def test_a_tiny_backfill_exports_every_organization_month_and_intake_keeps_worki
     assert result["backfill_status"] == "COMPLETED_SUCCESS"
     assert result["backfill_partitions"] == 3 * 2
     assert result["failed_runs"] == 0 and result["runs"] >= 1
+    # the sample's exports, their time scaled to all three organizations
+    assert result["one_process_organizations"] == 2
+    assert result["one_process_exports"] == 2 * 2 * 2
+    assert result["one_process_seconds"] == pytest.approx(
+        result["one_process_measured_seconds"] * 3 / 2, abs=0.1
+    )
     # every organization, month and direction exported, by the backfill's runs (the one-process
     # exports before it were reset)
-    assert result["one_process_exports"] == result["exports_expected"] == 3 * 2 * 2
+    assert result["exports_expected"] == 3 * 2 * 2
     assert result["organization_month_directions_exported"] == result["exports_expected"]
     assert result["exports_written_by_runs"] == result["exports_expected"]
     assert result["runs_that_wrote_exports"] == result["runs"]
