@@ -32,7 +32,8 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import and_, func, select
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine, RootTransaction
+from sqlalchemy.exc import DBAPIError
 
 from invoice_pipelines import sales_ledger
 from invoice_pipelines.db.locks import Lock, LockBusy, session_lock
@@ -41,7 +42,11 @@ from invoice_pipelines.db.tables import (
     sales_invoice_documents,
     sales_invoices,
 )
-from invoice_pipelines.db.tenancy import resolve_organization, tenant_transaction
+from invoice_pipelines.db.tenancy import (
+    resolve_organization,
+    scope_to_organization,
+    tenant_transaction,
+)
 from invoice_pipelines.db.types import utcnow
 from invoice_pipelines.delivery.email import InvoiceMail, written
 from invoice_pipelines.outbox import (
@@ -407,10 +412,17 @@ class _Sender:
         # set when the run is interrupted: each connection ends after the message in hand
         self.stopping = threading.Event()
 
-    def commit(self, outcome: dict | None, intent: dict | None, refused: str | None = None):
-        """The last message's outcome and the next one's intent, in one transaction; the
-        intent's delivery id (None: another run took this invoice meanwhile)."""
-        with tenant_transaction(self.engine, self.org["id"], write=True) as conn:
+    def commit(
+        self,
+        ledger: _Ledger,
+        outcome: dict | None,
+        intent: dict | None,
+        refused: str | None = None,
+    ):
+        """The last message's outcome and the next one's intent, in one transaction on the
+        connection's own database connection; the intent's delivery id (None: another run took
+        this invoice meanwhile)."""
+        with ledger.transaction() as conn:
             if outcome is not None:
                 outcome = dict(outcome)
                 finish(
@@ -442,27 +454,30 @@ class _Sender:
     def deliver(self, shard: list[tuple[int, int, bool]]) -> None:
         """One connection working through its share, strictly one message at a time."""
         pending_outcome: dict | None = None
-        try:
-            with self.channel.session() as client:
-                for invoice_id, sequence, again in shard:
-                    if self.stopping.is_set():
-                        raise SendError("the run was stopped", temporary=True)
-                    pending_outcome = self._one(
-                        client, invoice_id, sequence, again, pending_outcome
-                    )
-                    if pending_outcome is not None and pending_outcome["status"] == "unknown":
-                        raise SendError(pending_outcome["error"], temporary=False, unknown=True)
-        except SendError as exc:
-            # no connection, or it broke: what this share did not reach waits for the next run
-            with self.lock:
-                for invoice_id, _, _ in shard:
-                    if invoice_id not in self.summary.numbers:
-                        self.summary.skipped[invoice_id] = f"not sent in this run: {exc}"
-        finally:
-            if pending_outcome is not None:
-                self.commit(pending_outcome, None)
+        # one database connection for the share's transactions, as one SMTP connection carries
+        # its messages: no pool checkout and ping per message (issue 59)
+        with _Ledger(self.engine, self.org["id"]) as ledger:
+            try:
+                with self.channel.session() as client:
+                    for invoice_id, sequence, again in shard:
+                        if self.stopping.is_set():
+                            raise SendError("the run was stopped", temporary=True)
+                        pending_outcome = self._one(
+                            ledger, client, invoice_id, sequence, again, pending_outcome
+                        )
+                        if pending_outcome is not None and pending_outcome["status"] == "unknown":
+                            raise SendError(pending_outcome["error"], temporary=False, unknown=True)
+            except SendError as exc:
+                # no connection, or it broke: what this share did not reach waits for the next run
+                with self.lock:
+                    for invoice_id, _, _ in shard:
+                        if invoice_id not in self.summary.numbers:
+                            self.summary.skipped[invoice_id] = f"not sent in this run: {exc}"
+            finally:
+                if pending_outcome is not None:
+                    self.commit(ledger, pending_outcome, None)
 
-    def _one(self, client, invoice_id, sequence, again, pending_outcome) -> dict | None:
+    def _one(self, ledger, client, invoice_id, sequence, again, pending_outcome) -> dict | None:
         """One invoice: its intent committed with the last message's outcome, then sent; the
         outcome still to commit (None when nothing was sent)."""
         mail = self.mails.get(invoice_id, "no such sales invoice in this organization")
@@ -476,13 +491,13 @@ class _Sender:
             message, message_id, recipient = prepare_message(self.channel, mail)
         except MessageError as exc:
             intent = self._intent(invoice_id, sequence, again, _address(self.channel, mail), None)
-            self.commit(pending_outcome, intent, refused=str(exc))
+            self.commit(ledger, pending_outcome, intent, refused=str(exc))
             with self.lock:
                 self.summary.failed[invoice_id] = str(exc)
             return None
         intent = self._intent(invoice_id, sequence, again, recipient, message_id)
         # the intent is durable before the message leaves (with the last outcome)
-        delivery_id = self.commit(pending_outcome, intent)
+        delivery_id = self.commit(ledger, pending_outcome, intent)
         if delivery_id is None:
             with self.lock:
                 self.summary.skipped[invoice_id] = "another run took it meanwhile"
@@ -500,6 +515,59 @@ class _Sender:
             retries=self.retries,
             backoff_seconds=self.backoff_seconds,
         )
+
+
+class _Ledger:
+    """The deliveries' transactions of one sending connection, on one database connection kept
+    for its whole share instead of one from the pool (and its ping) per message. Each
+    transaction is scoped to the organization on its own (the scope is transaction-local) and
+    commits on its own: an intent is durable before its message leaves, as before. A kept
+    connection found broken by a transaction's first statement (the database restarted while a
+    message was under way) is replaced once, as the pool's ping on checkout replaced it; a
+    failure after that ends the share as it always did."""
+
+    def __init__(self, engine: Engine, organization_id: int) -> None:
+        self.engine, self.organization_id = engine, organization_id
+        self.conn: Connection | None = None
+
+    def __enter__(self) -> _Ledger:
+        return self
+
+    def __exit__(self, *_exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self.conn is not None:
+            conn, self.conn = self.conn, None
+            conn.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        with self._begin() as _transaction:
+            assert self.conn is not None
+            yield self.conn
+
+    def _begin(self) -> RootTransaction:
+        if self.conn is not None:
+            try:
+                return self._scoped(self.conn)
+            except DBAPIError as exc:
+                self.close()
+                if not exc.connection_invalidated:
+                    raise
+        self.conn = self.engine.connect()
+        if self.conn.dialect.name == "sqlite":  # writers queue at BEGIN (tenant_transaction)
+            self.conn.execution_options(sqlite_begin="IMMEDIATE")
+        return self._scoped(self.conn)
+
+    def _scoped(self, conn: Connection) -> RootTransaction:
+        transaction = conn.begin()
+        try:
+            scope_to_organization(conn, self.organization_id)
+        except BaseException:
+            transaction.rollback()
+            raise
+        return transaction
 
 
 class _Pace:
