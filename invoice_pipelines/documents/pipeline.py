@@ -45,6 +45,23 @@ from invoice_pipelines.resources.files import Files
 # invoices per build and record step: small enough that recording a step (its files fsynced, its
 # rows) runs beside the building of the next instead of after the last
 DEFAULT_BATCH = 50
+# the first and the last step of a run of several are this small: the workers wait for the first
+# step's sources to be read, and the run for the last step's files and rows to be written
+EDGE_BATCH = 8
+
+
+def steps_of(todo: list[int], batch_size: int) -> list[list[int]]:
+    """The invoices of each build and record step, in order: `batch_size` each, and where there
+    are several steps the first and the last EDGE_BATCH (when that leaves one in between)."""
+    edge = min(EDGE_BATCH, batch_size)
+    if len(todo) <= batch_size or len(todo) <= 2 * edge:
+        return [todo[first : first + batch_size] for first in range(0, len(todo), batch_size)]
+    middle = todo[edge:-edge]
+    return [
+        todo[:edge],
+        *(middle[first : first + batch_size] for first in range(0, len(middle), batch_size)),
+        todo[-edge:],
+    ]
 
 
 class Builder(Protocol):
@@ -141,7 +158,7 @@ def generate_documents(
     summary.requested = len(ids)
     todo = [i for i in dict.fromkeys(ids) if i not in generated]
     summary.already = len(ids) - len(todo)
-    chunks = [todo[first : first + batch_size] for first in range(0, len(todo), batch_size)]
+    chunks = steps_of(todo, batch_size)
 
     def load(chunk: list[int]) -> dict:
         with tenant_transaction(engine, org["id"]) as conn:

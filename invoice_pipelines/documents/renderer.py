@@ -4,10 +4,9 @@ import pickle
 from collections.abc import Sequence
 from typing import ClassVar
 
-from invoice_pipelines.documents.build import BuiltDocument
+from invoice_pipelines.documents.build import WARM_UP, BuiltDocument
 from invoice_pipelines.documents.sources import DocumentSource
 from invoice_pipelines.einvoice.read_back import READ_BACK
-from invoice_pipelines.einvoice.verdict import WARM_UP
 from invoice_pipelines.resources.pool_resource import WorkerPoolResource
 
 # Documents per message to a worker: a document takes a worker about 10 ms, and every message is a
@@ -42,7 +41,8 @@ class DocumentRenderer(WorkerPoolResource):
     built again on its own, so only the one at fault fails."""
 
     target: ClassVar[str] = "invoice_pipelines.documents.build:build_in_worker"
-    # the reader's rules compiled as each worker starts, so the first document does not pay it
+    # the reader's rules compiled and one document built as each worker starts, so the first
+    # document does not pay for them
     warm_up: ClassVar[str] = WARM_UP
 
     def build_many(self, sources: Sequence[DocumentSource]) -> list[BuiltDocument]:
