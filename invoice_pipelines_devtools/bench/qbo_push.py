@@ -12,6 +12,11 @@ of 30, rate limiter, retries) and reports:
   the window slides, so in T simulated seconds at most 500 x (floor(T / 60) + 1) can pass
 - `steady_fraction`: the achieved rate / 500 a minute (ignores the first window's burst)
 - `duplicates`: invoices in the simulator minus invoices pushed (must be 0)
+- `simulated_minutes_by_phase`: before the first batch left, from then to the last batch's answer,
+  and after it; `limiter_floor_minutes`: the least time our limiter allows for the invoices pushed
+  (98 % of 500 a minute in whole batches of 30: 480 a window, each window 60 s and its margin
+  after the answers of the one before), so `simulated_minutes` minus it is what the push lost
+  to set-up, latency and its tail (docs/quickbooks.md, "Benchmark")
 
 `--faults` injects one fault per 20 requests (5 %): 429, 500, 503 or a connection dropped after
 QBO committed the batch.
@@ -197,7 +202,46 @@ class FaultInjector(threading.Thread):
                 next_at += self.every
 
 
+class BatchTimes:
+    """When the push sent its first batch and got its last answer (time.perf_counter)."""
+
+    def __init__(self, client) -> None:
+        self.started: float | None = None
+        self.first_sent: float | None = None
+        self.last_answer: float | None = None
+        self.count = 0
+        self._lock = threading.Lock()
+        batch = client.batch
+
+        def timed(items, **kwargs):
+            with self._lock:
+                if self.first_sent is None:
+                    self.first_sent = time.perf_counter()
+            answers = batch(items, **kwargs)
+            with self._lock:
+                self.last_answer = time.perf_counter()
+                self.count += 1
+            return answers
+
+        client.batch = timed
+
+    def phases(self, seconds: float, scale: float) -> dict:
+        if self.started is None or self.first_sent is None or self.last_answer is None:
+            return {}
+
+        def minutes(real: float) -> float:
+            return round(real * scale / 60, 3)
+
+        return {
+            "before_first_batch": minutes(self.first_sent - self.started),
+            "batches": minutes(self.last_answer - self.first_sent),
+            "after_last_answer": minutes(self.started + seconds - self.last_answer),
+        }
+
+
 def run(args: argparse.Namespace) -> dict:
+    from invoice_pipelines.quickbooks.client import MAX_BATCH
+    from invoice_pipelines.quickbooks.limits import QboLimits
     from invoice_pipelines.quickbooks.sync.common import QboSettings, open_client, realm_lease
     from invoice_pipelines.quickbooks.sync.invoices import InvoicePusher
     from invoice_pipelines.quickbooks.tokens import save_connection, token_cipher
@@ -240,7 +284,9 @@ def run(args: argparse.Namespace) -> dict:
         injector = FaultInjector(sim, company.realm_id, client) if args.faults else None
         if injector:
             injector.start()
+        batches = BatchTimes(client)
         started = time.perf_counter()
+        batches.started = started
         # under the organization's sync lease, as the asset runs push
         with realm_lease(engine, org_id, "bench-qbo-push"):
             pusher = InvoicePusher(engine, org_id, client, workers=args.workers)
@@ -272,6 +318,12 @@ def run(args: argparse.Namespace) -> dict:
     engine.dispose()
     simulated = seconds * args.time_scale
     allowed = 500 * (int(simulated // 60) + 1)
+    limits = QboLimits()
+    # our limiter's own floor: the first window's batches at once, then each window's worth one
+    # window (60 s plus its margin, from the answers) after the one before
+    per_window = MAX_BATCH * (limits.effective(limits.per_minute) // MAX_BATCH)
+    windows_after_first = max(0, -(-mapped // per_window) - 1)
+    floor_minutes = windows_after_first * (60 + limits.window_margin) / 60
     result = {
         "scenario": "qbo-push",
         "invoices": mapped,
@@ -280,6 +332,13 @@ def run(args: argparse.Namespace) -> dict:
         "simulated_minutes": round(simulated / 60, 2),
         "ceiling_fraction": round(mapped / allowed, 3),
         "steady_fraction": round((mapped / (simulated / 60)) / 500, 3) if simulated else None,
+        # where the simulated minutes went: before the first batch was sent (lease, queue,
+        # first page), from then until the last batch's answer, and after it (recording, voids)
+        "simulated_minutes_by_phase": batches.phases(seconds, args.time_scale),
+        "batches": batches.count,
+        # what bounds the push at our limiter: 30 x floor(98 % of 500 / 30) invoices a window
+        "limiter_invoices_per_window": per_window,
+        "limiter_floor_minutes": round(floor_minutes, 3),
         "duplicates": len(in_qbo) - mapped,
         "duplicate_doc_numbers": len(doc_numbers) - len(set(doc_numbers)),
         "failed": counts.failed,

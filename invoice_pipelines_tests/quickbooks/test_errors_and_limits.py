@@ -145,8 +145,7 @@ class FakeClock:
 def _admitted_in_windows(limiter: RealmLimiter, clock: FakeClock, n: int, cost: int, batch: bool):
     moments = []
     for _ in range(n):
-        limiter.acquire(cost, batch=batch)
-        limiter.release()
+        limiter.release(limiter.acquire(cost, batch=batch))
         moments.append((clock.t, cost))
     return moments
 
@@ -177,3 +176,15 @@ def test_the_limiter_keeps_10_per_second_and_40_batches_per_minute():
         RealmLimiter(QboLimits(headroom=1.0), clock2), clock2, 90, 1, True
     )
     assert max(sum(1 for t, _ in batches if s <= t < s + 60) for s, _ in batches) <= 40
+
+
+def test_a_request_in_flight_counts_however_long_it_takes_and_a_window_after_its_answer():
+    clock = FakeClock()
+    limiter = RealmLimiter(QboLimits(headroom=1.0), clock)
+    slow = limiter.acquire(500, batch=True)
+    clock.t = 300.0  # its answer takes five minutes: QBO may have counted it only now
+    assert limiter._wait_needed(clock.now(), 1, False) > 0
+    limiter.release(slow)
+    answered = clock.t
+    limiter.release(limiter.acquire(1))
+    assert clock.t >= answered + 60

@@ -160,14 +160,7 @@ def save_mapping(
     details: dict | None = None,
 ) -> None:
     """Insert or move the baseline of one mapping to what QBO just returned."""
-    from invoice_pipelines.quickbooks.client import parse_qbo_time
-
-    values = dict(
-        qbo_id=str(record["Id"]),
-        sync_token=str(record.get("SyncToken", "")),
-        qbo_updated_at=parse_qbo_time((record.get("MetaData") or {}).get("LastUpdatedTime")),
-        qbo_state="active" if record.get("Active", True) else "inactive",
-    )
+    values = _baseline(record)
     if local_fingerprint is not None:
         values["local_fingerprint"] = local_fingerprint
     if details is not None:
@@ -185,6 +178,53 @@ def save_mapping(
                 organization_id=organization_id, entity=entity, local_id=local_id, **values
             )
         )
+
+
+def save_mappings(
+    conn: Connection, organization_id: int, entity: str, linked: list[tuple[int, dict, dict]]
+) -> None:
+    """`save_mapping` for many (local id, QBO record, details) at once: one SELECT of the
+    mappings that exist, one INSERT of the new ones (a batch's invoices: three statements instead
+    of two per invoice); an existing one is moved as `save_mapping` moves it."""
+    if not linked:
+        return
+    local_ids = [local_id for local_id, _, _ in linked]
+    existing = set(
+        conn.execute(
+            select(qbo_mappings.c.local_id).where(
+                qbo_mappings.c.organization_id == organization_id,
+                qbo_mappings.c.entity == entity,
+                qbo_mappings.c.local_id.in_(local_ids),
+            )
+        ).scalars()
+    )
+    rows = []
+    for local_id, record, details in linked:
+        if local_id in existing:
+            save_mapping(conn, organization_id, entity, local_id, record, details=details)
+        else:
+            rows.append(
+                dict(
+                    organization_id=organization_id,
+                    entity=entity,
+                    local_id=local_id,
+                    details=details,
+                    **_baseline(record),
+                )
+            )
+    if rows:
+        conn.execute(insert(qbo_mappings), rows)
+
+
+def _baseline(record: dict) -> dict:
+    from invoice_pipelines.quickbooks.client import parse_qbo_time
+
+    return dict(
+        qbo_id=str(record["Id"]),
+        sync_token=str(record.get("SyncToken", "")),
+        qbo_updated_at=parse_qbo_time((record.get("MetaData") or {}).get("LastUpdatedTime")),
+        qbo_state="active" if record.get("Active", True) else "inactive",
+    )
 
 
 def read_cursor(engine: Engine, organization_id: int, entity: str) -> dict:
