@@ -22,6 +22,7 @@ import logging
 import pickle
 import time
 from datetime import datetime
+from functools import lru_cache
 
 from schwifty import IBAN
 from schwifty.exceptions import SchwiftyException
@@ -96,6 +97,17 @@ def _round_trip(
     return errors
 
 
+@lru_cache(maxsize=256)
+def _iban_problem(iban: str) -> str | None:
+    """Why the IBAN is invalid, or None; an organization's documents show the same one, which
+    costs schwifty about 0.1 ms each time."""
+    try:
+        IBAN(iban)
+    except SchwiftyException as exc:
+        return str(exc)
+    return None
+
+
 _kosit_warned = False
 
 
@@ -137,10 +149,11 @@ def build_document(
     invoice = source.invoice
     errors = built.errors
     if invoice.iban:
-        try:
-            IBAN(invoice.iban)
-        except SchwiftyException as exc:
-            errors.append({"rule": "IP-DOC-IBAN", "message": f"the seller IBAN is invalid: {exc}"})
+        problem = _iban_problem(invoice.iban)
+        if problem is not None:
+            errors.append(
+                {"rule": "IP-DOC-IBAN", "message": f"the seller IBAN is invalid: {problem}"}
+            )
     xrechnung = source.einvoice_format.startswith("xrechnung")
     if xrechnung and not source.leitweg_id:
         errors.append(
