@@ -58,6 +58,7 @@ EXPECTED_SENSORS = {
     "qbo_bill_push_sensor",
     "qbo_webhook_sensor",
     "invoice_batch_jobs_sensor",
+    "communications_batch_jobs_sensor",
     "dead_runs_sensor",
 }
 EXPECTED_SCHEDULES = {
@@ -106,6 +107,7 @@ EXPECTED_JOBS = {
     "qbo_checks_job",
     "qbo_resolve_conflict_job",
     "invoice_batch_job",
+    "communications_batch_job",
     "dunning_job",
     "dunning_checks_job",
     "dunning_block_job",

@@ -219,4 +219,6 @@ COMMUNICATIONS_KIND = JobKind(
     ),
     resource_keys=frozenset({"document_store", *resources_of()}),
     refusals=((AlreadySending, lambda exc, job: already_sending_message(job.organization_slug)),),
+    # e-mails (and text messages) wait on their provider's rate limit: the mail lane (issue 56)
+    waits_on="mail",
 )

@@ -249,10 +249,12 @@ def batch_list(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def print_queued(job_id: int) -> None:
+def print_queued(job_id: int, kind: str) -> None:
     """What a queued documents, communications or credit notes job tells its user (stderr)."""
+    known = registered().get(kind)
+    sensor = f"{known.queue_job}s_sensor" if known and known.queue_job else "its sensor"
     print(
-        f"batch job {job_id} queued; invoice_batch_jobs_sensor starts it (or: invoice-pipelines "
+        f"batch job {job_id} queued; {sensor} starts it (or: invoice-pipelines "
         f"batch-run {job_id}). Follow it with: invoice-pipelines batch-status {job_id}",
         file=sys.stderr,
     )
@@ -263,7 +265,7 @@ def queued_or_run_here(engine, job_id: int, args, runner: str, command: str) -> 
     (`run_here`), else where to follow it (`print_queued`)."""
     print(job_id, flush=True)
     if not args.wait:
-        print_queued(job_id)
+        print_queued(job_id, get_batch_job(engine, job_id).kind)
         return EXIT_OK
     return run_here(engine, job_id, args.chunk_size, runner, command, args.resources)
 

@@ -1,10 +1,14 @@
 """Dagster side of the batch-job queue, built from the kinds the areas register (`queue/kinds.py`;
 `definitions.py` hands them to `build_defs`): the queue imports no area.
 
-- `invoice_batch_job` runs one job of a kind the queue runs itself (documents, communications,
-  credit notes): a queued one, or a new request checked and queued in the run (its launchpad config
-  is the union of the kinds' requests); `invoice_batch_jobs_sensor` launches one run per pending
-  job once the invoicing job it follows has finished, and resumes a job whose run failed.
+- `invoice_batch_job` runs one job of a kind the queue runs itself (documents, credit notes): a
+  queued one, or a new request checked and queued in the run (its launchpad config is the union of
+  the kinds' requests); `invoice_batch_jobs_sensor` launches one run per pending job once the
+  invoicing job it follows has finished, and resumes a job whose run failed. A kind whose work
+  waits on an outside service's rate limit (`JobKind.waits_on`: communications, on the mail
+  provider) has the same pair of its own, `<kind>_batch_job` and `<kind>_batch_jobs_sensor`,
+  whose op is in that service's pool: its runs are in the service's lane
+  (tenants/run_coordinator.py), so an hour of sending never holds the organization's documents.
 - `batch_jobs_sensor` launches the job of a kind that has its own Dagster job (invoicing:
   `batch_invoicing_job`, which materializes billing's `sales_invoices`), one run per pending job,
   tagged with its organization; it resumes a processing job whose run failed.
@@ -14,6 +18,7 @@
 
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import timedelta
 from enum import Enum
 from typing import Literal, Union
@@ -45,7 +50,12 @@ from invoice_pipelines.db.types import utcnow
 from invoice_pipelines.queue.batch_job import BatchJob
 from invoice_pipelines.queue.dagster import BATCH_JOB_TAG, job_metadata, sentence
 from invoice_pipelines.queue.items import ready_invoice_jobs
-from invoice_pipelines.queue.job_kind import DEFAULT_CHUNK_SIZE, JobKind, RunSettings
+from invoice_pipelines.queue.job_kind import (
+    DEFAULT_CHUNK_SIZE,
+    LOCAL_QUEUE_JOB,
+    JobKind,
+    RunSettings,
+)
 from invoice_pipelines.queue.jobs import (
     UnknownBatchJob,
     cancel_batch_job,
@@ -68,6 +78,7 @@ from invoice_pipelines.tenants.partitions import (
 from invoice_pipelines.tenants.refusals import refused
 
 OP = "process_invoice_batch_job"
+JOB = LOCAL_QUEUE_JOB
 # a job inserted this long before the sensor's cursor moved past its id is still looked at
 RECENT_WINDOW = timedelta(minutes=10)
 # a failed run is resumed; a run someone cancelled in the UI is not (that was a decision to stop:
@@ -87,15 +98,41 @@ def build_defs(kinds: Sequence[JobKind]) -> Definitions:
     run_here = [k for k in kinds if k.own_job is None]
     own = [k for k in kinds if k.own_job is not None]
     jobs, sensors = [fail_stuck_batch_jobs_job, batch_job_control_job], []
-    if run_here:
-        jobs.append(_invoice_batch_job(registry, run_here))
-        sensors.append(_invoice_batch_jobs_sensor(run_here))
+    for names, group in _by_service(run_here):
+        jobs.append(_invoice_batch_job(registry, group, names))
+        sensors.append(_invoice_batch_jobs_sensor(group, names))
     if own:
         sensors.append(_batch_jobs_sensor(own))
     return Definitions(jobs=jobs, sensors=sensors, schedules=[fail_stuck_batch_jobs_schedule])
 
 
 # -- invoice_batch_job: the kinds the queue runs itself ---------------------------------------
+
+
+@dataclass(frozen=True)
+class QueueJobNames:
+    """The Dagster names of one of the queue's own jobs: the job, its op and its sensor, and the
+    pool of the op (the outside service its kind waits on, or None)."""
+
+    job: str
+    op: str
+    sensor: str
+    pool: str | None = None
+
+
+def _by_service(kinds: Sequence[JobKind]) -> list[tuple[QueueJobNames, list[JobKind]]]:
+    """The kinds the queue runs itself: one job for the local ones (`invoice_batch_job`) and one
+    for each kind that waits on an outside service (`communications_batch_job`), by
+    `JobKind.queue_job`."""
+    jobs: dict[str, list[JobKind]] = {}
+    for kind in kinds:
+        jobs.setdefault(kind.queue_job, []).append(kind)
+    groups = []
+    for name, group in jobs.items():
+        op_name = OP if name == JOB else f"process_{name}"
+        pools = {k.waits_on for k in group}
+        groups.append((QueueJobNames(name, op_name, f"{name}s_sensor", pools.pop()), group))
+    return groups
 
 
 class QueuedInvoiceJob(Config):
@@ -177,14 +214,17 @@ def _progress(context: OpExecutionContext):
     return progress
 
 
-def _invoice_batch_job(registry: dict[str, JobKind], kinds: Sequence[JobKind]):
+def _invoice_batch_job(
+    registry: dict[str, JobKind], kinds: Sequence[JobKind], names: QueueJobNames
+):
     config_class = _config_class(kinds)
     here = {k.name: k for k in kinds}
     needed = {"database"}.union(*(resource_keys(k, registry) for k in kinds))
     kind_names = _listed(list(here))
 
     @op(
-        name=OP,
+        name=names.op,
+        pool=names.pool,
         required_resource_keys=needed,
         description=f"Process one {kind_names} job of the batch jobs queue, chunk by chunk "
         "(cancel at the next chunk), and record it on the asset its kind names.",
@@ -195,7 +235,7 @@ def _invoice_batch_job(registry: dict[str, JobKind], kinds: Sequence[JobKind]):
         kind = here.get(batch.kind)
         if kind is None:
             other = registry.get(batch.kind)
-            runs_it = other.own_job.job_name if other and other.own_job else "no job here"
+            runs_it = _job_running(other)
             raise refused(f"Batch job {batch.id} is a {batch.kind} job; {runs_it} runs it.")
         settings = RunSettings(config.chunk_size, context.run.run_id, _progress(context))
         try:
@@ -224,11 +264,11 @@ def _invoice_batch_job(registry: dict[str, JobKind], kinds: Sequence[JobKind]):
         return {"batch_job_id": batch.id, "status": batch.status}
 
     @job(
-        name="invoice_batch_job",
+        name=names.job,
         executor_def=in_process_executor,
-        description="Documents or communications for a list of invoices, or credit notes, "
-        "through the batch jobs queue: launched per queued job by invoice_batch_jobs_sensor, or "
-        "by hand with a new request.",
+        description=f"{kind_names.capitalize()} jobs through the batch jobs queue: launched per "
+        f"queued job by {names.sensor}, or by hand with a new request"
+        + (f"; its runs wait on {names.pool} and run in its lane." if names.pool else "."),
     )
     def invoice_batch_job():
         process_invoice_batch_job()
@@ -242,23 +282,30 @@ def _listed(names: list[str]) -> str:
     return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " or " + words[-1]
 
 
-def _invoice_run_request(job_id: int, slug: str, run_key: str) -> RunRequest:
+def _job_running(kind: JobKind | None) -> str:
+    """The Dagster job that runs a kind's jobs, for a refusal."""
+    if kind is None:
+        return "no job here"
+    return kind.own_job.job_name if kind.own_job else kind.queue_job
+
+
+def _invoice_run_request(job_id: int, slug: str, run_key: str, op_name: str = OP) -> RunRequest:
     return RunRequest(
         run_key=run_key,
         run_config=RunConfig(
-            ops={OP: {"config": {"request": {"queued_job": {"batch_job_id": job_id}}}}}
+            ops={op_name: {"config": {"request": {"queued_job": {"batch_job_id": job_id}}}}}
         ),
         tags={**organization_tags(slug), BATCH_JOB_TAG: str(job_id)},
     )
 
 
-def _invoice_batch_jobs_sensor(kinds: Sequence[JobKind]):
+def _invoice_batch_jobs_sensor(kinds: Sequence[JobKind], job: QueueJobNames):
     names = [k.name for k in kinds]
     what = _listed(names)
 
     @sensor(
-        name="invoice_batch_jobs_sensor",
-        job_name="invoice_batch_job",
+        name=job.sensor,
+        job_name=job.job,
         minimum_interval_seconds=10,
         default_status=DefaultSensorStatus.RUNNING,
         description=f"Launches one run per pending {what} job (run key = job id) once the "
@@ -270,7 +317,7 @@ def _invoice_batch_jobs_sensor(kinds: Sequence[JobKind]):
         launched = set(state.get("launched", []))
         ready = ready_invoice_jobs(engine, kinds=names)
         requests = [
-            _invoice_run_request(q.id, q.organization_slug, f"batch-job-{q.id}")
+            _invoice_run_request(q.id, q.organization_slug, f"batch-job-{q.id}", job.op)
             for q in ready
             if q.id not in launched
         ]
@@ -279,7 +326,7 @@ def _invoice_batch_jobs_sensor(kinds: Sequence[JobKind]):
             if run is not None and run.status == DagsterRunStatus.FAILURE:
                 requests.append(
                     _invoice_run_request(
-                        q.id, q.organization_slug, f"batch-job-{q.id}-resume-{q.runner}"
+                        q.id, q.organization_slug, f"batch-job-{q.id}-resume-{q.runner}", job.op
                     )
                 )
         # every ready job is requested now or was before: kept while it is pending (not yet

@@ -180,6 +180,10 @@ class Retry:
     keeps: tuple[str, ...] = ()
 
 
+# the queue's Dagster job for the kinds it runs itself that do local work
+LOCAL_QUEUE_JOB = "invoice_batch_job"
+
+
 @dataclass(frozen=True)
 class JobKind:
     name: str  # batch_jobs.kind
@@ -193,6 +197,11 @@ class JobKind:
     # its items become sales invoices: batch-stats counts its orders and invoices, a run records
     # its rate (`queue.stats`, `queue.dagster.job_metadata`)
     creates_invoices: bool = False
+    # the outside service whose rate limit its work waits on (a pool the run coordinator knows:
+    # `tenants.run_coordinator.RATE_LIMITED_POOLS`), or None for local work. A kind the queue
+    # runs itself with one gets a Dagster job of its own whose op is in that pool, so its runs
+    # are in the service's lane and never hold the organization's local work (issue 56).
+    waits_on: str | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.runs, Chunks | RunsItself | OwnJob):
@@ -216,6 +225,15 @@ class JobKind:
     def over_invoices(self) -> bool:
         """Its items are sales invoices (`batch_job_items.sales_invoice_id`): a `Chunks` kind."""
         return isinstance(self.runs, Chunks)
+
+    @property
+    def queue_job(self) -> str | None:
+        """The queue's Dagster job that runs its jobs (its sensor: the name + "s_sensor"):
+        `invoice_batch_job` for local work, `<name>_batch_job` for a kind that waits on an
+        outside service; None for a kind with a job of its own (`own_job`)."""
+        if self.own_job is not None:
+            return None
+        return LOCAL_QUEUE_JOB if self.waits_on is None else f"{self.name}_batch_job"
 
     @property
     def own_job(self) -> OwnJob | None:

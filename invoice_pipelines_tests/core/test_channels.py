@@ -10,7 +10,7 @@ from invoice_pipelines.cli import main
 
 @pytest.mark.parametrize(
     ("job", "enum"),
-    [("invoice_batch_job", "DeliveryChannel"), ("batch_invoicing_job", "SendChannel")],
+    [("communications_batch_job", "DeliveryChannel"), ("batch_invoicing_job", "SendChannel")],
 )
 def test_the_launchpad_offers_email_sms_and_whatsapp(job, enum):
     schema = definitions.defs.resolve_job_def(job).run_config_schema

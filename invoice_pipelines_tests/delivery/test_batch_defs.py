@@ -76,9 +76,9 @@ def _instance(slug: str) -> DagsterInstance:
 
 
 def _ticks(db, instance) -> tuple[list, list]:
-    """What the invoicing sensor and the documents/communications sensor launch now."""
+    """What the invoicing sensor and the communications sensor launch now."""
     found = []
-    for sensor in (queue.batch_jobs_sensor, queue.invoice_batch_jobs_sensor):
+    for sensor in (queue.batch_jobs_sensor, queue.communications_batch_jobs_sensor):
         with build_sensor_context(
             instance=instance, resources={"database": Database(url=db.url)}
         ) as context:
@@ -119,16 +119,17 @@ def test_send_immediately_from_the_launchpad_sends_after_the_invoices_are_commit
                 )
             ).all()
         assert kind == "communications" and request_json["channel"] == "email"
-        # the invoicing sensor leaves it to the documents/communications sensor
+        # the invoicing sensor leaves it to the communications sensor
         invoicing_launches, sending_launches = _ticks(db, instance)
         assert follow_up not in invoicing_launches and follow_up in sending_launches
 
-        sent = defs.resolve_job_def("invoice_batch_job").execute_in_process(
-            run_config={
-                "ops": {
-                    queue.OP: {"config": {"request": {"queued_job": {"batch_job_id": follow_up}}}}
-                }
-            },
+        sending_job = defs.resolve_job_def("communications_batch_job")
+        # its op waits on the mail provider: the run coordinator puts its runs in the mail lane
+        [node] = sending_job.graph.node_defs
+        assert node.pool == "mail"
+        queued_job = {"request": {"queued_job": {"batch_job_id": follow_up}}}
+        sent = sending_job.execute_in_process(
+            run_config={"ops": {queue.COMMUNICATIONS_OP: {"config": queued_job}}},
             instance=instance,
         )
         assert sent.success

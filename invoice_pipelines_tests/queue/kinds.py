@@ -16,4 +16,15 @@ def _sensor(name: str):
 
 batch_jobs_sensor = _sensor("batch_jobs_sensor")
 invoice_batch_jobs_sensor = _sensor("invoice_batch_jobs_sensor")
-__all__ = ["ALL_KINDS", "OP", "QUEUE", "batch_jobs_sensor", "invoice_batch_jobs_sensor"]
+# communications wait on the mail provider: a job, op and sensor of their own (the mail lane)
+communications_batch_jobs_sensor = _sensor("communications_batch_jobs_sensor")
+COMMUNICATIONS_OP = "process_communications_batch_job"
+__all__ = [
+    "ALL_KINDS",
+    "COMMUNICATIONS_OP",
+    "OP",
+    "QUEUE",
+    "batch_jobs_sensor",
+    "communications_batch_jobs_sensor",
+    "invoice_batch_jobs_sensor",
+]

@@ -178,4 +178,5 @@ def test_a_kinds_callables_are_grouped():
         "resource_keys",
         "refusals",
         "creates_invoices",
+        "waits_on",
     }

@@ -462,6 +462,35 @@ def test_a_quickbooks_push_holds_its_own_lane_not_the_organizations_documents(db
     assert status(more_documents) == DagsterRunStatus.QUEUED
 
 
+def test_a_communications_job_holds_the_mail_lane_not_the_organizations_documents(db, workspace):
+    """Issue 56: mail and text message providers limit their rate per provider; a communications
+    job (e-mails and text messages for a list of invoices) ran in invoice_batch_job, in the
+    organization's local slot, so the documents of its next batch waited behind the sending. It
+    runs in a job of its own whose op is in the `mail` pool: the mail lane."""
+    shop = make_shop(db)
+    slug = shop.org["slug"]
+    instance = workspace.instance
+
+    def queued(job_name: str, op_name: str, batch_job_id: int) -> dict:
+        # as invoice_batch_jobs_sensor and communications_batch_jobs_sensor request them
+        config = {"request": {"queued_job": {"batch_job_id": batch_job_id}}}
+        launched = launch(workspace, job_name, op_name, config, partition=slug)
+        assert launched["__typename"] == "LaunchRunSuccess", launched
+        return launched["run"]
+
+    sending = queued("communications_batch_job", "process_communications_batch_job", 1)
+    assert tags_of(sending)[SLOT_TAG] == f"{slug}/mail"
+    assert tags_of(sending)[WAITS_ON_TAG] == "mail"
+    dequeue_once(workspace)
+    assert instance.get_run_by_id(sending["runId"]).status == DagsterRunStatus.STARTING
+
+    documents = queued("invoice_batch_job", "process_invoice_batch_job", 2)
+    assert tags_of(documents)[SLOT_TAG] == slug
+    assert WAITS_ON_TAG not in tags_of(documents)
+    dequeue_once(workspace)
+    assert instance.get_run_by_id(documents["runId"]).status == DagsterRunStatus.STARTING
+
+
 def test_a_range_run_that_waits_on_quickbooks_has_the_spans_quickbooks_lane(db, workspace):
     """The daily QuickBooks syncs run over a range of organizations: their slot is the span's in
     the QuickBooks lane, apart from a local backfill over the same span."""
