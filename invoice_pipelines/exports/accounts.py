@@ -23,6 +23,8 @@ from invoice_pipelines.db.tables import partner_accounts, suppliers
 from invoice_pipelines.exports.bookings import InvoiceRecord, partner_key
 from invoice_pipelines.exports.export_settings import ExportSettings
 
+KEY_LENGTH = partner_accounts.c.partner_key.type.length  # 255
+
 
 class AccountRangeExhausted(RuntimeError):
     pass
@@ -66,6 +68,13 @@ def assign_accounts(
         known[key] = PartnerAccount(key, account, name, vat_id, country)
         if low <= account <= high:
             highest = max(highest, account)
+    for key in wanted:
+        # a key is stored cut to the column's length: a longer one (a supplier named with more
+        # than 250 characters) is found again by its cut, or every later export of its months
+        # would give it a new account on a key that is taken
+        cut = key[:KEY_LENGTH]
+        if key not in known and cut != key and cut in known:
+            known[key] = known[cut]
     new = sorted(k for k in wanted if k not in known)
     if not new:
         return known
@@ -87,7 +96,7 @@ def assign_accounts(
             {
                 "organization_id": settings.organization_id,
                 "kind": kind,
-                "partner_key": key[:255],
+                "partner_key": key[:KEY_LENGTH],
                 "account_number": account.account,
                 "name": account.name,
                 "vat_id": (account.vat_id or None) and account.vat_id[:64],
