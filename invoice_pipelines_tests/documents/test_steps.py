@@ -43,3 +43,17 @@ def test_the_warm_up_document_proves(caplog) -> None:
     with caplog.at_level(logging.WARNING, logger=build.__name__):
         build.warm_up()
     assert "warm-up document" not in caplog.text
+
+
+def test_a_warm_up_document_that_cannot_be_built_does_not_stop_the_worker(
+    monkeypatch, caplog
+) -> None:
+    """The worker starts anyway; each real document meets the problem and fails on its own."""
+
+    def broken(source, **_):
+        raise FileNotFoundError("no font here")
+
+    monkeypatch.setattr(build, "build_document", broken)
+    with caplog.at_level(logging.WARNING, logger=build.__name__):
+        build.warm_up()
+    assert "warm-up document could not be built: FileNotFoundError: no font here" in caplog.text
