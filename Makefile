@@ -110,12 +110,14 @@ format: install
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-# The suite in TEST_WORKERS processes (pytest-xdist; one per core, at most 4: each worker has its
-# own scratch databases and PostgreSQL connections), the longest tests first (conftest.py), each
-# idle worker taking tests from the others' queues. On a 2-core machine 2 workers took 559-768 s
-# (three runs) where one process took 949 s (3 workers: 586 s). TEST_WORKERS=0: one process, in
-# file order.
-TEST_WORKERS ?= $(shell n=$$(nproc 2>/dev/null || echo 2); echo $$(( n < 4 ? n : 4 )))
+# The suite in TEST_WORKERS processes (pytest-xdist; one more than the cores, at most 4: each
+# worker has its own scratch databases and PostgreSQL connections), the longest tests first
+# (conftest.py), each idle worker taking tests from the others' queues. The longest tests wait on
+# processes of their own (make run, daemons, parse servers), so a third worker on 2 cores fills
+# that time: 2,948-3,014 tests took 1,070 s with 2 workers (its first third beside other work)
+# and 710 s with 3 (alone), 2026-11-26; earlier, with fewer tests, 2 workers 559-768 s, one
+# process 949 s. TEST_WORKERS=0: one process, in file order.
+TEST_WORKERS ?= $(shell n=$$(nproc 2>/dev/null || echo 2); echo $$(( n < 3 ? n + 1 : 4 )))
 test: install
 	@scripts/ensure-postgres.sh
 	@scripts/ensure-node-packages.sh

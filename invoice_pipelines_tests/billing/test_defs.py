@@ -127,7 +127,10 @@ def requests_for(result, job_ids):
     ]
 
 
-def test_a_pending_job_gets_exactly_one_run_request_tagged_with_its_organization(db):
+def test_a_pending_job_gets_exactly_one_run_request_tagged_with_its_organization(fresh_db):
+    # the sensor looks over every organization: a database of its own (the shared one holds
+    # other tests' pending jobs, more than one page of them at times)
+    db = fresh_db
     shop = make_shop(db)
     job_id = enqueue_sales_orders(db.engine, shop.org["slug"], order_ids=shop.add_orders(1))
     # a job `batch-invoice --wait` processes itself is not the sensor's business
@@ -161,10 +164,13 @@ def test_a_pending_job_gets_exactly_one_run_request_tagged_with_its_organization
     assert json.loads(result.cursor)["last_id"] >= job_id
 
 
-def test_a_job_waits_for_its_organizations_partition_without_holding_back_others(db):
+def test_a_job_waits_for_its_organizations_partition_without_holding_back_others(fresh_db):
     """A job of an organization organizations_sensor has not added yet is not requested (its run
     would fail on an unknown partition) and is launched once the partition exists; other
     organizations' jobs go ahead meanwhile. Requests carry Dagster's partition tag."""
+    # the sensor looks over every organization: a database of its own (the shared one holds
+    # other tests' pending jobs, more than one page of them at times)
+    db = fresh_db
     early, late = make_shop(db), make_shop(db)
     instance = DagsterInstance.ephemeral()
     instance.add_dynamic_partitions(ORGANIZATIONS_PARTITIONS_NAME, [early.org["slug"]])
@@ -184,7 +190,10 @@ def test_a_job_waits_for_its_organizations_partition_without_holding_back_others
     assert requests_for(second, {ready}) == []  # requested once
 
 
-def test_a_job_committed_late_below_the_cursor_is_still_launched(db):
+def test_a_job_committed_late_below_the_cursor_is_still_launched(fresh_db):
+    # the sensor looks over every organization: a database of its own (the shared one holds
+    # other tests' pending jobs, more than one page of them at times)
+    db = fresh_db
     shop = make_shop(db)
     job_id = enqueue_sales_orders(db.engine, shop.org_id, order_ids=shop.add_orders(1))
     cursor = json.dumps({"last_id": job_id + 1000, "launched": {}})
@@ -192,7 +201,10 @@ def test_a_job_committed_late_below_the_cursor_is_still_launched(db):
     assert [r.run_key for r in requests_for(result, {job_id})] == [f"batch-job-{job_id}"]
 
 
-def test_nothing_pending_is_a_skip(db):
+def test_nothing_pending_is_a_skip(fresh_db):
+    # the sensor looks over every organization: a database of its own (the shared one holds
+    # other tests' pending jobs, more than one page of them at times)
+    db = fresh_db
     make_shop(db)
     instance = DagsterInstance.ephemeral()
     result, _ = tick(db, instance)
@@ -211,7 +223,10 @@ def dies():
     explode()
 
 
-def test_a_processing_job_whose_run_died_is_resumed_once(db):
+def test_a_processing_job_whose_run_died_is_resumed_once(fresh_db):
+    # the sensor looks over every organization: a database of its own (the shared one holds
+    # other tests' pending jobs, more than one page of them at times)
+    db = fresh_db
     shop = make_shop(db)
     job_id = enqueue_sales_orders(db.engine, shop.org_id, order_ids=shop.add_orders(2))
     with instance_for_test() as instance:
