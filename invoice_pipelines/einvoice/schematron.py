@@ -161,6 +161,19 @@ def _stylesheet(source: str):
         return None
 
 
+def _self_contained(source: str, walk: str):
+    """The root of a stylesheet that holds `walk` and sees all its templates (no import or
+    include), or None: then it is run as it is."""
+    if walk not in source:
+        return None
+    root = _stylesheet(source)
+    if root is None or any(
+        root.find(f"{{{_XSL_NS}}}{name}") is not None for name in ("import", "include")
+    ):
+        return None  # templates this stylesheet cannot see
+    return root
+
+
 def without_idle_walks(source: str) -> str:
     """The stylesheet without the walks that can write nothing, when it has them.
 
@@ -259,16 +272,9 @@ def without_attribute_walks(source: str) -> str:
     with any other pattern keeps its walks; a stylesheet with a template for `#all` modes, or one
     that imports or includes another, keeps all of them. `test_samples` compares the reports with
     and without, byte for byte."""
-    if "@*|node()" not in source:
-        return source
-    root = _stylesheet(source)
+    root = _self_contained(source, "@*|node()")
     if root is None:
         return source
-    if (
-        root.find(f"{{{_XSL_NS}}}import") is not None
-        or root.find(f"{{{_XSL_NS}}}include") is not None
-    ):
-        return source  # templates this stylesheet cannot see
     modes: set[str] = set()
     keep: set[str] = set()
     for template in root.iter(f"{{{_XSL_NS}}}template"):
@@ -443,15 +449,8 @@ def with_built_in_walks(source: str) -> str:
     `xsl:mode` of its own; a stylesheet with a template for `#all` modes, or one that imports or
     includes another, is kept as it is. `test_samples` compares the reports with and without,
     byte for byte."""
-    if 'match="@*|node()"' not in source:
-        return source
-    root = _stylesheet(source)
+    root = _self_contained(source, 'match="@*|node()"')
     if root is None:
-        return source
-    if (
-        root.find(f"{{{_XSL_NS}}}import") is not None
-        or root.find(f"{{{_XSL_NS}}}include") is not None
-    ):
         return source
     declared = {mode.get("name") for mode in root.iter(f"{{{_XSL_NS}}}mode")}
     keep: set[str] = set(declared)
