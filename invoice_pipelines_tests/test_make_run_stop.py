@@ -188,6 +188,28 @@ class Checkout:
             ]
         return found
 
+    def failure_details(self, run_ids) -> dict[str, list[str]]:
+        """run id -> what its STEP_FAILURE and RUN_FAILURE events say, errors included: for the
+        message of an assertion about runs that should not have failed."""
+        found: dict[str, list[str]] = {}
+        for run_id in run_ids:
+            path = self.data_dir / "dagster" / "history" / "runs" / f"{run_id}.db"
+            if not path.exists():
+                continue
+            with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30) as conn:
+                rows = conn.execute(
+                    "SELECT event FROM event_logs WHERE dagster_event_type IN "
+                    "('STEP_FAILURE', 'PIPELINE_FAILURE')"
+                ).fetchall()
+            for (event,) in rows:
+                dagster_event = json.loads(event).get("dagster_event") or {}
+                data = dagster_event.get("event_specific_data") or {}
+                error = (data.get("error") or {}) if isinstance(data, dict) else {}
+                found.setdefault(run_id, []).append(
+                    f"{dagster_event.get('message') or ''} {error.get('message') or ''}".strip()
+                )
+        return found
+
     def run_failures(self, run_ids) -> dict[str, str]:
         """run id -> the message of its RUN_FAILURE / RUN_CANCELED event."""
         found = {}
@@ -425,7 +447,8 @@ def test_a_backfill_stopped_mid_run_completes_after_a_restart(checkout: Checkout
     # the runs not in flight at the stop (queued, or not yet asked for) did their work
     waited = {r: s for r, s in runs.items() if r not in in_flight}
     assert waited, (in_flight, runs)
-    assert set(waited.values()) == {"SUCCESS"}, (in_flight, runs)
+    failed = {r for r, s in waited.items() if s != "SUCCESS"}
+    assert not failed, (in_flight, runs, checkout.failure_details(failed))
     procs = started_by(second.proc.pid)
     os.killpg(second.proc.pid, signal.SIGINT)  # Ctrl-C: the terminal signals make's group
     assert_nothing_left(second, checkout.data_dir, procs)
