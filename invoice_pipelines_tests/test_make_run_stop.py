@@ -172,59 +172,47 @@ class Checkout:
             rows = conn.execute("SELECT run_id, status, pipeline_name FROM runs").fetchall()
         return {run_id: (status, job) for run_id, status, job in rows}
 
+    def _events(self, run_id: str, types: tuple[str, ...]) -> list[dict]:
+        """The `dagster_event` of each of a run's events of these types, in order (none where
+        the run has no event log)."""
+        path = self.data_dir / "dagster" / "history" / "runs" / f"{run_id}.db"
+        if not path.exists():
+            return []
+        with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30) as conn:
+            rows = conn.execute(
+                "SELECT event FROM event_logs WHERE dagster_event_type IN "
+                f"({', '.join('?' for _ in types)}) ORDER BY id",
+                types,
+            ).fetchall()
+        return [json.loads(event).get("dagster_event") or {} for (event,) in rows]
+
     def run_failure_messages(self, run_ids) -> dict[str, list[str]]:
         """run id -> the messages of all its RUN_FAILURE events (a run may have two: its own
         and its process's, Dagster's `_report_run_failed_if_not_finished`)."""
-        found: dict[str, list[str]] = {}
-        for run_id in run_ids:
-            path = self.data_dir / "dagster" / "history" / "runs" / f"{run_id}.db"
-            with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30) as conn:
-                rows = conn.execute(
-                    "SELECT event FROM event_logs WHERE dagster_event_type = 'PIPELINE_FAILURE'"
-                ).fetchall()
-            found[run_id] = [
-                (json.loads(event).get("dagster_event") or {}).get("message") or ""
-                for (event,) in rows
-            ]
-        return found
+        return {
+            run_id: [e.get("message") or "" for e in self._events(run_id, ("PIPELINE_FAILURE",))]
+            for run_id in run_ids
+        }
 
     def failure_details(self, run_ids) -> dict[str, list[str]]:
         """run id -> what its STEP_FAILURE and RUN_FAILURE events say, errors included: for the
         message of an assertion about runs that should not have failed."""
         found: dict[str, list[str]] = {}
         for run_id in run_ids:
-            path = self.data_dir / "dagster" / "history" / "runs" / f"{run_id}.db"
-            if not path.exists():
-                continue
-            with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30) as conn:
-                rows = conn.execute(
-                    "SELECT event FROM event_logs WHERE dagster_event_type IN "
-                    "('STEP_FAILURE', 'PIPELINE_FAILURE')"
-                ).fetchall()
-            for (event,) in rows:
-                dagster_event = json.loads(event).get("dagster_event") or {}
-                data = dagster_event.get("event_specific_data") or {}
+            for event in self._events(run_id, ("STEP_FAILURE", "PIPELINE_FAILURE")):
+                data = event.get("event_specific_data") or {}
                 error = (data.get("error") or {}) if isinstance(data, dict) else {}
                 found.setdefault(run_id, []).append(
-                    f"{dagster_event.get('message') or ''} {error.get('message') or ''}".strip()
+                    f"{event.get('message') or ''} {error.get('message') or ''}".strip()
                 )
         return found
 
     def run_failures(self, run_ids) -> dict[str, str]:
-        """run id -> the message of its RUN_FAILURE / RUN_CANCELED event."""
+        """run id -> the message of its (last) RUN_FAILURE / RUN_CANCELED event."""
         found = {}
         for run_id in run_ids:
-            path = self.data_dir / "dagster" / "history" / "runs" / f"{run_id}.db"
-            if not path.exists():
-                continue
-            with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30) as conn:
-                rows = conn.execute(
-                    "SELECT event FROM event_logs WHERE dagster_event_type IN "
-                    "('PIPELINE_FAILURE', 'PIPELINE_CANCELED')"
-                ).fetchall()
-            for (event,) in rows:
-                entry = json.loads(event)
-                found[run_id] = (entry.get("dagster_event") or {}).get("message") or ""
+            for event in self._events(run_id, ("PIPELINE_FAILURE", "PIPELINE_CANCELED")):
+                found[run_id] = event.get("message") or ""
         return found
 
 

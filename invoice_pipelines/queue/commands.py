@@ -252,7 +252,7 @@ def batch_list(args: argparse.Namespace) -> int:
 def print_queued(job_id: int, kind: str) -> None:
     """What a queued documents, communications or credit notes job tells its user (stderr)."""
     known = registered().get(kind)
-    sensor = f"{known.queue_job}s_sensor" if known and known.queue_job else "its sensor"
+    sensor = (known.queue_sensor if known else None) or "its sensor"
     print(
         f"batch job {job_id} queued; {sensor} starts it (or: invoice-pipelines "
         f"batch-run {job_id}). Follow it with: invoice-pipelines batch-status {job_id}",

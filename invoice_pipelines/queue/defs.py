@@ -131,7 +131,7 @@ def _by_service(kinds: Sequence[JobKind]) -> list[tuple[QueueJobNames, list[JobK
     for name, group in jobs.items():
         op_name = OP if name == JOB else f"process_{name}"
         pools = {k.waits_on for k in group}
-        groups.append((QueueJobNames(name, op_name, f"{name}s_sensor", pools.pop()), group))
+        groups.append((QueueJobNames(name, op_name, group[0].queue_sensor, pools.pop()), group))
     return groups
 
 
@@ -141,7 +141,7 @@ class QueuedInvoiceJob(Config):
     kind: Literal["queued_job"] = "queued_job"
     batch_job_id: int = Field(
         description="A documents, communications or credit notes job of the queue to start or "
-        "resume (what invoice_batch_jobs_sensor launches; a finished job is reported as it is)."
+        "resume (what the job's sensor launches; a finished job is reported as it is)."
     )
 
 

@@ -228,12 +228,16 @@ class JobKind:
 
     @property
     def queue_job(self) -> str | None:
-        """The queue's Dagster job that runs its jobs (its sensor: the name + "s_sensor"):
-        `invoice_batch_job` for local work, `<name>_batch_job` for a kind that waits on an
+        """The queue's Dagster job that runs its jobs: `invoice_batch_job` for local work, `<name>_batch_job` for a kind that waits on an
         outside service; None for a kind with a job of its own (`own_job`)."""
         if self.own_job is not None:
             return None
         return LOCAL_QUEUE_JOB if self.waits_on is None else f"{self.name}_batch_job"
+
+    @property
+    def queue_sensor(self) -> str | None:
+        """The sensor that launches `queue_job` for its pending jobs."""
+        return f"{self.queue_job}s_sensor" if self.queue_job else None
 
     @property
     def own_job(self) -> OwnJob | None:
