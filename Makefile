@@ -18,6 +18,7 @@ BENCH_DOCS ?= 200
 # serve `make run`, the demo and the tests. Empty: the verdicts say "not configured".
 export INVOICE_PIPELINES_EN16931_RULES_DIR ?= $(wildcard $(abspath ../shared/reference/en16931))
 export INVOICE_PIPELINES_XRECHNUNG_RULES_DIR ?= $(wildcard $(abspath ../shared/reference/xrechnung))
+export INVOICE_PIPELINES_PEPPOL_RULES_DIR ?= $(wildcard $(abspath ../shared/reference/peppol))
 
 .PHONY: install system-packages run migrate seed-demo test lint format bench clean screenshots lock
 

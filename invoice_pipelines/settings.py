@@ -122,6 +122,14 @@ SETTINGS: tuple[Setting, ...] = (
         "documents are judged by the Factur-X profile rules and our own rules only.",
     ),
     Setting(
+        "INVOICE_PIPELINES_PEPPOL_RULES_DIR",
+        "",
+        "Folder of OpenPEPPOL's Peppol BIS Billing 3.0 rules compiled to XSLT "
+        "(PEPPOL-EN16931-UBL.xsl, PEPPOL-EN16931-CII.xsl, release 3.0.19 or later): every Peppol "
+        "BIS document we write is checked against them beside CEN's rules, and none is built "
+        "without them. Empty: not configured.",
+    ),
+    Setting(
         "INVOICE_PIPELINES_SMTP_HOST", "127.0.0.1", "SMTP server invoices are e-mailed through."
     ),
     Setting("INVOICE_PIPELINES_SMTP_PORT", "1025", "SMTP port."),

@@ -42,6 +42,11 @@ if XRECHNUNG_RULES_DIR.is_dir():
 EN16931_RULES_DIR = Path(__file__).resolve().parents[2] / "shared" / "reference" / "en16931"
 if EN16931_RULES_DIR.is_dir():
     os.environ.setdefault("INVOICE_PIPELINES_EN16931_RULES_DIR", str(EN16931_RULES_DIR))
+# OpenPEPPOL's Peppol BIS Billing 3.0 rules every Peppol document the tests build is proved with
+PEPPOL_RULES_DIR = Path(__file__).resolve().parents[2] / "shared" / "reference" / "peppol"
+PEPPOL_SAMPLES_DIR = Path(__file__).resolve().parents[2] / "shared" / "samples" / "peppol"
+if PEPPOL_RULES_DIR.is_dir():
+    os.environ.setdefault("INVOICE_PIPELINES_PEPPOL_RULES_DIR", str(PEPPOL_RULES_DIR))
 IN_CI = bool(os.environ.get("CI"))
 _org_counter = itertools.count(1)
 

@@ -22,12 +22,17 @@ from lxml import etree
 from invoice_pipelines.core.invoice import Address, AllowanceCharge, Invoice, InvoiceLine
 from invoice_pipelines.core.money import CENT, ZERO, plain_string
 from invoice_pipelines.core.skonto import xrechnung_terms_text
+from invoice_pipelines.einvoice.peppol_ids import ParticipantIdError, parse_participant
 
 EN16931_GUIDELINE = "urn:cen.eu:en16931:2017"
 XRECHNUNG_GUIDELINE = "urn:cen.eu:en16931:2017#compliant#urn:xeinkauf.de:kosit:xrechnung_3.0"
-# BT-23; XRechnung recommends the Peppol billing process, EN 16931 leaves it optional.
+# Peppol BIS Billing 3.0 (PEPPOL-EN16931-R004); UBL only (ubl.py)
+PEPPOL_BIS_GUIDELINE = "urn:cen.eu:en16931:2017#compliant#urn:fdc:peppol.eu:2017:poacc:billing:3.0"
+# BT-23; XRechnung recommends the Peppol billing process, EN 16931 leaves it optional, Peppol BIS
+# requires it (PEPPOL-EN16931-R001).
 PEPPOL_BILLING_PROCESS = "urn:fdc:peppol.eu:2017:poacc:billing:01:1.0"
-# Electronic addresses (BT-34/BT-49) are written as e-mail addresses, EAS scheme "EM".
+# Electronic addresses (BT-34/BT-49) are written as e-mail addresses, EAS scheme "EM"; in UBL the
+# party's Peppol participant id wins when given (its EAS scheme and value; einvoice/peppol_ids.py).
 EMAIL_SCHEME = "EM"
 SEPA_CREDIT_TRANSFER = "58"
 # UN/ECE Rec 20 "one" (a unit): used when a line states no unit of measure.
@@ -69,6 +74,10 @@ class DocumentExtras(TypedDict, total=False):
     seller_tax_number: str  # BT-32 German Steuernummer
     seller_electronic_address: str  # BT-34, an e-mail address
     buyer_electronic_address: str  # BT-49, an e-mail address
+    seller_peppol_id: (
+        str  # BT-34 as a Peppol participant id "<eas>:<value>" (UBL; wins over e-mail)
+    )
+    buyer_peppol_id: str  # BT-49 as a Peppol participant id "<eas>:<value>" (UBL; wins over e-mail)
     seller_contact_name: str  # BT-41
     seller_contact_phone: str  # BT-42
     seller_contact_email: str  # BT-43
@@ -101,6 +110,29 @@ class InvoiceNotWritable(ValueError):
 
 def is_xrechnung(guideline_id: str) -> bool:
     return "xeinkauf.de:kosit:xrechnung" in guideline_id
+
+
+def is_peppol_bis(guideline_id: str | None) -> bool:
+    """BT-24 names Peppol BIS Billing 3.0 (the rules accept what starts with it, R004)."""
+    return bool(guideline_id) and guideline_id.strip().startswith(PEPPOL_BIS_GUIDELINE)
+
+
+def electronic_address(
+    extras: DocumentExtras, party: str, *, peppol: bool = False
+) -> tuple[str, str] | None:
+    """BT-34 (`party` "seller") or BT-49 ("buyer") of a UBL document as (EAS scheme, value): the
+    Peppol participant id when given, else the e-mail address (scheme EM; not for a Peppol
+    document, `peppol`: Peppol's EAS list has no EM), else None. A participant id the Peppol
+    rules refuse raises InvoiceNotWritable naming the rule."""
+    stated = extras.get(f"{party}_peppol_id")
+    if stated:
+        try:
+            participant = parse_participant(stated)
+        except ParticipantIdError as exc:
+            raise InvoiceNotWritable(f"{party} Peppol participant id: {exc}") from exc
+        return participant.scheme, participant.value
+    email = None if peppol else extras.get(f"{party}_electronic_address")
+    return (EMAIL_SCHEME, email) if email else None
 
 
 def checked_extras(extra: Mapping[str, Any] | None) -> DocumentExtras:
@@ -151,9 +183,52 @@ def deliver_to(invoice: Invoice, extras: DocumentExtras) -> Address | None:
     return Address(country_code=country)
 
 
-def check_writable(invoice: Invoice, extras: DocumentExtras, *, xrechnung: bool) -> None:
-    """Raise InvoiceNotWritable listing every term EN 16931 (and XRechnung) requires but lacks."""
-    missing: list[str] = []
+def both_in_germany(invoice: Invoice) -> bool:
+    """Seller and buyer in Germany: Peppol BIS then applies the German rules (DE-R-*), which are
+    XRechnung's (BR-DE-*) under other ids."""
+    return all(
+        address is not None and (address.country_code or "").upper() == "DE"
+        for address in (invoice.seller_address, invoice.buyer_address)
+    )
+
+
+def _peppol_missing(invoice: Invoice, extras: DocumentExtras) -> list[str]:
+    """What Peppol BIS Billing 3.0 requires beyond EN 16931 and this invoice lacks."""
+    missing = []
+    if not (extras.get("buyer_reference") or extras.get("order_reference")):
+        missing.append(
+            "buyer reference (BT-10) or purchase order reference (BT-13), extra "
+            "'buyer_reference' or 'order_reference' (PEPPOL-EN16931-R003)"
+        )
+    for party, term, rule in (("seller", "BT-34", "R020"), ("buyer", "BT-49", "R010")):
+        try:
+            address = electronic_address(extras, party, peppol=True)
+        except InvoiceNotWritable as exc:
+            missing.append(str(exc))
+            continue
+        if address is None:
+            missing.append(
+                f"{party} electronic address ({term}), extra '{party}_peppol_id' "
+                f"(PEPPOL-EN16931-{rule})"
+            )
+    if invoice.payment_means_code == "59":
+        missing.append("the direct debit's mandate reference (BT-89) (PEPPOL-EN16931-R061)")
+    for ac in invoice.allowances_charges:
+        if (ac.percent is None) != (ac.base_amount is None):
+            missing.append(
+                "an allowance or charge with a percentage states its base amount, and one with a "
+                "base amount its percentage (PEPPOL-EN16931-R041/R042)"
+            )
+            break
+    return missing
+
+
+def check_writable(
+    invoice: Invoice, extras: DocumentExtras, *, xrechnung: bool, peppol: bool = False
+) -> None:
+    """Raise InvoiceNotWritable listing every term EN 16931 (and XRechnung, or Peppol BIS)
+    requires but lacks."""
+    missing: list[str] = _peppol_missing(invoice, extras) if peppol else []
 
     def need(ok: object, what: str) -> None:
         if not ok:
@@ -206,8 +281,10 @@ def check_writable(invoice: Invoice, extras: DocumentExtras, *, xrechnung: bool)
             "actual delivery date (BT-72) of an intra-EU supply (BR-IC-11), extra 'delivery_date'",
         )
         need(delivery and delivery.country_code, "deliver-to country (BT-80) (BR-IC-12)")
-    if xrechnung:
+    if xrechnung or (peppol and both_in_germany(invoice)):
         for key, what in XRECHNUNG_REQUIRED_EXTRAS.items():
+            if peppol and key.endswith("_electronic_address"):
+                continue  # the participant ids (above)
             need(extras.get(key), f"{what}, extra '{key}'")
         need(invoice.iban or invoice.payment_means_code, "payment instructions (BG-16, BR-DE-1)")
         if not not_subject_to_vat(invoice):

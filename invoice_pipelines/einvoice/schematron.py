@@ -33,6 +33,11 @@ are read, compiled to XSLT (`XRechnung-CII-validation.xsl`, `XRechnung-UBL-valid
 the folder `INVOICE_PIPELINES_XRECHNUNG_RULES_DIR` names. The read-back of the documents we write (read_back.py)
 runs them on every XRechnung we write; without that setting it says so instead of checking.
 
+OpenPEPPOL's rules for Peppol BIS Billing 3.0 (PEPPOL-EN16931-R*, the PEPPOL-COMMON identifier
+checksums, the national rules; `check_peppol`) are read the same way, compiled to XSLT
+(`PEPPOL-EN16931-UBL.xsl`, `PEPPOL-EN16931-CII.xsl`), from the folder
+`INVOICE_PIPELINES_PEPPOL_RULES_DIR` names; they apply to documents whose BT-24 names Peppol BIS.
+
 Saxon: ONE PySaxonProcessor per process (several in parallel threads crash the GraalVM isolate),
 DOCTYPE declarations disallowed, compiled executables cached, every call under one lock. Only
 text that lxml already parsed safely (readers/xmlsafe.py) is handed to it.
@@ -83,6 +88,12 @@ KOSIT_XSLT = {
     "cii": "XRechnung-CII-validation.xsl",
     "ubl": "XRechnung-UBL-validation.xsl",
     "ubl-creditnote": "XRechnung-UBL-validation.xsl",
+}
+PEPPOL_RULES_SETTING = "INVOICE_PIPELINES_PEPPOL_RULES_DIR"
+PEPPOL_XSLT = {
+    "cii": "PEPPOL-EN16931-CII.xsl",
+    "ubl": "PEPPOL-EN16931-UBL.xsl",
+    "ubl-creditnote": "PEPPOL-EN16931-UBL.xsl",
 }
 
 # Flags that make a failed assert a warning; CEN marks errors "fatal", Factur-X leaves most unflagged.
@@ -811,24 +822,43 @@ def check_schematron(xml_text: str, plan: ValidationPlan) -> list[Finding]:
     return svrl_findings(svrl_report(plan.xslt, xml_text))
 
 
-def kosit_rules(syntax: str) -> Path | None:
-    """The compiled KoSIT XRechnung rules for a syntax ("cii", "ubl", "ubl-creditnote"), or None
-    when INVOICE_PIPELINES_XRECHNUNG_RULES_DIR is not set. A set folder without the file is an
-    error (ArtefactsMissing naming the setting), not a reason to skip the rules."""
-    folder = env_value(KOSIT_RULES_SETTING)
+def _configured_rules(setting: str, files: dict[str, str], syntax: str) -> Path | None:
+    """The file of a rule set for `syntax` in the folder `setting` names, or None when it is not
+    set. A set folder without the file is an error (ArtefactsMissing naming the setting), not a
+    reason to skip the rules."""
+    folder = env_value(setting)
     if folder is None:
         return None
-    path = (Path(folder) / KOSIT_XSLT[syntax]).resolve()
+    path = (Path(folder) / files[syntax]).resolve()
     if not path.is_file():
-        raise ArtefactsMissing(
-            f"{KOSIT_RULES_SETTING}={folder}: {KOSIT_XSLT[syntax]} is not in that folder"
-        )
+        raise ArtefactsMissing(f"{setting}={folder}: {files[syntax]} is not in that folder")
     return path
+
+
+def kosit_rules(syntax: str) -> Path | None:
+    """The compiled KoSIT XRechnung rules for a syntax ("cii", "ubl", "ubl-creditnote"), or None
+    when INVOICE_PIPELINES_XRECHNUNG_RULES_DIR is not set (`_configured_rules`)."""
+    return _configured_rules(KOSIT_RULES_SETTING, KOSIT_XSLT, syntax)
+
+
+def peppol_rules(syntax: str) -> Path | None:
+    """OpenPEPPOL's compiled Peppol BIS Billing 3.0 rules for a syntax, or None when
+    INVOICE_PIPELINES_PEPPOL_RULES_DIR is not set (`_configured_rules`)."""
+    return _configured_rules(PEPPOL_RULES_SETTING, PEPPOL_XSLT, syntax)
 
 
 def check_kosit(xml_text: str, syntax: str) -> list[Finding] | None:
     """The KoSIT XRechnung rules' findings (fatal ones are errors), or None when not configured."""
     path = kosit_rules(syntax)
+    if path is None:
+        return None
+    return svrl_findings(_VALIDATORS.transform(str(path), xml_text))
+
+
+def check_peppol(xml_text: str, syntax: str) -> list[Finding] | None:
+    """The Peppol BIS rules' findings (fatal ones are errors, the rules' warnings warnings), or
+    None when not configured."""
+    path = peppol_rules(syntax)
     if path is None:
         return None
     return svrl_findings(_VALIDATORS.transform(str(path), xml_text))

@@ -1,8 +1,16 @@
-"""OASIS UBL 2.1 Invoice / CreditNote from the normalized invoice, for EN 16931 and XRechnung.
+"""OASIS UBL 2.1 Invoice / CreditNote from the normalized invoice, for EN 16931, XRechnung and
+Peppol BIS Billing 3.0 (the flavour is BT-24, `customization_id`).
 
 Same content and the same checks as the CII writer (cii.py owns the shared parts). A type code
 381 (credit note) becomes a UBL CreditNote, whose lines are CreditNoteLine/CreditedQuantity and
 whose due date (BT-9) sits on the payment means, because UBL 2.1 CreditNote has no cbc:DueDate.
+
+Peppol BIS (`PEPPOL_BIS_GUIDELINE`) adds to EN 16931 what OpenPEPPOL's rules require: the
+business process (BT-23, R001), the seller's and the buyer's electronic address as a Peppol
+participant id (`cbc:EndpointID` with its EAS scheme, R020/R010, CL008, the PEPPOL-COMMON
+checksums), a buyer or order reference (R003) and, when seller and buyer are both in Germany, the
+German rules (DE-R-*, XRechnung's terms). `check_writable` refuses a Peppol invoice that lacks
+one, naming the rule.
 """
 
 from __future__ import annotations
@@ -18,19 +26,21 @@ from invoice_pipelines.core.money import ZERO
 from invoice_pipelines.einvoice.cii import (
     CATEGORIES_WITHOUT_RATE,
     DEFAULT_UNIT_CODE,
-    EMAIL_SCHEME,
     EN16931_GUIDELINE,
     PEPPOL_BILLING_PROCESS,
+    PEPPOL_BIS_GUIDELINE,
     XRECHNUNG_GUIDELINE,
     DocumentExtras,
     allowance_reason,
     check_writable,
     checked_extras,
     deliver_to,
+    electronic_address,
     element_factory,
     exemption_reason,
     format_amount,
     format_number,
+    is_peppol_bis,
     is_xrechnung,
     not_subject_to_vat,
     payment_means_code,
@@ -45,7 +55,7 @@ CAC_NS = "urn:oasis:names:specification:ubl:schema:xsd:CommonAggregateComponents
 CBC_NS = "urn:oasis:names:specification:ubl:schema:xsd:CommonBasicComponents-2"
 CREDIT_NOTE_TYPE_CODES = frozenset({"381"})
 
-__all__ = ["EN16931_GUIDELINE", "XRECHNUNG_GUIDELINE", "write_ubl"]
+__all__ = ["EN16931_GUIDELINE", "PEPPOL_BIS_GUIDELINE", "XRECHNUNG_GUIDELINE", "write_ubl"]
 
 _el = element_factory({"cac": CAC_NS, "cbc": CBC_NS})
 
@@ -99,14 +109,15 @@ class _Writer:
         name: str | None,
         address: Address,
         vat_id: str | None,
-        endpoint: str | None,
+        endpoint: tuple[str, str] | None,
         tax_number: str | None = None,
         contact: tuple[str | None, str | None, str | None] | None = None,
         identifier: str | None = None,
     ) -> None:
         party = _el(_el(root, wrapper), "cac:Party")
-        if endpoint:
-            _el(party, "cbc:EndpointID", endpoint, schemeID=EMAIL_SCHEME)
+        if endpoint is not None:
+            scheme, value = endpoint
+            _el(party, "cbc:EndpointID", value, schemeID=scheme)
         if identifier:
             _el(_el(party, "cac:PartyIdentification"), "cbc:ID", identifier)
         self.address(party, address)
@@ -161,8 +172,9 @@ class _Writer:
             nsmap={None: namespace, "cac": CAC_NS, "cbc": CBC_NS},
         )
         _el(root, "cbc:CustomizationID", customization_id)
+        peppol = is_peppol_bis(customization_id)
         process = extras.get("business_process") or (
-            PEPPOL_BILLING_PROCESS if is_xrechnung(customization_id) else None
+            PEPPOL_BILLING_PROCESS if is_xrechnung(customization_id) or peppol else None
         )
         if process:
             _el(root, "cbc:ProfileID", process)
@@ -198,7 +210,7 @@ class _Writer:
             address=invoice.seller_address,
             # BR-O-02/BR-O-04: no VAT ids on a supply not subject to VAT
             vat_id=None if not_subject_to_vat(invoice) else invoice.seller_vat_id,
-            endpoint=extras.get("seller_electronic_address"),
+            endpoint=electronic_address(extras, "seller", peppol=peppol),
             tax_number=extras.get("seller_tax_number"),
             identifier=seller_identifier(invoice, extras),
             contact=(
@@ -213,7 +225,7 @@ class _Writer:
             name=invoice.buyer_name,
             address=invoice.buyer_address,
             vat_id=None if not_subject_to_vat(invoice) else invoice.buyer_vat_id,
-            endpoint=extras.get("buyer_electronic_address"),
+            endpoint=electronic_address(extras, "buyer", peppol=peppol),
         )
         ship_to = deliver_to(invoice, extras)
         if extras.get("delivery_date") or ship_to is not None:
@@ -301,10 +313,17 @@ def write_ubl(
 ) -> bytes:
     """The invoice as a UTF-8 UBL 2.1 Invoice, or CreditNote for type code 381.
 
-    `customization_id` is BT-24 (EN 16931 by default, or `XRECHNUNG_GUIDELINE`); `extra` takes
-    the same `DocumentExtras` keys as `write_cii`. Raises InvoiceNotWritable when a required
-    term is missing, ValueError for unknown extras.
+    `customization_id` is BT-24 (EN 16931 by default, `XRECHNUNG_GUIDELINE` or
+    `PEPPOL_BIS_GUIDELINE`); `extra` takes the same `DocumentExtras` keys as `write_cii` (a
+    Peppol BIS document needs `seller_peppol_id` and `buyer_peppol_id`, and a buyer or order
+    reference). Raises InvoiceNotWritable when a required term is missing, ValueError for
+    unknown extras.
     """
     extras = checked_extras(extra)
-    check_writable(invoice, extras, xrechnung=is_xrechnung(customization_id))
+    check_writable(
+        invoice,
+        extras,
+        xrechnung=is_xrechnung(customization_id),
+        peppol=is_peppol_bis(customization_id),
+    )
     return _Writer(invoice, extras).write(customization_id)
