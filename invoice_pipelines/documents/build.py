@@ -11,6 +11,13 @@ one. Without that setting the XRechnung is still built, and `BuiltDocument.xrech
 "KoSIT rules not configured" (logged once per process). Anything else is a failed document with
 the findings and rule ids; it is never stored as if it were good, and never sent.
 
+`prove_peppol` writes and proves a Peppol BIS Billing 3.0 UBL document the same way: read back
+as a supplier's, it must be VALIDATED without a finding, give the same invoice, and OpenPEPPOL's
+rules (INVOICE_PIPELINES_PEPPOL_RULES_DIR) must have run on it without a fatal finding. Unlike
+an XRechnung, a Peppol document is not built without those rules: the network's access points
+check them, so an unchecked document is a failed one (IP-DOC-PEPPOL). Nothing sends it yet
+(docs/peppol.md).
+
 `build_in_worker` is the entry the worker processes run (`documents/renderer.py`, a worker pool
 with this target): the schematrons are compiled once per worker, a document that hangs or crashes
 costs a worker, not the batch.
@@ -35,6 +42,7 @@ from invoice_pipelines.documents.render import RenderError, render_pdf
 from invoice_pipelines.documents.sources import DocumentSource
 from invoice_pipelines.einvoice.cii import (
     EN16931_GUIDELINE,
+    PEPPOL_BIS_GUIDELINE,
     XRECHNUNG_GUIDELINE,
     InvoiceNotWritable,
     write_cii,
@@ -205,6 +213,42 @@ def build_document(
         built.xrechnung = None
     built.seconds = time.perf_counter() - started
     return built
+
+
+def prove_peppol(
+    invoice: Invoice, extras: dict, filename: str, *, read_back: ReadBack = READ_BACK
+) -> tuple[bytes | None, list[dict]]:
+    """The invoice (or credit note, type code 381) as a Peppol BIS Billing 3.0 UBL document and
+    the errors that keep it from being one: (document, []) when it proves, else (None, errors)
+    with their rule ids. `extras` are the writer's (`DocumentExtras`), with `seller_peppol_id`,
+    `buyer_peppol_id` and a buyer or order reference."""
+    what = "Peppol BIS"
+    try:
+        data = write_ubl(invoice, customization_id=PEPPOL_BIS_GUIDELINE, extra=extras)
+    except (InvoiceNotWritable, ValueError) as exc:
+        return None, [{"rule": "IP-DOC-WRITE", "message": f"{what}: {exc}"}]
+    errors = _round_trip(read_back, invoice, data, filename, what)
+    syntax = "ubl-creditnote" if (invoice.type_code or "380") == "381" else "ubl"
+    try:
+        findings = read_back.peppol_findings(data.decode("utf-8"), syntax)
+    except RulesMissing as exc:
+        findings, problem = None, str(exc)
+    else:
+        problem = f"set {read_back.peppol_rules_setting} to the folder of the compiled rules"
+    if findings is None:
+        errors.append(
+            {
+                "rule": "IP-DOC-PEPPOL",
+                "message": f"{what}: OpenPEPPOL's rules did not run: {problem}",
+            }
+        )
+    else:
+        errors += [
+            {"rule": f.rule or "Peppol", "message": f"{what} (OpenPEPPOL): {f.message}"}
+            for f in findings
+            if f.severity == "error"
+        ]
+    return (None, errors) if errors else (data, [])
 
 
 # what a worker of the renderer runs as it starts (resources/worker_pool.py)
