@@ -62,6 +62,13 @@ INCOMING_STATUSES = (
 )
 
 
+# a Peppol participant id's shape, "<eas>:<value>"; its scheme and checksum are checked in Python
+PEPPOL_PARTICIPANT_SHAPE = (
+    "peppol_participant IS NULL OR "
+    "(length(peppol_participant) > 5 AND substr(peppol_participant, 5, 1) = ':')"
+)
+
+
 def _in(column: str, values: tuple[str, ...]) -> str:
     return f"{column} IN ({', '.join(repr(v) for v in values)})"
 
@@ -120,8 +127,12 @@ organizations = Table(
     Column("datev_chart", String(5), nullable=False, server_default="SKR03"),
     Column("settings", Json, nullable=False, server_default=text("'{}'")),
     Column("active", Boolean, nullable=False, server_default=text("true")),
+    # its Peppol participant id "<eas>:<value>" (einvoice/peppol_ids.py), BT-34 of its Peppol
+    # documents; NULL: not on Peppol (0041)
+    Column("peppol_participant", String(128)),
     *_timestamps(),
     CheckConstraint("datev_chart IN ('SKR03', 'SKR04')", name="datev_chart"),
+    CheckConstraint(PEPPOL_PARTICIPANT_SHAPE, name="peppol_participant"),
 )
 
 customers = Table(
@@ -159,6 +170,9 @@ customers = Table(
     # the customer's own early-payment discount steps (Skonto, core/skonto.py customer_terms):
     # [{"days": 10, "percent": "2"}, ...]; [] no discount; NULL the organization's settings["skonto"]
     Column("skonto", Json),
+    # the customer's Peppol participant id "<eas>:<value>" (einvoice/peppol_ids.py), BT-49 of
+    # its Peppol documents; NULL: not reachable on Peppol (0041)
+    Column("peppol_participant", String(128)),
     *_timestamps(),
     UniqueConstraint("organization_id", "customer_number"),
     # the target of the (organization_id, customer_id) foreign keys (0034)
@@ -168,6 +182,7 @@ customers = Table(
         "einvoice_format IN ('facturx', 'xrechnung-cii', 'xrechnung-ubl')", name="einvoice_format"
     ),
     CheckConstraint("document_format IN ('auto', 'facturx', 'pdf')", name="document_format"),
+    CheckConstraint(PEPPOL_PARTICIPANT_SHAPE, name="peppol_participant"),
 )
 
 items = Table(
