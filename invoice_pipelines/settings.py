@@ -154,6 +154,16 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("INVOICE_PIPELINES_SMS_ACCOUNT", "AC-local", "Messaging API account id."),
     Setting("INVOICE_PIPELINES_SMS_TOKEN", "local-token", "Messaging API auth token (an EnvVar)."),
     Setting(
+        "INVOICE_PIPELINES_PEPPOL_AP_URL",
+        "http://127.0.0.1:8034",
+        "Root of the Peppol access point's phase4-style HTTP API (tests: the local stand-in).",
+    ),
+    Setting(
+        "INVOICE_PIPELINES_PEPPOL_AP_TOKEN",
+        "local-token",
+        "The access point's API token, sent as X-Token.",
+    ),
+    Setting(
         "INVOICE_PIPELINES_QBO_BASE_URL",
         "https://quickbooks.api.intuit.com",
         "QuickBooks Online API root (sandbox: https://sandbox-quickbooks.api.intuit.com; tests "
