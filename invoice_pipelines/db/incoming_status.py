@@ -157,7 +157,7 @@ def change_status_where(
     where,
     source: Status,
     target: Status,
-    expected: int,
+    expected: int | None,
     *,
     now: datetime | None = None,
 ) -> int:
@@ -169,6 +169,7 @@ def change_status_where(
     someone changed since the snapshot is not silently overwritten (PostgreSQL refuses the UPDATE,
     SQLSTATE 40001), and one that appeared since is not touched. If fewer or more than `expected`
     documents match, nothing is kept: StaleDocument, and the caller's transaction rolls back.
+    `expected=None`: the caller compares the count returned before it commits.
     """
     check_transition(source, target)
     if expected == 0:
@@ -189,7 +190,7 @@ def change_status_where(
             updated_at=now,
         )
     )
-    if result.rowcount != expected:
+    if expected is not None and result.rowcount != expected:
         raise StaleDocument(
             f"{result.rowcount} documents were {source} where {expected} were expected: "
             "someone changed them meanwhile"

@@ -29,15 +29,17 @@ SORT_MEMORY = "64MB"  # work_mem of the transaction that writes the lines file
 _SNAPSHOT_ID = re.compile(r"[0-9A-F]+(-[0-9A-F]+)+")
 
 
-def read_into(future: Future, query):
-    """For `write_lines_beside(first=...)`: the rows of `query` into `future`."""
+def read_into(*reads: tuple[Future, object]):
+    """For `write_lines_beside(first=...)`: the rows of each (future, query) into its future, one
+    after the other (a future whose read failed holds the error; those after it stay unset)."""
 
     def read(conn) -> None:
-        try:
-            future.set_result(conn.execute(query).all())
-        except BaseException as exc:
-            future.set_exception(exc)
-            raise
+        for future, query in reads:
+            try:
+                future.set_result(conn.execute(query).all())
+            except BaseException as exc:
+                future.set_exception(exc)
+                raise
 
     return read
 

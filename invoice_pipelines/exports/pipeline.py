@@ -6,7 +6,11 @@
    anything is read or written.
 2. In one transaction, holding the organization's export lock: the month's invoices are read
    (one query per kind of row), partners get their accounts, each invoice becomes its bookings or
-   a skip reason.
+   a skip reason. On PostgreSQL, when a new version is likely, the database records it from the
+   start in a savepoint (kept once the plan skips nothing and the items and status changes
+   number what was read; for incoming invoices before the invoices are read, by a second
+   connection in the same snapshot, as the month's suppliers get their accounts from a query
+   of their own).
 3. If nothing waits in VALIDATED and the month books exactly what its latest version booked,
    nothing is written (idempotent), as long as that version's files are still there. When they are
    gone (removed by archive retention, `exports.purged_at`, or missing from the store) the same
@@ -55,7 +59,10 @@ from invoice_pipelines.exports.plan import plan
 from invoice_pipelines.exports.reads import (
     attach_vat_rows,
     booked_lines_query,
+    invoice_records,
+    invoices_query,
     load_invoices,
+    month_partners,
     vat_rows_query,
 )
 from invoice_pipelines.exports.rendering import render
@@ -181,13 +188,22 @@ def _export(engine: Engine, store: Files, job: Job) -> ExportResult:
         # reads and plans: the lines of every invoice of the month. Should the plan skip an
         # invoice, it is written again without them; should no version be written after all, it
         # is removed.
-        # That connection first reads the month's VAT rows for this one (the same snapshot).
-        early_lines = vat_rows = None
+        # That connection first reads the month's VAT rows for this one (the same snapshot), and,
+        # for incoming invoices, the month's invoices before them: this connection then records
+        # the version from the start, and the recording (the items' foreign-key checks and the
+        # status changes, the longest part of an export) no longer waits for the read.
+        early_lines = vat_rows = invoice_rows = None
         if snapshot is not None and new_version_likely(
             conn, settings.organization_id, period, direction, latest
         ):
             remove_leftover(store, keys["csv_lines"])
             vat_rows = Future()
+            reads = [(vat_rows, vat_rows_query(settings.organization_id, period, direction))]
+            if direction == "incoming":
+                invoice_rows = Future()
+                reads.insert(
+                    0, (invoice_rows, invoices_query(settings.organization_id, period, direction))
+                )
             early_lines = pool.submit(
                 lines_beside.write_lines_beside,
                 engine,
@@ -196,34 +212,63 @@ def _export(engine: Engine, store: Files, job: Job) -> ExportResult:
                 store,
                 keys["csv_lines"],
                 booked_lines_query(settings.organization_id, period, direction, skipped=()),
-                first=lines_beside.read_into(
-                    vat_rows, vat_rows_query(settings.organization_id, period, direction)
-                ),
+                first=lines_beside.read_into(*reads),
             )
         early = None
         try:
-            invoices = load_invoices(
-                conn, settings.organization_id, period, direction, with_vat_rows=vat_rows is None
-            )
+            before = None  # the latest version's items, for the new version's notes
+            if invoice_rows is not None:
+                # incoming, a new version likely (documents of the month wait in VALIDATED): the
+                # month's suppliers get their accounts, then the database records the version (in
+                # a savepoint) while the connection beside reads the invoices and this thread
+                # plans; the counts are checked before the savepoint is kept
+                partners = assign_accounts(
+                    conn,
+                    settings,
+                    direction,
+                    month_partners(conn, settings.organization_id, period),
+                )
+                before = items_before(conn, latest)
+                early = record_early(conn, store, pool, job, version, keys)
+                rows = lines_beside.rows_beside(invoice_rows, early_lines)
+                if rows is None:
+                    # the connection beside failed before it read them: this one would read the
+                    # version being recorded, so that is undone; they are read here and the
+                    # version is recorded after the plan
+                    early.undo()
+                    early = None
+                    rows = conn.execute(
+                        invoices_query(settings.organization_id, period, direction)
+                    ).all()
+                invoices = invoice_records(rows)
+                _check_partners(invoices, partners)
+            else:
+                invoices = load_invoices(
+                    conn,
+                    settings.organization_id,
+                    period,
+                    direction,
+                    with_vat_rows=vat_rows is None,
+                )
             # sales: the month's payments (by their day) and what their discounts need
             payments = load_payments(conn, settings.organization_id, period, direction)
-            partners = assign_accounts(conn, settings, direction, payments.with_invoices(invoices))
-            before = None  # the latest version's items, for the new version's notes
-            if early_lines is not None and invoices:
-                # a new version unless the plan skips an invoice: the database records it (in a
-                # savepoint) while this thread plans
-                before = items_before(conn, latest)
-                early = record_early(conn, store, pool, job, version, keys, invoices)
+            if invoice_rows is None:
+                partners = assign_accounts(
+                    conn, settings, direction, payments.with_invoices(invoices)
+                )
+                if early_lines is not None and invoices:
+                    # a new version unless the plan skips an invoice: the database records it (in
+                    # a savepoint) while this thread plans
+                    before = items_before(conn, latest)
+                    early = record_early(conn, store, pool, job, version, keys, invoices)
             if vat_rows is not None:
-                rows = lines_beside.rows_beside(vat_rows, early_lines)
-                if rows is None:
-                    # the connection beside failed before it read them: on this one, once free
-                    if early is not None:
-                        wait([early.recording])
-                        early.recording.result()
-                    rows = conn.execute(
-                        vat_rows_query(settings.organization_id, period, direction)
-                    ).all()
+                rows = _beside_or_here(
+                    vat_rows,
+                    early_lines,
+                    early,
+                    conn,
+                    vat_rows_query(settings.organization_id, period, direction),
+                )
                 attach_vat_rows(invoices, rows)
             clock.lap("read")
             booked = unlinked = plan(settings, direction, period, invoices, partners, result)
@@ -292,3 +337,23 @@ def _export(engine: Engine, store: Files, job: Job) -> ExportResult:
     result.files = files
     result.notes = notes
     return result
+
+
+def _beside_or_here(rows: Future, beside: Future, early, conn, query) -> list:
+    """The rows the connection beside read into `rows`, or, when it failed before it had them,
+    those of `query` read on this connection once the recording is done with it."""
+    found = lines_beside.rows_beside(rows, beside)
+    if found is not None:
+        return found
+    if early is not None:
+        wait([early.recording])
+        early.recording.result()
+    return conn.execute(query).all()
+
+
+def _check_partners(invoices, partners) -> None:
+    """Every supplier of the invoices read beside has its account (given from `month_partners`
+    in the same snapshot: always, unless the two reads disagree)."""
+    missing = {inv.partner_key for inv in invoices} - partners.keys() - {None}
+    if missing:
+        raise RuntimeError(f"suppliers read without an account: {sorted(missing)[:3]}")

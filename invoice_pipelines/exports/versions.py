@@ -12,7 +12,7 @@ from sqlalchemy import func, insert, select, update
 from invoice_pipelines.core.export_files import file_keys
 from invoice_pipelines.core.lifecycle import Status
 from invoice_pipelines.core.money import ZERO
-from invoice_pipelines.db.incoming_status import change_status_where
+from invoice_pipelines.db.incoming_status import StaleDocument, change_status_where
 from invoice_pipelines.db.tables import export_items, exports
 from invoice_pipelines.exports.job import Job
 from invoice_pipelines.exports.reads import (
@@ -185,29 +185,58 @@ class EarlyRecord:
 
     savepoint: object
     export_id: int
-    recording: object  # the Future of the items and status changes
+    recording: object  # the Future of the items and status changes: (items, documents moved)
 
     def undo(self) -> None:
         wait([self.recording])
         self.savepoint.rollback()
 
+    def check(self, booked: int, pending: int) -> None:
+        """Once recorded: an item for each of the `booked` invoices the export read and each of
+        the `pending` VALIDATED ones moved, else nothing of it is kept (the transaction rolls
+        back), as `record` checks when it is given the counts."""
+        inserted, moved = self.recording.result()
+        if inserted != booked:
+            raise RuntimeError(
+                f"export {self.export_id}: {inserted} items recorded for {booked} invoices"
+            )
+        if moved != pending:
+            raise StaleDocument(
+                f"{moved} documents were {Status.VALIDATED} where {pending} were expected: "
+                "someone changed them meanwhile"
+            )
 
-def record_early(conn, store, pool, job: Job, version, keys, invoices) -> EarlyRecord:
+
+def record_early(conn, store, pool, job: Job, version, keys, invoices=None) -> EarlyRecord:
     """In a savepoint, the `exports` row of the new version (what the plan decides is set when
     the files are written) and, on another thread, an item for every invoice of the month and
-    VALIDATED -> EXPORTED, as if the plan skipped nothing: only then is it the version's."""
+    VALIDATED -> EXPORTED, as if the plan skipped nothing: only then is it the version's.
+    `invoices`: the month's invoices, or None when they are being read meanwhile (the counts are
+    then checked by `EarlyRecord.check` before the savepoint is kept)."""
     savepoint = conn.begin_nested()
     export_id = insert_export(
-        conn, store, job, version, keys, export_values(job, invoices, ExportResult("", "", ""), {})
+        conn,
+        store,
+        job,
+        version,
+        keys,
+        export_values(job, invoices or [], ExportResult("", "", ""), {}),
     )
-    validated = sum(1 for inv in invoices if inv.status == Status.VALIDATED.value)
-    recording = pool.submit(record, conn, job, export_id, len(invoices), validated)
+    if invoices is None:
+        booked = pending = None
+    else:
+        booked = len(invoices)
+        pending = sum(1 for inv in invoices if inv.status == Status.VALIDATED.value)
+    recording = pool.submit(record, conn, job, export_id, booked, pending)
     return EarlyRecord(savepoint, export_id, recording)
 
 
-def record(conn, job: Job, export_id: int, booked: int, pending: int) -> None:
+def record(
+    conn, job: Job, export_id: int, booked: int | None, pending: int | None
+) -> tuple[int, int]:
     """The booked items (every invoice of the month the export did not record as skipped) and
-    the status changes: database work only."""
+    the status changes: database work only. (items recorded, documents moved); checked against
+    `booked` and `pending` when they are given (None: the caller checks)."""
     settings, period, direction = job.settings, job.period, job.direction
     inserted = conn.execute(
         insert_booked_items(settings.organization_id, period, direction, export_id)
@@ -219,10 +248,11 @@ def record(conn, job: Job, export_id: int, booked: int, pending: int) -> None:
             .select_from(export_items)
             .where(export_items.c.export_id == export_id, export_items.c.status == "exported")
         ).scalar_one()
-    if inserted != booked:
+    if booked is not None and inserted != booked:
         raise RuntimeError(f"export {export_id}: {inserted} items recorded for {booked} invoices")
+    moved = 0
     if direction == "incoming":
-        change_status_where(
+        moved = change_status_where(
             conn,
             settings.organization_id,
             booked_incoming(settings.organization_id, period, export_id),
@@ -230,6 +260,7 @@ def record(conn, job: Job, export_id: int, booked: int, pending: int) -> None:
             Status.EXPORTED,
             pending,
         )
+    return inserted, moved
 
 
 def new_version_likely(conn, organization_id: int, period: str, direction: str, latest) -> bool:

@@ -115,6 +115,7 @@ def write_version(
         wait([recording] if lines is None else [recording, lines])
     recording.result()
     if early is not None:
+        early.check(len(booked), len(pending))
         early.savepoint.commit()  # the version's: RELEASE SAVEPOINT
     clock.lap("record_and_write")
     if lines is not None:

@@ -32,18 +32,25 @@ def test_a_document_changed_while_the_month_is_exported(pg_database, tmp_path, m
     keep = incoming(db.engine, org["id"], "KEEP-1")
     moved = incoming(db.engine, org["id"], "MOVED-2")
     read_done, change_done = threading.Event(), threading.Event()
-    real_load = pipeline.load_invoices
+    real_partners, real_records = pipeline.month_partners, pipeline.invoice_records
     calls = []
 
-    def load_then_wait(*args, **kwargs):
-        found = real_load(*args, **kwargs)
-        calls.append(len(found))
-        if len(calls) == 1:  # the first attempt has read; let the other writer in
+    def partners_then_wait(*args, **kwargs):
+        found = real_partners(*args, **kwargs)
+        if not read_done.is_set():
+            # the first attempt has its snapshot and reads; let the other writer in before the
+            # export records anything
             read_done.set()
             assert change_done.wait(30)
         return found
 
-    monkeypatch.setattr(pipeline, "load_invoices", load_then_wait)
+    def records(rows):
+        found = real_records(rows)
+        calls.append(len(found))
+        return found
+
+    monkeypatch.setattr(pipeline, "month_partners", partners_then_wait)
+    monkeypatch.setattr(pipeline, "invoice_records", records)
     outcome = {}
     exporter = threading.Thread(
         target=lambda: outcome.update(
@@ -233,11 +240,11 @@ def test_two_writers_without_the_lock_give_a_new_supplier_one_account(
     store = LocalFileStore(root=str(tmp_path))
     monkeypatch.setattr(pipeline, "session_lock", lambda *args, **kwargs: _no_lock())
     read_done, other_done = threading.Event(), threading.Event()
-    real_load = pipeline.load_invoices
+    real_partners = pipeline.month_partners
     calls = []
 
-    def load_then_wait(*args, **kwargs):
-        found = real_load(*args, **kwargs)
+    def partners_then_wait(*args, **kwargs):
+        found = real_partners(*args, **kwargs)
         if threading.current_thread().name == "late":
             calls.append(len(found))
             if len(calls) == 1:  # the late writer has its snapshot; the other one gives accounts
@@ -245,7 +252,7 @@ def test_two_writers_without_the_lock_give_a_new_supplier_one_account(
                 assert other_done.wait(30)
         return found
 
-    monkeypatch.setattr(pipeline, "load_invoices", load_then_wait)
+    monkeypatch.setattr(pipeline, "month_partners", partners_then_wait)
     outcome = {}
 
     def late():

@@ -526,6 +526,34 @@ def test_partner_accounts_stay_the_same_in_later_months(db, tmp_path):
         )
 
 
+def test_a_new_supplier_is_named_as_its_first_invoice_of_the_month_names_it(db, tmp_path):
+    """A supplier new to the organization gets its account under the name its first invoice in
+    the export's order (date, then id) gives, whatever order the documents were stored in and
+    however the others write its name. (On PostgreSQL the suppliers are read on their own, before
+    the invoices, so that the version is recorded while the invoices are read.)"""
+    org = _org(db)
+    e = db.engine
+    incoming(e, org["id"], "Z-3", day=date(2026, 11, 20), seller="Zeta Spät GmbH",
+             vat_id="DE999999999")  # fmt: skip
+    incoming(e, org["id"], "Z-1", day=date(2026, 11, 3), seller="Zeta Früh GmbH",
+             vat_id="DE 999 999 999")  # fmt: skip
+    incoming(e, org["id"], "Z-2", day=date(2026, 11, 3), seller="Zeta Zweit GmbH",
+             vat_id="DE999999999")  # fmt: skip
+    incoming(e, org["id"], "Y-1", day=date(2026, 11, 4), seller="Ypsilon AG", vat_id=None)
+    result = run_export(e, LocalFileStore(root=str(tmp_path)), org["slug"], "2026-11", "incoming")
+    assert result.invoice_count == 4
+    with tenant_transaction(e, org["id"]) as conn:
+        named = conn.execute(
+            select(partner_accounts.c.account_number, partner_accounts.c.name)
+            .where(partner_accounts.c.organization_id == org["id"])
+            .order_by(partner_accounts.c.account_number)
+        ).all()
+    # numbered in the order of their keys: "name:ypsilon ag" before "vat:DE999999999"
+    assert [tuple(row) for row in named] == [(70000, "Ypsilon AG"), (70001, "Zeta Früh GmbH")]
+    accounts = {r[10].value: r[6].value for r in _rows(result.files["datev"])[2:]}
+    assert accounts == {"Z-1": "70001", "Z-2": "70001", "Y-1": "70000", "Z-3": "70001"}
+
+
 def test_a_direction_the_organization_does_not_export(db, tmp_path):
     org = _org(db, directions=["sales"])
     doc = incoming(db.engine, org["id"], "N-1")
