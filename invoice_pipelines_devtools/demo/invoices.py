@@ -199,6 +199,9 @@ def document_extras(
 # ---------------------------------------------------------------- scans
 
 
+DEMO_SCAN_SEED = 0  # the demo scan's dust (demo_supplier_invoices)
+
+
 def scan_image(
     pdf: bytes, *, dpi: int = SCAN_DPI, rotation_degrees: float = 0.4, seed: int = 0
 ) -> bytes:
@@ -425,7 +428,10 @@ def demo_supplier_invoices(today: date) -> list[tuple[str, bytes]]:
             data = write_ubl(invoice, extra=extras)
         else:
             pdf = write_text_pdf(render_invoice_text(invoice))
-            data = pdf if demo.form == "text-pdf" else scan_image(pdf, seed=today.toordinal())
+            # the same dust every day: seeded by the day, one day's specks fell between two words
+            # of the sender's footer (2026-11-27: "Druckhaus:Weser GmbH"), and the scan waited
+            # for review while the README says all four are VALIDATED
+            data = pdf if demo.form == "text-pdf" else scan_image(pdf, seed=DEMO_SCAN_SEED)
         files.append((demo.file_name, data))
     return files
 
