@@ -287,9 +287,16 @@ def record_pull(instance, slug: str, counts) -> None:
     )
 
 
-def pay_demo_bills(engine: Engine, sim, realms: set[str], settings, instance=None) -> dict:
+def pay_demo_bills(
+    engine: Engine, sim, realms: set[str], settings, instance=None, owed: set | None = None
+) -> dict:
     """One round: each demo organization's open bills paid in QBO and the payments pulled back
-    under its lease (a run syncing it now: next round). What happened, per organization."""
+    under its lease (a run syncing it now: next round). What happened, per organization.
+
+    `owed` (kept by the caller across rounds) holds the organizations whose pull a busy lease put
+    off: the next round pulls them although it paid nothing new (before, it pulled only after a
+    payment of its own, so a put-off pull never came, and the bills stayed unpaid here)."""
+    owed = set() if owed is None else owed
     from datetime import timedelta as span
 
     from invoice_pipelines.quickbooks.errors import QboError
@@ -299,8 +306,9 @@ def pay_demo_bills(engine: Engine, sim, realms: set[str], settings, instance=Non
     outcome = {}
     for slug, organization_id, realm in _connected(engine, realms):
         paid = pay_open_bills(sim, realm)
-        if not paid:
+        if not paid and slug not in owed:
             continue
+        said = f"{len(paid)} bills paid in QBO" if paid else "bills paid in QBO before"
         try:
             with (
                 realm_lease(engine, organization_id, "demo-bill-payments", wait=span(0)),
@@ -308,9 +316,11 @@ def pay_demo_bills(engine: Engine, sim, realms: set[str], settings, instance=Non
             ):
                 counts = pull_bill_payments(engine, organization_id, client)
         except (QboError, RealmBusy) as exc:
-            outcome[slug] = f"{len(paid)} bills paid in QBO; pulled next time ({exc})"
+            owed.add(slug)
+            outcome[slug] = f"{said}; pulled next time ({exc})"
             continue
-        outcome[slug] = f"{len(paid)} bills paid in QBO, {counts.pulled} invoices marked paid"
+        owed.discard(slug)
+        outcome[slug] = f"{said}, {counts.pulled} invoices marked paid"
         if instance is not None:
             record_pull(instance, slug, counts)
     return outcome
@@ -319,10 +329,12 @@ def pay_demo_bills(engine: Engine, sim, realms: set[str], settings, instance=Non
 def pay_while_serving(engine_factory, sim, realms: set[str], settings, stop, instance=None):
     """`serve`'s loop: a round of `pay_demo_bills` every PAY_EVERY_SECONDS until `stop` is set.
     A round that fails (the database away, say) is said on stderr and tried again."""
+    owed: set[str] = set()  # pulls a busy lease put off
     while not stop.wait(PAY_EVERY_SECONDS):
         engine = engine_factory()
         try:
-            for slug, what in pay_demo_bills(engine, sim, realms, settings, instance).items():
+            done = pay_demo_bills(engine, sim, realms, settings, instance, owed)
+            for slug, what in done.items():
                 print(f"QuickBooks demo: {slug}: {what}", file=sys.stderr, flush=True)
         except Exception as exc:  # the demo goes on; the next round tries again
             print(f"QuickBooks demo: bills not paid: {exc}", file=sys.stderr, flush=True)

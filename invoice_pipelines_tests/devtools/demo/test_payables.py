@@ -28,7 +28,7 @@ from invoice_pipelines.documents.letter_writer import PdfaLetterWriter
 from invoice_pipelines.intake.pipeline import process_documents
 from invoice_pipelines.intake.uploads import ScanState, scan_uploads
 from invoice_pipelines.quickbooks.sync.bills import letter_pdf, push_bills
-from invoice_pipelines.quickbooks.sync.common import QboSettings, open_client
+from invoice_pipelines.quickbooks.sync.common import QboSettings, open_client, realm_lease
 from invoice_pipelines.resources.upload_stores import LocalUploadStore
 from invoice_pipelines_devtools.demo.payables import (
     DEMO_PAYABLES_ORGANIZATION,
@@ -66,7 +66,9 @@ def test_the_us_organizations_supplier_invoices_reach_qbo_as_bills_and_come_back
     data_dir, uploads = tmp_path / "data", tmp_path / "uploads"
     seed_demo(engine, orders_per_org=2)
     connect_demo_organizations(engine, data_dir, SLUGS)
-    dropped = seed_payables_uploads(uploads, today=date(2026, 11, 20))
+    # dated as the demo dates them, before the day it pays (the simulator's clock is today's): a
+    # fixed day let the Skonto's ten days run out from 2026-11-27 on, and it was paid in full
+    dropped = seed_payables_uploads(uploads, today=date.today())
     assert len(dropped) == 3 and seed_payables_uploads(uploads) == []  # once
     store = LocalUploadStore(root=str(uploads))
     acme = resolve_organization(engine, DEMO_PAYABLES_ORGANIZATION)
@@ -113,9 +115,17 @@ def test_the_us_organizations_supplier_invoices_reach_qbo_as_bills_and_come_back
             "Summit Ergonomics Inc.",
         }
 
-        done = pay_demo_bills(engine, sim, realms, settings)
-        assert done == {DEMO_PAYABLES_ORGANIZATION: "3 bills paid in QBO, 3 invoices marked paid"}
-        assert pay_demo_bills(engine, sim, realms, settings) == {}  # paid once
+        # a run syncing the organization holds its lease: the pull waits for the next round,
+        # which pulls although it pays nothing new (before, that pull never came)
+        owed: set[str] = set()
+        with realm_lease(engine, acme["id"], "a-sync-run"):
+            done = pay_demo_bills(engine, sim, realms, settings, owed=owed)
+        assert done[DEMO_PAYABLES_ORGANIZATION].startswith("3 bills paid in QBO; pulled next time")
+        done = pay_demo_bills(engine, sim, realms, settings, owed=owed)
+        assert done == {
+            DEMO_PAYABLES_ORGANIZATION: "bills paid in QBO before, 3 invoices marked paid"
+        }
+        assert pay_demo_bills(engine, sim, realms, settings, owed=owed) == {}  # paid once
     with tenant_transaction(engine, acme["id"]) as conn:
         statuses = conn.execute(select(incoming_invoices.c.status)).scalars().all()
         settled = conn.execute(
