@@ -95,6 +95,8 @@ def test_a_tiny_backfill_exports_every_organization_month_and_intake_keeps_worki
     assert result["history_supplier_invoices_left_validated"] == 0
     # history starts no run that renders, sends, pushes or duns, and renders nothing
     assert result["history_sales_documents"] == 0
+    assert result["history_deliveries"] == result["history_dunning_notices"] == 0
+    assert result["history_qbo_pushes"] == 0
     assert result["render_send_push_dun_runs"] == 0, result["other_runs_by_job"]
     assert result["intake_drops"] >= 1
     assert set(result["intake_statuses"]) == {"VALIDATED"}
