@@ -182,12 +182,15 @@ GROUP BY l.sales_order_id, l.vat_category, l.vat_rate
 """
 
 # Invoice ids are drawn in rank order, so within a chunk ids follow the numbers (nextval() is never
-# rolled back: a rolled back chunk skips ids, which carry no meaning; numbers never skip).
+# rolled back: a rolled back chunk skips ids, which carry no meaning; numbers never skip). The
+# sequence is looked up once, in a scalar subquery (an InitPlan): as a plain argument,
+# pg_get_serial_sequence() searched the catalog again for every id drawn, 11-17 ms of backend CPU
+# per 1,000 ids against 0.5 for the nextval() calls themselves (issue 59).
 ALLOCATE_IDS = """
 UPDATE billing_chunk b SET invoice_id = ids.id
 FROM (
     SELECT id, row_number() OVER (ORDER BY id) AS rank
-    FROM (SELECT nextval(pg_get_serial_sequence('sales_invoices', 'id')) AS id
+    FROM (SELECT nextval((SELECT pg_get_serial_sequence('sales_invoices', 'id')::regclass)) AS id
           FROM generate_series(1, :n)) AS g
 ) AS ids
 WHERE b.seq = ids.rank

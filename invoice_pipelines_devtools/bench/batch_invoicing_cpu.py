@@ -35,6 +35,7 @@ from invoice_pipelines.db.engine import make_engine
 from invoice_pipelines.db.migrate import ensure_migrated
 from invoice_pipelines.db.tenancy import scope_to_organization
 from invoice_pipelines.db.types import utcnow
+from invoice_pipelines.queue.item_rows import record_items_statement
 from invoice_pipelines.queue.jobs import get_batch_job
 from invoice_pipelines.queue.transitions import job_row
 from invoice_pipelines_devtools.bench import batch_invoicing
@@ -90,7 +91,11 @@ def chunk_trial(engine, job, pending_job_id: int, org_id: int, orders: int, size
             for name in CHUNK:
                 if name == "CLASSIFY":
                     conn.exec_driver_sql("SET LOCAL enable_nestloop = off")
-                statement = getattr(chunk_postgres, name)
+                statement = (
+                    record_items_statement(chunk_postgres.ITEM_OUTCOMES)
+                    if name == "RECORD_ITEMS"  # queue/item_rows.py writes the items since issue 39
+                    else getattr(chunk_postgres, name)
+                )
                 bound = dict(params)
                 if name == "ALLOCATE_IDS":
                     bound["n"] = conn.execute(text(chunk_postgres.COUNTS)).one().succeeded

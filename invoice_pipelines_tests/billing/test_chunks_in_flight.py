@@ -119,6 +119,17 @@ def test_chunk_lookups_use_primary_keys_even_with_statistics_from_before_the_ord
         assert "pk_sales_orders" in mark and "Seq Scan on sales_orders" not in mark, mark
         record = plan(record_items_statement(chunk_postgres.ITEM_OUTCOMES))
         assert "Seq Scan on batch_job_items" not in record, record
+        # the invoice id sequence is looked up once (an InitPlan), not once per id drawn
+        allocate = "\n".join(
+            conn.execute(
+                text("EXPLAIN VERBOSE " + chunk_postgres.ALLOCATE_IDS), {"n": counts.succeeded}
+            ).scalars()
+        )
+        assert not [
+            line
+            for line in allocate.splitlines()
+            if "nextval(" in line and "pg_get_serial_sequence" in line
+        ], allocate
         conn.rollback()
 
 
