@@ -181,39 +181,9 @@ def _export(engine: Engine, store: Files, job: Job) -> ExportResult:
         snapshot = lines_beside.export_snapshot(conn)
         version = (latest.version if latest is not None else 0) + 1
         keys = file_keys(settings.slug, period, direction, version, provisional=job.provisional)
-        # On PostgreSQL the lines file is written by a second connection in the export's own
-        # snapshot (PostgreSQL's exported snapshot: the same rows, whatever commits meanwhile),
-        # from the start when a new version is likely (documents of the month wait in VALIDATED;
-        # sales invoices: the month was never exported and has some), while this connection
-        # reads and plans: the lines of every invoice of the month. Should the plan skip an
-        # invoice, it is written again without them; should no version be written after all, it
-        # is removed.
-        # That connection first reads the month's VAT rows for this one (the same snapshot), and,
-        # for incoming invoices, the month's invoices before them: this connection then records
-        # the version from the start, and the recording (the items' foreign-key checks and the
-        # status changes, the longest part of an export) no longer waits for the read.
-        early_lines = vat_rows = invoice_rows = None
-        if snapshot is not None and new_version_likely(
-            conn, settings.organization_id, period, direction, latest
-        ):
-            remove_leftover(store, keys["csv_lines"])
-            vat_rows = Future()
-            reads = [(vat_rows, vat_rows_query(settings.organization_id, period, direction))]
-            if direction == "incoming":
-                invoice_rows = Future()
-                reads.insert(
-                    0, (invoice_rows, invoices_query(settings.organization_id, period, direction))
-                )
-            early_lines = pool.submit(
-                lines_beside.write_lines_beside,
-                engine,
-                snapshot,
-                settings.organization_id,
-                store,
-                keys["csv_lines"],
-                booked_lines_query(settings.organization_id, period, direction, skipped=()),
-                first=lines_beside.read_into(*reads),
-            )
+        early_lines, vat_rows, invoice_rows = _start_beside(
+            conn, engine, store, pool, job, snapshot, latest, keys
+        )
         early = None
         try:
             before = None  # the latest version's items, for the new version's notes
@@ -337,6 +307,45 @@ def _export(engine: Engine, store: Files, job: Job) -> ExportResult:
     result.files = files
     result.notes = notes
     return result
+
+
+def _start_beside(conn, engine: Engine, store: Files, pool, job: Job, snapshot, latest, keys):
+    """On PostgreSQL the lines file is written by a second connection in the export's own
+    snapshot (PostgreSQL's exported snapshot: the same rows, whatever commits meanwhile), from the
+    start when a new version is likely (documents of the month wait in VALIDATED; sales invoices:
+    the month was never exported and has some), while the export's connection reads and plans:
+    the lines of every invoice of the month. Should the plan skip an invoice, it is written again
+    without them; should no version be written after all, it is removed.
+
+    That connection first reads the month's VAT rows for the export's (the same snapshot), and,
+    for incoming invoices, the month's invoices before them: the export's connection then records
+    the version from the start, and the recording (the items' foreign-key checks and the status
+    changes, the longest part of an export) no longer waits for the read.
+
+    Returns the lines file's future and the futures of those rows (None where not started)."""
+    settings, period, direction = job.settings, job.period, job.direction
+    if snapshot is None or not new_version_likely(
+        conn, settings.organization_id, period, direction, latest
+    ):
+        return None, None, None
+    remove_leftover(store, keys["csv_lines"])
+    vat_rows = Future()
+    reads = [(vat_rows, vat_rows_query(settings.organization_id, period, direction))]
+    invoice_rows = None
+    if direction == "incoming":
+        invoice_rows = Future()
+        reads.insert(0, (invoice_rows, invoices_query(settings.organization_id, period, direction)))
+    early_lines = pool.submit(
+        lines_beside.write_lines_beside,
+        engine,
+        snapshot,
+        settings.organization_id,
+        store,
+        keys["csv_lines"],
+        booked_lines_query(settings.organization_id, period, direction, skipped=()),
+        first=lines_beside.read_into(*reads),
+    )
+    return early_lines, vat_rows, invoice_rows
 
 
 def _beside_or_here(rows: Future, beside: Future, early, conn, query) -> list:
