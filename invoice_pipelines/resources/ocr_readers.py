@@ -508,17 +508,9 @@ class GoogleVisionReader(OcrReader):
 
 def _is_unreachable(exc: Exception) -> bool:
     """True when no connection to the endpoint could be opened (refused, DNS, no route)."""
-    import requests
-    from urllib3.exceptions import MaxRetryError, NewConnectionError
+    from invoice_pipelines.resources.http_faults import never_connected
 
-    if not isinstance(exc, requests.exceptions.ConnectionError):
-        return False
-    if isinstance(exc, requests.exceptions.ConnectTimeout):
-        return True
-    reason = exc.args[0] if exc.args else None
-    if isinstance(reason, MaxRetryError):
-        reason = reason.reason
-    return isinstance(reason, NewConnectionError)
+    return never_connected(exc)
 
 
 def _is_transient(exc: Exception) -> bool:

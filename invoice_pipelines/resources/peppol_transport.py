@@ -45,8 +45,8 @@ from dataclasses import dataclass, field
 from urllib.parse import quote
 
 import requests
-from urllib3.exceptions import NewConnectionError
 
+from invoice_pipelines.resources.http_faults import never_connected
 from invoice_pipelines.resources.mail_types import SendError
 
 PARTICIPANT_SCHEME = "iso6523-actorid-upis"
@@ -309,7 +309,7 @@ def _report_outcome(response: requests.Response) -> Sending:
 
 def _broken(exc: requests.RequestException) -> Sending:
     """A request that got no answer: retryable when no connection was made, else unknown."""
-    if _not_sent(exc):
+    if never_connected(exc):
         return Sending(Outcome.RETRYABLE, f"cannot reach the access point: {exc}")
     if isinstance(exc, requests.Timeout):
         return Sending(
@@ -318,16 +318,6 @@ def _broken(exc: requests.RequestException) -> Sending:
     return Sending(
         Outcome.UNKNOWN, f"the request to the access point broke: {exc}: it may have sent it"
     )
-
-
-def _not_sent(exc: requests.RequestException) -> bool:
-    if isinstance(exc, requests.ConnectTimeout):
-        return True
-    if not isinstance(exc, requests.ConnectionError):
-        return False
-    reason = exc.args[0] if exc.args else None
-    reason = getattr(reason, "reason", reason)  # urllib3's MaxRetryError wraps the cause
-    return isinstance(reason, NewConnectionError)
 
 
 def _segment(value: str) -> str:

@@ -27,8 +27,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import requests
-from urllib3.exceptions import NewConnectionError
 
+from invoice_pipelines.resources.http_faults import never_connected
 from invoice_pipelines.resources.mail_types import SendError
 
 
@@ -124,7 +124,7 @@ def _excerpt(response: requests.Response) -> str:
 def _broken(exc: requests.RequestException) -> SendError:
     """A request that got no answer: refused for now when it never left (no connection was
     made), else unknown (it may have reached the provider)."""
-    if _not_sent(exc):
+    if never_connected(exc):
         return SendError(f"cannot reach the message provider: {exc}", temporary=True)
     if isinstance(exc, requests.Timeout):
         return SendError(
@@ -133,18 +133,6 @@ def _broken(exc: requests.RequestException) -> SendError:
     return SendError(
         f"the request to the message provider broke: {exc}", temporary=False, unknown=True
     )
-
-
-def _not_sent(exc: requests.RequestException) -> bool:
-    """No connection was made (refused, no such host, connect timeout): the request never left,
-    so trying again cannot send a message twice."""
-    if isinstance(exc, requests.ConnectTimeout):
-        return True
-    if not isinstance(exc, requests.ConnectionError):
-        return False
-    reason = exc.args[0] if exc.args else None
-    reason = getattr(reason, "reason", reason)  # urllib3's MaxRetryError wraps the cause
-    return isinstance(reason, NewConnectionError)
 
 
 def text_messages_from_env() -> TextMessages:
