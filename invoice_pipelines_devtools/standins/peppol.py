@@ -27,8 +27,10 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import unquote
+
+from invoice_pipelines_devtools.standins.loopback import LoopbackServer
 
 
 def _key(participant: str) -> str:
@@ -222,30 +224,12 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(page)
 
 
-class AccessPointStandIn:
+class AccessPointStandIn(LoopbackServer):
     """`with AccessPointStandIn() as ap:` the API on http://127.0.0.1:ap.port."""
 
     def __init__(self, port: int = 0, network: Network | None = None) -> None:
         self.network = network or Network()
-        handler = type("Handler", (_Handler,), {"network": self.network})
-        self._server = ThreadingHTTPServer(("127.0.0.1", port), handler)
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-
-    @property
-    def port(self) -> int:
-        return self._server.server_address[1]
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def __enter__(self) -> AccessPointStandIn:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        super().__init__(_Handler, port, network=self.network)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -19,8 +19,10 @@ import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs
+
+from invoice_pipelines_devtools.standins.loopback import LoopbackServer
 
 E164 = re.compile(r"^(whatsapp:)?\+[1-9]\d{6,14}$")
 _PATH = re.compile(r"^/2010-04-01/Accounts/(?P<account>[^/]+)/Messages\.json$")
@@ -118,30 +120,12 @@ class _Handler(BaseHTTPRequestHandler):
         return self._answer(201, {"sid": sid, "status": "queued", "to": to, "body": body})
 
 
-class TextProviderStandIn:
+class TextProviderStandIn(LoopbackServer):
     """`with TextProviderStandIn() as api:` the API on http://127.0.0.1:api.port."""
 
     def __init__(self, port: int = 0, outbox: Outbox | None = None) -> None:
         self.outbox = outbox or Outbox()
-        handler = type("Handler", (_Handler,), {"outbox": self.outbox})
-        self._server = ThreadingHTTPServer(("127.0.0.1", port), handler)
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-
-    @property
-    def port(self) -> int:
-        return self._server.server_address[1]
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def __enter__(self) -> TextProviderStandIn:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        super().__init__(_Handler, port, outbox=self.outbox)
 
 
 def main(argv: list[str] | None = None) -> int:
