@@ -368,8 +368,7 @@ def process_documents(
         work = _take_up(conn, [refs[i] for i in sorted(refs) if i not in summary.skipped], summary)
         sources = _sources(conn, organization_id, [ref.id for ref in work])
 
-    # the organization's folder is opened (and checked) once for all the originals read
-    with _Recorder(engine, organization_id, summary) as recorder, store.holding():
+    with _Recorder(engine, organization_id, summary) as recorder:
         # groups read (lazily, as the parser takes them) and not yet recorded: at most two
         pending: deque[_Group] = deque()
 

@@ -154,17 +154,15 @@ def scan_uploads(
                 continue
             ready.append(stored)
         seen_duplicates = len(result.duplicate_upload_ids)
-        # the organization's folder is opened (and checked) once for all its hashes and moves
-        with store.holding():
-            for i in range(0, len(ready), REGISTER_CHUNK):
-                if time.monotonic() > deadline:
-                    result.waiting += len(ready) - i
-                    break
-                before = (result.registered, result.duplicates)
-                _register_files(engine, store, org_id, ready[i : i + REGISTER_CHUNK], result)
-                counts = result.by_organization.setdefault(slug, [0, 0])
-                counts[0] += result.registered - before[0]
-                counts[1] += result.duplicates - before[1]
+        for i in range(0, len(ready), REGISTER_CHUNK):
+            if time.monotonic() > deadline:
+                result.waiting += len(ready) - i
+                break
+            before = (result.registered, result.duplicates)
+            _register_files(engine, store, org_id, ready[i : i + REGISTER_CHUNK], result)
+            counts = result.by_organization.setdefault(slug, [0, 0])
+            counts[0] += result.registered - before[0]
+            counts[1] += result.duplicates - before[1]
         if len(result.duplicate_upload_ids) > seen_duplicates:
             with tenant_transaction(engine, org_id) as conn:
                 result.duplicate_uploads[slug] = duplicates_of_uploads(

@@ -57,9 +57,6 @@ class UploadStore(ConfigurableResource, Uploads):
     def remove(self, key: str) -> bool:
         return self.uploads().remove(key)
 
-    def holding(self):
-        return self.uploads().holding()
-
 
 class LocalUploadStore(UploadStore):
     """A folder per organization under `root` (default INVOICE_PIPELINES_UPLOAD_DIR or .data/uploads):

@@ -14,9 +14,7 @@ This module also owns the trust boundary of the drop zone, which people and othe
 - the local store opens every part of a key relative to the organization's folder without
   following symbolic links (`O_NOFOLLOW`, folder by folder) and reads only regular files, so a file
   or folder swapped for a link to another tenant's archive between a look and a read is refused
-  (`UnsafeUpload`), never followed; within a `holding()` block an organization's folder, once
-  opened that way, stays open and is reused by the block's reads, hashes and moves (a link swapped
-  in for it afterwards is never looked at: the block goes on in the folder it checked);
+  (`UnsafeUpload`), never followed;
 - every read of an upload, and its content hash, goes through one bounded reader
   (`read_limited` / `hash_limited`): the size is checked before reading and at most limit + 1
   bytes are read, so a file over INVOICE_PIPELINES_MAX_UPLOAD_BYTES (or one that grows past it
@@ -32,8 +30,7 @@ import re
 import secrets
 import stat
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, nullcontext
-from contextvars import ContextVar
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -224,12 +221,6 @@ class Uploads:
         and is gone now, False if it was already missing."""
         raise NotImplementedError
 
-    def holding(self):
-        """A block (`with store.holding():`) in which this thread's calls may reuse what the store
-        opened for an earlier call (a local store: the organizations' folders); the same
-        guarantees as outside it. A store with nothing worth holding does nothing."""
-        return nullcontext()
-
 
 def limit_or_setting(max_bytes: int | None) -> int:
     return max_upload_bytes() if max_bytes is None else max_bytes
@@ -246,14 +237,6 @@ def put_name(filename: str) -> str:
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 # O_NONBLOCK: a FIFO swapped in must not make the open wait for a writer
 _FILE_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
-# the organization folders a `LocalUploads.holding()` block keeps open, by (root, slug), in this
-# thread (and its context) only: another thread never sees them, nor uses a descriptor the block
-# closes
-_HELD: ContextVar[dict[tuple[str, str], int] | None] = ContextVar(
-    "held_upload_folders", default=None
-)
-# a block that touches more organizations than this walks the others as outside a block
-MAX_HELD_FOLDERS = 16
 
 
 class LocalUploads(Uploads):
@@ -270,66 +253,14 @@ class LocalUploads(Uploads):
         return Path(self.root) if self.root else upload_dir()
 
     @contextmanager
-    def holding(self) -> Iterator[None]:
-        """Within the block, each organization folder (`<root>/<slug>`) this thread opens is opened
-        and checked once, as outside a block (no link followed), and its descriptor is reused by
-        the block's later reads, hashes, moves, puts and removes under it; the folders below it
-        are opened again each time, as always. Descriptors name the folder itself, not its path:
-        a folder swapped for a link (or renamed) during the block is not followed; the block goes
-        on in the folder it checked. They are closed when the block ends; a nested block shares
-        the outer one's."""
-        if _HELD.get() is not None:
-            yield
-            return
-        held: dict[tuple[str, str], int] = {}
-        token = _HELD.set(held)
-        try:
-            yield
-        finally:
-            _HELD.reset(token)
-            for fd in held.values():
-                os.close(fd)
-
-    @contextmanager
     def _folder(self, parts: list[str], *, create: bool = False) -> Iterator[int]:
         """A descriptor of the folder `<root>/<parts...>`, opened part by part without following
-        a link; a link or a non-folder on the way is UnsafeUpload. In a `holding()` block the
-        organization's folder (the first part) comes from the block once it was opened there."""
-        held = _HELD.get()
-        key = (str(self._root()), parts[0]) if held is not None and parts else None
-        organization = held.get(key) if held is not None and key is not None else None
-        if organization is None:
-            first = self._descend(self._open_root(create), parts[:1], 0, create)
-            if held is None or key is None or len(held) >= MAX_HELD_FOLDERS:
-                # walked as outside a block: every folder opened here is closed here
-                fd = self._descend(first, parts, 1, create)
-                try:
-                    yield fd
-                finally:
-                    os.close(fd)
-                return
-            held[key] = organization = first
-        if len(parts) == 1:
-            yield organization
-            return
-        fd = self._descend(os.dup(organization), parts, 1, create)
-        try:
-            yield fd
-        finally:
-            os.close(fd)
-
-    def _open_root(self, create: bool) -> int:
+        a link; a link or a non-folder on the way is UnsafeUpload."""
         if create:
             self._root().mkdir(parents=True, exist_ok=True)
-        return os.open(self._root(), os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-
-    @staticmethod
-    def _descend(fd: int, parts: list[str], start: int, create: bool) -> int:
-        """The folder `parts[start:]` below the folder `fd` names (whose descriptor it takes over:
-        closed on the way, or returned when there is nothing to open)."""
+        fd = os.open(self._root(), os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         try:
-            for i in range(start, len(parts)):
-                part = parts[i]
+            for i, part in enumerate(parts):
                 try:
                     child = os.open(part, _DIR_FLAGS, dir_fd=fd)
                 except FileNotFoundError:
@@ -350,10 +281,9 @@ class LocalUploads(Uploads):
                     raise
                 os.close(fd)
                 fd = child
-        except BaseException:
+            yield fd
+        finally:
             os.close(fd)
-            raise
-        return fd
 
     @contextmanager
     def _open(self, key: str) -> Iterator[tuple[int, os.stat_result]]:

@@ -22,7 +22,7 @@ from invoice_pipelines.einvoice.read import ParseOutcome, failed
 from invoice_pipelines.intake.parse import parse_document
 from invoice_pipelines.intake.pipeline import process_documents, retry_documents
 from invoice_pipelines.intake.uploads import ScanState, scan_uploads
-from invoice_pipelines.limits import INTAKE_READ_AHEAD_BYTES, INTAKE_READ_AHEAD_DOCUMENTS, MiB
+from invoice_pipelines.limits import INTAKE_READ_AHEAD_BYTES, MiB
 from invoice_pipelines.resources.upload_stores import LocalUploadStore
 from invoice_pipelines_tests.intake.test_bad_input import own_invoice
 
@@ -191,45 +191,6 @@ def test_an_archive_folder_swapped_for_a_link_to_another_tenant_is_not_followed(
     assert any("b.xml: recorded, not yet archived" in e for e in result.errors)
     assert _regular_files(root / bob["slug"]) == bob_before
     assert (root / acme["slug"] / "b.xml").is_file()
-
-
-class SwapAfterFirstGroup(SeeingParser):
-    """After the run's first read-ahead group, the organization's folder is renamed and a link to
-    another tenant's folder takes its name (the run's later groups are read after that)."""
-
-    def __init__(self, folder: Path, to: Path) -> None:
-        super().__init__()
-        self.folder, self.to, self.swapped = folder, to, False
-
-    def parse_many(self, items):
-        outcomes = super().parse_many(items)
-        if not self.swapped:
-            self.folder.rename(self.folder.with_name(self.folder.name + "-moved"))
-            self.folder.symlink_to(self.to, target_is_directory=True)
-            self.swapped = True
-        return outcomes
-
-
-def test_an_organization_folder_swapped_for_a_link_mid_run_cannot_redirect_its_reads(db, tenants):
-    acme, bob, store, secret, bob_file = tenants
-    root = Path(store.root)
-    originals = [own_invoice(f"ACME-{i}") for i in range(INTAKE_READ_AHEAD_DOCUMENTS + 1)]
-    for i, data in enumerate(originals):
-        _drop(store, acme["slug"], f"a{i}.xml", data)
-    assert scan_uploads(db.engine, store, ScanState()).errors == []
-    ids = [doc["id"] for doc in _rows(db, acme["id"], incoming_invoices)]
-    # bob's archive holds his secret under every name acme's records point at
-    for upload in _rows(db, acme["id"]):
-        (bob_file.parent / Path(upload["storage_key"]).name).write_bytes(secret)
-    bob_before = _regular_files(root / bob["slug"])
-
-    parser = SwapAfterFirstGroup(root / acme["slug"], root / bob["slug"])
-    summary = process_documents(db.engine, store, acme["id"], ids, parser=parser, ocr=None)
-    # the run reads on in the folder it checked when it began: acme's own originals, every one
-    assert parser.swapped and secret not in parser.seen
-    assert sorted(parser.seen) == sorted(originals)
-    assert summary.processed == len(originals) and summary.outcomes["FAILED"] == 0
-    assert _regular_files(root / bob["slug"]) == bob_before
 
 
 def test_a_tenant_folder_that_is_a_link_to_another_tenant_is_not_scanned(db, tmp_path):

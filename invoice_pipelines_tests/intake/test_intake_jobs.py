@@ -544,9 +544,6 @@ class _WatchedStore:
         self.before_read(key)
         return self.store.read(key, max_bytes=max_bytes)
 
-    def holding(self):
-        return self.store.holding()
-
 
 def _drop_and_register(db, store, org, files: dict[str, bytes]) -> list[int]:
     _drop(store, org, files)
