@@ -27,10 +27,9 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler
 from urllib.parse import unquote
 
-from invoice_pipelines_devtools.standins.loopback import LoopbackServer
+from invoice_pipelines_devtools.standins.loopback import JsonHandler, LoopbackServer
 
 
 def _key(participant: str) -> str:
@@ -79,21 +78,8 @@ class Network:
             return [dict(m) for m in new]
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(JsonHandler):
     network: Network
-
-    def log_message(self, format, *args):  # noqa: A002 - quiet
-        pass
-
-    def _answer(self, status: int, body: dict, headers: dict | None = None) -> None:
-        data = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        for name, value in (headers or {}).items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(data)
 
     def _segments(self) -> list[str]:
         return [unquote(part) for part in self.path.split("?")[0].strip("/").split("/")]

@@ -19,10 +19,9 @@ import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs
 
-from invoice_pipelines_devtools.standins.loopback import LoopbackServer
+from invoice_pipelines_devtools.standins.loopback import JsonHandler, LoopbackServer
 
 E164 = re.compile(r"^(whatsapp:)?\+[1-9]\d{6,14}$")
 _PATH = re.compile(r"^/2010-04-01/Accounts/(?P<account>[^/]+)/Messages\.json$")
@@ -42,21 +41,8 @@ class Outbox:
     on_message: Callable[[dict], None] | None = None  # called with each accepted message
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(JsonHandler):
     outbox: Outbox
-
-    def log_message(self, format, *args):  # noqa: A002 - quiet
-        pass
-
-    def _answer(self, status: int, body: dict, headers: dict | None = None) -> None:
-        data = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        for name, value in (headers or {}).items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(data)
 
     def _gateway_answer(self, status: int) -> None:
         if status == 0:
