@@ -7,6 +7,8 @@ from typing import ClassVar
 
 from invoice_pipelines.einvoice.verdict import WARM_UP
 from invoice_pipelines.intake.parse import ParseOutcome
+from invoice_pipelines.intake.warm_up import WARM_UP_WITH_DOCUMENTS, warm_documents
+from invoice_pipelines.resources.parse_server import ServerSpec
 from invoice_pipelines.intake.workers import DEFAULT_TARGET, FAILURE
 from invoice_pipelines.resources.pool_resource import WorkerPoolResource
 
@@ -14,7 +16,8 @@ from invoice_pipelines.resources.pool_resource import WorkerPoolResource
 class DocumentParser(WorkerPoolResource):
     """Parses documents in warm worker processes, each with a time limit and a size limit.
 
-    Each worker compiles the schematrons as it starts and caps its own data memory at
+    Each worker compiles the schematrons as it starts (a parse server's also reads made-up
+    documents through, `intake/warm_up.py`) and caps its own data memory at
     `limits.PARSE_WORKER_MEMORY_BYTES`: a document that needs more ends FAILED, the rest of the
     batch goes on; so does a document that times out or crashes its worker.
 
@@ -30,7 +33,12 @@ class DocumentParser(WorkerPoolResource):
 
     target: ClassVar[str] = DEFAULT_TARGET
     warm_up: ClassVar[str] = WARM_UP
+    server_warm_up: ClassVar[str] = WARM_UP_WITH_DOCUMENTS  # intake/warm_up.py says why
     failure: ClassVar[str] = FAILURE
+
+    def server_spec(self) -> ServerSpec:
+        warm_documents()  # a bad INVOICE_PIPELINES_PARSE_WARM_DOCUMENTS fails here, not unseen
+        return super().server_spec()
 
     def parse_many(self, items: Sequence[tuple[bytes, str]]) -> list[ParseOutcome]:
         return super().parse_many(items)

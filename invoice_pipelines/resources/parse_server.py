@@ -40,6 +40,7 @@ import importlib.metadata
 import json
 import logging
 import os
+import pickle
 import queue
 import signal
 import socket
@@ -58,12 +59,12 @@ from pathlib import Path
 from typing import Any
 
 from invoice_pipelines.limits import PARSE_WORKER_MEMORY_BYTES
-from invoice_pipelines.resources.worker_pool import WorkerPool
+from invoice_pipelines.resources.worker_pool import Pickled, WorkerPool
 from invoice_pipelines.settings import DEFAULT_MAX_UPLOAD_BYTES
 
 log = logging.getLogger(__name__)
 
-PROTOCOL = 2
+PROTOCOL = 3
 # how long the code location's pool stays warm without work (the document_parser resource's
 # keep_warm_seconds in definitions.py)
 KEEP_WARM_SECONDS = 600.0
@@ -355,11 +356,13 @@ class ParseServerClient:
                         f"the parse server said nothing for {CLIENT_SILENCE_SECONDS:g} s", flight
                     )
                 message = self._conn.recv()
-                if message[0] == "outcome":
-                    _, index, outcome = message
+                if message[0] in ("outcome", "pickled"):
+                    tag, index, outcome = message
                     # (None: a document of a stream given up on)
                     found = self._slots.pop(index, None)
                     if found is not None:
+                        if tag == "pickled":  # the worker's (item, outcome), relayed unread
+                            outcome = pickle.loads(outcome)[1]
                         owner, slot = found
                         owner.results[slot] = outcome
                         owner.waiting -= 1
@@ -710,8 +713,12 @@ class _Server:
             try:
                 if job.client.closed:
                     continue
-                [outcome] = parser.parse_many([(job.data, job.filename)])
-                job.client.send(("outcome", job.index, outcome))
+                # a worker's answer is relayed as its pickle: read once, by the client
+                [outcome] = parser.parse_many([(job.data, job.filename)], pickled=True)
+                if isinstance(outcome, Pickled):
+                    job.client.send(("pickled", job.index, bytes(outcome)))
+                else:
+                    job.client.send(("outcome", job.index, outcome))
             except Exception:  # never lose the slot: the client hears of it as a failure
                 log.exception("parse server slot: document %s", job.filename)
                 job.client.closed = True

@@ -71,6 +71,8 @@ class WorkerPoolResource(ConfigurableResource):
     # without an outcome of its own becomes (module:function each; see WorkerPool)
     target: ClassVar[str] = ""
     warm_up: ClassVar[str] = ""
+    # what a parse server's workers run once instead (they outlive many runs; "": `warm_up`)
+    server_warm_up: ClassVar[str] = ""
     failure: ClassVar[str] = ""
     _parser: WorkerPool | None = PrivateAttr(default=None)
     _server: ParseServerClient | None = PrivateAttr(default=None)
@@ -92,7 +94,7 @@ class WorkerPoolResource(ConfigurableResource):
             max_bytes=self.max_upload_bytes,
             target=self.target,
             idle_seconds=self.keep_warm_seconds,
-            warm_up=self.warm_up,
+            warm_up=self.server_warm_up or self.warm_up,
             failure=self.failure,
         )
 

@@ -37,6 +37,14 @@ from typing import Any
 from invoice_pipelines.limits import PARSE_WORKER_MEMORY_BYTES
 from invoice_pipelines.settings import DEFAULT_MAX_UPLOAD_BYTES
 
+
+class Pickled(bytes):
+    """A worker's answer as it sent it: the pickle of `(item, outcome)`, not read here.
+
+    `parse_many(..., pickled=True)` hands these on so that a process that only relays outcomes
+    (the parse server) neither unpickles nor pickles them again: whoever uses the outcome
+    unpickles it once. A failure decided here (timeout, crash, lost) is an outcome, as always."""
+
 # After this many workers in a row fail to start, the rest of the batch fails with the reason
 # instead of spawning one more doomed process per item.
 MAX_START_FAILURES = 3
@@ -321,8 +329,11 @@ class WorkerPool:
     def parse(self, data: bytes, filename: str) -> Any:
         return self.parse_many([(data, filename)])[0]
 
-    def parse_many(self, items: Sequence[tuple[bytes, str]]) -> list[Any]:
-        """Run a batch; results are in input order, one per item, whatever happens to any one."""
+    def parse_many(
+        self, items: Sequence[tuple[bytes, str]], *, pickled: bool = False
+    ) -> list[Any]:
+        """Run a batch; results are in input order, one per item, whatever happens to any one.
+        With `pickled`, a worker's outcome comes back as it sent it (`Pickled`, see there)."""
         self.start()
         results: list[Any] = [None] * len(items)
         pending = deque(range(len(items)))
@@ -380,7 +391,10 @@ class WorkerPool:
                     continue  # a warming worker: picked up at the top of the loop
                 worker, index, _ = busy.pop(key)
                 try:
-                    _, outcome = conn.recv()
+                    if pickled:
+                        outcome = Pickled(conn.recv_bytes())
+                    else:
+                        _, outcome = conn.recv()
                     worker.busy = False
                 except (EOFError, OSError):
                     code = worker.exit_code()
