@@ -38,5 +38,7 @@ class SafeParser(WorkerPool):
     Use as a context manager or call close(). Not thread-safe: use one SafeParser per thread.
     """
 
-    def __init__(self, *, warm: bool = True, target: str = DEFAULT_TARGET, **options) -> None:
-        super().__init__(target=target, warm_up=WARM_UP if warm else "", failure=FAILURE, **options)
+    def __init__(
+        self, *, warm: bool = True, target: str = DEFAULT_TARGET, warm_up: str = WARM_UP, **options
+    ) -> None:
+        super().__init__(target=target, warm_up=warm_up if warm else "", failure=FAILURE, **options)
