@@ -145,6 +145,7 @@ EXPECTED_RESOURCES = {
     "document_parser",
     "mailer",
     "text_messages",
+    "peppol_access_point",
     "letter_writer",
     "quickbooks",
     "document_renderer",

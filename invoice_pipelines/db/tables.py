@@ -24,7 +24,7 @@ from sqlalchemy import (
     text,
 )
 
-from invoice_pipelines.core.channels import DELIVERY_CHANNELS
+from invoice_pipelines.core.channels import INVOICE_CHANNELS
 from invoice_pipelines.core.qbo_entities import MAPPED
 from invoice_pipelines.db.types import Id, Json, Money, Quantity, Rate, UtcDateTime, utcnow
 
@@ -538,7 +538,8 @@ sales_invoice_payments = Table(
     Index("ix_sales_invoice_payments_org_paid_on", "organization_id", "paid_on"),
 )
 
-DOCUMENT_KINDS = ("facturx", "xrechnung")
+# peppol: the Peppol BIS Billing 3.0 UBL document of an invoice to a customer on Peppol (0042)
+DOCUMENT_KINDS = ("facturx", "xrechnung", "peppol")
 
 # The documents of a sales invoice: its Factur-X PDF and, for customers who need one, its XRechnung
 # XML. Written once (the invoice does not change; a correction is a credit note); a failed attempt
@@ -595,6 +596,12 @@ deliveries = Table(
     Column("dagster_run_id", String(64)),
     Column("created_by", String(255)),
     Column("sent_at", UtcDateTime),
+    # the id the transport gave the message (Peppol: the AS4 message id; SMS/WhatsApp: the
+    # provider's), where it named one; `message_id` is ours, recorded before it left (0042)
+    Column("transport_message_id", String(255)),
+    # why this invoice went over this channel and not over Peppol, its customer being on Peppol
+    # (the SMP lookup's answer, no Peppol document); NULL: nothing chose otherwise (0042)
+    Column("fallback_reason", Text),
     *_timestamps(),
     UniqueConstraint("sales_invoice_id", "channel", "sequence"),
     ForeignKeyConstraint(
@@ -602,7 +609,7 @@ deliveries = Table(
         ["sales_invoices.organization_id", "sales_invoices.id"],
         ondelete="CASCADE",
     ),
-    CheckConstraint(_in("channel", DELIVERY_CHANNELS), name="channel"),
+    CheckConstraint(_in("channel", INVOICE_CHANNELS), name="channel"),
     CheckConstraint(_in("status", DELIVERY_STATUSES), name="status"),
     Index("ix_deliveries_org_status", "organization_id", "status"),
 )

@@ -35,5 +35,7 @@ AREA = Area(
     definitions=_definitions,
     kinds=(QueueKind(COMMUNICATIONS, _communications_kind),),
     # the channels' resources: resources/channels.py TRANSPORTS
-    needs=frozenset({"database", "document_store", "mailer", "text_messages"}),
+    needs=frozenset(
+        {"database", "document_store", "mailer", "text_messages", "peppol_access_point"}
+    ),
 )

@@ -2,7 +2,8 @@
 `COMMUNICATIONS_KIND`): each chunk of invoices gets its documents first (the queue runs the
 documents kind's chunk work before this one: `prepared_by`), then the invoices whose documents
 exist are sent over the job's channel by `delivery.pipeline.send_invoices`, at most once per
-invoice and channel.
+invoice and channel; over e-mail, the invoices of customers on Peppol go over Peppol where
+their receiver takes them (delivery/peppol.py), and their items read that delivery.
 
 An item's outcome is read from `deliveries`, not from what this process saw: a run that died
 mid-chunk and was resumed finds the messages it already sent there (sent: done, not sent again;
@@ -20,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, select
 
-from invoice_pipelines.core.channels import DELIVERY_CHANNELS, EMAIL
+from invoice_pipelines.core.channels import DELIVERY_CHANNELS, EMAIL, INVOICE_CHANNELS, PEPPOL
 from invoice_pipelines.db.tables import deliveries, sales_invoices
 from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.delivery.kind import COMMUNICATIONS
@@ -42,7 +43,12 @@ from invoice_pipelines.queue.job_kind import (
     Work,
 )
 from invoice_pipelines.queue.requests import BatchRequestError, lookup_organization
-from invoice_pipelines.resources.channels import open_channel, resources_of, transport_of
+from invoice_pipelines.resources.channels import (
+    ChannelUnavailable,
+    open_channel,
+    resources_of,
+    transport_of,
+)
 from invoice_pipelines.resources.files import Files
 
 if TYPE_CHECKING:
@@ -66,6 +72,7 @@ def communications_work(
 
     def work(job: BatchJob, request: Mapping[str, Any], invoice_ids: list[int]):
         channel = channel_for(request.get("channel") or EMAIL)
+        peppol = _peppol(channel_for) if channel.carries_files else None
         if job.organization_id not in organizations:  # resolved once per run, not per chunk
             organizations[job.organization_id] = lookup_organization(engine, job.organization_id)
         summary = send_invoices(
@@ -83,34 +90,58 @@ def communications_work(
             requested_by=job.created_by or "unknown",
             run_id=run_id,
             batch_job_id=job.id,
+            peppol=peppol,
         )
-        return _outcomes(engine, job, channel.name, invoice_ids, summary.skipped)
+        channels = (channel.name, PEPPOL) if peppol is not None else (channel.name,)
+        return _outcomes(engine, job, channels, invoice_ids, summary.skipped)
 
     return work
 
 
+def _peppol(channel_for: Callable[[str], Channel]) -> Channel | None:
+    """The Peppol channel where the run has an access point, else None (sent as before)."""
+    try:
+        channel = channel_for(PEPPOL)
+    except ChannelUnavailable:
+        return None
+    return channel if channel.name == PEPPOL else None
+
+
 def _outcomes(
-    engine: Engine, job: BatchJob, channel: str, ids: list[int], skipped: Mapping[int, str]
+    engine: Engine,
+    job: BatchJob,
+    channels: tuple[str, ...],
+    ids: list[int],
+    skipped: Mapping[int, str],
 ) -> dict[int, ItemOutcome]:
-    """Each invoice's outcome from its latest delivery over the channel, with an audit log row
-    for each delivery of the job (recorded with the item, so once)."""
+    """Each invoice's outcome from its latest delivery over the channels (the job's, and Peppol
+    where it sent over it), with an audit log row for each delivery of the job (recorded with
+    the item, so once)."""
     d = deliveries.c
     with tenant_transaction(engine, job.organization_id) as conn:
         latest: dict[int, Any] = {}
+        mine: dict[int, Any] = {}  # the latest of this job's own, over several channels
         for row in conn.execute(
             select(deliveries, sales_invoices.c.invoice_number)
             .join(sales_invoices, sales_invoices.c.id == d.sales_invoice_id)
             .where(
                 d.organization_id == job.organization_id,
-                d.channel == channel,
+                d.channel.in_(channels),
                 d.sales_invoice_id.in_(ids),
             )
-            .order_by(d.sales_invoice_id, d.sequence)
+            # the latest attempt last, over whichever channel (a resend is a later row)
+            .order_by(d.sales_invoice_id, d.id)
         ):
             latest[row.sales_invoice_id] = row
+            if row.batch_job_id == job.id:
+                mine[row.sales_invoice_id] = row
         outcomes: dict[int, ItemOutcome] = {}
         for invoice_id in ids:
             row = latest.get(invoice_id)
+            if len(channels) > 1 and invoice_id in mine:
+                # an e-mail this job sent after Peppol was tried (the SMP turned it away) is
+                # its outcome, whatever an earlier job left over Peppol
+                row = mine[invoice_id]
             ours = row is not None and row.batch_job_id == job.id
             reason = skipped.get(invoice_id)
             if row is None or (not ours and reason and reason.startswith("not sent in this run")):
@@ -143,9 +174,11 @@ def _outcomes(
                         "details": {
                             "batch_job_id": job.id,
                             "invoice_number": row.invoice_number,
-                            "channel": channel,
+                            "channel": row.channel,
                             "recipient": row.recipient,
                             "message_id": row.message_id,
+                            "transport_message_id": row.transport_message_id,
+                            "fallback_reason": row.fallback_reason,
                             "sequence": row.sequence,
                             "status": row.status,
                             "sent_at": row.sent_at.isoformat() if row.sent_at else None,
@@ -217,7 +250,8 @@ COMMUNICATIONS_KIND = JobKind(
         stuck_left="Messages sent stay; the invoices not reached were not sent",
         asset=_asset,
     ),
-    resource_keys=frozenset({"document_store", *resources_of()}),
+    # every invoice channel's resource: Peppol's too, for the invoices of customers on Peppol
+    resource_keys=frozenset({"document_store", *resources_of(INVOICE_CHANNELS)}),
     refusals=((AlreadySending, lambda exc, job: already_sending_message(job.organization_slug)),),
     # e-mails (and text messages) wait on their provider's rate limit: the mail lane (issue 56)
     waits_on="mail",

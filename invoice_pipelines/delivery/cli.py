@@ -41,6 +41,7 @@ def add_commands(sub) -> None:
 
 
 def run_send(args: argparse.Namespace) -> int:
+    from invoice_pipelines.core.channels import PEPPOL
     from invoice_pipelines.delivery.pipeline import AlreadySending, send_invoices
     from invoice_pipelines.queue.commands import command_engine
     from invoice_pipelines.resources.channels import open_channel
@@ -49,11 +50,14 @@ def run_send(args: argparse.Namespace) -> int:
         print("invoice-pipelines: --resend needs --invoices")
         return 2
     resources = args.resources  # the runs' resources by their names, as commands have them
+    channel = open_channel(args.channel, resources)
+    # over e-mail, the invoices of customers on Peppol go over Peppol (delivery/peppol.py)
+    peppol = open_channel(PEPPOL, resources) if channel.carries_files else None
     try:
         summary = send_invoices(
             command_engine(),
             resources.document_store,
-            open_channel(args.channel, resources),
+            channel,
             args.org,
             args.invoices or None,
             retry_failed=args.retry_failed,
@@ -61,6 +65,7 @@ def run_send(args: argparse.Namespace) -> int:
             max_per_second=args.per_second,
             connections=args.connections,
             requested_by="cli",
+            peppol=peppol,
         )
     except AlreadySending as exc:
         print(f"invoice-pipelines send-invoices: {exc}; try again when it has finished")
@@ -73,6 +78,8 @@ def run_send(args: argparse.Namespace) -> int:
                 "unknown": {str(k): v for k, v in summary.unknown.items()},
                 "skipped": {str(k): v for k, v in summary.skipped.items()},
                 "retries": summary.retries,
+                "sent_by_channel": summary.by_channel,
+                "not_over_peppol": {str(k): v for k, v in summary.fallbacks.items()},
             }
         )
     )

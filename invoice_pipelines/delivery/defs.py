@@ -3,7 +3,9 @@
 Materializing an organization's partition e-mails the invoices whose documents exist and that
 were never sent (or the invoices the config names; failed ones again with `retry_failed`; any
 again, deliberately, with `resend`). Nothing sends on its own: sending is a decision, taken in
-the launchpad, by the CLI, or by a batch request that asks for it.
+the launchpad, by the CLI, or by a batch request that asks for it. The e-mail run sends the
+invoices of customers on Peppol over Peppol, where the receiver takes them (delivery/peppol.py),
+and its metadata counts each channel.
 """
 
 from types import SimpleNamespace
@@ -24,7 +26,7 @@ from dagster import (
 from pydantic import Field
 
 from invoice_pipelines.catalog import OWNERS
-from invoice_pipelines.core.channels import EMAIL
+from invoice_pipelines.core.channels import EMAIL, PEPPOL
 from invoice_pipelines.delivery.pipeline import (
     AlreadySending,
     already_sending_message,
@@ -35,6 +37,7 @@ from invoice_pipelines.resources.channels import channels_of_form, open_channel,
 from invoice_pipelines.resources.database import Database
 from invoice_pipelines.resources.file_stores import FileStore
 from invoice_pipelines.resources.mail import SmtpMailer
+from invoice_pipelines.resources.peppol import PeppolAccessPoint
 from invoice_pipelines.tenants.partitions import organizations_partitions, who_asked
 from invoice_pipelines.tenants.refusals import organization_or_refuse, refused
 
@@ -70,9 +73,9 @@ def _table(items: dict[int, str], numbers: dict[int, str], limit: int = 50) -> s
     )
 
 
-def _deliver(context, config, database, document_store, channel):
-    """What both delivery assets do: check the config, send over `channel`, log what was not
-    sent, and the metadata of the run."""
+def _deliver(context, config, database, document_store, channel, peppol=None):
+    """What both delivery assets do: check the config, send over `channel` (and `peppol` for the
+    invoices of customers on Peppol), log what was not sent, and the metadata of the run."""
     if config.resend and not config.invoice_ids:
         raise refused("resend needs the invoice_ids to send again.")
     engine = database.get_engine()
@@ -89,6 +92,7 @@ def _deliver(context, config, database, document_store, channel):
             max_per_second=config.max_per_second,
             requested_by=who_asked(config.requested_by, context.run.tags),
             run_id=context.run.run_id,
+            peppol=peppol,
         )
     except AlreadySending:
         raise refused(already_sending_message(org["slug"])) from None
@@ -101,9 +105,18 @@ def _deliver(context, config, database, document_store, channel):
             f"invoice {invoice_id}: {channel.name} {message_id} has an unknown outcome "
             "(not sent again)"
         )
+    for invoice_id, reason in summary.fallbacks.items():
+        context.log.info(
+            f"invoice {summary.numbers.get(invoice_id, invoice_id)}: {reason}; "
+            f"over {channel.name} instead"
+        )
+    channels = (channel.name, PEPPOL) if peppol is not None else (channel.name,)
     metadata = {
         "requested": MetadataValue.int(summary.requested),
         "sent": MetadataValue.int(summary.sent),
+        # what went over each channel of the run (Peppol: customers on Peppol whose SMP
+        # registration takes the document)
+        **{f"sent_{name}": MetadataValue.int(summary.by_channel.get(name, 0)) for name in channels},
         "failed": MetadataValue.int(len(summary.failed)),
         "unknown": MetadataValue.int(len(summary.unknown)),
         "skipped": MetadataValue.int(len(summary.skipped)),
@@ -114,6 +127,10 @@ def _deliver(context, config, database, document_store, channel):
         metadata["failed_deliveries"] = MetadataValue.md(_table(summary.failed, summary.numbers))
     if summary.unknown:
         metadata["unknown_deliveries"] = MetadataValue.md(_table(summary.unknown, summary.numbers))
+    if peppol is not None:
+        metadata["peppol_fallbacks"] = MetadataValue.int(len(summary.fallbacks))
+    if summary.fallbacks:
+        metadata["not_over_peppol"] = MetadataValue.md(_table(summary.fallbacks, summary.numbers))
     return summary, metadata
 
 
@@ -136,8 +153,11 @@ def _deliver(context, config, database, document_store, channel):
         )
     ],
     description="Sales invoices sent by e-mail (PDF with the e-invoice inside, XRechnung where "
-    "the customer receives it), at most once per invoice: each delivery is recorded before the "
-    "message leaves. Records sent, failed (with the reason) and unknown deliveries.",
+    "the customer receives it), or over Peppol (the Peppol BIS document through the access "
+    "point) to customers on Peppol whose SMP registration takes it, at most once per invoice: "
+    "each delivery is recorded before the message leaves. Records sent (per channel), failed "
+    "(with the reason) and unknown deliveries, and why invoices of customers on Peppol went by "
+    "e-mail.",
 )
 def invoice_emails(
     context: AssetExecutionContext,
@@ -145,9 +165,11 @@ def invoice_emails(
     database: Database,
     document_store: FileStore,
     mailer: SmtpMailer,
+    peppol_access_point: PeppolAccessPoint,
 ):
     channel = open_channel(EMAIL, SimpleNamespace(mailer=mailer))
-    summary, metadata = _deliver(context, config, database, document_store, channel)
+    peppol = open_channel(PEPPOL, SimpleNamespace(peppol_access_point=peppol_access_point))
+    summary, metadata = _deliver(context, config, database, document_store, channel, peppol)
     yield MaterializeResult(metadata=metadata)
     yield AssetCheckResult(
         check_name=CHECK,

@@ -1,4 +1,4 @@
-"""Sending invoices by e-mail, SMS or WhatsApp, at most once per invoice and channel.
+"""Sending invoices by e-mail, SMS, WhatsApp or Peppol, at most once per invoice and channel.
 
 For each invoice, in this order:
 
@@ -19,6 +19,11 @@ into `unknown` and lists it: the message may or may not have arrived, so it is n
 its own; `resend` sends it again deliberately, as the next sequence. Invoices already sent are
 never picked again; failed ones are tried again only when asked (`retry_failed`). History (an
 invoice a migration brought in) is sent only when its id is given.
+
+Peppol: a run over e-mail that is given the Peppol channel (`peppol`) sends the invoices of
+customers on Peppol over it instead, through the same steps (the message is the stored Peppol
+BIS document; the access point's AS4 message id is recorded); those the receiver's SMP does not
+take go by e-mail, their delivery saying why (delivery/peppol.py decides).
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ from sqlalchemy.engine import Connection, Engine, RootTransaction
 from sqlalchemy.exc import DBAPIError
 
 from invoice_pipelines import sales_ledger
+from invoice_pipelines.core.channels import PEPPOL
 from invoice_pipelines.db.locks import Lock, LockBusy, session_lock
 from invoice_pipelines.db.tables import (
     deliveries,
@@ -48,6 +54,7 @@ from invoice_pipelines.db.tenancy import (
     tenant_transaction,
 )
 from invoice_pipelines.db.types import utcnow
+from invoice_pipelines.delivery import peppol as peppol_route
 from invoice_pipelines.delivery.email import InvoiceMail, written
 from invoice_pipelines.outbox import (
     Outbox,
@@ -62,6 +69,7 @@ from invoice_pipelines.resources.channels import MailTransport, Transport
 from invoice_pipelines.resources.files import Files
 from invoice_pipelines.resources.mail_message import MessageError
 from invoice_pipelines.resources.mail_types import SendError
+from invoice_pipelines.resources.peppol_transport import PeppolLookupError, Reach
 from invoice_pipelines.resources.smtp import Smtp
 from invoice_pipelines.resources.thread_pools import stopping_pool
 
@@ -99,6 +107,9 @@ class DeliverySummary:
     retries: int = 0
     numbers: dict[int, str] = field(default_factory=dict)
     seconds: float = 0.0
+    by_channel: dict[str, int] = field(default_factory=dict)  # channel -> messages sent
+    # invoices of customers on Peppol that went over the run's channel instead, and why
+    fallbacks: dict[int, str] = field(default_factory=dict)
 
 
 def _candidates(
@@ -269,12 +280,16 @@ def send_invoices(
     run_id: str | None = None,
     stale_after: timedelta = timedelta(seconds=0),
     batch_job_id: int | None = None,
+    peppol: Channel | None = None,
 ) -> DeliverySummary:
     """Send the invoices (given ids, or every one never sent over the channel but history) at
     most once.
 
     `batch_job_id`: the communications job this is part of, kept with each delivery (its audit
     trail; with `resend`, an invoice the job already delivered is not resent by a resumed run).
+    `peppol`: the Peppol channel (resources/channels.py `PeppolChannel`); given to a run over a
+    channel that carries documents, it sends the invoices of customers on Peppol
+    (delivery/peppol.py).
     """
     started = time.perf_counter()
     # a caller that has the organization's row passes it: resolved once on the delivery path
@@ -301,6 +316,7 @@ def send_invoices(
             stale_after=stale_after,
             started=started,
             batch_job_id=batch_job_id,
+            peppol=peppol if channel.carries_files else None,
         )
 
 
@@ -347,9 +363,10 @@ def _send(
     stale_after,
     started,
     batch_job_id=None,
+    peppol=None,
 ) -> DeliverySummary:
     summary = DeliverySummary(org["slug"])
-    # rows a dead run left `sending` (this run has not started any yet)
+    # rows a dead run left `sending` (this run has not started any yet), over every channel
     dead = mark_unknown(
         engine,
         DELIVERIES,
@@ -359,6 +376,7 @@ def _send(
         returning=("sales_invoice_id", "message_id"),
     )
     summary.unknown.update({invoice_id: message_id for _, invoice_id, message_id in dead})
+    route: _Route | None = None
     with tenant_transaction(engine, org["id"]) as conn:
         picked, summary.skipped = _candidates(
             conn,
@@ -369,20 +387,63 @@ def _send(
             resend=resend,
             batch_job_id=batch_job_id,
         )
-        ids = [i for i, _, _ in picked]
-        mails = _mails(conn, store, org, ids, channel=channel) if picked else {}
-    summary.requested = len(picked) + len(summary.skipped)
+        summary.requested = len(picked) + len(summary.skipped)
+        if peppol is not None and picked:
+            route = _plan_peppol(
+                conn,
+                store,
+                org,
+                picked,
+                summary,
+                named=bool(invoice_ids),
+                retry_failed=retry_failed,
+                resend=resend,
+                batch_job_id=batch_job_id,
+            )
+        else:
+            ids = [i for i, _, _ in picked]
+            mails = _mails(conn, store, org, ids, channel=channel) if picked else {}
+    if route is not None:
+        if route.picked:  # the SMP lookups, outside any transaction
+            _ask_smp(peppol, route, summary)
+        summary.fallbacks.update(route.fallbacks)
+        picked = [p for p in picked if p[0] not in route.taken]
+        with tenant_transaction(engine, org["id"]) as conn:
+            ids = [i for i, _, _ in picked]
+            mails = _mails(conn, store, org, ids, channel=channel) if picked else {}
+    pace = _Pace(max_per_second)
+    stamp = {"requested_by": requested_by, "run_id": run_id, "batch_job_id": batch_job_id}
+    options = {"pace": pace, "retries": retries, "backoff_seconds": backoff_seconds, "stamp": stamp}
+    stopping = threading.Event()  # one interruption stops both channels' senders
+    if route is not None and route.picked:
+        over_peppol = _Sender(
+            engine,
+            peppol,
+            org,
+            route.letters,
+            summary,
+            compose=peppol_route.compose,
+            stopping=stopping,
+            **options,
+        )
+        _deliver_shards(over_peppol, route.picked, connections)
     sender = _Sender(
         engine,
         channel,
         org,
         mails,
         summary,
-        pace=_Pace(max_per_second),
-        retries=retries,
-        backoff_seconds=backoff_seconds,
-        stamp={"requested_by": requested_by, "run_id": run_id, "batch_job_id": batch_job_id},
+        fallbacks=route.fallbacks if route is not None else None,
+        stopping=stopping,
+        **options,
     )
+    _deliver_shards(sender, picked, connections)
+    summary.seconds = time.perf_counter() - started
+    return summary
+
+
+def _deliver_shards(sender: _Sender, picked: list, connections: int) -> None:
+    """The picked invoices over the sender's channel, `connections` shares side by side."""
     shards = [picked[i::connections] for i in range(max(1, connections))]
     shards = [shard for shard in shards if shard]
     if len(shards) <= 1:
@@ -390,11 +451,99 @@ def _send(
             sender.deliver(shard)
     else:
         # interrupted (SIGTERM), the shards not yet started are given up
-        with stopping_pool(len(shards), channel.name, stop=sender.stopping) as pool:
+        with stopping_pool(len(shards), sender.channel.name, stop=sender.stopping) as pool:
             for future in [pool.submit(sender.deliver, shard) for shard in shards]:
                 future.result()
-    summary.seconds = time.perf_counter() - started
-    return summary
+
+
+@dataclass
+class _Route:
+    """How a run's invoices of customers on Peppol go: over Peppol (`picked`, with their
+    `letters`), over the run's channel with the reason (`fallbacks`), or not over the run's
+    channel at all (`taken`: over Peppol now, or handled over Peppol before, or waiting for an
+    access point that could not be asked)."""
+
+    picked: list[tuple[int, int, bool]] = field(default_factory=list)
+    letters: dict[int, peppol_route.PeppolLetter | str] = field(default_factory=dict)
+    fallbacks: dict[int, str] = field(default_factory=dict)
+    taken: set[int] = field(default_factory=set)
+
+
+def _plan_peppol(
+    conn, store, org, picked, summary, *, named, retry_failed, resend, batch_job_id
+) -> _Route:
+    """Which of the picked invoices are Peppol's (their customer on Peppol), from the database
+    and the document store; the SMP is asked afterwards (`_ask_smp`)."""
+    route = _Route()
+    on_peppol = peppol_route.customers_on_peppol(conn, org["id"], [i for i, _, _ in picked])
+    if not on_peppol:
+        return route
+    sender_id = org.get("peppol_participant")
+    if not sender_id:
+        route.fallbacks = dict.fromkeys(on_peppol, peppol_route.NO_SENDER_ID)
+        return route
+    # the invoice's own state over Peppol: sent, unknown or failed there, it is Peppol's (a
+    # resend or a retry of a failed one goes over Peppol again), never e-mailed on its own
+    over_peppol, done = _candidates(
+        conn,
+        org["id"],
+        list(on_peppol),
+        channel=PEPPOL,
+        retry_failed=retry_failed,
+        resend=resend and named,
+        batch_job_id=batch_job_id,
+    )
+    for invoice_id, reason in done.items():
+        route.taken.add(invoice_id)
+        if named:
+            summary.skipped[invoice_id] = f"over Peppol: {reason}"
+    documents = peppol_route.peppol_documents(conn, [i for i, _, _ in over_peppol])
+    for invoice_id, sequence, again in over_peppol:
+        row = on_peppol[invoice_id]
+        key, errors = documents.get(invoice_id, (None, None))
+        if key is None:
+            route.fallbacks[invoice_id] = (
+                peppol_route.not_proved(errors) if errors else peppol_route.NO_DOCUMENT
+            )
+            continue
+        route.picked.append((invoice_id, sequence, again))
+        route.taken.add(invoice_id)
+        route.letters[invoice_id] = peppol_route.PeppolLetter(
+            number=row.invoice_number,
+            type_code=row.type_code or "380",
+            sender=sender_id,
+            receiver=row.customer_peppol_participant,
+            country=org.get("country") or "DE",
+            document=store.read(key),
+        )
+    return route
+
+
+def _ask_smp(peppol, route: _Route, summary: DeliverySummary) -> None:
+    """The SMP lookup of each receiver and document type: what it takes stays Peppol's, what it
+    does not goes over the run's channel with the reason; where the access point could not be
+    asked, the invoice waits for the next run."""
+    letters = {i: route.letters[i] for i, _, _ in route.picked}
+    answers = peppol_route.ask_smp(
+        peppol, dict.fromkeys(peppol_route.lookup_key(letter) for letter in letters.values())
+    )
+    keep = []
+    for invoice_id, sequence, again in route.picked:
+        letter = letters[invoice_id]
+        answer = answers[peppol_route.lookup_key(letter)]
+        if answer is Reach.ACCEPTS:
+            keep.append((invoice_id, sequence, again))
+        elif isinstance(answer, PeppolLookupError):
+            summary.skipped[invoice_id] = f"not sent in this run: {answer}"
+            summary.numbers[invoice_id] = letter.number
+            del route.letters[invoice_id]
+        else:
+            route.fallbacks[invoice_id] = peppol_route.refused_by_smp(
+                answer, letter.receiver, letter.type_code
+            )
+            route.taken.discard(invoice_id)
+            del route.letters[invoice_id]
+    route.picked = keep
 
 
 class _Sender:
@@ -402,15 +551,32 @@ class _Sender:
     (`deliver`), committing each message's intent with the previous one's outcome."""
 
     def __init__(
-        self, engine, channel, org, mails, summary, *, pace, retries, backoff_seconds, stamp
+        self,
+        engine,
+        channel,
+        org,
+        mails,
+        summary,
+        *,
+        pace,
+        retries,
+        backoff_seconds,
+        stamp,
+        compose=None,
+        fallbacks=None,
+        stopping=None,
     ) -> None:
         self.engine, self.channel, self.org = engine, channel, org
         self.mails, self.summary, self.pace = mails, summary, pace
         self.retries, self.backoff_seconds = retries, backoff_seconds
         self.stamp = stamp  # requested_by, run_id, batch_job_id: kept with every delivery
+        # (channel, mail) -> (message, message id, recipient): prepare_message, or Peppol's
+        self.compose = compose or prepare_message
+        # invoice id -> why it goes over this channel and not over Peppol (kept with it)
+        self.fallbacks = fallbacks or {}
         self.lock = threading.Lock()
         # set when the run is interrupted: each connection ends after the message in hand
-        self.stopping = threading.Event()
+        self.stopping = stopping or threading.Event()
 
     def commit(
         self,
@@ -449,6 +615,7 @@ class _Sender:
             stamp["requested_by"],
             stamp["run_id"],
             stamp["batch_job_id"],
+            fallback_reason=self.fallbacks.get(invoice_id),
         )
 
     def deliver(self, shard: list[tuple[int, int, bool]]) -> None:
@@ -483,12 +650,12 @@ class _Sender:
         mail = self.mails.get(invoice_id, "no such sales invoice in this organization")
         with self.lock:
             self.summary.numbers[invoice_id] = (
-                mail.number if isinstance(mail, InvoiceMail) else str(invoice_id)
+                str(invoice_id) if isinstance(mail, str) else mail.number
             )
         try:
             if isinstance(mail, str):
                 raise MessageError(mail)
-            message, message_id, recipient = prepare_message(self.channel, mail)
+            message, message_id, recipient = self.compose(self.channel, mail)
         except MessageError as exc:
             intent = self._intent(invoice_id, sequence, again, _address(self.channel, mail), None)
             self.commit(ledger, pending_outcome, intent, refused=str(exc))
@@ -602,11 +769,12 @@ def _send_one(
     retries,
     backoff_seconds,
 ) -> dict:
-    """Send with retries on 4xx; the outcome to record (sent / failed / unknown)."""
+    """Send with retries on 4xx; the outcome to record (sent / failed / unknown), with the id the
+    transport gave the message where it gave one."""
     outcome: dict = {"id": delivery_id}
     for tries in range(retries + 1):
         try:
-            channel.send(client, message)
+            transport_id = channel.send(client, message)
         except SendError as exc:
             # only a refusal for now is tried again; one that may have arrived never is
             if exc.temporary and not exc.unknown and tries < retries:
@@ -616,6 +784,9 @@ def _send_one(
                 continue
             status = outcome_of(DELIVERIES, exc)
             outcome.update(status=status, error=str(exc), attempts=tries + 1)
+            # a report that refused the message (or left it unknown) may still name it
+            if getattr(exc, "transport_message_id", None):
+                outcome["transport_message_id"] = exc.transport_message_id
             with lock:
                 if exc.unknown:
                     summary.unknown[invoice_id] = message_id
@@ -623,8 +794,11 @@ def _send_one(
                     summary.failed[invoice_id] = str(exc)
             return outcome
         outcome.update(status="sent", sent_at=utcnow(), attempts=tries + 1)
+        if isinstance(transport_id, str) and transport_id:
+            outcome["transport_message_id"] = transport_id[:255]
         with lock:
             summary.sent += 1
+            summary.by_channel[channel.name] = summary.by_channel.get(channel.name, 0) + 1
         return outcome
     return outcome
 
@@ -644,6 +818,7 @@ def _record_intent(conn, intent: dict, refused: str | None) -> int | None:
     again = {
         "message_id": intent["message_id"],
         "recipient": intent["recipient"],
+        "fallback_reason": intent["fallback_reason"],
         "attempts": d.attempts + 1,
         "dagster_run_id": intent["dagster_run_id"],
         # who tried it this time, from which batch job
@@ -657,11 +832,15 @@ def _record_intent(conn, intent: dict, refused: str | None) -> int | None:
     return ids[0] if ids else None
 
 
-def _address(channel: Channel, mail: InvoiceMail | str) -> str | None:
+# where each kind of contact is on what the sender composes from (InvoiceMail, PeppolLetter)
+_CONTACTS = {"email": "recipient", "phone": "phone", "peppol": "receiver"}
+
+
+def _address(channel: Channel, mail) -> str | None:
     """The customer's contact the channel goes to, as the invoice's row has it."""
-    if not isinstance(mail, InvoiceMail):
+    if isinstance(mail, str):
         return None
-    return {"email": mail.recipient, "phone": mail.phone}[channel.address]
+    return getattr(mail, _CONTACTS[channel.address], None)
 
 
 def _intent(
@@ -675,6 +854,8 @@ def _intent(
     requested_by,
     run_id,
     batch_job_id=None,
+    *,
+    fallback_reason=None,
 ) -> dict:
     return {
         "organization_id": org["id"],
@@ -687,5 +868,6 @@ def _intent(
         "created_by": requested_by,
         "dagster_run_id": run_id,
         "batch_job_id": batch_job_id,
+        "fallback_reason": fallback_reason,
         "again": again,
     }

@@ -15,8 +15,10 @@ the findings and rule ids; it is never stored as if it were good, and never sent
 as a supplier's, it must be VALIDATED without a finding, give the same invoice, and OpenPEPPOL's
 rules (INVOICE_PIPELINES_PEPPOL_RULES_DIR) must have run on it without a fatal finding. Unlike
 an XRechnung, a Peppol document is not built without those rules: the network's access points
-check them, so an unchecked document is a failed one (IP-DOC-PEPPOL). Nothing sends it yet
-(docs/peppol.md).
+check them, so an unchecked document is a failed one (IP-DOC-PEPPOL). `build_document` writes
+it for an invoice whose organization and customer both have a participant id, after the PDF
+has proved; one that does not prove is recorded as failed with its findings, the PDF stands,
+and delivery sends the invoice by e-mail saying why (docs/peppol.md).
 
 `build_in_worker` is the entry the worker processes run (`documents/renderer.py`, a worker pool
 with this target): the schematrons are compiled once per worker, a document that hangs or crashes
@@ -209,10 +211,25 @@ def build_document(
             built.xrechnung, built.xrechnung_name = data, name
     if not errors:
         built.pdf = pdf
+        if source.seller_peppol_id and source.buyer_peppol_id:
+            _peppol(read_back, source, built)
     else:
         built.xrechnung = None
     built.seconds = time.perf_counter() - started
     return built
+
+
+def _peppol(read_back: ReadBack, source: DocumentSource, built: BuiltDocument) -> None:
+    """The Peppol BIS document of an invoice to a customer on Peppol, beside its PDF: the same
+    extras, with both participant ids as the electronic addresses (BT-34, BT-49)."""
+    extras = {
+        **source.extras,
+        "seller_peppol_id": source.seller_peppol_id,
+        "buyer_peppol_id": source.buyer_peppol_id,
+    }
+    name = source.filename.rsplit(".", 1)[0] + "_peppol.xml"
+    data, errors = prove_peppol(source.invoice, extras, name, read_back=read_back)
+    built.peppol, built.peppol_name, built.peppol_errors = data, name, errors
 
 
 def prove_peppol(

@@ -15,6 +15,12 @@ class BuiltDocument:
     pdf: bytes | None = None
     xrechnung: bytes | None = None
     xrechnung_name: str | None = None
+    # the Peppol BIS Billing 3.0 document, for a customer on Peppol (build.prove_peppol), or
+    # the findings that refused it: the invoice's other documents stand without it (its
+    # delivery falls back to e-mail and says why)
+    peppol: bytes | None = None
+    peppol_name: str | None = None
+    peppol_errors: list[dict] = field(default_factory=list)
     errors: list[dict] = field(default_factory=list)  # {"rule": ..., "message": ...}
     seconds: float = 0.0
     # what the XRechnung was checked against beyond EN 16931: KOSIT_CHECKED or KOSIT_NOT_CONFIGURED

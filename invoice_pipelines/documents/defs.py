@@ -100,7 +100,8 @@ def _failed_table(failed: dict[int, list[dict]], numbers: dict[int, str], limit:
     "EN 16931 CII inside for every invoice (a plain PDF invoice, no XML, where an EN 16931 "
     "e-invoice does not apply: a seller outside the EU or without VAT id and tax number, or "
     "chosen for the organization or customer), an XRechnung XML (CII or UBL) for customers who "
-    "receive XRechnung. Each is read back (XSD, official schematron, our rules, same number, "
+    "receive XRechnung, a Peppol BIS Billing 3.0 UBL document for customers on Peppol. Each is "
+    "read back (XSD, official schematron, our rules, same number, "
     "dates and totals) before it is stored in the document store; one that does not prove is a "
     "failed document with its rule ids.",
 )
@@ -132,6 +133,10 @@ def sales_invoice_documents_asset(
         "requested": MetadataValue.int(summary.requested),
         "generated": MetadataValue.int(summary.generated),
         "xrechnung": MetadataValue.int(summary.xrechnung),
+        # Peppol BIS documents (organization and customer on Peppol), and those that did not
+        # prove (the PDF stands; the invoice goes by e-mail, its delivery says why)
+        "peppol": MetadataValue.int(summary.peppol),
+        "peppol_failed": MetadataValue.int(len(summary.peppol_failed)),
         # plain PDF invoices (no e-invoice inside) and why each format was chosen
         "plain_pdf": MetadataValue.int(summary.plain_pdf),
         "formats": MetadataValue.json(summary.formats),
@@ -150,6 +155,16 @@ def sales_invoice_documents_asset(
     if summary.failed:
         metadata["failed_documents"] = MetadataValue.md(
             _failed_table(summary.failed, summary.numbers)
+        )
+    for invoice_id, errors in summary.peppol_failed.items():
+        context.log.warning(
+            f"invoice {invoice_id} ({summary.numbers.get(invoice_id, '?')}): no Peppol BIS "
+            f"document ({errors[0].get('rule') if errors else ''}): "
+            f"{errors[0]['message'] if errors else ''}"
+        )
+    if summary.peppol_failed:
+        metadata["failed_peppol_documents"] = MetadataValue.md(
+            _failed_table(summary.peppol_failed, summary.numbers)
         )
     yield MaterializeResult(metadata=metadata)
     yield AssetCheckResult(

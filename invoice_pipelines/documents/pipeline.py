@@ -10,7 +10,8 @@
    EN 16931 e-invoice does not apply) and a builder writes and proves each document (in worker
    processes inside Dagster);
 3. holding the organization's documents lock, the good ones are written to the document store
-   (`<org>/<yyyy-mm>/<number>.pdf`, `..._xrechnung.xml`) and recorded in
+   (`<org>/<yyyy-mm>/<number>.pdf`, `..._xrechnung.xml`, `..._peppol.xml` for a customer on
+   Peppol) and recorded in
    `sales_invoice_documents` (generated, path, size, sha256, format and why); a document that did not prove is
    recorded as failed with its findings and rule ids, and is tried again on the next run.
    In the same transaction an invoice's first generated document records the early-payment
@@ -81,6 +82,9 @@ class DocumentsSummary:
     requested: int = 0
     generated: int = 0
     xrechnung: int = 0
+    # Peppol BIS documents written (customers on Peppol), and those that did not prove
+    peppol: int = 0
+    peppol_failed: dict[int, list[dict]] = field(default_factory=dict)  # invoice id -> findings
     plain_pdf: int = 0  # generated as a plain PDF invoice (no e-invoice inside)
     formats: dict[str, int] = field(default_factory=dict)  # "pdf: <why>" -> invoices generated
     # XRechnungs by what they were checked against beyond EN 16931 (build.KOSIT_CHECKED or
@@ -235,6 +239,14 @@ def _store_and_record(engine, store, org, sources, built, summary, run_id, write
             files = [("facturx", source.filename, document.pdf)]
             if document.xrechnung is not None:
                 files.append(("xrechnung", document.xrechnung_name, document.xrechnung))
+            if document.peppol is not None:
+                files.append(("peppol", document.peppol_name, document.peppol))
+                summary.peppol += 1
+            elif document.peppol_errors:
+                # the PDF stands; delivery reads these findings as why it is not sent over Peppol
+                summary.peppol_failed[invoice_id] = document.peppol_errors
+                errors = document.peppol_errors
+                rows.append(_row(org, invoice_id, "peppol", None, None, run_id, errors, source))
             for kind, name, data in files:
                 key = document_key(org["slug"], source, name)
                 writes.append((key, data))

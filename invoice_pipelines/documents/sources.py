@@ -68,6 +68,11 @@ class DocumentSource:
     customer_phone: str | None = None
     leitweg_id: str | None = None  # the customer's own buyer reference (XRechnung needs one)
     seller: dict[str, Any] = field(default_factory=dict)
+    # both participant ids when the organization and the customer are on Peppol: the invoice
+    # gets a Peppol BIS document too (BT-34, BT-49 of it only; its other documents keep their
+    # e-mail addresses)
+    seller_peppol_id: str | None = None
+    buyer_peppol_id: str | None = None
 
 
 def _address(street, postal_code, city, country) -> Address:
@@ -117,6 +122,7 @@ def load_sources(
         return sentences[language]
 
     discount_terms = terms_from_settings(organization.get("settings"))
+    seller_peppol_id = organization.get("peppol_participant") or None
     sources = {}
     for r in rows:
         language = r.customer_language if r.customer_language in EXEMPTION_REASONS else "de"
@@ -138,6 +144,8 @@ def load_sources(
             customer_phone=r.customer_phone,
             leitweg_id=r.customer_buyer_reference,
             seller={k: v for k, v in seller.items() if isinstance(v, str | int | Decimal)},
+            seller_peppol_id=seller_peppol_id if r.customer_peppol_participant else None,
+            buyer_peppol_id=r.customer_peppol_participant if seller_peppol_id else None,
         )
     return sources
 
@@ -194,6 +202,7 @@ DOCUMENT_FIELDS = (
     "customer_language",
     "customer_einvoice_format",
     "customer_buyer_reference",
+    "customer_peppol_participant",
     "customer_number",
     "customer_skonto",
     "skonto_steps",

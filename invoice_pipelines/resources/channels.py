@@ -11,9 +11,11 @@ what the area wrote (`Written`) with the id recorded before it leaves, and hands
 (`SendError` when refused, sorted by the resource: temporary, for good, or unknown); it never
 decides about retries or records anything: the areas' outboxes do.
 
-`TRANSPORTS` covers every channel of `core.channels.DELIVERY_CHANNELS` once (checked when this
-module loads). Channels on one resource share a session where an area sends several at once
-(dunning: SMS and WhatsApp notices over one connection to the provider).
+`TRANSPORTS` covers every channel of `core.channels.INVOICE_CHANNELS` once (checked when this
+module loads). Peppol (`PeppolChannel`) carries a document, not a text: delivery composes its
+message from the stored Peppol BIS document and asks the SMP first (`reach`). Channels on one
+resource share a session where an area sends several at once (dunning: SMS and WhatsApp notices
+over one connection to the provider).
 """
 
 from __future__ import annotations
@@ -24,11 +26,17 @@ from contextlib import AbstractContextManager, closing
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
 
-from invoice_pipelines.core.channels import DELIVERY_CHANNELS, EMAIL
+from invoice_pipelines.core.channels import DELIVERY_CHANNELS, EMAIL, INVOICE_CHANNELS, PEPPOL
 from invoice_pipelines.resources.mail_message import (
+    MessageError,
     e164_phone,
     email_address,
     message_from_template,
+)
+from invoice_pipelines.resources.peppol_transport import (
+    CREDIT_NOTE_DOC_TYPE,
+    INVOICE_DOC_TYPE,
+    Reach,
 )
 
 
@@ -153,15 +161,104 @@ class TextTransport:
         return text_messages_from_env()
 
 
+@dataclass(frozen=True)
+class PeppolMessage:
+    """One Peppol BIS document ready to hand to the access point: from the organization's
+    participant id to the customer's, the sender's country (C1), and its document type."""
+
+    sender: str
+    receiver: str
+    document: bytes
+    country: str
+    doc_type_id: str
+
+
+def peppol_doc_type(type_code: str | None) -> str:
+    """The Peppol BIS Billing 3.0 document type of an invoice (380) or a credit note (381)."""
+    return CREDIT_NOTE_DOC_TYPE if (type_code or "380") == "381" else INVOICE_DOC_TYPE
+
+
+class PeppolChannel:
+    """Invoices over Peppol through the `peppol_access_point` (resources/peppol.py): the Peppol
+    BIS document to the customer's participant id. `reach` asks the receiver's SMP registration
+    whether it takes the document type (PeppolLookupError when the access point cannot be
+    asked); `send` gives the access point's AS4 message id, or raises SendError sorted by
+    `Sending.as_send_error` with that id, where the report named one, as `transport_message_id`.
+    Recorded before it leaves like the others: the message id we choose is `peppol-<uuid>`."""
+
+    channels = (PEPPOL,)
+    resource = "peppol_access_point"
+    described = "Peppol access point"
+    form = "peppol"  # no template: the message is the document itself
+    address = "peppol"
+    carries_files = True
+
+    def __init__(self, access_point, name: str = PEPPOL) -> None:
+        self.access_point, self.name = access_point, name
+
+    def session(self):
+        return closing(self.access_point.session())
+
+    def recipient(self, raw: str | None) -> str:
+        if not raw or not raw.strip():
+            raise MessageError("the customer has no Peppol participant id")
+        return raw.strip()
+
+    def message(self, recipient: str, written: Written) -> tuple[Any, str]:
+        raise MessageError("Peppol carries the invoice's Peppol BIS document, not a written text")
+
+    def document_message(
+        self, *, sender: str, receiver: str, document: bytes, country: str, type_code: str | None
+    ) -> tuple[PeppolMessage, str]:
+        message = PeppolMessage(
+            sender=sender,
+            receiver=self.recipient(receiver),
+            document=document,
+            country=(country or "").upper(),
+            doc_type_id=peppol_doc_type(type_code),
+        )
+        return message, f"peppol-{uuid.uuid4().hex}"
+
+    def reach(self, session, receiver: str, type_code: str | None) -> Reach:
+        return self.access_point.lookup(session, receiver, peppol_doc_type(type_code))
+
+    def send(self, session, message: PeppolMessage) -> str | None:
+        sending = self.access_point.send(
+            session,
+            sender_id=message.sender,
+            receiver_id=message.receiver,
+            document=message.document,
+            country=message.country,
+            doc_type_id=message.doc_type_id,
+        )
+        error = sending.as_send_error()
+        if error is not None:
+            error.transport_message_id = sending.message_id  # type: ignore[attr-defined]
+            raise error
+        return sending.message_id
+
+    @staticmethod
+    def resource_from_env():
+        from invoice_pipelines.resources.peppol import access_point_from_env
+
+        return access_point_from_env()
+
+    @staticmethod
+    def client_from_env():
+        from invoice_pipelines.resources.peppol_transport import peppol_transport_from_env
+
+        return peppol_transport_from_env()
+
+
 # every transport; a new channel's goes here (and its name in core/channels.py)
-TRANSPORTS: tuple[type, ...] = (MailTransport, TextTransport)
+TRANSPORTS: tuple[type, ...] = (MailTransport, TextTransport, PeppolChannel)
 _BY_CHANNEL: dict[str, type] = {name: t for t in TRANSPORTS for name in t.channels}
-if sorted(_BY_CHANNEL) != sorted(DELIVERY_CHANNELS) or len(_BY_CHANNEL) != sum(
+if sorted(_BY_CHANNEL) != sorted(INVOICE_CHANNELS) or len(_BY_CHANNEL) != sum(
     len(t.channels) for t in TRANSPORTS
 ):
     raise ImportError(
         f"the transports carry {sorted(_BY_CHANNEL)}, core/channels.py lists "
-        f"{sorted(DELIVERY_CHANNELS)}: each channel needs exactly one transport"
+        f"{sorted(INVOICE_CHANNELS)}: each channel needs exactly one transport"
     )
 
 
@@ -172,7 +269,7 @@ class ChannelUnavailable(LookupError):
 def transport_of(name: str) -> type:
     """The transport class of channel `name` (ValueError for a name that is no channel)."""
     if name not in _BY_CHANNEL:
-        raise ValueError(f"channel must be one of {', '.join(DELIVERY_CHANNELS)}, not {name!r}")
+        raise ValueError(f"channel must be one of {', '.join(INVOICE_CHANNELS)}, not {name!r}")
     return _BY_CHANNEL[name]
 
 

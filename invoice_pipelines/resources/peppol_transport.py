@@ -1,7 +1,9 @@
 """Sending over Peppol through an access point with a phase4-style HTTP API (`PeppolTransport`),
 and what each answer of that API means for the document (`send_outcome`, the one place that
-decides it). Plain Python without Dagster; a command can send through it directly. Not a
-delivery channel yet: the outbox does not call it (issue 58, a later step).
+decides it). Plain Python without Dagster; a command sends through it directly, a run through
+the `peppol_access_point` resource that wraps it (resources/peppol.py). Delivery's Peppol
+channel (resources/channels.py `PeppolChannel`, delivery/peppol.py) asks `lookup` before it
+sends and hands each document to `send` through the outbox.
 
 The API, as the public README and sources of phase4-peppol-standalone (phax) describe it, NOT
 verified against a running access point (docs/peppol.md, "The facts and their sources"):

@@ -18,6 +18,7 @@ from invoice_pipelines.resources.database import Database
 from invoice_pipelines.resources.file_stores import LocalFileStore
 from invoice_pipelines.resources.mail import SmtpMailer
 from invoice_pipelines.resources.messaging import TextMessageProvider
+from invoice_pipelines.resources.peppol import PeppolAccessPoint
 from invoice_pipelines.tenants.partitions import ORGANIZATIONS_PARTITIONS_NAME
 from invoice_pipelines.tenants.run_coordinator import organization_in_run_config
 from invoice_pipelines_devtools.standins.smtp import SmtpSink
@@ -45,6 +46,7 @@ def _resources(db, tmp_path, port: int = 1) -> dict:
         "document_renderer": InProcessRenderer(),
         "mailer": SmtpMailer(port=port),
         "text_messages": TextMessageProvider(base_url="http://127.0.0.1:1"),
+        "peppol_access_point": PeppolAccessPoint(base_url="http://127.0.0.1:1"),
     }
 
 
