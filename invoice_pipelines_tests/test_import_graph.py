@@ -2,13 +2,13 @@
 
 The rule (docs/architecture.md, "The import rule"): an area may import the shared layers below it
 (core, db, resources, einvoice, queue, outbox, tenants and the top-level settings, limits,
-metadata, cli_args, catalog, area); nothing imports an area except the list of areas (`areas.py`),
-which imports each one's assembly object (`<area>/area.py`: its commands, definitions, kinds and
-resources, each loaded by the area itself); the two assemblies, `definitions.py` and the console
-script, take the areas from that list alone, and nothing else reads it; nothing imports
-`definitions.py`; no area registers a kind of batch job (the list registers them all); a
-migration imports only what is frozen for it (FROZEN_FOR_MIGRATIONS); the development tooling
-(invoice_pipelines_devtools) is reached only from the console script.
+metadata, cli_args, catalog, scheduled_checks, area); nothing imports an area except the list of
+areas (`areas.py`), which imports each one's assembly object (`<area>/area.py`: its commands,
+definitions, kinds and resources, each loaded by the area itself); the two assemblies,
+`definitions.py` and the console script, take the areas from that list alone, and nothing else
+reads it; nothing imports `definitions.py`; no area registers a kind of batch job (the list
+registers them all); a migration imports only what is frozen for it (FROZEN_FOR_MIGRATIONS); the
+development tooling (invoice_pipelines_devtools) is reached only from the console script.
 
 Every link the walk can read counts as an import, at module level and inside functions alike (a
 function-level import is a dependency that waits for its first call): `import` statements, a
@@ -38,7 +38,7 @@ PACKAGE = "invoice_pipelines"
 ROOT = Path(invoice_pipelines.__file__).resolve().parent
 PROJECT = ROOT.parent
 
-# the areas: one subpackage each, its Dagster objects in defs.py, its commands in cli.py
+# the areas: one subpackage each, its Dagster definitions gathered in defs.py, commands in cli.py
 AREAS = frozenset(
     {
         "intake",
@@ -59,6 +59,8 @@ SHARED_RANK = {
     # what an area gives the assemblies (`Area`, `Command`, ...): plain dataclasses
     "area": 0,
     "catalog": 0,
+    # the job and schedule of checks evaluated apart from their assets' runs (Dagster only)
+    "scheduled_checks": 0,
     "settings": 1,
     "core": 2,
     "einvoice": 3,

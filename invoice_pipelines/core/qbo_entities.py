@@ -2,9 +2,10 @@
 
 Everything that names them reads this list: the `qbo_mappings` / `qbo_cursors` entity column
 (db/tables.py), the sync assets, their jobs and daily schedules and the webhook sensor
-(quickbooks/defs.py), `qbo-sync --what` (quickbooks/cli.py), which QBO change asks for which pull
-(quickbooks/webhooks.py) and which mappings wake the push sensor (quickbooks/watch.py). What one
-sync does is its function in quickbooks/sync/, named in quickbooks/syncs.py.
+(quickbooks/assets.py, jobs.py, schedules.py, sensors.py), `qbo-sync --what`
+(quickbooks/cli.py), which QBO change asks for which pull (quickbooks/webhooks.py) and which
+mappings wake the push sensor (quickbooks/watch.py). What one sync does is its function in
+quickbooks/sync/, named in quickbooks/syncs.py.
 docs/quickbooks.md says which files adding an entity touches.
 """
 

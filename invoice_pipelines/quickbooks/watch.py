@@ -1,7 +1,7 @@
 """What the QuickBooks schedules, sensors and checks read from the database: which organizations
 are connected, whose tokens need a person, whose invoices and bills wait to be pushed, which pulls
 a webhook asked for, which bills wait for a person and which differ from QBO's. Plain queries;
-`quickbooks/defs.py` turns them into runs and check results."""
+`quickbooks/schedules.py`, `sensors.py` and `checks.py` turn them into runs and check results."""
 
 from __future__ import annotations
 
@@ -81,7 +81,7 @@ def push_waiting(
     (history left out: a migration's invoices are never pushed on their own),
     its newest queue entry still waiting and how many wait, and its newest customer/item mapping
     (ids; a slug is missing where there is none). The number waiting changes with each chunk a
-    run pushes (quickbooks/defs.py), so the sensor asks for the next chunk's run."""
+    run pushes (quickbooks/assets.py), so the sensor asks for the next chunk's run."""
     q = qbo_push_queue.c
     # an invoice is queued with `create`, a credit note (a CreditMemo) with `credit`
     queued = select(q.sales_invoice_id).where(q.action.in_(("create", "credit")))

@@ -274,7 +274,7 @@ def record_pull(instance, slug: str, counts) -> None:
     qbo_bill_payments partition (runless), with its counts."""
     from dagster import AssetMaterialization, MetadataValue
 
-    from invoice_pipelines.quickbooks.defs import paid_cells, paid_metadata
+    from invoice_pipelines.quickbooks.assets import paid_cells, paid_metadata
 
     metadata = {name: MetadataValue.int(value) for name, value in counts.as_dict().items()}
     # what was paid, as the asset's own runs list it

@@ -12,7 +12,7 @@ from decimal import Decimal
 import pytest
 from dagster import DagsterInstance, build_sensor_context
 
-from invoice_pipelines.quickbooks.defs import qbo_webhook_sensor
+from invoice_pipelines.quickbooks.sensors import qbo_webhook_sensor
 from invoice_pipelines.quickbooks.sync.common import read_cursor
 from invoice_pipelines.quickbooks.webhooks import receiver
 from invoice_pipelines.resources.database import Database

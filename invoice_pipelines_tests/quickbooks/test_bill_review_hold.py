@@ -16,7 +16,7 @@ from invoice_pipelines.db.tables import sync_conflicts
 from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.exports.corrections import reopen_exported
 from invoice_pipelines.intake.review import review_document
-from invoice_pipelines.quickbooks.defs import qbo_bills_waiting_check
+from invoice_pipelines.quickbooks.checks import qbo_bills_waiting_check
 from invoice_pipelines.quickbooks.sync.bills import describe_documents
 from invoice_pipelines.quickbooks.sync.common import realm_lease
 from invoice_pipelines.resources.database import Database

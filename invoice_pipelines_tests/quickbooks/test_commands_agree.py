@@ -11,7 +11,8 @@ from pathlib import Path
 from dagster import DagsterInstance, build_asset_check_context, materialize
 
 from invoice_pipelines.cli import main
-from invoice_pipelines.quickbooks.defs import SYNC_ASSETS, qbo_bills_waiting_check
+from invoice_pipelines.quickbooks.assets import SYNC_ASSETS
+from invoice_pipelines.quickbooks.checks import qbo_bills_waiting_check
 from invoice_pipelines.resources.database import Database
 from invoice_pipelines.tenants.partitions import ORGANIZATIONS_PARTITIONS_NAME
 from invoice_pipelines_devtools.demo.invoices import LOGISTICS_SUPPLIER, SOFTWARE_SUPPLIER

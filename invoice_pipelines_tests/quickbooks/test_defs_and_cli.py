@@ -18,14 +18,11 @@ from sqlalchemy import select, update
 from invoice_pipelines.cli import main
 from invoice_pipelines.db.tables import organizations, qbo_connections
 from invoice_pipelines.db.tenancy import system_transaction, tenant_transaction
-from invoice_pipelines.quickbooks.defs import (
-    DAILY_SCHEDULES,
-    SYNC_ASSETS,
-    due_batches,
-    qbo_push_sensor,
-    qbo_tokens_check,
-)
+from invoice_pipelines.quickbooks.assets import SYNC_ASSETS
+from invoice_pipelines.quickbooks.checks import qbo_tokens_check
 from invoice_pipelines.quickbooks.resources import QuickBooks
+from invoice_pipelines.quickbooks.schedules import DAILY_SCHEDULES, due_batches
+from invoice_pipelines.quickbooks.sensors import qbo_push_sensor
 from invoice_pipelines.quickbooks.tokens import save_connection, token_cipher
 from invoice_pipelines.resources.database import Database
 from invoice_pipelines.tenants.partitions import (
@@ -260,7 +257,7 @@ def test_the_commands_connect_sync_and_list_conflicts(
 
 def test_a_held_conflict_is_resolved_from_the_launchpad_job(sqlite_database, simulator):
     from invoice_pipelines.db.tables import customers, sync_conflicts
-    from invoice_pipelines.quickbooks.defs import qbo_resolve_conflict_job
+    from invoice_pipelines.quickbooks.jobs import qbo_resolve_conflict_job
     from invoice_pipelines.quickbooks.sync.customers import sync_customers
 
     qbo = connect(sqlite_database, simulator)

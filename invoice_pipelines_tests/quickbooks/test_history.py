@@ -15,12 +15,9 @@ from sqlalchemy import update
 from invoice_pipelines.billing.credit_notes import issue_credit_note
 from invoice_pipelines.db.tables import incoming_invoices, sales_invoices
 from invoice_pipelines.db.tenancy import tenant_transaction
-from invoice_pipelines.quickbooks.defs import (
-    qbo_bill_push_sensor,
-    qbo_bills_waiting_check,
-    qbo_push_bills_job,
-    qbo_push_sensor,
-)
+from invoice_pipelines.quickbooks.checks import qbo_bills_waiting_check
+from invoice_pipelines.quickbooks.jobs import qbo_push_bills_job
+from invoice_pipelines.quickbooks.sensors import qbo_bill_push_sensor, qbo_push_sensor
 from invoice_pipelines.quickbooks.sync.customers import sync_customers
 from invoice_pipelines.quickbooks.sync.invoices import push_invoices
 from invoice_pipelines.quickbooks.sync.items import sync_items

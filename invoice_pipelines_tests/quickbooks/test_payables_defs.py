@@ -13,15 +13,12 @@ from dagster import DagsterInstance, build_asset_check_context, build_sensor_con
 
 from invoice_pipelines.cli import main
 from invoice_pipelines.documents.letter_writer import PdfaLetterWriter
-from invoice_pipelines.quickbooks.defs import (
-    SYNC_ASSETS,
-    qbo_bill_amounts_check,
-    qbo_bill_push_sensor,
-    qbo_bills_waiting_check,
-    qbo_push_bills_job,
-)
+from invoice_pipelines.quickbooks.assets import SYNC_ASSETS
+from invoice_pipelines.quickbooks.checks import qbo_bill_amounts_check, qbo_bills_waiting_check
+from invoice_pipelines.quickbooks.jobs import qbo_push_bills_job
 from invoice_pipelines.quickbooks.payables_settings import set_expense_account
 from invoice_pipelines.quickbooks.resources import QuickBooks
+from invoice_pipelines.quickbooks.sensors import qbo_bill_push_sensor
 from invoice_pipelines.resources.database import Database
 from invoice_pipelines.resources.upload_stores import LocalUploadStore
 from invoice_pipelines.tenants.partitions import ORGANIZATIONS_PARTITIONS_NAME

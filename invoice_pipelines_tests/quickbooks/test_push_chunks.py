@@ -12,8 +12,9 @@ from sqlalchemy import select, update
 
 from invoice_pipelines.db.tables import qbo_push_queue
 from invoice_pipelines.db.tenancy import tenant_transaction
-from invoice_pipelines.quickbooks.defs import SYNC_ASSETS, qbo_push_sensor
+from invoice_pipelines.quickbooks.assets import SYNC_ASSETS
 from invoice_pipelines.quickbooks.resources import QuickBooks
+from invoice_pipelines.quickbooks.sensors import qbo_push_sensor
 from invoice_pipelines.quickbooks.sync.customers import sync_customers
 from invoice_pipelines.quickbooks.sync.invoices import queue_counts
 from invoice_pipelines.quickbooks.sync.items import sync_items

@@ -7,7 +7,7 @@ import threading
 import httpx
 from dagster import DagsterInstance, build_sensor_context
 
-from invoice_pipelines.quickbooks.defs import qbo_webhook_sensor
+from invoice_pipelines.quickbooks.sensors import qbo_webhook_sensor
 from invoice_pipelines.quickbooks.sync.common import read_cursor
 from invoice_pipelines.quickbooks.sync.customers import sync_customers
 from invoice_pipelines.quickbooks.webhooks import parse_notices, receiver

@@ -1,0 +1,255 @@
+"""QuickBooks Online's entities as assets partitioned by organization (core/qbo_entities.py):
+one asset a synced entity, and the sync every one of them runs.
+
+    qbo_customers (both ways) ─┐
+    qbo_items (both ways) ─────┼─> qbo_invoices (pushed) ─> qbo_payments (pulled onto sales_invoices)
+    sales_invoices ────────────┘
+    incoming_invoices ─> qbo_vendors (both ways) ─> qbo_bills (pushed) ─> qbo_bill_payments (pulled)
+
+Materializing an organization's partition from the launchpad is the "sync now"; a run over a
+range of partitions (the schedules' batches, backfills) syncs each organization of the range in
+turn, and one organization's failure (a refused token, QBO unreachable) never stops the others:
+the run fails at the end naming it (tenants/refusals.PartitionRefusals). Organizations without a
+QuickBooks connection are skipped and counted.
+"""
+
+import warnings
+
+from dagster import (
+    AssetExecutionContext,
+    AssetMaterialization,
+    BackfillPolicy,
+    BetaWarning,
+    Config,
+    Failure,
+    MaterializeResult,
+    MetadataValue,
+    asset,
+)
+from pydantic import Field
+
+from invoice_pipelines.catalog import OWNERS
+from invoice_pipelines.core.qbo_entities import SYNCED, QboEntity
+from invoice_pipelines.db.tenancy import (
+    UnknownOrganization,
+    resolve_organization,
+)
+from invoice_pipelines.metadata import markdown_table
+from invoice_pipelines.quickbooks.errors import NotConnected, QboError
+from invoice_pipelines.quickbooks.resources import QuickBooks
+from invoice_pipelines.quickbooks.sync.bills import letter_pdf
+from invoice_pipelines.quickbooks.sync.common import RealmBusy, SyncCounts, realm_lease
+from invoice_pipelines.quickbooks.syncs import NEEDS_FILES, SYNCS
+from invoice_pipelines.resources.database import Database
+from invoice_pipelines.resources.letters import LetterWriter
+from invoice_pipelines.resources.upload_stores import UploadStore
+from invoice_pipelines.settings import ConfigError
+from invoice_pipelines.tenants.partitions import organizations_partitions
+from invoice_pipelines.tenants.refusals import PartitionRefusals, fail_keeping_the_done
+
+GROUP = "quickbooks"
+# every run that talks to QBO is in one pool, so a deployment bounds how many run at once
+# (deploy/dagster.yaml; docs/deployment.md: `dagster instance concurrency set quickbooks N`)
+POOL = "quickbooks"
+KINDS = {"python", "quickbooks"}
+ORGANIZATIONS_PER_RUN = 10
+# pushes that may take hours (100,000 invoices at QBO's 500 requests a minute): a run pushes a
+# bounded chunk (the resource's push_per_run / push_minutes) and ends; the push sensor asks for
+# the next, so a schedule's or a person's run of the same company goes in between (issue 56)
+BOUNDED_PUSHES = frozenset({"invoices"})
+
+
+class QboSyncConfig(Config):
+    organizations: list[str] = Field(
+        default_factory=list,
+        description="Organization slugs of the run's partitions to sync; empty: every one (the "
+        "schedules name the organizations due now within their batch's range).",
+    )
+
+
+def _sync(
+    context: AssetExecutionContext,
+    config: QboSyncConfig,
+    database: Database,
+    quickbooks: QuickBooks,
+    entity: QboEntity,
+    options: dict | None = None,
+) -> MaterializeResult:
+    engine = database.get_engine()
+    work = SYNCS[entity.sync]
+    wanted = set(config.organizations)
+    totals = SyncCounts()
+    rows: list[tuple] = []
+    paid: list[tuple] = []
+    skipped = []
+    refusals = PartitionRefusals(context.partition_keys, context.log.error)
+    for slug in context.partition_keys:
+        if wanted and slug not in wanted:
+            continue
+        try:
+            org = resolve_organization(engine, slug)
+            client = quickbooks.client(engine, org["id"])
+        except (UnknownOrganization, NotConnected):
+            skipped.append(slug)
+            continue
+        except ConfigError as exc:
+            raise Failure(str(exc), allow_retries=False) from exc
+        try:
+            with realm_lease(engine, org["id"], context.run.run_id):
+                if entity.initial_import:
+                    # the first sync of an organization is its initial import: say how far it is
+
+                    def progress(done: int, slug: str = slug) -> None:
+                        context.log.info(f"{slug}: initial import, {done} records read")
+
+                    counts = work(engine, org["id"], client, progress=progress)
+                else:
+                    counts = work(engine, org["id"], client, **(options or {}))
+        except (QboError, RealmBusy) as exc:
+            # one organization's refused token or QBO outage never stops the others of the run
+            refusals.refuse(slug, str(exc))
+            continue
+        finally:
+            client.close()
+        for message in counts.errors[:50]:
+            context.log.warning(f"{slug}: {message}")
+        paid.extend((slug, *paid_cells(row)) for row in counts.paid)
+        _report_beside(context, slug, counts)
+        for name in ("pushed", "pulled", "linked", "conflicts", "held", "failed", "unchanged"):
+            setattr(totals, name, getattr(totals, name) + getattr(counts, name))
+        rows.append(
+            (
+                slug,
+                counts.pushed,
+                counts.pulled,
+                counts.linked,
+                counts.conflicts,
+                counts.held,
+                counts.failed,
+            )
+        )
+    metadata = {name: MetadataValue.int(value) for name, value in totals.as_dict().items()}
+    metadata["organizations"] = MetadataValue.int(len(rows))
+    metadata["not_connected"] = MetadataValue.int(len(skipped))
+    metadata["refused"] = MetadataValue.int(len(refusals.refusals))
+    metadata["by_organization"] = MetadataValue.md(
+        markdown_table(
+            ("organization", "pushed", "pulled", "linked", "conflicts", "held", "failed"),
+            rows,
+            align="lrrrrrr",
+        )
+    )
+    if entity.sync == "bill_payments":
+        metadata.update(paid_metadata(paid))
+    if refusals:
+        # every partition done (synced, not connected, not due) has the run's figures, as ever
+        fail_keeping_the_done(context, refusals, {key: metadata for key in refusals.done})
+    return MaterializeResult(metadata=metadata)
+
+
+# the invoices whose payments changed that one materialization's metadata lists; the count says
+# how many there were, `incoming list` shows each
+PAID_ROWS_SHOWN = 50
+
+
+def paid_cells(row: dict) -> tuple:
+    """invoice, supplier, status, paid, day, Skonto, open (amounts with the currency)."""
+
+    def money(value) -> str:
+        return f"{value} {row['currency']}".strip() if value is not None else ""
+
+    return (
+        row["invoice"],
+        row["supplier"],
+        {"partially_paid": "partly paid"}.get(row["status"], row["status"]),
+        money(row["paid"]),
+        row["paid_on"].isoformat() if row["paid_on"] else "",
+        money(row["skonto"]),
+        money(row["open"]),
+    )
+
+
+def paid_metadata(paid: list[tuple]) -> dict:
+    """What a bill payment pull found paid: a count and a table of at most PAID_ROWS_SHOWN."""
+    return {
+        "invoices_paid_changed": MetadataValue.int(len(paid)),
+        "paid": MetadataValue.md(
+            markdown_table(
+                ("organization", "invoice", "supplier", "status", "paid", "day", "Skonto", "open"),
+                paid,
+                align="llllrlrr",
+                limit=PAID_ROWS_SHOWN,
+            )
+            if paid
+            else "No payment changed since the last pull."
+        ),
+    }
+
+
+def _report_beside(context: AssetExecutionContext, slug: str, counts: SyncCounts) -> None:
+    """What a sync changed of another entity on its way (the vendors the bill push creates or
+    links) materializes that entity's asset too, for the organization's partition, with its own
+    counts: the UI shows qbo_vendors as the push left it, not "never materialized"."""
+    assets = {entity.sync: entity.asset for entity in SYNCED}
+    for sync, other in counts.beside.items():
+        if not (other.pushed or other.pulled or other.linked):
+            continue
+        metadata = {name: MetadataValue.int(value) for name, value in other.as_dict().items()}
+        metadata["recorded_by"] = MetadataValue.text(f"the {context.asset_key.path[-1]} run")
+        context.log_event(
+            AssetMaterialization(asset_key=assets[sync], partition=slug, metadata=metadata)
+        )
+
+
+# what the sync assets share: one organization a partition, a range of them a run
+SYNC_ASSET = dict(
+    partitions_def=organizations_partitions,
+    backfill_policy=BackfillPolicy.multi_run(max_partitions_per_run=ORGANIZATIONS_PER_RUN),
+    group_name=GROUP,
+    kinds=KINDS,
+    owners=OWNERS,
+    pool=POOL,
+)
+
+
+def _sync_asset(entity: QboEntity):
+    """One synced entity's asset (core/qbo_entities.py): its key qbo_<sync>, its description."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", BetaWarning)
+        if entity.sync in NEEDS_FILES:
+            return _sync_asset_with_files(entity)
+
+        @asset(name=entity.asset, deps=entity.deps, description=entity.description, **SYNC_ASSET)
+        def _synced(
+            context: AssetExecutionContext,
+            config: QboSyncConfig,
+            database: Database,
+            quickbooks: QuickBooks,
+        ):
+            bounds = quickbooks.push_bounds() if entity.sync in BOUNDED_PUSHES else None
+            return _sync(context, config, database, quickbooks, entity, bounds)
+
+    return _synced
+
+
+def _sync_asset_with_files(entity: QboEntity):
+    """The asset of a sync that attaches documents (the bills): the upload store's originals and
+    the letter writer's readable PDFs besides."""
+
+    @asset(name=entity.asset, deps=entity.deps, description=entity.description, **SYNC_ASSET)
+    def _synced(
+        context: AssetExecutionContext,
+        config: QboSyncConfig,
+        database: Database,
+        quickbooks: QuickBooks,
+        upload_store: UploadStore,
+        letter_writer: LetterWriter,
+    ):
+        options = {"read_upload": upload_store.read, "write_letter": letter_pdf(letter_writer)}
+        return _sync(context, config, database, quickbooks, entity, options)
+
+    return _synced
+
+
+# the sync assets by their entity's sync name: customers, items, invoices, payments
+SYNC_ASSETS = {entity.sync: _sync_asset(entity) for entity in SYNCED}

@@ -1,0 +1,133 @@
+"""QuickBooks' asset checks (tokens near expiry, bills waiting for a person, bills QuickBooks has
+at another amount) and `qbo_checks_job` / `qbo_checks_schedule`, which evaluate them daily for
+every organization."""
+
+from datetime import UTC, datetime
+
+from dagster import (
+    AssetCheckExecutionContext,
+    AssetCheckResult,
+    AssetCheckSeverity,
+    MetadataValue,
+    asset_check,
+)
+
+from invoice_pipelines.metadata import markdown_table
+from invoice_pipelines.quickbooks.assets import SYNC_ASSETS
+from invoice_pipelines.quickbooks.watch import (
+    bill_amount_differences,
+    token_problems,
+    waiting_bills,
+)
+from invoice_pipelines.resources.database import Database
+from invoice_pipelines.scheduled_checks import scheduled_checks
+
+TOKEN_CHECK = "tokens_not_expiring"
+BILLS_WAITING_CHECK = "bills_waiting"
+BILL_AMOUNTS_CHECK = "bill_amounts_agree"
+
+
+@asset_check(
+    asset=SYNC_ASSETS["customers"],
+    name=TOKEN_CHECK,
+    description="Warns weeks ahead when an organization's QuickBooks refresh token nears its "
+    "100-day idle expiry (30 days ahead) or Intuit's hard maximum (60 days ahead), or a refresh "
+    "was refused: a person must reconnect the company before syncing stops.",
+)
+def qbo_tokens_check(context: AssetCheckExecutionContext, database: Database):
+    connections, problems = token_problems(database.get_engine(), datetime.now(UTC))
+    return AssetCheckResult(
+        passed=not problems,
+        severity=AssetCheckSeverity.WARN,
+        description=(
+            f"All {connections} QuickBooks connection(s) have tokens for weeks to come."
+            if not problems
+            else f"{len(problems)} connection(s) need a person to reconnect QuickBooks soon."
+        ),
+        metadata={
+            "connections": connections,
+            "problems": len(problems),
+            **(
+                {"reconnect": MetadataValue.md(markdown_table(("organization", "why"), problems))}
+                if problems
+                else {}
+            ),
+        },
+    )
+
+
+def _listing(
+    count: int,
+    rows: list[tuple],
+    *,
+    fine: str,
+    found: str,
+    key: str,
+    table: str,
+    columns: tuple[str, ...],
+    warn: bool = False,
+) -> AssetCheckResult:
+    """A check that lists what it found: passed when nothing, else the rows as a table."""
+    metadata: dict = {key: count}
+    if rows:
+        metadata[table] = MetadataValue.md(markdown_table(columns, rows))
+    return AssetCheckResult(
+        passed=count == 0,
+        severity=AssetCheckSeverity.WARN if warn else AssetCheckSeverity.ERROR,
+        description=fine if not count else found.format(count=count),
+        metadata=metadata,
+    )
+
+
+@asset_check(
+    asset=SYNC_ASSETS["bills"],
+    name=BILLS_WAITING_CHECK,
+    description="Warns when supplier invoices wait to become QuickBooks bills for something a "
+    "person sets up: a vendor to create (or the organization's permission to create vendors), "
+    "an expense account, a tax code or an exchange rate; or for a person's decision: an invoice "
+    "with more lines than a bill takes, a paid bill whose document is back in review or failed "
+    "(not deleted); lists each with its finding.",
+)
+def qbo_bills_waiting_check(context: AssetCheckExecutionContext, database: Database):
+    count, waiting = waiting_bills(database.get_engine())  # the query `qbo-payables` lists
+    return _listing(
+        count,
+        [row.cells() for row in waiting],
+        fine="No supplier invoice waits to become a QuickBooks bill.",
+        found="{count} supplier invoice(s) wait for a vendor, an account, a setting or a "
+        "person's decision.",
+        key="waiting",
+        table="documents",
+        columns=("organization", "document", "number", "supplier", "waits for", "why"),
+        warn=True,
+    )
+
+
+@asset_check(
+    asset=SYNC_ASSETS["bills"],
+    name=BILL_AMOUNTS_CHECK,
+    description="Fails when a bill's total in QuickBooks (as the last push or bill-payment pull "
+    "read it) is not its supplier invoice's gross total: someone changed the bill in QuickBooks.",
+)
+def qbo_bill_amounts_check(context: AssetCheckExecutionContext, database: Database):
+    count, rows = bill_amount_differences(database.get_engine())
+    return _listing(
+        count,
+        rows,
+        fine="Every bill in QuickBooks has its supplier invoice's total.",
+        found="{count} bill(s) in QuickBooks differ from their supplier invoice's total.",
+        key="differing",
+        table="bills",
+        columns=("organization", "document", "number", "our total", "QBO's total"),
+    )
+
+
+qbo_checks_job, qbo_checks_schedule = scheduled_checks(
+    "qbo_checks",
+    [qbo_tokens_check, qbo_bills_waiting_check, qbo_bill_amounts_check],
+    cron="15 6 * * *",
+    job_description="Checks every organization's QuickBooks tokens for coming expiry, the "
+    "supplier invoices waiting to become bills and the bills QuickBooks has at another amount.",
+    schedule_description="Daily at 06:15 UTC: QuickBooks tokens that expire soon, supplier "
+    "invoices that wait to become bills, bills whose amount differs from QuickBooks'.",
+)

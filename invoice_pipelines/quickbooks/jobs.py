@@ -1,0 +1,141 @@
+"""QuickBooks' jobs: one asset job an entity's sync (`qbo_<entity>_job`), the launchpad's
+resolution of a conflict held for a person and its push of chosen supplier invoices as bills."""
+
+from dagster import (
+    AssetSelection,
+    Config,
+    OpExecutionContext,
+    define_asset_job,
+    job,
+    op,
+)
+from pydantic import Field
+
+from invoice_pipelines.core.qbo_entities import SYNCED
+from invoice_pipelines.quickbooks.assets import POOL, SYNC_ASSETS
+from invoice_pipelines.quickbooks.errors import NotConnected
+from invoice_pipelines.quickbooks.resources import QuickBooks
+from invoice_pipelines.quickbooks.sync.bills import describe_documents, letter_pdf, push_bills
+from invoice_pipelines.quickbooks.sync.common import RealmBusy, realm_lease
+from invoice_pipelines.quickbooks.sync.customers import resolve_conflict
+from invoice_pipelines.resources.database import Database
+from invoice_pipelines.resources.letters import LetterWriter
+from invoice_pipelines.resources.upload_stores import UploadStore
+from invoice_pipelines.tenants.partitions import who_asked
+from invoice_pipelines.tenants.refusals import organization_or_refuse, refused
+
+
+def _job(name: str, target, description: str):
+    return define_asset_job(name, selection=AssetSelection.assets(target), description=description)
+
+
+SYNC_JOBS = {
+    entity.sync: _job(entity.job, SYNC_ASSETS[entity.sync], entity.job_description)
+    for entity in SYNCED
+}
+
+
+class ResolveConflictConfig(Config):
+    organization: str = Field(description="Organization slug or id.")
+    conflict_id: int = Field(description="The open sync_conflicts row (qbo-conflicts lists them).")
+    keep: str = Field(
+        description="local: our version goes to QuickBooks; qbo: QuickBooks' version is taken."
+    )
+    resolved_by: str = Field(default="", description="Who decided (default: the launching user).")
+
+
+@op(description="Resolves one conflict held for manual review and releases the record.")
+def resolve_qbo_conflict(
+    context: OpExecutionContext,
+    config: ResolveConflictConfig,
+    database: Database,
+    quickbooks: QuickBooks,
+):
+    if config.keep not in ("local", "qbo"):
+        raise refused(f"keep must be 'local' or 'qbo', not {config.keep!r}.")
+    engine = database.get_engine()
+    org = organization_or_refuse(engine, config.organization)
+    who = who_asked(config.resolved_by, context.run.tags)
+    try:
+        with quickbooks.client(engine, org["id"]) as client:
+            result = resolve_conflict(
+                engine,
+                org["id"],
+                config.conflict_id,
+                keep=config.keep,
+                resolved_by=who,
+                client=client,
+            )
+    except (LookupError, ValueError, NotConnected) as exc:
+        raise refused(str(exc)) from None
+    context.log.info(f"conflict {config.conflict_id} resolved by {who}: kept {config.keep}")
+    return result
+
+
+@job(
+    description="Resolves a QuickBooks sync conflict held for manual review (launchpad: "
+    "organization, conflict id, keep local or qbo); the record syncs again afterwards."
+)
+def qbo_resolve_conflict_job():
+    resolve_qbo_conflict()
+
+
+class PushBillsConfig(Config):
+    organization: str = Field(description="Organization slug or id.")
+    document_ids: list[int] = Field(
+        description="Ids of incoming invoices to push to QuickBooks as bills now (VALIDATED "
+        "ones, or FAILED ones whose bill is to be deleted)."
+    )
+    retry_failed: bool = Field(
+        default=True,
+        description="Also send those whose last push failed (QuickBooks refused it, or it was a "
+        "conflict someone has resolved in QuickBooks).",
+    )
+
+
+@op(
+    description="Pushes the chosen supplier invoices of one organization to QuickBooks as bills "
+    "(or deletes their bills), with the same exactly-once machinery as qbo_bills_job, and says "
+    "for each document where it stands.",
+    pool=POOL,
+)
+def push_chosen_bills(
+    context: OpExecutionContext,
+    config: PushBillsConfig,
+    database: Database,
+    quickbooks: QuickBooks,
+    upload_store: UploadStore,
+    letter_writer: LetterWriter,
+):
+    if not config.document_ids:
+        raise refused("Name at least one incoming invoice id (document_ids).")
+    engine = database.get_engine()
+    org = organization_or_refuse(engine, config.organization)
+    try:
+        with (
+            realm_lease(engine, org["id"], context.run.run_id),
+            quickbooks.client(engine, org["id"]) as client,
+        ):
+            counts = push_bills(
+                engine,
+                org["id"],
+                client,
+                documents=list(config.document_ids),
+                retry_failed=config.retry_failed,
+                read_upload=upload_store.read,
+                write_letter=letter_pdf(letter_writer),
+            )
+    except (NotConnected, RealmBusy) as exc:
+        raise refused(str(exc)) from None
+    where = describe_documents(engine, org["id"], config.document_ids)
+    for document_id, text in where.items():
+        context.log.info(f"incoming invoice {document_id}: {text}")
+    return {**counts.as_dict(), "documents": {str(k): v for k, v in where.items()}}
+
+
+@job(
+    description="Push chosen supplier invoices to QuickBooks as bills now (launchpad: the "
+    "organization and the incoming invoice ids); each document's outcome is in the run's log."
+)
+def qbo_push_bills_job():
+    push_chosen_bills()

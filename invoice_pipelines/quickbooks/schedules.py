@@ -1,0 +1,81 @@
+"""QuickBooks' daily syncs (issue 13): one schedule an entity with a daily hour, at that hour of
+each organization's timezone, the due organizations batched into runs over partition ranges.
+The checks' daily schedule is in checks.py, beside the checks it runs."""
+
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+from dagster import (
+    DefaultScheduleStatus,
+    RunRequest,
+    ScheduleEvaluationContext,
+    SkipReason,
+    schedule,
+)
+
+from invoice_pipelines.core.qbo_entities import SYNCED, QboEntity
+from invoice_pipelines.quickbooks.assets import ORGANIZATIONS_PER_RUN
+from invoice_pipelines.quickbooks.jobs import SYNC_JOBS
+from invoice_pipelines.quickbooks.watch import connected_organizations
+from invoice_pipelines.resources.database import Database
+from invoice_pipelines.tenants.partitions import (
+    ORGANIZATIONS_PARTITIONS_NAME,
+    partition_range_tags,
+)
+from invoice_pipelines.tenants.run_coordinator import BULK_RUN_TAGS
+
+
+def due_batches(
+    slugs_in_order: list[str], due: set[str], per_run: int = ORGANIZATIONS_PER_RUN
+) -> list[list[str]]:
+    """The due organizations in partition order, `per_run` to a batch (a range per run)."""
+    ordered = [s for s in slugs_in_order if s in due]
+    return [ordered[i : i + per_run] for i in range(0, len(ordered), per_run)]
+
+
+def _local_hour(moment: datetime, timezone: str) -> int:
+    try:
+        return moment.astimezone(ZoneInfo(timezone)).hour
+    except (KeyError, ValueError):
+        return moment.astimezone(UTC).hour
+
+
+def _daily_schedule(entity: QboEntity):
+    asset_name, hour, job = entity.asset, entity.daily_hour, SYNC_JOBS[entity.sync]
+
+    @schedule(
+        name=f"{asset_name}_schedule",
+        cron_schedule="0 * * * *",
+        job=job,
+        default_status=DefaultScheduleStatus.RUNNING,
+        description=f"Hourly: runs {asset_name} for the organizations whose local time is "
+        f"{hour:02d}:00 (their timezone), {ORGANIZATIONS_PER_RUN} organizations per run.",
+    )
+    def _daily(context: ScheduleEvaluationContext, database: Database):
+        moment = context.scheduled_execution_time or datetime.now(UTC)
+        due = {
+            slug
+            for slug, tz in connected_organizations(database.get_engine())
+            if _local_hour(moment, tz) == hour
+        }
+        known = list(context.instance.get_dynamic_partitions(ORGANIZATIONS_PARTITIONS_NAME))
+        batches = due_batches(known, due)
+        if not batches:
+            return SkipReason(f"No connected organization has {hour:02d}:00 now.")
+        stamp = moment.astimezone(UTC).strftime("%Y-%m-%dT%H")
+        return [
+            RunRequest(
+                run_key=f"{asset_name}-{stamp}-batch-{number}",
+                run_config={"ops": {asset_name: {"config": {"organizations": batch}}}},
+                tags={**partition_range_tags(batch[0], batch[-1]), **BULK_RUN_TAGS},
+            )
+            for number, batch in enumerate(batches)
+        ]
+
+    return _daily
+
+
+# the daily syncs (issue 13), each at its local hour: payments 02:00, customers 03:00, items 04:00
+DAILY_SCHEDULES = {
+    entity.sync: _daily_schedule(entity) for entity in SYNCED if entity.daily_hour is not None
+}

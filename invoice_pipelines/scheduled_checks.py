@@ -1,0 +1,47 @@
+"""Asset checks evaluated on a timetable, apart from their assets' runs: the job that selects just
+those checks and the schedule that starts it, written once for every area that has such checks
+(a checks job with no asset in it: the checks read the database for every organization)."""
+
+from collections.abc import Sequence
+from typing import Any, NamedTuple
+
+from dagster import (
+    AssetCheckKey,
+    AssetChecksDefinition,
+    AssetSelection,
+    DefaultScheduleStatus,
+    ScheduleDefinition,
+    define_asset_job,
+    in_process_executor,
+)
+
+
+class ScheduledChecks(NamedTuple):
+    job: Any  # what `define_asset_job` gives: resolved against the assets when defs load
+    schedule: ScheduleDefinition
+
+
+def scheduled_checks(
+    name: str,
+    checks: Sequence[AssetChecksDefinition | AssetCheckKey],
+    *,
+    cron: str,
+    job_description: str,
+    schedule_description: str,
+) -> ScheduledChecks:
+    """`<name>_job`, which evaluates `checks` and nothing else, in the run's process, and
+    `<name>_schedule`, which starts it on `cron` (UTC) and is on from the start."""
+    job = define_asset_job(
+        f"{name}_job",
+        selection=AssetSelection.checks(*checks),
+        executor_def=in_process_executor,
+        description=job_description,
+    )
+    schedule = ScheduleDefinition(
+        name=f"{name}_schedule",
+        job=job,
+        cron_schedule=cron,
+        default_status=DefaultScheduleStatus.RUNNING,
+        description=schedule_description,
+    )
+    return ScheduledChecks(job, schedule)
