@@ -1,4 +1,4 @@
-"""Billing as the assemblies see it: its commands (billing/cli.py), its assets and jobs
+"""Billing as the assemblies see it: its commands (billing/cli.py), its assets, checks and jobs
 (billing/defs.py) and its kinds of batch job: invoicing (`sales_orders`, `customer_lines`: run by
 `batch_invoicing_job`, which the queue's `batch_jobs_sensor` launches) and credit notes (run by
 the queue itself)."""
@@ -23,7 +23,7 @@ def _definitions():
 def _launch_invoicing(job_id: int, slug: str, run_key: str):
     """The RunRequest of `batch_invoicing_job` for one queued invoicing job: Dagster's, loaded
     when the queue's sensor launches one (a command never does)."""
-    from invoice_pipelines.billing.defs import invoicing_run_request
+    from invoice_pipelines.billing.jobs import invoicing_run_request
 
     return invoicing_run_request(job_id, slug, run_key)
 

@@ -4,7 +4,7 @@ Both checks are ERROR: a gap in the numbers or totals that do not add up is brok
 auditor would find, never a matter of one bad input (bad orders end as failed batch items, and
 the invoices written are still whole). Every batch invoicing run evaluates them for its
 organization; `sales_invoices_checks_job` evaluates them for every organization on demand and
-on its schedule.
+on its schedule (both at the end of this module).
 
 - `gapless_invoice_numbers`: the organization's sequence numbers are 1, 2, ... with no gap and no
   duplicate, and the number sequence has handed out no number that no invoice carries.
@@ -46,6 +46,7 @@ from invoice_pipelines.db.tables import (
 )
 from invoice_pipelines.db.tenancy import system_transaction, tenant_transaction
 from invoice_pipelines.resources.database import Database
+from invoice_pipelines.scheduled_checks import scheduled_checks
 
 SALES_INVOICES = "sales_invoices"
 SHOWN = 20
@@ -376,3 +377,13 @@ def sales_invoices_audit(context: AssetCheckExecutionContext, database: Database
         },
         description=f"{sum(late.values())} reviewed orders dated before {before} not invoiced yet",
     )
+
+
+sales_invoices_checks_job, sales_invoices_checks_schedule = scheduled_checks(
+    "sales_invoices_checks",
+    [sales_invoices_audit],
+    cron="30 2 * * *",
+    job_description="Checks numbering and totals of every sales invoice of every organization.",
+    schedule_description="Daily at 02:30 UTC: gapless numbers and consistent totals across all "
+    "organizations, beside the per-run checks of batch_invoicing_job.",
+)

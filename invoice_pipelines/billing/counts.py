@@ -1,5 +1,5 @@
 """What the billing assets report about an organization: its sales orders by status, customers and
-items, and what one batch job invoiced. Plain queries; `billing/defs.py` makes metadata of them."""
+items, and what one batch job invoiced. Plain queries; billing/assets.py makes metadata of them."""
 
 from __future__ import annotations
 

@@ -47,7 +47,7 @@ SEND = "communications"
 
 
 def _run_request(job_id: int, slug: str, run_key: str):
-    # billing/defs.py builds the kinds again with its RunRequest (`with_run_request`)
+    # billing/area.py builds the kinds again with its RunRequest (`with_run_request`)
     raise RuntimeError("batch_invoicing_job is launched from billing's definitions")
 
 

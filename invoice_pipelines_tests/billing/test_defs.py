@@ -21,7 +21,6 @@ from dagster import (
 from sqlalchemy import func, select, update
 
 from invoice_pipelines.billing.area import AREA as BILLING
-from invoice_pipelines.billing.defs import BATCH_JOB_TAG
 from invoice_pipelines.billing.defs import defs as billing_defs
 from invoice_pipelines.billing.invoicing import (
     DEFAULT_CHUNK_SIZE,
@@ -41,6 +40,7 @@ from invoice_pipelines.db.tables import (
 )
 from invoice_pipelines.db.tenancy import system_transaction, tenant_transaction
 from invoice_pipelines.db.types import utcnow
+from invoice_pipelines.queue.dagster import BATCH_JOB_TAG
 from invoice_pipelines.queue.defs import (
     batch_job_control_job,
     build_defs,

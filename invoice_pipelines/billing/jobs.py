@@ -1,0 +1,139 @@
+"""Billing's jobs: `batch_invoicing_job` (sales_invoices, one batch job a run: what the queue's
+`batch_jobs_sensor` launches for an invoicing kind, billing/area.py) and `credit_note_job` (a
+credit note for one sales invoice from the launchpad; queued credit notes are run by the queue
+itself)."""
+
+from datetime import date
+
+from dagster import (
+    AssetSelection,
+    OpExecutionContext,
+    RunConfig,
+    RunRequest,
+    define_asset_job,
+    in_process_executor,
+    job,
+    op,
+)
+from pydantic import Field
+
+from invoice_pipelines.billing.assets import (
+    BatchInvoicingConfig,
+    QueuedJobRequest,
+    known_organization,
+    sales_invoices,
+)
+from invoice_pipelines.billing.checks import gapless_numbers_spec, totals_spec
+from invoice_pipelines.billing.credit_note_request import CreditNoteItemConfig
+from invoice_pipelines.billing.credit_notes import (
+    CreditNoteRefused,
+    amounts_from,
+    issue_credit_note,
+    lines_from,
+)
+from invoice_pipelines.queue.dagster import BATCH_JOB_TAG, sentence
+from invoice_pipelines.resources.database import Database
+from invoice_pipelines.tenants.partitions import (
+    REQUESTED_BY_HELP,
+    partition_run_tags,
+    who_asked,
+)
+from invoice_pipelines.tenants.refusals import refused
+from invoice_pipelines.tenants.run_coordinator import BULK_RUN_TAGS
+
+# One process: the run is one step (its chunks use threads and database connections), and a step
+# subprocess would only add start-up time. The organization is the partition key.
+batch_invoicing_job = define_asset_job(
+    "batch_invoicing_job",
+    # the asset and the checks it evaluates itself; the daily audit over every organization
+    # runs on its own schedule, not with every batch
+    selection=AssetSelection.assets(sales_invoices).without_checks()
+    | AssetSelection.checks(gapless_numbers_spec.key, totals_spec.key),
+    executor_def=in_process_executor,
+    description="Batch invoicing for one organization (the partition): launched per queued job "
+    "by batch_jobs_sensor, or by hand with a new request (sales_orders, all_reviewed, "
+    "customer_lines) or a queued_job. No config: every reviewed order.",
+)
+
+
+def invoicing_run_request(job_id: int, slug: str, run_key: str) -> RunRequest:
+    """The run of `batch_invoicing_job` for one queued invoicing job (the queue's
+    `batch_jobs_sensor` asks for it through the invoicing kinds, billing/area.py)."""
+    return RunRequest(
+        run_key=run_key,
+        partition_key=slug,
+        run_config=RunConfig(
+            ops={
+                "sales_invoices": BatchInvoicingConfig(
+                    request=QueuedJobRequest(batch_job_id=job_id)
+                )
+            }
+        ),
+        tags={**partition_run_tags(slug), **BULK_RUN_TAGS, BATCH_JOB_TAG: str(job_id)},
+    )
+
+
+def credit_request(config: CreditNoteItemConfig) -> dict:
+    """A credit note's launchpad config as `issue_credit_note` keywords (CreditNoteRefused when a
+    number or date cannot be read)."""
+    try:
+        issue_date = date.fromisoformat(config.issue_date) if config.issue_date else None
+    except ValueError as exc:
+        raise CreditNoteRefused(f"issue_date: {exc}", "invalid_date") from None
+    return {
+        "reason": config.reason,
+        "lines": lines_from(
+            None if config.lines is None else [line.model_dump() for line in config.lines]
+        ),
+        "amounts": amounts_from(
+            None if config.amounts is None else [a.model_dump() for a in config.amounts]
+        ),
+        "issue_date": issue_date,
+    }
+
+
+class CreditNoteConfig(CreditNoteItemConfig):
+    organization: str = Field(description="Organization slug (or id).")
+    requested_by: str | None = Field(
+        default=None,
+        description="Who asked, for the audit log. " + REQUESTED_BY_HELP,
+    )
+
+
+@op(
+    description="Issue a credit note (type 381) for one sales invoice: in full, given lines, or a "
+    "net amount per VAT rate."
+)
+def issue_credit_note_op(
+    context: OpExecutionContext, config: CreditNoteConfig, database: Database
+) -> dict:
+    engine = database.get_engine()
+    org = known_organization(engine, config.organization)
+    try:
+        note = issue_credit_note(
+            engine,
+            org,
+            config.invoice_number,
+            **credit_request(config),
+            created_by=who_asked(config.requested_by, context.run.tags),
+        )
+    except CreditNoteRefused as exc:
+        raise refused(sentence(str(exc))) from None
+    context.add_output_metadata(
+        {
+            "credit_note": note.number,
+            "corrects": note.corrects,
+            "gross_total": f"{note.gross_total} {note.currency}",
+            "invoice_amount_due": f"{note.invoice_amount_due} {note.currency}",
+        }
+    )
+    return note.to_json_dict()
+
+
+@job(
+    executor_def=in_process_executor,
+    description="A credit note for one sales invoice: full, given lines or a net amount per VAT "
+    "rate, with a reason.",
+)
+def credit_note_job():
+    issue_credit_note_op()
