@@ -12,7 +12,10 @@ from sqlalchemy import select
 from invoice_pipelines.db.tables import customers, dunning_runs
 from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.documents.letter_writer import PdfaLetterWriter
-from invoice_pipelines.overdue import defs as overdue_defs
+from invoice_pipelines.overdue.assets import dunning_notices
+from invoice_pipelines.overdue.checks import freshness, last_run_fresh
+from invoice_pipelines.overdue.jobs import dunning_block_job, dunning_job
+from invoice_pipelines.overdue.schedules import build_dunning_schedule
 from invoice_pipelines.overdue.scheduling import schedule_settings
 from invoice_pipelines.resources.database import Database
 from invoice_pipelines.resources.file_stores import LocalFileStore
@@ -36,9 +39,9 @@ def _defs(
     db, mailer: SmtpMailer | None = None, text_messages: TextMessageProvider | None = None
 ) -> Definitions:
     return Definitions(
-        assets=[overdue_defs.dunning_notices],
-        asset_checks=[overdue_defs.last_run_fresh],
-        jobs=[overdue_defs.dunning_job, overdue_defs.dunning_block_job],
+        assets=[dunning_notices],
+        asset_checks=[last_run_fresh],
+        jobs=[dunning_job, dunning_block_job],
         resources={
             "database": Database(url=db.url),
             # never connected unless an organization delivers its notices
@@ -52,7 +55,7 @@ def _defs(
 
 def test_a_tick_launches_one_run_per_batch_of_organizations():
     settings = schedule_settings({"INVOICE_PIPELINES_DUNNING_BATCH_SIZE": "2"})
-    schedule = overdue_defs.build_dunning_schedule(settings)
+    schedule = build_dunning_schedule(settings)
     with instance_for_test() as instance:
         instance.add_dynamic_partitions("organizations", ["a", "b", "c", "d", "e"])
         with build_schedule_context(instance=instance, scheduled_execution_time=TICK) as context:
@@ -79,7 +82,7 @@ def test_an_interval_schedule_skips_the_hours_between_its_runs():
             "INVOICE_PIPELINES_DUNNING_SCHEDULE_VALUE": "5",
         }
     )
-    schedule = overdue_defs.build_dunning_schedule(settings)
+    schedule = build_dunning_schedule(settings)
     with instance_for_test() as instance:
         instance.add_dynamic_partitions("organizations", ["a"])
         ran = []
@@ -153,16 +156,16 @@ def test_a_batched_run_notices_each_organization_and_records_one_that_fails(db):
 def test_freshness_fails_after_two_schedule_periods_without_a_successful_run():
     daily = schedule_settings({})
     now = datetime(2026, 11, 23, 12, tzinfo=UTC)
-    assert overdue_defs.freshness(now - timedelta(hours=47), now, daily).passed
-    assert not overdue_defs.freshness(now - timedelta(hours=49), now, daily).passed
-    assert not overdue_defs.freshness(None, now, daily).passed
+    assert freshness(now - timedelta(hours=47), now, daily).passed
+    assert not freshness(now - timedelta(hours=49), now, daily).passed
+    assert not freshness(None, now, daily).passed
     hourly = schedule_settings(
         {
             "INVOICE_PIPELINES_DUNNING_SCHEDULE_TYPE": "interval",
             "INVOICE_PIPELINES_DUNNING_SCHEDULE_VALUE": "1",
         }
     )
-    assert not overdue_defs.freshness(now - timedelta(hours=3), now, hourly).passed
+    assert not freshness(now - timedelta(hours=3), now, hourly).passed
 
 
 def test_the_freshness_check_reads_the_execution_log(db):
@@ -174,7 +177,7 @@ def test_the_freshness_check_reads_the_execution_log(db):
         defs.resolve_job_def("dunning_job").execute_in_process(
             instance=instance, partition_key=org["slug"]
         )
-        check = overdue_defs.last_run_fresh(database=Database(url=db.url))
+        check = last_run_fresh(database=Database(url=db.url))
     assert check.passed  # a run just ended
 
 

@@ -20,7 +20,8 @@ from dagster import Definitions, instance_for_test
 from invoice_pipelines.db.engine import make_engine
 from invoice_pipelines.db.migrate import upgrade
 from invoice_pipelines.documents.letter_writer import PdfaLetterWriter
-from invoice_pipelines.overdue import defs as overdue_defs
+from invoice_pipelines.overdue import assets as overdue_assets
+from invoice_pipelines.overdue.jobs import dunning_job
 from invoice_pipelines.resources.database import Database
 from invoice_pipelines.resources.file_stores import LocalFileStore
 from invoice_pipelines.resources.mail import SmtpMailer
@@ -66,8 +67,8 @@ def test_the_demos_overdue_customers_get_their_letters_by_mail(tmp_path):
     server = _mail_server(port, folder)
     try:
         defs = Definitions(
-            assets=[overdue_defs.dunning_notices],
-            jobs=[overdue_defs.dunning_job],
+            assets=[overdue_assets.dunning_notices],
+            jobs=[dunning_job],
             resources={
                 "database": Database(url=url),
                 "mailer": SmtpMailer(port=port, sender="mahnung@mueller-werkzeugbau.example"),

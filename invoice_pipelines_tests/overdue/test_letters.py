@@ -24,7 +24,8 @@ from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.db.types import utcnow
 from invoice_pipelines.documents.letter_writer import PdfaLetterWriter
 from invoice_pipelines.einvoice.layout import format_money, format_rate
-from invoice_pipelines.overdue import defs as overdue_defs
+from invoice_pipelines.overdue import assets as overdue_assets
+from invoice_pipelines.overdue.jobs import dunning_job
 from invoice_pipelines.overdue.letter import CHUNK, write_letters
 from invoice_pipelines.overdue.notice_sending import send_notices
 from invoice_pipelines.overdue.pipeline import run_overdue
@@ -426,8 +427,8 @@ def test_the_dunning_asset_writes_mails_and_shows_the_letters(db):
     with SmtpSink() as sink, instance_for_test() as instance:
         instance.add_dynamic_partitions("organizations", [org["slug"]])
         defs = Definitions(
-            assets=[overdue_defs.dunning_notices],
-            jobs=[overdue_defs.dunning_job],
+            assets=[overdue_assets.dunning_notices],
+            jobs=[dunning_job],
             resources={
                 "database": Database(url=db.url),
                 "mailer": SmtpMailer(port=sink.port, sender="mahnung@mueller.example"),

@@ -284,9 +284,9 @@ def test_the_code_location_loads_with_the_old_names_and_says_once_what_to_rename
         [
             sys.executable,
             "-c",
-            "from invoice_pipelines.overdue import defs, scheduling\n"
+            "from invoice_pipelines.overdue import defs, schedules, scheduling\n"
             "scheduling.schedule_settings()\n"
-            "print(defs.SCHEDULE.interval_hours, defs.SCHEDULE.batch_size)",
+            "print(schedules.SCHEDULE.interval_hours, schedules.SCHEDULE.batch_size)",
         ],
         capture_output=True,
         text=True,

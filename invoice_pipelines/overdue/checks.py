@@ -1,0 +1,61 @@
+"""Dunning's check, `last_run_fresh` (is the schedule still running?), and `dunning_checks_job` /
+`dunning_checks_schedule`, which evaluate it every hour."""
+
+from datetime import UTC, datetime
+
+from dagster import (
+    AssetCheckResult,
+    AssetCheckSeverity,
+    MetadataValue,
+    asset_check,
+)
+
+from invoice_pipelines.overdue.assets import ASSET
+from invoice_pipelines.overdue.pipeline import last_successful_run
+from invoice_pipelines.overdue.schedules import SCHEDULE
+from invoice_pipelines.overdue.scheduling import ScheduleSettings
+from invoice_pipelines.resources.database import Database
+from invoice_pipelines.scheduled_checks import scheduled_checks
+
+
+def freshness(last: datetime | None, now: datetime, settings: ScheduleSettings) -> AssetCheckResult:
+    limit = 2 * settings.period()
+    if last is None:
+        return AssetCheckResult(
+            passed=False,
+            severity=AssetCheckSeverity.WARN,
+            description="No successful overdue run is recorded yet.",
+        )
+    age = now - last
+    return AssetCheckResult(
+        passed=age <= limit,
+        severity=AssetCheckSeverity.WARN,
+        description=(
+            f"The last successful run ended {age} ago"
+            + (" (within two schedule periods)." if age <= limit else f", more than {limit}.")
+        ),
+        metadata={
+            "last_success": MetadataValue.text(last.isoformat()),
+            "age_hours": MetadataValue.float(round(age.total_seconds() / 3600, 2)),
+            "limit_hours": MetadataValue.float(limit.total_seconds() / 3600),
+        },
+    )
+
+
+@asset_check(
+    asset=ASSET,
+    name="last_run_fresh",
+    description="Warns when the last successful (or partly successful) overdue run of any "
+    "organization ended more than two schedule periods ago: the schedule is off or failing.",
+)
+def last_run_fresh(database: Database) -> AssetCheckResult:
+    return freshness(last_successful_run(database.get_engine()), datetime.now(UTC), SCHEDULE)
+
+
+dunning_checks_job, dunning_checks_schedule = scheduled_checks(
+    "dunning_checks",
+    [last_run_fresh],
+    cron="30 * * * *",
+    job_description="Runs the freshness check of dunning_notices.",
+    schedule_description="Every hour: is the overdue schedule still running?",
+)

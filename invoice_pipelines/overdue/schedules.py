@@ -1,0 +1,70 @@
+"""Dunning's schedule: INVOICE_PIPELINES_DUNNING_* settings (overdue/scheduling.py), by default
+daily at 00:00 UTC. It launches one run of `dunning_job` per INVOICE_PIPELINES_DUNNING_BATCH_SIZE
+organizations (a partition range, run key `<tick>-batch-<n>`), each passing the tick's instant so
+every organization notices as of its own local day."""
+
+from datetime import UTC, datetime
+
+from dagster import (
+    DefaultScheduleStatus,
+    RunRequest,
+    ScheduleDefinition,
+    ScheduleEvaluationContext,
+    SkipReason,
+    schedule,
+)
+
+from invoice_pipelines.overdue.assets import ASSET
+from invoice_pipelines.overdue.jobs import dunning_job
+from invoice_pipelines.overdue.scheduling import ScheduleSettings, schedule_settings
+from invoice_pipelines.tenants.partitions import (
+    ORGANIZATIONS_PARTITIONS_NAME,
+    partition_range_tags,
+)
+
+# read when the code location loads: a bad INVOICE_PIPELINES_DUNNING_* value (or old SCHEDULER_*
+# one) stops the load with its name
+SCHEDULE = schedule_settings()
+
+
+def build_dunning_schedule(settings: ScheduleSettings) -> ScheduleDefinition:
+    every = (
+        f"every {settings.interval_hours} hours"
+        if settings.interval_hours
+        else f"on cron '{settings.cron}' ({settings.timezone})"
+    )
+
+    @schedule(
+        name="dunning_schedule",
+        cron_schedule=settings.cron,
+        execution_timezone=settings.timezone,
+        job=dunning_job,
+        default_status=DefaultScheduleStatus.RUNNING,
+        description=f"Notices overdue invoices {every} (INVOICE_PIPELINES_DUNNING_* settings): "
+        f"one run per {settings.batch_size} organizations. Missed ticks need no catch-up: each "
+        "run notices every invoice at the highest level due.",
+    )
+    def dunning_schedule(context: ScheduleEvaluationContext):
+        moment = context.scheduled_execution_time or datetime.now(UTC)
+        if not settings.runs_at(moment):
+            return SkipReason(f"Not an {settings.interval_hours}-hour tick.")
+        slugs = list(context.instance.get_dynamic_partitions(ORGANIZATIONS_PARTITIONS_NAME))
+        if not slugs:
+            return SkipReason("No organizations yet.")
+        tick = moment.astimezone(UTC)
+        requests = []
+        for number, first in enumerate(range(0, len(slugs), settings.batch_size)):
+            batch = slugs[first : first + settings.batch_size]
+            requests.append(
+                RunRequest(
+                    run_key=f"{tick:%Y-%m-%dT%H:%M}-batch-{number}",
+                    run_config={"ops": {ASSET: {"config": {"as_of": tick.isoformat()}}}},
+                    tags=partition_range_tags(batch[0], batch[-1]),
+                )
+            )
+        return requests
+
+    return dunning_schedule
+
+
+dunning_schedule = build_dunning_schedule(SCHEDULE)
