@@ -1,5 +1,5 @@
 """The exports as the assemblies see them: `export` and `export-reopen` (exports/cli.py) and
-their assets (exports/defs.py)."""
+their assets, jobs and schedule (exports/defs.py)."""
 
 from __future__ import annotations
 

@@ -98,7 +98,7 @@ def run_export(
     `provisional`: the month is not over yet (the running month): marked so in its file names,
     its DATEV header and its notes, and never closed; its next export once the month is over is
     a new version. Schedules and backfills export a month once it is over (the month partitions,
-    exports/defs.py); the command refuses the running month without --provisional.
+    exports/partitions.py); the command refuses the running month without --provisional.
 
     `documents`: where the invoices' documents are (upload and document store); given, the
     version carries a DATEV document package and its bookings Beleglinks (exports/documents.py)."""

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from invoice_pipelines.cli import main
 from invoice_pipelines.core.export_months import month_state
-from invoice_pipelines.exports import defs as export_defs
+from invoice_pipelines.exports import partitions as export_months
 from invoice_pipelines.exports.pipeline import run_export
 from invoice_pipelines.resources.file_stores import LocalFileStore
 from invoice_pipelines_tests.exports.books import DATEV, incoming
@@ -27,10 +27,10 @@ def _months() -> tuple[str, str, str]:
 
 def test_the_partitions_end_with_the_last_complete_month_unless_provisional() -> None:
     last, running, _ = _months()
-    assert export_defs.month_partitions_for("closed").get_last_partition_key() == last
-    assert export_defs.month_partitions_for("provisional").get_last_partition_key() == running
+    assert export_months.month_partitions_for("closed").get_last_partition_key() == last
+    assert export_months.month_partitions_for("provisional").get_last_partition_key() == running
     # the default the code location loads
-    assert export_defs.month_partitions.get_last_partition_key() == last
+    assert export_months.month_partitions.get_last_partition_key() == last
 
 
 def test_where_a_month_stands() -> None:

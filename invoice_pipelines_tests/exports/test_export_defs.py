@@ -19,7 +19,9 @@ from sqlalchemy import select
 
 from invoice_pipelines.db.tables import exports, incoming_invoices
 from invoice_pipelines.db.tenancy import tenant_transaction
-from invoice_pipelines.exports import defs as export_defs
+from invoice_pipelines.exports import assets as export_assets
+from invoice_pipelines.exports import jobs as export_jobs
+from invoice_pipelines.exports import schedules as export_schedules
 from invoice_pipelines.resources.database import Database
 from invoice_pipelines.resources.file_stores import LocalFileStore
 from invoice_pipelines.resources.upload_stores import LocalUploadStore
@@ -33,8 +35,8 @@ OVER = date(2026, 10, 5)
 
 def _run(db, tmp_path, instance: DagsterInstance, slug: str, **run):
     defs = Definitions(
-        assets=[export_defs.incoming_invoice_exports, export_defs.sales_invoice_exports],
-        jobs=[export_defs.export_job],
+        assets=[export_assets.incoming_invoice_exports, export_assets.sales_invoice_exports],
+        jobs=[export_jobs.export_job],
         resources={
             "database": Database(url=db.url),
             "export_store": LocalFileStore(root=str(tmp_path)),
@@ -215,15 +217,15 @@ def test_the_monthly_schedule_exports_last_month_in_batches_of_organizations(db,
     for org in orgs:
         incoming(db.engine, org["id"], "S-1", day=date(2026, 12, 3))
     slugs = [org["slug"] for org in orgs]
-    monkey = export_defs.ORGANIZATIONS_PER_RUN
-    export_defs.ORGANIZATIONS_PER_RUN = 2
+    monkey = export_schedules.ORGANIZATIONS_PER_RUN
+    export_schedules.ORGANIZATIONS_PER_RUN = 2
     try:
         with instance_for_test() as instance:
             instance.add_dynamic_partitions("organizations", ["someone-else", *slugs])
             with build_schedule_context(
                 instance=instance, scheduled_execution_time=datetime(2027, 1, 1, 3, tzinfo=UTC)
             ) as context:
-                requests = export_defs.monthly_exports_schedule(context)
+                requests = export_schedules.monthly_exports_schedule(context)
             assert [r.run_key for r in requests] == ["2026-12-batch-0", "2026-12-batch-1"]
             assert [(r.tags[RANGE_START], r.tags[RANGE_END]) for r in requests] == [
                 ("2026-12|someone-else", f"2026-12|{slugs[0]}"),
@@ -232,7 +234,7 @@ def test_the_monthly_schedule_exports_last_month_in_batches_of_organizations(db,
             # the second run exports exactly its two organizations
             result = _run(db, tmp_path, instance, slugs[1], tags=requests[1].tags)
     finally:
-        export_defs.ORGANIZATIONS_PER_RUN = monkey
+        export_schedules.ORGANIZATIONS_PER_RUN = monkey
     assert result.success
     assert set(map(str, _materializations(result, "incoming_invoice_exports"))) == {
         f"2026-12|{slugs[1]}",
@@ -247,7 +249,7 @@ def test_with_thousands_of_organizations_runs_grow_instead_of_their_number():
         with build_schedule_context(
             instance=instance, scheduled_execution_time=datetime(2027, 1, 1, 3, tzinfo=UTC)
         ) as context:
-            requests = export_defs.monthly_exports_schedule(context)
+            requests = export_schedules.monthly_exports_schedule(context)
     # 26 organizations per run (2,501 / 100 rounded up): 97 runs, never more than 100
     assert len(requests) == 97
     ranges = [(r.tags[RANGE_START], r.tags[RANGE_END]) for r in requests]
@@ -285,8 +287,8 @@ def test_one_refused_organization_does_not_stop_the_others_of_a_run(db, tmp_path
         assert done.asset_materialization.metadata["invoices"].value == 1
         assert done.asset_materialization.metadata["outcome"].value == "version 1 written"
         check = instance.event_log_storage.get_latest_asset_check_execution_by_key(
-            [AssetCheckKey(asset, export_defs.SKIPPED_CHECK)]
-        )[AssetCheckKey(asset, export_defs.SKIPPED_CHECK)]
+            [AssetCheckKey(asset, export_assets.SKIPPED_CHECK)]
+        )[AssetCheckKey(asset, export_assets.SKIPPED_CHECK)]
         assert check.event.dagster_event.event_specific_data.partition == good_key
         assert check.event.dagster_event.event_specific_data.passed
     assert not result.success
@@ -318,7 +320,7 @@ def test_reopen_job_then_the_month_again_writes_a_corrected_version(db, tmp_path
     with instance_for_test() as instance:
         assert _run(db, tmp_path, instance, org["slug"], partition_key=key).success
         reopen = Definitions(
-            jobs=[export_defs.reopen_exported_invoices_job],
+            jobs=[export_jobs.reopen_exported_invoices_job],
             resources={"database": Database(url=db.url)},
         ).resolve_job_def("reopen_exported_invoices_job")
         config = {
@@ -363,14 +365,14 @@ def test_a_partition_whose_export_fails_fails_alone(db, tmp_path, monkeypatch):
     for org in (good, broken):
         incoming(db.engine, org["id"], "B-1", day=OVER)
     good_key, broken_key = f"2026-10|{good['slug']}", f"2026-10|{broken['slug']}"
-    real_export = export_defs.run_export
+    real_export = export_assets.run_export
 
     def export_or_break(engine, store, slug, *args, **kwargs):
         if slug == broken["slug"]:
             raise RuntimeError("the database went away\nsecond line")
         return real_export(engine, store, slug, *args, **kwargs)
 
-    monkeypatch.setattr(export_defs, "run_export", export_or_break)
+    monkeypatch.setattr(export_assets, "run_export", export_or_break)
     with instance_for_test() as instance:
         instance.add_dynamic_partitions("organizations", [broken["slug"], good["slug"]])
         result = _run(

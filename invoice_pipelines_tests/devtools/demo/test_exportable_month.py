@@ -22,7 +22,7 @@ from sqlalchemy import select
 from invoice_pipelines.db.tables import incoming_invoices, uploads
 from invoice_pipelines.db.tenancy import resolve_organization, tenant_transaction
 from invoice_pipelines.definitions import build_definitions
-from invoice_pipelines.exports.defs import MONTH_DIMENSION
+from invoice_pipelines.exports.partitions import MONTH_DIMENSION
 from invoice_pipelines.intake.pipeline import process_documents
 from invoice_pipelines.intake.uploads import ScanState, scan_uploads
 from invoice_pipelines.resources.upload_stores import LocalUploadStore

@@ -1,0 +1,411 @@
+"""The exports' assets: incoming_invoice_exports and sales_invoice_exports, per organization and
+month (partitions.py), each downstream of the organization's incoming_invoices / sales_invoices.
+
+Materializing a partition exports that month: a DATEV Buchungsstapel, a DATEV
+Debitoren/Kreditoren file, an invoices CSV and a lines CSV in the FileStore, an `exports` row and
+one `export_items` row per invoice; booked incoming invoices move VALIDATED -> EXPORTED.
+Materializing it again writes a new version only when something changed. Backfills (history
+migrations) run up to 40 partitions per run, each materialized when its export is done. Each
+asset's check, `every_invoice_booked`, is evaluated by the asset's run itself.
+"""
+
+import warnings
+
+from dagster import (
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetCheckSpec,
+    AssetDep,
+    AssetExecutionContext,
+    AssetMaterialization,
+    BackfillPolicy,
+    BetaWarning,
+    Config,
+    MaterializeResult,
+    MetadataValue,
+    MultiPartitionKey,
+    MultiToSingleDimensionPartitionMapping,
+    asset,
+)
+from pydantic import Field
+
+from invoice_pipelines.catalog import OWNERS
+from invoice_pipelines.core.export_months import month_state
+from invoice_pipelines.db.tenancy import (
+    UnknownOrganization,
+    resolve_organization,
+    tenant_transaction,
+)
+from invoice_pipelines.exports.documents import DocumentStores
+from invoice_pipelines.exports.export_settings import ExportSettingsError
+from invoice_pipelines.exports.partitions import MONTH_DIMENSION, export_partitions
+from invoice_pipelines.exports.pipeline import run_export
+from invoice_pipelines.exports.reads import in_review_in_month
+from invoice_pipelines.exports.result import ExportResult, skipped_by_reason, totals_text
+from invoice_pipelines.metadata import markdown_table
+from invoice_pipelines.resources.database import Database
+from invoice_pipelines.resources.file_stores import FileStore
+from invoice_pipelines.resources.upload_stores import UploadStore
+from invoice_pipelines.tenants.partitions import ORGANIZATIONS_PARTITIONS_NAME, who_asked
+from invoice_pipelines.tenants.refusals import PartitionRefusals, fail_keeping_the_done
+
+# A backfill's chunk (Dagster cuts the keys along the dimension with fewer of them): with no more
+# organizations than months, one organization's months, up to 40 a run; with more organizations
+# than months, up to 40 organizations of one month a run. The runs of one span of organizations
+# wait for each other (the coordinator's slot), so the spans are what runs side by side: at 120 a
+# run, a backfill of 100 organizations was one span and ran one run at a time (issue 55, `bench
+# backfill`); at 40 it is three, the backfill lane's cap.
+MAX_PARTITIONS_PER_RUN = 40
+
+
+class ExportConfig(Config):
+    close_month: bool | None = Field(
+        default=None,
+        description="Festschreibung: write the month as closed (locked in DATEV). Empty: the "
+        "organization's setting exports.close_months.",
+    )
+    requested_by: str = Field(default="", description="Who asked for it (audit log).")
+
+
+def _partition(key: str) -> tuple[str, str]:
+    """(organization slug, YYYY-MM) of a partition key such as "2026-11|acme"."""
+    if not isinstance(key, MultiPartitionKey):
+        key = export_partitions.get_partition_key_from_str(str(key))
+    dims = key.keys_by_dimension
+    return dims[ORGANIZATIONS_PARTITIONS_NAME], dims[MONTH_DIMENSION]
+
+
+def _preview(result: ExportResult) -> str:
+    if not result.preview:
+        return "(no bookings)"
+    return markdown_table(
+        (
+            "Umsatz",
+            "S/H",
+            "WKZ",
+            "Konto",
+            "Gegenkonto",
+            "BU",
+            "Belegdatum",
+            "Belegfeld 1",
+            "Buchungstext",
+        ),
+        (
+            (
+                b.amount,
+                b.side,
+                b.currency,
+                b.account,
+                b.contra_account,
+                b.tax_key,
+                b.document_date.isoformat(),
+                b.document_number,
+                b.text,
+            )
+            for b in result.preview
+        ),
+        align="rllrr",
+    )
+
+
+def _skipped_table(result: ExportResult, limit: int = 50) -> str:
+    return markdown_table(
+        ("invoice id", "number", "reason"), result.skipped, align="r", limit=limit
+    )
+
+
+def _outcome(result: ExportResult) -> str:
+    if result.disabled:
+        return "direction disabled in the organization's settings"
+    if result.empty:
+        return "no invoices in this month"
+    if result.unchanged:
+        return f"unchanged since version {result.version}"
+    if result.rewritten:
+        return f"version {result.version} written again: {result.rewritten}"
+    return f"version {result.version} written"
+
+
+def _metadata(results: list[ExportResult], in_review: int = 0) -> dict:
+    if len(results) == 1:
+        r = results[0]
+        metadata = {
+            "organization": r.organization,
+            "month": r.period,
+            "outcome": _outcome(r),
+            "version": r.version or 0,
+            "invoices": r.invoice_count,
+            "bookings": r.booking_count,
+            "skipped": r.skipped_count,
+            "closed": r.closed,
+            "provisional": r.provisional,
+            "totals": MetadataValue.json(totals_text(r.totals)),
+            "preview": MetadataValue.md(_preview(r)),
+        }
+        if "datev_documents" in r.files or r.notes.get("documents_left_out"):
+            metadata["documents_packaged"] = r.documents_packed
+            metadata["documents_left_out"] = len(r.notes.get("documents_left_out", []))
+        for kind, location in sorted(r.files.items()):
+            metadata[f"{kind}_file"] = MetadataValue.path(location)
+        if r.skipped:
+            metadata["skipped_invoices"] = MetadataValue.md(_skipped_table(r))
+            metadata["skipped_by_reason"] = MetadataValue.json(skipped_by_reason(r))
+        if r.notes:
+            metadata["changes"] = MetadataValue.json(r.notes)
+        if in_review:
+            # not booked and not skipped: held until a person reviews them (intake)
+            metadata["in_review"] = in_review
+        return metadata
+    table = markdown_table(
+        ("organization", "month", "outcome", "invoices", "skipped", "DATEV file"),
+        (
+            (
+                r.organization,
+                r.period,
+                _outcome(r),
+                r.invoice_count,
+                r.skipped_count,
+                r.files.get("datev", ""),
+            )
+            for r in results
+        ),
+        align="lllrr",
+    )
+    return {
+        "partitions": len(results),
+        "invoices": sum(r.invoice_count for r in results),
+        "bookings": sum(r.booking_count for r in results),
+        "skipped": sum(r.skipped_count for r in results),
+        **({"in_review": in_review} if in_review else {}),
+        "exports": MetadataValue.md(table),
+    }
+
+
+def _export(
+    context: AssetExecutionContext,
+    config: ExportConfig,
+    database: Database,
+    export_store: FileStore,
+    direction: str,
+    check_name: str,
+    documents: DocumentStores | None = None,
+):
+    engine = database.get_engine()
+    who = who_asked(config.requested_by, context.run.tags)
+    refusals = PartitionRefusals(context.partition_keys, context.log.error)
+    results: dict[str, ExportResult] = {}
+    in_review: dict[str, int] = {}
+    # a run over several partitions (a backfill's chunk, the monthly schedule's batch) materializes
+    # each one as it is done (the asset's output is not required); a run of one, at its end
+    live = len(context.partition_keys) > 1
+    for key in context.partition_keys:
+        slug, period = _partition(key)
+        try:
+            result = run_export(
+                engine,
+                export_store,
+                slug,
+                period,
+                direction,
+                close_month=config.close_month,
+                run_id=context.run.run_id,
+                requested_by=who,
+                # only the running month's partition (provisional mode) is not over yet
+                provisional=month_state(period) != "over",
+                documents=documents,
+            )
+        except (ExportSettingsError, UnknownOrganization) as exc:
+            refusals.refuse(key, str(exc))
+            continue
+        except Exception as exc:  # one partition's failure is that partition's alone
+            # (issue 55: a UniqueViolation in one month ended a backfill run's whole chunk); the
+            # traceback goes to the run's log, the partition is failed with the error's first line
+            context.log.exception(f"{slug} {period}: the export failed")
+            first = (str(exc).strip().splitlines() or [""])[0][:300]
+            refusals.refuse(key, f"the export failed ({type(exc).__name__}: {first})")
+            continue
+        if result.skipped:
+            context.log.warning(_skipped_line(slug, period, result))
+        results[key] = result
+        if direction == "incoming":
+            in_review[key] = _in_review(engine, slug, period)
+            if in_review[key]:
+                context.log.info(
+                    f"{slug} {period}: {in_review[key]} supplier invoice(s) wait for review "
+                    "(NEEDS_REVIEW); booked once a person confirms them"
+                )
+        if live:
+            # the partition is materialized when its export is done, not when the run ends: the
+            # backfill page and the partitions' status follow the exports as they are written
+            context.log_event(
+                AssetMaterialization(
+                    context.asset_key,
+                    partition=key,
+                    metadata=_metadata([result], in_review.get(key, 0)),
+                )
+            )
+    if refusals:
+        fail_keeping_the_done(
+            context,
+            refusals,
+            metadata={key: _metadata([r], in_review.get(key, 0)) for key, r in results.items()},
+            checks={
+                key: [_booked_check([r], check_name, in_review.get(key, 0))]
+                for key, r in results.items()
+            },
+            materialized=live,
+        )
+    waiting = sum(in_review.values())
+    check = _booked_check(list(results.values()), check_name, waiting)
+    if live:
+        yield check
+        return
+    yield MaterializeResult(
+        metadata=_metadata(list(results.values()), waiting), check_results=[check]
+    )
+
+
+SKIPPED_NAMED = 10
+
+
+def _skipped_line(slug: str, period: str, result: ExportResult) -> str:
+    """One warning per partition for its skipped invoices, naming the first ten: a month of
+    thousands of skipped invoices wrote one event each, which nobody reads in the run's log (the
+    materialization's metadata lists every one of them)."""
+    named = "; ".join(
+        f"invoice {invoice_id} ({number}): {reason}"
+        for invoice_id, number, reason in result.skipped[:SKIPPED_NAMED]
+    )
+    more = len(result.skipped) - SKIPPED_NAMED
+    return f"{slug} {period}: {len(result.skipped)} invoice(s) skipped: {named}" + (
+        f"; and {more} more (the materialization lists them)" if more > 0 else ""
+    )
+
+
+def _in_review(engine, slug: str, period: str) -> int:
+    """The month's supplier invoices waiting in NEEDS_REVIEW (0 for an unknown organization)."""
+    try:
+        org = resolve_organization(engine, slug)
+    except UnknownOrganization:
+        return 0
+    with tenant_transaction(engine, org["id"]) as conn:
+        return in_review_in_month(conn, org["id"], period)
+
+
+def _booked_check(
+    results: list[ExportResult], check_name: str, in_review: int = 0
+) -> AssetCheckResult:
+    """Skipped invoices fail the check. Supplier invoices waiting in NEEDS_REVIEW do not: they are
+    not booked on purpose until a person confirms them; the check says how many there are."""
+    skipped = sum(r.skipped_count for r in results)
+    waiting = (
+        f" {in_review} supplier invoice(s) of the month wait for review (NEEDS_REVIEW) and are "
+        "booked once confirmed."
+        if in_review
+        else ""
+    )
+    return AssetCheckResult(
+        check_name=check_name,
+        passed=skipped == 0,
+        severity=AssetCheckSeverity.ERROR,
+        description=(
+            "Every invoice of the month was booked."
+            if skipped == 0
+            else f"{skipped} invoice(s) could not be booked and stay out of the export."
+        )
+        + waiting,
+        metadata={
+            "skipped": skipped,
+            **({"in_review": in_review} if in_review else {}),
+            **(
+                {"reasons": MetadataValue.md(_skipped_table(results[0]))}
+                if skipped and len(results) == 1
+                else {}
+            ),
+        },
+    )
+
+
+SKIPPED_CHECK = "every_invoice_booked"
+
+# The partition mapping and backfill_policy are beta in Dagster 1.13: without this, their warning is
+# printed into every process that loads the code, each run included.
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", BetaWarning)
+
+    UPSTREAM_ORGANIZATION = MultiToSingleDimensionPartitionMapping(
+        partition_dimension_name=ORGANIZATIONS_PARTITIONS_NAME
+    )
+    # what the two export assets share: one organization and month a partition
+    EXPORT_ASSET = dict(
+        partitions_def=export_partitions,
+        output_required=False,
+        backfill_policy=BackfillPolicy.multi_run(max_partitions_per_run=MAX_PARTITIONS_PER_RUN),
+        group_name="exports",
+        kinds={"python", "sql", "csv"},
+        owners=OWNERS,
+    )
+
+    @asset(
+        name="incoming_invoice_exports",
+        deps=[AssetDep("incoming_invoices", partition_mapping=UPSTREAM_ORGANIZATION)],
+        **EXPORT_ASSET,
+        check_specs=[
+            AssetCheckSpec(
+                SKIPPED_CHECK,
+                asset="incoming_invoice_exports",
+                description="Fails with the count when validated supplier invoices of the month "
+                "could not be booked (no account mapping, unknown VAT rate, foreign currency without "
+                "a rate, no date); they stay VALIDATED and the export lists why.",
+            )
+        ],
+        description="Validated supplier invoices of one organization and month as a DATEV "
+        "Buchungsstapel (EXTF 700, category 21, format 13) whose bookings link their documents "
+        "(Beleglink), the DATEV document package (ZIP with document.xml: the suppliers' "
+        "originals), a DATEV Debitoren/Kreditoren file and CSV files (invoices, lines) in the "
+        "export store; booked invoices become EXPORTED. A month "
+        "materialized again writes a new version only if something changed.",
+    )
+    def incoming_invoice_exports(
+        context: AssetExecutionContext,
+        config: ExportConfig,
+        database: Database,
+        export_store: FileStore,
+        upload_store: UploadStore,
+        document_store: FileStore,
+    ):
+        documents = DocumentStores(upload_store, document_store)
+        yield from _export(
+            context, config, database, export_store, "incoming", SKIPPED_CHECK, documents
+        )
+
+    @asset(
+        name="sales_invoice_exports",
+        deps=[AssetDep("sales_invoices", partition_mapping=UPSTREAM_ORGANIZATION)],
+        **EXPORT_ASSET,
+        check_specs=[
+            AssetCheckSpec(
+                SKIPPED_CHECK,
+                asset="sales_invoice_exports",
+                description="Fails with the count when sales invoices of the month could not be "
+                "booked (no revenue account for a VAT rate, foreign currency without a rate).",
+            )
+        ],
+        description="Sales invoices of one organization and month (by issue date, cancelled ones "
+        "left out) as a DATEV Buchungsstapel with the customers' debtor accounts, a DATEV "
+        "Debitoren/Kreditoren file, the DATEV document package (ZIP with document.xml: the "
+        "invoices' PDFs, linked from each booking) and CSV files (invoices, lines) in the export "
+        "store.",
+    )
+    def sales_invoice_exports(
+        context: AssetExecutionContext,
+        config: ExportConfig,
+        database: Database,
+        export_store: FileStore,
+        upload_store: UploadStore,
+        document_store: FileStore,
+    ):
+        documents = DocumentStores(upload_store, document_store)
+        yield from _export(
+            context, config, database, export_store, "sales", SKIPPED_CHECK, documents
+        )

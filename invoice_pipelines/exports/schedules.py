@@ -1,0 +1,72 @@
+"""The exports' schedule: on the 1st of every month, the month before for every organization,
+both directions, the organizations batched into runs over partition ranges."""
+
+from datetime import UTC, datetime, timedelta
+
+from dagster import (
+    DefaultScheduleStatus,
+    MultiPartitionKey,
+    RunRequest,
+    ScheduleEvaluationContext,
+    SkipReason,
+    schedule,
+)
+
+from invoice_pipelines.exports.jobs import export_job
+from invoice_pipelines.exports.partitions import MONTH_DIMENSION
+from invoice_pipelines.tenants.partitions import (
+    ORGANIZATIONS_PARTITIONS_NAME,
+    partition_range_tags,
+)
+
+
+def previous_month(moment: datetime) -> str:
+    first = moment.date().replace(day=1)
+    last_month = first - timedelta(days=1)
+    return f"{last_month.year:04d}-{last_month.month:02d}"
+
+
+ORGANIZATIONS_PER_RUN = 10
+# With many organizations the runs grow instead of their number: at 10,000 organizations, 100 runs
+# of 100 (1,000 runs of 10 would queue for hours behind the instance's run limit and flood the
+# Runs page on the 1st of every month).
+MAX_RUNS_PER_TICK = 100
+
+
+def organizations_per_run(organizations: int) -> int:
+    return max(ORGANIZATIONS_PER_RUN, -(-organizations // MAX_RUNS_PER_TICK))
+
+
+@schedule(
+    name="monthly_exports_schedule",
+    cron_schedule="0 3 1 * *",
+    execution_timezone="Europe/Berlin",
+    job=export_job,
+    default_status=DefaultScheduleStatus.RUNNING,
+    description="On the 1st at 03:00 (Berlin), exports the month before for every organization, "
+    f"both directions: one run per {ORGANIZATIONS_PER_RUN} organizations (more per run beyond "
+    f"{ORGANIZATIONS_PER_RUN * MAX_RUNS_PER_TICK} organizations: at most {MAX_RUNS_PER_TICK} runs).",
+)
+def monthly_exports_schedule(context: ScheduleEvaluationContext):
+    period = previous_month(context.scheduled_execution_time or datetime.now(UTC))
+    # in the instance's order: a range of the multi-partition covers consecutive organizations
+    slugs = list(context.instance.get_dynamic_partitions(ORGANIZATIONS_PARTITIONS_NAME))
+    if not slugs:
+        return SkipReason("No organizations yet.")
+
+    def key(slug: str) -> str:
+        return str(
+            MultiPartitionKey({ORGANIZATIONS_PARTITIONS_NAME: slug, MONTH_DIMENSION: period})
+        )
+
+    requests = []
+    per_run = organizations_per_run(len(slugs))
+    for number, first in enumerate(range(0, len(slugs), per_run)):
+        batch = slugs[first : first + per_run]
+        requests.append(
+            RunRequest(
+                run_key=f"{period}-batch-{number}",
+                tags=partition_range_tags(key(batch[0]), key(batch[-1])),
+            )
+        )
+    return requests
