@@ -14,6 +14,7 @@ from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.delivery import defs as delivery
 from invoice_pipelines.documents.pipeline import InProcessBuilder
 from invoice_pipelines.documents.renderer import DocumentRenderer
+from invoice_pipelines.queue.dagster import BATCH_JOB_TAG
 from invoice_pipelines.resources.database import Database
 from invoice_pipelines.resources.file_stores import LocalFileStore
 from invoice_pipelines.resources.mail import SmtpMailer
@@ -86,10 +87,7 @@ def _ticks(db, instance) -> tuple[list, list]:
         ) as context:
             result = sensor(context)
         found.append(
-            [
-                int(r.tags[billing.BATCH_JOB_TAG])
-                for r in getattr(result, "run_requests", None) or []
-            ]
+            [int(r.tags[BATCH_JOB_TAG]) for r in getattr(result, "run_requests", None) or []]
         )
     return found[0], found[1]
 
