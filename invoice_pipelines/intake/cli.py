@@ -1,6 +1,8 @@
 """`invoice-pipelines parse` (one file parsed and validated offline: intake/cli_parse.py) and
 `invoice-pipelines incoming` (the incoming invoices of an organization: list, show, review,
-policy) and `invoice-pipelines suppliers` (the supplier register: intake/cli_suppliers.py). Modules load when a command runs, so the other commands do not load the parser."""
+policy), `invoice-pipelines suppliers` (the supplier register: intake/cli_suppliers.py) and
+`invoice-pipelines peppol receive` (a document a Peppol access point forwarded:
+intake/cli_peppol.py). Modules load when a command runs, so the other commands do not load the parser."""
 
 from __future__ import annotations
 
@@ -12,6 +14,8 @@ import sys
 from typing import NoReturn
 
 from invoice_pipelines.cli_args import positive_int
+from invoice_pipelines.intake.cli_peppol import VERBS as PEPPOL_VERBS
+from invoice_pipelines.intake.cli_peppol import add_peppol_commands
 from invoice_pipelines.intake.cli_suppliers import VERBS as SUPPLIER_VERBS
 from invoice_pipelines.intake.cli_suppliers import add_supplier_commands
 
@@ -89,6 +93,7 @@ def add_commands(sub) -> None:
     p.set_defaults(func=run_policy_command)
 
     add_supplier_commands(sub, run_suppliers_command)
+    add_peppol_commands(sub, run_peppol_command)
 
 
 def _add_uploads_command(verbs) -> None:
@@ -144,6 +149,12 @@ def run_incoming_command(args: argparse.Namespace) -> int:
 def run_suppliers_command(args: argparse.Namespace) -> int:
     args.parser.print_usage()
     print(f"invoice-pipelines suppliers: name one of {SUPPLIER_VERBS}")
+    return 2
+
+
+def run_peppol_command(args: argparse.Namespace) -> int:
+    args.parser.print_usage()
+    print(f"invoice-pipelines peppol: name one of {PEPPOL_VERBS}")
     return 2
 
 

@@ -53,6 +53,7 @@ def test_every_official_example_passes_the_peppol_rules(path):
 def test_every_official_example_reads_as_a_valid_einvoice(path):
     outcome = read_einvoice(path.read_bytes(), path.name)
     assert outcome.verdict.sources["en16931"] == verdict.CHECKED
+    assert outcome.verdict.sources["peppol"] == verdict.CHECKED  # BT-24 names Peppol BIS
     assert [(f.stage, f.rule) for f in outcome.errors] == []
     assert outcome.verdict.klass is EInvoiceClass.VALID
 
@@ -91,7 +92,12 @@ def test_the_read_back_names_a_bad_gln_that_en16931_does_not_mind():
     good = _peppol_document(_invoice())
     bad = good.replace('schemeID="0204">991-12345-67', 'schemeID="0088">4035811991022')
     assert bad != good
-    assert READ_BACK.read(bad.encode(), "peppol.xml").errors == []  # CEN and ours: fine
+    # read as a received document is: CEN and ours find nothing, OpenPEPPOL's rules the GLN, an
+    # error of the CIUS that does not make the EN 16931 e-invoice one with errors (verdict.py)
+    read = READ_BACK.read(bad.encode(), "peppol.xml")
+    assert [(f.stage, f.rule) for f in read.errors] == [("peppol", "PEPPOL-COMMON-R040")]
+    assert read.verdict.klass is EInvoiceClass.VALID and read.status == "VALIDATED"
+    assert read.verdict.cius_rules == ("PEPPOL-COMMON-R040",)
     errors = [f for f in READ_BACK.peppol_findings(bad, "ubl") if f.severity == "error"]
     assert [f.rule for f in errors] == ["PEPPOL-COMMON-R040"]
     assert "GLN" in errors[0].message and "EndpointID" in errors[0].message
@@ -101,6 +107,8 @@ def test_without_the_setting_the_read_back_says_the_rules_are_not_configured(mon
     monkeypatch.delenv(PEPPOL_RULES_SETTING, raising=False)
     peppol = _peppol_document(_invoice())
     assert check_peppol(peppol, "ubl") is None
+    read = read_einvoice(peppol.encode(), "peppol.xml")
+    assert read.verdict.sources["peppol"] == verdict.PEPPOL_NOT_CONFIGURED
     assert READ_BACK.peppol_findings(peppol, "ubl") is None
     assert READ_BACK.peppol_rules_setting == PEPPOL_RULES_SETTING
 
@@ -112,3 +120,17 @@ def test_a_folder_without_the_rules_is_named_not_skipped(monkeypatch, tmp_path):
         check_peppol(peppol, "ubl")
     with pytest.raises(RulesMissing, match="PEPPOL-EN16931-UBL.xsl is not in that folder"):
         READ_BACK.peppol_findings(peppol, "ubl-creditnote")
+    # a received one: the source failed, said as a warning; CEN's rules still judge it
+    read = read_einvoice(peppol.encode(), "peppol.xml")
+    assert read.verdict.sources["peppol"].startswith("failed: ")
+    assert [(f.stage, f.severity) for f in read.warnings if f.stage == "peppol"] == [
+        ("peppol", "warning")
+    ]
+    assert read.verdict.klass is EInvoiceClass.VALID
+
+
+def test_a_document_that_is_not_peppol_bis_costs_the_peppol_rules_nothing():
+    xrechnung = write_ubl(_invoice(), customization_id=XRECHNUNG_GUIDELINE, extra=EXTRAS)
+    read = read_einvoice(xrechnung, "xrechnung.xml")
+    assert read.verdict.sources["peppol"] == verdict.NOT_APPLICABLE
+    assert not [f for f in read.errors + read.warnings if f.stage == "peppol"]

@@ -89,6 +89,17 @@ PAGE_SHOWS_ANOTHER_INVOICE = {
     ZF2 + "correct/Mustangproject/MustangGnuaccountingBeispielRE-20201121_508_withBOM.pdf"
 }
 LINE_RULES = {"IP-LINE-01", "IP-LINE-02"}
+# what OpenPEPPOL's rules (3.0.19) find in EN16931_Einfach.ubl.xml, which names Peppol BIS: no
+# buyer or order reference (R003), no electronic addresses (R010, R020), and, seller and buyer
+# both in Germany, the German rules' payment instructions, seller contact and buyer reference
+PEPPOL_RULES_BROKEN_BY_EINFACH_UBL = {
+    "PEPPOL-EN16931-R003",
+    "PEPPOL-EN16931-R010",
+    "PEPPOL-EN16931-R020",
+    "DE-R-001",
+    "DE-R-002",
+    "DE-R-015",
+}
 HETZNER = "ZUGFeRD-corpus/unstructured/RE-E-974-Hetzner_2016-01-19_R0005532486.pdf"
 
 
@@ -178,6 +189,38 @@ def test_cen_ubl_negative_breaks_br_co_10_and_br_co_15() -> None:
     # The official CEN schematron and our own rules agree independently.
     assert {"BR-CO-10", "BR-CO-15"} <= error_rules(result, "en16931")
     assert {"BR-CO-10", "BR-CO-15"} <= error_rules(result, "rules")
+
+
+def test_a_ubl_that_names_peppol_bis_is_judged_by_openpeppol_too() -> None:
+    """EN16931_Einfach.ubl.xml names Peppol BIS in BT-24 but has no electronic addresses, no
+    buyer or order reference and not the German terms: OpenPEPPOL's rules report them as errors
+    of the CIUS (stage peppol). CEN's rules pass it, so it is still a valid EN 16931 e-invoice
+    and VALIDATED: a CIUS does not decide the class (einvoice/verdict.py), for Peppol BIS as for
+    XRechnung."""
+    result = outcome(FX + "UBL/EN16931_Einfach.ubl.xml")
+    assert result.verdict.sources["peppol"] == "checked"
+    assert error_rules(result, "peppol") == PEPPOL_RULES_BROKEN_BY_EINFACH_UBL
+    assert set(result.verdict.cius_rules) == PEPPOL_RULES_BROKEN_BY_EINFACH_UBL
+    assert result.verdict.klass.value == "valid_einvoice" and result.status == "VALIDATED"
+    assert error_rules(result, "en16931") == set() and error_rules(result, "rules") == set()
+
+
+def test_the_cen_ubl_negative_names_peppol_bis_and_breaks_openpeppols_rules_too() -> None:
+    """Its electronic addresses are e-mail (EM), which Peppol's EAS list lacks (CL008), it has
+    two notes (R002) and more: recorded beside CEN's BR-CO-10 and BR-CO-15, which decide."""
+    result = outcome(
+        FX + "UBL/not_validating_full_invoice_based_onTest_EeISI_300_CENfullmodel.ubl.xml"
+    )
+    assert result.verdict.sources["peppol"] == "checked"
+    assert error_rules(result, "peppol") == {
+        "PEPPOL-EN16931-CL008",
+        "PEPPOL-EN16931-P0105",
+        "PEPPOL-EN16931-R002",
+        "PEPPOL-EN16931-R120",
+    }
+    assert set(result.verdict.rules) >= {"BR-CO-10", "BR-CO-15"}
+    assert not any(rule.startswith("PEPPOL") for rule in result.verdict.rules)
+    assert result.verdict.klass.value == "einvoice_with_errors" and result.status == "FAILED"
 
 
 def test_wrong_line_net_is_valid_by_en16931_and_shows_our_warning() -> None:

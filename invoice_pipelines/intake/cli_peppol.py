@@ -1,0 +1,71 @@
+"""`invoice-pipelines peppol receive FILE [--org ORG]`: hand one document a Peppol access point
+forwarded (SBDH envelope or bare UBL) to the intake, once per InstanceIdentifier
+(intake/peppol_inbound.py). Exit 0: registered, or a replay that changed nothing; 1: recorded but
+handed to no organization (unknown receiver); 2: refused (a broken envelope, an unknown --org)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+VERBS = "receive"
+
+
+def add_peppol_commands(sub, no_verb) -> None:
+    """The `peppol` parser; `no_verb` answers `peppol` alone."""
+    peppol = sub.add_parser("peppol")
+    peppol.set_defaults(func=no_verb, parser=peppol)
+    verbs = peppol.add_subparsers(dest="verb", required=True)
+    p = verbs.add_parser(
+        "receive",
+        help="a document an access point forwarded (SBDH or bare UBL) into the intake, once "
+        "per InstanceIdentifier",
+    )
+    p.add_argument("path", metavar="FILE")
+    p.add_argument(
+        "--org",
+        help="organization slug or id, for a document whose receiver is no organization's "
+        "Peppol participant id (it may not contradict one that is)",
+    )
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=run_receive)
+
+
+def _say(line: str, *, error: bool = False) -> None:
+    """Print a line that may hold text from the document (its InstanceIdentifier, a participant
+    id, an element's name): control and bidi characters escaped, never acted on."""
+    from invoice_pipelines.core.text import terminal_text
+
+    print(terminal_text(line), file=sys.stderr if error else sys.stdout)
+
+
+def run_receive(args: argparse.Namespace) -> int:
+    from invoice_pipelines.db.engine import command_line_engine
+    from invoice_pipelines.db.tenancy import resolve_organization
+    from invoice_pipelines.intake.peppol_inbound import (
+        UNKNOWN_RECEIVER,
+        ReceiveRefused,
+        receive_peppol,
+    )
+    from invoice_pipelines.resources.uploads import limit_or_setting, read_file_limited
+
+    where = f"invoice-pipelines peppol receive: {args.path}"
+    engine = command_line_engine()
+    if args.org is not None:
+        resolve_organization(engine, args.org)  # a mistyped --org is named before the file is read
+    try:
+        data = read_file_limited(args.path, limit_or_setting(None))
+    except OSError as exc:  # UploadTooLarge is one
+        _say(f"{where}: {exc}", error=True)
+        return 2
+    try:
+        received = receive_peppol(engine, args.resources.upload_store, data, organization=args.org)
+    except ReceiveRefused as exc:
+        _say(f"{where}: {exc}", error=True)
+        return 2
+    if args.json:
+        print(json.dumps(received.to_json_dict()))
+    else:
+        _say(f"{received.outcome}: {received.message}")
+    return 1 if received.outcome == UNKNOWN_RECEIVER else 0

@@ -1,0 +1,275 @@
+"""Documents a Peppol access point forwards, into the intake as uploads (issue 58, receiving).
+
+`receive_peppol` takes what the access point hands over (a UBL Invoice or CreditNote in an SBDH
+envelope, or bare: einvoice/sbdh.py) and registers it once per SBDH InstanceIdentifier (a bare
+document's key is `sha256:<its content hash>`) in `peppol_received`:
+
+- The receiving organization is the one whose `organizations.peppol_participant` is the
+  envelope's receiver (a bare document's: its buyer's electronic address, BT-49), compared
+  without the scheme prefix and case, as Peppol compares participant ids. `organization` (the
+  command's `--org`) routes a document whose receiver is no organization's id; it may not
+  contradict one that is.
+- Registered: the document is archived in the organization's upload store and recorded as an
+  upload (`register_uploads`, created by `peppol`) in the transaction that records the message:
+  an UPLOADED incoming invoice that the upload sensor dispatches to the intake like any upload,
+  read, validated (CEN, KoSIT for an XRechnung, OpenPEPPOL's rules for Peppol BIS) and classified
+  as every other document is. The same bytes received or uploaded before make a duplicate upload
+  of that invoice, as for the drop zone.
+- A replay (an InstanceIdentifier registered before) changes nothing and says so.
+- No organization has the receiver's id: the message is recorded `unknown_receiver` without an
+  organization, the document held in the row, and the caller told; receiving it again once an
+  organization has that id (or with `organization`) registers it then. Nothing is lost.
+- A broken envelope (not XML, no InstanceIdentifier or receiver, no invoice inside, too large) is
+  `ReceiveRefused` with one sentence; nothing is recorded: the access point still has it.
+
+The file is archived before the transaction that records it: a crash between the two leaves an
+archived file no row names, and the access point, which got no answer, sends the message again,
+which writes the same file again and records it. The receiving spans organizations (a message may
+belong to none yet), so it runs in system scope, as the upload sensor's listing does.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from dataclasses import asdict, dataclass
+
+from sqlalchemy import Engine, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
+
+from invoice_pipelines.db.tables import organizations, peppol_received
+from invoice_pipelines.db.tenancy import resolve_organization, system_transaction
+from invoice_pipelines.db.types import utcnow
+from invoice_pipelines.einvoice.sbdh import Envelope, EnvelopeError, open_envelope
+from invoice_pipelines.intake.incoming_invoices import NewUpload, register_uploads
+from invoice_pipelines.resources.uploads import ARCHIVE, Uploads, limit_or_setting
+
+CREATED_BY = "peppol"
+# what one call did
+REGISTERED = "registered"  # a new upload and incoming invoice of the organization
+DUPLICATE = "duplicate"  # registered, the same bytes as an earlier document: a duplicate upload
+REPLAY = "replay"  # this InstanceIdentifier was registered before: nothing new
+UNKNOWN_RECEIVER = "unknown_receiver"  # recorded and held, handed to no organization
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+class ReceiveRefused(ValueError):
+    """The document cannot be received (a broken envelope, a receiver two organizations claim,
+    `--org` contradicting the receiver); nothing was recorded. The message is one sentence."""
+
+
+@dataclass(frozen=True)
+class Received:
+    """What `receive_peppol` did with one message."""
+
+    outcome: str  # REGISTERED, DUPLICATE, REPLAY or UNKNOWN_RECEIVER
+    instance_identifier: str
+    message_id: int  # the peppol_received row
+    receiver: str | None
+    organization: str | None  # the receiving organization's slug
+    document_id: int | None  # its incoming invoice
+    message: str
+
+    def to_json_dict(self) -> dict:
+        return asdict(self)
+
+
+def received_filename(key: str, root: str) -> str:
+    """The upload's file name: where it came from and its message id, readable in every list."""
+    return f"peppol-{root.lower()}-{_UNSAFE.sub('_', key)[:120]}.xml"
+
+
+def receive_peppol(
+    engine: Engine,
+    uploads: Uploads,
+    data: bytes,
+    *,
+    organization: str | int | None = None,
+    max_bytes: int | None = None,
+) -> Received:
+    """Register one forwarded document once per InstanceIdentifier and hand it to the intake of
+    its receiving organization (module docstring). ReceiveRefused when it cannot be received;
+    UnknownOrganization for an `organization` that does not exist."""
+    try:
+        envelope = open_envelope(data, max_bytes=limit_or_setting(max_bytes))
+    except EnvelopeError as exc:
+        raise ReceiveRefused(str(exc)) from None
+    digest = hashlib.sha256(envelope.document).hexdigest()
+    key = envelope.instance_identifier or f"sha256:{digest}"
+    chosen = None if organization is None else resolve_organization(engine, organization)
+    with system_transaction(engine) as conn:
+        known = _known(conn, key)
+        if known is not None and known.state == REGISTERED:
+            return _replay(known)
+        target = _route(conn, envelope.receiver, chosen)
+    if target is None:
+        return _hold(engine, envelope, key, digest)
+    return _register(engine, uploads, envelope, key, digest, target)
+
+
+def _known(conn: Connection, key: str):
+    m, o = peppol_received.c, organizations.c
+    return conn.execute(
+        select(m.id, m.state, m.receiver, m.instance_identifier, m.incoming_invoice_id, o.slug)
+        .select_from(peppol_received.outerjoin(organizations, o.id == m.organization_id))
+        .where(m.instance_identifier == key)
+    ).first()
+
+
+def _replay(known) -> Received:
+    return Received(
+        REPLAY,
+        known.instance_identifier,
+        known.id,
+        known.receiver,
+        known.slug,
+        known.incoming_invoice_id,
+        f"{known.instance_identifier} was received before (incoming invoice "
+        f"{known.incoming_invoice_id} of {known.slug}); nothing new is registered",
+    )
+
+
+def _route(conn: Connection, receiver: str | None, chosen: dict | None) -> tuple[int, str] | None:
+    """The receiving organization (id, slug), or None when no organization is the receiver."""
+    addressed = []
+    if receiver:
+        addressed = conn.execute(
+            select(organizations.c.id, organizations.c.slug)
+            .where(func.lower(organizations.c.peppol_participant) == receiver.lower())
+            .order_by(organizations.c.id)
+        ).all()
+    if len(addressed) > 1:
+        slugs = ", ".join(row.slug for row in addressed)
+        raise ReceiveRefused(
+            f"the organizations {slugs} all have the Peppol participant id {receiver}; "
+            "a participant id must be one organization's"
+        )
+    if chosen is None:
+        return (addressed[0].id, addressed[0].slug) if addressed else None
+    if addressed and addressed[0].id != chosen["id"]:
+        raise ReceiveRefused(
+            f"the document is addressed to {receiver}, the Peppol participant id of "
+            f"{addressed[0].slug}, not to {chosen['slug']}"
+        )
+    return chosen["id"], chosen["slug"]
+
+
+def _values(envelope: Envelope, digest: str) -> dict:
+    return {
+        "envelope": "sbdh" if envelope.wrapped else "bare",
+        "sender": (envelope.sender or "")[:160] or None,
+        "receiver": (envelope.receiver or "")[:160] or None,
+        "document_type": (envelope.document_type or "")[:500] or None,
+        "process": (envelope.process or "")[:300] or None,
+        "country": (envelope.country or "")[:8] or None,
+        "content_hash": digest,
+        "size_bytes": len(envelope.document),
+    }
+
+
+def _insert(conn: Connection, key: str, values: dict) -> int | None:
+    """The new message's row id, or None when the InstanceIdentifier is taken (a replay, or one
+    received at the same moment by another process)."""
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    statement = (
+        dialect.insert(peppol_received)
+        .values(instance_identifier=key, **values)
+        .on_conflict_do_nothing(index_elements=["instance_identifier"])
+        .returning(peppol_received.c.id)
+    )
+    return conn.execute(statement).scalar()
+
+
+def _hold(engine: Engine, envelope: Envelope, key: str, digest: str) -> Received:
+    receiver = envelope.receiver
+    why = (
+        f"no organization has the Peppol participant id {receiver}"
+        if receiver
+        else "the document names no receiver (no SBDH, no buyer EndpointID)"
+    )
+    with system_transaction(engine, write=True) as conn:
+        values = {
+            **_values(envelope, digest),
+            "state": UNKNOWN_RECEIVER,
+            "held_document": envelope.document,
+            "error": why,
+        }
+        message_id = _insert(conn, key, values)
+        again = message_id is None
+        if again:  # held before: the newest copy and reason
+            message_id = conn.execute(
+                update(peppol_received)
+                .where(
+                    peppol_received.c.instance_identifier == key,
+                    peppol_received.c.state == UNKNOWN_RECEIVER,
+                )
+                .values(**values, updated_at=utcnow())
+                .returning(peppol_received.c.id)
+            ).scalar()
+            if message_id is None:  # registered meanwhile by another process
+                return _replay(_known(conn, key))
+    before = " (received before, still held)" if again else ""
+    return Received(
+        UNKNOWN_RECEIVER,
+        key,
+        message_id,
+        receiver,
+        None,
+        None,
+        f"{why}: {key} is kept{before} and handed to no intake; receive it again once an "
+        "organization has that id, or with --org",
+    )
+
+
+def _register(
+    engine: Engine,
+    uploads: Uploads,
+    envelope: Envelope,
+    key: str,
+    digest: str,
+    target: tuple[int, str],
+) -> Received:
+    org_id, slug = target
+    name = received_filename(key, envelope.root)
+    storage_key = f"{slug}/{ARCHIVE}/{digest[:16]}-{name}"
+    # staged under a name the upload sensor ignores, then moved where the record will say
+    staged = uploads.put(slug, f".{secrets.token_hex(8)}.part", envelope.document)
+    uploads.move(staged, storage_key)
+    with system_transaction(engine, write=True) as conn:
+        values = {**_values(envelope, digest), "organization_id": org_id, "state": REGISTERED}
+        message_id = _insert(conn, key, values)
+        if message_id is None:  # held before: routed now (or registered meanwhile: a replay)
+            message_id = conn.execute(
+                update(peppol_received)
+                .where(
+                    peppol_received.c.instance_identifier == key,
+                    peppol_received.c.state == UNKNOWN_RECEIVER,
+                )
+                .values(**values, held_document=None, error=None, updated_at=utcnow())
+                .returning(peppol_received.c.id)
+            ).scalar()
+            if message_id is None:
+                return _replay(_known(conn, key))
+        upload = NewUpload(name, storage_key, digest, len(envelope.document), "application/xml")
+        [registration] = register_uploads(
+            conn, organization_id=org_id, files=[upload], created_by=CREATED_BY
+        )
+        conn.execute(
+            update(peppol_received)
+            .where(peppol_received.c.id == message_id)
+            .values(upload_id=registration.upload_id, incoming_invoice_id=registration.document_id)
+        )
+    document_id = registration.document_id
+    if registration.duplicate:
+        return Received(
+            DUPLICATE, key, message_id, envelope.receiver, slug, document_id,
+            f"{key} for {slug}: the same document as incoming invoice {document_id}, received "
+            "or uploaded before; recorded as a duplicate upload of it",
+        )  # fmt: skip
+    return Received(
+        REGISTERED, key, message_id, envelope.receiver, slug, document_id,
+        f"{key} for {slug}: incoming invoice {document_id}, UPLOADED; the next intake run "
+        "reads and validates it",
+    )  # fmt: skip
