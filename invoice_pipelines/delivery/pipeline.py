@@ -121,9 +121,13 @@ def _candidates(
     retry_failed: bool,
     resend: bool,
     batch_job_id: int | None = None,
+    handled_over: str | None = None,
 ):
     """(invoice id, next sequence or None when it must not be sent) for the invoices asked for:
-    the ids given (history too), or every invoice of the organization but history."""
+    the ids given (history too), or every invoice of the organization but history.
+    `handled_over`: a channel whose invoices an unnamed run leaves out in SQL, those whose last
+    delivery over it is settled (all but a failed one that `retry_failed` tries again): the
+    e-mail run's Peppol invoices, which would otherwise be read and dropped again in every run."""
     d = deliveries.c
     ours: set[int] = set()
     if resend and batch_job_id is not None and invoice_ids:
@@ -165,6 +169,10 @@ def _candidates(
         query = query.where(s.id.in_(list(invoice_ids)))
     else:  # nobody named them: history (a migration's invoices) is not sent
         query = query.where(sales_ledger.not_history())
+        if handled_over is not None:
+            query = query.where(
+                s.id.not_in(_handled_over(organization_id, handled_over, retry_failed))
+            )
     picked, skipped = [], {}
     for invoice_id, sequence, status in conn.execute(query):
         if sequence is None:
@@ -176,6 +184,29 @@ def _candidates(
         elif invoice_ids:
             skipped[invoice_id] = f"already {status} (use resend to send it again)"
     return picked, skipped
+
+
+def _handled_over(organization_id: int, channel: str, retry_failed: bool):
+    """The invoices whose last delivery over `channel` is settled: sent, unknown or under way,
+    or failed where failures are not tried again (`_candidates` would skip each of them)."""
+    e = deliveries.alias("handled")
+    last = (
+        select(e.c.sales_invoice_id, func.max(e.c.sequence).label("sequence"))
+        .where(e.c.organization_id == organization_id, e.c.channel == channel)
+        .group_by(e.c.sales_invoice_id)
+        .subquery()
+    )
+    f = deliveries.alias("handled_last")
+    handled = select(last.c.sales_invoice_id).join(
+        f,
+        and_(
+            f.c.organization_id == organization_id,
+            f.c.sales_invoice_id == last.c.sales_invoice_id,
+            f.c.channel == channel,
+            f.c.sequence == last.c.sequence,
+        ),
+    )
+    return handled.where(f.c.status != "failed") if retry_failed else handled
 
 
 # what a message reads of each invoice (sales_ledger.py); a credit note names the invoice it
@@ -386,6 +417,7 @@ def _send(
             retry_failed=retry_failed,
             resend=resend,
             batch_job_id=batch_job_id,
+            handled_over=PEPPOL if peppol is not None else None,
         )
         summary.requested = len(picked) + len(summary.skipped)
         if peppol is not None and picked:

@@ -259,6 +259,34 @@ def test_a_customer_on_peppol_gets_the_document_once_and_the_others_an_email_say
     }
 
 
+def test_a_run_nobody_named_invoices_for_leaves_what_went_over_peppol_out(db, tmp_path):
+    """An invoice sent (or unknown) over Peppol is not among the e-mail run's candidates at all:
+    the asset's `requested` counts only what the run could still send, and a month of Peppol
+    history is not read and dropped again by every run."""
+    shop = _shop(db, tmp_path)
+    with AccessPointStandIn(network=_network()) as ap, SmtpSink() as sink:
+        first = _send(db, shop, sink, ap.url)
+        again = _send(db, shop, sink, ap.url)
+        assert len(ap.network.take_messages()) == 1
+        # a failed delivery over Peppol is a candidate again where failures are retried
+        with tenant_transaction(db.engine, shop.org["id"], write=True) as conn:
+            conn.execute(
+                deliveries.update()
+                .where(
+                    deliveries.c.organization_id == shop.org["id"],
+                    deliveries.c.sales_invoice_id == shop.invoice,
+                )
+                .values(status="failed")
+            )
+        not_retried = _send(db, shop, sink, ap.url)
+        retried = _send(db, shop, sink, ap.url, retry_failed=True)
+        assert len(ap.network.take_messages()) == 1
+    assert first.requested == 4 and first.by_channel == {"peppol": 1, "email": 3}
+    assert again.requested == 0 and again.sent == 0
+    assert not_retried.requested == 0 and not_retried.sent == 0
+    assert retried.by_channel == {"peppol": 1} and retried.requested == 1
+
+
 def test_a_credit_note_goes_over_peppol_where_the_receiver_takes_credit_notes(db, tmp_path):
     shop = _shop(db, tmp_path)
     network = _network()
