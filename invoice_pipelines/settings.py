@@ -287,6 +287,12 @@ SETTINGS: tuple[Setting, ...] = (
         "The runs' captured stdout/stderr (the run page's logs) under the repository's dagster.yaml.",
     ),
     Setting(
+        "INVOICE_PIPELINES_WARM_RUNS",
+        "1",
+        "make run's code server: 0 starts each run as Dagster does (a fresh interpreter) instead "
+        "of forking it from a process that has imported the code location (docs/dagster-upgrade.md).",
+    ),
+    Setting(
         "DAGSTER_PG_USERNAME / DAGSTER_PG_PASSWORD / DAGSTER_PG_HOST / DAGSTER_PG_DB / DAGSTER_PG_PORT",
         "(unset)",
         "Deployment instance (deploy/dagster.yaml): Dagster's own run/event/schedule storage on PostgreSQL.",

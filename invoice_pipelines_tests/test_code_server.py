@@ -24,7 +24,8 @@ import pytest
 from dagster import DagsterInstance, DagsterRunStatus
 from dagster._grpc.client import DagsterGrpcClient
 
-from invoice_pipelines.code_server import BULK_NICENESS, _code_module, instance_modules
+from invoice_pipelines.code_server import BULK_NICENESS, _code_module
+from invoice_pipelines.dagster_internals.instance import instance_modules
 from invoice_pipelines_tests.test_make_run import _default_signals
 
 REPO = Path(__file__).resolve().parents[1]

@@ -20,6 +20,10 @@ What one area alone uses stays in it: a module of core/ or db/ (or the sales led
 one area imports, and nothing else, is a holding pen and fails, unless ONE_AREA_ALLOWED says why
 it stays.
 
+Dagster's private API (`dagster._*`: an import, a `_` name of the module, a private module's name
+as a string) is used by the fence alone (`dagster_internals/`, one module per purpose, which
+imports nothing of ours), in the package and in the development tooling alike.
+
 A failure lists each offending edge as `file:line importer -> imported`.
 """
 
@@ -56,6 +60,8 @@ AREAS = frozenset(
 SHARED_RANK = {
     "limits": 0,
     "cli_args": 0,
+    # the fence around Dagster's internals: Dagster and the standard library, nothing of ours
+    "dagster_internals": 0,
     # what an area gives the assemblies (`Area`, `Command`, ...): plain dataclasses
     "area": 0,
     "catalog": 0,
@@ -119,6 +125,13 @@ DYNAMIC_IMPORTS = {
 # without the definitions): exact `importer -> imported` edges the rule refuses. The tests leave
 # them out, and fail when one no longer occurs: take it out then. The set only shrinks, to empty.
 PENDING_ISSUE_48: frozenset[str] = frozenset()
+# Dagster's private API (`dagster._core`, `dagster._grpc`, ...) is used in the fence alone, one
+# module per purpose; docs/dagster-upgrade.md lists each use with the test that fails when Dagster
+# changes it and how to turn it off. A string that is such a module's name (handed to importlib or
+# a preload) is a use like an import; prose that mentions one is none.
+DAGSTER_FENCE = f"{PACKAGE}.dagster_internals"
+PRIVATE_DAGSTER = re.compile(r"dagster\._\w+(?:\.\w+)*(?::\w+)?")
+DEVTOOLS_ROOT = PROJECT / DEVTOOLS[0]
 
 
 @dataclass(frozen=True)
@@ -264,6 +277,51 @@ def _known(target: str, modules: set[str]) -> str:
             return target
         parts.pop()
     return ".".join(parts) or target
+
+
+def private_dagster_uses(path: Path) -> list[tuple[int, str]]:
+    """Where a module uses Dagster's private API, as (line, what): an import of `dagster._*` or of
+    a `_` name from `dagster`, a `_` attribute of the `dagster` module under the name it was
+    imported as, and a string that is a private module's name. Dunder names are public."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+
+    def private(name: str) -> bool:
+        return name.startswith("_") and not name.startswith("__")
+
+    names = {
+        alias.asname or alias.name
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Import)
+        for alias in node.names
+        if alias.name == "dagster"
+    }
+    found: set[tuple[int, str]] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found |= {
+                (node.lineno, a.name) for a in node.names if PRIVATE_DAGSTER.fullmatch(a.name)
+            }
+        elif isinstance(node, ast.ImportFrom) and not node.level:
+            if PRIVATE_DAGSTER.fullmatch(node.module or ""):
+                found.add((node.lineno, str(node.module)))
+            elif node.module == "dagster":
+                found |= {(node.lineno, f"dagster.{a.name}") for a in node.names if private(a.name)}
+        elif isinstance(node, ast.Attribute) and private(node.attr):
+            if isinstance(node.value, ast.Name) and node.value.id in names:
+                found.add((node.lineno, f"dagster.{node.attr}"))
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+            if PRIVATE_DAGSTER.fullmatch(node.value):
+                found.add((node.lineno, node.value))
+    return sorted(found)
+
+
+def devtools_files() -> dict[str, Path]:
+    """Every module of the development tooling beside the package."""
+    return {module_name(path): path for path in sorted(DEVTOOLS_ROOT.rglob("*.py"))}
+
+
+def in_the_fence(module: str) -> bool:
+    return module == DAGSTER_FENCE or module.startswith(DAGSTER_FENCE + ".")
 
 
 def import_graph() -> list[Edge]:
@@ -585,6 +643,60 @@ def test_the_pending_holes_are_still_there(edges):
     refused = {edge.pair for edge in edges if upward(edge)}
     closed = sorted(PENDING_ISSUE_48 - refused)
     assert not closed, f"closed, take them out of PENDING_ISSUE_48: {closed}"
+
+
+def test_only_the_fence_uses_dagsters_private_api():
+    """Dagster's private API (`dagster._*`) is used in `dagster_internals/` alone, in the package
+    and in its development tooling: an upgrade of Dagster that changes it breaks one known place,
+    whose checklist (docs/dagster-upgrade.md) names the test that fails."""
+    files = {**product_files(), **devtools_files()}
+    found = [
+        f"{path.relative_to(PROJECT)}:{line} {name} -> {used}"
+        for name, path in files.items()
+        if not in_the_fence(name)
+        for line, used in private_dagster_uses(path)
+    ]
+    assert not found, (
+        "Dagster's private API outside the fence (invoice_pipelines/dagster_internals/, one "
+        "module per purpose, each in docs/dagster-upgrade.md):\n" + "\n".join(found)
+    )
+    # the walk sees the fence's own uses (the code server's gRPC server, the instance's classes)
+    fenced = {
+        name for name, path in files.items() if in_the_fence(name) and private_dagster_uses(path)
+    }
+    assert {f"{DAGSTER_FENCE}.api_server", f"{DAGSTER_FENCE}.instance"} <= fenced
+
+
+def test_the_fence_walk_sees_every_way_into_dagsters_internals(tmp_path):
+    """An import, a `_` name taken from `dagster`, an attribute of the module under its alias and
+    a module's name as a string count; prose, dunders and public names do not."""
+    source = tmp_path / "x.py"
+    source.write_text(
+        '"""Prose may name dagster._core.storage: no use."""\n'
+        "import dagster as dg\n"
+        "import dagster._grpc.server\n"
+        "from dagster._core.events import DagsterEvent\n"
+        "from dagster import _check, asset, __version__\n"
+        "PRELOAD = ['dagster._grpc.impl', 'dagster/partition', 'dagster_postgres']\n"
+        "def f():\n"
+        "    return dg._core, dg.asset, dg.__version__\n",
+        encoding="utf-8",
+    )
+    assert private_dagster_uses(source) == [
+        (3, "dagster._grpc.server"),
+        (4, "dagster._core.events"),
+        (5, "dagster._check"),
+        (6, "dagster._grpc.impl"),
+        (8, "dagster._core"),
+    ]
+    assert in_the_fence(f"{DAGSTER_FENCE}.api_server") and in_the_fence(DAGSTER_FENCE)
+    assert not in_the_fence(f"{PACKAGE}.code_server")
+    assert not in_the_fence(f"{PACKAGE}.dagster_internals_copy")
+    # the fence takes nothing of ours outside itself: what it serves hands it its own functions
+    fence_edge = Edge(f"{DAGSTER_FENCE}.api_server", f"{PACKAGE}.resources.stop_deadline", ROOT, 1)
+    assert upward(fence_edge) == (
+        "shared layer dagster_internals imports resources, a layer not below it"
+    )
 
 
 def test_the_rule_itself():

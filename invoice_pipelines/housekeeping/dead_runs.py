@@ -18,7 +18,9 @@ does: failed with the reason (CANCELING: cancelled), so backfills and sensors se
 It judges only what it can see: runs launched through a code server on this machine (the run's
 `dagster/grpc_info` names a socket or a loopback host) and only under a run launcher without
 worker health checks (with one, e.g. the K8sRunLauncher, run monitoring does this). A STARTING
-run without a recorded process is left to run monitoring's start timeout.
+run without a recorded process is left to run monitoring's start timeout. What it reads of
+Dagster's undocumented records (the code server's tag, the words of the engine event with the pid)
+is written behind the fence (dagster_internals/runs.py, docs/dagster-upgrade.md).
 
 Two callers: `dead_runs_sensor` (housekeeping/defs.py, every minute, in the code server, the
 machine the runs run on) and `scripts/run-dagster.sh`, which starts this module beside its
@@ -40,13 +42,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus, RunsFilter
-from dagster._core.storage.tags import GRPC_INFO_TAG
 
+from invoice_pipelines.dagster_internals.instance import import_the_default_classes
+from invoice_pipelines.dagster_internals.runs import GRPC_INFO_TAG, STARTED_PROCESS
 from invoice_pipelines.resources.stop_deadline import cut_off_words
 
 JUDGED = [DagsterRunStatus.STARTED, DagsterRunStatus.STARTING, DagsterRunStatus.CANCELING]
-# the messages of the run worker's engine event that names its pid (a run, a resumed run)
-STARTED_PROCESS = ("Started process for run", "Started process for resuming job")
 LOOPBACK = {"localhost", "127.0.0.1", "::1", "", None}
 # /proc's start times are in clock ticks after a boot time in whole seconds
 START_SLACK_SECONDS = 2.0
@@ -254,8 +255,8 @@ def _preload() -> None:
     import alembic.config  # noqa: F401
     import alembic.runtime.migration  # noqa: F401
     import yaml
-    from dagster._core.launcher.default_run_launcher import DefaultRunLauncher  # noqa: F401
-    from dagster._core.storage.sqlite_storage import DagsterSqliteStorage  # noqa: F401
+
+    import_the_default_classes()
 
     home = os.environ.get("DAGSTER_HOME")
     try:

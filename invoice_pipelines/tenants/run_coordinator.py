@@ -28,7 +28,10 @@ Configured in dagster.yaml, the instance configuration (deploy/dagster.yaml: a d
       class: OrganizationRunCoordinator
 
 Limits stay in the `concurrency:` block; the queue settings of QueuedRunCoordinator still apply
-(`dequeue_interval_seconds` under the coordinator's `config:`).
+(`dequeue_interval_seconds` under the coordinator's `config:`). What it takes of Dagster's internals
+(the instance a coordinator belongs to, the pools Dagster records on a run) is behind the fence
+(dagster_internals/, docs/dagster-upgrade.md); Dagster's run tags it reads and writes are written out
+as strings, which test_dagster_upgrade.py holds to Dagster's own.
 
 Lanes, so that a dropped invoice never waits behind bulk work (issue 47):
 
@@ -63,7 +66,7 @@ Lanes, so that a dropped invoice never waits behind bulk work (issue 47):
 """
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dagster import (
     DagsterRun,
@@ -73,14 +76,21 @@ from dagster import (
     StringSource,
     SubmitRunContext,
 )
-from dagster._serdes import ConfigurableClassData  # the type of from_config_value's argument
 
 from invoice_pipelines.core.dates import parse_as_of
+from invoice_pipelines.dagster_internals.instance import instance_of
+from invoice_pipelines.dagster_internals.runs import run_pools
 from invoice_pipelines.tenants.partitions import (
     ORGANIZATION_TAG,
     ORGANIZATIONS_PARTITIONS_NAME,
+    PARTITION_RANGE_END_TAG,
+    PARTITION_RANGE_START_TAG,
     PARTITION_TAG,
 )
+
+if TYPE_CHECKING:
+    # the type of from_config_value's argument
+    from invoice_pipelines.dagster_internals.instance import ConfigurableClassData
 
 ORGANIZATION_FIELD = "organization"
 
@@ -94,8 +104,8 @@ INTAKE_RUN_TAGS = {LANE_TAG: "intake", PRIORITY_TAG: "10"}
 BULK_RUN_TAGS = {LANE_TAG: "bulk", PRIORITY_TAG: "-10"}
 # Dagster's tags on the runs of a backfill, and on a run over a range of partitions
 BACKFILL_TAG = "dagster/backfill"
-RANGE_START_TAG = "dagster/asset_partition_range_start"
-RANGE_END_TAG = "dagster/asset_partition_range_end"
+RANGE_START_TAG = PARTITION_RANGE_START_TAG
+RANGE_END_TAG = PARTITION_RANGE_END_TAG
 # backfill runs are bulk work (counted in the bulk lane's cap) with a cap of their own below it,
 # and leave the queue after every other run: a migration's history never holds today's work
 BULK_KIND_TAG = "invoice_pipelines/bulk"
@@ -111,9 +121,7 @@ def waits_on(run: DagsterRun) -> str | None:
     """The outside service whose rate limit a run's ops wait on (`RATE_LIMITED_POOLS`), or None
     for local work. Dagster records a run's pools from its execution plan when it creates the run,
     however it was launched."""
-    concurrency = run.run_op_concurrency
-    pools = (concurrency.all_pools if concurrency else None) or ()
-    found = sorted(pool for pool in pools if pool in RATE_LIMITED_POOLS)
+    found = sorted(pool for pool in run_pools(run) if pool in RATE_LIMITED_POOLS)
     return found[0] if found else None
 
 
@@ -276,7 +284,7 @@ class OrganizationRunCoordinator(QueuedRunCoordinator):
 
     @classmethod
     def from_config_value(
-        cls, inst_data: ConfigurableClassData, config_value: Mapping[str, Any]
+        cls, inst_data: "ConfigurableClassData", config_value: Mapping[str, Any]
     ) -> "OrganizationRunCoordinator":
         config = dict(config_value)
         database_url = config.pop("database_url", None)
@@ -294,8 +302,8 @@ class OrganizationRunCoordinator(QueuedRunCoordinator):
 
     def _refuse(self, run: DagsterRun, message: str) -> DagsterRun:
         # one plain sentence, no stack trace: the launchpad opens the run and shows it
-        self._instance.report_run_failed(run, message=message)
-        return self._instance.get_run_by_id(run.run_id) or run
+        instance_of(self).report_run_failed(run, message=message)
+        return instance_of(self).get_run_by_id(run.run_id) or run
 
     def submit_run(self, context: SubmitRunContext) -> DagsterRun:
         from invoice_pipelines.db.tenancy import UnknownOrganization
@@ -312,7 +320,7 @@ class OrganizationRunCoordinator(QueuedRunCoordinator):
             return self._refuse(run, f"Run refused: {exc}.")
 
         def is_organization(key: str) -> bool:
-            return self._instance.has_dynamic_partition(ORGANIZATIONS_PARTITIONS_NAME, key)
+            return instance_of(self).has_dynamic_partition(ORGANIZATIONS_PARTITIONS_NAME, key)
 
         if organization is None:
             organization = organization_in_partition(run, is_organization)
@@ -332,7 +340,7 @@ class OrganizationRunCoordinator(QueuedRunCoordinator):
         except Exception as exc:  # the database is down or misconfigured
             # queue it under the name as given; the op checks the organization when it starts
             slug = organization
-            self._instance.report_engine_event(
+            instance_of(self).report_engine_event(
                 f"could not look organization {organization!r} up ({type(exc).__name__}: {exc}); "
                 "tagged with the name as given",
                 run,
@@ -350,6 +358,6 @@ class OrganizationRunCoordinator(QueuedRunCoordinator):
         if slug and run.tags.get(ORGANIZATION_TAG) != slug:
             tags[ORGANIZATION_TAG] = slug
         if tags:
-            self._instance.add_run_tags(run.run_id, tags)
-            run = self._instance.get_run_by_id(run.run_id) or run
+            instance_of(self).add_run_tags(run.run_id, tags)
+            run = instance_of(self).get_run_by_id(run.run_id) or run
         return super().submit_run(SubmitRunContext(run, workspace=context.workspace))
