@@ -8,8 +8,8 @@ from typing import ClassVar
 from invoice_pipelines.einvoice.verdict import WARM_UP
 from invoice_pipelines.intake.parse import ParseOutcome
 from invoice_pipelines.intake.warm_up import WARM_UP_WITH_DOCUMENTS, warm_documents
-from invoice_pipelines.resources.parse_server import ServerSpec
 from invoice_pipelines.intake.workers import DEFAULT_TARGET, FAILURE
+from invoice_pipelines.resources.parse_server import ServerSpec
 from invoice_pipelines.resources.pool_resource import WorkerPoolResource
 
 

@@ -45,6 +45,7 @@ class Pickled(bytes):
     (the parse server) neither unpickles nor pickles them again: whoever uses the outcome
     unpickles it once. A failure decided here (timeout, crash, lost) is an outcome, as always."""
 
+
 # After this many workers in a row fail to start, the rest of the batch fails with the reason
 # instead of spawning one more doomed process per item.
 MAX_START_FAILURES = 3
@@ -329,9 +330,7 @@ class WorkerPool:
     def parse(self, data: bytes, filename: str) -> Any:
         return self.parse_many([(data, filename)])[0]
 
-    def parse_many(
-        self, items: Sequence[tuple[bytes, str]], *, pickled: bool = False
-    ) -> list[Any]:
+    def parse_many(self, items: Sequence[tuple[bytes, str]], *, pickled: bool = False) -> list[Any]:
         """Run a batch; results are in input order, one per item, whatever happens to any one.
         With `pickled`, a worker's outcome comes back as it sent it (`Pickled`, see there)."""
         self.start()
