@@ -88,6 +88,7 @@ from invoice_pipelines.resources.database import Database
 from invoice_pipelines.resources.mail import SmtpMailer
 from invoice_pipelines.resources.ocr import OcrEngine
 from invoice_pipelines.resources.upload_stores import UploadStore
+from invoice_pipelines.scheduled_checks import scheduled_checks
 from invoice_pipelines.settings import positive_number
 from invoice_pipelines.tenants.partitions import (
     ORGANIZATIONS_PARTITIONS_NAME,
@@ -555,21 +556,14 @@ def upload_sensor(context: SensorEvaluationContext, database: Database, upload_s
     return SensorResult(run_requests=requests, asset_events=observations, cursor=cursor)
 
 
-incoming_invoices_checks_job = define_asset_job(
-    "incoming_invoices_checks_job",
-    selection=AssetSelection.checks(no_stuck_documents, discounts_not_expiring),
-    executor_def=in_process_executor,
-    description="Evaluates the scheduled checks of incoming_invoices, no_stuck_documents and "
+incoming_invoices_checks_job, incoming_invoices_checks_schedule = scheduled_checks(
+    "incoming_invoices_checks",
+    [no_stuck_documents, discounts_not_expiring],
+    cron="*/5 * * * *",
+    job_description="Evaluates the scheduled checks of incoming_invoices, no_stuck_documents and "
     "discounts_not_expiring (all organizations); the intake run evaluates the others.",
-)
-
-incoming_invoices_checks_schedule = ScheduleDefinition(
-    name="incoming_invoices_checks_schedule",
-    job=incoming_invoices_checks_job,
-    cron_schedule="*/5 * * * *",
-    default_status=DefaultScheduleStatus.RUNNING,
-    description="Every 5 minutes: warns when a document has waited in UPLOADED/CREATED for more "
-    "than 5 minutes, and when an early-payment discount runs out within 3 days.",
+    schedule_description="Every 5 minutes: warns when a document has waited in UPLOADED/CREATED "
+    "for more than 5 minutes, and when an early-payment discount runs out within 3 days.",
 )
 
 
