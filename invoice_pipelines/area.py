@@ -20,10 +20,16 @@ AddCommands = Callable[[Any], None]
 @dataclass(frozen=True)
 class Command:
     """A command as `--help` lists it: its name and its one-line help (the one place it is
-    written; the area's parser takes it from here, `Area.add_commands`)."""
+    written; the area's parser takes it from here, `Area.add_commands`).
+
+    A group of verbs (`peppol`) may be listed by several areas, each adding its own verbs to the
+    one parser (the first area's table creates it, the others' join it; `--help` shows their helps
+    joined). `verbs` names the verbs this area adds, so a command naming one of another area's
+    verbs does not load this area's parsers; empty: the area's parsers load for every verb."""
 
     name: str
     help: str
+    verbs: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -92,4 +98,34 @@ class _Listed:
         if "help" in options:
             raise ValueError(f"command {name!r}: its help is written in its area's table")
         self.added.append(name)
+        if name in self._sub.choices:  # a group another area's table created: join it
+            return _Joined(add_to_group(self._sub, name, self.helps[name]))
         return self._sub.add_parser(name, help=self.helps[name], **options)
+
+
+def add_to_group(sub, name: str, help: str):
+    """The parser of `name`, already in `sub`, whose help gains `help` (a group several areas
+    add verbs to: `--help` lists it once with each area's help)."""
+    for action in sub._choices_actions:
+        if action.dest == name and help not in (action.help or "").split("; "):
+            action.help = f"{action.help}; {help}"
+    return sub.choices[name]
+
+
+class _Joined:
+    """A group's parser as a second area sees it: its verbs go into the group's one set of verbs,
+    and the defaults the first area set stay."""
+
+    def __init__(self, parser) -> None:
+        self._parser = parser
+
+    def add_subparsers(self, **options):
+        return next(a for a in self._parser._actions if a.__class__.__name__ == "_SubParsersAction")
+
+    def set_defaults(self, **defaults) -> None:
+        self._parser.set_defaults(
+            **{k: v for k, v in defaults.items() if self._parser.get_default(k) is None}
+        )
+
+    def __getattr__(self, name: str):
+        return getattr(self._parser, name)

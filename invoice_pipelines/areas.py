@@ -44,8 +44,18 @@ AREAS: tuple[Area, ...] = (
 
 
 def commands() -> list[tuple[Command, Area]]:
-    """Every command with its area, in the order `--help` lists them."""
-    return [(command, area) for area in AREAS for command in area.commands]
+    """Every command with its area, in the order `--help` lists them; a group several areas add
+    verbs to (`peppol`) once, with the first area and their helps joined as `--help` shows them."""
+    listed: dict[str, tuple[Command, Area]] = {}
+    for area in AREAS:
+        for command in area.commands:
+            if command.name in listed:
+                first, owner = listed[command.name]
+                joined = f"{first.help}; {command.help}"
+                listed[command.name] = (Command(command.name, joined, first.verbs), owner)
+            else:
+                listed[command.name] = (command, area)
+    return list(listed.values())
 
 
 def queue_kinds() -> tuple[QueueKind, ...]:

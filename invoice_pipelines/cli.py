@@ -8,7 +8,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from invoice_pipelines.area import Area, Command
+from invoice_pipelines.area import Area, Command, add_to_group
 from invoice_pipelines.areas import AREAS
 
 
@@ -51,22 +51,37 @@ def _with_commands() -> tuple[Area, ...]:
     return (*(area for area in AREAS if area.commands), DEVTOOLS)
 
 
-def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+def build_parser(command: str | None = None, verb: str | None = None) -> argparse.ArgumentParser:
     """The console script's parser. Without `command`: every area's parsers, each area's cli.py
     imported. With `command` (what main() does): only the parsers of that command's area are
     imported; every other command is a stand-in with its name and help from its area's table
     (`Area.commands`), so `--help` and a mistyped name answer as the full parser would. A command
-    in no area (`""` for `--help`, a typo) imports none."""
+    in no area (`""` for `--help`, a typo) imports none. Of a group several areas add verbs to
+    (`peppol`), only the areas whose table lists `verb` (or lists no verbs) are imported, every
+    one of them when `verb` is none of theirs."""
     parser = argparse.ArgumentParser(prog="invoice-pipelines", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    for area in _with_commands():
+    areas = _with_commands()
+    loaded = [
+        area
+        for area in areas
+        if _wanted(area, areas, command, verb)
+        and not (area is DEVTOOLS and not devtools_installed())
+    ]
+    # the groups a loaded area adds verbs to (`peppol`): made where their first area lists them
+    real = {listed.name for area in loaded for listed in area.commands}
+    for area in areas:
         absent = area is DEVTOOLS and not devtools_installed()
-        wanted = command is None or any(c.name == command for c in area.commands)
-        if wanted and not absent:
+        if area in loaded:
             area.add_commands(sub)
             continue
         for listed in area.commands:
-            if absent:  # listed in --help; main() answers them in one sentence
+            if listed.name in sub.choices:  # a group made before: this area's help joins it
+                add_to_group(sub, listed.name, listed.help)
+            elif listed.name in real:  # a group a loaded area adds its verbs to, here in order
+                group = sub.add_parser(listed.name, help=listed.help)
+                group.add_subparsers(dest="verb", required=True)
+            elif absent:  # listed in --help; main() answers them in one sentence
                 sub.add_parser(
                     listed.name, help=f"development tooling, not installed here ({GET_DEVTOOLS})"
                 )
@@ -75,10 +90,32 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+def _wanted(area: Area, areas: Sequence[Area], command: str | None, verb: str | None) -> bool:
+    """Whether `area`'s parsers are loaded for `command` (all of them for None)."""
+    if command is None:
+        return True
+    mine = [c for c in area.commands if c.name == command]
+    if not mine:
+        return False
+    if not mine[0].verbs:
+        return True
+    every = {v for a in areas for c in a.commands if c.name == command for v in c.verbs}
+    return verb in mine[0].verbs or verb not in every
+
+
 def _command_in(argv: Sequence[str]) -> str | None:
     """The command argparse will dispatch to: the first word that is not an option (the top-level
     parser has only -h)."""
     return next((word for word in argv if not word.startswith("-")), None)
+
+
+def _verb_in(argv: Sequence[str]) -> str | None:
+    """The word after the command, where it is no option: a group's verb (`peppol lookup`)."""
+    command = _command_in(argv)
+    if command is None:
+        return None
+    after = argv[argv.index(command) + 1 : argv.index(command) + 2]
+    return after[0] if after and not after[0].startswith("-") else None
 
 
 def _assemble(args: argparse.Namespace) -> None:
@@ -112,7 +149,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
-    parser = build_parser(_command_in(argv) or "")
+    parser = build_parser(_command_in(argv) or "", _verb_in(argv))
     args = parser.parse_args(argv)
     # after parsing: `--help` and a usage error answer before SQLAlchemy is imported
     from invoice_pipelines.db.tenancy import UnknownOrganization

@@ -1,4 +1,4 @@
-"""Delivery as the assemblies see it: `send-invoices` and `batch-send` (delivery/cli.py), its
+"""Delivery as the assemblies see it: `send-invoices`, `batch-send` and `peppol` (delivery/cli.py), its
 assets and jobs (delivery/defs.py) and its kind of batch job (`communications`)."""
 
 from __future__ import annotations
@@ -30,6 +30,11 @@ AREA = Area(
     commands=(
         Command("send-invoices", "e-mail invoices that have documents, at most once"),
         Command("batch-send", "queue a communications job: send invoices, once each"),
+        Command(
+            "peppol",
+            "look a participant up in the SMP, send one invoice at most once",
+            verbs=("lookup", "send"),
+        ),
     ),
     parsers=_parsers,
     definitions=_definitions,

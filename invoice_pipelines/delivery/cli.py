@@ -1,7 +1,7 @@
 """`invoice-pipelines send-invoices`: the function the delivery asset calls, from the command line
 (JSON summary on the last line); `batch-send`: a communications job of the batch jobs queue
-(`batch-documents` is the documents area's, `batch-run` the queue's). Each command's help is in
-delivery/area.py."""
+(`batch-documents` is the documents area's, `batch-run` the queue's); `peppol lookup` and
+`peppol send` (delivery/cli_peppol.py). Each command's help is in delivery/area.py."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ import json
 
 from invoice_pipelines.cli_args import id_list, positive_int, positive_number
 from invoice_pipelines.core.channels import DELIVERY_CHANNELS, EMAIL
+from invoice_pipelines.delivery.cli_peppol import VERBS as PEPPOL_VERBS
+from invoice_pipelines.delivery.cli_peppol import add_peppol_commands
 from invoice_pipelines.queue.cli import queue_options
 
 
@@ -38,6 +40,8 @@ def add_commands(sub) -> None:
     p.add_argument("--resend", action="store_true", help="send again what was sent before")
     queue_options(p)
     p.set_defaults(func=run_batch_send)
+
+    add_peppol_commands(sub, run_peppol_command)
 
 
 def run_send(args: argparse.Namespace) -> int:
@@ -93,3 +97,9 @@ def run_batch_send(args: argparse.Namespace) -> int:
     return queue_invoice_job(
         args, COMMUNICATIONS, "batch-send", channel=args.channel, resend=args.resend
     )
+
+
+def run_peppol_command(args: argparse.Namespace) -> int:
+    args.parser.print_usage()
+    print(f"invoice-pipelines peppol: name one of {PEPPOL_VERBS}")
+    return 2

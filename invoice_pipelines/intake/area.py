@@ -37,7 +37,11 @@ AREA = Area(
         Command("parse", "parse and validate one invoice file offline"),
         Command("incoming", "incoming invoices: list, show, review, policy"),
         Command("suppliers", "the supplier register: list, show, add, change, link-vendor, policy"),
-        Command("peppol", "Peppol: receive a document an access point forwarded, once"),
+        Command(
+            "peppol",
+            "Peppol: receive a document an access point forwarded, once",
+            verbs=("receive",),
+        ),
     ),
     parsers=_parsers,
     definitions=_definitions,
