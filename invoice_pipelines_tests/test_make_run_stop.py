@@ -84,7 +84,13 @@ def _default_signals() -> None:
 
 
 def ignored_signals(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+    """The signals `pid` ignores (SigIgn); 0 for a process that ended after it was listed (a run
+    or a worker that finished meanwhile ignores nothing any more: a fresh-clone CI run met one)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        return 0
+    for line in status.splitlines():
         if line.startswith("SigIgn:"):
             return int(line.split()[1], 16)
     return 0
@@ -321,7 +327,8 @@ def assert_no_service_ignores_a_stop(procs: list[Proc]) -> None:
         if "housekeeping.dead_runs" in p.cmdline:
             interrupt = 0  # the sweep ignores SIGINT until its handler is set
         mask = interrupt | SIGTERM_BIT
-        assert not ignored_signals(p.pid) & mask, (p, hex(ignored_signals(p.pid)))
+        ignored = ignored_signals(p.pid)
+        assert not ignored & mask, (p, hex(ignored))
 
 
 def _partition_keys(instance: Instance) -> dict[str, list[str]]:
