@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import and_, exists, func, select
 from sqlalchemy.engine import Connection, Engine, RootTransaction
 from sqlalchemy.exc import DBAPIError
 
@@ -170,9 +170,7 @@ def _candidates(
     else:  # nobody named them: history (a migration's invoices) is not sent
         query = query.where(sales_ledger.not_history())
         if handled_over is not None:
-            query = query.where(
-                s.id.not_in(_handled_over(organization_id, handled_over, retry_failed))
-            )
+            query = query.where(~_handled_over(organization_id, s.id, handled_over, retry_failed))
     picked, skipped = [], {}
     for invoice_id, sequence, status in conn.execute(query):
         if sequence is None:
@@ -186,27 +184,26 @@ def _candidates(
     return picked, skipped
 
 
-def _handled_over(organization_id: int, channel: str, retry_failed: bool):
-    """The invoices whose last delivery over `channel` is settled: sent, unknown or under way,
-    or failed where failures are not tried again (`_candidates` would skip each of them)."""
-    e = deliveries.alias("handled")
-    last = (
-        select(e.c.sales_invoice_id, func.max(e.c.sequence).label("sequence"))
-        .where(e.c.organization_id == organization_id, e.c.channel == channel)
-        .group_by(e.c.sales_invoice_id)
-        .subquery()
+def _handled_over(organization_id: int, invoice_id, channel: str, retry_failed: bool):
+    """Whether the invoice's last delivery over `channel` is settled: sent, unknown or under way,
+    or failed where failures are not tried again (`_candidates` would skip it). An EXISTS, so
+    that the database answers it as a join however many invoices went over the channel."""
+    f = deliveries.alias("handled")
+    later = deliveries.alias("handled_later")
+    last = ~exists().where(
+        later.c.organization_id == organization_id,
+        later.c.sales_invoice_id == f.c.sales_invoice_id,
+        later.c.channel == channel,
+        later.c.sequence > f.c.sequence,
     )
-    f = deliveries.alias("handled_last")
-    handled = select(last.c.sales_invoice_id).join(
-        f,
-        and_(
-            f.c.organization_id == organization_id,
-            f.c.sales_invoice_id == last.c.sales_invoice_id,
-            f.c.channel == channel,
-            f.c.sequence == last.c.sequence,
-        ),
+    settled = [f.c.status != "failed"] if retry_failed else []
+    return exists().where(
+        f.c.organization_id == organization_id,
+        f.c.sales_invoice_id == invoice_id,
+        f.c.channel == channel,
+        last,
+        *settled,
     )
-    return handled.where(f.c.status != "failed") if retry_failed else handled
 
 
 # what a message reads of each invoice (sales_ledger.py); a credit note names the invoice it
