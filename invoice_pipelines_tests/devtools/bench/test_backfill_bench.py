@@ -80,11 +80,12 @@ def test_a_tiny_backfill_exports_every_organization_month_and_intake_keeps_worki
     assert result["backfill_status"] == "COMPLETED_SUCCESS"
     assert result["backfill_partitions"] == 3 * 2
     assert result["failed_runs"] == 0 and result["runs"] >= 1
-    # the sample's exports, their time scaled to all three organizations
+    # the sample's exports, their time scaled to all three organizations; both figures are printed
+    # rounded to 0.1 s, so they may differ by 0.05 * 3 / 2 + 0.05 (CI saw 0.4 measured, 0.5 scaled)
     assert result["one_process_organizations"] == 2
     assert result["one_process_exports"] == 2 * 2 * 2
     assert result["one_process_seconds"] == pytest.approx(
-        result["one_process_measured_seconds"] * 3 / 2, abs=0.1
+        result["one_process_measured_seconds"] * 3 / 2, abs=0.126
     )
     # every organization, month and direction exported, by the backfill's runs (the one-process
     # exports before it were reset)
