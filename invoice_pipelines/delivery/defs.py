@@ -27,6 +27,7 @@ from pydantic import Field
 
 from invoice_pipelines.catalog import OWNERS
 from invoice_pipelines.core.channels import EMAIL, PEPPOL
+from invoice_pipelines.delivery.peppol_defs import defs as peppol_defs
 from invoice_pipelines.delivery.pipeline import (
     AlreadySending,
     already_sending_message,
@@ -139,8 +140,10 @@ def _deliver(context, config, database, document_store, channel, peppol=None):
     partitions_def=organizations_partitions,
     deps=["sales_invoice_documents"],
     group_name="delivery",
-    kinds={"python", "email"},
+    kinds={"python", "email", "peppol"},
     owners=OWNERS,
+    # the channels it sends over (its materializations count each: sent_email, sent_peppol)
+    metadata={"channels": "email, peppol"},
     # waits on the mail provider's rate limit: a lane of its own (tenants/run_coordinator.py)
     pool="mail",
     check_specs=[
@@ -223,7 +226,11 @@ send_text_messages_job = define_asset_job(
 )
 
 
-defs = Definitions(
-    assets=[invoice_emails, invoice_text_messages],
-    jobs=[send_invoices_job, send_text_messages_job],
+defs = Definitions.merge(
+    Definitions(
+        assets=[invoice_emails, invoice_text_messages],
+        jobs=[send_invoices_job, send_text_messages_job],
+    ),
+    # the `peppol` group: participants, documents sent and received, checks, monthly report
+    peppol_defs,
 )

@@ -93,7 +93,9 @@ def _failed_table(failed: dict[int, list[dict]], numbers: dict[int, str], limit:
             CHECK,
             asset="sales_invoice_documents",
             description="Fails when documents of this run did not prove valid (EN 16931 rules, "
-            "official schematron, read-back): those invoices have no document and are not sent.",
+            "official schematron, read-back): those invoices have no document and are not sent; "
+            "and when a Peppol BIS document did not prove (OpenPEPPOL's rules): that invoice "
+            "goes by e-mail, not over Peppol.",
         )
     ],
     description="The documents of one organization's sales invoices: a Factur-X PDF/A-3b with the "
@@ -167,26 +169,38 @@ def sales_invoice_documents_asset(
             _failed_table(summary.peppol_failed, summary.numbers)
         )
     yield MaterializeResult(metadata=metadata)
+    # a Peppol BIS document that did not prove warns too: its PDF stands and the invoice goes
+    # by e-mail, but a customer on Peppol does not get it over Peppol
+    problems = []
+    if summary.failed:
+        problems.append(f"{len(summary.failed)} invoice(s) have no document")
+    if summary.peppol_failed:
+        problems.append(
+            f"{len(summary.peppol_failed)} invoice(s) have no Peppol BIS document (they go by "
+            "e-mail, saying why)"
+        )
+    tables = {}
+    if summary.failed:
+        tables["failed_documents"] = MetadataValue.md(
+            _failed_table(summary.failed, summary.numbers)
+        )
+    if summary.peppol_failed:
+        tables["failed_peppol_documents"] = MetadataValue.md(
+            _failed_table(summary.peppol_failed, summary.numbers)
+        )
     yield AssetCheckResult(
         check_name=CHECK,
-        passed=not summary.failed,
+        passed=not problems,
         severity=AssetCheckSeverity.WARN,
         description=(
             "Every document of this run proved valid."
-            if not summary.failed
-            else f"{len(summary.failed)} invoice(s) have no document: see the table."
+            if not problems
+            else "; ".join(problems) + ": see the tables."
         ),
         metadata={
             "failed": len(summary.failed),
-            **(
-                {
-                    "failed_documents": MetadataValue.md(
-                        _failed_table(summary.failed, summary.numbers)
-                    )
-                }
-                if summary.failed
-                else {}
-            ),
+            "peppol_failed": len(summary.peppol_failed),
+            **tables,
         },
     )
 
