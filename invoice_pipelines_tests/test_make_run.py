@@ -221,10 +221,11 @@ def make_run(tmp_path: Path) -> Iterator[MakeRun]:
         "INVOICE_PIPELINES_DATA_DIR": str(data_dir),
         "INVOICE_PIPELINES_DB_URL": db_url,
         "INVOICE_PIPELINES_QBO_BASE_URL": qbo_url,
-        # the demo's mail and text stand-ins on ports of their own: the defaults (1025, 8031)
-        # would be shared with a `make run` another test (or a developer) has up at the time
+        # the demo's mail, text and Peppol stand-ins on ports of their own: the defaults (1025,
+        # 8031, 8034) would be shared with a `make run` another test (or a developer) has up
         "INVOICE_PIPELINES_SMTP_PORT": str(_free_port()),
         "INVOICE_PIPELINES_SMS_URL": f"http://127.0.0.1:{_free_port()}",
+        "INVOICE_PIPELINES_PEPPOL_AP_URL": f"http://127.0.0.1:{_free_port()}",
     }
     for name in (
         "DAGSTER_HOME",
@@ -328,6 +329,7 @@ def assert_the_tour(make_run: MakeRun, out: str) -> list[Proc]:
         "code-server",
         "invoice_pipelines_devtools.standins.smtp",
         "invoice_pipelines_devtools.standins.sms",
+        "invoice_pipelines_devtools.demo.peppol",
         "invoice_pipelines_devtools.demo.quickbooks serve",
     ):
         assert any(service in p.cmdline for p in procs), (service, procs)

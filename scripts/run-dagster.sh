@@ -286,6 +286,13 @@ set -m
   sms_port=$(.venv/bin/python -c "import os, urllib.parse as u; print(u.urlsplit(os.environ.get('INVOICE_PIPELINES_SMS_URL') or 'http://127.0.0.1:8031').port or 8031)")
   to_log sms .venv/bin/python -m invoice_pipelines_devtools.standins.sms --port "$sms_port" \
     --outdir "$data_dir/messages" &
+  # the demo's Peppol access point (demo/peppol.py): send_invoices_job sends brandt-it-service's
+  # invoices to its customer on Peppol through it, each message kept in $data_dir/peppol/; it
+  # forwards one received Peppol invoice to brandt-it-service's intake; the port is the one
+  # INVOICE_PIPELINES_PEPPOL_AP_URL names
+  peppol_port=$(.venv/bin/python -c "import os, urllib.parse as u; print(u.urlsplit(os.environ.get('INVOICE_PIPELINES_PEPPOL_AP_URL') or 'http://127.0.0.1:8034').port or 8034)")
+  to_log peppol .venv/bin/python -m invoice_pipelines_devtools.demo.peppol --port "$peppol_port" \
+    --data-dir "$data_dir" &
   # the demo's QuickBooks Online (qbo_* assets, sensors and schedules): companies, records and
   # tokens kept in $data_dir/qbo; its start-up line (stdout) names credentials, so it is dropped
   if [ -n "$qbo_port" ]; then
@@ -334,7 +341,8 @@ Dagster UI is up: $ui   (Ctrl-C stops it and everything it started)
   2. Assets      $ui/assets      per-organization stats; open one and look at its plots
   3. Automation  $ui/automation  sensors and schedules, on; drop invoices into $upload_dir/<org>/
   4. Documents   invoice PDFs land in $data_dir/documents/; send_invoices_job mails them to $data_dir/mail/,
-                 send_text_messages_job texts them to $data_dir/messages/
+                 send_text_messages_job texts them to $data_dir/messages/; brandt-it-service's
+                 invoices to Wiener Softwarehaus go over Peppol ($data_dir/peppol/, group peppol)
   5. QuickBooks  the demo organizations sync with the QBO simulator at $qbo_url (group quickbooks)
   6. Dunning     three overdue invoices of mueller-werkzeugbau: materialize its dunning_notices
                  partition (group overdue): a reminder, a first dunning and a final notice, each

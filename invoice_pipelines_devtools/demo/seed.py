@@ -312,6 +312,12 @@ DEMO_ORGANIZATIONS: list[dict] = [
 ]
 
 DEMO_BATCH_ORGANIZATION = "brandt-it-service"
+# The demo on Peppol (demo/peppol.py, the access point stand-in `make run` starts):
+# brandt-it-service's participant id (its VAT number, scheme 9930) and one customer's, an Austrian
+# VAT number (9914): its invoices to Wiener Softwarehaus go over Peppol, and it receives an
+# official Peppol example (its intake, not mueller-werkzeugbau's four supplier invoices)
+DEMO_PEPPOL_ORGANIZATIONS = {"brandt-it-service": "9930:DE987654321"}
+DEMO_PEPPOL_CUSTOMERS = {("brandt-it-service", "D-304"): "9914:ATU12345678"}
 ORDER_STATUS_MIX = ["reviewed"] * 6 + ["pending"] * 2 + ["draft", "cancelled"]
 # Invoices of mueller-werkzeugbau issued weeks before the seeding and never paid, so dunning has
 # work to show: (days before the seeding, customer number, [(sku, quantity)]), 14 days to pay:
@@ -355,9 +361,17 @@ def seed_demo(engine: Engine, *, orders_per_org: int = 24, today: date | None = 
                         .values(settings={**settings, **missing})
                     )
                     completed.append(spec["org"]["slug"])
+                peppol = _complete_peppol(conn, exists.id, spec["org"]["slug"])
+                if peppol and spec["org"]["slug"] not in completed:
+                    completed.append(spec["org"]["slug"])
                 continue
             org_id = conn.execute(
-                insert(organizations).values(**spec["org"]).returning(organizations.c.id)
+                insert(organizations)
+                .values(
+                    **spec["org"],
+                    peppol_participant=DEMO_PEPPOL_ORGANIZATIONS.get(spec["org"]["slug"]),
+                )
+                .returning(organizations.c.id)
             ).scalar_one()
             scope_to_organization(conn, org_id)
             _seed_organization(conn, org_id, spec, orders_per_org)
@@ -440,6 +454,36 @@ def _seed_overdue_invoices(engine: Engine, today: date | None) -> list[str]:
         )
 
 
+def _complete_peppol(conn, org_id: int, slug: str) -> bool:
+    """An organization seeded before the demo was on Peppol gets its participant id and its
+    customers' where they have none; True when something was set."""
+    changed = False
+    wanted = DEMO_PEPPOL_ORGANIZATIONS.get(slug)
+    if wanted is not None:
+        changed |= bool(
+            conn.execute(
+                update(organizations)
+                .where(organizations.c.id == org_id, organizations.c.peppol_participant.is_(None))
+                .values(peppol_participant=wanted)
+            ).rowcount
+        )
+    scope_to_organization(conn, org_id)
+    for (owner, number), participant in DEMO_PEPPOL_CUSTOMERS.items():
+        if owner == slug:
+            changed |= bool(
+                conn.execute(
+                    update(customers)
+                    .where(
+                        customers.c.organization_id == org_id,
+                        customers.c.customer_number == number,
+                        customers.c.peppol_participant.is_(None),
+                    )
+                    .values(peppol_participant=participant)
+                ).rowcount
+            )
+    return changed
+
+
 def _seed_organization(conn, org_id: int, spec: dict, orders_per_org: int) -> None:
     rng = random.Random(spec["org"]["slug"])
     customer_ids = []
@@ -464,6 +508,7 @@ def _seed_organization(conn, org_id: int, spec: dict, orders_per_org: int) -> No
                     # company (its invoices are plain PDFs with sales tax, documents/formats.py)
                     language="de" if spec["org"]["country"] == "DE" else "en",
                     payment_terms_days=rng.choice([0, 14, 30]),
+                    peppol_participant=DEMO_PEPPOL_CUSTOMERS.get((spec["org"]["slug"], number)),
                 )
                 .returning(customers.c.id)
             ).scalar_one()
