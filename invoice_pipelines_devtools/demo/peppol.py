@@ -196,4 +196,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    from invoice_pipelines.resources import stop_deadline
+
+    # ends within the stop of `make run`, and without the interpreter's teardown (the received
+    # invoice's upload store has loaded Dagster, whose teardown took seconds of the grace)
+    stop_deadline.run_to_the_end("Peppol access point", main)
