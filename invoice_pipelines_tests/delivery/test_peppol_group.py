@@ -15,7 +15,7 @@ import pytest
 from dagster import DagsterInstance, Definitions, instance_for_test, materialize
 from sqlalchemy import update
 
-from invoice_pipelines.db.tables import deliveries, peppol_received
+from invoice_pipelines.db.tables import deliveries, organizations, peppol_received
 from invoice_pipelines.db.tenancy import system_transaction
 from invoice_pipelines.delivery import peppol_defs
 from invoice_pipelines.documents import defs as document_defs
@@ -166,7 +166,16 @@ def test_the_group_shows_participants_sent_documents_with_reports_and_received_o
         network.rejecting.clear()
         _send(db, shop, sink, ap.url, retry_failed=True)
         [rejected, sent] = ap.network.take_messages()
-    received = _receive(db, uploads, SELLER_ID, "base-example.xml")
+    # received at an id of its own: other tests' organizations in the shared database are
+    # SELLER_ID too, and a receiver two organizations claim is refused
+    own = f"9930:DE{uuid.uuid4().int % 10**9:09d}"
+    with system_transaction(db.engine, write=True) as conn:
+        conn.execute(
+            update(organizations)
+            .where(organizations.c.id == shop.org["id"])
+            .values(peppol_participant=own)
+        )
+    received = _receive(db, uploads, own, "base-example.xml")
     process_documents(
         db.engine,
         uploads,
@@ -185,7 +194,7 @@ def test_the_group_shows_participants_sent_documents_with_reports_and_received_o
     )
 
     people = shown["peppol_participants"]
-    assert people["organization_participant"] == SELLER_ID
+    assert people["organization_participant"] == own
     assert (people["customers"], people["customers_on_peppol"]) == (3, 2)
     assert BRASSERIE in people["participants"] and "9930:DE987654321" in people["participants"]
     documents = shown["peppol_sent_documents"]
