@@ -30,7 +30,6 @@ from invoice_pipelines.queue.commands import (
     EXIT_BAD_REQUEST,
     EXIT_OK,
     ProgressBar,
-    command_engine,
     exit_code,
     format_job,
     queued_or_run_here,
@@ -57,7 +56,7 @@ def run_batch_invoice(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return EXIT_BAD_REQUEST
-    engine = command_engine()
+    engine = args.resources.database
     organization = resolve_organization(engine, args.org)["id"]
     runner = local_runner_name() if args.wait else None
     common = {
@@ -125,7 +124,7 @@ def run_batch_credit_notes(args: argparse.Namespace) -> int:
     """Queue a credit_notes job from a JSON file and print its id; with --wait issue them here."""
     from invoice_pipelines.billing.credit_note_jobs import enqueue_credit_notes
 
-    engine = command_engine()
+    engine = args.resources.database
     organization = resolve_organization(engine, args.org)["id"]
     runner = local_runner_name() if args.wait else None
     try:
@@ -244,7 +243,7 @@ def run_customer_skonto(args: argparse.Namespace) -> int:
     from invoice_pipelines.billing.customer_terms import UnknownCustomer, set_customer_skonto
     from invoice_pipelines.core.skonto import SkontoError
 
-    engine = command_engine()
+    engine = args.resources.database
     organization = resolve_organization(engine, args.org)
     try:
         stored = set_customer_skonto(
@@ -266,7 +265,7 @@ def run_credit_note(args: argparse.Namespace) -> int:
         parse_lines,
     )
 
-    engine = command_engine()
+    engine = args.resources.database
     organization = resolve_organization(engine, args.org)
     try:
         note = issue_credit_note(

@@ -47,7 +47,6 @@ def add_commands(sub) -> None:
 def run_send(args: argparse.Namespace) -> int:
     from invoice_pipelines.core.channels import PEPPOL
     from invoice_pipelines.delivery.pipeline import AlreadySending, send_invoices
-    from invoice_pipelines.queue.commands import command_engine
     from invoice_pipelines.resources.channels import open_channel
 
     if args.resend and not args.invoices:
@@ -59,7 +58,7 @@ def run_send(args: argparse.Namespace) -> int:
     peppol = open_channel(PEPPOL, resources) if channel.carries_files else None
     try:
         summary = send_invoices(
-            command_engine(),
+            resources.database,
             resources.document_store,
             channel,
             args.org,

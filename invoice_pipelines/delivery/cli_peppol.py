@@ -96,10 +96,9 @@ def run_send_one(args: argparse.Namespace) -> int:
     from invoice_pipelines.core.text import terminal_text
     from invoice_pipelines.db.tenancy import resolve_organization
     from invoice_pipelines.delivery.pipeline import AlreadySending, send_invoices
-    from invoice_pipelines.queue.commands import command_engine
     from invoice_pipelines.resources.channels import open_channel
 
-    engine = command_engine()
+    engine = args.resources.database
     org = resolve_organization(engine, args.org)  # an unknown one: one sentence
     found = _invoice(engine, org["id"], args.invoice)
     if found is None:

@@ -29,11 +29,10 @@ def add_commands(sub) -> None:
 
 
 def run_documents(args: argparse.Namespace) -> int:
-    from invoice_pipelines.db.engine import command_line_engine
     from invoice_pipelines.documents.pipeline import generate_documents
 
     summary = generate_documents(
-        command_line_engine(), args.resources.document_store, args.org, args.invoices or None
+        args.resources.database, args.resources.document_store, args.org, args.invoices or None
     )
     print(
         json.dumps(

@@ -33,18 +33,16 @@ def add_commands(sub) -> None:
 
 def run_export_command(args: argparse.Namespace) -> int:
     from invoice_pipelines.core.export_months import month_state
-    from invoice_pipelines.db.engine import command_line_engine
     from invoice_pipelines.exports.documents import DocumentStores
     from invoice_pipelines.exports.export_settings import ExportSettingsError
     from invoice_pipelines.exports.job import RUNNING_MONTH_SETTING, check_period
     from invoice_pipelines.exports.pipeline import run_export
     from invoice_pipelines.exports.result import totals_text
-    from invoice_pipelines.resources.stores import files_from_env, uploads_from_env
 
-    engine = command_line_engine()
-    # the plain stores the runs' resources wrap: the same files, without Dagster
-    store = files_from_env("exports")
-    documents = DocumentStores(uploads_from_env(), files_from_env("documents"))
+    resources = args.resources  # the plain stores the runs' resources wrap: the same files
+    engine = resources.database
+    store = resources.export_store
+    documents = DocumentStores(resources.upload_store, resources.document_store)
     directions = DIRECTIONS if args.direction == "both" else (args.direction,)
     try:
         state = month_state(check_period(args.month))
@@ -104,11 +102,10 @@ def run_export_command(args: argparse.Namespace) -> int:
 
 
 def run_reopen_command(args: argparse.Namespace) -> int:
-    from invoice_pipelines.db.engine import command_line_engine
     from invoice_pipelines.db.tenancy import resolve_organization
     from invoice_pipelines.exports.corrections import reopen_exported
 
-    engine = command_line_engine()
+    engine = args.resources.database
     org = resolve_organization(engine, args.org)
     ids = args.documents
     reopened, refused = reopen_exported(

@@ -42,11 +42,10 @@ def run_history_command(args: argparse.Namespace) -> int:
 
 def run_import_command(args: argparse.Namespace) -> int:
     from invoice_pipelines.core.text import terminal_text
-    from invoice_pipelines.db.engine import command_line_engine
     from invoice_pipelines.db.tenancy import resolve_organization
     from invoice_pipelines.history.importing import import_history
 
-    engine = command_line_engine()
+    engine = args.resources.database
     organization = resolve_organization(engine, args.org)  # an unknown one: one sentence
     if not (args.sales or args.supplier or args.einvoices):
         print("invoice-pipelines history import: name --sales, --supplier or --einvoices")

@@ -20,15 +20,14 @@ def add_commands(sub) -> None:
 
 
 def run_housekeeping_command(args: argparse.Namespace) -> int:
-    from invoice_pipelines.db.engine import command_line_engine
     from invoice_pipelines.housekeeping.archive import purge_archives
-    from invoice_pipelines.resources.stores import files_from_env, uploads_from_env
 
     # the plain stores the runs' resources wrap: the same files, without Dagster
+    resources = args.resources
     outcomes = purge_archives(
-        command_line_engine(),
-        uploads_from_env(),
-        files_from_env("exports"),
+        resources.database,
+        resources.upload_store,
+        resources.export_store,
         args.org,
         dry_run=args.dry_run,
         requested_by="cli",

@@ -161,13 +161,7 @@ def run_peppol_command(args: argparse.Namespace) -> int:
 def run_parse_command(args: argparse.Namespace) -> int:
     from invoice_pipelines.intake.cli_parse import run_parse
 
-    return run_parse(args.path, as_json=args.json)
-
-
-def _engine():
-    from invoice_pipelines.db.engine import command_line_engine
-
-    return command_line_engine()
+    return run_parse(args.path, as_json=args.json, ocr_reader=lambda: args.resources.ocr_engine)
 
 
 def run_list_command(args: argparse.Namespace) -> int:
@@ -175,7 +169,7 @@ def run_list_command(args: argparse.Namespace) -> int:
     from invoice_pipelines.intake.payments import payment_line
 
     documents = list_documents(
-        _engine(), args.org, status=args.status, month=args.month, limit=args.limit
+        args.resources.database, args.org, status=args.status, month=args.month, limit=args.limit
     )
     if args.json:
         for document in documents:
@@ -242,7 +236,9 @@ def _show_duplicate_uploads(document: dict) -> None:
 def run_uploads_command(args: argparse.Namespace) -> int:
     from invoice_pipelines.intake.duplicate_uploads import invoice_named, list_uploads
 
-    rows = list_uploads(_engine(), args.org, duplicates_only=args.duplicates, limit=args.limit)
+    rows = list_uploads(
+        args.resources.database, args.org, duplicates_only=args.duplicates, limit=args.limit
+    )
     if args.json:
         for row in rows:
             _show(json.dumps(row, default=str))
@@ -284,7 +280,7 @@ def _class(document: dict) -> str:
 def run_show_command(args: argparse.Namespace) -> int:
     from invoice_pipelines.intake.listing import show_document
 
-    document = show_document(_engine(), args.org, args.id)
+    document = show_document(args.resources.database, args.org, args.id)
     if document is None:
         print(
             f"invoice-pipelines incoming show: no incoming invoice {args.id} in {args.org}",
@@ -304,7 +300,7 @@ def run_review_command(args: argparse.Namespace) -> int:
 
     try:
         result = review_document(
-            _engine(),
+            args.resources.database,
             args.org,
             args.id,
             reviewed_by=args.by,
@@ -347,7 +343,7 @@ def run_policy_command(args: argparse.Namespace) -> int:
     from invoice_pipelines.intake.listing import set_policy
 
     try:
-        policy = set_policy(_engine(), args.org, dict(args.set))
+        policy = set_policy(args.resources.database, args.org, dict(args.set))
     except ValueError as exc:
         print(f"invoice-pipelines incoming policy: {exc}", file=sys.stderr)
         return 2

@@ -2,8 +2,8 @@
 
 The file is read through the upload store's bounded reader, so the command refuses a file over
 INVOICE_PIPELINES_MAX_UPLOAD_BYTES (reported FAILED, as the intake would) without reading it whole.
-A scan is read by the OCR reader the `ocr_engine` resource wraps (`resources/ocr_readers.py`), so
-the command imports no Dagster.
+A scan is read by the OCR reader the `ocr_engine` resource wraps (`resources/ocr_readers.py`), the
+command's `args.resources.ocr_engine`, so the command imports no Dagster.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -28,14 +29,12 @@ EXIT_REVIEW = 3  # read, but a person must look before it is booked (NEEDS_REVIE
 CLI_TIMEOUT_S = 120.0
 
 
-def _ocr(outcome: ParseOutcome, data: bytes) -> ParseOutcome:
-    """Run OCR on an image or scanned PDF and parse its text; FAILED with the reason if OCR is missing."""
+def _ocr(outcome: ParseOutcome, data: bytes, ocr_reader: Callable[[], Any]) -> ParseOutcome:
+    """Run OCR on an image or scanned PDF and parse its text; FAILED with the reason if OCR is
+    missing. `ocr_reader` gives the reader (the command's `ocr_engine`), asked for only here."""
     try:
-        from invoice_pipelines.resources import ocr_readers
-    except Exception as exc:  # the OCR module or its dependencies may be absent
-        return _ocr_unavailable(outcome, f"{type(exc).__name__}: {exc}")
-    try:
-        reader = ocr_readers.ocr_reader_from_env()
+        # the OCR module or its dependencies may be absent, the engine not configured
+        reader = ocr_reader()
         if outcome.format == "image":
             pages = [reader.ocr_image(data)]
         else:
@@ -147,9 +146,10 @@ def _summary(path: Path, outcome: ParseOutcome) -> str:
     return "\n".join(lines)
 
 
-def run_parse(path: str, as_json: bool) -> int:
+def run_parse(path: str, as_json: bool, *, ocr_reader: Callable[[], Any]) -> int:
     """Parse one file and print the result; exit 0 VALIDATED, 1 FAILED, 2 usage/system error,
-    3 NEEDS_REVIEW (by the default policy: a person must look before it is booked)."""
+    3 NEEDS_REVIEW (by the default policy: a person must look before it is booked). A scan is
+    read by `ocr_reader()` (`args.resources.ocr_engine`), built only for a scan."""
     logging.getLogger("pypdf").setLevel(logging.ERROR)
     file = Path(path)
     try:
@@ -177,7 +177,7 @@ def run_parse(path: str, as_json: bool) -> int:
     with SafeParser(workers=1, warm=False, timeout_s=CLI_TIMEOUT_S, max_bytes=limit) as parser:
         outcome = parser.parse(data, file.name)
     if outcome.status == "NEEDS_OCR":
-        outcome = _ocr(outcome, data)
+        outcome = _ocr(outcome, data, ocr_reader)
     return _print(file, outcome, as_json)
 
 

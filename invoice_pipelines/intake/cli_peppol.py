@@ -41,7 +41,6 @@ def _say(line: str, *, error: bool = False) -> None:
 
 
 def run_receive(args: argparse.Namespace) -> int:
-    from invoice_pipelines.db.engine import command_line_engine
     from invoice_pipelines.db.tenancy import resolve_organization
     from invoice_pipelines.intake.peppol_inbound import (
         UNKNOWN_RECEIVER,
@@ -51,7 +50,7 @@ def run_receive(args: argparse.Namespace) -> int:
     from invoice_pipelines.resources.uploads import limit_or_setting, read_file_limited
 
     where = f"invoice-pipelines peppol receive: {args.path}"
-    engine = command_line_engine()
+    engine = args.resources.database
     if args.org is not None:
         resolve_organization(engine, args.org)  # a mistyped --org is named before the file is read
     try:

@@ -118,12 +118,11 @@ def _print(line: str) -> None:
 def _in_organization(args, work, *, write: bool = False):
     """Run `work(conn, organization_id)` in the organization's transaction; a RegisterError or
     an unknown organization is one line and exit 2."""
-    from invoice_pipelines.db.engine import command_line_engine
     from invoice_pipelines.db.tenancy import UnknownOrganization, resolve_organization
     from invoice_pipelines.db.tenancy import tenant_transaction as transaction
     from invoice_pipelines.supplier_register import RegisterError
 
-    engine = command_line_engine()
+    engine = args.resources.database
     try:
         org = resolve_organization(engine, args.org)
         with transaction(engine, org["id"], write=write) as conn:

@@ -2,7 +2,7 @@
 functions the dunning asset and the block job call, and the settings of the German rules.
 
 The commands take the engine the `database` resource gives the runs, built without Dagster
-(`db.engine.command_line_engine`); `overdue` writes its letters with the `letter_writer` (the
+(`args.resources.database`); `overdue` writes its letters with the `letter_writer` (the
 documents area's) and sends through the delivery channels' resources and the document store: the
 resources the console script gives every command by the runs' names (`args.resources`, from the
 same table definitions.py binds for the runs), as a run would. Each command's help is in
@@ -17,7 +17,6 @@ import sys
 from datetime import date
 
 from invoice_pipelines.cli_args import id_list, percent
-from invoice_pipelines.db.engine import command_line_engine
 from invoice_pipelines.db.tenancy import resolve_organization
 
 
@@ -67,7 +66,7 @@ def run_overdue_command(args: argparse.Namespace) -> int:
     except AsOfError as exc:
         print(f"invoice-pipelines overdue: {exc}", file=sys.stderr)
         return 2
-    engine = command_line_engine()
+    engine = args.resources.database
     result = run_overdue(engine, args.org, on=on, dry_run=args.dry_run, requested_by="cli")
     delivery = {}
     if result.status != "FAILED" and not result.dry_run:
@@ -118,7 +117,7 @@ def run_overdue_command(args: argparse.Namespace) -> int:
 def run_block_command(args: argparse.Namespace) -> int:
     from invoice_pipelines.overdue.pipeline import set_dunning_block
 
-    engine = command_line_engine()
+    engine = args.resources.database
     org = resolve_organization(engine, args.org)
     changed, unknown = set_dunning_block(
         engine,
@@ -136,7 +135,7 @@ def run_block_command(args: argparse.Namespace) -> int:
 def run_kind_command(args: argparse.Namespace) -> int:
     from invoice_pipelines.overdue.pipeline import set_customer_kind
 
-    engine = command_line_engine()
+    engine = args.resources.database
     org = resolve_organization(engine, args.org)
     changed, unknown = set_customer_kind(
         engine,
@@ -154,7 +153,7 @@ def run_base_rate_command(args: argparse.Namespace) -> int:
     from invoice_pipelines.overdue.pipeline import set_base_rate
 
     try:
-        rates = set_base_rate(command_line_engine(), args.org, args.valid_from, args.percent)
+        rates = set_base_rate(args.resources.database, args.org, args.valid_from, args.percent)
     except DunningSettingsError as exc:
         print(f"invoice-pipelines: {exc}", file=sys.stderr)
         return 2

@@ -52,10 +52,10 @@ def run_batch_status(args: argparse.Namespace) -> int:
 def run_batch_list(args: argparse.Namespace) -> int:
     """Recent jobs, most recent first: of one organization or all, optionally in one status."""
     from invoice_pipelines.db.tenancy import resolve_organization
-    from invoice_pipelines.queue.commands import batch_list, command_engine
+    from invoice_pipelines.queue.commands import batch_list
 
     if args.org is not None:  # an unknown one is the console script's one sentence
-        resolve_organization(command_engine(), args.org)
+        resolve_organization(args.resources.database, args.org)
     return batch_list(args)
 
 
@@ -75,11 +75,11 @@ def run_batch_retry(args: argparse.Namespace) -> int:
 
 def run_batch_run(args: argparse.Namespace) -> int:
     """Process a queued job of a kind the queue runs itself, here, with a progress bar."""
-    from invoice_pipelines.queue.commands import command_engine, run_here
+    from invoice_pipelines.queue.commands import run_here
     from invoice_pipelines.queue.requests import local_runner_name
 
     return run_here(
-        command_engine(),
+        args.resources.database,
         args.job_id,
         args.chunk_size,
         local_runner_name(),
@@ -106,14 +106,13 @@ def queue_invoice_job(args: argparse.Namespace, kind: str, command: str, **optio
     from invoice_pipelines.db.tenancy import resolve_organization
     from invoice_pipelines.queue.commands import (
         EXIT_BAD_REQUEST,
-        command_engine,
         queued_or_run_here,
         who,
     )
     from invoice_pipelines.queue.items import enqueue_invoice_job
     from invoice_pipelines.queue.requests import BatchRequestError, local_runner_name
 
-    engine = command_engine()
+    engine = args.resources.database
     organization = resolve_organization(engine, args.org)["id"]
     runner = local_runner_name() if args.wait else None
     try:

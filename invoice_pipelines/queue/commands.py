@@ -1,7 +1,7 @@
 """The commands every kind of batch job shares, and what they print: `batch-status`, `batch-list`,
 `batch-cancel`, `batch-retry` and `batch-run` (a queued job of any kind the queue runs itself,
 processed here with a progress bar), the job as a person reads it (`format_job`), the exit codes,
-who asks, and the engine and resources a command uses. queue/cli.py adds the commands; the console
+who asks, and the resources a command uses (`args.resources`). queue/cli.py adds the commands; the console
 script registers every area's kinds (`areas.register_kinds`); nothing here imports an area."""
 
 from __future__ import annotations
@@ -30,14 +30,6 @@ from invoice_pipelines.resources.for_commands import EnvResources
 
 # exit codes: 0 done without failures, 1 finished with failed orders (or failed/cancelled), 2 bad request
 EXIT_OK, EXIT_FAILURES, EXIT_BAD_REQUEST = 0, 1, 2
-
-
-def command_engine():  # an Engine
-    """The engine of a command: the `database` resource's, as the runs have it, built without
-    Dagster (`db.engine.command_line_engine`)."""
-    from invoice_pipelines.db.engine import command_line_engine
-
-    return command_line_engine()
 
 
 def who(args: argparse.Namespace) -> str:
@@ -182,7 +174,7 @@ def format_job_list(jobs: list[BatchJob]) -> str:
 
 def batch_status(args: argparse.Namespace) -> int:
     """Print one job: status, counts, timing, the first failed items."""
-    engine = command_engine()
+    engine = args.resources.database
     try:
         job = get_batch_job(engine, args.job_id)
     except UnknownBatchJob as exc:
@@ -198,7 +190,7 @@ def batch_status(args: argparse.Namespace) -> int:
 
 def batch_cancel(args: argparse.Namespace) -> int:
     """Cancel a job (a processing job stops at its next chunk boundary)."""
-    engine = command_engine()
+    engine = args.resources.database
     try:
         job = cancel_batch_job(engine, args.job_id, cancelled_by=who(args))
     except UnknownBatchJob as exc:
@@ -210,7 +202,7 @@ def batch_cancel(args: argparse.Namespace) -> int:
 
 def batch_retry(args: argparse.Namespace) -> int:
     """Queue a new job over exactly the failed items of a finished job; prints the new job id."""
-    engine = command_engine()
+    engine = args.resources.database
     try:
         new_id = retry_failed(engine, args.job_id, created_by=who(args))
     except (UnknownBatchJob, BatchRequestError) as exc:
@@ -225,7 +217,7 @@ def batch_retry(args: argparse.Namespace) -> int:
 
 def batch_list(args: argparse.Namespace) -> int:
     """Recent jobs, most recent first: of one organization or all, optionally in one status."""
-    engine = command_engine()
+    engine = args.resources.database
     try:
         jobs = list_batch_jobs(engine, args.org, status=args.status, limit=args.limit)
     except BatchRequestError as exc:

@@ -24,6 +24,14 @@ def _quickbooks():
     return quickbooks_from_env()
 
 
+def _qbo_settings():
+    # what the resource wraps (`QuickBooks.settings()`); for a command the local QuickBooks of
+    # `make run` stands in for the variables that are not set
+    from invoice_pipelines.quickbooks.sync.common import QboSettings
+
+    return QboSettings.from_env()
+
+
 AREA = Area(
     "quickbooks",
     commands=(
@@ -45,7 +53,6 @@ AREA = Area(
     ),
     parsers=_parsers,
     definitions=_definitions,
-    # a command reads its settings from INVOICE_PIPELINES_QBO_* itself
-    provides=lambda: {"quickbooks": Resource(_quickbooks)},
+    provides=lambda: {"quickbooks": Resource(_quickbooks, _qbo_settings)},
     needs=frozenset({"database", "upload_store", "letter_writer", "quickbooks"}),
 )

@@ -106,11 +106,10 @@ def add_commands(sub) -> None:
 
 
 def run_connect(args: argparse.Namespace) -> int:
-    from invoice_pipelines.db.engine import command_line_engine
     from invoice_pipelines.db.tenancy import resolve_organization
     from invoice_pipelines.quickbooks.tokens import save_connection, token_cipher
 
-    engine = command_line_engine()
+    engine = args.resources.database
     org = resolve_organization(engine, args.org)
     secret_var, token_var = args.secrets_from_env
     secret, refresh = os.environ.get(secret_var), os.environ.get(token_var)
@@ -151,11 +150,10 @@ def _owner() -> str:
 
 
 def run_sync(args: argparse.Namespace) -> int:
-    from invoice_pipelines.db.engine import command_line_engine
     from invoice_pipelines.db.tenancy import resolve_organization
     from invoice_pipelines.quickbooks.sync.common import RealmBusy
 
-    engine = command_line_engine()
+    engine = args.resources.database
     org = resolve_organization(engine, args.org)
     result, status = {}, 0
     if args.invoice:
@@ -181,20 +179,19 @@ def _options(what: str, args: argparse.Namespace) -> dict:
     if what not in NEEDS_FILES:
         return {}
     from invoice_pipelines.quickbooks.sync.bills import letter_pdf
-    from invoice_pipelines.resources.stores import uploads_from_env
 
     # the writer is made at its first letter (the documents area's, as the runs get it)
     return {
-        "read_upload": uploads_from_env().read,
+        "read_upload": args.resources.upload_store.read,
         "write_letter": letter_pdf(lambda: args.resources.letter_writer),
     }
 
 
 def _sync_now(engine, org, args, result, status) -> int:
-    from invoice_pipelines.quickbooks.sync.common import QboSettings, open_client, realm_lease
+    from invoice_pipelines.quickbooks.sync.common import open_client, realm_lease
 
     with (
-        open_client(engine, org["id"], QboSettings.from_env()) as client,
+        open_client(engine, org["id"], args.resources.quickbooks) as client,
         realm_lease(engine, org["id"], _owner()),
     ):
         for what in WHAT if args.what == "all" else (args.what,):
@@ -213,11 +210,10 @@ def _sync_now(engine, org, args, result, status) -> int:
 
 
 def run_import(args: argparse.Namespace) -> int:
-    from invoice_pipelines.db.engine import command_line_engine
     from invoice_pipelines.db.tenancy import resolve_organization
     from invoice_pipelines.quickbooks.sync.common import RealmBusy
 
-    engine = command_line_engine()
+    engine = args.resources.database
     org = resolve_organization(engine, args.org)
     summary = {}
     try:
@@ -227,13 +223,13 @@ def run_import(args: argparse.Namespace) -> int:
 
 
 def _import(engine, org, args, summary) -> int:
-    from invoice_pipelines.quickbooks.sync.common import QboSettings, open_client, realm_lease
+    from invoice_pipelines.quickbooks.sync.common import open_client, realm_lease
     from invoice_pipelines.quickbooks.sync.customers import CustomerSync
     from invoice_pipelines.quickbooks.sync.items import ItemSync
     from invoice_pipelines.quickbooks.sync.vendors import VendorSync
 
     with (
-        open_client(engine, org["id"], QboSettings.from_env()) as client,
+        open_client(engine, org["id"], args.resources.quickbooks) as client,
         realm_lease(engine, org["id"], _owner()),
     ):
         for name, cls in (
@@ -256,11 +252,10 @@ def run_payables(args: argparse.Namespace) -> int:
     """Set what was given, then print the organization's payables settings and waiting bills."""
     from decimal import Decimal, InvalidOperation
 
-    from invoice_pipelines.db.engine import command_line_engine
     from invoice_pipelines.db.tenancy import resolve_organization
     from invoice_pipelines.quickbooks import payables_settings as ps
 
-    engine = command_line_engine()
+    engine = args.resources.database
     org = resolve_organization(engine, args.org)
     named = args.supplier_vat_id or args.supplier_name or args.vendor
     if named and not args.expense_account:
@@ -389,11 +384,10 @@ def _waiting_bills(engine, organization_id: int) -> list[dict]:
 def run_conflicts(args: argparse.Namespace) -> int:
     from sqlalchemy import select
 
-    from invoice_pipelines.db.engine import command_line_engine
     from invoice_pipelines.db.tables import organizations, sync_conflicts
     from invoice_pipelines.db.tenancy import resolve_organization, system_transaction
 
-    engine = command_line_engine()
+    engine = args.resources.database
     query = (
         select(sync_conflicts, organizations.c.slug)
         .join(organizations, organizations.c.id == sync_conflicts.c.organization_id)
@@ -420,14 +414,13 @@ def run_conflicts(args: argparse.Namespace) -> int:
 
 
 def run_resolve(args: argparse.Namespace) -> int:
-    from invoice_pipelines.db.engine import command_line_engine
     from invoice_pipelines.db.tenancy import resolve_organization
-    from invoice_pipelines.quickbooks.sync.common import QboSettings, open_client
+    from invoice_pipelines.quickbooks.sync.common import open_client
     from invoice_pipelines.quickbooks.sync.customers import resolve_conflict
 
-    engine = command_line_engine()
+    engine = args.resources.database
     org = resolve_organization(engine, args.org)
-    with open_client(engine, org["id"], QboSettings.from_env()) as client:
+    with open_client(engine, org["id"], args.resources.quickbooks) as client:
         try:
             result = resolve_conflict(
                 engine,
@@ -445,7 +438,6 @@ def run_resolve(args: argparse.Namespace) -> int:
 
 
 def run_webhooks(args: argparse.Namespace) -> int:
-    from invoice_pipelines.db.engine import command_line_engine
     from invoice_pipelines.quickbooks.webhooks import receiver
     from invoice_pipelines.settings import env
 
@@ -457,7 +449,7 @@ def run_webhooks(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    server = receiver(command_line_engine(), token, args.host, args.port)
+    server = receiver(args.resources.database, token, args.host, args.port)
     host, port = server.server_address[:2]
     print(json.dumps({"url": f"http://{host}:{port}/qbo/webhooks"}), flush=True)
     try:

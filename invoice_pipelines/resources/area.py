@@ -1,8 +1,13 @@
 """The resources no area makes, as the assemblies take them (`Area.provides`): the database, the
 stores, OCR and the delivery channels' senders, each by the name runs and commands both use. A run
 gets the Dagster resource (definitions.py), a command the plain object it wraps
-(`resources.for_commands.EnvResources`): the same files, pages and messages, by the same names.
-Each is imported when an assembly asks for it, so listing them loads nothing."""
+(`resources.for_commands.EnvResources`, `args.resources`): the same engine, files, pages and
+messages, by the same names.
+
+This is the one module that builds them from the environment (the `*_from_env` factories and
+`db.engine.command_line_engine`): a command or an asset takes what it is given
+(`invoice_pipelines_tests/resources/test_one_assembly.py` holds every other module to that). Each
+factory is imported when an assembly asks for it, so listing them loads nothing."""
 
 from __future__ import annotations
 
@@ -17,6 +22,13 @@ def _database():
         url=env_var_or_default("INVOICE_PIPELINES_DB_URL"),
         system_url=env_var_or_default("INVOICE_PIPELINES_SYSTEM_DB_URL"),
     )
+
+
+def _engine():
+    # what the `database` resource wraps: the same engine for the same settings, without Dagster
+    from invoice_pipelines.db.engine import command_line_engine
+
+    return command_line_engine()
 
 
 def _upload_store():
@@ -57,23 +69,70 @@ def _ocr_reader():
     return ocr_reader_from_env()
 
 
-def _resources() -> dict[str, Resource]:
-    # what the delivery channels go out through: `mailer`, `text_messages` (the supplier notices
-    # and the dunning notices use them too)
-    from invoice_pipelines.resources.channels import client_factories, resource_factories
+# the delivery channels' resources (resources/channels.py: each transport's `resource`), which
+# the supplier notices and the dunning notices use too: the Dagster resource (secrets as EnvVars)
+# and the plain sender it wraps (secrets read now)
+def _mailer():
+    from invoice_pipelines.resources.mail import mailer_from_env
 
-    clients = client_factories()
+    return mailer_from_env()
+
+
+def _smtp():
+    from invoice_pipelines.resources.smtp import smtp_from_env
+
+    return smtp_from_env()
+
+
+def _text_message_provider():
+    from invoice_pipelines.resources.messaging import provider_from_env
+
+    return provider_from_env()
+
+
+def _text_messages():
+    from invoice_pipelines.resources.text_messages import text_messages_from_env
+
+    return text_messages_from_env()
+
+
+def _peppol_access_point():
+    from invoice_pipelines.resources.peppol import access_point_from_env
+
+    return access_point_from_env()
+
+
+def _peppol_transport():
+    from invoice_pipelines.resources.peppol_transport import peppol_transport_from_env
+
+    return peppol_transport_from_env()
+
+
+CHANNEL_RESOURCES: dict[str, Resource] = {
+    "mailer": Resource(_mailer, _smtp),
+    "text_messages": Resource(_text_message_provider, _text_messages),
+    "peppol_access_point": Resource(_peppol_access_point, _peppol_transport),
+}
+
+
+def _resources() -> dict[str, Resource]:
+    from invoice_pipelines.core.channels import INVOICE_CHANNELS
+    from invoice_pipelines.resources.channels import resources_of
+
+    carried = resources_of(INVOICE_CHANNELS)
+    if set(CHANNEL_RESOURCES) != carried:
+        # a transport whose resource nobody configures would fail only when a run sends over it
+        raise ValueError(
+            f"the transports go out through {sorted(carried)}, resources/area.py configures "
+            f"{sorted(CHANNEL_RESOURCES)}"
+        )
     return {
-        # a command takes `db.engine.command_line_engine()`: the same engine, without Dagster
-        "database": Resource(_database),
+        "database": Resource(_database, _engine),
         "upload_store": Resource(_upload_store, _uploads),
         "export_store": _file_store("exports"),
         "document_store": _file_store("documents"),
         "ocr_engine": Resource(_ocr_engine, _ocr_reader),
-        **{
-            name: Resource(from_env, clients[name])
-            for name, from_env in resource_factories().items()
-        },
+        **CHANNEL_RESOURCES,
     }
 
 

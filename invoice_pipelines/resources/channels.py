@@ -21,7 +21,6 @@ over one connection to the provider).
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager, closing
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
@@ -108,18 +107,6 @@ class MailTransport:
     def send(self, session, message) -> None:
         self.mailer.send(session, message)
 
-    @staticmethod
-    def resource_from_env():
-        from invoice_pipelines.resources.mail import mailer_from_env
-
-        return mailer_from_env()
-
-    @staticmethod
-    def client_from_env():
-        from invoice_pipelines.resources.smtp import smtp_from_env
-
-        return smtp_from_env()
-
 
 class TextTransport:
     """SMS or WhatsApp over the `text_messages` provider: the text to the phone number in E.164
@@ -147,18 +134,6 @@ class TextTransport:
     def send(self, session, message) -> str:
         phone, text = message
         return self.provider.send_text(session, phone, text, whatsapp=self.name == "whatsapp")
-
-    @staticmethod
-    def resource_from_env():
-        from invoice_pipelines.resources.messaging import provider_from_env
-
-        return provider_from_env()
-
-    @staticmethod
-    def client_from_env():
-        from invoice_pipelines.resources.text_messages import text_messages_from_env
-
-        return text_messages_from_env()
 
 
 @dataclass(frozen=True)
@@ -237,18 +212,6 @@ class PeppolChannel:
             raise error
         return sending.message_id
 
-    @staticmethod
-    def resource_from_env():
-        from invoice_pipelines.resources.peppol import access_point_from_env
-
-        return access_point_from_env()
-
-    @staticmethod
-    def client_from_env():
-        from invoice_pipelines.resources.peppol_transport import peppol_transport_from_env
-
-        return peppol_transport_from_env()
-
 
 # every transport; a new channel's goes here (and its name in core/channels.py)
 TRANSPORTS: tuple[type, ...] = (MailTransport, TextTransport, PeppolChannel)
@@ -292,15 +255,3 @@ def channels_of_form(form: str) -> tuple[str, ...]:
 def resources_of(channels=DELIVERY_CHANNELS) -> frozenset[str]:
     """The resources the channels go out through (what a run that sends over them needs)."""
     return frozenset(transport_of(name).resource for name in channels)
-
-
-def resource_factories() -> Mapping[str, Callable[[], Any]]:
-    """How each channel's resource is configured from the environment, by its name: the code
-    location's (definitions.py; secrets as EnvVars)."""
-    return {t.resource: t.resource_from_env for t in TRANSPORTS}
-
-
-def client_factories() -> Mapping[str, Callable[[], Any]]:
-    """The plain senders those resources wrap, configured from the environment (secrets read now),
-    by the resource's name: a command's (`resources.for_commands.EnvResources`), without Dagster."""
-    return {t.resource: t.client_from_env for t in TRANSPORTS}

@@ -4,8 +4,7 @@ from dagster import ConfigurableResource, InitResourceContext
 from pydantic import Field, PrivateAttr
 from sqlalchemy import Engine
 
-from invoice_pipelines.db.engine import SYSTEM_URL_VAR, URL_VAR, command_line_engine, make_engine
-from invoice_pipelines.settings import env
+from invoice_pipelines.db.engine import make_engine
 
 
 class Database(ConfigurableResource):
@@ -47,14 +46,3 @@ class Database(ConfigurableResource):
             # used outside a Dagster execution (CLI, tests): created on first use
             self._engine = self._make()
         return self._engine
-
-
-def database_from_env() -> Database:
-    """The `database` resource as `definitions.py` configures it (INVOICE_PIPELINES_DB_URL and
-    INVOICE_PIPELINES_SYSTEM_DB_URL)."""
-    return Database(url=env(URL_VAR), system_url=env(SYSTEM_URL_VAR))
-
-
-# the commands' engine lives in db/engine.py (no Dagster); named here too for whoever looks beside
-# the resource it matches
-__all__ = ["Database", "command_line_engine", "database_from_env"]

@@ -136,17 +136,14 @@ def test_scanned_image_goes_through_ocr(tmp_path: Path) -> None:
 
 
 def test_missing_ocr_engine_gives_a_clear_failure(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from invoice_pipelines.resources import ocr_readers
-
     def unavailable() -> None:
         raise RuntimeError("tesseract is not installed")
 
-    monkeypatch.setattr(ocr_readers, "ocr_reader_from_env", unavailable)
     image = tmp_path / "scan.png"
     image.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 64)
-    assert run_parse(str(image), as_json=True) == 1
+    assert run_parse(str(image), as_json=True, ocr_reader=unavailable) == 1
     result = json.loads(capsys.readouterr().out)
     assert result["status"] == "FAILED"
     assert "OCR is not available" in result["errors"][0]["message"]

@@ -1,4 +1,5 @@
-"""The command line's engine is the one the definitions' `database` resource gives the runs."""
+"""A command's `database` (`args.resources.database`, the engine the assembly builds) is the one
+the definitions' `database` resource gives the runs."""
 
 from __future__ import annotations
 
@@ -6,10 +7,11 @@ import pytest
 from dagster import build_resources
 from sqlalchemy import select, text
 
+from invoice_pipelines.areas import command_resources
 from invoice_pipelines.db.tables import organizations
 from invoice_pipelines.db.tenancy import system_transaction
 from invoice_pipelines.definitions import build_definitions
-from invoice_pipelines.resources.database import command_line_engine
+from invoice_pipelines.resources.for_commands import EnvResources
 from invoice_pipelines.settings import ConfigError
 
 
@@ -18,7 +20,8 @@ def test_a_command_and_a_run_see_the_same_database_as_the_same_role(db, monkeypa
     org = db.new_organization()
     # the resource as a run gets it: Dagster reads its EnvVar when the resource starts
     with build_resources({"database": build_definitions().resources["database"]}) as started:
-        _same(db, org, {"command": command_line_engine(), "run": started.database.get_engine()})
+        command = EnvResources(command_resources).database
+        _same(db, org, {"command": command, "run": started.database.get_engine()})
 
 
 def _same(db, org, engines) -> None:
@@ -42,4 +45,4 @@ def _same(db, org, engines) -> None:
 def test_a_command_with_a_bad_url_names_the_variable(monkeypatch):
     monkeypatch.setenv("INVOICE_PIPELINES_DB_URL", "mysql://somewhere/db")
     with pytest.raises(ConfigError, match="INVOICE_PIPELINES_DB_URL uses unsupported scheme"):
-        command_line_engine()
+        _ = EnvResources(command_resources).database

@@ -1,0 +1,76 @@
+"""One resource per edge (issue 57): the engine, the stores, OCR and the senders are built from the
+environment in the assembly alone, and every command takes them from `args.resources`, every run
+from its Dagster resources. A module that calls `command_line_engine()` or a `*_from_env()`
+factory itself (or imports one to call) would build a second one, configured apart: this test
+names it."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import invoice_pipelines
+
+PACKAGE = Path(invoice_pipelines.__file__).parent
+
+# the modules that build resources from the environment: the table of resources no area makes,
+# and the QuickBooks area's seam, which makes the `quickbooks` resource (both through `areas.py`)
+ASSEMBLY = frozenset({"resources/area.py", "quickbooks/area.py"})
+
+
+def _builds(name: str) -> bool:
+    return name == "command_line_engine" or name.endswith("_from_env")
+
+
+def _uses(source: str) -> list[str]:
+    """The factories `source` calls or imports, `name (line)` each; a definition is no use."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Call):
+            func = node.func
+            name = func.id if isinstance(func, ast.Name) else getattr(func, "attr", "")
+            if _builds(name):
+                found.append(f"{name}() ({node.lineno})")
+        elif isinstance(node, ast.ImportFrom):
+            found += [f"import {a.name} ({node.lineno})" for a in node.names if _builds(a.name)]
+    return found
+
+
+def _every_use() -> dict[str, list[str]]:
+    uses = {}
+    for path in sorted(PACKAGE.rglob("*.py")):
+        found = _uses(path.read_text(encoding="utf-8"))
+        if found:
+            uses[path.relative_to(PACKAGE).as_posix()] = found
+    return uses
+
+
+def test_only_the_assembly_builds_resources_from_the_environment():
+    outside = {module: found for module, found in _every_use().items() if module not in ASSEMBLY}
+    assert outside == {}, (
+        "take the resource from `args.resources` (a command) or the run's resources instead; "
+        "a new one goes into resources/area.py (or its area's area.py `provides`)"
+    )
+
+
+def test_the_assembly_is_where_they_are_built():
+    # the list above is no stale exemption: each module on it builds resources
+    uses = _every_use()
+    assert sorted(module for module in ASSEMBLY if uses.get(module)) == sorted(ASSEMBLY)
+
+
+def test_the_scan_sees_calls_attribute_calls_and_imports():
+    source = (
+        "from invoice_pipelines.db.engine import command_line_engine\n"
+        "from invoice_pipelines.resources import stores\n"
+        "def run(args):\n"
+        "    engine = command_line_engine()\n"
+        "    return stores.files_from_env('exports'), args.resources.database\n"
+        "def files_from_env(area):\n"  # a definition builds nothing
+        "    return area\n"
+    )
+    assert _uses(source) == [
+        "import command_line_engine (1)",
+        "command_line_engine() (4)",
+        "files_from_env() (5)",
+    ]
