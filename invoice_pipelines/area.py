@@ -34,8 +34,9 @@ class Command:
 
 @dataclass(frozen=True)
 class QueueKind:
-    """A kind of batch job the area brings to the queue: its `batch_jobs.kind` and a loader of its
-    `queue.job_kind.JobKind`, called only when a run or a command meets a job of that kind."""
+    """A kind of batch job the area brings to the queue: its `batch_jobs.kind` (a member of the
+    one list, `core.batch_kinds.KindName`, which `areas.queue_kinds` holds it to) and a loader of
+    its `queue.job_kind.JobKind`, called only when a run or a command meets a job of that kind."""
 
     name: str
     load: Callable[[], Any]  # -> queue.job_kind.JobKind (area.py sits below the queue)

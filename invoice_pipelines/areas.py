@@ -8,10 +8,11 @@ none of an area's work."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from invoice_pipelines.area import Area, Command, QueueKind, Resource
 from invoice_pipelines.billing.area import AREA as BILLING
+from invoice_pipelines.core.batch_kinds import KindName
 from invoice_pipelines.db.area import AREA as DB
 from invoice_pipelines.delivery.area import AREA as DELIVERY
 from invoice_pipelines.documents.area import AREA as DOCUMENTS
@@ -58,9 +59,17 @@ def commands() -> list[tuple[Command, Area]]:
     return list(listed.values())
 
 
-def queue_kinds() -> tuple[QueueKind, ...]:
-    """Every area's kinds of batch job, in the order of the areas."""
-    return tuple(kind for area in AREAS for kind in area.kinds)
+def queue_kinds(areas: Sequence[Area] = AREAS) -> tuple[QueueKind, ...]:
+    """Every area's kinds of batch job, in the order of the areas; each named by the one list
+    (`core.batch_kinds.KindName`) and brought by one area only."""
+    kinds = tuple(kind for area in areas for kind in area.kinds)
+    unlisted = sorted(str(k.name) for k in kinds if not isinstance(k.name, KindName))
+    if unlisted:
+        raise ValueError(f"kinds {unlisted} are no KindName: name them in core/batch_kinds.py")
+    twice = sorted({k.name for k in kinds if [j.name for j in kinds].count(k.name) > 1})
+    if twice:
+        raise ValueError(f"kinds {twice} are brought by more than one area")
+    return kinds
 
 
 def register_kinds() -> None:

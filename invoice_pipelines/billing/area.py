@@ -6,6 +6,7 @@ the queue itself)."""
 from __future__ import annotations
 
 from invoice_pipelines.area import Area, Command, QueueKind
+from invoice_pipelines.core.batch_kinds import KindName
 
 
 def _parsers():
@@ -69,9 +70,9 @@ AREA = Area(
     definitions=_definitions,
     # the names are the kinds' own (`batch_jobs.kind`); the registry checks each loaded kind's
     kinds=(
-        QueueKind("sales_orders", _sales_orders),
-        QueueKind("customer_lines", _customer_lines),
-        QueueKind("credit_notes", _credit_notes),
+        QueueKind(KindName.SALES_ORDERS, _sales_orders),
+        QueueKind(KindName.CUSTOMER_LINES, _customer_lines),
+        QueueKind(KindName.CREDIT_NOTES, _credit_notes),
     ),
     needs=frozenset({"database"}),
 )

@@ -3,8 +3,7 @@ builds them: a Dagster job of billing's runs them (`batch_invoicing_job`, launch
 `batch_jobs_sensor`), how they are queued with what they ask for after their invoices (their
 follow-ups: a documents or a communications job), and how a person reads their jobs. Light on
 purpose: the kinds are built without Dagster (billing/invoicing.py imports their names); the
-names of billing's kinds are here for the command line, which registers the credit notes kind
-without loading it. A kind is known to a process once registered (`queue.registry.register`)."""
+names of billing's kinds (`core.batch_kinds.KindName`) are here under their old names too. A kind is known to a process once registered (`queue.registry.register`)."""
 
 from __future__ import annotations
 
@@ -15,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
+from invoice_pipelines.core.batch_kinds import KindName
 from invoice_pipelines.core.batch_requests import CUSTOMER_LINES, normalize_customer_lines
 from invoice_pipelines.core.channels import DELIVERY_CHANNELS
 from invoice_pipelines.queue.batch_job import BatchJob
@@ -35,15 +35,14 @@ from invoice_pipelines.queue.requests import (
     validate_order_ids,
 )
 
-SALES_ORDERS = "sales_orders"
+SALES_ORDERS = KindName.SALES_ORDERS
 INVOICING_KINDS = (SALES_ORDERS, CUSTOMER_LINES)
 # credit notes for sales invoices, one per item (`billing/credit_note_jobs.py`)
-CREDIT_NOTES = "credit_notes"
+CREDIT_NOTES = KindName.CREDIT_NOTES
 # what an invoicing request may ask for after its invoices are committed (kept by its retries)
 FOLLOW_UP_OPTIONS = ("generate_pdf", "send_immediately", "channel")
-# the kinds that do it: documents/batch.py's and delivery/batch.py's (billing imports neither area)
-WRITE_DOCUMENTS = "documents"
-SEND = "communications"
+# the kinds that do it are documents/batch.py's and delivery/batch.py's, named by
+# core/batch_kinds.py (billing imports neither area)
 
 
 def _run_request(job_id: int, slug: str, run_key: str):
@@ -102,9 +101,14 @@ def follow_ups(request: Mapping[str, Any], job_id: int) -> list[tuple[str, dict]
     """The job an invoicing request asks for after its invoices: sending (which writes the
     documents first, so it implies generate_pdf) or documents alone; none if neither."""
     if request.get("send_immediately"):
-        return [(SEND, {"after_job": job_id, "channel": request.get("channel") or "email"})]
+        return [
+            (
+                KindName.COMMUNICATIONS,
+                {"after_job": job_id, "channel": request.get("channel") or "email"},
+            )
+        ]
     if request.get("generate_pdf"):
-        return [(WRITE_DOCUMENTS, {"after_job": job_id})]
+        return [(KindName.DOCUMENTS, {"after_job": job_id})]
     return []
 
 

@@ -8,10 +8,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from invoice_pipelines.core.batch_kinds import KindName
 from invoice_pipelines.core.money import MoneyError, to_decimal
 
 # the kind (billing/invoicing_kinds.py builds it for the queue)
-CUSTOMER_LINES = "customer_lines"
+CUSTOMER_LINES = KindName.CUSTOMER_LINES
 
 
 class BatchRequestError(ValueError):

@@ -4,7 +4,7 @@ assets and jobs (delivery/defs.py) and its kind of batch job (`communications`).
 from __future__ import annotations
 
 from invoice_pipelines.area import Area, Command, QueueKind
-from invoice_pipelines.delivery.kind import COMMUNICATIONS
+from invoice_pipelines.core.batch_kinds import KindName
 
 
 def _parsers():
@@ -38,7 +38,7 @@ AREA = Area(
     ),
     parsers=_parsers,
     definitions=_definitions,
-    kinds=(QueueKind(COMMUNICATIONS, _communications_kind),),
+    kinds=(QueueKind(KindName.COMMUNICATIONS, _communications_kind),),
     # the channels' resources: resources/channels.py TRANSPORTS
     needs=frozenset(
         {"database", "document_store", "mailer", "text_messages", "peppol_access_point"}

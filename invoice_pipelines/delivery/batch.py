@@ -21,10 +21,10 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, select
 
+from invoice_pipelines.core.batch_kinds import KindName
 from invoice_pipelines.core.channels import DELIVERY_CHANNELS, EMAIL, INVOICE_CHANNELS, PEPPOL
 from invoice_pipelines.db.tables import deliveries, sales_invoices
 from invoice_pipelines.db.tenancy import tenant_transaction
-from invoice_pipelines.delivery.kind import COMMUNICATIONS
 from invoice_pipelines.delivery.pipeline import (
     AlreadySending,
     Channel,
@@ -54,6 +54,7 @@ from invoice_pipelines.resources.files import Files
 if TYPE_CHECKING:
     from invoice_pipelines.delivery.batch_request import CommunicationsJobRequest
 
+COMMUNICATIONS = KindName.COMMUNICATIONS  # this area's kind of batch job, by its name
 DELIVERY_ACTIONS = {"sent": "invoice.sent", "failed": "invoice.send_failed"}
 
 

@@ -90,11 +90,11 @@ def run_send(args: argparse.Namespace) -> int:
 
 
 def run_batch_send(args: argparse.Namespace) -> int:
-    from invoice_pipelines.delivery.kind import COMMUNICATIONS
+    from invoice_pipelines.core.batch_kinds import KindName
     from invoice_pipelines.queue.cli import queue_invoice_job
 
     return queue_invoice_job(
-        args, COMMUNICATIONS, "batch-send", channel=args.channel, resend=args.resend
+        args, KindName.COMMUNICATIONS, "batch-send", channel=args.channel, resend=args.resend
     )
 
 

@@ -7,7 +7,7 @@ QuickBooks)."""
 from __future__ import annotations
 
 from invoice_pipelines.area import Area, Command, QueueKind, Resource
-from invoice_pipelines.documents.kind import DOCUMENTS
+from invoice_pipelines.core.batch_kinds import KindName
 
 
 def _parsers():
@@ -66,7 +66,7 @@ AREA = Area(
     ),
     parsers=_parsers,
     definitions=_definitions,
-    kinds=(QueueKind(DOCUMENTS, _documents_kind),),
+    kinds=(QueueKind(KindName.DOCUMENTS, _documents_kind),),
     provides=_resources,
     needs=frozenset({"database", "document_store", "document_renderer"}),
 )

@@ -22,6 +22,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.engine import Connection
 
 from invoice_pipelines import sales_ledger
+from invoice_pipelines.core.batch_kinds import KindName
 from invoice_pipelines.db.tables import (
     audit_log,
     batch_job_items,
@@ -29,7 +30,6 @@ from invoice_pipelines.db.tables import (
     sales_invoices,
 )
 from invoice_pipelines.db.tenancy import tenant_transaction
-from invoice_pipelines.documents.kind import DOCUMENTS
 from invoice_pipelines.documents.pipeline import Builder, generate_documents
 from invoice_pipelines.queue.batch_job import BatchJob
 from invoice_pipelines.queue.items import enqueue_invoice_job, run_item_job, waiting_for
@@ -49,6 +49,7 @@ from invoice_pipelines.resources.files import Files
 if TYPE_CHECKING:
     from invoice_pipelines.documents.batch_request import DocumentsJobRequest
 
+DOCUMENTS = KindName.DOCUMENTS  # this area's kind of batch job, by its name
 COMBINED_PDF_ACTION = "batch_job.combined_pdf"
 
 

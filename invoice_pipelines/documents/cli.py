@@ -49,7 +49,9 @@ def run_documents(args: argparse.Namespace) -> int:
 
 
 def run_batch_documents(args: argparse.Namespace) -> int:
-    from invoice_pipelines.documents.kind import DOCUMENTS
+    from invoice_pipelines.core.batch_kinds import KindName
     from invoice_pipelines.queue.cli import queue_invoice_job
 
-    return queue_invoice_job(args, DOCUMENTS, "batch-documents", combined_pdf=args.combined_pdf)
+    return queue_invoice_job(
+        args, KindName.DOCUMENTS, "batch-documents", combined_pdf=args.combined_pdf
+    )

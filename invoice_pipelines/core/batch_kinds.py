@@ -1,0 +1,18 @@
+"""The kinds of batch job, by name: the one list of what `batch_jobs.kind` may say. The area that
+brings a kind to the queue names it from here (its `area.py`'s `QueueKind`, the `JobKind` it
+builds), and so does an area that queues another area's kind without importing that area
+(billing's follow-ups write documents and send them; dunning queues fee invoices as customer
+lines). Each member is its name as stored (a `StrEnum`): a job's kind read from the database
+compares equal to it. Plain Python, imported by the areas' light `area.py` modules."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class KindName(StrEnum):
+    SALES_ORDERS = "sales_orders"  # billing: invoices from sales orders
+    CUSTOMER_LINES = "customer_lines"  # billing: invoices from lines per customer
+    CREDIT_NOTES = "credit_notes"  # billing: credit notes for sales invoices
+    DOCUMENTS = "documents"  # documents: PDF and e-invoice files of sales invoices
+    COMMUNICATIONS = "communications"  # delivery: sending sales invoices
