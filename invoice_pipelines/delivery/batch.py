@@ -242,7 +242,7 @@ COMMUNICATIONS_KIND = JobKind(
             store=resources.document_store,
             run_id=run_id,
         ),
-        prepared_by="documents",
+        prepared_by=KindName.DOCUMENTS,
     ),
     requests=Requests(config=_request, enqueue=_enqueue, options=_options),
     reading=Reading(
