@@ -83,9 +83,18 @@ def is_clean(value: str) -> bool:
     return _SUSPECT.search(value) is None
 
 
+# what printable ASCII text may not start with to need no work: a formula character, or a space
+# (a formula may hide behind it)
+ASCII_SUSPECT_FIRST = frozenset("=+@- ")
+
+
 def cell_text(value: str, max_chars: int = MAX_TEXT_FIELD_CHARS) -> str:
     """A text cell of a CSV file: printable, no formula, at most `max_chars` characters."""
-    if not _SUSPECT.search(value) and len(value) <= max_chars:
+    if len(value) <= max_chars and (
+        # printable ASCII has no invisible or control character: only its first one can matter
+        (value.isascii() and value.isprintable() and value[:1] not in ASCII_SUSPECT_FIRST)
+        or not _SUSPECT.search(value)
+    ):
         return value  # the common case: nothing to change
     return cut(defuse_formula(printable(value)), max_chars)
 

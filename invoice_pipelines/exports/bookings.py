@@ -21,7 +21,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
-from functools import cached_property, lru_cache
+from functools import lru_cache
 from typing import NamedTuple
 
 from invoice_pipelines.core.datev import (
@@ -54,6 +54,23 @@ class TaxRow(NamedTuple):
     amount: Decimal | None
 
 
+class _once:
+    """`functools.cached_property` without its lock: Python 3.11's takes an RLock on every first
+    read, which cost an export as much as the key itself (tens of thousands of records a month,
+    each read by one thread). Stored in the instance's dict, which shadows it from then on."""
+
+    def __init__(self, func) -> None:
+        self.func = func
+        self.name = func.__name__
+        self.__doc__ = func.__doc__
+
+    def __get__(self, instance, owner=None):
+        if instance is None:
+            return self
+        value = instance.__dict__[self.name] = self.func(instance)
+        return value
+
+
 @dataclass
 class InvoiceRecord:
     """What an export needs of one invoice (incoming or sales)."""
@@ -80,7 +97,7 @@ class InvoiceRecord:
     version: int | None = None  # incoming invoices: processing_version
     taxes: list[TaxRow] = field(default_factory=list)
 
-    @cached_property
+    @_once
     def partner_key(self) -> str | None:
         """How a business partner is recognized across invoices: customer number, VAT id, name."""
         return partner_key(self.customer_number, self.partner_vat_id, self.partner_name)
@@ -131,6 +148,8 @@ class BookingRules:
         self._vat: dict[tuple, tuple[int, str | None] | str] = {}
         self._partners: dict[str | None, tuple] = {}
         self._rates: dict[str, Decimal | str | None] = {}
+        self._credit_notes: dict[str | None, bool] = {}  # type code -> a credit note?
+        self._currency = settings.currency
         # VAT ids written otherwise than the document states them: one sentence per partner
         self.cleaned: list[str] = []
 
@@ -239,12 +258,18 @@ class BookingRules:
         if not invoice.taxes:
             return Skip(invoice, "no VAT breakdown: the amounts per VAT rate are unknown")
         exchange_rate = None
-        if invoice.currency != self.settings.currency:
+        if invoice.currency != self._currency:
             exchange_rate = self.exchange_rate(invoice.currency)
             if isinstance(exchange_rate, str):
                 return Skip(invoice, exchange_rate)
-        credit_note = (invoice.type_code or "").strip() in CREDIT_NOTE_TYPES
-        override, eu_vat_id, kost1, kost2 = self._partner(invoice)
+        type_code = invoice.type_code
+        credit_note = self._credit_notes.get(type_code)
+        if credit_note is None:
+            credit_note = self._credit_notes[type_code] = (
+                type_code or ""
+            ).strip() in CREDIT_NOTE_TYPES
+        partner = self._partners.get(invoice.partner_key)
+        override, eu_vat_id, kost1, kost2 = partner or self._partner(invoice)
         text = " ".join(f"{invoice.partner_name or ''} {invoice.number or ''}".split())
         if invoice.corrects_number:
             # the reference first: Buchungstext is cut at 60 characters, a long name must not
@@ -259,7 +284,8 @@ class BookingRules:
             invoice.due_date,
             invoice.service_date,
         )
-        base_currency = self.settings.currency if exchange_rate else None
+        base_currency = self._currency if exchange_rate else None
+        sides = (self.normal_side, self.other_side)  # [flipped]
         bookings: list[Booking] = []
         known_terms = self._vat
         for tax in invoice.taxes:
@@ -279,15 +305,15 @@ class BookingRules:
             )
             if gross == 0:
                 continue  # zero-amount rows are not written
-            if abs(gross) >= MAX_UMSATZ:
+            negative = gross < 0
+            amount = -gross if negative else gross
+            if amount >= MAX_UMSATZ:
                 return Skip(invoice, f"the amount {gross} is too large for DATEV (10 digits)")
-            flipped = credit_note != (gross < 0)
-            amount = abs(gross)
             # positional, in Booking's field order (tens of thousands per month)
             bookings.append(
                 Booking(
                     amount,
-                    self.other_side if flipped else self.normal_side,
+                    sides[credit_note != negative],
                     currency,
                     account,
                     terms[0],  # contra_account

@@ -27,6 +27,7 @@ from sqlalchemy import Select, Text, case, func, literal, not_, or_
 from sqlalchemy.engine import Connection
 
 from invoice_pipelines.core.text import (
+    ASCII_SUSPECT_FIRST,
     CONTROL_CLASS_SQL,
     ELLIPSIS,
     FORMULA_PATTERN,
@@ -98,14 +99,34 @@ def cell(value: object) -> str:
     return _CELL.get(type(value), str)(value)
 
 
-def _text_cell(value: object) -> str:
+def text_cell(value: object) -> str:
+    """A text column's cell: `cell_text` of the value's text, "" for None."""
+    if (
+        # printable ASCII that does not start with a formula character or a space and is not too
+        # long (the common case): what `cell_text` would give back as it is
+        type(value) is str
+        and value.isascii()
+        and value.isprintable()
+        and value[:1] not in ASCII_SUSPECT_FIRST
+        and len(value) <= MAX_TEXT_FIELD_CHARS
+    ):
+        return value
     return "" if value is None else cell_text(value if type(value) is str else cell(value))
+
+
+def decimal_cell(value: object) -> object:
+    """A number column's value as `rows_file` hands it to the csv writer: a Decimal as its plain
+    text (`cell`), anything else as it is (the writer writes None as nothing, others by str())."""
+    if type(value) is Decimal:
+        text = str(value)
+        return text if "E" not in text else format(value, "f")
+    return value
 
 
 def rows_file(columns: Sequence[str], rows: Iterable[Sequence[object]]) -> Iterator[bytes]:
     """The CSV file of `rows` (values in the order of `columns`), in blocks of bytes.
 
-    Each cell is `cell(value)`, or `_text_cell(value)` in a text column. The csv writer writes
+    Each cell is `cell(value)`, or `text_cell(value)` in a text column. The csv writer writes
     None as nothing and any other value as its str(), which is `cell` for every value but a
     Decimal (str() may give E notation): the other values of number and date columns are handed
     to it as they are."""
@@ -126,7 +147,7 @@ def rows_file(columns: Sequence[str], rows: Iterable[Sequence[object]]) -> Itera
             value = cells[i]
             text = safe.get(value)
             if text is None:
-                text = safe[value] = _text_cell(value)
+                text = safe[value] = text_cell(value)
             cells[i] = text
         for i in others:
             if type(cells[i]) is Decimal:
@@ -137,6 +158,25 @@ def rows_file(columns: Sequence[str], rows: Iterable[Sequence[object]]) -> Itera
             yield buffer.getvalue().encode("utf-8")
             buffer.seek(0)
             buffer.truncate()
+    yield buffer.getvalue().encode("utf-8")
+
+
+def cells_file(columns: Sequence[str], rows: Sequence[Sequence[object]]) -> Iterator[bytes]:
+    """`rows_file` of rows whose cells are already what it would hand the csv writer (`text_cell`
+    in the text columns, `decimal_cell` for amounts): the same bytes, a block of rows per call of
+    the writer instead of a row at a time."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(columns)
+    width = len(columns)
+    for start in range(0, len(rows), BLOCK):
+        block = rows[start : start + BLOCK]
+        if any(len(row) != width for row in block):
+            raise ValueError(f"a row of other than {width} values")
+        writer.writerows(block)
+        yield buffer.getvalue().encode("utf-8")
+        buffer.seek(0)
+        buffer.truncate()
     yield buffer.getvalue().encode("utf-8")
 
 

@@ -13,6 +13,7 @@ from invoice_pipelines.core.datev import (
     UTF8_BOM,
     Header,
     column_line,
+    cp1252_bytes,
     header_fields,
     join_line,
     partner_fields,
@@ -25,28 +26,42 @@ BLOCK = 2000  # rows per written chunk
 def _encoded(lines: Iterable[str], encoding: str) -> Iterator[bytes]:
     if encoding == UTF8_BOM:
         yield b"\xef\xbb\xbf"
-        codec = "utf-8"
+
+        def encode(text: str) -> bytes:
+            return text.encode("utf-8")
     else:
-        codec = CP1252
+        encode = cp1252_bytes
+    if isinstance(lines, list):
+        # the rows rendered already: blocks are slices, not a row at a time
+        for start in range(0, len(lines), BLOCK):
+            yield encode("".join(lines[start : start + BLOCK]))
+        return
     block: list[str] = []
     for line in lines:
         block.append(line)
         if len(block) >= BLOCK:
-            yield "".join(block).encode(codec)
+            yield encode("".join(block))
             block = []
     if block:
-        yield "".join(block).encode(codec)
+        yield encode("".join(block))
 
 
 def bookings_file(header: Header, rows: Iterable[str], encoding: str = CP1252) -> Iterator[bytes]:
-    """A Buchungsstapel (category 21, format version 13) of rows made by `booking_line`."""
+    """A Buchungsstapel (category 21, format version 13) of rows made by `booking_line` (the
+    header is checked when the file is written)."""
+    head = [
+        join_line(header_fields(header, category=BOOKINGS_CATEGORY)),
+        join_line(column_line(BOOKING_COLUMNS)),
+    ]
+    if isinstance(rows, list):
+        yield from _encoded(head + rows, encoding)
+    else:
+        yield from _encoded(_chain(head, rows), encoding)
 
-    def lines() -> Iterator[str]:
-        yield join_line(header_fields(header, category=BOOKINGS_CATEGORY))
-        yield join_line(column_line(BOOKING_COLUMNS))
-        yield from rows
 
-    return _encoded(lines(), encoding)
+def _chain(head: list[str], rows: Iterable[str]) -> Iterator[str]:
+    yield from head
+    yield from rows
 
 
 def partners_file(

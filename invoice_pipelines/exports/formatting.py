@@ -14,13 +14,37 @@ def breakdown_text(invoice: InvoiceRecord, *, as_printed_before: bool = False) -
     VAT). A row whose document named no category (text PDFs and scans state rates, not codes)
     gets the one its rate implies, S above 0, as it is booked; only such invoices are booked. The
     CSV printed "?" there before: `as_printed_before` gives that text, for the fingerprint."""
-    return "; ".join(
-        [
-            f"{t.category or ('?' if as_printed_before else implied_vat_category(None, t.rate))} "
-            f"{rate_text(t.rate)}: {plain_decimal(t.basis)} + {plain_decimal(t.amount)}"
-            for t in invoice.taxes
-        ]
-    )
+    if as_printed_before:
+        return "; ".join(
+            [
+                f"{t.category or '?'} {rate_text(t.rate)}: "
+                f"{plain_decimal(t.basis)} + {plain_decimal(t.amount)}"
+                for t in invoice.taxes
+            ]
+        )
+    return "; ".join([f"{_head(t)}{_plain(t.basis)} + {_plain(t.amount)}" for t in invoice.taxes])
+
+
+def _head(tax) -> str:
+    """ "S 19: ", a breakdown entry's category and rate (a month has a few of them)."""
+    rate = tax.rate
+    if rate:
+        return _nonzero_head(tax.category, rate)
+    return f"{tax.category or implied_vat_category(None, rate)} {rate_text(rate)}: "
+
+
+@lru_cache(maxsize=1024, typed=True)
+def _nonzero_head(category: str | None, rate: Decimal) -> str:
+    return f"{category or implied_vat_category(None, rate)} {rate_text(rate)}: "
+
+
+def _plain(value: Decimal | None) -> str:
+    """`plain_decimal`, for the amounts of a breakdown."""
+    if type(value) is Decimal:
+        text = str(value)
+        if "E" not in text:
+            return text
+    return plain_decimal(value)
 
 
 def rate_text(rate: Decimal | None) -> str:

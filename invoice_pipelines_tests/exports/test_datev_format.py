@@ -201,6 +201,10 @@ def test_exchange_rate_field():
 
 _dates = st.dates(min_value=date(2000, 1, 1), max_value=date(2099, 12, 31))
 _texts = st.text(max_size=70)
+# a month's few dates, so that rows share them (and any other date)
+_month_dates = st.one_of(
+    st.sampled_from([date(2026, 11, 5), date(2026, 12, 1), date(2027, 1, 31)]), _dates
+)
 
 
 @given(
@@ -273,8 +277,9 @@ _booking_rows = st.lists(
         same_invoice=st.booleans(),
         text=_texts,
         number=_texts,
-        due=st.one_of(st.none(), _dates),
-        service=st.one_of(st.none(), _dates),
+        day=_month_dates,
+        due=st.one_of(st.none(), _month_dates),
+        service=st.one_of(st.none(), _month_dates),
         eu=st.one_of(st.none(), st.sampled_from(["ATU12345678", "FR12345678901"])),
         kost=st.one_of(st.none(), st.sampled_from(["100", "Vertrieb Süd"])),
         foreign=st.booleans(),
@@ -288,8 +293,9 @@ _booking_rows = st.lists(
 @settings(max_examples=300, deadline=None)
 @given(rows=_booking_rows, encoding=st.sampled_from([datev.CP1252, datev.UTF8_BOM]))
 def test_booking_lines_equal_booking_line_row_by_row(rows, encoding):
-    """BookingLines reuses what rows share (an invoice's fields, an account's, a BU key's): every
-    line, and every refusal, is booking_line's."""
+    """BookingLines reuses what rows share (an invoice's fields, an account's, a BU key's, the
+    dates, cost centres and VAT ids that repeat over a month): every line, and every refusal, is
+    booking_line's."""
     lines = datev.BookingLines(encoding)
     before = None
     for row in rows:
@@ -297,7 +303,7 @@ def test_booking_lines_equal_booking_line_row_by_row(rows, encoding):
             dict(before)
             if row["same_invoice"] and before is not None
             else dict(
-                document_date=date(2026, 11, 5),
+                document_date=row["day"],
                 document_number=row["number"],
                 text=row["text"],
                 due_date=row["due"],
