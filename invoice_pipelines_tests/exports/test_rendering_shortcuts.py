@@ -41,7 +41,7 @@ AMOUNT = st.one_of(
     st.sampled_from([D("0"), D("-0.00"), D("1E+3"), D("1E-7"), D("12.5"), D("100")]),
 )
 RATE = st.one_of(
-    st.none(), st.sampled_from([D("19.00"), D("19.0"), D("7"), D("0"), D("-0"), D("5.50")])
+    st.none(), st.sampled_from([D("19.00"), D("19.0"), D("7"), D("0"), D("-0"), D("5.50"), D("-7")])
 )
 CATEGORY = st.one_of(st.none(), st.sampled_from(["S", "Z", "E", "AE", "", "=X", " S", "S\u200b"]))
 DAY = st.one_of(st.none(), st.dates(date(2026, 1, 1), date(2026, 12, 31)))
