@@ -9,7 +9,7 @@ pull, which reads the changes through CDC like the daily schedules do. Unsigned 
 bodies get 401 and change nothing.
 
 The receiver faces the internet, so everything it does before the signature holds is bounded by
-`limits.py`:
+`limits.py` (resources/http_receiver.py keeps the bounds, for the Peppol receiver too):
 - a body needs a plain Content-Length no larger than WEBHOOK_MAX_BODY_BYTES (411 when missing or
   sent chunked, 400 when not a number, 413 when too large), refused before a byte of it is read;
 - one request per connection; a connection idle for WEBHOOK_SOCKET_TIMEOUT_S, or whose request
@@ -30,19 +30,10 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import io
 import json
 import logging
-import selectors
-import socket
-import sys
-import threading
-import time
-from collections import deque
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from email.message import Message
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from sqlalchemy import Engine, and_, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -53,6 +44,12 @@ from invoice_pipelines.core.qbo_entities import PULL_FOR
 from invoice_pipelines.db.tables import qbo_connections, qbo_webhook_receipts
 from invoice_pipelines.db.tenancy import system_transaction, tenant_transaction
 from invoice_pipelines.quickbooks.sync.common import write_cursor
+from invoice_pipelines.resources.http_receiver import (
+    Answer,
+    BoundedHandler,
+    BoundedServer,
+    Refused,
+)
 from invoice_pipelines.settings import ConfigError
 
 logger = logging.getLogger(__name__)
@@ -68,15 +65,6 @@ class Notice:
     operation: str
 
 
-class Refused(Exception):
-    """A request answered with `status` and `reason` without being acted on."""
-
-    def __init__(self, status: int, reason: str) -> None:
-        super().__init__(reason)
-        self.status = status
-        self.reason = reason
-
-
 def signature_valid(body: bytes, signature: str | None, verifier_token: str) -> bool:
     """Whether `signature` is the base64 HMAC-SHA256 of `body`; False (never an exception) for an
     empty, non-ASCII or non-base64 header."""
@@ -88,27 +76,6 @@ def signature_valid(body: bytes, signature: str | None, verifier_token: str) -> 
         return False
     expected = hmac.new(verifier_token.encode(), body, hashlib.sha256).digest()
     return hmac.compare_digest(expected, given)
-
-
-def declared_length(headers: Message, max_bytes: int = limits.WEBHOOK_MAX_BODY_BYTES) -> int:
-    """The body length a request announces; Refused (411/400/413) unless it is one plain number
-    no larger than `max_bytes`. Nothing is read: the answer comes from the headers alone."""
-    if headers.get_all("Transfer-Encoding"):
-        # a chunked body has no length to check in advance; Intuit always sends Content-Length
-        raise Refused(411, "send the body with a Content-Length (no Transfer-Encoding)")
-    values = headers.get_all("Content-Length") or []
-    if not values:
-        raise Refused(411, "Content-Length required")
-    if len(values) > 1:
-        raise Refused(400, "more than one Content-Length")
-    text = str(values[0]).strip()
-    # isdigit on ASCII only: int() would also take "-1", "+5", " 1_000" and non-ASCII digits
-    if not (text.isascii() and text.isdigit()):
-        raise Refused(400, "Content-Length is not a number of bytes")
-    digits = text.lstrip("0") or "0"
-    if len(digits) > len(str(max_bytes)) or int(digits) > max_bytes:
-        raise Refused(413, f"body larger than {max_bytes} bytes")
-    return int(digits)
 
 
 def parse_notices(body: bytes) -> list[Notice]:
@@ -208,111 +175,14 @@ def request_pulls(
     return requested
 
 
-def _plain_response(status: int, reason: str, text: str, extra: str = "") -> bytes:
-    body = text.encode()
-    return (
-        f"HTTP/1.0 {status} {reason}\r\nContent-Type: text/plain; charset=utf-8\r\n"
-        f"Content-Length: {len(body)}\r\n{extra}Connection: close\r\n\r\n"
-    ).encode() + body
-
-
-BUSY = _plain_response(
-    503,
-    "Service Unavailable",
-    "busy: too many connections, send it again later\n",
-    "Retry-After: 10\r\n",
-)
-
-
-class _DeadlineReader(io.RawIOBase):
-    """A socket's bytes until a deadline: each wait is at most `idle_s`, and none goes past the
-    request's deadline, so a client trickling a byte every few seconds is cut off too."""
-
-    def __init__(self, sock: socket.socket, idle_s: float, deadline: float) -> None:
-        self._sock = sock
-        self._idle_s = idle_s
-        self._deadline = deadline
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer) -> int:
-        remaining = self._deadline - time.monotonic()
-        if remaining <= 0:
-            raise TimeoutError("request not complete before its deadline")
-        self._sock.settimeout(min(self._idle_s, remaining))
-        return self._sock.recv_into(buffer)
-
-
-def _drain(sock: socket.socket, seconds: float, max_bytes: int) -> None:
-    """Read and drop what the client still sends until it closes (bounded): closing a socket with
-    unread bytes resets the connection, and the client may lose our answer with it."""
-    try:
-        sock.shutdown(socket.SHUT_WR)
-    except OSError:
-        return
-    deadline = time.monotonic() + seconds
-    left = max_bytes
-    while left > 0:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            return
-        try:
-            sock.settimeout(remaining)
-            chunk = sock.recv(min(65536, left))
-        except OSError:  # timeouts included
-            return
-        if not chunk:
-            return
-        left -= len(chunk)
-
-
-class _Handler(BaseHTTPRequestHandler):
-    """One request per connection (HTTP/1.0), answered in plain text."""
+class _Handler(BoundedHandler):
+    """A notification: signed, parsed, its pulls requested; answered in plain text."""
 
     server: WebhookServer
-    # the stdlib's default (HTTP/0.9) drops the status line from answers to a request whose
-    # version was never read, e.g. "HTTP/2.0" refused with 505: every answer here has one
-    default_request_version = "HTTP/1.0"
+    path_served = WEBHOOK_PATH
 
-    def setup(self) -> None:
-        super().setup()
-        # replace the plain socket file with one that keeps the request's deadline
-        self.rfile.close()
-        deadline = time.monotonic() + self.server.request_timeout_s
-        raw = _DeadlineReader(self.connection, self.server.socket_timeout_s, deadline)
-        self.rfile = io.BufferedReader(raw)
-
-    def finish(self) -> None:
-        super().finish()
-        _drain(self.connection, self.server.linger_s, self.server.max_body_bytes)
-
-    def log_message(self, format, *args):  # noqa: A002 - quiet; outcomes are in the database
-        pass
-
-    def _answer(self, status: int, text: str) -> None:
-        body = (text + "\n").encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "text/plain; charset=utf-8")
-        self.send_header("Content-Length", str(len(body)))
-        self.send_header("Connection", "close")
-        self.end_headers()
-        self.wfile.write(body)
-
-    def do_POST(self) -> None:  # noqa: N802
-        try:
-            self._answer(200, self._receive())
-        except Refused as refused:
-            self._answer(refused.status, refused.reason)
-
-    def _receive(self) -> str:
+    def receive(self, body: bytes) -> Answer:
         server = self.server
-        if self.path.split("?")[0] != WEBHOOK_PATH:
-            raise Refused(404, "not found")
-        length = declared_length(self.headers, server.max_body_bytes)
-        body = self.rfile.read(length)
-        if len(body) < length:
-            raise Refused(400, "body shorter than its Content-Length")
         signatures = [str(s) for s in self.headers.get_all("intuit-signature") or []]
         if len(signatures) != 1 or not signature_valid(body, signatures[0], server.verifier_token):
             raise Refused(401, "signature missing or wrong")
@@ -326,158 +196,14 @@ class _Handler(BaseHTTPRequestHandler):
             # not recorded: Intuit redelivers a notification that was not answered 2xx
             logger.exception("QBO webhook: the pull request could not be recorded")
             raise Refused(503, "could not record the notification, send it again later") from None
-        return "ok"
+        return Answer(200, "ok")
 
 
-def _ended(sock: socket.socket) -> bool:
-    """True when a readable connection was closed or reset before sending anything."""
-    try:
-        return sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
-    except BlockingIOError:
-        return False
-    except OSError:
-        return True
-
-
-class _Lobby:
-    """Connections that cost no thread: accepted ones that have not sent a byte yet, and turned-away
-    ones read to their end before closing. One thread watches them all; each has a deadline."""
-
-    def __init__(self, server: WebhookServer, capacity: int) -> None:
-        self._server = server
-        self._capacity = capacity
-        self._selector = selectors.DefaultSelector()
-        self._wake_r, self._wake_w = socket.socketpair()
-        for end in (self._wake_r, self._wake_w):
-            end.setblocking(False)
-        self._selector.register(self._wake_r, selectors.EVENT_READ)
-        self._lock = threading.Lock()
-        self._arriving: deque[tuple[socket.socket, tuple, bool]] = deque()
-        self._held = 0  # connections arriving or watched
-        self._closed = False
-        self._thread = threading.Thread(target=self._run, name="qbo-webhooks-lobby", daemon=True)
-        self._thread.start()
-
-    def hold(self, sock: socket.socket, address: tuple, *, draining: bool = False) -> bool:
-        """Watch `sock` until it sends (then a worker takes it) or, `draining`, until it is done
-        sending; False when the lobby is full or closed (the caller closes the socket)."""
-        with self._lock:
-            if self._closed or self._held >= self._capacity:
-                return False
-            self._held += 1
-            self._arriving.append((sock, address, draining))
-        self._wake()
-        return True
-
-    def close(self) -> None:
-        with self._lock:
-            self._closed = True
-        self._wake()
-        self._thread.join()
-        self._wake_w.close()
-
-    def _wake(self) -> None:
-        try:
-            self._wake_w.send(b"\0")
-        except OSError:  # full: a wake-up is pending anyway; closed: nothing to wake
-            pass
-
-    def _run(self) -> None:
-        # socket -> (address, draining, deadline, bytes it may still send while draining)
-        watched: dict[socket.socket, list] = {}
-        server = self._server
-        try:
-            while True:
-                now = time.monotonic()
-                timeout = max(0.0, min(w[2] for w in watched.values()) - now) if watched else None
-                events = self._selector.select(timeout)
-                # the wake-ups are read before the arrivals are taken, never after: a connection
-                # held in between would leave its wake-up read and itself unwatched until the
-                # next deadline (or forever with nothing else watched)
-                if any(key.fileobj is self._wake_r for key, _ in events):
-                    self._empty_wake_socket()
-                with self._lock:
-                    if self._closed:
-                        return
-                    arriving = list(self._arriving)
-                    self._arriving.clear()
-                now = time.monotonic()
-                for sock, address, draining in arriving:
-                    wait = server.linger_s if draining else server.socket_timeout_s
-                    watched[sock] = [address, draining, now + wait, server.max_body_bytes]
-                    self._selector.register(sock, selectors.EVENT_READ)
-                for key, _ in events:
-                    sock = key.fileobj
-                    if sock is not self._wake_r and sock in watched:
-                        self._ready(sock, watched)
-                now = time.monotonic()
-                for sock in [s for s, w in watched.items() if w[2] <= now]:
-                    self._forget(sock, watched)
-                    server.close_request(sock)
-        finally:
-            for sock in list(watched):
-                self._forget(sock, watched)
-                server.close_request(sock)
-            self._selector.close()
-            self._wake_r.close()
-
-    def _ready(self, sock: socket.socket, watched: dict) -> None:
-        address, draining, _deadline, left = watched[sock]
-        if not draining:
-            self._forget(sock, watched)
-            if _ended(sock):
-                # it went without sending a byte: no worker, no answer
-                self._server.close_request(sock)
-            else:
-                self._server.dispatch(sock, address)
-            return
-        try:
-            chunk = sock.recv(min(65536, left), socket.MSG_DONTWAIT)
-        except BlockingIOError:
-            return
-        except OSError:
-            chunk = b""
-        watched[sock][3] -= len(chunk)
-        if not chunk or watched[sock][3] <= 0:
-            self._forget(sock, watched)
-            self._server.close_request(sock)
-
-    def _forget(self, sock: socket.socket, watched: dict) -> None:
-        del watched[sock]
-        try:
-            self._selector.unregister(sock)
-        except (KeyError, ValueError):
-            pass
-        with self._lock:
-            self._held -= 1
-
-    def _empty_wake_socket(self) -> None:
-        try:
-            while self._wake_r.recv(4096):
-                pass
-        except OSError:  # BlockingIOError: emptied
-            pass
-
-
-class WebhookServer(ThreadingHTTPServer):
-    """The receiver: bounded connections and threads around `_Handler` (see the module doc)."""
-
-    daemon_threads = True
-    # connections are accepted as fast as they come and sorted out by the lobby
-    request_queue_size = 128
+class WebhookServer(BoundedServer):
+    """The receiver: `_Handler` within the bounds of resources/http_receiver.py."""
 
     def __init__(
-        self,
-        address: tuple[str, int],
-        engine: Engine,
-        verifier_token: str,
-        *,
-        max_body_bytes: int = limits.WEBHOOK_MAX_BODY_BYTES,
-        socket_timeout_s: float = limits.WEBHOOK_SOCKET_TIMEOUT_S,
-        request_timeout_s: float = limits.WEBHOOK_REQUEST_TIMEOUT_S,
-        max_workers: int = limits.WEBHOOK_MAX_WORKERS,
-        max_waiting: int = limits.WEBHOOK_MAX_WAITING_CONNECTIONS,
-        linger_s: float = limits.WEBHOOK_LINGER_S,
+        self, address: tuple[str, int], engine: Engine, verifier_token: str, **bounds
     ) -> None:
         if not verifier_token or not verifier_token.strip():
             # HMAC with an empty or blank key is a signature anyone can compute: refuse to start
@@ -487,59 +213,7 @@ class WebhookServer(ThreadingHTTPServer):
             )
         self.engine = engine
         self.verifier_token = verifier_token
-        self.max_body_bytes = max_body_bytes
-        self.socket_timeout_s = socket_timeout_s
-        self.request_timeout_s = request_timeout_s
-        self.linger_s = linger_s
-        self._workers = threading.BoundedSemaphore(max_workers)
-        # before binding: a failed bind calls server_close, which closes the lobby
-        self._lobby = _Lobby(self, max_waiting)
-        super().__init__(address, _Handler)
-
-    def process_request(self, request: socket.socket, client_address: tuple) -> None:
-        # the accepting thread: never blocks, never starts a thread itself
-        if not self._lobby.hold(request, client_address):
-            self._turn_away(request, client_address, drain=False)
-
-    def dispatch(self, request: socket.socket, client_address: tuple) -> None:
-        """A connection has sent its first bytes: a worker thread takes it, or it is told 503."""
-        if not self._workers.acquire(blocking=False):
-            self._turn_away(request, client_address, drain=True)
-            return
-        try:
-            super().process_request(request, client_address)
-        except RuntimeError:  # no thread could be started
-            self._workers.release()
-            self._turn_away(request, client_address, drain=True)
-
-    def process_request_thread(self, request: socket.socket, client_address: tuple) -> None:
-        try:
-            super().process_request_thread(request, client_address)
-        finally:
-            self._workers.release()
-
-    def _turn_away(self, request: socket.socket, client_address: tuple, *, drain: bool) -> None:
-        try:
-            request.setblocking(False)
-            request.send(BUSY)
-            request.shutdown(socket.SHUT_WR)
-        except OSError:
-            drain = False
-        if not (drain and self._lobby.hold(request, client_address, draining=True)):
-            self.close_request(request)
-
-    def handle_error(self, request: socket.socket, client_address: tuple) -> None:
-        # a client that vanished mid-request is routine; anything else goes to the log, never to
-        # the client (who has been answered or disconnected) and never as a bare traceback
-        exc = sys.exc_info()[1]
-        if isinstance(exc, OSError):
-            logger.info("QBO webhook connection from %s dropped: %s", client_address[0], exc)
-        else:
-            logger.exception("QBO webhook request from %s failed", client_address[0])
-
-    def server_close(self) -> None:
-        self._lobby.close()
-        super().server_close()
+        super().__init__(address, _Handler, name="qbo-webhooks", **bounds)
 
 
 def receiver(
