@@ -164,6 +164,12 @@ SETTINGS: tuple[Setting, ...] = (
         "The access point's API token, sent as X-Token.",
     ),
     Setting(
+        "INVOICE_PIPELINES_PEPPOL_INBOUND_TOKEN",
+        "",
+        "The token the access point sends (Authorization: Bearer) when it forwards a received "
+        "document to `peppol listen`; empty: the receiver does not start.",
+    ),
+    Setting(
         "INVOICE_PIPELINES_QBO_BASE_URL",
         "https://quickbooks.api.intuit.com",
         "QuickBooks Online API root (sandbox: https://sandbox-quickbooks.api.intuit.com; tests "

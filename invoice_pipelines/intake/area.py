@@ -39,8 +39,8 @@ AREA = Area(
         Command("suppliers", "the supplier register: list, show, add, change, link-vendor, policy"),
         Command(
             "peppol",
-            "Peppol: receive a document an access point forwarded, once",
-            verbs=("receive",),
+            "Peppol: receive a document an access point forwarded, once; listen for them",
+            verbs=("receive", "listen"),
         ),
     ),
     parsers=_parsers,

@@ -1,7 +1,11 @@
 """`invoice-pipelines peppol receive FILE [--org ORG]`: hand one document a Peppol access point
 forwarded (SBDH envelope or bare UBL) to the intake, once per InstanceIdentifier
 (intake/peppol_inbound.py). Exit 0: registered, or a replay that changed nothing; 1: recorded but
-handed to no organization (unknown receiver); 2: refused (a broken envelope, an unknown --org)."""
+handed to no organization (unknown receiver); 2: refused (a broken envelope, an unknown --org).
+
+`invoice-pipelines peppol listen [--host H] [--port P]`: the HTTP receiver the access point
+forwards received documents to (intake/peppol_http.py), until interrupted; exit 2 without
+INVOICE_PIPELINES_PEPPOL_INBOUND_TOKEN."""
 
 from __future__ import annotations
 
@@ -9,7 +13,9 @@ import argparse
 import json
 import sys
 
-VERBS = "receive"
+from invoice_pipelines.cli_args import port
+
+VERBS = "receive, listen"
 
 
 def add_peppol_commands(sub, no_verb) -> None:
@@ -30,6 +36,14 @@ def add_peppol_commands(sub, no_verb) -> None:
     )
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=run_receive)
+    p = verbs.add_parser(
+        "listen",
+        help="the HTTP receiver the access point forwards received documents to "
+        "(POST /peppol/inbound)",
+    )
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=port, default=8035)
+    p.set_defaults(func=run_listen)
 
 
 def _say(line: str, *, error: bool = False) -> None:
@@ -68,3 +82,29 @@ def run_receive(args: argparse.Namespace) -> int:
     else:
         _say(f"{received.outcome}: {received.message}")
     return 1 if received.outcome == UNKNOWN_RECEIVER else 0
+
+
+def run_listen(args: argparse.Namespace) -> int:
+    from invoice_pipelines.intake.peppol_http import INBOUND_PATH, TOKEN_SETTING, receiver
+    from invoice_pipelines.settings import env
+
+    token = env(TOKEN_SETTING)
+    if not token.strip():
+        _say(
+            f"invoice-pipelines peppol listen: {TOKEN_SETTING} is empty or blank; set it to the "
+            "token the access point sends as Authorization: Bearer",
+            error=True,
+        )
+        return 2
+    server = receiver(
+        args.resources.database, args.resources.upload_store, token, args.host, args.port
+    )
+    host, port = server.server_address[:2]
+    print(json.dumps({"url": f"http://{host}:{port}{INBOUND_PATH}"}), flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+    return 0

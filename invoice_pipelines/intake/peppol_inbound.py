@@ -60,6 +60,11 @@ class ReceiveRefused(ValueError):
     `--org` contradicting the receiver); nothing was recorded. The message is one sentence."""
 
 
+class ReceiverClaimedTwice(ReceiveRefused):
+    """Two organizations have the receiver's participant id: our records' fault, not the
+    document's (the HTTP receiver asks the access point to send it again later)."""
+
+
 @dataclass(frozen=True)
 class Received:
     """What `receive_peppol` did with one message."""
@@ -142,7 +147,7 @@ def _route(conn: Connection, receiver: str | None, chosen: dict | None) -> tuple
         ).all()
     if len(addressed) > 1:
         slugs = ", ".join(row.slug for row in addressed)
-        raise ReceiveRefused(
+        raise ReceiverClaimedTwice(
             f"the organizations {slugs} all have the Peppol participant id {receiver}; "
             "a participant id must be one organization's"
         )

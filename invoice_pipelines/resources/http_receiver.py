@@ -138,7 +138,8 @@ class Answer:
 class BoundedHandler(BaseHTTPRequestHandler):
     """One request per connection (HTTP/1.0). A receiver's handler names its `path` and gives
     `receive(body)`, which answers or raises Refused; the body it is given has the length its
-    headers announced, within the server's bounds."""
+    headers announced, within the server's bounds. `admit()` may refuse a request from its
+    headers alone, before the body is read."""
 
     server: BoundedServer
     path_served = "/"
@@ -177,6 +178,7 @@ class BoundedHandler(BaseHTTPRequestHandler):
         try:
             if self.path.split("?")[0] != self.path_served:
                 raise Refused(404, "not found")
+            self.admit()
             length = declared_length(self.headers, self.server.max_body_bytes)
             body = self.rfile.read(length)
             if len(body) < length:
@@ -185,6 +187,9 @@ class BoundedHandler(BaseHTTPRequestHandler):
         except Refused as refused:
             answer = Answer(refused.status, refused.reason, refused.fields)
         self._answer(answer.status, answer.text, answer.fields)
+
+    def admit(self) -> None:
+        """Refused before the body is read (a receiver whose credentials are in its headers)."""
 
     def receive(self, body: bytes) -> Answer:
         raise NotImplementedError

@@ -16,10 +16,16 @@ described, and which are our assumption).
 
 What it sent is kept in `Network.messages`, one entry per message with its AS4 message id;
 `take_messages()` gives each message once.
+
+Receiving: `forward_inbound(document)` POSTs a document the network delivered to us (an SBDH
+envelope, or bare UBL) to our HTTP receiver (`Network.inbound_url`, `peppol listen`,
+intake/peppol_http.py) with `Authorization: Bearer <Network.inbound_token>`, over real HTTP, as
+phoss-ap forwards what it received; `Forwarded` is the receiver's answer.
 """
 
 from __future__ import annotations
 
+import http.client
 import json
 import socket
 import threading
@@ -27,7 +33,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from urllib.parse import unquote
+from urllib.parse import unquote, urlsplit
 
 from invoice_pipelines_devtools.standins.loopback import JsonHandler, LoopbackServer
 
@@ -55,6 +61,9 @@ class Network:
     latency_seconds: float = 0.0  # before every answer
     lock: threading.Lock = field(default_factory=threading.Lock)
     on_message: Callable[[dict], None] | None = None  # called with each kept message
+    # our HTTP receiver for documents delivered to us (`peppol listen`) and its token
+    inbound_url: str | None = None
+    inbound_token: str = "inbound-token"
     _taken: int = 0
 
     def register(self, participant: str, doc_type_id: str, process_id: str) -> None:
@@ -76,6 +85,38 @@ class Network:
             new = self.messages[self._taken :]
             self._taken = len(self.messages)
             return [dict(m) for m in new]
+
+
+@dataclass(frozen=True)
+class Forwarded:
+    """Our receiver's answer to a forwarded document: its status and body (`fields` when JSON)."""
+
+    status: int
+    text: str
+    fields: dict | None
+
+
+def forward_inbound(
+    url: str, document: bytes, token: str, *, timeout: float = 30.0, headers: dict | None = None
+) -> Forwarded:
+    """POST `document` to our receiver at `url` as the access point forwards what it received;
+    `headers` replace the default ones (a test's wrong token, none)."""
+    parts = urlsplit(url)
+    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
+    sent = (
+        {"Authorization": f"Bearer {token}", "Content-Type": "application/xml"}
+        if headers is None
+        else headers
+    )
+    try:
+        connection.request("POST", parts.path or "/", body=document, headers=sent)
+        response = connection.getresponse()
+        text = response.read().decode("utf-8", "replace")
+        kind = response.getheader("Content-Type") or ""
+    finally:
+        connection.close()
+    fields = json.loads(text) if kind.startswith("application/json") else None
+    return Forwarded(response.status, text.strip(), fields)
 
 
 class _Handler(JsonHandler):
@@ -216,6 +257,14 @@ class AccessPointStandIn(LoopbackServer):
     def __init__(self, port: int = 0, network: Network | None = None) -> None:
         self.network = network or Network()
         super().__init__(_Handler, port, network=self.network)
+
+    def forward_inbound(self, document: bytes, **options) -> Forwarded:
+        """A document the network delivered to us, POSTed to `network.inbound_url`."""
+        if not self.network.inbound_url:
+            raise RuntimeError("the stand-in has no inbound_url to forward received documents to")
+        return forward_inbound(
+            self.network.inbound_url, document, self.network.inbound_token, **options
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
