@@ -1550,6 +1550,44 @@ peppol_received = Table(
     Index("ix_peppol_received_org_state", "organization_id", "state"),
 )
 
+# The answer to a received Peppol document the intake rejected (issue 58): an Invoice Response
+# over Peppol through the outbox (`sending` -> `sent` | `failed` | `unknown`, once per message),
+# or, where the sender's access point takes none, the supplier notice (`channel` and `status`
+# `notice`, the reason in `error`). One row per received message (migration 0044).
+PEPPOL_RESPONSE_CHANNELS = ("peppol", "notice")
+PEPPOL_RESPONSE_STATUSES = ("sending", "sent", "failed", "unknown", "notice")
+peppol_responses = Table(
+    "peppol_responses",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    _org_fk(index=False),
+    Column(
+        "peppol_received_id",
+        Id,
+        ForeignKey("peppol_received.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("incoming_invoice_id", Id, nullable=False),
+    Column("channel", String(8), nullable=False),
+    Column("status", String(16), nullable=False),
+    # cbc:ID of our ApplicationResponse, its cbc:ResponseCode, the document as it left
+    Column("response_id", String(64)),
+    Column("response_code", String(2)),
+    Column("document", LargeBinary),
+    # the sender's participant id the response went to, and the AS4 message id it went under
+    Column("receiver", String(160)),
+    Column("transport_message_id", String(255)),
+    Column("error", Text),
+    *_timestamps(),
+    UniqueConstraint("peppol_received_id"),
+    _same_organization("incoming_invoice_id", "incoming_invoices", ondelete="CASCADE"),
+    CheckConstraint(_in("channel", PEPPOL_RESPONSE_CHANNELS), name="channel"),
+    CheckConstraint(_in("status", PEPPOL_RESPONSE_STATUSES), name="status"),
+    CheckConstraint("(channel = 'notice') = (status = 'notice')", name="channel_status"),
+    Index("ix_peppol_responses_org_status", "organization_id", "status"),
+    Index("ix_peppol_responses_incoming_invoice_id", "incoming_invoice_id"),
+)
+
 # Tables whose rows belong to one organization: row-level security applies to each of these.
 TENANT_TABLES: tuple[str, ...] = tuple(
     t.name for t in metadata.sorted_tables if "organization_id" in t.c and t.name != "organizations"

@@ -11,9 +11,11 @@ and the monthly counts an access point reports to OpenPEPPOL (`monthly_counts`).
 - **Unanswered**: a received document (`peppol_received`) recorded more than `UNANSWERED_AFTER`
   ago that has had no answer: held for want of a receiving organization (`unknown_receiver`),
   still on its way through the intake or waiting for a person (UPLOADED, CREATED, PARSED,
-  NEEDS_REVIEW), or FAILED without a notice to its supplier that went out (`sent`, or
-  `folded`/`suppressed` into the day's notice to the same address). VALIDATED and EXPORTED are
-  accepted, which is the answer (no Invoice Response is sent over Peppol yet: docs/peppol.md).
+  NEEDS_REVIEW), or FAILED without its answer: an Invoice Response over Peppol that the access
+  point accepted (`peppol_responses` `sent`), or, where none was tried, a notice to its supplier
+  that went out (`sent`, or `folded`/`suppressed` into the day's notice to the same address). An
+  Invoice Response `sending`, `failed` or `unknown` is no answer yet. VALIDATED and EXPORTED are
+  accepted, which is the answer.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from invoice_pipelines.db.tables import (
     incoming_invoices,
     organizations,
     peppol_received,
+    peppol_responses,
     sales_invoices,
     supplier_notices,
 )
@@ -142,14 +145,32 @@ def _notice_gone(invoice_id_column):
     return exists().where(n.incoming_invoice_id == invoice_id_column, n.status.in_(NOTICE_GONE))
 
 
-def _answer(state, status, notice_gone: bool) -> str:
-    """What the sender has had back: accepted, rejected (its notice went out), or nothing yet
-    (why)."""
+def _response_status(message_id_column):
+    """SQL: the status of the Invoice Response tried for the message (None: none tried; the
+    notice answers)."""
+    r = peppol_responses.c
+    return (
+        select(r.status)
+        .where(r.peppol_received_id == message_id_column, r.channel == "peppol")
+        .scalar_subquery()
+    )
+
+
+def _answered(message_id_column, invoice_id_column):
+    response = _response_status(message_id_column)
+    return or_(response == "sent", and_(response.is_(None), _notice_gone(invoice_id_column)))
+
+
+def _answer(state, status, notice_gone: bool, response: str | None = None) -> str:
+    """What the sender has had back: accepted, rejected (its Invoice Response or notice went
+    out), or nothing yet (why)."""
     if state == "unknown_receiver":
         return "held: no organization has the receiver's id"
     if status in ACCEPTED:
         return "accepted"
     if status == "FAILED":
+        if response is not None:
+            return f"rejected, Invoice Response {response}"
         return "rejected, notice sent" if notice_gone else "rejected, no notice sent"
     if status == "NEEDS_REVIEW":
         return "waiting for review"
@@ -183,6 +204,7 @@ def received_documents(
             i.status,
             i.einvoice_class,
             _notice_gone(m.incoming_invoice_id).label("notice_gone"),
+            _response_status(m.id).label("response"),
         )
         .select_from(peppol_received.outerjoin(incoming_invoices, i.id == m.incoming_invoice_id))
         .where(m.organization_id == organization_id)
@@ -192,7 +214,7 @@ def received_documents(
     for number, r in enumerate(conn.execute(query)):
         found.by_state[r.state] += 1
         found.by_status[r.status or "none"] += 1
-        answer = _answer(r.state, r.status, bool(r.notice_gone))
+        answer = _answer(r.state, r.status, bool(r.notice_gone), r.response)
         found.by_answer[answer] += 1
         if number < limit:
             found.rows.append(
@@ -276,6 +298,7 @@ def unanswered(
     were recorded (module docstring)."""
     m, i, o = peppol_received.c, incoming_invoices.c, organizations.c
     gone = _notice_gone(m.incoming_invoice_id)
+    answered = _answered(m.id, m.incoming_invoice_id)
     rows = conn.execute(
         select(
             o.slug,
@@ -286,6 +309,7 @@ def unanswered(
             m.state,
             i.status,
             gone.label("notice_gone"),
+            _response_status(m.id).label("response"),
         )
         .select_from(
             peppol_received.outerjoin(incoming_invoices, i.id == m.incoming_invoice_id).outerjoin(
@@ -298,7 +322,7 @@ def unanswered(
                 m.state == "unknown_receiver",
                 i.status.is_(None),
                 ~i.status.in_((*ACCEPTED, "FAILED")),
-                and_(i.status == "FAILED", ~gone),
+                and_(i.status == "FAILED", ~answered),
             ),
         )
         .order_by(m.created_at)
@@ -311,7 +335,7 @@ def unanswered(
             r.receiver,
             r.created_at,
             r.status,
-            _answer(r.state, r.status, bool(r.notice_gone)),
+            _answer(r.state, r.status, bool(r.notice_gone), r.response),
         )
         for r in rows
     ]

@@ -47,5 +47,14 @@ AREA = Area(
     definitions=_definitions,
     # a command parses in its own process (`parse`): no `document_parser` for it
     provides=lambda: {"document_parser": Resource(_document_parser)},
-    needs=frozenset({"database", "upload_store", "ocr_engine", "document_parser", "mailer"}),
+    needs=frozenset(
+        {
+            "database",
+            "upload_store",
+            "ocr_engine",
+            "document_parser",
+            "mailer",
+            "peppol_access_point",
+        }
+    ),
 )

@@ -87,6 +87,7 @@ from invoice_pipelines.metadata import markdown_table
 from invoice_pipelines.resources.database import Database
 from invoice_pipelines.resources.mail import SmtpMailer
 from invoice_pipelines.resources.ocr import OcrEngine
+from invoice_pipelines.resources.peppol import PeppolAccessPoint
 from invoice_pipelines.resources.upload_stores import UploadStore
 from invoice_pipelines.scheduled_checks import scheduled_checks
 from invoice_pipelines.settings import positive_number
@@ -646,16 +647,36 @@ def review_incoming_invoice_job():
 
 
 @op(
-    description="Sends each supplier whose document the intake rejected its one notice (at most "
-    "once, through the outbox); a notice without an address ends failed, saying so."
+    description="Answers each supplier whose document the intake rejected, once: an Invoice "
+    "Response over Peppol where the document came over Peppol and the sender's access point takes "
+    "one, else its notice (at most once, through the outbox); a notice without an address ends "
+    "failed, saying so."
 )
-def send_supplier_notices_op(context: OpExecutionContext, database: Database, mailer: SmtpMailer):
+def send_supplier_notices_op(
+    context: OpExecutionContext,
+    database: Database,
+    mailer: SmtpMailer,
+    peppol_access_point: PeppolAccessPoint,
+):
     from invoice_pipelines.intake.notices import (
         organizations_with_pending_notices,
         send_supplier_notices,
     )
+    from invoice_pipelines.intake.peppol_responses import (
+        answer_rejections,
+        organizations_awaiting_answers,
+    )
 
     engine = database.get_engine()
+    for organization_id in organizations_awaiting_answers(engine):
+        answered = answer_rejections(engine, peppol_access_point, organization_id)
+        context.log.info(
+            f"organization {organization_id}: {len(answered.sent)} Invoice Response(s) sent over "
+            f"Peppol, {len(answered.failed)} failed, {len(answered.unknown)} unknown, "
+            f"{len(answered.by_notice)} answered by the notice"
+        )
+        for message_id, why in {**answered.failed, **answered.waiting}.items():
+            context.log.warning(f"received Peppol message {message_id}: no answer yet: {why}")
     for organization_id in organizations_with_pending_notices(engine):
         summary = send_supplier_notices(engine, mailer, organization_id)
         context.log.info(

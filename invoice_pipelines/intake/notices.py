@@ -15,7 +15,9 @@ At most one notice a day goes to an address: the day's first rejection is the no
 later ones the same day are listed in it (`folded`, `folded_into` it) while it waits, or are
 `suppressed` (not sent again) once it left. `send_supplier_notices` sends the pending ones through
 the at-most-once outbox (outbox/machine.py): claimed (`sending`) before the message leaves, `sent`,
-`failed` with the reason, or `unknown` when the hand-over broke (never sent again on its own). The
+`failed` with the reason, or `unknown` when the hand-over broke (never sent again on its own). A
+rejected document received over Peppol may be answered by an Invoice Response instead
+(intake/peppol_responses.py): its notice waits until that is decided. The
 mail is text/plain; every value from a document in it (number, supplier name, file name, the
 reasons quoting them) is cut to a bounded length, stripped of control and bidi characters, and
 has its links broken (`hxxps[:]//`, `www[.]`, `example[.]com`), so it is text, never a link.
@@ -40,6 +42,7 @@ from invoice_pipelines.core.suppliers import name_skeleton, vat_id_key
 from invoice_pipelines.db.tables import incoming_invoices, organizations, supplier_notices, uploads
 from invoice_pipelines.db.tenancy import system_transaction, tenant_transaction
 from invoice_pipelines.db.types import utcnow
+from invoice_pipelines.intake.peppol_responses import held_notices
 from invoice_pipelines.outbox.machine import (
     FAILED,
     SENDING,
@@ -443,7 +446,9 @@ def send_supplier_notices(
         ):
             refused = refuse(conn, BOX, mine & where, reason)
             summary.failed.update({row.id: reason for row in refused})
-        claimed = claim(conn, BOX, mine)
+        # a rejected Peppol document's notice waits until its answer is decided (an Invoice
+        # Response instead, or this notice: intake/peppol_responses.py)
+        claimed = claim(conn, BOX, mine & ~held_notices(supplier_notices))
     if not claimed:
         return summary
     notices = _claimed(engine, organization_id, claimed)

@@ -63,6 +63,12 @@ CREDIT_NOTE_DOC_TYPE = (
     "##urn:cen.eu:en16931:2017#compliant#urn:fdc:peppol.eu:2017:poacc:billing:3.0::2.1"
 )
 BILLING_PROCESS = "cenbii-procid-ubl::urn:fdc:peppol.eu:2017:poacc:billing:01:1.0"
+# Peppol BIS Invoice Response 3.0's document type and process (the answer to a received invoice)
+INVOICE_RESPONSE_DOC_TYPE = (
+    "busdox-docid-qns::urn:oasis:names:specification:ubl:schema:xsd:ApplicationResponse-2::"
+    "ApplicationResponse##urn:fdc:peppol.eu:poacc:trns:invoice_response:3::2.1"
+)
+INVOICE_RESPONSE_PROCESS = "cenbii-procid-ubl::urn:fdc:peppol.eu:poacc:bis:invoice_response:3"
 
 # sendingResult values after which the receiver's access point may hold the document
 _MAYBE_DELIVERED = frozenset(
