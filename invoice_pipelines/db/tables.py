@@ -613,6 +613,13 @@ deliveries = Table(
     CheckConstraint(_in("channel", INVOICE_CHANNELS), name="channel"),
     CheckConstraint(_in("status", DELIVERY_STATUSES), name="status"),
     Index("ix_deliveries_org_status", "organization_id", "status"),
+    # the peppol_undelivered check's rows among every channel's (migration 0045)
+    Index(
+        "ix_deliveries_peppol_undelivered",
+        "created_at",
+        postgresql_where=text("channel = 'peppol' AND status <> 'sent'"),
+        sqlite_where=text("channel = 'peppol' AND status <> 'sent'"),
+    ),
 )
 
 DUNNING_RUN_STATUSES = ("RUNNING", "SUCCESS", "PARTIAL", "FAILED")

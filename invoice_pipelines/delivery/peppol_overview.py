@@ -243,11 +243,9 @@ class Undelivered:
     error: str | None
 
 
-def undelivered(
-    conn: Connection, *, now: datetime | None = None, after: timedelta = UNDELIVERED_AFTER
-) -> list[Undelivered]:
-    """Across organizations (system scope): the deliveries over Peppol without an accepted
-    report `after` their intent was recorded, and no later accepted attempt (module docstring)."""
+def undelivered_query(now: datetime | None = None, after: timedelta = UNDELIVERED_AFTER):
+    """The query of `undelivered`: its rows are found through the partial index
+    `ix_deliveries_peppol_undelivered` (migration 0045), not a scan of every channel's."""
     d, s, o = deliveries.c, sales_invoices.c, organizations.c
     later = deliveries.alias("later")
     accepted_later = exists().where(
@@ -256,7 +254,7 @@ def undelivered(
         later.c.sequence > d.sequence,
         later.c.status == "sent",
     )
-    rows = conn.execute(
+    return (
         select(
             o.slug,
             s.invoice_number,
@@ -276,8 +274,15 @@ def undelivered(
             ~accepted_later,
         )
         .order_by(o.slug, d.created_at)
-    ).all()
-    return [Undelivered(*r) for r in rows]
+    )
+
+
+def undelivered(
+    conn: Connection, *, now: datetime | None = None, after: timedelta = UNDELIVERED_AFTER
+) -> list[Undelivered]:
+    """Across organizations (system scope): the deliveries over Peppol without an accepted
+    report `after` their intent was recorded, and no later accepted attempt (module docstring)."""
+    return [Undelivered(*r) for r in conn.execute(undelivered_query(now, after)).all()]
 
 
 @dataclass(frozen=True)
