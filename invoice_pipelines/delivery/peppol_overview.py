@@ -157,8 +157,15 @@ def _response_status(message_id_column):
 
 
 def _answered(message_id_column, invoice_id_column):
-    response = _response_status(message_id_column)
-    return or_(response == "sent", and_(response.is_(None), _notice_gone(invoice_id_column)))
+    """SQL: an Invoice Response the access point accepted, or, none tried, the notice gone out
+    (EXISTS, never NULL: a comparison with the status of no row would be NULL, and NOT NULL
+    would drop the message from the unanswered ones)."""
+    r = peppol_responses.c
+    tried = r.peppol_received_id == message_id_column, r.channel == "peppol"
+    return or_(
+        exists().where(*tried, r.status == "sent"),
+        and_(~exists().where(*tried), _notice_gone(invoice_id_column)),
+    )
 
 
 def _answer(state, status, notice_gone: bool, response: str | None = None) -> str:

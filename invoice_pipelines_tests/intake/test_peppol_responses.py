@@ -8,13 +8,15 @@ fails; an access point that cannot be asked holds the notice until it answers.""
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from lxml import etree
 from sqlalchemy import select
 
 from invoice_pipelines.db.tables import incoming_invoices, peppol_responses, supplier_notices
-from invoice_pipelines.db.tenancy import tenant_transaction
+from invoice_pipelines.db.tenancy import system_transaction, tenant_transaction
+from invoice_pipelines.delivery.peppol_overview import unanswered
 from invoice_pipelines.einvoice.invoice_response import CUSTOMIZATION_ID, NS, PROFILE_ID
 from invoice_pipelines.intake.notices import send_supplier_notices
 from invoice_pipelines.intake.peppol_inbound import receive_peppol
@@ -315,3 +317,29 @@ def test_a_notice_that_went_out_before_is_the_answer(db, tmp_path):
         summary = answer_rejections(db.engine, _transport(ap.url), org["id"])
         assert ap.network.take_messages() == []
     assert summary.by_notice == {received.message_id: NOTICE_LEFT}
+
+
+def test_the_unanswered_check_counts_an_accepted_invoice_response_as_the_answer(db, tmp_path):
+    org = _organization(db)
+    stranger = "9930:DE123456789"  # not in the SMP: the notice answers
+    answered, failed, noticed = _reject(db, tmp_path, org, [ANSWERING, SILENT, stranger])
+    network = _network()
+    network.register(SILENT, INVOICE_RESPONSE_DOC_TYPE, INVOICE_RESPONSE_PROCESS)
+    network.rejecting[SILENT] = "closed"
+    with AccessPointStandIn(network=network) as ap:
+        summary = answer_rejections(db.engine, _transport(ap.url), org["id"])
+    assert list(summary.by_notice) == [noticed.message_id]
+    later = datetime.now(UTC) + timedelta(days=2)
+
+    def found() -> dict[str, str]:
+        with system_transaction(db.engine) as conn:
+            return {u.instance_identifier: u.why for u in unanswered(conn, now=later)}
+
+    before = found()
+    assert answered.instance_identifier not in before
+    assert before[failed.instance_identifier] == "rejected, Invoice Response failed"
+    assert before[noticed.instance_identifier] == "rejected, no notice sent"
+    sent, mails = _mails(db, org)
+    assert len(mails) == 1
+    after = found()
+    assert noticed.instance_identifier not in after and failed.instance_identifier in after
