@@ -86,6 +86,7 @@ def run_receive(args: argparse.Namespace) -> int:
 
 def run_listen(args: argparse.Namespace) -> int:
     from invoice_pipelines.intake.peppol_http import INBOUND_PATH, TOKEN_SETTING, receiver
+    from invoice_pipelines.resources.http_receiver import serve_until_interrupted
     from invoice_pipelines.settings import env
 
     token = env(TOKEN_SETTING)
@@ -99,12 +100,4 @@ def run_listen(args: argparse.Namespace) -> int:
     server = receiver(
         args.resources.database, args.resources.upload_store, token, args.host, args.port
     )
-    host, port = server.server_address[:2]
-    print(json.dumps({"url": f"http://{host}:{port}{INBOUND_PATH}"}), flush=True)
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.server_close()
-    return 0
+    return serve_until_interrupted(server, INBOUND_PATH)

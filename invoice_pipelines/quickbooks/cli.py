@@ -438,7 +438,8 @@ def run_resolve(args: argparse.Namespace) -> int:
 
 
 def run_webhooks(args: argparse.Namespace) -> int:
-    from invoice_pipelines.quickbooks.webhooks import receiver
+    from invoice_pipelines.quickbooks.webhooks import WEBHOOK_PATH, receiver
+    from invoice_pipelines.resources.http_receiver import serve_until_interrupted
     from invoice_pipelines.settings import env
 
     token = env("INVOICE_PIPELINES_QBO_WEBHOOK_TOKEN")
@@ -450,12 +451,4 @@ def run_webhooks(args: argparse.Namespace) -> int:
         )
         return 2
     server = receiver(args.resources.database, token, args.host, args.port)
-    host, port = server.server_address[:2]
-    print(json.dumps({"url": f"http://{host}:{port}/qbo/webhooks"}), flush=True)
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.server_close()
-    return 0
+    return serve_until_interrupted(server, WEBHOOK_PATH)

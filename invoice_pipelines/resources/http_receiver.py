@@ -400,3 +400,17 @@ class BoundedServer(ThreadingHTTPServer):
     def server_close(self) -> None:
         self._lobby.close()
         super().server_close()
+
+
+def serve_until_interrupted(server: BoundedServer, path: str) -> int:
+    """A command's receiver: its URL printed as one JSON line, then served until Ctrl-C or the
+    process ends; 0."""
+    host, port = server.server_address[:2]
+    print(json.dumps({"url": f"http://{host}:{port}{path}"}), flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+    return 0

@@ -6,6 +6,11 @@ status and records nothing."""
 
 from __future__ import annotations
 
+import json
+import os
+import signal
+import subprocess
+import sys
 import threading
 import uuid
 
@@ -261,3 +266,36 @@ def test_the_receiver_needs_a_token(db, tmp_path, monkeypatch, capsys):
 )
 def test_bearer_tokens(values, valid):
     assert bearer_valid(values, TOKEN) is valid
+
+
+def test_peppol_listen_serves_in_a_process_of_its_own_until_interrupted(db, tmp_path):
+    """The command as a person runs it: it prints its URL, the stand-in forwards to it over
+    HTTP, the document is registered once, and Ctrl-C ends it with status 0."""
+    org = db.new_organization(peppol_participant=_participant())
+    env = {
+        **os.environ,
+        "INVOICE_PIPELINES_DB_URL": db.url,
+        "INVOICE_PIPELINES_STORAGE": "local",
+        "INVOICE_PIPELINES_UPLOAD_DIR": str(tmp_path / "uploads"),
+        "INVOICE_PIPELINES_PEPPOL_INBOUND_TOKEN": TOKEN,
+    }
+    script = "from invoice_pipelines.cli import main; raise SystemExit(main())"
+    argv = [sys.executable, "-c", script, "peppol", "listen", "--port", "0"]
+    process = subprocess.Popen(
+        argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        url = json.loads(process.stdout.readline())["url"]
+        assert url.startswith("http://127.0.0.1:") and url.endswith("/peppol/inbound")
+        key = str(uuid.uuid4())
+        with AccessPointStandIn() as ap:
+            ap.network.inbound_url, ap.network.inbound_token = url, TOKEN
+            first = ap.forward_inbound(_example(org["peppol_participant"], key))
+            again = ap.forward_inbound(_example(org["peppol_participant"], key))
+        assert (first.status, first.fields["outcome"]) == (200, "registered"), first.text
+        assert (again.status, again.fields["outcome"]) == (200, "replay"), again.text
+        assert _counts(db, key) == (1, 1, 1)
+    finally:
+        process.send_signal(signal.SIGINT)
+        _out, err = process.communicate(timeout=60)
+    assert process.returncode == 0, err
