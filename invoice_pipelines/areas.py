@@ -1,7 +1,8 @@
 """Every area, in order: the one list both assemblies build from. `definitions.py` merges each
-area's Dagster definitions, builds the queue from every area's kinds and binds the resources the
-areas make; `cli.py` lists each area's commands (`--help` from the tables alone), loads the parsers
-of the called command's area only, and gives the command the same resources by the same names.
+area's Dagster definitions, builds the queue from every area's kinds (`kinds()`, one read-only
+value) and binds the resources the areas make and the kinds; `cli.py` lists each area's commands
+(`--help` from the tables alone), loads the parsers of the called command's area only, and gives
+the command the same resources and the same kinds by the same names.
 
 Importing this module imports each area's `area.py` and nothing more: no Dagster, no SQLAlchemy,
 none of an area's work."""
@@ -72,19 +73,21 @@ def queue_kinds(areas: Sequence[Area] = AREAS) -> tuple[QueueKind, ...]:
     return kinds
 
 
-def register_kinds() -> None:
-    """Make every area's kinds known to this process (`queue.registry.register`), each by its
-    loader: the one place a kind is registered, for the runs and for the commands alike. A
-    command loads a kind only when it meets a job of it."""
-    from invoice_pipelines.queue.registry import register
+def kinds(areas: Sequence[Area] = AREAS):
+    """Every area's kinds as one read-only value (`queue.known_kinds.Kinds`), each by its loader: what
+    the queue's Dagster objects are built from and what runs and commands get as their
+    `batch_kinds` resource. A new value each call, filled by nobody: a command loads a kind only
+    when it meets a job of it."""
+    from invoice_pipelines.queue.known_kinds import Kinds
 
-    for kind in queue_kinds():
-        register(kind.name, kind.load)
+    return Kinds({kind.name: kind.load for kind in queue_kinds(areas)})
 
 
 def resources() -> dict[str, Resource]:
     """Every resource the areas make, by name; a name made twice, or needed by an area and made
     by none, is an error here (the code location and the commands would disagree)."""
+    from invoice_pipelines.queue.known_kinds import KINDS_RESOURCE
+
     made: dict[str, Resource] = {}
     for area in AREAS:
         given: Mapping[str, Resource] = area.provides() if area.provides else {}
@@ -93,7 +96,7 @@ def resources() -> dict[str, Resource]:
             raise ValueError(f"area {area.name!r} makes resources made before: {twice}")
         made.update(given)
     for area in AREAS:
-        missing = sorted(area.needs - set(made))
+        missing = sorted(area.needs - set(made) - {KINDS_RESOURCE})
         if missing:
             raise ValueError(f"area {area.name!r} needs resources no area makes: {missing}")
     return made
@@ -101,9 +104,15 @@ def resources() -> dict[str, Resource]:
 
 def command_resources() -> dict[str, object]:
     """The plain factories of the resources a command may use, by the runs' names: what
-    `resources.for_commands.EnvResources` builds each from when first asked for."""
+    `resources.for_commands.EnvResources` builds each from when first asked for; the areas' kinds
+    among them (`batch_kinds`, as the runs get them)."""
+    from invoice_pipelines.queue.known_kinds import KINDS_RESOURCE
+
     return {
-        name: resource.for_commands
-        for name, resource in resources().items()
-        if resource.for_commands is not None
+        **{
+            name: resource.for_commands
+            for name, resource in resources().items()
+            if resource.for_commands is not None
+        },
+        KINDS_RESOURCE: kinds,
     }

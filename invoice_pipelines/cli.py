@@ -119,13 +119,13 @@ def _verb_in(argv: Sequence[str]) -> str | None:
 
 
 def _assemble(args: argparse.Namespace) -> None:
-    """What every command gets from the areas, as definitions.py gives it to the runs: every
-    area's kinds of batch job (a command may meet a job of each), and the resources by the runs'
-    names (`args.resources`, each built when the command first asks for it)."""
-    from invoice_pipelines.areas import command_resources, register_kinds
+    """What every command gets from the areas, as definitions.py gives it to the runs: the
+    resources by the runs' names (`args.resources`, each built when the command first asks for
+    it), every area's kinds of batch job among them (`batch_kinds`: a command may meet a job of
+    each)."""
+    from invoice_pipelines.areas import command_resources
     from invoice_pipelines.resources.for_commands import EnvResources
 
-    register_kinds()
     args.resources = EnvResources(command_resources)
 
 

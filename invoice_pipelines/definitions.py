@@ -8,9 +8,10 @@ launchpad) cannot change any of their fields (see `resources/fixed.py` for why).
 
 from dagster import Definitions, FilesystemIOManager, in_process_executor
 
-from invoice_pipelines.areas import AREAS, queue_kinds, register_kinds, resources
+from invoice_pipelines.areas import AREAS, kinds, resources
 from invoice_pipelines.catalog import with_code_references
 from invoice_pipelines.queue.defs import build_defs
+from invoice_pipelines.queue.known_kinds import KINDS_RESOURCE
 from invoice_pipelines.resources.fixed import fixed_at_code_location
 
 
@@ -23,9 +24,12 @@ def build_definitions() -> Definitions:
     # Dagster's default IO manager too: its base_dir would let a run write (and a later step
     # unpickle) outputs in a folder of the launcher's choosing
     bound["io_manager"] = fixed_at_code_location(FilesystemIOManager())
-    # the kinds each area brings to the queue, known to this process as to a command's
-    register_kinds()
-    queue = build_defs([kind.load() for kind in queue_kinds()])
+    # the kinds each area brings to the queue, one read-only value: the queue is built from it,
+    # and every run gets it as a resource (a plain value: it has no config a run could set), as
+    # every command gets it in `args.resources`
+    batch_kinds = kinds()
+    bound[KINDS_RESOURCE] = batch_kinds
+    queue = build_defs(batch_kinds)
     merged = Definitions.merge(
         *(area.definitions() for area in AREAS if area.definitions is not None),
         queue,

@@ -109,14 +109,14 @@ def _pg_reachable(url: str) -> str | None:
         return str(exc).splitlines()[0]
 
 
-@pytest.fixture(scope="session", autouse=True)
-def area_kinds() -> None:
-    """Every test runs in a process that knows the areas' kinds of batch job, as the console
-    script's and the code location's processes do (`queue.registry`: loaded when a test meets a
-    job of the kind); a test's own kinds are registered by the test (`queue/registrations.py`)."""
-    from invoice_pipelines_tests.queue.registrations import register_area_kinds
+@pytest.fixture(scope="session")
+def batch_kinds():
+    """The areas' kinds of batch job as the code location and the console script hand them over
+    (`areas.kinds()`: one read-only value, the `batch_kinds` resource of runs and commands); a
+    test's own kinds go into a value of its own (`Kinds.of(...)`, `batch_kinds.with_kinds(...)`)."""
+    from invoice_pipelines.areas import kinds
 
-    register_area_kinds()
+    return kinds()
 
 
 @pytest.fixture(scope="session")

@@ -67,9 +67,7 @@ def main(argv: list[str]) -> int:
         )
     elif area == "invoice-job":
         from invoice_pipelines.areas import command_resources
-        from invoice_pipelines.delivery.batch import COMMUNICATIONS_KIND
         from invoice_pipelines.delivery.pipeline import AlreadySending
-        from invoice_pipelines.documents.batch import DOCUMENTS_KIND
         from invoice_pipelines.queue.job_kind import RunSettings
         from invoice_pipelines.queue.jobs import get_batch_job
         from invoice_pipelines.queue.kinds import run_job
@@ -77,9 +75,10 @@ def main(argv: list[str]) -> int:
         from invoice_pipelines.resources.for_commands import EnvResources
 
         store = LocalFileStore(root=rest[0], area="documents")
-        # the mailer and the rest as a command gets them (the areas' one table), the store given
+        # the mailer, the kinds and the rest as a command gets them (the areas' one table), the
+        # store given
         resources = EnvResources(command_resources(), document_store=store)
-        kinds = {k.name: k for k in (DOCUMENTS_KIND, COMMUNICATIONS_KIND)}
+        kinds = resources.batch_kinds
         job = get_batch_job(engine, int(rest[1]))
         _wait_for(Path(go))
         try:

@@ -303,7 +303,7 @@ def test_commands_that_parse_queue_run_or_send_import_no_dagster_or_alembic(db, 
     org, sent_ids, _store = shop_with_documents(db, tmp_path, 2)
     buyer = customer(db.engine, org["id"], "K-2", "Zweite Kunde GmbH")
     unwritten = sales_invoice(db.engine, org["id"], buyer)
-    documents_job = enqueue_invoice_job(db.engine, org["slug"], DOCUMENTS_KIND.name, [unwritten])
+    documents_job = enqueue_invoice_job(db.engine, org["slug"], DOCUMENTS_KIND, [unwritten])
     (tmp_path / "r.xml").write_bytes(basic_wl("LAZY-3"))
     (tmp_path / "scan.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 64)
     (tmp_path / "items.json").write_text(

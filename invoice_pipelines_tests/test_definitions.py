@@ -158,6 +158,7 @@ EXPECTED_RESOURCES = {
     "quickbooks",
     "document_renderer",
     "io_manager",
+    "batch_kinds",
 }
 
 
@@ -181,11 +182,15 @@ def _required_keys(area_defs: Definitions) -> set[str]:
 
 def test_the_resources_are_the_areas_table_and_each_area_names_what_its_runs_need():
     """The code location binds exactly the resources the areas make (`areas.resources()`, the
-    table the commands take theirs from too), and each area's `AREA.needs` names every resource
-    its own definitions require: an area that needs a resource nobody makes fails here."""
-    from invoice_pipelines.areas import AREAS, resources
+    table the commands take theirs from too) and the areas' kinds (`batch_kinds`, which the
+    commands get too), and each area's `AREA.needs` names every resource its own definitions
+    require: an area that needs a resource nobody makes fails here."""
+    from invoice_pipelines.areas import AREAS, command_resources, kinds, resources
 
-    assert set(defs.resources) == EXPECTED_RESOURCES == {*resources(), "io_manager"}
+    assert set(defs.resources) == EXPECTED_RESOURCES == {*resources(), "io_manager", "batch_kinds"}
+    assert "batch_kinds" in command_resources()
+    # the runs' kinds are the areas', as a command's are
+    assert sorted(defs.resources["batch_kinds"]) == sorted(kinds())
     for area in AREAS:
         if area.definitions is not None:
             missing = _required_keys(area.definitions()) - area.needs

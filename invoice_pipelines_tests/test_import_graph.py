@@ -6,8 +6,8 @@ metadata, cli_args, catalog, scheduled_checks, area); nothing imports an area ex
 areas (`areas.py`), which imports each one's assembly object (`<area>/area.py`: its commands,
 definitions, kinds and resources, each loaded by the area itself); the two assemblies,
 `definitions.py` and the console script, take the areas from that list alone, and nothing else
-reads it; nothing imports `definitions.py`; no area registers a kind of batch job (the list
-registers them all); a migration imports only what is frozen for it (FROZEN_FOR_MIGRATIONS); the
+reads it; nothing imports `definitions.py`; nothing registers a kind of batch job (the list
+gathers them all into one value, `areas.kinds()`); a migration imports only what is frozen for it (FROZEN_FOR_MIGRATIONS); the
 development tooling (invoice_pipelines_devtools) is reached only from the console script.
 
 Every link the walk can read counts as an import, at module level and inside functions alike (a
@@ -591,7 +591,7 @@ def test_both_assemblies_take_the_areas_from_the_one_list(edges):
 
 
 REGISTER = "register"
-REGISTRY = (f"{PACKAGE}.queue.registry", f"{PACKAGE}.queue.kinds")
+REGISTRY = (f"{PACKAGE}.queue.known_kinds", f"{PACKAGE}.queue.kinds")
 
 
 def registrations(name: str, path: Path, edges: list[Edge]) -> list[str]:
@@ -614,17 +614,29 @@ def registrations(name: str, path: Path, edges: list[Edge]) -> list[str]:
     return found
 
 
-def test_kinds_are_registered_in_one_place(edges):
-    """A kind of batch job is registered by the list of areas alone (`areas.register_kinds`,
-    which definitions.py and the console script both call), and by the queue itself
-    (`build_defs` registers what it is given): no area's cli.py or defs.py registers one."""
+def kinds_built(path: Path) -> list[int]:
+    """The lines where a module builds a value of kinds (`Kinds(...)`, `Kinds.of(...)`)."""
     found = []
-    for name, path in product_files().items():
-        if name == AREA_LIST or top(name) == "queue":
-            continue
-        found += registrations(name, path, edges)
-    assert not found, "kinds registered outside areas.py:\n" + "\n".join(sorted(set(found)))
-    assert registrations(AREA_LIST, product_files()[AREA_LIST], edges), "areas.py registers none"
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Call):
+            func = node.func
+            if getattr(func, "id", None) == "Kinds" or (
+                isinstance(func, ast.Attribute) and getattr(func.value, "id", None) == "Kinds"
+            ):
+                found.append(node.lineno)
+    return found
+
+
+def test_the_kinds_are_gathered_in_one_place(edges):
+    """Nothing registers a kind of batch job (there is no registry to fill): the list of areas
+    gathers every area's kinds into one value (`areas.kinds()`, which definitions.py and the
+    console script's resources both take), and no other module builds one."""
+    files = product_files()
+    found = [r for name, path in files.items() for r in registrations(name, path, edges)]
+    assert not found, "kinds registered:\n" + "\n".join(sorted(set(found)))
+    built = {name: lines for name, path in files.items() if (lines := kinds_built(path))}
+    # the value's own module builds the next value (`with_kinds`), areas.py the areas' one
+    assert set(built) == {AREA_LIST, f"{PACKAGE}.queue.known_kinds"}, built
 
 
 def test_core_and_db_are_no_holding_pens(edges):

@@ -176,13 +176,15 @@ def sales_shop(pg_database):
 
 
 def test_two_runs_of_one_documents_job_and_one_sending_job_do_each_invoice_once(
-    pg_database, sales_shop, tmp_path
+    pg_database, sales_shop, tmp_path, batch_kinds
 ):
     org, ids = sales_shop
     engine, url = pg_database.engine, pg_database.url
     store_root = str(tmp_path / "documents")
 
-    documents_job = enqueue_invoice_job(engine, org["slug"], DOCUMENTS, ids, combined_pdf=True)
+    documents_job = enqueue_invoice_job(
+        engine, org["slug"], batch_kinds[DOCUMENTS], ids, combined_pdf=True
+    )
     results = _workers(tmp_path, [["invoice-job", url, store_root, str(documents_job)]] * 2)
     job = get_batch_job(engine, documents_job)
     assert (job.status, job.processed_count, job.successful_count) == ("completed", 12, 12)
@@ -195,7 +197,9 @@ def test_two_runs_of_one_documents_job_and_one_sending_job_do_each_invoice_once(
         ).all()
     assert dict(made) == {i: 1 for i in ids}
 
-    sending_job = enqueue_invoice_job(engine, org["slug"], COMMUNICATIONS, ids, channel="email")
+    sending_job = enqueue_invoice_job(
+        engine, org["slug"], batch_kinds[COMMUNICATIONS], ids, channel="email"
+    )
     with SmtpSink() as sink:
         env = {
             "INVOICE_PIPELINES_SMTP_HOST": "127.0.0.1",

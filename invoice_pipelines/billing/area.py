@@ -68,11 +68,12 @@ AREA = Area(
     ),
     parsers=_parsers,
     definitions=_definitions,
-    # the names are the kinds' own (`batch_jobs.kind`); the registry checks each loaded kind's
+    # the names are the kinds' own (`batch_jobs.kind`); `queue.known_kinds.Kinds` checks that each
+    # kind it loads has its name
     kinds=(
         QueueKind(KindName.SALES_ORDERS, _sales_orders),
         QueueKind(KindName.CUSTOMER_LINES, _customer_lines),
         QueueKind(KindName.CREDIT_NOTES, _credit_notes),
     ),
-    needs=frozenset({"database"}),
+    needs=frozenset({"database", "batch_kinds"}),
 )

@@ -21,6 +21,7 @@ from dagster import (
     MaterializeResult,
     MetadataValue,
     OpExecutionContext,
+    ResourceParam,
     asset,
 )
 from pydantic import Field
@@ -63,6 +64,7 @@ from invoice_pipelines.queue.jobs import (
     UnknownBatchJob,
     get_batch_job,
 )
+from invoice_pipelines.queue.known_kinds import Kinds
 from invoice_pipelines.queue.requests import (
     DEFAULT_DUE_DAYS,
     BatchRequestError,
@@ -373,7 +375,10 @@ def failed_items_table(errors: list[dict]) -> str:
     "and checks numbering and totals.",
 )
 def sales_invoices(
-    context: AssetExecutionContext, config: BatchInvoicingConfig, database: Database
+    context: AssetExecutionContext,
+    config: BatchInvoicingConfig,
+    database: Database,
+    batch_kinds: ResourceParam[Kinds],
 ):
     engine = database.get_engine()
     _check_settings(config)
@@ -401,11 +406,12 @@ def sales_invoices(
     context.log_event(_orders_observation(engine, org))
     if batch.status == "failed":
         raise Failure(
-            f"batch job {batch.id} failed: {batch.failure_reason}", metadata=job_metadata(batch)
+            f"batch job {batch.id} failed: {batch.failure_reason}",
+            metadata=job_metadata(batch, batch_kinds),
         )
     metadata = {
-        **job_metadata(batch),
-        **stats_metadata(batch_stats(engine, org["id"])),
+        **job_metadata(batch, batch_kinds),
+        **stats_metadata(batch_stats(engine, org["id"], batch_kinds)),
         "invoiced_amounts": MetadataValue.json(invoiced_amounts(engine, org["id"], batch.id)),
     }
     if batch.errors:

@@ -40,6 +40,7 @@ from invoice_pipelines.queue.jobs import (
     follow_up_of,
     job_item_outcomes,
 )
+from invoice_pipelines.queue.known_kinds import Kinds
 from invoice_pipelines.queue.requests import (
     BatchRequestError,
     local_runner_name,
@@ -105,14 +106,16 @@ def run_batch_invoice(args: argparse.Namespace) -> int:
         )
     finally:
         bar.close()
-    print(format_job(job, job_item_outcomes(engine, job, limit=10) if job.failed_count else None))
-    _print_follow_up(engine, job)
+    kinds = args.resources.batch_kinds
+    failures = job_item_outcomes(engine, job, limit=10) if job.failed_count else None
+    print(format_job(job, kinds, failures))
+    _print_follow_up(engine, job, kinds)
     return exit_code(job)
 
 
-def _print_follow_up(engine, job: BatchJob) -> None:
+def _print_follow_up(engine, job: BatchJob, kinds: Kinds) -> None:
     """Where the documents or sending an invoicing job asked for stand (queued with it)."""
-    follow_up = follow_up_of(engine, job)
+    follow_up = follow_up_of(engine, job, kinds)
     if follow_up is not None:
         print(
             f"  then: {follow_up.kind} job {follow_up.id} ({follow_up.status}); the sensor starts "

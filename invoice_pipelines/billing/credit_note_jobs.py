@@ -1,4 +1,4 @@
-"""Credit notes in batches: the queue's kind `credit_notes` (registered as `CREDIT_NOTES_KIND`). A request lists credit notes for one
+"""Credit notes in batches: the queue's kind `credit_notes` (`CREDIT_NOTES_KIND`, brought by billing/area.py). A request lists credit notes for one
 organization (invoice number, reason, optionally lines or net amounts per VAT rate, optionally a
 date); each is issued exactly once (`queue/atomic.py`: the credit note and its item's outcome
 commit together), a refused one is recorded with its reason and the others go on.

@@ -1,7 +1,8 @@
 """Billing area's Dagster definitions, each kind in its module: sales_orders -> sales_invoices
 (assets.py), their checks and the daily audit (checks.py), `batch_invoicing_job` and
 `credit_note_job` (jobs.py). Its queue kinds (billing/area.py: invoicing, run by
-`batch_invoicing_job`; credit notes) are registered with the queue, whose sensors launch them."""
+`batch_invoicing_job`; credit notes) are gathered with every area's by `areas.kinds()`, which the
+queue is built from: its sensors launch them."""
 
 from dagster import Definitions
 

@@ -3,7 +3,8 @@ builds them: a Dagster job of billing's runs them (`batch_invoicing_job`, launch
 `batch_jobs_sensor`), how they are queued with what they ask for after their invoices (their
 follow-ups: a documents or a communications job), and how a person reads their jobs. Light on
 purpose: the kinds are built without Dagster (billing/invoicing.py imports their names); the
-names of billing's kinds (`core.batch_kinds.KindName`) are here under their old names too. A kind is known to a process once registered (`queue.registry.register`)."""
+names of billing's kinds (`core.batch_kinds.KindName`) are here under their old names too. A
+process knows the kinds it is handed (`areas.kinds()`: billing/area.py brings these)."""
 
 from __future__ import annotations
 
@@ -189,7 +190,8 @@ def enqueue_customer_lines(
 
 
 def _queued(engine, org, kind, request, invoice_date, due_days, created_by, runner) -> int:
-    """Queue an invoicing job, with its follow-ups (`follow_ups`, queued by `insert_job`)."""
+    """Queue an invoicing job, with its follow-ups (`follow_ups`, queued by `insert_job` in the
+    same transaction)."""
     return insert_job(
         engine,
         org,
@@ -199,4 +201,5 @@ def _queued(engine, org, kind, request, invoice_date, due_days, created_by, runn
         due_days=due_days,
         created_by=created_by,
         runner=runner,
+        follow_ups=follow_ups,
     )

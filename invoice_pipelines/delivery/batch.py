@@ -1,4 +1,4 @@
-"""Batch communications through the queue (kind `communications`, registered as
+"""Batch communications through the queue (kind `communications`, the queue's
 `COMMUNICATIONS_KIND`): each chunk of invoices gets its documents first (the queue runs the
 documents kind's chunk work before this one: `prepared_by`), then the invoices whose documents
 exist are sent over the job's channel by `delivery.pipeline.send_invoices`, at most once per
@@ -204,7 +204,7 @@ def _enqueue(engine: Engine, organization: str, request: CommunicationsJobReques
     return enqueue_invoice_job(
         engine,
         organization,
-        COMMUNICATIONS,
+        COMMUNICATIONS_KIND,
         request.invoice_ids,
         channel=request.channel.value,
         resend=request.resend,

@@ -69,6 +69,7 @@ def run_invoice_job(
         engine,
         job_id,
         work,
+        kind=(DOCUMENTS, KindName.COMMUNICATIONS),
         closing=combined_pdf_closing(store),
         chunk_size=chunk_size,
         runner=runner,
@@ -292,7 +293,7 @@ def _enqueue(engine: Engine, organization: str, request: DocumentsJobRequest, wh
     return enqueue_invoice_job(
         engine,
         organization,
-        DOCUMENTS,
+        DOCUMENTS_KIND,
         request.invoice_ids,
         combined_pdf=request.combined_pdf,
         created_by=who,

@@ -26,5 +26,5 @@ AREA = Area(
         ),
     ),
     parsers=_parsers,
-    needs=frozenset({"database"}),
+    needs=frozenset({"database", "batch_kinds"}),
 )

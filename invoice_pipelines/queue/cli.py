@@ -1,7 +1,7 @@
 """The commands every kind of batch job shares: `batch-status`, `batch-list`, `batch-cancel`,
 `batch-retry` and `batch-run` (a queued job of a kind the queue runs itself, processed here with a
 progress bar); and how an area's command queues a job over invoices (`queue_invoice_job`). What they do and print is `queue/commands.py`; the kinds they meet are every
-area's, registered by the console script (`areas.register_kinds`)."""
+area's, handed to every command as `args.resources.batch_kinds` (`areas.kinds`)."""
 
 from __future__ import annotations
 
@@ -119,7 +119,7 @@ def queue_invoice_job(args: argparse.Namespace, kind: str, command: str, **optio
         job_id = enqueue_invoice_job(
             engine,
             organization,
-            kind,
+            args.resources.batch_kinds[kind],
             args.invoices,
             created_by=who(args),
             runner=runner,

@@ -1,8 +1,9 @@
 """The commands every kind of batch job shares, and what they print: `batch-status`, `batch-list`,
 `batch-cancel`, `batch-retry` and `batch-run` (a queued job of any kind the queue runs itself,
 processed here with a progress bar), the job as a person reads it (`format_job`), the exit codes,
-who asks, and the resources a command uses (`args.resources`). queue/cli.py adds the commands; the console
-script registers every area's kinds (`areas.register_kinds`); nothing here imports an area."""
+who asks, and the resources a command uses (`args.resources`). queue/cli.py adds the commands; the
+kinds they meet are every area's, handed over as `args.resources.batch_kinds` (`areas.kinds`);
+nothing here imports an area."""
 
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ from invoice_pipelines.queue.jobs import (
     retry_failed,
 )
 from invoice_pipelines.queue.kinds import refusal, run_job
-from invoice_pipelines.queue.registry import described, registered
+from invoice_pipelines.queue.known_kinds import Kinds
 from invoice_pipelines.queue.requests import BatchRequestError
 from invoice_pipelines.resources.for_commands import EnvResources
 
@@ -108,13 +109,13 @@ def _failed_item(f: dict) -> str:
     return f"    #{f['position']} {what}: {reason or 'failed (no reason recorded)'}"
 
 
-def format_job(job: BatchJob, failures: list[dict] | None = None) -> str:
-    """A job as `batch-status` shows it, in its kind's words (`JobKind.reading`);
-    a value the job does not have is left out, never `None`."""
+def format_job(job: BatchJob, kinds: Kinds, failures: list[dict] | None = None) -> str:
+    """A job as `batch-status` shows it, in its kind's words (`JobKind.reading`, its kind from
+    `kinds`); a value the job does not have is left out, never `None`."""
     created = f"created at {job.created_at:%Y-%m-%d %H:%M:%S} UTC" + (
         f" by {job.created_by}" if job.created_by else ""
     )
-    kind = described(job.kind)
+    kind = kinds.described(job.kind)
     reading = kind.reading if kind else Reading()
     lines = [
         f"batch job {job.id} ({job.kind.replace('_', ' ')}) for {job.organization_slug}: {job.status}"
@@ -184,7 +185,7 @@ def batch_status(args: argparse.Namespace) -> int:
     if getattr(args, "json", False):
         print(json.dumps(job.to_json_dict(), default=str))
     else:
-        print(format_job(job, failures))
+        print(format_job(job, args.resources.batch_kinds, failures))
     return EXIT_OK
 
 
@@ -196,7 +197,7 @@ def batch_cancel(args: argparse.Namespace) -> int:
     except UnknownBatchJob as exc:
         print(f"invoice-pipelines batch-cancel: {exc}", file=sys.stderr)
         return EXIT_BAD_REQUEST
-    print(format_job(job))
+    print(format_job(job, args.resources.batch_kinds))
     return EXIT_OK
 
 
@@ -204,7 +205,7 @@ def batch_retry(args: argparse.Namespace) -> int:
     """Queue a new job over exactly the failed items of a finished job; prints the new job id."""
     engine = args.resources.database
     try:
-        new_id = retry_failed(engine, args.job_id, created_by=who(args))
+        new_id = retry_failed(engine, args.job_id, args.resources.batch_kinds, created_by=who(args))
     except (UnknownBatchJob, BatchRequestError) as exc:
         print(f"invoice-pipelines batch-retry: {exc}", file=sys.stderr)
         return EXIT_BAD_REQUEST
@@ -241,9 +242,9 @@ def batch_list(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def print_queued(job_id: int, kind: str) -> None:
+def print_queued(job_id: int, kind: str, kinds: Kinds) -> None:
     """What a queued documents, communications or credit notes job tells its user (stderr)."""
-    known = registered().get(kind)
+    known = kinds.described(kind)
     sensor = (known.queue_sensor if known else None) or "its sensor"
     print(
         f"batch job {job_id} queued; {sensor} starts it (or: invoice-pipelines "
@@ -257,7 +258,7 @@ def queued_or_run_here(engine, job_id: int, args, runner: str, command: str) -> 
     (`run_here`), else where to follow it (`print_queued`)."""
     print(job_id, flush=True)
     if not args.wait:
-        print_queued(job_id, get_batch_job(engine, job_id).kind)
+        print_queued(job_id, get_batch_job(engine, job_id).kind, args.resources.batch_kinds)
         return EXIT_OK
     return run_here(engine, job_id, args.chunk_size, runner, command, args.resources)
 
@@ -273,8 +274,8 @@ def run_here(
     except UnknownBatchJob as exc:
         print(f"invoice-pipelines {command}: {exc}", file=sys.stderr)
         return EXIT_BAD_REQUEST
-    kinds = registered()
-    kind = kinds.get(job.kind)
+    kinds: Kinds = resources.batch_kinds
+    kind = kinds.described(job.kind)
     if kind is None or kind.own_job is not None:
         print(
             f"invoice-pipelines {command}: batch job {job_id} is a {job.kind} job, which "
@@ -297,7 +298,8 @@ def run_here(
         return EXIT_BAD_REQUEST
     finally:
         bar.close()
-    print(format_job(job, job_item_outcomes(engine, job, limit=10) if job.failed_count else None))
+    failures = job_item_outcomes(engine, job, limit=10) if job.failed_count else None
+    print(format_job(job, kinds, failures))
     for line in kind.reading.report(engine, job) if kind.reading.report else []:
         print(line)
     if job.status == "pending":

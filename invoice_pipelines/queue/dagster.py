@@ -8,7 +8,7 @@ from dagster import Config, MetadataValue
 from pydantic import Field
 
 from invoice_pipelines.queue.batch_job import BatchJob
-from invoice_pipelines.queue.registry import creates_invoices
+from invoice_pipelines.queue.known_kinds import Kinds
 from invoice_pipelines.tenants.partitions import REQUESTED_BY_HELP
 
 BATCH_JOB_TAG = "invoice_pipelines/batch_job"
@@ -28,12 +28,12 @@ def sentence(text: str) -> str:
     return (text[:1].upper() + text[1:]).rstrip(".") + "."
 
 
-def job_metadata(batch: BatchJob) -> dict:
+def job_metadata(batch: BatchJob, kinds: Kinds) -> dict:
     """A batch job as run and asset metadata. Invoicing jobs (a kind that `creates_invoices`)
     count `invoiced` orders (with their rate and the first 20 errors); documents, communications
     and credit notes jobs count `succeeded` items (with the first 50 failed items, each with its
     code and reason)."""
-    over_invoices = not creates_invoices(batch.kind)
+    over_invoices = not kinds.creates_invoices(batch.kind)
     metadata = {"batch_job_id": MetadataValue.int(batch.id)}
     if over_invoices:
         metadata["kind"] = MetadataValue.text(batch.kind)

@@ -1,5 +1,6 @@
-"""Dagster side of the batch-job queue, built from the kinds the areas register (`queue/kinds.py`;
-`definitions.py` hands them to `build_defs`): the queue imports no area.
+"""Dagster side of the batch-job queue, built from the kinds the areas bring (`queue.known_kinds.Kinds`:
+`definitions.py` hands the one value to `build_defs`, and binds it as the `batch_kinds` resource
+the queue's other ops read): the queue imports no area.
 
 - `invoice_batch_job` runs one job of a kind the queue runs itself (documents, credit notes): a
   queued one, or a new request checked and queued in the run (its launchpad config is the union of
@@ -33,6 +34,7 @@ from dagster import (
     Failure,
     MetadataValue,
     OpExecutionContext,
+    ResourceParam,
     RunConfig,
     RunRequest,
     ScheduleDefinition,
@@ -65,7 +67,7 @@ from invoice_pipelines.queue.jobs import (
     retry_failed,
 )
 from invoice_pipelines.queue.kinds import refusal, resource_keys, run_job
-from invoice_pipelines.queue.registry import register
+from invoice_pipelines.queue.known_kinds import KINDS_RESOURCE, Kinds
 from invoice_pipelines.queue.requests import BatchRequestError
 from invoice_pipelines.queue.stuck import DEFAULT_STUCK_AFTER, fail_stuck_jobs
 from invoice_pipelines.resources.database import Database
@@ -86,24 +88,26 @@ RECENT_WINDOW = timedelta(minutes=10)
 DEAD_RUN_STATUSES = (DagsterRunStatus.FAILURE,)
 
 
-def build_defs(kinds: Sequence[JobKind]) -> Definitions:
-    """The queue's jobs, sensors and schedule for the given kinds, which it registers: the process
-    that loads these definitions (a run among them) knows them (`queue.registry`)."""
-    names = [k.name for k in kinds]
-    if len(set(names)) != len(names):
-        raise ValueError(f"a kind is given twice: {names}")
-    registry = {k.name: k for k in kinds}
-    for kind in kinds:
-        register(kind.name, lambda kind=kind: kind)
+def build_defs(known: Kinds) -> Definitions:
+    """The queue's jobs, sensors and schedule for the given kinds (every kind is loaded here). The
+    queue's jobs close over them; its other ops (stuck jobs, cancel and retry) read the same value
+    as the `batch_kinds` resource, bound here (definitions.py binds the same value for every run,
+    billing's among them)."""
+    kinds = [known[name] for name in known]
     run_here = [k for k in kinds if k.own_job is None]
     own = [k for k in kinds if k.own_job is not None]
     jobs, sensors = [fail_stuck_batch_jobs_job, batch_job_control_job], []
     for names, group in _by_service(run_here):
-        jobs.append(_invoice_batch_job(registry, group, names))
+        jobs.append(_invoice_batch_job(known, group, names))
         sensors.append(_invoice_batch_jobs_sensor(group, names))
     if own:
         sensors.append(_batch_jobs_sensor(own))
-    return Definitions(jobs=jobs, sensors=sensors, schedules=[fail_stuck_batch_jobs_schedule])
+    return Definitions(
+        jobs=jobs,
+        sensors=sensors,
+        schedules=[fail_stuck_batch_jobs_schedule],
+        resources={KINDS_RESOURCE: known},
+    )
 
 
 # -- invoice_batch_job: the kinds the queue runs itself ---------------------------------------
@@ -176,7 +180,7 @@ def _config_class(kinds: Sequence[JobKind]) -> type[Config]:
     return InvoiceBatchConfig
 
 
-def _job_of_request(context: OpExecutionContext, engine, config, registry) -> BatchJob:
+def _job_of_request(context: OpExecutionContext, engine, config, known: Kinds) -> BatchJob:
     """The queued job the config names, or the new request's job, queued in this run."""
     organization = (config.organization or "").strip()
     request = config.request
@@ -188,7 +192,7 @@ def _job_of_request(context: OpExecutionContext, engine, config, registry) -> Ba
                 raise refused(f"A new {request.kind} request needs the organization.")
             who = who_asked(request.requested_by, context.run.tags)
             # taken by this run: the sensor leaves it alone
-            job_id = registry[request.kind].requests.enqueue(
+            job_id = known[request.kind].requests.enqueue(
                 engine, organization, request, who, context.run.run_id
             )
             batch = get_batch_job(engine, job_id)
@@ -214,12 +218,10 @@ def _progress(context: OpExecutionContext):
     return progress
 
 
-def _invoice_batch_job(
-    registry: dict[str, JobKind], kinds: Sequence[JobKind], names: QueueJobNames
-):
+def _invoice_batch_job(known: Kinds, kinds: Sequence[JobKind], names: QueueJobNames):
     config_class = _config_class(kinds)
     here = {k.name: k for k in kinds}
-    needed = {"database"}.union(*(resource_keys(k, registry) for k in kinds))
+    needed = {"database"}.union(*(resource_keys(k, known) for k in kinds))
     kind_names = _listed(list(here))
 
     @op(
@@ -231,21 +233,21 @@ def _invoice_batch_job(
     )
     def process_invoice_batch_job(context: OpExecutionContext, config: config_class) -> dict:
         engine = context.resources.database.get_engine()
-        batch = _job_of_request(context, engine, config, registry)
+        batch = _job_of_request(context, engine, config, known)
         kind = here.get(batch.kind)
         if kind is None:
-            other = registry.get(batch.kind)
+            other = known.described(batch.kind)
             runs_it = _job_running(other)
             raise refused(f"Batch job {batch.id} is a {batch.kind} job; {runs_it} runs it.")
         settings = RunSettings(config.chunk_size, context.run.run_id, _progress(context))
         try:
-            batch = run_job(engine, batch, registry, context.resources, settings)
+            batch = run_job(engine, batch, known, context.resources, settings)
         except Exception as exc:
             answer = refusal(kind, exc, batch)
             if answer is None:
                 raise
             raise refused(answer) from None
-        metadata = job_metadata(batch)
+        metadata = job_metadata(batch, known)
         if kind.reading.metadata is not None:
             metadata.update(kind.reading.metadata(engine, batch))
         if batch.status == "failed":
@@ -433,10 +435,15 @@ class StuckJobsConfig(Config):
 
 @op(description="Fail batch jobs stuck in processing; their unfinished orders stay eligible.")
 def fail_stuck_batch_jobs(
-    context: OpExecutionContext, config: StuckJobsConfig, database: Database
+    context: OpExecutionContext,
+    config: StuckJobsConfig,
+    database: Database,
+    batch_kinds: ResourceParam[Kinds],
 ) -> list[int]:
     failed = fail_stuck_jobs(
-        database.get_engine(), stuck_after=timedelta(minutes=config.stuck_after_minutes)
+        database.get_engine(),
+        batch_kinds,
+        stuck_after=timedelta(minutes=config.stuck_after_minutes),
     )
     for stuck in failed:
         context.log.warning(
@@ -482,20 +489,23 @@ class BatchJobControlConfig(Config):
 # so a cancel reaches the job while that organization's batch run is still working.
 @op(description="Cancel a batch job, or queue a new job over the failed items of a finished one.")
 def control_batch_job(
-    context: OpExecutionContext, config: BatchJobControlConfig, database: Database
+    context: OpExecutionContext,
+    config: BatchJobControlConfig,
+    database: Database,
+    batch_kinds: ResourceParam[Kinds],
 ) -> dict:
     engine = database.get_engine()
     who = who_asked(config.requested_by, context.run.tags)
     try:
         if config.action == ControlAction.cancel:
             batch = cancel_batch_job(engine, config.batch_job_id, cancelled_by=who)
-            context.add_output_metadata(job_metadata(batch))
+            context.add_output_metadata(job_metadata(batch, batch_kinds))
             return {
                 "batch_job_id": batch.id,
                 "status": batch.status,
                 "cancel_requested": batch.cancel_requested,
             }
-        new_id = retry_failed(engine, config.batch_job_id, created_by=who)
+        new_id = retry_failed(engine, config.batch_job_id, batch_kinds, created_by=who)
     except UnknownBatchJob:
         raise refused(f"There is no batch job {config.batch_job_id}.") from None
     except BatchRequestError as exc:

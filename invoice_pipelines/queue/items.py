@@ -40,9 +40,14 @@ from invoice_pipelines.db.tables import (
 from invoice_pipelines.db.tenancy import system_transaction, tenant_transaction
 from invoice_pipelines.db.types import utcnow
 from invoice_pipelines.queue.batch_job import TERMINAL_STATUSES, BatchJob
-from invoice_pipelines.queue.job_kind import DEFAULT_CHUNK_SIZE, Closing, ItemOutcome, Work
+from invoice_pipelines.queue.job_kind import (
+    DEFAULT_CHUNK_SIZE,
+    Closing,
+    ItemOutcome,
+    JobKind,
+    Work,
+)
 from invoice_pipelines.queue.jobs import get_batch_job
-from invoice_pipelines.queue.registry import described, registered
 from invoice_pipelines.queue.requests import (
     MAX_ID,
     BatchRequestError,
@@ -64,7 +69,7 @@ from invoice_pipelines.queue.transitions import (
 def enqueue_invoice_job(
     engine: Engine,
     organization: str | int,
-    kind: str,
+    kind: JobKind,
     invoice_ids: Sequence[int | str],
     *,
     created_by: str | None = None,
@@ -74,26 +79,25 @@ def enqueue_invoice_job(
     """Queue a job of a kind over sales invoices (documents, communications, ...) over the given
     invoices; its id. `options` are what the kind lets such a request ask for (`Requests.options`:
     a documents job's combined PDF, a communications job's channel), checked by the kind."""
-    declared = described(kind)
-    if declared is None or not declared.over_invoices:
-        names = [k.name for k in registered().values() if k.over_invoices]
-        raise BatchRequestError(f"kind must be one of {', '.join(names)}, not {kind!r}")
+    if not kind.over_invoices:
+        raise BatchRequestError(f"a {kind.name} job is not over sales invoices")
     ids = parse_invoice_ids(invoice_ids)
     request: dict[str, Any] = {"invoice_ids": ids}
-    if declared.requests.options is not None:
-        request.update(declared.requests.options(**options))
+    if kind.requests.options is not None:
+        request.update(kind.requests.options(**options))
     elif options:
-        raise BatchRequestError(f"a {kind} job takes no options ({', '.join(options)})")
+        raise BatchRequestError(f"a {kind.name} job takes no options ({', '.join(options)})")
     org = lookup_organization(engine, organization)
     return insert_job(
         engine,
         org,
-        kind=kind,
+        kind=kind.name,
         request=request,
         invoice_date=None,
         due_days=None,
         created_by=created_by,
         runner=runner,
+        follow_ups=kind.requests.follow_ups,
     )
 
 
@@ -120,7 +124,7 @@ def run_item_job(
     job_id: int,
     work: Work,
     *,
-    kind: str | None = None,
+    kind: str | tuple[str, ...],
     closing: Closing | None = None,
     chunk_size: int = DEFAULT_CHUNK_SIZE,
     runner: str | None = None,
@@ -137,9 +141,10 @@ def run_item_job(
     if chunk_size < 1:
         raise ValueError("chunk_size must be at least 1")
     job = get_batch_job(engine, job_id)
-    if (job.kind != kind) if kind else not _over_invoices(job.kind):
+    accepted = (kind,) if isinstance(kind, str) else kind
+    if job.kind not in accepted:
         raise BatchRequestError(
-            f"batch job {job_id} is a {job.kind} job, not {kind or 'one over sales invoices'}"
+            f"batch job {job_id} is a {job.kind} job, not {' or '.join(accepted)}"
         )
     if not claim_item_job(engine, job, runner):
         return get_batch_job(engine, job_id)
@@ -168,11 +173,6 @@ def run_item_job(
             )
         raise
     return get_batch_job(engine, job_id)
-
-
-def _over_invoices(kind: str) -> bool:
-    declared = described(kind)
-    return declared is not None and declared.over_invoices
 
 
 def waiting_for(request: Mapping[str, Any]) -> int | None:
@@ -327,14 +327,10 @@ class ReadyJob:
     kind: str
 
 
-def ready_invoice_jobs(
-    engine: Engine, *, limit: int = 500, kinds: Sequence[str] | None = None
-) -> list[ReadyJob]:
-    """Pending jobs of `kinds` (default: the kinds known here that the queue's job runs, not a
-    job of their own: documents, communications, credit notes) no runner has taken, whose
+def ready_invoice_jobs(engine: Engine, *, kinds: Sequence[str], limit: int = 500) -> list[ReadyJob]:
+    """Pending jobs of `kinds` (names of kinds the queue's job runs, not a job of their own:
+    documents, communications, credit notes; `Kinds.run_by_the_queue`) no runner has taken, whose
     invoicing job (if they follow one) has finished: what the sensor launches. Oldest first."""
-    if kinds is None:
-        kinds = [k.name for k in registered().values() if k.own_job is None]
     j = batch_jobs.c
     with system_transaction(engine) as conn:  # every organization's queue, on purpose
         rows = conn.execute(

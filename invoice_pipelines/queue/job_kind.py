@@ -2,11 +2,14 @@
 A kind says how its jobs run, how a new request is made, how a person reads its jobs and how its
 failed items are retried; the queue's Dagster job, its sensors and the shared commands
 (`queue/defs.py`, `queue/commands.py`) do the rest. Light on purpose (no Dagster, no queue state):
-the registry (`queue/registry.py`) and the queue's state modules name the type.
+the kinds' value (`queue/known_kinds.py`) and the queue's state modules name the type.
 
-Adding a kind is one file in its area that builds a `JobKind`, and its registration
-(`queue.registry.register(name, loader)`): a process knows the kinds registered in it, and
-`queue.defs.build_defs(kinds)` registers the kinds it builds the queue's Dagster objects for.
+Adding a kind is one file in its area that builds a `JobKind`, its name in
+`core.batch_kinds.KindName`, and its line in its area's `area.py` (`QueueKind(name, loader)`):
+`areas.kinds()` gathers every area's into one read-only value (`Kinds`), which the queue's Dagster
+objects are built from (`queue.defs.build_defs`) and which every run and every command gets as
+the `batch_kinds` resource. Nothing is registered: a function that needs a kind is handed it, or
+the value.
 
 How a kind runs (`runs`), exactly one of:
 

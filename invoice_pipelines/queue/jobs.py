@@ -19,7 +19,8 @@ from invoice_pipelines.db.tables import (
 from invoice_pipelines.db.tenancy import system_transaction, tenant_transaction
 from invoice_pipelines.db.types import utcnow
 from invoice_pipelines.queue.batch_job import BatchJob
-from invoice_pipelines.queue.registry import described, registered
+from invoice_pipelines.queue.job_kind import JobKind
+from invoice_pipelines.queue.known_kinds import Kinds
 from invoice_pipelines.queue.requests import (
     BatchRequestError,
     insert_job,
@@ -101,13 +102,13 @@ def list_batch_jobs(
         return [_job_from_row(r) for r in rows]
 
 
-def follow_up_of(engine: Engine, job: BatchJob) -> BatchJob | None:
+def follow_up_of(engine: Engine, job: BatchJob, kinds: Kinds) -> BatchJob | None:
     """The documents or communications job queued with an invoicing job (`generate_pdf`,
     `send_immediately`), if it asked for one."""
-    kind = described(job.kind)
+    kind = kinds.described(job.kind)
     if kind is None or kind.over_invoices:
         return None
-    over_invoices = [k.name for k in registered().values() if k.over_invoices]
+    over_invoices = kinds.over_invoices()
     with tenant_transaction(engine, job.organization_id) as conn:
         candidates = conn.execute(
             select(batch_jobs.c.id, batch_jobs.c.request)
@@ -190,7 +191,12 @@ def with_row_lock(query, conn: Connection):  # a Select in, the same Select out
 
 
 def retry_failed(
-    engine: Engine, job_id: int, *, created_by: str | None = None, runner: str | None = None
+    engine: Engine,
+    job_id: int,
+    kinds: Kinds,
+    *,
+    created_by: str | None = None,
+    runner: str | None = None,
 ) -> int | None:
     """A new pending job over exactly the failed orders (customers, invoices, credit notes) of
     `job_id`; None if none failed.
@@ -231,7 +237,12 @@ def retry_failed(
         original = conn.execute(
             select(batch_jobs.c.request).where(batch_jobs.c.id == job_id)
         ).scalar_one()
-        request = retry_request(job.kind, rows, original or {})
+        kind = kinds.described(job.kind)
+        if kind is None:
+            raise BatchRequestError(
+                f"no kind {job.kind!r} is known here; its jobs cannot be retried"
+            )
+        request = retry_request(kind, rows, original or {})
         new_id = insert_job(
             engine,
             org,
@@ -242,6 +253,7 @@ def retry_failed(
             created_by=created_by or job.created_by,
             runner=runner,
             retry_of_job_id=job_id,
+            follow_ups=kind.requests.follow_ups,
             conn=conn,
         )
         # the orders the failed job never reached now belong to the retry: restarting the old job
@@ -261,13 +273,10 @@ def retry_failed(
     return new_id
 
 
-def retry_request(kind_name: str, rows: Sequence[Any], original: Mapping[str, Any]) -> dict:
+def retry_request(kind: JobKind, rows: Sequence[Any], original: Mapping[str, Any]) -> dict:
     """The request of a retry over the failed items `rows`, as the job's kind declares it
     (`JobKind.retry`); a `chunk` kind's retry asks for the same options
     (channel, resend, combined PDF) over exactly the failed invoices."""
-    kind = described(kind_name)
-    if kind is None:
-        raise BatchRequestError(f"no kind {kind_name!r} is known here; its jobs cannot be retried")
     if kind.retry.request is not None:
         request = kind.retry.request(rows, original)
     else:

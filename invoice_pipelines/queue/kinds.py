@@ -1,5 +1,5 @@
-"""Running a job of a registered kind (`queue/job_kind.py` says what a kind is, `queue/registry.py`
-which kinds this process knows): the resources a kind's run needs, a `Chunks` kind's chunk work
+"""Running a job of a known kind (`queue/job_kind.py` says what a kind is, `queue/known_kinds.py`
+the value of the kinds a process was handed): the resources a kind's run needs, a `Chunks` kind's chunk work
 with the kind that prepares it, a job run to its end, and an exception read as the user's answer.
 The queue's Dagster job and `batch-run` (`queue/defs.py`, `queue/commands.py`) call these; the
 queue never imports an area."""
@@ -23,14 +23,14 @@ from invoice_pipelines.queue.job_kind import (
     RunsItself,
     Work,
 )
-from invoice_pipelines.queue.registry import UnknownKind
+from invoice_pipelines.queue.known_kinds import UnknownKind
 
 
 def by_name(kinds: Mapping[str, JobKind], name: str) -> JobKind:
     try:
         return kinds[name]
     except KeyError:
-        raise UnknownKind(f"no kind {name!r} is registered with the queue") from None
+        raise UnknownKind(f"no kind {name!r} is known to the queue here") from None
 
 
 def resource_keys(kind: JobKind, kinds: Mapping[str, JobKind]) -> frozenset[str]:

@@ -27,7 +27,7 @@ from sqlalchemy.engine import Connection
 from invoice_pipelines.core.batch_requests import BatchRequestError
 from invoice_pipelines.db.tables import audit_log, batch_jobs
 from invoice_pipelines.db.tenancy import resolve_organization, tenant_transaction
-from invoice_pipelines.queue.registry import described
+from invoice_pipelines.queue.job_kind import FollowUps
 
 # payment terms when the organization's settings give none (`settings.payment_terms_days`); the
 # same default the schema gives a customer's payment terms
@@ -106,8 +106,12 @@ def insert_job(
     created_by: str | None,
     runner: str | None,
     retry_of_job_id: int | None = None,
+    follow_ups: FollowUps | None = None,
     conn: Connection | None = None,
 ) -> int:
+    """Queue a pending job of `kind`; its id. `follow_ups` are its kind's
+    (`Requests.follow_ups`), given by the caller that has the kind: the jobs they name are queued
+    with it, in the same transaction (each without follow-ups of its own)."""
     if due_days is None:
         due_days = organization_due_days(org)
     check_due_days(due_days)
@@ -123,6 +127,7 @@ def insert_job(
                 created_by=created_by,
                 runner=runner,
                 retry_of_job_id=retry_of_job_id,
+                follow_ups=follow_ups,
                 conn=own,
             )
     who = created_by or "unknown"
@@ -157,8 +162,6 @@ def insert_job(
     if "items" in request:
         summary["items"] = len(request["items"])
     record_audit(conn, org["id"], who, "batch_job.enqueued", job_id, {"kind": kind, **summary})
-    described_kind = described(kind)
-    follow_ups = described_kind.requests.follow_ups if described_kind is not None else None
     for follow_up_kind, follow_up in follow_ups(request, job_id) if follow_ups else ():
         # queued with its job (an invoicing job's documents or sending), in one commit: a crash
         # between the two cannot lose it, and it exists once (it waits until job_id has finished)

@@ -15,7 +15,7 @@ from sqlalchemy.engine import Connection
 
 from invoice_pipelines.db.tables import batch_jobs
 from invoice_pipelines.db.tenancy import tenant_transaction
-from invoice_pipelines.queue.registry import creates_invoices
+from invoice_pipelines.queue.known_kinds import Kinds
 from invoice_pipelines.queue.requests import lookup_organization, organization_today
 
 
@@ -36,8 +36,11 @@ class BatchStats:
     items_done_by_kind: dict[str, int]  # successful items per kind
 
 
-def batch_stats(engine: Engine, organization: str | int, day: date | None = None) -> BatchStats:
-    """Jobs created on `day` (default: today where the organization is) and what they did."""
+def batch_stats(
+    engine: Engine, organization: str | int, kinds: Kinds, day: date | None = None
+) -> BatchStats:
+    """Jobs created on `day` (default: today where the organization is) and what they did;
+    `kinds` say which of them create invoices."""
     org = lookup_organization(engine, organization)
     zone = ZoneInfo(org["timezone"])
     day = day or organization_today(org["timezone"])
@@ -73,8 +76,8 @@ def batch_stats(engine: Engine, organization: str | int, day: date | None = None
             )
         ).all()
     seconds = sum(t.duration_seconds for t in timed)
-    invoicing = [r for r in rows if creates_invoices(r.kind)]
-    invoicing_timed = [t for t in timed if creates_invoices(t.kind)]
+    invoicing = [r for r in rows if kinds.creates_invoices(r.kind)]
+    invoicing_timed = [t for t in timed if kinds.creates_invoices(t.kind)]
     invoicing_seconds = sum(t.duration_seconds for t in invoicing_timed)
     jobs_by_status: dict[str, int] = {}
     jobs_by_kind: dict[str, int] = {}

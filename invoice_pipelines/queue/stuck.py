@@ -10,25 +10,28 @@ from invoice_pipelines.db.tables import batch_job_items, batch_jobs
 from invoice_pipelines.db.tenancy import system_transaction
 from invoice_pipelines.db.types import utcnow
 from invoice_pipelines.queue.batch_job import BatchJob
-from invoice_pipelines.queue.job_kind import GENERIC_STUCK_LEFT
+from invoice_pipelines.queue.job_kind import GENERIC_STUCK_LEFT, JobKind
 from invoice_pipelines.queue.jobs import get_batch_job, with_row_lock
-from invoice_pipelines.queue.registry import described
+from invoice_pipelines.queue.known_kinds import Kinds
 from invoice_pipelines.queue.requests import record_audit
 
 DEFAULT_STUCK_AFTER = timedelta(minutes=30)
 
 
-def left_of_a_stuck_job(kind: str) -> str:
+def left_of_a_stuck_job(kind: JobKind | None) -> str:
     """The sentence of a stuck job's reason that says what stays and what is left, as its kind
     declares it (`Reading.stuck_left`; the items it did not reach become failed items, so a retry
-    covers exactly them)."""
-    known = described(kind)
-    left = known.reading.stuck_left if known else GENERIC_STUCK_LEFT
+    covers exactly them); None: a kind this process has not heard of."""
+    left = kind.reading.stuck_left if kind else GENERIC_STUCK_LEFT
     return f"{left} (retry the failed items)."
 
 
 def fail_stuck_jobs(
-    engine: Engine, *, stuck_after: timedelta = DEFAULT_STUCK_AFTER, now: datetime | None = None
+    engine: Engine,
+    kinds: Kinds,
+    *,
+    stuck_after: timedelta = DEFAULT_STUCK_AFTER,
+    now: datetime | None = None,
 ) -> list[BatchJob]:
     """Fail jobs that made no progress for `stuck_after`, with a reason a user can act on.
 
@@ -90,7 +93,7 @@ def fail_stuck_jobs(
             seen_text = seen.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
             reason = (
                 f"no progress for more than {minutes} minutes (last progress {seen_text}): the run "
-                f"processing this job died or hangs. {left_of_a_stuck_job(kind)}"
+                f"processing this job died or hangs. {left_of_a_stuck_job(kinds.described(kind))}"
             )
             conn.execute(
                 update(batch_job_items)

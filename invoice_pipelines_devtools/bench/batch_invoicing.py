@@ -418,6 +418,7 @@ def _run_batch(
     if via_dagster:
         from dagster import DagsterInstance, Definitions
 
+        from invoice_pipelines.areas import kinds
         from invoice_pipelines.billing import defs as billing
         from invoice_pipelines.resources.database import Database
         from invoice_pipelines.tenants.partitions import ORGANIZATIONS_PARTITIONS_NAME
@@ -426,7 +427,9 @@ def _run_batch(
             billing.defs,
             Definitions(
                 resources={
-                    "database": Database(url=engine.url.render_as_string(hide_password=False))
+                    "database": Database(url=engine.url.render_as_string(hide_password=False)),
+                    # the areas' kinds, as definitions.py binds them for every run
+                    "batch_kinds": kinds(),
                 }
             ),
         ).resolve_job_def("batch_invoicing_job")

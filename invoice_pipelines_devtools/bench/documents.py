@@ -370,11 +370,9 @@ def _documents_job(engine, store, slug: str, org_id: int, renderer):
     )
     from invoice_pipelines.documents.pipeline import DocumentsSummary
     from invoice_pipelines.queue.items import enqueue_invoice_job
-    from invoice_pipelines.queue.registry import register
 
-    register(DOCUMENTS_KIND.name, lambda: DOCUMENTS_KIND)  # the kind this process queues
     job_id = enqueue_invoice_job(
-        engine, slug, "documents", _invoice_ids(engine, org_id), combined_pdf=True
+        engine, slug, DOCUMENTS_KIND, _invoice_ids(engine, org_id), combined_pdf=True
     )
     job = run_invoice_job(
         engine, job_id, documents_work(engine, store, builder=renderer), store=store
@@ -405,12 +403,9 @@ def _communications_job(engine, store, slug: str, org_id: int, mailer):
     from invoice_pipelines.documents.batch import DOCUMENTS_KIND, run_invoice_job
     from invoice_pipelines.queue.items import enqueue_invoice_job
     from invoice_pipelines.queue.kinds import chunk_work
-    from invoice_pipelines.queue.registry import register
     from invoice_pipelines.resources.channels import MailTransport
 
-    for known in (DOCUMENTS_KIND, COMMUNICATIONS_KIND):  # the kinds this process queues
-        register(known.name, lambda known=known: known)
-    job_id = enqueue_invoice_job(engine, slug, "communications", _invoice_ids(engine, org_id))
+    job_id = enqueue_invoice_job(engine, slug, COMMUNICATIONS_KIND, _invoice_ids(engine, org_id))
     # the queue's communications chunk (documents first), sending without a pace limit
     kind = replace(
         COMMUNICATIONS_KIND,

@@ -7,6 +7,7 @@ import pytest
 from sqlalchemy import insert
 from sqlalchemy.engine import make_url
 
+from invoice_pipelines.areas import kinds
 from invoice_pipelines.billing.invoicing_kinds import enqueue_sales_orders
 from invoice_pipelines.cli import main
 from invoice_pipelines.db.tables import batch_job_items, batch_jobs, items
@@ -86,8 +87,10 @@ def test_clear_messages_for_bad_requests(cli_db, capsys):
 
 
 def _args(db, **values) -> argparse.Namespace:
-    """A command's arguments as the console script hands them over: its resources with them."""
-    return argparse.Namespace(created_by="me", resources=EnvResources(database=db.engine), **values)
+    """A command's arguments as the console script hands them over: its resources with them (the
+    areas' kinds among them)."""
+    resources = EnvResources(database=db.engine, batch_kinds=kinds())
+    return argparse.Namespace(created_by="me", resources=resources, **values)
 
 
 def test_cancel_and_retry_commands(cli_db, capsys):

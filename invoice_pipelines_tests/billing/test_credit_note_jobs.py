@@ -264,7 +264,7 @@ def test_a_run_that_dies_mid_item_is_resumed_and_issues_nothing_twice(db, monkey
     assert {by_number(shop, n)["amount_due"] for n in numbers} == {D("0.00")}
 
 
-def test_retrying_the_failed_items_issues_only_those(db):
+def test_retrying_the_failed_items_issues_only_those(db, batch_kinds):
     shop = make_shop(db)
     a, b, *_ = four_invoices(shop)
     items = [
@@ -280,7 +280,7 @@ def test_retrying_the_failed_items_issues_only_those(db):
     assert (first.successful_count, first.failed_count) == (1, 1)
     assert first.errors[0]["code"] == "date_before_invoice"
 
-    retry_id = retry_failed(db.engine, job_id, created_by="anna")
+    retry_id = retry_failed(db.engine, job_id, batch_kinds, created_by="anna")
     retried = run_credit_note_job(db.engine, retry_id)
 
     # the retry asks for the failed credit note only, as it was asked for: refused again, and the
@@ -288,7 +288,7 @@ def test_retrying_the_failed_items_issues_only_those(db):
     assert (retried.total_count, retried.successful_count, retried.failed_count) == (1, 0, 1)
     assert [n["invoice_number"] for n in credit_notes_of(shop)] == ["GS-2026-000001"]
     with pytest.raises(BatchRequestError, match="already retried"):
-        retry_failed(db.engine, job_id)
+        retry_failed(db.engine, job_id, batch_kinds)
 
 
 def test_two_runners_of_one_job_issue_each_credit_note_once(db):
@@ -341,14 +341,16 @@ def test_a_cancel_stops_the_job_before_the_next_credit_note(db):
     assert [s for _, s, _, _ in items_of(shop, job_id)] == ["succeeded"] + ["pending"] * 3
 
 
-def test_the_sensor_launches_a_queued_credit_notes_job(fresh_db, tmp_path):
+def test_the_sensor_launches_a_queued_credit_notes_job(fresh_db, tmp_path, batch_kinds):
     db = fresh_db  # its own database: the sensor looks at every organization's queue
     shop = make_shop(db)
     (number,) = four_invoices(shop)[:1]
     job_id = enqueue_credit_notes(
         db.engine, shop.org["slug"], [{"invoice_number": number, "reason": "r"}], issue_date=LATER
     )
-    assert [q.id for q in ready_invoice_jobs(db.engine)] == [job_id]
+    assert [q.id for q in ready_invoice_jobs(db.engine, kinds=batch_kinds.run_by_the_queue())] == [
+        job_id
+    ]
     with build_sensor_context(
         instance=_instance(shop.org["slug"]), resources={"database": Database(url=db.url)}
     ) as context:

@@ -13,6 +13,7 @@ import pytest
 from dagster import Definitions
 from sqlalchemy import select
 
+from invoice_pipelines.areas import kinds
 from invoice_pipelines.billing import credit_notes
 from invoice_pipelines.billing.checks import (
     gapless_numbers_result,
@@ -285,7 +286,7 @@ def test_credit_note_from_the_command_line(db, monkeypatch, capsys):
 def credit_note_job(db):
     """`credit_note_job` on the test's database."""
     return Definitions.merge(
-        defs, Definitions(resources={"database": Database(url=db.url)})
+        defs, Definitions(resources={"database": Database(url=db.url), "batch_kinds": kinds()})
     ).resolve_job_def("credit_note_job")
 
 
@@ -392,7 +393,7 @@ def test_the_checks_report_gaps_in_the_credit_note_series(fresh_db):
             .values(last_value=4)
         )
     audit = Definitions.merge(
-        defs, Definitions(resources={"database": Database(url=db.url)})
+        defs, Definitions(resources={"database": Database(url=db.url), "batch_kinds": kinds()})
     ).resolve_job_def("sales_invoices_checks_job")
 
     found = {e.check_name: e for e in audit.execute_in_process().get_asset_check_evaluations()}

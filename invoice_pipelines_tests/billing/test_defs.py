@@ -20,6 +20,7 @@ from dagster import (
 )
 from sqlalchemy import func, select, update
 
+from invoice_pipelines.areas import kinds
 from invoice_pipelines.billing.area import AREA as BILLING
 from invoice_pipelines.billing.defs import defs as billing_defs
 from invoice_pipelines.billing.invoicing import (
@@ -55,12 +56,13 @@ from invoice_pipelines_tests.billing.shop import make_shop
 from invoice_pipelines_tests.queue.kinds import batch_jobs_sensor
 
 # billing's definitions with the queue's for billing's kinds (which need the database only), as
-# definitions.py merges them
-defs = Definitions.merge(billing_defs, build_defs([kind.load() for kind in BILLING.kinds]))
+# definitions.py merges them; the queue's binds those kinds as the `batch_kinds` resource
+KINDS = kinds([BILLING])
+defs = Definitions.merge(billing_defs, build_defs(KINDS))
 
 
 def resources(db) -> dict:
-    return {"database": Database(url=db.url)}
+    return {"database": Database(url=db.url), "batch_kinds": KINDS}
 
 
 def batch_config(request: dict | None = None, **settings) -> dict:

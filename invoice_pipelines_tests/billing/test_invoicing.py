@@ -348,7 +348,7 @@ def test_cancelling_a_pending_job_is_immediate(db):
     assert shop.invoices() == []
 
 
-def test_retry_creates_a_job_over_exactly_the_failed_orders(db):
+def test_retry_creates_a_job_over_exactly_the_failed_orders(db, batch_kinds):
     shop = make_shop(db)
     ok = [shop.add_order([("TOOL", 1)]), shop.add_order([("HOUR", 1)])]
     blocked = [shop.add_order([("BOOK", 1)]), shop.add_order([("BOOK", 2)])]
@@ -357,17 +357,21 @@ def test_retry_creates_a_job_over_exactly_the_failed_orders(db):
     first = invoice_orders(shop, [ok[0], blocked[0], ok[1], blocked[1]])
     assert first.failed_count == 2
     with pytest.raises(BatchRequestError, match="finished"):
-        retry_failed(shop.engine, enqueue_sales_orders(shop.engine, shop.org_id, order_ids=[draft]))
+        retry_failed(
+            shop.engine,
+            enqueue_sales_orders(shop.engine, shop.org_id, order_ids=[draft]),
+            batch_kinds,
+        )
 
     shop.set_active(items, shop.item_ids["BOOK"], True)  # the user fixes the cause
-    retry_id = retry_failed(shop.engine, first.id, created_by="anna")
+    retry_id = retry_failed(shop.engine, first.id, batch_kinds, created_by="anna")
     retry = process_batch_job(shop.engine, retry_id)
     assert (retry.retry_of_job_id, retry.total_count, retry.successful_count) == (first.id, 2, 2)
     assert sorted(outcomes(shop, retry)) == sorted(blocked)
-    assert retry_failed(shop.engine, retry.id) is None  # nothing failed any more
+    assert retry_failed(shop.engine, retry.id, batch_kinds) is None  # nothing failed any more
     # a job is retried once: a second request would hand the same orders to a second job
     with pytest.raises(BatchRequestError, match=f"already retried as job {retry_id}"):
-        retry_failed(shop.engine, first.id)
+        retry_failed(shop.engine, first.id, batch_kinds)
 
 
 def test_customer_driven_invoices_through_the_same_queue(db):
@@ -477,7 +481,7 @@ def claim_and_stall(shop, job_id):
         )
 
 
-def test_stuck_jobs_fail_with_a_reason_and_their_orders_stay_eligible(db):
+def test_stuck_jobs_fail_with_a_reason_and_their_orders_stay_eligible(db, batch_kinds):
     shop = make_shop(db)
     orders = shop.add_orders(4)
     job_id = enqueue_sales_orders(shop.engine, shop.org_id, order_ids=orders)
@@ -488,9 +492,9 @@ def test_stuck_jobs_fail_with_a_reason_and_their_orders_stay_eligible(db):
     claim_and_stall(shop, stuck_id)
     # (the cleanup spans organizations: other tests' stuck jobs may be failed alongside)
     assert stuck_id not in [
-        j.id for j in fail_stuck_jobs(shop.engine, stuck_after=timedelta(minutes=45))
+        j.id for j in fail_stuck_jobs(shop.engine, batch_kinds, stuck_after=timedelta(minutes=45))
     ]
-    failed = {j.id: j for j in fail_stuck_jobs(shop.engine)}
+    failed = {j.id: j for j in fail_stuck_jobs(shop.engine, batch_kinds)}
     job = failed[stuck_id]
     assert job.status == "failed" and "no progress for more than 30 minutes" in job.failure_reason
     assert "the orders not reached were not invoiced" in job.failure_reason
@@ -498,16 +502,16 @@ def test_stuck_jobs_fail_with_a_reason_and_their_orders_stay_eligible(db):
     assert {o[1] for o in outcomes(shop, job).values()} == {"job_stuck"}
     assert get_batch_job(shop.engine, job_id).status == "completed"  # finished jobs are left alone
     # its orders were not invoiced: the retry invoices them, numbers continue without a gap
-    retry = process_batch_job(shop.engine, retry_failed(shop.engine, stuck_id))
+    retry = process_batch_job(shop.engine, retry_failed(shop.engine, stuck_id, batch_kinds))
     assert retry.successful_count == 3
     assert [i["sequence_number"] for i in shop.invoices()] == list(range(1, 8))
 
 
-def test_stats_count_todays_jobs(db):
+def test_stats_count_todays_jobs(db, batch_kinds):
     shop = make_shop(db)
     invoice_orders(shop, shop.add_orders(3))
     invoice_orders(shop, [shop.add_order([("TOOL", 1)], status="draft")])
-    stats = batch_stats(shop.engine, shop.org["slug"])
+    stats = batch_stats(shop.engine, shop.org["slug"], batch_kinds)
     assert (stats.jobs, stats.invoices_created, stats.failed_items) == (2, 3, 1)
     assert stats.jobs_by_status == {"completed": 1, "completed_with_errors": 1}
     assert stats.average_duration_seconds is not None
@@ -529,15 +533,15 @@ def test_orders_are_marked_with_the_invoice_time(db):
     assert invoiced_at >= before - timedelta(seconds=1)
 
 
-def test_a_cancelled_job_whose_run_died_ends_cancelled_not_failed(db):
+def test_a_cancelled_job_whose_run_died_ends_cancelled_not_failed(db, batch_kinds):
     shop = make_shop(db)
     job_id = enqueue_sales_orders(shop.engine, shop.org_id, order_ids=shop.add_orders(3))
     claim_and_stall(shop, job_id)
     cancel_batch_job(shop.engine, job_id, cancelled_by="anna")  # waits for a chunk boundary
-    ended = {j.id: j for j in fail_stuck_jobs(shop.engine)}[job_id]
+    ended = {j.id: j for j in fail_stuck_jobs(shop.engine, batch_kinds)}[job_id]
     assert ended.status == "cancelled"
     # the orders it never reached are not turned into failures a retry would pick up
-    assert retry_failed(shop.engine, job_id) is None
+    assert retry_failed(shop.engine, job_id, batch_kinds) is None
 
 
 def test_an_order_deleted_after_the_request_fails_alone_as_unknown(db):

@@ -72,7 +72,9 @@ def _work(db, store, sink):
     return chunk_work(db.engine, kind, kinds, SimpleNamespace(document_store=store), None)
 
 
-def test_a_communications_job_sends_each_invoice_once_and_its_retry_only_the_refused(db, tmp_path):
+def test_a_communications_job_sends_each_invoice_once_and_its_retry_only_the_refused(
+    db, tmp_path, batch_kinds
+):
     org = _org(db)
     buyer = _customer(db, org["id"], "K-1", "einkauf@kunde.example")
     refused = _customer(db, org["id"], "K-2", "weg@kunde.example")
@@ -84,7 +86,7 @@ def test_a_communications_job_sends_each_invoice_once_and_its_retry_only_the_ref
         work = _work(db, store, sink)
         # no documents yet: the job writes them first, then sends
         job_id = enqueue_invoice_job(
-            db.engine, org["slug"], COMMUNICATIONS, [*ids, bounced], created_by="anna"
+            db.engine, org["slug"], batch_kinds[COMMUNICATIONS], [*ids, bounced], created_by="anna"
         )
         job = run_invoice_job(db.engine, job_id, work, chunk_size=2)
         assert (job.status, job.successful_count, job.failed_count) == (
@@ -100,7 +102,9 @@ def test_a_communications_job_sends_each_invoice_once_and_its_retry_only_the_ref
         # the same invoices again in a new job: nothing goes twice
         again = run_invoice_job(
             db.engine,
-            enqueue_invoice_job(db.engine, org["slug"], COMMUNICATIONS, ids, created_by="anna"),
+            enqueue_invoice_job(
+                db.engine, org["slug"], batch_kinds[COMMUNICATIONS], ids, created_by="anna"
+            ),
             work,
         )
         assert (again.status, again.skipped_count, again.successful_count) == ("completed", 3, 0)
@@ -108,7 +112,7 @@ def test_a_communications_job_sends_each_invoice_once_and_its_retry_only_the_ref
 
         # the address is fixed at the server; the retry sends exactly the refused invoice
         sink.mailbox.refused_recipients.clear()
-        retry_id = retry_failed(db.engine, job_id, created_by="bert")
+        retry_id = retry_failed(db.engine, job_id, batch_kinds, created_by="bert")
         retried = run_invoice_job(db.engine, retry_id, work)
         assert (retried.total_count, retried.successful_count) == (1, 1)
         arrived = sink.mailbox.by_subject_number()
@@ -133,7 +137,7 @@ def test_a_communications_job_sends_each_invoice_once_and_its_retry_only_the_ref
     assert datetime.fromisoformat(trail[0][2]["sent_at"]).astimezone(UTC).year >= 2026
 
 
-def test_a_resend_job_resumed_after_its_run_died_does_not_send_twice(db, tmp_path):
+def test_a_resend_job_resumed_after_its_run_died_does_not_send_twice(db, tmp_path, batch_kinds):
     org = _org(db)
     buyer = _customer(db, org["id"], "K-1", "einkauf@kunde.example")
     ids = [sales_invoice(db.engine, org["id"], buyer) for _ in range(2)]
@@ -141,9 +145,13 @@ def test_a_resend_job_resumed_after_its_run_died_does_not_send_twice(db, tmp_pat
     with SmtpSink() as sink:
         work = _work(db, store, sink)
         run_invoice_job(
-            db.engine, enqueue_invoice_job(db.engine, org["slug"], COMMUNICATIONS, ids), work
+            db.engine,
+            enqueue_invoice_job(db.engine, org["slug"], batch_kinds[COMMUNICATIONS], ids),
+            work,
         )
-        job_id = enqueue_invoice_job(db.engine, org["slug"], COMMUNICATIONS, ids, resend=True)
+        job_id = enqueue_invoice_job(
+            db.engine, org["slug"], batch_kinds[COMMUNICATIONS], ids, resend=True
+        )
         assert run_invoice_job(db.engine, job_id, work).successful_count == 2
         assert sink.mailbox.count() == 4
         # as if the run died after sending, before it recorded the items: the job resumes
@@ -332,7 +340,9 @@ def _numbers(db, org_id: int) -> dict[int, str]:
         )
 
 
-def test_a_follow_up_waits_for_a_failed_invoicing_job_until_its_orders_are_handed_on(db, tmp_path):
+def test_a_follow_up_waits_for_a_failed_invoicing_job_until_its_orders_are_handed_on(
+    db, tmp_path, batch_kinds
+):
     """An invoicing job that failed with customers still pending may go on: its documents job
     waits. Retried, the pending customers move to the retry job, which has a follow-up of its
     own; the first follow-up then takes exactly the invoices the failed job made."""
@@ -357,7 +367,7 @@ def test_a_follow_up_waits_for_a_failed_invoicing_job_until_its_orders_are_hande
     work = documents_work(db.engine, store)
     first = _follow_ups(db, org["id"])[0]
     assert run_invoice_job(db.engine, first, work, store=store).status == "pending"
-    retry_id = retry_failed(db.engine, job_id)
+    retry_id = retry_failed(db.engine, job_id, batch_kinds)
     done = run_invoice_job(db.engine, first, work, store=store)
     assert (done.status, done.total_count, done.successful_count) == ("completed", 1, 1)
     process_batch_job(db.engine, retry_id)

@@ -468,7 +468,9 @@ def test_the_delivery_asset_counts_each_channel(db, tmp_path):
     assert "does not take Peppol BIS Billing 3.0 credit notes" in metadata["not_over_peppol"]
 
 
-def test_a_communications_job_sends_over_peppol_and_audits_the_message_id(db, tmp_path):
+def test_a_communications_job_sends_over_peppol_and_audits_the_message_id(
+    db, tmp_path, batch_kinds
+):
     shop = _shop(db, tmp_path)
     with AccessPointStandIn(network=_network()) as ap, SmtpSink() as sink:
         channels = {
@@ -487,7 +489,7 @@ def test_a_communications_job_sends_over_peppol_and_audits_the_message_id(db, tm
         kinds = {DOCUMENTS_KIND.name: DOCUMENTS_KIND, kind.name: kind}
         work = chunk_work(db.engine, kind, kinds, SimpleNamespace(document_store=shop.store), None)
         job_id = enqueue_invoice_job(
-            db.engine, shop.org["slug"], COMMUNICATIONS, shop.ids, created_by="anna"
+            db.engine, shop.org["slug"], batch_kinds[COMMUNICATIONS], shop.ids, created_by="anna"
         )
         job = run_invoice_job(db.engine, job_id, work)
         [message] = ap.network.take_messages()
@@ -496,7 +498,11 @@ def test_a_communications_job_sends_over_peppol_and_audits_the_message_id(db, tm
         again = run_invoice_job(
             db.engine,
             enqueue_invoice_job(
-                db.engine, shop.org["slug"], COMMUNICATIONS, shop.ids, created_by="anna"
+                db.engine,
+                shop.org["slug"],
+                batch_kinds[COMMUNICATIONS],
+                shop.ids,
+                created_by="anna",
             ),
             work,
         )

@@ -52,7 +52,9 @@ def _numbers_in(pdf: bytes) -> list[str]:
     return found
 
 
-def test_a_documents_job_fails_the_bad_invoice_and_prints_the_rest_in_order(db, tmp_path):
+def test_a_documents_job_fails_the_bad_invoice_and_prints_the_rest_in_order(
+    db, tmp_path, batch_kinds
+):
     org = _org(db)
     buyer = customer(db.engine, org["id"], "K-1", "Kunde GmbH")
     good = [sales_invoice(db.engine, org["id"], buyer) for _ in range(4)]
@@ -61,7 +63,12 @@ def test_a_documents_job_fails_the_bad_invoice_and_prints_the_rest_in_order(db, 
     # request order is not id order: the print file follows the request
     requested = [good[2], good[0], bad, good[3], good[1]]
     job_id = enqueue_invoice_job(
-        db.engine, org["slug"], DOCUMENTS, requested, combined_pdf=True, created_by="anna"
+        db.engine,
+        org["slug"],
+        batch_kinds[DOCUMENTS],
+        requested,
+        combined_pdf=True,
+        created_by="anna",
     )
     seen = []
     job = run_invoice_job(
@@ -108,7 +115,7 @@ def parse_number(tmp_path, db, org, invoice_id: int) -> str:
     return read.invoice.number
 
 
-def test_cancel_stops_at_the_next_chunk_and_retry_redoes_only_the_failed(db, tmp_path):
+def test_cancel_stops_at_the_next_chunk_and_retry_redoes_only_the_failed(db, tmp_path, batch_kinds):
     org = _org(db)
     buyer = customer(db.engine, org["id"], "K-1", "Kunde GmbH")
     town = _public_customer(db, org["id"])
@@ -118,7 +125,7 @@ def test_cancel_stops_at_the_next_chunk_and_retry_redoes_only_the_failed(db, tmp
     work = documents_work(db.engine, store)
 
     # cancelled while its first chunk is done: the second chunk never starts
-    job_id = enqueue_invoice_job(db.engine, org["slug"], DOCUMENTS, ids)
+    job_id = enqueue_invoice_job(db.engine, org["slug"], batch_kinds[DOCUMENTS], ids)
     job = run_invoice_job(
         db.engine,
         job_id,
@@ -131,14 +138,14 @@ def test_cancel_stops_at_the_next_chunk_and_retry_redoes_only_the_failed(db, tmp
     assert len(list(tmp_path.rglob("*.pdf"))) == 2
 
     # the bad invoice fails; once the customer's Leitweg-ID is there, the retry does just it
-    job_id = enqueue_invoice_job(db.engine, org["slug"], DOCUMENTS, [*ids, bad])
+    job_id = enqueue_invoice_job(db.engine, org["slug"], batch_kinds[DOCUMENTS], [*ids, bad])
     job = run_invoice_job(db.engine, job_id, work, store=store, chunk_size=10)
     assert (job.successful_count, job.failed_count) == (5, 1)
     with tenant_transaction(db.engine, org["id"], write=True) as conn:
         conn.execute(
             update(customers).where(customers.c.id == town).values(buyer_reference="991-12345-67")
         )
-    retry_id = retry_failed(db.engine, job_id, created_by="bob")
+    retry_id = retry_failed(db.engine, job_id, batch_kinds, created_by="bob")
     retried = run_invoice_job(db.engine, retry_id, work, store=store)
     assert (retried.status, retried.total_count, retried.successful_count) == ("completed", 1, 1)
     assert retried.retry_of_job_id == job_id and retried.created_by == "bob"
@@ -153,7 +160,7 @@ def test_cancel_stops_at_the_next_chunk_and_retry_redoes_only_the_failed(db, tmp
     assert any(action == "batch_job.cancelled" for action, _ in actions)
 
 
-def test_bad_requests_are_refused_in_one_sentence(db, tmp_path):
+def test_bad_requests_are_refused_in_one_sentence(db, tmp_path, batch_kinds):
     import pytest
 
     # the communications kind checks its own options: registered as the definitions register it
@@ -163,11 +170,13 @@ def test_bad_requests_are_refused_in_one_sentence(db, tmp_path):
     assert COMMUNICATIONS_KIND.name == "communications"
     org = _org(db)
     with pytest.raises(BatchRequestError, match="positive integers"):
-        enqueue_invoice_job(db.engine, org["slug"], DOCUMENTS, ["x"])
+        enqueue_invoice_job(db.engine, org["slug"], batch_kinds[DOCUMENTS], ["x"])
     with pytest.raises(BatchRequestError, match="channel must be one of"):
-        enqueue_invoice_job(db.engine, org["slug"], "communications", [1], channel="fax")
+        enqueue_invoice_job(
+            db.engine, org["slug"], batch_kinds["communications"], [1], channel="fax"
+        )
     # an id that is no invoice of the organization fails as an item, the job goes on
-    job_id = enqueue_invoice_job(db.engine, org["slug"], DOCUMENTS, [999999])
+    job_id = enqueue_invoice_job(db.engine, org["slug"], batch_kinds[DOCUMENTS], [999999])
     job = run_invoice_job(
         db.engine, job_id, documents_work(db.engine, LocalFileStore(root=str(tmp_path)))
     )
@@ -175,7 +184,9 @@ def test_bad_requests_are_refused_in_one_sentence(db, tmp_path):
     assert job.errors[0]["code"] == "IP-DOC-UNKNOWN"
 
 
-def test_a_job_whose_runner_died_is_failed_as_stuck_and_its_retry_does_the_rest(db, tmp_path):
+def test_a_job_whose_runner_died_is_failed_as_stuck_and_its_retry_does_the_rest(
+    db, tmp_path, batch_kinds
+):
     from datetime import timedelta
 
     from invoice_pipelines.db.types import utcnow
@@ -186,10 +197,10 @@ def test_a_job_whose_runner_died_is_failed_as_stuck_and_its_retry_does_the_rest(
     org = _org(db)
     buyer = customer(db.engine, org["id"], "K-1", "Kunde GmbH")
     ids = [sales_invoice(db.engine, org["id"], buyer) for _ in range(2)]
-    job_id = enqueue_invoice_job(db.engine, org["slug"], DOCUMENTS, ids)
+    job_id = enqueue_invoice_job(db.engine, org["slug"], batch_kinds[DOCUMENTS], ids)
     # claimed by a runner that dies before its first chunk
     assert items.claim_item_job(db.engine, get_batch_job(db.engine, job_id), "dead-runner")
-    stuck = fail_stuck_jobs(db.engine, now=utcnow() + timedelta(minutes=31))
+    stuck = fail_stuck_jobs(db.engine, batch_kinds, now=utcnow() + timedelta(minutes=31))
     [job] = [j for j in stuck if j.id == job_id]
     assert (job.status, job.failed_count) == ("failed", 2) and "no progress" in job.failure_reason
     # the reason speaks of documents, not of orders an invoicing job would have left
@@ -197,12 +208,12 @@ def test_a_job_whose_runner_died_is_failed_as_stuck_and_its_retry_does_the_rest(
     assert "orders" not in job.failure_reason
     store = LocalFileStore(root=str(tmp_path))
     retried = run_invoice_job(
-        db.engine, retry_failed(db.engine, job_id), documents_work(db.engine, store)
+        db.engine, retry_failed(db.engine, job_id, batch_kinds), documents_work(db.engine, store)
     )
     assert (retried.status, retried.successful_count) == ("completed", 2)
 
 
-def test_the_days_stats_count_documents_apart_from_invoices(db, tmp_path):
+def test_the_days_stats_count_documents_apart_from_invoices(db, tmp_path, batch_kinds):
     """A documents job's items are documents: the day's stats count them per kind, not as
     invoices created from orders."""
     from invoice_pipelines.queue.stats import batch_stats
@@ -210,23 +221,23 @@ def test_the_days_stats_count_documents_apart_from_invoices(db, tmp_path):
     org = _org(db)
     buyer = customer(db.engine, org["id"], "K-1", "Kunde GmbH")
     ids = [sales_invoice(db.engine, org["id"], buyer) for _ in range(2)]
-    job_id = enqueue_invoice_job(db.engine, org["slug"], DOCUMENTS, ids)
+    job_id = enqueue_invoice_job(db.engine, org["slug"], batch_kinds[DOCUMENTS], ids)
     store = LocalFileStore(root=str(tmp_path))
     run_invoice_job(db.engine, job_id, documents_work(db.engine, store))
-    stats = batch_stats(db.engine, org["slug"])
+    stats = batch_stats(db.engine, org["slug"], batch_kinds)
     assert (stats.orders_requested, stats.invoices_created, stats.orders_per_second) == (0, 0, None)
     assert stats.jobs_by_kind == {DOCUMENTS: 1}
     assert stats.items_done_by_kind == {DOCUMENTS: 2}
 
 
-def test_a_run_that_breaks_fails_the_job_and_a_rerun_does_the_rest(db):
+def test_a_run_that_breaks_fails_the_job_and_a_rerun_does_the_rest(db, batch_kinds):
     import pytest
 
     from invoice_pipelines.queue.job_kind import SUCCEEDED
     from invoice_pipelines.queue.jobs import get_batch_job
 
     org = _org(db)
-    job_id = enqueue_invoice_job(db.engine, org["slug"], DOCUMENTS, [11, 12, 13])
+    job_id = enqueue_invoice_job(db.engine, org["slug"], batch_kinds[DOCUMENTS], [11, 12, 13])
     chunks = []
 
     def work(job, request, invoice_ids):  # the second chunk breaks once
@@ -248,7 +259,9 @@ def test_a_run_that_breaks_fails_the_job_and_a_rerun_does_the_rest(db):
     assert chunks == [[11, 12], [13], [13]]
 
 
-def test_two_runners_released_at_the_finish_build_the_combined_pdf_once(db, tmp_path, monkeypatch):
+def test_two_runners_released_at_the_finish_build_the_combined_pdf_once(
+    db, tmp_path, monkeypatch, batch_kinds
+):
     # the race a fresh clone's CI met: both runners of one job reached the end and each built
     # (and first removed) the print file. Here both are held at the finish until both are there,
     # then released together; one finishes the job, the other finds it finished.
@@ -262,7 +275,9 @@ def test_two_runners_released_at_the_finish_build_the_combined_pdf_once(db, tmp_
     buyer = customer(db.engine, org["id"], "K-1", "Kunde GmbH")
     ids = [sales_invoice(db.engine, org["id"], buyer) for _ in range(4)]
     store = LocalFileStore(root=str(tmp_path))
-    job_id = enqueue_invoice_job(db.engine, org["slug"], DOCUMENTS, ids, combined_pdf=True)
+    job_id = enqueue_invoice_job(
+        db.engine, org["slug"], batch_kinds[DOCUMENTS], ids, combined_pdf=True
+    )
 
     both_there = threading.Barrier(2, timeout=120)
     real_finish, real_combine = items.finish, batch.combine_pdfs

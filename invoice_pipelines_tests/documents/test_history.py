@@ -129,7 +129,9 @@ def _invoiced_with_documents_asked(db, org, customers: int) -> tuple[int, list[i
     return follow_up, made
 
 
-def test_the_documents_after_an_invoicing_job_skip_history_and_a_named_job_writes_it(db, tmp_path):
+def test_the_documents_after_an_invoicing_job_skip_history_and_a_named_job_writes_it(
+    db, tmp_path, batch_kinds
+):
     org = _org(db)
     follow_up, (past, today) = _invoiced_with_documents_asked(db, org, 2)
     mark_history(db, org["id"], past)
@@ -143,7 +145,9 @@ def test_the_documents_after_an_invoicing_job_skip_history_and_a_named_job_write
     assert _with_documents(db, org["id"]) == {today}
 
     # a person names the history invoice in a documents job of its own: it gets its documents
-    named = enqueue_invoice_job(db.engine, org["slug"], DOCUMENTS, [past], created_by="anna")
+    named = enqueue_invoice_job(
+        db.engine, org["slug"], batch_kinds[DOCUMENTS], [past], created_by="anna"
+    )
     done = run_invoice_job(db.engine, named, work, store=store)
     assert (done.status, done.successful_count) == ("completed", 1)
     assert _with_documents(db, org["id"]) == {today, past}

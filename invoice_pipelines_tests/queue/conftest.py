@@ -1,16 +1,28 @@
-"""What the queue's tests share: kinds of their own registered for one test only, so that a kind
-a test registers (or a `build_defs` of its kinds registers) is gone after it."""
+"""What the queue's tests share: the console script handing its commands a test's own kinds (and
+resources) beside the areas', for one test only."""
 
 from __future__ import annotations
 
 import pytest
 
-from invoice_pipelines_tests.queue.registrations import register_each, registry_restored
+from invoice_pipelines.queue.job_kind import JobKind
 
 
 @pytest.fixture
-def register_kinds():
-    """`register_kinds(KIND, ...)`: the kinds are known to the process during the test only; what
-    else the test registers (`register`, `build_defs`) is forgotten after it too."""
-    with registry_restored():
-        yield register_each
+def commands_given(monkeypatch):
+    """`commands_given(KIND, ..., name=factory)`: for this test, every command gets the areas'
+    kinds and these (`args.resources.batch_kinds`, as if an area brought them) and the resources
+    named beside the areas' table (`args.resources.<name>`)."""
+    from invoice_pipelines import areas
+    from invoice_pipelines.queue.known_kinds import KINDS_RESOURCE
+
+    def given(*kinds: JobKind, **factories) -> None:
+        table = areas.command_resources()
+        known = areas.kinds().with_kinds(kinds)
+        monkeypatch.setattr(
+            areas,
+            "command_resources",
+            lambda: {**table, **factories, KINDS_RESOURCE: lambda: known},
+        )
+
+    return given

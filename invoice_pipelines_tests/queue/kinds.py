@@ -1,13 +1,12 @@
-"""The queue as definitions.py builds it, for tests: every area's registered kinds, the queue's
-Definitions built from them, and its sensors."""
+"""The queue as definitions.py builds it, for tests: every area's kinds (`areas.kinds()`), the
+queue's Definitions built from them, and its sensors."""
 
 from dagster import Definitions
 
-from invoice_pipelines.areas import queue_kinds
+from invoice_pipelines.areas import kinds
 from invoice_pipelines.queue.defs import OP, build_defs
 
-ALL_KINDS = tuple(kind.load() for kind in queue_kinds())
-QUEUE: Definitions = build_defs(ALL_KINDS)
+QUEUE: Definitions = build_defs(kinds())
 
 
 def _sensor(name: str):
@@ -20,7 +19,6 @@ invoice_batch_jobs_sensor = _sensor("invoice_batch_jobs_sensor")
 communications_batch_jobs_sensor = _sensor("communications_batch_jobs_sensor")
 COMMUNICATIONS_OP = "process_communications_batch_job"
 __all__ = [
-    "ALL_KINDS",
     "COMMUNICATIONS_OP",
     "OP",
     "QUEUE",

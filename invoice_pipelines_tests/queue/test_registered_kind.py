@@ -1,5 +1,5 @@
-"""A kind declared here only ("labels": a label file per sales invoice) and registered with one
-line runs through the queue's normal path, and the queue speaks of it in the kind's own words: its
+"""A kind declared here only ("labels": a label file per sales invoice) and handed over with the
+areas' kinds runs through the queue's normal path, and the queue speaks of it in the kind's own words: its
 items' word and what done means for them in batch-status, its sentence when the stuck-job sweep
 stops one of its jobs."""
 
@@ -10,9 +10,10 @@ from datetime import timedelta
 from pathlib import Path
 
 from invoice_pipelines.db.types import utcnow
-from invoice_pipelines.queue import items, registry
+from invoice_pipelines.queue import items
 from invoice_pipelines.queue.job_kind import SUCCEEDED, Chunks, JobKind, Reading
 from invoice_pipelines.queue.jobs import get_batch_job
+from invoice_pipelines.queue.known_kinds import Kinds
 from invoice_pipelines.queue.stuck import fail_stuck_jobs
 from invoice_pipelines_tests.queue.queued import queue_over_invoices
 
@@ -41,14 +42,14 @@ def _enqueue(db, org: dict, invoice_ids: list[int]) -> int:
 
 
 def test_a_kind_declared_in_a_test_runs_and_is_shown_in_its_own_words(
-    db, capsys, monkeypatch, tmp_path, register_kinds
+    db, capsys, monkeypatch, tmp_path, commands_given
 ):
     from invoice_pipelines.cli import main
 
     org = db.new_organization(name="Etiketten GmbH")
     monkeypatch.setenv("INVOICE_PIPELINES_DB_URL", db.url)
     monkeypatch.setenv("LABELS_DIR", str(tmp_path))
-    registry.register("labels", lambda: LABELS)  # the kind's one registration line
+    commands_given(LABELS)  # the commands get it with the areas' kinds
     job_id = _enqueue(db, org, [3, 8])
 
     assert main(["batch-run", str(job_id)]) == 0
@@ -75,14 +76,13 @@ def test_a_kind_declared_in_a_test_runs_and_is_shown_in_its_own_words(
     assert row.split()[2:5] == ["completed", "labels", "2/2"]
 
 
-def test_the_stuck_job_sweep_stops_a_stalled_job_of_the_kind_with_its_sentence(db, register_kinds):
-    register_kinds(LABELS)
+def test_the_stuck_job_sweep_stops_a_stalled_job_of_the_kind_with_its_sentence(db):
     org = db.new_organization(name="Etiketten GmbH")
     job_id = _enqueue(db, org, [5, 6, 7])
     # taken by a runner that dies before its first chunk
     assert items.claim_item_job(db.engine, get_batch_job(db.engine, job_id), "dead-runner")
 
-    stopped = fail_stuck_jobs(db.engine, now=utcnow() + timedelta(minutes=31))
+    stopped = fail_stuck_jobs(db.engine, Kinds.of(LABELS), now=utcnow() + timedelta(minutes=31))
 
     [job] = [j for j in stopped if j.id == job_id]
     assert (job.status, job.failed_count) == ("failed", 3)

@@ -1,6 +1,7 @@
 """The queue as a seam: only queue/ writes batch-job rows, the queue imports no area, and a kind
 the queue has never heard of runs through its Dagster job, its sensor and `batch-run` once it is
-registered (one file of the kind's own and one registration line: here, this test)."""
+handed over with the kinds (one file of the kind's own and its line in its area's `kinds`: here,
+this test hands `Kinds.of(LETTERS)` to the queue's Dagster objects and to the command)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,6 @@ from sqlalchemy import select
 import invoice_pipelines
 from invoice_pipelines.db.tables import audit_log, batch_job_items
 from invoice_pipelines.db.tenancy import tenant_transaction
-from invoice_pipelines.queue import registry
 from invoice_pipelines.queue.dagster import NewInvoiceJob
 from invoice_pipelines.queue.defs import OP, build_defs
 from invoice_pipelines.queue.job_kind import (
@@ -27,6 +27,7 @@ from invoice_pipelines.queue.job_kind import (
     Requests,
 )
 from invoice_pipelines.queue.jobs import get_batch_job
+from invoice_pipelines.queue.known_kinds import KINDS_RESOURCE, Kinds
 from invoice_pipelines.resources.database import Database
 from invoice_pipelines.tenants.partitions import ORGANIZATIONS_PARTITIONS_NAME
 from invoice_pipelines_tests.queue.queued import queue_over_invoices
@@ -145,10 +146,10 @@ def _closing_rows(db, org_id: int, job_id: int) -> list:
         ).all()
 
 
-def test_a_registered_kind_runs_in_the_queues_job_from_the_launchpad(db, register_kinds):
+def test_a_registered_kind_runs_in_the_queues_job_from_the_launchpad(db):
     org = db.new_organization(name="Buchstaben GmbH")
     defs = Definitions.merge(
-        build_defs([LETTERS]),
+        build_defs(Kinds.of(LETTERS)),
         Definitions(resources={"database": Database(url=db.url), "counter_name": "Zähler"}),
     )
     instance = DagsterInstance.ephemeral()
@@ -190,13 +191,11 @@ def test_a_registered_kind_runs_in_the_queues_job_from_the_launchpad(db, registe
     assert materialization.partition == org["slug"]
 
 
-def test_a_registered_kind_is_launched_by_the_sensor_and_refused_for_another_kind(
-    fresh_db, register_kinds
-):
+def test_a_registered_kind_is_launched_by_the_sensor_and_refused_for_another_kind(fresh_db):
     db = fresh_db
     org = db.new_organization(name="Buchstaben GmbH")
     job_id = queue_over_invoices(db.engine, org["slug"], "letters", [2])
-    defs = build_defs([LETTERS])
+    defs = build_defs(Kinds.of(LETTERS))
     [sensor] = defs.sensors
     assert sensor.name == "invoice_batch_jobs_sensor"
     instance = DagsterInstance.ephemeral()
@@ -206,7 +205,7 @@ def test_a_registered_kind_is_launched_by_the_sensor_and_refused_for_another_kin
     ) as context:
         result = sensor(context)
     assert [r.run_key for r in result.run_requests] == [f"batch-job-{job_id}"]
-    # a documents job is no kind this code location registered: its run is refused in a sentence
+    # a documents job is no kind this code location was given: its run is refused in a sentence
     other = queue_over_invoices(db.engine, org["slug"], "documents", [2])
     run = Definitions.merge(
         defs, Definitions(resources={"database": Database(url=db.url), "counter_name": "x"})
@@ -222,20 +221,15 @@ def test_a_registered_kind_is_launched_by_the_sensor_and_refused_for_another_kin
     assert get_batch_job(db.engine, other).status == "pending"  # nothing done to it
 
 
-def test_a_registered_kind_runs_from_the_command_line(db, capsys, monkeypatch, register_kinds):
+def test_a_registered_kind_runs_from_the_command_line(db, capsys, monkeypatch, commands_given):
     from invoice_pipelines.cli import main
 
     org = db.new_organization(name="Buchstaben GmbH")
     monkeypatch.setenv("INVOICE_PIPELINES_DB_URL", db.url)
     job_id = queue_over_invoices(db.engine, org["slug"], "letters", [2, 4, 5])
-    from invoice_pipelines import areas
-
-    # the test kind's resource beside the areas' table, as a command takes its resources from it
-    table = areas.command_resources()
-    monkeypatch.setattr(
-        areas, "command_resources", lambda: {**table, "counter_name": lambda: "Kommandozeile"}
-    )
-    registry.register("letters", lambda: LETTERS)  # the kind's one registration line
+    # the kind with the areas' kinds (what its area's `kinds` would bring), and its resource
+    # beside the areas' table, as a command takes its resources from it
+    commands_given(LETTERS, counter_name=lambda: "Kommandozeile")
     assert main(["batch-run", str(job_id)]) == 1  # one item failed
     out = capsys.readouterr().out
     assert f"batch job {job_id} (letters) for {org['slug']}: completed_with_errors" in out
@@ -243,15 +237,20 @@ def test_a_registered_kind_runs_from_the_command_line(db, capsys, monkeypatch, r
     assert [r.details for r in _closing_rows(db, org["id"], job_id)] == [{"by": "Kommandozeile"}]
 
 
-def test_the_command_line_knows_the_kinds_the_areas_register(db, monkeypatch, register_kinds):
+def test_the_command_line_knows_the_kinds_the_areas_bring(db, capsys, monkeypatch):
     """A command may meet a job of every area's kind (batch-status describes it, batch-retry and
-    batch-invoice queue its follow-ups, batch-run runs it): the console script registers them."""
+    batch-invoice queue its follow-ups, batch-run runs it): the console script hands every
+    command the areas' kinds (`args.resources.batch_kinds`)."""
+    from invoice_pipelines import areas
     from invoice_pipelines.cli import main
 
     monkeypatch.setenv("INVOICE_PIPELINES_DB_URL", db.url)
-    registry._KINDS.clear()  # only what the console script registers
-    assert main(["batch-status", "999999999"]) == 2  # no such job
-    assert sorted(registry.registered()) == [
+    org = db.new_organization(name="Buchstaben GmbH")
+    job_id = queue_over_invoices(db.engine, org["slug"], "documents", [2])
+    assert main(["batch-status", str(job_id)]) == 0
+    # in the documents kind's words (its `Reading`), which the command found in what it was given
+    assert "invoices: 1 requested, 0 processed, 0 written" in capsys.readouterr().out
+    assert sorted(areas.command_resources()[KINDS_RESOURCE]()) == [
         "communications",
         "credit_notes",
         "customer_lines",
