@@ -21,24 +21,16 @@ def _definitions():
     return defs
 
 
-def _launch_invoicing(job_id: int, slug: str, run_key: str):
-    """The RunRequest of `batch_invoicing_job` for one queued invoicing job: Dagster's, loaded
-    when the queue's sensor launches one (a command never does)."""
-    from invoice_pipelines.billing.jobs import invoicing_run_request
-
-    return invoicing_run_request(job_id, slug, run_key)
-
-
 def _sales_orders():
-    from invoice_pipelines.billing.invoicing_kinds import SALES_ORDERS_KIND, with_run_request
+    from invoice_pipelines.billing.invoicing_kinds import SALES_ORDERS_KIND
 
-    return with_run_request(SALES_ORDERS_KIND, _launch_invoicing)
+    return SALES_ORDERS_KIND
 
 
 def _customer_lines():
-    from invoice_pipelines.billing.invoicing_kinds import CUSTOMER_LINES_KIND, with_run_request
+    from invoice_pipelines.billing.invoicing_kinds import CUSTOMER_LINES_KIND
 
-    return with_run_request(CUSTOMER_LINES_KIND, _launch_invoicing)
+    return CUSTOMER_LINES_KIND
 
 
 def _credit_notes():

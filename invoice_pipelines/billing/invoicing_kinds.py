@@ -9,7 +9,6 @@ process knows the kinds it is handed (`areas.kinds()`: billing/area.py brings th
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
 from datetime import date
 from typing import Any
 
@@ -46,14 +45,14 @@ FOLLOW_UP_OPTIONS = ("generate_pdf", "send_immediately", "channel")
 # core/batch_kinds.py (billing imports neither area)
 
 
-def _run_request(job_id: int, slug: str, run_key: str):
-    # billing/area.py builds the kinds again with its RunRequest (`with_run_request`)
-    raise RuntimeError("batch_invoicing_job is launched from billing's definitions")
+def queued_job_config(job_id: int) -> dict:
+    """The config of `sales_invoices` that runs one queued invoicing job (billing/assets.py's
+    `QueuedJobRequest`; the rest of `BatchInvoicingConfig` keeps its defaults)."""
+    return {"request": {"queued_job": {"batch_job_id": job_id}}}
 
 
-def with_run_request(kind: JobKind, run_request) -> JobKind:
-    """The kind as billing's definitions build it: launched with their `run_request`."""
-    return replace(kind, runs=OwnJob(kind.own_job.job_name, run_request))
+# the queue's batch_jobs_sensor launches billing's job per queued invoicing job, as bulk work
+INVOICING_JOB = OwnJob("batch_invoicing_job", "sales_invoices", queued_job_config, bulk=True)
 
 
 def _summary(job: BatchJob, created: str) -> list[str]:
@@ -116,7 +115,7 @@ def follow_ups(request: Mapping[str, Any], job_id: int) -> list[tuple[str, dict]
 def _invoicing_kind(name: str, retry) -> JobKind:
     return JobKind(
         name,
-        runs=OwnJob("batch_invoicing_job", _run_request),
+        runs=INVOICING_JOB,
         requests=Requests(follow_ups=follow_ups),
         reading=Reading(
             unit="orders",

@@ -1,5 +1,5 @@
 """Billing's jobs: `batch_invoicing_job` (sales_invoices, one batch job a run: what the queue's
-`batch_jobs_sensor` launches for an invoicing kind, billing/area.py) and `credit_note_job` (a
+`batch_jobs_sensor` launches for an invoicing kind, as the kind names it: billing/invoicing_kinds.py `INVOICING_JOB`) and `credit_note_job` (a
 credit note for one sales invoice from the launchpad; queued credit notes are run by the queue
 itself)."""
 
@@ -8,8 +8,6 @@ from datetime import date
 from dagster import (
     AssetSelection,
     OpExecutionContext,
-    RunConfig,
-    RunRequest,
     define_asset_job,
     in_process_executor,
     job,
@@ -18,8 +16,6 @@ from dagster import (
 from pydantic import Field
 
 from invoice_pipelines.billing.assets import (
-    BatchInvoicingConfig,
-    QueuedJobRequest,
     known_organization,
     sales_invoices,
 )
@@ -31,15 +27,13 @@ from invoice_pipelines.billing.credit_notes import (
     issue_credit_note,
     lines_from,
 )
-from invoice_pipelines.queue.dagster import BATCH_JOB_TAG, sentence
+from invoice_pipelines.queue.dagster import sentence
 from invoice_pipelines.resources.database import Database
 from invoice_pipelines.tenants.partitions import (
     REQUESTED_BY_HELP,
-    partition_run_tags,
     who_asked,
 )
 from invoice_pipelines.tenants.refusals import refused
-from invoice_pipelines.tenants.run_coordinator import BULK_RUN_TAGS
 
 # One process: the run is one step (its chunks use threads and database connections), and a step
 # subprocess would only add start-up time. The organization is the partition key.
@@ -54,23 +48,6 @@ batch_invoicing_job = define_asset_job(
     "by batch_jobs_sensor, or by hand with a new request (sales_orders, all_reviewed, "
     "customer_lines) or a queued_job. No config: every reviewed order.",
 )
-
-
-def invoicing_run_request(job_id: int, slug: str, run_key: str) -> RunRequest:
-    """The run of `batch_invoicing_job` for one queued invoicing job (the queue's
-    `batch_jobs_sensor` asks for it through the invoicing kinds, billing/area.py)."""
-    return RunRequest(
-        run_key=run_key,
-        partition_key=slug,
-        run_config=RunConfig(
-            ops={
-                "sales_invoices": BatchInvoicingConfig(
-                    request=QueuedJobRequest(batch_job_id=job_id)
-                )
-            }
-        ),
-        tags={**partition_run_tags(slug), **BULK_RUN_TAGS, BATCH_JOB_TAG: str(job_id)},
-    )
 
 
 def credit_request(config: CreditNoteItemConfig) -> dict:

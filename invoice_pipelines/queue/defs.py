@@ -12,7 +12,9 @@ the queue's other ops read): the queue imports no area.
   (tenants/run_coordinator.py), so an hour of sending never holds the organization's documents.
 - `batch_jobs_sensor` launches the job of a kind that has its own Dagster job (invoicing:
   `batch_invoicing_job`, which materializes billing's `sales_invoices`), one run per pending job,
-  tagged with its organization; it resumes a processing job whose run failed.
+  built from what the kind names (`OwnJob`: the job, the op and its config): the organization's
+  partition, tagged with it and the batch job (and the bulk lane's tags for bulk work); it
+  resumes a processing job whose run failed.
 - `fail_stuck_batch_jobs_job` (every 10 minutes) and `batch_job_control_job` (cancel, retry the
   failed items) serve every kind.
 """
@@ -75,9 +77,11 @@ from invoice_pipelines.tenants.partitions import (
     ORGANIZATIONS_PARTITIONS_NAME,
     REQUESTED_BY_HELP,
     organization_tags,
+    partition_run_tags,
     who_asked,
 )
 from invoice_pipelines.tenants.refusals import refused
+from invoice_pipelines.tenants.run_coordinator import BULK_RUN_TAGS
 
 OP = "process_invoice_batch_job"
 JOB = LOCAL_QUEUE_JOB
@@ -359,7 +363,18 @@ def _batch_jobs_sensor(kinds: Sequence[JobKind]):
     names = list(by_kind)
 
     def run_request(q, run_key: str) -> RunRequest:
-        return by_kind[q.kind].run_request(q.id, q.organization_slug, run_key)
+        own = by_kind[q.kind]
+        return RunRequest(
+            run_key=run_key,
+            job_name=own.job_name,
+            partition_key=q.organization_slug,
+            run_config={"ops": {own.op: {"config": own.config(q.id)}}},
+            tags={
+                **partition_run_tags(q.organization_slug),
+                **(BULK_RUN_TAGS if own.bulk else {}),
+                BATCH_JOB_TAG: str(q.id),
+            },
+        )
 
     # by name, not the job object: Definitions binds the shared resources to the job and rebuilds
     # a sensor that holds it, and that rebuild passes `owners=[]`, a beta parameter (a BetaWarning

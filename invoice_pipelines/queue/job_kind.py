@@ -19,8 +19,10 @@ How a kind runs (`runs`), exactly one of:
   before they are sent); an invoice it fails is not handed on.
 - `RunsItself`: the kind runs its job itself with the queue's functions (credit notes through
   `queue.atomic`).
-- `OwnJob`: a Dagster job of the area runs it (invoicing: the `sales_invoices` asset); the
-  queue's `batch_jobs_sensor` launches that job per pending job.
+- `OwnJob`: a Dagster job of the area runs it (invoicing: `batch_invoicing_job`, which
+  materializes the `sales_invoices` asset). The kind names that job, the op whose config takes
+  the queued job, and that config; the queue's `batch_jobs_sensor` builds the run request per
+  pending job (partition and tags: the job's organization).
 
 How a request is made (`requests`: its launchpad config, how it is queued, what a request over
 invoices may ask for, the jobs queued with one of its jobs); how a person reads its jobs
@@ -120,11 +122,17 @@ class RunsItself:
 
 @dataclass(frozen=True)
 class OwnJob:
-    """A Dagster job of its area runs it: `run_request(job id, organization slug, run key)`
-    launches that job for one queued job (the queue's `batch_jobs_sensor` calls it)."""
+    """A Dagster job of its area runs it, partitioned by organization: the queue's
+    `batch_jobs_sensor` launches `job_name` once per queued job, for the job's organization's
+    partition, with `config(job id)` as the config of its op (or asset) `op`. Plain values: the
+    kind is built without Dagster, and the sensor builds the run request."""
 
     job_name: str
-    run_request: Callable[[int, str, str], Any]  # -> dagster.RunRequest
+    op: str
+    # config(job id) -> the config of `op` that names the queued job
+    config: Callable[[int], dict]
+    # its runs are bulk work (the run coordinator's bulk lane, behind interactive runs)
+    bulk: bool = False
 
 
 HowItRuns = Chunks | RunsItself | OwnJob

@@ -52,6 +52,7 @@ from invoice_pipelines.queue.jobs import get_batch_job
 from invoice_pipelines.queue.requests import DEFAULT_DUE_DAYS, local_runner_name
 from invoice_pipelines.resources.database import Database
 from invoice_pipelines.tenants.partitions import ORGANIZATION_TAG, ORGANIZATIONS_PARTITIONS_NAME
+from invoice_pipelines.tenants.run_coordinator import BULK_RUN_TAGS
 from invoice_pipelines_tests.billing.shop import make_shop
 from invoice_pipelines_tests.queue.kinds import batch_jobs_sensor
 
@@ -146,18 +147,22 @@ def test_a_pending_job_gets_exactly_one_run_request_tagged_with_its_organization
     assert request.run_key == f"batch-job-{job_id}"
     assert request.tags[ORGANIZATION_TAG] == shop.org["slug"]
     assert request.partition_key == shop.org["slug"]
+    # built by the queue's sensor from what the kind names (`OwnJob`: job, op, config; bulk)
+    assert request.job_name == "batch_invoicing_job"
     config = request.run_config["ops"]["sales_invoices"]["config"]
-    assert config == {
-        "request": {"queued_job": {"batch_job_id": job_id}},
-        "chunk_size": DEFAULT_CHUNK_SIZE,
-        "workers": DEFAULT_WORKERS,
-    }
-    validate_run_config(
+    assert config == {"request": {"queued_job": {"batch_job_id": job_id}}}
+    assert request.tags[BATCH_JOB_TAG] == str(job_id)
+    assert {k: request.tags[k] for k in BULK_RUN_TAGS} == BULK_RUN_TAGS
+    validated = validate_run_config(
         Definitions.merge(defs, Definitions(resources=resources(db))).resolve_job_def(
             "batch_invoicing_job"
         ),
         request.run_config,
     )
+    # the rest of the op's config keeps its defaults
+    assert {
+        k: validated["ops"]["sales_invoices"]["config"][k] for k in ("chunk_size", "workers")
+    } == {"chunk_size": DEFAULT_CHUNK_SIZE, "workers": DEFAULT_WORKERS}
     assert len(requests_for(result, set(range(job_id + 1, job_id + 10)))) == 0
 
     # the next tick, while the run is still queued: nothing new for this job

@@ -236,7 +236,7 @@ def test_the_kinds_are_a_read_only_value_loaded_when_looked_up():
 def _own_job_kind(name: str) -> JobKind:
     return JobKind(
         name,
-        runs=OwnJob("some_job", lambda job_id, slug, run_key: None),
+        runs=OwnJob("some_job", "some_op", lambda job_id: {}),
         retry=Retry(lambda rows, original: {"items": [r.payload for r in rows]}),
     )
 
@@ -264,7 +264,7 @@ def test_a_kind_runs_exactly_one_way_and_a_kind_over_no_invoices_says_how_to_ret
     with pytest.raises(ValueError, match="retried"):
         JobKind("whole", runs=RunsItself(lambda engine, job_id, resources, settings: None))
     with pytest.raises(ValueError, match="retried"):
-        JobKind("own", runs=OwnJob("some_job", lambda job_id, slug, run_key: None))
+        JobKind("own", runs=OwnJob("some_job", "some_op", lambda job_id: {}))
     assert _own_job_kind("own").own_job.job_name == "some_job"
 
 

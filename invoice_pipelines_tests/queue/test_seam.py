@@ -16,20 +16,23 @@ from sqlalchemy import select
 import invoice_pipelines
 from invoice_pipelines.db.tables import audit_log, batch_job_items
 from invoice_pipelines.db.tenancy import tenant_transaction
-from invoice_pipelines.queue.dagster import NewInvoiceJob
+from invoice_pipelines.queue.dagster import BATCH_JOB_TAG, NewInvoiceJob
 from invoice_pipelines.queue.defs import OP, build_defs
 from invoice_pipelines.queue.job_kind import (
     SUCCEEDED,
     Chunks,
     ItemOutcome,
     JobKind,
+    OwnJob,
     Reading,
     Requests,
+    Retry,
 )
 from invoice_pipelines.queue.jobs import get_batch_job
 from invoice_pipelines.queue.known_kinds import KINDS_RESOURCE, Kinds
 from invoice_pipelines.resources.database import Database
-from invoice_pipelines.tenants.partitions import ORGANIZATIONS_PARTITIONS_NAME
+from invoice_pipelines.tenants.partitions import ORGANIZATION_TAG, ORGANIZATIONS_PARTITIONS_NAME
+from invoice_pipelines.tenants.run_coordinator import BULK_RUN_TAGS
 from invoice_pipelines_tests.queue.queued import queue_over_invoices
 
 PACKAGE = Path(invoice_pipelines.__file__).parent
@@ -219,6 +222,38 @@ def test_a_registered_kind_is_launched_by_the_sensor_and_refused_for_another_kin
     failure = next(e for e in refused.all_events if e.event_type_value == "STEP_FAILURE")
     assert f"Batch job {other} is a documents job" in failure.event_specific_data.error.message
     assert get_batch_job(db.engine, other).status == "pending"  # nothing done to it
+
+
+def test_a_kind_with_a_job_of_its_own_is_launched_as_it_names_it(fresh_db):
+    """An own-job kind names its job, the op whose config takes the queued job and that config;
+    the queue's `batch_jobs_sensor` builds the run request from them (no callable of the area's
+    makes it): the job, the organization's partition and tags, the batch job's tag, and the bulk
+    lane's tags only for a kind that says its runs are bulk work."""
+    db = fresh_db
+    org = db.new_organization(name="Stempel GmbH")
+    stamps = JobKind(
+        "stamps",
+        runs=OwnJob("stamp_job", "stamp_op", lambda job_id: {"stamp": {"job": job_id}}),
+        retry=Retry(lambda rows, original: {"items": [r.payload for r in rows]}),
+    )
+    job_id = queue_over_invoices(db.engine, org["slug"], "stamps", [3])
+    [sensor] = build_defs(Kinds.of(stamps)).sensors
+    assert (sensor.name, sensor.job_name) == ("batch_jobs_sensor", "stamp_job")
+    instance = DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions(ORGANIZATIONS_PARTITIONS_NAME, [org["slug"]])
+    with build_sensor_context(
+        instance=instance, resources={"database": Database(url=db.url)}
+    ) as context:
+        [request] = sensor(context).run_requests
+    assert (request.run_key, request.job_name, request.partition_key) == (
+        f"batch-job-{job_id}",
+        "stamp_job",
+        org["slug"],
+    )
+    assert request.run_config == {"ops": {"stamp_op": {"config": {"stamp": {"job": job_id}}}}}
+    assert request.tags[ORGANIZATION_TAG] == org["slug"]
+    assert request.tags[BATCH_JOB_TAG] == str(job_id)
+    assert not set(BULK_RUN_TAGS) & set(request.tags)
 
 
 def test_a_registered_kind_runs_from_the_command_line(db, capsys, monkeypatch, commands_given):
