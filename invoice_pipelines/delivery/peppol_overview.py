@@ -27,6 +27,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import and_, exists, func, or_, select
 from sqlalchemy.engine import Connection
 
+from invoice_pipelines import sales_ledger
 from invoice_pipelines.core.channels import PEPPOL
 from invoice_pipelines.core.export_months import month_bounds
 from invoice_pipelines.db.tables import (
@@ -397,13 +398,19 @@ def monthly_counts(
     start_at = datetime(start.year, start.month, start.day, tzinfo=UTC)
     end_at = datetime(end.year, end.month, end.day, tzinfo=UTC)
     counts = MonthlyCounts(month)
-    d, s, c, o = deliveries.c, sales_invoices.c, customers.c, organizations.c
+    d, o = deliveries.c, organizations.c
     sent = (
-        select(s.type_code, o.country, c.country, d.recipient)
-        .select_from(deliveries)
-        .join(sales_invoices, s.id == d.sales_invoice_id)
-        .join(customers, c.id == s.customer_id)
-        .join(organizations, o.id == d.organization_id)
+        select(
+            sales_ledger.field("type_code"),
+            o.country,
+            sales_ledger.field("customer_country"),
+            d.recipient,
+        )
+        .select_from(
+            sales_ledger.joined_to(
+                deliveries, d.sales_invoice_id, "type_code", "customer_country"
+            ).join(organizations, o.id == d.organization_id)
+        )
         .where(
             d.channel == PEPPOL,
             d.status == "sent",
