@@ -162,9 +162,10 @@ def peppol_sent_documents(context: AssetExecutionContext, database: Database):
     kinds={"python", "peppol"},
     owners=OWNERS,
     description="The documents the organization received over Peppol (forwarded by the access "
-    "point, `invoice-pipelines peppol receive`: once per SBDH InstanceIdentifier), with the "
-    "intake's status and class of each and the answer its sender has had: accepted (VALIDATED, "
-    "EXPORTED), rejected with its notice sent, or none yet.",
+    "point to `invoice-pipelines peppol listen`, or handed to `peppol receive`: once per SBDH "
+    "InstanceIdentifier), with the intake's status and class of each and the answer its sender "
+    "has had: accepted (VALIDATED, EXPORTED), rejected by an Invoice Response over Peppol or by "
+    "the supplier notice, or none yet.",
 )
 def peppol_received_documents(context: AssetExecutionContext, database: Database):
     engine = database.get_engine()
