@@ -35,6 +35,10 @@ PIPELINE = [
     "qbo_vendors",
     "qbo_bills",
     "qbo_bill_payments",
+    "peppol_participants",
+    "peppol_sent_documents",
+    "peppol_received_documents",
+    "peppol_monthly_report",
 ]
 DEPENDENCIES = {
     ("uploads", "incoming_invoices"),
@@ -55,6 +59,12 @@ DEPENDENCIES = {
     ("incoming_invoices", "qbo_bills"),
     ("qbo_vendors", "qbo_bills"),
     ("qbo_bills", "qbo_bill_payments"),
+    ("invoice_emails", "peppol_sent_documents"),
+    ("peppol_participants", "peppol_sent_documents"),
+    ("incoming_invoices", "peppol_received_documents"),
+    ("peppol_participants", "peppol_received_documents"),
+    ("peppol_sent_documents", "peppol_monthly_report"),
+    ("peppol_received_documents", "peppol_monthly_report"),
 }
 
 
@@ -113,12 +123,13 @@ def test_a_new_user_sees_the_pipeline_its_numbers_and_its_failures(ui_with_runs)
     base, page, recorded = ui_with_runs
 
     # 1. The global asset lineage as it opens in a normal window: the groups (intake, billing,
-    # exports, documents, delivery, overdue, quickbooks) folded. This is docs/demo.md's picture.
+    # exports, documents, delivery, overdue, quickbooks, peppol) folded. This is docs/demo.md's
+    # picture.
     page.goto(f"{base}/asset-groups")
     expect(page.get_by_text("Global asset lineage").first).to_be_visible()
     ui.skip_community_dialog(page)
     unfold = page.locator('[aria-label="unfold_more"]')
-    expect(unfold).to_have_count(7)
+    expect(unfold).to_have_count(8)
     page.mouse.move(1, 1)
     _shot(page, "lineage")
     # Unfolded, every asset of the pipeline, and an arrow from each upstream asset's card to its

@@ -23,6 +23,7 @@ DEMO = (ROOT / "docs" / "demo.md").read_text()
 WORDS = {
     "two": 2, "three": 3, "seven": 7, "fifteen": 15, "sixteen": 16, "seventeen": 17,
     "eighteen": 18, "nineteen": 19, "twenty": 20, "twenty-one": 21, "twenty-two": 22,
+    "twenty-three": 23, "eight": 8,
 }  # fmt: skip
 
 

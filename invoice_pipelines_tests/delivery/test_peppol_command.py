@@ -241,9 +241,11 @@ def test_peppol_is_one_group_of_two_areas_verbs():
     every = cli.build_parser().format_help()
     for command, verb in [("peppol", None), ("peppol", "lookup"), ("peppol", "receive")]:
         assert cli.build_parser(command, verb).format_help() == every, verb
-    assert "forwarded, once; look a participant up in the SMP" in " ".join(every.split())
+    assert "forwarded, once; listen for them; look a participant up in the SMP" in " ".join(
+        every.split()
+    )
     group = cli.build_parser("peppol")._subparsers._group_actions[0].choices["peppol"]
     [verbs] = [a for a in group._actions if isinstance(a, argparse._SubParsersAction)]
-    assert list(verbs.choices) == ["receive", "lookup", "send"]
+    assert list(verbs.choices) == ["receive", "listen", "lookup", "send"]
     assert cli._verb_in(["peppol", "lookup", "0208:1"]) == "lookup"
     assert cli._verb_in(["peppol", "--help"]) is None

@@ -181,6 +181,7 @@ def test_a_notice_a_dead_run_left_sending_is_unknown_and_never_sent_again(db, tm
     from invoice_pipelines.outbox.machine import claim
     from invoice_pipelines.resources.database import Database
     from invoice_pipelines.resources.mail import SmtpMailer
+    from invoice_pipelines.resources.peppol import PeppolAccessPoint
     from invoice_pipelines_devtools.standins.smtp import SmtpSink
     from invoice_pipelines_tests.intake.test_supplier_notices import document, known_supplier
 
@@ -201,7 +202,12 @@ def test_a_notice_a_dead_run_left_sending_is_unknown_and_never_sent_again(db, tm
         )
         assert len(later.unknown) == 1 and later.sent == []
         result = intake_defs.supplier_notices_job.execute_in_process(
-            resources={"database": Database(url=db.url), "mailer": mailer},
+            resources={
+                "database": Database(url=db.url),
+                "mailer": mailer,
+                # no Peppol document here to answer: an access point nobody listens at
+                "peppol_access_point": PeppolAccessPoint(base_url="http://127.0.0.1:1"),
+            },
             instance=DagsterInstance.ephemeral(),
         )
         assert result.success

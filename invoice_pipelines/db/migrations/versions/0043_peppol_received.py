@@ -54,6 +54,8 @@ def upgrade() -> None:
         sa.Column("updated_at", UtcDateTime, nullable=False, server_default=NOW),
         sa.PrimaryKeyConstraint("id", name=f"pk_{TABLE}"),
         sa.UniqueConstraint("instance_identifier", name=f"uq_{TABLE}_instance_identifier"),
+        # the parent side of a key that pairs the organization (peppol_responses, 0044)
+        sa.UniqueConstraint("organization_id", "id", name=f"uq_{TABLE}_organization_id_id"),
         sa.ForeignKeyConstraint(
             ["organization_id"],
             ["organizations.id"],

@@ -57,10 +57,10 @@ def upgrade() -> None:
             name=f"fk_{TABLE}_organization_id_organizations",
         ),
         sa.ForeignKeyConstraint(
-            ["peppol_received_id"],
-            ["peppol_received.id"],
+            ["organization_id", "peppol_received_id"],
+            ["peppol_received.organization_id", "peppol_received.id"],
             ondelete="CASCADE",
-            name=f"fk_{TABLE}_peppol_received_id_peppol_received",
+            name=f"fk_{TABLE}_organization_id_peppol_received",
         ),
         sa.ForeignKeyConstraint(
             ["organization_id", "incoming_invoice_id"],
