@@ -13,7 +13,9 @@ The upload sensor calls `scan_uploads`; it is plain code so tests drive it witho
   is lost and nothing is registered twice.
 - The database, not the sensor cursor, decides what needs a run: every UPLOADED document above the
   organization's dispatch mark, plus UPLOADED/CREATED documents that have waited longer than
-  `redispatch_after` (their run died), under a new run key once per such window.
+  `redispatch_after` (their run died), under a new run key once per such window. A window starts
+  when an organization's stale documents are first sent again (the cursor keeps that second), so
+  two re-dispatches of one organization are always `redispatch_after` apart.
 - Each organization gets its share of the per-tick budget, so one tenant's flood does not starve
   the others; the sensor lists at most `limits.SCAN_FILES_PER_ORGANIZATION` of its files per tick
   and the cursor remembers at most that share (and `limits.SCAN_CURSOR_MAX_FILES` in all), so a
@@ -59,6 +61,8 @@ class ScanState:
 
     pending: dict[str, list[int]] = field(default_factory=dict)  # key -> [size, mtime_ns] last seen
     dispatched: dict[str, int] = field(default_factory=dict)  # organization slug -> last id sent
+    # organization slug -> the second its current re-dispatch window started
+    redispatched: dict[str, int] = field(default_factory=dict)
 
     @classmethod
     def from_json(cls, data: dict | None) -> ScanState:
@@ -66,10 +70,15 @@ class ScanState:
         return cls(
             dict(data.get("pending", {})),
             {k: int(v) for k, v in data.get("dispatched", {}).items()},
+            {k: int(v) for k, v in data.get("redispatched", {}).items()},
         )
 
     def to_json(self) -> dict:
-        return {"pending": self.pending, "dispatched": self.dispatched}
+        return {
+            "pending": self.pending,
+            "dispatched": self.dispatched,
+            "redispatched": self.redispatched,
+        }
 
 
 @dataclass(frozen=True)
@@ -127,7 +136,10 @@ def scan_uploads(
             )
             if only_organizations is None or slug in only_organizations
         ]
-    result = ScanResult(state=ScanState(dispatched=dict(state.dispatched)), batches=[])
+    result = ScanResult(
+        state=ScanState(dispatched=dict(state.dispatched), redispatched=dict(state.redispatched)),
+        batches=[],
+    )
     share = max(20, max_files_per_tick // max(len(orgs), 1))
     for org_id, slug in orgs:
         ready: list[StoredFile] = []
@@ -269,7 +281,6 @@ def _batches(
     if not slugs:
         return []
     cutoff = datetime.fromtimestamp(now, UTC) - redispatch_after
-    window = f"r{int(now // redispatch_after.total_seconds())}"
     with system_transaction(engine) as conn:
         rows = conn.execute(
             select(
@@ -299,9 +310,17 @@ def _batches(
         batches += [
             IntakeBatch(slug, ids[i : i + batch_size]) for i in range(0, len(ids), batch_size)
         ]
+    # a window is relative to its own start, not to the clock's multiples of redispatch_after: a
+    # tick just before such a multiple and one just after would otherwise send the same documents
+    # twice within a second
+    for slug in [s for s in slugs.values() if s in state.redispatched and s not in stale]:
+        del state.redispatched[slug]
     for slug, ids in stale.items():
+        start = state.redispatched.get(slug)
+        if start is None or now - start >= redispatch_after.total_seconds():
+            start = state.redispatched[slug] = int(now)
         batches += [
-            IntakeBatch(slug, ids[i : i + batch_size], window)
+            IntakeBatch(slug, ids[i : i + batch_size], f"r{start}")
             for i in range(0, len(ids), batch_size)
         ]
     return batches

@@ -146,15 +146,26 @@ def test_documents_whose_run_died_are_dispatched_again_once_per_window(db, tmp_p
     _age(store, f"{org['slug']}/a.xml", 120)
     first = scan_uploads(db.engine, store, ScanState())
     (batch,) = [b for b in first.batches if b.organization_slug == org["slug"]]
-    # nobody processed it; 20 minutes later it is sent again under a new run key
-    later = time.time() + 20 * 60
+
+    def keys(result):
+        return [b.run_key for b in result.batches if b.organization_slug == org["slug"]]
+
+    # nobody processed it; 20 minutes later it is sent again under a new run key, from a tick half
+    # a second before a multiple of the 15 minutes on the clock
+    later = (time.time() + 20 * 60) // 900 * 900 + 899.5
     again = scan_uploads(db.engine, store, first.state, now=later)
     (retry,) = [b for b in again.batches if b.organization_slug == org["slug"]]
     assert retry.document_ids == batch.document_ids and retry.run_key != batch.run_key
-    same_window = scan_uploads(db.engine, store, again.state, now=later + 1)
-    assert [b.run_key for b in same_window.batches if b.organization_slug == org["slug"]] == [
-        retry.run_key
-    ]
+    # the ticks after it, also the one past the clock's multiple, keep that key for 15 minutes
+    state = again.state
+    for seconds in (1, 60, 899):
+        tick = scan_uploads(
+            db.engine, store, ScanState.from_json(state.to_json()), now=later + seconds
+        )
+        assert keys(tick) == [retry.run_key]
+        state = tick.state
+    next_window = scan_uploads(db.engine, store, state, now=later + 900)
+    assert keys(next_window) != [retry.run_key] and len(keys(next_window)) == 1
 
 
 def test_registration_stops_at_the_time_budget_and_resumes_next_tick(db, tmp_path):
