@@ -420,10 +420,13 @@ def realm_lease(
     )
 
 
-def create_batch(sync, entity: str, qbo_entity: str, rows: list[dict], body, fps: dict) -> list:
+def create_batch(
+    sync, entity: str, qbo_entity: str, rows: list[dict], body, fps: dict, details_of=None
+) -> list:
     """Create `rows` in QBO in one batch (<= 30) for `sync` (a CustomerSync or ItemSync): the
-    created are mapped with their baseline (`fps`: our fingerprints), a refused one is counted
-    failed with QBO's reason, and the rows whose name QBO already has (6240) are returned."""
+    created are mapped with their baseline (`fps`: our fingerprints; `details_of(record)` what
+    the mapping keeps of QBO's answer beside it), a refused one is counted failed with QBO's
+    reason, and the rows whose name QBO already has (6240) are returned."""
     from invoice_pipelines.quickbooks.client import batch_fault, request_id
     from invoice_pipelines.quickbooks.errors import DuplicateName, QboError
 
@@ -448,6 +451,7 @@ def create_batch(sync, entity: str, qbo_entity: str, rows: list[dict], body, fps
                     row["id"],
                     answer[qbo_entity],
                     local_fingerprint=fps[row["id"]],
+                    details=details_of(answer[qbo_entity]) if details_of else None,
                 )
                 sync.counts.pushed += 1
             elif isinstance(fault, DuplicateName):

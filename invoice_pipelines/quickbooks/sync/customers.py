@@ -17,16 +17,28 @@ Our VAT id (BT-48) goes to QBO's tax registration field, `PrimaryTaxIdentifier` 
 minor version 4), where the company's edition has it: UK, Canada, Australia, India (CompanyInfo
 .Country, read once per run and only when a customer to write has a VAT id). It travels one way:
 QBO answers it masked (all but the last five characters are X), so it is never pulled back.
+
+The customer's Peppol participant id (`customers.peppol_participant`, e.g. 0208:0123456749)
+travels both ways as one line of QBO's `Notes` (the customer's free-form note, in every edition):
+`Peppol: 0208:0123456749`. QBO's Customer has no field for it, and its custom fields need QBO
+Advanced and the GraphQL definitions API; a line in the note is what a person sees and can edit on
+the customer's page. Only that line is ours: the rest of the note is kept as QBO has it (the
+mapping's details keep the note QBO had at the baseline, and a write goes with that baseline's
+SyncToken, so a note changed in QBO meanwhile is a stale write, read again). A line naming an id
+the Peppol rules refuse is not taken (ours stays, the sync's errors say why); a line removed in
+QBO clears ours only where the baseline's note had one.
 """
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine, insert, select, update
 
 from invoice_pipelines.db.tables import customers, sync_conflicts
 from invoice_pipelines.db.tenancy import tenant_transaction
+from invoice_pipelines.einvoice.peppol_ids import ParticipantIdError, parse_participant
 from invoice_pipelines.quickbooks.client import (
     MAX_BATCH,
     QboClient,
@@ -54,6 +66,9 @@ FIELDS = ("name", "email", "phone", "street", "postal_code", "city", "country", 
 # GB, CA, AU, IN); CompanyInfo.Country names the edition ("UK" accepted for GB)
 TAX_ID_REGIONS = frozenset({"GB", "UK", "CA", "AU", "IN"})
 TAX_ID_FIELD = "PrimaryTaxIdentifier"
+# the line of QBO's Customer.Notes that carries the Peppol participant id
+PEPPOL_NOTE = "Peppol:"
+_PEPPOL_LINE = re.compile(r"^\s*peppol\s*:\s*(.*?)\s*$", re.IGNORECASE)
 
 
 def normalized_vat_id(value: object) -> str:
@@ -67,12 +82,46 @@ def local_fields(row: dict) -> dict:
     if vat_id:
         # only when set, so the baseline of a customer without one stays what it was
         fields["vat_id"] = vat_id
+    if row.get("peppol_participant"):
+        fields["peppol_participant"] = row["peppol_participant"]  # the same, for the same reason
     return fields
 
 
-def to_qbo(fields: dict, *, tax_ids: bool = False, update: bool = False) -> dict:
+def note_participant(notes: object) -> str | None:
+    """The text of the Peppol line of a QBO customer's note (`Peppol: <id>`), or None without
+    one (the first such line counts)."""
+    for line in str(notes or "").splitlines():
+        found = _PEPPOL_LINE.match(line)
+        if found:
+            return found.group(1)
+    return None
+
+
+def with_participant(notes: object, participant: str | None) -> str:
+    """QBO's note with its Peppol line saying `participant` (in the first Peppol line's place, or
+    appended), or without any Peppol line when `participant` is None; every other line as it
+    was."""
+    lines = str(notes or "").splitlines()
+    ours = f"{PEPPOL_NOTE} {participant}" if participant else None
+    kept: list[str] = []
+    for line in lines:
+        if _PEPPOL_LINE.match(line):
+            if ours is not None:
+                kept.append(ours)
+                ours = None
+            continue
+        kept.append(line)
+    if ours is not None:
+        kept.append(ours)
+    return "\n".join(kept)
+
+
+def to_qbo(
+    fields: dict, *, tax_ids: bool = False, update: bool = False, notes: str | None = None
+) -> dict:
     """Our customer as QBO's Customer; `tax_ids` when the company's edition has PrimaryTaxIdentifier
-    (an update then also clears it when our VAT id was removed)."""
+    (an update then also clears it when our VAT id was removed); `notes` the note to write, where
+    its Peppol line changes (a new customer's is its Peppol line alone)."""
     body: dict = {
         "DisplayName": qbo_display_name(fields["name"]),
         "CompanyName": qbo_display_name(fields["name"]),
@@ -90,7 +139,16 @@ def to_qbo(fields: dict, *, tax_ids: bool = False, update: bool = False) -> dict
         body["PrimaryPhone"] = {"FreeFormNumber": fields["phone"]}
     if tax_ids and (fields.get("vat_id") or update):
         body[TAX_ID_FIELD] = fields.get("vat_id") or ""
+    if notes is None and not update and fields.get("peppol_participant"):
+        notes = with_participant("", fields["peppol_participant"])
+    if notes is not None:
+        body["Notes"] = notes
     return body
+
+
+def notes_details(record: dict) -> dict:
+    """What a customer's mapping keeps of QBO's record beside the baseline: its note."""
+    return {"notes": record.get("Notes") or ""}
 
 
 def from_qbo(record: dict, current: dict | None = None) -> dict:
@@ -148,6 +206,9 @@ class CustomerSync(TwoWaySync):
             timedelta(seconds=float(configured)) if configured is not None else DEFAULT_SKEW
         )
         self._tax_ids: bool | None = None  # does the company's edition have PrimaryTaxIdentifier
+        # QBO's note at the SyncToken a push of this run goes with, by our customer's id, where
+        # it is newer than the mapping's (a conflict our side won, a stale write read again)
+        self._qbo_notes: dict[int, str] = {}
 
     def writes_tax_ids(self, rows: list[dict], *, update: bool = False) -> bool:
         """Whether these customers' VAT ids go to QBO: the company's edition has the field. Asked
@@ -174,8 +235,38 @@ class CustomerSync(TwoWaySync):
             ).mappings()
         }
 
-    def _apply_qbo(self, conn, local_id: int | None, record: dict, current: dict | None) -> int:
+    def _qbo_participant(
+        self, record: dict, current: dict | None, mapping: dict | None
+    ) -> tuple[bool, str | None]:
+        """Whether QBO's version sets our customer's participant id, and to what: its note's
+        Peppol line checked as the Peppol rules check it; no line clears ours only where the
+        baseline's note had one (a customer mapped before the line was written keeps its id)."""
+        text = note_participant(record.get("Notes"))
+        if text is None:
+            before = ((mapping or {}).get("details") or {}).get("notes")
+            return (True, None) if note_participant(before) is not None else (False, None)
+        try:
+            return True, str(parse_participant(text))
+        except ParticipantIdError as exc:
+            who = (current or {}).get("customer_number") or f"QBO customer {record['Id']}"
+            self.counts.errors.append(
+                f"customer {who}: QBO's note names the Peppol participant {text!r}, which is "
+                f"refused ({exc}); not taken"
+            )
+            return False, None
+
+    def _apply_qbo(
+        self,
+        conn,
+        local_id: int | None,
+        record: dict,
+        current: dict | None,
+        mapping: dict | None = None,
+    ) -> int:
         values = from_qbo(record, current)
+        changed, participant = self._qbo_participant(record, current, mapping)
+        if changed:
+            values["peppol_participant"] = participant
         if local_id is None:
             local_id = conn.execute(
                 insert(customers)
@@ -189,13 +280,17 @@ class CustomerSync(TwoWaySync):
         else:
             conn.execute(update(customers).where(customers.c.id == local_id).values(**values))
         merged = {**(current or {}), **values}
+        # the baseline is the customer as QBO has it: where its note lacks the id we keep (a
+        # line refused, none written yet), ours differs from it and is pushed, the line written
+        as_in_qbo = {**merged, "peppol_participant": participant if changed else None}
         save_mapping(
             conn,
             self.organization_id,
             "customer",
             local_id,
             record,
-            local_fingerprint=fingerprint(local_fields(merged)),
+            local_fingerprint=fingerprint(local_fields(as_in_qbo)),
+            details=notes_details(record),
         )
         self.counts.pulled += 1
         return local_id
@@ -230,6 +325,7 @@ class CustomerSync(TwoWaySync):
                         twin["id"],
                         record,
                         local_fingerprint=fingerprint(local_fields(twin)),
+                        details=notes_details(record),
                     )
                     self.counts.linked += 1
                 else:
@@ -242,12 +338,13 @@ class CustomerSync(TwoWaySync):
             if row is None:
                 continue
             if fingerprint(local_fields(row)) == mapping["local_fingerprint"]:
-                self._apply_qbo(conn, row["id"], record, row)
+                self._apply_qbo(conn, row["id"], record, row, mapping)
                 continue
             decision = self._decide(conn, row, record)
             if decision == "qbo_won":
-                self._apply_qbo(conn, row["id"], record, row)
+                self._apply_qbo(conn, row["id"], record, row, mapping)
             elif decision == "local_won":
+                self._qbo_notes[row["id"]] = record.get("Notes") or ""
                 pushes.append((row, record))
         return pushes
 
@@ -298,6 +395,7 @@ class CustomerSync(TwoWaySync):
                     local_fields(row),
                     tax_ids=self.writes_tax_ids([row], update=True),
                     update=True,
+                    notes=self._notes_to_write(row, mapping),
                 ),
                 requestid=request_id(
                     "customer", self.organization_id, row["id"], mapping_fp, sync_token
@@ -312,8 +410,9 @@ class CustomerSync(TwoWaySync):
             with tenant_transaction(self.engine, self.organization_id, write=True) as conn:
                 decision = self._decide(conn, row, current)
                 if decision == "qbo_won":
-                    self._apply_qbo(conn, row["id"], current, row)
+                    self._apply_qbo(conn, row["id"], current, row, mapping)
             if decision == "local_won":
+                self._qbo_notes[row["id"]] = current.get("Notes") or ""
                 self._push_update(row, str(current["SyncToken"]), retried=True)
             return
         except QboError as exc:
@@ -327,8 +426,27 @@ class CustomerSync(TwoWaySync):
                 row["id"],
                 record,
                 local_fingerprint=mapping_fp,
+                details=notes_details(record),
             )
+        self._qbo_notes.pop(row["id"], None)
         self.counts.pushed += 1
+
+    def _notes_to_write(self, row: dict, mapping: dict) -> str | None:
+        """QBO's note with our Peppol line, where that changes it (else None: the note is not
+        sent). The note is QBO's at the SyncToken the write goes with: read in this run, or kept
+        in the mapping; a mapping from before the line was written has none, and the customer is
+        read once when there is a line to write."""
+        participant = row.get("peppol_participant") or None
+        if row["id"] in self._qbo_notes:
+            before: str | None = self._qbo_notes[row["id"]]
+        else:
+            before = (mapping.get("details") or {}).get("notes")
+        if before is None:
+            if participant is None:
+                return None
+            before = self.client.get("Customer", mapping["qbo_id"]).get("Notes") or ""
+        wanted = with_participant(before, participant)
+        return None if wanted == before else wanted
 
     def _failed(self, row: dict, message: str) -> None:
         self.counts.failed += 1
@@ -364,6 +482,7 @@ class CustomerSync(TwoWaySync):
             rows,
             lambda r: to_qbo(local_fields(r), tax_ids=tax_ids),
             fps,
+            details_of=notes_details,
         )
         for row in duplicates:
             self._link_duplicate(row, fps[row["id"]])
@@ -382,7 +501,13 @@ class CustomerSync(TwoWaySync):
             )
             if match is not None:
                 save_mapping(
-                    conn, self.organization_id, "customer", row["id"], match, local_fingerprint=fp
+                    conn,
+                    self.organization_id,
+                    "customer",
+                    row["id"],
+                    match,
+                    local_fingerprint=fp,
+                    details=notes_details(match),
                 )
                 record_conflict(
                     conn,
@@ -465,8 +590,9 @@ def resolve_conflict(
             _close(engine, organization_id, conflict_id, keep, resolved_by)
             if keep == "qbo":
                 with tenant_transaction(engine, organization_id, write=True) as conn:
-                    sync._apply_qbo(conn, row["id"], current, row)
+                    sync._apply_qbo(conn, row["id"], current, row, mapped)
             else:
+                sync._qbo_notes[row["id"]] = current.get("Notes") or ""
                 sync._push_update(row, str(current["SyncToken"]))
             return {"conflict": conflict_id, "kept": keep, **sync.counts.as_dict()}
     _close(engine, organization_id, conflict_id, keep, resolved_by)
