@@ -32,8 +32,8 @@ AREA = Area(
         Command("batch-send", "queue a communications job: send invoices, once each"),
         Command(
             "peppol",
-            "look a participant up in the SMP, send one invoice at most once",
-            verbs=("lookup", "send"),
+            "look a participant up in the SMP, set one's id, send one invoice at most once",
+            verbs=("lookup", "participant", "send"),
         ),
     ),
     parsers=_parsers,

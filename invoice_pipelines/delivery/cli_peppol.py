@@ -1,4 +1,5 @@
-"""`invoice-pipelines peppol`: look a participant up in the SMP through the access point, and send
+"""`invoice-pipelines peppol`: look a participant up in the SMP through the access point, set (or
+clear, or show) the organization's or a customer's participant id, and send
 (or send again) one invoice over Peppol the way the e-mail run sends it (delivery/pipeline.py
 `send_invoices` with the Peppol channel: the outbox, at most once, an unknown outcome never sent
 again without `--resend`). Plain Python: the access point is the `peppol_access_point` of
@@ -8,7 +9,9 @@ Exit codes. `lookup`: 0 the participant takes the document type (ACCEPTS), 1 it 
 (NOT_THIS_DOCUMENT, NOT_ON_PEPPOL), 2 the id is refused by the Peppol rules (the message names
 the rule), 3 the access point could not be asked. `send`: 0 sent (over Peppol, or by e-mail where
 it could not go over Peppol, saying why), 1 failed or unknown, 2 no such invoice, 3 nothing sent
-(already sent, unknown or failed without `--resend`, or the access point could not be asked)."""
+(already sent, unknown or failed without `--resend`, or the access point could not be asked).
+`participant`: 0 set, cleared or shown, 1 no such customer (or organization), 2 the id is refused
+(the Peppol rule, or another organization has it)."""
 
 from __future__ import annotations
 
@@ -16,7 +19,7 @@ import argparse
 import json
 import sys
 
-VERBS = "lookup, send"
+VERBS = "lookup, participant, send"
 DOCUMENTS = {"invoice": "380", "credit-note": "381"}
 
 ACCEPTS, NOT_ACCEPTED, BAD_ID, NOT_ASKED = 0, 1, 2, 3
@@ -38,6 +41,17 @@ def add_peppol_commands(sub, run_group) -> None:
     )
     p.add_argument("--document", choices=sorted(DOCUMENTS), default="invoice")
     p.set_defaults(func=run_lookup)
+
+    p = verbs.add_parser(
+        "participant",
+        help="set, clear or show the organization's or a customer's Peppol participant id",
+    )
+    p.add_argument("--org", required=True, help="organization slug or id")
+    p.add_argument("--customer", help="the customer's number, or its id (else: the organization)")
+    given = p.add_mutually_exclusive_group()
+    given.add_argument("participant", nargs="?", metavar="PARTICIPANT", help="e.g. 0208:0123456749")
+    given.add_argument("--clear", action="store_true", help="not on Peppol (any more)")
+    p.set_defaults(func=run_participant)
 
     p = verbs.add_parser("send", help="send one invoice over Peppol, at most once")
     p.add_argument("--org", required=True, help="organization slug or id")
@@ -89,6 +103,79 @@ def run_lookup(args: argparse.Namespace) -> int:
     }[reach]
     print(f"{reach.name}: {participant} {said}")
     return ACCEPTS if reach is Reach.ACCEPTS else NOT_ACCEPTED
+
+
+def run_participant(args: argparse.Namespace) -> int:
+    """Set, clear or (with neither) show one participant id; the last line is JSON."""
+    from invoice_pipelines.core.text import terminal_text
+    from invoice_pipelines.db.tenancy import resolve_organization
+    from invoice_pipelines.delivery.peppol import ParticipantRefused, set_participant
+
+    engine = args.resources.database
+    org = resolve_organization(engine, args.org)  # an unknown one: one sentence
+    customer = None
+    if args.customer is not None:
+        customer = _customer(engine, org["id"], args.customer)
+        if customer is None:
+            print(
+                terminal_text(
+                    f"invoice-pipelines peppol participant: {org['slug']} has no customer "
+                    f"{args.customer!r}"
+                ),
+                file=sys.stderr,
+            )
+            return NOT_ACCEPTED
+    said: dict[str, object] = {
+        "organization": org["slug"],
+        "customer": customer[1] if customer else None,
+    }
+    if args.participant is None and not args.clear:
+        now = customer[2] if customer else org.get("peppol_participant")
+        print(json.dumps(said | {"participant": now}))
+        return ACCEPTS
+    try:
+        done = set_participant(
+            engine,
+            org["id"],
+            None if args.clear else args.participant,
+            customer_id=customer[0] if customer else None,
+        )
+    except ParticipantRefused as exc:
+        print(
+            terminal_text(
+                f"invoice-pipelines peppol participant: {args.participant!r} is refused: {exc}"
+            )
+        )
+        return BAD_ID
+    if done.warning:
+        print(f"note: {done.warning}")
+    print(json.dumps(said | {"participant": done.now, "before": done.before}))
+    return ACCEPTS
+
+
+def _customer(engine, organization_id: int, text: str) -> tuple[int, str, str | None] | None:
+    """The customer named by its number, else by its id: (id, number, participant id)."""
+    from sqlalchemy import or_, select
+
+    from invoice_pipelines.db.tables import customers
+    from invoice_pipelines.db.tenancy import tenant_transaction
+
+    c = customers.c
+    text = text.strip()
+    named = c.customer_number == text
+    if text.isdigit() and len(text) < 19:
+        named = or_(named, c.id == int(text))
+    with tenant_transaction(engine, organization_id) as conn:
+        rows = conn.execute(
+            select(c.id, c.customer_number, c.peppol_participant).where(
+                c.organization_id == organization_id, named
+            )
+        ).all()
+    if not rows:
+        return None
+    # a number wins over an id that happens to be written the same
+    row = next((r for r in rows if r.customer_number == text), rows[0])
+    return row.id, row.customer_number, row.peppol_participant
 
 
 def run_send_one(args: argparse.Namespace) -> int:

@@ -27,11 +27,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select, update
 from sqlalchemy.engine import Connection, Row
 
 from invoice_pipelines import sales_ledger
-from invoice_pipelines.db.tables import sales_invoice_documents
+from invoice_pipelines.db.tables import customers, organizations, sales_invoice_documents
+from invoice_pipelines.db.tenancy import system_transaction, tenant_transaction
 from invoice_pipelines.einvoice.peppol_ids import ParticipantIdError, parse_participant
 from invoice_pipelines.resources.mail_message import MessageError
 from invoice_pipelines.resources.peppol_transport import PeppolLookupError, Reach
@@ -160,3 +161,70 @@ def ask_smp(
 def lookup_key(letter: PeppolLetter) -> tuple[str, str]:
     """The lookup an invoice needs: its receiver and whether it is a credit note."""
     return letter.receiver, CREDIT_NOTE if letter.type_code == CREDIT_NOTE else "380"
+
+
+class ParticipantRefused(ValueError):
+    """A participant id that cannot be set; the message says why (the Peppol rule, or the
+    organization that has it already)."""
+
+
+@dataclass(frozen=True)
+class ParticipantSet:
+    """What `set_participant` did: whose id (`customer` None: the organization's), before, now,
+    and what the Peppol rules will warn about in a document with it."""
+
+    customer: str | None
+    before: str | None
+    now: str | None
+    warning: str | None = None
+
+
+def set_participant(
+    engine: Any, organization_id: int, participant: str | None, *, customer_id: int | None = None
+) -> ParticipantSet:
+    """Set (or with None clear) the Peppol participant id of the organization, or of one of its
+    customers, checked as the Peppol rules check an electronic address (einvoice/peppol_ids.py)
+    and stored as the parser writes it. An organization's id is its receiving address: one that
+    another organization has is refused (a document addressed to it would have two receivers).
+    LookupError for a customer the organization does not have."""
+    parsed = None
+    if participant is not None:
+        try:
+            parsed = parse_participant(participant)
+        except ParticipantIdError as exc:
+            raise ParticipantRefused(str(exc)) from exc
+    now = str(parsed) if parsed is not None else None
+    warning = parsed.warning if parsed is not None else None
+    if customer_id is None:
+        o = organizations.c
+        with system_transaction(engine, write=True) as conn:
+            if now is not None:
+                other = conn.execute(
+                    select(o.slug).where(
+                        func.lower(o.peppol_participant) == now.lower(), o.id != organization_id
+                    )
+                ).scalar()
+                if other is not None:
+                    raise ParticipantRefused(f"organization {other} has {now} already")
+            before = conn.execute(
+                select(o.peppol_participant).where(o.id == organization_id).with_for_update()
+            ).scalar()
+            conn.execute(
+                update(organizations).where(o.id == organization_id).values(peppol_participant=now)
+            )
+        return ParticipantSet(None, before, now, warning)
+    c = customers.c
+    with tenant_transaction(engine, organization_id, write=True) as conn:
+        row = conn.execute(
+            select(c.customer_number, c.peppol_participant)
+            .where(c.organization_id == organization_id, c.id == customer_id)
+            .with_for_update()
+        ).first()
+        if row is None:
+            raise LookupError(customer_id)
+        conn.execute(
+            update(customers)
+            .where(c.organization_id == organization_id, c.id == customer_id)
+            .values(peppol_participant=now)
+        )
+    return ParticipantSet(row.customer_number, row.peppol_participant, now, warning)

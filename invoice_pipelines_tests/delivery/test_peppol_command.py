@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import json
 import socket
+import uuid
 
 import pytest
 from sqlalchemy import select
 
 from invoice_pipelines.cli import main
-from invoice_pipelines.db.tables import sales_invoices
-from invoice_pipelines.db.tenancy import tenant_transaction
+from invoice_pipelines.db.tables import customers, organizations, sales_invoices
+from invoice_pipelines.db.tenancy import system_transaction, tenant_transaction
 from invoice_pipelines_devtools.standins.peppol import AccessPointStandIn
 from invoice_pipelines_devtools.standins.smtp import SmtpSink
 from invoice_pipelines_tests.conftest import PEPPOL_RULES_DIR
@@ -192,6 +193,7 @@ def test_the_peppol_commands_import_no_dagster(db, shop, tmp_path):
         # command: (argv, the areas it may import, its exit code)
         "peppol lookup": (["peppol", "lookup", BRASSERIE], {"delivery"}, 0),
         "peppol send": (["peppol", "send", "--org", slug, "--invoice", number], KIND_AREAS, 0),
+        "peppol participant": (["peppol", "participant", "--org", slug], {"delivery"}, 0),
     }
     with AccessPointStandIn(network=_network()) as ap, SmtpSink() as sink:
         ran = _run_each(
@@ -207,6 +209,9 @@ def test_the_peppol_commands_import_no_dagster(db, shop, tmp_path):
     found = dict(zip(commands, ran, strict=True))
     _check_imports(commands, found)
     assert found["peppol lookup"][1].startswith("ACCEPTS")
+    assert (
+        json.loads(found["peppol participant"][1])["participant"] == shop.org["peppol_participant"]
+    )
     assert len(sent) == 1
 
 
@@ -246,6 +251,80 @@ def test_peppol_is_one_group_of_two_areas_verbs():
     )
     group = cli.build_parser("peppol")._subparsers._group_actions[0].choices["peppol"]
     [verbs] = [a for a in group._actions if isinstance(a, argparse._SubParsersAction)]
-    assert list(verbs.choices) == ["receive", "listen", "lookup", "send"]
+    assert list(verbs.choices) == ["receive", "listen", "lookup", "participant", "send"]
     assert cli._verb_in(["peppol", "lookup", "0208:1"]) == "lookup"
     assert cli._verb_in(["peppol", "--help"]) is None
+
+
+def _participant_command(capsys, *argv: str) -> tuple[int, str]:
+    code = main(["peppol", "participant", *argv])
+    captured = capsys.readouterr()
+    return code, captured.out + captured.err
+
+
+def _stored(db, org_id: int, customer_id: int | None = None) -> str | None:
+    if customer_id is None:
+        with system_transaction(db.engine) as conn:
+            return conn.execute(
+                select(organizations.c.peppol_participant).where(organizations.c.id == org_id)
+            ).scalar_one()
+    with tenant_transaction(db.engine, org_id) as conn:
+        return conn.execute(
+            select(customers.c.peppol_participant).where(customers.c.id == customer_id)
+        ).scalar_one()
+
+
+def test_participant_sets_shows_and_clears_ids_the_peppol_rules_accept(db, monkeypatch, capsys):
+    """`peppol participant` is how an organization and its customers get onto Peppol: the id is
+    checked as lookup checks it and stored as the sending run reads it; one the rules refuse, a
+    receiving address another organization has and an unknown customer are refused, changing
+    nothing."""
+    monkeypatch.setenv("INVOICE_PIPELINES_DB_URL", db.url)
+    # ids of their own: the shared database has other tests' organizations (a German VAT number
+    # has no check digits in the Peppol rules)
+    ours, theirs = (f"9930:de{uuid.uuid4().int % 10**9:09d}" for _ in range(2))
+    org = db.new_organization()
+    other = db.new_organization(peppol_participant=theirs.upper())
+    with tenant_transaction(db.engine, org["id"], write=True) as conn:
+        customer = conn.execute(
+            customers.insert()
+            .values(organization_id=org["id"], customer_number="K-7", name="Brasserie du Parc SA")
+            .returning(customers.c.id)
+        ).scalar_one()
+    slug = org["slug"]
+
+    assert _participant_command(capsys, "--org", slug, ours) == (
+        0,
+        json.dumps({"organization": slug, "customer": None, "participant": ours, "before": None})
+        + "\n",
+    )
+    code, said = _participant_command(
+        capsys, "--org", slug, "--customer", "K-7", f"iso6523-actorid-upis::{BRASSERIE}"
+    )
+    assert code == 0 and json.loads(said)["participant"] == BRASSERIE  # the scheme dropped
+    assert (_stored(db, org["id"]), _stored(db, org["id"], customer)) == (
+        ours,
+        BRASSERIE,
+    )
+    code, said = _participant_command(capsys, "--org", slug, "--customer", str(customer))
+    assert code == 0 and json.loads(said)["participant"] == BRASSERIE  # shown, by its id
+
+    # refused, nothing changed: a wrong check digit, a scheme off the EAS list, another
+    # organization's receiving address (in another case), a customer the organization lacks
+    wrong = _participant_command(capsys, "--org", slug, "--customer", "K-7", "0208:0123456700")
+    scheme = _participant_command(capsys, "--org", slug, "9999:12345")
+    taken = _participant_command(capsys, "--org", slug, theirs)
+    missing = _participant_command(capsys, "--org", slug, "--customer", "K-8", BRASSERIE)
+    assert wrong[0] == 2 and "PEPPOL-COMMON-R043" in wrong[1]
+    assert scheme[0] == 2 and "PEPPOL-EN16931-CL008" in scheme[1]
+    assert taken[0] == 2 and f"organization {other['slug']} has" in taken[1]
+    assert missing[0] == 1 and "has no customer 'K-8'" in missing[1]
+    assert (_stored(db, org["id"]), _stored(db, org["id"], customer)) == (
+        ours,
+        BRASSERIE,
+    )
+
+    code, said = _participant_command(capsys, "--org", slug, "--customer", "K-7", "--clear")
+    assert code == 0 and json.loads(said)["before"] == BRASSERIE
+    assert _stored(db, org["id"], customer) is None
+    assert _stored(db, org["id"]) == ours
