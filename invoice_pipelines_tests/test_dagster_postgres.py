@@ -10,7 +10,7 @@ from dagster import AssetKey, AssetMaterialization, DagsterInstance, asset, mate
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from invoice_pipelines.intake.defs import incoming_invoices, uploads
+from invoice_pipelines.intake.assets import incoming_invoices, uploads
 from invoice_pipelines.intake.parser_resource import DocumentParser
 from invoice_pipelines.resources.database import Database
 from invoice_pipelines.resources.ocr import TesseractOcrEngine

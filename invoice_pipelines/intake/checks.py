@@ -47,6 +47,7 @@ from invoice_pipelines.intake.discounts import expiring_discounts
 from invoice_pipelines.intake.incoming_invoices import stuck_documents
 from invoice_pipelines.metadata import markdown_table
 from invoice_pipelines.resources.database import Database
+from invoice_pipelines.scheduled_checks import scheduled_checks
 
 INCOMING_INVOICES = "incoming_invoices"
 STUCK_AFTER = timedelta(minutes=5)
@@ -338,3 +339,14 @@ def discounts_not_expiring(
     with system_transaction(database.get_engine()) as conn:
         found = expiring_discounts(conn, date.today(), DISCOUNT_WARNING_DAYS)
     return discounts_not_expiring_result(found, DISCOUNT_WARNING_DAYS)
+
+
+incoming_invoices_checks_job, incoming_invoices_checks_schedule = scheduled_checks(
+    "incoming_invoices_checks",
+    [no_stuck_documents, discounts_not_expiring],
+    cron="*/5 * * * *",
+    job_description="Evaluates the scheduled checks of incoming_invoices, no_stuck_documents and "
+    "discounts_not_expiring (all organizations); the intake run evaluates the others.",
+    schedule_description="Every 5 minutes: warns when a document has waited in UPLOADED/CREATED "
+    "for more than 5 minutes, and when an early-payment discount runs out within 3 days.",
+)

@@ -51,7 +51,8 @@ def run(args: argparse.Namespace) -> dict:
     from invoice_pipelines.db.migrate import ensure_migrated
     from invoice_pipelines.db.tables import incoming_invoices, organizations
     from invoice_pipelines.db.tenancy import system_transaction, tenant_transaction
-    from invoice_pipelines.intake import defs as intake
+    from invoice_pipelines.intake import assets as intake_assets
+    from invoice_pipelines.intake.jobs import intake_job
     from invoice_pipelines.intake.parser_resource import DocumentParser
     from invoice_pipelines.intake.pipeline import process_documents
     from invoice_pipelines.intake.uploads import ScanState, scan_uploads
@@ -136,8 +137,8 @@ def run(args: argparse.Namespace) -> dict:
             # fixed cost of one Dagster run (in-process executor, nothing left waiting), measured
             # apart; with --parser run it includes starting and stopping the run's own workers
             job = Definitions(
-                assets=[intake.uploads, intake.incoming_invoices],
-                jobs=[intake.intake_job],
+                assets=[intake_assets.uploads, intake_assets.incoming_invoices],
+                jobs=[intake_job],
                 resources={
                     "database": Database(),
                     "upload_store": store,

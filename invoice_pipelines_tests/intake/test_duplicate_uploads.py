@@ -10,7 +10,7 @@ import json
 from dagster import build_sensor_context
 
 from invoice_pipelines.cli import main
-from invoice_pipelines.intake.defs import upload_sensor
+from invoice_pipelines.intake.sensors import upload_sensor
 from invoice_pipelines.intake.uploads import ScanState, scan_uploads
 from invoice_pipelines.resources.database import Database
 from invoice_pipelines.resources.upload_stores import LocalUploadStore

@@ -8,7 +8,8 @@ from sqlalchemy import update
 from invoice_pipelines.db.tables import incoming_invoices
 from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.db.types import utcnow
-from invoice_pipelines.intake import defs as intake_defs
+from invoice_pipelines.intake import assets as intake_assets
+from invoice_pipelines.intake import checks as intake_checks
 from invoice_pipelines.intake.checks import discounts_not_expiring, no_stuck_documents
 from invoice_pipelines.intake.incoming_invoices import register_upload
 from invoice_pipelines.intake.parser_resource import DocumentParser
@@ -37,9 +38,9 @@ def _doc(db, org, name, minutes_ago):
 
 def _check(db):
     job = Definitions(
-        assets=[intake_defs.incoming_invoices],
+        assets=[intake_assets.incoming_invoices],
         asset_checks=[no_stuck_documents, discounts_not_expiring],
-        jobs=[intake_defs.incoming_invoices_checks_job],
+        jobs=[intake_checks.incoming_invoices_checks_job],
         resources={
             "database": Database(url=db.url),
             "upload_store": LocalUploadStore(),

@@ -18,9 +18,10 @@ from sqlalchemy import select
 
 from invoice_pipelines.db.tables import audit_log, incoming_invoices, processing_errors
 from invoice_pipelines.db.tenancy import tenant_transaction
-from invoice_pipelines.intake import defs as intake_defs
-from invoice_pipelines.intake.defs import intake_job, retry_failed_invoices_job, upload_sensor
+from invoice_pipelines.intake import assets as intake_assets
+from invoice_pipelines.intake.jobs import intake_job, retry_failed_invoices_job
 from invoice_pipelines.intake.parser_resource import DocumentParser
+from invoice_pipelines.intake.sensors import upload_sensor
 from invoice_pipelines.intake.uploads import ScanState, scan_uploads
 from invoice_pipelines.resources.database import Database
 from invoice_pipelines.resources.ocr import TesseractOcrEngine
@@ -93,7 +94,7 @@ def _instance(*slugs):
 def _run(job_name, db, store, partition, config=None, raise_on_error=True):
     """Run one of the intake jobs as the daemon would: resolved with the area's assets and checks."""
     job = Definitions(
-        assets=[intake_defs.uploads, intake_defs.incoming_invoices],
+        assets=[intake_assets.uploads, intake_assets.incoming_invoices],
         jobs=[intake_job, retry_failed_invoices_job],
         resources=_resources(db, store),
     ).resolve_job_def(job_name)
@@ -424,7 +425,7 @@ def test_hand_launched_intake_requests_are_refused_plainly(db, tmp_path):
 
 def test_the_old_config_shapes_are_refused_before_the_run():
     job = Definitions(
-        assets=[intake_defs.uploads, intake_defs.incoming_invoices],
+        assets=[intake_assets.uploads, intake_assets.incoming_invoices],
         jobs=[retry_failed_invoices_job],
         resources={
             "database": Database(),

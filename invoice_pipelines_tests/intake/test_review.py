@@ -14,7 +14,7 @@ from sqlalchemy import select
 from invoice_pipelines.cli import main
 from invoice_pipelines.db.tables import audit_log, incoming_invoices, incoming_reviews
 from invoice_pipelines.db.tenancy import tenant_transaction
-from invoice_pipelines.intake.defs import ReviewConfig, review_incoming_invoice_job
+from invoice_pipelines.intake.jobs import ReviewConfig, review_incoming_invoice_job
 from invoice_pipelines.intake.parse import parse_document
 from invoice_pipelines.intake.pipeline import process_documents
 from invoice_pipelines.intake.review import ReviewError, review_document

@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from invoice_pipelines.db.tables import audit_log, incoming_reviews
 from invoice_pipelines.db.tenancy import tenant_transaction
-from invoice_pipelines.intake.defs import ReviewConfig, review_incoming_invoice_job
+from invoice_pipelines.intake.jobs import ReviewConfig, review_incoming_invoice_job
 from invoice_pipelines.intake.review import ReviewError, review_document
 from invoice_pipelines.resources.database import Database
 from invoice_pipelines_tests.intake.test_bad_input import own_invoice

@@ -13,7 +13,7 @@ from sqlalchemy import select, update
 from invoice_pipelines.cli import main
 from invoice_pipelines.db.tables import incoming_invoices, uploads
 from invoice_pipelines.db.tenancy import tenant_transaction
-from invoice_pipelines.intake import defs as intake_defs
+from invoice_pipelines.intake import jobs as intake_jobs
 from invoice_pipelines.intake.review import review_document
 from invoice_pipelines.intake.uploads import ScanState, scan_uploads
 from invoice_pipelines.resources.upload_stores import LocalUploadStore
@@ -201,7 +201,7 @@ def test_a_notice_a_dead_run_left_sending_is_unknown_and_never_sent_again(db, tm
             db.engine, mailer, org["id"], stale_after=timedelta(seconds=0)
         )
         assert len(later.unknown) == 1 and later.sent == []
-        result = intake_defs.supplier_notices_job.execute_in_process(
+        result = intake_jobs.supplier_notices_job.execute_in_process(
             resources={
                 "database": Database(url=db.url),
                 "mailer": mailer,

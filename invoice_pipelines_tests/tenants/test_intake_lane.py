@@ -15,7 +15,7 @@ from pathlib import Path
 import yaml
 from dagster import DagsterInstance, DagsterRunStatus, build_sensor_context
 
-from invoice_pipelines.intake.defs import UPLOAD_SENSOR_INTERVAL_SECONDS, upload_sensor
+from invoice_pipelines.intake.sensors import UPLOAD_SENSOR_INTERVAL_SECONDS, upload_sensor
 from invoice_pipelines.resources.database import Database
 from invoice_pipelines.resources.upload_stores import LocalUploadStore
 from invoice_pipelines.settings import SETTINGS

@@ -1,0 +1,309 @@
+"""The intake's assets: `uploads`, the external asset the upload sensor observes, and
+`incoming_invoices`, one organization's parsed and validated documents (a partition), with the
+config of its runs and the metadata each records. Materializing a partition by hand without ids
+processes every document of that organization still waiting."""
+
+from dagster import (
+    AssetExecutionContext,
+    AssetSpec,
+    Config,
+    Failure,
+    MaterializeResult,
+    MetadataValue,
+    asset,
+)
+from pydantic import Field
+from sqlalchemy import select
+
+from invoice_pipelines.catalog import OWNERS, defined_here
+from invoice_pipelines.core.export_months import export_months
+from invoice_pipelines.core.lifecycle import Status
+from invoice_pipelines.db.incoming_months import validated_outside_months
+from invoice_pipelines.db.tables import incoming_invoices as incoming_invoices_table
+from invoice_pipelines.db.tenancy import (
+    UnknownOrganization,
+    resolve_organization,
+    tenant_transaction,
+)
+from invoice_pipelines.einvoice.classes import POLICY_SETTING, PolicyError, checked_policy
+from invoice_pipelines.intake.checks import (
+    HOW_TO_REVIEW,
+    INTAKE_RUN_CHECKS,
+    TABLE_ROWS,
+    failed_documents_table,
+    in_review_table,
+    no_documents_waiting_for_review_result,
+    no_failed_documents_result,
+    not_exportable_table,
+    validated_invoices_exportable_result,
+    way_out,
+)
+from invoice_pipelines.intake.incoming_invoices import (
+    documents_in_review,
+    failed_documents,
+    organization_stats,
+)
+from invoice_pipelines.intake.notices import rejected_documents
+from invoice_pipelines.intake.parser_resource import DocumentParser
+from invoice_pipelines.intake.pipeline import IntakeSummary, process_documents, retry_documents
+from invoice_pipelines.intake.supplier_defs import register_materialization
+from invoice_pipelines.metadata import markdown_table
+from invoice_pipelines.resources.database import Database
+from invoice_pipelines.resources.ocr import OcrEngine
+from invoice_pipelines.resources.upload_stores import UploadStore
+from invoice_pipelines.tenants.partitions import (
+    REQUESTED_BY_HELP,
+    organizations_partitions,
+    who_asked,
+)
+from invoice_pipelines.tenants.refusals import refused
+
+uploads = AssetSpec(
+    "uploads",
+    metadata=defined_here(),
+    group_name="intake",
+    partitions_def=organizations_partitions,
+    kinds={"files"},
+    owners=OWNERS,
+    description="Supplier invoices (PDF, XML, scans) dropped into the upload store, one folder per "
+    "organization. Written from outside, so nothing here materializes it: upload_sensor registers "
+    "settled files and records an observation per organization (files registered, duplicates).",
+)
+
+
+class IncomingInvoicesConfig(Config):
+    document_ids: list[int] = Field(
+        default=[],
+        description="Incoming invoice ids of this organization. Empty: every document of the "
+        "organization waiting in UPLOADED/CREATED (or, with retry_failed, every FAILED one).",
+    )
+    retry_failed: bool = Field(
+        default=False,
+        description="Move the FAILED documents (document_ids, or all) back to CREATED and "
+        "process them again; the audit log records who asked.",
+    )
+    requested_by: str | None = Field(
+        default=None,
+        description="Who asked for a retry, for the audit log. " + REQUESTED_BY_HELP,
+    )
+
+
+def _waiting(engine, organization_id: int) -> list[int]:
+    with tenant_transaction(engine, organization_id) as conn:
+        return list(
+            conn.execute(
+                select(incoming_invoices_table.c.id)
+                .where(
+                    incoming_invoices_table.c.organization_id == organization_id,
+                    incoming_invoices_table.c.status.in_(
+                        [Status.UPLOADED.value, Status.CREATED.value]
+                    ),
+                )
+                .order_by(incoming_invoices_table.c.id)
+            ).scalars()
+        )
+
+
+def _organization(engine, partition_key: str) -> dict:
+    try:
+        return resolve_organization(engine, partition_key)
+    except UnknownOrganization:
+        raise refused(
+            f"There is no organization {partition_key!r} (its partition outlived it)."
+        ) from None
+
+
+def _policy_metadata(context: AssetExecutionContext, org: dict) -> dict:
+    """The intake policy this run applied; a stored policy that names an unknown class or action
+    (written past `incoming policy`, which refuses it) is said, and the defaults applied."""
+    stored = (org.get("settings") or {}).get(POLICY_SETTING)
+    try:
+        return {"intake_policy": MetadataValue.json(checked_policy(stored))}
+    except PolicyError as exc:
+        context.log.warning(
+            f"organization {org['slug']}: {exc}; the default intake policy applied (fix it with "
+            f"invoice-pipelines incoming policy --org {org['slug']} --set CLASS=ACTION)"
+        )
+        return {
+            "intake_policy": MetadataValue.json(checked_policy(None)),
+            "intake_policy_error": MetadataValue.text(f"{exc}; the defaults applied"),
+        }
+
+
+def _rejected_table(rows) -> str:
+    """The organization's rejected documents and the state of each one's supplier notice."""
+    return markdown_table(
+        ("id", "file", "invoice number", "class", "notice to", "notice", "why not sent"),
+        (
+            (
+                r.incoming_invoice_id,
+                r.filename or "",
+                r.invoice_number or "",
+                ".".join(filter(None, (r.einvoice_class, r.einvoice_reason))),
+                r.recipient or "(no address)",
+                r.status,
+                (r.error or "")[:160],
+            )
+            for r in rows
+        ),
+        align="r",
+    )
+
+
+def _metadata(
+    summary: IntakeSummary,
+    stats: dict,
+    failed: list[dict],
+    retried: int,
+    not_exportable: tuple[int, list[dict], str],
+    in_review: tuple[int, list[dict]] = (0, []),
+    rejected: tuple[dict[str, int], list] = ({}, []),
+) -> dict:
+    metadata = {
+        # this run
+        "processed": MetadataValue.int(summary.processed),
+        "validated": MetadataValue.int(summary.outcomes.get("VALIDATED", 0)),
+        "needs_review": MetadataValue.int(summary.outcomes.get("NEEDS_REVIEW", 0)),
+        "failed": MetadataValue.int(summary.outcomes.get("FAILED", 0)),
+        "rejected": MetadataValue.int(len(summary.rejected)),
+        "skipped": MetadataValue.int(len(summary.skipped)),
+        "stale": MetadataValue.int(len(summary.stale)),
+        "retried": MetadataValue.int(retried),
+        "ocr_pages": MetadataValue.int(summary.ocr_pages),
+        "run_seconds": MetadataValue.float(round(summary.seconds, 3)),
+        "formats": MetadataValue.json(dict(summary.formats)),
+        # the organization's documents after this run
+        "total": MetadataValue.int(stats["total"]),
+        # shares of the organization's documents, named for the status they count
+        "exported_rate_pct": MetadataValue.float(stats["exported_rate"]),
+        "passed_validation_rate_pct": MetadataValue.float(stats["passed_validation_rate"]),
+        "failed_rate_pct": MetadataValue.float(stats["failed_rate"]),
+    }
+    for status, count in stats["by_status"].items():
+        metadata[f"count_{status.lower()}"] = MetadataValue.int(count)
+    if stats["avg_processing_seconds"] is not None:
+        metadata["avg_processing_seconds"] = MetadataValue.float(stats["avg_processing_seconds"])
+    if failed:
+        metadata["failed_documents"] = MetadataValue.md(failed_documents_table(failed))
+    # what waits for a person (this run's and earlier ones'), and why; not booked until reviewed
+    waiting, waiting_docs = in_review
+    metadata["waiting_for_review"] = MetadataValue.int(waiting)
+    if waiting_docs:
+        metadata["documents_in_review"] = MetadataValue.md(
+            in_review_table(waiting_docs, with_organization=False)
+            + (
+                f"\n\n(the oldest {len(waiting_docs)} of {waiting})"
+                if waiting > len(waiting_docs)
+                else ""
+            )
+            + f"\n\nReview: {HOW_TO_REVIEW}."
+        )
+    # rejected by the organization's policy: each supplier's one notice and where it stands
+    notices, rejected_rows = rejected
+    for state in ("pending", "sent", "failed", "unknown"):
+        metadata[f"notices_{state}"] = MetadataValue.int(notices.get(state, 0))
+    if rejected_rows:
+        metadata["rejected_documents"] = MetadataValue.md(_rejected_table(rejected_rows))
+    # VALIDATED but dated outside every export month: no export partition will ever book them
+    count, outside, table = not_exportable
+    metadata["not_exportable"] = MetadataValue.int(count)
+    if outside:
+        metadata["not_exportable_documents"] = MetadataValue.md(table)
+    return metadata
+
+
+@asset(
+    name="incoming_invoices",
+    partitions_def=organizations_partitions,
+    deps=[uploads],
+    group_name="intake",
+    kinds={"python", "sql", "pdf"},
+    owners=OWNERS,
+    # judged by the run that wrote it, so the UI shows them on the latest materialization
+    check_specs=list(INTAKE_RUN_CHECKS),
+    # scans are read by OCR here (CPU-bound Tesseract or Google Vision's quota): the `ocr` pool
+    # limits how many such runs work at once across all organizations (deploy/dagster.yaml)
+    pool="ocr",
+    description="Supplier invoices of one organization, parsed (Factur-X/ZUGFeRD, XRechnung "
+    "CII/UBL, text PDFs, scans through OCR) and validated (the official EN 16931 and XRechnung "
+    "rules, our own sums and dates), each with its class under German VAT law and, by the "
+    "organization's intake policy, VALIDATED, NEEDS_REVIEW (a person confirms or corrects it "
+    "before it is booked) or FAILED with its findings (a rejected supplier gets one notice). Materialized by intake_job (launched by upload_sensor "
+    "with the ids of newly registered documents) and retry_failed_invoices_job; each run records "
+    "counts by status, the shares of the organization's documents EXPORTED (exported_rate_pct), "
+    "VALIDATED or since exported (passed_validation_rate_pct) and FAILED (failed_rate_pct), and "
+    "the documents that FAILED, the documents waiting for review and the rejected ones with the "
+    "state of their supplier notice.",
+)
+def incoming_invoices(
+    context: AssetExecutionContext,
+    config: IncomingInvoicesConfig,
+    database: Database,
+    upload_store: UploadStore,
+    ocr_engine: OcrEngine,
+    document_parser: DocumentParser,
+):
+    engine = database.get_engine()
+    org = _organization(engine, context.partition_key)
+    retried = 0
+    if config.retry_failed:
+        who = who_asked(config.requested_by, context.run.tags)
+        ids, not_retried = retry_documents(
+            engine, org["id"], config.document_ids or None, requested_by=who
+        )
+        retried = len(ids)
+        for doc_id, reason in not_retried.items():
+            context.log.warning(f"document {doc_id} not retried: {reason}")
+        if config.document_ids and not ids:
+            raise refused("None of the given documents is FAILED, so none can be retried.")
+    else:
+        ids = config.document_ids or _waiting(engine, org["id"])
+    summary = process_documents(
+        engine,
+        upload_store,
+        org["id"],
+        ids,
+        parser=document_parser,
+        ocr=ocr_engine,
+        max_bytes=document_parser.max_upload_bytes,
+    )
+    for doc_id, reason in summary.skipped.items():
+        context.log.warning(f"document {doc_id} skipped: {reason}")
+    if config.document_ids and summary.skipped and len(summary.skipped) == summary.requested:
+        raise Failure(
+            "None of the requested documents can be processed.",
+            metadata={
+                "skipped": MetadataValue.json({str(k): v for k, v in summary.skipped.items()})
+            },
+            allow_retries=False,
+        )
+    first, last = export_months()
+    with tenant_transaction(engine, org["id"]) as conn:
+        stats = organization_stats(conn, org["id"])
+        failed = failed_documents(conn, org["id"], sorted(summary.failures))
+        outside_count, outside = validated_outside_months(
+            conn, first, last, organization_id=org["id"], limit=TABLE_ROWS
+        )
+        waiting, waiting_docs = documents_in_review(
+            conn, organization_id=org["id"], limit=TABLE_ROWS
+        )
+        rejected = rejected_documents(conn, org["id"], limit=TABLE_ROWS)
+    for doc in failed:
+        why = ", ".join(doc["rules"]) or doc["message"]
+        context.log.warning(f"document {doc['id']} ({doc['filename']}) FAILED: {why}")
+    for doc in outside[:10]:
+        context.log.warning(
+            f"document {doc['id']} ({doc['filename']}) is VALIDATED but no export can book it, "
+            f"it is dated {doc['month']}, {way_out(doc, first, last)}"
+        )
+    not_exportable = (outside_count, outside, not_exportable_table(outside, first, last))
+    in_review = (sum(waiting.values()), waiting_docs)
+    metadata = _metadata(summary, stats, failed, retried, not_exportable, in_review, rejected)
+    metadata.update(_policy_metadata(context, org))
+    if summary.registered:
+        # the first-invoice policy registered suppliers: the register's asset shows them
+        context.log_event(register_materialization(engine, org))
+    yield MaterializeResult(metadata=metadata)
+    yield no_failed_documents_result(summary.processed, failed)
+    yield no_documents_waiting_for_review_result(*in_review)
+    yield validated_invoices_exportable_result(outside_count, outside, first, last)

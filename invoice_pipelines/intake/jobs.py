@@ -1,0 +1,173 @@
+"""The intake's jobs: `intake_job` materializes `incoming_invoices` with the ids the upload
+sensor hands over, `retry_failed_invoices_job` with the FAILED ones moved back; the launchpad's
+review job and the supplier notices' job, with their ops and configs."""
+
+from dagster import (
+    AssetSelection,
+    Config,
+    OpExecutionContext,
+    RunConfig,
+    define_asset_job,
+    in_process_executor,
+    job,
+    op,
+)
+from pydantic import Field
+
+from invoice_pipelines.db.incoming_status import StaleDocument
+from invoice_pipelines.intake.assets import IncomingInvoicesConfig, incoming_invoices
+from invoice_pipelines.intake.checks import INTAKE_RUN_CHECKS
+from invoice_pipelines.intake.notices import (
+    organizations_with_pending_notices,
+    send_supplier_notices,
+)
+from invoice_pipelines.intake.peppol_responses import (
+    answer_rejections,
+    organizations_awaiting_answers,
+)
+from invoice_pipelines.intake.review import ReviewError, review_document
+from invoice_pipelines.resources.database import Database
+from invoice_pipelines.resources.mail import SmtpMailer
+from invoice_pipelines.resources.peppol import PeppolAccessPoint
+from invoice_pipelines.tenants.refusals import organization_or_refuse, refused
+
+# The asset and the checks it evaluates itself; not the scheduled checks (no_stuck_documents,
+# discounts_not_expiring), which an asset job would otherwise run along with every intake run.
+INCOMING_INVOICES_RUN = AssetSelection.assets(incoming_invoices).without_checks() | (
+    AssetSelection.checks(*(spec.key for spec in INTAKE_RUN_CHECKS))
+)
+
+# Both jobs run in one process: a run is one step, and a step subprocess would only add start-up
+# time. The organization is the partition key; the run coordinator tags the run with it.
+intake_job = define_asset_job(
+    "intake_job",
+    selection=INCOMING_INVOICES_RUN,
+    executor_def=in_process_executor,
+    description="Parse and validate incoming invoices of one organization (the partition): "
+    "launched by upload_sensor with the ids of newly registered documents, or by hand (no ids: "
+    "every waiting document).",
+)
+
+retry_failed_invoices_job = define_asset_job(
+    "retry_failed_invoices_job",
+    selection=INCOMING_INVOICES_RUN,
+    executor_def=in_process_executor,
+    config=RunConfig(ops={"incoming_invoices": IncomingInvoicesConfig(retry_failed=True)}),
+    description="Retry FAILED incoming invoices of one organization (the partition): all of "
+    "them, or the ids given in document_ids; they go back to CREATED and through intake again.",
+)
+
+
+class ReviewConfig(Config):
+    organization: str = Field(description="Organization slug or id.")
+    document_id: int = Field(
+        description="Id of the incoming invoice in NEEDS_REVIEW (or VALIDATED, to reopen it)."
+    )
+    corrections: dict[str, str] = Field(
+        default_factory=dict,
+        description="Field -> new value: number, type_code, currency, seller_name, seller_vat_id, "
+        "issue_date / due_date (YYYY-MM-DD), net_total, tax_total, gross_total, amount_due, "
+        "breakdown (rate:basis:vat;... e.g. 19:100.00:19.00). Each change is recorded.",
+    )
+    confirm: bool = Field(
+        default=False,
+        description="Book it (VALIDATED) if its values, as corrected, hold; otherwise it stays in "
+        "review and the run says why.",
+    )
+    reject_reason: str = Field(default="", description="Not empty: FAILED with this reason.")
+    reopen: bool = Field(
+        default=False,
+        description="A VALIDATED document not exported yet back to NEEDS_REVIEW (needs reason); "
+        "an EXPORTED one is corrected through reopen_exported_invoices_job first.",
+    )
+    reason: str = Field(default="", description="Why it is reopened (kept in the audit log).")
+    reviewed_by: str = Field(description="Who reviews (kept with every change).")
+    expected_version: int | None = Field(
+        default=None,
+        description="Required: the processing_version you looked at (incoming show); a document "
+        "changed since is refused.",
+    )
+
+
+@op(
+    description="A person confirms, corrects or rejects a supplier invoice in NEEDS_REVIEW, or "
+    "reopens a VALIDATED one not exported yet; every change is recorded (who, when, old, new) "
+    "and only values that hold, as a reading's must, are booked."
+)
+def review_incoming_invoice(context: OpExecutionContext, config: ReviewConfig, database: Database):
+    engine = database.get_engine()
+    org = organization_or_refuse(engine, config.organization)
+    try:
+        result = review_document(
+            engine,
+            org["id"],
+            config.document_id,
+            reviewed_by=config.reviewed_by,
+            corrections=config.corrections,
+            confirm=config.confirm,
+            reject=config.reject_reason or None,
+            expected_version=config.expected_version,
+            reopen=config.reopen,
+            reason=config.reason or None,
+        )
+    except (ReviewError, StaleDocument) as exc:
+        raise refused(str(exc)) from None
+    context.log.info(
+        f"incoming invoice {result.document_id}: {result.status}; corrected "
+        f"{sorted(result.corrected) or 'nothing'}"
+    )
+    if config.confirm and result.problems:
+        raise refused(
+            f"incoming invoice {result.document_id} stays in review, nothing changed (the "
+            "refusal is its finding IP-REV-13): " + "; ".join(result.problems)
+        )
+
+
+@job(
+    executor_def=in_process_executor,
+    description="Review: confirm, correct or reject one supplier invoice in NEEDS_REVIEW, or reopen "
+    "a VALIDATED one (config: organization, document_id, corrections, confirm, reject_reason or "
+    "reopen with reason, reviewed_by, expected_version).",
+)
+def review_incoming_invoice_job():
+    review_incoming_invoice()
+
+
+@op(
+    description="Answers each supplier whose document the intake rejected, once: an Invoice "
+    "Response over Peppol where the document came over Peppol and the sender's access point takes "
+    "one, else its notice (at most once, through the outbox); a notice without an address ends "
+    "failed, saying so."
+)
+def send_supplier_notices_op(
+    context: OpExecutionContext,
+    database: Database,
+    mailer: SmtpMailer,
+    peppol_access_point: PeppolAccessPoint,
+):
+    engine = database.get_engine()
+    for organization_id in organizations_awaiting_answers(engine):
+        answered = answer_rejections(engine, peppol_access_point, organization_id)
+        context.log.info(
+            f"organization {organization_id}: {len(answered.sent)} Invoice Response(s) sent over "
+            f"Peppol, {len(answered.failed)} failed, {len(answered.unknown)} unknown, "
+            f"{len(answered.by_notice)} answered by the notice"
+        )
+        for message_id, why in {**answered.failed, **answered.waiting}.items():
+            context.log.warning(f"received Peppol message {message_id}: no answer yet: {why}")
+    for organization_id in organizations_with_pending_notices(engine):
+        summary = send_supplier_notices(engine, mailer, organization_id)
+        context.log.info(
+            f"organization {organization_id}: {len(summary.sent)} notice(s) sent, "
+            f"{len(summary.failed)} failed, {len(summary.unknown)} unknown"
+        )
+        for notice_id, why in summary.failed.items():
+            context.log.warning(f"supplier notice {notice_id} not sent: {why}")
+
+
+@job(
+    executor_def=in_process_executor,
+    description="Sends the pending supplier notices of rejected documents (every organization).",
+)
+def supplier_notices_job():
+    send_supplier_notices_op()
