@@ -9,10 +9,13 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
+import time
 import uuid
+from urllib.parse import urlsplit
 
 import pytest
 from sqlalchemy import func, select
@@ -160,6 +163,38 @@ def test_two_posts_of_the_same_message_at_once_make_one_document(db, inbound):
         assert len({a.fields["document_id"] for a in answers}) == 1
         assert _counts(db, key) == (1, 1, 1)
     assert _organization_documents(db, org) == len(samples) == 4
+
+
+def _post_and_hang_up(url: str, body: bytes) -> None:
+    """What an access point whose answer got lost sent: the whole request, then the connection
+    closed before anything was read back."""
+    parts = urlsplit(url)
+    head = (
+        f"POST {parts.path} HTTP/1.1\r\nHost: {parts.hostname}:{parts.port}\r\n"
+        f"Authorization: Bearer {TOKEN}\r\nContent-Type: application/xml\r\n"
+        f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+    ).encode()
+    with socket.create_connection((parts.hostname, parts.port)) as connection:
+        connection.sendall(head + body)
+
+
+def test_a_message_whose_answer_was_lost_is_a_replay_when_it_comes_again(db, inbound):
+    """The access point hangs up before our answer: the message is recorded all the same, and
+    the access point, which never heard so, sends it again and is told it arrived."""
+    ap, url, root = inbound
+    org = db.new_organization(peppol_participant=_participant())
+    key = str(uuid.uuid4())
+    envelope = _example(org["peppol_participant"], key, "Allowance-example.xml")
+    _post_and_hang_up(url, envelope)
+    deadline = time.monotonic() + 60  # a bound for a broken receiver, not a measurement
+    while _counts(db, key) != (1, 1, 1) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _counts(db, key) == (1, 1, 1)
+    again = ap.forward_inbound(envelope)
+    assert (again.status, again.fields["outcome"]) == (200, "replay"), again.text
+    assert _counts(db, key) == (1, 1, 1)
+    assert _organization_documents(db, org) == 1
+    assert len(list((root / org["slug"] / ".archive").iterdir())) == 1
 
 
 def test_bad_input_is_refused_with_its_status_and_records_nothing(db, tmp_path):
