@@ -575,6 +575,39 @@ def test_containerfile_runtime_stage_runs_as_non_root_with_the_system_packages()
     assert '"code-server"' in cmd and '"invoice_pipelines.definitions"' in cmd
 
 
+def test_the_image_carries_every_rule_set_a_setting_names_and_stops_without_one():
+    """Each `*_RULES_DIR` setting (CEN's, KoSIT's, OpenPEPPOL's) is set by the image to its folder
+    under /opt/invoice-pipelines/rules/, the build stops when a rule file that setting's help
+    names (its `meaning`) is missing there, and deploy/rules/README.md says where that folder's files come from:
+    an image without OpenPEPPOL's rules would build no Peppol BIS document at all."""
+    stage = _runtime_stage()
+    env = dict(
+        pair.split("=", 1)
+        for instruction, args in stage
+        if instruction == "ENV"
+        for pair in shlex.split(args.replace("\\\n", " "))
+    )
+    checked = set(
+        re.findall(r"[\w./-]+", " ".join(a for instruction, a in stage if instruction == "RUN"))
+    )
+    readme = (ROOT / "deploy" / "rules" / "README.md").read_text()
+    rule_settings = [s for s in SETTINGS if s.name.endswith("_RULES_DIR")]
+    assert {s.name for s in rule_settings} >= {
+        "INVOICE_PIPELINES_EN16931_RULES_DIR",
+        "INVOICE_PIPELINES_XRECHNUNG_RULES_DIR",
+        "INVOICE_PIPELINES_PEPPOL_RULES_DIR",
+    }
+    for setting in rule_settings:
+        folder = env.get(setting.name, "")
+        assert folder.startswith("/opt/invoice-pipelines/rules/"), (setting.name, folder)
+        name = folder.rsplit("/", 1)[1]
+        assert f"| `{name}/` |" in readme, name
+        files = re.findall(r"[\w.-]+\.xslt?\b", setting.meaning)
+        assert files, setting.name
+        for file in files:
+            assert f"{name}/{file}" in checked, (setting.name, file)
+
+
 # what the image must not carry: the development tooling (invoice_pipelines_devtools) and the
 # places it had before it moved there
 DEV_TOOLING = (
