@@ -18,7 +18,7 @@ from sqlalchemy import update
 from invoice_pipelines.db.tables import deliveries, organizations, peppol_received
 from invoice_pipelines.db.tenancy import system_transaction
 from invoice_pipelines.delivery import peppol_defs
-from invoice_pipelines.documents import defs as document_defs
+from invoice_pipelines.documents import assets as document_assets
 from invoice_pipelines.documents.renderer import DocumentRenderer
 from invoice_pipelines.intake.peppol_inbound import REGISTERED, UNKNOWN_RECEIVER, receive_peppol
 from invoice_pipelines.intake.pipeline import process_documents
@@ -231,7 +231,7 @@ def test_the_documents_check_warns_on_a_peppol_document_that_did_not_prove(db, t
     )
     sales_invoice(db.engine, org["id"], brasserie)
     defs = Definitions(
-        assets=[document_defs.sales_invoice_documents_asset],
+        assets=[document_assets.sales_invoice_documents_asset],
         resources={
             "database": Database(url=db.url),
             "document_store": LocalFileStore(root=str(tmp_path)),

@@ -11,7 +11,7 @@ from invoice_pipelines.billing.invoicing import process_batch_job
 from invoice_pipelines.billing.invoicing_kinds import enqueue_customer_lines, follow_up_options
 from invoice_pipelines.db.tables import batch_jobs, sales_invoice_documents, sales_invoices
 from invoice_pipelines.db.tenancy import tenant_transaction
-from invoice_pipelines.documents import defs as document_defs
+from invoice_pipelines.documents import sensors as document_sensors
 from invoice_pipelines.documents.batch import DOCUMENTS, documents_work, run_invoice_job
 from invoice_pipelines.documents.pipeline import generate_documents
 from invoice_pipelines.queue.items import enqueue_invoice_job
@@ -74,7 +74,7 @@ def _sensor(db, *slugs: str) -> list:
         with build_sensor_context(
             instance=instance, resources={"database": Database(url=db.url)}
         ) as context:
-            result = document_defs.documents_sensor(context)
+            result = document_sensors.documents_sensor(context)
     return list(getattr(result, "run_requests", None) or [])  # a SkipReason: none
 
 

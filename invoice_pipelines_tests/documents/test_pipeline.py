@@ -10,7 +10,8 @@ from sqlalchemy import select, update
 
 from invoice_pipelines.db.tables import customers, sales_invoice_documents
 from invoice_pipelines.db.tenancy import tenant_transaction
-from invoice_pipelines.documents import defs as document_defs
+from invoice_pipelines.documents import assets as document_assets
+from invoice_pipelines.documents import sensors as document_sensors
 from invoice_pipelines.documents.pipeline import generate_documents
 from invoice_pipelines.documents.renderer import DocumentRenderer
 from invoice_pipelines.intake.parse import parse_document
@@ -119,7 +120,7 @@ def test_the_asset_writes_documents_through_worker_processes(db, tmp_path):
         db.engine, org["id"], customer(db.engine, org["id"], "K-1", "Kunde GmbH")
     )
     defs = Definitions(
-        assets=[document_defs.sales_invoice_documents_asset],
+        assets=[document_assets.sales_invoice_documents_asset],
         resources={
             "database": Database(url=db.url),
             "document_store": LocalFileStore(root=str(tmp_path)),
@@ -132,7 +133,7 @@ def test_the_asset_writes_documents_through_worker_processes(db, tmp_path):
         with build_sensor_context(
             instance=instance, resources={"database": Database(url=db.url)}
         ) as context:
-            result = document_defs.documents_sensor(context)
+            result = document_sensors.documents_sensor(context)
         [request] = [r for r in result.run_requests if r.partition_key == org["slug"]]
         assert request.run_key == f"documents-{org['slug']}-{invoice}"
         run = defs.resolve_implicit_global_asset_job_def().execute_in_process(

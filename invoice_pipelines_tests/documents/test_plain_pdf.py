@@ -23,7 +23,7 @@ from invoice_pipelines.db.tables import (
 )
 from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.delivery.pipeline import send_invoice_emails
-from invoice_pipelines.documents import defs as document_defs
+from invoice_pipelines.documents import assets as document_assets
 from invoice_pipelines.documents.formats import choose_format
 from invoice_pipelines.documents.pipeline import generate_documents
 from invoice_pipelines.documents.renderer import DocumentRenderer
@@ -272,7 +272,7 @@ def test_the_asset_records_the_format_and_the_mail_carries_the_plain_pdf(db, tmp
     org, _, invoice = _us_shop(db)
     store = LocalFileStore(root=str(tmp_path / "documents"))
     defs = Definitions(
-        assets=[document_defs.sales_invoice_documents_asset],
+        assets=[document_assets.sales_invoice_documents_asset],
         resources={
             "database": Database(url=db.url),
             "document_store": store,

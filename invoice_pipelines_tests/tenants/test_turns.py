@@ -14,7 +14,7 @@ from dagster import (
 )
 from dagster._core.test_utils import create_run_for_test
 
-from invoice_pipelines.documents.defs import documents_sensor
+from invoice_pipelines.documents.sensors import documents_sensor
 from invoice_pipelines.resources.database import Database
 from invoice_pipelines.tenants.partitions import ORGANIZATIONS_PARTITIONS_NAME
 from invoice_pipelines.tenants.turns import RUNS_PER_TICK, organizations_with_a_run, take_turn

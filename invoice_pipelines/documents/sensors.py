@@ -1,0 +1,61 @@
+"""The documents area's sensor: `documents_sensor` launches `documents_job` for every
+organization with invoices waiting for documents, a few organizations a tick."""
+
+from dagster import (
+    DefaultSensorStatus,
+    RunRequest,
+    SensorEvaluationContext,
+    SensorResult,
+    SkipReason,
+    sensor,
+)
+from sqlalchemy import func, select
+
+from invoice_pipelines.db.tables import organizations, sales_invoices
+from invoice_pipelines.db.tenancy import system_transaction
+from invoice_pipelines.documents.jobs import documents_job
+from invoice_pipelines.documents.pipeline import waiting_for_documents
+from invoice_pipelines.resources.database import Database
+from invoice_pipelines.tenants.partitions import ORGANIZATIONS_PARTITIONS_NAME, partition_run_tags
+from invoice_pipelines.tenants.run_coordinator import BULK_RUN_TAGS
+from invoice_pipelines.tenants.turns import organizations_with_a_run, take_turn
+
+
+@sensor(
+    job=documents_job,
+    minimum_interval_seconds=30,
+    default_status=DefaultSensorStatus.RUNNING,
+    description="Launches documents_job for every organization with sales invoices that have no "
+    "generated document yet, history left out (run key: the organization and its newest such "
+    "invoice).",
+)
+def documents_sensor(context: SensorEvaluationContext, database: Database):
+    known = set(context.instance.get_dynamic_partitions(ORGANIZATIONS_PARTITIONS_NAME))
+    busy = organizations_with_a_run(context.instance, documents_job.name)
+    with system_transaction(database.get_engine()) as conn:
+        waiting = conn.execute(
+            select(organizations.c.slug, func.max(sales_invoices.c.id), func.count())
+            .join(organizations, organizations.c.id == sales_invoices.c.organization_id)
+            .where(*waiting_for_documents())
+            .group_by(organizations.c.slug)
+        ).all()
+    requests = [
+        (
+            slug,
+            RunRequest(
+                run_key=f"documents-{slug}-{newest}",
+                partition_key=slug,
+                tags={**partition_run_tags(slug), **BULK_RUN_TAGS},
+            ),
+        )
+        for slug, newest, _ in waiting
+        # an organization whose documents run waits or works is served by that run
+        if slug in known and slug not in busy
+    ]
+    if not requests:
+        return SkipReason("No sales invoices wait for documents.")
+    # a few organizations a tick, the next ones the tick after: a stop of the sensor stops its
+    # requests within one tick (tenants/turns.py)
+    turn = take_turn(context.cursor, requests)
+    context.log.info(turn.summary(len(requests)))
+    return SensorResult(run_requests=turn.requests, cursor=turn.cursor)
