@@ -16,7 +16,7 @@ from dagster._core.storage.tags import GRPC_INFO_TAG
 from dagster._core.test_utils import create_run_for_test
 
 from invoice_pipelines.housekeeping.dead_runs import mark_dead_runs, process_runs
-from invoice_pipelines.housekeeping.defs import dead_runs_sensor
+from invoice_pipelines.housekeeping.sensors import dead_runs_sensor
 
 LOCAL = {GRPC_INFO_TAG: json.dumps({"host": "localhost", "socket": "/tmp/x/code-server.sock"})}
 REMOTE = {GRPC_INFO_TAG: json.dumps({"host": "code.example.org", "port": 4000})}

@@ -18,11 +18,10 @@ from sqlalchemy import select, update
 
 from invoice_pipelines.db.tables import organizations
 from invoice_pipelines.db.tenancy import system_transaction
-from invoice_pipelines.housekeeping.defs import (
+from invoice_pipelines.housekeeping.jobs import archive_retention_job, dagster_run_retention_job
+from invoice_pipelines.housekeeping.schedules import (
     ORGANIZATIONS_PER_RUN,
-    archive_retention_job,
     archive_retention_schedule,
-    dagster_run_retention_job,
     organization_batches,
 )
 from invoice_pipelines.resources.database import Database

@@ -1,0 +1,187 @@
+"""Housekeeping's jobs with their ops and configs: `archive_retention_job` (archived uploads and
+export files past their organization's retention) and `dagster_run_retention_job` (finished
+Dagster runs and their event logs after `keep_days`)."""
+
+from dagster import Config, Failure, MetadataValue, OpExecutionContext, in_process_executor, job, op
+from pydantic import Field
+
+from invoice_pipelines.housekeeping.archive import OrganizationOutcome, purge_archives
+from invoice_pipelines.housekeeping.dagster_runs import purge_runs
+from invoice_pipelines.metadata import markdown_table
+from invoice_pipelines.resources.database import Database
+from invoice_pipelines.resources.file_stores import FileStore
+from invoice_pipelines.resources.upload_stores import UploadStore
+from invoice_pipelines.tenants.partitions import REQUESTED_BY_HELP, who_asked
+from invoice_pipelines.tenants.refusals import PartitionRefusals
+
+DEFAULT_KEEP_DAYS = 90
+
+
+class ArchiveRetentionConfig(Config):
+    organizations: list[str] = Field(
+        default_factory=list,
+        description="Organization slugs or ids to look at; empty: every organization, "
+        "deactivated ones included.",
+    )
+    dry_run: bool = Field(
+        default=False, description="Count what is due without removing or marking anything."
+    )
+    requested_by: str = Field(
+        default="", description="Who asked for it (audit log). " + REQUESTED_BY_HELP
+    )
+
+
+def _metadata(outcomes: list[OrganizationOutcome]) -> dict:
+    total = lambda name: sum(getattr(o, name) for o in outcomes)  # noqa: E731
+    metadata = {
+        "organizations": MetadataValue.int(len(outcomes)),
+        "uploads_removed": MetadataValue.int(total("uploads_removed")),
+        "uploads_missing": MetadataValue.int(total("uploads_missing")),
+        "uploads_kept_in_work": MetadataValue.int(total("uploads_kept_in_work")),
+        "uploads_kept_failed": MetadataValue.int(total("uploads_kept_failed")),
+        "exports_removed": MetadataValue.int(total("exports_removed")),
+        "exports_missing": MetadataValue.int(total("exports_missing")),
+        "files_removed": MetadataValue.int(total("files_removed")),
+        "refused": MetadataValue.int(sum(1 for o in outcomes if o.refused)),
+        "failed": MetadataValue.int(sum(1 for o in outcomes if o.errors)),
+    }
+    touched = [o for o in outcomes if o.changed or o.refused or o.errors or o.uploads_kept_in_work]
+    if touched:
+        metadata["by_organization"] = MetadataValue.md(
+            markdown_table(
+                (
+                    "organization",
+                    "uploads removed",
+                    "missing",
+                    "kept (in work)",
+                    "of them FAILED",
+                    "exports removed",
+                    "missing",
+                    "problem",
+                ),
+                (
+                    (
+                        o.slug,
+                        o.uploads_removed,
+                        o.uploads_missing,
+                        o.uploads_kept_in_work,
+                        o.uploads_kept_failed,
+                        o.exports_removed,
+                        o.exports_missing,
+                        o.refused or "; ".join(o.errors[:3]),
+                    )
+                    for o in touched[:100]
+                ),
+                align="lrrrrrr",
+            )
+        )
+    return metadata
+
+
+@op(
+    description="Removes archived uploads and export files whose retention period is over (the "
+    "organization's settings, never below the legal 10 years, counted from the end of the "
+    "document's calendar year), marks their rows and writes an audit log row per organization."
+)
+def purge_archived_files(
+    context: OpExecutionContext,
+    config: ArchiveRetentionConfig,
+    database: Database,
+    upload_store: UploadStore,
+    export_store: FileStore,
+) -> dict:
+    outcomes = purge_archives(
+        database.get_engine(),
+        upload_store,
+        export_store,
+        config.organizations or None,
+        dry_run=config.dry_run,
+        run_id=context.run.run_id,
+        requested_by=who_asked(config.requested_by, context.run.tags),
+    )
+    refusals = PartitionRefusals([o.slug for o in outcomes], context.log.error, "organizations")
+    for o in outcomes:
+        if o.changed or o.uploads_kept_in_work:
+            verb = "due (dry run)" if o.dry_run else "removed"
+            context.log.info(
+                f"{o.slug}: uploads {verb} {o.uploads_removed}, already missing "
+                f"{o.uploads_missing}, kept in work {o.uploads_kept_in_work}; export versions "
+                f"{verb} {o.exports_removed}, already missing {o.exports_missing}"
+            )
+        for problem in ([o.refused] if o.refused else []) + o.errors:
+            refusals.refuse(o.slug, problem)
+    metadata = _metadata(outcomes)
+    # a failed op records no output: the failure carries the figures of the organizations done
+    refusals.raise_if_any(metadata)
+    context.add_output_metadata(metadata)
+    return {o.slug: o.as_dict() for o in outcomes if o.changed}
+
+
+@job(
+    executor_def=in_process_executor,
+    description="Archive retention: removes archived uploads and export files past the "
+    "retention period their organization sets (config: organizations, empty for all; dry_run).",
+)
+def archive_retention_job():
+    purge_archived_files()
+
+
+class RunRetentionConfig(Config):
+    keep_days: int = Field(
+        default=DEFAULT_KEEP_DAYS,
+        description="Delete finished runs (and their event logs) created more than this many "
+        "days ago; each job's last successful run is kept.",
+    )
+    max_runs: int = Field(
+        default=10_000, description="Look at most at this many old runs in one run (oldest first)."
+    )
+    dry_run: bool = Field(default=False, description="Count what would be deleted, delete nothing.")
+
+
+@op(
+    description="Deletes finished Dagster runs older than keep_days with their event logs, "
+    "keeping the last successful run of every job; queued and running runs are never touched."
+)
+def delete_old_dagster_runs(context: OpExecutionContext, config: RunRetentionConfig) -> int:
+    if config.keep_days < 1 or config.max_runs < 1:
+        raise Failure("keep_days and max_runs must be at least 1.", allow_retries=False)
+    result = purge_runs(
+        context.instance,
+        config.keep_days,
+        max_runs=config.max_runs,
+        dry_run=config.dry_run,
+        protect={context.run.run_id},
+    )
+    context.log.info(
+        f"runs created before {result.cutoff:%Y-%m-%d %H:%M} UTC: "
+        f"{'would delete' if result.dry_run else 'deleted'} {result.deleted}, kept "
+        f"{len(result.kept_last_success)} last successful run(s)"
+        + ("; more are left for the next run" if result.more_left else "")
+    )
+    context.add_output_metadata(
+        {
+            "cutoff": MetadataValue.text(result.cutoff.isoformat()),
+            "runs_deleted": MetadataValue.int(result.deleted),
+            "kept_last_success": MetadataValue.int(len(result.kept_last_success)),
+            "more_left": MetadataValue.bool(result.more_left),
+            "errors": MetadataValue.int(len(result.errors)),
+            "dry_run": MetadataValue.bool(result.dry_run),
+        }
+    )
+    for error in result.errors:
+        context.log.error(error)
+    if result.errors:
+        raise Failure(
+            f"{len(result.errors)} run(s) could not be deleted: " + "; ".join(result.errors[:5]),
+            allow_retries=False,
+        )
+    return result.deleted
+
+
+@job(
+    executor_def=in_process_executor,
+    description="Dagster run retention: deletes finished runs and their event logs after "
+    "keep_days (default 90), keeping each job's last successful run.",
+)
+def dagster_run_retention_job():
+    delete_old_dagster_runs()
