@@ -273,7 +273,7 @@ def test_einvoices_of_the_organization_are_sales_the_others_supplier_invoices(
 def test_the_launchpad_job_imports_and_fails_naming_the_refused_row(db, tmp_path):
     from dagster import DagsterInstance
 
-    from invoice_pipelines.history.defs import history_import_job
+    from invoice_pipelines.history.jobs import history_import_job
     from invoice_pipelines.resources.database import Database
 
     org = db.new_organization()
