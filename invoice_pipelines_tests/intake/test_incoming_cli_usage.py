@@ -14,8 +14,7 @@ from invoice_pipelines.db.tables import incoming_invoices
 from invoice_pipelines.db.tenancy import tenant_transaction
 
 
-def test_incoming_list_names_its_columns_above_the_documents(sqlite_database, monkeypatch, capsys):
-    db = sqlite_database
+def test_incoming_list_names_its_columns_above_the_documents(db, monkeypatch, capsys):
     org = db.new_organization()
     row = {"organization_id": org["id"], "status": "NEEDS_REVIEW", "content_hash": "ab" * 32}
     row |= {"invoice_number": "HEAD-1", "seller_name": "Lieferant GmbH"}

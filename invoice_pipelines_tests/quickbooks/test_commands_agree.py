@@ -72,10 +72,8 @@ def _key(name: str):
     return AssetKey(name)
 
 
-def test_the_bill_push_counts_bills_not_the_vendors_it_made_on_the_way(
-    sqlite_database, simulator, tmp_path
-):
-    books = _books(sqlite_database, simulator, tmp_path)
+def test_the_bill_push_counts_bills_not_the_vendors_it_made_on_the_way(db, simulator, tmp_path):
+    books = _books(db, simulator, tmp_path)
     _three_suppliers(books)
     books.allow()
     found = _materialize_bills(books)
@@ -84,10 +82,8 @@ def test_the_bill_push_counts_bills_not_the_vendors_it_made_on_the_way(
     assert found["qbo_bills"]["pushed"] == 3  # was 6: the three vendors counted as bills
 
 
-def test_vendors_the_bill_push_creates_materialize_qbo_vendors(
-    sqlite_database, simulator, tmp_path
-):
-    books = _books(sqlite_database, simulator, tmp_path)
+def test_vendors_the_bill_push_creates_materialize_qbo_vendors(db, simulator, tmp_path):
+    books = _books(db, simulator, tmp_path)
     _three_suppliers(books)
     books.allow()
     found = _materialize_bills(books)
@@ -112,10 +108,8 @@ def _use_simulator(monkeypatch, books: Books) -> None:
     monkeypatch.setenv("INVOICE_PIPELINES_QBO_TOKEN_KEY", TOKEN_KEY)
 
 
-def test_qbo_sync_of_vendors_counts_each_vendor_once(
-    sqlite_database, simulator, tmp_path, monkeypatch, capsys
-):
-    books = _books(sqlite_database, simulator, tmp_path)
+def test_qbo_sync_of_vendors_counts_each_vendor_once(db, simulator, tmp_path, monkeypatch, capsys):
+    books = _books(db, simulator, tmp_path)
     _three_suppliers(books)
     books.allow()
     books.push()  # three vendors and three bills, no vendor sync yet
@@ -163,14 +157,14 @@ def test_the_waiting_check_and_qbo_payables_name_the_same_invoices(
 
 
 def test_qbo_sync_finds_the_demo_s_quickbooks_without_variables(
-    sqlite_database, simulator, tmp_path, monkeypatch, capsys
+    db, simulator, tmp_path, monkeypatch, capsys
 ):
     data_dir = tmp_path / "data"
     # the demo's own key file, as seed-demo writes it (here the key the test connected with)
     (data_dir / "qbo").mkdir(parents=True)
     (data_dir / "qbo" / "token.key").write_text(TOKEN_KEY + "\n")
     assert demo_key(data_dir) == TOKEN_KEY
-    books = _books(sqlite_database, simulator, tmp_path)
+    books = _books(db, simulator, tmp_path)
     _three_suppliers(books)
     books.allow()
     # what the demo's simulator writes when it starts (make run)
@@ -184,9 +178,9 @@ def test_qbo_sync_finds_the_demo_s_quickbooks_without_variables(
 
 
 def test_a_missing_key_never_advises_one_that_leaves_the_tokens_unreadable(
-    sqlite_database, simulator, tmp_path, monkeypatch, capsys
+    db, simulator, tmp_path, monkeypatch, capsys
 ):
-    books = _books(sqlite_database, simulator, tmp_path)
+    books = _books(db, simulator, tmp_path)
     _command_env(monkeypatch, books, tmp_path / "no-demo-here")
     monkeypatch.setenv("INVOICE_PIPELINES_QBO_BASE_URL", simulator.base_url)
     monkeypatch.setenv("INVOICE_PIPELINES_QBO_TOKEN_URL", simulator.token_url)
