@@ -246,13 +246,31 @@ def run_uploads_command(args: argparse.Namespace) -> int:
     if not rows:
         print("no uploads match")
         return 0
+    _show(_upload_columns(UPLOADS_HEADER))
     for row in rows:
         what = "duplicate of" if row["upload_status"] == "duplicate" else "made"
         _show(
-            f"{row['upload_id']:>6}  {row['created_at']:%Y-%m-%d %H:%M}  "
-            f"{row['upload_status']:<10} {row['filename']}  {what} {invoice_named(row)}"
+            _upload_columns(
+                (
+                    row["upload_id"],
+                    f"{row['created_at']:%Y-%m-%d %H:%M}",
+                    row["upload_status"],
+                    f"{row['filename']}  {what} {invoice_named(row)}",
+                )
+            )
         )
     return 0
+
+
+# the columns of `incoming uploads`' text, named once above them (--json has its keys); the file
+# name is as long as it is, so what follows it is one column: the file and its invoice
+UPLOADS_HEADER = ("upload", "dropped", "status", "file, and the invoice it made or duplicates")
+
+
+def _upload_columns(cells: tuple) -> str:
+    """One line of `incoming uploads`: an upload's cells, or UPLOADS_HEADER above them."""
+    key, dropped, status, rest = cells
+    return f"{key:>6}  {dropped:<16}  {status:<10} {rest}".rstrip()
 
 
 def _show(line: str) -> None:

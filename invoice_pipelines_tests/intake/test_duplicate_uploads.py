@@ -52,13 +52,23 @@ def test_a_duplicate_upload_is_listed_with_the_invoice_it_duplicates(
 
     # `incoming uploads`: every upload, the duplicate with the invoice it duplicates
     assert main(["incoming", "uploads", "--org", org["slug"]]) == 0
-    lines = capsys.readouterr().out.splitlines()
+    header, *lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 2
     assert "duplicate" in lines[0] and "again.xml" in lines[0]
     assert (
         f"duplicate of incoming invoice {doc['id']} (DU-1 from {supplier}, VALIDATED)" in (lines[0])
     )
     assert "registered" in lines[1] and "first.xml" in lines[1]
+    # the columns are named above them, each name where its cells start (the upload's id is
+    # right-aligned, as its cells); the file and its invoice are one column
+    assert header.split()[:3] == ["upload", "dropped", "status"]
+    assert header.index("status") == lines[0].index("duplicate") == lines[1].index("registered")
+    assert header.index("file") == lines[0].index("again.xml") == lines[1].index("first.xml")
+    dropped = lines[0].split()[1]
+    assert header.index("dropped") == lines[0].index(dropped)
+    assert header.index("upload") + len("upload") == len(lines[0]) - len(lines[0].lstrip()) + len(
+        lines[0].split()[0]
+    )
     assert main(["incoming", "uploads", "--org", org["slug"], "--duplicates", "--json"]) == 0
     [row] = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
     assert (row["filename"], row["incoming_invoice_id"], row["invoice_number"]) == (
