@@ -11,7 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from dagster import Definitions
 
 # an area's `add_commands(subparsers)`: the argparse parsers of its commands (its cli.py)
 AddCommands = Callable[[Any], None]
@@ -63,7 +66,7 @@ class Area:
     name: str
     commands: tuple[Command, ...] = ()
     parsers: Callable[[], AddCommands] | None = None
-    definitions: Callable[[], Any] | None = None
+    definitions: Callable[[], Definitions] | None = None
     kinds: tuple[QueueKind, ...] = ()
     provides: Callable[[], Mapping[str, Resource]] | None = None
     needs: frozenset[str] = frozenset()

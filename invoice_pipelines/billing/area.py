@@ -5,35 +5,42 @@ the queue itself)."""
 
 from __future__ import annotations
 
-from invoice_pipelines.area import Area, Command, QueueKind
+from typing import TYPE_CHECKING
+
+from invoice_pipelines.area import AddCommands, Area, Command, QueueKind
 from invoice_pipelines.core.batch_kinds import KindName
 
+if TYPE_CHECKING:
+    from dagster import Definitions
 
-def _parsers():
+    from invoice_pipelines.queue.job_kind import JobKind
+
+
+def _parsers() -> AddCommands:
     from invoice_pipelines.billing.cli import add_commands
 
     return add_commands
 
 
-def _definitions():
+def _definitions() -> Definitions:
     from invoice_pipelines.billing.defs import defs
 
     return defs
 
 
-def _sales_orders():
+def _sales_orders() -> JobKind:
     from invoice_pipelines.billing.invoicing_kinds import SALES_ORDERS_KIND
 
     return SALES_ORDERS_KIND
 
 
-def _customer_lines():
+def _customer_lines() -> JobKind:
     from invoice_pipelines.billing.invoicing_kinds import CUSTOMER_LINES_KIND
 
     return CUSTOMER_LINES_KIND
 
 
-def _credit_notes():
+def _credit_notes() -> JobKind:
     from invoice_pipelines.billing.credit_note_jobs import CREDIT_NOTES_KIND
 
     return CREDIT_NOTES_KIND

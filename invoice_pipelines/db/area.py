@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from invoice_pipelines.area import Area, Command
+from invoice_pipelines.area import AddCommands, Area, Command
 
 
-def _parsers():
+def _parsers() -> AddCommands:
     from invoice_pipelines.db.cli import add_commands
 
     return add_commands

@@ -3,23 +3,30 @@ assets and jobs (delivery/defs.py) and its kind of batch job (`communications`).
 
 from __future__ import annotations
 
-from invoice_pipelines.area import Area, Command, QueueKind
+from typing import TYPE_CHECKING
+
+from invoice_pipelines.area import AddCommands, Area, Command, QueueKind
 from invoice_pipelines.core.batch_kinds import KindName
 
+if TYPE_CHECKING:
+    from dagster import Definitions
 
-def _parsers():
+    from invoice_pipelines.queue.job_kind import JobKind
+
+
+def _parsers() -> AddCommands:
     from invoice_pipelines.delivery.cli import add_commands
 
     return add_commands
 
 
-def _definitions():
+def _definitions() -> Definitions:
     from invoice_pipelines.delivery.defs import defs
 
     return defs
 
 
-def _communications_kind():
+def _communications_kind() -> JobKind:
     from invoice_pipelines.delivery.batch import COMMUNICATIONS_KIND
 
     return COMMUNICATIONS_KIND

@@ -6,29 +6,39 @@ QuickBooks)."""
 
 from __future__ import annotations
 
-from invoice_pipelines.area import Area, Command, QueueKind, Resource
+from typing import TYPE_CHECKING
+
+from invoice_pipelines.area import AddCommands, Area, Command, QueueKind, Resource
 from invoice_pipelines.core.batch_kinds import KindName
 
+if TYPE_CHECKING:
+    from dagster import Definitions
 
-def _parsers():
+    from invoice_pipelines.documents.letter_writer import PdfaLetterWriter
+    from invoice_pipelines.documents.letters import PdfaLetters
+    from invoice_pipelines.documents.renderer import DocumentRenderer
+    from invoice_pipelines.queue.job_kind import JobKind
+
+
+def _parsers() -> AddCommands:
     from invoice_pipelines.documents.cli import add_commands
 
     return add_commands
 
 
-def _definitions():
+def _definitions() -> Definitions:
     from invoice_pipelines.documents.defs import defs
 
     return defs
 
 
-def _documents_kind():
+def _documents_kind() -> JobKind:
     from invoice_pipelines.documents.batch import DOCUMENTS_KIND
 
     return DOCUMENTS_KIND
 
 
-def _document_renderer():
+def _document_renderer() -> DocumentRenderer:
     from invoice_pipelines.documents.renderer import DocumentRenderer
     from invoice_pipelines.settings import positive_number
 
@@ -37,13 +47,13 @@ def _document_renderer():
     )
 
 
-def _letter_writer():
+def _letter_writer() -> PdfaLetterWriter:
     from invoice_pipelines.documents.letter_writer import PdfaLetterWriter
 
     return PdfaLetterWriter()
 
 
-def _letters():
+def _letters() -> PdfaLetters:
     from invoice_pipelines.documents.letters import PdfaLetters
 
     return PdfaLetters()

@@ -3,16 +3,21 @@ schedules (housekeeping/defs.py)."""
 
 from __future__ import annotations
 
-from invoice_pipelines.area import Area, Command
+from typing import TYPE_CHECKING
+
+from invoice_pipelines.area import AddCommands, Area, Command
+
+if TYPE_CHECKING:
+    from dagster import Definitions
 
 
-def _parsers():
+def _parsers() -> AddCommands:
     from invoice_pipelines.housekeeping.cli import add_commands
 
     return add_commands
 
 
-def _definitions():
+def _definitions() -> Definitions:
     from invoice_pipelines.housekeeping.defs import defs
 
     return defs

@@ -3,22 +3,29 @@ sensors and checks (intake/defs.py), and the `document_parser` its runs parse wi
 
 from __future__ import annotations
 
-from invoice_pipelines.area import Area, Command, Resource
+from typing import TYPE_CHECKING
+
+from invoice_pipelines.area import AddCommands, Area, Command, Resource
+
+if TYPE_CHECKING:
+    from dagster import Definitions
+
+    from invoice_pipelines.intake.parser_resource import DocumentParser
 
 
-def _parsers():
+def _parsers() -> AddCommands:
     from invoice_pipelines.intake.cli import add_commands
 
     return add_commands
 
 
-def _definitions():
+def _definitions() -> Definitions:
     from invoice_pipelines.intake.defs import defs
 
     return defs
 
 
-def _document_parser():
+def _document_parser() -> DocumentParser:
     from invoice_pipelines.intake.parser_resource import DocumentParser
     from invoice_pipelines.resources.parse_server import KEEP_WARM_SECONDS
     from invoice_pipelines.settings import max_upload_bytes, positive_number

@@ -4,10 +4,10 @@ Dagster objects are built from every area's kinds (`queue.defs.build_defs`), by 
 
 from __future__ import annotations
 
-from invoice_pipelines.area import Area, Command
+from invoice_pipelines.area import AddCommands, Area, Command
 
 
-def _parsers():
+def _parsers() -> AddCommands:
     from invoice_pipelines.queue.cli import add_commands
 
     return add_commands

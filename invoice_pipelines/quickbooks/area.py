@@ -3,28 +3,36 @@ assets, jobs, schedules and sensors (quickbooks/defs.py) and the `quickbooks` re
 
 from __future__ import annotations
 
-from invoice_pipelines.area import Area, Command, Resource
+from typing import TYPE_CHECKING
+
+from invoice_pipelines.area import AddCommands, Area, Command, Resource
+
+if TYPE_CHECKING:
+    from dagster import Definitions
+
+    from invoice_pipelines.quickbooks.resources import QuickBooks
+    from invoice_pipelines.quickbooks.sync.common import QboSettings
 
 
-def _parsers():
+def _parsers() -> AddCommands:
     from invoice_pipelines.quickbooks.cli import add_commands
 
     return add_commands
 
 
-def _definitions():
+def _definitions() -> Definitions:
     from invoice_pipelines.quickbooks.defs import defs
 
     return defs
 
 
-def _quickbooks():
+def _quickbooks() -> QuickBooks:
     from invoice_pipelines.quickbooks.resources import quickbooks_from_env
 
     return quickbooks_from_env()
 
 
-def _qbo_settings():
+def _qbo_settings() -> QboSettings:
     # what the resource wraps (`QuickBooks.settings()`); for a command the local QuickBooks of
     # `make run` stands in for the variables that are not set
     from invoice_pipelines.quickbooks.sync.common import QboSettings

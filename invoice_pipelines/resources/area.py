@@ -11,10 +11,29 @@ factory is imported when an assembly asks for it, so listing them loads nothing.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from invoice_pipelines.area import Area, Resource
 
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
 
-def _database():
+    from invoice_pipelines.resources.database import Database
+    from invoice_pipelines.resources.file_stores import FileStore
+    from invoice_pipelines.resources.files import Files
+    from invoice_pipelines.resources.mail import SmtpMailer
+    from invoice_pipelines.resources.messaging import TextMessageProvider
+    from invoice_pipelines.resources.ocr import OcrEngine
+    from invoice_pipelines.resources.ocr_readers import OcrReader
+    from invoice_pipelines.resources.peppol import PeppolAccessPoint
+    from invoice_pipelines.resources.peppol_transport import PeppolTransport
+    from invoice_pipelines.resources.smtp import Smtp
+    from invoice_pipelines.resources.text_messages import TextMessages
+    from invoice_pipelines.resources.upload_stores import UploadStore
+    from invoice_pipelines.resources.uploads import Uploads
+
+
+def _database() -> Database:
     from invoice_pipelines.resources.database import Database
     from invoice_pipelines.settings import env_var_or_default
 
@@ -24,32 +43,32 @@ def _database():
     )
 
 
-def _engine():
+def _engine() -> Engine:
     # what the `database` resource wraps: the same engine for the same settings, without Dagster
     from invoice_pipelines.db.engine import command_line_engine
 
     return command_line_engine()
 
 
-def _upload_store():
+def _upload_store() -> UploadStore:
     from invoice_pipelines.resources.stores import upload_store_from_env
 
     return upload_store_from_env(as_env_vars=True)
 
 
-def _uploads():
+def _uploads() -> Uploads:
     from invoice_pipelines.resources.stores import uploads_from_env
 
     return uploads_from_env()
 
 
 def _file_store(area: str) -> Resource:
-    def for_runs():
+    def for_runs() -> FileStore:
         from invoice_pipelines.resources.stores import file_store_from_env
 
         return file_store_from_env(area, as_env_vars=True)
 
-    def for_commands():
+    def for_commands() -> Files:
         from invoice_pipelines.resources.stores import files_from_env
 
         return files_from_env(area)
@@ -57,13 +76,13 @@ def _file_store(area: str) -> Resource:
     return Resource(for_runs, for_commands)
 
 
-def _ocr_engine():
+def _ocr_engine() -> OcrEngine:
     from invoice_pipelines.resources.ocr import ocr_engine_from_env
 
     return ocr_engine_from_env(as_env_vars=True)
 
 
-def _ocr_reader():
+def _ocr_reader() -> OcrReader:
     from invoice_pipelines.resources.ocr_readers import ocr_reader_from_env
 
     return ocr_reader_from_env()
@@ -72,37 +91,37 @@ def _ocr_reader():
 # the delivery channels' resources (resources/channels.py: each transport's `resource`), which
 # the supplier notices and the dunning notices use too: the Dagster resource (secrets as EnvVars)
 # and the plain sender it wraps (secrets read now)
-def _mailer():
+def _mailer() -> SmtpMailer:
     from invoice_pipelines.resources.mail import mailer_from_env
 
     return mailer_from_env()
 
 
-def _smtp():
+def _smtp() -> Smtp:
     from invoice_pipelines.resources.smtp import smtp_from_env
 
     return smtp_from_env()
 
 
-def _text_message_provider():
+def _text_message_provider() -> TextMessageProvider:
     from invoice_pipelines.resources.messaging import provider_from_env
 
     return provider_from_env()
 
 
-def _text_messages():
+def _text_messages() -> TextMessages:
     from invoice_pipelines.resources.text_messages import text_messages_from_env
 
     return text_messages_from_env()
 
 
-def _peppol_access_point():
+def _peppol_access_point() -> PeppolAccessPoint:
     from invoice_pipelines.resources.peppol import access_point_from_env
 
     return access_point_from_env()
 
 
-def _peppol_transport():
+def _peppol_transport() -> PeppolTransport:
     from invoice_pipelines.resources.peppol_transport import peppol_transport_from_env
 
     return peppol_transport_from_env()

@@ -3,10 +3,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from invoice_pipelines.area import Area
 
+if TYPE_CHECKING:
+    from dagster import Definitions
 
-def _definitions():
+
+def _definitions() -> Definitions:
     from invoice_pipelines.tenants.defs import defs
 
     return defs
