@@ -171,6 +171,31 @@ def test_a_customer_mapped_before_its_id_was_written_keeps_qbos_note_and_its_id(
     assert _note(qbo, older) == "Rechnungen per Peppol\nPeppol: 9914:ATU12345678"
 
 
+def test_on_the_first_sync_a_customer_linked_to_its_qbo_twin_has_one_id_on_both_sides(qbo):
+    """Customers that exist here and in QBO under one name before the first sync are linked:
+    ours without an id takes the one QBO's note names; ours with one writes it into QBO's note
+    (ours wins at the link, as for the other fields)."""
+    qbo.sim.create_as_user(
+        qbo.realm, "Customer", {"DisplayName": "Ohne Hier", "Notes": f"Peppol: {BELGIAN}"}
+    )
+    qbo.sim.create_as_user(
+        qbo.realm, "Customer", {"DisplayName": "Mit Hier", "Notes": f"Skonto 2 %\nPeppol: {GLN}"}
+    )
+    qbo.sim.create_as_user(qbo.realm, "Customer", {"DisplayName": "Nur Hier", "Notes": "Skonto"})
+    without = qbo.add_customer("Ohne Hier", customer_number="C-1")
+    differing = qbo.add_customer("Mit Hier", customer_number="C-2", peppol_participant=GERMAN_VAT)
+    only_ours = qbo.add_customer("Nur Hier", customer_number="C-3", peppol_participant=BELGIAN)
+    counts = _sync(qbo)
+    assert counts.linked == 3 and counts.errors == []
+    assert _participant(qbo, without) == BELGIAN
+    assert _note(qbo, without) == f"Peppol: {BELGIAN}"
+    assert _participant(qbo, differing) == GERMAN_VAT
+    assert _note(qbo, differing) == f"Skonto 2 %\nPeppol: {GERMAN_VAT}"
+    assert _note(qbo, only_ours) == f"Skonto\nPeppol: {BELGIAN}"
+    again = _sync(qbo)
+    assert (again.pushed, again.pulled) == (0, 0)
+
+
 def test_the_note_keeps_every_other_line_and_one_peppol_line():
     assert note_participant("a\n  PEPPOL : 0088:4035811991021  \nb") == GLN
     assert note_participant("Peppolino: x\nno line") is None

@@ -318,13 +318,26 @@ class CustomerSync(TwoWaySync):
             if mapping is None:
                 twin = unmapped_by_name.pop(str(record.get("DisplayName", "")).casefold(), None)
                 if twin is not None and (not twin.get("email") or _same_party(twin, record)):
+                    # the participant id at the link: ours where we have one (QBO's note gets
+                    # it: the baseline is QBO's), else the one QBO's note names, taken now
+                    changed, theirs = self._qbo_participant(record, twin, None)
+                    theirs = theirs if changed else None
+                    if theirs and not twin.get("peppol_participant"):
+                        conn.execute(
+                            update(customers)
+                            .where(customers.c.id == twin["id"])
+                            .values(peppol_participant=theirs)
+                        )
+                        twin = {**twin, "peppol_participant": theirs}
                     save_mapping(
                         conn,
                         self.organization_id,
                         "customer",
                         twin["id"],
                         record,
-                        local_fingerprint=fingerprint(local_fields(twin)),
+                        local_fingerprint=fingerprint(
+                            local_fields({**twin, "peppol_participant": theirs})
+                        ),
                         details=notes_details(record),
                     )
                     self.counts.linked += 1
