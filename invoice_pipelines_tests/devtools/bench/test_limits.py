@@ -86,9 +86,10 @@ def test_batch_invoicing_runs_the_set_based_limit_on_its_own_database(scratch_pg
     assert result["headline"] == "orders_per_s"
     assert_limit(result, database=scratch_pg)
     assert "psql -v n=300" in result["limit_method"]
-    # the limit is the median of its three runs, each of them reported
+    # the limit is the median of its three runs, each of them reported, the first before the job
     runs = result["limit_runs_per_s"]
     assert len(runs) == 3 and result["limit_per_s"] == sorted(runs)[1]
+    assert result["limit_runs_before_job"] == 1 and "right before the job" in result["limit_method"]
     # the script's scratch schema does not outlive the run
     engine = make_engine(owner=True)
     with engine.connect() as conn:
