@@ -155,27 +155,10 @@ def run_participant(args: argparse.Namespace) -> int:
 
 def _customer(engine, organization_id: int, text: str) -> tuple[int, str, str | None] | None:
     """The customer named by its number, else by its id: (id, number, participant id)."""
-    from sqlalchemy import or_, select
-
     from invoice_pipelines.db.tables import customers
-    from invoice_pipelines.db.tenancy import tenant_transaction
 
     c = customers.c
-    text = text.strip()
-    named = c.customer_number == text
-    if text.isdigit() and len(text) < 19:
-        named = or_(named, c.id == int(text))
-    with tenant_transaction(engine, organization_id) as conn:
-        rows = conn.execute(
-            select(c.id, c.customer_number, c.peppol_participant).where(
-                c.organization_id == organization_id, named
-            )
-        ).all()
-    if not rows:
-        return None
-    # a number wins over an id that happens to be written the same
-    row = next((r for r in rows if r.customer_number == text), rows[0])
-    return row.id, row.customer_number, row.peppol_participant
+    return _named(engine, organization_id, text, c.customer_number, c.peppol_participant)
 
 
 def run_send_one(args: argparse.Namespace) -> int:
@@ -236,25 +219,33 @@ def run_send_one(args: argparse.Namespace) -> int:
 
 def _invoice(engine, organization_id: int, text: str) -> tuple[int, str] | None:
     """The invoice named by its number, else by its id; None when the organization has neither."""
+    from invoice_pipelines.db.tables import sales_invoices
+
+    return _named(engine, organization_id, text, sales_invoices.c.invoice_number)
+
+
+def _named(engine, organization_id: int, text: str, number, *more) -> tuple | None:
+    """(id, number, *more) of the organization's row whose `number` column is `text`, else whose
+    id it is; None when it has neither."""
     from sqlalchemy import or_, select
 
-    from invoice_pipelines.db.tables import sales_invoices
     from invoice_pipelines.db.tenancy import tenant_transaction
 
-    s = sales_invoices.c
+    table = number.table
     text = text.strip()
-    named = s.invoice_number == text
+    named = number == text
     if text.isdigit() and len(text) < 19:
-        named = or_(named, s.id == int(text))
+        named = or_(named, table.c.id == int(text))
     with tenant_transaction(engine, organization_id) as conn:
         rows = conn.execute(
-            select(s.id, s.invoice_number).where(s.organization_id == organization_id, named)
+            select(table.c.id, number, *more).where(
+                table.c.organization_id == organization_id, named
+            )
         ).all()
     if not rows:
         return None
     # a number wins over an id that happens to be written the same
-    row = next((r for r in rows if r.invoice_number == text), rows[0])
-    return row.id, row.invoice_number
+    return tuple(next((r for r in rows if r[1] == text), rows[0]))
 
 
 def _last_delivery(engine, organization_id: int, invoice_id: int):

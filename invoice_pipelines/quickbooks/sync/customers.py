@@ -227,6 +227,18 @@ class CustomerSync(TwoWaySync):
             self._tax_ids = str(country or "").strip().upper() in TAX_ID_REGIONS
         return self._tax_ids
 
+    def _map(self, conn, local_id: int, record: dict, local_fingerprint: str) -> None:
+        """The mapping's baseline moved to QBO's `record`, its note kept beside it."""
+        save_mapping(
+            conn,
+            self.organization_id,
+            "customer",
+            local_id,
+            record,
+            local_fingerprint=local_fingerprint,
+            details=notes_details(record),
+        )
+
     def _local_rows(self, conn) -> dict[int, dict]:
         return {
             row["id"]: dict(row)
@@ -283,15 +295,7 @@ class CustomerSync(TwoWaySync):
         # the baseline is the customer as QBO has it: where its note lacks the id we keep (a
         # line refused, none written yet), ours differs from it and is pushed, the line written
         as_in_qbo = {**merged, "peppol_participant": participant if changed else None}
-        save_mapping(
-            conn,
-            self.organization_id,
-            "customer",
-            local_id,
-            record,
-            local_fingerprint=fingerprint(local_fields(as_in_qbo)),
-            details=notes_details(record),
-        )
+        self._map(conn, local_id, record, fingerprint(local_fields(as_in_qbo)))
         self.counts.pulled += 1
         return local_id
 
@@ -329,16 +333,11 @@ class CustomerSync(TwoWaySync):
                             .values(peppol_participant=theirs)
                         )
                         twin = {**twin, "peppol_participant": theirs}
-                    save_mapping(
+                    self._map(
                         conn,
-                        self.organization_id,
-                        "customer",
                         twin["id"],
                         record,
-                        local_fingerprint=fingerprint(
-                            local_fields({**twin, "peppol_participant": theirs})
-                        ),
-                        details=notes_details(record),
+                        fingerprint(local_fields({**twin, "peppol_participant": theirs})),
                     )
                     self.counts.linked += 1
                 else:
@@ -432,15 +431,7 @@ class CustomerSync(TwoWaySync):
             self._failed(row, str(exc))
             return
         with tenant_transaction(self.engine, self.organization_id, write=True) as conn:
-            save_mapping(
-                conn,
-                self.organization_id,
-                "customer",
-                row["id"],
-                record,
-                local_fingerprint=mapping_fp,
-                details=notes_details(record),
-            )
+            self._map(conn, row["id"], record, mapping_fp)
         self._qbo_notes.pop(row["id"], None)
         self.counts.pushed += 1
 
@@ -513,15 +504,7 @@ class CustomerSync(TwoWaySync):
                 (r for r in found if str(r["Id"]) not in taken and _same_party(row, r)), None
             )
             if match is not None:
-                save_mapping(
-                    conn,
-                    self.organization_id,
-                    "customer",
-                    row["id"],
-                    match,
-                    local_fingerprint=fp,
-                    details=notes_details(match),
-                )
+                self._map(conn, row["id"], match, fp)
                 record_conflict(
                     conn,
                     self.organization_id,
