@@ -58,10 +58,15 @@ from invoice_pipelines.db.tables import (
     customers,
     dunning_notices,
     dunning_runs,
+    organizations,
     sales_invoice_payments,
     sales_invoices,
 )
-from invoice_pipelines.db.tenancy import resolve_organization, tenant_transaction
+from invoice_pipelines.db.tenancy import (
+    resolve_organization,
+    system_transaction,
+    tenant_transaction,
+)
 from invoice_pipelines.db.types import utcnow
 from invoice_pipelines.overdue.fee_invoices import queue_fee_invoices
 from invoice_pipelines.queue.requests import BatchRequestError
@@ -633,8 +638,6 @@ def set_base_rate(engine: Engine, organization: str | int, valid_from: str, perc
     """Add (or replace) the § 247 BGB base rate of the half-year from `valid_from` in the
     organization's `settings.dunning.interest.base_rates`; checked like the settings (a bad value
     is a DunningSettingsError naming it). Returns the organization's base_rates."""
-    from invoice_pipelines.db.tables import organizations
-    from invoice_pipelines.db.tenancy import system_transaction
 
     org = resolve_organization(engine, organization)
     entry = {"from": str(valid_from).strip(), "percent": str(percent).strip()}
@@ -665,7 +668,6 @@ def set_base_rate(engine: Engine, organization: str | int, valid_from: str, perc
 def last_successful_run(engine: Engine) -> datetime | None:
     """When the most recent SUCCESS or PARTIAL run of any organization ended (for the freshness
     check: a run that noticed what it could counts as having run)."""
-    from invoice_pipelines.db.tenancy import system_transaction
 
     with system_transaction(engine) as conn:
         return conn.execute(

@@ -25,6 +25,7 @@ from invoice_pipelines.resources.smtp import (  # noqa: F401
     Smtp,
     smtp_settings,
 )
+from invoice_pipelines.settings import env_var_or_default
 
 
 class SmtpMailer(ConfigurableResource):
@@ -68,6 +69,4 @@ class SmtpMailer(ConfigurableResource):
 def mailer_from_env() -> SmtpMailer:
     """The mailer configured by INVOICE_PIPELINES_SMTP_* (the password as an EnvVar in the code
     location, so it never appears in the UI)."""
-    from invoice_pipelines.settings import env_var_or_default
-
     return SmtpMailer(**smtp_settings(), password=env_var_or_default(PASSWORD_VAR))

@@ -14,6 +14,7 @@ from pydantic import Field
 
 # what an answer means, also importable from here, beside the resource
 from invoice_pipelines.resources.text_messages import TextMessages, outcome  # noqa: F401
+from invoice_pipelines.settings import env, env_var_or_default
 
 
 class TextMessageProvider(ConfigurableResource):
@@ -43,7 +44,6 @@ class TextMessageProvider(ConfigurableResource):
 
 
 def provider_from_env() -> TextMessageProvider:
-    from invoice_pipelines.settings import env, env_var_or_default
 
     return TextMessageProvider(
         base_url=env("INVOICE_PIPELINES_SMS_URL"),

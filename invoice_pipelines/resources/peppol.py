@@ -19,6 +19,7 @@ from invoice_pipelines.resources.peppol_transport import (
     Reach,
     Sending,
 )
+from invoice_pipelines.settings import env, env_var_or_default
 
 
 class PeppolAccessPoint(ConfigurableResource):
@@ -56,8 +57,6 @@ class PeppolAccessPoint(ConfigurableResource):
 
 
 def access_point_from_env() -> PeppolAccessPoint:
-    from invoice_pipelines.settings import env, env_var_or_default
-
     return PeppolAccessPoint(
         base_url=env("INVOICE_PIPELINES_PEPPOL_AP_URL"),
         token=env_var_or_default("INVOICE_PIPELINES_PEPPOL_AP_TOKEN"),

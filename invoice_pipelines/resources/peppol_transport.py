@@ -50,6 +50,7 @@ import requests
 
 from invoice_pipelines.resources.http_faults import never_connected
 from invoice_pipelines.resources.mail_types import SendError
+from invoice_pipelines.settings import env
 
 PARTICIPANT_SCHEME = "iso6523-actorid-upis"
 # Peppol BIS Billing 3.0's document types and process (Peppol's code lists; the sending report
@@ -348,7 +349,6 @@ def _excerpt(response: requests.Response) -> str:
 
 def peppol_transport_from_env() -> PeppolTransport:
     """The access point INVOICE_PIPELINES_PEPPOL_AP_* configure, the token read now."""
-    from invoice_pipelines.settings import env
 
     return PeppolTransport(
         base_url=env("INVOICE_PIPELINES_PEPPOL_AP_URL"),

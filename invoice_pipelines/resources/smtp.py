@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from invoice_pipelines.resources.mail_types import OutgoingMail, SendError
-from invoice_pipelines.settings import ConfigError
+from invoice_pipelines.settings import ConfigError, env, positive_number
 
 SECURITY_VAR = "INVOICE_PIPELINES_SMTP_SECURITY"
 # none: plain SMTP (a local relay or the stand-in); starttls: upgraded on the submission port
@@ -153,7 +153,6 @@ def smtp_settings() -> dict:
     """INVOICE_PIPELINES_SMTP_*: the server's settings but its password (`PASSWORD_VAR`), which a
     command reads now (`smtp_from_env`) and the code location as an EnvVar
     (`resources.mail.mailer_from_env`)."""
-    from invoice_pipelines.settings import env, positive_number
 
     return {
         "host": env("INVOICE_PIPELINES_SMTP_HOST"),
@@ -166,6 +165,5 @@ def smtp_settings() -> dict:
 
 def smtp_from_env() -> Smtp:
     """The server INVOICE_PIPELINES_SMTP_* configure, the password read now (a command's)."""
-    from invoice_pipelines.settings import env
 
     return Smtp(**smtp_settings(), password=env(PASSWORD_VAR))

@@ -30,6 +30,7 @@ import requests
 
 from invoice_pipelines.resources.http_faults import never_connected
 from invoice_pipelines.resources.mail_types import SendError
+from invoice_pipelines.settings import env
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -138,7 +139,6 @@ def _broken(exc: requests.RequestException) -> SendError:
 def text_messages_from_env() -> TextMessages:
     """The provider INVOICE_PIPELINES_SMS_* configure, the token read now (a command's; the code
     location's `text_messages` resource reads it as an EnvVar: `resources.messaging`)."""
-    from invoice_pipelines.settings import env
 
     return TextMessages(
         base_url=env("INVOICE_PIPELINES_SMS_URL"),
