@@ -53,8 +53,6 @@ from invoice_pipelines.core.channels import delivery_channel_enum
 from invoice_pipelines.db.tables import customers, items
 from invoice_pipelines.db.tables import sales_orders as sales_orders_table
 from invoice_pipelines.db.tenancy import (
-    UnknownOrganization,
-    resolve_organization,
     tenant_transaction,
 )
 from invoice_pipelines.metadata import markdown_table
@@ -80,7 +78,7 @@ from invoice_pipelines.tenants.partitions import (
     organizations_partitions,
     who_asked,
 )
-from invoice_pipelines.tenants.refusals import refused
+from invoice_pipelines.tenants.refusals import known_organization, refused
 
 
 class LineType(Enum):
@@ -321,16 +319,6 @@ sales_orders = AssetSpec(
     "(draft, pending, reviewed, invoiced, cancelled). Not materialized here: every batch invoicing "
     "run records an observation (orders by status, customers, items).",
 )
-
-
-def known_organization(engine, partition_key: str) -> dict:
-    """The organization of a partition key (or of a launchpad's slug or id), refused when gone."""
-    try:
-        return resolve_organization(engine, partition_key)
-    except UnknownOrganization:
-        raise refused(
-            f"There is no organization {partition_key!r} (its partition outlived it)."
-        ) from None
 
 
 def _orders_observation(engine, org: dict) -> AssetObservation:

@@ -15,10 +15,7 @@ from dagster import (
 )
 from pydantic import Field
 
-from invoice_pipelines.billing.assets import (
-    known_organization,
-    sales_invoices,
-)
+from invoice_pipelines.billing.assets import sales_invoices
 from invoice_pipelines.billing.checks import gapless_numbers_spec, totals_spec
 from invoice_pipelines.billing.credit_note_request import CreditNoteItemConfig
 from invoice_pipelines.billing.credit_notes import (
@@ -33,7 +30,7 @@ from invoice_pipelines.tenants.partitions import (
     REQUESTED_BY_HELP,
     who_asked,
 )
-from invoice_pipelines.tenants.refusals import refused
+from invoice_pipelines.tenants.refusals import known_organization, refused
 
 # One process: the run is one step (its chunks use threads and database connections), and a step
 # subprocess would only add start-up time. The organization is the partition key.

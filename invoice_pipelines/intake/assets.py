@@ -21,8 +21,6 @@ from invoice_pipelines.core.lifecycle import Status
 from invoice_pipelines.db.incoming_months import validated_outside_months
 from invoice_pipelines.db.tables import incoming_invoices as incoming_invoices_table
 from invoice_pipelines.db.tenancy import (
-    UnknownOrganization,
-    resolve_organization,
     tenant_transaction,
 )
 from invoice_pipelines.einvoice.classes import POLICY_SETTING, PolicyError, checked_policy
@@ -56,7 +54,7 @@ from invoice_pipelines.tenants.partitions import (
     organizations_partitions,
     who_asked,
 )
-from invoice_pipelines.tenants.refusals import refused
+from invoice_pipelines.tenants.refusals import known_organization, refused
 
 uploads = AssetSpec(
     "uploads",
@@ -102,15 +100,6 @@ def _waiting(engine, organization_id: int) -> list[int]:
                 .order_by(incoming_invoices_table.c.id)
             ).scalars()
         )
-
-
-def _organization(engine, partition_key: str) -> dict:
-    try:
-        return resolve_organization(engine, partition_key)
-    except UnknownOrganization:
-        raise refused(
-            f"There is no organization {partition_key!r} (its partition outlived it)."
-        ) from None
 
 
 def _policy_metadata(context: AssetExecutionContext, org: dict) -> dict:
@@ -244,7 +233,7 @@ def incoming_invoices(
     document_parser: DocumentParser,
 ):
     engine = database.get_engine()
-    org = _organization(engine, context.partition_key)
+    org = known_organization(engine, context.partition_key)
     retried = 0
     if config.retry_failed:
         who = who_asked(config.requested_by, context.run.tags)

@@ -40,6 +40,16 @@ def organization_or_refuse(engine: Engine, organization: str) -> dict:
         raise refused(f"There is no organization {organization!r}.") from None
 
 
+def known_organization(engine: Engine, partition_key: str) -> dict:
+    """The organization of a partition key (or of a launchpad's slug or id), refused when gone."""
+    try:
+        return resolve_organization(engine, partition_key)
+    except UnknownOrganization:
+        raise refused(
+            f"There is no organization {partition_key!r} (its partition outlived it)."
+        ) from None
+
+
 def _named(items: Sequence[str], separator: str) -> str:
     shown = separator.join(items[:NAMED])
     return shown + (f"{separator}and {len(items) - NAMED} more" if len(items) > NAMED else "")
