@@ -149,6 +149,11 @@ def run_participant(args: argparse.Namespace) -> int:
         return BAD_ID
     if done.warning:
         print(f"note: {done.warning}")
+    if done.held:
+        print(
+            f"note: {done.held} message(s) received for {done.now} before are held; "
+            f"`invoice-pipelines peppol route --org {org['slug']}` registers them"
+        )
     print(json.dumps(said | {"participant": done.now, "before": done.before}))
     return ACCEPTS
 

@@ -31,7 +31,12 @@ from sqlalchemy import func, select, update
 from sqlalchemy.engine import Connection, Row
 
 from invoice_pipelines import sales_ledger
-from invoice_pipelines.db.tables import customers, organizations, sales_invoice_documents
+from invoice_pipelines.db.tables import (
+    customers,
+    organizations,
+    peppol_received,
+    sales_invoice_documents,
+)
 from invoice_pipelines.db.tenancy import system_transaction, tenant_transaction
 from invoice_pipelines.einvoice.peppol_ids import ParticipantIdError, parse_participant
 from invoice_pipelines.resources.mail_message import MessageError
@@ -177,6 +182,8 @@ class ParticipantSet:
     before: str | None
     now: str | None
     warning: str | None = None
+    # messages received for the organization's new id before it had it, still held
+    held: int = 0
 
 
 def set_participant(
@@ -212,7 +219,15 @@ def set_participant(
             conn.execute(
                 update(organizations).where(o.id == organization_id).values(peppol_participant=now)
             )
-        return ParticipantSet(None, before, now, warning)
+            held = 0
+            if now is not None:
+                m = peppol_received.c
+                held = conn.execute(
+                    select(func.count()).where(
+                        m.state == "unknown_receiver", func.lower(m.receiver) == now.lower()
+                    )
+                ).scalar_one()
+        return ParticipantSet(None, before, now, warning, held)
     c = customers.c
     with tenant_transaction(engine, organization_id, write=True) as conn:
         row = conn.execute(

@@ -46,8 +46,9 @@ AREA = Area(
         Command("suppliers", "the supplier register: list, show, add, change, link-vendor, policy"),
         Command(
             "peppol",
-            "Peppol: receive a document an access point forwarded, once; listen for them",
-            verbs=("receive", "listen"),
+            "Peppol: receive a document an access point forwarded, once; route held ones; "
+            "listen for them",
+            verbs=("receive", "route", "listen"),
         ),
     ),
     parsers=_parsers,

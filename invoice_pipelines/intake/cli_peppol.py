@@ -3,6 +3,10 @@ forwarded (SBDH envelope or bare UBL) to the intake, once per InstanceIdentifier
 (intake/peppol_inbound.py). Exit 0: registered, or a replay that changed nothing; 1: recorded but
 handed to no organization (unknown receiver); 2: refused (a broken envelope, an unknown --org).
 
+`invoice-pipelines peppol route --org ORG`: the held messages (received for a participant id no
+organization had) addressed to the organization's id, registered from their held copies. Exit 0
+(also when none was held), 2: the organization is unknown or has no participant id.
+
 `invoice-pipelines peppol listen [--host H] [--port P]`: the HTTP receiver the access point
 forwards received documents to (intake/peppol_http.py), until interrupted; exit 2 without
 INVOICE_PIPELINES_PEPPOL_INBOUND_TOKEN."""
@@ -15,7 +19,7 @@ import sys
 
 from invoice_pipelines.cli_args import port
 
-VERBS = "receive, listen"
+VERBS = "receive, route, listen"
 
 
 def add_peppol_commands(sub, no_verb) -> None:
@@ -36,6 +40,13 @@ def add_peppol_commands(sub, no_verb) -> None:
     )
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=run_receive)
+    p = verbs.add_parser(
+        "route",
+        help="register the held messages addressed to the organization's participant id",
+    )
+    p.add_argument("--org", required=True, help="organization slug or id")
+    p.add_argument("--json", action="store_true", help="print one JSON list")
+    p.set_defaults(func=run_route)
     p = verbs.add_parser(
         "listen",
         help="the HTTP receiver the access point forwards received documents to "
@@ -82,6 +93,23 @@ def run_receive(args: argparse.Namespace) -> int:
     else:
         _say(f"{received.outcome}: {received.message}")
     return 1 if received.outcome == UNKNOWN_RECEIVER else 0
+
+
+def run_route(args: argparse.Namespace) -> int:
+    from invoice_pipelines.intake.peppol_inbound import ReceiveRefused, route_held
+
+    try:
+        routed = route_held(args.resources.database, args.resources.upload_store, args.org)
+    except ReceiveRefused as exc:
+        _say(f"invoice-pipelines peppol route: {exc}", error=True)
+        return 2
+    if args.json:
+        print(json.dumps([received.to_json_dict() for received in routed]))
+        return 0
+    for received in routed:
+        _say(f"{received.outcome}: {received.message}")
+    _say(f"{len(routed)} held message(s) for {args.org} routed")
+    return 0
 
 
 def run_listen(args: argparse.Namespace) -> int:

@@ -18,7 +18,8 @@ document's key is `sha256:<its content hash>`) in `peppol_received`:
 - A replay (an InstanceIdentifier registered before) changes nothing and says so.
 - No organization has the receiver's id: the message is recorded `unknown_receiver` without an
   organization, the document held in the row, and the caller told; receiving it again once an
-  organization has that id (or with `organization`) registers it then. Nothing is lost.
+  organization has that id (or with `organization`) registers it then, and so does `route_held`
+  from the held copy once an organization has that id (`peppol route`). Nothing is lost.
 - A broken envelope (not XML, no InstanceIdentifier or receiver, no invoice inside, too large) is
   `ReceiveRefused` with one sentence; nothing is recorded: the access point still has it.
 
@@ -33,7 +34,7 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 from sqlalchemy import Engine, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -278,3 +279,48 @@ def _register(
         f"{key} for {slug}: incoming invoice {document_id}, UPLOADED; the next intake run "
         "reads and validates it",
     )  # fmt: skip
+
+
+def route_held(engine: Engine, uploads: Uploads, organization: str | int) -> list[Received]:
+    """Register the held messages (`unknown_receiver`) whose receiver is now `organization`'s
+    Peppol participant id, from the copy each row holds, as if each had been received now: the
+    same InstanceIdentifier, envelope fields and file, the row moved to `registered` (or a replay
+    where another process routed it first). UnknownOrganization for an organization that does
+    not exist; ReceiveRefused when it has no participant id or shares it with another one."""
+    org = resolve_organization(engine, organization)
+    participant = org.get("peppol_participant")
+    if not participant:
+        raise ReceiveRefused(
+            f"{org['slug']} has no Peppol participant id; held messages are routed by the id "
+            "they are addressed to"
+        )
+    m = peppol_received.c
+    with system_transaction(engine) as conn:
+        target = _route(conn, participant, None)
+        held = conn.execute(
+            select(
+                m.instance_identifier, m.held_document, m.envelope, m.sender, m.receiver,
+                m.document_type, m.process, m.country, m.content_hash,
+            )
+            .where(m.state == UNKNOWN_RECEIVER, func.lower(m.receiver) == participant.lower())
+            .order_by(m.id)
+        ).all()  # fmt: skip
+    routed = []
+    for row in held:
+        # the held copy is the document out of its envelope, as it was received (within the
+        # upload limit of that day)
+        document = open_envelope(row.held_document, max_bytes=len(row.held_document))
+        envelope = replace(
+            document,
+            wrapped=row.envelope == "sbdh",
+            instance_identifier=row.instance_identifier,
+            sender=row.sender,
+            receiver=row.receiver,
+            document_type=row.document_type,
+            process=row.process,
+            country=row.country,
+        )
+        routed.append(
+            _register(engine, uploads, envelope, row.instance_identifier, row.content_hash, target)
+        )
+    return routed

@@ -236,8 +236,8 @@ def test_send_to_a_receiver_that_rejects_fails_with_its_message_id_printed_escap
 
 
 def test_peppol_is_one_group_of_two_areas_verbs():
-    """Intake adds `peppol receive`, delivery `peppol lookup` and `peppol send` to the one `peppol`
-    group: `--help` lists it once with both helps, whichever verb is named; a verb loads only the
+    """Intake adds `peppol receive`, `route` and `listen`, delivery `peppol lookup`,
+    `participant` and `send` to the one `peppol` group: `--help` lists it once with both helps, whichever verb is named; a verb loads only the
     parsers of its own area (the fresh-interpreter tests read which)."""
     import argparse
 
@@ -246,12 +246,12 @@ def test_peppol_is_one_group_of_two_areas_verbs():
     every = cli.build_parser().format_help()
     for command, verb in [("peppol", None), ("peppol", "lookup"), ("peppol", "receive")]:
         assert cli.build_parser(command, verb).format_help() == every, verb
-    assert "forwarded, once; listen for them; look a participant up in the SMP" in " ".join(
+    assert "once; route held ones; listen for them; look a participant up in the SMP" in " ".join(
         every.split()
     )
     group = cli.build_parser("peppol")._subparsers._group_actions[0].choices["peppol"]
     [verbs] = [a for a in group._actions if isinstance(a, argparse._SubParsersAction)]
-    assert list(verbs.choices) == ["receive", "listen", "lookup", "participant", "send"]
+    assert list(verbs.choices) == ["receive", "route", "listen", "lookup", "participant", "send"]
     assert cli._verb_in(["peppol", "lookup", "0208:1"]) == "lookup"
     assert cli._verb_in(["peppol", "--help"]) is None
 

@@ -219,6 +219,72 @@ def test_an_unknown_receiver_is_kept_and_routed_once_an_organization_has_the_id(
     assert receive_peppol(db.engine, store, envelope).outcome == REPLAY
 
 
+def test_held_messages_are_routed_from_their_copies_once_the_organization_has_the_id(
+    db, tmp_path, monkeypatch, capsys
+):
+    """Messages for an id no organization had are kept with their documents; once a person gives
+    an organization that id (`peppol participant`), `peppol route` registers them from the copies,
+    without the access point sending them again: each once, then read by the intake as any
+    received document. A message held for another id stays held."""
+    store, awaited, elsewhere = _store(tmp_path), _participant(), _participant()
+    monkeypatch.setenv("INVOICE_PIPELINES_DB_URL", db.url)
+    monkeypatch.setenv("INVOICE_PIPELINES_UPLOAD_DIR", str(tmp_path / "uploads"))
+    key, other_key = str(uuid.uuid4()), str(uuid.uuid4())
+    sample = (PEPPOL_SAMPLES_DIR / "Allowance-example.xml").read_bytes()
+    held = [
+        receive_peppol(db.engine, store, wrap(sample, receiver=awaited, instance_identifier=key)),
+        receive_peppol(db.engine, store, _bare(awaited)),
+        receive_peppol(
+            db.engine, store, wrap(sample, receiver=elsewhere, instance_identifier=other_key)
+        ),
+    ]
+    assert [h.outcome for h in held] == [UNKNOWN_RECEIVER] * 3
+    org = db.new_organization()
+    assert main(["peppol", "route", "--org", org["slug"]]) == 2  # no participant id yet
+    assert "has no Peppol participant id" in capsys.readouterr().err
+
+    assert main(["peppol", "participant", "--org", org["slug"], awaited.lower()]) == 0
+    said = capsys.readouterr().out
+    assert f"note: 2 message(s) received for {awaited.lower()} before are held" in said
+    assert f"peppol route --org {org['slug']}" in said
+    assert main(["peppol", "route", "--org", org["slug"], "--json"]) == 0
+    routed = json.loads(capsys.readouterr().out)
+    assert sorted((r["outcome"], r["instance_identifier"]) for r in routed) == sorted(
+        [(REGISTERED, key), (REGISTERED, held[1].instance_identifier)]
+    )
+    assert {r["message_id"] for r in routed} == {held[0].message_id, held[1].message_id}
+    message = _message(db, key)
+    assert (message["state"], message["organization_id"]) == ("registered", org["id"])
+    assert (message["envelope"], message["receiver"], message["held_document"]) == (
+        "sbdh",
+        awaited,
+        None,
+    )
+    assert _message(db, held[1].instance_identifier)["envelope"] == "bare"
+    assert _message(db, other_key)["state"] == UNKNOWN_RECEIVER
+
+    # routed once: again, and the access point's own resend, change nothing
+    assert main(["peppol", "route", "--org", org["slug"], "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == []
+    resent = receive_peppol(
+        db.engine, store, wrap(sample, receiver=awaited, instance_identifier=key)
+    )
+    assert resent.outcome == REPLAY
+    documents = _documents(db, org)
+    assert sorted(d["id"] for d in documents) == sorted(r["document_id"] for r in routed)
+
+    # the intake reads them as any received document
+    scan = scan_uploads(db.engine, store, ScanState(), only_organizations={org["slug"]})
+    assert sorted(i for b in scan.batches for i in b.document_ids) == sorted(
+        d["id"] for d in documents
+    )
+    process_documents(
+        db.engine, store, org["id"], [d["id"] for d in documents], parser=InProcessParser(),
+        ocr=None,
+    )  # fmt: skip
+    assert {d["status"] for d in _documents(db, org)} == {"VALIDATED"}
+
+
 def _bare(buyer: str) -> bytes:
     """An official example as a bare document whose buyer's electronic address (BT-49) is
     `buyer` (the example's own is 0192:987654325)."""
@@ -305,15 +371,19 @@ def test_the_command_receives_once_and_says_what_it_did(
 
 
 def test_the_command_imports_no_dagster_alembic_or_other_areas(db, tmp_path):
-    """Run as a person runs it, in a fresh interpreter: it registered the document and loaded
-    neither Dagster nor Alembic nor an area beside the intake (test_cli_lazy.py's check)."""
+    """Run as a person runs it, in a fresh interpreter: `receive` registered the document,
+    `route` found nothing held, and neither loaded Dagster, Alembic or an area beside the intake
+    (test_cli_lazy.py's check)."""
     from invoice_pipelines_tests.test_cli_lazy import _check_imports, _run_each
 
     org = _organization(db)
     path = tmp_path / "message.xml"
     sample = (PEPPOL_SAMPLES_DIR / "vat-category-E.xml").read_bytes()
     path.write_bytes(wrap(sample, receiver=org["peppol_participant"]))
-    commands = {"peppol receive": (["peppol", "receive", str(path)], {"intake"}, 0)}
+    commands = {
+        "peppol receive": (["peppol", "receive", str(path)], {"intake"}, 0),
+        "peppol route": (["peppol", "route", "--org", org["slug"]], {"intake"}, 0),
+    }
     settings = {
         "INVOICE_PIPELINES_STORAGE": "local",
         "INVOICE_PIPELINES_UPLOAD_DIR": str(tmp_path / "uploads"),
@@ -322,4 +392,5 @@ def test_the_command_imports_no_dagster_alembic_or_other_areas(db, tmp_path):
     found = dict(zip(commands, ran, strict=True))
     _check_imports(commands, found)
     assert found["peppol receive"][1].startswith("registered: "), found["peppol receive"][1]
+    assert f"0 held message(s) for {org['slug']} routed" in found["peppol route"][1]
     assert [d["status"] for d in _documents(db, org)] == ["UPLOADED"]
