@@ -101,13 +101,18 @@ def _customer(db, org_id: int, number: str, name: str, **values) -> int:
     return found
 
 
-def _shop(db, tmp_path, *, org_on_peppol: bool = True, brasserie_id: str = BRASSERIE) -> Shop:
-    org = db.new_organization(
+def seller(db, participant: str | None = SELLER_ID) -> dict:
+    """A German seller (Müller Werkzeugbau GmbH), on Peppol with `participant`."""
+    return db.new_organization(
         name="Müller Werkzeugbau GmbH",
         vat_id="DE123456789",
         settings={"seller": SELLER},
-        peppol_participant=SELLER_ID if org_on_peppol else None,
+        peppol_participant=participant,
     )
+
+
+def _shop(db, tmp_path, *, org_on_peppol: bool = True, brasserie_id: str = BRASSERIE) -> Shop:
+    org = seller(db, SELLER_ID if org_on_peppol else None)
     brasserie = _customer(
         db,
         org["id"],

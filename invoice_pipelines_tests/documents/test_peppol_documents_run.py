@@ -23,8 +23,7 @@ from invoice_pipelines.einvoice.read import read_einvoice
 from invoice_pipelines.einvoice.schematron import check_peppol
 from invoice_pipelines.resources.file_stores import LocalFileStore
 from invoice_pipelines_tests.conftest import PEPPOL_RULES_DIR
-from invoice_pipelines_tests.delivery.test_peppol_sending import _customer
-from invoice_pipelines_tests.documents.test_pipeline import SELLER
+from invoice_pipelines_tests.delivery.test_peppol_sending import _customer, seller
 from invoice_pipelines_tests.exports.books import sales_invoice
 
 NS = {"cbc": "urn:oasis:names:specification:ubl:schema:xsd:CommonBasicComponents-2"}
@@ -56,12 +55,7 @@ def _peppol_rules():
 
 
 def test_the_documents_run_writes_peppol_documents_that_pass_cen_and_peppol(db, tmp_path):
-    org = db.new_organization(
-        name="Müller Werkzeugbau GmbH",
-        vat_id="DE123456789",
-        settings={"seller": SELLER},
-        peppol_participant=SELLER_ID,
-    )
+    org = seller(db, SELLER_ID)
     expected: dict[int, tuple[str, str, str]] = {}  # invoice id -> (type code, buyer id, number)
     for number, (name, country, vat_id, participant, taxes, credited) in BILLED.items():
         customer_id = _customer(
