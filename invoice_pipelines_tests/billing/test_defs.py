@@ -42,14 +42,11 @@ from invoice_pipelines.db.tables import (
 from invoice_pipelines.db.tenancy import system_transaction, tenant_transaction
 from invoice_pipelines.db.types import utcnow
 from invoice_pipelines.queue.dagster import BATCH_JOB_TAG
-from invoice_pipelines.queue.defs import (
-    batch_job_control_job,
-    build_defs,
-    fail_stuck_batch_jobs_job,
-    fail_stuck_batch_jobs_schedule,
-)
+from invoice_pipelines.queue.dagster_jobs import batch_job_control_job, fail_stuck_batch_jobs_job
+from invoice_pipelines.queue.defs import build_defs
 from invoice_pipelines.queue.jobs import get_batch_job
 from invoice_pipelines.queue.requests import DEFAULT_DUE_DAYS, local_runner_name
+from invoice_pipelines.queue.schedules import fail_stuck_batch_jobs_schedule
 from invoice_pipelines.resources.database import Database
 from invoice_pipelines.tenants.partitions import ORGANIZATION_TAG, ORGANIZATIONS_PARTITIONS_NAME
 from invoice_pipelines.tenants.run_coordinator import BULK_RUN_TAGS

@@ -4,7 +4,8 @@ queue's Definitions built from them, and its sensors."""
 from dagster import Definitions
 
 from invoice_pipelines.areas import kinds
-from invoice_pipelines.queue.defs import OP, build_defs
+from invoice_pipelines.queue.dagster_jobs import OP
+from invoice_pipelines.queue.defs import build_defs
 
 QUEUE: Definitions = build_defs(kinds())
 

@@ -17,7 +17,8 @@ import invoice_pipelines
 from invoice_pipelines.db.tables import audit_log, batch_job_items
 from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.queue.dagster import BATCH_JOB_TAG, NewInvoiceJob
-from invoice_pipelines.queue.defs import OP, build_defs
+from invoice_pipelines.queue.dagster_jobs import OP
+from invoice_pipelines.queue.defs import build_defs
 from invoice_pipelines.queue.job_kind import (
     SUCCEEDED,
     Chunks,

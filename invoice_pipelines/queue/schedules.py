@@ -1,0 +1,13 @@
+"""The queue's schedule: `fail_stuck_batch_jobs_schedule`, every 10 minutes."""
+
+from dagster import DefaultScheduleStatus, ScheduleDefinition
+
+from invoice_pipelines.queue.dagster_jobs import fail_stuck_batch_jobs_job
+
+fail_stuck_batch_jobs_schedule = ScheduleDefinition(
+    name="fail_stuck_batch_jobs_schedule",
+    job=fail_stuck_batch_jobs_job,
+    cron_schedule="*/10 * * * *",
+    default_status=DefaultScheduleStatus.RUNNING,
+    description="Every 10 minutes: fail batch jobs without progress for 30 minutes (configurable).",
+)
