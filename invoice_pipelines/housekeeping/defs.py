@@ -17,7 +17,7 @@ Both schedules start RUNNING in the demo, because they cannot remove anything th
 uploads and exports are new (the earliest a file can go is 1 January of the 11th year after it),
 and its runs are younger than 90 days. Sensor and schedule ticks are purged by the daemon itself
 (the `retention:` block in dagster.yaml); dynamic partitions of deactivated organizations
-are removed by `organizations_sensor` (tenants/defs.py).
+are removed by `organizations_sensor` (tenants/sensors.py).
 """
 
 from dagster import Definitions

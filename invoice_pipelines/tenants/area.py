@@ -1,5 +1,5 @@
 """The tenants' part of the assemblies: the organizations' partitions and their sensor
-(tenants/defs.py); no commands."""
+(tenants/defs.py, its sensor in sensors.py); no commands."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Partitions of organizations that are gone: organizations_sensor removes them (tenants/defs.py),
+"""Partitions of organizations that are gone: organizations_sensor removes them (tenants/sensors.py),
 housekeeping does not do it a second time. A deactivated organization is covered in
 tenants/test_organizations_sensor.py; this is an organization whose row was deleted."""
 

@@ -6,8 +6,8 @@ from sqlalchemy import update
 from invoice_pipelines.db.tables import organizations
 from invoice_pipelines.db.tenancy import system_transaction
 from invoice_pipelines.resources.database import Database
-from invoice_pipelines.tenants.defs import organizations_sensor, plan_partition_sync
 from invoice_pipelines.tenants.partitions import ORGANIZATIONS_PARTITIONS_NAME
+from invoice_pipelines.tenants.sensors import organizations_sensor, plan_partition_sync
 
 
 def _tick(instance, db, cursor=None):

@@ -1,0 +1,81 @@
+"""The tenants layer's sensor: `organizations_sensor` keeps the `organizations` dynamic partitions in
+step with the organizations table."""
+
+import hashlib
+
+from dagster import DefaultSensorStatus, SensorEvaluationContext, SensorResult, SkipReason, sensor
+from sqlalchemy import func, select
+
+from invoice_pipelines.db.tables import organizations
+from invoice_pipelines.db.tenancy import active_organization_slugs, system_transaction
+from invoice_pipelines.resources.database import Database
+from invoice_pipelines.tenants.partitions import (
+    ORGANIZATIONS_PARTITIONS_NAME,
+    organizations_partitions,
+)
+
+
+def plan_partition_sync(wanted: list[str], existing: list[str]) -> tuple[list[str], list[str]]:
+    """Keys to add and keys to remove so the partition set equals `wanted`."""
+    wanted_set, existing_set = set(wanted), set(existing)
+    return sorted(wanted_set - existing_set), sorted(existing_set - wanted_set)
+
+
+def _fingerprint(keys: list[str]) -> str:
+    return hashlib.sha256("\n".join(sorted(keys)).encode()).hexdigest()[:16]
+
+
+@sensor(
+    name="organizations_sensor",
+    minimum_interval_seconds=30,
+    default_status=DefaultSensorStatus.RUNNING,
+    description=(
+        "Adds and removes `organizations` partitions to match the active organizations; a key "
+        "added by hand that is no active organization is removed at the next tick."
+    ),
+)
+def organizations_sensor(context: SensorEvaluationContext, database: Database):
+    engine = database.get_engine()
+    # cursor: how many organizations there are and when the last one changed, and which partition
+    # keys there are; when all three are as last tick, nothing needs comparing. The keys are read
+    # every tick (one query) because the UI's "Add a partition" writes them without touching the
+    # organizations: a mistyped key must go, not stay until the next organization changes.
+    with system_transaction(engine) as conn:
+        count, changed = conn.execute(
+            select(func.count(), func.max(organizations.c.updated_at))
+        ).one()
+    existing = context.instance.get_dynamic_partitions(ORGANIZATIONS_PARTITIONS_NAME)
+    organizations_stamp = f"{count}:{changed.isoformat() if changed else '-'}"
+    stamp = f"{organizations_stamp}:{_fingerprint(existing)}"
+    if context.cursor == stamp:
+        return SkipReason(
+            "no organization changed and no partition key was added or removed since the last tick"
+        )
+    slugs = active_organization_slugs(engine)
+    if not slugs and existing:
+        # An empty result is far more often a wrong INVOICE_PIPELINES_DB_URL than a real wipe of
+        # every tenant; removing all partitions would hide their history in the UI.
+        return SkipReason(
+            f"the database has no active organizations; refusing to remove all {len(existing)} "
+            "partitions (check INVOICE_PIPELINES_DB_URL, or remove them by hand)"
+        )
+    to_add, to_remove = plan_partition_sync(slugs, existing)
+    if not to_add and not to_remove:
+        context.update_cursor(stamp)
+        return SkipReason(f"{len(slugs)} organizations, partitions already in step")
+    requests = []
+    # one request per direction, whatever the number of keys: the daemon writes them in one call
+    if to_add:
+        requests.append(organizations_partitions.build_add_request(to_add))
+    if to_remove:
+        requests.append(organizations_partitions.build_delete_request(to_remove))
+    # the removed keys by name: a deactivated organization's slug, or a key someone added by hand
+    context.log.info(
+        f"organizations: +{len(to_add)} -{len(to_remove)}"
+        + (f" (removed: {', '.join(to_remove[:10])})" if to_remove else "")
+    )
+    # the cursor names the keys as they will be once the daemon applied the requests
+    return SensorResult(
+        dynamic_partitions_requests=requests,
+        cursor=f"{organizations_stamp}:{_fingerprint(slugs)}",
+    )
