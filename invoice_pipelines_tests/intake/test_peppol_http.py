@@ -186,15 +186,73 @@ def test_a_message_whose_answer_was_lost_is_a_replay_when_it_comes_again(db, inb
     key = str(uuid.uuid4())
     envelope = _example(org["peppol_participant"], key, "Allowance-example.xml")
     _post_and_hang_up(url, envelope)
-    deadline = time.monotonic() + 60  # a bound for a broken receiver, not a measurement
-    while _counts(db, key) != (1, 1, 1) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert _counts(db, key) == (1, 1, 1)
+    _until(lambda: _counts(db, key) == (1, 1, 1), "the message was not recorded")
     again = ap.forward_inbound(envelope)
     assert (again.status, again.fields["outcome"]) == (200, "replay"), again.text
     assert _counts(db, key) == (1, 1, 1)
     assert _organization_documents(db, org) == 1
     assert len(list((root / org["slug"] / ".archive").iterdir())) == 1
+
+
+def _until(condition, what: str):
+    """Wait for `condition()` to be true: a bound for a broken receiver, not a measurement."""
+    deadline = time.monotonic() + 60
+    while not (found := condition()):
+        assert time.monotonic() < deadline, what
+        time.sleep(0.05)
+    return found
+
+
+def test_a_connection_lost_between_archive_and_record_answers_503_and_the_resend_records_once(
+    pg_database, tmp_path
+):
+    """The database connection of the receiver dies after the document is archived and before
+    the message is recorded (PostgreSQL ends the backend while its INSERT waits on a lock): 503,
+    the archived file is named by no row, and the access point's resend writes the same file and
+    records the message once."""
+    db = pg_database
+    root = tmp_path / "uploads"
+    server, thread, url = _serve(db.engine, LocalUploadStore(root=str(root)))
+    org = db.new_organization(peppol_participant=_participant())
+    key = str(uuid.uuid4())
+    envelope = _example(org["peppol_participant"], key, "vat-category-Z.xml")
+    answers = []
+    try:
+        with db.owner_engine.connect() as blocker:
+            blocker.exec_driver_sql("BEGIN")
+            # reads go on, the receiver's INSERT waits
+            blocker.exec_driver_sql("LOCK TABLE peppol_received IN SHARE MODE")
+            post = threading.Thread(
+                target=lambda: answers.append(forward_inbound(url, envelope, TOKEN))
+            )
+            post.start()
+            archive = root / org["slug"] / ".archive"
+            _until(lambda: archive.is_dir() and list(archive.iterdir()), "nothing archived")
+            [(waiting,)] = _until(
+                lambda: blocker.exec_driver_sql(
+                    "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+                    "AND wait_event_type = 'Lock' "
+                    "AND query ILIKE 'INSERT INTO peppol_received%%'"
+                ).all(),
+                "the receiver's INSERT is not waiting",
+            )
+            blocker.exec_driver_sql(f"SELECT pg_terminate_backend({int(waiting)})")
+            post.join()
+            blocker.exec_driver_sql("ROLLBACK")
+        [lost] = answers
+        assert lost.status == 503 and "send it again later" in lost.text, lost.text
+        assert _counts(db, key) == (0, 0, 0)
+        assert len(list(archive.iterdir())) == 1  # archived, named by no row
+
+        again = forward_inbound(url, envelope, TOKEN)
+        assert (again.status, again.fields["outcome"]) == (200, "registered"), again.text
+        assert _counts(db, key) == (1, 1, 1)
+        assert _organization_documents(db, org) == 1
+        assert len(list(archive.iterdir())) == 1
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
 
 
 def test_bad_input_is_refused_with_its_status_and_records_nothing(db, tmp_path):
