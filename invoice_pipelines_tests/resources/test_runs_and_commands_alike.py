@@ -12,6 +12,7 @@ role); `document_parser` is the runs' alone, and a command renders documents in 
 from __future__ import annotations
 
 import dataclasses
+import inspect
 from collections.abc import Callable
 from typing import Any
 
@@ -94,6 +95,41 @@ def test_a_run_and_a_command_get_the_same_object_from_one_environment(
             command = table[name].for_commands()
             assert type(run) is type(command), name
             assert settings(run) == settings(command), name
+
+
+def calls(cls: type) -> set[str]:
+    """The public methods a caller of `cls`'s objects uses (constructors such as `from_env` aside)."""
+    return {
+        name
+        for name, value in inspect.getmembers(cls)
+        if not name.startswith("_")
+        and callable(value)
+        and not isinstance(inspect.getattr_static(cls, name), (classmethod, staticmethod, type))
+    }
+
+
+@pytest.mark.parametrize("environment", [LOCAL, S3_AND_VISION], ids=["local", "s3-vision"])
+def test_a_run_s_resource_answers_every_call_the_command_s_object_takes(
+    monkeypatch, tmp_path, environment
+):
+    # an asset calls its resource as a command calls the plain object: a method the plain class
+    # gains and the resource does not pass on would fail only in a run
+    for name, value in {**EVERYWHERE, **environment}.items():
+        monkeypatch.setenv(name, value)
+    table = resources()
+    with build_resources({name: table[name].for_runs() for name in UNWRAPPED}) as started:
+        for name, unwrap in UNWRAPPED.items():
+            run = getattr(started, name)
+            missing = sorted(m for m in calls(type(unwrap(run))) if not hasattr(run, m))
+            assert missing == [], name
+
+
+def test_the_calls_are_the_methods_a_caller_uses():
+    from invoice_pipelines.quickbooks.sync.common import QboSettings
+    from invoice_pipelines.resources.smtp import Smtp
+
+    assert calls(Smtp) == {"checked_security", "session", "send"}
+    assert "from_env" not in calls(QboSettings)
 
 
 def test_the_comparison_sees_a_setting_one_side_forgets(monkeypatch):
