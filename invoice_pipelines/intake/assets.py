@@ -1,10 +1,16 @@
 """The intake's assets: `uploads`, the external asset the upload sensor observes, and
 `incoming_invoices`, one organization's parsed and validated documents (a partition), with the
 config of its runs and the metadata each records. Materializing a partition by hand without ids
-processes every document of that organization still waiting."""
+processes every document of that organization still waiting.
+
+`supplier_register` is the organization's supplier register (the suppliers a person confirmed),
+materialized by hand, by every launchpad change of it (`change_supplier_register_job`) and by
+every intake run that registered a supplier under the first-invoice policy; each
+materialization lists the register and evaluates its two checks (checks.py)."""
 
 from dagster import (
     AssetExecutionContext,
+    AssetMaterialization,
     AssetSpec,
     Config,
     Failure,
@@ -27,12 +33,16 @@ from invoice_pipelines.einvoice.classes import POLICY_SETTING, PolicyError, chec
 from invoice_pipelines.intake.checks import (
     HOW_TO_REVIEW,
     INTAKE_RUN_CHECKS,
+    SUPPLIER_REGISTER,
     TABLE_ROWS,
     failed_documents_table,
     in_review_table,
     no_documents_waiting_for_review_result,
     no_failed_documents_result,
     not_exportable_table,
+    register_checks,
+    registered_spec,
+    told_apart_spec,
     validated_invoices_exportable_result,
     way_out,
 )
@@ -44,17 +54,21 @@ from invoice_pipelines.intake.incoming_invoices import (
 from invoice_pipelines.intake.notices import rejected_documents
 from invoice_pipelines.intake.parser_resource import DocumentParser
 from invoice_pipelines.intake.pipeline import IntakeSummary, process_documents, retry_documents
-from invoice_pipelines.intake.supplier_defs import register_materialization
 from invoice_pipelines.metadata import markdown_table
 from invoice_pipelines.resources.database import Database
 from invoice_pipelines.resources.ocr import OcrEngine
 from invoice_pipelines.resources.upload_stores import UploadStore
+from invoice_pipelines.supplier_register import (
+    register_counts,
+    supplier_policy,
+    supplier_rows,
+)
 from invoice_pipelines.tenants.partitions import (
     REQUESTED_BY_HELP,
     organizations_partitions,
     who_asked,
 )
-from invoice_pipelines.tenants.refusals import known_organization, refused
+from invoice_pipelines.tenants.refusals import known_organization, organization_or_refuse, refused
 
 uploads = AssetSpec(
     "uploads",
@@ -296,3 +310,68 @@ def incoming_invoices(
     yield no_failed_documents_result(summary.processed, failed)
     yield no_documents_waiting_for_review_result(*in_review)
     yield validated_invoices_exportable_result(outside_count, outside, first, last)
+
+
+def _iban_shown(iban: str) -> str:
+    return f"{iban[:4]} … {iban[-4:]}" if len(iban) > 8 else iban
+
+
+def register_metadata(conn, organization_id: int) -> dict:
+    """What the UI shows of one organization's register: counts, the policy, the suppliers."""
+    rows = supplier_rows(conn, organization_id, active_only=True)
+    table = markdown_table(
+        ["id", "name", "VAT id", "IBANs", "notice address", "QBO vendor", "DATEV", "origin"],
+        [
+            (
+                r["id"],
+                r["name"],
+                r["vat_id"] or "-",
+                ", ".join(_iban_shown(a["iban"]) for a in r["bank_accounts"]) or "-",
+                r["notice_email"] or "-",
+                r["qbo_vendor_id"] or "-",
+                r["datev_creditor_account"] or "-",
+                r["origin"],
+            )
+            for r in rows
+        ],
+        limit=TABLE_ROWS,
+    )
+    counts = register_counts(conn, organization_id)
+    return {
+        **{key.replace(" ", "_"): MetadataValue.int(value) for key, value in counts.items()},
+        "policy": MetadataValue.text(supplier_policy(conn, organization_id)),
+        "suppliers_table": MetadataValue.md(table),
+    }
+
+
+@asset(
+    name=SUPPLIER_REGISTER,
+    partitions_def=organizations_partitions,
+    group_name="intake",
+    kinds={"sql"},
+    owners=OWNERS,
+    check_specs=[told_apart_spec, registered_spec],
+    description="The organization's supplier register: the suppliers a person confirmed (or the "
+    "organization's first-invoice policy registered) with their full VAT id, names, IBANs, "
+    "notice address, QuickBooks vendor and DATEV creditor account. The intake compares every "
+    "document's seller with it; QuickBooks bills and supplier notices follow it. Changed only by "
+    "a person (change_supplier_register_job, `invoice-pipelines suppliers`, a confirmed review) "
+    "or the first-invoice policy, every change audited.",
+)
+def supplier_register(context: AssetExecutionContext, database: Database):
+    engine = database.get_engine()
+    org = organization_or_refuse(engine, context.partition_key)
+    with tenant_transaction(engine, org["id"]) as conn:
+        metadata = register_metadata(conn, org["id"])
+        checks = register_checks(conn, org["id"])
+    yield MaterializeResult(metadata=metadata)
+    yield from checks
+
+
+def register_materialization(engine, organization: dict) -> AssetMaterialization:
+    """The register's materialization after a run changed it (the launchpad job, the intake)."""
+    with tenant_transaction(engine, organization["id"]) as conn:
+        metadata = register_metadata(conn, organization["id"])
+    return AssetMaterialization(
+        asset_key=SUPPLIER_REGISTER, partition=organization["slug"], metadata=metadata
+    )

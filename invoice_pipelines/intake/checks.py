@@ -27,6 +27,11 @@ Two watch what time does, not what a run wrote, so they run on a schedule across
   day is today or within the next 3 days: money left on the table unless someone pays. Nothing is
   broken, so WARN; the check names each invoice, its last day, the discount and the amount that
   settles it.
+
+The supplier register's two (`supplier_register`, evaluated by its own materialization, WARN):
+`suppliers_told_apart`, no two active suppliers share a name by what a person sees, and
+`booked_documents_from_registered_suppliers`, the VALIDATED documents whose seller the register
+does not agree with.
 """
 
 from collections import defaultdict
@@ -41,13 +46,22 @@ from dagster import (
     MetadataValue,
     asset_check,
 )
+from sqlalchemy import select
 
+from invoice_pipelines.core.lifecycle import Status
+from invoice_pipelines.core.suppliers import Claim, compare, name_skeleton
+from invoice_pipelines.db.tables import incoming_invoices
 from invoice_pipelines.db.tenancy import system_transaction
 from invoice_pipelines.intake.discounts import expiring_discounts
 from invoice_pipelines.intake.incoming_invoices import stuck_documents
 from invoice_pipelines.metadata import markdown_table
 from invoice_pipelines.resources.database import Database
 from invoice_pipelines.scheduled_checks import scheduled_checks
+from invoice_pipelines.supplier_register import (
+    load_register,
+    own_party,
+    supplier_rows,
+)
 
 INCOMING_INVOICES = "incoming_invoices"
 STUCK_AFTER = timedelta(minutes=5)
@@ -350,3 +364,84 @@ incoming_invoices_checks_job, incoming_invoices_checks_schedule = scheduled_chec
     schedule_description="Every 5 minutes: warns when a document has waited in UPLOADED/CREATED "
     "for more than 5 minutes, and when an early-payment discount runs out within 3 days.",
 )
+
+
+SUPPLIER_REGISTER = "supplier_register"
+
+told_apart_spec = AssetCheckSpec(
+    "suppliers_told_apart",
+    asset=SUPPLIER_REGISTER,
+    description="No two active suppliers of the register share a name by what a person sees "
+    "(confusables skeleton). WARN with the pairs: one supplier registered twice, or a look-alike.",
+)
+registered_spec = AssetCheckSpec(
+    "booked_documents_from_registered_suppliers",
+    asset=SUPPLIER_REGISTER,
+    description="Every VALIDATED document not exported yet comes from a supplier the register "
+    "agrees with. WARN with those that do not (their QuickBooks bills wait): register or confirm "
+    "the supplier (invoice-pipelines suppliers add / change).",
+)
+
+
+def _look_alikes(conn, organization_id: int) -> list[tuple]:
+    names: dict[str, list] = defaultdict(list)
+    for row in supplier_rows(conn, organization_id, active_only=True):
+        for name in {row["name"], *row["other_names"]}:
+            names[name_skeleton(name)].append((row["id"], name))
+    return [
+        tuple(found)
+        for found in names.values()
+        if len({supplier_id for supplier_id, _ in found}) > 1
+    ]
+
+
+def _unregistered(conn, organization_id: int) -> list[tuple]:
+    """The VALIDATED documents whose seller the register does not agree with."""
+    t = incoming_invoices.c
+    register = load_register(conn, organization_id)
+    own = own_party(conn, organization_id)
+    found = []
+    for row in conn.execute(
+        select(t.id, t.seller_name, t.seller_vat_id).where(
+            t.organization_id == organization_id, t.status == Status.VALIDATED.value
+        )
+    ):
+        comparison = compare(register, Claim(row.seller_name, row.seller_vat_id), own)
+        if comparison.supplier is None or not comparison.agrees:
+            found.append((row.id, row.seller_name or "-", row.seller_vat_id or "-"))
+    return found
+
+
+def register_checks(conn, organization_id: int) -> list[AssetCheckResult]:
+    pairs = _look_alikes(conn, organization_id)
+    unregistered = _unregistered(conn, organization_id)
+    return [
+        AssetCheckResult(
+            check_name=told_apart_spec.name,
+            asset_key=SUPPLIER_REGISTER,
+            passed=not pairs,
+            severity=AssetCheckSeverity.WARN,
+            metadata={
+                "look_alike_groups": len(pairs),
+                "groups": MetadataValue.md(
+                    markdown_table(
+                        ["suppliers (id: name)"],
+                        [["; ".join(f"{i}: {n}" for i, n in group)] for group in pairs],
+                        limit=TABLE_ROWS,
+                    )
+                ),
+            },
+        ),
+        AssetCheckResult(
+            check_name=registered_spec.name,
+            asset_key=SUPPLIER_REGISTER,
+            passed=not unregistered,
+            severity=AssetCheckSeverity.WARN,
+            metadata={
+                "documents": len(unregistered),
+                "waiting": MetadataValue.md(
+                    markdown_table(["document", "seller", "VAT id"], unregistered, limit=TABLE_ROWS)
+                ),
+            },
+        ),
+    ]

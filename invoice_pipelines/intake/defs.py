@@ -1,11 +1,11 @@
 """Intake area's Dagster definitions, each kind in its module: uploads -> incoming_invoices
 (assets.py), the intake, retry, review and notices jobs (jobs.py), the upload and failure sensors
 (sensors.py), the notices' schedule (schedules.py), the checks and their five-minute run
-(checks.py), and the supplier register (supplier_defs.py)."""
+(checks.py); the supplier register's asset, checks and job among them."""
 
 from dagster import Definitions
 
-from invoice_pipelines.intake.assets import incoming_invoices, uploads
+from invoice_pipelines.intake.assets import incoming_invoices, supplier_register, uploads
 from invoice_pipelines.intake.checks import (
     discounts_not_expiring,
     incoming_invoices_checks_job,
@@ -13,6 +13,7 @@ from invoice_pipelines.intake.checks import (
     no_stuck_documents,
 )
 from invoice_pipelines.intake.jobs import (
+    change_supplier_register_job,
     intake_job,
     retry_failed_invoices_job,
     review_incoming_invoice_job,
@@ -20,7 +21,6 @@ from invoice_pipelines.intake.jobs import (
 )
 from invoice_pipelines.intake.schedules import supplier_notices_schedule
 from invoice_pipelines.intake.sensors import intake_failure_sensor, upload_sensor
-from invoice_pipelines.intake.supplier_defs import change_supplier_register_job, supplier_register
 
 defs = Definitions(
     assets=[uploads, incoming_invoices, supplier_register],

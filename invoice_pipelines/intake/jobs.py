@@ -1,6 +1,8 @@
 """The intake's jobs: `intake_job` materializes `incoming_invoices` with the ids the upload
 sensor hands over, `retry_failed_invoices_job` with the FAILED ones moved back; the launchpad's
-review job and the supplier notices' job, with their ops and configs."""
+review job, the supplier notices' job and `change_supplier_register_job` (a person registers or
+changes a supplier from the launchpad, audited as the `suppliers` command's), with their ops and
+configs."""
 
 from dagster import (
     AssetSelection,
@@ -15,7 +17,12 @@ from dagster import (
 from pydantic import Field
 
 from invoice_pipelines.db.incoming_status import StaleDocument
-from invoice_pipelines.intake.assets import IncomingInvoicesConfig, incoming_invoices
+from invoice_pipelines.db.tenancy import tenant_transaction
+from invoice_pipelines.intake.assets import (
+    IncomingInvoicesConfig,
+    incoming_invoices,
+    register_materialization,
+)
 from invoice_pipelines.intake.checks import INTAKE_RUN_CHECKS
 from invoice_pipelines.intake.notices import (
     organizations_with_pending_notices,
@@ -29,6 +36,12 @@ from invoice_pipelines.intake.review import ReviewError, review_document
 from invoice_pipelines.resources.database import Database
 from invoice_pipelines.resources.mail import SmtpMailer
 from invoice_pipelines.resources.peppol import PeppolAccessPoint
+from invoice_pipelines.supplier_register import (
+    Change,
+    RegisterError,
+    add_supplier,
+    change_supplier,
+)
 from invoice_pipelines.tenants.refusals import organization_or_refuse, refused
 
 # The asset and the checks it evaluates itself; not the scheduled checks (no_stuck_documents,
@@ -171,3 +184,94 @@ def send_supplier_notices_op(
 )
 def supplier_notices_job():
     send_supplier_notices_op()
+
+
+class SupplierChangeConfig(Config):
+    organization: str = Field(description="Organization slug or id.")
+    supplier_id: int | None = Field(
+        default=None, description="The supplier to change; none: register a new one."
+    )
+    name: str = Field(default="", description="Its name (required for a new supplier).")
+    add_names: list[str] = Field(default_factory=list, description="Other names it goes by.")
+    vat_id: str = Field(default="", description="Its VAT id, in full.")
+    tax_number: str = Field(default="", description="Its tax number (Steuernummer).")
+    add_ibans: list[str] = Field(
+        default_factory=list, description="IBANs to add, each IBAN or IBAN:BIC."
+    )
+    remove_ibans: list[str] = Field(default_factory=list, description="IBANs to remove.")
+    notice_email: str = Field(default="", description="Where its rejection notices go.")
+    qbo_vendor_id: str = Field(default="", description="Its QuickBooks vendor's Id.")
+    datev_creditor_account: int | None = Field(default=None, description="DATEV creditor.")
+    active: bool | None = Field(default=None, description="false: the supplier is retired.")
+    expected_version: int | None = Field(
+        default=None, description="The supplier's version you looked at (changes only)."
+    )
+    changed_by: str = Field(description="Who makes the change (audited).")
+    reason: str = Field(description="Why (audited).")
+
+
+def _pairs(values: list[str]) -> tuple[tuple[str, str | None], ...]:
+    return tuple((v.split(":", 1)[0], v.split(":", 1)[1] if ":" in v else None) for v in values)
+
+
+@op(
+    description="A person registers a supplier or changes one (names, VAT id, IBANs, notice "
+    "address, QuickBooks vendor, DATEV creditor account); every change is audited with who and "
+    "why, and the register's asset shows the result."
+)
+def change_supplier_register(
+    context: OpExecutionContext, config: SupplierChangeConfig, database: Database
+):
+    engine = database.get_engine()
+    org = organization_or_refuse(engine, config.organization)
+    try:
+        with tenant_transaction(engine, org["id"], write=True) as conn:
+            if config.supplier_id is None:
+                supplier_id = add_supplier(
+                    conn,
+                    org["id"],
+                    name=config.name,
+                    vat_id=config.vat_id or None,
+                    tax_number=config.tax_number or None,
+                    ibans=_pairs(config.add_ibans),
+                    notice_email=config.notice_email or None,
+                    qbo_vendor_id=config.qbo_vendor_id or None,
+                    datev_creditor_account=config.datev_creditor_account,
+                    changed_by=config.changed_by,
+                    reason=config.reason,
+                )
+            else:
+                supplier_id = config.supplier_id
+                change_supplier(
+                    conn,
+                    org["id"],
+                    supplier_id,
+                    Change(
+                        name=config.name or None,
+                        vat_id=config.vat_id or None,
+                        tax_number=config.tax_number or None,
+                        notice_email=config.notice_email or None,
+                        qbo_vendor_id=config.qbo_vendor_id or None,
+                        datev_creditor_account=config.datev_creditor_account,
+                        add_names=tuple(config.add_names),
+                        add_ibans=_pairs(config.add_ibans),
+                        remove_ibans=tuple(config.remove_ibans),
+                        active=config.active,
+                    ),
+                    changed_by=config.changed_by,
+                    reason=config.reason,
+                    expected_version=config.expected_version,
+                )
+    except RegisterError as exc:
+        raise refused(str(exc)) from None
+    context.log.info(f"supplier {supplier_id} of {org['slug']}: changed by {config.changed_by}")
+    context.log_event(register_materialization(engine, org))
+
+
+@job(
+    executor_def=in_process_executor,
+    description="The supplier register: register a supplier or change one (config: organization, "
+    "supplier_id or none for a new one, the values, changed_by, reason); audited.",
+)
+def change_supplier_register_job():
+    change_supplier_register()

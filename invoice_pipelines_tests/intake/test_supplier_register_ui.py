@@ -9,11 +9,8 @@ from dagster import DagsterInstance, RunConfig, materialize
 
 from invoice_pipelines.cli import main
 from invoice_pipelines.db.tenancy import tenant_transaction
-from invoice_pipelines.intake.supplier_defs import (
-    SupplierChangeConfig,
-    change_supplier_register_job,
-    supplier_register,
-)
+from invoice_pipelines.intake.assets import supplier_register
+from invoice_pipelines.intake.jobs import SupplierChangeConfig, change_supplier_register_job
 from invoice_pipelines.resources.database import Database
 from invoice_pipelines.resources.upload_stores import LocalUploadStore
 from invoice_pipelines.supplier_register import supplier_history, supplier_rows
