@@ -74,3 +74,36 @@ def test_the_scan_sees_calls_attribute_calls_and_imports():
         "command_line_engine() (4)",
         "files_from_env() (5)",
     ]
+
+
+# An engine of the application database is made by db/engine.py's factories and nowhere else but
+# in these modules, each for a reason a command's or a run's `database` cannot serve:
+ENGINE_MAKERS = {
+    "db/engine.py": "the factories themselves (command_line_engine, shared_engine)",
+    "resources/database.py": "the `database` resource the runs get",
+    "db/cli.py": "`migrate` logs in as the tables' owner, which no run or command may",
+    "db/migrations/env.py": "Alembic's environment, the tables' owner as well",
+    "tenants/run_coordinator.py": "the run coordinator in the daemon and webserver, no run",
+}
+
+
+def _makes_engines(source: str) -> list[int]:
+    return [
+        node.lineno
+        for node in ast.walk(ast.parse(source))
+        if isinstance(node, ast.Call)
+        and (node.func.id if isinstance(node.func, ast.Name) else getattr(node.func, "attr", ""))
+        in ("make_engine", "shared_engine")
+    ]
+
+
+def test_engines_are_made_where_a_reason_is_written():
+    makers = {
+        path.relative_to(PACKAGE).as_posix(): lines
+        for path in sorted(PACKAGE.rglob("*.py"))
+        if (lines := _makes_engines(path.read_text(encoding="utf-8")))
+    }
+    assert sorted(set(makers) - set(ENGINE_MAKERS)) == [], (
+        "a command takes `args.resources.database`, a run its `database` resource"
+    )
+    assert sorted(set(ENGINE_MAKERS) - set(makers)) == []  # no stale reason
