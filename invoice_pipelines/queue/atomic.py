@@ -27,14 +27,14 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from sqlalchemy import Engine, func, insert, select, update
+from sqlalchemy import Engine, insert, select, update
 from sqlalchemy.engine import Connection
 
 from invoice_pipelines.db.tables import batch_job_items
 from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.db.types import utcnow
 from invoice_pipelines.queue.batch_job import BatchJob
-from invoice_pipelines.queue.items import next_chunk
+from invoice_pipelines.queue.items import item_count, next_chunk
 from invoice_pipelines.queue.jobs import get_batch_job
 from invoice_pipelines.queue.requests import BatchRequestError
 from invoice_pipelines.queue.transitions import (
@@ -117,10 +117,7 @@ def run_atomic_job(
 
 def _expand(conn: Connection, job: Mapping[str, Any], payloads: Payloads) -> int:
     """One item per entry of the request, in its order (once per job: a resumed job keeps them)."""
-    items = batch_job_items.c
-    existing = conn.execute(
-        select(func.count()).where(items.batch_job_id == job["id"])
-    ).scalar_one()
+    existing = item_count(conn, job["id"])
     if existing:
         return existing
     entries = payloads(job["request"] or {})

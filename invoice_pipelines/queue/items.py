@@ -194,12 +194,16 @@ def _start(conn: Connection, row: Mapping[str, Any], now) -> dict | None:
     return {"total_count": _expand(conn, row)}
 
 
+def item_count(conn: Connection, job_id: int) -> int:
+    """How many items the job has: 0 before its request is expanded into them."""
+    return conn.execute(
+        select(func.count()).where(batch_job_items.c.batch_job_id == job_id)
+    ).scalar_one()
+
+
 def _expand(conn: Connection, job: Mapping[str, Any]) -> int:
     """One item per invoice of the request, in its order (once per job: a resumed job keeps them)."""
-    items = batch_job_items.c
-    existing = conn.execute(
-        select(func.count()).where(items.batch_job_id == job["id"])
-    ).scalar_one()
+    existing = item_count(conn, job["id"])
     if existing:
         return existing
     request = job["request"] or {}
@@ -239,7 +243,7 @@ def _expand(conn: Connection, job: Mapping[str, Any]) -> int:
                 for n, invoice_id in enumerate(ids, start=1)
             ],
         )
-    return conn.execute(select(func.count()).where(items.batch_job_id == job["id"])).scalar_one()
+    return item_count(conn, job["id"])
 
 
 def next_chunk(engine: Engine, job: BatchJob, chunk_size: int, what: str = "sales_invoice_id"):
