@@ -1,5 +1,6 @@
 """Delivery as the assemblies see it: `send-invoices`, `batch-send` and `peppol` (delivery/cli.py), its
-assets and jobs (delivery/defs.py) and its kind of batch job (`communications`)."""
+assets and jobs (delivery/defs.py of assets.py, jobs.py and peppol_defs.py) and its kind of batch
+job (`communications`)."""
 
 from __future__ import annotations
 

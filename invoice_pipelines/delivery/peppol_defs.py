@@ -1,7 +1,7 @@
 """The `peppol` group of the UI: an organization's participants, the documents it sent and
 received over Peppol with their reports, the checks for what was not delivered or not answered,
 and the monthly counts an access point owes OpenPEPPOL. Read from our own records
-(delivery/peppol_overview.py); sending is `invoice_emails`' (delivery/defs.py), receiving the
+(delivery/peppol_overview.py); sending is `invoice_emails`' (delivery/assets.py), receiving the
 intake's (`invoice-pipelines peppol receive`).
 
 - `peppol_participants`, `peppol_sent_documents`, `peppol_received_documents` (per

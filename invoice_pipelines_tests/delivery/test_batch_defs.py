@@ -11,6 +11,7 @@ from invoice_pipelines.billing import defs as billing
 from invoice_pipelines.db.locks import Lock, session_lock
 from invoice_pipelines.db.tables import batch_jobs, customers
 from invoice_pipelines.db.tenancy import tenant_transaction
+from invoice_pipelines.delivery import assets as delivery_assets
 from invoice_pipelines.delivery import defs as delivery
 from invoice_pipelines.documents.pipeline import InProcessBuilder
 from invoice_pipelines.documents.renderer import DocumentRenderer
@@ -191,7 +192,7 @@ def test_a_second_sender_of_an_organization_is_refused_in_one_sentence(pg_databa
 
 def test_the_failed_deliveries_table_counts_what_it_does_not_show():
     failed = {invoice_id: "550 mailbox unavailable" for invoice_id in range(1, 53)}
-    table = delivery._table(failed, {1: "RE-2026-0001"}, limit=50).splitlines()
+    table = delivery_assets._table(failed, {1: "RE-2026-0001"}, limit=50).splitlines()
     assert table[2] == "| 1 | RE-2026-0001 | 550 mailbox unavailable |"
     assert len(table) == 2 + 50 + 1
     assert table[-1] == "| … |  | 2 more |"
