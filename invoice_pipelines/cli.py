@@ -9,7 +9,9 @@ import sys
 from collections.abc import Sequence
 
 from invoice_pipelines.area import Area, Command, add_to_group
-from invoice_pipelines.areas import AREAS
+from invoice_pipelines.areas import AREAS, command_resources
+from invoice_pipelines.resources.for_commands import EnvResources
+from invoice_pipelines.settings import ConfigError
 
 
 def _devtools_parsers():
@@ -123,8 +125,6 @@ def _assemble(args: argparse.Namespace) -> None:
     resources by the runs' names (`args.resources`, each built when the command first asks for
     it), every area's kinds of batch job among them (`batch_kinds`: a command may meet a job of
     each)."""
-    from invoice_pipelines.areas import command_resources
-    from invoice_pipelines.resources.for_commands import EnvResources
 
     args.resources = EnvResources(command_resources)
 
@@ -153,7 +153,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     # after parsing: `--help` and a usage error answer before SQLAlchemy is imported
     from invoice_pipelines.db.tenancy import UnknownOrganization
-    from invoice_pipelines.settings import ConfigError
 
     try:
         _assemble(args)

@@ -25,6 +25,7 @@ from invoice_pipelines.billing.invoicing_kinds import (
 )
 from invoice_pipelines.cli_args import day, non_negative_int, positive_int
 from invoice_pipelines.core.channels import DELIVERY_CHANNELS
+from invoice_pipelines.core.skonto import SkontoError
 from invoice_pipelines.db.tenancy import resolve_organization
 from invoice_pipelines.queue.commands import (
     EXIT_BAD_REQUEST,
@@ -244,7 +245,6 @@ def _add_customer_skonto(sub) -> None:
 def run_customer_skonto(args: argparse.Namespace) -> int:
     """Store the customer's steps; print them as JSON (null: the organization's default)."""
     from invoice_pipelines.billing.customer_terms import UnknownCustomer, set_customer_skonto
-    from invoice_pipelines.core.skonto import SkontoError
 
     engine = args.resources.database
     organization = resolve_organization(engine, args.org)

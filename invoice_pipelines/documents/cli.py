@@ -9,6 +9,7 @@ import argparse
 import json
 
 from invoice_pipelines.cli_args import id_list
+from invoice_pipelines.core.batch_kinds import KindName
 from invoice_pipelines.queue.cli import queue_options
 
 
@@ -49,7 +50,6 @@ def run_documents(args: argparse.Namespace) -> int:
 
 
 def run_batch_documents(args: argparse.Namespace) -> int:
-    from invoice_pipelines.core.batch_kinds import KindName
     from invoice_pipelines.queue.cli import queue_invoice_job
 
     return queue_invoice_job(

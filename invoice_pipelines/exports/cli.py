@@ -6,7 +6,10 @@ import argparse
 import json
 
 from invoice_pipelines.cli_args import id_list
-from invoice_pipelines.exports.export_settings import DIRECTIONS
+from invoice_pipelines.core.export_months import month_state
+from invoice_pipelines.exports.export_settings import DIRECTIONS, ExportSettingsError
+from invoice_pipelines.exports.job import RUNNING_MONTH_SETTING, check_period
+from invoice_pipelines.exports.result import totals_text
 
 
 def add_commands(sub) -> None:
@@ -32,12 +35,8 @@ def add_commands(sub) -> None:
 
 
 def run_export_command(args: argparse.Namespace) -> int:
-    from invoice_pipelines.core.export_months import month_state
     from invoice_pipelines.exports.documents import DocumentStores
-    from invoice_pipelines.exports.export_settings import ExportSettingsError
-    from invoice_pipelines.exports.job import RUNNING_MONTH_SETTING, check_period
     from invoice_pipelines.exports.pipeline import run_export
-    from invoice_pipelines.exports.result import totals_text
 
     resources = args.resources  # the plain stores the runs' resources wrap: the same files
     engine = resources.database

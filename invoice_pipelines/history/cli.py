@@ -8,6 +8,8 @@ import argparse
 import json
 from pathlib import Path
 
+from invoice_pipelines.core.text import terminal_text
+
 
 def add_commands(sub) -> None:
     history = sub.add_parser("history")
@@ -41,7 +43,6 @@ def run_history_command(args: argparse.Namespace) -> int:
 
 
 def run_import_command(args: argparse.Namespace) -> int:
-    from invoice_pipelines.core.text import terminal_text
     from invoice_pipelines.db.tenancy import resolve_organization
     from invoice_pipelines.history.importing import import_history
 

@@ -17,7 +17,9 @@ import sys
 from datetime import date
 
 from invoice_pipelines.cli_args import id_list, percent
+from invoice_pipelines.core.dunning import DunningSettingsError
 from invoice_pipelines.db.tenancy import resolve_organization
+from invoice_pipelines.overdue.scheduling import AsOfError, check_as_of_day
 
 
 def add_commands(sub) -> None:
@@ -53,7 +55,6 @@ def add_commands(sub) -> None:
 
 def run_overdue_command(args: argparse.Namespace) -> int:
     from invoice_pipelines.overdue.pipeline import run_overdue
-    from invoice_pipelines.overdue.scheduling import AsOfError, check_as_of_day
 
     try:
         on = date.fromisoformat(args.as_of) if args.as_of else None
@@ -149,7 +150,6 @@ def run_kind_command(args: argparse.Namespace) -> int:
 
 
 def run_base_rate_command(args: argparse.Namespace) -> int:
-    from invoice_pipelines.core.dunning import DunningSettingsError
     from invoice_pipelines.overdue.pipeline import set_base_rate
 
     try:
