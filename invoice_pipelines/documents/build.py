@@ -30,13 +30,14 @@ from __future__ import annotations
 import logging
 import pickle
 import time
-from datetime import datetime
+from datetime import date, datetime
+from decimal import Decimal
 from functools import lru_cache
 
 from schwifty import IBAN
 from schwifty.exceptions import SchwiftyException
 
-from invoice_pipelines.core.invoice import Invoice
+from invoice_pipelines.core.invoice import Address, Invoice, InvoiceLine, VatBreakdown
 from invoice_pipelines.documents.built import BuiltDocument
 from invoice_pipelines.documents.payment_qr import payment_qr
 from invoice_pipelines.documents.plain import build_plain_document
@@ -51,6 +52,7 @@ from invoice_pipelines.einvoice.cii import (
 )
 from invoice_pipelines.einvoice.read_back import READ_BACK, ReadBack, RulesMissing
 from invoice_pipelines.einvoice.ubl import write_ubl
+from invoice_pipelines.einvoice.verdict import warm_up as rules_warm_up
 
 log = logging.getLogger(__name__)
 KOSIT_CHECKED = "KoSIT XRechnung rules"
@@ -277,12 +279,6 @@ def warm_up() -> None:
     built and proved, nothing kept: a worker's first document no longer pays for the font read,
     the first run of the compiled rules and the modules its path loads (about 0.1 s of CPU that
     the run's first documents paid, per worker)."""
-    from datetime import date
-    from decimal import Decimal
-
-    from invoice_pipelines.core.invoice import Address, InvoiceLine, VatBreakdown
-    from invoice_pipelines.einvoice.verdict import warm_up as rules_warm_up
-
     rules_warm_up()
     d = Decimal
     lines = (
