@@ -8,7 +8,7 @@ defined in a module of another kind.
 What Dagster defines is known by the names a module imports from `dagster` (a decorator or a
 call), so a local `op` or a kind's `reading.asset(...)` is no asset. The shared factory of the
 checks' jobs and schedules (`scheduled_checks.py`) and the assembly (`definitions.py`) are no
-area's; `PENDING` lists the modules still to be laid out, and only shrinks."""
+area's. Every module is laid out: there is no list of exceptions."""
 
 from __future__ import annotations
 
@@ -52,9 +52,6 @@ WHERE = {
 }
 # no area's: the one assembly and the one factory of the checks' jobs and schedules
 NO_AREA = frozenset({"definitions.py", "scheduled_checks.py"})
-# modules that still hold Dagster objects of several kinds (issue 57): each leaves the set when
-# it is laid out; the last test fails on a name here that no longer needs to be
-PENDING = frozenset({"delivery/peppol_defs.py"})
 
 
 def _dagster_names(tree: ast.Module) -> tuple[dict[str, str], set[str]]:
@@ -113,7 +110,7 @@ def test_each_dagster_object_is_defined_in_the_module_of_its_kind():
     wrong = {
         relative: found
         for relative, source in _modules().items()
-        if relative not in NO_AREA | PENDING and (found := misplaced(relative, source))
+        if relative not in NO_AREA and (found := misplaced(relative, source))
     }
     assert wrong == {}, "define each in its kind's module (assets.py, sensors.py, ...)"
 
@@ -122,18 +119,12 @@ def test_defs_py_only_gathers():
     # a defs.py imports the area's objects and makes one Definitions of them (the queue's builds
     # it from the kinds it is given); it defines no object itself
     for relative, source in _modules().items():
-        if Path(relative).name != "defs.py" or relative in PENDING:
+        if Path(relative).name != "defs.py":
             continue
         assert [name for name, _ in defined(source)] == ["Definitions"], relative
         body = [n for n in ast.parse(source).body if not isinstance(n, ast.Import | ast.ImportFrom)]
         kinds = {type(n).__name__ for n in body[1:]}  # after the docstring
         assert kinds <= {"Assign", "FunctionDef"}, relative
-
-
-def test_the_pending_modules_still_need_to_be_laid_out():
-    modules = _modules()
-    done = sorted(m for m in PENDING if m not in modules or not misplaced(m, modules[m]))
-    assert done == [], f"laid out now, take them out of PENDING: {done}"
 
 
 def test_the_reading_sees_decorators_calls_and_dagster_as_a_module():

@@ -1,5 +1,5 @@
 """Delivery as the assemblies see it: `send-invoices`, `batch-send` and `peppol` (delivery/cli.py), its
-assets and jobs (delivery/defs.py of assets.py, jobs.py and peppol_defs.py) and its kind of batch
+assets, checks and jobs (delivery/defs.py of assets.py, checks.py, jobs.py) and its kind of batch
 job (`communications`)."""
 
 from __future__ import annotations

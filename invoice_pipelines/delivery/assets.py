@@ -7,6 +7,20 @@ again, deliberately, with `resend`). Nothing sends on its own: sending is a deci
 the launchpad, by the CLI, or by a batch request that asks for it. The e-mail run sends the
 invoices of customers on Peppol over Peppol, where the receiver takes them (delivery/peppol.py),
 and its metadata counts each channel.
+
+The `peppol` group of the UI, read from our own records (delivery/peppol_overview.py): sending is
+`invoice_emails`', receiving the intake's (`invoice-pipelines peppol receive`).
+
+- `peppol_participants`, `peppol_sent_documents`, `peppol_received_documents` (per
+  organization): what they say, materialized from the UI whenever someone wants to look (they
+  write nothing).
+- `peppol_monthly_report` (organization x month, delivery/partitions.py): documents sent and
+  received in a month, per document type and per country; the months are those the exports have
+  (from INVOICE_PIPELINES_EXPORT_START_MONTH to the last complete month), and the access point's
+  report for a month is the sum over its organizations' partitions of that month
+  (`monthly_counts` without an organization gives it at once).
+
+Its checks, `peppol_undelivered` and `peppol_unanswered`, are in checks.py.
 """
 
 from types import SimpleNamespace
@@ -19,12 +33,24 @@ from dagster import (
     Config,
     MaterializeResult,
     MetadataValue,
+    MultiPartitionKey,
     asset,
 )
 from pydantic import Field
 
 from invoice_pipelines.catalog import OWNERS
 from invoice_pipelines.core.channels import EMAIL, PEPPOL
+from invoice_pipelines.db.tenancy import tenant_transaction
+from invoice_pipelines.delivery.partitions import MONTH_DIMENSION, report_partitions
+from invoice_pipelines.delivery.peppol_overview import (
+    RECEIVED,
+    SENT,
+    SHOWN,
+    monthly_counts,
+    participants,
+    received_documents,
+    sent_documents,
+)
 from invoice_pipelines.delivery.pipeline import (
     AlreadySending,
     already_sending_message,
@@ -36,10 +62,17 @@ from invoice_pipelines.resources.database import Database
 from invoice_pipelines.resources.file_stores import FileStore
 from invoice_pipelines.resources.mail import SmtpMailer
 from invoice_pipelines.resources.peppol import PeppolAccessPoint
-from invoice_pipelines.tenants.partitions import organizations_partitions, who_asked
+from invoice_pipelines.tenants.partitions import (
+    ORGANIZATIONS_PARTITIONS_NAME,
+    organizations_partitions,
+    who_asked,
+)
 from invoice_pipelines.tenants.refusals import organization_or_refuse, refused
 
 CHECK = "no_unknown_deliveries"
+PEPPOL_GROUP = "peppol"
+SENT_DOCUMENTS = "peppol_sent_documents"
+RECEIVED_DOCUMENTS = "peppol_received_documents"
 # the channels invoice_text_messages sends over: those whose messages are short texts
 TEXT_CHANNELS = channels_of_form("text")
 
@@ -208,3 +241,167 @@ def invoice_text_messages(context: AssetExecutionContext, config: TextConfig):
     _, metadata = _deliver(context, config, resources.database, resources.document_store, channel)
     metadata["channel"] = config.channel
     return MaterializeResult(metadata=metadata)
+
+
+def _counts(counter) -> MetadataValue:
+    return MetadataValue.json(dict(sorted(counter.items())))
+
+
+@asset(
+    name="peppol_participants",
+    partitions_def=organizations_partitions,
+    group_name=PEPPOL_GROUP,
+    kinds={"python", "peppol"},
+    owners=OWNERS,
+    description="The organization's Peppol participant id (BT-34 of its Peppol BIS documents) "
+    "and its customers' (BT-49): who of them is reachable on Peppol. Set on the organization and "
+    "the customer; checked against OpenPEPPOL's EAS list and check digits before they are stored.",
+)
+def peppol_participants(context: AssetExecutionContext, database: Database):
+    engine = database.get_engine()
+    org = organization_or_refuse(engine, context.partition_key)
+    with tenant_transaction(engine, org["id"]) as conn:
+        found = participants(conn, org["id"])
+    return MaterializeResult(
+        metadata={
+            "organization_participant": MetadataValue.text(found.organization or "not on Peppol"),
+            "customers": MetadataValue.int(found.customers),
+            "customers_on_peppol": MetadataValue.int(len(found.on_peppol)),
+            "participants": MetadataValue.md(
+                markdown_table(("customer", "name", "participant id"), found.on_peppol, limit=SHOWN)
+            ),
+        }
+    )
+
+
+@asset(
+    name=SENT_DOCUMENTS,
+    partitions_def=organizations_partitions,
+    deps=["invoice_emails", "peppol_participants"],
+    group_name=PEPPOL_GROUP,
+    kinds={"python", "peppol"},
+    owners=OWNERS,
+    description="The invoices and credit notes the organization sent over Peppol (invoice_emails "
+    "sends them through the access point) with their sending reports: sent (the access point's "
+    "accepted report, its AS4 message id), failed (the receiver's AS4 error, with the id), "
+    "unknown (no answer: never sent again on its own), sending; and how many invoices of "
+    "customers on Peppol went by e-mail, saying why.",
+)
+def peppol_sent_documents(context: AssetExecutionContext, database: Database):
+    engine = database.get_engine()
+    org = organization_or_refuse(engine, context.partition_key)
+    with tenant_transaction(engine, org["id"]) as conn:
+        found = sent_documents(conn, org["id"])
+    table = markdown_table(
+        ("invoice", "attempt", "receiver", "outcome", "AS4 message id", "sent at", "report"),
+        (
+            (
+                number,
+                sequence,
+                recipient,
+                status,
+                message_id or "",
+                sent_at.isoformat(timespec="seconds") if sent_at else "",
+                (error or "")[:200],
+            )
+            for number, sequence, recipient, status, message_id, sent_at, error in found.rows
+        ),
+        align="lr",
+        limit=SHOWN,
+    )
+    return MaterializeResult(
+        metadata={
+            "deliveries": MetadataValue.int(sum(found.by_status.values())),
+            **{
+                status: MetadataValue.int(found.by_status.get(status, 0))
+                for status in ("sent", "failed", "unknown", "sending")
+            },
+            "sent_by_document_type": _counts(found.by_type),
+            "by_email_instead": MetadataValue.int(found.fallbacks),
+            "newest": MetadataValue.md(table),
+        }
+    )
+
+
+@asset(
+    name=RECEIVED_DOCUMENTS,
+    partitions_def=organizations_partitions,
+    deps=["incoming_invoices", "peppol_participants"],
+    group_name=PEPPOL_GROUP,
+    kinds={"python", "peppol"},
+    owners=OWNERS,
+    description="The documents the organization received over Peppol (forwarded by the access "
+    "point to `invoice-pipelines peppol listen`, or handed to `peppol receive`: once per SBDH "
+    "InstanceIdentifier), with the intake's status and class of each and the answer its sender "
+    "has had: accepted (VALIDATED, EXPORTED), rejected by an Invoice Response over Peppol or by "
+    "the supplier notice, or none yet.",
+)
+def peppol_received_documents(context: AssetExecutionContext, database: Database):
+    engine = database.get_engine()
+    org = organization_or_refuse(engine, context.partition_key)
+    with tenant_transaction(engine, org["id"]) as conn:
+        found = received_documents(conn, org["id"])
+    table = markdown_table(
+        ("InstanceIdentifier", "sender", "type", "number", "status", "class", "answer"),
+        found.rows,
+        limit=SHOWN,
+    )
+    return MaterializeResult(
+        metadata={
+            "received": MetadataValue.int(sum(found.by_state.values())),
+            "by_status": _counts(found.by_status),
+            "by_answer": _counts(found.by_answer),
+            "newest": MetadataValue.md(table),
+        }
+    )
+
+
+def _partition(key) -> tuple[str, str]:
+    if not isinstance(key, MultiPartitionKey):
+        key = report_partitions.get_partition_key_from_str(str(key))
+    dims = key.keys_by_dimension
+    return dims[ORGANIZATIONS_PARTITIONS_NAME], dims[MONTH_DIMENSION]
+
+
+@asset(
+    name="peppol_monthly_report",
+    partitions_def=report_partitions,
+    deps=[SENT_DOCUMENTS, RECEIVED_DOCUMENTS],
+    group_name=PEPPOL_GROUP,
+    kinds={"python", "peppol"},
+    owners=OWNERS,
+    description="One month of the organization's Peppol traffic as an access point reports it to "
+    "OpenPEPPOL (in the style of its Transaction Statistics and End User Statistics reports): "
+    "documents sent (accepted by the access point) and received, per document type and per "
+    "country (sender's C1, receiver's C4), and the distinct participants at the other end. "
+    "The access point's report is the sum over the month's organizations.",
+)
+def peppol_monthly_report(context: AssetExecutionContext, database: Database):
+    slug, month = _partition(context.partition_key)
+    engine = database.get_engine()
+    org = organization_or_refuse(engine, slug)
+    with tenant_transaction(engine, org["id"]) as conn:
+        counts = monthly_counts(conn, month, org["id"])
+    rows = sorted(counts.rows.items())
+    return MaterializeResult(
+        metadata={
+            "month": MetadataValue.text(month),
+            "sent": MetadataValue.int(counts.total(SENT)),
+            "received": MetadataValue.int(counts.total(RECEIVED)),
+            "sent_by_document_type": MetadataValue.json(counts.by(SENT, 1)),
+            "received_by_document_type": MetadataValue.json(counts.by(RECEIVED, 1)),
+            "sent_by_receiver_country": MetadataValue.json(counts.by(SENT, 3)),
+            "received_by_sender_country": MetadataValue.json(counts.by(RECEIVED, 2)),
+            "receivers": MetadataValue.int(counts.receivers),
+            "senders": MetadataValue.int(counts.senders),
+            "counts": MetadataValue.md(
+                markdown_table(
+                    ("direction", "document type", "C1 country", "C4 country", "documents"),
+                    ((*key, n) for key, n in rows),
+                    align="llllr",
+                )
+                if rows
+                else "(no Peppol documents this month)"
+            ),
+        }
+    )

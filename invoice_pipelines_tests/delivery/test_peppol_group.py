@@ -1,4 +1,4 @@
-"""The `peppol` group of the UI (delivery/peppol_defs.py) on SQLite and PostgreSQL, from real
+"""The `peppol` group of the UI (delivery/assets.py, its checks delivery/checks.py) on SQLite and PostgreSQL, from real
 rows: invoices sent through the access point stand-in over loopback (the production client),
 official Peppol examples received in SBDH envelopes through `receive_peppol` and read by the
 intake. Its assets show the participants, the documents sent with their reports and the
@@ -17,7 +17,8 @@ from sqlalchemy import update
 
 from invoice_pipelines.db.tables import deliveries, organizations, peppol_received
 from invoice_pipelines.db.tenancy import system_transaction
-from invoice_pipelines.delivery import peppol_defs
+from invoice_pipelines.delivery import assets as delivery_assets
+from invoice_pipelines.delivery.checks import peppol_audit, peppol_checks_job
 from invoice_pipelines.documents import assets as document_assets
 from invoice_pipelines.documents.renderer import DocumentRenderer
 from invoice_pipelines.intake.peppol_inbound import REGISTERED, UNKNOWN_RECEIVER, receive_peppol
@@ -66,9 +67,21 @@ def _age(db, table, hours: float) -> None:
         conn.execute(update(table).values(created_at=datetime.now(UTC) - timedelta(hours=hours)))
 
 
+# the `peppol` group's assets, and its checks with the job that evaluates them
+PEPPOL_ASSETS = [
+    delivery_assets.peppol_participants,
+    delivery_assets.peppol_sent_documents,
+    delivery_assets.peppol_received_documents,
+    delivery_assets.peppol_monthly_report,
+]
+
+
 def _checks(db) -> dict:
-    job = Definitions.merge(
-        peppol_defs.defs, Definitions(resources={"database": Database(url=db.url)})
+    job = Definitions(
+        assets=PEPPOL_ASSETS,
+        asset_checks=[peppol_audit],
+        jobs=[peppol_checks_job],
+        resources={"database": Database(url=db.url)},
     ).resolve_job_def("peppol_checks_job")
     result = job.execute_in_process()
     assert result.success
@@ -76,7 +89,7 @@ def _checks(db) -> dict:
 
 
 def _materialize(db, slug: str, *names: str) -> dict[str, dict]:
-    assets = [a for a in peppol_defs.defs.assets if a.key.to_user_string() in names]
+    assets = [a for a in PEPPOL_ASSETS if a.key.to_user_string() in names]
     instance = DagsterInstance.ephemeral()
     instance.add_dynamic_partitions(ORGANIZATIONS_PARTITIONS_NAME, [slug])
     result = materialize(

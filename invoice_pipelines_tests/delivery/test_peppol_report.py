@@ -15,7 +15,7 @@ from sqlalchemy import update
 
 from invoice_pipelines.db.tables import deliveries, peppol_received
 from invoice_pipelines.db.tenancy import system_transaction, tenant_transaction
-from invoice_pipelines.delivery.peppol_defs import peppol_monthly_report
+from invoice_pipelines.delivery.assets import peppol_monthly_report
 from invoice_pipelines.delivery.peppol_overview import RECEIVED, SENT, monthly_counts
 from invoice_pipelines.intake.peppol_inbound import REPLAY, receive_peppol
 from invoice_pipelines.resources.database import Database

@@ -1,0 +1,140 @@
+"""The delivery area's asset checks: the Peppol checks over every organization,
+`peppol_undelivered` and `peppol_unanswered` (WARN), evaluated on their own timetable
+(`peppol_checks_job`, `peppol_checks_schedule`, hourly), as the other areas' checks."""
+
+from dagster import (
+    AssetCheckExecutionContext,
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetCheckSpec,
+    MetadataValue,
+    multi_asset_check,
+)
+
+from invoice_pipelines.db.tenancy import system_transaction
+from invoice_pipelines.delivery.assets import RECEIVED_DOCUMENTS, SENT_DOCUMENTS
+from invoice_pipelines.delivery.peppol_overview import (
+    SHOWN,
+    UNANSWERED_AFTER,
+    UNDELIVERED_AFTER,
+    unanswered,
+    undelivered,
+)
+from invoice_pipelines.metadata import markdown_table
+from invoice_pipelines.resources.database import Database
+from invoice_pipelines.scheduled_checks import scheduled_checks
+
+
+def _hours(after) -> int:
+    return int(after.total_seconds() // 3600)
+
+
+@multi_asset_check(
+    specs=[
+        AssetCheckSpec(
+            "peppol_undelivered",
+            asset=SENT_DOCUMENTS,
+            description=f"Scheduled check (hourly, peppol_checks_schedule, all organizations): "
+            f"no document sent over Peppol is without the access point's accepted report "
+            f"{_hours(UNDELIVERED_AFTER)} hour(s) after it was recorded (still sending, unknown "
+            "or failed, and no later attempt accepted). WARN: an unknown one is never sent "
+            "again on its own; someone looks it up with the AS4 message id and decides.",
+        ),
+        AssetCheckSpec(
+            "peppol_unanswered",
+            asset=RECEIVED_DOCUMENTS,
+            description=f"Scheduled check (hourly, peppol_checks_schedule, all organizations): "
+            f"every document received over Peppol has had an answer {_hours(UNANSWERED_AFTER)} "
+            "hours after it arrived: accepted (VALIDATED, EXPORTED) or rejected with its "
+            "notice sent. WARN with those held for an unknown receiver, still in the intake or "
+            "in review, or rejected without a notice.",
+        ),
+    ],
+    description="The Peppol checks over every organization: undelivered and unanswered documents.",
+)
+def peppol_audit(context: AssetCheckExecutionContext, database: Database):
+    with system_transaction(database.get_engine()) as conn:
+        late = undelivered(conn)
+        waiting = unanswered(conn)
+    by_org: dict[str, int] = {}
+    for row in late:
+        by_org[row.organization] = by_org.get(row.organization, 0) + 1
+    yield AssetCheckResult(
+        check_name="peppol_undelivered",
+        asset_key=SENT_DOCUMENTS,
+        passed=not late,
+        severity=AssetCheckSeverity.WARN,
+        metadata={
+            "undelivered": MetadataValue.int(len(late)),
+            "by_organization": MetadataValue.json(by_org),
+            "documents": MetadataValue.md(
+                markdown_table(
+                    (
+                        "organization",
+                        "invoice",
+                        "attempt",
+                        "receiver",
+                        "outcome",
+                        "since",
+                        "AS4 id",
+                    ),
+                    (
+                        (
+                            r.organization,
+                            r.invoice_number,
+                            r.sequence,
+                            r.recipient,
+                            r.status,
+                            r.since.isoformat(timespec="minutes"),
+                            r.transport_message_id or "",
+                        )
+                        for r in late
+                    ),
+                    limit=SHOWN,
+                )
+            ),
+        },
+        description=f"{len(late)} document(s) sent over Peppol without an accepted report",
+    )
+    held: dict[str, int] = {}
+    for row in waiting:
+        name = row.organization or "(no organization)"
+        held[name] = held.get(name, 0) + 1
+    yield AssetCheckResult(
+        check_name="peppol_unanswered",
+        asset_key=RECEIVED_DOCUMENTS,
+        passed=not waiting,
+        severity=AssetCheckSeverity.WARN,
+        metadata={
+            "unanswered": MetadataValue.int(len(waiting)),
+            "by_organization": MetadataValue.json(held),
+            "documents": MetadataValue.md(
+                markdown_table(
+                    ("organization", "InstanceIdentifier", "sender", "received", "why"),
+                    (
+                        (
+                            r.organization or "",
+                            r.instance_identifier,
+                            r.sender or "",
+                            r.received_at.isoformat(timespec="minutes"),
+                            r.why,
+                        )
+                        for r in waiting
+                    ),
+                    limit=SHOWN,
+                )
+            ),
+        },
+        description=f"{len(waiting)} document(s) received over Peppol without an answer",
+    )
+
+
+peppol_checks_job, peppol_checks_schedule = scheduled_checks(
+    "peppol_checks",
+    [peppol_audit],
+    cron="20 * * * *",
+    job_description="Checks every organization's Peppol documents: sent ones without the access "
+    "point's accepted report, received ones without an answer.",
+    schedule_description="Hourly at :20 (UTC): Peppol documents undelivered or unanswered across "
+    "all organizations.",
+)
