@@ -18,6 +18,8 @@ if TYPE_CHECKING:
 
 # an area's `add_commands(subparsers)`: the argparse parsers of its commands (its cli.py)
 AddCommands = Callable[[Any], None]
+# what a command does with its parsed arguments (`args.resources` among them): its exit code
+RunCommand = Callable[[Any], "int | None"]
 
 
 @dataclass(frozen=True)
@@ -28,11 +30,17 @@ class Command:
     A group of verbs (`peppol`) may be listed by several areas, each adding its own verbs to the
     one parser (the first area's table creates it, the others' join it; `--help` shows their helps
     joined). `verbs` names the verbs this area adds, so a command naming one of another area's
-    verbs does not load this area's parsers; empty: the area's parsers load for every verb."""
+    verbs does not load this area's parsers; empty: the area's parsers load for every verb.
+
+    `run` loads the function that runs the command (the one import of its module, the seam the
+    command's work waits behind: `--help` and the other commands never import it); the module it
+    comes from imports what the command needs at its top. None: the area's parsers set `func`
+    themselves (the areas not yet converted, issue 57)."""
 
     name: str
     help: str
     verbs: tuple[str, ...] = ()
+    run: Callable[[], RunCommand] | None = None
 
 
 @dataclass(frozen=True)
@@ -85,6 +93,26 @@ class Area:
         missing = [name for name in listed.helps if name not in listed.added]
         if missing:
             raise ValueError(f"area {self.name!r} lists {missing} but its parsers add none")
+        for command in self.commands:
+            if command.run is None:
+                continue
+            parser = sub.choices[command.name]
+            if parser.get_default("func") is not None:
+                raise ValueError(
+                    f"command {command.name!r}: its function is named in its area's table (run)"
+                )
+            parser.set_defaults(func=Deferred(command.run))
+
+
+class Deferred:
+    """A command's `func` as its parser holds it: the loader from its area's table, called (and
+    the command's module imported) only when the command runs."""
+
+    def __init__(self, load: Callable[[], RunCommand]) -> None:
+        self.load = load
+
+    def __call__(self, args) -> int | None:
+        return self.load()(args)
 
 
 class _Listed:

@@ -1,5 +1,5 @@
 """Dunning as the assemblies see it: `overdue`, `dunning-block`, `customer-kind` and
-`dunning-base-rate` (overdue/cli.py), its asset, schedule and check (overdue/defs.py)."""
+`dunning-base-rate` (their parsers overdue/cli.py, what they do overdue/commands.py), its asset, schedule and check (overdue/defs.py)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING
 from invoice_pipelines.area import AddCommands, Area, Command
 
 if TYPE_CHECKING:
+    from types import ModuleType
+
     from dagster import Definitions
 
 
@@ -15,6 +17,13 @@ def _parsers() -> AddCommands:
     from invoice_pipelines.overdue.cli import add_commands
 
     return add_commands
+
+
+def _commands() -> ModuleType:
+    """The one import of what the commands do (overdue/commands.py), when one of them runs."""
+    from invoice_pipelines.overdue import commands
+
+    return commands
 
 
 def _definitions() -> Definitions:
@@ -26,17 +35,25 @@ def _definitions() -> Definitions:
 AREA = Area(
     "overdue",
     commands=(
-        Command("overdue", "notice one organization's overdue invoices now"),
         Command(
-            "dunning-block", "set or lift a customer's dunning block or an invoice's disputed flag"
+            "overdue",
+            "notice one organization's overdue invoices now",
+            run=lambda: _commands().run_overdue_command,
+        ),
+        Command(
+            "dunning-block",
+            "set or lift a customer's dunning block or an invoice's disputed flag",
+            run=lambda: _commands().run_block_command,
         ),
         Command(
             "customer-kind",
             "set customers' kind (business or consumer) for the dunning's § 288 BGB rules",
+            run=lambda: _commands().run_kind_command,
         ),
         Command(
             "dunning-base-rate",
             "set the § 247 BGB base rate of a half-year for an organization's default interest",
+            run=lambda: _commands().run_base_rate_command,
         ),
     ),
     parsers=_parsers,

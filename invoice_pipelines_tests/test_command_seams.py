@@ -1,0 +1,88 @@
+"""Where a command's imports wait (issue 57; docs/architecture.md, "Where an import may wait"):
+an area whose table names each command's function (`Command.run`, a loader in its `area.py`)
+has parsers that import nothing inside a function, and the functions' modules import what they
+need at their top. `<command> --help` loads neither SQLAlchemy nor the module of the command's
+function; the function the parser calls is the one the table names."""
+
+from __future__ import annotations
+
+import ast
+import inspect
+import json
+import subprocess
+import sys
+
+from invoice_pipelines import cli
+from invoice_pipelines.area import Deferred
+from invoice_pipelines.areas import AREAS
+
+
+def _seamed():
+    """Every command whose area's table names its function, with its area."""
+    return [(command, area) for area in AREAS for command in area.commands if command.run]
+
+
+def _imports_in_functions(source: str) -> list[int]:
+    tree = ast.parse(source)
+    return sorted(
+        inner.lineno
+        for node in ast.walk(tree)
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+        for inner in ast.walk(node)
+        if isinstance(inner, ast.Import | ast.ImportFrom)
+    )
+
+
+def test_some_area_names_its_commands_functions():
+    assert {area.name for _command, area in _seamed()} >= {"overdue"}
+
+
+def test_an_area_names_all_its_commands_functions_or_none():
+    for area in AREAS:
+        named = {command.run is not None for command in area.commands if not command.verbs}
+        assert len(named) <= 1, area.name
+
+
+def test_a_named_function_is_what_the_parser_calls():
+    parser = cli.build_parser()
+    sub = next(a for a in parser._actions if a.__class__.__name__ == "_SubParsersAction")
+    for command, _area in _seamed():
+        func = sub.choices[command.name].get_default("func")
+        assert isinstance(func, Deferred) and func.load is command.run, command.name
+        assert callable(command.run()), command.name
+
+
+def test_seamed_parsers_and_functions_import_at_their_tops():
+    modules = set()
+    for command, area in _seamed():
+        modules.add(sys.modules[area.parsers().__module__])
+        modules.add(inspect.getmodule(command.run()))
+    for module in modules:
+        lines = _imports_in_functions(inspect.getsource(module))
+        assert lines == [], f"{module.__name__}: imports inside functions at lines {lines}"
+
+
+def test_a_seamed_commands_help_loads_neither_sqlalchemy_nor_its_function():
+    """Each `<command> --help` in a fresh process: it printed its usage, and neither SQLAlchemy
+    nor the module of the command's function was imported."""
+    probe = (
+        "import contextlib, io, json, sys\n"
+        "from invoice_pipelines.cli import main\n"
+        "out = io.StringIO()\n"
+        "with contextlib.suppress(SystemExit), contextlib.redirect_stdout(out):\n"
+        "    main([sys.argv[1], '--help'])\n"
+        "print(json.dumps([out.getvalue(), sorted(sys.modules)]))\n"
+    )
+    for command, _area in _seamed():
+        function_module = inspect.getmodule(command.run()).__name__
+        done = subprocess.run(
+            [sys.executable, "-c", probe, command.name],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        )
+        said, loaded = json.loads(done.stdout.strip().splitlines()[-1])
+        assert said.startswith(f"usage: invoice-pipelines {command.name}"), said
+        assert not any(m == "sqlalchemy" or m.startswith("sqlalchemy.") for m in loaded), command
+        assert function_module not in loaded, command.name
