@@ -1,5 +1,6 @@
-"""The exports as the assemblies see them: `export` and `export-reopen` (exports/cli.py) and
-their assets, jobs and schedule (exports/defs.py)."""
+"""The exports as the assemblies see them: `export` and `export-reopen` (their parsers
+exports/cli.py, what they do exports/commands.py) and their assets, jobs and schedule
+(exports/defs.py)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from typing import TYPE_CHECKING
 from invoice_pipelines.area import AddCommands, Area, Command
 
 if TYPE_CHECKING:
+    from types import ModuleType
+
     from dagster import Definitions
 
 
@@ -15,6 +18,13 @@ def _parsers() -> AddCommands:
     from invoice_pipelines.exports.cli import add_commands
 
     return add_commands
+
+
+def _commands() -> ModuleType:
+    """The one import of what the commands do (exports/commands.py), when one of them runs."""
+    from invoice_pipelines.exports import commands
+
+    return commands
 
 
 def _definitions() -> Definitions:
@@ -26,10 +36,15 @@ def _definitions() -> Definitions:
 AREA = Area(
     "exports",
     commands=(
-        Command("export", "export one organization's month (CSV + DATEV files)"),
+        Command(
+            "export",
+            "export one organization's month (CSV + DATEV files)",
+            run=lambda: _commands().run_export_command,
+        ),
         Command(
             "export-reopen",
             "EXPORTED -> VALIDATED (a correction); the next export is a new version",
+            run=lambda: _commands().run_reopen_command,
         ),
     ),
     parsers=_parsers,

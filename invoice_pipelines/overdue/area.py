@@ -1,5 +1,6 @@
 """Dunning as the assemblies see it: `overdue`, `dunning-block`, `customer-kind` and
-`dunning-base-rate` (their parsers overdue/cli.py, what they do overdue/commands.py), its asset, schedule and check (overdue/defs.py)."""
+`dunning-base-rate` (their parsers overdue/cli.py, what they do overdue/commands.py), its
+asset, schedule and check (overdue/defs.py)."""
 
 from __future__ import annotations
 
