@@ -152,8 +152,8 @@ def test_every_area_adds_its_own_commands_from_its_cli_py():
     assert where["batch-invoice"] == "invoice_pipelines.billing.commands"
     # each command in the area whose work it does: the queue's shared commands in the queue, a
     # documents job with the documents
-    assert where["batch-status"] == where["batch-retry"] == "invoice_pipelines.queue.cli"
-    assert where["batch-run"] == "invoice_pipelines.queue.cli"
+    assert where["batch-status"] == where["batch-retry"] == "invoice_pipelines.queue.commands"
+    assert where["batch-run"] == "invoice_pipelines.queue.commands"
     assert where["documents"] == where["batch-documents"] == "invoice_pipelines.documents.cli"
     assert where["batch-send"] == "invoice_pipelines.delivery.cli"
     # a cli.py that the console script does not assemble would be a dead file

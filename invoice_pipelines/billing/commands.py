@@ -1,5 +1,5 @@
 """What billing's commands do: `invoice-pipelines batch-invoice`: invoicing through the queue from a shell
-(`batch-status` and the other commands every kind shares are the queue's, queue/cli.py);
+(`batch-status` and the other commands every kind shares are the queue's, queue/commands.py);
 `credit-note`: a credit note for one sales invoice; `batch-credit-notes`: many, through the
 queue; `customer-skonto`: a customer's own early-payment discount steps. Their parsers are
 billing/cli.py's; billing/area.py's table names each function here, and the console script

@@ -3,11 +3,22 @@ brings a kind to the queue names it from here (its `area.py`'s `QueueKind`, the 
 builds), and so does an area that queues another area's kind without importing that area
 (billing's follow-ups write documents and send them; dunning queues fee invoices as customer
 lines). Each member is its name as stored (a `StrEnum`): a job's kind read from the database
-compares equal to it. Plain Python, imported by the areas' light `area.py` modules."""
+compares equal to it. Plain Python, imported by the areas' light `area.py` modules. Beside them the
+statuses a batch job goes through (`BATCH_JOB_STATUSES`: the `batch_jobs.status` check and the
+`--status` choices of `batch-list`, whose parser loads no SQLAlchemy)."""
 
 from __future__ import annotations
 
 from enum import StrEnum
+
+BATCH_JOB_STATUSES = (
+    "pending",
+    "processing",
+    "completed",
+    "completed_with_errors",
+    "failed",
+    "cancelled",
+)
 
 
 class KindName(StrEnum):

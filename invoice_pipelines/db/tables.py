@@ -25,6 +25,7 @@ from sqlalchemy import (
     text,
 )
 
+from invoice_pipelines.core.batch_kinds import BATCH_JOB_STATUSES
 from invoice_pipelines.core.channels import INVOICE_CHANNELS
 from invoice_pipelines.core.qbo_entities import MAPPED
 from invoice_pipelines.db.types import Id, Json, Money, Quantity, Rate, UtcDateTime, utcnow
@@ -43,14 +44,6 @@ NOW = text("CURRENT_TIMESTAMP")
 
 SALES_ORDER_STATUSES = ("draft", "pending", "reviewed", "invoiced", "cancelled")
 SALES_INVOICE_STATUSES = ("open", "partially_paid", "paid", "cancelled")
-BATCH_JOB_STATUSES = (
-    "pending",
-    "processing",
-    "completed",
-    "completed_with_errors",
-    "failed",
-    "cancelled",
-)
 BATCH_ITEM_STATUSES = ("pending", "succeeded", "failed", "skipped")
 INCOMING_STATUSES = (
     "UPLOADED",

@@ -91,7 +91,7 @@ def run_send(args: argparse.Namespace) -> int:
 
 def run_batch_send(args: argparse.Namespace) -> int:
     from invoice_pipelines.core.batch_kinds import KindName
-    from invoice_pipelines.queue.cli import queue_invoice_job
+    from invoice_pipelines.queue.commands import queue_invoice_job
 
     return queue_invoice_job(
         args, KindName.COMMUNICATIONS, "batch-send", channel=args.channel, resend=args.resend

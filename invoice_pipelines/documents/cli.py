@@ -50,7 +50,7 @@ def run_documents(args: argparse.Namespace) -> int:
 
 
 def run_batch_documents(args: argparse.Namespace) -> int:
-    from invoice_pipelines.queue.cli import queue_invoice_job
+    from invoice_pipelines.queue.commands import queue_invoice_job
 
     return queue_invoice_job(
         args, KindName.DOCUMENTS, "batch-documents", combined_pdf=args.combined_pdf

@@ -1,7 +1,9 @@
 """The commands every kind of batch job shares, and what they print: `batch-status`, `batch-list`,
 `batch-cancel`, `batch-retry` and `batch-run` (a queued job of any kind the queue runs itself,
 processed here with a progress bar), the job as a person reads it (`format_job`), the exit codes,
-who asks, and the resources a command uses (`args.resources`). queue/cli.py adds the commands; the
+who asks, the resources a command uses (`args.resources`), and how an area's command queues a job
+over invoices (`queue_invoice_job`). queue/cli.py adds the commands' parsers, queue/area.py's
+table names each function here (the console script imports this module when one runs); the
 kinds they meet are every area's, handed over as `args.resources.batch_kinds` (`areas.kinds`);
 nothing here imports an area."""
 
@@ -14,6 +16,8 @@ import sys
 import time
 from typing import TextIO
 
+from invoice_pipelines.db.tenancy import resolve_organization
+from invoice_pipelines.queue.items import enqueue_invoice_job
 from invoice_pipelines.queue.job_kind import Reading, RunSettings, counted
 from invoice_pipelines.queue.jobs import (
     BatchJob,
@@ -26,7 +30,7 @@ from invoice_pipelines.queue.jobs import (
 )
 from invoice_pipelines.queue.kinds import refusal, run_job
 from invoice_pipelines.queue.known_kinds import Kinds
-from invoice_pipelines.queue.requests import BatchRequestError
+from invoice_pipelines.queue.requests import BatchRequestError, local_runner_name
 from invoice_pipelines.resources.for_commands import EnvResources
 
 # exit codes: 0 done without failures, 1 finished with failed orders (or failed/cancelled), 2 bad request
@@ -305,3 +309,45 @@ def run_here(
     if job.status == "pending":
         print(f"  batch job {job.id} waits for the invoicing job it follows to finish")
     return exit_code(job)
+
+
+def run_batch_list(args: argparse.Namespace) -> int:
+    """`batch-list`: an unknown --org is the console script's one sentence, then `batch_list`."""
+    if args.org is not None:
+        resolve_organization(args.resources.database, args.org)
+    return batch_list(args)
+
+
+def run_batch_run(args: argparse.Namespace) -> int:
+    """`batch-run`: process a queued job of a kind the queue runs itself, here, with a progress
+    bar."""
+    return run_here(
+        args.resources.database,
+        args.job_id,
+        args.chunk_size,
+        local_runner_name(),
+        "batch-run",
+        args.resources,
+    )
+
+
+def queue_invoice_job(args: argparse.Namespace, kind: str, command: str, **options) -> int:
+    """Queue a job of `kind` over the invoices `--invoices` names and print its id; with --wait
+    run it here, with a progress bar (`batch-documents`, `batch-send`)."""
+    engine = args.resources.database
+    organization = resolve_organization(engine, args.org)["id"]
+    runner = local_runner_name() if args.wait else None
+    try:
+        job_id = enqueue_invoice_job(
+            engine,
+            organization,
+            args.resources.batch_kinds[kind],
+            args.invoices,
+            created_by=who(args),
+            runner=runner,
+            **options,
+        )
+    except BatchRequestError as exc:
+        print(f"invoice-pipelines {command}: {exc}", file=sys.stderr)
+        return EXIT_BAD_REQUEST
+    return queued_or_run_here(engine, job_id, args, runner, command)

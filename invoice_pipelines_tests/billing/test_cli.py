@@ -12,7 +12,7 @@ from invoice_pipelines.billing.invoicing_kinds import enqueue_sales_orders
 from invoice_pipelines.cli import main
 from invoice_pipelines.db.tables import batch_job_items, batch_jobs, items
 from invoice_pipelines.db.tenancy import tenant_transaction
-from invoice_pipelines.queue.cli import run_batch_cancel, run_batch_retry
+from invoice_pipelines.queue.commands import batch_cancel, batch_retry
 from invoice_pipelines.queue.jobs import get_batch_job
 from invoice_pipelines.resources.for_commands import EnvResources
 from invoice_pipelines_tests.billing.shop import make_shop
@@ -96,14 +96,14 @@ def _args(db, **values) -> argparse.Namespace:
 def test_cancel_and_retry_commands(cli_db, capsys):
     shop = make_shop(cli_db)
     job_id = enqueue_sales_orders(cli_db.engine, shop.org_id, order_ids=shop.add_orders(1))
-    assert run_batch_cancel(_args(cli_db, job_id=job_id)) == 0
+    assert batch_cancel(_args(cli_db, job_id=job_id)) == 0
     assert ": cancelled" in capsys.readouterr().out
 
     blocked = shop.add_order([("BOOK", 1)])
     shop.set_active(items, shop.item_ids["BOOK"], False)
     main(["batch-invoice", "--org", shop.org["slug"], "--orders", str(blocked), "--wait"])
     failed_id = int(capsys.readouterr().out.splitlines()[0])
-    assert run_batch_retry(_args(cli_db, job_id=failed_id)) == 0
+    assert batch_retry(_args(cli_db, job_id=failed_id)) == 0
     retry = get_batch_job(cli_db.engine, int(capsys.readouterr().out.strip()))
     assert (retry.retry_of_job_id, retry.total_count, retry.status) == (failed_id, 1, "pending")
 
