@@ -44,13 +44,13 @@ def main(argv: list[str]) -> int:
     elif area == "intake":
         from invoice_pipelines.intake.parse import parse_document
         from invoice_pipelines.intake.pipeline import process_documents
-        from invoice_pipelines.resources.upload_stores import LocalUploadStore
+        from invoice_pipelines.resources.uploads import LocalUploads
 
         class InProcessParser:  # XML only here: no worker pool needed
             def parse_many(self, items):
                 return [parse_document(data, filename) for data, filename in items]
 
-        store = LocalUploadStore(root=rest[0])
+        store = LocalUploads(rest[0])
         ids = [int(i) for i in rest[2].split(",")]
         parser = InProcessParser()
         _wait_for(Path(go))

@@ -22,7 +22,7 @@ from invoice_pipelines.db.tables import incoming_invoices
 from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.documents.batch import DOCUMENTS_KIND
 from invoice_pipelines.queue.items import enqueue_invoice_job
-from invoice_pipelines.resources.upload_stores import LocalUploadStore
+from invoice_pipelines.resources.uploads import LocalUploads
 from invoice_pipelines_devtools.standins.smtp import SmtpSink
 from invoice_pipelines_tests.billing.shop import make_shop
 from invoice_pipelines_tests.billing.test_credit_notes import LATER, invoiced
@@ -206,7 +206,7 @@ def test_commands_that_write_import_no_dagster_alembic_or_other_areas(db, tmp_pa
     uploads = tmp_path / "uploads"
     doc = run_intake(db, uploads, org, {"w.xml": basic_wl("LAZY-2")})["w.xml"]
     assert doc["status"] == "NEEDS_REVIEW" and str(doc["issue_date"]).startswith("2024-03")
-    due = old_upload(db, LocalUploadStore(root=str(uploads)), org, uploaded=at(LAST_EXPIRED))
+    due = old_upload(db, LocalUploads(str(uploads)), org, uploaded=at(LAST_EXPIRED))
     shop = make_shop(db)
     (sales_invoice,) = invoiced(shop, [("TOOL", 1)])
     job_id = enqueue_sales_orders(db.engine, shop.org["id"], order_ids=shop.add_orders(1))

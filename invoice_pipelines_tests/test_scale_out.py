@@ -32,7 +32,7 @@ from invoice_pipelines.documents.batch import DOCUMENTS
 from invoice_pipelines.intake.uploads import ScanState, scan_uploads
 from invoice_pipelines.queue.items import enqueue_invoice_job
 from invoice_pipelines.queue.jobs import get_batch_job
-from invoice_pipelines.resources.upload_stores import LocalUploadStore
+from invoice_pipelines.resources.uploads import LocalUploads
 from invoice_pipelines_devtools.standins.smtp import SmtpSink
 from invoice_pipelines_tests.billing.shop import make_shop
 from invoice_pipelines_tests.conftest import samples_dir
@@ -96,7 +96,7 @@ def test_three_runs_of_one_batch_job_and_a_second_job_invoice_each_order_once(
 
 
 def _upload_samples(engine, org: dict, root: Path, files: list[Path]) -> list[int]:
-    store = LocalUploadStore(root=str(root))
+    store = LocalUploads(str(root))
     past = time.time() - 600
     for path in files:
         store.put(org["slug"], path.name, path.read_bytes())

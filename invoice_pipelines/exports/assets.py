@@ -25,6 +25,7 @@ from dagster import (
     MetadataValue,
     MultiPartitionKey,
     MultiToSingleDimensionPartitionMapping,
+    ResourceParam,
     asset,
 )
 from pydantic import Field
@@ -45,7 +46,7 @@ from invoice_pipelines.exports.result import ExportResult, skipped_by_reason, to
 from invoice_pipelines.metadata import markdown_table
 from invoice_pipelines.resources.database import Database
 from invoice_pipelines.resources.file_stores import FileStore
-from invoice_pipelines.resources.upload_stores import UploadStore
+from invoice_pipelines.resources.uploads import Uploads
 from invoice_pipelines.tenants.partitions import ORGANIZATIONS_PARTITIONS_NAME, who_asked
 from invoice_pipelines.tenants.refusals import PartitionRefusals, fail_keeping_the_done
 
@@ -371,7 +372,7 @@ with warnings.catch_warnings():
         config: ExportConfig,
         database: Database,
         export_store: FileStore,
-        upload_store: UploadStore,
+        upload_store: ResourceParam[Uploads],
         document_store: FileStore,
     ):
         documents = DocumentStores(upload_store, document_store)
@@ -402,7 +403,7 @@ with warnings.catch_warnings():
         config: ExportConfig,
         database: Database,
         export_store: FileStore,
-        upload_store: UploadStore,
+        upload_store: ResourceParam[Uploads],
         document_store: FileStore,
     ):
         documents = DocumentStores(upload_store, document_store)

@@ -2,7 +2,16 @@
 export files past their organization's retention) and `dagster_run_retention_job` (finished
 Dagster runs and their event logs after `keep_days`)."""
 
-from dagster import Config, Failure, MetadataValue, OpExecutionContext, in_process_executor, job, op
+from dagster import (
+    Config,
+    Failure,
+    MetadataValue,
+    OpExecutionContext,
+    ResourceParam,
+    in_process_executor,
+    job,
+    op,
+)
 from pydantic import Field
 
 from invoice_pipelines.housekeeping.archive import OrganizationOutcome, purge_archives
@@ -10,7 +19,7 @@ from invoice_pipelines.housekeeping.dagster_runs import purge_runs
 from invoice_pipelines.metadata import markdown_table
 from invoice_pipelines.resources.database import Database
 from invoice_pipelines.resources.file_stores import FileStore
-from invoice_pipelines.resources.upload_stores import UploadStore
+from invoice_pipelines.resources.uploads import Uploads
 from invoice_pipelines.tenants.partitions import REQUESTED_BY_HELP, who_asked
 from invoice_pipelines.tenants.refusals import PartitionRefusals
 
@@ -87,7 +96,7 @@ def purge_archived_files(
     context: OpExecutionContext,
     config: ArchiveRetentionConfig,
     database: Database,
-    upload_store: UploadStore,
+    upload_store: ResourceParam[Uploads],
     export_store: FileStore,
 ) -> dict:
     outcomes = purge_archives(

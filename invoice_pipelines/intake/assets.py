@@ -16,6 +16,7 @@ from dagster import (
     Failure,
     MaterializeResult,
     MetadataValue,
+    ResourceParam,
     asset,
 )
 from pydantic import Field
@@ -57,7 +58,7 @@ from invoice_pipelines.intake.pipeline import IntakeSummary, process_documents, 
 from invoice_pipelines.metadata import markdown_table
 from invoice_pipelines.resources.database import Database
 from invoice_pipelines.resources.ocr import OcrEngine
-from invoice_pipelines.resources.upload_stores import UploadStore
+from invoice_pipelines.resources.uploads import Uploads
 from invoice_pipelines.supplier_register import (
     register_counts,
     supplier_policy,
@@ -242,7 +243,7 @@ def incoming_invoices(
     context: AssetExecutionContext,
     config: IncomingInvoicesConfig,
     database: Database,
-    upload_store: UploadStore,
+    upload_store: ResourceParam[Uploads],
     ocr_engine: OcrEngine,
     document_parser: DocumentParser,
 ):

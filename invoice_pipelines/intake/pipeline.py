@@ -90,8 +90,8 @@ from invoice_pipelines.limits import (
     MAX_INTAKE_ATTEMPTS,
 )
 from invoice_pipelines.resources.ocr import OcrEngine, OcrError
-from invoice_pipelines.resources.upload_stores import (
-    UploadStore,
+from invoice_pipelines.resources.uploads import (
+    Uploads,
     UploadTooLarge,
     limit_or_setting,
 )
@@ -338,7 +338,7 @@ def _chunks(values: list, size: int) -> list[list]:
 
 def process_documents(
     engine: Engine,
-    store: UploadStore,
+    store: Uploads,
     organization_id: int,
     document_ids: Sequence[int],
     *,
@@ -549,7 +549,7 @@ class _Group:
 
 
 def _read_group(
-    store: UploadStore, refs: list[DocumentRef], sources: dict[int, tuple], limit: int
+    store: Uploads, refs: list[DocumentRef], sources: dict[int, tuple], limit: int
 ) -> _Group:
     """Read the originals of a group; a file that cannot be read is FAILED with the reason."""
     group = _Group(refs, [], [], {})
@@ -594,7 +594,7 @@ class OriginalChanged(OSError):
     """The archived original is not the file that was registered: other size, other bytes."""
 
 
-def _read_original(store: UploadStore, key: str | None, size: int | None, limit: int) -> bytes:
+def _read_original(store: Uploads, key: str | None, size: int | None, limit: int) -> bytes:
     """The archived original, read within what was recorded at registration: the read-ahead
     groups are sized by the recorded sizes, so a file swapped for a larger one afterwards is
     refused after reading at most one byte more than recorded, never read whole."""

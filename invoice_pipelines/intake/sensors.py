@@ -10,6 +10,7 @@ from dagster import (
     AssetObservation,
     DefaultSensorStatus,
     MetadataValue,
+    ResourceParam,
     RunConfig,
     RunFailureSensorContext,
     RunRequest,
@@ -26,7 +27,7 @@ from invoice_pipelines.intake.jobs import intake_job
 from invoice_pipelines.intake.redispatch import DEPTH_TAG, redispatch_batches, run_depth
 from invoice_pipelines.intake.uploads import ScanResult, ScanState, scan_uploads
 from invoice_pipelines.resources.database import Database
-from invoice_pipelines.resources.upload_stores import UploadStore
+from invoice_pipelines.resources.uploads import Uploads
 from invoice_pipelines.settings import positive_number
 from invoice_pipelines.tenants.partitions import ORGANIZATIONS_PARTITIONS_NAME, partition_run_tags
 from invoice_pipelines.tenants.run_coordinator import INTAKE_RUN_TAGS
@@ -153,7 +154,9 @@ def _duplicates_metadata(rows: list[dict]) -> dict:
     "organization) and launches intake_job runs in batches of document ids; documents still "
     "waiting after 15 minutes are dispatched again.",
 )
-def upload_sensor(context: SensorEvaluationContext, database: Database, upload_store: UploadStore):
+def upload_sensor(
+    context: SensorEvaluationContext, database: Database, upload_store: ResourceParam[Uploads]
+):
     state = ScanState.from_json(json.loads(context.cursor) if context.cursor else None)
     # Only organizations that have their partition: a new one's files wait for
     # organizations_sensor's next tick (registering them now would move the dispatch mark past

@@ -45,9 +45,9 @@ from invoice_pipelines.intake.incoming_invoices import (
     register_uploads,
 )
 from invoice_pipelines.limits import SCAN_CURSOR_MAX_FILES, SCAN_FILES_PER_ORGANIZATION
-from invoice_pipelines.resources.upload_stores import (
+from invoice_pipelines.resources.uploads import (
     StoredFile,
-    UploadStore,
+    Uploads,
     UploadTooLarge,
     archive_key,
 )
@@ -110,7 +110,7 @@ class ScanResult:
 
 def scan_uploads(
     engine: Engine,
-    store: UploadStore,
+    store: Uploads,
     state: ScanState,
     *,
     settle_seconds: float = 2.0,
@@ -185,7 +185,7 @@ def scan_uploads(
 
 
 def _register_files(
-    engine: Engine, store: UploadStore, org_id: int, files: list[StoredFile], result: ScanResult
+    engine: Engine, store: Uploads, org_id: int, files: list[StoredFile], result: ScanResult
 ) -> None:
     """Register files in one transaction; if that fails, one by one, so a bad file costs only itself."""
     try:
@@ -210,7 +210,7 @@ def _register_files(
                 result.duplicate_upload_ids.append(registration.upload_id)
 
 
-def _record_files(engine: Engine, store: UploadStore, org_id: int, files: list[StoredFile]) -> list:
+def _record_files(engine: Engine, store: Uploads, org_id: int, files: list[StoredFile]) -> list:
     """Hash and record the files in one transaction, in a fixed number of statements (about five
     round trips for a hundred files instead of five per file)."""
     hashed = []

@@ -24,6 +24,7 @@ from dagster import (
     Failure,
     MaterializeResult,
     MetadataValue,
+    ResourceParam,
     asset,
 )
 from pydantic import Field
@@ -42,7 +43,7 @@ from invoice_pipelines.quickbooks.sync.common import RealmBusy, SyncCounts, real
 from invoice_pipelines.quickbooks.syncs import NEEDS_FILES, SYNCS
 from invoice_pipelines.resources.database import Database
 from invoice_pipelines.resources.letters import LetterWriter
-from invoice_pipelines.resources.upload_stores import UploadStore
+from invoice_pipelines.resources.uploads import Uploads
 from invoice_pipelines.settings import ConfigError
 from invoice_pipelines.tenants.partitions import organizations_partitions
 from invoice_pipelines.tenants.refusals import PartitionRefusals, fail_keeping_the_done
@@ -242,7 +243,7 @@ def _sync_asset_with_files(entity: QboEntity):
         config: QboSyncConfig,
         database: Database,
         quickbooks: QuickBooks,
-        upload_store: UploadStore,
+        upload_store: ResourceParam[Uploads],
         letter_writer: LetterWriter,
     ):
         options = {"read_upload": upload_store.read, "write_letter": letter_pdf(letter_writer)}

@@ -5,6 +5,7 @@ from dagster import (
     AssetSelection,
     Config,
     OpExecutionContext,
+    ResourceParam,
     define_asset_job,
     job,
     op,
@@ -20,7 +21,7 @@ from invoice_pipelines.quickbooks.sync.common import RealmBusy, realm_lease
 from invoice_pipelines.quickbooks.sync.customers import resolve_conflict
 from invoice_pipelines.resources.database import Database
 from invoice_pipelines.resources.letters import LetterWriter
-from invoice_pipelines.resources.upload_stores import UploadStore
+from invoice_pipelines.resources.uploads import Uploads
 from invoice_pipelines.tenants.partitions import who_asked
 from invoice_pipelines.tenants.refusals import organization_or_refuse, refused
 
@@ -104,7 +105,7 @@ def push_chosen_bills(
     config: PushBillsConfig,
     database: Database,
     quickbooks: QuickBooks,
-    upload_store: UploadStore,
+    upload_store: ResourceParam[Uploads],
     letter_writer: LetterWriter,
 ):
     if not config.document_ids:

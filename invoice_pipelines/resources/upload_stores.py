@@ -1,13 +1,14 @@
 """The `upload_store` resource: where supplier invoices arrive and where their original bytes are
-kept. It wraps a plain store of `resources/uploads.py` (or `resources/s3_objects.py`) whose
-settings Dagster shows and configures: every call goes to the store that `uploads()` gives, so the
-upload sensor, the intake and housekeeping's runs and a command (which uses the plain store without
-Dagster) read, move and remove the same files the same way. The drop zone's trust boundary (keys,
-links, bounded reads) is `resources/uploads.py`'s."""
+kept. Dagster configures it (its settings shown, secrets as EnvVars) and hands a run the plain
+store of `resources/uploads.py` (or `resources/s3_objects.py`) that `uploads()` builds, the
+object a command gets too: the upload sensor, the intake and housekeeping's runs and a command
+read, move and remove the same files through the same class. An asset, op or sensor takes it as
+`ResourceParam[Uploads]`. The drop zone's trust boundary (keys, links, bounded reads) is
+`resources/uploads.py`'s."""
 
 from __future__ import annotations
 
-from dagster import ConfigurableResource
+from dagster import ConfigurableResource, InitResourceContext
 from pydantic import Field
 
 # the drop zone's rules, also importable from here, beside the resource that applies them
@@ -28,34 +29,16 @@ from invoice_pipelines.resources.uploads import (  # noqa: F401
 )
 
 
-class UploadStore(ConfigurableResource, Uploads):
-    """The interface the upload sensor and the intake job use: an `Uploads` configured by Dagster.
-
-    `read` and `digest` are bounded by `max_bytes` (default INVOICE_PIPELINES_MAX_UPLOAD_BYTES):
-    a larger upload raises UploadTooLarge without being read whole.
-    """
+class UploadStore(ConfigurableResource):
+    """The settings of the store the upload sensor and the intake job use; a run gets the plain
+    `Uploads` they configure (Dagster's `create_resource`), never this object."""
 
     def uploads(self) -> Uploads:
-        """The plain store this resource wraps."""
+        """The plain store these settings make."""
         raise NotImplementedError
 
-    def list_inbox(self, organization_slug: str, limit: int | None = None) -> list[StoredFile]:
-        return self.uploads().list_inbox(organization_slug, limit)
-
-    def read(self, key: str, max_bytes: int | None = None) -> bytes:
-        return self.uploads().read(key, max_bytes)
-
-    def digest(self, key: str, max_bytes: int | None = None) -> str:
-        return self.uploads().digest(key, max_bytes)
-
-    def move(self, key: str, target_key: str) -> None:
-        self.uploads().move(key, target_key)
-
-    def put(self, organization_slug: str, filename: str, data: bytes) -> str:
-        return self.uploads().put(organization_slug, filename, data)
-
-    def remove(self, key: str) -> bool:
-        return self.uploads().remove(key)
+    def create_resource(self, context: InitResourceContext) -> Uploads:  # type: ignore[override]
+        return self.uploads()
 
 
 class LocalUploadStore(UploadStore):

@@ -910,11 +910,11 @@ def _intake(engine, org_id, slug, uploads, work, args, tally: Tally, rss: dict) 
     from invoice_pipelines.intake.pipeline import process_documents
     from invoice_pipelines.intake.uploads import ScanState, scan_uploads
     from invoice_pipelines.resources.ocr import TesseractOcrEngine
-    from invoice_pipelines.resources.upload_stores import LocalUploadStore
+    from invoice_pipelines.resources.uploads import LocalUploads
 
     root = work / "uploads"
     root.mkdir()
-    store = LocalUploadStore(root=str(root))
+    store = LocalUploads(str(root))
     # by content hash: the store or the scan may record a name other than the one we dropped
     stored: dict[str, tuple[str, str]] = {}
     old = time.time() - 600

@@ -243,9 +243,9 @@ class Stage:
         """Drop the files as an upload channel does and register them as the upload sensor
         does: each file's document id by name, and the batches the sensor formed."""
         from invoice_pipelines.intake.uploads import ScanState, scan_uploads
-        from invoice_pipelines.resources.upload_stores import LocalUploadStore
+        from invoice_pipelines.resources.uploads import LocalUploads
 
-        store = LocalUploadStore(root=str(self.work / "uploads-46"))
+        store = LocalUploads(str(self.work / "uploads-46"))
         old = time.time() - 600
         for name, data in files.items():
             store.put(slug, name, data)
@@ -295,9 +295,9 @@ class Stage:
         or the attempt limit ends them."""
         from invoice_pipelines.intake.pipeline import process_documents
         from invoice_pipelines.intake.redispatch import redispatch_batches
-        from invoice_pipelines.resources.upload_stores import LocalUploadStore
+        from invoice_pipelines.resources.uploads import LocalUploads
 
-        store = LocalUploadStore(root=str(self.work / "uploads-46"))
+        store = LocalUploads(str(self.work / "uploads-46"))
         limit = self.parser.max_upload_bytes
 
         def run(ids: list[int]) -> bool:

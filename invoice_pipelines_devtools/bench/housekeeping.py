@@ -127,7 +127,7 @@ def run(args: argparse.Namespace) -> dict:
     from invoice_pipelines.db.tenancy import system_transaction
     from invoice_pipelines.housekeeping.archive import purge_archives
     from invoice_pipelines.resources.file_stores import LocalFileStore
-    from invoice_pipelines.resources.upload_stores import LocalUploadStore
+    from invoice_pipelines.resources.uploads import LocalUploads
     from invoice_pipelines_devtools.bench.limit import limit_fields
 
     ensure_migrated(make_engine(owner=True))
@@ -146,7 +146,7 @@ def run(args: argparse.Namespace) -> dict:
         for org_id, slug in zip(org_ids, slugs, strict=True):
             _seed(engine, root, org_id, slug, args.uploads)
         seed_seconds = time.perf_counter() - t0
-        uploads_store = LocalUploadStore(root=str(root))
+        uploads_store = LocalUploads(str(root))
         export_store = LocalFileStore(root=str(root / "exports"))
 
         t0 = time.perf_counter()

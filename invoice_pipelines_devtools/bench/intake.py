@@ -59,7 +59,7 @@ def run(args: argparse.Namespace) -> dict:
     from invoice_pipelines.resources.database import Database
     from invoice_pipelines.resources.ocr import TesseractOcrEngine
     from invoice_pipelines.resources.parse_server import KEEP_WARM_SECONDS, stop_server
-    from invoice_pipelines.resources.upload_stores import LocalUploadStore
+    from invoice_pipelines.resources.uploads import LocalUploads
     from invoice_pipelines.tenants.partitions import ORGANIZATIONS_PARTITIONS_NAME
     from invoice_pipelines_devtools.bench.limit import current_database, limit_fields, per_second
     from invoice_pipelines_devtools.demo.invoices import synthetic_xml_invoices
@@ -88,7 +88,7 @@ def run(args: argparse.Namespace) -> dict:
                 server_dir=server_dir,
             )
 
-        store = LocalUploadStore(root=root)
+        store = LocalUploads(root)
         t0 = time.perf_counter()
         old = time.time() - 600
         documents = list(synthetic_xml_invoices(args.n, seed=42))

@@ -152,14 +152,14 @@ def demo_supplier_invoices_us(today: date) -> list[tuple[str, bytes]]:
 def seed_payables_uploads(store_root: Path, *, today: date | None = None) -> list[str]:
     """Drop the US organization's supplier invoices into its upload folder, once (a marker file
     remembers it, so archived files are not dropped again); their keys."""
-    from invoice_pipelines.resources.upload_stores import LocalUploadStore
+    from invoice_pipelines.resources.uploads import LocalUploads
 
     folder = store_root / DEMO_PAYABLES_ORGANIZATION
     folder.mkdir(parents=True, exist_ok=True)
     marker = folder / _SEEDED_MARKER
     if marker.exists():
         return []
-    store = LocalUploadStore(root=str(store_root))
+    store = LocalUploads(str(store_root))
     keys = [
         store.put(DEMO_PAYABLES_ORGANIZATION, name, data)
         for name, data in demo_supplier_invoices_us(today or date.today())

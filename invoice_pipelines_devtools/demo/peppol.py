@@ -160,14 +160,12 @@ def serve(data_dir: Path, port: int, samples_dir: Path) -> int:
 
     def forward() -> None:
         from invoice_pipelines.db.engine import make_engine
-        from invoice_pipelines.resources.upload_stores import LocalUploadStore
+        from invoice_pipelines.resources.uploads import LocalUploads
         from invoice_pipelines.settings import upload_dir
 
         engine = make_engine()
         try:
-            said = forward_received_invoice(
-                engine, LocalUploadStore(root=str(upload_dir())), samples_dir
-            )
+            said = forward_received_invoice(engine, LocalUploads(str(upload_dir())), samples_dir)
         except Exception as exc:  # the demo's database may not be there: the stand-in stays up
             said = f"no received invoice: {exc}"
         finally:

@@ -594,7 +594,7 @@ def seed_demo_uploads(store_root: Path, *, today: date | None = None) -> list[st
 
     A marker file remembers that it happened, so processed (archived) files are not dropped again.
     """
-    from invoice_pipelines.resources.upload_stores import LocalUploadStore
+    from invoice_pipelines.resources.uploads import LocalUploads
     from invoice_pipelines_devtools.demo.invoices import demo_supplier_invoices
 
     for spec in DEMO_ORGANIZATIONS:
@@ -602,7 +602,7 @@ def seed_demo_uploads(store_root: Path, *, today: date | None = None) -> list[st
     marker = store_root / DEMO_UPLOAD_ORGANIZATION / _SEEDED_MARKER
     if marker.exists():
         return []
-    store = LocalUploadStore(root=str(store_root))
+    store = LocalUploads(str(store_root))
     keys = [
         store.put(DEMO_UPLOAD_ORGANIZATION, name, data)
         for name, data in demo_supplier_invoices(today or date.today())

@@ -101,7 +101,7 @@ def record_runs(home: Path, samples: Path) -> Recorded:
     from invoice_pipelines.definitions import build_definitions
     from invoice_pipelines.intake.parser_resource import DocumentParser
     from invoice_pipelines.intake.uploads import ScanState, scan_uploads
-    from invoice_pipelines.resources.upload_stores import LocalUploadStore
+    from invoice_pipelines.resources.uploads import LocalUploads
     from invoice_pipelines.settings import upload_dir
     from invoice_pipelines.tenants.partitions import (
         ORGANIZATIONS_PARTITIONS_NAME,
@@ -112,7 +112,7 @@ def record_runs(home: Path, samples: Path) -> Recorded:
     engine = make_engine()
     seed_demo(engine)
     defs = build_definitions()
-    store = LocalUploadStore()
+    store = LocalUploads()
     good = (samples / GOOD_CII).read_bytes()
     batches = [
         {"supplier-1.xml": good},

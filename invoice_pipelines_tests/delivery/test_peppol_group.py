@@ -26,7 +26,7 @@ from invoice_pipelines.intake.pipeline import process_documents
 from invoice_pipelines.metadata import markdown_cell
 from invoice_pipelines.resources.database import Database
 from invoice_pipelines.resources.file_stores import LocalFileStore
-from invoice_pipelines.resources.upload_stores import LocalUploadStore
+from invoice_pipelines.resources.uploads import LocalUploads
 from invoice_pipelines.tenants.partitions import ORGANIZATIONS_PARTITIONS_NAME
 from invoice_pipelines_devtools.standins.peppol import AccessPointStandIn
 from invoice_pipelines_devtools.standins.smtp import SmtpSink
@@ -112,7 +112,7 @@ def test_the_checks_find_undelivered_and_unanswered_documents_once_they_are_old_
 ):
     db = fresh_db
     shop = _shop(db, tmp_path)  # the organization is SELLER_ID on Peppol
-    uploads = LocalUploadStore(root=str(tmp_path / "uploads"))
+    uploads = LocalUploads(str(tmp_path / "uploads"))
     with AccessPointStandIn(network=_network()) as ap, SmtpSink() as sink:
         ap.network.keep_then_answer.append(0)  # the invoice to the Brasserie: a lost answer
         first = _send(db, shop, sink, ap.url)
@@ -170,7 +170,7 @@ def test_the_checks_find_undelivered_and_unanswered_documents_once_they_are_old_
 
 def test_the_group_shows_participants_sent_documents_with_reports_and_received_ones(db, tmp_path):
     shop = _shop(db, tmp_path)
-    uploads = LocalUploadStore(root=str(tmp_path / "uploads"))
+    uploads = LocalUploads(str(tmp_path / "uploads"))
     network = _network()
     network.rejecting[BRASSERIE] = "receiver is closed for the holidays"
     with AccessPointStandIn(network=network) as ap, SmtpSink() as sink:

@@ -20,7 +20,7 @@ from invoice_pipelines.delivery.peppol_overview import RECEIVED, SENT, monthly_c
 from invoice_pipelines.intake.peppol_inbound import REPLAY, receive_peppol
 from invoice_pipelines.resources.database import Database
 from invoice_pipelines.resources.peppol_transport import BILLING_PROCESS, CREDIT_NOTE_DOC_TYPE
-from invoice_pipelines.resources.upload_stores import LocalUploadStore
+from invoice_pipelines.resources.uploads import LocalUploads
 from invoice_pipelines.tenants.partitions import ORGANIZATIONS_PARTITIONS_NAME
 from invoice_pipelines_devtools.standins.peppol import AccessPointStandIn
 from invoice_pipelines_devtools.standins.smtp import SmtpSink
@@ -74,7 +74,7 @@ def test_the_months_traffic_by_direction_document_type_and_country(fresh_db, tmp
             .where(deliveries.c.sales_invoice_id == shop.credit_note)
             .values(sent_at=moment)
         )
-    uploads = LocalUploadStore(root=str(tmp_path / "uploads"))
+    uploads = LocalUploads(str(tmp_path / "uploads"))
     swedish = _envelope("base-example.xml", SELLER_ID, "SE")
     for data in (
         swedish,

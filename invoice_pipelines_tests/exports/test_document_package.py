@@ -21,7 +21,7 @@ from invoice_pipelines.exports import datev_documents
 from invoice_pipelines.exports.documents import DocumentStores
 from invoice_pipelines.exports.pipeline import run_export
 from invoice_pipelines.resources.file_stores import LocalFileStore
-from invoice_pipelines.resources.upload_stores import LocalUploadStore
+from invoice_pipelines.resources.uploads import LocalUploads
 from invoice_pipelines_tests.exports.books import DATEV, customer, incoming, sales_invoice
 from invoice_pipelines_tests.exports.datev_reader import read_extf
 
@@ -89,7 +89,7 @@ def assert_links_resolve(result, files: dict[str, bytes]) -> list[str | None]:
 # --- the data ---------------------------------------------------------------------------------
 
 
-def _original(db, org, store: LocalUploadStore, doc_id: int, data: bytes, name: str) -> str:
+def _original(db, org, store: LocalUploads, doc_id: int, data: bytes, name: str) -> str:
     """The supplier's file of incoming invoice `doc_id`, as the intake keeps it."""
     key = store.put(org["slug"], name, data)
     with tenant_transaction(db.engine, org["id"], write=True) as conn:
@@ -134,7 +134,7 @@ def _sales_pdf(db, org, store: LocalFileStore, invoice_id: int, data: bytes) -> 
 
 def _setup(db, tmp_path):
     org = db.new_organization(**DATEV, settings={"exports": {}})
-    up = LocalUploadStore(root=str(tmp_path / "uploads"))
+    up = LocalUploads(str(tmp_path / "uploads"))
     docs = LocalFileStore(root=str(tmp_path / "documents"))
     return org, up, docs, DocumentStores(up, docs), LocalFileStore(root=str(tmp_path / "exports"))
 

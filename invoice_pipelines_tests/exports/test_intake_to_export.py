@@ -26,7 +26,7 @@ from invoice_pipelines.intake.parse import ParseOutcome, parse_document
 from invoice_pipelines.intake.pipeline import process_documents
 from invoice_pipelines.intake.uploads import ScanState, scan_uploads
 from invoice_pipelines.resources.file_stores import LocalFileStore
-from invoice_pipelines.resources.upload_stores import LocalUploadStore
+from invoice_pipelines.resources.uploads import LocalUploads
 from invoice_pipelines_tests.conftest import samples_dir
 from invoice_pipelines_tests.exports.books import DATEV
 from invoice_pipelines_tests.exports.datev_reader import read_extf
@@ -41,7 +41,7 @@ class InProcessParser:
 
 def test_a_validated_sample_invoice_is_booked_and_becomes_exported(db, tmp_path):
     org = db.new_organization(**DATEV)
-    uploads = LocalUploadStore(root=str(tmp_path / "uploads"))
+    uploads = LocalUploads(str(tmp_path / "uploads"))
     uploads.put(org["slug"], "einfach.xml", (samples_dir() / EINFACH).read_bytes())
     past = time.time() - 120
     os.utime(tmp_path / "uploads" / org["slug"] / "einfach.xml", (past, past))
@@ -157,7 +157,7 @@ def _text_pdf_organization(db, tmp_path, today):
     [(name, pdf)] = [(n, d) for n, d in demo_supplier_invoices(today) if n.endswith(".pdf")]
     org = db.new_organization(**DATEV)
     root = tmp_path / org["slug"]
-    uploads = LocalUploadStore(root=str(root))
+    uploads = LocalUploads(str(root))
     uploads.put(org["slug"], name, pdf)
     past = time.time() - 120
     os.utime(root / org["slug"] / name, (past, past))

@@ -13,7 +13,7 @@ from invoice_pipelines.db.tables import exports
 from invoice_pipelines.exports.pipeline import run_export
 from invoice_pipelines.housekeeping.archive import purge_archives
 from invoice_pipelines.resources.file_stores import LocalFileStore
-from invoice_pipelines.resources.upload_stores import LocalUploadStore
+from invoice_pipelines.resources.uploads import LocalUploads
 from invoice_pipelines_tests.exports.books import DATEV, incoming
 from invoice_pipelines_tests.exports.datev_reader import read_extf
 from invoice_pipelines_tests.housekeeping.helpers import LAST_EXPIRED, at
@@ -55,7 +55,7 @@ def test_a_month_whose_files_retention_removed_is_written_again(db, tmp_path):
             .values(created_at=at(LAST_EXPIRED - 1, 12, 3))
         )
     uploads_root = str(tmp_path / "uploads")
-    [purged] = purge_archives(db.engine, LocalUploadStore(root=uploads_root), store, [org["slug"]])
+    [purged] = purge_archives(db.engine, LocalUploads(uploads_root), store, [org["slug"]])
     assert purged.exports_removed == 1
     assert not any(Path(p).exists() for p in first.files.values())
 

@@ -14,7 +14,7 @@ from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.exports.pipeline import file_keys
 from invoice_pipelines.intake.incoming_invoices import register_upload
 from invoice_pipelines.resources.file_stores import FileStore
-from invoice_pipelines.resources.upload_stores import UploadStore, archive_key
+from invoice_pipelines.resources.uploads import Uploads, archive_key
 
 THIS_YEAR = datetime.now(UTC).year
 # with the legal 10 years, documents of this year are the newest that may go today
@@ -27,7 +27,7 @@ def at(year: int, month: int = 6, day: int = 15, hour: int = 12, minute: int = 0
 
 def old_upload(
     db,
-    store: UploadStore,
+    store: Uploads,
     org: dict,
     *,
     uploaded: datetime,

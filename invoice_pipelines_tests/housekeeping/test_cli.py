@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from invoice_pipelines.cli import main
-from invoice_pipelines.resources.upload_stores import LocalUploadStore
+from invoice_pipelines.resources.uploads import LocalUploads
 from invoice_pipelines_tests.housekeeping.helpers import LAST_EXPIRED, at, old_upload
 
 
@@ -15,9 +15,7 @@ def test_housekeeping_from_the_command_line(db, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("INVOICE_PIPELINES_UPLOAD_DIR", str(tmp_path / "uploads"))
     monkeypatch.setenv("INVOICE_PIPELINES_EXPORT_DIR", str(tmp_path / "exports"))
     org = db.new_organization()
-    due = old_upload(
-        db, LocalUploadStore(root=str(tmp_path / "uploads")), org, uploaded=at(LAST_EXPIRED)
-    )
+    due = old_upload(db, LocalUploads(str(tmp_path / "uploads")), org, uploaded=at(LAST_EXPIRED))
     path = tmp_path / "uploads" / due["key"]
 
     assert main(["housekeeping", "--org", org["slug"], "--dry-run"]) == 0

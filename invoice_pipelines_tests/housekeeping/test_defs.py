@@ -42,8 +42,8 @@ def test_the_job_removes_what_is_due_and_fails_naming_a_refused_organization(db,
     resources = _resources(db, tmp_path)
     good = db.new_organization()
     bad = db.new_organization(settings={"retention": {"exports_years": 7}})
-    due = old_upload(db, resources["upload_store"], good, uploaded=at(LAST_EXPIRED - 1))
-    kept = old_upload(db, resources["upload_store"], bad, uploaded=at(LAST_EXPIRED - 1))
+    due = old_upload(db, resources["upload_store"].uploads(), good, uploaded=at(LAST_EXPIRED - 1))
+    kept = old_upload(db, resources["upload_store"].uploads(), bad, uploaded=at(LAST_EXPIRED - 1))
 
     result = archive_retention_job.execute_in_process(
         run_config={

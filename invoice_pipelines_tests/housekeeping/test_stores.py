@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from invoice_pipelines.resources.s3 import S3UploadStore
-from invoice_pipelines.resources.upload_stores import LocalUploadStore, archive_key
+from invoice_pipelines.resources.uploads import LocalUploads, archive_key
 
 pytest.importorskip("moto", reason="moto[server] is a dev dependency")
 
@@ -16,13 +16,13 @@ from invoice_pipelines_tests.resources.test_s3 import bucket, s3_endpoint  # noq
 @pytest.mark.parametrize("kind", ["local", "s3"])
 def test_remove_deletes_an_archived_original_once(kind, tmp_path, request):
     if kind == "local":
-        store = LocalUploadStore(root=str(tmp_path))
+        store = LocalUploads(str(tmp_path))
     else:
         store = S3UploadStore(
             bucket=request.getfixturevalue("bucket"),
             prefix="uploads",
             endpoint_url=request.getfixturevalue("s3_endpoint"),
-        )
+        ).uploads()
     dropped = store.put("acme", "invoice.xml", b"<Invoice/>")
     kept = store.put("acme", "other.xml", b"<Invoice>2</Invoice>")
     archived = archive_key(dropped, "ab" * 32, 1)

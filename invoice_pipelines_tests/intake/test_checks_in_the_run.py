@@ -14,7 +14,7 @@ from dagster import AssetKey, DagsterInstance
 from invoice_pipelines.definitions import build_definitions
 from invoice_pipelines.intake.parser_resource import DocumentParser
 from invoice_pipelines.intake.uploads import ScanState, scan_uploads
-from invoice_pipelines.resources.upload_stores import LocalUploadStore
+from invoice_pipelines.resources.uploads import LocalUploads
 from invoice_pipelines.tenants.partitions import ORGANIZATIONS_PARTITIONS_NAME, organization_tags
 from invoice_pipelines_tests.conftest import samples_dir
 from invoice_pipelines_tests.intake.test_intake_jobs import BAD_SUMS, GOOD_CII, _drop
@@ -39,7 +39,7 @@ def test_an_intake_run_evaluates_the_checks_that_judge_its_materialization(
     monkeypatch.setenv("INVOICE_PIPELINES_DB_URL", db.url)
     monkeypatch.setenv("INVOICE_PIPELINES_UPLOAD_DIR", str(tmp_path / "uploads"))
     org = db.new_organization()
-    store = LocalUploadStore(root=str(tmp_path / "uploads"))
+    store = LocalUploads(str(tmp_path / "uploads"))
     _drop(
         store,
         org,

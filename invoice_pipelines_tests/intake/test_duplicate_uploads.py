@@ -13,7 +13,7 @@ from invoice_pipelines.cli import main
 from invoice_pipelines.intake.sensors import upload_sensor
 from invoice_pipelines.intake.uploads import ScanState, scan_uploads
 from invoice_pipelines.resources.database import Database
-from invoice_pipelines.resources.upload_stores import LocalUploadStore
+from invoice_pipelines.resources.uploads import LocalUploads
 from invoice_pipelines_tests.intake.test_bad_input import own_invoice
 from invoice_pipelines_tests.intake.test_intake_jobs import _drop, _instance
 from invoice_pipelines_tests.intake.test_review import run_intake
@@ -30,7 +30,7 @@ def test_a_duplicate_upload_is_listed_with_the_invoice_it_duplicates(
     supplier = doc["seller_name"]
 
     # the same bytes dropped again: the sensor registers a duplicate upload and says of what
-    store = LocalUploadStore(root=str(tmp_path))
+    store = LocalUploads(str(tmp_path))
     _drop(store, org, {"again.xml": data})
     with build_sensor_context(
         instance=_instance(org["slug"]),
@@ -92,7 +92,7 @@ def test_a_duplicate_upload_is_listed_with_the_invoice_it_duplicates(
 def test_a_duplicate_of_a_file_not_read_yet_says_so(db, tmp_path) -> None:
     """Two copies in one tick: the second names the first's document, not read yet."""
     org = db.new_organization()
-    store = LocalUploadStore(root=str(tmp_path))
+    store = LocalUploads(str(tmp_path))
     data = own_invoice("DU-2")
     _drop(store, org, {"a.xml": data, "b.xml": data})
     scan = scan_uploads(

@@ -15,7 +15,7 @@ from invoice_pipelines.db.tenancy import system_transaction, tenant_transaction
 from invoice_pipelines.intake.parse import ParseOutcome, parse_document
 from invoice_pipelines.intake.pipeline import process_documents
 from invoice_pipelines.intake.uploads import ScanState, scan_uploads
-from invoice_pipelines.resources.upload_stores import LocalUploadStore
+from invoice_pipelines.resources.uploads import LocalUploads
 from invoice_pipelines_tests.conftest import samples_dir
 
 EINFACH = "ZUGFeRD-corpus/XML-Rechnung/CII/EN16931_Einfach.cii.xml"
@@ -33,7 +33,7 @@ def _numbered(number: str) -> bytes:
     return data.replace(b"<ram:ID>471102</ram:ID>", f"<ram:ID>{number}</ram:ID>".encode(), 1)
 
 
-def _intake(db, store: LocalUploadStore, org: dict, files: dict[str, bytes]) -> dict[str, dict]:
+def _intake(db, store: LocalUploads, org: dict, files: dict[str, bytes]) -> dict[str, dict]:
     for name, data in files.items():
         store.put(org["slug"], name, data)
         past = time.time() - 120
@@ -56,7 +56,7 @@ def _intake(db, store: LocalUploadStore, org: dict, files: dict[str, bytes]) -> 
 
 def test_the_same_number_typed_differently_is_a_duplicate_in_the_database(db, tmp_path):
     org = db.new_organization()
-    store = LocalUploadStore(root=str(tmp_path))
+    store = LocalUploads(str(tmp_path))
     first = _intake(db, store, org, {"first.xml": _numbered("RE 2024-17")})
     assert first["first.xml"]["status"] == "VALIDATED"
     assert first["first.xml"]["invoice_number_key"] == "re202417"
@@ -87,7 +87,7 @@ def test_the_same_number_typed_differently_is_a_duplicate_in_the_database(db, tm
 
 
 def test_another_organization_may_receive_the_same_number(db, tmp_path):
-    store = LocalUploadStore(root=str(tmp_path))
+    store = LocalUploads(str(tmp_path))
     for org in (db.new_organization(), db.new_organization()):
         docs = _intake(db, store, org, {"x.xml": _numbered("RE 7")})
         assert docs["x.xml"]["status"] == "VALIDATED"

@@ -23,7 +23,7 @@ from invoice_pipelines.intake.parse import parse_document
 from invoice_pipelines.intake.pipeline import process_documents, retry_documents
 from invoice_pipelines.intake.uploads import ScanState, scan_uploads
 from invoice_pipelines.limits import INTAKE_READ_AHEAD_BYTES, MiB
-from invoice_pipelines.resources.upload_stores import LocalUploadStore
+from invoice_pipelines.resources.uploads import LocalUploads
 from invoice_pipelines_tests.intake.test_bad_input import own_invoice
 
 SCRIPT = Path(sys.executable).with_name("invoice-pipelines")
@@ -45,7 +45,7 @@ def _age(root: str, key: str, seconds: float = 120) -> None:
     os.utime(os.path.join(root, key), (past, past))
 
 
-def _drop(store: LocalUploadStore, slug: str, name: str, data: bytes) -> str:
+def _drop(store: LocalUploads, slug: str, name: str, data: bytes) -> str:
     key = store.put(slug, name, data)
     _age(store.root, key)
     return key
@@ -81,7 +81,7 @@ def _regular_files(folder: Path) -> dict[str, bytes]:
 def tenants(db, tmp_path):
     """acme (the attacker's drop zone) and bob, whose invoice is registered and archived."""
     acme, bob = db.new_organization(), db.new_organization()
-    store = LocalUploadStore(root=str(tmp_path))
+    store = LocalUploads(str(tmp_path))
     secret = own_invoice("BOB-SECRET-1")
     _drop(store, bob["slug"], "bob.xml", secret)
     assert scan_uploads(db.engine, store, ScanState()).errors == []
@@ -97,11 +97,12 @@ def _acme_never_got(db, acme, store, secret) -> None:
     assert secret not in _regular_files(Path(store.root) / acme["slug"]).values()
 
 
-class SwapAfterListing(LocalUploadStore):
+class SwapAfterListing(LocalUploads):
     """Between the sensor's look at the drop zone and its read, the file becomes a link."""
 
-    swap_name: str = ""
-    swap_to: str = ""
+    def __init__(self, root: str, swap_name: str, swap_to: str) -> None:
+        super().__init__(root)
+        self.swap_name, self.swap_to = swap_name, swap_to
 
     def list_inbox(self, organization_slug, **options):
         listed = super().list_inbox(organization_slug, **options)
@@ -112,11 +113,13 @@ class SwapAfterListing(LocalUploadStore):
         return listed
 
 
-class SwapAfterHashing(LocalUploadStore):
+class SwapAfterHashing(LocalUploads):
     """Between the sensor's read (content hash) and the move into the archive, the file becomes a
     link."""
 
-    swap_to: str = ""
+    def __init__(self, root: str, swap_to: str) -> None:
+        super().__init__(root)
+        self.swap_to = swap_to
 
     def digest(self, key, **options):
         found = super().digest(key, **options)
@@ -195,7 +198,7 @@ def test_an_archive_folder_swapped_for_a_link_to_another_tenant_is_not_followed(
 
 def test_a_tenant_folder_that_is_a_link_to_another_tenant_is_not_scanned(db, tmp_path):
     acme, bob = db.new_organization(), db.new_organization()
-    store = LocalUploadStore(root=str(tmp_path))
+    store = LocalUploads(str(tmp_path))
     _drop(store, bob["slug"], "bob.xml", own_invoice("BOB-2"))
     (tmp_path / acme["slug"]).symlink_to(tmp_path / bob["slug"], target_is_directory=True)
     ours = {acme["slug"], bob["slug"]}
@@ -210,7 +213,7 @@ def test_a_file_over_the_limit_is_failed_at_registration_without_hashing_and_the
 ):
     monkeypatch.setenv("INVOICE_PIPELINES_MAX_UPLOAD_BYTES", str(1 * MiB))
     org = db.new_organization()
-    store = LocalUploadStore(root=str(tmp_path))
+    store = LocalUploads(str(tmp_path))
     _drop(store, org["slug"], "huge-scan.pdf", b"%PDF-1.7\n" + b"\0" * (MiB + MiB // 2))
     _drop(store, org["slug"], "good.xml", own_invoice("OK-1"))
     result = scan_uploads(db.engine, store, ScanState())
@@ -245,7 +248,7 @@ def test_a_file_over_the_limit_is_failed_at_registration_without_hashing_and_the
 
 def test_an_original_that_grew_past_the_limit_fails_alone(db, tmp_path):
     org = db.new_organization()
-    store = LocalUploadStore(root=str(tmp_path))
+    store = LocalUploads(str(tmp_path))
     for n in range(3):
         _drop(store, org["slug"], f"{n}.xml", own_invoice(f"GROW-{n}"))
     scan = scan_uploads(db.engine, store, ScanState(), only_organizations={org["slug"]})
@@ -283,7 +286,7 @@ class QuickParser:
 
 def test_a_batch_of_large_files_is_not_held_in_memory_at_once(db, tmp_path):
     org = db.new_organization()
-    store = LocalUploadStore(root=str(tmp_path))
+    store = LocalUploads(str(tmp_path))
     folder = tmp_path / org["slug"]
     folder.mkdir()
     n, size = 60, 2 * MiB  # 120 MiB in all, about twice the read-ahead
@@ -315,7 +318,7 @@ def test_a_tenant_with_thousands_of_files_keeps_the_cursor_small_and_the_others_
     db, tmp_path
 ):
     flood, other = db.new_organization(), db.new_organization()
-    store = LocalUploadStore(root=str(tmp_path))
+    store = LocalUploads(str(tmp_path))
     folder = tmp_path / flood["slug"]
     folder.mkdir()
     n = 600
@@ -352,7 +355,7 @@ def test_a_tenant_with_thousands_of_files_keeps_the_cursor_small_and_the_others_
 
 
 def test_listing_a_drop_zone_stops_at_the_limit(tmp_path):
-    store = LocalUploadStore(root=str(tmp_path))
+    store = LocalUploads(str(tmp_path))
     (tmp_path / "acme").mkdir()
     for i in range(50):
         (tmp_path / "acme" / f"{i}.xml").write_bytes(b"<x/>")

@@ -27,6 +27,7 @@ from invoice_pipelines.resources.database import Database
 from invoice_pipelines.resources.ocr import TesseractOcrEngine
 from invoice_pipelines.resources.parse_server import stop_servers
 from invoice_pipelines.resources.upload_stores import LocalUploadStore
+from invoice_pipelines.resources.uploads import LocalUploads
 from invoice_pipelines.tenants.partitions import ORGANIZATIONS_PARTITIONS_NAME
 from invoice_pipelines_tests.conftest import samples_dir
 
@@ -128,7 +129,7 @@ def _check(result, name="no_failed_documents"):
 
 def test_sensor_launches_one_run_per_batch_tagged_with_the_organization(db, tmp_path):
     org = db.new_organization()
-    store = LocalUploadStore(root=str(tmp_path))
+    store = LocalUploads(str(tmp_path))
     samples = samples_dir()
     _drop(
         store,
@@ -169,7 +170,7 @@ def test_sensor_launches_one_run_per_batch_tagged_with_the_organization(db, tmp_
 
 def test_intake_validates_good_fails_bad_and_never_blocks_the_batch(db, tmp_path):
     org = db.new_organization()
-    store = LocalUploadStore(root=str(tmp_path))
+    store = LocalUploads(str(tmp_path))
     samples = samples_dir()
     _drop(
         store,
@@ -242,7 +243,7 @@ def test_intake_validates_good_fails_bad_and_never_blocks_the_batch(db, tmp_path
 
 def test_same_invoice_number_from_same_supplier_is_a_duplicate(db, tmp_path):
     org = db.new_organization()
-    store = LocalUploadStore(root=str(tmp_path))
+    store = LocalUploads(str(tmp_path))
     data = (samples_dir() / GOOD_CII).read_bytes()
     # different bytes (a trailing comment), same invoice: not caught by the content hash
     _drop(store, org, {"first.xml": data, "resent.xml": data + b"<!-- resent -->"})
@@ -257,7 +258,7 @@ def test_same_invoice_number_from_same_supplier_is_a_duplicate(db, tmp_path):
 
 def test_scanned_image_goes_through_ocr(db, tmp_path):
     org = db.new_organization()
-    store = LocalUploadStore(root=str(tmp_path))
+    store = LocalUploads(str(tmp_path))
     pdf = samples_dir() / "ZUGFeRD-corpus/XML-Rechnung/FX/EN16931_Einfach.pdf"
     prefix = tmp_path / "page"
     subprocess.run(
@@ -279,7 +280,7 @@ def test_scanned_image_goes_through_ocr(db, tmp_path):
 
 def test_retry_job_moves_failed_back_and_processes_again(db, tmp_path):
     org = db.new_organization()
-    store = LocalUploadStore(root=str(tmp_path))
+    store = LocalUploads(str(tmp_path))
     _drop(store, org, {"empty.xml": b""})
     scan = scan_uploads(db.engine, store, ScanState())
     ids = [i for b in scan.batches if b.organization_slug == org["slug"] for i in b.document_ids]
@@ -309,7 +310,7 @@ def test_retry_job_moves_failed_back_and_processes_again(db, tmp_path):
 
 def test_manual_trigger_refuses_documents_that_are_not_waiting(db, tmp_path):
     org = db.new_organization()
-    store = LocalUploadStore(root=str(tmp_path))
+    store = LocalUploads(str(tmp_path))
     result = _run_intake(db, store, org, [987654], raise_on_error=False)
     assert _refusal(result) == "None of the requested documents can be processed."
 
@@ -318,7 +319,7 @@ def test_materializing_without_ids_processes_every_waiting_document(db, tmp_path
     """What "Materialize" on a partition in the UI does: no config, the organization's backlog."""
     org = db.new_organization()
     other = db.new_organization()
-    store = LocalUploadStore(root=str(tmp_path))
+    store = LocalUploads(str(tmp_path))
     data = (samples_dir() / GOOD_CII).read_bytes()
     _drop(store, org, {"one.xml": data, "two.xml": b""})
     _drop(store, other, {"theirs.xml": data})
@@ -346,7 +347,7 @@ def test_a_document_the_database_refuses_fails_alone(db, tmp_path):
     from invoice_pipelines.intake.pipeline import process_documents
 
     org = db.new_organization()
-    store = LocalUploadStore(root=str(tmp_path))
+    store = LocalUploads(str(tmp_path))
     data = (samples_dir() / GOOD_CII).read_bytes()
     _drop(store, org, {"good.xml": data, "odd.xml": data.replace(b"471102", b"471103")})
     scan = scan_uploads(db.engine, store, ScanState(), only_organizations={org["slug"]})
@@ -375,7 +376,7 @@ def test_a_document_the_database_refuses_fails_alone(db, tmp_path):
 
 def test_an_invalid_currency_is_not_shortened_into_a_valid_one(db, tmp_path):
     org = db.new_organization()
-    store = LocalUploadStore(root=str(tmp_path))
+    store = LocalUploads(str(tmp_path))
     data = (samples_dir() / GOOD_CII).read_bytes()
     _drop(store, org, {"euro.xml": data.replace(b">EUR<", b">EURO<"), "good.xml": data})
     scan = scan_uploads(db.engine, store, ScanState(), only_organizations={org["slug"]})
@@ -397,7 +398,7 @@ def _refusal(result) -> str:
 
 def test_hand_launched_intake_requests_are_refused_plainly(db, tmp_path):
     org = db.new_organization()
-    store = LocalUploadStore(root=str(tmp_path))
+    store = LocalUploads(str(tmp_path))
     # a partition whose organization is gone (deleted after the partition was added)
     result = _run("intake_job", db, store, "no-such-org", {"document_ids": [1]}, False)
     assert _refusal(result) == "There is no organization 'no-such-org' (its partition outlived it)."
@@ -448,7 +449,7 @@ def test_files_of_an_organization_without_its_partition_wait_for_it(db, tmp_path
     """organizations_sensor adds a new organization's partition on its next tick; until then its
     uploads stay where they are, and nothing is lost once the partition exists."""
     org = db.new_organization()
-    store = LocalUploadStore(root=str(tmp_path))
+    store = LocalUploads(str(tmp_path))
     _drop(store, org, {"a.xml": (samples_dir() / GOOD_CII).read_bytes()})
     instance = DagsterInstance.ephemeral()
     resources = {"database": Database(url=db.url), "upload_store": store}
@@ -481,7 +482,7 @@ def test_groups_are_recorded_beside_the_parsing_and_a_failed_recording_is_raised
 
     monkeypatch.setattr(pipeline, "INTAKE_READ_AHEAD_DOCUMENTS", 2)
     org = db.new_organization()
-    store = LocalUploadStore(root=str(tmp_path))
+    store = LocalUploads(str(tmp_path))
     data = (samples_dir() / GOOD_CII).read_bytes()
     _drop(
         store, org, {f"{n}.xml": data.replace(b"471102", f"4711{n:02}".encode()) for n in range(7)}
@@ -508,7 +509,7 @@ def test_groups_are_recorded_beside_the_parsing_and_a_failed_recording_is_raised
 
     # a recording that fails: the third group's transaction
     org = db.new_organization()
-    store = LocalUploadStore(root=str(tmp_path / "second"))
+    store = LocalUploads(str(tmp_path / "second"))
     _drop(
         store, org, {f"{n}.xml": data.replace(b"471102", f"4712{n:02}".encode()) for n in range(7)}
     )
@@ -571,7 +572,7 @@ def test_a_parse_server_killed_mid_run_leaves_every_document_recorded_once(
 
     monkeypatch.setattr(pipeline, "INTAKE_READ_AHEAD_DOCUMENTS", 2)
     org = db.new_organization()
-    store = LocalUploadStore(root=str(tmp_path / "uploads"))
+    store = LocalUploads(str(tmp_path / "uploads"))
     data = (samples_dir() / GOOD_CII).read_bytes()
     # the groups: [0 1] [2 3] [4 5] [6]; the test parser sleeps a second on a slow-* file
     names = [f"slow-{n}.xml" if n in (2, 3) else f"{n}.xml" for n in range(7)]
@@ -624,7 +625,7 @@ def test_a_parser_with_parse_many_only_gets_every_readable_group_once(db, tmp_pa
 
     monkeypatch.setattr(pipeline, "INTAKE_READ_AHEAD_DOCUMENTS", 2)
     org = db.new_organization()
-    store = LocalUploadStore(root=str(tmp_path))
+    store = LocalUploads(str(tmp_path))
     data = (samples_dir() / GOOD_CII).read_bytes()
     names = ["a.xml", "b.xml", "gone-c.xml", "gone-d.xml", "e.xml"]
     ids = []
@@ -670,7 +671,7 @@ def test_two_groups_held_at_once_stay_within_the_read_ahead(db, tmp_path, monkey
     read_ahead = 16 * MiB
     monkeypatch.setattr(pipeline, "INTAKE_READ_AHEAD_BYTES", read_ahead)
     org = db.new_organization()
-    store = LocalUploadStore(root=str(tmp_path))
+    store = LocalUploads(str(tmp_path))
     n, size = 40, MiB  # 40 MiB in all, two and a half times the read-ahead
     ids = _drop_and_register(
         db,

@@ -4,7 +4,7 @@ intake as the duplicate it is, on SQLite and PostgreSQL; a really different numb
 
 from __future__ import annotations
 
-from invoice_pipelines.resources.upload_stores import LocalUploadStore
+from invoice_pipelines.resources.uploads import LocalUploads
 from invoice_pipelines_tests.intake.test_duplicates import _intake, _numbered
 
 NUMBER = "PAOE-2026-17"
@@ -23,7 +23,7 @@ COPIES = {
 
 def test_a_copy_written_with_look_alikes_is_a_duplicate(db, tmp_path):
     org = db.new_organization()
-    store = LocalUploadStore(root=str(tmp_path))
+    store = LocalUploads(str(tmp_path))
     first = _intake(db, store, org, {"first.xml": _numbered(NUMBER)})
     assert first["first.xml"]["status"] == "VALIDATED"
 

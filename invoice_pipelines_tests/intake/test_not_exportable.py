@@ -11,7 +11,7 @@ from invoice_pipelines.cli import main
 from invoice_pipelines.db.tables import incoming_invoices
 from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.intake.uploads import ScanState, scan_uploads
-from invoice_pipelines.resources.upload_stores import LocalUploadStore
+from invoice_pipelines.resources.uploads import LocalUploads
 from invoice_pipelines_tests.conftest import samples_dir
 from invoice_pipelines_tests.exports.books import DATEV
 from invoice_pipelines_tests.intake.test_intake_jobs import (
@@ -41,7 +41,7 @@ def test_a_validated_invoice_before_the_first_export_month_is_named_with_the_way
 ):
     db = fresh_db
     org = db.new_organization(**DATEV)
-    store = LocalUploadStore(root=str(tmp_path / "uploads"))
+    store = LocalUploads(str(tmp_path / "uploads"))
     _drop(store, org, {"einfach-2018.xml": (samples_dir() / GOOD_CII).read_bytes()})
     scan = scan_uploads(db.engine, store, ScanState())
     [doc_id] = [i for b in scan.batches for i in b.document_ids]

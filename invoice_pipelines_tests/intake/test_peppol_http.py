@@ -24,7 +24,7 @@ from invoice_pipelines.cli import main
 from invoice_pipelines.db.tables import incoming_invoices, peppol_received, uploads
 from invoice_pipelines.db.tenancy import system_transaction
 from invoice_pipelines.intake.peppol_http import bearer_valid, receiver
-from invoice_pipelines.resources.upload_stores import LocalUploadStore
+from invoice_pipelines.resources.uploads import LocalUploads
 from invoice_pipelines.settings import ConfigError
 from invoice_pipelines_devtools.standins.peppol import AccessPointStandIn, forward_inbound
 from invoice_pipelines_tests.conftest import PEPPOL_SAMPLES_DIR
@@ -55,7 +55,7 @@ def _serve(engine, store, **bounds):
 def inbound(db, tmp_path):
     """(stand-in, receiver url, upload root): the stand-in forwards to our receiver."""
     root = tmp_path / "uploads"
-    server, thread, url = _serve(db.engine, LocalUploadStore(root=str(root)))
+    server, thread, url = _serve(db.engine, LocalUploads(str(root)))
     with AccessPointStandIn() as ap:
         ap.network.inbound_url, ap.network.inbound_token = url, TOKEN
         yield ap, url, root
@@ -212,7 +212,7 @@ def test_a_connection_lost_between_archive_and_record_answers_503_and_the_resend
     records the message once."""
     db = pg_database
     root = tmp_path / "uploads"
-    server, thread, url = _serve(db.engine, LocalUploadStore(root=str(root)))
+    server, thread, url = _serve(db.engine, LocalUploads(str(root)))
     org = db.new_organization(peppol_participant=_participant())
     key = str(uuid.uuid4())
     envelope = _example(org["peppol_participant"], key, "vat-category-Z.xml")
@@ -257,9 +257,7 @@ def test_a_connection_lost_between_archive_and_record_answers_503_and_the_resend
 
 def test_bad_input_is_refused_with_its_status_and_records_nothing(db, tmp_path):
     root = tmp_path / "uploads"
-    server, thread, url = _serve(
-        db.engine, LocalUploadStore(root=str(root)), max_body_bytes=64 * 1024
-    )
+    server, thread, url = _serve(db.engine, LocalUploads(str(root)), max_body_bytes=64 * 1024)
     try:
         org = db.new_organization(peppol_participant=_participant())
         key = str(uuid.uuid4())
@@ -311,7 +309,7 @@ def test_bad_input_is_refused_with_its_status_and_records_nothing(db, tmp_path):
 def test_an_upload_store_that_fails_answers_503_and_the_resend_is_registered(db, tmp_path):
     blocked = tmp_path / "blocked"
     blocked.write_text("a file where the upload folder should be")
-    server, thread, url = _serve(db.engine, LocalUploadStore(root=str(blocked)))
+    server, thread, url = _serve(db.engine, LocalUploads(str(blocked)))
     org = db.new_organization(peppol_participant=_participant())
     key = str(uuid.uuid4())
     envelope = _example(org["peppol_participant"], key)
@@ -324,7 +322,7 @@ def test_an_upload_store_that_fails_answers_503_and_the_resend_is_registered(db,
         server.server_close()
         thread.join()
     blocked.unlink()
-    server, thread, url = _serve(db.engine, LocalUploadStore(root=str(blocked)))
+    server, thread, url = _serve(db.engine, LocalUploads(str(blocked)))
     try:
         assert forward_inbound(url, envelope, TOKEN).fields["outcome"] == "registered"
         assert _counts(db, key) == (1, 1, 1)
@@ -335,7 +333,7 @@ def test_an_upload_store_that_fails_answers_503_and_the_resend_is_registered(db,
 
 
 def test_the_receiver_needs_a_token(db, tmp_path, monkeypatch, capsys):
-    store = LocalUploadStore(root=str(tmp_path))
+    store = LocalUploads(str(tmp_path))
     for token in ("", "  "):
         with pytest.raises(ConfigError, match="INVOICE_PIPELINES_PEPPOL_INBOUND_TOKEN"):
             receiver(db.engine, store, token)

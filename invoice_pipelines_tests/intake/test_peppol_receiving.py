@@ -34,7 +34,7 @@ from invoice_pipelines.intake.peppol_inbound import (
 )
 from invoice_pipelines.intake.pipeline import process_documents
 from invoice_pipelines.intake.uploads import ScanState, scan_uploads
-from invoice_pipelines.resources.upload_stores import LocalUploadStore
+from invoice_pipelines.resources.uploads import LocalUploads
 from invoice_pipelines_tests.conftest import PEPPOL_RULES_DIR, PEPPOL_SAMPLES_DIR
 from invoice_pipelines_tests.einvoice.test_sbdh import wrap
 
@@ -61,8 +61,8 @@ def _organization(db) -> dict:
     return db.new_organization(peppol_participant=_participant())
 
 
-def _store(tmp_path: Path) -> LocalUploadStore:
-    return LocalUploadStore(root=str(tmp_path / "uploads"))
+def _store(tmp_path: Path) -> LocalUploads:
+    return LocalUploads(str(tmp_path / "uploads"))
 
 
 def _documents(db, org) -> list[dict]:

@@ -34,7 +34,7 @@ from invoice_pipelines.resources.peppol_transport import (
     INVOICE_RESPONSE_PROCESS,
     PeppolTransport,
 )
-from invoice_pipelines.resources.upload_stores import LocalUploadStore
+from invoice_pipelines.resources.uploads import LocalUploads
 from invoice_pipelines.supplier_register import add_supplier
 from invoice_pipelines_devtools.standins.peppol import AccessPointStandIn, Network
 from invoice_pipelines_devtools.standins.smtp import SmtpSink
@@ -91,7 +91,7 @@ def _broken(sample: str = "base-example.xml") -> bytes:
 
 def _reject(db, tmp_path, org, senders: list[str]) -> list:
     """Each sender's message received and rejected by the intake (in this order)."""
-    store = LocalUploadStore(root=str(tmp_path / "uploads"))
+    store = LocalUploads(str(tmp_path / "uploads"))
     received = []
     for number, sender in enumerate(senders):
         document = _broken().replace(

@@ -29,7 +29,7 @@ from invoice_pipelines.intake.redispatch import DEPTH_TAG, redispatch_batches
 from invoice_pipelines.intake.sensors import intake_failure_sensor
 from invoice_pipelines.limits import MAX_INTAKE_ATTEMPTS
 from invoice_pipelines.resources.database import Database
-from invoice_pipelines.resources.upload_stores import LocalUploadStore
+from invoice_pipelines.resources.uploads import LocalUploads
 from invoice_pipelines.tenants.partitions import ORGANIZATIONS_PARTITIONS_NAME
 from invoice_pipelines_tests.intake.test_intake_jobs import _drop_and_register
 from invoice_pipelines_tests.intake.test_skonto_received import (
@@ -86,8 +86,8 @@ class _InProcess:
         return [parse_document(data, name) for data, name in items]
 
 
-def _register(db, tmp_path, org, files: dict[str, bytes]) -> tuple[LocalUploadStore, list[int]]:
-    store = LocalUploadStore(root=str(tmp_path))
+def _register(db, tmp_path, org, files: dict[str, bytes]) -> tuple[LocalUploads, list[int]]:
+    store = LocalUploads(str(tmp_path))
     ids = _drop_and_register(db, store, org, files)
     assert len(ids) == len(files)
     return store, ids

@@ -20,7 +20,7 @@ from invoice_pipelines.intake.pipeline import process_documents
 from invoice_pipelines.intake.review import ReviewError, review_document
 from invoice_pipelines.intake.uploads import ScanState, scan_uploads
 from invoice_pipelines.resources.database import Database
-from invoice_pipelines.resources.upload_stores import LocalUploadStore
+from invoice_pipelines.resources.uploads import LocalUploads
 from invoice_pipelines_tests.intake.test_bad_input import own_invoice
 from invoice_pipelines_tests.intake.test_intake_jobs import _drop
 
@@ -35,7 +35,7 @@ class InProcess:
 
 def run_intake(db, tmp_path, org, files: dict[str, bytes]) -> dict[str, dict]:
     """Drop, register and process the files; each document's row by file name."""
-    store = LocalUploadStore(root=str(tmp_path))
+    store = LocalUploads(str(tmp_path))
     _drop(store, org, files)
     scan = scan_uploads(
         db.engine, store, ScanState(), max_files_per_tick=len(files) + 1,

@@ -16,7 +16,7 @@ from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.intake import jobs as intake_jobs
 from invoice_pipelines.intake.review import review_document
 from invoice_pipelines.intake.uploads import ScanState, scan_uploads
-from invoice_pipelines.resources.upload_stores import LocalUploadStore
+from invoice_pipelines.resources.uploads import LocalUploads
 from invoice_pipelines_tests.intake.test_bad_input import own_invoice
 from invoice_pipelines_tests.intake.test_intake_jobs import (
     _drop,
@@ -48,7 +48,7 @@ def _review_check(result):
 
 def test_the_run_and_the_check_show_what_waits_for_review_and_what_was_rejected(db, tmp_path):
     org = db.new_organization()
-    store = LocalUploadStore(root=str(tmp_path))
+    store = LocalUploads(str(tmp_path))
     ids = _register(
         db,
         store,
@@ -146,7 +146,7 @@ def test_a_notice_goes_to_the_uploads_sender_when_the_document_names_no_address(
     from invoice_pipelines_tests.intake.test_review import InProcess
 
     org = db.new_organization()
-    store = LocalUploadStore(root=str(tmp_path))
+    store = LocalUploads(str(tmp_path))
     [doc_id] = _register(db, store, org, {"s.xml": broken_totals("S-1")})
     with tenant_transaction(db.engine, org["id"], write=True) as conn:
         upload_id = conn.execute(
@@ -231,7 +231,7 @@ def test_a_stored_policy_naming_an_unknown_action_is_said_and_the_defaults_apply
             .where(organizations.c.id == org["id"])
             .values(settings={"intake_policy": {"einvoice_with_errors": "reveiw"}})
         )
-    store = LocalUploadStore(root=str(tmp_path))
+    store = LocalUploads(str(tmp_path))
     ids = _register(db, store, org, {"e.xml": broken_totals("T-1")})
     result = _run_intake(db, store, org, ids)
     shown = _materialization(result)

@@ -29,7 +29,7 @@ from invoice_pipelines.intake.parse import parse_document
 from invoice_pipelines.intake.pipeline import process_documents
 from invoice_pipelines.intake.review import review_document
 from invoice_pipelines.intake.uploads import ScanState, scan_uploads
-from invoice_pipelines.resources.upload_stores import LocalUploadStore
+from invoice_pipelines.resources.uploads import LocalUploads
 from invoice_pipelines_devtools.demo.writers.textpdf import write_text_pdf
 from invoice_pipelines_tests.conftest import XRECHNUNG_RULES_DIR, require_programs
 from invoice_pipelines_tests.documents.test_build import EXTRAS, make_invoice
@@ -48,7 +48,7 @@ class _InProcess:
 def run_intake(db, tmp_path, org, files: dict[str, bytes]) -> dict[str, dict]:
     """Drop, register and read the files as the upload sensor and the intake run do; each
     document's row by file name."""
-    store = LocalUploadStore(root=str(tmp_path))
+    store = LocalUploads(str(tmp_path))
     for name, data in files.items():
         store.put(org["slug"], name, data)
         past = time.time() - 120

@@ -20,7 +20,7 @@ from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.intake.notices import mailbox, rejected_documents, send_supplier_notices
 from invoice_pipelines.intake.pipeline import process_documents
 from invoice_pipelines.resources.mail import SmtpMailer
-from invoice_pipelines.resources.upload_stores import LocalUploadStore
+from invoice_pipelines.resources.uploads import LocalUploads
 from invoice_pipelines.supplier_register import Change, change_supplier, supplier_rows
 from invoice_pipelines_devtools.standins.smtp import SmtpSink
 from invoice_pipelines_tests.intake.test_bad_input import own_invoice
@@ -178,7 +178,7 @@ def test_only_a_plain_mailbox_is_an_address(db, tmp_path) -> None:
         {"ok.xml": document("OK-1", email="postmaster@[127.0.0.1]", rejected=False)},
     )
     assert rows["ok.xml"]["status"] == "VALIDATED"
-    store = LocalUploadStore(root=str(tmp_path / "mailed"))
+    store = LocalUploads(str(tmp_path / "mailed"))
     senders = {f"s{i}.xml": sender for i, sender in enumerate([*hostile, "ap@seller.example"])}
     ids = _register(db, store, org, {name: document(f"M-{name}") for name in senders})
     with tenant_transaction(db.engine, org["id"], write=True) as conn:

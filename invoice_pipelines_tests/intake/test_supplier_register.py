@@ -11,7 +11,7 @@ from sqlalchemy import select
 from invoice_pipelines.db.tables import processing_errors, supplier_changes
 from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.intake.review import review_document
-from invoice_pipelines.resources.upload_stores import LocalUploadStore
+from invoice_pipelines.resources.uploads import LocalUploads
 from invoice_pipelines.supplier_register import (
     Change,
     RegisterError,
@@ -106,7 +106,7 @@ def confirm(db, doc: dict, by: str = "Anna"):
 
 @pytest.fixture
 def store(tmp_path):
-    return LocalUploadStore(root=str(tmp_path))
+    return LocalUploads(str(tmp_path))
 
 
 def test_first_invoice_registers_the_supplier_and_the_next_is_compared(db, store):

@@ -12,7 +12,7 @@ from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.intake.assets import supplier_register
 from invoice_pipelines.intake.jobs import SupplierChangeConfig, change_supplier_register_job
 from invoice_pipelines.resources.database import Database
-from invoice_pipelines.resources.upload_stores import LocalUploadStore
+from invoice_pipelines.resources.uploads import LocalUploads
 from invoice_pipelines.supplier_register import supplier_history, supplier_rows
 from invoice_pipelines.tenants.partitions import ORGANIZATIONS_PARTITIONS_NAME
 from invoice_pipelines_tests.intake.test_duplicates import _intake
@@ -95,7 +95,7 @@ def test_learn_history_registers_the_sellers_of_accepted_documents(
     """Documents accepted before the register (a migration): a person registers their sellers
     at once; what the register knows already is left alone."""
     org = db.new_organization()
-    store = LocalUploadStore(root=str(tmp_path))
+    store = LocalUploads(str(tmp_path))
     with tenant_transaction(db.engine, org["id"], write=True) as conn:
         from invoice_pipelines.supplier_register import set_supplier_policy
 

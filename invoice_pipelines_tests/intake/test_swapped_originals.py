@@ -15,13 +15,13 @@ from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.intake.pipeline import process_documents
 from invoice_pipelines.intake.uploads import ScanState, scan_uploads
 from invoice_pipelines.limits import MiB
-from invoice_pipelines.resources.upload_stores import LocalUploadStore
+from invoice_pipelines.resources.uploads import LocalUploads
 from invoice_pipelines_tests.intake.test_hostile_uploads import QuickParser, _drop
 
 
 def test_originals_swapped_after_registration_are_refused_unread(db, tmp_path) -> None:
     org = db.new_organization()
-    store = LocalUploadStore(root=str(tmp_path))
+    store = LocalUploads(str(tmp_path))
     n = 24
     for i in range(n):
         _drop(store, org["slug"], f"small-{i:02d}.pdf", b"%PDF-1.4\n" + bytes([i]) * 100)

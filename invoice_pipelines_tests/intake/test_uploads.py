@@ -8,7 +8,7 @@ from sqlalchemy import select
 from invoice_pipelines.db.tables import incoming_invoices, uploads
 from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.intake.uploads import ScanState, scan_uploads
-from invoice_pipelines.resources.upload_stores import LocalUploadStore
+from invoice_pipelines.resources.uploads import LocalUploads
 
 
 def _age(store, key, seconds):
@@ -19,7 +19,7 @@ def _age(store, key, seconds):
 
 def test_file_is_registered_only_after_it_stopped_changing(db, tmp_path):
     org = db.new_organization()
-    store = LocalUploadStore(root=str(tmp_path))
+    store = LocalUploads(str(tmp_path))
     key = store.put(org["slug"], "rechnung.xml", b"<Invoice/>")
 
     fresh = scan_uploads(db.engine, store, ScanState(), settle_seconds=2)
@@ -49,7 +49,7 @@ def test_file_is_registered_only_after_it_stopped_changing(db, tmp_path):
 
 def test_duplicates_and_batches_and_no_second_dispatch(db, tmp_path):
     org = db.new_organization()
-    store = LocalUploadStore(root=str(tmp_path))
+    store = LocalUploads(str(tmp_path))
     for i in range(5):
         store.put(org["slug"], f"inv-{i}.xml", f"<Invoice n='{i}'/>".encode())
         _age(store, f"{org['slug']}/inv-{i}.xml", 120)
@@ -91,7 +91,7 @@ def test_duplicates_and_batches_and_no_second_dispatch(db, tmp_path):
 def test_a_file_that_fails_to_register_does_not_stop_the_others(db, tmp_path):
     org = db.new_organization()
 
-    class FlakyStore(LocalUploadStore):
+    class FlakyStore(LocalUploads):
         def digest(self, key):
             if key.endswith("bad.xml"):
                 raise OSError("I/O error")
@@ -111,8 +111,10 @@ def test_a_file_that_fails_to_register_does_not_stop_the_others(db, tmp_path):
 def test_crash_between_record_and_move_is_completed_not_duplicated(db, tmp_path):
     org = db.new_organization()
 
-    class MoveFails(LocalUploadStore):
-        broken: bool = True
+    class MoveFails(LocalUploads):
+        def __init__(self, root: str, broken: bool = True) -> None:
+            super().__init__(root)
+            self.broken = broken
 
         def move(self, key, target_key):
             if self.broken:
@@ -141,7 +143,7 @@ def test_crash_between_record_and_move_is_completed_not_duplicated(db, tmp_path)
 
 def test_documents_whose_run_died_are_dispatched_again_once_per_window(db, tmp_path):
     org = db.new_organization()
-    store = LocalUploadStore(root=str(tmp_path))
+    store = LocalUploads(str(tmp_path))
     store.put(org["slug"], "a.xml", b"<a/>")
     _age(store, f"{org['slug']}/a.xml", 120)
     first = scan_uploads(db.engine, store, ScanState())
@@ -170,7 +172,7 @@ def test_documents_whose_run_died_are_dispatched_again_once_per_window(db, tmp_p
 
 def test_registration_stops_at_the_time_budget_and_resumes_next_tick(db, tmp_path):
     org = db.new_organization()
-    store = LocalUploadStore(root=str(tmp_path))
+    store = LocalUploads(str(tmp_path))
     for i in range(3):
         store.put(org["slug"], f"{i}.xml", f"<a n='{i}'/>".encode())
         _age(store, f"{org['slug']}/{i}.xml", 120)

@@ -40,7 +40,7 @@ from invoice_pipelines.quickbooks.payables_settings import (
 from invoice_pipelines.quickbooks.sync.bill_payments import pull_bill_payments
 from invoice_pipelines.quickbooks.sync.bills import letter_pdf, push_bills
 from invoice_pipelines.quickbooks.sync.vendors import sync_vendors
-from invoice_pipelines.resources.upload_stores import LocalUploadStore
+from invoice_pipelines.resources.uploads import LocalUploads
 from invoice_pipelines.supplier_register import Change, add_supplier, change_supplier
 from invoice_pipelines_devtools.demo.invoices import (
     DEMO_BUYER,
@@ -119,8 +119,8 @@ class Books:
     root: Path
 
     @property
-    def store(self) -> LocalUploadStore:
-        return LocalUploadStore(root=str(self.root))
+    def store(self) -> LocalUploads:
+        return LocalUploads(str(self.root))
 
     def receive(self, files: dict[str, bytes]) -> dict[str, dict]:
         """The files dropped, registered and read by the intake; each document by file name."""

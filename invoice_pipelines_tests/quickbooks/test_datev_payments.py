@@ -18,7 +18,7 @@ from invoice_pipelines.db.tenancy import system_transaction
 from invoice_pipelines.exports.documents import DocumentStores
 from invoice_pipelines.exports.pipeline import run_export
 from invoice_pipelines.resources.file_stores import LocalFileStore
-from invoice_pipelines.resources.upload_stores import LocalUploadStore
+from invoice_pipelines.resources.uploads import LocalUploads
 from invoice_pipelines_tests.documents.test_pipeline import SELLER
 from invoice_pipelines_tests.exports.datev_reader import read_extf
 from invoice_pipelines_tests.exports.test_document_package import (
@@ -221,7 +221,7 @@ def test_a_payment_links_the_document_of_the_invoice_it_paid_where_the_package_h
     _two_rate_invoice_paid(
         qbo, documents, ("1000.00", date(2026, 11, 6)), ("725.00", date(2026, 12, 1))
     )
-    stores = DocumentStores(LocalUploadStore(root=str(tmp_path / "uploads")), documents)
+    stores = DocumentStores(LocalUploads(str(tmp_path / "uploads")), documents)
     out = LocalFileStore(root=str(tmp_path / "exports"))
     november = run_export(qbo.engine, out, qbo.org_id, "2026-11", "sales", documents=stores)
     links = assert_links_resolve(november, read_package(november.files["datev_documents"]))

@@ -12,7 +12,6 @@ import time
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from pydantic import PrivateAttr
 from sqlalchemy import select
 
 from invoice_pipelines.db.tables import incoming_invoices, processing_errors, uploads
@@ -20,6 +19,7 @@ from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.intake.uploads import ScanState, scan_uploads
 from invoice_pipelines.limits import MiB
 from invoice_pipelines.resources.s3 import S3UploadStore
+from invoice_pipelines.resources.s3_objects import S3Uploads
 from invoice_pipelines.resources.upload_stores import UploadTooLarge, hash_limited, read_limited
 
 pytest.importorskip("moto", reason="moto[server] is a dev dependency")
@@ -69,10 +69,12 @@ def test_the_bounded_reader_never_reads_more_than_the_limit_and_one_byte(length,
                 assert stream.taken == 0  # the stated size alone refused it
 
 
-class CountingS3UploadStore(S3UploadStore):
+class CountingS3Uploads(S3Uploads):
     """The real S3 store; the bytes it pulls from each response body are counted."""
 
-    _taken: list = PrivateAttr(default_factory=list)
+    def __init__(self, *args, **options) -> None:
+        super().__init__(*args, **options)
+        self._taken: list[int] = []
 
     def _client(self):
         client = super()._client()
@@ -104,7 +106,7 @@ def test_an_object_over_the_limit_is_refused_without_being_streamed(
     bucket, s3_endpoint, monkeypatch
 ):
     monkeypatch.setenv("INVOICE_PIPELINES_MAX_UPLOAD_BYTES", str(1 * MiB))
-    store = CountingS3UploadStore(bucket=bucket, prefix="uploads", endpoint_url=s3_endpoint)
+    store = CountingS3Uploads(bucket=bucket, prefix="uploads", endpoint_url=s3_endpoint)
     big = store.put("acme", "scan.pdf", b"%PDF" + b"\0" * (3 * MiB))
     small = store.put("acme", "ok.xml", b"<Invoice/>")
     for operation in (store.read, store.digest):
@@ -123,7 +125,7 @@ def test_the_scan_records_an_object_over_the_limit_failed_and_goes_on(
 ):
     monkeypatch.setenv("INVOICE_PIPELINES_MAX_UPLOAD_BYTES", str(1 * MiB))
     org = db.new_organization()
-    store = CountingS3UploadStore(bucket=bucket, prefix="uploads", endpoint_url=s3_endpoint)
+    store = CountingS3Uploads(bucket=bucket, prefix="uploads", endpoint_url=s3_endpoint)
     store.put(org["slug"], "huge.pdf", b"%PDF" + b"\0" * (2 * MiB))
     store.put(org["slug"], "good.xml", b"<Invoice n='1'/>")
     result = scan_uploads(
@@ -157,7 +159,7 @@ def test_the_scan_records_an_object_over_the_limit_failed_and_goes_on(
 
 
 def test_listing_a_drop_zone_in_a_bucket_stops_at_the_limit(bucket, s3_endpoint):
-    store = S3UploadStore(bucket=bucket, prefix="uploads", endpoint_url=s3_endpoint)
+    store = S3UploadStore(bucket=bucket, prefix="uploads", endpoint_url=s3_endpoint).uploads()
     for i in range(25):
         store.put("acme", f"{i:02d}.xml", b"<x/>")
     assert len(store.list_inbox("acme", limit=10)) == 10

@@ -23,6 +23,7 @@ from invoice_pipelines.exports.pipeline import run_export
 from invoice_pipelines.intake.uploads import ScanState, scan_uploads
 from invoice_pipelines.resources.file_stores import LocalFileStore
 from invoice_pipelines.resources.s3 import S3FileStore, S3UploadStore
+from invoice_pipelines.resources.s3_objects import S3Uploads
 from invoice_pipelines_tests.exports.books import DATEV, incoming
 
 pytest.importorskip("moto", reason="moto[server] is a dev dependency")
@@ -153,7 +154,7 @@ def _scan(db, store, state, now):
 
 def test_upload_scan_settles_dedups_and_archives_objects(db, bucket, s3_endpoint):
     org = db.new_organization()
-    store = S3UploadStore(bucket=bucket, prefix="uploads", endpoint_url=s3_endpoint)
+    store = S3UploadStore(bucket=bucket, prefix="uploads", endpoint_url=s3_endpoint).uploads()
     store.put(org["slug"], "a.xml", b"<Invoice n='1'/>")
     store.put(org["slug"], "a-again.xml", b"<Invoice n='1'/>")
     store.put(org["slug"], "b.xml", b"<Invoice n='2'/>")
@@ -181,7 +182,7 @@ def test_upload_scan_settles_dedups_and_archives_objects(db, bucket, s3_endpoint
     assert (third.registered, third.duplicates) == (0, 1)
 
 
-class CrashAfterCopy(S3UploadStore):
+class CrashAfterCopy(S3Uploads):
     """The process dies between the archive copy and the delete of the drop-zone object."""
 
     def move(self, key: str, target_key: str) -> None:
@@ -202,7 +203,7 @@ def test_crash_between_record_and_move_is_completed_not_duplicated(db, bucket, s
     assert first.registered == 1 and any("not yet archived" in e for e in first.errors)
     assert [f.name for f in crashing.list_inbox(org["slug"])] == ["x.xml"]
 
-    healed = S3UploadStore(bucket=bucket, prefix="uploads", endpoint_url=s3_endpoint)
+    healed = S3UploadStore(bucket=bucket, prefix="uploads", endpoint_url=s3_endpoint).uploads()
     second = _scan(db, healed, first.state, time.time() + 240)
     assert (second.registered, second.duplicates, second.errors) == (0, 0, [])
     assert healed.list_inbox(org["slug"]) == []
@@ -213,7 +214,7 @@ def test_crash_between_record_and_move_is_completed_not_duplicated(db, bucket, s
 
 
 def test_large_upload_is_hashed_in_blocks(bucket, s3_endpoint):
-    store = S3UploadStore(bucket=bucket, endpoint_url=s3_endpoint)
+    store = S3UploadStore(bucket=bucket, endpoint_url=s3_endpoint).uploads()
     data = os.urandom(3 * 1024 * 1024 + 17)
     key = store.put("big-org", "scan.pdf", data)
     assert store.digest(key) == hashlib.sha256(data).hexdigest()

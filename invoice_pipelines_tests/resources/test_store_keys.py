@@ -21,8 +21,8 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from invoice_pipelines.resources.s3 import S3UploadStore
-from invoice_pipelines.resources.upload_stores import (
-    LocalUploadStore,
+from invoice_pipelines.resources.uploads import (
+    LocalUploads,
     StoreKeyError,
     UnsafeUpload,
     check_key,
@@ -88,7 +88,7 @@ def _tree(root: Path) -> dict[str, bytes]:
 
 
 @contextmanager
-def drop_zones() -> Iterator[tuple[LocalUploadStore, Path]]:
+def drop_zones() -> Iterator[tuple[LocalUploads, Path]]:
     """A fresh store per example: acme's folder next to bob's; each file holds its own key, so a
     read that returns another file's bytes shows at once. acme's folder also holds links into
     bob's and out of the store (a hostile drop zone)."""
@@ -103,7 +103,7 @@ def drop_zones() -> Iterator[tuple[LocalUploadStore, Path]]:
         (root / "acme" / "link.pdf").symlink_to(root / "bob" / "secret.pdf")
         (root / "acme" / "up").symlink_to(root / "bob", target_is_directory=True)
         (root / "acme" / "out").symlink_to(base, target_is_directory=True)
-        yield LocalUploadStore(root=str(root)), root
+        yield LocalUploads(str(root)), root
 
 
 def _outside_acme(root: Path) -> dict[str, bytes]:

@@ -17,7 +17,7 @@ from dagster import DagsterInstance, DagsterRunStatus, build_sensor_context
 
 from invoice_pipelines.intake.sensors import UPLOAD_SENSOR_INTERVAL_SECONDS, upload_sensor
 from invoice_pipelines.resources.database import Database
-from invoice_pipelines.resources.upload_stores import LocalUploadStore
+from invoice_pipelines.resources.uploads import LocalUploads
 from invoice_pipelines.settings import SETTINGS
 from invoice_pipelines.tenants.partitions import ORGANIZATION_TAG, ORGANIZATIONS_PARTITIONS_NAME
 from invoice_pipelines.tenants.run_coordinator import (
@@ -130,7 +130,7 @@ def _tick(db, store, *slugs, cursor=None):
 
 def test_the_upload_sensors_run_requests_are_in_the_intake_lane(db, tmp_path):
     org = db.new_organization()
-    store = LocalUploadStore(root=str(tmp_path))
+    store = LocalUploads(str(tmp_path))
     name = "invoice.xml"
     store.put(org["slug"], name, (samples_dir() / GOOD_CII).read_bytes())
     past = time.time() - 120  # settled: untouched for longer than the quiet period
@@ -146,7 +146,7 @@ def test_a_file_just_dropped_is_registered_and_sent_in_the_tick_that_first_sees_
 ):
     monkeypatch.setenv("INVOICE_PIPELINES_UPLOAD_SETTLE_SECONDS", "0.5")
     org, other = db.new_organization(), db.new_organization()
-    store = LocalUploadStore(root=str(tmp_path))
+    store = LocalUploads(str(tmp_path))
     store.put(org["slug"], "new.xml", (samples_dir() / GOOD_CII).read_bytes())
     # another organization's file, seen by the last tick and changed since: it waits for the next
     # tick and stays remembered in the cursor

@@ -25,7 +25,7 @@ from invoice_pipelines.definitions import build_definitions
 from invoice_pipelines.exports.partitions import MONTH_DIMENSION
 from invoice_pipelines.intake.pipeline import process_documents
 from invoice_pipelines.intake.uploads import ScanState, scan_uploads
-from invoice_pipelines.resources.upload_stores import LocalUploadStore
+from invoice_pipelines.resources.uploads import LocalUploads
 from invoice_pipelines.tenants.partitions import ORGANIZATIONS_PARTITIONS_NAME, organization_tags
 from invoice_pipelines_devtools.demo.invoices import demo_invoice_set, in_last_closed_month
 from invoice_pipelines_devtools.demo.seed import (
@@ -71,7 +71,7 @@ def _intake_the_demo_uploads(db, root: Path) -> None:
     settled = time.time() - 120  # as if seed-demo ran a while ago
     for key in keys:
         os.utime(root / key, (settled, settled))
-    store = LocalUploadStore(root=str(root))
+    store = LocalUploads(str(root))
     scan = scan_uploads(db.engine, store, ScanState(), only_organizations={ORGANIZATION})
     org = resolve_organization(db.engine, ORGANIZATION)
     with tenant_transaction(db.engine, org["id"]) as conn:

@@ -29,7 +29,7 @@ from invoice_pipelines.intake.pipeline import process_documents
 from invoice_pipelines.intake.uploads import ScanState, scan_uploads
 from invoice_pipelines.quickbooks.sync.bills import letter_pdf, push_bills
 from invoice_pipelines.quickbooks.sync.common import QboSettings, open_client, realm_lease
-from invoice_pipelines.resources.upload_stores import LocalUploadStore
+from invoice_pipelines.resources.uploads import LocalUploads
 from invoice_pipelines_devtools.demo.payables import (
     DEMO_PAYABLES_ORGANIZATION,
     pay_demo_bills,
@@ -70,7 +70,7 @@ def test_the_us_organizations_supplier_invoices_reach_qbo_as_bills_and_come_back
     # fixed day let the Skonto's ten days run out from 2026-11-27 on, and it was paid in full
     dropped = seed_payables_uploads(uploads, today=date.today())
     assert len(dropped) == 3 and seed_payables_uploads(uploads) == []  # once
-    store = LocalUploadStore(root=str(uploads))
+    store = LocalUploads(str(uploads))
     acme = resolve_organization(engine, DEMO_PAYABLES_ORGANIZATION)
     # the drop zone takes files a minute old: as if seed-demo ran a while ago
     for path in (uploads / DEMO_PAYABLES_ORGANIZATION).glob("*.xml"):

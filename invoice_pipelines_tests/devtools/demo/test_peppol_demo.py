@@ -28,7 +28,7 @@ from invoice_pipelines.resources.channels import MailTransport, PeppolChannel
 from invoice_pipelines.resources.file_stores import LocalFileStore
 from invoice_pipelines.resources.mail import SmtpMailer
 from invoice_pipelines.resources.peppol_transport import PeppolTransport
-from invoice_pipelines.resources.upload_stores import LocalUploadStore
+from invoice_pipelines.resources.uploads import LocalUploads
 from invoice_pipelines_devtools.demo.peppol import (
     demo_instance_identifier,
     forward_received_invoice,
@@ -111,9 +111,7 @@ def test_the_demos_access_point_forwards_a_received_invoice_and_takes_brandts_in
         # the received invoice: forwarded once it listens, registered for brandt-it-service
         [(key, state)] = _wait_for(lambda: _received(db), what="no invoice forwarded")
         assert (key, state) == (demo_instance_identifier(), "registered")
-        again = forward_received_invoice(
-            db.engine, LocalUploadStore(root=str(uploads)), PEPPOL_SAMPLES_DIR
-        )
+        again = forward_received_invoice(db.engine, LocalUploads(str(uploads)), PEPPOL_SAMPLES_DIR)
         assert again.startswith(REPLAY) and len(_received(db)) == 1
 
         # the queued job invoices the reviewed orders; Wiener's get Peppol BIS documents
