@@ -154,7 +154,7 @@ def test_every_area_adds_its_own_commands_from_its_cli_py():
     # documents job with the documents
     assert where["batch-status"] == where["batch-retry"] == "invoice_pipelines.queue.commands"
     assert where["batch-run"] == "invoice_pipelines.queue.commands"
-    assert where["documents"] == where["batch-documents"] == "invoice_pipelines.documents.cli"
+    assert where["documents"] == where["batch-documents"] == "invoice_pipelines.documents.commands"
     assert where["batch-send"] == "invoice_pipelines.delivery.cli"
     # a cli.py that the console script does not assemble would be a dead file
     package = Path(cli.__file__).parent

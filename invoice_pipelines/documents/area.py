@@ -1,5 +1,5 @@
-"""The documents area as the assemblies see it: `documents` and `batch-documents`
-(documents/cli.py), its asset, job and sensor (documents/defs.py), its kind of batch job
+"""The documents area as the assemblies see it: `documents` and `batch-documents` (their parsers
+documents/cli.py, what they do documents/commands.py), its asset, job and sensor (documents/defs.py), its kind of batch job
 (`documents`), and the two resources it makes: the `document_renderer` its runs build in, and the
 `letter_writer` every letter is written with (the dunning letters, a supplier invoice printed for
 QuickBooks)."""
@@ -12,12 +12,21 @@ from invoice_pipelines.area import AddCommands, Area, Command, QueueKind, Resour
 from invoice_pipelines.core.batch_kinds import KindName
 
 if TYPE_CHECKING:
+    from types import ModuleType
+
     from dagster import Definitions
 
     from invoice_pipelines.documents.letter_writer import PdfaLetterWriter
     from invoice_pipelines.documents.letters import PdfaLetters
     from invoice_pipelines.documents.renderer import DocumentRenderer
     from invoice_pipelines.queue.job_kind import JobKind
+
+
+def _commands() -> ModuleType:
+    """The one import of what the commands do (documents/commands.py), when one of them runs."""
+    from invoice_pipelines.documents import commands
+
+    return commands
 
 
 def _parsers() -> AddCommands:
@@ -71,8 +80,16 @@ def _resources() -> dict[str, Resource]:
 AREA = Area(
     "documents",
     commands=(
-        Command("documents", "write the documents (Factur-X PDF, XRechnung) of invoices"),
-        Command("batch-documents", "queue a documents job over invoices (optional combined PDF)"),
+        Command(
+            "documents",
+            "write the documents (Factur-X PDF, XRechnung) of invoices",
+            run=lambda: _commands().run_documents,
+        ),
+        Command(
+            "batch-documents",
+            "queue a documents job over invoices (optional combined PDF)",
+            run=lambda: _commands().run_batch_documents,
+        ),
     ),
     parsers=_parsers,
     definitions=_definitions,
