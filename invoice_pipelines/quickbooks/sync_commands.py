@@ -1,0 +1,116 @@
+"""What `qbo-sync` and `qbo-import` do: sync one organization with QuickBooks now, and the
+initial import of a company's customers, items and vendors; the same functions the Dagster
+assets call. Their parsers are quickbooks/cli.py's; quickbooks/area.py's table names each
+function here, and the console script imports this module (and every sync with it) only when
+one of them runs."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+from invoice_pipelines.db.tenancy import resolve_organization
+from invoice_pipelines.quickbooks.cli import WHAT
+from invoice_pipelines.quickbooks.errors import QboError
+from invoice_pipelines.quickbooks.sync.bills import letter_pdf
+from invoice_pipelines.quickbooks.sync.common import RealmBusy, open_client, realm_lease
+from invoice_pipelines.quickbooks.sync.customers import CustomerSync
+from invoice_pipelines.quickbooks.sync.invoices import enqueue
+from invoice_pipelines.quickbooks.sync.items import ItemSync
+from invoice_pipelines.quickbooks.sync.vendors import VendorSync
+from invoice_pipelines.quickbooks.syncs import NEEDS_FILES, SYNCS
+
+
+def _work(what: str):
+    return SYNCS[what]
+
+
+def _busy(exc: Exception) -> int:
+    print(f"invoice-pipelines: {exc}; try again later", file=sys.stderr)
+    return 1
+
+
+def _owner() -> str:
+    return f"cli-{os.getpid()}-{os.urandom(4).hex()}"
+
+
+def run_sync(args: argparse.Namespace) -> int:
+    engine = args.resources.database
+    org = resolve_organization(engine, args.org)
+    result, status = {}, 0
+    if args.invoice:
+        if args.what != "invoices":
+            print("invoice-pipelines: --invoice pushes sales invoices: use it with --what invoices",
+                  file=sys.stderr)  # fmt: skip
+            return 2
+        result["named"] = enqueue(engine, org["id"], named=args.invoice)
+    try:
+        return _sync_now(engine, org, args, result, status)
+    except RealmBusy as exc:
+        return _busy(exc)
+
+
+def _options(what: str, args: argparse.Namespace) -> dict:
+    """What a sync takes beside the client (syncs.NEEDS_FILES): the bill push reads originals
+    from the upload store and writes readable PDFs with the documents area's letter writer, as
+    the runs' resources do."""
+    if what not in NEEDS_FILES:
+        return {}
+    # the writer is made at its first letter (the documents area's, as the runs get it)
+    return {
+        "read_upload": args.resources.upload_store.read,
+        "write_letter": letter_pdf(lambda: args.resources.letter_writer),
+    }
+
+
+def _sync_now(engine, org, args, result, status) -> int:
+    with (
+        open_client(engine, org["id"], args.resources.quickbooks) as client,
+        realm_lease(engine, org["id"], _owner()),
+    ):
+        for what in WHAT if args.what == "all" else (args.what,):
+            try:
+                counts = _work(what)(engine, org["id"], client, **_options(what, args))
+            except QboError as exc:
+                result[what] = {"error": str(exc)}
+                status = 1
+                continue
+            result[what] = {**counts.as_dict(), "errors": counts.errors[:20]}
+            # what it did to another entity on its way (the bill push's vendors), counted apart
+            for other, done in counts.beside.items():
+                result[what][f"{other}_on_the_way"] = done.as_dict()
+    print(json.dumps({"organization": org["slug"], **result}, default=str))
+    return status
+
+
+def run_import(args: argparse.Namespace) -> int:
+    engine = args.resources.database
+    org = resolve_organization(engine, args.org)
+    summary = {}
+    try:
+        return _import(engine, org, args, summary)
+    except RealmBusy as exc:
+        return _busy(exc)
+
+
+def _import(engine, org, args, summary) -> int:
+    with (
+        open_client(engine, org["id"], args.resources.quickbooks) as client,
+        realm_lease(engine, org["id"], _owner()),
+    ):
+        for name, cls in (
+            ("customers", CustomerSync),
+            ("items", ItemSync),
+            ("vendors", VendorSync),
+        ):
+            sync = cls(engine, org["id"], client)
+
+            def progress(done: int, name: str = name) -> None:
+                print(f"{name}: {done} read", file=sys.stderr, flush=True)
+
+            sync.initial_import(page_size=args.page_size, progress=progress)
+            summary[name] = sync.counts.as_dict()
+    print(json.dumps({"organization": org["slug"], **summary}))
+    return 0
