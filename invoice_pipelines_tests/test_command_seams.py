@@ -6,14 +6,17 @@ function; the function the parser calls is the one the table names."""
 
 from __future__ import annotations
 
+import argparse
 import ast
 import inspect
 import json
 import subprocess
 import sys
 
+import pytest
+
 from invoice_pipelines import cli
-from invoice_pipelines.area import Deferred
+from invoice_pipelines.area import Area, Command, Deferred
 from invoice_pipelines.areas import AREAS
 
 
@@ -86,3 +89,33 @@ def test_a_seamed_commands_help_loads_neither_sqlalchemy_nor_its_function():
         assert said.startswith(f"usage: invoice-pipelines {command.name}"), said
         assert not any(m == "sqlalchemy" or m.startswith("sqlalchemy.") for m in loaded), command
         assert function_module not in loaded, command.name
+
+
+def test_a_parser_that_sets_the_function_its_table_names_is_refused():
+    """The table names what a command runs; a parser that sets `func` as well would run the
+    other one, so `Area.add_commands` refuses it, and gives a parser that does not the loader."""
+    def ran(args) -> int:
+        return 7
+
+    def parsers(sets_func: bool):
+        def add_commands(sub) -> None:
+            p = sub.add_parser("stamp")
+            if sets_func:
+                p.set_defaults(func=ran)
+
+        return add_commands
+
+    for sets_func in (True, False):
+        area = Area(
+            "stamps",
+            commands=(Command("stamp", "stamp a letter", run=lambda: ran),),
+            parsers=lambda sets_func=sets_func: parsers(sets_func),
+        )
+        sub = argparse.ArgumentParser().add_subparsers()
+        if sets_func:
+            with pytest.raises(ValueError, match="named in its area's table"):
+                area.add_commands(sub)
+        else:
+            area.add_commands(sub)
+            func = sub.choices["stamp"].get_default("func")
+            assert isinstance(func, Deferred) and func(argparse.Namespace()) == 7
