@@ -94,6 +94,7 @@ def test_a_seamed_commands_help_loads_neither_sqlalchemy_nor_its_function():
 def test_a_parser_that_sets_the_function_its_table_names_is_refused():
     """The table names what a command runs; a parser that sets `func` as well would run the
     other one, so `Area.add_commands` refuses it, and gives a parser that does not the loader."""
+
     def ran(args) -> int:
         return 7
 
