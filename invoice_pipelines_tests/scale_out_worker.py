@@ -71,10 +71,10 @@ def main(argv: list[str]) -> int:
         from invoice_pipelines.queue.job_kind import RunSettings
         from invoice_pipelines.queue.jobs import get_batch_job
         from invoice_pipelines.queue.kinds import run_job
-        from invoice_pipelines.resources.file_stores import LocalFileStore
+        from invoice_pipelines.resources.files import LocalFiles
         from invoice_pipelines.resources.for_commands import EnvResources
 
-        store = LocalFileStore(root=rest[0], area="documents")
+        store = LocalFiles(rest[0], area="documents")
         # the mailer, the kinds and the rest as a command gets them (the areas' one table), the
         # store given
         resources = EnvResources(command_resources(), document_store=store)
@@ -112,14 +112,14 @@ def main(argv: list[str]) -> int:
 
         from invoice_pipelines.overdue.notice_sending import send_notices
         from invoice_pipelines.overdue.pipeline import run_overdue
-        from invoice_pipelines.resources.file_stores import LocalFileStore
+        from invoice_pipelines.resources.files import LocalFiles
         from invoice_pipelines.resources.mail import SmtpMailer
         from invoice_pipelines.resources.messaging import TextMessageProvider
 
         as_of, sms_url, store_root, slugs = rest
         provider = TextMessageProvider(base_url=sms_url)
         mailer = SmtpMailer(port=1)  # no e-mail level in these organizations: never connected
-        store = LocalFileStore(root=store_root, area="documents")
+        store = LocalFiles(store_root, area="documents")
         _wait_for(Path(go))
         # as the dunning_notices asset does for each partition of its run: notice, then send
         runs = {}

@@ -34,6 +34,7 @@ from dagster import (
     MaterializeResult,
     MetadataValue,
     MultiPartitionKey,
+    ResourceParam,
     asset,
 )
 from pydantic import Field
@@ -59,7 +60,7 @@ from invoice_pipelines.delivery.pipeline import (
 from invoice_pipelines.metadata import markdown_table
 from invoice_pipelines.resources.channels import channels_of_form, open_channel, resources_of
 from invoice_pipelines.resources.database import Database
-from invoice_pipelines.resources.file_stores import FileStore
+from invoice_pipelines.resources.files import Files
 from invoice_pipelines.resources.mail import SmtpMailer
 from invoice_pipelines.resources.peppol import PeppolAccessPoint
 from invoice_pipelines.tenants.partitions import (
@@ -196,7 +197,7 @@ def invoice_emails(
     context: AssetExecutionContext,
     config: EmailConfig,
     database: Database,
-    document_store: FileStore,
+    document_store: ResourceParam[Files],
     mailer: SmtpMailer,
     peppol_access_point: PeppolAccessPoint,
 ):

@@ -15,6 +15,7 @@ from dagster import (
     Config,
     MaterializeResult,
     MetadataValue,
+    ResourceParam,
     asset,
 )
 from pydantic import Field
@@ -24,7 +25,7 @@ from invoice_pipelines.documents.pipeline import DEFAULT_BATCH, generate_documen
 from invoice_pipelines.documents.renderer import DocumentRenderer
 from invoice_pipelines.metadata import markdown_table
 from invoice_pipelines.resources.database import Database
-from invoice_pipelines.resources.file_stores import FileStore
+from invoice_pipelines.resources.files import Files
 from invoice_pipelines.tenants.partitions import organizations_partitions
 from invoice_pipelines.tenants.refusals import organization_or_refuse
 
@@ -89,7 +90,7 @@ def sales_invoice_documents_asset(
     context: AssetExecutionContext,
     config: DocumentsConfig,
     database: Database,
-    document_store: FileStore,
+    document_store: ResourceParam[Files],
     document_renderer: DocumentRenderer,
 ):
     engine = database.get_engine()

@@ -2,7 +2,7 @@
 month (partitions.py), each downstream of the organization's incoming_invoices / sales_invoices.
 
 Materializing a partition exports that month: a DATEV Buchungsstapel, a DATEV
-Debitoren/Kreditoren file, an invoices CSV and a lines CSV in the FileStore, an `exports` row and
+Debitoren/Kreditoren file, an invoices CSV and a lines CSV in the export store, an `exports` row and
 one `export_items` row per invoice; booked incoming invoices move VALIDATED -> EXPORTED.
 Materializing it again writes a new version only when something changed. Backfills (history
 migrations) run up to 40 partitions per run, each materialized when its export is done. Each
@@ -45,7 +45,7 @@ from invoice_pipelines.exports.reads import in_review_in_month
 from invoice_pipelines.exports.result import ExportResult, skipped_by_reason, totals_text
 from invoice_pipelines.metadata import markdown_table
 from invoice_pipelines.resources.database import Database
-from invoice_pipelines.resources.file_stores import FileStore
+from invoice_pipelines.resources.files import Files
 from invoice_pipelines.resources.uploads import Uploads
 from invoice_pipelines.tenants.partitions import ORGANIZATIONS_PARTITIONS_NAME, who_asked
 from invoice_pipelines.tenants.refusals import PartitionRefusals, fail_keeping_the_done
@@ -186,7 +186,7 @@ def _export(
     context: AssetExecutionContext,
     config: ExportConfig,
     database: Database,
-    export_store: FileStore,
+    export_store: ResourceParam[Files],
     direction: str,
     check_name: str,
     documents: DocumentStores | None = None,
@@ -371,9 +371,9 @@ with warnings.catch_warnings():
         context: AssetExecutionContext,
         config: ExportConfig,
         database: Database,
-        export_store: FileStore,
+        export_store: ResourceParam[Files],
         upload_store: ResourceParam[Uploads],
-        document_store: FileStore,
+        document_store: ResourceParam[Files],
     ):
         documents = DocumentStores(upload_store, document_store)
         yield from _export(
@@ -402,9 +402,9 @@ with warnings.catch_warnings():
         context: AssetExecutionContext,
         config: ExportConfig,
         database: Database,
-        export_store: FileStore,
+        export_store: ResourceParam[Files],
         upload_store: ResourceParam[Uploads],
-        document_store: FileStore,
+        document_store: ResourceParam[Files],
     ):
         documents = DocumentStores(upload_store, document_store)
         yield from _export(

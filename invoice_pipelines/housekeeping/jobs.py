@@ -18,7 +18,7 @@ from invoice_pipelines.housekeeping.archive import OrganizationOutcome, purge_ar
 from invoice_pipelines.housekeeping.dagster_runs import purge_runs
 from invoice_pipelines.metadata import markdown_table
 from invoice_pipelines.resources.database import Database
-from invoice_pipelines.resources.file_stores import FileStore
+from invoice_pipelines.resources.files import Files
 from invoice_pipelines.resources.uploads import Uploads
 from invoice_pipelines.tenants.partitions import REQUESTED_BY_HELP, who_asked
 from invoice_pipelines.tenants.refusals import PartitionRefusals
@@ -97,7 +97,7 @@ def purge_archived_files(
     config: ArchiveRetentionConfig,
     database: Database,
     upload_store: ResourceParam[Uploads],
-    export_store: FileStore,
+    export_store: ResourceParam[Files],
 ) -> dict:
     outcomes = purge_archives(
         database.get_engine(),

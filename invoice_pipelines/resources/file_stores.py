@@ -1,39 +1,25 @@
 """The file store resources: `export_store` (CSV and DATEV files per organization and month) and
-`document_store` (invoice PDFs and XML). Each wraps a plain store of `resources/files.py` (or
-`resources/s3_objects.py`) whose settings Dagster shows and configures: every call goes to the
-store that `files()` gives, so a run and a command (which uses the plain store without Dagster)
-write the same files the same way."""
+`document_store` (invoice PDFs and XML). Dagster configures each (its settings shown) and hands a
+run the plain store of `resources/files.py` (or `resources/s3_objects.py`) that `files()` builds,
+the object a command gets too, so a run and a command write the same files through the same
+class. An asset or op takes it as `ResourceParam[Files]`."""
 
-from collections.abc import Callable
-from typing import BinaryIO
-
-from dagster import ConfigurableResource
+from dagster import ConfigurableResource, InitResourceContext
 from pydantic import Field
 
 from invoice_pipelines.resources.files import Files, LocalFiles
 
 
-class FileStore(ConfigurableResource, Files):
-    """The interface the export and document assets use: a `Files` configured by Dagster."""
+class FileStore(ConfigurableResource):
+    """The settings of the store the export and document assets use; a run gets the plain
+    `Files` they configure (Dagster's `create_resource`), never this object."""
 
     def files(self) -> Files:
-        """The plain store this resource wraps."""
+        """The plain store these settings make."""
         raise NotImplementedError
 
-    def write_with(self, key: str, fill: Callable[[BinaryIO], None]) -> str:
-        return self.files().write_with(key, fill)
-
-    def location(self, key: str) -> str:
-        return self.files().location(key)
-
-    def exists(self, key: str) -> bool:
-        return self.files().exists(key)
-
-    def read(self, key: str) -> bytes:
-        return self.files().read(key)
-
-    def remove(self, key: str) -> None:
-        self.files().remove(key)
+    def create_resource(self, context: InitResourceContext) -> Files:  # type: ignore[override]
+        return self.files()
 
 
 class LocalFileStore(FileStore):
@@ -45,6 +31,3 @@ class LocalFileStore(FileStore):
 
     def files(self) -> LocalFiles:
         return LocalFiles(self.root, self.area)
-
-    def path(self, key: str):  # a Path
-        return self.files().path(key)

@@ -159,7 +159,7 @@ def run(args: argparse.Namespace) -> dict:
     from invoice_pipelines.delivery.pipeline import send_invoice_emails
     from invoice_pipelines.documents.pipeline import generate_documents
     from invoice_pipelines.documents.renderer import DocumentRenderer
-    from invoice_pipelines.resources.file_stores import LocalFileStore
+    from invoice_pipelines.resources.files import LocalFiles
     from invoice_pipelines.resources.mail import SmtpMailer
     from invoice_pipelines_devtools.bench.limit import limit_fields, per_second
     from invoice_pipelines_devtools.standins.smtp import SmtpSinkProcess
@@ -180,7 +180,7 @@ def run(args: argparse.Namespace) -> dict:
         ).scalar_one()
     _seed(engine, org_id, args.n)
     root = Path(tempfile.mkdtemp(prefix="ip-bench-documents-"))
-    store = LocalFileStore(root=str(root))
+    store = LocalFiles(str(root))
     renderer = DocumentRenderer(workers=args.workers)
     t0 = time.perf_counter()
     problems = renderer._start().wait_ready()

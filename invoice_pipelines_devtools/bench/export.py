@@ -131,7 +131,7 @@ def run(args: argparse.Namespace) -> dict:
     from invoice_pipelines.db.tables import incoming_invoices, organizations
     from invoice_pipelines.db.tenancy import system_transaction, tenant_transaction
     from invoice_pipelines.exports.pipeline import run_export
-    from invoice_pipelines.resources.file_stores import LocalFileStore
+    from invoice_pipelines.resources.files import LocalFiles
     from invoice_pipelines_devtools.bench.limit import limit_fields
 
     ensure_migrated(make_engine(owner=True))
@@ -152,7 +152,7 @@ def run(args: argparse.Namespace) -> dict:
     t0 = time.perf_counter()
     _seed(engine, org_id, args.n)
     seed_seconds = time.perf_counter() - t0
-    store = LocalFileStore(root=args.out)
+    store = LocalFiles(args.out)
 
     t0 = time.perf_counter()
     result = run_export(engine, store, slug, PERIOD, "incoming", requested_by="bench")

@@ -1080,7 +1080,7 @@ def _exports(engine, org_id, slug, work, tally: Tally) -> int:
     from invoice_pipelines.db.tables import incoming_invoices
     from invoice_pipelines.db.tenancy import tenant_transaction
     from invoice_pipelines.exports.pipeline import run_export
-    from invoice_pipelines.resources.file_stores import LocalFileStore
+    from invoice_pipelines.resources.files import LocalFiles
 
     with tenant_transaction(engine, org_id) as conn:
         days = conn.execute(
@@ -1091,7 +1091,7 @@ def _exports(engine, org_id, slug, work, tally: Tally) -> int:
             )
         ).scalars()
         periods = sorted({f"{d.year:04d}-{d.month:02d}" for d in days})
-    store = LocalFileStore(root=str(work / "exports"))
+    store = LocalFiles(str(work / "exports"))
     for period in periods:
         try:
             result = run_export(engine, store, slug, period, "incoming", requested_by="bench")
@@ -1248,7 +1248,7 @@ def _sales(engine, org_id, slug, n, work, args, tally: Tally, rss: dict) -> None
     from invoice_pipelines.delivery.pipeline import send_invoice_emails
     from invoice_pipelines.documents.pipeline import generate_documents
     from invoice_pipelines.documents.renderer import DocumentRenderer
-    from invoice_pipelines.resources.file_stores import LocalFileStore
+    from invoice_pipelines.resources.files import LocalFiles
     from invoice_pipelines.resources.mail import SmtpMailer
     from invoice_pipelines_devtools.standins.smtp import SmtpSink
 
@@ -1257,7 +1257,7 @@ def _sales(engine, org_id, slug, n, work, args, tally: Tally, rss: dict) -> None
     ids, refused = _seed_sales(engine, org_id, n, args.seed)
     for _ in refused:
         tally.count("sales-invoice-refused", "clean_failures")
-    store = LocalFileStore(root=str(work / "documents"))
+    store = LocalFiles(str(work / "documents"))
     outcome: dict[int, str] = {}  # invoice id -> passed / clean_failures / crashes
     renderer = DocumentRenderer(workers=args.workers)
     chunks = [ids[i : i + args.batch_size] for i in range(0, len(ids), args.batch_size)]

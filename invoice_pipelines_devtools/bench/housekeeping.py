@@ -126,7 +126,7 @@ def run(args: argparse.Namespace) -> dict:
     from invoice_pipelines.db.tables import organizations
     from invoice_pipelines.db.tenancy import system_transaction
     from invoice_pipelines.housekeeping.archive import purge_archives
-    from invoice_pipelines.resources.file_stores import LocalFileStore
+    from invoice_pipelines.resources.files import LocalFiles
     from invoice_pipelines.resources.uploads import LocalUploads
     from invoice_pipelines_devtools.bench.limit import limit_fields
 
@@ -147,7 +147,7 @@ def run(args: argparse.Namespace) -> dict:
             _seed(engine, root, org_id, slug, args.uploads)
         seed_seconds = time.perf_counter() - t0
         uploads_store = LocalUploads(str(root))
-        export_store = LocalFileStore(root=str(root / "exports"))
+        export_store = LocalFiles(str(root / "exports"))
 
         t0 = time.perf_counter()
         outcomes = purge_archives(engine, uploads_store, export_store, slugs, requested_by="bench")

@@ -15,7 +15,7 @@ from invoice_pipelines.cli import main
 from invoice_pipelines.db.tables import customers
 from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.exports.pipeline import run_export
-from invoice_pipelines.resources.file_stores import LocalFileStore
+from invoice_pipelines.resources.files import LocalFiles
 from invoice_pipelines_tests.billing.shop import make_shop
 from invoice_pipelines_tests.billing.test_credit_notes import (
     _bookings,
@@ -244,7 +244,7 @@ def test_datev_books_an_amount_credit_per_rate_on_the_other_side(db, tmp_path):
     note = issue_credit_note(
         db.engine, shop.org, inv["invoice_number"], reason="r", amounts=parse_amounts("19=20,7=10")
     )
-    store = LocalFileStore(root=str(tmp_path))
+    store = LocalFiles(str(tmp_path))
 
     december = run_export(db.engine, store, shop.org["slug"], "2026-12", "sales")
 

@@ -36,7 +36,7 @@ from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.exports.pipeline import run_export
 from invoice_pipelines.overdue.pipeline import run_overdue
 from invoice_pipelines.resources.database import Database
-from invoice_pipelines.resources.file_stores import LocalFileStore
+from invoice_pipelines.resources.files import LocalFiles
 from invoice_pipelines_tests.billing.shop import make_shop
 from invoice_pipelines_tests.exports.books import DATEV
 from invoice_pipelines_tests.exports.datev_reader import read_extf
@@ -343,7 +343,7 @@ def test_datev_books_the_credit_note_against_its_invoice_with_the_sides_reversed
     note = issue_credit_note(
         db.engine, shop.org, inv["invoice_number"], reason="tool returned", lines={1: D(1)}
     )
-    store = LocalFileStore(root=str(tmp_path))
+    store = LocalFiles(str(tmp_path))
 
     november = run_export(db.engine, store, shop.org["slug"], "2026-11", "sales")
     december = run_export(db.engine, store, shop.org["slug"], "2026-12", "sales")

@@ -19,7 +19,7 @@ from invoice_pipelines.db.tables import incoming_invoices
 from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.exports.pipeline import run_export
 from invoice_pipelines.quickbooks.sync.invoices import enqueue
-from invoice_pipelines.resources.file_stores import LocalFileStore
+from invoice_pipelines.resources.files import LocalFiles
 from invoice_pipelines_tests.exports.books import DATEV, customer, incoming, sales_invoice
 
 pytest.importorskip("psycopg")
@@ -40,9 +40,7 @@ def test_an_incoming_month_exports_on_psycopg3(pg_database, psycopg3, tmp_path):
         incoming(psycopg3, org["id"], f"R-{n}", taxes=[("S", "19", "100.00", "19.00")])
         for n in range(3)
     ]
-    result = run_export(
-        psycopg3, LocalFileStore(root=str(tmp_path)), org["slug"], "2026-11", "incoming"
-    )
+    result = run_export(psycopg3, LocalFiles(str(tmp_path)), org["slug"], "2026-11", "incoming")
 
     assert result.invoice_count == 3 and result.skipped == []
     assert Path(result.files["datev"]).exists()

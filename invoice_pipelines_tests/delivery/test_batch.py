@@ -35,7 +35,7 @@ from invoice_pipelines.queue.items import enqueue_invoice_job
 from invoice_pipelines.queue.jobs import get_batch_job, job_item_outcomes, retry_failed
 from invoice_pipelines.queue.kinds import chunk_work
 from invoice_pipelines.resources.channels import MailTransport
-from invoice_pipelines.resources.file_stores import LocalFileStore
+from invoice_pipelines.resources.files import LocalFiles
 from invoice_pipelines.resources.mail import SmtpMailer
 from invoice_pipelines_devtools.standins.smtp import SmtpSink
 from invoice_pipelines_tests.documents.test_pipeline import SELLER
@@ -80,7 +80,7 @@ def test_a_communications_job_sends_each_invoice_once_and_its_retry_only_the_ref
     refused = _customer(db, org["id"], "K-2", "weg@kunde.example")
     ids = [sales_invoice(db.engine, org["id"], buyer) for _ in range(3)]
     bounced = sales_invoice(db.engine, org["id"], refused)
-    store = LocalFileStore(root=str(tmp_path))
+    store = LocalFiles(str(tmp_path))
     with SmtpSink() as sink:
         sink.mailbox.refused_recipients.add("weg@kunde.example")
         work = _work(db, store, sink)
@@ -141,7 +141,7 @@ def test_a_resend_job_resumed_after_its_run_died_does_not_send_twice(db, tmp_pat
     org = _org(db)
     buyer = _customer(db, org["id"], "K-1", "einkauf@kunde.example")
     ids = [sales_invoice(db.engine, org["id"], buyer) for _ in range(2)]
-    store = LocalFileStore(root=str(tmp_path))
+    store = LocalFiles(str(tmp_path))
     with SmtpSink() as sink:
         work = _work(db, store, sink)
         run_invoice_job(
@@ -196,7 +196,7 @@ def test_an_invoicing_request_with_send_immediately_sends_its_invoices_after_com
                 batch_jobs.c.organization_id == org["id"], batch_jobs.c.kind == COMMUNICATIONS
             )
         ).scalars()
-    store = LocalFileStore(root=str(tmp_path))
+    store = LocalFiles(str(tmp_path))
     with SmtpSink() as sink:
         work = _work(db, store, sink)
         # queued with the invoicing job; it waits until that job has finished
@@ -281,9 +281,7 @@ def test_a_sending_job_killed_mid_batch_then_resumed_sends_each_invoice_at_most_
     buyer = _customer(db, org["id"], "K-1", "einkauf@kunde.example")
     ids = [sales_invoice(db.engine, org["id"], buyer) for _ in range(8)]
     # written here, where the builder is warm: the processes below only send
-    assert (
-        generate_documents(db.engine, LocalFileStore(root=str(tmp_path)), org["id"]).generated == 8
-    )
+    assert generate_documents(db.engine, LocalFiles(str(tmp_path)), org["id"]).generated == 8
     env = {
         **os.environ,
         "INVOICE_PIPELINES_DB_URL": db.url,
@@ -363,7 +361,7 @@ def test_a_follow_up_waits_for_a_failed_invoicing_job_until_its_orders_are_hande
     failed = get_batch_job(db.engine, job_id)
     assert (failed.status, failed.successful_count) == ("failed", 1)
 
-    store = LocalFileStore(root=str(tmp_path))
+    store = LocalFiles(str(tmp_path))
     work = documents_work(db.engine, store)
     first = _follow_ups(db, org["id"])[0]
     assert run_invoice_job(db.engine, first, work, store=store).status == "pending"

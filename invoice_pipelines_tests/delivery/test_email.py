@@ -18,7 +18,7 @@ from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.delivery.pipeline import send_invoice_emails
 from invoice_pipelines.documents.pipeline import generate_documents
 from invoice_pipelines.intake.parse import parse_document
-from invoice_pipelines.resources.file_stores import LocalFileStore
+from invoice_pipelines.resources.files import LocalFiles
 from invoice_pipelines.resources.mail import SmtpMailer
 from invoice_pipelines_devtools.standins.smtp import SmtpSink
 from invoice_pipelines_tests.documents.test_pipeline import SELLER
@@ -33,7 +33,7 @@ def _shop(db, tmp_path, n: int, *, email: str | None = "einkauf@kunde.example"):
     with tenant_transaction(db.engine, org["id"], write=True) as conn:
         conn.execute(update(customers).where(customers.c.id == buyer).values(email=email))
     ids = [sales_invoice(db.engine, org["id"], buyer) for _ in range(n)]
-    store = LocalFileStore(root=str(tmp_path / "documents"))
+    store = LocalFiles(str(tmp_path / "documents"))
     assert generate_documents(db.engine, store, org["slug"]).generated == n
     return org, ids, store
 

@@ -15,7 +15,7 @@ from invoice_pipelines.delivery.pipeline import send_invoice_emails
 from invoice_pipelines.documents.batch import run_invoice_job
 from invoice_pipelines.documents.pipeline import generate_documents
 from invoice_pipelines.queue.jobs import job_item_outcomes
-from invoice_pipelines.resources.file_stores import LocalFileStore
+from invoice_pipelines.resources.files import LocalFiles
 from invoice_pipelines.resources.mail import SmtpMailer
 from invoice_pipelines_devtools.standins.smtp import SmtpSink
 from invoice_pipelines_tests.delivery.test_batch import _customer, _org, _work
@@ -44,7 +44,7 @@ def test_a_run_without_ids_sends_no_history_and_a_named_history_invoice_goes(db,
     buyer = _customer(db, org["id"], "K-1", "einkauf@kunde.example")
     past = sales_invoice(db.engine, org["id"], buyer)
     today = sales_invoice(db.engine, org["id"], buyer)
-    store = LocalFileStore(root=str(tmp_path))
+    store = LocalFiles(str(tmp_path))
     # both have their documents (the history's because a person asked for them)
     assert generate_documents(db.engine, store, org["slug"], [past, today]).generated == 2
     _mark_history(db, org["id"], past)
@@ -88,7 +88,7 @@ def test_the_sending_an_invoicing_job_asked_for_skips_history(db, tmp_path):
             )
         ).scalar_one()
     _mark_history(db, org["id"], past)
-    store = LocalFileStore(root=str(tmp_path))
+    store = LocalFiles(str(tmp_path))
     with SmtpSink() as sink:
         sent = run_invoice_job(db.engine, follow_up, _work(db, store, sink))
         recipients = [m["To"] for m in sink.mailbox.messages]

@@ -33,7 +33,7 @@ from invoice_pipelines.documents.pipeline import generate_documents
 from invoice_pipelines.overdue.notice_sending import GENERIC_TITLE, TITLES, send_notices
 from invoice_pipelines.overdue.pipeline import run_overdue
 from invoice_pipelines.resources.channels import TextTransport
-from invoice_pipelines.resources.file_stores import LocalFileStore
+from invoice_pipelines.resources.files import LocalFiles
 from invoice_pipelines.resources.mail import SmtpMailer
 from invoice_pipelines.resources.messaging import TextMessageProvider
 from invoice_pipelines_devtools.standins.sms import TextProviderStandIn
@@ -192,7 +192,7 @@ def _shop(db, tmp_path):
                 _credit(db, org, invoice_id, issued)
             overdue.append(invoice_id)
         shop["dunning"][language] = overdue
-    shop["store"] = store = LocalFileStore(root=str(tmp_path / "documents"))
+    shop["store"] = store = LocalFiles(str(tmp_path / "documents"))
     summary = generate_documents(db.engine, store, org["slug"])
     assert not summary.failed and summary.generated == 2 * 10
     return shop

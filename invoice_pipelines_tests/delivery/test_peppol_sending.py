@@ -45,7 +45,7 @@ from invoice_pipelines.queue.items import enqueue_invoice_job
 from invoice_pipelines.queue.kinds import chunk_work
 from invoice_pipelines.resources.channels import MailTransport, PeppolChannel
 from invoice_pipelines.resources.database import Database
-from invoice_pipelines.resources.file_stores import LocalFileStore
+from invoice_pipelines.resources.files import LocalFiles
 from invoice_pipelines.resources.mail import SmtpMailer
 from invoice_pipelines.resources.messaging import TextMessageProvider
 from invoice_pipelines.resources.peppol import PeppolAccessPoint
@@ -81,7 +81,7 @@ def _peppol_rules():
 @dataclass
 class Shop:
     org: dict
-    store: LocalFileStore
+    store: LocalFiles
     invoice: int  # to the Brasserie: over Peppol
     credit_note: int  # to the Brasserie, whose SMP registration takes no credit notes: e-mail
     unregistered: int  # to the Bäckerei, not in the SMP: e-mail
@@ -143,7 +143,7 @@ def _shop(db, tmp_path, *, org_on_peppol: bool = True, brasserie_id: str = BRASS
     note = issue_credit_note(
         db.engine, org, number, reason="Lieferung beschädigt", issue_date=date(2026, 11, 20)
     )
-    store = LocalFileStore(root=str(tmp_path / "documents"))
+    store = LocalFiles(str(tmp_path / "documents"))
     shop = Shop(org, store, invoice, note.id, unregistered, plain)
     summary = generate_documents(db.engine, store, org["slug"])
     # every invoice has its PDF; those to customers on Peppol a Peppol BIS document too, where

@@ -20,7 +20,7 @@ from invoice_pipelines.documents.batch import (
 from invoice_pipelines.intake.parse import parse_document
 from invoice_pipelines.queue.items import enqueue_invoice_job
 from invoice_pipelines.queue.jobs import cancel_batch_job, job_item_outcomes, retry_failed
-from invoice_pipelines.resources.file_stores import LocalFileStore
+from invoice_pipelines.resources.files import LocalFiles
 from invoice_pipelines_tests.documents.test_pipeline import SELLER
 from invoice_pipelines_tests.exports.books import customer, sales_invoice
 
@@ -59,7 +59,7 @@ def test_a_documents_job_fails_the_bad_invoice_and_prints_the_rest_in_order(
     buyer = customer(db.engine, org["id"], "K-1", "Kunde GmbH")
     good = [sales_invoice(db.engine, org["id"], buyer) for _ in range(4)]
     bad = sales_invoice(db.engine, org["id"], _public_customer(db, org["id"]))
-    store = LocalFileStore(root=str(tmp_path))
+    store = LocalFiles(str(tmp_path))
     # request order is not id order: the print file follows the request
     requested = [good[2], good[0], bad, good[3], good[1]]
     job_id = enqueue_invoice_job(
@@ -121,7 +121,7 @@ def test_cancel_stops_at_the_next_chunk_and_retry_redoes_only_the_failed(db, tmp
     town = _public_customer(db, org["id"])
     ids = [sales_invoice(db.engine, org["id"], buyer) for _ in range(5)]
     bad = sales_invoice(db.engine, org["id"], town)
-    store = LocalFileStore(root=str(tmp_path))
+    store = LocalFiles(str(tmp_path))
     work = documents_work(db.engine, store)
 
     # cancelled while its first chunk is done: the second chunk never starts
@@ -177,9 +177,7 @@ def test_bad_requests_are_refused_in_one_sentence(db, tmp_path, batch_kinds):
         )
     # an id that is no invoice of the organization fails as an item, the job goes on
     job_id = enqueue_invoice_job(db.engine, org["slug"], batch_kinds[DOCUMENTS], [999999])
-    job = run_invoice_job(
-        db.engine, job_id, documents_work(db.engine, LocalFileStore(root=str(tmp_path)))
-    )
+    job = run_invoice_job(db.engine, job_id, documents_work(db.engine, LocalFiles(str(tmp_path))))
     assert (job.status, job.failed_count) == ("completed_with_errors", 1)
     assert job.errors[0]["code"] == "IP-DOC-UNKNOWN"
 
@@ -206,7 +204,7 @@ def test_a_job_whose_runner_died_is_failed_as_stuck_and_its_retry_does_the_rest(
     # the reason speaks of documents, not of orders an invoicing job would have left
     assert "Documents written stay; the invoices not reached got none" in job.failure_reason
     assert "orders" not in job.failure_reason
-    store = LocalFileStore(root=str(tmp_path))
+    store = LocalFiles(str(tmp_path))
     retried = run_invoice_job(
         db.engine, retry_failed(db.engine, job_id, batch_kinds), documents_work(db.engine, store)
     )
@@ -222,7 +220,7 @@ def test_the_days_stats_count_documents_apart_from_invoices(db, tmp_path, batch_
     buyer = customer(db.engine, org["id"], "K-1", "Kunde GmbH")
     ids = [sales_invoice(db.engine, org["id"], buyer) for _ in range(2)]
     job_id = enqueue_invoice_job(db.engine, org["slug"], batch_kinds[DOCUMENTS], ids)
-    store = LocalFileStore(root=str(tmp_path))
+    store = LocalFiles(str(tmp_path))
     run_invoice_job(db.engine, job_id, documents_work(db.engine, store))
     stats = batch_stats(db.engine, org["slug"], batch_kinds)
     assert (stats.orders_requested, stats.invoices_created, stats.orders_per_second) == (0, 0, None)
@@ -274,7 +272,7 @@ def test_two_runners_released_at_the_finish_build_the_combined_pdf_once(
     org = _org(db)
     buyer = customer(db.engine, org["id"], "K-1", "Kunde GmbH")
     ids = [sales_invoice(db.engine, org["id"], buyer) for _ in range(4)]
-    store = LocalFileStore(root=str(tmp_path))
+    store = LocalFiles(str(tmp_path))
     job_id = enqueue_invoice_job(
         db.engine, org["slug"], batch_kinds[DOCUMENTS], ids, combined_pdf=True
     )

@@ -14,7 +14,7 @@ from invoice_pipelines.billing.credit_notes import issue_credit_note, parse_amou
 from invoice_pipelines.documents.build import KOSIT_CHECKED
 from invoice_pipelines.documents.pipeline import generate_documents
 from invoice_pipelines.intake.parse import parse_document
-from invoice_pipelines.resources.file_stores import LocalFileStore
+from invoice_pipelines.resources.files import LocalFiles
 from invoice_pipelines_tests.conftest import XRECHNUNG_RULES_DIR
 from invoice_pipelines_tests.documents.test_credit_note_documents import invoice_per_format
 from invoice_pipelines_tests.documents.test_pipeline import _documents, _org
@@ -41,7 +41,7 @@ def test_amount_credit_notes_and_the_rest_after_them_validate_in_every_format(db
         )
         assert rest.gross_total == D("345.00") - reduction.gross_total
         notes[fmt] = (reduction.id, rest.id)
-    store = LocalFileStore(root=str(tmp_path))
+    store = LocalFiles(str(tmp_path))
 
     summary = generate_documents(db.engine, store, org["slug"])
 

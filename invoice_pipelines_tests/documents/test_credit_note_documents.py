@@ -17,7 +17,7 @@ from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.documents.build import KOSIT_CHECKED
 from invoice_pipelines.documents.pipeline import generate_documents
 from invoice_pipelines.intake.parse import parse_document
-from invoice_pipelines.resources.file_stores import LocalFileStore
+from invoice_pipelines.resources.files import LocalFiles
 from invoice_pipelines_tests.conftest import XRECHNUNG_RULES_DIR
 from invoice_pipelines_tests.documents.test_pipeline import _documents, _org
 from invoice_pipelines_tests.exports.books import customer, sales_invoice
@@ -90,7 +90,7 @@ def test_a_credit_note_document_refers_to_its_invoice_and_validates(db, tmp_path
         )
         assert note.gross_total == Decimal("107.00")
         credited[fmt] = (note.id, note.number, invoice_number)
-    store = LocalFileStore(root=str(tmp_path))
+    store = LocalFiles(str(tmp_path))
 
     summary = generate_documents(db.engine, store, org["slug"])
 

@@ -15,7 +15,7 @@ from lxml import etree
 from invoice_pipelines.billing.credit_notes import issue_credit_note
 from invoice_pipelines.delivery.email import InvoiceMail, render
 from invoice_pipelines.documents.pipeline import generate_documents
-from invoice_pipelines.resources.file_stores import LocalFileStore
+from invoice_pipelines.resources.files import LocalFiles
 from invoice_pipelines_tests.documents.test_credit_note_documents import NS, invoice_per_format
 from invoice_pipelines_tests.documents.test_pipeline import _documents, _org
 
@@ -38,7 +38,7 @@ def test_a_credit_notes_lines_are_numbered_from_one_on_its_own_document(db, tmp_
         db.engine, org, numbers["xrechnung-cii"], reason="Leistung 2 nicht erbracht",
         lines={2: Decimal(1)}, issue_date=date(2026, 11, 20),
     )  # fmt: skip
-    store = LocalFileStore(root=str(tmp_path))
+    store = LocalFiles(str(tmp_path))
 
     assert not generate_documents(db.engine, store, org["slug"]).failed
 

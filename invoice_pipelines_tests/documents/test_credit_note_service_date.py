@@ -22,7 +22,7 @@ from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.documents.pipeline import generate_documents
 from invoice_pipelines.einvoice.readers.pdf import open_pdf
 from invoice_pipelines.intake.formats.pdf_text import extract_text
-from invoice_pipelines.resources.file_stores import LocalFileStore
+from invoice_pipelines.resources.files import LocalFiles
 from invoice_pipelines_tests.documents.test_pipeline import SELLER
 from invoice_pipelines_tests.exports.books import customer, sales_invoice
 
@@ -65,7 +65,7 @@ def _documents(db, tmp_path, document_format: str) -> dict[tuple[str, bool], byt
         )  # fmt: skip
         note = credit_second_line(db, org, invoice_id, CREDITED)
         made[(language, False)], made[(language, True)] = invoice_id, note.id
-    summary = generate_documents(db.engine, LocalFileStore(root=str(tmp_path)), org["slug"])
+    summary = generate_documents(db.engine, LocalFiles(str(tmp_path)), org["slug"])
     assert not summary.failed and summary.generated == 4
     d = sales_invoice_documents.c
     with tenant_transaction(db.engine, org["id"]) as conn:

@@ -17,7 +17,7 @@ from invoice_pipelines.documents.pipeline import generate_documents
 from invoice_pipelines.queue.items import enqueue_invoice_job
 from invoice_pipelines.queue.jobs import job_item_outcomes
 from invoice_pipelines.resources.database import Database
-from invoice_pipelines.resources.file_stores import LocalFileStore
+from invoice_pipelines.resources.files import LocalFiles
 from invoice_pipelines_tests.documents.test_pipeline import SELLER
 from invoice_pipelines_tests.exports.books import customer, sales_invoice
 
@@ -54,7 +54,7 @@ def test_a_run_without_ids_leaves_history_alone_and_naming_it_writes_its_documen
     past = sales_invoice(db.engine, org["id"], buyer)
     today = sales_invoice(db.engine, org["id"], buyer)
     mark_history(db, org["id"], past)
-    store = LocalFileStore(root=str(tmp_path))
+    store = LocalFiles(str(tmp_path))
 
     summary = generate_documents(db.engine, store, org["slug"])
     assert (summary.requested, summary.generated) == (1, 1)
@@ -135,7 +135,7 @@ def test_the_documents_after_an_invoicing_job_skip_history_and_a_named_job_write
     org = _org(db)
     follow_up, (past, today) = _invoiced_with_documents_asked(db, org, 2)
     mark_history(db, org["id"], past)
-    store = LocalFileStore(root=str(tmp_path))
+    store = LocalFiles(str(tmp_path))
     work = documents_work(db.engine, store)
 
     job = run_invoice_job(db.engine, follow_up, work, store=store)

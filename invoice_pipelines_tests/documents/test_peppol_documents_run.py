@@ -21,7 +21,7 @@ from invoice_pipelines.documents.pipeline import generate_documents
 from invoice_pipelines.einvoice.cii import PEPPOL_BIS_GUIDELINE
 from invoice_pipelines.einvoice.read import read_einvoice
 from invoice_pipelines.einvoice.schematron import check_peppol
-from invoice_pipelines.resources.file_stores import LocalFileStore
+from invoice_pipelines.resources.files import LocalFiles
 from invoice_pipelines_tests.conftest import PEPPOL_RULES_DIR
 from invoice_pipelines_tests.delivery.test_peppol_sending import _customer, seller
 from invoice_pipelines_tests.exports.books import sales_invoice
@@ -74,7 +74,7 @@ def test_the_documents_run_writes_peppol_documents_that_pass_cen_and_peppol(db, 
             )
             expected[note.id] = ("381", participant, note.number)
 
-    store = LocalFileStore(root=str(tmp_path / "documents"))
+    store = LocalFiles(str(tmp_path / "documents"))
     summary = generate_documents(db.engine, store, org["slug"])
     assert summary.peppol_failed == {} and not summary.failed
     assert summary.peppol == len(expected) == 9

@@ -17,6 +17,7 @@ from invoice_pipelines.documents.renderer import DocumentRenderer
 from invoice_pipelines.intake.parse import parse_document
 from invoice_pipelines.resources.database import Database
 from invoice_pipelines.resources.file_stores import LocalFileStore
+from invoice_pipelines.resources.files import LocalFiles
 from invoice_pipelines_tests.exports.books import customer, sales_invoice
 
 SELLER = {
@@ -73,7 +74,7 @@ def test_every_invoice_gets_its_documents_once_and_bad_ones_are_retried(db, tmp_
         db.engine, org["id"], home, type_code="381", taxes=[("S", "19", "50.00", "9.50")]
     )
     public = sales_invoice(db.engine, org["id"], town)
-    store = LocalFileStore(root=str(tmp_path))
+    store = LocalFiles(str(tmp_path))
 
     summary = generate_documents(db.engine, store, org["slug"])
     assert summary.generated == 2 and set(summary.failed) == {public}
@@ -108,7 +109,7 @@ def test_every_invoice_gets_its_documents_once_and_bad_ones_are_retried(db, tmp_
 def test_an_invalid_seller_iban_fails_every_document_with_the_reason(db, tmp_path):
     org = _org(db, iban="DE00 1203 0000 0000 2020 51")
     sales_invoice(db.engine, org["id"], customer(db.engine, org["id"], "K-1", "Kunde GmbH"))
-    summary = generate_documents(db.engine, LocalFileStore(root=str(tmp_path)), org["slug"])
+    summary = generate_documents(db.engine, LocalFiles(str(tmp_path)), org["slug"])
     [errors] = summary.failed.values()
     assert errors[0]["rule"] == "IP-DOC-IBAN"
     assert list(tmp_path.rglob("*")) == []

@@ -28,7 +28,7 @@ from invoice_pipelines.documents.formats import choose_format
 from invoice_pipelines.documents.pipeline import generate_documents
 from invoice_pipelines.documents.renderer import DocumentRenderer
 from invoice_pipelines.resources.database import Database
-from invoice_pipelines.resources.file_stores import LocalFileStore
+from invoice_pipelines.resources.files import LocalFiles
 from invoice_pipelines.resources.mail import SmtpMailer
 from invoice_pipelines_devtools.standins.smtp import SmtpSink
 from invoice_pipelines_tests.documents.test_pipeline import SELLER
@@ -147,7 +147,7 @@ def _rows(db, org_id: int) -> dict[int, tuple]:
 
 def test_a_us_seller_gets_a_plain_pdf_with_sales_tax(db, tmp_path):
     org, _, invoice = _us_shop(db)
-    store = LocalFileStore(root=str(tmp_path))
+    store = LocalFiles(str(tmp_path))
 
     summary = generate_documents(db.engine, store, org["slug"])
 
@@ -190,7 +190,7 @@ def test_a_german_seller_keeps_factur_x_and_a_customer_can_ask_for_a_plain_pdf(d
             update(customers).where(customers.c.id == plain_customer).values(document_format="pdf")
         )
     plain = sales_invoice(db.engine, org["id"], plain_customer)
-    store = LocalFileStore(root=str(tmp_path))
+    store = LocalFiles(str(tmp_path))
 
     summary = generate_documents(db.engine, store, org["slug"])
 
@@ -220,7 +220,7 @@ def test_a_seller_without_vat_id_or_tax_number_gets_a_plain_pdf_and_bad_settings
         customer(db.engine, kleinunternehmer["id"], "K-1", "Kunde GmbH"),
         taxes=[("E", "0", "400.00", "0.00")],
     )
-    store = LocalFileStore(root=str(tmp_path))
+    store = LocalFiles(str(tmp_path))
     summary = generate_documents(db.engine, store, kleinunternehmer["slug"])
     assert summary.generated == 1 and summary.plain_pdf == 1
     status, fmt, reason, key, _ = _rows(db, kleinunternehmer["id"])[exempt]
@@ -270,7 +270,7 @@ def test_the_format_rules():
 
 def test_the_asset_records_the_format_and_the_mail_carries_the_plain_pdf(db, tmp_path):
     org, _, invoice = _us_shop(db)
-    store = LocalFileStore(root=str(tmp_path / "documents"))
+    store = LocalFiles(str(tmp_path / "documents"))
     defs = Definitions(
         assets=[document_assets.sales_invoice_documents_asset],
         resources={

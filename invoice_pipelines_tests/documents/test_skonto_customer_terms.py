@@ -14,7 +14,7 @@ from invoice_pipelines.db.tables import customers
 from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.documents.pipeline import generate_documents
 from invoice_pipelines.intake.parse import parse_document
-from invoice_pipelines.resources.file_stores import LocalFileStore
+from invoice_pipelines.resources.files import LocalFiles
 from invoice_pipelines_tests.documents.test_pipeline import SELLER
 from invoice_pipelines_tests.exports.books import customer, sales_invoice
 
@@ -52,7 +52,7 @@ def test_a_customers_own_steps_and_a_customer_without_discount(db, tmp_path):
     none = _customer(db, org, "K-0", [])
     default = _customer(db, org, "K-D", None)
     ids = [sales_invoice(db.engine, org["id"], c) for c in (own, none, default)]  # 238.00 each
-    store = LocalFileStore(root=str(tmp_path))
+    store = LocalFiles(str(tmp_path))
     summary = generate_documents(db.engine, store, org["slug"], ids)
     assert summary.failed == {}, summary.failed
     numbers = [summary.numbers[i] for i in ids]
@@ -75,7 +75,7 @@ def test_a_stored_value_that_cannot_be_is_refused_naming_the_customer(db, tmp_pa
     org = _org(db)
     bad = _customer(db, org, "K-9", [{"days": 10, "percent": "75"}])
     invoice_id = sales_invoice(db.engine, org["id"], bad)
-    store = LocalFileStore(root=str(tmp_path))
+    store = LocalFiles(str(tmp_path))
     with pytest.raises(SkontoError, match="customer K-9") as refused:
         generate_documents(db.engine, store, org["slug"], [invoice_id])
     assert "\n" not in str(refused.value)

@@ -13,7 +13,7 @@ from invoice_pipelines.db.tables import organizations, sales_invoice_documents, 
 from invoice_pipelines.db.tenancy import system_transaction, tenant_transaction
 from invoice_pipelines.documents.pipeline import generate_documents
 from invoice_pipelines.intake.parse import parse_document
-from invoice_pipelines.resources.file_stores import LocalFileStore
+from invoice_pipelines.resources.files import LocalFiles
 from invoice_pipelines_tests.documents.test_pipeline import SELLER
 from invoice_pipelines_tests.exports.books import customer, sales_invoice
 
@@ -61,7 +61,7 @@ def test_a_document_written_again_states_the_steps_of_the_first(db, tmp_path):
     _set_steps(db, org, [{"days": 10, "percent": "2"}])
     buyer = customer(db.engine, org["id"], "K-1", "Kunde K-1")
     first = sales_invoice(db.engine, org["id"], buyer)  # 238.00, issued 10.11.2026
-    store = LocalFileStore(root=str(tmp_path))
+    store = LocalFiles(str(tmp_path))
     summary = generate_documents(db.engine, store, org["slug"], [first])
     assert summary.failed == {}, summary.failed
     number = summary.numbers[first]
@@ -91,7 +91,7 @@ def test_a_document_written_without_steps_is_written_again_without_them(db, tmp_
     _set_steps(db, org, [])
     buyer = customer(db.engine, org["id"], "K-2", "Kunde K-2")
     invoice_id = sales_invoice(db.engine, org["id"], buyer)
-    store = LocalFileStore(root=str(tmp_path))
+    store = LocalFiles(str(tmp_path))
     summary = generate_documents(db.engine, store, org["slug"], [invoice_id])
     assert summary.failed == {}, summary.failed
     assert _recorded(db, org, invoice_id) == []

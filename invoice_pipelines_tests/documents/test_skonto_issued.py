@@ -14,7 +14,7 @@ from invoice_pipelines.core.skonto import DiscountTerm, SkontoError, terms_from_
 from invoice_pipelines.documents.pipeline import generate_documents
 from invoice_pipelines.einvoice.schematron import check_kosit
 from invoice_pipelines.intake.parse import parse_document
-from invoice_pipelines.resources.file_stores import LocalFileStore
+from invoice_pipelines.resources.files import LocalFiles
 from invoice_pipelines_tests.conftest import XRECHNUNG_RULES_DIR, require_programs
 from invoice_pipelines_tests.documents.test_pipeline import SELLER
 from invoice_pipelines_tests.documents.test_xrechnung_rules import _public_buyer
@@ -55,7 +55,7 @@ def test_an_issued_invoice_states_its_skonto_and_passes_cen_and_kosit(db, tmp_pa
         buyer,
         taxes=[("S", "19", "1000.00", "190.00"), ("S", "7", "500.00", "35.00")],
     )
-    store = LocalFileStore(root=str(tmp_path))
+    store = LocalFiles(str(tmp_path))
     summary = generate_documents(db.engine, store, org["slug"], [invoice_id])
     assert summary.failed == {}, summary.failed
 
@@ -88,7 +88,7 @@ def test_a_credit_note_states_no_discount(db, tmp_path):
     org = _org(db)
     buyer = customer(db.engine, org["id"], "K-2", "Bäckerei Hoffmann e.K.")
     credit_id = sales_invoice(db.engine, org["id"], buyer, type_code="381")
-    store = LocalFileStore(root=str(tmp_path))
+    store = LocalFiles(str(tmp_path))
     summary = generate_documents(db.engine, store, org["slug"], [credit_id])
     assert summary.failed == {}, summary.failed
     (pdf_path,) = tmp_path.rglob("*.pdf")

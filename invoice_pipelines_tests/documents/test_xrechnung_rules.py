@@ -22,7 +22,7 @@ from invoice_pipelines.documents.build import KOSIT_CHECKED, KOSIT_NOT_CONFIGURE
 from invoice_pipelines.documents.pipeline import generate_documents
 from invoice_pipelines.einvoice.schematron import KOSIT_RULES_SETTING, check_kosit
 from invoice_pipelines.overdue.pipeline import run_overdue
-from invoice_pipelines.resources.file_stores import LocalFileStore
+from invoice_pipelines.resources.files import LocalFiles
 from invoice_pipelines_tests.conftest import XRECHNUNG_RULES_DIR
 from invoice_pipelines_tests.documents.test_build import make_invoice, source
 from invoice_pipelines_tests.documents.test_pipeline import SELLER
@@ -86,7 +86,7 @@ def test_an_intra_eu_supply_gets_an_xrechnung_with_its_full_deliver_to_address(d
     buyer = customer(db.engine, org["id"], "K-EU", "Wiener Bau GmbH", vat_id="ATU12345678")
     _public_buyer(db, org, buyer, fmt)
     invoice_id = sales_invoice(db.engine, org["id"], buyer, taxes=[("K", "0", "9000.00", "0.00")])
-    store = LocalFileStore(root=str(tmp_path))
+    store = LocalFiles(str(tmp_path))
     summary = generate_documents(db.engine, store, org["slug"], [invoice_id])
     assert summary.failed == {}, summary.failed
     assert sorted((k, s) for k, s, _ in _documents(db, org, invoice_id)) == [
@@ -153,7 +153,7 @@ def test_a_dunning_fee_invoice_gets_documents_without_vat_ids(db, tmp_path, fmt)
             )
         ).scalar_one()
 
-    store = LocalFileStore(root=str(tmp_path))
+    store = LocalFiles(str(tmp_path))
     summary = generate_documents(db.engine, store, org["slug"], [fee_invoice])
     assert summary.failed == {}, summary.failed
     kinds = sorted(k for k, s, _ in _documents(db, org, fee_invoice) if s == "generated")
@@ -218,9 +218,7 @@ def test_the_run_summary_says_what_the_xrechnungs_were_checked_against(
     buyer = customer(db.engine, org["id"], "K-PUB", "Stadt Musterhausen")
     _public_buyer(db, org, buyer, "xrechnung-cii")
     invoice_id = sales_invoice(db.engine, org["id"], buyer)
-    summary = generate_documents(
-        db.engine, LocalFileStore(root=str(tmp_path)), org["slug"], [invoice_id]
-    )
+    summary = generate_documents(db.engine, LocalFiles(str(tmp_path)), org["slug"], [invoice_id])
     assert summary.failed == {} and summary.xrechnung == 1
     expected = KOSIT_CHECKED if configured else KOSIT_NOT_CONFIGURED
     assert summary.xrechnung_rules == {expected: 1}

@@ -12,7 +12,7 @@ from invoice_pipelines.cli import main
 from invoice_pipelines.core.export_months import month_state
 from invoice_pipelines.exports import partitions as export_months
 from invoice_pipelines.exports.pipeline import run_export
-from invoice_pipelines.resources.file_stores import LocalFileStore
+from invoice_pipelines.resources.files import LocalFiles
 from invoice_pipelines_tests.exports.books import DATEV, incoming
 
 
@@ -89,7 +89,7 @@ def test_the_export_after_the_month_is_over_is_a_final_version(db, tmp_path) -> 
     version without the provisional marks (an unchanged month otherwise writes nothing)."""
     org = db.new_organization(**DATEV)
     incoming(db.engine, org["id"], "F-1", day=date(2026, 10, 5))
-    store = LocalFileStore(root=str(tmp_path))
+    store = LocalFiles(str(tmp_path))
     first = run_export(db.engine, store, org["slug"], "2026-10", "incoming", provisional=True)
     assert (first.version, first.provisional) == (1, True)
     assert str(first.files["datev"]).endswith("_v1_provisional.csv")

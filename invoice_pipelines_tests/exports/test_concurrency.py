@@ -21,7 +21,7 @@ from invoice_pipelines.db.tables import (
 )
 from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.exports import lines_beside, pipeline
-from invoice_pipelines.resources.file_stores import LocalFileStore
+from invoice_pipelines.resources.files import LocalFiles
 from invoice_pipelines_tests.exports.books import DATEV, incoming
 from invoice_pipelines_tests.exports.datev_reader import read_extf
 
@@ -55,7 +55,7 @@ def test_a_document_changed_while_the_month_is_exported(pg_database, tmp_path, m
     exporter = threading.Thread(
         target=lambda: outcome.update(
             result=pipeline.run_export(
-                db.engine, LocalFileStore(root=str(tmp_path)), org["slug"], "2026-11", "incoming"
+                db.engine, LocalFiles(str(tmp_path)), org["slug"], "2026-11", "incoming"
             )
         )
     )
@@ -132,7 +132,7 @@ def test_the_lines_file_shows_the_month_as_the_export_read_it(pg_database, tmp_p
 
     monkeypatch.setattr(lines_beside, "export_snapshot", snapshot_then_add_a_line)
     result = pipeline.run_export(
-        db.engine, LocalFileStore(root=str(tmp_path)), org["slug"], "2026-11", "incoming"
+        db.engine, LocalFiles(str(tmp_path)), org["slug"], "2026-11", "incoming"
     )
     assert [invoice_id for invoice_id, _, _ in result.skipped] == [skipped]
     with open(result.files["csv_lines"], newline="", encoding="utf-8") as handle:
@@ -155,7 +155,7 @@ def test_without_a_second_connection_the_lines_file_is_written_after_all(
 
     monkeypatch.setattr(lines_beside, "write_lines_beside", no_connection)
     result = pipeline.run_export(
-        db.engine, LocalFileStore(root=str(tmp_path)), org["slug"], "2026-11", "incoming"
+        db.engine, LocalFiles(str(tmp_path)), org["slug"], "2026-11", "incoming"
     )
     with open(result.files["csv_lines"], newline="", encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))
@@ -171,7 +171,7 @@ def test_two_months_of_one_organization_exported_at_once_share_its_partner_accou
     account the first gave, and books the supplier on it."""
     db = pg_database
     org = db.new_organization(**DATEV)
-    store = LocalFileStore(root=str(tmp_path))
+    store = LocalFiles(str(tmp_path))
     for number, day in (("OCT-1", "2026-10-05"), ("NOV-1", "2026-11-05")):
         incoming(db.engine, org["id"], number, day=date.fromisoformat(day), seller="Zeta GmbH",
                  vat_id="DE999999999")  # fmt: skip
@@ -237,7 +237,7 @@ def test_two_writers_without_the_lock_give_a_new_supplier_one_account(
     org = db.new_organization(**DATEV)
     incoming(db.engine, org["id"], "OCT-1", day=date(2026, 10, 5), seller="Neu GmbH", vat_id=None)
     incoming(db.engine, org["id"], "NOV-1", day=date(2026, 11, 5), seller="Neu GmbH", vat_id=None)
-    store = LocalFileStore(root=str(tmp_path))
+    store = LocalFiles(str(tmp_path))
     monkeypatch.setattr(pipeline, "session_lock", lambda *args, **kwargs: _no_lock())
     read_done, other_done = threading.Event(), threading.Event()
     real_partners = pipeline.month_partners

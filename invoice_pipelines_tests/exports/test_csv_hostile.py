@@ -27,7 +27,7 @@ from invoice_pipelines.exports.csv import (
 from invoice_pipelines.exports.pipeline import run_export
 from invoice_pipelines.exports.reads import booked_lines_query
 from invoice_pipelines.limits import MAX_TEXT_FIELD_CHARS
-from invoice_pipelines.resources.file_stores import LocalFileStore
+from invoice_pipelines.resources.files import LocalFiles
 from invoice_pipelines_tests.exports.books import DATEV, incoming
 
 D = Decimal
@@ -109,9 +109,7 @@ def test_export_files_of_a_hostile_month_read_back_row_for_row(db, tmp_path):
                 ("plain", "2", "0.50", "19"),
             ],
         )
-    result = run_export(
-        db.engine, LocalFileStore(root=str(tmp_path)), org["slug"], "2026-11", "incoming"
-    )
+    result = run_export(db.engine, LocalFiles(str(tmp_path)), org["slug"], "2026-11", "incoming")
     assert result.skipped == []
     invoices = _parse(Path(result.files["csv"]).read_bytes())
     lines = _parse(Path(result.files["csv_lines"]).read_bytes())
@@ -133,7 +131,7 @@ def test_copy_writes_the_same_bytes_as_the_python_writer(pg_database, tmp_path):
             seller=_storable(name, length=255),
             lines=[(_storable(name, length=512), "1", "-10.00", "19"), ("", "1", "1.00", "19")],
         )
-    store = LocalFileStore(root=str(tmp_path))
+    store = LocalFiles(str(tmp_path))
     result = run_export(db.engine, store, org["slug"], "2026-11", "incoming")
     query = booked_lines_query(org["id"], "2026-11", "incoming", result.export_id)
     with tenant_transaction(db.engine, org["id"]) as conn:
@@ -176,7 +174,7 @@ def test_fuzz_python_writer(values):
 
 @pytest.fixture(scope="module")
 def pg_store(pg_database, tmp_path_factory):
-    return pg_database, LocalFileStore(root=str(tmp_path_factory.mktemp("copy")))
+    return pg_database, LocalFiles(str(tmp_path_factory.mktemp("copy")))
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])

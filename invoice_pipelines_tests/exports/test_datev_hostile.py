@@ -29,7 +29,7 @@ from invoice_pipelines.db.tables import exports, incoming_invoices
 from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.exports.datev import bookings_file, partners_file
 from invoice_pipelines.exports.pipeline import run_export
-from invoice_pipelines.resources.file_stores import LocalFileStore
+from invoice_pipelines.resources.files import LocalFiles
 from invoice_pipelines_tests.exports.books import DATEV, incoming
 from invoice_pipelines_tests.exports.datev_reader import read_extf
 
@@ -86,7 +86,7 @@ def test_a_month_with_hostile_supplier_values_is_exported(db, tmp_path):
         )
         for number, name, vat_id in HOSTILE
     ]
-    store = LocalFileStore(root=str(tmp_path))
+    store = LocalFiles(str(tmp_path))
     result = run_export(db.engine, store, org["slug"], "2026-11", "incoming")
 
     assert result.skipped == [] and result.invoice_count == len(HOSTILE)

@@ -20,7 +20,7 @@ from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.exports import datev_documents
 from invoice_pipelines.exports.documents import DocumentStores
 from invoice_pipelines.exports.pipeline import run_export
-from invoice_pipelines.resources.file_stores import LocalFileStore
+from invoice_pipelines.resources.files import LocalFiles
 from invoice_pipelines.resources.uploads import LocalUploads
 from invoice_pipelines_tests.exports.books import DATEV, customer, incoming, sales_invoice
 from invoice_pipelines_tests.exports.datev_reader import read_extf
@@ -114,7 +114,7 @@ def _original(db, org, store: LocalUploads, doc_id: int, data: bytes, name: str)
     return key
 
 
-def _sales_pdf(db, org, store: LocalFileStore, invoice_id: int, data: bytes) -> None:
+def _sales_pdf(db, org, store: LocalFiles, invoice_id: int, data: bytes) -> None:
     key = f"{org['slug']}/sales/{invoice_id}.pdf"
     store.write(key, [data])
     with tenant_transaction(db.engine, org["id"], write=True) as conn:
@@ -135,8 +135,8 @@ def _sales_pdf(db, org, store: LocalFileStore, invoice_id: int, data: bytes) -> 
 def _setup(db, tmp_path):
     org = db.new_organization(**DATEV, settings={"exports": {}})
     up = LocalUploads(str(tmp_path / "uploads"))
-    docs = LocalFileStore(root=str(tmp_path / "documents"))
-    return org, up, docs, DocumentStores(up, docs), LocalFileStore(root=str(tmp_path / "exports"))
+    docs = LocalFiles(str(tmp_path / "documents"))
+    return org, up, docs, DocumentStores(up, docs), LocalFiles(str(tmp_path / "exports"))
 
 
 def _pdf(label: str, size: int = 0) -> bytes:

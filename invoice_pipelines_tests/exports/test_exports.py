@@ -25,7 +25,7 @@ from invoice_pipelines.db.tables import (
 from invoice_pipelines.db.tenancy import system_transaction, tenant_transaction
 from invoice_pipelines.exports.export_settings import ExportSettingsError
 from invoice_pipelines.exports.pipeline import run_export
-from invoice_pipelines.resources.file_stores import LocalFileStore
+from invoice_pipelines.resources.files import LocalFiles
 from invoice_pipelines_tests.exports.books import DATEV, customer, incoming, sales_invoice
 from invoice_pipelines_tests.exports.datev_reader import read_extf
 
@@ -107,7 +107,7 @@ def test_golden_buchungsstapel_of_a_small_month(db, tmp_path):
         vat_id="PL5260001246",
         taxes=[("S", "19", "-20.00", "-3.80")],
     )
-    store = LocalFileStore(root=str(tmp_path))
+    store = LocalFiles(str(tmp_path))
     result = run_export(e, store, org["slug"], "2026-11", "incoming")
 
     assert result.version == 1 and result.skipped == [] and result.invoice_count == 5
@@ -244,9 +244,7 @@ def test_golden_buchungsstapel_of_a_small_month(db, tmp_path):
 def test_december_in_fiscal_years_starting_in_any_month(db, tmp_path, start_month, wj_beginn):
     org = _org(db, fiscal_year_start_month=start_month)
     incoming(db.engine, org["id"], "DEZ-31", day=date(2026, 12, 31), due=None)
-    result = run_export(
-        db.engine, LocalFileStore(root=str(tmp_path)), org["slug"], "2026-12", "incoming"
-    )
+    result = run_export(db.engine, LocalFiles(str(tmp_path)), org["slug"], "2026-12", "incoming")
     header, _, row = _rows(result.files["datev"])
     assert [f.value for f in header[12:16]] == [wj_beginn, "4", "20261201", "20261231"]
     assert _values(row)["Belegdatum"] == "3112"
@@ -256,9 +254,7 @@ def test_december_in_fiscal_years_starting_in_any_month(db, tmp_path, start_mont
 def test_march_in_a_fiscal_year_that_started_the_july_before(db, tmp_path):
     org = _org(db, fiscal_year_start_month=7)
     incoming(db.engine, org["id"], "M-1", day=date(2027, 3, 15))
-    result = run_export(
-        db.engine, LocalFileStore(root=str(tmp_path)), org["slug"], "2027-03", "incoming"
-    )
+    result = run_export(db.engine, LocalFiles(str(tmp_path)), org["slug"], "2027-03", "incoming")
     assert _rows(result.files["datev"])[0][12].value == "20260701"
 
 
@@ -275,9 +271,7 @@ def test_csv_files_read_back_with_pandas_to_the_cent(db, tmp_path):
                 ('Mutter "M6"\nStahl', "1", "1.50", "7"),
             ],
         )
-    result = run_export(
-        db.engine, LocalFileStore(root=str(tmp_path)), org["slug"], "2026-11", "incoming"
-    )
+    result = run_export(db.engine, LocalFiles(str(tmp_path)), org["slug"], "2026-11", "incoming")
     invoices = pd.read_csv(result.files["csv"], dtype=str, keep_default_na=False)
     lines = pd.read_csv(result.files["csv_lines"], dtype=str, keep_default_na=False)
     assert len(invoices) == 7 and len(lines) == 14
@@ -302,7 +296,7 @@ def test_a_version_written_with_the_earlier_fingerprint_stays_unchanged(db, tmp_
     org = _org(db)
     first = incoming(db.engine, org["id"], "F-1")
     incoming(db.engine, org["id"], "F-2", taxes=[("S", "7", "10.00", "0.70")])
-    store = LocalFileStore(root=str(tmp_path))
+    store = LocalFiles(str(tmp_path))
     monkeypatch.setattr(
         fingerprints,
         "version_fingerprint",
@@ -336,7 +330,7 @@ def test_unchanged_month_is_idempotent_and_a_correction_is_a_new_version(db, tmp
     org = _org(db)
     first = incoming(db.engine, org["id"], "V-1")
     incoming(db.engine, org["id"], "V-2", taxes=[("S", "7", "10.00", "0.70")])
-    store = LocalFileStore(root=str(tmp_path))
+    store = LocalFiles(str(tmp_path))
     v1 = run_export(db.engine, store, org["slug"], "2026-11", "incoming")
     v1_bytes = {k: Path(p).read_bytes() for k, p in v1.files.items()}
 
@@ -397,7 +391,7 @@ def test_invoices_that_cannot_be_booked_stay_validated_with_their_reason(db, tmp
             .where(incoming_invoices.c.id == undated)
             .values(created_at=datetime(2026, 11, 20, tzinfo=UTC))
         )
-    result = run_export(e, LocalFileStore(root=str(tmp_path)), org["slug"], "2026-11", "incoming")
+    result = run_export(e, LocalFiles(str(tmp_path)), org["slug"], "2026-11", "incoming")
     reasons = {invoice_id: reason for invoice_id, _, reason in result.skipped}
     assert set(reasons) == {odd_rate, unmapped, dollars, undated, huge}
     assert "too large for DATEV" in reasons[huge]
@@ -426,9 +420,7 @@ def test_invoices_that_cannot_be_booked_stay_validated_with_their_reason(db, tmp
         "EUR",
     )
     # the same month again: the skipped ones are still skipped, nothing new is written
-    assert run_export(
-        e, LocalFileStore(root=str(tmp_path)), org["slug"], "2026-11", "incoming"
-    ).unchanged
+    assert run_export(e, LocalFiles(str(tmp_path)), org["slug"], "2026-11", "incoming").unchanged
 
 
 @pytest.mark.parametrize(
@@ -445,9 +437,7 @@ def test_bad_settings_stop_the_export_before_any_file(db, tmp_path, org_values, 
     org = db.new_organization(**{**DATEV, **org_values}, settings={"exports": settings})
     doc = incoming(db.engine, org["id"], "B-1")
     with pytest.raises(ExportSettingsError, match=message):
-        run_export(
-            db.engine, LocalFileStore(root=str(tmp_path)), org["slug"], "2026-11", "incoming"
-        )
+        run_export(db.engine, LocalFiles(str(tmp_path)), org["slug"], "2026-11", "incoming")
     assert list(tmp_path.iterdir()) == []
     assert _status(db, org["id"], doc) == Status.VALIDATED
 
@@ -464,9 +454,7 @@ def test_sales_invoices_book_on_debtor_accounts(db, tmp_path):
     )
     sales_invoice(db.engine, org["id"], home, type_code="381", taxes=[("S", "19", "50.00", "9.50")])
     sales_invoice(db.engine, org["id"], eu, taxes=[("K", "0", "1000.00", "0.00")])
-    result = run_export(
-        db.engine, LocalFileStore(root=str(tmp_path)), org["slug"], "2026-11", "sales"
-    )
+    result = run_export(db.engine, LocalFiles(str(tmp_path)), org["slug"], "2026-11", "sales")
     rows = [_values(r) for r in _rows(result.files["datev"])[2:]]
     assert [
         (
@@ -491,7 +479,7 @@ def test_sales_invoices_book_on_debtor_accounts(db, tmp_path):
 
 def test_partner_accounts_stay_the_same_in_later_months(db, tmp_path):
     org = _org(db)
-    store = LocalFileStore(root=str(tmp_path))
+    store = LocalFiles(str(tmp_path))
     incoming(
         db.engine, org["id"], "A-1", day=date(2026, 10, 2), seller="Zeta GmbH", vat_id="DE999999999"
     )
@@ -540,7 +528,7 @@ def test_a_new_supplier_is_named_as_its_first_invoice_of_the_month_names_it(db, 
     incoming(e, org["id"], "Z-2", day=date(2026, 11, 3), seller="Zeta Zweit GmbH",
              vat_id="DE999999999")  # fmt: skip
     incoming(e, org["id"], "Y-1", day=date(2026, 11, 4), seller="Ypsilon AG", vat_id=None)
-    result = run_export(e, LocalFileStore(root=str(tmp_path)), org["slug"], "2026-11", "incoming")
+    result = run_export(e, LocalFiles(str(tmp_path)), org["slug"], "2026-11", "incoming")
     assert result.invoice_count == 4
     with tenant_transaction(e, org["id"]) as conn:
         named = conn.execute(
@@ -557,9 +545,7 @@ def test_a_new_supplier_is_named_as_its_first_invoice_of_the_month_names_it(db, 
 def test_a_direction_the_organization_does_not_export(db, tmp_path):
     org = _org(db, directions=["sales"])
     doc = incoming(db.engine, org["id"], "N-1")
-    result = run_export(
-        db.engine, LocalFileStore(root=str(tmp_path)), org["slug"], "2026-11", "incoming"
-    )
+    result = run_export(db.engine, LocalFiles(str(tmp_path)), org["slug"], "2026-11", "incoming")
     assert result.disabled and result.files == {}
     assert _status(db, org["id"], doc) == Status.VALIDATED
 
@@ -567,9 +553,7 @@ def test_a_direction_the_organization_does_not_export(db, tmp_path):
 def test_utf8_bom_export_for_organizations_that_ask(db, tmp_path):
     org = _org(db, encoding="utf-8-bom")
     incoming(db.engine, org["id"], "U-1", seller="Łukasz Żak")
-    result = run_export(
-        db.engine, LocalFileStore(root=str(tmp_path)), org["slug"], "2026-11", "incoming"
-    )
+    result = run_export(db.engine, LocalFiles(str(tmp_path)), org["slug"], "2026-11", "incoming")
     data = Path(result.files["datev"]).read_bytes()
     assert data.startswith(b"\xef\xbb\xbf")
     assert _values(read_extf(data)[2])["Buchungstext"] == "Łukasz Żak U-1"
@@ -577,9 +561,7 @@ def test_utf8_bom_export_for_organizations_that_ask(db, tmp_path):
 
 def test_an_empty_month_writes_nothing(db, tmp_path):
     org = _org(db)
-    result = run_export(
-        db.engine, LocalFileStore(root=str(tmp_path)), org["slug"], "2026-11", "incoming"
-    )
+    result = run_export(db.engine, LocalFiles(str(tmp_path)), org["slug"], "2026-11", "incoming")
     assert result.empty and result.files == {} and list(tmp_path.iterdir()) == []
     with system_transaction(db.engine) as conn:
         assert conn.execute(
@@ -590,9 +572,7 @@ def test_an_empty_month_writes_nothing(db, tmp_path):
 def test_an_organization_without_datev_that_exports_nothing_is_not_an_error(db, tmp_path):
     org = db.new_organization(settings={"exports": {"directions": []}})  # no DATEV numbers
     for direction in ("incoming", "sales"):
-        result = run_export(
-            db.engine, LocalFileStore(root=str(tmp_path)), org["slug"], "2026-11", direction
-        )
+        result = run_export(db.engine, LocalFiles(str(tmp_path)), org["slug"], "2026-11", direction)
         assert result.disabled
 
 
@@ -605,7 +585,7 @@ def test_what_is_recorded_and_written_before_the_plan_follows_the_plan(db, tmp_p
     line = [("Schrauben", "2", "50.00", "19")]
     good = incoming(e, org["id"], "OK-1", lines=line)
     odd = incoming(e, org["id"], "R-13", taxes=[("S", "13", "100.00", "13.00")], lines=line)
-    store = LocalFileStore(root=str(tmp_path))
+    store = LocalFiles(str(tmp_path))
     result = run_export(e, store, org["slug"], "2026-11", "incoming")
     assert [invoice_id for invoice_id, _, _ in result.skipped] == [odd]
     lines = pd.read_csv(result.files["csv_lines"])
@@ -651,7 +631,7 @@ def test_an_export_holds_each_invoice_once_whatever_writes_the_item(db, tmp_path
     sold = sales_invoice(
         db.engine, org["id"], customer(db.engine, org["id"], "K-ONCE", "Kunde Once")
     )
-    store = LocalFileStore(root=str(tmp_path))
+    store = LocalFiles(str(tmp_path))
     bought = run_export(db.engine, store, org["slug"], "2026-11", "incoming")
     sales = run_export(db.engine, store, org["slug"], "2026-11", "sales")
     for export_id, invoice in (
@@ -685,7 +665,7 @@ def test_a_supplier_books_on_the_creditor_account_the_register_gives_it(db, tmp_
     from invoice_pipelines.supplier_register import Change, add_supplier, change_supplier
 
     org = _org(db)
-    store = LocalFileStore(root=str(tmp_path))
+    store = LocalFiles(str(tmp_path))
     with tenant_transaction(db.engine, org["id"], write=True) as conn:
         add_supplier(conn, org["id"], name="Alpha GmbH", vat_id="DE100000000",
                      datev_creditor_account=70000, changed_by="Anna", reason="advisor's list")  # fmt: skip

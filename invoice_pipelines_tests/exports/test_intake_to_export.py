@@ -25,7 +25,7 @@ from invoice_pipelines.exports.pipeline import run_export
 from invoice_pipelines.intake.parse import ParseOutcome, parse_document
 from invoice_pipelines.intake.pipeline import process_documents
 from invoice_pipelines.intake.uploads import ScanState, scan_uploads
-from invoice_pipelines.resources.file_stores import LocalFileStore
+from invoice_pipelines.resources.files import LocalFiles
 from invoice_pipelines.resources.uploads import LocalUploads
 from invoice_pipelines_tests.conftest import samples_dir
 from invoice_pipelines_tests.exports.books import DATEV
@@ -71,7 +71,7 @@ def test_a_validated_sample_invoice_is_booked_and_becomes_exported(db, tmp_path)
 
     result = run_export(
         db.engine,
-        LocalFileStore(root=str(tmp_path / "exports")),
+        LocalFiles(str(tmp_path / "exports")),
         org["slug"],
         "2018-03",
         "incoming",
@@ -177,7 +177,7 @@ def test_a_text_pdf_invoice_gets_its_vat_category_in_the_invoices_csv(db, tmp_pa
 
     today = date(2026, 11, 23)
     month = f"{today - timedelta(days=1):%Y-%m}"
-    store = LocalFileStore(root=str(tmp_path / "exports"))
+    store = LocalFiles(str(tmp_path / "exports"))
     org = _text_pdf_organization(db, tmp_path, today)
     with tenant_transaction(db.engine, org["id"]) as conn:
         categories = (

@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from invoice_pipelines.db.tables import partner_accounts
 from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.exports.pipeline import run_export
-from invoice_pipelines.resources.file_stores import LocalFileStore
+from invoice_pipelines.resources.files import LocalFiles
 from invoice_pipelines_tests.exports.books import DATEV, incoming
 from invoice_pipelines_tests.exports.datev_reader import read_extf
 
@@ -27,7 +27,7 @@ def _accounts(path: str) -> dict[str, str]:
 
 def test_a_supplier_with_a_long_name_keeps_its_account_in_later_exports(db, tmp_path):
     org = db.new_organization(**DATEV)
-    store = LocalFileStore(root=str(tmp_path))
+    store = LocalFiles(str(tmp_path))
     incoming(db.engine, org["id"], "L-1", seller=LONG_NAME, vat_id=None)
     first = run_export(db.engine, store, org["slug"], "2026-11", "incoming")
     # a correction of the month and the next month: the same supplier, the same account

@@ -12,7 +12,7 @@ from sqlalchemy import select, update
 from invoice_pipelines.db.tables import exports
 from invoice_pipelines.exports.pipeline import run_export
 from invoice_pipelines.housekeeping.archive import purge_archives
-from invoice_pipelines.resources.file_stores import LocalFileStore
+from invoice_pipelines.resources.files import LocalFiles
 from invoice_pipelines.resources.uploads import LocalUploads
 from invoice_pipelines_tests.exports.books import DATEV, incoming
 from invoice_pipelines_tests.exports.datev_reader import read_extf
@@ -35,7 +35,7 @@ def _month(db, tmp_path, period_day: date):
     org = db.new_organization(**DATEV, settings={"exports": {}})
     incoming(db.engine, org["id"], "A-1", day=period_day, due=None)
     incoming(db.engine, org["id"], "A-2", day=period_day, due=None, taxes=[("S", "7", "10", "0.7")])
-    store = LocalFileStore(root=str(tmp_path / "exports"))
+    store = LocalFiles(str(tmp_path / "exports"))
     period = period_day.strftime("%Y-%m")
     first = run_export(db.engine, store, org["slug"], period, "incoming")
     assert first.version == 1 and all(Path(p).exists() for p in first.files.values())

@@ -16,7 +16,7 @@ from invoice_pipelines.cli import main
 from invoice_pipelines.db.tables import customers, incoming_invoices, sales_invoices
 from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.exports.pipeline import run_export
-from invoice_pipelines.resources.file_stores import LocalFileStore
+from invoice_pipelines.resources.files import LocalFiles
 from invoice_pipelines_tests.billing.shop import make_shop
 from invoice_pipelines_tests.billing.test_credit_notes import invoiced
 from invoice_pipelines_tests.conftest import samples_dir
@@ -117,7 +117,7 @@ def test_csv_history_is_imported_and_its_month_exported(db, tmp_path, monkeypatc
     }
     assert {r["created_by"] for r in supplier_rows} == {"history import by anna"}
 
-    store = LocalFileStore(root=str(tmp_path / "exports"))
+    store = LocalFiles(str(tmp_path / "exports"))
     booked_sales = run_export(db.engine, store, org["slug"], "2025-03", "sales")
     booked_incoming = run_export(db.engine, store, org["slug"], "2025-03", "incoming")
     assert (booked_sales.invoice_count, booked_sales.skipped) == (3, [])
@@ -263,7 +263,7 @@ def test_einvoices_of_the_organization_are_sales_the_others_supplier_invoices(
     assert again["imported"] == {"sales": 0, "supplier": 0}
     assert again["already_there"] == {"sales": 1, "supplier": 2}
 
-    store = LocalFileStore(root=str(tmp_path / "exports"))
+    store = LocalFiles(str(tmp_path / "exports"))
     november = run_export(db.engine, store, org["slug"], "2020-11", "incoming")
     assert _exported_numbers(november) == {"18383", "RE-20201121/508"}
     march = run_export(db.engine, store, org["slug"], "2018-03", "sales")

@@ -13,7 +13,7 @@ from invoice_pipelines.db.tables import audit_log, exports, incoming_invoices, u
 from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.exports.pipeline import file_keys
 from invoice_pipelines.intake.incoming_invoices import register_upload
-from invoice_pipelines.resources.file_stores import FileStore
+from invoice_pipelines.resources.files import Files
 from invoice_pipelines.resources.uploads import Uploads, archive_key
 
 THIS_YEAR = datetime.now(UTC).year
@@ -82,7 +82,7 @@ def old_upload(
 
 def old_export(
     db,
-    store: FileStore,
+    store: Files,
     org: dict,
     *,
     period: str,

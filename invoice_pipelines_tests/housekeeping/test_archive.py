@@ -7,7 +7,7 @@ from datetime import date
 import pytest
 
 from invoice_pipelines.housekeeping.archive import purge_archives
-from invoice_pipelines.resources.file_stores import LocalFileStore
+from invoice_pipelines.resources.files import LocalFiles
 from invoice_pipelines.resources.uploads import LocalUploads
 from invoice_pipelines_tests.housekeeping.helpers import (
     LAST_EXPIRED,
@@ -23,7 +23,7 @@ from invoice_pipelines_tests.housekeeping.helpers import (
 
 @pytest.fixture
 def stores(tmp_path):
-    return LocalUploads(str(tmp_path / "uploads")), LocalFileStore(root=str(tmp_path / "exports"))
+    return LocalUploads(str(tmp_path / "uploads")), LocalFiles(str(tmp_path / "exports"))
 
 
 def _exists(store, key: str) -> bool:

@@ -259,13 +259,13 @@ def test_a_validated_document_is_reopened_corrected_and_confirmed_with_who_and_w
 
 def test_an_exported_document_is_not_reopened_here(db, tmp_path, capsys, monkeypatch) -> None:
     from invoice_pipelines.exports.pipeline import run_export
-    from invoice_pipelines.resources.file_stores import LocalFileStore
+    from invoice_pipelines.resources.files import LocalFiles
     from invoice_pipelines_tests.exports.books import DATEV
 
     monkeypatch.setenv("INVOICE_PIPELINES_DB_URL", db.url)
     org = db.new_organization(**DATEV)
     doc = run_intake(db, tmp_path, org, {"v.xml": own_invoice("EX-1")})["v.xml"]
-    run_export(db.engine, LocalFileStore(root=str(tmp_path / "exports")), org["slug"], "2024-03",
+    run_export(db.engine, LocalFiles(str(tmp_path / "exports")), org["slug"], "2024-03",
                "incoming")  # fmt: skip
     row = documents(db, org)["v.xml"]
     assert row["status"] == "EXPORTED"

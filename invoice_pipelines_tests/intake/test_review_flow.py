@@ -166,7 +166,7 @@ def test_a_correction_that_makes_a_duplicate_of_a_booked_invoice_is_refused(
 def test_an_invoice_resent_with_invisible_characters_is_booked_once(db, tmp_path, again) -> None:
     """The second copy is IP-DUP-01, and the month's export books the invoice once."""
     from invoice_pipelines.exports.pipeline import run_export
-    from invoice_pipelines.resources.file_stores import LocalFileStore
+    from invoice_pipelines.resources.files import LocalFiles
     from invoice_pipelines_tests.exports.books import DATEV
 
     number, vat_id = again
@@ -177,7 +177,7 @@ def test_an_invoice_resent_with_invisible_characters_is_booked_once(db, tmp_path
     run_intake(db, tmp_path, org, {"a.xml": first})
     rows = run_intake(db, tmp_path, org, {"b.xml": copy})
     assert (rows["a.xml"]["status"], rows["b.xml"]["status"]) == ("VALIDATED", "FAILED")
-    store = LocalFileStore(root=str(tmp_path / "exports"))
+    store = LocalFiles(str(tmp_path / "exports"))
     result = run_export(db.engine, store, org["slug"], "2024-03", "incoming")
     assert (result.invoice_count, result.skipped_count) == (1, 0)
     booked = documents(db, org)

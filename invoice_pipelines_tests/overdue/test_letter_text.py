@@ -16,7 +16,7 @@ from invoice_pipelines.overdue.letter import write_letters
 from invoice_pipelines.overdue.letter_text import letter_text
 from invoice_pipelines.overdue.notice_sending import send_notices
 from invoice_pipelines.overdue.pipeline import run_overdue
-from invoice_pipelines.resources.file_stores import LocalFileStore
+from invoice_pipelines.resources.files import LocalFiles
 from invoice_pipelines.resources.letters import Letter
 from invoice_pipelines.resources.mail import SmtpMailer
 from invoice_pipelines_devtools.standins.smtp import SmtpSink
@@ -35,7 +35,7 @@ def test_a_hostile_name_is_set_as_visible_text_and_its_notice_goes_out(db, tmp_p
     for buyer in (hostile, plain):
         invoice(db, org, buyer, date(2026, 11, 1))
     run_overdue(db.engine, org["slug"], on=date(2026, 11, 3))
-    store = LocalFileStore(root=str(tmp_path))
+    store = LocalFiles(str(tmp_path))
 
     letters = write_letters(db.engine, PdfaLetterWriter(), store, org["slug"])
 

@@ -31,6 +31,7 @@ from invoice_pipelines.overdue.notice_sending import send_notices
 from invoice_pipelines.overdue.pipeline import run_overdue
 from invoice_pipelines.resources.database import Database
 from invoice_pipelines.resources.file_stores import LocalFileStore
+from invoice_pipelines.resources.files import LocalFiles
 from invoice_pipelines.resources.letters import Letter, LetterError, WrittenLetter
 from invoice_pipelines.resources.mail import SmtpMailer
 from invoice_pipelines.resources.messaging import TextMessageProvider
@@ -133,7 +134,7 @@ def test_a_notices_letter_is_pdfa_with_every_figure_of_the_notice_and_its_qr_cod
     pay(db, org, late, "300.00", date(2025, 6, 20))
     run_overdue(db.engine, org["slug"], on=date(2025, 6, 25))
     run_overdue(db.engine, org["slug"], on=date(2025, 7, 20))
-    store = LocalFileStore(root=str(tmp_path / "documents"))
+    store = LocalFiles(str(tmp_path / "documents"))
 
     letters = write_letters(db.engine, PdfaLetterWriter(), store, org["slug"])
 
@@ -229,7 +230,7 @@ def test_an_english_consumers_letter_has_level_fees_and_no_flat_fee(db, tmp_path
     buyer = customer(db, org, language="en", name="Jane Doe", kind="consumer")
     invoice(db, org, buyer, date(2026, 10, 1))
     run_overdue(db.engine, org["slug"], on=date(2026, 10, 20))  # first dunning: 2.50
-    store = LocalFileStore(root=str(tmp_path))
+    store = LocalFiles(str(tmp_path))
     write_letters(db.engine, PdfaLetterWriter(), store, org["slug"])
     [notice] = notices(db, org)
     text = " ".join(_text(store.read(notice["letter_key"]), tmp_path).split())
@@ -247,7 +248,7 @@ def test_interest_after_a_partial_payment_is_listed_per_balance_in_the_letter(db
     run_overdue(db.engine, org["slug"], on=date(2025, 6, 12))  # reminder: charged up to here
     pay(db, org, late, "300.00", date(2025, 6, 20))
     run_overdue(db.engine, org["slug"], on=date(2025, 6, 25))
-    store = LocalFileStore(root=str(tmp_path / "documents"))
+    store = LocalFiles(str(tmp_path / "documents"))
 
     write_letters(db.engine, PdfaLetterWriter(), store, org["slug"])
 
@@ -289,7 +290,7 @@ def test_two_runs_at_once_write_each_letter_once(db, tmp_path):
     for n in range(count):
         invoice(db, org, kunde, date(2026, 10, 1) + timedelta(days=n % 20))
     run_overdue(db.engine, org["slug"], on=date(2026, 11, 5))
-    store = LocalFileStore(root=str(tmp_path))
+    store = LocalFiles(str(tmp_path))
     _written.clear()
     results = []
     runs = [
@@ -315,7 +316,7 @@ def test_a_letter_another_run_is_writing_waits_and_a_dead_runs_claim_is_taken_ov
     org = _org(db)
     invoice(db, org, customer(db, org, email="einkauf@kunde.example"), date(2026, 11, 1))
     run_overdue(db.engine, org["slug"], on=date(2026, 11, 3))
-    store = LocalFileStore(root=str(tmp_path))
+    store = LocalFiles(str(tmp_path))
     n = dunning_notices.c
     with tenant_transaction(db.engine, org["id"], write=True) as conn:
         conn.execute(
@@ -344,7 +345,7 @@ def test_the_letter_is_mailed_once_and_a_run_that_died_sending_leaves_unknown(db
     mailed = invoice(db, org, customer(db, org, email="einkauf@kunde.example"), date(2026, 11, 1))
     stuck = invoice(db, org, customer(db, org, email="stuck@kunde.example"), date(2026, 11, 1))
     run_overdue(db.engine, org["slug"], on=date(2026, 11, 20))  # first dunning
-    store = LocalFileStore(root=str(tmp_path))
+    store = LocalFiles(str(tmp_path))
     writer = PdfaLetterWriter()
     n = dunning_notices.c
     with SmtpSink() as sink:
@@ -401,7 +402,7 @@ def test_a_letter_that_cannot_be_written_fails_its_notice_and_no_other(db, tmp_p
     for buyer in (refused, fine):
         invoice(db, org, buyer, date(2026, 11, 1))
     run_overdue(db.engine, org["slug"], on=date(2026, 11, 3))
-    store = LocalFileStore(root=str(tmp_path))
+    store = LocalFiles(str(tmp_path))
     letters = write_letters(db.engine, _RefusingWriter(), store, org["slug"])
     [reason] = letters.failed.values()
     assert reason == (

@@ -15,7 +15,7 @@ from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.db.types import utcnow
 from invoice_pipelines.overdue.notice_sending import send_notices
 from invoice_pipelines.overdue.pipeline import run_overdue
-from invoice_pipelines.resources.file_stores import LocalFileStore
+from invoice_pipelines.resources.files import LocalFiles
 from invoice_pipelines.resources.mail import SmtpMailer
 from invoice_pipelines.resources.messaging import TextMessageProvider
 from invoice_pipelines_devtools.standins.sms import TextProviderStandIn
@@ -66,7 +66,7 @@ def test_notices_are_mailed_once_in_the_customers_language_with_the_invoice_pdf(
     in_app = invoice(
         db, org, customer(db, org, email="x@kunde.example"), TODAY - timedelta(days=40)
     )
-    store = LocalFileStore(root=str(tmp_path))
+    store = LocalFiles(str(tmp_path))
     store.write("invoices/german.pdf", [b"%PDF-1.7 the invoice"])
     with tenant_transaction(db.engine, org["id"], write=True) as conn:
         conn.execute(
@@ -116,7 +116,7 @@ def test_refusals_fail_or_postpone_and_a_dead_run_leaves_unknown(db, tmp_path):
             .where(dunning_notices.c.sales_invoice_id == stuck)
             .values(delivery_status="sending", delivery_started_at=utcnow() - timedelta(hours=1))
         )
-    store = LocalFileStore(root=str(tmp_path))
+    store = LocalFiles(str(tmp_path))
 
     with SmtpSink() as sink:
         sink.mailbox.refused_recipients.add("gone@kunde.example")
@@ -170,7 +170,7 @@ def test_sms_and_whatsapp_notices_go_once_in_the_customers_language(db, tmp_path
     )
     in_app = invoice(db, org, customer(db, org, phone="+4915199999999"), TODAY - timedelta(days=40))
     run_overdue(db.engine, org["slug"], on=TODAY)
-    store = LocalFileStore(root=str(tmp_path))
+    store = LocalFiles(str(tmp_path))
 
     with TextProviderStandIn() as api, SmtpSink() as sink:
         provider = TextMessageProvider(base_url=api.url)
@@ -238,7 +238,7 @@ def test_text_refusals_fail_or_postpone_and_a_broken_request_is_never_resent(db,
     throttled = invoice(db, org, customer(db, org, phone="+491702222222"), late)
     later = invoice(db, org, customer(db, org, phone="+491703333333"), late)
     run_overdue(db.engine, org["slug"], on=TODAY)
-    store = LocalFileStore(root=str(tmp_path))
+    store = LocalFiles(str(tmp_path))
     mailer = SmtpMailer(port=1)  # no e-mail level: never connected
 
     without_provider = send_notices(db.engine, mailer, store, org["slug"])
@@ -275,7 +275,7 @@ def test_a_postponed_notice_is_withdrawn_once_paid_or_replaced_by_the_next_level
         db, org, customer(db, org, phone="+491702222222"), TODAY - timedelta(days=12)
     )
     run_overdue(db.engine, org["slug"], on=TODAY)
-    store, mailer = LocalFileStore(root=str(tmp_path)), SmtpMailer(port=1)
+    store, mailer = LocalFiles(str(tmp_path)), SmtpMailer(port=1)
     with TextProviderStandIn() as api:
         api.outbox.fail_next = 2  # the provider is down: both reminders back to pending
         provider = TextMessageProvider(base_url=api.url)

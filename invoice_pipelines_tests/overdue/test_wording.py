@@ -13,7 +13,7 @@ from invoice_pipelines.documents.letter_writer import PdfaLetterWriter
 from invoice_pipelines.overdue.letter import write_letters
 from invoice_pipelines.overdue.notice_sending import send_notices
 from invoice_pipelines.overdue.pipeline import run_overdue
-from invoice_pipelines.resources.file_stores import LocalFileStore
+from invoice_pipelines.resources.files import LocalFiles
 from invoice_pipelines.resources.mail import SmtpMailer
 from invoice_pipelines_devtools.standins.smtp import SmtpSink
 from invoice_pipelines_tests.overdue.helpers import customer, invoice
@@ -47,7 +47,7 @@ def test_email_and_letter_name_the_fee_and_only_the_notices_that_were_sent(db, t
     )
     invoice(db, org, reminded, DUE)
     invoice(db, org, failed, DUE)
-    store = LocalFileStore(root=str(tmp_path / "store"))
+    store = LocalFiles(str(tmp_path / "store"))
     first = _round(db, org, store, tmp_path, date(2026, 11, 3))  # two reminders
     assert set(first) == {"reminded@kunde.example", "failed@kunde.example"}
     with tenant_transaction(db.engine, org["id"], write=True) as conn:

@@ -17,7 +17,7 @@ from invoice_pipelines.db.tables import organizations
 from invoice_pipelines.db.tenancy import system_transaction
 from invoice_pipelines.exports.documents import DocumentStores
 from invoice_pipelines.exports.pipeline import run_export
-from invoice_pipelines.resources.file_stores import LocalFileStore
+from invoice_pipelines.resources.files import LocalFiles
 from invoice_pipelines.resources.uploads import LocalUploads
 from invoice_pipelines_tests.documents.test_pipeline import SELLER
 from invoice_pipelines_tests.exports.datev_reader import read_extf
@@ -46,8 +46,8 @@ SKONTOKONTO = 124
 
 
 @pytest.fixture
-def documents(tmp_path) -> LocalFileStore:
-    return LocalFileStore(root=str(tmp_path / "documents"))
+def documents(tmp_path) -> LocalFiles:
+    return LocalFiles(str(tmp_path / "documents"))
 
 
 def _books(qbo, chart: str = "SKR03", exports: dict | None = None) -> None:
@@ -82,7 +82,7 @@ def _two_rate_invoice_paid(qbo, documents, *payments, chart="SKR03", exports=Non
 
 
 def _export(qbo, tmp_path, period: str = "2026-11"):
-    store = LocalFileStore(root=str(tmp_path / "exports"))
+    store = LocalFiles(str(tmp_path / "exports"))
     result = run_export(qbo.engine, store, qbo.org_id, period, "sales")
     return result
 
@@ -222,7 +222,7 @@ def test_a_payment_links_the_document_of_the_invoice_it_paid_where_the_package_h
         qbo, documents, ("1000.00", date(2026, 11, 6)), ("725.00", date(2026, 12, 1))
     )
     stores = DocumentStores(LocalUploads(str(tmp_path / "uploads")), documents)
-    out = LocalFileStore(root=str(tmp_path / "exports"))
+    out = LocalFiles(str(tmp_path / "exports"))
     november = run_export(qbo.engine, out, qbo.org_id, "2026-11", "sales", documents=stores)
     links = assert_links_resolve(november, read_package(november.files["datev_documents"]))
     rows = _bookings(november)

@@ -28,7 +28,7 @@ from invoice_pipelines.quickbooks.sync.customers import sync_customers
 from invoice_pipelines.quickbooks.sync.invoices import push_invoices
 from invoice_pipelines.quickbooks.sync.items import sync_items
 from invoice_pipelines.quickbooks.sync.payments import pull_payments
-from invoice_pipelines.resources.file_stores import LocalFileStore
+from invoice_pipelines.resources.files import LocalFiles
 from invoice_pipelines_tests.documents.test_pipeline import SELLER
 from invoice_pipelines_tests.overdue.helpers import notices
 from invoice_pipelines_tests.quickbooks.test_payments import void_payment
@@ -41,8 +41,8 @@ TWO_PERCENT = [{"days": 10, "percent": "2"}]
 
 
 @pytest.fixture
-def documents(tmp_path) -> LocalFileStore:
-    return LocalFileStore(root=str(tmp_path / "documents"))
+def documents(tmp_path) -> LocalFiles:
+    return LocalFiles(str(tmp_path / "documents"))
 
 
 def _offer(qbo, steps=TWO_PERCENT) -> None:

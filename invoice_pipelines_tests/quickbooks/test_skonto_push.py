@@ -28,7 +28,7 @@ from invoice_pipelines.db.tables import (
 from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.quickbooks.sync.common import realm_lease
 from invoice_pipelines.quickbooks.sync.invoices import push_invoices
-from invoice_pipelines.resources.file_stores import LocalFileStore
+from invoice_pipelines.resources.files import LocalFiles
 from invoice_pipelines_tests.quickbooks.conftest import TIME_SCALE, TOKEN_KEY, connect
 from invoice_pipelines_tests.quickbooks.test_payments import void_payment
 from invoice_pipelines_tests.quickbooks.test_skonto_payments import (
@@ -47,8 +47,8 @@ D = Decimal
 
 
 @pytest.fixture
-def documents(tmp_path) -> LocalFileStore:
-    return LocalFileStore(root=str(tmp_path / "documents"))
+def documents(tmp_path) -> LocalFiles:
+    return LocalFiles(str(tmp_path / "documents"))
 
 
 def _discount_item(qbo) -> str:

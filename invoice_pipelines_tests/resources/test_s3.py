@@ -22,6 +22,7 @@ from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.exports.pipeline import run_export
 from invoice_pipelines.intake.uploads import ScanState, scan_uploads
 from invoice_pipelines.resources.file_stores import LocalFileStore
+from invoice_pipelines.resources.files import LocalFiles
 from invoice_pipelines.resources.s3 import S3FileStore, S3UploadStore
 from invoice_pipelines.resources.s3_objects import S3Uploads
 from invoice_pipelines_tests.exports.books import DATEV, incoming
@@ -79,9 +80,9 @@ def _keys(store, prefix: str = "") -> list[str]:
 @pytest.mark.parametrize("kind", ["local", "s3"])
 def test_file_store_writes_once_and_reads_back(kind, bucket, s3_endpoint, tmp_path):
     if kind == "local":
-        store = LocalFileStore(root=str(tmp_path))
+        store = LocalFiles(str(tmp_path))
     else:
-        store = S3FileStore(bucket=bucket, prefix="exports", endpoint_url=s3_endpoint)
+        store = S3FileStore(bucket=bucket, prefix="exports", endpoint_url=s3_endpoint).files()
     key = "acme/2026-11/EXTF_Buchungsstapel_v1.csv"
     assert not store.exists(key)
     where = store.write(key, [b"EXTF;700;", b"21\r\n"])
@@ -104,7 +105,7 @@ def test_file_store_writes_once_and_reads_back(kind, bucket, s3_endpoint, tmp_pa
 
 def test_two_machines_writing_one_key_one_wins(bucket, s3_endpoint):
     """The server refuses the second PUT (If-None-Match: *): no check-then-write race."""
-    store = S3FileStore(bucket=bucket, endpoint_url=s3_endpoint)
+    store = S3FileStore(bucket=bucket, endpoint_url=s3_endpoint).files()
     outcomes: list[str] = []
     start = threading.Barrier(4)
 
@@ -136,7 +137,7 @@ def test_an_export_month_lands_in_the_bucket(db, bucket, s3_endpoint):
             taxes=[("S", "19", f"{100 + i}.00", "19.00")],
             lines=[("Schraube", "1", f"{100 + i}.00", "19")],
         )
-    store = S3FileStore(bucket=bucket, prefix="exports", endpoint_url=s3_endpoint)
+    store = S3FileStore(bucket=bucket, prefix="exports", endpoint_url=s3_endpoint).files()
     result = run_export(db.engine, store, org["slug"], "2026-11", "incoming")
     assert set(result.files) >= {"datev", "csv", "csv_lines"}
     for where in result.files.values():
@@ -241,7 +242,7 @@ def test_settings_choose_the_stores_of_the_code_location(monkeypatch, s3_endpoin
     assert isinstance(resources["document_store"], S3FileStore)
     # the CLI reads the values now; the code location names the variables (shown in the UI)
     exports = file_store_from_env("exports")
-    assert exports.location("a/b.csv") == "s3://invoices-prod/exports/a/b.csv"
+    assert exports.files().location("a/b.csv") == "s3://invoices-prod/exports/a/b.csv"
     assert upload_store_from_env().object_key("acme/x.pdf") == "uploads/acme/x.pdf"
 
     monkeypatch.setenv("INVOICE_PIPELINES_STORAGE", "s4")

@@ -25,7 +25,7 @@ from invoice_pipelines.delivery.pipeline import send_invoices
 from invoice_pipelines.documents.pipeline import generate_documents
 from invoice_pipelines.intake.peppol_inbound import REPLAY
 from invoice_pipelines.resources.channels import MailTransport, PeppolChannel
-from invoice_pipelines.resources.file_stores import LocalFileStore
+from invoice_pipelines.resources.files import LocalFiles
 from invoice_pipelines.resources.mail import SmtpMailer
 from invoice_pipelines.resources.peppol_transport import PeppolTransport
 from invoice_pipelines.resources.uploads import LocalUploads
@@ -116,7 +116,7 @@ def test_the_demos_access_point_forwards_a_received_invoice_and_takes_brandts_in
 
         # the queued job invoices the reviewed orders; Wiener's get Peppol BIS documents
         assert process_batch_job(db.engine, job, runner="test").status == "completed"
-        store = LocalFileStore(root=str(tmp_path / "documents"))
+        store = LocalFiles(str(tmp_path / "documents"))
         documents = generate_documents(db.engine, store, ORG)
         assert documents.peppol > 0 and not documents.peppol_failed and not documents.failed
         peppol = PeppolChannel(

@@ -62,7 +62,7 @@ def test_a_demo_invoice_shows_the_seller_its_bank_account_and_an_epc_qr_code(tmp
     from invoice_pipelines.billing.invoicing import process_batch_job
     from invoice_pipelines.delivery.pipeline import send_invoice_emails
     from invoice_pipelines.documents.pipeline import generate_documents
-    from invoice_pipelines.resources.file_stores import LocalFileStore
+    from invoice_pipelines.resources.files import LocalFiles
     from invoice_pipelines.resources.mail import SmtpMailer
     from invoice_pipelines_devtools.standins.smtp import SmtpSink
     from invoice_pipelines_tests.conftest import require_programs
@@ -71,7 +71,7 @@ def test_a_demo_invoice_shows_the_seller_its_bank_account_and_an_epc_qr_code(tmp
     engine = _demo_engine(tmp_path)
     [job] = seed_demo(engine)["batch_jobs"]
     assert process_batch_job(engine, job, runner="test").status == "completed"
-    store = LocalFileStore(root=str(tmp_path / "documents"))
+    store = LocalFiles(str(tmp_path / "documents"))
     documents = generate_documents(engine, store, "brandt-it-service")
     assert documents.generated > 0 and not documents.failed
     pdf = Path(documents.paths[0]).read_bytes()
