@@ -57,7 +57,7 @@ from invoice_pipelines.intake.parser_resource import DocumentParser
 from invoice_pipelines.intake.pipeline import IntakeSummary, process_documents, retry_documents
 from invoice_pipelines.metadata import markdown_table
 from invoice_pipelines.resources.database import Database
-from invoice_pipelines.resources.ocr import OcrEngine
+from invoice_pipelines.resources.ocr_readers import OcrReader
 from invoice_pipelines.resources.uploads import Uploads
 from invoice_pipelines.supplier_register import (
     register_counts,
@@ -244,7 +244,7 @@ def incoming_invoices(
     config: IncomingInvoicesConfig,
     database: Database,
     upload_store: ResourceParam[Uploads],
-    ocr_engine: OcrEngine,
+    ocr_engine: ResourceParam[OcrReader],
     document_parser: DocumentParser,
 ):
     engine = database.get_engine()

@@ -89,7 +89,7 @@ from invoice_pipelines.limits import (
     INTAKE_READ_AHEAD_DOCUMENTS,
     MAX_INTAKE_ATTEMPTS,
 )
-from invoice_pipelines.resources.ocr import OcrEngine, OcrError
+from invoice_pipelines.resources.ocr_readers import OcrError, OcrReader
 from invoice_pipelines.resources.uploads import (
     Uploads,
     UploadTooLarge,
@@ -177,7 +177,7 @@ def _sources(conn, organization_id: int, ids: list[int]) -> dict[int, tuple]:
     return {r.id: (r.storage_key, r.filename, r.size_bytes) for r in rows}
 
 
-def _run_ocr(ocr: OcrEngine | None, outcome: ParseOutcome, data: bytes) -> tuple[ParseOutcome, int]:
+def _run_ocr(ocr: OcrReader | None, outcome: ParseOutcome, data: bytes) -> tuple[ParseOutcome, int]:
     if ocr is None:
         return failed(
             outcome.format, "ocr", "no OCR engine configured", digest=outcome.content_hash
@@ -343,7 +343,7 @@ def process_documents(
     document_ids: Sequence[int],
     *,
     parser: Parser,
-    ocr: OcrEngine | None,
+    ocr: OcrReader | None,
     max_bytes: int | None = None,
 ) -> IntakeSummary:
     """Parse, validate and record the given documents of one organization; `max_bytes` is the
@@ -566,7 +566,7 @@ def _read_group(
 
 
 def _take_outcomes(
-    group: _Group, parsed: list[ParseOutcome], ocr: OcrEngine | None, summary: IntakeSummary
+    group: _Group, parsed: list[ParseOutcome], ocr: OcrReader | None, summary: IntakeSummary
 ) -> None:
     """The parser's outcomes of a group (OCR for those that need it) into `group.outcomes`;
     the group's originals go."""

@@ -1,8 +1,9 @@
-"""The `ocr_engine` resource for scanned invoices: local Tesseract or Google Cloud Vision. Each
-wraps a plain reader of `resources/ocr_readers.py` (where the engines, PDF rendering and the page
-limit live) whose settings Dagster shows and configures: every page goes to the reader that
-`reader()` gives, so a run and `invoice-pipelines parse` (which uses the plain reader without
-Dagster) read scans the same way.
+"""The `ocr_engine` resource for scanned invoices: local Tesseract or Google Cloud Vision. Dagster
+shows and configures its settings and hands a run the plain reader of `resources/ocr_readers.py`
+(where the engines, PDF rendering and the page limit live) that `reader()` gives, the object
+`invoice-pipelines parse` gets too, so a run and a command read scans the same way. An asset
+takes it as `ResourceParam[OcrReader]`. A reader holds no workers between calls (a PDF's pages
+are read by a pool that one call opens and closes), so nothing needs tearing down.
 """
 
 from __future__ import annotations
@@ -37,23 +38,14 @@ class OcrEngine(dg.ConfigurableResource, abc.ABC):
 
     @abc.abstractmethod
     def reader(self) -> OcrReader:
-        """The plain reader this resource wraps."""
+        """The plain reader these settings make."""
+
+    def create_resource(self, context: dg.InitResourceContext) -> OcrReader:  # type: ignore[override]
+        return self.reader()
 
     def _settings(self) -> dict:
         """The resource's fields as its reader's settings (the same names)."""
         return {name: getattr(self, name) for name in type(self).model_fields}
-
-    def ocr_image(self, data: bytes) -> OcrPage:
-        """OCR one page image (PNG, JPEG, TIFF ...)."""
-        return self.reader().ocr_image(data)
-
-    def ocr_pdf(self, data: bytes, dpi: int = 300) -> list[OcrPage]:
-        """Rasterise every page and OCR it; pages come back in document order.
-
-        A PDF of more than `limits.MAX_OCR_PAGES` pages raises OcrError before any page is
-        rendered; the same bound holds for every engine.
-        """
-        return self.reader().ocr_pdf(data, dpi)
 
 
 class TesseractOcrEngine(OcrEngine):

@@ -209,7 +209,7 @@ def measure_field_accuracy(
             rasterise_pdf,
         )
 
-        engine = TesseractOcrEngine()
+        engine = TesseractOcrEngine().reader()
 
         def scan(sample: LabelledPdf) -> tuple[dict[str, Any], str]:
             pages = rasterise_pdf(sample.data, dpi, first_page=1, last_page=max_pages)

@@ -950,7 +950,7 @@ def _intake(engine, org_id, slug, uploads, work, args, tally: Tally, rss: dict) 
     swapped = _swap_archived_originals(engine, org_id, root, stored)
 
     parser = DocumentParser(workers=args.workers)
-    ocr = TesseractOcrEngine()
+    ocr = TesseractOcrEngine().reader()
     try:
         with PeakRss(lambda: parser.process_ids) as peak:
             done: set[int] = set()

@@ -40,7 +40,7 @@ def measure_ocr(
     # Cycle through the document's pages so any page count can be measured.
     batch = [images[i % len(images)] for i in range(pages)]
     workers = cores or available_cores()
-    engine = TesseractOcrEngine()
+    engine = TesseractOcrEngine().reader()
 
     started = time.perf_counter()
     engine.ocr_image(images[-1])

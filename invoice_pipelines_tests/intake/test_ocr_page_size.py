@@ -58,7 +58,7 @@ def test_a_huge_media_box_behind_an_a4_crop_box_is_refused_before_rendering() ->
 
     started = time.monotonic()
     with pytest.raises(OcrError) as caught:
-        TesseractOcrEngine().ocr_pdf(data)
+        TesseractOcrEngine().reader().ocr_pdf(data)
     assert str(caught.value) == EXPECTED
     assert time.monotonic() - started < 5
 
@@ -78,7 +78,7 @@ def test_the_intake_records_the_crop_box_bomb_failed_with_the_page_size() -> Non
     outcome = parse_document(crop_box_bomb(), "scan.pdf")
     assert (outcome.status, outcome.format) == ("NEEDS_OCR", "image-pdf")
 
-    result, pages = _run_ocr(TesseractOcrEngine(), outcome, crop_box_bomb())
+    result, pages = _run_ocr(TesseractOcrEngine().reader(), outcome, crop_box_bomb())
 
     assert (result.status, pages) == ("FAILED", 0)
     assert [finding.message for finding in result.errors] == [f"OCR failed: {EXPECTED}"]

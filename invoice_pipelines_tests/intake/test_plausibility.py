@@ -146,7 +146,7 @@ def test_the_demo_scan_reads_right() -> None:
 
     name, data = demo_supplier_invoices(TODAY)[3]
     assert name == "druckhaus-weser_20261125-205_scan.png"
-    page = TesseractOcrEngine().ocr_image(data)
+    page = TesseractOcrEngine().reader().ocr_image(data)
     outcome = parse_ocr_text(
         page.text, source_format="image", confidence=page.confidence, today=TODAY
     )

@@ -306,7 +306,7 @@ def test_demo_scan_is_validated(today: date) -> None:
 
     _, png = demo_supplier_invoices(today)[3]
     expected = demo_invoice_set(today)[3].invoice
-    page = TesseractOcrEngine().ocr_image(png)
+    page = TesseractOcrEngine().reader().ocr_image(png)
     outcome = parse_ocr_text(
         page.text, source_format="image", confidence=page.confidence, today=today
     )

@@ -163,7 +163,7 @@ def test_the_scan_of_the_law_firm_letter_reads_the_same_parties() -> None:
     from invoice_pipelines.resources.ocr import TesseractOcrEngine
 
     image = scan_image(write_text_pdf(_law_firm_letter()), seed=54)
-    page = TesseractOcrEngine().ocr_image(image)
+    page = TesseractOcrEngine().reader().ocr_image(image)
     outcome = parse_ocr_text(
         page.text, source_format="image", confidence=page.confidence, today=TODAY
     )

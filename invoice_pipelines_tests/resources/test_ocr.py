@@ -12,6 +12,7 @@ from google.cloud import vision
 
 from invoice_pipelines.resources.ocr import (
     GoogleVisionOcrEngine,
+    GoogleVisionReader,
     OcrError,
     TesseractOcrEngine,
     UnreadableImageError,
@@ -61,7 +62,7 @@ def standin() -> Iterator[VisionStandin]:
         yield running
 
 
-def vision_engine(standin: VisionStandin, **config: object) -> GoogleVisionOcrEngine:
+def vision_engine(standin: VisionStandin, **config: object) -> GoogleVisionReader:
     settings: dict[str, object] = {
         "api_endpoint": standin.api_endpoint,
         "anonymous": True,
@@ -69,7 +70,7 @@ def vision_engine(standin: VisionStandin, **config: object) -> GoogleVisionOcrEn
         "backoff_max_seconds": 0.05,
     }
     settings.update(config)
-    return GoogleVisionOcrEngine(**settings)  # type: ignore[arg-type]
+    return GoogleVisionOcrEngine(**settings).reader()  # type: ignore[arg-type]
 
 
 def closed_port() -> int:
@@ -82,7 +83,7 @@ def closed_port() -> int:
 
 
 def test_tesseract_reads_the_totals_of_a_rasterised_invoice(totals_page: bytes) -> None:
-    page = TesseractOcrEngine().ocr_image(totals_page)
+    page = TesseractOcrEngine().reader().ocr_image(totals_page)
 
     assert "529,87" in page.text
     assert "473,00" in page.text
@@ -91,7 +92,7 @@ def test_tesseract_reads_the_totals_of_a_rasterised_invoice(totals_page: bytes) 
 
 
 def test_tesseract_ocr_pdf_returns_every_page_in_order(einfach_pdf: bytes) -> None:
-    pages = TesseractOcrEngine().ocr_pdf(einfach_pdf, dpi=150)
+    pages = TesseractOcrEngine().reader().ocr_pdf(einfach_pdf, dpi=150)
 
     assert len(pages) == 2
     assert PAGE_1_MARKER in pages[0].text and PAGE_2_MARKER not in pages[0].text
@@ -101,11 +102,11 @@ def test_tesseract_ocr_pdf_returns_every_page_in_order(einfach_pdf: bytes) -> No
 def test_tesseract_refuses_data_that_is_not_an_image() -> None:
     # Tesseract would read this as a list of image files to open.
     with pytest.raises(UnreadableImageError, match="not a PNG"):
-        TesseractOcrEngine().ocr_image(b"/etc/passwd\n")
+        TesseractOcrEngine().reader().ocr_image(b"/etc/passwd\n")
 
 
 def test_missing_tesseract_binary_names_the_install_command(small_page: bytes) -> None:
-    engine = TesseractOcrEngine(tesseract_cmd="/nonexistent/tesseract")
+    engine = TesseractOcrEngine(tesseract_cmd="/nonexistent/tesseract").reader()
 
     with pytest.raises(OcrError, match="apt-get install -y tesseract-ocr tesseract-ocr-deu"):
         engine.ocr_image(small_page)
@@ -113,7 +114,7 @@ def test_missing_tesseract_binary_names_the_install_command(small_page: bytes) -
 
 def test_a_broken_pdf_gives_a_clear_error(einfach_pdf: bytes) -> None:
     with pytest.raises(OcrError, match="could not rasterise the PDF"):
-        TesseractOcrEngine().ocr_pdf(b"%PDF-1.4\nnot really a pdf\n")
+        TesseractOcrEngine().reader().ocr_pdf(b"%PDF-1.4\nnot really a pdf\n")
 
 
 # -- Google Cloud Vision through the real client, against the stand-in ------------------------
@@ -210,7 +211,7 @@ def test_vision_reports_the_per_image_error_for_a_corrupt_image(standin: VisionS
 
 def test_vision_unreachable_endpoint_fails_at_once_with_a_clear_error(small_page: bytes) -> None:
     endpoint = f"http://127.0.0.1:{closed_port()}"
-    engine = GoogleVisionOcrEngine(api_endpoint=endpoint, anonymous=True)
+    engine = GoogleVisionOcrEngine(api_endpoint=endpoint, anonymous=True).reader()
 
     with pytest.raises(OcrError, match=f"cannot reach Google Cloud Vision at {endpoint}"):
         engine.ocr_image(small_page)
@@ -255,7 +256,7 @@ def test_engine_from_env_reaches_the_standin_without_credentials(
     monkeypatch.setenv("INVOICE_PIPELINES_VISION_ENDPOINT", standin.api_endpoint)
     monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", "/secrets/vision.json")
 
-    page = ocr_engine_from_env().ocr_image(small_page)
+    page = ocr_engine_from_env().reader().ocr_image(small_page)
 
     assert page.engine == "google-vision"
     assert "authorization" not in {name.lower() for name in standin.received[0].headers}

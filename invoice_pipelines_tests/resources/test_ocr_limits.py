@@ -53,7 +53,7 @@ def test_tesseract_refuses_a_scan_with_more_pages_than_the_limit() -> None:
     too_long = scan(limits.MAX_OCR_PAGES + 1)
 
     with pytest.raises(OcrError) as caught:
-        TesseractOcrEngine().ocr_pdf(too_long, dpi=72)
+        TesseractOcrEngine().reader().ocr_pdf(too_long, dpi=72)
 
     assert str(caught.value) == "the scan has 21 pages; OCR reads at most 20 pages"
 
@@ -61,7 +61,7 @@ def test_tesseract_refuses_a_scan_with_more_pages_than_the_limit() -> None:
 def test_tesseract_reads_every_page_of_a_scan_at_the_limit() -> None:
     require_programs("tesseract", "pdftoppm", "pdfinfo")
 
-    pages = TesseractOcrEngine().ocr_pdf(scan(limits.MAX_OCR_PAGES), dpi=100)
+    pages = TesseractOcrEngine().reader().ocr_pdf(scan(limits.MAX_OCR_PAGES), dpi=100)
 
     assert len(pages) == limits.MAX_OCR_PAGES
     assert "SEITE 1" in pages[0].text.upper()
@@ -72,7 +72,7 @@ def test_google_vision_refuses_the_same_scan_without_sending_a_page(
     standin: VisionStandin,
 ) -> None:
     require_programs("pdftoppm", "pdfinfo")
-    engine = GoogleVisionOcrEngine(api_endpoint=standin.api_endpoint, anonymous=True)
+    engine = GoogleVisionOcrEngine(api_endpoint=standin.api_endpoint, anonymous=True).reader()
 
     with pytest.raises(OcrError, match="the scan has 21 pages; OCR reads at most 20 pages"):
         engine.ocr_pdf(scan(limits.MAX_OCR_PAGES + 1), dpi=72)
@@ -110,10 +110,10 @@ def test_a_poster_sized_page_is_refused_before_it_is_rendered(standin: VisionSta
     )
 
     with pytest.raises(OcrError) as caught:
-        TesseractOcrEngine().ocr_pdf(data)
+        TesseractOcrEngine().reader().ocr_pdf(data)
     assert str(caught.value) == expected
 
-    vision = GoogleVisionOcrEngine(api_endpoint=standin.api_endpoint, anonymous=True)
+    vision = GoogleVisionOcrEngine(api_endpoint=standin.api_endpoint, anonymous=True).reader()
     with pytest.raises(OcrError, match="page 2 of the scan is 2160 x 2160 pt"):
         vision.ocr_pdf(data)
     assert standin.received == []

@@ -434,7 +434,7 @@ def test_demo_scan_is_read_by_tesseract_with_the_gross_total(demo_files):
 
     name, png = demo_files[3]
     invoice = demo_invoice_set(TODAY)[3].invoice
-    page = TesseractOcrEngine().ocr_image(png)
+    page = TesseractOcrEngine().reader().ocr_image(png)
     assert "952,00" in page.text
     outcome = parse_ocr_text(
         page.text, source_format="image", confidence=page.confidence, today=TODAY
