@@ -31,20 +31,26 @@ os.environ.setdefault("NO_GCE_CHECK", "true")
 os.environ.setdefault("INVOICE_PIPELINES_ALLOW_OWNER_RUNTIME", "true")
 
 DEFAULT_TEST_PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
-SAMPLES_DIR = Path(__file__).resolve().parents[2] / "shared" / "samples" / "einvoice"
+# ../shared beside the repository: the official rules and the sample documents many tests use
+# (INVOICE_PIPELINES_TEST_SHARED_DIR points elsewhere; the guard's own test uses it)
+SHARED_DIR = Path(
+    os.environ.get("INVOICE_PIPELINES_TEST_SHARED_DIR")
+    or Path(__file__).resolve().parents[2] / "shared"
+)
+SAMPLES_DIR = SHARED_DIR / "samples" / "einvoice"
 # the KoSIT XRechnung rules every XRechnung the tests build is checked against (the product reads
 # them from this setting; a test about the missing setting removes it)
-XRECHNUNG_RULES_DIR = Path(__file__).resolve().parents[2] / "shared" / "reference" / "xrechnung"
+XRECHNUNG_RULES_DIR = SHARED_DIR / "reference" / "xrechnung"
 if XRECHNUNG_RULES_DIR.is_dir():
     os.environ.setdefault("INVOICE_PIPELINES_XRECHNUNG_RULES_DIR", str(XRECHNUNG_RULES_DIR))
 # the official CEN EN 16931 rules every received CII and UBL invoice is judged by (the same:
 # a deployment provides the folder through this setting; a test about its absence removes it)
-EN16931_RULES_DIR = Path(__file__).resolve().parents[2] / "shared" / "reference" / "en16931"
+EN16931_RULES_DIR = SHARED_DIR / "reference" / "en16931"
 if EN16931_RULES_DIR.is_dir():
     os.environ.setdefault("INVOICE_PIPELINES_EN16931_RULES_DIR", str(EN16931_RULES_DIR))
 # OpenPEPPOL's Peppol BIS Billing 3.0 rules every Peppol document the tests build is proved with
-PEPPOL_RULES_DIR = Path(__file__).resolve().parents[2] / "shared" / "reference" / "peppol"
-PEPPOL_SAMPLES_DIR = Path(__file__).resolve().parents[2] / "shared" / "samples" / "peppol"
+PEPPOL_RULES_DIR = SHARED_DIR / "reference" / "peppol"
+PEPPOL_SAMPLES_DIR = SHARED_DIR / "samples" / "peppol"
 if PEPPOL_RULES_DIR.is_dir():
     os.environ.setdefault("INVOICE_PIPELINES_PEPPOL_RULES_DIR", str(PEPPOL_RULES_DIR))
 # each parse server's worker reads this many made-up invoices as it starts (128 in production,
@@ -231,6 +237,40 @@ SLOW_TESTS = {
     "invoice_pipelines_tests/devtools/demo/test_peppol_demo.py": "the demo's access point in a "
     "process of its own",
 }
+
+
+# what of ../shared the suite needs; a test needing a missing part skips outside CI
+SHARED_PARTS = {
+    "the sample e-invoices": SAMPLES_DIR,
+    "the KoSIT XRechnung rules": XRECHNUNG_RULES_DIR,
+    "the CEN EN 16931 rules": EN16931_RULES_DIR,
+    "the OpenPEPPOL rules": PEPPOL_RULES_DIR,
+    "the official Peppol examples": PEPPOL_SAMPLES_DIR,
+    "the set-based floor": SHARED_DIR / "bench" / "setbased_limit.sql",
+}
+
+
+def missing_shared_parts() -> list[str]:
+    return [f"{what} ({path})" for what, path in SHARED_PARTS.items() if not path.exists()]
+
+
+def pytest_sessionstart(session) -> None:
+    """Under CI a missing part of ../shared stops the run before any test: each test needing it
+    would skip, and a suite that tested less would still pass."""
+    missing = missing_shared_parts()
+    if missing and IN_CI and not hasattr(session.config, "workerinput"):
+        pytest.exit(
+            "CI is set and ../shared is incomplete; missing: " + "; ".join(missing), returncode=3
+        )
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    missing = missing_shared_parts()
+    if missing:
+        terminalreporter.write_line(
+            "../shared is incomplete, the tests needing it were skipped: " + "; ".join(missing),
+            yellow=True,
+        )
 
 
 def pytest_collection_modifyitems(config, items) -> None:
