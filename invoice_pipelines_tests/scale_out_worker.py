@@ -113,12 +113,12 @@ def main(argv: list[str]) -> int:
         from invoice_pipelines.overdue.notice_sending import send_notices
         from invoice_pipelines.overdue.pipeline import run_overdue
         from invoice_pipelines.resources.files import LocalFiles
-        from invoice_pipelines.resources.mail import SmtpMailer
         from invoice_pipelines.resources.messaging import TextMessageProvider
+        from invoice_pipelines.resources.smtp import Smtp
 
         as_of, sms_url, store_root, slugs = rest
         provider = TextMessageProvider(base_url=sms_url)
-        mailer = SmtpMailer(port=1)  # no e-mail level in these organizations: never connected
+        mailer = Smtp(port=1)  # no e-mail level in these organizations: never connected
         store = LocalFiles(store_root, area="documents")
         _wait_for(Path(go))
         # as the dunning_notices asset does for each partition of its run: notice, then send

@@ -61,8 +61,8 @@ from invoice_pipelines.metadata import markdown_table
 from invoice_pipelines.resources.channels import channels_of_form, open_channel, resources_of
 from invoice_pipelines.resources.database import Database
 from invoice_pipelines.resources.files import Files
-from invoice_pipelines.resources.mail import SmtpMailer
 from invoice_pipelines.resources.peppol import PeppolAccessPoint
+from invoice_pipelines.resources.smtp import Smtp
 from invoice_pipelines.tenants.partitions import (
     ORGANIZATIONS_PARTITIONS_NAME,
     organizations_partitions,
@@ -198,7 +198,7 @@ def invoice_emails(
     config: EmailConfig,
     database: Database,
     document_store: ResourceParam[Files],
-    mailer: SmtpMailer,
+    mailer: ResourceParam[Smtp],
     peppol_access_point: PeppolAccessPoint,
 ):
     channel = open_channel(EMAIL, SimpleNamespace(mailer=mailer))

@@ -8,6 +8,7 @@ from dagster import (
     AssetSelection,
     Config,
     OpExecutionContext,
+    ResourceParam,
     RunConfig,
     define_asset_job,
     in_process_executor,
@@ -34,8 +35,8 @@ from invoice_pipelines.intake.peppol_responses import (
 )
 from invoice_pipelines.intake.review import ReviewError, review_document
 from invoice_pipelines.resources.database import Database
-from invoice_pipelines.resources.mail import SmtpMailer
 from invoice_pipelines.resources.peppol import PeppolAccessPoint
+from invoice_pipelines.resources.smtp import Smtp
 from invoice_pipelines.supplier_register import (
     Change,
     RegisterError,
@@ -155,7 +156,7 @@ def review_incoming_invoice_job():
 def send_supplier_notices_op(
     context: OpExecutionContext,
     database: Database,
-    mailer: SmtpMailer,
+    mailer: ResourceParam[Smtp],
     peppol_access_point: PeppolAccessPoint,
 ):
     engine = database.get_engine()

@@ -31,7 +31,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from email.utils import make_msgid
-from typing import TYPE_CHECKING
 
 from sqlalchemy import and_, func, insert, or_, select, update
 from sqlalchemy.engine import Engine
@@ -55,10 +54,8 @@ from invoice_pipelines.outbox.machine import (
 )
 from invoice_pipelines.resources.mail_message import MessageError, email_address, mime_message
 from invoice_pipelines.resources.mail_types import OutgoingMail, SendError
+from invoice_pipelines.resources.smtp import Smtp
 from invoice_pipelines.supplier_register import load_register
-
-if TYPE_CHECKING:  # the resource class is Dagster's: `incoming list` reads notices without it
-    from invoice_pipelines.resources.mail import SmtpMailer
 
 BOX = Outbox(supplier_notices, key=("incoming_invoice_id",))
 FOLDED, SUPPRESSED = "folded", "suppressed"
@@ -376,7 +373,7 @@ class NoticeSummary:
     unknown: list[int] = field(default_factory=list)
 
 
-def _message(mailer: SmtpMailer, notice, documents: list, domain: str) -> OutgoingMail:
+def _message(mailer: Smtp, notice, documents: list, domain: str) -> OutgoingMail:
     """The day's notice as one plain-text message (resources/mail_message.py): the notice's
     document and those folded into it. A recipient that is no plain mailbox is refused here,
     before anything is sent."""
@@ -426,7 +423,7 @@ def _claimed(engine: Engine, organization_id: int, claimed: list[int]) -> list[t
 
 def send_supplier_notices(
     engine: Engine,
-    mailer: SmtpMailer,
+    mailer: Smtp,
     organization_id: int,
     *,
     domain: str = "invoice-pipelines.local",

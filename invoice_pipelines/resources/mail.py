@@ -1,17 +1,15 @@
 """The `mailer` resource: SMTP with STARTTLS or SSL and login, one connection for many messages.
-It wraps the plain `resources.smtp.Smtp` (where the connection, its security and how failures are
-sorted live) whose settings Dagster shows and configures: every session and message goes to the
-server `smtp()` gives, so a run and a command (which sends through the plain `Smtp` without
-Dagster) send the same way.
+Dagster shows and configures its settings and hands a run the plain `resources.smtp.Smtp` (where
+the connection, its security and how failures are sorted live) that `smtp()` builds, the object a
+command sends through too, so a run and a command send the same way. An asset or op takes it as
+`ResourceParam[Smtp]`; a run that would send refuses a wrong security setting when the resource
+starts, before any message.
 
 Production points it at the organization's mail server through settings (INVOICE_PIPELINES_SMTP_*);
 tests and the demo point it at the loopback SMTP stand-in (devtools/standins/smtp.py).
 """
 
 from __future__ import annotations
-
-import smtplib
-from contextlib import AbstractContextManager
 
 from dagster import ConfigurableResource, InitResourceContext
 from pydantic import Field
@@ -29,6 +27,9 @@ from invoice_pipelines.settings import env_var_or_default
 
 
 class SmtpMailer(ConfigurableResource):
+    """The mail server's settings; a run gets the plain `Smtp` they configure (Dagster's
+    `create_resource`), never this object."""
+
     host: str = Field(default="127.0.0.1", description="SMTP server (INVOICE_PIPELINES_SMTP_HOST)")
     port: int = Field(default=1025, description="SMTP port (INVOICE_PIPELINES_SMTP_PORT)")
     security: str = Field(
@@ -44,26 +45,15 @@ class SmtpMailer(ConfigurableResource):
     timeout_seconds: float = Field(default=30.0, description="Socket timeout per SMTP command")
 
     def smtp(self) -> Smtp:
-        """The plain server this resource wraps: its settings by the same names."""
+        """The plain server these settings make: its settings by the same names."""
         return Smtp(**{name: getattr(self, name) for name in type(self).model_fields})
 
     def setup_for_execution(self, context: InitResourceContext) -> None:
         # a run that would send refuses a wrong setting when it starts, before any message
-        self.checked_security()
+        self.smtp().checked_security()
 
-    def checked_security(self) -> str:
-        """The connection's security (`SECURITY`); ConfigError for any other value, or for a
-        login that would cross the network in plain text."""
-        return self.smtp().checked_security()
-
-    def session(self) -> AbstractContextManager[smtplib.SMTP]:
-        """An open, logged-in connection; closed (QUIT) when the block ends. ConfigError, before
-        connecting, for a security setting that is not one of `SECURITY`."""
-        return self.smtp().session()
-
-    def send(self, client: smtplib.SMTP, message: OutgoingMail) -> None:
-        """Hand one message to the server; SendError if it is not accepted."""
-        self.smtp().send(client, message)
+    def create_resource(self, context: InitResourceContext) -> Smtp:  # type: ignore[override]
+        return self.smtp()
 
 
 def mailer_from_env() -> SmtpMailer:

@@ -1,6 +1,6 @@
 """SMTP with STARTTLS or SSL and login, one connection for many messages, in plain Python: `Smtp`.
-The `mailer` resource (`resources/mail.py`) wraps it; a command sends through it directly, without
-Dagster.
+The `mailer` resource (`resources/mail.py`) configures it and hands it to a run; a command gets it
+without Dagster: both send through this class.
 
 Production points it at the organization's mail server through settings (INVOICE_PIPELINES_SMTP_*);
 tests and the demo point it at the loopback SMTP stand-in (devtools/standins/smtp.py). Failures are

@@ -160,7 +160,7 @@ def run(args: argparse.Namespace) -> dict:
     from invoice_pipelines.documents.pipeline import generate_documents
     from invoice_pipelines.documents.renderer import DocumentRenderer
     from invoice_pipelines.resources.files import LocalFiles
-    from invoice_pipelines.resources.mail import SmtpMailer
+    from invoice_pipelines.resources.smtp import Smtp
     from invoice_pipelines_devtools.bench.limit import limit_fields, per_second
     from invoice_pipelines_devtools.standins.smtp import SmtpSinkProcess
 
@@ -196,7 +196,7 @@ def run(args: argparse.Namespace) -> dict:
     finally:
         renderer.close()
     with SmtpSinkProcess() as sink:  # the server in a process of its own, as a real one is
-        mailer = SmtpMailer(port=sink.port, sender="rechnung@bench.example")
+        mailer = Smtp(port=sink.port, sender="rechnung@bench.example")
         t0 = time.perf_counter()
         _warm_up_sending(engine, mailer)
         email_warm_up = time.perf_counter() - t0

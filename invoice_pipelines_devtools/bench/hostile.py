@@ -1249,7 +1249,7 @@ def _sales(engine, org_id, slug, n, work, args, tally: Tally, rss: dict) -> None
     from invoice_pipelines.documents.pipeline import generate_documents
     from invoice_pipelines.documents.renderer import DocumentRenderer
     from invoice_pipelines.resources.files import LocalFiles
-    from invoice_pipelines.resources.mail import SmtpMailer
+    from invoice_pipelines.resources.smtp import Smtp
     from invoice_pipelines_devtools.standins.smtp import SmtpSink
 
     if n == 0:
@@ -1280,7 +1280,7 @@ def _sales(engine, org_id, slug, n, work, args, tally: Tally, rss: dict) -> None
     rss.update({f"documents_{k}": v for k, v in peak.figures_mb().items()})
 
     with SmtpSink() as sink:
-        mailer = SmtpMailer(port=sink.port, sender="rechnung@bench.example")
+        mailer = Smtp(port=sink.port, sender="rechnung@bench.example")
         for chunk in chunks:
             try:
                 sent = send_invoice_emails(

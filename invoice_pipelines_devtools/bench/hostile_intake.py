@@ -574,7 +574,7 @@ def _expected_recipient(xml: bytes, sender: str | None, known: dict[str, str]) -
 
 def run_notices(stage: Stage) -> Category:
     from invoice_pipelines.intake.notices import send_supplier_notices
-    from invoice_pipelines.resources.mail import SmtpMailer
+    from invoice_pipelines.resources.smtp import Smtp
     from invoice_pipelines_devtools.standins.smtp import SmtpSink
 
     category = Category("notices")
@@ -589,7 +589,7 @@ def run_notices(stage: Stage) -> Category:
     _confirm_addresses(stage, org_id, known)
     ids: dict[str, int] = {}
     with SmtpSink() as sink:
-        mailer = SmtpMailer(port=sink.port, sender="eingang@bench-notices.example")
+        mailer = Smtp(port=sink.port, sender="eingang@bench-notices.example")
         for round_ in ("r1-", "r2-"):
             files = {name: data for name, data in rejected.items() if name.startswith(round_)}
             round_ids, batches = stage.register(slug, files)

@@ -36,7 +36,7 @@ from invoice_pipelines.queue.jobs import get_batch_job, job_item_outcomes, retry
 from invoice_pipelines.queue.kinds import chunk_work
 from invoice_pipelines.resources.channels import MailTransport
 from invoice_pipelines.resources.files import LocalFiles
-from invoice_pipelines.resources.mail import SmtpMailer
+from invoice_pipelines.resources.smtp import Smtp
 from invoice_pipelines_devtools.standins.smtp import SmtpSink
 from invoice_pipelines_tests.documents.test_pipeline import SELLER
 from invoice_pipelines_tests.exports.books import customer, sales_invoice
@@ -58,7 +58,7 @@ def _customer(db, org_id: int, number: str, email: str) -> int:
 def _work(db, store, sink):
     """A communications chunk as the queue composes it: the documents kind's work first, then
     the sending (here with a short backoff)."""
-    mailer = SmtpMailer(port=sink.port, sender="rechnung@mueller.example")
+    mailer = Smtp(port=sink.port, sender="rechnung@mueller.example")
     kind = replace(
         COMMUNICATIONS_KIND,
         runs=replace(

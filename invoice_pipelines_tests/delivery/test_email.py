@@ -19,7 +19,7 @@ from invoice_pipelines.delivery.pipeline import send_invoice_emails
 from invoice_pipelines.documents.pipeline import generate_documents
 from invoice_pipelines.intake.parse import parse_document
 from invoice_pipelines.resources.files import LocalFiles
-from invoice_pipelines.resources.mail import SmtpMailer
+from invoice_pipelines.resources.smtp import Smtp
 from invoice_pipelines_devtools.standins.smtp import SmtpSink
 from invoice_pipelines_tests.documents.test_pipeline import SELLER
 from invoice_pipelines_tests.exports.books import customer, sales_invoice
@@ -50,7 +50,7 @@ def _rows(db, org_id: int) -> dict[int, tuple]:
 def test_the_mail_carries_the_pdf_with_the_invoice_inside_and_goes_once(db, tmp_path):
     org, ids, store = _shop(db, tmp_path, 2)
     with SmtpSink() as sink:
-        mailer = SmtpMailer(port=sink.port, sender="rechnung@mueller.example")
+        mailer = Smtp(port=sink.port, sender="rechnung@mueller.example")
         summary = send_invoice_emails(db.engine, store, mailer, org["slug"])
         assert summary.sent == 2 and not summary.failed
         again = send_invoice_emails(db.engine, store, mailer, org["slug"])
@@ -87,7 +87,7 @@ def test_refusals_and_temporary_failures(db, tmp_path):
     with SmtpSink() as sink:
         sink.mailbox.refused_recipients.add("weg@kunde.example")
         sink.mailbox.temporary_failures = 2  # the first message is answered 451 twice
-        mailer = SmtpMailer(port=sink.port)
+        mailer = Smtp(port=sink.port)
         summary = send_invoice_emails(db.engine, store, mailer, org["slug"], backoff_seconds=0.01)
         assert summary.sent == 3 and summary.retries == 2
         assert "no e-mail address" in summary.failed[no_mail]
@@ -108,7 +108,7 @@ def test_refusals_and_temporary_failures(db, tmp_path):
 def test_an_explicit_resend_is_a_second_delivery(db, tmp_path):
     org, ids, store = _shop(db, tmp_path, 1)
     with SmtpSink() as sink:
-        mailer = SmtpMailer(port=sink.port)
+        mailer = Smtp(port=sink.port)
         send_invoice_emails(db.engine, store, mailer, org["slug"])
         skipped = send_invoice_emails(db.engine, store, mailer, org["slug"], ids)
         assert skipped.sent == 0 and "already sent" in skipped.skipped[ids[0]]

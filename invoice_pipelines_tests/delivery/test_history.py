@@ -16,7 +16,7 @@ from invoice_pipelines.documents.batch import run_invoice_job
 from invoice_pipelines.documents.pipeline import generate_documents
 from invoice_pipelines.queue.jobs import job_item_outcomes
 from invoice_pipelines.resources.files import LocalFiles
-from invoice_pipelines.resources.mail import SmtpMailer
+from invoice_pipelines.resources.smtp import Smtp
 from invoice_pipelines_devtools.standins.smtp import SmtpSink
 from invoice_pipelines_tests.delivery.test_batch import _customer, _org, _work
 from invoice_pipelines_tests.exports.books import sales_invoice
@@ -50,7 +50,7 @@ def test_a_run_without_ids_sends_no_history_and_a_named_history_invoice_goes(db,
     _mark_history(db, org["id"], past)
 
     with SmtpSink() as sink:
-        mailer = SmtpMailer(port=sink.port, sender="rechnung@mueller.example")
+        mailer = Smtp(port=sink.port, sender="rechnung@mueller.example")
         unnamed = send_invoice_emails(db.engine, store, mailer, org["slug"])
         assert (unnamed.requested, unnamed.sent) == (1, 1)
         assert _delivered(db, org["id"]) == {today: "sent"}

@@ -18,9 +18,10 @@ from hypothesis import strategies as st
 from invoice_pipelines.delivery.email import InvoiceMail
 from invoice_pipelines.delivery.pipeline import prepare_message
 from invoice_pipelines.resources.channels import MailTransport, TextTransport
-from invoice_pipelines.resources.mail import SendError, SmtpMailer
+from invoice_pipelines.resources.mail import SendError
 from invoice_pipelines.resources.mail_message import MessageError, mime_message
 from invoice_pipelines.resources.messaging import TextMessageProvider
+from invoice_pipelines.resources.smtp import Smtp
 from invoice_pipelines_devtools.standins.sms import TextProviderStandIn
 
 # what a database can hold: any character but a lone surrogate (neither PostgreSQL nor SQLite's
@@ -94,7 +95,7 @@ def _assert_no_header_of_its_own(data: bytes) -> None:
 def test_an_invoice_email_is_clean_or_refused_for_that_invoice(
     number, seller, buyer, pdf_name, address
 ):
-    channel = MailTransport(SmtpMailer(sender="rechnung@mueller.example"))
+    channel = MailTransport(Smtp(sender="rechnung@mueller.example"))
     mail = _mail(number, seller, buyer, pdf_name=pdf_name + ".pdf")
     if address is not None:
         mail = InvoiceMail(**{**mail.__dict__, "recipient": address})

@@ -11,8 +11,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from invoice_pipelines.resources.mail import SendError, SmtpMailer
+from invoice_pipelines.resources.mail import SendError
 from invoice_pipelines.resources.mail_message import mime_message
+from invoice_pipelines.resources.smtp import Smtp
 from invoice_pipelines_devtools.standins.smtp import SmtpSink
 
 # printable text of any script (no control characters, no surrogates)
@@ -42,7 +43,7 @@ def sink():
 
 def _arrives(sink, mail):
     before = len(sink.mailbox.raw)
-    mailer = SmtpMailer(port=sink.port, sender=mail.sender)
+    mailer = Smtp(port=sink.port, sender=mail.sender)
     with mailer.session() as client:
         mailer.send(client, mail)
     [message] = sink.mailbox.messages[before:]
@@ -142,7 +143,7 @@ def test_an_address_outside_ascii_needs_a_server_that_takes_it():
         # an RFC 6532 header is UTF-8 on the wire (the stdlib parser leaves such bytes escaped)
         assert "To: jürgen@müller.example\r\n".encode() in modern.mailbox.raw[-1]
     with SmtpSink(smtputf8=False) as old:
-        mailer = SmtpMailer(port=old.port)
+        mailer = Smtp(port=old.port)
         with mailer.session() as client, pytest.raises(SendError) as refused:
             mailer.send(client, mail)
         assert not refused.value.temporary and not refused.value.unknown

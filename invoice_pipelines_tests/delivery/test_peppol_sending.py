@@ -55,6 +55,7 @@ from invoice_pipelines.resources.peppol_transport import (
     INVOICE_DOC_TYPE,
     PeppolTransport,
 )
+from invoice_pipelines.resources.smtp import Smtp
 from invoice_pipelines.tenants.partitions import ORGANIZATIONS_PARTITIONS_NAME
 from invoice_pipelines_devtools.standins.peppol import AccessPointStandIn, Network
 from invoice_pipelines_devtools.standins.smtp import SmtpSink
@@ -169,7 +170,7 @@ def _peppol(url: str) -> PeppolChannel:
 
 
 def _send(db, shop: Shop, sink, url: str, **options):
-    mailer = SmtpMailer(port=sink.port, sender="rechnung@mueller.example")
+    mailer = Smtp(port=sink.port, sender="rechnung@mueller.example")
     return send_invoices(
         db.engine,
         shop.store,
@@ -479,7 +480,7 @@ def test_a_communications_job_sends_over_peppol_and_audits_the_message_id(
     shop = _shop(db, tmp_path)
     with AccessPointStandIn(network=_network()) as ap, SmtpSink() as sink:
         channels = {
-            "email": MailTransport(SmtpMailer(port=sink.port, sender="rechnung@mueller.example")),
+            "email": MailTransport(Smtp(port=sink.port, sender="rechnung@mueller.example")),
             "peppol": _peppol(ap.url),
         }
         kind = replace(

@@ -29,7 +29,7 @@ from invoice_pipelines.documents.pipeline import generate_documents
 from invoice_pipelines.documents.renderer import DocumentRenderer
 from invoice_pipelines.resources.database import Database
 from invoice_pipelines.resources.files import LocalFiles
-from invoice_pipelines.resources.mail import SmtpMailer
+from invoice_pipelines.resources.smtp import Smtp
 from invoice_pipelines_devtools.standins.smtp import SmtpSink
 from invoice_pipelines_tests.documents.test_pipeline import SELLER
 from invoice_pipelines_tests.exports.books import customer, sales_invoice
@@ -293,7 +293,7 @@ def test_the_asset_records_the_format_and_the_mail_carries_the_plain_pdf(db, tmp
     assert "Sales tax" in _text(Path(metadata["example_1"].value).read_bytes())
 
     with SmtpSink() as sink:
-        mailer = SmtpMailer(port=sink.port, sender="billing@acme-office.example")
+        mailer = Smtp(port=sink.port, sender="billing@acme-office.example")
         summary = send_invoice_emails(db.engine, store, mailer, org["slug"])
         assert summary.sent == 1 and not summary.failed
         [message] = list(sink.mailbox.messages)

@@ -26,7 +26,6 @@ from invoice_pipelines.intake.peppol_responses import (
     organizations_awaiting_answers,
 )
 from invoice_pipelines.intake.pipeline import process_documents
-from invoice_pipelines.resources.mail import SmtpMailer
 from invoice_pipelines.resources.peppol_transport import (
     BILLING_PROCESS,
     INVOICE_DOC_TYPE,
@@ -34,6 +33,7 @@ from invoice_pipelines.resources.peppol_transport import (
     INVOICE_RESPONSE_PROCESS,
     PeppolTransport,
 )
+from invoice_pipelines.resources.smtp import Smtp
 from invoice_pipelines.resources.uploads import LocalUploads
 from invoice_pipelines.supplier_register import add_supplier
 from invoice_pipelines_devtools.standins.peppol import AccessPointStandIn, Network
@@ -140,7 +140,7 @@ def _notices(db, org) -> dict[int, dict]:
 
 def _mails(db, org) -> tuple:
     with SmtpSink() as sink:
-        mailer = SmtpMailer(port=sink.port, sender="eingang@buyer.example")
+        mailer = Smtp(port=sink.port, sender="eingang@buyer.example")
         summary = send_supplier_notices(db.engine, mailer, org["id"])
         return summary, sink.mailbox.messages
 

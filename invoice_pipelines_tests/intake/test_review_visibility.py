@@ -141,7 +141,7 @@ def test_a_notice_goes_to_the_uploads_sender_when_the_document_names_no_address(
     notice goes there, once, through the production mail client and the SMTP stand-in."""
     from invoice_pipelines.intake.notices import send_supplier_notices
     from invoice_pipelines.intake.pipeline import process_documents
-    from invoice_pipelines.resources.mail import SmtpMailer
+    from invoice_pipelines.resources.smtp import Smtp
     from invoice_pipelines_devtools.standins.smtp import SmtpSink
     from invoice_pipelines_tests.intake.test_review import InProcess
 
@@ -161,7 +161,7 @@ def test_a_notice_goes_to_the_uploads_sender_when_the_document_names_no_address(
     process_documents(db.engine, store, org["id"], [doc_id], parser=InProcess(), ocr=None)
     assert _status(db, org, doc_id) == "FAILED"
     with SmtpSink() as sink:
-        mailer = SmtpMailer(port=sink.port, sender="eingang@buyer.example")
+        mailer = Smtp(port=sink.port, sender="eingang@buyer.example")
         first = send_supplier_notices(db.engine, mailer, org["id"])
         again = send_supplier_notices(db.engine, mailer, org["id"])
         (message,) = sink.mailbox.messages
@@ -180,8 +180,8 @@ def test_a_notice_a_dead_run_left_sending_is_unknown_and_never_sent_again(db, tm
     from invoice_pipelines.intake.notices import BOX, send_supplier_notices
     from invoice_pipelines.outbox.machine import claim
     from invoice_pipelines.resources.database import Database
-    from invoice_pipelines.resources.mail import SmtpMailer
     from invoice_pipelines.resources.peppol import PeppolAccessPoint
+    from invoice_pipelines.resources.smtp import Smtp
     from invoice_pipelines_devtools.standins.smtp import SmtpSink
     from invoice_pipelines_tests.intake.test_supplier_notices import document, known_supplier
 
@@ -194,7 +194,7 @@ def test_a_notice_a_dead_run_left_sending_is_unknown_and_never_sent_again(db, tm
         assert len(claim(conn, BOX, n.organization_id == org["id"])) == 1
 
     with SmtpSink() as sink:
-        mailer = SmtpMailer(port=sink.port, sender="eingang@buyer.example")
+        mailer = Smtp(port=sink.port, sender="eingang@buyer.example")
         # not stale yet: left alone (its run may still be sending)
         assert send_supplier_notices(db.engine, mailer, org["id"]).unknown == []
         later = send_supplier_notices(

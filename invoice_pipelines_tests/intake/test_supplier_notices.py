@@ -19,7 +19,7 @@ from invoice_pipelines.db.tables import incoming_invoices, supplier_notices, upl
 from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.intake.notices import mailbox, rejected_documents, send_supplier_notices
 from invoice_pipelines.intake.pipeline import process_documents
-from invoice_pipelines.resources.mail import SmtpMailer
+from invoice_pipelines.resources.smtp import Smtp
 from invoice_pipelines.resources.uploads import LocalUploads
 from invoice_pipelines.supplier_register import Change, change_supplier, supplier_rows
 from invoice_pipelines_devtools.standins.smtp import SmtpSink
@@ -86,7 +86,7 @@ def known_supplier(db, tmp_path: Path, org) -> None:
 
 def send(db, org) -> tuple:
     with SmtpSink() as sink:
-        mailer = SmtpMailer(port=sink.port, sender="eingang@buyer.example")
+        mailer = Smtp(port=sink.port, sender="eingang@buyer.example")
         summary = send_supplier_notices(db.engine, mailer, org["id"])
         return summary, sink.mailbox.messages, list(sink.mailbox.raw)
 

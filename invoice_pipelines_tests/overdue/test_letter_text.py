@@ -18,7 +18,7 @@ from invoice_pipelines.overdue.notice_sending import send_notices
 from invoice_pipelines.overdue.pipeline import run_overdue
 from invoice_pipelines.resources.files import LocalFiles
 from invoice_pipelines.resources.letters import Letter
-from invoice_pipelines.resources.mail import SmtpMailer
+from invoice_pipelines.resources.smtp import Smtp
 from invoice_pipelines_devtools.standins.smtp import SmtpSink
 from invoice_pipelines_tests.overdue.helpers import customer, invoice, notices
 from invoice_pipelines_tests.overdue.test_letters import _org, _text
@@ -48,7 +48,7 @@ def test_a_hostile_name_is_set_as_visible_text_and_its_notice_goes_out(db, tmp_p
     assert "Marktplatz 3" not in lines and "Markt platz 3" in lines
     assert "\u202e" not in text and "\u2067" not in text and "\x1b" not in text
     with SmtpSink() as sink:
-        mailer = SmtpMailer(port=sink.port, sender="mahnung@mueller.example")
+        mailer = Smtp(port=sink.port, sender="mahnung@mueller.example")
         summary = send_notices(db.engine, mailer, store, org["slug"])
         assert sorted(m["To"] for m in sink.mailbox.messages) == [
             "buchhaltung@kunde.example",

@@ -35,6 +35,7 @@ from invoice_pipelines.resources.files import LocalFiles
 from invoice_pipelines.resources.letters import Letter, LetterError, WrittenLetter
 from invoice_pipelines.resources.mail import SmtpMailer
 from invoice_pipelines.resources.messaging import TextMessageProvider
+from invoice_pipelines.resources.smtp import Smtp
 from invoice_pipelines_devtools.standins.smtp import SmtpSink
 from invoice_pipelines_tests.conftest import require_programs
 from invoice_pipelines_tests.overdue.helpers import customer, invoice, notices, pay, set_settings
@@ -325,7 +326,7 @@ def test_a_letter_another_run_is_writing_waits_and_a_dead_runs_claim_is_taken_ov
             .values(letter_status="writing", letter_started_at=utcnow())
         )
     with SmtpSink() as sink:
-        mailer = SmtpMailer(port=sink.port, sender="mahnung@mueller.example")
+        mailer = Smtp(port=sink.port, sender="mahnung@mueller.example")
         assert write_letters(db.engine, PdfaLetterWriter(), store, org["slug"]).written == []
         waiting = send_notices(db.engine, mailer, store, org["slug"])
         assert sink.mailbox.messages == [] and len(waiting.postponed) == 1
@@ -349,7 +350,7 @@ def test_the_letter_is_mailed_once_and_a_run_that_died_sending_leaves_unknown(db
     writer = PdfaLetterWriter()
     n = dunning_notices.c
     with SmtpSink() as sink:
-        mailer = SmtpMailer(port=sink.port, sender="mahnung@mueller.example")
+        mailer = Smtp(port=sink.port, sender="mahnung@mueller.example")
         for _ in range(2):  # two runs of what the dunning asset does
             write_letters(db.engine, writer, store, org["slug"])
             if not sink.mailbox.messages:
@@ -411,7 +412,7 @@ def test_a_letter_that_cannot_be_written_fails_its_notice_and_no_other(db, tmp_p
     )
     assert len(letters.written) == 1
     with SmtpSink() as sink:
-        mailer = SmtpMailer(port=sink.port, sender="mahnung@mueller.example")
+        mailer = Smtp(port=sink.port, sender="mahnung@mueller.example")
         summary = send_notices(db.engine, mailer, store, org["slug"])
         assert [m["To"] for m in sink.mailbox.messages] == ["buchhaltung@kunde.example"]
     by_customer = {n["customer_id"]: n for n in notices(db, org)}

@@ -16,8 +16,8 @@ from invoice_pipelines.db.types import utcnow
 from invoice_pipelines.overdue.notice_sending import send_notices
 from invoice_pipelines.overdue.pipeline import run_overdue
 from invoice_pipelines.resources.files import LocalFiles
-from invoice_pipelines.resources.mail import SmtpMailer
 from invoice_pipelines.resources.messaging import TextMessageProvider
+from invoice_pipelines.resources.smtp import Smtp
 from invoice_pipelines_devtools.standins.sms import TextProviderStandIn
 from invoice_pipelines_devtools.standins.smtp import SmtpSink
 from invoice_pipelines_tests.overdue.helpers import customer, invoice, pay, set_settings
@@ -78,7 +78,7 @@ def test_notices_are_mailed_once_in_the_customers_language_with_the_invoice_pdf(
     run_overdue(db.engine, org["slug"], on=TODAY)
 
     with SmtpSink() as sink:
-        mailer = SmtpMailer(port=sink.port, sender="mahnung@mueller.example")
+        mailer = Smtp(port=sink.port, sender="mahnung@mueller.example")
         first = send_notices(db.engine, mailer, store, org["slug"])
         again = send_notices(db.engine, mailer, store, org["slug"])
         messages = {m["To"]: m for m in sink.mailbox.messages}
@@ -121,7 +121,7 @@ def test_refusals_fail_or_postpone_and_a_dead_run_leaves_unknown(db, tmp_path):
     with SmtpSink() as sink:
         sink.mailbox.refused_recipients.add("gone@kunde.example")
         sink.mailbox.temporary_failures = 1  # the first message that gets through: 451
-        mailer = SmtpMailer(port=sink.port)
+        mailer = Smtp(port=sink.port)
         first = send_notices(db.engine, mailer, store, org["slug"])
         second = send_notices(db.engine, mailer, store, org["slug"])
         arrived = [m["To"] for m in sink.mailbox.messages]
@@ -174,7 +174,7 @@ def test_sms_and_whatsapp_notices_go_once_in_the_customers_language(db, tmp_path
 
     with TextProviderStandIn() as api, SmtpSink() as sink:
         provider = TextMessageProvider(base_url=api.url)
-        mailer = SmtpMailer(port=sink.port)
+        mailer = Smtp(port=sink.port)
         first = send_notices(db.engine, mailer, store, org["slug"], text_messages=provider)
         again = send_notices(db.engine, mailer, store, org["slug"], text_messages=provider)
         messages = {m["to"]: m for m in api.outbox.messages}
@@ -239,7 +239,7 @@ def test_text_refusals_fail_or_postpone_and_a_broken_request_is_never_resent(db,
     later = invoice(db, org, customer(db, org, phone="+491703333333"), late)
     run_overdue(db.engine, org["slug"], on=TODAY)
     store = LocalFiles(str(tmp_path))
-    mailer = SmtpMailer(port=1)  # no e-mail level: never connected
+    mailer = Smtp(port=1)  # no e-mail level: never connected
 
     without_provider = send_notices(db.engine, mailer, store, org["slug"])
     assert len(without_provider.postponed) == 5 and without_provider.sent == 0
@@ -275,7 +275,7 @@ def test_a_postponed_notice_is_withdrawn_once_paid_or_replaced_by_the_next_level
         db, org, customer(db, org, phone="+491702222222"), TODAY - timedelta(days=12)
     )
     run_overdue(db.engine, org["slug"], on=TODAY)
-    store, mailer = LocalFiles(str(tmp_path)), SmtpMailer(port=1)
+    store, mailer = LocalFiles(str(tmp_path)), Smtp(port=1)
     with TextProviderStandIn() as api:
         api.outbox.fail_next = 2  # the provider is down: both reminders back to pending
         provider = TextMessageProvider(base_url=api.url)

@@ -14,7 +14,7 @@ from invoice_pipelines.overdue.letter import write_letters
 from invoice_pipelines.overdue.notice_sending import send_notices
 from invoice_pipelines.overdue.pipeline import run_overdue
 from invoice_pipelines.resources.files import LocalFiles
-from invoice_pipelines.resources.mail import SmtpMailer
+from invoice_pipelines.resources.smtp import Smtp
 from invoice_pipelines_devtools.standins.smtp import SmtpSink
 from invoice_pipelines_tests.overdue.helpers import customer, invoice
 from invoice_pipelines_tests.overdue.test_letters import _org, _text
@@ -28,7 +28,7 @@ def _round(db, org, store, tmp_path, day: date) -> dict[str, tuple[str, str]]:
     run_overdue(db.engine, org["slug"], on=day)
     write_letters(db.engine, PdfaLetterWriter(), store, org["slug"])
     with SmtpSink() as sink:
-        mailer = SmtpMailer(port=sink.port, sender="mahnung@mueller.example")
+        mailer = Smtp(port=sink.port, sender="mahnung@mueller.example")
         send_notices(db.engine, mailer, store, org["slug"])
         messages = list(sink.mailbox.messages)
     sent = {}

@@ -7,9 +7,10 @@ import socket
 import threading
 
 import pytest
-from dagster import asset, materialize
+from dagster import ResourceParam, asset, materialize
 
 from invoice_pipelines.resources.mail import SmtpMailer
+from invoice_pipelines.resources.smtp import Smtp
 from invoice_pipelines.settings import ConfigError
 from invoice_pipelines_devtools.standins.smtp import SmtpSink
 
@@ -69,7 +70,7 @@ def _address_on_the_network() -> str | None:
 @pytest.mark.parametrize("value", ["tls", "TLS", "start-tls", "yes", "", "ssl/tls"])
 def test_a_security_value_outside_the_accepted_ones_is_refused_before_connecting(value):
     with SmtpSink() as sink:
-        mailer = SmtpMailer(port=sink.port, security=value)
+        mailer = Smtp(port=sink.port, security=value)
         with pytest.raises(ConfigError) as refused, mailer.session():
             pass
         assert sink.mailbox.count() == 0
@@ -83,7 +84,7 @@ def test_a_run_that_would_send_refuses_the_setting_when_it_starts():
     sent = []
 
     @asset
-    def mails(mailer: SmtpMailer) -> None:
+    def mails(mailer: ResourceParam[Smtp]) -> None:
         sent.append(mailer.host)
 
     with SmtpSink() as sink:
@@ -116,11 +117,11 @@ def test_starttls_in_capitals_means_starttls_not_plain_text():
     from invoice_pipelines.resources.mail import SendError
 
     with SmtpSink() as sink:  # the stand-in offers no STARTTLS
-        mailer = SmtpMailer(port=sink.port, security=" STARTTLS ")
+        mailer = Smtp(port=sink.port, security=" STARTTLS ")
         with pytest.raises(SendError, match="(?i)starttls"), mailer.session():
             pass
         # accepted values in any case still work
-        with SmtpMailer(port=sink.port, security="None").session() as client:
+        with Smtp(port=sink.port, security="None").session() as client:
             assert client.noop()[0] == 250
 
 
@@ -130,7 +131,7 @@ def test_a_password_never_crosses_the_network_in_plain_text():
         pytest.skip("this machine has no address besides loopback")
     server = _PlainSmtpServer(address)
     try:
-        mailer = SmtpMailer(
+        mailer = Smtp(
             host=address, port=server.port, security="none", username="u", password=PASSWORD
         )
         with pytest.raises(ConfigError, match="plain text") as refused, mailer.session():
@@ -145,7 +146,7 @@ def test_a_login_in_plain_text_to_this_machine_is_allowed():
     """A relay on this machine (the demo's, a local Postfix) sees nothing cross a network."""
     server = _PlainSmtpServer("127.0.0.1")
     try:
-        mailer = SmtpMailer(port=server.port, username="u", password=PASSWORD)
+        mailer = Smtp(port=server.port, username="u", password=PASSWORD)
         with mailer.session() as client:
             assert client.noop()[0] == 250
         assert b"AUTH" in bytes(server.received)

@@ -26,8 +26,8 @@ from invoice_pipelines.documents.pipeline import generate_documents
 from invoice_pipelines.intake.peppol_inbound import REPLAY
 from invoice_pipelines.resources.channels import MailTransport, PeppolChannel
 from invoice_pipelines.resources.files import LocalFiles
-from invoice_pipelines.resources.mail import SmtpMailer
 from invoice_pipelines.resources.peppol_transport import PeppolTransport
+from invoice_pipelines.resources.smtp import Smtp
 from invoice_pipelines.resources.uploads import LocalUploads
 from invoice_pipelines_devtools.demo.peppol import (
     demo_instance_identifier,
@@ -125,7 +125,7 @@ def test_the_demos_access_point_forwards_a_received_invoice_and_takes_brandts_in
             )
         )
         with SmtpSink() as sink:
-            mailer = SmtpMailer(port=sink.port, sender="buchhaltung@brandt-it.example")
+            mailer = Smtp(port=sink.port, sender="buchhaltung@brandt-it.example")
             sent = send_invoices(
                 db.engine, store, MailTransport(mailer), ORG, peppol=peppol, connections=1
             )

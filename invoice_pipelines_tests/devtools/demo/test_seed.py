@@ -63,7 +63,7 @@ def test_a_demo_invoice_shows_the_seller_its_bank_account_and_an_epc_qr_code(tmp
     from invoice_pipelines.delivery.pipeline import send_invoice_emails
     from invoice_pipelines.documents.pipeline import generate_documents
     from invoice_pipelines.resources.files import LocalFiles
-    from invoice_pipelines.resources.mail import SmtpMailer
+    from invoice_pipelines.resources.smtp import Smtp
     from invoice_pipelines_devtools.standins.smtp import SmtpSink
     from invoice_pipelines_tests.conftest import require_programs
 
@@ -103,7 +103,7 @@ def test_a_demo_invoice_shows_the_seller_its_bank_account_and_an_epc_qr_code(tmp
 
     # the e-mail says where to transfer the amount
     with SmtpSink() as sink:
-        mailer = SmtpMailer(port=sink.port, sender="rechnung@brandt-it.example")
+        mailer = Smtp(port=sink.port, sender="rechnung@brandt-it.example")
         sent = send_invoice_emails(engine, store, mailer, "brandt-it-service")
         messages = list(sink.mailbox.messages)
     assert sent.sent == len(messages) > 0
