@@ -97,11 +97,27 @@ class Area:
             if command.run is None:
                 continue
             parser = sub.choices[command.name]
-            if parser.get_default("func") is not None:
+            verbs = _verbs_of(parser)
+            # a group several areas add verbs to (`peppol`): each of this area's verbs runs this
+            # area's function, a loader per verb; any other command runs its own (with its verb)
+            mine = {verb: verbs.get(verb) for verb in command.verbs} or {"": parser, **verbs}
+            missing = [verb for verb, named in mine.items() if named is None]
+            if missing:
+                raise ValueError(f"area {self.name!r} lists {missing} but its parsers add none")
+            if any(named.get_default("func") is not None for named in (parser, *mine.values())):
                 raise ValueError(
                     f"command {command.name!r}: its function is named in its area's table (run)"
                 )
-            parser.set_defaults(func=Deferred(command.run))
+            for named in mine.values() if command.verbs else (parser,):
+                named.set_defaults(func=Deferred(command.run))
+
+
+def _verbs_of(parser) -> dict:
+    """The parsers of a group's verbs by name (`peppol lookup`), none for a command alone."""
+    for action in parser._actions:
+        if action.__class__.__name__ == "_SubParsersAction":
+            return dict(action.choices)
+    return {}
 
 
 class Deferred:

@@ -119,6 +119,16 @@ def _module_of(func) -> str:
     return (func.load() if isinstance(func, Deferred) else func).__module__
 
 
+def _runs(parser: argparse.ArgumentParser) -> dict[str, object]:
+    """What a command runs, by verb: a verb's own function where it has one (argparse takes it
+    over the group's: `peppol`, whose verbs run their own areas' functions), else the command's."""
+    func = parser.get_default("func")
+    verbs = next((a for a in parser._actions if isinstance(a, argparse._SubParsersAction)), None)
+    if verbs is None:
+        return {"": func}
+    return {verb: p.get_default("func") or func for verb, p in verbs.choices.items()}
+
+
 def test_every_area_adds_its_own_commands_from_its_cli_py():
     """Each area's `<area>/cli.py` has `add_commands(subparsers)` and what a command runs lives
     there, or, where the area's table names it (`Command.run`), in a module of the area's own;
@@ -138,17 +148,28 @@ def test_every_area_adds_its_own_commands_from_its_cli_py():
         if area is not cli.DEVTOOLS:
             package = area.parsers.__module__.rpartition(".")[0]
             for name, parser in sub.choices.items():
-                func = parser.get_default("func")
-                if isinstance(func, Deferred):
-                    assert func.load().__module__.startswith(f"{package}."), (area.name, name)
-                else:
-                    assert func.__module__ == f"{package}.cli", (area.name, name)
+                for verb, func in _runs(parser).items():
+                    if isinstance(func, Deferred):
+                        assert func.load().__module__.startswith(f"{package}."), (name, verb)
+                    else:
+                        assert func.__module__.startswith(f"{package}.cli"), (name, verb)
         assembled += [name for name in sub.choices if name not in assembled]  # a group once
     commands = _commands(build_parser())
     assert list(commands) == assembled
-    where = {name: _module_of(p.get_default("func")) for name, p in commands.items()}
+    where = {
+        f"{name} {verb}".strip(): _module_of(func)
+        for name, p in commands.items()
+        for verb, func in _runs(p).items()
+    }
     assert where["migrate"] == "invoice_pipelines.db.cli"
-    assert where["parse"] == "invoice_pipelines.intake.cli"
+    assert where["parse"] == "invoice_pipelines.intake.parse_command"
+    assert where["incoming list"] == "invoice_pipelines.intake.commands"
+    assert where["suppliers add"] == "invoice_pipelines.intake.supplier_commands"
+    assert (
+        where["peppol receive"]
+        == where["peppol listen"]
+        == "invoice_pipelines.intake.peppol_commands"
+    )
     assert where["batch-invoice"] == "invoice_pipelines.billing.commands"
     # each command in the area whose work it does: the queue's shared commands in the queue, a
     # documents job with the documents

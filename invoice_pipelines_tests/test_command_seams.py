@@ -50,9 +50,18 @@ def test_a_named_function_is_what_the_parser_calls():
     parser = cli.build_parser()
     sub = next(a for a in parser._actions if a.__class__.__name__ == "_SubParsersAction")
     for command, _area in _seamed():
-        func = sub.choices[command.name].get_default("func")
-        assert isinstance(func, Deferred) and func.load is command.run, command.name
+        parser = sub.choices[command.name]
+        # a group several areas add verbs to (`peppol`): each verb holds its own area's loader
+        held = [_verb(parser, verb) for verb in command.verbs] or [parser]
+        for named in held:
+            func = named.get_default("func")
+            assert isinstance(func, Deferred) and func.load is command.run, command.name
         assert callable(command.run()), command.name
+
+
+def _verb(parser: argparse.ArgumentParser, verb: str) -> argparse.ArgumentParser:
+    verbs = next(a for a in parser._actions if a.__class__.__name__ == "_SubParsersAction")
+    return verbs.choices[verb]
 
 
 def test_seamed_parsers_and_functions_import_at_their_tops():
@@ -120,3 +129,35 @@ def test_a_parser_that_sets_the_function_its_table_names_is_refused():
             area.add_commands(sub)
             func = sub.choices["stamp"].get_default("func")
             assert isinstance(func, Deferred) and func(argparse.Namespace()) == 7
+
+
+def test_a_group_two_areas_add_to_runs_each_verbs_own_function():
+    """`peppol`: the intake adds `receive`, delivery `lookup`; each verb runs the function of the
+    area that adds it (a loader per verb), and a verb whose parser sets `func` is refused."""
+
+    def area(name: str, verb: str, code: int, *, sets_func: bool = False) -> Area:
+        def add_commands(sub) -> None:
+            group = sub.add_parser("post")
+            verbs = group.add_subparsers(dest="verb", required=True)
+            p = verbs.add_parser(verb)
+            if sets_func:
+                p.set_defaults(func=lambda args: 0)
+
+        return Area(
+            name,
+            commands=(
+                Command("post", f"{verb} letters", verbs=(verb,), run=lambda: lambda a: code),
+            ),
+            parsers=lambda: add_commands,
+        )
+
+    parser = argparse.ArgumentParser()
+    sub = parser.add_subparsers(dest="command", required=True)
+    area("inbound", "receive", 3).add_commands(sub)
+    area("outbound", "lookup", 4).add_commands(sub)
+    for argv, code in ((["post", "receive"], 3), (["post", "lookup"], 4)):
+        args = parser.parse_args(argv)
+        assert isinstance(args.func, Deferred) and args.func(args) == code
+    sub = argparse.ArgumentParser().add_subparsers()
+    with pytest.raises(ValueError, match="named in its area's table"):
+        area("inbound", "receive", 3, sets_func=True).add_commands(sub)

@@ -1,5 +1,7 @@
-"""The intake as the assemblies see it: `parse` and `incoming` (intake/cli.py), its assets, jobs,
-sensors and checks (intake/defs.py), and the `document_parser` its runs parse with."""
+"""The intake as the assemblies see it: `parse`, `incoming`, `suppliers` and its `peppol` verbs
+(their parsers intake/cli.py, what they do intake/parse_command.py, commands.py,
+supplier_commands.py and peppol_commands.py), its assets, jobs, sensors and checks
+(intake/defs.py), and the `document_parser` its runs parse with."""
 
 from __future__ import annotations
 
@@ -8,6 +10,8 @@ from typing import TYPE_CHECKING
 from invoice_pipelines.area import AddCommands, Area, Command, Resource
 
 if TYPE_CHECKING:
+    from types import ModuleType
+
     from dagster import Definitions
 
     from invoice_pipelines.intake.parser_resource import DocumentParser
@@ -17,6 +21,36 @@ def _parsers() -> AddCommands:
     from invoice_pipelines.intake.cli import add_commands
 
     return add_commands
+
+
+def _parse() -> ModuleType:
+    """The one import of what `parse` does (intake/parse_command.py: the parse workers), when it
+    runs."""
+    from invoice_pipelines.intake import parse_command
+
+    return parse_command
+
+
+def _commands() -> ModuleType:
+    """The one import of what `incoming` does (intake/commands.py), when it runs."""
+    from invoice_pipelines.intake import commands
+
+    return commands
+
+
+def _suppliers() -> ModuleType:
+    """The one import of what `suppliers` does (intake/supplier_commands.py), when it runs."""
+    from invoice_pipelines.intake import supplier_commands
+
+    return supplier_commands
+
+
+def _peppol() -> ModuleType:
+    """The one import of what the intake's `peppol` verbs do (intake/peppol_commands.py), when
+    one of them runs."""
+    from invoice_pipelines.intake import peppol_commands
+
+    return peppol_commands
 
 
 def _definitions() -> Definitions:
@@ -41,14 +75,27 @@ def _document_parser() -> DocumentParser:
 AREA = Area(
     "intake",
     commands=(
-        Command("parse", "parse and validate one invoice file offline"),
-        Command("incoming", "incoming invoices: list, show, review, policy"),
-        Command("suppliers", "the supplier register: list, show, add, change, link-vendor, policy"),
+        Command(
+            "parse",
+            "parse and validate one invoice file offline",
+            run=lambda: _parse().run_parse_command,
+        ),
+        Command(
+            "incoming",
+            "incoming invoices: list, show, review, policy",
+            run=lambda: _commands().run_incoming_command,
+        ),
+        Command(
+            "suppliers",
+            "the supplier register: list, show, add, change, link-vendor, policy",
+            run=lambda: _suppliers().run_suppliers_command,
+        ),
         Command(
             "peppol",
             "Peppol: receive a document an access point forwarded, once; route held ones; "
             "listen for them",
             verbs=("receive", "route", "listen"),
+            run=lambda: _peppol().run_peppol_command,
         ),
     ),
     parsers=_parsers,

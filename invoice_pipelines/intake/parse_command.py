@@ -1,4 +1,6 @@
-"""`invoice-pipelines parse PATH [--json]`: parse and validate one file offline, OCR included.
+"""What `invoice-pipelines parse PATH [--json]` does: parse and validate one file offline, OCR
+included. Its parser is intake/cli.py's; intake/area.py's table names `run_parse_command`, and the
+console script imports this module only when the command runs.
 
 The file is read through the upload store's bounded reader, so the command refuses a file over
 INVOICE_PIPELINES_MAX_UPLOAD_BYTES (reported FAILED, as the intake would) without reading it whole.
@@ -8,6 +10,7 @@ command's `args.resources.ocr_engine`, so the command imports no Dagster.
 
 from __future__ import annotations
 
+import argparse
 import json
 import logging
 import sys
@@ -144,6 +147,12 @@ def _summary(path: Path, outcome: ParseOutcome) -> str:
                 message = message[len(f.rule) + 3 :]
             lines.append(f"    {f.rule + ' ' if f.rule else ''}({f.stage}) {message}")
     return "\n".join(lines)
+
+
+def run_parse_command(args: argparse.Namespace) -> int:
+    """The command the table names: the file of `args.path`, a scan read by the command's
+    `ocr_engine`."""
+    return run_parse(args.path, as_json=args.json, ocr_reader=lambda: args.resources.ocr_engine)
 
 
 def run_parse(path: str, as_json: bool, *, ocr_reader: Callable[[], Any]) -> int:
