@@ -176,7 +176,12 @@ def test_every_area_adds_its_own_commands_from_its_cli_py():
     assert where["batch-status"] == where["batch-retry"] == "invoice_pipelines.queue.commands"
     assert where["batch-run"] == "invoice_pipelines.queue.commands"
     assert where["documents"] == where["batch-documents"] == "invoice_pipelines.documents.commands"
-    assert where["batch-send"] == "invoice_pipelines.delivery.cli"
+    assert where["batch-send"] == where["send-invoices"] == "invoice_pipelines.delivery.commands"
+    assert (
+        where["peppol lookup"]
+        == where["peppol send"]
+        == "invoice_pipelines.delivery.peppol_commands"
+    )
     # a cli.py that the console script does not assemble would be a dead file
     package = Path(cli.__file__).parent
     with_cli = {p.parent.name for p in package.glob("*/cli.py")}

@@ -1,4 +1,5 @@
-"""Delivery as the assemblies see it: `send-invoices`, `batch-send` and `peppol` (delivery/cli.py), its
+"""Delivery as the assemblies see it: `send-invoices`, `batch-send` and its `peppol` verbs (their
+parsers delivery/cli.py, what they do delivery/commands.py and delivery/peppol_commands.py), its
 assets, checks and jobs (delivery/defs.py of assets.py, checks.py, jobs.py) and its kind of batch
 job (`communications`)."""
 
@@ -10,6 +11,8 @@ from invoice_pipelines.area import AddCommands, Area, Command, QueueKind
 from invoice_pipelines.core.batch_kinds import KindName
 
 if TYPE_CHECKING:
+    from types import ModuleType
+
     from dagster import Definitions
 
     from invoice_pipelines.queue.job_kind import JobKind
@@ -19,6 +22,22 @@ def _parsers() -> AddCommands:
     from invoice_pipelines.delivery.cli import add_commands
 
     return add_commands
+
+
+def _commands() -> ModuleType:
+    """The one import of what `send-invoices` and `batch-send` do (delivery/commands.py), when
+    one of them runs."""
+    from invoice_pipelines.delivery import commands
+
+    return commands
+
+
+def _peppol() -> ModuleType:
+    """The one import of what delivery's `peppol` verbs do (delivery/peppol_commands.py), when
+    one of them runs."""
+    from invoice_pipelines.delivery import peppol_commands
+
+    return peppol_commands
 
 
 def _definitions() -> Definitions:
@@ -36,12 +55,21 @@ def _communications_kind() -> JobKind:
 AREA = Area(
     "delivery",
     commands=(
-        Command("send-invoices", "e-mail invoices that have documents, at most once"),
-        Command("batch-send", "queue a communications job: send invoices, once each"),
+        Command(
+            "send-invoices",
+            "e-mail invoices that have documents, at most once",
+            run=lambda: _commands().run_send,
+        ),
+        Command(
+            "batch-send",
+            "queue a communications job: send invoices, once each",
+            run=lambda: _commands().run_batch_send,
+        ),
         Command(
             "peppol",
             "look a participant up in the SMP, set one's id, send one invoice at most once",
             verbs=("lookup", "participant", "send"),
+            run=lambda: _peppol().run_peppol_command,
         ),
     ),
     parsers=_parsers,
