@@ -284,10 +284,11 @@ def read_xml(data: bytes, reading: Reading) -> ParseOutcome:
     return reading.outcome(syntax or "xml", findings, invoice, verdict_=judged)
 
 
-def opened_pdf(data: bytes, reading: Reading) -> PdfDocument:
-    """The PDF opened (readers/pdf.py), its pages and embedded files recorded in `raw["pdf"]`, an
-    embedded file left unread for a limit a warning; PdfUnreadable when it cannot be opened."""
-    document = open_pdf(data)
+def opened_pdf(data: bytes, reading: Reading, *, simple_first: bool = False) -> PdfDocument:
+    """The PDF opened (readers/pdf.py; `simple_first` as there), its pages and embedded files
+    recorded in `raw["pdf"]`, an embedded file left unread for a limit a warning; PdfUnreadable
+    when it cannot be opened."""
+    document = open_pdf(data, simple_first=simple_first)
     reading.raw["pdf"] = {
         "pages": document.page_count,
         "attachments": document.attachment_summary(),
@@ -377,7 +378,9 @@ NO_INVOICE_XML = "the PDF carries no invoice XML (Factur-X/ZUGFeRD, XRechnung or
 
 def _read_pdf(data: bytes, reading: Reading) -> ParseOutcome:
     try:
-        document = opened_pdf(data, reading)
+        # nothing here reads the pages' text: a PDF of the simple shape ours have (every
+        # document we write, read back) is read without pypdf, the same files from the bytes
+        document = opened_pdf(data, reading, simple_first=True)
     except PdfUnreadable as exc:
         return reading.outcome("pdf", [Finding(None, str(exc), stage="read")])
     found = read_embedded(document, reading)
