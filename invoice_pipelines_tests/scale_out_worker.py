@@ -113,11 +113,11 @@ def main(argv: list[str]) -> int:
         from invoice_pipelines.overdue.notice_sending import send_notices
         from invoice_pipelines.overdue.pipeline import run_overdue
         from invoice_pipelines.resources.files import LocalFiles
-        from invoice_pipelines.resources.messaging import TextMessageProvider
         from invoice_pipelines.resources.smtp import Smtp
+        from invoice_pipelines.resources.text_messages import TextMessages
 
         as_of, sms_url, store_root, slugs = rest
-        provider = TextMessageProvider(base_url=sms_url)
+        provider = TextMessages(base_url=sms_url)
         mailer = Smtp(port=1)  # no e-mail level in these organizations: never connected
         store = LocalFiles(store_root, area="documents")
         _wait_for(Path(go))

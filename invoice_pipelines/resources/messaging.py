@@ -1,15 +1,14 @@
-"""The `text_messages` resource: SMS and WhatsApp through a Twilio-style REST API. It wraps the plain
-`resources.text_messages.TextMessages` (where the requests and what each answer of the API means
-for the message, `outcome`, live) whose settings Dagster shows and configures: every session and
-message goes to the provider `provider()` gives, so a run and a command (which sends through the
-plain `TextMessages` without Dagster) send the same way. Tests and the demo point `base_url` at
-the local stand-in (devtools/standins/sms.py).
+"""The `text_messages` resource: SMS and WhatsApp through a Twilio-style REST API. Dagster shows
+and configures its settings and hands a run the plain `resources.text_messages.TextMessages`
+(where the requests and what each answer of the API means for the message, `outcome`, live) that
+`provider()` builds, the object a command sends through too, so a run and a command send the same
+way. An asset or op takes it as `ResourceParam[TextMessages]`. Tests and the demo point `base_url`
+at the local stand-in (devtools/standins/sms.py).
 """
 
 from __future__ import annotations
 
-import requests
-from dagster import ConfigurableResource
+from dagster import ConfigurableResource, InitResourceContext
 from pydantic import Field
 
 # what an answer means, also importable from here, beside the resource
@@ -18,6 +17,9 @@ from invoice_pipelines.settings import env, env_var_or_default
 
 
 class TextMessageProvider(ConfigurableResource):
+    """The message provider's settings; a run gets the plain `TextMessages` they configure
+    (Dagster's `create_resource`), never this object."""
+
     base_url: str = Field(
         default="http://127.0.0.1:8031", description="API root (INVOICE_PIPELINES_SMS_URL)"
     )
@@ -32,15 +34,11 @@ class TextMessageProvider(ConfigurableResource):
     timeout_seconds: float = Field(default=15.0, description="Time limit per request")
 
     def provider(self) -> TextMessages:
-        """The plain provider this resource wraps: its settings by the same names."""
+        """The plain provider these settings make: its settings by the same names."""
         return TextMessages(**{name: getattr(self, name) for name in type(self).model_fields})
 
-    def session(self) -> requests.Session:
-        return self.provider().session()
-
-    def send_text(self, session: requests.Session, to: str, body: str, *, whatsapp: bool) -> str:
-        """Send one message; the provider's message id, or SendError (see resources/text_messages)."""
-        return self.provider().send_text(session, to, body, whatsapp=whatsapp)
+    def create_resource(self, context: InitResourceContext) -> TextMessages:  # type: ignore[override]
+        return self.provider()
 
 
 def provider_from_env() -> TextMessageProvider:

@@ -1,7 +1,7 @@
 """SMS and WhatsApp through a Twilio-style REST API in plain Python (`TextMessages`), and what each
 answer of that API means for the message (`outcome`, the one place that decides it, for invoices
-and dunning notices alike). The `text_messages` resource (`resources/messaging.py`) wraps it; a
-command sends through it directly, without Dagster.
+and dunning notices alike). The `text_messages` resource (`resources/messaging.py`) configures it
+and hands it to a run; a command gets it without Dagster: both send through this class.
 
 One provider implementation over HTTP (`POST {base_url}/2010-04-01/Accounts/{account}/Messages.json`
 with `To`, `From`, `Body`, basic auth; WhatsApp numbers carry a `whatsapp:` prefix). Tests and the

@@ -11,7 +11,7 @@ from invoice_pipelines.db.tables import customers, deliveries
 from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.delivery.pipeline import send_invoices
 from invoice_pipelines.resources.channels import TextTransport
-from invoice_pipelines.resources.messaging import TextMessageProvider
+from invoice_pipelines.resources.text_messages import TextMessages
 from invoice_pipelines_devtools.standins.sms import TextProviderStandIn
 from invoice_pipelines_tests.delivery.test_email import _shop
 
@@ -44,7 +44,7 @@ def test_a_gateway_error_after_queueing_is_unknown_and_never_resent(db, tmp_path
     _phones(db, org["id"])
     with TextProviderStandIn() as api:
         api.outbox.queue_then_answer = [answer]
-        provider = TextMessageProvider(base_url=api.url)
+        provider = TextMessages(base_url=api.url)
         first = send_invoices(
             db.engine, store, TextTransport(provider), org["slug"], backoff_seconds=0.01
         )
@@ -72,7 +72,7 @@ def test_a_refusal_for_now_is_tried_again_and_goes_once(db, tmp_path):
     with TextProviderStandIn() as api:
         api.outbox.fail_next = 1  # 503, Retry-After
         api.outbox.throttle_next = 1
-        provider = TextMessageProvider(base_url=api.url)
+        provider = TextMessages(base_url=api.url)
         summary = send_invoices(
             db.engine, store, TextTransport(provider), org["slug"], backoff_seconds=0.01
         )
@@ -88,7 +88,7 @@ def test_a_resend_on_purpose_sends_the_unknown_one_again(db, tmp_path):
     _phones(db, org["id"])
     with TextProviderStandIn() as api:
         api.outbox.queue_then_answer = [502]
-        provider = TextMessageProvider(base_url=api.url)
+        provider = TextMessages(base_url=api.url)
         send_invoices(db.engine, store, TextTransport(provider), org["slug"])
         again = send_invoices(
             db.engine, store, TextTransport(provider), org["slug"], [invoice], resend=True

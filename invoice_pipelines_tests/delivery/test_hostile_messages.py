@@ -20,8 +20,8 @@ from invoice_pipelines.delivery.pipeline import prepare_message
 from invoice_pipelines.resources.channels import MailTransport, TextTransport
 from invoice_pipelines.resources.mail import SendError
 from invoice_pipelines.resources.mail_message import MessageError, mime_message
-from invoice_pipelines.resources.messaging import TextMessageProvider
 from invoice_pipelines.resources.smtp import Smtp
+from invoice_pipelines.resources.text_messages import TextMessages
 from invoice_pipelines_devtools.standins.sms import TextProviderStandIn
 
 # what a database can hold: any character but a lone surrogate (neither PostgreSQL nor SQLite's
@@ -142,7 +142,7 @@ def provider_api():
 def test_a_text_message_arrives_as_built_or_is_refused_for_that_invoice(
     provider_api, number, seller, whatsapp, phone
 ):
-    provider = TextMessageProvider(base_url=provider_api.url)
+    provider = TextMessages(base_url=provider_api.url)
     channel = TextTransport(provider, "whatsapp" if whatsapp else "sms")
     mail = _mail(number, seller, "Kunde")
     if phone:

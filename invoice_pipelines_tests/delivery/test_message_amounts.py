@@ -34,8 +34,8 @@ from invoice_pipelines.overdue.notice_sending import GENERIC_TITLE, TITLES, send
 from invoice_pipelines.overdue.pipeline import run_overdue
 from invoice_pipelines.resources.channels import TextTransport
 from invoice_pipelines.resources.files import LocalFiles
-from invoice_pipelines.resources.messaging import TextMessageProvider
 from invoice_pipelines.resources.smtp import Smtp
+from invoice_pipelines.resources.text_messages import TextMessages
 from invoice_pipelines_devtools.standins.sms import TextProviderStandIn
 from invoice_pipelines_devtools.standins.smtp import SmtpSink
 from invoice_pipelines_tests.documents.test_credit_note_service_date import credit_second_line
@@ -244,7 +244,7 @@ def test_every_invoice_and_credit_note_message_states_its_documents_amounts(db, 
     pdfs: dict[tuple[str, str], bytes] = {}
     with SmtpSink() as sink, TextProviderStandIn() as api:
         mailer = Smtp(port=sink.port, sender="rechnung@mueller.example")
-        provider = TextMessageProvider(base_url=api.url)
+        provider = TextMessages(base_url=api.url)
         texts = {"sms": TextTransport(provider), "whatsapp": TextTransport(provider, "whatsapp")}
         for language, documents in shop["messages"].items():
             for case, invoice_id in documents.items():
@@ -309,7 +309,7 @@ def test_every_dunning_message_states_the_notices_own_figures(db, tmp_path):
     n = dunning_notices.c
     with SmtpSink() as sink, TextProviderStandIn() as api:
         mailer = Smtp(port=sink.port, sender="mahnung@mueller.example")
-        provider = TextMessageProvider(base_url=api.url)
+        provider = TextMessages(base_url=api.url)
         for channel in CHANNELS:
             # the same notices over each channel in turn: pending again, on this channel
             with tenant_transaction(db.engine, org["id"], write=True) as conn:

@@ -9,7 +9,7 @@ from invoice_pipelines.db.tables import customers, deliveries
 from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.delivery.pipeline import send_invoices
 from invoice_pipelines.resources.channels import TextTransport
-from invoice_pipelines.resources.messaging import TextMessageProvider
+from invoice_pipelines.resources.text_messages import TextMessages
 from invoice_pipelines_devtools.standins.sms import TextProviderStandIn
 from invoice_pipelines_tests.delivery.test_email import _shop
 from invoice_pipelines_tests.exports.books import customer, sales_invoice
@@ -29,7 +29,7 @@ def test_sms_and_whatsapp_go_once_each_with_amount_due_date_and_reference(db, tm
             .values(phone="+49 (151) 234-5678")
         )
     with TextProviderStandIn() as api:
-        provider = TextMessageProvider(base_url=api.url)
+        provider = TextMessages(base_url=api.url)
         sms = send_invoices(db.engine, store, TextTransport(provider), org["slug"])
         whatsapp = send_invoices(db.engine, store, TextTransport(provider, "whatsapp"), org["slug"])
         again = send_invoices(db.engine, store, TextTransport(provider), org["slug"])
@@ -68,7 +68,7 @@ def test_bad_numbers_refusals_and_rate_limits(db, tmp_path):
     generate_documents(db.engine, store, org["slug"])
     with TextProviderStandIn() as api:
         api.outbox.throttle_next = 2  # 429 twice, then accepted
-        provider = TextMessageProvider(base_url=api.url)
+        provider = TextMessages(base_url=api.url)
         summary = send_invoices(
             db.engine, store, TextTransport(provider), org["slug"], backoff_seconds=0.01
         )
@@ -77,7 +77,7 @@ def test_bad_numbers_refusals_and_rate_limits(db, tmp_path):
         assert "not in E.164 form" in summary.failed[local_number]
         assert len(api.outbox.messages) == 1
         # wrong credentials: every message fails with the provider's answer, none is lost
-        wrong = TextMessageProvider(base_url=api.url, token="wrong")
+        wrong = TextMessages(base_url=api.url, token="wrong")
         _phone(db, org["id"], local, "+494211234567")
         refused = send_invoices(
             db.engine, store, TextTransport(wrong), org["slug"], retry_failed=True
@@ -101,7 +101,7 @@ def test_the_demo_stand_in_keeps_what_it_accepts(tmp_path):
     import sys
     import time
 
-    from invoice_pipelines.resources.messaging import TextMessageProvider
+    from invoice_pipelines.resources.text_messages import TextMessages
 
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -115,7 +115,7 @@ def test_the_demo_stand_in_keeps_what_it_accepts(tmp_path):
     )
     try:
         assert "listening" in server.stdout.readline()
-        provider = TextMessageProvider(base_url=f"http://127.0.0.1:{port}")
+        provider = TextMessages(base_url=f"http://127.0.0.1:{port}")
         provider.send_text(provider.session(), "+4915120000000", "Rechnung 1", whatsapp=False)
         for _ in range(50):
             if (tmp_path / "messages.jsonl").exists():

@@ -16,8 +16,8 @@ from invoice_pipelines.db.types import utcnow
 from invoice_pipelines.overdue.notice_sending import send_notices
 from invoice_pipelines.overdue.pipeline import run_overdue
 from invoice_pipelines.resources.files import LocalFiles
-from invoice_pipelines.resources.messaging import TextMessageProvider
 from invoice_pipelines.resources.smtp import Smtp
+from invoice_pipelines.resources.text_messages import TextMessages
 from invoice_pipelines_devtools.standins.sms import TextProviderStandIn
 from invoice_pipelines_devtools.standins.smtp import SmtpSink
 from invoice_pipelines_tests.overdue.helpers import customer, invoice, pay, set_settings
@@ -173,7 +173,7 @@ def test_sms_and_whatsapp_notices_go_once_in_the_customers_language(db, tmp_path
     store = LocalFiles(str(tmp_path))
 
     with TextProviderStandIn() as api, SmtpSink() as sink:
-        provider = TextMessageProvider(base_url=api.url)
+        provider = TextMessages(base_url=api.url)
         mailer = Smtp(port=sink.port)
         first = send_notices(db.engine, mailer, store, org["slug"], text_messages=provider)
         again = send_notices(db.engine, mailer, store, org["slug"], text_messages=provider)
@@ -246,13 +246,13 @@ def test_text_refusals_fail_or_postpone_and_a_broken_request_is_never_resent(db,
     with _Hangup() as hangup:
         cut = send_notices(
             db.engine, mailer, store, org["slug"],
-            text_messages=TextMessageProvider(base_url=hangup.url),
+            text_messages=TextMessages(base_url=hangup.url),
         )  # fmt: skip
         assert hangup.requests == 1
     assert cut.unknown and len(cut.postponed) == 4  # the rest waits for the next run
     with TextProviderStandIn() as api:
         api.outbox.throttle_next = 1  # the first message that gets through: 429
-        provider = TextMessageProvider(base_url=api.url)
+        provider = TextMessages(base_url=api.url)
         first = send_notices(db.engine, mailer, store, org["slug"], text_messages=provider)
         second = send_notices(db.engine, mailer, store, org["slug"], text_messages=provider)
         arrived = [m["to"] for m in api.outbox.messages]
@@ -278,7 +278,7 @@ def test_a_postponed_notice_is_withdrawn_once_paid_or_replaced_by_the_next_level
     store, mailer = LocalFiles(str(tmp_path)), Smtp(port=1)
     with TextProviderStandIn() as api:
         api.outbox.fail_next = 2  # the provider is down: both reminders back to pending
-        provider = TextMessageProvider(base_url=api.url)
+        provider = TextMessages(base_url=api.url)
         down = send_notices(db.engine, mailer, store, org["slug"], text_messages=provider)
         assert len(down.postponed) == 2 and not api.outbox.messages
         # meanwhile one invoice is paid, and four days later the other is due for a first dunning

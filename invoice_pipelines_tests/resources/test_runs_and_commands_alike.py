@@ -4,8 +4,8 @@ the same environment, the plain object the run gets is the command's: the same c
 same settings, secrets included (the run's read from its EnvVars when the resource starts). A
 variable one factory reads and the other forgets fails here. Where Dagster hands the run the
 plain object itself (the resource's `create_resource`: `upload_store`, `export_store`,
-`document_store`, `ocr_engine`, `mailer`), that is compared; where the run still gets a Dagster
-resource that passes each call on, the object it hands over (`provider()`, `transport()`,
+`document_store`, `ocr_engine`, `mailer`, `text_messages`), that is compared; where the run
+still gets a Dagster resource that passes each call on, the object it hands over (`transport()`,
 `letters()`, `settings()`).
 
 The database is held to the same by `test_command_line_engine.py` (the same rows as the same
@@ -26,11 +26,17 @@ from invoice_pipelines.areas import command_resources, resources
 
 # what a run gets that is the plain object itself: Dagster hands it over (`create_resource`), and
 # an asset, op or sensor takes it as `ResourceParam[<the plain class>]`
-HANDED_OVER = {"upload_store", "export_store", "document_store", "ocr_engine", "mailer"}
+HANDED_OVER = {
+    "upload_store",
+    "export_store",
+    "document_store",
+    "ocr_engine",
+    "mailer",
+    "text_messages",
+}
 # how a run's resource hands over the plain object a command gets, by the runs' names
 UNWRAPPED: dict[str, Callable[[Any], Any]] = {
     **{name: lambda plain: plain for name in HANDED_OVER},
-    "text_messages": lambda resource: resource.provider(),
     "peppol_access_point": lambda resource: resource.transport(),
     "letter_writer": lambda resource: resource.letters(),
     "quickbooks": lambda resource: resource.settings(),
