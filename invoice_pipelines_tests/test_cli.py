@@ -161,7 +161,7 @@ def test_every_area_adds_its_own_commands_from_its_cli_py():
         for name, p in commands.items()
         for verb, func in _runs(p).items()
     }
-    assert where["migrate"] == "invoice_pipelines.db.cli"
+    assert where["migrate"] == "invoice_pipelines.db.commands"
     assert where["parse"] == "invoice_pipelines.intake.parse_command"
     assert where["incoming list"] == "invoice_pipelines.intake.commands"
     assert where["suppliers add"] == "invoice_pipelines.intake.supplier_commands"

@@ -81,7 +81,10 @@ def test_the_scan_sees_calls_attribute_calls_and_imports():
 ENGINE_MAKERS = {
     "db/engine.py": "the factories themselves (command_line_engine, shared_engine)",
     "resources/database.py": "the `database` resource the runs get",
-    "db/cli.py": "`migrate` logs in as the tables' owner, which no run or command may",
+    # the one command that makes its engine: the `database` of `args.resources` is the runtime
+    # role, and a migration needs the tables' owner
+    "db/commands.py": "`migrate` logs in as the tables' owner, which the `database` resource "
+    "(a run's or another command's) never does",
     "db/migrations/env.py": "Alembic's environment, the tables' owner as well",
     "tenants/run_coordinator.py": "the run coordinator in the daemon and webserver, no run",
 }
