@@ -61,7 +61,7 @@ from invoice_pipelines.metadata import markdown_table
 from invoice_pipelines.resources.channels import channels_of_form, open_channel, resources_of
 from invoice_pipelines.resources.database import Database
 from invoice_pipelines.resources.files import Files
-from invoice_pipelines.resources.peppol import PeppolAccessPoint
+from invoice_pipelines.resources.peppol_transport import PeppolTransport
 from invoice_pipelines.resources.smtp import Smtp
 from invoice_pipelines.tenants.partitions import (
     ORGANIZATIONS_PARTITIONS_NAME,
@@ -199,7 +199,7 @@ def invoice_emails(
     database: Database,
     document_store: ResourceParam[Files],
     mailer: ResourceParam[Smtp],
-    peppol_access_point: PeppolAccessPoint,
+    peppol_access_point: ResourceParam[PeppolTransport],
 ):
     channel = open_channel(EMAIL, SimpleNamespace(mailer=mailer))
     peppol = open_channel(PEPPOL, SimpleNamespace(peppol_access_point=peppol_access_point))

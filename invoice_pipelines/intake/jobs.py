@@ -35,7 +35,7 @@ from invoice_pipelines.intake.peppol_responses import (
 )
 from invoice_pipelines.intake.review import ReviewError, review_document
 from invoice_pipelines.resources.database import Database
-from invoice_pipelines.resources.peppol import PeppolAccessPoint
+from invoice_pipelines.resources.peppol_transport import PeppolTransport
 from invoice_pipelines.resources.smtp import Smtp
 from invoice_pipelines.supplier_register import (
     Change,
@@ -157,7 +157,7 @@ def send_supplier_notices_op(
     context: OpExecutionContext,
     database: Database,
     mailer: ResourceParam[Smtp],
-    peppol_access_point: PeppolAccessPoint,
+    peppol_access_point: ResourceParam[PeppolTransport],
 ):
     engine = database.get_engine()
     for organization_id in organizations_awaiting_answers(engine):

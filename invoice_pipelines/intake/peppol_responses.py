@@ -271,8 +271,8 @@ def answer_rejections(
     backoff_seconds: float = 0.5,
 ) -> ResponseSummary:
     """Answer the organization's rejected received Peppol documents (module docstring).
-    `access_point`: the `peppol_access_point` resource or the plain transport (session, lookup,
-    send)."""
+    `access_point`: the plain transport (`PeppolTransport`: session, lookup, send), a run's
+    `peppol_access_point` and a command's alike."""
     summary = ResponseSummary()
     dead = mark_unknown(
         engine, BOX, organization_id, stale_after, reason=DIED, returning=("peppol_received_id",)

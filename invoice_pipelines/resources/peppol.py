@@ -1,28 +1,24 @@
 """The `peppol_access_point` resource: sending over Peppol through an access point's phase4-style
-HTTP API. It wraps the plain `resources.peppol_transport.PeppolTransport` (where the requests and
-what each answer means live) whose settings Dagster shows and configures: every session, lookup
-and send goes to the transport `transport()` gives, so a run and a command (which uses the plain
-transport without Dagster) send the same way. Tests and the demo point `base_url` at the local
-stand-in (devtools/standins/peppol.py).
+HTTP API. Dagster shows and configures its settings and hands a run the plain
+`resources.peppol_transport.PeppolTransport` (where the requests and what each answer means live)
+that `transport()` builds, the object a command sends through too, so a run and a command send the
+same way. An asset or op takes it as `ResourceParam[PeppolTransport]`. Tests and the demo point
+`base_url` at the local stand-in (devtools/standins/peppol.py).
 """
 
 from __future__ import annotations
 
-import requests
-from dagster import ConfigurableResource
+from dagster import ConfigurableResource, InitResourceContext
 from pydantic import Field
 
-from invoice_pipelines.resources.peppol_transport import (
-    BILLING_PROCESS,
-    INVOICE_DOC_TYPE,
-    PeppolTransport,
-    Reach,
-    Sending,
-)
+from invoice_pipelines.resources.peppol_transport import PeppolTransport
 from invoice_pipelines.settings import env, env_var_or_default
 
 
 class PeppolAccessPoint(ConfigurableResource):
+    """The access point's settings; a run gets the plain `PeppolTransport` they configure
+    (Dagster's `create_resource`), never this object."""
+
     base_url: str = Field(
         default="http://127.0.0.1:8034",
         description="The access point's API root (INVOICE_PIPELINES_PEPPOL_AP_URL)",
@@ -37,23 +33,11 @@ class PeppolAccessPoint(ConfigurableResource):
     )
 
     def transport(self) -> PeppolTransport:
-        """The plain transport this resource wraps: its settings by the same names."""
+        """The plain transport these settings make: its settings by the same names."""
         return PeppolTransport(**{name: getattr(self, name) for name in type(self).model_fields})
 
-    def session(self) -> requests.Session:
-        return self.transport().session()
-
-    def lookup(
-        self,
-        session: requests.Session,
-        receiver_id: str,
-        doc_type_id: str = INVOICE_DOC_TYPE,
-        process_id: str = BILLING_PROCESS,
-    ) -> Reach:
-        return self.transport().lookup(session, receiver_id, doc_type_id, process_id)
-
-    def send(self, session: requests.Session, **document) -> Sending:
-        return self.transport().send(session, **document)
+    def create_resource(self, context: InitResourceContext) -> PeppolTransport:  # type: ignore[override]
+        return self.transport()
 
 
 def access_point_from_env() -> PeppolAccessPoint:

@@ -1,7 +1,7 @@
 """Sending over Peppol through an access point with a phase4-style HTTP API (`PeppolTransport`),
 and what each answer of that API means for the document (`send_outcome`, the one place that
-decides it). Plain Python without Dagster; a command sends through it directly, a run through
-the `peppol_access_point` resource that wraps it (resources/peppol.py). Delivery's Peppol
+decides it). Plain Python without Dagster: the `peppol_access_point` resource (resources/peppol.py)
+configures it and hands it to a run, a command gets it without Dagster. Delivery's Peppol
 channel (resources/channels.py `PeppolChannel`, delivery/peppol.py) asks `lookup` before it
 sends and hands each document to `send` through the outbox.
 
