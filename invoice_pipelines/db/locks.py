@@ -40,6 +40,8 @@ class Lock(Enum):
     EXPORT = 7302  # one export writer per organization
     DOCUMENTS = 7303  # one recorder of built documents per organization
     SENDING = 7304  # one sending run per organization (a session lock)
+    # one counter at a time of the requests sent to the organization's QBO realm
+    QBO_REQUESTS = 7305
     # key: `chunk_key(job id, chunk position)`, one bigint: PostgreSQL's one-integer key space,
     # which never meets the two-integer one, so it needs no namespace and its keys stay as they were
     BILLING_CHUNK = "bigint"

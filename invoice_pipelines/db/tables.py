@@ -1234,6 +1234,26 @@ qbo_push_queue = Table(
     Index("ix_qbo_push_queue_org_status", "organization_id", "status"),
 )
 
+# The requests counted toward the QBO limits of an organization's realm (quickbooks/realm_meter.py):
+# every process that talks to the realm counts its requests here, under one lock, so together they
+# keep QBO's 500 a minute, 10 a second, 10 in flight and 40 batches a minute. `at`: seconds since
+# the epoch on the database's clock (PostgreSQL; SQLite: the machine's, one machine), the moment
+# it was sent while `in_flight`, the moment its answer came back after; a row leaves a minute
+# after its answer (or, in flight, when it is too old to be anything but a dead process's)
+qbo_realm_requests = Table(
+    "qbo_realm_requests",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    _org_fk(index=False),
+    Column("realm_id", String(32), nullable=False),
+    Column("at", Float, nullable=False),
+    # items: a batch counts each of its operations
+    Column("cost", Integer, nullable=False),
+    Column("batch", Boolean, nullable=False),
+    Column("in_flight", Boolean, nullable=False),
+    Index("ix_qbo_realm_requests_org_realm", "organization_id", "realm_id"),
+)
+
 # The signed webhook bodies (SHA-256) that asked for an organization's pulls: the same body again
 # within limits.WEBHOOK_REPLAY_WINDOW_S asks for nothing (quickbooks/webhooks.py)
 qbo_webhook_receipts = Table(

@@ -35,7 +35,13 @@ from invoice_pipelines.quickbooks.errors import (
     error_from_response,
     fault_from_dict,
 )
-from invoice_pipelines.quickbooks.limits import Clock, RealmLimiter, backoff_seconds, limiter_for
+from invoice_pipelines.quickbooks.limits import (
+    Clock,
+    Limiter,
+    Ticket,
+    backoff_seconds,
+    limiter_for,
+)
 from invoice_pipelines.quickbooks.payables import (
     AccountDraft,
     AttachmentLink,
@@ -135,7 +141,7 @@ class QboClient:
         tokens,
         minor_version: int = MIN_MINOR_VERSION,
         clock: Clock | None = None,
-        limiter: RealmLimiter | None = None,
+        limiter: Limiter | None = None,
         http: httpx.Client | None = None,
         timeout: float = 60.0,
         max_attempts: int = 6,
@@ -181,16 +187,23 @@ class QboClient:
         raw_body: tuple[str, bytes] | None = None,
         cost: int = 1,
         batch: bool = False,
+        ticket: Ticket | None = None,
     ) -> dict:
         """Call `{company_url}/{path}` and return the decoded JSON; raises a typed QboError.
-        `raw_body`: (Content-Type, bytes) sent as they are (a multipart upload)."""
-        return self._call(method, path, params, body, text_body, raw_body, cost, batch, False)
+        `raw_body`: (Content-Type, bytes) sent as they are (a multipart upload). `ticket`: room
+        the caller took from the limiter already (`acquire_up_to`), for the first attempt; a
+        retry takes its own."""
+        return self._call(
+            method, path, params, body, text_body, raw_body, cost, batch, False, ticket
+        )
 
     def request_text(self, method: str, path: str, *, params: dict | None = None) -> str:
         """A call QBO answers with text, not JSON (GET /download/{id}: a link)."""
         return self._call(method, path, params, None, None, None, 1, False, True)
 
-    def _call(self, method, path, params, body, text_body, raw_body, cost, batch, as_text):
+    def _call(
+        self, method, path, params, body, text_body, raw_body, cost, batch, as_text, ticket=None
+    ):
         query = dict(params or {})
         query["minorversion"] = str(self.minor_version)
         headers = {"Accept": "text/plain" if as_text else "application/json"}
@@ -204,14 +217,26 @@ class QboClient:
         elif raw_body is not None:
             headers["Content-Type"], content = raw_body
         url = f"{self.company_url}/{path.lstrip('/')}"
+        # the caller's ticket, until the first attempt takes it (and `_send` releases it)
+        unused = [ticket] if ticket is not None else []
+        try:
+            return self._attempts(
+                method, url, query, headers, content, cost, batch, as_text, unused
+            )
+        finally:
+            if unused:  # never sent (no access token, say): it counts for nothing
+                self.limiter.cancel(unused.pop())
+
+    def _attempts(self, method, url, query, headers, content, cost, batch, as_text, unused):
         refreshed = False
         attempt = 0
         while True:
             attempt += 1
             token = self.tokens.access_token()
             headers["Authorization"] = f"Bearer {token}"
+            given = unused.pop() if unused else None
             try:
-                return self._send(method, url, query, headers, content, cost, batch, as_text)
+                return self._send(method, url, query, headers, content, cost, batch, as_text, given)
             except AuthenticationFailed:
                 if refreshed:
                     raise
@@ -238,8 +263,9 @@ class QboClient:
                     wait = backoff_seconds(attempt)
                 self.clock.sleep(wait)
 
-    def _send(self, method, url, query, headers, content, cost, batch, as_text=False):
-        ticket = self.limiter.acquire(cost, batch=batch)
+    def _send(self, method, url, query, headers, content, cost, batch, as_text=False, ticket=None):
+        if ticket is None:
+            ticket = self.limiter.acquire(cost, batch=batch)
         try:
             self.stats["requests"] += 1
             response = self.http.request(
@@ -426,13 +452,24 @@ class QboClient:
         )
         return data["Invoice"]
 
-    def batch(self, items: list[dict], *, requestid: str) -> dict[str, dict]:
+    def batch(
+        self, items: list[dict], *, requestid: str, ticket: Ticket | None = None
+    ) -> dict[str, dict]:
         """One batch request (<= 30 items, each with a unique `bId` of <= 10 characters); the
-        answer per bId: {"<Entity>": {...}} or {"Fault": ...} or {"QueryResponse": ...}."""
+        answer per bId: {"<Entity>": {...}} or {"Fault": ...} or {"QueryResponse": ...}.
+        `ticket`: room the caller took from the limiter for as many items at least
+        (`limiter.acquire_up_to`: a push sends as many as fit), used by the first attempt."""
+        problem = None
         if not 1 <= len(items) <= MAX_BATCH:
-            raise ValueError(f"a batch holds 1..{MAX_BATCH} operations, got {len(items)}")
-        if len(requestid) > 36:
-            raise ValueError("a batch requestid has at most 36 characters")
+            problem = f"a batch holds 1..{MAX_BATCH} operations, got {len(items)}"
+        elif len(requestid) > 36:
+            problem = "a batch requestid has at most 36 characters"
+        elif ticket is not None and ticket.cost < len(items):
+            problem = f"a batch of {len(items)} on a ticket for {ticket.cost}"
+        if problem:
+            if ticket is not None:
+                self.limiter.cancel(ticket)
+            raise ValueError(problem)
         data = self.request(
             "POST",
             "batch",
@@ -440,6 +477,7 @@ class QboClient:
             body={"BatchItemRequest": items},
             cost=len(items),
             batch=True,
+            ticket=ticket,
         )
         return {str(item.get("bId")): item for item in data.get("BatchItemResponse", [])}
 

@@ -14,9 +14,10 @@ of 30, rate limiter, retries) and reports:
 - `duplicates`: invoices in the simulator minus invoices pushed (must be 0)
 - `simulated_minutes_by_phase`: before the first batch left, from then to the last batch's answer,
   and after it; `limiter_floor_minutes`: the least time our limiter allows for the invoices pushed
-  (98 % of 500 a minute in whole batches of 30: 480 a window, each window 60 s and its margin
-  after the answers of the one before), so `simulated_minutes` minus it is what the push lost
-  to set-up, latency and its tail (docs/quickbooks.md, "Benchmark")
+  (QBO's 500 a minute, counted for every process in the database, each window filled by a last
+  batch as large as what is left of it: 500 a window, each window 60 s and its margin after the
+  answers of the one before), so `simulated_minutes` minus it is what the push lost to set-up,
+  latency and its tail (docs/quickbooks.md, "Benchmark")
 
 `--faults` injects one fault per 20 requests (5 %): 429, 500, 503 or a connection dropped after
 QBO committed the batch.
@@ -241,7 +242,6 @@ class BatchTimes:
 
 def run(args: argparse.Namespace) -> dict:
     from invoice_pipelines.quickbooks.client import MAX_BATCH
-    from invoice_pipelines.quickbooks.limits import QboLimits
     from invoice_pipelines.quickbooks.sync.common import QboSettings, open_client, realm_lease
     from invoice_pipelines.quickbooks.sync.invoices import InvoicePusher
     from invoice_pipelines.quickbooks.tokens import save_connection, token_cipher
@@ -318,10 +318,14 @@ def run(args: argparse.Namespace) -> dict:
     engine.dispose()
     simulated = seconds * args.time_scale
     allowed = 500 * (int(simulated // 60) + 1)
-    limits = QboLimits()
+    limits = client.limiter.limits
     # our limiter's own floor: the first window's batches at once, then each window's worth one
-    # window (60 s plus its margin, from the answers) after the one before
-    per_window = MAX_BATCH * (limits.effective(limits.per_minute) // MAX_BATCH)
+    # window (60 s plus its margin, from the answers) after the one before. A window is filled
+    # by a last batch as large as what is left of it, unless that is under the least a batch
+    # is sent with while more wait
+    per_minute = limits.effective(limits.per_minute)
+    rest = per_minute % MAX_BATCH
+    per_window = per_minute if rest == 0 or rest >= limits.least_batch else per_minute - rest
     windows_after_first = max(0, -(-mapped // per_window) - 1)
     floor_minutes = windows_after_first * (60 + limits.window_margin) / 60
     result = {
@@ -336,7 +340,7 @@ def run(args: argparse.Namespace) -> dict:
         # first page), from then until the last batch's answer, and after it (recording, voids)
         "simulated_minutes_by_phase": batches.phases(seconds, args.time_scale),
         "batches": batches.count,
-        # what bounds the push at our limiter: 30 x floor(98 % of 500 / 30) invoices a window
+        # what bounds the push at our limiter: the invoices of a window (500: 16 x 30 and 20)
         "limiter_invoices_per_window": per_window,
         "limiter_floor_minutes": round(floor_minutes, 3),
         "duplicates": len(in_qbo) - mapped,

@@ -41,7 +41,8 @@ Test controls, as methods of `QboSimulator` and over HTTP (JSON bodies; query pa
     GET    /_sim/deleted?realm_id=R&entity=Invoice: ids of hard-deleted records
     POST   /_sim/clock          {advance: seconds} | {freeze: true} | {unfreeze: true}
     GET    /_sim/requests?realm_id=R&limit=N: the request log (status, requestid,
-                                minorversion, injected fault, throttled)
+                                minorversion, injected fault, throttled; items the throttle
+                                counted and, when it let the request in, metered_at)
     POST   /_sim/config         {realm_id?, per_minute, per_second, concurrent, batch_per_minute,
                                 enabled, retry_after, upload_max_bytes, access_ttl,
                                 refresh_grace, refresh_idle_ttl, refresh_max_ttl,

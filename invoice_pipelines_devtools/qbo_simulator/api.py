@@ -497,7 +497,12 @@ class Simulator:
                 items = payload.get("BatchItemRequest")
                 batch_items = max(1, len(items)) if isinstance(items, list) else 1
         meter = self.meters[realm_id]
-        wait = meter.admit(self.limits, self.clock.now(), batch_items, resource == "batch")
+        metered_at = self.clock.now()
+        wait = meter.admit(self.limits, metered_at, batch_items, resource == "batch")
+        # what the throttle counted, and when: a test counts a window's items from the log
+        entry["items"] = batch_items
+        if wait is None:
+            entry["metered_at"] = metered_at
         if wait is not None:
             entry["throttled"] = True
             xml = company.settings.throttle_xml

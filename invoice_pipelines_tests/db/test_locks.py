@@ -65,6 +65,7 @@ def test_the_lock_numbers_never_change():
         "EXPORT": 7302,
         "DOCUMENTS": 7303,
         "SENDING": 7304,
+        "QBO_REQUESTS": 7305,
         "BILLING_CHUNK": None,
     }
     assert chunk_key(3, 500) == 3 * 2**32 + 500

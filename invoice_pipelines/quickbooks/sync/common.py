@@ -20,6 +20,7 @@ from invoice_pipelines.db.tables import qbo_cursors, qbo_mappings, sync_conflict
 from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.quickbooks.client import MAX_PAGE, QboClient
 from invoice_pipelines.quickbooks.limits import Clock
+from invoice_pipelines.quickbooks.realm_meter import SharedRealmLimiter
 from invoice_pipelines.quickbooks.tokens import TokenStore, load_connection, token_cipher
 from invoice_pipelines.settings import data_dir, env, source
 
@@ -82,19 +83,24 @@ class QboSettings:
 
 
 def open_client(engine: Engine, organization_id: int, settings: QboSettings) -> QboClient:
-    """A client for the organization's connected company; close it when done."""
+    """A client for the organization's connected company, its requests counted with every other
+    process's that talks to the realm (`realm_meter`); close it when done."""
     cipher = token_cipher(settings.token_key, engine=engine)
     connection = load_connection(engine, organization_id, cipher)
     http = httpx.Client(timeout=60.0, limits=httpx.Limits(max_connections=12))
     tokens = TokenStore(
         engine, organization_id, cipher=cipher, token_url=settings.token_url, http=http
     )
+    clock = Clock(settings.time_scale)
     client = QboClient(
         base_url=settings.base_url,
         realm_id=connection.realm_id,
         tokens=tokens,
         minor_version=settings.minor_version,
-        clock=Clock(settings.time_scale),
+        clock=clock,
+        # every process that talks to the realm counts its requests in the database, so
+        # together they keep QBO's limits, the whole 500 a minute (issue 59)
+        limiter=SharedRealmLimiter(engine, organization_id, connection.realm_id, clock),
         http=http,
     )
     client._own_http = True  # the client closes the pool it was given here

@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -79,8 +80,8 @@ from invoice_pipelines.resources.thread_pools import stopping_pool
 # the queue's actions of an invoice; a credit note has its own (credit_memos.py)
 INVOICE_ACTIONS = ("create", "void")
 # queue rows read (with their lines) and checked at a time: the first page is the first window's
-# batches (16 of 30 fit 490 a minute), the pages after it are read while batches are out
-FIRST_PAGE = 16 * MAX_BATCH
+# invoices (QBO's 500 a minute), the pages after it are read while batches are out
+FIRST_PAGE = 500
 PAGE = 1500
 # threads recording the batches' answers (run): two, so a window's burst of answers does not
 # queue up behind one thread at the end of a push
@@ -170,6 +171,39 @@ def _load_pending(engine: Engine, organization_id: int, wanted, limit: int | Non
         Candidate(r["queue_id"], r["id"], r["request_id"], r, lines.get(r["id"], [])) for r in rows
     ]
     return candidates, customers, items
+
+
+class _Ready:
+    """The checked invoices waiting for a batch, in queue order, each with the customers'
+    mappings of its page: the page reader adds them, a worker takes as many as a batch may hold
+    and gives back, to the front, those the limiter had no room for yet."""
+
+    def __init__(self) -> None:
+        self._items: deque[tuple[Candidate, dict, dict]] = deque()
+        self._closed = False
+        self._changed = threading.Condition()
+
+    def add(self, page: list[tuple[Candidate, dict]], customers: dict) -> None:
+        with self._changed:
+            self._items.extend((candidate, body, customers) for candidate, body in page)
+            self._changed.notify_all()
+
+    def close(self) -> None:
+        """No more will come: a worker finding none left ends."""
+        with self._changed:
+            self._closed = True
+            self._changed.notify_all()
+
+    def take(self, most: int) -> list[tuple[Candidate, dict, dict]]:
+        """Up to `most`, waiting while none are there and more may come; [] at the end."""
+        with self._changed:
+            self._changed.wait_for(lambda: self._items or self._closed)
+            return [self._items.popleft() for _ in range(min(most, len(self._items)))]
+
+    def give_back(self, items: list[tuple[Candidate, dict, dict]]) -> None:
+        with self._changed:
+            self._items.extendleft(reversed(items))
+            self._changed.notify_all()
 
 
 class InvoicePusher:
@@ -267,13 +301,21 @@ class InvoicePusher:
         # batch at once: the first window's batches leave within fewer workers' turns, and every
         # later window repeats that spacing. Interrupted, it records every answer it was handed
         # (an executor waits for its queue), as the workers finish the batches in flight
+        workers = max(1, self.workers)
+        ready = _Ready()
         with ThreadPoolExecutor(RECORDERS, thread_name_prefix="qbo-record") as recorder:
             self._recorder, self._recorded = recorder, []
             try:
-                with stopping_pool(max(1, self.workers)) as pool:
-                    # interrupted (SIGTERM), the batches not yet started are given up (pending)
-                    sent = [pool.submit(self._push_chunk, *chunk) for chunk in self._chunks(limit)]
-                    for future in sent:
+                # interrupted (SIGTERM), each worker ends after the batch in hand; the invoices
+                # not yet in a batch stay pending, unclaimed
+                with stopping_pool(workers, stop=self._stop_sending) as pool:
+                    senders = [pool.submit(self._send_batches, ready) for _ in range(workers)]
+                    try:
+                        for page, customers in self._ready(limit):
+                            ready.add(page, customers)
+                    finally:
+                        ready.close()
+                    for future in senders:
                         future.result()
             finally:
                 self._recorder = None
@@ -282,18 +324,30 @@ class InvoicePusher:
         self.push_voids()
         return self.counts
 
-    def _chunks(self, limit: int | None) -> Iterator[tuple[list[tuple[Candidate, dict]], dict]]:
-        """The ready rows in batches of MAX_BATCH across pages (only the last may be smaller),
-        each with the customers' mappings of the page that completed it."""
-        waiting: list[tuple[Candidate, dict]] = []
-        customers: dict = {}
-        for page, customers in self._ready(limit):
-            waiting.extend(page)
-            while len(waiting) >= MAX_BATCH:
-                yield waiting[:MAX_BATCH], customers
-                del waiting[:MAX_BATCH]
-        if waiting:
-            yield waiting, customers
+    def _send_batches(self, ready: _Ready) -> None:
+        """A worker: batches of the ready invoices, each as large as the realm's limits let it be
+        now (up to 30, at least `least_batch` while more wait), until none are left. So a window
+        is filled exactly: 16 batches of 30 and one of 20 make QBO's 500."""
+        limiter = self.client.limiter
+        least = limiter.limits.least_batch
+        while True:
+            taken = ready.take(MAX_BATCH)
+            if not taken or self._stopped() or self._out_of_time():
+                return  # the rows stay pending, unclaimed, for the next run
+            ticket = limiter.acquire_up_to(len(taken), least=min(least, len(taken)), batch=True)
+            if ticket.cost < len(taken):
+                ready.give_back(taken[ticket.cost :])
+                taken = taken[: ticket.cost]
+            if self._stopped():
+                limiter.cancel(ticket)
+                return
+            self._push_chunk([(c, body) for c, body, _ in taken], taken[-1][2], ticket)
+
+    def _stopped(self) -> bool:
+        """Another run has the organization now, recording an answer failed or the run was
+        interrupted: no batch is started."""
+        lost = self.lease is not None and self.lease.lost.is_set()
+        return lost or self._stop_sending.is_set()
 
     def _ready(self, limit: int | None) -> Iterator[tuple[list[tuple[Candidate, dict]], dict]]:
         """The claimable create rows in queue order with their QBO bodies, page by page (each
@@ -350,37 +404,40 @@ class InvoicePusher:
             self._batches_begun += 1
             return False
 
-    def _push_chunk(self, chunk: list[tuple[Candidate, dict]], customers: dict) -> None:
-        if self.lease is not None and self.lease.lost.is_set():
-            return  # another run has the organization now: the rows stay pending for it
-        if self._stop_sending.is_set():
-            return  # recording an answer failed: `run` raises it; the rows stay pending
-        if self._out_of_time():
-            return  # a bounded run: the rows stay pending, unclaimed, for the next run
+    def _push_chunk(self, chunk: list[tuple[Candidate, dict]], customers: dict, ticket) -> None:
+        """Claim the chunk's rows and send those claimed as one batch on `ticket` (room for them
+        the limiter counted already; given back when nothing is sent)."""
         ids = [c.queue_id for c, _ in chunk]
-        with tenant_transaction(self.engine, self.organization_id, write=True) as conn:
-            # the claim: only rows still pending become ours (PostgreSQL re-checks the condition
-            # after waiting for another run's claim of the same row; SQLite's write lock
-            # serializes the claims)
-            claimed = set(
-                claim(
-                    conn,
-                    PUSHES,
-                    qbo_push_queue.c.id.in_(ids),
-                    attempts=qbo_push_queue.c.attempts + 1,
+        try:
+            with tenant_transaction(self.engine, self.organization_id, write=True) as conn:
+                # the claim: only rows still pending become ours (PostgreSQL re-checks the
+                # condition after waiting for another run's claim of the same row; SQLite's write
+                # lock serializes the claims)
+                claimed = set(
+                    claim(
+                        conn,
+                        PUSHES,
+                        qbo_push_queue.c.id.in_(ids),
+                        attempts=qbo_push_queue.c.attempts + 1,
+                    )
                 )
-            )
+        except BaseException:
+            self.client.limiter.cancel(ticket)
+            raise
         if len(claimed) < len(chunk):
             chunk = [(c, body) for c, body in chunk if c.queue_id in claimed]
             ids = [c.queue_id for c, _ in chunk]
             if not chunk:
+                self.client.limiter.cancel(ticket)
                 return
         batch_id = request_id("batch", *sorted(c.request_id for c, _ in chunk))
         operations = [
             {"bId": str(c.queue_id), "operation": "create", "Invoice": body} for c, body in chunk
         ]
         try:
-            answers = self.client.batch(operations, requestid=batch_id)
+            # a chunk another run claimed part of goes on the ticket of the whole: it counts a
+            # few items more than it carries, which only holds back more than needed
+            answers = self.client.batch(operations, requestid=batch_id, ticket=ticket)
         except QboError as exc:
             with self._lock:
                 self.counts.errors.append(f"batch of {len(chunk)}: {exc}")
