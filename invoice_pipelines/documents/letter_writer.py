@@ -1,5 +1,6 @@
 """`PdfaLetterWriter`: the `letter_writer` resource of the runs (definitions.py), the Dagster face
-of `documents/letters.py` `PdfaLetters` with its `max_pages` shown and configured by Dagster."""
+of `documents/letters.py` `PdfaLetters` with its `max_pages` shown and configured by Dagster: a run
+gets the plain `PdfaLetters` it makes."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from invoice_pipelines.resources.letters import Letters, LetterWriter
 
 
 class PdfaLetterWriter(LetterWriter):
-    """Writes letters as PDF/A-3b in the invoices' layout (documents/letters.py)."""
+    """Letters as PDF/A-3b in the invoices' layout (documents/letters.py)."""
 
     def letters(self) -> Letters:
         return PdfaLetters(max_pages=self.max_pages)

@@ -1,5 +1,5 @@
 """Letters as PDF/A-3b, on the page our invoices use: `PdfaLetters`, the plain writer a command
-takes and the `letter_writer` resource wraps for the runs (`documents/letter_writer.py`; the
+takes and the `letter_writer` resource hands the runs (`documents/letter_writer.py`; the
 letter's content and the interface: `resources/letter_types.py`). No Dagster here.
 
 The same font, margins, columns and EPC QR code ("GiroCode") as an invoice (`render.py`), written

@@ -42,7 +42,7 @@ from invoice_pipelines.quickbooks.sync.bills import letter_pdf
 from invoice_pipelines.quickbooks.sync.common import RealmBusy, SyncCounts, realm_lease
 from invoice_pipelines.quickbooks.syncs import NEEDS_FILES, SYNCS
 from invoice_pipelines.resources.database import Database
-from invoice_pipelines.resources.letters import LetterWriter
+from invoice_pipelines.resources.letter_types import Letters
 from invoice_pipelines.resources.uploads import Uploads
 from invoice_pipelines.settings import ConfigError
 from invoice_pipelines.tenants.partitions import organizations_partitions
@@ -244,7 +244,7 @@ def _sync_asset_with_files(entity: QboEntity):
         database: Database,
         quickbooks: QuickBooks,
         upload_store: ResourceParam[Uploads],
-        letter_writer: LetterWriter,
+        letter_writer: ResourceParam[Letters],
     ):
         options = {"read_upload": upload_store.read, "write_letter": letter_pdf(letter_writer)}
         return _sync(context, config, database, quickbooks, entity, options)

@@ -20,7 +20,7 @@ from invoice_pipelines.quickbooks.sync.bills import describe_documents, letter_p
 from invoice_pipelines.quickbooks.sync.common import RealmBusy, realm_lease
 from invoice_pipelines.quickbooks.sync.customers import resolve_conflict
 from invoice_pipelines.resources.database import Database
-from invoice_pipelines.resources.letters import LetterWriter
+from invoice_pipelines.resources.letter_types import Letters
 from invoice_pipelines.resources.uploads import Uploads
 from invoice_pipelines.tenants.partitions import who_asked
 from invoice_pipelines.tenants.refusals import organization_or_refuse, refused
@@ -106,7 +106,7 @@ def push_chosen_bills(
     database: Database,
     quickbooks: QuickBooks,
     upload_store: ResourceParam[Uploads],
-    letter_writer: LetterWriter,
+    letter_writer: ResourceParam[Letters],
 ):
     if not config.document_ids:
         raise refused("Name at least one incoming invoice id (document_ids).")

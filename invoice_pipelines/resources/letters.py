@@ -1,18 +1,18 @@
 """The `letter_writer` resource: the Dagster face of a letter writer (`resources/letter_types.py`:
-the letter, the plain `Letters` interface, LetterError).
+the letter, the plain `Letters` interface, LetterError). Dagster shows and configures its settings
+and hands a run the plain writer that `letters()` builds, the object a command writes with too; an
+asset or op takes it as `ResourceParam[Letters]`.
 
 An area that sends letters (the dunning letters of `overdue/`) says what they state and takes this
 resource to write them; the documents area, which writes every PDF/A we make, provides the writer
-(`documents/letter_writer.py` `PdfaLetterWriter`, wrapping `documents/letters.py` `PdfaLetters`,
-given to the runs in `definitions.py`). So the letter looks like our invoices and no area imports
-another.
+(`documents/letter_writer.py` `PdfaLetterWriter`, whose `letters()` is `documents/letters.py`
+`PdfaLetters`, given to the runs in `definitions.py`). So the letter looks like our invoices and no
+area imports another.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
-
-from dagster import ConfigurableResource
+from dagster import ConfigurableResource, InitResourceContext
 from pydantic import Field
 
 from invoice_pipelines.resources.letter_types import (  # noqa: F401 (the letter, for the areas)
@@ -26,8 +26,9 @@ from invoice_pipelines.resources.letter_types import (  # noqa: F401 (the letter
 
 
 class LetterWriter(ConfigurableResource):
-    """Writes letters as PDF/A. This base says how it is called; the documents area's
-    `PdfaLetterWriter` writes them."""
+    """The settings of the letter writer; a run gets the plain `Letters` they configure (Dagster's
+    `create_resource`), never this object. This base says how it is configured; the documents
+    area's `PdfaLetterWriter` makes the writer."""
 
     max_pages: int = Field(
         default=DEFAULT_MAX_PAGES,
@@ -37,12 +38,11 @@ class LetterWriter(ConfigurableResource):
     )
 
     def letters(self) -> Letters:
-        """The plain writer this resource wraps."""
+        """The plain writer these settings make."""
         raise NotImplementedError(
             f"{type(self).__name__} writes no letters: give the definitions' letter_writer "
             "(documents.letter_writer.PdfaLetterWriter)"
         )
 
-    def write(self, letter: Letter, *, created: datetime | None = None) -> WrittenLetter:
-        """The letter as a PDF/A file; `LetterError` when it cannot be laid out as it is."""
-        return self.letters().write(letter, created=created)
+    def create_resource(self, context: InitResourceContext) -> Letters:  # type: ignore[override]
+        return self.letters()

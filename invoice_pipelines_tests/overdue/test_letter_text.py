@@ -11,7 +11,7 @@ import pypdf
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from invoice_pipelines.documents.letter_writer import PdfaLetterWriter
+from invoice_pipelines.documents.letters import PdfaLetters
 from invoice_pipelines.overdue.letter import write_letters
 from invoice_pipelines.overdue.letter_text import letter_text
 from invoice_pipelines.overdue.notice_sending import send_notices
@@ -37,7 +37,7 @@ def test_a_hostile_name_is_set_as_visible_text_and_its_notice_goes_out(db, tmp_p
     run_overdue(db.engine, org["slug"], on=date(2026, 11, 3))
     store = LocalFiles(str(tmp_path))
 
-    letters = write_letters(db.engine, PdfaLetterWriter(), store, org["slug"])
+    letters = write_letters(db.engine, PdfaLetters(), store, org["slug"])
 
     assert letters.failed == {} and len(letters.written) == 2
     by_customer = {n["customer_id"]: n for n in notices(db, org)}
@@ -64,7 +64,7 @@ def test_a_name_too_long_for_the_line_is_cut_not_refused():
         head=("Kunde " * 200, "\tDatum: 03.11.2026"),
         body=("Text",),
     )
-    written = PdfaLetterWriter().write(letter)
+    written = PdfaLetters().write(letter)
     first = pypdf.PdfReader(io.BytesIO(written.pdf)).pages[0].extract_text().splitlines()[0]
     assert first.startswith("Kunde Kunde") and first.endswith("…")
 

@@ -23,6 +23,7 @@ from invoice_pipelines.db.tables import dunning_notices, sales_invoices
 from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.db.types import utcnow
 from invoice_pipelines.documents.letter_writer import PdfaLetterWriter
+from invoice_pipelines.documents.letters import PdfaLetters
 from invoice_pipelines.einvoice.layout import format_money, format_rate
 from invoice_pipelines.overdue import assets as overdue_assets
 from invoice_pipelines.overdue.jobs import dunning_job
@@ -137,7 +138,7 @@ def test_a_notices_letter_is_pdfa_with_every_figure_of_the_notice_and_its_qr_cod
     run_overdue(db.engine, org["slug"], on=date(2025, 7, 20))
     store = LocalFiles(str(tmp_path / "documents"))
 
-    letters = write_letters(db.engine, PdfaLetterWriter(), store, org["slug"])
+    letters = write_letters(db.engine, PdfaLetters(), store, org["slug"])
 
     rows = {n["level_name"]: n for n in notices(db, org)}
     assert set(rows) == {"reminder", "first_dunning", "final_notice"}
@@ -223,7 +224,7 @@ def test_a_notices_letter_is_pdfa_with_every_figure_of_the_notice_and_its_qr_cod
     assert _qr(store.read(reminder["letter_key"]), tmp_path)[7] == f"EUR{reminder['total_claimed']}"
 
     # a second run writes nothing again
-    assert write_letters(db.engine, PdfaLetterWriter(), store, org["slug"]).written == []
+    assert write_letters(db.engine, PdfaLetters(), store, org["slug"]).written == []
 
 
 def test_an_english_consumers_letter_has_level_fees_and_no_flat_fee(db, tmp_path):
@@ -232,7 +233,7 @@ def test_an_english_consumers_letter_has_level_fees_and_no_flat_fee(db, tmp_path
     invoice(db, org, buyer, date(2026, 10, 1))
     run_overdue(db.engine, org["slug"], on=date(2026, 10, 20))  # first dunning: 2.50
     store = LocalFiles(str(tmp_path))
-    write_letters(db.engine, PdfaLetterWriter(), store, org["slug"])
+    write_letters(db.engine, PdfaLetters(), store, org["slug"])
     [notice] = notices(db, org)
     text = " ".join(_text(store.read(notice["letter_key"]), tmp_path).split())
     assert "First reminder" in text and "§ 288(5)" not in text
@@ -251,7 +252,7 @@ def test_interest_after_a_partial_payment_is_listed_per_balance_in_the_letter(db
     run_overdue(db.engine, org["slug"], on=date(2025, 6, 25))
     store = LocalFiles(str(tmp_path / "documents"))
 
-    write_letters(db.engine, PdfaLetterWriter(), store, org["slug"])
+    write_letters(db.engine, PdfaLetters(), store, org["slug"])
 
     first = {n["level_name"]: n for n in notices(db, org)}["first_dunning"]
     assert first["interest_segments"] == [
@@ -270,7 +271,7 @@ def test_interest_after_a_partial_payment_is_listed_per_balance_in_the_letter(db
     )
 
 
-class CountingWriter(PdfaLetterWriter):
+class CountingWriter(PdfaLetters):
     """The production writer, counting the letters it writes (across threads)."""
 
     def write(self, letter: Letter, *, created=None) -> WrittenLetter:
@@ -327,7 +328,7 @@ def test_a_letter_another_run_is_writing_waits_and_a_dead_runs_claim_is_taken_ov
         )
     with SmtpSink() as sink:
         mailer = Smtp(port=sink.port, sender="mahnung@mueller.example")
-        assert write_letters(db.engine, PdfaLetterWriter(), store, org["slug"]).written == []
+        assert write_letters(db.engine, PdfaLetters(), store, org["slug"]).written == []
         waiting = send_notices(db.engine, mailer, store, org["slug"])
         assert sink.mailbox.messages == [] and len(waiting.postponed) == 1
         with tenant_transaction(db.engine, org["id"], write=True) as conn:
@@ -336,7 +337,7 @@ def test_a_letter_another_run_is_writing_waits_and_a_dead_runs_claim_is_taken_ov
                 .where(n.organization_id == org["id"])
                 .values(letter_started_at=utcnow() - timedelta(hours=1))
             )
-        assert len(write_letters(db.engine, PdfaLetterWriter(), store, org["slug"]).written) == 1
+        assert len(write_letters(db.engine, PdfaLetters(), store, org["slug"]).written) == 1
         sent = send_notices(db.engine, mailer, store, org["slug"])
         assert sent.sent == 1 and len(sink.mailbox.messages) == 1
 
@@ -347,7 +348,7 @@ def test_the_letter_is_mailed_once_and_a_run_that_died_sending_leaves_unknown(db
     stuck = invoice(db, org, customer(db, org, email="stuck@kunde.example"), date(2026, 11, 1))
     run_overdue(db.engine, org["slug"], on=date(2026, 11, 20))  # first dunning
     store = LocalFiles(str(tmp_path))
-    writer = PdfaLetterWriter()
+    writer = PdfaLetters()
     n = dunning_notices.c
     with SmtpSink() as sink:
         mailer = Smtp(port=sink.port, sender="mahnung@mueller.example")
@@ -387,7 +388,7 @@ def test_the_letter_is_mailed_once_and_a_run_that_died_sending_leaves_unknown(db
     assert _money(rows[mailed]["total_claimed"]) in _text(letter.get_content(), tmp_path)
 
 
-class _RefusingWriter(PdfaLetterWriter):
+class _RefusingWriter(PdfaLetters):
     """Refuses the letter of one customer, as a writer refuses what it cannot lay out."""
 
     def write(self, letter: Letter, *, created=None) -> WrittenLetter:
@@ -463,7 +464,7 @@ def test_a_letter_longer_than_the_writer_allows_is_refused():
         head=("Kunde",),
         body=tuple(f"Zeile {n}" for n in range(120)),
     )
-    written = PdfaLetterWriter(max_pages=3).write(letter)  # 120 lines: three pages
+    written = PdfaLetters(max_pages=3).write(letter)  # 120 lines: three pages
     assert written.pages == len(pypdf.PdfReader(io.BytesIO(written.pdf)).pages) == 3
     with pytest.raises(LetterError, match="takes 3 pages, more than the 2"):
-        PdfaLetterWriter().write(letter)
+        PdfaLetters().write(letter)

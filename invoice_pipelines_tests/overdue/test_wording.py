@@ -9,7 +9,7 @@ from sqlalchemy import update
 
 from invoice_pipelines.db.tables import dunning_notices
 from invoice_pipelines.db.tenancy import tenant_transaction
-from invoice_pipelines.documents.letter_writer import PdfaLetterWriter
+from invoice_pipelines.documents.letters import PdfaLetters
 from invoice_pipelines.overdue.letter import write_letters
 from invoice_pipelines.overdue.notice_sending import send_notices
 from invoice_pipelines.overdue.pipeline import run_overdue
@@ -26,7 +26,7 @@ def _round(db, org, store, tmp_path, day: date) -> dict[str, tuple[str, str]]:
     """One dunning round on `day`: notices, letters, e-mails; per recipient (e-mail text, letter
     text) of what went out."""
     run_overdue(db.engine, org["slug"], on=day)
-    write_letters(db.engine, PdfaLetterWriter(), store, org["slug"])
+    write_letters(db.engine, PdfaLetters(), store, org["slug"])
     with SmtpSink() as sink:
         mailer = Smtp(port=sink.port, sender="mahnung@mueller.example")
         send_notices(db.engine, mailer, store, org["slug"])

@@ -26,7 +26,7 @@ from invoice_pipelines.db.tables import (
     suppliers,
 )
 from invoice_pipelines.db.tenancy import tenant_transaction
-from invoice_pipelines.documents.letter_writer import PdfaLetterWriter
+from invoice_pipelines.documents.letters import PdfaLetters
 from invoice_pipelines.einvoice.cii import XRECHNUNG_GUIDELINE, write_cii
 from invoice_pipelines.einvoice.layout import render_invoice_text
 from invoice_pipelines.intake.parse import parse_document
@@ -177,7 +177,7 @@ class Books:
                 self.qbo.org_id,
                 client,
                 read_upload=self.store.read,
-                write_letter=letter_pdf(PdfaLetterWriter()),
+                write_letter=letter_pdf(PdfaLetters()),
                 **options,
             )
 

@@ -11,7 +11,7 @@ from decimal import Decimal
 import pytest
 
 from invoice_pipelines.cli import main
-from invoice_pipelines.documents.letter_writer import PdfaLetterWriter
+from invoice_pipelines.documents.letters import PdfaLetters
 from invoice_pipelines.quickbooks.sync.bill_body import MAX_BILL_LINES
 from invoice_pipelines.quickbooks.sync.bills import describe_documents, letter_pdf, push_bills
 from invoice_pipelines_devtools.demo.invoices import LOGISTICS_SUPPLIER, OFFICE_SUPPLIER, LineItem
@@ -122,7 +122,7 @@ def test_a_readable_pdf_the_writer_refuses_is_said_on_the_bills_record(books):
             books.qbo.org_id,
             client,
             read_upload=books.store.read,
-            write_letter=letter_pdf(PdfaLetterWriter()),
+            write_letter=letter_pdf(PdfaLetters()),
         )
     assert counts.failed == 0
     (bill,) = books.qbo_records("Bill")

@@ -12,7 +12,7 @@ from datetime import date
 import pypdf
 import pytest
 
-from invoice_pipelines.documents.letter_writer import PdfaLetterWriter
+from invoice_pipelines.documents.letters import PdfaLetters
 from invoice_pipelines.quickbooks.sync.bill_documents import read_invoice, readable_pdf
 from invoice_pipelines.quickbooks.sync.bills import letter_pdf
 from invoice_pipelines_devtools.demo.invoices import demo_supplier_invoices
@@ -23,7 +23,7 @@ TODAY = date(2026, 11, 20)
 
 @pytest.fixture(scope="module")
 def write_letter():
-    return letter_pdf(PdfaLetterWriter())
+    return letter_pdf(PdfaLetters())
 
 
 def _printed(data: bytes, write_letter, language: str) -> str:

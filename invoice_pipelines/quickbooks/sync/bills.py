@@ -106,8 +106,9 @@ from invoice_pipelines.resources.thread_pools import stopping_pool
 
 
 def letter_pdf(writer) -> Callable | None:
-    """`write_letter(author, head, title, body, language) -> PDF bytes` through a `letter_writer` (the resource, or a
-    function that makes one, as the console script hands it), made at its first use."""
+    """`write_letter(author, head, title, body, language) -> PDF bytes` through a `letter_writer`
+    (the plain `Letters` a run gets, or a function that makes one, as the console script hands
+    it), made at its first use."""
     if writer is None:
         return None
     made: list = []

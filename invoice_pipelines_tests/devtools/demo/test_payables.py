@@ -24,7 +24,7 @@ from invoice_pipelines.db.tenancy import (
     system_transaction,
     tenant_transaction,
 )
-from invoice_pipelines.documents.letter_writer import PdfaLetterWriter
+from invoice_pipelines.documents.letters import PdfaLetters
 from invoice_pipelines.intake.pipeline import process_documents
 from invoice_pipelines.intake.uploads import ScanState, scan_uploads
 from invoice_pipelines.quickbooks.sync.bills import letter_pdf, push_bills
@@ -96,7 +96,7 @@ def test_the_us_organizations_supplier_invoices_reach_qbo_as_bills_and_come_back
                 acme["id"],
                 client,
                 read_upload=store.read,
-                write_letter=letter_pdf(PdfaLetterWriter()),
+                write_letter=letter_pdf(PdfaLetters()),
             )
         assert (counts.held, counts.failed) == (0, 0), counts.errors
         with system_transaction(engine) as conn:
