@@ -183,16 +183,19 @@ def run(args: argparse.Namespace) -> dict:
     store = LocalFiles(str(root))
     renderer = DocumentRenderer(workers=args.workers)
     t0 = time.perf_counter()
-    problems = renderer._start().wait_ready()
+    pool = renderer._start()
+    problems = pool.wait_ready()
     warm_up = time.perf_counter() - t0
     queue: dict = {}
     try:
+        workers_before = processes_cpu(pool.process_ids())
         t0 = time.perf_counter()
         if args.through_queue:
             documents, queue = _documents_job(engine, store, slug, org_id, renderer)
         else:
             documents = generate_documents(engine, store, slug, builder=renderer)
         document_seconds = time.perf_counter() - t0
+        worker_cpu = cpu_spent(workers_before, processes_cpu(pool.process_ids()))
     finally:
         renderer.close()
     with SmtpSinkProcess() as sink:  # the server in a process of its own, as a real one is
@@ -238,6 +241,15 @@ def run(args: argparse.Namespace) -> dict:
         "duplicates_sent": sum(count - 1 for count in arrived.values() if count > 1),
         **queue,
     }
+    per_document = _ms_each(worker_cpu, documents.generated)
+    per_page = _ms_each(limit["worker_cpu"], limit["rendered"])
+    result.update(
+        worker_cpu_ms_per_document=per_document,
+        limit_worker_cpu_ms_per_page=per_page,
+        cpu_fraction_of_limit=round(per_page / per_document, 3)
+        if per_page and per_document
+        else None,
+    )
     return limit_fields(
         result,
         "documents_per_s",
@@ -249,6 +261,35 @@ def run(args: argparse.Namespace) -> dict:
         database_name=limit["database"],
         limit_database=limit["database"],
     )
+
+
+def processes_cpu(pids: list[int]) -> dict[int, float] | None:
+    """CPU seconds each process has used so far, every thread of it, from /proc (the
+    scheduler's nanoseconds, `task/*/schedstat`); None where /proc cannot tell (not Linux, a
+    process gone)."""
+    spent = {}
+    try:
+        for pid in pids:
+            nanoseconds = 0
+            for task in os.listdir(f"/proc/{pid}/task"):
+                with open(f"/proc/{pid}/task/{task}/schedstat", encoding="ascii") as stat:
+                    nanoseconds += int(stat.read().split()[0])
+            spent[pid] = nanoseconds / 1e9
+    except (OSError, ValueError, IndexError):
+        return None
+    return spent
+
+
+def cpu_spent(before: dict[int, float] | None, after: dict[int, float] | None) -> float | None:
+    """The CPU seconds the same processes used in between; None if any was replaced (a worker
+    that died or timed out) or /proc could not tell."""
+    if before is None or after is None or before.keys() != after.keys():
+        return None
+    return sum(after[pid] - before[pid] for pid in before)
+
+
+def _ms_each(seconds: float | None, count: int) -> float | None:
+    return round(seconds * 1000 / count, 2) if seconds is not None and count else None
 
 
 def _warm_up_sending(engine, mailer, connections: int = 2) -> None:
@@ -332,15 +373,18 @@ def render_limit(engine, org_id: int, workers: int) -> dict:
     ) as pool:
         pool.wait_ready()
         pool.parse_many(items[:workers])  # one page per worker first: fonts cut, modules loaded
+        before = processes_cpu(pool.process_ids())
         started = time.perf_counter()
         sizes = pool.parse_many(items)
         seconds = time.perf_counter() - started
+        worker_cpu = cpu_spent(before, processes_cpu(pool.process_ids()))
     rendered = sum(1 for size in sizes if isinstance(size, int))
     return {
         "seconds": seconds,
         "rendered": rendered,
         "failed": len(sizes) - rendered,
         "database": database,
+        "worker_cpu": worker_cpu,
     }
 
 

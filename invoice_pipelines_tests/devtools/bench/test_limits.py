@@ -196,6 +196,11 @@ def test_documents_limit_renders_the_same_invoices(scratch_pg, capsys):
     result = bench(capsys, "documents", "--n", "6", "--workers", "1")
     assert_limit(result, database=scratch_pg)
     assert result["limit_rendered"] == result["documents"] == 6 and result["limit_failed"] == 0
+    # the CPU the workers used, per document and per page of the limit, and their quotient
+    per_document = result["worker_cpu_ms_per_document"]
+    per_page = result["limit_worker_cpu_ms_per_page"]
+    assert per_document > 0 and per_page > 0
+    assert result["cpu_fraction_of_limit"] == round(per_page / per_document, 3)
 
 
 @pytest.mark.slow
