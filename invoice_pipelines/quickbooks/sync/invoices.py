@@ -120,9 +120,19 @@ def enqueue(engine: Engine, organization_id: int, named: Sequence[int] | None = 
                     ledger("corrects_invoice_id").is_(None),
                     # a migration's history is not pushed as if it were new, unless named
                     sales_ledger.not_history() if named is None else ledger("id").in_(named),
-                    ~exists().where(
-                        queued.c.sales_invoice_id == ledger("id"),
-                        queued.c.action == "create",
+                    # OFFSET 0 keeps it a probe of the queue's unique index per invoice: PostgreSQL
+                    # otherwise makes it an anti-join, which on a queue it has no statistics of
+                    # (a new database: empty when planned, 5,000 rows when done) and under the
+                    # tenant policy it planned as a scan of every `create` key per invoice, the
+                    # ones this statement inserts included: 1.1-2.3 s for 5,000 invoices instead
+                    # of 0.08 (issue 59). With statistics both take 0.01-0.02 s when all are queued
+                    ~exists(
+                        select(queued.c.id)
+                        .where(
+                            queued.c.sales_invoice_id == ledger("id"),
+                            queued.c.action == "create",
+                        )
+                        .offset(0)
                     ),
                 ),
             )
