@@ -52,7 +52,7 @@ def _quickbooks() -> QuickBooks:
 
 
 def _qbo_settings() -> QboSettings:
-    # what the resource wraps (`QuickBooks.settings()`); for a command the local QuickBooks of
+    # what the resource hands a run (`QuickBooks.settings()`); for a command the local QuickBooks of
     # `make run` stands in for the variables that are not set
     from invoice_pipelines.quickbooks.sync.common import QboSettings
 

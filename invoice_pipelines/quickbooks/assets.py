@@ -37,9 +37,8 @@ from invoice_pipelines.db.tenancy import (
 )
 from invoice_pipelines.metadata import markdown_table
 from invoice_pipelines.quickbooks.errors import NotConnected, QboError
-from invoice_pipelines.quickbooks.resources import QuickBooks
 from invoice_pipelines.quickbooks.sync.bills import letter_pdf
-from invoice_pipelines.quickbooks.sync.common import RealmBusy, SyncCounts, realm_lease
+from invoice_pipelines.quickbooks.sync.common import QboSettings, RealmBusy, SyncCounts, realm_lease
 from invoice_pipelines.quickbooks.syncs import NEEDS_FILES, SYNCS
 from invoice_pipelines.resources.database import Database
 from invoice_pipelines.resources.letter_types import Letters
@@ -72,7 +71,7 @@ def _sync(
     context: AssetExecutionContext,
     config: QboSyncConfig,
     database: Database,
-    quickbooks: QuickBooks,
+    quickbooks: ResourceParam[QboSettings],
     entity: QboEntity,
     options: dict | None = None,
 ) -> MaterializeResult:
@@ -225,7 +224,7 @@ def _sync_asset(entity: QboEntity):
             context: AssetExecutionContext,
             config: QboSyncConfig,
             database: Database,
-            quickbooks: QuickBooks,
+            quickbooks: ResourceParam[QboSettings],
         ):
             bounds = quickbooks.push_bounds() if entity.sync in BOUNDED_PUSHES else None
             return _sync(context, config, database, quickbooks, entity, bounds)
@@ -242,7 +241,7 @@ def _sync_asset_with_files(entity: QboEntity):
         context: AssetExecutionContext,
         config: QboSyncConfig,
         database: Database,
-        quickbooks: QuickBooks,
+        quickbooks: ResourceParam[QboSettings],
         upload_store: ResourceParam[Uploads],
         letter_writer: ResourceParam[Letters],
     ):

@@ -15,9 +15,8 @@ from pydantic import Field
 from invoice_pipelines.core.qbo_entities import SYNCED
 from invoice_pipelines.quickbooks.assets import POOL, SYNC_ASSETS
 from invoice_pipelines.quickbooks.errors import NotConnected
-from invoice_pipelines.quickbooks.resources import QuickBooks
 from invoice_pipelines.quickbooks.sync.bills import describe_documents, letter_pdf, push_bills
-from invoice_pipelines.quickbooks.sync.common import RealmBusy, realm_lease
+from invoice_pipelines.quickbooks.sync.common import QboSettings, RealmBusy, realm_lease
 from invoice_pipelines.quickbooks.sync.customers import resolve_conflict
 from invoice_pipelines.resources.database import Database
 from invoice_pipelines.resources.letter_types import Letters
@@ -50,7 +49,7 @@ def resolve_qbo_conflict(
     context: OpExecutionContext,
     config: ResolveConflictConfig,
     database: Database,
-    quickbooks: QuickBooks,
+    quickbooks: ResourceParam[QboSettings],
 ):
     if config.keep not in ("local", "qbo"):
         raise refused(f"keep must be 'local' or 'qbo', not {config.keep!r}.")
@@ -104,7 +103,7 @@ def push_chosen_bills(
     context: OpExecutionContext,
     config: PushBillsConfig,
     database: Database,
-    quickbooks: QuickBooks,
+    quickbooks: ResourceParam[QboSettings],
     upload_store: ResourceParam[Uploads],
     letter_writer: ResourceParam[Letters],
 ):

@@ -1,17 +1,21 @@
 """The `quickbooks` resource: where QBO is (production, Intuit's sandbox or the local simulator),
-the key of the tokens at rest, and clients for organizations' connected companies."""
+the key of the tokens at rest, and what bounds a push run. Dagster shows and configures these
+settings and hands a run the plain `quickbooks.sync.common.QboSettings` that `settings()` builds,
+the object a command gets too (which opens the clients of organizations' connected companies,
+`client()`). An asset or op takes it as `ResourceParam[QboSettings]`."""
 
 from __future__ import annotations
 
-from dagster import ConfigurableResource
+from dagster import ConfigurableResource, InitResourceContext
 from pydantic import Field
-from sqlalchemy import Engine
 
-from invoice_pipelines.quickbooks.client import QboClient
-from invoice_pipelines.quickbooks.sync.common import QboSettings, open_client
+from invoice_pipelines.quickbooks.sync.common import PUSH_MINUTES, PUSH_PER_RUN, QboSettings
 
 
 class QuickBooks(ConfigurableResource):
+    """QBO's settings; a run gets the plain `QboSettings` they configure (Dagster's
+    `create_resource`), never this object."""
+
     base_url: str = Field(
         default="https://quickbooks.api.intuit.com",
         description="QBO API root (INVOICE_PIPELINES_QBO_BASE_URL): production, "
@@ -33,38 +37,26 @@ class QuickBooks(ConfigurableResource):
         gt=0,
         description="Simulated seconds per real second; 1 except against a sped-up simulator.",
     )
-    # a push run is bounded (issue 56), so that hours of an organization's push at QBO's 500
-    # requests a minute are runs of minutes with room between them for a schedule's or a person's
-    # run of the same company; the push sensor asks for the next run
+    # a push run is bounded (issue 56, sync/common.py)
     push_per_run: int = Field(
-        default=3000,
+        default=PUSH_PER_RUN,
         ge=1,
         description="Sales invoices one qbo_invoices run pushes at most (about 6 minutes at "
         "QBO's 500 requests a minute); the push sensor starts the next run for the rest.",
     )
     push_minutes: float = Field(
-        default=10.0,
+        default=PUSH_MINUTES,
         gt=0,
         description="Minutes after which a qbo_invoices run starts no further batch (it always "
         "pushes one); the rest waits for the next run.",
     )
 
-    def push_bounds(self) -> dict:
-        """What bounds one run of the invoice push (sync/invoices.py `push_invoices`)."""
-        return {"limit": self.push_per_run, "minutes": self.push_minutes}
-
     def settings(self) -> QboSettings:
-        return QboSettings(
-            base_url=self.base_url,
-            token_url=self.token_url,
-            token_key=self.token_key,
-            minor_version=self.minor_version,
-            time_scale=self.time_scale,
-        )
+        """The plain settings these make: the same names."""
+        return QboSettings(**{name: getattr(self, name) for name in type(self).model_fields})
 
-    def client(self, engine: Engine, organization_id: int) -> QboClient:
-        """A client of the organization's connected company (close it when done)."""
-        return open_client(engine, organization_id, self.settings())
+    def create_resource(self, context: InitResourceContext) -> QboSettings:  # type: ignore[override]
+        return self.settings()
 
 
 def quickbooks_from_env() -> QuickBooks:

@@ -5,8 +5,7 @@ same settings, secrets included (the run's read from its EnvVars when the resour
 variable one factory reads and the other forgets fails here. Where Dagster hands the run the
 plain object itself (the resource's `create_resource`: `upload_store`, `export_store`,
 `document_store`, `ocr_engine`, `mailer`, `text_messages`, `peppol_access_point`,
-`letter_writer`), that is compared; where the run still gets a Dagster resource that passes each
-call on, the object it hands over (`settings()`).
+`letter_writer`, `quickbooks`), that is compared.
 
 The database is held to the same by `test_command_line_engine.py` (the same rows as the same
 role); `document_parser` is the runs' alone, and a command renders documents in its own process
@@ -35,11 +34,11 @@ HANDED_OVER = {
     "text_messages",
     "peppol_access_point",
     "letter_writer",
+    "quickbooks",
 }
 # how a run's resource hands over the plain object a command gets, by the runs' names
 UNWRAPPED: dict[str, Callable[[Any], Any]] = {
     **{name: lambda plain: plain for name in HANDED_OVER},
-    "quickbooks": lambda resource: resource.settings(),
 }
 COMPARED_ELSEWHERE = {"database", "batch_kinds"}
 RUNS_ONLY = {"document_parser", "document_renderer"}

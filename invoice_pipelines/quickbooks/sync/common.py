@@ -58,15 +58,26 @@ def local_qbo(folder: Path | None = None) -> dict[str, str]:
         return {}  # no demo here (or not started yet): the variables and their defaults
 
 
+# a push run is bounded (issue 56), so that hours of an organization's push at QBO's 500 requests
+# a minute are runs of minutes with room between them for a schedule's or a person's run of the
+# same company; the push sensor asks for the next run
+PUSH_PER_RUN = 3000  # sales invoices one qbo_invoices run pushes at most (about 6 minutes)
+PUSH_MINUTES = 10.0  # after which a qbo_invoices run starts no further batch (it always does one)
+
+
 @dataclass
 class QboSettings:
-    """Where QBO is and how to talk to it (from INVOICE_PIPELINES_QBO_* unless given)."""
+    """Where QBO is and how to talk to it (from INVOICE_PIPELINES_QBO_* unless given), and what
+    bounds one run of the invoice push: what a run gets as its `quickbooks` resource (the
+    Dagster resource `quickbooks/resources.py` `QuickBooks` configures it) and a command alike."""
 
     base_url: str = ""
     token_url: str = ""
     token_key: str = ""
     minor_version: int = 75
     time_scale: float = 1.0
+    push_per_run: int = PUSH_PER_RUN
+    push_minutes: float = PUSH_MINUTES
 
     @classmethod
     def from_env(cls, **overrides) -> QboSettings:
@@ -80,6 +91,14 @@ class QboSettings:
         values["minor_version"] = int(env("INVOICE_PIPELINES_QBO_MINOR_VERSION"))
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
+
+    def push_bounds(self) -> dict:
+        """What bounds one run of the invoice push (sync/invoices.py `push_invoices`)."""
+        return {"limit": self.push_per_run, "minutes": self.push_minutes}
+
+    def client(self, engine: Engine, organization_id: int) -> QboClient:
+        """A client of the organization's connected company (close it when done)."""
+        return open_client(engine, organization_id, self)
 
 
 def open_client(engine: Engine, organization_id: int, settings: QboSettings) -> QboClient:
