@@ -10,7 +10,7 @@ lists every area's commands without loading one of them."""
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -34,13 +34,14 @@ class Command:
 
     `run` loads the function that runs the command (the one import of its module, the seam the
     command's work waits behind: `--help` and the other commands never import it); the module it
-    comes from imports what the command needs at its top. None: the area's parsers set `func`
-    themselves (the areas not yet converted, issue 57)."""
+    comes from imports what the command needs at its top. Every command names one (issue 57):
+    its parser only parses. A group's function takes the verb (`args.verb`); of a group several
+    areas add verbs to, each of this area's verbs runs this area's function."""
 
     name: str
     help: str
     verbs: tuple[str, ...] = ()
-    run: Callable[[], RunCommand] | None = None
+    run: Callable[[], RunCommand] = field(kw_only=True)
 
 
 @dataclass(frozen=True)
@@ -94,8 +95,6 @@ class Area:
         if missing:
             raise ValueError(f"area {self.name!r} lists {missing} but its parsers add none")
         for command in self.commands:
-            if command.run is None:
-                continue
             parser = sub.choices[command.name]
             verbs = _verbs_of(parser)
             # a group several areas add verbs to (`peppol`): each of this area's verbs runs this

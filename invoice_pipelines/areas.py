@@ -10,6 +10,7 @@ none of an area's work."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 
 from invoice_pipelines.area import Area, Command, QueueKind, Resource
 from invoice_pipelines.billing.area import AREA as BILLING
@@ -47,14 +48,15 @@ AREAS: tuple[Area, ...] = (
 
 def commands() -> list[tuple[Command, Area]]:
     """Every command with its area, in the order `--help` lists them; a group several areas add
-    verbs to (`peppol`) once, with the first area and their helps joined as `--help` shows them."""
+    verbs to (`peppol`) once, with the first area and their helps joined as `--help` shows them
+    (a listing: its verbs and its function stay the first area's)."""
     listed: dict[str, tuple[Command, Area]] = {}
     for area in AREAS:
         for command in area.commands:
             if command.name in listed:
                 first, owner = listed[command.name]
                 joined = f"{first.help}; {command.help}"
-                listed[command.name] = (Command(command.name, joined, first.verbs), owner)
+                listed[command.name] = (replace(first, help=joined), owner)
             else:
                 listed[command.name] = (command, area)
     return list(listed.values())

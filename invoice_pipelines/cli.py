@@ -7,17 +7,35 @@ import importlib.util
 import os
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from invoice_pipelines.area import Area, Command, add_to_group
 from invoice_pipelines.areas import AREAS, command_resources
 from invoice_pipelines.resources.for_commands import EnvResources
 from invoice_pipelines.settings import ConfigError
 
+if TYPE_CHECKING:
+    from types import ModuleType
+
 
 def _devtools_parsers():
     from invoice_pipelines_devtools.cli import add_commands
 
     return add_commands
+
+
+def _devtools_commands() -> ModuleType:
+    """The one import of what `seed-demo` and `bench` do, when one of them runs."""
+    from invoice_pipelines_devtools import commands
+
+    return commands
+
+
+def _simulator() -> ModuleType:
+    """The one import of what `qbo-simulator` does, when it runs."""
+    from invoice_pipelines_devtools.qbo_simulator import cli as simulator
+
+    return simulator
 
 
 # the commands of the development tooling (the top-level package invoice_pipelines_devtools, beside
@@ -27,12 +45,21 @@ def _devtools_parsers():
 DEVTOOLS = Area(
     "devtools",
     commands=(
-        Command("seed-demo", "create demo organizations, customers, items, orders (idempotent)"),
+        Command(
+            "seed-demo",
+            "create demo organizations, customers, items, orders (idempotent)",
+            run=lambda: _devtools_commands().run_seed_demo,
+        ),
         Command(
             "qbo-simulator",
             "serve the local QuickBooks Online simulator on 127.0.0.1 (controls under /_sim)",
+            run=lambda: _simulator().run_simulator,
         ),
-        Command("bench", "run a benchmark scenario; JSON on the last stdout line"),
+        Command(
+            "bench",
+            "run a benchmark scenario; JSON on the last stdout line",
+            run=lambda: _devtools_commands().run_bench,
+        ),
     ),
     parsers=_devtools_parsers,
 )

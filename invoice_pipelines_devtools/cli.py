@@ -1,16 +1,14 @@
-"""The development tooling's commands: `seed-demo`, `qbo-simulator` and `bench`. The top-level
-`cli.py` adds them where devtools is installed; the container image has no devtools, and there
-each of these names says so in one sentence (`cli.DEVTOOLS_COMMANDS`)."""
+"""The parsers of the development tooling's commands: `seed-demo`, `qbo-simulator` and `bench`.
+The top-level `cli.py` adds them where devtools is installed and names what each runs in its
+`DEVTOOLS` table (`seed-demo` and `bench` in invoice_pipelines_devtools/commands.py,
+`qbo-simulator` in qbo_simulator/cli.py); the container image has no devtools, and there each of
+these names says so in one sentence (`cli.DEVTOOLS_COMMANDS`)."""
 
 from __future__ import annotations
 
-import argparse
-import json
-
 
 def add_commands(sub) -> None:
-    p = sub.add_parser("seed-demo")
-    p.set_defaults(func=_cmd_seed_demo)
+    sub.add_parser("seed-demo")
 
     from invoice_pipelines_devtools.qbo_simulator.cli import add_commands as add_qbo_simulator
 
@@ -20,46 +18,3 @@ def add_commands(sub) -> None:
     from invoice_pipelines_devtools.bench import add_scenarios
 
     add_scenarios(p)
-    p.set_defaults(func=_cmd_bench)
-
-
-def _cmd_seed_demo(args: argparse.Namespace) -> int:
-    from sqlalchemy import text
-
-    from invoice_pipelines.db.engine import make_engine, owner_runtime_allowed
-    from invoice_pipelines.db.migrate import upgrade
-    from invoice_pipelines.settings import ConfigError, data_dir, upload_dir
-    from invoice_pipelines_devtools.demo.payables import seed_payables_uploads
-    from invoice_pipelines_devtools.demo.quickbooks import connect_demo_organizations
-    from invoice_pipelines_devtools.demo.seed import seed_demo, seed_demo_uploads
-
-    engine = make_engine()  # PostgreSQL: the runtime role (the owner is refused unless allowed)
-    if engine.dialect.name == "sqlite" or owner_runtime_allowed():
-        upgrade(make_engine(owner=True))
-    else:  # the runtime role cannot migrate: `make migrate` did, as the owner (scripts/migrate.py)
-        with engine.connect() as conn:
-            if conn.execute(text("SELECT to_regclass('organizations')")).scalar() is None:
-                raise ConfigError(
-                    "the database has no tables yet: migrate it first as the tables' owner "
-                    "(make migrate with OWNER_DB_URL, docs/postgresql-and-scale-out.md)"
-                )
-    summary = seed_demo(engine)
-    summary["uploads"] = seed_demo_uploads(upload_dir())
-    # the US organization's supplier invoices, which become bills in its QuickBooks
-    summary["uploads_for_bills"] = seed_payables_uploads(upload_dir())
-    # the demo organizations' QuickBooks: the simulator `make run` starts (demo/quickbooks.py)
-    summary["quickbooks_connected"] = connect_demo_organizations(
-        make_engine(), data_dir(), summary["organizations"]
-    )
-    print(json.dumps(summary, default=str))
-    return 0
-
-
-def _cmd_bench(args: argparse.Namespace) -> int:
-    import os
-
-    from invoice_pipelines_devtools.bench import run_scenario
-
-    # benchmarks log in to scratch databases of their own as the server's superuser
-    os.environ.setdefault("INVOICE_PIPELINES_ALLOW_OWNER_RUNTIME", "true")
-    return run_scenario(args)

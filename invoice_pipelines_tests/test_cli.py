@@ -113,10 +113,8 @@ def _commands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentPar
 
 
 def _module_of(func) -> str:
-    """The module of what a command runs: where its area's table names it, the loaded one's."""
-    from invoice_pipelines.area import Deferred
-
-    return (func.load() if isinstance(func, Deferred) else func).__module__
+    """The module of what a command runs: the function its area's table names, loaded."""
+    return func.load().__module__
 
 
 def _runs(parser: argparse.ArgumentParser) -> dict[str, object]:
@@ -130,8 +128,8 @@ def _runs(parser: argparse.ArgumentParser) -> dict[str, object]:
 
 
 def test_every_area_adds_its_own_commands_from_its_cli_py():
-    """Each area's `<area>/cli.py` has `add_commands(subparsers)` and what a command runs lives
-    there, or, where the area's table names it (`Command.run`), in a module of the area's own;
+    """Each area's `<area>/cli.py` has `add_commands(subparsers)`, and what a command runs is
+    named by the area's table (`Command.run`) and lives in a module of the area's own;
     the console script is the commands of the areas' tables (`areas.AREAS`, then
     devtools'), in their order, each added by the cli.py of its own area."""
     from invoice_pipelines import cli
@@ -149,10 +147,8 @@ def test_every_area_adds_its_own_commands_from_its_cli_py():
             package = area.parsers.__module__.rpartition(".")[0]
             for name, parser in sub.choices.items():
                 for verb, func in _runs(parser).items():
-                    if isinstance(func, Deferred):
-                        assert func.load().__module__.startswith(f"{package}."), (name, verb)
-                    else:
-                        assert func.__module__.startswith(f"{package}.cli"), (name, verb)
+                    assert isinstance(func, Deferred), (name, verb)  # named by its table
+                    assert func.load().__module__.startswith(f"{package}."), (name, verb)
         assembled += [name for name in sub.choices if name not in assembled]  # a group once
     commands = _commands(build_parser())
     assert list(commands) == assembled

@@ -32,7 +32,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "credentials if given; the credentials are printed in the start-up line",
     )
     p.add_argument("--no-limits", action="store_true", help="switch the rate limits off")
-    p.set_defaults(func=run_simulator)
 
 
 def run_simulator(args: argparse.Namespace) -> int:
