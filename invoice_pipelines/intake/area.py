@@ -82,7 +82,7 @@ AREA = Area(
         ),
         Command(
             "incoming",
-            "incoming invoices: list, show, review, policy",
+            "incoming invoices: list, show, review, policy, uploads",
             run=lambda: _commands().run_incoming_command,
         ),
         Command(
