@@ -118,6 +118,10 @@ def test_a_file_over_the_budget_is_not_read_either_way(monkeypatch) -> None:
         ),
         pytest.param(lambda d: d.replace(b"/Kids [", b"/Kids [99 0 R ", 1), id="a missing page"),
         pytest.param(lambda d: d.replace(b"/FlateDecode", b"/LZWDecode"), id="another filter"),
+        pytest.param(
+            lambda d: re.sub(rb"/Length \d+ >>", b"/Length -1 >>", d), id="a negative length"
+        ),
+        pytest.param(lambda d: d.replace(b" 0 obj", b" 0 obj %", 1), id="a comment"),
     ],
 )
 def test_other_shapes_are_left_to_pypdf(change) -> None:

@@ -189,9 +189,10 @@ class _File:
         obj, at = self.parser.value(header.end())
         start = _STREAM_START.match(self.data, at)
         if start is not None:
-            if not isinstance(obj, dict) or not isinstance(obj.get("Length"), int):
+            length = obj.get("Length") if isinstance(obj, dict) else None
+            if type(length) is not int or length < 0:
                 raise NotSimple("a stream without a direct length")
-            end = start.end() + obj["Length"]
+            end = start.end() + length
             if end > len(self.data) or _STREAM_END.match(self.data, end) is None:
                 raise NotSimple("a stream whose length does not end at endstream")
             obj = Stream(obj, self.data[start.end() : end])
