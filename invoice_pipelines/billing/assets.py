@@ -25,6 +25,7 @@ from dagster import (
     asset,
 )
 from pydantic import Field
+from sqlalchemy import Engine
 
 from invoice_pipelines.billing.checks import (
     gapless_numbers_result,
@@ -72,7 +73,6 @@ from invoice_pipelines.queue.requests import (
     validate_order_ids,
 )
 from invoice_pipelines.queue.stats import BatchStats, batch_stats
-from invoice_pipelines.resources.database import Database
 from invoice_pipelines.tenants.partitions import (
     REQUESTED_BY_HELP,
     organizations_partitions,
@@ -365,10 +365,10 @@ def failed_items_table(errors: list[dict]) -> str:
 def sales_invoices(
     context: AssetExecutionContext,
     config: BatchInvoicingConfig,
-    database: Database,
+    database: ResourceParam[Engine],
     batch_kinds: ResourceParam[Kinds],
 ):
-    engine = database.get_engine()
+    engine = database
     _check_settings(config)
     org = known_organization(engine, context.partition_key)
     if isinstance(config.request, QueuedJobRequest):

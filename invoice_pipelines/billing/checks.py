@@ -27,9 +27,10 @@ from dagster import (
     AssetCheckSeverity,
     AssetCheckSpec,
     MetadataValue,
+    ResourceParam,
     multi_asset_check,
 )
-from sqlalchemy import func, select
+from sqlalchemy import Engine, func, select
 from sqlalchemy.engine import Connection
 
 from invoice_pipelines.billing.credit_notes import SEQUENCE_NAME as CREDIT_NOTES
@@ -45,7 +46,6 @@ from invoice_pipelines.db.tables import (
     sales_orders,
 )
 from invoice_pipelines.db.tenancy import system_transaction, tenant_transaction
-from invoice_pipelines.resources.database import Database
 from invoice_pipelines.scheduled_checks import scheduled_checks
 
 SALES_INVOICES = "sales_invoices"
@@ -319,8 +319,8 @@ def totals_result(found: dict, scope: str, check_name: str = totals_spec.name) -
     ],
     description="The sales invoice checks over every organization and every invoice.",
 )
-def sales_invoices_audit(context: AssetCheckExecutionContext, database: Database):
-    engine = database.get_engine()
+def sales_invoices_audit(context: AssetCheckExecutionContext, database: ResourceParam[Engine]):
+    engine = database
     with system_transaction(engine) as conn:
         orgs = conn.execute(
             select(organizations.c.id, organizations.c.slug).where(organizations.c.active.is_(True))

@@ -8,12 +8,14 @@ from datetime import date
 from dagster import (
     AssetSelection,
     OpExecutionContext,
+    ResourceParam,
     define_asset_job,
     in_process_executor,
     job,
     op,
 )
 from pydantic import Field
+from sqlalchemy import Engine
 
 from invoice_pipelines.billing.assets import sales_invoices
 from invoice_pipelines.billing.checks import gapless_numbers_spec, totals_spec
@@ -25,7 +27,6 @@ from invoice_pipelines.billing.credit_notes import (
     lines_from,
 )
 from invoice_pipelines.queue.dagster import sentence
-from invoice_pipelines.resources.database import Database
 from invoice_pipelines.tenants.partitions import (
     REQUESTED_BY_HELP,
     who_asked,
@@ -79,9 +80,9 @@ class CreditNoteConfig(CreditNoteItemConfig):
     "net amount per VAT rate."
 )
 def issue_credit_note_op(
-    context: OpExecutionContext, config: CreditNoteConfig, database: Database
+    context: OpExecutionContext, config: CreditNoteConfig, database: ResourceParam[Engine]
 ) -> dict:
-    engine = database.get_engine()
+    engine = database
     org = known_organization(engine, config.organization)
     try:
         note = issue_credit_note(

@@ -38,6 +38,7 @@ from dagster import (
     asset,
 )
 from pydantic import Field
+from sqlalchemy import Engine
 
 from invoice_pipelines.catalog import OWNERS
 from invoice_pipelines.core.channels import EMAIL, PEPPOL
@@ -59,7 +60,6 @@ from invoice_pipelines.delivery.pipeline import (
 )
 from invoice_pipelines.metadata import markdown_table
 from invoice_pipelines.resources.channels import channels_of_form, open_channel, resources_of
-from invoice_pipelines.resources.database import Database
 from invoice_pipelines.resources.files import Files
 from invoice_pipelines.resources.peppol_transport import PeppolTransport
 from invoice_pipelines.resources.smtp import Smtp
@@ -110,7 +110,7 @@ def _deliver(context, config, database, document_store, channel, peppol=None):
     invoices of customers on Peppol), log what was not sent, and the metadata of the run."""
     if config.resend and not config.invoice_ids:
         raise refused("resend needs the invoice_ids to send again.")
-    engine = database.get_engine()
+    engine = database
     org = organization_or_refuse(engine, context.partition_key)
     try:
         summary = send_invoices(
@@ -196,7 +196,7 @@ def _deliver(context, config, database, document_store, channel, peppol=None):
 def invoice_emails(
     context: AssetExecutionContext,
     config: EmailConfig,
-    database: Database,
+    database: ResourceParam[Engine],
     document_store: ResourceParam[Files],
     mailer: ResourceParam[Smtp],
     peppol_access_point: ResourceParam[PeppolTransport],
@@ -258,8 +258,8 @@ def _counts(counter) -> MetadataValue:
     "and its customers' (BT-49): who of them is reachable on Peppol. Set on the organization and "
     "the customer; checked against OpenPEPPOL's EAS list and check digits before they are stored.",
 )
-def peppol_participants(context: AssetExecutionContext, database: Database):
-    engine = database.get_engine()
+def peppol_participants(context: AssetExecutionContext, database: ResourceParam[Engine]):
+    engine = database
     org = organization_or_refuse(engine, context.partition_key)
     with tenant_transaction(engine, org["id"]) as conn:
         found = participants(conn, org["id"])
@@ -288,8 +288,8 @@ def peppol_participants(context: AssetExecutionContext, database: Database):
     "unknown (no answer: never sent again on its own), sending; and how many invoices of "
     "customers on Peppol went by e-mail, saying why.",
 )
-def peppol_sent_documents(context: AssetExecutionContext, database: Database):
-    engine = database.get_engine()
+def peppol_sent_documents(context: AssetExecutionContext, database: ResourceParam[Engine]):
+    engine = database
     org = organization_or_refuse(engine, context.partition_key)
     with tenant_transaction(engine, org["id"]) as conn:
         found = sent_documents(conn, org["id"])
@@ -337,8 +337,8 @@ def peppol_sent_documents(context: AssetExecutionContext, database: Database):
     "has had: accepted (VALIDATED, EXPORTED), rejected by an Invoice Response over Peppol or by "
     "the supplier notice, or none yet.",
 )
-def peppol_received_documents(context: AssetExecutionContext, database: Database):
-    engine = database.get_engine()
+def peppol_received_documents(context: AssetExecutionContext, database: ResourceParam[Engine]):
+    engine = database
     org = organization_or_refuse(engine, context.partition_key)
     with tenant_transaction(engine, org["id"]) as conn:
         found = received_documents(conn, org["id"])
@@ -377,9 +377,9 @@ def _partition(key) -> tuple[str, str]:
     "country (sender's C1, receiver's C4), and the distinct participants at the other end. "
     "The access point's report is the sum over the month's organizations.",
 )
-def peppol_monthly_report(context: AssetExecutionContext, database: Database):
+def peppol_monthly_report(context: AssetExecutionContext, database: ResourceParam[Engine]):
     slug, month = _partition(context.partition_key)
-    engine = database.get_engine()
+    engine = database
     org = organization_or_refuse(engine, slug)
     with tenant_transaction(engine, org["id"]) as conn:
         counts = monthly_counts(conn, month, org["id"])

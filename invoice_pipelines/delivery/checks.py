@@ -8,8 +8,10 @@ from dagster import (
     AssetCheckSeverity,
     AssetCheckSpec,
     MetadataValue,
+    ResourceParam,
     multi_asset_check,
 )
+from sqlalchemy import Engine
 
 from invoice_pipelines.db.tenancy import system_transaction
 from invoice_pipelines.delivery.assets import RECEIVED_DOCUMENTS, SENT_DOCUMENTS
@@ -21,7 +23,6 @@ from invoice_pipelines.delivery.peppol_overview import (
     undelivered,
 )
 from invoice_pipelines.metadata import markdown_table
-from invoice_pipelines.resources.database import Database
 from invoice_pipelines.scheduled_checks import scheduled_checks
 
 
@@ -52,8 +53,8 @@ def _hours(after) -> int:
     ],
     description="The Peppol checks over every organization: undelivered and unanswered documents.",
 )
-def peppol_audit(context: AssetCheckExecutionContext, database: Database):
-    with system_transaction(database.get_engine()) as conn:
+def peppol_audit(context: AssetCheckExecutionContext, database: ResourceParam[Engine]):
+    with system_transaction(database) as conn:
         late = undelivered(conn)
         waiting = unanswered(conn)
     by_org: dict[str, int] = {}

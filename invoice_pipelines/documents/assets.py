@@ -19,12 +19,12 @@ from dagster import (
     asset,
 )
 from pydantic import Field
+from sqlalchemy import Engine
 
 from invoice_pipelines.catalog import OWNERS
 from invoice_pipelines.documents.pipeline import DEFAULT_BATCH, generate_documents
 from invoice_pipelines.documents.renderer import DocumentRenderer
 from invoice_pipelines.metadata import markdown_table
-from invoice_pipelines.resources.database import Database
 from invoice_pipelines.resources.files import Files
 from invoice_pipelines.tenants.partitions import organizations_partitions
 from invoice_pipelines.tenants.refusals import organization_or_refuse
@@ -89,11 +89,11 @@ def _failed_table(failed: dict[int, list[dict]], numbers: dict[int, str], limit:
 def sales_invoice_documents_asset(
     context: AssetExecutionContext,
     config: DocumentsConfig,
-    database: Database,
+    database: ResourceParam[Engine],
     document_store: ResourceParam[Files],
     document_renderer: DocumentRenderer,
 ):
-    engine = database.get_engine()
+    engine = database
     org = organization_or_refuse(engine, context.partition_key)
     summary = generate_documents(
         engine,

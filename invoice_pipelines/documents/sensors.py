@@ -3,19 +3,19 @@ organization with invoices waiting for documents, a few organizations a tick."""
 
 from dagster import (
     DefaultSensorStatus,
+    ResourceParam,
     RunRequest,
     SensorEvaluationContext,
     SensorResult,
     SkipReason,
     sensor,
 )
-from sqlalchemy import func, select
+from sqlalchemy import Engine, func, select
 
 from invoice_pipelines.db.tables import organizations, sales_invoices
 from invoice_pipelines.db.tenancy import system_transaction
 from invoice_pipelines.documents.jobs import documents_job
 from invoice_pipelines.documents.pipeline import waiting_for_documents
-from invoice_pipelines.resources.database import Database
 from invoice_pipelines.tenants.partitions import ORGANIZATIONS_PARTITIONS_NAME, partition_run_tags
 from invoice_pipelines.tenants.run_coordinator import BULK_RUN_TAGS
 from invoice_pipelines.tenants.turns import organizations_with_a_run, take_turn
@@ -29,10 +29,10 @@ from invoice_pipelines.tenants.turns import organizations_with_a_run, take_turn
     "generated document yet, history left out (run key: the organization and its newest such "
     "invoice).",
 )
-def documents_sensor(context: SensorEvaluationContext, database: Database):
+def documents_sensor(context: SensorEvaluationContext, database: ResourceParam[Engine]):
     known = set(context.instance.get_dynamic_partitions(ORGANIZATIONS_PARTITIONS_NAME))
     busy = organizations_with_a_run(context.instance, documents_job.name)
-    with system_transaction(database.get_engine()) as conn:
+    with system_transaction(database) as conn:
         waiting = conn.execute(
             select(organizations.c.slug, func.max(sales_invoices.c.id), func.count())
             .join(organizations, organizations.c.id == sales_invoices.c.organization_id)

@@ -29,6 +29,7 @@ from dagster import (
     asset,
 )
 from pydantic import Field
+from sqlalchemy import Engine
 
 from invoice_pipelines.catalog import OWNERS
 from invoice_pipelines.core.export_months import month_state
@@ -44,7 +45,6 @@ from invoice_pipelines.exports.pipeline import run_export
 from invoice_pipelines.exports.reads import in_review_in_month
 from invoice_pipelines.exports.result import ExportResult, skipped_by_reason, totals_text
 from invoice_pipelines.metadata import markdown_table
-from invoice_pipelines.resources.database import Database
 from invoice_pipelines.resources.files import Files
 from invoice_pipelines.resources.uploads import Uploads
 from invoice_pipelines.tenants.partitions import ORGANIZATIONS_PARTITIONS_NAME, who_asked
@@ -185,13 +185,13 @@ def _metadata(results: list[ExportResult], in_review: int = 0) -> dict:
 def _export(
     context: AssetExecutionContext,
     config: ExportConfig,
-    database: Database,
+    database: ResourceParam[Engine],
     export_store: ResourceParam[Files],
     direction: str,
     check_name: str,
     documents: DocumentStores | None = None,
 ):
-    engine = database.get_engine()
+    engine = database
     who = who_asked(config.requested_by, context.run.tags)
     refusals = PartitionRefusals(context.partition_keys, context.log.error)
     results: dict[str, ExportResult] = {}
@@ -370,7 +370,7 @@ with warnings.catch_warnings():
     def incoming_invoice_exports(
         context: AssetExecutionContext,
         config: ExportConfig,
-        database: Database,
+        database: ResourceParam[Engine],
         export_store: ResourceParam[Files],
         upload_store: ResourceParam[Uploads],
         document_store: ResourceParam[Files],
@@ -401,7 +401,7 @@ with warnings.catch_warnings():
     def sales_invoice_exports(
         context: AssetExecutionContext,
         config: ExportConfig,
-        database: Database,
+        database: ResourceParam[Engine],
         export_store: ResourceParam[Files],
         upload_store: ResourceParam[Uploads],
         document_store: ResourceParam[Files],

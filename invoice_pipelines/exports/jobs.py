@@ -5,16 +5,17 @@ from dagster import (
     AssetSelection,
     Config,
     OpExecutionContext,
+    ResourceParam,
     define_asset_job,
     in_process_executor,
     job,
     op,
 )
 from pydantic import Field
+from sqlalchemy import Engine
 
 from invoice_pipelines.exports.assets import incoming_invoice_exports, sales_invoice_exports
 from invoice_pipelines.exports.corrections import reopen_exported
-from invoice_pipelines.resources.database import Database
 from invoice_pipelines.tenants.partitions import who_asked
 from invoice_pipelines.tenants.refusals import organization_or_refuse, refused
 
@@ -36,8 +37,10 @@ class ReopenConfig(Config):
     description="Moves EXPORTED supplier invoices back to VALIDATED (a correction); the next "
     "materialization of their month writes a new export version that names them."
 )
-def reopen_exported_invoices(context: OpExecutionContext, config: ReopenConfig, database: Database):
-    engine = database.get_engine()
+def reopen_exported_invoices(
+    context: OpExecutionContext, config: ReopenConfig, database: ResourceParam[Engine]
+):
+    engine = database
     org = organization_or_refuse(engine, config.organization)
     if not config.document_ids:
         raise refused("Name at least one document to reopen (document_ids).")

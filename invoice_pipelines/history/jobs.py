@@ -6,11 +6,20 @@ runs."""
 
 from pathlib import Path
 
-from dagster import Config, Failure, MetadataValue, OpExecutionContext, in_process_executor, job, op
+from dagster import (
+    Config,
+    Failure,
+    MetadataValue,
+    OpExecutionContext,
+    ResourceParam,
+    in_process_executor,
+    job,
+    op,
+)
 from pydantic import Field
+from sqlalchemy import Engine
 
 from invoice_pipelines.history.importing import import_history
-from invoice_pipelines.resources.database import Database
 from invoice_pipelines.tenants.partitions import REQUESTED_BY_HELP, who_asked
 
 SHOWN = 50  # refusals listed in the failure's metadata
@@ -40,10 +49,10 @@ class HistoryImportConfig(Config):
     "refused row, after importing the others."
 )
 def import_history_files(
-    context: OpExecutionContext, config: HistoryImportConfig, database: Database
+    context: OpExecutionContext, config: HistoryImportConfig, database: ResourceParam[Engine]
 ) -> dict:
     report = import_history(
-        database.get_engine(),
+        database,
         config.organization,
         sales=[_path(p) for p in config.sales],
         supplier=[_path(p) for p in config.supplier],

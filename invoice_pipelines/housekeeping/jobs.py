@@ -13,11 +13,11 @@ from dagster import (
     op,
 )
 from pydantic import Field
+from sqlalchemy import Engine
 
 from invoice_pipelines.housekeeping.archive import OrganizationOutcome, purge_archives
 from invoice_pipelines.housekeeping.dagster_runs import purge_runs
 from invoice_pipelines.metadata import markdown_table
-from invoice_pipelines.resources.database import Database
 from invoice_pipelines.resources.files import Files
 from invoice_pipelines.resources.uploads import Uploads
 from invoice_pipelines.tenants.partitions import REQUESTED_BY_HELP, who_asked
@@ -95,12 +95,12 @@ def _metadata(outcomes: list[OrganizationOutcome]) -> dict:
 def purge_archived_files(
     context: OpExecutionContext,
     config: ArchiveRetentionConfig,
-    database: Database,
+    database: ResourceParam[Engine],
     upload_store: ResourceParam[Uploads],
     export_store: ResourceParam[Files],
 ) -> dict:
     outcomes = purge_archives(
-        database.get_engine(),
+        database,
         upload_store,
         export_store,
         config.organizations or None,

@@ -5,12 +5,13 @@ from datetime import UTC, datetime
 
 from dagster import (
     DefaultScheduleStatus,
+    ResourceParam,
     RunRequest,
     ScheduleEvaluationContext,
     SkipReason,
     schedule,
 )
-from sqlalchemy import select
+from sqlalchemy import Engine, select
 
 from invoice_pipelines.db.tables import organizations
 from invoice_pipelines.db.tenancy import system_transaction
@@ -19,7 +20,6 @@ from invoice_pipelines.housekeeping.jobs import (
     archive_retention_job,
     dagster_run_retention_job,
 )
-from invoice_pipelines.resources.database import Database
 
 TIMEZONE = "Europe/Berlin"
 # the work per organization is two queries and the files that are due; most days nothing is due
@@ -40,8 +40,8 @@ def organization_batches(slugs: list[str], size: int = ORGANIZATIONS_PER_RUN) ->
     f"{ORGANIZATIONS_PER_RUN} organizations per run. Removes nothing younger than the legal "
     "10 years, so it is safe to leave running.",
 )
-def archive_retention_schedule(context: ScheduleEvaluationContext, database: Database):
-    with system_transaction(database.get_engine()) as conn:
+def archive_retention_schedule(context: ScheduleEvaluationContext, database: ResourceParam[Engine]):
+    with system_transaction(database) as conn:
         slugs = list(conn.scalars(select(organizations.c.slug).order_by(organizations.c.id)).all())
     if not slugs:
         return SkipReason("No organizations yet.")

@@ -20,7 +20,7 @@ from dagster import (
     asset,
 )
 from pydantic import Field
-from sqlalchemy import select
+from sqlalchemy import Engine, select
 
 from invoice_pipelines.catalog import OWNERS, defined_here
 from invoice_pipelines.core.export_months import export_months
@@ -56,7 +56,6 @@ from invoice_pipelines.intake.notices import rejected_documents
 from invoice_pipelines.intake.parser_resource import DocumentParser
 from invoice_pipelines.intake.pipeline import IntakeSummary, process_documents, retry_documents
 from invoice_pipelines.metadata import markdown_table
-from invoice_pipelines.resources.database import Database
 from invoice_pipelines.resources.ocr_readers import OcrReader
 from invoice_pipelines.resources.uploads import Uploads
 from invoice_pipelines.supplier_register import (
@@ -242,12 +241,12 @@ def _metadata(
 def incoming_invoices(
     context: AssetExecutionContext,
     config: IncomingInvoicesConfig,
-    database: Database,
+    database: ResourceParam[Engine],
     upload_store: ResourceParam[Uploads],
     ocr_engine: ResourceParam[OcrReader],
     document_parser: DocumentParser,
 ):
-    engine = database.get_engine()
+    engine = database
     org = known_organization(engine, context.partition_key)
     retried = 0
     if config.retry_failed:
@@ -359,8 +358,8 @@ def register_metadata(conn, organization_id: int) -> dict:
     "a person (change_supplier_register_job, `invoice-pipelines suppliers`, a confirmed review) "
     "or the first-invoice policy, every change audited.",
 )
-def supplier_register(context: AssetExecutionContext, database: Database):
-    engine = database.get_engine()
+def supplier_register(context: AssetExecutionContext, database: ResourceParam[Engine]):
+    engine = database
     org = organization_or_refuse(engine, context.partition_key)
     with tenant_transaction(engine, org["id"]) as conn:
         metadata = register_metadata(conn, org["id"])

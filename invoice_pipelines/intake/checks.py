@@ -44,9 +44,10 @@ from dagster import (
     AssetCheckSeverity,
     AssetCheckSpec,
     MetadataValue,
+    ResourceParam,
     asset_check,
 )
-from sqlalchemy import select
+from sqlalchemy import Engine, select
 
 from invoice_pipelines.core.lifecycle import Status
 from invoice_pipelines.core.suppliers import Claim, compare, name_skeleton
@@ -55,7 +56,6 @@ from invoice_pipelines.db.tenancy import system_transaction
 from invoice_pipelines.intake.discounts import expiring_discounts
 from invoice_pipelines.intake.incoming_invoices import stuck_documents
 from invoice_pipelines.metadata import markdown_table
-from invoice_pipelines.resources.database import Database
 from invoice_pipelines.scheduled_checks import scheduled_checks
 from invoice_pipelines.supplier_register import (
     load_register,
@@ -118,8 +118,10 @@ def no_failed_documents_result(processed: int, failed: list[dict]) -> AssetCheck
     description="Scheduled check (every 5 minutes, incoming_invoices_checks_schedule, all "
     "organizations): no document has waited in UPLOADED/CREATED for more than 5 minutes.",
 )
-def no_stuck_documents(context: AssetCheckExecutionContext, database: Database) -> AssetCheckResult:
-    with system_transaction(database.get_engine()) as conn:
+def no_stuck_documents(
+    context: AssetCheckExecutionContext, database: ResourceParam[Engine]
+) -> AssetCheckResult:
+    with system_transaction(database) as conn:
         stuck = stuck_documents(conn, older_than=STUCK_AFTER)
     by_org: dict[str, int] = {}
     for doc in stuck:
@@ -348,9 +350,9 @@ def discounts_not_expiring_result(found: list[dict], within_days: int) -> AssetC
     "discount and the amount to pay.",
 )
 def discounts_not_expiring(
-    context: AssetCheckExecutionContext, database: Database
+    context: AssetCheckExecutionContext, database: ResourceParam[Engine]
 ) -> AssetCheckResult:
-    with system_transaction(database.get_engine()) as conn:
+    with system_transaction(database) as conn:
         found = expiring_discounts(conn, date.today(), DISCOUNT_WARNING_DAYS)
     return discounts_not_expiring_result(found, DISCOUNT_WARNING_DAYS)
 

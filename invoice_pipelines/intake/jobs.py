@@ -16,6 +16,7 @@ from dagster import (
     op,
 )
 from pydantic import Field
+from sqlalchemy import Engine
 
 from invoice_pipelines.db.incoming_status import StaleDocument
 from invoice_pipelines.db.tenancy import tenant_transaction
@@ -34,7 +35,6 @@ from invoice_pipelines.intake.peppol_responses import (
     organizations_awaiting_answers,
 )
 from invoice_pipelines.intake.review import ReviewError, review_document
-from invoice_pipelines.resources.database import Database
 from invoice_pipelines.resources.peppol_transport import PeppolTransport
 from invoice_pipelines.resources.smtp import Smtp
 from invoice_pipelines.supplier_register import (
@@ -108,8 +108,10 @@ class ReviewConfig(Config):
     "reopens a VALIDATED one not exported yet; every change is recorded (who, when, old, new) "
     "and only values that hold, as a reading's must, are booked."
 )
-def review_incoming_invoice(context: OpExecutionContext, config: ReviewConfig, database: Database):
-    engine = database.get_engine()
+def review_incoming_invoice(
+    context: OpExecutionContext, config: ReviewConfig, database: ResourceParam[Engine]
+):
+    engine = database
     org = organization_or_refuse(engine, config.organization)
     try:
         result = review_document(
@@ -155,11 +157,11 @@ def review_incoming_invoice_job():
 )
 def send_supplier_notices_op(
     context: OpExecutionContext,
-    database: Database,
+    database: ResourceParam[Engine],
     mailer: ResourceParam[Smtp],
     peppol_access_point: ResourceParam[PeppolTransport],
 ):
-    engine = database.get_engine()
+    engine = database
     for organization_id in organizations_awaiting_answers(engine):
         answered = answer_rejections(engine, peppol_access_point, organization_id)
         context.log.info(
@@ -221,9 +223,9 @@ def _pairs(values: list[str]) -> tuple[tuple[str, str | None], ...]:
     "why, and the register's asset shows the result."
 )
 def change_supplier_register(
-    context: OpExecutionContext, config: SupplierChangeConfig, database: Database
+    context: OpExecutionContext, config: SupplierChangeConfig, database: ResourceParam[Engine]
 ):
-    engine = database.get_engine()
+    engine = database
     org = organization_or_refuse(engine, config.organization)
     try:
         with tenant_transaction(engine, org["id"], write=True) as conn:

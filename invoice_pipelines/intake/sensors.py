@@ -20,13 +20,13 @@ from dagster import (
     run_failure_sensor,
     sensor,
 )
+from sqlalchemy import Engine
 
 from invoice_pipelines.intake.assets import IncomingInvoicesConfig, uploads
 from invoice_pipelines.intake.duplicate_uploads import duplicates_table, invoice_named
 from invoice_pipelines.intake.jobs import intake_job
 from invoice_pipelines.intake.redispatch import DEPTH_TAG, redispatch_batches, run_depth
 from invoice_pipelines.intake.uploads import ScanResult, ScanState, scan_uploads
-from invoice_pipelines.resources.database import Database
 from invoice_pipelines.resources.uploads import Uploads
 from invoice_pipelines.settings import positive_number
 from invoice_pipelines.tenants.partitions import ORGANIZATIONS_PARTITIONS_NAME, partition_run_tags
@@ -58,7 +58,7 @@ def intake_run_request(
     "a run of its own: one document that stops a run stops only itself. A document is taken up "
     "at most 3 times; then it is FAILED (IP-PROC-02) instead of dispatched again.",
 )
-def intake_failure_sensor(context: RunFailureSensorContext, database: Database):
+def intake_failure_sensor(context: RunFailureSensorContext, database: ResourceParam[Engine]):
     run = context.dagster_run
     slug = run.tags.get("dagster/partition")
     if not slug:
@@ -68,7 +68,7 @@ def intake_failure_sensor(context: RunFailureSensorContext, database: Database):
     if (config.get("config") or {}).get("retry_failed"):
         return SkipReason(f"run {run.run_id} was a retry of FAILED documents")
     again = redispatch_batches(
-        database.get_engine(),
+        database,
         slug,
         document_ids,
         failed_run_id=run.run_id,
@@ -155,7 +155,9 @@ def _duplicates_metadata(rows: list[dict]) -> dict:
     "waiting after 15 minutes are dispatched again.",
 )
 def upload_sensor(
-    context: SensorEvaluationContext, database: Database, upload_store: ResourceParam[Uploads]
+    context: SensorEvaluationContext,
+    database: ResourceParam[Engine],
+    upload_store: ResourceParam[Uploads],
 ):
     state = ScanState.from_json(json.loads(context.cursor) if context.cursor else None)
     # Only organizations that have their partition: a new one's files wait for
@@ -165,7 +167,7 @@ def upload_sensor(
     settle = float(positive_number("INVOICE_PIPELINES_UPLOAD_SETTLE_SECONDS", float))
     scan = partial(
         scan_uploads,
-        database.get_engine(),
+        database,
         upload_store,
         settle_seconds=settle,
         batch_size=int(positive_number("INVOICE_PIPELINES_INTAKE_BATCH_SIZE")),

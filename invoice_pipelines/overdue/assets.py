@@ -183,7 +183,7 @@ receivables = AssetSpec(
 def dunning_notices(context: AssetExecutionContext, config: DunningConfig):
     at, on = parse_as_of(config.as_of)
     resources = context.resources
-    engine, document_store = resources.database.get_engine(), resources.document_store
+    engine, document_store = resources.database, resources.document_store
     who = who_asked(config.requested_by, context.run.tags)
     refusals = PartitionRefusals(context.partition_keys, context.log.error)
     metadata_by_key = {}

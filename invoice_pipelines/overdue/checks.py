@@ -7,14 +7,15 @@ from dagster import (
     AssetCheckResult,
     AssetCheckSeverity,
     MetadataValue,
+    ResourceParam,
     asset_check,
 )
+from sqlalchemy import Engine
 
 from invoice_pipelines.overdue.assets import ASSET
 from invoice_pipelines.overdue.pipeline import last_successful_run
 from invoice_pipelines.overdue.schedules import SCHEDULE
 from invoice_pipelines.overdue.scheduling import ScheduleSettings
-from invoice_pipelines.resources.database import Database
 from invoice_pipelines.scheduled_checks import scheduled_checks
 
 
@@ -48,8 +49,8 @@ def freshness(last: datetime | None, now: datetime, settings: ScheduleSettings) 
     description="Warns when the last successful (or partly successful) overdue run of any "
     "organization ended more than two schedule periods ago: the schedule is off or failing.",
 )
-def last_run_fresh(database: Database) -> AssetCheckResult:
-    return freshness(last_successful_run(database.get_engine()), datetime.now(UTC), SCHEDULE)
+def last_run_fresh(database: ResourceParam[Engine]) -> AssetCheckResult:
+    return freshness(last_successful_run(database), datetime.now(UTC), SCHEDULE)
 
 
 dunning_checks_job, dunning_checks_schedule = scheduled_checks(

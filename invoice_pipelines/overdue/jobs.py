@@ -5,16 +5,17 @@ from dagster import (
     AssetSelection,
     Config,
     OpExecutionContext,
+    ResourceParam,
     define_asset_job,
     in_process_executor,
     job,
     op,
 )
 from pydantic import Field
+from sqlalchemy import Engine
 
 from invoice_pipelines.overdue.assets import dunning_notices
 from invoice_pipelines.overdue.pipeline import set_dunning_block
-from invoice_pipelines.resources.database import Database
 from invoice_pipelines.tenants.partitions import REQUESTED_BY_HELP, who_asked
 from invoice_pipelines.tenants.refusals import organization_or_refuse, refused
 
@@ -46,9 +47,9 @@ class DunningBlockConfig(Config):
     "each change is recorded in the audit log."
 )
 def change_dunning_block(
-    context: OpExecutionContext, config: DunningBlockConfig, database: Database
+    context: OpExecutionContext, config: DunningBlockConfig, database: ResourceParam[Engine]
 ):
-    engine = database.get_engine()
+    engine = database
     org = organization_or_refuse(engine, config.organization)
     if bool(config.customer_ids) == bool(config.invoice_ids):
         raise refused("Name either customer_ids or invoice_ids (one of the two).")

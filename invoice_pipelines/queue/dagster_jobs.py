@@ -22,6 +22,7 @@ from dagster import (
     op,
 )
 from pydantic import Field
+from sqlalchemy import Engine
 
 from invoice_pipelines.queue.batch_job import BatchJob
 from invoice_pipelines.queue.dagster import job_metadata, sentence
@@ -41,7 +42,6 @@ from invoice_pipelines.queue.kinds import refusal, resource_keys, run_job
 from invoice_pipelines.queue.known_kinds import Kinds
 from invoice_pipelines.queue.requests import BatchRequestError
 from invoice_pipelines.queue.stuck import DEFAULT_STUCK_AFTER, fail_stuck_jobs
-from invoice_pipelines.resources.database import Database
 from invoice_pipelines.tenants.partitions import REQUESTED_BY_HELP, who_asked
 from invoice_pipelines.tenants.refusals import refused
 
@@ -171,7 +171,7 @@ def build_queue_job(known: Kinds, kinds: Sequence[JobKind], names: QueueJobNames
         "(cancel at the next chunk), and record it on the asset its kind names.",
     )
     def process_invoice_batch_job(context: OpExecutionContext, config: config_class) -> dict:
-        engine = context.resources.database.get_engine()
+        engine = context.resources.database
         batch = _job_of_request(context, engine, config, known)
         kind = here.get(batch.kind)
         if kind is None:
@@ -245,11 +245,11 @@ class StuckJobsConfig(Config):
 def fail_stuck_batch_jobs(
     context: OpExecutionContext,
     config: StuckJobsConfig,
-    database: Database,
+    database: ResourceParam[Engine],
     batch_kinds: ResourceParam[Kinds],
 ) -> list[int]:
     failed = fail_stuck_jobs(
-        database.get_engine(),
+        database,
         batch_kinds,
         stuck_after=timedelta(minutes=config.stuck_after_minutes),
     )
@@ -290,10 +290,10 @@ class BatchJobControlConfig(Config):
 def control_batch_job(
     context: OpExecutionContext,
     config: BatchJobControlConfig,
-    database: Database,
+    database: ResourceParam[Engine],
     batch_kinds: ResourceParam[Kinds],
 ) -> dict:
-    engine = database.get_engine()
+    engine = database
     who = who_asked(config.requested_by, context.run.tags)
     try:
         if config.action == ControlAction.cancel:

@@ -10,6 +10,7 @@ from datetime import timedelta
 from dagster import (
     DagsterRunStatus,
     DefaultSensorStatus,
+    ResourceParam,
     RunConfig,
     RunRequest,
     SensorEvaluationContext,
@@ -17,6 +18,7 @@ from dagster import (
     SkipReason,
     sensor,
 )
+from sqlalchemy import Engine
 
 from invoice_pipelines.db.types import utcnow
 from invoice_pipelines.queue.dagster import BATCH_JOB_TAG
@@ -24,7 +26,6 @@ from invoice_pipelines.queue.dagster_jobs import OP, QueueJobNames, listed
 from invoice_pipelines.queue.items import ready_invoice_jobs
 from invoice_pipelines.queue.job_kind import JobKind
 from invoice_pipelines.queue.jobs import pending_jobs, processing_jobs
-from invoice_pipelines.resources.database import Database
 from invoice_pipelines.tenants.partitions import (
     ORGANIZATIONS_PARTITIONS_NAME,
     organization_tags,
@@ -61,8 +62,10 @@ def build_queue_sensor(kinds: Sequence[JobKind], job: QueueJobNames):
         description=f"Launches one run per pending {what} job (run key = job id) once the "
         "invoicing job it follows has finished; resumes a job whose run failed.",
     )
-    def invoice_batch_jobs_sensor(context: SensorEvaluationContext, database: Database):
-        engine = database.get_engine()
+    def invoice_batch_jobs_sensor(
+        context: SensorEvaluationContext, database: ResourceParam[Engine]
+    ):
+        engine = database
         state = json.loads(context.cursor) if context.cursor else {}
         launched = set(state.get("launched", []))
         ready = ready_invoice_jobs(engine, kinds=names)
@@ -131,8 +134,8 @@ def build_own_jobs_sensor(kinds: Sequence[JobKind]):
         description="Launches one run per pending batch job (run key = job id), tagged with its "
         "organization; resumes a processing job whose run failed.",
     )
-    def batch_jobs_sensor(context: SensorEvaluationContext, database: Database):
-        engine = database.get_engine()
+    def batch_jobs_sensor(context: SensorEvaluationContext, database: ResourceParam[Engine]):
+        engine = database
         now = utcnow()
         state = json.loads(context.cursor) if context.cursor else {}
         last_id = int(state.get("last_id", 0))

@@ -28,6 +28,7 @@ from dagster import (
     asset,
 )
 from pydantic import Field
+from sqlalchemy import Engine
 
 from invoice_pipelines.catalog import OWNERS
 from invoice_pipelines.core.qbo_entities import SYNCED, QboEntity
@@ -40,7 +41,6 @@ from invoice_pipelines.quickbooks.errors import NotConnected, QboError
 from invoice_pipelines.quickbooks.sync.bills import letter_pdf
 from invoice_pipelines.quickbooks.sync.common import QboSettings, RealmBusy, SyncCounts, realm_lease
 from invoice_pipelines.quickbooks.syncs import NEEDS_FILES, SYNCS
-from invoice_pipelines.resources.database import Database
 from invoice_pipelines.resources.letter_types import Letters
 from invoice_pipelines.resources.uploads import Uploads
 from invoice_pipelines.settings import ConfigError
@@ -70,12 +70,12 @@ class QboSyncConfig(Config):
 def _sync(
     context: AssetExecutionContext,
     config: QboSyncConfig,
-    database: Database,
+    database: ResourceParam[Engine],
     quickbooks: ResourceParam[QboSettings],
     entity: QboEntity,
     options: dict | None = None,
 ) -> MaterializeResult:
-    engine = database.get_engine()
+    engine = database
     work = SYNCS[entity.sync]
     wanted = set(config.organizations)
     totals = SyncCounts()
@@ -223,7 +223,7 @@ def _sync_asset(entity: QboEntity):
         def _synced(
             context: AssetExecutionContext,
             config: QboSyncConfig,
-            database: Database,
+            database: ResourceParam[Engine],
             quickbooks: ResourceParam[QboSettings],
         ):
             bounds = quickbooks.push_bounds() if entity.sync in BOUNDED_PUSHES else None
@@ -240,7 +240,7 @@ def _sync_asset_with_files(entity: QboEntity):
     def _synced(
         context: AssetExecutionContext,
         config: QboSyncConfig,
-        database: Database,
+        database: ResourceParam[Engine],
         quickbooks: ResourceParam[QboSettings],
         upload_store: ResourceParam[Uploads],
         letter_writer: ResourceParam[Letters],

@@ -9,8 +9,10 @@ from dagster import (
     AssetCheckResult,
     AssetCheckSeverity,
     MetadataValue,
+    ResourceParam,
     asset_check,
 )
+from sqlalchemy import Engine
 
 from invoice_pipelines.metadata import markdown_table
 from invoice_pipelines.quickbooks.assets import SYNC_ASSETS
@@ -19,7 +21,6 @@ from invoice_pipelines.quickbooks.watch import (
     token_problems,
     waiting_bills,
 )
-from invoice_pipelines.resources.database import Database
 from invoice_pipelines.scheduled_checks import scheduled_checks
 
 TOKEN_CHECK = "tokens_not_expiring"
@@ -34,8 +35,8 @@ BILL_AMOUNTS_CHECK = "bill_amounts_agree"
     "100-day idle expiry (30 days ahead) or Intuit's hard maximum (60 days ahead), or a refresh "
     "was refused: a person must reconnect the company before syncing stops.",
 )
-def qbo_tokens_check(context: AssetCheckExecutionContext, database: Database):
-    connections, problems = token_problems(database.get_engine(), datetime.now(UTC))
+def qbo_tokens_check(context: AssetCheckExecutionContext, database: ResourceParam[Engine]):
+    connections, problems = token_problems(database, datetime.now(UTC))
     return AssetCheckResult(
         passed=not problems,
         severity=AssetCheckSeverity.WARN,
@@ -88,8 +89,8 @@ def _listing(
     "with more lines than a bill takes, a paid bill whose document is back in review or failed "
     "(not deleted); lists each with its finding.",
 )
-def qbo_bills_waiting_check(context: AssetCheckExecutionContext, database: Database):
-    count, waiting = waiting_bills(database.get_engine())  # the query `qbo-payables` lists
+def qbo_bills_waiting_check(context: AssetCheckExecutionContext, database: ResourceParam[Engine]):
+    count, waiting = waiting_bills(database)  # the query `qbo-payables` lists
     return _listing(
         count,
         [row.cells() for row in waiting],
@@ -109,8 +110,8 @@ def qbo_bills_waiting_check(context: AssetCheckExecutionContext, database: Datab
     description="Fails when a bill's total in QuickBooks (as the last push or bill-payment pull "
     "read it) is not its supplier invoice's gross total: someone changed the bill in QuickBooks.",
 )
-def qbo_bill_amounts_check(context: AssetCheckExecutionContext, database: Database):
-    count, rows = bill_amount_differences(database.get_engine())
+def qbo_bill_amounts_check(context: AssetCheckExecutionContext, database: ResourceParam[Engine]):
+    count, rows = bill_amount_differences(database)
     return _listing(
         count,
         rows,

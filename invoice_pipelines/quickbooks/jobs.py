@@ -11,6 +11,7 @@ from dagster import (
     op,
 )
 from pydantic import Field
+from sqlalchemy import Engine
 
 from invoice_pipelines.core.qbo_entities import SYNCED
 from invoice_pipelines.quickbooks.assets import POOL, SYNC_ASSETS
@@ -18,7 +19,6 @@ from invoice_pipelines.quickbooks.errors import NotConnected
 from invoice_pipelines.quickbooks.sync.bills import describe_documents, letter_pdf, push_bills
 from invoice_pipelines.quickbooks.sync.common import QboSettings, RealmBusy, realm_lease
 from invoice_pipelines.quickbooks.sync.customers import resolve_conflict
-from invoice_pipelines.resources.database import Database
 from invoice_pipelines.resources.letter_types import Letters
 from invoice_pipelines.resources.uploads import Uploads
 from invoice_pipelines.tenants.partitions import who_asked
@@ -48,12 +48,12 @@ class ResolveConflictConfig(Config):
 def resolve_qbo_conflict(
     context: OpExecutionContext,
     config: ResolveConflictConfig,
-    database: Database,
+    database: ResourceParam[Engine],
     quickbooks: ResourceParam[QboSettings],
 ):
     if config.keep not in ("local", "qbo"):
         raise refused(f"keep must be 'local' or 'qbo', not {config.keep!r}.")
-    engine = database.get_engine()
+    engine = database
     org = organization_or_refuse(engine, config.organization)
     who = who_asked(config.resolved_by, context.run.tags)
     try:
@@ -102,14 +102,14 @@ class PushBillsConfig(Config):
 def push_chosen_bills(
     context: OpExecutionContext,
     config: PushBillsConfig,
-    database: Database,
+    database: ResourceParam[Engine],
     quickbooks: ResourceParam[QboSettings],
     upload_store: ResourceParam[Uploads],
     letter_writer: ResourceParam[Letters],
 ):
     if not config.document_ids:
         raise refused("Name at least one incoming invoice id (document_ids).")
-    engine = database.get_engine()
+    engine = database
     org = organization_or_refuse(engine, config.organization)
     try:
         with (

@@ -7,17 +7,18 @@ from zoneinfo import ZoneInfo
 
 from dagster import (
     DefaultScheduleStatus,
+    ResourceParam,
     RunRequest,
     ScheduleEvaluationContext,
     SkipReason,
     schedule,
 )
+from sqlalchemy import Engine
 
 from invoice_pipelines.core.qbo_entities import SYNCED, QboEntity
 from invoice_pipelines.quickbooks.assets import ORGANIZATIONS_PER_RUN
 from invoice_pipelines.quickbooks.jobs import SYNC_JOBS
 from invoice_pipelines.quickbooks.watch import connected_organizations
-from invoice_pipelines.resources.database import Database
 from invoice_pipelines.tenants.partitions import (
     ORGANIZATIONS_PARTITIONS_NAME,
     partition_range_tags,
@@ -51,11 +52,11 @@ def _daily_schedule(entity: QboEntity):
         description=f"Hourly: runs {asset_name} for the organizations whose local time is "
         f"{hour:02d}:00 (their timezone), {ORGANIZATIONS_PER_RUN} organizations per run.",
     )
-    def _daily(context: ScheduleEvaluationContext, database: Database):
+    def _daily(context: ScheduleEvaluationContext, database: ResourceParam[Engine]):
         moment = context.scheduled_execution_time or datetime.now(UTC)
         due = {
             slug
-            for slug, tz in connected_organizations(database.get_engine())
+            for slug, tz in connected_organizations(database)
             if _local_hour(moment, tz) == hour
         }
         known = list(context.instance.get_dynamic_partitions(ORGANIZATIONS_PARTITIONS_NAME))

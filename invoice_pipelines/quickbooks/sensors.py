@@ -5,6 +5,7 @@ from collections.abc import Callable
 
 from dagster import (
     DefaultSensorStatus,
+    ResourceParam,
     RunRequest,
     SensorEvaluationContext,
     SkipReason,
@@ -15,7 +16,6 @@ from sqlalchemy import Engine
 from invoice_pipelines.core.qbo_entities import SYNCED
 from invoice_pipelines.quickbooks.jobs import SYNC_JOBS
 from invoice_pipelines.quickbooks.watch import bill_push_waiting, push_waiting, requested_pulls
-from invoice_pipelines.resources.database import Database
 from invoice_pipelines.tenants.partitions import ORGANIZATIONS_PARTITIONS_NAME, organization_tags
 from invoice_pipelines.tenants.run_coordinator import BULK_RUN_TAGS
 from invoice_pipelines.tenants.turns import organizations_with_a_run, take_turn
@@ -77,8 +77,8 @@ def push_sensor(
         default_status=DefaultSensorStatus.RUNNING,
         description=description,
     )
-    def _push(context: SensorEvaluationContext, database: Database):
-        requests = _push_requests(context, pushing.name, prefix, waiting(database.get_engine()))
+    def _push(context: SensorEvaluationContext, database: ResourceParam[Engine]):
+        requests = _push_requests(context, pushing.name, prefix, waiting(database))
         if not requests:
             return SkipReason(nothing)
         return requests
@@ -124,9 +124,9 @@ PULL_JOBS = {entity.mapping: entity.job for entity in SYNCED if entity.webhook}
     "or payments of one organization; run key: the organization, the pull and the request's "
     "time). The receiver is `invoice-pipelines qbo-webhooks`.",
 )
-def qbo_webhook_sensor(context: SensorEvaluationContext, database: Database):
+def qbo_webhook_sensor(context: SensorEvaluationContext, database: ResourceParam[Engine]):
     known = set(context.instance.get_dynamic_partitions(ORGANIZATIONS_PARTITIONS_NAME))
-    wanted = requested_pulls(database.get_engine())
+    wanted = requested_pulls(database)
     requests = [
         RunRequest(
             run_key=f"qbo-webhook-{slug}-{entity}-{requested.isoformat()}",

@@ -1,4 +1,8 @@
-"""The `database` resource: the application database engine for assets, jobs, sensors and checks."""
+"""The `database` resource: the application database engine for assets, jobs, sensors and checks.
+Dagster shows and configures its settings and hands a run, sensor tick or check the plain
+SQLAlchemy `Engine` it makes, the object a command gets too (`resources/area.py`: the command's
+engine, `db.engine.command_line_engine`); an asset, op, sensor, schedule or check takes it as
+`ResourceParam[Engine]`."""
 
 from dagster import ConfigurableResource, InitResourceContext
 from pydantic import Field, PrivateAttr
@@ -13,7 +17,8 @@ class Database(ConfigurableResource):
     The engine is created when a run, sensor tick or check starts using the resource and disposed
     when it ends, so no connection outlives the step that opened it. On PostgreSQL it is paired
     with the system login's engine (`system_url`), which `system_transaction` uses and which is
-    disposed with it.
+    disposed with it. Dagster tears down this object, not the engine it handed over, so the
+    resource keeps that engine and disposes of it itself.
     """
 
     url: str = Field(
@@ -35,14 +40,14 @@ class Database(ConfigurableResource):
     def _make(self) -> Engine:
         return make_engine(self.url or None, system_url=self.system_url or None)
 
+    def create_resource(self, context: InitResourceContext) -> Engine:  # type: ignore[override]
+        """The application engine (PostgreSQL: bound by row-level security) the setup made: the
+        one the teardown disposes of."""
+        if self._engine is None:
+            self._engine = self._make()
+        return self._engine
+
     def teardown_after_execution(self, context: InitResourceContext) -> None:
         if self._engine is not None:
             self._engine.dispose()
             self._engine = None
-
-    def get_engine(self) -> Engine:
-        """The application engine (PostgreSQL: bound by row-level security)."""
-        if self._engine is None:
-            # used outside a Dagster execution (CLI, tests): created on first use
-            self._engine = self._make()
-        return self._engine

@@ -3,12 +3,18 @@ step with the organizations table."""
 
 import hashlib
 
-from dagster import DefaultSensorStatus, SensorEvaluationContext, SensorResult, SkipReason, sensor
-from sqlalchemy import func, select
+from dagster import (
+    DefaultSensorStatus,
+    ResourceParam,
+    SensorEvaluationContext,
+    SensorResult,
+    SkipReason,
+    sensor,
+)
+from sqlalchemy import Engine, func, select
 
 from invoice_pipelines.db.tables import organizations
 from invoice_pipelines.db.tenancy import active_organization_slugs, system_transaction
-from invoice_pipelines.resources.database import Database
 from invoice_pipelines.tenants.partitions import (
     ORGANIZATIONS_PARTITIONS_NAME,
     organizations_partitions,
@@ -34,8 +40,8 @@ def _fingerprint(keys: list[str]) -> str:
         "added by hand that is no active organization is removed at the next tick."
     ),
 )
-def organizations_sensor(context: SensorEvaluationContext, database: Database):
-    engine = database.get_engine()
+def organizations_sensor(context: SensorEvaluationContext, database: ResourceParam[Engine]):
+    engine = database
     # cursor: how many organizations there are and when the last one changed, and which partition
     # keys there are; when all three are as last tick, nothing needs comparing. The keys are read
     # every tick (one query) because the UI's "Add a partition" writes them without touching the

@@ -21,7 +21,23 @@ def test_a_command_and_a_run_see_the_same_database_as_the_same_role(db, monkeypa
     # the resource as a run gets it: Dagster reads its EnvVar when the resource starts
     with build_resources({"database": build_definitions().resources["database"]}) as started:
         command = EnvResources(command_resources).database
-        _same(db, org, {"command": command, "run": started.database.get_engine()})
+        run = started.database  # what an asset's ResourceParam[Engine] gets
+        assert type(run) is type(command)
+        _same(db, org, {"command": command, "run": run})
+
+
+def test_the_engine_a_run_was_handed_is_disposed_of_when_the_run_ends(db):
+    # Dagster tears down the resource, not the engine it handed over: the resource disposes of
+    # that engine, so no connection of the run outlives it
+    from invoice_pipelines.resources.database import Database
+
+    with build_resources({"database": Database(url=db.url)}) as started:
+        engine = started.database
+        with system_transaction(engine) as conn:
+            conn.execute(select(organizations.c.id)).all()
+        pool = engine.pool
+        assert pool.checkedin() >= 1  # the connection waits in the run's pool
+    assert pool.checkedin() == 0 and engine.pool is not pool
 
 
 def _same(db, org, engines) -> None:

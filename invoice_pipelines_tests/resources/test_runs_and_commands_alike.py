@@ -5,8 +5,9 @@ sensor gets (`ResourceParam[<the plain class>]`) is compared with the command's:
 same environment, the same class with the same settings, secrets included (the run's read from its
 EnvVars when the resource starts). A variable one factory reads and the other forgets fails here.
 
-The database is held to the same by `test_command_line_engine.py` (the same rows as the same
-role); `document_parser` is the runs' alone, and a command renders documents in its own process
+The database, handed over as the plain engine too, is held to the same by
+`test_command_line_engine.py` (the same rows as the same role; the engine disposed of when the
+run ends); `document_parser` is the runs' alone, and a command renders documents in its own process
 (`document_renderer` is None for it)."""
 
 from __future__ import annotations
