@@ -27,7 +27,6 @@ costs a worker, not the batch.
 
 from __future__ import annotations
 
-import gc
 import logging
 import pickle
 import time
@@ -272,7 +271,7 @@ def prove_peppol(
 
 
 # what a worker of the renderer runs as it starts (resources/worker_pool.py)
-WARM_UP = "invoice_pipelines.documents.build:warm_up_worker"
+WARM_UP = "invoice_pipelines.documents.build:warm_up"
 
 
 def warm_up() -> None:
@@ -329,18 +328,6 @@ def warm_up() -> None:
         return
     if not built.ok:  # each document says so with its own findings; here only a hint
         log.warning("the warm-up document did not prove: %s", built.errors)
-
-
-def warm_up_worker() -> None:
-    """`warm_up`, then everything the worker holds by now (modules, fonts, compiled rules, the
-    warm-up document's leftovers collected first) set aside from Python's cyclic garbage
-    collector (`gc.freeze`): a full collection walked all of it, 140-150 ms each, and a worker's
-    first 100 documents met two (1.5-3 ms a document of the run). What the documents
-    themselves leave is collected as before. Only in a worker: a process that goes on to other
-    work would keep its garbage of the moment for good."""
-    warm_up()
-    gc.collect()
-    gc.freeze()
 
 
 def build_in_worker(data: bytes, filename: str, **_options) -> BuiltDocument | list[BuiltDocument]:

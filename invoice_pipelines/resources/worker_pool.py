@@ -17,6 +17,7 @@ of a run.
 
 from __future__ import annotations
 
+import gc
 import importlib
 import json
 import logging
@@ -114,6 +115,13 @@ def _worker_loop(conn: Connection, target: str, warm_up: str, failure: str) -> N
             resolve(warm_up)()
         except Exception:  # each item then reports what is missing itself
             pass
+        # what the worker holds now (modules, fonts, compiled rules, the warm-up's documents
+        # collected first) is set aside from the cyclic collector: a full collection walked all
+        # of it, 140-150 ms each in a renderer worker, twice in its first 100 documents
+        # (docs/benchmarks.md, "Issue 59, documents"). What the items leave is collected as
+        # before; a worker does nothing else, so nothing it keeps here is garbage later.
+        gc.collect()
+        gc.freeze()
     conn.send(("ready", None))
     while True:
         try:

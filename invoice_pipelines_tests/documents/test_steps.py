@@ -58,26 +58,3 @@ def test_a_warm_up_document_that_cannot_be_built_does_not_stop_the_worker(
         build.warm_up()
     assert "warm-up document could not be built: FileNotFoundError: no font here" in caplog.text
 
-
-def test_a_worker_sets_what_it_holds_after_its_warm_up_aside_from_the_collector() -> None:
-    """A full garbage collection in a renderer worker walks what its documents left, not the
-    modules, fonts and compiled rules it holds (a walk of all that cost 140-150 ms, twice in a
-    worker's first 100 documents). Run in a process of its own, as a worker is."""
-    import json
-    import subprocess
-    import sys
-
-    probe = (
-        "import gc, json\n"
-        "from invoice_pipelines.documents import build, renderer\n"
-        "module, name = renderer.DocumentRenderer.warm_up.split(':')\n"
-        "import importlib\n"
-        "getattr(importlib.import_module(module), name)()\n"
-        "print(json.dumps([gc.get_freeze_count(), len(gc.get_objects(generation=2))]))\n"
-    )
-    out = subprocess.run(
-        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=300
-    )
-    frozen, walked = json.loads(out.stdout.strip().splitlines()[-1])
-    assert frozen > 100_000
-    assert walked < frozen // 100
