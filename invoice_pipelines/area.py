@@ -44,6 +44,12 @@ class Command:
     run: Callable[[], RunCommand] = field(kw_only=True)
 
 
+def run_verb(args: Any, runs: Mapping[str, RunCommand]) -> int:
+    """A group's function: the function of the verb given. The group's parser requires a verb
+    (`add_subparsers(required=True)`), so argparse has answered a missing one already."""
+    return runs[args.verb](args)
+
+
 @dataclass(frozen=True)
 class QueueKind:
     """A kind of batch job the area brings to the queue: its `batch_jobs.kind` (a member of the

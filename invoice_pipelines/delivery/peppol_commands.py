@@ -24,6 +24,7 @@ import sys
 
 from sqlalchemy import or_, select
 
+from invoice_pipelines.area import run_verb
 from invoice_pipelines.core.channels import EMAIL, PEPPOL
 from invoice_pipelines.core.text import terminal_text
 from invoice_pipelines.db.tables import customers, deliveries, sales_invoices
@@ -35,20 +36,13 @@ from invoice_pipelines.einvoice.peppol_ids import ParticipantIdError, parse_part
 from invoice_pipelines.resources.channels import open_channel, peppol_doc_type
 from invoice_pipelines.resources.peppol_transport import PeppolLookupError, Reach
 
-VERBS = "lookup, participant, send"
-
 ACCEPTS, NOT_ACCEPTED, BAD_ID, NOT_ASKED = 0, 1, 2, 3
 SENT, FAILED, NO_INVOICE, NOT_SENT = 0, 1, 2, 3
 
 
 def run_peppol_command(args: argparse.Namespace) -> int:
-    """What the table names for delivery's verbs: the verb's function, or the usage."""
-    verb = RUNS.get(args.verb)
-    if verb is not None:
-        return verb(args)
-    args.parser.print_usage()
-    print(f"invoice-pipelines peppol: name one of {VERBS}")
-    return 2
+    """The command the table names: its verb's function."""
+    return run_verb(args, RUNS)
 
 
 def run_lookup(args: argparse.Namespace) -> int:

@@ -13,6 +13,7 @@ import argparse
 import json
 import sys
 
+from invoice_pipelines.area import run_verb
 from invoice_pipelines.core.text import terminal_text
 from invoice_pipelines.db.incoming_status import StaleDocument
 from invoice_pipelines.intake.duplicate_uploads import invoice_named, list_uploads
@@ -22,13 +23,8 @@ from invoice_pipelines.intake.review import ReviewError, review_document
 
 
 def run_incoming_command(args: argparse.Namespace) -> int:
-    """The command the table names: its verb's function, or its usage."""
-    verb = VERBS.get(args.verb)
-    if verb is not None:
-        return verb(args)
-    args.parser.print_usage()
-    print("invoice-pipelines incoming: name one of list, show, uploads, review, policy")
-    return 2
+    """The command the table names: its verb's function."""
+    return run_verb(args, VERBS)
 
 
 def run_list_command(args: argparse.Namespace) -> int:

@@ -22,6 +22,7 @@ import argparse
 import json
 import sys
 
+from invoice_pipelines.area import run_verb
 from invoice_pipelines.core.text import terminal_text
 from invoice_pipelines.db.tenancy import resolve_organization
 from invoice_pipelines.intake.peppol_http import INBOUND_PATH, TOKEN_SETTING, receiver
@@ -35,17 +36,10 @@ from invoice_pipelines.resources.http_receiver import serve_until_interrupted
 from invoice_pipelines.resources.uploads import limit_or_setting, read_file_limited
 from invoice_pipelines.settings import env
 
-VERBS = "receive, route, listen"
-
 
 def run_peppol_command(args: argparse.Namespace) -> int:
-    """What the table names for the intake's verbs: the verb's function, or the usage."""
-    verb = RUNS.get(args.verb)
-    if verb is not None:
-        return verb(args)
-    args.parser.print_usage()
-    print(f"invoice-pipelines peppol: name one of {VERBS}")
-    return 2
+    """The command the table names: its verb's function."""
+    return run_verb(args, RUNS)
 
 
 def _say(line: str, *, error: bool = False) -> None:

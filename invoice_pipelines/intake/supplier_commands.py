@@ -10,6 +10,7 @@ import argparse
 import json
 import sys
 
+from invoice_pipelines.area import run_verb
 from invoice_pipelines.core.text import terminal_text
 from invoice_pipelines.db.tenancy import UnknownOrganization, resolve_organization
 from invoice_pipelines.db.tenancy import tenant_transaction as transaction
@@ -25,17 +26,10 @@ from invoice_pipelines.supplier_register import (
     supplier_rows,
 )
 
-VERBS = "list, show, add, change, link-vendor, policy, learn-history"
-
 
 def run_suppliers_command(args: argparse.Namespace) -> int:
-    """The command the table names: its verb's function, or its usage."""
-    verb = RUNS.get(args.verb)
-    if verb is not None:
-        return verb(args)
-    args.parser.print_usage()
-    print(f"invoice-pipelines suppliers: name one of {VERBS}")
-    return 2
+    """The command the table names: its verb's function."""
+    return run_verb(args, RUNS)
 
 
 def _fail(args, exc: Exception) -> int:
