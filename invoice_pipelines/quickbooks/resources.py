@@ -10,6 +10,7 @@ from dagster import ConfigurableResource, InitResourceContext
 from pydantic import Field
 
 from invoice_pipelines.quickbooks.sync.common import PUSH_MINUTES, PUSH_PER_RUN, QboSettings
+from invoice_pipelines.settings import env, env_var_or_default
 
 
 class QuickBooks(ConfigurableResource):
@@ -60,8 +61,6 @@ class QuickBooks(ConfigurableResource):
 
 
 def quickbooks_from_env() -> QuickBooks:
-    from invoice_pipelines.settings import env, env_var_or_default
-
     return QuickBooks(
         base_url=env("INVOICE_PIPELINES_QBO_BASE_URL"),
         token_url=env("INVOICE_PIPELINES_QBO_TOKEN_URL"),

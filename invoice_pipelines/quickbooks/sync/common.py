@@ -18,7 +18,14 @@ from invoice_pipelines.db import locks
 from invoice_pipelines.db.locks import Lease, LeaseName, LockBusy
 from invoice_pipelines.db.tables import qbo_cursors, qbo_mappings, sync_conflicts
 from invoice_pipelines.db.tenancy import tenant_transaction
-from invoice_pipelines.quickbooks.client import MAX_PAGE, QboClient
+from invoice_pipelines.quickbooks.client import (
+    MAX_PAGE,
+    QboClient,
+    batch_fault,
+    parse_qbo_time,
+    request_id,
+)
+from invoice_pipelines.quickbooks.errors import DuplicateName, QboError
 from invoice_pipelines.quickbooks.limits import Clock
 from invoice_pipelines.quickbooks.realm_meter import SharedRealmLimiter
 from invoice_pipelines.quickbooks.tokens import TokenStore, load_connection, token_cipher
@@ -242,8 +249,6 @@ def save_mappings(
 
 
 def _baseline(record: dict) -> dict:
-    from invoice_pipelines.quickbooks.client import parse_qbo_time
-
     return dict(
         qbo_id=str(record["Id"]),
         sync_token=str(record.get("SyncToken", "")),
@@ -279,7 +284,6 @@ def write_cursor(conn: Connection, organization_id: int, entity: str, **values) 
 
 def newest(records: list[dict], current: datetime | None) -> datetime | None:
     """The cursor after `records`: QBO's largest LastUpdatedTime, never our clock."""
-    from invoice_pipelines.quickbooks.client import parse_qbo_time
 
     best = current
     for record in records:
@@ -452,8 +456,6 @@ def create_batch(
     created are mapped with their baseline (`fps`: our fingerprints; `details_of(record)` what
     the mapping keeps of QBO's answer beside it), a refused one is counted failed with QBO's
     reason, and the rows whose name QBO already has (6240) are returned."""
-    from invoice_pipelines.quickbooks.client import batch_fault, request_id
-    from invoice_pipelines.quickbooks.errors import DuplicateName, QboError
 
     operations = [{"bId": str(r["id"]), "operation": "create", qbo_entity: body(r)} for r in rows]
     batch_id = request_id(entity, sync.organization_id, *(f"{i}:{fps[i]}" for i in fps))
