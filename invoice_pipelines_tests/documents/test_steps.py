@@ -57,4 +57,3 @@ def test_a_warm_up_document_that_cannot_be_built_does_not_stop_the_worker(
     with caplog.at_level(logging.WARNING, logger=build.__name__):
         build.warm_up()
     assert "warm-up document could not be built: FileNotFoundError: no font here" in caplog.text
-
