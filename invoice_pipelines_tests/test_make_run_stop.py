@@ -201,11 +201,13 @@ class Checkout:
         }
 
     def failure_details(self, run_ids) -> dict[str, list[str]]:
-        """run id -> what its STEP_FAILURE and RUN_FAILURE events say, errors included: for the
-        message of an assertion about runs that should not have failed."""
+        """run id -> what its STEP_FAILURE, RUN_FAILURE and engine events say, errors included:
+        for the message of an assertion about runs that should not have failed (a run whose
+        launch failed says why only in an engine event, its RUN_FAILURE in Dagster's default
+        words)."""
         found: dict[str, list[str]] = {}
         for run_id in run_ids:
-            for event in self._events(run_id, ("STEP_FAILURE", "PIPELINE_FAILURE")):
+            for event in self._events(run_id, ("STEP_FAILURE", "PIPELINE_FAILURE", "ENGINE_EVENT")):
                 data = event.get("event_specific_data") or {}
                 error = (data.get("error") or {}) if isinstance(data, dict) else {}
                 found.setdefault(run_id, []).append(
