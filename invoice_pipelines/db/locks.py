@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import threading
 import time
+import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -42,6 +43,9 @@ class Lock(Enum):
     SENDING = 7304  # one sending run per organization (a session lock)
     # one counter at a time of the requests sent to the organization's QBO realm
     QBO_REQUESTS = 7305
+    # key: `realm_key(realm id)`: one connect at a time to a QBO company, so two organizations
+    # never both connect to it (quickbooks/tokens.py, save_connection)
+    QBO_REALM = 7306
     # key: `chunk_key(job id, chunk position)`, one bigint: PostgreSQL's one-integer key space,
     # which never meets the two-integer one, so it needs no namespace and its keys stay as they were
     BILLING_CHUNK = "bigint"
@@ -49,6 +53,12 @@ class Lock(Enum):
     @property
     def namespace(self) -> int | None:
         return self.value if isinstance(self.value, int) else None
+
+
+def realm_key(realm_id: str) -> int:
+    """The QBO_REALM key of a QBO company's realm id (two realms may share one: they then only
+    wait for each other)."""
+    return zlib.crc32(realm_id.encode()) - 2**31
 
 
 def chunk_key(job_id: int, after: int) -> int:

@@ -21,7 +21,7 @@ from invoice_pipelines.db.tenancy import (
     tenant_transaction,
 )
 from invoice_pipelines.quickbooks import payables_settings as ps
-from invoice_pipelines.quickbooks.errors import QboError
+from invoice_pipelines.quickbooks.errors import QboError, RealmInUse
 from invoice_pipelines.quickbooks.sync.bills import skipped_files
 from invoice_pipelines.quickbooks.sync.common import open_client
 from invoice_pipelines.quickbooks.sync.customers import resolve_conflict
@@ -44,16 +44,20 @@ def run_connect(args: argparse.Namespace) -> int:
     for pair in filter(None, args.tax_codes.split(",")):
         rate, _, code = pair.partition("=")
         tax_codes[f"{float(rate):.2f}"] = code.strip()
-    save_connection(
-        engine,
-        org["id"],
-        realm_id=args.realm,
-        client_id=args.client_id,
-        client_secret=secret,
-        refresh_token=refresh,
-        cipher=token_cipher(engine=engine),
-        settings={"tax_codes": tax_codes, "income_account_id": args.income_account},
-    )
+    try:
+        save_connection(
+            engine,
+            org["id"],
+            realm_id=args.realm,
+            client_id=args.client_id,
+            client_secret=secret,
+            refresh_token=refresh,
+            cipher=token_cipher(engine=engine),
+            settings={"tax_codes": tax_codes, "income_account_id": args.income_account},
+        )
+    except RealmInUse as exc:
+        print(f"invoice-pipelines qbo-connect: {exc}", file=sys.stderr)
+        return 1
     print(json.dumps({"organization": org["slug"], "realm_id": args.realm, "connected": True}))
     return 0
 

@@ -147,6 +147,11 @@ class NotConnected(QboError):
     """The organization has no QuickBooks connection (or it was revoked)."""
 
 
+class RealmInUse(QboError):
+    """The QBO company is connected to another organization already: a company's books are one
+    organization's (its webhooks name the realm alone, QBO's request limits are the realm's)."""
+
+
 _BY_CODE: dict[str, type[QboError]] = {
     cls.code: cls
     for cls in (

@@ -19,8 +19,9 @@ machines count on one clock; on SQLite the machine's. So it keeps QBO's whole li
 
 A row still in flight after STALE_IN_FLIGHT_S (real seconds; the client gives up on a request
 after 60 s without progress) is a dead process's and stops counting. An organization has one
-connection, so one realm; rows are the organization's (row-level security), and two organizations
-connected to one QBO company would each count only their own.
+connection, so one realm, and a realm one organization (`tokens.save_connection` refuses a second);
+rows are the organization's (row-level security), so organizations that shared a company before
+that check would each count only their own.
 
 Cost per request: the acquire's transaction (scope, lock, one SELECT of the realm's rows, one
 INSERT) and the answer's (one UPDATE); a batch push makes them once per batch of up to 30.

@@ -21,9 +21,15 @@ import httpx
 from cryptography.fernet import Fernet, InvalidToken
 from sqlalchemy import Engine, func, insert, select, update
 
-from invoice_pipelines.db.tables import qbo_connections
+from invoice_pipelines.db.locks import Lock, realm_key, xact_lock
+from invoice_pipelines.db.tables import organizations, qbo_connections
 from invoice_pipelines.db.tenancy import system_transaction, tenant_transaction
-from invoice_pipelines.quickbooks.errors import NotConnected, TokenError, TransportError
+from invoice_pipelines.quickbooks.errors import (
+    NotConnected,
+    RealmInUse,
+    TokenError,
+    TransportError,
+)
 from invoice_pipelines.settings import ConfigError, env
 
 KEY_VAR = "INVOICE_PIPELINES_QBO_TOKEN_KEY"
@@ -141,7 +147,12 @@ def save_connection(
     access_expires_at: datetime | None = None,
     settings: dict | None = None,
 ) -> None:
-    """Connect (or reconnect) an organization to a QBO company after the user's consent."""
+    """Connect (or reconnect) an organization to a QBO company after the user's consent.
+
+    Refused with `RealmInUse` when another organization is connected to that company (actively):
+    its webhooks and its request limit are the company's, and our webhook receiver, the request
+    counter and the books themselves take a company to be one organization's. Connects to one
+    company are serialized (`Lock.QBO_REALM`), so two at once cannot both pass the check."""
     now = datetime.now(UTC)
     values = dict(
         realm_id=realm_id,
@@ -155,6 +166,14 @@ def save_connection(
         last_error=None,
     )
     with tenant_transaction(engine, organization_id, write=True) as conn:
+        xact_lock(conn, Lock.QBO_REALM, realm_key(realm_id))
+        holder = _realm_holder(engine, realm_id, organization_id)
+        if holder is not None:
+            raise RealmInUse(
+                f"QuickBooks company {realm_id} is already connected to organization {holder!r}: "
+                "a company's books belong to one organization (its webhooks and its request "
+                "limit are the company's); disconnect it there first, or connect another company"
+            )
         exists = conn.execute(
             select(qbo_connections.c.id).where(qbo_connections.c.organization_id == organization_id)
         ).first()
@@ -176,6 +195,22 @@ def save_connection(
                     organization_id=organization_id, settings=settings or {}, **values
                 )
             )
+
+
+def _realm_holder(engine: Engine, realm_id: str, organization_id: int) -> str | None:
+    """The slug of another organization actively connected to `realm_id`, if there is one (read
+    across organizations: the caller holds the realm's lock)."""
+    with system_transaction(engine) as conn:
+        return conn.execute(
+            select(organizations.c.slug)
+            .join(qbo_connections, qbo_connections.c.organization_id == organizations.c.id)
+            .where(
+                qbo_connections.c.realm_id == realm_id,
+                qbo_connections.c.status == "active",
+                qbo_connections.c.organization_id != organization_id,
+            )
+            .order_by(organizations.c.id)
+        ).scalar()
 
 
 def load_connection(engine: Engine, organization_id: int, cipher: Fernet) -> QboConnection:

@@ -144,19 +144,20 @@ def request_pulls(
     WEBHOOK_REPLAY_WINDOW_S is left alone and missing from the result. The receipt and the pull
     request commit together, so a body whose request failed counts as not received.
     """
+    # a company is one organization's (`save_connection` refuses a second); connections made
+    # before that check may share one, and each of them pulls: a pull only reads what changed
+    by_realm: dict[str, list[int]] = {}
     with system_transaction(engine) as conn:
-        by_realm = dict(
-            conn.execute(
-                select(qbo_connections.c.realm_id, qbo_connections.c.organization_id).where(
-                    qbo_connections.c.status == "active"
-                )
-            ).all()
-        )
+        for realm_id, organization_id in conn.execute(
+            select(qbo_connections.c.realm_id, qbo_connections.c.organization_id).where(
+                qbo_connections.c.status == "active"
+            )
+        ):
+            by_realm.setdefault(realm_id, []).append(organization_id)
     wanted: dict[int, set[str]] = {}
     for notice in notices:
-        organization_id = by_realm.get(notice.realm_id)
         pull = PULL_FOR.get(notice.entity)
-        if organization_id is not None and pull:
+        for organization_id in by_realm.get(notice.realm_id, ()) if pull else ():
             wanted.setdefault(organization_id, set()).add(pull)
     now = datetime.now(UTC)
     requested: dict[int, set[str]] = {}

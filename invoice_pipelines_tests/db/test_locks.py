@@ -20,6 +20,7 @@ from invoice_pipelines.db.locks import (
     chunk_key,
     held_lease,
     lease,
+    realm_key,
     session_lock,
     xact_lock,
 )
@@ -66,8 +67,11 @@ def test_the_lock_numbers_never_change():
         "DOCUMENTS": 7303,
         "SENDING": 7304,
         "QBO_REQUESTS": 7305,
+        "QBO_REALM": 7306,
         "BILLING_CHUNK": None,
     }
+    # a realm's key is fixed by its id alone (every process and version computes the same)
+    assert realm_key("9130350000000001") == 3_408_909_741 - 2**31
     assert chunk_key(3, 500) == 3 * 2**32 + 500
     assert chunk_key(7, 2**32 + 9) == 7 * 2**32 + 9  # a position wraps into its 32 bits
 
