@@ -208,12 +208,6 @@ def _export(engine: Engine, store: Files, job: Job) -> ExportResult:
                 invoices, partners, new_accounts, early = _read_beside(
                     conn, job, beside, early_lines, early
                 )
-                if latest is not None:
-                    before = items_by_invoice(
-                        _beside_or_here(
-                            beside.before, early_lines, early, conn, items_query(latest)
-                        )
-                    )
             else:
                 invoices = load_invoices(
                     conn,
@@ -242,6 +236,11 @@ def _export(engine: Engine, store: Files, job: Job) -> ExportResult:
                     vat_rows_query(settings.organization_id, period, direction),
                 )
                 attach_vat_rows(invoices, rows)
+            if beside is not None and beside.before is not None:
+                # read beside after the VAT rows: only the version's notes need them
+                before = items_by_invoice(
+                    _beside_or_here(beside.before, early_lines, early, conn, items_query(latest))
+                )
             clock.lap("read")
             booked = unlinked = plan(settings, direction, period, invoices, partners, result)
             plan_payments(settings, period, payments, partners, result)
@@ -336,9 +335,9 @@ def _start_beside(conn, engine: Engine, store: Files, pool, job: Job, snapshot, 
     without them; should no version be written after all, it is removed.
 
     That connection first reads the month's VAT rows for the export's (the same snapshot), and,
-    for incoming invoices, before them the month's invoices, the accounts its suppliers may have
-    and the latest version's items: the export's connection then records the version from the
-    start, and the recording (the items' foreign-key checks and the status changes, the longest
+    for incoming invoices, before them the month's invoices and the accounts its suppliers may
+    have (and after them the latest version's items): the export's connection then records the
+    version from the start, and the recording (the items' foreign-key checks and the status changes, the longest
     part of an export) waits for no read.
 
     Returns the lines file's future and a `_Beside` of the rows' futures (None, None where not
@@ -357,10 +356,10 @@ def _start_beside(conn, engine: Engine, store: Files, pool, job: Job, snapshot, 
             (beside.given, given_query(org, kind_of(direction))),
             (beside.registered, registered_query(org)),
         ]
-        if latest is not None:
-            beside.before = Future()
-            reads.append((beside.before, items_query(latest)))
     reads.append((beside.vat_rows, vat_rows_query(org, period, direction)))
+    if direction == "incoming" and latest is not None:
+        beside.before = Future()
+        reads.append((beside.before, items_query(latest)))
     early_lines = pool.submit(
         lines_beside.write_lines_beside,
         engine,
