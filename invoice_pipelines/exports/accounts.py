@@ -8,11 +8,15 @@ A partner gets its account the first time an export books it and keeps it in eve
 their keys after the highest account already given in the range, with one INSERT for all of them.
 The caller holds the organization's export lock, so two exports never hand out the same number;
 should two writers meet all the same, the insert is race-free (`_insert_or_get`).
+
+`assign_accounts` reads, numbers and writes on one connection. The export of a month of incoming
+invoices on PostgreSQL numbers them from rows read beside it in its snapshot (`number_accounts`)
+and writes them once its recording is done (`write_accounts`), in the same transaction.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -51,20 +55,50 @@ def assign_accounts(
 ) -> dict[str, PartnerAccount]:
     """partner key -> account for every partner of `invoices`; new partners are inserted."""
     kind = kind_of(direction)
+    known, new = number_accounts(
+        settings,
+        direction,
+        invoices,
+        conn.execute(given_query(settings.organization_id, kind)),
+        lambda: conn.execute(registered_query(settings.organization_id)),
+    )
+    write_accounts(conn, new)
+    return known
+
+
+def given_query(organization_id: int, kind: str):
+    """The accounts the organization's partners of `kind` have (rows for `number_accounts`)."""
+    t = partner_accounts.c
+    return select(t.partner_key, t.account_number, t.name, t.vat_id, t.country).where(
+        t.organization_id == organization_id, t.kind == kind
+    )
+
+
+def number_accounts(
+    settings: ExportSettings,
+    direction: str,
+    invoices: Iterable[InvoiceRecord],
+    given: Iterable,
+    registered: Callable[[], Iterable],
+) -> tuple[dict[str, PartnerAccount], list[dict]]:
+    """(partner key -> account for every partner of `invoices`, the rows of the new partners'
+    accounts for `write_accounts`), from the accounts `given` already (rows of `given_query`)
+    and, asked only when there are new creditors, the supplier register's (`registered()`: rows
+    of `registered_query`). Reads nothing itself: the rows may come from any connection in the
+    export's snapshot, and the new accounts be written later in the same transaction.
+
+    A new partner is named as its first invoice of `invoices` names it; new partners are numbered
+    in the order of their keys after the highest account already given in the range."""
+    kind = kind_of(direction)
     low, high = settings.creditor_range if kind == "creditor" else settings.debtor_range
     wanted: dict[str, InvoiceRecord] = {}
     for invoice in invoices:
         key = invoice.partner_key
         if key is not None:
             wanted.setdefault(key, invoice)
-    t = partner_accounts.c
     known: dict[str, PartnerAccount] = {}
     highest = low - 1
-    for key, account, name, vat_id, country in conn.execute(
-        select(t.partner_key, t.account_number, t.name, t.vat_id, t.country).where(
-            t.organization_id == settings.organization_id, t.kind == kind
-        )
-    ):
+    for key, account, name, vat_id, country in given:
         known[key] = PartnerAccount(key, account, name, vat_id, country)
         if low <= account <= high:
             highest = max(highest, account)
@@ -77,10 +111,10 @@ def assign_accounts(
             known[key] = known[cut]
     new = sorted(k for k in wanted if k not in known)
     if not new:
-        return known
-    registered = _registered_accounts(conn, settings.organization_id) if kind == "creditor" else {}
-    given = {a.account for a in known.values()}
-    numbers = _numbers(new, registered, given, highest, high, f"the {kind} range {low}-{high}")
+        return known, []
+    found = _registered_accounts(registered()) if kind == "creditor" else {}
+    given_numbers = {a.account for a in known.values()}
+    numbers = _numbers(new, found, given_numbers, highest, high, f"the {kind} range {low}-{high}")
     rows = []
     for key in new:
         invoice = wanted[key]
@@ -103,8 +137,13 @@ def assign_accounts(
                 "country": account.country,
             }
         )
-    _insert_or_get(conn, rows)
-    return known
+    return known, rows
+
+
+def write_accounts(conn: Connection, rows: list[dict]) -> None:
+    """The new partners' accounts `number_accounts` gave, in one INSERT (`_insert_or_get`)."""
+    if rows:
+        _insert_or_get(conn, rows)
 
 
 class PartnerAccountTaken(RuntimeError):
@@ -139,18 +178,21 @@ def _insert_or_get(conn: Connection, rows: list[dict]) -> None:
         )
 
 
-def _registered_accounts(conn: Connection, organization_id: int) -> dict[str, int]:
-    """The DATEV creditor accounts a person set in the supplier register, by partner key (the
-    supplier's VAT id, else each of its names)."""
+def registered_query(organization_id: int):
+    """The supplier register's active suppliers with a DATEV creditor account a person set."""
     s = suppliers.c
+    return select(s.vat_id, s.name, s.other_names, s.datev_creditor_account).where(
+        s.organization_id == organization_id,
+        s.datev_creditor_account.is_not(None),
+        s.active.is_(True),
+    )
+
+
+def _registered_accounts(rows: Iterable) -> dict[str, int]:
+    """The DATEV creditor accounts of `registered_query`'s rows, by partner key (the supplier's
+    VAT id, else each of its names)."""
     found: dict[str, int] = {}
-    for vat_id, name, other_names, account in conn.execute(
-        select(s.vat_id, s.name, s.other_names, s.datev_creditor_account).where(
-            s.organization_id == organization_id,
-            s.datev_creditor_account.is_not(None),
-            s.active.is_(True),
-        )
-    ):
+    for vat_id, name, other_names, account in rows:
         if vat_id:
             found[partner_key(None, vat_id, None)] = account
         else:

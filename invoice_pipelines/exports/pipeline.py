@@ -8,9 +8,10 @@
    (one query per kind of row), partners get their accounts, each invoice becomes its bookings or
    a skip reason. On PostgreSQL, when a new version is likely, the database records it from the
    start in a savepoint (kept once the plan skips nothing and the items and status changes
-   number what was read; for incoming invoices before the invoices are read, by a second
-   connection in the same snapshot, as the month's suppliers get their accounts from a query
-   of their own).
+   number what was read; for incoming invoices right after the snapshot, while a second
+   connection in the same snapshot reads the invoices and the accounts given so far: the
+   month's new suppliers are numbered from those rows and their accounts written once the
+   recording is done, in the same transaction).
 3. If nothing waits in VALIDATED and the month books exactly what its latest version booked,
    nothing is written (idempotent), as long as that version's files are still there. When they are
    gone (removed by archive retention, `exports.purged_at`, or missing from the store) the same
@@ -33,6 +34,7 @@ import logging
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
@@ -43,7 +45,14 @@ from invoice_pipelines.db.incoming_status import StaleDocument
 from invoice_pipelines.db.locks import Lock, session_lock
 from invoice_pipelines.db.tenancy import resolve_organization, tenant_transaction
 from invoice_pipelines.exports import lines_beside
-from invoice_pipelines.exports.accounts import assign_accounts
+from invoice_pipelines.exports.accounts import (
+    assign_accounts,
+    given_query,
+    kind_of,
+    number_accounts,
+    registered_query,
+    write_accounts,
+)
 from invoice_pipelines.exports.documents import (
     DocumentStores,
     DocumentUnreadable,
@@ -62,14 +71,16 @@ from invoice_pipelines.exports.reads import (
     invoice_records,
     invoices_query,
     load_invoices,
-    month_partners,
     vat_rows_query,
 )
 from invoice_pipelines.exports.rendering import render
 from invoice_pipelines.exports.result import Clock, ExportResult
 from invoice_pipelines.exports.versions import (
+    EarlyRecord,
     files_gone,
     items_before,
+    items_by_invoice,
+    items_query,
     latest_version,
     new_version_likely,
     record_early,
@@ -181,37 +192,22 @@ def _export(engine: Engine, store: Files, job: Job) -> ExportResult:
         snapshot = lines_beside.export_snapshot(conn)
         version = (latest.version if latest is not None else 0) + 1
         keys = file_keys(settings.slug, period, direction, version, provisional=job.provisional)
-        early_lines, vat_rows, invoice_rows = _start_beside(
-            conn, engine, store, pool, job, snapshot, latest, keys
-        )
+        early_lines, beside = _start_beside(conn, engine, store, pool, job, snapshot, latest, keys)
+        vat_rows = beside.vat_rows if beside is not None else None
         early = None
+        new_accounts: list[dict] = []  # numbered here, written once the recording is done
         try:
             before = None  # the latest version's items, for the new version's notes
-            if invoice_rows is not None:
+            if beside is not None and beside.invoices is not None:
                 # incoming, a new version likely (documents of the month wait in VALIDATED): the
-                # month's suppliers get their accounts, then the database records the version (in
-                # a savepoint) while the connection beside reads the invoices and this thread
-                # plans; the counts are checked before the savepoint is kept
-                partners = assign_accounts(
-                    conn,
-                    settings,
-                    direction,
-                    month_partners(conn, settings.organization_id, period),
-                )
-                before = items_before(conn, latest)
+                # database records the version (in a savepoint) from the snapshot on, while the
+                # connection beside reads the invoices and the accounts given so far, and this
+                # thread numbers the new suppliers' accounts and plans; the counts are checked
+                # before the savepoint is kept, and the new accounts are written after it
                 early = record_early(conn, store, pool, job, version, keys)
-                rows = lines_beside.rows_beside(invoice_rows, early_lines)
-                if rows is None:
-                    # the connection beside failed before it read them: this one would read the
-                    # version being recorded, so that is undone; they are read here and the
-                    # version is recorded after the plan
-                    early.undo()
-                    early = None
-                    rows = conn.execute(
-                        invoices_query(settings.organization_id, period, direction)
-                    ).all()
-                invoices = invoice_records(rows)
-                _check_partners(invoices, partners)
+                invoices, partners, new_accounts, early = _read_beside(
+                    conn, job, beside, early_lines, early
+                )
             else:
                 invoices = load_invoices(
                     conn,
@@ -222,7 +218,7 @@ def _export(engine: Engine, store: Files, job: Job) -> ExportResult:
                 )
             # sales: the month's payments (by their day) and what their discounts need
             payments = load_payments(conn, settings.organization_id, period, direction)
-            if invoice_rows is None:
+            if beside is None or beside.invoices is None:
                 partners = assign_accounts(
                     conn, settings, direction, payments.with_invoices(invoices)
                 )
@@ -240,6 +236,11 @@ def _export(engine: Engine, store: Files, job: Job) -> ExportResult:
                     vat_rows_query(settings.organization_id, period, direction),
                 )
                 attach_vat_rows(invoices, rows)
+            if beside is not None and beside.before is not None:
+                # read beside after the VAT rows: only the version's notes need them
+                before = items_by_invoice(
+                    _beside_or_here(beside.before, early_lines, early, conn, items_query(latest))
+                )
             clock.lap("read")
             booked = unlinked = plan(settings, direction, period, invoices, partners, result)
             plan_payments(settings, period, payments, partners, result)
@@ -277,6 +278,10 @@ def _export(engine: Engine, store: Files, job: Job) -> ExportResult:
                     if early is not None:
                         early.undo()  # (not reached: the month would have waited in VALIDATED)
                         early = None
+                    # the month's new suppliers keep the accounts they were given, as when the
+                    # accounts are given on this connection before the month is planned
+                    write_accounts(conn, new_accounts)
+                    new_accounts = []
                     gone = files_gone(conn, store, job, latest)
                     if gone is None:
                         result.unchanged = True
@@ -292,7 +297,7 @@ def _export(engine: Engine, store: Files, job: Job) -> ExportResult:
             files, export_id, notes = write_version(
                 engine, conn, store, pool, job, snapshot, latest, before, version, keys,
                 invoices, booked, pending, partners, rendered, early_lines, early, result, clock,
-                package,
+                package, new_accounts,
             )  # fmt: skip
             early_lines = early = None  # the version's own
         finally:
@@ -309,6 +314,18 @@ def _export(engine: Engine, store: Files, job: Job) -> ExportResult:
     return result
 
 
+@dataclass
+class _Beside:
+    """What the connection beside reads for the export, in its snapshot, before the lines file:
+    each a Future of its rows (None where not read there)."""
+
+    vat_rows: Future  # the month's VAT rows
+    invoices: Future | None = None  # incoming: the month's invoices,
+    given: Future | None = None  # the suppliers' accounts given so far,
+    registered: Future | None = None  # the supplier register's accounts,
+    before: Future | None = None  # the latest version's items (when there is one)
+
+
 def _start_beside(conn, engine: Engine, store: Files, pool, job: Job, snapshot, latest, keys):
     """On PostgreSQL the lines file is written by a second connection in the export's own
     snapshot (PostgreSQL's exported snapshot: the same rows, whatever commits meanwhile), from the
@@ -318,34 +335,69 @@ def _start_beside(conn, engine: Engine, store: Files, pool, job: Job, snapshot, 
     without them; should no version be written after all, it is removed.
 
     That connection first reads the month's VAT rows for the export's (the same snapshot), and,
-    for incoming invoices, the month's invoices before them: the export's connection then records
-    the version from the start, and the recording (the items' foreign-key checks and the status
-    changes, the longest part of an export) no longer waits for the read.
+    for incoming invoices, before them the month's invoices and the accounts its suppliers may
+    have (and after them the latest version's items): the export's connection then records the
+    version from the start, and the recording (the items' foreign-key checks and the status changes, the longest
+    part of an export) waits for no read.
 
-    Returns the lines file's future and the futures of those rows (None where not started)."""
+    Returns the lines file's future and a `_Beside` of the rows' futures (None, None where not
+    started)."""
     settings, period, direction = job.settings, job.period, job.direction
-    if snapshot is None or not new_version_likely(
-        conn, settings.organization_id, period, direction, latest
-    ):
-        return None, None, None
+    org = settings.organization_id
+    if snapshot is None or not new_version_likely(conn, org, period, direction, latest):
+        return None, None
     remove_leftover(store, keys["csv_lines"])
-    vat_rows = Future()
-    reads = [(vat_rows, vat_rows_query(settings.organization_id, period, direction))]
-    invoice_rows = None
+    beside = _Beside(Future())
+    reads = []
     if direction == "incoming":
-        invoice_rows = Future()
-        reads.insert(0, (invoice_rows, invoices_query(settings.organization_id, period, direction)))
+        beside.invoices, beside.given, beside.registered = Future(), Future(), Future()
+        reads += [
+            (beside.invoices, invoices_query(org, period, direction)),
+            (beside.given, given_query(org, kind_of(direction))),
+            (beside.registered, registered_query(org)),
+        ]
+    reads.append((beside.vat_rows, vat_rows_query(org, period, direction)))
+    if direction == "incoming" and latest is not None:
+        beside.before = Future()
+        reads.append((beside.before, items_query(latest)))
     early_lines = pool.submit(
         lines_beside.write_lines_beside,
         engine,
         snapshot,
-        settings.organization_id,
+        org,
         store,
         keys["csv_lines"],
-        booked_lines_query(settings.organization_id, period, direction, skipped=()),
+        booked_lines_query(org, period, direction, skipped=()),
         first=lines_beside.read_into(*reads),
     )
-    return early_lines, vat_rows, invoice_rows
+    return early_lines, beside
+
+
+def _read_beside(conn, job: Job, beside: _Beside, early_lines: Future, early: EarlyRecord):
+    """The month's incoming invoices read beside, their suppliers' accounts (the new ones
+    numbered from the accounts given so far, read beside too: the rows to write once the
+    recording is done) and the early record, which stays unless the connection beside failed
+    before it had the invoices: this one would then read the version being recorded, so that is
+    undone, the invoices are read here, their new suppliers get their accounts at once and the
+    version is recorded after the plan. (invoices, partners, new accounts' rows, early record)"""
+    settings, period, direction = job.settings, job.period, job.direction
+    org = settings.organization_id
+    rows = lines_beside.rows_beside(beside.invoices, early_lines)
+    if rows is None:
+        early.undo()
+        invoices = invoice_records(conn.execute(invoices_query(org, period, direction)).all())
+        return invoices, assign_accounts(conn, settings, direction, invoices), [], None
+    invoices = invoice_records(rows)
+    partners, new_accounts = number_accounts(
+        settings,
+        direction,
+        invoices,
+        _beside_or_here(
+            beside.given, early_lines, early, conn, given_query(org, kind_of(direction))
+        ),
+        lambda: _beside_or_here(beside.registered, early_lines, early, conn, registered_query(org)),
+    )
+    return invoices, partners, new_accounts, early
 
 
 def _beside_or_here(rows: Future, beside: Future, early, conn, query) -> list:
@@ -358,11 +410,3 @@ def _beside_or_here(rows: Future, beside: Future, early, conn, query) -> list:
         wait([early.recording])
         early.recording.result()
     return conn.execute(query).all()
-
-
-def _check_partners(invoices, partners) -> None:
-    """Every supplier of the invoices read beside has its account (given from `month_partners`
-    in the same snapshot: always, unless the two reads disagree)."""
-    missing = {inv.partner_key for inv in invoices} - partners.keys() - {None}
-    if missing:
-        raise RuntimeError(f"suppliers read without an account: {sorted(missing)[:3]}")

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import fields
-from datetime import date
 
 from sqlalchemy import and_, func, insert, literal, null, select
 from sqlalchemy.engine import Connection
@@ -172,28 +171,6 @@ def invoices_query(organization_id: int, period: str, direction: str):
 def invoice_records(rows) -> list[InvoiceRecord]:
     """The rows of `invoices_query` as records, without their VAT breakdowns."""
     return [InvoiceRecord(*row) for row in rows]
-
-
-def month_partners(conn: Connection, organization_id: int, period: str) -> list[InvoiceRecord]:
-    """PostgreSQL, incoming: for `assign_accounts`, before the month's invoices are read: each
-    supplier (name and VAT id as written) of the month as its first invoice in the export's order
-    (issue date, id; without a date last), which is the invoice `assign_accounts` takes a new
-    partner's name from when it is given the whole month. Only what it reads is filled.
-
-    Grouped by name, VAT id and day (a few rows per supplier, hashed: sorting 20,000 names by the
-    database's collation took a quarter of a second), the first of each day's invoices."""
-    t = incoming_invoices.c
-    name, vat_id = t.seller_name.collate("C"), t.seller_vat_id.collate("C")
-    rows = conn.execute(
-        select(name, vat_id, t.issue_date, func.min(t.id))
-        .where(incoming_in_month(organization_id, period))
-        .group_by(name, vat_id, t.issue_date)
-    ).all()
-    rows.sort(key=lambda row: (row[2] is None, row[2] or date.min, row[3]))
-    return [
-        InvoiceRecord(first_id, None, None, day, None, None, None, None, None, seller, vat)
-        for seller, vat, day, first_id in rows
-    ]
 
 
 def vat_rows_query(organization_id: int, period: str, direction: str):

@@ -74,15 +74,20 @@ def items_before(conn, latest) -> dict[int, str]:
     """invoice id -> status of its item in the latest version ({} when there is none)."""
     if latest is None:
         return {}
+    return items_by_invoice(conn.execute(items_query(latest)))
+
+
+def items_query(latest):
+    """The latest version's items: (incoming invoice id, sales invoice id, status)."""
     items = export_items.c
-    before: dict[int, str] = {}
-    for incoming_id, sales_id, status in conn.execute(
-        select(items.incoming_invoice_id, items.sales_invoice_id, items.status).where(
-            items.export_id == latest.id
-        )
-    ):
-        before[incoming_id or sales_id] = status
-    return before
+    return select(items.incoming_invoice_id, items.sales_invoice_id, items.status).where(
+        items.export_id == latest.id
+    )
+
+
+def items_by_invoice(rows) -> dict[int, str]:
+    """invoice id -> status, of the rows of `items_query`."""
+    return {incoming_id or sales_id: status for incoming_id, sales_id, status in rows}
 
 
 def version_notes(latest, before: dict[int, str], booked) -> dict:

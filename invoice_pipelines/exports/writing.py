@@ -10,6 +10,7 @@ from sqlalchemy.exc import DBAPIError
 
 from invoice_pipelines.db.tables import audit_log, exports
 from invoice_pipelines.exports import fingerprints, lines_beside
+from invoice_pipelines.exports.accounts import write_accounts
 from invoice_pipelines.exports.csv import LINE_COLUMNS, query_file
 from invoice_pipelines.exports.datev import bookings_file, partners_file
 from invoice_pipelines.exports.documents import write_package
@@ -34,11 +35,12 @@ log = logging.getLogger(__name__)
 def write_version(
     engine, conn, store, pool, job: Job, snapshot, latest, before, version, keys, invoices,
     booked, pending, partners, rendered, early_lines, early, result: ExportResult, clock: Clock,
-    package=None,
+    package=None, accounts=(),
 ):  # fmt: skip
     """Version `version` of the month: its `exports` row and items, the status changes and its
     files. `early_lines`: the lines file being written already (no invoice skipped), or None;
-    `early`: the row and items being recorded already (nothing skipped), or None.
+    `early`: the row and items being recorded already (nothing skipped), or None; `accounts`:
+    the rows of new partners' accounts to write once the recording is done (`write_accounts`).
     (files, export id, notes)"""
     settings, period, direction = job.settings, job.period, job.direction
     header = job.header
@@ -111,12 +113,15 @@ def write_version(
                 store, keys["datev_documents"], package, job.documents
             )
             result.documents_packed = len(package.packed)
+        recording.result()
+        if early is not None:
+            early.check(len(booked), len(pending))
+            early.savepoint.commit()  # the version's: RELEASE SAVEPOINT
+        # the connection is free again: the new partners' accounts, while the lines file may
+        # still be written beside
+        write_accounts(conn, list(accounts))
     finally:
         wait([recording] if lines is None else [recording, lines])
-    recording.result()
-    if early is not None:
-        early.check(len(booked), len(pending))
-        early.savepoint.commit()  # the version's: RELEASE SAVEPOINT
     clock.lap("record_and_write")
     if lines is not None:
         try:

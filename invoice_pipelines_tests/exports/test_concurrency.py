@@ -20,7 +20,7 @@ from invoice_pipelines.db.tables import (
     incoming_invoices,
 )
 from invoice_pipelines.db.tenancy import tenant_transaction
-from invoice_pipelines.exports import lines_beside, pipeline
+from invoice_pipelines.exports import lines_beside, pipeline, writing
 from invoice_pipelines.resources.files import LocalFiles
 from invoice_pipelines_tests.exports.books import DATEV, incoming
 from invoice_pipelines_tests.exports.datev_reader import read_extf
@@ -32,24 +32,24 @@ def test_a_document_changed_while_the_month_is_exported(pg_database, tmp_path, m
     keep = incoming(db.engine, org["id"], "KEEP-1")
     moved = incoming(db.engine, org["id"], "MOVED-2")
     read_done, change_done = threading.Event(), threading.Event()
-    real_partners, real_records = pipeline.month_partners, pipeline.invoice_records
+    real_snapshot, real_records = lines_beside.export_snapshot, pipeline.invoice_records
     calls = []
 
-    def partners_then_wait(*args, **kwargs):
-        found = real_partners(*args, **kwargs)
+    def snapshot_then_wait(conn):
+        snapshot = real_snapshot(conn)
         if not read_done.is_set():
-            # the first attempt has its snapshot and reads; let the other writer in before the
-            # export records anything
+            # the first attempt has its snapshot (the month is read in it); let the other writer
+            # in before the export records anything
             read_done.set()
             assert change_done.wait(30)
-        return found
+        return snapshot
 
     def records(rows):
         found = real_records(rows)
         calls.append(len(found))
         return found
 
-    monkeypatch.setattr(pipeline, "month_partners", partners_then_wait)
+    monkeypatch.setattr(lines_beside, "export_snapshot", snapshot_then_wait)
     monkeypatch.setattr(pipeline, "invoice_records", records)
     outcome = {}
     exporter = threading.Thread(
@@ -176,16 +176,16 @@ def test_two_months_of_one_organization_exported_at_once_share_its_partner_accou
         incoming(db.engine, org["id"], number, day=date.fromisoformat(day), seller="Zeta GmbH",
                  vat_id="DE999999999")  # fmt: skip
     first_assigned, let_first_finish = threading.Event(), threading.Event()
-    real_assign = pipeline.assign_accounts
+    real_write = writing.write_accounts
 
-    def assign_then_wait(conn, settings, direction, invoices):
-        partners = real_assign(conn, settings, direction, invoices)
-        if not first_assigned.is_set():  # the first export holds its new account, uncommitted
+    def write_then_wait(conn, rows):
+        real_write(conn, rows)
+        if rows and not first_assigned.is_set():
+            # the first export holds its new account, uncommitted
             first_assigned.set()
             assert let_first_finish.wait(30)
-        return partners
 
-    monkeypatch.setattr(pipeline, "assign_accounts", assign_then_wait)
+    monkeypatch.setattr(writing, "write_accounts", write_then_wait)
     results: dict[str, object] = {}
 
     def export(month: str) -> None:
@@ -240,19 +240,19 @@ def test_two_writers_without_the_lock_give_a_new_supplier_one_account(
     store = LocalFiles(str(tmp_path))
     monkeypatch.setattr(pipeline, "session_lock", lambda *args, **kwargs: _no_lock())
     read_done, other_done = threading.Event(), threading.Event()
-    real_partners = pipeline.month_partners
+    real_snapshot = lines_beside.export_snapshot
     calls = []
 
-    def partners_then_wait(*args, **kwargs):
-        found = real_partners(*args, **kwargs)
+    def snapshot_then_wait(conn):
+        snapshot = real_snapshot(conn)
         if threading.current_thread().name == "late":
-            calls.append(len(found))
+            calls.append(snapshot)
             if len(calls) == 1:  # the late writer has its snapshot; the other one gives accounts
                 read_done.set()
                 assert other_done.wait(30)
-        return found
+        return snapshot
 
-    monkeypatch.setattr(pipeline, "month_partners", partners_then_wait)
+    monkeypatch.setattr(lines_beside, "export_snapshot", snapshot_then_wait)
     outcome = {}
 
     def late():
@@ -271,7 +271,7 @@ def test_two_writers_without_the_lock_give_a_new_supplier_one_account(
     writer.join(60)
 
     assert "error" not in outcome, outcome.get("error")
-    assert calls == [1, 1]  # the late writer started again once
+    assert len(calls) == 2  # the late writer started again once, in a new snapshot
     accounts = {
         month: {r[6].value for r in read_extf(Path(result.files["datev"]).read_bytes())[2:]}
         for month, result in (("2026-10", outcome["late"]), ("2026-11", other))
