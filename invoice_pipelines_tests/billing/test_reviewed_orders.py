@@ -4,7 +4,7 @@ exactly them, and on PostgreSQL a chunk's marking of its orders is a heap-only u
 
 from datetime import date
 
-from sqlalchemy import select, text
+from sqlalchemy import inspect, select, text
 
 from invoice_pipelines.billing import chunk_postgres
 from invoice_pipelines.billing.invoicing import process_batch_job
@@ -190,3 +190,14 @@ def test_a_chunk_marks_its_orders_as_heap_only_updates(pg_database, monkeypatch)
     assert [updated for updated, _ in counted] == [25, 25, 10]
     assert [hot for _, hot in counted] == [25, 25, 10]
     assert waiting(shop) == {}
+
+
+def test_only_the_primary_key_indexes_the_order(db):
+    """The triggers delete a chunk's orders by `sales_order_id = ANY(...)`. Had another index the
+    order id in a later column, statistics taken while the table was empty let the planner scan
+    that whole index for each chunk (35 s for 5,000 orders in a bench run)."""
+    with db.owner_engine.connect() as conn:
+        indexes = inspect(conn).get_indexes("reviewed_sales_orders")
+        key = inspect(conn).get_pk_constraint("reviewed_sales_orders")
+    assert key["constrained_columns"] == ["sales_order_id"]
+    assert [i["column_names"] for i in indexes] == [["organization_id", "order_date"]]
