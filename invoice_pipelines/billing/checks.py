@@ -40,10 +40,10 @@ from invoice_pipelines.core.totals import LineAmounts, compute_totals, line_net,
 from invoice_pipelines.db.tables import (
     invoice_number_sequences,
     organizations,
+    reviewed_sales_orders,
     sales_invoice_lines,
     sales_invoice_taxes,
     sales_invoices,
-    sales_orders,
 )
 from invoice_pipelines.db.tenancy import system_transaction, tenant_transaction
 from invoice_pipelines.scheduled_checks import scheduled_checks
@@ -333,11 +333,11 @@ def sales_invoices_audit(context: AssetCheckExecutionContext, database: Resource
         with tenant_transaction(engine, org_id) as conn:
             found = number_gaps(conn, org_id)
             totals = totals_problems(conn, org_id)
+            # the working set (migration 0047), not the organization's whole history
             waiting = conn.execute(
                 select(func.count()).where(
-                    sales_orders.c.organization_id == org_id,
-                    sales_orders.c.status == "reviewed",
-                    sales_orders.c.order_date < before,
+                    reviewed_sales_orders.c.organization_id == org_id,
+                    reviewed_sales_orders.c.order_date < before,
                 )
             ).scalar_one()
         if waiting:

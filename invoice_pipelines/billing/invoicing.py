@@ -22,8 +22,8 @@ from invoice_pipelines.db.tables import (
     batch_job_items,
     customers,
     organizations,
+    reviewed_sales_orders,
     sales_invoices,
-    sales_orders,
 )
 from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.queue.item_rows import add_items, add_items_from, add_items_sql
@@ -223,21 +223,24 @@ def _expand_order_ids(conn: Connection, job_id: int, org_id: int) -> None:
 
 
 def _expand_all_reviewed(conn: Connection, job_id: int, org_id: int, up_to: str | None) -> None:
-    position = func.row_number().over(order_by=(sales_orders.c.order_date, sales_orders.c.id))
+    # the working set, not the orders' history: reviewed_sales_orders holds the organization's
+    # reviewed orders (the database keeps it, migration 0047), read in its (organization, order
+    # date, order) index's order; sales_orders' status is no longer indexed
+    waiting = reviewed_sales_orders
+    position = func.row_number().over(order_by=(waiting.c.order_date, waiting.c.sales_order_id))
     query = select(
-        sales_orders.c.organization_id,
+        waiting.c.organization_id,
         literal(job_id, BigInteger()),
         position,
-        sales_orders.c.id,
+        waiting.c.sales_order_id,
     ).where(
-        sales_orders.c.organization_id == org_id,
-        sales_orders.c.status == "reviewed",
+        waiting.c.organization_id == org_id,
         ~select(sales_invoices.c.id)
-        .where(sales_invoices.c.sales_order_id == sales_orders.c.id)
+        .where(sales_invoices.c.sales_order_id == waiting.c.sales_order_id)
         .exists(),
     )
     if up_to:
-        query = query.where(sales_orders.c.order_date <= date.fromisoformat(up_to))
+        query = query.where(waiting.c.order_date <= date.fromisoformat(up_to))
     add_items_from(conn, ["organization_id", "batch_job_id", "position", "sales_order_id"], query)
 
 
