@@ -11,8 +11,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import Engine, and_, exists, func, or_, select
 
 from invoice_pipelines import sales_ledger
-from invoice_pipelines.core.lifecycle import Status
 from invoice_pipelines.core.qbo_entities import NEEDED_BY_PUSH
+from invoice_pipelines.db.incoming_status import in_intake, validated
 from invoice_pipelines.db.tables import (
     incoming_invoices,
     organizations,
@@ -172,11 +172,11 @@ def bill_push_waiting(engine: Engine) -> tuple[dict[str, int], dict[str, int], d
                     t.organization_id.in_(connected),
                     or_(
                         and_(
-                            t.status == Status.VALIDATED.value,
+                            validated(),
                             t.history.is_(False),
                             t.organization_id.in_(with_accounts),
                         ),
-                        and_(t.status.in_(BILL_HELD), has_bill),
+                        and_(in_intake(BILL_HELD), has_bill),
                     ),
                     ~queued,
                 )
@@ -253,7 +253,7 @@ def waiting_bills(
         *([q.organization_id == organization_id] if organization_id is not None else []),
     )
     unset = and_(
-        t.status == Status.VALIDATED.value,
+        validated(organization_id=organization_id),
         t.history.is_(False),  # a migration's history is not waiting to become a bill
         t.organization_id.in_(
             select(qbo_connections.c.organization_id).where(qbo_connections.c.status == "active")
