@@ -768,8 +768,9 @@ incoming_invoices = Table(
     # change would maintain one more index
     _org_fk(index=False),
     Column("upload_id", Id),
-    # not indexed (0048): the export's VALIDATED -> EXPORTED update is heap-only; the working sets
-    # are found through intake_status and incoming_validated
+    # not indexed (0048): the export's VALIDATED -> EXPORTED update is heap-only (the table has
+    # fillfactor 50 on PostgreSQL, room on each page for a month's new versions); the working
+    # sets are found through intake_status and incoming_validated
     Column("status", String(16), nullable=False, server_default="UPLOADED"),
     # status while the intake works on the document, NULL once accepted (VALIDATED, EXPORTED):
     # indexed for the intake's working sets, and unchanged by the export. Stored on PostgreSQL,
