@@ -13,6 +13,7 @@ from sqlalchemy.engine import Connection
 
 from invoice_pipelines.core.export_months import month_bounds
 from invoice_pipelines.core.lifecycle import Status
+from invoice_pipelines.db.incoming_status import ACCEPTED, in_intake, validated
 from invoice_pipelines.db.tables import incoming_invoices, organizations, uploads
 
 EXPORTABLE = (Status.VALIDATED.value, Status.EXPORTED.value)
@@ -22,9 +23,11 @@ def incoming_in_month(organization_id: int, period: str, statuses: Sequence[str]
     """The WHERE clause of an organization's incoming invoices of month `period` in `statuses`."""
     start, end = month_bounds(period)
     t = incoming_invoices.c
+    # the intake's statuses through their index; VALIDATED and EXPORTED by the month's rows
+    accepted = set(statuses) & ACCEPTED
     return and_(
         t.organization_id == organization_id,
-        t.status.in_(statuses),
+        t.status.in_(statuses) if accepted else in_intake(statuses),
         or_(
             and_(t.issue_date >= start, t.issue_date < end),
             and_(
@@ -63,7 +66,7 @@ def validated_outside_months(
         and_(t.issue_date.is_not(None), t.issue_date >= end),
         and_(t.issue_date.is_(None), t.created_at >= end_at),
     )
-    where = and_(t.status == Status.VALIDATED.value, or_(before, after))
+    where = and_(validated(organization_id=organization_id), or_(before, after))
     if organization_id is not None:
         where = and_(where, t.organization_id == organization_id)
     count = conn.execute(select(func.count()).select_from(incoming_invoices).where(where)).scalar()

@@ -6,6 +6,11 @@ Every status change goes through `change_status` (or, for many documents in one 
 `change_status_where`): it checks the lifecycle, and its UPDATE only succeeds when the row still
 has the version (and status) the caller saw, so of two concurrent writers exactly one wins and the
 other gets `StaleDocument` instead of silently overwriting.
+
+The working sets are found without an index on `status` (migration 0048, so that the export's
+VALIDATED -> EXPORTED update is heap-only): `validated` through `incoming_validated`, which the
+database keeps (one row per VALIDATED document), and `in_intake` through the generated column
+`intake_status` (the status while the intake works on a document, NULL once accepted).
 """
 
 from __future__ import annotations
@@ -14,12 +19,37 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import and_, insert, select, update
 from sqlalchemy.engine import Connection
 
 from invoice_pipelines.core.lifecycle import Status, check_transition
-from invoice_pipelines.db.tables import incoming_invoices, processing_errors
+from invoice_pipelines.db.tables import incoming_invoices, incoming_validated, processing_errors
 from invoice_pipelines.db.types import utcnow
+
+ACCEPTED = frozenset({Status.VALIDATED.value, Status.EXPORTED.value})
+
+
+def validated(documents=incoming_invoices, organization_id: int | None = None):
+    """SQL: the document (a row of `documents`, the table or an alias of it) is VALIDATED, found
+    through `incoming_validated` (indexed by organization; a small table: what waits for an
+    export) instead of an index on `status`. `organization_id`: the organization's rows of it
+    only (in the system scope, without it: every organization's)."""
+    v = incoming_validated.c
+    waiting = select(v.incoming_invoice_id)
+    if organization_id is not None:
+        waiting = waiting.where(v.organization_id == organization_id)
+    return and_(documents.c.status == Status.VALIDATED.value, documents.c.id.in_(waiting))
+
+
+def in_intake(statuses: Iterable[Status | str], documents=incoming_invoices):
+    """SQL: the document's status is one of `statuses`, statuses the intake works on (not VALIDATED
+    or EXPORTED), found through the index on `intake_status`."""
+    wanted = sorted({str(s) for s in statuses})
+    if ACCEPTED & set(wanted):
+        raise ValueError(f"{wanted}: VALIDATED and EXPORTED are not in intake_status")
+    c = documents.c
+    # IS NOT NULL spelled out: SQLite uses a partial index only for a WHERE that names its term
+    return and_(c.intake_status.is_not(None), c.intake_status.in_(wanted))
 
 
 class StaleDocument(RuntimeError):

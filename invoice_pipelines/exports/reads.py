@@ -17,6 +17,7 @@ from invoice_pipelines import sales_ledger
 from invoice_pipelines.core.export_months import month_bounds
 from invoice_pipelines.core.lifecycle import Status
 from invoice_pipelines.db.incoming_months import incoming_in_month
+from invoice_pipelines.db.incoming_status import validated
 from invoice_pipelines.db.tables import (
     export_items,
     incoming_invoice_lines,
@@ -33,7 +34,7 @@ def validated_in_month(organization_id: int, period: str):
     """The month's incoming invoices that wait in VALIDATED (a SELECT of their ids)."""
     t = incoming_invoices.c
     return select(t.id).where(
-        incoming_in_month(organization_id, period), t.status == Status.VALIDATED.value
+        incoming_in_month(organization_id, period), validated(organization_id=organization_id)
     )
 
 

@@ -26,6 +26,7 @@ from invoice_pipelines.catalog import OWNERS, defined_here
 from invoice_pipelines.core.export_months import export_months
 from invoice_pipelines.core.lifecycle import Status
 from invoice_pipelines.db.incoming_months import validated_outside_months
+from invoice_pipelines.db.incoming_status import in_intake
 from invoice_pipelines.db.tables import incoming_invoices as incoming_invoices_table
 from invoice_pipelines.db.tenancy import (
     tenant_transaction,
@@ -107,9 +108,7 @@ def _waiting(engine, organization_id: int) -> list[int]:
                 select(incoming_invoices_table.c.id)
                 .where(
                     incoming_invoices_table.c.organization_id == organization_id,
-                    incoming_invoices_table.c.status.in_(
-                        [Status.UPLOADED.value, Status.CREATED.value]
-                    ),
+                    in_intake([Status.UPLOADED, Status.CREATED]),
                 )
                 .order_by(incoming_invoices_table.c.id)
             ).scalars()

@@ -49,8 +49,8 @@ from dagster import (
 )
 from sqlalchemy import Engine, select
 
-from invoice_pipelines.core.lifecycle import Status
 from invoice_pipelines.core.suppliers import Claim, compare, name_skeleton
+from invoice_pipelines.db.incoming_status import validated
 from invoice_pipelines.db.tables import incoming_invoices
 from invoice_pipelines.db.tenancy import system_transaction
 from invoice_pipelines.intake.discounts import expiring_discounts
@@ -405,7 +405,7 @@ def _unregistered(conn, organization_id: int) -> list[tuple]:
     found = []
     for row in conn.execute(
         select(t.id, t.seller_name, t.seller_vat_id).where(
-            t.organization_id == organization_id, t.status == Status.VALIDATED.value
+            t.organization_id == organization_id, validated(organization_id=organization_id)
         )
     ):
         comparison = compare(register, Claim(row.seller_name, row.seller_vat_id), own)

@@ -21,6 +21,7 @@ from invoice_pipelines.db.incoming_status import (
     StaleDocument,
     change_status,
     error_rows,
+    in_intake,
     load_refs,
 )
 from invoice_pipelines.db.tables import (
@@ -395,7 +396,7 @@ def stuck_documents(
         .join(organizations, organizations.c.id == incoming_invoices.c.organization_id)
         .where(
             and_(
-                incoming_invoices.c.status.in_([Status.UPLOADED.value, Status.CREATED.value]),
+                in_intake([Status.UPLOADED, Status.CREATED]),
                 incoming_invoices.c.status_changed_at < cutoff,
             )
         )

@@ -8,6 +8,8 @@ from datetime import date
 from sqlalchemy import select, update
 from sqlalchemy.engine import Engine
 
+from invoice_pipelines.core.lifecycle import Status
+from invoice_pipelines.db.incoming_status import ACCEPTED, in_intake, validated
 from invoice_pipelines.db.tables import (
     incoming_invoices,
     incoming_reviews,
@@ -111,7 +113,12 @@ def list_documents(
         .order_by(t.id.desc())
         .limit(limit)
     )
-    if status:
+    if status == Status.VALIDATED.value:
+        query = query.where(validated(organization_id=org["id"]))
+    elif status and status not in ACCEPTED:
+        query = query.where(in_intake([status]))
+    elif status:
+        # EXPORTED: most of an organization's documents, found walking its ids newest first
         query = query.where(t.status == status)
     if month:
         year, number = (int(part) for part in month.split("-"))

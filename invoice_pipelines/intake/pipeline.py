@@ -55,6 +55,7 @@ from invoice_pipelines.db.incoming_status import (
     change_chosen,
     change_status,
     error_rows,
+    in_intake,
     load_refs,
 )
 from invoice_pipelines.db.locks import Lock, xact_lock
@@ -1006,7 +1007,7 @@ def retry_documents(
                 conn.execute(
                     select(incoming_invoices.c.id).where(
                         incoming_invoices.c.organization_id == organization_id,
-                        incoming_invoices.c.status == Status.FAILED.value,
+                        in_intake([Status.FAILED]),
                     )
                 ).scalars()
             )

@@ -20,6 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
 from invoice_pipelines.core.lifecycle import Status
+from invoice_pipelines.db.incoming_status import in_intake
 from invoice_pipelines.db.tables import incoming_invoices
 from invoice_pipelines.db.tenancy import (
     UnknownOrganization,
@@ -71,7 +72,7 @@ def redispatch_batches(
     t = incoming_invoices.c
     query = select(t.id).where(
         t.organization_id == org["id"],
-        t.status.in_([Status.UPLOADED.value, Status.CREATED.value]),
+        in_intake([Status.UPLOADED, Status.CREATED]),
     )
     if document_ids:
         query = query.where(t.id.in_(sorted({int(i) for i in document_ids})))

@@ -36,6 +36,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import Engine, select
 
 from invoice_pipelines.core.lifecycle import Status
+from invoice_pipelines.db.incoming_status import in_intake
 from invoice_pipelines.db.tables import incoming_invoices, organizations, uploads
 from invoice_pipelines.db.tenancy import system_transaction, tenant_transaction
 from invoice_pipelines.intake.duplicate_uploads import duplicates_of_uploads
@@ -291,7 +292,7 @@ def _batches(
             )
             .where(
                 incoming_invoices.c.organization_id.in_(list(slugs)),
-                incoming_invoices.c.status.in_([Status.UPLOADED.value, Status.CREATED.value]),
+                in_intake([Status.UPLOADED, Status.CREATED]),
             )
             .order_by(incoming_invoices.c.organization_id, incoming_invoices.c.id)
         ).all()

@@ -11,8 +11,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import Engine, and_, exists, func, or_, select
 
 from invoice_pipelines import sales_ledger
-from invoice_pipelines.core.lifecycle import Status
 from invoice_pipelines.core.qbo_entities import NEEDED_BY_PUSH
+from invoice_pipelines.db.incoming_status import in_intake, validated
 from invoice_pipelines.db.tables import (
     incoming_invoices,
     organizations,
@@ -163,26 +163,21 @@ def bill_push_waiting(engine: Engine) -> tuple[dict[str, int], dict[str, int], d
     has_bill = exists().where(
         qbo_bills.c.incoming_invoice_id == t.id, qbo_bills.c.state == "active"
     )
+    # two queries, each through its working set's index (0048); one with OR reads every document
+    sets = (
+        and_(validated(), t.history.is_(False), t.organization_id.in_(with_accounts)),
+        and_(in_intake(BILL_HELD), has_bill),
+    )
     with system_transaction(engine) as conn:
-        new = dict(
-            conn.execute(
+        new: dict[str, int] = {}
+        for documents in sets:
+            for slug, newest in conn.execute(
                 select(organizations.c.slug, func.max(t.id))
                 .join(organizations, organizations.c.id == t.organization_id)
-                .where(
-                    t.organization_id.in_(connected),
-                    or_(
-                        and_(
-                            t.status == Status.VALIDATED.value,
-                            t.history.is_(False),
-                            t.organization_id.in_(with_accounts),
-                        ),
-                        and_(t.status.in_(BILL_HELD), has_bill),
-                    ),
-                    ~queued,
-                )
+                .where(t.organization_id.in_(connected), documents, ~queued)
                 .group_by(organizations.c.slug)
-            ).all()
-        )
+            ).all():
+                new[slug] = max(new.get(slug, newest), newest)
         waiting = or_(
             q.status.in_(("pending", "sending")),
             and_(q.status == "failed", q.error_code.in_(BILL_WAITING)),
@@ -253,7 +248,7 @@ def waiting_bills(
         *([q.organization_id == organization_id] if organization_id is not None else []),
     )
     unset = and_(
-        t.status == Status.VALIDATED.value,
+        validated(organization_id=organization_id),
         t.history.is_(False),  # a migration's history is not waiting to become a bill
         t.organization_id.in_(
             select(qbo_connections.c.organization_id).where(qbo_connections.c.status == "active")

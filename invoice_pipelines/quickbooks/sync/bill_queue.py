@@ -20,6 +20,7 @@ from sqlalchemy import Engine, String, and_, cast, exists, literal, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from invoice_pipelines.core.lifecycle import Status
+from invoice_pipelines.db.incoming_status import in_intake, validated
 from invoice_pipelines.db.tables import (
     incoming_discounts,
     incoming_invoice_lines,
@@ -152,10 +153,10 @@ def enqueue_bills(engine: Engine, organization_id: int, documents: list[int] | N
             )
             return len(conn.execute(statement.returning(qbo_bill_queue.c.id)).all())
 
-        pushes = insert(PUSH, t.status == Status.VALIDATED.value, *todays)
+        pushes = insert(PUSH, validated(organization_id=organization_id), *todays)
         deletes = insert(
             DELETE,
-            t.status.in_(HELD),
+            in_intake(HELD),
             exists().where(qbo_bills.c.incoming_invoice_id == t.id, qbo_bills.c.state == "active"),
         )
     return {"queued_pushes": pushes, "queued_deletes": deletes}

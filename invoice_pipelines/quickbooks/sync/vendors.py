@@ -47,7 +47,6 @@ from datetime import UTC, datetime
 from sqlalchemy import Engine, and_, exists, select
 from sqlalchemy.dialects import postgresql, sqlite
 
-from invoice_pipelines.core.lifecycle import Status
 from invoice_pipelines.core.suppliers import (
     Claim,
     Register,
@@ -56,6 +55,7 @@ from invoice_pipelines.core.suppliers import (
     name_skeleton,
     vat_id_key,
 )
+from invoice_pipelines.db.incoming_status import validated
 from invoice_pipelines.db.tables import (
     incoming_invoices,
     organizations,
@@ -572,7 +572,7 @@ def waiting_suppliers(engine: Engine, organization_id: int) -> list[Supplier]:
             select(t.seller_name, t.seller_vat_id, t.currency, SELLER_EMAIL.label("seller_email"))
             .where(
                 t.organization_id == organization_id,
-                t.status == Status.VALIDATED.value,
+                validated(organization_id=organization_id),
                 # a migration's history gets no vendor on its own: a person pushing it does
                 t.history.is_(False),
                 ~exists().where(
