@@ -104,6 +104,26 @@ def _group(pgid: int) -> list[str]:
     return [r[2] for r in rows if len(r) == 3 and r[0] == str(pgid) and not r[1].startswith("Z")]
 
 
+def stop_group(process: subprocess.Popen) -> list[str]:
+    """Stop a process started in a session of its own, as Dagster stops its servers (SIGTERM,
+    SIGKILL after 30 s), and wait up to 30 s for its whole group; what of the group was still
+    running then (and was killed)."""
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+    deadline = time.monotonic() + 30
+    while _group(process.pid) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    left = _group(process.pid)
+    if left:
+        os.killpg(process.pid, signal.SIGKILL)
+    return left
+
+
 @pytest.fixture
 def server() -> Iterator[Server]:
     folder = Path(tempfile.mkdtemp(prefix="ip-cs-", dir="/tmp"))  # a socket path is short
@@ -144,19 +164,7 @@ def server() -> Iterator[Server]:
             time.sleep(0.5)
         yield result
     finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
-        deadline = time.monotonic() + 30
-        while _group(process.pid) and time.monotonic() < deadline:
-            time.sleep(0.2)
-        left = _group(process.pid)
-        if left:
-            os.killpg(process.pid, signal.SIGKILL)
+        left = stop_group(process)
         shutil.rmtree(folder, ignore_errors=True)
         assert not left, f"still running after the server's stop: {left}"
 

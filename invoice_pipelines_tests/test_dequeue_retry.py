@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -32,7 +31,7 @@ import yaml
 from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus
 from dagster._grpc.client import DagsterGrpcClient
 
-from invoice_pipelines_tests.test_code_server import FINISHED, REPO, TARGET, _group
+from invoice_pipelines_tests.test_code_server import FINISHED, REPO, TARGET, stop_group
 from invoice_pipelines_tests.test_make_run import _default_signals
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600, method="signal")]
@@ -95,7 +94,7 @@ class Stack:
 
     def stop_server(self) -> None:
         assert self.server is not None
-        stop(self.server)
+        stop_group(self.server)
         self.socket.unlink(missing_ok=True)
 
     def start_daemon(self) -> None:
@@ -131,21 +130,6 @@ class Stack:
         return path.read_text(errors="replace")[-3000:] if path.exists() else ""
 
 
-def stop(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-    deadline = time.monotonic() + 30
-    while _group(process.pid) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    if _group(process.pid):
-        os.killpg(process.pid, signal.SIGKILL)
-
-
 def the_repositorys_run_coordinator() -> dict:
     return yaml.safe_load((REPO / "dagster.yaml").read_text())["run_coordinator"]
 
@@ -169,9 +153,7 @@ def stack() -> Iterator[Stack]:
     try:
         yield result
     finally:
-        for process in reversed(result.processes):
-            stop(process)
-        left = [cmd for p in result.processes for cmd in _group(p.pid)]
+        left = [cmd for process in reversed(result.processes) for cmd in stop_group(process)]
         shutil.rmtree(folder, ignore_errors=True)
         assert not left, f"still running after the stop: {left}"
 
