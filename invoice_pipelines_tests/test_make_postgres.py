@@ -29,6 +29,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 
 from invoice_pipelines_devtools.demo.seed import DEMO_ORGANIZATIONS
 from invoice_pipelines_tests.test_make_run import (
@@ -104,8 +105,22 @@ def two_roles(pg_admin_url: str) -> Iterator[TwoRoles]:
         with admin.connect() as conn:
             conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
             for role in (runtime, system, owner):
-                conn.exec_driver_sql(f'DROP ROLE IF EXISTS "{role}"')
+                _drop_role(conn, role)
         admin.dispose()
+
+
+def _drop_role(conn, role: str) -> None:
+    """DROP ROLE, again when PostgreSQL says "tuple concurrently deleted": another test's roles,
+    granted the same application role, change the same catalog rows at the same moment (seen in a
+    CI run, in this fixture's teardown)."""
+    for attempt in range(5):
+        try:
+            conn.exec_driver_sql(f'DROP ROLE IF EXISTS "{role}"')
+            return
+        except DBAPIError as exc:
+            if "concurrently" not in str(exc.orig) or attempt == 4:
+                raise
+            time.sleep(0.2 * (attempt + 1))
 
 
 def _env(tmp_path: Path, **values: str) -> dict[str, str]:

@@ -147,7 +147,8 @@ def _organization(db) -> dict:
 def _alive(pid: int) -> bool:
     try:
         state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except FileNotFoundError:
+    # gone before the open (FileNotFoundError), or between the open and the read
+    except (FileNotFoundError, ProcessLookupError):
         return False
     return state != "Z"
 
