@@ -194,11 +194,14 @@ def _export(engine: Engine, store: Files, job: Job) -> ExportResult:
         keys = file_keys(settings.slug, period, direction, version, provisional=job.provisional)
         early_lines, beside = _start_beside(conn, engine, store, pool, job, snapshot, latest, keys)
         vat_rows = beside.vat_rows if beside is not None else None
+        # incoming, a new version likely: the invoices and the accounts given so far come from
+        # the connection beside
+        invoices_beside = beside is not None and beside.invoices is not None
         early = None
         new_accounts: list[dict] = []  # numbered here, written once the recording is done
         try:
             before = None  # the latest version's items, for the new version's notes
-            if beside is not None and beside.invoices is not None:
+            if invoices_beside:
                 # incoming, a new version likely (documents of the month wait in VALIDATED): the
                 # database records the version (in a savepoint) from the snapshot on, while the
                 # connection beside reads the invoices and the accounts given so far, and this
@@ -218,7 +221,7 @@ def _export(engine: Engine, store: Files, job: Job) -> ExportResult:
                 )
             # sales: the month's payments (by their day) and what their discounts need
             payments = load_payments(conn, settings.organization_id, period, direction)
-            if beside is None or beside.invoices is None:
+            if not invoices_beside:
                 partners = assign_accounts(
                     conn, settings, direction, payments.with_invoices(invoices)
                 )
@@ -337,8 +340,8 @@ def _start_beside(conn, engine: Engine, store: Files, pool, job: Job, snapshot, 
     That connection first reads the month's VAT rows for the export's (the same snapshot), and,
     for incoming invoices, before them the month's invoices and the accounts its suppliers may
     have (and after them the latest version's items): the export's connection then records the
-    version from the start, and the recording (the items' foreign-key checks and the status changes, the longest
-    part of an export) waits for no read.
+    version from the start, and the recording (the items' foreign-key checks and the status
+    changes, the longest part of an export) waits for no read.
 
     Returns the lines file's future and a `_Beside` of the rows' futures (None, None where not
     started)."""

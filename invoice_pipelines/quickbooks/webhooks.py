@@ -157,7 +157,9 @@ def request_pulls(
     wanted: dict[int, set[str]] = {}
     for notice in notices:
         pull = PULL_FOR.get(notice.entity)
-        for organization_id in by_realm.get(notice.realm_id, ()) if pull else ():
+        if not pull:
+            continue
+        for organization_id in by_realm.get(notice.realm_id, ()):
             wanted.setdefault(organization_id, set()).add(pull)
     now = datetime.now(UTC)
     requested: dict[int, set[str]] = {}
