@@ -428,6 +428,8 @@ sales_invoices = Table(
     _same_organization("batch_job_id", "batch_jobs"),
     CheckConstraint(_in("status", SALES_INVOICE_STATUSES), name="status"),
     Index("ix_sales_invoices_org_status_due", "organization_id", "status", "due_date"),
+    # an organization's month, as an export reads it (0049)
+    Index("ix_sales_invoices_org_issue_date", "organization_id", "issue_date"),
     # deleting a batch job (with its organization) looks for its invoices (migration 0011)
     Index(
         "ix_sales_invoices_batch_job_id",
@@ -847,6 +849,16 @@ incoming_invoices = Table(
     ),
     Index("ix_incoming_invoices_org_number_key", "organization_id", "invoice_number_key"),
     Index("ix_incoming_invoices_upload_id", "upload_id"),
+    # an organization's month (incoming_in_month): by issue date, or received in it without one
+    # (0049); neither column changes on export, so that update stays heap-only
+    Index("ix_incoming_invoices_org_issue_date", "organization_id", "issue_date"),
+    Index(
+        "ix_incoming_invoices_org_undated",
+        "organization_id",
+        "created_at",
+        postgresql_where=text("issue_date IS NULL"),
+        sqlite_where=text("issue_date IS NULL"),
+    ),
 )
 
 # The VALIDATED documents, one row each: the documents an export, the QuickBooks bill queue and
