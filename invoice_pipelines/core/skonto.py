@@ -489,20 +489,39 @@ def split_by_rate(
     return shares
 
 
-def describe(offer: DiscountOffer, currency: str = "EUR", language: str = "de") -> str:
-    """One sentence a person reads on an invoice or in a listing."""
+def describe(
+    offer: DiscountOffer, currency: str = "EUR", language: str = "de", country: str | None = None
+) -> str:
+    """One sentence a person reads on an invoice or in a listing, its last day and amounts written
+    the way the rest of that document writes them: `country` is the seller's (the page's dates
+    follow it, einvoice/layout.plain_date), amounts with thousands separators as the page's."""
     percent = format(offer.term.percent.normalize(), "f")
+    last_day = written_date(offer.last_day, language, country)
     if language == "de":
         return (
-            f"Bei Zahlung bis zum {offer.last_day:%d.%m.%Y} gewähren wir {percent.replace('.', ',')} % "
+            f"Bei Zahlung bis zum {last_day} gewähren wir {percent.replace('.', ',')} % "
             f"Skonto ({_de(offer.discount)} {currency}); zu zahlen sind dann {_de(offer.pay)} {currency}."
         )
     return (
-        f"If paid by {offer.last_day.isoformat()}, deduct a {percent} % early-payment discount "
-        f"({offer.discount} {currency}): {offer.pay} {currency} to pay."
+        f"If paid by {last_day}, deduct a {percent} % early-payment discount "
+        f"({_en(offer.discount)} {currency}): {_en(offer.pay)} {currency} to pay."
     )
 
 
+def written_date(day: date, language: str, country: str | None = None) -> str:
+    """A date as a document of a seller in `country` writes it: 11/15/2026 for a US seller,
+    15.11.2026 in German, ISO otherwise. The one rule: the plain invoice layout writes its dates
+    by it too (einvoice/layout.plain_date)."""
+    if (country or "").upper() == "US":
+        return f"{day:%m/%d/%Y}"
+    return f"{day:%d.%m.%Y}" if language == "de" else day.isoformat()
+
+
+def _en(amount: Decimal) -> str:
+    """1234.5 -> "1,234.50": cents rounded half up, as the page prints amounts."""
+    return format(round_cents(amount), ",.2f")
+
+
 def _de(amount: Decimal) -> str:
-    whole, _, cents = f"{amount:,.2f}".partition(".")
+    whole, _, cents = _en(amount).partition(".")
     return whole.replace(",", ".") + "," + cents

@@ -166,13 +166,17 @@ def _with_discount(
 ) -> tuple[Invoice, dict]:
     """An invoice with its early-payment discount (the customer's or the organization's): the
     steps go into the XML (BT-20, core/skonto.py), and the payment terms say each in words with
-    its last day and amounts (the full amount is then due 'net', not 'without deduction')."""
+    its last day and amounts (the full amount is then due 'net', not 'without deduction'). The
+    seller is the organization: its country (the seller address's, which the plain layout writes
+    its dates by) decides how the last day is written, 11/20/2026 for a US seller."""
     found = offers(terms, invoice.issue_date, invoice.amount_due)
     if not found:
         return invoice, extras
     text = (extras.get("payment_terms") or "").replace(" ohne Abzug.", " netto.")
     text = text.replace(" without deduction.", " net.")
-    words = " ".join(describe(o, invoice.currency or "EUR", language) for o in found)
+    country = invoice.seller_address.country_code if invoice.seller_address else None
+    currency = invoice.currency or "EUR"
+    words = " ".join(describe(o, currency, language, country) for o in found)
     return (
         replace(invoice, discount_terms=tuple(terms)),
         {**extras, "payment_terms": f"{text} {words}".strip()},

@@ -15,6 +15,7 @@ from typing import Literal
 
 from invoice_pipelines.core.invoice import Address, Invoice
 from invoice_pipelines.core.money import CENT, ZERO, round_cents
+from invoice_pipelines.core.skonto import written_date
 
 Language = Literal["de", "en"]
 
@@ -330,10 +331,9 @@ _PLAIN_LABELS: dict[str, dict[str, str]] = {
 
 
 def plain_date(value: date, language: Language, country: str | None) -> str:
-    """Dates as the seller's country writes them: 11/23/2026 (US), 23.11.2026 (de), ISO else."""
-    if country == "US":
-        return value.strftime("%m/%d/%Y")
-    return format_date(value, language)
+    """Dates as the seller's country writes them: 11/23/2026 (US), 23.11.2026 (de), ISO else
+    (core/skonto.written_date: the discount sentence on the same page writes its day alike)."""
+    return written_date(value, language, country)
 
 
 def _plain_address_lines(name: str | None, address: Address | None, home: str | None) -> list[str]:

@@ -40,7 +40,7 @@ from invoice_pipelines.metadata import markdown_table
 from invoice_pipelines.quickbooks.errors import NotConnected, QboError
 from invoice_pipelines.quickbooks.sync.bills import letter_pdf
 from invoice_pipelines.quickbooks.sync.common import QboSettings, RealmBusy, SyncCounts, realm_lease
-from invoice_pipelines.quickbooks.syncs import NEEDS_FILES, SYNCS
+from invoice_pipelines.quickbooks.syncs import EXTRA_COUNTS, NEEDS_FILES, SYNCS
 from invoice_pipelines.resources.letter_types import Letters
 from invoice_pipelines.resources.uploads import Uploads
 from invoice_pipelines.settings import ConfigError
@@ -78,7 +78,10 @@ def _sync(
     engine = database
     work = SYNCS[entity.sync]
     wanted = set(config.organizations)
-    totals = SyncCounts()
+    # the sync's own further figures (the invoice push's voided, credit memos and discounts
+    # pushed): in the totals and the table, zero or not
+    extra = EXTRA_COUNTS.get(entity.sync, ())
+    totals = SyncCounts(extra=dict.fromkeys(extra, 0))
     rows: list[tuple] = []
     paid: list[tuple] = []
     skipped = []
@@ -117,10 +120,13 @@ def _sync(
         _report_beside(context, slug, counts)
         for name in ("pushed", "pulled", "linked", "conflicts", "held", "failed", "unchanged"):
             setattr(totals, name, getattr(totals, name) + getattr(counts, name))
+        for name in extra:
+            totals.extra[name] += counts.extra.get(name, 0)
         rows.append(
             (
                 slug,
                 counts.pushed,
+                *(counts.extra.get(name, 0) for name in extra),
                 counts.pulled,
                 counts.linked,
                 counts.conflicts,
@@ -134,9 +140,9 @@ def _sync(
     metadata["refused"] = MetadataValue.int(len(refusals.refusals))
     metadata["by_organization"] = MetadataValue.md(
         markdown_table(
-            ("organization", "pushed", "pulled", "linked", "conflicts", "held", "failed"),
+            ("organization", "pushed", *extra, "pulled", "linked", "conflicts", "held", "failed"),
             rows,
-            align="lrrrrrr",
+            align="l" + "r" * (6 + len(extra)),
         )
     )
     if entity.sync == "bill_payments":

@@ -14,7 +14,7 @@ from invoice_pipelines.quickbooks.sync.bill_payments import pull_bill_payments
 from invoice_pipelines.quickbooks.sync.bills import push_bills
 from invoice_pipelines.quickbooks.sync.common import SyncCounts
 from invoice_pipelines.quickbooks.sync.customers import sync_customers
-from invoice_pipelines.quickbooks.sync.invoices import push_invoices
+from invoice_pipelines.quickbooks.sync.invoices import OTHER_COUNTS, push_invoices
 from invoice_pipelines.quickbooks.sync.items import sync_items
 from invoice_pipelines.quickbooks.sync.payments import pull_payments
 from invoice_pipelines.quickbooks.sync.vendors import sync_vendors
@@ -28,6 +28,9 @@ SYNCS: dict[str, Callable[..., SyncCounts]] = {
     "bills": push_bills,
     "bill_payments": pull_bill_payments,
 }
+# the figures a sync counts besides the common ones (SyncCounts.extra), by sync: its asset's
+# metadata and table have them, zero or not; the other syncs have none
+EXTRA_COUNTS: dict[str, tuple[str, ...]] = {"invoices": OTHER_COUNTS}
 # what a sync takes beside (engine, organization id, client), given by the asset and `qbo-sync`:
 # the bill push reads the originals from the upload store and writes readable PDFs of XML
 NEEDS_FILES = frozenset({"bills"})

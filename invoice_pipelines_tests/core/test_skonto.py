@@ -14,6 +14,7 @@ from invoice_pipelines.core.skonto import (
     DiscountTerm,
     SkontoError,
     customer_terms,
+    describe,
     offer_on,
     offers,
     parse_xrechnung_terms,
@@ -112,6 +113,47 @@ def test_a_step_is_worth_its_percentage_of_the_amount_due_rounded_half_up():
         D("23.81"),
         D("1166.44"),
     )
+
+
+@pytest.mark.parametrize(
+    ("language", "country", "currency", "sentence"),
+    [
+        (
+            "en",
+            "US",
+            "USD",
+            "If paid by 11/15/2026, deduct a 2 % early-payment discount (24.69 USD): "
+            "1,209.81 USD to pay.",
+        ),
+        (
+            "de",
+            "DE",
+            "EUR",
+            "Bei Zahlung bis zum 15.11.2026 gewähren wir 2 % Skonto (24,69 EUR); zu zahlen sind "
+            "dann 1.209,81 EUR.",
+        ),
+        (
+            "en",
+            "GB",
+            "GBP",
+            "If paid by 2026-11-15, deduct a 2 % early-payment discount (24.69 GBP): "
+            "1,209.81 GBP to pay.",
+        ),
+        # the page of a US seller writes its dates the US way in German too (layout.plain_date)
+        (
+            "de",
+            "us",
+            "USD",
+            "Bei Zahlung bis zum 11/15/2026 gewähren wir 2 % Skonto (24,69 USD); zu zahlen sind "
+            "dann 1.209,81 USD.",
+        ),
+    ],
+)
+def test_the_sentence_writes_its_day_and_amounts_as_the_sellers_document_does(
+    language, country, currency, sentence
+):
+    (offer,) = offers([DiscountTerm(14, D("2"))], date(2026, 11, 1), D("1234.50"))
+    assert describe(offer, currency, language, country) == sentence
 
 
 def test_a_base_amount_limits_what_the_percentage_applies_to():

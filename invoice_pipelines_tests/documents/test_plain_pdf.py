@@ -52,16 +52,16 @@ def _embedded(pdf: bytes) -> dict:
     return dict(pypdf.PdfReader(io.BytesIO(pdf)).attachments)
 
 
-def _us_shop(db):
+def _us_shop(db, **settings):
     """A US office supplier (no VAT id, USD) like the demo's, one customer, one invoice with a
-    sales-taxed line and a non-taxable delivery charge."""
+    sales-taxed line and a non-taxable delivery charge; `settings` beside the seller's."""
     org = db.new_organization(
         name="Acme Office Supplies Inc.",
         country="US",
         currency="USD",
         timezone="America/New_York",
         vat_id=None,
-        settings={"seller": US_SELLER},
+        settings={"seller": US_SELLER, **settings},
     )
     with tenant_transaction(db.engine, org["id"], write=True) as conn:
         buyer = conn.execute(
@@ -177,6 +177,23 @@ def test_a_us_seller_gets_a_plain_pdf_with_sales_tax(db, tmp_path):
     assert "8.88 %" in sales_tax and "22.91 USD" in sales_tax
     assert "VAT" not in text and "USt" not in text and "EUR" not in text
     assert "Sales tax 0 %" not in text  # the non-taxable delivery is no sales tax total
+
+
+def test_a_us_sellers_discount_is_dated_like_the_rest_of_its_invoice(db, tmp_path):
+    org, _, invoice = _us_shop(db, skonto=[{"days": 10, "percent": "2"}])
+    store = LocalFiles(str(tmp_path))
+
+    summary = generate_documents(db.engine, store, org["slug"])
+
+    assert summary.generated == 1 and summary.plain_pdf == 1, summary.failed
+    text = " ".join(_text(store.read(_rows(db, org["id"])[invoice][3])).split())
+    assert "Invoice date: 11/10/2026" in text
+    # 2 % of 295.91 = 5.92 until ten days after 11/10/2026, written as the page writes its dates
+    assert (
+        "If paid by 11/20/2026, deduct a 2 % early-payment discount (5.92 USD): 289.99 USD to pay."
+        in text
+    )
+    assert "2026-11-20" not in text
 
 
 def test_a_german_seller_keeps_factur_x_and_a_customer_can_ask_for_a_plain_pdf(db, tmp_path):

@@ -117,7 +117,7 @@ def test_full_and_partial_credit_notes_become_credit_memos_applied_to_their_invo
 
     counts = _push(qbo)
 
-    assert counts.pushed == 2 and counts.failed == 0
+    assert (counts.pushed, counts.extra["credit_memos_pushed"], counts.failed) == (0, 2, 0)
     memo = _in_qbo(qbo, "credit_memo", part.id)
     assert memo["DocNumber"] == part.number
     assert memo["TxnDate"] == "2026-11-05"
@@ -141,7 +141,8 @@ def test_full_and_partial_credit_notes_become_credit_memos_applied_to_their_invo
     assert {row["status"] for row in _queue(qbo).values()} == {"pushed"}
     # nothing more to do on the next run
     again = _push(qbo)
-    assert again.pushed == 0 and len(qbo.sim.records(qbo.realm, "CreditMemo")) == 2
+    assert again.extra["credit_memos_pushed"] == 0
+    assert len(qbo.sim.records(qbo.realm, "CreditMemo")) == 2
 
     # the customer pays the rest of the partly credited invoice; the pull reads both invoices
     _pay(qbo, partly, buyer, "93.41")
@@ -194,7 +195,7 @@ def test_a_credit_note_of_an_invoice_paid_in_qbo_stays_as_the_customers_credit(q
 
     counts = _push(qbo)
 
-    assert counts.pushed == 1 and counts.failed == 0
+    assert (counts.extra["credit_memos_pushed"], counts.failed) == (1, 0)
     memo = _in_qbo(qbo, "credit_memo", note.id)
     assert D(str(memo["RemainingCredit"])) == D("93.42")  # QBO keeps it for the customer
     apply_row = _queue(qbo)[(note.id, "apply")]
@@ -216,7 +217,7 @@ def test_answers_lost_after_qbo_committed_create_nothing_twice(db, simulator):
 
     counts = _push(qbo)
 
-    assert counts.pushed == 1
+    assert counts.extra["credit_memos_pushed"] == 1
     assert len(simulator.records(qbo.realm, "CreditMemo")) == 1
     assert len(simulator.records(qbo.realm, "Payment")) == 1
     assert D(str(_in_qbo(qbo, "invoice", invoice)["Balance"])) == D("93.41")
@@ -291,7 +292,7 @@ def test_a_credit_note_waits_for_its_invoice_and_follows_it(qbo):
 
     counts = _push(qbo)
 
-    assert counts.held == 1 and counts.pushed == 0
+    assert (counts.held, counts.pushed, counts.extra["credit_memos_pushed"]) == (1, 0, 0)
     row = _queue(qbo)[(note.id, "credit")]
     assert row["status"] == "failed"
     assert row["error_message"] == "waits for invoice RE-2026-0750 to reach QuickBooks"
@@ -301,7 +302,8 @@ def test_a_credit_note_waits_for_its_invoice_and_follows_it(qbo):
         sync_customers(qbo.engine, qbo.org_id, client)
     counts = _push(qbo)
 
-    assert counts.pushed == 2 and counts.held == 0  # the invoice, then its credit note
+    # the invoice, then its credit note
+    assert (counts.pushed, counts.extra["credit_memos_pushed"], counts.held) == (1, 1, 0)
     assert D(str(_in_qbo(qbo, "invoice", invoice)["Balance"])) == D("93.41")
     assert _queue(qbo)[(note.id, "apply")]["status"] == "pushed"
 
@@ -320,7 +322,7 @@ def test_one_credit_note_failing_in_qbo_does_not_stop_the_others(qbo):
 
     counts = _push(qbo)
 
-    assert (counts.pushed, counts.failed) == (1, 1)
+    assert (counts.extra["credit_memos_pushed"], counts.failed) == (1, 1)
     row = _queue(qbo)[(bad_note.id, "credit")]
     assert (row["status"], row["error_code"]) == ("failed", "610")
     assert "Object Not Found" in row["error_message"]

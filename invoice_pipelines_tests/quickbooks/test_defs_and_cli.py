@@ -16,7 +16,7 @@ from dagster import (
 from sqlalchemy import select, update
 
 from invoice_pipelines.cli import main
-from invoice_pipelines.db.tables import organizations, qbo_connections
+from invoice_pipelines.db.tables import organizations, qbo_connections, sales_invoices
 from invoice_pipelines.db.tenancy import system_transaction, tenant_transaction
 from invoice_pipelines.quickbooks.assets import SYNC_ASSETS
 from invoice_pipelines.quickbooks.checks import qbo_tokens_check
@@ -25,12 +25,15 @@ from invoice_pipelines.quickbooks.schedules import DAILY_SCHEDULES, due_batches
 from invoice_pipelines.quickbooks.sensors import qbo_push_sensor
 from invoice_pipelines.quickbooks.tokens import save_connection, token_cipher
 from invoice_pipelines.resources.database import Database
+from invoice_pipelines.resources.files import LocalFiles
 from invoice_pipelines.tenants.partitions import (
     ORGANIZATIONS_PARTITIONS_NAME,
     partition_range_tags,
 )
 from invoice_pipelines.tenants.run_coordinator import BULK_RUN_TAGS
 from invoice_pipelines_tests.quickbooks.conftest import TIME_SCALE, TOKEN_KEY, connect
+from invoice_pipelines_tests.quickbooks.test_credit_memos import _credit
+from invoice_pipelines_tests.quickbooks.test_skonto_push import _settled_two_rate_invoice
 
 
 def _resources(qbo) -> dict:
@@ -62,13 +65,75 @@ def test_materializing_an_organization_syncs_and_pushes_with_counts_as_metadata(
             resources=_resources(qbo),
         )
         assert result.success
-        pushed = {
-            m.asset_key.to_user_string(): m.metadata["pushed"].value
+        metadata = {
+            m.asset_key.to_user_string(): m.metadata
             for m in result.get_asset_materialization_events()
             for m in [m.materialization]
         }
+    pushed = {asset: values["pushed"].value for asset, values in metadata.items()}
     assert pushed == {"qbo_customers": 1, "qbo_items": 1, "qbo_invoices": 1}
+    # the invoice push's own further figures are its own: the other syncs keep their keys
+    assert set(metadata["qbo_customers"]) == {
+        *("pushed", "pulled", "linked", "conflicts", "held", "failed", "unchanged"),
+        *("organizations", "not_connected", "refused", "by_organization"),
+    }
+    assert metadata["qbo_items"]["by_organization"].value.splitlines()[0] == (
+        "| organization | pushed | pulled | linked | conflicts | held | failed |"
+    )
     assert [r["DocNumber"] for r in simulator.records(qbo.realm, "Invoice")] == ["RE-2026-7001"]
+
+
+def test_the_invoice_push_counts_invoices_apart_from_voids_credit_memos_and_discounts(
+    sqlite_database, simulator, tmp_path
+):
+    qbo = connect(sqlite_database, simulator)
+    buyer = qbo.add_customer("Apart Gezählt GmbH", email="ap@apart.example")
+    tool = qbo.add_item("TOOL", "24.90")
+    cancelled = qbo.add_invoice("RE-2026-0701", buyer, [(tool, "1", "24.90")])
+    qbo.add_invoice("RE-2026-0702", buyer, [(tool, "2", "24.90")])
+    # these two and RE-2026-0700 in QBO, RE-2026-0700 paid in time: its discount waits to go out
+    _settled_two_rate_invoice(qbo, LocalFiles(str(tmp_path / "documents")))
+    with tenant_transaction(qbo.engine, qbo.org_id, write=True) as conn:
+        conn.execute(
+            update(sales_invoices)
+            .where(sales_invoices.c.id == cancelled)
+            .values(status="cancelled")
+        )
+    _credit(qbo, "RE-2026-0702")
+    qbo.add_invoice("RE-2026-0703", buyer, [(tool, "3", "24.90")])
+    slug = qbo.org["slug"]
+    with DagsterInstance.ephemeral() as instance:
+        instance.add_dynamic_partitions(ORGANIZATIONS_PARTITIONS_NAME, [slug])
+        result = materialize(
+            [SYNC_ASSETS["invoices"]],
+            instance=instance,
+            partition_key=slug,
+            resources=_resources(qbo),
+        )
+        assert result.success
+        (event,) = result.get_asset_materialization_events()
+    metadata = event.materialization.metadata
+    counts = {
+        name: metadata[name].value
+        for name in ("pushed", "voided", "credit_memos_pushed", "discounts_pushed", "failed")
+    }
+    # one invoice reached QuickBooks; the void, the credit note and the discount counted apart
+    assert counts == {
+        "pushed": 1,
+        "voided": 1,
+        "credit_memos_pushed": 1,
+        "discounts_pushed": 1,
+        "failed": 0,
+    }
+    table = metadata["by_organization"].value
+    assert table.splitlines()[0] == (
+        "| organization | pushed | voided | credit\\_memos\\_pushed | discounts\\_pushed | pulled "
+        "| linked | conflicts | held | failed |"
+    )
+    assert table.splitlines()[2].split("|")[2:7] == [" 1 ", " 1 ", " 1 ", " 1 ", " 0 "]
+    numbers = sorted(r["DocNumber"] for r in simulator.records(qbo.realm, "Invoice"))
+    assert numbers == ["RE-2026-0700", "RE-2026-0701", "RE-2026-0702", "RE-2026-0703"]
+    assert len(simulator.records(qbo.realm, "CreditMemo")) == 2  # the credit note, the discount
 
 
 def test_a_range_run_syncs_the_organizations_it_can_and_fails_naming_a_refused_token(

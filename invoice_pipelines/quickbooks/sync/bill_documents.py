@@ -111,15 +111,18 @@ def read_invoice(xml: bytes) -> Invoice | None:
 def printed_terms(invoice: Invoice, language: str) -> str | None:
     """The payment terms as a person reads them: BT-20's words (without XRechnung's #SKONTO#
     lines, which are for machines), then each discount step as a sentence with its last day and
-    amounts (core/skonto.describe). None when the document states none."""
+    amounts (core/skonto.describe), its day written as the seller's (the supplier's) country
+    writes the document's dates: 11/26/2026 for a US supplier. None when the document states
+    none."""
     said = [
         line.strip()
         for line in (invoice.payment_terms or "").splitlines()
         if line.strip() and not line.strip().startswith("#")
     ]
     due = invoice.amount_due if invoice.amount_due is not None else invoice.gross_total
+    country = invoice.seller_address.country_code if invoice.seller_address else None
     for offer in offers(invoice.discount_terms, invoice.issue_date, due):
-        said.append(describe(offer, invoice.currency or "EUR", language))
+        said.append(describe(offer, invoice.currency or "EUR", language, country))
     # one paragraph (the layout wraps it): each part a sentence of its own
     return " ".join(part if part[-1] in ".!?" else part + "." for part in said) or None
 

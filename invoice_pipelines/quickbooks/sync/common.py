@@ -155,9 +155,15 @@ class SyncCounts:
     # what the sync did to another entity on its way (the bill push creates vendors), by that
     # entity's sync name: counted there, never in this sync's own figures, which count its objects
     beside: dict[str, SyncCounts] = field(default_factory=dict)
+    # figures a sync counts besides these, by name, each its own (the invoice push's voids, credit
+    # memos and discounts, which are not invoices pushed: syncs.EXTRA_COUNTS); none for the others
+    extra: dict[str, int] = field(default_factory=dict)
 
     def as_dict(self) -> dict:
-        return {k: v for k, v in self.__dict__.items() if k not in ("errors", "paid", "beside")}
+        common = {
+            k: v for k, v in self.__dict__.items() if k not in ("errors", "paid", "beside", "extra")
+        }
+        return {**common, **self.extra}
 
     def of(self, sync: str) -> SyncCounts:
         """The counts of what this sync does to `sync`'s entity on its way."""

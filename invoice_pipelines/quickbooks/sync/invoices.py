@@ -235,7 +235,7 @@ class InvoicePusher:
         self.settings = settings if settings is not None else client.connection_settings
         self.workers = workers
         self.progress = progress
-        self.counts = SyncCounts()
+        self.counts = SyncCounts(extra={"voided": 0})
         self._lock = threading.Lock()
         self.lease = None  # the organization's lease when this run holds it (set by run)
         self.deadline: float | None = None  # no batch starts after it (time.monotonic)
@@ -691,22 +691,37 @@ class InvoicePusher:
                     "pushed",
                     qbo_id=row["mapped_id"],
                 )
-            self.counts.pushed += 1
+            self.counts.extra["voided"] += 1
+
+
+# what the push counts besides the invoices it pushed (`pushed`: invoices created in QBO, or found
+# there after a dead run created them), each its own figure: invoices voided, credit notes pushed
+# as CreditMemos, early-payment discounts pushed as applied CreditMemos
+OTHER_COUNTS = ("voided", "credit_memos_pushed", "discounts_pushed")
 
 
 def push_invoices(engine: Engine, organization_id: int, client: QboClient, **kwargs) -> SyncCounts:
     """The invoice queue, then the credit notes (after the invoices they correct, so a credit
     note of an invoice pushed in this run follows it in the same run), then the early-payment
-    discounts the payment pull settled (after the credit notes, which they are computed after)."""
+    discounts the payment pull settled (after the credit notes, which they are computed after).
+
+    `pushed` counts invoices; voids, credit memos and discounts pushed are counted apart
+    (OTHER_COUNTS, in `extra`); what was linked, in conflict, held or failed is counted over all
+    of them."""
     limit, minutes = kwargs.pop("limit", None), kwargs.pop("minutes", None)
     pusher = InvoicePusher(engine, organization_id, client, **kwargs)
     counts = pusher.run(limit=limit, minutes=minutes)
     settings = kwargs.get("settings")
-    for push in (push_credit_memos, push_discounts):
+    for pushed, push in (
+        ("credit_memos_pushed", push_credit_memos),
+        ("discounts_pushed", push_discounts),
+    ):
         more = push(engine, organization_id, client, settings=settings)
-        for name in ("pushed", "linked", "conflicts", "held", "failed"):
+        counts.extra[pushed] = more.pushed
+        for name in ("linked", "conflicts", "held", "failed"):
             setattr(counts, name, getattr(counts, name) + getattr(more, name))
         counts.errors.extend(more.errors)
+    counts.extra = {name: counts.extra.get(name, 0) for name in OTHER_COUNTS}
     return counts
 
 
