@@ -213,8 +213,12 @@ def _letter(
     def money(value: Decimal | None) -> str:
         return f"{format_money(value if value is not None else ZERO, language)} {currency}"
 
+    # dates as the seller writes them (11/23/2026 for a US seller), on either kind of invoice: the
+    # discount sentence in the payment terms writes its last day by the seller's country as well
+    seller_country = country if plain else getattr(invoice.seller_address, "country_code", None)
+
     def day(value: date) -> str:
-        return plain_date(value, language, country) if plain else format_date(value, language)
+        return plain_date(value, language, seller_country)
 
     def address(name: str | None, where: Address | None) -> list[str]:
         return _plain_address_lines(name, where, country) if plain else _address_lines(name, where)
