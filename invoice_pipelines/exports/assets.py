@@ -143,7 +143,9 @@ def _metadata(results: list[ExportResult], in_review: int = 0) -> dict:
             "totals": MetadataValue.json(totals_text(r.totals)),
             "preview": MetadataValue.md(_preview(r)),
         }
-        if "datev_documents" in r.files or r.notes.get("documents_left_out"):
+        if r.documents_packed is not None and (
+            "datev_documents" in r.files or r.notes.get("documents_left_out")
+        ):
             metadata["documents_packaged"] = r.documents_packed
             metadata["documents_left_out"] = len(r.notes.get("documents_left_out", []))
         for kind, location in sorted(r.files.items()):

@@ -292,6 +292,8 @@ def _export(engine: Engine, store: Files, job: Job) -> ExportResult:
                         result.export_id = latest.id
                         result.files = dict(latest.files or {})
                         result.closed = latest.closed
+                        # the package is that version's: so is its count
+                        result.documents_packed = (latest.notes or {}).get("documents_packed")
                         return result
                     result.rewritten = gone
             if early_lines is not None and result.skipped:

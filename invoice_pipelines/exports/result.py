@@ -38,9 +38,9 @@ class ExportResult:
     preview: list[Booking] = field(default_factory=list)
     notes: dict = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
-    documents_packed: int = (
-        0  # documents in the version's DATEV document package  # by phase: read, plan, write, ...
-    )
+    # documents in the version's DATEV document package (None: a version written before its count
+    # was kept with it, found unchanged)
+    documents_packed: int | None = 0
     # sales: the month's payments and their bookings (exports/payments.py), rendered after the
     # invoices' bookings
     payments: list = field(default_factory=list)

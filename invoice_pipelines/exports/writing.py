@@ -61,6 +61,9 @@ def write_version(
         # attempt that did not commit (the lock is held: nobody else writes this version)
         if not (kind == "csv_lines" and early_lines is not None):
             remove_leftover(store, key)
+    if package is not None and package.packed:
+        # kept with the version: a later run that finds the month unchanged reports it too
+        notes["documents_packed"] = len(package.packed)
     values = export_values(job, booked, result, notes)
     if early is not None:
         export_id, recording = early.export_id, early.recording
