@@ -172,3 +172,27 @@ def test_the_scan_of_the_law_firm_letter_reads_the_same_parties() -> None:
     assert invoice.seller_name == FIRM
     assert invoice.buyer_name == CUSTOMER
     assert invoice.seller_vat_id == FIRM_VAT_ID
+
+
+def test_a_speck_read_as_a_colon_does_not_cut_the_letterheads_name() -> None:
+    """OCR read a speck between two words of the letterhead as a colon: the name is still the
+    seller's (it was no name at all, and the page waited for a person for want of a sender)."""
+    lines = [
+        "Druckhaus:Weser GmbH",
+        "Hafenstraße 12 · 28195 Bremen",
+        "",
+        *RECIPIENT,
+        "",
+        *HEADER_DE,
+    ]
+    invoice = _parse(lines).invoice
+    assert invoice is not None
+    assert invoice.seller_name == "Druckhaus Weser GmbH"
+    assert invoice.buyer_name == CUSTOMER
+
+
+def test_a_labels_colon_in_the_head_makes_no_name() -> None:
+    lines = ["Ansprechpartner:Herr Meier", "Hafenstraße 12 · 28195 Bremen", "", *RECIPIENT]
+    invoice = _parse([*lines, "", *HEADER_DE]).invoice
+    assert invoice is not None
+    assert "Meier" not in (invoice.seller_name or "")

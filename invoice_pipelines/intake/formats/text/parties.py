@@ -145,10 +145,18 @@ def same_party(a: str, b: str) -> bool:
     return x == y or (min(len(x), len(y)) >= 6 and (x.startswith(y) or y.startswith(x)))
 
 
+# a colon between two words with no space on either side, in a company's name with its legal
+# form: OCR's reading of a speck ("Druckhaus:Weser GmbH"); a label's colon has a space after it
+# ("Firma: ...") or no company after it ("Ansprechpartner:Herr Meier" stays no name)
+_SPECK_COLON = re.compile(r"(?<=[^\W\d_]{2}):(?=[^\W\d_]{2})")
+
+
 def _clean_name(text: str, *, street_ok: bool = False) -> str | None:
     """The name at the start of a cell, without what follows it on the line (address, tax id).
     A trailing dot stays: it belongs to the legal form ("e.U.", "S.L.", "Inc.")."""
     text = text.lstrip(" :;,.-–—·|\t").rstrip(" :;,-–—·|\t")
+    if _SPECK_COLON.search(text) and LEGAL_FORM.search(text):
+        text = _SPECK_COLON.sub(" ", text)
     text = _NAME_END.split(text, maxsplit=1)[0].strip(" :;,-")
     text = re.sub(r"\s+[^\w\s.()&]{1,4}$", "", text)  # OCR specks after a name ("GmbH =’")
     text = re.sub(r"^(?:firma|fa\.)\s+", "", text, flags=re.I)
