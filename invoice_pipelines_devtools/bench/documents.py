@@ -20,6 +20,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from invoice_pipelines.cli_args import positive_int
+from invoice_pipelines_devtools.bench.cpu import cpu_spent, processes_cpu
 
 SELLER = {
     "street": "Industriestraße 5",
@@ -261,31 +262,6 @@ def run(args: argparse.Namespace) -> dict:
         database_name=limit["database"],
         limit_database=limit["database"],
     )
-
-
-def processes_cpu(pids: list[int]) -> dict[int, float] | None:
-    """CPU seconds each process has used so far, every thread of it, from /proc (the
-    scheduler's nanoseconds, `task/*/schedstat`); None where /proc cannot tell (not Linux, a
-    process gone)."""
-    spent = {}
-    try:
-        for pid in pids:
-            nanoseconds = 0
-            for task in os.listdir(f"/proc/{pid}/task"):
-                with open(f"/proc/{pid}/task/{task}/schedstat", encoding="ascii") as stat:
-                    nanoseconds += int(stat.read().split()[0])
-            spent[pid] = nanoseconds / 1e9
-    except (OSError, ValueError, IndexError):
-        return None
-    return spent
-
-
-def cpu_spent(before: dict[int, float] | None, after: dict[int, float] | None) -> float | None:
-    """The CPU seconds the same processes used in between; None if any was replaced (a worker
-    that died or timed out) or /proc could not tell."""
-    if before is None or after is None or before.keys() != after.keys():
-        return None
-    return sum(after[pid] - before[pid] for pid in before)
 
 
 def _ms_each(seconds: float | None, count: int) -> float | None:

@@ -5,18 +5,26 @@ one or two VAT rates and three lines per invoice, written in bulk: seeding is no
 times `run_export` exactly as the export asset runs it: set-based reads, account assignment,
 bookings, streamed files, export items, VALIDATED -> EXPORTED. A second export of the unchanged
 month is timed too (it must write nothing). The files are kept; their paths are in the JSON.
+
+Beside the wall time the JSON states the CPU the export used (`cpu_seconds`: this process and,
+on a PostgreSQL server on this machine, its database's backends) and the limit's, and
+`fraction_at_perfect_overlap`: the limit's seconds against the export's CPU spread perfectly over
+this machine's cores, the highest fraction of the limit this work can reach here.
 """
 
 from __future__ import annotations
 
 import argparse
 import hashlib
+import os
 import time
 import uuid
+from contextlib import contextmanager
 from datetime import date
 from decimal import Decimal
 
 from invoice_pipelines.cli_args import positive_int
+from invoice_pipelines_devtools.bench.cpu import Spent, backend_pids, measured
 
 PERIOD = "2026-10"
 LIMIT_METHOD = (
@@ -154,13 +162,18 @@ def run(args: argparse.Namespace) -> dict:
     seed_seconds = time.perf_counter() - t0
     store = LocalFiles(args.out)
 
-    t0 = time.perf_counter()
-    result = run_export(engine, store, slug, PERIOD, "incoming", requested_by="bench")
-    seconds = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    again = run_export(engine, store, slug, PERIOD, "incoming", requested_by="bench")
-    unchanged_seconds = time.perf_counter() - t0
-    limit_seconds, limit_bytes, limit_database = copy_limit(engine, org_id, result.export_id)
+    with _monitor(engine) as backends:
+        with measured(backends) as cpu:
+            t0 = time.perf_counter()
+            result = run_export(engine, store, slug, PERIOD, "incoming", requested_by="bench")
+            seconds = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        again = run_export(engine, store, slug, PERIOD, "incoming", requested_by="bench")
+        unchanged_seconds = time.perf_counter() - t0
+        with measured(backends) as limit_cpu:
+            limit_seconds, limit_bytes, limit_database = copy_limit(
+                engine, org_id, result.export_id
+            )
     with tenant_transaction(engine, org_id) as conn:
         exported = conn.execute(
             select(func.count()).where(
@@ -188,6 +201,7 @@ def run(args: argparse.Namespace) -> dict:
         "csv_file": result.files.get("csv"),
         "csv_lines_file": result.files.get("csv_lines"),
         "datev_partners_file": result.files.get("datev_partners"),
+        **cpu_fields(cpu, limit_cpu, limit_seconds),
     }
     return limit_fields(
         out,
@@ -199,6 +213,40 @@ def run(args: argparse.Namespace) -> dict:
         database_name=limit_database,
         limit_database=limit_database,
     )
+
+
+@contextmanager
+def _monitor(engine):
+    """A function listing the database's backends (PostgreSQL), on a connection of its own that
+    it leaves out; None on SQLite, whose work is the bench's own process."""
+    if engine.dialect.name != "postgresql":
+        yield None
+        return
+    with engine.connect() as conn:
+        yield lambda: backend_pids(conn)
+
+
+def cpu_fields(cpu: Spent, limit_cpu: Spent, limit_seconds: float) -> dict:
+    """The export's CPU and the limit's, and what the export's CPU allows at best: spread
+    perfectly over this machine's cores (no waiting, nothing else running), the export would take
+    its CPU / cores seconds, so `fraction_at_perfect_overlap` = the limit's seconds / that is the
+    highest `fraction_of_limit` this work can reach here."""
+    cores = os.cpu_count() or 1
+    # from the figures as printed, so that a reader gets the same quotients from the JSON
+    spent, limit_spent = cpu.as_dict(), limit_cpu.as_dict()
+    total, limit_total = spent["total"], limit_spent["total"]
+    limit_seconds = round(limit_seconds, 3)
+    return {
+        "cpu_seconds": spent,
+        "limit_cpu_seconds": limit_spent,
+        "cores": cores,
+        "cpu_fraction_of_limit": (
+            round(limit_total / total, 3) if total and limit_total is not None else None
+        ),
+        "fraction_at_perfect_overlap": (
+            round(limit_seconds / (total / cores), 3) if total and limit_seconds else None
+        ),
+    }
 
 
 def copy_limit(engine, org_id: int, export_id: int | None) -> tuple[float, int, str]:

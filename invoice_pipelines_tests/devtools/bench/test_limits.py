@@ -127,6 +127,17 @@ def test_export_copies_the_same_rows_on_the_same_database(dialect, request, tmp_
     assert ("COPY" in result["limit_method"]) == (dialect == "postgresql")
     # invoices, VAT rows and 600 lines: at least a line of CSV each
     assert result["limit_bytes"] > 200 * 40
+    # the CPU both used, and the most that CPU allows on this machine's cores
+    cpu, limit_cpu = result["cpu_seconds"], result["limit_cpu_seconds"]
+    if dialect == "postgresql":
+        # the export's own backends did its recording and reads: never nothing
+        assert cpu["database"] > 0 and limit_cpu["database"] > 0
+        assert cpu["total"] == pytest.approx(cpu["process"] + cpu["database"], abs=0.002)
+    else:
+        assert cpu["database"] is None and cpu["total"] == cpu["process"] > 0
+    assert result["cpu_fraction_of_limit"] == round(limit_cpu["total"] / cpu["total"], 3)
+    best = result["limit_seconds"] / (cpu["total"] / result["cores"])
+    assert result["fraction_at_perfect_overlap"] == round(best, 3)
 
 
 @pytest.mark.parametrize("dialect", ["postgresql", "sqlite"])
