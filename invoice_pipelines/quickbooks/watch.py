@@ -83,8 +83,12 @@ def push_waiting(
     (ids; a slug is missing where there is none). The number waiting changes with each chunk a
     run pushes (quickbooks/assets.py), so the sensor asks for the next chunk's run."""
     q = qbo_push_queue.c
-    # an invoice is queued with `create`, a credit note (a CreditMemo) with `credit`
-    queued = select(q.sales_invoice_id).where(q.action.in_(("create", "credit")))
+    # an invoice is queued with `create`, a credit note (a CreditMemo) with `credit`; an anti-join
+    # (NOT EXISTS): `NOT IN (subquery)` becomes a scan of the whole queue for every invoice once
+    # the queue outgrows PostgreSQL's hash memory (documents/pipeline.waiting_for_documents)
+    queued = exists().where(
+        q.sales_invoice_id == sales_ledger.field("id"), q.action.in_(("create", "credit"))
+    )
     connected = select(qbo_connections.c.organization_id).where(
         qbo_connections.c.status == "active"
     )
@@ -99,7 +103,7 @@ def push_waiting(
                     invoice("organization_id").in_(connected),
                     invoice("status") != "cancelled",
                     sales_ledger.not_history(),
-                    invoice("id").not_in(queued),
+                    ~queued,
                 )
                 .group_by(organizations.c.slug)
             ).all()
