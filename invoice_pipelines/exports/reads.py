@@ -260,7 +260,10 @@ def booked_lines_query(
 
 def _skipped_ids(export_id: int, column):
     """The invoices an export skipped (recorded before the booked ones). Used as NOT IN: a hashed
-    subplan on PostgreSQL whatever the statistics say, never a nested loop over the export."""
+    subplan on PostgreSQL, never a nested loop over the export, as long as the skipped ids fit in
+    its hash memory (about 150,000 at the default work_mem; past that NOT IN scans them for every
+    invoice, as the documents sensor's query once did: documents/pipeline.waiting_for_documents).
+    A month skips a handful; one that skipped more than that would want an anti-join here too."""
     return select(column).where(
         export_items.c.export_id == export_id,
         export_items.c.status == "skipped",
