@@ -258,6 +258,12 @@ class Invoice:
     def charges(self) -> tuple[AllowanceCharge, ...]:
         return tuple(ac for ac in self.allowances_charges if ac.is_charge)
 
+    @property
+    def seller_country(self) -> str | None:
+        """The seller's country code (BT-40), None without an address: what decides how the
+        seller's documents write dates and name their tax (einvoice/layout.py)."""
+        return self.seller_address.country_code if self.seller_address else None
+
     def to_json_dict(self) -> dict[str, Any]:
         """JSON-able view: amounts as faithful decimal strings, dates ISO, absent values None."""
         return {

@@ -67,9 +67,7 @@ def build_plain_document(
             built.pdf = render_plain_pdf(
                 invoice,
                 language=source.language,
-                seller_country=invoice.seller_address.country_code
-                if invoice.seller_address
-                else None,
+                seller_country=invoice.seller_country,
                 seller_tax_number=source.extras.get("seller_tax_number"),
                 payment_terms=source.extras.get("payment_terms"),
                 service_date=source.extras.get("delivery_date"),

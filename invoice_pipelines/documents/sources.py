@@ -174,9 +174,8 @@ def _with_discount(
         return invoice, extras
     text = (extras.get("payment_terms") or "").replace(" ohne Abzug.", " netto.")
     text = text.replace(" without deduction.", " net.")
-    country = invoice.seller_address.country_code if invoice.seller_address else None
     currency = invoice.currency or "EUR"
-    words = " ".join(describe(o, currency, language, country) for o in found)
+    words = " ".join(describe(o, currency, language, invoice.seller_country) for o in found)
     return (
         replace(invoice, discount_terms=tuple(terms)),
         {**extras, "payment_terms": f"{text} {words}".strip()},

@@ -147,7 +147,9 @@ def format_rate(value: Decimal | None, language: Language = "de") -> str:
 
 
 def format_date(value: date, language: Language = "de") -> str:
-    return value.strftime("%d.%m.%Y") if language == "de" else value.isoformat()
+    """A date as a document in `language` writes it, the seller's country aside
+    (core/skonto.written_date: 23.11.2026 in German, ISO otherwise)."""
+    return written_date(value, language)
 
 
 def format_iban(iban: str) -> str:
@@ -215,7 +217,7 @@ def _letter(
 
     # dates as the seller writes them (11/23/2026 for a US seller), on either kind of invoice: the
     # discount sentence in the payment terms writes its last day by the seller's country as well
-    seller_country = country if plain else getattr(invoice.seller_address, "country_code", None)
+    seller_country = country if plain else invoice.seller_country
 
     def day(value: date) -> str:
         return plain_date(value, language, seller_country)

@@ -120,9 +120,8 @@ def printed_terms(invoice: Invoice, language: str) -> str | None:
         if line.strip() and not line.strip().startswith("#")
     ]
     due = invoice.amount_due if invoice.amount_due is not None else invoice.gross_total
-    country = invoice.seller_address.country_code if invoice.seller_address else None
     for offer in offers(invoice.discount_terms, invoice.issue_date, due):
-        said.append(describe(offer, invoice.currency or "EUR", language, country))
+        said.append(describe(offer, invoice.currency or "EUR", language, invoice.seller_country))
     # one paragraph (the layout wraps it): each part a sentence of its own
     return " ".join(part if part[-1] in ".!?" else part + "." for part in said) or None
 
@@ -135,7 +134,7 @@ def readable_pdf(invoice: Invoice, write_letter: Callable, language: str) -> byt
     the payment terms (printed_terms) and the delivery date the document states."""
     language = "de" if language == "de" else "en"
     terms = printed_terms(invoice, language)
-    country = invoice.seller_address.country_code if invoice.seller_address else None
+    country = invoice.seller_country
     if taxed_without_vat(country):
         lines = render_plain_text(
             invoice,
