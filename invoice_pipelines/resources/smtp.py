@@ -15,6 +15,7 @@ travels in plain text to a server on this machine.
 from __future__ import annotations
 
 import ipaddress
+import re
 import smtplib
 import ssl
 from collections.abc import Iterator
@@ -93,13 +94,17 @@ class Smtp:
 
     def send(self, client: smtplib.SMTP, message: OutgoingMail) -> None:
         """Hand one message to the server; SendError if it is not accepted."""
+        options = ["SMTPUTF8"] if message.smtputf8 else []
         try:
-            refused = client.sendmail(
-                message.sender,
-                list(message.recipients),
-                message.data,
-                mail_options=["SMTPUTF8"] if message.smtputf8 else [],
-            )
+            client.ehlo_or_helo_if_needed()
+            if client.does_esmtp and client.has_extn("pipelining"):
+                refused = _send_pipelined(
+                    client, message.sender, list(message.recipients), message.data, options
+                )
+            else:
+                refused = client.sendmail(
+                    message.sender, list(message.recipients), message.data, mail_options=options
+                )
         except smtplib.SMTPNotSupportedError as exc:  # asked before anything was sent
             raise SendError(
                 "the SMTP server does not accept addresses outside ASCII (no SMTPUTF8)",
@@ -130,6 +135,80 @@ class Smtp:
                 temporary=400 <= code < 500,
                 code=code,
             )
+
+
+def _send_pipelined(
+    client: smtplib.SMTP, sender: str, recipients: list[str], data: bytes, options: list[str]
+) -> dict[str, tuple[int, bytes]]:
+    """`client.sendmail` over a server that offers PIPELINING (RFC 2920): MAIL, every RCPT and
+    DATA leave together and their replies are read in order, then the message follows the 354;
+    two round trips a message instead of three and one per recipient, which is most of a
+    message's time to a server across a network. The same outcomes and exceptions as
+    `sendmail`: the recipients refused when some were accepted, SMTPSenderRefused,
+    SMTPRecipientsRefused when none was, SMTPDataError; the session is reset after a refusal and
+    stays usable for the next message. Nothing of the message leaves before the server accepted
+    the sender, a recipient and DATA."""
+    esmtp = [f"SIZE={len(data)}"] if client.has_extn("size") else []
+    esmtp += options
+    if any(option.lower() == "smtputf8" for option in options):
+        if not client.has_extn("smtputf8"):
+            raise smtplib.SMTPNotSupportedError("SMTPUTF8 not supported by server")
+        client.command_encoding = "utf-8"
+    commands = [f"MAIL FROM:{smtplib.quoteaddr(sender)}{''.join(' ' + o for o in esmtp)}"]
+    commands += [f"RCPT TO:{smtplib.quoteaddr(recipient)}" for recipient in recipients]
+    commands.append("DATA")
+    for command in commands:
+        if "\r" in command or "\n" in command:
+            raise ValueError(f"an SMTP command with a line break: {command!r}")
+    client.send("".join(command + "\r\n" for command in commands))
+    replies: list[tuple[int, bytes]] = []
+    for _ in commands:  # a 421 closes the connection: no reply follows it
+        replies.append(client.getreply())
+        if replies[-1][0] == 421:
+            client.close()
+            break
+    closed = replies[-1][0] == 421
+    mail_code, mail_text = replies[0]
+    refused = {
+        recipient: reply
+        for recipient, reply in zip(recipients, replies[1:], strict=False)
+        if reply[0] not in (250, 251)
+    }
+    data_code, data_text = replies[-1] if len(replies) == len(commands) else (None, b"")
+    if mail_code != 250:
+        if not closed:
+            _reset(client, data_code)
+        raise smtplib.SMTPSenderRefused(mail_code, mail_text, sender)
+    if len(refused) == len(recipients) or data_code != 354:
+        if not closed:
+            _reset(client, data_code)
+        if data_code is None or len(refused) == len(recipients):
+            raise smtplib.SMTPRecipientsRefused(refused)
+        raise smtplib.SMTPDataError(data_code, data_text)
+    body = re.sub(rb"(?m)^\.", b"..", data)
+    if not body.endswith(b"\r\n"):
+        body += b"\r\n"
+    client.send(body + b".\r\n")
+    code, text = client.getreply()
+    if code != 250:
+        if code == 421:
+            client.close()
+        else:
+            _reset(client, None)
+        raise smtplib.SMTPDataError(code, text)
+    return refused
+
+
+def _reset(client: smtplib.SMTP, data_code: int | None) -> None:
+    """The session back to its start after a refused message (RSET), as `sendmail` leaves it; a
+    server that opened the data anyway (354) gets it ended empty first."""
+    try:
+        if data_code == 354:
+            client.send(b".\r\n")
+            client.getreply()
+        client.rset()
+    except smtplib.SMTPServerDisconnected:
+        pass
 
 
 def _loopback(host: str) -> bool:

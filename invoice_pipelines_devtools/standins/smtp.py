@@ -60,8 +60,17 @@ def _headers(data: bytes):
 
 
 class _Handler:
-    def __init__(self, mailbox: Mailbox) -> None:
+    def __init__(self, mailbox: Mailbox, *, pipelining: bool = True) -> None:
         self.mailbox = mailbox
+        self.pipelining = pipelining
+
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):  # noqa: N802
+        """Offer PIPELINING (RFC 2920) as mail servers do: aiosmtpd reads a client's commands in
+        order whether or not they came together, it only does not say so."""
+        session.host_name = hostname
+        if self.pipelining:
+            responses.insert(len(responses) - 1, "250-PIPELINING")
+        return responses
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # noqa: N802
         if address.lower() in self.mailbox.refused_recipients:
@@ -85,12 +94,18 @@ class SmtpSink:
     """`with SmtpSink() as sink:` a server on 127.0.0.1:sink.port; `sink.mailbox` holds the mail."""
 
     def __init__(
-        self, port: int = 0, mailbox: Mailbox | None = None, *, smtputf8: bool = True
+        self,
+        port: int = 0,
+        mailbox: Mailbox | None = None,
+        *,
+        smtputf8: bool = True,
+        pipelining: bool = True,
     ) -> None:
-        """`smtputf8`: offer internationalized addresses (RFC 6531), as current servers do."""
+        """`smtputf8`: offer internationalized addresses (RFC 6531), as current servers do;
+        `pipelining`: offer command pipelining (RFC 2920), as they do too."""
         self.mailbox = mailbox or Mailbox()
         self._controller = Controller(
-            _Handler(self.mailbox),
+            _Handler(self.mailbox, pipelining=pipelining),
             hostname="127.0.0.1",
             port=port or _free_port(),
             data_size_limit=50 * 1024 * 1024,
