@@ -4,7 +4,6 @@ refused before a connection is made, and a password never crosses the network in
 from __future__ import annotations
 
 import socket
-import threading
 
 import pytest
 from dagster import ResourceParam, asset, materialize
@@ -13,46 +12,34 @@ from invoice_pipelines.resources.mail import SmtpMailer
 from invoice_pipelines.resources.smtp import Smtp
 from invoice_pipelines.settings import ConfigError
 from invoice_pipelines_devtools.standins.smtp import SmtpSink
+from invoice_pipelines_tests.resources.raw_server import RawServer
 
 PASSWORD = "Tr0ub4dor&3-smtp"
 
 
-class _PlainSmtpServer:
+class _PlainSmtpServer(RawServer):
     """A plain-text SMTP server that offers AUTH and records every byte it is sent."""
 
     def __init__(self, address: str) -> None:
-        self.listener = socket.create_server((address, 0))
-        self.port = self.listener.getsockname()[1]
         self.received = bytearray()
         self.connections = 0
-        self._thread = threading.Thread(target=self._serve, daemon=True)
-        self._thread.start()
+        super().__init__(address)
 
-    def _serve(self) -> None:
-        while True:
-            try:
-                conn, _ = self.listener.accept()
-            except OSError:
-                return
-            self.connections += 1
-            with conn:
-                conn.sendall(b"220 plain.example ESMTP\r\n")
-                reader = conn.makefile("rb")
-                for line in reader:
-                    self.received += line
-                    verb = line[:4].upper()
-                    if verb == b"EHLO":
-                        conn.sendall(b"250-plain.example\r\n250 AUTH PLAIN LOGIN\r\n")
-                    elif verb == b"AUTH":
-                        conn.sendall(b"235 2.7.0 accepted\r\n")
-                    elif verb == b"QUIT":
-                        conn.sendall(b"221 bye\r\n")
-                        break
-                    else:
-                        conn.sendall(b"250 OK\r\n")
-
-    def close(self) -> None:
-        self.listener.close()
+    def session(self, conn: socket.socket) -> None:
+        self.connections += 1
+        conn.sendall(b"220 plain.example ESMTP\r\n")
+        for line in conn.makefile("rb"):
+            self.received += line
+            verb = line[:4].upper()
+            if verb == b"EHLO":
+                conn.sendall(b"250-plain.example\r\n250 AUTH PLAIN LOGIN\r\n")
+            elif verb == b"AUTH":
+                conn.sendall(b"235 2.7.0 accepted\r\n")
+            elif verb == b"QUIT":
+                conn.sendall(b"221 bye\r\n")
+                break
+            else:
+                conn.sendall(b"250 OK\r\n")
 
 
 def _address_on_the_network() -> str | None:

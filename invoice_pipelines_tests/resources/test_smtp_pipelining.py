@@ -5,13 +5,13 @@ way a refusal reads the same, and the session stays usable for the next message.
 from __future__ import annotations
 
 import socket
-import threading
 
 import pytest
 
 from invoice_pipelines.resources.mail_types import OutgoingMail, SendError
 from invoice_pipelines.resources.smtp import Smtp
 from invoice_pipelines_devtools.standins.smtp import SmtpSink
+from invoice_pipelines_tests.resources.raw_server import RawServer
 
 ACCEPT = {"MAIL": b"250 OK", "RCPT": b"250 OK", "DATA": b"354 go ahead", "END": b"250 queued"}
 
@@ -26,7 +26,7 @@ def _mail(subject: str = "Rechnung R-1", recipients=("einkauf@kunde.example",)) 
     )
 
 
-class _ScriptedServer:
+class _ScriptedServer(RawServer):
     """An SMTP server over a raw socket, one connection at a time, answering MAIL, RCPT, DATA and
     the message's end from `answers` (changeable between messages). It offers PIPELINING when
     `pipelining`, and then answers nothing until DATA has arrived: a client waiting for each
@@ -39,20 +39,9 @@ class _ScriptedServer:
         self.commands: list[bytes] = []
         self.messages: list[bytes] = []
         self.most_commands_in_one_read = 0
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.port = self.listener.getsockname()[1]
-        threading.Thread(target=self._serve, daemon=True).start()
+        super().__init__()
 
-    def _serve(self) -> None:
-        while True:
-            try:
-                conn, _ = self.listener.accept()
-            except OSError:
-                return
-            with conn:
-                self._session(conn)
-
-    def _session(self, conn: socket.socket) -> None:
+    def session(self, conn: socket.socket) -> None:
         conn.sendall(b"220 scripted.example ESMTP\r\n")
         buffer, waiting, message = b"", [], None
         while True:
@@ -99,9 +88,6 @@ class _ScriptedServer:
                         waiting = []
                 else:  # RSET, NOOP
                     conn.sendall(b"250 OK\r\n")
-
-    def close(self) -> None:
-        self.listener.close()
 
 
 @pytest.fixture
