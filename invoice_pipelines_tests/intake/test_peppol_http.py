@@ -29,6 +29,7 @@ from invoice_pipelines.settings import ConfigError
 from invoice_pipelines_devtools.standins.peppol import AccessPointStandIn, forward_inbound
 from invoice_pipelines_tests.conftest import PEPPOL_SAMPLES_DIR
 from invoice_pipelines_tests.einvoice.test_sbdh import wrap
+from invoice_pipelines_tests.test_make_run import _default_signals
 
 TOKEN = "inbound-secret"
 
@@ -373,7 +374,14 @@ def test_peppol_listen_serves_in_a_process_of_its_own_until_interrupted(db, tmp_
     script = "from invoice_pipelines.cli import main; raise SystemExit(main())"
     argv = [sys.executable, "-c", script, "peppol", "listen", "--port", "0"]
     process = subprocess.Popen(
-        argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        argv,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        # Ctrl-C as in a terminal, whoever started pytest: from a suite started by a shell's `&`
+        # the command inherited SIGINT ignored and outlived the SIGINT below
+        preexec_fn=_default_signals,
     )
     try:
         url = json.loads(process.stdout.readline())["url"]
