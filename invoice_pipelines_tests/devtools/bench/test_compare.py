@@ -8,6 +8,7 @@ import json
 import os
 import re
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -17,9 +18,11 @@ from invoice_pipelines_devtools.bench import SCENARIOS
 from invoice_pipelines_devtools.bench.compare import (
     OLD_HEADLINES,
     Scenario,
+    Side,
     _pins,
     build_parser,
     compare,
+    compile_sources,
     database_url,
     headline,
     rounds_summary,
@@ -156,6 +159,7 @@ def test_head_against_itself_on_fresh_databases(pg_admin_url):
         scenarios=["overdue --invoices 1000"],
         pairs=1,
         repeat=2,
+        warm_up=1,
         server=server,
         keep=False,
     )
@@ -163,6 +167,11 @@ def test_head_against_itself_on_fresh_databases(pg_admin_url):
     report = compare(args, messages.append)
     row = report["scenarios"]["overdue --invoices 1000"]
     assert row["pairs"] == 2 and row["ratio_median"] > 0, messages  # 2 rounds of 1 pair
+    # one warm-up pair before the first round, run and left out of the figures
+    said = "\n".join(messages)
+    assert said.count("overdue --invoices 1000 warm-up 1 base:") == 1, said
+    assert said.count("overdue --invoices 1000 warm-up 1 head:") == 1, said
+    assert "warm-up 2" not in said and report["warm_up_pairs"] == 1
     assert row["repeat"]["rounds"] == 2 and len(row["repeat"]["round_medians"]) == 2
     assert "rounds' medians" in table(report)
     assert row["base"]["median_fraction_of_limit"] is not None
@@ -185,6 +194,24 @@ def test_head_against_itself_on_fresh_databases(pg_admin_url):
         check=True,
     ).stdout
     assert f"bench_cmp_{os.getpid()}_" not in listing
+
+
+def test_each_side_is_compiled_to_bytecode_before_its_runs(tmp_path):
+    """A new worktree has no bytecode; its modules are compiled with the side's interpreter
+    before the first run, so that run does not compile what it imports."""
+    package = tmp_path / "invoice_pipelines"
+    (package / "sub").mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    (package / "sub" / "module.py").write_text("VALUE = 1\n")
+    (tmp_path / "invoice_pipelines_devtools").mkdir()  # a package folder may be empty
+    side = Side("base", "HEAD", "0" * 40, tmp_path, python=sys.executable)
+    messages: list[str] = []
+    compile_sources(side, messages.append)
+    compiled = sorted(p.name.split(".")[0] for p in package.rglob("__pycache__/*.pyc"))
+    assert compiled == ["__init__", "module"] and messages == []
+    (package / "broken.py").write_text("def (:\n")
+    compile_sources(side, messages.append)  # said, and left to fail the run as it would
+    assert len(messages) == 1 and "broken.py" in messages[0]
 
 
 def test_the_script_runs_the_module():
