@@ -396,8 +396,15 @@ def warm_up(runner: Runner, sides: list[Side], scenario: Scenario, pairs: int, l
     for number in range(1, pairs + 1):
         for side in sides:
             run = runner.run(side, scenario, 0)
-            shown = run.get("error") or f"{round(run.get('per_s') or 0, 1)}/s"
-            log(f"{scenario.spec} warm-up {number} {side.label}: {shown} (left out)")
+            log(f"{scenario.spec} warm-up {number} {side.label}: {_shown(run)} (left out)")
+
+
+def _shown(run: dict) -> str:
+    """One run as the log says it: its error, or its headline figure and fraction of the limit."""
+    per_s = run.get("per_s")
+    return run.get("error") or (
+        f"{'-' if per_s is None else round(per_s, 1)}/s, fraction of limit {run.get('fraction')}"
+    )
 
 
 def _side(label: str, rev: str, workdir: Path, in_place: bool) -> Side:
@@ -437,12 +444,7 @@ def compare(args: argparse.Namespace, log: Callable[[str], None]) -> dict:
                     for side in sides:
                         run = runner.run(side, scenario, pair)
                         mine.append(run)
-                        per_s = run.get("per_s")
-                        shown = run.get("error") or (
-                            f"{'-' if per_s is None else round(per_s, 1)}/s, "
-                            f"fraction of limit {run.get('fraction')}"
-                        )
-                        log(f"{scenario.spec} pair {pair} {side.label}: {shown}")
+                        log(f"{scenario.spec} pair {pair} {side.label}: {_shown(run)}")
                 runs[scenario.spec] += mine
                 rounds[scenario.spec].append(summarize(mine))
         results = {}
