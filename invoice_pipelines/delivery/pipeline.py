@@ -658,11 +658,16 @@ class _Sender:
                     for invoice_id, sequence, again in shard:
                         if self.stopping.is_set():
                             raise SendError("the run was stopped", temporary=True)
-                        pending_outcome = self._one(
+                        # a connection the server closed after the last message is opened
+                        # again before the next intent; one that cannot be ends the share
+                        self.channel.ready(client)
+                        pending_outcome, error = self._one(
                             ledger, client, invoice_id, sequence, again, pending_outcome
                         )
-                        if pending_outcome is not None and pending_outcome["status"] == "unknown":
-                            raise SendError(pending_outcome["error"], temporary=False, unknown=True)
+                        if error is not None and (error.unknown or error.closed):
+                            # it may have arrived, or the server closed the connection on it
+                            # every time it was tried: the rest waits for the next run
+                            raise error
             except SendError as exc:
                 # no connection, or it broke: what this share did not reach waits for the next run
                 with self.lock:
@@ -673,9 +678,11 @@ class _Sender:
                 if pending_outcome is not None:
                     self.commit(ledger, pending_outcome, None)
 
-    def _one(self, ledger, client, invoice_id, sequence, again, pending_outcome) -> dict | None:
+    def _one(
+        self, ledger, client, invoice_id, sequence, again, pending_outcome
+    ) -> tuple[dict | None, SendError | None]:
         """One invoice: its intent committed with the last message's outcome, then sent; the
-        outcome still to commit (None when nothing was sent)."""
+        outcome still to commit (None when nothing was sent) and the error it ended with."""
         mail = self.mails.get(invoice_id, "no such sales invoice in this organization")
         with self.lock:
             self.summary.numbers[invoice_id] = (
@@ -690,14 +697,14 @@ class _Sender:
             self.commit(ledger, pending_outcome, intent, refused=str(exc))
             with self.lock:
                 self.summary.failed[invoice_id] = str(exc)
-            return None
+            return None, None
         intent = self._intent(invoice_id, sequence, again, recipient, message_id)
         # the intent is durable before the message leaves (with the last outcome)
         delivery_id = self.commit(ledger, pending_outcome, intent)
         if delivery_id is None:
             with self.lock:
                 self.summary.skipped[invoice_id] = "another run took it meanwhile"
-            return None
+            return None, None
         self.pace.wait()
         return _send_one(
             self.channel,
@@ -797,15 +804,16 @@ def _send_one(
     *,
     retries,
     backoff_seconds,
-) -> dict:
+) -> tuple[dict, SendError | None]:
     """Send with retries on 4xx; the outcome to record (sent / failed / unknown), with the id the
-    transport gave the message where it gave one."""
+    transport gave the message where it gave one, and the error it ended with (None: sent)."""
     outcome: dict = {"id": delivery_id}
     for tries in range(retries + 1):
         try:
             transport_id = channel.send(client, message)
         except SendError as exc:
-            # only a refusal for now is tried again; one that may have arrived never is
+            # only a refusal for now (or a connection closed before the message left: the
+            # next try connects again) is tried again; one that may have arrived never is
             if exc.temporary and not exc.unknown and tries < retries:
                 with lock:
                     summary.retries += 1
@@ -821,15 +829,15 @@ def _send_one(
                     summary.unknown[invoice_id] = message_id
                 else:
                     summary.failed[invoice_id] = str(exc)
-            return outcome
+            return outcome, exc
         outcome.update(status="sent", sent_at=utcnow(), attempts=tries + 1)
         if isinstance(transport_id, str) and transport_id:
             outcome["transport_message_id"] = transport_id[:255]
         with lock:
             summary.sent += 1
             summary.by_channel[channel.name] = summary.by_channel.get(channel.name, 0) + 1
-        return outcome
-    return outcome
+        return outcome, None
+    raise AssertionError("unreachable: the last try returns")
 
 
 def _record_intent(conn, intent: dict, refused: str | None) -> int | None:

@@ -458,16 +458,27 @@ def send_supplier_notices(
         summary.failed.update(dict.fromkeys(claimed, str(exc)))
         return summary
     try:
-        for notice, documents in notices:
+        for position, (notice, documents) in enumerate(notices):
             status, error, message_id = _send_one(mailer, client, notice, documents, domain)
             with tenant_transaction(engine, organization_id, write=True) as conn:
                 finish(conn, BOX, n.id == notice.id, status, error=error, message_id=message_id)
             if status == "sent":
                 summary.sent.append(notice.id)
-            elif status == FAILED:
+            elif status in (FAILED, "pending"):
                 summary.failed[notice.id] = error
             else:
                 summary.unknown.append(notice.id)
+            if status == "pending":
+                # the server closed the connection before the notice left: a new connection for
+                # the rest, or they wait for the next run as well
+                try:
+                    mailer.ready(client)
+                except SendError as exc:
+                    rest = [later.id for later, _ in notices[position + 1 :]]
+                    with tenant_transaction(engine, organization_id, write=True) as conn:
+                        finish(conn, BOX, n.id.in_(rest), "pending", error=str(exc))
+                    summary.failed.update(dict.fromkeys(rest, str(exc)))
+                    break
     finally:
         session.__exit__(None, None, None)
     return summary
@@ -479,7 +490,8 @@ def _send_one(mailer, client, notice, documents, domain) -> tuple[str, str | Non
         message = _message(mailer, notice, documents, domain)
         mailer.send(client, message)
     except SendError as exc:
-        return outcome_of(BOX, exc), str(exc), None
+        # closed before it left: it waits for the next run, like a notice no connection took
+        return "pending" if exc.closed else outcome_of(BOX, exc), str(exc), None
     except Exception as exc:  # a notice that cannot be composed is not sent
         return FAILED, str(exc)[:500], None
     return "sent", None, message.message_id

@@ -464,6 +464,15 @@ def _send_each(engine, org, channels, session, document_store, pending, summary)
                 # the connection is gone, or the provider stopped answering
                 _postpone_rest(pending[position + 1 :], summary, f"not sent in this run: {exc}")
                 return
+            if exc.closed:
+                # the server closed the connection before the notice left (it waits for the
+                # next run): a new connection for the rest, or they wait too
+                try:
+                    channel.ready(session)
+                except SendError as lost:
+                    rest = pending[position + 1 :]
+                    _postpone_rest(rest, summary, f"not sent in this run: {lost}")
+                    return
             continue
         done = {"sent_at": utcnow()}
         if provider_id:

@@ -64,6 +64,9 @@ class Transport(Protocol):
 
     def session(self) -> AbstractContextManager[Any]: ...
 
+    def ready(self, session: Any) -> None:
+        """The session able to carry the next message (SendError when it cannot be)."""
+
     def recipient(self, raw: str | None) -> str: ...
 
     def message(self, recipient: str, written: Written) -> tuple[Any, str]: ...
@@ -87,6 +90,10 @@ class MailTransport:
 
     def session(self):
         return self.mailer.session()
+
+    def ready(self, session) -> None:
+        # the server may have closed the connection after the last message: a new one
+        self.mailer.ready(session)
 
     def recipient(self, raw: str | None) -> str:
         return email_address(raw)
@@ -124,6 +131,9 @@ class TextTransport:
 
     def session(self):
         return closing(self.provider.session())
+
+    def ready(self, session) -> None:
+        pass  # HTTP: each request finds its own connection
 
     def recipient(self, raw: str | None) -> str:
         return e164_phone(raw)
@@ -173,6 +183,9 @@ class PeppolChannel:
 
     def session(self):
         return closing(self.access_point.session())
+
+    def ready(self, session) -> None:
+        pass  # HTTP: each request finds its own connection
 
     def recipient(self, raw: str | None) -> str:
         if not raw or not raw.strip():

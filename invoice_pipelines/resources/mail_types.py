@@ -10,16 +10,25 @@ from dataclasses import dataclass
 class SendError(RuntimeError):
     """A message was not accepted. `temporary`: trying again may help (a 4xx reply). `unknown`:
     the connection broke while the message was under way, so whether the server kept it cannot
-    be known; such a message is never tried again on its own (it might arrive twice)."""
+    be known; such a message is never tried again on its own (it might arrive twice). `closed`:
+    the server closed the connection (a 421, a drop) before anything of the message left; the
+    next attempt opens a new one."""
 
     def __init__(
-        self, message: str, *, temporary: bool, code: int | None = None, unknown: bool = False
+        self,
+        message: str,
+        *,
+        temporary: bool,
+        code: int | None = None,
+        unknown: bool = False,
+        closed: bool = False,
     ) -> None:
         super().__init__(message)
         # a message that may have arrived is never "worth another try", whatever the caller said
         self.temporary = temporary and not unknown
         self.code = code
         self.unknown = unknown
+        self.closed = closed and not unknown
 
 
 @dataclass(frozen=True)

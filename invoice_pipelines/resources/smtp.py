@@ -64,26 +64,16 @@ class Smtp:
     @contextmanager
     def session(self) -> Iterator[smtplib.SMTP]:
         """An open, logged-in connection; closed (QUIT) when the block ends. ConfigError, before
-        connecting, for a security setting that is not one of `SECURITY`."""
+        connecting, for a security setting that is not one of `SECURITY`. Where the server
+        closed it after a message (a 421, a drop, an idle timeout), `send` opens it again."""
         mode = self.checked_security()
-        try:
-            if mode == "ssl":
-                client: smtplib.SMTP = smtplib.SMTP_SSL(
-                    self.host,
-                    self.port,
-                    timeout=self.timeout_seconds,
-                    context=ssl.create_default_context(),
-                )
-            else:
-                client = smtplib.SMTP(self.host, self.port, timeout=self.timeout_seconds)
-                if mode == "starttls":
-                    client.starttls(context=ssl.create_default_context())
-            if self.username:
-                client.login(self.username, self.password)
-        except (smtplib.SMTPException, OSError) as exc:
-            raise SendError(
-                f"cannot connect to the SMTP server {self.host}:{self.port}: {exc}", temporary=True
-            ) from exc
+        if mode == "ssl":
+            client: smtplib.SMTP = smtplib.SMTP_SSL(
+                timeout=self.timeout_seconds, context=ssl.create_default_context()
+            )
+        else:
+            client = smtplib.SMTP(timeout=self.timeout_seconds)
+        self._connect(client)
         try:
             yield client
         finally:
@@ -92,42 +82,57 @@ class Smtp:
             except (smtplib.SMTPException, OSError):
                 client.close()
 
-    def send(self, client: smtplib.SMTP, message: OutgoingMail) -> None:
-        """Hand one message to the server; SendError if it is not accepted."""
-        options = ["SMTPUTF8"] if message.smtputf8 else []
+    def _connect(self, client: smtplib.SMTP) -> None:
+        """`client` connected (again), upgraded to TLS where so configured and logged in;
+        SendError (temporary) when that fails."""
+        # what the last connection said of itself is not this one's
+        client.helo_resp = client.ehlo_resp = None
+        client.esmtp_features, client.does_esmtp = {}, False
+        client.command_encoding = "ascii"
         try:
-            client.ehlo_or_helo_if_needed()
-            if client.does_esmtp and client.has_extn("pipelining"):
-                refused = _send_pipelined(
-                    client, message.sender, list(message.recipients), message.data, options
-                )
-            else:
-                refused = client.sendmail(
-                    message.sender, list(message.recipients), message.data, mail_options=options
-                )
-        except smtplib.SMTPNotSupportedError as exc:  # asked before anything was sent
-            raise SendError(
-                "the SMTP server does not accept addresses outside ASCII (no SMTPUTF8)",
-                temporary=False,
-            ) from exc
-        except smtplib.SMTPRecipientsRefused as exc:
-            code, text = next(iter(exc.recipients.values()))
-            raise SendError(
-                f"the server refused the recipient: {code} {_text(text)}",
-                temporary=400 <= code < 500,
-                code=code,
-            ) from exc
-        except smtplib.SMTPResponseException as exc:
-            raise SendError(
-                f"the server answered {exc.smtp_code} {_text(exc.smtp_error)}",
-                temporary=400 <= exc.smtp_code < 500,
-                code=exc.smtp_code,
-            ) from exc
+            client.connect(self.host, self.port)
+            if self.checked_security() == "starttls":
+                client.starttls(context=ssl.create_default_context())
+            if self.username:
+                client.login(self.username, self.password)
         except (smtplib.SMTPException, OSError) as exc:
-            # the connection broke: whether the server kept the message is unknown to us
+            client.close()
             raise SendError(
-                f"the connection to the SMTP server broke: {exc}", temporary=False, unknown=True
+                f"cannot connect to the SMTP server {self.host}:{self.port}: {exc}",
+                temporary=True,
+                closed=True,
             ) from exc
+
+    def ready(self, client: smtplib.SMTP) -> None:
+        """The connection open for the next message: connected again where the server closed it
+        (SendError, temporary, when it cannot be)."""
+        if client.sock is None:
+            self._connect(client)
+
+    def send(self, client: smtplib.SMTP, message: OutgoingMail) -> None:
+        """Hand one message to the server; SendError if it is not accepted. Over a connection the
+        server closed since the last message, a new one first. A connection that breaks before
+        the message's data left is a temporary failure (the server cannot have kept what it
+        never received; the next `send` connects again); one that breaks after is unknown. An
+        error after which the connection is closed says so (`closed`)."""
+        self.ready(client)
+        try:
+            try:
+                client.ehlo_or_helo_if_needed()
+            except smtplib.SMTPServerDisconnected as exc:
+                raise _NotHandedOver(exc) from exc
+            refused = _hand_over(
+                client,
+                message.sender,
+                list(message.recipients),
+                message.data,
+                ["SMTPUTF8"] if message.smtputf8 else [],
+                together=client.does_esmtp and client.has_extn("pipelining"),
+            )
+        except (_NotHandedOver, smtplib.SMTPException, OSError) as exc:
+            error = _send_error(exc)
+            error.closed = client.sock is None and not error.unknown
+            raise error from exc
         if refused:
             code, text = next(iter(refused.values()))
             raise SendError(
@@ -137,17 +142,62 @@ class Smtp:
             )
 
 
-def _send_pipelined(
-    client: smtplib.SMTP, sender: str, recipients: list[str], data: bytes, options: list[str]
+def _send_error(exc: Exception) -> SendError:
+    """What a failed hand-over means, sorted as SMTP means it."""
+    if isinstance(exc, _NotHandedOver):
+        return SendError(
+            "the SMTP server closed the connection before the message was handed over "
+            f"({exc.__cause__}); the next attempt connects again",
+            temporary=True,
+        )
+    if isinstance(exc, smtplib.SMTPNotSupportedError):  # asked before anything was sent
+        return SendError(
+            "the SMTP server does not accept addresses outside ASCII (no SMTPUTF8)",
+            temporary=False,
+        )
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        code, text = next(iter(exc.recipients.values()))
+        return SendError(
+            f"the server refused the recipient: {code} {_text(text)}",
+            temporary=400 <= code < 500,
+            code=code,
+        )
+    if isinstance(exc, smtplib.SMTPResponseException):
+        return SendError(
+            f"the server answered {exc.smtp_code} {_text(exc.smtp_error)}",
+            temporary=400 <= exc.smtp_code < 500,
+            code=exc.smtp_code,
+        )
+    # the connection broke while the message was under way: whether the server kept it is
+    # unknown to us
+    return SendError(
+        f"the connection to the SMTP server broke: {exc}", temporary=False, unknown=True
+    )
+
+
+class _NotHandedOver(Exception):
+    """The connection broke before any of the message's data left (its cause says how)."""
+
+
+def _hand_over(
+    client: smtplib.SMTP,
+    sender: str,
+    recipients: list[str],
+    data: bytes,
+    options: list[str],
+    *,
+    together: bool,
 ) -> dict[str, tuple[int, bytes]]:
-    """`client.sendmail` over a server that offers PIPELINING (RFC 2920): MAIL, every RCPT and
-    DATA leave together and their replies are read in order, then the message follows the 354;
-    two round trips a message instead of three and one per recipient, which is most of a
-    message's time to a server across a network. The same outcomes and exceptions as
-    `sendmail`: the recipients refused when some were accepted, SMTPSenderRefused,
-    SMTPRecipientsRefused when none was, SMTPDataError; the session is reset after a refusal and
-    stays usable for the next message. Nothing of the message leaves before the server accepted
-    the sender, a recipient and DATA."""
+    """`client.sendmail`, knowing whether the message left when the connection breaks
+    (_NotHandedOver before its data was sent). `together`, to a server that offers PIPELINING
+    (RFC 2920): MAIL, every RCPT and DATA leave together and their replies are read in order,
+    then the message follows the 354; two round trips a message instead of three and one per
+    recipient, which is most of a message's time to a server across a network. Otherwise one
+    command at a time, as `sendmail` asks. The same outcomes and exceptions as `sendmail`: the
+    recipients refused when some were accepted, SMTPSenderRefused, SMTPRecipientsRefused when
+    none was, SMTPDataError; the session is reset after a refusal and stays usable for the next
+    message. Nothing of the message leaves before the server accepted the sender, a recipient
+    and DATA."""
     esmtp = [f"SIZE={len(data)}"] if client.has_extn("size") else []
     esmtp += options
     if any(option.lower() == "smtputf8" for option in options):
@@ -160,13 +210,10 @@ def _send_pipelined(
     for command in commands:
         if "\r" in command or "\n" in command:
             raise ValueError(f"an SMTP command with a line break: {command!r}")
-    client.send("".join(command + "\r\n" for command in commands))
-    replies: list[tuple[int, bytes]] = []
-    for _ in commands:  # a 421 closes the connection: no reply follows it
-        replies.append(client.getreply())
-        if replies[-1][0] == 421:
-            client.close()
-            break
+    try:
+        replies = _envelope_replies(client, commands, together=together)
+    except smtplib.SMTPServerDisconnected as exc:
+        raise _NotHandedOver(exc) from exc
     closed = replies[-1][0] == 421
     mail_code, mail_text = replies[0]
     refused = {
@@ -197,6 +244,29 @@ def _send_pipelined(
             _reset(client, None)
         raise smtplib.SMTPDataError(code, text)
     return refused
+
+
+def _envelope_replies(
+    client: smtplib.SMTP, commands: list[str], *, together: bool
+) -> list[tuple[int, bytes]]:
+    """The replies to MAIL, each RCPT and DATA: all sent at once (`together`), or each after the
+    last one's reply, stopping where `sendmail` stops (a refused sender, every recipient
+    refused). A 421 closes the connection: no reply follows it."""
+    replies: list[tuple[int, bytes]] = []
+    if together:
+        client.send("".join(command + "\r\n" for command in commands))
+    for position, command in enumerate(commands):
+        if not together:
+            if command == "DATA" and all(code not in (250, 251) for code, _ in replies[1:]):
+                break  # every recipient refused: DATA is never asked
+            client.send(command + "\r\n")
+        replies.append(client.getreply())
+        if replies[-1][0] == 421:
+            client.close()
+            break
+        if not together and position == 0 and replies[0][0] != 250:
+            break
+    return replies
 
 
 def _reset(client: smtplib.SMTP, data_code: int | None) -> None:

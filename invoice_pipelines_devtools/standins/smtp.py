@@ -2,9 +2,11 @@
 the documents benchmark. It speaks real SMTP, so the production mailer is what talks to it.
 
 Faults, as a real server produces them: recipients it refuses (550), a number of messages it
-answers with a temporary failure first (451), and a hook called for each accepted message before
-the server answers (the crash test kills the sender there: the message has arrived, the sender
-never hears so).
+answers with a temporary failure first (451), a limit of messages per connection (the next one's
+MAIL is answered 421 and the connection closed, as servers that limit a client do), connections
+closed without a word when the next messages begin (an idle timeout, a restart), and a hook called
+for each accepted message before the server answers (the crash test kills the sender there: the
+message has arrived, the sender never hears so).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from email.message import EmailMessage
 from email.parser import BytesHeaderParser
 
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import MISSING
 
 
 @dataclass
@@ -27,6 +30,10 @@ class Mailbox:
     raw: list[bytes] = field(default_factory=list)
     refused_recipients: set[str] = field(default_factory=set)
     temporary_failures: int = 0  # the next N messages get 451 before one is accepted
+    # after this many accepted messages on one connection the next MAIL gets 421 and the
+    # connection is closed (None: no limit)
+    messages_per_connection: int | None = None
+    drops: int = 0  # the next N MAIL commands: the connection closed without a reply
     on_message: Callable[[EmailMessage], None] | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -72,6 +79,21 @@ class _Handler:
             responses.insert(len(responses) - 1, "250-PIPELINING")
         return responses
 
+    async def handle_MAIL(self, server, session, envelope, address, mail_options):  # noqa: N802
+        box = self.mailbox
+        with box._lock:
+            drop = box.drops > 0
+            if drop:
+                box.drops -= 1
+        limit = box.messages_per_connection
+        if not drop and (limit is None or getattr(session, "accepted", 0) < limit):
+            return MISSING  # aiosmtpd's own: the sender taken, 250
+        if not drop:
+            await server.push("421 4.7.0 too many messages on this connection, closing")
+        # closed now, the commands that came with it unanswered; what is returned is dropped
+        server.transport.close()
+        return "421 4.3.2 closed"
+
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # noqa: N802
         if address.lower() in self.mailbox.refused_recipients:
             return "550 5.1.1 mailbox unavailable"
@@ -85,6 +107,7 @@ class _Handler:
                 box.temporary_failures -= 1
                 return "451 4.3.0 try again later"
             box.raw.append(envelope.content)
+        session.accepted = getattr(session, "accepted", 0) + 1
         if box.on_message is not None:
             box.on_message(message_from_bytes(envelope.content, policy=policy.default))  # type: ignore[arg-type]
         return "250 2.0.0 queued"

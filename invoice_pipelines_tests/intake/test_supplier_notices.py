@@ -152,6 +152,28 @@ def test_a_notice_goes_to_the_address_known_for_the_supplier_not_to_the_document
     assert {(r.invoice_number, r.status) for r in listed} == {("N-1", "sent"), ("N-2", "failed")}
 
 
+def test_a_notice_the_server_closed_the_connection_on_waits_for_the_next_run(db, tmp_path):
+    """The mail server drops the connection at the notice's MAIL (a restart, an idle timeout):
+    nothing of it left, so it is pending again with the reason, not unknown, and the next run
+    sends it once."""
+    org = db.new_organization()
+    known_supplier(db, tmp_path, org)
+    rows = run_intake(db, tmp_path / "rejected", org, {"r.xml": document("D-1")})
+    notice_id = notices(db, org)[rows["r.xml"]["id"]]["id"]
+    with SmtpSink() as sink:
+        sink.mailbox.drops = 1
+        mailer = Smtp(port=sink.port, sender="eingang@buyer.example")
+        first = send_supplier_notices(db.engine, mailer, org["id"])
+        waiting = notices(db, org)[rows["r.xml"]["id"]]
+        second = send_supplier_notices(db.engine, mailer, org["id"])
+        arrived = [m["To"] for m in sink.mailbox.messages]
+    assert first.sent == [] and first.unknown == [] and list(first.failed) == [notice_id]
+    assert waiting["status"] == "pending"
+    assert "closed the connection before the message was handed over" in waiting["error"]
+    assert second.sent == [notice_id] and arrived == [KNOWN]
+    assert notices(db, org)[rows["r.xml"]["id"]]["status"] == "sent"
+
+
 def test_only_a_plain_mailbox_is_an_address(db, tmp_path) -> None:
     """IP literals, `%` and `!` relays, quoted local parts, routes and local-only names are no
     address, whether an upload's sender or an accepted invoice names them; a plain one is."""

@@ -137,6 +137,40 @@ def test_refusals_fail_or_postpone_and_a_dead_run_leaves_unknown(db, tmp_path):
     assert "stuck@kunde.example" not in arrived
 
 
+def test_a_connection_the_server_closes_postpones_that_notice_and_the_rest_still_go(db, tmp_path):
+    """The server closes the connection at one notice (a 421 for too many messages, a drop
+    without a word): that notice never left, so it waits for the next run (not unknown), and the
+    notices after it go over a new connection; once each."""
+    org = _org(db)
+    late = TODAY - timedelta(days=2)
+    ids = [
+        invoice(db, org, customer(db, org, email=f"kunde{i}@kunde.example"), late) for i in range(5)
+    ]
+    run_overdue(db.engine, org["slug"], on=TODAY)
+    store = LocalFiles(str(tmp_path))
+    with SmtpSink() as sink:
+        sink.mailbox.messages_per_connection = 2  # the 3rd MAIL on a connection: 421, closed
+
+        def drop_one(_message) -> None:
+            if sink.mailbox.count() == 3:
+                sink.mailbox.drops = 1  # and the one after the 3rd arrived: dropped
+
+        sink.mailbox.on_message = drop_one
+        mailer = Smtp(port=sink.port)
+        first = send_notices(db.engine, mailer, store, org["slug"])
+        second = send_notices(db.engine, mailer, store, org["slug"])
+        arrived = sorted(m["To"] for m in sink.mailbox.messages)
+    assert (first.sent, len(first.postponed), first.unknown, first.failed) == (3, 2, [], {})
+    assert sorted(first.postponed.values()) == [
+        "the SMTP server closed the connection before the message was handed over (Connection "
+        "unexpectedly closed); the next attempt connects again",
+        "the server answered 421 4.7.0 too many messages on this connection, closing",
+    ]
+    assert second.sent == 2 and not second.unknown
+    assert arrived == sorted(f"kunde{i}@kunde.example" for i in range(5))
+    assert {_delivery(db, org)[i][0] for i in ids} == {"sent"}
+
+
 TEXT_LEVELS = {
     "deliver": True,
     "levels": [

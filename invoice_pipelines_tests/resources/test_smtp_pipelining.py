@@ -4,16 +4,12 @@ way a refusal reads the same, and the session stays usable for the next message.
 
 from __future__ import annotations
 
-import socket
-
 import pytest
 
 from invoice_pipelines.resources.mail_types import OutgoingMail, SendError
 from invoice_pipelines.resources.smtp import Smtp
 from invoice_pipelines_devtools.standins.smtp import SmtpSink
-from invoice_pipelines_tests.resources.raw_server import RawServer
-
-ACCEPT = {"MAIL": b"250 OK", "RCPT": b"250 OK", "DATA": b"354 go ahead", "END": b"250 queued"}
+from invoice_pipelines_tests.resources.raw_server import ACCEPT, ScriptedSmtpServer
 
 
 def _mail(subject: str = "Rechnung R-1", recipients=("einkauf@kunde.example",)) -> OutgoingMail:
@@ -26,73 +22,9 @@ def _mail(subject: str = "Rechnung R-1", recipients=("einkauf@kunde.example",)) 
     )
 
 
-class _ScriptedServer(RawServer):
-    """An SMTP server over a raw socket, one connection at a time, answering MAIL, RCPT, DATA and
-    the message's end from `answers` (changeable between messages). It offers PIPELINING when
-    `pipelining`, and then answers nothing until DATA has arrived: a client waiting for each
-    reply before its next command would wait for ever. It records every command, the most
-    complete commands one read from the socket held, and each message it received."""
-
-    def __init__(self, *, pipelining: bool) -> None:
-        self.pipelining = pipelining
-        self.answers = dict(ACCEPT)
-        self.commands: list[bytes] = []
-        self.messages: list[bytes] = []
-        self.most_commands_in_one_read = 0
-        super().__init__()
-
-    def session(self, conn: socket.socket) -> None:
-        conn.sendall(b"220 scripted.example ESMTP\r\n")
-        buffer, waiting, message = b"", [], None
-        while True:
-            chunk = conn.recv(65536)
-            if not chunk:
-                return
-            buffer += chunk
-            if message is None:
-                self.most_commands_in_one_read = max(
-                    self.most_commands_in_one_read, chunk.count(b"\r\n")
-                )
-            while True:
-                if message is not None:  # inside the data: up to the lone dot
-                    end = buffer.find(b"\r\n.\r\n")
-                    if end < 0 and buffer != b".\r\n":
-                        break
-                    body, buffer = (
-                        (b"", buffer[3:]) if end < 0 else (buffer[:end], buffer[end + 5 :])
-                    )
-                    self.messages.append(body)
-                    message = None
-                    conn.sendall(self.answers["END"] + b"\r\n")
-                    continue
-                line, found, rest = buffer.partition(b"\r\n")
-                if not found:
-                    break
-                buffer = rest
-                self.commands.append(line)
-                verb = line[:4].upper()
-                if verb == b"EHLO":
-                    offered = b"250-PIPELINING\r\n" if self.pipelining else b""
-                    conn.sendall(b"250-scripted.example\r\n" + offered + b"250 SIZE 1000000\r\n")
-                elif verb == b"QUIT":
-                    conn.sendall(b"221 bye\r\n")
-                    return
-                elif verb in (b"MAIL", b"RCPT", b"DATA"):
-                    waiting.append(self.answers[verb.decode()])
-                    if verb == b"DATA" or not self.pipelining:
-                        conn.sendall(b"".join(answer + b"\r\n" for answer in waiting))
-                        if waiting[-1].startswith(b"421"):
-                            return
-                        if verb == b"DATA" and waiting[-1].startswith(b"354"):
-                            message = b""
-                        waiting = []
-                else:  # RSET, NOOP
-                    conn.sendall(b"250 OK\r\n")
-
-
 @pytest.fixture
 def scripted(request):
-    server = _ScriptedServer(pipelining=request.param)
+    server = ScriptedSmtpServer(pipelining=request.param)
     yield server
     server.close()
 
