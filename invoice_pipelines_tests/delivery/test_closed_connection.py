@@ -6,24 +6,19 @@ that keeps closing fails that one invoice with the reason and leaves the rest fo
 
 from __future__ import annotations
 
-from sqlalchemy import select
-
-from invoice_pipelines.db.tables import deliveries
-from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.delivery.pipeline import send_invoice_emails
 from invoice_pipelines.resources.smtp import Smtp
 from invoice_pipelines_devtools.standins.smtp import SmtpSink
-from invoice_pipelines_tests.delivery.test_email import _numbers, _rows, _shop
+from invoice_pipelines_tests.delivery.test_email import (
+    _numbers,
+    _rows,
+    _shop,
+    delivery_column,
+)
 
 
-def _attempts(db, org_id: int) -> dict[int, int]:
-    d = deliveries.c
-    with tenant_transaction(db.engine, org_id) as conn:
-        return dict(
-            conn.execute(
-                select(d.sales_invoice_id, d.attempts).where(d.organization_id == org_id)
-            ).all()
-        )
+def _attempts(db, org_id: int) -> dict[int, object]:
+    return delivery_column(db, org_id, "attempts")
 
 
 def test_a_server_limiting_messages_per_connection_gets_every_invoice_once(db, tmp_path):

@@ -38,6 +38,17 @@ def _shop(db, tmp_path, n: int, *, email: str | None = "einkauf@kunde.example"):
     return org, ids, store
 
 
+def delivery_column(db, org_id: int, column: str) -> dict[int, object]:
+    """One column of the organization's deliveries, by invoice."""
+    d = deliveries.c
+    with tenant_transaction(db.engine, org_id) as conn:
+        return dict(
+            conn.execute(
+                select(d.sales_invoice_id, d[column]).where(d.organization_id == org_id)
+            ).all()
+        )
+
+
 def _rows(db, org_id: int) -> dict[int, tuple]:
     d = deliveries.c
     with tenant_transaction(db.engine, org_id) as conn:

@@ -8,7 +8,7 @@ from sqlalchemy import select, update
 
 from invoice_pipelines.billing.invoicing import process_batch_job
 from invoice_pipelines.billing.invoicing_kinds import enqueue_customer_lines, follow_up_options
-from invoice_pipelines.db.tables import batch_jobs, deliveries, sales_invoices
+from invoice_pipelines.db.tables import batch_jobs, sales_invoices
 from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.delivery.batch import COMMUNICATIONS
 from invoice_pipelines.delivery.pipeline import send_invoice_emails
@@ -19,6 +19,7 @@ from invoice_pipelines.resources.files import LocalFiles
 from invoice_pipelines.resources.smtp import Smtp
 from invoice_pipelines_devtools.standins.smtp import SmtpSink
 from invoice_pipelines_tests.delivery.test_batch import _customer, _org, _work
+from invoice_pipelines_tests.delivery.test_email import delivery_column
 from invoice_pipelines_tests.exports.books import sales_invoice
 
 
@@ -29,14 +30,8 @@ def _mark_history(db, org_id: int, *invoice_ids: int) -> None:
         )
 
 
-def _delivered(db, org_id: int) -> dict[int, str]:
-    d = deliveries.c
-    with tenant_transaction(db.engine, org_id) as conn:
-        return dict(
-            conn.execute(
-                select(d.sales_invoice_id, d.status).where(d.organization_id == org_id)
-            ).all()
-        )
+def _delivered(db, org_id: int) -> dict[int, object]:
+    return delivery_column(db, org_id, "status")
 
 
 def test_a_run_without_ids_sends_no_history_and_a_named_history_invoice_goes(db, tmp_path):
