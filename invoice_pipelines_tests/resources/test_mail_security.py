@@ -22,11 +22,9 @@ class _PlainSmtpServer(RawServer):
 
     def __init__(self, address: str) -> None:
         self.received = bytearray()
-        self.connections = 0
-        super().__init__(address)
+        super().__init__(address)  # counts the connections
 
     def session(self, conn: socket.socket) -> None:
-        self.connections += 1
         conn.sendall(b"220 plain.example ESMTP\r\n")
         for line in conn.makefile("rb"):
             self.received += line
