@@ -160,7 +160,11 @@ def test_upload_scan_settles_dedups_and_archives_objects(db, bucket, s3_endpoint
     store.put(org["slug"], "a-again.xml", b"<Invoice n='1'/>")
     store.put(org["slug"], "b.xml", b"<Invoice n='2'/>")
     store.put(org["slug"], ".partial.part", b"half")
-    assert [f.name for f in store.list_inbox(org["slug"])] == ["a-again.xml", "a.xml", "b.xml"]
+    listed = store.list_inbox(org["slug"])
+    assert sorted(f.name for f in listed) == ["a-again.xml", "a.xml", "b.xml"]
+    # oldest first, by name within a timestamp (S3's are coarse: the three puts may straddle a
+    # tick, and then `a.xml` comes first; the test expected name order and failed so, 1 in 3,497)
+    assert [(f.mtime_ns, f.name) for f in listed] == sorted((f.mtime_ns, f.name) for f in listed)
 
     now = time.time()
     first = _scan(db, store, ScanState(), now)  # just arrived: wait for a second look
