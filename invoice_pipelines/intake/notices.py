@@ -490,8 +490,9 @@ def _send_one(mailer, client, notice, documents, domain) -> tuple[str, str | Non
         message = _message(mailer, notice, documents, domain)
         mailer.send(client, message)
     except SendError as exc:
-        # closed before it left: it waits for the next run, like a notice no connection took
-        return "pending" if exc.closed else outcome_of(BOX, exc), str(exc), None
+        # closed for now before it left: it waits for the next run, like a notice no connection
+        # took
+        return outcome_of(BOX, exc, later=exc.closed), str(exc), None
     except Exception as exc:  # a notice that cannot be composed is not sent
         return FAILED, str(exc)[:500], None
     return "sent", None, message.message_id

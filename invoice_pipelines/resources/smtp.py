@@ -134,12 +134,7 @@ class Smtp:
             error.closed = client.sock is None and not error.unknown
             raise error from exc
         if refused:
-            code, text = next(iter(refused.values()))
-            raise SendError(
-                f"the server refused the recipient: {code} {_text(text)}",
-                temporary=400 <= code < 500,
-                code=code,
-            )
+            raise _recipient_refused(refused)
 
 
 def _send_error(exc: Exception) -> SendError:
@@ -156,12 +151,7 @@ def _send_error(exc: Exception) -> SendError:
             temporary=False,
         )
     if isinstance(exc, smtplib.SMTPRecipientsRefused):
-        code, text = next(iter(exc.recipients.values()))
-        return SendError(
-            f"the server refused the recipient: {code} {_text(text)}",
-            temporary=400 <= code < 500,
-            code=code,
-        )
+        return _recipient_refused(exc.recipients)
     if isinstance(exc, smtplib.SMTPResponseException):
         return SendError(
             f"the server answered {exc.smtp_code} {_text(exc.smtp_error)}",
@@ -172,6 +162,16 @@ def _send_error(exc: Exception) -> SendError:
     # unknown to us
     return SendError(
         f"the connection to the SMTP server broke: {exc}", temporary=False, unknown=True
+    )
+
+
+def _recipient_refused(refused: dict[str, tuple[int, bytes]]) -> SendError:
+    """The first refused recipient's reply, as SMTP means it."""
+    code, text = next(iter(refused.values()))
+    return SendError(
+        f"the server refused the recipient: {code} {_text(text)}",
+        temporary=400 <= code < 500,
+        code=code,
     )
 
 
