@@ -191,6 +191,18 @@ class AllowanceCharge:
 
 
 @dataclass(frozen=True, slots=True)
+class PaymentAccount:
+    """One account a document asks to be paid to (BG-17 credit transfer: BT-84 IBAN or other
+    account id, BT-86 the payment service provider's BIC), as written, separators removed."""
+
+    iban: str
+    bic: str | None = None
+
+    def to_json_dict(self) -> dict[str, Any]:
+        return {"iban": self.iban, "bic": self.bic}
+
+
+@dataclass(frozen=True, slots=True)
 class Invoice:
     """An incoming invoice in EN 16931 terms. Amounts are Decimal exactly as the document states them."""
 
@@ -214,7 +226,10 @@ class Invoice:
     buyer_name: str | None = None  # BT-44
     buyer_vat_id: str | None = None  # BT-48
     buyer_address: Address | None = None  # BG-8
-    iban: str | None = None  # BT-84 payee account
+    iban: str | None = None  # BT-84 payee account (the first of payment_accounts)
+    # every credit-transfer account the document names (BG-17, each BT-84 with its BT-86), in
+    # document order: the supplier check compares each one with the register
+    payment_accounts: tuple[PaymentAccount, ...] = ()
     payment_means_code: str | None = None  # BT-81
     line_total: Decimal | None = None  # BT-106
     allowance_total: Decimal | None = None  # BT-107
@@ -285,6 +300,7 @@ class Invoice:
             "buyer_vat_id": self.buyer_vat_id,
             "buyer_address": self.buyer_address.to_json_dict() if self.buyer_address else None,
             "iban": self.iban,
+            "payment_accounts": [a.to_json_dict() for a in self.payment_accounts],
             "payment_means_code": self.payment_means_code,
             "line_total": _money(self.line_total),
             "allowance_total": _money(self.allowance_total),

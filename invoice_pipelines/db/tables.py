@@ -1562,6 +1562,10 @@ suppliers = Table(
     Column("datev_creditor_account", Integer),
     # person: a command, the launchpad or a review; first_invoice: the organization's policy
     Column("origin", String(16), nullable=False),
+    # when and by whom a person confirmed it (0050); NULL: registered by the first-invoice policy
+    # and not confirmed yet, so no QuickBooks vendor is created and no bill pushed for it
+    Column("confirmed_at", UtcDateTime),
+    Column("confirmed_by", String(255)),
     Column("active", Boolean, nullable=False, server_default=text("true")),
     Column("version", Integer, nullable=False, server_default=text("1")),
     Column("updated_by", String(255), nullable=False),
