@@ -11,6 +11,7 @@ its own.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -52,6 +53,92 @@ class RegisterError(ValueError):
     """A change the register refuses: one clear sentence for the person who asked for it."""
 
 
+# what a person can write into the register: as many characters as its columns hold, nothing
+# cut on the way, and no character a terminal or a reader would not show as written (controls,
+# bidi overrides, zero-width characters)
+MAX_NAME = 500
+MAX_WHO = 255
+MAX_REASON = 2000
+MAX_TAX_NUMBER = 64
+MAX_DATEV_ACCOUNT = 999_999_999
+_VAT_FORM = re.compile(r"[A-Z]{2}[A-Z0-9]{2,14}")
+_MASKED_VAT = re.compile(r"X{3,}|^XX|[*•…#?]")
+_BIC_FORM = re.compile(r"[A-Z]{4}[A-Z]{2}[A-Z0-9]{2}([A-Z0-9]{3})?")
+_VENDOR_ID_FORM = re.compile(r"[0-9]{1,32}")
+_TAX_NUMBER_FORM = re.compile(r"[0-9A-Za-z /.\-]+")
+
+
+def checked_text(value: object, what: str, limit: int) -> str:
+    """A text for the register: blanks collapsed; refused with one sentence when it holds a
+    character nobody sees as written or is longer than its column."""
+    text = " ".join(str(value or "").split())
+    hidden = next((c for c in text if unicodedata.category(c) in ("Cc", "Cf", "Co", "Cs")), None)
+    if hidden is not None:
+        raise RegisterError(
+            f"{what} holds the invisible or control character U+{ord(hidden):04X}: write it "
+            "with visible characters only"
+        )
+    if len(text) > limit:
+        raise RegisterError(f"{what} has {len(text)} characters; the register holds {limit}")
+    return text
+
+
+def checked_vat_id(value: object) -> str | None:
+    """A VAT id in full: a country code and 2 to 14 letters or digits (blanks, dots and dashes
+    dropped). A masked id (`XXXXXX39207`, `DE*****789`) is refused: it is never an identity."""
+    raw = checked_text(value, "the VAT id", 64)
+    key = vat_id_key(raw)
+    if not key:
+        return None
+    if _MASKED_VAT.search(key):
+        raise RegisterError(f"VAT id {raw!r} is masked or partial: give it in full")
+    if not _VAT_FORM.fullmatch(key):
+        raise RegisterError(
+            f"{raw!r} is not a VAT id (a country code and 2 to 14 letters or digits)"
+        )
+    return key
+
+
+def checked_bic(value: object) -> str | None:
+    """A BIC by its form (ISO 9362: bank, country, location, optional branch), upper case."""
+    bic = checked_text(value, "the BIC", 11).replace(" ", "").upper()
+    if bic and not _BIC_FORM.fullmatch(bic):
+        raise RegisterError(f"{value!r} is not a BIC (4 letters, country, 2 characters, branch)")
+    return bic or None
+
+
+def checked_vendor_id(value: object) -> str | None:
+    """A QuickBooks vendor's Id: its digits, as QuickBooks writes every entity's Id."""
+    text = str(value or "").strip()
+    if text and not _VENDOR_ID_FORM.fullmatch(text):
+        raise RegisterError(f"{text[:40]!r} is not a QuickBooks vendor Id (digits only)")
+    return text or None
+
+
+def checked_tax_number(value: object) -> str | None:
+    text = checked_text(value, "the tax number", MAX_TAX_NUMBER)
+    if text and not _TAX_NUMBER_FORM.fullmatch(text):
+        raise RegisterError(f"{text!r} is not a tax number (digits, letters, / . - only)")
+    return text or None
+
+
+def checked_datev_account(value: int | None) -> int | None:
+    if value is not None and not 1 <= int(value) <= MAX_DATEV_ACCOUNT:
+        raise RegisterError(f"DATEV creditor account {value} is not 1 to {MAX_DATEV_ACCOUNT}")
+    return value
+
+
+def checked_name(value: object) -> str:
+    name = checked_text(value, "the supplier's name", MAX_NAME)
+    if not name_skeleton(name):
+        raise RegisterError("a supplier needs a name")
+    return name
+
+
+def _account(iban: object, bic: object) -> dict:
+    return {"iban": checked_iban(iban), "bic": checked_bic(bic)}
+
+
 def _iban_ok(iban: str) -> bool:
     """ISO 13616: two letters, two check digits, up to 30 letters or digits, mod 97 == 1."""
     if not re.fullmatch(r"[A-Z]{2}[0-9]{2}[A-Z0-9]{11,30}", iban):
@@ -61,7 +148,7 @@ def _iban_ok(iban: str) -> bool:
 
 
 def checked_iban(value: object) -> str:
-    iban = iban_key(value)
+    iban = iban_key(checked_text(value, "the IBAN", 64))
     if not _iban_ok(iban):
         raise RegisterError(f"{value!r} is not an IBAN (country, check digits, account; mod 97)")
     return iban
@@ -86,6 +173,7 @@ def _supplier(row) -> RegisteredSupplier:
         ibans=tuple(a["iban"] for a in (row.bank_accounts or ()) if a.get("iban")),
         notice_email=row.notice_email,
         qbo_vendor_id=row.qbo_vendor_id,
+        confirmed=row.confirmed_at is not None,
     )
 
 
@@ -152,6 +240,7 @@ def values_of(row) -> dict[str, Any]:
         "qbo_vendor_id": row["qbo_vendor_id"],
         "datev_creditor_account": row["datev_creditor_account"],
         "active": bool(row["active"]),
+        "confirmed": row.get("confirmed_at") is not None,
     }
 
 
@@ -161,7 +250,7 @@ def _audit(conn, organization_id, supplier_id, action, by, reason, before, after
             organization_id=organization_id,
             supplier_id=supplier_id,
             action=action,
-            changed_by=by[:255],
+            changed_by=by,
             reason=reason,
             before=before,
             after=after,
@@ -171,13 +260,13 @@ def _audit(conn, organization_id, supplier_id, action, by, reason, before, after
 
 
 def _who(changed_by: str, reason: str) -> tuple[str, str]:
-    by = " ".join(str(changed_by or "").split())
-    why = " ".join(str(reason or "").split())
+    by = checked_text(changed_by, "who makes the change (--by)", MAX_WHO)
+    why = checked_text(reason, "the reason (--reason)", MAX_REASON)
     if not by:
         raise RegisterError("a change of the supplier register names who makes it (--by NAME)")
     if not why:
         raise RegisterError("a change of the supplier register says why (--reason TEXT)")
-    return by, why[:1000]
+    return by, why
 
 
 def _check_unique(conn, organization_id: int, supplier_id: int | None, values: dict) -> None:
@@ -214,33 +303,40 @@ def add_supplier(
     datev_creditor_account: int | None = None,
     origin: str = "person",
     document_id: int | None = None,
+    confirmed: bool | None = None,
 ) -> int:
-    """Register a supplier; its id. Refused: no name, a VAT id or vendor another supplier has."""
+    """Register a supplier; its id. Refused: no name, a value out of form (one sentence each), a
+    VAT id or vendor another supplier has. `confirmed`: whether a person vouches for it (by
+    default: registered by a person, not by the first-invoice policy)."""
     by, why = _who(changed_by, reason)
-    name = " ".join(str(name or "").split())[:500]
-    if not name_skeleton(name):
-        raise RegisterError("a supplier needs a name")
+    name = checked_name(name)
     values = {
         "name": name,
-        "name_key": name_skeleton(name)[:500],
+        "name_key": name_skeleton(name)[:MAX_NAME],
         "other_names": [],
-        "vat_id": vat_id_key(vat_id) or None,
-        "tax_number": (tax_number or "").strip() or None,
-        "bank_accounts": [
-            {"iban": checked_iban(iban), "bic": (bic or "").strip().upper() or None}
-            for iban, bic in ibans
-        ],
+        "vat_id": checked_vat_id(vat_id),
+        "tax_number": checked_tax_number(tax_number),
+        "bank_accounts": [_account(iban, bic) for iban, bic in ibans],
         "notice_email": checked_email(notice_email),
-        "qbo_vendor_id": qbo_vendor_id or None,
-        "datev_creditor_account": datev_creditor_account,
+        "qbo_vendor_id": checked_vendor_id(qbo_vendor_id),
+        "datev_creditor_account": checked_datev_account(datev_creditor_account),
     }
     _check_unique(conn, organization_id, None, values)
+    if confirmed is None:
+        confirmed = origin == "person"
     supplier_id = conn.execute(
         insert(suppliers)
-        .values(organization_id=organization_id, origin=origin, updated_by=by, **values)
+        .values(
+            organization_id=organization_id,
+            origin=origin,
+            updated_by=by,
+            confirmed_at=utcnow() if confirmed else None,
+            confirmed_by=by if confirmed else None,
+            **values,
+        )
         .returning(suppliers.c.id)
     ).scalar_one()
-    after = values_of({**values, "active": True})
+    after = values_of({**values, "active": True, "confirmed_at": confirmed or None})
     _audit(conn, organization_id, supplier_id, "add", by, why, None, after, document_id)
     return supplier_id
 
@@ -314,23 +410,75 @@ def change_supplier(
     return after
 
 
+def confirm_supplier(
+    conn: Connection,
+    organization_id: int,
+    supplier_id: int,
+    *,
+    changed_by: str,
+    reason: str,
+    expected_version: int | None = None,
+    despite_lookalike: bool = False,
+) -> dict:
+    """A person vouches for a supplier the first-invoice policy registered: from now on a
+    QuickBooks vendor may be created and its bills pushed. Held to the rules a new supplier's
+    document is: one whose name reads like another registered supplier's is refused unless the
+    person says it is another company (`despite_lookalike`). Audited (action `confirm`); the
+    supplier's values after it. Confirming a confirmed supplier changes nothing."""
+    by, why = _who(changed_by, reason)
+    row = _row(conn, organization_id, supplier_id)
+    if expected_version is not None and row["version"] != expected_version:
+        raise RegisterError(
+            f"supplier {supplier_id} changed since version {expected_version} (now "
+            f"{row['version']}): look again"
+        )
+    before = values_of(row)
+    if row["confirmed_at"] is not None:
+        return before
+    if not row["active"]:
+        raise RegisterError(f"supplier {supplier_id} is retired: change it back first")
+    if not despite_lookalike:
+        others = load_register(conn, organization_id)
+        others = Register([s for s in others.suppliers if s.id != supplier_id])
+        alike = others.resembling(row["name"])
+        if alike:
+            twin, name = alike[0]
+            raise RegisterError(
+                f"supplier {supplier_id} ({row['name']!r}) reads like the registered {name!r} "
+                f"of {twin.described()}: confirm it only if it is another company "
+                "(--despite-lookalike), else retire it"
+            )
+    conn.execute(
+        update(suppliers)
+        .where(suppliers.c.organization_id == organization_id, suppliers.c.id == supplier_id)
+        .values(
+            confirmed_at=utcnow(),
+            confirmed_by=by,
+            version=suppliers.c.version + 1,
+            updated_by=by,
+            updated_at=utcnow(),
+        )
+    )
+    after = {**before, "confirmed": True}
+    _audit(conn, organization_id, supplier_id, "confirm", by, why, before, after, None)
+    return after
+
+
 def _changed_values(row: dict, change: Change) -> dict:
     new: dict[str, Any] = {}
     if change.name is not None:
-        name = " ".join(change.name.split())[:500]
-        if not name_skeleton(name):
-            raise RegisterError("a supplier needs a name")
-        new["name"], new["name_key"] = name, name_skeleton(name)[:500]
+        name = checked_name(change.name)
+        new["name"], new["name_key"] = name, name_skeleton(name)[:MAX_NAME]
     if change.vat_id is not None:
-        new["vat_id"] = vat_id_key(change.vat_id) or None
+        new["vat_id"] = checked_vat_id(change.vat_id)
     if change.tax_number is not None:
-        new["tax_number"] = change.tax_number.strip() or None
+        new["tax_number"] = checked_tax_number(change.tax_number)
     if change.notice_email is not None:
         new["notice_email"] = checked_email(change.notice_email)
     if change.qbo_vendor_id is not None:
-        new["qbo_vendor_id"] = change.qbo_vendor_id.strip() or None
+        new["qbo_vendor_id"] = checked_vendor_id(change.qbo_vendor_id)
     if change.datev_creditor_account is not None:
-        new["datev_creditor_account"] = change.datev_creditor_account
+        new["datev_creditor_account"] = checked_datev_account(change.datev_creditor_account)
     if change.active is not None:
         new["active"] = change.active
     for field in change.clear:
@@ -338,9 +486,8 @@ def _changed_values(row: dict, change: Change) -> dict:
             raise RegisterError(f"{field!r} cannot be cleared (one of {', '.join(FIELDS[1:])})")
         new[field] = None
     names = list(row["other_names"] or [])
-    for name in change.add_names:
-        name = " ".join(name.split())[:500]
-        if name_skeleton(name) and name != new.get("name", row["name"]) and name not in names:
+    for name in map(checked_name, change.add_names):
+        if name != new.get("name", row["name"]) and name not in names:
             names.append(name)
     if names != list(row["other_names"] or []):
         new["other_names"] = names
@@ -350,10 +497,9 @@ def _changed_values(row: dict, change: Change) -> dict:
     if missing:
         raise RegisterError(f"IBAN {sorted(missing)[0]} is not registered for this supplier")
     accounts = [a for a in accounts if a["iban"] not in removed]
-    for iban, bic in change.add_ibans:
-        iban = checked_iban(iban)
-        if iban not in {a["iban"] for a in accounts}:
-            accounts.append({"iban": iban, "bic": (bic or "").strip().upper() or None})
+    for account in (_account(iban, bic) for iban, bic in change.add_ibans):
+        if account["iban"] not in {a["iban"] for a in accounts}:
+            accounts.append(account)
     if accounts != list(row["bank_accounts"] or []):
         new["bank_accounts"] = accounts
     return new
@@ -369,13 +515,13 @@ def learn(
     reason: str,
     document_id: int | None,
     origin: str = "person",
+    confirmed: bool | None = None,
 ) -> int | None:
     """What a confirmation (or the first-invoice policy) teaches the register about a document's
     seller: a new supplier with its name, VAT id and IBAN; another name for the supplier of its
     VAT id; a new IBAN of its supplier. A notice address is never learned from a document. The
     supplier's id, or None when there is nothing to learn."""
-    iban = iban_key(claim.iban)
-    iban_ok = bool(iban) and _iban_ok(iban)
+    ibans = [iban for iban in claim.all_ibans if _iban_ok(iban)]
     supplier = comparison.supplier
     rules = {f.rule for f in comparison.findings}
     if supplier is None and NAME_OTHER_VAT_ID in rules and claim.vat:
@@ -402,15 +548,16 @@ def learn(
             organization_id,
             name=str(claim.name),
             vat_id=claim.vat or None,
-            ibans=[(iban, None)] if iban_ok else [],
+            ibans=[(iban, None) for iban in ibans],
             changed_by=changed_by,
             reason=reason,
             origin=origin,
             document_id=document_id,
+            confirmed=confirmed,
         )
     change = Change(
         add_names=(str(claim.name),) if rules & {VAT_ID_OTHER_NAME, LOOKALIKE_NAME} else (),
-        add_ibans=((iban, None),) if iban_ok and NEW_IBAN in rules else (),
+        add_ibans=tuple((iban, None) for iban in ibans) if NEW_IBAN in rules else (),
     )
     if change.add_names or change.add_ibans:
         change_supplier(
@@ -444,7 +591,8 @@ def learn_history(conn: Connection, organization_id: int, *, changed_by: str, re
     for doc_id, name, vat_id, iban in rows:  # the latest first
         claim = Claim(name, vat_id, iban)
         comparison = compare(register, claim, own)
-        if not comparison.new:
+        if not comparison.new or comparison.findings:
+            # known, or a look-alike of a registered supplier: for a person to look at
             continue
         supplier_id = learn(
             conn,

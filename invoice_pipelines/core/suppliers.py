@@ -16,9 +16,10 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cached_property, lru_cache
 
 from invoice_pipelines.core.rules import Finding, lookalike_key
+from invoice_pipelines.core.supplier_names import name_core, near
 
 STAGE = "supplier"
 
@@ -39,8 +40,14 @@ NEVER_CONFIRMED = frozenset({OWN_ORGANIZATION, TWO_SUPPLIERS})
 # how an organization's register learns of a supplier it does not know yet
 POLICY_SETTING = "supplier_policy"
 REVIEW = "review"  # every new supplier's first invoice waits for a person
-FIRST_INVOICE = "first_invoice"  # a new supplier's first accepted invoice registers it
-POLICIES = (REVIEW, FIRST_INVOICE)
+# a new supplier's first accepted invoice registers it, unconfirmed: its invoices are accepted and
+# exported, but no QuickBooks vendor or bill is made for it until a person confirms it
+FIRST_INVOICE = "first_invoice"
+# the same, registered as confirmed: its bills reach QuickBooks with no person involved (the
+# behaviour before issue 72, chosen by name, docs/intake.md says what it risks)
+FIRST_INVOICE_BOOKS = "first_invoice_books"
+POLICIES = (REVIEW, FIRST_INVOICE, FIRST_INVOICE_BOOKS)
+REGISTERING_POLICIES = (FIRST_INVOICE, FIRST_INVOICE_BOOKS)
 DEFAULT_POLICY = FIRST_INVOICE
 
 _VAT_SEPARATORS = re.compile(r"[\s.\-/]+")
@@ -92,6 +99,7 @@ class RegisteredSupplier:
     ibans: tuple[str, ...] = ()
     notice_email: str | None = None
     qbo_vendor_id: str | None = None
+    confirmed: bool = True
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -104,12 +112,13 @@ class RegisteredSupplier:
 
     @classmethod
     def of_claim(cls, supplier_id: int, claim: Claim) -> RegisteredSupplier:
-        """The supplier a document's claim registers: its name, VAT id and IBAN."""
+        """The supplier a document's claim registers: its name, VAT id and IBANs."""
         return cls(
             id=supplier_id,
             name=str(claim.name or ""),
             vat_id=claim.vat or None,
-            ibans=(claim.iban,) if claim.iban else (),
+            ibans=claim.all_ibans,
+            confirmed=False,
         )
 
 
@@ -122,10 +131,18 @@ class Claim:
     iban: str | None = None
     email: str | None = None
     tax_number: str | None = None
+    # every other account the document asks to be paid to (BG-17 after the first)
+    other_ibans: tuple[str, ...] = ()
 
     @property
     def vat(self) -> str:
         return vat_id_key(self.vat_id)
+
+    @property
+    def all_ibans(self) -> tuple[str, ...]:
+        """Every IBAN the document names, as compared (`iban_key`), each once, in its order."""
+        keys = (iban_key(i) for i in (self.iban, *self.other_ibans))
+        return tuple(dict.fromkeys(k for k in keys if k))
 
 
 @dataclass(frozen=True)
@@ -151,8 +168,39 @@ class Register:
                 self.by_name.setdefault(key, []).append(supplier)
 
     def adding(self, supplier: RegisteredSupplier) -> Register:
-        """This register with one more supplier (one registered meanwhile, or about to be)."""
-        return Register([*self.suppliers, supplier])
+        """This register with one more supplier (one registered meanwhile, or about to be); the
+        names' cores carried over where they were taken."""
+        register = Register([*self.suppliers, supplier])
+        if "_cores" in self.__dict__:
+            cores = {length: list(entries) for length, entries in self._cores.items()}
+            for core in {name_core(n) for n in supplier.names} - {""}:
+                cores.setdefault(len(core), []).append((core, supplier))
+            register.__dict__["_cores"] = cores
+        return register
+
+    @cached_property
+    def _cores(self) -> dict[int, list[tuple[str, RegisteredSupplier]]]:
+        """Every registered name's core (`supplier_names.name_core`) by its length: built on the
+        first new seller's comparison only."""
+        by_length: dict[int, list[tuple[str, RegisteredSupplier]]] = {}
+        for supplier in self.suppliers:
+            for core in {name_core(n) for n in supplier.names} - {""}:
+                by_length.setdefault(len(core), []).append((core, supplier))
+        return by_length
+
+    def resembling(self, name: str | None) -> list[tuple[RegisteredSupplier, str]]:
+        """The registered suppliers one of whose names reads like `name` (the same core, or a
+        near one: `supplier_names.near`), each with that name; the nearest first."""
+        core = name_core(name)
+        if not core:
+            return []
+        found: dict[int, tuple[int, RegisteredSupplier, str]] = {}
+        for length in range(len(core) - 2, len(core) + 3):
+            for other, supplier in self._cores.get(length, ()):
+                if supplier.id not in found and near(core, other):
+                    alike = next(n for n in supplier.names if name_core(n) == other)
+                    found[supplier.id] = (0 if other == core else 1, supplier, alike)
+        return [(s, n) for _, s, n in sorted(found.values(), key=lambda f: (f[0], f[1].id))]
 
 
 @dataclass(frozen=True)
@@ -164,6 +212,8 @@ class Comparison:
     new: bool = False  # the register knows neither the claimed VAT id nor the name
     # IP-SUP-03: the registered suppliers of the claimed name (the claimed VAT id is none's)
     named: tuple[RegisteredSupplier, ...] = ()
+    # IP-SUP-08 of a new seller: the registered suppliers whose name it reads like
+    resembles: tuple[RegisteredSupplier, ...] = ()
 
     @property
     def agrees(self) -> bool:
@@ -229,13 +279,15 @@ def _lookalike(claim: Claim, supplier: RegisteredSupplier) -> Finding | None:
 def _details(claim: Claim, supplier: RegisteredSupplier) -> list[Finding]:
     """IBAN and notice address of a document against the supplier it comes from."""
     found = []
-    iban = iban_key(claim.iban)
-    if iban and iban not in {iban_key(i) for i in supplier.ibans}:
+    known = {iban_key(i) for i in supplier.ibans}
+    unknown = [iban for iban in claim.all_ibans if iban not in known]
+    if unknown:
         registered = ", ".join(supplier.ibans) if supplier.ibans else "none"
+        which = f"IBAN {unknown[0]}" if len(unknown) == 1 else "IBANs " + ", ".join(unknown)
         found.append(
             _finding(
                 NEW_IBAN,
-                f"the document asks for payment to IBAN {iban}, which is not registered for "
+                f"the document asks for payment to {which}, not registered for "
                 f"{supplier.described()} (registered: {registered})",
             )
         )
@@ -307,7 +359,32 @@ def compare(register: Register, claim: Claim, own: OwnParty | None = None) -> Co
         return Comparison(supplier, tuple(found + _details(claim, supplier)))
     if not key and not claim.vat:
         return Comparison(None)
-    return Comparison(None, new=True)
+    return _new_seller(register, claim)
+
+
+def _new_seller(register: Register, claim: Claim) -> Comparison:
+    """A seller the register knows neither by VAT id nor by name: IP-SUP-08 where its name reads
+    like a registered supplier's (`Register.resembling`), so that no look-alike is registered or
+    booked by its first invoice; a person who confirms it registers another supplier."""
+    resembling = register.resembling(claim.name)
+    if not resembling:
+        return Comparison(None, new=True)
+    supplier, alike = resembling[0]
+    more = f" (and {len(resembling) - 1} more)" if len(resembling) > 1 else ""
+    vat = f"VAT id {claim.vat}" if claim.vat else "no VAT id"
+    return Comparison(
+        None,
+        (
+            _finding(
+                LOOKALIKE_NAME,
+                f"the new seller {claim.name!r} ({vat}) reads like the registered {alike!r} of "
+                f"{supplier.described()}{more}: a look-alike of a known supplier; confirm it "
+                "only if it is another company, or reject it",
+            ),
+        ),
+        new=True,
+        resembles=tuple(s for s, _ in resembling),
+    )
 
 
 def new_supplier_finding(claim: Claim) -> Finding:

@@ -27,17 +27,21 @@ def reopen_exported(
         reopened, refused = change_chosen(
             conn, organization_id, document_ids, Status.EXPORTED, Status.VALIDATED, verb="reopened"
         )
-        conn.execute(
-            insert(audit_log).values(
-                organization_id=organization_id,
-                created_by=requested_by,
-                action="export.reopen",
-                entity_type="incoming_invoice",
-                details={
+        # one row per document asked for, naming it: what an auditor looks a document up by
+        rows = [
+            {
+                "organization_id": organization_id,
+                "created_by": requested_by,
+                "action": "export.reopen",
+                "entity_type": "incoming_invoice",
+                "entity_id": str(doc_id),
+                "details": {
                     "reason": reason,
-                    "reopened": reopened,
-                    "refused": {str(k): v for k, v in refused.items()},
+                    "outcome": "reopened" if doc_id in reopened else refused.get(doc_id),
                 },
-            )
-        )
+            }
+            for doc_id in dict.fromkeys([*reopened, *refused])
+        ]
+        if rows:
+            conn.execute(insert(audit_log), rows)
     return reopened, refused

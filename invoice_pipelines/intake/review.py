@@ -745,6 +745,7 @@ def _supplier_of(conn, organization_id: int, current: dict) -> tuple[Claim, Comp
         iban=read.get("iban"),
         email=read.get("seller_email"),
         tax_number=read.get("seller_tax_number"),
+        other_ibans=tuple(a["iban"] for a in read.get("payment_accounts") or () if a.get("iban")),
     )
     register = load_register(conn, organization_id)
     return claim, compare(register, claim, own_party(conn, organization_id))

@@ -19,7 +19,8 @@ from dataclasses import dataclass
 from sqlalchemy.engine import Connection
 
 from invoice_pipelines.core.suppliers import (
-    FIRST_INVOICE,
+    FIRST_INVOICE_BOOKS,
+    REGISTERING_POLICIES,
     Claim,
     Comparison,
     RegisteredSupplier,
@@ -45,6 +46,8 @@ class SupplierCheck:
     comparison: Comparison
     # the first-invoice policy registers the seller when this document is accepted
     registers: bool = False
+    # ... as confirmed (`first_invoice_books`), else unconfirmed until a person confirms it
+    confirms: bool = False
 
 
 def claim_of(invoice) -> Claim:
@@ -54,6 +57,7 @@ def claim_of(invoice) -> Claim:
         iban=invoice.iban,
         email=invoice.seller_email,
         tax_number=invoice.seller_tax_number,
+        other_ibans=tuple(a.iban for a in invoice.payment_accounts),
     )
 
 
@@ -73,7 +77,7 @@ def check_suppliers(
         return checked, {}
     register = load_register(conn, organization_id)
     own, policy = own_party_and_policy(conn, organization_id)
-    first_invoice = policy == FIRST_INVOICE
+    first_invoice = policy in REGISTERING_POLICIES
     checks: dict[int, SupplierCheck] = {}
     for doc_id in sorted(read):
         outcome = read[doc_id]
@@ -82,13 +86,16 @@ def check_suppliers(
         found = list(comparison.findings)
         registers = False
         if comparison.new and first_invoice:
-            registers = outcome.status == "VALIDATED" and not outcome.review
+            # a look-alike of a registered supplier (IP-SUP-08) waits for a person
+            registers = outcome.status == "VALIDATED" and not outcome.review and not found
             if registers:
                 # known to the next documents of the batch, its id negative until it is written
                 register = register.adding(RegisteredSupplier.of_claim(-doc_id, claim))
         elif comparison.new:
             found.append(new_supplier_finding(claim))
-        checks[doc_id] = SupplierCheck(claim, comparison, registers)
+        checks[doc_id] = SupplierCheck(
+            claim, comparison, registers, confirms=policy == FIRST_INVOICE_BOOKS
+        )
         if found:
             checked[doc_id] = dataclasses.replace(outcome, review=[*outcome.review, *found])
     return checked, checks
@@ -115,7 +122,9 @@ def register_first_invoices(
         if provisional is not None and provisional.id < 0 and -provisional.id not in every:
             # compared with a supplier an earlier document of the batch was to register, which
             # was not accepted after all: this one is the supplier's first accepted document
-            check = SupplierCheck(check.claim, Comparison(None, new=True), registers=True)
+            check = dataclasses.replace(
+                check, comparison=Comparison(None, new=True), registers=True
+            )
             every.add(-provisional.id)  # registered once, by the first of them
         if not check.registers:
             continue
@@ -126,10 +135,12 @@ def register_first_invoices(
                     organization_id,
                     check.claim,
                     check.comparison,
-                    changed_by=POLICY_ACTOR,
-                    reason=f"first accepted invoice of a new supplier (document {doc_id})",
+                    changed_by=f"policy:{FIRST_INVOICE_BOOKS}" if check.confirms else POLICY_ACTOR,
+                    reason=f"first accepted invoice of a new supplier (document {doc_id})"
+                    + ("" if check.confirms else "; unconfirmed until a person confirms it"),
                     document_id=doc_id,
                     origin="first_invoice",
+                    confirmed=check.confirms,
                 )
         except RegisterError as exc:
             log.warning("document %s: its supplier is not registered: %s", doc_id, exc)
