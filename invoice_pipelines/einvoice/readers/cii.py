@@ -12,12 +12,14 @@ from decimal import Decimal
 
 from lxml import etree
 
+from invoice_pipelines.core.bank_accounts import payment_accounts
 from invoice_pipelines.core.invoice import (
     Address,
     AllowanceCharge,
     CurrencyAmount,
     Invoice,
     InvoiceLine,
+    PaymentAccount,
     VatBreakdown,
     pick_tax_total,
 )
@@ -223,11 +225,10 @@ def map_cross_industry(
             tax_entries.append(CurrencyAmount(amount, node.get("currencyID")))
     tax_total, tax_total_tax_currency = pick_tax_total(tuple(tax_entries), currency, tax_currency)
 
-    iban = None
     means_code = None
     for means in read.elements(settlement, "ram:SpecifiedTradeSettlementPaymentMeans"):
         means_code = means_code or read.text(means, "ram:TypeCode")
-        iban = iban or read.text(means, "ram:PayeePartyCreditorFinancialAccount/ram:IBANID")
+    accounts = _payment_accounts(read, settlement)
 
     due_date = None
     for terms in read.elements(settlement, "ram:SpecifiedTradePaymentTerms"):
@@ -278,7 +279,8 @@ def map_cross_industry(
         buyer_name=read.text(buyer, "ram:Name"),
         buyer_vat_id=_vat_id(read, buyer),
         buyer_address=_address(read, buyer),
-        iban=iban,
+        iban=accounts[0].iban if accounts else None,
+        payment_accounts=accounts,
         payment_means_code=means_code,
         tax_total=tax_total,
         tax_total_tax_currency=tax_total_tax_currency,
@@ -292,6 +294,22 @@ def map_cross_industry(
         origin="xml",
     )
     return invoice, read.findings
+
+
+def _payment_accounts(
+    read: ValueReader, settlement: etree._Element | None
+) -> tuple[PaymentAccount, ...]:
+    """Every payee account of every payment means (BG-17), in document order: BT-84 is the IBAN
+    (IBANID), or a national account id (ProprietaryID) where no IBAN is given; BT-86 the BIC of
+    the payee's bank. Whatever the means' code says, a payee account named is one money may be
+    sent to, so none is left out."""
+    pairs = []
+    for means in read.elements(settlement, "ram:SpecifiedTradeSettlementPaymentMeans"):
+        bic = read.text(means, "ram:PayeeSpecifiedCreditorFinancialInstitution/ram:BICID")
+        for account in read.elements(means, "ram:PayeePartyCreditorFinancialAccount"):
+            iban = read.text(account, "ram:IBANID") or read.text(account, "ram:ProprietaryID")
+            pairs.append((iban, bic))
+    return payment_accounts(pairs)
 
 
 def _payment_terms(

@@ -6,12 +6,14 @@ from decimal import Decimal
 
 from lxml import etree
 
+from invoice_pipelines.core.bank_accounts import payment_accounts
 from invoice_pipelines.core.invoice import (
     Address,
     AllowanceCharge,
     CurrencyAmount,
     Invoice,
     InvoiceLine,
+    PaymentAccount,
     VatBreakdown,
     pick_tax_total,
 )
@@ -178,15 +180,14 @@ def parse_ubl(root: etree._Element) -> tuple[Invoice, list[Finding]]:
         for sub in read.elements(root, "cac:TaxTotal/cac:TaxSubtotal")
     )
 
-    iban = None
     means_code = None
     due_date = read.iso_date(root, "cbc:DueDate", "due date (BT-9)")
     for means in read.elements(root, "cac:PaymentMeans"):
         means_code = means_code or read.text(means, "cbc:PaymentMeansCode")
-        iban = iban or read.text(means, "cac:PayeeFinancialAccount/cbc:ID")
         # CreditNote (and pre-2.1 Invoice) carries BT-9 on the payment means.
         due_date = due_date or read.iso_date(means, "cbc:PaymentDueDate", "due date (BT-9)")
 
+    accounts = _payment_accounts(read, root)
     # BT-20 with its lines kept: XRechnung's #SKONTO# lines are lines (core/skonto.py)
     notes = [
         note.text.strip("\r\n ")
@@ -215,7 +216,8 @@ def parse_ubl(root: etree._Element) -> tuple[Invoice, list[Finding]]:
         buyer_name=_party_name(read, buyer),
         buyer_vat_id=_vat_id(read, buyer),
         buyer_address=_address(read, buyer),
-        iban=iban,
+        iban=accounts[0].iban if accounts else None,
+        payment_accounts=accounts,
         payment_means_code=means_code,
         tax_total=tax_total,
         tax_total_tax_currency=tax_total_tax_currency,
@@ -229,3 +231,19 @@ def parse_ubl(root: etree._Element) -> tuple[Invoice, list[Finding]]:
         origin="xml",
     )
     return invoice, read.findings
+
+
+def _payment_accounts(read: ValueReader, root: etree._Element) -> tuple[PaymentAccount, ...]:
+    """Every payee account of every payment means (BG-17), in document order: BT-84 the account
+    id, BT-86 the BIC as the branch's id (UBL 2.1, Peppol BIS 3) or, in UBL 2.0 documents, its
+    financial institution's. Whatever the means' code says, a payee account named is one money
+    may be sent to, so none is left out."""
+    pairs = []
+    for means in read.elements(root, "cac:PaymentMeans"):
+        for account in read.elements(means, "cac:PayeeFinancialAccount"):
+            branch = read.element(account, "cac:FinancialInstitutionBranch")
+            bic = read.text(branch, "cbc:ID") or read.text(
+                branch, "cac:FinancialInstitution/cbc:ID"
+            )
+            pairs.append((read.text(account, "cbc:ID"), bic))
+    return payment_accounts(pairs)

@@ -1,17 +1,17 @@
 """Reading invoices from plain text (PDF text layers, OCR): `extract_fields` is the entry point.
 
 labels.py holds the label dictionaries (German, English, French, Dutch, Spanish, Italian),
-numbers.py / dates.py / currency.py the grammars, lines.py the line-item tables and extract.py
-the layout rules that put them together.
+numbers.py / dates.py / currency.py the grammars, lines.py the line-item tables, accounts.py the
+IBANs and BICs, and extract.py the layout rules that put them together.
 """
 
+from invoice_pipelines.core.bank_accounts import iban_is_valid
 from invoice_pipelines.intake.formats.text.dates import find_dates, parse_date
 from invoice_pipelines.intake.formats.text.extract import (
     MIN_CONFIDENCE,
     ExtractedFields,
     TextField,
     extract_fields,
-    iban_is_valid,
 )
 from invoice_pipelines.intake.formats.text.numbers import parse_amount
 

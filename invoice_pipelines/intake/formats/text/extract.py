@@ -21,6 +21,7 @@ from typing import Any
 import invoice_pipelines.intake.formats.text.labels as L
 from invoice_pipelines.core.invoice import Invoice, InvoiceLine, Origin, VatBreakdown
 from invoice_pipelines.core.money import plain_string
+from invoice_pipelines.intake.formats.text.accounts import ReadAccount, read_accounts
 from invoice_pipelines.intake.formats.text.currency import (
     CURRENCY_LABEL,
     find_currency,
@@ -83,6 +84,8 @@ class ExtractedFields:
     vat_breakdown: list[VatBreakdown] = field(default_factory=list)
     # why a person must look at what was read, beyond a field's confidence (parties.py)
     doubts: list[str] = field(default_factory=list)
+    # every account the page names to be paid to, a failing IBAN among them (accounts.py)
+    accounts: list[ReadAccount] = field(default_factory=list)
 
     def value(self, name: str) -> Any:
         found = self.fields.get(name)
@@ -92,6 +95,8 @@ class ExtractedFields:
         result: dict[str, Any] = {name: f.to_json_dict() for name, f in sorted(self.fields.items())}
         if self.lines:
             result["lines"] = [line.to_json_dict() for line in self.lines]
+        if self.accounts:
+            result["payment_accounts"] = [a.to_json_dict() for a in self.accounts]
         return result
 
     def to_invoice(self, *, origin: Origin, confidence_scale: float = 1.0) -> Invoice:
@@ -112,6 +117,7 @@ class ExtractedFields:
             buyer_name=self.value("buyer_name"),
             buyer_vat_id=self.value("buyer_vat_id"),
             iban=self.value("iban"),
+            payment_accounts=tuple(a.account for a in self.accounts),
             net_total=net,
             tax_total=tax,
             gross_total=self.value("gross_total"),
@@ -815,7 +821,6 @@ def _best_gross(grosses: list[_Total]) -> _Total | None:
 
 # ---------------------------------------------------------------- parties, bank, type
 
-_IBAN = re.compile(r"\b([A-Z]{2}\d{2}(?:\s?[A-Z0-9]{4}){2,7}(?:\s?[A-Z0-9]{1,3})?)\b")
 _CREDIT_NOTE = re.compile(
     r"\b(gutschrift|rechnungskorrektur|korrekturrechnung|stornorechnung|credit\s+note|avoir|"
     r"creditnota|factura\s+rectificativa|nota\s+di\s+credito)\b",
@@ -824,22 +829,12 @@ _CREDIT_NOTE = re.compile(
 _INVOICE_WORD = re.compile(r"\b(rechnung|invoice|facture|factuur|factura|fattura)\b", re.I)
 
 
-def iban_is_valid(iban: str) -> bool:
-    """ISO 13616 mod-97 check; masked or mistyped IBANs fail it."""
-    compact = iban.replace(" ", "").upper()
-    if not re.fullmatch(r"[A-Z]{2}\d{2}[A-Z0-9]{11,30}", compact):
-        return False
-    digits = "".join(str(int(ch, 36)) for ch in compact[4:] + compact[:4])
-    return int(digits) % 97 == 1
-
-
-def _extract_iban(lines: list[str]) -> TextField | None:
-    for line in lines:
-        for match in _IBAN.finditer(line.upper()):
-            candidate = match.group(1).replace(" ", "")
-            if iban_is_valid(candidate):
-                return TextField(candidate, 0.9, line.strip())
-    return None
+def _extract_iban(accounts: list[ReadAccount]) -> TextField | None:
+    """BT-84 as the page's first account (Invoice.iban is the first of payment_accounts)."""
+    if not accounts:
+        return None
+    first = accounts[0]
+    return TextField(first.account.iban, first.confidence, first.source)
 
 
 def _extract_vat_ids(
@@ -1004,6 +999,7 @@ def extract_fields(text: str) -> ExtractedFields:
     currency = _extract_currency(lines, normalized)
     order = _date_order(normalized, None if currency is None else currency.value)
     fields: dict[str, TextField] = {}
+    accounts = read_accounts(raw_lines)
     number = _extract_number(lines, raw_lines)
     issue = _extract_issue_date(lines, order, None if number is None else number.value)
     due = _extract_due_date(lines, order)
@@ -1014,7 +1010,7 @@ def extract_fields(text: str) -> ExtractedFields:
         "issue_date": issue,
         "due_date": due,
         "currency": currency,
-        "iban": _extract_iban(raw_lines),
+        "iban": _extract_iban(accounts),
         "type_code": _extract_type(text),
     }
     fields.update({name: f for name, f in extracted.items() if f is not None})
@@ -1035,7 +1031,7 @@ def extract_fields(text: str) -> ExtractedFields:
     breakdown = _bases_from_lines(breakdown, invoice_lines, None if net is None else net.value)
     if fields["type_code"].value == "381":
         _credit_note_positive(sure, invoice_lines, breakdown)
-    return ExtractedFields(sure, invoice_lines, breakdown, doubts)
+    return ExtractedFields(sure, invoice_lines, breakdown, doubts, accounts)
 
 
 _SIGNED = ("net_total", "tax_total", "gross_total", "amount_due")
