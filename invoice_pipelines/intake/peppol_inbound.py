@@ -21,7 +21,21 @@ document's key is `sha256:<its content hash>`) in `peppol_received`:
   organization has that id (or with `organization`) registers it then, and so does `route_held`
   from the held copy once an organization has that id (`peppol route`). Nothing is lost.
 - A broken envelope (not XML, no InstanceIdentifier or receiver, no invoice inside, too large) is
-  `ReceiveRefused` with one sentence; nothing is recorded: the access point still has it.
+  `ReceiveRefused` with one sentence; nothing is recorded: the access point still has it. So is a
+  receiver that is no participant id by the Peppol Policy for use of Identifiers (`check_receiver`:
+  `<four-digit ICD on the EAS list>:<1 to 130 of A-Z a-z 0-9 - . _ ~>`): blanks, control or bidi
+  characters, `::`, a path or 10,000 digits are no id anyone can be, and are not held as if one
+  organization might become it.
+
+Who sent it: an envelope's sender is a claim of the sending access point, and the document's
+seller's electronic address (BT-34: UBL `cac:AccountingSupplierParty/cac:Party/cbc:EndpointID`,
+CII `ram:SellerTradeParty/ram:URIUniversalCommunication/ram:URIID`, each with its scheme) is the
+seller's. An SBDH sender that is not that address (scheme and value, the value without regard to
+case, as the policy compares `iso6523-actorid-upis` ids) is IP-PEP-01, a document without one is
+IP-PEP-02 (`sender_findings`): recorded with the document's findings (stage `peppol`, of the
+version it is registered with) in the transaction that registers it, carried into its review
+findings by the intake (`sender_doubts`, so it ends NEEDS_REVIEW, not VALIDATED), and read by
+intake/peppol_responses.py, which sends no Invoice Response to such a sender.
 
 The file is archived before the transaction that records it: a crash between the two leaves an
 archived file no row names, and the access point, which got no answer, sends the message again,
@@ -31,21 +45,33 @@ belong to none yet), so it runs in system scope, as the upload sensor's listing 
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import re
 import secrets
 from dataclasses import asdict, dataclass, replace
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
-from invoice_pipelines.db.tables import organizations, peppol_received
+from invoice_pipelines.core.rules import Finding
+from invoice_pipelines.core.text import terminal_text
+from invoice_pipelines.db.tables import organizations, peppol_received, processing_errors
 from invoice_pipelines.db.tenancy import resolve_organization, system_transaction
 from invoice_pipelines.db.types import utcnow
-from invoice_pipelines.einvoice.sbdh import Envelope, EnvelopeError, open_envelope
+from invoice_pipelines.einvoice.peppol_ids import EAS_CODES
+from invoice_pipelines.einvoice.readers.cii import CII_NS
+from invoice_pipelines.einvoice.readers.cii import NAMESPACES as CII_NAMESPACES
+from invoice_pipelines.einvoice.readers.ubl import NAMESPACES as UBL_NAMESPACES
+from invoice_pipelines.einvoice.readers.xmlsafe import XmlRejected, parse_xml
+from invoice_pipelines.einvoice.sbdh import Envelope, EnvelopeError, open_envelope, participant
 from invoice_pipelines.intake.incoming_invoices import NewUpload, register_uploads
 from invoice_pipelines.resources.uploads import ARCHIVE, Uploads, limit_or_setting
+
+if TYPE_CHECKING:
+    from invoice_pipelines.einvoice.read import ParseOutcome
 
 CREATED_BY = "peppol"
 # what one call did
@@ -54,6 +80,21 @@ DUPLICATE = "duplicate"  # registered, the same bytes as an earlier document: a 
 REPLAY = "replay"  # this InstanceIdentifier was registered before: nothing new
 UNKNOWN_RECEIVER = "unknown_receiver"  # recorded and held, handed to no organization
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+# the findings on who sent a received document, recorded with it (module docstring)
+STAGE = "peppol"
+SENDER_NOT_SELLER = "IP-PEP-01"
+NO_SELLER_ADDRESS = "IP-PEP-02"
+# Peppol Policy for use of Identifiers (4.x), POLICY 1: a participant id's value is the ICD, a
+# colon and 1 to 130 characters of these (135 in all), compared without regard to case
+_ICD = frozenset(EAS_CODES)
+_ID_CHARACTERS = re.compile(r"[A-Za-z0-9._~-]+")
+MAX_ID_CHARS = 130
+_SELLER_ADDRESS = {
+    "ubl": "cac:AccountingSupplierParty/cac:Party/cbc:EndpointID",
+    "cii": "rsm:SupplyChainTradeTransaction/ram:ApplicableHeaderTradeAgreement/"
+    "ram:SellerTradeParty/ram:URIUniversalCommunication/ram:URIID",
+}
 
 
 class ReceiveRefused(ValueError):
@@ -87,6 +128,159 @@ def received_filename(key: str, root: str) -> str:
     return f"peppol-{root.lower()}-{_UNSAFE.sub('_', key)[:120]}.xml"
 
 
+def _shown(text: str, limit: int = 60) -> str:
+    """A stated id as a sentence may quote it: bounded, control and bidi characters escaped."""
+    cut = text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
+    return f"'{terminal_text(cut)}'"
+
+
+def receiver_problem(receiver: str) -> str | None:
+    """Why `receiver` (as the envelope states it, its `iso6523-actorid-upis::` prefix taken off) is
+    no participant id by the Peppol Policy for use of Identifiers, or None when it is one."""
+    scheme, colon, value = receiver.partition(":")
+    if not colon or not re.fullmatch(r"[0-9]{4}", scheme):
+        return "a participant id is a four-digit ICD, a colon and the id (e.g. 0088:4035811991021)"
+    if scheme not in _ICD:
+        return f"the ICD {scheme} is not on the Peppol code list (EAS, PEPPOL-EN16931-CL008)"
+    if not value:
+        return "the id after the ICD is empty"
+    if len(value) > MAX_ID_CHARS:
+        return f"the id after the ICD is {len(value)} characters long; at most {MAX_ID_CHARS}"
+    if not _ID_CHARACTERS.fullmatch(value):
+        return (
+            "the id after the ICD may hold only letters A-Z and a-z, digits and - . _ ~ (no "
+            "blanks, colons, slashes, control or bidi characters)"
+        )
+    return None
+
+
+def check_receiver(receiver: str | None) -> None:
+    """ReceiveRefused when the envelope's receiver is stated but no participant id; an absent one
+    (a bare document without a buyer's electronic address) is held as before."""
+    if receiver is None:
+        return
+    problem = receiver_problem(receiver)
+    if problem is not None:
+        raise ReceiveRefused(
+            f"the receiver {_shown(receiver)} is no Peppol participant id: {problem} (Peppol "
+            "Policy for use of Identifiers); nothing was recorded"
+        )
+
+
+def same_participant(one: str | None, other: str | None) -> bool:
+    """Whether two stated participant ids (with or without the `iso6523-actorid-upis::` prefix)
+    are one: the same ICD and the same value without regard to (ASCII) case, as the policy
+    compares `iso6523-actorid-upis` ids. An absent or schemeless one is no one's."""
+    one, other = participant(one), participant(other)
+    if one is None or other is None:
+        return False
+    (scheme, colon, value), (other_scheme, other_colon, other_value) = (
+        one.partition(":"),
+        other.partition(":"),
+    )
+    if not (colon and other_colon and value and scheme == other_scheme):
+        return False
+    if value.isascii() and other_value.isascii():
+        return value.lower() == other_value.lower()
+    return value == other_value
+
+
+def seller_address(document: bytes) -> str | None:
+    """The seller's electronic address (BT-34) of a UBL or CII document as `<scheme>:<value>`
+    (the value alone where it names no scheme), or None where it names none or cannot be read."""
+    try:
+        safe = parse_xml(document, max_bytes=len(document) + 1)
+    except XmlRejected:
+        return None
+    cii = safe.namespace == CII_NS
+    node = safe.root.find(
+        _SELLER_ADDRESS["cii" if cii else "ubl"], CII_NAMESPACES if cii else UBL_NAMESPACES
+    )
+    if node is None or not (node.text or "").strip():
+        return None
+    value, scheme = node.text.strip(), (node.get("schemeID") or "").strip()
+    return f"{scheme}:{value}" if scheme else value
+
+
+def sender_findings(envelope: Envelope) -> list[Finding]:
+    """IP-PEP-01 when the SBDH's sender is not the document's seller's electronic address,
+    IP-PEP-02 when the document names none; nothing for a bare document (its sender is that
+    address) or a sender that is the seller."""
+    if not envelope.wrapped:
+        return []
+    seller, sender = seller_address(envelope.document), envelope.sender
+    if seller is None:
+        return [
+            Finding(
+                NO_SELLER_ADDRESS,
+                f"the document names no seller electronic address (BT-34, EndpointID with its "
+                f"scheme): the Peppol envelope's sender {_shown(sender or '(none)')} cannot be "
+                "checked against the seller; confirm it only if that sender is the seller",
+                "warning",
+                STAGE,
+            )
+        ]
+    if same_participant(sender, seller):
+        return []
+    return [
+        Finding(
+            SENDER_NOT_SELLER,
+            f"the Peppol envelope's sender {_shown(sender or '(none)')} is not the seller's "
+            f"electronic address {_shown(seller)} (BT-34): the document may not come from its "
+            "seller; confirm it only if that sender sends for the seller",
+            "warning",
+            STAGE,
+        )
+    ]
+
+
+def _record_findings(
+    conn: Connection, organization_id: int, document_id: int, findings: list[Finding]
+) -> None:
+    """The findings of a newly registered document, of the version it is registered with (0):
+    what `incoming show` lists before the intake reads it, and what the intake carries on."""
+    if findings:
+        conn.execute(
+            processing_errors.insert(),
+            [
+                {
+                    "organization_id": organization_id,
+                    "incoming_invoice_id": document_id,
+                    "processing_version": 0,
+                    "stage": f.stage,
+                    "rule_id": f.rule,
+                    "severity": f.severity,
+                    "message": f.message,
+                }
+                for f in findings
+            ],
+        )
+
+
+def sender_doubts(conn: Connection, outcomes: dict[int, ParseOutcome]) -> dict[int, ParseOutcome]:
+    """The intake's hook (intake/pipeline.py): each read document's outcome with the findings its
+    Peppol receipt recorded (stage `peppol`, not resolved) among its review findings, so that the
+    decision holds it for a person; the others as they are. One query for the group."""
+    read = sorted(doc_id for doc_id, outcome in outcomes.items() if outcome.invoice is not None)
+    if not read:
+        return outcomes
+    e = processing_errors.c
+    rows = conn.execute(
+        select(e.incoming_invoice_id, e.rule_id, e.message)
+        .where(e.incoming_invoice_id.in_(read), e.stage == STAGE, e.resolved_at.is_(None))
+        .order_by(e.id)
+    ).all()
+    checked = dict(outcomes)
+    for row in rows:
+        outcome = checked[row.incoming_invoice_id]
+        finding = Finding(row.rule_id, row.message, "warning", STAGE)
+        if finding not in outcome.review:  # a retry finds the copies of earlier versions too
+            checked[row.incoming_invoice_id] = dataclasses.replace(
+                outcome, review=[*outcome.review, finding]
+            )
+    return checked
+
+
 def receive_peppol(
     engine: Engine,
     uploads: Uploads,
@@ -102,6 +296,7 @@ def receive_peppol(
         envelope = open_envelope(data, max_bytes=limit_or_setting(max_bytes))
     except EnvelopeError as exc:
         raise ReceiveRefused(str(exc)) from None
+    check_receiver(envelope.receiver)
     digest = hashlib.sha256(envelope.document).hexdigest()
     key = envelope.instance_identifier or f"sha256:{digest}"
     chosen = None if organization is None else resolve_organization(engine, organization)
@@ -262,6 +457,8 @@ def _register(
         [registration] = register_uploads(
             conn, organization_id=org_id, files=[upload], created_by=CREATED_BY
         )
+        if not registration.duplicate:  # a duplicate's document was judged as it came first
+            _record_findings(conn, org_id, registration.document_id, sender_findings(envelope))
         conn.execute(
             update(peppol_received)
             .where(peppol_received.c.id == message_id)

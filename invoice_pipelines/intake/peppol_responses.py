@@ -18,6 +18,13 @@ supplier notices are sent (intake/defs.py, the notices op). For each message in
   saying why), so the sender is not told twice;
 - it takes none, is not in the SMP, or the sender's id is not a participant id: the notice
   answers (`channel` `notice`, the reason in `error`), as before;
+- it goes only to the seller's verified participant id: the envelope's sender where the receipt
+  found it to be the document's seller's electronic address (BT-34). Where it did not (IP-PEP-01,
+  or IP-PEP-02: the document names none; intake/peppol_inbound.py), no Invoice Response is sent
+  to anyone: neither to the envelope's sender, an unverified claim, nor to an address the
+  document names but nobody sent from; the notice answers, `error` says why and `receiver` is
+  empty. (The supplier register holds no participant ids yet: the document's, borne out by its
+  envelope, is the only one there is.)
 - the access point cannot be asked: nothing is recorded, and the notice of that document waits
   (`held_notices`): its sender is on Peppol, and telling it by e-mail because of a passing fault
   would be our choice, not the network's.
@@ -52,7 +59,12 @@ from invoice_pipelines.einvoice.invoice_response import (
     reason_of,
     write_rejection,
 )
-from invoice_pipelines.einvoice.peppol_ids import ParticipantIdError, parse_participant
+from invoice_pipelines.einvoice.peppol_ids import (
+    ParticipantId,
+    ParticipantIdError,
+    parse_participant,
+)
+from invoice_pipelines.intake.peppol_inbound import STAGE as RECEIPT_STAGE
 from invoice_pipelines.outbox.machine import FAILED, Outbox, attempt, finish, mark_unknown
 from invoice_pipelines.resources.peppol_transport import (
     INVOICE_RESPONSE_DOC_TYPE,
@@ -216,9 +228,49 @@ def _withdraw_notice(conn, organization_id: int, document_id: int) -> bool:
     return bool(deleted)
 
 
-def _record_notice(engine: Engine, organization_id: int, message, reason: str) -> bool:
+def _unverified(conn, document_ids: list[int]) -> dict[int, str]:
+    """The documents whose receipt found the envelope's sender not to be the seller (or could
+    not check it: IP-PEP-01, IP-PEP-02), with what it said, resolved or not."""
+    if not document_ids:
+        return {}
+    e = processing_errors.c
+    found: dict[int, str] = {}
+    for row in conn.execute(
+        select(e.incoming_invoice_id, e.rule_id, e.message)
+        .where(e.incoming_invoice_id.in_(document_ids), e.stage == RECEIPT_STAGE)
+        .order_by(e.id)
+    ):
+        found.setdefault(row.incoming_invoice_id, f"{row.rule_id}: {row.message}")
+    return found
+
+
+def _addressee(message, ours, left: set[int], unverified: dict[int, str]):
+    """Where the Invoice Response of `message` goes (the seller's verified participant id), or
+    why it goes nowhere over Peppol: (ParticipantId, None) or (None, reason)."""
+    if message.document_id in left:
+        return None, NOTICE_LEFT
+    if ours is None:
+        return None, NO_ORGANIZATION_ID
+    doubt = unverified.get(message.document_id)
+    if doubt is not None:
+        return None, (
+            "no Invoice Response over Peppol: the envelope's sender is not the seller's verified "
+            f"participant id ({doubt})"
+        )
+    try:
+        return parse_participant(message.sender or ""), None
+    except ParticipantIdError as exc:
+        return None, (
+            f"the sender {message.sender!r} is no Peppol participant id the rules accept: {exc}"
+        )
+
+
+def _record_notice(
+    engine: Engine, organization_id: int, message, reason: str, *, addressed: bool = True
+) -> bool:
     """The notice answers this message (`channel` `notice`); False when an answer was recorded
-    meanwhile by another run."""
+    meanwhile by another run. `addressed`: the sender is the seller's (else `receiver` stays
+    empty: no one was answered over Peppol, least of all an unverified sender)."""
     with tenant_transaction(engine, organization_id, write=True) as conn:
         dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
         return (
@@ -230,7 +282,7 @@ def _record_notice(engine: Engine, organization_id: int, message, reason: str) -
                     incoming_invoice_id=message.document_id,
                     channel=NOTICE,
                     status=NOTICE,
-                    receiver=(message.sender or "")[:160] or None,
+                    receiver=((message.sender or "")[:160] or None) if addressed else None,
                     error=reason,
                 )
                 .on_conflict_do_nothing(index_elements=["peppol_received_id"])
@@ -282,7 +334,9 @@ def answer_rejections(
         messages = _candidates(conn, organization_id)
         if not messages:
             return summary
-        left = _notice_left(conn, [m.document_id for m in messages])
+        document_ids = [m.document_id for m in messages]
+        left = _notice_left(conn, document_ids)
+        unverified = _unverified(conn, document_ids)
         us = _organization(conn, organization_id)
     ours = None
     try:
@@ -291,26 +345,20 @@ def answer_rejections(
         pass
     to_ask = []
     for message in messages:
-        why = None
-        if message.document_id in left:
-            why = NOTICE_LEFT
-        elif ours is None:
-            why = NO_ORGANIZATION_ID
-        else:
-            try:
-                parse_participant(message.sender or "")
-            except ParticipantIdError as exc:
-                why = f"the sender {message.sender!r} is no Peppol participant id the rules accept: {exc}"
-        if why is None:
-            to_ask.append(message)
-        elif _record_notice(engine, organization_id, message, why):
+        to, why = _addressee(message, ours, left, unverified)
+        if to is not None:
+            to_ask.append((message, to))
+        elif _record_notice(
+            engine, organization_id, message, why,
+            addressed=message.document_id not in unverified,
+        ):  # fmt: skip
             summary.by_notice[message.id] = why
     if not to_ask:
         return summary
     with access_point.session() as session:
         reach: dict[str, Reach | PeppolLookupError] = {}
-        for message in to_ask:
-            sender = str(parse_participant(message.sender))
+        for message, to in to_ask:
+            sender = str(to)
             if sender not in reach:
                 try:
                     reach[sender] = access_point.lookup(
@@ -326,7 +374,7 @@ def answer_rejections(
                 if _record_notice(engine, organization_id, message, why):
                     summary.by_notice[message.id] = why
             else:
-                _respond(engine, access_point, session, organization_id, us, ours, message,
+                _respond(engine, access_point, session, organization_id, us, ours, message, to,
                          summary, backoff_seconds)  # fmt: skip
     return summary
 
@@ -340,13 +388,13 @@ def _not_taken(sender: str, reach: Reach) -> str:
     )
 
 
-def _compose(conn, us, ours, message, response_id: str) -> bytes:
+def _compose(conn, us, ours, message, to: ParticipantId, response_id: str) -> bytes:
     today = utcnow().date()
     return write_rejection(
         response_id=response_id,
         issue_date=today,
         sender=Party(ours, us.name),
-        receiver=Party(parse_participant(message.sender), message.seller_name or ""),
+        receiver=Party(to, message.seller_name or ""),
         # a document the intake could not read has no number: the message's id names it
         invoice_number=message.invoice_number or message.instance_identifier,
         invoice_issue_date=message.issue_date,
@@ -355,13 +403,15 @@ def _compose(conn, us, ours, message, response_id: str) -> bytes:
     )
 
 
-def _intent(engine: Engine, organization_id: int, us, ours, message) -> tuple[int, bytes] | None:
+def _intent(
+    engine: Engine, organization_id: int, us, ours, message, to: ParticipantId
+) -> tuple[int, bytes] | None:
     """The Invoice Response's intent (`sending`, committed before it leaves) with the notice
     withdrawn in the same transaction; None when it must not leave (another run answered, or the
     notice left meanwhile: then the notice is recorded as the answer)."""
     response_id = f"IR-{message.id}-{secrets.token_hex(4)}"
     with tenant_transaction(engine, organization_id, write=True) as conn:
-        document = _compose(conn, us, ours, message, response_id)
+        document = _compose(conn, us, ours, message, to, response_id)
         row_id = attempt(
             conn,
             BOX,
@@ -373,7 +423,7 @@ def _intent(engine: Engine, organization_id: int, us, ours, message) -> tuple[in
                 "response_id": response_id,
                 "response_code": REJECTED,
                 "document": document,
-                "receiver": str(parse_participant(message.sender)),
+                "receiver": str(to),
             },
         )
         if row_id is None:
@@ -388,9 +438,9 @@ def _intent(engine: Engine, organization_id: int, us, ours, message) -> tuple[in
     return row_id, document
 
 
-def _respond(engine, access_point, session, organization_id, us, ours, message, summary,
+def _respond(engine, access_point, session, organization_id, us, ours, message, to, summary,
              backoff_seconds) -> None:  # fmt: skip
-    intent = _intent(engine, organization_id, us, ours, message)
+    intent = _intent(engine, organization_id, us, ours, message, to)
     if intent is None:
         return
     row_id, document = intent
@@ -398,7 +448,7 @@ def _respond(engine, access_point, session, organization_id, us, ours, message, 
         sending = access_point.send(
             session,
             sender_id=str(ours),
-            receiver_id=str(parse_participant(message.sender)),
+            receiver_id=str(to),
             document=document,
             country=(us.country or "").upper(),
             doc_type_id=INVOICE_RESPONSE_DOC_TYPE,

@@ -31,6 +31,7 @@ from invoice_pipelines.intake.peppol_inbound import (
     UNKNOWN_RECEIVER,
     ReceiveRefused,
     receive_peppol,
+    seller_address,
 )
 from invoice_pipelines.intake.pipeline import process_documents
 from invoice_pipelines.intake.uploads import ScanState, scan_uploads
@@ -99,8 +100,14 @@ def _message(db, key: str) -> dict:
 @pytest.mark.parametrize("path", SAMPLES, ids=lambda p: p.name)
 def test_an_official_example_received_over_peppol_ends_validated(db, tmp_path, path: Path):
     org, store = _organization(db), _store(tmp_path)
-    key = str(uuid.uuid4())
-    envelope = wrap(path.read_bytes(), receiver=org["peppol_participant"], instance_identifier=key)
+    key, data = str(uuid.uuid4()), path.read_bytes()
+    # sent by its seller (test_peppol_sender.py: by anyone else, it waits for a person)
+    envelope = wrap(
+        data,
+        receiver=org["peppol_participant"],
+        sender=seller_address(data),
+        instance_identifier=key,
+    )
 
     received = receive_peppol(db.engine, store, envelope)
 

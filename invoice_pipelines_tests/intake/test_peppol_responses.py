@@ -89,12 +89,23 @@ def _broken(sample: str = "base-example.xml") -> bytes:
     return data.replace(stated, stated.replace(b"1656.25", b"1700.00"))
 
 
+def as_seller(document: bytes, participant: str) -> bytes:
+    """The example with `participant` as its seller's electronic address (BT-34)."""
+    stated = b'<cbc:EndpointID schemeID="0088">9482348239847239874</cbc:EndpointID>'
+    assert document.count(stated) == 1
+    scheme, value = participant.split(":", 1)
+    return document.replace(
+        stated, f'<cbc:EndpointID schemeID="{scheme}">{value}</cbc:EndpointID>'.encode()
+    )
+
+
 def _reject(db, tmp_path, org, senders: list[str]) -> list:
-    """Each sender's message received and rejected by the intake (in this order)."""
+    """Each sender's message (the sender the seller: test_peppol_sender.py has the others)
+    received and rejected by the intake (in this order)."""
     store = LocalUploads(str(tmp_path / "uploads"))
     received = []
     for number, sender in enumerate(senders):
-        document = _broken().replace(
+        document = as_seller(_broken(), sender).replace(
             b"<cbc:ID>Snippet1</cbc:ID>", f"<cbc:ID>R-{number}</cbc:ID>".encode(), 1
         )
         envelope = wrap(
