@@ -50,6 +50,7 @@ EXPECTED_CHECKS = {
     "peppol_sent_documents:peppol_undelivered",
     "peppol_received_documents:peppol_unanswered",
     "qbo_customers:tokens_not_expiring",
+    "qbo_customers:company_switch",
     "qbo_bills:bills_waiting",
     "qbo_bills:bill_amounts_agree",
     "dunning_notices:last_run_fresh",

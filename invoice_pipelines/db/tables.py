@@ -1331,6 +1331,36 @@ qbo_webhook_receipts = Table(
     Index("ix_qbo_webhook_receipts_org_received", "organization_id", "received_at"),
 )
 
+# A QuickBooks company is an identity (0051, quickbooks/company.py): connecting an organization to
+# another company (realm) is a switch: the first company's links move into `qbo_archived_links`
+# (each row as JSON with its table and realm) and every push waits until the new company's import
+# completed (`import_done_at`).
+qbo_company_switches = Table(
+    "qbo_company_switches",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    _org_fk(),
+    Column("old_realm_id", String(32), nullable=False),
+    Column("new_realm_id", String(32), nullable=False),
+    Column("switched_by", String(255), nullable=False),
+    Column("switched_at", UtcDateTime, nullable=False, server_default=NOW),
+    # rows archived (or reset) per table
+    Column("archived", Json, nullable=False),
+    Column("import_done_at", UtcDateTime),
+)
+
+qbo_archived_links = Table(
+    "qbo_archived_links",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    _org_fk(index=False),
+    Column("realm_id", String(32), nullable=False),
+    Column("source", String(32), nullable=False),  # the table the row was in
+    Column("row", Json, nullable=False),
+    Column("archived_at", UtcDateTime, nullable=False, server_default=NOW),
+    Index("ix_qbo_archived_links_org_realm", "organization_id", "realm_id"),
+)
+
 # QuickBooks payables (issue 49, quickbooks/sync/vendors.py, bills.py, bill_payments.py): the
 # company's vendors as we know them, the expense account per supplier, the bill push's outbox and
 # each incoming invoice's bill, and what QBO's bill payments paid of our incoming invoices.

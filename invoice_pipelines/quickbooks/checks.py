@@ -1,5 +1,5 @@
-"""QuickBooks' asset checks (tokens near expiry, bills waiting for a person, bills QuickBooks has
-at another amount) and `qbo_checks_job` / `qbo_checks_schedule`, which evaluate them daily for
+"""QuickBooks' asset checks (tokens near expiry, a switched company not imported yet, bills
+waiting for a person, bills QuickBooks has at another amount) and `qbo_checks_job` / `qbo_checks_schedule`, which evaluate them daily for
 every organization."""
 
 from datetime import UTC, datetime
@@ -16,6 +16,7 @@ from sqlalchemy import Engine
 
 from invoice_pipelines.metadata import markdown_table
 from invoice_pipelines.quickbooks.assets import SYNC_ASSETS
+from invoice_pipelines.quickbooks.company import company_switches
 from invoice_pipelines.quickbooks.watch import (
     bill_amount_differences,
     token_problems,
@@ -24,6 +25,7 @@ from invoice_pipelines.quickbooks.watch import (
 from invoice_pipelines.scheduled_checks import scheduled_checks
 
 TOKEN_CHECK = "tokens_not_expiring"
+COMPANY_CHECK = "company_switch"
 BILLS_WAITING_CHECK = "bills_waiting"
 BILL_AMOUNTS_CHECK = "bill_amounts_agree"
 
@@ -54,6 +56,39 @@ def qbo_tokens_check(context: AssetCheckExecutionContext, database: ResourcePara
                 else {}
             ),
         },
+    )
+
+
+@asset_check(
+    asset=SYNC_ASSETS["customers"],
+    name=COMPANY_CHECK,
+    description="Warns while an organization connected to another QuickBooks company waits for "
+    "that company's import: the first company's links are archived and no push runs until "
+    "`qbo-import` (or each first sync) read the new company's customers, items and vendors; "
+    "lists every organization's latest switch, from which company to which, when, by whom, and "
+    "whether its import is done.",
+)
+def qbo_company_check(context: AssetCheckExecutionContext, database: ResourceParam[Engine]):
+    switches = company_switches(database)
+    pending = [s for s in switches if s.import_done_at is None]
+    rows = [
+        (s.organization, s.old_realm_id, s.new_realm_id, f"{s.switched_at:%Y-%m-%d %H:%M}",
+         s.switched_by, "done" if s.import_done_at else "pending")
+        for s in switches
+    ]  # fmt: skip
+    metadata: dict = {"switched": len(switches), "import_pending": len(pending)}
+    if rows:
+        columns = ("organization", "from", "to", "at (UTC)", "by", "import")
+        metadata["switches"] = MetadataValue.md(markdown_table(columns, rows))
+    return AssetCheckResult(
+        passed=not pending,
+        severity=AssetCheckSeverity.WARN,
+        description=(
+            "; ".join(s.said() for s in pending)
+            if pending
+            else "No organization waits for the import of a QuickBooks company it switched to."
+        ),
+        metadata=metadata,
     )
 
 
@@ -125,10 +160,11 @@ def qbo_bill_amounts_check(context: AssetCheckExecutionContext, database: Resour
 
 qbo_checks_job, qbo_checks_schedule = scheduled_checks(
     "qbo_checks",
-    [qbo_tokens_check, qbo_bills_waiting_check, qbo_bill_amounts_check],
+    [qbo_tokens_check, qbo_company_check, qbo_bills_waiting_check, qbo_bill_amounts_check],
     cron="15 6 * * *",
     job_description="Checks every organization's QuickBooks tokens for coming expiry, the "
-    "supplier invoices waiting to become bills and the bills QuickBooks has at another amount.",
+    "supplier invoices waiting to become bills, the bills QuickBooks has at another amount and "
+    "the companies switched to whose import is pending.",
     schedule_description="Daily at 06:15 UTC: QuickBooks tokens that expire soon, supplier "
     "invoices that wait to become bills, bills whose amount differs from QuickBooks'.",
 )

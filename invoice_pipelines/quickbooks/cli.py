@@ -36,6 +36,11 @@ def add_commands(sub) -> None:
         help="QBO tax code per VAT rate, e.g. 19.00=TAX,7.00=TAX,0.00=NON",
     )
     p.add_argument("--income-account", default="1", help="IncomeAccountRef for new items")
+    p.add_argument(
+        "--by",
+        default=os.environ.get("USER", "cli"),
+        help="who connects (audited when the company is another than the connected one)",
+    )
 
     p = sub.add_parser("qbo-sync")
     p.add_argument("--org", required=True, help="organization id or slug")

@@ -14,6 +14,7 @@ from decimal import Decimal, InvalidOperation
 
 from sqlalchemy import Text, and_, cast, or_, select
 
+from invoice_pipelines.db.locks import LockBusy
 from invoice_pipelines.db.tables import incoming_invoices, organizations, qbo_bills, sync_conflicts
 from invoice_pipelines.db.tenancy import (
     resolve_organization,
@@ -21,7 +22,8 @@ from invoice_pipelines.db.tenancy import (
     tenant_transaction,
 )
 from invoice_pipelines.quickbooks import payables_settings as ps
-from invoice_pipelines.quickbooks.errors import QboError, RealmInUse
+from invoice_pipelines.quickbooks.company import company_switches
+from invoice_pipelines.quickbooks.errors import BadRealmId, QboError, RealmInUse
 from invoice_pipelines.quickbooks.sync.bills import skipped_files
 from invoice_pipelines.quickbooks.sync.common import open_client
 from invoice_pipelines.quickbooks.sync.customers import resolve_conflict
@@ -45,7 +47,7 @@ def run_connect(args: argparse.Namespace) -> int:
         rate, _, code = pair.partition("=")
         tax_codes[f"{float(rate):.2f}"] = code.strip()
     try:
-        save_connection(
+        switched = save_connection(
             engine,
             org["id"],
             realm_id=args.realm,
@@ -54,11 +56,21 @@ def run_connect(args: argparse.Namespace) -> int:
             refresh_token=refresh,
             cipher=token_cipher(engine=engine),
             settings={"tax_codes": tax_codes, "income_account_id": args.income_account},
+            by=args.by,
         )
-    except RealmInUse as exc:
+    except BadRealmId as exc:
+        print(f"invoice-pipelines qbo-connect: {exc}", file=sys.stderr)
+        return 2
+    except (RealmInUse, LockBusy) as exc:
         print(f"invoice-pipelines qbo-connect: {exc}", file=sys.stderr)
         return 1
-    print(json.dumps({"organization": org["slug"], "realm_id": args.realm, "connected": True}))
+    said = {"organization": org["slug"], "realm_id": args.realm, "connected": True}
+    if switched is not None:
+        said["company_switch"] = {
+            "archived": switched,
+            "next": f"invoice-pipelines qbo-import --org {org['slug']}",
+        }
+    print(json.dumps(said))
     return 0
 
 
@@ -108,8 +120,10 @@ def run_payables(args: argparse.Namespace) -> int:
         return 2
     waiting = _waiting_bills(engine, org["id"])
     not_attached = _files_not_attached(engine, org["id"])
+    switches = company_switches(engine, org["id"])
     summary = {
         "organization": org["slug"],
+        "company_switch": switches[0].said() if switches else None,
         "create_vendors": settings.create_vendors,
         "default_expense_account": settings.accounts.get(ps.DEFAULT_KEY),
         "expense_accounts": {k: v for k, v in settings.accounts.items() if k},
@@ -128,6 +142,8 @@ def run_payables(args: argparse.Namespace) -> int:
         print(f"  expense account of {key}: {account}")
     for key, rate in settings.exchange_rates.items():
         print(f"  exchange rate {key}: {rate}")
+    if summary["company_switch"]:
+        print(f"  {summary['company_switch']}")
     for row in waiting:
         what = "held, a conflict" if row["held"] else "waiting"
         print(f"  {what}: document {row['document']} ({row['number']}): {row['why']}")

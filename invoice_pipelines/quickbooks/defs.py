@@ -11,6 +11,7 @@ from invoice_pipelines.quickbooks.checks import (
     qbo_bills_waiting_check,
     qbo_checks_job,
     qbo_checks_schedule,
+    qbo_company_check,
     qbo_tokens_check,
 )
 from invoice_pipelines.quickbooks.jobs import (
@@ -27,7 +28,12 @@ from invoice_pipelines.quickbooks.sensors import (
 
 defs = Definitions(
     assets=list(SYNC_ASSETS.values()),
-    asset_checks=[qbo_tokens_check, qbo_bills_waiting_check, qbo_bill_amounts_check],
+    asset_checks=[
+        qbo_tokens_check,
+        qbo_company_check,
+        qbo_bills_waiting_check,
+        qbo_bill_amounts_check,
+    ],
     jobs=[*SYNC_JOBS.values(), qbo_checks_job, qbo_resolve_conflict_job, qbo_push_bills_job],
     schedules=[*DAILY_SCHEDULES.values(), qbo_checks_schedule],
     sensors=[qbo_push_sensor, qbo_bill_push_sensor, qbo_webhook_sensor],

@@ -152,6 +152,10 @@ class RealmInUse(QboError):
     organization's (its webhooks name the realm alone, QBO's request limits are the realm's)."""
 
 
+class BadRealmId(ValueError):
+    """A QBO company id (realmId) not in Intuit's form (quickbooks/company.py `REALM_ID`)."""
+
+
 _BY_CODE: dict[str, type[QboError]] = {
     cls.code: cls
     for cls in (

@@ -14,6 +14,8 @@ INVOICE_PIPELINES_QBO_TOKEN_KEY; they never appear in a repr, a log line or an e
 from __future__ import annotations
 
 import base64
+import os
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -21,9 +23,10 @@ import httpx
 from cryptography.fernet import Fernet, InvalidToken
 from sqlalchemy import Engine, func, insert, select, update
 
-from invoice_pipelines.db.locks import Lock, realm_key, xact_lock
+from invoice_pipelines.db.locks import LeaseName, Lock, lease, realm_key, xact_lock
 from invoice_pipelines.db.tables import organizations, qbo_connections
 from invoice_pipelines.db.tenancy import system_transaction, tenant_transaction
+from invoice_pipelines.quickbooks.company import checked_realm_id, switch_company
 from invoice_pipelines.quickbooks.errors import (
     NotConnected,
     RealmInUse,
@@ -146,13 +149,21 @@ def save_connection(
     access_token: str | None = None,
     access_expires_at: datetime | None = None,
     settings: dict | None = None,
-) -> None:
+    by: str = "qbo-connect",
+) -> dict | None:
     """Connect (or reconnect) an organization to a QBO company after the user's consent.
+
+    `realm_id` must be in Intuit's form (company.checked_realm_id, else BadRealmId). Connecting
+    an organization to another company than its current one is a switch (company.py): the first
+    company's links are archived in this transaction, audited as done `by`, and every push waits
+    for the new company's import; what was archived is returned (None: no switch). The same
+    company again (new tokens) keeps everything.
 
     Refused with `RealmInUse` when another organization is connected to that company (actively):
     its webhooks and its request limit are the company's, and our webhook receiver, the request
     counter and the books themselves take a company to be one organization's. Connects to one
     company are serialized (`Lock.QBO_REALM`), so two at once cannot both pass the check."""
+    realm_id = checked_realm_id(realm_id)
     now = datetime.now(UTC)
     values = dict(
         realm_id=realm_id,
@@ -165,7 +176,10 @@ def save_connection(
         status="active",
         last_error=None,
     )
-    with tenant_transaction(engine, organization_id, write=True) as conn:
+    with (
+        _switch_guard(engine, organization_id, realm_id),
+        tenant_transaction(engine, organization_id, write=True) as conn,
+    ):
         xact_lock(conn, Lock.QBO_REALM, realm_key(realm_id))
         holder = _realm_holder(engine, realm_id, organization_id)
         if holder is not None:
@@ -175,8 +189,13 @@ def save_connection(
                 "limit are the company's); disconnect it there first, or connect another company"
             )
         exists = conn.execute(
-            select(qbo_connections.c.id).where(qbo_connections.c.organization_id == organization_id)
+            select(qbo_connections.c.id, qbo_connections.c.realm_id).where(
+                qbo_connections.c.organization_id == organization_id
+            )
         ).first()
+        switched = None
+        if exists and exists.realm_id != realm_id:
+            switched = switch_company(conn, organization_id, exists.realm_id, realm_id, by)
         if exists:
             conn.execute(
                 update(qbo_connections)
@@ -195,6 +214,31 @@ def save_connection(
                     organization_id=organization_id, settings=settings or {}, **values
                 )
             )
+    return switched
+
+
+def _switch_guard(engine: Engine, organization_id: int, realm_id: str):
+    """For a switch of company, the organization's sync lease while it is made: a run pushing
+    to the first company now would write its links after they were archived. Busy: LockBusy
+    (try again when the run is done). Nothing to hold for a first connect or the same company."""
+    with tenant_transaction(engine, organization_id) as conn:
+        current = conn.execute(
+            select(qbo_connections.c.realm_id).where(
+                qbo_connections.c.organization_id == organization_id
+            )
+        ).scalar()
+    if current is None or current == realm_id:
+        return nullcontext()
+    return lease(
+        engine,
+        LeaseName.QBO_SYNC,
+        organization_id,
+        f"qbo-connect-{os.getpid()}",
+        ttl=timedelta(minutes=10),
+        renew_every=timedelta(minutes=2),
+        message="a run is syncing this organization with QuickBooks; switch the company when "
+        "it is done",
+    )
 
 
 def _realm_holder(engine: Engine, realm_id: str, organization_id: int) -> str | None:

@@ -8,11 +8,11 @@ import dataclasses
 import os
 import time
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from invoice_pipelines.core.skonto import DiscountTerm
 from invoice_pipelines.db.tables import (
@@ -122,8 +122,10 @@ class Books:
     def store(self) -> LocalUploads:
         return LocalUploads(str(self.root))
 
-    def receive(self, files: dict[str, bytes]) -> dict[str, dict]:
-        """The files dropped, registered and read by the intake; each document by file name."""
+    def receive(self, files: dict[str, bytes], *, confirm: bool = True) -> dict[str, dict]:
+        """The files dropped, registered and read by the intake; each document by file name.
+        `confirm`: a person confirms the suppliers their first invoices registered (without it
+        their bills wait for that person: tests of that say so)."""
         slug = self.qbo.org["slug"]
         for name, data in files.items():
             self.store.put(slug, name, data)
@@ -140,6 +142,8 @@ class Books:
         process_documents(
             self.qbo.engine, self.store, self.qbo.org_id, ids, parser=InProcess(), ocr=None
         )
+        if confirm:
+            self.confirm_suppliers()
         return {
             (doc["raw_json"] or {}).get("filename"): doc
             for doc in self.documents()
@@ -213,6 +217,21 @@ class Books:
                 changed_by="anna",
                 reason="a supplier we buy from",
                 **values,
+            )
+
+    def confirm_suppliers(self, *ids: int) -> None:
+        """A person confirms the suppliers `ids` (default: every unconfirmed one), as
+        `invoice-pipelines suppliers confirm` does (set here directly)."""
+        s = suppliers.c
+        with tenant_transaction(self.qbo.engine, self.qbo.org_id, write=True) as conn:
+            conn.execute(
+                update(suppliers)
+                .where(
+                    s.organization_id == self.qbo.org_id,
+                    s.confirmed_at.is_(None),
+                    *([s.id.in_(ids)] if ids else []),
+                )
+                .values(confirmed_at=datetime.now(UTC), confirmed_by="anna")
             )
 
     def supplier_id(self, name: str) -> int:

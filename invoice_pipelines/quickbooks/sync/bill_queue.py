@@ -36,8 +36,12 @@ from invoice_pipelines.quickbooks.sync.vendors import SELLER_EMAIL
 
 PUSH, DELETE = "push", "delete"
 # what a waiting row is waiting for: a vendor, an expense account, anything else we check, a
-# person's decision about an invoice longer than a bill takes (bill_body.MAX_BILL_LINES)
-WAITING = ("vendor", "account", "validation", "lines")
+# person's decision about an invoice longer than a bill takes (bill_body.MAX_BILL_LINES), a
+# person's confirmation of its supplier (vendors.UNCONFIRMED), the import of the company the
+# organization switched to (company.py)
+WAITING = ("vendor", "account", "validation", "lines", "supplier", "company")
+# the finding of every row while the organization's new company is not imported (company.py)
+COMPANY = "company"
 # a document in one of these after its bill was pushed holds its bill: the unpaid bill is
 # deleted (QBO has no void for bills) and pushed again, with a new requestid, once a person
 # confirms the document (VALIDATED at a new version); a paid one is a conflict (`PAID`)

@@ -38,8 +38,12 @@
    could not be written.
 
 429, 5xx and timeouts are retried by the client with the same requestid; one that outlasts the
-retries leaves its row `sending` for step 1 of the next run. Every move of a row is a transition
-of the shared outbox (`invoice_pipelines.outbox`).
+retries leaves its row `sending` for step 1 of the next run (the unknown outcome of this queue).
+Anything else that breaks a claimed row's work off (our database refusing what QBO answered, a
+bug) leaves it `failed` with the code `unknown` and the error: never `sending`, never sent again
+on its own, and looked up in QBO first when a person retries it. While the organization's new
+QuickBooks company is not imported (company.py), no row is sent: each waits (`company`).
+Every move of a row is a transition of the shared outbox (`invoice_pipelines.outbox`).
 """
 
 from __future__ import annotations
@@ -56,6 +60,7 @@ from invoice_pipelines.db.tables import incoming_invoices, organizations, qbo_bi
 from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.outbox import claim, finish, mark_unknown, refuse
 from invoice_pipelines.quickbooks.client import QboClient, quote, request_id
+from invoice_pipelines.quickbooks.company import import_pending
 from invoice_pipelines.quickbooks.errors import (
     DuplicateDocNumber,
     DuplicateName,
@@ -82,6 +87,7 @@ from invoice_pipelines.quickbooks.sync.bill_documents import (
 )
 from invoice_pipelines.quickbooks.sync.bill_queue import (
     BILLS,
+    COMPANY,
     DELETE,
     PAID,
     SENDING_STALE_AFTER,
@@ -212,6 +218,10 @@ class BillPusher:
         wanted = BILLS.claimable(retry_failed=self.retry_failed)
         if self.documents is not None:
             wanted = and_(wanted, qbo_bill_queue.c.incoming_invoice_id.in_(self.documents))
+        waits = import_pending(self.engine, self.organization_id)
+        if waits is not None:
+            self._wait_for_import(wanted, waits)
+            return self.counts
         candidates = load_candidates(self.engine, self.organization_id, wanted)
         if not candidates:
             return self.counts
@@ -259,6 +269,21 @@ class BillPusher:
             self._delete(candidate)
         return self.counts
 
+    def _wait_for_import(self, wanted, reason: str) -> None:
+        """The company was switched and the new one is not imported yet: every row that could go
+        waits (`company`), nothing is sent."""
+        with tenant_transaction(self.engine, self.organization_id, write=True) as conn:
+            refused = refuse(
+                conn,
+                BILLS,
+                and_(qbo_bill_queue.c.organization_id == self.organization_id, wanted),
+                reason,
+                retry_failed=True,
+                error_code=COMPANY,
+            )
+        self.counts.held += len(refused)
+        self.counts.errors.append(reason)
+
     def _count(self, name: str, message: str | None = None) -> None:
         with self._lock:
             setattr(self.counts, name, getattr(self.counts, name) + 1)
@@ -279,7 +304,7 @@ class BillPusher:
             self._count("failed", f"{candidate.number}: {resolved.retry}")
             return None
         if resolved.vendor is None:
-            self._refuse(candidate, resolved.problem or "no vendor", "vendor")
+            self._refuse(candidate, resolved.problem or "no vendor", resolved.code)
             return None
         try:
             term = term_of(candidate)
@@ -330,11 +355,21 @@ class BillPusher:
             self._finish(candidate, bill)
         except QboError as exc:
             if exc.temporary:
-                # unknown outcome, or QBO kept failing: the row stays `sending`; the next run
-                # asks QBO what happened before it sends anything again
+                # unknown outcome, or QBO kept failing: the row stays `sending` (the outbox's
+                # unknown for this queue); the next run under the organization's lease asks QBO
+                # what happened before it sends anything again
                 self._count("failed", f"{candidate.number}: {exc}")
                 return
             self._fail(candidate, str(exc), exc.code)
+        except Exception as exc:
+            self._broke_off(candidate, exc)
+
+    def _broke_off(self, candidate: Candidate, exc: Exception) -> None:
+        """Anything but QBO's answer broke a claimed row's work off (our database refusing what
+        QBO answered, a bug): its request may have reached QBO, so the row is `failed` as
+        `unknown`, never `sending` and never sent again on its own; a retry (--retry-failed)
+        asks QBO for what it has before it sends (`may_have_sent`)."""
+        self._fail(candidate, f"the push broke off: {type(exc).__name__}: {exc}"[:2000], UNKNOWN)
 
     def _settle(self, candidate: Candidate, status: str, conn=None, **values) -> None:
         """The row's outcome (outbox `finish`), in `conn` or a transaction of its own."""
@@ -626,6 +661,12 @@ class BillPusher:
         bill = self._current_bill(candidate.document_id)
         if not self._claim(candidate):
             return
+        try:
+            self._delete_claimed(candidate, bill)
+        except Exception as exc:
+            self._broke_off(candidate, exc)
+
+    def _delete_claimed(self, candidate: Candidate, bill: dict | None) -> None:
         if bill is None or bill["state"] != "active":
             self._settle(candidate, "pushed")
             return

@@ -54,6 +54,7 @@ from invoice_pipelines.db.tables import qbo_mappings, qbo_push_queue
 from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.outbox import claim, finish, mark_unknown, refuse
 from invoice_pipelines.quickbooks.client import MAX_BATCH, QboClient, batch_fault, quote, request_id
+from invoice_pipelines.quickbooks.company import import_pending
 from invoice_pipelines.quickbooks.errors import DuplicateDocNumber, QboError, StaleObject
 from invoice_pipelines.quickbooks.sync.common import (
     SyncCounts,
@@ -709,6 +710,14 @@ def push_invoices(engine: Engine, organization_id: int, client: QboClient, **kwa
     (OTHER_COUNTS, in `extra`); what was linked, in conflict, held or failed is counted over all
     of them."""
     limit, minutes = kwargs.pop("limit", None), kwargs.pop("minutes", None)
+    waits = import_pending(engine, organization_id)
+    if waits is not None:
+        # the company was switched and the new one is not imported: the queue stays as it is
+        # (new invoices are queued), nothing is sent; the check company_switch says why
+        enqueue(engine, organization_id)
+        counts = SyncCounts(errors=[waits])
+        counts.extra = {name: 0 for name in OTHER_COUNTS}
+        return counts
     pusher = InvoicePusher(engine, organization_id, client, **kwargs)
     counts = pusher.run(limit=limit, minutes=minutes)
     settings = kwargs.get("settings")

@@ -13,7 +13,9 @@ the register. The registered supplier is the one the claim agrees with (core.sup
 its full VAT id, else its name's confusables skeleton); the intake VALIDATES only such documents
 (or registers the seller by the organization's first-invoice policy), so a document without one
 was VALIDATED before the register existed and waits for a person to register or confirm it.
-Then, in this order:
+A supplier no person has confirmed (`suppliers.confirmed_at` NULL: the first-invoice policy
+registered it) gets no vendor: its bills wait with the finding `supplier`, naming it and the
+command that confirms it, before anything below is looked for. Then, in this order:
 1. the vendor the register links (`suppliers.qbo_vendor_id`): it must be in QBO and active;
 2. else a vendor whose full VAT id is the supplier's: `qbo_vendors.vat_id` of a vendor we created
    with it as its TaxIdentifier (origin `created`), or a TaxIdentifier that is not masked
@@ -65,6 +67,7 @@ from invoice_pipelines.db.tables import (
 )
 from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.quickbooks.client import QboClient, parse_qbo_time, quote, request_id
+from invoice_pipelines.quickbooks.company import import_pending
 from invoice_pipelines.quickbooks.errors import DuplicateName, ObjectNotFound, QboError
 from invoice_pipelines.quickbooks.names import qbo_display_name
 from invoice_pipelines.quickbooks.payables import QboVendor, VendorDraft
@@ -84,6 +87,8 @@ from invoice_pipelines.supplier_register import (
 )
 
 TAX_IDENTIFIER_MAX = 20  # QBO's Vendor.TaxIdentifier
+# the finding of a bill whose supplier no person has confirmed (bill_queue.WAITING)
+UNCONFIRMED = "supplier"
 LINKED_BY = "qbo-bill-push"
 # a tax id as written in full: letters, digits and the separators people put between them
 _WRITTEN_OUT = re.compile(r"[A-Za-z0-9\s.\-/]+")
@@ -126,6 +131,9 @@ class Resolved:
     how: str = ""  # register | vat_id | created
     problem: str | None = None
     retry: str | None = None
+    code: str = (
+        "vendor"  # what the problem waits for: vendor, or supplier (a person's confirmation)
+    )
 
 
 def supplier_of(document: dict) -> Supplier:
@@ -271,6 +279,19 @@ def load_vendors(conn, organization_id: int) -> list[dict]:
     ]
 
 
+def unconfirmed_suppliers(conn, organization_id: int) -> set[int]:
+    """The ids of the suppliers no person has confirmed (`confirmed_at` NULL: registered by the
+    first-invoice policy): no vendor is created and no bill pushed for them."""
+    return set(
+        conn.execute(
+            select(suppliers.c.id).where(
+                suppliers.c.organization_id == organization_id,
+                suppliers.c.confirmed_at.is_(None),
+            )
+        ).scalars()
+    )
+
+
 def _vendor_named(vendor: dict) -> str:
     return f"{vendor['display_name']!r} (Id {vendor['qbo_id']})"
 
@@ -301,6 +322,7 @@ class VendorResolver:
         with tenant_transaction(engine, organization_id) as conn:
             self.vendors = load_vendors(conn, organization_id)
             self.register = load_register(conn, organization_id)
+            self.unconfirmed = unconfirmed_suppliers(conn, organization_id)
             self.slug = conn.execute(
                 select(organizations.c.slug).where(organizations.c.id == organization_id)
             ).scalar()
@@ -322,6 +344,15 @@ class VendorResolver:
             f"({self._link_command()})"
         )
 
+    def _unconfirmed(self, registered: RegisteredSupplier) -> Resolved:
+        return Resolved(
+            problem=f"supplier {registered.described()} was registered by its first invoice and "
+            "no person has confirmed it yet: no QuickBooks vendor is created and no bill pushed "
+            "for it until a person checks it and confirms it (invoice-pipelines suppliers "
+            f"confirm --org {self.slug} --supplier {registered.id} --by NAME --reason TEXT)",
+            code=UNCONFIRMED,
+        )
+
     def _suggested(self, registered: RegisteredSupplier, named: list[dict], why: str) -> Resolved:
         shown = ", ".join(_vendor_named(v) for v in named[:3])
         return Resolved(
@@ -337,6 +368,9 @@ class VendorResolver:
         registered = registered_supplier(self.register, supplier)
         if registered is None:
             return self._unregistered(supplier)
+        if registered.id in self.unconfirmed:
+            # before any vendor is looked for: a link, a VAT id or a new vendor alike wait
+            return self._unconfirmed(registered)
         if registered.qbo_vendor_id:
             return self._linked(registered)
         by_vat_id = with_full_vat_id(self.vendors, registered.vat_id)
@@ -541,10 +575,16 @@ class VendorSync(TwoWaySync):
         return None
 
     def push(self) -> None:
-        settings = read_settings(self.engine, self.organization_id)
         waiting = waiting_suppliers(self.engine, self.organization_id)
         if not waiting:
             return
+        waits = import_pending(self.engine, self.organization_id)
+        if waits is not None:
+            # a switched company's customers and items are not imported yet: no vendor either
+            self.counts.held += len(waiting)
+            self.counts.errors.append(waits)
+            return
+        settings = read_settings(self.engine, self.organization_id)
         resolver = VendorResolver(
             self.engine,
             self.organization_id,
