@@ -85,6 +85,7 @@ from invoice_pipelines.intake.incoming_invoices import StatusChange, change_stat
 from invoice_pipelines.intake.notices import Notice, compose, record_notices
 from invoice_pipelines.intake.parse import parse_ocr_text
 from invoice_pipelines.intake.peppol_inbound import sender_doubts
+from invoice_pipelines.intake.plausibility import payment_account_doubts
 from invoice_pipelines.intake.supplier_checks import check_suppliers, register_first_invoices
 from invoice_pipelines.limits import (
     INTAKE_READ_AHEAD_BYTES,
@@ -649,6 +650,8 @@ def _write_outcomes(
         policy, organization_name = organization_policy(conn, organization_id)
         # a Peppol envelope's sender that is not the seller holds it too (peppol_inbound.py)
         outcomes = sender_doubts(conn, {ref.id: outcomes[ref.id] for ref in work})
+        # an IBAN or BIC that fails its form holds it (plausibility.py, IP-PAY-01/02)
+        outcomes = payment_account_doubts(outcomes)
         # who sent each document, by the supplier register: what differs holds it for a person
         outcomes, suppliers = check_suppliers(conn, organization_id, outcomes)
         accepted: set[int] = set()

@@ -8,18 +8,26 @@ an amount, a phone number, an IBAN or a piece of a longer token. Every doubt is 
 own (stage "review", rule IP-REV-xx) and sends the document to NEEDS_REVIEW, where a person
 confirms or corrects it (intake/review.py). When unsure, review: a wrong invoice booked costs
 more than a look.
+
+The payment accounts of every read document, XML or page, are checked here too
+(`payment_account_doubts`, run by the intake on each outcome before the supplier register's
+comparison): an IBAN that fails ISO 13616 (IP-PAY-01) and a BIC that fails ISO 9362 (IP-PAY-02)
+hold the document for a person, whatever its e-invoice class (KoSIT's BR-DE-19 only warns).
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import Literal
 
+from invoice_pipelines.core.bank_accounts import bic_problem, iban_problem, looks_like_iban
 from invoice_pipelines.core.invoice import Invoice
 from invoice_pipelines.core.money import ZERO
 from invoice_pipelines.core.rules import EARLIEST_DATE, LATEST_DUE, Finding
+from invoice_pipelines.einvoice.read import ParseOutcome
 
 # Below this a value read from a page is a guess (the extractor's own floor is 0.5). Codes
 # (currency, document type) come from words rather than labelled values, and the extractor gives
@@ -421,3 +429,45 @@ def _type_doubts(invoice: Invoice, text: str) -> list[Finding]:
         for problem in code_problems(invoice.type_code, invoice.currency)
     ]
     return doubts
+
+
+BAD_IBAN = "IP-PAY-01"
+BAD_BIC = "IP-PAY-02"
+# UNTDID 4461 codes of SEPA payments: their account (BT-84) must be an IBAN. Under another code a
+# payee account not written as an IBAN (no country and check digits first) may be a national
+# account number, which EN 16931 allows; one written as an IBAN is held to it under any code.
+SEPA_MEANS = frozenset({"58", "59"})
+_PAGE_ORIGINS = {"text": "the page's text", "ocr": "the scan"}
+
+
+def payment_account_problems(invoice: Invoice) -> list[Finding]:
+    """IP-PAY-01 for each payment account that is no valid IBAN, IP-PAY-02 for each BIC that is
+    no BIC; read from a page, the sentence says so (the reading may be what is wrong)."""
+    found = []
+    read_from = _PAGE_ORIGINS.get(invoice.origin)
+    after = f" (as read from {read_from}: compare it with the document)" if read_from else ""
+    sepa = invoice.payment_means_code in SEPA_MEANS
+    for account in invoice.payment_accounts:
+        problem = None
+        if sepa or looks_like_iban(account.iban) or read_from:
+            problem = iban_problem(account.iban)
+        if problem:
+            found.append(_finding(BAD_IBAN, f"{problem}; nothing is paid to it unchecked{after}"))
+        problem = bic_problem(account.bic) if account.bic else None
+        if problem:
+            found.append(_finding(BAD_BIC, f"{problem}{after}"))
+    return found
+
+
+def payment_account_doubts(outcomes: dict[int, ParseOutcome]) -> dict[int, ParseOutcome]:
+    """Each read document's outcome with its IP-PAY findings among its review findings (a
+    VALIDATED outcome becomes NEEDS_REVIEW); the others as they are."""
+    checked = dict(outcomes)
+    for doc_id, outcome in outcomes.items():
+        if outcome.invoice is None:
+            continue
+        found = payment_account_problems(outcome.invoice)
+        if found:
+            status = "NEEDS_REVIEW" if outcome.status == "VALIDATED" else outcome.status
+            checked[doc_id] = replace(outcome, review=[*outcome.review, *found], status=status)
+    return checked
