@@ -629,21 +629,23 @@ def supplier_history(conn: Connection, organization_id: int, supplier_id: int) -
 
 
 def register_counts(conn: Connection, organization_id: int) -> dict[str, int]:
-    """How many suppliers the register holds, by origin, and how many changes it saw."""
+    """How many suppliers the register holds, confirmed by a person and not (registered by the
+    first-invoice policy, waiting for one), and how many changes it saw."""
     s = suppliers.c
-    by_origin = dict(
+    unconfirmed = s.confirmed_at.is_(None)
+    by_state = dict(
         conn.execute(
-            select(s.origin, func.count())
+            select(unconfirmed, func.count())
             .where(s.organization_id == organization_id, s.active.is_(True))
-            .group_by(s.origin)
+            .group_by(unconfirmed)
         ).all()
     )
     changes = conn.execute(
         select(func.count()).where(supplier_changes.c.organization_id == organization_id)
     ).scalar_one()
     return {
-        "suppliers": sum(by_origin.values()),
-        "confirmed by a person": by_origin.get("person", 0),
-        "registered by the first-invoice policy": by_origin.get("first_invoice", 0),
+        "suppliers": sum(by_state.values()),
+        "confirmed by a person": by_state.get(False, 0),
+        "unconfirmed": by_state.get(True, 0),
         "changes": changes,
     }

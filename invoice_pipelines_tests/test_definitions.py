@@ -93,6 +93,7 @@ EXPECTED_JOBS = {
     "review_incoming_invoice_job",
     "supplier_notices_job",
     "change_supplier_register_job",
+    "confirm_supplier_job",
     "batch_invoicing_job",
     "fail_stuck_batch_jobs_job",
     "batch_job_control_job",

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from functools import lru_cache
+from functools import cache, lru_cache
 
 from invoice_pipelines.core.rules import lookalike_key
 
@@ -159,15 +159,18 @@ def _words(name: str) -> list[str]:
     return [w for w in (_fold(w) for w in _WORD.findall(visible)) if w]
 
 
-_FORMS = sorted(
-    {tuple(w for f in form.split() for w in _words(f)) for form in _LEGAL_FORMS} - {()},
-    key=len,
-    reverse=True,
-)
+@cache
+def _forms() -> list[tuple[str, ...]]:
+    """The legal forms as folded words, longest first (built on first use: folding reads the
+    confusables table, which a command that compares no names never loads)."""
+    forms = {tuple(w for f in form.split() for w in _words(f)) for form in _LEGAL_FORMS} - {()}
+    return sorted(forms, key=len, reverse=True)
 
 
-# words that join two names ("Meyer & Söhne", "Meyer und Söhne"): not part of the core
-_CONNECTORS = frozenset(w for c in ("&", "+", "und", "and", "et") for w in _words(c))
+@cache
+def _connectors() -> frozenset[str]:
+    """Words that join two names ("Meyer & Söhne", "Meyer und Söhne"): not part of the core."""
+    return frozenset(w for c in ("&", "+", "und", "and", "et") for w in _words(c))
 
 
 @lru_cache(maxsize=65536)
@@ -177,11 +180,11 @@ def split_name(name: str | None) -> tuple[str, str]:
     words = _words(name or "")
     end = len(words)
     while end > 1:
-        form = next((f for f in _FORMS if tuple(words[end - len(f) : end]) == f), None)
+        form = next((f for f in _forms() if tuple(words[end - len(f) : end]) == f), None)
         if form is None or end - len(form) < 1:
             break
         end -= len(form)
-    core = [w for w in words[:end] if w not in _CONNECTORS] or words[:end]
+    core = [w for w in words[:end] if w not in _connectors()] or words[:end]
     return "".join(core), " ".join(words[end:])
 
 

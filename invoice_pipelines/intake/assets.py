@@ -319,7 +319,7 @@ def register_metadata(conn, organization_id: int) -> dict:
     """What the UI shows of one organization's register: counts, the policy, the suppliers."""
     rows = supplier_rows(conn, organization_id, active_only=True)
     table = markdown_table(
-        ["id", "name", "VAT id", "IBANs", "notice address", "QBO vendor", "DATEV", "origin"],
+        ["id", "name", "VAT id", "IBANs", "notice address", "QBO vendor", "DATEV", "confirmed"],
         [
             (
                 r["id"],
@@ -329,7 +329,7 @@ def register_metadata(conn, organization_id: int) -> dict:
                 r["notice_email"] or "-",
                 r["qbo_vendor_id"] or "-",
                 r["datev_creditor_account"] or "-",
-                r["origin"],
+                f"by {r['confirmed_by']}" if r["confirmed_at"] else "no: no QuickBooks bill yet",
             )
             for r in rows
         ],
@@ -351,11 +351,12 @@ def register_metadata(conn, organization_id: int) -> dict:
     owners=OWNERS,
     check_specs=[told_apart_spec, registered_spec],
     description="The organization's supplier register: the suppliers a person confirmed (or the "
-    "organization's first-invoice policy registered) with their full VAT id, names, IBANs, "
-    "notice address, QuickBooks vendor and DATEV creditor account. The intake compares every "
-    "document's seller with it; QuickBooks bills and supplier notices follow it. Changed only by "
-    "a person (change_supplier_register_job, `invoice-pipelines suppliers`, a confirmed review) "
-    "or the first-invoice policy, every change audited.",
+    "organization's first-invoice policy registered, unconfirmed until a person confirms it) "
+    "with their full VAT id, names, IBANs, notice address, QuickBooks vendor and DATEV creditor "
+    "account. The intake compares every document's seller with it; QuickBooks bills (of "
+    "confirmed suppliers only) and supplier notices follow it. Changed only by a person "
+    "(change_supplier_register_job, confirm_supplier_job, `invoice-pipelines suppliers`, a "
+    "confirmed review) or the first-invoice policy, every change audited.",
 )
 def supplier_register(context: AssetExecutionContext, database: ResourceParam[Engine]):
     engine = database

@@ -1,10 +1,11 @@
 """The parser of `invoice-pipelines suppliers`: the organization's supplier register from a
-shell (list, show, add, change, link-vendor, policy, learn-history), argparse alone. What each
+shell (list, show, add, change, confirm, link-vendor, policy, learn-history), argparse alone. What each
 verb does is in intake/supplier_commands.py, named by intake/area.py's table."""
 
 from __future__ import annotations
 
 from invoice_pipelines.cli_args import positive_int
+from invoice_pipelines.core.suppliers import POLICIES
 
 
 def add_supplier_commands(sub) -> None:
@@ -43,7 +44,21 @@ def add_supplier_commands(sub) -> None:
         help="vat_id, tax_number, notice_email, qbo_vendor_id or datev_creditor_account",
     )
     p.add_argument("--retire", action="store_true", help="the supplier is no longer one")
-    p.add_argument("--version", type=positive_int, help="the version you looked at (show)")
+    _version(p)
+    _who(p)
+
+    p = verbs.add_parser(
+        "confirm",
+        help="vouch for a supplier its first invoice registered: its bills may reach QuickBooks",
+    )
+    _org(p)
+    p.add_argument("--id", required=True, type=positive_int, help="supplier id")
+    _version(p)
+    p.add_argument(
+        "--despite-lookalike",
+        action="store_true",
+        help="it reads like another registered supplier and is another company all the same",
+    )
     _who(p)
 
     p = verbs.add_parser("link-vendor", help="book a supplier's bills to a QuickBooks vendor")
@@ -56,9 +71,11 @@ def add_supplier_commands(sub) -> None:
     _org(p)
     p.add_argument(
         "--set",
-        choices=("review", "first_invoice"),
+        choices=POLICIES,
         help="review: a person confirms every new supplier; first_invoice: a new supplier's "
-        "first accepted invoice registers it",
+        "first accepted invoice registers it, unconfirmed (no QuickBooks bill until a person "
+        "confirms it); first_invoice_books: registered as confirmed, its bills are booked with "
+        "no person involved (the risk docs/intake.md names)",
     )
 
     p = verbs.add_parser(
@@ -71,6 +88,16 @@ def add_supplier_commands(sub) -> None:
 
 def _org(p) -> None:
     p.add_argument("--org", required=True, help="organization slug or id")
+
+
+def _version(p) -> None:
+    p.add_argument(
+        "--version",
+        required=True,
+        type=positive_int,
+        help="the supplier's version you looked at (suppliers show): a supplier changed since "
+        "is refused",
+    )
 
 
 def _who(p) -> None:

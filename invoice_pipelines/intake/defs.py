@@ -14,6 +14,7 @@ from invoice_pipelines.intake.checks import (
 )
 from invoice_pipelines.intake.jobs import (
     change_supplier_register_job,
+    confirm_supplier_job,
     intake_job,
     retry_failed_invoices_job,
     review_incoming_invoice_job,
@@ -32,6 +33,7 @@ defs = Definitions(
         review_incoming_invoice_job,
         supplier_notices_job,
         change_supplier_register_job,
+        confirm_supplier_job,
     ],
     sensors=[upload_sensor, intake_failure_sensor],
     schedules=[incoming_invoices_checks_schedule, supplier_notices_schedule],

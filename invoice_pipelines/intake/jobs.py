@@ -1,8 +1,9 @@
 """The intake's jobs: `intake_job` materializes `incoming_invoices` with the ids the upload
 sensor hands over, `retry_failed_invoices_job` with the FAILED ones moved back; the launchpad's
 review job, the supplier notices' job and `change_supplier_register_job` (a person registers or
-changes a supplier from the launchpad, audited as the `suppliers` command's), with their ops and
-configs."""
+changes a supplier from the launchpad, audited as the `suppliers` command's), and
+`confirm_supplier_job` (a person vouches for a supplier its first invoice registered), with their
+ops and configs."""
 
 from dagster import (
     AssetSelection,
@@ -42,6 +43,7 @@ from invoice_pipelines.supplier_register import (
     RegisterError,
     add_supplier,
     change_supplier,
+    confirm_supplier,
 )
 from invoice_pipelines.tenants.refusals import organization_or_refuse, refused
 
@@ -278,3 +280,55 @@ def change_supplier_register(
 )
 def change_supplier_register_job():
     change_supplier_register()
+
+
+class SupplierConfirmConfig(Config):
+    organization: str = Field(description="Organization slug or id.")
+    supplier_id: int = Field(description="The supplier its first invoice registered.")
+    expected_version: int = Field(description="The supplier's version you looked at.")
+    despite_lookalike: bool = Field(
+        default=False,
+        description="It reads like another registered supplier and is another company all the "
+        "same.",
+    )
+    confirmed_by: str = Field(description="Who vouches for the supplier (audited).")
+    reason: str = Field(description="Why, e.g. how it was verified (audited).")
+
+
+@op(
+    description="A person vouches for a supplier the first-invoice policy registered: from now "
+    "on a QuickBooks vendor may be created and its bills pushed. Audited; a supplier that reads "
+    "like another registered one is refused unless despite_lookalike."
+)
+def confirm_supplier_op(
+    context: OpExecutionContext, config: SupplierConfirmConfig, database: ResourceParam[Engine]
+):
+    engine = database
+    org = organization_or_refuse(engine, config.organization)
+    try:
+        with tenant_transaction(engine, org["id"], write=True) as conn:
+            confirm_supplier(
+                conn,
+                org["id"],
+                config.supplier_id,
+                changed_by=config.confirmed_by,
+                reason=config.reason,
+                expected_version=config.expected_version,
+                despite_lookalike=config.despite_lookalike,
+            )
+    except RegisterError as exc:
+        raise refused(str(exc)) from None
+    context.log.info(
+        f"supplier {config.supplier_id} of {org['slug']}: confirmed by {config.confirmed_by}"
+    )
+    context.log_event(register_materialization(engine, org))
+
+
+@job(
+    executor_def=in_process_executor,
+    description="The supplier register: a person confirms a supplier its first invoice "
+    "registered (config: organization, supplier_id, expected_version, confirmed_by, reason); "
+    "its bills may reach QuickBooks from then on.",
+)
+def confirm_supplier_job():
+    confirm_supplier_op()

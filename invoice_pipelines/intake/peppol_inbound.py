@@ -32,7 +32,7 @@ seller's electronic address (BT-34: UBL `cac:AccountingSupplierParty/cac:Party/c
 CII `ram:SellerTradeParty/ram:URIUniversalCommunication/ram:URIID`, each with its scheme) is the
 seller's. An SBDH sender that is not that address (scheme and value, the value without regard to
 case, as the policy compares `iso6523-actorid-upis` ids) is IP-PEP-01, a document without one is
-IP-PEP-02 (`sender_findings`): recorded with the document's findings (stage `peppol`, of the
+IP-PEP-02 (`sender_findings`): recorded with the document's findings (stage `envelope`, of the
 version it is registered with) in the transaction that registers it, carried into its review
 findings by the intake (`sender_doubts`, so it ends NEEDS_REVIEW, not VALIDATED), and read by
 intake/peppol_responses.py, which sends no Invoice Response to such a sender.
@@ -82,9 +82,11 @@ UNKNOWN_RECEIVER = "unknown_receiver"  # recorded and held, handed to no organiz
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 # the findings on who sent a received document, recorded with it (module docstring)
-STAGE = "peppol"
+# (stage "peppol" is OpenPEPPOL's rules')
+STAGE = "envelope"
 SENDER_NOT_SELLER = "IP-PEP-01"
 NO_SELLER_ADDRESS = "IP-PEP-02"
+SENDER_RULES = (SENDER_NOT_SELLER, NO_SELLER_ADDRESS)
 # Peppol Policy for use of Identifiers (4.x), POLICY 1: a participant id's value is the ICD, a
 # colon and 1 to 130 characters of these (135 in all), compared without regard to case
 _ICD = frozenset(EAS_CODES)
@@ -259,7 +261,7 @@ def _record_findings(
 
 def sender_doubts(conn: Connection, outcomes: dict[int, ParseOutcome]) -> dict[int, ParseOutcome]:
     """The intake's hook (intake/pipeline.py): each read document's outcome with the findings its
-    Peppol receipt recorded (stage `peppol`, not resolved) among its review findings, so that the
+    Peppol receipt recorded (IP-PEP-01/02, not resolved) among its review findings, so that the
     decision holds it for a person; the others as they are. One query for the group."""
     read = sorted(doc_id for doc_id, outcome in outcomes.items() if outcome.invoice is not None)
     if not read:
@@ -267,7 +269,12 @@ def sender_doubts(conn: Connection, outcomes: dict[int, ParseOutcome]) -> dict[i
     e = processing_errors.c
     rows = conn.execute(
         select(e.incoming_invoice_id, e.rule_id, e.message)
-        .where(e.incoming_invoice_id.in_(read), e.stage == STAGE, e.resolved_at.is_(None))
+        .where(
+            e.incoming_invoice_id.in_(read),
+            e.stage == STAGE,
+            e.rule_id.in_(SENDER_RULES),
+            e.resolved_at.is_(None),
+        )
         .order_by(e.id)
     ).all()
     checked = dict(outcomes)

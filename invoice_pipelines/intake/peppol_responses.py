@@ -64,6 +64,7 @@ from invoice_pipelines.einvoice.peppol_ids import (
     ParticipantIdError,
     parse_participant,
 )
+from invoice_pipelines.intake.peppol_inbound import SENDER_RULES
 from invoice_pipelines.intake.peppol_inbound import STAGE as RECEIPT_STAGE
 from invoice_pipelines.outbox.machine import FAILED, Outbox, attempt, finish, mark_unknown
 from invoice_pipelines.resources.peppol_transport import (
@@ -237,7 +238,11 @@ def _unverified(conn, document_ids: list[int]) -> dict[int, str]:
     found: dict[int, str] = {}
     for row in conn.execute(
         select(e.incoming_invoice_id, e.rule_id, e.message)
-        .where(e.incoming_invoice_id.in_(document_ids), e.stage == RECEIPT_STAGE)
+        .where(
+            e.incoming_invoice_id.in_(document_ids),
+            e.stage == RECEIPT_STAGE,
+            e.rule_id.in_(SENDER_RULES),
+        )
         .order_by(e.id)
     ):
         found.setdefault(row.incoming_invoice_id, f"{row.rule_id}: {row.message}")

@@ -1,5 +1,5 @@
 """What `invoice-pipelines suppliers` does: the organization's supplier register from a shell:
-list, show (with its history), add, change, link-vendor, policy and learn-history. Every change
+list, show (with its history), add, change, confirm, link-vendor, policy and learn-history. Every change
 names who makes it and why (`--by`, `--reason`) and is audited (supplier_register.py). Its parser
 is intake/cli_suppliers.py's; intake/area.py's table names `run_suppliers_command`, and the
 console script imports this module only when the command runs."""
@@ -19,6 +19,7 @@ from invoice_pipelines.supplier_register import (
     RegisterError,
     add_supplier,
     change_supplier,
+    confirm_supplier,
     learn_history,
     set_supplier_policy,
     supplier_history,
@@ -63,17 +64,33 @@ def run_list(args) -> int:
         return code
     if not rows:
         print("the supplier register is empty")
+    elif not args.json:
+        _print(_LIST_LINE.format("id", "v", "name", "VAT id", "IBANs", "vendor", "confirmed"))
     for row in rows:
         if args.json:
             _print(json.dumps(row, default=str, ensure_ascii=False))
             continue
         ibans = ", ".join(a["iban"] for a in row["bank_accounts"]) or "-"
+        confirmed = (
+            f"by {row['confirmed_by']}"
+            if row["confirmed_at"] is not None
+            else f"NO (registered by its first invoice: suppliers confirm --id {row['id']})"
+        )
         _print(
-            f"{row['id']:>6}  {row['name'][:36]:<36} {row['vat_id'] or '-':<16} {ibans[:48]:<48} "
-            f"vendor {row['qbo_vendor_id'] or '-'}  {row['origin']}"
-            + ("" if row["active"] else "  (retired)")
+            _LIST_LINE.format(
+                row["id"],
+                row["version"],
+                row["name"][:36],
+                row["vat_id"] or "-",
+                ibans[:48],
+                row["qbo_vendor_id"] or "-",
+                confirmed + ("" if row["active"] else "  (retired)"),
+            )
         )
     return 0
+
+
+_LIST_LINE = "{:>6} {:>3}  {:<36} {:<16} {:<48} {:<8} {}"
 
 
 def run_show(args) -> int:
@@ -152,6 +169,25 @@ def run_change(args) -> int:
     )
 
 
+def run_confirm(args) -> int:
+    code, after = _in_organization(
+        args,
+        lambda conn, org: confirm_supplier(
+            conn,
+            org,
+            args.id,
+            changed_by=args.by,
+            reason=args.reason,
+            expected_version=args.version,
+            despite_lookalike=args.despite_lookalike,
+        ),
+        write=True,
+    )
+    if not code:
+        _print(json.dumps({"id": args.id, **after}, default=str, ensure_ascii=False))
+    return code
+
+
 def run_link_vendor(args) -> int:
     return _change(args, Change(qbo_vendor_id=args.vendor))
 
@@ -182,6 +218,7 @@ RUNS = {
     "show": run_show,
     "add": run_add,
     "change": run_change,
+    "confirm": run_confirm,
     "link-vendor": run_link_vendor,
     "policy": run_policy,
     "learn-history": run_learn_history,

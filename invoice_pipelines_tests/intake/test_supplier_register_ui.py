@@ -41,12 +41,14 @@ def test_a_person_keeps_the_register_from_the_command_line(db, monkeypatch, caps
     # refused, one line, nothing written: no reason; a bad IBAN; the VAT id of another supplier
     code, _, err = _cli(
         db, monkeypatch, capsys, "change", "--org", slug, "--id", str(supplier_id),
-        "--notice-email", "ap@lieferant.example", "--by", "Anna", "--reason", " ",
+        "--notice-email", "ap@lieferant.example", "--version", "1", "--by", "Anna",
+        "--reason", " ",
     )  # fmt: skip
     assert code == 2 and "says why" in err
     code, _, err = _cli(
         db, monkeypatch, capsys, "change", "--org", slug, "--id", str(supplier_id),
-        "--iban", "DE00000000000000000000", "--by", "Anna", "--reason", "new bank",
+        "--iban", "DE00000000000000000000", "--version", "1", "--by", "Anna",
+        "--reason", "new bank",
     )  # fmt: skip
     assert code == 2 and "is not an IBAN" in err
     code, _, err = _cli(
