@@ -13,10 +13,13 @@ Answers (JSON with `outcome`, `instance_identifier`, `message`, ..., except wher
 
 - 200 `registered` or `duplicate`: recorded now; 200 `replay`: recorded before, nothing new (so
   an access point that lost our answer and sends again is told it arrived);
-- 404 `unknown_receiver`: no organization has the receiver's participant id; the message is
-  kept (held, as `peppol receive` holds it) and handed to no intake;
-- 400: not XML, no document, no InstanceIdentifier, not a UBL invoice or credit note (plain text,
-  nothing recorded); 401: no or a wrong token; 411/413: no Content-Length, larger than the limit;
+- 404 `unknown_receiver`: no organization has the receiver's participant id (a valid one); the
+  message is kept (held, as `peppol receive` holds it) and handed to no intake;
+- 400: not XML, no document, no InstanceIdentifier, not a UBL invoice or credit note, a receiver
+  that is no participant id by the Peppol Policy for use of Identifiers (blanks, control or bidi
+  characters, `::`, a path, more than 130 characters after the ICD, an ICD off the list): plain
+  text, one sentence, nothing recorded; 401: no or a wrong token; 411/413: no Content-Length,
+  larger than the limit;
 - 503: it could not be recorded now (the database or the upload store failed, or two
   organizations claim the receiver's id): nothing recorded, send it again later.
 """
