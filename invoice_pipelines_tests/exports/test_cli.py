@@ -5,7 +5,11 @@ from __future__ import annotations
 import json
 from datetime import date
 
+from sqlalchemy import select
+
 from invoice_pipelines.cli import main
+from invoice_pipelines.db.tables import audit_log
+from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines_tests.exports.books import DATEV, incoming
 
 # a month that is over: exports book a month once it is over (closed months)
@@ -31,6 +35,15 @@ def test_export_and_reopen_from_the_command_line(db, tmp_path, monkeypatch, caps
         == 0
     )
     assert json.loads(capsys.readouterr().out)["reopened"] == [doc]
+    # the audit row names the document it reopened
+    with tenant_transaction(db.engine, org["id"]) as conn:
+        audited = conn.execute(
+            select(audit_log.c.entity_type, audit_log.c.entity_id, audit_log.c.details).where(
+                audit_log.c.organization_id == org["id"], audit_log.c.action == "export.reopen"
+            )
+        ).all()
+    assert [(a.entity_type, a.entity_id) for a in audited] == [("incoming_invoice", str(doc))]
+    assert audited[0].details == {"reason": "typo", "outcome": "reopened"}
     main(["export", "--org", org["slug"], "--month", "2026-10", "--direction", "incoming"])
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["version"] == 2
 
