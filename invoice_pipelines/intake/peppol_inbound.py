@@ -464,8 +464,9 @@ def _register(
         [registration] = register_uploads(
             conn, organization_id=org_id, files=[upload], created_by=CREATED_BY
         )
-        if not registration.duplicate:  # a duplicate's document was judged as it came first
-            _record_findings(conn, org_id, registration.document_id, sender_findings(envelope))
+        # a duplicate's document was judged as it came first
+        doubts = [] if registration.duplicate else sender_findings(envelope)
+        _record_findings(conn, org_id, registration.document_id, doubts)
         conn.execute(
             update(peppol_received)
             .where(peppol_received.c.id == message_id)
@@ -478,10 +479,11 @@ def _register(
             f"{key} for {slug}: the same document as incoming invoice {document_id}, received "
             "or uploaded before; recorded as a duplicate upload of it",
         )  # fmt: skip
+    held = "".join(f"; it waits for a person: {f.rule} {f.message}" for f in doubts)
     return Received(
         REGISTERED, key, message_id, envelope.receiver, slug, document_id,
         f"{key} for {slug}: incoming invoice {document_id}, UPLOADED; the next intake run "
-        "reads and validates it",
+        f"reads and validates it{held}",
     )  # fmt: skip
 
 

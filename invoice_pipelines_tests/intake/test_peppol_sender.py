@@ -93,6 +93,10 @@ def _received_and_read(db, tmp_path, org, document: bytes, sender: str) -> dict:
     envelope = wrap(document, receiver=org["peppol_participant"], sender=sender)
     received = receive_peppol(db.engine, store, envelope)
     assert received.outcome == REGISTERED, received.message
+    # what the access point and the command are told
+    assert ("waits for a person: IP-PEP-0" in received.message) is (
+        not same_participant(sender, seller_address(document))
+    ), received.message
     process_documents(
         db.engine, store, org["id"], [received.document_id], parser=InProcessParser(), ocr=None
     )
