@@ -36,6 +36,7 @@ from invoice_pipelines.intake.peppol_inbound import (
 )
 from invoice_pipelines.intake.peppol_responses import answer_rejections
 from invoice_pipelines.intake.pipeline import process_documents
+from invoice_pipelines.intake.review import review_document
 from invoice_pipelines.resources.peppol_transport import (
     INVOICE_RESPONSE_DOC_TYPE,
     INVOICE_RESPONSE_PROCESS,
@@ -195,6 +196,17 @@ def test_an_envelope_sender_that_is_not_the_seller_waits_for_a_person(db, tmp_pa
     message = document["peppol_findings"][-1].message
     assert OTHER in message and SELLER in message, message
     assert document["peppol_findings"][-1].processing_version == document["processing_version"]
+
+
+def test_a_person_who_vouches_for_the_sender_moves_it_on(db, tmp_path):
+    org = _organization(db)
+    document = _received_and_read(db, tmp_path, org, _sample(), sender=OTHER)
+    assert document["status"] == "NEEDS_REVIEW"
+    result = review_document(
+        db.engine, org["slug"], document["id"], reviewed_by="anna", confirm=True,
+        expected_version=document["processing_version"],
+    )  # fmt: skip
+    assert result.status == "VALIDATED", result
 
 
 def test_an_envelope_sender_that_is_the_seller_changes_nothing(db, tmp_path):
