@@ -15,7 +15,10 @@ def run_seed_demo(args: argparse.Namespace) -> int:
     from invoice_pipelines.db.engine import make_engine, owner_runtime_allowed
     from invoice_pipelines.db.migrate import upgrade
     from invoice_pipelines.settings import ConfigError, data_dir, upload_dir
-    from invoice_pipelines_devtools.demo.payables import seed_payables_uploads
+    from invoice_pipelines_devtools.demo.payables import (
+        register_demo_suppliers,
+        seed_payables_uploads,
+    )
     from invoice_pipelines_devtools.demo.quickbooks import connect_demo_organizations
     from invoice_pipelines_devtools.demo.seed import seed_demo, seed_demo_uploads
 
@@ -31,7 +34,9 @@ def run_seed_demo(args: argparse.Namespace) -> int:
                 )
     summary = seed_demo(engine)
     summary["uploads"] = seed_demo_uploads(upload_dir())
-    # the US organization's supplier invoices, which become bills in its QuickBooks
+    # the US organization's supplier invoices, which become bills in its QuickBooks, from
+    # suppliers the seed confirms
+    summary["suppliers_confirmed"] = register_demo_suppliers(engine)
     summary["uploads_for_bills"] = seed_payables_uploads(upload_dir())
     # the demo organizations' QuickBooks: the simulator `make run` starts (demo/quickbooks.py)
     summary["quickbooks_connected"] = connect_demo_organizations(

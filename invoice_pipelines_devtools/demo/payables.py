@@ -3,6 +3,8 @@ it invoices, which the intake reads, the bill push sends to its simulated QuickB
 with their documents attached, the demo pays there "as a QBO user", and the bill-payment pull
 brings back paid.
 
+- `register_demo_suppliers` (seed-demo) registers their three suppliers, confirmed, as a person
+  would before their first bill (docs/intake.md, "Suppliers a person confirms").
 - `seed_payables_uploads` (seed-demo) drops three supplier invoices (EN 16931 CII, US dollars,
   sales tax 8.88 % like the organization's own items; one offers 2 % for paying within 10 days)
   into the organization's upload folder, once.
@@ -166,6 +168,38 @@ def seed_payables_uploads(store_root: Path, *, today: date | None = None) -> lis
     ]
     marker.write_text("\n".join(keys) + "\n")
     return keys
+
+
+def register_demo_suppliers(engine: Engine) -> list[str]:
+    """The US organization's three suppliers in its register, confirmed by the seed (what a
+    person does once per supplier with `suppliers add` or `suppliers confirm`): so their bills
+    reach QuickBooks on the first `make run`. Those the register has already are left as they
+    are; the names registered now."""
+    from invoice_pipelines.db.tenancy import tenant_transaction
+    from invoice_pipelines.supplier_register import add_supplier, load_register
+
+    with system_transaction(engine) as conn:
+        org_id = conn.execute(
+            select(organizations.c.id).where(organizations.c.slug == DEMO_PAYABLES_ORGANIZATION)
+        ).scalar()
+    if org_id is None:
+        return []
+    registered = []
+    with tenant_transaction(engine, org_id, write=True) as conn:
+        known = {n for s in load_register(conn, org_id).suppliers for n in s.names}
+        for company, tax_number in zip(SUPPLIERS, TAX_NUMBERS, strict=True):
+            if company.name in known:
+                continue
+            add_supplier(
+                conn,
+                org_id,
+                name=company.name,
+                tax_number=tax_number,
+                changed_by="seed-demo",
+                reason="the demo's suppliers, confirmed by the seed",
+            )
+            registered.append(company.name)
+    return registered
 
 
 def _connected(engine: Engine, realms: set[str]) -> list[tuple[str, int, str]]:

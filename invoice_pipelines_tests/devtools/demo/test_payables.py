@@ -30,10 +30,12 @@ from invoice_pipelines.intake.uploads import ScanState, scan_uploads
 from invoice_pipelines.quickbooks.sync.bills import letter_pdf, push_bills
 from invoice_pipelines.quickbooks.sync.common import QboSettings, open_client, realm_lease
 from invoice_pipelines.resources.uploads import LocalUploads
+from invoice_pipelines.supplier_register import supplier_rows
 from invoice_pipelines_devtools.demo.payables import (
     DEMO_PAYABLES_ORGANIZATION,
     pay_demo_bills,
     prepare_demo_payables,
+    register_demo_suppliers,
     seed_payables_uploads,
 )
 from invoice_pipelines_devtools.demo.quickbooks import (
@@ -70,6 +72,8 @@ def test_the_us_organizations_supplier_invoices_reach_qbo_as_bills_and_come_back
     # fixed day let the Skonto's ten days run out from 2026-11-27 on, and it was paid in full
     dropped = seed_payables_uploads(uploads, today=date.today())
     assert len(dropped) == 3 and seed_payables_uploads(uploads) == []  # once
+    # their suppliers confirmed by the seed, once: their bills need no person on the first run
+    assert len(register_demo_suppliers(engine)) == 3 and register_demo_suppliers(engine) == []
     store = LocalUploads(str(uploads))
     acme = resolve_organization(engine, DEMO_PAYABLES_ORGANIZATION)
     # the drop zone takes files a minute old: as if seed-demo ran a while ago
@@ -80,6 +84,9 @@ def test_the_us_organizations_supplier_invoices_reach_qbo_as_bills_and_come_back
     with tenant_transaction(engine, acme["id"]) as conn:
         statuses = conn.execute(select(incoming_invoices.c.status)).scalars().all()
     assert statuses == ["VALIDATED"] * 3
+    with tenant_transaction(engine, acme["id"]) as conn:
+        register = supplier_rows(conn, acme["id"])
+    assert [(s["confirmed_by"], s["origin"]) for s in register] == [("seed-demo", "person")] * 3
 
     realms = demo_realms(data_dir)
     with QboSimulator(port=0, data_dir=data_dir / "qbo") as sim:
