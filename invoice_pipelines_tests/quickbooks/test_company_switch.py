@@ -10,6 +10,8 @@ The real intake, the production client and the simulator over HTTP, PostgreSQL a
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from dagster import build_asset_check_context
 from sqlalchemy import insert, select
@@ -257,3 +259,31 @@ def test_a_push_that_breaks_off_on_our_side_leaves_no_row_sending(db, simulator,
     assert (counts.linked, counts.failed) == (1, 0), counts.errors
     assert len(books.qbo_records("Bill")) == 1
     assert [r["status"] for r in books.queue()] == ["pushed"]
+
+
+def test_qbo_connect_to_another_company_says_what_it_archived_and_payables_shows_it(
+    sqlite_database, simulator, tmp_path, monkeypatch, capsys
+):
+    books = _books(sqlite_database, simulator, tmp_path)
+    books.receive({"re-6.xml": _invoice("RE-SW-6")})
+    assert books.push().pushed == 1
+    first, second = books.qbo.realm, simulator.create_company(currency="EUR", country="DE")
+    monkeypatch.setenv("INVOICE_PIPELINES_DB_URL", sqlite_database.url)
+    monkeypatch.setenv("INVOICE_PIPELINES_QBO_TOKEN_KEY", TOKEN_KEY)
+    monkeypatch.setenv("QBO_CLIENT_SECRET", second.client_secret)
+    monkeypatch.setenv("QBO_REFRESH_TOKEN", second.refresh_token)
+    slug = books.qbo.org["slug"]
+    capsys.readouterr()
+    argv = ["qbo-connect", "--org", slug, "--realm", second.realm_id]
+    assert main([*argv, "--client-id", second.client_id, "--by", "bert"]) == 0
+    said = json.loads(capsys.readouterr().out)
+    assert said["company_switch"]["archived"]["qbo_bills"] == 1
+    assert said["company_switch"]["next"] == f"invoice-pipelines qbo-import --org {slug}"
+    (switch,) = _rows(books, qbo_company_switches)
+    assert (switch["old_realm_id"], switch["new_realm_id"]) == (first, second.realm_id)
+    assert switch["switched_by"] == "bert" and switch["import_done_at"] is None
+
+    assert main(["qbo-payables", "--org", slug]) == 0
+    out = capsys.readouterr().out
+    assert f"QuickBooks company switched from {first} to {second.realm_id}" in out
+    assert "import pending" in out and f"qbo-import --org {slug}" in out
