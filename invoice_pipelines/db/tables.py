@@ -1416,8 +1416,9 @@ qbo_expense_accounts = Table(
 # The bill push's outbox (outbox/machine.py): one row per document version and action, `push`
 # (create or update the Bill / VendorCredit, attach the original, then EXPORTED) or `delete` (the
 # document failed after its bill was pushed). A row that waits for something a person sets up
-# (a vendor, an expense account, a tax code) is `failed` with that finding and its code
-# (error_code vendor | account | validation) and is taken again by every run.
+# (a vendor, an expense account, a tax code, a person's confirmation of the supplier, the import
+# of a company switched to) is `failed` with that finding and its code (error_code vendor |
+# account | validation | lines | supplier | company) and is taken again by every run.
 qbo_bill_queue = Table(
     "qbo_bill_queue",
     metadata,

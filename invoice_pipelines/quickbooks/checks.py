@@ -122,7 +122,9 @@ def _listing(
     "person sets up: a vendor to create (or the organization's permission to create vendors), "
     "an expense account, a tax code or an exchange rate; or for a person's decision: an invoice "
     "with more lines than a bill takes, a paid bill whose document is back in review or failed "
-    "(not deleted); lists each with its finding.",
+    "(not deleted), a supplier registered by its first invoice that no person has confirmed; "
+    "or for the import of a QuickBooks company the organization switched to; lists each with "
+    "its finding.",
 )
 def qbo_bills_waiting_check(context: AssetCheckExecutionContext, database: ResourceParam[Engine]):
     count, waiting = waiting_bills(database)  # the query `qbo-payables` lists
@@ -130,8 +132,8 @@ def qbo_bills_waiting_check(context: AssetCheckExecutionContext, database: Resou
         count,
         [row.cells() for row in waiting],
         fine="No supplier invoice waits to become a QuickBooks bill.",
-        found="{count} supplier invoice(s) wait for a vendor, an account, a setting or a "
-        "person's decision.",
+        found="{count} supplier invoice(s) wait for a vendor, an account, a setting, a "
+        "person's decision or confirmation, or a company's import.",
         key="waiting",
         table="documents",
         columns=("organization", "document", "number", "supplier", "waits for", "why"),
