@@ -21,7 +21,12 @@ from invoice_pipelines.delivery import assets as delivery_assets
 from invoice_pipelines.delivery.checks import peppol_audit, peppol_checks_job
 from invoice_pipelines.documents import assets as document_assets
 from invoice_pipelines.documents.renderer import DocumentRenderer
-from invoice_pipelines.intake.peppol_inbound import REGISTERED, UNKNOWN_RECEIVER, receive_peppol
+from invoice_pipelines.intake.peppol_inbound import (
+    REGISTERED,
+    UNKNOWN_RECEIVER,
+    receive_peppol,
+    seller_address,
+)
 from invoice_pipelines.intake.pipeline import process_documents
 from invoice_pipelines.metadata import markdown_cell
 from invoice_pipelines.resources.database import Database
@@ -52,9 +57,11 @@ def _samples():
 
 
 def _receive(db, store, receiver: str, sample: str, *, country: str = "SE"):
+    data = (PEPPOL_SAMPLES_DIR / sample).read_bytes()
     envelope = wrap(
-        (PEPPOL_SAMPLES_DIR / sample).read_bytes(),
+        data,
         receiver=receiver,
+        sender=seller_address(data),  # its seller: another sender waits for a person
         instance_identifier=str(uuid.uuid4()),
         country=country,
     )
