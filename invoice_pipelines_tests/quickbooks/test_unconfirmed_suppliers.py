@@ -10,9 +10,11 @@ from __future__ import annotations
 from dagster import build_asset_check_context
 
 from invoice_pipelines.cli import main
+from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.quickbooks.checks import qbo_bills_waiting_check
 from invoice_pipelines.quickbooks.watch import waiting_bills
 from invoice_pipelines.resources.database import Database
+from invoice_pipelines.supplier_register import confirm_supplier
 from invoice_pipelines_devtools.demo.invoices import OFFICE_SUPPLIER
 from invoice_pipelines_tests.quickbooks.conftest import TOKEN_KEY, connect
 from invoice_pipelines_tests.quickbooks.payables_books import Books, supplier_invoice, xml_of
@@ -55,8 +57,8 @@ def test_an_unconfirmed_suppliers_bill_waits_for_a_person_then_goes_once(
     assert f"{OFFICE_SUPPLIER.name!r} (supplier {supplier['id']}" in why
     assert "registered by its first invoice and no person has confirmed it" in why
     assert (
-        f"invoice-pipelines suppliers confirm --org {slug} --supplier {supplier['id']} "
-        "--by NAME --reason TEXT" in why
+        f"invoice-pipelines suppliers confirm --org {slug} --id {supplier['id']} "
+        f"--version {supplier['version']} --by NAME --reason TEXT" in why
     )
 
     # listed where a person looks: the query of both, the check, the command
@@ -71,8 +73,12 @@ def test_an_unconfirmed_suppliers_bill_waits_for_a_person_then_goes_once(
     assert f"waiting: document {doc['id']} (RE-U-1): supplier {OFFICE_SUPPLIER.name!r}" in out
     assert "suppliers confirm" in out
 
-    # a person confirms it: the next push creates the vendor and the bill, once
-    books.confirm_suppliers(supplier["id"])
+    # a person confirms it (as `suppliers confirm` does): the next push creates the vendor and
+    # the bill, once
+    with tenant_transaction(books.qbo.engine, books.qbo.org_id, write=True) as conn:
+        confirm_supplier(
+            conn, books.qbo.org_id, supplier["id"], changed_by="anna", reason="called them"
+        )
     counts = books.push()
     assert (counts.pushed, counts.held, counts.failed) == (1, 0, 0), counts.errors
     assert counts.of("vendors").pushed == 1

@@ -279,16 +279,17 @@ def load_vendors(conn, organization_id: int) -> list[dict]:
     ]
 
 
-def unconfirmed_suppliers(conn, organization_id: int) -> set[int]:
-    """The ids of the suppliers no person has confirmed (`confirmed_at` NULL: registered by the
-    first-invoice policy): no vendor is created and no bill pushed for them."""
-    return set(
+def unconfirmed_suppliers(conn, organization_id: int) -> dict[int, int]:
+    """The suppliers no person has confirmed (`confirmed_at` NULL: registered by the
+    first-invoice policy), id -> version (what `suppliers confirm` asks for): no vendor is
+    created and no bill pushed for them."""
+    return dict(
         conn.execute(
-            select(suppliers.c.id).where(
+            select(suppliers.c.id, suppliers.c.version).where(
                 suppliers.c.organization_id == organization_id,
                 suppliers.c.confirmed_at.is_(None),
             )
-        ).scalars()
+        ).all()
     )
 
 
@@ -349,7 +350,8 @@ class VendorResolver:
             problem=f"supplier {registered.described()} was registered by its first invoice and "
             "no person has confirmed it yet: no QuickBooks vendor is created and no bill pushed "
             "for it until a person checks it and confirms it (invoice-pipelines suppliers "
-            f"confirm --org {self.slug} --supplier {registered.id} --by NAME --reason TEXT)",
+            f"confirm --org {self.slug} --id {registered.id} --version "
+            f"{self.unconfirmed[registered.id]} --by NAME --reason TEXT)",
             code=UNCONFIRMED,
         )
 
