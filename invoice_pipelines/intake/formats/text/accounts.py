@@ -32,7 +32,7 @@ _BIC = re.compile(
     r"\b(?:BIC|SWIFT)\b(?:[\s/-]*(?:BIC|SWIFT|CODE)\b)*[\s:./-]*"
     r"([A-Z0-9]{4}\s?[A-Z0-9]{2}\s?[A-Z0-9]{2}(?:\s?[A-Z0-9]{3})?)(?![A-Z0-9])"
 )
-LINES_BELOW = 2
+BIC_LINES_BELOW = 2  # how far below its IBAN a BIC may be printed
 
 
 @dataclass
@@ -115,7 +115,7 @@ def _owner(ibans: list[_Iban], line: int, column: int) -> _Iban | None:
     if same:
         before = [i for i in same if i.column < column]
         return before[-1] if before else same[0]
-    above = [i for i in free if line - LINES_BELOW <= i.line < line]
+    above = [i for i in free if line - BIC_LINES_BELOW <= i.line < line]
     if not above:
         return None
     return min(above, key=lambda i: (abs(i.column - column), line - i.line))
