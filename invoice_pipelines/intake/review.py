@@ -41,7 +41,7 @@ from sqlalchemy import delete, insert, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DataError
 
-from invoice_pipelines.core.invoice import Invoice, VatBreakdown
+from invoice_pipelines.core.invoice import Invoice, PaymentAccount, VatBreakdown
 from invoice_pipelines.core.lifecycle import Status
 from invoice_pipelines.core.money import ZERO, round_cents
 from invoice_pipelines.core.rules import check_invoice, invoice_number_key, seller_key
@@ -72,6 +72,7 @@ from invoice_pipelines.intake.plausibility import (
     date_problems,
     due_date_bounds,
     issue_date_bounds,
+    payment_account_problems,
     sign_problems,
 )
 from invoice_pipelines.supplier_register import RegisterError, learn, load_register, own_party
@@ -657,6 +658,9 @@ def _correct(
     result.problems.extend(
         f"{f.message} ({f.rule})" for f in comparison.findings if f.rule in NEVER_CONFIRMED
     )
+    # an account nothing may be paid to is not confirmed away either: the supplier corrects the
+    # document, or it is rejected
+    result.problems.extend(f"{f.message} ({f.rule})" for f in _account_findings(current))
     if confirm and result.problems:
         _refuse(conn, ref, result, log)
         return
@@ -732,6 +736,22 @@ def _resolve_review_findings(conn, ref: DocumentRef, resolved_by: str) -> int:
         )
         .values(resolved_at=utcnow(), resolved_by=resolved_by)
     ).rowcount
+
+
+def _account_findings(current: dict) -> list:
+    """IP-PAY-01/02 of the document's payment accounts as its reading stored them."""
+    read = ((current.get("raw_json") or {}).get("invoice")) or {}
+    accounts = tuple(
+        PaymentAccount(str(a["iban"]), a.get("bic"))
+        for a in read.get("payment_accounts") or ()
+        if a.get("iban")
+    )
+    invoice = Invoice(
+        payment_accounts=accounts,
+        payment_means_code=read.get("payment_means_code"),
+        origin=read.get("origin") or "xml",
+    )
+    return payment_account_problems(invoice)
 
 
 def _supplier_of(conn, organization_id: int, current: dict) -> tuple[Claim, Comparison]:

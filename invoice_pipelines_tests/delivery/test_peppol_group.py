@@ -47,6 +47,7 @@ from invoice_pipelines_tests.delivery.test_peppol_sending import (
 from invoice_pipelines_tests.documents.test_pipeline import SELLER
 from invoice_pipelines_tests.einvoice.test_sbdh import wrap
 from invoice_pipelines_tests.exports.books import sales_invoice
+from invoice_pipelines_tests.intake.peppol_examples import example
 from invoice_pipelines_tests.intake.test_peppol_receiving import InProcessParser
 
 
@@ -57,7 +58,7 @@ def _samples():
 
 
 def _receive(db, store, receiver: str, sample: str, *, country: str = "SE"):
-    data = (PEPPOL_SAMPLES_DIR / sample).read_bytes()
+    data = example(PEPPOL_SAMPLES_DIR / sample)
     envelope = wrap(
         data,
         receiver=receiver,

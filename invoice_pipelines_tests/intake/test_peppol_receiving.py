@@ -38,6 +38,7 @@ from invoice_pipelines.intake.uploads import ScanState, scan_uploads
 from invoice_pipelines.resources.uploads import LocalUploads
 from invoice_pipelines_tests.conftest import PEPPOL_RULES_DIR, PEPPOL_SAMPLES_DIR
 from invoice_pipelines_tests.einvoice.test_sbdh import wrap
+from invoice_pipelines_tests.intake.peppol_examples import example
 
 SAMPLES = sorted(PEPPOL_SAMPLES_DIR.glob("*.xml")) if PEPPOL_SAMPLES_DIR.is_dir() else []
 
@@ -100,7 +101,7 @@ def _message(db, key: str) -> dict:
 @pytest.mark.parametrize("path", SAMPLES, ids=lambda p: p.name)
 def test_an_official_example_received_over_peppol_ends_validated(db, tmp_path, path: Path):
     org, store = _organization(db), _store(tmp_path)
-    key, data = str(uuid.uuid4()), path.read_bytes()
+    key, data = str(uuid.uuid4()), example(path)
     # sent by its seller (test_peppol_sender.py: by anyone else, it waits for a person)
     envelope = wrap(
         data,
@@ -149,11 +150,35 @@ def test_an_official_example_received_over_peppol_ends_validated(db, tmp_path, p
     assert errors == []
 
 
+def test_an_official_example_as_published_waits_for_its_made_up_bank_details(db, tmp_path):
+    """base-example.xml as OpenPEPPOL publishes it asks to be paid to `IBAN32423940` at BIC
+    `BIC324098`: valid by every official rule, and held for a person (IP-PAY-02: no BIC; its
+    account is not written as an IBAN, which EN 16931 allows outside SEPA) and for nothing else."""
+    org, store = _organization(db), _store(tmp_path)
+    data = (PEPPOL_SAMPLES_DIR / "base-example.xml").read_bytes()
+    envelope = wrap(data, receiver=org["peppol_participant"], sender=seller_address(data))
+    received = receive_peppol(db.engine, store, envelope)
+    process_documents(
+        db.engine, store, org["id"], [received.document_id], parser=InProcessParser(), ocr=None
+    )
+    [document] = _documents(db, org)
+    assert document["status"] == "NEEDS_REVIEW"
+    assert document["einvoice_class"] == "valid_einvoice"
+    with tenant_transaction(db.engine, org["id"]) as conn:
+        rules = conn.execute(
+            select(processing_errors.c.rule_id).where(
+                processing_errors.c.incoming_invoice_id == document["id"],
+                processing_errors.c.resolved_at.is_(None),
+            )
+        ).scalars()
+        assert sorted(set(rules)) == ["IP-PAY-02"]
+
+
 def test_a_replay_of_an_instance_identifier_creates_nothing(db, tmp_path):
     org, store = _organization(db), _store(tmp_path)
     key = str(uuid.uuid4())
     envelope = wrap(
-        (PEPPOL_SAMPLES_DIR / "base-example.xml").read_bytes(),
+        example(PEPPOL_SAMPLES_DIR / "base-example.xml"),
         receiver=f"iso6523-actorid-upis::{org['peppol_participant'].lower()}",
         instance_identifier=key,
     )
@@ -179,7 +204,7 @@ def test_a_replay_of_an_instance_identifier_creates_nothing(db, tmp_path):
 
 def test_the_same_document_under_a_new_instance_identifier_is_a_duplicate_upload(db, tmp_path):
     org, store = _organization(db), _store(tmp_path)
-    data = (PEPPOL_SAMPLES_DIR / "Vat-category-S.xml").read_bytes()
+    data = example(PEPPOL_SAMPLES_DIR / "Vat-category-S.xml")
     first = receive_peppol(db.engine, store, wrap(data, receiver=org["peppol_participant"]))
     second = receive_peppol(db.engine, store, wrap(data, receiver=org["peppol_participant"]))
     assert (first.outcome, second.outcome) == (REGISTERED, DUPLICATE)
@@ -192,7 +217,7 @@ def test_an_unknown_receiver_is_kept_and_routed_once_an_organization_has_the_id(
     store, nobody = _store(tmp_path), _participant()
     key = str(uuid.uuid4())
     envelope = wrap(
-        (PEPPOL_SAMPLES_DIR / "base-example.xml").read_bytes(),
+        example(PEPPOL_SAMPLES_DIR / "base-example.xml"),
         receiver=nobody,
         instance_identifier=key,
     )
@@ -237,7 +262,7 @@ def test_held_messages_are_routed_from_their_copies_once_the_organization_has_th
     monkeypatch.setenv("INVOICE_PIPELINES_DB_URL", db.url)
     monkeypatch.setenv("INVOICE_PIPELINES_UPLOAD_DIR", str(tmp_path / "uploads"))
     key, other_key = str(uuid.uuid4()), str(uuid.uuid4())
-    sample = (PEPPOL_SAMPLES_DIR / "Allowance-example.xml").read_bytes()
+    sample = example(PEPPOL_SAMPLES_DIR / "Allowance-example.xml")
     held = [
         receive_peppol(db.engine, store, wrap(sample, receiver=awaited, instance_identifier=key)),
         receive_peppol(db.engine, store, _bare(awaited)),
@@ -296,7 +321,7 @@ def _bare(buyer: str) -> bytes:
     """An official example as a bare document whose buyer's electronic address (BT-49) is
     `buyer` (the example's own is 0192:987654325)."""
     scheme, value = buyer.split(":", 1)
-    data = (PEPPOL_SAMPLES_DIR / "vat-category-O.xml").read_bytes()
+    data = example(PEPPOL_SAMPLES_DIR / "vat-category-O.xml")
     stated = b'<cbc:EndpointID schemeID="0192">987654325</cbc:EndpointID>'
     assert stated in data
     return data.replace(
@@ -337,7 +362,7 @@ def test_a_broken_envelope_is_refused_with_a_clear_error_and_leaves_no_trace(db,
     org, store = _organization(db), _store(tmp_path)
     key = str(uuid.uuid4())
     envelope = wrap(
-        (PEPPOL_SAMPLES_DIR / "base-example.xml").read_bytes(),
+        example(PEPPOL_SAMPLES_DIR / "base-example.xml"),
         receiver=org["peppol_participant"],
         instance_identifier=key,
     )
@@ -358,7 +383,7 @@ def test_the_command_receives_once_and_says_what_it_did(
     monkeypatch.setenv("INVOICE_PIPELINES_UPLOAD_DIR", str(tmp_path / "uploads"))
     path = tmp_path / "message.xml"
     key = str(uuid.uuid4())
-    sample = (PEPPOL_SAMPLES_DIR / "base-creditnote-correction.xml").read_bytes()
+    sample = example(PEPPOL_SAMPLES_DIR / "base-creditnote-correction.xml")
     path.write_bytes(wrap(sample, receiver=org["peppol_participant"], instance_identifier=key))
 
     assert main(["peppol", "receive", str(path), "--json"]) == 0
@@ -385,7 +410,7 @@ def test_the_command_imports_no_dagster_alembic_or_other_areas(db, tmp_path):
 
     org = _organization(db)
     path = tmp_path / "message.xml"
-    sample = (PEPPOL_SAMPLES_DIR / "vat-category-E.xml").read_bytes()
+    sample = example(PEPPOL_SAMPLES_DIR / "vat-category-E.xml")
     path.write_bytes(wrap(sample, receiver=org["peppol_participant"]))
     commands = {
         "peppol receive": (["peppol", "receive", str(path)], {"intake"}, 0),

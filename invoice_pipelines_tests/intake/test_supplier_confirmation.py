@@ -193,3 +193,36 @@ def test_register_commands_refuse_hostile_values(db, monkeypatch, capsys, argv, 
     assert code == 2 and said in err, err
     assert len(err.strip().splitlines()) == 1  # one sentence, no traceback
     assert _suppliers(db, org) == []
+
+
+def test_a_confirmation_does_not_confirm_away_an_account_nothing_may_be_paid_to(db, store):
+    org = db.new_organization()
+    bad = IBAN[:-1] + "1"  # one digit off: the check digits fail
+    docs = _intake(db, store, org, {"a.xml": _invoice(iban=bad)})
+    assert docs["a.xml"]["status"] == "NEEDS_REVIEW"
+    result = confirm(db, docs["a.xml"])
+    assert result.status == "NEEDS_REVIEW"
+    assert any("IP-PAY-01" in p for p in result.problems), result.problems
+    # nothing registered from it: neither the supplier nor the account
+    assert _suppliers(db, org) == []
+
+
+def test_a_second_payment_account_is_compared_too(db, store):
+    org = db.new_organization()
+    with tenant_transaction(db.engine, org["id"], write=True) as conn:
+        add_supplier(conn, org["id"], name="Lieferant GmbH", vat_id="DE123456789",
+                     ibans=[(IBAN, None)], changed_by="Anna", reason="contract")  # fmt: skip
+    means = (
+        "<ram:SpecifiedTradeSettlementPaymentMeans><ram:TypeCode>58</ram:TypeCode>"
+        "<ram:PayeePartyCreditorFinancialAccount><ram:IBANID>{}</ram:IBANID>"
+        "</ram:PayeePartyCreditorFinancialAccount></ram:SpecifiedTradeSettlementPaymentMeans>"
+    )
+    text = _invoice(iban=IBAN).decode()
+    first = means.format(IBAN)
+    assert first in text
+    two = text.replace(first, first + means.format(OTHER_IBAN), 1).encode()
+    docs = _intake(db, store, org, {"one.xml": _invoice(iban=IBAN), "two.xml": two})
+    assert docs["one.xml"]["status"] == "VALIDATED"
+    assert docs["two.xml"]["status"] == "NEEDS_REVIEW"
+    ((rule, message),) = _findings(db, docs["two.xml"])
+    assert rule == "IP-SUP-04" and OTHER_IBAN in message and f"IBAN {IBAN}" not in message
