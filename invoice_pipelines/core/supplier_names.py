@@ -9,8 +9,9 @@ IBAN of its own. `name_core` reduces a name to what a reader takes in:
   without its diacritics (ő, ó, ò, ø are o; "Schroder" is "Schröder");
 - letters of other scripts and invisible characters by the confusables skeleton (UTS #39, as
   `core.rules.lookalike_key`: a Greek Η is H, a zero-width space nothing, "rn" is "m");
-- digits that read as letters are those letters (0 o, 1 l, 3 e, 4 a, 5 s, 6 g, 7 t, 8 b, 9 g, 2 z),
-  and l, i and 1 are one letter;
+- digits in a word that read as letters are those letters (0 o, 1 l, 3 e, 4 a, 5 s, 6 g, 7 t,
+  8 b, 9 g, 2 z), and l, i and 1 are one letter; a word that is a number stays a number, and two
+  names with other numbers are two names ("Lieferant 1", "Lieferant 2");
 - case, spacing, punctuation, doubled letters and the words that join two names ("&", "und",
   "and") do not count;
 - the legal form (GmbH, GmbH & Co. KG, AG, KG, UG (haftungsbeschränkt), OHG, e.K., mbB, Ltd,
@@ -145,8 +146,9 @@ def _fold(word: str) -> str:
     digits as the letters they read as, German vowel pairs folded, doubled letters single."""
     text = unicodedata.normalize("NFKC", word).translate(_TRANSLITERATED)
     text = "".join(c for c in unicodedata.normalize("NFD", text) if unicodedata.category(c) != "Mn")
-    if text in ("&", "+"):
-        return text
+    if text in ("&", "+") or text.isdecimal():
+        # a number of its own ("Werk 2", "Lieferant 1") is a number, not a disguised letter
+        return text if text in ("&", "+") else str(int(text))
     text = lookalike_key(text).translate(_DIGITS_AS_LETTERS)
     # the skeleton may leave marks of other scripts' letters: drop them too
     text = "".join(c for c in unicodedata.normalize("NFD", text) if unicodedata.category(c) != "Mn")
@@ -225,8 +227,22 @@ def edit_distance(a: str, b: str, limit: int) -> int:
     return min(previous[-1], limit + 1)
 
 
+_NUMBER = re.compile(r"\d+")
+
+
+def letters_of(core: str) -> str:
+    """A core without its numbers (the words of a name that are numbers of their own)."""
+    return _NUMBER.sub("", core)
+
+
 def near(a: str, b: str) -> bool:
-    """Whether two cores read as one name (see `allowed_edits`, taken of the shorter)."""
+    """Whether two cores read as one name: their letters the same or within `allowed_edits` (of
+    the shorter), and their numbers the same where both have one ("Lieferant 1" and "Lieferant
+    2" are two companies; "Schröder 2" still reads like "Schröder")."""
+    numbers_a, numbers_b = _NUMBER.findall(a), _NUMBER.findall(b)
+    if numbers_a and numbers_b and numbers_a != numbers_b:
+        return False
+    a, b = letters_of(a), letters_of(b)
     if not a or not b:
         return False
     limit = allowed_edits(min(a, b, key=len))

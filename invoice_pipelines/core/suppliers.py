@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 
 from invoice_pipelines.core.rules import Finding, lookalike_key
-from invoice_pipelines.core.supplier_names import name_core, near
+from invoice_pipelines.core.supplier_names import letters_of, name_core, near
 
 STAGE = "supplier"
 
@@ -174,7 +174,7 @@ class Register:
         if "_cores" in self.__dict__:
             cores = {length: list(entries) for length, entries in self._cores.items()}
             for core in {name_core(n) for n in supplier.names} - {""}:
-                cores.setdefault(len(core), []).append((core, supplier))
+                cores.setdefault(len(letters_of(core)), []).append((core, supplier))
             register.__dict__["_cores"] = cores
         return register
 
@@ -185,7 +185,7 @@ class Register:
         by_length: dict[int, list[tuple[str, RegisteredSupplier]]] = {}
         for supplier in self.suppliers:
             for core in {name_core(n) for n in supplier.names} - {""}:
-                by_length.setdefault(len(core), []).append((core, supplier))
+                by_length.setdefault(len(letters_of(core)), []).append((core, supplier))
         return by_length
 
     def resembling(self, name: str | None) -> list[tuple[RegisteredSupplier, str]]:
@@ -195,7 +195,8 @@ class Register:
         if not core:
             return []
         found: dict[int, tuple[int, RegisteredSupplier, str]] = {}
-        for length in range(len(core) - 2, len(core) + 3):
+        letters = len(letters_of(core))
+        for length in range(letters - 2, letters + 3):
             for other, supplier in self._cores.get(length, ()):
                 if supplier.id not in found and near(core, other):
                     alike = next(n for n in supplier.names if name_core(n) == other)

@@ -159,3 +159,12 @@ def test_the_legal_form_is_held_apart():
     assert name_core("GmbH")
     # short names must be the same: one letter makes another company
     assert not near(name_core("Bosch GmbH"), name_core("Busch GmbH"))
+
+
+def test_numbers_of_their_own_tell_names_apart():
+    # two suppliers that differ by their numbers are two; a number added to a name is not
+    assert not near(name_core("Lieferant 1 GmbH"), name_core("Lieferant 2 GmbH"))
+    assert not near(name_core("Werk 10 Logistik"), name_core("Werk 11 Logistik"))
+    assert near(name_core("Bürobedarf Schröder 2 GmbH"), name_core("Bürobedarf Schröder GmbH"))
+    # a digit inside a word is a disguised letter
+    assert near(name_core("Lieferant1 GmbH"), name_core("Lieferantl GmbH"))
