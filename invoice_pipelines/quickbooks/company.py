@@ -11,6 +11,8 @@ transaction:
 1. the first company's rows move out of the live tables into `qbo_archived_links` (the row as
    JSON, its table and the old realm): no push can read a link of another company, because the
    live tables hold none;
+   and so do the connection's settings that name the first company's entities (its tax codes,
+   income account and default item: COMPANY_SETTINGS);
 2. every supplier's `qbo_vendor_id` is cleared, each with a `supplier_changes` row (action
    `qbo_company_switch`);
 3. the rows of the push queues not finished (`pending`, `sending`, `failed`) are `pending` again
@@ -44,6 +46,7 @@ from invoice_pipelines.db.tables import (
     qbo_bill_queue,
     qbo_bills,
     qbo_company_switches,
+    qbo_connections,
     qbo_cursors,
     qbo_expense_accounts,
     qbo_mappings,
@@ -176,10 +179,35 @@ def _unlink_suppliers(conn: Connection, organization_id: int, old: str, new: str
     return len(linked)
 
 
+# the connection's settings that name entities of the company (its tax codes by VAT rate, the
+# income account and the item new lines are booked on): ids that mean something else, or
+# nothing, in the next company; archived and dropped on a switch, set again for the new one
+COMPANY_SETTINGS = ("tax_codes", "income_account_id", "default_item_id")
+
+
+def _forget_company_settings(conn: Connection, organization_id: int, realm_id: str) -> int:
+    """The connection's COMPANY_SETTINGS moved into the archive; how many there were."""
+    mine = qbo_connections.c.organization_id == organization_id
+    settings = dict(conn.execute(select(qbo_connections.c.settings).where(mine)).scalar() or {})
+    named = {key: settings.pop(key) for key in COMPANY_SETTINGS if key in settings}
+    if named:
+        conn.execute(
+            insert(qbo_archived_links).values(
+                organization_id=organization_id,
+                realm_id=realm_id,
+                source="qbo_connections.settings",
+                row=_plain(named),
+            )
+        )
+        conn.execute(update(qbo_connections).where(mine).values(settings=settings))
+    return len(named)
+
+
 def switch_company(conn: Connection, organization_id: int, old: str, new: str, by: str) -> dict:
     """The organization, connected to company `old`, is connected to `new` now (module
     docstring, 1-4), in `conn` (the connection's transaction); what was archived and reset."""
     counts = _archive(conn, organization_id, old)
+    counts["connection settings"] = _forget_company_settings(conn, organization_id, old)
     counts.update(_reset_queues(conn, organization_id))
     counts["suppliers unlinked"] = _unlink_suppliers(conn, organization_id, old, new, by)
     conn.execute(

@@ -22,12 +22,14 @@ from invoice_pipelines.db.tables import (
     qbo_archived_links,
     qbo_bills,
     qbo_company_switches,
+    qbo_connections,
     qbo_cursors,
 )
 from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.quickbooks.checks import qbo_company_check
 from invoice_pipelines.quickbooks.company import checked_realm_id
 from invoice_pipelines.quickbooks.errors import BadRealmId
+from invoice_pipelines.quickbooks.payables_settings import change_connection_settings
 from invoice_pipelines.quickbooks.sync.customers import CustomerSync
 from invoice_pipelines.quickbooks.sync.invoices import push_invoices
 from invoice_pipelines.quickbooks.sync.items import ItemSync
@@ -101,7 +103,13 @@ def test_a_switch_books_nothing_by_an_old_link_and_waits_for_the_import(
     second = simulator.create_company(currency="EUR", country="DE")
     evil = simulator.create_as_user(second.realm_id, "Vendor", {"DisplayName": "Evil Corp Ltd"})
     assert evil["Id"] == "1"
+    # the first company's tax code for 19 %: an id that names another code, or none, in the next
+    change_connection_settings(books.qbo.engine, books.qbo.org_id, tax_codes={"19.00": "7"})
     switched = _connect(books, second)
+    assert switched["connection settings"] == 2  # its tax codes and income account
+    # ... replaced by those given for the new company (qbo-connect --tax-code ...)
+    (settings,) = [r["settings"] for r in _rows(books, qbo_connections)]
+    assert settings["tax_codes"] == TAX_CODES
     assert switched["qbo_vendors"] == 1 and switched["qbo_bills"] == 1
     assert switched["suppliers unlinked"] == 1
 
@@ -114,7 +122,11 @@ def test_a_switch_books_nothing_by_an_old_link_and_waits_for_the_import(
     assert {(a["source"], a["realm_id"]) for a in archived} >= {
         ("qbo_vendors", first.realm_id),
         ("qbo_bills", first.realm_id),
+        ("qbo_connections.settings", first.realm_id),
     }
+    assert [a["row"] for a in archived if a["source"] == "qbo_connections.settings"] == [
+        {"tax_codes": {"19.00": "7"}, "income_account_id": "1"}
+    ]
     (change,) = [c for c in books.supplier_changes() if c["action"] == "qbo_company_switch"]
     assert change["changed_by"] == "anna"
     assert change["before"]["qbo_vendor_id"] == "1" and change["after"]["qbo_vendor_id"] is None
