@@ -337,7 +337,19 @@ def add_supplier(
     return supplier_id
 
 
-def _row(conn, organization_id: int, supplier_id: int) -> dict:
+def _row(conn, organization_id: int, supplier_id: int, expected_version: int | None) -> dict:
+    """One supplier's row; with `expected_version`, refused if it changed since the person
+    looked."""
+    row = _stored_row(conn, organization_id, supplier_id)
+    if expected_version is not None and row["version"] != expected_version:
+        raise RegisterError(
+            f"supplier {supplier_id} changed since version {expected_version} (now "
+            f"{row['version']}): look again"
+        )
+    return row
+
+
+def _stored_row(conn, organization_id: int, supplier_id: int) -> dict:
     row = (
         conn.execute(
             select(suppliers).where(
@@ -385,12 +397,7 @@ def change_supplier(
     """Apply `change` to one supplier with its audit row; the supplier's values after it. With
     `expected_version`, a supplier changed since the person looked is refused."""
     by, why = _who(changed_by, reason)
-    row = _row(conn, organization_id, supplier_id)
-    if expected_version is not None and row["version"] != expected_version:
-        raise RegisterError(
-            f"supplier {supplier_id} changed since version {expected_version} (now "
-            f"{row['version']}): look again"
-        )
+    row = _row(conn, organization_id, supplier_id, expected_version)
     before = values_of(row)
     new = _changed_values(row, change)
     _check_unique(conn, organization_id, supplier_id, new)
@@ -422,12 +429,7 @@ def confirm_supplier(
     person says it is another company (`despite_lookalike`). Audited (action `confirm`); the
     supplier's values after it. Confirming a confirmed supplier changes nothing."""
     by, why = _who(changed_by, reason)
-    row = _row(conn, organization_id, supplier_id)
-    if expected_version is not None and row["version"] != expected_version:
-        raise RegisterError(
-            f"supplier {supplier_id} changed since version {expected_version} (now "
-            f"{row['version']}): look again"
-        )
+    row = _row(conn, organization_id, supplier_id, expected_version)
     before = values_of(row)
     if row["confirmed_at"] is not None:
         return before

@@ -227,50 +227,51 @@ def _pairs(values: list[str]) -> tuple[tuple[str, str | None], ...]:
 def change_supplier_register(
     context: OpExecutionContext, config: SupplierChangeConfig, database: ResourceParam[Engine]
 ):
-    engine = database
-    org = organization_or_refuse(engine, config.organization)
-    try:
-        with tenant_transaction(engine, org["id"], write=True) as conn:
-            if config.supplier_id is None:
-                supplier_id = add_supplier(
-                    conn,
-                    org["id"],
-                    name=config.name,
-                    vat_id=config.vat_id or None,
-                    tax_number=config.tax_number or None,
-                    ibans=_pairs(config.add_ibans),
-                    notice_email=config.notice_email or None,
-                    qbo_vendor_id=config.qbo_vendor_id or None,
-                    datev_creditor_account=config.datev_creditor_account,
-                    changed_by=config.changed_by,
-                    reason=config.reason,
-                )
-            else:
-                supplier_id = config.supplier_id
-                change_supplier(
-                    conn,
-                    org["id"],
-                    supplier_id,
-                    Change(
-                        name=config.name or None,
-                        vat_id=config.vat_id or None,
-                        tax_number=config.tax_number or None,
-                        notice_email=config.notice_email or None,
-                        qbo_vendor_id=config.qbo_vendor_id or None,
-                        datev_creditor_account=config.datev_creditor_account,
-                        add_names=tuple(config.add_names),
-                        add_ibans=_pairs(config.add_ibans),
-                        remove_ibans=tuple(config.remove_ibans),
-                        active=config.active,
-                    ),
-                    changed_by=config.changed_by,
-                    reason=config.reason,
-                    expected_version=config.expected_version,
-                )
-    except RegisterError as exc:
-        raise refused(str(exc)) from None
+    org, supplier_id = _in_register(
+        database, config.organization, lambda conn, org_id: _register_change(conn, org_id, config)
+    )
     context.log.info(f"supplier {supplier_id} of {org['slug']}: changed by {config.changed_by}")
-    context.log_event(register_materialization(engine, org))
+    context.log_event(register_materialization(database, org))
+
+
+def _register_change(conn, organization_id: int, config: SupplierChangeConfig) -> int:
+    """The launchpad's change of the register: a new supplier (no supplier_id) or a change of
+    one; the supplier's id."""
+    if config.supplier_id is None:
+        return add_supplier(
+            conn,
+            organization_id,
+            name=config.name,
+            vat_id=config.vat_id or None,
+            tax_number=config.tax_number or None,
+            ibans=_pairs(config.add_ibans),
+            notice_email=config.notice_email or None,
+            qbo_vendor_id=config.qbo_vendor_id or None,
+            datev_creditor_account=config.datev_creditor_account,
+            changed_by=config.changed_by,
+            reason=config.reason,
+        )
+    change_supplier(
+        conn,
+        organization_id,
+        config.supplier_id,
+        Change(
+            name=config.name or None,
+            vat_id=config.vat_id or None,
+            tax_number=config.tax_number or None,
+            notice_email=config.notice_email or None,
+            qbo_vendor_id=config.qbo_vendor_id or None,
+            datev_creditor_account=config.datev_creditor_account,
+            add_names=tuple(config.add_names),
+            add_ibans=_pairs(config.add_ibans),
+            remove_ibans=tuple(config.remove_ibans),
+            active=config.active,
+        ),
+        changed_by=config.changed_by,
+        reason=config.reason,
+        expected_version=config.expected_version,
+    )
+    return config.supplier_id
 
 
 @job(
@@ -303,25 +304,34 @@ class SupplierConfirmConfig(Config):
 def confirm_supplier_op(
     context: OpExecutionContext, config: SupplierConfirmConfig, database: ResourceParam[Engine]
 ):
-    engine = database
-    org = organization_or_refuse(engine, config.organization)
-    try:
-        with tenant_transaction(engine, org["id"], write=True) as conn:
-            confirm_supplier(
-                conn,
-                org["id"],
-                config.supplier_id,
-                changed_by=config.confirmed_by,
-                reason=config.reason,
-                expected_version=config.expected_version,
-                despite_lookalike=config.despite_lookalike,
-            )
-    except RegisterError as exc:
-        raise refused(str(exc)) from None
+    org, _ = _in_register(
+        database,
+        config.organization,
+        lambda conn, org_id: confirm_supplier(
+            conn,
+            org_id,
+            config.supplier_id,
+            changed_by=config.confirmed_by,
+            reason=config.reason,
+            expected_version=config.expected_version,
+            despite_lookalike=config.despite_lookalike,
+        ),
+    )
     context.log.info(
         f"supplier {config.supplier_id} of {org['slug']}: confirmed by {config.confirmed_by}"
     )
-    context.log_event(register_materialization(engine, org))
+    context.log_event(register_materialization(database, org))
+
+
+def _in_register(engine: Engine, organization: str, work) -> tuple[dict, object]:
+    """`work(conn, organization_id)` in the organization's write transaction: the organization
+    and what the work gave; a change the register refuses fails the run with its sentence."""
+    org = organization_or_refuse(engine, organization)
+    try:
+        with tenant_transaction(engine, org["id"], write=True) as conn:
+            return org, work(conn, org["id"])
+    except RegisterError as exc:
+        raise refused(str(exc)) from None
 
 
 @job(

@@ -132,7 +132,7 @@ def run_add(args) -> int:
 
 
 def _change(args, change) -> int:
-    code, after = _in_organization(
+    return _changed(
         args,
         lambda conn, org: change_supplier(
             conn,
@@ -143,8 +143,12 @@ def _change(args, change) -> int:
             reason=args.reason,
             expected_version=getattr(args, "version", None),
         ),
-        write=True,
     )
+
+
+def _changed(args, work) -> int:
+    """Run a change of supplier `args.id` and print the supplier's values after it."""
+    code, after = _in_organization(args, work, write=True)
     if not code:
         _print(json.dumps({"id": args.id, **after}, default=str, ensure_ascii=False))
     return code
@@ -170,7 +174,7 @@ def run_change(args) -> int:
 
 
 def run_confirm(args) -> int:
-    code, after = _in_organization(
+    return _changed(
         args,
         lambda conn, org: confirm_supplier(
             conn,
@@ -181,11 +185,7 @@ def run_confirm(args) -> int:
             expected_version=args.version,
             despite_lookalike=args.despite_lookalike,
         ),
-        write=True,
     )
-    if not code:
-        _print(json.dumps({"id": args.id, **after}, default=str, ensure_ascii=False))
-    return code
 
 
 def run_link_vendor(args) -> int:
