@@ -24,12 +24,12 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from sqlalchemy import bindparam, delete, exists, insert, select, update
+from sqlalchemy import bindparam, delete, exists, insert, or_, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -41,6 +41,7 @@ from invoice_pipelines.db.tenancy import resolve_organization, tenant_transactio
 from invoice_pipelines.documents.build import BuiltDocument, build_document
 from invoice_pipelines.documents.formats import choose_formats
 from invoice_pipelines.documents.sources import DocumentSource, load_sources
+from invoice_pipelines.queue.items import followed_invoicing_jobs
 from invoice_pipelines.resources.files import Files
 
 # invoices per build and record step: small enough that recording a step (its files fsynced, its
@@ -123,14 +124,28 @@ def waiting_for_documents(organization_id: int | None = None) -> list[ColumnElem
     return [~done, sales_ledger.not_history()]
 
 
+def not_left_to_a_batch(invoicing_job_ids: Iterable[int]) -> list[ColumnElement]:
+    """The condition of a sales invoice that no batch's own documents or communications job will
+    take next: not made by one of `invoicing_job_ids` (`queue.items.followed_invoicing_jobs`).
+    documents_sensor and an organization's run without ids leave those to the batch, so the
+    organization's invoices are never queued twice (issue 73)."""
+    ids = sorted(set(invoicing_job_ids))
+    if not ids:
+        return []
+    made_by = sales_invoices.c.batch_job_id
+    return [or_(made_by.is_(None), made_by.not_in(ids))]
+
+
 def pending_invoices(conn, organization_id: int, limit: int | None = None) -> list[int]:
     """Sales invoices of the organization waiting for their documents (`waiting_for_documents`),
-    oldest first."""
+    oldest first; those a batch's own job will take next are left to it (`not_left_to_a_batch`)."""
+    followed = followed_invoicing_jobs(conn, organization_id)
     query = (
         select(sales_invoices.c.id)
         .where(
             sales_invoices.c.organization_id == organization_id,
             *waiting_for_documents(organization_id),
+            *not_left_to_a_batch(f.invoicing_job_id for f in followed),
         )
         .order_by(sales_invoices.c.id)
     )

@@ -1,5 +1,7 @@
 """The documents area's sensor: `documents_sensor` launches `documents_job` for every
-organization with invoices waiting for documents, a few organizations a tick."""
+organization with invoices waiting for documents, a few organizations a tick; the invoices of a
+batch whose own documents or communications job is queued are left to that job
+(`queue.items.followed_invoicing_jobs`)."""
 
 from dagster import (
     DefaultSensorStatus,
@@ -15,7 +17,8 @@ from sqlalchemy import Engine, func, select
 from invoice_pipelines.db.tables import organizations, sales_invoices
 from invoice_pipelines.db.tenancy import system_transaction
 from invoice_pipelines.documents.jobs import documents_job
-from invoice_pipelines.documents.pipeline import waiting_for_documents
+from invoice_pipelines.documents.pipeline import not_left_to_a_batch, waiting_for_documents
+from invoice_pipelines.queue.items import Followed, followed_invoicing_jobs
 from invoice_pipelines.tenants.partitions import ORGANIZATIONS_PARTITIONS_NAME, partition_run_tags
 from invoice_pipelines.tenants.run_coordinator import BULK_RUN_TAGS
 from invoice_pipelines.tenants.turns import organizations_with_a_run, take_turn
@@ -26,17 +29,23 @@ from invoice_pipelines.tenants.turns import organizations_with_a_run, take_turn
     minimum_interval_seconds=30,
     default_status=DefaultSensorStatus.RUNNING,
     description="Launches documents_job for every organization with sales invoices that have no "
-    "generated document yet, history left out (run key: the organization and its newest such "
-    "invoice).",
+    "generated document yet, history left out, and the invoices of a batch whose own documents "
+    "job is queued left to it (run key: the organization and its newest such invoice).",
 )
 def documents_sensor(context: SensorEvaluationContext, database: ResourceParam[Engine]):
     known = set(context.instance.get_dynamic_partitions(ORGANIZATIONS_PARTITIONS_NAME))
     busy = organizations_with_a_run(context.instance, documents_job.name)
     with system_transaction(database) as conn:
+        # a batch's invoices whose own documents (or communications) job is queued are that
+        # job's: asked for here too, they queued twice for the organization (issue 73)
+        followed = followed_invoicing_jobs(conn)
         waiting = conn.execute(
             select(organizations.c.slug, func.max(sales_invoices.c.id), func.count())
             .join(organizations, organizations.c.id == sales_invoices.c.organization_id)
-            .where(*waiting_for_documents())
+            .where(
+                *waiting_for_documents(),
+                *not_left_to_a_batch(f.invoicing_job_id for f in followed),
+            )
             .group_by(organizations.c.slug)
         ).all()
     requests = [
@@ -52,10 +61,24 @@ def documents_sensor(context: SensorEvaluationContext, database: ResourceParam[E
         # an organization whose documents run waits or works is served by that run
         if slug in known and slug not in busy
     ]
+    left = _left_to_batches(followed)
+    if left:
+        context.log.info(left)
     if not requests:
-        return SkipReason("No sales invoices wait for documents.")
+        return SkipReason("No sales invoices wait for documents" + (f"; {left}" if left else "."))
     # a few organizations a tick, the next ones the tick after: a stop of the sensor stops its
     # requests within one tick (tenants/turns.py)
     turn = take_turn(context.cursor, requests)
     context.log.info(turn.summary(len(requests)))
     return SensorResult(run_requests=turn.requests, cursor=turn.cursor)
+
+
+def _left_to_batches(followed: list[Followed]) -> str:
+    """What the sensor left to the batches' own jobs, in one sentence ('' for nothing)."""
+    if not followed:
+        return ""
+    pairs = ", ".join(
+        f"batch job {f.invoicing_job_id}'s to batch job {f.follow_up_id}" for f in followed[:10]
+    )
+    more = f" and {len(followed) - 10} more" if len(followed) > 10 else ""
+    return f"invoices left to the job queued with their batch: {pairs}{more}."
