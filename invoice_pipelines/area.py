@@ -36,12 +36,17 @@ class Command:
     command's work waits behind: `--help` and the other commands never import it); the module it
     comes from imports what the command needs at its top. Every command names one (issue 57):
     its parser only parses. A group's function takes the verb (`args.verb`); of a group several
-    areas add verbs to, each of this area's verbs runs this area's function."""
+    areas add verbs to, each of this area's verbs runs this area's function.
+
+    `verb_runs` names, for a verb whose work lives in a module of its own, the loader of its
+    function instead of `run` (`incoming review`, which writes and tells Dagster, beside the
+    reading verbs: a reading verb never imports a writing one's module, issue 73)."""
 
     name: str
     help: str
     verbs: tuple[str, ...] = ()
     run: Callable[[], RunCommand] = field(kw_only=True)
+    verb_runs: Mapping[str, Callable[[], RunCommand]] = field(default_factory=dict, kw_only=True)
 
 
 def run_verb(args: Any, runs: Mapping[str, RunCommand]) -> int:
@@ -115,6 +120,10 @@ class Area:
                 )
             for named in mine.values() if command.verbs else (parser,):
                 named.set_defaults(func=Deferred(command.run))
+            for verb, load in command.verb_runs.items():
+                if verb not in verbs:
+                    raise ValueError(f"command {command.name!r} has no verb {verb!r} to run")
+                verbs[verb].set_defaults(func=Deferred(load))
 
 
 def _verbs_of(parser) -> dict:

@@ -66,6 +66,11 @@ def test_a_named_function_is_what_the_parser_calls():
             func = named.get_default("func")
             assert isinstance(func, Deferred) and func.load is command.run, command.name
         assert callable(command.run()), command.name
+        # a verb whose work is a module of its own (`incoming review`): its parser holds its loader
+        for verb, load in command.verb_runs.items():
+            func = _verb(parser, verb).get_default("func")
+            assert isinstance(func, Deferred) and func.load is load, (command.name, verb)
+            assert callable(load()) and load() is not command.run(), (command.name, verb)
 
 
 def _verb(parser: argparse.ArgumentParser, verb: str) -> argparse.ArgumentParser:
@@ -78,6 +83,7 @@ def test_seamed_parsers_and_functions_import_at_their_tops():
     for command, area in _seamed():
         modules.add(sys.modules[area.parsers().__module__])
         modules.add(inspect.getmodule(command.run()))
+        modules.update(inspect.getmodule(load()) for load in command.verb_runs.values())
     for module in modules:
         lines = _imports_in_functions(inspect.getsource(module))
         assert lines == [], f"{module.__name__}: imports inside functions at lines {lines}"
@@ -96,6 +102,7 @@ def test_a_seamed_commands_help_loads_neither_sqlalchemy_nor_its_function():
     )
     for command, _area in _seamed():
         function_module = inspect.getmodule(command.run()).__name__
+        verb_modules = {inspect.getmodule(load()).__name__ for load in command.verb_runs.values()}
         done = subprocess.run(
             [sys.executable, "-c", probe, command.name],
             capture_output=True,
@@ -107,6 +114,7 @@ def test_a_seamed_commands_help_loads_neither_sqlalchemy_nor_its_function():
         assert said.startswith(f"usage: invoice-pipelines {command.name}"), said
         assert not any(m == "sqlalchemy" or m.startswith("sqlalchemy.") for m in loaded), command
         assert function_module not in loaded, command.name
+        assert not verb_modules & set(loaded), command.name
 
 
 def test_a_parser_that_sets_the_function_its_table_names_is_refused():

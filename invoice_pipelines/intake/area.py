@@ -1,7 +1,7 @@
 """The intake as the assemblies see it: `parse`, `incoming`, `suppliers` and its `peppol` verbs
 (their parsers intake/cli.py, what they do intake/parse_command.py, commands.py,
-supplier_commands.py and peppol_commands.py), its assets, jobs, sensors and checks
-(intake/defs.py), and the `document_parser` its runs parse with."""
+review_command.py, supplier_commands.py and peppol_commands.py), its assets, jobs, sensors and
+checks (intake/defs.py), and the `document_parser` its runs parse with."""
 
 from __future__ import annotations
 
@@ -36,6 +36,14 @@ def _commands() -> ModuleType:
     from invoice_pipelines.intake import commands
 
     return commands
+
+
+def _review() -> ModuleType:
+    """The one import of what `incoming review` does (intake/review_command.py), when it runs:
+    the reading verbs of `incoming` never import it."""
+    from invoice_pipelines.intake import review_command
+
+    return review_command
 
 
 def _suppliers() -> ModuleType:
@@ -84,6 +92,7 @@ AREA = Area(
             "incoming",
             "incoming invoices: list, show, review, policy, uploads",
             run=lambda: _commands().run_incoming_command,
+            verb_runs={"review": lambda: _review().run_review_command},
         ),
         Command(
             "suppliers",

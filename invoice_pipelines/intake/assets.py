@@ -53,7 +53,7 @@ from invoice_pipelines.intake.incoming_invoices import (
     failed_documents,
     organization_stats,
 )
-from invoice_pipelines.intake.notices import rejected_documents
+from invoice_pipelines.intake.notice_states import rejected_documents
 from invoice_pipelines.intake.parser_resource import DocumentParser
 from invoice_pipelines.intake.pipeline import IntakeSummary, process_documents, retry_documents
 from invoice_pipelines.metadata import markdown_table

@@ -1,7 +1,8 @@
-"""What `invoice-pipelines incoming` does: the incoming invoices of an organization listed
-(`list`, `uploads`), shown (`show`), reviewed (`review`) and their policy shown or set (`policy`).
-Its parser is intake/cli.py's; intake/area.py's table names `run_incoming_command`, and the
-console script imports this module only when the command runs.
+"""What `invoice-pipelines incoming` does but review: the incoming invoices of an organization
+listed (`list`, `uploads`), shown (`show`) and their policy shown or set (`policy`); `review` is
+intake/review_command.py's, so a reading verb never imports the review (issue 73). Its parser is
+intake/cli.py's; intake/area.py's table names `run_incoming_command`, and the console script
+imports this module only when the command runs.
 
 Each verb takes the engine the `database` resource gives the runs, built without Dagster
 (`args.resources.database`); an unknown --org raises `UnknownOrganization`, which the console
@@ -15,11 +16,9 @@ import sys
 
 from invoice_pipelines.area import run_verb
 from invoice_pipelines.core.text import terminal_text
-from invoice_pipelines.db.incoming_status import StaleDocument
 from invoice_pipelines.intake.duplicate_uploads import invoice_named, list_uploads
 from invoice_pipelines.intake.listing import list_documents, set_policy, show_document
 from invoice_pipelines.intake.payments import payment_line
-from invoice_pipelines.intake.review import ReviewError, review_document
 
 
 def run_incoming_command(args: argparse.Namespace) -> int:
@@ -166,48 +165,6 @@ def run_show_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def run_review_command(args: argparse.Namespace) -> int:
-    try:
-        result = review_document(
-            args.resources.database,
-            args.org,
-            args.id,
-            reviewed_by=args.by,
-            corrections=dict(args.set),
-            confirm=args.confirm,
-            reject=args.reject,
-            expected_version=args.version,
-            reopen=args.reopen,
-            reason=args.reason,
-        )
-    except (ReviewError, StaleDocument) as exc:
-        print(f"invoice-pipelines incoming review: {exc}", file=sys.stderr)
-        return 2
-    print(
-        json.dumps(
-            {
-                "id": result.document_id,
-                "status": result.status,
-                "corrected": {k: {"old": o, "new": n} for k, (o, n) in result.corrected.items()},
-                **_refused(result),
-                "problems": result.problems,
-            },
-            ensure_ascii=False,
-        )
-    )
-    return 0 if result.status != "NEEDS_REVIEW" or not args.confirm else 1
-
-
-def _refused(result) -> dict:
-    """A refused confirmation's corrections, none kept (what the review command prints)."""
-    if not result.refused:
-        return {}
-    return {
-        "refused": {k: {"old": o, "new": n} for k, (o, n) in result.refused.items()},
-        "changed": "nothing",
-    }
-
-
 def run_policy_command(args: argparse.Namespace) -> int:
     try:
         policy = set_policy(args.resources.database, args.org, dict(args.set))
@@ -222,6 +179,5 @@ VERBS = {
     "list": run_list_command,
     "show": run_show_command,
     "uploads": run_uploads_command,
-    "review": run_review_command,
     "policy": run_policy_command,
 }

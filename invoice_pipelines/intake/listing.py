@@ -21,7 +21,7 @@ from invoice_pipelines.db.tenancy import resolve_organization, tenant_transactio
 from invoice_pipelines.einvoice.classes import POLICY_SETTING, checked_policy
 from invoice_pipelines.intake.discounts import discounts_of, running_discount
 from invoice_pipelines.intake.duplicate_uploads import duplicates_of_documents
-from invoice_pipelines.intake.notices import notices_of
+from invoice_pipelines.intake.notice_states import notices_of
 from invoice_pipelines.intake.payments import payments_of
 
 LIST_COLUMNS = (

@@ -26,13 +26,12 @@ has its links broken (`hxxps[:]//`, `www[.]`, `example[.]com`), so it is text, n
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from email.utils import make_msgid
 
-from sqlalchemy import and_, func, insert, or_, select, update
+from sqlalchemy import and_, insert, or_, select, update
 from sqlalchemy.engine import Engine
 
 from invoice_pipelines.core.lifecycle import Status
@@ -41,6 +40,12 @@ from invoice_pipelines.core.suppliers import name_skeleton, vat_id_key
 from invoice_pipelines.db.tables import incoming_invoices, organizations, supplier_notices, uploads
 from invoice_pipelines.db.tenancy import system_transaction, tenant_transaction
 from invoice_pipelines.db.types import utcnow
+from invoice_pipelines.intake.notice_states import (
+    FOLDED,
+    SUPPRESSED,
+    file_name,
+    plain_text,
+)
 from invoice_pipelines.intake.peppol_responses import held_notices
 from invoice_pipelines.outbox.machine import (
     FAILED,
@@ -58,10 +63,7 @@ from invoice_pipelines.resources.smtp import Smtp
 from invoice_pipelines.supplier_register import load_register
 
 BOX = Outbox(supplier_notices, key=("incoming_invoice_id",))
-FOLDED, SUPPRESSED = "folded", "suppressed"
 MAX_REASONS = 12
-# what a document puts into the notice: number, supplier name and file name each at most this long
-MAX_VALUE = 80
 MAX_REASON = 200
 # documents listed in one day's notice; the rest are counted
 MAX_LISTED = 10
@@ -93,60 +95,6 @@ class Notice:
     body: str
 
 
-# --- what a document may put into a mail -------------------------------------------------------
-
-# Unicode's other full stops, which IDNA reads as dots in host names
-_DOTS = str.maketrans({"\u3002": ".", "\uff0e": ".", "\uff61": "."})
-_SCHEME = re.compile(r"(?i)\b([a-z][a-z0-9+.\-]{0,30}?)\s*:\s*/\s*/")
-_WWW = re.compile(r"(?i)\b(www)\.")
-# a dot between a name and a label of letters (example.com, evil.example): a mail program may
-# make a link of it
-_HOST_DOT = re.compile(r"(?i)(?<=[a-z0-9\-_])\.(?=(?:xn--[a-z0-9\-]+|[a-z]{2,63})(?![a-z0-9\-]))")
-_FILE_TYPE = re.compile(r"(?i)\.(pdf|xml|jpe?g|png|tiff?|gif|bmp|webp|txt|csv)$")
-_HIDDEN = ("Cf", "Co", "Cs", "Cn")  # bidi, zero-width, soft hyphen; private and unassigned
-
-
-def _defanged(text: str) -> str:
-    """`text` with every URL, www. name and host name broken so that no mail program links it."""
-
-    def scheme(match: re.Match) -> str:
-        name = match.group(1)
-        if name.lower().startswith("http"):
-            name = f"{name[0]}xx{name[3:]}"
-        elif name.lower().startswith("ftp"):
-            name = f"{name[0]}x{name[2:]}"
-        return f"{name}[:]//"
-
-    text = _SCHEME.sub(scheme, text)
-    text = _WWW.sub(r"\1[.]", text)
-    return _HOST_DOT.sub("[.]", text)
-
-
-def plain_text(value: str | None, limit: int = MAX_VALUE, *, links: bool = False) -> str:
-    """A value from a document as one line of plain text: compatibility forms folded (NFKC),
-    control, bidi and invisible characters gone, white space one space, at most `limit`
-    characters (the rest an ellipsis), links broken unless `links`."""
-    text = unicodedata.normalize("NFKC", (value or "")[: limit * 4]).translate(_DOTS)
-    text = "".join(
-        " " if unicodedata.category(c) in ("Cc", "Zl", "Zp") else c
-        for c in text
-        if unicodedata.category(c) not in _HIDDEN
-    )
-    text = " ".join(text.split())
-    if len(text) > limit:
-        text = text[: limit - 1].rstrip() + "\u2026"
-    return text if links else _defanged(text)
-
-
-def _file_name(value: str | None) -> str:
-    """A file name as plain text; its last dot kept before a document's file type (scan.pdf)."""
-    text = plain_text(value, links=True)
-    kind = _FILE_TYPE.search(text)
-    if kind is None:
-        return _defanged(text)
-    return _defanged(text[: kind.start()]) + kind.group(0)
-
-
 def compose(
     organization: str,
     number: str | None,
@@ -159,7 +107,7 @@ def compose(
     """One document's part of a notice: which document, what it is, why it was not accepted.
     `rules`: the rule ids that decided its class, named where no error finding says more.
     `recipient`: what the document names as the seller's address (not where the notice goes)."""
-    name = _file_name(filename) if filename else "(no file name)"
+    name = file_name(filename) if filename else "(no file name)"
     shown = plain_text(number) if number else ""
     which = f"invoice {shown}" if shown else f"the document {name}"
     errors = [f for f in findings if f.severity == "error"]
@@ -516,119 +464,3 @@ def organizations_with_pending_notices(
                 .distinct()
             ).scalars()
         )
-
-
-# --- where notices are shown -------------------------------------------------------------------
-
-
-def _why(row) -> str | None:
-    """Why a notice is not (or not by itself) sent: its error, or the day's notice it is in."""
-    if row.status == FOLDED and row.carrier_document is not None:
-        return (
-            f"listed in the day's notice to this address (document {row.carrier_document}, "
-            f"{row.carrier_status})"
-        )
-    if row.status == SUPPRESSED and row.carrier_document is not None:
-        went = "had been tried" if row.carrier_status == FAILED else "had left already"
-        return (
-            f"the day's one notice to this address (document {row.carrier_document}, "
-            f"{row.carrier_status}) {went}; not sent again"
-        )
-    return row.error
-
-
-def _with_carrier(columns):
-    n = supplier_notices.c
-    carrier = supplier_notices.alias()  # Core's alias: sqlalchemy.orm costs a command 0.25 s
-    return (
-        select(
-            *columns,
-            n.recipient,
-            n.status,
-            n.error,
-            carrier.c.incoming_invoice_id.label("carrier_document"),
-            carrier.c.status.label("carrier_status"),
-        )
-        .select_from(supplier_notices)
-        .outerjoin(
-            carrier,
-            and_(carrier.c.id == n.folded_into, carrier.c.organization_id == n.organization_id),
-        )
-    )
-
-
-def notices_of(conn, document_ids: Sequence[int]) -> dict[int, dict]:
-    """The notice of each document that has one: recipient, status, error (why it is not sent,
-    or the day's notice it is listed in)."""
-    n = supplier_notices.c
-    return {
-        row.incoming_invoice_id: {
-            "recipient": row.recipient,
-            "status": row.status,
-            "error": _why(row),
-        }
-        for row in conn.execute(
-            _with_carrier([n.incoming_invoice_id]).where(
-                n.incoming_invoice_id.in_(list(document_ids))
-            )
-        )
-    }
-
-
-@dataclass(frozen=True)
-class RejectedDocument:
-    incoming_invoice_id: int
-    filename: str | None
-    invoice_number: str | None
-    einvoice_class: str | None
-    einvoice_reason: str | None
-    recipient: str | None
-    status: str
-    error: str | None
-
-
-def rejected_documents(
-    conn, organization_id: int, limit: int = 50
-) -> tuple[dict[str, int], list[RejectedDocument]]:
-    """The organization's rejected documents, newest first, with their notice: the count of
-    notices by state (pending, sending, sent, failed, unknown, folded, suppressed), and the first
-    `limit` with id, file name and invoice number (as plain text, bounded), class, recipient,
-    state and why not sent."""
-    n = supplier_notices.c
-    counts = {
-        status: count
-        for status, count in conn.execute(
-            select(n.status, func.count())
-            .where(n.organization_id == organization_id)
-            .group_by(n.status)
-        )
-    }
-    rows = conn.execute(
-        _with_carrier(
-            [
-                n.incoming_invoice_id,
-                uploads.c.filename,
-                incoming_invoices.c.invoice_number,
-                incoming_invoices.c.einvoice_class,
-                incoming_invoices.c.einvoice_reason,
-            ]
-        )
-        .join(incoming_invoices, incoming_invoices.c.id == n.incoming_invoice_id)
-        .outerjoin(uploads, uploads.c.id == incoming_invoices.c.upload_id)
-        .where(n.organization_id == organization_id)
-        .order_by(n.id.desc())
-        .limit(limit)
-    ).all()
-    return counts, [
-        RejectedDocument(
-            row.incoming_invoice_id,
-            _file_name(row.filename) if row.filename else None,
-            plain_text(row.invoice_number) if row.invoice_number else None,
-            row.einvoice_class,
-            row.einvoice_reason,
-            row.recipient,
-            row.status,
-            _why(row),
-        )
-        for row in rows
-    ]

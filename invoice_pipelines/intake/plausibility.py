@@ -21,13 +21,17 @@ import re
 from dataclasses import replace
 from datetime import date, timedelta
 from decimal import Decimal
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from invoice_pipelines.core.bank_accounts import bic_problem, iban_problem, looks_like_iban
 from invoice_pipelines.core.invoice import Invoice
 from invoice_pipelines.core.money import ZERO
 from invoice_pipelines.core.rules import EARLIEST_DATE, LATEST_DUE, Finding
-from invoice_pipelines.einvoice.read import ParseOutcome
+
+if TYPE_CHECKING:
+    # the reader (PDF, XML, the official rules) only as a type: a review, which checks what a
+    # person typed, imports no reader of documents
+    from invoice_pipelines.einvoice.read import ParseOutcome
 
 # Below this a value read from a page is a guess (the extractor's own floor is 0.5). Codes
 # (currency, document type) come from words rather than labelled values, and the extractor gives
