@@ -1,13 +1,17 @@
 """Asset checks evaluated on a timetable, apart from their assets' runs: the job that selects just
 those checks and the schedule that starts it, written once for every area that has such checks
-(a checks job with no asset in it: the checks read the database for every organization)."""
+(a checks job with no asset in it: the checks read the database for every organization); and a
+check's result as the event a run logs beside a materialization it logs itself."""
 
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 from dagster import (
+    AssetCheckEvaluation,
     AssetCheckKey,
+    AssetCheckResult,
     AssetChecksDefinition,
+    AssetKey,
     AssetSelection,
     DefaultScheduleStatus,
     ScheduleDefinition,
@@ -45,3 +49,20 @@ def scheduled_checks(
         description=schedule_description,
     )
     return ScheduledChecks(job, schedule)
+
+
+def evaluation(
+    result: AssetCheckResult, asset_key: AssetKey | str, partition: str | None = None
+) -> AssetCheckEvaluation:
+    """`result` as an event a run logs (`context.log_event`) or the instance records without a
+    run: for a check evaluated outside its own step, beside a materialization logged the same
+    way (the UI shows a check as not evaluated on a materialization its run did not check)."""
+    return AssetCheckEvaluation(
+        asset_key=AssetKey.from_coercible(result.asset_key or asset_key),
+        check_name=result.check_name,
+        passed=result.passed,
+        severity=result.severity,
+        description=result.description,
+        metadata=result.metadata,
+        partition=partition,
+    )

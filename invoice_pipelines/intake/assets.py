@@ -59,6 +59,7 @@ from invoice_pipelines.intake.pipeline import IntakeSummary, process_documents, 
 from invoice_pipelines.metadata import markdown_table
 from invoice_pipelines.resources.ocr_readers import OcrReader
 from invoice_pipelines.resources.uploads import Uploads
+from invoice_pipelines.scheduled_checks import evaluation
 from invoice_pipelines.supplier_register import (
     register_counts,
     supplier_policy,
@@ -304,7 +305,8 @@ def incoming_invoices(
     metadata.update(_policy_metadata(context, org))
     if summary.registered:
         # the first-invoice policy registered suppliers: the register's asset shows them
-        context.log_event(register_materialization(engine, org))
+        for event in register_events(engine, org):
+            context.log_event(event)
     yield MaterializeResult(metadata=metadata)
     yield no_failed_documents_result(summary.processed, failed)
     yield no_documents_waiting_for_review_result(*in_review)
@@ -368,10 +370,15 @@ def supplier_register(context: AssetExecutionContext, database: ResourceParam[En
     yield from checks
 
 
-def register_materialization(engine, organization: dict) -> AssetMaterialization:
-    """The register's materialization after a run changed it (the launchpad job, the intake)."""
+def register_events(engine, organization: dict) -> list:
+    """The register's materialization after a run changed it (the launchpad jobs, the intake),
+    with its two checks evaluated on it: logged by that run, or recorded without one by a
+    command, so the UI never shows the register's latest materialization unchecked."""
     with tenant_transaction(engine, organization["id"]) as conn:
         metadata = register_metadata(conn, organization["id"])
-    return AssetMaterialization(
-        asset_key=SUPPLIER_REGISTER, partition=organization["slug"], metadata=metadata
-    )
+        checks = register_checks(conn, organization["id"])
+    slug = organization["slug"]
+    return [
+        AssetMaterialization(asset_key=SUPPLIER_REGISTER, partition=slug, metadata=metadata),
+        *(evaluation(check, SUPPLIER_REGISTER, partition=slug) for check in checks),
+    ]

@@ -24,7 +24,7 @@ from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.intake.assets import (
     IncomingInvoicesConfig,
     incoming_invoices,
-    register_materialization,
+    register_events,
 )
 from invoice_pipelines.intake.checks import INTAKE_RUN_CHECKS
 from invoice_pipelines.intake.notices import (
@@ -231,7 +231,8 @@ def change_supplier_register(
         database, config.organization, lambda conn, org_id: _register_change(conn, org_id, config)
     )
     context.log.info(f"supplier {supplier_id} of {org['slug']}: changed by {config.changed_by}")
-    context.log_event(register_materialization(database, org))
+    for event in register_events(database, org):
+        context.log_event(event)
 
 
 def _register_change(conn, organization_id: int, config: SupplierChangeConfig) -> int:
@@ -320,7 +321,8 @@ def confirm_supplier_op(
     context.log.info(
         f"supplier {config.supplier_id} of {org['slug']}: confirmed by {config.confirmed_by}"
     )
-    context.log_event(register_materialization(database, org))
+    for event in register_events(database, org):
+        context.log_event(event)
 
 
 def _in_register(engine: Engine, organization: str, work) -> tuple[dict, object]:

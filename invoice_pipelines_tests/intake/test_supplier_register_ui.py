@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from dagster import DagsterInstance, RunConfig, materialize
+from dagster import DagsterEventType, DagsterInstance, RunConfig, materialize
 
 from invoice_pipelines.cli import main
 from invoice_pipelines.db.tenancy import tenant_transaction
@@ -15,6 +15,7 @@ from invoice_pipelines.resources.database import Database
 from invoice_pipelines.resources.uploads import LocalUploads
 from invoice_pipelines.supplier_register import supplier_history, supplier_rows
 from invoice_pipelines.tenants.partitions import ORGANIZATIONS_PARTITIONS_NAME
+from invoice_pipelines_tests.checked_latest import assert_checked_latest
 from invoice_pipelines_tests.intake.test_duplicates import _intake
 from invoice_pipelines_tests.intake.test_supplier_register import IBAN, SELLER, VAT_ID, _invoice
 
@@ -155,10 +156,26 @@ def test_the_launchpad_job_changes_the_register_and_the_asset_shows_it(db):
     assert not refused.success
     assert "belongs to supplier" in str(refused.failure_data_for_node("change_supplier_register"))
     # a second supplier whose name looks like the first (Cyrillic e): the check says so
-    assert change(
+    look_alike = change(
         organization=org["slug"], name="Li\u0435ferant GmbH", vat_id="DE111111111",
         changed_by="Anna", reason="another supplier",
-    ).success  # fmt: skip
+    )  # fmt: skip
+    assert look_alike.success
+    # the change's run evaluates the register's checks on the materialization it logs (issue 73:
+    # the UI showed them never evaluated)
+    logged = {
+        e.check_name: (e.passed, e.partition)
+        for e in (
+            event.dagster_event.event_specific_data
+            for event in instance.all_logs(look_alike.run_id)
+            if event.dagster_event_type == DagsterEventType.ASSET_CHECK_EVALUATION
+        )
+    }
+    assert logged == {
+        "suppliers_told_apart": (False, org["slug"]),
+        "booked_documents_from_registered_suppliers": (True, org["slug"]),
+    }
+    assert_checked_latest(instance, "supplier_register", sorted(logged), org["slug"])
     result = materialize(
         [supplier_register], instance=instance, partition_key=org["slug"], resources=resources
     )
