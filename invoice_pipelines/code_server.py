@@ -10,9 +10,9 @@ own multiprocess executor offers), which imports the code location's module once
 process from that. Everything else stays Dagster's: the run's process is its own, with its own
 pid, instance and database connections (none are open in the warm process: it only imports);
 Dagster ends it as before when the run is terminated; the dead-runs sensor finds its pid as before.
-One addition: a run of the bulk lane (tag `invoice_pipelines/lane=bulk`: batch invoicing, documents,
-QuickBooks syncs) gets a lower CPU priority (nice +10) right after its start, so an intake or a
-review run beside it gets the 2 cores of a `make run` machine first.
+One addition: a bulk run (tag `invoice_pipelines/share=bulk`: batch invoicing, documents,
+backfills, QuickBooks pushes and syncs) gets a lower CPU priority (nice +10) right after its
+start, so an intake or a review run beside it gets the 2 cores of a `make run` machine first.
 A reload from the UI restarts the `api grpc` process and with it the warm process (a child of it),
 so runs start from the new code.
 Each of these processes, and each run, ends on its own within the grace of `make run`'s stop, and
@@ -72,8 +72,8 @@ def warm_runs_off() -> str | None:
 
 
 class BulkRuns:
-    """Lowers the CPU priority of a run of the bulk lane (batch invoicing, documents, QuickBooks
-    syncs), and so of the worker processes it starts: on the 2 cores of a `make run` machine, an
+    """Lowers the CPU priority of a bulk run (the share `bulk`: batch invoicing, documents,
+    backfills, QuickBooks pushes and syncs), and so of the worker processes it starts: on the 2 cores of a `make run` machine, an
     intake or review run beside them gets the CPU first."""
 
     def __init__(self) -> None:
@@ -82,12 +82,12 @@ class BulkRuns:
     def lower_a_bulk_run(self, instance_ref: Any, run_id: str, pid: int) -> None:
         from dagster import DagsterInstance
 
-        from invoice_pipelines.tenants.run_coordinator import LANE_TAG
+        from invoice_pipelines.tenants.run_coordinator import BULK_RUN_TAGS, SHARE_TAG
 
         if self._instance is None:
             self._instance = DagsterInstance.from_ref(instance_ref)
         run = self._instance.get_run_by_id(run_id)
-        if run is None or run.tags.get(LANE_TAG) != "bulk":
+        if run is None or run.tags.get(SHARE_TAG) != BULK_RUN_TAGS[SHARE_TAG]:
             return
         lowered = min(os.getpriority(os.PRIO_PROCESS, 0) + BULK_NICENESS, 19)
         os.setpriority(os.PRIO_PROCESS, pid, lowered)

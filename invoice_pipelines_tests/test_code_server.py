@@ -183,8 +183,8 @@ def test_a_run_starts_from_the_warm_process_and_ends_as_dagster_ends_runs(server
     assert server.status(again) == DagsterRunStatus.SUCCESS
     assert server.probe("where", again)["pid"] != where["pid"]
 
-    # a run of the bulk lane gets a lower CPU priority than the others (and than the server)
-    bulk = server.launch("bulk_job", tags={"invoice_pipelines/lane": "bulk"})
+    # a bulk run (the share `bulk`) gets a lower CPU priority than the others (and the server)
+    bulk = server.launch("bulk_job", tags={"invoice_pipelines/share": "bulk"})
     assert server.status(bulk) == DagsterRunStatus.SUCCESS, server.log()
     lowered = server.probe("bulk", bulk)["niceness"]
     assert lowered == min(where["niceness"] + BULK_NICENESS, 19) > where["niceness"]

@@ -30,9 +30,9 @@ from dagster_aws.s3.compute_log_manager import S3ComputeLogManager
 from invoice_pipelines.settings import SETTINGS
 from invoice_pipelines.tenants.run_coordinator import (
     BACKFILL_RUN_TAGS,
-    BULK_KIND_TAG,
     BULK_RUN_TAGS,
     LANE_TAG,
+    SHARE_TAG,
     SLOT_TAG,
     WAITS_ON_TAG,
 )
@@ -436,20 +436,20 @@ def test_concurrency_limits_equal_the_instance_template(values, instance_templat
     runs = values["concurrency"]["runs"]
     template = instance_template["concurrency"]["runs"]
     # one run per organization slot; bulk runs leave 2 runs free for intake, and a backfill's
-    # runs take at most half of the bulk lane, on either instance
+    # runs take at most half of the bulk share, on either instance
     for limits, most in (
         (runs["tagConcurrencyLimits"], runs["maxConcurrentRuns"]),
         (template["tag_concurrency_limits"], template["max_concurrent_runs"]),
     ):
         assert limits == [
             {"key": SLOT_TAG, "value": {"applyLimitPerUniqueValue": True}, "limit": 1},
-            {"key": LANE_TAG, "value": BULK_RUN_TAGS[LANE_TAG], "limit": most - 2},
+            {"key": SHARE_TAG, "value": BULK_RUN_TAGS[SHARE_TAG], "limit": most - 2},
             {
-                "key": BULK_KIND_TAG,
-                "value": BACKFILL_RUN_TAGS[BULK_KIND_TAG],
+                "key": LANE_TAG,
+                "value": BACKFILL_RUN_TAGS[LANE_TAG],
                 "limit": (most - 2) // 2,
             },
-            # each outside service's runs (issue 56) at most half of the bulk lane too
+            # each outside service's runs (issue 56) at most half of the bulk share too
             {
                 "key": WAITS_ON_TAG,
                 "value": {"applyLimitPerUniqueValue": True},

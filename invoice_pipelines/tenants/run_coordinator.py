@@ -43,21 +43,23 @@ Lanes, so that a dropped invoice never waits behind bulk work (issue 47):
 - a run whose ops wait on an outside service's rate limit (an op in one of `RATE_LIMITED_POOLS`:
   QuickBooks, whose limit is per company, one company per organization; the mail and text
   message providers, whose limits are per provider) is in that service's lane (issue 56): the
-  slot `<slug>/<service>` and `WAITS_ON_TAG`. One run per organization and service, since a
+  lane `<service>`, the slot `<slug>/<service>` and `WAITS_ON_TAG`. One run per organization
+  and service, since a
   second would only share the same limit; how many at once across organizations is the pool's
   limit, sized by the service's (`dagster instance concurrency set quickbooks N`); and the
-  instance caps each service below the bulk lane (`invoice_pipelines/waits_on`), so hours of a
+  instance caps each service below the bulk share (`invoice_pipelines/waits_on`), so hours of a
   rate-limited QuickBooks push never hold the organization's documents, deliveries' rendering,
-  exports or dunning, nor the bulk lane's last slots. A long push ends after a bounded chunk and
+  exports or dunning, nor the bulk share's last slots. A long push ends after a bounded chunk and
   its sensor asks for the next (quickbooks/defs.py), so a person's run goes in between;
 - every other organization run (local work) has the slot `<slug>`: one at a time per
   organization, as before;
-- bulk runs (batch invoicing, documents, QuickBooks syncs) carry `BULK_RUN_TAGS`, set by their
-  sensors and schedules; the instance limits `invoice_pipelines/lane=bulk` to fewer runs than
+- bulk runs (batch invoicing, documents, QuickBooks pushes and syncs) carry `BULK_RUN_TAGS`, set
+  by their sensors and schedules: the lane `bulk` (a QuickBooks run's becomes `quickbooks` here)
+  and the share `invoice_pipelines/share=bulk`, which the instance limits to fewer runs than
   `max_concurrent_runs`, so they never take the last slots;
 - the runs of a backfill (Dagster's `dagster/backfill` tag) get `BACKFILL_RUN_TAGS` here: bulk
-  work, with a cap of its own below the bulk lane's (`invoice_pipelines/bulk=backfill`) and the
-  lowest priority, so a migration's history never takes the slots of today's work. A backfill run
+  work (the share `bulk`) in the lane `backfill`, with a cap of its own below the bulk share's
+  (`invoice_pipelines/lane=backfill`) and the lowest priority, so a migration's history never takes the slots of today's work. A backfill run
   over one organization's range of months gets that organization's slot; a run over a range of
   several organizations gets the slot of that span (`<first>..<last>`), which holds the runs of
   the same span in other months one at a time (`organizations_slot_of_range`), and the export
@@ -65,7 +67,7 @@ Lanes, so that a dropped invoice never waits behind bulk work (issue 47):
   exports/pipeline.py).
 """
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from dagster import (
@@ -97,23 +99,34 @@ ORGANIZATION_FIELD = "organization"
 # the tag the per-organization limit keys on: the organization's slug, `<slug>/intake` for intake,
 # `<slug>/<service>` for work that waits on an outside service
 SLOT_TAG = "invoice_pipelines/organization_slot"
+# The lane a run is in, one short value per kind of run, what the Runs page shows a person
+# (issue 73: a QuickBooks push and a documents run both showed `lane: bulk`, and the tag that
+# told them apart was cut off): `intake`, `bulk` (local bulk work: batch invoicing, documents,
+# exports, dunning), `backfill`, or the outside service a run waits on (`quickbooks`, `mail`,
+# `text_messages`: RATE_LIMITED_POOLS). The instance caps `backfill` (dagster.yaml).
 LANE_TAG = "invoice_pipelines/lane"
+INTAKE_LANE, BULK_LANE, BACKFILL_LANE = "intake", "bulk", "backfill"
+# The share of the run slots a run counts against: `bulk` for every bulk run, whatever its lane
+# (local bulk work, a backfill, a QuickBooks push or sync a sensor launched); the instance caps
+# it below max_concurrent_runs, so bulk work never takes the last slots.
+SHARE_TAG = "invoice_pipelines/share"
 PRIORITY_TAG = "dagster/priority"  # Dagster's: higher values leave the queue first
 INTAKE_JOBS = frozenset({"intake_job"})
-INTAKE_RUN_TAGS = {LANE_TAG: "intake", PRIORITY_TAG: "10"}
-BULK_RUN_TAGS = {LANE_TAG: "bulk", PRIORITY_TAG: "-10"}
+INTAKE_RUN_TAGS = {LANE_TAG: INTAKE_LANE, PRIORITY_TAG: "10"}
+BULK_RUN_TAGS = {LANE_TAG: BULK_LANE, SHARE_TAG: "bulk", PRIORITY_TAG: "-10"}
 # Dagster's tags on the runs of a backfill, and on a run over a range of partitions
 BACKFILL_TAG = "dagster/backfill"
 RANGE_START_TAG = PARTITION_RANGE_START_TAG
 RANGE_END_TAG = PARTITION_RANGE_END_TAG
-# backfill runs are bulk work (counted in the bulk lane's cap) with a cap of their own below it,
-# and leave the queue after every other run: a migration's history never holds today's work
-BULK_KIND_TAG = "invoice_pipelines/bulk"
-BACKFILL_RUN_TAGS = {LANE_TAG: "bulk", BULK_KIND_TAG: "backfill", PRIORITY_TAG: "-20"}
+# backfill runs are bulk work (counted in the bulk share's cap) in a lane with a cap of its own
+# below it, and leave the queue after every other run: a migration's history never holds
+# today's work
+BACKFILL_RUN_TAGS = {LANE_TAG: BACKFILL_LANE, SHARE_TAG: "bulk", PRIORITY_TAG: "-20"}
 # the pools (Dagster's, set on the ops) whose work waits on an outside service's rate limit: a
 # run with an op in one of them is in that service's lane, named by the pool
 RATE_LIMITED_POOLS = frozenset({"quickbooks", "mail", "text_messages"})
-# the outside service a run waits on; the instance caps each one's runs below the bulk lane
+# the outside service a run waits on, also for a backfill's run (whose lane is `backfill`); the
+# instance caps each one's runs below the bulk share
 WAITS_ON_TAG = "invoice_pipelines/waits_on"
 
 
@@ -121,14 +134,30 @@ def waits_on(run: DagsterRun) -> str | None:
     """The outside service whose rate limit a run's ops wait on (`RATE_LIMITED_POOLS`), or None
     for local work. Dagster records a run's pools from its execution plan when it creates the run,
     however it was launched."""
-    found = sorted(pool for pool in run_pools(run) if pool in RATE_LIMITED_POOLS)
+    return service_of(run_pools(run))
+
+
+def service_of(pools: Iterable[str]) -> str | None:
+    """The outside service of a run whose ops are in `pools`, or None for local work."""
+    found = sorted(pool for pool in pools if pool in RATE_LIMITED_POOLS)
     return found[0] if found else None
 
 
+def lane_of(job_name: str, pools: Iterable[str], tags: Mapping[str, str]) -> str | None:
+    """The lane of a run of `job_name` whose ops are in `pools`, launched with `tags`: intake for
+    intake_job, backfill for a backfill's run, the service a run waits on, else the lane its
+    launch gave (`bulk` from the sensors and schedules of bulk work), or None."""
+    if job_name in INTAKE_JOBS:
+        return INTAKE_LANE
+    if tags.get(BACKFILL_TAG):
+        return BACKFILL_LANE
+    return service_of(pools) or tags.get(LANE_TAG)
+
+
 def lane_tags(run: DagsterRun, slug: str | None, span: str | None = None) -> dict[str, str]:
-    """The tags a run gets before it is queued: its lane's (intake runs, backfill runs, runs that
-    wait on an outside service) and its slot: the organization's (`slug`), else the span's of a
-    range over several organizations (`span`)."""
+    """The tags a run gets before it is queued: its lane's (`lane_of`: intake runs, backfill runs,
+    runs that wait on an outside service) and its slot: the organization's (`slug`), else the
+    span's of a range over several organizations (`span`)."""
     intake = run.job_name in INTAKE_JOBS
     tags = dict(INTAKE_RUN_TAGS) if intake else {}
     if not intake and run.tags.get(BACKFILL_TAG):
@@ -136,10 +165,13 @@ def lane_tags(run: DagsterRun, slug: str | None, span: str | None = None) -> dic
     service = None if intake else waits_on(run)
     if service:
         tags[WAITS_ON_TAG] = service
+    lane = lane_of(run.job_name, run_pools(run), run.tags)
+    if lane:
+        tags[LANE_TAG] = lane
     slot = slug or span
     if slot:
-        lane = "intake" if intake else service
-        tags[SLOT_TAG] = f"{slot}/{lane}" if lane else slot
+        apart = INTAKE_LANE if intake else service
+        tags[SLOT_TAG] = f"{slot}/{apart}" if apart else slot
     return {key: value for key, value in tags.items() if run.tags.get(key) != value}
 
 

@@ -23,13 +23,13 @@ from dagster_graphql.test.utils import execute_dagster_graphql, infer_job_select
 from invoice_pipelines.tenants.partitions import ORGANIZATION_TAG, ORGANIZATIONS_PARTITIONS_NAME
 from invoice_pipelines.tenants.run_coordinator import (
     BACKFILL_TAG,
-    BULK_KIND_TAG,
     BULK_RUN_TAGS,
     LANE_TAG,
     PARTITION_TAG,
     PRIORITY_TAG,
     RANGE_END_TAG,
     RANGE_START_TAG,
+    SHARE_TAG,
     SLOT_TAG,
     WAITS_ON_TAG,
     ConflictingOrganizations,
@@ -400,9 +400,9 @@ def test_a_range_of_one_organization_is_limited_per_organization(db, workspace):
         assert tags["invoice_pipelines/organization_slot"] == f"{slugs[0]}..{slugs[1]}"
     for run in (january_to_june, july_to_december, both_in_january, both_in_february):
         tags = tags_of(run)
-        assert (tags[LANE_TAG], tags[BULK_KIND_TAG], tags[PRIORITY_TAG]) == (
-            "bulk",
+        assert (tags[LANE_TAG], tags[SHARE_TAG], tags[PRIORITY_TAG]) == (
             "backfill",
+            "bulk",
             "-20",
         )
 
@@ -447,6 +447,8 @@ def test_a_quickbooks_push_holds_its_own_lane_not_the_organizations_documents(db
     push = queued("qbo_invoices_job", "qbo_invoices")
     assert tags_of(push)[SLOT_TAG] == f"{slug}/quickbooks"
     assert tags_of(push)[WAITS_ON_TAG] == "quickbooks"
+    # the Runs page tells it from the documents by its lane (issue 73), still bulk work
+    assert (tags_of(push)[LANE_TAG], tags_of(push)[SHARE_TAG]) == ("quickbooks", "bulk")
     dequeue_once(workspace)
     assert status(push) == DagsterRunStatus.STARTING  # the push holds its lane for hours
 
@@ -455,6 +457,7 @@ def test_a_quickbooks_push_holds_its_own_lane_not_the_organizations_documents(db
     more_documents = queued("documents_job", "sales_invoice_documents")
     assert tags_of(documents)[SLOT_TAG] == slug
     assert WAITS_ON_TAG not in tags_of(documents)
+    assert (tags_of(documents)[LANE_TAG], tags_of(documents)[SHARE_TAG]) == ("bulk", "bulk")
     dequeue_once(workspace)
     assert status(documents) == DagsterRunStatus.STARTING
     # one run per company and per organization's local lane, as before
@@ -481,6 +484,7 @@ def test_a_communications_job_holds_the_mail_lane_not_the_organizations_document
     sending = queued("communications_batch_job", "process_communications_batch_job", 1)
     assert tags_of(sending)[SLOT_TAG] == f"{slug}/mail"
     assert tags_of(sending)[WAITS_ON_TAG] == "mail"
+    assert tags_of(sending)[LANE_TAG] == "mail"
     dequeue_once(workspace)
     assert instance.get_run_by_id(sending["runId"]).status == DagsterRunStatus.STARTING
 
