@@ -1,5 +1,6 @@
-"""Delivery as the assemblies see it: `send-invoices`, `batch-send` and its `peppol` verbs (their
-parsers delivery/cli.py, what they do delivery/commands.py and delivery/peppol_commands.py), its
+"""Delivery as the assemblies see it: `send-invoices`, `batch-send`, `invoices list` and its
+`peppol` verbs (their parsers delivery/cli.py, what they do delivery/commands.py,
+delivery/invoice_listing.py and delivery/peppol_commands.py), its
 assets, checks and jobs (delivery/defs.py of assets.py, checks.py, jobs.py) and its kind of batch
 job (`communications`)."""
 
@@ -40,6 +41,13 @@ def _peppol() -> ModuleType:
     return peppol_commands
 
 
+def _listing() -> ModuleType:
+    """The one import of what `invoices list` does (delivery/invoice_listing.py), when it runs."""
+    from invoice_pipelines.delivery import invoice_listing
+
+    return invoice_listing
+
+
 def _definitions() -> Definitions:
     from invoice_pipelines.delivery.defs import defs
 
@@ -70,6 +78,11 @@ AREA = Area(
             "look a participant up in the SMP, set one's id, send one invoice at most once",
             verbs=("lookup", "participant", "send"),
             run=lambda: _peppol().run_peppol_command,
+        ),
+        Command(
+            "invoices",
+            "sales invoices: list a customer's by name, with their delivery state",
+            run=lambda: _listing().run_invoices_command,
         ),
     ),
     parsers=_parsers,

@@ -1,8 +1,9 @@
-"""The parsers of `invoice-pipelines send-invoices` and `batch-send`, with those of delivery's
-`peppol` verbs (delivery/cli_peppol.py): argparse alone, so `--help` and a usage error import no
-SQLAlchemy and none of the delivery's work. What each does is named by delivery/area.py's table
-(with its help): `send-invoices` and `batch-send` in delivery/commands.py, `peppol lookup`,
-`participant` and `send` in delivery/peppol_commands.py."""
+"""The parsers of `invoice-pipelines send-invoices`, `batch-send` and `invoices list` (a
+customer's invoices by name), with those of delivery's `peppol` verbs (delivery/cli_peppol.py):
+argparse alone, so `--help` and a usage error import no SQLAlchemy and none of the delivery's
+work. What each does is named by delivery/area.py's table (with its help): `send-invoices` and
+`batch-send` in delivery/commands.py, `invoices list` in delivery/invoice_listing.py, `peppol
+lookup`, `participant` and `send` in delivery/peppol_commands.py."""
 
 from __future__ import annotations
 
@@ -37,3 +38,27 @@ def add_commands(sub) -> None:
     queue_options(p)
 
     add_peppol_commands(sub)
+    _add_invoices_command(sub)
+
+
+# the states `invoices list --delivery` takes: the newest delivery's, or none (db/tables.py's
+# DELIVERY_STATUSES; written here so `--help` imports no SQLAlchemy)
+DELIVERY_STATES = ("not-sent", "sending", "sent", "failed", "unknown")
+INVOICE_STATUSES = ("open", "partially_paid", "paid", "cancelled")
+
+
+def _add_invoices_command(sub) -> None:
+    invoices = sub.add_parser("invoices")
+    invoices.set_defaults(parser=invoices)
+    verbs = invoices.add_subparsers(dest="verb", required=True)
+    p = verbs.add_parser(
+        "list", help="a customer's invoices, newest first: number, date, total, delivery state"
+    )
+    p.add_argument("--org", required=True, help="organization slug or id")
+    p.add_argument(
+        "--customer", required=True, help="a part of the customer's name (any case), or its number"
+    )
+    p.add_argument("--status", choices=INVOICE_STATUSES, help="the invoice's status")
+    p.add_argument("--delivery", choices=DELIVERY_STATES, help="the newest delivery's state")
+    p.add_argument("--limit", type=positive_int, default=50, help="the newest N (default 50)")
+    p.add_argument("--json", action="store_true", help="one JSON object per invoice")
