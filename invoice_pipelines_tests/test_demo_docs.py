@@ -1,7 +1,8 @@
 """docs/demo.md against what it describes (issue 56): the asset counts of its lineage picture are
-the code location's, and its two shell recipes, a large batch queued into the running demo and a
-call of the simulated QuickBooks API under /v3, do what they say when run as written (bash, from
-the repository, against a demo database and the QBO simulator with the demo's companies)."""
+the code location's, and its shell recipes (a large batch queued into the running demo, a call of
+the simulated QuickBooks API under /v3, the Peppol step's list and send of one invoice) do what
+they say when run as written (bash, from the repository, against a demo database and the QBO
+simulator with the demo's companies, or the access point stand-in with the demo's SMP table)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import re
 import subprocess
 from pathlib import Path
 
+import pytest
 from sqlalchemy import select
 
 from invoice_pipelines.db.engine import make_engine
@@ -133,3 +135,55 @@ def test_the_readme_names_every_port_make_run_opens():
     table = readme[readme.index("The ports `make run` opens") : readme.index("## Drop an invoice")]
     assert set(re.findall(r"^\| (\d+) \|", table, re.MULTILINE)) == opened
     assert "http://127.0.0.1:3000" in readme
+
+
+def test_the_documented_peppol_step_sends_the_one_invoice_listed(tmp_path):
+    """The Peppol section's two commands, as written, after the queued batch: `invoices list`
+    names Wiener Softwarehaus' invoices, and `peppol send` of the first one listed sends that one
+    over the access point stand-in (the demo's SMP table), nothing else and no e-mail; the
+    listing then leaves it out of what is not sent."""
+    from invoice_pipelines.billing.invoicing import process_batch_job
+    from invoice_pipelines.documents.pipeline import generate_documents
+    from invoice_pipelines.resources.files import LocalFiles
+    from invoice_pipelines_devtools.demo.peppol import demo_network
+    from invoice_pipelines_devtools.demo.seed import DEMO_PEPPOL_CUSTOMERS, seed_demo
+    from invoice_pipelines_devtools.standins.peppol import AccessPointStandIn
+    from invoice_pipelines_devtools.standins.smtp import SmtpSink
+    from invoice_pipelines_tests.conftest import PEPPOL_RULES_DIR
+
+    if not (PEPPOL_RULES_DIR / "PEPPOL-EN16931-UBL.xsl").is_file():
+        pytest.skip(f"Peppol rules not found at {PEPPOL_RULES_DIR} (../shared beside the repo)")
+    org = "brandt-it-service"
+    url = f"sqlite:///{tmp_path / 'demo.sqlite3'}"
+    upgrade(make_engine(url, owner=True))
+    engine = make_engine(url)
+    [job] = seed_demo(engine)["batch_jobs"]
+    assert process_batch_job(engine, job, runner="test").status == "completed"
+    documents = tmp_path / "documents"
+    assert generate_documents(engine, LocalFiles(str(documents)), org).peppol > 1
+    engine.dispose()
+    listing, send = _section("Peppol").splitlines()
+    with AccessPointStandIn(network=demo_network("demo-token")) as ap, SmtpSink() as sink:
+        env = {
+            "INVOICE_PIPELINES_DB_URL": url,
+            "INVOICE_PIPELINES_STORAGE": "local",
+            "INVOICE_PIPELINES_DOCUMENT_DIR": str(documents),
+            "INVOICE_PIPELINES_PEPPOL_AP_URL": ap.url,
+            "INVOICE_PIPELINES_PEPPOL_AP_TOKEN": "demo-token",
+            "INVOICE_PIPELINES_SMTP_HOST": "127.0.0.1",
+            "INVOICE_PIPELINES_SMTP_PORT": str(sink.port),
+        }
+        listed = _bash(listing, **env).splitlines()
+        header, first, *more = listed
+        assert header.split()[:4] == ["id", "number", "date", "customer"], listed
+        assert all("Wiener Softwarehaus" in line for line in [first, *more]), listed
+        number = first.split()[1]
+        said = json.loads(_bash(send.replace("NUMBER", number), **env).splitlines()[-1])
+        sent = ap.network.take_messages()
+        mails = list(sink.mailbox.messages)
+        after = _bash(listing, **env)
+    assert (said["invoice"], said["outcome"], said["channel"]) == (number, "sent", "peppol")
+    assert [m["message_id"] for m in sent] == [said["message_id"]]
+    wiener = DEMO_PEPPOL_CUSTOMERS[(org, "D-304")]
+    assert sent[0]["receiver"] == f"iso6523-actorid-upis::{wiener}" and mails == []
+    assert number not in after and len(after.splitlines()) == len(listed) - 1
