@@ -73,3 +73,10 @@ def markdown_table(
         filler = [""] * max(width - 2, 0)
         lines.append("| " + " | ".join(["…", *filler, f"{more} more"][-width:]) + " |")
     return "\n".join(lines)
+
+
+class Markdown(str):
+    """A metadata value the UI renders as markdown (a table from `markdown_table`), among the
+    plain values (int, float, str) an asset's metadata is built from without Dagster: a run
+    records it as `MetadataValue.md` (tenants/asset_metadata.py), a command's report to Dagster
+    sends it as text (resources/dagster_ui.py)."""

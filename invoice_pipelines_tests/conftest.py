@@ -30,6 +30,9 @@ os.environ.setdefault("NO_GCE_CHECK", "true")
 # as roles of its own to test the refusal.
 os.environ.setdefault("INVOICE_PIPELINES_ALLOW_OWNER_RUNTIME", "true")
 
+# commands tell no Dagster webserver unless a test starts one and names it (a make run on this
+# machine's port 3000 would get the tests' organizations otherwise)
+os.environ["INVOICE_PIPELINES_DAGSTER_URL"] = ""
 DEFAULT_TEST_PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
 # ../shared beside the repository: the official rules and the sample documents many tests use
 # (INVOICE_PIPELINES_TEST_SHARED_DIR points elsewhere; the guard's own test uses it)

@@ -48,6 +48,7 @@ from invoice_pipelines.intake.checks import (
     validated_invoices_exportable_result,
     way_out,
 )
+from invoice_pipelines.intake.figures import register_figures, rejected_table
 from invoice_pipelines.intake.incoming_invoices import (
     documents_in_review,
     failed_documents,
@@ -56,15 +57,10 @@ from invoice_pipelines.intake.incoming_invoices import (
 from invoice_pipelines.intake.notice_states import rejected_documents
 from invoice_pipelines.intake.parser_resource import DocumentParser
 from invoice_pipelines.intake.pipeline import IntakeSummary, process_documents, retry_documents
-from invoice_pipelines.metadata import markdown_table
 from invoice_pipelines.resources.ocr_readers import OcrReader
 from invoice_pipelines.resources.uploads import Uploads
 from invoice_pipelines.scheduled_checks import evaluation
-from invoice_pipelines.supplier_register import (
-    register_counts,
-    supplier_policy,
-    supplier_rows,
-)
+from invoice_pipelines.tenants.asset_metadata import as_metadata
 from invoice_pipelines.tenants.partitions import (
     REQUESTED_BY_HELP,
     organizations_partitions,
@@ -133,26 +129,6 @@ def _policy_metadata(context: AssetExecutionContext, org: dict) -> dict:
         }
 
 
-def _rejected_table(rows) -> str:
-    """The organization's rejected documents and the state of each one's supplier notice."""
-    return markdown_table(
-        ("id", "file", "invoice number", "class", "notice to", "notice", "why not sent"),
-        (
-            (
-                r.incoming_invoice_id,
-                r.filename or "",
-                r.invoice_number or "",
-                ".".join(filter(None, (r.einvoice_class, r.einvoice_reason))),
-                r.recipient or "(no address)",
-                r.status,
-                (r.error or "")[:160],
-            )
-            for r in rows
-        ),
-        align="r",
-    )
-
-
 def _metadata(
     summary: IntakeSummary,
     stats: dict,
@@ -206,7 +182,7 @@ def _metadata(
     for state in ("pending", "sent", "failed", "unknown"):
         metadata[f"notices_{state}"] = MetadataValue.int(notices.get(state, 0))
     if rejected_rows:
-        metadata["rejected_documents"] = MetadataValue.md(_rejected_table(rejected_rows))
+        metadata["rejected_documents"] = MetadataValue.md(rejected_table(rejected_rows))
     # VALIDATED but dated outside every export month: no export partition will ever book them
     count, outside, table = not_exportable
     metadata["not_exportable"] = MetadataValue.int(count)
@@ -313,36 +289,10 @@ def incoming_invoices(
     yield validated_invoices_exportable_result(outside_count, outside, first, last)
 
 
-def _iban_shown(iban: str) -> str:
-    return f"{iban[:4]} … {iban[-4:]}" if len(iban) > 8 else iban
-
-
 def register_metadata(conn, organization_id: int) -> dict:
-    """What the UI shows of one organization's register: counts, the policy, the suppliers."""
-    rows = supplier_rows(conn, organization_id, active_only=True)
-    table = markdown_table(
-        ["id", "name", "VAT id", "IBANs", "notice address", "QBO vendor", "DATEV", "confirmed"],
-        [
-            (
-                r["id"],
-                r["name"],
-                r["vat_id"] or "-",
-                ", ".join(_iban_shown(a["iban"]) for a in r["bank_accounts"]) or "-",
-                r["notice_email"] or "-",
-                r["qbo_vendor_id"] or "-",
-                r["datev_creditor_account"] or "-",
-                f"by {r['confirmed_by']}" if r["confirmed_at"] else "no: no QuickBooks bill yet",
-            )
-            for r in rows
-        ],
-        limit=TABLE_ROWS,
-    )
-    counts = register_counts(conn, organization_id)
-    return {
-        **{key.replace(" ", "_"): MetadataValue.int(value) for key, value in counts.items()},
-        "policy": MetadataValue.text(supplier_policy(conn, organization_id)),
-        "suppliers_table": MetadataValue.md(table),
-    }
+    """What the UI shows of one organization's register (intake/figures.py: what a command
+    that changes it reports too), as the register's runs record it."""
+    return as_metadata(register_figures(conn, organization_id))
 
 
 @asset(

@@ -1,6 +1,7 @@
 """What `invoice-pipelines incoming review` does: a person confirms, corrects, rejects or reopens
 one document (intake/review.py), and Dagster is told what the UI shows changed
-(`incoming_invoices`, and `supplier_register` when the register learned from it: reports.py).
+(`incoming_invoices`, and `supplier_register` when the register learned from it) as runless
+asset events (resources/dagster_ui.py), so the UI shows the change without a run.
 A module of its own beside intake/commands.py (the reading verbs), which so never imports the
 review; intake/area.py's table names `run_review_command` for the verb."""
 
@@ -11,13 +12,25 @@ import json
 import sys
 
 from invoice_pipelines.db.incoming_status import StaleDocument
+from invoice_pipelines.db.tenancy import resolve_organization, tenant_transaction
+from invoice_pipelines.intake.figures import (
+    INCOMING_INVOICES,
+    SUPPLIER_REGISTER,
+    documents_figures,
+    event,
+    register_figures,
+)
 from invoice_pipelines.intake.review import ReviewError, review_document
+from invoice_pipelines.resources.dagster_ui import tell_dagster
 
 
 def run_review_command(args: argparse.Namespace) -> int:
+    engine = args.resources.database
+    org = resolve_organization(engine, args.org)
+    register_before = _register(engine, org)
     try:
         result = review_document(
-            args.resources.database,
+            engine,
             args.org,
             args.id,
             reviewed_by=args.by,
@@ -43,7 +56,25 @@ def run_review_command(args: argparse.Namespace) -> int:
             ensure_ascii=False,
         )
     )
+    if not result.refused:
+        _tell_dagster(engine, org, register_before, f"incoming review by {args.by}")
     return 0 if result.status != "NEEDS_REVIEW" or not args.confirm else 1
+
+
+def _register(engine, org: dict) -> dict:
+    with tenant_transaction(engine, org["id"]) as conn:
+        return register_figures(conn, org["id"])
+
+
+def _tell_dagster(engine, org: dict, register_before: dict, by: str) -> None:
+    """What the review changed, as the UI shows it: the organization's documents, and the
+    register when the confirmation taught it something (its figures differ from before)."""
+    with tenant_transaction(engine, org["id"]) as conn:
+        events = [event(INCOMING_INVOICES, org, documents_figures(conn, org["id"]), by)]
+        register = register_figures(conn, org["id"])
+    if register != register_before:
+        events.append(event(SUPPLIER_REGISTER, org, register, by))
+    tell_dagster(events)
 
 
 def _refused(result) -> dict:

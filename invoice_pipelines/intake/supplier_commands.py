@@ -14,6 +14,8 @@ from invoice_pipelines.area import run_verb
 from invoice_pipelines.core.text import terminal_text
 from invoice_pipelines.db.tenancy import UnknownOrganization, resolve_organization
 from invoice_pipelines.db.tenancy import tenant_transaction as transaction
+from invoice_pipelines.intake.figures import SUPPLIER_REGISTER, event, register_figures
+from invoice_pipelines.resources.dagster_ui import tell_dagster
 from invoice_pipelines.supplier_register import (
     Change,
     RegisterError,
@@ -53,9 +55,19 @@ def _in_organization(args, work, *, write: bool = False):
     try:
         org = resolve_organization(engine, args.org)
         with transaction(engine, org["id"], write=write) as conn:
-            return 0, work(conn, org["id"])
+            done = work(conn, org["id"])
     except (RegisterError, UnknownOrganization) as exc:
         return _fail(args, exc), None
+    if write:
+        _tell_dagster(engine, org, f"suppliers {args.verb} by {getattr(args, 'by', None)}")
+    return 0, done
+
+
+def _tell_dagster(engine, org: dict, by: str) -> None:
+    """The register as `supplier_register` shows it, reported to the UI after a change."""
+    with transaction(engine, org["id"]) as conn:
+        figures = register_figures(conn, org["id"])
+    tell_dagster([event(SUPPLIER_REGISTER, org, figures, by)])
 
 
 def run_list(args) -> int:

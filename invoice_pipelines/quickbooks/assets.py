@@ -36,14 +36,21 @@ from invoice_pipelines.db.tenancy import (
     UnknownOrganization,
     resolve_organization,
 )
-from invoice_pipelines.metadata import markdown_table
 from invoice_pipelines.quickbooks.errors import NotConnected, QboError
+from invoice_pipelines.quickbooks.figures import (
+    COUNTED,
+    paid_cells,
+    paid_figures,
+    row_of,
+    sync_figures,
+)
 from invoice_pipelines.quickbooks.sync.bills import letter_pdf
 from invoice_pipelines.quickbooks.sync.common import QboSettings, RealmBusy, SyncCounts, realm_lease
 from invoice_pipelines.quickbooks.syncs import EXTRA_COUNTS, NEEDS_FILES, SYNCS
 from invoice_pipelines.resources.letter_types import Letters
 from invoice_pipelines.resources.uploads import Uploads
 from invoice_pipelines.settings import ConfigError
+from invoice_pipelines.tenants.asset_metadata import as_metadata
 from invoice_pipelines.tenants.partitions import organizations_partitions
 from invoice_pipelines.tenants.refusals import PartitionRefusals, fail_keeping_the_done
 
@@ -118,78 +125,31 @@ def _sync(
             context.log.warning(f"{slug}: {message}")
         paid.extend((slug, *paid_cells(row)) for row in counts.paid)
         _report_beside(context, slug, counts)
-        for name in ("pushed", "pulled", "linked", "conflicts", "held", "failed", "unchanged"):
+        for name in COUNTED:
             setattr(totals, name, getattr(totals, name) + getattr(counts, name))
         for name in extra:
             totals.extra[name] += counts.extra.get(name, 0)
-        rows.append(
-            (
-                slug,
-                counts.pushed,
-                *(counts.extra.get(name, 0) for name in extra),
-                counts.pulled,
-                counts.linked,
-                counts.conflicts,
-                counts.held,
-                counts.failed,
-            )
-        )
-    metadata = {name: MetadataValue.int(value) for name, value in totals.as_dict().items()}
-    metadata["organizations"] = MetadataValue.int(len(rows))
-    metadata["not_connected"] = MetadataValue.int(len(skipped))
-    metadata["refused"] = MetadataValue.int(len(refusals.refusals))
-    metadata["by_organization"] = MetadataValue.md(
-        markdown_table(
-            ("organization", "pushed", *extra, "pulled", "linked", "conflicts", "held", "failed"),
+        rows.append(row_of(slug, counts, extra))
+    metadata = as_metadata(
+        sync_figures(
+            entity.sync,
+            totals,
             rows,
-            align="l" + "r" * (6 + len(extra)),
+            extra=extra,
+            not_connected=len(skipped),
+            refused=len(refusals.refusals),
+            paid=paid,
         )
     )
-    if entity.sync == "bill_payments":
-        metadata.update(paid_metadata(paid))
     if refusals:
         # every partition done (synced, not connected, not due) has the run's figures, as ever
         fail_keeping_the_done(context, refusals, {key: metadata for key in refusals.done})
     return MaterializeResult(metadata=metadata)
 
 
-# the invoices whose payments changed that one materialization's metadata lists; the count says
-# how many there were, `incoming list` shows each
-PAID_ROWS_SHOWN = 50
-
-
-def paid_cells(row: dict) -> tuple:
-    """invoice, supplier, status, paid, day, Skonto, open (amounts with the currency)."""
-
-    def money(value) -> str:
-        return f"{value} {row['currency']}".strip() if value is not None else ""
-
-    return (
-        row["invoice"],
-        row["supplier"],
-        {"partially_paid": "partly paid"}.get(row["status"], row["status"]),
-        money(row["paid"]),
-        row["paid_on"].isoformat() if row["paid_on"] else "",
-        money(row["skonto"]),
-        money(row["open"]),
-    )
-
-
 def paid_metadata(paid: list[tuple]) -> dict:
-    """What a bill payment pull found paid: a count and a table of at most PAID_ROWS_SHOWN."""
-    return {
-        "invoices_paid_changed": MetadataValue.int(len(paid)),
-        "paid": MetadataValue.md(
-            markdown_table(
-                ("organization", "invoice", "supplier", "status", "paid", "day", "Skonto", "open"),
-                paid,
-                align="llllrlrr",
-                limit=PAID_ROWS_SHOWN,
-            )
-            if paid
-            else "No payment changed since the last pull."
-        ),
-    }
+    """What a bill payment pull found paid, as its run records it (quickbooks/figures.py)."""
+    return as_metadata(paid_figures(paid))
 
 
 def _report_beside(context: AssetExecutionContext, slug: str, counts: SyncCounts) -> None:

@@ -2,7 +2,9 @@
 initial import of a company's customers, items and vendors; the same functions the Dagster
 assets call. Their parsers are quickbooks/cli.py's; quickbooks/area.py's table names each
 function here, and the console script imports this module (and every sync with it) only when
-one of them runs."""
+one of them runs. Each tells Dagster what its syncs changed, for the organization's partition of
+their assets (resources/dagster_ui.py: a runless materialization with the figures a run records,
+quickbooks/figures.py), so the UI shows a payment pulled now, not the last scheduled run's."""
 
 from __future__ import annotations
 
@@ -11,16 +13,22 @@ import json
 import os
 import sys
 
+from invoice_pipelines.core.qbo_entities import SYNCED
 from invoice_pipelines.db.tenancy import resolve_organization
 from invoice_pipelines.quickbooks.cli import WHAT
 from invoice_pipelines.quickbooks.errors import QboError
+from invoice_pipelines.quickbooks.figures import one_organization
 from invoice_pipelines.quickbooks.sync.bills import letter_pdf
 from invoice_pipelines.quickbooks.sync.common import RealmBusy, open_client, realm_lease
 from invoice_pipelines.quickbooks.sync.customers import CustomerSync
 from invoice_pipelines.quickbooks.sync.invoices import enqueue
 from invoice_pipelines.quickbooks.sync.items import ItemSync
 from invoice_pipelines.quickbooks.sync.vendors import VendorSync
-from invoice_pipelines.quickbooks.syncs import NEEDS_FILES, SYNCS
+from invoice_pipelines.quickbooks.syncs import EXTRA_COUNTS, NEEDS_FILES, SYNCS
+from invoice_pipelines.resources.dagster_ui import RECORDED_BY, AssetEvent, tell_dagster
+
+# each sync's asset (qbo_<sync>), by the sync's name
+ASSETS = {entity.sync: entity.asset for entity in SYNCED}
 
 
 def _work(what: str):
@@ -66,6 +74,7 @@ def _options(what: str, args: argparse.Namespace) -> dict:
 
 
 def _sync_now(engine, org, args, result, status) -> int:
+    synced: list = []
     with (
         open_client(engine, org["id"], args.resources.quickbooks) as client,
         realm_lease(engine, org["id"], _owner()),
@@ -78,11 +87,28 @@ def _sync_now(engine, org, args, result, status) -> int:
                 status = 1
                 continue
             result[what] = {**counts.as_dict(), "errors": counts.errors[:20]}
+            synced.append((what, counts))
             # what it did to another entity on its way (the bill push's vendors), counted apart
             for other, done in counts.beside.items():
                 result[what][f"{other}_on_the_way"] = done.as_dict()
     print(json.dumps({"organization": org["slug"], **result}, default=str))
+    tell_dagster(_events(org["slug"], synced, "qbo-sync"))
     return status
+
+
+def _events(slug: str, synced: list, command: str) -> list[AssetEvent]:
+    """What the syncs changed, as their assets show it for the organization (as its run over the
+    organization records it), and each entity changed on the way (the bill push's vendors) with
+    its counts, as the run reports it beside its own."""
+    events = []
+    for what, counts in synced:
+        figures = one_organization(what, slug, counts, EXTRA_COUNTS.get(what, ()))
+        events.append(AssetEvent(ASSETS[what], slug, {**figures, RECORDED_BY: command}))
+        for other, done in counts.beside.items():
+            if done.pushed or done.pulled or done.linked:
+                beside = {**done.as_dict(), RECORDED_BY: f"{command} --what {what}"}
+                events.append(AssetEvent(ASSETS[other], slug, beside))
+    return events
 
 
 def run_import(args: argparse.Namespace) -> int:
@@ -96,6 +122,7 @@ def run_import(args: argparse.Namespace) -> int:
 
 
 def _import(engine, org, args, summary) -> int:
+    imported: list = []
     with (
         open_client(engine, org["id"], args.resources.quickbooks) as client,
         realm_lease(engine, org["id"], _owner()),
@@ -112,5 +139,7 @@ def _import(engine, org, args, summary) -> int:
 
             sync.initial_import(page_size=args.page_size, progress=progress)
             summary[name] = sync.counts.as_dict()
+            imported.append((name, sync.counts))
     print(json.dumps({"organization": org["slug"], **summary}))
+    tell_dagster(_events(org["slug"], imported, "qbo-import"))
     return 0

@@ -1,0 +1,30 @@
+"""An organization's asset metadata as a run records it: the plain values a function builds
+without Dagster (so a command can report the same to the UI, resources/dagster_ui.py) as
+Dagster's typed metadata values."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from dagster import MetadataValue
+
+from invoice_pipelines.metadata import Markdown
+
+
+def typed(value: object) -> MetadataValue:
+    """One plain value as the UI types it: a `Markdown` table, a number, a JSON value, text."""
+    if isinstance(value, Markdown):
+        return MetadataValue.md(str(value))
+    if isinstance(value, bool):
+        return MetadataValue.bool(value)
+    if isinstance(value, int):
+        return MetadataValue.int(value)
+    if isinstance(value, float):
+        return MetadataValue.float(value)
+    if isinstance(value, (dict, list)):
+        return MetadataValue.json(value)
+    return MetadataValue.text(str(value))
+
+
+def as_metadata(plain: Mapping[str, object]) -> dict[str, MetadataValue]:
+    return {name: typed(value) for name, value in plain.items()}
