@@ -5,9 +5,11 @@ every organization."""
 from datetime import UTC, datetime
 
 from dagster import (
+    AssetCheckEvaluation,
     AssetCheckExecutionContext,
     AssetCheckResult,
     AssetCheckSeverity,
+    AssetKey,
     MetadataValue,
     ResourceParam,
     asset_check,
@@ -22,7 +24,7 @@ from invoice_pipelines.quickbooks.watch import (
     token_problems,
     waiting_bills,
 )
-from invoice_pipelines.scheduled_checks import scheduled_checks
+from invoice_pipelines.scheduled_checks import evaluation, scheduled_checks
 
 TOKEN_CHECK = "tokens_not_expiring"
 COMPANY_CHECK = "company_switch"
@@ -38,7 +40,11 @@ BILL_AMOUNTS_CHECK = "bill_amounts_agree"
     "was refused: a person must reconnect the company before syncing stops.",
 )
 def qbo_tokens_check(context: AssetCheckExecutionContext, database: ResourceParam[Engine]):
-    connections, problems = token_problems(database, datetime.now(UTC))
+    return tokens_result(database)
+
+
+def tokens_result(engine: Engine) -> AssetCheckResult:
+    connections, problems = token_problems(engine, datetime.now(UTC))
     return AssetCheckResult(
         passed=not problems,
         severity=AssetCheckSeverity.WARN,
@@ -69,7 +75,11 @@ def qbo_tokens_check(context: AssetCheckExecutionContext, database: ResourcePara
     "whether its import is done.",
 )
 def qbo_company_check(context: AssetCheckExecutionContext, database: ResourceParam[Engine]):
-    switches = company_switches(database)
+    return company_result(database)
+
+
+def company_result(engine: Engine) -> AssetCheckResult:
+    switches = company_switches(engine)
     pending = [s for s in switches if s.import_done_at is None]
     rows = [
         (s.organization, s.old_realm_id, s.new_realm_id, f"{s.switched_at:%Y-%m-%d %H:%M}",
@@ -118,7 +128,10 @@ def _listing(
 @asset_check(
     asset=SYNC_ASSETS["bills"],
     name=BILLS_WAITING_CHECK,
-    description="Warns when supplier invoices wait to become QuickBooks bills for something a "
+    description="Over the organizations that book their supplier invoices in QuickBooks (an "
+    "expense account set; the others keep them for DATEV), evaluated by every bill push run, the "
+    "daily qbo_checks_schedule and the commands that change what it lists: warns when supplier "
+    "invoices wait to become QuickBooks bills for something a "
     "person sets up: a vendor to create (or the organization's permission to create vendors), "
     "an expense account, a tax code or an exchange rate; or for a person's decision: an invoice "
     "with more lines than a bill takes, a paid bill whose document is back in review or failed "
@@ -127,7 +140,11 @@ def _listing(
     "its finding.",
 )
 def qbo_bills_waiting_check(context: AssetCheckExecutionContext, database: ResourceParam[Engine]):
-    count, waiting = waiting_bills(database)  # the query `qbo-payables` lists
+    return bills_waiting_result(database)
+
+
+def bills_waiting_result(engine: Engine) -> AssetCheckResult:
+    count, waiting = waiting_bills(engine)  # the query `qbo-payables` lists
     return _listing(
         count,
         [row.cells() for row in waiting],
@@ -148,7 +165,11 @@ def qbo_bills_waiting_check(context: AssetCheckExecutionContext, database: Resou
     "read it) is not its supplier invoice's gross total: someone changed the bill in QuickBooks.",
 )
 def qbo_bill_amounts_check(context: AssetCheckExecutionContext, database: ResourceParam[Engine]):
-    count, rows = bill_amount_differences(database)
+    return bill_amounts_result(database)
+
+
+def bill_amounts_result(engine: Engine) -> AssetCheckResult:
+    count, rows = bill_amount_differences(engine)
     return _listing(
         count,
         rows,
@@ -160,6 +181,26 @@ def qbo_bill_amounts_check(context: AssetCheckExecutionContext, database: Resour
     )
 
 
+# each check by what it reads: evaluated by a run (or recorded by a command) that changed that
+CHECKS = {
+    SYNC_ASSETS["customers"].key: {TOKEN_CHECK: tokens_result, COMPANY_CHECK: company_result},
+    SYNC_ASSETS["bills"].key: {
+        BILLS_WAITING_CHECK: bills_waiting_result,
+        BILL_AMOUNTS_CHECK: bill_amounts_result,
+    },
+}
+
+
+def check_evaluations(engine: Engine, asset: AssetKey) -> list[AssetCheckEvaluation]:
+    """The checks of `asset` (qbo_customers, qbo_bills) evaluated now, as the events a run logs
+    beside a materialization it logs itself, or a command records on the instance after it
+    changed what they read (`DagsterInstance.report_runless_asset_event`, each): `qbo-payables`
+    setting an account or a rate, `suppliers confirm`, a launchpad push of chosen bills."""
+    return [
+        evaluation(result(engine), asset, check_name=name) for name, result in CHECKS[asset].items()
+    ]
+
+
 qbo_checks_job, qbo_checks_schedule = scheduled_checks(
     "qbo_checks",
     [qbo_tokens_check, qbo_company_check, qbo_bills_waiting_check, qbo_bill_amounts_check],
@@ -167,6 +208,6 @@ qbo_checks_job, qbo_checks_schedule = scheduled_checks(
     job_description="Checks every organization's QuickBooks tokens for coming expiry, the "
     "supplier invoices waiting to become bills, the bills QuickBooks has at another amount and "
     "the companies switched to whose import is pending.",
-    schedule_description="Daily at 06:15 UTC: QuickBooks tokens that expire soon, supplier "
+    schedule_description="Daily at 06:15 (Berlin): QuickBooks tokens that expire soon, supplier "
     "invoices that wait to become bills, bills whose amount differs from QuickBooks'.",
 )

@@ -124,6 +124,9 @@ def run_payables(args: argparse.Namespace) -> int:
     summary = {
         "organization": org["slug"],
         "company_switch": switches[0].said() if switches else None,
+        # an expense account set: the organization books its supplier invoices in QuickBooks
+        # (watch.bill_booking_organizations); else they are for DATEV and none waits here
+        "books_bills": bool(settings.accounts),
         "create_vendors": settings.create_vendors,
         "default_expense_account": settings.accounts.get(ps.DEFAULT_KEY),
         "expense_accounts": {k: v for k, v in settings.accounts.items() if k},
@@ -138,6 +141,11 @@ def run_payables(args: argparse.Namespace) -> int:
         f"{org['slug']}: vendors created by the push: {'yes' if settings.create_vendors else 'no'}"
     )
     print(f"  default expense account: {summary['default_expense_account'] or 'none'}")
+    if not summary["books_bills"]:
+        print(
+            "  books no supplier invoice in QuickBooks (no expense account set; they are for "
+            f"DATEV): invoice-pipelines qbo-payables --org {org['slug']} --expense-account ID"
+        )
     for key, account in summary["expense_accounts"].items():
         print(f"  expense account of {key}: {account}")
     for key, rate in settings.exchange_rates.items():

@@ -15,6 +15,7 @@ from sqlalchemy import Engine
 
 from invoice_pipelines.core.qbo_entities import SYNCED
 from invoice_pipelines.quickbooks.assets import POOL, SYNC_ASSETS
+from invoice_pipelines.quickbooks.checks import check_evaluations
 from invoice_pipelines.quickbooks.errors import NotConnected
 from invoice_pipelines.quickbooks.sync.bills import describe_documents, letter_pdf, push_bills
 from invoice_pipelines.quickbooks.sync.common import QboSettings, RealmBusy, realm_lease
@@ -130,6 +131,9 @@ def push_chosen_bills(
     where = describe_documents(engine, org["id"], config.document_ids)
     for document_id, text in where.items():
         context.log.info(f"incoming invoice {document_id}: {text}")
+    # what waits, and what QuickBooks has, changed with the push: the bill checks say so now
+    for event in check_evaluations(engine, SYNC_ASSETS["bills"].key):
+        context.log_event(event)
     return {**counts.as_dict(), "documents": {str(k): v for k, v in where.items()}}
 
 

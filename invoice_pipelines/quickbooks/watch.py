@@ -155,9 +155,9 @@ def bill_push_waiting(engine: Engine) -> tuple[dict[str, int], dict[str, int], d
     incoming invoice not queued at its version, its newest bill-queue row still waiting, and its newest
     vendor, supplier-register (a person linked a vendor) or expense-account change (a new one
     may let a waiting bill go). An organization without any expense account has no bill that
-    could go: its documents start no run (the check `waiting_bills` says so instead), so a
-    German organization connected for its sales side keeps its supplier invoices for DATEV
-    without a run per document."""
+    could go: it books no bills in QuickBooks (`bill_booking_organizations`) and its documents
+    start no run, so a German organization connected for its sales side keeps its supplier
+    invoices for DATEV without a run per document."""
     t, q = incoming_invoices.c, qbo_bill_queue.c
     connected = select(qbo_connections.c.organization_id).where(
         qbo_connections.c.status == "active"
@@ -230,10 +230,14 @@ class WaitingBill:
         )
 
 
-def _no_account_why(slug: str) -> str:
-    return (
-        "no QuickBooks expense account is set, so no supplier invoice goes to QuickBooks: "
-        f"invoice-pipelines qbo-payables --org {slug} --expense-account ID"
+def bill_booking_organizations():
+    """The organizations that book their supplier invoices in QuickBooks: connected, with an
+    expense account set (`qbo-payables --expense-account`). The others (connected for their
+    sales side) keep their supplier invoices for DATEV: no bill run starts for them and no bill
+    of theirs waits."""
+    return select(qbo_connections.c.organization_id).where(
+        qbo_connections.c.status == "active",
+        qbo_connections.c.organization_id.in_(select(qbo_expense_accounts.c.organization_id)),
     )
 
 
@@ -241,29 +245,16 @@ def waiting_bills(
     engine: Engine, organization_id: int | None = None, limit: int = 50
 ) -> tuple[int, list[WaitingBill]]:
     """(how many, the first `limit`) of the supplier invoices that wait for a person to become
-    bills, of one organization or of all: the bill-queue rows waiting for a vendor, an expense
-    account, a setting or a decision (an invoice longer than a bill takes), the bills held as
-    conflicts while their document is back in review (paid ones), and the VALIDATED documents
-    (history left out) of a connected organization that has set no expense account at all (no
-    run queues those). The one query of the check `bills_waiting` and of `qbo-payables`."""
+    bills, of one organization or of all that book bills in QuickBooks
+    (`bill_booking_organizations`): the bill-queue rows waiting for a vendor, an expense account,
+    a setting or a decision (an invoice longer than a bill takes), and the bills held as
+    conflicts while their document is back in review (paid ones). The one query of the check
+    `bills_waiting` and of `qbo-payables`."""
     q, t = qbo_bill_queue.c, incoming_invoices.c
     queued = and_(
         needs_a_person(),
+        q.organization_id.in_(bill_booking_organizations()),
         *([q.organization_id == organization_id] if organization_id is not None else []),
-    )
-    unset = and_(
-        validated(organization_id=organization_id),
-        t.history.is_(False),  # a migration's history is not waiting to become a bill
-        t.organization_id.in_(
-            select(qbo_connections.c.organization_id).where(qbo_connections.c.status == "active")
-        ),
-        t.organization_id.not_in(select(qbo_expense_accounts.c.organization_id)),
-        ~exists().where(qbo_bills.c.incoming_invoice_id == t.id, qbo_bills.c.state == "active"),
-        # a push run queued it and it waits there: listed once, as the queue says
-        ~exists().where(
-            q.organization_id == t.organization_id, q.incoming_invoice_id == t.id, needs_a_person()
-        ),
-        *([t.organization_id == organization_id] if organization_id is not None else []),
     )
     in_queue = qbo_bill_queue.join(
         incoming_invoices,
@@ -271,17 +262,6 @@ def waiting_bills(
     )
     with system_transaction(engine) as conn:
         count = conn.execute(select(func.count()).select_from(in_queue).where(queued)).scalar()
-        count += conn.execute(
-            select(func.count()).select_from(incoming_invoices).where(unset)
-        ).scalar()
-        without = conn.execute(
-            select(organizations.c.slug, t.id, t.invoice_number, t.seller_name)
-            .select_from(incoming_invoices)
-            .join(organizations, organizations.c.id == t.organization_id)
-            .where(unset)
-            .order_by(organizations.c.slug, t.id)
-            .limit(limit)
-        ).all()
         rows = conn.execute(
             select(
                 organizations.c.slug,
@@ -298,13 +278,10 @@ def waiting_bills(
             .limit(limit)
         ).all()
     found = [
-        WaitingBill(slug, i, number, seller, "account", _no_account_why(slug), held=False)
-        for slug, i, number, seller in without
-    ] + [
         WaitingBill(slug, i, number, seller, code, why, held=status == "conflict")
         for slug, i, number, seller, code, why, status in rows
     ]
-    return int(count or 0), found[:limit]
+    return int(count or 0), found
 
 
 def bill_amount_differences(engine: Engine, limit: int = 50) -> tuple[int, list[tuple]]:

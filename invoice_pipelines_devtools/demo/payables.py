@@ -17,8 +17,8 @@ brings back paid.
   materialization as the first sync is).
 
 The German demo organizations are connected to QuickBooks too but keep their supplier invoices
-for DATEV: they set no expense account, so their documents start no bill run (the
-`qbo_bills:bills_waiting` check names them).
+for DATEV: they set no expense account, so they book no bills in QuickBooks, their documents
+start no bill run and the `qbo_bills:bills_waiting` check leaves them out.
 """
 
 from __future__ import annotations

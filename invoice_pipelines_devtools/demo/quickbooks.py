@@ -237,7 +237,20 @@ def first_sync(
             continue
         if instance is not None:
             record_first_sync(instance, slug, customers, items)
+            record_customer_checks(instance, engine)
     return outcome
+
+
+def record_customer_checks(instance, engine: Engine) -> None:
+    """qbo_customers' checks (tokens_not_expiring, company_switch) evaluated on the first sync's
+    materialization, as a run of qbo_customers_job evaluates them: the UI shows them evaluated,
+    not "Not evaluated" until the next hourly sync."""
+    from dagster import AssetKey
+
+    from invoice_pipelines.quickbooks.checks import check_evaluations
+
+    for event in check_evaluations(engine, AssetKey("qbo_customers")):
+        instance.report_runless_asset_event(event)
 
 
 def _dagster_instance():

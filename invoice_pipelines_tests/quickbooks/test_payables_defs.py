@@ -9,12 +9,24 @@ import json
 from datetime import timedelta
 from decimal import Decimal
 
-from dagster import DagsterInstance, build_asset_check_context, build_sensor_context, materialize
+from dagster import (
+    DagsterEventType,
+    DagsterInstance,
+    build_asset_check_context,
+    build_sensor_context,
+    materialize,
+)
 
 from invoice_pipelines.cli import main
 from invoice_pipelines.documents.letter_writer import PdfaLetterWriter
 from invoice_pipelines.quickbooks.assets import SYNC_ASSETS
-from invoice_pipelines.quickbooks.checks import qbo_bill_amounts_check, qbo_bills_waiting_check
+from invoice_pipelines.quickbooks.checks import (
+    BILL_AMOUNTS_CHECK,
+    BILLS_WAITING_CHECK,
+    check_evaluations,
+    qbo_bill_amounts_check,
+    qbo_bills_waiting_check,
+)
 from invoice_pipelines.quickbooks.jobs import qbo_push_bills_job
 from invoice_pipelines.quickbooks.payables_settings import set_expense_account
 from invoice_pipelines.quickbooks.resources import QuickBooks
@@ -23,6 +35,7 @@ from invoice_pipelines.resources.database import Database
 from invoice_pipelines.resources.upload_stores import LocalUploadStore
 from invoice_pipelines.tenants.partitions import ORGANIZATIONS_PARTITIONS_NAME
 from invoice_pipelines_devtools.demo.invoices import LOGISTICS_SUPPLIER, OFFICE_SUPPLIER
+from invoice_pipelines_tests.checked_latest import assert_checked_latest
 from invoice_pipelines_tests.quickbooks.conftest import TIME_SCALE, TOKEN_KEY, connect
 from invoice_pipelines_tests.quickbooks.payables_books import (
     ISSUED,
@@ -172,10 +185,10 @@ def test_the_checks_name_bills_waiting_and_bills_qbo_has_at_another_amount(
     # a person links the office supplier (registered by its first invoice) to that vendor
     books.link_vendor(books.supplier_id(OFFICE_SUPPLIER.name), vendor["Id"])
     database = Database(url=fresh_db.url)
-    # no expense account yet: the organization's documents are named, one line for all
+    # no expense account yet: the organization books no bills in QuickBooks, nothing of it
+    # waits (its supplier invoices are for DATEV; issue 73)
     unset = qbo_bills_waiting_check(build_asset_check_context(), database=database)
-    assert not unset.passed and unset.metadata["waiting"].value == 2
-    assert "no QuickBooks expense account is set" in unset.metadata["documents"].value
+    assert unset.passed and unset.metadata["waiting"].value == 0
     books.allow(create_vendors=False)
     books.push()
     waiting = qbo_bills_waiting_check(build_asset_check_context(), database=database)
@@ -234,3 +247,64 @@ def test_the_commands_sync_vendors_and_bills_and_set_the_payables(
     assert [b["DocNumber"] for b in books.qbo_records("Bill")] == ["RE-K1"]
     assert main(["qbo-payables", "--org", slug]) == 0
     assert "no supplier invoice waits to become a bill" in capsys.readouterr().out
+
+
+def test_bills_waiting_is_evaluated_by_every_bill_push_and_recorded_by_a_command(
+    fresh_db, simulator, tmp_path
+):
+    """bills_waiting is evaluated with what changes it (issue 73): by the bill push run, on its
+    materialization; by the launchpad's push of chosen bills; and recorded on the instance by a
+    command that changed what it lists (`check_evaluations`, reported without a run). The UI
+    never shows it "Not evaluated" on qbo_bills' latest materialization."""
+    books = _books(fresh_db, simulator, tmp_path)
+    docs = books.receive(
+        {
+            "a.xml": xml_of(supplier_invoice("RE-W1")),
+            "b.xml": xml_of(supplier_invoice("NH-W2", seller=LOGISTICS_SUPPLIER)),
+        }
+    )
+    books.allow(create_vendors=False)  # an account: the organization books its bills
+    slug, names = books.qbo.org["slug"], [BILLS_WAITING_CHECK, BILL_AMOUNTS_CHECK]
+    bills = SYNC_ASSETS["bills"]
+    with DagsterInstance.ephemeral() as instance:
+        instance.add_dynamic_partitions(ORGANIZATIONS_PARTITIONS_NAME, [slug])
+        pushed = materialize(
+            [bills, qbo_bills_waiting_check, qbo_bill_amounts_check],
+            instance=instance,
+            partition_key=slug,
+            resources=_resources(books),
+        )
+        waiting = {e.check_name: e for e in pushed.get_asset_check_evaluations()}
+        assert waiting[BILLS_WAITING_CHECK].metadata["waiting"].value == 2  # no vendor may be made
+        assert assert_checked_latest(instance, "qbo_bills", names)[BILLS_WAITING_CHECK] == "FAILED"
+
+        # a person lets the push create vendors and pushes one of them from the launchpad
+        books.allow(create_vendors=True)
+        result = qbo_push_bills_job.execute_in_process(
+            run_config={
+                "ops": {
+                    "push_chosen_bills": {
+                        "config": {"organization": slug, "document_ids": [docs["a.xml"]["id"]]}
+                    }
+                }
+            },
+            resources=_resources(books),
+            instance=instance,
+        )
+        [evaluated] = [
+            e.dagster_event.event_specific_data
+            for e in instance.all_logs(
+                result.run_id, of_type=DagsterEventType.ASSET_CHECK_EVALUATION
+            )
+            if e.dagster_event.event_specific_data.check_name == BILLS_WAITING_CHECK
+        ]
+        assert evaluated.metadata["waiting"].value == 1
+        assert "NH-W2" in evaluated.metadata["documents"].value
+
+        # the organization stops booking bills (qbo-payables --expense-account none): nothing of
+        # it waits, and the command records that as the check's evaluation
+        set_expense_account(books.qbo.engine, books.qbo.org_id, None)
+        for event in check_evaluations(books.qbo.engine, bills.key):
+            instance.report_runless_asset_event(event)
+        statuses = assert_checked_latest(instance, "qbo_bills", names)
+        assert statuses == {BILLS_WAITING_CHECK: "SUCCEEDED", BILL_AMOUNTS_CHECK: "SUCCEEDED"}

@@ -21,6 +21,7 @@ from invoice_pipelines_devtools.demo.quickbooks import (
 )
 from invoice_pipelines_devtools.demo.seed import DEMO_ORGANIZATIONS, seed_demo
 from invoice_pipelines_devtools.qbo_simulator import QboSimulator
+from invoice_pipelines_tests.checked_latest import assert_checked_latest
 
 SLUGS = [spec["org"]["slug"] for spec in DEMO_ORGANIZATIONS]
 
@@ -104,4 +105,9 @@ def test_the_first_sync_is_recorded_as_materializations_of_qbo_customers_and_qbo
             assert event is not None and len(materialized) == 1
             assert materialized[0].metadata["pushed"].value == pushed
             assert materialized[0].metadata["failed"].value == 0
+        # its checks are evaluated on it, as a sync run evaluates them (issue 73: "never ran")
+        statuses = assert_checked_latest(
+            instance, "qbo_customers", ["tokens_not_expiring", "company_switch"]
+        )
+        assert set(statuses.values()) == {"SUCCEEDED"}, statuses
     engine.dispose()
