@@ -19,6 +19,8 @@ from dagster import (
     in_process_executor,
 )
 
+from invoice_pipelines.settings import SCHEDULE_TIMEZONE
+
 
 class ScheduledChecks(NamedTuple):
     job: Any  # what `define_asset_job` gives: resolved against the assets when defs load
@@ -34,7 +36,8 @@ def scheduled_checks(
     schedule_description: str,
 ) -> ScheduledChecks:
     """`<name>_job`, which evaluates `checks` and nothing else, in the run's process, and
-    `<name>_schedule`, which starts it on `cron` (UTC) and is on from the start."""
+    `<name>_schedule`, which starts it on `cron` (read in SCHEDULE_TIMEZONE, every schedule's
+    zone) and is on from the start."""
     job = define_asset_job(
         f"{name}_job",
         selection=AssetSelection.checks(*checks),
@@ -45,6 +48,7 @@ def scheduled_checks(
         name=f"{name}_schedule",
         job=job,
         cron_schedule=cron,
+        execution_timezone=SCHEDULE_TIMEZONE,
         default_status=DefaultScheduleStatus.RUNNING,
         description=schedule_description,
     )
@@ -52,14 +56,17 @@ def scheduled_checks(
 
 
 def evaluation(
-    result: AssetCheckResult, asset_key: AssetKey | str, partition: str | None = None
+    result: AssetCheckResult,
+    asset_key: AssetKey | str,
+    partition: str | None = None,
+    check_name: str | None = None,
 ) -> AssetCheckEvaluation:
     """`result` as an event a run logs (`context.log_event`) or the instance records without a
     run: for a check evaluated outside its own step, beside a materialization logged the same
     way (the UI shows a check as not evaluated on a materialization its run did not check)."""
     return AssetCheckEvaluation(
         asset_key=AssetKey.from_coercible(result.asset_key or asset_key),
-        check_name=result.check_name,
+        check_name=check_name or result.check_name,
         passed=result.passed,
         severity=result.severity,
         description=result.description,
