@@ -23,6 +23,7 @@ from invoice_pipelines.db.engine import make_engine
 from invoice_pipelines.db.migrate import upgrade
 from invoice_pipelines.db.tables import organizations
 from invoice_pipelines.db.tenancy import system_transaction
+from invoice_pipelines_tests.processes import guard_this_process
 
 os.environ.setdefault("NO_GCE_CHECK", "true")
 # The suite logs in to its scratch databases as the server's superuser (and migrates with the same
@@ -239,6 +240,8 @@ SLOW_TESTS = {
     "invoice_pipelines_tests/delivery/test_peppol_kill.py": "a Peppol sender process killed",
     "invoice_pipelines_tests/devtools/demo/test_peppol_demo.py": "the demo's access point in a "
     "process of its own",
+    "invoice_pipelines_tests/test_interrupted_suite.py": "a pytest of its own, stopped (one with "
+    "a make run)",
 }
 
 
@@ -255,6 +258,13 @@ SHARED_PARTS = {
 
 def missing_shared_parts() -> list[str]:
     return [f"{what} ({path})" for what, path in SHARED_PARTS.items() if not path.exists()]
+
+
+def pytest_configure(config) -> None:
+    """Every process a test starts ends when this pytest process (the controller, a worker) ends,
+    however it ends: marked, and swept by a watchdog (processes.py)."""
+    if Path("/proc/self/environ").exists():
+        guard_this_process()
 
 
 def pytest_sessionstart(session) -> None:
@@ -314,6 +324,7 @@ LONGEST_FIRST = (
     "invoice_pipelines_tests/test_make_run_stop.py",
     "invoice_pipelines_tests/test_make_run.py",
     "invoice_pipelines_tests/test_make_postgres.py",
+    "invoice_pipelines_tests/test_interrupted_suite.py",
 )
 
 

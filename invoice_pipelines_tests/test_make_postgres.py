@@ -32,11 +32,11 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
 from invoice_pipelines_devtools.demo.seed import DEMO_ORGANIZATIONS
+from invoice_pipelines_tests.processes import start_owned
 from invoice_pipelines_tests.test_make_run import (
     REPO,
     START_SECONDS,
     _free_port,
-    alive,
     started_by,
 )
 from invoice_pipelines_tests.test_make_run_stop import (
@@ -267,18 +267,19 @@ def test_make_run_on_postgresql_connects_as_the_runtime_role_and_the_system_logi
     )
     log = tmp_path / "make-run.log"
     with log.open("wb") as out:
-        proc = subprocess.Popen(
+        # as a supervisor, a container or a CI job starts it: `setsid make run &`, no terminal,
+        # SIGINT and SIGQUIT ignored from the start; marked, so nothing it starts outlives the
+        # test or the suite (processes.py)
+        owned = start_owned(
             ["make", "run"],
             cwd=REPO,
             env=env,
             stdin=subprocess.DEVNULL,
             stdout=out,
             stderr=subprocess.STDOUT,
-            # as a supervisor, a container or a CI job starts it: `setsid make run &`, no
-            # terminal, SIGINT and SIGQUIT ignored from the start
-            start_new_session=True,
             preexec_fn=_ignore_interrupts,
         )
+    proc = owned.proc
     data_dir = str(tmp_path / "data")
     try:
         deadline = time.monotonic() + START_SECONDS
@@ -317,10 +318,9 @@ def test_make_run_on_postgresql_connects_as_the_runtime_role_and_the_system_logi
         os.killpg(proc.pid, signal.SIGTERM)  # kill -TERM -- -<its process group>
         assert_nothing_left(Instance(proc, log, int(env["PORT"])), tmp_path / "data", procs)
     finally:
-        for p in alive(started_by(proc.pid)) + of_this_checkout(data_dir):
+        owned.kill()
+        for p in of_this_checkout(data_dir):
             try:
                 os.kill(p.pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
-        proc.kill()
-        proc.wait(timeout=30)

@@ -37,6 +37,7 @@ from invoice_pipelines_tests.newcomer import (
     assert_qbo_sync_counts_vendors,
     assert_the_closed_month_exported,
 )
+from invoice_pipelines_tests.processes import start_owned
 from invoice_pipelines_tests.test_instance import DAGSTER_HOME_FOLDERS
 
 REPO = Path(__file__).resolve().parents[1]
@@ -242,29 +243,23 @@ def make_run(tmp_path: Path) -> Iterator[MakeRun]:
     log = tmp_path / "make-run.log"
     before = dagster_folders_in_the_repository()
     with log.open("wb") as out:
-        # a session of its own: make leads the process group a terminal would signal on Ctrl-C
-        proc = subprocess.Popen(
+        # a session of its own: make leads the process group a terminal would signal on Ctrl-C;
+        # marked, so nothing it starts outlives the test or the suite (processes.py)
+        owned = start_owned(
             ["make", "run"],
             cwd=REPO,
             env=env,
             stdin=subprocess.DEVNULL,
             stdout=out,
             stderr=subprocess.STDOUT,
-            start_new_session=True,
             preexec_fn=_default_signals,
         )
-    run = MakeRun(proc, log, port, data_dir, db_url, qbo_url, before)
+    run = MakeRun(owned.proc, log, port, data_dir, db_url, qbo_url, before)
     try:
         yield run
     finally:
         # whatever the test did, nothing it started outlives it
-        for p in alive(started_by(proc.pid)):
-            try:
-                os.kill(p.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        proc.kill()
-        proc.wait(timeout=30)
+        owned.kill()
 
 
 def assert_no_project_warnings(log: str) -> None:

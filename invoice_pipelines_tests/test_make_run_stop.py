@@ -34,6 +34,7 @@ from pathlib import Path
 
 import pytest
 
+from invoice_pipelines_tests.processes import Owned, start_owned
 from invoice_pipelines_tests.test_make_run import (
     REPO,
     START_SECONDS,
@@ -251,37 +252,31 @@ def checkout(tmp_path: Path) -> Iterator[Checkout]:
         "MAKELEVEL",
     ):
         env.pop(name, None)
-    started: list[subprocess.Popen] = []
+    started: list[Owned] = []
 
     def start(*, signals: Callable[[], None] = _default_signals) -> Instance:
         log = tmp_path / f"make-run-{len(started) + 1}.log"
         with log.open("wb") as out:
-            # start_new_session: `setsid make run`, no terminal; make leads its process group
-            proc = subprocess.Popen(
+            # a session of its own: `setsid make run`, no terminal; make leads its process
+            # group; marked, so nothing it starts outlives the test or the suite (processes.py)
+            owned = start_owned(
                 ["make", "run"],
                 cwd=REPO,
                 env=env,
                 stdin=subprocess.DEVNULL,
                 stdout=out,
                 stderr=subprocess.STDOUT,
-                start_new_session=True,
                 preexec_fn=signals,
             )
-        started.append(proc)
-        return Instance(proc, log, int(env["PORT"]))
+        started.append(owned)
+        return Instance(owned.proc, log, int(env["PORT"]))
 
     try:
         yield Checkout(data_dir, db_url, start)
     finally:
         # whatever the test did, nothing it started outlives it
-        for proc in started:
-            for p in alive(started_by(proc.pid)):
-                try:
-                    os.kill(p.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-            proc.kill()
-            proc.wait(timeout=30)
+        for owned in started:
+            owned.kill()
         for p in of_this_checkout(str(data_dir)):
             try:
                 os.kill(p.pid, signal.SIGKILL)
