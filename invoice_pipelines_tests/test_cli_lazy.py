@@ -376,3 +376,138 @@ def test_qbo_payables_sets_and_shows_the_payables_without_dagster_alembic_or_oth
     _check_imports(commands, found)
     said = json.loads(found["qbo-payables"][1].strip().splitlines()[-1])
     assert (said["create_vendors"], said["expense_accounts"]) == (True, {"vat:DE123456789": "11"})
+
+
+# What reading commands may load (issue 73): a command that only reads imports no writer of
+# documents (Peppol, UBL, XRechnung, PDF, Saxon, the Invoice Response), no supplier notice or
+# Peppol answer, no reader of documents where it reads only rows, no Dagster and no Alembic.
+# Beyond what every command loads (the console script, the areas' tables, core, db, settings),
+# each names the modules of ours it may load: a new import shows up here, to be justified.
+NO_READER_LOADS = (
+    "dagster",
+    "alembic",
+    "saxonche",
+    "fpdf",
+    "fontTools",
+    "PIL",
+    "pypdf",
+    "reportlab",
+    "weasyprint",
+    "requests",
+    "invoice_pipelines.einvoice.invoice_response",
+    "invoice_pipelines.einvoice.schematron",
+    "invoice_pipelines.einvoice.read",
+    "invoice_pipelines.documents.render",
+    "invoice_pipelines.intake.notices",
+    "invoice_pipelines.intake.peppol_responses",
+    "invoice_pipelines.intake.review",
+    "invoice_pipelines.resources.peppol_transport",
+)
+EVERY_COMMAND = {
+    "invoice_pipelines",
+    "invoice_pipelines.areas",
+    "invoice_pipelines.cli",
+    "invoice_pipelines.cli_args",
+    "invoice_pipelines.limits",
+    "invoice_pipelines.settings",
+    "invoice_pipelines.resources.for_commands",
+    "invoice_pipelines.queue.batch_job",
+    "invoice_pipelines.queue.job_kind",
+    "invoice_pipelines.queue.known_kinds",
+}
+INCOMING_READS = {
+    "invoice_pipelines.einvoice.classes",
+    "invoice_pipelines.intake.cli",
+    "invoice_pipelines.intake.cli_peppol",
+    "invoice_pipelines.intake.cli_suppliers",
+    "invoice_pipelines.intake.commands",
+    "invoice_pipelines.intake.discounts",
+    "invoice_pipelines.intake.duplicate_uploads",
+    "invoice_pipelines.intake.listing",
+    "invoice_pipelines.intake.notice_states",
+    "invoice_pipelines.intake.payments",
+    "invoice_pipelines.metadata",
+    "invoice_pipelines.outbox.machine",
+    "invoice_pipelines.resources.mail_types",
+}
+SUPPLIER_READS = {
+    "invoice_pipelines.intake.cli",
+    "invoice_pipelines.intake.cli_peppol",
+    "invoice_pipelines.intake.cli_suppliers",
+    "invoice_pipelines.intake.figures",
+    "invoice_pipelines.intake.incoming_invoices",
+    "invoice_pipelines.intake.notice_states",
+    "invoice_pipelines.intake.supplier_commands",
+    "invoice_pipelines.metadata",
+    "invoice_pipelines.outbox.machine",
+    # the commands that change the register tell Dagster (an HTTP client, no Dagster)
+    "invoice_pipelines.resources.dagster_ui",
+    "invoice_pipelines.resources.mail_types",
+    "invoice_pipelines.supplier_register",
+}
+QUEUE_READS = {
+    "invoice_pipelines.queue.cli",
+    "invoice_pipelines.queue.commands",
+    "invoice_pipelines.queue.items",
+    "invoice_pipelines.queue.jobs",
+    "invoice_pipelines.queue.kinds",
+    "invoice_pipelines.queue.requests",
+    "invoice_pipelines.queue.transitions",
+}
+
+
+def _ours_beyond_every_command(modules: set[str]) -> set[str]:
+    """The modules of ours a command loaded beyond EVERY_COMMAND, core, db and the areas'
+    tables (`<area>/area.py` and its package)."""
+    areas = {name.split(".")[1] for name in modules if name.count(".") == 2}
+    return {
+        m
+        for m in modules
+        if m.startswith("invoice_pipelines")
+        and m not in EVERY_COMMAND
+        and not m.startswith(("invoice_pipelines.core", "invoice_pipelines.db"))
+        and not m.endswith(".area")
+        and m not in {f"invoice_pipelines.{area}" for area in areas}
+    }
+
+
+def test_reading_commands_load_only_what_reading_needs(db, tmp_path):
+    from invoice_pipelines.supplier_register import add_supplier
+
+    org = db.new_organization()
+    doc = run_intake(db, tmp_path, org, {"r.xml": basic_wl("LAZY-R")})["r.xml"]
+    with tenant_transaction(db.engine, org["id"], write=True) as conn:
+        supplier = add_supplier(
+            conn, org["id"], name="Lesbar GmbH", changed_by="anna", reason="a test"
+        )
+    shop = make_shop(db)
+    job_id = enqueue_sales_orders(db.engine, shop.org_id, order_ids=shop.add_orders(1))
+    slug = org["slug"]
+    commands = {
+        # command: (argv, the modules of ours it may load beyond every command's)
+        "incoming list": (["incoming", "list", "--org", slug], INCOMING_READS),
+        "incoming show": (
+            ["incoming", "show", "--org", slug, "--id", str(doc["id"])],
+            INCOMING_READS,
+        ),
+        "incoming uploads": (["incoming", "uploads", "--org", slug], INCOMING_READS),
+        "suppliers list": (["suppliers", "list", "--org", slug], SUPPLIER_READS),
+        "suppliers show": (
+            ["suppliers", "show", "--org", slug, "--id", str(supplier)],
+            SUPPLIER_READS,
+        ),
+        # an invoicing job: its kind is billing's, loaded to describe it
+        "batch-status": (
+            ["batch-status", str(job_id)],
+            QUEUE_READS | {"invoice_pipelines.billing.invoicing_kinds"},
+        ),
+        "batch-list": (["batch-list", "--org", shop.org["slug"]], QUEUE_READS),
+    }
+    ran = _run_each([argv for argv, _ in commands.values()], db.url)
+    for name, (code, said, modules) in zip(commands, ran, strict=True):
+        assert code == 0, (name, said)
+        loaded = [m for m in NO_READER_LOADS if _loaded(modules, m)]
+        assert not loaded, (name, loaded)
+        beyond = _ours_beyond_every_command(modules) - commands[name][1]
+        assert not beyond, (name, sorted(beyond))
+    assert "LAZY-R" in ran[0][1] and "Lesbar GmbH" in ran[3][1]
