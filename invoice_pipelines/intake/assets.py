@@ -44,6 +44,7 @@ from invoice_pipelines.intake.checks import (
     not_exportable_table,
     register_checks,
     registered_spec,
+    scheduled_evaluations,
     told_apart_spec,
     validated_invoices_exportable_result,
     way_out,
@@ -287,6 +288,8 @@ def incoming_invoices(
     yield no_failed_documents_result(summary.processed, failed)
     yield no_documents_waiting_for_review_result(*in_review)
     yield validated_invoices_exportable_result(outside_count, outside, first, last)
+    for event in scheduled_evaluations(engine):
+        context.log_event(event)
 
 
 def register_metadata(conn, organization_id: int) -> dict:

@@ -18,7 +18,9 @@ document held for a person is no reason to stop the run or hold anything downstr
   check names them and the way out.
 
 Two watch what time does, not what a run wrote, so they run on a schedule across organizations
-(`incoming_invoices_checks_schedule`, every 5 minutes) and their descriptions say so:
+(`incoming_invoices_checks_schedule`, every 5 minutes) and their descriptions say so; every intake
+run evaluates them too, beside its materialization (`scheduled_evaluations`: two cheap statements),
+so the UI never shows them "Not evaluated" on the latest materialization:
 
 - `no_stuck_documents`: documents waiting in UPLOADED/CREATED for more than 5 minutes. The upload
   sensor dispatches them again after 15 minutes, so a stuck document is a warning that recovery is
@@ -39,6 +41,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 from dagster import (
+    AssetCheckEvaluation,
     AssetCheckExecutionContext,
     AssetCheckResult,
     AssetCheckSeverity,
@@ -56,7 +59,7 @@ from invoice_pipelines.db.tenancy import system_transaction
 from invoice_pipelines.intake.discounts import expiring_discounts
 from invoice_pipelines.intake.incoming_invoices import stuck_documents
 from invoice_pipelines.metadata import markdown_table
-from invoice_pipelines.scheduled_checks import scheduled_checks
+from invoice_pipelines.scheduled_checks import evaluation, scheduled_checks
 from invoice_pipelines.supplier_register import (
     load_register,
     own_party,
@@ -64,6 +67,8 @@ from invoice_pipelines.supplier_register import (
 )
 
 INCOMING_INVOICES = "incoming_invoices"
+STUCK_CHECK = "no_stuck_documents"
+DISCOUNTS_CHECK = "discounts_not_expiring"
 STUCK_AFTER = timedelta(minutes=5)
 TABLE_ROWS = 50
 
@@ -114,14 +119,19 @@ def no_failed_documents_result(processed: int, failed: list[dict]) -> AssetCheck
 
 @asset_check(
     asset=INCOMING_INVOICES,
-    name="no_stuck_documents",
-    description="Scheduled check (every 5 minutes, incoming_invoices_checks_schedule, all "
-    "organizations): no document has waited in UPLOADED/CREATED for more than 5 minutes.",
+    name=STUCK_CHECK,
+    description="Scheduled check (every 5 minutes, incoming_invoices_checks_schedule, and every "
+    "intake run; all organizations): no document has waited in UPLOADED/CREATED for more than "
+    "5 minutes.",
 )
 def no_stuck_documents(
     context: AssetCheckExecutionContext, database: ResourceParam[Engine]
 ) -> AssetCheckResult:
-    with system_transaction(database) as conn:
+    return no_stuck_documents_result(database)
+
+
+def no_stuck_documents_result(engine: Engine) -> AssetCheckResult:
+    with system_transaction(engine) as conn:
         stuck = stuck_documents(conn, older_than=STUCK_AFTER)
     by_org: dict[str, int] = {}
     for doc in stuck:
@@ -343,18 +353,35 @@ def discounts_not_expiring_result(found: list[dict], within_days: int) -> AssetC
 
 @asset_check(
     asset=INCOMING_INVOICES,
-    name="discounts_not_expiring",
-    description="Scheduled check (every 5 minutes, incoming_invoices_checks_schedule, all "
-    "organizations): no early-payment discount (Skonto) of a booked incoming invoice runs out "
+    name=DISCOUNTS_CHECK,
+    description="Scheduled check (every 5 minutes, incoming_invoices_checks_schedule, and every "
+    "intake run; all organizations): no early-payment discount (Skonto) of a booked incoming invoice runs out "
     f"today or within {DISCOUNT_WARNING_DAYS} days; WARN with each invoice, its last day, the "
     "discount and the amount to pay.",
 )
 def discounts_not_expiring(
     context: AssetCheckExecutionContext, database: ResourceParam[Engine]
 ) -> AssetCheckResult:
-    with system_transaction(database) as conn:
+    return discounts_not_expiring_now(database)
+
+
+def discounts_not_expiring_now(engine: Engine) -> AssetCheckResult:
+    with system_transaction(engine) as conn:
         found = expiring_discounts(conn, date.today(), DISCOUNT_WARNING_DAYS)
     return discounts_not_expiring_result(found, DISCOUNT_WARNING_DAYS)
+
+
+def scheduled_evaluations(engine: Engine) -> list[AssetCheckEvaluation]:
+    """The two scheduled checks evaluated now (every organization; each one statement over the
+    documents in the intake and the discounts of the coming days): what an intake run logs
+    beside its materialization, so the UI does not show them "Not evaluated" on it until the
+    next 5-minute tick (Dagster judges a check by the latest materialization)."""
+    return [
+        evaluation(no_stuck_documents_result(engine), INCOMING_INVOICES, check_name=STUCK_CHECK),
+        evaluation(
+            discounts_not_expiring_now(engine), INCOMING_INVOICES, check_name=DISCOUNTS_CHECK
+        ),
+    ]
 
 
 incoming_invoices_checks_job, incoming_invoices_checks_schedule = scheduled_checks(
