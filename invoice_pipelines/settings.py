@@ -19,6 +19,11 @@ log = logging.getLogger(__name__)
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 # the upload size limit's default (limits.py; INVOICE_PIPELINES_MAX_UPLOAD_BYTES overrides it)
 DEFAULT_MAX_UPLOAD_BYTES = MAX_UPLOAD_BYTES
+# The one timezone every schedule's times are read in (`execution_timezone`), so Dagster's
+# Automation page shows one zone (issue 73: it showed GMT+1 and UTC): the organizations' default
+# zone (`organizations.timezone`), the one German books are cut in. The dunning schedule's
+# INVOICE_PIPELINES_DUNNING_SCHEDULE_TIMEZONE defaults to it.
+SCHEDULE_TIMEZONE = "Europe/Berlin"
 
 
 class ConfigError(RuntimeError):
@@ -261,7 +266,7 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting(
         "INVOICE_PIPELINES_DUNNING_SCHEDULE_TIMEZONE",
-        "UTC",
+        SCHEDULE_TIMEZONE,
         "Timezone the dunning schedule's cron expression is read in (IANA name). Was "
         "SCHEDULER_TIMEZONE.",
     ),

@@ -384,6 +384,6 @@ sales_invoices_checks_job, sales_invoices_checks_schedule = scheduled_checks(
     [sales_invoices_audit],
     cron="30 2 * * *",
     job_description="Checks numbering and totals of every sales invoice of every organization.",
-    schedule_description="Daily at 02:30 UTC: gapless numbers and consistent totals across all "
+    schedule_description="Daily at 02:30 (Berlin): gapless numbers and consistent totals across all "
     "organizations, beside the per-run checks of batch_invoicing_job.",
 )

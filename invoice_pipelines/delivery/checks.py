@@ -151,6 +151,6 @@ peppol_checks_job, peppol_checks_schedule = scheduled_checks(
     cron="20 * * * *",
     job_description="Checks every organization's Peppol documents: sent ones without the access "
     "point's accepted report, received ones without an answer.",
-    schedule_description="Hourly at :20 (UTC): Peppol documents undelivered or unanswered across "
+    schedule_description="Hourly at :20: Peppol documents undelivered or unanswered across "
     "all organizations.",
 )

@@ -14,6 +14,7 @@ from dagster import (
 
 from invoice_pipelines.exports.jobs import export_job
 from invoice_pipelines.exports.partitions import MONTH_DIMENSION
+from invoice_pipelines.settings import SCHEDULE_TIMEZONE
 from invoice_pipelines.tenants.partitions import (
     ORGANIZATIONS_PARTITIONS_NAME,
     partition_range_tags,
@@ -40,7 +41,7 @@ def organizations_per_run(organizations: int) -> int:
 @schedule(
     name="monthly_exports_schedule",
     cron_schedule="0 3 1 * *",
-    execution_timezone="Europe/Berlin",
+    execution_timezone=SCHEDULE_TIMEZONE,
     job=export_job,
     default_status=DefaultScheduleStatus.RUNNING,
     description="On the 1st at 03:00 (Berlin), exports the month before for every organization, "

@@ -20,8 +20,9 @@ from invoice_pipelines.housekeeping.jobs import (
     archive_retention_job,
     dagster_run_retention_job,
 )
+from invoice_pipelines.settings import SCHEDULE_TIMEZONE
 
-TIMEZONE = "Europe/Berlin"
+TIMEZONE = SCHEDULE_TIMEZONE  # Europe/Berlin, every schedule's
 # the work per organization is two queries and the files that are due; most days nothing is due
 ORGANIZATIONS_PER_RUN = 500
 

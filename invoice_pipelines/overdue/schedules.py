@@ -1,7 +1,8 @@
 """Dunning's schedule: INVOICE_PIPELINES_DUNNING_* settings (overdue/scheduling.py), by default
-daily at 00:00 UTC. It launches one run of `dunning_job` per INVOICE_PIPELINES_DUNNING_BATCH_SIZE
-organizations (a partition range, run key `<tick>-batch-<n>`), each passing the tick's instant so
-every organization notices as of its own local day."""
+daily at 00:00 Europe/Berlin (settings.SCHEDULE_TIMEZONE, every schedule's zone). It launches one
+run of `dunning_job` per INVOICE_PIPELINES_DUNNING_BATCH_SIZE organizations (a partition range,
+run key `<tick>-batch-<n>`), each passing the tick's instant so every organization notices as of
+its own local day."""
 
 from datetime import UTC, datetime
 

@@ -19,6 +19,7 @@ from invoice_pipelines.core.qbo_entities import SYNCED, QboEntity
 from invoice_pipelines.quickbooks.assets import ORGANIZATIONS_PER_RUN
 from invoice_pipelines.quickbooks.jobs import SYNC_JOBS
 from invoice_pipelines.quickbooks.watch import connected_organizations
+from invoice_pipelines.settings import SCHEDULE_TIMEZONE
 from invoice_pipelines.tenants.partitions import (
     ORGANIZATIONS_PARTITIONS_NAME,
     partition_range_tags,
@@ -47,6 +48,8 @@ def _daily_schedule(entity: QboEntity):
     @schedule(
         name=f"{asset_name}_schedule",
         cron_schedule="0 * * * *",
+        # any zone ticks on the hour; each organization's own zone picks its hour
+        execution_timezone=SCHEDULE_TIMEZONE,
         job=job,
         default_status=DefaultScheduleStatus.RUNNING,
         description=f"Hourly: runs {asset_name} for the organizations whose local time is "

@@ -28,9 +28,13 @@ def _settings(**values):
     return schedule_settings({**base, **values})
 
 
-def test_the_default_is_daily_at_midnight_utc():
+def test_the_default_is_daily_at_midnight_in_every_schedules_zone():
     settings = schedule_settings({})
-    assert (settings.cron, settings.timezone, settings.batch_size) == ("0 0 * * *", "UTC", 100)
+    assert (settings.cron, settings.timezone, settings.batch_size) == (
+        "0 0 * * *",
+        "Europe/Berlin",
+        100,
+    )
     assert settings.period() == timedelta(days=1)
 
 
