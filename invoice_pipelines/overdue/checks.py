@@ -13,19 +13,35 @@ from dagster import (
 from sqlalchemy import Engine
 
 from invoice_pipelines.overdue.assets import ASSET
-from invoice_pipelines.overdue.pipeline import last_successful_run
+from invoice_pipelines.overdue.pipeline import first_organization_added, last_successful_run
 from invoice_pipelines.overdue.schedules import SCHEDULE
 from invoice_pipelines.overdue.scheduling import ScheduleSettings
 from invoice_pipelines.scheduled_checks import scheduled_checks
 
 
-def freshness(last: datetime | None, now: datetime, settings: ScheduleSettings) -> AssetCheckResult:
+def freshness(
+    last: datetime | None,
+    now: datetime,
+    settings: ScheduleSettings,
+    since: datetime | None = None,
+) -> AssetCheckResult:
+    """`last`: when the last successful overdue run ended; `since`: when the first organization
+    was added (no run was due before it, nor within two periods after: a fresh installation is
+    not late)."""
     limit = 2 * settings.period()
     if last is None:
+        young = since is not None and now - since <= limit
         return AssetCheckResult(
-            passed=False,
+            passed=young,
             severity=AssetCheckSeverity.WARN,
-            description="No successful overdue run is recorded yet.",
+            description=(
+                "No overdue run has ended yet, and none is late: the first organization was "
+                f"added {now - since} ago, within two schedule periods ({limit})."
+                if young
+                else "No successful overdue run is recorded yet"
+                + (f", and the first organization was added {now - since} ago." if since else ".")
+            ),
+            metadata={"limit_hours": MetadataValue.float(limit.total_seconds() / 3600)},
         )
     age = now - last
     return AssetCheckResult(
@@ -47,10 +63,17 @@ def freshness(last: datetime | None, now: datetime, settings: ScheduleSettings) 
     asset=ASSET,
     name="last_run_fresh",
     description="Warns when the last successful (or partly successful) overdue run of any "
-    "organization ended more than two schedule periods ago: the schedule is off or failing.",
+    "organization ended more than two schedule periods ago: the schedule is off or failing. "
+    "Before the first run, passes for two periods after the first organization was added "
+    "(nothing was due yet).",
 )
 def last_run_fresh(database: ResourceParam[Engine]) -> AssetCheckResult:
-    return freshness(last_successful_run(database), datetime.now(UTC), SCHEDULE)
+    return freshness(
+        last_successful_run(database),
+        datetime.now(UTC),
+        SCHEDULE,
+        since=first_organization_added(database),
+    )
 
 
 dunning_checks_job, dunning_checks_schedule = scheduled_checks(

@@ -665,6 +665,15 @@ def set_base_rate(engine: Engine, organization: str | int, valid_from: str, perc
     return interest["base_rates"]
 
 
+def first_organization_added(engine: Engine) -> datetime | None:
+    """When the oldest active organization was added: no overdue run was due before (for the
+    freshness check of a new installation, the demo's first hours)."""
+    with system_transaction(engine) as conn:
+        return conn.execute(
+            select(func.min(organizations.c.created_at)).where(organizations.c.active.is_(True))
+        ).scalar_one()
+
+
 def last_successful_run(engine: Engine) -> datetime | None:
     """When the most recent SUCCESS or PARTIAL run of any organization ended (for the freshness
     check: a run that noticed what it could counts as having run)."""

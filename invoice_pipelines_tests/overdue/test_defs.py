@@ -159,6 +159,10 @@ def test_freshness_fails_after_two_schedule_periods_without_a_successful_run():
     assert freshness(now - timedelta(hours=47), now, daily).passed
     assert not freshness(now - timedelta(hours=49), now, daily).passed
     assert not freshness(None, now, daily).passed
+    # no run yet: not late while the first organization is younger than two periods (issue 73:
+    # the check failed on a fresh demo), late once it is older
+    assert freshness(None, now, daily, since=now - timedelta(hours=1)).passed
+    assert not freshness(None, now, daily, since=now - timedelta(hours=49)).passed
     hourly = schedule_settings(
         {
             "INVOICE_PIPELINES_DUNNING_SCHEDULE_TYPE": "interval",
