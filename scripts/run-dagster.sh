@@ -162,13 +162,10 @@ begin_the_stop() {  # the stop file first (atomically), then SIGTERM to the grou
   left=$(strays)
   [ -z "$left" ] || kill -TERM $left 2>/dev/null || true
 }
-said_where_they_stood() {  # the processes that ended themselves at their deadline, in stop.log
-  local dump
-  for dump in "$stop_file".[0-9]*; do
-    [ -s "$dump" ] && [ "$(wc -l <"$dump")" -gt 1 ] && cat "$dump"
-  done
-  return 0
-}
+# said_where_they_stood: the processes that ended themselves at their deadline, one line each in
+# stop.log; where their threads were only when the stop hung (a process needed SIGKILL)
+# shellcheck source=scripts/stop-log.sh
+. "$repo/scripts/stop-log.sh"
 # Processes of this `make run` that left its process group: the intake's parse server and its
 # workers start sessions of their own (they outlive a run and end when their owner has ended, in
 # up to half a minute). Every process `make run` starts carries MAKE_RUN_ID in its environment.
@@ -215,8 +212,10 @@ stop() {
     [ -z "$strayed" ] || left+=$'\n'"$(ps -o pgid=,pid=,args= -p "${strayed//$'\n'/,}" 2>/dev/null | cut -c1-160)"
     kill -KILL -- "-$group" 2>/dev/null || true
     [ -z "$strayed" ] || kill -KILL $strayed 2>/dev/null || true
-    { said_where_they_stood
-      if [ -n "${left//[[:space:]]/}" ]; then
+    local hung=""
+    [ -z "${left//[[:space:]]/}" ] || hung=1
+    { said_where_they_stood "$stop_file" "$hung"
+      if [ -n "$hung" ]; then
         echo "$(date +%T) needed SIGKILL (still running $GRACE_SECONDS s after SIGTERM):"
         echo "$left" | grep -v '^[[:space:]]*$'
       else

@@ -15,7 +15,9 @@ So a process of `make run` here does two things. `watch()` starts a thread that 
 file every 0.2 s and, once it is there, arms faulthandler's watchdog: a thread of C that needs no
 interpreter lock, so it fires on time whatever Python does (teardown included). Should the
 process still run when its seconds are up, the watchdog writes where each of its threads was into
-`<stop file>.<pid>` (the stop copies it into stop.log) and ends the process itself (exit 1):
+`<stop file>.<pid>` and ends the process itself (exit 1); the stop says so in stop.log in one
+line, and copies the threads there only when the stop hung (a process needed SIGKILL:
+scripts/stop-log.sh; issue 73: a normal stop wrote a 130-line thread dump):
 its work in flight is left as a kill leaves it (the stop's sweep records the runs), but the
 stop knows where it stood. `end()` ends a service's main without the interpreter's teardown
 (flushed output and logs; nothing of it writes a file at exit). `main()` runs a console script

@@ -12,6 +12,8 @@ from pathlib import Path
 
 from invoice_pipelines.resources.stop_deadline import STOP_FILE, cut_off_words, work_time
 
+ROOT = Path(__file__).resolve().parents[2]
+
 HANGS = textwrap.dedent(
     """
     import threading, time
@@ -47,6 +49,12 @@ def test_a_run_whose_work_had_not_begun_was_still_starting():
 
 
 def test_a_process_that_does_not_end_ends_itself_at_its_deadline(tmp_path: Path):
+    said = _ended_at_its_deadline(tmp_path)
+    assert "Thread" in said and "wait" in said
+
+
+def _ended_at_its_deadline(tmp_path: Path) -> str:
+    """A process that ignores the stop, ended by its deadline; what it left for stop.log."""
     stop_file = tmp_path / "stopping"
     env = {**os.environ, STOP_FILE: str(stop_file)}
     proc = subprocess.Popen(
@@ -63,7 +71,37 @@ def test_a_process_that_does_not_end_ends_itself_at_its_deadline(tmp_path: Path)
         proc.wait()
     said = (tmp_path / f"stopping.{proc.pid}").read_text()
     assert said.startswith(f"hangs (pid {proc.pid}) still ending 1 s after the stop, where:")
-    assert "Thread" in said and "wait" in said
+    return said
+
+
+def _stop_log(stop_file: Path, hung: str) -> str:
+    """What the stop of `make run` writes into stop.log of the processes that ended at their
+    deadline (scripts/stop-log.sh), `hung` non-empty when a process needed SIGKILL."""
+    script = 'source scripts/stop-log.sh && said_where_they_stood "$1" "$2"'
+    done = subprocess.run(
+        ["bash", "-c", script, "stop-log", str(stop_file), hung],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    return done.stdout
+
+
+def test_a_normal_stop_says_one_line_a_process_and_a_hung_one_where_its_threads_were(
+    tmp_path: Path,
+):
+    # issue 73: a normal stop wrote a 130-line thread dump into stop.log
+    dump = _ended_at_its_deadline(tmp_path)
+    # a process that ended before its deadline left its line alone: nothing to say
+    (tmp_path / "stopping.1").write_text("daemon (pid 1) still ending 1 s after the stop, where:\n")
+    pid = dump.split("(pid ")[1].split(")")[0]
+    assert _stop_log(tmp_path / "stopping", "").splitlines() == [
+        f"hangs (pid {pid}) still ending 1 s after the stop: ended itself at its deadline"
+    ]
+    # the stop hung (a process needed SIGKILL): where every thread of it stood
+    assert _stop_log(tmp_path / "stopping", "1") == dump
 
 
 def test_without_a_stop_file_nothing_is_watched(tmp_path: Path):
