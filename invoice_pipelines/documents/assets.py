@@ -22,6 +22,7 @@ from pydantic import Field
 from sqlalchemy import Engine
 
 from invoice_pipelines.catalog import OWNERS
+from invoice_pipelines.documents.batch import DOCUMENTS_VALID
 from invoice_pipelines.documents.pipeline import DEFAULT_BATCH, generate_documents
 from invoice_pipelines.documents.renderer import DocumentRenderer
 from invoice_pipelines.metadata import markdown_table
@@ -29,7 +30,7 @@ from invoice_pipelines.resources.files import Files
 from invoice_pipelines.tenants.partitions import organizations_partitions
 from invoice_pipelines.tenants.refusals import organization_or_refuse
 
-CHECK = "documents_valid"
+CHECK = DOCUMENTS_VALID
 
 
 class DocumentsConfig(Config):

@@ -31,6 +31,7 @@ from invoice_pipelines.db.tables import (
 )
 from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.documents.pipeline import Builder, generate_documents
+from invoice_pipelines.metadata import markdown_table
 from invoice_pipelines.queue.batch_job import BatchJob
 from invoice_pipelines.queue.items import enqueue_invoice_job, run_item_job, waiting_for
 from invoice_pipelines.queue.job_kind import (
@@ -43,6 +44,7 @@ from invoice_pipelines.queue.job_kind import (
     Requests,
     Work,
 )
+from invoice_pipelines.queue.jobs import job_item_outcomes
 from invoice_pipelines.queue.requests import BatchRequestError
 from invoice_pipelines.resources.files import Files
 
@@ -50,6 +52,7 @@ if TYPE_CHECKING:
     from invoice_pipelines.documents.batch_request import DocumentsJobRequest
 
 DOCUMENTS = KindName.DOCUMENTS  # this area's kind of batch job, by its name
+DOCUMENTS_VALID = "documents_valid"  # sales_invoice_documents' check, on a job's record too
 COMBINED_PDF_ACTION = "batch_job.combined_pdf"
 
 
@@ -322,6 +325,35 @@ def _metadata(engine: Engine, job: BatchJob) -> dict:
     }
 
 
+def _checks(engine: Engine, job: BatchJob) -> list:
+    """`documents_valid` on the job's record of sales_invoice_documents, as the asset's own run
+    evaluates it: the job's invoices that got no document (their first ten, with the finding)."""
+    from dagster import AssetCheckResult, AssetCheckSeverity, MetadataValue
+
+    failed = job_item_outcomes(engine, job, limit=10) if job.failed_count else []
+    metadata: dict = {"failed": MetadataValue.int(job.failed_count)}
+    if failed:
+        metadata["failed_documents"] = MetadataValue.md(
+            markdown_table(
+                ("invoice", "finding"),
+                ((f["sales_invoice_id"], f["error_message"] or f["error_code"]) for f in failed),
+                align="r",
+            )
+        )
+    return [
+        AssetCheckResult(
+            check_name=DOCUMENTS_VALID,
+            passed=not job.failed_count,
+            severity=AssetCheckSeverity.WARN,
+            metadata=metadata,
+            description=f"Every document of batch job {job.id} proved valid."
+            if not job.failed_count
+            else f"{job.failed_count} invoice(s) of batch job {job.id} have no document: "
+            f"invoice-pipelines batch-status --id {job.id} lists them.",
+        )
+    ]
+
+
 def _report(engine: Engine, job: BatchJob) -> list[str]:
     combined = combined_pdf_of(engine, job)
     if not combined:
@@ -353,6 +385,7 @@ DOCUMENTS_KIND = JobKind(
         report=_report,
         asset=lambda engine, job: "sales_invoice_documents",
         metadata=_metadata,
+        checks=_checks,
     ),
     resource_keys=frozenset({"document_store", "document_renderer"}),
 )

@@ -42,6 +42,7 @@ from invoice_pipelines.queue.kinds import refusal, resource_keys, run_job
 from invoice_pipelines.queue.known_kinds import Kinds
 from invoice_pipelines.queue.requests import BatchRequestError
 from invoice_pipelines.queue.stuck import DEFAULT_STUCK_AFTER, fail_stuck_jobs
+from invoice_pipelines.scheduled_checks import evaluation
 from invoice_pipelines.tenants.partitions import REQUESTED_BY_HELP, who_asked
 from invoice_pipelines.tenants.refusals import refused
 
@@ -194,13 +195,12 @@ def build_queue_job(known: Kinds, kinds: Sequence[JobKind], names: QueueJobNames
         if batch.status == "pending":
             context.log.info(f"batch job {batch.id} waits for the invoicing job it follows")
         elif kind.reading.asset is not None:
+            asset = kind.reading.asset(engine, batch)
             context.log_event(
-                AssetMaterialization(
-                    kind.reading.asset(engine, batch),
-                    partition=batch.organization_slug,
-                    metadata=metadata,
-                )
+                AssetMaterialization(asset, partition=batch.organization_slug, metadata=metadata)
             )
+            for result in kind.reading.checks(engine, batch) if kind.reading.checks else ():
+                context.log_event(evaluation(result, asset, batch.organization_slug))
         context.add_output_metadata(metadata)
         return {"batch_job_id": batch.id, "status": batch.status}
 

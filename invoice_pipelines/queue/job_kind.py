@@ -176,6 +176,10 @@ class Reading:
     asset: Callable[[Engine, BatchJob], str] | None = None
     # metadata(engine, job) -> MetadataValues beside the job's counts on that record
     metadata: Callable[[Engine, BatchJob], dict] | None = None
+    # checks(engine, job) -> the results (AssetCheckResults, each named) of that asset's checks
+    # that judge what the job wrote: logged on that record, so the UI does not show them "Not
+    # evaluated" on it (issue 73)
+    checks: Callable[[Engine, BatchJob], list] | None = None
 
     def summarize(self, job: BatchJob, created: str) -> list[str]:
         return (self.summary or default_summary(self.unit, self.done))(job, created)
