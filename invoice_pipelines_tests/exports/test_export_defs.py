@@ -150,14 +150,12 @@ def test_a_backfill_run_writes_the_events_a_person_reads(db, tmp_path):
     )
 
 
-def test_a_backfill_of_one_organization_is_one_run_and_of_many_a_span_of_one_month_a_run():
-    """Dagster cuts a backfill's keys along the dimension with fewer of them: one organization's
-    24 months are one run; 100 organizations' 2 months are runs of up to 40 organizations of one
-    month, each span the same in both months (the coordinator's slot holds them apart), three
-    spans that run side by side."""
+def _backfill_runs(instance, organizations: list[str], periods: list[str]) -> list[tuple]:
+    """The runs Dagster's backfill daemon makes of a backfill of both exports over
+    `organizations` x `periods` (what `asset_backfill` calls): (range start, range end) each."""
     import warnings
 
-    from dagster import AssetKey, BetaWarning, DagsterInstance
+    from dagster import AssetKey, BetaWarning
     from dagster._core.definitions.automation_tick_evaluation_context import (
         build_run_requests_with_backfill_policies,
     )
@@ -166,36 +164,67 @@ def test_a_backfill_of_one_organization_is_one_run_and_of_many_a_span_of_one_mon
 
     from invoice_pipelines.definitions import defs
 
-    graph = defs.resolve_asset_graph()
-    months = [f"{y}-{m:02d}" for y in (2024, 2025) for m in range(1, 13)]
+    keys = [
+        AssetKeyPartitionKey(AssetKey(name), f"{p}|{o}")
+        for name in ("incoming_invoice_exports", "sales_invoice_exports")
+        for o in organizations
+        for p in periods
+    ]
+    with (
+        warnings.catch_warnings(),
+        partition_loading_context(dynamic_partitions_store=instance),
+    ):
+        warnings.simplefilter("ignore", BetaWarning)
+        requests = build_run_requests_with_backfill_policies(
+            keys, defs.resolve_asset_graph(), instance
+        )
+    return sorted((r.tags[RANGE_START], r.tags[RANGE_END]) for r in requests)
+
+
+MONTHS = [f"{y}-{m:02d}" for y in (2024, 2025) for m in range(1, 13)]
+ORGANIZATIONS = [f"org-{i:03d}" for i in range(100)]
+
+
+def test_a_backfill_of_one_organization_is_one_run_and_of_many_a_span_of_one_month_a_run():
+    """Dagster cuts a backfill's keys along the dimension with fewer of them: one organization's
+    24 months are one run; 100 organizations' 2 months are runs of up to 40 organizations of one
+    month, each span the same in both months (the coordinator's slot holds them apart), three
+    spans that run side by side."""
     with instance_for_test() as instance:
-        assert isinstance(instance, DagsterInstance)
-        orgs = [f"org-{i:03d}" for i in range(100)]
-        instance.add_dynamic_partitions("organizations", orgs)
-
-        def runs(organizations, periods):
-            keys = [
-                AssetKeyPartitionKey(AssetKey(name), f"{p}|{o}")
-                for name in ("incoming_invoice_exports", "sales_invoice_exports")
-                for o in organizations
-                for p in periods
-            ]
-            with (
-                warnings.catch_warnings(),
-                partition_loading_context(dynamic_partitions_store=instance),
-            ):
-                warnings.simplefilter("ignore", BetaWarning)
-                requests = build_run_requests_with_backfill_policies(keys, graph, instance)
-            return sorted((r.tags[RANGE_START], r.tags[RANGE_END]) for r in requests)
-
-        assert runs(["org-007"], months) == [("2024-01|org-007", "2025-12|org-007")]
-        spans = runs(orgs, ["2024-01", "2024-02"])
+        instance.add_dynamic_partitions("organizations", ORGANIZATIONS)
+        assert _backfill_runs(instance, ["org-007"], MONTHS) == [
+            ("2024-01|org-007", "2025-12|org-007")
+        ]
+        spans = _backfill_runs(instance, ORGANIZATIONS, ["2024-01", "2024-02"])
         assert [(a.split("|")[1], b.split("|")[1]) for a, b in spans[:3]] == [
             ("org-000", "org-039"),
             ("org-040", "org-079"),
             ("org-080", "org-099"),
         ]
         assert len(spans) == 6  # both assets in each run
+
+
+def test_an_organizations_months_are_one_run_only_with_fewer_organizations_than_months():
+    """What docs/exports.md's onboarding says (issue 73, point 10: it said "one organization's
+    months run as one run", which holds only with fewer organizations than months): an
+    organization's months are its runs, 40 months to a run, while fewer organizations than months
+    are selected; with as many or more, a run is one month over up to 40 organizations."""
+    with instance_for_test() as instance:
+        instance.add_dynamic_partitions("organizations", ORGANIZATIONS)
+        # the onboarding of one organization's 5 years: two runs, 40 months and 20
+        five_years = [f"{y}-{m:02d}" for y in range(2021, 2026) for m in range(1, 13)]
+        assert _backfill_runs(instance, ["org-007"], five_years) == [
+            ("2021-01|org-007", "2024-04|org-007"),
+            ("2024-05|org-007", "2025-12|org-007"),
+        ]
+        # 3 organizations, 24 months: a run each, its 24 months
+        three = ORGANIZATIONS[:3]
+        assert _backfill_runs(instance, three, MONTHS) == [
+            (f"2024-01|{o}", f"2025-12|{o}") for o in three
+        ]
+        # 24 organizations, 24 months (as many): a run a month over the 24 organizations
+        many = _backfill_runs(instance, ORGANIZATIONS[:24], MONTHS)
+        assert many == [(f"{m}|org-000", f"{m}|org-023") for m in MONTHS]
 
 
 def test_bad_settings_fail_the_partition_with_one_sentence(db, tmp_path):
