@@ -66,6 +66,20 @@ def test_dagsters_run_tags_are_the_ones_we_write_out():
     )
 
 
+def test_the_backfill_states_whose_runs_dagster_cancels_are_the_ones_we_write_out():
+    """The run coordinator cancels a run of a backfill in one of these states before it is
+    queued (issue 73); Dagster's backfill daemon cancels the runs of a backfill in them, and
+    looks at a cancel once every DAGSTER_ASSET_BACKFILL_RUN_CHUNK_SIZE (25) runs it submits."""
+    from dagster._core.execution import asset_backfill
+    from dagster._core.execution.backfill import BulkActionStatus
+
+    names = {status.value for status in BulkActionStatus}
+    assert run_coordinator.STOPPING_BACKFILL_STATUSES <= names
+    assert asset_backfill.get_asset_backfill_run_chunk_size() == 25
+    source = inspect.getsource(asset_backfill.execute_asset_backfill_iteration)
+    assert "BulkActionStatus.CANCELING" in source and "BulkActionStatus.FAILING" in source
+
+
 def test_the_run_worker_names_its_pid_in_the_words_the_sweep_looks_for():
     said = inspect.getsource(impl) + inspect.getsource(dagster_cli_api)
     for words in runs.STARTED_PROCESS:

@@ -16,6 +16,9 @@ there, from the run config, before the run is queued:
 - a run whose config names an organization that does not exist is failed at once with one
   sentence, before it is queued; if the database cannot be reached, the run is queued with the
   name as given and its op refuses it at run time if it is wrong.
+- a run of a backfill that is being cancelled (or is failing) is cancelled at once, before it
+  is queued: Dagster's backfill daemon still creates the runs of an iteration under way after a
+  cancel (`STOPPING_BACKFILL_STATUSES`);
 - a run whose op config has a value the op would refuse anyway (`CONFIG_FIELD_CHECKS`: a
   dunning run's `as_of` that is no date) is failed the same way, before it is queued: the op's
   refusal would come with a stack trace and a second error for the checks of the asset that
@@ -122,6 +125,12 @@ RANGE_END_TAG = PARTITION_RANGE_END_TAG
 # below it, and leave the queue after every other run: a migration's history never holds
 # today's work
 BACKFILL_RUN_TAGS = {LANE_TAG: BACKFILL_LANE, SHARE_TAG: "bulk", PRIORITY_TAG: "-20"}
+# The states of a backfill (Dagster's `BulkActionStatus`, by value) whose runs Dagster's backfill
+# daemon cancels: a person cancelled it, or it is failing. The daemon looks at a cancel only every
+# 25 runs it submits (DAGSTER_ASSET_BACKFILL_RUN_CHUNK_SIZE), so runs of an iteration under way are
+# still created after the cancel (issue 73: three, up to 1.9 s after it, then started 14-20 s
+# later); such a run is cancelled here instead of queued.
+STOPPING_BACKFILL_STATUSES = frozenset({"CANCELING", "CANCELED", "FAILING"})
 # the pools (Dagster's, set on the ops) whose work waits on an outside service's rate limit: a
 # run with an op in one of them is in that service's lane, named by the pool
 RATE_LIMITED_POOLS = frozenset({"quickbooks", "mail", "text_messages"})
@@ -337,12 +346,35 @@ class OrganizationRunCoordinator(QueuedRunCoordinator):
         instance_of(self).report_run_failed(run, message=message)
         return instance_of(self).get_run_by_id(run.run_id) or run
 
+    def _stopping_backfill(self, run: DagsterRun) -> str | None:
+        """The status of the run's backfill when Dagster cancels that backfill's runs
+        (`STOPPING_BACKFILL_STATUSES`), else None (no backfill, or one that goes on)."""
+        backfill_id = run.tags.get(BACKFILL_TAG)
+        if not backfill_id:
+            return None
+        backfill = instance_of(self).get_backfill(backfill_id)
+        status = getattr(getattr(backfill, "status", None), "value", None)
+        return status if status in STOPPING_BACKFILL_STATUSES else None
+
+    def _cancel_for_backfill(self, run: DagsterRun, status: str) -> DagsterRun:
+        backfill_id = run.tags[BACKFILL_TAG]
+        instance_of(self).report_run_canceled(
+            run,
+            message=f"Run cancelled before it was queued: its backfill {backfill_id} is "
+            f"{status.lower()} (Dagster's backfill daemon created it after the cancel, as it "
+            "looks at a cancel only every 25 runs it submits).",
+        )
+        return instance_of(self).get_run_by_id(run.run_id) or run
+
     def submit_run(self, context: SubmitRunContext) -> DagsterRun:
         from invoice_pipelines.db.tenancy import UnknownOrganization
 
         run = context.dagster_run
         if run.status != DagsterRunStatus.NOT_STARTED:
             return super().submit_run(context)
+        stopping = self._stopping_backfill(run)
+        if stopping:
+            return self._cancel_for_backfill(run, stopping)
         refusal = config_refusal(run.run_config)
         if refusal:
             return self._refuse(run, f"Run refused: {refusal}")
