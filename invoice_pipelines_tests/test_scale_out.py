@@ -153,7 +153,8 @@ def test_three_intake_runs_of_the_same_documents_record_each_once(pg_database, t
         assert r["processed"] + len(r["stale"]) + len(r["skipped"]) == len(ids)
     recorded = _intake_rows(engine, org["id"])
     assert recorded == _intake_rows(engine, alone["id"])
-    assert {status for status, *_ in recorded.values()} <= {"VALIDATED", "FAILED"}
+    # every one decided (two samples name IBANs whose check digits fail: NEEDS_REVIEW, IP-PAY-01)
+    assert {status for status, *_ in recorded.values()} <= {"VALIDATED", "NEEDS_REVIEW", "FAILED"}
     assert len(recorded) == 12
 
 

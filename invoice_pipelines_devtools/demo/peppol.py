@@ -11,7 +11,8 @@ the demo's Peppol customers in its SMP table, and has it forward one received in
   id>.xml`.
 - **Receiving**: once it listens, it forwards an official Peppol example (`base-example.xml`,
   read at run time from the samples folder beside the repository, `../shared/samples/peppol`,
-  never copied into it) in an SBDH envelope to `brandt-it-service`, as an access point forwards
+  never copied into it; with a valid bank account in place of its made-up one, which the intake
+  would hold for a person) in an SBDH envelope to `brandt-it-service`, as an access point forwards
   what it received: `receive_peppol` registers it once (its InstanceIdentifier is fixed, so
   every later start is a replay that registers nothing) and the upload sensor hands it to the
   intake. Without the samples folder it says so and receives nothing.
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 import threading
 import time
@@ -112,6 +114,22 @@ def envelope(document: bytes, receiver: str, instance_identifier: str) -> bytes:
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
 
 
+# The official examples ask to be paid to made-up bank details (`IBAN32423940` at `BIC324098`,
+# an 18-character Swedish IBAN, `SEXDABCD`), which the intake holds for a person (IP-PAY-01/02):
+# the demo's supplier sends its invoice with a valid account instead, a Swedish IBAN whose check
+# digits hold and SEB's BIC.
+VALID_IBAN = "SE7450000000583982574660"
+VALID_BIC = "ESSESESS"
+_PAYEE_ACCOUNT = re.compile(rb"(<cac:PayeeFinancialAccount>\s*<cbc:ID>)[^<]*(</cbc:ID>)")
+_BRANCH = re.compile(rb"(<cac:FinancialInstitutionBranch>\s*<cbc:ID>)[^<]*(</cbc:ID>)")
+
+
+def with_valid_account(document: bytes) -> bytes:
+    """A UBL document with every payee account and branch BIC replaced by valid ones."""
+    document = _PAYEE_ACCOUNT.sub(rb"\g<1>" + VALID_IBAN.encode() + rb"\g<2>", document)
+    return _BRANCH.sub(rb"\g<1>" + VALID_BIC.encode() + rb"\g<2>", document)
+
+
 def demo_instance_identifier(sample: str = RECEIVED_SAMPLE) -> str:
     """Fixed for the demo's received invoice: every start forwards the same message."""
     return str(uuid.uuid5(uuid.NAMESPACE_URL, f"invoice-pipelines-demo:peppol:{sample}"))
@@ -126,7 +144,7 @@ def forward_received_invoice(engine, uploads, samples_dir: Path = SAMPLES_DIR) -
     if not sample.is_file():
         return f"no received invoice: {sample} not found (the official Peppol examples)"
     data = envelope(
-        sample.read_bytes(),
+        with_valid_account(sample.read_bytes()),
         DEMO_PEPPOL_ORGANIZATIONS[RECEIVING_ORGANIZATION],
         demo_instance_identifier(),
     )
