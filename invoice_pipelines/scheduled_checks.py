@@ -19,7 +19,9 @@ from dagster import (
     in_process_executor,
 )
 
-from invoice_pipelines.settings import SCHEDULE_TIMEZONE
+# every schedule's zone, settings.SCHEDULE_TIMEZONE, written out: settings is a layer above this
+# one (test_import_graph.py); test_schedule_timezone.py holds every schedule to it
+SCHEDULE_TIMEZONE = "Europe/Berlin"
 
 
 class ScheduledChecks(NamedTuple):
