@@ -28,6 +28,9 @@ from pydantic import Field
 from sqlalchemy import Engine
 
 from invoice_pipelines.billing.checks import (
+    AUDIT_CHECKS,
+    SALES_INVOICES,
+    audit_results,
     gapless_numbers_result,
     gapless_numbers_spec,
     number_gaps,
@@ -73,6 +76,7 @@ from invoice_pipelines.queue.requests import (
     validate_order_ids,
 )
 from invoice_pipelines.queue.stats import BatchStats, batch_stats
+from invoice_pipelines.scheduled_checks import latest_or_now
 from invoice_pipelines.tenants.partitions import (
     REQUESTED_BY_HELP,
     organizations_partitions,
@@ -410,3 +414,9 @@ def sales_invoices(
         totals = totals_problems(conn, org["id"], batch_job_id=batch.id)
     yield gapless_numbers_result(gaps)
     yield totals_result(totals, f"batch job {batch.id}")
+    # the daily audit's checks, as it last found them (or now, before its first run): the UI
+    # shows them on this materialization instead of "Not evaluated" (issue 73)
+    for event in latest_or_now(
+        context.instance, SALES_INVOICES, AUDIT_CHECKS, lambda: audit_results(engine)
+    ):
+        context.log_event(event)

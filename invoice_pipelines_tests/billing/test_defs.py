@@ -22,6 +22,7 @@ from sqlalchemy import func, select, update
 
 from invoice_pipelines.areas import kinds
 from invoice_pipelines.billing.area import AREA as BILLING
+from invoice_pipelines.billing.checks import AUDIT_CHECKS
 from invoice_pipelines.billing.defs import defs as billing_defs
 from invoice_pipelines.billing.invoicing import (
     DEFAULT_CHUNK_SIZE,
@@ -48,9 +49,11 @@ from invoice_pipelines.queue.jobs import get_batch_job
 from invoice_pipelines.queue.requests import DEFAULT_DUE_DAYS, local_runner_name
 from invoice_pipelines.queue.schedules import fail_stuck_batch_jobs_schedule
 from invoice_pipelines.resources.database import Database
+from invoice_pipelines.scheduled_checks import EVALUATED_AT
 from invoice_pipelines.tenants.partitions import ORGANIZATION_TAG, ORGANIZATIONS_PARTITIONS_NAME
 from invoice_pipelines.tenants.run_coordinator import BULK_RUN_TAGS
 from invoice_pipelines_tests.billing.shop import make_shop
+from invoice_pipelines_tests.checked_latest import assert_checked_latest
 from invoice_pipelines_tests.queue.kinds import batch_jobs_sensor
 
 # billing's definitions with the queue's for billing's kinds (which need the database only), as
@@ -800,3 +803,35 @@ def test_due_days_default_to_the_organizations_payment_terms(db):
         assert job.due_days == days
         [invoice] = each.invoices()
         assert (invoice["due_date"] - invoice["issue_date"]).days == days
+
+
+def test_a_batch_run_shows_the_daily_audit_on_its_materialization(fresh_db):
+    """The audit's three checks run daily over every invoice; a batch run materializes
+    sales_invoices many times a day. Each batch run restates what the audit last found, saying
+    when, so the UI shows them on the latest materialization instead of "Not evaluated" (issue
+    73); before the audit's first run the batch run evaluates them itself."""
+    db = fresh_db
+    shop = make_shop(db)
+    slug = shop.org["slug"]
+    audited = list(AUDIT_CHECKS)
+    with instance_for_test() as instance:
+        first = run_batch(db, slug, batch_config(), instance=instance)
+        evaluated = checks_of(first)
+        assert set(audited) <= set(evaluated)
+        assert all(EVALUATED_AT not in evaluated[name].metadata for name in audited)
+        assert_checked_latest(instance, "sales_invoices", audited)
+
+        audit = Definitions.merge(defs, Definitions(resources=resources(db))).resolve_job_def(
+            "sales_invoices_checks_job"
+        )
+        assert audit.execute_in_process(instance=instance).success
+        shop.add_orders(1)
+        second = run_batch(db, slug, batch_config(), instance=instance)
+        restated = checks_of(second)
+        for name in audited:
+            assert EVALUATED_AT in restated[name].metadata, name
+            assert "(as evaluated " in restated[name].description
+        statuses = assert_checked_latest(
+            instance, "sales_invoices", [*audited, "gapless_invoice_numbers", "totals_consistent"]
+        )
+        assert statuses["totals_consistent_all_organizations"] == "SUCCEEDED"
