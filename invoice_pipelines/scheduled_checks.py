@@ -97,7 +97,8 @@ def latest_or_now(
     keys = [AssetCheckKey(AssetKey(asset_key), name) for name in names]
     records = instance.event_log_storage.get_latest_asset_check_execution_by_key(keys)
     found = [records.get(key) for key in keys]
-    if any(record is None or record.evaluation is None for record in found):
+    # a check planned in a run under way has no evaluation yet: evaluated now then
+    if not all(isinstance(r and r.evaluation, AssetCheckEvaluation) for r in found):
         return [evaluation(result, asset_key) for result in evaluate()]
     restated = []
     for record in found:
