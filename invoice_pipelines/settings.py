@@ -298,17 +298,17 @@ SETTINGS: tuple[Setting, ...] = (
         "The runs' captured stdout/stderr (the run page's logs) under the repository's dagster.yaml.",
     ),
     Setting(
-        "INVOICE_PIPELINES_WARM_RUNS",
-        "1",
-        "make run's code server: 0 starts each run as Dagster does (a fresh interpreter) instead "
-        "of forking it from a process that has imported the code location (docs/dagster-upgrade.md).",
-    Setting(
         "INVOICE_PIPELINES_DAGSTER_URL",
         "http://127.0.0.1:3000",
         "The Dagster webserver a command tells what it changed (a runless asset event, so the UI "
         "shows it without a run; docs/command-line.md): make run's UI by default; with PORT=... "
         "set it to that port; empty: commands tell no webserver.",
     ),
+    Setting(
+        "INVOICE_PIPELINES_WARM_RUNS",
+        "1",
+        "make run's code server: 0 starts each run as Dagster does (a fresh interpreter) instead "
+        "of forking it from a process that has imported the code location (docs/dagster-upgrade.md).",
     ),
     Setting(
         "DAGSTER_PG_USERNAME / DAGSTER_PG_PASSWORD / DAGSTER_PG_HOST / DAGSTER_PG_DB / DAGSTER_PG_PORT",
