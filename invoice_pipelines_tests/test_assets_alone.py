@@ -11,7 +11,14 @@ from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
-from dagster import DagsterEventType, DagsterRunStatus, MultiPartitionsDefinition, instance_for_test
+from dagster import (
+    AssetCheckKey,
+    AssetKey,
+    DagsterEventType,
+    DagsterRunStatus,
+    MultiPartitionsDefinition,
+    instance_for_test,
+)
 from dagster._core.remote_origin import InProcessCodeLocationOrigin
 from dagster._core.test_utils import InProcessTestWorkspaceLoadTarget
 from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
@@ -28,6 +35,7 @@ from invoice_pipelines_devtools.demo.quickbooks import (
 )
 from invoice_pipelines_devtools.demo.seed import seed_demo
 from invoice_pipelines_devtools.qbo_simulator import QboSimulator
+from invoice_pipelines_tests.checked_latest import latest_check_statuses
 
 REPO = Path(__file__).resolve().parents[1]
 TARGET = "invoice_pipelines_tests.assets_alone_target"
@@ -193,3 +201,23 @@ def test_every_asset_materializes_alone(workspace):
         if evaluated != set(node.check_keys):
             problems[name] = f"checks not evaluated: {set(node.check_keys) - evaluated}"
     assert problems == {}
+    # the demo's every asset materialized: no check is "Not evaluated" on the latest
+    # materialization, and none fails (issue 73: none fails on a fresh demo unless something is
+    # wrong)
+    statuses = {
+        f"{key.to_user_string()}:{name}": status
+        for key in keys
+        for name, status in latest_check_statuses(
+            workspace.instance,
+            key.to_user_string(),
+            sorted(c.name for c in graph.get(key).check_keys),
+        ).items()
+    }
+    # one warns, rightly: the other demo organizations' reviewed orders wait for their invoices
+    # (this test materializes one organization's partitions), and it names them, not this one
+    late = "sales_invoices:reviewed_orders_invoiced"
+    assert {check: s for check, s in statuses.items() if s != "SUCCEEDED"} == {late: "FAILED"}
+    key = AssetCheckKey(AssetKey("sales_invoices"), "reviewed_orders_invoiced")
+    record = workspace.instance.event_log_storage.get_latest_asset_check_execution_by_key([key])
+    waiting = record[key].evaluation.metadata["by_organization"].value
+    assert waiting and ORGANIZATION not in waiting
