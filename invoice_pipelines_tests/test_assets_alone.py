@@ -2,7 +2,8 @@
 Dagster's implicit asset job with just that asset and its checks selected, one partition of each
 kind the asset has, through the webserver's GraphQL (`launchPipelineExecution`), on the seeded
 demo (SQLite). A subset Dagster cannot build (DagsterInvalidSubsetError, "Error loading base asset
-job"), a launch error or a failed run fails the test, naming the asset.
+job"), a launch error, a failed run or a selected check not evaluated fails the test, naming the
+asset; at the end no check of any asset is "Not evaluated" on its latest materialization.
 
 The assets come from the definitions, not from a list; the runs execute in this process
 (Dagster's in-memory launcher), one after another."""
