@@ -18,7 +18,8 @@ made plain text:
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from decimal import Decimal
 
 from invoice_pipelines.core.text import cut, printable
@@ -80,3 +81,17 @@ class Markdown(str):
     plain values (int, float, str) an asset's metadata is built from without Dagster: a run
     records it as `MetadataValue.md` (tenants/asset_metadata.py), a command's report to Dagster
     sends it as text (resources/dagster_ui.py)."""
+
+
+@dataclass(frozen=True)
+class CheckFinding:
+    """What an asset check found, as plain values built without Dagster: the one rule a run's
+    check wraps into an `AssetCheckResult` (tenants/asset_metadata.check_result) and a command
+    that changed what the check reads reports to the UI (resources/dagster_ui.CheckEvent).
+    `severity` is Dagster's AssetCheckSeverity value, WARN or ERROR; `metadata` holds plain
+    values as an asset's figures do (int, float, str, `Markdown`, a JSON list or dict)."""
+
+    passed: bool
+    description: str
+    metadata: Mapping[str, object] = field(default_factory=dict)
+    severity: str = "WARN"

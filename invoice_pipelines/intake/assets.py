@@ -23,45 +23,39 @@ from pydantic import Field
 from sqlalchemy import Engine, select
 
 from invoice_pipelines.catalog import OWNERS, defined_here
-from invoice_pipelines.core.export_months import export_months
 from invoice_pipelines.core.lifecycle import Status
-from invoice_pipelines.db.incoming_months import validated_outside_months
 from invoice_pipelines.db.incoming_status import in_intake
 from invoice_pipelines.db.tables import incoming_invoices as incoming_invoices_table
 from invoice_pipelines.db.tenancy import (
     tenant_transaction,
 )
 from invoice_pipelines.einvoice.classes import POLICY_SETTING, PolicyError, checked_policy
-from invoice_pipelines.intake.checks import (
+from invoice_pipelines.intake.check_findings import (
     HOW_TO_REVIEW,
-    INTAKE_RUN_CHECKS,
-    SUPPLIER_REGISTER,
     TABLE_ROWS,
     failed_documents_table,
     in_review_table,
-    no_documents_waiting_for_review_result,
-    no_failed_documents_result,
+    judge_documents,
     not_exportable_table,
+    way_out,
+)
+from invoice_pipelines.intake.checks import (
+    INTAKE_RUN_CHECKS,
+    SUPPLIER_REGISTER,
     register_checks,
     registered_spec,
     scheduled_evaluations,
     told_apart_spec,
-    validated_invoices_exportable_result,
-    way_out,
 )
 from invoice_pipelines.intake.figures import register_figures, rejected_table
-from invoice_pipelines.intake.incoming_invoices import (
-    documents_in_review,
-    failed_documents,
-    organization_stats,
-)
+from invoice_pipelines.intake.incoming_invoices import organization_stats
 from invoice_pipelines.intake.notice_states import rejected_documents
 from invoice_pipelines.intake.parser_resource import DocumentParser
 from invoice_pipelines.intake.pipeline import IntakeSummary, process_documents, retry_documents
 from invoice_pipelines.resources.ocr_readers import OcrReader
 from invoice_pipelines.resources.uploads import Uploads
 from invoice_pipelines.scheduled_checks import evaluation
-from invoice_pipelines.tenants.asset_metadata import as_metadata
+from invoice_pipelines.tenants.asset_metadata import as_metadata, check_result
 from invoice_pipelines.tenants.partitions import (
     REQUESTED_BY_HELP,
     organizations_partitions,
@@ -257,17 +251,13 @@ def incoming_invoices(
             },
             allow_retries=False,
         )
-    first, last = export_months()
     with tenant_transaction(engine, org["id"]) as conn:
         stats = organization_stats(conn, org["id"])
-        failed = failed_documents(conn, org["id"], sorted(summary.failures))
-        outside_count, outside = validated_outside_months(
-            conn, first, last, organization_id=org["id"], limit=TABLE_ROWS
-        )
-        waiting, waiting_docs = documents_in_review(
-            conn, organization_id=org["id"], limit=TABLE_ROWS
-        )
+        # what the run's three judging checks read (check_findings.py), some of it recorded too
+        judged = judge_documents(conn, org["id"], summary.processed, sorted(summary.failures))
         rejected = rejected_documents(conn, org["id"], limit=TABLE_ROWS)
+    failed, outside, outside_count = judged.failed, judged.outside_docs, judged.outside
+    first, last = judged.first_month, judged.last_month
     for doc in failed:
         why = ", ".join(doc["rules"]) or doc["message"]
         context.log.warning(f"document {doc['id']} ({doc['filename']}) FAILED: {why}")
@@ -277,7 +267,7 @@ def incoming_invoices(
             f"it is dated {doc['month']}, {way_out(doc, first, last)}"
         )
     not_exportable = (outside_count, outside, not_exportable_table(outside, first, last))
-    in_review = (sum(waiting.values()), waiting_docs)
+    in_review = (judged.in_review, judged.in_review_docs)
     metadata = _metadata(summary, stats, failed, retried, not_exportable, in_review, rejected)
     metadata.update(_policy_metadata(context, org))
     if summary.registered:
@@ -285,9 +275,8 @@ def incoming_invoices(
         for event in register_events(engine, org):
             context.log_event(event)
     yield MaterializeResult(metadata=metadata)
-    yield no_failed_documents_result(summary.processed, failed)
-    yield no_documents_waiting_for_review_result(*in_review)
-    yield validated_invoices_exportable_result(outside_count, outside, first, last)
+    for name, finding in judged.findings().items():
+        yield check_result(finding, check_name=name)
     for event in scheduled_evaluations(engine):
         context.log_event(event)
 

@@ -3,20 +3,38 @@ a run records it (intake/assets.py, as typed metadata) and a command that change
 same to the UI at once (resources/dagster_ui.py): the supplier register as `supplier_register`
 shows it (`register_figures`), and the organization's documents as `incoming_invoices` shows them
 after any change (`documents_figures`: counts by status, shares, what waits for review and the
-supplier notices of rejected documents)."""
+supplier notices of rejected documents). And what the register's two checks find
+(`register_findings`, metadata.CheckFinding): its runs' checks wrap it (checks.py), the commands
+that change the register report it beside the register (here, not beside the incoming checks'
+findings in check_findings.py: `suppliers list` loads this module and no more of the intake)."""
 
 from __future__ import annotations
 
+from collections import defaultdict
+
+from sqlalchemy import select
+
+from invoice_pipelines.core.suppliers import Claim, compare, name_skeleton
+from invoice_pipelines.db.incoming_status import validated
+from invoice_pipelines.db.tables import incoming_invoices
 from invoice_pipelines.intake.incoming_invoices import documents_in_review, organization_stats
 from invoice_pipelines.intake.notice_states import rejected_documents
-from invoice_pipelines.metadata import Markdown, markdown_table
-from invoice_pipelines.resources.dagster_ui import RECORDED_BY, AssetEvent
-from invoice_pipelines.supplier_register import register_counts, supplier_policy, supplier_rows
+from invoice_pipelines.metadata import CheckFinding, Markdown, markdown_table
+from invoice_pipelines.resources.dagster_ui import RECORDED_BY, AssetEvent, CheckEvent
+from invoice_pipelines.supplier_register import (
+    load_register,
+    own_party,
+    register_counts,
+    supplier_policy,
+    supplier_rows,
+)
 
 SUPPLIER_REGISTER, INCOMING_INVOICES = "supplier_register", "incoming_invoices"
 # the register's rows a materialization lists (the checks' tables are as long)
 REGISTER_ROWS = 50
 NOTICE_STATES = ("pending", "sent", "failed", "unknown")
+TOLD_APART_CHECK = "suppliers_told_apart"
+REGISTERED_CHECK = "booked_documents_from_registered_suppliers"
 
 
 def _iban_shown(iban: str) -> str:
@@ -98,3 +116,80 @@ def rejected_table(rows) -> str:
 def event(asset: str, organization: dict, figures: dict, by: str) -> AssetEvent:
     """A command's report of what `asset` shows of the organization now, saying who changed it."""
     return AssetEvent(asset, organization["slug"], {**figures, RECORDED_BY: by})
+
+
+def _look_alikes(conn, organization_id: int) -> list[tuple]:
+    names: dict[str, list] = defaultdict(list)
+    for row in supplier_rows(conn, organization_id, active_only=True):
+        for name in {row["name"], *row["other_names"]}:
+            names[name_skeleton(name)].append((row["id"], name))
+    return [
+        tuple(found)
+        for found in names.values()
+        if len({supplier_id for supplier_id, _ in found}) > 1
+    ]
+
+
+def _unregistered(conn, organization_id: int) -> list[tuple]:
+    """The VALIDATED documents whose seller the register does not agree with."""
+    t = incoming_invoices.c
+    register = load_register(conn, organization_id)
+    own = own_party(conn, organization_id)
+    found = []
+    for row in conn.execute(
+        select(t.id, t.seller_name, t.seller_vat_id).where(
+            t.organization_id == organization_id, validated(organization_id=organization_id)
+        )
+    ):
+        comparison = compare(register, Claim(row.seller_name, row.seller_vat_id), own)
+        if comparison.supplier is None or not comparison.agrees:
+            found.append((row.id, row.seller_name or "-", row.seller_vat_id or "-"))
+    return found
+
+
+def register_findings(conn, organization_id: int) -> dict[str, CheckFinding]:
+    """What the register's two checks find for one organization, by check name."""
+    pairs = _look_alikes(conn, organization_id)
+    unregistered = _unregistered(conn, organization_id)
+    return {
+        TOLD_APART_CHECK: CheckFinding(
+            passed=not pairs,
+            description=f"{len(pairs)} groups of active suppliers share a name by what a person "
+            "sees"
+            if pairs
+            else "every active supplier's name is told apart from the others'",
+            metadata={
+                "look_alike_groups": len(pairs),
+                "groups": Markdown(
+                    markdown_table(
+                        ["suppliers (id: name)"],
+                        [["; ".join(f"{i}: {n}" for i, n in group)] for group in pairs],
+                        limit=REGISTER_ROWS,
+                    )
+                ),
+            },
+        ),
+        REGISTERED_CHECK: CheckFinding(
+            passed=not unregistered,
+            description=f"{len(unregistered)} VALIDATED documents come from a supplier the "
+            "register does not agree with"
+            if unregistered
+            else "every VALIDATED document comes from a supplier the register agrees with",
+            metadata={
+                "documents": len(unregistered),
+                "waiting": Markdown(
+                    markdown_table(
+                        ["document", "seller", "VAT id"], unregistered, limit=REGISTER_ROWS
+                    )
+                ),
+            },
+        ),
+    }
+
+
+def register_check_events(conn, organization: dict) -> list[CheckEvent]:
+    """The register's checks evaluated now, as a command reports them beside the register."""
+    return [
+        CheckEvent(SUPPLIER_REGISTER, name, finding, organization["slug"])
+        for name, finding in register_findings(conn, organization["id"]).items()
+    ]

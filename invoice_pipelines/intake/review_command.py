@@ -1,7 +1,9 @@
 """What `invoice-pipelines incoming review` does: a person confirms, corrects, rejects or reopens
 one document (intake/review.py), and Dagster is told what the UI shows changed
 (`incoming_invoices`, and `supplier_register` when the register learned from it) as runless
-asset events (resources/dagster_ui.py), so the UI shows the change without a run.
+asset events (resources/dagster_ui.py), so the UI shows the change without a run, each with
+the evaluations of the asset's checks (check_findings.py, figures.py: the rules the runs'
+checks apply), so none shows "Not evaluated" on the materialization the review reported.
 A module of its own beside intake/commands.py (the reading verbs), which so never imports the
 review; intake/area.py's table names `run_review_command` for the verb."""
 
@@ -13,15 +15,17 @@ import sys
 
 from invoice_pipelines.db.incoming_status import StaleDocument
 from invoice_pipelines.db.tenancy import resolve_organization, tenant_transaction
+from invoice_pipelines.intake.check_findings import judge_documents, scheduled_findings
 from invoice_pipelines.intake.figures import (
     INCOMING_INVOICES,
     SUPPLIER_REGISTER,
     documents_figures,
     event,
+    register_check_events,
     register_figures,
 )
 from invoice_pipelines.intake.review import ReviewError, review_document
-from invoice_pipelines.resources.dagster_ui import tell_dagster
+from invoice_pipelines.resources.dagster_ui import CheckEvent, tell_dagster
 
 
 def run_review_command(args: argparse.Namespace) -> int:
@@ -57,7 +61,8 @@ def run_review_command(args: argparse.Namespace) -> int:
         )
     )
     if not result.refused:
-        _tell_dagster(engine, org, register_before, f"incoming review by {args.by}")
+        by = f"incoming review by {args.by}"
+        _tell_dagster(engine, org, result.document_id, register_before, by)
     return 0 if result.status != "NEEDS_REVIEW" or not args.confirm else 1
 
 
@@ -66,14 +71,27 @@ def _register(engine, org: dict) -> dict:
         return register_figures(conn, org["id"])
 
 
-def _tell_dagster(engine, org: dict, register_before: dict, by: str) -> None:
-    """What the review changed, as the UI shows it: the organization's documents, and the
-    register when the confirmation taught it something (its figures differ from before)."""
+def _tell_dagster(engine, org: dict, document_id: int, register_before: dict, by: str) -> None:
+    """What the review changed, as the UI shows it: the organization's documents with the five
+    checks of incoming_invoices (the reviewed document is what this change processed), and the
+    register when the confirmation taught it something (its figures differ from before); the
+    register's checks in any case, as one reads the documents the review booked or held."""
     with tenant_transaction(engine, org["id"]) as conn:
-        events = [event(INCOMING_INVOICES, org, documents_figures(conn, org["id"]), by)]
+        events: list = [event(INCOMING_INVOICES, org, documents_figures(conn, org["id"]), by)]
+        judged = judge_documents(conn, org["id"], 1, [document_id])
+        events += [
+            CheckEvent(INCOMING_INVOICES, name, finding, org["slug"])
+            for name, finding in judged.findings().items()
+        ]
         register = register_figures(conn, org["id"])
-    if register != register_before:
-        events.append(event(SUPPLIER_REGISTER, org, register, by))
+        if register != register_before:
+            events.append(event(SUPPLIER_REGISTER, org, register, by))
+        events += register_check_events(conn, org)
+    # over every organization, as their runs evaluate them (no partition)
+    events += [
+        CheckEvent(INCOMING_INVOICES, name, finding)
+        for name, finding in scheduled_findings(engine).items()
+    ]
     tell_dagster(events)
 
 

@@ -14,7 +14,12 @@ from invoice_pipelines.area import run_verb
 from invoice_pipelines.core.text import terminal_text
 from invoice_pipelines.db.tenancy import UnknownOrganization, resolve_organization
 from invoice_pipelines.db.tenancy import tenant_transaction as transaction
-from invoice_pipelines.intake.figures import SUPPLIER_REGISTER, event, register_figures
+from invoice_pipelines.intake.figures import (
+    SUPPLIER_REGISTER,
+    event,
+    register_check_events,
+    register_figures,
+)
 from invoice_pipelines.resources.dagster_ui import tell_dagster
 from invoice_pipelines.supplier_register import (
     Change,
@@ -64,10 +69,12 @@ def _in_organization(args, work, *, write: bool = False):
 
 
 def _tell_dagster(engine, org: dict, by: str) -> None:
-    """The register as `supplier_register` shows it, reported to the UI after a change."""
+    """The register as `supplier_register` shows it, reported to the UI after a change, with
+    its two checks evaluated on it (figures.py: the rule of the register's runs' checks)."""
     with transaction(engine, org["id"]) as conn:
-        figures = register_figures(conn, org["id"])
-    tell_dagster([event(SUPPLIER_REGISTER, org, figures, by)])
+        events = [event(SUPPLIER_REGISTER, org, register_figures(conn, org["id"]), by)]
+        events += register_check_events(conn, org)
+    tell_dagster(events)
 
 
 def run_list(args) -> int:

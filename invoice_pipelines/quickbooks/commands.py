@@ -22,6 +22,7 @@ from invoice_pipelines.db.tenancy import (
     tenant_transaction,
 )
 from invoice_pipelines.quickbooks import payables_settings as ps
+from invoice_pipelines.quickbooks.check_findings import BILLS, BILLS_WAITING_CHECK, check_events
 from invoice_pipelines.quickbooks.company import company_switches
 from invoice_pipelines.quickbooks.errors import BadRealmId, QboError, RealmInUse
 from invoice_pipelines.quickbooks.sync.bills import skipped_files
@@ -30,6 +31,7 @@ from invoice_pipelines.quickbooks.sync.customers import resolve_conflict
 from invoice_pipelines.quickbooks.tokens import save_connection, token_cipher
 from invoice_pipelines.quickbooks.watch import waiting_bills
 from invoice_pipelines.quickbooks.webhooks import WEBHOOK_PATH, receiver
+from invoice_pipelines.resources.dagster_ui import tell_dagster
 from invoice_pipelines.resources.http_receiver import serve_until_interrupted
 from invoice_pipelines.settings import env
 
@@ -118,6 +120,9 @@ def run_payables(args: argparse.Namespace) -> int:
     except QboError as exc:  # not connected
         print(f"invoice-pipelines qbo-payables: {exc}", file=sys.stderr)
         return 2
+    if args.create_vendors or args.expense_account or args.exchange_rate:
+        # what bills_waiting lists changed with the settings: the UI shows it evaluated now
+        tell_dagster(check_events(engine, BILLS, [BILLS_WAITING_CHECK]))
     waiting = _waiting_bills(engine, org["id"])
     not_attached = _files_not_attached(engine, org["id"])
     switches = company_switches(engine, org["id"])

@@ -4,7 +4,9 @@ assets call. Their parsers are quickbooks/cli.py's; quickbooks/area.py's table n
 function here, and the console script imports this module (and every sync with it) only when
 one of them runs. Each tells Dagster what its syncs changed, for the organization's partition of
 their assets (resources/dagster_ui.py: a runless materialization with the figures a run records,
-quickbooks/figures.py), so the UI shows a payment pulled now, not the last scheduled run's."""
+quickbooks/figures.py), so the UI shows a payment pulled now, not the last scheduled run's, and
+the checks of what they changed evaluated on it (check_findings.py: qbo_customers' and
+qbo_bills' checks, the bills' after a bill payment pull too)."""
 
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ import sys
 
 from invoice_pipelines.core.qbo_entities import SYNCED
 from invoice_pipelines.db.tenancy import resolve_organization
+from invoice_pipelines.quickbooks.check_findings import CHECKS_ALSO_READ, check_events
 from invoice_pipelines.quickbooks.cli import WHAT
 from invoice_pipelines.quickbooks.errors import QboError
 from invoice_pipelines.quickbooks.figures import one_organization
@@ -25,7 +28,7 @@ from invoice_pipelines.quickbooks.sync.invoices import enqueue
 from invoice_pipelines.quickbooks.sync.items import ItemSync
 from invoice_pipelines.quickbooks.sync.vendors import VendorSync
 from invoice_pipelines.quickbooks.syncs import EXTRA_COUNTS, NEEDS_FILES, SYNCS
-from invoice_pipelines.resources.dagster_ui import RECORDED_BY, AssetEvent, tell_dagster
+from invoice_pipelines.resources.dagster_ui import RECORDED_BY, AssetEvent, CheckEvent, tell_dagster
 
 # each sync's asset (qbo_<sync>), by the sync's name
 ASSETS = {entity.sync: entity.asset for entity in SYNCED}
@@ -92,15 +95,16 @@ def _sync_now(engine, org, args, result, status) -> int:
             for other, done in counts.beside.items():
                 result[what][f"{other}_on_the_way"] = done.as_dict()
     print(json.dumps({"organization": org["slug"], **result}, default=str))
-    tell_dagster(_events(org["slug"], synced, "qbo-sync"))
+    tell_dagster(_events(engine, org["slug"], synced, "qbo-sync"))
     return status
 
 
-def _events(slug: str, synced: list, command: str) -> list[AssetEvent]:
+def _events(engine, slug: str, synced: list, command: str) -> list[AssetEvent | CheckEvent]:
     """What the syncs changed, as their assets show it for the organization (as its run over the
     organization records it), and each entity changed on the way (the bill push's vendors) with
-    its counts, as the run reports it beside its own."""
-    events = []
+    its counts, as the run reports it beside its own; then the checks of each asset whose data
+    changed, evaluated now, once each."""
+    events: list[AssetEvent | CheckEvent] = []
     for what, counts in synced:
         figures = one_organization(what, slug, counts, EXTRA_COUNTS.get(what, ()))
         events.append(AssetEvent(ASSETS[what], slug, {**figures, RECORDED_BY: command}))
@@ -108,6 +112,10 @@ def _events(slug: str, synced: list, command: str) -> list[AssetEvent]:
             if done.pushed or done.pulled or done.linked:
                 beside = {**done.as_dict(), RECORDED_BY: f"{command} --what {what}"}
                 events.append(AssetEvent(ASSETS[other], slug, beside))
+    checked = {ASSETS[what] for what, _ in synced}
+    checked |= {CHECKS_ALSO_READ[what] for what, _ in synced if what in CHECKS_ALSO_READ}
+    for asset in sorted(checked):
+        events += check_events(engine, asset)
     return events
 
 
@@ -141,5 +149,5 @@ def _import(engine, org, args, summary) -> int:
             summary[name] = sync.counts.as_dict()
             imported.append((name, sync.counts))
     print(json.dumps({"organization": org["slug"], **summary}))
-    tell_dagster(_events(org["slug"], imported, "qbo-import"))
+    tell_dagster(_events(engine, org["slug"], imported, "qbo-import"))
     return 0

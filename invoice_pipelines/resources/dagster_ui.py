@@ -12,6 +12,13 @@ running) costs one line on stderr, never the command's answer or its exit code.
 
 The endpoint takes plain JSON values: numbers and text arrive as a run records them, a markdown
 table (`metadata.Markdown`) as text; the asset's next run records it as a table again.
+
+With the materialization go the evaluations of the asset's checks (`CheckEvent`, `POST
+/report_asset_check/<asset key>`: check_name, passed, severity, metadata, partition), each the
+finding the run's check makes (metadata.CheckFinding, the one rule of both), posted after the
+materialization: Dagster shows a check "Not evaluated" on a materialization that came without
+its evaluation. Dagster 1.13's endpoint takes no description, so the finding's description is
+its metadata's `description` entry.
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ from dataclasses import dataclass
 from typing import TextIO
 from urllib.parse import quote, urlsplit
 
+from invoice_pipelines.metadata import CheckFinding
 from invoice_pipelines.settings import env
 
 URL_SETTING = "INVOICE_PIPELINES_DAGSTER_URL"
@@ -43,11 +51,41 @@ class AssetEvent:
     description: str = ""
 
 
+@dataclass(frozen=True)
+class CheckEvent:
+    """One runless evaluation of `asset`'s check `check_name`: what it found, for the
+    organization's partition (None: a check over every organization, as its runs evaluate it)."""
+
+    asset: str
+    check_name: str
+    finding: CheckFinding
+    partition: str | None = None
+
+
 class NotTold(Exception):
     """The webserver was not reached or refused the report."""
 
 
-def _post(base: str, event: AssetEvent) -> None:
+def _request(event: AssetEvent | CheckEvent) -> tuple[str, dict]:
+    """The endpoint (below the webserver's address) and the JSON body of one event."""
+    if isinstance(event, CheckEvent):
+        found = event.finding
+        body: dict = {
+            "check_name": event.check_name,
+            "passed": found.passed,
+            "severity": found.severity,
+            "metadata": {**found.metadata, "description": found.description},
+        }
+        if event.partition is not None:
+            body["partition"] = event.partition
+        return f"report_asset_check/{quote(event.asset)}", body
+    body = {"partition": event.partition, "metadata": dict(event.metadata)}
+    if event.description:
+        body["description"] = event.description
+    return f"report_asset_materialization/{quote(event.asset)}", body
+
+
+def _post(base: str, event: AssetEvent | CheckEvent) -> None:
     parts = urlsplit(base)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise NotTold(f"{URL_SETTING} is not an http(s) address: {base!r}")
@@ -55,10 +93,8 @@ def _post(base: str, event: AssetEvent) -> None:
         http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
     )
     connection = connection_class(parts.hostname, parts.port, timeout=REPORT_TIMEOUT_SECONDS)
-    body = {"partition": event.partition, "metadata": dict(event.metadata)}
-    if event.description:
-        body["description"] = event.description
-    path = f"{parts.path.rstrip('/')}/report_asset_materialization/{quote(event.asset)}"
+    endpoint, body = _request(event)
+    path = f"{parts.path.rstrip('/')}/{endpoint}"
     try:
         connection.request(
             "POST",
@@ -78,11 +114,15 @@ def _post(base: str, event: AssetEvent) -> None:
 
 
 def tell_dagster(
-    events: Sequence[AssetEvent], *, url: str | None = None, stderr: TextIO | None = None
+    events: Sequence[AssetEvent | CheckEvent],
+    *,
+    url: str | None = None,
+    stderr: TextIO | None = None,
 ) -> int:
-    """Report each event to the webserver at `url` (default: the setting); how many it took. The
-    first failure ends the reports with one line on `stderr` (default sys.stderr): the UI shows
-    the change with the asset's next run instead."""
+    """Report each event to the webserver at `url` (default: the setting), in order (an asset's
+    materialization before its checks' evaluations); how many it took. The first failure ends
+    the reports with one line on `stderr` (default sys.stderr): the UI shows the change with the
+    asset's next run instead."""
     base = env(URL_SETTING) if url is None else url
     if not base or not events:
         return 0

@@ -1,14 +1,14 @@
 """An organization's asset metadata as a run records it: the plain values a function builds
 without Dagster (so a command can report the same to the UI, resources/dagster_ui.py) as
-Dagster's typed metadata values."""
+Dagster's typed metadata values, and a check's plain finding as the check's result."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
-from dagster import MetadataValue
+from dagster import AssetCheckResult, AssetCheckSeverity, MetadataValue
 
-from invoice_pipelines.metadata import Markdown
+from invoice_pipelines.metadata import CheckFinding, Markdown
 
 
 def typed(value: object) -> MetadataValue:
@@ -28,3 +28,17 @@ def typed(value: object) -> MetadataValue:
 
 def as_metadata(plain: Mapping[str, object]) -> dict[str, MetadataValue]:
     return {name: typed(value) for name, value in plain.items()}
+
+
+def check_result(
+    finding: CheckFinding, *, check_name: str | None = None, asset_key: str | None = None
+) -> AssetCheckResult:
+    """A check's finding (built without Dagster) as the result a run's check returns."""
+    return AssetCheckResult(
+        check_name=check_name,
+        asset_key=asset_key,
+        passed=finding.passed,
+        severity=AssetCheckSeverity(finding.severity),
+        description=finding.description,
+        metadata=as_metadata(finding.metadata),
+    )
