@@ -2,8 +2,11 @@
 on loopback (the instance make run uses), `incoming review --confirm` and `qbo-sync --what
 bill_payments` (the QuickBooks simulator over real HTTP) each leave a runless materialization of
 their assets for the organization's partition, with the figures a run records, read back as the
-UI reads it (GraphQL: the asset's latest materialization of that partition). With no webserver,
-the command answers as ever, with one line on stderr."""
+UI reads it (GraphQL: the asset's latest materialization of that partition); and each check of
+those assets evaluated on that materialization (GraphQL's `executionForLatestMaterialization`,
+what the UI shows beside the asset: null is "Not evaluated"), with the finding the run's check
+makes; `suppliers confirm` the same for the register. With no webserver, the command answers as
+ever, with one line on stderr."""
 
 from __future__ import annotations
 
@@ -16,6 +19,8 @@ import pytest
 
 from invoice_pipelines.cli import main
 from invoice_pipelines.core.money import round_cents
+from invoice_pipelines.db.tenancy import tenant_transaction
+from invoice_pipelines.supplier_register import add_supplier
 from invoice_pipelines_tests.browser import ui
 from invoice_pipelines_tests.intake.test_review import basic_wl, run_intake
 from invoice_pipelines_tests.quickbooks.conftest import TOKEN_KEY, connect
@@ -46,6 +51,38 @@ query Latest($key: AssetKeyInput!, $partition: String!) {
 """
 
 
+CHECKS = """
+query Checks($key: AssetKeyInput!) {
+  assetNodeOrError(assetKey: $key) {
+    __typename
+    ... on AssetNode {
+      assetChecksOrError {
+        __typename
+        ... on AssetChecks {
+          checks {
+            name
+            executionForLatestMaterialization {
+              runId
+              status
+              evaluation {
+                severity
+                partition
+                metadataEntries {
+                  label
+                  ... on IntMetadataEntry { intValue }
+                  ... on TextMetadataEntry { text }
+                }
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+}
+"""
+
+
 @pytest.fixture(scope="module")
 def webserver(tmp_path_factory, sqlite_database):
     home = tmp_path_factory.mktemp("webserver")
@@ -57,6 +94,41 @@ def webserver(tmp_path_factory, sqlite_database):
         except RuntimeError as exc:
             pytest.fail(str(exc))
         yield server.base
+
+
+def _graphql(webserver: str, query: str, variables: dict) -> dict:
+    request = urllib.request.Request(
+        f"{webserver}/graphql",
+        data=json.dumps({"query": query, "variables": variables}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=60) as response:
+        data = json.load(response)
+    assert "errors" not in data, data["errors"]
+    return data["data"]
+
+
+def _checks_shown(webserver: str, asset: str) -> dict[str, dict | None]:
+    """Each check of the asset as the UI shows it beside the asset's latest materialization:
+    its status, severity, partition, run (empty: recorded without one) and metadata by label;
+    None where the UI says "Not evaluated"."""
+    node = _graphql(webserver, CHECKS, {"key": {"path": [asset]}})["assetNodeOrError"]
+    assert node["__typename"] == "AssetNode", node
+    shown = {}
+    for check in node["assetChecksOrError"]["checks"]:
+        execution = check["executionForLatestMaterialization"]
+        if execution is None:
+            shown[check["name"]] = None
+            continue
+        evaluation = execution["evaluation"]
+        shown[check["name"]] = {
+            "status": execution["status"],
+            "run": execution["runId"],
+            "severity": evaluation["severity"],
+            "partition": evaluation["partition"],
+            **{e["label"]: e.get("intValue", e.get("text")) for e in evaluation["metadataEntries"]},
+        }
+    return shown
 
 
 def _latest(webserver: str, asset: str, partition: str) -> dict | None:
@@ -106,6 +178,32 @@ def test_a_review_confirmation_is_in_the_ui_without_a_run(
     assert doc["seller_name"] in register["suppliers_table"]
     assert register["recorded_by"] == "incoming review by anna"
 
+    # every check of both assets is evaluated on what the review reported (none "Not
+    # evaluated"), recorded by the command: the organization's three judge its documents ...
+    checks = _checks_shown(webserver, "incoming_invoices")
+    assert None not in checks.values() and len(checks) == 5, checks
+    assert {c["run"] for c in checks.values()} == {""}
+    judging = (
+        "no_failed_documents",
+        "no_documents_waiting_for_review",
+        "validated_invoices_exportable",
+    )
+    for name in judging:
+        assert (checks[name]["status"], checks[name]["partition"]) == ("SUCCEEDED", org["slug"])
+    assert checks["no_failed_documents"]["processed"] == 1
+    assert checks["no_documents_waiting_for_review"]["in_review"] == 0
+    # ... and the two over every organization (the session's database: others' documents too)
+    # are evaluated as their runs evaluate them, failing only with what they count
+    for name, count in (("no_stuck_documents", "stuck_documents"),
+                        ("discounts_not_expiring", "expiring_discounts")):  # fmt: skip
+        assert checks[name]["partition"] is None and checks[name]["severity"] == "WARN"
+        assert (checks[name]["status"] == "SUCCEEDED") == (checks[name][count] == 0)
+    register_checks = _checks_shown(webserver, "supplier_register")
+    assert {n: c["status"] for n, c in register_checks.items()} == {
+        "suppliers_told_apart": "SUCCEEDED",
+        "booked_documents_from_registered_suppliers": "SUCCEEDED",
+    }
+
 
 def test_a_payment_pull_is_in_the_ui_without_a_run(
     webserver, sqlite_database, simulator, tmp_path, monkeypatch, capsys
@@ -137,6 +235,54 @@ def test_a_payment_pull_is_in_the_ui_without_a_run(
     assert "RE-TELL" in shown["paid"] and "partly paid" in shown["paid"]
     assert f"{paid} EUR" in shown["paid"]
     assert shown["recorded_by"] == "qbo-sync"
+    # qbo_bill_payments has no check of its own; the pull read each bill's total and balance
+    # anew, which qbo_bills' checks read: both are evaluated now, by the command
+    assert _checks_shown(webserver, "qbo_bill_payments") == {}
+    bills = _checks_shown(webserver, "qbo_bills")
+    assert set(bills) == {"bills_waiting", "bill_amounts_agree"} and None not in bills.values()
+    # over every organization of the session's database: this one's bill is at its total and
+    # waits for nothing, and each check fails only with what it lists
+    for name, count, table in (("bills_waiting", "waiting", "documents"),
+                               ("bill_amounts_agree", "differing", "bills")):  # fmt: skip
+        check = bills[name]
+        assert (check["run"], check["partition"]) == ("", None)
+        assert (check["status"] == "SUCCEEDED") == (check[count] == 0)
+        assert slug not in (check.get(table) or "")
+
+
+def test_a_supplier_confirmation_evaluates_the_registers_checks_on_what_it_reported(
+    webserver, sqlite_database, monkeypatch, capsys
+):
+    db = sqlite_database
+    org = db.new_organization()
+    with tenant_transaction(db.engine, org["id"], write=True) as conn:
+        real = add_supplier(conn, org["id"], name="Bürobedarf Schroder GmbH",
+                            vat_id="DE111111111", changed_by="anna", reason="contract")  # fmt: skip
+        # registered by its first invoice: a look-alike of the real one (a digit for a
+        # letter), unconfirmed
+        twin = add_supplier(conn, org["id"], name="Bürobedarf Schr0der GmbH",
+                            vat_id="DE900000001", changed_by="policy:first_invoice",
+                            reason="first invoice", origin="first_invoice")  # fmt: skip
+    monkeypatch.setenv("INVOICE_PIPELINES_DB_URL", db.url)
+    monkeypatch.setenv("INVOICE_PIPELINES_DAGSTER_URL", webserver)
+    argv = ["suppliers", "confirm", "--org", org["slug"], "--id", str(twin), "--version", "1"]
+    argv += ["--by", "anna", "--reason", "called them", "--despite-lookalike"]
+    assert main(argv) == 0
+    said = capsys.readouterr()
+    assert json.loads(said.out)["confirmed"] is True and said.err == ""
+
+    register = _latest(webserver, "supplier_register", org["slug"])
+    assert register is not None and register["run"] == ""
+    assert register["recorded_by"] == "suppliers confirm by anna"
+    checks = _checks_shown(webserver, "supplier_register")
+    # the two look alike (a person confirmed it despite that): the check warns, naming both
+    told_apart = checks["suppliers_told_apart"]
+    assert (told_apart["status"], told_apart["severity"]) == ("FAILED", "WARN")
+    assert told_apart["run"] == "" and told_apart["partition"] == org["slug"]
+    assert told_apart["look_alike_groups"] == 1
+    assert f"{real}: " in told_apart["groups"] and f"{twin}: " in told_apart["groups"]
+    assert "share a name" in told_apart["description"]
+    assert checks["booked_documents_from_registered_suppliers"]["status"] == "SUCCEEDED"
 
 
 def test_without_a_webserver_a_command_answers_and_says_so_in_one_line(
