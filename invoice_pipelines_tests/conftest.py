@@ -30,10 +30,10 @@ os.environ.setdefault("NO_GCE_CHECK", "true")
 # login), which the pipelines refuse outside tests; test_runtime_role.py unsets this and logs in
 # as roles of its own to test the refusal.
 os.environ.setdefault("INVOICE_PIPELINES_ALLOW_OWNER_RUNTIME", "true")
-
 # commands tell no Dagster webserver unless a test starts one and names it (a make run on this
 # machine's port 3000 would get the tests' organizations otherwise)
 os.environ["INVOICE_PIPELINES_DAGSTER_URL"] = ""
+
 DEFAULT_TEST_PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
 # ../shared beside the repository: the official rules and the sample documents many tests use
 # (INVOICE_PIPELINES_TEST_SHARED_DIR points elsewhere; the guard's own test uses it)
@@ -242,6 +242,7 @@ SLOW_TESTS = {
     "process of its own",
     "invoice_pipelines_tests/test_interrupted_suite.py": "a pytest of its own, stopped (one with "
     "a make run)",
+    "invoice_pipelines_tests/test_assets_alone.py": "every asset materialized alone over GraphQL",
 }
 
 
@@ -325,6 +326,7 @@ LONGEST_FIRST = (
     "invoice_pipelines_tests/test_make_run.py",
     "invoice_pipelines_tests/test_make_postgres.py",
     "invoice_pipelines_tests/test_interrupted_suite.py",
+    "invoice_pipelines_tests/test_assets_alone.py",
 )
 
 
