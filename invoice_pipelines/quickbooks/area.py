@@ -24,11 +24,19 @@ def _parsers() -> AddCommands:
 
 
 def _commands() -> ModuleType:
-    """The one import of what `qbo-connect`, `qbo-payables`, `qbo-webhooks`, `qbo-conflicts` and
-    `qbo-resolve` do (quickbooks/commands.py), when one of them runs."""
+    """The one import of what `qbo-connect`, `qbo-webhooks` and `qbo-resolve` do
+    (quickbooks/commands.py), when one of them runs."""
     from invoice_pipelines.quickbooks import commands
 
     return commands
+
+
+def _listings() -> ModuleType:
+    """The one import of what `qbo-payables` and `qbo-conflicts` do (quickbooks/listings.py: no
+    sync, client or document reader), when one of them runs."""
+    from invoice_pipelines.quickbooks import listings
+
+    return listings
 
 
 def _syncs() -> ModuleType:
@@ -76,7 +84,7 @@ AREA = Area(
             "qbo-payables",
             "supplier invoices in QuickBooks: create vendors, expense accounts, exchange rates, "
             "waiting bills",
-            run=lambda: _commands().run_payables,
+            run=lambda: _listings().run_payables,
         ),
         Command(
             "qbo-import",
@@ -91,7 +99,7 @@ AREA = Area(
         Command(
             "qbo-conflicts",
             "list QuickBooks sync conflicts (open ones first)",
-            run=lambda: _commands().run_conflicts,
+            run=lambda: _listings().run_conflicts,
         ),
         Command(
             "qbo-resolve",

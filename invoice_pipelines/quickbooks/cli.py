@@ -1,9 +1,9 @@
 """The parsers of the QuickBooks commands (`qbo-connect`, `qbo-sync`, `qbo-payables`,
 `qbo-import`, `qbo-webhooks`, `qbo-conflicts`, `qbo-resolve`): argparse alone, so a command's
 `--help` imports neither SQLAlchemy nor the database's tables. What each command does is in
-quickbooks/commands.py (connect, payables, conflicts, resolve, webhooks) and
-quickbooks/sync_commands.py (sync now, import), named by quickbooks/area.py's table (with each
-help).
+quickbooks/commands.py (connect, resolve, webhooks), quickbooks/listings.py (payables,
+conflicts) and quickbooks/sync_commands.py (sync now, import), named by quickbooks/area.py's table
+(with each help).
 """
 
 from __future__ import annotations

@@ -32,7 +32,9 @@ from invoice_pipelines.db.tables import (
 )
 from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.outbox import Outbox
-from invoice_pipelines.quickbooks.sync.vendors import SELLER_EMAIL
+
+# the seller's e-mail as the intake read it (incoming_invoices.raw_json)
+SELLER_EMAIL = incoming_invoices.c.raw_json[("invoice", "seller_email")].as_string()
 
 PUSH, DELETE = "push", "delete"
 # what a waiting row is waiting for: a vendor, an expense account, anything else we check, a
@@ -301,3 +303,15 @@ def _attach(conn, by_document: dict[int, list[Candidate]], ids: list[int]) -> No
     ).mappings():
         for candidate in by_document[row["incoming_invoice_id"]]:
             candidate.bill = dict(row)
+
+
+def skipped_files(attachments: dict | None) -> list[str]:
+    """One sentence per file of a bill's record that is not in QBO: which file, and why."""
+    said = []
+    for kind, entry in sorted((attachments or {}).items()):
+        why = entry.get("skipped") or entry.get("error")  # "error": records before "skipped"
+        if why:
+            what = "the readable PDF" if kind == "readable" else "the supplier's original"
+            name = f" {entry['file']!r}" if entry.get("file") else ""
+            said.append(f"{what}{name} is not attached: {why}")
+    return said

@@ -97,6 +97,7 @@ from invoice_pipelines.quickbooks.sync.bill_queue import (
     Candidate,
     enqueue_bills,
     load_candidates,
+    skipped_files,
 )
 from invoice_pipelines.quickbooks.sync.common import (
     SyncCounts,
@@ -807,18 +808,6 @@ def paid(record: QboExpense) -> bool:
     if record.payment_ids:
         return True
     return record.raw.get("Balance") is not None and record.balance < record.total
-
-
-def skipped_files(attachments: dict | None) -> list[str]:
-    """One sentence per file of a bill's record that is not in QBO: which file, and why."""
-    said = []
-    for kind, entry in sorted((attachments or {}).items()):
-        why = entry.get("skipped") or entry.get("error")  # "error": records before "skipped"
-        if why:
-            what = "the readable PDF" if kind == "readable" else "the supplier's original"
-            name = f" {entry['file']!r}" if entry.get("file") else ""
-            said.append(f"{what}{name} is not attached: {why}")
-    return said
 
 
 def push_bills(engine: Engine, organization_id: int, client: QboClient, **options) -> SyncCounts:

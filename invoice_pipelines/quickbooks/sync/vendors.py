@@ -72,6 +72,7 @@ from invoice_pipelines.quickbooks.errors import DuplicateName, ObjectNotFound, Q
 from invoice_pipelines.quickbooks.names import qbo_display_name
 from invoice_pipelines.quickbooks.payables import QboVendor, VendorDraft
 from invoice_pipelines.quickbooks.payables_settings import name_key, read_settings, vat_key
+from invoice_pipelines.quickbooks.sync.bill_queue import SELLER_EMAIL
 from invoice_pipelines.quickbooks.sync.common import (
     CURSOR_OVERLAP,
     SyncCounts,
@@ -146,10 +147,6 @@ def supplier_of(document: dict) -> Supplier:
         email=email[:100] or None,
         currency=(document.get("currency") or None),
     )
-
-
-# the seller's e-mail as the intake read it (incoming_invoices.raw_json)
-SELLER_EMAIL = incoming_invoices.c.raw_json[("invoice", "seller_email")].as_string()
 
 
 def organization_currency(engine: Engine, organization_id: int) -> str | None:
