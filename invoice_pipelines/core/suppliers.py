@@ -20,6 +20,15 @@ from functools import cached_property, lru_cache
 
 from invoice_pipelines.core.rules import Finding, lookalike_key
 from invoice_pipelines.core.supplier_names import letters_of, name_core, near
+from invoice_pipelines.core.supplier_policies import (  # noqa: F401 - the register's names
+    DEFAULT_POLICY,
+    FIRST_INVOICE,
+    FIRST_INVOICE_BOOKS,
+    POLICIES,
+    POLICY_SETTING,
+    REGISTERING_POLICIES,
+    REVIEW,
+)
 
 STAGE = "supplier"
 
@@ -37,18 +46,6 @@ NAME_OF_SEVERAL = "IP-SUP-09"
 # reviewer says; only a correction of the seller's values (or a rejection) moves it on
 NEVER_CONFIRMED = frozenset({OWN_ORGANIZATION, TWO_SUPPLIERS})
 
-# how an organization's register learns of a supplier it does not know yet
-POLICY_SETTING = "supplier_policy"
-REVIEW = "review"  # every new supplier's first invoice waits for a person
-# a new supplier's first accepted invoice registers it, unconfirmed: its invoices are accepted and
-# exported, but no QuickBooks vendor or bill is made for it until a person confirms it
-FIRST_INVOICE = "first_invoice"
-# the same, registered as confirmed: its bills reach QuickBooks with no person involved (the
-# behaviour before issue 72, chosen by name, docs/intake.md says what it risks)
-FIRST_INVOICE_BOOKS = "first_invoice_books"
-POLICIES = (REVIEW, FIRST_INVOICE, FIRST_INVOICE_BOOKS)
-REGISTERING_POLICIES = (FIRST_INVOICE, FIRST_INVOICE_BOOKS)
-DEFAULT_POLICY = FIRST_INVOICE
 
 _VAT_SEPARATORS = re.compile(r"[\s.\-/]+")
 

@@ -5,7 +5,7 @@ verb does is in intake/supplier_commands.py, named by intake/area.py's table."""
 from __future__ import annotations
 
 from invoice_pipelines.cli_args import positive_int
-from invoice_pipelines.core.suppliers import POLICIES
+from invoice_pipelines.core.supplier_policies import POLICIES
 
 
 def add_supplier_commands(sub) -> None:
