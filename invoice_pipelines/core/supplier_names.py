@@ -146,9 +146,13 @@ def _fold(word: str) -> str:
     digits as the letters they read as, German vowel pairs folded, doubled letters single."""
     text = unicodedata.normalize("NFKC", word).translate(_TRANSLITERATED)
     text = "".join(c for c in unicodedata.normalize("NFD", text) if unicodedata.category(c) != "Mn")
-    if text in ("&", "+") or text.isdecimal():
-        # a number of its own ("Werk 2", "Lieferant 1") is a number, not a disguised letter
-        return text if text in ("&", "+") else str(int(text))
+    if text in ("&", "+"):
+        return text
+    if text.isdecimal():
+        # a number of its own ("Werk 2", "Lieferant 1") is a number, not a disguised letter: its
+        # digits in ASCII, without leading zeros (no int(): a hostile name's 5,000 digits)
+        digits = "".join(str(unicodedata.decimal(c)) for c in text)
+        return digits.lstrip("0") or "0"
     text = lookalike_key(text).translate(_DIGITS_AS_LETTERS)
     # the skeleton may leave marks of other scripts' letters: drop them too
     text = "".join(c for c in unicodedata.normalize("NFD", text) if unicodedata.category(c) != "Mn")

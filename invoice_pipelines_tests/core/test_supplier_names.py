@@ -168,3 +168,11 @@ def test_numbers_of_their_own_tell_names_apart():
     assert near(name_core("Bürobedarf Schröder 2 GmbH"), name_core("Bürobedarf Schröder GmbH"))
     # a digit inside a word is a disguised letter
     assert near(name_core("Lieferant1 GmbH"), name_core("Lieferantl GmbH"))
+
+
+def test_a_hostile_name_is_read_like_any_other():
+    # a 5,000-digit word (more than int() converts), digits of another script, leading zeros
+    long_number = "Papier " + "9" * 5000 + " GmbH"
+    assert name_core(long_number) == name_core("Papier") + "9" * 5000
+    assert name_core("Werk \u0661\u0662 GmbH") == name_core("Werk 12 GmbH")
+    assert name_core("Werk 007") == name_core("Werk 7")
