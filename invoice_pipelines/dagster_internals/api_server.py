@@ -31,6 +31,11 @@ RUN_MODULES = (
 )
 # the API server's own attributes the warm server reads or sets, there once Dagster's __init__
 # has run: without one of them its runs start as Dagster starts them
+# what a run asked to start while the server stops hears (gRPC UNAVAILABLE): the queue daemon
+# takes it for a code server out of reach and puts the run back in the queue
+STOPPING = (
+    "the code server is stopping: the run goes back to the queue and starts after the restart"
+)
 SERVER_ATTRIBUTES = (
     "_mp_ctx",
     "_executions",
@@ -84,6 +89,7 @@ def warm_runs(
     `start_run_in_subprocess` with its arguments; `stopping()`: whether the stop of `make run`
     has begun (the server then leaves the runs to record their own end); `started(instance_ref,
     run_id, pid)`: called after the server started a run's process."""
+    import grpc
     from dagster._grpc import server
     from dagster._grpc.types import ExecuteExternalJobArgs
     from dagster._serdes import deserialize_value
@@ -140,6 +146,12 @@ def warm_runs(
                     self._server_termination_event.set()
 
         def StartRun(self, request, context):  # noqa: N802 (gRPC's name)
+            if self._ours and self._shutdown_once_executions_finish_event.is_set():
+                # Dagster's server answers "Tried to start a run on a server after telling it to
+                # shut down", which fails the run for good: a backfill's run the queue took during
+                # a stop of `make run` failed so. Unavailable instead is what the queue daemon
+                # puts the run back for (max_user_code_failure_retries): it runs after a restart
+                context.abort(grpc.StatusCode.UNAVAILABLE, STOPPING)
             reply = super().StartRun(request, context)
             if not self._ours:
                 return reply
