@@ -170,6 +170,7 @@ def _supplier(row) -> RegisteredSupplier:
         notice_email=row.notice_email,
         qbo_vendor_id=row.qbo_vendor_id,
         confirmed=row.confirmed_at is not None,
+        version=row.version,
     )
 
 

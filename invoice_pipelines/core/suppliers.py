@@ -96,7 +96,9 @@ class RegisteredSupplier:
     ibans: tuple[str, ...] = ()
     notice_email: str | None = None
     qbo_vendor_id: str | None = None
+    # a person vouched for it (`suppliers.confirmed_at`): only then a QuickBooks vendor and bill
     confirmed: bool = True
+    version: int = 1  # what `suppliers change` and `confirm` ask for (--version)
 
     @property
     def names(self) -> tuple[str, ...]:

@@ -276,20 +276,6 @@ def load_vendors(conn, organization_id: int) -> list[dict]:
     ]
 
 
-def unconfirmed_suppliers(conn, organization_id: int) -> dict[int, int]:
-    """The suppliers no person has confirmed (`confirmed_at` NULL: registered by the
-    first-invoice policy), id -> version (what `suppliers confirm` asks for): no vendor is
-    created and no bill pushed for them."""
-    return dict(
-        conn.execute(
-            select(suppliers.c.id, suppliers.c.version).where(
-                suppliers.c.organization_id == organization_id,
-                suppliers.c.confirmed_at.is_(None),
-            )
-        ).all()
-    )
-
-
 def _vendor_named(vendor: dict) -> str:
     return f"{vendor['display_name']!r} (Id {vendor['qbo_id']})"
 
@@ -320,7 +306,6 @@ class VendorResolver:
         with tenant_transaction(engine, organization_id) as conn:
             self.vendors = load_vendors(conn, organization_id)
             self.register = load_register(conn, organization_id)
-            self.unconfirmed = unconfirmed_suppliers(conn, organization_id)
             self.slug = conn.execute(
                 select(organizations.c.slug).where(organizations.c.id == organization_id)
             ).scalar()
@@ -348,7 +333,7 @@ class VendorResolver:
             "no person has confirmed it yet: no QuickBooks vendor is created and no bill pushed "
             "for it until a person checks it and confirms it (invoice-pipelines suppliers "
             f"confirm --org {self.slug} --id {registered.id} --version "
-            f"{self.unconfirmed[registered.id]} --by NAME --reason TEXT)",
+            f"{registered.version} --by NAME --reason TEXT)",
             code=UNCONFIRMED,
         )
 
@@ -367,7 +352,7 @@ class VendorResolver:
         registered = registered_supplier(self.register, supplier)
         if registered is None:
             return self._unregistered(supplier)
-        if registered.id in self.unconfirmed:
+        if not registered.confirmed:
             # before any vendor is looked for: a link, a VAT id or a new vendor alike wait
             return self._unconfirmed(registered)
         if registered.qbo_vendor_id:
