@@ -199,3 +199,24 @@ def test_a_run_starts_from_the_warm_process_and_ends_as_dagster_ends_runs(server
     while Path(f"/proc/{probe['pid']}").exists() and time.monotonic() < deadline:
         time.sleep(0.2)
     assert not Path(f"/proc/{probe['pid']}").exists(), "the terminated run's process still runs"
+
+
+def test_a_run_asked_to_start_while_the_server_stops_is_refused_as_out_of_reach(server: Server):
+    """What the queue daemon hears for a run it takes from the queue while `make run` stops: gRPC
+    UNAVAILABLE (the daemon puts the run back and starts it after the restart), not Dagster's
+    "Tried to start a run on a server after telling it to shut down", which failed it for good.
+    The proxy of `code-server start` answers first, so it is the proxy that must say so."""
+    from dagster._core.errors import DagsterUserCodeUnreachableError
+
+    from invoice_pipelines.dagster_internals.api_server import STOPPING
+
+    # a run at work keeps the stopping server up (it waits for its runs) while it is asked
+    waiting = server.launch("waiting_job")
+    probe = server.probe("waiting", waiting)
+    client = DagsterGrpcClient(socket=str(server.folder / "s.sock"), host="localhost")
+    client.shutdown_server()
+    with pytest.raises(DagsterUserCodeUnreachableError) as refused:
+        server.launch("where_job")
+    assert "UNAVAILABLE" in str(refused.value), refused.value
+    assert STOPPING in str(refused.value.__cause__), refused.value.__cause__
+    os.kill(probe["pid"], signal.SIGKILL)

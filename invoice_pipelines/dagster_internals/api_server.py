@@ -53,11 +53,12 @@ def missing() -> list[str]:
     try:
         from dagster._cli import main  # noqa: F401
         from dagster._core.events import DagsterEvent, RunFailureReason
-        from dagster._grpc import impl, server, types
+        from dagster._grpc import impl, proxy_server, server, types
         from dagster._serdes import deserialize_value  # noqa: F401
     except ImportError as error:
         return [f"{error.name or error}"]
     base = getattr(server, "DagsterApiServer", None)
+    proxy = getattr(proxy_server, "DagsterProxyApiServicer", None)
     wanted = (
         ("dagster._grpc.server", server, "DagsterApiServer"),
         ("dagster._grpc.server", server, "start_run_in_subprocess"),
@@ -65,6 +66,8 @@ def missing() -> list[str]:
         ("DagsterApiServer", base, "StartRun"),
         ("DagsterApiServer", base, "_check_for_orphaned_runs"),
         ("DagsterApiServer", base, "_clear_run"),
+        ("dagster._grpc.proxy_server", proxy_server, "DagsterProxyApiServicer"),
+        ("DagsterProxyApiServicer", proxy, "StartRun"),
         ("dagster._grpc.impl", impl, "start_run_in_subprocess"),
         ("dagster._grpc.impl", impl, "_report_run_failed_if_not_finished"),
         ("dagster._grpc.types", types, "ExecuteExternalJobArgs"),
@@ -212,13 +215,30 @@ def replace_stop_words(stopping: Callable[[], bool], words: Callable[[Any], str]
 
 
 def start_api_servers_through(module: str) -> None:
-    """The `api grpc` processes the proxy of `code-server start` starts run `module`."""
-    from dagster._grpc import server
+    """The `api grpc` processes the proxy of `code-server start` starts run `module`, and the
+    proxy refuses a run asked to start while it stops as out of reach (gRPC UNAVAILABLE), as the
+    `api grpc` server behind it does (`warm_runs`)."""
+    import grpc
+    from dagster._grpc import proxy_server, server
 
     def entry_point(executable_path: str) -> list[str]:
         return [executable_path, "-m", module]
 
     server.get_python_environment_entry_point = entry_point
+
+    base = proxy_server.DagsterProxyApiServicer
+
+    class RunsBackToTheQueueProxy(base):  # type: ignore[misc, valid-type]
+        def StartRun(self, request, context):  # noqa: N802 (gRPC's name)
+            # the proxy answers the daemon's StartRun first: once its stop began Dagster's proxy
+            # says "Tried to start a run on a server after telling it to shut down" (the run
+            # failed for good) before the request reaches the server behind it
+            stopping = getattr(self, "_shutdown_once_executions_finish_event", None)
+            if stopping is not None and stopping.is_set():
+                context.abort(grpc.StatusCode.UNAVAILABLE, STOPPING)
+            return super().StartRun(request, context)
+
+    proxy_server.DagsterProxyApiServicer = RunsBackToTheQueueProxy
 
 
 def dagster_cli() -> Callable[[], object]:
