@@ -106,6 +106,24 @@ class NumberFormat:
         return prefix, self.counter_width, suffix
 
 
+def number_regex(pattern: str) -> re.Pattern | None:
+    """The numbers a format such as `RE-{year}-{counter:06d}` writes, as a regex with the
+    counter as a group; None for a format this cannot read."""
+    parts = []
+    try:
+        for literal, name, _spec, _conversion in string.Formatter().parse(pattern):
+            parts.append(re.escape(literal))
+            if name == "counter":
+                parts.append(r"(?P<counter>\d+)")
+            elif name in ("year", "month"):
+                parts.append(r"\d+")
+            elif name is not None:
+                return None
+        return re.compile("".join(parts))
+    except (ValueError, re.error):
+        return None
+
+
 @dataclass(frozen=True)
 class NumberBlock:
     """Consecutive counters `first .. first + count - 1` reserved by one transaction."""
