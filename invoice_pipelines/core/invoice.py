@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
@@ -320,6 +321,17 @@ class Invoice:
             "origin": self.origin,
             "confidence": dict(self.confidence),
         }
+
+
+def allowance_and_charge_amounts(
+    items: Iterable[AllowanceCharge],
+) -> tuple[tuple[Decimal, ...], tuple[Decimal, ...]]:
+    """The amounts stated of a line's allowances (BT-136) and of its charges (BT-141)."""
+    stated = [item for item in items if item.amount is not None]
+    return (
+        tuple(item.amount for item in stated if not item.is_charge),
+        tuple(item.amount for item in stated if item.is_charge),
+    )
 
 
 def pick_tax_total(

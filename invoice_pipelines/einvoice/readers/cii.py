@@ -16,11 +16,11 @@ from invoice_pipelines.core.bank_accounts import payment_accounts
 from invoice_pipelines.core.invoice import (
     Address,
     AllowanceCharge,
-    CurrencyAmount,
     Invoice,
     InvoiceLine,
     PaymentAccount,
     VatBreakdown,
+    allowance_and_charge_amounts,
     pick_tax_total,
 )
 from invoice_pipelines.core.rules import Finding
@@ -160,7 +160,9 @@ def _lines(
         net_price = read.element(agreement, "ram:NetPriceProductTradePrice")
         gross_price = read.element(agreement, "ram:GrossPriceProductTradePrice")
         quantity = read.element(delivery, "ram:BilledQuantity")
-        line_charges = _allowances_charges(read, settlement, paths, where)
+        allowances, charges = allowance_and_charge_amounts(
+            _allowances_charges(read, settlement, paths, where)
+        )
         discount, discount_percent = _price_discount(read, gross_price, where)
         lines.append(
             InvoiceLine(
@@ -184,12 +186,8 @@ def _lines(
                 vat_rate=read.decimal(
                     settlement, f"ram:ApplicableTradeTax/{paths.rate}", f"{where} VAT rate (BT-152)"
                 ),
-                allowances=tuple(
-                    ac.amount for ac in line_charges if not ac.is_charge and ac.amount is not None
-                ),
-                charges=tuple(
-                    ac.amount for ac in line_charges if ac.is_charge and ac.amount is not None
-                ),
+                allowances=allowances,
+                charges=charges,
                 gross_price=read.decimal(
                     gross_price, "ram:ChargeAmount", f"{where} gross price (BT-148)"
                 ),
@@ -218,12 +216,10 @@ def map_cross_industry(
 
     currency = read.text(settlement, "ram:InvoiceCurrencyCode")
     tax_currency = read.text(settlement, "ram:TaxCurrencyCode")
-    tax_entries = []
-    for node in read.elements(summation, "ram:TaxTotalAmount"):
-        amount = read.decimal_of(node, "total VAT (BT-110)")
-        if amount is not None:
-            tax_entries.append(CurrencyAmount(amount, node.get("currencyID")))
-    tax_total, tax_total_tax_currency = pick_tax_total(tuple(tax_entries), currency, tax_currency)
+    tax_entries = read.currency_amounts(
+        read.elements(summation, "ram:TaxTotalAmount"), "total VAT (BT-110)"
+    )
+    tax_total, tax_total_tax_currency = pick_tax_total(tax_entries, currency, tax_currency)
 
     means_code = None
     for means in read.elements(settlement, "ram:SpecifiedTradeSettlementPaymentMeans"):
@@ -285,7 +281,7 @@ def map_cross_industry(
         tax_total=tax_total,
         tax_total_tax_currency=tax_total_tax_currency,
         **read.totals(summation, CII_TOTALS),
-        tax_total_entries=tuple(tax_entries),
+        tax_total_entries=tax_entries,
         lines=_lines(read, transaction, paths),
         vat_breakdown=vat_breakdown,
         allowances_charges=tuple(_allowances_charges(read, settlement, paths, "document")),

@@ -10,11 +10,11 @@ from invoice_pipelines.core.bank_accounts import payment_accounts
 from invoice_pipelines.core.invoice import (
     Address,
     AllowanceCharge,
-    CurrencyAmount,
     Invoice,
     InvoiceLine,
     PaymentAccount,
     VatBreakdown,
+    allowance_and_charge_amounts,
     pick_tax_total,
 )
 from invoice_pipelines.core.rules import Finding
@@ -106,7 +106,7 @@ def _lines(read: ValueReader, root: etree._Element, credit_note: bool) -> tuple[
         # Line allowances/charges are direct children; cac:Price/cac:AllowanceCharge is the
         # gross-to-net price discount (BT-147 amount, BT-148 gross price as its base amount),
         # already inside PriceAmount.
-        line_charges = _allowances_charges(read, node, where)
+        allowances, charges = allowance_and_charge_amounts(_allowances_charges(read, node, where))
         price_discounts = _allowances_charges(read, read.element(node, "cac:Price"), where)
         gross_prices = [ac.base_amount for ac in price_discounts if ac.base_amount is not None]
         discounts = [ac.amount for ac in price_discounts if ac.amount is not None]
@@ -128,12 +128,8 @@ def _lines(read: ValueReader, root: etree._Element, credit_note: bool) -> tuple[
                 vat_rate=read.decimal(
                     node, "cac:Item/cac:ClassifiedTaxCategory/cbc:Percent", f"{where} VAT rate"
                 ),
-                allowances=tuple(
-                    ac.amount for ac in line_charges if not ac.is_charge and ac.amount is not None
-                ),
-                charges=tuple(
-                    ac.amount for ac in line_charges if ac.is_charge and ac.amount is not None
-                ),
+                allowances=allowances,
+                charges=charges,
                 gross_price=gross_prices[0] if gross_prices else None,
                 price_discount=sum(discounts, Decimal(0)) if discounts else None,
                 price_discount_percent=(
@@ -162,12 +158,10 @@ def parse_ubl(root: etree._Element) -> tuple[Invoice, list[Finding]]:
     currency = read.text(root, "cbc:DocumentCurrencyCode")
     tax_currency = read.text(root, "cbc:TaxCurrencyCode")
 
-    tax_entries = []
-    for node in read.elements(root, "cac:TaxTotal/cbc:TaxAmount"):
-        amount = read.decimal_of(node, "total VAT (BT-110)")
-        if amount is not None:
-            tax_entries.append(CurrencyAmount(amount, node.get("currencyID")))
-    tax_total, tax_total_tax_currency = pick_tax_total(tuple(tax_entries), currency, tax_currency)
+    tax_entries = read.currency_amounts(
+        read.elements(root, "cac:TaxTotal/cbc:TaxAmount"), "total VAT (BT-110)"
+    )
+    tax_total, tax_total_tax_currency = pick_tax_total(tax_entries, currency, tax_currency)
 
     vat_breakdown = tuple(
         VatBreakdown(
@@ -222,7 +216,7 @@ def parse_ubl(root: etree._Element) -> tuple[Invoice, list[Finding]]:
         tax_total=tax_total,
         tax_total_tax_currency=tax_total_tax_currency,
         **read.totals(totals, UBL_TOTALS),
-        tax_total_entries=tuple(tax_entries),
+        tax_total_entries=tax_entries,
         lines=_lines(read, root, credit_note),
         vat_breakdown=vat_breakdown,
         allowances_charges=tuple(_allowances_charges(read, root, "document")),

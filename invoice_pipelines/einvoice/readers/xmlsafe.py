@@ -10,7 +10,7 @@ from decimal import Decimal
 
 from lxml import etree
 
-from invoice_pipelines.core.invoice import TOTAL_TERMS
+from invoice_pipelines.core.invoice import TOTAL_TERMS, CurrencyAmount
 from invoice_pipelines.core.rules import Finding
 
 MAX_XML_BYTES = 20 * 1024 * 1024
@@ -218,6 +218,15 @@ class ValueReader:
 
     def decimal(self, node: etree._Element | None, path: str, term: str) -> Decimal | None:
         return self.decimal_of(self.element(node, path), term)
+
+    def currency_amounts(
+        self, nodes: list[etree._Element], term: str
+    ) -> tuple[CurrencyAmount, ...]:
+        """The amounts of `nodes` that can be read, each with its currencyID, in document order."""
+        read = ((self.decimal_of(node, term), node.get("currencyID")) for node in nodes)
+        return tuple(
+            CurrencyAmount(amount, currency) for amount, currency in read if amount is not None
+        )
 
     def totals(
         self, node: etree._Element | None, paths: dict[str, str]
