@@ -25,9 +25,9 @@ import subprocess
 import sys
 import time
 import uuid
-from pathlib import Path
 
 from invoice_pipelines.cli_args import positive_int
+from invoice_pipelines_devtools.bench.console import console_script
 
 # the floor's one query names the database it ran on (SQLite has no current_database(): its file)
 FLOOR = (
@@ -40,7 +40,6 @@ FLOOR = (
     "    query = f'SELECT {name}, count(*) FROM organizations'\n"
     "    print(conn.execute(sqlalchemy.text(query)).one()[0])\n"
 )
-CLI = "import sys; from invoice_pipelines.cli import main; sys.exit(main(sys.argv[1:]))"
 # the command budget (issue 47): a command answers within a second, and one that reads or writes
 # the database within twice the floor
 BUDGET_SECONDS = 1.0
@@ -57,13 +56,6 @@ LIMIT_METHOD = (
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--runs", type=positive_int, default=10, help="runs of each command")
-
-
-def _console_script() -> list[str]:
-    """The `invoice-pipelines` a user runs: the console script beside this interpreter, else the
-    same entry point through `python -c`."""
-    script = Path(sys.executable).parent / "invoice-pipelines"
-    return [str(script)] if script.is_file() else [sys.executable, "-c", CLI]
 
 
 def _seed(engine) -> tuple[str, int, int, int]:
@@ -176,7 +168,7 @@ def run(args: argparse.Namespace) -> dict:
         database = current_database(conn)
     url = database_url()
     env = {**os.environ, URL_VAR: url}
-    cli = _console_script()
+    cli = console_script()
     commands = {
         "floor": [sys.executable, "-c", FLOOR, url],
         "--help": [*cli, "--help"],

@@ -795,30 +795,19 @@ BLANK_TOKENS = ("", " ", "\t\n", "    ")
 
 
 def _refusals(engine, slug: str, tally: Tally) -> None:
-    """Hostile flags through the console script's `main` and blank webhook tokens through the
-    receiver: each one refused with one sentence is a clean failure, anything else a crash."""
-    import contextlib
-    import io
-
-    from invoice_pipelines.cli import main
+    """Hostile flags through the console script, run as a user runs it, and blank webhook tokens
+    through the receiver: each one refused with one sentence is a clean failure, anything else a
+    crash."""
     from invoice_pipelines.quickbooks.webhooks import receiver
     from invoice_pipelines.settings import ConfigError
+    from invoice_pipelines_devtools.bench.console import run_console
 
     for template in HOSTILE_ARGV:
         argv = [part.replace("{org}", slug) for part in template]
         tally.inputs += 1
-        err = io.StringIO()
-        try:
-            with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
-                code = main(argv)
-        except SystemExit as exc:
-            code = exc.code
-        except Exception as exc:  # noqa: BLE001 - what the bench counts
-            tally.count("hostile-flag", "crashes")
-            tally.crash(" ".join(argv), exc)
-            continue
-        lines = err.getvalue().strip().splitlines()
-        if code == 2 and lines and "Traceback" not in err.getvalue():
+        code, err = run_console(argv)
+        lines = err.strip().splitlines()
+        if code == 2 and lines and "Traceback" not in err:
             tally.count("hostile-flag", "clean_failures")
         else:
             tally.count("hostile-flag", "crashes")

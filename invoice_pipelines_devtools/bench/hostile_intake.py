@@ -29,8 +29,6 @@ What each category counts (`categories` in the JSON; every violation is a crash 
 
 from __future__ import annotations
 
-import contextlib
-import io
 import os
 import random
 import re
@@ -873,26 +871,11 @@ def review_attacks(rng: random.Random, quantity: int) -> list[tuple[str, dict, d
     return attacks
 
 
-def _cli(argv: list[str], url: str) -> tuple[object, str]:
-    """The console script's exit code (or the exception that escaped it) and its stderr."""
-    from invoice_pipelines.cli import main
+def _cli(argv: list[str], url: str) -> tuple[int, str]:
+    """The console script's exit code and its stderr, run as a user runs it on the database `url`."""
+    from invoice_pipelines_devtools.bench.console import run_console
 
-    old = os.environ.get("INVOICE_PIPELINES_DB_URL")
-    os.environ["INVOICE_PIPELINES_DB_URL"] = url
-    err = io.StringIO()
-    try:
-        with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
-            code = main(argv)
-    except SystemExit as exc:
-        code = exc.code
-    except Exception as exc:  # noqa: BLE001 - what the bench counts
-        code = exc
-    finally:
-        if old is None:
-            os.environ.pop("INVOICE_PIPELINES_DB_URL", None)
-        else:
-            os.environ["INVOICE_PIPELINES_DB_URL"] = old
-    return code, err.getvalue()
+    return run_console(argv, {"INVOICE_PIPELINES_DB_URL": url})
 
 
 @dataclass
@@ -927,8 +910,6 @@ class _Review:
 
         if cli:
             code, err = _cli(self.argv(), url)
-            if isinstance(code, BaseException):
-                return f"{type(code).__name__}: {code}"
             if "Traceback" in err or code not in (0, 1, 2):
                 return f"exit {code}: {err.strip().splitlines()[-1:] or 'no message'}"
             if code == 2 and not err.strip():
