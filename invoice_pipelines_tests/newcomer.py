@@ -26,8 +26,8 @@ from pathlib import Path
 
 from sqlalchemy import create_engine, text
 
+from invoice_pipelines_devtools.browser import local_ui
 from invoice_pipelines_devtools.qbo_simulator.server import SimulatorControl
-from invoice_pipelines_tests.browser import ui
 from invoice_pipelines_tests.exports.datev_reader import read_extf
 
 REPO = Path(__file__).resolve().parents[1]
@@ -140,9 +140,9 @@ def launch_the_export_in_the_browser(demo: LiveDemo, month: str) -> str:
     from playwright.sync_api import expect
 
     expect.set_options(timeout=UI_MS)
-    with ui.browser_page() as page:
+    with local_ui.browser_page() as page:
         page.goto(f"{demo.ui}{exports_group_path()}")
-        ui.skip_community_dialog(page)
+        local_ui.skip_community_dialog(page)
         # the asset's card in the group's graph: selected, with its details beside the graph
         graph = page.locator('svg[class*="svgContainer"]')
         graph.get_by_text(EXPORT_ASSET, exact=True).click(timeout=UI_MS)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from invoice_pipelines_devtools.browser import local_ui
 from invoice_pipelines_tests.browser import ui
 from invoice_pipelines_tests.conftest import require_programs, samples_dir
 
@@ -92,7 +93,7 @@ def _requirements() -> Path:
     """The sample invoices, once Chromium and Playwright are there. What is missing skips the
     test (fails it under CI), and fails it when screenshots are asked for: no silent no-op."""
     try:
-        require_programs(ui.CHROMIUM)
+        require_programs(local_ui.CHROMIUM)
         pytest.importorskip("playwright.sync_api", reason="pip install -e '.[dev]'")
         return samples_dir()
     except pytest.skip.Exception as skipped:
@@ -105,15 +106,17 @@ def _requirements() -> Path:
 def ui_with_runs(tmp_path, monkeypatch):
     samples = _requirements()
     # the application database and the uploads of this test; the code location reads the same
-    monkeypatch.setenv("INVOICE_PIPELINES_DB_URL", ui.migrated_sqlite(tmp_path / "app.sqlite3"))
+    monkeypatch.setenv(
+        "INVOICE_PIPELINES_DB_URL", local_ui.migrated_sqlite(tmp_path / "app.sqlite3")
+    )
     monkeypatch.setenv("INVOICE_PIPELINES_UPLOAD_DIR", str(tmp_path / "uploads"))
     home = tmp_path / "dagster_home"
     env = dict(os.environ)
-    ui.write_instance(home)
-    with ui.webserver(home, env, tmp_path / "webserver.log") as server:
+    local_ui.write_instance(home)
+    with local_ui.webserver(home, env, tmp_path / "webserver.log") as server:
         recorded = ui.record_runs(home, samples)  # while the webserver loads the code
         server.wait_until_up()
-        with ui.browser_page() as page:
+        with local_ui.browser_page() as page:
             yield server.base, page, recorded
 
 
@@ -127,7 +130,7 @@ def test_a_new_user_sees_the_pipeline_its_numbers_and_its_failures(ui_with_runs)
     # picture.
     page.goto(f"{base}/asset-groups")
     expect(page.get_by_text("Global asset lineage").first).to_be_visible()
-    ui.skip_community_dialog(page)
+    local_ui.skip_community_dialog(page)
     unfold = page.locator('[aria-label="unfold_more"]')
     expect(unfold).to_have_count(8)
     page.mouse.move(1, 1)
@@ -150,7 +153,7 @@ def test_a_new_user_sees_the_pipeline_its_numbers_and_its_failures(ui_with_runs)
     page.mouse.move(1, 1)  # no hover highlight in the picture
     # every card has its numbers (fourteen cards load their figures one request each: give them time)
     expect(graph.get_by_text("Loading...")).to_have_count(0, timeout=60_000)
-    page.set_viewport_size(ui.VIEWPORT)
+    page.set_viewport_size(local_ui.VIEWPORT)
 
     # 1b. The per-group views docs/demo.md lists, one per group: each shows its assets at a
     # readable size, with their latest events and checks

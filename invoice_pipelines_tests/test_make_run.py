@@ -28,8 +28,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
+from invoice_pipelines_devtools.browser.local_ui import CHROMIUM
 from invoice_pipelines_devtools.demo.seed import DEMO_ORGANIZATIONS
-from invoice_pipelines_tests.browser.ui import CHROMIUM
 from invoice_pipelines_tests.conftest import require_programs
 from invoice_pipelines_tests.newcomer import (
     LiveDemo,

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from invoice_pipelines_tests.browser import ui
+from invoice_pipelines_devtools.browser import local_ui
 from invoice_pipelines_tests.test_definitions import (
     EXPECTED_ASSETS,
     EXPECTED_SCHEDULES,
@@ -58,8 +58,8 @@ def webserver(tmp_path_factory, sqlite_database):
     # organization. The instance `make run` uses: SQLite storage, our run coordinator, the limits
     home = tmp_path_factory.mktemp("webserver")
     env = {**os.environ, "INVOICE_PIPELINES_DB_URL": sqlite_database.url}
-    ui.write_instance(home)
-    with ui.webserver(home, env, home / "webserver.log") as server:
+    local_ui.write_instance(home)
+    with local_ui.webserver(home, env, home / "webserver.log") as server:
         try:
             server.wait_until_up(120)
         except RuntimeError as exc:

@@ -19,7 +19,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from invoice_pipelines_tests.browser import ui  # noqa: E402
+from invoice_pipelines_devtools.browser import local_ui  # noqa: E402
 
 
 def main() -> int:
@@ -27,10 +27,10 @@ def main() -> int:
     parser.add_argument("--orgs", type=int, default=10000)
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="partition-pages-"))
-    os.environ["INVOICE_PIPELINES_DB_URL"] = ui.migrated_sqlite(work / "app.sqlite3")
+    os.environ["INVOICE_PIPELINES_DB_URL"] = local_ui.migrated_sqlite(work / "app.sqlite3")
     home = work / "dagster_home"
     env = dict(os.environ)
-    ui.write_instance(home)
+    local_ui.write_instance(home)
 
     from dagster import DagsterInstance
 
@@ -41,11 +41,11 @@ def main() -> int:
         instance.add_dynamic_partitions("organizations", keys)
         added = time.perf_counter() - start
     out = {"organizations": args.orgs, "partitions_add_seconds": round(added, 2)}
-    with ui.webserver(home, env, work / "webserver.log") as server:
+    with local_ui.webserver(home, env, work / "webserver.log") as server:
         server.wait_until_up()
-        with ui.browser_page() as page:
+        with local_ui.browser_page() as page:
             page.goto(f"{server.base}/assets/incoming_invoices?view=partitions")
-            ui.skip_community_dialog(page)
+            local_ui.skip_community_dialog(page)
             start = time.perf_counter()
             page.goto(f"{server.base}/assets/incoming_invoices?view=partitions")
             # the list is virtualized: the first keys are drawn, the count says how many there are

@@ -21,7 +21,7 @@ from invoice_pipelines.cli import main
 from invoice_pipelines.core.money import round_cents
 from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.supplier_register import add_supplier
-from invoice_pipelines_tests.browser import ui
+from invoice_pipelines_devtools.browser import local_ui
 from invoice_pipelines_tests.intake.test_review import basic_wl, run_intake
 from invoice_pipelines_tests.quickbooks.conftest import TOKEN_KEY, connect
 from invoice_pipelines_tests.quickbooks.payables_books import (
@@ -86,9 +86,9 @@ query Checks($key: AssetKeyInput!) {
 @pytest.fixture(scope="module")
 def webserver(tmp_path_factory, sqlite_database):
     home = tmp_path_factory.mktemp("webserver")
-    ui.write_instance(home)
+    local_ui.write_instance(home)
     env = {**os.environ, "INVOICE_PIPELINES_DB_URL": sqlite_database.url}
-    with ui.webserver(home, env, home / "webserver.log") as server:
+    with local_ui.webserver(home, env, home / "webserver.log") as server:
         try:
             server.wait_until_up(180)
         except RuntimeError as exc:
@@ -293,7 +293,7 @@ def test_without_a_webserver_a_command_answers_and_says_so_in_one_line(
     doc = run_intake(db, tmp_path, org, {"r.xml": basic_wl("TELL-2")})["r.xml"]
     monkeypatch.setenv("INVOICE_PIPELINES_DB_URL", db.url)
     # a port nothing listens on (the webserver fixture's is taken; ui picks a free one)
-    monkeypatch.setenv("INVOICE_PIPELINES_DAGSTER_URL", f"http://127.0.0.1:{ui.free_port()}")
+    monkeypatch.setenv("INVOICE_PIPELINES_DAGSTER_URL", f"http://127.0.0.1:{local_ui.free_port()}")
     review = ["incoming", "review", "--org", org["slug"], "--id", str(doc["id"]), "--by", "anna"]
     argv = [*review, "--confirm", "--version", str(doc["processing_version"])]
     assert main(argv) == 0
