@@ -2,6 +2,9 @@
 `peppol_undelivered` and `peppol_unanswered` (WARN), evaluated on their own timetable
 (`peppol_checks_job`, `peppol_checks_schedule`, hourly), as the other areas' checks."""
 
+from collections import Counter
+from collections.abc import Iterable
+
 from dagster import (
     AssetCheckExecutionContext,
     AssetCheckResult,
@@ -67,81 +70,73 @@ def peppol_audit(context: AssetCheckExecutionContext, database: ResourceParam[En
 def _undelivered_result(database: Engine) -> AssetCheckResult:
     with system_transaction(database) as conn:
         late = undelivered(conn)
-    by_org: dict[str, int] = {}
-    for row in late:
-        by_org[row.organization] = by_org.get(row.organization, 0) + 1
-    return AssetCheckResult(
-        check_name="peppol_undelivered",
-        asset_key=SENT_DOCUMENTS,
-        passed=not late,
-        severity=AssetCheckSeverity.WARN,
-        metadata={
-            "undelivered": MetadataValue.int(len(late)),
-            "by_organization": MetadataValue.json(by_org),
-            "documents": MetadataValue.md(
-                markdown_table(
-                    (
-                        "organization",
-                        "invoice",
-                        "attempt",
-                        "receiver",
-                        "outcome",
-                        "since",
-                        "AS4 id",
-                    ),
-                    (
-                        (
-                            r.organization,
-                            r.invoice_number,
-                            r.sequence,
-                            r.recipient,
-                            r.status,
-                            r.since.isoformat(timespec="minutes"),
-                            r.transport_message_id or "",
-                        )
-                        for r in late
-                    ),
-                    limit=SHOWN,
-                )
-            ),
-        },
-        description=f"{len(late)} document(s) sent over Peppol without an accepted report",
+    return _warning(
+        "peppol_undelivered",
+        SENT_DOCUMENTS,
+        "undelivered",
+        [row.organization for row in late],
+        ("organization", "invoice", "attempt", "receiver", "outcome", "since", "AS4 id"),
+        (
+            (
+                r.organization,
+                r.invoice_number,
+                r.sequence,
+                r.recipient,
+                r.status,
+                r.since.isoformat(timespec="minutes"),
+                r.transport_message_id or "",
+            )
+            for r in late
+        ),
+        f"{len(late)} document(s) sent over Peppol without an accepted report",
     )
 
 
 def _unanswered_result(database: Engine) -> AssetCheckResult:
     with system_transaction(database) as conn:
         waiting = unanswered(conn)
-    held: dict[str, int] = {}
-    for row in waiting:
-        name = row.organization or "(no organization)"
-        held[name] = held.get(name, 0) + 1
+    return _warning(
+        "peppol_unanswered",
+        RECEIVED_DOCUMENTS,
+        "unanswered",
+        [row.organization or "(no organization)" for row in waiting],
+        ("organization", "InstanceIdentifier", "sender", "received", "why"),
+        (
+            (
+                r.organization or "",
+                r.instance_identifier,
+                r.sender or "",
+                r.received_at.isoformat(timespec="minutes"),
+                r.why,
+            )
+            for r in waiting
+        ),
+        f"{len(waiting)} document(s) received over Peppol without an answer",
+    )
+
+
+def _warning(
+    check_name: str,
+    asset_key: str,
+    counted: str,
+    organizations: list[str],
+    columns: tuple[str, ...],
+    rows: Iterable[tuple],
+    description: str,
+) -> AssetCheckResult:
+    """A WARN when there is any document (one organization each in `organizations`): how many,
+    how many an organization, and the first of them as a table."""
     return AssetCheckResult(
-        check_name="peppol_unanswered",
-        asset_key=RECEIVED_DOCUMENTS,
-        passed=not waiting,
+        check_name=check_name,
+        asset_key=asset_key,
+        passed=not organizations,
         severity=AssetCheckSeverity.WARN,
         metadata={
-            "unanswered": MetadataValue.int(len(waiting)),
-            "by_organization": MetadataValue.json(held),
-            "documents": MetadataValue.md(
-                markdown_table(
-                    ("organization", "InstanceIdentifier", "sender", "received", "why"),
-                    (
-                        (
-                            r.organization or "",
-                            r.instance_identifier,
-                            r.sender or "",
-                            r.received_at.isoformat(timespec="minutes"),
-                            r.why,
-                        )
-                        for r in waiting
-                    ),
-                    limit=SHOWN,
-                )
-            ),
+            counted: MetadataValue.int(len(organizations)),
+            "by_organization": MetadataValue.json(dict(Counter(organizations))),
+            "documents": MetadataValue.md(markdown_table(columns, rows, limit=SHOWN)),
         },
-        description=f"{len(waiting)} document(s) received over Peppol without an answer",
+        description=description,
     )
 
 
