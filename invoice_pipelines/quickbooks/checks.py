@@ -3,15 +3,19 @@ waiting for a person, bills QuickBooks has at another amount) and `qbo_checks_jo
 `qbo_checks_schedule`, which evaluate them daily for every organization. What each finds is
 check_findings.py's, without Dagster: the commands that change what one reads report it too."""
 
+from collections.abc import Callable
+
 from dagster import (
     AssetCheckEvaluation,
     AssetCheckExecutionContext,
+    AssetChecksDefinition,
     AssetKey,
     ResourceParam,
     asset_check,
 )
 from sqlalchemy import Engine
 
+from invoice_pipelines.metadata import CheckFinding
 from invoice_pipelines.quickbooks.assets import SYNC_ASSETS
 from invoice_pipelines.quickbooks.check_findings import (
     BILL_AMOUNTS_CHECK,
@@ -28,34 +32,43 @@ from invoice_pipelines.scheduled_checks import evaluation, scheduled_checks
 from invoice_pipelines.tenants.asset_metadata import check_result
 
 
-@asset_check(
-    asset=SYNC_ASSETS["customers"],
-    name=TOKEN_CHECK,
-    description="Warns weeks ahead when an organization's QuickBooks refresh token nears its "
+def _finding_check(
+    asset: str, name: str, finding: Callable[[Engine], CheckFinding], description: str
+) -> AssetChecksDefinition:
+    """The check `name` of the sync asset `asset`: `finding` over every organization."""
+
+    @asset_check(asset=SYNC_ASSETS[asset], name=name, description=description)
+    def check(context: AssetCheckExecutionContext, database: ResourceParam[Engine]):
+        return check_result(finding(database))
+
+    return check
+
+
+qbo_tokens_check = _finding_check(
+    "customers",
+    TOKEN_CHECK,
+    tokens_finding,
+    "Warns weeks ahead when an organization's QuickBooks refresh token nears its "
     "100-day idle expiry (30 days ahead) or Intuit's hard maximum (60 days ahead), or a refresh "
     "was refused: a person must reconnect the company before syncing stops.",
 )
-def qbo_tokens_check(context: AssetCheckExecutionContext, database: ResourceParam[Engine]):
-    return check_result(tokens_finding(database))
 
-
-@asset_check(
-    asset=SYNC_ASSETS["customers"],
-    name=COMPANY_CHECK,
-    description="Warns while an organization connected to another QuickBooks company waits for "
+qbo_company_check = _finding_check(
+    "customers",
+    COMPANY_CHECK,
+    company_finding,
+    "Warns while an organization connected to another QuickBooks company waits for "
     "that company's import: the first company's links are archived and no push runs until "
     "`qbo-import` (or each first sync) read the new company's customers, items and vendors; "
     "lists every organization's latest switch, from which company to which, when, by whom, and "
     "whether its import is done.",
 )
-def qbo_company_check(context: AssetCheckExecutionContext, database: ResourceParam[Engine]):
-    return check_result(company_finding(database))
 
-
-@asset_check(
-    asset=SYNC_ASSETS["bills"],
-    name=BILLS_WAITING_CHECK,
-    description="Over the organizations that book their supplier invoices in QuickBooks (an "
+qbo_bills_waiting_check = _finding_check(
+    "bills",
+    BILLS_WAITING_CHECK,
+    bills_waiting_finding,
+    "Over the organizations that book their supplier invoices in QuickBooks (an "
     "expense account set; the others keep them for DATEV), evaluated by every bill push run, the "
     "daily qbo_checks_schedule and the commands that change what it lists: warns when supplier "
     "invoices wait to become QuickBooks bills for something a "
@@ -66,18 +79,14 @@ def qbo_company_check(context: AssetCheckExecutionContext, database: ResourcePar
     "or for the import of a QuickBooks company the organization switched to; lists each with "
     "its finding.",
 )
-def qbo_bills_waiting_check(context: AssetCheckExecutionContext, database: ResourceParam[Engine]):
-    return check_result(bills_waiting_finding(database))
 
-
-@asset_check(
-    asset=SYNC_ASSETS["bills"],
-    name=BILL_AMOUNTS_CHECK,
-    description="Fails when a bill's total in QuickBooks (as the last push or bill-payment pull "
+qbo_bill_amounts_check = _finding_check(
+    "bills",
+    BILL_AMOUNTS_CHECK,
+    bill_amounts_finding,
+    "Fails when a bill's total in QuickBooks (as the last push or bill-payment pull "
     "read it) is not its supplier invoice's gross total: someone changed the bill in QuickBooks.",
 )
-def qbo_bill_amounts_check(context: AssetCheckExecutionContext, database: ResourceParam[Engine]):
-    return check_result(bill_amounts_finding(database))
 
 
 def check_evaluations(engine: Engine, asset: AssetKey) -> list[AssetCheckEvaluation]:
