@@ -174,7 +174,39 @@ class Limiter(Protocol):
     def cancel(self, ticket: Ticket) -> None: ...
 
 
-class RealmLimiter:
+class WaitingLimiter:
+    """The waiting both limiters share: `acquire_up_to` takes a place in flight, then asks
+    `_try` until a ticket is counted, sleeping the wait it says and `_margin` beyond it."""
+
+    limits: QboLimits
+    clock: Clock
+    _in_flight: threading.BoundedSemaphore
+    _margin = 0.001  # limiter seconds
+
+    def _try(self, most: int, least: int, batch: bool) -> tuple[Ticket | None, float]:
+        raise NotImplementedError
+
+    def acquire(self, cost: int = 1, *, batch: bool = False) -> Ticket:
+        """Wait for room, count the request and return its ticket for `release`."""
+        return self.acquire_up_to(cost, least=cost, batch=batch)
+
+    def acquire_up_to(self, most: int, *, least: int = 1, batch: bool = False) -> Ticket:
+        """Wait until at least `least` items fit, then count as many as fit, up to `most`: the
+        ticket's `cost` says how many the request may carry."""
+        least = check_request(self.limits, most, least)
+        self._in_flight.acquire()
+        try:
+            while True:
+                ticket, wait = self._try(most, least, batch)
+                if ticket is not None:
+                    return ticket
+                self.clock.sleep(wait + self._margin)
+        except BaseException:
+            self._in_flight.release()
+            raise
+
+
+class RealmLimiter(WaitingLimiter):
     """Sliding-window limiter of one process: `acquire` blocks until a request of `cost` items
     fits every limit.
 
@@ -197,29 +229,16 @@ class RealmLimiter:
         self._entries = counted(self.limits, self._entries, now)
         return wait_needed(self.limits, self._entries, now, cost, batch)
 
-    def acquire(self, cost: int = 1, *, batch: bool = False) -> Ticket:
-        """Wait for room, count the request and return its ticket for `release`."""
-        return self.acquire_up_to(cost, least=cost, batch=batch)
-
-    def acquire_up_to(self, most: int, *, least: int = 1, batch: bool = False) -> Ticket:
-        """Wait until at least `least` items fit, then count as many as fit, up to `most`: the
-        ticket's `cost` says how many the request may carry."""
-        least = check_request(self.limits, most, least)
-        self._in_flight.acquire()
-        try:
-            while True:
-                with self._lock:
-                    now = self.clock.now()
-                    self._entries = counted(self.limits, self._entries, now)
-                    cost, wait = grant(self.limits, self._entries, now, most, least, batch)
-                    if cost:
-                        ticket = Ticket(now, cost, batch)
-                        self._entries.append(ticket)
-                        return ticket
-                self.clock.sleep(wait + 0.001)
-        except BaseException:
-            self._in_flight.release()
-            raise
+    def _try(self, most: int, least: int, batch: bool) -> tuple[Ticket | None, float]:
+        with self._lock:
+            now = self.clock.now()
+            self._entries = counted(self.limits, self._entries, now)
+            cost, wait = grant(self.limits, self._entries, now, most, least, batch)
+            if not cost:
+                return None, wait
+            ticket = Ticket(now, cost, batch)
+            self._entries.append(ticket)
+            return ticket, 0.0
 
     def forget(self, ticket: Ticket) -> None:
         """A request QBO refused with 429 did not count there: it stops counting here too."""

@@ -39,7 +39,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from invoice_pipelines.db.locks import Lock, xact_lock
 from invoice_pipelines.db.tables import qbo_realm_requests
 from invoice_pipelines.db.tenancy import tenant_transaction
-from invoice_pipelines.quickbooks.limits import Clock, QboLimits, Ticket, check_request, grant
+from invoice_pipelines.quickbooks.limits import Clock, QboLimits, Ticket, WaitingLimiter, grant
 
 logger = logging.getLogger(__name__)
 
@@ -53,7 +53,7 @@ IN_FLIGHT_POLL_S = 0.02
 SHARED_LIMITS = QboLimits(headroom=1.0)
 
 
-class SharedRealmLimiter:
+class SharedRealmLimiter(WaitingLimiter):
     """The limiter of an organization's realm, in the database: `acquire`, `acquire_up_to`,
     `release`, `forget` and `cancel` as `limits.RealmLimiter` has them."""
 
@@ -74,6 +74,10 @@ class SharedRealmLimiter:
         self._in_flight = threading.BoundedSemaphore(self.limits.concurrent)
         self._postgres = engine.dialect.name == "postgresql"
 
+    @property
+    def _margin(self) -> float:
+        return 0.001 * self.clock.scale  # a real millisecond
+
     # -- the clock ----------------------------------------------------------------------------
 
     def _now_sql(self):
@@ -83,25 +87,6 @@ class SharedRealmLimiter:
         return None
 
     # -- counting -----------------------------------------------------------------------------
-
-    def acquire(self, cost: int = 1, *, batch: bool = False) -> Ticket:
-        """Wait for room, count the request and return its ticket for `release`."""
-        return self.acquire_up_to(cost, least=cost, batch=batch)
-
-    def acquire_up_to(self, most: int, *, least: int = 1, batch: bool = False) -> Ticket:
-        """Wait until at least `least` items fit, then count as many as fit, up to `most`: the
-        ticket's `cost` says how many the request may carry."""
-        least = check_request(self.limits, most, least)
-        self._in_flight.acquire()
-        try:
-            while True:
-                ticket, wait = self._try(most, least, batch)
-                if ticket is not None:
-                    return ticket
-                self.clock.sleep(wait + 0.001 * self.clock.scale)
-        except BaseException:
-            self._in_flight.release()
-            raise
 
     def _try(self, most: int, least: int, batch: bool) -> tuple[Ticket | None, float]:
         """One look under the lock: the ticket, counted, or how long to wait (limiter seconds)."""
