@@ -477,12 +477,14 @@ class CreditMemoPusher(MemoPusher):
 
     # -- step 1: the CreditMemo ----------------------------------------------------------------
 
-    def push_credits(self) -> None:
+    def _pushable(self, action: str, *, with_lines: bool):
+        """The claimable queue rows of `action` with the customers and items they name, each
+        not blocked (a blocked one is refused on the way); none more once the lease is lost."""
         credits, customers, items = _load(
             self.engine,
             self.organization_id,
-            and_(qbo_push_queue.c.action == CREDIT, PUSHES.claimable()),
-            with_lines=True,
+            and_(qbo_push_queue.c.action == action, PUSHES.claimable()),
+            with_lines=with_lines,
         )
         for credit in credits:
             if self._lost():
@@ -491,6 +493,10 @@ class CreditMemoPusher(MemoPusher):
             if blocked is not None:
                 self._refuse_note(credit, *blocked)
                 continue
+            yield credit, customers, items
+
+    def push_credits(self) -> None:
+        for credit, customers, items in self._pushable(CREDIT, with_lines=True):
             body, problem = build_credit_memo(credit, customers, items, self.settings)
             if body is None:
                 self._refuse_note(credit, problem or "cannot be pushed", "validation")
@@ -559,19 +565,7 @@ class CreditMemoPusher(MemoPusher):
     # -- step 2: the application -----------------------------------------------------------
 
     def push_applications(self) -> None:
-        credits, _customers, _items = _load(
-            self.engine,
-            self.organization_id,
-            and_(qbo_push_queue.c.action == APPLY, PUSHES.claimable()),
-            with_lines=False,
-        )
-        for credit in credits:
-            if self._lost():
-                return
-            blocked = self._blocked(credit)
-            if blocked is not None:
-                self._refuse_note(credit, *blocked)
-                continue
+        for credit, _customers, _items in self._pushable(APPLY, with_lines=False):
             if not self._claim(credit):
                 continue
             try:
