@@ -3,23 +3,67 @@
 assemblies iterate that one list, so a command and a run are built from the same parts: its
 commands, its Dagster definitions, its kinds of batch job and the resources it makes and needs.
 
-Light on purpose: nothing here imports Dagster, SQLAlchemy or an area, and an `Area` names its
-parts by loaders (functions that import them when an assembly asks), so `invoice-pipelines --help`
-lists every area's commands without loading one of them."""
+An area's `area.py` is a declaration, nothing else: each part is named by where it lives, a
+`module:name` string (`"invoice_pipelines.billing.cli:add_commands"`), and this module imports it
+(`load`) when an assembly asks for that part, so `invoice-pipelines --help` lists every area's
+commands without loading one of them. Nothing here imports Dagster, SQLAlchemy or an area. The
+import guard (`invoice_pipelines_tests/test_import_graph.py`) reads each string as an import of
+the area.py that writes it.
+
+A new area, its `<area>/area.py` (every field but the name may be left out):
+
+    AREA = Area(
+        "fax",
+        commands=(
+            Command("fax-send", "fax invoices", run="invoice_pipelines.fax.commands:run_send"),
+        ),
+        parsers="invoice_pipelines.fax.cli:add_commands",  # add_commands(subparsers)
+        definitions="invoice_pipelines.fax.defs:defs",  # its dagster.Definitions
+        kinds=(QueueKind(KindName.FAXES, "invoice_pipelines.fax.batch:FAXES_KIND"),),
+        provides={"fax_line": Resource("invoice_pipelines.fax.line:fax_line")},
+        needs=frozenset({"database", "fax_line"}),
+    )
+
+then one line in `areas.py`. A new command of an area: one `Command` in its `commands` (its name,
+its one-line help, `run=` the function that runs it, in a module that imports what it needs at its
+top) and its parser in the area's `cli.py` `add_commands` (`sub.add_parser(name)`, no help and no
+`func`: the table gives both)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from dagster import Definitions
+from importlib import import_module
+from typing import Any
 
 # an area's `add_commands(subparsers)`: the argparse parsers of its commands (its cli.py)
 AddCommands = Callable[[Any], None]
 # what a command does with its parsed arguments (`args.resources` among them): its exit code
 RunCommand = Callable[[Any], "int | None"]
+# where a part lives: `package.module:name`, the name possibly dotted (`Class.method`)
+PATH = re.compile(r"[A-Za-z_]\w*(?:\.\w+)*:[A-Za-z_]\w*(?:\.\w+)*")
+
+
+def load(path: str) -> Any:
+    """What `module:name` names, its module imported now (once per process, as any import)."""
+    module, _, name = path.partition(":")
+    found: Any = import_module(module)
+    for part in name.split("."):
+        found = getattr(found, part)
+    return found
+
+
+def _checked(*paths: str | None) -> None:
+    """A path a declaration writes is `module:name`: a typo is an error when the area is listed,
+    not when the command or the run first needs the part."""
+    wrong = [
+        path
+        for path in paths
+        if path is not None and not (isinstance(path, str) and PATH.fullmatch(path))
+    ]
+    if wrong:
+        raise ValueError(f"not a `module:name` path: {wrong}")
 
 
 @dataclass(frozen=True)
@@ -32,21 +76,25 @@ class Command:
     joined). `verbs` names the verbs this area adds, so a command naming one of another area's
     verbs does not load this area's parsers; empty: the area's parsers load for every verb.
 
-    `run` loads the function that runs the command (the one import of its module, the seam the
-    command's work waits behind: `--help` and the other commands never import it); the module it
-    comes from imports what the command needs at its top. Every command names one (issue 57):
-    its parser only parses. A group's function takes the verb (`args.verb`); of a group several
-    areas add verbs to, each of this area's verbs runs this area's function.
+    `run` names the function that runs the command (`module:function`: its module is imported
+    when the command runs, the seam the command's work waits behind: `--help` and the other
+    commands never import it); the module imports what the command needs at its top. Every
+    command names one (issue 57): its parser only parses. A group's function takes the verb
+    (`args.verb`); of a group several areas add verbs to, each of this area's verbs runs this
+    area's function.
 
-    `verb_runs` names, for a verb whose work lives in a module of its own, the loader of its
-    function instead of `run` (`incoming review`, which writes and tells Dagster, beside the
-    reading verbs: a reading verb never imports a writing one's module, issue 73)."""
+    `verb_runs` names, for a verb whose work lives in a module of its own, its function instead
+    of `run` (`incoming review`, which writes and tells Dagster, beside the reading verbs: a
+    reading verb never imports a writing one's module, issue 73)."""
 
     name: str
     help: str
     verbs: tuple[str, ...] = ()
-    run: Callable[[], RunCommand] = field(kw_only=True)
-    verb_runs: Mapping[str, Callable[[], RunCommand]] = field(default_factory=dict, kw_only=True)
+    run: str = field(kw_only=True)
+    verb_runs: Mapping[str, str] = field(default_factory=dict, kw_only=True)
+
+    def __post_init__(self) -> None:
+        _checked(self.run, *self.verb_runs.values())
 
 
 def run_verb(args: Any, runs: Mapping[str, RunCommand]) -> int:
@@ -58,42 +106,62 @@ def run_verb(args: Any, runs: Mapping[str, RunCommand]) -> int:
 @dataclass(frozen=True)
 class QueueKind:
     """A kind of batch job the area brings to the queue: its `batch_jobs.kind` (a member of the
-    one list, `core.batch_kinds.KindName`, which `areas.queue_kinds` holds it to) and a loader of
-    its `queue.job_kind.JobKind`, called only when a run or a command meets a job of that kind."""
+    one list, `core.batch_kinds.KindName`, which `areas.queue_kinds` holds it to) and where its
+    `queue.job_kind.JobKind` is (`module:NAME`), loaded only when a run or a command meets a job
+    of that kind."""
 
     name: str
-    load: Callable[[], Any]  # -> queue.job_kind.JobKind (area.py sits below the queue)
+    path: str
+
+    def __post_init__(self) -> None:
+        _checked(self.path)
+
+    def load(self) -> Any:  # -> queue.job_kind.JobKind (area.py sits below the queue)
+        return load(self.path)
 
 
 @dataclass(frozen=True)
 class Resource:
-    """How a resource is made from the environment, under the name runs and commands both use:
-    `for_runs` gives what definitions.py binds (a Dagster resource), `for_commands` the plain
-    object that resource wraps, without Dagster (`resources.for_commands.EnvResources`); None
-    where a command has no resource of that name."""
+    """A resource by the name runs and commands both use, made by its one builder from the
+    settings: `build` (`module:function`), called with how the settings are read
+    (`settings.Reading`; `areas.py` calls it). A run gets what it builds for the code location
+    (`settings.FOR_RUNS`: a secret as an `EnvVar`) in the Dagster resource `for_runs`
+    (`module:function` of that one object) makes of it. A command gets what it builds reading
+    every value now (`settings.NOW`), or what `for_commands` makes of that (the database: its
+    engine). Either left out: the object itself. `commands=False`: a command has no resource of
+    the name (it works in its own process: `document_parser`)."""
 
-    for_runs: Callable[[], Any]
-    for_commands: Callable[[], Any] | None = None
+    build: str
+    for_runs: str | None = None
+    for_commands: str | None = None
+    commands: bool = True
+
+    def __post_init__(self) -> None:
+        _checked(self.build, self.for_runs, self.for_commands)
 
 
 @dataclass(frozen=True)
 class Area:
     """One area as the assemblies see it. `commands` is what `--help` lists, in order; `parsers`
-    loads the area's `add_commands` (imported only for a command of the area); `definitions` loads
-    its Dagster `Definitions`; `kinds` are its kinds of batch job; `provides` loads the resources
-    it makes for every area (by name), `needs` names the resources its runs and commands use."""
+    names the area's `add_commands` (imported only for a command of the area); `definitions` its
+    Dagster `Definitions`; `kinds` are its kinds of batch job; `provides` the resources it makes
+    for every area (by name), `needs` names the resources its runs and commands use."""
 
     name: str
     commands: tuple[Command, ...] = ()
-    parsers: Callable[[], AddCommands] | None = None
-    definitions: Callable[[], Definitions] | None = None
+    parsers: str | None = None
+    definitions: str | None = None
     kinds: tuple[QueueKind, ...] = ()
-    provides: Callable[[], Mapping[str, Resource]] | None = None
+    provides: Mapping[str, Resource] = field(default_factory=dict)
     needs: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
+        _checked(self.parsers, self.definitions)
         if self.commands and self.parsers is None:
-            raise ValueError(f"area {self.name!r} lists commands but loads no parsers")
+            raise ValueError(f"area {self.name!r} lists commands but names no parsers")
+
+    def load_definitions(self) -> Any:  # -> dagster.Definitions, or None for an area without
+        return load(self.definitions) if self.definitions is not None else None
 
     def add_commands(self, sub) -> None:
         """Add the area's commands to the console script's subparsers: its `cli.py` builds each
@@ -101,7 +169,7 @@ class Area:
         if self.parsers is None:
             return
         listed = _Listed(sub, {command.name: command.help for command in self.commands})
-        self.parsers()(listed)
+        load(self.parsers)(listed)
         missing = [name for name in listed.helps if name not in listed.added]
         if missing:
             raise ValueError(f"area {self.name!r} lists {missing} but its parsers add none")
@@ -109,7 +177,7 @@ class Area:
             parser = sub.choices[command.name]
             verbs = _verbs_of(parser)
             # a group several areas add verbs to (`peppol`): each of this area's verbs runs this
-            # area's function, a loader per verb; any other command runs its own (with its verb)
+            # area's function; any other command runs its own (with its verb)
             mine = {verb: verbs.get(verb) for verb in command.verbs} or {"": parser, **verbs}
             missing = [verb for verb, named in mine.items() if named is None]
             if missing:
@@ -120,10 +188,10 @@ class Area:
                 )
             for named in mine.values() if command.verbs else (parser,):
                 named.set_defaults(func=Deferred(command.run))
-            for verb, load in command.verb_runs.items():
+            for verb, path in command.verb_runs.items():
                 if verb not in verbs:
                     raise ValueError(f"command {command.name!r} has no verb {verb!r} to run")
-                verbs[verb].set_defaults(func=Deferred(load))
+                verbs[verb].set_defaults(func=Deferred(path))
 
 
 def _verbs_of(parser) -> dict:
@@ -135,14 +203,14 @@ def _verbs_of(parser) -> dict:
 
 
 class Deferred:
-    """A command's `func` as its parser holds it: the loader from its area's table, called (and
-    the command's module imported) only when the command runs."""
+    """A command's `func` as its parser holds it: the path from its area's table, its function
+    loaded (and the command's module imported) only when the command runs."""
 
-    def __init__(self, load: Callable[[], RunCommand]) -> None:
-        self.load = load
+    def __init__(self, path: str) -> None:
+        self.path = path
 
     def __call__(self, args) -> int | None:
-        return self.load()(args)
+        return load(self.path)(args)
 
 
 class _Listed:

@@ -9,10 +9,12 @@ none of an area's work."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
+from functools import partial
+from typing import Any
 
-from invoice_pipelines.area import Area, Command, QueueKind, Resource
+from invoice_pipelines.area import Area, Command, QueueKind, Resource, load
 from invoice_pipelines.billing.area import AREA as BILLING
 from invoice_pipelines.core.batch_kinds import KindName
 from invoice_pipelines.db.area import AREA as DB
@@ -26,6 +28,7 @@ from invoice_pipelines.overdue.area import AREA as OVERDUE
 from invoice_pipelines.queue.area import AREA as QUEUE
 from invoice_pipelines.quickbooks.area import AREA as QUICKBOOKS
 from invoice_pipelines.resources.area import AREA as RESOURCES
+from invoice_pipelines.settings import FOR_RUNS, NOW
 from invoice_pipelines.tenants.area import AREA as TENANTS
 
 # in the order `--help` lists their commands and definitions.py merges their definitions
@@ -92,11 +95,10 @@ def resources() -> dict[str, Resource]:
 
     made: dict[str, Resource] = {}
     for area in AREAS:
-        given: Mapping[str, Resource] = area.provides() if area.provides else {}
-        twice = sorted(set(given) & set(made))
+        twice = sorted(set(area.provides) & set(made))
         if twice:
             raise ValueError(f"area {area.name!r} makes resources made before: {twice}")
-        made.update(given)
+        made.update(area.provides)
     for area in AREAS:
         missing = sorted(area.needs - set(made) - {KINDS_RESOURCE})
         if missing:
@@ -104,17 +106,30 @@ def resources() -> dict[str, Resource]:
     return made
 
 
-def command_resources() -> dict[str, object]:
-    """The plain factories of the resources a command may use, by the runs' names: what
+def for_runs(resource: Resource) -> Any:
+    """What definitions.py binds: the Dagster resource of what the builder makes for the code
+    location (a secret an `EnvVar`, resolved when a run starts)."""
+    built = load(resource.build)(FOR_RUNS)
+    return load(resource.for_runs)(built) if resource.for_runs else built
+
+
+def for_commands(resource: Resource) -> Any:
+    """What a command gets: what the same builder makes from the settings read now (no Dagster)."""
+    built = load(resource.build)(NOW)
+    return load(resource.for_commands)(built) if resource.for_commands else built
+
+
+def command_resources() -> dict[str, Callable[[], Any]]:
+    """The factories of the resources a command may use, by the runs' names: what
     `resources.for_commands.EnvResources` builds each from when first asked for; the areas' kinds
     among them (`batch_kinds`, as the runs get them)."""
     from invoice_pipelines.queue.known_kinds import KINDS_RESOURCE
 
     return {
         **{
-            name: resource.for_commands
+            name: partial(for_commands, resource)
             for name, resource in resources().items()
-            if resource.for_commands is not None
+            if resource.commands
         },
         KINDS_RESOURCE: kinds,
     }

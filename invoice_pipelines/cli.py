@@ -7,36 +7,11 @@ import importlib.util
 import os
 import sys
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 from invoice_pipelines.area import Area, Command, add_to_group
 from invoice_pipelines.areas import AREAS, command_resources
 from invoice_pipelines.resources.for_commands import EnvResources
 from invoice_pipelines.settings import ConfigError
-
-if TYPE_CHECKING:
-    from types import ModuleType
-
-
-def _devtools_parsers():
-    from invoice_pipelines_devtools.cli import add_commands
-
-    return add_commands
-
-
-def _devtools_commands() -> ModuleType:
-    """The one import of what `seed-demo` and `bench` do, when one of them runs."""
-    from invoice_pipelines_devtools import commands
-
-    return commands
-
-
-def _simulator() -> ModuleType:
-    """The one import of what `qbo-simulator` does, when it runs."""
-    from invoice_pipelines_devtools.qbo_simulator import cli as simulator
-
-    return simulator
-
 
 # the commands of the development tooling (the top-level package invoice_pipelines_devtools, beside
 # invoice_pipelines/ in a checkout and in no wheel or image), listed after the areas' by the
@@ -48,20 +23,20 @@ DEVTOOLS = Area(
         Command(
             "seed-demo",
             "create demo organizations, customers, items, orders (idempotent)",
-            run=lambda: _devtools_commands().run_seed_demo,
+            run="invoice_pipelines_devtools.commands:run_seed_demo",
         ),
         Command(
             "qbo-simulator",
             "serve the local QuickBooks Online simulator on 127.0.0.1 (controls under /_sim)",
-            run=lambda: _simulator().run_simulator,
+            run="invoice_pipelines_devtools.qbo_simulator.cli:run_simulator",
         ),
         Command(
             "bench",
             "run a benchmark scenario; JSON on the last stdout line",
-            run=lambda: _devtools_commands().run_bench,
+            run="invoice_pipelines_devtools.commands:run_bench",
         ),
     ),
-    parsers=_devtools_parsers,
+    parsers="invoice_pipelines_devtools.cli:add_commands",
 )
 DEVTOOLS_COMMANDS = tuple(command.name for command in DEVTOOLS.commands)
 GET_DEVTOOLS = "it comes with a checkout of the repository: run `make install` there"

@@ -8,7 +8,7 @@ launchpad) cannot change any of their fields (see `resources/fixed.py` for why).
 
 from dagster import Definitions, FilesystemIOManager, in_process_executor
 
-from invoice_pipelines.areas import AREAS, kinds, resources
+from invoice_pipelines.areas import AREAS, for_runs, kinds, resources
 from invoice_pipelines.catalog import with_code_references
 from invoice_pipelines.queue.defs import build_defs
 from invoice_pipelines.queue.known_kinds import KINDS_RESOURCE
@@ -19,7 +19,7 @@ def build_definitions() -> Definitions:
     # endpoints and secrets (and the limits beside them) come from the code location only: a
     # person who may launch runs must not send the SMTP password or the QuickBooks tokens elsewhere
     bound = {
-        name: fixed_at_code_location(resource.for_runs()) for name, resource in resources().items()
+        name: fixed_at_code_location(for_runs(resource)) for name, resource in resources().items()
     }
     # Dagster's default IO manager too: its base_dir would let a run write (and a later step
     # unpickle) outputs in a folder of the launcher's choosing
@@ -31,7 +31,7 @@ def build_definitions() -> Definitions:
     bound[KINDS_RESOURCE] = batch_kinds
     queue = build_defs(batch_kinds)
     merged = Definitions.merge(
-        *(area.definitions() for area in AREAS if area.definitions is not None),
+        *(area.load_definitions() for area in AREAS if area.definitions is not None),
         queue,
     )
     # every asset links to the function or module that defines it ("View source" in the catalog)

@@ -419,3 +419,34 @@ def env_var_or_default(name: str):  # str or dagster.EnvVar
 def env_value(name: str) -> str | None:
     """The variable's value when it is set and not empty, else None (no default)."""
     return os.environ.get(source(name)) or None
+
+
+@dataclass(frozen=True)
+class Reading:
+    """How the builder of an edge resource reads its settings (one builder per resource, named in
+    its area's `area.py`: `area.Resource`). A command's object is built from every value read now
+    (`NOW`). A run's is built for the code location (`FOR_RUNS`): a secret (`secret`, and an
+    endpoint or file a run resolves itself, `secret_if_set`) is an `EnvVar` where its variable is
+    set, which Dagster resolves when a run starts, so the UI shows where it comes from and no
+    secret lands in run config; every other value is read now, as for a command."""
+
+    for_runs: bool = False
+
+    def value(self, name: str) -> str:
+        """The setting, read now, whoever builds."""
+        return env(name)
+
+    def secret(self, name: str):  # str or dagster.EnvVar
+        """The setting now (a command), or, for a run, its `EnvVar` where set, else its default."""
+        return env_var_or_default(name) if self.for_runs else env(name)
+
+    def secret_if_set(self, name: str):  # str, dagster.EnvVar or None
+        """As `secret`, but None where the variable is unset or empty (no default)."""
+        value = env_value(name)
+        if value is None or not self.for_runs:
+            return value
+        return env_var_or_default(name)
+
+
+NOW = Reading()
+FOR_RUNS = Reading(for_runs=True)

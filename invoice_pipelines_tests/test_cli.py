@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import insert
 
+from invoice_pipelines.area import load
 from invoice_pipelines.cli import EXIT_BROKEN_PIPE, build_parser, main
 from invoice_pipelines.db.tables import incoming_invoices
 from invoice_pipelines.db.tenancy import tenant_transaction
@@ -114,7 +115,7 @@ def _commands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentPar
 
 def _module_of(func) -> str:
     """The module of what a command runs: the function its area's table names, loaded."""
-    return func.load().__module__
+    return load(func.path).__module__
 
 
 def _runs(parser: argparse.ArgumentParser) -> dict[str, object]:
@@ -144,11 +145,11 @@ def test_every_area_adds_its_own_commands_from_its_cli_py():
         area.add_commands(sub)  # refuses a command its table and its cli.py do not share
         assert list(sub.choices) == [c.name for c in area.commands], area.name
         if area is not cli.DEVTOOLS:
-            package = area.parsers.__module__.rpartition(".")[0]
+            package = area.parsers.partition(":")[0].rpartition(".")[0]
             for name, parser in sub.choices.items():
                 for verb, func in _runs(parser).items():
                     assert isinstance(func, Deferred), (name, verb)  # named by its table
-                    assert func.load().__module__.startswith(f"{package}."), (name, verb)
+                    assert _module_of(func).startswith(f"{package}."), (name, verb)
         assembled += [name for name in sub.choices if name not in assembled]  # a group once
     commands = _commands(build_parser())
     assert list(commands) == assembled

@@ -1,5 +1,6 @@
 """Where a command's imports wait (issue 57; docs/architecture.md, "Where an import may wait"):
-an area whose table names each command's function (`Command.run`, a loader in its `area.py`)
+an area whose table names each command's function (`Command.run`, a `module:function` path in its
+`area.py`)
 has parsers that import nothing inside a function, and the functions' modules import what they
 need at their top. `<command> --help` loads neither SQLAlchemy nor the module of the command's
 function; the function the parser calls is the one the table names."""
@@ -16,7 +17,7 @@ import sys
 import pytest
 
 from invoice_pipelines import cli
-from invoice_pipelines.area import Area, Command, Deferred
+from invoice_pipelines.area import Area, Command, Deferred, load
 from invoice_pipelines.areas import AREAS
 
 
@@ -64,13 +65,16 @@ def test_a_named_function_is_what_the_parser_calls():
         held = [_verb(parser, verb) for verb in command.verbs] or [parser]
         for named in held:
             func = named.get_default("func")
-            assert isinstance(func, Deferred) and func.load is command.run, command.name
-        assert callable(command.run()), command.name
-        # a verb whose work is a module of its own (`incoming review`): its parser holds its loader
-        for verb, load in command.verb_runs.items():
+            assert isinstance(func, Deferred) and func.path == command.run, command.name
+        assert callable(load(command.run)), command.name
+        # a verb whose work is a module of its own (`incoming review`): its parser holds its path
+        for verb, path in command.verb_runs.items():
             func = _verb(parser, verb).get_default("func")
-            assert isinstance(func, Deferred) and func.load is load, (command.name, verb)
-            assert callable(load()) and load() is not command.run(), (command.name, verb)
+            assert isinstance(func, Deferred) and func.path == path, (command.name, verb)
+            assert callable(load(path)) and load(path) is not load(command.run), (
+                command.name,
+                verb,
+            )
 
 
 def _verb(parser: argparse.ArgumentParser, verb: str) -> argparse.ArgumentParser:
@@ -81,9 +85,9 @@ def _verb(parser: argparse.ArgumentParser, verb: str) -> argparse.ArgumentParser
 def test_seamed_parsers_and_functions_import_at_their_tops():
     modules = set()
     for command, area in _seamed():
-        modules.add(sys.modules[area.parsers().__module__])
-        modules.add(inspect.getmodule(command.run()))
-        modules.update(inspect.getmodule(load()) for load in command.verb_runs.values())
+        modules.add(sys.modules[load(area.parsers).__module__])
+        modules.add(inspect.getmodule(load(command.run)))
+        modules.update(inspect.getmodule(load(path)) for path in command.verb_runs.values())
     for module in modules:
         lines = _imports_in_functions(inspect.getsource(module))
         assert lines == [], f"{module.__name__}: imports inside functions at lines {lines}"
@@ -101,8 +105,10 @@ def test_a_seamed_commands_help_loads_neither_sqlalchemy_nor_its_function():
         "print(json.dumps([out.getvalue(), sorted(sys.modules)]))\n"
     )
     for command, _area in _seamed():
-        function_module = inspect.getmodule(command.run()).__name__
-        verb_modules = {inspect.getmodule(load()).__name__ for load in command.verb_runs.values()}
+        function_module = inspect.getmodule(load(command.run)).__name__
+        verb_modules = {
+            inspect.getmodule(load(path)).__name__ for path in command.verb_runs.values()
+        }
         done = subprocess.run(
             [sys.executable, "-c", probe, command.name],
             capture_output=True,
@@ -117,29 +123,61 @@ def test_a_seamed_commands_help_loads_neither_sqlalchemy_nor_its_function():
         assert not verb_modules & set(loaded), command.name
 
 
+# the parts of the made-up areas below, named by path as an area's table names its own
+HERE = __name__
+
+
+def _stamped(args) -> int:
+    return 7
+
+
+def _stamp_parser(sub) -> None:
+    sub.add_parser("stamp")
+
+
+def _stamp_parser_setting_func(sub) -> None:
+    sub.add_parser("stamp").set_defaults(func=_stamped)
+
+
+def _received(args) -> int:
+    return 3
+
+
+def _looked_up(args) -> int:
+    return 4
+
+
+def _post_verb(sub, verb: str, *, sets_func: bool = False) -> None:
+    group = sub.add_parser("post")
+    verbs = group.add_subparsers(dest="verb", required=True)
+    p = verbs.add_parser(verb)
+    if sets_func:
+        p.set_defaults(func=_stamped)
+
+
+def _post_receive(sub) -> None:
+    _post_verb(sub, "receive")
+
+
+def _post_lookup(sub) -> None:
+    _post_verb(sub, "lookup")
+
+
+def _post_receive_setting_func(sub) -> None:
+    _post_verb(sub, "receive", sets_func=True)
+
+
 def test_a_parser_that_sets_the_function_its_table_names_is_refused():
     """The table names what a command runs; a parser that sets `func` as well would run the
-    other one, so `Area.add_commands` refuses it, and gives a parser that does not the loader."""
-
-    def ran(args) -> int:
-        return 7
-
-    def parsers(sets_func: bool):
-        def add_commands(sub) -> None:
-            p = sub.add_parser("stamp")
-            if sets_func:
-                p.set_defaults(func=ran)
-
-        return add_commands
-
-    for sets_func in (True, False):
+    other one, so `Area.add_commands` refuses it, and gives a parser that does not the path."""
+    for parsers in ("_stamp_parser_setting_func", "_stamp_parser"):
         area = Area(
             "stamps",
-            commands=(Command("stamp", "stamp a letter", run=lambda: ran),),
-            parsers=lambda sets_func=sets_func: parsers(sets_func),
+            commands=(Command("stamp", "stamp a letter", run=f"{HERE}:_stamped"),),
+            parsers=f"{HERE}:{parsers}",
         )
         sub = argparse.ArgumentParser().add_subparsers()
-        if sets_func:
+        if parsers == "_stamp_parser_setting_func":
             with pytest.raises(ValueError, match="named in its area's table"):
                 area.add_commands(sub)
         else:
@@ -150,31 +188,34 @@ def test_a_parser_that_sets_the_function_its_table_names_is_refused():
 
 def test_a_group_two_areas_add_to_runs_each_verbs_own_function():
     """`peppol`: the intake adds `receive`, delivery `lookup`; each verb runs the function of the
-    area that adds it (a loader per verb), and a verb whose parser sets `func` is refused."""
+    area that adds it (a path per verb), and a verb whose parser sets `func` is refused."""
 
-    def area(name: str, verb: str, code: int, *, sets_func: bool = False) -> Area:
-        def add_commands(sub) -> None:
-            group = sub.add_parser("post")
-            verbs = group.add_subparsers(dest="verb", required=True)
-            p = verbs.add_parser(verb)
-            if sets_func:
-                p.set_defaults(func=lambda args: 0)
-
+    def area(name: str, verb: str, parsers: str, run: str) -> Area:
         return Area(
             name,
-            commands=(
-                Command("post", f"{verb} letters", verbs=(verb,), run=lambda: lambda a: code),
-            ),
-            parsers=lambda: add_commands,
+            commands=(Command("post", f"{verb} letters", verbs=(verb,), run=f"{HERE}:{run}"),),
+            parsers=f"{HERE}:{parsers}",
         )
 
     parser = argparse.ArgumentParser()
     sub = parser.add_subparsers(dest="command", required=True)
-    area("inbound", "receive", 3).add_commands(sub)
-    area("outbound", "lookup", 4).add_commands(sub)
+    area("inbound", "receive", "_post_receive", "_received").add_commands(sub)
+    area("outbound", "lookup", "_post_lookup", "_looked_up").add_commands(sub)
     for argv, code in ((["post", "receive"], 3), (["post", "lookup"], 4)):
         args = parser.parse_args(argv)
         assert isinstance(args.func, Deferred) and args.func(args) == code
     sub = argparse.ArgumentParser().add_subparsers()
     with pytest.raises(ValueError, match="named in its area's table"):
-        area("inbound", "receive", 3, sets_func=True).add_commands(sub)
+        area("inbound", "receive", "_post_receive_setting_func", "_received").add_commands(sub)
+
+
+def test_a_part_named_by_anything_but_its_path_is_refused_when_declared():
+    """A table names each part `module:name`; a typo (no colon, a function instead of its path)
+    is an error when the area is declared, not when a person first runs the command."""
+    for run in ("invoice_pipelines.billing.commands.run_batch_invoice", _stamped):
+        with pytest.raises(ValueError, match="module:name"):
+            Command("stamp", "stamp a letter", run=run)
+    with pytest.raises(ValueError, match="module:name"):
+        Area("stamps", definitions="invoice_pipelines.billing.defs")
+    with pytest.raises(ValueError, match="names no parsers"):
+        Area("stamps", commands=(Command("stamp", "stamp a letter", run=f"{HERE}:_stamped"),))

@@ -5,55 +5,8 @@ invoicing (`sales_orders`, `customer_lines`: run by `batch_invoicing_job`, which
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-from invoice_pipelines.area import AddCommands, Area, Command, QueueKind
+from invoice_pipelines.area import Area, Command, QueueKind
 from invoice_pipelines.core.batch_kinds import KindName
-
-if TYPE_CHECKING:
-    from types import ModuleType
-
-    from dagster import Definitions
-
-    from invoice_pipelines.queue.job_kind import JobKind
-
-
-def _parsers() -> AddCommands:
-    from invoice_pipelines.billing.cli import add_commands
-
-    return add_commands
-
-
-def _commands() -> ModuleType:
-    """The one import of what the commands do (billing/commands.py), when one of them runs."""
-    from invoice_pipelines.billing import commands
-
-    return commands
-
-
-def _definitions() -> Definitions:
-    from invoice_pipelines.billing.defs import defs
-
-    return defs
-
-
-def _sales_orders() -> JobKind:
-    from invoice_pipelines.billing.invoicing_kinds import SALES_ORDERS_KIND
-
-    return SALES_ORDERS_KIND
-
-
-def _customer_lines() -> JobKind:
-    from invoice_pipelines.billing.invoicing_kinds import CUSTOMER_LINES_KIND
-
-    return CUSTOMER_LINES_KIND
-
-
-def _credit_notes() -> JobKind:
-    from invoice_pipelines.billing.credit_note_jobs import CREDIT_NOTES_KIND
-
-    return CREDIT_NOTES_KIND
-
 
 AREA = Area(
     "billing",
@@ -61,34 +14,41 @@ AREA = Area(
         Command(
             "batch-invoice",
             "enqueue a batch invoicing job",
-            run=lambda: _commands().run_batch_invoice,
+            run="invoice_pipelines.billing.commands:run_batch_invoice",
         ),
         Command(
             "batch-credit-notes",
             "queue credit notes for many sales invoices (a JSON file of items), each issued once",
-            run=lambda: _commands().run_batch_credit_notes,
+            run="invoice_pipelines.billing.commands:run_batch_credit_notes",
         ),
         Command(
             "credit-note",
             "issue a credit note (type 381) for a sales invoice: in full, given lines, or a net "
             "amount per VAT rate",
-            run=lambda: _commands().run_credit_note,
+            run="invoice_pipelines.billing.commands:run_credit_note",
         ),
         Command(
             "customer-skonto",
             "a customer's own early-payment discount steps (Skonto) instead of the "
             "organization's settings['skonto']",
-            run=lambda: _commands().run_customer_skonto,
+            run="invoice_pipelines.billing.commands:run_customer_skonto",
         ),
     ),
-    parsers=_parsers,
-    definitions=_definitions,
+    parsers="invoice_pipelines.billing.cli:add_commands",
+    definitions="invoice_pipelines.billing.defs:defs",
     # the names are the kinds' own (`batch_jobs.kind`); `queue.known_kinds.Kinds` checks that each
     # kind it loads has its name
     kinds=(
-        QueueKind(KindName.SALES_ORDERS, _sales_orders),
-        QueueKind(KindName.CUSTOMER_LINES, _customer_lines),
-        QueueKind(KindName.CREDIT_NOTES, _credit_notes),
+        QueueKind(
+            KindName.SALES_ORDERS, "invoice_pipelines.billing.invoicing_kinds:SALES_ORDERS_KIND"
+        ),
+        QueueKind(
+            KindName.CUSTOMER_LINES,
+            "invoice_pipelines.billing.invoicing_kinds:CUSTOMER_LINES_KIND",
+        ),
+        QueueKind(
+            KindName.CREDIT_NOTES, "invoice_pipelines.billing.credit_note_jobs:CREDIT_NOTES_KIND"
+        ),
     ),
     needs=frozenset({"database", "batch_kinds"}),
 )

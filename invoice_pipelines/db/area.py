@@ -3,26 +3,7 @@ db/commands.py)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-from invoice_pipelines.area import AddCommands, Area, Command
-
-if TYPE_CHECKING:
-    from types import ModuleType
-
-
-def _parsers() -> AddCommands:
-    from invoice_pipelines.db.cli import add_commands
-
-    return add_commands
-
-
-def _commands() -> ModuleType:
-    """The one import of what `migrate` does (db/commands.py), when it runs."""
-    from invoice_pipelines.db import commands
-
-    return commands
-
+from invoice_pipelines.area import Area, Command
 
 AREA = Area(
     "db",
@@ -30,8 +11,8 @@ AREA = Area(
         Command(
             "migrate",
             "upgrade the database named by INVOICE_PIPELINES_DB_URL",
-            run=lambda: _commands().run_migrate,
+            run="invoice_pipelines.db.commands:run_migrate",
         ),
     ),
-    parsers=_parsers,
+    parsers="invoice_pipelines.db.cli:add_commands",
 )

@@ -16,7 +16,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
 
 from invoice_pipelines.db.rls import system_role
-from invoice_pipelines.settings import PROJECT_ROOT, ConfigError, env
+from invoice_pipelines.settings import NOW, PROJECT_ROOT, ConfigError, Reading, env
 
 URL_VAR = "INVOICE_PIPELINES_DB_URL"
 SYSTEM_URL_VAR = "INVOICE_PIPELINES_SYSTEM_DB_URL"
@@ -408,13 +408,28 @@ def _check_system_scope(facts: dict, *, paired: bool) -> None:
         )
 
 
-def command_line_engine() -> Engine:
-    """The engine a command uses: the one the `database` resource (`resources/database.py`) gives
-    the runs for the same INVOICE_PIPELINES_DB_URL and INVOICE_PIPELINES_SYSTEM_DB_URL (same URL
-    checks, on PostgreSQL the same row-level-security role, system login and refusals), built here
-    without Dagster so that a command that only reads or writes the database starts at the speed
-    of its query. A command runs once: the engine ends with its process."""
-    return make_engine(env(URL_VAR) or None)
+@dataclass(frozen=True)
+class DatabaseLogin:
+    """The application database's logins: INVOICE_PIPELINES_DB_URL and, on PostgreSQL, the
+    system login's INVOICE_PIPELINES_SYSTEM_DB_URL (empty: that of the environment, if any)."""
+
+    url: str = ""
+    system_url: str = ""
+
+    def engine(self) -> Engine:
+        """The engine a command uses: the one the `database` resource (`resources/database.py`)
+        gives the runs for the same logins (same URL checks, on PostgreSQL the same
+        row-level-security role, system login and refusals), built here without Dagster so that
+        a command that only reads or writes the database starts at the speed of its query. A
+        command runs once: the engine ends with its process."""
+        return make_engine(self.url or None, system_url=self.system_url or None)
+
+
+def database_login(read: Reading = NOW) -> DatabaseLogin:
+    """The one builder of the `database` resource (resources/area.py): a command opens its
+    `engine()`; a run's resource wraps it (`resources.database.Database.of`, the URLs EnvVars
+    where set, so the UI shows where they come from and never a password)."""
+    return DatabaseLogin(url=read.secret(URL_VAR), system_url=read.secret(SYSTEM_URL_VAR))
 
 
 def shared_engine(url: str | None = None, *, owner: bool = False) -> Engine:

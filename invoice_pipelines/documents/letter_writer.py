@@ -6,9 +6,10 @@ from __future__ import annotations
 
 from invoice_pipelines.documents.letters import PdfaLetters
 from invoice_pipelines.resources.letters import Letters, LetterWriter
+from invoice_pipelines.resources.plain_settings import OfPlain
 
 
-class PdfaLetterWriter(LetterWriter):
+class PdfaLetterWriter(OfPlain, LetterWriter):
     """Letters as PDF/A-3b in the invoices' layout (documents/letters.py)."""
 
     def letters(self) -> Letters:

@@ -41,6 +41,7 @@ from invoice_pipelines.resources.letter_types import (
     LetterError,
     WrittenLetter,
 )
+from invoice_pipelines.settings import NOW, Reading
 
 
 @dataclass(frozen=True)
@@ -135,3 +136,9 @@ def _write(letter: Letter, created: datetime | None) -> WrittenLetter:
     )
     pdf = pdfa.write_pdf(font, pages, width=PAGE_WIDTH, height=PAGE_HEIGHT, meta=meta)
     return WrittenLetter(pdf=pdf, pages=len(pages))
+
+
+def pdfa_letters(read: Reading = NOW) -> PdfaLetters:
+    """The one builder of the `letter_writer` resource (documents/area.py): a command writes with
+    it, a run's resource wraps it (`documents.letter_writer.PdfaLetterWriter.of`)."""
+    return PdfaLetters()

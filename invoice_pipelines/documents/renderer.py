@@ -8,6 +8,7 @@ from invoice_pipelines.documents.build import WARM_UP, BuiltDocument
 from invoice_pipelines.documents.sources import DocumentSource
 from invoice_pipelines.einvoice.read_back import READ_BACK
 from invoice_pipelines.resources.pool_resource import WorkerPoolResource
+from invoice_pipelines.settings import NOW, Reading, positive_number
 
 # Documents per message to a worker: a document takes a worker about 10 ms, and every message is a
 # round trip through this process, which a busy machine may not schedule at once; the workers
@@ -70,3 +71,11 @@ class DocumentRenderer(WorkerPoolResource):
                     )
                 built[source.sales_invoice_id] = outcome
         return [built[source.sales_invoice_id] for source in sources]
+
+
+def document_renderer(read: Reading = NOW) -> DocumentRenderer:
+    """The runs' `document_renderer` (documents/area.py; a command renders in its own process):
+    a document over INVOICE_PIPELINES_PARSE_TIMEOUT_SECONDS fails alone."""
+    return DocumentRenderer(
+        timeout_seconds=float(positive_number("INVOICE_PIPELINES_PARSE_TIMEOUT_SECONDS", float))
+    )

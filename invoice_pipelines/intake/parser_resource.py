@@ -9,8 +9,9 @@ from invoice_pipelines.einvoice.verdict import WARM_UP
 from invoice_pipelines.intake.parse import ParseOutcome
 from invoice_pipelines.intake.warm_up import WARM_UP_WITH_DOCUMENTS, warm_documents
 from invoice_pipelines.intake.workers import DEFAULT_TARGET, FAILURE
-from invoice_pipelines.resources.parse_server import ServerSpec
+from invoice_pipelines.resources.parse_server import KEEP_WARM_SECONDS, ServerSpec
 from invoice_pipelines.resources.pool_resource import WorkerPoolResource
+from invoice_pipelines.settings import NOW, Reading, max_upload_bytes, positive_number
 
 
 class DocumentParser(WorkerPoolResource):
@@ -47,3 +48,15 @@ class DocumentParser(WorkerPoolResource):
         self, batches: Iterable[Sequence[tuple[bytes, str]]]
     ) -> Iterator[list[ParseOutcome]]:
         return super().parse_stream(batches)
+
+
+def document_parser(read: Reading = NOW) -> DocumentParser:
+    """The runs' `document_parser` (intake/area.py; a command parses in its own process): a
+    document over INVOICE_PIPELINES_PARSE_TIMEOUT_SECONDS or INVOICE_PIPELINES_MAX_UPLOAD_BYTES
+    ends FAILED."""
+    return DocumentParser(
+        timeout_seconds=float(positive_number("INVOICE_PIPELINES_PARSE_TIMEOUT_SECONDS", float)),
+        max_upload_bytes=max_upload_bytes(),
+        # the runs share one warm pool (resources/parse_server.py), not one warm-up each
+        keep_warm_seconds=KEEP_WARM_SECONDS,
+    )

@@ -10,10 +10,10 @@ from dagster import ConfigurableResource, InitResourceContext
 from pydantic import Field
 
 from invoice_pipelines.quickbooks.sync.common import PUSH_MINUTES, PUSH_PER_RUN, QboSettings
-from invoice_pipelines.settings import env, env_var_or_default
+from invoice_pipelines.resources.plain_settings import OfPlain
 
 
-class QuickBooks(ConfigurableResource):
+class QuickBooks(OfPlain, ConfigurableResource):
     """QBO's settings; a run gets the plain `QboSettings` they configure (Dagster's
     `create_resource`), never this object."""
 
@@ -58,12 +58,3 @@ class QuickBooks(ConfigurableResource):
 
     def create_resource(self, context: InitResourceContext) -> QboSettings:  # type: ignore[override]
         return self.settings()
-
-
-def quickbooks_from_env() -> QuickBooks:
-    return QuickBooks(
-        base_url=env("INVOICE_PIPELINES_QBO_BASE_URL"),
-        token_url=env("INVOICE_PIPELINES_QBO_TOKEN_URL"),
-        token_key=env_var_or_default("INVOICE_PIPELINES_QBO_TOKEN_KEY"),
-        minor_version=int(env("INVOICE_PIPELINES_QBO_MINOR_VERSION")),
-    )

@@ -1,7 +1,7 @@
 """The `database` resource: the application database engine for assets, jobs, sensors and checks.
 Dagster shows and configures its settings and hands a run, sensor tick or check the plain
-SQLAlchemy `Engine` it makes, the object a command gets too (`resources/area.py`: the command's
-engine, `db.engine.command_line_engine`); an asset, op, sensor, schedule or check takes it as
+SQLAlchemy `Engine` it makes, the object a command gets too (`resources/area.py`: both from
+the one builder `db.engine.database_login`, a command's engine its `engine()`); an asset, op, sensor, schedule or check takes it as
 `ResourceParam[Engine]`."""
 
 from dagster import ConfigurableResource, InitResourceContext
@@ -9,9 +9,10 @@ from pydantic import Field, PrivateAttr
 from sqlalchemy import Engine
 
 from invoice_pipelines.db.engine import make_engine
+from invoice_pipelines.resources.plain_settings import OfPlain
 
 
-class Database(ConfigurableResource):
+class Database(OfPlain, ConfigurableResource):
     """Application database: SQLite or PostgreSQL (row-level security binds every connection).
 
     The engine is created when a run, sensor tick or check starts using the resource and disposed

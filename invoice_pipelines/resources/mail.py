@@ -16,17 +16,11 @@ from pydantic import Field
 
 # what sending raises and sends, also importable from here, beside the resource
 from invoice_pipelines.resources.mail_types import OutgoingMail, SendError  # noqa: F401
-from invoice_pipelines.resources.smtp import (  # noqa: F401
-    PASSWORD_VAR,
-    SECURITY,
-    SECURITY_VAR,
-    Smtp,
-    smtp_settings,
-)
-from invoice_pipelines.settings import env_var_or_default
+from invoice_pipelines.resources.plain_settings import OfPlain
+from invoice_pipelines.resources.smtp import PASSWORD_VAR, SECURITY, SECURITY_VAR, Smtp  # noqa: F401
 
 
-class SmtpMailer(ConfigurableResource):
+class SmtpMailer(OfPlain, ConfigurableResource):
     """The mail server's settings; a run gets the plain `Smtp` they configure (Dagster's
     `create_resource`), never this object."""
 
@@ -54,9 +48,3 @@ class SmtpMailer(ConfigurableResource):
 
     def create_resource(self, context: InitResourceContext) -> Smtp:  # type: ignore[override]
         return self.smtp()
-
-
-def mailer_from_env() -> SmtpMailer:
-    """The mailer configured by INVOICE_PIPELINES_SMTP_* (the password as an EnvVar in the code
-    location, so it never appears in the UI)."""
-    return SmtpMailer(**smtp_settings(), password=env_var_or_default(PASSWORD_VAR))

@@ -12,11 +12,11 @@ from dagster import ConfigurableResource, InitResourceContext
 from pydantic import Field
 
 # what an answer means, also importable from here, beside the resource
+from invoice_pipelines.resources.plain_settings import OfPlain
 from invoice_pipelines.resources.text_messages import TextMessages, outcome  # noqa: F401
-from invoice_pipelines.settings import env, env_var_or_default
 
 
-class TextMessageProvider(ConfigurableResource):
+class TextMessageProvider(OfPlain, ConfigurableResource):
     """The message provider's settings; a run gets the plain `TextMessages` they configure
     (Dagster's `create_resource`), never this object."""
 
@@ -39,12 +39,3 @@ class TextMessageProvider(ConfigurableResource):
 
     def create_resource(self, context: InitResourceContext) -> TextMessages:  # type: ignore[override]
         return self.provider()
-
-
-def provider_from_env() -> TextMessageProvider:
-
-    return TextMessageProvider(
-        base_url=env("INVOICE_PIPELINES_SMS_URL"),
-        account=env("INVOICE_PIPELINES_SMS_ACCOUNT"),
-        token=env_var_or_default("INVOICE_PIPELINES_SMS_TOKEN"),
-    )

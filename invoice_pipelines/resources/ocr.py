@@ -12,7 +12,6 @@ import abc
 import threading
 
 import dagster as dg
-from dagster import EnvVar
 from pydantic import PrivateAttr
 
 # what reading a scan raises and gives, also importable from here, beside the resource
@@ -24,9 +23,7 @@ from invoice_pipelines.resources.ocr_readers import (  # noqa: F401
     TesseractReader,
     UnreadableImageError,
     available_cores,
-    ocr_choice,
     rasterise_pdf,
-    vision_settings,
 )
 
 
@@ -84,25 +81,9 @@ class GoogleVisionOcrEngine(OcrEngine):
             return self._reader
 
 
-def ocr_engine_from_env(*, as_env_vars: bool = False) -> OcrEngine:
-    """The engine chosen by INVOICE_PIPELINES_OCR (`tesseract`, the default, or `google-vision`):
-    the resource around `resources.ocr_readers.ocr_reader_from_env()`'s reader.
-
-    For `google-vision`: INVOICE_PIPELINES_VISION_ENDPOINT overrides the endpoint (an
-    http:// one, i.e. the stand-in, is called without credentials) and
-    GOOGLE_APPLICATION_CREDENTIALS names the service-account JSON. With `as_env_vars` (the code
-    location's resources) both are `EnvVar`s: Dagster resolves them when a run starts, the UI shows
-    where they come from, and no secret lands in run config. Without it (CLI, benchmarks) the
-    values are read now.
-    """
-    if ocr_choice() == "tesseract":
-        return TesseractOcrEngine()
-    endpoint, credentials, plain_http = vision_settings()
-    if as_env_vars:
-        endpoint = EnvVar("INVOICE_PIPELINES_VISION_ENDPOINT") if endpoint else None
-        credentials = EnvVar("GOOGLE_APPLICATION_CREDENTIALS") if credentials else None
-    return GoogleVisionOcrEngine(
-        api_endpoint=endpoint,
-        anonymous=plain_http,
-        credentials_file=None if plain_http else credentials,
-    )
+def ocr_engine(reader: OcrReader) -> OcrEngine:
+    """The run's resource around the reader `resources.ocr_readers.ocr_reader` built for the code
+    location: the engine of its kind, with its settings (an endpoint or credentials file it holds
+    as an `EnvVar` stays one)."""
+    kind = TesseractOcrEngine if isinstance(reader, TesseractReader) else GoogleVisionOcrEngine
+    return kind(**{name: getattr(reader, name) for name in kind.model_fields})

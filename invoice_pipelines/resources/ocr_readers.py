@@ -1,5 +1,5 @@
 """OCR for scanned invoices in plain Python: local Tesseract or Google Cloud Vision (`OcrReader`:
-`TesseractReader`, `GoogleVisionReader`, chosen by settings in `ocr_reader_from_env`). The Dagster
+`TesseractReader`, `GoogleVisionReader`, chosen by settings in `ocr_reader`). The Dagster
 resource `ocr_engine` (`resources/ocr.py`) wraps these; `invoice-pipelines parse` uses them
 directly, without Dagster.
 
@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from invoice_pipelines.limits import MAX_OCR_PAGE_SIDE_PT, MAX_OCR_PAGES
-from invoice_pipelines.settings import env, env_value
+from invoice_pipelines.settings import NOW, Reading, env, env_value
 
 TESSERACT_INSTALL_COMMAND = "apt-get install -y tesseract-ocr tesseract-ocr-deu"
 POPPLER_INSTALL_COMMAND = "apt-get install -y poppler-utils"
@@ -537,22 +537,27 @@ def _retry_after_seconds(exc: Exception) -> float | None:
         return None  # an HTTP date; rare enough that our own backoff is fine
 
 
-def ocr_reader_from_env() -> OcrReader:
-    """The reader chosen by INVOICE_PIPELINES_OCR (`tesseract`, the default, or `google-vision`),
-    its settings read now (`resources.ocr.ocr_engine_from_env` gives the resource that wraps it).
+def ocr_reader(read: Reading = NOW) -> OcrReader:
+    """The reader chosen by INVOICE_PIPELINES_OCR (`tesseract`, the default, or `google-vision`):
+    the one builder of the `ocr_engine` resource (resources/area.py). A command reads with it; a
+    run's resource wraps it (`resources.ocr.ocr_engine`).
 
-    For `google-vision`: INVOICE_PIPELINES_VISION_ENDPOINT overrides the endpoint (an
-    http:// one, i.e. the stand-in, is called without credentials) and
-    GOOGLE_APPLICATION_CREDENTIALS names the service-account JSON.
+    For `google-vision`: INVOICE_PIPELINES_VISION_ENDPOINT overrides the endpoint (an http://
+    one, i.e. the stand-in, is called without credentials) and GOOGLE_APPLICATION_CREDENTIALS
+    names the service-account JSON; for a run both are `EnvVar`s (Dagster resolves them when a
+    run starts, the UI shows where they come from, and no secret lands in run config).
     """
-    choice = ocr_choice()
-    if choice == "tesseract":
+    if ocr_choice() == "tesseract":
         return TesseractReader()
-    endpoint, credentials, plain_http = vision_settings()
+    endpoint = env_value("INVOICE_PIPELINES_VISION_ENDPOINT")
+    # the local stand-in: never send a bearer token in clear text
+    plain_http = bool(endpoint and endpoint.lower().startswith("http://"))
     return GoogleVisionReader(
-        api_endpoint=endpoint,
+        api_endpoint=read.secret_if_set("INVOICE_PIPELINES_VISION_ENDPOINT"),
         anonymous=plain_http,
-        credentials_file=None if plain_http else credentials,
+        credentials_file=None
+        if plain_http
+        else read.secret_if_set("GOOGLE_APPLICATION_CREDENTIALS"),
     )
 
 
@@ -567,11 +572,3 @@ def ocr_choice() -> str:
     raise OcrError(
         f"INVOICE_PIPELINES_OCR={choice!r} is not an OCR engine; use 'tesseract' or 'google-vision'"
     )
-
-
-def vision_settings() -> tuple[str | None, str | None, bool]:
-    """Google Vision's endpoint and credentials file from the environment, and whether the
-    endpoint is plain http (the local stand-in: never send a bearer token in clear text)."""
-    endpoint = env_value("INVOICE_PIPELINES_VISION_ENDPOINT")
-    credentials = env_value("GOOGLE_APPLICATION_CREDENTIALS")
-    return endpoint, credentials, bool(endpoint and endpoint.lower().startswith("http://"))

@@ -12,10 +12,10 @@ from dagster import ConfigurableResource, InitResourceContext
 from pydantic import Field
 
 from invoice_pipelines.resources.peppol_transport import PeppolTransport
-from invoice_pipelines.settings import env, env_var_or_default
+from invoice_pipelines.resources.plain_settings import OfPlain
 
 
-class PeppolAccessPoint(ConfigurableResource):
+class PeppolAccessPoint(OfPlain, ConfigurableResource):
     """The access point's settings; a run gets the plain `PeppolTransport` they configure
     (Dagster's `create_resource`), never this object."""
 
@@ -38,10 +38,3 @@ class PeppolAccessPoint(ConfigurableResource):
 
     def create_resource(self, context: InitResourceContext) -> PeppolTransport:  # type: ignore[override]
         return self.transport()
-
-
-def access_point_from_env() -> PeppolAccessPoint:
-    return PeppolAccessPoint(
-        base_url=env("INVOICE_PIPELINES_PEPPOL_AP_URL"),
-        token=env_var_or_default("INVOICE_PIPELINES_PEPPOL_AP_TOKEN"),
-    )

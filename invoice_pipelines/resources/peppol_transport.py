@@ -50,7 +50,7 @@ import requests
 
 from invoice_pipelines.resources.http_faults import never_connected
 from invoice_pipelines.resources.mail_types import SendError
-from invoice_pipelines.settings import env
+from invoice_pipelines.settings import NOW, Reading
 
 PARTICIPANT_SCHEME = "iso6523-actorid-upis"
 # Peppol BIS Billing 3.0's document types and process (Peppol's code lists; the sending report
@@ -131,7 +131,7 @@ class PeppolLookupError(RuntimeError):
 
 @dataclass(frozen=True, kw_only=True)
 class PeppolTransport:
-    """An access point's HTTP API: INVOICE_PIPELINES_PEPPOL_AP_* (`peppol_transport_from_env`)."""
+    """An access point's HTTP API: INVOICE_PIPELINES_PEPPOL_AP_* (`peppol_transport`)."""
 
     base_url: str = "http://127.0.0.1:8034"
     token: str = field(default="local-token", repr=False)
@@ -347,10 +347,13 @@ def _excerpt(response: requests.Response) -> str:
     return text or "no body"
 
 
-def peppol_transport_from_env() -> PeppolTransport:
-    """The access point INVOICE_PIPELINES_PEPPOL_AP_* configure, the token read now."""
+def peppol_transport(read: Reading = NOW) -> PeppolTransport:
+    """The access point INVOICE_PIPELINES_PEPPOL_AP_* configure: the one builder of the
+    `peppol_access_point` resource (resources/area.py). A command sends through it (the token
+    read now); a run's resource wraps it (`resources.peppol.PeppolAccessPoint.of`, the token an
+    EnvVar)."""
 
     return PeppolTransport(
-        base_url=env("INVOICE_PIPELINES_PEPPOL_AP_URL"),
-        token=env("INVOICE_PIPELINES_PEPPOL_AP_TOKEN"),
+        base_url=read.value("INVOICE_PIPELINES_PEPPOL_AP_URL"),
+        token=read.secret("INVOICE_PIPELINES_PEPPOL_AP_TOKEN"),
     )

@@ -23,7 +23,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from invoice_pipelines.resources.mail_types import OutgoingMail, SendError
-from invoice_pipelines.settings import ConfigError, env, positive_number
+from invoice_pipelines.settings import NOW, ConfigError, Reading, positive_number
 
 SECURITY_VAR = "INVOICE_PIPELINES_SMTP_SECURITY"
 # none: plain SMTP (a local relay or the stand-in); starttls: upgraded on the submission port
@@ -34,7 +34,7 @@ SECURITY = ("none", "starttls", "ssl")
 
 @dataclass(frozen=True, kw_only=True)
 class Smtp:
-    """An SMTP server we hand mail to, and how: INVOICE_PIPELINES_SMTP_* (`smtp_from_env`)."""
+    """An SMTP server we hand mail to, and how: INVOICE_PIPELINES_SMTP_* (`smtp`)."""
 
     host: str = "127.0.0.1"
     port: int = 1025
@@ -298,21 +298,16 @@ def _text(value: bytes | str) -> str:
 PASSWORD_VAR = "INVOICE_PIPELINES_SMTP_PASSWORD"
 
 
-def smtp_settings() -> dict:
-    """INVOICE_PIPELINES_SMTP_*: the server's settings but its password (`PASSWORD_VAR`), which a
-    command reads now (`smtp_from_env`) and the code location as an EnvVar
-    (`resources.mail.mailer_from_env`)."""
+def smtp(read: Reading = NOW) -> Smtp:
+    """The server INVOICE_PIPELINES_SMTP_* configure: the one builder of the `mailer` resource
+    (resources/area.py). A command sends through it (the password read now); a run's `mailer`
+    wraps it (`resources.mail.SmtpMailer.of`, the password an EnvVar: never in the UI)."""
 
-    return {
-        "host": env("INVOICE_PIPELINES_SMTP_HOST"),
-        "port": int(positive_number("INVOICE_PIPELINES_SMTP_PORT")),
-        "security": env("INVOICE_PIPELINES_SMTP_SECURITY"),
-        "username": env("INVOICE_PIPELINES_SMTP_USER"),
-        "sender": env("INVOICE_PIPELINES_SMTP_FROM"),
-    }
-
-
-def smtp_from_env() -> Smtp:
-    """The server INVOICE_PIPELINES_SMTP_* configure, the password read now (a command's)."""
-
-    return Smtp(**smtp_settings(), password=env(PASSWORD_VAR))
+    return Smtp(
+        host=read.value("INVOICE_PIPELINES_SMTP_HOST"),
+        port=int(positive_number("INVOICE_PIPELINES_SMTP_PORT")),
+        security=read.value("INVOICE_PIPELINES_SMTP_SECURITY"),
+        username=read.value("INVOICE_PIPELINES_SMTP_USER"),
+        password=read.secret(PASSWORD_VAR),
+        sender=read.value("INVOICE_PIPELINES_SMTP_FROM"),
+    )

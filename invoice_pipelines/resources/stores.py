@@ -6,9 +6,9 @@ the data directory; `s3` keeps them in one bucket under the prefixes `uploads/`,
 S3-compatible server and INVOICE_PIPELINES_S3_REGION). Credentials are boto3's own (environment,
 profile or the pod's role).
 
-`upload_store_from_env` and `file_store_from_env` give the Dagster resources (definitions.py);
-`uploads_from_env` and `files_from_env` the plain stores they wrap, for a command: the same files,
-without importing Dagster.
+`uploads`, `export_files` and `document_files` are the one builder of each store (resources/area.py):
+a command holds the plain store they give, without importing Dagster; a run the Dagster resource
+that wraps it (`upload_store`, `file_store`): the same files.
 """
 
 from __future__ import annotations
@@ -17,13 +17,11 @@ from typing import TYPE_CHECKING
 
 from invoice_pipelines.resources.files import Files, LocalFiles
 from invoice_pipelines.resources.uploads import LocalUploads, Uploads
-from invoice_pipelines.settings import ConfigError, env, env_var_or_default
+from invoice_pipelines.settings import NOW, ConfigError, Reading, env
 
 if TYPE_CHECKING:
     from invoice_pipelines.resources.file_stores import FileStore
     from invoice_pipelines.resources.upload_stores import UploadStore
-
-AREAS = ("uploads", "exports", "documents")
 
 
 def storage_kind() -> str:
@@ -36,58 +34,65 @@ def storage_kind() -> str:
     return kind
 
 
-def _s3_fields(area: str, as_env_vars: bool) -> dict:
-    read = env_var_or_default if as_env_vars else env
+def _s3_fields(area: str, read: Reading) -> dict:
     return {
-        "bucket": read("INVOICE_PIPELINES_S3_BUCKET"),
+        "bucket": read.secret("INVOICE_PIPELINES_S3_BUCKET"),
         "prefix": area,
-        "endpoint_url": read("INVOICE_PIPELINES_S3_ENDPOINT_URL"),
-        "region": read("INVOICE_PIPELINES_S3_REGION"),
+        "endpoint_url": read.secret("INVOICE_PIPELINES_S3_ENDPOINT_URL"),
+        "region": read.secret("INVOICE_PIPELINES_S3_REGION"),
     }
 
 
-def _file_area(area: str) -> str:
-    if area not in AREAS[1:]:
-        raise ValueError(f"no file store for area {area!r}")
-    return area
-
-
-def upload_store_from_env(*, as_env_vars: bool = False) -> UploadStore:
-    if storage_kind() == "s3":
-        from invoice_pipelines.resources.s3 import S3UploadStore
-
-        return S3UploadStore(**_s3_fields("uploads", as_env_vars))
-    from invoice_pipelines.resources.upload_stores import LocalUploadStore
-
-    return LocalUploadStore()
-
-
-def file_store_from_env(area: str, *, as_env_vars: bool = False) -> FileStore:
-    """The `export_store` (area `exports`) or `document_store` (area `documents`)."""
-    _file_area(area)
-    if storage_kind() == "s3":
-        from invoice_pipelines.resources.s3 import S3FileStore
-
-        return S3FileStore(**_s3_fields(area, as_env_vars))
-    from invoice_pipelines.resources.file_stores import LocalFileStore
-
-    return LocalFileStore(area=area)
-
-
-def uploads_from_env() -> Uploads:
-    """The store `upload_store_from_env()` wraps."""
+def uploads(read: Reading = NOW) -> Uploads:
+    """The upload store the settings choose: the builder of the `upload_store` resource."""
     if storage_kind() == "s3":
         from invoice_pipelines.resources.s3_objects import S3Uploads
 
-        return S3Uploads(**_s3_fields("uploads", False))
+        return S3Uploads(**_s3_fields("uploads", read))
     return LocalUploads()
 
 
-def files_from_env(area: str) -> Files:
-    """The store `file_store_from_env(area)` wraps: exports or documents."""
-    _file_area(area)
+def export_files(read: Reading = NOW) -> Files:
+    """The export store the settings choose: the builder of the `export_store` resource."""
+    return _files("exports", read)
+
+
+def document_files(read: Reading = NOW) -> Files:
+    """The document store the settings choose: the builder of the `document_store` resource."""
+    return _files("documents", read)
+
+
+def _files(area: str, read: Reading) -> Files:
     if storage_kind() == "s3":
         from invoice_pipelines.resources.s3_objects import S3Files
 
-        return S3Files(**_s3_fields(area, False))
+        return S3Files(**_s3_fields(area, read))
     return LocalFiles(area=area)
+
+
+def upload_store(store: Uploads) -> UploadStore:
+    """A run's `upload_store`: the Dagster resource of the store `uploads` built for it."""
+    if isinstance(store, LocalUploads):
+        from invoice_pipelines.resources.upload_stores import LocalUploadStore
+
+        return LocalUploadStore(root=store.root)
+    from invoice_pipelines.resources.s3 import S3UploadStore
+
+    return S3UploadStore(**_settings_of(store))
+
+
+def file_store(store: Files) -> FileStore:
+    """A run's `export_store` or `document_store`: the Dagster resource of the store
+    `export_files` or `document_files` built for it."""
+    if isinstance(store, LocalFiles):
+        from invoice_pipelines.resources.file_stores import LocalFileStore
+
+        return LocalFileStore(root=store.root, area=store.area)
+    from invoice_pipelines.resources.s3 import S3FileStore
+
+    return S3FileStore(**_settings_of(store))
+
+
+def _settings_of(store) -> dict:
+    """An S3 store's settings (`resources.s3_objects.S3Objects`), an `EnvVar` it holds kept."""
+    return {name: getattr(store, name) for name in ("bucket", "prefix", "endpoint_url", "region")}

@@ -30,12 +30,12 @@ import requests
 
 from invoice_pipelines.resources.http_faults import never_connected
 from invoice_pipelines.resources.mail_types import SendError
-from invoice_pipelines.settings import env
+from invoice_pipelines.settings import NOW, Reading
 
 
 @dataclass(frozen=True, kw_only=True)
 class TextMessages:
-    """A message provider's account: INVOICE_PIPELINES_SMS_* (`text_messages_from_env`)."""
+    """A message provider's account: INVOICE_PIPELINES_SMS_* (`text_messages`)."""
 
     base_url: str = "http://127.0.0.1:8031"  # the API root
     account: str = "AC-local"  # the account id
@@ -136,12 +136,13 @@ def _broken(exc: requests.RequestException) -> SendError:
     )
 
 
-def text_messages_from_env() -> TextMessages:
-    """The provider INVOICE_PIPELINES_SMS_* configure, the token read now (a command's; the code
-    location's `text_messages` resource reads it as an EnvVar: `resources.messaging`)."""
+def text_messages(read: Reading = NOW) -> TextMessages:
+    """The provider INVOICE_PIPELINES_SMS_* configure: the one builder of the `text_messages`
+    resource (resources/area.py). A command sends through it (the token read now); a run's
+    resource wraps it (`resources.messaging.TextMessageProvider.of`, the token an EnvVar)."""
 
     return TextMessages(
-        base_url=env("INVOICE_PIPELINES_SMS_URL"),
-        account=env("INVOICE_PIPELINES_SMS_ACCOUNT"),
-        token=env("INVOICE_PIPELINES_SMS_TOKEN"),
+        base_url=read.value("INVOICE_PIPELINES_SMS_URL"),
+        account=read.value("INVOICE_PIPELINES_SMS_ACCOUNT"),
+        token=read.secret("INVOICE_PIPELINES_SMS_TOKEN"),
     )

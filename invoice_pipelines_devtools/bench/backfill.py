@@ -363,11 +363,11 @@ def one_process(
     from invoice_pipelines.db.engine import make_engine
     from invoice_pipelines.exports.documents import DocumentStores
     from invoice_pipelines.exports.pipeline import run_export
-    from invoice_pipelines.resources.stores import files_from_env, uploads_from_env
+    from invoice_pipelines.resources.stores import document_files, export_files, uploads
 
     engine = make_engine(app_url)
-    store = files_from_env("exports")
-    documents = DocumentStores(uploads_from_env(), files_from_env("documents"))
+    store = export_files()
+    documents = DocumentStores(uploads(), document_files())
     written = 0
     per_organization = []
     started = time.perf_counter()

@@ -24,13 +24,18 @@ def test_each_kind_loads_under_its_name():
 
 
 def test_a_name_outside_the_enumeration_is_refused():
-    fax = Area("fax", kinds=(QueueKind("invoices_by_fax", lambda: None),))
+    fax = Area(
+        "fax", kinds=(QueueKind("invoices_by_fax", "invoice_pipelines_tests.queue.kinds:FAX_KIND"),)
+    )
     with pytest.raises(ValueError, match="core/batch_kinds.py"):
         queue_kinds((*AREAS, fax))
 
 
 def test_a_kind_brought_twice_is_refused():
-    again = Area("again", kinds=(QueueKind(KindName.DOCUMENTS, lambda: None),))
+    again = Area(
+        "again",
+        kinds=(QueueKind(KindName.DOCUMENTS, "invoice_pipelines.documents.batch:DOCUMENTS_KIND"),),
+    )
     with pytest.raises(ValueError, match="more than one area"):
         queue_kinds((*AREAS, again))
 

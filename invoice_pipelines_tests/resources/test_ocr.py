@@ -16,9 +16,11 @@ from invoice_pipelines.resources.ocr import (
     OcrError,
     TesseractOcrEngine,
     UnreadableImageError,
-    ocr_engine_from_env,
+    ocr_engine,
     rasterise_pdf,
 )
+from invoice_pipelines.resources.ocr_readers import ocr_reader
+from invoice_pipelines.settings import FOR_RUNS
 from invoice_pipelines_devtools.standins.vision import Fault, VisionStandin
 from invoice_pipelines_tests.conftest import IN_CI, samples_dir
 
@@ -231,42 +233,42 @@ def test_vision_ocr_pdf_sends_each_page_and_keeps_their_order(
 # -- choosing the engine ---------------------------------------------------------------------
 
 
-def test_engine_from_env_defaults_to_tesseract(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_engine_from_settings_defaults_to_tesseract(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("INVOICE_PIPELINES_OCR", raising=False)
 
-    assert isinstance(ocr_engine_from_env(), TesseractOcrEngine)
+    assert isinstance(ocr_engine(ocr_reader(FOR_RUNS)), TesseractOcrEngine)
 
 
-def test_engine_from_env_picks_google_vision(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_engine_from_settings_picks_google_vision(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("INVOICE_PIPELINES_OCR", "google-vision")
     monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", "/secrets/vision.json")
     monkeypatch.delenv("INVOICE_PIPELINES_VISION_ENDPOINT", raising=False)
 
-    engine = ocr_engine_from_env()
+    engine = ocr_engine(ocr_reader())
 
     assert isinstance(engine, GoogleVisionOcrEngine)
     assert engine.api_endpoint is None
     assert engine.credentials_file == "/secrets/vision.json"
 
 
-def test_engine_from_env_reaches_the_standin_without_credentials(
+def test_engine_from_settings_reaches_the_standin_without_credentials(
     monkeypatch: pytest.MonkeyPatch, standin: VisionStandin, small_page: bytes
 ) -> None:
     monkeypatch.setenv("INVOICE_PIPELINES_OCR", "google-vision")
     monkeypatch.setenv("INVOICE_PIPELINES_VISION_ENDPOINT", standin.api_endpoint)
     monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", "/secrets/vision.json")
 
-    page = ocr_engine_from_env().reader().ocr_image(small_page)
+    page = ocr_reader().ocr_image(small_page)
 
     assert page.engine == "google-vision"
     assert "authorization" not in {name.lower() for name in standin.received[0].headers}
 
 
-def test_engine_from_env_rejects_an_unknown_engine(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_engine_from_settings_rejects_an_unknown_engine(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("INVOICE_PIPELINES_OCR", "google_vision")
 
     with pytest.raises(OcrError, match="use 'tesseract' or 'google-vision'"):
-        ocr_engine_from_env()
+        ocr_reader()
 
 
 def test_the_code_location_passes_vision_settings_as_env_vars(
@@ -278,7 +280,7 @@ def test_the_code_location_passes_vision_settings_as_env_vars(
 
     monkeypatch.setenv("INVOICE_PIPELINES_OCR", "google-vision")
     monkeypatch.setenv("INVOICE_PIPELINES_VISION_ENDPOINT", standin.api_endpoint)
-    engine = ocr_engine_from_env(as_env_vars=True)
+    engine = ocr_engine(ocr_reader(FOR_RUNS))
     assert isinstance(engine.api_endpoint, EnvVar)
     assert engine.api_endpoint.env_var_name == "INVOICE_PIPELINES_VISION_ENDPOINT"
     with build_resources({"ocr_engine": engine}) as resources:

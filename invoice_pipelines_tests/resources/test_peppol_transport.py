@@ -17,7 +17,7 @@ from invoice_pipelines.resources.peppol_transport import (
     PeppolLookupError,
     PeppolTransport,
     Reach,
-    peppol_transport_from_env,
+    peppol_transport,
 )
 from invoice_pipelines_devtools.standins.peppol import AccessPointStandIn, Network
 
@@ -143,7 +143,7 @@ def test_a_refused_token_rejects_and_names_the_setting(ap):
 def test_the_transport_comes_from_the_settings(monkeypatch):
     monkeypatch.setenv("INVOICE_PIPELINES_PEPPOL_AP_URL", "http://127.0.0.1:9")
     monkeypatch.setenv("INVOICE_PIPELINES_PEPPOL_AP_TOKEN", "from-env")
-    configured = peppol_transport_from_env()
+    configured = peppol_transport()
     assert (configured.base_url, configured.token) == ("http://127.0.0.1:9", "from-env")
     assert "from-env" not in repr(configured)
 

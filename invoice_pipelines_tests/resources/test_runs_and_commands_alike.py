@@ -1,5 +1,6 @@
 """One resource per edge (issue 57): the one table of resources (`areas.resources()`) gives a run
-its Dagster resource and a command the plain object, each from a factory of its own. Dagster hands
+its Dagster resource and a command the plain object, both from the resource's one builder (issue
+74: `areas.for_runs`, `areas.for_commands`). Dagster hands
 the run the plain object itself (each resource's `create_resource`), so what a run's asset, op or
 sensor gets (`ResourceParam[<the plain class>]`) is compared with the command's: built from the
 same environment, the same class with the same settings, secrets included (the run's read from its
@@ -13,12 +14,13 @@ run ends); `document_parser` is the runs' alone, and a command renders documents
 from __future__ import annotations
 
 import dataclasses
+import os
 from typing import Any
 
 import pytest
 from dagster import build_resources
 
-from invoice_pipelines.areas import command_resources, resources
+from invoice_pipelines.areas import command_resources, for_commands, for_runs, resources
 
 # what a run gets as the plain object a command gets: Dagster hands it over (`create_resource`),
 # and an asset, op or sensor takes it as `ResourceParam[<the plain class>]`
@@ -89,19 +91,47 @@ def test_a_run_and_a_command_get_the_same_object_from_one_environment(
     monkeypatch.setenv("INVOICE_PIPELINES_UPLOAD_DIR", str(tmp_path / "uploads"))
     table = resources()
     # the resources as a run gets them: Dagster reads their EnvVars when they start
-    with build_resources({name: table[name].for_runs() for name in HANDED_OVER}) as started:
+    with build_resources({name: for_runs(table[name]) for name in HANDED_OVER}) as started:
         for name in sorted(HANDED_OVER):
             run = getattr(started, name)  # what an asset's ResourceParam gets
-            command = table[name].for_commands()
+            command = for_commands(table[name])
             assert type(run) is type(command), name
             assert settings(run) == settings(command), name
 
 
 def test_the_comparison_sees_a_setting_one_side_forgets(monkeypatch):
-    # a factory that forgot a variable: the run's server is the default, the command's is not
+    # a resource that forgot a variable: the run's server is the default, the command's is not
     monkeypatch.setenv("INVOICE_PIPELINES_SMTP_HOST", "mail.example.test")
     from invoice_pipelines.resources.mail import SmtpMailer
-    from invoice_pipelines.resources.smtp import smtp_from_env
+    from invoice_pipelines.resources.smtp import smtp
 
     forgot = SmtpMailer().smtp()
-    assert settings(forgot) != settings(smtp_from_env())
+    assert settings(forgot) != settings(smtp())
+
+
+@pytest.mark.parametrize("environment", [LOCAL, S3_AND_VISION], ids=["local", "s3-vision"])
+def test_a_run_holds_the_secrets_as_the_variables_that_name_them(monkeypatch, environment):
+    """The one builder reads a secret now for a command and as an EnvVar for the code location:
+    the run's resource (what the UI shows) names the variable and never holds its value."""
+    from dagster import EnvVar
+
+    for name, value in {**EVERYWHERE, **environment}.items():
+        monkeypatch.setenv(name, value)
+    table = resources()
+    secrets = {
+        "mailer": {"password": "INVOICE_PIPELINES_SMTP_PASSWORD"},
+        "text_messages": {"token": "INVOICE_PIPELINES_SMS_TOKEN"},
+        "peppol_access_point": {"token": "INVOICE_PIPELINES_PEPPOL_AP_TOKEN"},
+        "quickbooks": {"token_key": "INVOICE_PIPELINES_QBO_TOKEN_KEY"},
+    }
+    if environment is S3_AND_VISION:
+        secrets["upload_store"] = {"bucket": "INVOICE_PIPELINES_S3_BUCKET"}
+        secrets["ocr_engine"] = {"credentials_file": "GOOGLE_APPLICATION_CREDENTIALS"}
+    for name, fields in secrets.items():
+        run = for_runs(table[name])
+        command = for_commands(table[name])
+        for field, variable in fields.items():
+            held = getattr(run, field)
+            assert isinstance(held, EnvVar) and held.env_var_name == variable, (name, field)
+            assert getattr(command, field) == os.environ[variable], (name, field)
+            assert os.environ[variable] not in repr(run), (name, field)

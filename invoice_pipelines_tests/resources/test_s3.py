@@ -18,7 +18,7 @@ import pytest
 from sqlalchemy import select
 
 from invoice_pipelines.db.tables import uploads
-from invoice_pipelines.db.tenancy import tenant_transaction
+from invoice_pipelines.db.tenancy import find_organization, tenant_transaction
 from invoice_pipelines.exports.pipeline import run_export
 from invoice_pipelines.intake.uploads import ScanState, scan_uploads
 from invoice_pipelines.resources.file_stores import LocalFileStore
@@ -138,7 +138,9 @@ def test_an_export_month_lands_in_the_bucket(db, bucket, s3_endpoint):
             lines=[("Schraube", "1", f"{100 + i}.00", "19")],
         )
     store = S3FileStore(bucket=bucket, prefix="exports", endpoint_url=s3_endpoint).files()
-    result = run_export(db.engine, store, org["slug"], "2026-11", "incoming")
+    result = run_export(
+        db.engine, store, find_organization(db.engine, org["slug"]), "2026-11", "incoming"
+    )
     assert set(result.files) >= {"datev", "csv", "csv_lines"}
     for where in result.files.values():
         assert where.startswith(f"s3://{bucket}/exports/{org['slug']}/2026-11/")
@@ -234,7 +236,7 @@ def test_large_upload_is_hashed_in_blocks(bucket, s3_endpoint):
 
 def test_settings_choose_the_stores_of_the_code_location(monkeypatch, s3_endpoint):
     from invoice_pipelines.definitions import build_definitions
-    from invoice_pipelines.resources.stores import file_store_from_env, upload_store_from_env
+    from invoice_pipelines.resources.stores import document_files, export_files, uploads
     from invoice_pipelines.settings import ConfigError
 
     monkeypatch.setenv("INVOICE_PIPELINES_STORAGE", "s3")
@@ -245,16 +247,15 @@ def test_settings_choose_the_stores_of_the_code_location(monkeypatch, s3_endpoin
     assert isinstance(resources["export_store"], S3FileStore)
     assert isinstance(resources["document_store"], S3FileStore)
     # the CLI reads the values now; the code location names the variables (shown in the UI)
-    exports = file_store_from_env("exports")
-    assert exports.files().location("a/b.csv") == "s3://invoices-prod/exports/a/b.csv"
-    assert upload_store_from_env().object_key("acme/x.pdf") == "uploads/acme/x.pdf"
+    assert export_files().location("a/b.csv") == "s3://invoices-prod/exports/a/b.csv"
+    assert uploads().object_key("acme/x.pdf") == "uploads/acme/x.pdf"
 
     monkeypatch.setenv("INVOICE_PIPELINES_STORAGE", "s4")
     with pytest.raises(ConfigError, match="INVOICE_PIPELINES_STORAGE='s4'"):
-        file_store_from_env("documents")
+        document_files()
     monkeypatch.setenv("INVOICE_PIPELINES_STORAGE", "s3")
     monkeypatch.delenv("INVOICE_PIPELINES_S3_BUCKET")
     with pytest.raises(ConfigError, match="INVOICE_PIPELINES_S3_BUCKET"):
-        upload_store_from_env()
+        uploads()
     monkeypatch.setenv("INVOICE_PIPELINES_STORAGE", "local")
     assert isinstance(build_definitions().resources["export_store"], LocalFileStore)

@@ -29,7 +29,7 @@ from invoice_pipelines.quickbooks.errors import DuplicateName, QboError
 from invoice_pipelines.quickbooks.limits import Clock
 from invoice_pipelines.quickbooks.realm_meter import SharedRealmLimiter
 from invoice_pipelines.quickbooks.tokens import TokenStore, load_connection, token_cipher
-from invoice_pipelines.settings import data_dir, env, source
+from invoice_pipelines.settings import NOW, Reading, data_dir, source
 
 # re-read this much before the cursor: QBO's LastUpdatedTime has second precision and a record
 # committed in the same second as the last one we saw must not be skipped
@@ -86,19 +86,6 @@ class QboSettings:
     push_per_run: int = PUSH_PER_RUN
     push_minutes: float = PUSH_MINUTES
 
-    @classmethod
-    def from_env(cls, **overrides) -> QboSettings:
-        """The variables; for a command, the local QuickBooks of `make run` (LOCAL_QBO_FILE)
-        stands in for those of them that are not set."""
-        unset = [f for f, name in _FROM_LOCAL.items() if os.environ.get(source(name)) is None]
-        local = local_qbo() if unset else {}
-        values: dict = {
-            f: local[f] if f in unset and f in local else env(n) for f, n in _FROM_LOCAL.items()
-        }
-        values["minor_version"] = int(env("INVOICE_PIPELINES_QBO_MINOR_VERSION"))
-        values.update({k: v for k, v in overrides.items() if v is not None})
-        return cls(**values)
-
     def push_bounds(self) -> dict:
         """What bounds one run of the invoice push (sync/invoices.py `push_invoices`)."""
         return {"limit": self.push_per_run, "minutes": self.push_minutes}
@@ -106,6 +93,25 @@ class QboSettings:
     def client(self, engine: Engine, organization_id: int) -> QboClient:
         """A client of the organization's connected company (close it when done)."""
         return open_client(engine, organization_id, self)
+
+
+def qbo_settings(read: Reading = NOW) -> QboSettings:
+    """Where QBO is, from INVOICE_PIPELINES_QBO_*: the one builder of the `quickbooks` resource
+    (quickbooks/area.py). A command gets it, the local QuickBooks of `make run` (LOCAL_QBO_FILE)
+    standing in for those of the variables that are not set; a run's resource wraps it
+    (`quickbooks.resources.QuickBooks.of`), the variables alone, the key an EnvVar."""
+    unset = {f for f, name in _FROM_LOCAL.items() if os.environ.get(source(name)) is None}
+    local = local_qbo() if unset and not read.for_runs else {}
+    values = {
+        f: local[f] if f in unset and f in local else read.value(name)
+        for f, name in _FROM_LOCAL.items()
+    }
+    if "token_key" not in unset or "token_key" not in local:
+        values["token_key"] = read.secret(_FROM_LOCAL["token_key"])
+    return QboSettings(
+        **values,
+        minor_version=int(read.value("INVOICE_PIPELINES_QBO_MINOR_VERSION")),
+    )
 
 
 def open_client(engine: Engine, organization_id: int, settings: QboSettings) -> QboClient:
