@@ -29,6 +29,7 @@ EXPECTED_ASSETS = {
     "qbo_bill_payments": ["qbo_bills"],
     "receivables": ["qbo_payments", "sales_invoices"],
     "dunning_notices": ["receivables"],
+    "organizations": [],
 }
 EXPECTED_CHECKS = {
     "incoming_invoices:no_failed_documents",
@@ -123,6 +124,11 @@ EXPECTED_JOBS = {
     "dunning_block_job",
     "archive_retention_job",
     "dagster_run_retention_job",
+    "organizations_add_job",
+    "organizations_change_job",
+    "organizations_suspend_job",
+    "organizations_resume_job",
+    "organizations_offboard_job",
 }
 
 
@@ -217,6 +223,7 @@ def test_the_catalog_explains_itself():
             "peppol",
             "quickbooks",
             "overdue",
+            "organizations",
         }, name
         assert node.kinds, name
         assert node.owners, name

@@ -128,6 +128,14 @@ organizations = Table(
     # its Peppol participant id "<eas>:<value>" (einvoice/peppol_ids.py), BT-34 of its Peppol
     # documents; NULL: not on Peppol (0041)
     Column("peppol_participant", String(128)),
+    # suspended: sensors, schedules and backfills request nothing for it until it is resumed;
+    # offboarded: its data were handed over, deleted when every retention period is over (0052,
+    # tenants/lifecycle.py)
+    Column("suspended_at", UtcDateTime),
+    Column("suspended_by", String(255)),
+    Column("suspension_reason", Text),
+    Column("offboarded_at", UtcDateTime),
+    Column("offboarded_by", String(255)),
     *_timestamps(),
     CheckConstraint("datev_chart IN ('SKR03', 'SKR04')", name="datev_chart"),
     CheckConstraint(PEPPOL_PARTICIPANT_SHAPE, name="peppol_participant"),

@@ -19,7 +19,8 @@ from invoice_pipelines.db.tenancy import system_transaction
 from invoice_pipelines.documents.jobs import documents_job
 from invoice_pipelines.documents.pipeline import not_left_to_a_batch, waiting_for_documents
 from invoice_pipelines.queue.items import Followed, followed_invoicing_jobs
-from invoice_pipelines.tenants.partitions import ORGANIZATIONS_PARTITIONS_NAME, partition_run_tags
+from invoice_pipelines.tenants.automation import automatic_organizations
+from invoice_pipelines.tenants.partitions import partition_run_tags
 from invoice_pipelines.tenants.run_coordinator import BULK_RUN_TAGS
 from invoice_pipelines.tenants.turns import organizations_with_a_run, take_turn
 
@@ -33,7 +34,8 @@ from invoice_pipelines.tenants.turns import organizations_with_a_run, take_turn
     "job is queued left to it (run key: the organization and its newest such invoice).",
 )
 def documents_sensor(context: SensorEvaluationContext, database: ResourceParam[Engine]):
-    known = set(context.instance.get_dynamic_partitions(ORGANIZATIONS_PARTITIONS_NAME))
+    automatic = automatic_organizations(context.instance, database)
+    known = automatic.known
     busy = organizations_with_a_run(context.instance, documents_job.name)
     with system_transaction(database) as conn:
         # a batch's invoices whose own documents (or communications) job is queued are that
@@ -64,8 +66,13 @@ def documents_sensor(context: SensorEvaluationContext, database: ResourceParam[E
     left = _left_to_batches(followed)
     if left:
         context.log.info(left)
+    suspended = automatic.note(slug for slug, _, _ in waiting)
+    if suspended:
+        context.log.info(suspended.removeprefix("; "))
     if not requests:
-        return SkipReason("No sales invoices wait for documents" + (f"; {left}" if left else "."))
+        return SkipReason(
+            "No sales invoices wait for documents" + (f"; {left}" if left else "") + suspended
+        )
     # a few organizations a tick, the next ones the tick after: a stop of the sensor stops its
     # requests within one tick (tenants/turns.py)
     turn = take_turn(context.cursor, requests)

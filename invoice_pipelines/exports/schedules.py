@@ -6,15 +6,18 @@ from datetime import UTC, datetime, timedelta
 from dagster import (
     DefaultScheduleStatus,
     MultiPartitionKey,
+    ResourceParam,
     RunRequest,
     ScheduleEvaluationContext,
     SkipReason,
     schedule,
 )
+from sqlalchemy import Engine
 
 from invoice_pipelines.exports.jobs import export_job
 from invoice_pipelines.exports.partitions import MONTH_DIMENSION
 from invoice_pipelines.settings import SCHEDULE_TIMEZONE
+from invoice_pipelines.tenants.automation import automatic_organizations
 from invoice_pipelines.tenants.partitions import (
     ORGANIZATIONS_PARTITIONS_NAME,
     partition_range_tags,
@@ -48,12 +51,16 @@ def organizations_per_run(organizations: int) -> int:
     f"both directions: one run per {ORGANIZATIONS_PER_RUN} organizations (more per run beyond "
     f"{ORGANIZATIONS_PER_RUN * MAX_RUNS_PER_TICK} organizations: at most {MAX_RUNS_PER_TICK} runs).",
 )
-def monthly_exports_schedule(context: ScheduleEvaluationContext):
+def monthly_exports_schedule(context: ScheduleEvaluationContext, database: ResourceParam[Engine]):
     period = previous_month(context.scheduled_execution_time or datetime.now(UTC))
-    # in the instance's order: a range of the multi-partition covers consecutive organizations
-    slugs = list(context.instance.get_dynamic_partitions(ORGANIZATIONS_PARTITIONS_NAME))
+    # in the instance's order: a range of the multi-partition covers consecutive organizations,
+    # none suspended (tenants/automation.py)
+    automatic = automatic_organizations(context.instance, database)
+    slugs = automatic.working
     if not slugs:
-        return SkipReason("No organizations yet.")
+        return SkipReason("No organizations yet" + (automatic.note() or "."))
+    if automatic.suspended:
+        context.log.info(automatic.note().removeprefix("; "))
 
     def key(slug: str) -> str:
         return str(
@@ -62,8 +69,7 @@ def monthly_exports_schedule(context: ScheduleEvaluationContext):
 
     requests = []
     per_run = organizations_per_run(len(slugs))
-    for number, first in enumerate(range(0, len(slugs), per_run)):
-        batch = slugs[first : first + per_run]
+    for number, batch in enumerate(automatic.ranges(per_run)):
         requests.append(
             RunRequest(
                 run_key=f"{period}-batch-{number}",

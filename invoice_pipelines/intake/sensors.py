@@ -22,6 +22,7 @@ from dagster import (
 )
 from sqlalchemy import Engine
 
+from invoice_pipelines.db.tenancy import UnknownOrganization, find_organization
 from invoice_pipelines.intake.assets import IncomingInvoicesConfig, uploads
 from invoice_pipelines.intake.duplicate_uploads import duplicates_table, invoice_named
 from invoice_pipelines.intake.jobs import intake_job
@@ -29,7 +30,9 @@ from invoice_pipelines.intake.redispatch import DEPTH_TAG, redispatch_batches, r
 from invoice_pipelines.intake.uploads import ScanResult, ScanState, scan_uploads
 from invoice_pipelines.resources.uploads import Uploads
 from invoice_pipelines.settings import positive_number
-from invoice_pipelines.tenants.partitions import ORGANIZATIONS_PARTITIONS_NAME, partition_run_tags
+from invoice_pipelines.tenants.automation import automatic_organizations
+from invoice_pipelines.tenants.lifecycle import suspended_organizations
+from invoice_pipelines.tenants.partitions import partition_run_tags
 from invoice_pipelines.tenants.run_coordinator import INTAKE_RUN_TAGS
 
 
@@ -63,13 +66,20 @@ def intake_failure_sensor(context: RunFailureSensorContext, database: ResourcePa
     slug = run.tags.get("dagster/partition")
     if not slug:
         return SkipReason(f"run {run.run_id} has no organization partition")
+    suspended = suspended_organizations(database)
+    if slug in suspended:
+        return SkipReason(f"{slug} is suspended ({suspended[slug]}); its documents wait")
     config = ((run.run_config or {}).get("ops") or {}).get("incoming_invoices") or {}
     document_ids = (config.get("config") or {}).get("document_ids") or []
     if (config.get("config") or {}).get("retry_failed"):
         return SkipReason(f"run {run.run_id} was a retry of FAILED documents")
+    try:
+        org = find_organization(database, slug)  # the failed run's, found once
+    except UnknownOrganization:
+        return SkipReason(f"run {run.run_id} failed; its organization {slug!r} is gone")
     again = redispatch_batches(
         database,
-        slug,
+        org,
         document_ids,
         failed_run_id=run.run_id,
         depth=run_depth(run.tags),
@@ -163,7 +173,9 @@ def upload_sensor(
     # Only organizations that have their partition: a new one's files wait for
     # organizations_sensor's next tick (registering them now would move the dispatch mark past
     # documents no run could be launched for).
-    known = set(context.instance.get_dynamic_partitions(ORGANIZATIONS_PARTITIONS_NAME))
+    # A suspended organization's files stay in its drop zone, unread, until it is resumed.
+    automatic = automatic_organizations(context.instance, database)
+    known = automatic.known
     settle = float(positive_number("INVOICE_PIPELINES_UPLOAD_SETTLE_SECONDS", float))
     scan = partial(
         scan_uploads,
@@ -189,6 +201,8 @@ def upload_sensor(
                 f"{slug}: {row['filename']!r} is a duplicate upload (upload {row['upload_id']}): "
                 f"the same bytes as {invoice_named(row)}"
             )
+    if automatic.suspended:
+        context.log.info(automatic.note().removeprefix("; "))
     requests = [
         intake_run_request(batch.organization_slug, batch.document_ids, batch.run_key)
         for batch in result.batches
@@ -210,6 +224,7 @@ def upload_sensor(
     if not requests and not observations:
         context.update_cursor(cursor)
         return SkipReason(
-            f"registered {result.registered}, duplicates {result.duplicates}, waiting {result.waiting}"
+            f"registered {result.registered}, duplicates {result.duplicates}, waiting "
+            f"{result.waiting}{automatic.note()}"
         )
     return SensorResult(run_requests=requests, asset_events=observations, cursor=cursor)

@@ -8,20 +8,20 @@ from datetime import UTC, datetime
 
 from dagster import (
     DefaultScheduleStatus,
+    ResourceParam,
     RunRequest,
     ScheduleDefinition,
     ScheduleEvaluationContext,
     SkipReason,
     schedule,
 )
+from sqlalchemy import Engine
 
 from invoice_pipelines.overdue.assets import ASSET
 from invoice_pipelines.overdue.jobs import dunning_job
 from invoice_pipelines.overdue.scheduling import ScheduleSettings, schedule_settings
-from invoice_pipelines.tenants.partitions import (
-    ORGANIZATIONS_PARTITIONS_NAME,
-    partition_range_tags,
-)
+from invoice_pipelines.tenants.automation import automatic_organizations
+from invoice_pipelines.tenants.partitions import partition_range_tags
 
 # read when the code location loads: a bad INVOICE_PIPELINES_DUNNING_* value (or old SCHEDULER_*
 # one) stops the load with its name
@@ -45,17 +45,19 @@ def build_dunning_schedule(settings: ScheduleSettings) -> ScheduleDefinition:
         f"one run per {settings.batch_size} organizations. Missed ticks need no catch-up: each "
         "run notices every invoice at the highest level due.",
     )
-    def dunning_schedule(context: ScheduleEvaluationContext):
+    def dunning_schedule(context: ScheduleEvaluationContext, database: ResourceParam[Engine]):
         moment = context.scheduled_execution_time or datetime.now(UTC)
         if not settings.runs_at(moment):
             return SkipReason(f"Not an {settings.interval_hours}-hour tick.")
-        slugs = list(context.instance.get_dynamic_partitions(ORGANIZATIONS_PARTITIONS_NAME))
-        if not slugs:
-            return SkipReason("No organizations yet.")
+        # ranges of consecutive partitions, none suspended (tenants/automation.py)
+        automatic = automatic_organizations(context.instance, database)
+        if not automatic.working:
+            return SkipReason("No organizations yet" + (automatic.note() or "."))
+        if automatic.suspended:
+            context.log.info(automatic.note().removeprefix("; "))
         tick = moment.astimezone(UTC)
         requests = []
-        for number, first in enumerate(range(0, len(slugs), settings.batch_size)):
-            batch = slugs[first : first + settings.batch_size]
+        for number, batch in enumerate(automatic.ranges(settings.batch_size)):
             requests.append(
                 RunRequest(
                     run_key=f"{tick:%Y-%m-%dT%H:%M}-batch-{number}",

@@ -26,11 +26,9 @@ from invoice_pipelines.queue.dagster_jobs import OP, QueueJobNames, listed
 from invoice_pipelines.queue.items import ready_invoice_jobs
 from invoice_pipelines.queue.job_kind import JobKind
 from invoice_pipelines.queue.jobs import pending_jobs, processing_jobs
-from invoice_pipelines.tenants.partitions import (
-    ORGANIZATIONS_PARTITIONS_NAME,
-    organization_tags,
-    partition_run_tags,
-)
+from invoice_pipelines.tenants.automation import automatic_organizations
+from invoice_pipelines.tenants.lifecycle import suspended_organizations
+from invoice_pipelines.tenants.partitions import organization_tags, partition_run_tags
 from invoice_pipelines.tenants.run_coordinator import BULK_RUN_TAGS
 
 # a job inserted this long before the sensor's cursor moved past its id is still looked at
@@ -68,13 +66,18 @@ def build_queue_sensor(kinds: Sequence[JobKind], job: QueueJobNames):
         engine = database
         state = json.loads(context.cursor) if context.cursor else {}
         launched = set(state.get("launched", []))
-        ready = ready_invoice_jobs(engine, kinds=names)
+        # a suspended organization's jobs wait, unrequested, until it is resumed
+        suspended = suspended_organizations(engine)
+        every = ready_invoice_jobs(engine, kinds=names)
+        ready = [q for q in every if q.organization_slug not in suspended]
         requests = [
             _invoice_run_request(q.id, q.organization_slug, f"batch-job-{q.id}", job.op)
             for q in ready
             if q.id not in launched
         ]
         for q in processing_jobs(engine, kinds=names):
+            if q.organization_slug in suspended:
+                continue
             run = context.instance.get_run_by_id(q.runner) if q.runner else None
             if run is not None and run.status == DagsterRunStatus.FAILURE:
                 requests.append(
@@ -87,7 +90,11 @@ def build_queue_sensor(kinds: Sequence[JobKind], job: QueueJobNames):
         cursor = json.dumps({"launched": sorted(q.id for q in ready)})
         if not requests:
             context.update_cursor(cursor)
-            return SkipReason(f"no {what} jobs to start")
+            waits = sorted({q.organization_slug for q in every if q.organization_slug in suspended})
+            note = "; suspended, nothing requested: " + ", ".join(
+                f"{slug} ({suspended[slug]})" for slug in waits
+            )
+            return SkipReason(f"no {what} jobs to start" + (note if waits else ""))
         return SensorResult(run_requests=requests, cursor=cursor)
 
     return invoice_batch_jobs_sensor
@@ -154,12 +161,14 @@ def build_own_jobs_sensor(kinds: Sequence[JobKind]):
         )
         # A job of an organization whose partition organizations_sensor has not added yet waits
         # for a later tick (the cursor stays before it); a run for an unknown partition would fail.
-        known = set(context.instance.get_dynamic_partitions(ORGANIZATIONS_PARTITIONS_NAME))
+        # A suspended organization's jobs wait the same way, until it is resumed.
+        automatic = automatic_organizations(context.instance, engine)
+        known = automatic.known
         waiting = [q.id for q in queued if q.organization_slug not in known]
-        queued = [q for q in queued if q.organization_slug in known]
+        queued_before, queued = queued, [q for q in queued if q.organization_slug in known]
         requests = [run_request(q, f"batch-job-{q.id}") for q in queued]
         for q in processing_jobs(engine, kinds=names):
-            if not q.runner:
+            if not q.runner or q.organization_slug in automatic.suspended:
                 continue
             run = context.instance.get_run_by_id(q.runner)
             # a run killed mid-job leaves its job in processing; a new run goes on where it stopped
@@ -178,7 +187,9 @@ def build_own_jobs_sensor(kinds: Sequence[JobKind]):
         )
         if not requests:
             context.update_cursor(cursor)
-            return SkipReason("no pending batch jobs")
+            return SkipReason(
+                "no pending batch jobs" + automatic.note(q.organization_slug for q in queued_before)
+            )
         return SensorResult(run_requests=requests, cursor=cursor)
 
     return batch_jobs_sensor

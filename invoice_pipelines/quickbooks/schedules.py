@@ -20,10 +20,8 @@ from invoice_pipelines.quickbooks.assets import ORGANIZATIONS_PER_RUN
 from invoice_pipelines.quickbooks.jobs import SYNC_JOBS
 from invoice_pipelines.quickbooks.watch import connected_organizations
 from invoice_pipelines.settings import SCHEDULE_TIMEZONE
-from invoice_pipelines.tenants.partitions import (
-    ORGANIZATIONS_PARTITIONS_NAME,
-    partition_range_tags,
-)
+from invoice_pipelines.tenants.automation import automatic_organizations
+from invoice_pipelines.tenants.partitions import partition_range_tags
 from invoice_pipelines.tenants.run_coordinator import BULK_RUN_TAGS
 
 
@@ -62,10 +60,13 @@ def _daily_schedule(entity: QboEntity):
             for slug, tz in connected_organizations(database)
             if _local_hour(moment, tz) == hour
         }
-        known = list(context.instance.get_dynamic_partitions(ORGANIZATIONS_PARTITIONS_NAME))
-        batches = due_batches(known, due)
+        # the suspended organizations wait (tenants/automation.py)
+        automatic = automatic_organizations(context.instance, database)
+        batches = due_batches(automatic.working, due)
         if not batches:
-            return SkipReason(f"No connected organization has {hour:02d}:00 now.")
+            return SkipReason(
+                f"No connected organization has {hour:02d}:00 now" + (automatic.note(due) or ".")
+            )
         stamp = moment.astimezone(UTC).strftime("%Y-%m-%dT%H")
         return [
             RunRequest(

@@ -16,7 +16,8 @@ from sqlalchemy import Engine
 from invoice_pipelines.core.qbo_entities import SYNCED
 from invoice_pipelines.quickbooks.jobs import SYNC_JOBS
 from invoice_pipelines.quickbooks.watch import bill_push_waiting, push_waiting, requested_pulls
-from invoice_pipelines.tenants.partitions import ORGANIZATIONS_PARTITIONS_NAME, organization_tags
+from invoice_pipelines.tenants.automation import Automatic, automatic_organizations
+from invoice_pipelines.tenants.partitions import organization_tags
 from invoice_pipelines.tenants.run_coordinator import BULK_RUN_TAGS
 from invoice_pipelines.tenants.turns import organizations_with_a_run, take_turn
 
@@ -26,13 +27,15 @@ def _push_requests(
     job_name: str,
     prefix: str,
     waiting: tuple[dict[str, int], ...],
+    automatic: Automatic,
 ) -> list[RunRequest]:
     """One bulk run per known organization with documents new or pending in its push queue;
     `waiting`: (new, pending, ...) by slug: the newest ids, and what else makes the run key (how
     many wait, so that each chunk of a bounded push gets its run; the newest change). A few
     organizations a tick, the next ones the tick after (the cursor): a stop of the sensor stops
-    its requests within one tick (tenants/turns.py)."""
-    known = set(context.instance.get_dynamic_partitions(ORGANIZATIONS_PARTITIONS_NAME))
+    its requests within one tick (tenants/turns.py). `automatic`: the organizations with a
+    partition and the suspended ones, left out."""
+    known = automatic.known
     # an organization whose push run waits or works is served by that run (no pile of runs)
     busy = organizations_with_a_run(context.instance, job_name)
     new, pending = waiting[0], waiting[1]
@@ -78,9 +81,11 @@ def push_sensor(
         description=description,
     )
     def _push(context: SensorEvaluationContext, database: ResourceParam[Engine]):
-        requests = _push_requests(context, pushing.name, prefix, waiting(database))
+        automatic = automatic_organizations(context.instance, database)
+        waits = waiting(database)
+        requests = _push_requests(context, pushing.name, prefix, waits, automatic)
         if not requests:
-            return SkipReason(nothing)
+            return SkipReason(nothing + automatic.note({*waits[0], *waits[1]}))
         return requests
 
     return _push
@@ -125,7 +130,8 @@ PULL_JOBS = {entity.mapping: entity.job for entity in SYNCED if entity.webhook}
     "time). The receiver is `invoice-pipelines qbo-webhooks`.",
 )
 def qbo_webhook_sensor(context: SensorEvaluationContext, database: ResourceParam[Engine]):
-    known = set(context.instance.get_dynamic_partitions(ORGANIZATIONS_PARTITIONS_NAME))
+    automatic = automatic_organizations(context.instance, database)
+    known = automatic.known
     wanted = requested_pulls(database)
     requests = [
         RunRequest(
@@ -138,5 +144,8 @@ def qbo_webhook_sensor(context: SensorEvaluationContext, database: ResourceParam
         if slug in known and entity in PULL_JOBS
     ]
     if not requests:
-        return SkipReason("No webhook asked for a QuickBooks pull.")
+        return SkipReason(
+            "No webhook asked for a QuickBooks pull."
+            + automatic.note(slug for slug, _, _ in wanted)
+        )
     return requests

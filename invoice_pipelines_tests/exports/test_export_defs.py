@@ -252,7 +252,9 @@ def test_the_monthly_schedule_exports_last_month_in_batches_of_organizations(db,
         with instance_for_test() as instance:
             instance.add_dynamic_partitions("organizations", ["someone-else", *slugs])
             with build_schedule_context(
-                instance=instance, scheduled_execution_time=datetime(2027, 1, 1, 3, tzinfo=UTC)
+                instance=instance,
+                scheduled_execution_time=datetime(2027, 1, 1, 3, tzinfo=UTC),
+                resources={"database": db.engine},
             ) as context:
                 requests = export_schedules.monthly_exports_schedule(context)
             assert [r.run_key for r in requests] == ["2026-12-batch-0", "2026-12-batch-1"]
@@ -271,12 +273,14 @@ def test_the_monthly_schedule_exports_last_month_in_batches_of_organizations(db,
     }
 
 
-def test_with_thousands_of_organizations_runs_grow_instead_of_their_number():
+def test_with_thousands_of_organizations_runs_grow_instead_of_their_number(sqlite_database):
     slugs = [f"org-{i:05d}" for i in range(2_501)]
     with instance_for_test() as instance:
         instance.add_dynamic_partitions("organizations", slugs)
         with build_schedule_context(
-            instance=instance, scheduled_execution_time=datetime(2027, 1, 1, 3, tzinfo=UTC)
+            instance=instance,
+            scheduled_execution_time=datetime(2027, 1, 1, 3, tzinfo=UTC),
+            resources={"database": sqlite_database.engine},
         ) as context:
             requests = export_schedules.monthly_exports_schedule(context)
     # 26 organizations per run (2,501 / 100 rounded up): 97 runs, never more than 100

@@ -53,12 +53,16 @@ def _defs(
     )
 
 
-def test_a_tick_launches_one_run_per_batch_of_organizations():
+def test_a_tick_launches_one_run_per_batch_of_organizations(sqlite_database):
     settings = schedule_settings({"INVOICE_PIPELINES_DUNNING_BATCH_SIZE": "2"})
     schedule = build_dunning_schedule(settings)
     with instance_for_test() as instance:
         instance.add_dynamic_partitions("organizations", ["a", "b", "c", "d", "e"])
-        with build_schedule_context(instance=instance, scheduled_execution_time=TICK) as context:
+        with build_schedule_context(
+            instance=instance,
+            scheduled_execution_time=TICK,
+            resources={"database": sqlite_database.engine},
+        ) as context:
             requests = schedule(context)
     assert [r.run_key for r in requests] == [
         "2026-11-21T00:00-batch-0",
@@ -75,7 +79,7 @@ def test_a_tick_launches_one_run_per_batch_of_organizations():
     }
 
 
-def test_an_interval_schedule_skips_the_hours_between_its_runs():
+def test_an_interval_schedule_skips_the_hours_between_its_runs(sqlite_database):
     settings = schedule_settings(
         {
             "INVOICE_PIPELINES_DUNNING_SCHEDULE_TYPE": "interval",
@@ -88,7 +92,11 @@ def test_an_interval_schedule_skips_the_hours_between_its_runs():
         ran = []
         for hour in range(12):
             moment = TICK + timedelta(hours=hour)
-            with build_schedule_context(instance=instance, scheduled_execution_time=moment) as c:
+            with build_schedule_context(
+                instance=instance,
+                scheduled_execution_time=moment,
+                resources={"database": sqlite_database.engine},
+            ) as c:
                 ran.append(isinstance(schedule(c), list))
     # hours since 1970 divisible by 5: 2026-11-21 00:00 UTC is hour 497,856 (+4 -> a run)
     hours = int(TICK.timestamp() // 3600)

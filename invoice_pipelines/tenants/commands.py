@@ -1,0 +1,171 @@
+"""What the writing verbs of `invoice-pipelines organizations` do: add, change, suspend, resume,
+offboard (tenants/lifecycle.py, tenants/offboarding.py), each audited with who (`--by`, else the
+login name) and why. `add` and an offboarding's deletion also write the Dagster partitions in the
+same call (tenants/partition_keys.py). Each problem a person can correct is one line; the exit
+code is 1 when anything was refused. The parsers are tenants/cli.py's."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import time
+
+from invoice_pipelines.core.organization_values import FIELDS
+from invoice_pipelines.core.text import terminal_text
+from invoice_pipelines.db.tenancy import UnknownOrganization
+from invoice_pipelines.tenants.lifecycle import (
+    Refused,
+    add_organizations,
+    change_organization,
+    resume_organization,
+    suspend_organization,
+)
+from invoice_pipelines.tenants.organizations_csv import CsvProblem, read_organizations_csv
+from invoice_pipelines.tenants.partition_keys import sync_partitions
+
+
+def who(args: argparse.Namespace) -> str:
+    return (args.by or "").strip() or getpass.getuser()
+
+
+def _refused(problems: list[str]) -> int:
+    for problem in problems:
+        print(terminal_text(f"refused: {problem}"))
+    return 1
+
+
+def run_add(args: argparse.Namespace) -> int:
+    started = time.monotonic()
+    given = {name: getattr(args, name) for name in FIELDS if getattr(args, name) is not None}
+    if args.csv and given:
+        print("organizations add: give --csv FILE or the values by options, not both")
+        return 2
+    if args.csv:
+        try:
+            rows, problems = read_organizations_csv(args.csv)
+        except CsvProblem as exc:
+            return _refused([str(exc)])
+    else:
+        rows, problems = [("options", given)], []
+    report = add_organizations(args.resources.database, rows, by=who(args), problems=problems)
+    if report.problems:
+        _refused(report.problems)
+        print(f"{report.summary()} ({len(rows)} row(s) read)")
+        return 1
+    print(report.summary())
+    # the partitions of every organization of the file, the unchanged ones too: a first add
+    # whose partitions were not written (no DAGSTER_HOME then) gets them with the second
+    print(sync_partitions([*report.added, *report.unchanged]))
+    print(
+        json.dumps(
+            {
+                "added": len(report.added),
+                "unchanged": len(report.unchanged),
+                "seconds": round(time.monotonic() - started, 3),
+            }
+        )
+    )
+    return 0
+
+
+def run_change(args: argparse.Namespace) -> int:
+    given = {name: getattr(args, name) for name in FIELDS[1:] if getattr(args, name) is not None}
+    if not given:
+        print("organizations change: name a value to change (--name, --vat-id, ...)")
+        return 2
+    try:
+        changes = change_organization(
+            args.resources.database, args.org, given, by=who(args), why=args.why
+        )
+    except UnknownOrganization:
+        return _refused([f"there is no organization {args.org!r}"])
+    except Refused as exc:
+        return _refused(exc.problems)
+    if not changes:
+        print(f"{args.org}: nothing changed: the values are as given")
+    for name, (old, new) in changes.items():
+        print(terminal_text(f"{args.org}: {name} {old!r} -> {new!r}"))
+    return 0
+
+
+def run_suspend(args: argparse.Namespace) -> int:
+    try:
+        done = suspend_organization(
+            args.resources.database, args.org, reason=args.reason, by=who(args)
+        )
+    except UnknownOrganization:
+        return _refused([f"there is no organization {args.org!r}"])
+    except Refused as exc:
+        return _refused(exc.problems)
+    if not done:
+        print(f"{args.org}: suspended already, for this reason; nothing changed")
+    else:
+        print(
+            terminal_text(
+                f"{args.org}: suspended ({args.reason.strip()}): sensors, schedules and backfills "
+                "request nothing for it; its uploads wait in its drop zone"
+            )
+        )
+    return 0
+
+
+def run_resume(args: argparse.Namespace) -> int:
+    try:
+        resumed = resume_organization(args.resources.database, args.org, by=who(args))
+    except UnknownOrganization:
+        return _refused([f"there is no organization {args.org!r}"])
+    except Refused as exc:
+        return _refused(exc.problems)
+    if resumed is None:
+        print(f"{args.org}: not suspended; nothing changed")
+        return 0
+    print(
+        terminal_text(
+            f"{args.org}: resumed (it was suspended since {resumed['suspended_at'][:16]}: "
+            f"{resumed['reason']}); the upload sensor reads its waiting uploads at its next tick "
+            f"({resumed['uploads_waiting']} registered and not read, and every file in its drop "
+            "zone), then the other sensors and schedules pick up their work"
+        )
+    )
+    return 0
+
+
+def run_offboard(args: argparse.Namespace) -> int:
+    from invoice_pipelines.tenants.offboarding import (
+        NotYet,
+        Stores,
+        delete_organization,
+        export_organization,
+    )
+
+    engine = args.resources.database
+    stores = Stores(
+        uploads=args.resources.upload_store,
+        documents=args.resources.document_store,
+        exports=args.resources.export_store,
+    )
+    try:
+        if args.export:
+            manifest = export_organization(
+                engine, args.org, args.export, by=who(args), stores=stores
+            )
+            print(
+                f"{args.org}: {manifest['files']} files written to {args.export} (manifest.json: "
+                "the SHA-256 of each); it is suspended and offboarded; its data may be deleted "
+                f"from {manifest['deletable_from']} (offboard --delete)"
+            )
+            for missing in manifest["not_copied"]:
+                print(terminal_text(f"not copied: {missing}"))
+            return 0
+        deleted = delete_organization(engine, args.org, by=who(args), stores=stores)
+    except UnknownOrganization:
+        return _refused([f"there is no organization {args.org!r}"])
+    except (Refused, NotYet) as exc:
+        return _refused([str(exc)])
+    print(
+        f"{deleted.slug}: deleted ({sum(deleted.rows.values())} rows, "
+        f"{deleted.files_removed} files)"
+    )
+    print(sync_partitions([], [deleted.slug]))
+    return 0

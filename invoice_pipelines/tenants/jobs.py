@@ -1,0 +1,264 @@
+"""The organizations' lifecycle on the launchpad: `organizations_add_job`, `_change_job`,
+`_suspend_job`, `_resume_job` and `_offboard_job`, the same work as `invoice-pipelines
+organizations ...` (tenants/lifecycle.py, tenants/offboarding.py). Each writes the partitions
+in the same run (one call for all the keys it adds) and records the organizations it changed on
+the `organizations` asset. A request a person can correct fails with its sentences, no retry."""
+
+from pathlib import Path
+
+from dagster import (
+    AssetMaterialization,
+    Config,
+    OpExecutionContext,
+    ResourceParam,
+    in_process_executor,
+    job,
+    op,
+)
+from pydantic import Field
+from sqlalchemy import Engine
+
+from invoice_pipelines.core.organization_values import FIELDS
+from invoice_pipelines.db.tenancy import UnknownOrganization
+from invoice_pipelines.resources.files import Files
+from invoice_pipelines.resources.uploads import Uploads
+from invoice_pipelines.tenants.assets import ORGANIZATIONS_ASSET, organization_metadata
+from invoice_pipelines.tenants.lifecycle import (
+    Refused,
+    add_organizations,
+    change_organization,
+    resume_organization,
+    suspend_organization,
+)
+from invoice_pipelines.tenants.listing import show_organization
+from invoice_pipelines.tenants.offboarding import NotYet, Stores, export_organization
+from invoice_pipelines.tenants.organizations_csv import CsvProblem, read_organizations_csv
+from invoice_pipelines.tenants.partition_keys import sync_partitions
+from invoice_pipelines.tenants.partitions import REQUESTED_BY_HELP, who_asked
+from invoice_pipelines.tenants.refusals import refused
+
+# organizations whose partition a run records on the asset; an onboarding of thousands records
+# the count in the run's metadata instead (Materialize shows each one's partition)
+RECORDED = 100
+NAMED = 10
+
+
+def _refuse(problems: list[str]) -> Exception:
+    more = f" and {len(problems) - NAMED} more" if len(problems) > NAMED else ""
+    return refused("; ".join(problems[:NAMED]) + more)
+
+
+def _record(context: OpExecutionContext, engine: Engine, slugs: list[str]) -> None:
+    for slug in slugs[:RECORDED]:
+        context.log_event(
+            AssetMaterialization(
+                ORGANIZATIONS_ASSET,
+                partition=slug,
+                metadata=organization_metadata(show_organization(engine, slug)),
+            )
+        )
+
+
+class AddConfig(Config):
+    csv: str = Field(
+        default="",
+        description="An onboarding CSV on the run's machine: " + ",".join(FIELDS) + " (or the "
+        "values of one organization below)",
+    )
+    slug: str = Field(default="", description="Its key: lower-case letters, digits, dashes.")
+    name: str = Field(default="", description="Its name as documents and exports write it.")
+    country: str = Field(default="", description="ISO country code (default DE).")
+    vat_id: str = Field(default="", description="Its VAT id, checked by its country's check digit.")
+    tax_number: str = Field(default="", description="Its tax number (Steuernummer).")
+    datev_berater_nr: str = Field(default="", description="DATEV Beraternummer (1001..9999999).")
+    datev_mandant_nr: str = Field(default="", description="DATEV Mandantennummer (1..99999).")
+    datev_chart: str = Field(default="", description="DATEV chart: SKR03 or SKR04.")
+    invoice_number_format: str = Field(default="", description="e.g. RE-{year}-{counter:06d}.")
+    requested_by: str = Field(default="", description="Who adds them. " + REQUESTED_BY_HELP)
+
+
+@op(description="Adds organizations (one, or a CSV's), all or none, and their partitions.")
+def add_organizations_op(
+    context: OpExecutionContext, config: AddConfig, database: ResourceParam[Engine]
+) -> dict:
+    if config.csv:
+        try:
+            rows, problems = read_organizations_csv(Path(config.csv))
+        except CsvProblem as exc:
+            raise refused(str(exc)) from None
+    else:
+        rows, problems = [("config", {n: getattr(config, n) for n in FIELDS})], []
+    report = add_organizations(
+        database, rows, by=who_asked(config.requested_by, context.run.tags), problems=problems
+    )
+    if report.problems:
+        for problem in report.problems:
+            context.log.error(problem)
+        raise _refuse(report.problems)
+    context.log.info(report.summary())
+    context.log.info(sync_partitions([*report.added, *report.unchanged], instance=context.instance))
+    _record(context, database, report.added)
+    return {"added": len(report.added), "unchanged": len(report.unchanged)}
+
+
+@job(
+    executor_def=in_process_executor,
+    description="Onboarding: adds organizations from a CSV (or one by its values) with their "
+    "partitions; the same file twice changes nothing.",
+)
+def organizations_add_job():
+    add_organizations_op()
+
+
+class ChangeConfig(Config):
+    organization: str = Field(description="The organization's slug or id.")
+    why: str = Field(description="Why, for the audit.")
+    name: str | None = Field(
+        default=None, description="New value: Its name as documents and exports write it."
+    )
+    country: str | None = Field(
+        default=None, description="New value: ISO country code (default DE)."
+    )
+    vat_id: str | None = Field(
+        default=None, description="New value: Its VAT id, checked by its country's check digit."
+    )
+    tax_number: str | None = Field(
+        default=None, description="New value: Its tax number (Steuernummer)."
+    )
+    datev_berater_nr: str | None = Field(
+        default=None, description="New value: DATEV Beraternummer (1001..9999999)."
+    )
+    datev_mandant_nr: str | None = Field(
+        default=None, description="New value: DATEV Mandantennummer (1..99999)."
+    )
+    datev_chart: str | None = Field(
+        default=None, description="New value: DATEV chart: SKR03 or SKR04."
+    )
+    invoice_number_format: str | None = Field(
+        default=None, description="New value: e.g. RE-{year}-{counter:06d}."
+    )
+    requested_by: str = Field(default="", description="Who changes it. " + REQUESTED_BY_HELP)
+
+
+@op(description="Changes an organization's values through the checks of `add`, audited.")
+def change_organization_op(
+    context: OpExecutionContext, config: ChangeConfig, database: ResourceParam[Engine]
+) -> dict:
+    given = {n: getattr(config, n) for n in FIELDS[1:] if getattr(config, n) is not None}
+    try:
+        changes = change_organization(
+            database,
+            config.organization,
+            given,
+            by=who_asked(config.requested_by, context.run.tags),
+            why=config.why,
+        )
+    except Refused as exc:
+        raise _refuse(exc.problems) from None
+    context.log.info(f"changed: {', '.join(changes) or 'nothing'}")
+    _record(context, database, [config.organization])
+    return {name: [str(old), str(new)] for name, (old, new) in changes.items()}
+
+
+@job(executor_def=in_process_executor, description="Changes an organization's values, audited.")
+def organizations_change_job():
+    change_organization_op()
+
+
+class SuspendConfig(Config):
+    organization: str = Field(description="The organization's slug or id.")
+    reason: str = Field(description="Why: shown on it and in the sensors' skip messages.")
+    requested_by: str = Field(default="", description="Who suspends it. " + REQUESTED_BY_HELP)
+
+
+@op(description="Suspends an organization: nothing automatic is requested for it.")
+def suspend_organization_op(
+    context: OpExecutionContext, config: SuspendConfig, database: ResourceParam[Engine]
+) -> bool:
+    try:
+        done = suspend_organization(
+            database,
+            config.organization,
+            reason=config.reason,
+            by=who_asked(config.requested_by, context.run.tags),
+        )
+    except Refused as exc:
+        raise _refuse(exc.problems) from None
+    _record(context, database, [config.organization])
+    return done
+
+
+@job(
+    executor_def=in_process_executor,
+    description="Suspends an organization: sensors, schedules and backfills request nothing for "
+    "it; its uploads wait, nothing is lost.",
+)
+def organizations_suspend_job():
+    suspend_organization_op()
+
+
+class ResumeConfig(Config):
+    organization: str = Field(description="The organization's slug or id.")
+    requested_by: str = Field(default="", description="Who resumes it. " + REQUESTED_BY_HELP)
+
+
+@op(description="Resumes a suspended organization: its waiting uploads first.")
+def resume_organization_op(
+    context: OpExecutionContext, config: ResumeConfig, database: ResourceParam[Engine]
+) -> dict:
+    try:
+        resumed = resume_organization(
+            database, config.organization, by=who_asked(config.requested_by, context.run.tags)
+        )
+    except Refused as exc:
+        raise _refuse(exc.problems) from None
+    _record(context, database, [config.organization])
+    return resumed or {}
+
+
+@job(
+    executor_def=in_process_executor,
+    description="Resumes a suspended organization; its sensors pick up what waited.",
+)
+def organizations_resume_job():
+    resume_organization_op()
+
+
+class OffboardConfig(Config):
+    organization: str = Field(description="The organization's slug or id.")
+    export_dir: str = Field(description="A new or empty folder on the run's machine.")
+    requested_by: str = Field(default="", description="Who offboards it. " + REQUESTED_BY_HELP)
+
+
+@op(description="Writes everything an organization has as readable files with a manifest.")
+def offboard_organization_op(
+    context: OpExecutionContext,
+    config: OffboardConfig,
+    database: ResourceParam[Engine],
+    upload_store: ResourceParam[Uploads],
+    document_store: ResourceParam[Files],
+    export_store: ResourceParam[Files],
+) -> dict:
+    try:
+        manifest = export_organization(
+            database,
+            config.organization,
+            Path(config.export_dir),
+            by=who_asked(config.requested_by, context.run.tags),
+            stores=Stores(upload_store, document_store, export_store),
+        )
+    except (Refused, NotYet, UnknownOrganization) as exc:
+        raise refused(str(exc)) from None
+    for missing in manifest["not_copied"]:
+        context.log.warning(f"not copied: {missing}")
+    _record(context, database, [config.organization])
+    return {"files": manifest["files"], "deletable_from": manifest["deletable_from"]}
+
+
+@job(
+    executor_def=in_process_executor,
+    description="Offboarding, step 1: writes everything an organization has (CSV per table, "
+    "originals, documents, exports, settings, SHA-256 manifest) and suspends it.",
+)
+def organizations_offboard_job():
+    offboard_organization_op()

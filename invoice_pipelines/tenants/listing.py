@@ -1,0 +1,84 @@
+"""The organizations as a person reads them: `organizations list` and `show`, and the
+`organizations` asset's table. Reads only (no Dagster): each organization's values, its state
+(active, suspended with the reason, offboarded) and, for one, what it holds and its audit."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Engine, desc, func, select
+
+from invoice_pipelines.core.organization_values import FIELDS
+from invoice_pipelines.db.tables import (
+    audit_log,
+    customers,
+    incoming_invoices,
+    organizations,
+    sales_invoices,
+)
+from invoice_pipelines.db.tenancy import system_transaction
+from invoice_pipelines.tenants.lifecycle import WAITING_STATUSES, _one, state_of
+
+LIFECYCLE = ("suspended_at", "suspended_by", "suspension_reason", "offboarded_at", "offboarded_by")
+AUDIT_SHOWN = 10
+
+
+def list_organizations(engine: Engine, state: str | None = None) -> list[dict[str, Any]]:
+    """Every organization (slug order) with its values and state; `state`: only those in it."""
+    with system_transaction(engine) as conn:
+        rows = conn.execute(
+            select(
+                organizations.c.id,
+                *(organizations.c[name] for name in FIELDS),
+                organizations.c.active,
+                *(organizations.c[name] for name in LIFECYCLE),
+            ).order_by(organizations.c.slug)
+        ).mappings()
+        listed = [{**row, "state": state_of(row)} for row in rows]
+    return [row for row in listed if state is None or row["state"] == state]
+
+
+def state_counts(rows: list[dict[str, Any]]) -> dict[str, int]:
+    counts = dict.fromkeys(("active", "suspended", "offboarded", "inactive"), 0)
+    for row in rows:
+        counts[row["state"]] += 1
+    return counts
+
+
+def show_organization(engine: Engine, key: str | int) -> dict[str, Any]:
+    """One organization: its values, state, what it holds, and its latest audit rows."""
+    with system_transaction(engine) as conn:
+        org = _one(conn, key)
+        held = {
+            name: conn.execute(
+                select(func.count()).where(table.c.organization_id == org["id"])
+            ).scalar_one()
+            for name, table in (
+                ("customers", customers),
+                ("sales_invoices", sales_invoices),
+                ("incoming_invoices", incoming_invoices),
+            )
+        }
+        held["uploads_waiting"] = conn.execute(
+            select(func.count()).where(
+                incoming_invoices.c.organization_id == org["id"],
+                incoming_invoices.c.status.in_(WAITING_STATUSES),
+            )
+        ).scalar_one()
+        audit = conn.execute(
+            select(
+                audit_log.c.created_at,
+                audit_log.c.created_by,
+                audit_log.c.action,
+                audit_log.c.details,
+            )
+            .where(
+                audit_log.c.organization_id == org["id"], audit_log.c.entity_type == "organization"
+            )
+            .order_by(desc(audit_log.c.id))
+            .limit(AUDIT_SHOWN)
+        ).mappings()
+        audit_rows = [dict(row) for row in audit]
+    values = {name: org[name] for name in (*FIELDS, "currency", "timezone")}
+    lifecycle = {name: org[name] for name in LIFECYCLE if org[name] is not None}
+    return {"state": state_of(org), **values, **lifecycle, "holds": held, "audit": audit_rows}

@@ -1,0 +1,46 @@
+"""The organizations' partitions written by a command or a job in the same call as the
+organizations themselves (issue 75): a new organization's partitions exist when `organizations
+add` returns, instead of at organizations_sensor's next tick. One call for all keys, whatever
+their number (Dagster's `add_dynamic_partitions`), never one call a key.
+
+Imports Dagster when called, not before: the command's reading verbs never come here."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from dagster import DagsterInstance
+
+
+def sync_partitions(
+    add: Sequence[str], remove: Sequence[str] = (), instance: DagsterInstance | None = None
+) -> str:
+    """Add the keys of `add` missing from the `organizations` partitions (one call) and delete
+    those of `remove`, on `instance` (default: the instance of DAGSTER_HOME). One sentence saying
+    what was done, or why nothing was (no DAGSTER_HOME: organizations_sensor does it at its next
+    tick)."""
+    from invoice_pipelines.tenants.partitions import ORGANIZATIONS_PARTITIONS_NAME as NAME
+
+    if not add and not remove:
+        return "partitions: nothing to do"
+    if instance is None:
+        if not os.environ.get("DAGSTER_HOME"):
+            return (
+                "partitions: DAGSTER_HOME is not set, so organizations_sensor adds and removes "
+                "them at its next tick (within a minute)"
+            )
+        from dagster import DagsterInstance
+
+        with DagsterInstance.get() as opened:
+            return sync_partitions(add, remove, opened)
+    existing = set(instance.get_dynamic_partitions(NAME))
+    missing = sorted(set(add) - existing)
+    if missing:
+        instance.add_dynamic_partitions(NAME, missing)
+    gone = sorted(set(remove) & existing)
+    for key in gone:  # Dagster deletes one key a call; an offboarding removes one organization
+        instance.delete_dynamic_partition(NAME, key)
+    return f"partitions: {len(missing)} added (one call), {len(gone)} removed"

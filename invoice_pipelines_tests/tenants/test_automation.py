@@ -1,0 +1,43 @@
+"""A suspended organization gets nothing from the schedules: runs over ranges of partitions leave
+it out of every range (a range run does each partition of its range), and the tick says so."""
+
+from datetime import UTC, datetime
+
+from dagster import build_schedule_context, instance_for_test
+
+from invoice_pipelines.overdue.schedules import build_dunning_schedule
+from invoice_pipelines.overdue.scheduling import schedule_settings
+from invoice_pipelines.tenants.automation import Automatic
+from invoice_pipelines.tenants.lifecycle import suspend_organization
+from invoice_pipelines.tenants.partitions import ORGANIZATIONS_PARTITIONS_NAME
+
+RANGE_START = "dagster/asset_partition_range_start"
+RANGE_END = "dagster/asset_partition_range_end"
+
+
+def test_ranges_go_around_the_suspended_organizations():
+    automatic = Automatic(list("abcdefg"), {"c": "unpaid", "d": "moving"})
+    assert automatic.ranges(2) == [["a", "b"], ["e", "f"], ["g"]]
+    assert automatic.working == ["a", "b", "e", "f", "g"]
+    assert automatic.note() == "; suspended, nothing requested: c (unpaid), d (moving)"
+    assert automatic.note(["a", "d"]) == "; suspended, nothing requested: d (moving)"
+
+
+def test_the_dunning_schedule_requests_nothing_for_a_suspended_organization(db):
+    orgs = [db.new_organization() for _ in range(3)]
+    suspend_organization(db.engine, orgs[1]["slug"], reason="unpaid since March", by="anna")
+    schedule = build_dunning_schedule(
+        schedule_settings({"INVOICE_PIPELINES_DUNNING_BATCH_SIZE": "5"})
+    )
+    with instance_for_test() as instance:
+        instance.add_dynamic_partitions(ORGANIZATIONS_PARTITIONS_NAME, [o["slug"] for o in orgs])
+        with build_schedule_context(
+            instance=instance,
+            scheduled_execution_time=datetime(2026, 11, 21, tzinfo=UTC),
+            resources={"database": db.engine},
+        ) as context:
+            requests = schedule(context)
+    assert [(r.tags[RANGE_START], r.tags[RANGE_END]) for r in requests] == [
+        (orgs[0]["slug"], orgs[0]["slug"]),
+        (orgs[2]["slug"], orgs[2]["slug"]),
+    ]

@@ -1,0 +1,301 @@
+"""An organization's lifecycle (issue 75), on SQLite and on PostgreSQL under row-level security:
+added from a CSV all or nothing and only once, its partitions there when the add returns;
+changed through the same checks, audited; suspended (its upload waits, unread) and resumed (the
+upload is read); offboarded with an export that reads back complete, its deletion refused until
+the law allows. No step changes a row of another organization."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import uuid
+from datetime import date
+from decimal import Decimal
+
+import pytest
+from dagster import DagsterInstance, SkipReason, build_sensor_context
+from sqlalchemy import func, select
+
+from invoice_pipelines.db.tables import audit_log, organizations
+from invoice_pipelines.db.tenancy import system_transaction, tenant_transaction
+from invoice_pipelines.intake.sensors import upload_sensor
+from invoice_pipelines.resources.database import Database
+from invoice_pipelines.resources.uploads import LocalUploads
+from invoice_pipelines.tenants.jobs import organizations_add_job
+from invoice_pipelines.tenants.lifecycle import (
+    Refused,
+    add_organizations,
+    change_organization,
+    resume_organization,
+    suspend_organization,
+)
+from invoice_pipelines.tenants.offboarding import (
+    NotYet,
+    delete_organization,
+    export_organization,
+    tenant_tables,
+)
+from invoice_pipelines.tenants.organizations_csv import read_organizations_csv
+from invoice_pipelines.tenants.partitions import ORGANIZATIONS_PARTITIONS_NAME
+from invoice_pipelines_tests.exports.books import DATEV, customer, incoming, sales_invoice
+from invoice_pipelines_tests.intake.test_intake_jobs import _drop
+
+HEADER = "slug,name,country,vat_id,tax_number,datev_berater_nr,datev_mandant_nr,datev_chart,invoice_number_format"
+
+
+def _prefix() -> str:
+    return f"t{uuid.uuid4().hex[:8]}"
+
+
+def _csv(tmp_path, lines: list[str], name: str = "orgs.csv"):
+    path = tmp_path / name
+    path.write_text("\n".join([HEADER, *lines]) + "\n", encoding="utf-8")
+    return path
+
+
+def _rows(tmp_path, prefix: str, n: int) -> list[str]:
+    return [
+        f"{prefix}-{i:05d},Mandant {i} GmbH,DE,DE811907980,201/113/{40000 + i},29098,{i + 1},"
+        f"SKR0{3 + i % 2},RE-{{year}}-{{counter:06d}}"
+        for i in range(n)
+    ]
+
+
+def _add(db, path, by="anna"):
+    rows, problems = read_organizations_csv(path)
+    return add_organizations(db.engine, rows, by=by, problems=problems)
+
+
+def _everything_of(db, org_id: int) -> dict:
+    """Every row the organization has, its organizations row included: what no other
+    organization's step may change."""
+    with tenant_transaction(db.engine, org_id) as conn:
+        found = {
+            table.name: sorted(
+                json.dumps(dict(row), default=str, sort_keys=True)
+                for row in conn.execute(
+                    select(table).where(table.c.organization_id == org_id)
+                ).mappings()
+            )
+            for table in tenant_tables()
+        }
+    with system_transaction(db.engine) as conn:
+        found["organizations"] = [
+            json.dumps(dict(row), default=str, sort_keys=True)
+            for row in conn.execute(
+                select(organizations).where(organizations.c.id == org_id)
+            ).mappings()
+        ]
+    return found
+
+
+def _bystander(db) -> tuple[dict, dict]:
+    org = db.new_organization(**DATEV)
+    customer_id = customer(db.engine, org["id"], "K-9", "Bystander AG")
+    sales_invoice(db.engine, org["id"], customer_id)
+    incoming(db.engine, org["id"], "B-1")
+    return org, _everything_of(db, org["id"])
+
+
+def _count(db, prefix: str) -> int:
+    with system_transaction(db.engine) as conn:
+        return conn.execute(
+            select(func.count()).where(organizations.c.slug.like(f"{prefix}%"))
+        ).scalar_one()
+
+
+def test_a_file_with_any_error_writes_nothing_and_names_each_line(db, tmp_path):
+    prefix = _prefix()
+    bystander, before = _bystander(db)
+    path = _csv(
+        tmp_path,
+        [
+            *_rows(tmp_path, prefix, 3),
+            f"{prefix}-bad,Bad GmbH,DE,DE811907981,,29098,1,SKR03,RE-{{counter}}",
+            f"{prefix.upper()} X,Upper GmbH,DE,,,,,SKR05,",
+            f"{prefix}-00001,Twice GmbH,DE,,,,,,",
+        ],
+    )
+    report = _add(db, path)
+    text = "\n".join(report.problems)
+    assert "orgs.csv:5: the VAT id 'DE811907981' has a wrong check digit" in text
+    assert "orgs.csv:6: the slug" in text and "orgs.csv:6: the DATEV chart 'SKR05'" in text
+    assert f"orgs.csv:7: the slug '{prefix}-00001' is on orgs.csv:3 already" in text
+    assert report.added == [] and report.summary().endswith("nothing was written")
+    assert _count(db, prefix) == 0
+    assert _everything_of(db, bystander["id"]) == before
+
+
+def test_the_same_file_twice_changes_nothing_and_the_partitions_exist_when_it_returns(db, tmp_path):
+    prefix = _prefix()
+    bystander, before = _bystander(db)
+    path = _csv(tmp_path, _rows(tmp_path, prefix, 40))
+    instance = DagsterInstance.ephemeral()
+    config = {"ops": {"add_organizations_op": {"config": {"csv": str(path)}}}}
+    first = organizations_add_job.execute_in_process(
+        run_config=config, instance=instance, resources={"database": db.engine}
+    )
+    assert first.output_for_node("add_organizations_op") == {"added": 40, "unchanged": 0}
+    keys = set(instance.get_dynamic_partitions(ORGANIZATIONS_PARTITIONS_NAME))
+    assert {f"{prefix}-{i:05d}" for i in range(40)} <= keys
+    with system_transaction(db.engine) as conn:
+        rows = conn.execute(
+            select(organizations).where(organizations.c.slug.like(f"{prefix}%"))
+        ).all()
+        audits = conn.execute(
+            select(func.count()).where(audit_log.c.entity_id.like(f"{prefix}%"))
+        ).scalar_one()
+    assert audits == 40
+    assert {r.datev_chart for r in rows} == {"SKR03", "SKR04"}
+
+    again = _add(db, path)
+    assert (again.added, len(again.unchanged)) == ([], 40)
+    assert again.summary().startswith("nothing changed")
+    with system_transaction(db.engine) as conn:
+        assert (
+            conn.execute(select(organizations).where(organizations.c.slug.like(f"{prefix}%"))).all()
+            == rows
+        )
+        assert (
+            conn.execute(
+                select(func.count()).where(audit_log.c.entity_id.like(f"{prefix}%"))
+            ).scalar_one()
+            == 40
+        )
+    # the same slug with another value is a change, refused by `add`
+    changed = _csv(tmp_path, [_rows(tmp_path, prefix, 1)[0].replace("Mandant 0", "Other")], "b.csv")
+    report = _add(db, changed)
+    assert "exists with other values: name 'Mandant 0 GmbH'" in report.problems[0]
+    assert _everything_of(db, bystander["id"]) == before
+
+
+def test_a_change_is_checked_and_audited_with_who_and_why(db):
+    bystander, before = _bystander(db)
+    org = db.new_organization(**DATEV)
+    with pytest.raises(Refused) as refused:
+        change_organization(db.engine, org["slug"], {"vat_id": "DE811907981"}, by="anna", why="x")
+    assert refused.value.problems == ["the VAT id 'DE811907981' has a wrong check digit"]
+    with pytest.raises(Refused):
+        change_organization(db.engine, org["slug"], {"name": "N"}, by="anna", why=" ")
+    changes = change_organization(
+        db.engine,
+        org["slug"],
+        {"vat_id": "DE 811 907 980", "datev_chart": "skr04"},
+        by="anna",
+        why="new advisor",
+    )
+    assert changes == {"vat_id": [None, "DE811907980"], "datev_chart": ["SKR03", "SKR04"]}
+    assert (
+        change_organization(db.engine, org["slug"], {"datev_chart": "SKR04"}, by="a", why="b") == {}
+    )
+    with tenant_transaction(db.engine, org["id"]) as conn:
+        [row] = conn.execute(
+            select(audit_log).where(
+                audit_log.c.organization_id == org["id"],
+                audit_log.c.action == "organization_changed",
+            )
+        ).mappings()
+    assert row["created_by"] == "anna" and row["details"]["why"] == "new advisor"
+    assert _everything_of(db, bystander["id"]) == before
+
+
+def _tick(db, store, instance):
+    with build_sensor_context(
+        instance=instance, resources={"database": Database(url=db.url), "upload_store": store}
+    ) as context:
+        return upload_sensor(context)
+
+
+def test_a_suspended_organizations_upload_waits_and_is_read_after_resume(db, tmp_path, monkeypatch):
+    monkeypatch.setenv("INVOICE_PIPELINES_UPLOAD_SETTLE_SECONDS", "0.1")
+    bystander, before = _bystander(db)
+    org = db.new_organization()
+    instance = DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions(ORGANIZATIONS_PARTITIONS_NAME, [org["slug"]])
+    store = LocalUploads(str(tmp_path))
+
+    assert suspend_organization(db.engine, org["slug"], reason="unpaid since March", by="anna")
+    _drop(store, org, {"invoice.xml": b"<Invoice/>"})
+    result = _tick(db, store, instance)
+    assert isinstance(result, SkipReason)
+    assert f"{org['slug']} (unpaid since March)" in result.skip_message
+    assert [f.key for f in store.list_inbox(org["slug"])] == [f"{org['slug']}/invoice.xml"]
+
+    resumed = resume_organization(db.engine, org["slug"], by="anna")
+    assert resumed["reason"] == "unpaid since March"
+    result = _tick(db, store, instance)
+    [request] = [
+        r for r in result.run_requests if r.tags["invoice_pipelines/organization"] == org["slug"]
+    ]
+    assert request.partition_key == org["slug"]
+    assert _everything_of(db, bystander["id"]) == before
+
+
+def _read_back(folder) -> dict:
+    manifest = json.loads((folder / "manifest.json").read_text())
+    for entry in manifest["files"]:
+        data = (folder / entry["path"]).read_bytes()
+        assert hashlib.sha256(data).hexdigest() == entry["sha256"], entry["path"]
+    tables = {}
+    for table in tenant_tables():
+        with (folder / "tables" / f"{table.name}.csv").open(encoding="utf-8") as handle:
+            tables[table.name] = list(csv.DictReader(handle))
+    return {"manifest": manifest, "tables": tables}
+
+
+def test_the_offboarding_export_reads_back_complete_and_the_deletion_waits_for_the_law(
+    db, tmp_path
+):
+    bystander, before = _bystander(db)
+    org = db.new_organization(**DATEV)
+    customer_id = customer(db.engine, org["id"], "K-1", "Kunde AG")
+    for day in (date(2026, 1, 10), date(2026, 2, 10), date(2026, 3, 10)):
+        sales_invoice(db.engine, org["id"], customer_id, day=day)
+    incoming(db.engine, org["id"], "E-1")
+    incoming(db.engine, org["id"], "E-2", taxes=(("S", "7", "50.00", "3.50"),))
+
+    folder = tmp_path / "handover"
+    manifest = export_organization(db.engine, org["slug"], folder, by="anna")
+    back = _read_back(folder)
+    assert manifest["deletable_from"] == "2035-01-01"  # invoices of 2026: 8 years after its end
+    with tenant_transaction(db.engine, org["id"]) as conn:
+        for table in tenant_tables():
+            rows = [
+                row
+                for row in conn.execute(select(table).where(table.c.organization_id == org["id"]))
+                .mappings()
+                .all()
+                # the audit row of the export itself is written after it
+                if row.get("action") != "organization_exported"
+            ]
+            assert len(back["tables"][table.name]) == len(rows), table.name
+            for column in ("gross_total", "tax_total"):
+                if column in table.c:
+                    database = sum((r[column] or Decimal(0) for r in rows), Decimal(0))
+                    exported = sum(
+                        (Decimal(r[column] or "0") for r in back["tables"][table.name]), Decimal(0)
+                    )
+                    assert exported == database, (table.name, column)
+    assert len(back["tables"]["sales_invoices"]) == 3
+    assert len(back["tables"]["incoming_invoices"]) == 2
+    organization = json.loads((folder / "organization.json").read_text())
+    assert organization["datev_berater_nr"] == 29098 and organization["offboarded_at"]
+
+    with pytest.raises(NotYet) as not_yet:
+        delete_organization(db.engine, org["slug"], by="anna", today=date(2034, 12, 31))
+    assert "may be deleted from 2035-01-01" in str(not_yet.value)
+    deleted = delete_organization(db.engine, org["slug"], by="anna", today=date(2035, 1, 1))
+    assert deleted.rows["sales_invoices"] == 3
+    with system_transaction(db.engine) as conn:
+        assert (
+            conn.execute(select(func.count()).where(organizations.c.id == org["id"])).scalar_one()
+            == 0
+        )
+        [gone] = conn.execute(
+            select(audit_log).where(
+                audit_log.c.entity_id == org["slug"], audit_log.c.action == "organization_deleted"
+            )
+        ).mappings()
+    assert gone["created_by"] == "anna" and gone["organization_id"] is None
+    assert _everything_of(db, bystander["id"]) == before
