@@ -331,6 +331,36 @@ def _booked_check(
 
 SKIPPED_CHECK = "every_invoice_booked"
 
+
+def _export_asset(
+    direction: str, name: str, upstream: str, *, check_description: str, description: str
+):
+    """The export asset of `direction` ("incoming", "sales"): one organization and month a
+    partition (EXPORT_ASSET), downstream of `upstream`, with its every_invoice_booked check."""
+
+    @asset(
+        name=name,
+        deps=[AssetDep(upstream, partition_mapping=UPSTREAM_ORGANIZATION)],
+        **EXPORT_ASSET,
+        check_specs=[AssetCheckSpec(SKIPPED_CHECK, asset=name, description=check_description)],
+        description=description,
+    )
+    def export(
+        context: AssetExecutionContext,
+        config: ExportConfig,
+        database: ResourceParam[Engine],
+        export_store: ResourceParam[Files],
+        upload_store: ResourceParam[Uploads],
+        document_store: ResourceParam[Files],
+    ):
+        documents = DocumentStores(upload_store, document_store)
+        yield from _export(
+            context, config, database, export_store, direction, SKIPPED_CHECK, documents
+        )
+
+    return export
+
+
 # The partition mapping and backfill_policy are beta in Dagster 1.13: without this, their warning is
 # printed into every process that loads the code, each run included.
 with warnings.catch_warnings():
@@ -349,19 +379,13 @@ with warnings.catch_warnings():
         owners=OWNERS,
     )
 
-    @asset(
-        name="incoming_invoice_exports",
-        deps=[AssetDep("incoming_invoices", partition_mapping=UPSTREAM_ORGANIZATION)],
-        **EXPORT_ASSET,
-        check_specs=[
-            AssetCheckSpec(
-                SKIPPED_CHECK,
-                asset="incoming_invoice_exports",
-                description="Fails with the count when validated supplier invoices of the month "
-                "could not be booked (no account mapping, unknown VAT rate, foreign currency without "
-                "a rate, no date); they stay VALIDATED and the export lists why.",
-            )
-        ],
+    incoming_invoice_exports = _export_asset(
+        "incoming",
+        "incoming_invoice_exports",
+        "incoming_invoices",
+        check_description="Fails with the count when validated supplier invoices of the month "
+        "could not be booked (no account mapping, unknown VAT rate, foreign currency without "
+        "a rate, no date); they stay VALIDATED and the export lists why.",
         description="Validated supplier invoices of one organization and month as a DATEV "
         "Buchungsstapel (EXTF 700, category 21, format 13) whose bookings link their documents "
         "(Beleglink), the DATEV document package (ZIP with document.xml: the suppliers' "
@@ -369,46 +393,15 @@ with warnings.catch_warnings():
         "export store; booked invoices become EXPORTED. A month "
         "materialized again writes a new version only if something changed.",
     )
-    def incoming_invoice_exports(
-        context: AssetExecutionContext,
-        config: ExportConfig,
-        database: ResourceParam[Engine],
-        export_store: ResourceParam[Files],
-        upload_store: ResourceParam[Uploads],
-        document_store: ResourceParam[Files],
-    ):
-        documents = DocumentStores(upload_store, document_store)
-        yield from _export(
-            context, config, database, export_store, "incoming", SKIPPED_CHECK, documents
-        )
-
-    @asset(
-        name="sales_invoice_exports",
-        deps=[AssetDep("sales_invoices", partition_mapping=UPSTREAM_ORGANIZATION)],
-        **EXPORT_ASSET,
-        check_specs=[
-            AssetCheckSpec(
-                SKIPPED_CHECK,
-                asset="sales_invoice_exports",
-                description="Fails with the count when sales invoices of the month could not be "
-                "booked (no revenue account for a VAT rate, foreign currency without a rate).",
-            )
-        ],
+    sales_invoice_exports = _export_asset(
+        "sales",
+        "sales_invoice_exports",
+        "sales_invoices",
+        check_description="Fails with the count when sales invoices of the month could not be "
+        "booked (no revenue account for a VAT rate, foreign currency without a rate).",
         description="Sales invoices of one organization and month (by issue date, cancelled ones "
         "left out) as a DATEV Buchungsstapel with the customers' debtor accounts, a DATEV "
         "Debitoren/Kreditoren file, the DATEV document package (ZIP with document.xml: the "
         "invoices' PDFs, linked from each booking) and CSV files (invoices, lines) in the export "
         "store.",
     )
-    def sales_invoice_exports(
-        context: AssetExecutionContext,
-        config: ExportConfig,
-        database: ResourceParam[Engine],
-        export_store: ResourceParam[Files],
-        upload_store: ResourceParam[Uploads],
-        document_store: ResourceParam[Files],
-    ):
-        documents = DocumentStores(upload_store, document_store)
-        yield from _export(
-            context, config, database, export_store, "sales", SKIPPED_CHECK, documents
-        )
