@@ -23,7 +23,9 @@ The `peppol` group of the UI, read from our own records (delivery/peppol_overvie
 Its checks, `peppol_undelivered` and `peppol_unanswered`, are in checks.py.
 """
 
+from collections.abc import Callable
 from types import SimpleNamespace
+from typing import Any
 
 from dagster import (
     AssetCheckResult,
@@ -38,7 +40,7 @@ from dagster import (
     asset,
 )
 from pydantic import Field
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from invoice_pipelines.catalog import OWNERS
 from invoice_pipelines.core.channels import EMAIL, PEPPOL
@@ -72,6 +74,8 @@ from invoice_pipelines.tenants.refusals import organization_or_refuse, refused
 
 CHECK = "no_unknown_deliveries"
 PEPPOL_GROUP = "peppol"
+# what the Peppol assets share
+PEPPOL_ASSET = dict(group_name=PEPPOL_GROUP, kinds={"python", "peppol"}, owners=OWNERS)
 SENT_DOCUMENTS = "peppol_sent_documents"
 RECEIVED_DOCUMENTS = "peppol_received_documents"
 # the channels invoice_text_messages sends over: those whose messages are short texts
@@ -251,18 +255,13 @@ def _counts(counter) -> MetadataValue:
 @asset(
     name="peppol_participants",
     partitions_def=organizations_partitions,
-    group_name=PEPPOL_GROUP,
-    kinds={"python", "peppol"},
-    owners=OWNERS,
+    **PEPPOL_ASSET,
     description="The organization's Peppol participant id (BT-34 of its Peppol BIS documents) "
     "and its customers' (BT-49): who of them is reachable on Peppol. Set on the organization and "
     "the customer; checked against OpenPEPPOL's EAS list and check digits before they are stored.",
 )
 def peppol_participants(context: AssetExecutionContext, database: ResourceParam[Engine]):
-    engine = database
-    org = organization_or_refuse(engine, context.partition_key)
-    with tenant_transaction(engine, org["id"]) as conn:
-        found = participants(conn, org["id"])
+    found = _read(database, context.partition_key, participants)
     return MaterializeResult(
         metadata={
             "organization_participant": MetadataValue.text(found.organization or "not on Peppol"),
@@ -279,9 +278,7 @@ def peppol_participants(context: AssetExecutionContext, database: ResourceParam[
     name=SENT_DOCUMENTS,
     partitions_def=organizations_partitions,
     deps=["invoice_emails", "peppol_participants"],
-    group_name=PEPPOL_GROUP,
-    kinds={"python", "peppol"},
-    owners=OWNERS,
+    **PEPPOL_ASSET,
     description="The invoices and credit notes the organization sent over Peppol (invoice_emails "
     "sends them through the access point) with their sending reports: sent (the access point's "
     "accepted report, its AS4 message id), failed (the receiver's AS4 error, with the id), "
@@ -289,10 +286,7 @@ def peppol_participants(context: AssetExecutionContext, database: ResourceParam[
     "customers on Peppol went by e-mail, saying why.",
 )
 def peppol_sent_documents(context: AssetExecutionContext, database: ResourceParam[Engine]):
-    engine = database
-    org = organization_or_refuse(engine, context.partition_key)
-    with tenant_transaction(engine, org["id"]) as conn:
-        found = sent_documents(conn, org["id"])
+    found = _read(database, context.partition_key, sent_documents)
     table = markdown_table(
         ("invoice", "attempt", "receiver", "outcome", "AS4 message id", "sent at", "report"),
         (
@@ -328,9 +322,7 @@ def peppol_sent_documents(context: AssetExecutionContext, database: ResourcePara
     name=RECEIVED_DOCUMENTS,
     partitions_def=organizations_partitions,
     deps=["incoming_invoices", "peppol_participants"],
-    group_name=PEPPOL_GROUP,
-    kinds={"python", "peppol"},
-    owners=OWNERS,
+    **PEPPOL_ASSET,
     description="The documents the organization received over Peppol (forwarded by the access "
     "point to `invoice-pipelines peppol listen`, or handed to `peppol receive`: once per SBDH "
     "InstanceIdentifier), with the intake's status and class of each and the answer its sender "
@@ -338,10 +330,7 @@ def peppol_sent_documents(context: AssetExecutionContext, database: ResourcePara
     "the supplier notice, or none yet.",
 )
 def peppol_received_documents(context: AssetExecutionContext, database: ResourceParam[Engine]):
-    engine = database
-    org = organization_or_refuse(engine, context.partition_key)
-    with tenant_transaction(engine, org["id"]) as conn:
-        found = received_documents(conn, org["id"])
+    found = _read(database, context.partition_key, received_documents)
     table = markdown_table(
         ("InstanceIdentifier", "sender", "type", "number", "status", "class", "answer"),
         found.rows,
@@ -357,6 +346,13 @@ def peppol_received_documents(context: AssetExecutionContext, database: Resource
     )
 
 
+def _read(engine: Engine, organization: str, read: Callable[[Connection, int], Any]) -> Any:
+    """`read(conn, organization_id)` in the organization's transaction (refused when unknown)."""
+    org = organization_or_refuse(engine, organization)
+    with tenant_transaction(engine, org["id"]) as conn:
+        return read(conn, org["id"])
+
+
 def _partition(key) -> tuple[str, str]:
     if not isinstance(key, MultiPartitionKey):
         key = report_partitions.get_partition_key_from_str(str(key))
@@ -368,9 +364,7 @@ def _partition(key) -> tuple[str, str]:
     name="peppol_monthly_report",
     partitions_def=report_partitions,
     deps=[SENT_DOCUMENTS, RECEIVED_DOCUMENTS],
-    group_name=PEPPOL_GROUP,
-    kinds={"python", "peppol"},
-    owners=OWNERS,
+    **PEPPOL_ASSET,
     description="One month of the organization's Peppol traffic as an access point reports it to "
     "OpenPEPPOL (in the style of its Transaction Statistics and End User Statistics reports): "
     "documents sent (accepted by the access point) and received, per document type and per "
@@ -379,10 +373,7 @@ def _partition(key) -> tuple[str, str]:
 )
 def peppol_monthly_report(context: AssetExecutionContext, database: ResourceParam[Engine]):
     slug, month = _partition(context.partition_key)
-    engine = database
-    org = organization_or_refuse(engine, slug)
-    with tenant_transaction(engine, org["id"]) as conn:
-        counts = monthly_counts(conn, month, org["id"])
+    counts = _read(database, slug, lambda conn, org_id: monthly_counts(conn, month, org_id))
     rows = sorted(counts.rows.items())
     return MaterializeResult(
         metadata={
