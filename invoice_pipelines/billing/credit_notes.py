@@ -196,20 +196,26 @@ def _decimal(value: object, what: str) -> Decimal:
         raise CreditNoteRefused(f"{what}: {exc}", "invalid_amounts") from None
 
 
+def _entries(value: object, what: str, keys: tuple[str, str], text: str) -> list:
+    """A request's list of `what` (a mapping stands for entries of its two `keys`); anything else
+    is refused, saying the `text` form and the list."""
+    if isinstance(value, Mapping):
+        return [{keys[0]: k, keys[1]: v} for k, v in value.items()]
+    if not isinstance(value, list):
+        raise CreditNoteRefused(
+            f"{what} {value!r}: give {text} text or a list of {keys[0]} and {keys[1]}",
+            f"invalid_{what}",
+        )
+    return value
+
+
 def lines_from(value: object) -> dict[int, Decimal] | None:
     """Lines to credit as a request gives them: `"1:2,3:1"`, `[{"line_no": 1, "quantity": "2"}]`
     or `{"1": "2"}`; None when none are given."""
     if value is None or isinstance(value, str):
         return parse_lines(value)
-    if isinstance(value, Mapping):
-        value = [{"line_no": k, "quantity": v} for k, v in value.items()]
-    if not isinstance(value, list):
-        raise CreditNoteRefused(
-            f"lines {value!r}: give LINE:QUANTITY text or a list of line_no and quantity",
-            "invalid_lines",
-        )
     chosen: dict[int, Decimal] = {}
-    for entry in value:
+    for entry in _entries(value, "lines", ("line_no", "quantity"), "LINE:QUANTITY"):
         try:
             line_no = int(str(entry["line_no"]))
             quantity = to_decimal(entry["quantity"])
@@ -230,15 +236,8 @@ def amounts_from(value: object) -> dict[AmountKey, Decimal] | None:
     `{"19": "100.00"}`; None when none are given."""
     if value is None or isinstance(value, str):
         return parse_amounts(value)
-    if isinstance(value, Mapping):
-        value = [{"vat_rate": k, "net_amount": v} for k, v in value.items()]
-    if not isinstance(value, list):
-        raise CreditNoteRefused(
-            f"amounts {value!r}: give RATE=NET text or a list of vat_rate and net_amount",
-            "invalid_amounts",
-        )
     chosen: dict[AmountKey, Decimal] = {}
-    for entry in value:
+    for entry in _entries(value, "amounts", ("vat_rate", "net_amount"), "RATE=NET"):
         if not isinstance(entry, Mapping) or "vat_rate" not in entry or "net_amount" not in entry:
             raise CreditNoteRefused(
                 f"amounts: {entry!r} needs vat_rate and net_amount", "invalid_amounts"
