@@ -1,20 +1,29 @@
-"""The tenants' part of the assemblies: the organizations' partitions and their sensor
-(tenants/defs.py, its sensor in sensors.py); no commands."""
+"""The tenants' part of the assemblies: the organizations' partitions, their sensor and the
+`organizations` asset and launchpad jobs (tenants/defs.py), and the `organizations` command
+(its parsers tenants/cli.py; the reading verbs tenants/reading_commands.py, the writing ones
+tenants/commands.py, which alone may import Dagster: the partitions they write)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from invoice_pipelines.area import Area, Command
 
-from invoice_pipelines.area import Area
+WRITING = "invoice_pipelines.tenants.commands"
 
-if TYPE_CHECKING:
-    from dagster import Definitions
-
-
-def _definitions() -> Definitions:
-    from invoice_pipelines.tenants.defs import defs
-
-    return defs
-
-
-AREA = Area("tenants", definitions=_definitions, needs=frozenset({"database"}))
+AREA = Area(
+    "tenants",
+    commands=(
+        Command(
+            "organizations",
+            "the organizations: add (one, or many from a CSV), list, show, change, suspend, "
+            "resume, offboard",
+            run="invoice_pipelines.tenants.reading_commands:run_organizations",
+            verb_runs={
+                verb: f"{WRITING}:run_{verb}"
+                for verb in ("add", "change", "suspend", "resume", "offboard")
+            },
+        ),
+    ),
+    parsers="invoice_pipelines.tenants.cli:add_commands",
+    definitions="invoice_pipelines.tenants.defs:defs",
+    needs=frozenset({"database", "upload_store", "document_store", "export_store"}),
+)

@@ -9,6 +9,9 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import os
+import subprocess
+import sys
 import uuid
 from datetime import date
 from decimal import Decimal
@@ -299,3 +302,58 @@ def test_the_offboarding_export_reads_back_complete_and_the_deletion_waits_for_t
         ).mappings()
     assert gone["created_by"] == "anna" and gone["organization_id"] is None
     assert _everything_of(db, bystander["id"]) == before
+
+
+def test_the_command_adds_a_file_with_its_partitions_and_a_second_time_says_nothing_changed(
+    db, tmp_path, monkeypatch, capsys
+):
+    from invoice_pipelines.cli import main
+
+    home = tmp_path / "dagster"
+    home.mkdir()
+    (home / "dagster.yaml").write_text("")
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    monkeypatch.setenv("INVOICE_PIPELINES_DB_URL", db.url)
+    prefix = _prefix()
+    path = _csv(tmp_path, _rows(tmp_path, prefix, 5))
+
+    assert main(["organizations", "add", "--csv", str(path), "--by", "anna"]) == 0
+    said = capsys.readouterr().out
+    assert "added 5" in said and "partitions: 5 added (one call)" in said
+    with DagsterInstance.get() as instance:
+        keys = set(instance.get_dynamic_partitions(ORGANIZATIONS_PARTITIONS_NAME))
+    assert {f"{prefix}-{i:05d}" for i in range(5)} <= keys
+
+    assert main(["organizations", "add", "--csv", str(path), "--by", "anna"]) == 0
+    assert "nothing changed: all 5 organization(s) are there as given" in capsys.readouterr().out
+
+    slug = f"{prefix}-00002"
+    assert main(["organizations", "suspend", slug, "--reason", "unpaid", "--by", "anna"]) == 0
+    capsys.readouterr()
+    assert main(["organizations", "list", "--state", "suspended"]) == 0
+    listed = capsys.readouterr().out
+    assert slug in listed and "(unpaid)" in listed
+
+    bad = _csv(tmp_path, [f"{prefix}-x,X,DE,DE1,,,,,"], "bad.csv")
+    assert main(["organizations", "add", "--csv", str(bad)]) == 1
+    assert "refused: bad.csv:2: the VAT id 'DE1' is not of the form" in capsys.readouterr().out
+
+
+def test_list_and_show_import_no_dagster(db):
+    """Reading the organizations answers at the speed of its query (test_cli_lazy.py's rule)."""
+    org = db.new_organization()
+    probe = (
+        "import sys; from invoice_pipelines.cli import main; "
+        f"codes = [main(['organizations', 'list']), main(['organizations', 'show', {org['slug']!r}])]; "
+        "print('CODES', codes, 'DAGSTER', any(m == 'dagster' or m.startswith('dagster.') for m in sys.modules))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "INVOICE_PIPELINES_DB_URL": db.url},
+        timeout=120,
+        check=True,
+    )
+    assert "CODES [0, 0] DAGSTER False" in done.stdout, done.stdout[-500:] + done.stderr[-500:]
+    assert org["slug"] in done.stdout
