@@ -21,12 +21,31 @@ from invoice_pipelines.tenants.lifecycle import (
     resume_organization,
     suspend_organization,
 )
+from invoice_pipelines.tenants.listing import organization_facts, show_organization
 from invoice_pipelines.tenants.organizations_csv import CsvProblem, read_organizations_csv
 from invoice_pipelines.tenants.partition_keys import sync_partitions
 
 
 def who(args: argparse.Namespace) -> str:
     return (args.by or "").strip() or getpass.getuser()
+
+
+# organizations a command reports to Dagster one by one; an onboarding of thousands shows them
+# with Materialize (or the next run), not with 10,000 requests
+TOLD = 100
+ASSET = "organizations"  # tenants/assets.py, not imported: that module is Dagster's
+
+
+def tell(engine, slugs: list[str]) -> None:
+    """Report the organizations' new state on the `organizations` asset (a runless event each,
+    resources/dagster_ui.py), so the UI shows it without a run."""
+    from invoice_pipelines.resources.dagster_ui import URL_SETTING, AssetEvent, tell_dagster
+    from invoice_pipelines.settings import env
+
+    if not env(URL_SETTING):
+        return
+    shown = [show_organization(engine, slug) for slug in slugs[:TOLD]]
+    tell_dagster([AssetEvent(ASSET, one["slug"], organization_facts(one)) for one in shown])
 
 
 def _refused(problems: list[str]) -> int:
@@ -57,6 +76,7 @@ def run_add(args: argparse.Namespace) -> int:
     # the partitions of every organization of the file, the unchanged ones too: a first add
     # whose partitions were not written (no DAGSTER_HOME then) gets them with the second
     print(sync_partitions([*report.added, *report.unchanged]))
+    tell(args.resources.database, report.added)
     print(
         json.dumps(
             {
@@ -84,6 +104,8 @@ def run_change(args: argparse.Namespace) -> int:
         return _refused(exc.problems)
     if not changes:
         print(f"{args.org}: nothing changed: the values are as given")
+    else:
+        tell(args.resources.database, [args.org])
     for name, (old, new) in changes.items():
         print(terminal_text(f"{args.org}: {name} {old!r} -> {new!r}"))
     return 0
@@ -101,6 +123,7 @@ def run_suspend(args: argparse.Namespace) -> int:
     if not done:
         print(f"{args.org}: suspended already, for this reason; nothing changed")
     else:
+        tell(args.resources.database, [args.org])
         print(
             terminal_text(
                 f"{args.org}: suspended ({args.reason.strip()}): sensors, schedules and backfills "
@@ -120,6 +143,7 @@ def run_resume(args: argparse.Namespace) -> int:
     if resumed is None:
         print(f"{args.org}: not suspended; nothing changed")
         return 0
+    tell(args.resources.database, [args.org])
     print(
         terminal_text(
             f"{args.org}: resumed (it was suspended since {resumed['suspended_at'][:16]}: "
@@ -157,6 +181,7 @@ def run_offboard(args: argparse.Namespace) -> int:
             )
             for missing in manifest["not_copied"]:
                 print(terminal_text(f"not copied: {missing}"))
+            tell(engine, [args.org])
             return 0
         deleted = delete_organization(engine, args.org, by=who(args), stores=stores)
     except UnknownOrganization:

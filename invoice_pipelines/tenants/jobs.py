@@ -22,7 +22,7 @@ from invoice_pipelines.core.organization_values import FIELDS
 from invoice_pipelines.db.tenancy import UnknownOrganization
 from invoice_pipelines.resources.files import Files
 from invoice_pipelines.resources.uploads import Uploads
-from invoice_pipelines.tenants.assets import ORGANIZATIONS_ASSET, organization_metadata
+from invoice_pipelines.tenants.assets import ORGANIZATIONS_ASSET
 from invoice_pipelines.tenants.lifecycle import (
     Refused,
     add_organizations,
@@ -30,7 +30,7 @@ from invoice_pipelines.tenants.lifecycle import (
     resume_organization,
     suspend_organization,
 )
-from invoice_pipelines.tenants.listing import show_organization
+from invoice_pipelines.tenants.listing import organization_facts, show_organization
 from invoice_pipelines.tenants.offboarding import NotYet, Stores, export_organization
 from invoice_pipelines.tenants.organizations_csv import CsvProblem, read_organizations_csv
 from invoice_pipelines.tenants.partition_keys import sync_partitions
@@ -54,7 +54,7 @@ def _record(context: OpExecutionContext, engine: Engine, slugs: list[str]) -> No
             AssetMaterialization(
                 ORGANIZATIONS_ASSET,
                 partition=slug,
-                metadata=organization_metadata(show_organization(engine, slug)),
+                metadata=organization_facts(show_organization(engine, slug)),
             )
         )
 

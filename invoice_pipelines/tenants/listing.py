@@ -45,6 +45,28 @@ def state_counts(rows: list[dict[str, Any]]) -> dict[str, int]:
     return counts
 
 
+def organization_facts(shown: dict[str, Any]) -> dict[str, object]:
+    """What the `organizations` asset records of one organization (show_organization's answer),
+    as plain values: a run's materialization and a command's report to Dagster alike."""
+    facts: dict[str, object] = {
+        "state": shown["state"],
+        "name": shown["name"],
+        "country": shown["country"],
+        "vat_id": shown["vat_id"] or "",
+        "datev": f"{shown['datev_berater_nr'] or '-'}/{shown['datev_mandant_nr'] or '-'} "
+        f"{shown['datev_chart']}",
+        "invoice_number_format": shown["invoice_number_format"],
+        "uploads_waiting": shown["holds"]["uploads_waiting"],
+    }
+    if shown.get("suspension_reason"):
+        facts["suspension_reason"] = shown["suspension_reason"]
+        facts["suspended_at"] = str(shown["suspended_at"])
+        facts["suspended_by"] = shown.get("suspended_by") or ""
+    if shown.get("offboarded_at"):
+        facts["offboarded_at"] = str(shown["offboarded_at"])
+    return facts
+
+
 def show_organization(engine: Engine, key: str | int) -> dict[str, Any]:
     """One organization: its values, state, what it holds, and its latest audit rows."""
     with system_transaction(engine) as conn:
