@@ -31,7 +31,12 @@ from invoice_pipelines.tenants.lifecycle import (
     suspend_organization,
 )
 from invoice_pipelines.tenants.listing import organization_facts, show_organization
-from invoice_pipelines.tenants.offboarding import NotYet, Stores, export_organization
+from invoice_pipelines.tenants.offboarding import (
+    NotYet,
+    Stores,
+    delete_organization,
+    export_organization,
+)
 from invoice_pipelines.tenants.organizations_csv import CsvProblem, read_organizations_csv
 from invoice_pipelines.tenants.partition_keys import sync_partitions
 from invoice_pipelines.tenants.partitions import REQUESTED_BY_HELP, who_asked
@@ -226,11 +231,21 @@ def organizations_resume_job():
 
 class OffboardConfig(Config):
     organization: str = Field(description="The organization's slug or id.")
-    export_dir: str = Field(description="A new or empty folder on the run's machine.")
+    export_dir: str = Field(
+        default="", description="Step 1: a new or empty folder on the run's machine."
+    )
+    delete: bool = Field(
+        default=False,
+        description="Step 2: delete its data and partitions (refused before every retention "
+        "period is over, naming the date it may).",
+    )
     requested_by: str = Field(default="", description="Who offboards it. " + REQUESTED_BY_HELP)
 
 
-@op(description="Writes everything an organization has as readable files with a manifest.")
+@op(
+    description="Offboarding: writes everything an organization has as readable files with a "
+    "manifest (export_dir), or deletes it once the law allows (delete)."
+)
 def offboard_organization_op(
     context: OpExecutionContext,
     config: OffboardConfig,
@@ -239,16 +254,22 @@ def offboard_organization_op(
     document_store: ResourceParam[Files],
     export_store: ResourceParam[Files],
 ) -> dict:
+    if bool(config.export_dir) == config.delete:
+        raise refused("Give export_dir (step 1) or delete: true (step 2), one of them.")
+    by = who_asked(config.requested_by, context.run.tags)
+    stores = Stores(upload_store, document_store, export_store)
     try:
-        manifest = export_organization(
-            database,
-            config.organization,
-            Path(config.export_dir),
-            by=who_asked(config.requested_by, context.run.tags),
-            stores=Stores(upload_store, document_store, export_store),
-        )
+        if config.delete:
+            deleted = delete_organization(database, config.organization, by=by, stores=stores)
+        else:
+            manifest = export_organization(
+                database, config.organization, Path(config.export_dir), by=by, stores=stores
+            )
     except (Refused, NotYet, UnknownOrganization) as exc:
         raise refused(str(exc)) from None
+    if config.delete:
+        context.log.info(sync_partitions([], [deleted.slug], instance=context.instance))
+        return {"deleted_rows": sum(deleted.rows.values()), "files": deleted.files_removed}
     for missing in manifest["not_copied"]:
         context.log.warning(f"not copied: {missing}")
     _record(context, database, [config.organization])
@@ -257,8 +278,9 @@ def offboard_organization_op(
 
 @job(
     executor_def=in_process_executor,
-    description="Offboarding, step 1: writes everything an organization has (CSV per table, "
-    "originals, documents, exports, settings, SHA-256 manifest) and suspends it.",
+    description="Offboarding: step 1 writes everything an organization has (CSV per table, "
+    "originals, documents, exports, settings, SHA-256 manifest) and suspends it; step 2 deletes "
+    "it and its partitions once every retention period is over.",
 )
 def organizations_offboard_job():
     offboard_organization_op()

@@ -18,9 +18,9 @@ from decimal import Decimal
 
 import pytest
 from dagster import DagsterInstance, SkipReason, build_sensor_context
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
-from invoice_pipelines.db.tables import audit_log, organizations
+from invoice_pipelines.db.tables import audit_log, organizations, sales_invoices
 from invoice_pipelines.db.tenancy import system_transaction, tenant_transaction
 from invoice_pipelines.intake.sensors import upload_sensor
 from invoice_pipelines.resources.database import Database
@@ -35,6 +35,7 @@ from invoice_pipelines.tenants.lifecycle import (
 )
 from invoice_pipelines.tenants.offboarding import (
     NotYet,
+    Stores,
     delete_organization,
     export_organization,
     tenant_tables,
@@ -42,7 +43,7 @@ from invoice_pipelines.tenants.offboarding import (
 from invoice_pipelines.tenants.organizations_csv import read_organizations_csv
 from invoice_pipelines.tenants.partitions import ORGANIZATIONS_PARTITIONS_NAME
 from invoice_pipelines_tests.exports.books import DATEV, customer, incoming, sales_invoice
-from invoice_pipelines_tests.intake.test_intake_jobs import _drop
+from invoice_pipelines_tests.intake.test_intake_jobs import _drop, _drop_and_register
 
 HEADER = "slug,name,country,vat_id,tax_number,datev_berater_nr,datev_mandant_nr,datev_chart,invoice_number_format"
 
@@ -203,6 +204,34 @@ def test_a_change_is_checked_and_audited_with_who_and_why(db):
     assert _everything_of(db, bystander["id"]) == before
 
 
+def test_a_number_format_that_would_write_an_imported_historys_numbers_again_is_refused(db):
+    org = db.new_organization(invoice_number_format="AR-{counter:05d}")
+    invoice_id = sales_invoice(db.engine, org["id"], customer(db.engine, org["id"], "K-1", "K"))
+    with tenant_transaction(db.engine, org["id"], write=True) as conn:
+        conn.execute(
+            update(sales_invoices)
+            .where(sales_invoices.c.id == invoice_id)
+            .values(invoice_number="RE-2024-000123", history=True)
+        )
+    with pytest.raises(Refused) as refused:
+        change_organization(
+            db.engine,
+            org["slug"],
+            {"invoice_number_format": "RE-{year}-{counter:06d}"},
+            by="anna",
+            why="the old system's format",
+        )
+    [problem] = refused.value.problems
+    assert "would write numbers the imported history already holds (RE-2024-000123" in problem
+    assert change_organization(
+        db.engine,
+        org["slug"],
+        {"invoice_number_format": "RG-{year}-{counter:06d}"},
+        by="a",
+        why="b",
+    )
+
+
 def _tick(db, store, instance):
     with build_sensor_context(
         instance=instance, resources={"database": Database(url=db.url), "upload_store": store}
@@ -257,10 +286,19 @@ def test_the_offboarding_export_reads_back_complete_and_the_deletion_waits_for_t
         sales_invoice(db.engine, org["id"], customer_id, day=day)
     incoming(db.engine, org["id"], "E-1")
     incoming(db.engine, org["id"], "E-2", taxes=(("S", "7", "50.00", "3.50"),))
+    store = LocalUploads(str(tmp_path / "uploads"))
+    _drop_and_register(db, store, org, {"scan.pdf": b"%PDF-1.4 the original"})
 
     folder = tmp_path / "handover"
-    manifest = export_organization(db.engine, org["slug"], folder, by="anna")
+    manifest = export_organization(
+        db.engine, org["slug"], folder, by="anna", stores=Stores(uploads=store)
+    )
     back = _read_back(folder)
+    [upload] = back["tables"]["uploads"]
+    original = folder / "originals" / upload["storage_key"]
+    assert original.read_bytes() == b"%PDF-1.4 the original"
+    assert hashlib.sha256(original.read_bytes()).hexdigest() == upload["content_hash"]
+    assert manifest["not_copied"] == []
     assert manifest["deletable_from"] == "2035-01-01"  # invoices of 2026: 8 years after its end
     with tenant_transaction(db.engine, org["id"]) as conn:
         for table in tenant_tables():
@@ -281,15 +319,18 @@ def test_the_offboarding_export_reads_back_complete_and_the_deletion_waits_for_t
                     )
                     assert exported == database, (table.name, column)
     assert len(back["tables"]["sales_invoices"]) == 3
-    assert len(back["tables"]["incoming_invoices"]) == 2
+    assert len(back["tables"]["incoming_invoices"]) == 3  # two booked, the scan waiting
     organization = json.loads((folder / "organization.json").read_text())
     assert organization["datev_berater_nr"] == 29098 and organization["offboarded_at"]
 
     with pytest.raises(NotYet) as not_yet:
         delete_organization(db.engine, org["slug"], by="anna", today=date(2034, 12, 31))
     assert "may be deleted from 2035-01-01" in str(not_yet.value)
-    deleted = delete_organization(db.engine, org["slug"], by="anna", today=date(2035, 1, 1))
+    deleted = delete_organization(
+        db.engine, org["slug"], by="anna", today=date(2035, 1, 1), stores=Stores(uploads=store)
+    )
     assert deleted.rows["sales_invoices"] == 3
+    assert not (tmp_path / "uploads" / upload["storage_key"]).exists()
     with system_transaction(db.engine) as conn:
         assert (
             conn.execute(select(func.count()).where(organizations.c.id == org["id"])).scalar_one()
@@ -357,3 +398,45 @@ def test_list_and_show_import_no_dagster(db):
     )
     assert "CODES [0, 0] DAGSTER False" in done.stdout, done.stdout[-500:] + done.stderr[-500:]
     assert org["slug"] in done.stdout
+
+
+def test_the_launchpad_offboards_in_two_steps_and_refuses_the_deletion_before_its_date(
+    db, tmp_path
+):
+    from invoice_pipelines.resources.files import LocalFiles
+    from invoice_pipelines.tenants.jobs import organizations_offboard_job
+
+    org = db.new_organization(**DATEV)
+    sales_invoice(db.engine, org["id"], customer(db.engine, org["id"], "K-1", "Kunde AG"))
+    resources = {
+        "database": db.engine,
+        "upload_store": LocalUploads(str(tmp_path / "u")),
+        "document_store": LocalFiles(tmp_path / "d", "documents"),
+        "export_store": LocalFiles(tmp_path / "e", "exports"),
+    }
+    instance = DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions(ORGANIZATIONS_PARTITIONS_NAME, [org["slug"]])
+
+    def run(**config):
+        return organizations_offboard_job.execute_in_process(
+            run_config={
+                "ops": {
+                    "offboard_organization_op": {
+                        "config": {"organization": org["slug"], "requested_by": "anna", **config}
+                    }
+                }
+            },
+            instance=instance,
+            resources=resources,
+            raise_on_error=False,
+        )
+
+    exported = run(export_dir=str(tmp_path / "out"))
+    assert exported.success
+    assert exported.output_for_node("offboard_organization_op")["deletable_from"] == "2035-01-01"
+    assert (tmp_path / "out" / "tables" / "sales_invoices.csv").is_file()
+    refused = run(delete=True)
+    assert not refused.success
+    failure = next(e for e in refused.all_events if e.is_step_failure)
+    assert "may be deleted from 2035-01-01" in failure.step_failure_data.error.message
+    assert org["slug"] in instance.get_dynamic_partitions(ORGANIZATIONS_PARTITIONS_NAME)
