@@ -10,6 +10,7 @@ import argparse
 import getpass
 import json
 import time
+from collections.abc import Callable
 
 from invoice_pipelines.core.organization_values import FIELDS
 from invoice_pipelines.core.text import terminal_text
@@ -89,19 +90,29 @@ def run_add(args: argparse.Namespace) -> int:
     return 0
 
 
+def _done(args: argparse.Namespace, step: Callable[[], object]) -> tuple[object, int | None]:
+    """What a lifecycle step returned, or (None, the exit code) when it was refused: each problem
+    one line."""
+    try:
+        return step(), None
+    except UnknownOrganization:
+        return None, _refused([f"there is no organization {args.org!r}"])
+    except Refused as exc:
+        return None, _refused(exc.problems)
+
+
 def run_change(args: argparse.Namespace) -> int:
     given = {name: getattr(args, name) for name in FIELDS[1:] if getattr(args, name) is not None}
     if not given:
         print("organizations change: name a value to change (--name, --vat-id, ...)")
         return 2
-    try:
-        changes = change_organization(
-            args.resources.database, args.org, given, by=who(args), why=args.why
-        )
-    except UnknownOrganization:
-        return _refused([f"there is no organization {args.org!r}"])
-    except Refused as exc:
-        return _refused(exc.problems)
+    engine = args.resources.database
+    changes, refused = _done(
+        args, lambda: change_organization(engine, args.org, given, by=who(args), why=args.why)
+    )
+    if refused is not None:
+        return refused
+    assert isinstance(changes, dict)
     if not changes:
         print(f"{args.org}: nothing changed: the values are as given")
     else:
@@ -112,14 +123,12 @@ def run_change(args: argparse.Namespace) -> int:
 
 
 def run_suspend(args: argparse.Namespace) -> int:
-    try:
-        done = suspend_organization(
-            args.resources.database, args.org, reason=args.reason, by=who(args)
-        )
-    except UnknownOrganization:
-        return _refused([f"there is no organization {args.org!r}"])
-    except Refused as exc:
-        return _refused(exc.problems)
+    engine = args.resources.database
+    done, refused = _done(
+        args, lambda: suspend_organization(engine, args.org, reason=args.reason, by=who(args))
+    )
+    if refused is not None:
+        return refused
     if not done:
         print(f"{args.org}: suspended already, for this reason; nothing changed")
     else:
@@ -134,12 +143,10 @@ def run_suspend(args: argparse.Namespace) -> int:
 
 
 def run_resume(args: argparse.Namespace) -> int:
-    try:
-        resumed = resume_organization(args.resources.database, args.org, by=who(args))
-    except UnknownOrganization:
-        return _refused([f"there is no organization {args.org!r}"])
-    except Refused as exc:
-        return _refused(exc.problems)
+    engine = args.resources.database
+    resumed, refused = _done(args, lambda: resume_organization(engine, args.org, by=who(args)))
+    if refused is not None:
+        return refused
     if resumed is None:
         print(f"{args.org}: not suspended; nothing changed")
         return 0
