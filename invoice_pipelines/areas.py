@@ -15,6 +15,7 @@ from functools import partial
 from typing import Any
 
 from invoice_pipelines.area import Area, Command, QueueKind, Resource, load
+from invoice_pipelines.audit.area import AREA as AUDIT
 from invoice_pipelines.billing.area import AREA as BILLING
 from invoice_pipelines.core.batch_kinds import KindName
 from invoice_pipelines.db.area import AREA as DB
@@ -39,6 +40,7 @@ AREAS: tuple[Area, ...] = (
     INTAKE,
     BILLING,
     EXPORTS,
+    AUDIT,
     HISTORY,
     DOCUMENTS,
     DELIVERY,

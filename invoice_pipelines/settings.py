@@ -202,6 +202,12 @@ SETTINGS: tuple[Setting, ...] = (
         "QBO API minorversion sent on every call (75 is the lowest Intuit still serves).",
     ),
     Setting(
+        "INVOICE_PIPELINES_GDPDU_DTD",
+        "<repo>/../shared/reference/gdpdu/gdpdu-01-09-2004.dtd",
+        "The tax administration's description standard's DTD (GDPdU 1.5), copied into every "
+        "tax-audit data carrier beside its index.xml (audit-export, audit_data_carrier).",
+    ),
+    Setting(
         "INVOICE_PIPELINES_EXPORT_START_MONTH",
         "2020-01",
         "First month of the export assets' month partitions (backfills reach back to it); a "

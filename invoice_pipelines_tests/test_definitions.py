@@ -13,6 +13,7 @@ EXPECTED_ASSETS = {
     "sales_invoices": ["sales_orders"],
     "incoming_invoice_exports": ["incoming_invoices"],
     "sales_invoice_exports": ["sales_invoices"],
+    "audit_data_carrier": ["incoming_invoices", "sales_invoices"],
     "sales_invoice_documents": ["sales_invoices"],
     "invoice_emails": ["sales_invoice_documents"],
     "invoice_text_messages": ["sales_invoice_documents"],
@@ -46,6 +47,7 @@ EXPECTED_CHECKS = {
     "sales_invoices:reviewed_orders_invoiced",
     "incoming_invoice_exports:every_invoice_booked",
     "sales_invoice_exports:every_invoice_booked",
+    "audit_data_carrier:carrier_complete",
     "sales_invoice_documents:documents_valid",
     "invoice_emails:no_unknown_deliveries",
     "peppol_sent_documents:peppol_undelivered",
@@ -101,6 +103,7 @@ EXPECTED_JOBS = {
     "sales_invoices_checks_job",
     "credit_note_job",
     "export_job",
+    "audit_export_job",
     "reopen_exported_invoices_job",
     "history_import_job",
     "documents_job",
@@ -224,6 +227,7 @@ def test_the_catalog_explains_itself():
             "quickbooks",
             "overdue",
             "organizations",
+            "audit",
         }, name
         assert node.kinds, name
         assert node.owners, name

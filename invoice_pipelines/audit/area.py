@@ -1,0 +1,26 @@
+"""Tax-audit access as the assemblies see it: `audit-export` (its parser audit/cli.py, what it
+does audit/commands.py) and its asset per organization and fiscal year (audit/defs.py).
+
+An area of its own rather than a part of exports/: the exports are the month's bookings for the
+tax advisor, written as they happen; the carrier is a year of every tax-relevant table for the
+tax auditor, read afterwards, and it reads the exports' files as they were delivered. It imports
+no area (the export files' names are core/export_files.py's)."""
+
+from __future__ import annotations
+
+from invoice_pipelines.area import Area, Command
+
+AREA = Area(
+    "audit",
+    commands=(
+        Command(
+            "audit-export",
+            "write an organization's fiscal year as a tax-audit data carrier (GDPdU index.xml, "
+            "flat files, originals, SHA-256 manifest)",
+            run="invoice_pipelines.audit.commands:run_audit_export_command",
+        ),
+    ),
+    parsers="invoice_pipelines.audit.cli:add_commands",
+    definitions="invoice_pipelines.audit.defs:defs",
+    needs=frozenset({"database", "upload_store", "export_store", "document_store"}),
+)
