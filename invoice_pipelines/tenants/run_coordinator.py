@@ -366,6 +366,29 @@ class OrganizationRunCoordinator(QueuedRunCoordinator):
         )
         return instance_of(self).get_run_by_id(run.run_id) or run
 
+    def _suspended(self, run: DagsterRun, slug: str) -> str | None:
+        """Why a backfill's run of a suspended organization is not queued (its suspension's
+        reason), else None: a backfill is automatic work, like a sensor's or a schedule's, and
+        requests nothing for it until it is resumed (tenants/lifecycle.py)."""
+        if not run.tags.get(BACKFILL_TAG):
+            return None
+        from invoice_pipelines.db.engine import shared_engine
+        from invoice_pipelines.tenants.lifecycle import suspended_organizations
+
+        try:
+            return suspended_organizations(shared_engine(self._database_url)).get(slug)
+        except Exception:  # the database is down: the run's op checks what it needs
+            return None
+
+    def _cancel_for_suspension(self, run: DagsterRun, slug: str, reason: str) -> DagsterRun:
+        instance_of(self).report_run_canceled(
+            run,
+            message=f"Run cancelled before it was queued: {slug} is suspended ({reason}); "
+            f"resume it (invoice-pipelines organizations resume {slug}) and retry the "
+            "backfill's cancelled partitions.",
+        )
+        return instance_of(self).get_run_by_id(run.run_id) or run
+
     def submit_run(self, context: SubmitRunContext) -> DagsterRun:
         from invoice_pipelines.db.tenancy import UnknownOrganization
 
@@ -409,6 +432,9 @@ class OrganizationRunCoordinator(QueuedRunCoordinator):
                 "tagged with the name as given",
                 run,
             )
+        reason = self._suspended(run, slug)
+        if reason is not None:
+            return self._cancel_for_suspension(run, slug, reason)
         return self._queue(run, context, slug)
 
     def _queue(
