@@ -10,8 +10,6 @@ line; nothing is dropped without a word. What `invoice-pipelines history import`
 
 from __future__ import annotations
 
-import re
-import string
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -20,6 +18,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine, select
 
+from invoice_pipelines.core.numbering import number_regex
 from invoice_pipelines.db.sequences import INVOICES, read_sequence
 from invoice_pipelines.db.tables import organizations
 from invoice_pipelines.db.tenancy import resolve_organization, tenant_transaction
@@ -119,7 +118,7 @@ def numbers_handed_out_again(
             )
         ).scalar_one()
         last = read_sequence(conn, organization_id, INVOICES)
-    matcher = _format_regex(pattern)
+    matcher = number_regex(pattern)
     found = []
     for invoice in invoices:
         match = matcher.fullmatch(invoice.number) if matcher else None
@@ -130,21 +129,3 @@ def numbers_handed_out_again(
                 "change the organization's invoice_number_format before invoicing"
             )
     return found
-
-
-def _format_regex(pattern: str) -> re.Pattern | None:
-    """The numbers a format such as `RE-{year}-{counter:06d}` writes, as a regex with the
-    counter as a group; None for a format this cannot read."""
-    parts = []
-    try:
-        for literal, name, _spec, _conversion in string.Formatter().parse(pattern):
-            parts.append(re.escape(literal))
-            if name == "counter":
-                parts.append(r"(?P<counter>\d+)")
-            elif name in ("year", "month"):
-                parts.append(r"\d+")
-            elif name is not None:
-                return None
-        return re.compile("".join(parts))
-    except (ValueError, re.error):
-        return None
