@@ -48,6 +48,7 @@ EXPECTED_CHECKS = {
     "incoming_invoice_exports:every_invoice_booked",
     "sales_invoice_exports:every_invoice_booked",
     "audit_data_carrier:carrier_complete",
+    "audit_data_carrier:archive_unchanged",
     "sales_invoice_documents:documents_valid",
     "invoice_emails:no_unknown_deliveries",
     "peppol_sent_documents:peppol_undelivered",
@@ -72,6 +73,7 @@ EXPECTED_SENSORS = {
     "dead_runs_sensor",
 }
 EXPECTED_SCHEDULES = {
+    "archive_checks_schedule",
     "incoming_invoices_checks_schedule",
     "supplier_notices_schedule",
     "fail_stuck_batch_jobs_schedule",
@@ -104,6 +106,7 @@ EXPECTED_JOBS = {
     "credit_note_job",
     "export_job",
     "audit_export_job",
+    "archive_checks_job",
     "reopen_exported_invoices_job",
     "history_import_job",
     "documents_job",

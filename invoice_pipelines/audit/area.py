@@ -1,5 +1,6 @@
-"""Tax-audit access as the assemblies see it: `audit-export` (its parser audit/cli.py, what it
-does audit/commands.py) and its asset per organization and fiscal year (audit/defs.py).
+"""Tax-audit access as the assemblies see it: `audit-export` and `audit-verify` (their parsers
+audit/cli.py, what they do audit/commands.py), the carrier's asset per organization and fiscal
+year and the scheduled `archive_unchanged` check (audit/defs.py).
 
 An area of its own rather than a part of exports/: the exports are the month's bookings for the
 tax advisor, written as they happen; the carrier is a year of every tax-relevant table for the
@@ -18,6 +19,12 @@ AREA = Area(
             "write an organization's fiscal year as a tax-audit data carrier (GDPdU index.xml, "
             "flat files, originals, SHA-256 manifest)",
             run="invoice_pipelines.audit.commands:run_audit_export_command",
+        ),
+        Command(
+            "audit-verify",
+            "re-read an organization's stored originals and documents and its audit chain; name "
+            "each file changed or missing and each audit row removed or changed",
+            run="invoice_pipelines.audit.commands:run_audit_verify_command",
         ),
     ),
     parsers="invoice_pipelines.audit.cli:add_commands",

@@ -9,3 +9,8 @@ def add_commands(sub) -> None:
     p.add_argument("--org", required=True, help="organization slug or id")
     p.add_argument("--year", required=True, type=int, help="fiscal year, YYYY")
     p.add_argument("--out", required=True, help="a new (or empty) folder for the carrier")
+    p = sub.add_parser("audit-verify")
+    p.add_argument("--org", required=True, help="organization slug or id")
+    p.add_argument(
+        "--year", type=int, default=None, help="only the files stored in this year (default: all)"
+    )

@@ -1246,6 +1246,27 @@ def _audit_log() -> Table:
     )
 
 
+# The audit trail as a chain of hashes (audit/chain.py, migration 0053): one seal per audit row of
+# an organization, in the order of the rows' ids: its position, the SHA-256 of the row's content
+# and the chain hash (SHA-256 of the previous seal's chain hash and this row's hash).
+def _audit_seals() -> Table:
+    return Table(
+        "audit_seals",
+        _metadata,
+        Column(
+            "organization_id",
+            Id,
+            ForeignKey("organizations.id", ondelete="CASCADE"),
+            primary_key=True,
+        ),
+        Column("position", Integer, primary_key=True),
+        Column("audit_log_id", Id, nullable=False, unique=True),
+        Column("row_hash", String(64), nullable=False),
+        Column("chain_hash", String(64), nullable=False),
+        Column("sealed_at", UtcDateTime, nullable=False, server_default=NOW),
+    )
+
+
 # QuickBooks Online (quickbooks/): one connection per organization (a realm, its OAuth tokens
 # encrypted with INVOICE_PIPELINES_QBO_TOKEN_KEY), the mapping of our rows to QBO ids with the
 # baseline of the last sync, the pull cursors, the conflicts found by the two-way sync and the
@@ -1883,6 +1904,7 @@ _BUILDERS: dict[str, Callable[[], Table]] = {
     "exports": _exports,
     "export_items": _export_items,
     "audit_log": _audit_log,
+    "audit_seals": _audit_seals,
     "qbo_connections": _qbo_connections,
     "qbo_mappings": _qbo_mappings,
     "qbo_cursors": _qbo_cursors,
@@ -1940,6 +1962,7 @@ if TYPE_CHECKING:
     exports: Table
     export_items: Table
     audit_log: Table
+    audit_seals: Table
     qbo_connections: Table
     qbo_mappings: Table
     qbo_cursors: Table

@@ -1,0 +1,82 @@
+"""The audit area's scheduled check: `archive_unchanged` on the carrier's asset, over every active
+organization, daily (`archive_checks_job`, `archive_checks_schedule`): the files stored in the
+running and the last year are read again and hashed, each organization's whole audit chain is
+recomputed (audit/verify.py, what `audit-verify` runs), then the rows written since are sealed.
+Its metadata records each organization's chain head (position and hash): a second record of the
+chain, outside the application's database, to compare a later head with."""
+
+from datetime import UTC, datetime
+
+from dagster import (
+    AssetCheckExecutionContext,
+    AssetCheckResult,
+    AssetCheckSeverity,
+    MetadataValue,
+    ResourceParam,
+    asset_check,
+)
+from sqlalchemy import Engine
+
+from invoice_pipelines.audit.assets import audit_data_carrier
+from invoice_pipelines.audit.verify import verify_archive
+from invoice_pipelines.db.tenancy import active_organization_slugs, find_organization
+from invoice_pipelines.resources.files import Files
+from invoice_pipelines.resources.uploads import Uploads
+from invoice_pipelines.scheduled_checks import scheduled_checks
+
+SHOWN = 50
+
+
+@asset_check(
+    asset=audit_data_carrier,
+    name="archive_unchanged",
+    description="Scheduled check (daily, archive_checks_schedule, all organizations): every "
+    "original and document stored in the running and the last year still has the SHA-256 "
+    "recorded when it was stored, and no audit row was removed or changed (the chain of hashes "
+    "over each organization's audit rows). ERROR naming each file and row; then the audit rows "
+    "written since are sealed.",
+)
+def archive_unchanged(
+    context: AssetCheckExecutionContext,
+    database: ResourceParam[Engine],
+    upload_store: ResourceParam[Uploads],
+    document_store: ResourceParam[Files],
+) -> AssetCheckResult:
+    stores = {"upload_store": upload_store, "document_store": document_store}
+    this_year = datetime.now(UTC).year
+    problems: list[str] = []
+    heads: dict[str, dict] = {}
+    checked = 0
+    for slug in active_organization_slugs(database):
+        organization = find_organization(database, slug)
+        for year in (this_year - 1, this_year):
+            report = verify_archive(database, stores, organization, year, seal=year == this_year)
+            checked += report.files_checked
+            problems += [f"{slug}: {p}" for p in report.problems]
+        problems += [f"{slug}: {p}" for p in report.chain.problems]
+        heads[slug] = {"position": report.chain.head_position, "hash": report.chain.head_hash}
+    for problem in problems[:SHOWN]:
+        context.log.error(problem)
+    return AssetCheckResult(
+        passed=not problems,
+        severity=AssetCheckSeverity.ERROR,
+        description="Every stored file as it was stored; every audit chain whole."
+        if not problems
+        else f"{len(problems)} file(s) or audit row(s) changed, missing or removed.",
+        metadata={
+            "files_checked": checked,
+            "problems": MetadataValue.json(problems[:SHOWN]),
+            "chain_heads": MetadataValue.json(heads),
+        },
+    )
+
+
+archive_checks_job, archive_checks_schedule = scheduled_checks(
+    "archive_checks",
+    [archive_unchanged],
+    cron="40 3 * * *",
+    job_description="Re-reads every organization's stored originals and documents of the running "
+    "and last year and recomputes its audit chain; seals the audit rows written since.",
+    schedule_description="Daily at 03:40: the archive and the audit trail unchanged, all "
+    "organizations.",
+)

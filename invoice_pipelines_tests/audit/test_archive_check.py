@@ -1,0 +1,60 @@
+"""The scheduled `archive_unchanged` check runs what `audit-verify` runs, for every organization:
+it passes an untouched archive and fails naming the changed original."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from dagster import Definitions, instance_for_test
+
+from invoice_pipelines.audit.assets import audit_data_carrier
+from invoice_pipelines.audit.checks import archive_checks_job, archive_unchanged
+from invoice_pipelines.resources.database import Database
+from invoice_pipelines.resources.file_stores import LocalFileStore
+from invoice_pipelines.resources.upload_stores import LocalUploadStore
+from invoice_pipelines_tests.audit.year_of_history import seed_year
+
+
+def _check(fresh_db, tmp_path):
+    defs = Definitions(
+        assets=[audit_data_carrier],
+        asset_checks=[archive_unchanged],
+        jobs=[archive_checks_job],
+        resources={
+            "database": Database(url=fresh_db.url),
+            "export_store": LocalFileStore(root=str(tmp_path / "stores" / "exports")),
+            "upload_store": LocalUploadStore(root=str(tmp_path / "stores" / "uploads")),
+            "document_store": LocalFileStore(root=str(tmp_path / "stores" / "documents")),
+        },
+    )
+    with instance_for_test() as instance:
+        result = defs.resolve_job_def("archive_checks_job").execute_in_process(instance=instance)
+    [evaluation] = [
+        e.asset_check_evaluation_data
+        for e in result.all_events
+        if e.event_type_value == "ASSET_CHECK_EVALUATION"
+    ]
+    return evaluation
+
+
+def test_the_check_passes_then_names_the_changed_original(fresh_db, tmp_path, monkeypatch):
+    history = seed_year(fresh_db, tmp_path / "stores")
+    # the seeded original was stored in 2025: the check reads the running and the last year
+    monkeypatch.setattr("invoice_pipelines.audit.checks.datetime", _Year2026)
+    evaluation = _check(fresh_db, tmp_path)
+    assert evaluation.passed
+    assert evaluation.metadata["files_checked"].value == 2  # the original and the document
+    assert history.org["slug"] in evaluation.metadata["chain_heads"].value
+
+    path = tmp_path / "stores" / "uploads" / history.original["key"]
+    path.write_bytes(path.read_bytes() + b" ")
+    evaluation = _check(fresh_db, tmp_path)
+    assert not evaluation.passed
+    [problem] = evaluation.metadata["problems"].value
+    assert problem.startswith(f"{history.org['slug']}: original {history.original['key']}")
+
+
+class _Year2026(datetime):
+    @classmethod
+    def now(cls, tz=None):
+        return datetime(2026, 6, 1, tzinfo=tz or UTC)
