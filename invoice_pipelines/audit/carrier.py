@@ -29,6 +29,7 @@ from invoice_pipelines.audit.description import (
     index_xml,
 )
 from invoice_pipelines.core.organization import Organization
+from invoice_pipelines.core.retention import LEGAL_YEARS, RecordClass
 from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.settings import PROJECT_ROOT, env_value
 
@@ -111,7 +112,9 @@ def write_carrier(
     supplier = (
         organization.name,
         ", ".join(str(v) for v in (organization.country, organization.vat_id) if v),
-        f"invoice_pipelines tax-audit data carrier, fiscal year {year}",
+        f"invoice_pipelines tax-audit data carrier, fiscal year {year}; kept: booking documents "
+        f"{LEGAL_YEARS[RecordClass.BOOKING_DOCUMENT]} years, books "
+        f"{LEGAL_YEARS[RecordClass.BOOK]} years from the end of the calendar year",
     )
     (folder / "index.xml").write_bytes(
         index_xml(

@@ -13,6 +13,9 @@ rows (`purged_at`, `purge_result`), keeping the rows and content hashes for the 
   A duplicate upload follows the invoice it duplicates.
 - An export version's files go when the month and the day it was written are both before the
   cutoff of the organization's `exports_years`.
+- Each class keeps its own period (`core/retention.py`: the uploads are booking documents, 8 years;
+  the export files books, 10 years), and an organization under a legal hold keeps everything. The
+  outcome says per class what was removed and what was kept and why (`classes`).
 - The file is removed first, then the row is marked: a crash in between leaves a row whose file is
   gone, which the next run records as `missing`. A file already missing is recorded the same way,
   never an error; a file the store fails to remove is reported and its row stays unmarked for the
@@ -33,6 +36,7 @@ from sqlalchemy import Engine, insert, or_, select, update
 
 from invoice_pipelines.core.export_files import file_keys
 from invoice_pipelines.core.lifecycle import Status
+from invoice_pipelines.core.retention import HOLDS, RecordClass, kept_through
 from invoice_pipelines.db.tables import (
     audit_log,
     exports,
@@ -44,8 +48,10 @@ from invoice_pipelines.db.tenancy import system_transaction, tenant_transaction
 from invoice_pipelines.housekeeping.retention import (
     LEGAL_MINIMUM_YEARS,
     Cutoff,
+    RetentionSettings,
     RetentionSettingsError,
     cutoff,
+    last_retained_year,
     may_remove,
     retention_settings,
 )
@@ -76,6 +82,8 @@ class OrganizationOutcome:
     refused: str | None = None
     errors: list[str] = field(default_factory=list)
     dry_run: bool = False
+    legal_hold: bool = False
+    today: date | None = None  # the organization's day the rules were applied on
 
     @property
     def changed(self) -> int:
@@ -101,6 +109,55 @@ class OrganizationOutcome:
             "refused": self.refused,
             "errors": self.errors[:20],
             "dry_run": self.dry_run,
+            "legal_hold": self.legal_hold,
+            "classes": self.classes(),
+        }
+
+    def classes(self) -> dict[str, dict]:
+        """Per class of record: what it holds, its period, what went and what was kept and why."""
+        if self.today is None or self.refused:
+            return {}
+        return {
+            RecordClass.BOOKING_DOCUMENT.value: self._class(
+                RecordClass.BOOKING_DOCUMENT,
+                "the originals of received invoices (uploads)",
+                self.uploads_years,
+                self.uploads_removed,
+                self._in_work(),
+            ),
+            RecordClass.BOOK.value: self._class(
+                RecordClass.BOOK,
+                "the DATEV and CSV files of each export version",
+                self.exports_years,
+                self.exports_removed,
+                "",
+            ),
+        }
+
+    def _in_work(self) -> str:
+        if not self.uploads_kept_in_work:
+            return ""
+        return (
+            f"; {self.uploads_kept_in_work} original(s) past the period kept because their "
+            f"invoice is not booked yet ({self.uploads_kept_failed} FAILED, waiting for a retry)"
+        )
+
+    def _class(self, record_class, files: str, years, removed: int, more: str) -> dict:
+        first_kept = last_retained_year(self.today, years) + 1
+        if self.legal_hold:
+            kept = "everything: the organization is under a legal hold"
+        else:
+            kept = (
+                f"everything of {first_kept} and later ({years} years from the end of the "
+                f"calendar year: the records of {first_kept} are kept through "
+                f"{kept_through(record_class, first_kept, years).isoformat()}){more}"
+            )
+        return {
+            "holds": HOLDS[record_class],
+            "files": files,
+            "years": years,
+            "removed": removed,
+            "kept": kept,
         }
 
 
@@ -130,8 +187,9 @@ def purge_archives(
         if org is None:
             continue
         try:
-            if org["id"] not in busy:  # nothing old enough anywhere: only the settings are checked
-                retention_settings(org["slug"], org["settings"])
+            settings = _settings(org, outcome, now)
+            # under a legal hold nothing goes; with nothing old enough anywhere, nothing is read
+            if settings.legal_hold or org["id"] not in busy:
                 continue
             _purge_organization(engine, upload_store, export_store, org, outcome, now, dry_run)
         except RetentionSettingsError as exc:
@@ -197,10 +255,16 @@ def _today(now: datetime, timezone: str):
         return now.astimezone(UTC).date()
 
 
-def _purge_organization(engine, upload_store, export_store, org, outcome, now, dry_run) -> None:
+def _settings(org, outcome: OrganizationOutcome, now: datetime) -> RetentionSettings:
     settings = retention_settings(org["slug"], org["settings"])
     outcome.uploads_years, outcome.exports_years = settings.uploads_years, settings.exports_years
-    today = _today(now, org["timezone"])
+    outcome.legal_hold, outcome.today = settings.legal_hold, _today(now, org["timezone"])
+    return settings
+
+
+def _purge_organization(engine, upload_store, export_store, org, outcome, now, dry_run) -> None:
+    settings = retention_settings(org["slug"], org["settings"])
+    today = outcome.today
     _purge_uploads(
         engine, upload_store, org, cutoff(today, settings.uploads_years, org["timezone"]),
         outcome, now, dry_run,

@@ -1,9 +1,13 @@
-"""What may be removed when: the retention rules, in plain Python (no SQL, no Dagster).
+"""What may be removed when: the retention rules as housekeeping applies them, in plain Python (no
+SQL, no Dagster).
 
-German law (GoBD; §147 AO) requires invoices, booking vouchers and booking records to be kept for
-10 years (§147(1) nos. 1, 4, 4a and (3) AO, §14b UStG for invoices). An organization may keep them
-longer (its `settings["retention"]`), never shorter: a setting below the legal minimum is refused
-with one sentence, never silently raised or used.
+The periods are the law's per class of record, written once in `core/retention.py`: booking
+documents (the originals of received invoices among them: the uploads) 8 years, books and records
+(the DATEV and CSV export files) 10 years (§ 147 (1), (3) AO and § 257 HGB as amended from 2025).
+An organization may keep a class longer (its `settings["retention"]`), never shorter: a setting
+below the class's legal period is refused with one sentence, never silently raised or used. A
+legal hold (`settings["retention"]["legal_hold"]: true`, during an audit or a lawsuit) keeps
+everything of the organization.
 
 The period does not run from the upload day: it begins at the end of the calendar year in which
 the document was received or made, or the booking was made (§147(4) AO). So a document of year Y
@@ -17,14 +21,18 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-# §147(3) AO: 10 years for books, records, annual accounts, booking vouchers (invoices received and
-# sent among them). The shorter periods the law knows (6 years for business letters) do not apply
-# to anything this project stores: uploads are supplier invoices, exports are booking records.
-LEGAL_MINIMUM_YEARS = 10
-DEFAULT_YEARS = LEGAL_MINIMUM_YEARS
+from invoice_pipelines.core.retention import LEGAL_YEARS, RecordClass
+
+# which class each setting's files are: uploads are the originals of received invoices (booking
+# documents), exports are booking records (books)
+CLASS_OF = {"uploads_years": RecordClass.BOOKING_DOCUMENT, "exports_years": RecordClass.BOOK}
+LEGAL_MINIMUM = {name: LEGAL_YEARS[record_class] for name, record_class in CLASS_OF.items()}
+# the shortest period of any class: nothing younger is looked at
+LEGAL_MINIMUM_YEARS = min(LEGAL_MINIMUM.values())
 # a guard against typos (100 instead of 10 keeps everything, 1000 overflows a date)
 MAXIMUM_YEARS = 100
 SETTINGS = ("uploads_years", "exports_years")
+HOLD = "legal_hold"
 
 
 class RetentionSettingsError(ValueError):
@@ -33,15 +41,16 @@ class RetentionSettingsError(ValueError):
 
 @dataclass(frozen=True)
 class RetentionSettings:
-    uploads_years: int = DEFAULT_YEARS
-    exports_years: int = DEFAULT_YEARS
+    uploads_years: int = LEGAL_MINIMUM["uploads_years"]
+    exports_years: int = LEGAL_MINIMUM["exports_years"]
+    legal_hold: bool = False
 
 
 def retention_settings(organization: str, settings: dict | None) -> RetentionSettings:
     """The retention of `organization` from its settings JSON (`{"retention": {...}}`).
 
-    Missing values are the legal minimum; anything else that is not a whole number of years from the
-    legal minimum up is refused, naming the organization and the setting.
+    Missing values are the class's legal period; anything else that is not a whole number of years
+    from that period up is refused, naming the organization and the setting.
     """
     block = (settings or {}).get("retention")
     if block is None:
@@ -49,35 +58,46 @@ def retention_settings(organization: str, settings: dict | None) -> RetentionSet
     if not isinstance(block, dict):
         raise RetentionSettingsError(
             f"Organization {organization!r}: settings retention must be an object like "
-            '{"uploads_years": 10, "exports_years": 10}; nothing of it was removed.'
+            '{"uploads_years": 8, "exports_years": 10, "legal_hold": false}; nothing of it was '
+            "removed."
         )
-    unknown = sorted(set(block) - set(SETTINGS))
+    unknown = sorted(set(block) - {*SETTINGS, HOLD})
     if unknown:
         raise RetentionSettingsError(
             f"Organization {organization!r}: settings retention.{unknown[0]} is not a setting "
-            f"(known: {', '.join(SETTINGS)}); nothing of it was removed."
+            f"(known: {', '.join((*SETTINGS, HOLD))}); nothing of it was removed."
         )
-    years = {}
-    for name in SETTINGS:
-        value = block.get(name, DEFAULT_YEARS)
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise RetentionSettingsError(
-                f"Organization {organization!r}: settings retention.{name} is {value!r}, not a "
-                "whole number of years; nothing of it was removed."
-            )
-        if value < LEGAL_MINIMUM_YEARS:
-            raise RetentionSettingsError(
-                f"Organization {organization!r}: settings retention.{name} is {value} years, "
-                f"below the legal minimum of {LEGAL_MINIMUM_YEARS} years for invoices and booking "
-                "records (GoBD, §147 AO); nothing of it was removed."
-            )
-        if value > MAXIMUM_YEARS:
-            raise RetentionSettingsError(
-                f"Organization {organization!r}: settings retention.{name} is {value} years, "
-                f"more than {MAXIMUM_YEARS}; nothing of it was removed."
-            )
-        years[name] = value
-    return RetentionSettings(**years)
+    hold = block.get(HOLD, False)
+    if not isinstance(hold, bool):
+        raise RetentionSettingsError(
+            f"Organization {organization!r}: settings retention.{HOLD} is {hold!r}, not true or "
+            "false; nothing of it was removed."
+        )
+    years = {
+        name: _years(organization, name, block.get(name, LEGAL_MINIMUM[name])) for name in SETTINGS
+    }
+    return RetentionSettings(**years, legal_hold=hold)
+
+
+def _years(organization: str, name: str, value) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise RetentionSettingsError(
+            f"Organization {organization!r}: settings retention.{name} is {value!r}, not a "
+            "whole number of years; nothing of it was removed."
+        )
+    minimum = LEGAL_MINIMUM[name]
+    if value < minimum:
+        raise RetentionSettingsError(
+            f"Organization {organization!r}: settings retention.{name} is {value} years, "
+            f"below the legal minimum of {minimum} years for {CLASS_OF[name].value.replace('_', ' ')}s "
+            "(GoBD, §147 AO); nothing of it was removed."
+        )
+    if value > MAXIMUM_YEARS:
+        raise RetentionSettingsError(
+            f"Organization {organization!r}: settings retention.{name} is {value} years, "
+            f"more than {MAXIMUM_YEARS}; nothing of it was removed."
+        )
+    return value
 
 
 def last_retained_year(today: date, years: int) -> int:

@@ -36,7 +36,9 @@ def _exists(store, key: str) -> bool:
 
 def test_files_past_retention_go_the_rest_stays_and_a_second_run_does_nothing(db, stores):
     upload_store, export_store = stores
-    org = db.new_organization()
+    # the uploads kept 10 years like the exports here (the law's 8 for booking documents, or
+    # longer, as the organization sets): the periods per class are the test below
+    org = db.new_organization(settings={"retention": {"uploads_years": 10}})
     booked = old_upload(
         db, upload_store, org, uploaded=at(LAST_EXPIRED - 1), changed=at(LAST_EXPIRED)
     )
@@ -160,8 +162,8 @@ def test_a_refused_setting_stops_only_its_organization(db, stores):
     refusal = by_slug[short["slug"]].refused
     assert refusal == (
         f"Organization {short['slug']!r}: settings retention.uploads_years is 6 years, below the "
-        "legal minimum of 10 years for invoices and booking records (GoBD, §147 AO); nothing of "
-        "it was removed."
+        "legal minimum of 8 years for booking documents (GoBD, §147 AO); nothing of it was "
+        "removed."
     )
     assert _exists(upload_store, short_upload["key"])  # never silently used
     assert audit_rows(db, short["id"])[0].details["refused"] == refusal
@@ -172,3 +174,43 @@ def test_a_refused_setting_stops_only_its_organization(db, stores):
     assert not _exists(upload_store, long_upload["key"])
     assert all(_exists(export_store, key) for key in long_export["keys"])
     assert by_slug[longer["slug"]].exports_years == 12
+
+
+def test_each_class_keeps_its_period_and_a_legal_hold_keeps_everything(db, stores):
+    """Booking documents (the originals) 8 years, books (the export files) 10, each from the end
+    of the calendar year; the outcome says per class what went and what was kept and why."""
+    upload_store, export_store = stores
+    org = db.new_organization()
+    held = db.new_organization(settings={"retention": {"legal_hold": True}})
+    nine_years = THIS_YEAR - 9  # past 8 years, not past 10
+    originals = [
+        old_upload(db, upload_store, o, uploaded=at(nine_years), changed=at(nine_years))
+        for o in (org, held)
+    ]
+    exports_ = [
+        old_export(db, export_store, o, period=f"{nine_years}-03", written=at(nine_years, 4))
+        for o in (org, held)
+    ]
+
+    outcomes = purge_archives(db.engine, upload_store, export_store, [org["slug"], held["slug"]])
+    by_slug = {o.slug: o for o in outcomes}
+
+    assert not _exists(upload_store, originals[0]["key"])  # a booking document of 9 years: gone
+    assert all(_exists(export_store, key) for key in exports_[0]["keys"])  # a book: kept
+    classes = by_slug[org["slug"]].as_dict()["classes"]
+    assert classes["booking_document"]["years"] == 8
+    assert classes["booking_document"]["removed"] == 1
+    assert classes["book"]["years"] == 10 and classes["book"]["removed"] == 0
+    assert classes["book"]["kept"].startswith(
+        f"everything of {THIS_YEAR - 10} and later (10 years from the end of the calendar year: "
+        f"the records of {THIS_YEAR - 10} are kept through {THIS_YEAR}-12-31)"
+    )
+
+    # under a legal hold nothing goes, and the outcome says so per class
+    assert _exists(upload_store, originals[1]["key"])
+    assert all(_exists(export_store, key) for key in exports_[1]["keys"])
+    report = by_slug[held["slug"]].as_dict()
+    assert report["legal_hold"] is True and report["uploads_removed"] == 0
+    assert {c["kept"] for c in report["classes"].values()} == {
+        "everything: the organization is under a legal hold"
+    }

@@ -15,19 +15,23 @@ from invoice_pipelines.housekeeping.retention import (
 )
 
 
-def test_default_is_the_legal_minimum_of_ten_years():
-    assert LEGAL_MINIMUM_YEARS == 10
-    assert retention_settings("acme", {}) == RetentionSettings(10, 10)
+def test_default_is_the_legal_period_of_each_class():
+    # booking documents (the uploads' originals) 8 years, books (the export files) 10
+    assert LEGAL_MINIMUM_YEARS == 8
+    assert retention_settings("acme", {}) == RetentionSettings(8, 10)
     assert retention_settings("acme", {"retention": {"exports_years": 12}}) == RetentionSettings(
-        10, 12
+        8, 12
     )
+    held = retention_settings("acme", {"retention": {"legal_hold": True}})
+    assert held == RetentionSettings(8, 10, legal_hold=True)
 
 
 @pytest.mark.parametrize(
     ("block", "words"),
     [
-        ({"uploads_years": 6}, ["'acme'", "retention.uploads_years", "6 years", "minimum of 10"]),
-        ({"exports_years": 9}, ["'acme'", "retention.exports_years", "9 years"]),
+        ({"uploads_years": 6}, ["'acme'", "retention.uploads_years", "6 years", "minimum of 8"]),
+        ({"exports_years": 9}, ["'acme'", "retention.exports_years", "9 years", "minimum of 10"]),
+        ({"legal_hold": "yes"}, ["'acme'", "retention.legal_hold", "not true or false"]),
         ({"exports_years": "10"}, ["retention.exports_years", "not a whole number"]),
         ({"uploads_years": True}, ["retention.uploads_years", "not a whole number"]),
         ({"upload_years": 10}, ["retention.upload_years", "not a setting"]),
