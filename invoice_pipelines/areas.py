@@ -17,7 +17,7 @@ from typing import Any
 from invoice_pipelines.area import Area, Command, QueueKind, Resource, load
 from invoice_pipelines.audit.area import AREA as AUDIT
 from invoice_pipelines.billing.area import AREA as BILLING
-from invoice_pipelines.core.batch_kinds import KindName
+from invoice_pipelines.core.batch_kinds import KINDS_RESOURCE, KindName
 from invoice_pipelines.db.area import AREA as DB
 from invoice_pipelines.delivery.area import AREA as DELIVERY
 from invoice_pipelines.documents.area import AREA as DOCUMENTS
@@ -93,8 +93,6 @@ def kinds(areas: Sequence[Area] = AREAS):
 def resources() -> dict[str, Resource]:
     """Every resource the areas make, by name; a name made twice, or needed by an area and made
     by none, is an error here (the code location and the commands would disagree)."""
-    from invoice_pipelines.queue.known_kinds import KINDS_RESOURCE
-
     made: dict[str, Resource] = {}
     for area in AREAS:
         twice = sorted(set(area.provides) & set(made))
@@ -125,8 +123,6 @@ def command_resources() -> dict[str, Callable[[], Any]]:
     """The factories of the resources a command may use, by the runs' names: what
     `resources.for_commands.EnvResources` builds each from when first asked for; the areas' kinds
     among them (`batch_kinds`, as the runs get them)."""
-    from invoice_pipelines.queue.known_kinds import KINDS_RESOURCE
-
     return {
         **{
             name: partial(for_commands, resource)

@@ -11,6 +11,10 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+# the name runs (a Dagster resource) and commands (`args.resources`) get the kinds by
+# (`queue.known_kinds.Kinds`); here, below the queue, so that naming it imports no kind
+KINDS_RESOURCE = "batch_kinds"
+
 BATCH_JOB_STATUSES = (
     "pending",
     "processing",

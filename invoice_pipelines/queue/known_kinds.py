@@ -14,10 +14,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from types import MappingProxyType
 
+from invoice_pipelines.core.batch_kinds import KINDS_RESOURCE as KINDS_RESOURCE
 from invoice_pipelines.queue.job_kind import JobKind
-
-# the name runs (a Dagster resource) and commands (`args.resources`) get the kinds by
-KINDS_RESOURCE = "batch_kinds"
 
 
 class UnknownKind(LookupError):
