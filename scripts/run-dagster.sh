@@ -155,12 +155,30 @@ group_left() {  # the processes of the group still running ($1: one to disregard
     awk -v g="$group" -v me="${1:-0}" '$1 == g && $2 != me && $3 != me && $4 !~ /^Z/' |
     cut -c1-160
 }
+group_pids() {  # the pids of the group's processes, one a line
+  ps -e -o pgid=,pid=,stat= 2>/dev/null | awk -v g="$group" '$1 == g && $3 !~ /^Z/ {print $2}'
+}
+signalled=""
 begin_the_stop() {  # the stop file first (atomically), then SIGTERM to the group and the strays
   echo "$PROCESS_SECONDS" >"$stop_file.new" 2>/dev/null && mv -f "$stop_file.new" "$stop_file"
+  signalled=" $(group_pids | tr '\n' ' ') "
   kill -TERM -- "-$group" 2>/dev/null || true
   local left
   left=$(strays)
   [ -z "$left" ] || kill -TERM $left 2>/dev/null || true
+}
+# A process started after the group's SIGTERM never had one: a run at work when the stop began
+# may still start a step, and with it Dagster's compute-log tail and its orphan watcher (a Python
+# process that ends once its run has gone, if it gets the CPU: a bulk run's, niced, did not within
+# the grace beside two busy processes, and needed SIGKILL). Each gets its SIGTERM once, as the
+# others did; those that had theirs are not signalled again (a second one means "force" to some).
+signal_the_late() {
+  local pid
+  for pid in $(group_pids); do
+    case "$signalled" in *" $pid "*) continue ;; esac
+    signalled+="$pid "
+    kill -TERM "$pid" 2>/dev/null || true
+  done
 }
 # said_where_they_stood: the processes that ended themselves at their deadline, one line each in
 # stop.log; where their threads were only when the stop hung (a process needed SIGKILL)
@@ -203,6 +221,7 @@ stop() {
     local left
     while { [ -n "$(group_left)" ] || [ -n "$(strays)" ]; } &&
       (($(now_ms) - started < GRACE_SECONDS * 1000)); do
+      signal_the_late
       sleep 0.1
     done
     local ended=$(($(now_ms) - started))
