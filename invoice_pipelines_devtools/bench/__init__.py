@@ -25,6 +25,7 @@ SCENARIOS: dict[str, str] = {
     "cli": "invoice_pipelines_devtools.bench.cli",
     "latency": "invoice_pipelines_devtools.bench.latency",
     "backfill": "invoice_pipelines_devtools.bench.backfill",
+    "month-end": "invoice_pipelines_devtools.bench.month_end",
 }
 
 
