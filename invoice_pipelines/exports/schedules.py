@@ -19,7 +19,10 @@ from invoice_pipelines.exports.partitions import MONTH_DIMENSION
 from invoice_pipelines.settings import SCHEDULE_TIMEZONE
 from invoice_pipelines.tenants.automation import automatic_organizations
 from invoice_pipelines.tenants.partitions import (
+    MAX_RUNS_PER_TICK,
     ORGANIZATIONS_PARTITIONS_NAME,
+    ORGANIZATIONS_PER_RUN,
+    organizations_per_run,
     partition_range_tags,
 )
 
@@ -28,17 +31,6 @@ def previous_month(moment: datetime) -> str:
     first = moment.date().replace(day=1)
     last_month = first - timedelta(days=1)
     return f"{last_month.year:04d}-{last_month.month:02d}"
-
-
-ORGANIZATIONS_PER_RUN = 10
-# With many organizations the runs grow instead of their number: at 10,000 organizations, 100 runs
-# of 100 (1,000 runs of 10 would queue for hours behind the instance's run limit and flood the
-# Runs page on the 1st of every month).
-MAX_RUNS_PER_TICK = 100
-
-
-def organizations_per_run(organizations: int) -> int:
-    return max(ORGANIZATIONS_PER_RUN, -(-organizations // MAX_RUNS_PER_TICK))
 
 
 @schedule(
@@ -68,7 +60,8 @@ def monthly_exports_schedule(context: ScheduleEvaluationContext, database: Resou
         )
 
     requests = []
-    per_run = organizations_per_run(len(slugs))
+    # the dunning schedule cuts them the same way (tenants/partitions.py)
+    per_run = organizations_per_run(len(slugs), ORGANIZATIONS_PER_RUN)
     for number, batch in enumerate(automatic.ranges(per_run)):
         requests.append(
             RunRequest(

@@ -1,8 +1,9 @@
 """Dunning's schedule: INVOICE_PIPELINES_DUNNING_* settings (overdue/scheduling.py), by default
 daily at 00:00 Europe/Berlin (settings.SCHEDULE_TIMEZONE, every schedule's zone). It launches one
 run of `dunning_job` per INVOICE_PIPELINES_DUNNING_BATCH_SIZE organizations (a partition range,
-run key `<tick>-batch-<n>`), each passing the tick's instant so every organization notices as of
-its own local day."""
+run key `<tick>-batch-<n>`; more per run beyond 100 runs, as the monthly exports cut them, so that
+on the 1st both schedules' runs of an organization share its slot), each passing the tick's
+instant so every organization notices as of its own local day."""
 
 from datetime import UTC, datetime
 
@@ -21,7 +22,11 @@ from invoice_pipelines.overdue.assets import ASSET
 from invoice_pipelines.overdue.jobs import dunning_job
 from invoice_pipelines.overdue.scheduling import ScheduleSettings, schedule_settings
 from invoice_pipelines.tenants.automation import automatic_organizations
-from invoice_pipelines.tenants.partitions import partition_range_tags
+from invoice_pipelines.tenants.partitions import (
+    MAX_RUNS_PER_TICK,
+    organizations_per_run,
+    partition_range_tags,
+)
 
 # read when the code location loads: a bad INVOICE_PIPELINES_DUNNING_* value (or old SCHEDULER_*
 # one) stops the load with its name
@@ -42,7 +47,9 @@ def build_dunning_schedule(settings: ScheduleSettings) -> ScheduleDefinition:
         job=dunning_job,
         default_status=DefaultScheduleStatus.RUNNING,
         description=f"Notices overdue invoices {every} (INVOICE_PIPELINES_DUNNING_* settings): "
-        f"one run per {settings.batch_size} organizations. Missed ticks need no catch-up: each "
+        f"one run per {settings.batch_size} organizations (more per run beyond "
+        f"{settings.batch_size * MAX_RUNS_PER_TICK}: at most {MAX_RUNS_PER_TICK} runs). Missed "
+        "ticks need no catch-up: each "
         "run notices every invoice at the highest level due.",
     )
     def dunning_schedule(context: ScheduleEvaluationContext, database: ResourceParam[Engine]):
@@ -57,7 +64,10 @@ def build_dunning_schedule(settings: ScheduleSettings) -> ScheduleDefinition:
             context.log.info(automatic.note().removeprefix("; "))
         tick = moment.astimezone(UTC)
         requests = []
-        for number, batch in enumerate(automatic.ranges(settings.batch_size)):
+        # as the monthly exports cut them (tenants/partitions.py): on the 1st an organization's
+        # export run and dunning run cover the same span and share its slot, one at a time
+        per_run = organizations_per_run(len(automatic.working), settings.batch_size)
+        for number, batch in enumerate(automatic.ranges(per_run)):
             requests.append(
                 RunRequest(
                     run_key=f"{tick:%Y-%m-%dT%H:%M}-batch-{number}",

@@ -41,6 +41,24 @@ PARTITION_RANGE_START_TAG = "dagster/asset_partition_range_start"
 PARTITION_RANGE_END_TAG = "dagster/asset_partition_range_end"
 
 
+# How a schedule over every organization cuts them into runs (the month-end's exports and dunning):
+# one rule, so that two schedules' runs over one organization cover the same span of partitions and
+# so share one slot (tenants/run_coordinator.organizations_slot_of_range): one run at a time per
+# organization. Issue 76: with 10 organizations per export run and 100 per dunning run, 20 of the
+# 22 runs of a month-end of 200 organizations ran beside another run of the same organizations.
+ORGANIZATIONS_PER_RUN = 10
+# With many organizations the runs grow instead of their number: at 10,000 organizations, 100 runs
+# of 100 (1,000 runs of 10 would queue for hours behind the instance's run limit and flood the
+# Runs page on the 1st of every month).
+MAX_RUNS_PER_TICK = 100
+
+
+def organizations_per_run(organizations: int, at_least: int = ORGANIZATIONS_PER_RUN) -> int:
+    """Organizations per run of a schedule over `organizations` of them: `at_least`, more beyond
+    `at_least * MAX_RUNS_PER_TICK` so that a tick asks for at most MAX_RUNS_PER_TICK runs."""
+    return max(at_least, -(-organizations // MAX_RUNS_PER_TICK))
+
+
 def partition_range_tags(first: str, last: str) -> dict[str, str]:
     """Tags of a run request for the partitions from `first` to `last` (keys, inclusive)."""
     return {PARTITION_RANGE_START_TAG: first, PARTITION_RANGE_END_TAG: last}

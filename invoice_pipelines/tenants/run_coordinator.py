@@ -166,15 +166,23 @@ def lane_of(job_name: str, pools: Iterable[str], tags: Mapping[str, str]) -> str
 def lane_tags(run: DagsterRun, slug: str | None, span: str | None = None) -> dict[str, str]:
     """The tags a run gets before it is queued: its lane's (`lane_of`: intake runs, backfill runs,
     runs that wait on an outside service) and its slot: the organization's (`slug`), else the
-    span's of a range over several organizations (`span`)."""
+    span's of a range over several organizations (`span`).
+
+    A run over a span of several organizations is bulk work whoever launched it: it gets the
+    bulk share, lane and priority (`BULK_RUN_TAGS`) where its launch gave none. The month-end's
+    schedules (exports, dunning) launch such runs without them: at 200 organizations their 22
+    runs held all 8 run slots at once and the intake's runs queued behind them (issue 76); a
+    re-execution of one of them from the UI is the same work."""
     intake = run.job_name in INTAKE_JOBS
     tags = dict(INTAKE_RUN_TAGS) if intake else {}
     if not intake and run.tags.get(BACKFILL_TAG):
         tags.update(BACKFILL_RUN_TAGS)
+    elif not intake and span and not slug and SHARE_TAG not in run.tags:
+        tags.update({key: value for key, value in BULK_RUN_TAGS.items() if key not in run.tags})
     service = None if intake else waits_on(run)
     if service:
         tags[WAITS_ON_TAG] = service
-    lane = lane_of(run.job_name, run_pools(run), run.tags)
+    lane = lane_of(run.job_name, run_pools(run), {**run.tags, **tags})
     if lane:
         tags[LANE_TAG] = lane
     slot = slug or span

@@ -512,3 +512,67 @@ def test_a_range_run_that_waits_on_quickbooks_has_the_spans_quickbooks_lane(db, 
     tags = tags_of(launched["run"])
     assert tags[SLOT_TAG] == f"{slugs[0]}..{slugs[1]}/quickbooks"
     assert tags[WAITS_ON_TAG] == "quickbooks"
+
+
+def test_month_end_runs_over_spans_are_bulk_work_and_leave_the_intake_its_slots(db, workspace):
+    """The month-end's schedules launch runs over spans of organizations (exports, dunning) with
+    no lane of their own (issue 76): each is bulk work, held by the bulk share's limit, so as many
+    of them as the instance's whole run limit leave a dropped invoice's intake run its slot."""
+    instance = workspace.instance
+    settings = instance_settings()["concurrency"]["runs"]
+    bulk_limit = next(
+        limit["limit"]
+        for limit in settings["tag_concurrency_limits"]
+        if limit["key"] == SHARE_TAG and limit.get("value") == "bulk"
+    )
+    assert bulk_limit < settings["max_concurrent_runs"]
+    slugs = [f"month-end-{number:02d}" for number in range(2 * settings["max_concurrent_runs"])]
+    instance.add_dynamic_partitions(ORGANIZATIONS_PARTITIONS_NAME, slugs)
+    month_end = []
+    for first, last in zip(slugs[::2], slugs[1::2], strict=True):
+        launched = launch(
+            workspace,
+            "dunning_job",
+            "dunning_notices",
+            {"as_of": "2026-10-31T23:00:00+00:00"},
+            tags={
+                RANGE_START_TAG: first,
+                RANGE_END_TAG: last,
+                "dagster/schedule_name": "dunning_schedule",
+            },
+        )
+        assert launched["__typename"] == "LaunchRunSuccess", launched
+        tags = tags_of(launched["run"])
+        assert tags[SHARE_TAG] == BULK_RUN_TAGS[SHARE_TAG]
+        assert tags[LANE_TAG] == BULK_RUN_TAGS[LANE_TAG]
+        assert tags[PRIORITY_TAG] == BULK_RUN_TAGS[PRIORITY_TAG]
+        assert tags[SLOT_TAG] == f"{first}..{last}"
+        month_end.append(launched["run"]["runId"])
+    shop = make_shop(db)
+    intake = launch(workspace, "intake_job", "incoming_invoices", {}, partition=shop.org["slug"])
+    dequeue_once(workspace)
+
+    def started(run_id: str) -> bool:
+        return instance.get_run_by_id(run_id).status == DagsterRunStatus.STARTING
+
+    assert sum(started(run_id) for run_id in month_end) == bulk_limit
+    assert started(intake["run"]["runId"])
+
+
+def test_a_launch_that_names_its_own_share_or_priority_keeps_it(db, workspace):
+    """A span's run from a launch that gave a priority keeps it; one organization's run from the
+    launchpad is not bulk work."""
+    shop, other = make_shop(db), make_shop(db)
+    slugs = [shop.org["slug"], other.org["slug"]]
+    workspace.instance.add_dynamic_partitions(ORGANIZATIONS_PARTITIONS_NAME, slugs)
+    urgent = launch(
+        workspace,
+        "dunning_job",
+        "dunning_notices",
+        {},
+        tags={RANGE_START_TAG: slugs[0], RANGE_END_TAG: slugs[1], PRIORITY_TAG: "5"},
+    )
+    tags = tags_of(urgent["run"])
+    assert tags[PRIORITY_TAG] == "5" and tags[SHARE_TAG] == BULK_RUN_TAGS[SHARE_TAG]
+    alone = launch(workspace, "dunning_job", "dunning_notices", {}, partition=slugs[0])
+    assert SHARE_TAG not in tags_of(alone["run"]) and LANE_TAG not in tags_of(alone["run"])
