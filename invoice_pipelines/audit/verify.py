@@ -1,8 +1,9 @@
 """Is the archive as it was stored? `audit-verify` and the scheduled `archive_unchanged` check: every
-original an upload stored (`uploads.content_hash`) and every document written for a sales invoice
-(`sales_invoice_documents.sha256`) is read again and hashed, and the audit trail's chain of hashes
-(audit/chain.py) is recomputed; each file changed or missing and each audit row removed or changed
-is named. Afterwards the audit rows written since the last seal are sealed.
+original an upload stored (`uploads.content_hash`), every document written for a sales invoice
+(`sales_invoice_documents.sha256`) and every dunning letter (`dunning_notices.letter_sha256`) is
+read again and hashed, and the audit trail's chain of hashes (audit/chain.py) is recomputed; each
+file changed or missing and each audit row removed or changed is named (a letter written before
+its hash was recorded is listed apart). Afterwards the audit rows written since are sealed.
 
 Files removed by housekeeping after their retention (`purged_at`) are not looked for.
 """
@@ -19,7 +20,12 @@ from sqlalchemy import Engine, and_, select
 
 from invoice_pipelines.audit.chain import ChainReport, check_chain, seal_new_rows
 from invoice_pipelines.core.organization import Organization
-from invoice_pipelines.db.tables import sales_invoice_documents, sales_invoices, uploads
+from invoice_pipelines.db.tables import (
+    dunning_notices,
+    sales_invoice_documents,
+    sales_invoices,
+    uploads,
+)
 from invoice_pipelines.db.tenancy import tenant_transaction
 
 
@@ -29,6 +35,8 @@ class VerifyReport:
     year: int | None
     files_checked: int = 0
     problems: list[str] = field(default_factory=list)
+    # files stored before their hash was recorded (dunning letters before migration 0054)
+    not_recorded: list[str] = field(default_factory=list)
     chain: ChainReport = field(default_factory=ChainReport)
 
     @property
@@ -42,6 +50,7 @@ class VerifyReport:
             "passed": self.passed,
             "files_checked": self.files_checked,
             "files": self.problems,
+            "files_without_recorded_hash": self.not_recorded,
             "audit_rows_sealed": self.chain.sealed,
             "audit_rows_newly_sealed": self.chain.newly_sealed,
             "audit_chain_head": {
@@ -76,7 +85,34 @@ def _stored(conn, organization: Organization, year: int | None):
         .where(*document_where)
         .order_by(d.c.id)
     ).all()
-    return originals, documents
+    n = dunning_notices
+    letter_where = [
+        n.c.organization_id == organization.id,
+        n.c.letter_status == "written",
+        n.c.letter_key.is_not(None),
+    ]
+    if year is not None:
+        letter_where.append(and_(n.c.created_at >= start, n.c.created_at < end))
+    letters = conn.execute(
+        select(n.c.id, si.c.invoice_number, n.c.level, n.c.letter_key, n.c.letter_sha256)
+        .select_from(n.join(si, si.c.id == n.c.sales_invoice_id))
+        .where(*letter_where)
+        .order_by(n.c.id)
+    ).all()
+    return originals, documents, letters
+
+
+def _check_written(report: VerifyReport, store, what: str, key: str, recorded: str | None):
+    report.files_checked += 1
+    try:
+        data = store.read(key)
+    except (FileNotFoundError, OSError):
+        report.problems.append(f"{what} is missing")
+        return
+    if not recorded:
+        report.not_recorded.append(what)
+    elif hashlib.sha256(data).hexdigest() != recorded:
+        report.problems.append(f"{what} changed: not the SHA-256 recorded when it was written")
 
 
 def verify_archive(
@@ -92,7 +128,7 @@ def verify_archive(
     and its whole audit chain; then seal the audit rows written since (`seal`)."""
     report = VerifyReport(organization.slug, year)
     with tenant_transaction(engine, organization) as conn:
-        originals, documents = _stored(conn, organization, year)
+        originals, documents, letters = _stored(conn, organization, year)
     upload_store, document_store = stores["upload_store"], stores["document_store"]
     for upload_id, filename, key, recorded in originals:
         what = f"original {key} (upload {upload_id}, {filename})"
@@ -104,16 +140,15 @@ def verify_archive(
             continue
         if digest != recorded:
             report.problems.append(f"{what} changed: not the SHA-256 recorded when it was stored")
-    for document_id, number, kind, key, recorded in documents:
-        what = f"document {key} ({kind} of invoice {number}, document {document_id})"
-        report.files_checked += 1
-        try:
-            data = document_store.read(key)
-        except (FileNotFoundError, OSError):
-            report.problems.append(f"{what} is missing")
-            continue
-        if recorded and hashlib.sha256(data).hexdigest() != recorded:
-            report.problems.append(f"{what} changed: not the SHA-256 recorded when it was written")
+    written = [
+        (f"document {key} ({kind} of invoice {number}, document {document_id})", key, recorded)
+        for document_id, number, kind, key, recorded in documents
+    ] + [
+        (f"letter {key} (level {level} of invoice {number}, notice {notice_id})", key, recorded)
+        for notice_id, number, level, key, recorded in letters
+    ]
+    for what, key, recorded in written:
+        _check_written(report, document_store, what, key, recorded)
     with tenant_transaction(engine, organization, write=seal) as conn:
         report.chain = check_chain(conn, organization.id)
         if seal and not report.chain.problems:

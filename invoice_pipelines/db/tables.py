@@ -755,6 +755,8 @@ def _dunning_notices() -> Table:
         Column("letter_status", String(16)),
         Column("letter_key", String(1024)),
         Column("letter_size_bytes", Integer),
+        # its SHA-256, recorded when it is written (0054; audit-verify proves it unchanged)
+        Column("letter_sha256", String(64)),
         Column("letter_pages", Integer),
         Column("letter_error", Text),
         Column("letter_started_at", UtcDateTime),

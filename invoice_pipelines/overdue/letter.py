@@ -23,6 +23,7 @@ over (a letter is a file: writing it again harms no one).
 
 from __future__ import annotations
 
+import hashlib
 import re
 import textwrap
 from dataclasses import dataclass, field
@@ -432,6 +433,7 @@ def write_letters(
             _record(
                 engine, org["id"], notice["id"], letter_status="written", letter_key=key,
                 letter_size_bytes=len(written.pdf), letter_pages=written.pages,
+                letter_sha256=hashlib.sha256(written.pdf).hexdigest(),
             )  # fmt: skip
             summary.written.append(
                 {

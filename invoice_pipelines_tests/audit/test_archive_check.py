@@ -43,7 +43,7 @@ def test_the_check_passes_then_names_the_changed_original(fresh_db, tmp_path, mo
     monkeypatch.setattr("invoice_pipelines.audit.checks.datetime", _Year2026)
     evaluation = _check(fresh_db, tmp_path)
     assert evaluation.passed
-    assert evaluation.metadata["files_checked"].value == 2  # the original and the document
+    assert evaluation.metadata["files_checked"].value == 3  # original, document, letter
     assert history.org["slug"] in evaluation.metadata["chain_heads"].value
 
     path = tmp_path / "stores" / "uploads" / history.original["key"]

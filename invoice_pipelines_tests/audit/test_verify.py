@@ -1,5 +1,6 @@
 """`invoice-pipelines audit-verify` on SQLite and PostgreSQL: an untouched archive passes; one
-byte of an original changed names that file; an audit row deleted or changed names that row."""
+byte of an original changed names that file (so does a document gone and a letter changed); an
+audit row deleted or changed names that row."""
 
 from __future__ import annotations
 
@@ -22,7 +23,8 @@ def _sealed_history(db, tmp_path):
     org = find_organization(db.engine, history.org["id"])
     first = verify_archive(db.engine, history.stores, org, now=LATER)
     assert first.passed, first.as_dict()
-    assert first.files_checked == 2 and first.chain.newly_sealed >= 3
+    assert first.files_checked == 3 and first.chain.newly_sealed >= 3
+    assert first.not_recorded == []
     return history, org
 
 
@@ -51,6 +53,7 @@ def test_one_byte_of_an_original_changed_names_the_file(db, tmp_path):
     data[3] ^= 0x01
     path.write_bytes(bytes(data))
     history.document_path.unlink()
+    history.letter_path.write_bytes(history.letter_path.read_bytes() + b"%%EOF")
 
     report = verify_archive(db.engine, history.stores, org, now=LATER)
 
@@ -59,7 +62,9 @@ def test_one_byte_of_an_original_changed_names_the_file(db, tmp_path):
     assert any(p.startswith(f"original {key} (upload {upload}") and "changed" in p
                for p in report.problems), report.problems  # fmt: skip
     assert any("RE-1.pdf" in p and p.endswith("is missing") for p in report.problems)
-    assert len(report.problems) == 2 and report.chain.problems == []
+    assert any(p.startswith("letter ") and "dn-1.pdf (level 1 of invoice" in p and "changed" in p
+               for p in report.problems), report.problems  # fmt: skip
+    assert len(report.problems) == 3 and report.chain.problems == []
 
 
 def test_a_deleted_or_changed_audit_row_is_named(db, tmp_path, capsys, monkeypatch):

@@ -42,6 +42,7 @@ class History:
     root: Path
     original: dict = field(default_factory=dict)
     document_path: Path | None = None
+    letter_path: Path | None = None
 
 
 def stores_in(root: Path) -> dict:
@@ -109,6 +110,7 @@ def seed_year(db, root: Path) -> History:
         )  # fmt: skip
         letter = b"%PDF-1.7 reminder"
         stores["document_store"].write(f"{org['slug']}/letters/dn-1.pdf", [letter])
+        history.letter_path = root / "documents" / org["slug"] / "letters" / "dn-1.pdf"
         conn.execute(
             insert(dunning_notices).values(
                 organization_id=oid, sales_invoice_id=sales[1], customer_id=other, level=1,
@@ -117,6 +119,7 @@ def seed_year(db, root: Path) -> History:
                 interest_rate_percent=ZERO, fees_total=D("5.00"), interest_total=ZERO,
                 total_claimed=D("246.38"), template="reminder", channel="letter", language="de",
                 letter_status="written", letter_key=f"{org['slug']}/letters/dn-1.pdf",
+                letter_sha256=hashlib.sha256(letter).hexdigest(),
             )
         )  # fmt: skip
         add_supplier(conn, oid, name="Schmidt Papier KG", changed_by="anna", reason="new supplier",
