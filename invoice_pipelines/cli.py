@@ -131,6 +131,33 @@ def _assemble(args: argparse.Namespace) -> None:
     args.resources = EnvResources(command_resources)
 
 
+def _org_option(parser: argparse.ArgumentParser, args: argparse.Namespace) -> bool:
+    """Whether the command that runs takes `--org` as an option of one organization (the
+    `organizations` commands' positional `org` is theirs to find under their lock; housekeeping's
+    `--org` is a list it finds with its query of every organization)."""
+    while sub := next(
+        (a for a in parser._actions if isinstance(a, argparse._SubParsersAction)), None
+    ):
+        parser = sub.choices.get(getattr(args, sub.dest, None))
+        if parser is None:
+            return False
+    return any(
+        isinstance(a, argparse._StoreAction) and a.dest == "org" and a.option_strings
+        for a in parser._actions
+    )
+
+
+def _find_organization(args: argparse.Namespace) -> None:
+    """A command's `--org` (slug or id) found once, here: the command reads `args.organization`,
+    the value (None without `--org`), and hands it down. An unknown one raises
+    UnknownOrganization, which `main` says in one sentence."""
+    args.organization = None
+    if args.org is not None:
+        from invoice_pipelines.db.tenancy import find_organization
+
+        args.organization = find_organization(args.resources.database, args.org)
+
+
 def _quiet_broken_pipe() -> int:
     """The reader of stdout went away (`... | head -1`): stop without a traceback, as Unix tools
     do, and without a second complaint when Python flushes stdout at exit."""
@@ -158,6 +185,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         _assemble(args)
+        if _org_option(parser, args):
+            _find_organization(args)
         code = int(args.func(args) or 0)
         sys.stdout.flush()  # a closed pipe is found here, not at exit
         return code
@@ -167,8 +196,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"invoice-pipelines: configuration error: {exc}", file=sys.stderr)
         return 2
     except UnknownOrganization as exc:
-        # every command resolves --org with `db.tenancy.resolve_organization`; a mistyped one is
-        # the user's error, not ours: one sentence, like a refused request
+        # `_find_organization` finds every command's --org; a mistyped one is the user's error,
+        # not ours: one sentence, like a refused request
         print(
             f"invoice-pipelines {args.command}: there is no organization {exc.key!r}",
             file=sys.stderr,

@@ -20,6 +20,8 @@ import sys
 import time
 from pathlib import Path
 
+from invoice_pipelines.db.tenancy import find_organization
+
 
 def _wait_for(path: Path) -> None:
     deadline = time.monotonic() + 120
@@ -125,10 +127,18 @@ def main(argv: list[str]) -> int:
         runs = {}
         for slug in slugs.split(","):
             result = run_overdue(
-                engine, slug, on=date.fromisoformat(as_of), run_id=runner, chunk_size=40
+                engine,
+                find_organization(engine, slug),
+                on=date.fromisoformat(as_of),
+                run_id=runner,
+                chunk_size=40,
             )
             sent = send_notices(
-                engine, mailer, store, result.organization_id, text_messages=provider
+                engine,
+                mailer,
+                store,
+                find_organization(engine, result.organization_id),
+                text_messages=provider,
             )
             runs[slug] = {
                 "log_id": result.log_id,

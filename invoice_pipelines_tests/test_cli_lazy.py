@@ -19,7 +19,7 @@ from invoice_pipelines.areas import AREAS
 from invoice_pipelines.areas import commands as listed_commands
 from invoice_pipelines.billing.invoicing_kinds import enqueue_sales_orders
 from invoice_pipelines.db.tables import incoming_invoices
-from invoice_pipelines.db.tenancy import tenant_transaction
+from invoice_pipelines.db.tenancy import find_organization, tenant_transaction
 from invoice_pipelines.documents.batch import DOCUMENTS_KIND
 from invoice_pipelines.queue.items import enqueue_invoice_job
 from invoice_pipelines.resources.uploads import LocalUploads
@@ -157,7 +157,9 @@ def test_help_and_database_commands_import_no_dagster_alembic_or_other_areas(db,
     doc = run_intake(db, tmp_path, org, {"r.xml": basic_wl("LAZY-1")})["r.xml"]
     assert doc["status"] == "NEEDS_REVIEW"
     shop = make_shop(db)
-    job_id = enqueue_sales_orders(db.engine, shop.org_id, order_ids=shop.add_orders(1))
+    job_id = enqueue_sales_orders(
+        db.engine, find_organization(db.engine, shop.org_id), order_ids=shop.add_orders(1)
+    )
     slug, doc_id = org["slug"], str(doc["id"])
     commands = {
         # command: (argv, the areas it may import)
@@ -209,7 +211,9 @@ def test_commands_that_write_import_no_dagster_alembic_or_other_areas(db, tmp_pa
     due = old_upload(db, LocalUploads(str(uploads)), org, uploaded=at(LAST_EXPIRED))
     shop = make_shop(db)
     (sales_invoice,) = invoiced(shop, [("TOOL", 1)])
-    job_id = enqueue_sales_orders(db.engine, shop.org["id"], order_ids=shop.add_orders(1))
+    job_id = enqueue_sales_orders(
+        db.engine, find_organization(db.engine, shop.org["id"]), order_ids=shop.add_orders(1)
+    )
     slug, doc_id, shop_slug = org["slug"], str(doc["id"]), shop.org["slug"]
     settings = {
         "INVOICE_PIPELINES_STORAGE": "local",
@@ -303,7 +307,9 @@ def test_commands_that_parse_queue_run_or_send_import_no_dagster_or_alembic(db, 
     org, sent_ids, _store = shop_with_documents(db, tmp_path, 2)
     buyer = customer(db.engine, org["id"], "K-2", "Zweite Kunde GmbH")
     unwritten = sales_invoice(db.engine, org["id"], buyer)
-    documents_job = enqueue_invoice_job(db.engine, org["slug"], DOCUMENTS_KIND, [unwritten])
+    documents_job = enqueue_invoice_job(
+        db.engine, find_organization(db.engine, org["slug"]), DOCUMENTS_KIND, [unwritten]
+    )
     (tmp_path / "r.xml").write_bytes(basic_wl("LAZY-3"))
     (tmp_path / "scan.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 64)
     (tmp_path / "items.json").write_text(
@@ -497,7 +503,9 @@ def test_reading_commands_load_only_what_reading_needs(db, tmp_path):
             conn, org["id"], name="Lesbar GmbH", changed_by="anna", reason="a test"
         )
     shop = make_shop(db)
-    job_id = enqueue_sales_orders(db.engine, shop.org_id, order_ids=shop.add_orders(1))
+    job_id = enqueue_sales_orders(
+        db.engine, find_organization(db.engine, shop.org_id), order_ids=shop.add_orders(1)
+    )
     slug = org["slug"]
     commands = {
         # command: (argv, the modules of ours it may load beyond every command's)

@@ -26,7 +26,7 @@ from invoice_pipelines.db.tables import (
     sales_invoice_documents,
     uploads,
 )
-from invoice_pipelines.db.tenancy import tenant_transaction
+from invoice_pipelines.db.tenancy import find_organization, tenant_transaction
 from invoice_pipelines.delivery.batch import COMMUNICATIONS
 from invoice_pipelines.documents.batch import DOCUMENTS
 from invoice_pipelines.intake.uploads import ScanState, scan_uploads
@@ -76,9 +76,13 @@ def test_three_runs_of_one_batch_job_and_a_second_job_invoice_each_order_once(
 ):
     shop = make_shop(pg_database)
     orders = shop.add_many(1500)
-    first = enqueue_sales_orders(shop.engine, shop.org_id, order_ids=orders[:1000])
+    first = enqueue_sales_orders(
+        shop.engine, find_organization(shop.engine, shop.org_id), order_ids=orders[:1000]
+    )
     # a second job with 500 orders of its own and 250 it shares with the first
-    second = enqueue_sales_orders(shop.engine, shop.org_id, order_ids=orders[750:])
+    second = enqueue_sales_orders(
+        shop.engine, find_organization(shop.engine, shop.org_id), order_ids=orders[750:]
+    )
     url = pg_database.url
     results = _workers(
         tmp_path,
@@ -184,7 +188,11 @@ def test_two_runs_of_one_documents_job_and_one_sending_job_do_each_invoice_once(
     store_root = str(tmp_path / "documents")
 
     documents_job = enqueue_invoice_job(
-        engine, org["slug"], batch_kinds[DOCUMENTS], ids, combined_pdf=True
+        engine,
+        find_organization(engine, org["slug"]),
+        batch_kinds[DOCUMENTS],
+        ids,
+        combined_pdf=True,
     )
     results = _workers(tmp_path, [["invoice-job", url, store_root, str(documents_job)]] * 2)
     job = get_batch_job(engine, documents_job)
@@ -199,7 +207,11 @@ def test_two_runs_of_one_documents_job_and_one_sending_job_do_each_invoice_once(
     assert dict(made) == {i: 1 for i in ids}
 
     sending_job = enqueue_invoice_job(
-        engine, org["slug"], batch_kinds[COMMUNICATIONS], ids, channel="email"
+        engine,
+        find_organization(engine, org["slug"]),
+        batch_kinds[COMMUNICATIONS],
+        ids,
+        channel="email",
     )
     with SmtpSink() as sink:
         env = {

@@ -54,6 +54,7 @@ from invoice_pipelines.billing.invoicing_kinds import (
 from invoice_pipelines.catalog import OWNERS, defined_here
 from invoice_pipelines.core.batch_requests import normalize_customer_lines
 from invoice_pipelines.core.channels import delivery_channel_enum
+from invoice_pipelines.core.organization import Organization
 from invoice_pipelines.db.tables import customers, items
 from invoice_pipelines.db.tables import sales_orders as sales_orders_table
 from invoice_pipelines.db.tenancy import (
@@ -243,32 +244,32 @@ def _check_settings(config: BatchInvoicingConfig) -> None:
         raise refused(f"workers must be between 1 and {MAX_WORKERS}, not {config.workers}.")
 
 
-def _queued_job(engine, org: dict, request: QueuedJobRequest) -> int:
+def _queued_job(engine, org: Organization, request: QueuedJobRequest) -> int:
     try:
         batch = get_batch_job(engine, request.batch_job_id)
     except UnknownBatchJob:
         raise refused(f"There is no batch job {request.batch_job_id}.") from None
     if batch.kind not in INVOICING_KINDS:
         raise refused(f"Batch job {batch.id} is a {batch.kind} job; invoice_batch_job runs it.")
-    if batch.organization_id != org["id"]:
+    if batch.organization_id != org.id:
         raise refused(
             f"Batch job {batch.id} belongs to organization {batch.organization_slug!r}, "
-            f"not {org['slug']!r}."
+            f"not {org.slug!r}."
         )
     return batch.id
 
 
-def _missing(engine, org: dict, table, ids, what: str) -> None:
-    missing = missing_ids(engine, org["id"], table, ids)
+def _missing(engine, org: Organization, table, ids, what: str) -> None:
+    missing = missing_ids(engine, org.id, table, ids)
     if missing:
         shown = ", ".join(str(i) for i in missing[:10]) + (" ..." if len(missing) > 10 else "")
-        raise refused(f"Organization {org['slug']!r} has no {what} {shown}.")
+        raise refused(f"Organization {org.slug!r} has no {what} {shown}.")
 
 
 def _enqueue(
     context: OpExecutionContext,
     engine,
-    org: dict,
+    org: Organization,
     request: BatchRequest,
 ) -> int:
     """Check a new request completely, then queue it, taken by this run; nothing is written first."""
@@ -290,11 +291,11 @@ def _enqueue(
         if isinstance(request, SalesOrdersRequest):
             ids = validate_order_ids(request.order_ids)
             _missing(engine, org, sales_orders_table, ids, "sales orders")
-            return enqueue_sales_orders(engine, org["id"], order_ids=ids, **common)
+            return enqueue_sales_orders(engine, org, order_ids=ids, **common)
         if isinstance(request, AllReviewedRequest):
             return enqueue_sales_orders(
                 engine,
-                org["id"],
+                org,
                 all_reviewed=True,
                 up_to=parse_day(request.up_to, "up_to"),
                 **common,
@@ -307,7 +308,7 @@ def _enqueue(
             ln["item_id"] for e in entries for ln in e["lines"] if ln["item_id"] is not None
         ]
         _missing(engine, org, items, item_ids, "items")
-        return enqueue_customer_lines(engine, org["id"], entries, **common)
+        return enqueue_customer_lines(engine, org, entries, **common)
     except BatchRequestError as exc:
         raise refused(sentence(str(exc))) from None
 
@@ -325,8 +326,8 @@ sales_orders = AssetSpec(
 )
 
 
-def _orders_observation(engine, org: dict) -> AssetObservation:
-    by_status, n_customers, n_items = order_counts(engine, org["id"])
+def _orders_observation(engine, org: Organization) -> AssetObservation:
+    by_status, n_customers, n_items = order_counts(engine, org.id)
     metadata = {
         "orders": MetadataValue.int(sum(by_status.values())),
         "customers": MetadataValue.int(n_customers),
@@ -334,7 +335,7 @@ def _orders_observation(engine, org: dict) -> AssetObservation:
     }
     for status in ("draft", "pending", "reviewed", "invoiced", "cancelled"):
         metadata[f"orders_{status}"] = MetadataValue.int(by_status.get(status, 0))
-    return AssetObservation(asset_key=sales_orders.key, partition=org["slug"], metadata=metadata)
+    return AssetObservation(asset_key=sales_orders.key, partition=org.slug, metadata=metadata)
 
 
 def failed_items_table(errors: list[dict]) -> str:
@@ -379,7 +380,7 @@ def sales_invoices(
         job_id = _queued_job(engine, org, config.request)
     else:
         job_id = _enqueue(context, engine, org, config.request)
-    context.log.info(f"batch job {job_id} ({org['slug']})")
+    context.log.info(f"batch job {job_id} ({org.slug})")
 
     def progress(batch: BatchJob) -> None:
         context.log.info(
@@ -403,15 +404,15 @@ def sales_invoices(
         )
     metadata = {
         **job_metadata(batch, batch_kinds),
-        **stats_metadata(batch_stats(engine, org["id"], batch_kinds)),
-        "invoiced_amounts": MetadataValue.json(invoiced_amounts(engine, org["id"], batch.id)),
+        **stats_metadata(batch_stats(engine, org, batch_kinds)),
+        "invoiced_amounts": MetadataValue.json(invoiced_amounts(engine, org.id, batch.id)),
     }
     if batch.errors:
         metadata["failed_items"] = MetadataValue.md(failed_items_table(batch.errors))
     yield MaterializeResult(metadata=metadata)
-    with tenant_transaction(engine, org["id"]) as conn:
-        gaps = number_gaps(conn, org["id"])
-        totals = totals_problems(conn, org["id"], batch_job_id=batch.id)
+    with tenant_transaction(engine, org.id) as conn:
+        gaps = number_gaps(conn, org.id)
+        totals = totals_problems(conn, org.id, batch_job_id=batch.id)
     yield gapless_numbers_result(gaps)
     yield totals_result(totals, f"batch job {batch.id}")
     # the daily audit's checks, as it last found them (or now, before its first run): the UI

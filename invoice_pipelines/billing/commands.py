@@ -33,7 +33,6 @@ from invoice_pipelines.billing.invoicing_kinds import (
     follow_up_options,
 )
 from invoice_pipelines.core.skonto import SkontoError
-from invoice_pipelines.db.tenancy import resolve_organization
 from invoice_pipelines.queue.commands import (
     EXIT_BAD_REQUEST,
     EXIT_OK,
@@ -66,7 +65,7 @@ def run_batch_invoice(args: argparse.Namespace) -> int:
         )
         return EXIT_BAD_REQUEST
     engine = args.resources.database
-    organization = resolve_organization(engine, args.org)["id"]
+    organization = args.organization
     runner = local_runner_name() if args.wait else None
     common = {
         "invoice_date": args.invoice_date,
@@ -134,7 +133,7 @@ def _print_follow_up(engine, job: BatchJob, kinds: Kinds) -> None:
 def run_batch_credit_notes(args: argparse.Namespace) -> int:
     """Queue a credit_notes job from a JSON file and print its id; with --wait issue them here."""
     engine = args.resources.database
-    organization = resolve_organization(engine, args.org)["id"]
+    organization = args.organization
     runner = local_runner_name() if args.wait else None
     try:
         items = json.loads(Path(args.items).read_text())
@@ -150,10 +149,10 @@ def run_batch_credit_notes(args: argparse.Namespace) -> int:
 def run_customer_skonto(args: argparse.Namespace) -> int:
     """Store the customer's steps; print them as JSON (null: the organization's default)."""
     engine = args.resources.database
-    organization = resolve_organization(engine, args.org)
+    organization = args.organization
     try:
         stored = set_customer_skonto(
-            engine, organization["id"], args.customer, args.steps, requested_by=who(args)
+            engine, organization.id, args.customer, args.steps, requested_by=who(args)
         )
     except (SkontoError, UnknownCustomer) as exc:
         print(f"invoice-pipelines customer-skonto: {exc}", file=sys.stderr)
@@ -165,7 +164,7 @@ def run_customer_skonto(args: argparse.Namespace) -> int:
 def run_credit_note(args: argparse.Namespace) -> int:
     """Issue the credit note; print it as JSON (number, amounts, the invoice it corrects)."""
     engine = args.resources.database
-    organization = resolve_organization(engine, args.org)
+    organization = args.organization
     try:
         note = issue_credit_note(
             engine,

@@ -24,6 +24,7 @@ from invoice_pipelines.billing.credit_notes import (
     plausible_credit_note_date,
 )
 from invoice_pipelines.billing.invoicing_kinds import CREDIT_NOTES
+from invoice_pipelines.core.organization import Organization
 from invoice_pipelines.db.tables import batch_job_items
 from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.queue.atomic import ItemFailed, ItemWork, run_atomic_job
@@ -115,7 +116,7 @@ def normalize_items(items: Sequence[Mapping[str, Any]]) -> list[dict]:
 
 def enqueue_credit_notes(
     engine: Engine,
-    organization: str | int,
+    org: Organization,
     items: Sequence[Mapping[str, Any]],
     *,
     issue_date: date | str | None = None,
@@ -124,7 +125,6 @@ def enqueue_credit_notes(
 ) -> int:
     """Queue a `credit_notes` job; its id. `issue_date` is the date of the items that give none
     (default: today where the organization is, when the job is queued)."""
-    org = lookup_organization(engine, organization)
     day = parse_day(issue_date, "credit note date")
     if day is not None:
         try:
@@ -143,7 +143,7 @@ def enqueue_credit_notes(
     )
 
 
-def credit_notes_work(organization: Mapping[str, Any]) -> ItemWork:
+def credit_notes_work(organization: Organization) -> ItemWork:
     """Issue one item's credit note in the queue's transaction (`queue.atomic`)."""
 
     def work(conn: Connection, job: BatchJob, request: Mapping[str, Any], payload: Any) -> int:
@@ -251,7 +251,9 @@ def _request() -> type:
     return CreditNotesJobRequest
 
 
-def _enqueue(engine: Engine, organization: str, request: CreditNotesJobRequest, who, runner):
+def _enqueue(
+    engine: Engine, organization: Organization, request: CreditNotesJobRequest, who, runner
+):
     items = [  # the launchpad's items as a queue request lists them (checked when queued)
         {key: value for key, value in item.model_dump().items() if value is not None}
         for item in request.items

@@ -51,6 +51,7 @@ from sqlalchemy.engine import Connection
 from invoice_pipelines.core.dates import ImplausibleDay, check_plausible_day
 from invoice_pipelines.core.money import CENT, ZERO, MoneyError, round_cents, to_decimal
 from invoice_pipelines.core.numbering import InvalidNumberFormat, NumberFormat
+from invoice_pipelines.core.organization import Organization
 from invoice_pipelines.core.totals import vat_amount
 from invoice_pipelines.db.sequences import CREDIT_NOTES as CREDIT_NOTE_SERIES
 from invoice_pipelines.db.sequences import lock_sequence, set_sequence
@@ -286,9 +287,9 @@ def _label(key: AmountKey) -> str:
     return f"{category + ' ' if category and category != 'S' else ''}{_quantity(rate)} %"
 
 
-def number_format(organization: Mapping) -> NumberFormat:
+def number_format(organization: Organization) -> NumberFormat:
     """The organization's credit note number format; refused when it could repeat invoice numbers."""
-    settings = (organization.get("settings") or {}).get("credit_notes") or {}
+    settings = organization.section("credit_notes")
     pattern = settings.get("number_format") or DEFAULT_NUMBER_FORMAT
     try:
         parsed = NumberFormat.parse(pattern)
@@ -296,7 +297,7 @@ def number_format(organization: Mapping) -> NumberFormat:
         raise CreditNoteRefused(
             f"settings credit_notes.number_format: {exc}", "number_format"
         ) from None
-    if pattern == organization.get("invoice_number_format"):
+    if pattern == organization.invoice_number_format:
         raise CreditNoteRefused(
             f"settings credit_notes.number_format {pattern!r} is the invoice number format: "
             "credit notes need their own series (e.g. GS-{year}-{counter:06d})",
@@ -432,7 +433,7 @@ def plausible_credit_note_date(day: date, today: date | None = None) -> date:
 
 def issue_credit_note(
     engine: Engine,
-    organization: Mapping,
+    organization: Organization,
     invoice_number: str,
     *,
     reason: str,
@@ -447,7 +448,7 @@ def issue_credit_note(
     ((category or None, rate), see `parse_amounts`) to the NET amount to credit at that rate;
     neither credits everything that earlier credit notes left. Not both.
     """
-    with tenant_transaction(engine, organization["id"], write=True) as conn:
+    with tenant_transaction(engine, organization.id, write=True) as conn:
         return issue_credit_note_in(
             conn,
             organization,
@@ -462,7 +463,7 @@ def issue_credit_note(
 
 def issue_credit_note_in(
     conn: Connection,
-    organization: Mapping,
+    organization: Organization,
     invoice_number: str,
     *,
     reason: str,
@@ -477,8 +478,8 @@ def issue_credit_note_in(
     it was issued commit together or not at all. A refusal writes nothing."""
     reason = _checked_request(reason, lines, amounts)
     fmt = number_format(organization)
-    organization_id = organization["id"]
-    today = organization_today(organization.get("timezone") or "Europe/Berlin")
+    organization_id = organization.id
+    today = organization_today(organization.timezone or "Europe/Berlin")
     issue_date = plausible_credit_note_date(issue_date or today, today)
     last_value = lock_sequence(conn, organization_id, SEQUENCE_NAME)
     source = _invoice_to_credit(conn, organization_id, invoice_number, issue_date)

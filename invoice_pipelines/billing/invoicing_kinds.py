@@ -17,6 +17,7 @@ from sqlalchemy import Engine
 from invoice_pipelines.core.batch_kinds import KindName
 from invoice_pipelines.core.batch_requests import CUSTOMER_LINES, normalize_customer_lines
 from invoice_pipelines.core.channels import DELIVERY_CHANNELS
+from invoice_pipelines.core.organization import Organization
 from invoice_pipelines.queue.batch_job import BatchJob
 from invoice_pipelines.queue.job_kind import (
     JobKind,
@@ -30,7 +31,6 @@ from invoice_pipelines.queue.job_kind import (
 from invoice_pipelines.queue.requests import (
     BatchRequestError,
     insert_job,
-    lookup_organization,
     parse_day,
     validate_order_ids,
 )
@@ -138,7 +138,7 @@ CUSTOMER_LINES_KIND = _invoicing_kind(CUSTOMER_LINES, _retry_customers)
 
 def enqueue_sales_orders(
     engine: Engine,
-    organization: str | int,
+    org: Organization,
     *,
     order_ids: Sequence[int] | None = None,
     all_reviewed: bool = False,
@@ -156,7 +156,6 @@ def enqueue_sales_orders(
     organization's payment terms (`queue.requests.organization_due_days`). `options`:
     `follow_up_options`.
     """
-    org = lookup_organization(engine, organization)
     if (order_ids is None) == (not all_reviewed):
         raise BatchRequestError("give either order ids or all_reviewed, not both or neither")
     if order_ids is not None:
@@ -173,7 +172,7 @@ def enqueue_sales_orders(
 
 def enqueue_customer_lines(
     engine: Engine,
-    organization: str | int,
+    org: Organization,
     customers: Sequence[Mapping[str, Any]],
     *,
     invoice_date: date | str | None = None,
@@ -183,7 +182,6 @@ def enqueue_customer_lines(
     options: Mapping[str, Any] | None = None,
 ) -> int:
     """Queue invoices for customers with given items, quantities and prices (no sales orders)."""
-    org = lookup_organization(engine, organization)
     request = {"customers": normalize_customer_lines(customers), **(options or {})}
     return _queued(engine, org, CUSTOMER_LINES, request, invoice_date, due_days, created_by, runner)
 

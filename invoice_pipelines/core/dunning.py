@@ -57,6 +57,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from invoice_pipelines.core.base_rates import Accrued, BaseRates, accrue, is_half_year_start
 from invoice_pipelines.core.channels import IN_APP, NOTICE_CHANNELS
 from invoice_pipelines.core.money import ZERO, round_cents
+from invoice_pipelines.core.organization import Organization
 
 DAYS_PER_YEAR = Decimal(365)
 LAWS = ("DE", "none")
@@ -556,14 +557,14 @@ def notice_for(
     )
 
 
-def invoice_default_sentence(organization: dict, language: str) -> str | None:
+def invoice_default_sentence(organization: Organization, language: str) -> str | None:
     """The § 286(3) BGB sentence an invoice of `organization` carries, or None: only under German
     law with `invoice_default_sentence` set, since dunning then counts a consumer's default from
     30 days after the due date and that is lawful only when the invoice said so. Settings dunning
     cannot read give no sentence here; the overdue run reports them."""
-    raw = (organization.get("settings") or {}).get("dunning")
+    raw = organization.settings.get("dunning")
     try:
-        settings = parse_settings(raw, organization.get("country") or "DE")
+        settings = parse_settings(raw, organization.country or "DE")
     except DunningSettingsError:
         return None
     if settings.law != "DE" or not settings.invoice_default_sentence:

@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from sqlalchemy import Engine, select, text
 from sqlalchemy.engine import Connection
 
+from invoice_pipelines.core.organization import Organization
 from invoice_pipelines.db.engine import app_role, system_engine
 from invoice_pipelines.db.rls import ORG_SETTING, SYSTEM_SETTING, system_role
 from invoice_pipelines.db.tables import organizations
@@ -57,9 +58,10 @@ def scope_to_system(conn: Connection) -> None:
 
 @contextmanager
 def tenant_transaction(
-    engine: Engine, organization_id: int, *, write: bool = False, snapshot: bool = False
+    engine: Engine, organization: Organization | int, *, write: bool = False, snapshot: bool = False
 ) -> Iterator[Connection]:
-    """A transaction that sees only one organization's rows.
+    """A transaction that sees only one organization's rows: of the value, or of the id a row
+    names (a queued job's, an item's organization_id).
 
     `write=True` takes SQLite's write lock at BEGIN, so concurrent writers wait instead of failing.
     `snapshot=True` runs it REPEATABLE READ on PostgreSQL: every statement sees the database as of
@@ -72,7 +74,9 @@ def tenant_transaction(
         if snapshot and conn.dialect.name == "postgresql":
             conn = conn.execution_options(isolation_level="REPEATABLE READ")
         with conn.begin():
-            scope_to_organization(conn, organization_id)
+            scope_to_organization(
+                conn, organization.id if isinstance(organization, Organization) else organization
+            )
             yield conn
 
 
@@ -93,8 +97,10 @@ def system_transaction(engine: Engine, *, write: bool = False) -> Iterator[Conne
             yield conn
 
 
-def resolve_organization(engine: Engine, key: str | int) -> dict:
-    """Find an organization by id or slug (the Dagster partition key)."""
+def find_organization(engine: Engine, key: str | int) -> Organization:
+    """The organization of an id or slug (a partition key, a command's `--org`, a queued job's
+    organization id): the one lookup, for entry points only (test_organization_lookups.py); what
+    they call takes the value."""
     with system_transaction(engine) as conn:
         query = select(organizations)
         if isinstance(key, int) or (isinstance(key, str) and key.isdigit()):
@@ -104,7 +110,7 @@ def resolve_organization(engine: Engine, key: str | int) -> dict:
         row = conn.execute(query).mappings().first()
     if row is None:
         raise UnknownOrganization(key)
-    return dict(row)
+    return Organization.from_row(row)
 
 
 def active_organization_slugs(engine: Engine) -> list[str]:

@@ -131,7 +131,7 @@ def _deliver(context, config, database, document_store, channel, peppol=None):
             peppol=peppol,
         )
     except AlreadySending:
-        raise refused(already_sending_message(org["slug"])) from None
+        raise refused(already_sending_message(org.slug)) from None
     for invoice_id, reason in summary.failed.items():
         context.log.warning(
             f"invoice {summary.numbers.get(invoice_id, invoice_id)} not sent: {reason}"
@@ -349,8 +349,8 @@ def peppol_received_documents(context: AssetExecutionContext, database: Resource
 def _read(engine: Engine, organization: str, read: Callable[[Connection, int], Any]) -> Any:
     """`read(conn, organization_id)` in the organization's transaction (refused when unknown)."""
     org = organization_or_refuse(engine, organization)
-    with tenant_transaction(engine, org["id"]) as conn:
-        return read(conn, org["id"])
+    with tenant_transaction(engine, org.id) as conn:
+        return read(conn, org.id)
 
 
 def _partition(key) -> tuple[str, str]:

@@ -23,6 +23,7 @@ from sqlalchemy import Engine, select
 
 from invoice_pipelines.core.batch_kinds import KindName
 from invoice_pipelines.core.channels import DELIVERY_CHANNELS, EMAIL, INVOICE_CHANNELS, PEPPOL
+from invoice_pipelines.core.organization import Organization
 from invoice_pipelines.db.tables import deliveries, sales_invoices
 from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.delivery.pipeline import (
@@ -42,7 +43,7 @@ from invoice_pipelines.queue.job_kind import (
     Requests,
     Work,
 )
-from invoice_pipelines.queue.requests import BatchRequestError, lookup_organization
+from invoice_pipelines.queue.requests import BatchRequestError
 from invoice_pipelines.resources.channels import (
     ChannelUnavailable,
     open_channel,
@@ -69,18 +70,15 @@ def communications_work(
 ) -> Work:
     """The sending of a communications chunk (its documents are written first: the kind is
     prepared by the documents kind); `channel_for(name)` opens the job's channel."""
-    organizations: dict[int, dict] = {}
 
-    def work(job: BatchJob, request: Mapping[str, Any], invoice_ids: list[int]):
+    def work(job: BatchJob, org: Organization, request: Mapping[str, Any], invoice_ids: list[int]):
         channel = channel_for(request.get("channel") or EMAIL)
         peppol = _peppol(channel_for) if channel.carries_files else None
-        if job.organization_id not in organizations:  # resolved once per run, not per chunk
-            organizations[job.organization_id] = lookup_organization(engine, job.organization_id)
         summary = send_invoices(
             engine,
             store,
             channel,
-            organizations[job.organization_id],
+            org,
             invoice_ids,
             # a failed delivery (refused address, none at all) did not arrive: sending it again
             # is what a job that names the invoice asks for
@@ -200,7 +198,9 @@ def _request() -> type:
     return CommunicationsJobRequest
 
 
-def _enqueue(engine: Engine, organization: str, request: CommunicationsJobRequest, who, runner):
+def _enqueue(
+    engine: Engine, organization: Organization, request: CommunicationsJobRequest, who, runner
+):
     return enqueue_invoice_job(
         engine,
         organization,

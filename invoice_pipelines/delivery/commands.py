@@ -29,7 +29,7 @@ def run_send(args: argparse.Namespace) -> int:
             resources.database,
             resources.document_store,
             channel,
-            args.org,
+            args.organization,
             args.invoices or None,
             retry_failed=args.retry_failed,
             resend=args.resend,

@@ -20,7 +20,7 @@ from sqlalchemy.engine import Engine
 from invoice_pipelines.area import run_verb
 from invoice_pipelines.core.text import terminal_text
 from invoice_pipelines.db.tables import customers, deliveries, sales_invoices
-from invoice_pipelines.db.tenancy import resolve_organization, tenant_transaction
+from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.sales_ledger import field, fields, joined
 
 LISTED, NO_CUSTOMER = 0, 1
@@ -97,10 +97,10 @@ def run_invoices_command(args: argparse.Namespace) -> int:
 
 def run_list(args: argparse.Namespace) -> int:
     engine = args.resources.database
-    org = resolve_organization(engine, args.org)  # an unknown one: one sentence
+    org = args.organization
     listed = list_customer_invoices(
         engine,
-        org["id"],
+        org.id,
         args.customer,
         status=args.status,
         delivery=args.delivery,
@@ -109,7 +109,7 @@ def run_list(args: argparse.Namespace) -> int:
     if not listed.customers:
         print(
             terminal_text(
-                f"invoice-pipelines invoices list: {org['slug']} has no customer named "
+                f"invoice-pipelines invoices list: {org.slug} has no customer named "
                 f"{args.customer!r}"
             )
         )

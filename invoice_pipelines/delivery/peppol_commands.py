@@ -28,7 +28,7 @@ from invoice_pipelines.area import run_verb
 from invoice_pipelines.core.channels import EMAIL, PEPPOL
 from invoice_pipelines.core.text import terminal_text
 from invoice_pipelines.db.tables import customers, deliveries, sales_invoices
-from invoice_pipelines.db.tenancy import resolve_organization, tenant_transaction
+from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.delivery.cli_peppol import DOCUMENTS
 from invoice_pipelines.delivery.peppol import ParticipantRefused, set_participant
 from invoice_pipelines.delivery.pipeline import AlreadySending, send_invoices
@@ -88,31 +88,31 @@ def run_lookup(args: argparse.Namespace) -> int:
 def run_participant(args: argparse.Namespace) -> int:
     """Set, clear or (with neither) show one participant id; the last line is JSON."""
     engine = args.resources.database
-    org = resolve_organization(engine, args.org)  # an unknown one: one sentence
+    org = args.organization
     customer = None
     if args.customer is not None:
-        customer = _customer(engine, org["id"], args.customer)
+        customer = _customer(engine, org.id, args.customer)
         if customer is None:
             print(
                 terminal_text(
-                    f"invoice-pipelines peppol participant: {org['slug']} has no customer "
+                    f"invoice-pipelines peppol participant: {org.slug} has no customer "
                     f"{args.customer!r}"
                 ),
                 file=sys.stderr,
             )
             return NOT_ACCEPTED
     said: dict[str, object] = {
-        "organization": org["slug"],
+        "organization": org.slug,
         "customer": customer[1] if customer else None,
     }
     if args.participant is None and not args.clear:
-        now = customer[2] if customer else org.get("peppol_participant")
+        now = customer[2] if customer else org.peppol_participant
         print(json.dumps(said | {"participant": now}))
         return ACCEPTS
     try:
         done = set_participant(
             engine,
-            org["id"],
+            org.id,
             None if args.clear else args.participant,
             customer_id=customer[0] if customer else None,
         )
@@ -128,7 +128,7 @@ def run_participant(args: argparse.Namespace) -> int:
     if done.held:
         print(
             f"note: {done.held} message(s) received for {done.now} before are held; "
-            f"`invoice-pipelines peppol route --org {org['slug']}` registers them"
+            f"`invoice-pipelines peppol route --org {org.slug}` registers them"
         )
     print(json.dumps(said | {"participant": done.now, "before": done.before}))
     return ACCEPTS
@@ -142,11 +142,11 @@ def _customer(engine, organization_id: int, text: str) -> tuple[int, str, str | 
 
 def run_send_one(args: argparse.Namespace) -> int:
     engine = args.resources.database
-    org = resolve_organization(engine, args.org)  # an unknown one: one sentence
-    found = _invoice(engine, org["id"], args.invoice)
+    org = args.organization
+    found = _invoice(engine, org.id, args.invoice)
     if found is None:
         print(
-            f"invoice-pipelines peppol send: {org['slug']} has no invoice {args.invoice!r}",
+            f"invoice-pipelines peppol send: {org.slug} has no invoice {args.invoice!r}",
             file=sys.stderr,
         )
         return NO_INVOICE
@@ -173,7 +173,7 @@ def run_send_one(args: argparse.Namespace) -> int:
         said |= {"outcome": "not sent", "reason": summary.skipped[invoice_id]}
         code = NOT_SENT
     else:
-        row = _last_delivery(engine, org["id"], invoice_id)
+        row = _last_delivery(engine, org.id, invoice_id)
         outcome = row.status if row is not None else "not sent"
         said |= {
             "outcome": outcome,

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -42,6 +42,7 @@ from sqlalchemy.exc import DBAPIError
 
 from invoice_pipelines import sales_ledger
 from invoice_pipelines.core.channels import PEPPOL
+from invoice_pipelines.core.organization import Organization
 from invoice_pipelines.db.locks import Lock, LockBusy, session_lock
 from invoice_pipelines.db.tables import (
     deliveries,
@@ -49,7 +50,6 @@ from invoice_pipelines.db.tables import (
     sales_invoices,
 )
 from invoice_pipelines.db.tenancy import (
-    resolve_organization,
     scope_to_organization,
     tenant_transaction,
 )
@@ -227,12 +227,12 @@ MAIL_FIELDS = (
 
 
 def _mails(
-    conn, store: Files, organization: dict, ids: Sequence[int], *, channel: Channel
+    conn, store: Files, organization: Organization, ids: Sequence[int], *, channel: Channel
 ) -> dict[int, InvoiceMail | str]:
     """The InvoiceMail of each invoice, or why there is none (no document yet). The files are
     read only for channels that carry them (e-mail)."""
     doc = sales_invoice_documents.c
-    rows = sales_ledger.read_invoices(conn, organization["id"], ids, *MAIL_FIELDS)
+    rows = sales_ledger.read_invoices(conn, organization.id, ids, *MAIL_FIELDS)
     documents: dict[int, dict[str, str]] = {}
     plain: set[int] = set()  # invoices whose PDF is a plain PDF invoice (no e-invoice inside)
     for invoice_id, kind, key, document_format in conn.execute(
@@ -243,8 +243,8 @@ def _mails(
         documents.setdefault(invoice_id, {})[kind] = key
         if kind == "facturx" and document_format == "pdf":
             plain.add(invoice_id)
-    seller = organization["name"]
-    iban = ((organization.get("settings") or {}).get("seller") or {}).get("iban")
+    seller = organization.name
+    iban = organization.seller.get("iban")
     mails: dict[int, InvoiceMail | str] = {}
     for r in rows:
         keys = documents.get(r.id, {})
@@ -283,19 +283,19 @@ def send_invoice_emails(
     engine: Engine,
     store: Files,
     mailer: Smtp,
-    organization: str | int,
+    org: Organization,
     invoice_ids: Sequence[int] | None = None,
     **options,
 ) -> DeliverySummary:
     """Invoices by e-mail (see `send_invoices`)."""
-    return send_invoices(engine, store, MailTransport(mailer), organization, invoice_ids, **options)
+    return send_invoices(engine, store, MailTransport(mailer), org, invoice_ids, **options)
 
 
 def send_invoices(
     engine: Engine,
     store: Files,
     channel: Channel,
-    organization: str | int | Mapping,
+    org: Organization,
     invoice_ids: Sequence[int] | None = None,
     *,
     retry_failed: bool = False,
@@ -320,12 +320,6 @@ def send_invoices(
     (delivery/peppol.py).
     """
     started = time.perf_counter()
-    # a caller that has the organization's row passes it: resolved once on the delivery path
-    org = (
-        organization
-        if isinstance(organization, Mapping)
-        else resolve_organization(engine, organization)
-    )
     with _sending_lock(engine, org):
         return _send(
             engine,
@@ -363,13 +357,13 @@ def already_sending_message(slug: str) -> str:
 
 
 @contextmanager
-def _sending_lock(engine: Engine, org: dict) -> Iterator[None]:
+def _sending_lock(engine: Engine, org: Organization) -> Iterator[None]:
     """One sender per organization (PostgreSQL: a session lock held for the whole run; its
     per-message transactions come and go beside it. SQLite: one writer at a time, and the
     per-organization run limit). Without it, a second run would take the first one's in-flight
     messages for dead ones."""
-    message = f"another run is sending the invoices of {org['slug']} right now"
-    with session_lock(engine, Lock.SENDING, org["id"], busy=AlreadySending, message=message):
+    message = f"another run is sending the invoices of {org.slug} right now"
+    with session_lock(engine, Lock.SENDING, org.id, busy=AlreadySending, message=message):
         yield
 
 
@@ -393,22 +387,22 @@ def _send(
     batch_job_id=None,
     peppol=None,
 ) -> DeliverySummary:
-    summary = DeliverySummary(org["slug"])
+    summary = DeliverySummary(org.slug)
     # rows a dead run left `sending` (this run has not started any yet), over every channel
     dead = mark_unknown(
         engine,
         DELIVERIES,
-        org["id"],
+        org.id,
         stale_after,
         reason=DIED_UNDER_WAY,
         returning=("sales_invoice_id", "message_id"),
     )
     summary.unknown.update({invoice_id: message_id for _, invoice_id, message_id in dead})
     route: _Route | None = None
-    with tenant_transaction(engine, org["id"]) as conn:
+    with tenant_transaction(engine, org.id) as conn:
         picked, summary.skipped = _candidates(
             conn,
-            org["id"],
+            org.id,
             invoice_ids,
             channel=channel.name,
             retry_failed=retry_failed,
@@ -437,7 +431,7 @@ def _send(
             _ask_smp(peppol, route, summary)
         summary.fallbacks.update(route.fallbacks)
         picked = [p for p in picked if p[0] not in route.taken]
-        with tenant_transaction(engine, org["id"]) as conn:
+        with tenant_transaction(engine, org.id) as conn:
             ids = [i for i, _, _ in picked]
             mails = _mails(conn, store, org, ids, channel=channel) if picked else {}
     pace = _Pace(max_per_second)
@@ -504,10 +498,10 @@ def _plan_peppol(
     """Which of the picked invoices are Peppol's (their customer on Peppol), from the database
     and the document store; the SMP is asked afterwards (`_ask_smp`)."""
     route = _Route()
-    on_peppol = peppol_route.customers_on_peppol(conn, org["id"], [i for i, _, _ in picked])
+    on_peppol = peppol_route.customers_on_peppol(conn, org.id, [i for i, _, _ in picked])
     if not on_peppol:
         return route
-    sender_id = org.get("peppol_participant")
+    sender_id = org.peppol_participant
     if not sender_id:
         route.fallbacks = dict.fromkeys(on_peppol, peppol_route.NO_SENDER_ID)
         return route
@@ -515,7 +509,7 @@ def _plan_peppol(
     # resend or a retry of a failed one goes over Peppol again), never e-mailed on its own
     over_peppol, done = _candidates(
         conn,
-        org["id"],
+        org.id,
         list(on_peppol),
         channel=PEPPOL,
         retry_failed=retry_failed,
@@ -542,7 +536,7 @@ def _plan_peppol(
             type_code=row.type_code or "380",
             sender=sender_id,
             receiver=row.customer_peppol_participant,
-            country=org.get("country") or "DE",
+            country=org.country or "DE",
             document=store.read(key),
         )
     return route
@@ -652,7 +646,7 @@ class _Sender:
         pending_outcome: dict | None = None
         # one database connection for the share's transactions, as one SMTP connection carries
         # its messages: no pool checkout and ping per message (issue 59)
-        with _Ledger(self.engine, self.org["id"]) as ledger:
+        with _Ledger(self.engine, self.org.id) as ledger:
             try:
                 with self.channel.session() as client:
                     for invoice_id, sequence, again in shard:
@@ -895,7 +889,7 @@ def _intent(
     fallback_reason=None,
 ) -> dict:
     return {
-        "organization_id": org["id"],
+        "organization_id": org.id,
         "sales_invoice_id": invoice_id,
         "channel": channel,
         "sequence": sequence,

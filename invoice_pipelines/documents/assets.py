@@ -99,7 +99,7 @@ def sales_invoice_documents_asset(
     summary = generate_documents(
         engine,
         document_store,
-        org["id"],
+        org,
         config.invoice_ids or None,
         builder=document_renderer,
         run_id=context.run.run_id,

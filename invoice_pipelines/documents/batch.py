@@ -23,6 +23,7 @@ from sqlalchemy.engine import Connection
 
 from invoice_pipelines import sales_ledger
 from invoice_pipelines.core.batch_kinds import KindName
+from invoice_pipelines.core.organization import Organization
 from invoice_pipelines.db.tables import (
     audit_log,
     batch_job_items,
@@ -103,16 +104,16 @@ def documents_work(
     that follows an invoicing job (`after_job`: nobody named its invoices) skips history; a job
     that names its invoices writes theirs, history too."""
 
-    def work(job: BatchJob, request: Mapping[str, Any], invoice_ids: list[int]):
+    def work(job: BatchJob, org: Organization, request: Mapping[str, Any], invoice_ids: list[int]):
         outcomes: dict[int, ItemOutcome] = {}
         todo = invoice_ids
         if waiting_for(request) is not None:
-            history = history_among(engine, job.organization_id, invoice_ids)
+            history = history_among(engine, org.id, invoice_ids)
             outcomes = {invoice_id: HISTORY for invoice_id in history}
             todo = [invoice_id for invoice_id in invoice_ids if invoice_id not in history]
         if todo:  # never an empty list: no ids would mean every invoice waiting
             outcomes.update(
-                ensure_documents(engine, store, job, todo, builder=builder, run_id=run_id)
+                ensure_documents(engine, store, org, todo, builder=builder, run_id=run_id)
             )
         return outcomes
 
@@ -137,7 +138,7 @@ def history_among(engine: Engine, organization_id: int, invoice_ids: list[int]) 
 def ensure_documents(
     engine: Engine,
     store: Files,
-    job: BatchJob,
+    org: Organization,
     invoice_ids: list[int],
     *,
     builder: Builder | None = None,
@@ -147,7 +148,7 @@ def ensure_documents(
     summary = generate_documents(
         engine,
         store,
-        job.organization_id,
+        org,
         invoice_ids,
         builder=builder,
         run_id=run_id,
@@ -292,7 +293,9 @@ def _request() -> type:
     return DocumentsJobRequest
 
 
-def _enqueue(engine: Engine, organization: str, request: DocumentsJobRequest, who, runner) -> int:
+def _enqueue(
+    engine: Engine, organization: Organization, request: DocumentsJobRequest, who, runner
+) -> int:
     return enqueue_invoice_job(
         engine,
         organization,

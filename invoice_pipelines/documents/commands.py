@@ -16,7 +16,10 @@ from invoice_pipelines.queue.commands import queue_invoice_job
 
 def run_documents(args: argparse.Namespace) -> int:
     summary = generate_documents(
-        args.resources.database, args.resources.document_store, args.org, args.invoices or None
+        args.resources.database,
+        args.resources.document_store,
+        args.organization,
+        args.invoices or None,
     )
     print(
         json.dumps(

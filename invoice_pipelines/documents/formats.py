@@ -32,6 +32,7 @@ from dataclasses import dataclass, fields
 from sqlalchemy.engine import Connection
 
 from invoice_pipelines import sales_ledger
+from invoice_pipelines.core.organization import Organization
 from invoice_pipelines.documents.sources import DocumentSource
 
 FORMATS = ("auto", "facturx", "pdf")
@@ -101,7 +102,7 @@ def organization_document_format(settings: Mapping | None) -> object:
 
 
 def choose_formats(
-    conn: Connection, organization: dict, sources: Mapping[int, DocumentSource]
+    conn: Connection, organization: Organization, sources: Mapping[int, DocumentSource]
 ) -> dict[int, ChosenSource]:
     """The sources with their document format chosen (one query for the customers' overrides,
     sales_ledger.py)."""
@@ -110,10 +111,10 @@ def choose_formats(
     overrides = {
         r.id: (r.customer_document_format, r.customer_number)
         for r in sales_ledger.read_invoices(
-            conn, organization["id"], sources, "id", "customer_document_format", "customer_number"
+            conn, organization.id, sources, "id", "customer_document_format", "customer_number"
         )
     }
-    settings = organization.get("settings") or {}
+    settings = organization.settings
     seller = settings.get("seller") if isinstance(settings.get("seller"), Mapping) else {}
     org_format = organization_document_format(settings)
     chosen = {}
@@ -123,8 +124,8 @@ def choose_formats(
             customer_format=customer_format,
             customer_number=customer_number,
             organization_format=org_format,
-            organization_country=organization.get("country"),
-            seller_vat_id=organization.get("vat_id"),
+            organization_country=organization.country,
+            seller_vat_id=organization.vat_id,
             seller_tax_number=(seller or {}).get("tax_number"),
             einvoice_format=source.einvoice_format,
         )

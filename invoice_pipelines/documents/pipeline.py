@@ -34,10 +34,11 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.sql.elements import ColumnElement
 
 from invoice_pipelines import sales_ledger
+from invoice_pipelines.core.organization import Organization
 from invoice_pipelines.core.skonto import stored_steps
 from invoice_pipelines.db.locks import Lock, xact_lock
 from invoice_pipelines.db.tables import sales_invoice_documents, sales_invoices
-from invoice_pipelines.db.tenancy import resolve_organization, tenant_transaction
+from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.documents.build import BuiltDocument, build_document
 from invoice_pipelines.documents.formats import choose_formats
 from invoice_pipelines.documents.sources import DocumentSource, load_sources
@@ -157,7 +158,7 @@ def pending_invoices(conn, organization_id: int, limit: int | None = None) -> li
 def generate_documents(
     engine: Engine,
     store: Files,
-    organization: str | int,
+    org: Organization,
     invoice_ids: Sequence[int] | None = None,
     *,
     builder: Builder | None = None,
@@ -165,16 +166,15 @@ def generate_documents(
     batch_size: int = DEFAULT_BATCH,
 ) -> DocumentsSummary:
     started = time.perf_counter()
-    org = resolve_organization(engine, organization)
-    summary = DocumentsSummary(org["slug"])
+    summary = DocumentsSummary(org.slug)
     builder = builder or InProcessBuilder()
-    with tenant_transaction(engine, org["id"]) as conn:
-        ids = list(invoice_ids) if invoice_ids else pending_invoices(conn, org["id"])
+    with tenant_transaction(engine, org.id) as conn:
+        ids = list(invoice_ids) if invoice_ids else pending_invoices(conn, org.id)
         d = sales_invoice_documents.c
         generated = set(
             conn.execute(
                 select(d.sales_invoice_id).where(
-                    d.organization_id == org["id"],
+                    d.organization_id == org.id,
                     d.kind == "facturx",
                     d.status == "generated",
                     d.sales_invoice_id.in_(ids),
@@ -187,7 +187,7 @@ def generate_documents(
     chunks = steps_of(todo, batch_size)
 
     def load(chunk: list[int]) -> dict:
-        with tenant_transaction(engine, org["id"]) as conn:
+        with tenant_transaction(engine, org.id) as conn:
             return choose_formats(conn, org, load_sources(conn, org, chunk))
 
     # The builder's workers never wait for this process: the next chunk's sources are read and a
@@ -232,8 +232,8 @@ def generate_documents(
 
 def _store_and_record(engine, store, org, sources, built, summary, run_id, writer) -> None:
     rows: list[dict] = []
-    with tenant_transaction(engine, org["id"], write=True) as conn:
-        xact_lock(conn, Lock.DOCUMENTS, org["id"])
+    with tenant_transaction(engine, org.id, write=True) as conn:
+        xact_lock(conn, Lock.DOCUMENTS, org.id)
         d = sales_invoice_documents.c
         ids = [b.sales_invoice_id for b in built]
         already = set(
@@ -270,7 +270,7 @@ def _store_and_record(engine, store, org, sources, built, summary, run_id, write
                 errors = document.peppol_errors
                 rows.append(_row(org, invoice_id, "peppol", None, None, run_id, errors, source))
             for kind, name, data in files:
-                key = document_key(org["slug"], source, name)
+                key = document_key(org.slug, source, name)
                 writes.append((key, data))
                 rows.append(_row(org, invoice_id, kind, key, data, run_id, [], source))
                 summary.bytes_written += len(data)
@@ -328,7 +328,7 @@ def _row(org, invoice_id, kind, key, data, run_id, errors, source) -> dict:
     return {
         "format": chosen if chosen in ("facturx", "pdf") else None,
         "format_reason": getattr(source, "format_reason", None) or None,
-        "organization_id": org["id"],
+        "organization_id": org.id,
         "sales_invoice_id": invoice_id,
         "kind": kind,
         "status": "generated" if data is not None else "failed",

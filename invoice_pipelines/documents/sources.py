@@ -24,6 +24,7 @@ from invoice_pipelines import sales_ledger
 from invoice_pipelines.core.dunning import invoice_default_sentence
 from invoice_pipelines.core.invoice import Address, Invoice, InvoiceLine, VatBreakdown
 from invoice_pipelines.core.money import ZERO
+from invoice_pipelines.core.organization import Organization
 from invoice_pipelines.core.skonto import (
     DiscountTerm,
     customer_terms,
@@ -99,20 +100,20 @@ def _credit_terms(language: str, corrects: str, corrects_date: date, reason: str
 
 
 def load_sources(
-    conn: Connection, organization: dict, invoice_ids: Sequence[int]
+    conn: Connection, organization: Organization, invoice_ids: Sequence[int]
 ) -> dict[int, DocumentSource]:
     """DocumentSource per sales invoice id of this organization (ids it does not have are left out)."""
     if not invoice_ids:
         return {}
-    seller = dict((organization.get("settings") or {}).get("seller") or {})
-    rows = sales_ledger.read_invoices(conn, organization["id"], invoice_ids, *DOCUMENT_FIELDS)
+    seller = dict(organization.seller)
+    rows = sales_ledger.read_invoices(conn, organization.id, invoice_ids, *DOCUMENT_FIELDS)
     wanted = [r.id for r in rows]
     lines, taxes = _invoice_lines(conn, wanted), sales_ledger.read_vat_breakdowns(conn, wanted)
     seller_address = _address(
         seller.get("street"),
         seller.get("postal_code"),
         seller.get("city"),
-        organization.get("country") or "DE",
+        organization.country or "DE",
     )
     sentences: dict[str, str | None] = {}
 
@@ -121,8 +122,8 @@ def load_sources(
             sentences[language] = invoice_default_sentence(organization, language)
         return sentences[language]
 
-    discount_terms = terms_from_settings(organization.get("settings"))
-    seller_peppol_id = organization.get("peppol_participant") or None
+    discount_terms = terms_from_settings(organization.settings)
+    seller_peppol_id = organization.peppol_participant or None
     sources = {}
     for r in rows:
         language = r.customer_language if r.customer_language in EXEMPTION_REASONS else "de"
@@ -150,7 +151,9 @@ def load_sources(
     return sources
 
 
-def _discount_terms(r, organization: dict, default: list[DiscountTerm]) -> list[DiscountTerm]:
+def _discount_terms(
+    r, organization: Organization, default: list[DiscountTerm]
+) -> list[DiscountTerm]:
     """The steps an invoice's document states: those recorded with its first document
     (`sales_invoices.skonto_steps`: an invoice's terms never change once issued), else the
     customer's own (customers.skonto) over the organization's default."""
@@ -158,7 +161,7 @@ def _discount_terms(r, organization: dict, default: list[DiscountTerm]) -> list[
         return recorded_terms(r.skonto_steps, r.invoice_number)
     if r.customer_skonto is None:
         return default
-    return customer_terms(r.customer_skonto, organization.get("settings"), r.customer_number)
+    return customer_terms(r.customer_skonto, organization.settings, r.customer_number)
 
 
 def _with_discount(
@@ -243,7 +246,9 @@ def _invoice_lines(conn: Connection, wanted: list[int]) -> dict[int, list[Invoic
     return lines
 
 
-def _invoice(r, organization: dict, seller: dict, seller_address: Address, lines, taxes) -> Invoice:
+def _invoice(
+    r, organization: Organization, seller: dict, seller_address: Address, lines, taxes
+) -> Invoice:
     """One row as the normalized EN 16931 invoice."""
     language = r.customer_language if r.customer_language in EXEMPTION_REASONS else "de"
     reasons = EXEMPTION_REASONS[language]
@@ -266,8 +271,8 @@ def _invoice(r, organization: dict, seller: dict, seller_address: Address, lines
         due_date=r.due_date,
         currency=r.currency,
         guideline_id=EN16931_GUIDELINE,
-        seller_name=organization["name"],
-        seller_vat_id=organization.get("vat_id"),
+        seller_name=organization.name,
+        seller_vat_id=organization.vat_id,
         seller_address=seller_address,
         buyer_name=r.customer_name,
         buyer_vat_id=r.customer_vat_id,

@@ -33,9 +33,10 @@ from sqlalchemy import Engine
 
 from invoice_pipelines.catalog import OWNERS
 from invoice_pipelines.core.export_months import month_state
+from invoice_pipelines.core.organization import Organization
 from invoice_pipelines.db.tenancy import (
     UnknownOrganization,
-    resolve_organization,
+    find_organization,
     tenant_transaction,
 )
 from invoice_pipelines.exports.documents import DocumentStores
@@ -204,10 +205,12 @@ def _export(
     for key in context.partition_keys:
         slug, period = _partition(key)
         try:
+            # the partition's organization, found once: the export and the review count use it
+            org = find_organization(engine, slug)
             result = run_export(
                 engine,
                 export_store,
-                slug,
+                org,
                 period,
                 direction,
                 close_month=config.close_month,
@@ -231,7 +234,7 @@ def _export(
             context.log.warning(_skipped_line(slug, period, result))
         results[key] = result
         if direction == "incoming":
-            in_review[key] = _in_review(engine, slug, period)
+            in_review[key] = _in_review(engine, org, period)
             if in_review[key]:
                 context.log.info(
                     f"{slug} {period}: {in_review[key]} supplier invoice(s) wait for review "
@@ -285,14 +288,10 @@ def _skipped_line(slug: str, period: str, result: ExportResult) -> str:
     )
 
 
-def _in_review(engine, slug: str, period: str) -> int:
-    """The month's supplier invoices waiting in NEEDS_REVIEW (0 for an unknown organization)."""
-    try:
-        org = resolve_organization(engine, slug)
-    except UnknownOrganization:
-        return 0
-    with tenant_transaction(engine, org["id"]) as conn:
-        return in_review_in_month(conn, org["id"], period)
+def _in_review(engine, org: Organization, period: str) -> int:
+    """The month's supplier invoices waiting in NEEDS_REVIEW."""
+    with tenant_transaction(engine, org) as conn:
+        return in_review_in_month(conn, org.id, period)
 
 
 def _booked_check(

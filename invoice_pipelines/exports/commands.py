@@ -8,7 +8,6 @@ import argparse
 import json
 
 from invoice_pipelines.core.export_months import month_state
-from invoice_pipelines.db.tenancy import resolve_organization
 from invoice_pipelines.exports.corrections import reopen_exported
 from invoice_pipelines.exports.documents import DocumentStores
 from invoice_pipelines.exports.export_settings import DIRECTIONS, ExportSettingsError
@@ -44,7 +43,7 @@ def run_export_command(args: argparse.Namespace) -> int:
             result = run_export(
                 engine,
                 store,
-                args.org,
+                args.organization,
                 args.month,
                 direction,
                 close_month=True if args.close_month else None,
@@ -82,10 +81,8 @@ def run_export_command(args: argparse.Namespace) -> int:
 
 def run_reopen_command(args: argparse.Namespace) -> int:
     engine = args.resources.database
-    org = resolve_organization(engine, args.org)
+    org = args.organization
     ids = args.documents
-    reopened, refused = reopen_exported(
-        engine, org["id"], ids, reason=args.reason, requested_by="cli"
-    )
+    reopened, refused = reopen_exported(engine, org.id, ids, reason=args.reason, requested_by="cli")
     print(json.dumps({"reopened": reopened, "refused": {str(k): v for k, v in refused.items()}}))
     return 0 if reopened and not refused else 1

@@ -37,6 +37,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from invoice_pipelines.core.datev import CP1252, UTF8_BOM, DatevFieldError, Header
+from invoice_pipelines.core.organization import Organization
 
 DIRECTIONS = ("incoming", "sales")
 
@@ -241,9 +242,9 @@ def _accounts(value: Any, what: str, length: int, *, upper: bool = True) -> dict
     return accounts
 
 
-def enabled_directions(organization: dict) -> tuple[str, ...]:
+def enabled_directions(organization: Organization) -> tuple[str, ...]:
     """The directions an organization exports (settings exports.directions, default both)."""
-    raw = (organization.get("settings") or {}).get("exports") or {}
+    raw = organization.section("exports")
     directions = raw.get("directions", list(DIRECTIONS)) if isinstance(raw, dict) else DIRECTIONS
     if not isinstance(directions, list) or not set(directions) <= set(DIRECTIONS):
         raise ExportSettingsError(
@@ -252,14 +253,14 @@ def enabled_directions(organization: dict) -> tuple[str, ...]:
     return tuple(directions)
 
 
-def load_settings(organization: dict) -> ExportSettings:
-    """ExportSettings of an organization row (as a mapping); ExportSettingsError when unusable."""
-    raw = (organization.get("settings") or {}).get("exports") or {}
+def load_settings(organization: Organization) -> ExportSettings:
+    """ExportSettings of an organization; ExportSettingsError when unusable."""
+    raw = organization.section("exports")
     if not isinstance(raw, dict):
         raise ExportSettingsError('the organization\'s settings["exports"] must be a JSON object')
-    slug = organization["slug"]
-    adviser = organization.get("datev_berater_nr")
-    client = organization.get("datev_mandant_nr")
+    slug = organization.slug
+    adviser = organization.datev_berater_nr
+    client = organization.datev_mandant_nr
     if adviser is None or client is None:
         raise ExportSettingsError(
             f"organization {slug} has no DATEV Beraternummer/Mandantennummer "
@@ -267,7 +268,7 @@ def load_settings(organization: dict) -> ExportSettings:
         )
     adviser = _integer(raw.get("adviser_number", adviser), "the Beraternummer")
     client = _integer(raw.get("client_number", client), "the Mandantennummer")
-    chart = str(organization.get("datev_chart") or "SKR03").upper()
+    chart = str(organization.datev_chart or "SKR03").upper()
     if chart not in CHART_DEFAULTS:
         raise ExportSettingsError(f"the chart of accounts {chart!r} is not SKR03 or SKR04")
     length = _integer(raw.get("account_length", 4), "the Sachkontenlänge")
@@ -331,11 +332,11 @@ def load_settings(organization: dict) -> ExportSettings:
         **_accounts(raw.get("discount_accounts", {}), "discount_accounts", length),
     }
     settings = ExportSettings(
-        organization_id=organization["id"],
+        organization_id=organization.id,
         slug=slug,
-        name=organization.get("name") or slug,
-        currency=organization.get("currency") or "EUR",
-        country=organization.get("country") or "DE",
+        name=organization.name or slug,
+        currency=organization.currency or "EUR",
+        country=organization.country or "DE",
         adviser_number=adviser,
         client_number=client,
         chart=chart,

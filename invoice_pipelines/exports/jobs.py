@@ -48,14 +48,14 @@ def reopen_exported_invoices(
         raise refused("Say why the documents are reopened (reason).")
     who = who_asked(config.requested_by, context.run.tags)
     reopened, not_reopened = reopen_exported(
-        engine, org["id"], config.document_ids, reason=config.reason, requested_by=who
+        engine, org.id, config.document_ids, reason=config.reason, requested_by=who
     )
     for doc_id, why in not_reopened.items():
         context.log.warning(f"document {doc_id} not reopened: {why}")
     if not reopened:
         raise refused("None of the given documents is EXPORTED, so none can be reopened.")
     context.log.info(
-        f"reopened {len(reopened)} document(s) of {org['slug']}: {reopened}; materialize their "
+        f"reopened {len(reopened)} document(s) of {org.slug}: {reopened}; materialize their "
         "months of incoming_invoice_exports to write the corrected version"
     )
 

@@ -41,9 +41,10 @@ from sqlalchemy.exc import DBAPIError
 
 from invoice_pipelines.core.export_files import file_keys
 from invoice_pipelines.core.lifecycle import Status
+from invoice_pipelines.core.organization import Organization
 from invoice_pipelines.db.incoming_status import StaleDocument
 from invoice_pipelines.db.locks import Lock, session_lock
-from invoice_pipelines.db.tenancy import resolve_organization, tenant_transaction
+from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.exports import lines_beside
 from invoice_pipelines.exports.accounts import (
     assign_accounts,
@@ -94,7 +95,7 @@ log = logging.getLogger(__name__)
 def run_export(
     engine: Engine,
     store: Files,
-    organization: str | int,
+    org: Organization,
     period: str,
     direction: str,
     *,
@@ -114,9 +115,8 @@ def run_export(
     `documents`: where the invoices' documents are (upload and document store); given, the
     version carries a DATEV document package and its bookings Beleglinks (exports/documents.py)."""
     check_period(period)
-    org = resolve_organization(engine, organization)
     if direction not in enabled_directions(org):
-        result = ExportResult(org["slug"], direction, period)
+        result = ExportResult(org.slug, direction, period)
         result.disabled = True
         return result
     settings = load_settings(org)

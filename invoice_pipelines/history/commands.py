@@ -10,7 +10,6 @@ import argparse
 import json
 
 from invoice_pipelines.core.text import terminal_text
-from invoice_pipelines.db.tenancy import resolve_organization
 from invoice_pipelines.history.importing import import_history
 
 
@@ -25,13 +24,12 @@ def run_history_command(args: argparse.Namespace) -> int:
 
 def run_import_command(args: argparse.Namespace) -> int:
     engine = args.resources.database
-    organization = resolve_organization(engine, args.org)  # an unknown one: one sentence
     if not (args.sales or args.supplier or args.einvoices):
         print("invoice-pipelines history import: name --sales, --supplier or --einvoices")
         return 2
     report = import_history(
         engine,
-        organization["id"],
+        args.organization,
         sales=args.sales,
         supplier=args.supplier,
         einvoices=args.einvoices,

@@ -19,9 +19,10 @@ from pathlib import Path
 from sqlalchemy import Engine, select
 
 from invoice_pipelines.core.numbering import number_regex
+from invoice_pipelines.core.organization import Organization
 from invoice_pipelines.db.sequences import INVOICES, read_sequence
 from invoice_pipelines.db.tables import organizations
-from invoice_pipelines.db.tenancy import resolve_organization, tenant_transaction
+from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.history.csv_files import read_csv
 from invoice_pipelines.history.einvoices import read_folder
 from invoice_pipelines.history.records import PastInvoice, Refusal
@@ -56,7 +57,7 @@ class HistoryReport:
 
 def import_history(
     engine: Engine,
-    organization: str | int,
+    org: Organization,
     *,
     sales: Sequence[Path] = (),
     supplier: Sequence[Path] = (),
@@ -64,11 +65,9 @@ def import_history(
     by: str,
     chunk: int = CHUNK,
 ) -> HistoryReport:
-    """Import the organization's past from the files given (UnknownOrganization when there is
-    no such organization)."""
+    """Import the organization's past from the files given."""
     started = time.monotonic()
-    org = resolve_organization(engine, organization)
-    report = HistoryReport(org["slug"])
+    report = HistoryReport(org.slug)
     read: dict[str, list[PastInvoice]] = {"sales": [], "supplier": []}
     for direction, paths in (("sales", sales), ("supplier", supplier)):
         for path in paths:
@@ -76,8 +75,8 @@ def import_history(
             read[direction] += invoices
             report.refused += refused
     if einvoices:
-        with tenant_transaction(engine, org["id"]) as conn:
-            own = own_party(conn, org["id"])
+        with tenant_transaction(engine, org.id) as conn:
+            own = own_party(conn, org.id)
         for folder in einvoices:
             invoices, refused = read_folder(Path(folder), own)
             report.refused += refused
@@ -88,14 +87,14 @@ def import_history(
     imported_sales: list[PastInvoice] = []
     for direction, write in (("sales", write_sales), ("supplier", write_supplier)):
         for part in _chunks(read[direction], chunk):
-            with tenant_transaction(engine, org["id"], write=True) as conn:
-                written: Written = write(conn, org["id"], part, by, datetime.now(UTC))
+            with tenant_transaction(engine, org.id, write=True) as conn:
+                written: Written = write(conn, org.id, part, by, datetime.now(UTC))
             report.imported[direction] += written.imported
             report.already[direction] += written.already
             report.refused += written.refused
             imported_sales += written.numbers
     if imported_sales:
-        report.warnings += numbers_handed_out_again(engine, org["id"], imported_sales)
+        report.warnings += numbers_handed_out_again(engine, org.id, imported_sales)
     report.seconds = time.monotonic() - started
     return report
 

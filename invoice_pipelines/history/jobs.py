@@ -21,6 +21,7 @@ from sqlalchemy import Engine
 
 from invoice_pipelines.history.importing import import_history
 from invoice_pipelines.tenants.partitions import REQUESTED_BY_HELP, who_asked
+from invoice_pipelines.tenants.refusals import organization_or_refuse
 
 SHOWN = 50  # refusals listed in the failure's metadata
 NAMED = 10  # refusals named in its message
@@ -53,7 +54,7 @@ def import_history_files(
 ) -> dict:
     report = import_history(
         database,
-        config.organization,
+        organization_or_refuse(database, config.organization),
         sales=[_path(p) for p in config.sales],
         supplier=[_path(p) for p in config.supplier],
         einvoices=[_path(p) for p in config.einvoices],

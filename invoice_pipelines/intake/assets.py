@@ -24,6 +24,7 @@ from sqlalchemy import Engine, select
 
 from invoice_pipelines.catalog import OWNERS, defined_here
 from invoice_pipelines.core.lifecycle import Status
+from invoice_pipelines.core.organization import Organization
 from invoice_pipelines.db.incoming_status import in_intake
 from invoice_pipelines.db.tables import incoming_invoices as incoming_invoices_table
 from invoice_pipelines.db.tenancy import (
@@ -107,16 +108,16 @@ def _waiting(engine, organization_id: int) -> list[int]:
         )
 
 
-def _policy_metadata(context: AssetExecutionContext, org: dict) -> dict:
+def _policy_metadata(context: AssetExecutionContext, org: Organization) -> dict:
     """The intake policy this run applied; a stored policy that names an unknown class or action
     (written past `incoming policy`, which refuses it) is said, and the defaults applied."""
-    stored = (org.get("settings") or {}).get(POLICY_SETTING)
+    stored = org.settings.get(POLICY_SETTING)
     try:
         return {"intake_policy": MetadataValue.json(checked_policy(stored))}
     except PolicyError as exc:
         context.log.warning(
-            f"organization {org['slug']}: {exc}; the default intake policy applied (fix it with "
-            f"invoice-pipelines incoming policy --org {org['slug']} --set CLASS=ACTION)"
+            f"organization {org.slug}: {exc}; the default intake policy applied (fix it with "
+            f"invoice-pipelines incoming policy --org {org.slug} --set CLASS=ACTION)"
         )
         return {
             "intake_policy": MetadataValue.json(checked_policy(None)),
@@ -223,7 +224,7 @@ def incoming_invoices(
     if config.retry_failed:
         who = who_asked(config.requested_by, context.run.tags)
         ids, not_retried = retry_documents(
-            engine, org["id"], config.document_ids or None, requested_by=who
+            engine, org.id, config.document_ids or None, requested_by=who
         )
         retried = len(ids)
         for doc_id, reason in not_retried.items():
@@ -231,11 +232,11 @@ def incoming_invoices(
         if config.document_ids and not ids:
             raise refused("None of the given documents is FAILED, so none can be retried.")
     else:
-        ids = config.document_ids or _waiting(engine, org["id"])
+        ids = config.document_ids or _waiting(engine, org.id)
     summary = process_documents(
         engine,
         upload_store,
-        org["id"],
+        org.id,
         ids,
         parser=document_parser,
         ocr=ocr_engine,
@@ -251,11 +252,11 @@ def incoming_invoices(
             },
             allow_retries=False,
         )
-    with tenant_transaction(engine, org["id"]) as conn:
-        stats = organization_stats(conn, org["id"])
+    with tenant_transaction(engine, org.id) as conn:
+        stats = organization_stats(conn, org.id)
         # what the run's three judging checks read (check_findings.py), some of it recorded too
-        judged = judge_documents(conn, org["id"], summary.processed, sorted(summary.failures))
-        rejected = rejected_documents(conn, org["id"], limit=TABLE_ROWS)
+        judged = judge_documents(conn, org.id, summary.processed, sorted(summary.failures))
+        rejected = rejected_documents(conn, org.id, limit=TABLE_ROWS)
     failed, outside, outside_count = judged.failed, judged.outside_docs, judged.outside
     first, last = judged.first_month, judged.last_month
     for doc in failed:
@@ -305,21 +306,21 @@ def register_metadata(conn, organization_id: int) -> dict:
 def supplier_register(context: AssetExecutionContext, database: ResourceParam[Engine]):
     engine = database
     org = organization_or_refuse(engine, context.partition_key)
-    with tenant_transaction(engine, org["id"]) as conn:
-        metadata = register_metadata(conn, org["id"])
-        checks = register_checks(conn, org["id"])
+    with tenant_transaction(engine, org.id) as conn:
+        metadata = register_metadata(conn, org.id)
+        checks = register_checks(conn, org.id)
     yield MaterializeResult(metadata=metadata)
     yield from checks
 
 
-def register_events(engine, organization: dict) -> list:
+def register_events(engine, organization: Organization) -> list:
     """The register's materialization after a run changed it (the launchpad jobs, the intake),
     with its two checks evaluated on it: logged by that run, or recorded without one by a
     command, so the UI never shows the register's latest materialization unchecked."""
-    with tenant_transaction(engine, organization["id"]) as conn:
-        metadata = register_metadata(conn, organization["id"])
-        checks = register_checks(conn, organization["id"])
-    slug = organization["slug"]
+    with tenant_transaction(engine, organization.id) as conn:
+        metadata = register_metadata(conn, organization.id)
+        checks = register_checks(conn, organization.id)
+    slug = organization.slug
     return [
         AssetMaterialization(asset_key=SUPPLIER_REGISTER, partition=slug, metadata=metadata),
         *(evaluation(check, SUPPLIER_REGISTER, partition=slug) for check in checks),

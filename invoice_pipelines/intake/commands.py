@@ -28,7 +28,11 @@ def run_incoming_command(args: argparse.Namespace) -> int:
 
 def run_list_command(args: argparse.Namespace) -> int:
     documents = list_documents(
-        args.resources.database, args.org, status=args.status, month=args.month, limit=args.limit
+        args.resources.database,
+        args.organization,
+        status=args.status,
+        month=args.month,
+        limit=args.limit,
     )
     if args.json:
         for document in documents:
@@ -94,7 +98,10 @@ def _show_duplicate_uploads(document: dict) -> None:
 
 def run_uploads_command(args: argparse.Namespace) -> int:
     rows = list_uploads(
-        args.resources.database, args.org, duplicates_only=args.duplicates, limit=args.limit
+        args.resources.database,
+        args.organization,
+        duplicates_only=args.duplicates,
+        limit=args.limit,
     )
     if args.json:
         for row in rows:
@@ -151,7 +158,7 @@ def _class(document: dict) -> str:
 
 
 def run_show_command(args: argparse.Namespace) -> int:
-    document = show_document(args.resources.database, args.org, args.id)
+    document = show_document(args.resources.database, args.organization, args.id)
     if document is None:
         print(
             f"invoice-pipelines incoming show: no incoming invoice {args.id} in {args.org}",
@@ -167,7 +174,7 @@ def run_show_command(args: argparse.Namespace) -> int:
 
 def run_policy_command(args: argparse.Namespace) -> int:
     try:
-        policy = set_policy(args.resources.database, args.org, dict(args.set))
+        policy = set_policy(args.resources.database, args.organization, dict(args.set))
     except ValueError as exc:
         print(f"invoice-pipelines incoming policy: {exc}", file=sys.stderr)
         return 2

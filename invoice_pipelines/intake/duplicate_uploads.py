@@ -11,8 +11,9 @@ from collections.abc import Sequence
 from sqlalchemy import and_, select
 from sqlalchemy.engine import Connection, Engine
 
+from invoice_pipelines.core.organization import Organization
 from invoice_pipelines.db.tables import incoming_invoices, uploads
-from invoice_pipelines.db.tenancy import resolve_organization, tenant_transaction
+from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.metadata import markdown_table
 
 _CHUNK = 1000
@@ -97,21 +98,20 @@ def duplicates_of_documents(
 
 
 def list_uploads(
-    engine: Engine, organization: str | int, *, duplicates_only: bool = False, limit: int = 200
+    engine: Engine, org: Organization, *, duplicates_only: bool = False, limit: int = 200
 ) -> list[dict]:
     """The organization's uploads, newest first, each with the incoming invoice it made or (a
     duplicate) the one it duplicates."""
-    org = resolve_organization(engine, organization)
     query = (
         select(*_columns())
         .select_from(_joined())
-        .where(uploads.c.organization_id == org["id"])
+        .where(uploads.c.organization_id == org.id)
         .order_by(uploads.c.id.desc())
         .limit(limit)
     )
     if duplicates_only:
         query = query.where(uploads.c.status == "duplicate")
-    with tenant_transaction(engine, org["id"]) as conn:
+    with tenant_transaction(engine, org.id) as conn:
         return [dict(r) for r in conn.execute(query).mappings()]
 
 

@@ -14,6 +14,7 @@ from collections import defaultdict
 
 from sqlalchemy import select
 
+from invoice_pipelines.core.organization import Organization
 from invoice_pipelines.core.suppliers import Claim, compare, name_skeleton
 from invoice_pipelines.db.incoming_status import validated
 from invoice_pipelines.db.tables import incoming_invoices
@@ -113,9 +114,9 @@ def rejected_table(rows) -> str:
     )
 
 
-def event(asset: str, organization: dict, figures: dict, by: str) -> AssetEvent:
+def event(asset: str, organization: Organization, figures: dict, by: str) -> AssetEvent:
     """A command's report of what `asset` shows of the organization now, saying who changed it."""
-    return AssetEvent(asset, organization["slug"], {**figures, RECORDED_BY: by})
+    return AssetEvent(asset, organization.slug, {**figures, RECORDED_BY: by})
 
 
 def _look_alikes(conn, organization_id: int) -> list[tuple]:
@@ -187,9 +188,9 @@ def register_findings(conn, organization_id: int) -> dict[str, CheckFinding]:
     }
 
 
-def register_check_events(conn, organization: dict) -> list[CheckEvent]:
+def register_check_events(conn, organization: Organization) -> list[CheckEvent]:
     """The register's checks evaluated now, as a command reports them beside the register."""
     return [
-        CheckEvent(SUPPLIER_REGISTER, name, finding, organization["slug"])
-        for name, finding in register_findings(conn, organization["id"]).items()
+        CheckEvent(SUPPLIER_REGISTER, name, finding, organization.slug)
+        for name, finding in register_findings(conn, organization.id).items()
     ]

@@ -19,6 +19,7 @@ from dagster import (
 from pydantic import Field
 from sqlalchemy import Engine
 
+from invoice_pipelines.core.organization import Organization
 from invoice_pipelines.db.incoming_status import StaleDocument
 from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.intake.assets import (
@@ -118,7 +119,7 @@ def review_incoming_invoice(
     try:
         result = review_document(
             engine,
-            org["id"],
+            org,
             config.document_id,
             reviewed_by=config.reviewed_by,
             corrections=config.corrections,
@@ -227,10 +228,11 @@ def _pairs(values: list[str]) -> tuple[tuple[str, str | None], ...]:
 def change_supplier_register(
     context: OpExecutionContext, config: SupplierChangeConfig, database: ResourceParam[Engine]
 ):
-    org, supplier_id = _in_register(
-        database, config.organization, lambda conn, org_id: _register_change(conn, org_id, config)
+    org = organization_or_refuse(database, config.organization)
+    supplier_id = _in_register(
+        database, org, lambda conn, org_id: _register_change(conn, org_id, config)
     )
-    context.log.info(f"supplier {supplier_id} of {org['slug']}: changed by {config.changed_by}")
+    context.log.info(f"supplier {supplier_id} of {org.slug}: changed by {config.changed_by}")
     for event in register_events(database, org):
         context.log_event(event)
 
@@ -305,9 +307,10 @@ class SupplierConfirmConfig(Config):
 def confirm_supplier_op(
     context: OpExecutionContext, config: SupplierConfirmConfig, database: ResourceParam[Engine]
 ):
-    org, _ = _in_register(
+    org = organization_or_refuse(database, config.organization)
+    _in_register(
         database,
-        config.organization,
+        org,
         lambda conn, org_id: confirm_supplier(
             conn,
             org_id,
@@ -319,19 +322,18 @@ def confirm_supplier_op(
         ),
     )
     context.log.info(
-        f"supplier {config.supplier_id} of {org['slug']}: confirmed by {config.confirmed_by}"
+        f"supplier {config.supplier_id} of {org.slug}: confirmed by {config.confirmed_by}"
     )
     for event in register_events(database, org):
         context.log_event(event)
 
 
-def _in_register(engine: Engine, organization: str, work) -> tuple[dict, object]:
-    """`work(conn, organization_id)` in the organization's write transaction: the organization
-    and what the work gave; a change the register refuses fails the run with its sentence."""
-    org = organization_or_refuse(engine, organization)
+def _in_register(engine: Engine, org: Organization, work) -> object:
+    """`work(conn, organization_id)` in the organization's write transaction: what the work
+    gave; a change the register refuses fails the run with its sentence."""
     try:
-        with tenant_transaction(engine, org["id"], write=True) as conn:
-            return org, work(conn, org["id"])
+        with tenant_transaction(engine, org, write=True) as conn:
+            return work(conn, org.id)
     except RegisterError as exc:
         raise refused(str(exc)) from None
 

@@ -9,6 +9,7 @@ from sqlalchemy import select, update
 from sqlalchemy.engine import Engine
 
 from invoice_pipelines.core.lifecycle import Status
+from invoice_pipelines.core.organization import Organization
 from invoice_pipelines.db.incoming_status import ACCEPTED, in_intake, validated
 from invoice_pipelines.db.tables import (
     incoming_invoices,
@@ -17,7 +18,7 @@ from invoice_pipelines.db.tables import (
     processing_errors,
     uploads,
 )
-from invoice_pipelines.db.tenancy import resolve_organization, tenant_transaction
+from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.einvoice.classes import POLICY_SETTING, checked_policy
 from invoice_pipelines.intake.discounts import discounts_of, running_discount
 from invoice_pipelines.intake.duplicate_uploads import duplicates_of_documents
@@ -93,7 +94,7 @@ def _resolved(conn, document_id: int) -> list[dict]:
 
 def list_documents(
     engine: Engine,
-    organization: str | int,
+    org: Organization,
     *,
     status: str | None = None,
     month: str | None = None,
@@ -104,17 +105,16 @@ def list_documents(
     findings of its latest processing, the early-payment discount a payment today still
     earns (`discount`: last day, percent, discount, amount to pay; None when there is none) and
     what was paid (`payment`, intake/payments.py; None when it never went to QuickBooks)."""
-    org = resolve_organization(engine, organization)
     t = incoming_invoices.c
     query = (
         select(*(t[name] for name in LIST_COLUMNS), uploads.c.filename)
         .select_from(incoming_invoices.outerjoin(uploads, uploads.c.id == t.upload_id))
-        .where(t.organization_id == org["id"])
+        .where(t.organization_id == org.id)
         .order_by(t.id.desc())
         .limit(limit)
     )
     if status == Status.VALIDATED.value:
-        query = query.where(validated(organization_id=org["id"]))
+        query = query.where(validated(organization_id=org.id))
     elif status and status not in ACCEPTED:
         query = query.where(in_intake([status]))
     elif status:
@@ -125,13 +125,13 @@ def list_documents(
         start = date(year, number, 1)
         end = date(year + number // 12, number % 12 + 1, 1)
         query = query.where(t.issue_date >= start, t.issue_date < end)
-    with tenant_transaction(engine, org["id"]) as conn:
+    with tenant_transaction(engine, org.id) as conn:
         rows = [dict(r) for r in conn.execute(query).mappings()]
         ids = [r["id"] for r in rows]
         findings = _findings(conn, ids) if rows else {}
         notices = notices_of(conn, ids) if rows else {}
         discounts = discounts_of(conn, ids)
-        duplicates = duplicates_of_documents(conn, org["id"], ids)
+        duplicates = duplicates_of_documents(conn, org.id, ids)
         payments = payments_of(conn, ids) if rows else {}
     for row in rows:
         row["payment"] = payments.get(row["id"])
@@ -145,19 +145,18 @@ def list_documents(
 
 
 def show_document(
-    engine: Engine, organization: str | int, document_id: int, *, today: date | None = None
+    engine: Engine, org: Organization, document_id: int, *, today: date | None = None
 ) -> dict | None:
     """One document: its values, its verdict, the findings of its latest processing, every
     review of it, its discount steps (`discounts`), the one a payment today still earns, and
     what was paid (`payment`, with each payment's day and amount)."""
-    org = resolve_organization(engine, organization)
     t = incoming_invoices.c
-    with tenant_transaction(engine, org["id"]) as conn:
+    with tenant_transaction(engine, org.id) as conn:
         row = (
             conn.execute(
                 select(*(t[name] for name in LIST_COLUMNS), t.raw_json, uploads.c.filename)
                 .select_from(incoming_invoices.outerjoin(uploads, uploads.c.id == t.upload_id))
-                .where(t.organization_id == org["id"], t.id == int(document_id))
+                .where(t.organization_id == org.id, t.id == int(document_id))
             )
             .mappings()
             .first()
@@ -169,7 +168,7 @@ def show_document(
         document["verdict"] = raw.get("verdict")
         document["findings"] = _findings(conn, [row["id"]])[row["id"]]
         document["resolved_findings"] = _resolved(conn, row["id"])
-        document["duplicate_uploads"] = duplicates_of_documents(conn, org["id"], [row["id"]])[
+        document["duplicate_uploads"] = duplicates_of_documents(conn, org.id, [row["id"]])[
             row["id"]
         ]
         document["notice"] = notices_of(conn, [row["id"]]).get(row["id"])
@@ -191,19 +190,16 @@ def show_document(
     return document
 
 
-def set_policy(engine: Engine, organization: str | int, changes: dict[str, str]) -> dict[str, str]:
+def set_policy(engine: Engine, org: Organization, changes: dict[str, str]) -> dict[str, str]:
     """The organization's intake policy after `changes` (class or hybrid_mismatch -> action);
     ValueError (PolicyError) names the first unknown key or action, and nothing is stored."""
-    org = resolve_organization(engine, organization)
-    settings = dict(org.get("settings") or {})
+    settings = dict(org.settings)
     stored = dict(settings.get(POLICY_SETTING) or {})
     policy = checked_policy({**stored, **changes})  # refuses before anything is written
     if changes:
         settings[POLICY_SETTING] = {**stored, **changes}
-        with tenant_transaction(engine, org["id"], write=True) as conn:
+        with tenant_transaction(engine, org.id, write=True) as conn:
             conn.execute(
-                update(organizations)
-                .where(organizations.c.id == org["id"])
-                .values(settings=settings)
+                update(organizations).where(organizations.c.id == org.id).values(settings=settings)
             )
     return policy

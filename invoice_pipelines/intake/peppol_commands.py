@@ -24,7 +24,6 @@ import sys
 
 from invoice_pipelines.area import run_verb
 from invoice_pipelines.core.text import terminal_text
-from invoice_pipelines.db.tenancy import resolve_organization
 from invoice_pipelines.intake.peppol_http import INBOUND_PATH, TOKEN_SETTING, receiver
 from invoice_pipelines.intake.peppol_inbound import (
     UNKNOWN_RECEIVER,
@@ -51,15 +50,15 @@ def _say(line: str, *, error: bool = False) -> None:
 def run_receive(args: argparse.Namespace) -> int:
     where = f"invoice-pipelines peppol receive: {args.path}"
     engine = args.resources.database
-    if args.org is not None:
-        resolve_organization(engine, args.org)  # a mistyped --org is named before the file is read
     try:
         data = read_file_limited(args.path, limit_or_setting(None))
     except OSError as exc:  # UploadTooLarge is one
         _say(f"{where}: {exc}", error=True)
         return 2
     try:
-        received = receive_peppol(engine, args.resources.upload_store, data, organization=args.org)
+        received = receive_peppol(
+            engine, args.resources.upload_store, data, organization=args.organization
+        )
     except ReceiveRefused as exc:
         _say(f"{where}: {exc}", error=True)
         return 2
@@ -72,7 +71,7 @@ def run_receive(args: argparse.Namespace) -> int:
 
 def run_route(args: argparse.Namespace) -> int:
     try:
-        routed = route_held(args.resources.database, args.resources.upload_store, args.org)
+        routed = route_held(args.resources.database, args.resources.upload_store, args.organization)
     except ReceiveRefused as exc:
         _say(f"invoice-pipelines peppol route: {exc}", error=True)
         return 2

@@ -56,10 +56,11 @@ from sqlalchemy import Engine, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
+from invoice_pipelines.core.organization import Organization
 from invoice_pipelines.core.rules import Finding
 from invoice_pipelines.core.text import terminal_text
 from invoice_pipelines.db.tables import organizations, peppol_received, processing_errors
-from invoice_pipelines.db.tenancy import resolve_organization, system_transaction
+from invoice_pipelines.db.tenancy import system_transaction
 from invoice_pipelines.db.types import utcnow
 from invoice_pipelines.einvoice.peppol_ids import EAS_CODES
 from invoice_pipelines.einvoice.readers.cii import CII_NS
@@ -293,12 +294,11 @@ def receive_peppol(
     uploads: Uploads,
     data: bytes,
     *,
-    organization: str | int | None = None,
+    organization: Organization | None = None,
     max_bytes: int | None = None,
 ) -> Received:
     """Register one forwarded document once per InstanceIdentifier and hand it to the intake of
-    its receiving organization (module docstring). ReceiveRefused when it cannot be received;
-    UnknownOrganization for an `organization` that does not exist."""
+    its receiving organization (module docstring). ReceiveRefused when it cannot be received."""
     try:
         envelope = open_envelope(data, max_bytes=limit_or_setting(max_bytes))
     except EnvelopeError as exc:
@@ -306,12 +306,11 @@ def receive_peppol(
     check_receiver(envelope.receiver)
     digest = hashlib.sha256(envelope.document).hexdigest()
     key = envelope.instance_identifier or f"sha256:{digest}"
-    chosen = None if organization is None else resolve_organization(engine, organization)
     with system_transaction(engine) as conn:
         known = _known(conn, key)
         if known is not None and known.state == REGISTERED:
             return _replay(known)
-        target = _route(conn, envelope.receiver, chosen)
+        target = _route(conn, envelope.receiver, organization)
     if target is None:
         return _hold(engine, envelope, key, digest)
     return _register(engine, uploads, envelope, key, digest, target)
@@ -339,7 +338,9 @@ def _replay(known) -> Received:
     )
 
 
-def _route(conn: Connection, receiver: str | None, chosen: dict | None) -> tuple[int, str] | None:
+def _route(
+    conn: Connection, receiver: str | None, chosen: Organization | None
+) -> tuple[int, str] | None:
     """The receiving organization (id, slug), or None when no organization is the receiver."""
     addressed = []
     if receiver:
@@ -356,12 +357,12 @@ def _route(conn: Connection, receiver: str | None, chosen: dict | None) -> tuple
         )
     if chosen is None:
         return (addressed[0].id, addressed[0].slug) if addressed else None
-    if addressed and addressed[0].id != chosen["id"]:
+    if addressed and addressed[0].id != chosen.id:
         raise ReceiveRefused(
             f"the document is addressed to {receiver}, the Peppol participant id of "
-            f"{addressed[0].slug}, not to {chosen['slug']}"
+            f"{addressed[0].slug}, not to {chosen.slug}"
         )
-    return chosen["id"], chosen["slug"]
+    return chosen.id, chosen.slug
 
 
 def _values(envelope: Envelope, digest: str) -> dict:
@@ -487,17 +488,16 @@ def _register(
     )  # fmt: skip
 
 
-def route_held(engine: Engine, uploads: Uploads, organization: str | int) -> list[Received]:
-    """Register the held messages (`unknown_receiver`) whose receiver is now `organization`'s
+def route_held(engine: Engine, uploads: Uploads, org: Organization) -> list[Received]:
+    """Register the held messages (`unknown_receiver`) whose receiver is now `org`'s
     Peppol participant id, from the copy each row holds, as if each had been received now: the
     same InstanceIdentifier, envelope fields and file, the row moved to `registered` (or a replay
-    where another process routed it first). UnknownOrganization for an organization that does
-    not exist; ReceiveRefused when it has no participant id or shares it with another one."""
-    org = resolve_organization(engine, organization)
-    participant = org.get("peppol_participant")
+    where another process routed it first). ReceiveRefused when it has no participant id or
+    shares it with another one."""
+    participant = org.peppol_participant
     if not participant:
         raise ReceiveRefused(
-            f"{org['slug']} has no Peppol participant id; held messages are routed by the id "
+            f"{org.slug} has no Peppol participant id; held messages are routed by the id "
             "they are addressed to"
         )
     m = peppol_received.c

@@ -20,11 +20,10 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
 from invoice_pipelines.core.lifecycle import Status
+from invoice_pipelines.core.organization import Organization
 from invoice_pipelines.db.incoming_status import in_intake
 from invoice_pipelines.db.tables import incoming_invoices
 from invoice_pipelines.db.tenancy import (
-    UnknownOrganization,
-    resolve_organization,
     tenant_transaction,
 )
 from invoice_pipelines.limits import MAX_INTAKE_ATTEMPTS
@@ -54,7 +53,7 @@ def run_depth(tags: Mapping[str, str]) -> int:
 
 def redispatch_batches(
     engine: Engine,
-    organization: str,
+    org: Organization,
     document_ids: Sequence[int],
     *,
     failed_run_id: str,
@@ -65,20 +64,16 @@ def redispatch_batches(
     depth (a run at that depth marks its document FAILED instead of reading it)."""
     if depth + 1 > MAX_INTAKE_ATTEMPTS:
         return []
-    try:
-        org = resolve_organization(engine, organization)
-    except UnknownOrganization:
-        return []
     t = incoming_invoices.c
     query = select(t.id).where(
-        t.organization_id == org["id"],
+        t.organization_id == org.id,
         in_intake([Status.UPLOADED, Status.CREATED]),
     )
     if document_ids:
         query = query.where(t.id.in_(sorted({int(i) for i in document_ids})))
-    with tenant_transaction(engine, org["id"]) as conn:
+    with tenant_transaction(engine, org.id) as conn:
         waiting = list(conn.execute(query.order_by(t.id).limit(MOST_PER_FAILED_RUN)).scalars())
     return [
-        Redispatch(org["slug"], doc_id, f"redispatch:{failed_run_id}:{doc_id}", depth + 1)
+        Redispatch(org.slug, doc_id, f"redispatch:{failed_run_id}:{doc_id}", depth + 1)
         for doc_id in waiting
     ]

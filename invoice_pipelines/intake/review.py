@@ -44,6 +44,7 @@ from sqlalchemy.exc import DataError
 from invoice_pipelines.core.invoice import Invoice, PaymentAccount, VatBreakdown
 from invoice_pipelines.core.lifecycle import Status
 from invoice_pipelines.core.money import ZERO, round_cents
+from invoice_pipelines.core.organization import Organization
 from invoice_pipelines.core.rules import check_invoice, invoice_number_key, seller_key
 from invoice_pipelines.core.suppliers import NEVER_CONFIRMED, Claim, Comparison, compare
 from invoice_pipelines.db.incoming_status import (
@@ -61,7 +62,7 @@ from invoice_pipelines.db.tables import (
     incoming_reviews,
     processing_errors,
 )
-from invoice_pipelines.db.tenancy import resolve_organization, tenant_transaction
+from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.db.types import utcnow
 from invoice_pipelines.intake.discounts import recompute as recompute_discounts
 from invoice_pipelines.intake.plausibility import (
@@ -376,7 +377,7 @@ _LARGEST_ID = 2**63 - 1
 
 def review_document(
     engine: Engine,
-    organization: str | int,
+    org: Organization,
     document_id: int,
     *,
     reviewed_by: str,
@@ -392,7 +393,6 @@ def review_document(
     at (required); a document that changed since is refused (ReviewError) instead of being judged
     on values nobody saw. Nothing is written when a ReviewError is raised."""
     # an unknown organization is said first, as by every command (UnknownOrganization)
-    org = resolve_organization(engine, organization)
     reviewed_by, reject, reason = _checked_request(
         reviewed_by, corrections, confirm, reject, reopen, reason
     )
@@ -400,18 +400,16 @@ def review_document(
     today = date.today()
     values, breakdown = parse_corrections(corrections or {}, today=today)
     try:
-        with tenant_transaction(engine, org["id"], write=True) as conn:
+        with tenant_transaction(engine, org.id, write=True) as conn:
             # the duplicate check reads, then writes: as the intake run, one writer per
             # organization; a reopening waits for a running export (it may be booking the document)
-            xact_lock(conn, Lock.INTAKE, org["id"])
+            xact_lock(conn, Lock.INTAKE, org.id)
             if reopen:
-                xact_lock(conn, Lock.EXPORT, org["id"])
+                xact_lock(conn, Lock.EXPORT, org.id)
             row = _document(conn, org, document_id, expected_version, reopen=reopen)
-            ref = DocumentRef(
-                row["id"], org["id"], Status(row["status"]), row["processing_version"]
-            )
+            ref = DocumentRef(row["id"], org.id, Status(row["status"]), row["processing_version"])
             result = ReviewResult(row["id"], row["status"])
-            log = _ReviewLog(org["id"], row["id"], reviewed_by)
+            log = _ReviewLog(org.id, row["id"], reviewed_by)
             if reopen:
                 change_status(
                     conn,
@@ -450,7 +448,7 @@ def review_document(
                 conn.execute(insert(incoming_reviews), log.rows)
             conn.execute(
                 insert(audit_log).values(
-                    organization_id=org["id"],
+                    organization_id=org.id,
                     created_by=reviewed_by,
                     action="intake.reopen" if reopen else "intake.review",
                     entity_type="incoming_invoice",
@@ -538,7 +536,7 @@ def _checked_version(document_id: int, expected_version: int | None) -> None:
 
 
 def _document(
-    conn, org: dict, document_id: int, expected_version: int | None, *, reopen: bool
+    conn, org: Organization, document_id: int, expected_version: int | None, *, reopen: bool
 ) -> dict:
     """The document's row; ReviewError when it is not this organization's, not in review (to
     reopen: not VALIDATED, or EXPORTED already), or not at the version the reviewer looked at."""
@@ -547,7 +545,7 @@ def _document(
         row = (
             conn.execute(
                 select(incoming_invoices).where(
-                    incoming_invoices.c.organization_id == org["id"],
+                    incoming_invoices.c.organization_id == org.id,
                     incoming_invoices.c.id == document_id,
                 )
             )
@@ -555,13 +553,13 @@ def _document(
             .first()
         )
     if row is None:
-        raise ReviewError(f"no incoming invoice {document_id} in {org['slug']}")
+        raise ReviewError(f"no incoming invoice {document_id} in {org.slug}")
     status = row["status"]
     if reopen and status == Status.EXPORTED.value:
         raise ReviewError(
             f"incoming invoice {document_id} is EXPORTED: it is booked in an export, so it is "
             "corrected through the export's correction path: `invoice-pipelines export-reopen "
-            f"--org {org['slug']} --documents {document_id} --reason WHY` takes it back to "
+            f"--org {org.slug} --documents {document_id} --reason WHY` takes it back to "
             "VALIDATED, then reopen it for review"
         )
     if reopen and status != Status.VALIDATED.value:

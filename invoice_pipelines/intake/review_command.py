@@ -13,8 +13,9 @@ import argparse
 import json
 import sys
 
+from invoice_pipelines.core.organization import Organization
 from invoice_pipelines.db.incoming_status import StaleDocument
-from invoice_pipelines.db.tenancy import resolve_organization, tenant_transaction
+from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.intake.check_findings import judge_documents, scheduled_findings
 from invoice_pipelines.intake.figures import (
     INCOMING_INVOICES,
@@ -30,12 +31,12 @@ from invoice_pipelines.resources.dagster_ui import CheckEvent, tell_dagster
 
 def run_review_command(args: argparse.Namespace) -> int:
     engine = args.resources.database
-    org = resolve_organization(engine, args.org)
+    org = args.organization
     register_before = _register(engine, org)
     try:
         result = review_document(
             engine,
-            args.org,
+            args.organization,
             args.id,
             reviewed_by=args.by,
             corrections=dict(args.set),
@@ -66,24 +67,26 @@ def run_review_command(args: argparse.Namespace) -> int:
     return 0 if result.status != "NEEDS_REVIEW" or not args.confirm else 1
 
 
-def _register(engine, org: dict) -> dict:
-    with tenant_transaction(engine, org["id"]) as conn:
-        return register_figures(conn, org["id"])
+def _register(engine, org: Organization) -> dict:
+    with tenant_transaction(engine, org.id) as conn:
+        return register_figures(conn, org.id)
 
 
-def _tell_dagster(engine, org: dict, document_id: int, register_before: dict, by: str) -> None:
+def _tell_dagster(
+    engine, org: Organization, document_id: int, register_before: dict, by: str
+) -> None:
     """What the review changed, as the UI shows it: the organization's documents with the five
     checks of incoming_invoices (the reviewed document is what this change processed), and the
     register when the confirmation taught it something (its figures differ from before); the
     register's checks in any case, as one reads the documents the review booked or held."""
-    with tenant_transaction(engine, org["id"]) as conn:
-        events: list = [event(INCOMING_INVOICES, org, documents_figures(conn, org["id"]), by)]
-        judged = judge_documents(conn, org["id"], 1, [document_id])
+    with tenant_transaction(engine, org.id) as conn:
+        events: list = [event(INCOMING_INVOICES, org, documents_figures(conn, org.id), by)]
+        judged = judge_documents(conn, org.id, 1, [document_id])
         events += [
-            CheckEvent(INCOMING_INVOICES, name, finding, org["slug"])
+            CheckEvent(INCOMING_INVOICES, name, finding, org.slug)
             for name, finding in judged.findings().items()
         ]
-        register = register_figures(conn, org["id"])
+        register = register_figures(conn, org.id)
         if register != register_before:
             events.append(event(SUPPLIER_REGISTER, org, register, by))
         events += register_check_events(conn, org)

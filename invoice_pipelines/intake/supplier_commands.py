@@ -11,8 +11,9 @@ import json
 import sys
 
 from invoice_pipelines.area import run_verb
+from invoice_pipelines.core.organization import Organization
 from invoice_pipelines.core.text import terminal_text
-from invoice_pipelines.db.tenancy import UnknownOrganization, resolve_organization
+from invoice_pipelines.db.tenancy import UnknownOrganization
 from invoice_pipelines.db.tenancy import tenant_transaction as transaction
 from invoice_pipelines.intake.figures import (
     SUPPLIER_REGISTER,
@@ -58,9 +59,9 @@ def _in_organization(args, work, *, write: bool = False):
     an unknown organization is one line and exit 2."""
     engine = args.resources.database
     try:
-        org = resolve_organization(engine, args.org)
-        with transaction(engine, org["id"], write=write) as conn:
-            done = work(conn, org["id"])
+        org = args.organization
+        with transaction(engine, org.id, write=write) as conn:
+            done = work(conn, org.id)
     except (RegisterError, UnknownOrganization) as exc:
         return _fail(args, exc), None
     if write:
@@ -68,11 +69,11 @@ def _in_organization(args, work, *, write: bool = False):
     return 0, done
 
 
-def _tell_dagster(engine, org: dict, by: str) -> None:
+def _tell_dagster(engine, org: Organization, by: str) -> None:
     """The register as `supplier_register` shows it, reported to the UI after a change, with
     its two checks evaluated on it (figures.py: the rule of the register's runs' checks)."""
-    with transaction(engine, org["id"]) as conn:
-        events = [event(SUPPLIER_REGISTER, org, register_figures(conn, org["id"]), by)]
+    with transaction(engine, org.id) as conn:
+        events = [event(SUPPLIER_REGISTER, org, register_figures(conn, org.id), by)]
         events += register_check_events(conn, org)
     tell_dagster(events)
 

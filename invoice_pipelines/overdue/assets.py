@@ -24,7 +24,7 @@ from dagster import (
 from pydantic import Field
 
 from invoice_pipelines.catalog import OWNERS, defined_here
-from invoice_pipelines.db.tenancy import UnknownOrganization
+from invoice_pipelines.db.tenancy import UnknownOrganization, find_organization
 from invoice_pipelines.metadata import markdown_table
 from invoice_pipelines.overdue import scheduling
 from invoice_pipelines.overdue.letter import LetterSummary, write_letters
@@ -189,22 +189,21 @@ def dunning_notices(context: AssetExecutionContext, config: DunningConfig):
     metadata_by_key = {}
     for key in context.partition_keys:
         try:
-            result = run_overdue(
-                engine, key, at=at, on=on, dry_run=config.dry_run, run_id=context.run.run_id,
-                requested_by=who,
-            )  # fmt: skip
+            org = find_organization(engine, key)  # the partition's, found once
         except UnknownOrganization:
             refusals.refuse(key, "there is no such organization")
             continue
+        result = run_overdue(
+            engine, org, at=at, on=on, dry_run=config.dry_run, run_id=context.run.run_id,
+            requested_by=who,
+        )  # fmt: skip
         metadata = _metadata(result)
         if result.status != "FAILED" and not result.dry_run:
-            letters = write_letters(
-                engine, resources.letter_writer, document_store, result.organization_id
-            )
+            letters = write_letters(engine, resources.letter_writer, document_store, org)
             metadata.update(_letter_metadata(letters))
             for notice_id, reason in letters.failed.items():
                 context.log.warning(f"{key}: notice {notice_id}: {reason}")
-            sent = send_notices_over(engine, resources, document_store, result.organization_id)
+            sent = send_notices_over(engine, resources, document_store, org)
             metadata.update(_delivery_metadata(sent))
             for notice_id, reason in {**sent.failed, **sent.postponed, **sent.withdrawn}.items():
                 context.log.warning(f"{key}: notice {notice_id} not sent: {reason}")

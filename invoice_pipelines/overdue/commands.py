@@ -18,7 +18,6 @@ import sys
 from datetime import date
 
 from invoice_pipelines.core.dunning import DunningSettingsError
-from invoice_pipelines.db.tenancy import resolve_organization
 from invoice_pipelines.overdue.letter import write_letters
 from invoice_pipelines.overdue.notice_sending import send_notices_over
 from invoice_pipelines.overdue.pipeline import (
@@ -43,15 +42,15 @@ def run_overdue_command(args: argparse.Namespace) -> int:
         print(f"invoice-pipelines overdue: {exc}", file=sys.stderr)
         return 2
     engine = args.resources.database
-    result = run_overdue(engine, args.org, on=on, dry_run=args.dry_run, requested_by="cli")
+    result = run_overdue(engine, args.organization, on=on, dry_run=args.dry_run, requested_by="cli")
     delivery = {}
     if result.status != "FAILED" and not result.dry_run:
         # the letter writer is the documents area's, which this area does not import: the
         # console script's resources give it, as definitions.py gives it to the runs
         resources = args.resources  # the channels' resources, the document store, the writer
         store = resources.document_store
-        letters = write_letters(engine, resources.letter_writer, store, result.organization_id)
-        sent = send_notices_over(engine, resources, store, result.organization_id)
+        letters = write_letters(engine, resources.letter_writer, store, args.organization)
+        sent = send_notices_over(engine, resources, store, args.organization)
         delivery = {
             "letters_written": [
                 {k: w[k] for k in ("notice_id", "path", "size_bytes", "pages")}
@@ -89,10 +88,10 @@ def run_overdue_command(args: argparse.Namespace) -> int:
 
 def run_block_command(args: argparse.Namespace) -> int:
     engine = args.resources.database
-    org = resolve_organization(engine, args.org)
+    org = args.organization
     changed, unknown = set_dunning_block(
         engine,
-        org["id"],
+        org.id,
         customer_ids=args.customers or (),
         invoice_ids=args.invoices or (),
         blocked=not args.lift,
@@ -105,10 +104,10 @@ def run_block_command(args: argparse.Namespace) -> int:
 
 def run_kind_command(args: argparse.Namespace) -> int:
     engine = args.resources.database
-    org = resolve_organization(engine, args.org)
+    org = args.organization
     changed, unknown = set_customer_kind(
         engine,
-        org["id"],
+        org.id,
         args.customers,
         None if args.kind == "auto" else args.kind,
         requested_by=args.created_by,
@@ -119,7 +118,9 @@ def run_kind_command(args: argparse.Namespace) -> int:
 
 def run_base_rate_command(args: argparse.Namespace) -> int:
     try:
-        rates = set_base_rate(args.resources.database, args.org, args.valid_from, args.percent)
+        rates = set_base_rate(
+            args.resources.database, args.organization, args.valid_from, args.percent
+        )
     except DunningSettingsError as exc:
         print(f"invoice-pipelines: {exc}", file=sys.stderr)
         return 2

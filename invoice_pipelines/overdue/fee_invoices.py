@@ -15,6 +15,7 @@ from sqlalchemy import select, update
 from sqlalchemy.engine import Engine
 
 from invoice_pipelines.core.batch_requests import CUSTOMER_LINES, normalize_customer_lines
+from invoice_pipelines.core.organization import Organization
 from invoice_pipelines.db.tables import dunning_notices, sales_invoices
 from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.queue.requests import insert_job
@@ -43,11 +44,13 @@ def _lines(notice) -> list[dict]:
     ]  # fmt: skip
 
 
-def queue_fee_invoices(engine: Engine, org: dict, *, requested_by: str) -> tuple[int | None, int]:
+def queue_fee_invoices(
+    engine: Engine, org: Organization, *, requested_by: str
+) -> tuple[int | None, int]:
     """Queue one batch invoicing job for the notices' fees and interest not invoiced yet;
     returns (job id or None, notices it invoices)."""
     n, si = dunning_notices, sales_invoices
-    with tenant_transaction(engine, org["id"], write=True) as conn:
+    with tenant_transaction(engine, org.id, write=True) as conn:
         notices = conn.execute(
             select(
                 n.c.id, n.c.customer_id, n.c.level_name, n.c.fee, n.c.interest, n.c.interest_from,
@@ -55,10 +58,10 @@ def queue_fee_invoices(engine: Engine, org: dict, *, requested_by: str) -> tuple
             )
             .join_from(n, si, si.c.id == n.c.sales_invoice_id)
             .where(
-                n.c.organization_id == org["id"],
+                n.c.organization_id == org.id,
                 n.c.fee_batch_job_id.is_(None),
                 (n.c.fee > 0) | (n.c.interest > 0),
-                n.c.currency == org["currency"],
+                n.c.currency == org.currency,
             )
             .order_by(n.c.customer_id, n.c.id)
             # a second run at the same time takes the others, never the same notice

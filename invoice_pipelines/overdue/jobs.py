@@ -57,7 +57,7 @@ def change_dunning_block(
         raise refused("Say why (reason): it is kept in the audit log.")
     changed, unknown = set_dunning_block(
         engine,
-        org["id"],
+        org.id,
         customer_ids=config.customer_ids,
         invoice_ids=config.invoice_ids,
         blocked=not config.lift,
@@ -66,9 +66,9 @@ def change_dunning_block(
     )
     what = "customers" if config.customer_ids else "invoices"
     for i in unknown:
-        context.log.warning(f"{what[:-1]} {i} is not in {org['slug']}: unchanged")
+        context.log.warning(f"{what[:-1]} {i} is not in {org.slug}: unchanged")
     if not changed:
-        raise refused(f"None of the given {what} belongs to {org['slug']}.")
+        raise refused(f"None of the given {what} belongs to {org.slug}.")
     context.log.info(f"{'lifted' if config.lift else 'set'} for {what} {changed}")
 
 

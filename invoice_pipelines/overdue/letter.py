@@ -26,7 +26,7 @@ from __future__ import annotations
 import hashlib
 import re
 import textwrap
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
@@ -40,8 +40,9 @@ from invoice_pipelines.core.dunning import (
     parse_settings,
 )
 from invoice_pipelines.core.invoice import Address
+from invoice_pipelines.core.organization import Organization
 from invoice_pipelines.db.tables import dunning_notices, sales_invoices
-from invoice_pipelines.db.tenancy import resolve_organization, tenant_transaction
+from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.db.types import utcnow
 from invoice_pipelines.einvoice.layout import (
     TEXT_WIDTH,
@@ -147,25 +148,27 @@ def _wrap(text: str) -> list[str]:
     return textwrap.wrap(text, TEXT_WIDTH) or [""]
 
 
-def _letterhead(org: dict) -> tuple[list[str], Address]:
+def _letterhead(org: Organization) -> tuple[list[str], Address]:
     """The sender's name and address lines (as the invoices print them) and the address."""
-    seller = (org.get("settings") or {}).get("seller") or {}
+    seller = org.seller
     address = Address(
         seller.get("street") or None,
         seller.get("city") or None,
         seller.get("postal_code") or None,
-        org.get("country") or "DE",
+        org.country or "DE",
     )
-    return _address_lines(org["name"], address), address
+    return _address_lines(org.name, address), address
 
 
-def _interest_lines(notice: dict, org: dict, words: dict, language: str, money) -> list[str]:
+def _interest_lines(
+    notice: dict, org: Organization, words: dict, language: str, money
+) -> list[str]:
     """The period, rate and base rate of this notice's interest, then its amount."""
     if not notice["interest"] or notice["interest_from"] is None:
         return []
     first = notice["interest_from"] + timedelta(days=1)  # interest runs from the day after
     last = notice["interest_until"]
-    settings = parse_settings((org.get("settings") or {}).get("dunning"), org["country"])
+    settings = parse_settings(org.settings.get("dunning"), org.country)
     margin = settings.margin(customer_kind(notice["customer_kind"], notice["customer_vat_id"]))
     # what the interest was charged on, one segment per balance (NULL before migration 0030:
     # the amount open, throughout)
@@ -215,19 +218,18 @@ def _interest_lines(notice: dict, org: dict, words: dict, language: str, money) 
     return lines
 
 
-def compose_letter(notice: dict, org: dict) -> Letter:
+def compose_letter(notice: dict, org: Organization) -> Letter:
     """The letter of one notice (`notice`: the notice row with the invoice's and customer's fields
-    `_unwritten` adds; `org`: the organization row)."""
+    `_unwritten` adds; `org`: the organization)."""
     # every text from outside as one line of visible text: a tab in a name would move it into
     # the right-hand column, a bidi override would draw it reversed
     notice = letter_values(notice)
-    settings = org.get("settings") or {}
-    org = {
-        **org,
-        "name": letter_text(org["name"]),
-        "vat_id": letter_text(org.get("vat_id")),
-        "settings": {**settings, "seller": letter_values(settings.get("seller") or {})},
-    }
+    org = replace(
+        org,
+        name=letter_text(org.name),
+        vat_id=letter_text(org.vat_id),
+        settings={**org.settings, "seller": letter_values(org.seller)},
+    )
     language = _language(notice["language"])
     words = WORDS[language]
     currency = notice["currency"]
@@ -236,7 +238,7 @@ def compose_letter(notice: dict, org: dict) -> Letter:
         return f"{format_money(amount, language)} {currency}"
 
     sender, seller_address = _letterhead(org)
-    seller = (org.get("settings") or {}).get("seller") or {}
+    seller = org.seller
     title = level_title(notice["level_name"], language)
     recipient = _address_lines(
         notice["customer_name"],
@@ -279,7 +281,7 @@ def compose_letter(notice: dict, org: dict) -> Letter:
     if iban:
         reference = words["reference_text"].format(number=notice["invoice_number"], title=title)
         body += _wrap(words["pay"].format(total=total, day=pay_by))
-        body += ["", f"{words['holder']}: {org['name']}", f"IBAN: {format_iban(iban)}"]
+        body += ["", f"{words['holder']}: {org.name}", f"IBAN: {format_iban(iban)}"]
         if seller.get("bic"):
             body.append(f"BIC: {seller['bic']}")
         body.append(f"{words['reference']}: {reference}")
@@ -288,17 +290,17 @@ def compose_letter(notice: dict, org: dict) -> Letter:
             "999999999.99"
         ):
             transfer = Transfer(
-                org["name"], iban, notice["total_claimed"], reference, seller.get("bic")
+                org.name, iban, notice["total_claimed"], reference, seller.get("bic")
             )
     else:
         body += _wrap(words["pay_no_account"].format(total=total, day=pay_by))
-    body += ["", *_wrap(words["already_paid"]), "", words["regards"], org["name"]]
-    footer = [org["name"], *_address_lines(None, seller_address)[1:]]
-    if org.get("vat_id"):
-        footer.append(f"{words['vat_id']}: {org['vat_id']}")
+    body += ["", *_wrap(words["already_paid"]), "", words["regards"], org.name]
+    footer = [org.name, *_address_lines(None, seller_address)[1:]]
+    if org.vat_id:
+        footer.append(f"{words['vat_id']}: {org.vat_id}")
     body += ["", "", " · ".join(part for part in footer if part)]
     return Letter(
-        author=org["name"],
+        author=org.name,
         title=title,
         head=tuple(head),
         body=tuple(body),
@@ -407,31 +409,26 @@ def write_letters(
     engine: Engine,
     writer: Letters,
     store: Files,
-    organization: str | int | dict,
+    org: Organization,
     *,
     created: datetime | None = None,
 ) -> LetterSummary:
     """Write the letters of the organization's notices that have none yet (module docstring)."""
-    org = organization if isinstance(organization, dict) else resolve_organization(
-        engine, organization
-    )  # fmt: skip
     summary = LetterSummary()
-    while ids := _claim(engine, org["id"]):
-        for notice in _notices(engine, org["id"], ids):
+    while ids := _claim(engine, org.id):
+        for notice in _notices(engine, org.id, ids):
             try:
                 written = writer.write(compose_letter(notice, org), created=created)
             except (LetterError, DunningSettingsError, ValueError, ArithmeticError) as exc:
                 # this customer's letter only: its notice fails with the reason, the others go on
                 reason = f"the dunning letter cannot be written: {_sentence(exc)}"
-                _record(
-                    engine, org["id"], notice["id"], letter_status="failed", letter_error=reason
-                )
+                _record(engine, org.id, notice["id"], letter_status="failed", letter_error=reason)
                 summary.failed[notice["id"]] = reason
                 continue
-            key = letter_key(org["slug"], notice)
+            key = letter_key(org.slug, notice)
             store.write(key, [written.pdf])
             _record(
-                engine, org["id"], notice["id"], letter_status="written", letter_key=key,
+                engine, org.id, notice["id"], letter_status="written", letter_key=key,
                 letter_size_bytes=len(written.pdf), letter_pages=written.pages,
                 letter_sha256=hashlib.sha256(written.pdf).hexdigest(),
             )  # fmt: skip

@@ -46,13 +46,14 @@ from sqlalchemy.engine import Engine
 
 from invoice_pipelines import sales_ledger
 from invoice_pipelines.core.channels import DELIVERY_CHANNELS
+from invoice_pipelines.core.organization import Organization
 from invoice_pipelines.db.tables import (
     customers,
     dunning_notices,
     sales_invoice_documents,
     sales_invoices,
 )
-from invoice_pipelines.db.tenancy import resolve_organization, tenant_transaction
+from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.db.types import utcnow
 from invoice_pipelines.einvoice.layout import format_date, format_money
 from invoice_pipelines.outbox import Outbox, claim, finish, mark_unknown, outcome_of, refuse
@@ -115,7 +116,7 @@ def _language(notice: dict) -> str:
     return notice["language"] if notice["language"] in LANGUAGES else "de"
 
 
-def _words(notice: dict, seller: str, language: str, org: dict) -> dict:
+def _words(notice: dict, seller: str, language: str, org: Organization) -> dict:
     """What every message of a notice states, formatted for its language: the notice's own
     figures (what is open of the invoice, the fees and interest claimed so far, their total
     `total_claimed`) and the invoice's own total as its document shows it (`invoice_total`); the
@@ -154,7 +155,7 @@ def render_notice(
     form: str,
     *,
     seller: str,
-    org: dict,
+    org: Organization,
     attached: bool = False,
     letter: bool = False,
 ) -> str:
@@ -178,7 +179,7 @@ def written(
     form: str,
     *,
     seller: str,
-    org: dict,
+    org: Organization,
     pdf: bytes | None = None,
     letter: bytes | None = None,
 ) -> Written:
@@ -307,7 +308,7 @@ def send_notices(
     engine: Engine,
     mailer: Smtp,
     document_store: Files,
-    organization: str | int,
+    org: Organization,
     *,
     text_messages: TextMessages | None = None,
     stale_after: timedelta = STALE_AFTER,
@@ -315,16 +316,14 @@ def send_notices(
     """`send_notices_over` the mailer and the text message provider (without one, SMS and
     WhatsApp notices stay pending)."""
     resources = SimpleNamespace(mailer=mailer, text_messages=text_messages)
-    return send_notices_over(
-        engine, resources, document_store, organization, stale_after=stale_after
-    )
+    return send_notices_over(engine, resources, document_store, org, stale_after=stale_after)
 
 
 def send_notices_over(
     engine: Engine,
     resources: Any,
     document_store: Files,
-    organization: str | int,
+    org: Organization,
     *,
     stale_after: timedelta = STALE_AFTER,
 ) -> NoticeDeliverySummary:
@@ -332,20 +331,19 @@ def send_notices_over(
     opened on `resources` (by attribute: a run's `context.resources`, a command's
     `resources.for_commands.EnvResources`); the notices of a channel whose resource is missing stay
     pending."""
-    org = resolve_organization(engine, organization)
     dead = mark_unknown(
         engine,
         NOTICES,
-        org["id"],
+        org.id,
         stale_after,
         reason="the sending run ended before the outcome was recorded",
     )
     summary = NoticeDeliverySummary(
         unknown=[notice_id for (notice_id,) in dead],
-        withdrawn=withdraw_stale(engine, org["id"]),
+        withdrawn=withdraw_stale(engine, org.id),
     )
-    with tenant_transaction(engine, org["id"]) as conn:
-        pending = _pending(conn, org["id"])
+    with tenant_transaction(engine, org.id) as conn:
+        pending = _pending(conn, org.id)
     for notices in _by_resource(pending):
         _send_group(engine, org, resources, document_store, notices, summary)
     return summary
@@ -389,7 +387,7 @@ def _record_send_error(engine, org, notice, exc: SendError, summary) -> None:
         summary.postponed[notice["id"]] = str(exc)
     else:
         summary.failed[notice["id"]] = str(exc)
-    _step(engine, org["id"], finish, notice, status, error=str(exc))
+    _step(engine, org.id, finish, notice, status, error=str(exc))
 
 
 def _postpone_rest(notices: list[dict], summary: NoticeDeliverySummary, reason: str) -> None:
@@ -419,7 +417,7 @@ class LetterBusy(Exception):
     """Another run is writing the notice's letter: the notice waits for the next run."""
 
 
-def _message(notice: dict, channel: Transport, org: dict, document_store: Files):
+def _message(notice: dict, channel: Transport, org: Organization, document_store: Files):
     """(message, its id, the checked recipient) of one notice over its channel; the letter and
     the invoice PDF only for a channel that carries files. LetterBusy, MessageError."""
     pdf = letter = None
@@ -430,7 +428,7 @@ def _message(notice: dict, channel: Transport, org: dict, document_store: Files)
     recipient = channel.recipient(notice[channel.address])
     message, message_id = channel.message(
         recipient,
-        written(notice, channel.form, seller=org["name"], org=org, pdf=pdf, letter=letter),
+        written(notice, channel.form, seller=org.name, org=org, pdf=pdf, letter=letter),
     )
     return message, message_id, recipient
 
@@ -447,12 +445,10 @@ def _send_each(engine, org, channels, session, document_store, pending, summary)
             continue
         except MessageError as exc:
             raw = (notice[channel.address] or "")[:255]
-            _step(engine, org["id"], refuse, notice, str(exc), recipient=raw)
+            _step(engine, org.id, refuse, notice, str(exc), recipient=raw)
             summary.failed[notice["id"]] = str(exc)
             continue
-        claimed = _step(
-            engine, org["id"], claim, notice, recipient=recipient, message_id=message_id
-        )
+        claimed = _step(engine, org.id, claim, notice, recipient=recipient, message_id=message_id)
         if not claimed:
             continue  # another sender took it
         notice["delivery_status"] = "sending"
@@ -477,5 +473,5 @@ def _send_each(engine, org, channels, session, document_store, pending, summary)
         done = {"sent_at": utcnow()}
         if provider_id:
             done["message_id"] = provider_id[:255]  # the provider's id, for questions about it
-        _step(engine, org["id"], finish, notice, "sent", **done)
+        _step(engine, org.id, finish, notice, "sent", **done)
         summary.sent += 1

@@ -53,6 +53,7 @@ from invoice_pipelines.core.dunning import (
     parse_settings,
 )
 from invoice_pipelines.core.money import ZERO
+from invoice_pipelines.core.organization import Organization
 from invoice_pipelines.db.tables import (
     audit_log,
     customers,
@@ -63,7 +64,6 @@ from invoice_pipelines.db.tables import (
     sales_invoices,
 )
 from invoice_pipelines.db.tenancy import (
-    resolve_organization,
     system_transaction,
     tenant_transaction,
 )
@@ -388,7 +388,7 @@ def _first_line(exc: BaseException) -> str:
 
 def run_overdue(
     engine: Engine,
-    organization: str | int,
+    org: Organization,
     *,
     at: datetime | None = None,
     on: date | None = None,
@@ -399,15 +399,13 @@ def run_overdue(
 ) -> DunningResult:
     """Notice one organization's overdue invoices as of `on` (a day in its timezone) or `at` (an
     instant; default now). Never raises for the organization's own data or settings: the result
-    (and the execution log) says FAILED with the reason. `dry_run` counts without writing notices.
-    An unknown organization raises UnknownOrganization (there is no row to log against)."""
-    org = resolve_organization(engine, organization)
+    (and the execution log) says FAILED with the reason. `dry_run` counts without writing notices."""
     t0 = time.perf_counter()
-    result = DunningResult(org["slug"], org["id"], dry_run=dry_run)
-    result.log_id = _start_log(engine, org["id"], run_id, dry_run, requested_by)
+    result = DunningResult(org.slug, org.id, dry_run=dry_run)
+    result.log_id = _start_log(engine, org.id, run_id, dry_run, requested_by)
     try:
-        settings = parse_settings((org.get("settings") or {}).get("dunning"), org["country"])
-        today = on or local_date(at or utcnow(), organization_zone(org["timezone"]))
+        settings = parse_settings(org.settings.get("dunning"), org.country)
+        today = on or local_date(at or utcnow(), organization_zone(org.timezone))
         result.as_of = today
         if today < EARLIEST_DAY:
             # the window's upper end is checked where a person gives the day (--as-of, as_of)
@@ -415,10 +413,10 @@ def run_overdue(
                 f"as_of {today.isoformat()} is before {EARLIEST_DAY.isoformat()}, "
                 "earlier than anything this system keeps."
             )
-        with tenant_transaction(engine, org["id"]) as conn:
+        with tenant_transaction(engine, org.id) as conn:
             _no_jit(conn)
-            result.scanned = _scanned(conn, org["id"])
-            ids = _candidate_ids(conn, org["id"], settings, today)
+            result.scanned = _scanned(conn, org.id)
+            ids = _candidate_ids(conn, org.id, settings, today)
         result.candidates = len(ids)
         chunks = [ids[i : i + chunk_size] for i in range(0, len(ids), chunk_size)]
         names = {level.number: level.name for level in settings.levels}
@@ -469,7 +467,7 @@ def run_overdue(
 
 def _notice_chunk(
     engine: Engine,
-    org: dict,
+    org: Organization,
     settings: DunningSettings,
     today: date,
     first_id: int,
@@ -479,14 +477,14 @@ def _notice_chunk(
 ) -> tuple[list, list]:
     """Notice one chunk in one transaction; returns (created (level, fee, interest), errors)."""
     errors, missing = [], set()
-    with tenant_transaction(engine, org["id"], write=True) as conn:
+    with tenant_transaction(engine, org.id, write=True) as conn:
         _no_jit(conn)
         rows = []
         for candidate, customer_id, language in _chunk_candidates(
-            conn, org["id"], settings, today, first_id, last_id
+            conn, org.id, settings, today, first_id, last_id
         ):
             try:
-                figures = notice_for(candidate, settings, today, org["currency"])
+                figures = notice_for(candidate, settings, today, org.currency)
             except NoticeError as exc:
                 errors.append(
                     {
@@ -503,7 +501,7 @@ def _notice_chunk(
             level = figures.level
             rows.append(
                 {
-                    "organization_id": org["id"],
+                    "organization_id": org.id,
                     "sales_invoice_id": candidate.invoice_id,
                     "customer_id": customer_id,
                     "level": level.number,
@@ -634,19 +632,17 @@ def set_customer_kind(
     return sorted(found), [i for i in ids if i not in found]
 
 
-def set_base_rate(engine: Engine, organization: str | int, valid_from: str, percent: str) -> list:
+def set_base_rate(engine: Engine, org: Organization, valid_from: str, percent: str) -> list:
     """Add (or replace) the § 247 BGB base rate of the half-year from `valid_from` in the
     organization's `settings.dunning.interest.base_rates`; checked like the settings (a bad value
     is a DunningSettingsError naming it). Returns the organization's base_rates."""
-
-    org = resolve_organization(engine, organization)
     entry = {"from": str(valid_from).strip(), "percent": str(percent).strip()}
     parse_base_rates([entry], "--from/--percent")
     with system_transaction(engine, write=True) as conn:
         current = (
             conn.execute(
                 select(organizations.c.settings)
-                .where(organizations.c.id == org["id"])
+                .where(organizations.c.id == org.id)
                 .with_for_update()
             ).scalar_one()
             or {}
@@ -656,10 +652,10 @@ def set_base_rate(engine: Engine, organization: str | int, valid_from: str, perc
         rates = [r for r in interest.get("base_rates", []) if r.get("from") != entry["from"]]
         interest["base_rates"] = sorted([*rates, entry], key=lambda r: r["from"])
         dunning["interest"] = interest
-        parse_settings(dunning, org["country"])  # the whole setting still works
+        parse_settings(dunning, org.country)  # the whole setting still works
         conn.execute(
             update(organizations)
-            .where(organizations.c.id == org["id"])
+            .where(organizations.c.id == org.id)
             .values(settings={**current, "dunning": dunning})
         )
     return interest["base_rates"]

@@ -21,6 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
 from invoice_pipelines.core.dunning import FLAT_FEE_EUR, customer_kind, parse_settings
+from invoice_pipelines.core.organization import Organization
 from invoice_pipelines.db.tables import dunning_notices
 from invoice_pipelines.einvoice.layout import format_date
 
@@ -60,14 +61,14 @@ def title(level_name: str, language: str) -> str:
     return TITLES[language].get(level_name, GENERIC_TITLE[language])
 
 
-def fee_items(notice: dict, org: dict) -> list[tuple[str, Decimal]]:
+def fee_items(notice: dict, org: Organization) -> list[tuple[str, Decimal]]:
     """(key of FEE_NAMES, amount) of the fees claimed so far (`notice`: the notice row with the
     customer's kind and VAT id): the flat fee and the costs beyond it where the notice's fees are
     exactly those, else the level fees; [] without fees."""
     fees = notice["fees_total"]
     if not fees:
         return []
-    settings = parse_settings((org.get("settings") or {}).get("dunning"), org["country"])
+    settings = parse_settings(org.settings.get("dunning"), org.country)
     kind = customer_kind(notice["customer_kind"], notice["customer_vat_id"])
     costs = notice["dunning_costs_total"]
     flat = (
@@ -86,7 +87,7 @@ def fee_items(notice: dict, org: dict) -> list[tuple[str, Decimal]]:
     return items
 
 
-def named_fees(notice: dict, org: dict, language: str) -> list[tuple[str, Decimal]]:
+def named_fees(notice: dict, org: Organization, language: str) -> list[tuple[str, Decimal]]:
     """`fee_items` with their names in `language`."""
     return [(FEE_NAMES[language][key], amount) for key, amount in fee_items(notice, org)]
 

@@ -16,7 +16,6 @@ import sys
 import time
 from typing import TextIO
 
-from invoice_pipelines.db.tenancy import resolve_organization
 from invoice_pipelines.queue.items import enqueue_invoice_job
 from invoice_pipelines.queue.job_kind import Reading, RunSettings, counted
 from invoice_pipelines.queue.jobs import (
@@ -224,7 +223,7 @@ def batch_list(args: argparse.Namespace) -> int:
     """Recent jobs, most recent first: of one organization or all, optionally in one status."""
     engine = args.resources.database
     try:
-        jobs = list_batch_jobs(engine, args.org, status=args.status, limit=args.limit)
+        jobs = list_batch_jobs(engine, args.organization, status=args.status, limit=args.limit)
     except BatchRequestError as exc:
         print(f"invoice-pipelines batch-list: {exc}", file=sys.stderr)
         return EXIT_BAD_REQUEST
@@ -312,9 +311,7 @@ def run_here(
 
 
 def run_batch_list(args: argparse.Namespace) -> int:
-    """`batch-list`: an unknown --org is the console script's one sentence, then `batch_list`."""
-    if args.org is not None:
-        resolve_organization(args.resources.database, args.org)
+    """`batch-list` (an unknown --org is the console script's one sentence, before it)."""
     return batch_list(args)
 
 
@@ -335,7 +332,7 @@ def queue_invoice_job(args: argparse.Namespace, kind: str, command: str, **optio
     """Queue a job of `kind` over the invoices `--invoices` names and print its id; with --wait
     run it here, with a progress bar (`batch-documents`, `batch-send`)."""
     engine = args.resources.database
-    organization = resolve_organization(engine, args.org)["id"]
+    organization = args.organization
     runner = local_runner_name() if args.wait else None
     try:
         job_id = enqueue_invoice_job(

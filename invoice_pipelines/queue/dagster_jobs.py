@@ -44,7 +44,7 @@ from invoice_pipelines.queue.requests import BatchRequestError
 from invoice_pipelines.queue.stuck import DEFAULT_STUCK_AFTER, fail_stuck_jobs
 from invoice_pipelines.scheduled_checks import evaluation
 from invoice_pipelines.tenants.partitions import REQUESTED_BY_HELP, who_asked
-from invoice_pipelines.tenants.refusals import refused
+from invoice_pipelines.tenants.refusals import organization_or_refuse, refused
 
 OP = "process_invoice_batch_job"
 JOB = LOCAL_QUEUE_JOB
@@ -131,9 +131,10 @@ def _job_of_request(context: OpExecutionContext, engine, config, known: Kinds) -
             if not organization:
                 raise refused(f"A new {request.kind} request needs the organization.")
             who = who_asked(request.requested_by, context.run.tags)
+            org = organization_or_refuse(engine, organization)  # the run's, found once
             # taken by this run: the sensor leaves it alone
             job_id = known[request.kind].requests.enqueue(
-                engine, organization, request, who, context.run.run_id
+                engine, org, request, who, context.run.run_id
             )
             batch = get_batch_job(engine, job_id)
     except UnknownBatchJob:

@@ -29,6 +29,7 @@ from typing import Any
 from sqlalchemy import BigInteger, Engine, func, insert, literal, select
 from sqlalchemy.engine import Connection
 
+from invoice_pipelines.core.organization import Organization
 from invoice_pipelines.db.bulk import update_rows
 from invoice_pipelines.db.tables import (
     audit_log,
@@ -68,7 +69,7 @@ from invoice_pipelines.queue.transitions import (
 
 def enqueue_invoice_job(
     engine: Engine,
-    organization: str | int,
+    org: Organization,
     kind: JobKind,
     invoice_ids: Sequence[int | str],
     *,
@@ -87,7 +88,6 @@ def enqueue_invoice_job(
         request.update(kind.requests.options(**options))
     elif options:
         raise BatchRequestError(f"a {kind.name} job takes no options ({', '.join(options)})")
-    org = lookup_organization(engine, organization)
     return insert_job(
         engine,
         org,
@@ -148,6 +148,7 @@ def run_item_job(
         )
     if not claim_item_job(engine, job, runner):
         return get_batch_job(engine, job_id)
+    organization = lookup_organization(engine, job.organization_id)  # once per job
     try:
         while True:
             chunk = next_chunk(engine, job, chunk_size)
@@ -157,7 +158,7 @@ def run_item_job(
             if not items:
                 finish(engine, job, request, closing, skipped=True)
                 break
-            outcomes = work(job, request, [invoice_id for _, _, invoice_id in items])
+            outcomes = work(job, organization, request, [invoice_id for _, _, invoice_id in items])
             _record(engine, job, items, outcomes)
             if on_progress is not None:
                 on_progress(get_batch_job(engine, job_id))

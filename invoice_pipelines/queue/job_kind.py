@@ -42,6 +42,7 @@ from typing import Any, Protocol
 from sqlalchemy import Engine
 from sqlalchemy.engine import Connection
 
+from invoice_pipelines.core.organization import Organization
 from invoice_pipelines.queue.batch_job import BatchJob
 
 DEFAULT_CHUNK_SIZE = 200
@@ -65,8 +66,9 @@ class ItemOutcome:
 
 
 SUCCEEDED = ItemOutcome("succeeded")
-# the work of one chunk: (job, its request, the chunk's invoice ids) -> outcome per invoice id
-Work = Callable[[BatchJob, Mapping[str, Any], list[int]], dict[int, ItemOutcome]]
+# the work of one chunk: (job, its organization, its request, the chunk's invoice ids) -> outcome
+# per invoice id; the queue finds the organization once per job (`queue.items.run_item_job`)
+Work = Callable[[BatchJob, Organization, Mapping[str, Any], list[int]], dict[int, ItemOutcome]]
 # closing(conn, job, request): the job's closing work, done once under its lock by the runner that
 # finishes it (`queue.transitions.finish`); audit rows to write with the end, as (action, details)
 Closing = Callable[[Connection, BatchJob, Mapping[str, Any]], list[tuple[str, dict]]]
@@ -150,7 +152,7 @@ class Requests:
     # function, so that only the queue's Dagster job imports Dagster's config classes
     config: type | Callable[[], type] | None = None
     # enqueue(engine, organization, config, who, runner) -> the queued job's id
-    enqueue: Callable[[Engine, str, Any, str, str], int] | None = None
+    enqueue: Callable[[Engine, Organization, Any, str, str], int] | None = None
     # a `Chunks` kind: options(**asked) -> the options of a new request over invoices
     # (`queue.items.enqueue_invoice_job`'s keywords), checked (BatchRequestError)
     options: Callable[..., dict] | None = None

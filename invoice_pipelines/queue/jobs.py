@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import Engine, or_, select, true, update
 from sqlalchemy.engine import Connection
 
+from invoice_pipelines.core.organization import Organization
 from invoice_pipelines.db.tables import (
     BATCH_JOB_STATUSES,
     batch_job_items,
@@ -79,12 +80,12 @@ def get_batch_job(engine: Engine, job_id: int) -> BatchJob:
 
 def list_batch_jobs(
     engine: Engine,
-    organization: str | int | None = None,
+    organization: Organization | None = None,
     *,
     status: str | None = None,
     limit: int = 20,
 ) -> list[BatchJob]:
-    """The most recent jobs first: of one organization (id or slug) or of all, optionally in one
+    """The most recent jobs first: of one organization or of all, optionally in one
     status (`batch-list`)."""
     if status is not None and status not in BATCH_JOB_STATUSES:
         raise BatchRequestError(
@@ -96,7 +97,7 @@ def list_batch_jobs(
     if organization is None:
         with system_transaction(engine) as conn:  # every tenant's jobs, on purpose
             return [_job_from_row(r) for r in conn.execute(query).mappings()]
-    org_id = lookup_organization(engine, organization)["id"]
+    org_id = organization.id
     with tenant_transaction(engine, org_id) as conn:
         rows = conn.execute(query.where(batch_jobs.c.organization_id == org_id)).mappings()
         return [_job_from_row(r) for r in rows]

@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
+from invoice_pipelines.core.organization import Organization
 from invoice_pipelines.queue.batch_job import BatchJob
 from invoice_pipelines.queue.items import run_item_job
 from invoice_pipelines.queue.job_kind import (
@@ -62,11 +63,11 @@ def chunk_work(
         return own
     first = _chunks(by_name(kinds, runs.prepared_by)).work(engine, resources, run_id)
 
-    def work(job: BatchJob, request: Mapping[str, Any], invoice_ids: list[int]):
-        outcomes: dict[int, ItemOutcome] = first(job, request, invoice_ids)
+    def work(job: BatchJob, org: Organization, request: Mapping[str, Any], invoice_ids: list[int]):
+        outcomes: dict[int, ItemOutcome] = first(job, org, request, invoice_ids)
         ready = [i for i in invoice_ids if outcomes.get(i) is SUCCEEDED]
         if ready:
-            outcomes.update(own(job, request, ready))
+            outcomes.update(own(job, org, request, ready))
         return outcomes
 
     return work

@@ -15,9 +15,8 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from datetime import date, datetime
-from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine, Table, insert, select
@@ -25,8 +24,9 @@ from sqlalchemy.engine import Connection
 
 # what a batch request the user must fix raises (a kind's own request checks in core raise it too)
 from invoice_pipelines.core.batch_requests import BatchRequestError
+from invoice_pipelines.core.organization import Organization
 from invoice_pipelines.db.tables import audit_log, batch_jobs
-from invoice_pipelines.db.tenancy import resolve_organization, tenant_transaction
+from invoice_pipelines.db.tenancy import UnknownOrganization, find_organization, tenant_transaction
 from invoice_pipelines.queue.job_kind import FollowUps
 
 # payment terms when the organization's settings give none (`settings.payment_terms_days`); the
@@ -65,18 +65,20 @@ def check_due_days(value: int | None, what: str = "due days") -> None:
         raise BatchRequestError(f"{what} must be 0 or more, not {value}")
 
 
-def organization_due_days(org: Mapping[str, Any]) -> int:
+def organization_due_days(org: Organization) -> int:
     """Days until an invoice is due when a request gives none: the organization's payment terms."""
-    value = (org.get("settings") or {}).get("payment_terms_days")
+    value = org.settings.get("payment_terms_days")
     if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
         return value
     return DEFAULT_DUE_DAYS
 
 
-def lookup_organization(engine: Engine, organization: str | int) -> dict:
+def lookup_organization(engine: Engine, organization_id: int) -> Organization:
+    """The organization of a queued job (its `organization_id`), for the work that starts from a
+    job id (a retry, a chunk); one that is gone is the request's error."""
     try:
-        return resolve_organization(engine, organization)
-    except LookupError as exc:
+        return find_organization(engine, organization_id)
+    except UnknownOrganization as exc:
         raise BatchRequestError(str(exc)) from exc
 
 
@@ -97,7 +99,7 @@ def record_audit(
 
 def insert_job(
     engine: Engine,
-    org: dict,
+    org: Organization,
     *,
     kind: str,
     request: dict,
@@ -116,7 +118,7 @@ def insert_job(
         due_days = organization_due_days(org)
     check_due_days(due_days)
     if conn is None:
-        with tenant_transaction(engine, org["id"], write=True) as own:
+        with tenant_transaction(engine, org.id, write=True) as own:
             return insert_job(
                 engine,
                 org,
@@ -134,10 +136,10 @@ def insert_job(
     job_id = conn.execute(
         insert(batch_jobs)
         .values(
-            organization_id=org["id"],
+            organization_id=org.id,
             kind=kind,
             request=request,
-            invoice_date=invoice_date or organization_today(org["timezone"]),
+            invoice_date=invoice_date or organization_today(org.timezone),
             due_days=due_days,
             status="pending",
             created_by=who,
@@ -161,7 +163,7 @@ def insert_job(
         summary["invoices"] = len(request["invoice_ids"])
     if "items" in request:
         summary["items"] = len(request["items"])
-    record_audit(conn, org["id"], who, "batch_job.enqueued", job_id, {"kind": kind, **summary})
+    record_audit(conn, org.id, who, "batch_job.enqueued", job_id, {"kind": kind, **summary})
     for follow_up_kind, follow_up in follow_ups(request, job_id) if follow_ups else ():
         # queued with its job (an invoicing job's documents or sending), in one commit: a crash
         # between the two cannot lose it, and it exists once (it waits until job_id has finished)

@@ -13,10 +13,11 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Engine, func, select
 from sqlalchemy.engine import Connection
 
+from invoice_pipelines.core.organization import Organization
 from invoice_pipelines.db.tables import batch_jobs
 from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.queue.known_kinds import Kinds
-from invoice_pipelines.queue.requests import lookup_organization, organization_today
+from invoice_pipelines.queue.requests import organization_today
 
 
 @dataclass(frozen=True)
@@ -37,16 +38,15 @@ class BatchStats:
 
 
 def batch_stats(
-    engine: Engine, organization: str | int, kinds: Kinds, day: date | None = None
+    engine: Engine, org: Organization, kinds: Kinds, day: date | None = None
 ) -> BatchStats:
     """Jobs created on `day` (default: today where the organization is) and what they did;
     `kinds` say which of them create invoices."""
-    org = lookup_organization(engine, organization)
-    zone = ZoneInfo(org["timezone"])
-    day = day or organization_today(org["timezone"])
+    zone = ZoneInfo(org.timezone)
+    day = day or organization_today(org.timezone)
     start = datetime(day.year, day.month, day.day, tzinfo=zone)
     end = datetime.combine(day + timedelta(days=1), datetime.min.time(), tzinfo=zone)
-    with tenant_transaction(engine, org["id"]) as conn:
+    with tenant_transaction(engine, org.id) as conn:
         rows = conn.execute(
             select(
                 batch_jobs.c.kind,
@@ -58,7 +58,7 @@ def batch_stats(
                 func.coalesce(func.sum(batch_jobs.c.skipped_count), 0).label("skipped"),
             )
             .where(
-                batch_jobs.c.organization_id == org["id"],
+                batch_jobs.c.organization_id == org.id,
                 batch_jobs.c.created_at >= start,
                 batch_jobs.c.created_at < end,
             )
@@ -69,7 +69,7 @@ def batch_stats(
             select(
                 batch_jobs.c.kind, batch_jobs.c.processed_count, batch_jobs.c.duration_seconds
             ).where(
-                batch_jobs.c.organization_id == org["id"],
+                batch_jobs.c.organization_id == org.id,
                 batch_jobs.c.created_at >= start,
                 batch_jobs.c.created_at < end,
                 batch_jobs.c.duration_seconds.is_not(None),

@@ -34,7 +34,7 @@ from invoice_pipelines.catalog import OWNERS
 from invoice_pipelines.core.qbo_entities import SYNCED, QboEntity
 from invoice_pipelines.db.tenancy import (
     UnknownOrganization,
-    resolve_organization,
+    find_organization,
 )
 from invoice_pipelines.quickbooks.errors import NotConnected, QboError
 from invoice_pipelines.quickbooks.figures import (
@@ -97,24 +97,24 @@ def _sync(
         if wanted and slug not in wanted:
             continue
         try:
-            org = resolve_organization(engine, slug)
-            client = quickbooks.client(engine, org["id"])
+            org = find_organization(engine, slug)
+            client = quickbooks.client(engine, org.id)
         except (UnknownOrganization, NotConnected):
             skipped.append(slug)
             continue
         except ConfigError as exc:
             raise Failure(str(exc), allow_retries=False) from exc
         try:
-            with realm_lease(engine, org["id"], context.run.run_id):
+            with realm_lease(engine, org.id, context.run.run_id):
                 if entity.initial_import:
                     # the first sync of an organization is its initial import: say how far it is
 
                     def progress(done: int, slug: str = slug) -> None:
                         context.log.info(f"{slug}: initial import, {done} records read")
 
-                    counts = work(engine, org["id"], client, progress=progress)
+                    counts = work(engine, org.id, client, progress=progress)
                 else:
-                    counts = work(engine, org["id"], client, **(options or {}))
+                    counts = work(engine, org.id, client, **(options or {}))
         except (QboError, RealmBusy) as exc:
             # one organization's refused token or QBO outage never stops the others of the run
             refusals.refuse(slug, str(exc))

@@ -12,9 +12,6 @@ import os
 import sys
 
 from invoice_pipelines.db.locks import LockBusy
-from invoice_pipelines.db.tenancy import (
-    resolve_organization,
-)
 from invoice_pipelines.quickbooks.errors import BadRealmId, RealmInUse
 from invoice_pipelines.quickbooks.sync.common import open_client
 from invoice_pipelines.quickbooks.sync.customers import resolve_conflict
@@ -26,7 +23,7 @@ from invoice_pipelines.settings import env
 
 def run_connect(args: argparse.Namespace) -> int:
     engine = args.resources.database
-    org = resolve_organization(engine, args.org)
+    org = args.organization
     secret_var, token_var = args.secrets_from_env
     secret, refresh = os.environ.get(secret_var), os.environ.get(token_var)
     if not secret or not refresh:
@@ -39,7 +36,7 @@ def run_connect(args: argparse.Namespace) -> int:
     try:
         switched = save_connection(
             engine,
-            org["id"],
+            org.id,
             realm_id=args.realm,
             client_id=args.client_id,
             client_secret=secret,
@@ -54,11 +51,11 @@ def run_connect(args: argparse.Namespace) -> int:
     except (RealmInUse, LockBusy) as exc:
         print(f"invoice-pipelines qbo-connect: {exc}", file=sys.stderr)
         return 1
-    said = {"organization": org["slug"], "realm_id": args.realm, "connected": True}
+    said = {"organization": org.slug, "realm_id": args.realm, "connected": True}
     if switched is not None:
         said["company_switch"] = {
             "archived": switched,
-            "next": f"invoice-pipelines qbo-import --org {org['slug']}",
+            "next": f"invoice-pipelines qbo-import --org {org.slug}",
         }
     print(json.dumps(said))
     return 0
@@ -66,12 +63,12 @@ def run_connect(args: argparse.Namespace) -> int:
 
 def run_resolve(args: argparse.Namespace) -> int:
     engine = args.resources.database
-    org = resolve_organization(engine, args.org)
-    with open_client(engine, org["id"], args.resources.quickbooks) as client:
+    org = args.organization
+    with open_client(engine, org.id, args.resources.quickbooks) as client:
         try:
             result = resolve_conflict(
                 engine,
-                org["id"],
+                org.id,
                 args.conflict_id,
                 keep=args.keep,
                 resolved_by=args.by,

@@ -58,10 +58,10 @@ def resolve_qbo_conflict(
     org = organization_or_refuse(engine, config.organization)
     who = who_asked(config.resolved_by, context.run.tags)
     try:
-        with quickbooks.client(engine, org["id"]) as client:
+        with quickbooks.client(engine, org.id) as client:
             result = resolve_conflict(
                 engine,
-                org["id"],
+                org.id,
                 config.conflict_id,
                 keep=config.keep,
                 resolved_by=who,
@@ -114,12 +114,12 @@ def push_chosen_bills(
     org = organization_or_refuse(engine, config.organization)
     try:
         with (
-            realm_lease(engine, org["id"], context.run.run_id),
-            quickbooks.client(engine, org["id"]) as client,
+            realm_lease(engine, org.id, context.run.run_id),
+            quickbooks.client(engine, org.id) as client,
         ):
             counts = push_bills(
                 engine,
-                org["id"],
+                org.id,
                 client,
                 documents=list(config.document_ids),
                 retry_failed=config.retry_failed,
@@ -128,7 +128,7 @@ def push_chosen_bills(
             )
     except (NotConnected, RealmBusy) as exc:
         raise refused(str(exc)) from None
-    where = describe_documents(engine, org["id"], config.document_ids)
+    where = describe_documents(engine, org.id, config.document_ids)
     for document_id, text in where.items():
         context.log.info(f"incoming invoice {document_id}: {text}")
     # what waits, and what QuickBooks has, changed with the push: the bill checks say so now

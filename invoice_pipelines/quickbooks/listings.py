@@ -16,7 +16,6 @@ from sqlalchemy import Text, and_, cast, or_, select
 
 from invoice_pipelines.db.tables import incoming_invoices, organizations, qbo_bills, sync_conflicts
 from invoice_pipelines.db.tenancy import (
-    resolve_organization,
     system_transaction,
     tenant_transaction,
 )
@@ -32,7 +31,7 @@ from invoice_pipelines.resources.dagster_ui import tell_dagster
 def run_payables(args: argparse.Namespace) -> int:
     """Set what was given, then print the organization's payables settings and waiting bills."""
     engine = args.resources.database
-    org = resolve_organization(engine, args.org)
+    org = args.organization
     named = args.supplier_vat_id or args.supplier_name or args.vendor
     if named and not args.expense_account:
         print(
@@ -43,7 +42,7 @@ def run_payables(args: argparse.Namespace) -> int:
     try:
         if args.create_vendors:
             ps.change_connection_settings(
-                engine, org["id"], **{ps.CREATE_VENDORS: args.create_vendors == "yes"}
+                engine, org.id, **{ps.CREATE_VENDORS: args.create_vendors == "yes"}
             )
         if args.expense_account:
             key = ps.DEFAULT_KEY
@@ -54,7 +53,7 @@ def run_payables(args: argparse.Namespace) -> int:
             elif args.supplier_name:
                 key = f"name:{ps.name_key(args.supplier_name)}"
             account = None if args.expense_account.lower() == "none" else args.expense_account
-            ps.set_expense_account(engine, org["id"], account, key, by=args.by)
+            ps.set_expense_account(engine, org.id, account, key, by=args.by)
         if args.exchange_rate:
             currency, _, rate = args.exchange_rate.partition("=")
             try:
@@ -68,19 +67,19 @@ def run_payables(args: argparse.Namespace) -> int:
                     file=sys.stderr,
                 )
                 return 2
-            ps.set_exchange_rate(engine, org["id"], currency, value, args.month)
-        settings = ps.read_settings(engine, org["id"])
+            ps.set_exchange_rate(engine, org.id, currency, value, args.month)
+        settings = ps.read_settings(engine, org.id)
     except QboError as exc:  # not connected
         print(f"invoice-pipelines qbo-payables: {exc}", file=sys.stderr)
         return 2
     if args.create_vendors or args.expense_account or args.exchange_rate:
         # what bills_waiting lists changed with the settings: the UI shows it evaluated now
         tell_dagster(check_events(engine, BILLS, [BILLS_WAITING_CHECK]))
-    waiting = _waiting_bills(engine, org["id"])
-    not_attached = _files_not_attached(engine, org["id"])
-    switches = company_switches(engine, org["id"])
+    waiting = _waiting_bills(engine, org.id)
+    not_attached = _files_not_attached(engine, org.id)
+    switches = company_switches(engine, org.id)
     summary = {
-        "organization": org["slug"],
+        "organization": org.slug,
         "company_switch": switches[0].said() if switches else None,
         # an expense account set: the organization books its supplier invoices in QuickBooks
         # (watch.bill_booking_organizations); else they are for DATEV and none waits here
@@ -95,14 +94,12 @@ def run_payables(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(summary, default=str))
         return 0
-    print(
-        f"{org['slug']}: vendors created by the push: {'yes' if settings.create_vendors else 'no'}"
-    )
+    print(f"{org.slug}: vendors created by the push: {'yes' if settings.create_vendors else 'no'}")
     print(f"  default expense account: {summary['default_expense_account'] or 'none'}")
     if not summary["books_bills"]:
         print(
             "  books no supplier invoice in QuickBooks (no expense account set; they are for "
-            f"DATEV): invoice-pipelines qbo-payables --org {org['slug']} --expense-account ID"
+            f"DATEV): invoice-pipelines qbo-payables --org {org.slug} --expense-account ID"
         )
     for key, account in summary["expense_accounts"].items():
         print(f"  expense account of {key}: {account}")
@@ -172,8 +169,8 @@ def run_conflicts(args: argparse.Namespace) -> int:
         .order_by(sync_conflicts.c.status.desc(), sync_conflicts.c.id)
     )
     if args.org:
-        org = resolve_organization(engine, args.org)
-        query = query.where(sync_conflicts.c.organization_id == org["id"])
+        org = args.organization
+        query = query.where(sync_conflicts.c.organization_id == org.id)
     if not args.all:
         query = query.where(sync_conflicts.c.status == "open")
     with system_transaction(engine) as conn:

@@ -16,7 +16,6 @@ import os
 import sys
 
 from invoice_pipelines.core.qbo_entities import SYNCED
-from invoice_pipelines.db.tenancy import resolve_organization
 from invoice_pipelines.quickbooks.check_findings import CHECKS_ALSO_READ, check_events
 from invoice_pipelines.quickbooks.cli import WHAT
 from invoice_pipelines.quickbooks.errors import QboError
@@ -49,14 +48,14 @@ def _owner() -> str:
 
 def run_sync(args: argparse.Namespace) -> int:
     engine = args.resources.database
-    org = resolve_organization(engine, args.org)
+    org = args.organization
     result, status = {}, 0
     if args.invoice:
         if args.what != "invoices":
             print("invoice-pipelines: --invoice pushes sales invoices: use it with --what invoices",
                   file=sys.stderr)  # fmt: skip
             return 2
-        result["named"] = enqueue(engine, org["id"], named=args.invoice)
+        result["named"] = enqueue(engine, org.id, named=args.invoice)
     try:
         return _sync_now(engine, org, args, result, status)
     except RealmBusy as exc:
@@ -79,12 +78,12 @@ def _options(what: str, args: argparse.Namespace) -> dict:
 def _sync_now(engine, org, args, result, status) -> int:
     synced: list = []
     with (
-        open_client(engine, org["id"], args.resources.quickbooks) as client,
-        realm_lease(engine, org["id"], _owner()),
+        open_client(engine, org.id, args.resources.quickbooks) as client,
+        realm_lease(engine, org.id, _owner()),
     ):
         for what in WHAT if args.what == "all" else (args.what,):
             try:
-                counts = _work(what)(engine, org["id"], client, **_options(what, args))
+                counts = _work(what)(engine, org.id, client, **_options(what, args))
             except QboError as exc:
                 result[what] = {"error": str(exc)}
                 status = 1
@@ -94,8 +93,8 @@ def _sync_now(engine, org, args, result, status) -> int:
             # what it did to another entity on its way (the bill push's vendors), counted apart
             for other, done in counts.beside.items():
                 result[what][f"{other}_on_the_way"] = done.as_dict()
-    print(json.dumps({"organization": org["slug"], **result}, default=str))
-    tell_dagster(_events(engine, org["slug"], synced, "qbo-sync"))
+    print(json.dumps({"organization": org.slug, **result}, default=str))
+    tell_dagster(_events(engine, org.slug, synced, "qbo-sync"))
     return status
 
 
@@ -121,7 +120,7 @@ def _events(engine, slug: str, synced: list, command: str) -> list[AssetEvent | 
 
 def run_import(args: argparse.Namespace) -> int:
     engine = args.resources.database
-    org = resolve_organization(engine, args.org)
+    org = args.organization
     summary = {}
     try:
         return _import(engine, org, args, summary)
@@ -132,15 +131,15 @@ def run_import(args: argparse.Namespace) -> int:
 def _import(engine, org, args, summary) -> int:
     imported: list = []
     with (
-        open_client(engine, org["id"], args.resources.quickbooks) as client,
-        realm_lease(engine, org["id"], _owner()),
+        open_client(engine, org.id, args.resources.quickbooks) as client,
+        realm_lease(engine, org.id, _owner()),
     ):
         for name, cls in (
             ("customers", CustomerSync),
             ("items", ItemSync),
             ("vendors", VendorSync),
         ):
-            sync = cls(engine, org["id"], client)
+            sync = cls(engine, org.id, client)
 
             def progress(done: int, name: str = name) -> None:
                 print(f"{name}: {done} read", file=sys.stderr, flush=True)
@@ -148,6 +147,6 @@ def _import(engine, org, args, summary) -> int:
             sync.initial_import(page_size=args.page_size, progress=progress)
             summary[name] = sync.counts.as_dict()
             imported.append((name, sync.counts))
-    print(json.dumps({"organization": org["slug"], **summary}))
-    tell_dagster(_events(engine, org["slug"], imported, "qbo-import"))
+    print(json.dumps({"organization": org.slug, **summary}))
+    tell_dagster(_events(engine, org.slug, imported, "qbo-import"))
     return 0

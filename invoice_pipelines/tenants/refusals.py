@@ -16,8 +16,9 @@ from dagster import (
 )
 from sqlalchemy import Engine
 
+from invoice_pipelines.core.organization import Organization
 from invoice_pipelines.core.text import cut
-from invoice_pipelines.db.tenancy import UnknownOrganization, resolve_organization
+from invoice_pipelines.db.tenancy import UnknownOrganization, find_organization
 from invoice_pipelines.metadata import markdown_table
 
 # how many refusals (and partitions done) a run's failure message names before "and N more",
@@ -32,18 +33,19 @@ def refused(message: str) -> Failure:
     return Failure(message, allow_retries=False)
 
 
-def organization_or_refuse(engine: Engine, organization: str) -> dict:
-    """The organization a run's config names (slug or id), or a refusal naming it."""
+def organization_or_refuse(engine: Engine, organization: str) -> Organization:
+    """The organization a run's config names (slug or id), or a refusal naming it: a run's entry
+    point finds it once and hands the value down."""
     try:
-        return resolve_organization(engine, organization.strip())
+        return find_organization(engine, organization.strip())
     except UnknownOrganization:
         raise refused(f"There is no organization {organization!r}.") from None
 
 
-def known_organization(engine: Engine, partition_key: str) -> dict:
+def known_organization(engine: Engine, partition_key: str) -> Organization:
     """The organization of a partition key (or of a launchpad's slug or id), refused when gone."""
     try:
-        return resolve_organization(engine, partition_key)
+        return find_organization(engine, partition_key)
     except UnknownOrganization:
         raise refused(
             f"There is no organization {partition_key!r} (its partition outlived it)."

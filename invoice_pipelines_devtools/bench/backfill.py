@@ -361,6 +361,7 @@ def one_process(
     """Seconds of every organization-month's export in both directions, the exports written, and
     each organization's seconds."""
     from invoice_pipelines.db.engine import make_engine
+    from invoice_pipelines.db.tenancy import find_organization
     from invoice_pipelines.exports.documents import DocumentStores
     from invoice_pipelines.exports.pipeline import run_export
     from invoice_pipelines.resources.stores import document_files, export_files, uploads
@@ -378,7 +379,7 @@ def one_process(
                 result = run_export(
                     engine,
                     store,
-                    slug,
+                    find_organization(engine, slug),
                     period,
                     direction,
                     requested_by="bench-backfill",

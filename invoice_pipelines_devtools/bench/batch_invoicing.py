@@ -439,6 +439,8 @@ def _run_batch(
     engine: Engine, slug: str, chunk_size: int, workers: int, *, via_dagster: bool
 ) -> tuple[int, float, int | None, dict[str, int] | None]:
     """(job id, seconds, fallbacks, their causes); None where the run does not report them."""
+    from invoice_pipelines.db.tenancy import find_organization
+
     if via_dagster:
         from dagster import DagsterInstance, Definitions
 
@@ -483,7 +485,9 @@ def _run_batch(
         causes = metadata["fallback_causes"].value if "fallback_causes" in metadata else {}
         return metadata["batch_job_id"].value, seconds, fallbacks, causes
     started = time.perf_counter()
-    job_id = enqueue_sales_orders(engine, slug, all_reviewed=True, created_by="bench")
+    job_id = enqueue_sales_orders(
+        engine, find_organization(engine, slug), all_reviewed=True, created_by="bench"
+    )
     last_report = [0.0]
 
     def report(job) -> None:
@@ -712,8 +716,14 @@ $$;
 
 
 def _run_legacy(engine: Engine, slug: str, *, guarded: bool = True) -> tuple[int, float]:
+    from invoice_pipelines.db.tenancy import find_organization
+
     job_id = enqueue_sales_orders(
-        engine, slug, all_reviewed=True, created_by="bench-legacy", runner="legacy"
+        engine,
+        find_organization(engine, slug),
+        all_reviewed=True,
+        created_by="bench-legacy",
+        runner="legacy",
     )
     job = get_batch_job(engine, job_id)
     claim_batch_job(engine, job, "legacy")  # the same items; the loop below does the invoicing

@@ -138,6 +138,8 @@ def apply_variant(owner, path: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from invoice_pipelines.db.tenancy import find_organization
+
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--orders", type=positive_int, default=20_000)
     parser.add_argument("--chunk-size", type=positive_int, default=5_000)
@@ -154,11 +156,16 @@ def main(argv: list[str] | None = None) -> int:
     org_id = batch_invoicing.seed(engine, slug, args.orders, 3)
     try:
         job = get_batch_job(
-            engine, enqueue_sales_orders(engine, slug, all_reviewed=True, created_by="cpu")
+            engine,
+            enqueue_sales_orders(
+                engine, find_organization(engine, slug), all_reviewed=True, created_by="cpu"
+            ),
         )
         invoicing.claim_batch_job(engine, job, "cpu")
         job = get_batch_job(engine, job.id)
-        pending = enqueue_sales_orders(engine, slug, all_reviewed=True, created_by="cpu")
+        pending = enqueue_sales_orders(
+            engine, find_organization(engine, slug), all_reviewed=True, created_by="cpu"
+        )
         batch_invoicing.settle(owner)
         variants = args.variant or [None]
         use_limit = args.limit_sql.is_file()

@@ -69,7 +69,11 @@ def _seed(engine) -> tuple[str, int, int, int]:
     from invoice_pipelines.billing.invoicing_kinds import enqueue_sales_orders
     from invoice_pipelines.core.rules import invoice_number_key
     from invoice_pipelines.db.tables import incoming_invoices, organizations
-    from invoice_pipelines.db.tenancy import system_transaction, tenant_transaction
+    from invoice_pipelines.db.tenancy import (
+        find_organization,
+        system_transaction,
+        tenant_transaction,
+    )
 
     slug = f"bench-cli-{uuid.uuid4().hex[:8]}"
     with system_transaction(engine, write=True) as conn:
@@ -94,7 +98,9 @@ def _seed(engine) -> tuple[str, int, int, int]:
             )
             .returning(incoming_invoices.c.id)
         ).scalar_one()
-    job_id = enqueue_sales_orders(engine, org_id, all_reviewed=True, runner="bench-cli")
+    job_id = enqueue_sales_orders(
+        engine, find_organization(engine, org_id), all_reviewed=True, runner="bench-cli"
+    )
     return slug, org_id, doc_id, job_id
 
 

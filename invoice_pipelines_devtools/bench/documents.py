@@ -156,7 +156,7 @@ def run(args: argparse.Namespace) -> dict:
     from invoice_pipelines.db.engine import make_engine
     from invoice_pipelines.db.migrate import ensure_migrated
     from invoice_pipelines.db.tables import organizations
-    from invoice_pipelines.db.tenancy import system_transaction
+    from invoice_pipelines.db.tenancy import find_organization, system_transaction
     from invoice_pipelines.delivery.pipeline import send_invoice_emails
     from invoice_pipelines.documents.pipeline import generate_documents
     from invoice_pipelines.documents.renderer import DocumentRenderer
@@ -194,7 +194,9 @@ def run(args: argparse.Namespace) -> dict:
         if args.through_queue:
             documents, queue = _documents_job(engine, store, slug, org_id, renderer)
         else:
-            documents = generate_documents(engine, store, slug, builder=renderer)
+            documents = generate_documents(
+                engine, store, find_organization(engine, slug), builder=renderer
+            )
         document_seconds = time.perf_counter() - t0
         worker_cpu = cpu_spent(workers_before, processes_cpu(pool.process_ids()))
     finally:
@@ -209,7 +211,9 @@ def run(args: argparse.Namespace) -> dict:
             sent, sending = _communications_job(engine, store, slug, org_id, mailer)
             queue.update(sending)
         else:
-            sent = send_invoice_emails(engine, store, mailer, slug, max_per_second=100_000)
+            sent = send_invoice_emails(
+                engine, store, mailer, find_organization(engine, slug), max_per_second=100_000
+            )
         email_seconds = time.perf_counter() - t0
     arrived = sink.counts()
     limit = render_limit(engine, org_id, args.workers)
@@ -326,14 +330,14 @@ def render_limit(engine, org_id: int, workers: int) -> dict:
     rendered, failures and the database the sources came from."""
     import pickle
 
-    from invoice_pipelines.db.tenancy import resolve_organization, tenant_transaction
+    from invoice_pipelines.db.tenancy import find_organization, tenant_transaction
     from invoice_pipelines.documents.formats import choose_formats
     from invoice_pipelines.documents.pipeline import DEFAULT_BATCH
     from invoice_pipelines.documents.sources import load_sources
     from invoice_pipelines.intake.workers import SafeParser
     from invoice_pipelines_devtools.bench.limit import current_database
 
-    org = resolve_organization(engine, org_id)
+    org = find_organization(engine, org_id)
     ids = _invoice_ids(engine, org_id)
     items: list[tuple[bytes, str]] = []
     with tenant_transaction(engine, org_id) as conn:
@@ -382,6 +386,7 @@ def _invoice_ids(engine, org_id: int) -> list[int]:
 
 def _documents_job(engine, store, slug: str, org_id: int, renderer):
     """The documents as one documents job with a combined PDF; a summary like generate_documents'."""
+    from invoice_pipelines.db.tenancy import find_organization
     from invoice_pipelines.documents.batch import (
         DOCUMENTS_KIND,
         combined_pdf_of,
@@ -392,7 +397,11 @@ def _documents_job(engine, store, slug: str, org_id: int, renderer):
     from invoice_pipelines.queue.items import enqueue_invoice_job
 
     job_id = enqueue_invoice_job(
-        engine, slug, DOCUMENTS_KIND, _invoice_ids(engine, org_id), combined_pdf=True
+        engine,
+        find_organization(engine, slug),
+        DOCUMENTS_KIND,
+        _invoice_ids(engine, org_id),
+        combined_pdf=True,
     )
     job = run_invoice_job(
         engine, job_id, documents_work(engine, store, builder=renderer), store=store
@@ -418,6 +427,7 @@ def _communications_job(engine, store, slug: str, org_id: int, mailer):
     from dataclasses import replace
     from types import SimpleNamespace
 
+    from invoice_pipelines.db.tenancy import find_organization
     from invoice_pipelines.delivery.batch import COMMUNICATIONS_KIND, communications_work
     from invoice_pipelines.delivery.pipeline import DeliverySummary
     from invoice_pipelines.documents.batch import DOCUMENTS_KIND, run_invoice_job
@@ -425,7 +435,9 @@ def _communications_job(engine, store, slug: str, org_id: int, mailer):
     from invoice_pipelines.queue.kinds import chunk_work
     from invoice_pipelines.resources.channels import MailTransport
 
-    job_id = enqueue_invoice_job(engine, slug, COMMUNICATIONS_KIND, _invoice_ids(engine, org_id))
+    job_id = enqueue_invoice_job(
+        engine, find_organization(engine, slug), COMMUNICATIONS_KIND, _invoice_ids(engine, org_id)
+    )
     # the queue's communications chunk (documents first), sending without a pace limit
     kind = replace(
         COMMUNICATIONS_KIND,

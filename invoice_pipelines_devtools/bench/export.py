@@ -144,7 +144,11 @@ def run(args: argparse.Namespace) -> dict:
     from invoice_pipelines.db.engine import make_engine
     from invoice_pipelines.db.migrate import ensure_migrated
     from invoice_pipelines.db.tables import incoming_invoices, organizations
-    from invoice_pipelines.db.tenancy import system_transaction, tenant_transaction
+    from invoice_pipelines.db.tenancy import (
+        find_organization,
+        system_transaction,
+        tenant_transaction,
+    )
     from invoice_pipelines.exports.pipeline import run_export
     from invoice_pipelines.resources.files import LocalFiles
     from invoice_pipelines_devtools.bench.limit import limit_fields
@@ -172,10 +176,19 @@ def run(args: argparse.Namespace) -> dict:
     with _monitor(engine) as backends:
         with measured(backends) as cpu:
             t0 = time.perf_counter()
-            result = run_export(engine, store, slug, PERIOD, "incoming", requested_by="bench")
+            result = run_export(
+                engine,
+                store,
+                find_organization(engine, slug),
+                PERIOD,
+                "incoming",
+                requested_by="bench",
+            )
             seconds = time.perf_counter() - t0
         t0 = time.perf_counter()
-        again = run_export(engine, store, slug, PERIOD, "incoming", requested_by="bench")
+        again = run_export(
+            engine, store, find_organization(engine, slug), PERIOD, "incoming", requested_by="bench"
+        )
         unchanged_seconds = time.perf_counter() - t0
         with measured(backends) as limit_cpu:
             limit_seconds, limit_bytes, limit_database = copy_limit(

@@ -1067,7 +1067,7 @@ def _exports(engine, org_id, slug, work, tally: Tally) -> int:
     from sqlalchemy import select
 
     from invoice_pipelines.db.tables import incoming_invoices
-    from invoice_pipelines.db.tenancy import tenant_transaction
+    from invoice_pipelines.db.tenancy import find_organization, tenant_transaction
     from invoice_pipelines.exports.pipeline import run_export
     from invoice_pipelines.resources.files import LocalFiles
 
@@ -1083,7 +1083,14 @@ def _exports(engine, org_id, slug, work, tally: Tally) -> int:
     store = LocalFiles(str(work / "exports"))
     for period in periods:
         try:
-            result = run_export(engine, store, slug, period, "incoming", requested_by="bench")
+            result = run_export(
+                engine,
+                store,
+                find_organization(engine, slug),
+                period,
+                "incoming",
+                requested_by="bench",
+            )
         except Exception as exc:
             tally.blocked_exports += 1
             if len(tally.export_examples) < 10:
@@ -1234,6 +1241,7 @@ def _seed_sales(engine, org_id: int, n: int, seed: int) -> tuple[list[int], dict
 
 
 def _sales(engine, org_id, slug, n, work, args, tally: Tally, rss: dict) -> None:
+    from invoice_pipelines.db.tenancy import find_organization
     from invoice_pipelines.delivery.pipeline import send_invoice_emails
     from invoice_pipelines.documents.pipeline import generate_documents
     from invoice_pipelines.documents.renderer import DocumentRenderer
@@ -1254,7 +1262,9 @@ def _sales(engine, org_id, slug, n, work, args, tally: Tally, rss: dict) -> None
         with PeakRss(lambda: renderer.process_ids) as peak:
             for chunk in chunks:
                 try:
-                    summary = generate_documents(engine, store, slug, chunk, builder=renderer)
+                    summary = generate_documents(
+                        engine, store, find_organization(engine, slug), chunk, builder=renderer
+                    )
                 except Exception as exc:
                     tally.crash(f"documents of {len(chunk)} invoices", exc)
                     outcome.update({i: "crashes" for i in chunk})
@@ -1273,7 +1283,12 @@ def _sales(engine, org_id, slug, n, work, args, tally: Tally, rss: dict) -> None
         for chunk in chunks:
             try:
                 sent = send_invoice_emails(
-                    engine, store, mailer, slug, chunk, max_per_second=100_000
+                    engine,
+                    store,
+                    mailer,
+                    find_organization(engine, slug),
+                    chunk,
+                    max_per_second=100_000,
                 )
             except Exception as exc:
                 tally.crash(f"delivery of {len(chunk)} invoices", exc)

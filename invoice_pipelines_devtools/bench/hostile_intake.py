@@ -268,9 +268,9 @@ class Stage:
         from sqlalchemy import func, select
 
         from invoice_pipelines.db.tables import incoming_invoices, processing_errors, uploads
-        from invoice_pipelines.db.tenancy import resolve_organization, tenant_transaction
+        from invoice_pipelines.db.tenancy import find_organization, tenant_transaction
 
-        org_id = resolve_organization(self.engine, slug)["id"]
+        org_id = find_organization(self.engine, slug).id
         i = incoming_invoices.c
         with tenant_transaction(self.engine, org_id) as conn:
             rows = conn.execute(
@@ -291,6 +291,7 @@ class Stage:
         """Each batch as an intake run reads it; a run that raises is a crash, and its documents
         are sent again one by one at growing depth, as the failure sensor asks, until none waits
         or the attempt limit ends them."""
+        from invoice_pipelines.db.tenancy import find_organization
         from invoice_pipelines.intake.pipeline import process_documents
         from invoice_pipelines.intake.redispatch import redispatch_batches
         from invoice_pipelines.resources.uploads import LocalUploads
@@ -312,7 +313,11 @@ class Stage:
         for number, ids in enumerate(batches):
             if not run(list(ids)):
                 again += redispatch_batches(
-                    self.engine, slug, list(ids), failed_run_id=f"bench-{number}", depth=0
+                    self.engine,
+                    find_organization(self.engine, slug),
+                    list(ids),
+                    failed_run_id=f"bench-{number}",
+                    depth=0,
                 )
         category.numbers["redispatched"] = category.numbers.get("redispatched", 0) + len(again)
         runs = 0
@@ -322,7 +327,7 @@ class Stage:
             if not run([item.document_id]):
                 again += redispatch_batches(
                     self.engine,
-                    slug,
+                    find_organization(self.engine, slug),
                     [item.document_id],
                     failed_run_id=f"bench-again-{runs}",
                     depth=item.depth,
@@ -648,9 +653,9 @@ def _notice_outcomes(stage: Stage, slug: str, category: Category, ids, expected)
     from sqlalchemy import select
 
     from invoice_pipelines.db.tables import supplier_notices
-    from invoice_pipelines.db.tenancy import resolve_organization, tenant_transaction
+    from invoice_pipelines.db.tenancy import find_organization, tenant_transaction
 
-    org_id = resolve_organization(stage.engine, slug)["id"]
+    org_id = find_organization(stage.engine, slug).id
     states = stage.documents(slug, list(ids.values()))
     with tenant_transaction(stage.engine, org_id) as conn:
         recorded = dict(
@@ -906,6 +911,7 @@ class _Review:
     def call(self, engine, url: str, cli: bool) -> str | None:
         """None when it was done or refused in one sentence, else what went wrong."""
         from invoice_pipelines.db.incoming_status import StaleDocument
+        from invoice_pipelines.db.tenancy import find_organization
         from invoice_pipelines.intake.review import ReviewError, review_document
 
         if cli:
@@ -918,7 +924,7 @@ class _Review:
         try:
             review_document(
                 engine,
-                self.slug,
+                find_organization(engine, self.slug),
                 self.document_id,
                 reviewed_by=self.by,
                 corrections=self.corrections or None,

@@ -289,7 +289,11 @@ def _queue_bulk(engine, slug: str, orders: int) -> int:
         sales_order_lines,
         sales_orders,
     )
-    from invoice_pipelines.db.tenancy import system_transaction, tenant_transaction
+    from invoice_pipelines.db.tenancy import (
+        find_organization,
+        system_transaction,
+        tenant_transaction,
+    )
 
     with system_transaction(engine) as conn:
         org_id = conn.execute(
@@ -348,7 +352,9 @@ def _queue_bulk(engine, slug: str, orders: int) -> int:
                 for order_id in order_ids
             ],
         )
-    return enqueue_sales_orders(engine, slug, order_ids=order_ids, created_by="bench-latency")
+    return enqueue_sales_orders(
+        engine, find_organization(engine, slug), order_ids=order_ids, created_by="bench-latency"
+    )
 
 
 def _phase(run: MakeRun, engine, instance, slug: str, documents, args) -> dict:

@@ -119,7 +119,11 @@ def run(args: argparse.Namespace) -> dict:
     from invoice_pipelines.db.engine import make_engine
     from invoice_pipelines.db.migrate import ensure_migrated
     from invoice_pipelines.db.tables import dunning_notices, organizations
-    from invoice_pipelines.db.tenancy import system_transaction, tenant_transaction
+    from invoice_pipelines.db.tenancy import (
+        find_organization,
+        system_transaction,
+        tenant_transaction,
+    )
     from invoice_pipelines.overdue.pipeline import run_overdue
     from invoice_pipelines_devtools.bench.limit import limit_fields
 
@@ -143,8 +147,20 @@ def run(args: argparse.Namespace) -> dict:
     limit = set_based_limit(engine, org_id, TODAY)
     _settle(owner)  # the limit's rolled-back rows leave nothing for the run to step over
 
-    first = run_overdue(engine, slug, on=TODAY, requested_by="bench", chunk_size=args.chunk_size)
-    second = run_overdue(engine, slug, on=TODAY, requested_by="bench", chunk_size=args.chunk_size)
+    first = run_overdue(
+        engine,
+        find_organization(engine, slug),
+        on=TODAY,
+        requested_by="bench",
+        chunk_size=args.chunk_size,
+    )
+    second = run_overdue(
+        engine,
+        find_organization(engine, slug),
+        on=TODAY,
+        requested_by="bench",
+        chunk_size=args.chunk_size,
+    )
     with tenant_transaction(engine, org_id) as conn:
         stored = conn.execute(
             select(func.count()).where(dunning_notices.c.organization_id == org_id)
@@ -206,12 +222,12 @@ def set_based_limit(engine, org_id: int, today: date) -> dict:
     from invoice_pipelines.core.dunning import parse_settings
     from invoice_pipelines.db.tables import customers, dunning_notices
     from invoice_pipelines.db.tables import sales_invoices as si
-    from invoice_pipelines.db.tenancy import resolve_organization
+    from invoice_pipelines.db.tenancy import find_organization
     from invoice_pipelines.overdue.pipeline import _due, _from, _level_case, _no_jit, _previous
     from invoice_pipelines_devtools.bench.limit import current_database, rolled_back
 
-    org = resolve_organization(engine, org_id)
-    settings = parse_settings((org.get("settings") or {}).get("dunning"), org["country"])
+    org = find_organization(engine, org_id)
+    settings = parse_settings(org.section("dunning"), org.country)
 
     previous = _previous(org_id)
     level = _level_case(settings, today)

@@ -338,6 +338,8 @@ def seed_demo(engine: Engine, *, orders_per_org: int = 24, today: date | None = 
     """Create the demo organizations that are missing; returns what exists afterwards.
 
     `today` (default: today where the organization is) dates the overdue invoices."""
+    from invoice_pipelines.db.tenancy import find_organization
+
     created: list[str] = []
     completed: list[str] = []
     for spec in DEMO_ORGANIZATIONS:
@@ -384,7 +386,7 @@ def seed_demo(engine: Engine, *, orders_per_org: int = 24, today: date | None = 
         jobs.append(
             enqueue_sales_orders(
                 engine,
-                DEMO_BATCH_ORGANIZATION,
+                find_organization(engine, DEMO_BATCH_ORGANIZATION),
                 all_reviewed=True,
                 due_days=14,
                 created_by="seed-demo",
@@ -406,29 +408,29 @@ def _seed_overdue_invoices(engine: Engine, today: date | None) -> list[str]:
     from invoice_pipelines.billing.invoicing import process_batch_job
     from invoice_pipelines.billing.invoicing_kinds import enqueue_customer_lines
     from invoice_pipelines.db.tables import sales_invoices
-    from invoice_pipelines.db.tenancy import resolve_organization, tenant_transaction
+    from invoice_pipelines.db.tenancy import find_organization, tenant_transaction
     from invoice_pipelines.queue.requests import organization_today
 
-    org = resolve_organization(engine, DEMO_OVERDUE_ORGANIZATION)
-    today = today or organization_today(org["timezone"])
-    with tenant_transaction(engine, org["id"]) as conn:
+    org = find_organization(engine, DEMO_OVERDUE_ORGANIZATION)
+    today = today or organization_today(org.timezone)
+    with tenant_transaction(engine, org.id) as conn:
         customer_ids = dict(
             conn.execute(
                 select(customers.c.customer_number, customers.c.id).where(
-                    customers.c.organization_id == org["id"]
+                    customers.c.organization_id == org.id
                 )
             ).all()
         )
         item_ids = dict(
             conn.execute(
-                select(items.c.sku, items.c.id).where(items.c.organization_id == org["id"])
+                select(items.c.sku, items.c.id).where(items.c.organization_id == org.id)
             ).all()
         )
     jobs = []
     for days_ago, customer_number, lines in sorted(DEMO_OVERDUE, reverse=True):
         job_id = enqueue_customer_lines(
             engine,
-            org["id"],
+            org,
             [
                 {
                     "customer_id": customer_ids[customer_number],
@@ -441,12 +443,12 @@ def _seed_overdue_invoices(engine: Engine, today: date | None) -> list[str]:
         )
         process_batch_job(engine, job_id, runner="seed-demo")
         jobs.append(job_id)
-    with tenant_transaction(engine, org["id"]) as conn:
+    with tenant_transaction(engine, org.id) as conn:
         return list(
             conn.execute(
                 select(sales_invoices.c.invoice_number)
                 .where(
-                    sales_invoices.c.organization_id == org["id"],
+                    sales_invoices.c.organization_id == org.id,
                     sales_invoices.c.batch_job_id.in_(jobs),
                 )
                 .order_by(sales_invoices.c.issue_date)

@@ -15,7 +15,7 @@ from invoice_pipelines.billing.chunks_in_flight import CONSEQUENCES, UNIQUE_VIOL
 from invoice_pipelines.billing.invoicing import claim_batch_job, process_batch_job
 from invoice_pipelines.billing.invoicing_kinds import enqueue_sales_orders
 from invoice_pipelines.db.tables import batch_jobs
-from invoice_pipelines.db.tenancy import tenant_transaction
+from invoice_pipelines.db.tenancy import find_organization, tenant_transaction
 from invoice_pipelines.db.types import utcnow
 from invoice_pipelines.queue.item_rows import record_items_statement
 from invoice_pipelines.queue.jobs import get_batch_job
@@ -26,7 +26,9 @@ def test_chunks_in_flight_number_in_request_order_with_ids_in_number_order(pg_da
     shop = make_shop(pg_database)
     orders = shop.add_many(95)
     requested = list(reversed(orders))
-    job_id = enqueue_sales_orders(shop.engine, shop.org_id, order_ids=requested)
+    job_id = enqueue_sales_orders(
+        shop.engine, find_organization(shop.engine, shop.org_id), order_ids=requested
+    )
     job = process_batch_job(shop.engine, job_id, chunk_size=10, workers=3)
     assert (job.status, job.successful_count, job.processed_count) == ("completed", 95, 95)
     invoices = shop.invoices()  # by number
@@ -44,8 +46,12 @@ def test_another_job_numbering_between_two_chunks_in_flight_stays_gapless(
     shop = make_shop(pg_database)
     a_orders = shop.add_many(40)
     b_orders = shop.add_many(5)
-    a_id = enqueue_sales_orders(shop.engine, shop.org_id, order_ids=a_orders)
-    b_id = enqueue_sales_orders(shop.engine, shop.org_id, order_ids=b_orders)
+    a_id = enqueue_sales_orders(
+        shop.engine, find_organization(shop.engine, shop.org_id), order_ids=a_orders
+    )
+    b_id = enqueue_sales_orders(
+        shop.engine, find_organization(shop.engine, shop.org_id), order_ids=b_orders
+    )
     real_prepare = chunk_postgres.prepare_chunk
 
     def prepare(conn, ctx):
@@ -99,7 +105,9 @@ def test_chunk_lookups_use_primary_keys_even_with_statistics_from_before_the_ord
     with pg_database.owner_engine.connect().execution_options(isolation_level="AUTOCOMMIT") as c:
         c.exec_driver_sql("ANALYZE")  # before the new tenant's orders exist
     orders = shop.add_many(300)
-    job_id = enqueue_sales_orders(shop.engine, shop.org_id, order_ids=orders)
+    job_id = enqueue_sales_orders(
+        shop.engine, find_organization(shop.engine, shop.org_id), order_ids=orders
+    )
     job = get_batch_job(shop.engine, job_id)
     assert claim_batch_job(shop.engine, job, "test")
     with tenant_transaction(shop.engine, shop.org_id, write=True) as conn:
@@ -137,7 +145,9 @@ def test_a_chunk_holds_its_items_until_it_commits(pg_database, monkeypatch):
     """Invoice lines refer to items without a foreign key; the chunk locks the items it uses."""
     shop = make_shop(pg_database)
     orders = shop.add_many(4)
-    job_id = enqueue_sales_orders(shop.engine, shop.org_id, order_ids=orders)
+    job_id = enqueue_sales_orders(
+        shop.engine, find_organization(shop.engine, shop.org_id), order_ids=orders
+    )
     seen = []
 
     def try_to_change_a_used_item(ctx):
@@ -171,7 +181,9 @@ def test_a_second_runner_of_the_same_job_does_not_count_items_twice(pg_database,
         conn.execute(
             text("UPDATE sales_orders SET status = 'draft' WHERE id = ANY(:ids)"), {"ids": orders}
         )
-    job_id = enqueue_sales_orders(shop.engine, shop.org_id, order_ids=orders)
+    job_id = enqueue_sales_orders(
+        shop.engine, find_organization(shop.engine, shop.org_id), order_ids=orders
+    )
     real_prepare = chunk_postgres.prepare_chunk
     started = threading.Lock()
     b_committed_one, a_done = threading.Event(), threading.Event()
@@ -209,7 +221,9 @@ def test_a_second_runner_of_the_same_job_does_not_count_items_twice(pg_database,
 def test_an_interrupted_run_leaves_no_chunk_open_and_the_job_resumes(pg_database):
     shop = make_shop(pg_database)
     orders = shop.add_many(60)
-    job_id = enqueue_sales_orders(shop.engine, shop.org_id, order_ids=orders)
+    job_id = enqueue_sales_orders(
+        shop.engine, find_organization(shop.engine, shop.org_id), order_ids=orders
+    )
 
     def interrupt(job):
         raise KeyboardInterrupt  # Ctrl-C during `batch-invoice --wait`
@@ -251,7 +265,9 @@ def test_a_single_job_never_falls_back_while_the_chunk_before_is_still_committin
     NOWAIT while the chunk before still holds the lock, or a timeout on that wait)."""
     shop = make_shop(pg_database)
     orders = shop.add_many(50)
-    job_id = enqueue_sales_orders(shop.engine, shop.org_id, order_ids=orders)
+    job_id = enqueue_sales_orders(
+        shop.engine, find_organization(shop.engine, shop.org_id), order_ids=orders
+    )
     real_take_stock = chunk_postgres.take_stock
     held = []
 
@@ -285,7 +301,9 @@ def _draft_job(shop, count: int) -> tuple[int, list[int]]:
         conn.execute(
             text("UPDATE sales_orders SET status = 'draft' WHERE id = ANY(:ids)"), {"ids": orders}
         )
-    return enqueue_sales_orders(shop.engine, shop.org_id, order_ids=orders), orders
+    return enqueue_sales_orders(
+        shop.engine, find_organization(shop.engine, shop.org_id), order_ids=orders
+    ), orders
 
 
 def test_a_chunk_without_invoices_goes_on_while_another_job_holds_the_sequence(
@@ -296,7 +314,9 @@ def test_a_chunk_without_invoices_goes_on_while_another_job_holds_the_sequence(
     shop = make_shop(pg_database)
     a_id, a_orders = _draft_job(shop, 6)
     b_orders = shop.add_many(3)
-    b_id = enqueue_sales_orders(shop.engine, shop.org_id, order_ids=b_orders)
+    b_id = enqueue_sales_orders(
+        shop.engine, find_organization(shop.engine, shop.org_id), order_ids=b_orders
+    )
     a_result = []
     a_fell_back = threading.Event()
 
@@ -343,7 +363,9 @@ def test_a_chunk_without_invoices_does_not_fall_back_when_another_job_moved_the_
     shop = make_shop(pg_database)
     a_id, _ = _draft_job(shop, 4)
     b_orders = shop.add_many(3)
-    b_id = enqueue_sales_orders(shop.engine, shop.org_id, order_ids=b_orders)
+    b_id = enqueue_sales_orders(
+        shop.engine, find_organization(shop.engine, shop.org_id), order_ids=b_orders
+    )
 
     def b_in_between(ctx):
         if ctx.job_id == a_id and ctx.after_position == 0:

@@ -11,7 +11,7 @@ from invoice_pipelines.areas import kinds
 from invoice_pipelines.billing.invoicing_kinds import enqueue_sales_orders
 from invoice_pipelines.cli import main
 from invoice_pipelines.db.tables import batch_job_items, batch_jobs, items
-from invoice_pipelines.db.tenancy import tenant_transaction
+from invoice_pipelines.db.tenancy import find_organization, tenant_transaction
 from invoice_pipelines.queue.commands import batch_cancel, batch_retry
 from invoice_pipelines.queue.jobs import get_batch_job
 from invoice_pipelines.resources.for_commands import EnvResources
@@ -95,7 +95,9 @@ def _args(db, **values) -> argparse.Namespace:
 
 def test_cancel_and_retry_commands(cli_db, capsys):
     shop = make_shop(cli_db)
-    job_id = enqueue_sales_orders(cli_db.engine, shop.org_id, order_ids=shop.add_orders(1))
+    job_id = enqueue_sales_orders(
+        cli_db.engine, find_organization(cli_db.engine, shop.org_id), order_ids=shop.add_orders(1)
+    )
     assert batch_cancel(_args(cli_db, job_id=job_id)) == 0
     assert ": cancelled" in capsys.readouterr().out
 
@@ -165,7 +167,9 @@ def test_batch_list_shows_recent_jobs_by_organization_and_status(cli_db, capsys)
         ["batch-invoice", "--org", shop.org["slug"], "--orders", ",".join(map(str, done)), "--wait"]
     )
     finished = int(capsys.readouterr().out.splitlines()[0])
-    pending = enqueue_sales_orders(cli_db.engine, other.org_id, order_ids=other.add_orders(1))
+    pending = enqueue_sales_orders(
+        cli_db.engine, find_organization(cli_db.engine, other.org_id), order_ids=other.add_orders(1)
+    )
 
     assert main(["batch-list"]) == 0
     lines = capsys.readouterr().out.splitlines()

@@ -13,7 +13,7 @@ from invoice_pipelines.billing.checks import totals_problems
 from invoice_pipelines.billing.credit_notes import CreditNoteRefused, parse_amounts
 from invoice_pipelines.cli import main
 from invoice_pipelines.db.tables import customers
-from invoice_pipelines.db.tenancy import tenant_transaction
+from invoice_pipelines.db.tenancy import find_organization, tenant_transaction
 from invoice_pipelines.exports.pipeline import run_export
 from invoice_pipelines.resources.files import LocalFiles
 from invoice_pipelines_tests.billing.shop import make_shop
@@ -42,7 +42,7 @@ def test_an_amount_per_rate_becomes_one_line_per_rate_with_its_vat(db):
 
     note = issue_credit_note(
         db.engine,
-        shop.org,
+        find_organization(db.engine, shop.org["id"]),
         number,
         reason="Kratzer am Gehäuse",
         amounts=parse_amounts("19=20.00,7=10.00"),
@@ -73,12 +73,20 @@ def test_an_amount_per_rate_becomes_one_line_per_rate_with_its_vat(db):
         {"vat_category": "S", "vat_rate": "7", "net_amount": "10.00"},
     ]
     # no invoice line counts as credited, but a line credit may take only what is left at its rate
-    more = issue_credit_note(db.engine, shop.org, number, reason="r", lines={1: D(1)})
+    more = issue_credit_note(
+        db.engine, find_organization(db.engine, shop.org["id"]), number, reason="r", lines={1: D(1)}
+    )
     assert more.gross_total == D("29.63")
     with pytest.raises(
         CreditNoteRefused, match="come to 39.95 EUR net at 7 %, more than the 29.95"
     ):
-        issue_credit_note(db.engine, shop.org, number, reason="r", lines={2: D(1)})
+        issue_credit_note(
+            db.engine,
+            find_organization(db.engine, shop.org["id"]),
+            number,
+            reason="r",
+            lines={2: D(1)},
+        )
     assert consistent(shop) == {"checked": 3, "wrong": []}
 
 
@@ -86,29 +94,55 @@ def test_never_more_than_is_left_per_rate_and_the_rest_nets_to_zero(db):
     shop = make_shop(db)
     (inv,) = invoiced(shop, [("TOOL", 2), ("BOOK", 1)])
     number = inv["invoice_number"]
-    issue_credit_note(db.engine, shop.org, number, reason="a", amounts=parse_amounts("19=20.00"))
+    issue_credit_note(
+        db.engine,
+        find_organization(db.engine, shop.org["id"]),
+        number,
+        reason="a",
+        amounts=parse_amounts("19=20.00"),
+    )
     # a line credit counts against what is left at its rate too
-    issue_credit_note(db.engine, shop.org, number, reason="b", lines={1: D(1)})  # 24.90
+    issue_credit_note(
+        db.engine, find_organization(db.engine, shop.org["id"]), number, reason="b", lines={1: D(1)}
+    )  # 24.90
 
     with pytest.raises(
         CreditNoteRefused,
         match=r"19 %: net 5.00 EUR is more than the 4.90 EUR net left to credit at 19 % on "
         rf"invoice {number} \(net 49.80 at that rate, credited before 44.90\)",
     ):
-        issue_credit_note(db.engine, shop.org, number, reason="c", amounts=parse_amounts("19=5"))
+        issue_credit_note(
+            db.engine,
+            find_organization(db.engine, shop.org["id"]),
+            number,
+            reason="c",
+            amounts=parse_amounts("19=5"),
+        )
     with pytest.raises(
         CreditNoteRefused,
         match="the chosen lines come to 24.90 EUR net at 19 %, more than the 4.90 left",
     ):
-        issue_credit_note(db.engine, shop.org, number, reason="c", lines={1: D(1)})
+        issue_credit_note(
+            db.engine,
+            find_organization(db.engine, shop.org["id"]),
+            number,
+            reason="c",
+            lines={1: D(1)},
+        )
 
     # the rest of 19 %: the rest of its VAT (9.46 - 3.80 - 4.73)
     rest_19 = issue_credit_note(
-        db.engine, shop.org, number, reason="d", amounts=parse_amounts("19=4.90")
+        db.engine,
+        find_organization(db.engine, shop.org["id"]),
+        number,
+        reason="d",
+        amounts=parse_amounts("19=4.90"),
     )
     assert rest_19.tax_total == inv_vat_at(shop, inv, "19.00") - D("3.80") - D("4.73")
     # everything left: the book, and the tool's last unit less the amounts credited at 19 %
-    rest = issue_credit_note(db.engine, shop.org, number, reason="e")
+    rest = issue_credit_note(
+        db.engine, find_organization(db.engine, shop.org["id"]), number, reason="e"
+    )
     lines = shop.invoice_lines(rest.id)
     assert [(ln["line_no"], ln["line_type"], ln["quantity"], ln["net_amount"]) for ln in lines] == [
         (1, "item", D(1), D("24.90")),
@@ -123,9 +157,17 @@ def test_never_more_than_is_left_per_rate_and_the_rest_nets_to_zero(db):
     ]
     assert by_number(shop, number)["amount_due"] == D("0.00")
     with pytest.raises(CreditNoteRefused, match="credited in full already"):
-        issue_credit_note(db.engine, shop.org, number, reason="f", amounts=parse_amounts("7=1"))
+        issue_credit_note(
+            db.engine,
+            find_organization(db.engine, shop.org["id"]),
+            number,
+            reason="f",
+            amounts=parse_amounts("7=1"),
+        )
     with pytest.raises(CreditNoteRefused, match="credited in full already"):
-        issue_credit_note(db.engine, shop.org, number, reason="f")
+        issue_credit_note(
+            db.engine, find_organization(db.engine, shop.org["id"]), number, reason="f"
+        )
     assert consistent(shop) == {"checked": 5, "wrong": []}
 
 
@@ -148,10 +190,21 @@ def test_amount_refusals_say_what_to_fix_and_change_nothing(db):
     ]
     for spec, message in cases:
         with pytest.raises(CreditNoteRefused, match=message):
-            issue_credit_note(db.engine, shop.org, number, reason="r", amounts=parse_amounts(spec))
+            issue_credit_note(
+                db.engine,
+                find_organization(db.engine, shop.org["id"]),
+                number,
+                reason="r",
+                amounts=parse_amounts(spec),
+            )
     with pytest.raises(CreditNoteRefused, match="give lines or amounts per VAT rate, not both"):
         issue_credit_note(
-            db.engine, shop.org, number, reason="r", lines={1: D(1)}, amounts={"19": D(1)}
+            db.engine,
+            find_organization(db.engine, shop.org["id"]),
+            number,
+            reason="r",
+            lines={1: D(1)},
+            amounts={"19": D(1)},
         )
     for spec, message in [
         ("19", "'19' is not RATE=NET"),
@@ -163,7 +216,13 @@ def test_amount_refusals_say_what_to_fix_and_change_nothing(db):
             parse_amounts(spec)
     assert shop.invoices() == before
     # no credit note number was used up
-    note = issue_credit_note(db.engine, shop.org, number, reason="r", amounts={"7": D("1.00")})
+    note = issue_credit_note(
+        db.engine,
+        find_organization(db.engine, shop.org["id"]),
+        number,
+        reason="r",
+        amounts={"7": D("1.00")},
+    )
     assert note.number == "GS-2026-000001"
 
 
@@ -175,7 +234,11 @@ def test_an_english_customer_reads_english_amount_lines(db):
         )
     (inv,) = invoiced(shop, [("TOOL", 2)])
     note = issue_credit_note(
-        db.engine, shop.org, inv["invoice_number"], reason="r", amounts={"19": D("5.00")}
+        db.engine,
+        find_organization(db.engine, shop.org["id"]),
+        inv["invoice_number"],
+        reason="r",
+        amounts={"19": D("5.00")},
     )
     [line] = shop.invoice_lines(note.id)
     assert line["description"] == f"Price reduction/credit for {inv['invoice_number']} (19 %)"
@@ -242,11 +305,17 @@ def test_datev_books_an_amount_credit_per_rate_on_the_other_side(db, tmp_path):
     shop = make_shop(db, **DATEV)
     (inv,) = invoiced(shop, [("TOOL", 2), ("BOOK", 1)])
     note = issue_credit_note(
-        db.engine, shop.org, inv["invoice_number"], reason="r", amounts=parse_amounts("19=20,7=10")
+        db.engine,
+        find_organization(db.engine, shop.org["id"]),
+        inv["invoice_number"],
+        reason="r",
+        amounts=parse_amounts("19=20,7=10"),
     )
     store = LocalFiles(str(tmp_path))
 
-    december = run_export(db.engine, store, shop.org["slug"], "2026-12", "sales")
+    december = run_export(
+        db.engine, store, find_organization(db.engine, shop.org["slug"]), "2026-12", "sales"
+    )
 
     number = inv["invoice_number"]
     text = f"{note.number} zu {number} Customer 1"

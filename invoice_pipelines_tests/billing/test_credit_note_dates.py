@@ -14,6 +14,7 @@ from invoice_pipelines.billing import credit_notes
 from invoice_pipelines.billing.credit_note_jobs import enqueue_credit_notes
 from invoice_pipelines.billing.credit_notes import CreditNoteRefused
 from invoice_pipelines.cli import main
+from invoice_pipelines.db.tenancy import find_organization
 from invoice_pipelines.queue.requests import BatchRequestError, organization_today
 from invoice_pipelines_tests.billing.shop import make_shop
 from invoice_pipelines_tests.billing.test_credit_notes import invoiced
@@ -36,7 +37,7 @@ def test_a_credit_note_dated_9999_is_refused_in_one_sentence(db, monkeypatch, ca
     with pytest.raises(CreditNoteRefused, match="is more than 31 days after today") as caught:
         credit_notes.issue_credit_note(
             db.engine,
-            shop.org,
+            find_organization(db.engine, shop.org["id"]),
             inv["invoice_number"],
             reason="typo",
             issue_date=today + timedelta(days=32),
@@ -51,10 +52,15 @@ def test_a_batch_of_credit_notes_dated_9999_is_not_queued(db) -> None:
     items = [{"invoice_number": inv["invoice_number"], "reason": "r"}]
 
     with pytest.raises(BatchRequestError, match=r"^credit note date 9999-12-31 is more than 31"):
-        enqueue_credit_notes(db.engine, shop.org["slug"], items, issue_date=date(9999, 12, 31))
+        enqueue_credit_notes(
+            db.engine,
+            find_organization(db.engine, shop.org["slug"]),
+            items,
+            issue_date=date(9999, 12, 31),
+        )
     dated = [{**items[0], "issue_date": "1999-12-31"}]
     with pytest.raises(BatchRequestError) as caught:
-        enqueue_credit_notes(db.engine, shop.org["slug"], dated)
+        enqueue_credit_notes(db.engine, find_organization(db.engine, shop.org["slug"]), dated)
     assert str(caught.value) == (
         "credit note 1: credit note date 1999-12-31 is before 2000-01-01, "
         "earlier than anything this system keeps."

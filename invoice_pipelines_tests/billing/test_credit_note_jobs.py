@@ -21,7 +21,7 @@ from invoice_pipelines.billing.credit_note_jobs import (
 )
 from invoice_pipelines.cli import main
 from invoice_pipelines.db.tables import batch_job_items, batch_jobs
-from invoice_pipelines.db.tenancy import tenant_transaction
+from invoice_pipelines.db.tenancy import find_organization, tenant_transaction
 from invoice_pipelines.queue.items import ready_invoice_jobs
 from invoice_pipelines.queue.jobs import cancel_batch_job, get_batch_job, retry_failed
 from invoice_pipelines.queue.requests import BatchRequestError
@@ -82,7 +82,11 @@ def test_good_items_are_issued_and_bad_ones_recorded_with_their_reason(db):
         {"invoice_number": c, "reason": "falscher Satz", "amounts": {"16": "1.00"}},
     ]
     job_id = enqueue_credit_notes(
-        db.engine, shop.org["slug"], items, issue_date=LATER, created_by="anna"
+        db.engine,
+        find_organization(db.engine, shop.org["slug"]),
+        items,
+        issue_date=LATER,
+        created_by="anna",
     )
 
     job = run_credit_note_job(db.engine, job_id, chunk_size=3)
@@ -159,7 +163,7 @@ def test_a_request_that_cannot_be_read_is_refused_before_anything_is_queued(db):
     ]
     for items, message in cases:
         with pytest.raises(BatchRequestError, match=message):
-            enqueue_credit_notes(db.engine, shop.org["slug"], items)
+            enqueue_credit_notes(db.engine, find_organization(db.engine, shop.org["slug"]), items)
     with tenant_transaction(db.engine, shop.org_id) as conn:
         kinds = conn.execute(
             select(batch_jobs.c.kind).where(batch_jobs.c.organization_id == shop.org_id)
@@ -212,7 +216,9 @@ def test_a_run_that_dies_mid_item_is_resumed_and_issues_nothing_twice(db, monkey
     shop = make_shop(db)
     numbers = four_invoices(shop)
     items = [{"invoice_number": n, "reason": "Storno"} for n in numbers]
-    job_id = enqueue_credit_notes(db.engine, shop.org["slug"], items, issue_date=LATER)
+    job_id = enqueue_credit_notes(
+        db.engine, find_organization(db.engine, shop.org["slug"]), items, issue_date=LATER
+    )
     real = credit_note_jobs.issue_credit_note_in
     calls = []
 
@@ -275,7 +281,9 @@ def test_retrying_the_failed_items_issues_only_those(db, batch_kinds):
             "issue_date": "2026-11-01",
         },  # before the invoice
     ]
-    job_id = enqueue_credit_notes(db.engine, shop.org["slug"], items, issue_date=LATER)
+    job_id = enqueue_credit_notes(
+        db.engine, find_organization(db.engine, shop.org["slug"]), items, issue_date=LATER
+    )
     first = run_credit_note_job(db.engine, job_id)
     assert (first.successful_count, first.failed_count) == (1, 1)
     assert first.errors[0]["code"] == "date_before_invoice"
@@ -297,7 +305,9 @@ def test_two_runners_of_one_job_issue_each_credit_note_once(db):
     items = [
         {"invoice_number": n, "reason": "Preisminderung", "amounts": "19=1.00"} for n in numbers
     ]
-    job_id = enqueue_credit_notes(db.engine, shop.org["slug"], items, issue_date=LATER)
+    job_id = enqueue_credit_notes(
+        db.engine, find_organization(db.engine, shop.org["slug"]), items, issue_date=LATER
+    )
     start = threading.Barrier(2)
     errors: list[BaseException] = []
 
@@ -329,7 +339,9 @@ def test_a_cancel_stops_the_job_before_the_next_credit_note(db):
     shop = make_shop(db)
     numbers = four_invoices(shop)
     items = [{"invoice_number": n, "reason": "Storno"} for n in numbers]
-    job_id = enqueue_credit_notes(db.engine, shop.org["slug"], items, issue_date=LATER)
+    job_id = enqueue_credit_notes(
+        db.engine, find_organization(db.engine, shop.org["slug"]), items, issue_date=LATER
+    )
 
     def cancel_after_the_first(job) -> None:
         cancel_batch_job(db.engine, job.id, cancelled_by="anna")
@@ -346,7 +358,10 @@ def test_the_sensor_launches_a_queued_credit_notes_job(fresh_db, tmp_path, batch
     shop = make_shop(db)
     (number,) = four_invoices(shop)[:1]
     job_id = enqueue_credit_notes(
-        db.engine, shop.org["slug"], [{"invoice_number": number, "reason": "r"}], issue_date=LATER
+        db.engine,
+        find_organization(db.engine, shop.org["slug"]),
+        [{"invoice_number": number, "reason": "r"}],
+        issue_date=LATER,
     )
     assert [q.id for q in ready_invoice_jobs(db.engine, kinds=batch_kinds.run_by_the_queue())] == [
         job_id

@@ -32,7 +32,7 @@ from invoice_pipelines.db.tables import (
     invoice_number_sequences,
     sales_invoices,
 )
-from invoice_pipelines.db.tenancy import tenant_transaction
+from invoice_pipelines.db.tenancy import find_organization, tenant_transaction
 from invoice_pipelines.exports.pipeline import run_export
 from invoice_pipelines.overdue.pipeline import run_overdue
 from invoice_pipelines.resources.database import Database
@@ -56,7 +56,11 @@ def invoiced(shop, *orders) -> list[dict]:
     """Invoice `orders` (line specs per order); the invoices, in order."""
     ids = [shop.add_order(lines) for lines in orders]
     job_id = enqueue_sales_orders(
-        shop.engine, shop.org["slug"], order_ids=ids, invoice_date=DAY, due_days=14
+        shop.engine,
+        find_organization(shop.engine, shop.org["slug"]),
+        order_ids=ids,
+        invoice_date=DAY,
+        due_days=14,
     )
     process_batch_job(shop.engine, job_id)
     return [i for i in shop.invoices() if i["type_code"] == "380"]
@@ -71,7 +75,11 @@ def test_full_credit_note_mirrors_the_invoice_in_its_own_series(db):
     (inv,) = invoiced(shop, [("TOOL", 2), ("BOOK", 1), ("ODD", 3)])
 
     note = issue_credit_note(
-        db.engine, shop.org, inv["invoice_number"], reason="Order cancelled", issue_date=LATER
+        db.engine,
+        find_organization(db.engine, shop.org["id"]),
+        inv["invoice_number"],
+        reason="Order cancelled",
+        issue_date=LATER,
     )
 
     row = by_number(shop, note.number)
@@ -119,10 +127,18 @@ def test_partial_credits_add_up_to_the_invoice_to_the_cent(db):
     # "what is left" rule
     (inv,) = invoiced(shop, [("ODD", 3), ("BOOK", 2)])
     first = issue_credit_note(
-        db.engine, shop.org, inv["invoice_number"], reason="one broken", lines=parse_lines("1:1")
+        db.engine,
+        find_organization(db.engine, shop.org["id"]),
+        inv["invoice_number"],
+        reason="one broken",
+        lines=parse_lines("1:1"),
     )
     second = issue_credit_note(
-        db.engine, shop.org, inv["invoice_number"], reason="book returned", lines={2: D(1)}
+        db.engine,
+        find_organization(db.engine, shop.org["id"]),
+        inv["invoice_number"],
+        reason="book returned",
+        lines={2: D(1)},
     )
     assert (first.number, second.number) == ("GS-2026-000001", "GS-2026-000002")
     assert first.net_total == D("0.33") and first.tax_total == D("0.06")
@@ -132,15 +148,29 @@ def test_partial_credits_add_up_to_the_invoice_to_the_cent(db):
 
     with pytest.raises(CreditNoteRefused, match="line 1: 3 is more than the 2 left"):
         issue_credit_note(
-            db.engine, shop.org, inv["invoice_number"], reason="too much", lines={1: D(3)}
+            db.engine,
+            find_organization(db.engine, shop.org["id"]),
+            inv["invoice_number"],
+            reason="too much",
+            lines={1: D(3)},
         )
-    rest = issue_credit_note(db.engine, shop.org, inv["invoice_number"], reason="the rest")
+    rest = issue_credit_note(
+        db.engine,
+        find_organization(db.engine, shop.org["id"]),
+        inv["invoice_number"],
+        reason="the rest",
+    )
     assert rest.lines == ((1, D(2)), (2, D(1)))
     assert first.gross_total + second.gross_total + rest.gross_total == inv["gross_total"]
     assert first.tax_total + second.tax_total + rest.tax_total == inv["tax_total"]
     assert by_number(shop, inv["invoice_number"])["amount_due"] == D("0.00")
     with pytest.raises(CreditNoteRefused, match="credited in full already"):
-        issue_credit_note(db.engine, shop.org, inv["invoice_number"], reason="again")
+        issue_credit_note(
+            db.engine,
+            find_organization(db.engine, shop.org["id"]),
+            inv["invoice_number"],
+            reason="again",
+        )
     # the daily totals check accepts the last note's VAT of 2.79 on 39.95 at 7 % (2.80 computed
     # alone): it is what makes the invoice and its credit notes add up to zero at that rate
     assert rest.tax_total == D("0.13") + D("2.79")
@@ -156,7 +186,11 @@ def test_refusals_say_why_and_change_nothing(db):
             shop_invoices_update(cancelled["id"]),
         )
     note = issue_credit_note(
-        db.engine, shop.org, inv["invoice_number"], reason="x", lines={1: D(1)}
+        db.engine,
+        find_organization(db.engine, shop.org["id"]),
+        inv["invoice_number"],
+        reason="x",
+        lines={1: D(1)},
     )
     before = shop.invoices()
     cases = [
@@ -168,7 +202,13 @@ def test_refusals_say_why_and_change_nothing(db):
     ]
     for number, reason, lines, message in cases:
         with pytest.raises(CreditNoteRefused, match=message):
-            issue_credit_note(db.engine, shop.org, number, reason=reason, lines=lines)
+            issue_credit_note(
+                db.engine,
+                find_organization(db.engine, shop.org["id"]),
+                number,
+                reason=reason,
+                lines=lines,
+            )
     (other,) = [
         i for i in invoiced(shop, [("TOOL", 2)]) if i["id"] not in {inv["id"], cancelled["id"]}
     ]
@@ -176,7 +216,11 @@ def test_refusals_say_why_and_change_nothing(db):
         CreditNoteRefused, match="line 1: quantity -1 is not above 0; .* has no line 7"
     ):
         issue_credit_note(
-            db.engine, shop.org, other["invoice_number"], reason="r", lines={7: D(1), 1: D(-1)}
+            db.engine,
+            find_organization(db.engine, shop.org["id"]),
+            other["invoice_number"],
+            reason="r",
+            lines={7: D(1), 1: D(-1)},
         )
     (discounted,) = [
         i
@@ -186,15 +230,19 @@ def test_refusals_say_why_and_change_nothing(db):
     ]
     with pytest.raises(CreditNoteRefused, match="come to -5.95 EUR; a credit note credits"):
         issue_credit_note(
-            db.engine, shop.org, discounted["invoice_number"], reason="r", lines={2: D(1)}
+            db.engine,
+            find_organization(db.engine, shop.org["id"]),
+            discounted["invoice_number"],
+            reason="r",
+            lines={2: D(1)},
         )
     with pytest.raises(CreditNoteRefused, match="is not LINE:QUANTITY"):
         parse_lines("1:2,x")
     assert [i for i in shop.invoices() if i["id"] not in {other["id"], discounted["id"]}] == before
     # no number was used up by the refusals
-    assert issue_credit_note(db.engine, shop.org, other["invoice_number"], reason="r").number == (
-        "GS-2026-000002"
-    )
+    assert issue_credit_note(
+        db.engine, find_organization(db.engine, shop.org["id"]), other["invoice_number"], reason="r"
+    ).number == ("GS-2026-000002")
 
 
 def shop_invoices_update(invoice_id: int):
@@ -206,7 +254,9 @@ def shop_invoices_update(invoice_id: int):
 def test_number_format_comes_from_the_organizations_settings(db):
     shop = make_shop(db, settings={"credit_notes": {"number_format": "KR{year}-{counter:04d}"}})
     (inv,) = invoiced(shop, [("TOOL", 1)])
-    note = issue_credit_note(db.engine, shop.org, inv["invoice_number"], reason="r")
+    note = issue_credit_note(
+        db.engine, find_organization(db.engine, shop.org["id"]), inv["invoice_number"], reason="r"
+    )
     assert note.number == "KR2026-0001"
 
 
@@ -220,7 +270,11 @@ def test_concurrent_credit_notes_get_consecutive_numbers(db):
     def credit(number: str) -> None:
         try:
             start.wait()
-            numbers.append(issue_credit_note(db.engine, shop.org, number, reason="r").number)
+            numbers.append(
+                issue_credit_note(
+                    db.engine, find_organization(db.engine, shop.org["id"]), number, reason="r"
+                ).number
+            )
         except BaseException as exc:  # reported below
             errors.append(exc)
 
@@ -245,9 +299,16 @@ def test_concurrent_credit_notes_get_consecutive_numbers(db):
 def test_a_fully_credited_invoice_gets_no_dunning_notice(db):
     shop = make_shop(db)
     credited, open_one = invoiced(shop, [("TOOL", 1)], [("TOOL", 1)])
-    issue_credit_note(db.engine, shop.org, credited["invoice_number"], reason="cancelled")
+    issue_credit_note(
+        db.engine,
+        find_organization(db.engine, shop.org["id"]),
+        credited["invoice_number"],
+        reason="cancelled",
+    )
 
-    result = run_overdue(db.engine, shop.org["slug"], on=DAY + timedelta(days=30))
+    result = run_overdue(
+        db.engine, find_organization(db.engine, shop.org["slug"]), on=DAY + timedelta(days=30)
+    )
 
     with tenant_transaction(db.engine, shop.org_id) as conn:
         noticed = set(
@@ -341,12 +402,20 @@ def test_datev_books_the_credit_note_against_its_invoice_with_the_sides_reversed
     shop = make_shop(db, **DATEV)
     (inv,) = invoiced(shop, [("TOOL", 2), ("BOOK", 1)])  # 49.80 at 19 %, 39.95 at 7 %
     note = issue_credit_note(
-        db.engine, shop.org, inv["invoice_number"], reason="tool returned", lines={1: D(1)}
+        db.engine,
+        find_organization(db.engine, shop.org["id"]),
+        inv["invoice_number"],
+        reason="tool returned",
+        lines={1: D(1)},
     )
     store = LocalFiles(str(tmp_path))
 
-    november = run_export(db.engine, store, shop.org["slug"], "2026-11", "sales")
-    december = run_export(db.engine, store, shop.org["slug"], "2026-12", "sales")
+    november = run_export(
+        db.engine, store, find_organization(db.engine, shop.org["slug"]), "2026-11", "sales"
+    )
+    december = run_export(
+        db.engine, store, find_organization(db.engine, shop.org["slug"]), "2026-12", "sales"
+    )
 
     number = inv["invoice_number"]
     assert _bookings(november.files["datev"]) + _bookings(december.files["datev"]) == [
@@ -372,7 +441,13 @@ def test_the_checks_report_gaps_in_the_credit_note_series(fresh_db):
     shop = make_shop(db)
     (inv,) = invoiced(shop, [("TOOL", 3)])
     for _ in range(3):
-        issue_credit_note(db.engine, shop.org, inv["invoice_number"], reason="r", lines={1: D(1)})
+        issue_credit_note(
+            db.engine,
+            find_organization(db.engine, shop.org["id"]),
+            inv["invoice_number"],
+            reason="r",
+            lines={1: D(1)},
+        )
     # a credit note that disappeared is a gap
     with tenant_transaction(db.engine, shop.org_id, write=True) as conn:
         conn.execute(

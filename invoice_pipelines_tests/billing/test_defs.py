@@ -40,7 +40,7 @@ from invoice_pipelines.db.tables import (
     sales_invoices,
     sales_orders,
 )
-from invoice_pipelines.db.tenancy import system_transaction, tenant_transaction
+from invoice_pipelines.db.tenancy import find_organization, system_transaction, tenant_transaction
 from invoice_pipelines.db.types import utcnow
 from invoice_pipelines.queue.dagster import BATCH_JOB_TAG
 from invoice_pipelines.queue.dagster_jobs import batch_job_control_job, fail_stuck_batch_jobs_job
@@ -135,10 +135,15 @@ def test_a_pending_job_gets_exactly_one_run_request_tagged_with_its_organization
     # other tests' pending jobs, more than one page of them at times)
     db = fresh_db
     shop = make_shop(db)
-    job_id = enqueue_sales_orders(db.engine, shop.org["slug"], order_ids=shop.add_orders(1))
+    job_id = enqueue_sales_orders(
+        db.engine, find_organization(db.engine, shop.org["slug"]), order_ids=shop.add_orders(1)
+    )
     # a job `batch-invoice --wait` processes itself is not the sensor's business
     enqueue_sales_orders(
-        db.engine, shop.org_id, order_ids=shop.add_orders(1), runner=local_runner_name()
+        db.engine,
+        find_organization(db.engine, shop.org_id),
+        order_ids=shop.add_orders(1),
+        runner=local_runner_name(),
     )
     instance = DagsterInstance.ephemeral()
 
@@ -181,8 +186,12 @@ def test_a_job_waits_for_its_organizations_partition_without_holding_back_others
     early, late = make_shop(db), make_shop(db)
     instance = DagsterInstance.ephemeral()
     instance.add_dynamic_partitions(ORGANIZATIONS_PARTITIONS_NAME, [early.org["slug"]])
-    waiting = enqueue_sales_orders(db.engine, late.org["slug"], order_ids=late.add_orders(1))
-    ready = enqueue_sales_orders(db.engine, early.org["slug"], order_ids=early.add_orders(1))
+    waiting = enqueue_sales_orders(
+        db.engine, find_organization(db.engine, late.org["slug"]), order_ids=late.add_orders(1)
+    )
+    ready = enqueue_sales_orders(
+        db.engine, find_organization(db.engine, early.org["slug"]), order_ids=early.add_orders(1)
+    )
 
     first, _ = tick(db, instance, partitions=False)
     assert requests_for(first, {waiting}) == []
@@ -202,7 +211,9 @@ def test_a_job_committed_late_below_the_cursor_is_still_launched(fresh_db):
     # other tests' pending jobs, more than one page of them at times)
     db = fresh_db
     shop = make_shop(db)
-    job_id = enqueue_sales_orders(db.engine, shop.org_id, order_ids=shop.add_orders(1))
+    job_id = enqueue_sales_orders(
+        db.engine, find_organization(db.engine, shop.org_id), order_ids=shop.add_orders(1)
+    )
     cursor = json.dumps({"last_id": job_id + 1000, "launched": {}})
     result, _ = tick(db, DagsterInstance.ephemeral(), cursor=cursor)
     assert [r.run_key for r in requests_for(result, {job_id})] == [f"batch-job-{job_id}"]
@@ -235,7 +246,9 @@ def test_a_processing_job_whose_run_died_is_resumed_once(fresh_db):
     # other tests' pending jobs, more than one page of them at times)
     db = fresh_db
     shop = make_shop(db)
-    job_id = enqueue_sales_orders(db.engine, shop.org_id, order_ids=shop.add_orders(2))
+    job_id = enqueue_sales_orders(
+        db.engine, find_organization(db.engine, shop.org_id), order_ids=shop.add_orders(2)
+    )
     with instance_for_test() as instance:
         dead = dies.execute_in_process(instance=instance, raise_on_error=False)
         claim_batch_job(
@@ -377,7 +390,9 @@ def test_launchpad_customer_lines(db):
 
 def test_stuck_job_schedule_fails_jobs_without_progress(db):
     shop = make_shop(db)
-    job_id = enqueue_sales_orders(db.engine, shop.org_id, order_ids=shop.add_orders(2))
+    job_id = enqueue_sales_orders(
+        db.engine, find_organization(db.engine, shop.org_id), order_ids=shop.add_orders(2)
+    )
     claim_batch_job(db.engine, get_batch_job(db.engine, job_id), "a-run-that-hangs")
     with tenant_transaction(db.engine, shop.org_id, write=True) as conn:
         conn.execute(
@@ -394,7 +409,9 @@ def test_stuck_job_schedule_fails_jobs_without_progress(db):
     job_row = get_batch_job(db.engine, job_id)
     assert job_row.status == "failed" and "no progress" in job_row.failure_reason
     # configurable: a 60-minute limit leaves a 31-minute-old job alone
-    other = enqueue_sales_orders(db.engine, shop.org_id, order_ids=shop.add_orders(1))
+    other = enqueue_sales_orders(
+        db.engine, find_organization(db.engine, shop.org_id), order_ids=shop.add_orders(1)
+    )
     claim_batch_job(db.engine, get_batch_job(db.engine, other), "slow-run")
     with tenant_transaction(db.engine, shop.org_id, write=True) as conn:
         conn.execute(
@@ -411,7 +428,9 @@ def test_stuck_job_schedule_fails_jobs_without_progress(db):
 
 def test_control_job_cancels_and_retries(db):
     shop = make_shop(db)
-    pending = enqueue_sales_orders(db.engine, shop.org_id, order_ids=shop.add_orders(1))
+    pending = enqueue_sales_orders(
+        db.engine, find_organization(db.engine, shop.org_id), order_ids=shop.add_orders(1)
+    )
     result = batch_job_control_job.execute_in_process(
         run_config={
             "ops": {"control_batch_job": {"config": {"batch_job_id": pending, "action": "cancel"}}}
@@ -423,7 +442,10 @@ def test_control_job_cancels_and_retries(db):
     blocked = shop.add_order([("BOOK", 1)])
     shop.set_active(items, shop.item_ids["BOOK"], False)
     done = process_batch_job(
-        db.engine, enqueue_sales_orders(db.engine, shop.org_id, order_ids=[blocked])
+        db.engine,
+        enqueue_sales_orders(
+            db.engine, find_organization(db.engine, shop.org_id), order_ids=[blocked]
+        ),
     )
     shop.set_active(items, shop.item_ids["BOOK"], True)
     result = batch_job_control_job.execute_in_process(
@@ -561,7 +583,10 @@ def test_definitions_load_with_the_database_resource():
 def test_more_pending_jobs_than_one_page_are_all_launched(db):
     """Jobs launched but not yet started must not hide newer ones behind the page limit."""
     org = db.new_organization()
-    ids = [enqueue_sales_orders(db.engine, org["slug"], order_ids=[1]) for _ in range(130)]
+    ids = [
+        enqueue_sales_orders(db.engine, find_organization(db.engine, org["slug"]), order_ids=[1])
+        for _ in range(130)
+    ]
     instance = DagsterInstance.ephemeral()
     seen: set[int] = set()
     cursor = None
@@ -671,7 +696,9 @@ def test_run_time_refusals_are_one_plain_sentence_and_record_nothing(db):
     slug = shop.org["slug"]
     mine = shop.add_orders(1)[0]
     theirs = other.add_orders(1)[0]
-    foreign_job = enqueue_sales_orders(db.engine, other.org_id, order_ids=[theirs])
+    foreign_job = enqueue_sales_orders(
+        db.engine, find_organization(db.engine, other.org_id), order_ids=[theirs]
+    )
     before = _recorded(db, shop.org_id)
     cases = [
         (

@@ -10,7 +10,7 @@ from invoice_pipelines.billing.invoicing import claim_batch_job, process_batch_j
 from invoice_pipelines.billing.invoicing_kinds import enqueue_customer_lines, enqueue_sales_orders
 from invoice_pipelines.core.numbering import is_gapless
 from invoice_pipelines.db.tables import batch_jobs, customers, items, sales_orders
-from invoice_pipelines.db.tenancy import tenant_transaction
+from invoice_pipelines.db.tenancy import find_organization, tenant_transaction
 from invoice_pipelines.db.types import utcnow
 from invoice_pipelines.queue.jobs import (
     cancel_batch_job,
@@ -29,7 +29,11 @@ DAY = date(2026, 11, 30)
 
 def invoice_orders(shop, order_ids, *, chunk_size=100, **kwargs):
     job_id = enqueue_sales_orders(
-        shop.engine, shop.org["slug"], order_ids=order_ids, invoice_date=DAY, **kwargs
+        shop.engine,
+        find_organization(shop.engine, shop.org["slug"]),
+        order_ids=order_ids,
+        invoice_date=DAY,
+        **kwargs,
     )
     return process_batch_job(shop.engine, job_id, chunk_size=chunk_size)
 
@@ -214,20 +218,28 @@ def test_all_reviewed_up_to_a_date(db):
     shop.add_order([("TOOL", 1)], order_date=date(2026, 11, 2), status="pending")
     shop.add_order([("TOOL", 1)], order_date=date(2026, 11, 2), status="draft")
     job_id = enqueue_sales_orders(
-        shop.engine, shop.org["id"], all_reviewed=True, up_to="2026-11-10"
+        shop.engine,
+        find_organization(shop.engine, shop.org["id"]),
+        all_reviewed=True,
+        up_to="2026-11-10",
     )
     job = process_batch_job(shop.engine, job_id)
     assert (job.total_count, job.successful_count) == (1, 1)
     assert [i["sales_order_id"] for i in shop.invoices()] == [early]
     job = process_batch_job(
-        shop.engine, enqueue_sales_orders(shop.engine, shop.org["id"], all_reviewed=True)
+        shop.engine,
+        enqueue_sales_orders(
+            shop.engine, find_organization(shop.engine, shop.org["id"]), all_reviewed=True
+        ),
     )
     assert [i["sales_order_id"] for i in shop.invoices()] == [early, late]
 
 
 def test_default_invoice_date_is_today_where_the_organization_is(db):
     shop = make_shop(db, timezone="Pacific/Kiritimati")
-    job_id = enqueue_sales_orders(shop.engine, shop.org["id"], order_ids=shop.add_orders(1))
+    job_id = enqueue_sales_orders(
+        shop.engine, find_organization(shop.engine, shop.org["id"]), order_ids=shop.add_orders(1)
+    )
     from datetime import datetime
     from zoneinfo import ZoneInfo
 
@@ -239,14 +251,24 @@ def test_default_invoice_date_is_today_where_the_organization_is(db):
 
 def test_bad_requests_are_refused_with_a_clear_message(db):
     shop = make_shop(db)
-    with pytest.raises(BatchRequestError, match="no organization"):
-        enqueue_sales_orders(shop.engine, "no-such-org", order_ids=[1])
     with pytest.raises(BatchRequestError, match="either order ids or all_reviewed"):
-        enqueue_sales_orders(shop.engine, shop.org["id"], order_ids=[1], all_reviewed=True)
+        enqueue_sales_orders(
+            shop.engine,
+            find_organization(shop.engine, shop.org["id"]),
+            order_ids=[1],
+            all_reviewed=True,
+        )
     with pytest.raises(BatchRequestError, match="positive integers"):
-        enqueue_sales_orders(shop.engine, shop.org["id"], order_ids=["12x"])
+        enqueue_sales_orders(
+            shop.engine, find_organization(shop.engine, shop.org["id"]), order_ids=["12x"]
+        )
     with pytest.raises(BatchRequestError, match="date like"):
-        enqueue_sales_orders(shop.engine, shop.org["id"], order_ids=[1], invoice_date="30.11.2026")
+        enqueue_sales_orders(
+            shop.engine,
+            find_organization(shop.engine, shop.org["id"]),
+            order_ids=[1],
+            invoice_date="30.11.2026",
+        )
 
 
 def test_a_row_inserted_by_another_application_is_processed(db):
@@ -323,7 +345,9 @@ def test_same_orders_give_the_same_invoices_on_sqlite_and_postgresql(sqlite_data
 def test_cancel_stops_at_the_next_chunk_boundary_and_keeps_what_was_committed(db):
     shop = make_shop(db)
     orders = shop.add_orders(6)
-    job_id = enqueue_sales_orders(shop.engine, shop.org_id, order_ids=orders)
+    job_id = enqueue_sales_orders(
+        shop.engine, find_organization(shop.engine, shop.org_id), order_ids=orders
+    )
     seen = []
 
     def cancel_after_first_chunk(job):
@@ -342,7 +366,9 @@ def test_cancel_stops_at_the_next_chunk_boundary_and_keeps_what_was_committed(db
 
 def test_cancelling_a_pending_job_is_immediate(db):
     shop = make_shop(db)
-    job_id = enqueue_sales_orders(shop.engine, shop.org_id, order_ids=shop.add_orders(1))
+    job_id = enqueue_sales_orders(
+        shop.engine, find_organization(shop.engine, shop.org_id), order_ids=shop.add_orders(1)
+    )
     assert cancel_batch_job(shop.engine, job_id).status == "cancelled"
     assert process_batch_job(shop.engine, job_id).successful_count == 0
     assert shop.invoices() == []
@@ -359,7 +385,9 @@ def test_retry_creates_a_job_over_exactly_the_failed_orders(db, batch_kinds):
     with pytest.raises(BatchRequestError, match="finished"):
         retry_failed(
             shop.engine,
-            enqueue_sales_orders(shop.engine, shop.org_id, order_ids=[draft]),
+            enqueue_sales_orders(
+                shop.engine, find_organization(shop.engine, shop.org_id), order_ids=[draft]
+            ),
             batch_kinds,
         )
 
@@ -380,7 +408,7 @@ def test_customer_driven_invoices_through_the_same_queue(db):
     shop.set_active(customers, sleeping, False)
     job_id = enqueue_customer_lines(
         shop.engine,
-        shop.org["slug"],
+        find_organization(shop.engine, shop.org["slug"]),
         [
             {
                 "customer_id": shop.customer_ids[0],
@@ -431,12 +459,14 @@ def test_customer_driven_invoices_through_the_same_queue(db):
     assert shop.inventory("TOOL") == D("998") and shop.inventory("BOOK") == D("497")
     with pytest.raises(BatchRequestError, match="needs"):
         enqueue_customer_lines(
-            shop.engine, shop.org_id, [{"customer_id": 1, "lines": [{"quantity": "1"}]}]
+            shop.engine,
+            find_organization(shop.engine, shop.org_id),
+            [{"customer_id": 1, "lines": [{"quantity": "1"}]}],
         )
     with pytest.raises(BatchRequestError, match="float"):
         enqueue_customer_lines(
             shop.engine,
-            shop.org_id,
+            find_organization(shop.engine, shop.org_id),
             [{"customer_id": 1, "lines": [{"item_id": 1, "quantity": 1.5}]}],
         )
 
@@ -444,7 +474,9 @@ def test_customer_driven_invoices_through_the_same_queue(db):
 def test_a_failing_chunk_rolls_back_whole_and_a_rerun_finishes_exactly_once(db, monkeypatch):
     shop = make_shop(db)
     orders = shop.add_orders(7)
-    job_id = enqueue_sales_orders(shop.engine, shop.org_id, order_ids=orders)
+    job_id = enqueue_sales_orders(
+        shop.engine, find_organization(shop.engine, shop.org_id), order_ids=orders
+    )
 
     def fails_in_second_chunk(ctx):
         if ctx.after_position == 3:  # everything written ...
@@ -484,10 +516,14 @@ def claim_and_stall(shop, job_id):
 def test_stuck_jobs_fail_with_a_reason_and_their_orders_stay_eligible(db, batch_kinds):
     shop = make_shop(db)
     orders = shop.add_orders(4)
-    job_id = enqueue_sales_orders(shop.engine, shop.org_id, order_ids=orders)
+    job_id = enqueue_sales_orders(
+        shop.engine, find_organization(shop.engine, shop.org_id), order_ids=orders
+    )
     seen = []
     process_batch_job(shop.engine, job_id, chunk_size=2, on_progress=lambda job: seen.append(job))
-    stuck_id = enqueue_sales_orders(shop.engine, shop.org_id, order_ids=shop.add_orders(3))
+    stuck_id = enqueue_sales_orders(
+        shop.engine, find_organization(shop.engine, shop.org_id), order_ids=shop.add_orders(3)
+    )
     # a run that claimed the job and died: processing, no progress for 31 minutes
     claim_and_stall(shop, stuck_id)
     # (the cleanup spans organizations: other tests' stuck jobs may be failed alongside)
@@ -511,7 +547,7 @@ def test_stats_count_todays_jobs(db, batch_kinds):
     shop = make_shop(db)
     invoice_orders(shop, shop.add_orders(3))
     invoice_orders(shop, [shop.add_order([("TOOL", 1)], status="draft")])
-    stats = batch_stats(shop.engine, shop.org["slug"], batch_kinds)
+    stats = batch_stats(shop.engine, find_organization(shop.engine, shop.org["slug"]), batch_kinds)
     assert (stats.jobs, stats.invoices_created, stats.failed_items) == (2, 3, 1)
     assert stats.jobs_by_status == {"completed": 1, "completed_with_errors": 1}
     assert stats.average_duration_seconds is not None
@@ -535,7 +571,9 @@ def test_orders_are_marked_with_the_invoice_time(db):
 
 def test_a_cancelled_job_whose_run_died_ends_cancelled_not_failed(db, batch_kinds):
     shop = make_shop(db)
-    job_id = enqueue_sales_orders(shop.engine, shop.org_id, order_ids=shop.add_orders(3))
+    job_id = enqueue_sales_orders(
+        shop.engine, find_organization(shop.engine, shop.org_id), order_ids=shop.add_orders(3)
+    )
     claim_and_stall(shop, job_id)
     cancel_batch_job(shop.engine, job_id, cancelled_by="anna")  # waits for a chunk boundary
     ended = {j.id: j for j in fail_stuck_jobs(shop.engine, batch_kinds)}[job_id]
@@ -547,7 +585,9 @@ def test_a_cancelled_job_whose_run_died_ends_cancelled_not_failed(db, batch_kind
 def test_an_order_deleted_after_the_request_fails_alone_as_unknown(db):
     shop = make_shop(db)
     orders = shop.add_orders(4)
-    job_id = enqueue_sales_orders(shop.engine, shop.org_id, order_ids=orders)
+    job_id = enqueue_sales_orders(
+        shop.engine, find_organization(shop.engine, shop.org_id), order_ids=orders
+    )
     claim_batch_job(shop.engine, get_batch_job(shop.engine, job_id), "test")  # items written
     with tenant_transaction(shop.engine, shop.org_id, write=True) as conn:
         conn.execute(sales_orders.delete().where(sales_orders.c.id == orders[3]))
@@ -569,7 +609,9 @@ def test_the_job_row_keeps_the_first_hundred_failures_in_request_order(db):
         conn.execute(
             update(sales_orders).where(sales_orders.c.id.in_(orders)).values(status="draft")
         )
-    job_id = enqueue_sales_orders(shop.engine, shop.org_id, order_ids=orders)
+    job_id = enqueue_sales_orders(
+        shop.engine, find_organization(shop.engine, shop.org_id), order_ids=orders
+    )
     job = process_batch_job(shop.engine, job_id, chunk_size=40, workers=2)
     assert (job.failed_count, job.successful_count) == (150, 0)
     assert [e["sales_order_id"] for e in job.errors] == orders[:100]

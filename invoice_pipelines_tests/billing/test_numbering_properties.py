@@ -13,7 +13,7 @@ from invoice_pipelines.billing.chunk_transaction import SEQUENCE_NAME
 from invoice_pipelines.billing.invoicing import process_batch_job
 from invoice_pipelines.billing.invoicing_kinds import enqueue_sales_orders
 from invoice_pipelines.db.tables import invoice_number_sequences
-from invoice_pipelines.db.tenancy import tenant_transaction
+from invoice_pipelines.db.tenancy import find_organization, tenant_transaction
 from invoice_pipelines.queue.jobs import get_batch_job
 from invoice_pipelines_tests.billing.shop import hook_chunk_writes, make_shop
 
@@ -51,7 +51,9 @@ def test_numbers_stay_gapless_and_orders_are_invoiced_once(db, specs, concurrent
         wanted = random.Random(seed).sample(orders, k=random.Random(seed + 1).randint(1, ORDERS))
         jobs.append(
             (
-                enqueue_sales_orders(shop.engine, shop.org_id, order_ids=wanted),
+                enqueue_sales_orders(
+                    shop.engine, find_organization(shop.engine, shop.org_id), order_ids=wanted
+                ),
                 chunk_size,
                 fail_at,
                 wanted,

@@ -15,7 +15,7 @@ from invoice_pipelines.billing.chunks_in_flight import SEQUENCE_MOVED, UNIQUE_VI
 from invoice_pipelines.billing.invoicing import process_batch_job
 from invoice_pipelines.billing.invoicing_kinds import enqueue_sales_orders
 from invoice_pipelines.db.tables import invoice_number_sequences
-from invoice_pipelines.db.tenancy import tenant_transaction
+from invoice_pipelines.db.tenancy import find_organization, tenant_transaction
 from invoice_pipelines.queue.jobs import get_batch_job
 from invoice_pipelines_tests.billing.shop import make_shop
 
@@ -72,7 +72,9 @@ def worker_result(worker: subprocess.Popen) -> dict:
 def test_kill_9_in_the_middle_of_a_chunk_then_resume(pg_database, tmp_path):
     shop = make_shop(pg_database)
     orders = shop.add_many(1000)
-    job_id = enqueue_sales_orders(shop.engine, shop.org_id, order_ids=orders)
+    job_id = enqueue_sales_orders(
+        shop.engine, find_organization(shop.engine, shop.org_id), order_ids=orders
+    )
     signal_file = tmp_path / "in-chunk"
     # the chunk of positions 401..600; with two chunks in flight it is not always the third chunk
     # to reach its writes (the one of positions 601..800 may get there first)
@@ -122,8 +124,14 @@ def test_two_jobs_at_once_share_the_numbers_and_never_invoice_an_order_twice(pg_
     """
     shop = make_shop(pg_database)
     orders = shop.add_many(900)
-    first = enqueue_sales_orders(shop.engine, shop.org_id, order_ids=orders[:600])
-    second = enqueue_sales_orders(shop.engine, shop.org_id, order_ids=list(reversed(orders[300:])))
+    first = enqueue_sales_orders(
+        shop.engine, find_organization(shop.engine, shop.org_id), order_ids=orders[:600]
+    )
+    second = enqueue_sales_orders(
+        shop.engine,
+        find_organization(shop.engine, shop.org_id),
+        order_ids=list(reversed(orders[300:])),
+    )
     a_go, a_go_on, b_go_on = tmp_path / "a-go", tmp_path / "a-go-on", tmp_path / "b-go-on"
     a = start_worker(
         pg_database.url,

@@ -10,7 +10,7 @@ from invoice_pipelines.billing import chunk_postgres
 from invoice_pipelines.billing.invoicing import process_batch_job
 from invoice_pipelines.billing.invoicing_kinds import enqueue_sales_orders
 from invoice_pipelines.db.tables import reviewed_sales_orders
-from invoice_pipelines.db.tenancy import system_transaction, tenant_transaction
+from invoice_pipelines.db.tenancy import find_organization, system_transaction, tenant_transaction
 from invoice_pipelines_tests.billing.shop import make_shop
 
 
@@ -133,7 +133,12 @@ def test_a_job_of_all_reviewed_orders_takes_exactly_the_waiting_ones_up_to_its_d
     shop.add_order([("TOOL", 1)], order_date=date(2026, 11, 2), status="pending")
     process_batch_job(
         shop.engine,
-        enqueue_sales_orders(shop.engine, shop.org_id, order_ids=[invoiced], created_by="t"),
+        enqueue_sales_orders(
+            shop.engine,
+            find_organization(shop.engine, shop.org_id),
+            order_ids=[invoiced],
+            created_by="t",
+        ),
     )
     # a user's loader reviews one order and cancels another, in plain SQL
     loader(shop, "UPDATE sales_orders SET status = 'reviewed' WHERE id = :a", a=earlier)
@@ -142,7 +147,12 @@ def test_a_job_of_all_reviewed_orders_takes_exactly_the_waiting_ones_up_to_its_d
 
     job = process_batch_job(
         shop.engine,
-        enqueue_sales_orders(shop.engine, shop.org_id, all_reviewed=True, up_to="2026-11-10"),
+        enqueue_sales_orders(
+            shop.engine,
+            find_organization(shop.engine, shop.org_id),
+            all_reviewed=True,
+            up_to="2026-11-10",
+        ),
     )
     assert (job.total_count, job.successful_count, job.failed_count) == (2, 2, 0)
     # in order date order, the invoiced, cancelled, pending and later orders left alone
@@ -151,7 +161,10 @@ def test_a_job_of_all_reviewed_orders_takes_exactly_the_waiting_ones_up_to_its_d
     assert shop.order_status(dropped) == "cancelled"
 
     job = process_batch_job(
-        shop.engine, enqueue_sales_orders(shop.engine, shop.org_id, all_reviewed=True)
+        shop.engine,
+        enqueue_sales_orders(
+            shop.engine, find_organization(shop.engine, shop.org_id), all_reviewed=True
+        ),
     )
     assert (job.total_count, job.successful_count) == (1, 1)
     assert [i["sales_order_id"] for i in shop.invoices()][-1] == late
@@ -183,7 +196,9 @@ def test_a_chunk_marks_its_orders_as_heap_only_updates(pg_database, monkeypatch)
     monkeypatch.setattr(chunk_postgres, "write_chunk", write_and_count)
     job = process_batch_job(
         shop.engine,
-        enqueue_sales_orders(shop.engine, shop.org_id, all_reviewed=True),
+        enqueue_sales_orders(
+            shop.engine, find_organization(shop.engine, shop.org_id), all_reviewed=True
+        ),
         chunk_size=25,
     )
     assert job.successful_count == len(orders)

@@ -24,7 +24,7 @@ from invoice_pipelines.db.incoming_status import (
     validated,
 )
 from invoice_pipelines.db.tables import incoming_invoices, incoming_validated
-from invoice_pipelines.db.tenancy import system_transaction, tenant_transaction
+from invoice_pipelines.db.tenancy import find_organization, system_transaction, tenant_transaction
 from invoice_pipelines.exports.reads import in_review_in_month, validated_in_month
 from invoice_pipelines.intake.listing import list_documents
 
@@ -180,7 +180,9 @@ def test_the_switched_readers_find_what_a_status_query_finds(db) -> None:
     with pytest.raises(ValueError):
         in_intake([Status.EXPORTED])
     for status in Status:
-        listed = list_documents(db.engine, org["id"], status=status.value, limit=100)
+        listed = list_documents(
+            db.engine, find_organization(db.engine, org["id"]), status=status.value, limit=100
+        )
         assert {d["id"] for d in listed} == expected[status.value], status
         assert [d["id"] for d in listed] == sorted(expected[status.value], reverse=True)
     with system_transaction(db.engine) as conn:

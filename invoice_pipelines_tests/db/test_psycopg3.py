@@ -16,7 +16,7 @@ from sqlalchemy.engine import make_url
 
 from invoice_pipelines.db.engine import make_engine
 from invoice_pipelines.db.tables import incoming_invoices
-from invoice_pipelines.db.tenancy import tenant_transaction
+from invoice_pipelines.db.tenancy import find_organization, tenant_transaction
 from invoice_pipelines.exports.pipeline import run_export
 from invoice_pipelines.quickbooks.sync.invoices import enqueue
 from invoice_pipelines.resources.files import LocalFiles
@@ -40,7 +40,13 @@ def test_an_incoming_month_exports_on_psycopg3(pg_database, psycopg3, tmp_path):
         incoming(psycopg3, org["id"], f"R-{n}", taxes=[("S", "19", "100.00", "19.00")])
         for n in range(3)
     ]
-    result = run_export(psycopg3, LocalFiles(str(tmp_path)), org["slug"], "2026-11", "incoming")
+    result = run_export(
+        psycopg3,
+        LocalFiles(str(tmp_path)),
+        find_organization(psycopg3, org["slug"]),
+        "2026-11",
+        "incoming",
+    )
 
     assert result.invoice_count == 3 and result.skipped == []
     assert Path(result.files["datev"]).exists()

@@ -23,7 +23,7 @@ from invoice_pipelines.db.tables import (
     deliveries,
     sales_invoice_documents,
 )
-from invoice_pipelines.db.tenancy import tenant_transaction
+from invoice_pipelines.db.tenancy import find_organization, tenant_transaction
 from invoice_pipelines.delivery.batch import (
     COMMUNICATIONS,
     COMMUNICATIONS_KIND,
@@ -86,7 +86,11 @@ def test_a_communications_job_sends_each_invoice_once_and_its_retry_only_the_ref
         work = _work(db, store, sink)
         # no documents yet: the job writes them first, then sends
         job_id = enqueue_invoice_job(
-            db.engine, org["slug"], batch_kinds[COMMUNICATIONS], [*ids, bounced], created_by="anna"
+            db.engine,
+            find_organization(db.engine, org["slug"]),
+            batch_kinds[COMMUNICATIONS],
+            [*ids, bounced],
+            created_by="anna",
         )
         job = run_invoice_job(db.engine, job_id, work, chunk_size=2)
         assert (job.status, job.successful_count, job.failed_count) == (
@@ -103,7 +107,11 @@ def test_a_communications_job_sends_each_invoice_once_and_its_retry_only_the_ref
         again = run_invoice_job(
             db.engine,
             enqueue_invoice_job(
-                db.engine, org["slug"], batch_kinds[COMMUNICATIONS], ids, created_by="anna"
+                db.engine,
+                find_organization(db.engine, org["slug"]),
+                batch_kinds[COMMUNICATIONS],
+                ids,
+                created_by="anna",
             ),
             work,
         )
@@ -146,11 +154,20 @@ def test_a_resend_job_resumed_after_its_run_died_does_not_send_twice(db, tmp_pat
         work = _work(db, store, sink)
         run_invoice_job(
             db.engine,
-            enqueue_invoice_job(db.engine, org["slug"], batch_kinds[COMMUNICATIONS], ids),
+            enqueue_invoice_job(
+                db.engine,
+                find_organization(db.engine, org["slug"]),
+                batch_kinds[COMMUNICATIONS],
+                ids,
+            ),
             work,
         )
         job_id = enqueue_invoice_job(
-            db.engine, org["slug"], batch_kinds[COMMUNICATIONS], ids, resend=True
+            db.engine,
+            find_organization(db.engine, org["slug"]),
+            batch_kinds[COMMUNICATIONS],
+            ids,
+            resend=True,
         )
         assert run_invoice_job(db.engine, job_id, work).successful_count == 2
         assert sink.mailbox.count() == 4
@@ -184,7 +201,7 @@ def test_an_invoicing_request_with_send_immediately_sends_its_invoices_after_com
     line = {"description": "Wartung", "unit_price": "120.00", "vat_rate": "19", "vat_category": "S"}
     job_id = enqueue_customer_lines(
         db.engine,
-        org["slug"],
+        find_organization(db.engine, org["slug"]),
         [{"customer_id": c, "lines": [line]} for c in buyers],
         invoice_date="2026-11-20",
         created_by="carla",
@@ -281,7 +298,12 @@ def test_a_sending_job_killed_mid_batch_then_resumed_sends_each_invoice_at_most_
     buyer = _customer(db, org["id"], "K-1", "einkauf@kunde.example")
     ids = [sales_invoice(db.engine, org["id"], buyer) for _ in range(8)]
     # written here, where the builder is warm: the processes below only send
-    assert generate_documents(db.engine, LocalFiles(str(tmp_path)), org["id"]).generated == 8
+    assert (
+        generate_documents(
+            db.engine, LocalFiles(str(tmp_path)), find_organization(db.engine, org["id"])
+        ).generated
+        == 8
+    )
     env = {
         **os.environ,
         "INVOICE_PIPELINES_DB_URL": db.url,
@@ -351,7 +373,7 @@ def test_a_follow_up_waits_for_a_failed_invoicing_job_until_its_orders_are_hande
     line = {"description": "Wartung", "unit_price": "50.00", "vat_rate": "19", "vat_category": "S"}
     job_id = enqueue_customer_lines(
         db.engine,
-        org["slug"],
+        find_organization(db.engine, org["slug"]),
         [{"customer_id": c, "lines": [line]} for c in buyers],
         options=follow_up_options(generate_pdf=True),
     )

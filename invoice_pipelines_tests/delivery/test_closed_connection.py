@@ -6,6 +6,7 @@ that keeps closing fails that one invoice with the reason and leaves the rest fo
 
 from __future__ import annotations
 
+from invoice_pipelines.db.tenancy import find_organization
 from invoice_pipelines.delivery.pipeline import send_invoice_emails
 from invoice_pipelines.resources.smtp import Smtp
 from invoice_pipelines_devtools.standins.smtp import SmtpSink
@@ -27,7 +28,12 @@ def test_a_server_limiting_messages_per_connection_gets_every_invoice_once(db, t
         sink.mailbox.messages_per_connection = 3  # the 4th and the 7th MAIL: 421, closed
         mailer = Smtp(port=sink.port, timeout_seconds=10)
         summary = send_invoice_emails(
-            db.engine, store, mailer, org["slug"], connections=1, backoff_seconds=0.01
+            db.engine,
+            store,
+            mailer,
+            find_organization(db.engine, org["slug"]),
+            connections=1,
+            backoff_seconds=0.01,
         )
         arrived = sink.mailbox.by_subject_number()
     assert summary.sent == 8 and not summary.failed and not summary.unknown, summary
@@ -50,7 +56,12 @@ def test_a_connection_dropped_at_the_next_message_is_opened_again(db, tmp_path):
         sink.mailbox.on_message = drop_the_next
         mailer = Smtp(port=sink.port, timeout_seconds=10)
         summary = send_invoice_emails(
-            db.engine, store, mailer, org["slug"], connections=1, backoff_seconds=0.01
+            db.engine,
+            store,
+            mailer,
+            find_organization(db.engine, org["slug"]),
+            connections=1,
+            backoff_seconds=0.01,
         )
         arrived = sink.mailbox.by_subject_number()
     assert summary.sent == 6 and not summary.unknown and not summary.failed, summary
@@ -71,7 +82,13 @@ def test_a_server_that_keeps_closing_fails_one_invoice_and_the_rest_waits(db, tm
         sink.mailbox.on_message = close_from_now_on
         mailer = Smtp(port=sink.port, timeout_seconds=10)
         summary = send_invoice_emails(
-            db.engine, store, mailer, org["slug"], connections=1, retries=2, backoff_seconds=0.01
+            db.engine,
+            store,
+            mailer,
+            find_organization(db.engine, org["slug"]),
+            connections=1,
+            retries=2,
+            backoff_seconds=0.01,
         )
         assert summary.sent == 1 and not summary.unknown, summary
         assert list(summary.failed) == [ids[1]] and summary.retries == 2
@@ -84,9 +101,20 @@ def test_a_server_that_keeps_closing_fails_one_invoice_and_the_rest_waits(db, tm
         assert rows[ids[1]][0] == "failed" and set(rows) == {ids[0], ids[1]}
         # the server is well again: the next run sends the rest, the failed one when asked
         sink.mailbox.drops = 0
-        later = send_invoice_emails(db.engine, store, mailer, org["slug"], backoff_seconds=0.01)
+        later = send_invoice_emails(
+            db.engine,
+            store,
+            mailer,
+            find_organization(db.engine, org["slug"]),
+            backoff_seconds=0.01,
+        )
         again = send_invoice_emails(
-            db.engine, store, mailer, org["slug"], retry_failed=True, backoff_seconds=0.01
+            db.engine,
+            store,
+            mailer,
+            find_organization(db.engine, org["slug"]),
+            retry_failed=True,
+            backoff_seconds=0.01,
         )
         arrived = sink.mailbox.by_subject_number()
     assert later.sent == 3 and again.sent == 1

@@ -14,7 +14,7 @@ import pypdf
 from sqlalchemy import select, update
 
 from invoice_pipelines.db.tables import customers, deliveries
-from invoice_pipelines.db.tenancy import tenant_transaction
+from invoice_pipelines.db.tenancy import find_organization, tenant_transaction
 from invoice_pipelines.delivery.pipeline import send_invoice_emails
 from invoice_pipelines.documents.pipeline import generate_documents
 from invoice_pipelines.intake.parse import parse_document
@@ -34,7 +34,10 @@ def _shop(db, tmp_path, n: int, *, email: str | None = "einkauf@kunde.example"):
         conn.execute(update(customers).where(customers.c.id == buyer).values(email=email))
     ids = [sales_invoice(db.engine, org["id"], buyer) for _ in range(n)]
     store = LocalFiles(str(tmp_path / "documents"))
-    assert generate_documents(db.engine, store, org["slug"]).generated == n
+    assert (
+        generate_documents(db.engine, store, find_organization(db.engine, org["slug"])).generated
+        == n
+    )
     return org, ids, store
 
 
@@ -62,9 +65,13 @@ def test_the_mail_carries_the_pdf_with_the_invoice_inside_and_goes_once(db, tmp_
     org, ids, store = _shop(db, tmp_path, 2)
     with SmtpSink() as sink:
         mailer = Smtp(port=sink.port, sender="rechnung@mueller.example")
-        summary = send_invoice_emails(db.engine, store, mailer, org["slug"])
+        summary = send_invoice_emails(
+            db.engine, store, mailer, find_organization(db.engine, org["slug"])
+        )
         assert summary.sent == 2 and not summary.failed
-        again = send_invoice_emails(db.engine, store, mailer, org["slug"])
+        again = send_invoice_emails(
+            db.engine, store, mailer, find_organization(db.engine, org["slug"])
+        )
         assert again.sent == 0 and again.requested == 0
         messages = list(sink.mailbox.messages)
     assert len(messages) == 2
@@ -94,12 +101,18 @@ def test_refusals_and_temporary_failures(db, tmp_path):
         )
     no_mail = sales_invoice(db.engine, org["id"], nobody)
     bounced = sales_invoice(db.engine, org["id"], refused)
-    generate_documents(db.engine, store, org["slug"])
+    generate_documents(db.engine, store, find_organization(db.engine, org["slug"]))
     with SmtpSink() as sink:
         sink.mailbox.refused_recipients.add("weg@kunde.example")
         sink.mailbox.temporary_failures = 2  # the first message is answered 451 twice
         mailer = Smtp(port=sink.port)
-        summary = send_invoice_emails(db.engine, store, mailer, org["slug"], backoff_seconds=0.01)
+        summary = send_invoice_emails(
+            db.engine,
+            store,
+            mailer,
+            find_organization(db.engine, org["slug"]),
+            backoff_seconds=0.01,
+        )
         assert summary.sent == 3 and summary.retries == 2
         assert "no e-mail address" in summary.failed[no_mail]
         assert "550" in summary.failed[bounced]
@@ -109,7 +122,9 @@ def test_refusals_and_temporary_failures(db, tmp_path):
             conn.execute(
                 update(customers).where(customers.c.id == nobody).values(email="neu@kunde.example")
             )
-        retried = send_invoice_emails(db.engine, store, mailer, org["slug"], retry_failed=True)
+        retried = send_invoice_emails(
+            db.engine, store, mailer, find_organization(db.engine, org["slug"]), retry_failed=True
+        )
         assert retried.sent == 2 and not retried.failed
         assert sink.mailbox.count() == 5
     rows = _rows(db, org["id"])
@@ -120,10 +135,14 @@ def test_an_explicit_resend_is_a_second_delivery(db, tmp_path):
     org, ids, store = _shop(db, tmp_path, 1)
     with SmtpSink() as sink:
         mailer = Smtp(port=sink.port)
-        send_invoice_emails(db.engine, store, mailer, org["slug"])
-        skipped = send_invoice_emails(db.engine, store, mailer, org["slug"], ids)
+        send_invoice_emails(db.engine, store, mailer, find_organization(db.engine, org["slug"]))
+        skipped = send_invoice_emails(
+            db.engine, store, mailer, find_organization(db.engine, org["slug"]), ids
+        )
         assert skipped.sent == 0 and "already sent" in skipped.skipped[ids[0]]
-        resent = send_invoice_emails(db.engine, store, mailer, org["slug"], ids, resend=True)
+        resent = send_invoice_emails(
+            db.engine, store, mailer, find_organization(db.engine, org["slug"]), ids, resend=True
+        )
         assert resent.sent == 1
         first, second = sink.mailbox.messages
     assert str(first["Message-ID"]).strip() != str(second["Message-ID"]).strip()

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import select, update
 
 from invoice_pipelines.db.tables import customers, deliveries
-from invoice_pipelines.db.tenancy import tenant_transaction
+from invoice_pipelines.db.tenancy import find_organization, tenant_transaction
 from invoice_pipelines.delivery.pipeline import send_invoices
 from invoice_pipelines.resources.channels import TextTransport
 from invoice_pipelines.resources.text_messages import TextMessages
@@ -46,13 +46,26 @@ def test_a_gateway_error_after_queueing_is_unknown_and_never_resent(db, tmp_path
         api.outbox.queue_then_answer = [answer]
         provider = TextMessages(base_url=api.url)
         first = send_invoices(
-            db.engine, store, TextTransport(provider), org["slug"], backoff_seconds=0.01
+            db.engine,
+            store,
+            TextTransport(provider),
+            find_organization(db.engine, org["slug"]),
+            backoff_seconds=0.01,
         )
         second = send_invoices(
-            db.engine, store, TextTransport(provider), org["slug"], backoff_seconds=0.01
+            db.engine,
+            store,
+            TextTransport(provider),
+            find_organization(db.engine, org["slug"]),
+            backoff_seconds=0.01,
         )
         asked = send_invoices(
-            db.engine, store, TextTransport(provider), org["slug"], [invoice], retry_failed=True
+            db.engine,
+            store,
+            TextTransport(provider),
+            find_organization(db.engine, org["slug"]),
+            [invoice],
+            retry_failed=True,
         )
         arrived = list(api.outbox.messages)
     assert len(arrived) == 1  # the customer got exactly one text
@@ -74,7 +87,11 @@ def test_a_refusal_for_now_is_tried_again_and_goes_once(db, tmp_path):
         api.outbox.throttle_next = 1
         provider = TextMessages(base_url=api.url)
         summary = send_invoices(
-            db.engine, store, TextTransport(provider), org["slug"], backoff_seconds=0.01
+            db.engine,
+            store,
+            TextTransport(provider),
+            find_organization(db.engine, org["slug"]),
+            backoff_seconds=0.01,
         )
         arrived = list(api.outbox.messages)
     assert summary.sent == 1 and summary.retries == 2 and not summary.unknown
@@ -89,9 +106,16 @@ def test_a_resend_on_purpose_sends_the_unknown_one_again(db, tmp_path):
     with TextProviderStandIn() as api:
         api.outbox.queue_then_answer = [502]
         provider = TextMessages(base_url=api.url)
-        send_invoices(db.engine, store, TextTransport(provider), org["slug"])
+        send_invoices(
+            db.engine, store, TextTransport(provider), find_organization(db.engine, org["slug"])
+        )
         again = send_invoices(
-            db.engine, store, TextTransport(provider), org["slug"], [invoice], resend=True
+            db.engine,
+            store,
+            TextTransport(provider),
+            find_organization(db.engine, org["slug"]),
+            [invoice],
+            resend=True,
         )
         arrived = list(api.outbox.messages)
     assert again.sent == 1 and len(arrived) == 2

@@ -9,7 +9,7 @@ from sqlalchemy import select, update
 from invoice_pipelines.billing.invoicing import process_batch_job
 from invoice_pipelines.billing.invoicing_kinds import enqueue_customer_lines, follow_up_options
 from invoice_pipelines.db.tables import batch_jobs, sales_invoices
-from invoice_pipelines.db.tenancy import tenant_transaction
+from invoice_pipelines.db.tenancy import find_organization, tenant_transaction
 from invoice_pipelines.delivery.batch import COMMUNICATIONS
 from invoice_pipelines.delivery.pipeline import send_invoice_emails
 from invoice_pipelines.documents.batch import run_invoice_job
@@ -41,17 +41,28 @@ def test_a_run_without_ids_sends_no_history_and_a_named_history_invoice_goes(db,
     today = sales_invoice(db.engine, org["id"], buyer)
     store = LocalFiles(str(tmp_path))
     # both have their documents (the history's because a person asked for them)
-    assert generate_documents(db.engine, store, org["slug"], [past, today]).generated == 2
+    assert (
+        generate_documents(
+            db.engine, store, find_organization(db.engine, org["slug"]), [past, today]
+        ).generated
+        == 2
+    )
     _mark_history(db, org["id"], past)
 
     with SmtpSink() as sink:
         mailer = Smtp(port=sink.port, sender="rechnung@mueller.example")
-        unnamed = send_invoice_emails(db.engine, store, mailer, org["slug"])
+        unnamed = send_invoice_emails(
+            db.engine, store, mailer, find_organization(db.engine, org["slug"])
+        )
         assert (unnamed.requested, unnamed.sent) == (1, 1)
         assert _delivered(db, org["id"]) == {today: "sent"}
-        again = send_invoice_emails(db.engine, store, mailer, org["slug"], retry_failed=True)
+        again = send_invoice_emails(
+            db.engine, store, mailer, find_organization(db.engine, org["slug"]), retry_failed=True
+        )
         assert again.requested == 0  # history is not left as work to do
-        named = send_invoice_emails(db.engine, store, mailer, org["slug"], [past])
+        named = send_invoice_emails(
+            db.engine, store, mailer, find_organization(db.engine, org["slug"]), [past]
+        )
         arrived = len(sink.mailbox.messages)
     assert named.sent == 1 and not named.failed
     assert _delivered(db, org["id"]) == {today: "sent", past: "sent"}
@@ -64,7 +75,7 @@ def test_the_sending_an_invoicing_job_asked_for_skips_history(db, tmp_path):
     line = {"description": "Wartung", "unit_price": "120.00", "vat_rate": "19", "vat_category": "S"}
     job_id = enqueue_customer_lines(
         db.engine,
-        org["slug"],
+        find_organization(db.engine, org["slug"]),
         [{"customer_id": c, "lines": [line]} for c in buyers],
         invoice_date="2026-11-20",
         created_by="carla",

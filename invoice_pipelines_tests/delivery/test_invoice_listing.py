@@ -23,7 +23,7 @@ from invoice_pipelines.db.tables import (
     deliveries,
     sales_invoices,
 )
-from invoice_pipelines.db.tenancy import tenant_transaction
+from invoice_pipelines.db.tenancy import find_organization, tenant_transaction
 from invoice_pipelines.delivery.cli import DELIVERY_STATES, INVOICE_STATUSES
 from invoice_pipelines.delivery.invoice_listing import HEADER, NOT_SENT
 from invoice_pipelines.documents.pipeline import generate_documents
@@ -169,7 +169,9 @@ def test_the_demo_step_sends_the_one_invoice_listed_once_after_a_batch(
     nothing else goes, by Peppol or e-mail; a second send says it was sent."""
     brasserie_id = _customer_of(db, shop)
     later = sales_invoice(db.engine, shop.org["id"], brasserie_id, day=date(2026, 11, 25))
-    summary = generate_documents(db.engine, shop.store, shop.org["slug"])
+    summary = generate_documents(
+        db.engine, shop.store, find_organization(db.engine, shop.org["slug"])
+    )
     assert summary.generated == 1 and summary.peppol == 1
     code, lines = _list(capsys, shop.org, "--customer", "brasserie", "--delivery", "not-sent")
     assert code == 0 and _ids(lines)[0] == later

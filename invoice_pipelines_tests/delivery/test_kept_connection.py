@@ -8,7 +8,7 @@ from __future__ import annotations
 from sqlalchemy import event, select, text
 
 from invoice_pipelines.db.tables import deliveries
-from invoice_pipelines.db.tenancy import tenant_transaction
+from invoice_pipelines.db.tenancy import find_organization, tenant_transaction
 from invoice_pipelines.delivery.pipeline import send_invoice_emails
 from invoice_pipelines.resources.smtp import Smtp
 from invoice_pipelines_devtools.standins.smtp import SmtpSink
@@ -46,7 +46,9 @@ def test_the_connections_keep_their_database_connection_and_commit_each_intent_f
         with SmtpSink() as sink:
             seen = _statuses_when_each_arrived(db, org["id"], sink)
             mailer = Smtp(port=sink.port)
-            summary = send_invoice_emails(db.engine, store, mailer, org["slug"], connections=2)
+            summary = send_invoice_emails(
+                db.engine, store, mailer, find_organization(db.engine, org["slug"]), connections=2
+            )
             arrived = sink.mailbox.by_subject_number()
     finally:
         event.remove(db.engine.pool, "checkout", count)
@@ -95,7 +97,9 @@ def test_a_kept_connection_the_database_dropped_is_replaced_and_nothing_is_sent_
     with SmtpSink() as sink:
         sink.mailbox.on_message = drop_the_senders_connections
         mailer = Smtp(port=sink.port)
-        summary = send_invoice_emails(db.engine, store, mailer, org["slug"], connections=1)
+        summary = send_invoice_emails(
+            db.engine, store, mailer, find_organization(db.engine, org["slug"]), connections=1
+        )
         arrived = sink.mailbox.by_subject_number()
     assert terminated
     assert summary.sent == 6 and not summary.failed and not summary.unknown, summary

@@ -27,7 +27,7 @@ from invoice_pipelines.db.tables import (
     sales_invoice_documents,
     sales_invoices,
 )
-from invoice_pipelines.db.tenancy import tenant_transaction
+from invoice_pipelines.db.tenancy import find_organization, tenant_transaction
 from invoice_pipelines.delivery.pipeline import send_invoice_emails, send_invoices
 from invoice_pipelines.documents.pipeline import generate_documents
 from invoice_pipelines.overdue.notice_sending import GENERIC_TITLE, TITLES, send_notices
@@ -193,7 +193,7 @@ def _shop(db, tmp_path):
             overdue.append(invoice_id)
         shop["dunning"][language] = overdue
     shop["store"] = store = LocalFiles(str(tmp_path / "documents"))
-    summary = generate_documents(db.engine, store, org["slug"])
+    summary = generate_documents(db.engine, store, find_organization(db.engine, org["slug"]))
     assert not summary.failed and summary.generated == 2 * 10
     return shop
 
@@ -250,7 +250,12 @@ def test_every_invoice_and_credit_note_message_states_its_documents_amounts(db, 
             for case, invoice_id in documents.items():
                 # one invoice at a time, so each message is known to be this document's
                 summary = send_invoice_emails(
-                    db.engine, store, mailer, org["slug"], [invoice_id], max_per_second=0
+                    db.engine,
+                    store,
+                    mailer,
+                    find_organization(db.engine, org["slug"]),
+                    [invoice_id],
+                    max_per_second=0,
                 )
                 assert summary.sent == 1, summary
                 message = sink.mailbox.messages[-1]
@@ -260,7 +265,12 @@ def test_every_invoice_and_credit_note_message_states_its_documents_amounts(db, 
                 sent[(language, case, "email")] = f"{message['Subject']}\n\n{body}"
                 for channel_name, channel in texts.items():
                     summary = send_invoices(
-                        db.engine, store, channel, org["slug"], [invoice_id], max_per_second=0
+                        db.engine,
+                        store,
+                        channel,
+                        find_organization(db.engine, org["slug"]),
+                        [invoice_id],
+                        max_per_second=0,
                     )
                     assert summary.sent == 1, summary
                     sent[(language, case, channel_name)] = api.outbox.messages[-1]["body"]
@@ -297,7 +307,7 @@ def test_every_dunning_message_states_the_notices_own_figures(db, tmp_path):
     shop = _shop(db, tmp_path)
     org, store = shop["org"], shop["store"]
     rows = _rows(db, org["id"])
-    run_overdue(db.engine, org["slug"], on=AS_OF)
+    run_overdue(db.engine, find_organization(db.engine, org["slug"]), on=AS_OF)
     notices = _notices(db, org["id"])
     # one notice per overdue invoice, every level, fees and interest where the law gives them
     assert sorted(n["sales_invoice_id"] for n in notices.values()) == sorted(
@@ -320,7 +330,13 @@ def test_every_dunning_message_states_the_notices_own_figures(db, tmp_path):
                             recipient=None, sent_at=None, delivery_error=None)
                 )  # fmt: skip
             before_mail, before_text = len(sink.mailbox.messages), len(api.outbox.messages)
-            summary = send_notices(db.engine, mailer, store, org["slug"], text_messages=provider)
+            summary = send_notices(
+                db.engine,
+                mailer,
+                store,
+                find_organization(db.engine, org["slug"]),
+                text_messages=provider,
+            )
             assert summary.sent == len(notices) and not summary.failed, summary
             by_id = {r["message_id"]: r["id"] for r in _notices(db, org["id"]).values()}
             for message in sink.mailbox.messages[before_mail:]:

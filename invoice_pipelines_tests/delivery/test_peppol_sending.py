@@ -30,7 +30,7 @@ from invoice_pipelines.db.tables import (
     sales_invoice_documents,
     sales_invoices,
 )
-from invoice_pipelines.db.tenancy import tenant_transaction
+from invoice_pipelines.db.tenancy import find_organization, tenant_transaction
 from invoice_pipelines.delivery import defs as delivery
 from invoice_pipelines.delivery.batch import (
     COMMUNICATIONS,
@@ -142,11 +142,15 @@ def _shop(db, tmp_path, *, org_on_peppol: bool = True, brasserie_id: str = BRASS
             select(sales_invoices.c.invoice_number).where(sales_invoices.c.id == invoice)
         ).scalar_one()
     note = issue_credit_note(
-        db.engine, org, number, reason="Lieferung beschädigt", issue_date=date(2026, 11, 20)
+        db.engine,
+        find_organization(db.engine, org["id"]),
+        number,
+        reason="Lieferung beschädigt",
+        issue_date=date(2026, 11, 20),
     )
     store = LocalFiles(str(tmp_path / "documents"))
     shop = Shop(org, store, invoice, note.id, unregistered, plain)
-    summary = generate_documents(db.engine, store, org["slug"])
+    summary = generate_documents(db.engine, store, find_organization(db.engine, org["slug"]))
     # every invoice has its PDF; those to customers on Peppol a Peppol BIS document too, where
     # the organization is on Peppol and the document proves
     assert summary.generated == 4 and not summary.failed
@@ -175,7 +179,7 @@ def _send(db, shop: Shop, sink, url: str, **options):
         db.engine,
         shop.store,
         MailTransport(mailer),
-        shop.org["slug"],
+        find_organization(db.engine, shop.org["slug"]),
         peppol=_peppol(url),
         backoff_seconds=0.01,
         connections=1,
@@ -495,7 +499,11 @@ def test_a_communications_job_sends_over_peppol_and_audits_the_message_id(
         kinds = {DOCUMENTS_KIND.name: DOCUMENTS_KIND, kind.name: kind}
         work = chunk_work(db.engine, kind, kinds, SimpleNamespace(document_store=shop.store), None)
         job_id = enqueue_invoice_job(
-            db.engine, shop.org["slug"], batch_kinds[COMMUNICATIONS], shop.ids, created_by="anna"
+            db.engine,
+            find_organization(db.engine, shop.org["slug"]),
+            batch_kinds[COMMUNICATIONS],
+            shop.ids,
+            created_by="anna",
         )
         job = run_invoice_job(db.engine, job_id, work)
         [message] = ap.network.take_messages()
@@ -505,7 +513,7 @@ def test_a_communications_job_sends_over_peppol_and_audits_the_message_id(
             db.engine,
             enqueue_invoice_job(
                 db.engine,
-                shop.org["slug"],
+                find_organization(db.engine, shop.org["slug"]),
                 batch_kinds[COMMUNICATIONS],
                 shop.ids,
                 created_by="anna",

@@ -6,7 +6,7 @@ from __future__ import annotations
 from sqlalchemy import select, update
 
 from invoice_pipelines.db.tables import customers, deliveries
-from invoice_pipelines.db.tenancy import tenant_transaction
+from invoice_pipelines.db.tenancy import find_organization, tenant_transaction
 from invoice_pipelines.delivery.pipeline import send_invoices
 from invoice_pipelines.resources.channels import TextTransport
 from invoice_pipelines.resources.text_messages import TextMessages
@@ -30,9 +30,18 @@ def test_sms_and_whatsapp_go_once_each_with_amount_due_date_and_reference(db, tm
         )
     with TextProviderStandIn() as api:
         provider = TextMessages(base_url=api.url)
-        sms = send_invoices(db.engine, store, TextTransport(provider), org["slug"])
-        whatsapp = send_invoices(db.engine, store, TextTransport(provider, "whatsapp"), org["slug"])
-        again = send_invoices(db.engine, store, TextTransport(provider), org["slug"])
+        sms = send_invoices(
+            db.engine, store, TextTransport(provider), find_organization(db.engine, org["slug"])
+        )
+        whatsapp = send_invoices(
+            db.engine,
+            store,
+            TextTransport(provider, "whatsapp"),
+            find_organization(db.engine, org["slug"]),
+        )
+        again = send_invoices(
+            db.engine, store, TextTransport(provider), find_organization(db.engine, org["slug"])
+        )
         sent = list(api.outbox.messages)
     assert sms.sent == 2 and whatsapp.sent == 2 and again.sent == 0
     assert sorted(m["to"] for m in sent) == ["+491512345678"] * 2 + ["whatsapp:+491512345678"] * 2
@@ -65,12 +74,16 @@ def test_bad_numbers_refusals_and_rate_limits(db, tmp_path):
     local_number = sales_invoice(db.engine, org["id"], local)
     from invoice_pipelines.documents.pipeline import generate_documents
 
-    generate_documents(db.engine, store, org["slug"])
+    generate_documents(db.engine, store, find_organization(db.engine, org["slug"]))
     with TextProviderStandIn() as api:
         api.outbox.throttle_next = 2  # 429 twice, then accepted
         provider = TextMessages(base_url=api.url)
         summary = send_invoices(
-            db.engine, store, TextTransport(provider), org["slug"], backoff_seconds=0.01
+            db.engine,
+            store,
+            TextTransport(provider),
+            find_organization(db.engine, org["slug"]),
+            backoff_seconds=0.01,
         )
         assert summary.sent == 1 and summary.retries == 2
         assert "no phone number" in summary.failed[no_phone]
@@ -80,11 +93,19 @@ def test_bad_numbers_refusals_and_rate_limits(db, tmp_path):
         wrong = TextMessages(base_url=api.url, token="wrong")
         _phone(db, org["id"], local, "+494211234567")
         refused = send_invoices(
-            db.engine, store, TextTransport(wrong), org["slug"], retry_failed=True
+            db.engine,
+            store,
+            TextTransport(wrong),
+            find_organization(db.engine, org["slug"]),
+            retry_failed=True,
         )
         assert refused.sent == 0 and "401" in refused.failed[local_number]
         retried = send_invoices(
-            db.engine, store, TextTransport(provider), org["slug"], retry_failed=True
+            db.engine,
+            store,
+            TextTransport(provider),
+            find_organization(db.engine, org["slug"]),
+            retry_failed=True,
         )
         assert retried.sent == 1  # the local number, now E.164; no_phone still has none
         assert "no phone number" in retried.failed[no_phone]

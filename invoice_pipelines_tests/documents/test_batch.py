@@ -10,7 +10,7 @@ import pypdf
 from sqlalchemy import select, update
 
 from invoice_pipelines.db.tables import audit_log, customers
-from invoice_pipelines.db.tenancy import tenant_transaction
+from invoice_pipelines.db.tenancy import find_organization, tenant_transaction
 from invoice_pipelines.documents.batch import (
     DOCUMENTS,
     combined_pdf_of,
@@ -64,7 +64,7 @@ def test_a_documents_job_fails_the_bad_invoice_and_prints_the_rest_in_order(
     requested = [good[2], good[0], bad, good[3], good[1]]
     job_id = enqueue_invoice_job(
         db.engine,
-        org["slug"],
+        find_organization(db.engine, org["slug"]),
         batch_kinds[DOCUMENTS],
         requested,
         combined_pdf=True,
@@ -125,7 +125,9 @@ def test_cancel_stops_at_the_next_chunk_and_retry_redoes_only_the_failed(db, tmp
     work = documents_work(db.engine, store)
 
     # cancelled while its first chunk is done: the second chunk never starts
-    job_id = enqueue_invoice_job(db.engine, org["slug"], batch_kinds[DOCUMENTS], ids)
+    job_id = enqueue_invoice_job(
+        db.engine, find_organization(db.engine, org["slug"]), batch_kinds[DOCUMENTS], ids
+    )
     job = run_invoice_job(
         db.engine,
         job_id,
@@ -138,7 +140,9 @@ def test_cancel_stops_at_the_next_chunk_and_retry_redoes_only_the_failed(db, tmp
     assert len(list(tmp_path.rglob("*.pdf"))) == 2
 
     # the bad invoice fails; once the customer's Leitweg-ID is there, the retry does just it
-    job_id = enqueue_invoice_job(db.engine, org["slug"], batch_kinds[DOCUMENTS], [*ids, bad])
+    job_id = enqueue_invoice_job(
+        db.engine, find_organization(db.engine, org["slug"]), batch_kinds[DOCUMENTS], [*ids, bad]
+    )
     job = run_invoice_job(db.engine, job_id, work, store=store, chunk_size=10)
     assert (job.successful_count, job.failed_count) == (5, 1)
     with tenant_transaction(db.engine, org["id"], write=True) as conn:
@@ -170,13 +174,21 @@ def test_bad_requests_are_refused_in_one_sentence(db, tmp_path, batch_kinds):
     assert COMMUNICATIONS_KIND.name == "communications"
     org = _org(db)
     with pytest.raises(BatchRequestError, match="positive integers"):
-        enqueue_invoice_job(db.engine, org["slug"], batch_kinds[DOCUMENTS], ["x"])
+        enqueue_invoice_job(
+            db.engine, find_organization(db.engine, org["slug"]), batch_kinds[DOCUMENTS], ["x"]
+        )
     with pytest.raises(BatchRequestError, match="channel must be one of"):
         enqueue_invoice_job(
-            db.engine, org["slug"], batch_kinds["communications"], [1], channel="fax"
+            db.engine,
+            find_organization(db.engine, org["slug"]),
+            batch_kinds["communications"],
+            [1],
+            channel="fax",
         )
     # an id that is no invoice of the organization fails as an item, the job goes on
-    job_id = enqueue_invoice_job(db.engine, org["slug"], batch_kinds[DOCUMENTS], [999999])
+    job_id = enqueue_invoice_job(
+        db.engine, find_organization(db.engine, org["slug"]), batch_kinds[DOCUMENTS], [999999]
+    )
     job = run_invoice_job(db.engine, job_id, documents_work(db.engine, LocalFiles(str(tmp_path))))
     assert (job.status, job.failed_count) == ("completed_with_errors", 1)
     assert job.errors[0]["code"] == "IP-DOC-UNKNOWN"
@@ -195,7 +207,9 @@ def test_a_job_whose_runner_died_is_failed_as_stuck_and_its_retry_does_the_rest(
     org = _org(db)
     buyer = customer(db.engine, org["id"], "K-1", "Kunde GmbH")
     ids = [sales_invoice(db.engine, org["id"], buyer) for _ in range(2)]
-    job_id = enqueue_invoice_job(db.engine, org["slug"], batch_kinds[DOCUMENTS], ids)
+    job_id = enqueue_invoice_job(
+        db.engine, find_organization(db.engine, org["slug"]), batch_kinds[DOCUMENTS], ids
+    )
     # claimed by a runner that dies before its first chunk
     assert items.claim_item_job(db.engine, get_batch_job(db.engine, job_id), "dead-runner")
     stuck = fail_stuck_jobs(db.engine, batch_kinds, now=utcnow() + timedelta(minutes=31))
@@ -219,10 +233,12 @@ def test_the_days_stats_count_documents_apart_from_invoices(db, tmp_path, batch_
     org = _org(db)
     buyer = customer(db.engine, org["id"], "K-1", "Kunde GmbH")
     ids = [sales_invoice(db.engine, org["id"], buyer) for _ in range(2)]
-    job_id = enqueue_invoice_job(db.engine, org["slug"], batch_kinds[DOCUMENTS], ids)
+    job_id = enqueue_invoice_job(
+        db.engine, find_organization(db.engine, org["slug"]), batch_kinds[DOCUMENTS], ids
+    )
     store = LocalFiles(str(tmp_path))
     run_invoice_job(db.engine, job_id, documents_work(db.engine, store))
-    stats = batch_stats(db.engine, org["slug"], batch_kinds)
+    stats = batch_stats(db.engine, find_organization(db.engine, org["slug"]), batch_kinds)
     assert (stats.orders_requested, stats.invoices_created, stats.orders_per_second) == (0, 0, None)
     assert stats.jobs_by_kind == {DOCUMENTS: 1}
     assert stats.items_done_by_kind == {DOCUMENTS: 2}
@@ -235,10 +251,12 @@ def test_a_run_that_breaks_fails_the_job_and_a_rerun_does_the_rest(db, batch_kin
     from invoice_pipelines.queue.jobs import get_batch_job
 
     org = _org(db)
-    job_id = enqueue_invoice_job(db.engine, org["slug"], batch_kinds[DOCUMENTS], [11, 12, 13])
+    job_id = enqueue_invoice_job(
+        db.engine, find_organization(db.engine, org["slug"]), batch_kinds[DOCUMENTS], [11, 12, 13]
+    )
     chunks = []
 
-    def work(job, request, invoice_ids):  # the second chunk breaks once
+    def work(job, organization, request, invoice_ids):  # the second chunk breaks once
         chunks.append(invoice_ids)
         if len(chunks) == 2:
             raise RuntimeError("disk full")
@@ -274,7 +292,11 @@ def test_two_runners_released_at_the_finish_build_the_combined_pdf_once(
     ids = [sales_invoice(db.engine, org["id"], buyer) for _ in range(4)]
     store = LocalFiles(str(tmp_path))
     job_id = enqueue_invoice_job(
-        db.engine, org["slug"], batch_kinds[DOCUMENTS], ids, combined_pdf=True
+        db.engine,
+        find_organization(db.engine, org["slug"]),
+        batch_kinds[DOCUMENTS],
+        ids,
+        combined_pdf=True,
     )
 
     both_there = threading.Barrier(2, timeout=120)

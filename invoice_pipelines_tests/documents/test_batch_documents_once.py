@@ -10,7 +10,7 @@ from dagster import SkipReason, build_sensor_context, instance_for_test
 from sqlalchemy import update
 
 from invoice_pipelines.db.tables import batch_job_items, batch_jobs
-from invoice_pipelines.db.tenancy import tenant_transaction
+from invoice_pipelines.db.tenancy import find_organization, tenant_transaction
 from invoice_pipelines.documents import sensors as document_sensors
 from invoice_pipelines.documents.batch import documents_work, run_invoice_job
 from invoice_pipelines.documents.pipeline import generate_documents
@@ -67,13 +67,19 @@ def test_a_batchs_invoices_are_requested_once_by_its_own_documents_job(
     # a documents run of the organization launched meanwhile (the launchpad, a run queued
     # before) leaves them to the batch too
     store = LocalFiles(str(tmp_path))
-    assert generate_documents(db.engine, store, org["slug"]).requested == 0
+    assert (
+        generate_documents(db.engine, store, find_organization(db.engine, org["slug"])).requested
+        == 0
+    )
 
     # an invoice of the organization's own, outside the batch: the sensor asks for it alone
     own = sales_invoice(db.engine, org["id"], customer(db.engine, org["id"], "K-9", "Kunde 9"))
     [request] = _tick(db, org["slug"])["documents"]
     assert request.run_key == f"documents-{org['slug']}-{own}"
-    assert generate_documents(db.engine, store, org["slug"]).generated == 1
+    assert (
+        generate_documents(db.engine, store, find_organization(db.engine, org["slug"])).generated
+        == 1
+    )
     assert _with_documents(db, org["id"]) == {own}
 
     # the batch's job writes the batch's documents; nothing is left for anyone

@@ -11,6 +11,7 @@ from pathlib import Path
 import pypdf
 
 from invoice_pipelines.billing.credit_notes import issue_credit_note, parse_amounts
+from invoice_pipelines.db.tenancy import find_organization
 from invoice_pipelines.documents.build import KOSIT_CHECKED
 from invoice_pipelines.documents.pipeline import generate_documents
 from invoice_pipelines.intake.parse import parse_document
@@ -29,7 +30,7 @@ def test_amount_credit_notes_and_the_rest_after_them_validate_in_every_format(db
         # a price reduction at both rates, then everything that is left (the lines, less it)
         reduction = issue_credit_note(
             db.engine,
-            org,
+            find_organization(db.engine, org["id"]),
             number,
             reason="Preisminderung wegen Lieferverzug",
             amounts=parse_amounts("19=50.00,7=10.00"),
@@ -37,13 +38,17 @@ def test_amount_credit_notes_and_the_rest_after_them_validate_in_every_format(db
         )
         assert reduction.gross_total == D("50.00") + D("9.50") + D("10.00") + D("0.70")
         rest = issue_credit_note(
-            db.engine, org, number, reason="Storno", issue_date=date(2026, 11, 21)
+            db.engine,
+            find_organization(db.engine, org["id"]),
+            number,
+            reason="Storno",
+            issue_date=date(2026, 11, 21),
         )
         assert rest.gross_total == D("345.00") - reduction.gross_total
         notes[fmt] = (reduction.id, rest.id)
     store = LocalFiles(str(tmp_path))
 
-    summary = generate_documents(db.engine, store, org["slug"])
+    summary = generate_documents(db.engine, store, find_organization(db.engine, org["slug"]))
 
     assert not summary.failed
     if XRECHNUNG_RULES_DIR.is_dir():

@@ -13,7 +13,7 @@ from sqlalchemy import update
 
 from invoice_pipelines.billing.credit_notes import issue_credit_note
 from invoice_pipelines.db.tables import customers
-from invoice_pipelines.db.tenancy import tenant_transaction
+from invoice_pipelines.db.tenancy import find_organization, tenant_transaction
 from invoice_pipelines.documents.build import KOSIT_CHECKED
 from invoice_pipelines.documents.pipeline import generate_documents
 from invoice_pipelines.intake.parse import parse_document
@@ -82,7 +82,7 @@ def test_a_credit_note_document_refers_to_its_invoice_and_validates(db, tmp_path
     for fmt, invoice_number in invoice_per_format(db, org).items():
         note = issue_credit_note(
             db.engine,
-            org,
+            find_organization(db.engine, org["id"]),
             invoice_number,
             reason="Leistung 2 nicht erbracht",
             lines={2: Decimal(1)},
@@ -92,7 +92,7 @@ def test_a_credit_note_document_refers_to_its_invoice_and_validates(db, tmp_path
         credited[fmt] = (note.id, note.number, invoice_number)
     store = LocalFiles(str(tmp_path))
 
-    summary = generate_documents(db.engine, store, org["slug"])
+    summary = generate_documents(db.engine, store, find_organization(db.engine, org["slug"]))
 
     assert not summary.failed
     if XRECHNUNG_RULES_DIR.is_dir():  # the suite's setting: XRechnungs are checked by KoSIT's rules

@@ -13,6 +13,7 @@ import pytest
 from lxml import etree
 
 from invoice_pipelines.billing.credit_notes import issue_credit_note
+from invoice_pipelines.db.tenancy import find_organization
 from invoice_pipelines.delivery.email import InvoiceMail, render
 from invoice_pipelines.documents.pipeline import generate_documents
 from invoice_pipelines.resources.files import LocalFiles
@@ -31,16 +32,18 @@ def test_a_credit_notes_lines_are_numbered_from_one_on_its_own_document(db, tmp_
     org = _org(db)
     numbers = invoice_per_format(db, org)  # each invoice: line 1 at 19 %, line 2 at 7 %
     by_amount = issue_credit_note(
-        db.engine, org, numbers["facturx"], reason="Kulanz",
+        db.engine, find_organization(db.engine, org["id"]), numbers["facturx"], reason="Kulanz",
         amounts={(None, Decimal("19")): Decimal("10.00")}, issue_date=date(2026, 11, 20),
     )  # fmt: skip
     by_line = issue_credit_note(
-        db.engine, org, numbers["xrechnung-cii"], reason="Leistung 2 nicht erbracht",
+        db.engine, find_organization(db.engine, org["id"]), numbers["xrechnung-cii"], reason="Leistung 2 nicht erbracht",
         lines={2: Decimal(1)}, issue_date=date(2026, 11, 20),
     )  # fmt: skip
     store = LocalFiles(str(tmp_path))
 
-    assert not generate_documents(db.engine, store, org["slug"]).failed
+    assert not generate_documents(
+        db.engine, store, find_organization(db.engine, org["slug"])
+    ).failed
 
     docs = _documents(db, org["id"])
     for note in (by_amount, by_line):

@@ -18,7 +18,7 @@ from sqlalchemy import select, update
 
 from invoice_pipelines.billing.credit_notes import issue_credit_note
 from invoice_pipelines.db.tables import customers, sales_invoice_documents, sales_invoices
-from invoice_pipelines.db.tenancy import tenant_transaction
+from invoice_pipelines.db.tenancy import find_organization, tenant_transaction
 from invoice_pipelines.documents.pipeline import generate_documents
 from invoice_pipelines.einvoice.readers.pdf import open_pdf
 from invoice_pipelines.intake.formats.pdf_text import extract_text
@@ -41,7 +41,7 @@ def credit_second_line(db, org: dict, invoice_id: int, on: date):
             select(sales_invoices.c.invoice_number).where(sales_invoices.c.id == invoice_id)
         ).scalar_one()
     return issue_credit_note(
-        db.engine, org, number, reason="Leistung 2 nicht erbracht", lines={2: Decimal(1)},
+        db.engine, find_organization(db.engine, org["id"]), number, reason="Leistung 2 nicht erbracht", lines={2: Decimal(1)},
         issue_date=on,
     )  # fmt: skip
 
@@ -65,7 +65,9 @@ def _documents(db, tmp_path, document_format: str) -> dict[tuple[str, bool], byt
         )  # fmt: skip
         note = credit_second_line(db, org, invoice_id, CREDITED)
         made[(language, False)], made[(language, True)] = invoice_id, note.id
-    summary = generate_documents(db.engine, LocalFiles(str(tmp_path)), org["slug"])
+    summary = generate_documents(
+        db.engine, LocalFiles(str(tmp_path)), find_organization(db.engine, org["slug"])
+    )
     assert not summary.failed and summary.generated == 4
     d = sales_invoice_documents.c
     with tenant_transaction(db.engine, org["id"]) as conn:

@@ -9,6 +9,7 @@ import subprocess
 
 import pytest
 
+from invoice_pipelines.db.tenancy import find_organization
 from invoice_pipelines.documents.pipeline import generate_documents
 from invoice_pipelines.resources.files import LocalFiles
 from invoice_pipelines_tests.documents.test_pipeline import SELLER
@@ -34,7 +35,12 @@ def test_the_invoice_says_when_the_customer_is_in_default(db, tmp_path, sentence
     buyer = customer(db.engine, org["id"], "K-1", "Erika Mustermann")
     invoice_id = sales_invoice(db.engine, org["id"], buyer)
 
-    summary = generate_documents(db.engine, LocalFiles(str(tmp_path)), org["slug"], [invoice_id])
+    summary = generate_documents(
+        db.engine,
+        LocalFiles(str(tmp_path)),
+        find_organization(db.engine, org["slug"]),
+        [invoice_id],
+    )
 
     assert summary.failed == {} and summary.generated == 1
     text = _pdf_text(tmp_path)

@@ -10,7 +10,7 @@ from sqlalchemy import select, update
 from invoice_pipelines.billing.invoicing import process_batch_job
 from invoice_pipelines.billing.invoicing_kinds import enqueue_customer_lines, follow_up_options
 from invoice_pipelines.db.tables import batch_jobs, sales_invoice_documents, sales_invoices
-from invoice_pipelines.db.tenancy import tenant_transaction
+from invoice_pipelines.db.tenancy import find_organization, tenant_transaction
 from invoice_pipelines.documents import sensors as document_sensors
 from invoice_pipelines.documents.batch import DOCUMENTS, documents_work, run_invoice_job
 from invoice_pipelines.documents.pipeline import generate_documents
@@ -56,13 +56,16 @@ def test_a_run_without_ids_leaves_history_alone_and_naming_it_writes_its_documen
     mark_history(db, org["id"], past)
     store = LocalFiles(str(tmp_path))
 
-    summary = generate_documents(db.engine, store, org["slug"])
+    summary = generate_documents(db.engine, store, find_organization(db.engine, org["slug"]))
     assert (summary.requested, summary.generated) == (1, 1)
     assert _with_documents(db, org["id"]) == {today}
     # nothing is left waiting: a second run has nothing to do
-    assert generate_documents(db.engine, store, org["slug"]).requested == 0
+    assert (
+        generate_documents(db.engine, store, find_organization(db.engine, org["slug"])).requested
+        == 0
+    )
 
-    named = generate_documents(db.engine, store, org["slug"], [past])
+    named = generate_documents(db.engine, store, find_organization(db.engine, org["slug"]), [past])
     assert named.generated == 1 and not named.failed
     assert _with_documents(db, org["id"]) == {today, past}
 
@@ -108,7 +111,7 @@ def _invoiced_with_documents_asked(db, org, customers: int) -> tuple[int, list[i
     buyers = [customer(db.engine, org["id"], f"K-{n}", f"Kunde {n}") for n in range(customers)]
     job_id = enqueue_customer_lines(
         db.engine,
-        org["slug"],
+        find_organization(db.engine, org["slug"]),
         [{"customer_id": c, "lines": [line]} for c in buyers],
         options=follow_up_options(generate_pdf=True),
     )
@@ -146,7 +149,11 @@ def test_the_documents_after_an_invoicing_job_skip_history_and_a_named_job_write
 
     # a person names the history invoice in a documents job of its own: it gets its documents
     named = enqueue_invoice_job(
-        db.engine, org["slug"], batch_kinds[DOCUMENTS], [past], created_by="anna"
+        db.engine,
+        find_organization(db.engine, org["slug"]),
+        batch_kinds[DOCUMENTS],
+        [past],
+        created_by="anna",
     )
     done = run_invoice_job(db.engine, named, work, store=store)
     assert (done.status, done.successful_count) == ("completed", 1)

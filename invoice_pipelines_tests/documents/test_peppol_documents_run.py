@@ -16,7 +16,7 @@ from sqlalchemy import select
 
 from invoice_pipelines.billing.credit_notes import issue_credit_note
 from invoice_pipelines.db.tables import sales_invoice_documents, sales_invoices
-from invoice_pipelines.db.tenancy import tenant_transaction
+from invoice_pipelines.db.tenancy import find_organization, tenant_transaction
 from invoice_pipelines.documents.pipeline import generate_documents
 from invoice_pipelines.einvoice.cii import PEPPOL_BIS_GUIDELINE
 from invoice_pipelines.einvoice.read import read_einvoice
@@ -70,12 +70,16 @@ def test_the_documents_run_writes_peppol_documents_that_pass_cen_and_peppol(db, 
         expected[invoice_id] = ("380", participant, invoice_number)
         if credited:
             note = issue_credit_note(
-                db.engine, org, invoice_number, reason="Rücksendung", issue_date=date(2026, 11, 20)
+                db.engine,
+                find_organization(db.engine, org["id"]),
+                invoice_number,
+                reason="Rücksendung",
+                issue_date=date(2026, 11, 20),
             )
             expected[note.id] = ("381", participant, note.number)
 
     store = LocalFiles(str(tmp_path / "documents"))
-    summary = generate_documents(db.engine, store, org["slug"])
+    summary = generate_documents(db.engine, store, find_organization(db.engine, org["slug"]))
     assert summary.peppol_failed == {} and not summary.failed
     assert summary.peppol == len(expected) == 9
 

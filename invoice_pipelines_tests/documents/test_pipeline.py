@@ -9,7 +9,7 @@ from dagster import Definitions, build_sensor_context, instance_for_test
 from sqlalchemy import select, update
 
 from invoice_pipelines.db.tables import customers, sales_invoice_documents
-from invoice_pipelines.db.tenancy import tenant_transaction
+from invoice_pipelines.db.tenancy import find_organization, tenant_transaction
 from invoice_pipelines.documents import assets as document_assets
 from invoice_pipelines.documents import sensors as document_sensors
 from invoice_pipelines.documents.pipeline import generate_documents
@@ -76,7 +76,7 @@ def test_every_invoice_gets_its_documents_once_and_bad_ones_are_retried(db, tmp_
     public = sales_invoice(db.engine, org["id"], town)
     store = LocalFiles(str(tmp_path))
 
-    summary = generate_documents(db.engine, store, org["slug"])
+    summary = generate_documents(db.engine, store, find_organization(db.engine, org["slug"]))
     assert summary.generated == 2 and set(summary.failed) == {public}
     assert summary.failed[public][0]["rule"] == "IP-DOC-LEITWEG"  # no Leitweg-ID yet
     docs = _documents(db, org["id"])
@@ -91,7 +91,7 @@ def test_every_invoice_gets_its_documents_once_and_bad_ones_are_retried(db, tmp_
 
     # nothing new: nothing written again (the files keep their bytes)
     before = {p: p.read_bytes() for p in tmp_path.rglob("*.pdf")}
-    again = generate_documents(db.engine, store, org["slug"])
+    again = generate_documents(db.engine, store, find_organization(db.engine, org["slug"]))
     assert again.generated == 0 and set(again.failed) == {public}
     assert {p: p.read_bytes() for p in tmp_path.rglob("*.pdf")} == before
 
@@ -100,7 +100,7 @@ def test_every_invoice_gets_its_documents_once_and_bad_ones_are_retried(db, tmp_
         conn.execute(
             update(customers).where(customers.c.id == town).values(buyer_reference="991-12345-67")
         )
-    fixed = generate_documents(db.engine, store, org["slug"])
+    fixed = generate_documents(db.engine, store, find_organization(db.engine, org["slug"]))
     assert fixed.generated == 1 and fixed.xrechnung == 1 and not fixed.failed
     kinds = sorted((kind, status) for kind, status, _, _ in _documents(db, org["id"])[public])
     assert kinds == [("facturx", "generated"), ("xrechnung", "generated")]
@@ -109,7 +109,9 @@ def test_every_invoice_gets_its_documents_once_and_bad_ones_are_retried(db, tmp_
 def test_an_invalid_seller_iban_fails_every_document_with_the_reason(db, tmp_path):
     org = _org(db, iban="DE00 1203 0000 0000 2020 51")
     sales_invoice(db.engine, org["id"], customer(db.engine, org["id"], "K-1", "Kunde GmbH"))
-    summary = generate_documents(db.engine, LocalFiles(str(tmp_path)), org["slug"])
+    summary = generate_documents(
+        db.engine, LocalFiles(str(tmp_path)), find_organization(db.engine, org["slug"])
+    )
     [errors] = summary.failed.values()
     assert errors[0]["rule"] == "IP-DOC-IBAN"
     assert list(tmp_path.rglob("*")) == []

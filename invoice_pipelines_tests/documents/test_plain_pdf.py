@@ -21,7 +21,7 @@ from invoice_pipelines.db.tables import (
     sales_invoice_taxes,
     sales_invoices,
 )
-from invoice_pipelines.db.tenancy import tenant_transaction
+from invoice_pipelines.db.tenancy import find_organization, tenant_transaction
 from invoice_pipelines.delivery.pipeline import send_invoice_emails
 from invoice_pipelines.documents import assets as document_assets
 from invoice_pipelines.documents.formats import choose_format
@@ -149,7 +149,7 @@ def test_a_us_seller_gets_a_plain_pdf_with_sales_tax(db, tmp_path):
     org, _, invoice = _us_shop(db)
     store = LocalFiles(str(tmp_path))
 
-    summary = generate_documents(db.engine, store, org["slug"])
+    summary = generate_documents(db.engine, store, find_organization(db.engine, org["slug"]))
 
     assert summary.generated == 1 and not summary.failed and summary.plain_pdf == 1
     status, fmt, reason, key, errors = _rows(db, org["id"])[invoice]
@@ -183,7 +183,7 @@ def test_a_us_sellers_discount_is_dated_like_the_rest_of_its_invoice(db, tmp_pat
     org, _, invoice = _us_shop(db, skonto=[{"days": 10, "percent": "2"}])
     store = LocalFiles(str(tmp_path))
 
-    summary = generate_documents(db.engine, store, org["slug"])
+    summary = generate_documents(db.engine, store, find_organization(db.engine, org["slug"]))
 
     assert summary.generated == 1 and summary.plain_pdf == 1, summary.failed
     text = " ".join(_text(store.read(_rows(db, org["id"])[invoice][3])).split())
@@ -209,7 +209,7 @@ def test_a_german_seller_keeps_factur_x_and_a_customer_can_ask_for_a_plain_pdf(d
     plain = sales_invoice(db.engine, org["id"], plain_customer)
     store = LocalFiles(str(tmp_path))
 
-    summary = generate_documents(db.engine, store, org["slug"])
+    summary = generate_documents(db.engine, store, find_organization(db.engine, org["slug"]))
 
     assert summary.generated == 2 and summary.plain_pdf == 1 and not summary.failed
     rows = _rows(db, org["id"])
@@ -238,7 +238,9 @@ def test_a_seller_without_vat_id_or_tax_number_gets_a_plain_pdf_and_bad_settings
         taxes=[("E", "0", "400.00", "0.00")],
     )
     store = LocalFiles(str(tmp_path))
-    summary = generate_documents(db.engine, store, kleinunternehmer["slug"])
+    summary = generate_documents(
+        db.engine, store, find_organization(db.engine, kleinunternehmer["slug"])
+    )
     assert summary.generated == 1 and summary.plain_pdf == 1
     status, fmt, reason, key, _ = _rows(db, kleinunternehmer["id"])[exempt]
     assert (status, fmt) == ("generated", "pdf") and "neither VAT id nor tax number" in reason
@@ -255,7 +257,7 @@ def test_a_seller_without_vat_id_or_tax_number_gets_a_plain_pdf_and_bad_settings
     waiting = sales_invoice(
         db.engine, typo["id"], customer(db.engine, typo["id"], "K-1", "Kunde GmbH")
     )
-    failed = generate_documents(db.engine, store, typo["slug"])
+    failed = generate_documents(db.engine, store, find_organization(db.engine, typo["slug"]))
     assert failed.generated == 0 and failed.failed[waiting][0]["rule"] == "IP-DOC-FORMAT"
     assert "zugferd" in failed.failed[waiting][0]["message"]
     assert _rows(db, typo["id"])[waiting][0] == "failed"
@@ -311,7 +313,9 @@ def test_the_asset_records_the_format_and_the_mail_carries_the_plain_pdf(db, tmp
 
     with SmtpSink() as sink:
         mailer = Smtp(port=sink.port, sender="billing@acme-office.example")
-        summary = send_invoice_emails(db.engine, store, mailer, org["slug"])
+        summary = send_invoice_emails(
+            db.engine, store, mailer, find_organization(db.engine, org["slug"])
+        )
         assert summary.sent == 1 and not summary.failed
         [message] = list(sink.mailbox.messages)
     assert message["To"] == "billing@riversidedental.example"

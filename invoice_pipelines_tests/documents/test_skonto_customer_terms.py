@@ -11,7 +11,7 @@ from sqlalchemy import update
 
 from invoice_pipelines.core.skonto import DiscountTerm, SkontoError
 from invoice_pipelines.db.tables import customers
-from invoice_pipelines.db.tenancy import tenant_transaction
+from invoice_pipelines.db.tenancy import find_organization, tenant_transaction
 from invoice_pipelines.documents.pipeline import generate_documents
 from invoice_pipelines.intake.parse import parse_document
 from invoice_pipelines.resources.files import LocalFiles
@@ -53,7 +53,7 @@ def test_a_customers_own_steps_and_a_customer_without_discount(db, tmp_path):
     default = _customer(db, org, "K-D", None)
     ids = [sales_invoice(db.engine, org["id"], c) for c in (own, none, default)]  # 238.00 each
     store = LocalFiles(str(tmp_path))
-    summary = generate_documents(db.engine, store, org["slug"], ids)
+    summary = generate_documents(db.engine, store, find_organization(db.engine, org["slug"]), ids)
     assert summary.failed == {}, summary.failed
     numbers = [summary.numbers[i] for i in ids]
 
@@ -77,6 +77,8 @@ def test_a_stored_value_that_cannot_be_is_refused_naming_the_customer(db, tmp_pa
     invoice_id = sales_invoice(db.engine, org["id"], bad)
     store = LocalFiles(str(tmp_path))
     with pytest.raises(SkontoError, match="customer K-9") as refused:
-        generate_documents(db.engine, store, org["slug"], [invoice_id])
+        generate_documents(
+            db.engine, store, find_organization(db.engine, org["slug"]), [invoice_id]
+        )
     assert "\n" not in str(refused.value)
     assert list(tmp_path.rglob("*.pdf")) == []

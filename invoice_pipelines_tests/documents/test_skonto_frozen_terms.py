@@ -10,7 +10,7 @@ from sqlalchemy import delete, select, update
 
 from invoice_pipelines.core.skonto import DiscountTerm
 from invoice_pipelines.db.tables import organizations, sales_invoice_documents, sales_invoices
-from invoice_pipelines.db.tenancy import system_transaction, tenant_transaction
+from invoice_pipelines.db.tenancy import find_organization, system_transaction, tenant_transaction
 from invoice_pipelines.documents.pipeline import generate_documents
 from invoice_pipelines.intake.parse import parse_document
 from invoice_pipelines.resources.files import LocalFiles
@@ -52,7 +52,9 @@ def _write_again(db, org, store, invoice_id: int):
                 sales_invoice_documents.c.sales_invoice_id == invoice_id
             )
         )
-    summary = generate_documents(db.engine, store, org["slug"], [invoice_id])
+    summary = generate_documents(
+        db.engine, store, find_organization(db.engine, org["slug"]), [invoice_id]
+    )
     assert summary.generated == 1, summary.failed
 
 
@@ -62,7 +64,9 @@ def test_a_document_written_again_states_the_steps_of_the_first(db, tmp_path):
     buyer = customer(db.engine, org["id"], "K-1", "Kunde K-1")
     first = sales_invoice(db.engine, org["id"], buyer)  # 238.00, issued 10.11.2026
     store = LocalFiles(str(tmp_path))
-    summary = generate_documents(db.engine, store, org["slug"], [first])
+    summary = generate_documents(
+        db.engine, store, find_organization(db.engine, org["slug"]), [first]
+    )
     assert summary.failed == {}, summary.failed
     number = summary.numbers[first]
     assert _recorded(db, org, first) == [{"days": 10, "percent": "2"}]
@@ -80,7 +84,9 @@ def test_a_document_written_again_states_the_steps_of_the_first(db, tmp_path):
 
     # an invoice written after the change states the new steps
     later = sales_invoice(db.engine, org["id"], buyer)
-    summary = generate_documents(db.engine, store, org["slug"], [later])
+    summary = generate_documents(
+        db.engine, store, find_organization(db.engine, org["slug"]), [later]
+    )
     assert summary.failed == {}, summary.failed
     assert _read(tmp_path, summary.numbers[later]).discount_terms == (DiscountTerm(20, D("5.00")),)
     assert _recorded(db, org, later) == [{"days": 20, "percent": "5"}]
@@ -92,7 +98,9 @@ def test_a_document_written_without_steps_is_written_again_without_them(db, tmp_
     buyer = customer(db.engine, org["id"], "K-2", "Kunde K-2")
     invoice_id = sales_invoice(db.engine, org["id"], buyer)
     store = LocalFiles(str(tmp_path))
-    summary = generate_documents(db.engine, store, org["slug"], [invoice_id])
+    summary = generate_documents(
+        db.engine, store, find_organization(db.engine, org["slug"]), [invoice_id]
+    )
     assert summary.failed == {}, summary.failed
     assert _recorded(db, org, invoice_id) == []
 

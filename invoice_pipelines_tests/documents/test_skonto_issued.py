@@ -11,6 +11,7 @@ import pytest
 from lxml import etree
 
 from invoice_pipelines.core.skonto import DiscountTerm, SkontoError, terms_from_settings
+from invoice_pipelines.db.tenancy import find_organization
 from invoice_pipelines.documents.pipeline import generate_documents
 from invoice_pipelines.einvoice.schematron import check_kosit
 from invoice_pipelines.intake.parse import parse_document
@@ -56,7 +57,9 @@ def test_an_issued_invoice_states_its_skonto_and_passes_cen_and_kosit(db, tmp_pa
         taxes=[("S", "19", "1000.00", "190.00"), ("S", "7", "500.00", "35.00")],
     )
     store = LocalFiles(str(tmp_path))
-    summary = generate_documents(db.engine, store, org["slug"], [invoice_id])
+    summary = generate_documents(
+        db.engine, store, find_organization(db.engine, org["slug"]), [invoice_id]
+    )
     assert summary.failed == {}, summary.failed
 
     (xml_path,) = tmp_path.rglob("*_xrechnung.xml")
@@ -89,7 +92,9 @@ def test_a_credit_note_states_no_discount(db, tmp_path):
     buyer = customer(db.engine, org["id"], "K-2", "Bäckerei Hoffmann e.K.")
     credit_id = sales_invoice(db.engine, org["id"], buyer, type_code="381")
     store = LocalFiles(str(tmp_path))
-    summary = generate_documents(db.engine, store, org["slug"], [credit_id])
+    summary = generate_documents(
+        db.engine, store, find_organization(db.engine, org["slug"]), [credit_id]
+    )
     assert summary.failed == {}, summary.failed
     (pdf_path,) = tmp_path.rglob("*.pdf")
     read = parse_document(pdf_path.read_bytes(), pdf_path.name)

@@ -16,7 +16,7 @@ from sqlalchemy import insert, select, update
 
 from invoice_pipelines.billing.invoicing import process_batch_job
 from invoice_pipelines.db.tables import customers, sales_invoice_documents, sales_invoices
-from invoice_pipelines.db.tenancy import tenant_transaction
+from invoice_pipelines.db.tenancy import find_organization, tenant_transaction
 from invoice_pipelines.documents import build
 from invoice_pipelines.documents.build import KOSIT_CHECKED, KOSIT_NOT_CONFIGURED, build_document
 from invoice_pipelines.documents.pipeline import generate_documents
@@ -87,7 +87,9 @@ def test_an_intra_eu_supply_gets_an_xrechnung_with_its_full_deliver_to_address(d
     _public_buyer(db, org, buyer, fmt)
     invoice_id = sales_invoice(db.engine, org["id"], buyer, taxes=[("K", "0", "9000.00", "0.00")])
     store = LocalFiles(str(tmp_path))
-    summary = generate_documents(db.engine, store, org["slug"], [invoice_id])
+    summary = generate_documents(
+        db.engine, store, find_organization(db.engine, org["slug"]), [invoice_id]
+    )
     assert summary.failed == {}, summary.failed
     assert sorted((k, s) for k, s, _ in _documents(db, org, invoice_id)) == [
         ("facturx", "generated"),
@@ -142,7 +144,7 @@ def test_a_dunning_fee_invoice_gets_documents_without_vat_ids(db, tmp_path, fmt)
                 status="open",
             )
         )
-    outcome = run_overdue(db.engine, org["slug"], on=today)
+    outcome = run_overdue(db.engine, find_organization(db.engine, org["slug"]), on=today)
     assert process_batch_job(db.engine, outcome.fee_invoice_job_id, workers=1).status == (
         "completed"
     )
@@ -154,7 +156,9 @@ def test_a_dunning_fee_invoice_gets_documents_without_vat_ids(db, tmp_path, fmt)
         ).scalar_one()
 
     store = LocalFiles(str(tmp_path))
-    summary = generate_documents(db.engine, store, org["slug"], [fee_invoice])
+    summary = generate_documents(
+        db.engine, store, find_organization(db.engine, org["slug"]), [fee_invoice]
+    )
     assert summary.failed == {}, summary.failed
     kinds = sorted(k for k, s, _ in _documents(db, org, fee_invoice) if s == "generated")
     assert kinds == (["facturx"] if fmt == "facturx" else ["facturx", "xrechnung"])
@@ -218,7 +222,12 @@ def test_the_run_summary_says_what_the_xrechnungs_were_checked_against(
     buyer = customer(db.engine, org["id"], "K-PUB", "Stadt Musterhausen")
     _public_buyer(db, org, buyer, "xrechnung-cii")
     invoice_id = sales_invoice(db.engine, org["id"], buyer)
-    summary = generate_documents(db.engine, LocalFiles(str(tmp_path)), org["slug"], [invoice_id])
+    summary = generate_documents(
+        db.engine,
+        LocalFiles(str(tmp_path)),
+        find_organization(db.engine, org["slug"]),
+        [invoice_id],
+    )
     assert summary.failed == {} and summary.xrechnung == 1
     expected = KOSIT_CHECKED if configured else KOSIT_NOT_CONFIGURED
     assert summary.xrechnung_rules == {expected: 1}

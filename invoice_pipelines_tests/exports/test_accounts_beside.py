@@ -20,7 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
 from invoice_pipelines.db.tables import partner_accounts
-from invoice_pipelines.db.tenancy import tenant_transaction
+from invoice_pipelines.db.tenancy import find_organization, tenant_transaction
 from invoice_pipelines.exports import lines_beside, pipeline
 from invoice_pipelines.resources.files import LocalFiles
 from invoice_pipelines.supplier_register import add_supplier
@@ -136,10 +136,14 @@ def test_accounts_and_files_are_those_of_the_one_connection_export(
         alone["slug"]: _invoice_ids(db, alone["id"]),
     }
     for month in ("2026-10", "2026-11", "2026-12"):
-        first = pipeline.run_export(db.engine, store, beside["slug"], month, "incoming")
+        first = pipeline.run_export(
+            db.engine, store, find_organization(db.engine, beside["slug"]), month, "incoming"
+        )
         with monkeypatch.context() as patched:
             patched.setattr(lines_beside, "write_lines_beside", no_connection)
-            second = pipeline.run_export(db.engine, store, alone["slug"], month, "incoming")
+            second = pipeline.run_export(
+                db.engine, store, find_organization(db.engine, alone["slug"]), month, "incoming"
+            )
         assert numbered_beside.count(beside["slug"]) == 1 and alone["slug"] not in numbered_beside
         numbered_beside.clear()
         assert _accounts(db, beside["id"]) == _accounts(db, alone["id"])

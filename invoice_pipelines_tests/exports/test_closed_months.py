@@ -10,6 +10,7 @@ from pathlib import Path
 
 from invoice_pipelines.cli import main
 from invoice_pipelines.core.export_months import month_state
+from invoice_pipelines.db.tenancy import find_organization
 from invoice_pipelines.exports import partitions as export_months
 from invoice_pipelines.exports.pipeline import run_export
 from invoice_pipelines.resources.files import LocalFiles
@@ -90,13 +91,24 @@ def test_the_export_after_the_month_is_over_is_a_final_version(db, tmp_path) -> 
     org = db.new_organization(**DATEV)
     incoming(db.engine, org["id"], "F-1", day=date(2026, 10, 5))
     store = LocalFiles(str(tmp_path))
-    first = run_export(db.engine, store, org["slug"], "2026-10", "incoming", provisional=True)
+    first = run_export(
+        db.engine,
+        store,
+        find_organization(db.engine, org["slug"]),
+        "2026-10",
+        "incoming",
+        provisional=True,
+    )
     assert (first.version, first.provisional) == (1, True)
     assert str(first.files["datev"]).endswith("_v1_provisional.csv")
 
-    final = run_export(db.engine, store, org["slug"], "2026-10", "incoming")
+    final = run_export(
+        db.engine, store, find_organization(db.engine, org["slug"]), "2026-10", "incoming"
+    )
     assert (final.version, final.provisional, final.unchanged) == (2, False, False)
     assert str(final.files["datev"]).endswith("_v2.csv")
     assert "vorlaeufig" not in Path(final.files["datev"]).read_bytes().decode("cp1252")
-    again = run_export(db.engine, store, org["slug"], "2026-10", "incoming")
+    again = run_export(
+        db.engine, store, find_organization(db.engine, org["slug"]), "2026-10", "incoming"
+    )
     assert again.unchanged and again.version == 2

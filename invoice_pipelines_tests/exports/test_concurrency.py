@@ -19,7 +19,7 @@ from invoice_pipelines.db.tables import (
     incoming_invoice_lines,
     incoming_invoices,
 )
-from invoice_pipelines.db.tenancy import tenant_transaction
+from invoice_pipelines.db.tenancy import find_organization, tenant_transaction
 from invoice_pipelines.exports import lines_beside, pipeline, writing
 from invoice_pipelines.resources.files import LocalFiles
 from invoice_pipelines_tests.exports.books import DATEV, incoming
@@ -55,7 +55,11 @@ def test_a_document_changed_while_the_month_is_exported(pg_database, tmp_path, m
     exporter = threading.Thread(
         target=lambda: outcome.update(
             result=pipeline.run_export(
-                db.engine, LocalFiles(str(tmp_path)), org["slug"], "2026-11", "incoming"
+                db.engine,
+                LocalFiles(str(tmp_path)),
+                find_organization(db.engine, org["slug"]),
+                "2026-11",
+                "incoming",
             )
         )
     )
@@ -132,7 +136,11 @@ def test_the_lines_file_shows_the_month_as_the_export_read_it(pg_database, tmp_p
 
     monkeypatch.setattr(lines_beside, "export_snapshot", snapshot_then_add_a_line)
     result = pipeline.run_export(
-        db.engine, LocalFiles(str(tmp_path)), org["slug"], "2026-11", "incoming"
+        db.engine,
+        LocalFiles(str(tmp_path)),
+        find_organization(db.engine, org["slug"]),
+        "2026-11",
+        "incoming",
     )
     assert [invoice_id for invoice_id, _, _ in result.skipped] == [skipped]
     with open(result.files["csv_lines"], newline="", encoding="utf-8") as handle:
@@ -155,7 +163,11 @@ def test_without_a_second_connection_the_lines_file_is_written_after_all(
 
     monkeypatch.setattr(lines_beside, "write_lines_beside", no_connection)
     result = pipeline.run_export(
-        db.engine, LocalFiles(str(tmp_path)), org["slug"], "2026-11", "incoming"
+        db.engine,
+        LocalFiles(str(tmp_path)),
+        find_organization(db.engine, org["slug"]),
+        "2026-11",
+        "incoming",
     )
     with open(result.files["csv_lines"], newline="", encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))
@@ -190,7 +202,9 @@ def test_two_months_of_one_organization_exported_at_once_share_its_partner_accou
 
     def export(month: str) -> None:
         try:
-            results[month] = pipeline.run_export(db.engine, store, org["slug"], month, "incoming")
+            results[month] = pipeline.run_export(
+                db.engine, store, find_organization(db.engine, org["slug"]), month, "incoming"
+            )
         except Exception as exc:  # noqa: BLE001 - the test says what the run raised
             results[month] = exc
 
@@ -258,7 +272,7 @@ def test_two_writers_without_the_lock_give_a_new_supplier_one_account(
     def late():
         try:
             outcome["late"] = pipeline.run_export(
-                db.engine, store, org["slug"], "2026-10", "incoming"
+                db.engine, store, find_organization(db.engine, org["slug"]), "2026-10", "incoming"
             )
         except Exception as exc:  # the test reads it below
             outcome["error"] = exc
@@ -266,7 +280,9 @@ def test_two_writers_without_the_lock_give_a_new_supplier_one_account(
     writer = threading.Thread(target=late, name="late")
     writer.start()
     assert read_done.wait(30)
-    other = pipeline.run_export(db.engine, store, org["slug"], "2026-11", "incoming")
+    other = pipeline.run_export(
+        db.engine, store, find_organization(db.engine, org["slug"]), "2026-11", "incoming"
+    )
     other_done.set()
     writer.join(60)
 

@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import literal, select, union_all
 
-from invoice_pipelines.db.tenancy import tenant_transaction
+from invoice_pipelines.db.tenancy import find_organization, tenant_transaction
 from invoice_pipelines.exports.csv import (
     INVOICE_COLUMNS,
     LINE_COLUMNS,
@@ -109,7 +109,13 @@ def test_export_files_of_a_hostile_month_read_back_row_for_row(db, tmp_path):
                 ("plain", "2", "0.50", "19"),
             ],
         )
-    result = run_export(db.engine, LocalFiles(str(tmp_path)), org["slug"], "2026-11", "incoming")
+    result = run_export(
+        db.engine,
+        LocalFiles(str(tmp_path)),
+        find_organization(db.engine, org["slug"]),
+        "2026-11",
+        "incoming",
+    )
     assert result.skipped == []
     invoices = _parse(Path(result.files["csv"]).read_bytes())
     lines = _parse(Path(result.files["csv_lines"]).read_bytes())
@@ -132,7 +138,9 @@ def test_copy_writes_the_same_bytes_as_the_python_writer(pg_database, tmp_path):
             lines=[(_storable(name, length=512), "1", "-10.00", "19"), ("", "1", "1.00", "19")],
         )
     store = LocalFiles(str(tmp_path))
-    result = run_export(db.engine, store, org["slug"], "2026-11", "incoming")
+    result = run_export(
+        db.engine, store, find_organization(db.engine, org["slug"]), "2026-11", "incoming"
+    )
     query = booked_lines_query(org["id"], "2026-11", "incoming", result.export_id)
     with tenant_transaction(db.engine, org["id"]) as conn:
         copied = Path(query_file(conn, store, "copy.csv", query, LINE_COLUMNS)).read_bytes()

@@ -26,7 +26,7 @@ from invoice_pipelines.core.datev import (
 )
 from invoice_pipelines.core.text import cut, defuse_formula, printable
 from invoice_pipelines.db.tables import exports, incoming_invoices
-from invoice_pipelines.db.tenancy import tenant_transaction
+from invoice_pipelines.db.tenancy import find_organization, tenant_transaction
 from invoice_pipelines.exports.datev import bookings_file, partners_file
 from invoice_pipelines.exports.pipeline import run_export
 from invoice_pipelines.resources.files import LocalFiles
@@ -87,7 +87,9 @@ def test_a_month_with_hostile_supplier_values_is_exported(db, tmp_path):
         for number, name, vat_id in HOSTILE
     ]
     store = LocalFiles(str(tmp_path))
-    result = run_export(db.engine, store, org["slug"], "2026-11", "incoming")
+    result = run_export(
+        db.engine, store, find_organization(db.engine, org["slug"]), "2026-11", "incoming"
+    )
 
     assert result.skipped == [] and result.invoice_count == len(HOSTILE)
     bookings = read_extf(Path(result.files["datev"]).read_bytes(), "cp1252")

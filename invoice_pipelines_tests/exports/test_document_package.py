@@ -16,7 +16,7 @@ from sqlalchemy import insert, select, update
 from invoice_pipelines.core.lifecycle import Status
 from invoice_pipelines.db.incoming_status import change_status, load_refs
 from invoice_pipelines.db.tables import exports, incoming_invoices, sales_invoice_documents, uploads
-from invoice_pipelines.db.tenancy import tenant_transaction
+from invoice_pipelines.db.tenancy import find_organization, tenant_transaction
 from invoice_pipelines.exports import datev_documents
 from invoice_pipelines.exports.assets import _metadata
 from invoice_pipelines.exports.documents import DocumentStores
@@ -160,7 +160,14 @@ def test_every_booking_links_its_document_and_every_document_is_listed_once(db, 
     for doc_id, data in originals.items():
         _original(db, org, up, doc_id, data, f"Rechnung {doc_id}.pdf")
 
-    result = run_export(db.engine, out, org["slug"], "2026-11", "incoming", documents=stores)
+    result = run_export(
+        db.engine,
+        out,
+        find_organization(db.engine, org["slug"]),
+        "2026-11",
+        "incoming",
+        documents=stores,
+    )
 
     files = read_package(result.files["datev_documents"])
     links = assert_links_resolve(result, files)
@@ -183,7 +190,14 @@ def test_sales_invoices_carry_the_pdfs_we_wrote(db, tmp_path):
     _sales_pdf(db, org, docs, first, _pdf("first"))
     # the second's PDF is not written yet: booked, without a link, and the notes say why
 
-    result = run_export(db.engine, out, org["slug"], "2026-11", "sales", documents=stores)
+    result = run_export(
+        db.engine,
+        out,
+        find_organization(db.engine, org["slug"]),
+        "2026-11",
+        "sales",
+        documents=stores,
+    )
 
     files = read_package(result.files["datev_documents"])
     links = assert_links_resolve(result, files)
@@ -200,9 +214,23 @@ def test_an_unchanged_month_writes_nothing_and_a_correction_links_the_same_docum
     corrected = incoming(db.engine, org["id"], "A-2")
     _original(db, org, up, kept, _pdf("kept"), "a1.pdf")
     _original(db, org, up, corrected, _pdf("corrected"), "a2.pdf")
-    v1 = run_export(db.engine, out, org["slug"], "2026-11", "incoming", documents=stores)
+    v1 = run_export(
+        db.engine,
+        out,
+        find_organization(db.engine, org["slug"]),
+        "2026-11",
+        "incoming",
+        documents=stores,
+    )
 
-    again = run_export(db.engine, out, org["slug"], "2026-11", "incoming", documents=stores)
+    again = run_export(
+        db.engine,
+        out,
+        find_organization(db.engine, org["slug"]),
+        "2026-11",
+        "incoming",
+        documents=stores,
+    )
     assert again.unchanged and again.version == 1 and again.files == v1.files
     # the run that found the month unchanged reports the package of the version it kept, as the
     # asset's metadata shows it (it said 0 documents packaged beside that version's zip)
@@ -215,7 +243,14 @@ def test_an_unchanged_month_writes_nothing_and_a_correction_links_the_same_docum
     with tenant_transaction(db.engine, org["id"], write=True) as conn:
         ref = load_refs(conn, org["id"], [corrected])[corrected]
         change_status(conn, ref, Status.VALIDATED, fields={"invoice_number": "A-2 korr"})
-    v2 = run_export(db.engine, out, org["slug"], "2026-11", "incoming", documents=stores)
+    v2 = run_export(
+        db.engine,
+        out,
+        find_organization(db.engine, org["slug"]),
+        "2026-11",
+        "incoming",
+        documents=stores,
+    )
     assert v2.version == 2
     first, second = (
         read_package(v1.files["datev_documents"]),
@@ -233,7 +268,14 @@ def test_a_document_over_datevs_limit_is_left_out_and_reported(db, tmp_path, mon
     _original(db, org, up, big, _pdf("big", 3000), "big.pdf")
     monkeypatch.setattr(datev_documents, "MAX_DOCUMENT_BYTES", 2000)
 
-    result = run_export(db.engine, out, org["slug"], "2026-11", "incoming", documents=stores)
+    result = run_export(
+        db.engine,
+        out,
+        find_organization(db.engine, org["slug"]),
+        "2026-11",
+        "incoming",
+        documents=stores,
+    )
 
     files = read_package(result.files["datev_documents"])
     assert list(files.values()) == [_pdf("small", 500)]
@@ -258,7 +300,14 @@ def test_an_original_missing_from_the_archive_is_left_out_with_the_reason(db, tm
     key = _original(db, org, up, missing, _pdf("missing"), "m.pdf")
     (tmp_path / "uploads" / key).unlink()
 
-    result = run_export(db.engine, out, org["slug"], "2026-11", "incoming", documents=stores)
+    result = run_export(
+        db.engine,
+        out,
+        find_organization(db.engine, org["slug"]),
+        "2026-11",
+        "incoming",
+        documents=stores,
+    )
 
     files = read_package(result.files["datev_documents"])
     assert list(files.values()) == [_pdf("present")]
@@ -272,9 +321,18 @@ def test_a_month_exported_before_packages_keeps_its_version(db, tmp_path):
     org, up, docs, stores, out = _setup(db, tmp_path)
     doc = incoming(db.engine, org["id"], "V-1", day=date(2026, 11, 3))
     _original(db, org, up, doc, _pdf("v"), "v.pdf")
-    before = run_export(db.engine, out, org["slug"], "2026-11", "incoming")
+    before = run_export(
+        db.engine, out, find_organization(db.engine, org["slug"]), "2026-11", "incoming"
+    )
     assert "datev_documents" not in before.files and beleglinks(before.files["datev"]) == [None]
 
-    again = run_export(db.engine, out, org["slug"], "2026-11", "incoming", documents=stores)
+    again = run_export(
+        db.engine,
+        out,
+        find_organization(db.engine, org["slug"]),
+        "2026-11",
+        "incoming",
+        documents=stores,
+    )
 
     assert again.unchanged and again.version == 1 and again.files == before.files

@@ -8,7 +8,7 @@ from dagster import MultiPartitionKey, instance_for_test
 from sqlalchemy import select
 
 from invoice_pipelines.db.tables import incoming_invoices
-from invoice_pipelines.db.tenancy import tenant_transaction
+from invoice_pipelines.db.tenancy import find_organization, tenant_transaction
 from invoice_pipelines.intake.review import review_document
 from invoice_pipelines_tests.exports.books import DATEV, incoming
 from invoice_pipelines_tests.exports.test_export_defs import (
@@ -50,7 +50,7 @@ def test_an_invoice_in_review_is_neither_booked_nor_a_failure_and_is_booked_once
     assert "1 supplier invoice(s) of the month wait for review" in evaluation.description
     assert (_status(db, org, booked), _status(db, org, held)) == ("EXPORTED", "NEEDS_REVIEW")
 
-    review_document(db.engine, org["slug"], held, reviewed_by="erik", confirm=True,
+    review_document(db.engine, find_organization(db.engine, org["slug"]), held, reviewed_by="erik", confirm=True,
                     expected_version=version(db, org, held))  # fmt: skip
     with instance_for_test() as instance:
         again = _run(db, tmp_path, instance, org["slug"], partition_key=key)

@@ -22,7 +22,7 @@ from invoice_pipelines.db.tables import (
     organizations,
     partner_accounts,
 )
-from invoice_pipelines.db.tenancy import system_transaction, tenant_transaction
+from invoice_pipelines.db.tenancy import find_organization, system_transaction, tenant_transaction
 from invoice_pipelines.exports.export_settings import ExportSettingsError
 from invoice_pipelines.exports.pipeline import run_export
 from invoice_pipelines.resources.files import LocalFiles
@@ -108,7 +108,7 @@ def test_golden_buchungsstapel_of_a_small_month(db, tmp_path):
         taxes=[("S", "19", "-20.00", "-3.80")],
     )
     store = LocalFiles(str(tmp_path))
-    result = run_export(e, store, org["slug"], "2026-11", "incoming")
+    result = run_export(e, store, find_organization(e, org["slug"]), "2026-11", "incoming")
 
     assert result.version == 1 and result.skipped == [] and result.invoice_count == 5
     lines = _rows(result.files["datev"])
@@ -244,7 +244,13 @@ def test_golden_buchungsstapel_of_a_small_month(db, tmp_path):
 def test_december_in_fiscal_years_starting_in_any_month(db, tmp_path, start_month, wj_beginn):
     org = _org(db, fiscal_year_start_month=start_month)
     incoming(db.engine, org["id"], "DEZ-31", day=date(2026, 12, 31), due=None)
-    result = run_export(db.engine, LocalFiles(str(tmp_path)), org["slug"], "2026-12", "incoming")
+    result = run_export(
+        db.engine,
+        LocalFiles(str(tmp_path)),
+        find_organization(db.engine, org["slug"]),
+        "2026-12",
+        "incoming",
+    )
     header, _, row = _rows(result.files["datev"])
     assert [f.value for f in header[12:16]] == [wj_beginn, "4", "20261201", "20261231"]
     assert _values(row)["Belegdatum"] == "3112"
@@ -254,7 +260,13 @@ def test_december_in_fiscal_years_starting_in_any_month(db, tmp_path, start_mont
 def test_march_in_a_fiscal_year_that_started_the_july_before(db, tmp_path):
     org = _org(db, fiscal_year_start_month=7)
     incoming(db.engine, org["id"], "M-1", day=date(2027, 3, 15))
-    result = run_export(db.engine, LocalFiles(str(tmp_path)), org["slug"], "2027-03", "incoming")
+    result = run_export(
+        db.engine,
+        LocalFiles(str(tmp_path)),
+        find_organization(db.engine, org["slug"]),
+        "2027-03",
+        "incoming",
+    )
     assert _rows(result.files["datev"])[0][12].value == "20260701"
 
 
@@ -271,7 +283,13 @@ def test_csv_files_read_back_with_pandas_to_the_cent(db, tmp_path):
                 ('Mutter "M6"\nStahl', "1", "1.50", "7"),
             ],
         )
-    result = run_export(db.engine, LocalFiles(str(tmp_path)), org["slug"], "2026-11", "incoming")
+    result = run_export(
+        db.engine,
+        LocalFiles(str(tmp_path)),
+        find_organization(db.engine, org["slug"]),
+        "2026-11",
+        "incoming",
+    )
     invoices = pd.read_csv(result.files["csv"], dtype=str, keep_default_na=False)
     lines = pd.read_csv(result.files["csv_lines"], dtype=str, keep_default_na=False)
     assert len(invoices) == 7 and len(lines) == 14
@@ -302,20 +320,26 @@ def test_a_version_written_with_the_earlier_fingerprint_stays_unchanged(db, tmp_
         "version_fingerprint",
         lambda rendered, booked, result: fingerprints.legacy_fingerprint(rendered, booked, result),
     )
-    v1 = run_export(db.engine, store, org["slug"], "2026-11", "incoming")
+    v1 = run_export(
+        db.engine, store, find_organization(db.engine, org["slug"]), "2026-11", "incoming"
+    )
     monkeypatch.undo()
     with tenant_transaction(db.engine, org["id"]) as conn:
         written = conn.execute(
             select(exports.c.fingerprint).where(exports.c.id == v1.export_id)
         ).scalar_one()
 
-    again = run_export(db.engine, store, org["slug"], "2026-11", "incoming")
+    again = run_export(
+        db.engine, store, find_organization(db.engine, org["slug"]), "2026-11", "incoming"
+    )
     assert again.unchanged and again.version == 1 and again.files == v1.files
 
     with tenant_transaction(db.engine, org["id"], write=True) as conn:
         ref = load_refs(conn, org["id"], [first])[first]
         change_status(conn, ref, Status.VALIDATED, fields={"gross_total": D("238.00")})
-    v2 = run_export(db.engine, store, org["slug"], "2026-11", "incoming")
+    v2 = run_export(
+        db.engine, store, find_organization(db.engine, org["slug"]), "2026-11", "incoming"
+    )
     assert v2.version == 2 and not v2.unchanged
     with tenant_transaction(db.engine, org["id"]) as conn:
         now = conn.execute(
@@ -323,7 +347,9 @@ def test_a_version_written_with_the_earlier_fingerprint_stays_unchanged(db, tmp_
         ).scalar_one()
     assert len(now) == len(written) == 64 and now != written
     # and the new version, with the fingerprint of now, is unchanged when materialized again
-    assert run_export(db.engine, store, org["slug"], "2026-11", "incoming").unchanged
+    assert run_export(
+        db.engine, store, find_organization(db.engine, org["slug"]), "2026-11", "incoming"
+    ).unchanged
 
 
 def test_unchanged_month_is_idempotent_and_a_correction_is_a_new_version(db, tmp_path):
@@ -331,10 +357,14 @@ def test_unchanged_month_is_idempotent_and_a_correction_is_a_new_version(db, tmp
     first = incoming(db.engine, org["id"], "V-1")
     incoming(db.engine, org["id"], "V-2", taxes=[("S", "7", "10.00", "0.70")])
     store = LocalFiles(str(tmp_path))
-    v1 = run_export(db.engine, store, org["slug"], "2026-11", "incoming")
+    v1 = run_export(
+        db.engine, store, find_organization(db.engine, org["slug"]), "2026-11", "incoming"
+    )
     v1_bytes = {k: Path(p).read_bytes() for k, p in v1.files.items()}
 
-    again = run_export(db.engine, store, org["slug"], "2026-11", "incoming")
+    again = run_export(
+        db.engine, store, find_organization(db.engine, org["slug"]), "2026-11", "incoming"
+    )
     assert again.unchanged and again.version == 1 and again.files == v1.files
     with tenant_transaction(db.engine, org["id"]) as conn:
         assert (
@@ -358,7 +388,9 @@ def test_unchanged_month_is_idempotent_and_a_correction_is_a_new_version(db, tmp
     with tenant_transaction(db.engine, org["id"], write=True) as conn:
         ref = load_refs(conn, org["id"], [first])[first]
         change_status(conn, ref, Status.VALIDATED, fields={"gross_total": D("238.00")})
-    v2 = run_export(db.engine, store, org["slug"], "2026-11", "incoming")
+    v2 = run_export(
+        db.engine, store, find_organization(db.engine, org["slug"]), "2026-11", "incoming"
+    )
     assert v2.version == 2 and not v2.unchanged
     assert v2.notes["corrected"] == ["V-1"] and v2.notes["replaces_version"] == 1
     assert _status(db, org["id"], first) == Status.EXPORTED
@@ -391,7 +423,9 @@ def test_invoices_that_cannot_be_booked_stay_validated_with_their_reason(db, tmp
             .where(incoming_invoices.c.id == undated)
             .values(created_at=datetime(2026, 11, 20, tzinfo=UTC))
         )
-    result = run_export(e, LocalFiles(str(tmp_path)), org["slug"], "2026-11", "incoming")
+    result = run_export(
+        e, LocalFiles(str(tmp_path)), find_organization(e, org["slug"]), "2026-11", "incoming"
+    )
     reasons = {invoice_id: reason for invoice_id, _, reason in result.skipped}
     assert set(reasons) == {odd_rate, unmapped, dollars, undated, huge}
     assert "too large for DATEV" in reasons[huge]
@@ -420,7 +454,9 @@ def test_invoices_that_cannot_be_booked_stay_validated_with_their_reason(db, tmp
         "EUR",
     )
     # the same month again: the skipped ones are still skipped, nothing new is written
-    assert run_export(e, LocalFiles(str(tmp_path)), org["slug"], "2026-11", "incoming").unchanged
+    assert run_export(
+        e, LocalFiles(str(tmp_path)), find_organization(e, org["slug"]), "2026-11", "incoming"
+    ).unchanged
 
 
 @pytest.mark.parametrize(
@@ -437,7 +473,13 @@ def test_bad_settings_stop_the_export_before_any_file(db, tmp_path, org_values, 
     org = db.new_organization(**{**DATEV, **org_values}, settings={"exports": settings})
     doc = incoming(db.engine, org["id"], "B-1")
     with pytest.raises(ExportSettingsError, match=message):
-        run_export(db.engine, LocalFiles(str(tmp_path)), org["slug"], "2026-11", "incoming")
+        run_export(
+            db.engine,
+            LocalFiles(str(tmp_path)),
+            find_organization(db.engine, org["slug"]),
+            "2026-11",
+            "incoming",
+        )
     assert list(tmp_path.iterdir()) == []
     assert _status(db, org["id"], doc) == Status.VALIDATED
 
@@ -454,7 +496,13 @@ def test_sales_invoices_book_on_debtor_accounts(db, tmp_path):
     )
     sales_invoice(db.engine, org["id"], home, type_code="381", taxes=[("S", "19", "50.00", "9.50")])
     sales_invoice(db.engine, org["id"], eu, taxes=[("K", "0", "1000.00", "0.00")])
-    result = run_export(db.engine, LocalFiles(str(tmp_path)), org["slug"], "2026-11", "sales")
+    result = run_export(
+        db.engine,
+        LocalFiles(str(tmp_path)),
+        find_organization(db.engine, org["slug"]),
+        "2026-11",
+        "sales",
+    )
     rows = [_values(r) for r in _rows(result.files["datev"])[2:]]
     assert [
         (
@@ -483,7 +531,7 @@ def test_partner_accounts_stay_the_same_in_later_months(db, tmp_path):
     incoming(
         db.engine, org["id"], "A-1", day=date(2026, 10, 2), seller="Zeta GmbH", vat_id="DE999999999"
     )
-    run_export(db.engine, store, org["slug"], "2026-10", "incoming")
+    run_export(db.engine, store, find_organization(db.engine, org["slug"]), "2026-10", "incoming")
     incoming(
         db.engine,
         org["id"],
@@ -500,7 +548,9 @@ def test_partner_accounts_stay_the_same_in_later_months(db, tmp_path):
         seller="Zeta GmbH (neu)",
         vat_id="DE 999 999 999",
     )
-    result = run_export(db.engine, store, org["slug"], "2026-11", "incoming")
+    result = run_export(
+        db.engine, store, find_organization(db.engine, org["slug"]), "2026-11", "incoming"
+    )
     accounts = {r[10].value: r[6].value for r in _rows(result.files["datev"])[2:]}
     assert accounts == {"A-3": "70000", "A-2": "70001"}
     with tenant_transaction(db.engine, org["id"]) as conn:
@@ -528,7 +578,9 @@ def test_a_new_supplier_is_named_as_its_first_invoice_of_the_month_names_it(db, 
     incoming(e, org["id"], "Z-2", day=date(2026, 11, 3), seller="Zeta Zweit GmbH",
              vat_id="DE999999999")  # fmt: skip
     incoming(e, org["id"], "Y-1", day=date(2026, 11, 4), seller="Ypsilon AG", vat_id=None)
-    result = run_export(e, LocalFiles(str(tmp_path)), org["slug"], "2026-11", "incoming")
+    result = run_export(
+        e, LocalFiles(str(tmp_path)), find_organization(e, org["slug"]), "2026-11", "incoming"
+    )
     assert result.invoice_count == 4
     with tenant_transaction(e, org["id"]) as conn:
         named = conn.execute(
@@ -545,7 +597,13 @@ def test_a_new_supplier_is_named_as_its_first_invoice_of_the_month_names_it(db, 
 def test_a_direction_the_organization_does_not_export(db, tmp_path):
     org = _org(db, directions=["sales"])
     doc = incoming(db.engine, org["id"], "N-1")
-    result = run_export(db.engine, LocalFiles(str(tmp_path)), org["slug"], "2026-11", "incoming")
+    result = run_export(
+        db.engine,
+        LocalFiles(str(tmp_path)),
+        find_organization(db.engine, org["slug"]),
+        "2026-11",
+        "incoming",
+    )
     assert result.disabled and result.files == {}
     assert _status(db, org["id"], doc) == Status.VALIDATED
 
@@ -553,7 +611,13 @@ def test_a_direction_the_organization_does_not_export(db, tmp_path):
 def test_utf8_bom_export_for_organizations_that_ask(db, tmp_path):
     org = _org(db, encoding="utf-8-bom")
     incoming(db.engine, org["id"], "U-1", seller="Łukasz Żak")
-    result = run_export(db.engine, LocalFiles(str(tmp_path)), org["slug"], "2026-11", "incoming")
+    result = run_export(
+        db.engine,
+        LocalFiles(str(tmp_path)),
+        find_organization(db.engine, org["slug"]),
+        "2026-11",
+        "incoming",
+    )
     data = Path(result.files["datev"]).read_bytes()
     assert data.startswith(b"\xef\xbb\xbf")
     assert _values(read_extf(data)[2])["Buchungstext"] == "Łukasz Żak U-1"
@@ -561,7 +625,13 @@ def test_utf8_bom_export_for_organizations_that_ask(db, tmp_path):
 
 def test_an_empty_month_writes_nothing(db, tmp_path):
     org = _org(db)
-    result = run_export(db.engine, LocalFiles(str(tmp_path)), org["slug"], "2026-11", "incoming")
+    result = run_export(
+        db.engine,
+        LocalFiles(str(tmp_path)),
+        find_organization(db.engine, org["slug"]),
+        "2026-11",
+        "incoming",
+    )
     assert result.empty and result.files == {} and list(tmp_path.iterdir()) == []
     with system_transaction(db.engine) as conn:
         assert conn.execute(
@@ -572,7 +642,13 @@ def test_an_empty_month_writes_nothing(db, tmp_path):
 def test_an_organization_without_datev_that_exports_nothing_is_not_an_error(db, tmp_path):
     org = db.new_organization(settings={"exports": {"directions": []}})  # no DATEV numbers
     for direction in ("incoming", "sales"):
-        result = run_export(db.engine, LocalFiles(str(tmp_path)), org["slug"], "2026-11", direction)
+        result = run_export(
+            db.engine,
+            LocalFiles(str(tmp_path)),
+            find_organization(db.engine, org["slug"]),
+            "2026-11",
+            direction,
+        )
         assert result.disabled
 
 
@@ -586,7 +662,7 @@ def test_what_is_recorded_and_written_before_the_plan_follows_the_plan(db, tmp_p
     good = incoming(e, org["id"], "OK-1", lines=line)
     odd = incoming(e, org["id"], "R-13", taxes=[("S", "13", "100.00", "13.00")], lines=line)
     store = LocalFiles(str(tmp_path))
-    result = run_export(e, store, org["slug"], "2026-11", "incoming")
+    result = run_export(e, store, find_organization(e, org["slug"]), "2026-11", "incoming")
     assert [invoice_id for invoice_id, _, _ in result.skipped] == [odd]
     lines = pd.read_csv(result.files["csv_lines"])
     assert list(lines["invoice_id"]) == [good]
@@ -608,7 +684,7 @@ def test_what_is_recorded_and_written_before_the_plan_follows_the_plan(db, tmp_p
     assert _status(db, org["id"], good) == Status.EXPORTED
     assert _status(db, org["id"], odd) == Status.VALIDATED
     files = sorted(p.name for p in tmp_path.rglob("*") if p.is_file())
-    again = run_export(e, store, org["slug"], "2026-11", "incoming")
+    again = run_export(e, store, find_organization(e, org["slug"]), "2026-11", "incoming")
     assert again.unchanged and again.version == result.version
     assert sorted(p.name for p in tmp_path.rglob("*") if p.is_file()) == files
 
@@ -632,8 +708,12 @@ def test_an_export_holds_each_invoice_once_whatever_writes_the_item(db, tmp_path
         db.engine, org["id"], customer(db.engine, org["id"], "K-ONCE", "Kunde Once")
     )
     store = LocalFiles(str(tmp_path))
-    bought = run_export(db.engine, store, org["slug"], "2026-11", "incoming")
-    sales = run_export(db.engine, store, org["slug"], "2026-11", "sales")
+    bought = run_export(
+        db.engine, store, find_organization(db.engine, org["slug"]), "2026-11", "incoming"
+    )
+    sales = run_export(
+        db.engine, store, find_organization(db.engine, org["slug"]), "2026-11", "sales"
+    )
     for export_id, invoice in (
         (bought.export_id, {"incoming_invoice_id": doc}),
         (sales.export_id, {"sales_invoice_id": sold}),
@@ -643,7 +723,9 @@ def test_an_export_holds_each_invoice_once_whatever_writes_the_item(db, tmp_path
     # a correction: the same invoice is an item of version 2 as well
     with tenant_transaction(db.engine, org["id"], write=True) as conn:
         change_status(conn, load_refs(conn, org["id"], [doc])[doc], Status.VALIDATED)
-    corrected = run_export(db.engine, store, org["slug"], "2026-11", "incoming")
+    corrected = run_export(
+        db.engine, store, find_organization(db.engine, org["slug"]), "2026-11", "incoming"
+    )
     assert corrected.version == 2
     with tenant_transaction(db.engine, org["id"]) as conn:
         holding = (
@@ -677,7 +759,9 @@ def test_a_supplier_books_on_the_creditor_account_the_register_gives_it(db, tmp_
         ("Z-1", "Zeta GmbH", "DE 999 999 999"),
     ):
         incoming(db.engine, org["id"], number, day=date(2026, 10, 2), seller=seller, vat_id=vat_id)
-    result = run_export(db.engine, store, org["slug"], "2026-10", "incoming")
+    result = run_export(
+        db.engine, store, find_organization(db.engine, org["slug"]), "2026-10", "incoming"
+    )
     accounts = {r[10].value: r[6].value for r in _rows(result.files["datev"])[2:]}
     # Beta, unregistered, takes the first number that is neither a partner's nor the register's
     assert accounts == {"A-1": "70000", "B-1": "70001", "Z-1": "70005"}
@@ -689,10 +773,14 @@ def test_a_supplier_books_on_the_creditor_account_the_register_gives_it(db, tmp_
     incoming(db.engine, org["id"], "G-1", day=date(2026, 11, 2), seller="Gamma GmbH",
              vat_id="DE300000000")  # fmt: skip
     with pytest.raises(Exception, match="70001.*another partner's already"):
-        run_export(db.engine, store, org["slug"], "2026-11", "incoming")
+        run_export(
+            db.engine, store, find_organization(db.engine, org["slug"]), "2026-11", "incoming"
+        )
     with tenant_transaction(db.engine, org["id"], write=True) as conn:
         change_supplier(conn, org["id"], gamma, Change(datev_creditor_account=70010),
                         changed_by="Anna", reason="the advisor's number")  # fmt: skip
-    result = run_export(db.engine, store, org["slug"], "2026-11", "incoming")
+    result = run_export(
+        db.engine, store, find_organization(db.engine, org["slug"]), "2026-11", "incoming"
+    )
     accounts = {r[10].value: r[6].value for r in _rows(result.files["datev"])[2:]}
     assert accounts == {"G-1": "70010"}

@@ -20,7 +20,7 @@ from invoice_pipelines.db.tables import (
     incoming_invoices,
     organizations,
 )
-from invoice_pipelines.db.tenancy import system_transaction, tenant_transaction
+from invoice_pipelines.db.tenancy import find_organization, system_transaction, tenant_transaction
 from invoice_pipelines.exports.pipeline import run_export
 from invoice_pipelines.intake.parse import ParseOutcome, parse_document
 from invoice_pipelines.intake.pipeline import process_documents
@@ -72,7 +72,7 @@ def test_a_validated_sample_invoice_is_booked_and_becomes_exported(db, tmp_path)
     result = run_export(
         db.engine,
         LocalFiles(str(tmp_path / "exports")),
-        org["slug"],
+        find_organization(db.engine, org["slug"]),
         "2018-03",
         "incoming",
     )
@@ -191,7 +191,9 @@ def test_a_text_pdf_invoice_gets_its_vat_category_in_the_invoices_csv(db, tmp_pa
         )
     assert categories == [None]  # what the document says: a rate, no category code
 
-    result = run_export(db.engine, store, org["slug"], month, "incoming")
+    result = run_export(
+        db.engine, store, find_organization(db.engine, org["slug"]), month, "incoming"
+    )
 
     assert result.invoice_count == 1 and result.skipped == []
     [breakdown] = pd.read_csv(result.files["csv"], dtype=str)["vat_breakdown"]
@@ -208,10 +210,14 @@ def test_a_text_pdf_invoice_gets_its_vat_category_in_the_invoices_csv(db, tmp_pa
         "version_fingerprint",
         lambda rendered, booked, result: fingerprints.legacy_fingerprint(rendered, booked, result),
     )
-    first = run_export(db.engine, store, before["slug"], month, "incoming")
+    first = run_export(
+        db.engine, store, find_organization(db.engine, before["slug"]), month, "incoming"
+    )
     [breakdown] = pd.read_csv(first.files["csv"], dtype=str)["vat_breakdown"]
     assert breakdown.startswith("? 19: ")
     monkeypatch.undo()
     # materialized again: nothing was corrected, so no new version only for that column
-    again = run_export(db.engine, store, before["slug"], month, "incoming")
+    again = run_export(
+        db.engine, store, find_organization(db.engine, before["slug"]), month, "incoming"
+    )
     assert again.unchanged and again.version == first.version == 1

@@ -10,7 +10,7 @@ from pathlib import Path
 from sqlalchemy import func, select
 
 from invoice_pipelines.db.tables import partner_accounts
-from invoice_pipelines.db.tenancy import tenant_transaction
+from invoice_pipelines.db.tenancy import find_organization, tenant_transaction
 from invoice_pipelines.exports.pipeline import run_export
 from invoice_pipelines.resources.files import LocalFiles
 from invoice_pipelines_tests.exports.books import DATEV, incoming
@@ -29,12 +29,18 @@ def test_a_supplier_with_a_long_name_keeps_its_account_in_later_exports(db, tmp_
     org = db.new_organization(**DATEV)
     store = LocalFiles(str(tmp_path))
     incoming(db.engine, org["id"], "L-1", seller=LONG_NAME, vat_id=None)
-    first = run_export(db.engine, store, org["slug"], "2026-11", "incoming")
+    first = run_export(
+        db.engine, store, find_organization(db.engine, org["slug"]), "2026-11", "incoming"
+    )
     # a correction of the month and the next month: the same supplier, the same account
     incoming(db.engine, org["id"], "L-2", seller=LONG_NAME, vat_id=None)
-    again = run_export(db.engine, store, org["slug"], "2026-11", "incoming")
+    again = run_export(
+        db.engine, store, find_organization(db.engine, org["slug"]), "2026-11", "incoming"
+    )
     incoming(db.engine, org["id"], "L-3", day=date(2026, 12, 3), seller=LONG_NAME, vat_id=None)
-    december = run_export(db.engine, store, org["slug"], "2026-12", "incoming")
+    december = run_export(
+        db.engine, store, find_organization(db.engine, org["slug"]), "2026-12", "incoming"
+    )
     assert again.version == first.version + 1
     assert _accounts(first.files["datev"]) == {"L-1": "70000"}
     assert _accounts(again.files["datev"]) == {"L-1": "70000", "L-2": "70000"}

@@ -10,6 +10,7 @@ from pathlib import Path
 from sqlalchemy import select, update
 
 from invoice_pipelines.db.tables import exports
+from invoice_pipelines.db.tenancy import find_organization
 from invoice_pipelines.exports.pipeline import run_export
 from invoice_pipelines.housekeeping.archive import purge_archives
 from invoice_pipelines.resources.files import LocalFiles
@@ -37,7 +38,9 @@ def _month(db, tmp_path, period_day: date):
     incoming(db.engine, org["id"], "A-2", day=period_day, due=None, taxes=[("S", "7", "10", "0.7")])
     store = LocalFiles(str(tmp_path / "exports"))
     period = period_day.strftime("%Y-%m")
-    first = run_export(db.engine, store, org["slug"], period, "incoming")
+    first = run_export(
+        db.engine, store, find_organization(db.engine, org["slug"]), period, "incoming"
+    )
     assert first.version == 1 and all(Path(p).exists() for p in first.files.values())
     return org, store, period, first
 
@@ -60,7 +63,9 @@ def test_a_month_whose_files_retention_removed_is_written_again(db, tmp_path):
     assert not any(Path(p).exists() for p in first.files.values())
 
     # nothing in the month changed, but handing out version 1's files would be handing out nothing
-    again = run_export(db.engine, store, org["slug"], period, "incoming")
+    again = run_export(
+        db.engine, store, find_organization(db.engine, org["slug"]), period, "incoming"
+    )
     assert not again.unchanged and again.version == 2
     assert again.files and all(Path(p).exists() for p in again.files.values())
     assert read_extf(Path(again.files["datev"]).read_bytes())[1:] == bookings
@@ -72,7 +77,9 @@ def test_a_month_whose_files_retention_removed_is_written_again(db, tmp_path):
     assert v1["purge_result"] == "removed" and v2["purged_at"] is None
 
     # and now it is the unchanged month it was before
-    third = run_export(db.engine, store, org["slug"], period, "incoming")
+    third = run_export(
+        db.engine, store, find_organization(db.engine, org["slug"]), period, "incoming"
+    )
     assert third.unchanged and third.version == 2 and third.files == again.files
 
 
@@ -80,7 +87,9 @@ def test_files_removed_by_hand_are_written_again_and_the_old_row_says_so(db, tmp
     org, store, period, first = _month(db, tmp_path, date(2026, 11, 5))
     Path(first.files["csv"]).unlink()
 
-    again = run_export(db.engine, store, org["slug"], period, "incoming")
+    again = run_export(
+        db.engine, store, find_organization(db.engine, org["slug"]), period, "incoming"
+    )
     assert not again.unchanged and again.version == 2
     assert all(Path(p).exists() for p in again.files.values())
     assert "(csv)" in again.rewritten and "missing" in again.notes["rewritten_because"]

@@ -7,6 +7,7 @@ from decimal import Decimal
 
 import pytest
 
+from invoice_pipelines.core.organization import Organization
 from invoice_pipelines.core.totals import ZERO_VAT_CATEGORIES
 from invoice_pipelines.exports.bookings import BookingRules
 from invoice_pipelines.exports.export_settings import CHART_DEFAULTS, DIRECTIONS, load_settings
@@ -15,14 +16,15 @@ from invoice_pipelines.exports.export_settings import CHART_DEFAULTS, DIRECTIONS
 @pytest.mark.parametrize("chart", sorted(CHART_DEFAULTS))
 @pytest.mark.parametrize("direction", DIRECTIONS)
 def test_every_zero_vat_category_is_booked_with_the_default_settings(chart, direction):
-    organization = {
-        "id": 1,
-        "slug": "acme",
-        "datev_berater_nr": 29098,
-        "datev_mandant_nr": 55003,
-        "datev_chart": chart,
-        "settings": {"exports": {"directions": list(DIRECTIONS)}},
-    }
+    organization = Organization(
+        id=1,
+        slug="acme",
+        name="Acme",
+        datev_berater_nr=29098,
+        datev_mandant_nr=55003,
+        datev_chart=chart,
+        settings={"exports": {"directions": list(DIRECTIONS)}},
+    )
     rules = BookingRules(load_settings(organization), direction, "2026-11")
     for category in sorted(ZERO_VAT_CATEGORIES):
         found = rules._vat_terms(category, Decimal("0"), None)

@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from invoice_pipelines.billing.checks import number_gaps, totals_problems
 from invoice_pipelines.cli import main
 from invoice_pipelines.db.tables import customers, incoming_invoices, sales_invoices
-from invoice_pipelines.db.tenancy import tenant_transaction
+from invoice_pipelines.db.tenancy import find_organization, tenant_transaction
 from invoice_pipelines.exports.pipeline import run_export
 from invoice_pipelines.resources.files import LocalFiles
 from invoice_pipelines_tests.billing.shop import make_shop
@@ -118,8 +118,12 @@ def test_csv_history_is_imported_and_its_month_exported(db, tmp_path, monkeypatc
     assert {r["created_by"] for r in supplier_rows} == {"history import by anna"}
 
     store = LocalFiles(str(tmp_path / "exports"))
-    booked_sales = run_export(db.engine, store, org["slug"], "2025-03", "sales")
-    booked_incoming = run_export(db.engine, store, org["slug"], "2025-03", "incoming")
+    booked_sales = run_export(
+        db.engine, store, find_organization(db.engine, org["slug"]), "2025-03", "sales"
+    )
+    booked_incoming = run_export(
+        db.engine, store, find_organization(db.engine, org["slug"]), "2025-03", "incoming"
+    )
     assert (booked_sales.invoice_count, booked_sales.skipped) == (3, [])
     assert _exported_numbers(booked_sales) == {"2025-0101", "2025-0102", "2025-0103"}
     assert (booked_incoming.invoice_count, booked_incoming.skipped) == (3, [])
@@ -264,9 +268,13 @@ def test_einvoices_of_the_organization_are_sales_the_others_supplier_invoices(
     assert again["already_there"] == {"sales": 1, "supplier": 2}
 
     store = LocalFiles(str(tmp_path / "exports"))
-    november = run_export(db.engine, store, org["slug"], "2020-11", "incoming")
+    november = run_export(
+        db.engine, store, find_organization(db.engine, org["slug"]), "2020-11", "incoming"
+    )
     assert _exported_numbers(november) == {"18383", "RE-20201121/508"}
-    march = run_export(db.engine, store, org["slug"], "2018-03", "sales")
+    march = run_export(
+        db.engine, store, find_organization(db.engine, org["slug"]), "2018-03", "sales"
+    )
     assert _exported_numbers(march) == {"471102"}
 
 

@@ -21,7 +21,7 @@ from invoice_pipelines.db.tables import (
     processing_errors,
     uploads,
 )
-from invoice_pipelines.db.tenancy import system_transaction, tenant_transaction
+from invoice_pipelines.db.tenancy import find_organization, system_transaction, tenant_transaction
 from invoice_pipelines.intake.peppol_http import receiver
 from invoice_pipelines.intake.peppol_inbound import (
     NO_SELLER_ADDRESS,
@@ -203,7 +203,7 @@ def test_a_person_who_vouches_for_the_sender_moves_it_on(db, tmp_path):
     document = _received_and_read(db, tmp_path, org, _sample(), sender=OTHER)
     assert document["status"] == "NEEDS_REVIEW"
     result = review_document(
-        db.engine, org["slug"], document["id"], reviewed_by="anna", confirm=True,
+        db.engine, find_organization(db.engine, org["slug"]), document["id"], reviewed_by="anna", confirm=True,
         expected_version=document["processing_version"],
     )  # fmt: skip
     assert result.status == "VALIDATED", result

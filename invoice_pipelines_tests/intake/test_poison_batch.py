@@ -21,7 +21,7 @@ from invoice_pipelines.db.tables import (
     processing_errors,
     uploads,
 )
-from invoice_pipelines.db.tenancy import tenant_transaction
+from invoice_pipelines.db.tenancy import find_organization, tenant_transaction
 from invoice_pipelines.intake.jobs import intake_job
 from invoice_pipelines.intake.parse import parse_document
 from invoice_pipelines.intake.pipeline import process_documents, retry_documents
@@ -216,7 +216,9 @@ def test_a_run_that_dies_is_sent_again_document_by_document_and_the_killer_is_fa
 
     # what the failure sensor asks for, run after run, as the daemon would launch it
     runs = 1
-    pending = redispatch_batches(db.engine, org["slug"], ids, failed_run_id="run-0", depth=0)
+    pending = redispatch_batches(
+        db.engine, find_organization(db.engine, org["slug"]), ids, failed_run_id="run-0", depth=0
+    )
     assert sorted(r.document_id for r in pending) == sorted(ids)
     while pending:
         item = pending.pop(0)
@@ -228,7 +230,7 @@ def test_a_run_that_dies_is_sent_again_document_by_document_and_the_killer_is_fa
         except RuntimeError:
             pending += redispatch_batches(
                 db.engine,
-                org["slug"],
+                find_organization(db.engine, org["slug"]),
                 [item.document_id],
                 failed_run_id=f"run-{runs}",
                 depth=item.depth,

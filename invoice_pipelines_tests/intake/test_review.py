@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from invoice_pipelines.cli import main
 from invoice_pipelines.db.tables import audit_log, incoming_invoices, incoming_reviews
-from invoice_pipelines.db.tenancy import tenant_transaction
+from invoice_pipelines.db.tenancy import find_organization, tenant_transaction
 from invoice_pipelines.intake.jobs import ReviewConfig, review_incoming_invoice_job
 from invoice_pipelines.intake.parse import parse_document
 from invoice_pipelines.intake.pipeline import process_documents
@@ -193,7 +193,7 @@ def test_a_correction_is_held_to_the_rules_a_reading_is(db, tmp_path) -> None:
     doc = run_intake(db, tmp_path, org, {"b.xml": basic_wl("BWL-R")})["b.xml"]
     assert doc["status"] == "NEEDS_REVIEW"
     result = review_document(
-        db.engine, org["slug"], doc["id"], reviewed_by="ben", confirm=True,
+        db.engine, find_organization(db.engine, org["slug"]), doc["id"], reviewed_by="ben", confirm=True,
         corrections={"net_total": "100.00", "tax_total": "23.50", "gross_total": "123.50",
                      "amount_due": "123.50", "breakdown": "23.5:100.00:23.50"},
         expected_version=doc["processing_version"],
@@ -207,19 +207,19 @@ def test_a_review_of_a_version_nobody_saw_or_of_a_booked_document_is_refused(db,
     org = db.new_organization()
     doc = run_intake(db, tmp_path, org, {"b.xml": basic_wl()})["b.xml"]
     with pytest.raises(ReviewError, match="changed since version 1"):
-        review_document(db.engine, org["slug"], doc["id"], reviewed_by="ben", confirm=True,
+        review_document(db.engine, find_organization(db.engine, org["slug"]), doc["id"], reviewed_by="ben", confirm=True,
                         expected_version=1)  # fmt: skip
     seen = doc["processing_version"]
     with pytest.raises(ReviewError, match="is not an amount"):
-        review_document(db.engine, org["slug"], doc["id"], reviewed_by="ben",
+        review_document(db.engine, find_organization(db.engine, org["slug"]), doc["id"], reviewed_by="ben",
                         corrections={"gross_total": "NaN"}, expected_version=seen)  # fmt: skip
     result = review_document(
-        db.engine, org["slug"], doc["id"], reviewed_by="ben", reject="not our invoice",
+        db.engine, find_organization(db.engine, org["slug"]), doc["id"], reviewed_by="ben", reject="not our invoice",
         expected_version=seen,
     )  # fmt: skip
     assert result.status == "FAILED"
     with pytest.raises(ReviewError, match="only documents in NEEDS_REVIEW are reviewed"):
-        review_document(db.engine, org["slug"], doc["id"], reviewed_by="ben", confirm=True,
+        review_document(db.engine, find_organization(db.engine, org["slug"]), doc["id"], reviewed_by="ben", confirm=True,
                         expected_version=seen + 1)  # fmt: skip
 
 

@@ -16,7 +16,7 @@ from sqlalchemy import select
 from invoice_pipelines.cli import main
 from invoice_pipelines.core.invoice import VatBreakdown
 from invoice_pipelines.db.tables import audit_log, processing_errors
-from invoice_pipelines.db.tenancy import tenant_transaction
+from invoice_pipelines.db.tenancy import find_organization, tenant_transaction
 from invoice_pipelines.intake.plausibility import review_findings
 from invoice_pipelines.intake.review import ReviewError, review_document
 from invoice_pipelines_tests.intake.test_bad_input import own_invoice
@@ -110,7 +110,13 @@ def test_the_version_looked_at_is_required_and_the_command_says_where_it_is(
     assert documents(db, org)["b.xml"]["processing_version"] == doc["processing_version"]
     assert _reviews(db, org, doc["id"]) == []
     with pytest.raises(ReviewError, match="say which version"):
-        review_document(db.engine, org["slug"], doc["id"], reviewed_by="anna", confirm=True)
+        review_document(
+            db.engine,
+            find_organization(db.engine, org["slug"]),
+            doc["id"],
+            reviewed_by="anna",
+            confirm=True,
+        )
     # the launchpad's run says the same in its one sentence
     result = _job(db, organization=org["slug"], document_id=doc["id"], reviewed_by="anna",
                   confirm=True)  # fmt: skip
@@ -166,12 +172,12 @@ def test_what_a_document_arrived_with_is_held_to_the_same_rules(db, tmp_path, ca
     xml = basic_wl("CHK-2").replace(b">EUR<", b">XXX<").replace(b'"EUR"', b'"XXX"')
     doc = run_intake(db, tmp_path, org, {"x.xml": xml})["x.xml"]
     assert (doc["status"], doc["currency"]) == ("NEEDS_REVIEW", "XXX")
-    result = review_document(db.engine, org["slug"], doc["id"], reviewed_by="anna", confirm=True,
+    result = review_document(db.engine, find_organization(db.engine, org["slug"]), doc["id"], reviewed_by="anna", confirm=True,
                              expected_version=doc["processing_version"])  # fmt: skip
     assert result.status == "NEEDS_REVIEW"
     assert "the currency 'XXX' is not an ISO 4217 currency (EUR, USD, CHF, ...)" in result.problems
     result = review_document(
-        db.engine, org["slug"], doc["id"], reviewed_by="anna", confirm=True,
+        db.engine, find_organization(db.engine, org["slug"]), doc["id"], reviewed_by="anna", confirm=True,
         corrections={"currency": "eur", "due_date": "2024-02-01"},
         expected_version=doc["processing_version"],
     )  # fmt: skip
@@ -182,7 +188,7 @@ def test_what_a_document_arrived_with_is_held_to_the_same_rules(db, tmp_path, ca
     ]
     # refused, nothing of it kept (issue 56): the currency is corrected again with the due date
     result = review_document(
-        db.engine, org["slug"], doc["id"], reviewed_by="anna", confirm=True,
+        db.engine, find_organization(db.engine, org["slug"]), doc["id"], reviewed_by="anna", confirm=True,
         corrections={"currency": "eur", "due_date": "2024-03-31"},
         expected_version=doc["processing_version"],
     )  # fmt: skip
@@ -265,7 +271,7 @@ def test_an_exported_document_is_not_reopened_here(db, tmp_path, capsys, monkeyp
     monkeypatch.setenv("INVOICE_PIPELINES_DB_URL", db.url)
     org = db.new_organization(**DATEV)
     doc = run_intake(db, tmp_path, org, {"v.xml": own_invoice("EX-1")})["v.xml"]
-    run_export(db.engine, LocalFiles(str(tmp_path / "exports")), org["slug"], "2024-03",
+    run_export(db.engine, LocalFiles(str(tmp_path / "exports")), find_organization(db.engine, org["slug"]), "2024-03",
                "incoming")  # fmt: skip
     row = documents(db, org)["v.xml"]
     assert row["status"] == "EXPORTED"

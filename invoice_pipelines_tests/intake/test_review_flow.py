@@ -13,7 +13,7 @@ from dagster import DagsterInstance, RunConfig
 from sqlalchemy import select
 
 from invoice_pipelines.db.tables import audit_log, incoming_reviews
-from invoice_pipelines.db.tenancy import tenant_transaction
+from invoice_pipelines.db.tenancy import find_organization, tenant_transaction
 from invoice_pipelines.intake.jobs import ReviewConfig, review_incoming_invoice_job
 from invoice_pipelines.intake.review import ReviewError, review_document
 from invoice_pipelines.resources.database import Database
@@ -112,13 +112,13 @@ def test_a_reviewer_working_from_a_version_another_changed_is_refused(db, tmp_pa
     seen = doc["processing_version"]
     # Berta corrects the supplier's name first
     review_document(
-        db.engine, org["slug"], doc["id"], reviewed_by="berta",
+        db.engine, find_organization(db.engine, org["slug"]), doc["id"], reviewed_by="berta",
         corrections={"seller_name": "Lieferant AG"}, expected_version=seen,
     )  # fmt: skip
     # Anton confirms what he saw before: refused, nothing of his recorded
     with pytest.raises(ReviewError, match=f"changed since version {seen}"):
         review_document(
-            db.engine, org["slug"], doc["id"], reviewed_by="anton", confirm=True,
+            db.engine, find_organization(db.engine, org["slug"]), doc["id"], reviewed_by="anton", confirm=True,
             expected_version=seen,
         )  # fmt: skip
     assert documents(db, org)["b.xml"]["status"] == "NEEDS_REVIEW"
@@ -146,7 +146,7 @@ def test_a_correction_that_makes_a_duplicate_of_a_booked_invoice_is_refused(
     doc = run_intake(db, tmp_path, org, {"b.xml": basic_wl("D-8")})["b.xml"]
     assert doc["status"] == "NEEDS_REVIEW"
     result = review_document(
-        db.engine, org["slug"], doc["id"], reviewed_by="carl",
+        db.engine, find_organization(db.engine, org["slug"]), doc["id"], reviewed_by="carl",
         corrections={"number": typed}, confirm=True, expected_version=doc["processing_version"],
     )  # fmt: skip
     assert result.status == "NEEDS_REVIEW"
@@ -178,7 +178,9 @@ def test_an_invoice_resent_with_invisible_characters_is_booked_once(db, tmp_path
     rows = run_intake(db, tmp_path, org, {"b.xml": copy})
     assert (rows["a.xml"]["status"], rows["b.xml"]["status"]) == ("VALIDATED", "FAILED")
     store = LocalFiles(str(tmp_path / "exports"))
-    result = run_export(db.engine, store, org["slug"], "2024-03", "incoming")
+    result = run_export(
+        db.engine, store, find_organization(db.engine, org["slug"]), "2024-03", "incoming"
+    )
     assert (result.invoice_count, result.skipped_count) == (1, 0)
     booked = documents(db, org)
     assert (booked["a.xml"]["status"], booked["b.xml"]["status"]) == ("EXPORTED", "FAILED")

@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from invoice_pipelines.cli import main
 from invoice_pipelines.db.tables import incoming_invoice_taxes, incoming_reviews
-from invoice_pipelines.db.tenancy import tenant_transaction
+from invoice_pipelines.db.tenancy import find_organization, tenant_transaction
 from invoice_pipelines.intake.review import review_document
 from invoice_pipelines_tests.intake.test_bad_input import own_invoice
 from invoice_pipelines_tests.intake.test_review import basic_wl, documents, run_intake
@@ -97,7 +97,7 @@ def test_a_refused_confirmation_changes_nothing_and_says_why(
 
     # the same version is still the one to review, and the stored values, which hold, book
     result = review_document(
-        db.engine, org["slug"], doc["id"], reviewed_by="anna", confirm=True,
+        db.engine, find_organization(db.engine, org["slug"]), doc["id"], reviewed_by="anna", confirm=True,
         expected_version=before["processing_version"],
     )  # fmt: skip
     assert (result.status, result.refused) == ("VALIDATED", {})
@@ -111,7 +111,7 @@ def test_a_correction_without_a_confirmation_is_still_kept(db, tmp_path) -> None
     org = db.new_organization()
     doc = run_intake(db, tmp_path, org, {"b.xml": basic_wl("HN-2")})["b.xml"]
     result = review_document(
-        db.engine, org["slug"], doc["id"], reviewed_by="anna",
+        db.engine, find_organization(db.engine, org["slug"]), doc["id"], reviewed_by="anna",
         corrections={"gross_total": "-336.90"}, expected_version=doc["processing_version"],
     )  # fmt: skip
     assert result.status == "NEEDS_REVIEW" and "gross_total" in result.corrected
@@ -123,7 +123,7 @@ def test_a_correction_without_a_confirmation_is_still_kept(db, tmp_path) -> None
 
 def _reopen(db, org, doc_id: int, version: int, reason: str) -> None:
     review_document(
-        db.engine, org["slug"], doc_id, reviewed_by="carla", reopen=True, reason=reason,
+        db.engine, find_organization(db.engine, org["slug"]), doc_id, reviewed_by="carla", reopen=True, reason=reason,
         expected_version=version,
     )  # fmt: skip
 
@@ -141,7 +141,7 @@ def test_a_confirmation_resolves_the_findings_that_no_longer_hold(
 
     # confirmed: the reopening's warning no longer holds, so the listings leave it out
     booked = review_document(
-        db.engine, org["slug"], doc["id"], reviewed_by="dora", confirm=True,
+        db.engine, find_organization(db.engine, org["slug"]), doc["id"], reviewed_by="dora", confirm=True,
         expected_version=seen + 1,
     )  # fmt: skip
     assert booked.status == "VALIDATED"
@@ -160,7 +160,7 @@ def test_a_confirmation_resolves_the_findings_that_no_longer_hold(
     # confirmation books it
     _reopen(db, org, doc["id"], seen + 2, "once more")
     refused = review_document(
-        db.engine, org["slug"], doc["id"], reviewed_by="carla", confirm=True,
+        db.engine, find_organization(db.engine, org["slug"]), doc["id"], reviewed_by="carla", confirm=True,
         corrections={"gross_total": "-336.90"}, expected_version=seen + 3,
     )  # fmt: skip
     assert refused.status == "NEEDS_REVIEW"
@@ -168,7 +168,7 @@ def test_a_confirmation_resolves_the_findings_that_no_longer_hold(
     assert [f["rule"] for f in findings] == ["IP-REV-11", "IP-REV-13"]
     assert findings[0]["message"] == "reopened by carla: once more"
     booked = review_document(
-        db.engine, org["slug"], doc["id"], reviewed_by="dora", confirm=True,
+        db.engine, find_organization(db.engine, org["slug"]), doc["id"], reviewed_by="dora", confirm=True,
         expected_version=seen + 3,
     )  # fmt: skip
     assert booked.status == "VALIDATED"

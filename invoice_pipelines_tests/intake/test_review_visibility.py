@@ -12,7 +12,7 @@ from sqlalchemy import select, update
 
 from invoice_pipelines.cli import main
 from invoice_pipelines.db.tables import incoming_invoices, uploads
-from invoice_pipelines.db.tenancy import tenant_transaction
+from invoice_pipelines.db.tenancy import find_organization, tenant_transaction
 from invoice_pipelines.intake import jobs as intake_jobs
 from invoice_pipelines.intake.review import review_document
 from invoice_pipelines.intake.uploads import ScanState, scan_uploads
@@ -81,7 +81,7 @@ def test_the_run_and_the_check_show_what_waits_for_review_and_what_was_rejected(
     assert "incoming review" in check.description
 
     [waiting_id] = [i for i in ids if _status(db, org, i) == "NEEDS_REVIEW"]
-    review_document(db.engine, org["slug"], waiting_id, reviewed_by="dora", confirm=True,
+    review_document(db.engine, find_organization(db.engine, org["slug"]), waiting_id, reviewed_by="dora", confirm=True,
                     expected_version=version(db, org, waiting_id))  # fmt: skip
     assert _status(db, org, waiting_id) == "VALIDATED"
     # the organization's next intake run (here by hand, nothing waiting) finds none in review

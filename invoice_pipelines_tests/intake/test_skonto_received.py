@@ -17,7 +17,7 @@ from sqlalchemy import select
 
 from invoice_pipelines.core.skonto import DiscountTerm
 from invoice_pipelines.db.tables import incoming_discounts, incoming_invoices
-from invoice_pipelines.db.tenancy import tenant_transaction
+from invoice_pipelines.db.tenancy import find_organization, tenant_transaction
 from invoice_pipelines.einvoice.cii import XRECHNUNG_GUIDELINE, write_cii
 from invoice_pipelines.einvoice.layout import render_invoice_text
 from invoice_pipelines.einvoice.schematron import check_kosit
@@ -141,7 +141,12 @@ def test_received_invoices_show_their_deadline_and_amount_and_the_check_warns(db
     cii_id = rows["cii.xml"]["id"]
 
     # the day after issue both steps run: the larger one is what a payment today earns
-    listed = {d["id"]: d for d in list_documents(db.engine, org["slug"], today=date(2026, 11, 3))}
+    listed = {
+        d["id"]: d
+        for d in list_documents(
+            db.engine, find_organization(db.engine, org["slug"]), today=date(2026, 11, 3)
+        )
+    }
     assert listed[cii_id]["discount"]["last_day"] == date(2026, 11, 9)
     assert (listed[cii_id]["discount"]["discount"], listed[cii_id]["discount"]["pay"]) == (
         D("34.27"),  # 3 % of 1142.40 = 34.272
@@ -149,7 +154,9 @@ def test_received_invoices_show_their_deadline_and_amount_and_the_check_warns(db
     )
     assert listed[rows["plain.xml"]["id"]]["discount"] is None
 
-    shown = show_document(db.engine, org["slug"], cii_id, today=date(2026, 11, 12))
+    shown = show_document(
+        db.engine, find_organization(db.engine, org["slug"]), cii_id, today=date(2026, 11, 12)
+    )
     assert [(s["last_day"], s["percent"], s["discount"], s["pay"]) for s in shown["discounts"]] == [
         (date(2026, 11, 9), D("3.00"), D("34.27"), D("1108.13")),
         (date(2026, 11, 16), D("2.00"), D("10.00"), D("1132.40")),  # 2 % of the base 500.00
@@ -182,7 +189,9 @@ def test_a_text_pdf_states_its_skonto_in_words(db, tmp_path):
     rows = run_intake(db, tmp_path, org, {"scan.pdf": write_text_pdf(lines)})
     document = rows["scan.pdf"]
     assert document["format"] == "text-pdf"
-    shown = show_document(db.engine, org["slug"], document["id"], today=ISSUED)
+    shown = show_document(
+        db.engine, find_organization(db.engine, org["slug"]), document["id"], today=ISSUED
+    )
     # 250.00 net + 47.50 VAT = 297.50; 3 % = 8.925 -> 8.93 (half up)
     assert [(s["days"], s["last_day"], s["discount"], s["pay"]) for s in shown["discounts"]] == [
         (14, date(2026, 11, 16), D("8.93"), D("288.57"))
@@ -201,11 +210,13 @@ def test_a_corrected_issue_date_moves_the_last_day(db, tmp_path):
     rows = run_intake(db, tmp_path, org, {"undated.pdf": write_text_pdf(lines)})
     document = rows["undated.pdf"]
     assert document["status"] == "NEEDS_REVIEW"
-    before = show_document(db.engine, org["slug"], document["id"], today=ISSUED)
+    before = show_document(
+        db.engine, find_organization(db.engine, org["slug"]), document["id"], today=ISSUED
+    )
     assert [s["last_day"] for s in before["discounts"]] == [None]
     review_document(
         db.engine,
-        org["slug"],
+        find_organization(db.engine, org["slug"]),
         document["id"],
         corrections={"issue_date": "2026-11-05"},
         confirm=False,

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from invoice_pipelines.db.tables import processing_errors, supplier_changes
-from invoice_pipelines.db.tenancy import tenant_transaction
+from invoice_pipelines.db.tenancy import find_organization, tenant_transaction
 from invoice_pipelines.intake.review import review_document
 from invoice_pipelines.resources.uploads import LocalUploads
 from invoice_pipelines.supplier_register import (
@@ -96,7 +96,7 @@ def confirm(db, doc: dict, by: str = "Anna"):
     """A person confirms the document in review at the version they looked at."""
     return review_document(
         db.engine,
-        doc["organization_id"],
+        find_organization(db.engine, doc["organization_id"]),
         doc["id"],
         reviewed_by=by,
         confirm=True,

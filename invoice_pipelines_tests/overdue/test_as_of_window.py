@@ -13,6 +13,7 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 
 from invoice_pipelines.cli import main
+from invoice_pipelines.db.tenancy import find_organization
 from invoice_pipelines.overdue.pipeline import run_overdue
 from invoice_pipelines.overdue.scheduling import AsOfError, parse_as_of
 from invoice_pipelines_tests.overdue.helpers import customer, invoice, levels_by_invoice
@@ -73,7 +74,7 @@ def test_run_overdue_fails_a_day_before_2000_without_a_traceback(db) -> None:
     org = db.new_organization(timezone="UTC")
     invoice(db, org, customer(db, org), date(2026, 10, 1))
 
-    result = run_overdue(db.engine, org["slug"], on=date(1, 1, 1))
+    result = run_overdue(db.engine, find_organization(db.engine, org["slug"]), on=date(1, 1, 1))
 
     assert (result.status, result.notices_created) == ("FAILED", 0)
     assert result.errors == [

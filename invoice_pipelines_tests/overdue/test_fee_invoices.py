@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 
 from invoice_pipelines.billing.invoicing import process_batch_job
 from invoice_pipelines.db.tables import batch_jobs, sales_invoices
-from invoice_pipelines.db.tenancy import tenant_transaction
+from invoice_pipelines.db.tenancy import find_organization, tenant_transaction
 from invoice_pipelines.overdue.pipeline import run_overdue
 from invoice_pipelines_tests.overdue.helpers import customer, invoice, notices, set_settings
 
@@ -29,8 +29,8 @@ def test_fees_and_interest_become_one_invoice_per_customer_once(db):
     originals = [invoice(db, org, kunde, late), invoice(db, org, kunde, late)]
     invoice(db, org, other, TODAY - timedelta(days=2))  # a reminder: no fee, no interest
 
-    first = run_overdue(db.engine, org["slug"], on=TODAY)
-    again = run_overdue(db.engine, org["slug"], on=TODAY)
+    first = run_overdue(db.engine, find_organization(db.engine, org["slug"]), on=TODAY)
+    again = run_overdue(db.engine, find_organization(db.engine, org["slug"]), on=TODAY)
 
     assert (first.notices_invoiced, again.notices_invoiced) == (2, 0)
     assert again.fee_invoice_job_id is None

@@ -18,6 +18,7 @@ from invoice_pipelines.core.dunning import (
     notice_for,
     parse_settings,
 )
+from invoice_pipelines.db.tenancy import find_organization
 from invoice_pipelines.overdue.pipeline import run_overdue
 from invoice_pipelines_tests.overdue.helpers import customer, invoice, notices
 
@@ -58,7 +59,9 @@ def test_the_issues_example_a_business_invoice_45_days_overdue(db):
     due = date(2025, 9, 1)
     invoice(db, org, firma, due, amount_due="1000.00", gross="1000.00")
 
-    result = run_overdue(db.engine, org["slug"], on=due + timedelta(days=45))
+    result = run_overdue(
+        db.engine, find_organization(db.engine, org["slug"]), on=due + timedelta(days=45)
+    )
 
     assert result.status == "SUCCESS"
     (notice,) = notices(db, org)
@@ -79,7 +82,9 @@ def test_a_consumer_is_in_default_from_the_first_reminder_at_five_points(db):
     invoice(db, org, kunde, due, amount_due="1000.00", gross="1000.00")
 
     for day in (1, 14, 30):
-        run_overdue(db.engine, org["slug"], on=due + timedelta(days=day))
+        run_overdue(
+            db.engine, find_organization(db.engine, org["slug"]), on=due + timedelta(days=day)
+        )
 
     reminder, first, final = notices(db, org)
     assert (reminder["fee"], reminder["interest"]) == (Decimal("0.00"), Decimal("0.00"))
@@ -160,7 +165,9 @@ def test_interest_stops_where_no_base_rate_is_known_and_the_cli_sets_it(db, monk
     due = date(2026, 6, 15)
     invoice(db, org, firma, due, amount_due="3650.00", gross="3650.00")
 
-    first = run_overdue(db.engine, org["slug"], on=date(2026, 7, 5))  # first dunning, day 20
+    first = run_overdue(
+        db.engine, find_organization(db.engine, org["slug"]), on=date(2026, 7, 5)
+    )  # first dunning, day 20
     assert first.status == "PARTIAL"
     assert "no base rate (§ 247 BGB) is known from 2026-07-01" in first.errors[0]["message"]
     (notice,) = notices(db, org)
@@ -172,7 +179,9 @@ def test_interest_stops_where_no_base_rate_is_known_and_the_cli_sets_it(db, monk
     assert json.loads(capsys.readouterr().out)["base_rates"] == [
         {"from": "2026-07-01", "percent": "1.27"}
     ]
-    final = run_overdue(db.engine, org["slug"], on=date(2026, 7, 15))  # day 30
+    final = run_overdue(
+        db.engine, find_organization(db.engine, org["slug"]), on=date(2026, 7, 15)
+    )  # day 30
     assert final.status == "SUCCESS"
     last = notices(db, org)[-1]
     # the rest, 2026-07-01 .. 2026-07-15: 15 days -> 15.41 again, no day twice
@@ -193,7 +202,7 @@ def test_the_customer_kind_is_settable_and_decides_the_rules(db, monkeypatch, ca
     assert main(["customer-kind", "--org", org["slug"], "--customers",
                  f"{small_business},424242", "--kind", "business"]) == 0  # fmt: skip
     assert json.loads(capsys.readouterr().out)["not_found"] == [424242]
-    run_overdue(db.engine, org["slug"], on=due + timedelta(days=45))
+    run_overdue(db.engine, find_organization(db.engine, org["slug"]), on=due + timedelta(days=45))
 
     (notice,) = notices(db, org)
     assert notice["total_claimed"] == Decimal("1052.66")  # the business rules
@@ -205,7 +214,7 @@ def test_an_organization_outside_germany_keeps_its_configurable_levels(db):
     due = date(2025, 9, 1)
     invoice(db, org, firma, due, amount_due="1000.00", gross="1000.00")
 
-    run_overdue(db.engine, org["slug"], on=due + timedelta(days=45))
+    run_overdue(db.engine, find_organization(db.engine, org["slug"]), on=due + timedelta(days=45))
 
     (notice,) = notices(db, org)
     assert (notice["fee"], notice["interest"]) == (Decimal("10.00"), Decimal("0.00"))

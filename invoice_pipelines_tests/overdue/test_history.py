@@ -8,7 +8,7 @@ from datetime import date, timedelta
 from sqlalchemy import select, update
 
 from invoice_pipelines.db.tables import dunning_notices, sales_invoices
-from invoice_pipelines.db.tenancy import tenant_transaction
+from invoice_pipelines.db.tenancy import find_organization, tenant_transaction
 from invoice_pipelines.overdue.notice_sending import withdraw_stale
 from invoice_pipelines.overdue.pipeline import run_overdue
 from invoice_pipelines_tests.overdue.helpers import (
@@ -43,13 +43,16 @@ def test_history_gets_no_notice_fee_or_interest(db):
     past = invoice(db, org, kunde, long_ago, history=True)
     today = invoice(db, org, kunde, long_ago)
 
-    result = run_overdue(db.engine, org["slug"], on=TODAY)
+    result = run_overdue(db.engine, find_organization(db.engine, org["slug"]), on=TODAY)
 
     assert set(levels_by_invoice(db, org)) == {today}
     assert result.notices_created == 1 and result.scanned == 1
     assert result.fees == 5 and result.interest > 0  # the ordinary invoice's, nothing of past's
     # a second run finds nothing more to do, for either
-    assert run_overdue(db.engine, org["slug"], on=TODAY).notices_created == 0
+    assert (
+        run_overdue(db.engine, find_organization(db.engine, org["slug"]), on=TODAY).notices_created
+        == 0
+    )
     assert past not in levels_by_invoice(db, org)
 
 
@@ -58,7 +61,7 @@ def test_a_waiting_notice_of_an_invoice_marked_history_is_withdrawn(db):
     kunde = customer(db, org, email="einkauf@kunde.example")
     marked = invoice(db, org, kunde, TODAY - timedelta(days=3))
     kept = invoice(db, org, kunde, TODAY - timedelta(days=3))
-    run_overdue(db.engine, org["slug"], on=TODAY)
+    run_overdue(db.engine, find_organization(db.engine, org["slug"]), on=TODAY)
     with tenant_transaction(db.engine, org["id"], write=True) as conn:
         conn.execute(
             update(sales_invoices).where(sales_invoices.c.id == marked).values(history=True)

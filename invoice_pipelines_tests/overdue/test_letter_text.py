@@ -11,6 +11,7 @@ import pypdf
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from invoice_pipelines.db.tenancy import find_organization
 from invoice_pipelines.documents.letters import PdfaLetters
 from invoice_pipelines.overdue.letter import write_letters
 from invoice_pipelines.overdue.letter_text import letter_text
@@ -34,10 +35,12 @@ def test_a_hostile_name_is_set_as_visible_text_and_its_notice_goes_out(db, tmp_p
     plain = customer(db, org, email="buchhaltung@kunde.example", name="Kunde Hoffmann KG")
     for buyer in (hostile, plain):
         invoice(db, org, buyer, date(2026, 11, 1))
-    run_overdue(db.engine, org["slug"], on=date(2026, 11, 3))
+    run_overdue(db.engine, find_organization(db.engine, org["slug"]), on=date(2026, 11, 3))
     store = LocalFiles(str(tmp_path))
 
-    letters = write_letters(db.engine, PdfaLetters(), store, org["slug"])
+    letters = write_letters(
+        db.engine, PdfaLetters(), store, find_organization(db.engine, org["slug"])
+    )
 
     assert letters.failed == {} and len(letters.written) == 2
     by_customer = {n["customer_id"]: n for n in notices(db, org)}
@@ -49,7 +52,7 @@ def test_a_hostile_name_is_set_as_visible_text_and_its_notice_goes_out(db, tmp_p
     assert "\u202e" not in text and "\u2067" not in text and "\x1b" not in text
     with SmtpSink() as sink:
         mailer = Smtp(port=sink.port, sender="mahnung@mueller.example")
-        summary = send_notices(db.engine, mailer, store, org["slug"])
+        summary = send_notices(db.engine, mailer, store, find_organization(db.engine, org["slug"]))
         assert sorted(m["To"] for m in sink.mailbox.messages) == [
             "buchhaltung@kunde.example",
             "einkauf@kunde.example",

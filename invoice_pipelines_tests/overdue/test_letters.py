@@ -20,7 +20,7 @@ from dagster import Definitions, instance_for_test
 from sqlalchemy import select, update
 
 from invoice_pipelines.db.tables import dunning_notices, sales_invoices
-from invoice_pipelines.db.tenancy import tenant_transaction
+from invoice_pipelines.db.tenancy import find_organization, tenant_transaction
 from invoice_pipelines.db.types import utcnow
 from invoice_pipelines.documents.letter_writer import PdfaLetterWriter
 from invoice_pipelines.documents.letters import PdfaLetters
@@ -132,13 +132,15 @@ def test_a_notices_letter_is_pdfa_with_every_figure_of_the_notice_and_its_qr_cod
     )  # fmt: skip
     due = date(2025, 6, 10)
     late = invoice(db, org, buyer, due, gross="1190.00", amount_due="1190.00")
-    run_overdue(db.engine, org["slug"], on=date(2025, 6, 12))
+    run_overdue(db.engine, find_organization(db.engine, org["slug"]), on=date(2025, 6, 12))
     pay(db, org, late, "300.00", date(2025, 6, 20))
-    run_overdue(db.engine, org["slug"], on=date(2025, 6, 25))
-    run_overdue(db.engine, org["slug"], on=date(2025, 7, 20))
+    run_overdue(db.engine, find_organization(db.engine, org["slug"]), on=date(2025, 6, 25))
+    run_overdue(db.engine, find_organization(db.engine, org["slug"]), on=date(2025, 7, 20))
     store = LocalFiles(str(tmp_path / "documents"))
 
-    letters = write_letters(db.engine, PdfaLetters(), store, org["slug"])
+    letters = write_letters(
+        db.engine, PdfaLetters(), store, find_organization(db.engine, org["slug"])
+    )
 
     rows = {n["level_name"]: n for n in notices(db, org)}
     assert set(rows) == {"reminder", "first_dunning", "final_notice"}
@@ -224,16 +226,23 @@ def test_a_notices_letter_is_pdfa_with_every_figure_of_the_notice_and_its_qr_cod
     assert _qr(store.read(reminder["letter_key"]), tmp_path)[7] == f"EUR{reminder['total_claimed']}"
 
     # a second run writes nothing again
-    assert write_letters(db.engine, PdfaLetters(), store, org["slug"]).written == []
+    assert (
+        write_letters(
+            db.engine, PdfaLetters(), store, find_organization(db.engine, org["slug"])
+        ).written
+        == []
+    )
 
 
 def test_an_english_consumers_letter_has_level_fees_and_no_flat_fee(db, tmp_path):
     org = _org(db, {"levels": EMAIL_LEVELS["levels"]})
     buyer = customer(db, org, language="en", name="Jane Doe", kind="consumer")
     invoice(db, org, buyer, date(2026, 10, 1))
-    run_overdue(db.engine, org["slug"], on=date(2026, 10, 20))  # first dunning: 2.50
+    run_overdue(
+        db.engine, find_organization(db.engine, org["slug"]), on=date(2026, 10, 20)
+    )  # first dunning: 2.50
     store = LocalFiles(str(tmp_path))
-    write_letters(db.engine, PdfaLetters(), store, org["slug"])
+    write_letters(db.engine, PdfaLetters(), store, find_organization(db.engine, org["slug"]))
     [notice] = notices(db, org)
     text = " ".join(_text(store.read(notice["letter_key"]), tmp_path).split())
     assert "First reminder" in text and "§ 288(5)" not in text
@@ -247,12 +256,14 @@ def test_interest_after_a_partial_payment_is_listed_per_balance_in_the_letter(db
     org = _org(db, {"levels": EMAIL_LEVELS["levels"]})
     buyer = customer(db, org, vat_id="DE987654321")
     late = invoice(db, org, buyer, date(2025, 6, 10), gross="1190.00", amount_due="1190.00")
-    run_overdue(db.engine, org["slug"], on=date(2025, 6, 12))  # reminder: charged up to here
+    run_overdue(
+        db.engine, find_organization(db.engine, org["slug"]), on=date(2025, 6, 12)
+    )  # reminder: charged up to here
     pay(db, org, late, "300.00", date(2025, 6, 20))
-    run_overdue(db.engine, org["slug"], on=date(2025, 6, 25))
+    run_overdue(db.engine, find_organization(db.engine, org["slug"]), on=date(2025, 6, 25))
     store = LocalFiles(str(tmp_path / "documents"))
 
-    write_letters(db.engine, PdfaLetters(), store, org["slug"])
+    write_letters(db.engine, PdfaLetters(), store, find_organization(db.engine, org["slug"]))
 
     first = {n["level_name"]: n for n in notices(db, org)}["first_dunning"]
     assert first["interest_segments"] == [
@@ -291,14 +302,16 @@ def test_two_runs_at_once_write_each_letter_once(db, tmp_path):
     count = 2 * CHUNK + 10  # three claims: the two runs take turns
     for n in range(count):
         invoice(db, org, kunde, date(2026, 10, 1) + timedelta(days=n % 20))
-    run_overdue(db.engine, org["slug"], on=date(2026, 11, 5))
+    run_overdue(db.engine, find_organization(db.engine, org["slug"]), on=date(2026, 11, 5))
     store = LocalFiles(str(tmp_path))
     _written.clear()
     results = []
     runs = [
         threading.Thread(
             target=lambda: results.append(
-                write_letters(db.engine, CountingWriter(), store, org["slug"])
+                write_letters(
+                    db.engine, CountingWriter(), store, find_organization(db.engine, org["slug"])
+                )
             )
         )
         for _ in range(2)
@@ -317,7 +330,7 @@ def test_two_runs_at_once_write_each_letter_once(db, tmp_path):
 def test_a_letter_another_run_is_writing_waits_and_a_dead_runs_claim_is_taken_over(db, tmp_path):
     org = _org(db)
     invoice(db, org, customer(db, org, email="einkauf@kunde.example"), date(2026, 11, 1))
-    run_overdue(db.engine, org["slug"], on=date(2026, 11, 3))
+    run_overdue(db.engine, find_organization(db.engine, org["slug"]), on=date(2026, 11, 3))
     store = LocalFiles(str(tmp_path))
     n = dunning_notices.c
     with tenant_transaction(db.engine, org["id"], write=True) as conn:
@@ -328,8 +341,13 @@ def test_a_letter_another_run_is_writing_waits_and_a_dead_runs_claim_is_taken_ov
         )
     with SmtpSink() as sink:
         mailer = Smtp(port=sink.port, sender="mahnung@mueller.example")
-        assert write_letters(db.engine, PdfaLetters(), store, org["slug"]).written == []
-        waiting = send_notices(db.engine, mailer, store, org["slug"])
+        assert (
+            write_letters(
+                db.engine, PdfaLetters(), store, find_organization(db.engine, org["slug"])
+            ).written
+            == []
+        )
+        waiting = send_notices(db.engine, mailer, store, find_organization(db.engine, org["slug"]))
         assert sink.mailbox.messages == [] and len(waiting.postponed) == 1
         with tenant_transaction(db.engine, org["id"], write=True) as conn:
             conn.execute(
@@ -337,8 +355,15 @@ def test_a_letter_another_run_is_writing_waits_and_a_dead_runs_claim_is_taken_ov
                 .where(n.organization_id == org["id"])
                 .values(letter_started_at=utcnow() - timedelta(hours=1))
             )
-        assert len(write_letters(db.engine, PdfaLetters(), store, org["slug"]).written) == 1
-        sent = send_notices(db.engine, mailer, store, org["slug"])
+        assert (
+            len(
+                write_letters(
+                    db.engine, PdfaLetters(), store, find_organization(db.engine, org["slug"])
+                ).written
+            )
+            == 1
+        )
+        sent = send_notices(db.engine, mailer, store, find_organization(db.engine, org["slug"]))
         assert sent.sent == 1 and len(sink.mailbox.messages) == 1
 
 
@@ -346,14 +371,16 @@ def test_the_letter_is_mailed_once_and_a_run_that_died_sending_leaves_unknown(db
     org = _org(db)
     mailed = invoice(db, org, customer(db, org, email="einkauf@kunde.example"), date(2026, 11, 1))
     stuck = invoice(db, org, customer(db, org, email="stuck@kunde.example"), date(2026, 11, 1))
-    run_overdue(db.engine, org["slug"], on=date(2026, 11, 20))  # first dunning
+    run_overdue(
+        db.engine, find_organization(db.engine, org["slug"]), on=date(2026, 11, 20)
+    )  # first dunning
     store = LocalFiles(str(tmp_path))
     writer = PdfaLetters()
     n = dunning_notices.c
     with SmtpSink() as sink:
         mailer = Smtp(port=sink.port, sender="mahnung@mueller.example")
         for _ in range(2):  # two runs of what the dunning asset does
-            write_letters(db.engine, writer, store, org["slug"])
+            write_letters(db.engine, writer, store, find_organization(db.engine, org["slug"]))
             if not sink.mailbox.messages:
                 # the run dies after committing its intent for this one, before handing it over
                 with tenant_transaction(db.engine, org["id"], write=True) as conn:
@@ -365,7 +392,7 @@ def test_the_letter_is_mailed_once_and_a_run_that_died_sending_leaves_unknown(db
                             delivery_started_at=utcnow() - timedelta(hours=1),
                         )
                     )
-            send_notices(db.engine, mailer, store, org["slug"])
+            send_notices(db.engine, mailer, store, find_organization(db.engine, org["slug"]))
         messages = list(sink.mailbox.messages)
 
     assert [m["To"] for m in messages] == ["einkauf@kunde.example"]
@@ -403,9 +430,11 @@ def test_a_letter_that_cannot_be_written_fails_its_notice_and_no_other(db, tmp_p
     fine = customer(db, org, email="buchhaltung@kunde.example", name="Kunde GmbH")
     for buyer in (refused, fine):
         invoice(db, org, buyer, date(2026, 11, 1))
-    run_overdue(db.engine, org["slug"], on=date(2026, 11, 3))
+    run_overdue(db.engine, find_organization(db.engine, org["slug"]), on=date(2026, 11, 3))
     store = LocalFiles(str(tmp_path))
-    letters = write_letters(db.engine, _RefusingWriter(), store, org["slug"])
+    letters = write_letters(
+        db.engine, _RefusingWriter(), store, find_organization(db.engine, org["slug"])
+    )
     [reason] = letters.failed.values()
     assert reason == (
         "the dunning letter cannot be written: the letter takes 3 pages, more than the 2 a "
@@ -414,7 +443,7 @@ def test_a_letter_that_cannot_be_written_fails_its_notice_and_no_other(db, tmp_p
     assert len(letters.written) == 1
     with SmtpSink() as sink:
         mailer = Smtp(port=sink.port, sender="mahnung@mueller.example")
-        summary = send_notices(db.engine, mailer, store, org["slug"])
+        summary = send_notices(db.engine, mailer, store, find_organization(db.engine, org["slug"]))
         assert [m["To"] for m in sink.mailbox.messages] == ["buchhaltung@kunde.example"]
     by_customer = {n["customer_id"]: n for n in notices(db, org)}
     failed, sent = by_customer[refused], by_customer[fine]

@@ -11,7 +11,7 @@ from datetime import date, timedelta
 from sqlalchemy import insert, select, update
 
 from invoice_pipelines.db.tables import dunning_notices, sales_invoice_documents
-from invoice_pipelines.db.tenancy import tenant_transaction
+from invoice_pipelines.db.tenancy import find_organization, tenant_transaction
 from invoice_pipelines.db.types import utcnow
 from invoice_pipelines.overdue.notice_sending import send_notices
 from invoice_pipelines.overdue.pipeline import run_overdue
@@ -75,12 +75,12 @@ def test_notices_are_mailed_once_in_the_customers_language_with_the_invoice_pdf(
                 status="generated", storage_key="invoices/german.pdf",
             )
         )  # fmt: skip
-    run_overdue(db.engine, org["slug"], on=TODAY)
+    run_overdue(db.engine, find_organization(db.engine, org["slug"]), on=TODAY)
 
     with SmtpSink() as sink:
         mailer = Smtp(port=sink.port, sender="mahnung@mueller.example")
-        first = send_notices(db.engine, mailer, store, org["slug"])
-        again = send_notices(db.engine, mailer, store, org["slug"])
+        first = send_notices(db.engine, mailer, store, find_organization(db.engine, org["slug"]))
+        again = send_notices(db.engine, mailer, store, find_organization(db.engine, org["slug"]))
         messages = {m["To"]: m for m in sink.mailbox.messages}
 
     assert (first.sent, again.sent) == (2, 0)
@@ -108,7 +108,7 @@ def test_refusals_fail_or_postpone_and_a_dead_run_leaves_unknown(db, tmp_path):
     refused = invoice(db, org, customer(db, org, email="gone@kunde.example"), late)
     later = invoice(db, org, customer(db, org, email="later@kunde.example"), late)
     stuck = invoice(db, org, customer(db, org, email="stuck@kunde.example"), late)
-    run_overdue(db.engine, org["slug"], on=TODAY)
+    run_overdue(db.engine, find_organization(db.engine, org["slug"]), on=TODAY)
     # a sending run died an hour ago after committing its intent for this one
     with tenant_transaction(db.engine, org["id"], write=True) as conn:
         conn.execute(
@@ -122,8 +122,8 @@ def test_refusals_fail_or_postpone_and_a_dead_run_leaves_unknown(db, tmp_path):
         sink.mailbox.refused_recipients.add("gone@kunde.example")
         sink.mailbox.temporary_failures = 1  # the first message that gets through: 451
         mailer = Smtp(port=sink.port)
-        first = send_notices(db.engine, mailer, store, org["slug"])
-        second = send_notices(db.engine, mailer, store, org["slug"])
+        first = send_notices(db.engine, mailer, store, find_organization(db.engine, org["slug"]))
+        second = send_notices(db.engine, mailer, store, find_organization(db.engine, org["slug"]))
         arrived = [m["To"] for m in sink.mailbox.messages]
 
     assert (first.sent, len(first.failed), len(first.postponed), len(first.unknown)) == (0, 2, 1, 1)
@@ -146,7 +146,7 @@ def test_a_connection_the_server_closes_postpones_that_notice_and_the_rest_still
     ids = [
         invoice(db, org, customer(db, org, email=f"kunde{i}@kunde.example"), late) for i in range(5)
     ]
-    run_overdue(db.engine, org["slug"], on=TODAY)
+    run_overdue(db.engine, find_organization(db.engine, org["slug"]), on=TODAY)
     store = LocalFiles(str(tmp_path))
     with SmtpSink() as sink:
         sink.mailbox.messages_per_connection = 2  # the 3rd MAIL on a connection: 421, closed
@@ -157,8 +157,8 @@ def test_a_connection_the_server_closes_postpones_that_notice_and_the_rest_still
 
         sink.mailbox.on_message = drop_one
         mailer = Smtp(port=sink.port)
-        first = send_notices(db.engine, mailer, store, org["slug"])
-        second = send_notices(db.engine, mailer, store, org["slug"])
+        first = send_notices(db.engine, mailer, store, find_organization(db.engine, org["slug"]))
+        second = send_notices(db.engine, mailer, store, find_organization(db.engine, org["slug"]))
         arrived = sorted(m["To"] for m in sink.mailbox.messages)
     assert (first.sent, len(first.postponed), first.unknown, first.failed) == (3, 2, [], {})
     assert sorted(first.postponed.values()) == [
@@ -203,14 +203,26 @@ def test_sms_and_whatsapp_notices_go_once_in_the_customers_language(db, tmp_path
         TODAY - timedelta(days=2),
     )
     in_app = invoice(db, org, customer(db, org, phone="+4915199999999"), TODAY - timedelta(days=40))
-    run_overdue(db.engine, org["slug"], on=TODAY)
+    run_overdue(db.engine, find_organization(db.engine, org["slug"]), on=TODAY)
     store = LocalFiles(str(tmp_path))
 
     with TextProviderStandIn() as api, SmtpSink() as sink:
         provider = TextMessages(base_url=api.url)
         mailer = Smtp(port=sink.port)
-        first = send_notices(db.engine, mailer, store, org["slug"], text_messages=provider)
-        again = send_notices(db.engine, mailer, store, org["slug"], text_messages=provider)
+        first = send_notices(
+            db.engine,
+            mailer,
+            store,
+            find_organization(db.engine, org["slug"]),
+            text_messages=provider,
+        )
+        again = send_notices(
+            db.engine,
+            mailer,
+            store,
+            find_organization(db.engine, org["slug"]),
+            text_messages=provider,
+        )
         messages = {m["to"]: m for m in api.outbox.messages}
         mails = list(sink.mailbox.messages)
 
@@ -271,15 +283,17 @@ def test_text_refusals_fail_or_postpone_and_a_broken_request_is_never_resent(db,
     local = invoice(db, org, customer(db, org, phone="0421 123456"), late)
     throttled = invoice(db, org, customer(db, org, phone="+491702222222"), late)
     later = invoice(db, org, customer(db, org, phone="+491703333333"), late)
-    run_overdue(db.engine, org["slug"], on=TODAY)
+    run_overdue(db.engine, find_organization(db.engine, org["slug"]), on=TODAY)
     store = LocalFiles(str(tmp_path))
     mailer = Smtp(port=1)  # no e-mail level: never connected
 
-    without_provider = send_notices(db.engine, mailer, store, org["slug"])
+    without_provider = send_notices(
+        db.engine, mailer, store, find_organization(db.engine, org["slug"])
+    )
     assert len(without_provider.postponed) == 5 and without_provider.sent == 0
     with _Hangup() as hangup:
         cut = send_notices(
-            db.engine, mailer, store, org["slug"],
+            db.engine, mailer, store, find_organization(db.engine, org["slug"]),
             text_messages=TextMessages(base_url=hangup.url),
         )  # fmt: skip
         assert hangup.requests == 1
@@ -287,8 +301,20 @@ def test_text_refusals_fail_or_postpone_and_a_broken_request_is_never_resent(db,
     with TextProviderStandIn() as api:
         api.outbox.throttle_next = 1  # the first message that gets through: 429
         provider = TextMessages(base_url=api.url)
-        first = send_notices(db.engine, mailer, store, org["slug"], text_messages=provider)
-        second = send_notices(db.engine, mailer, store, org["slug"], text_messages=provider)
+        first = send_notices(
+            db.engine,
+            mailer,
+            store,
+            find_organization(db.engine, org["slug"]),
+            text_messages=provider,
+        )
+        second = send_notices(
+            db.engine,
+            mailer,
+            store,
+            find_organization(db.engine, org["slug"]),
+            text_messages=provider,
+        )
         arrived = [m["to"] for m in api.outbox.messages]
 
     assert (first.sent, len(first.failed), len(first.postponed)) == (1, 2, 1)
@@ -308,17 +334,31 @@ def test_a_postponed_notice_is_withdrawn_once_paid_or_replaced_by_the_next_level
     still_open = invoice(
         db, org, customer(db, org, phone="+491702222222"), TODAY - timedelta(days=12)
     )
-    run_overdue(db.engine, org["slug"], on=TODAY)
+    run_overdue(db.engine, find_organization(db.engine, org["slug"]), on=TODAY)
     store, mailer = LocalFiles(str(tmp_path)), Smtp(port=1)
     with TextProviderStandIn() as api:
         api.outbox.fail_next = 2  # the provider is down: both reminders back to pending
         provider = TextMessages(base_url=api.url)
-        down = send_notices(db.engine, mailer, store, org["slug"], text_messages=provider)
+        down = send_notices(
+            db.engine,
+            mailer,
+            store,
+            find_organization(db.engine, org["slug"]),
+            text_messages=provider,
+        )
         assert len(down.postponed) == 2 and not api.outbox.messages
         # meanwhile one invoice is paid, and four days later the other is due for a first dunning
         pay(db, org, paid, "119.00", TODAY + timedelta(days=1), status="paid")
-        run_overdue(db.engine, org["slug"], on=TODAY + timedelta(days=4))
-        later = send_notices(db.engine, mailer, store, org["slug"], text_messages=provider)
+        run_overdue(
+            db.engine, find_organization(db.engine, org["slug"]), on=TODAY + timedelta(days=4)
+        )
+        later = send_notices(
+            db.engine,
+            mailer,
+            store,
+            find_organization(db.engine, org["slug"]),
+            text_messages=provider,
+        )
         arrived = [m["body"] for m in api.outbox.messages]
 
     assert later.sent == 1 and len(later.withdrawn) == 2

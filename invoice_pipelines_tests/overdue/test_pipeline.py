@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from invoice_pipelines.db.tables import audit_log, dunning_runs
-from invoice_pipelines.db.tenancy import tenant_transaction
+from invoice_pipelines.db.tenancy import find_organization, tenant_transaction
 from invoice_pipelines.db.types import utcnow
 from invoice_pipelines.overdue.pipeline import run_overdue, set_dunning_block
 from invoice_pipelines_tests.overdue.helpers import (
@@ -58,7 +58,7 @@ def test_only_what_is_past_due_unpaid_and_not_held_is_noticed(db):
         invoice(db, org, kunde, values.pop("due"), **values)
     invoice(db, org, blocked, yesterday)
 
-    result = run_overdue(db.engine, org["slug"], on=TODAY)
+    result = run_overdue(db.engine, find_organization(db.engine, org["slug"]), on=TODAY)
 
     assert set(levels_by_invoice(db, org)) == noticed
     assert result.status == "SUCCESS"
@@ -84,7 +84,7 @@ def test_overdue_is_counted_in_the_organizations_timezone(db, zone, moment, due,
     org = db.new_organization(timezone=zone)
     invoice_id = invoice(db, org, customer(db, org), due)
 
-    result = run_overdue(db.engine, org["slug"], at=moment)
+    result = run_overdue(db.engine, find_organization(db.engine, org["slug"]), at=moment)
 
     assert (invoice_id in levels_by_invoice(db, org)) is noticed
     assert result.as_of == due + timedelta(days=1 if noticed else 0)
@@ -97,9 +97,11 @@ def test_levels_escalate_once_each_and_a_jump_gets_only_the_highest(db):
     ancient = invoice(db, org, kunde, TODAY - timedelta(days=45))
     set_settings(db, org, {"dunning": {"law": "none"}})
 
-    first = run_overdue(db.engine, org["slug"], on=TODAY)
-    again = run_overdue(db.engine, org["slug"], on=TODAY)
-    later = run_overdue(db.engine, org["slug"], on=TODAY + timedelta(days=13))
+    first = run_overdue(db.engine, find_organization(db.engine, org["slug"]), on=TODAY)
+    again = run_overdue(db.engine, find_organization(db.engine, org["slug"]), on=TODAY)
+    later = run_overdue(
+        db.engine, find_organization(db.engine, org["slug"]), on=TODAY + timedelta(days=13)
+    )
 
     assert first.created_by_level == {"reminder": 1, "final_notice": 1}
     assert again.notices_created == 0  # a re-run creates nothing twice
@@ -123,9 +125,11 @@ def test_catch_up_after_missed_days_charges_each_interest_day_once(db):
     due = TODAY - timedelta(days=1)
     invoice_id = invoice(db, org, customer(db, org), due, amount_due="3650.00", gross="3650.00")
 
-    run_overdue(db.engine, org["slug"], on=TODAY)
+    run_overdue(db.engine, find_organization(db.engine, org["slug"]), on=TODAY)
     # the schedule was down for 30 days: the next run notices the level due now (final notice)
-    caught_up = run_overdue(db.engine, org["slug"], on=TODAY + timedelta(days=30))
+    caught_up = run_overdue(
+        db.engine, find_organization(db.engine, org["slug"]), on=TODAY + timedelta(days=30)
+    )
 
     assert caught_up.created_by_level == {"final_notice": 1}
     reminder, final = notices(db, org)
@@ -148,7 +152,7 @@ def test_interest_after_a_partial_payment_runs_on_the_balance_of_each_span(db):
     invoice_id = invoice(db, org, customer(db, org), due, amount_due="7300.00", gross="7300.00")
     pay(db, org, invoice_id, "3650.00", on=TODAY - timedelta(days=10))
 
-    run_overdue(db.engine, org["slug"], on=TODAY)
+    run_overdue(db.engine, find_organization(db.engine, org["slug"]), on=TODAY)
 
     (notice,) = notices(db, org)
     assert notice["level_name"] == "first_dunning"
@@ -167,12 +171,14 @@ def test_interest_after_an_earlier_notice_and_a_partial_payment_charges_the_days
     kunde = customer(db, org)
     invoice_id = invoice(db, org, kunde, due, amount_due="7300.00", gross="7300.00")
     unknown = invoice(db, org, kunde, due, amount_due="7300.00", gross="7300.00")
-    first = run_overdue(db.engine, org["slug"], on=TODAY)
+    first = run_overdue(db.engine, find_organization(db.engine, org["slug"]), on=TODAY)
     pay(db, org, invoice_id, "3650.00", on=TODAY + timedelta(days=10))
     # a payment whose day and amount were never read: every day on what is open now
     pay(db, org, unknown, "3650.00", on=TODAY + timedelta(days=10), recorded=False)
 
-    final = run_overdue(db.engine, org["slug"], on=TODAY + timedelta(days=20))
+    final = run_overdue(
+        db.engine, find_organization(db.engine, org["slug"]), on=TODAY + timedelta(days=20)
+    )
 
     assert first.created_by_level == {"first_dunning": 2}
     assert final.created_by_level == {"final_notice": 2}
@@ -196,10 +202,12 @@ def test_interest_after_an_earlier_notice_and_a_partial_payment_charges_the_days
 def test_paid_in_full_between_runs_gets_no_further_notice(db):
     org = db.new_organization(timezone="UTC")
     invoice_id = invoice(db, org, customer(db, org), TODAY - timedelta(days=2))
-    run_overdue(db.engine, org["slug"], on=TODAY)
+    run_overdue(db.engine, find_organization(db.engine, org["slug"]), on=TODAY)
     pay(db, org, invoice_id, "119.00", on=TODAY + timedelta(days=1), status="paid")
 
-    later = run_overdue(db.engine, org["slug"], on=TODAY + timedelta(days=20))
+    later = run_overdue(
+        db.engine, find_organization(db.engine, org["slug"]), on=TODAY + timedelta(days=20)
+    )
 
     assert later.notices_created == 0
     assert levels_by_invoice(db, org) == {invoice_id: ["reminder"]}
@@ -220,13 +228,16 @@ def test_blocks_hold_notices_until_lifted_and_are_audited(db):
         requested_by="anna",
     )  # fmt: skip
     assert (changed, unknown) == ([kunde], [999999])
-    assert run_overdue(db.engine, org["slug"], on=TODAY).notices_created == 0
+    assert (
+        run_overdue(db.engine, find_organization(db.engine, org["slug"]), on=TODAY).notices_created
+        == 0
+    )
 
     set_dunning_block(
         db.engine, org["id"], customer_ids=[kunde], blocked=False, reason="bezahlt nicht",
         requested_by="bob",
     )  # fmt: skip
-    run_overdue(db.engine, org["slug"], on=TODAY)
+    run_overdue(db.engine, find_organization(db.engine, org["slug"]), on=TODAY)
 
     assert set(levels_by_invoice(db, org)) == {held}
     with tenant_transaction(db.engine, org["id"]) as conn:
@@ -250,15 +261,21 @@ def test_the_execution_log_records_success_partial_and_failure(db):
     dollars = invoice(db, org, kunde, late, currency="USD")
 
     before = utcnow()
-    partial = run_overdue(db.engine, org["slug"], on=TODAY, run_id="run-1")
+    partial = run_overdue(
+        db.engine, find_organization(db.engine, org["slug"]), on=TODAY, run_id="run-1"
+    )
     after = utcnow()
     set_settings(db, org, {"dunning": {"levels": [{"name": "x", "days": "ten"}]}})
-    failed = run_overdue(db.engine, org["slug"], on=TODAY + timedelta(days=1))
+    failed = run_overdue(
+        db.engine, find_organization(db.engine, org["slug"]), on=TODAY + timedelta(days=1)
+    )
     set_settings(db, org, {})
     set_dunning_block(
         db.engine, org["id"], invoice_ids=[dollars], blocked=True, reason="USD", requested_by="t"
     )
-    success = run_overdue(db.engine, org["slug"], on=TODAY + timedelta(days=2))
+    success = run_overdue(
+        db.engine, find_organization(db.engine, org["slug"]), on=TODAY + timedelta(days=2)
+    )
 
     assert [r.status for r in (partial, failed, success)] == ["PARTIAL", "FAILED", "SUCCESS"]
     log = _log(db, org)
@@ -283,7 +300,9 @@ def test_dry_run_counts_without_writing(db):
     org = db.new_organization(timezone="UTC")
     invoice(db, org, customer(db, org), TODAY - timedelta(days=40))
 
-    result = run_overdue(db.engine, org["slug"], on=TODAY, dry_run=True)
+    result = run_overdue(
+        db.engine, find_organization(db.engine, org["slug"]), on=TODAY, dry_run=True
+    )
 
     assert result.created_by_level == {"final_notice": 1}
     assert notices(db, org) == []
@@ -299,7 +318,11 @@ def test_two_runs_at_once_create_each_notice_once(pg_database):
 
     def work():
         barrier.wait()
-        results.append(run_overdue(db.engine, org["slug"], on=TODAY, chunk_size=7))
+        results.append(
+            run_overdue(
+                db.engine, find_organization(db.engine, org["slug"]), on=TODAY, chunk_size=7
+            )
+        )
 
     threads = [threading.Thread(target=work) for _ in range(2)]
     for t in threads:
@@ -322,7 +345,7 @@ def test_notices_and_the_log_are_tenant_rows(pg_database):
     db = pg_database
     org, stranger = db.new_organization(timezone="UTC"), db.new_organization(timezone="UTC")
     invoice(db, org, customer(db, org), TODAY - timedelta(days=3))
-    run_overdue(db.engine, org["slug"], on=TODAY)
+    run_overdue(db.engine, find_organization(db.engine, org["slug"]), on=TODAY)
     for table in (dunning_notices, dunning_runs):
         with tenant_transaction(db.engine, stranger["id"]) as conn:
             assert conn.execute(select(func.count()).select_from(table)).scalar_one() == 0

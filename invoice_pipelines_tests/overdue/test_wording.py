@@ -8,7 +8,7 @@ from datetime import date
 from sqlalchemy import update
 
 from invoice_pipelines.db.tables import dunning_notices
-from invoice_pipelines.db.tenancy import tenant_transaction
+from invoice_pipelines.db.tenancy import find_organization, tenant_transaction
 from invoice_pipelines.documents.letters import PdfaLetters
 from invoice_pipelines.overdue.letter import write_letters
 from invoice_pipelines.overdue.notice_sending import send_notices
@@ -25,11 +25,11 @@ DUE = date(2026, 11, 1)
 def _round(db, org, store, tmp_path, day: date) -> dict[str, tuple[str, str]]:
     """One dunning round on `day`: notices, letters, e-mails; per recipient (e-mail text, letter
     text) of what went out."""
-    run_overdue(db.engine, org["slug"], on=day)
-    write_letters(db.engine, PdfaLetters(), store, org["slug"])
+    run_overdue(db.engine, find_organization(db.engine, org["slug"]), on=day)
+    write_letters(db.engine, PdfaLetters(), store, find_organization(db.engine, org["slug"]))
     with SmtpSink() as sink:
         mailer = Smtp(port=sink.port, sender="mahnung@mueller.example")
-        send_notices(db.engine, mailer, store, org["slug"])
+        send_notices(db.engine, mailer, store, find_organization(db.engine, org["slug"]))
         messages = list(sink.mailbox.messages)
     sent = {}
     for message in messages:

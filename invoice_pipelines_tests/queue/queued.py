@@ -6,22 +6,27 @@ from collections.abc import Iterable
 
 from sqlalchemy import Engine
 
-from invoice_pipelines.queue.requests import insert_job, lookup_organization
+from invoice_pipelines.core.organization import Organization
+from invoice_pipelines.db.tenancy import find_organization
+from invoice_pipelines.queue.requests import insert_job
 
 
 def queue_over_invoices(
     engine: Engine,
-    organization: str | int,
+    organization: Organization | str | int,
     kind: str,
     invoice_ids: Iterable[int],
     *,
     created_by: str = "test",
     runner: str | None = None,
 ) -> int:
-    """A pending job of `kind` over the given invoices; its id."""
+    """A pending job of `kind` over the given invoices (of the organization, or of its slug or
+    id); its id."""
     return insert_job(
         engine,
-        lookup_organization(engine, organization),
+        organization
+        if isinstance(organization, Organization)
+        else find_organization(engine, organization),
         kind=kind,
         request={"invoice_ids": list(invoice_ids)},
         invoice_date=None,

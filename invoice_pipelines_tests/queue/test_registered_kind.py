@@ -21,7 +21,7 @@ LABELS_STUCK = "Labels printed stay; the invoices not reached got no label"
 
 
 def _labels_work(engine, resources, run_id):
-    def work(job, request, invoice_ids):
+    def work(job, organization, request, invoice_ids):
         folder = Path(os.environ["LABELS_DIR"])
         for invoice_id in invoice_ids:
             (folder / f"label-{invoice_id}.txt").write_text(f"invoice {invoice_id}\n")

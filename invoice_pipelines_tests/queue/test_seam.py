@@ -94,7 +94,7 @@ class LettersJobRequest(NewInvoiceJob):
 
 
 def _letters_work(engine, resources, run_id):
-    def work(job, request, invoice_ids):
+    def work(job, organization, request, invoice_ids):
         outcomes = {}
         for invoice_id in invoice_ids:
             if invoice_id % 2:  # odd ids are refused, with a reason

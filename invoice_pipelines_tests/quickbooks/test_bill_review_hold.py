@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from invoice_pipelines.cli import main
 from invoice_pipelines.db.tables import sync_conflicts
-from invoice_pipelines.db.tenancy import tenant_transaction
+from invoice_pipelines.db.tenancy import find_organization, tenant_transaction
 from invoice_pipelines.exports.corrections import reopen_exported
 from invoice_pipelines.intake.review import review_document
 from invoice_pipelines.quickbooks.checks import qbo_bills_waiting_check
@@ -55,7 +55,7 @@ def _reopen(books: Books, doc: dict) -> dict:
     current = books.document(doc["id"])
     review_document(
         engine,
-        org_id,
+        find_organization(engine, org_id),
         doc["id"],
         reviewed_by="anna",
         reopen=True,
@@ -71,7 +71,7 @@ def _confirm(books: Books, doc: dict) -> None:
     current = books.document(doc["id"])
     review_document(
         books.qbo.engine,
-        books.qbo.org_id,
+        find_organization(books.qbo.engine, books.qbo.org_id),
         doc["id"],
         reviewed_by="anna",
         confirm=True,
@@ -144,7 +144,7 @@ def test_a_rejected_document_after_review_loses_its_bill_too(books):
     held = _reopen(books, doc)
     review_document(
         books.qbo.engine,
-        books.qbo.org_id,
+        find_organization(books.qbo.engine, books.qbo.org_id),
         doc["id"],
         reviewed_by="anna",
         reject="not our supplier",

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from invoice_pipelines.core.lifecycle import Status
 from invoice_pipelines.db.incoming_status import change_chosen
 from invoice_pipelines.db.tables import sync_conflicts
-from invoice_pipelines.db.tenancy import tenant_transaction
+from invoice_pipelines.db.tenancy import find_organization, tenant_transaction
 from invoice_pipelines.intake.review import review_document
 from invoice_pipelines.quickbooks.payables_settings import set_exchange_rate, set_expense_account
 from invoice_pipelines_devtools.demo.invoices import (
@@ -114,7 +114,7 @@ def test_a_pdf_original_is_attached_as_it_is(books):
     if doc["status"] == "NEEDS_REVIEW":  # a text PDF waits for a person by the default policy
         review_document(
             books.qbo.engine,
-            books.qbo.org_id,
+            find_organization(books.qbo.engine, books.qbo.org_id),
             doc["id"],
             reviewed_by="anna",
             confirm=True,

@@ -17,7 +17,7 @@ from invoice_pipelines.db.tables import (
     qbo_push_queue,
     sync_conflicts,
 )
-from invoice_pipelines.db.tenancy import tenant_transaction
+from invoice_pipelines.db.tenancy import find_organization, tenant_transaction
 from invoice_pipelines.overdue.pipeline import run_overdue
 from invoice_pipelines.quickbooks.sync.common import read_cursor, realm_lease
 from invoice_pipelines.quickbooks.sync.customers import sync_customers
@@ -34,7 +34,7 @@ CREDITED_ON = date(2026, 11, 5)
 def _credit(qbo, number: str, lines: dict[int, str] | None = None, reason="one hour not worked"):
     return issue_credit_note(
         qbo.engine,
-        {"id": qbo.org_id},
+        find_organization(qbo.engine, qbo.org_id),
         number,
         reason=reason,
         lines=None if lines is None else {n: D(q) for n, q in lines.items()},
@@ -152,7 +152,7 @@ def test_full_and_partial_credit_notes_become_credit_memos_applied_to_their_invo
     assert _amounts(qbo, wholly) == (D("0.00"), D("0.00"), "open")
     assert qbo.invoice(wholly)["last_payment_date"] is None
     # and dunning leaves both alone
-    run_overdue(qbo.engine, qbo.org["slug"], on=date(2027, 3, 1))
+    run_overdue(qbo.engine, find_organization(qbo.engine, qbo.org["slug"]), on=date(2027, 3, 1))
     with tenant_transaction(qbo.engine, qbo.org_id) as conn:
         notices = conn.execute(
             select(dunning_notices.c.sales_invoice_id).where(

@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import update
 
 from invoice_pipelines.db.tables import organizations
-from invoice_pipelines.db.tenancy import system_transaction
+from invoice_pipelines.db.tenancy import find_organization, system_transaction
 from invoice_pipelines.exports.documents import DocumentStores
 from invoice_pipelines.exports.pipeline import run_export
 from invoice_pipelines.resources.files import LocalFiles
@@ -83,7 +83,9 @@ def _two_rate_invoice_paid(qbo, documents, *payments, chart="SKR03", exports=Non
 
 def _export(qbo, tmp_path, period: str = "2026-11"):
     store = LocalFiles(str(tmp_path / "exports"))
-    result = run_export(qbo.engine, store, qbo.org_id, period, "sales")
+    result = run_export(
+        qbo.engine, store, find_organization(qbo.engine, qbo.org_id), period, "sales"
+    )
     return result
 
 
@@ -223,11 +225,25 @@ def test_a_payment_links_the_document_of_the_invoice_it_paid_where_the_package_h
     )
     stores = DocumentStores(LocalUploads(str(tmp_path / "uploads")), documents)
     out = LocalFiles(str(tmp_path / "exports"))
-    november = run_export(qbo.engine, out, qbo.org_id, "2026-11", "sales", documents=stores)
+    november = run_export(
+        qbo.engine,
+        out,
+        find_organization(qbo.engine, qbo.org_id),
+        "2026-11",
+        "sales",
+        documents=stores,
+    )
     links = assert_links_resolve(november, read_package(november.files["datev_documents"]))
     rows = _bookings(november)
     assert len(links) == len(rows) and None not in links
     by_text = {r[TEXT].startswith("Zahlung"): r[BELEGLINK] for r in rows}
     assert by_text[True] == by_text[False]
-    december = run_export(qbo.engine, out, qbo.org_id, "2026-12", "sales", documents=stores)
+    december = run_export(
+        qbo.engine,
+        out,
+        find_organization(qbo.engine, qbo.org_id),
+        "2026-12",
+        "sales",
+        documents=stores,
+    )
     assert [(r[UMSATZ], r[BELEGLINK]) for r in _bookings(december)] == [("725,00", "")]

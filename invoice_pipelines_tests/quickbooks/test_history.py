@@ -14,7 +14,7 @@ from sqlalchemy import update
 
 from invoice_pipelines.billing.credit_notes import issue_credit_note
 from invoice_pipelines.db.tables import incoming_invoices, sales_invoices
-from invoice_pipelines.db.tenancy import tenant_transaction
+from invoice_pipelines.db.tenancy import find_organization, tenant_transaction
 from invoice_pipelines.quickbooks.checks import qbo_bills_waiting_check
 from invoice_pipelines.quickbooks.jobs import qbo_push_bills_job
 from invoice_pipelines.quickbooks.sensors import qbo_bill_push_sensor, qbo_push_sensor
@@ -60,7 +60,11 @@ def test_the_push_leaves_history_invoices_and_credit_notes_out(qbo):
     assert (past, "create") not in _queue(qbo)
     # a credit note the migration brought in (of an invoice in QBO) is no CreditMemo either
     note = issue_credit_note(
-        qbo.engine, {"id": qbo.org_id}, "RE-2026-0001", reason="migrated", lines=None
+        qbo.engine,
+        find_organization(qbo.engine, qbo.org_id),
+        "RE-2026-0001",
+        reason="migrated",
+        lines=None,
     )
     _history(qbo.engine, qbo.org_id, sales_invoices, note.id)
     assert _push(qbo).pushed == 0

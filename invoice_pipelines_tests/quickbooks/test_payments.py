@@ -7,6 +7,7 @@ from decimal import Decimal
 
 from invoice_pipelines.billing.credit_notes import issue_credit_note
 from invoice_pipelines.db.tables import sales_invoices
+from invoice_pipelines.db.tenancy import find_organization
 from invoice_pipelines.quickbooks.client import request_id
 from invoice_pipelines.quickbooks.sync.customers import sync_customers
 from invoice_pipelines.quickbooks.sync.invoices import push_invoices
@@ -150,7 +151,7 @@ def test_a_credit_note_stays_credited_when_payments_are_pulled_and_is_no_qbo_inv
         push_invoices(qbo.engine, qbo.org_id, client)
     note = issue_credit_note(
         qbo.engine,
-        {"id": qbo.org_id},
+        find_organization(qbo.engine, qbo.org_id),
         "RE-2026-0600",
         reason="one hour not worked",
         lines={1: D(1)},

@@ -21,7 +21,7 @@ from invoice_pipelines.db.tables import (
     sales_invoice_taxes,
     sales_invoices,
 )
-from invoice_pipelines.db.tenancy import system_transaction, tenant_transaction
+from invoice_pipelines.db.tenancy import find_organization, system_transaction, tenant_transaction
 from invoice_pipelines.documents.pipeline import generate_documents
 from invoice_pipelines.overdue.pipeline import run_overdue
 from invoice_pipelines.quickbooks.sync.customers import sync_customers
@@ -98,7 +98,7 @@ def _two_rate_invoice(qbo, customer: int) -> int:
 def _push(qbo, documents) -> None:
     """Issue the new invoices: their documents are written (which fixes their discount terms),
     then they go to QuickBooks."""
-    summary = generate_documents(qbo.engine, documents, qbo.org_id)
+    summary = generate_documents(qbo.engine, documents, find_organization(qbo.engine, qbo.org_id))
     assert summary.failed == {}, summary.failed
     with qbo.client() as client:
         sync_customers(qbo.engine, qbo.org_id, client)
@@ -146,7 +146,7 @@ def _discounts(qbo, invoice_id: int) -> list[tuple]:
 
 
 def _dunned(qbo, invoice_id: int) -> list[Decimal]:
-    run_overdue(qbo.engine, qbo.org_id, on=date(2026, 12, 21))
+    run_overdue(qbo.engine, find_organization(qbo.engine, qbo.org_id), on=date(2026, 12, 21))
     org = {"id": qbo.org_id}
     return [n["amount_open"] for n in notices(qbo.db, org) if n["sales_invoice_id"] == invoice_id]
 
@@ -208,7 +208,7 @@ def test_a_partial_payment_in_time_earns_no_discount_on_the_rest(qbo, documents)
     assert _discounts(qbo, late) == []
     assert _state(qbo, together) == (D("1166.20"), D("0.00"), "paid")
     assert [row[1] for row in _discounts(qbo, together)] == [D("23.80")]
-    run_overdue(qbo.engine, qbo.org_id, on=date(2026, 12, 21))
+    run_overdue(qbo.engine, find_organization(qbo.engine, qbo.org_id), on=date(2026, 12, 21))
     dunned = {n["sales_invoice_id"]: n["amount_open"] for n in notices(qbo.db, {"id": qbo.org_id})}
     assert dunned == {late: D("23.80")}
 
@@ -221,7 +221,7 @@ def test_a_partly_credited_invoice_is_discounted_on_what_it_still_bills(qbo, doc
     _push(qbo, documents)
     note = issue_credit_note(
         qbo.engine,
-        {"id": qbo.org_id},
+        find_organization(qbo.engine, qbo.org_id),
         "RE-2026-0704",
         reason="one hour not worked",
         lines={1: D(1)},
@@ -291,7 +291,7 @@ def test_a_credit_note_after_a_discounted_payment_takes_the_discount_back_on_the
     assert _state(qbo, invoice_id) == (D("1166.20"), D("0.00"), "paid")
     issue_credit_note(
         qbo.engine,
-        {"id": qbo.org_id},
+        find_organization(qbo.engine, qbo.org_id),
         "RE-2026-0708",
         reason="one hour not worked",
         lines={1: D(1)},
@@ -368,6 +368,6 @@ def test_an_invoice_whose_document_stated_no_steps_earns_none_after_steps_are_ad
     for invoice_id in (stated_none, unwritten):
         assert _state(qbo, invoice_id) == (D("1166.20"), D("23.80"), "partially_paid")
         assert _discounts(qbo, invoice_id) == []
-    run_overdue(qbo.engine, qbo.org_id, on=date(2026, 12, 21))
+    run_overdue(qbo.engine, find_organization(qbo.engine, qbo.org_id), on=date(2026, 12, 21))
     dunned = {n["sales_invoice_id"]: n["amount_open"] for n in notices(qbo.db, {"id": qbo.org_id})}
     assert dunned == {stated_none: D("23.80"), unwritten: D("23.80")}

@@ -18,7 +18,7 @@ import pytest
 from sqlalchemy import select
 
 from invoice_pipelines.db.tables import uploads
-from invoice_pipelines.db.tenancy import tenant_transaction
+from invoice_pipelines.db.tenancy import find_organization, tenant_transaction
 from invoice_pipelines.exports.pipeline import run_export
 from invoice_pipelines.intake.uploads import ScanState, scan_uploads
 from invoice_pipelines.resources.file_stores import LocalFileStore
@@ -138,7 +138,9 @@ def test_an_export_month_lands_in_the_bucket(db, bucket, s3_endpoint):
             lines=[("Schraube", "1", f"{100 + i}.00", "19")],
         )
     store = S3FileStore(bucket=bucket, prefix="exports", endpoint_url=s3_endpoint).files()
-    result = run_export(db.engine, store, org["slug"], "2026-11", "incoming")
+    result = run_export(
+        db.engine, store, find_organization(db.engine, org["slug"]), "2026-11", "incoming"
+    )
     assert set(result.files) >= {"datev", "csv", "csv_lines"}
     for where in result.files.values():
         assert where.startswith(f"s3://{bucket}/exports/{org['slug']}/2026-11/")

@@ -20,7 +20,7 @@ from dagster import AssetKey, DagsterInstance, MultiPartitionKey
 from sqlalchemy import select
 
 from invoice_pipelines.db.tables import incoming_invoices, uploads
-from invoice_pipelines.db.tenancy import resolve_organization, tenant_transaction
+from invoice_pipelines.db.tenancy import find_organization, tenant_transaction
 from invoice_pipelines.definitions import build_definitions
 from invoice_pipelines.exports.partitions import MONTH_DIMENSION
 from invoice_pipelines.intake.pipeline import process_documents
@@ -73,23 +73,21 @@ def _intake_the_demo_uploads(db, root: Path) -> None:
         os.utime(root / key, (settled, settled))
     store = LocalUploads(str(root))
     scan = scan_uploads(db.engine, store, ScanState(), only_organizations={ORGANIZATION})
-    org = resolve_organization(db.engine, ORGANIZATION)
-    with tenant_transaction(db.engine, org["id"]) as conn:
+    org = find_organization(db.engine, ORGANIZATION)
+    with tenant_transaction(db.engine, org.id) as conn:
         ids = list(
             conn.execute(
                 select(incoming_invoices.c.id)
                 .join(uploads, uploads.c.id == incoming_invoices.c.upload_id)
                 .where(
-                    incoming_invoices.c.organization_id == org["id"],
+                    incoming_invoices.c.organization_id == org.id,
                     incoming_invoices.c.id.in_([i for b in scan.batches for i in b.document_ids]),
                     ~uploads.c.filename.like("%.png"),
                 )
             ).scalars()
         )
     assert len(ids) == 3
-    summary = process_documents(
-        db.engine, store, org["id"], ids, parser=InProcessParser(), ocr=None
-    )
+    summary = process_documents(db.engine, store, org.id, ids, parser=InProcessParser(), ocr=None)
     assert summary.outcomes == {"VALIDATED": 3}, summary
 
 

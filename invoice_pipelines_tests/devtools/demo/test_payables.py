@@ -20,7 +20,7 @@ from invoice_pipelines.db.tables import (
     qbo_connections,
 )
 from invoice_pipelines.db.tenancy import (
-    resolve_organization,
+    find_organization,
     system_transaction,
     tenant_transaction,
 )
@@ -75,17 +75,17 @@ def test_the_us_organizations_supplier_invoices_reach_qbo_as_bills_and_come_back
     # their suppliers confirmed by the seed, once: their bills need no person on the first run
     assert len(register_demo_suppliers(engine)) == 3 and register_demo_suppliers(engine) == []
     store = LocalUploads(str(uploads))
-    acme = resolve_organization(engine, DEMO_PAYABLES_ORGANIZATION)
+    acme = find_organization(engine, DEMO_PAYABLES_ORGANIZATION)
     # the drop zone takes files a minute old: as if seed-demo ran a while ago
     for path in (uploads / DEMO_PAYABLES_ORGANIZATION).glob("*.xml"):
         past = time.time() - 120
         os.utime(path, (past, past))
-    _read(engine, store, DEMO_PAYABLES_ORGANIZATION, acme["id"])
-    with tenant_transaction(engine, acme["id"]) as conn:
+    _read(engine, store, DEMO_PAYABLES_ORGANIZATION, acme.id)
+    with tenant_transaction(engine, acme.id) as conn:
         statuses = conn.execute(select(incoming_invoices.c.status)).scalars().all()
     assert statuses == ["VALIDATED"] * 3
-    with tenant_transaction(engine, acme["id"]) as conn:
-        register = supplier_rows(conn, acme["id"])
+    with tenant_transaction(engine, acme.id) as conn:
+        register = supplier_rows(conn, acme.id)
     assert [(s["confirmed_by"], s["origin"]) for s in register] == [("seed-demo", "person")] * 3
 
     realms = demo_realms(data_dir)
@@ -97,10 +97,10 @@ def test_the_us_organizations_supplier_invoices_reach_qbo_as_bills_and_come_back
         settings = QboSettings(
             base_url=sim.base_url, token_url=sim.token_url, token_key=demo_key(data_dir)
         )
-        with open_client(engine, acme["id"], settings) as client:
+        with open_client(engine, acme.id, settings) as client:
             counts = push_bills(
                 engine,
-                acme["id"],
+                acme.id,
                 client,
                 read_upload=store.read,
                 write_letter=letter_pdf(PdfaLetters()),
@@ -109,7 +109,7 @@ def test_the_us_organizations_supplier_invoices_reach_qbo_as_bills_and_come_back
         with system_transaction(engine) as conn:
             realm = conn.execute(
                 select(qbo_connections.c.realm_id).where(
-                    qbo_connections.c.organization_id == acme["id"]
+                    qbo_connections.c.organization_id == acme.id
                 )
             ).scalar_one()
         bills = sim.records(realm, "Bill")
@@ -125,7 +125,7 @@ def test_the_us_organizations_supplier_invoices_reach_qbo_as_bills_and_come_back
         # a run syncing the organization holds its lease: the pull waits for the next round,
         # which pulls although it pays nothing new (before, that pull never came)
         owed: set[str] = set()
-        with realm_lease(engine, acme["id"], "a-sync-run"):
+        with realm_lease(engine, acme.id, "a-sync-run"):
             done = pay_demo_bills(engine, sim, realms, settings, owed=owed)
         assert done[DEMO_PAYABLES_ORGANIZATION].startswith("3 bills paid in QBO; pulled next time")
         done = pay_demo_bills(engine, sim, realms, settings, owed=owed)
@@ -133,7 +133,7 @@ def test_the_us_organizations_supplier_invoices_reach_qbo_as_bills_and_come_back
             DEMO_PAYABLES_ORGANIZATION: "bills paid in QBO before, 3 invoices marked paid"
         }
         assert pay_demo_bills(engine, sim, realms, settings, owed=owed) == {}  # paid once
-    with tenant_transaction(engine, acme["id"]) as conn:
+    with tenant_transaction(engine, acme.id) as conn:
         statuses = conn.execute(select(incoming_invoices.c.status)).scalars().all()
         settled = conn.execute(
             select(

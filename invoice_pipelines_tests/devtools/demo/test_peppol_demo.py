@@ -20,7 +20,7 @@ from sqlalchemy import select
 
 from invoice_pipelines.billing.invoicing import process_batch_job
 from invoice_pipelines.db.tables import customers, organizations, peppol_received
-from invoice_pipelines.db.tenancy import system_transaction
+from invoice_pipelines.db.tenancy import find_organization, system_transaction
 from invoice_pipelines.delivery.pipeline import send_invoices
 from invoice_pipelines.documents.pipeline import generate_documents
 from invoice_pipelines.intake.peppol_inbound import REPLAY
@@ -117,7 +117,7 @@ def test_the_demos_access_point_forwards_a_received_invoice_and_takes_brandts_in
         # the queued job invoices the reviewed orders; Wiener's get Peppol BIS documents
         assert process_batch_job(db.engine, job, runner="test").status == "completed"
         store = LocalFiles(str(tmp_path / "documents"))
-        documents = generate_documents(db.engine, store, ORG)
+        documents = generate_documents(db.engine, store, find_organization(db.engine, ORG))
         assert documents.peppol > 0 and not documents.peppol_failed and not documents.failed
         peppol = PeppolChannel(
             PeppolTransport(
@@ -127,10 +127,20 @@ def test_the_demos_access_point_forwards_a_received_invoice_and_takes_brandts_in
         with SmtpSink() as sink:
             mailer = Smtp(port=sink.port, sender="buchhaltung@brandt-it.example")
             sent = send_invoices(
-                db.engine, store, MailTransport(mailer), ORG, peppol=peppol, connections=1
+                db.engine,
+                store,
+                MailTransport(mailer),
+                find_organization(db.engine, ORG),
+                peppol=peppol,
+                connections=1,
             )
             again = send_invoices(
-                db.engine, store, MailTransport(mailer), ORG, peppol=peppol, connections=1
+                db.engine,
+                store,
+                MailTransport(mailer),
+                find_organization(db.engine, ORG),
+                peppol=peppol,
+                connections=1,
             )
             recipients = {str(m["To"]) for m in sink.mailbox.messages}
         assert sent.by_channel["peppol"] == documents.peppol and not sent.fallbacks

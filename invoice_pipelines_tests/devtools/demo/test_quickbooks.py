@@ -11,7 +11,7 @@ from sqlalchemy import select
 from invoice_pipelines.db.engine import make_engine
 from invoice_pipelines.db.migrate import upgrade
 from invoice_pipelines.db.tables import qbo_connections
-from invoice_pipelines.db.tenancy import resolve_organization, system_transaction
+from invoice_pipelines.db.tenancy import find_organization, system_transaction
 from invoice_pipelines_devtools.demo.quickbooks import (
     COMPANIES_FILE,
     KEY_FILE,
@@ -41,7 +41,7 @@ def test_the_demo_organizations_are_connected_once_and_sync_with_the_demo_simula
     # a second seed-demo leaves the connections (their rotated tokens) alone
     assert connect_demo_organizations(engine, data_dir, SLUGS) == []
 
-    brandt = resolve_organization(engine, "brandt-it-service")
+    brandt = find_organization(engine, "brandt-it-service")
     seeded = next(s for s in DEMO_ORGANIZATIONS if s["org"]["slug"] == "brandt-it-service")
     with QboSimulator(port=0, data_dir=data_dir / "qbo") as sim:
         assert len(create_demo_companies(sim, data_dir)) == 3
@@ -51,12 +51,12 @@ def test_the_demo_organizations_are_connected_once_and_sync_with_the_demo_simula
             f"{len(seeded['customers'])} customers and {len(seeded['items'])} items created in QBO"
         )
         assert sorted(done) == sorted(SLUGS)
-        realm = next(r["realm_id"] for r in stored if r["organization_id"] == brandt["id"])
+        realm = next(r["realm_id"] for r in stored if r["organization_id"] == brandt.id)
         in_qbo = {r["DisplayName"] for r in sim.records(realm, "Customer")}
         # each company keeps its books in its organization's currency (a German one in EUR)
         for spec in DEMO_ORGANIZATIONS:
-            org = resolve_organization(engine, spec["org"]["slug"])
-            realm_of = next(r["realm_id"] for r in stored if r["organization_id"] == org["id"])
+            org = find_organization(engine, spec["org"]["slug"])
+            realm_of = next(r["realm_id"] for r in stored if r["organization_id"] == org.id)
             currencies = {r["CurrencyRef"]["value"] for r in sim.records(realm_of, "Customer")}
             assert currencies == {spec["org"]["currency"]}, spec["org"]["slug"]
         assert first_sync(engine, data_dir, sim.base_url, sim.token_url) == {}  # once

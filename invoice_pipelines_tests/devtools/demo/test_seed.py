@@ -7,7 +7,7 @@ from pathlib import Path
 from sqlalchemy import func, select
 
 from invoice_pipelines.db.tables import customers, organizations, sales_order_lines, sales_orders
-from invoice_pipelines.db.tenancy import system_transaction
+from invoice_pipelines.db.tenancy import find_organization, system_transaction
 from invoice_pipelines_devtools.demo.seed import seed_demo
 
 
@@ -72,7 +72,7 @@ def test_a_demo_invoice_shows_the_seller_its_bank_account_and_an_epc_qr_code(tmp
     [job] = seed_demo(engine)["batch_jobs"]
     assert process_batch_job(engine, job, runner="test").status == "completed"
     store = LocalFiles(str(tmp_path / "documents"))
-    documents = generate_documents(engine, store, "brandt-it-service")
+    documents = generate_documents(engine, store, find_organization(engine, "brandt-it-service"))
     assert documents.generated > 0 and not documents.failed
     pdf = Path(documents.paths[0]).read_bytes()
 
@@ -104,7 +104,9 @@ def test_a_demo_invoice_shows_the_seller_its_bank_account_and_an_epc_qr_code(tmp
     # the e-mail says where to transfer the amount
     with SmtpSink() as sink:
         mailer = Smtp(port=sink.port, sender="rechnung@brandt-it.example")
-        sent = send_invoice_emails(engine, store, mailer, "brandt-it-service")
+        sent = send_invoice_emails(
+            engine, store, mailer, find_organization(engine, "brandt-it-service")
+        )
         messages = list(sink.mailbox.messages)
     assert sent.sent == len(messages) > 0
     body = messages[0].get_body(("plain",)).get_content()
@@ -151,7 +153,9 @@ def test_the_demo_has_overdue_invoices_for_every_dunning_level(tmp_path):
     ]
     assert len(seeded["batch_jobs"]) == 1  # brandt-it-service's job is still the one queued
 
-    result = run_overdue(engine, "mueller-werkzeugbau", on=date(2026, 11, 23))
+    result = run_overdue(
+        engine, find_organization(engine, "mueller-werkzeugbau"), on=date(2026, 11, 23)
+    )
 
     assert result.status == "SUCCESS", result.errors
     assert dict(result.created_by_level) == {
