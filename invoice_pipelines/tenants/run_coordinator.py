@@ -345,9 +345,9 @@ class OrganizationRunCoordinator(QueuedRunCoordinator):
         # imported here: the instance loads this module in the webserver and the daemon, which
         # need the database only when a run names an organization
         from invoice_pipelines.db.engine import shared_engine
-        from invoice_pipelines.db.tenancy import resolve_organization
+        from invoice_pipelines.db.tenancy import find_organization
 
-        return resolve_organization(shared_engine(self._database_url), organization)["slug"]
+        return find_organization(shared_engine(self._database_url), organization).slug
 
     def _refuse(self, run: DagsterRun, message: str) -> DagsterRun:
         # one plain sentence, no stack trace: the launchpad opens the run and shows it
