@@ -183,71 +183,6 @@ def _read_originals(r: Reading) -> Iterator[tuple]:
         yield (upload_id, filename, path, size, sha)
 
 
-def _read_incoming(r: Reading) -> Iterator[tuple]:
-    ii = incoming_invoices
-    return _rows(
-        r,
-        select(
-            ii.c.id,
-            ii.c.invoice_number,
-            ii.c.type_code,
-            ii.c.seller_name,
-            ii.c.seller_vat_id,
-            ii.c.issue_date,
-            ii.c.due_date,
-            ii.c.service_date,
-            ii.c.currency,
-            ii.c.net_total,
-            ii.c.tax_total,
-            ii.c.gross_total,
-            ii.c.amount_due,
-            ii.c.status,
-            ii.c.format,
-            ii.c.einvoice_class,
-            ii.c.created_at,
-            ii.c.upload_id,
-            ii.c.content_hash,
-        )
-        .where(ii.c.id.in_(_incoming_ids(r)))
-        .order_by(ii.c.id),
-    )
-
-
-def _read_incoming_lines(r: Reading) -> Iterator[tuple]:
-    t = incoming_invoice_lines
-    return _rows(
-        r,
-        select(
-            t.c.id,
-            t.c.incoming_invoice_id,
-            t.c.line_no,
-            t.c.description,
-            t.c.quantity,
-            t.c.unit_code,
-            t.c.unit_price,
-            t.c.net_amount,
-            t.c.vat_category,
-            t.c.vat_rate,
-        )
-        .where(t.c.organization_id == r.organization.id)
-        .where(t.c.incoming_invoice_id.in_(_incoming_ids(r)))
-        .order_by(t.c.id),
-    )
-
-
-def _read_incoming_taxes(r: Reading) -> Iterator[tuple]:
-    t = incoming_invoice_taxes
-    return _rows(
-        r,
-        select(
-            t.c.id, t.c.incoming_invoice_id, t.c.vat_category, t.c.vat_rate, t.c.basis, t.c.amount
-        )
-        .where(t.c.organization_id == r.organization.id)
-        .where(t.c.incoming_invoice_id.in_(_incoming_ids(r)))
-        .order_by(t.c.id),
-    )
-
-
 def _read_incoming_history(r: Reading) -> Iterator[tuple]:
     """The recorded steps of each document: received, the intake's findings, a person's review,
     each export that booked or skipped it, and the status it has now (with when it got it)."""
@@ -297,65 +232,6 @@ def _read_incoming_history(r: Reading) -> Iterator[tuple]:
         yield (number_, *event)
 
 
-def _read_sales(r: Reading) -> Iterator[tuple]:
-    si = sales_invoices
-    return _rows(
-        r,
-        select(
-            si.c.id,
-            si.c.invoice_number,
-            si.c.type_code,
-            si.c.customer_id,
-            si.c.issue_date,
-            si.c.due_date,
-            si.c.currency,
-            si.c.net_total,
-            si.c.tax_total,
-            si.c.gross_total,
-            si.c.amount_paid,
-            si.c.amount_due,
-            si.c.status,
-            si.c.corrects_invoice_id,
-            si.c.credit_reason,
-            si.c.created_at,
-        )
-        .where(si.c.id.in_(_sales_ids(r)))
-        .order_by(si.c.id),
-    )
-
-
-def _read_sales_lines(r: Reading) -> Iterator[tuple]:
-    t = sales_invoice_lines
-    return _rows(
-        r,
-        select(
-            t.c.id,
-            t.c.sales_invoice_id,
-            t.c.line_no,
-            t.c.description,
-            t.c.quantity,
-            t.c.unit_price,
-            t.c.net_amount,
-            t.c.vat_category,
-            t.c.vat_rate,
-        )
-        .where(t.c.organization_id == r.organization.id)
-        .where(t.c.sales_invoice_id.in_(_sales_ids(r)))
-        .order_by(t.c.id),
-    )
-
-
-def _read_sales_taxes(r: Reading) -> Iterator[tuple]:
-    t = sales_invoice_taxes
-    return _rows(
-        r,
-        select(t.c.id, t.c.sales_invoice_id, t.c.vat_category, t.c.vat_rate, t.c.basis, t.c.amount)
-        .where(t.c.organization_id == r.organization.id)
-        .where(t.c.sales_invoice_id.in_(_sales_ids(r)))
-        .order_by(t.c.id),
-    )
-
-
 _EXTENSIONS = {"facturx": "pdf", "xrechnung": "xml", "peppol": "xml"}
 
 
@@ -385,48 +261,6 @@ def _read_documents(r: Reading) -> Iterator[tuple]:
 
 def _safe(name: str) -> str:
     return "".join(c if c.isalnum() or c in "-_" else "_" for c in name)
-
-
-def _read_customers(r: Reading) -> Iterator[tuple]:
-    c = customers
-    return _rows(
-        r,
-        select(
-            c.c.id,
-            c.c.customer_number,
-            c.c.name,
-            c.c.street,
-            c.c.postal_code,
-            c.c.city,
-            c.c.country,
-            c.c.vat_id,
-            c.c.kind,
-            c.c.active,
-        )
-        .where(c.c.organization_id == r.organization.id)
-        .order_by(c.c.id),
-    )
-
-
-def _read_suppliers(r: Reading) -> Iterator[tuple]:
-    s = suppliers
-    return _rows(
-        r,
-        select(
-            s.c.id,
-            s.c.name,
-            s.c.vat_id,
-            s.c.tax_number,
-            s.c.datev_creditor_account,
-            s.c.origin,
-            s.c.confirmed_at,
-            s.c.confirmed_by,
-            s.c.active,
-            s.c.version,
-        )
-        .where(s.c.organization_id == r.organization.id)
-        .order_by(s.c.id),
-    )
 
 
 def _read_supplier_changes(r: Reading) -> Iterator[tuple]:
@@ -644,6 +478,29 @@ def _read_audit(r: Reading) -> Iterator[tuple]:
         yield (*row[:6], _json(row[6]))
 
 
+def _same_names(
+    description: TableDescription,
+    table,
+    ids: Callable | None = None,
+    parent: str = "id",
+    **renamed: str,
+) -> CarrierTable:
+    """A table whose columns are the database table's of the same names (`renamed`: the carrier's
+    name -> the column's), of the organization's rows (with `ids`: those whose `parent` is among
+    the year's), by id."""
+    names = [renamed.get(column.name, column.name) for column in description.columns]
+
+    def read(r: Reading) -> Iterator[tuple]:
+        query = select(*(table.c[name] for name in names)).where(
+            table.c.organization_id == r.organization.id
+        )
+        if ids is not None:
+            query = query.where(table.c[parent].in_(ids(r)))
+        return _rows(r, query.order_by(table.c.id))
+
+    return CarrierTable(description, read)
+
+
 _INCOMING = ForeignKey(("incoming_invoice_id",), "incoming_invoices")
 _SALES = ForeignKey(("sales_invoice_id",), "sales_invoices")
 _UTC = "when, UTC (YYYY-MM-DD hh:mm:ss)"
@@ -669,7 +526,7 @@ CARRIER_TABLES: tuple[CarrierTable, ...] = (
         ),
         _read_originals,
     ),
-    CarrierTable(
+    _same_names(
         _t(
             "incoming_invoices",
             "Incoming invoices (received from suppliers) dated in the year, received in it "
@@ -697,9 +554,13 @@ CARRIER_TABLES: tuple[CarrierTable, ...] = (
             ),
             ForeignKey(("upload_id",), "originals"),
         ),
-        _read_incoming,
+        incoming_invoices,
+        _incoming_ids,
+        "id",
+        received_at="created_at",
+        content_sha256="content_hash",
     ),
-    CarrierTable(
+    _same_names(
         _t(
             "incoming_invoice_lines",
             "Lines of the incoming invoices (BG-25).",
@@ -717,9 +578,11 @@ CARRIER_TABLES: tuple[CarrierTable, ...] = (
             ),
             _INCOMING,
         ),
-        _read_incoming_lines,
+        incoming_invoice_lines,
+        _incoming_ids,
+        "incoming_invoice_id",
     ),
-    CarrierTable(
+    _same_names(
         _t(
             "incoming_invoice_vat",
             "VAT breakdown of the incoming invoices (BG-23).",
@@ -733,7 +596,9 @@ CARRIER_TABLES: tuple[CarrierTable, ...] = (
             ),
             _INCOMING,
         ),
-        _read_incoming_taxes,
+        incoming_invoice_taxes,
+        _incoming_ids,
+        "incoming_invoice_id",
     ),
     CarrierTable(
         _t(
@@ -756,7 +621,7 @@ CARRIER_TABLES: tuple[CarrierTable, ...] = (
         ),
         _read_incoming_history,
     ),
-    CarrierTable(
+    _same_names(
         _t(
             "customers",
             "Customers (the register as it stands).",
@@ -773,9 +638,9 @@ CARRIER_TABLES: tuple[CarrierTable, ...] = (
                 number("active", "1 active, 0 not"),
             ),
         ),
-        _read_customers,
+        customers,
     ),
-    CarrierTable(
+    _same_names(
         _t(
             "sales_invoices",
             "Sales invoices (380) and credit notes (381) issued in the year, and those a payment, "
@@ -801,9 +666,11 @@ CARRIER_TABLES: tuple[CarrierTable, ...] = (
             ForeignKey(("customer_id",), "customers"),
             ForeignKey(("corrects_invoice_id",), "sales_invoices"),
         ),
-        _read_sales,
+        sales_invoices,
+        _sales_ids,
+        "id",
     ),
-    CarrierTable(
+    _same_names(
         _t(
             "sales_invoice_lines",
             "Lines of the sales invoices and credit notes.",
@@ -820,9 +687,11 @@ CARRIER_TABLES: tuple[CarrierTable, ...] = (
             ),
             _SALES,
         ),
-        _read_sales_lines,
+        sales_invoice_lines,
+        _sales_ids,
+        "sales_invoice_id",
     ),
-    CarrierTable(
+    _same_names(
         _t(
             "sales_invoice_vat",
             "VAT breakdown of the sales invoices and credit notes.",
@@ -836,7 +705,9 @@ CARRIER_TABLES: tuple[CarrierTable, ...] = (
             ),
             _SALES,
         ),
-        _read_sales_taxes,
+        sales_invoice_taxes,
+        _sales_ids,
+        "sales_invoice_id",
     ),
     CarrierTable(
         _t(
@@ -856,7 +727,7 @@ CARRIER_TABLES: tuple[CarrierTable, ...] = (
         ),
         _read_documents,
     ),
-    CarrierTable(
+    _same_names(
         _t(
             "suppliers",
             "The supplier register as it stands.",
@@ -873,7 +744,7 @@ CARRIER_TABLES: tuple[CarrierTable, ...] = (
                 number("version", "changes so far"),
             ),
         ),
-        _read_suppliers,
+        suppliers,
     ),
     CarrierTable(
         _t(

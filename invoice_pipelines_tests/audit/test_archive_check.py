@@ -9,10 +9,7 @@ from dagster import Definitions, instance_for_test
 
 from invoice_pipelines.audit.assets import audit_data_carrier
 from invoice_pipelines.audit.checks import archive_checks_job, archive_unchanged
-from invoice_pipelines.resources.database import Database
-from invoice_pipelines.resources.file_stores import LocalFileStore
-from invoice_pipelines.resources.upload_stores import LocalUploadStore
-from invoice_pipelines_tests.audit.year_of_history import seed_year
+from invoice_pipelines_tests.audit.year_of_history import run_resources, seed_year
 
 
 def _check(fresh_db, tmp_path):
@@ -20,12 +17,7 @@ def _check(fresh_db, tmp_path):
         assets=[audit_data_carrier],
         asset_checks=[archive_unchanged],
         jobs=[archive_checks_job],
-        resources={
-            "database": Database(url=fresh_db.url),
-            "export_store": LocalFileStore(root=str(tmp_path / "stores" / "exports")),
-            "upload_store": LocalUploadStore(root=str(tmp_path / "stores" / "uploads")),
-            "document_store": LocalFileStore(root=str(tmp_path / "stores" / "documents")),
-        },
+        resources=run_resources(fresh_db, tmp_path / "stores"),
     )
     with instance_for_test() as instance:
         result = defs.resolve_job_def("archive_checks_job").execute_in_process(instance=instance)

@@ -12,11 +12,13 @@ from dagster import Definitions, MultiPartitionKey, instance_for_test
 from invoice_pipelines.audit.assets import audit_data_carrier
 from invoice_pipelines.audit.jobs import audit_export_job
 from invoice_pipelines.cli import main
-from invoice_pipelines.resources.database import Database
-from invoice_pipelines.resources.file_stores import LocalFileStore
-from invoice_pipelines.resources.upload_stores import LocalUploadStore
 from invoice_pipelines_tests.audit.test_carrier import DTD
-from invoice_pipelines_tests.audit.year_of_history import YEAR, seed_year
+from invoice_pipelines_tests.audit.year_of_history import (
+    YEAR,
+    configure_commands,
+    run_resources,
+    seed_year,
+)
 
 
 @pytest.fixture(autouse=True)
@@ -28,11 +30,7 @@ def _dtd(monkeypatch):
 
 def test_audit_export_from_the_command_line(db, tmp_path, monkeypatch, capsys):
     stores = tmp_path / "stores"
-    monkeypatch.setenv("INVOICE_PIPELINES_DB_URL", db.url)
-    monkeypatch.setenv("INVOICE_PIPELINES_STORAGE", "local")
-    monkeypatch.setenv("INVOICE_PIPELINES_UPLOAD_DIR", str(stores / "uploads"))
-    monkeypatch.setenv("INVOICE_PIPELINES_EXPORT_DIR", str(stores / "exports"))
-    monkeypatch.setenv("INVOICE_PIPELINES_DOCUMENT_DIR", str(stores / "documents"))
+    configure_commands(monkeypatch, db, stores)
     history = seed_year(db, stores)
     out = tmp_path / "carrier"
     slug = history.org["slug"]
@@ -54,12 +52,7 @@ def test_the_asset_writes_the_carrier_into_the_export_store(db, tmp_path):
     defs = Definitions(
         assets=[audit_data_carrier],
         jobs=[audit_export_job],
-        resources={
-            "database": Database(url=db.url),
-            "export_store": LocalFileStore(root=str(tmp_path / "stores" / "exports")),
-            "upload_store": LocalUploadStore(root=str(tmp_path / "stores" / "uploads")),
-            "document_store": LocalFileStore(root=str(tmp_path / "stores" / "documents")),
-        },
+        resources=run_resources(db, tmp_path / "stores"),
     )
     key = MultiPartitionKey({"organizations": slug, "fiscal_year": str(YEAR)})
     with instance_for_test() as instance:

@@ -13,7 +13,7 @@ from invoice_pipelines.audit.verify import verify_archive
 from invoice_pipelines.cli import main
 from invoice_pipelines.db.tables import audit_log
 from invoice_pipelines.db.tenancy import find_organization
-from invoice_pipelines_tests.audit.year_of_history import seed_year
+from invoice_pipelines_tests.audit.year_of_history import configure_commands, seed_year
 
 LATER = datetime.now(UTC) + timedelta(hours=1)  # every row old enough to be sealed
 
@@ -82,12 +82,7 @@ def test_a_deleted_or_changed_audit_row_is_named(db, tmp_path, capsys, monkeypat
     assert report.chain.newly_sealed == 0  # a broken chain is not extended
 
     # the same from the command line, which exits 1 and says it in its JSON
-    stores = tmp_path / "stores"
-    monkeypatch.setenv("INVOICE_PIPELINES_DB_URL", db.url)
-    monkeypatch.setenv("INVOICE_PIPELINES_STORAGE", "local")
-    monkeypatch.setenv("INVOICE_PIPELINES_UPLOAD_DIR", str(stores / "uploads"))
-    monkeypatch.setenv("INVOICE_PIPELINES_DOCUMENT_DIR", str(stores / "documents"))
-    monkeypatch.setenv("INVOICE_PIPELINES_EXPORT_DIR", str(stores / "exports"))
+    configure_commands(monkeypatch, db, tmp_path / "stores")
     assert main(["audit-verify", "--org", org.slug]) == 1
     said = json.loads(capsys.readouterr().out)
     assert said["passed"] is False and said["files"] == []

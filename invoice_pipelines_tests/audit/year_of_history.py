@@ -24,7 +24,10 @@ from invoice_pipelines.db.tables import (
 )
 from invoice_pipelines.db.tenancy import find_organization, tenant_transaction
 from invoice_pipelines.exports.pipeline import run_export
+from invoice_pipelines.resources.database import Database
+from invoice_pipelines.resources.file_stores import LocalFileStore
 from invoice_pipelines.resources.files import LocalFiles
+from invoice_pipelines.resources.upload_stores import LocalUploadStore
 from invoice_pipelines.resources.uploads import LocalUploads
 from invoice_pipelines.supplier_register import add_supplier
 from invoice_pipelines_tests.exports.books import DATEV, customer, incoming, sales_invoice
@@ -50,6 +53,25 @@ def stores_in(root: Path) -> dict:
         "upload_store": LocalUploads(str(root / "uploads")),
         "document_store": LocalFiles(str(root / "documents"), area="documents"),
         "export_store": LocalFiles(str(root / "exports")),
+    }
+
+
+def configure_commands(monkeypatch, db, root: Path) -> None:
+    """The console script's database and local stores: the ones `stores_in(root)` names."""
+    monkeypatch.setenv("INVOICE_PIPELINES_DB_URL", db.url)
+    monkeypatch.setenv("INVOICE_PIPELINES_STORAGE", "local")
+    monkeypatch.setenv("INVOICE_PIPELINES_UPLOAD_DIR", str(root / "uploads"))
+    monkeypatch.setenv("INVOICE_PIPELINES_DOCUMENT_DIR", str(root / "documents"))
+    monkeypatch.setenv("INVOICE_PIPELINES_EXPORT_DIR", str(root / "exports"))
+
+
+def run_resources(db, root: Path) -> dict:
+    """The Dagster resources of a run over the same database and stores."""
+    return {
+        "database": Database(url=db.url),
+        "export_store": LocalFileStore(root=str(root / "exports")),
+        "upload_store": LocalUploadStore(root=str(root / "uploads")),
+        "document_store": LocalFileStore(root=str(root / "documents")),
     }
 
 
