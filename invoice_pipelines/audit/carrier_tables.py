@@ -393,10 +393,15 @@ def _datev_records(data: bytes) -> list[list[str]]:
     return [fields for fields in records[2:] if fields]
 
 
-def _belegdatum(ttmm: str, period: str) -> date:
+def _belegdatum(ttmm: str, period: str) -> date | None:
+    """The Belegdatum (TTMM: day and month) as a date of the export's month's year, or of the year
+    before for a later month; None for a field that is no day (the file's text is in the row)."""
     year, month = int(period[:4]), int(period[5:7])
-    day_, month_ = int(ttmm[:2]), int(ttmm[2:4])
-    return date(year - 1 if month_ > month else year, month_, day_)
+    try:
+        day_, month_ = int(ttmm[:2]), int(ttmm[2:4])
+        return date(year - 1 if month_ > month else year, month_, day_)
+    except ValueError:
+        return None
 
 
 def _read_payments(r: Reading) -> Iterator[tuple]:
