@@ -30,7 +30,8 @@ ENTRY_POINT_MODULES = {
     "queue/jobs.py": "a retry asked for by job id",
     "queue/dagster_jobs.py": "the batch op's config naming the organization of a new request",
     "billing/credit_note_jobs.py": "a credit notes job, run from its id",
-    "delivery/assets.py": "the delivery assets' shared body (_deliver), from the partition key",
+    "delivery/assets.py": "the delivery assets' shared bodies (_deliver, the Peppol assets' "
+    "_read), from the partition key",
     "exports/assets.py": "the export assets' shared body (_export), per partition key",
     "quickbooks/assets.py": "the sync assets' shared body (_sync), per partition key",
 }

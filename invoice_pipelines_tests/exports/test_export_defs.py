@@ -400,10 +400,10 @@ def test_a_partition_whose_export_fails_fails_alone(db, tmp_path, monkeypatch):
     good_key, broken_key = f"2026-10|{good['slug']}", f"2026-10|{broken['slug']}"
     real_export = export_assets.run_export
 
-    def export_or_break(engine, store, slug, *args, **kwargs):
-        if slug == broken["slug"]:
+    def export_or_break(engine, store, org, *args, **kwargs):
+        if org.slug == broken["slug"]:
             raise RuntimeError("the database went away\nsecond line")
-        return real_export(engine, store, slug, *args, **kwargs)
+        return real_export(engine, store, org, *args, **kwargs)
 
     monkeypatch.setattr(export_assets, "run_export", export_or_break)
     with instance_for_test() as instance:

@@ -21,7 +21,7 @@ from invoice_pipelines.db.tables import (
     processing_errors,
     uploads,
 )
-from invoice_pipelines.db.tenancy import system_transaction, tenant_transaction
+from invoice_pipelines.db.tenancy import find_organization, system_transaction, tenant_transaction
 from invoice_pipelines.einvoice import verdict
 from invoice_pipelines.intake.parse import ParseOutcome, parse_document
 from invoice_pipelines.intake.peppol_inbound import (
@@ -344,7 +344,9 @@ def test_a_bare_document_goes_to_its_buyer_or_to_org_and_org_may_not_contradict(
     chosen = db.new_organization()
     unaddressed = _bare(_participant())
     assert receive_peppol(db.engine, store, unaddressed).outcome == UNKNOWN_RECEIVER
-    routed = receive_peppol(db.engine, store, unaddressed, organization=chosen["slug"])
+    routed = receive_peppol(
+        db.engine, store, unaddressed, organization=find_organization(db.engine, chosen["slug"])
+    )
     assert routed.outcome == REGISTERED and routed.organization == chosen["slug"]
 
     # --org against the envelope's receiver: refused, nothing recorded
@@ -353,7 +355,9 @@ def test_a_bare_document_goes_to_its_buyer_or_to_org_and_org_may_not_contradict(
     envelope = wrap(_bare(_participant()), receiver=addressed["peppol_participant"],
                     instance_identifier=key)  # fmt: skip
     with pytest.raises(ReceiveRefused, match=f"the Peppol participant id of {addressed['slug']}"):
-        receive_peppol(db.engine, store, envelope, organization=other["slug"])
+        receive_peppol(
+            db.engine, store, envelope, organization=find_organization(db.engine, other["slug"])
+        )
     assert _documents(db, other) == [] and _documents(db, addressed) == []
     assert _count(db, peppol_received, instance_identifier=key) == 0
 

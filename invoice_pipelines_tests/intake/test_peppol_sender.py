@@ -315,7 +315,12 @@ def test_a_hostile_receiver_is_refused_and_nothing_is_kept(db, tmp_path, stated)
     assert len(said) < 400 and "\u202e" not in said and "\t" not in said, said
     # not even with --org, which routes only a valid id no organization has
     with pytest.raises(ReceiveRefused):
-        receive_peppol(db.engine, _store(tmp_path), envelope, organization=org["slug"])
+        receive_peppol(
+            db.engine,
+            _store(tmp_path),
+            envelope,
+            organization=find_organization(db.engine, org["slug"]),
+        )
     assert _traces(db, key, org) == (0, 0, 0)
     assert not (tmp_path / "uploads" / org["slug"]).exists()
 
