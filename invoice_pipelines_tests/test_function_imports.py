@@ -42,6 +42,9 @@ WAITS = {
     "resources/stores.py": "the Dagster classes of the storage chosen, for a run's resources "
     "only (commands import no Dagster), and not the other storage's (boto3)",
     "settings.py": "Dagster's EnvVar, only for a run's resources: commands import no Dagster",
+    "tenants/partition_keys.py": "Dagster's instance and the partitions' name, only when a write "
+    "verb of `organizations` writes partitions (DAGSTER_HOME set): the reading verbs and the "
+    "validation import no Dagster",
     "tenants/run_coordinator.py": "the database, only when a run names an organization: the "
     "webserver and the daemon load this module without needing it",
 }

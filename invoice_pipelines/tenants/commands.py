@@ -15,6 +15,8 @@ from collections.abc import Callable
 from invoice_pipelines.core.organization_values import FIELDS
 from invoice_pipelines.core.text import terminal_text
 from invoice_pipelines.db.tenancy import UnknownOrganization
+from invoice_pipelines.resources.dagster_ui import URL_SETTING, AssetEvent, tell_dagster
+from invoice_pipelines.settings import env
 from invoice_pipelines.tenants.lifecycle import (
     Refused,
     add_organizations,
@@ -23,6 +25,12 @@ from invoice_pipelines.tenants.lifecycle import (
     suspend_organization,
 )
 from invoice_pipelines.tenants.listing import organization_facts, show_organization
+from invoice_pipelines.tenants.offboarding import (
+    NotYet,
+    Stores,
+    delete_organization,
+    export_organization,
+)
 from invoice_pipelines.tenants.organizations_csv import CsvProblem, read_organizations_csv
 from invoice_pipelines.tenants.partition_keys import sync_partitions
 
@@ -40,9 +48,6 @@ ASSET = "organizations"  # tenants/assets.py, not imported: that module is Dagst
 def tell(engine, slugs: list[str]) -> None:
     """Report the organizations' new state on the `organizations` asset (a runless event each,
     resources/dagster_ui.py), so the UI shows it without a run."""
-    from invoice_pipelines.resources.dagster_ui import URL_SETTING, AssetEvent, tell_dagster
-    from invoice_pipelines.settings import env
-
     if not env(URL_SETTING):
         return
     shown = [show_organization(engine, slug) for slug in slugs[:TOLD]]
@@ -163,13 +168,6 @@ def run_resume(args: argparse.Namespace) -> int:
 
 
 def run_offboard(args: argparse.Namespace) -> int:
-    from invoice_pipelines.tenants.offboarding import (
-        NotYet,
-        Stores,
-        delete_organization,
-        export_organization,
-    )
-
     engine = args.resources.database
     stores = Stores(
         uploads=args.resources.upload_store,

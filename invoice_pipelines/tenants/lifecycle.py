@@ -19,6 +19,7 @@ from sqlalchemy.engine import Connection
 
 from invoice_pipelines.core.numbering import number_regex
 from invoice_pipelines.core.organization_values import FIELDS, check_values
+from invoice_pipelines.core.vat_ids import vat_id_problem
 from invoice_pipelines.db.sequences import INVOICES, read_sequence
 from invoice_pipelines.db.tables import audit_log, incoming_invoices, organizations, sales_invoices
 from invoice_pipelines.db.tenancy import UnknownOrganization, system_transaction
@@ -210,7 +211,6 @@ def change_organization(
 def _cross_checks(conn: Connection, org: dict, new: Mapping[str, Any]) -> list[str]:
     """What a change breaks beyond its own values: a VAT id of the other country, DATEV numbers
     half given, a number format that writes the imported history's numbers again."""
-    from invoice_pipelines.core.vat_ids import vat_id_problem
 
     problems = []
     after = {**org, **new}

@@ -30,6 +30,8 @@ from typing import Any
 from sqlalchemy import Engine, LargeBinary, Numeric, Table, delete, extract, func, insert, select
 from sqlalchemy import update as sql_update
 
+from invoice_pipelines.core.retention import LEGAL_YEARS, RecordClass
+from invoice_pipelines.core.retention import deletable_from as class_deletable_from
 from invoice_pipelines.db.tables import (
     audit_log,
     exports,
@@ -44,8 +46,8 @@ from invoice_pipelines.db.tenancy import system_transaction, tenant_transaction
 from invoice_pipelines.db.types import utcnow
 from invoice_pipelines.tenants.lifecycle import Refused, _audit, _one
 
-BOOKING_DOCUMENT_YEARS = 8
-BOOKS_YEARS = 10
+BOOKING_DOCUMENT_YEARS = LEGAL_YEARS[RecordClass.BOOKING_DOCUMENT]
+BOOKS_YEARS = LEGAL_YEARS[RecordClass.BOOK]
 OFFBOARDING = "offboarding"
 YIELD_PER = 2000
 
@@ -268,10 +270,6 @@ def _copy(
     _write(root, relative, data, manifest)
 
 
-def _end_of_year_plus(year: int | None, years: int) -> date | None:
-    return None if year is None else date(int(year) + years + 1, 1, 1)
-
-
 def deletable_from(engine: Engine, org_id: int) -> date:
     """The first day every retention period of the organization's records is over: booking
     documents 8 years and books 10, each from the end of the calendar year of the latest one."""
@@ -298,10 +296,13 @@ def deletable_from(engine: Engine, org_id: int) -> date:
                 exports.c.organization_id == org_id
             )
         ).scalar()
-    dates = [_end_of_year_plus(year, BOOKING_DOCUMENT_YEARS) for year in documents if year]
-    dates.append(_end_of_year_plus(int(books) if books else None, BOOKS_YEARS))
-    known = [d for d in dates if d is not None]
-    return max(known) if known else datetime.now(UTC).date()
+    # core/retention.py: the one rule, as housekeeping and the tax-audit export read it
+    dates = [
+        class_deletable_from(RecordClass.BOOKING_DOCUMENT, int(year)) for year in documents if year
+    ]
+    if books:
+        dates.append(class_deletable_from(RecordClass.BOOK, int(books)))
+    return max(dates) if dates else datetime.now(UTC).date()
 
 
 @dataclass
@@ -328,6 +329,11 @@ def delete_organization(
     if not org["offboarded_at"]:
         raise Refused(
             [f"{org['slug']} is not offboarded: write its export first (offboard --export DIR)"]
+        )
+    if ((org["settings"] or {}).get("retention") or {}).get("legal_hold") is True:
+        raise NotYet(
+            f"{org['slug']} is under a legal hold (settings retention.legal_hold): nothing of it "
+            "is deleted until the hold is lifted"
         )
     allowed = deletable_from(engine, org["id"])
     if today < allowed:

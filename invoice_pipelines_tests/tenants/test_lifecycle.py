@@ -440,3 +440,18 @@ def test_the_launchpad_offboards_in_two_steps_and_refuses_the_deletion_before_it
     failure = next(e for e in refused.all_events if e.is_step_failure)
     assert "may be deleted from 2035-01-01" in failure.step_failure_data.error.message
     assert org["slug"] in instance.get_dynamic_partitions(ORGANIZATIONS_PARTITIONS_NAME)
+
+
+def test_an_organization_under_a_legal_hold_is_not_deleted_whatever_the_date(db, tmp_path):
+    """settings retention.legal_hold (an audit, a lawsuit; core/retention.py) stops the deletion
+    of an offboarded organization even after every retention period is over."""
+    org = db.new_organization(**DATEV, settings={"retention": {"legal_hold": True}})
+    customer_id = customer(db.engine, org["id"], "K-1", "Kunde AG")
+    sales_invoice(db.engine, org["id"], customer_id, day=date(2026, 1, 10))
+    export_organization(db.engine, org["slug"], tmp_path / "handover", by="anna")
+    with pytest.raises(NotYet) as held:
+        delete_organization(db.engine, org["slug"], by="anna", today=date(2050, 1, 1))
+    assert "legal hold" in str(held.value)
+    with system_transaction(db.engine) as conn:
+        still = conn.execute(select(func.count()).where(organizations.c.id == org["id"]))
+        assert still.scalar_one() == 1
