@@ -278,7 +278,7 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting(
         "INVOICE_PIPELINES_DUNNING_BATCH_SIZE",
-        "10",
+        "100",
         "Organizations per dunning run launched by the schedule (more beyond 100 runs a tick). "
         "The default cuts the organizations as the monthly exports do, so on the 1st an "
         "organization's export and dunning runs take turns. Was SCHEDULER_BATCH_SIZE.",
