@@ -84,6 +84,7 @@ def test_a_tiny_month_end_exports_and_duns_every_organization_through_the_daemon
     argv = ["bench", "month-end", "--orgs", "3", "--per-month", "2", "--drop-every", "10"]
     assert main([*argv, "--pages-every", "5", "--timeout", "600", "--keep"]) == 0
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    print(json.dumps(result, indent=1))  # shown with a failure: what the bench saw
     scratch = result["scratch"]
     try:
         assert all(key in result for key in REQUIRED), sorted(result)
