@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from copy import deepcopy
 from dataclasses import dataclass, field
+from datetime import datetime
 from types import MappingProxyType
 from typing import Any
 
@@ -35,6 +36,9 @@ class Organization:
     datev_chart: str = "SKR03"
     active: bool = True
     peppol_participant: str | None = None
+    # suspended (tenants/lifecycle.py): automatic work requests nothing for it until resumed
+    suspended_at: datetime | None = None
+    suspension_reason: str | None = None
     settings: Mapping[str, Any] = field(default_factory=dict, compare=False)
 
     def __post_init__(self) -> None:
@@ -54,6 +58,10 @@ class Organization:
         """One section of the settings (`dunning`, `exports`, `seller`, ...) as stored, `{}` when
         unset; the section's own parser says when it is no JSON object."""
         return self.settings.get(name) or {}
+
+    @property
+    def suspended(self) -> bool:
+        return self.suspended_at is not None
 
     @property
     def seller(self) -> Mapping[str, Any]:

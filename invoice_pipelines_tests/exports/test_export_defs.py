@@ -426,3 +426,35 @@ def test_a_partition_whose_export_fails_fails_alone(db, tmp_path, monkeypatch):
     message = failure.step_failure_data.error.message
     assert f"{broken_key}: the export failed (RuntimeError: the database went away)" in message
     assert "second line" not in message
+
+
+def test_a_run_over_several_organizations_leaves_a_suspended_ones_month_alone(db, tmp_path):
+    """Issue 75: a backfill's run over a range of organizations (or the monthly schedule's batch)
+    exports the others and leaves a suspended organization's month unexported and unmaterialized,
+    saying why, as its sensors and schedules do; the run itself does not fail for it."""
+    from invoice_pipelines.tenants.lifecycle import suspend_organization
+
+    running = db.new_organization(**DATEV)
+    paused = db.new_organization(**DATEV)
+    for org in (running, paused):
+        incoming(db.engine, org["id"], "S-1", day=OVER)
+    suspend_organization(db.engine, paused["slug"], reason="contract paused", by="anna")
+    running_key, paused_key = f"2026-10|{running['slug']}", f"2026-10|{paused['slug']}"
+    with instance_for_test() as instance:
+        instance.add_dynamic_partitions("organizations", [running["slug"], paused["slug"]])
+        result = _run(
+            db,
+            tmp_path,
+            instance,
+            running["slug"],
+            tags={RANGE_START: running_key, RANGE_END: paused_key},
+        )
+        asset = AssetKey("incoming_invoice_exports")
+        assert instance.get_materialized_partitions(asset) == {running_key}
+        said = [e.message for e in instance.all_logs(result.run_id) if "is suspended" in e.message]
+    assert result.success
+    assert said and "contract paused" in said[0], said
+    for org, count in ((paused, 0), (running, 1)):
+        with tenant_transaction(db.engine, org["id"]) as conn:
+            mine = select(exports.c.id).where(exports.c.organization_id == org["id"])
+            assert len(conn.execute(mine).all()) == count, org["slug"]
