@@ -44,8 +44,8 @@ PARTITION_RANGE_END_TAG = "dagster/asset_partition_range_end"
 # How a schedule over every organization cuts them into runs (the month-end's exports and dunning):
 # one rule, so that two schedules' runs over one organization cover the same span of partitions and
 # so share one slot (tenants/run_coordinator.organizations_slot_of_range): one run at a time per
-# organization. Issue 76: with 10 organizations per export run and 100 per dunning run, 20 of the
-# 22 runs of a month-end of 200 organizations ran beside another run of the same organizations.
+# organization. Issue 76: with 10 organizations per export run and 100 per dunning run, a
+# month-end of 200 organizations ran 20 pairs of runs of the same organizations at once.
 # 100 a run, as the dunning had: a run's own cost (its submission, start, events) weighs against
 # 10 organizations' month-end (about 3 s of work); at 1,000 organizations 200 runs of 10 took
 # 2.13 times the work done in one process (bench month-end, under load).

@@ -274,7 +274,7 @@ def test_the_monthly_schedule_exports_last_month_in_batches_of_organizations(db,
 
 
 def test_with_thousands_of_organizations_runs_grow_instead_of_their_number(sqlite_database):
-    slugs = [f"org-{i:05d}" for i in range(2_501)]
+    slugs = [f"org-{i:05d}" for i in range(10_201)]
     with instance_for_test() as instance:
         instance.add_dynamic_partitions("organizations", slugs)
         with build_schedule_context(
@@ -283,10 +283,10 @@ def test_with_thousands_of_organizations_runs_grow_instead_of_their_number(sqlit
             resources={"database": sqlite_database.engine},
         ) as context:
             requests = export_schedules.monthly_exports_schedule(context)
-    # 26 organizations per run (2,501 / 100 rounded up): 97 runs, never more than 100
-    assert len(requests) == 97
+    # 103 organizations per run (10,201 / 100 rounded up): 100 runs, never more
+    assert len(requests) == 100
     ranges = [(r.tags[RANGE_START], r.tags[RANGE_END]) for r in requests]
-    # consecutive, non-overlapping ranges of 26 organizations that cover every one exactly once
+    # consecutive, non-overlapping ranges of 103 organizations that cover every one exactly once
     covered = []
     for start, end in ranges:
         first, last = slugs.index(start.split("|")[1]), slugs.index(end.split("|")[1])
@@ -295,7 +295,7 @@ def test_with_thousands_of_organizations_runs_grow_instead_of_their_number(sqlit
     assert {
         len(range(slugs.index(s.split("|")[1]), slugs.index(e.split("|")[1]) + 1))
         for s, e in ranges[:-1]
-    } == {26}
+    } == {103}
 
 
 def test_one_refused_organization_does_not_stop_the_others_of_a_run(db, tmp_path):
