@@ -70,9 +70,8 @@ def documents_sensor(context: SensorEvaluationContext, database: ResourceParam[E
     if suspended:
         context.log.info(suspended.removeprefix("; "))
     if not requests:
-        return SkipReason(
-            "No sales invoices wait for documents" + (f"; {left}" if left else "") + suspended
-        )
+        said = "No sales invoices wait for documents" + (f"; {left}" if left else "") + suspended
+        return SkipReason(said if said.endswith(".") else f"{said}.")
     # a few organizations a tick, the next ones the tick after: a stop of the sensor stops its
     # requests within one tick (tenants/turns.py)
     turn = take_turn(context.cursor, requests)
