@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-WIDE_VIEWPORT = {"width": 3200, "height": 3400}  # the global lineage with all groups unfolded
+WIDE_VIEWPORT = {"width": 4000, "height": 4400}  # the global lineage with all groups unfolded
 
 ORGANIZATION = "mueller-werkzeugbau"  # a demo organization
 GOOD_CII = "ZUGFeRD-corpus/XML-Rechnung/CII/EN16931_Einfach.cii.xml"
