@@ -815,6 +815,16 @@ def _run_events(instance, run_id: str) -> dict:
     }
 
 
+def partitions_in_order(instance, slugs: list[str]) -> dict[str, int]:
+    """Add the organizations' partitions (one call) and return each key's place in Dagster's
+    order of them: what a range of partitions, from one key to another, spans."""
+    from invoice_pipelines.tenants.partitions import ORGANIZATIONS_PARTITIONS_NAME
+
+    instance.add_dynamic_partitions(ORGANIZATIONS_PARTITIONS_NAME, slugs)
+    keys = instance.get_dynamic_partitions(ORGANIZATIONS_PARTITIONS_NAME)
+    return {slug: i for i, slug in enumerate(keys)}
+
+
 def run_records(instance, order: dict[str, int]) -> list[dict]:
     from dagster import RunsFilter
 
@@ -1097,15 +1107,7 @@ def run(args: argparse.Namespace) -> dict:
             from dagster import DagsterInstance
 
             with DagsterInstance.from_config(env_values["DAGSTER_HOME"]) as instance:
-                from invoice_pipelines.tenants.partitions import ORGANIZATIONS_PARTITIONS_NAME
-
-                instance.add_dynamic_partitions(ORGANIZATIONS_PARTITIONS_NAME, slugs)
-                order = {
-                    slug: i
-                    for i, slug in enumerate(
-                        instance.get_dynamic_partitions(ORGANIZATIONS_PARTITIONS_NAME)
-                    )
-                }
+                order = partitions_in_order(instance, slugs)
                 services = Services(scratch.root, dict(os.environ))
                 result["services_up_s"] = round(services.start(), 1)
                 _log(f"code server, webserver and daemon up in {result['services_up_s']} s")

@@ -727,16 +727,8 @@ def run(args: argparse.Namespace) -> dict:
 
             from dagster import DagsterInstance
 
-            from invoice_pipelines.tenants.partitions import ORGANIZATIONS_PARTITIONS_NAME
-
             with DagsterInstance.from_config(env_values["DAGSTER_HOME"]) as instance:
-                instance.add_dynamic_partitions(ORGANIZATIONS_PARTITIONS_NAME, slugs)
-                order = {
-                    slug: i
-                    for i, slug in enumerate(
-                        instance.get_dynamic_partitions(ORGANIZATIONS_PARTITIONS_NAME)
-                    )
-                }
+                order = bf.partitions_in_order(instance, slugs)
                 services = bf.Services(scratch.root, dict(os.environ))
                 result["services_up_s"] = round(services.start(), 1)
                 _log(f"code server, webserver and daemon up in {result['services_up_s']} s")
