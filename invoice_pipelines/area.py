@@ -4,7 +4,7 @@ assemblies iterate that one list, so a command and a run are built from the same
 commands, its Dagster definitions, its kinds of batch job and the resources it makes and needs.
 
 An area's `area.py` is a declaration, nothing else: each part is named by where it lives, a
-`module:name` string (`"invoice_pipelines.billing.cli:add_commands"`), and this module imports it
+`module:name` string (`"invoice_pipelines.billing.commands.cli:add_commands"`), and this module imports it
 (`load`) when an assembly asks for that part, so `invoice-pipelines --help` lists every area's
 commands without loading one of them. Nothing here imports Dagster, SQLAlchemy or an area. The
 import guard (`invoice_pipelines_tests/test_import_graph.py`) reads each string as an import of
@@ -15,18 +15,18 @@ A new area, its `<area>/area.py` (every field but the name may be left out):
     AREA = Area(
         "fax",
         commands=(
-            Command("fax-send", "fax invoices", run="invoice_pipelines.fax.commands:run_send"),
+            Command("fax-send", "fax invoices", run="invoice_pipelines.fax.commands.run:run_send"),
         ),
-        parsers="invoice_pipelines.fax.cli:add_commands",  # add_commands(subparsers)
+        parsers="invoice_pipelines.fax.commands.cli:add_commands",  # add_commands(subparsers)
         definitions="invoice_pipelines.fax.defs:defs",  # its dagster.Definitions
-        kinds=(QueueKind(KindName.FAXES, "invoice_pipelines.fax.batch:FAXES_KIND"),),
-        provides={"fax_line": Resource("invoice_pipelines.fax.line:fax_line")},
+        kinds=(QueueKind(KindName.FAXES, "invoice_pipelines.fax.domain.batch:FAXES_KIND"),),
+        provides={"fax_line": Resource("invoice_pipelines.fax.resources:fax_line")},
         needs=frozenset({"database", "fax_line"}),
     )
 
 then one line in `areas.py`. A new command of an area: one `Command` in its `commands` (its name,
 its one-line help, `run=` the function that runs it, in a module that imports what it needs at its
-top) and its parser in the area's `cli.py` `add_commands` (`sub.add_parser(name)`, no help and no
+top) and its parser in the area's `commands/cli.py` `add_commands` (`sub.add_parser(name)`, no help and no
 `func`: the table gives both)."""
 
 from __future__ import annotations

@@ -85,7 +85,7 @@ def kinds(areas: Sequence[Area] = AREAS):
     the queue's Dagster objects are built from and what runs and commands get as their
     `batch_kinds` resource. A new value each call, filled by nobody: a command loads a kind only
     when it meets a job of it."""
-    from invoice_pipelines.queue.known_kinds import Kinds
+    from invoice_pipelines.queue.domain.known_kinds import Kinds
 
     return Kinds({kind.name: kind.load for kind in queue_kinds(areas)})
 

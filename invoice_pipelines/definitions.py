@@ -11,7 +11,7 @@ from dagster import Definitions, FilesystemIOManager, in_process_executor
 from invoice_pipelines.areas import AREAS, for_runs, kinds, resources
 from invoice_pipelines.catalog import with_code_references
 from invoice_pipelines.queue.defs import build_defs
-from invoice_pipelines.queue.known_kinds import KINDS_RESOURCE
+from invoice_pipelines.queue.domain.known_kinds import KINDS_RESOURCE
 from invoice_pipelines.resources.fixed import fixed_at_code_location
 
 

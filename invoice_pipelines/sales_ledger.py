@@ -1,5 +1,5 @@
 """The sales ledger as the areas read it: a sales invoice with its customer and, for a credit note,
-the invoice it corrects (BT-25, BT-26; billing/credit_notes.py), its lines and its VAT breakdown.
+the invoice it corrects (BT-25, BT-26; billing/domain/credit_notes.py), its lines and its VAT breakdown.
 
 The documents, the deliveries, the exports, the dunning notices and the QuickBooks syncs read their
 invoices here, each the fields it needs, many invoices per query (CHUNK ids to a query). A field is

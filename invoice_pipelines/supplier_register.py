@@ -1,10 +1,10 @@
 """The organization's supplier register in the database: read it as `core.suppliers.Register`,
 change it with an audit row for every change (`supplier_changes`: who, why, before and after).
 
-The intake compares documents with it (intake/pipeline.py) and teaches it what a person confirmed
-(intake/review.py) or what the organization's first-invoice policy registers; the QuickBooks bill
-push books to the vendor it links (quickbooks/sync/vendors.py); the supplier notices go to the
-address it holds (intake/notices.py). Nothing else changes it: a document's claim never does on
+The intake compares documents with it (intake/domain/pipeline.py) and teaches it what a person confirmed
+(intake/domain/review.py) or what the organization's first-invoice policy registers; the QuickBooks bill
+push books to the vendor it links (quickbooks/domain/sync/vendors.py); the supplier notices go to the
+address it holds (intake/domain/notices.py). Nothing else changes it: a document's claim never does on
 its own.
 """
 

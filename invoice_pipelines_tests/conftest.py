@@ -58,7 +58,7 @@ PEPPOL_SAMPLES_DIR = SHARED_DIR / "samples" / "peppol"
 if PEPPOL_RULES_DIR.is_dir():
     os.environ.setdefault("INVOICE_PIPELINES_PEPPOL_RULES_DIR", str(PEPPOL_RULES_DIR))
 # each parse server's worker reads this many made-up invoices as it starts (128 in production,
-# intake/warm_up.py): the suite starts dozens of servers, and 8 go the same way
+# intake/domain/warm_up.py): the suite starts dozens of servers, and 8 go the same way
 os.environ.setdefault("INVOICE_PIPELINES_PARSE_WARM_DOCUMENTS", "8")
 IN_CI = bool(os.environ.get("CI"))
 _org_counter = itertools.count(1)

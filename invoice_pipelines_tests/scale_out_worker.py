@@ -38,14 +38,14 @@ def main(argv: list[str]) -> int:
     engine = make_engine(url)
     runner = f"worker-{os.getpid()}"
     if area == "invoicing":
-        from invoice_pipelines.billing.invoicing import process_batch_job
+        from invoice_pipelines.billing.domain.invoicing import process_batch_job
 
         _wait_for(Path(go))
         job = process_batch_job(engine, int(rest[0]), chunk_size=100, runner=runner)
         print(json.dumps({"status": job.status, "processed": job.processed_count}))
     elif area == "intake":
-        from invoice_pipelines.intake.parse import parse_document
-        from invoice_pipelines.intake.pipeline import process_documents
+        from invoice_pipelines.intake.domain.parse import parse_document
+        from invoice_pipelines.intake.domain.pipeline import process_documents
         from invoice_pipelines.resources.uploads import LocalUploads
 
         class InProcessParser:  # XML only here: no worker pool needed
@@ -69,10 +69,10 @@ def main(argv: list[str]) -> int:
         )
     elif area == "invoice-job":
         from invoice_pipelines.areas import command_resources
-        from invoice_pipelines.delivery.pipeline import AlreadySending
-        from invoice_pipelines.queue.job_kind import RunSettings
-        from invoice_pipelines.queue.jobs import get_batch_job
-        from invoice_pipelines.queue.kinds import run_job
+        from invoice_pipelines.delivery.domain.pipeline import AlreadySending
+        from invoice_pipelines.queue.domain.job_kind import RunSettings
+        from invoice_pipelines.queue.domain.jobs import get_batch_job
+        from invoice_pipelines.queue.domain.kinds import run_job
         from invoice_pipelines.resources.files import LocalFiles
         from invoice_pipelines.resources.for_commands import EnvResources
 
@@ -90,8 +90,12 @@ def main(argv: list[str]) -> int:
             # another machine sends for this organization right now: this run leaves it alone
             print(json.dumps({"refused": str(exc)}))
     elif area == "qbo-push":
-        from invoice_pipelines.quickbooks.sync.common import QboSettings, open_client, realm_lease
-        from invoice_pipelines.quickbooks.sync.invoices import push_invoices
+        from invoice_pipelines.quickbooks.domain.sync.common import (
+            QboSettings,
+            open_client,
+            realm_lease,
+        )
+        from invoice_pipelines.quickbooks.domain.sync.invoices import push_invoices
 
         org_id, base_url, token_url, token_key, time_scale = rest
         settings = QboSettings(
@@ -112,8 +116,8 @@ def main(argv: list[str]) -> int:
     elif area == "dunning":
         from datetime import date
 
-        from invoice_pipelines.overdue.notice_sending import send_notices
-        from invoice_pipelines.overdue.pipeline import run_overdue
+        from invoice_pipelines.overdue.domain.notice_sending import send_notices
+        from invoice_pipelines.overdue.domain.pipeline import run_overdue
         from invoice_pipelines.resources.files import LocalFiles
         from invoice_pipelines.resources.smtp import Smtp
         from invoice_pipelines.resources.text_messages import TextMessages

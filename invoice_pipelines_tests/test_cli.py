@@ -129,7 +129,7 @@ def _runs(parser: argparse.ArgumentParser) -> dict[str, object]:
 
 
 def test_every_area_adds_its_own_commands_from_its_cli_py():
-    """Each area's `<area>/cli.py` has `add_commands(subparsers)`, and what a command runs is
+    """Each area's `<area>/commands/cli.py` has `add_commands(subparsers)`, and what a command runs is
     named by the area's table (`Command.run`) and lives in a module of the area's own;
     the console script is the commands of the areas' tables (`areas.AREAS`, then
     devtools'), in their order, each added by the cli.py of its own area."""
@@ -158,30 +158,34 @@ def test_every_area_adds_its_own_commands_from_its_cli_py():
         for name, p in commands.items()
         for verb, func in _runs(p).items()
     }
-    assert where["migrate"] == "invoice_pipelines.db.commands"
-    assert where["parse"] == "invoice_pipelines.intake.parse_command"
-    assert where["incoming list"] == "invoice_pipelines.intake.commands"
-    assert where["suppliers add"] == "invoice_pipelines.intake.supplier_commands"
+    assert where["migrate"] == "invoice_pipelines.db.commands.run"
+    assert where["parse"] == "invoice_pipelines.intake.commands.parse_command"
+    assert where["incoming list"] == "invoice_pipelines.intake.commands.run"
+    assert where["suppliers add"] == "invoice_pipelines.intake.commands.supplier_commands"
     assert (
         where["peppol receive"]
         == where["peppol listen"]
-        == "invoice_pipelines.intake.peppol_commands"
+        == "invoice_pipelines.intake.commands.peppol_commands"
     )
-    assert where["batch-invoice"] == "invoice_pipelines.billing.commands"
+    assert where["batch-invoice"] == "invoice_pipelines.billing.commands.run"
     # each command in the area whose work it does: the queue's shared commands in the queue, a
     # documents job with the documents
-    assert where["batch-status"] == where["batch-retry"] == "invoice_pipelines.queue.commands"
-    assert where["batch-run"] == "invoice_pipelines.queue.commands"
-    assert where["documents"] == where["batch-documents"] == "invoice_pipelines.documents.commands"
-    assert where["batch-send"] == where["send-invoices"] == "invoice_pipelines.delivery.commands"
+    assert where["batch-status"] == where["batch-retry"] == "invoice_pipelines.queue.commands.run"
+    assert where["batch-run"] == "invoice_pipelines.queue.commands.run"
+    assert (
+        where["documents"] == where["batch-documents"] == "invoice_pipelines.documents.commands.run"
+    )
+    assert (
+        where["batch-send"] == where["send-invoices"] == "invoice_pipelines.delivery.commands.run"
+    )
     assert (
         where["peppol lookup"]
         == where["peppol send"]
-        == "invoice_pipelines.delivery.peppol_commands"
+        == "invoice_pipelines.delivery.commands.peppol_commands"
     )
     # a cli.py that the console script does not assemble would be a dead file
     package = Path(cli.__file__).parent
-    with_cli = {p.parent.name for p in package.glob("*/cli.py")}
+    with_cli = {p.parent.parent.name for p in package.glob("*/commands/cli.py")}
     assert with_cli == {area.name for area in AREAS if area.commands}
 
 

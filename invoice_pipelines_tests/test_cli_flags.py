@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from invoice_pipelines.cli import main
-from invoice_pipelines.quickbooks.webhooks import receiver
+from invoice_pipelines.quickbooks.domain.webhooks import receiver
 from invoice_pipelines.settings import ConfigError
 
 HUGE = "99999999999999999999999"

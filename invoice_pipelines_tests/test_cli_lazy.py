@@ -17,11 +17,11 @@ from sqlalchemy import select
 from invoice_pipelines import cli
 from invoice_pipelines.areas import AREAS
 from invoice_pipelines.areas import commands as listed_commands
-from invoice_pipelines.billing.invoicing_kinds import enqueue_sales_orders
+from invoice_pipelines.billing.domain.invoicing_kinds import enqueue_sales_orders
 from invoice_pipelines.db.tables import incoming_invoices
 from invoice_pipelines.db.tenancy import find_organization, tenant_transaction
-from invoice_pipelines.documents.batch import DOCUMENTS_KIND
-from invoice_pipelines.queue.items import enqueue_invoice_job
+from invoice_pipelines.documents.domain.batch import DOCUMENTS_KIND
+from invoice_pipelines.queue.domain.items import enqueue_invoice_job
 from invoice_pipelines.resources.uploads import LocalUploads
 from invoice_pipelines_devtools.standins.smtp import SmtpSink
 from invoice_pipelines_tests.billing.shop import make_shop
@@ -363,7 +363,7 @@ def test_qbo_payables_sets_and_shows_the_payables_without_dagster_alembic_or_oth
     settings are set and shown, and nothing else is imported."""
     from cryptography.fernet import Fernet
 
-    from invoice_pipelines.quickbooks.tokens import save_connection, token_cipher
+    from invoice_pipelines.quickbooks.domain.tokens import save_connection, token_cipher
 
     org = db.new_organization()
     save_connection(
@@ -403,10 +403,10 @@ NO_READER_LOADS = (
     "invoice_pipelines.einvoice.invoice_response",
     "invoice_pipelines.einvoice.schematron",
     "invoice_pipelines.einvoice.read",
-    "invoice_pipelines.documents.render",
-    "invoice_pipelines.intake.notices",
-    "invoice_pipelines.intake.peppol_responses",
-    "invoice_pipelines.intake.review",
+    "invoice_pipelines.documents.domain.render",
+    "invoice_pipelines.intake.domain.notices",
+    "invoice_pipelines.intake.domain.peppol_responses",
+    "invoice_pipelines.intake.domain.review",
     "invoice_pipelines.resources.peppol_transport",
 )
 EVERY_COMMAND = {
@@ -417,33 +417,33 @@ EVERY_COMMAND = {
     "invoice_pipelines.limits",
     "invoice_pipelines.settings",
     "invoice_pipelines.resources.for_commands",
-    "invoice_pipelines.queue.batch_job",
-    "invoice_pipelines.queue.job_kind",
-    "invoice_pipelines.queue.known_kinds",
+    "invoice_pipelines.queue.domain.batch_job",
+    "invoice_pipelines.queue.domain.job_kind",
+    "invoice_pipelines.queue.domain.known_kinds",
 }
 INCOMING_READS = {
     "invoice_pipelines.einvoice.classes",
-    "invoice_pipelines.intake.cli",
-    "invoice_pipelines.intake.cli_peppol",
-    "invoice_pipelines.intake.cli_suppliers",
-    "invoice_pipelines.intake.commands",
-    "invoice_pipelines.intake.discounts",
-    "invoice_pipelines.intake.duplicate_uploads",
-    "invoice_pipelines.intake.listing",
-    "invoice_pipelines.intake.notice_states",
-    "invoice_pipelines.intake.payments",
+    "invoice_pipelines.intake.commands.cli",
+    "invoice_pipelines.intake.commands.cli_peppol",
+    "invoice_pipelines.intake.commands.cli_suppliers",
+    "invoice_pipelines.intake.commands.run",
+    "invoice_pipelines.intake.domain.discounts",
+    "invoice_pipelines.intake.domain.duplicate_uploads",
+    "invoice_pipelines.intake.domain.listing",
+    "invoice_pipelines.intake.domain.notice_states",
+    "invoice_pipelines.intake.domain.payments",
     "invoice_pipelines.metadata",
     "invoice_pipelines.outbox.machine",
     "invoice_pipelines.resources.mail_types",
 }
 SUPPLIER_READS = {
-    "invoice_pipelines.intake.cli",
-    "invoice_pipelines.intake.cli_peppol",
-    "invoice_pipelines.intake.cli_suppliers",
-    "invoice_pipelines.intake.figures",
-    "invoice_pipelines.intake.incoming_invoices",
-    "invoice_pipelines.intake.notice_states",
-    "invoice_pipelines.intake.supplier_commands",
+    "invoice_pipelines.intake.commands.cli",
+    "invoice_pipelines.intake.commands.cli_peppol",
+    "invoice_pipelines.intake.commands.cli_suppliers",
+    "invoice_pipelines.intake.domain.figures",
+    "invoice_pipelines.intake.domain.incoming_invoices",
+    "invoice_pipelines.intake.domain.notice_states",
+    "invoice_pipelines.intake.commands.supplier_commands",
     "invoice_pipelines.metadata",
     "invoice_pipelines.outbox.machine",
     # the commands that change the register tell Dagster (an HTTP client, no Dagster)
@@ -453,34 +453,34 @@ SUPPLIER_READS = {
 }
 QUICKBOOKS_READS = {
     "invoice_pipelines.outbox.machine",
-    "invoice_pipelines.quickbooks.check_findings",
-    "invoice_pipelines.quickbooks.cli",
-    "invoice_pipelines.quickbooks.company",
-    "invoice_pipelines.quickbooks.errors",
-    "invoice_pipelines.quickbooks.listings",
-    "invoice_pipelines.quickbooks.payables_settings",
-    "invoice_pipelines.quickbooks.sync",
-    "invoice_pipelines.quickbooks.sync.bill_queue",
-    "invoice_pipelines.quickbooks.watch",
+    "invoice_pipelines.quickbooks.domain.check_findings",
+    "invoice_pipelines.quickbooks.commands.cli",
+    "invoice_pipelines.quickbooks.domain.company",
+    "invoice_pipelines.quickbooks.domain.errors",
+    "invoice_pipelines.quickbooks.commands.listings",
+    "invoice_pipelines.quickbooks.domain.payables_settings",
+    "invoice_pipelines.quickbooks.domain.sync",
+    "invoice_pipelines.quickbooks.domain.sync.bill_queue",
+    "invoice_pipelines.quickbooks.domain.watch",
     # qbo-payables that sets an account tells Dagster bills_waiting's new evaluation
     "invoice_pipelines.resources.dagster_ui",
     "invoice_pipelines.resources.mail_types",
     "invoice_pipelines.sales_ledger",
 }
 QUEUE_READS = {
-    "invoice_pipelines.queue.cli",
-    "invoice_pipelines.queue.commands",
-    "invoice_pipelines.queue.items",
-    "invoice_pipelines.queue.jobs",
-    "invoice_pipelines.queue.kinds",
-    "invoice_pipelines.queue.requests",
-    "invoice_pipelines.queue.transitions",
+    "invoice_pipelines.queue.commands.cli",
+    "invoice_pipelines.queue.commands.run",
+    "invoice_pipelines.queue.domain.items",
+    "invoice_pipelines.queue.domain.jobs",
+    "invoice_pipelines.queue.domain.kinds",
+    "invoice_pipelines.queue.domain.requests",
+    "invoice_pipelines.queue.domain.transitions",
 }
 
 
 def _ours_beyond_every_command(modules: set[str]) -> set[str]:
     """The modules of ours a command loaded beyond EVERY_COMMAND, core, db and the areas'
-    tables (`<area>/area.py` and its package)."""
+    tables (`<area>/area.py` and its package, with its `commands` and `domain` packages)."""
     areas = {name.split(".")[1] for name in modules if name.count(".") == 2}
     return {
         m
@@ -489,7 +489,12 @@ def _ours_beyond_every_command(modules: set[str]) -> set[str]:
         and m not in EVERY_COMMAND
         and not m.startswith(("invoice_pipelines.core", "invoice_pipelines.db"))
         and not m.endswith(".area")
-        and m not in {f"invoice_pipelines.{area}" for area in areas}
+        and m
+        not in {
+            f"invoice_pipelines.{area}{sub}"
+            for area in areas
+            for sub in ("", ".commands", ".domain")
+        }
     }
 
 
@@ -523,7 +528,7 @@ def test_reading_commands_load_only_what_reading_needs(db, tmp_path):
         # an invoicing job: its kind is billing's, loaded to describe it
         "batch-status": (
             ["batch-status", str(job_id)],
-            QUEUE_READS | {"invoice_pipelines.billing.invoicing_kinds"},
+            QUEUE_READS | {"invoice_pipelines.billing.domain.invoicing_kinds"},
         ),
         "batch-list": (["batch-list", "--org", shop.org["slug"]], QUEUE_READS),
         # no QuickBooks client, sync or document reader (lxml) for a listing

@@ -212,7 +212,7 @@ def test_a_group_two_areas_add_to_runs_each_verbs_own_function():
 def test_a_part_named_by_anything_but_its_path_is_refused_when_declared():
     """A table names each part `module:name`; a typo (no colon, a function instead of its path)
     is an error when the area is declared, not when a person first runs the command."""
-    for run in ("invoice_pipelines.billing.commands.run_batch_invoice", _stamped):
+    for run in ("invoice_pipelines.billing.commands.run.run_batch_invoice", _stamped):
         with pytest.raises(ValueError, match="module:name"):
             Command("stamp", "stamp a letter", run=run)
     with pytest.raises(ValueError, match="module:name"):

@@ -143,8 +143,8 @@ def test_the_documented_peppol_step_sends_the_one_invoice_listed(tmp_path):
     names Wiener Softwarehaus' invoices, and `peppol send` of the first one listed sends that one
     over the access point stand-in (the demo's SMP table), nothing else and no e-mail; the
     listing then leaves it out of what is not sent."""
-    from invoice_pipelines.billing.invoicing import process_batch_job
-    from invoice_pipelines.documents.pipeline import generate_documents
+    from invoice_pipelines.billing.domain.invoicing import process_batch_job
+    from invoice_pipelines.documents.domain.pipeline import generate_documents
     from invoice_pipelines.resources.files import LocalFiles
     from invoice_pipelines_devtools.demo.peppol import demo_network
     from invoice_pipelines_devtools.demo.seed import DEMO_PEPPOL_CUSTOMERS, seed_demo

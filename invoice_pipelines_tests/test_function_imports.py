@@ -19,22 +19,22 @@ WAITS = {
     "seam of invoice_pipelines_devtools, which the package does not otherwise import",
     "code_server.py": "Dagster's instance and the coordinator's tag, needed only in the code "
     "server's process once a bulk run starts",
-    "billing/credit_note_jobs.py": "the launchpad's request (Dagster config) and MetadataValue, "
+    "billing/domain/credit_note_jobs.py": "the launchpad's request (Dagster config) and MetadataValue, "
     "loaded with the queue's Dagster job only: the commands using this module import no Dagster",
-    "delivery/batch.py": "the launchpad's request (Dagster config), loaded with the queue's "
+    "delivery/domain/batch.py": "the launchpad's request (Dagster config), loaded with the queue's "
     "Dagster job only: the commands using this module import no Dagster",
-    "documents/batch.py": "the launchpad's request and MetadataValue as above; fpdf and the font "
+    "documents/domain/batch.py": "the launchpad's request and MetadataValue as above; fpdf and the font "
     "only for the page listing what a combined PDF lacks",
     "core/rules.py": "the Unicode confusables table (several MB), read at the first look-alike "
     "check",
     "db/migrate.py": "Alembic, only when the schema is migrated",
-    "documents/pdfa.py": "fontTools, only when a renderer worker reads its font; fpdf2's "
+    "documents/domain/pdfa.py": "fontTools, only when a renderer worker reads its font; fpdf2's "
     "colour profile found once",
     "einvoice/schematron.py": "Saxon, only when official rules are compiled (a worker)",
     "housekeeping/dead_runs.py": "Alembic and YAML imported ahead on purpose (`_preload`): what "
     "opening Dagster's instance imports, paid before a stop's clock starts",
-    "intake/warm_up.py": "the intake's parser, only in a parse worker warming up",
-    "quickbooks/sync/bills.py": "the letter writer (fpdf), only when a bill has no document of "
+    "intake/domain/warm_up.py": "the intake's parser, only in a parse worker warming up",
+    "quickbooks/domain/sync/bills.py": "the letter writer (fpdf), only when a bill has no document of "
     "its own",
     "resources/ocr_readers.py": "Google Cloud Vision's client and requests, only with "
     "INVOICE_PIPELINES_OCR=vision",
@@ -42,7 +42,7 @@ WAITS = {
     "resources/stores.py": "the Dagster classes of the storage chosen, for a run's resources "
     "only (commands import no Dagster), and not the other storage's (boto3)",
     "settings.py": "Dagster's EnvVar, only for a run's resources: commands import no Dagster",
-    "tenants/partition_keys.py": "Dagster's instance and the partitions' name, only when a write "
+    "tenants/domain/partition_keys.py": "Dagster's instance and the partitions' name, only when a write "
     "verb of `organizations` writes partitions (DAGSTER_HOME set): the reading verbs and the "
     "validation import no Dagster",
     "tenants/run_coordinator.py": "the database, only when a run names an organization: the "

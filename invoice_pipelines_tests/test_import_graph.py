@@ -183,7 +183,7 @@ def _resolve_relative(importer: str, is_package: bool, level: int, module: str |
     return ".".join(base + ([module] if module else []))
 
 
-# "invoice_pipelines.intake.parse:parse_document": a function named for another process to run
+# "invoice_pipelines.intake.domain.parse:parse_document": a function named for another process to run
 TARGET = re.compile(r"(invoice_pipelines(?:_devtools)?(?:\.\w+)*):[A-Za-z_]\w*(?:\.\w+)*")
 IMPORT_FUNCTIONS = frozenset({"import_module", "__import__"})
 
@@ -476,10 +476,11 @@ def test_the_walk_sees_the_whole_package(edges):
     assert {f"{PACKAGE}.{area}.area" for area in AREAS} <= listed
     for area in AREAS:
         loaded = {e.imported for e in edges if e.importer == f"{PACKAGE}.{area}.area"}
-        assert {f"{PACKAGE}.{area}.defs", f"{PACKAGE}.{area}.cli"} <= loaded, area
+        assert {f"{PACKAGE}.{area}.defs", f"{PACKAGE}.{area}.commands.cli"} <= loaded, area
     # db/area.py imports what `migrate` does inside its loader (the seam): such an import counts
     assert any(
-        e.importer == f"{PACKAGE}.db.area" and e.imported == f"{PACKAGE}.db.commands" for e in edges
+        e.importer == f"{PACKAGE}.db.area" and e.imported == f"{PACKAGE}.db.commands.run"
+        for e in edges
     )
     # Alembic's revisions are walked: 0002 makes the application role with db/rls.py
     assert any(
@@ -493,11 +494,11 @@ def test_the_walk_reads_names_as_imports(tmp_path):
     source = tmp_path / "x.py"
     source.write_text(
         "import importlib\n"
-        'TARGET = "invoice_pipelines.intake.parse:parse_document"\n'
+        'TARGET = "invoice_pipelines.intake.domain.parse:parse_document"\n'
         'NOT_A_TARGET = "invoice_pipelines.organization_id"\n'
         "def load(area):\n"
-        '    importlib.import_module("invoice_pipelines.exports.files")\n'
-        '    __import__("invoice_pipelines.billing.contract")\n'
+        '    importlib.import_module("invoice_pipelines.exports.domain.files")\n'
+        '    __import__("invoice_pipelines.billing.domain.contract")\n'
         '    return importlib.import_module(f"invoice_pipelines.{area}.defs")\n'
         "def unread(name):\n"
         "    return importlib.import_module(name)\n",
@@ -508,9 +509,9 @@ def test_the_walk_reads_names_as_imports(tmp_path):
         (e.imported, e.how, e.line) for e in imports_of(f"{PACKAGE}.documents.x", source, modules)
     }
     assert {
-        (f"{PACKAGE}.intake.parse", "string", 2),
-        (f"{PACKAGE}.exports.files", "import_module", 5),
-        (f"{PACKAGE}.billing.contract", "import_module", 6),
+        (f"{PACKAGE}.intake.domain.parse", "string", 2),
+        (f"{PACKAGE}.exports.domain.files", "import_module", 5),
+        (f"{PACKAGE}.billing.domain.contract", "import_module", 6),
     } <= found
     assert {(f"{PACKAGE}.{area}.defs", "import_module", 7) for area in AREAS} <= found
     assert not any(imported == PACKAGE for imported, *_ in found)
@@ -593,7 +594,7 @@ def test_both_assemblies_take_the_areas_from_the_one_list(edges):
 
 
 REGISTER = "register"
-REGISTRY = (f"{PACKAGE}.queue.known_kinds", f"{PACKAGE}.queue.kinds")
+REGISTRY = (f"{PACKAGE}.queue.domain.known_kinds", f"{PACKAGE}.queue.domain.kinds")
 
 
 def registrations(name: str, path: Path, edges: list[Edge]) -> list[str]:
@@ -638,7 +639,7 @@ def test_the_kinds_are_gathered_in_one_place(edges):
     assert not found, "kinds registered:\n" + "\n".join(sorted(set(found)))
     built = {name: lines for name, path in files.items() if (lines := kinds_built(path))}
     # the value's own module builds the next value (`with_kinds`), areas.py the areas' one
-    assert set(built) == {AREA_LIST, f"{PACKAGE}.queue.known_kinds"}, built
+    assert set(built) == {AREA_LIST, f"{PACKAGE}.queue.domain.known_kinds"}, built
 
 
 def test_core_and_db_are_no_holding_pens(edges):

@@ -37,7 +37,7 @@ WHERE = {
     "schedule": {"schedules"},
     "ScheduleDefinition": {"schedules"},
     "build_schedule_from_partitioned_job": {"schedules"},
-    # the queue's jobs module is dagster_jobs.py: queue/jobs.py reads, cancels and retries jobs
+    # the queue's jobs module is dagster_jobs.py: queue/domain/jobs.py reads, cancels and retries jobs
     "job": {"jobs", "dagster_jobs"},
     "op": {"jobs", "dagster_jobs"},
     "graph": {"jobs", "dagster_jobs"},
@@ -142,3 +142,56 @@ def test_the_reading_sees_decorators_calls_and_dagster_as_a_module():
     )
     assert defined(source) == [("asset", 3), ("sensor", 5), ("define_asset_job", 7)]
     assert misplaced("billing/sensors.py", source) == ["asset (3)", "define_asset_job (7)"]
+
+
+# the areas whose folders hold Dagster objects (db and resources are shared layers of the house)
+AREA_FOLDERS = sorted(
+    path.parent.name
+    for path in PACKAGE.glob("*/defs.py")
+    if path.parent.name not in {"db", "resources"}
+)
+# what an area's folder shows at its top besides its Dagster modules: its declaration, its one
+# Definitions, the resource its runs parse with, and the two sub-packages
+AREA_TOP = frozenset({"__init__.py", "area.py", "defs.py", "parser_resource.py"})
+
+
+def _imports_dagster_at_top(source: str) -> bool:
+    top = ast.parse(source).body
+    return any(
+        (isinstance(n, ast.ImportFrom) and (n.module or "").split(".")[0] == "dagster")
+        or (isinstance(n, ast.Import) and any(a.name.split(".")[0] == "dagster" for a in n.names))
+        for n in top
+    )
+
+
+def test_an_area_shows_its_dagster_modules_first():
+    """At the top of an area's folder stand its Dagster modules (assets, jobs, sensors, schedules,
+    checks, partitions, resources, ...: each imports Dagster) and `area.py`/`defs.py`; what its
+    commands do is in `<area>/commands/`, what it knows and does apart from Dagster in
+    `<area>/domain/`, and neither of those imports Dagster at its top (docs/architecture.md,
+    "An area's folder")."""
+    assert len(AREA_FOLDERS) >= 12, AREA_FOLDERS
+    wrong = {}
+    for area in AREA_FOLDERS:
+        folder = PACKAGE / area
+        for path in sorted(folder.glob("*.py")):
+            if path.name in AREA_TOP:
+                continue
+            if not _imports_dagster_at_top(path.read_text(encoding="utf-8")):
+                wrong[f"{area}/{path.name}"] = "no Dagster module: move it to domain/ or commands/"
+        for sub in ("domain", "commands"):
+            for path in sorted((folder / sub).rglob("*.py")):
+                if _imports_dagster_at_top(path.read_text(encoding="utf-8")):
+                    wrong[path.relative_to(PACKAGE).as_posix()] = "imports Dagster at its top"
+        packages = {p.name for p in folder.iterdir() if p.is_dir() and (p / "__init__.py").exists()}
+        if not packages <= {"domain", "commands"}:
+            wrong[area] = f"sub-packages {sorted(packages - {'domain', 'commands'})}"
+    assert wrong == {}
+
+
+def test_the_layout_reading_sees_dagster_at_the_top_only():
+    assert _imports_dagster_at_top("import dagster as dg\n")
+    assert _imports_dagster_at_top("from dagster import asset\n")
+    assert _imports_dagster_at_top("from dagster._core.instance import DagsterInstance\n")
+    assert not _imports_dagster_at_top("def f():\n    import dagster\n")
+    assert not _imports_dagster_at_top("from dagster_shim import x\n")

@@ -30,17 +30,17 @@ LINES_AND_TAXES = frozenset({"sales_invoice_lines", "sales_invoice_taxes"})
 # Area modules that may name the lines' and VAT breakdown's tables themselves, each with why.
 LINES_ALLOWED = {
     # billing writes the ledger: it inserts the lines and VAT rows of the invoices it makes
-    "billing/chunk_python.py": "writes the invoices' lines and VAT rows",
+    "billing/domain/chunk_python.py": "writes the invoices' lines and VAT rows",
     # issuing a credit note reads the invoice's lines and VAT rows under the invoice's lock, in
     # the transaction that writes the credit note's
-    "billing/credit_notes.py": "reads what it credits in the transaction that writes the note",
+    "billing/domain/credit_notes.py": "reads what it credits in the transaction that writes the note",
     # the billing checks compare what was written (lines, VAT rows, totals) with itself
     "billing/checks.py": "checks the rows billing wrote against each other",
     # one export query per direction over either invoice table (incoming or sales), in the
     # export's snapshot, for every invoice of a month at once
-    "exports/reads.py": "the month's export reads both directions' lines and VAT rows alike",
+    "exports/domain/reads.py": "the month's export reads both directions' lines and VAT rows alike",
     # the onboarding import writes the ledger: the lines and VAT rows of past invoices it brings in
-    "history/writing.py": "writes the imported invoices' lines and VAT rows",
+    "history/domain/writing.py": "writes the imported invoices' lines and VAT rows",
 }
 
 

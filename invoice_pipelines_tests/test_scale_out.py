@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from invoice_pipelines.billing.invoicing_kinds import enqueue_sales_orders
+from invoice_pipelines.billing.domain.invoicing_kinds import enqueue_sales_orders
 from invoice_pipelines.db.tables import (
     deliveries,
     incoming_invoice_lines,
@@ -27,11 +27,11 @@ from invoice_pipelines.db.tables import (
     uploads,
 )
 from invoice_pipelines.db.tenancy import find_organization, tenant_transaction
-from invoice_pipelines.delivery.batch import COMMUNICATIONS
-from invoice_pipelines.documents.batch import DOCUMENTS
-from invoice_pipelines.intake.uploads import ScanState, scan_uploads
-from invoice_pipelines.queue.items import enqueue_invoice_job
-from invoice_pipelines.queue.jobs import get_batch_job
+from invoice_pipelines.delivery.domain.batch import COMMUNICATIONS
+from invoice_pipelines.documents.domain.batch import DOCUMENTS
+from invoice_pipelines.intake.domain.uploads import ScanState, scan_uploads
+from invoice_pipelines.queue.domain.items import enqueue_invoice_job
+from invoice_pipelines.queue.domain.jobs import get_batch_job
 from invoice_pipelines.resources.uploads import LocalUploads
 from invoice_pipelines_devtools.standins.smtp import SmtpSink
 from invoice_pipelines_tests.billing.shop import make_shop
@@ -242,9 +242,9 @@ def test_two_runs_of_one_documents_job_and_one_sending_job_do_each_invoice_once(
 
 
 def test_three_push_runs_create_each_invoice_once_in_quickbooks(pg_database, tmp_path):
-    from invoice_pipelines.quickbooks.sync.customers import sync_customers
-    from invoice_pipelines.quickbooks.sync.invoices import queue_counts
-    from invoice_pipelines.quickbooks.sync.items import sync_items
+    from invoice_pipelines.quickbooks.domain.sync.customers import sync_customers
+    from invoice_pipelines.quickbooks.domain.sync.invoices import queue_counts
+    from invoice_pipelines.quickbooks.domain.sync.items import sync_items
     from invoice_pipelines_devtools.qbo_simulator import QboSimulator
     from invoice_pipelines_tests.quickbooks.conftest import TIME_SCALE, TOKEN_KEY, connect
 

@@ -1,5 +1,5 @@
 """Tax-audit access as the assemblies see it: `audit-export` and `audit-verify` (their parsers
-audit/cli.py, what they do audit/commands.py), the carrier's asset per organization and fiscal
+audit/commands/cli.py, what they do audit/commands/run.py), the carrier's asset per organization and fiscal
 year and the scheduled `archive_unchanged` check (audit/defs.py).
 
 An area of its own rather than a part of exports/: the exports are the month's bookings for the
@@ -18,16 +18,16 @@ AREA = Area(
             "audit-export",
             "write an organization's fiscal year as a tax-audit data carrier (GDPdU index.xml, "
             "flat files, originals, SHA-256 manifest)",
-            run="invoice_pipelines.audit.commands:run_audit_export_command",
+            run="invoice_pipelines.audit.commands.run:run_audit_export_command",
         ),
         Command(
             "audit-verify",
             "re-read an organization's stored originals and documents and its audit chain; name "
             "each file changed or missing and each audit row removed or changed",
-            run="invoice_pipelines.audit.commands:run_audit_verify_command",
+            run="invoice_pipelines.audit.commands.run:run_audit_verify_command",
         ),
     ),
-    parsers="invoice_pipelines.audit.cli:add_commands",
+    parsers="invoice_pipelines.audit.commands.cli:add_commands",
     definitions="invoice_pipelines.audit.defs:defs",
     needs=frozenset({"database", "upload_store", "export_store", "document_store"}),
 )

@@ -1,6 +1,6 @@
 """The carrier's asset: `audit_data_carrier`, one organization and fiscal year a partition
 (partitions.py). Materializing a partition writes the year's tax-audit data carrier
-(audit/carrier.py) into the export store under `<org>/audit/<year>/<run id>/`: every
+(audit/domain/carrier.py) into the export store under `<org>/audit/<year>/<run id>/`: every
 materialization is a carrier of its own, as the database stood when it was written. Its check
 `carrier_complete` is evaluated by the run itself: it fails when a file the tables name is
 missing from its store or is not what was stored."""
@@ -26,7 +26,7 @@ from dagster import (
 )
 from sqlalchemy import Engine
 
-from invoice_pipelines.audit.carrier import CarrierResult, write_carrier
+from invoice_pipelines.audit.domain.carrier import CarrierResult, write_carrier
 from invoice_pipelines.audit.partitions import YEAR_DIMENSION, audit_partitions
 from invoice_pipelines.catalog import OWNERS
 from invoice_pipelines.db.tenancy import find_organization

@@ -1,7 +1,7 @@
 """The audit area's scheduled check: `archive_unchanged` on the carrier's asset, over every active
 organization, daily (`archive_checks_job`, `archive_checks_schedule`): the files stored in the
 running and the last year are read again and hashed, each organization's whole audit chain is
-recomputed (audit/verify.py, what `audit-verify` runs), then the rows written since are sealed.
+recomputed (audit/domain/verify.py, what `audit-verify` runs), then the rows written since are sealed.
 Its metadata records each organization's chain head (position and hash): a second record of the
 chain, outside the application's database, to compare a later head with."""
 
@@ -18,7 +18,7 @@ from dagster import (
 from sqlalchemy import Engine
 
 from invoice_pipelines.audit.assets import audit_data_carrier
-from invoice_pipelines.audit.verify import verify_archive
+from invoice_pipelines.audit.domain.verify import verify_archive
 from invoice_pipelines.db.tenancy import active_organization_slugs, find_organization
 from invoice_pipelines.resources.files import Files
 from invoice_pipelines.resources.uploads import Uploads

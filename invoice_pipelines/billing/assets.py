@@ -38,14 +38,14 @@ from invoice_pipelines.billing.checks import (
     totals_result,
     totals_spec,
 )
-from invoice_pipelines.billing.counts import invoiced_amounts, order_counts
-from invoice_pipelines.billing.invoicing import (
+from invoice_pipelines.billing.domain.counts import invoiced_amounts, order_counts
+from invoice_pipelines.billing.domain.invoicing import (
     DEFAULT_CHUNK_SIZE,
     DEFAULT_WORKERS,
     MAX_WORKERS,
     process_batch_job,
 )
-from invoice_pipelines.billing.invoicing_kinds import (
+from invoice_pipelines.billing.domain.invoicing_kinds import (
     INVOICING_KINDS,
     enqueue_customer_lines,
     enqueue_sales_orders,
@@ -62,13 +62,13 @@ from invoice_pipelines.db.tenancy import (
 )
 from invoice_pipelines.metadata import markdown_table
 from invoice_pipelines.queue.dagster import job_metadata, sentence
-from invoice_pipelines.queue.jobs import (
+from invoice_pipelines.queue.domain.jobs import (
     BatchJob,
     UnknownBatchJob,
     get_batch_job,
 )
-from invoice_pipelines.queue.known_kinds import Kinds
-from invoice_pipelines.queue.requests import (
+from invoice_pipelines.queue.domain.known_kinds import Kinds
+from invoice_pipelines.queue.domain.requests import (
     DEFAULT_DUE_DAYS,
     BatchRequestError,
     check_due_days,
@@ -76,7 +76,7 @@ from invoice_pipelines.queue.requests import (
     parse_day,
     validate_order_ids,
 )
-from invoice_pipelines.queue.stats import BatchStats, batch_stats
+from invoice_pipelines.queue.domain.stats import BatchStats, batch_stats
 from invoice_pipelines.scheduled_checks import latest_or_now
 from invoice_pipelines.tenants.partitions import (
     REQUESTED_BY_HELP,

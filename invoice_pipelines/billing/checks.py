@@ -33,7 +33,7 @@ from dagster import (
 from sqlalchemy import Engine, func, select
 from sqlalchemy.engine import Connection
 
-from invoice_pipelines.billing.credit_notes import SEQUENCE_NAME as CREDIT_NOTES
+from invoice_pipelines.billing.domain.credit_notes import SEQUENCE_NAME as CREDIT_NOTES
 from invoice_pipelines.core.money import CENT
 from invoice_pipelines.core.numbering import find_gaps
 from invoice_pipelines.core.totals import LineAmounts, compute_totals, line_net, vat_amount
@@ -69,7 +69,7 @@ totals_spec = AssetCheckSpec(
 
 def _series_gaps(conn: Connection, organization_id: int, credit_notes: bool) -> dict:
     """One number series: invoices (positive sequence numbers) or credit notes (stored negated,
-    billing/credit_notes.py), against its row in invoice_number_sequences."""
+    billing/domain/credit_notes.py), against its row in invoice_number_sequences."""
     number = sales_invoices.c.sequence_number
     numbers = [
         abs(n)
@@ -198,7 +198,7 @@ def _settled(conn: Connection, invoice_id: int) -> tuple[set[int], set[tuple[str
 
 def _credit_note_problems(conn: Connection, note, lines: list, taxes: list) -> list[str]:
     """A credit note adds up like an invoice, except where it credits the rest of its invoice
-    (billing/credit_notes.py): there a line's net or a rate's VAT is what the invoice less the
+    (billing/domain/credit_notes.py): there a line's net or a rate's VAT is what the invoice less the
     earlier credit notes left, which is right when the invoice and its notes add up to zero."""
     settled_lines, settled_rates = _settled(conn, note.corrects_invoice_id)
     problems = []

@@ -1,5 +1,5 @@
 """A credit notes job as the launchpad asks for one (invoice_batch_job's request `credit_notes`):
-its Dagster config, apart from the kind (`billing/credit_note_jobs.py`) so that a command that
+its Dagster config, apart from the kind (`billing/domain/credit_note_jobs.py`) so that a command that
 queues or runs credit notes does not import Dagster; the kind names it as a function
 (`Requests.config`)."""
 

@@ -1,5 +1,5 @@
 """Billing's jobs: `batch_invoicing_job` (sales_invoices, one batch job a run: what the queue's
-`batch_jobs_sensor` launches for an invoicing kind, as the kind names it: billing/invoicing_kinds.py `INVOICING_JOB`) and `credit_note_job` (a
+`batch_jobs_sensor` launches for an invoicing kind, as the kind names it: billing/domain/invoicing_kinds.py `INVOICING_JOB`) and `credit_note_job` (a
 credit note for one sales invoice from the launchpad; queued credit notes are run by the queue
 itself)."""
 
@@ -20,7 +20,7 @@ from sqlalchemy import Engine
 from invoice_pipelines.billing.assets import sales_invoices
 from invoice_pipelines.billing.checks import gapless_numbers_spec, totals_spec
 from invoice_pipelines.billing.credit_note_request import CreditNoteItemConfig
-from invoice_pipelines.billing.credit_notes import (
+from invoice_pipelines.billing.domain.credit_notes import (
     CreditNoteRefused,
     amounts_from,
     issue_credit_note,

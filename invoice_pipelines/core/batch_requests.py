@@ -1,7 +1,7 @@
 """What a batch request the user must fix raises, and the request of billing's `customer_lines`
 kind: its name and the check of its lines. Here, below the areas, because two areas queue it:
 billing (the launchpad, `batch-invoice --customers`) and overdue (the fee and interest invoices
-of dunning notices, `overdue/fee_invoices.py`), and an area imports no other area."""
+of dunning notices, `overdue/domain/fee_invoices.py`), and an area imports no other area."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import Any
 from invoice_pipelines.core.batch_kinds import KindName
 from invoice_pipelines.core.money import MoneyError, to_decimal
 
-# the kind (billing/invoicing_kinds.py builds it for the queue)
+# the kind (billing/domain/invoicing_kinds.py builds it for the queue)
 CUSTOMER_LINES = KindName.CUSTOMER_LINES
 
 

@@ -40,9 +40,9 @@ Default interest (Verzugszinsen) is accrued per day (actual/365) for each day af
 `interest_until`, never for a day an earlier notice already charged, on what was open that day:
 the period is cut into segments where a payment changed the balance (`balance_segments`), each
 charged at its own balance and per base-rate half-year. With `deliver`, notices of levels whose
-channel is `email`, `sms` or `whatsapp` are sent that way (`overdue/notice_sending.py`); every
+channel is `email`, `sms` or `whatsapp` are sent that way (`overdue/domain/notice_sending.py`); every
 other notice stays an in-app record. With `fee_invoices`, fees and interest are invoiced
-through batch invoicing (`overdue/fee_invoices.py`).
+through batch invoicing (`overdue/domain/fee_invoices.py`).
 """
 
 from __future__ import annotations

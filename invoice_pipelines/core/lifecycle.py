@@ -24,7 +24,7 @@ TRANSITIONS: dict[Status, frozenset[Status]] = {
     Status.PARSED: frozenset({Status.VALIDATED, Status.NEEDS_REVIEW, Status.FAILED}),
     # confirmed or corrected by a person, rejected by a person, or read again
     Status.NEEDS_REVIEW: frozenset({Status.VALIDATED, Status.FAILED, Status.CREATED}),
-    # booked, or reopened by a person for review before it is exported (audited, intake/review.py)
+    # booked, or reopened by a person for review before it is exported (audited, intake/domain/review.py)
     Status.VALIDATED: frozenset({Status.EXPORTED, Status.FAILED, Status.NEEDS_REVIEW}),
     Status.EXPORTED: frozenset({Status.VALIDATED, Status.FAILED}),  # re-processing after export
     Status.FAILED: frozenset({Status.CREATED}),  # retry

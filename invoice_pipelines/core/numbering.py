@@ -90,7 +90,7 @@ class NumberFormat:
         """(prefix, counter width, suffix) for `issue_date`: the number is
         prefix + counter zero-padded to at least `width` digits + suffix.
 
-        Lets SQL build thousands of numbers in one statement (`billing/chunk_postgres.py`).
+        Lets SQL build thousands of numbers in one statement (`billing/domain/chunk_postgres.py`).
         """
         values = {"year": issue_date.year, "month": issue_date.month}
         before: list[str] = []

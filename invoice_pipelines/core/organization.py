@@ -36,7 +36,7 @@ class Organization:
     datev_chart: str = "SKR03"
     active: bool = True
     peppol_participant: str | None = None
-    # suspended (tenants/lifecycle.py): automatic work requests nothing for it until resumed
+    # suspended (tenants/domain/lifecycle.py): automatic work requests nothing for it until resumed
     suspended_at: datetime | None = None
     suspension_reason: str | None = None
     settings: Mapping[str, Any] = field(default_factory=dict, compare=False)

@@ -1,7 +1,7 @@
 """What an organization's own values may be, as a person types them (a command's options, a line
 of an onboarding CSV): one sentence per problem, and the values typed for the `organizations`
 row (db/tables.py). Plain Python: `organizations add` and `change` and their launchpad jobs
-check with the same rules (tenants/lifecycle.py)."""
+check with the same rules (tenants/domain/lifecycle.py)."""
 
 from __future__ import annotations
 

@@ -3,9 +3,9 @@
 Everything that names them reads this list: the `qbo_mappings` / `qbo_cursors` entity column
 (db/tables.py), the sync assets, their jobs and daily schedules and the webhook sensor
 (quickbooks/assets.py, jobs.py, schedules.py, sensors.py), `qbo-sync --what`
-(quickbooks/cli.py), which QBO change asks for which pull (quickbooks/webhooks.py) and which
-mappings wake the push sensor (quickbooks/watch.py). What one sync does is its function in
-quickbooks/sync/, named in quickbooks/syncs.py.
+(quickbooks/commands/cli.py), which QBO change asks for which pull (quickbooks/domain/webhooks.py) and which
+mappings wake the push sensor (quickbooks/domain/watch.py). What one sync does is its function in
+quickbooks/domain/sync/, named in quickbooks/domain/syncs.py.
 docs/quickbooks.md says which files adding an entity touches.
 """
 
@@ -98,7 +98,7 @@ QBO_ENTITIES: tuple[QboEntity, ...] = (
         # changed or deleted
         webhook=("invoice", "payment", "creditmemo"),
     ),
-    # pushed by the invoices' sync after the invoice it corrects (quickbooks/sync/credit_memos.py)
+    # pushed by the invoices' sync after the invoice it corrects (quickbooks/domain/sync/credit_memos.py)
     QboEntity("credit_memo", direction=PUSHED),
     # the payables (issue 49): our suppliers as QBO vendors, supplier invoices as bills, and the
     # bill payments that pay them

@@ -7,7 +7,7 @@
 # - net total = sum of the bases, VAT total = sum of the VAT amounts, gross = net + VAT,
 #   amount due = gross (nothing is paid when the invoice is created).
 #
-# PostgreSQL computes the same thing in SQL NUMERIC (`billing/chunk_postgres.py`); the tests run the
+# PostgreSQL computes the same thing in SQL NUMERIC (`billing/domain/chunk_postgres.py`); the tests run the
 # same orders through both and compare.
 
 from __future__ import annotations

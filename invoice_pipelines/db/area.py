@@ -1,5 +1,5 @@
-"""The database's part of the assemblies: `migrate` (its parser db/cli.py, what it does
-db/commands.py)."""
+"""The database's part of the assemblies: `migrate` (its parser db/commands/cli.py, what it does
+db/commands/run.py)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ AREA = Area(
         Command(
             "migrate",
             "upgrade the database named by INVOICE_PIPELINES_DB_URL",
-            run="invoice_pipelines.db.commands:run_migrate",
+            run="invoice_pipelines.db.commands.run:run_migrate",
         ),
     ),
-    parsers="invoice_pipelines.db.cli:add_commands",
+    parsers="invoice_pipelines.db.commands.cli:add_commands",
 )

@@ -44,7 +44,7 @@ class Lock(Enum):
     # one counter at a time of the requests sent to the organization's QBO realm
     QBO_REQUESTS = 7305
     # key: `realm_key(realm id)`: one connect at a time to a QBO company, so two organizations
-    # never both connect to it (quickbooks/tokens.py, save_connection)
+    # never both connect to it (quickbooks/domain/tokens.py, save_connection)
     QBO_REALM = 7306
     # key: `chunk_key(job id, chunk position)`, one bigint: PostgreSQL's one-integer key space,
     # which never meets the two-integer one, so it needs no namespace and its keys stay as they were

@@ -1,7 +1,7 @@
 """The early-payment discounts customers take on sales invoices (Skonto, issue 40).
 
 What an invoice offers (the steps its document states, recorded on it when its first document
-was written: `sales_invoices.skonto_steps`, documents/pipeline.py), what it still bills after its
+was written: `sales_invoices.skonto_steps`, documents/domain/pipeline.py), what it still bills after its
 credit notes, in total and per VAT rate, and the discount rows per rate
 (`sales_invoice_discounts`) written on the connection of the transaction that settles the
 invoice. Whoever reads payments (the QuickBooks payment pull) calls `settle` with each invoice's money payments; the arithmetic is

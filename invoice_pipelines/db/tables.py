@@ -134,7 +134,7 @@ def _organizations() -> Table:
         Column("peppol_participant", String(128)),
         # suspended: sensors, schedules and backfills request nothing for it until it is resumed;
         # offboarded: its data were handed over, deleted when every retention period is over (0052,
-        # tenants/lifecycle.py)
+        # tenants/domain/lifecycle.py)
         Column("suspended_at", UtcDateTime),
         Column("suspended_by", String(255)),
         Column("suspension_reason", Text),
@@ -444,15 +444,15 @@ def _sales_invoices() -> Table:
         # unless a person names it
         Column("history", Boolean, nullable=False, server_default=text("false")),
         Column("created_by", String(255)),
-        # a credit note (type 381, billing/credit_notes.py): the invoice it corrects (BT-25) and why.
+        # a credit note (type 381, billing/domain/credit_notes.py): the invoice it corrects (BT-25) and why.
         # No foreign key: adding one to this table on SQLite means rebuilding it, which would cascade
-        # into every table that refers to it; billing/credit_notes.py checks the invoice instead.
+        # into every table that refers to it; billing/domain/credit_notes.py checks the invoice instead.
         Column("corrects_invoice_id", Id),
         Column("credit_reason", Text),
         # the early-payment discount steps (Skonto) its document states, recorded with its first
         # document and never changed after: [{"days": 10, "percent": "2"}, ...]; [] none; NULL no
         # document written yet. Documents written again and the settlement use these, never the
-        # customer's or organization's current terms (documents/sources.py, db/sales_discounts.py)
+        # customer's or organization's current terms (documents/domain/sources.py, db/sales_discounts.py)
         Column("skonto_steps", Json),
         *_timestamps(),
         UniqueConstraint("organization_id", "invoice_number"),
@@ -580,7 +580,7 @@ def _sales_invoice_discounts() -> Table:
 # its day (TxnDate) and the money it applied to the invoice (less what it took from our credit
 # notes' CreditMemos). Written in the transaction that sets the invoice's amounts; a payment voided
 # or deleted in QBO loses its row on the next pull. The sales export books them in the month of
-# their day (exports/payments.py).
+# their day (exports/domain/payments.py).
 def _sales_invoice_payments() -> Table:
     return Table(
         "sales_invoice_payments",
@@ -723,7 +723,7 @@ def _dunning_notices() -> Table:
         Column("interest_rate_percent", Rate(), nullable=False),
         Column("interest_from", Date),
         Column("interest_until", Date),
-        # what the interest was charged on, one entry per balance (migration 0030; overdue/letter.py
+        # what the interest was charged on, one entry per balance (migration 0030; overdue/domain/letter.py
         # lists them): [{"after", "until", "amount"}]; NULL before 0030 and without interest
         Column("interest_segments", Json),
         Column("fees_total", Money(), nullable=False),
@@ -749,7 +749,7 @@ def _dunning_notices() -> Table:
         # the batch invoicing job that invoices this notice's fee and interest, when the organization
         # chooses fee invoices (queued in the same transaction that sets it: invoiced once)
         Column("fee_batch_job_id", Id),
-        # the notice's letter (PDF/A in the document store, overdue/letter.py): claimed `writing` by
+        # the notice's letter (PDF/A in the document store, overdue/domain/letter.py): claimed `writing` by
         # one run before it is written (a conditional update: two runs never both write it), then
         # `written` with where it is and its size and pages, or `failed` with the reason
         Column("letter_status", String(16)),
@@ -958,7 +958,7 @@ def _processing_errors() -> Table:
     )
 
 
-# What a person confirmed or corrected on a document in review (intake/review.py): one row per
+# What a person confirmed or corrected on a document in review (intake/domain/review.py): one row per
 # changed field (old and new value as text), or one row with field NULL for a confirmation or a
 # rejection; who and when. The document's own columns hold the values as corrected.
 def _incoming_reviews() -> Table:
@@ -979,7 +979,7 @@ def _incoming_reviews() -> Table:
     )
 
 
-# The one notice a supplier gets when the intake rejects a document of theirs (intake/notices.py):
+# The one notice a supplier gets when the intake rejects a document of theirs (intake/domain/notices.py):
 # the intent recorded with the rejection (pending), then sent at most once through the outbox
 # (outbox/machine.py: sending -> sent | failed | unknown). One per document.
 # folded: listed in the day's notice to the same address (`folded_into`), sent with it;
@@ -1248,7 +1248,7 @@ def _audit_log() -> Table:
     )
 
 
-# The audit trail as a chain of hashes (audit/chain.py, migration 0053): one seal per audit row of
+# The audit trail as a chain of hashes (audit/domain/chain.py, migration 0053): one seal per audit row of
 # an organization, in the order of the rows' ids: its position, the SHA-256 of the row's content
 # and the chain hash (SHA-256 of the previous seal's chain hash and this row's hash).
 def _audit_seals() -> Table:
@@ -1423,7 +1423,7 @@ def _qbo_push_queue() -> Table:
     )
 
 
-# The requests counted toward the QBO limits of an organization's realm (quickbooks/realm_meter.py):
+# The requests counted toward the QBO limits of an organization's realm (quickbooks/domain/realm_meter.py):
 # every process that talks to the realm counts its requests here, under one lock, so together they
 # keep QBO's 500 a minute, 10 a second, 10 in flight and 40 batches a minute. `at`: seconds since
 # the epoch on the database's clock (PostgreSQL; SQLite: the machine's, one machine), the moment
@@ -1446,7 +1446,7 @@ def _qbo_realm_requests() -> Table:
 
 
 # The signed webhook bodies (SHA-256) that asked for an organization's pulls: the same body again
-# within limits.WEBHOOK_REPLAY_WINDOW_S asks for nothing (quickbooks/webhooks.py)
+# within limits.WEBHOOK_REPLAY_WINDOW_S asks for nothing (quickbooks/domain/webhooks.py)
 def _qbo_webhook_receipts() -> Table:
     return Table(
         "qbo_webhook_receipts",
@@ -1463,7 +1463,7 @@ def _qbo_webhook_receipts() -> Table:
     )
 
 
-# A QuickBooks company is an identity (0051, quickbooks/company.py): connecting an organization to
+# A QuickBooks company is an identity (0051, quickbooks/domain/company.py): connecting an organization to
 # another company (realm) is a switch: the first company's links move into `qbo_archived_links`
 # (each row as JSON with its table and realm) and every push waits until the new company's import
 # completed (`import_done_at`).
@@ -1497,7 +1497,7 @@ def _qbo_archived_links() -> Table:
     )
 
 
-# QuickBooks payables (issue 49, quickbooks/sync/vendors.py, bills.py, bill_payments.py): the
+# QuickBooks payables (issue 49, quickbooks/domain/sync/vendors.py, bills.py, bill_payments.py): the
 # company's vendors as we know them, the expense account per supplier, the bill push's outbox and
 # each incoming invoice's bill, and what QBO's bill payments paid of our incoming invoices.
 QBO_BILL_ACTIONS = ("push", "delete")
@@ -1686,7 +1686,7 @@ def _incoming_invoice_settlements() -> Table:
 
 
 # The supplier's early-payment discount (Skonto) taken on a bill, closed in QBO (0039,
-# quickbooks/sync/bill_discounts.py): an outbox of two steps per incoming invoice, `credit` (a
+# quickbooks/domain/sync/bill_discounts.py): an outbox of two steps per incoming invoice, `credit` (a
 # VendorCredit of the discount) and `apply` (a BillPayment of 0 that takes it against the bill),
 # each row committed `sending` before its request, with a requestid of its own.
 QBO_BILL_DISCOUNT_ACTIONS = ("credit", "apply")
@@ -1789,7 +1789,7 @@ def _supplier_changes() -> Table:
     )
 
 
-# Documents a Peppol access point forwarded (intake/peppol_inbound.py, 0043): one row per SBDH
+# Documents a Peppol access point forwarded (intake/domain/peppol_inbound.py, 0043): one row per SBDH
 # InstanceIdentifier (a bare document's: `sha256:<content hash>`), so a replay registers nothing.
 # `registered`: handed to the intake as an upload of the receiving organization (its upload and
 # incoming invoice); `unknown_receiver`: no organization has the receiver's participant id, so

@@ -1,6 +1,6 @@
 """Delivery as the assemblies see it: `send-invoices`, `batch-send`, `invoices list` and its
-`peppol` verbs (their parsers delivery/cli.py, what they do delivery/commands.py,
-delivery/invoice_listing.py and delivery/peppol_commands.py), its assets, checks and jobs
+`peppol` verbs (their parsers delivery/commands/cli.py, what they do delivery/commands/run.py,
+delivery/commands/invoice_listing.py and delivery/commands/peppol_commands.py), its assets, checks and jobs
 (delivery/defs.py of assets.py, checks.py, jobs.py) and its kind of batch job
 (`communications`)."""
 
@@ -15,29 +15,31 @@ AREA = Area(
         Command(
             "send-invoices",
             "e-mail invoices that have documents, at most once",
-            run="invoice_pipelines.delivery.commands:run_send",
+            run="invoice_pipelines.delivery.commands.run:run_send",
         ),
         Command(
             "batch-send",
             "queue a communications job: send invoices, once each",
-            run="invoice_pipelines.delivery.commands:run_batch_send",
+            run="invoice_pipelines.delivery.commands.run:run_batch_send",
         ),
         Command(
             "peppol",
             "look a participant up in the SMP, set one's id, send one invoice at most once",
             verbs=("lookup", "participant", "send"),
-            run="invoice_pipelines.delivery.peppol_commands:run_peppol_command",
+            run="invoice_pipelines.delivery.commands.peppol_commands:run_peppol_command",
         ),
         Command(
             "invoices",
             "sales invoices: list a customer's by name, with their delivery state",
-            run="invoice_pipelines.delivery.invoice_listing:run_invoices_command",
+            run="invoice_pipelines.delivery.commands.invoice_listing:run_invoices_command",
         ),
     ),
-    parsers="invoice_pipelines.delivery.cli:add_commands",
+    parsers="invoice_pipelines.delivery.commands.cli:add_commands",
     definitions="invoice_pipelines.delivery.defs:defs",
     kinds=(
-        QueueKind(KindName.COMMUNICATIONS, "invoice_pipelines.delivery.batch:COMMUNICATIONS_KIND"),
+        QueueKind(
+            KindName.COMMUNICATIONS, "invoice_pipelines.delivery.domain.batch:COMMUNICATIONS_KIND"
+        ),
     ),
     # the channels' resources: resources/channels.py TRANSPORTS
     needs=frozenset(

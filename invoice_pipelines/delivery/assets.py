@@ -5,10 +5,10 @@ Materializing an organization's partition e-mails the invoices whose documents e
 were never sent (or the invoices the config names; failed ones again with `retry_failed`; any
 again, deliberately, with `resend`). Nothing sends on its own: sending is a decision, taken in
 the launchpad, by the CLI, or by a batch request that asks for it. The e-mail run sends the
-invoices of customers on Peppol over Peppol, where the receiver takes them (delivery/peppol.py),
+invoices of customers on Peppol over Peppol, where the receiver takes them (delivery/domain/peppol.py),
 and its metadata counts each channel.
 
-The `peppol` group of the UI, read from our own records (delivery/peppol_overview.py): sending is
+The `peppol` group of the UI, read from our own records (delivery/domain/peppol_overview.py): sending is
 `invoice_emails`', receiving the intake's (`invoice-pipelines peppol receive`).
 
 - `peppol_participants`, `peppol_sent_documents`, `peppol_received_documents` (per
@@ -45,8 +45,7 @@ from sqlalchemy import Connection, Engine
 from invoice_pipelines.catalog import OWNERS
 from invoice_pipelines.core.channels import EMAIL, PEPPOL
 from invoice_pipelines.db.tenancy import tenant_transaction
-from invoice_pipelines.delivery.partitions import MONTH_DIMENSION, report_partitions
-from invoice_pipelines.delivery.peppol_overview import (
+from invoice_pipelines.delivery.domain.peppol_overview import (
     RECEIVED,
     SENT,
     SHOWN,
@@ -55,11 +54,12 @@ from invoice_pipelines.delivery.peppol_overview import (
     received_documents,
     sent_documents,
 )
-from invoice_pipelines.delivery.pipeline import (
+from invoice_pipelines.delivery.domain.pipeline import (
     AlreadySending,
     already_sending_message,
     send_invoices,
 )
+from invoice_pipelines.delivery.partitions import MONTH_DIMENSION, report_partitions
 from invoice_pipelines.metadata import markdown_table
 from invoice_pipelines.resources.channels import channels_of_form, open_channel, resources_of
 from invoice_pipelines.resources.files import Files

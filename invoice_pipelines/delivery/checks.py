@@ -18,7 +18,7 @@ from sqlalchemy import Engine
 
 from invoice_pipelines.db.tenancy import system_transaction
 from invoice_pipelines.delivery.assets import RECEIVED_DOCUMENTS, SENT_DOCUMENTS
-from invoice_pipelines.delivery.peppol_overview import (
+from invoice_pipelines.delivery.domain.peppol_overview import (
     SHOWN,
     UNANSWERED_AFTER,
     UNDELIVERED_AFTER,

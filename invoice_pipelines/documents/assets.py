@@ -22,9 +22,9 @@ from pydantic import Field
 from sqlalchemy import Engine
 
 from invoice_pipelines.catalog import OWNERS
-from invoice_pipelines.documents.batch import DOCUMENTS_VALID
-from invoice_pipelines.documents.pipeline import DEFAULT_BATCH, generate_documents
-from invoice_pipelines.documents.renderer import DocumentRenderer
+from invoice_pipelines.documents.domain.batch import DOCUMENTS_VALID
+from invoice_pipelines.documents.domain.pipeline import DEFAULT_BATCH, generate_documents
+from invoice_pipelines.documents.domain.renderer import DocumentRenderer
 from invoice_pipelines.metadata import markdown_table
 from invoice_pipelines.resources.files import Files
 from invoice_pipelines.tenants.partitions import organizations_partitions

@@ -16,10 +16,10 @@ from sqlalchemy import Engine, func, select
 
 from invoice_pipelines.db.tables import organizations, sales_invoices
 from invoice_pipelines.db.tenancy import system_transaction
+from invoice_pipelines.documents.domain.pipeline import not_left_to_a_batch, waiting_for_documents
 from invoice_pipelines.documents.jobs import documents_job
-from invoice_pipelines.documents.pipeline import not_left_to_a_batch, waiting_for_documents
-from invoice_pipelines.queue.items import Followed, followed_invoicing_jobs
-from invoice_pipelines.tenants.automation import automatic_organizations
+from invoice_pipelines.queue.domain.items import Followed, followed_invoicing_jobs
+from invoice_pipelines.tenants.domain.automation import automatic_organizations
 from invoice_pipelines.tenants.partitions import partition_run_tags
 from invoice_pipelines.tenants.run_coordinator import BULK_RUN_TAGS
 from invoice_pipelines.tenants.turns import organizations_with_a_run, take_turn

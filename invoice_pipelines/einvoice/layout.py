@@ -3,7 +3,7 @@
 Lines use the tab-cell convention of textpdf.py: the first cell at the left margin, further cells
 right-aligned in columns. Labels are the ones German invoices use ("Rechnungsnummer",
 "Nettobetrag", "USt. 19 %", "Bruttobetrag"), so what we print is what our own text extraction
-(intake/formats/text/) and an accountant expect to read.
+(intake/domain/formats/text/) and an accountant expect to read.
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ XSD, CEN's EN 16931 rules, the Factur-X profile rules, KoSIT's XRechnung rules; 
 core/rules.py) and judged under German VAT law (classes.py).
 
 Nothing here raises for bad input: every problem becomes a finding and the outcome is FAILED.
-The intake reads every supplier document through this (`intake/parse.py`, which adds the text
+The intake reads every supplier document through this (`intake/domain/parse.py`, which adds the text
 PDFs, scans and the comparison of a hybrid's page with its XML); `read_einvoice` reads a whole
 e-invoice file alone, as the read-back of the documents we write does (read_back.py).
 """

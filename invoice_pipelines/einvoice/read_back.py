@@ -2,7 +2,7 @@
 and checked as every received one is (`read.read_einvoice`: XSD, CEN's EN 16931 rules, the
 Factur-X profile rules, our rules) and, for an XRechnung, the KoSIT XRechnung rules, for a Peppol
 BIS document OpenPEPPOL's rules. The documents area proves each document it writes with it
-(`documents/build.py`)."""
+(`documents/domain/build.py`)."""
 
 from __future__ import annotations
 

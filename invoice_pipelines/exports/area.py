@@ -1,5 +1,5 @@
 """The exports as the assemblies see them: `export` and `export-reopen` (their parsers
-exports/cli.py, what they do exports/commands.py) and their assets, jobs and schedule
+exports/commands/cli.py, what they do exports/commands/run.py) and their assets, jobs and schedule
 (exports/defs.py)."""
 
 from __future__ import annotations
@@ -12,15 +12,15 @@ AREA = Area(
         Command(
             "export",
             "export one organization's month (CSV + DATEV files)",
-            run="invoice_pipelines.exports.commands:run_export_command",
+            run="invoice_pipelines.exports.commands.run:run_export_command",
         ),
         Command(
             "export-reopen",
             "EXPORTED -> VALIDATED (a correction); the next export is a new version",
-            run="invoice_pipelines.exports.commands:run_reopen_command",
+            run="invoice_pipelines.exports.commands.run:run_reopen_command",
         ),
     ),
-    parsers="invoice_pipelines.exports.cli:add_commands",
+    parsers="invoice_pipelines.exports.commands.cli:add_commands",
     definitions="invoice_pipelines.exports.defs:defs",
     needs=frozenset({"database", "upload_store", "export_store", "document_store"}),
 )

@@ -39,12 +39,12 @@ from invoice_pipelines.db.tenancy import (
     find_organization,
     tenant_transaction,
 )
-from invoice_pipelines.exports.documents import DocumentStores
-from invoice_pipelines.exports.export_settings import ExportSettingsError
+from invoice_pipelines.exports.domain.documents import DocumentStores
+from invoice_pipelines.exports.domain.export_settings import ExportSettingsError
+from invoice_pipelines.exports.domain.pipeline import run_export
+from invoice_pipelines.exports.domain.reads import in_review_in_month
+from invoice_pipelines.exports.domain.result import ExportResult, skipped_by_reason, totals_text
 from invoice_pipelines.exports.partitions import MONTH_DIMENSION, export_partitions
-from invoice_pipelines.exports.pipeline import run_export
-from invoice_pipelines.exports.reads import in_review_in_month
-from invoice_pipelines.exports.result import ExportResult, skipped_by_reason, totals_text
 from invoice_pipelines.metadata import markdown_table
 from invoice_pipelines.resources.files import Files
 from invoice_pipelines.resources.uploads import Uploads

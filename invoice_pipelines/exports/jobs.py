@@ -15,7 +15,7 @@ from pydantic import Field
 from sqlalchemy import Engine
 
 from invoice_pipelines.exports.assets import incoming_invoice_exports, sales_invoice_exports
-from invoice_pipelines.exports.corrections import reopen_exported
+from invoice_pipelines.exports.domain.corrections import reopen_exported
 from invoice_pipelines.tenants.partitions import who_asked
 from invoice_pipelines.tenants.refusals import organization_or_refuse, refused
 

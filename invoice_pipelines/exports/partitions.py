@@ -4,7 +4,7 @@ INVOICE_PIPELINES_EXPORT_RUNNING_MONTH=provisional)."""
 
 from dagster import MonthlyPartitionsDefinition, MultiPartitionsDefinition
 
-from invoice_pipelines.exports.job import running_month_mode
+from invoice_pipelines.exports.domain.job import running_month_mode
 from invoice_pipelines.settings import env
 from invoice_pipelines.tenants.partitions import (
     ORGANIZATIONS_PARTITIONS_NAME,

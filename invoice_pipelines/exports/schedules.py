@@ -17,7 +17,7 @@ from sqlalchemy import Engine
 from invoice_pipelines.exports.jobs import export_job
 from invoice_pipelines.exports.partitions import MONTH_DIMENSION
 from invoice_pipelines.settings import SCHEDULE_TIMEZONE
-from invoice_pipelines.tenants.automation import automatic_organizations
+from invoice_pipelines.tenants.domain.automation import automatic_organizations
 from invoice_pipelines.tenants.partitions import (
     MAX_RUNS_PER_TICK,
     ORGANIZATIONS_PARTITIONS_NAME,
@@ -46,7 +46,7 @@ def previous_month(moment: datetime) -> str:
 def monthly_exports_schedule(context: ScheduleEvaluationContext, database: ResourceParam[Engine]):
     period = previous_month(context.scheduled_execution_time or datetime.now(UTC))
     # in the instance's order: a range of the multi-partition covers consecutive organizations,
-    # none suspended (tenants/automation.py)
+    # none suspended (tenants/domain/automation.py)
     automatic = automatic_organizations(context.instance, database)
     slugs = automatic.working
     if not slugs:

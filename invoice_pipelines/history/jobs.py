@@ -1,6 +1,6 @@
 """The history import on the launchpad: `history_import_job`, one organization's past invoices
 from files the run's machine can read (config: organization, the files' paths). The same work as
-`invoice-pipelines history import` (history/importing.py); the run coordinator tags it with its
+`invoice-pipelines history import` (history/domain/importing.py); the run coordinator tags it with its
 organization from the op's `organization` config, so it queues behind that organization's other
 runs."""
 
@@ -19,7 +19,7 @@ from dagster import (
 from pydantic import Field
 from sqlalchemy import Engine
 
-from invoice_pipelines.history.importing import import_history
+from invoice_pipelines.history.domain.importing import import_history
 from invoice_pipelines.tenants.partitions import REQUESTED_BY_HELP, who_asked
 from invoice_pipelines.tenants.refusals import organization_or_refuse
 

@@ -1,5 +1,5 @@
-"""Housekeeping as the assemblies see it: `housekeeping` (its parser housekeeping/cli.py, what it
-does housekeeping/commands.py), its jobs and schedules (housekeeping/defs.py)."""
+"""Housekeeping as the assemblies see it: `housekeeping` (its parser housekeeping/commands/cli.py, what it
+does housekeeping/commands/run.py), its jobs and schedules (housekeeping/defs.py)."""
 
 from __future__ import annotations
 
@@ -12,10 +12,10 @@ AREA = Area(
             "housekeeping",
             "remove archived uploads and export files past their retention period (JSON per "
             "organization)",
-            run="invoice_pipelines.housekeeping.commands:run_housekeeping_command",
+            run="invoice_pipelines.housekeeping.commands.run:run_housekeeping_command",
         ),
     ),
-    parsers="invoice_pipelines.housekeeping.cli:add_commands",
+    parsers="invoice_pipelines.housekeeping.commands.cli:add_commands",
     definitions="invoice_pipelines.housekeeping.defs:defs",
     needs=frozenset({"database", "upload_store", "export_store"}),
 )

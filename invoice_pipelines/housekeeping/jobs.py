@@ -15,8 +15,8 @@ from dagster import (
 from pydantic import Field
 from sqlalchemy import Engine
 
-from invoice_pipelines.housekeeping.archive import OrganizationOutcome, purge_archives
 from invoice_pipelines.housekeeping.dagster_runs import purge_runs
+from invoice_pipelines.housekeeping.domain.archive import OrganizationOutcome, purge_archives
 from invoice_pipelines.metadata import markdown_table
 from invoice_pipelines.resources.files import Files
 from invoice_pipelines.resources.uploads import Uploads

@@ -1,5 +1,5 @@
 """The intake as the assemblies see it: `parse`, `incoming`, `suppliers` and its `peppol` verbs
-(their parsers intake/cli.py, what they do intake/parse_command.py, commands.py,
+(their parsers intake/commands/cli.py, what they do intake/commands/parse_command.py, commands.py,
 review_command.py, supplier_commands.py and peppol_commands.py), its assets, jobs, sensors and
 checks (intake/defs.py), and the `document_parser` its runs parse with."""
 
@@ -13,29 +13,31 @@ AREA = Area(
         Command(
             "parse",
             "parse and validate one invoice file offline",
-            run="invoice_pipelines.intake.parse_command:run_parse_command",
+            run="invoice_pipelines.intake.commands.parse_command:run_parse_command",
         ),
         Command(
             "incoming",
             "incoming invoices: list, show, review, policy, uploads",
-            run="invoice_pipelines.intake.commands:run_incoming_command",
+            run="invoice_pipelines.intake.commands.run:run_incoming_command",
             # the reading verbs never import the writing one's module
-            verb_runs={"review": "invoice_pipelines.intake.review_command:run_review_command"},
+            verb_runs={
+                "review": "invoice_pipelines.intake.commands.review_command:run_review_command"
+            },
         ),
         Command(
             "suppliers",
             "the supplier register: list, show, add, change, link-vendor, policy",
-            run="invoice_pipelines.intake.supplier_commands:run_suppliers_command",
+            run="invoice_pipelines.intake.commands.supplier_commands:run_suppliers_command",
         ),
         Command(
             "peppol",
             "Peppol: receive a document an access point forwarded, once; route held ones; "
             "listen for them",
             verbs=("receive", "route", "listen"),
-            run="invoice_pipelines.intake.peppol_commands:run_peppol_command",
+            run="invoice_pipelines.intake.commands.peppol_commands:run_peppol_command",
         ),
     ),
-    parsers="invoice_pipelines.intake.cli:add_commands",
+    parsers="invoice_pipelines.intake.commands.cli:add_commands",
     definitions="invoice_pipelines.intake.defs:defs",
     # a command parses in its own process (`parse`): no `document_parser` for it
     provides={

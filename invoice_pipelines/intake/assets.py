@@ -31,15 +31,6 @@ from invoice_pipelines.db.tenancy import (
     tenant_transaction,
 )
 from invoice_pipelines.einvoice.classes import POLICY_SETTING, PolicyError, checked_policy
-from invoice_pipelines.intake.check_findings import (
-    HOW_TO_REVIEW,
-    TABLE_ROWS,
-    failed_documents_table,
-    in_review_table,
-    judge_documents,
-    not_exportable_table,
-    way_out,
-)
 from invoice_pipelines.intake.checks import (
     INTAKE_RUN_CHECKS,
     SUPPLIER_REGISTER,
@@ -48,11 +39,24 @@ from invoice_pipelines.intake.checks import (
     scheduled_evaluations,
     told_apart_spec,
 )
-from invoice_pipelines.intake.figures import register_figures, rejected_table
-from invoice_pipelines.intake.incoming_invoices import organization_stats
-from invoice_pipelines.intake.notice_states import rejected_documents
+from invoice_pipelines.intake.domain.check_findings import (
+    HOW_TO_REVIEW,
+    TABLE_ROWS,
+    failed_documents_table,
+    in_review_table,
+    judge_documents,
+    not_exportable_table,
+    way_out,
+)
+from invoice_pipelines.intake.domain.figures import register_figures, rejected_table
+from invoice_pipelines.intake.domain.incoming_invoices import organization_stats
+from invoice_pipelines.intake.domain.notice_states import rejected_documents
+from invoice_pipelines.intake.domain.pipeline import (
+    IntakeSummary,
+    process_documents,
+    retry_documents,
+)
 from invoice_pipelines.intake.parser_resource import DocumentParser
-from invoice_pipelines.intake.pipeline import IntakeSummary, process_documents, retry_documents
 from invoice_pipelines.resources.ocr_readers import OcrReader
 from invoice_pipelines.resources.uploads import Uploads
 from invoice_pipelines.scheduled_checks import evaluation
@@ -283,7 +287,7 @@ def incoming_invoices(
 
 
 def register_metadata(conn, organization_id: int) -> dict:
-    """What the UI shows of one organization's register (intake/figures.py: what a command
+    """What the UI shows of one organization's register (intake/domain/figures.py: what a command
     that changes it reports too), as the register's runs record it."""
     return as_metadata(register_figures(conn, organization_id))
 

@@ -46,7 +46,7 @@ from dagster import (
 )
 from sqlalchemy import Engine
 
-from invoice_pipelines.intake.check_findings import (
+from invoice_pipelines.intake.domain.check_findings import (
     DISCOUNT_WARNING_DAYS,
     DISCOUNTS_CHECK,
     EXPORTABLE,
@@ -57,7 +57,7 @@ from invoice_pipelines.intake.check_findings import (
     discounts_finding,
     scheduled_findings,
 )
-from invoice_pipelines.intake.figures import (
+from invoice_pipelines.intake.domain.figures import (
     REGISTERED_CHECK,
     SUPPLIER_REGISTER,
     TOLD_APART_CHECK,
@@ -169,7 +169,7 @@ registered_spec = AssetCheckSpec(
 
 
 def register_checks(conn, organization_id: int) -> list[AssetCheckResult]:
-    """The register's two checks for one organization (intake/figures.py: their one rule)."""
+    """The register's two checks for one organization (intake/domain/figures.py: their one rule)."""
     return [
         check_result(finding, check_name=name, asset_key=SUPPLIER_REGISTER)
         for name, finding in register_findings(conn, organization_id).items()

@@ -28,15 +28,15 @@ from invoice_pipelines.intake.assets import (
     register_events,
 )
 from invoice_pipelines.intake.checks import INTAKE_RUN_CHECKS
-from invoice_pipelines.intake.notices import (
+from invoice_pipelines.intake.domain.notices import (
     organizations_with_pending_notices,
     send_supplier_notices,
 )
-from invoice_pipelines.intake.peppol_responses import (
+from invoice_pipelines.intake.domain.peppol_responses import (
     answer_rejections,
     organizations_awaiting_answers,
 )
-from invoice_pipelines.intake.review import ReviewError, review_document
+from invoice_pipelines.intake.domain.review import ReviewError, review_document
 from invoice_pipelines.resources.peppol_transport import PeppolTransport
 from invoice_pipelines.resources.smtp import Smtp
 from invoice_pipelines.supplier_register import (

@@ -1,4 +1,4 @@
-"""The `document_parser` resource: the intake's parser worker processes (`intake/workers.py`),
+"""The `document_parser` resource: the intake's parser worker processes (`intake/domain/workers.py`),
 owned by the run or kept warm for the code location in a parse server
 (`resources/parse_server.py`)."""
 
@@ -6,9 +6,9 @@ from collections.abc import Iterable, Iterator, Sequence
 from typing import ClassVar
 
 from invoice_pipelines.einvoice.verdict import WARM_UP
-from invoice_pipelines.intake.parse import ParseOutcome
-from invoice_pipelines.intake.warm_up import WARM_UP_WITH_DOCUMENTS, warm_documents
-from invoice_pipelines.intake.workers import DEFAULT_TARGET, FAILURE
+from invoice_pipelines.intake.domain.parse import ParseOutcome
+from invoice_pipelines.intake.domain.warm_up import WARM_UP_WITH_DOCUMENTS, warm_documents
+from invoice_pipelines.intake.domain.workers import DEFAULT_TARGET, FAILURE
 from invoice_pipelines.resources.parse_server import KEEP_WARM_SECONDS, ServerSpec
 from invoice_pipelines.resources.pool_resource import WorkerPoolResource
 from invoice_pipelines.settings import NOW, Reading, max_upload_bytes, positive_number
@@ -18,7 +18,7 @@ class DocumentParser(WorkerPoolResource):
     """Parses documents in warm worker processes, each with a time limit and a size limit.
 
     Each worker compiles the schematrons as it starts (a parse server's also reads made-up
-    documents through, `intake/warm_up.py`) and caps its own data memory at
+    documents through, `intake/domain/warm_up.py`) and caps its own data memory at
     `limits.PARSE_WORKER_MEMORY_BYTES`: a document that needs more ends FAILED, the rest of the
     batch goes on; so does a document that times out or crashes its worker.
 
@@ -34,7 +34,7 @@ class DocumentParser(WorkerPoolResource):
 
     target: ClassVar[str] = DEFAULT_TARGET
     warm_up: ClassVar[str] = WARM_UP
-    server_warm_up: ClassVar[str] = WARM_UP_WITH_DOCUMENTS  # intake/warm_up.py says why
+    server_warm_up: ClassVar[str] = WARM_UP_WITH_DOCUMENTS  # intake/domain/warm_up.py says why
     failure: ClassVar[str] = FAILURE
 
     def server_spec(self) -> ServerSpec:

@@ -24,14 +24,14 @@ from sqlalchemy import Engine
 
 from invoice_pipelines.db.tenancy import UnknownOrganization, find_organization
 from invoice_pipelines.intake.assets import IncomingInvoicesConfig, uploads
-from invoice_pipelines.intake.duplicate_uploads import duplicates_table, invoice_named
+from invoice_pipelines.intake.domain.duplicate_uploads import duplicates_table, invoice_named
+from invoice_pipelines.intake.domain.redispatch import DEPTH_TAG, redispatch_batches, run_depth
+from invoice_pipelines.intake.domain.uploads import ScanResult, ScanState, scan_uploads
 from invoice_pipelines.intake.jobs import intake_job
-from invoice_pipelines.intake.redispatch import DEPTH_TAG, redispatch_batches, run_depth
-from invoice_pipelines.intake.uploads import ScanResult, ScanState, scan_uploads
 from invoice_pipelines.resources.uploads import Uploads
 from invoice_pipelines.settings import positive_number
-from invoice_pipelines.tenants.automation import automatic_organizations
-from invoice_pipelines.tenants.lifecycle import suspended_organizations
+from invoice_pipelines.tenants.domain.automation import automatic_organizations
+from invoice_pipelines.tenants.domain.lifecycle import suspended_organizations
 from invoice_pipelines.tenants.partitions import partition_run_tags
 from invoice_pipelines.tenants.run_coordinator import INTAKE_RUN_TAGS
 

@@ -26,10 +26,10 @@ from pydantic import Field
 from invoice_pipelines.catalog import OWNERS, defined_here
 from invoice_pipelines.db.tenancy import UnknownOrganization, find_organization
 from invoice_pipelines.metadata import markdown_table
-from invoice_pipelines.overdue import scheduling
-from invoice_pipelines.overdue.letter import LetterSummary, write_letters
-from invoice_pipelines.overdue.notice_sending import NoticeDeliverySummary, send_notices_over
-from invoice_pipelines.overdue.pipeline import DunningResult, run_overdue
+from invoice_pipelines.overdue.domain import scheduling
+from invoice_pipelines.overdue.domain.letter import LetterSummary, write_letters
+from invoice_pipelines.overdue.domain.notice_sending import NoticeDeliverySummary, send_notices_over
+from invoice_pipelines.overdue.domain.pipeline import DunningResult, run_overdue
 from invoice_pipelines.resources.channels import resources_of
 from invoice_pipelines.tenants.partitions import (
     REQUESTED_BY_HELP,

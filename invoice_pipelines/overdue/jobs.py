@@ -15,7 +15,7 @@ from pydantic import Field
 from sqlalchemy import Engine
 
 from invoice_pipelines.overdue.assets import dunning_notices
-from invoice_pipelines.overdue.pipeline import set_dunning_block
+from invoice_pipelines.overdue.domain.pipeline import set_dunning_block
 from invoice_pipelines.tenants.partitions import REQUESTED_BY_HELP, who_asked
 from invoice_pipelines.tenants.refusals import organization_or_refuse, refused
 

@@ -1,4 +1,4 @@
-"""Dunning's schedule: INVOICE_PIPELINES_DUNNING_* settings (overdue/scheduling.py), by default
+"""Dunning's schedule: INVOICE_PIPELINES_DUNNING_* settings (overdue/domain/scheduling.py), by default
 daily at 00:00 Europe/Berlin (settings.SCHEDULE_TIMEZONE, every schedule's zone). It launches one
 run of `dunning_job` per INVOICE_PIPELINES_DUNNING_BATCH_SIZE organizations (a partition range,
 run key `<tick>-batch-<n>`; more per run beyond 100 runs, as the monthly exports cut them, so that
@@ -19,9 +19,9 @@ from dagster import (
 from sqlalchemy import Engine
 
 from invoice_pipelines.overdue.assets import ASSET
+from invoice_pipelines.overdue.domain.scheduling import ScheduleSettings, schedule_settings
 from invoice_pipelines.overdue.jobs import dunning_job
-from invoice_pipelines.overdue.scheduling import ScheduleSettings, schedule_settings
-from invoice_pipelines.tenants.automation import automatic_organizations
+from invoice_pipelines.tenants.domain.automation import automatic_organizations
 from invoice_pipelines.tenants.partitions import (
     MAX_RUNS_PER_TICK,
     organizations_per_run,
@@ -56,7 +56,7 @@ def build_dunning_schedule(settings: ScheduleSettings) -> ScheduleDefinition:
         moment = context.scheduled_execution_time or datetime.now(UTC)
         if not settings.runs_at(moment):
             return SkipReason(f"Not an {settings.interval_hours}-hour tick.")
-        # ranges of consecutive partitions, none suspended (tenants/automation.py)
+        # ranges of consecutive partitions, none suspended (tenants/domain/automation.py)
         automatic = automatic_organizations(context.instance, database)
         if not automatic.working:
             return SkipReason("No organizations yet" + (automatic.note() or "."))

@@ -1,7 +1,7 @@
 """The queue's Dagster jobs, with their ops and configs, built from the kinds the areas bring:
 `invoice_batch_job` (and a `<kind>_batch_job` for each kind that waits on an outside service) runs
 one job of a kind the queue runs itself; `fail_stuck_batch_jobs_job` and `batch_job_control_job`
-serve every kind. (`queue/jobs.py` is the queue's reading, cancelling and retrying of batch jobs,
+serve every kind. (`queue/domain/jobs.py` is the queue's reading, cancelling and retrying of batch jobs,
 not Dagster's jobs.)"""
 
 from collections.abc import Sequence
@@ -24,24 +24,24 @@ from dagster import (
 from pydantic import Field
 from sqlalchemy import Engine
 
-from invoice_pipelines.queue.batch_job import BatchJob
 from invoice_pipelines.queue.dagster import job_metadata, sentence
-from invoice_pipelines.queue.job_kind import (
+from invoice_pipelines.queue.domain.batch_job import BatchJob
+from invoice_pipelines.queue.domain.job_kind import (
     DEFAULT_CHUNK_SIZE,
     LOCAL_QUEUE_JOB,
     JobKind,
     RunSettings,
 )
-from invoice_pipelines.queue.jobs import (
+from invoice_pipelines.queue.domain.jobs import (
     UnknownBatchJob,
     cancel_batch_job,
     get_batch_job,
     retry_failed,
 )
-from invoice_pipelines.queue.kinds import refusal, resource_keys, run_job
-from invoice_pipelines.queue.known_kinds import Kinds
-from invoice_pipelines.queue.requests import BatchRequestError
-from invoice_pipelines.queue.stuck import DEFAULT_STUCK_AFTER, fail_stuck_jobs
+from invoice_pipelines.queue.domain.kinds import refusal, resource_keys, run_job
+from invoice_pipelines.queue.domain.known_kinds import Kinds
+from invoice_pipelines.queue.domain.requests import BatchRequestError
+from invoice_pipelines.queue.domain.stuck import DEFAULT_STUCK_AFTER, fail_stuck_jobs
 from invoice_pipelines.scheduled_checks import evaluation
 from invoice_pipelines.tenants.partitions import REQUESTED_BY_HELP, who_asked
 from invoice_pipelines.tenants.refusals import organization_or_refuse, refused

@@ -28,7 +28,7 @@ from invoice_pipelines.queue.dagster_jobs import (
     by_service,
     fail_stuck_batch_jobs_job,
 )
-from invoice_pipelines.queue.known_kinds import KINDS_RESOURCE, Kinds
+from invoice_pipelines.queue.domain.known_kinds import KINDS_RESOURCE, Kinds
 from invoice_pipelines.queue.schedules import fail_stuck_batch_jobs_schedule
 from invoice_pipelines.queue.sensors import build_own_jobs_sensor, build_queue_sensor
 

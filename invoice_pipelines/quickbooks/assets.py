@@ -36,17 +36,22 @@ from invoice_pipelines.db.tenancy import (
     UnknownOrganization,
     find_organization,
 )
-from invoice_pipelines.quickbooks.errors import NotConnected, QboError
-from invoice_pipelines.quickbooks.figures import (
+from invoice_pipelines.quickbooks.domain.errors import NotConnected, QboError
+from invoice_pipelines.quickbooks.domain.figures import (
     COUNTED,
     paid_cells,
     paid_figures,
     row_of,
     sync_figures,
 )
-from invoice_pipelines.quickbooks.sync.bills import letter_pdf
-from invoice_pipelines.quickbooks.sync.common import QboSettings, RealmBusy, SyncCounts, realm_lease
-from invoice_pipelines.quickbooks.syncs import EXTRA_COUNTS, NEEDS_FILES, SYNCS
+from invoice_pipelines.quickbooks.domain.sync.bills import letter_pdf
+from invoice_pipelines.quickbooks.domain.sync.common import (
+    QboSettings,
+    RealmBusy,
+    SyncCounts,
+    realm_lease,
+)
+from invoice_pipelines.quickbooks.domain.syncs import EXTRA_COUNTS, NEEDS_FILES, SYNCS
 from invoice_pipelines.resources.letter_types import Letters
 from invoice_pipelines.resources.uploads import Uploads
 from invoice_pipelines.settings import ConfigError
@@ -148,7 +153,7 @@ def _sync(
 
 
 def paid_metadata(paid: list[tuple]) -> dict:
-    """What a bill payment pull found paid, as its run records it (quickbooks/figures.py)."""
+    """What a bill payment pull found paid, as its run records it (quickbooks/domain/figures.py)."""
     return as_metadata(paid_figures(paid))
 
 

@@ -17,7 +17,7 @@ from sqlalchemy import Engine
 
 from invoice_pipelines.metadata import CheckFinding
 from invoice_pipelines.quickbooks.assets import SYNC_ASSETS
-from invoice_pipelines.quickbooks.check_findings import (
+from invoice_pipelines.quickbooks.domain.check_findings import (
     BILL_AMOUNTS_CHECK,
     BILLS_WAITING_CHECK,
     COMPANY_CHECK,

@@ -16,10 +16,14 @@ from sqlalchemy import Engine
 from invoice_pipelines.core.qbo_entities import SYNCED
 from invoice_pipelines.quickbooks.assets import POOL, SYNC_ASSETS
 from invoice_pipelines.quickbooks.checks import check_evaluations
-from invoice_pipelines.quickbooks.errors import NotConnected
-from invoice_pipelines.quickbooks.sync.bills import describe_documents, letter_pdf, push_bills
-from invoice_pipelines.quickbooks.sync.common import QboSettings, RealmBusy, realm_lease
-from invoice_pipelines.quickbooks.sync.customers import resolve_conflict
+from invoice_pipelines.quickbooks.domain.errors import NotConnected
+from invoice_pipelines.quickbooks.domain.sync.bills import (
+    describe_documents,
+    letter_pdf,
+    push_bills,
+)
+from invoice_pipelines.quickbooks.domain.sync.common import QboSettings, RealmBusy, realm_lease
+from invoice_pipelines.quickbooks.domain.sync.customers import resolve_conflict
 from invoice_pipelines.resources.letter_types import Letters
 from invoice_pipelines.resources.uploads import Uploads
 from invoice_pipelines.tenants.partitions import who_asked

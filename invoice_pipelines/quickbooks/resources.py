@@ -9,7 +9,7 @@ from __future__ import annotations
 from dagster import ConfigurableResource, InitResourceContext
 from pydantic import Field
 
-from invoice_pipelines.quickbooks.sync.common import PUSH_MINUTES, PUSH_PER_RUN, QboSettings
+from invoice_pipelines.quickbooks.domain.sync.common import PUSH_MINUTES, PUSH_PER_RUN, QboSettings
 from invoice_pipelines.resources.plain_settings import OfPlain
 
 

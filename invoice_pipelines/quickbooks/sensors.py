@@ -14,9 +14,13 @@ from dagster import (
 from sqlalchemy import Engine
 
 from invoice_pipelines.core.qbo_entities import SYNCED
+from invoice_pipelines.quickbooks.domain.watch import (
+    bill_push_waiting,
+    push_waiting,
+    requested_pulls,
+)
 from invoice_pipelines.quickbooks.jobs import SYNC_JOBS
-from invoice_pipelines.quickbooks.watch import bill_push_waiting, push_waiting, requested_pulls
-from invoice_pipelines.tenants.automation import Automatic, automatic_organizations
+from invoice_pipelines.tenants.domain.automation import Automatic, automatic_organizations
 from invoice_pipelines.tenants.partitions import organization_tags
 from invoice_pipelines.tenants.run_coordinator import BULK_RUN_TAGS
 from invoice_pipelines.tenants.turns import organizations_with_a_run, take_turn

@@ -1,6 +1,6 @@
 """A bounded HTTP receiver for what the internet POSTs to us: QuickBooks' webhooks
-(quickbooks/webhooks.py) and the documents a Peppol access point forwards
-(intake/peppol_http.py). Each gives a handler (`BoundedHandler` with its `receive`) and the
+(quickbooks/domain/webhooks.py) and the documents a Peppol access point forwards
+(intake/domain/peppol_http.py). Each gives a handler (`BoundedHandler` with its `receive`) and the
 server keeps it within `limits.py` before the handler reads a byte of the body:
 
 - a body needs a plain Content-Length no larger than the server's `max_body_bytes` (411 when

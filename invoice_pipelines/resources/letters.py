@@ -5,7 +5,7 @@ asset or op takes it as `ResourceParam[Letters]`.
 
 An area that sends letters (the dunning letters of `overdue/`) says what they state and takes this
 resource to write them; the documents area, which writes every PDF/A we make, provides the writer
-(`documents/letter_writer.py` `PdfaLetterWriter`, whose `letters()` is `documents/letters.py`
+(`documents/domain/letter_writer.py` `PdfaLetterWriter`, whose `letters()` is `documents/domain/letters.py`
 `PdfaLetters`, given to the runs in `definitions.py`). So the letter looks like our invoices and no
 area imports another.
 """

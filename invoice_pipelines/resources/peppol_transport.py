@@ -2,7 +2,7 @@
 and what each answer of that API means for the document (`send_outcome`, the one place that
 decides it). Plain Python without Dagster: the `peppol_access_point` resource (resources/peppol.py)
 configures it and hands it to a run, a command gets it without Dagster. Delivery's Peppol
-channel (resources/channels.py `PeppolChannel`, delivery/peppol.py) asks `lookup` before it
+channel (resources/channels.py `PeppolChannel`, delivery/domain/peppol.py) asks `lookup` before it
 sends and hands each document to `send` through the outbox.
 
 The API, as the public README and sources of phase4-peppol-standalone (phax) describe it, NOT

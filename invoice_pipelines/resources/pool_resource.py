@@ -1,7 +1,7 @@
 """A Dagster resource that owns a worker pool (`resources/worker_pool.py`): the run's own workers,
 or the warm workers of the code location's parse server (`resources/parse_server.py`). An area
 subclasses it and names what the workers run: the intake's `DocumentParser`
-(`intake/parser_resource.py`), the documents' `DocumentRenderer` (`documents/renderer.py`)."""
+(`intake/parser_resource.py`), the documents' `DocumentRenderer` (`documents/domain/renderer.py`)."""
 
 import logging
 import threading

@@ -2,8 +2,8 @@
 
 What a worker runs is named by the area that uses the pool, as `module:function` (a worker is a
 fresh interpreter, so it finds the function by name): the intake parses uploads in them
-(`intake/workers.py`, `intake/parser_resource.py`), the documents area writes and proves invoice
-documents (`documents/renderer.py`). The pool knows neither.
+(`intake/domain/workers.py`, `intake/parser_resource.py`), the documents area writes and proves invoice
+documents (`documents/domain/renderer.py`). The pool knows neither.
 
 An item that hangs or crashes a library (pypdf, lxml, Saxon) costs one worker restart, not the
 batch: `WorkerPool.parse_many` hands items to workers, collects their outcomes in input order, and

@@ -1,13 +1,13 @@
 """The `organizations` asset: each organization's own partition shows its state (active,
 suspended with the reason and since when, offboarded) and its values, as the lifecycle's
-launchpad jobs and commands left them (tenants/lifecycle.py). Those jobs record it when they
+launchpad jobs and commands left them (tenants/domain/lifecycle.py). Those jobs record it when they
 change an organization; Materialize reads it again."""
 
 from dagster import AssetExecutionContext, MaterializeResult, ResourceParam, asset
 from sqlalchemy import Engine
 
 from invoice_pipelines.catalog import OWNERS
-from invoice_pipelines.tenants.listing import organization_facts, show_organization
+from invoice_pipelines.tenants.domain.listing import organization_facts, show_organization
 from invoice_pipelines.tenants.partitions import organizations_partitions
 
 ORGANIZATIONS_ASSET = "organizations"

@@ -1,6 +1,6 @@
 """The organizations' lifecycle on the launchpad: `organizations_add_job`, `_change_job`,
 `_suspend_job`, `_resume_job` and `_offboard_job`, the same work as `invoice-pipelines
-organizations ...` (tenants/lifecycle.py, tenants/offboarding.py). Each writes the partitions
+organizations ...` (tenants/domain/lifecycle.py, tenants/domain/offboarding.py). Each writes the partitions
 in the same run (one call for all the keys it adds) and records the organizations it changed on
 the `organizations` asset. A request a person can correct fails with its sentences, no retry."""
 
@@ -23,22 +23,22 @@ from invoice_pipelines.db.tenancy import UnknownOrganization
 from invoice_pipelines.resources.files import Files
 from invoice_pipelines.resources.uploads import Uploads
 from invoice_pipelines.tenants.assets import ORGANIZATIONS_ASSET
-from invoice_pipelines.tenants.lifecycle import (
+from invoice_pipelines.tenants.domain.lifecycle import (
     Refused,
     add_organizations,
     change_organization,
     resume_organization,
     suspend_organization,
 )
-from invoice_pipelines.tenants.listing import organization_facts, show_organization
-from invoice_pipelines.tenants.offboarding import (
+from invoice_pipelines.tenants.domain.listing import organization_facts, show_organization
+from invoice_pipelines.tenants.domain.offboarding import (
     NotYet,
     Stores,
     delete_organization,
     export_organization,
 )
-from invoice_pipelines.tenants.organizations_csv import CsvProblem, read_organizations_csv
-from invoice_pipelines.tenants.partition_keys import sync_partitions
+from invoice_pipelines.tenants.domain.organizations_csv import CsvProblem, read_organizations_csv
+from invoice_pipelines.tenants.domain.partition_keys import sync_partitions
 from invoice_pipelines.tenants.partitions import REQUESTED_BY_HELP, who_asked
 from invoice_pipelines.tenants.refusals import refused
 

@@ -67,7 +67,7 @@ Lanes, so that a dropped invoice never waits behind bulk work (issue 47):
   several organizations gets the slot of that span (`<first>..<last>`), which holds the runs of
   the same span in other months one at a time (`organizations_slot_of_range`), and the export
   itself keeps one writer per organization (the export lock, waited for before its snapshot:
-  exports/pipeline.py).
+  exports/domain/pipeline.py).
 """
 
 from collections.abc import Iterable, Mapping
@@ -294,7 +294,7 @@ def organizations_slot_of_range(run: DagsterRun, is_organization) -> str | None:
     runs of a backfill export one organization at once, while other spans proceed. A span that
     overlaps another without being the same (a selection that differs from month to month) is
     not held by it; there the export lock keeps one writer per organization
-    (exports/pipeline.py)."""
+    (exports/domain/pipeline.py)."""
     start, end = run.tags.get(RANGE_START_TAG), run.tags.get(RANGE_END_TAG)
     if not (start and end):
         return None
@@ -377,11 +377,11 @@ class OrganizationRunCoordinator(QueuedRunCoordinator):
     def _suspended(self, run: DagsterRun, slug: str) -> str | None:
         """Why a backfill's run of a suspended organization is not queued (its suspension's
         reason), else None: a backfill is automatic work, like a sensor's or a schedule's, and
-        requests nothing for it until it is resumed (tenants/lifecycle.py)."""
+        requests nothing for it until it is resumed (tenants/domain/lifecycle.py)."""
         if not run.tags.get(BACKFILL_TAG):
             return None
         from invoice_pipelines.db.engine import shared_engine
-        from invoice_pipelines.tenants.lifecycle import suspended_organizations
+        from invoice_pipelines.tenants.domain.lifecycle import suspended_organizations
 
         try:
             return suspended_organizations(shared_engine(self._database_url)).get(slug)

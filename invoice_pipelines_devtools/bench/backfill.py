@@ -362,8 +362,8 @@ def one_process(
     each organization's seconds."""
     from invoice_pipelines.db.engine import make_engine
     from invoice_pipelines.db.tenancy import find_organization
-    from invoice_pipelines.exports.documents import DocumentStores
-    from invoice_pipelines.exports.pipeline import run_export
+    from invoice_pipelines.exports.domain.documents import DocumentStores
+    from invoice_pipelines.exports.domain.pipeline import run_export
     from invoice_pipelines.resources.stores import document_files, export_files, uploads
 
     engine = make_engine(app_url)

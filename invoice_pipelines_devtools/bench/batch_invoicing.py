@@ -20,14 +20,14 @@ from pathlib import Path
 from sqlalchemy import Engine, delete, func, insert, select, text
 from sqlalchemy.exc import DBAPIError
 
-from invoice_pipelines.billing.chunk_transaction import SEQUENCE_NAME
-from invoice_pipelines.billing.invoicing import (
+from invoice_pipelines.billing.domain.chunk_transaction import SEQUENCE_NAME
+from invoice_pipelines.billing.domain.invoicing import (
     DEFAULT_CHUNK_SIZE,
     DEFAULT_WORKERS,
     claim_batch_job,
     process_batch_job,
 )
-from invoice_pipelines.billing.invoicing_kinds import enqueue_sales_orders
+from invoice_pipelines.billing.domain.invoicing_kinds import enqueue_sales_orders
 from invoice_pipelines.cli_args import positive_int
 from invoice_pipelines.core.numbering import is_gapless
 from invoice_pipelines.db.engine import make_engine
@@ -45,7 +45,7 @@ from invoice_pipelines.db.tables import (
     sales_orders,
 )
 from invoice_pipelines.db.tenancy import system_transaction, tenant_transaction
-from invoice_pipelines.queue.jobs import get_batch_job
+from invoice_pipelines.queue.domain.jobs import get_batch_job
 from invoice_pipelines_devtools.bench.limit import (
     SHARED_BENCH,
     current_database,

@@ -8,7 +8,7 @@ This counts what each statement costs the PostgreSQL backend that runs it: its C
 `/proc/<pid>/schedstat`, read before and after the statement (the server must be on this
 machine). It seeds an organization of the database INVOICE_PIPELINES_DB_URL names (as the bench
 does), claims a job over its orders, and per trial runs the claim's item insert and one chunk's
-statements (`billing/chunk_postgres.py`, a 5,000-order window) in a transaction that is rolled
+statements (`billing/domain/chunk_postgres.py`, a 5,000-order window) in a transaction that is rolled
 back, and after each trial `setbased_limit.sql`'s statements the same way (n = --orders). Printed in milliseconds per
 `--chunk-size` orders, medians over the trials. `--variant FILE.sql` (repeatable) is applied by
 the owner before each of its trials, the variants alternating: an A/B of schema changes on a
@@ -27,17 +27,17 @@ from pathlib import Path
 
 from sqlalchemy import text
 
-from invoice_pipelines.billing import chunk_postgres, invoicing
-from invoice_pipelines.billing.chunk_transaction import chunk_context
-from invoice_pipelines.billing.invoicing_kinds import enqueue_sales_orders
+from invoice_pipelines.billing.domain import chunk_postgres, invoicing
+from invoice_pipelines.billing.domain.chunk_transaction import chunk_context
+from invoice_pipelines.billing.domain.invoicing_kinds import enqueue_sales_orders
 from invoice_pipelines.cli_args import positive_int
 from invoice_pipelines.db.engine import make_engine
 from invoice_pipelines.db.migrate import ensure_migrated
 from invoice_pipelines.db.tenancy import scope_to_organization
 from invoice_pipelines.db.types import utcnow
-from invoice_pipelines.queue.item_rows import record_items_statement
-from invoice_pipelines.queue.jobs import get_batch_job
-from invoice_pipelines.queue.transitions import job_row
+from invoice_pipelines.queue.domain.item_rows import record_items_statement
+from invoice_pipelines.queue.domain.jobs import get_batch_job
+from invoice_pipelines.queue.domain.transitions import job_row
 from invoice_pipelines_devtools.bench import batch_invoicing
 from invoice_pipelines_devtools.bench.limit import SHARED_BENCH, libpq
 
@@ -93,7 +93,8 @@ def chunk_trial(engine, job, pending_job_id: int, org_id: int, orders: int, size
                     conn.exec_driver_sql("SET LOCAL enable_nestloop = off")
                 statement = (
                     record_items_statement(chunk_postgres.ITEM_OUTCOMES)
-                    if name == "RECORD_ITEMS"  # queue/item_rows.py writes the items since issue 39
+                    if name
+                    == "RECORD_ITEMS"  # queue/domain/item_rows.py writes the items since issue 39
                     else getattr(chunk_postgres, name)
                 )
                 bound = dict(params)

@@ -66,7 +66,7 @@ def _seed(engine) -> tuple[str, int, int, int]:
 
     from sqlalchemy import insert
 
-    from invoice_pipelines.billing.invoicing_kinds import enqueue_sales_orders
+    from invoice_pipelines.billing.domain.invoicing_kinds import enqueue_sales_orders
     from invoice_pipelines.core.rules import invoice_number_key
     from invoice_pipelines.db.tables import incoming_invoices, organizations
     from invoice_pipelines.db.tenancy import (

@@ -157,9 +157,9 @@ def run(args: argparse.Namespace) -> dict:
     from invoice_pipelines.db.migrate import ensure_migrated
     from invoice_pipelines.db.tables import organizations
     from invoice_pipelines.db.tenancy import find_organization, system_transaction
-    from invoice_pipelines.delivery.pipeline import send_invoice_emails
-    from invoice_pipelines.documents.pipeline import generate_documents
-    from invoice_pipelines.documents.renderer import DocumentRenderer
+    from invoice_pipelines.delivery.domain.pipeline import send_invoice_emails
+    from invoice_pipelines.documents.domain.pipeline import generate_documents
+    from invoice_pipelines.documents.domain.renderer import DocumentRenderer
     from invoice_pipelines.resources.files import LocalFiles
     from invoice_pipelines.resources.smtp import Smtp
     from invoice_pipelines_devtools.bench.limit import limit_fields, per_second
@@ -301,8 +301,8 @@ def render_in_worker(data: bytes, filename: str, **_options) -> int:
     else; returns the PDF's size."""
     import pickle
 
-    from invoice_pipelines.documents.payment_qr import payment_qr
-    from invoice_pipelines.documents.render import render_pdf, render_plain_pdf
+    from invoice_pipelines.documents.domain.payment_qr import payment_qr
+    from invoice_pipelines.documents.domain.render import render_pdf, render_plain_pdf
 
     source = pickle.loads(data)  # noqa: S301 - written by this bench's own parent process
     invoice, extras = source.invoice, source.extras
@@ -331,10 +331,10 @@ def render_limit(engine, org_id: int, workers: int) -> dict:
     import pickle
 
     from invoice_pipelines.db.tenancy import find_organization, tenant_transaction
-    from invoice_pipelines.documents.formats import choose_formats
-    from invoice_pipelines.documents.pipeline import DEFAULT_BATCH
-    from invoice_pipelines.documents.sources import load_sources
-    from invoice_pipelines.intake.workers import SafeParser
+    from invoice_pipelines.documents.domain.formats import choose_formats
+    from invoice_pipelines.documents.domain.pipeline import DEFAULT_BATCH
+    from invoice_pipelines.documents.domain.sources import load_sources
+    from invoice_pipelines.intake.domain.workers import SafeParser
     from invoice_pipelines_devtools.bench.limit import current_database
 
     org = find_organization(engine, org_id)
@@ -387,14 +387,14 @@ def _invoice_ids(engine, org_id: int) -> list[int]:
 def _documents_job(engine, store, slug: str, org_id: int, renderer):
     """The documents as one documents job with a combined PDF; a summary like generate_documents'."""
     from invoice_pipelines.db.tenancy import find_organization
-    from invoice_pipelines.documents.batch import (
+    from invoice_pipelines.documents.domain.batch import (
         DOCUMENTS_KIND,
         combined_pdf_of,
         documents_work,
         run_invoice_job,
     )
-    from invoice_pipelines.documents.pipeline import DocumentsSummary
-    from invoice_pipelines.queue.items import enqueue_invoice_job
+    from invoice_pipelines.documents.domain.pipeline import DocumentsSummary
+    from invoice_pipelines.queue.domain.items import enqueue_invoice_job
 
     job_id = enqueue_invoice_job(
         engine,
@@ -428,11 +428,11 @@ def _communications_job(engine, store, slug: str, org_id: int, mailer):
     from types import SimpleNamespace
 
     from invoice_pipelines.db.tenancy import find_organization
-    from invoice_pipelines.delivery.batch import COMMUNICATIONS_KIND, communications_work
-    from invoice_pipelines.delivery.pipeline import DeliverySummary
-    from invoice_pipelines.documents.batch import DOCUMENTS_KIND, run_invoice_job
-    from invoice_pipelines.queue.items import enqueue_invoice_job
-    from invoice_pipelines.queue.kinds import chunk_work
+    from invoice_pipelines.delivery.domain.batch import COMMUNICATIONS_KIND, communications_work
+    from invoice_pipelines.delivery.domain.pipeline import DeliverySummary
+    from invoice_pipelines.documents.domain.batch import DOCUMENTS_KIND, run_invoice_job
+    from invoice_pipelines.queue.domain.items import enqueue_invoice_job
+    from invoice_pipelines.queue.domain.kinds import chunk_work
     from invoice_pipelines.resources.channels import MailTransport
 
     job_id = enqueue_invoice_job(

@@ -149,7 +149,7 @@ def run(args: argparse.Namespace) -> dict:
         system_transaction,
         tenant_transaction,
     )
-    from invoice_pipelines.exports.pipeline import run_export
+    from invoice_pipelines.exports.domain.pipeline import run_export
     from invoice_pipelines.resources.files import LocalFiles
     from invoice_pipelines_devtools.bench.limit import limit_fields
 
@@ -282,7 +282,7 @@ def copy_limit(engine, org_id: int, export_id: int | None) -> tuple[float, int, 
     from invoice_pipelines.db.incoming_months import EXPORTABLE
     from invoice_pipelines.db.tables import incoming_invoice_taxes, incoming_invoices
     from invoice_pipelines.db.tenancy import tenant_transaction
-    from invoice_pipelines.exports.reads import booked_lines_query
+    from invoice_pipelines.exports.domain.reads import booked_lines_query
     from invoice_pipelines_devtools.bench.limit import copy_query, current_database
 
     t, taxes = incoming_invoices.c, incoming_invoice_taxes.c

@@ -123,7 +123,7 @@ def _compact(text: str) -> str:
 def labelled_corpus(samples: Path | None = None) -> tuple[list[LabelledPdf], dict[str, str]]:
     """The sample PDFs usable as ground truth, and why each other PDF was left out."""
     from invoice_pipelines.einvoice.readers.pdf import open_pdf
-    from invoice_pipelines.intake.formats.pdf_text import extract_text
+    from invoice_pipelines.intake.domain.formats.pdf_text import extract_text
 
     root = samples or default_samples_dir()
     corpus: list[LabelledPdf] = []
@@ -155,8 +155,8 @@ def read_text_layer(data: bytes) -> tuple[dict[str, Any], str]:
     """The fields the text path reads from a PDF's visible text (attachments ignored), and what
     the document becomes (VALIDATED or NEEDS_REVIEW)."""
     from invoice_pipelines.einvoice.readers.pdf import open_pdf
-    from invoice_pipelines.intake.formats.pdf_text import extract_text
-    from invoice_pipelines.intake.parse import parse_page_text
+    from invoice_pipelines.intake.domain.formats.pdf_text import extract_text
+    from invoice_pipelines.intake.domain.parse import parse_page_text
 
     text, _ = extract_text(data, open_pdf(data))
     outcome = parse_page_text(text, origin="text")
@@ -165,7 +165,7 @@ def read_text_layer(data: bytes) -> tuple[dict[str, Any], str]:
 
 def read_scan(pages: Iterable[bytes], engine: Any) -> tuple[dict[str, Any], str]:
     """The fields the OCR path reads from page images, exactly as the intake job does."""
-    from invoice_pipelines.intake.parse import parse_ocr_text
+    from invoice_pipelines.intake.domain.parse import parse_ocr_text
 
     read = [engine.ocr_image(page) for page in pages]
     confidences = [p.confidence for p in read if p.confidence is not None]

@@ -798,7 +798,7 @@ def _refusals(engine, slug: str, tally: Tally) -> None:
     """Hostile flags through the console script, run as a user runs it, and blank webhook tokens
     through the receiver: each one refused with one sentence is a clean failure, anything else a
     crash."""
-    from invoice_pipelines.quickbooks.webhooks import receiver
+    from invoice_pipelines.quickbooks.domain.webhooks import receiver
     from invoice_pipelines.settings import ConfigError
     from invoice_pipelines_devtools.bench.console import run_console
 
@@ -836,7 +836,7 @@ def parse_floor(n_intake: int, args: argparse.Namespace, samples: Path | None) -
     """Seconds for warm parse workers alone to read the run's supplier uploads again."""
     from itertools import islice
 
-    from invoice_pipelines.intake.workers import SafeParser
+    from invoice_pipelines.intake.domain.workers import SafeParser
 
     inputs = intake_inputs(n_intake, seed=args.seed, samples=samples)
     seconds = 0.0
@@ -895,9 +895,9 @@ def _intake(engine, org_id, slug, uploads, work, args, tally: Tally, rss: dict) 
     from invoice_pipelines.db.tables import incoming_invoices, processing_errors
     from invoice_pipelines.db.tables import uploads as up
     from invoice_pipelines.db.tenancy import tenant_transaction
+    from invoice_pipelines.intake.domain.pipeline import process_documents
+    from invoice_pipelines.intake.domain.uploads import ScanState, scan_uploads
     from invoice_pipelines.intake.parser_resource import DocumentParser
-    from invoice_pipelines.intake.pipeline import process_documents
-    from invoice_pipelines.intake.uploads import ScanState, scan_uploads
     from invoice_pipelines.resources.ocr import TesseractOcrEngine
     from invoice_pipelines.resources.uploads import LocalUploads
 
@@ -1068,7 +1068,7 @@ def _exports(engine, org_id, slug, work, tally: Tally) -> int:
 
     from invoice_pipelines.db.tables import incoming_invoices
     from invoice_pipelines.db.tenancy import find_organization, tenant_transaction
-    from invoice_pipelines.exports.pipeline import run_export
+    from invoice_pipelines.exports.domain.pipeline import run_export
     from invoice_pipelines.resources.files import LocalFiles
 
     with tenant_transaction(engine, org_id) as conn:
@@ -1242,9 +1242,9 @@ def _seed_sales(engine, org_id: int, n: int, seed: int) -> tuple[list[int], dict
 
 def _sales(engine, org_id, slug, n, work, args, tally: Tally, rss: dict) -> None:
     from invoice_pipelines.db.tenancy import find_organization
-    from invoice_pipelines.delivery.pipeline import send_invoice_emails
-    from invoice_pipelines.documents.pipeline import generate_documents
-    from invoice_pipelines.documents.renderer import DocumentRenderer
+    from invoice_pipelines.delivery.domain.pipeline import send_invoice_emails
+    from invoice_pipelines.documents.domain.pipeline import generate_documents
+    from invoice_pipelines.documents.domain.renderer import DocumentRenderer
     from invoice_pipelines.resources.files import LocalFiles
     from invoice_pipelines.resources.smtp import Smtp
     from invoice_pipelines_devtools.standins.smtp import SmtpSink

@@ -240,7 +240,7 @@ class Stage:
     def register(self, slug: str, files: dict[str, bytes]) -> tuple[dict[str, int], list]:
         """Drop the files as an upload channel does and register them as the upload sensor
         does: each file's document id by name, and the batches the sensor formed."""
-        from invoice_pipelines.intake.uploads import ScanState, scan_uploads
+        from invoice_pipelines.intake.domain.uploads import ScanState, scan_uploads
         from invoice_pipelines.resources.uploads import LocalUploads
 
         store = LocalUploads(str(self.work / "uploads-46"))
@@ -292,8 +292,8 @@ class Stage:
         are sent again one by one at growing depth, as the failure sensor asks, until none waits
         or the attempt limit ends them."""
         from invoice_pipelines.db.tenancy import find_organization
-        from invoice_pipelines.intake.pipeline import process_documents
-        from invoice_pipelines.intake.redispatch import redispatch_batches
+        from invoice_pipelines.intake.domain.pipeline import process_documents
+        from invoice_pipelines.intake.domain.redispatch import redispatch_batches
         from invoice_pipelines.resources.uploads import LocalUploads
 
         store = LocalUploads(str(self.work / "uploads-46"))
@@ -568,7 +568,7 @@ def _expected_recipient(xml: bytes, sender: str | None, known: dict[str, str]) -
     the upload's sender if that is a plain mailbox, else nowhere."""
     from lxml import etree
 
-    from invoice_pipelines.intake.notices import mailbox
+    from invoice_pipelines.intake.domain.notices import mailbox
 
     root = etree.fromstring(xml)
     vat = root.findtext(".//ram:SellerTradeParty/ram:SpecifiedTaxRegistration/ram:ID", None, _NS)
@@ -576,7 +576,7 @@ def _expected_recipient(xml: bytes, sender: str | None, known: dict[str, str]) -
 
 
 def run_notices(stage: Stage) -> Category:
-    from invoice_pipelines.intake.notices import send_supplier_notices
+    from invoice_pipelines.intake.domain.notices import send_supplier_notices
     from invoice_pipelines.resources.smtp import Smtp
     from invoice_pipelines_devtools.standins.smtp import SmtpSink
 
@@ -912,7 +912,7 @@ class _Review:
         """None when it was done or refused in one sentence, else what went wrong."""
         from invoice_pipelines.db.incoming_status import StaleDocument
         from invoice_pipelines.db.tenancy import find_organization
-        from invoice_pipelines.intake.review import ReviewError, review_document
+        from invoice_pipelines.intake.domain.review import ReviewError, review_document
 
         if cli:
             code, err = _cli(self.argv(), url)

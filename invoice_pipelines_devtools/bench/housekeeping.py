@@ -125,7 +125,7 @@ def run(args: argparse.Namespace) -> dict:
     from invoice_pipelines.db.migrate import ensure_migrated
     from invoice_pipelines.db.tables import organizations
     from invoice_pipelines.db.tenancy import system_transaction
-    from invoice_pipelines.housekeeping.archive import purge_archives
+    from invoice_pipelines.housekeeping.domain.archive import purge_archives
     from invoice_pipelines.resources.files import LocalFiles
     from invoice_pipelines.resources.uploads import LocalUploads
     from invoice_pipelines_devtools.bench.limit import limit_fields

@@ -52,10 +52,10 @@ def run(args: argparse.Namespace) -> dict:
     from invoice_pipelines.db.tables import incoming_invoices, organizations
     from invoice_pipelines.db.tenancy import system_transaction, tenant_transaction
     from invoice_pipelines.intake import assets as intake_assets
+    from invoice_pipelines.intake.domain.pipeline import process_documents
+    from invoice_pipelines.intake.domain.uploads import ScanState, scan_uploads
     from invoice_pipelines.intake.jobs import intake_job
     from invoice_pipelines.intake.parser_resource import DocumentParser
-    from invoice_pipelines.intake.pipeline import process_documents
-    from invoice_pipelines.intake.uploads import ScanState, scan_uploads
     from invoice_pipelines.resources.database import Database
     from invoice_pipelines.resources.ocr import TesseractOcrEngine
     from invoice_pipelines.resources.parse_server import KEEP_WARM_SECONDS, stop_server
@@ -221,8 +221,8 @@ def parse_limit(workers: int, documents: list[tuple[str, bytes]]) -> dict:
     """Parse the run's documents again in a warm pool of one worker per core, straight from
     memory in this process (no parse server between): seconds, documents parsed and how many
     came back VALIDATED."""
-    from invoice_pipelines.intake.warm_up import WARM_UP_WITH_DOCUMENTS
-    from invoice_pipelines.intake.workers import SafeParser
+    from invoice_pipelines.intake.domain.warm_up import WARM_UP_WITH_DOCUMENTS
+    from invoice_pipelines.intake.domain.workers import SafeParser
     from invoice_pipelines.resources.ocr import available_cores
 
     cores = available_cores()

@@ -281,7 +281,7 @@ def _queue_bulk(engine, slug: str, orders: int) -> int:
     """`orders` reviewed one-line orders of the organization and a pending batch job over them."""
     from sqlalchemy import insert, select
 
-    from invoice_pipelines.billing.invoicing_kinds import enqueue_sales_orders
+    from invoice_pipelines.billing.domain.invoicing_kinds import enqueue_sales_orders
     from invoice_pipelines.db.tables import (
         customers,
         items,
@@ -487,7 +487,7 @@ def _documents_done(engine, instance, slug: str, job_id: int) -> bool:
 
     from invoice_pipelines.db.tables import sales_invoices
     from invoice_pipelines.db.tenancy import system_transaction
-    from invoice_pipelines.documents.pipeline import waiting_for_documents
+    from invoice_pipelines.documents.domain.pipeline import waiting_for_documents
 
     with system_transaction(engine) as conn:
         waiting = conn.execute(

@@ -190,11 +190,11 @@ def one_process(slugs: list[str], month: str, dunning_at: datetime) -> dict:
     """Each organization's month-end in this process, one after the other, with the resources a
     command gets (the runs' resources by their names): seconds, exports written, notices."""
     from invoice_pipelines.areas import command_resources
-    from invoice_pipelines.exports.documents import DocumentStores
-    from invoice_pipelines.exports.pipeline import run_export
-    from invoice_pipelines.overdue.letter import write_letters
-    from invoice_pipelines.overdue.notice_sending import send_notices_over
-    from invoice_pipelines.overdue.pipeline import run_overdue
+    from invoice_pipelines.exports.domain.documents import DocumentStores
+    from invoice_pipelines.exports.domain.pipeline import run_export
+    from invoice_pipelines.overdue.domain.letter import write_letters
+    from invoice_pipelines.overdue.domain.notice_sending import send_notices_over
+    from invoice_pipelines.overdue.domain.pipeline import run_overdue
     from invoice_pipelines.resources.for_commands import EnvResources
 
     resources = EnvResources(command_resources)

@@ -124,7 +124,7 @@ def run(args: argparse.Namespace) -> dict:
         system_transaction,
         tenant_transaction,
     )
-    from invoice_pipelines.overdue.pipeline import run_overdue
+    from invoice_pipelines.overdue.domain.pipeline import run_overdue
     from invoice_pipelines_devtools.bench.limit import limit_fields
 
     owner = make_engine(owner=True)
@@ -223,7 +223,13 @@ def set_based_limit(engine, org_id: int, today: date) -> dict:
     from invoice_pipelines.db.tables import customers, dunning_notices
     from invoice_pipelines.db.tables import sales_invoices as si
     from invoice_pipelines.db.tenancy import find_organization
-    from invoice_pipelines.overdue.pipeline import _due, _from, _level_case, _no_jit, _previous
+    from invoice_pipelines.overdue.domain.pipeline import (
+        _due,
+        _from,
+        _level_case,
+        _no_jit,
+        _previous,
+    )
     from invoice_pipelines_devtools.bench.limit import current_database, rolled_back
 
     org = find_organization(engine, org_id)

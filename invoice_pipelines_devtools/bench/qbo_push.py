@@ -241,10 +241,14 @@ class BatchTimes:
 
 
 def run(args: argparse.Namespace) -> dict:
-    from invoice_pipelines.quickbooks.client import MAX_BATCH
-    from invoice_pipelines.quickbooks.sync.common import QboSettings, open_client, realm_lease
-    from invoice_pipelines.quickbooks.sync.invoices import InvoicePusher
-    from invoice_pipelines.quickbooks.tokens import save_connection, token_cipher
+    from invoice_pipelines.quickbooks.domain.client import MAX_BATCH
+    from invoice_pipelines.quickbooks.domain.sync.common import (
+        QboSettings,
+        open_client,
+        realm_lease,
+    )
+    from invoice_pipelines.quickbooks.domain.sync.invoices import InvoicePusher
+    from invoice_pipelines.quickbooks.domain.tokens import save_connection, token_cipher
     from invoice_pipelines_devtools.qbo_simulator.server import QboSimulator
 
     url = database_url(args.db_url)

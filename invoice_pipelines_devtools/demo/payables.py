@@ -225,7 +225,7 @@ def prepare_demo_payables(engine: Engine, sim, realms: set[str]) -> list[str]:
     """The US organization's payables settings where it has none yet (what a person sets with
     `qbo-payables`): vendors created by the push, the expense account, the sales tax code. The
     slugs prepared now."""
-    from invoice_pipelines.quickbooks.payables_settings import (
+    from invoice_pipelines.quickbooks.domain.payables_settings import (
         CREATE_VENDORS,
         DEFAULT_KEY,
         change_connection_settings,
@@ -333,9 +333,9 @@ def pay_demo_bills(
     owed = set() if owed is None else owed
     from datetime import timedelta as span
 
-    from invoice_pipelines.quickbooks.errors import QboError
-    from invoice_pipelines.quickbooks.sync.bill_payments import pull_bill_payments
-    from invoice_pipelines.quickbooks.sync.common import RealmBusy, open_client, realm_lease
+    from invoice_pipelines.quickbooks.domain.errors import QboError
+    from invoice_pipelines.quickbooks.domain.sync.bill_payments import pull_bill_payments
+    from invoice_pipelines.quickbooks.domain.sync.common import RealmBusy, open_client, realm_lease
 
     outcome = {}
     for slug, organization_id, realm in _connected(engine, realms):

@@ -138,7 +138,7 @@ def demo_instance_identifier(sample: str = RECEIVED_SAMPLE) -> str:
 def forward_received_invoice(engine, uploads, samples_dir: Path = SAMPLES_DIR) -> str:
     """Forward the demo's received invoice to the receiving organization's intake, once; one
     line saying what happened."""
-    from invoice_pipelines.intake.peppol_inbound import receive_peppol
+    from invoice_pipelines.intake.domain.peppol_inbound import receive_peppol
 
     sample = samples_dir / RECEIVED_SAMPLE
     if not sample.is_file():

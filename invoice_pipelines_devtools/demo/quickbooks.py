@@ -33,7 +33,7 @@ from sqlalchemy import Engine, select
 
 from invoice_pipelines.db.tables import organizations, qbo_connections
 from invoice_pipelines.db.tenancy import system_transaction
-from invoice_pipelines.quickbooks.errors import QboError
+from invoice_pipelines.quickbooks.domain.errors import QboError
 from invoice_pipelines.resources import stop_deadline
 
 KEY_FILE = "token.key"
@@ -74,11 +74,11 @@ def demo_key(data_dir: Path) -> str:
 
 
 def write_command_settings(data_dir: Path, base_url: str, token_url: str) -> Path:
-    """Tell the commands where the demo's QuickBooks is (quickbooks/sync/common.LOCAL_QBO_FILE):
+    """Tell the commands where the demo's QuickBooks is (quickbooks/domain/sync/common.LOCAL_QBO_FILE):
     its URLs and the key file beside it, so `qbo-sync` from a shell works against the running
     demo without variables. Written (owner-only) each time the simulator starts, as its port
     may differ from the last time; it holds no secret."""
-    from invoice_pipelines.quickbooks.sync.common import LOCAL_QBO_FILE
+    from invoice_pipelines.quickbooks.domain.sync.common import LOCAL_QBO_FILE
 
     path = Path(data_dir) / LOCAL_QBO_FILE
     written = {"base_url": base_url, "token_url": token_url, "token_key_file": KEY_FILE}
@@ -114,7 +114,7 @@ def demo_companies(data_dir: Path, slugs: list[str]) -> dict[str, dict]:
 def connect_demo_organizations(engine: Engine, data_dir: Path, slugs: list[str]) -> list[str]:
     """Connect the organizations `slugs` that exist and are not connected yet to their simulated
     company; returns the slugs connected now."""
-    from invoice_pipelines.quickbooks.tokens import save_connection, token_cipher
+    from invoice_pipelines.quickbooks.domain.tokens import save_connection, token_cipher
 
     with system_transaction(engine) as conn:
         found = dict(
@@ -201,15 +201,15 @@ def first_sync(
     (connected to a demo company, its customers' initial import not done); what happened, per
     organization. One organization's failure never stops the others. With a Dagster `instance`,
     each organization's sync is recorded there (`record_first_sync`)."""
-    from invoice_pipelines.quickbooks.sync.common import (
+    from invoice_pipelines.quickbooks.domain.sync.common import (
         QboSettings,
         RealmBusy,
         open_client,
         read_cursor,
         realm_lease,
     )
-    from invoice_pipelines.quickbooks.sync.customers import sync_customers
-    from invoice_pipelines.quickbooks.sync.items import sync_items
+    from invoice_pipelines.quickbooks.domain.sync.customers import sync_customers
+    from invoice_pipelines.quickbooks.domain.sync.items import sync_items
 
     realms = demo_realms(data_dir)
     with system_transaction(engine) as conn:
@@ -283,7 +283,7 @@ def serve(data_dir: Path, port: int) -> int:
 
     def sync_once() -> None:
         from invoice_pipelines.db.engine import make_engine
-        from invoice_pipelines.quickbooks.sync.common import QboSettings
+        from invoice_pipelines.quickbooks.domain.sync.common import QboSettings
         from invoice_pipelines_devtools.demo.payables import (
             pay_while_serving,
             prepare_demo_payables,

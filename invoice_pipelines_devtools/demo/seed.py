@@ -381,7 +381,7 @@ def seed_demo(engine: Engine, *, orders_per_org: int = 24, today: date | None = 
     jobs = []
     if DEMO_BATCH_ORGANIZATION in created:
         # one queued batch job, so the batch_jobs_sensor has work on the first `make run`
-        from invoice_pipelines.billing.invoicing_kinds import enqueue_sales_orders
+        from invoice_pipelines.billing.domain.invoicing_kinds import enqueue_sales_orders
 
         jobs.append(
             enqueue_sales_orders(
@@ -405,11 +405,11 @@ def seed_demo(engine: Engine, *, orders_per_org: int = 24, today: date | None = 
 def _seed_overdue_invoices(engine: Engine, today: date | None) -> list[str]:
     """Invoice DEMO_OVERDUE now, dated in the past (one completed batch job per date, processed
     here); returns their numbers."""
-    from invoice_pipelines.billing.invoicing import process_batch_job
-    from invoice_pipelines.billing.invoicing_kinds import enqueue_customer_lines
+    from invoice_pipelines.billing.domain.invoicing import process_batch_job
+    from invoice_pipelines.billing.domain.invoicing_kinds import enqueue_customer_lines
     from invoice_pipelines.db.tables import sales_invoices
     from invoice_pipelines.db.tenancy import find_organization, tenant_transaction
-    from invoice_pipelines.queue.requests import organization_today
+    from invoice_pipelines.queue.domain.requests import organization_today
 
     org = find_organization(engine, DEMO_OVERDUE_ORGANIZATION)
     today = today or organization_today(org.timezone)

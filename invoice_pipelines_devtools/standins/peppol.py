@@ -19,7 +19,7 @@ What it sent is kept in `Network.messages`, one entry per message with its AS4 m
 
 Receiving: `forward_inbound(document)` POSTs a document the network delivered to us (an SBDH
 envelope, or bare UBL) to our HTTP receiver (`Network.inbound_url`, `peppol listen`,
-intake/peppol_http.py) with `Authorization: Bearer <Network.inbound_token>`, over real HTTP, as
+intake/domain/peppol_http.py) with `Authorization: Bearer <Network.inbound_token>`, over real HTTP, as
 phoss-ap forwards what it received; `Forwarded` is the receiver's answer.
 """
 

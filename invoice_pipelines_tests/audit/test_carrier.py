@@ -14,7 +14,7 @@ import pytest
 from lxml import etree
 from sqlalchemy import func, select
 
-from invoice_pipelines.audit.carrier import write_carrier
+from invoice_pipelines.audit.domain.carrier import write_carrier
 from invoice_pipelines.db.tables import (
     audit_log,
     customers,

@@ -8,7 +8,7 @@ from datetime import date
 import pytest
 from sqlalchemy import func, select
 
-from invoice_pipelines.audit.carrier import write_carrier
+from invoice_pipelines.audit.domain.carrier import write_carrier
 from invoice_pipelines.db.tables import customers, sales_invoices
 from invoice_pipelines.db.tenancy import find_organization, tenant_transaction
 from invoice_pipelines_devtools.demo.seed import seed_demo

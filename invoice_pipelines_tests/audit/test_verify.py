@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import delete, select, update
 
-from invoice_pipelines.audit.verify import verify_archive
+from invoice_pipelines.audit.domain.verify import verify_archive
 from invoice_pipelines.cli import main
 from invoice_pipelines.db.tables import audit_log
 from invoice_pipelines.db.tenancy import find_organization

@@ -23,7 +23,7 @@ from invoice_pipelines.db.tables import (
     supplier_changes,
 )
 from invoice_pipelines.db.tenancy import find_organization, tenant_transaction
-from invoice_pipelines.exports.pipeline import run_export
+from invoice_pipelines.exports.domain.pipeline import run_export
 from invoice_pipelines.resources.database import Database
 from invoice_pipelines.resources.file_stores import LocalFileStore
 from invoice_pipelines.resources.files import LocalFiles

@@ -10,8 +10,8 @@ from decimal import Decimal
 
 from sqlalchemy import Engine, func, insert, select
 
-from invoice_pipelines.billing import chunk_postgres, chunk_python
-from invoice_pipelines.billing.contract import ChunkContext
+from invoice_pipelines.billing.domain import chunk_postgres, chunk_python
+from invoice_pipelines.billing.domain.contract import ChunkContext
 from invoice_pipelines.db.tables import (
     customers,
     items,

@@ -1,4 +1,4 @@
-"""PostgreSQL: chunks of one job in flight at once (`billing/chunks_in_flight.py`), and what happens when
+"""PostgreSQL: chunks of one job in flight at once (`billing/domain/chunks_in_flight.py`), and what happens when
 another writer of the organization gets in between."""
 
 import logging
@@ -9,16 +9,16 @@ import pytest
 from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError
 
-from invoice_pipelines.billing import chunk_postgres
-from invoice_pipelines.billing.chunk_transaction import chunk_context
-from invoice_pipelines.billing.chunks_in_flight import CONSEQUENCES, UNIQUE_VIOLATION
-from invoice_pipelines.billing.invoicing import claim_batch_job, process_batch_job
-from invoice_pipelines.billing.invoicing_kinds import enqueue_sales_orders
+from invoice_pipelines.billing.domain import chunk_postgres
+from invoice_pipelines.billing.domain.chunk_transaction import chunk_context
+from invoice_pipelines.billing.domain.chunks_in_flight import CONSEQUENCES, UNIQUE_VIOLATION
+from invoice_pipelines.billing.domain.invoicing import claim_batch_job, process_batch_job
+from invoice_pipelines.billing.domain.invoicing_kinds import enqueue_sales_orders
 from invoice_pipelines.db.tables import batch_jobs
 from invoice_pipelines.db.tenancy import find_organization, tenant_transaction
 from invoice_pipelines.db.types import utcnow
-from invoice_pipelines.queue.item_rows import record_items_statement
-from invoice_pipelines.queue.jobs import get_batch_job
+from invoice_pipelines.queue.domain.item_rows import record_items_statement
+from invoice_pipelines.queue.domain.jobs import get_batch_job
 from invoice_pipelines_tests.billing.shop import hook_chunk_writes, make_shop
 
 
@@ -67,7 +67,7 @@ def test_another_job_numbering_between_two_chunks_in_flight_stays_gapless(
         return counts
 
     monkeypatch.setattr(chunk_postgres, "prepare_chunk", prepare)
-    with caplog.at_level(logging.INFO, logger="invoice_pipelines.billing.chunks_in_flight"):
+    with caplog.at_level(logging.INFO, logger="invoice_pipelines.billing.domain.chunks_in_flight"):
         a = process_batch_job(shop.engine, a_id, chunk_size=10, workers=2)
     assert (a.status, a.successful_count) == ("completed", 40)
     assert "goes under the sequence lock" in caplog.text
@@ -282,7 +282,7 @@ def test_a_single_job_never_falls_back_while_the_chunk_before_is_still_committin
             held.append(ctx.after_position)
 
     monkeypatch.setattr(chunk_postgres, "take_stock", slow_commit)
-    with caplog.at_level(logging.INFO, logger="invoice_pipelines.billing.chunks_in_flight"):
+    with caplog.at_level(logging.INFO, logger="invoice_pipelines.billing.domain.chunks_in_flight"):
         job = process_batch_job(shop.engine, job_id, chunk_size=10, workers=2)
     assert held == [0, 10, 20, 30]
     assert (job.status, job.successful_count) == ("completed", 50)
@@ -338,11 +338,13 @@ def test_a_chunk_without_invoices_goes_on_while_another_job_holds_the_sequence(
             _wait_until(lambda: not a.is_alive() or a_fell_back.is_set(), "A ends or falls back")
 
     handler = FallbackSeen()
-    logger = logging.getLogger("invoice_pipelines.billing.chunks_in_flight")
+    logger = logging.getLogger("invoice_pipelines.billing.domain.chunks_in_flight")
     logger.addHandler(handler)
     monkeypatch.setattr(*hook_chunk_writes("postgresql", with_the_sequence_locked))
     try:
-        with caplog.at_level(logging.INFO, logger="invoice_pipelines.billing.chunks_in_flight"):
+        with caplog.at_level(
+            logging.INFO, logger="invoice_pipelines.billing.domain.chunks_in_flight"
+        ):
             b = process_batch_job(shop.engine, b_id, chunk_size=10, workers=1)
             _wait_until(lambda: bool(a_result), "A ends")
     finally:
@@ -373,7 +375,7 @@ def test_a_chunk_without_invoices_does_not_fall_back_when_another_job_moved_the_
             assert process_batch_job(shop.engine, b_id, workers=1).status == "completed"
 
     monkeypatch.setattr(*hook_chunk_writes("postgresql", b_in_between))
-    with caplog.at_level(logging.INFO, logger="invoice_pipelines.billing.chunks_in_flight"):
+    with caplog.at_level(logging.INFO, logger="invoice_pipelines.billing.domain.chunks_in_flight"):
         a = process_batch_job(shop.engine, a_id, chunk_size=2, workers=2)
     assert "sequence lock" not in caplog.text
     assert (a.status, a.failed_count, a.fallbacks) == ("completed_with_errors", 4, 0)

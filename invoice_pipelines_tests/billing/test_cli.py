@@ -8,12 +8,12 @@ from sqlalchemy import insert
 from sqlalchemy.engine import make_url
 
 from invoice_pipelines.areas import kinds
-from invoice_pipelines.billing.invoicing_kinds import enqueue_sales_orders
+from invoice_pipelines.billing.domain.invoicing_kinds import enqueue_sales_orders
 from invoice_pipelines.cli import main
 from invoice_pipelines.db.tables import batch_job_items, batch_jobs, items
 from invoice_pipelines.db.tenancy import find_organization, tenant_transaction
-from invoice_pipelines.queue.commands import batch_cancel, batch_retry
-from invoice_pipelines.queue.jobs import get_batch_job
+from invoice_pipelines.queue.commands.run import batch_cancel, batch_retry
+from invoice_pipelines.queue.domain.jobs import get_batch_job
 from invoice_pipelines.resources.for_commands import EnvResources
 from invoice_pipelines_tests.billing.shop import make_shop
 

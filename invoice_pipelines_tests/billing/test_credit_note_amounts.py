@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 
 from invoice_pipelines.billing.checks import totals_problems
-from invoice_pipelines.billing.credit_notes import CreditNoteRefused, parse_amounts
+from invoice_pipelines.billing.domain.credit_notes import CreditNoteRefused, parse_amounts
 from invoice_pipelines.cli import main
 from invoice_pipelines.db.tables import customers
 from invoice_pipelines.db.tenancy import find_organization, tenant_transaction
-from invoice_pipelines.exports.pipeline import run_export
+from invoice_pipelines.exports.domain.pipeline import run_export
 from invoice_pipelines.resources.files import LocalFiles
 from invoice_pipelines_tests.billing.shop import make_shop
 from invoice_pipelines_tests.billing.test_credit_notes import (

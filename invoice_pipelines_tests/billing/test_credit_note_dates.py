@@ -10,12 +10,12 @@ from datetime import date, timedelta
 
 import pytest
 
-from invoice_pipelines.billing import credit_notes
-from invoice_pipelines.billing.credit_note_jobs import enqueue_credit_notes
-from invoice_pipelines.billing.credit_notes import CreditNoteRefused
+from invoice_pipelines.billing.domain import credit_notes
+from invoice_pipelines.billing.domain.credit_note_jobs import enqueue_credit_notes
+from invoice_pipelines.billing.domain.credit_notes import CreditNoteRefused
 from invoice_pipelines.cli import main
 from invoice_pipelines.db.tenancy import find_organization
-from invoice_pipelines.queue.requests import BatchRequestError, organization_today
+from invoice_pipelines.queue.domain.requests import BatchRequestError, organization_today
 from invoice_pipelines_tests.billing.shop import make_shop
 from invoice_pipelines_tests.billing.test_credit_notes import invoiced
 

@@ -13,18 +13,18 @@ import pytest
 from dagster import build_sensor_context
 from sqlalchemy import insert, select
 
-from invoice_pipelines.billing import credit_note_jobs
 from invoice_pipelines.billing.checks import number_gaps, totals_problems
-from invoice_pipelines.billing.credit_note_jobs import (
+from invoice_pipelines.billing.domain import credit_note_jobs
+from invoice_pipelines.billing.domain.credit_note_jobs import (
     enqueue_credit_notes,
     run_credit_note_job,
 )
 from invoice_pipelines.cli import main
 from invoice_pipelines.db.tables import batch_job_items, batch_jobs
 from invoice_pipelines.db.tenancy import find_organization, tenant_transaction
-from invoice_pipelines.queue.items import ready_invoice_jobs
-from invoice_pipelines.queue.jobs import cancel_batch_job, get_batch_job, retry_failed
-from invoice_pipelines.queue.requests import BatchRequestError
+from invoice_pipelines.queue.domain.items import ready_invoice_jobs
+from invoice_pipelines.queue.domain.jobs import cancel_batch_job, get_batch_job, retry_failed
+from invoice_pipelines.queue.domain.requests import BatchRequestError
 from invoice_pipelines.resources.database import Database
 from invoice_pipelines_tests.billing.shop import make_shop
 from invoice_pipelines_tests.billing.test_credit_notes import LATER, by_number, invoiced

@@ -14,16 +14,16 @@ from dagster import Definitions
 from sqlalchemy import select
 
 from invoice_pipelines.areas import kinds
-from invoice_pipelines.billing import credit_notes
 from invoice_pipelines.billing.checks import (
     gapless_numbers_result,
     number_gaps,
     totals_problems,
 )
-from invoice_pipelines.billing.credit_notes import CreditNoteRefused, parse_lines
 from invoice_pipelines.billing.defs import defs
-from invoice_pipelines.billing.invoicing import process_batch_job
-from invoice_pipelines.billing.invoicing_kinds import enqueue_sales_orders
+from invoice_pipelines.billing.domain import credit_notes
+from invoice_pipelines.billing.domain.credit_notes import CreditNoteRefused, parse_lines
+from invoice_pipelines.billing.domain.invoicing import process_batch_job
+from invoice_pipelines.billing.domain.invoicing_kinds import enqueue_sales_orders
 from invoice_pipelines.cli import main
 from invoice_pipelines.core.datev import BOOKING_COLUMNS
 from invoice_pipelines.db.tables import (
@@ -33,8 +33,8 @@ from invoice_pipelines.db.tables import (
     sales_invoices,
 )
 from invoice_pipelines.db.tenancy import find_organization, tenant_transaction
-from invoice_pipelines.exports.pipeline import run_export
-from invoice_pipelines.overdue.pipeline import run_overdue
+from invoice_pipelines.exports.domain.pipeline import run_export
+from invoice_pipelines.overdue.domain.pipeline import run_overdue
 from invoice_pipelines.resources.database import Database
 from invoice_pipelines.resources.files import LocalFiles
 from invoice_pipelines_tests.billing.shop import make_shop

@@ -24,13 +24,13 @@ from invoice_pipelines.areas import kinds
 from invoice_pipelines.billing.area import AREA as BILLING
 from invoice_pipelines.billing.checks import AUDIT_CHECKS
 from invoice_pipelines.billing.defs import defs as billing_defs
-from invoice_pipelines.billing.invoicing import (
+from invoice_pipelines.billing.domain.invoicing import (
     DEFAULT_CHUNK_SIZE,
     DEFAULT_WORKERS,
     claim_batch_job,
     process_batch_job,
 )
-from invoice_pipelines.billing.invoicing_kinds import enqueue_sales_orders
+from invoice_pipelines.billing.domain.invoicing_kinds import enqueue_sales_orders
 from invoice_pipelines.db.tables import (
     audit_log,
     batch_jobs,
@@ -45,8 +45,8 @@ from invoice_pipelines.db.types import utcnow
 from invoice_pipelines.queue.dagster import BATCH_JOB_TAG
 from invoice_pipelines.queue.dagster_jobs import batch_job_control_job, fail_stuck_batch_jobs_job
 from invoice_pipelines.queue.defs import build_defs
-from invoice_pipelines.queue.jobs import get_batch_job
-from invoice_pipelines.queue.requests import DEFAULT_DUE_DAYS, local_runner_name
+from invoice_pipelines.queue.domain.jobs import get_batch_job
+from invoice_pipelines.queue.domain.requests import DEFAULT_DUE_DAYS, local_runner_name
 from invoice_pipelines.queue.schedules import fail_stuck_batch_jobs_schedule
 from invoice_pipelines.resources.database import Database
 from invoice_pipelines.scheduled_checks import EVALUATED_AT

@@ -6,21 +6,24 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import update
 
-from invoice_pipelines.billing.invoicing import claim_batch_job, process_batch_job
-from invoice_pipelines.billing.invoicing_kinds import enqueue_customer_lines, enqueue_sales_orders
+from invoice_pipelines.billing.domain.invoicing import claim_batch_job, process_batch_job
+from invoice_pipelines.billing.domain.invoicing_kinds import (
+    enqueue_customer_lines,
+    enqueue_sales_orders,
+)
 from invoice_pipelines.core.numbering import is_gapless
 from invoice_pipelines.db.tables import batch_jobs, customers, items, sales_orders
 from invoice_pipelines.db.tenancy import find_organization, tenant_transaction
 from invoice_pipelines.db.types import utcnow
-from invoice_pipelines.queue.jobs import (
+from invoice_pipelines.queue.domain.jobs import (
     cancel_batch_job,
     get_batch_job,
     job_item_outcomes,
     retry_failed,
 )
-from invoice_pipelines.queue.requests import BatchRequestError
-from invoice_pipelines.queue.stats import batch_stats
-from invoice_pipelines.queue.stuck import fail_stuck_jobs
+from invoice_pipelines.queue.domain.requests import BatchRequestError
+from invoice_pipelines.queue.domain.stats import batch_stats
+from invoice_pipelines.queue.domain.stuck import fail_stuck_jobs
 from invoice_pipelines_tests.billing.shop import hook_chunk_writes, make_shop
 
 D = Decimal

@@ -4,8 +4,8 @@ import ast
 from pathlib import Path
 
 import invoice_pipelines.billing as billing_package
-from invoice_pipelines.billing import chunk_postgres
-from invoice_pipelines.billing.contract import INVOICEABLE_STATUSES
+from invoice_pipelines.billing.domain import chunk_postgres
+from invoice_pipelines.billing.domain.contract import INVOICEABLE_STATUSES
 
 PACKAGE = "invoice_pipelines.billing"
 BILLING = Path(billing_package.__file__).parent

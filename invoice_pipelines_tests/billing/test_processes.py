@@ -10,13 +10,13 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from invoice_pipelines.billing.chunk_transaction import SEQUENCE_NAME
-from invoice_pipelines.billing.chunks_in_flight import SEQUENCE_MOVED, UNIQUE_VIOLATION
-from invoice_pipelines.billing.invoicing import process_batch_job
-from invoice_pipelines.billing.invoicing_kinds import enqueue_sales_orders
+from invoice_pipelines.billing.domain.chunk_transaction import SEQUENCE_NAME
+from invoice_pipelines.billing.domain.chunks_in_flight import SEQUENCE_MOVED, UNIQUE_VIOLATION
+from invoice_pipelines.billing.domain.invoicing import process_batch_job
+from invoice_pipelines.billing.domain.invoicing_kinds import enqueue_sales_orders
 from invoice_pipelines.db.tables import invoice_number_sequences
 from invoice_pipelines.db.tenancy import find_organization, tenant_transaction
-from invoice_pipelines.queue.jobs import get_batch_job
+from invoice_pipelines.queue.domain.jobs import get_batch_job
 from invoice_pipelines_tests.billing.shop import make_shop
 
 ROOT = Path(__file__).resolve().parents[2]

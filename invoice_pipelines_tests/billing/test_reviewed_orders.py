@@ -6,9 +6,9 @@ from datetime import date
 
 from sqlalchemy import inspect, select, text
 
-from invoice_pipelines.billing import chunk_postgres
-from invoice_pipelines.billing.invoicing import process_batch_job
-from invoice_pipelines.billing.invoicing_kinds import enqueue_sales_orders
+from invoice_pipelines.billing.domain import chunk_postgres
+from invoice_pipelines.billing.domain.invoicing import process_batch_job
+from invoice_pipelines.billing.domain.invoicing_kinds import enqueue_sales_orders
 from invoice_pipelines.db.tables import reviewed_sales_orders
 from invoice_pipelines.db.tenancy import find_organization, system_transaction, tenant_transaction
 from invoice_pipelines_tests.billing.shop import make_shop

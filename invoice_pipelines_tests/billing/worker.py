@@ -23,8 +23,8 @@ import sys
 import time
 from pathlib import Path
 
-from invoice_pipelines.billing import chunks_in_flight
-from invoice_pipelines.billing.invoicing import process_batch_job
+from invoice_pipelines.billing.domain import chunks_in_flight
+from invoice_pipelines.billing.domain.invoicing import process_batch_job
 from invoice_pipelines.db.engine import make_engine
 from invoice_pipelines_tests.billing.shop import hook_chunk_writes
 

@@ -39,8 +39,8 @@ def record_runs(home: Path, samples: Path) -> Recorded:
 
     from invoice_pipelines.db.engine import make_engine
     from invoice_pipelines.definitions import build_definitions
+    from invoice_pipelines.intake.domain.uploads import ScanState, scan_uploads
     from invoice_pipelines.intake.parser_resource import DocumentParser
-    from invoice_pipelines.intake.uploads import ScanState, scan_uploads
     from invoice_pipelines.resources.uploads import LocalUploads
     from invoice_pipelines.settings import upload_dir
     from invoice_pipelines.tenants.partitions import (

@@ -258,7 +258,7 @@ def test_implausible_dates() -> None:
 
 def test_dates_outside_what_anyone_books_are_errors() -> None:
     """A due date at the calendar's end or an issue date centuries back is a typo or a hostile
-    document, in an e-invoice as in a person's confirmation (intake/plausibility.py)."""
+    document, in an e-invoice as in a person's confirmation (intake/domain/plausibility.py)."""
     far_due = check_invoice(valid_invoice(due_date=date(9999, 12, 31)), today=TODAY)
     assert [(f.rule, f.severity) for f in far_due] == [("IP-DATE-04", "error")]
     ancient = check_invoice(

@@ -25,8 +25,8 @@ from invoice_pipelines.db.incoming_status import (
 )
 from invoice_pipelines.db.tables import incoming_invoices, incoming_validated
 from invoice_pipelines.db.tenancy import find_organization, system_transaction, tenant_transaction
-from invoice_pipelines.exports.reads import in_review_in_month, validated_in_month
-from invoice_pipelines.intake.listing import list_documents
+from invoice_pipelines.exports.domain.reads import in_review_in_month, validated_in_month
+from invoice_pipelines.intake.domain.listing import list_documents
 
 t = incoming_invoices.c
 ACCEPTED = {Status.VALIDATED.value, Status.EXPORTED.value}

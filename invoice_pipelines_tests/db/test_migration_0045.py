@@ -16,7 +16,7 @@ from invoice_pipelines.db.engine import make_engine
 from invoice_pipelines.db.migrate import downgrade, head_revision, upgrade
 from invoice_pipelines.db.tables import customers, deliveries, organizations, sales_invoices
 from invoice_pipelines.db.tenancy import system_transaction
-from invoice_pipelines.delivery.peppol_overview import undelivered, undelivered_query
+from invoice_pipelines.delivery.domain.peppol_overview import undelivered, undelivered_query
 
 INDEX = "ix_deliveries_peppol_undelivered"
 E_MAILS = 20_000

@@ -23,7 +23,11 @@ from invoice_pipelines.db.tables import (
     sales_invoices,
 )
 from invoice_pipelines.db.tenancy import system_transaction
-from invoice_pipelines.exports.reads import booked_lines_query, invoices_query, vat_rows_query
+from invoice_pipelines.exports.domain.reads import (
+    booked_lines_query,
+    invoices_query,
+    vat_rows_query,
+)
 
 INCOMING = ("ix_incoming_invoices_org_issue_date", "ix_incoming_invoices_org_undated")
 SALES = "ix_sales_invoices_org_issue_date"

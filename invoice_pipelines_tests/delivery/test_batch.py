@@ -13,8 +13,11 @@ from types import SimpleNamespace
 import pytest
 from sqlalchemy import select, update
 
-from invoice_pipelines.billing.invoicing import process_batch_job
-from invoice_pipelines.billing.invoicing_kinds import enqueue_customer_lines, follow_up_options
+from invoice_pipelines.billing.domain.invoicing import process_batch_job
+from invoice_pipelines.billing.domain.invoicing_kinds import (
+    enqueue_customer_lines,
+    follow_up_options,
+)
 from invoice_pipelines.db.tables import (
     audit_log,
     batch_job_items,
@@ -24,16 +27,16 @@ from invoice_pipelines.db.tables import (
     sales_invoice_documents,
 )
 from invoice_pipelines.db.tenancy import find_organization, tenant_transaction
-from invoice_pipelines.delivery.batch import (
+from invoice_pipelines.delivery.domain.batch import (
     COMMUNICATIONS,
     COMMUNICATIONS_KIND,
     communications_work,
 )
-from invoice_pipelines.documents.batch import DOCUMENTS_KIND, run_invoice_job
-from invoice_pipelines.documents.pipeline import generate_documents
-from invoice_pipelines.queue.items import enqueue_invoice_job
-from invoice_pipelines.queue.jobs import get_batch_job, job_item_outcomes, retry_failed
-from invoice_pipelines.queue.kinds import chunk_work
+from invoice_pipelines.documents.domain.batch import DOCUMENTS_KIND, run_invoice_job
+from invoice_pipelines.documents.domain.pipeline import generate_documents
+from invoice_pipelines.queue.domain.items import enqueue_invoice_job
+from invoice_pipelines.queue.domain.jobs import get_batch_job, job_item_outcomes, retry_failed
+from invoice_pipelines.queue.domain.kinds import chunk_work
 from invoice_pipelines.resources.channels import MailTransport
 from invoice_pipelines.resources.files import LocalFiles
 from invoice_pipelines.resources.smtp import Smtp
@@ -366,7 +369,7 @@ def test_a_follow_up_waits_for_a_failed_invoicing_job_until_its_orders_are_hande
     """An invoicing job that failed with customers still pending may go on: its documents job
     waits. Retried, the pending customers move to the retry job, which has a follow-up of its
     own; the first follow-up then takes exactly the invoices the failed job made."""
-    from invoice_pipelines.documents.batch import documents_work
+    from invoice_pipelines.documents.domain.batch import documents_work
 
     org = _org(db)
     buyers = [_customer(db, org["id"], f"K-{n}", f"k{n}@kunde.example") for n in (1, 2)]

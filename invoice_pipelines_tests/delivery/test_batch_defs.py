@@ -13,8 +13,8 @@ from invoice_pipelines.db.tables import batch_jobs, customers
 from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.delivery import assets as delivery_assets
 from invoice_pipelines.delivery import defs as delivery
-from invoice_pipelines.documents.pipeline import InProcessBuilder
-from invoice_pipelines.documents.renderer import DocumentRenderer
+from invoice_pipelines.documents.domain.pipeline import InProcessBuilder
+from invoice_pipelines.documents.domain.renderer import DocumentRenderer
 from invoice_pipelines.queue.dagster import BATCH_JOB_TAG
 from invoice_pipelines.resources.database import Database
 from invoice_pipelines.resources.file_stores import LocalFileStore

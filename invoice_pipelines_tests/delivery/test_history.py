@@ -6,15 +6,18 @@ from __future__ import annotations
 
 from sqlalchemy import select, update
 
-from invoice_pipelines.billing.invoicing import process_batch_job
-from invoice_pipelines.billing.invoicing_kinds import enqueue_customer_lines, follow_up_options
+from invoice_pipelines.billing.domain.invoicing import process_batch_job
+from invoice_pipelines.billing.domain.invoicing_kinds import (
+    enqueue_customer_lines,
+    follow_up_options,
+)
 from invoice_pipelines.db.tables import batch_jobs, sales_invoices
 from invoice_pipelines.db.tenancy import find_organization, tenant_transaction
-from invoice_pipelines.delivery.batch import COMMUNICATIONS
-from invoice_pipelines.delivery.pipeline import send_invoice_emails
-from invoice_pipelines.documents.batch import run_invoice_job
-from invoice_pipelines.documents.pipeline import generate_documents
-from invoice_pipelines.queue.jobs import job_item_outcomes
+from invoice_pipelines.delivery.domain.batch import COMMUNICATIONS
+from invoice_pipelines.delivery.domain.pipeline import send_invoice_emails
+from invoice_pipelines.documents.domain.batch import run_invoice_job
+from invoice_pipelines.documents.domain.pipeline import generate_documents
+from invoice_pipelines.queue.domain.jobs import job_item_outcomes
 from invoice_pipelines.resources.files import LocalFiles
 from invoice_pipelines.resources.smtp import Smtp
 from invoice_pipelines_devtools.standins.smtp import SmtpSink

@@ -15,8 +15,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from invoice_pipelines.delivery.email import InvoiceMail
-from invoice_pipelines.delivery.pipeline import prepare_message
+from invoice_pipelines.delivery.domain.email import InvoiceMail
+from invoice_pipelines.delivery.domain.pipeline import prepare_message
 from invoice_pipelines.resources.channels import MailTransport, TextTransport
 from invoice_pipelines.resources.mail import SendError
 from invoice_pipelines.resources.mail_message import MessageError, mime_message

@@ -1,4 +1,4 @@
-"""`invoice-pipelines invoices list` (delivery/invoice_listing.py) and the step docs/demo.md's
+"""`invoice-pipelines invoices list` (delivery/commands/invoice_listing.py) and the step docs/demo.md's
 Peppol section takes with it: find a customer's invoices by a part of its name, then `peppol
 send` one of them. On SQLite and PostgreSQL, through the console script's entry (`cli.main`).
 
@@ -24,9 +24,9 @@ from invoice_pipelines.db.tables import (
     sales_invoices,
 )
 from invoice_pipelines.db.tenancy import find_organization, tenant_transaction
-from invoice_pipelines.delivery.cli import DELIVERY_STATES, INVOICE_STATUSES
-from invoice_pipelines.delivery.invoice_listing import HEADER, NOT_SENT
-from invoice_pipelines.documents.pipeline import generate_documents
+from invoice_pipelines.delivery.commands.cli import DELIVERY_STATES, INVOICE_STATUSES
+from invoice_pipelines.delivery.commands.invoice_listing import HEADER, NOT_SENT
+from invoice_pipelines.documents.domain.pipeline import generate_documents
 from invoice_pipelines_devtools.standins.peppol import AccessPointStandIn
 from invoice_pipelines_devtools.standins.smtp import SmtpSink
 from invoice_pipelines_tests.delivery.test_peppol_command import _number, _send, _settings
@@ -152,9 +152,9 @@ def test_the_listing_loads_no_dagster_and_no_document_writer(db, wiener):
     assert delivery == {
         "invoice_pipelines.delivery",
         "invoice_pipelines.delivery.area",
-        "invoice_pipelines.delivery.cli",
-        "invoice_pipelines.delivery.cli_peppol",
-        "invoice_pipelines.delivery.invoice_listing",
+        "invoice_pipelines.delivery.commands.cli",
+        "invoice_pipelines.delivery.commands.cli_peppol",
+        "invoice_pipelines.delivery.commands.invoice_listing",
     }
 
 
@@ -204,7 +204,7 @@ def _customer_of(db, shop) -> int:
 
 
 def test_the_parsers_choices_are_the_tables_states():
-    """`--status` and `--delivery` offer what the tables hold (written in delivery/cli.py so
+    """`--status` and `--delivery` offer what the tables hold (written in delivery/commands/cli.py so
     `--help` imports no SQLAlchemy)."""
     assert INVOICE_STATUSES == SALES_INVOICE_STATUSES
     assert DELIVERY_STATES == (NOT_SENT, *DELIVERY_STATUSES)

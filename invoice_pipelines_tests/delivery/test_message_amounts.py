@@ -28,10 +28,10 @@ from invoice_pipelines.db.tables import (
     sales_invoices,
 )
 from invoice_pipelines.db.tenancy import find_organization, tenant_transaction
-from invoice_pipelines.delivery.pipeline import send_invoice_emails, send_invoices
-from invoice_pipelines.documents.pipeline import generate_documents
-from invoice_pipelines.overdue.notice_sending import GENERIC_TITLE, TITLES, send_notices
-from invoice_pipelines.overdue.pipeline import run_overdue
+from invoice_pipelines.delivery.domain.pipeline import send_invoice_emails, send_invoices
+from invoice_pipelines.documents.domain.pipeline import generate_documents
+from invoice_pipelines.overdue.domain.notice_sending import GENERIC_TITLE, TITLES, send_notices
+from invoice_pipelines.overdue.domain.pipeline import run_overdue
 from invoice_pipelines.resources.channels import TextTransport
 from invoice_pipelines.resources.files import LocalFiles
 from invoice_pipelines.resources.smtp import Smtp
@@ -64,7 +64,7 @@ LABELS = sorted(
         "amount open: ": "open",
         "mahngebühren: ": "fees",
         "dunning fees: ": "fees",
-        # a business's fees under German law: the § 288(5) BGB flat fee (overdue/wording.py)
+        # a business's fees under German law: the § 288(5) BGB flat fee (overdue/domain/wording.py)
         "pauschale nach § 288 abs. 5 bgb: ": "fees",
         "flat fee under § 288(5) bgb: ": "fees",
         "verzugszinsen: ": "interest",

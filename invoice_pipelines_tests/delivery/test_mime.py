@@ -1,4 +1,4 @@
-"""The MIME bytes we write ourselves (`delivery/email.py: mime_message`), sent through the
+"""The MIME bytes we write ourselves (`delivery/domain/email.py: mime_message`), sent through the
 production mailer to the loopback SMTP server and read back with the standard library's parser:
 whatever names, subjects, texts and file names go in come out the same."""
 

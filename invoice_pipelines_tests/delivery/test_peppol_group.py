@@ -20,14 +20,14 @@ from invoice_pipelines.db.tenancy import system_transaction
 from invoice_pipelines.delivery import assets as delivery_assets
 from invoice_pipelines.delivery.checks import peppol_audit, peppol_checks_job
 from invoice_pipelines.documents import assets as document_assets
-from invoice_pipelines.documents.renderer import DocumentRenderer
-from invoice_pipelines.intake.peppol_inbound import (
+from invoice_pipelines.documents.domain.renderer import DocumentRenderer
+from invoice_pipelines.intake.domain.peppol_inbound import (
     REGISTERED,
     UNKNOWN_RECEIVER,
     receive_peppol,
     seller_address,
 )
-from invoice_pipelines.intake.pipeline import process_documents
+from invoice_pipelines.intake.domain.pipeline import process_documents
 from invoice_pipelines.metadata import markdown_cell
 from invoice_pipelines.resources.database import Database
 from invoice_pipelines.resources.file_stores import LocalFileStore

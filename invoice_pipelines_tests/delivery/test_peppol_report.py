@@ -1,4 +1,4 @@
-"""The monthly Peppol report (delivery/peppol_overview.py `monthly_counts`, the asset
+"""The monthly Peppol report (delivery/domain/peppol_overview.py `monthly_counts`, the asset
 `peppol_monthly_report`) on SQLite and PostgreSQL, from real rows: invoices and credit notes sent
 through the access point stand-in over loopback, official Peppol examples received in SBDH
 envelopes. Per month, direction, document type and country; only what the access point accepted
@@ -16,8 +16,8 @@ from sqlalchemy import update
 from invoice_pipelines.db.tables import deliveries, peppol_received
 from invoice_pipelines.db.tenancy import system_transaction, tenant_transaction
 from invoice_pipelines.delivery.assets import peppol_monthly_report
-from invoice_pipelines.delivery.peppol_overview import RECEIVED, SENT, monthly_counts
-from invoice_pipelines.intake.peppol_inbound import REPLAY, receive_peppol
+from invoice_pipelines.delivery.domain.peppol_overview import RECEIVED, SENT, monthly_counts
+from invoice_pipelines.intake.domain.peppol_inbound import REPLAY, receive_peppol
 from invoice_pipelines.resources.database import Database
 from invoice_pipelines.resources.peppol_transport import BILLING_PROCESS, CREDIT_NOTE_DOC_TYPE
 from invoice_pipelines.resources.uploads import LocalUploads

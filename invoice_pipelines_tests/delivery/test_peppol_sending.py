@@ -22,7 +22,7 @@ from dagster import DagsterInstance, Definitions
 from lxml import etree
 from sqlalchemy import insert, select, update
 
-from invoice_pipelines.billing.credit_notes import issue_credit_note
+from invoice_pipelines.billing.domain.credit_notes import issue_credit_note
 from invoice_pipelines.db.tables import (
     audit_log,
     customers,
@@ -32,17 +32,17 @@ from invoice_pipelines.db.tables import (
 )
 from invoice_pipelines.db.tenancy import find_organization, tenant_transaction
 from invoice_pipelines.delivery import defs as delivery
-from invoice_pipelines.delivery.batch import (
+from invoice_pipelines.delivery.domain.batch import (
     COMMUNICATIONS,
     COMMUNICATIONS_KIND,
     communications_work,
 )
-from invoice_pipelines.delivery.peppol import NO_SENDER_ID
-from invoice_pipelines.delivery.pipeline import send_invoices
-from invoice_pipelines.documents.batch import DOCUMENTS_KIND, run_invoice_job
-from invoice_pipelines.documents.pipeline import generate_documents
-from invoice_pipelines.queue.items import enqueue_invoice_job
-from invoice_pipelines.queue.kinds import chunk_work
+from invoice_pipelines.delivery.domain.peppol import NO_SENDER_ID
+from invoice_pipelines.delivery.domain.pipeline import send_invoices
+from invoice_pipelines.documents.domain.batch import DOCUMENTS_KIND, run_invoice_job
+from invoice_pipelines.documents.domain.pipeline import generate_documents
+from invoice_pipelines.queue.domain.items import enqueue_invoice_job
+from invoice_pipelines.queue.domain.kinds import chunk_work
 from invoice_pipelines.resources.channels import MailTransport, PeppolChannel
 from invoice_pipelines.resources.database import Database
 from invoice_pipelines.resources.files import LocalFiles

@@ -7,7 +7,7 @@ from sqlalchemy import select, update
 
 from invoice_pipelines.db.tables import customers, deliveries
 from invoice_pipelines.db.tenancy import find_organization, tenant_transaction
-from invoice_pipelines.delivery.pipeline import send_invoices
+from invoice_pipelines.delivery.domain.pipeline import send_invoices
 from invoice_pipelines.resources.channels import TextTransport
 from invoice_pipelines.resources.text_messages import TextMessages
 from invoice_pipelines_devtools.standins.sms import TextProviderStandIn
@@ -72,7 +72,7 @@ def test_bad_numbers_refusals_and_rate_limits(db, tmp_path):
     local = customer(db.engine, org["id"], "K-9", "Nur Ortsnetz")
     _phone(db, org["id"], local, "0421 123456")
     local_number = sales_invoice(db.engine, org["id"], local)
-    from invoice_pipelines.documents.pipeline import generate_documents
+    from invoice_pipelines.documents.domain.pipeline import generate_documents
 
     generate_documents(db.engine, store, find_organization(db.engine, org["slug"]))
     with TextProviderStandIn() as api:

@@ -11,15 +11,15 @@ from sqlalchemy import select, update
 
 from invoice_pipelines.db.tables import audit_log, customers
 from invoice_pipelines.db.tenancy import find_organization, tenant_transaction
-from invoice_pipelines.documents.batch import (
+from invoice_pipelines.documents.domain.batch import (
     DOCUMENTS,
     combined_pdf_of,
     documents_work,
     run_invoice_job,
 )
-from invoice_pipelines.intake.parse import parse_document
-from invoice_pipelines.queue.items import enqueue_invoice_job
-from invoice_pipelines.queue.jobs import cancel_batch_job, job_item_outcomes, retry_failed
+from invoice_pipelines.intake.domain.parse import parse_document
+from invoice_pipelines.queue.domain.items import enqueue_invoice_job
+from invoice_pipelines.queue.domain.jobs import cancel_batch_job, job_item_outcomes, retry_failed
 from invoice_pipelines.resources.files import LocalFiles
 from invoice_pipelines_tests.documents.test_pipeline import SELLER
 from invoice_pipelines_tests.exports.books import customer, sales_invoice
@@ -168,8 +168,8 @@ def test_bad_requests_are_refused_in_one_sentence(db, tmp_path, batch_kinds):
     import pytest
 
     # the communications kind checks its own options: registered as the definitions register it
-    from invoice_pipelines.delivery.batch import COMMUNICATIONS_KIND
-    from invoice_pipelines.queue.requests import BatchRequestError
+    from invoice_pipelines.delivery.domain.batch import COMMUNICATIONS_KIND
+    from invoice_pipelines.queue.domain.requests import BatchRequestError
 
     assert COMMUNICATIONS_KIND.name == "communications"
     org = _org(db)
@@ -200,9 +200,9 @@ def test_a_job_whose_runner_died_is_failed_as_stuck_and_its_retry_does_the_rest(
     from datetime import timedelta
 
     from invoice_pipelines.db.types import utcnow
-    from invoice_pipelines.queue import items
-    from invoice_pipelines.queue.jobs import get_batch_job
-    from invoice_pipelines.queue.stuck import fail_stuck_jobs
+    from invoice_pipelines.queue.domain import items
+    from invoice_pipelines.queue.domain.jobs import get_batch_job
+    from invoice_pipelines.queue.domain.stuck import fail_stuck_jobs
 
     org = _org(db)
     buyer = customer(db.engine, org["id"], "K-1", "Kunde GmbH")
@@ -228,7 +228,7 @@ def test_a_job_whose_runner_died_is_failed_as_stuck_and_its_retry_does_the_rest(
 def test_the_days_stats_count_documents_apart_from_invoices(db, tmp_path, batch_kinds):
     """A documents job's items are documents: the day's stats count them per kind, not as
     invoices created from orders."""
-    from invoice_pipelines.queue.stats import batch_stats
+    from invoice_pipelines.queue.domain.stats import batch_stats
 
     org = _org(db)
     buyer = customer(db.engine, org["id"], "K-1", "Kunde GmbH")
@@ -247,8 +247,8 @@ def test_the_days_stats_count_documents_apart_from_invoices(db, tmp_path, batch_
 def test_a_run_that_breaks_fails_the_job_and_a_rerun_does_the_rest(db, batch_kinds):
     import pytest
 
-    from invoice_pipelines.queue.job_kind import SUCCEEDED
-    from invoice_pipelines.queue.jobs import get_batch_job
+    from invoice_pipelines.queue.domain.job_kind import SUCCEEDED
+    from invoice_pipelines.queue.domain.jobs import get_batch_job
 
     org = _org(db)
     job_id = enqueue_invoice_job(
@@ -283,9 +283,9 @@ def test_two_runners_released_at_the_finish_build_the_combined_pdf_once(
     # then released together; one finishes the job, the other finds it finished.
     import threading
 
-    from invoice_pipelines.documents import batch
-    from invoice_pipelines.queue import items
-    from invoice_pipelines.queue.jobs import get_batch_job
+    from invoice_pipelines.documents.domain import batch
+    from invoice_pipelines.queue.domain import items
+    from invoice_pipelines.queue.domain.jobs import get_batch_job
 
     org = _org(db)
     buyer = customer(db.engine, org["id"], "K-1", "Kunde GmbH")

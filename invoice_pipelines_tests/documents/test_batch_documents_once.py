@@ -12,10 +12,10 @@ from sqlalchemy import update
 from invoice_pipelines.db.tables import batch_job_items, batch_jobs
 from invoice_pipelines.db.tenancy import find_organization, tenant_transaction
 from invoice_pipelines.documents import sensors as document_sensors
-from invoice_pipelines.documents.batch import documents_work, run_invoice_job
-from invoice_pipelines.documents.pipeline import generate_documents
-from invoice_pipelines.queue.items import followed_invoicing_jobs
-from invoice_pipelines.queue.jobs import cancel_batch_job
+from invoice_pipelines.documents.domain.batch import documents_work, run_invoice_job
+from invoice_pipelines.documents.domain.pipeline import generate_documents
+from invoice_pipelines.queue.domain.items import followed_invoicing_jobs
+from invoice_pipelines.queue.domain.jobs import cancel_batch_job
 from invoice_pipelines.resources.database import Database
 from invoice_pipelines.resources.files import LocalFiles
 from invoice_pipelines_tests.documents.test_history import (

@@ -15,9 +15,9 @@ from hypothesis import strategies as st
 
 from invoice_pipelines.core.invoice import Address, Invoice, InvoiceLine, VatBreakdown
 from invoice_pipelines.core.money import round_cents
-from invoice_pipelines.documents.build import build_document
-from invoice_pipelines.documents.sources import EXEMPTION_REASONS, DocumentSource
-from invoice_pipelines.intake.parse import parse_document
+from invoice_pipelines.documents.domain.build import build_document
+from invoice_pipelines.documents.domain.sources import EXEMPTION_REASONS, DocumentSource
+from invoice_pipelines.intake.domain.parse import parse_document
 
 D = Decimal
 SELLER = Address("Industriestraße 5", "Stuttgart", "70565", "DE")
@@ -259,7 +259,7 @@ def test_an_invoice_dated_in_the_future_is_a_valid_document():
 
 
 def test_the_girocode_payload_follows_epc069_12():
-    from invoice_pipelines.documents.render import RenderError, epc_payload
+    from invoice_pipelines.documents.domain.render import RenderError, epc_payload
 
     text = epc_payload(
         "Müller  Werkzeugbau GmbH", "DE02 1203 0000 0000 2020 51", D("131.6"), "RE-1", None

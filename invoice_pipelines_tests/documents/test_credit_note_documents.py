@@ -11,12 +11,12 @@ import pypdf
 from lxml import etree
 from sqlalchemy import update
 
-from invoice_pipelines.billing.credit_notes import issue_credit_note
+from invoice_pipelines.billing.domain.credit_notes import issue_credit_note
 from invoice_pipelines.db.tables import customers
 from invoice_pipelines.db.tenancy import find_organization, tenant_transaction
-from invoice_pipelines.documents.build import KOSIT_CHECKED
-from invoice_pipelines.documents.pipeline import generate_documents
-from invoice_pipelines.intake.parse import parse_document
+from invoice_pipelines.documents.domain.build import KOSIT_CHECKED
+from invoice_pipelines.documents.domain.pipeline import generate_documents
+from invoice_pipelines.intake.domain.parse import parse_document
 from invoice_pipelines.resources.files import LocalFiles
 from invoice_pipelines_tests.conftest import XRECHNUNG_RULES_DIR
 from invoice_pipelines_tests.documents.test_pipeline import _documents, _org

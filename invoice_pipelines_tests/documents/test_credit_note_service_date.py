@@ -16,12 +16,12 @@ import pytest
 from lxml import etree
 from sqlalchemy import select, update
 
-from invoice_pipelines.billing.credit_notes import issue_credit_note
+from invoice_pipelines.billing.domain.credit_notes import issue_credit_note
 from invoice_pipelines.db.tables import customers, sales_invoice_documents, sales_invoices
 from invoice_pipelines.db.tenancy import find_organization, tenant_transaction
-from invoice_pipelines.documents.pipeline import generate_documents
+from invoice_pipelines.documents.domain.pipeline import generate_documents
 from invoice_pipelines.einvoice.readers.pdf import open_pdf
-from invoice_pipelines.intake.formats.pdf_text import extract_text
+from invoice_pipelines.intake.domain.formats.pdf_text import extract_text
 from invoice_pipelines.resources.files import LocalFiles
 from invoice_pipelines_tests.documents.test_pipeline import SELLER
 from invoice_pipelines_tests.exports.books import customer, sales_invoice

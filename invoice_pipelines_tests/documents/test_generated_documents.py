@@ -22,8 +22,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from invoice_pipelines.core.invoice import Address, Invoice
-from invoice_pipelines.documents.build import KOSIT_CHECKED, BuiltDocument, build_document
-from invoice_pipelines.intake.parse import parse_document
+from invoice_pipelines.documents.domain.build import KOSIT_CHECKED, BuiltDocument, build_document
+from invoice_pipelines.intake.domain.parse import parse_document
 from invoice_pipelines_tests.conftest import XRECHNUNG_RULES_DIR
 from invoice_pipelines_tests.documents.test_build import make_invoice, source
 

@@ -7,15 +7,18 @@ from __future__ import annotations
 from dagster import build_sensor_context, instance_for_test
 from sqlalchemy import select, update
 
-from invoice_pipelines.billing.invoicing import process_batch_job
-from invoice_pipelines.billing.invoicing_kinds import enqueue_customer_lines, follow_up_options
+from invoice_pipelines.billing.domain.invoicing import process_batch_job
+from invoice_pipelines.billing.domain.invoicing_kinds import (
+    enqueue_customer_lines,
+    follow_up_options,
+)
 from invoice_pipelines.db.tables import batch_jobs, sales_invoice_documents, sales_invoices
 from invoice_pipelines.db.tenancy import find_organization, tenant_transaction
 from invoice_pipelines.documents import sensors as document_sensors
-from invoice_pipelines.documents.batch import DOCUMENTS, documents_work, run_invoice_job
-from invoice_pipelines.documents.pipeline import generate_documents
-from invoice_pipelines.queue.items import enqueue_invoice_job
-from invoice_pipelines.queue.jobs import job_item_outcomes
+from invoice_pipelines.documents.domain.batch import DOCUMENTS, documents_work, run_invoice_job
+from invoice_pipelines.documents.domain.pipeline import generate_documents
+from invoice_pipelines.queue.domain.items import enqueue_invoice_job
+from invoice_pipelines.queue.domain.jobs import job_item_outcomes
 from invoice_pipelines.resources.database import Database
 from invoice_pipelines.resources.files import LocalFiles
 from invoice_pipelines_tests.documents.test_pipeline import SELLER

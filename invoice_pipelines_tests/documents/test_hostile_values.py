@@ -16,11 +16,11 @@ from hypothesis import strategies as st
 from lxml import etree
 
 from invoice_pipelines.core.invoice import Address, Invoice
-from invoice_pipelines.documents.build import build_document
+from invoice_pipelines.documents.domain.build import build_document
 from invoice_pipelines.einvoice.cii import InvoiceNotWritable, write_cii
 from invoice_pipelines.einvoice.readers.xmlsafe import clean_text
 from invoice_pipelines.einvoice.ubl import write_ubl
-from invoice_pipelines.intake.parse import parse_document
+from invoice_pipelines.intake.domain.parse import parse_document
 from invoice_pipelines_tests.documents.test_build import make_invoice, source
 
 D = Decimal

@@ -1,4 +1,4 @@
-"""The PDF/A-3b files documents/pdfa.py writes, checked the way a PDF/A validator looks at them:
+"""The PDF/A-3b files documents/domain/pdfa.py writes, checked the way a PDF/A validator looks at them:
 the embedded font is a TrueType program whose advances are the widths the PDF states, the Info
 dictionary and the XMP say the same, every page's text reads back, long invoices go on to further
 pages, and documents showing the same glyphs share one cut of the font."""
@@ -14,9 +14,9 @@ from decimal import Decimal
 import pypdf
 from fontTools.ttLib import TTFont
 
-from invoice_pipelines.documents import pdfa
-from invoice_pipelines.documents.build import build_document
-from invoice_pipelines.documents.render import invoice_font, render_pdf
+from invoice_pipelines.documents.domain import pdfa
+from invoice_pipelines.documents.domain.build import build_document
+from invoice_pipelines.documents.domain.render import invoice_font, render_pdf
 from invoice_pipelines_tests.documents.test_build import make_invoice, source
 
 D = Decimal
@@ -161,7 +161,7 @@ def test_a_control_character_is_refused_like_any_character_the_font_lacks():
     invoice has no CII.)"""
     import pytest
 
-    from invoice_pipelines.documents.render import RenderError
+    from invoice_pipelines.documents.domain.render import RenderError
 
     with pytest.raises(RenderError, match="U\\+000C"):
         render_pdf(

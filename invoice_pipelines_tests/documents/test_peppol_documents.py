@@ -15,7 +15,7 @@ from lxml import etree
 
 from invoice_pipelines.core.invoice import Address, AllowanceCharge, Invoice
 from invoice_pipelines.core.money import round_cents
-from invoice_pipelines.documents.build import prove_peppol
+from invoice_pipelines.documents.domain.build import prove_peppol
 from invoice_pipelines.einvoice.cii import PEPPOL_BILLING_PROCESS, PEPPOL_BIS_GUIDELINE
 from invoice_pipelines.einvoice.read import read_einvoice
 from invoice_pipelines.einvoice.read_back import READ_BACK
@@ -246,7 +246,7 @@ def test_without_the_peppol_rules_no_peppol_document_is_built(monkeypatch):
 def test_a_peppol_fatal_finding_the_writer_did_not_foresee_fails_the_document(monkeypatch):
     # the read-back, not the writer's own checks, decides: a document the rules refuse (here a
     # second note for a buyer outside Germany, R002, slipped in after writing) is not built
-    from invoice_pipelines.documents import build
+    from invoice_pipelines.documents.domain import build
 
     written = build.write_ubl
 

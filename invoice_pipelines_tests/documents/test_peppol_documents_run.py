@@ -1,5 +1,5 @@
-"""The documents run's Peppol BIS documents from the database (documents/sources.py ->
-documents/build.py), not from invoices a test puts together: an organization on Peppol bills
+"""The documents run's Peppol BIS documents from the database (documents/domain/sources.py ->
+documents/domain/build.py), not from invoices a test puts together: an organization on Peppol bills
 customers on Peppol in and outside the EU (0204, 9930, 0106, 0208, 9914, 0088 and 0192 ids) in
 each VAT category a German seller's invoices carry, and credits two of them. Every stored Peppol
 document, read back as a receiver reads it, passes CEN's rules and OpenPEPPOL's with no fatal
@@ -14,10 +14,10 @@ import pytest
 from lxml import etree
 from sqlalchemy import select
 
-from invoice_pipelines.billing.credit_notes import issue_credit_note
+from invoice_pipelines.billing.domain.credit_notes import issue_credit_note
 from invoice_pipelines.db.tables import sales_invoice_documents, sales_invoices
 from invoice_pipelines.db.tenancy import find_organization, tenant_transaction
-from invoice_pipelines.documents.pipeline import generate_documents
+from invoice_pipelines.documents.domain.pipeline import generate_documents
 from invoice_pipelines.einvoice.cii import PEPPOL_BIS_GUIDELINE
 from invoice_pipelines.einvoice.read import read_einvoice
 from invoice_pipelines.einvoice.schematron import check_peppol

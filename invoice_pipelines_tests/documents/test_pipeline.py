@@ -12,9 +12,9 @@ from invoice_pipelines.db.tables import customers, sales_invoice_documents
 from invoice_pipelines.db.tenancy import find_organization, tenant_transaction
 from invoice_pipelines.documents import assets as document_assets
 from invoice_pipelines.documents import sensors as document_sensors
-from invoice_pipelines.documents.pipeline import generate_documents
-from invoice_pipelines.documents.renderer import DocumentRenderer
-from invoice_pipelines.intake.parse import parse_document
+from invoice_pipelines.documents.domain.pipeline import generate_documents
+from invoice_pipelines.documents.domain.renderer import DocumentRenderer
+from invoice_pipelines.intake.domain.parse import parse_document
 from invoice_pipelines.resources.database import Database
 from invoice_pipelines.resources.file_stores import LocalFileStore
 from invoice_pipelines.resources.files import LocalFiles

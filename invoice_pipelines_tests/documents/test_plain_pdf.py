@@ -22,11 +22,11 @@ from invoice_pipelines.db.tables import (
     sales_invoices,
 )
 from invoice_pipelines.db.tenancy import find_organization, tenant_transaction
-from invoice_pipelines.delivery.pipeline import send_invoice_emails
+from invoice_pipelines.delivery.domain.pipeline import send_invoice_emails
 from invoice_pipelines.documents import assets as document_assets
-from invoice_pipelines.documents.formats import choose_format
-from invoice_pipelines.documents.pipeline import generate_documents
-from invoice_pipelines.documents.renderer import DocumentRenderer
+from invoice_pipelines.documents.domain.formats import choose_format
+from invoice_pipelines.documents.domain.pipeline import generate_documents
+from invoice_pipelines.documents.domain.renderer import DocumentRenderer
 from invoice_pipelines.resources.database import Database
 from invoice_pipelines.resources.files import LocalFiles
 from invoice_pipelines.resources.smtp import Smtp

@@ -1,4 +1,4 @@
-"""documents/qr.py draws module for module the QR symbols segno drew before it (level M, mask 2,
+"""documents/domain/qr.py draws module for module the QR symbols segno drew before it (level M, mask 2,
 byte mode): for payloads of every length around each version's capacity, random bytes, and the
 EPC payloads our invoices carry."""
 
@@ -10,8 +10,8 @@ from decimal import Decimal
 import pytest
 import segno
 
-from invoice_pipelines.documents.qr import _BLOCKS_M, make_qr
-from invoice_pipelines.documents.render import epc_payload, epc_qr
+from invoice_pipelines.documents.domain.qr import _BLOCKS_M, make_qr
+from invoice_pipelines.documents.domain.render import epc_payload, epc_qr
 
 
 def _segno(data: bytes):

@@ -13,11 +13,11 @@ import subprocess
 import sys
 from decimal import Decimal
 
-from invoice_pipelines.documents import renderer as renderer_module
-from invoice_pipelines.documents.build import build_document
-from invoice_pipelines.documents.renderer import DocumentRenderer
+from invoice_pipelines.documents.domain import renderer as renderer_module
+from invoice_pipelines.documents.domain.build import build_document
+from invoice_pipelines.documents.domain.renderer import DocumentRenderer
 from invoice_pipelines.einvoice.read_back import READ_BACK, ReadBack
-from invoice_pipelines.intake.parse import parse_document
+from invoice_pipelines.intake.domain.parse import parse_document
 from invoice_pipelines_tests.documents.test_build import make_invoice, source
 
 D = Decimal
@@ -33,7 +33,7 @@ LEITWEG = "991-12345-67"
 ALONE = f"""
 import json, sys
 from decimal import Decimal as D
-from invoice_pipelines.documents.build import build_document
+from invoice_pipelines.documents.domain.build import build_document
 
 # the areas the build needs, before the test helpers (which read documents with the intake) load
 loaded = sorted({{m.split(".")[1] for m in sys.modules if m.startswith("invoice_pipelines.")}})

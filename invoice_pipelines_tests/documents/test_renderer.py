@@ -7,9 +7,9 @@ import os
 import pickle
 from decimal import Decimal
 
-from invoice_pipelines.documents import renderer as renderer_module
-from invoice_pipelines.documents.build import build_in_worker
-from invoice_pipelines.documents.renderer import DocumentRenderer
+from invoice_pipelines.documents.domain import renderer as renderer_module
+from invoice_pipelines.documents.domain.build import build_in_worker
+from invoice_pipelines.documents.domain.renderer import DocumentRenderer
 from invoice_pipelines_tests.documents.test_build import make_invoice, source
 
 D = Decimal

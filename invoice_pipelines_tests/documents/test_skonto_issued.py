@@ -12,9 +12,9 @@ from lxml import etree
 
 from invoice_pipelines.core.skonto import DiscountTerm, SkontoError, terms_from_settings
 from invoice_pipelines.db.tenancy import find_organization
-from invoice_pipelines.documents.pipeline import generate_documents
+from invoice_pipelines.documents.domain.pipeline import generate_documents
 from invoice_pipelines.einvoice.schematron import check_kosit
-from invoice_pipelines.intake.parse import parse_document
+from invoice_pipelines.intake.domain.parse import parse_document
 from invoice_pipelines.resources.files import LocalFiles
 from invoice_pipelines_tests.conftest import XRECHNUNG_RULES_DIR, require_programs
 from invoice_pipelines_tests.documents.test_pipeline import SELLER

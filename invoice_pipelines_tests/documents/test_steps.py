@@ -7,9 +7,9 @@ import logging
 
 import pytest
 
-from invoice_pipelines.documents import build
-from invoice_pipelines.documents.pipeline import EDGE_BATCH, steps_of
-from invoice_pipelines.documents.renderer import GROUP, groups_of
+from invoice_pipelines.documents.domain import build
+from invoice_pipelines.documents.domain.pipeline import EDGE_BATCH, steps_of
+from invoice_pipelines.documents.domain.renderer import GROUP, groups_of
 
 
 @pytest.mark.parametrize("count", [0, 1, 8, 16, 17, 49, 50, 51, 120, 200, 1001])

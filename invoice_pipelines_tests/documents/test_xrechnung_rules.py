@@ -14,14 +14,18 @@ import pytest
 from lxml import etree
 from sqlalchemy import insert, select, update
 
-from invoice_pipelines.billing.invoicing import process_batch_job
+from invoice_pipelines.billing.domain.invoicing import process_batch_job
 from invoice_pipelines.db.tables import customers, sales_invoice_documents, sales_invoices
 from invoice_pipelines.db.tenancy import find_organization, tenant_transaction
-from invoice_pipelines.documents import build
-from invoice_pipelines.documents.build import KOSIT_CHECKED, KOSIT_NOT_CONFIGURED, build_document
-from invoice_pipelines.documents.pipeline import generate_documents
+from invoice_pipelines.documents.domain import build
+from invoice_pipelines.documents.domain.build import (
+    KOSIT_CHECKED,
+    KOSIT_NOT_CONFIGURED,
+    build_document,
+)
+from invoice_pipelines.documents.domain.pipeline import generate_documents
 from invoice_pipelines.einvoice.schematron import KOSIT_RULES_SETTING, check_kosit
-from invoice_pipelines.overdue.pipeline import run_overdue
+from invoice_pipelines.overdue.domain.pipeline import run_overdue
 from invoice_pipelines.resources.files import LocalFiles
 from invoice_pipelines_tests.conftest import XRECHNUNG_RULES_DIR
 from invoice_pipelines_tests.documents.test_build import make_invoice, source

@@ -8,7 +8,7 @@ import pytest
 
 from invoice_pipelines.einvoice import schematron
 from invoice_pipelines.einvoice.readers.xmlsafe import parse_xml
-from invoice_pipelines.intake.warm_up import made_up_invoices
+from invoice_pipelines.intake.domain.warm_up import made_up_invoices
 
 
 def _cii() -> str:

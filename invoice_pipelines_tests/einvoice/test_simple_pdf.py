@@ -10,7 +10,7 @@ from decimal import Decimal
 
 import pytest
 
-from invoice_pipelines.documents.build import build_document
+from invoice_pipelines.documents.domain.build import build_document
 from invoice_pipelines.einvoice.read import read_einvoice
 from invoice_pipelines.einvoice.readers import pdf as pdf_reader
 from invoice_pipelines.einvoice.readers.pdf import _open_simple, open_pdf

@@ -20,7 +20,7 @@ from invoice_pipelines.db.tables import (
     incoming_invoices,
 )
 from invoice_pipelines.db.tenancy import find_organization, tenant_transaction
-from invoice_pipelines.exports import lines_beside, pipeline, writing
+from invoice_pipelines.exports.domain import lines_beside, pipeline, writing
 from invoice_pipelines.resources.files import LocalFiles
 from invoice_pipelines_tests.exports.books import DATEV, incoming
 from invoice_pipelines_tests.exports.datev_reader import read_extf

@@ -17,15 +17,15 @@ from hypothesis import strategies as st
 from sqlalchemy import literal, select, union_all
 
 from invoice_pipelines.db.tenancy import find_organization, tenant_transaction
-from invoice_pipelines.exports.csv import (
+from invoice_pipelines.exports.domain.csv import (
     INVOICE_COLUMNS,
     LINE_COLUMNS,
     TEXT_COLUMNS,
     query_file,
     rows_file,
 )
-from invoice_pipelines.exports.pipeline import run_export
-from invoice_pipelines.exports.reads import booked_lines_query
+from invoice_pipelines.exports.domain.pipeline import run_export
+from invoice_pipelines.exports.domain.reads import booked_lines_query
 from invoice_pipelines.limits import MAX_TEXT_FIELD_CHARS
 from invoice_pipelines.resources.files import LocalFiles
 from invoice_pipelines_tests.exports.books import DATEV, incoming

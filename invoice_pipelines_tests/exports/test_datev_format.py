@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from invoice_pipelines.core import datev
 from invoice_pipelines.core.datev import Booking, DatevFieldError, Header, booking_line
-from invoice_pipelines.exports.datev import bookings_file
+from invoice_pipelines.exports.domain.datev import bookings_file
 from invoice_pipelines_tests.exports.datev_reader import read_extf, split_fields
 
 D = Decimal

@@ -432,7 +432,7 @@ def test_a_run_over_several_organizations_leaves_a_suspended_ones_month_alone(db
     """Issue 75: a backfill's run over a range of organizations (or the monthly schedule's batch)
     exports the others and leaves a suspended organization's month unexported and unmaterialized,
     saying why, as its sensors and schedules do; the run itself does not fail for it."""
-    from invoice_pipelines.tenants.lifecycle import suspend_organization
+    from invoice_pipelines.tenants.domain.lifecycle import suspend_organization
 
     running = db.new_organization(**DATEV)
     paused = db.new_organization(**DATEV)

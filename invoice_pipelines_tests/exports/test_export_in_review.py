@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from invoice_pipelines.db.tables import incoming_invoices
 from invoice_pipelines.db.tenancy import find_organization, tenant_transaction
-from invoice_pipelines.intake.review import review_document
+from invoice_pipelines.intake.domain.review import review_document
 from invoice_pipelines_tests.exports.books import DATEV, incoming
 from invoice_pipelines_tests.exports.test_export_defs import (
     OVER,

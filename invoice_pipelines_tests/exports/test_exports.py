@@ -23,8 +23,8 @@ from invoice_pipelines.db.tables import (
     partner_accounts,
 )
 from invoice_pipelines.db.tenancy import find_organization, system_transaction, tenant_transaction
-from invoice_pipelines.exports.export_settings import ExportSettingsError
-from invoice_pipelines.exports.pipeline import run_export
+from invoice_pipelines.exports.domain.export_settings import ExportSettingsError
+from invoice_pipelines.exports.domain.pipeline import run_export
 from invoice_pipelines.resources.files import LocalFiles
 from invoice_pipelines_tests.exports.books import DATEV, customer, incoming, sales_invoice
 from invoice_pipelines_tests.exports.datev_reader import read_extf
@@ -309,7 +309,7 @@ def test_a_version_written_with_the_earlier_fingerprint_stays_unchanged(db, tmp_
     """Versions written before the fingerprint hashed the files' bytes carry the earlier one
     (the invoices CSV's rows as Python values): materializing such a month again, unchanged,
     writes no new version; a correction still does."""
-    from invoice_pipelines.exports import fingerprints
+    from invoice_pipelines.exports.domain import fingerprints
 
     org = _org(db)
     first = incoming(db.engine, org["id"], "F-1")

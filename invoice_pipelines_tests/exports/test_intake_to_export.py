@@ -21,10 +21,10 @@ from invoice_pipelines.db.tables import (
     organizations,
 )
 from invoice_pipelines.db.tenancy import find_organization, system_transaction, tenant_transaction
-from invoice_pipelines.exports.pipeline import run_export
-from invoice_pipelines.intake.parse import ParseOutcome, parse_document
-from invoice_pipelines.intake.pipeline import process_documents
-from invoice_pipelines.intake.uploads import ScanState, scan_uploads
+from invoice_pipelines.exports.domain.pipeline import run_export
+from invoice_pipelines.intake.domain.parse import ParseOutcome, parse_document
+from invoice_pipelines.intake.domain.pipeline import process_documents
+from invoice_pipelines.intake.domain.uploads import ScanState, scan_uploads
 from invoice_pipelines.resources.files import LocalFiles
 from invoice_pipelines.resources.uploads import LocalUploads
 from invoice_pipelines_tests.conftest import samples_dir
@@ -173,7 +173,7 @@ def test_a_text_pdf_invoice_gets_its_vat_category_in_the_invoices_csv(db, tmp_pa
     A month exported with "?" is not written again as a new version for that alone."""
     from datetime import date, timedelta
 
-    from invoice_pipelines.exports import fingerprints, formatting
+    from invoice_pipelines.exports.domain import fingerprints, formatting
 
     today = date(2026, 11, 23)
     month = f"{today - timedelta(days=1):%Y-%m}"

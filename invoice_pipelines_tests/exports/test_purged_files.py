@@ -11,8 +11,8 @@ from sqlalchemy import select, update
 
 from invoice_pipelines.db.tables import exports
 from invoice_pipelines.db.tenancy import find_organization
-from invoice_pipelines.exports.pipeline import run_export
-from invoice_pipelines.housekeeping.archive import purge_archives
+from invoice_pipelines.exports.domain.pipeline import run_export
+from invoice_pipelines.housekeeping.domain.archive import purge_archives
 from invoice_pipelines.resources.files import LocalFiles
 from invoice_pipelines.resources.uploads import LocalUploads
 from invoice_pipelines_tests.exports.books import DATEV, incoming

@@ -15,11 +15,11 @@ from hypothesis import strategies as st
 
 from invoice_pipelines.core.datev import CP1252, cp1252_bytes
 from invoice_pipelines.core.text import cell_text
-from invoice_pipelines.exports.accounts import PartnerAccount
-from invoice_pipelines.exports.bookings import InvoiceRecord, TaxRow
-from invoice_pipelines.exports.csv import INVOICE_COLUMNS, cells_file, rows_file, text_cell
-from invoice_pipelines.exports.formatting import breakdown_text, plain_decimal, rate_text
-from invoice_pipelines.exports.rendering import Rendered, invoice_cells
+from invoice_pipelines.exports.domain.accounts import PartnerAccount
+from invoice_pipelines.exports.domain.bookings import InvoiceRecord, TaxRow
+from invoice_pipelines.exports.domain.csv import INVOICE_COLUMNS, cells_file, rows_file, text_cell
+from invoice_pipelines.exports.domain.formatting import breakdown_text, plain_decimal, rate_text
+from invoice_pipelines.exports.domain.rendering import Rendered, invoice_cells
 from invoice_pipelines.limits import MAX_TEXT_FIELD_CHARS
 from invoice_pipelines_tests.exports.test_csv_hostile import HOSTILE_TEXT
 

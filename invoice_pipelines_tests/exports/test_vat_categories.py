@@ -9,8 +9,12 @@ import pytest
 
 from invoice_pipelines.core.organization import Organization
 from invoice_pipelines.core.totals import ZERO_VAT_CATEGORIES
-from invoice_pipelines.exports.bookings import BookingRules
-from invoice_pipelines.exports.export_settings import CHART_DEFAULTS, DIRECTIONS, load_settings
+from invoice_pipelines.exports.domain.bookings import BookingRules
+from invoice_pipelines.exports.domain.export_settings import (
+    CHART_DEFAULTS,
+    DIRECTIONS,
+    load_settings,
+)
 
 
 @pytest.mark.parametrize("chart", sorted(CHART_DEFAULTS))

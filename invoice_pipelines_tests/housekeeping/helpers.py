@@ -11,8 +11,8 @@ from sqlalchemy import insert, select, update
 
 from invoice_pipelines.db.tables import audit_log, exports, incoming_invoices, uploads
 from invoice_pipelines.db.tenancy import tenant_transaction
-from invoice_pipelines.exports.pipeline import file_keys
-from invoice_pipelines.intake.incoming_invoices import register_upload
+from invoice_pipelines.exports.domain.pipeline import file_keys
+from invoice_pipelines.intake.domain.incoming_invoices import register_upload
 from invoice_pipelines.resources.files import Files
 from invoice_pipelines.resources.uploads import Uploads, archive_key
 

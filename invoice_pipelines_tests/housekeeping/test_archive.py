@@ -6,7 +6,7 @@ from datetime import date
 
 import pytest
 
-from invoice_pipelines.housekeeping.archive import purge_archives
+from invoice_pipelines.housekeeping.domain.archive import purge_archives
 from invoice_pipelines.resources.files import LocalFiles
 from invoice_pipelines.resources.uploads import LocalUploads
 from invoice_pipelines_tests.housekeeping.helpers import (

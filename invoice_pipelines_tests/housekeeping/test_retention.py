@@ -4,7 +4,7 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from invoice_pipelines.housekeeping.retention import (
+from invoice_pipelines.housekeeping.domain.retention import (
     LEGAL_MINIMUM_YEARS,
     RetentionSettings,
     RetentionSettingsError,

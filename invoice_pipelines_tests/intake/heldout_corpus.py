@@ -17,7 +17,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from invoice_pipelines.intake.formats.text import extract_fields
+from invoice_pipelines.intake.domain.formats.text import extract_fields
 
 HELDOUT_DIR = Path(__file__).parent / "heldout"
 FIELDS = (

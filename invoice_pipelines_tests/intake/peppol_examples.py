@@ -1,6 +1,6 @@
 """OpenPEPPOL's official examples (../shared/samples/peppol) as a supplier would send them: the
 examples name made-up bank details (`IBAN32423940`, `BIC324098`, an 18-character Swedish IBAN,
-`SEXDABCD`), which the intake holds in review (IP-PAY-01/02, intake/plausibility.py). A test of
+`SEXDABCD`), which the intake holds in review (IP-PAY-01/02, intake/domain/plausibility.py). A test of
 the Peppol path itself takes the example with a valid account instead, as the demo forwards it
 (invoice_pipelines_devtools/demo/peppol.py); test_peppol_receiving.py shows an example as
 published ending in review for that reason alone."""

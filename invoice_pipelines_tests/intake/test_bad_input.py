@@ -17,8 +17,8 @@ from hypothesis import strategies as st
 from pypdf import PdfWriter
 
 from invoice_pipelines.einvoice import schematron
-from invoice_pipelines.intake.parse import ParseOutcome, parse_document
-from invoice_pipelines.intake.workers import SafeParser
+from invoice_pipelines.intake.domain.parse import ParseOutcome, parse_document
+from invoice_pipelines.intake.domain.workers import SafeParser
 
 # A small but complete EN 16931 invoice of our own (Factur-X EN16931 guideline).
 OWN_CII = """<rsm:CrossIndustryInvoice

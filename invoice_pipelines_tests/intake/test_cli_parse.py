@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from invoice_pipelines.intake.parse_command import run_parse
+from invoice_pipelines.intake.commands.parse_command import run_parse
 from invoice_pipelines_tests.conftest import require_programs
 from invoice_pipelines_tests.intake.test_samples import FX, HETZNER, ZF2, require_samples
 

@@ -10,8 +10,8 @@ import json
 from dagster import build_sensor_context
 
 from invoice_pipelines.cli import main
+from invoice_pipelines.intake.domain.uploads import ScanState, scan_uploads
 from invoice_pipelines.intake.sensors import upload_sensor
-from invoice_pipelines.intake.uploads import ScanState, scan_uploads
 from invoice_pipelines.resources.database import Database
 from invoice_pipelines.resources.uploads import LocalUploads
 from invoice_pipelines_tests.intake.test_bad_input import own_invoice

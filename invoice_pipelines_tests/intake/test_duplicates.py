@@ -12,9 +12,9 @@ from invoice_pipelines.db.engine import make_engine
 from invoice_pipelines.db.migrate import downgrade, head_revision, upgrade
 from invoice_pipelines.db.tables import incoming_invoices, organizations, processing_errors
 from invoice_pipelines.db.tenancy import system_transaction, tenant_transaction
-from invoice_pipelines.intake.parse import ParseOutcome, parse_document
-from invoice_pipelines.intake.pipeline import process_documents
-from invoice_pipelines.intake.uploads import ScanState, scan_uploads
+from invoice_pipelines.intake.domain.parse import ParseOutcome, parse_document
+from invoice_pipelines.intake.domain.pipeline import process_documents
+from invoice_pipelines.intake.domain.uploads import ScanState, scan_uploads
 from invoice_pipelines.resources.uploads import LocalUploads
 from invoice_pipelines_tests.conftest import samples_dir
 

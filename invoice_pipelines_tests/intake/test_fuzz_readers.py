@@ -27,9 +27,9 @@ from invoice_pipelines.einvoice.readers.pdf import PdfUnreadable, open_pdf
 from invoice_pipelines.einvoice.readers.ubl import parse_ubl
 from invoice_pipelines.einvoice.readers.xmlsafe import XmlRejected, parse_xml
 from invoice_pipelines.einvoice.readers.zugferd1 import parse_zugferd1
-from invoice_pipelines.intake.formats.pdf_text import extract_text
-from invoice_pipelines.intake.formats.text import extract_fields
-from invoice_pipelines.intake.parse import ParseOutcome, parse_document
+from invoice_pipelines.intake.domain.formats.pdf_text import extract_text
+from invoice_pipelines.intake.domain.formats.text import extract_fields
+from invoice_pipelines.intake.domain.parse import ParseOutcome, parse_document
 from invoice_pipelines_tests.conftest import samples_dir
 
 SAMPLE_XML = (

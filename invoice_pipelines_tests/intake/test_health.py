@@ -11,7 +11,7 @@ from invoice_pipelines.db.types import utcnow
 from invoice_pipelines.intake import assets as intake_assets
 from invoice_pipelines.intake import checks as intake_checks
 from invoice_pipelines.intake.checks import discounts_not_expiring, no_stuck_documents
-from invoice_pipelines.intake.incoming_invoices import register_upload
+from invoice_pipelines.intake.domain.incoming_invoices import register_upload
 from invoice_pipelines.intake.parser_resource import DocumentParser
 from invoice_pipelines.resources.database import Database
 from invoice_pipelines.resources.ocr import TesseractOcrEngine

@@ -12,8 +12,8 @@ import pytest
 
 from invoice_pipelines import limits
 from invoice_pipelines.einvoice.readers import pdf as pdf_module
-from invoice_pipelines.intake.parse import ParseOutcome, parse_document
-from invoice_pipelines.intake.workers import SafeParser
+from invoice_pipelines.intake.domain.parse import ParseOutcome, parse_document
+from invoice_pipelines.intake.domain.workers import SafeParser
 from invoice_pipelines_tests.conftest import samples_dir
 from invoice_pipelines_tests.intake.hostile_pdf import (
     Embedded,

@@ -19,9 +19,9 @@ from sqlalchemy import select
 from invoice_pipelines.db.tables import incoming_invoices, processing_errors, uploads
 from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.einvoice.read import ParseOutcome, failed
-from invoice_pipelines.intake.parse import parse_document
-from invoice_pipelines.intake.pipeline import process_documents, retry_documents
-from invoice_pipelines.intake.uploads import ScanState, scan_uploads
+from invoice_pipelines.intake.domain.parse import parse_document
+from invoice_pipelines.intake.domain.pipeline import process_documents, retry_documents
+from invoice_pipelines.intake.domain.uploads import ScanState, scan_uploads
 from invoice_pipelines.limits import INTAKE_READ_AHEAD_BYTES, MiB
 from invoice_pipelines.resources.uploads import LocalUploads
 from invoice_pipelines_tests.intake.test_bad_input import own_invoice

@@ -1,4 +1,4 @@
-"""A hybrid PDF's page against its XML (intake/hybrid.py): a page that shows another invoice is
+"""A hybrid PDF's page against its XML (intake/domain/hybrid.py): a page that shows another invoice is
 named, with both values; a page that agrees, in whatever notation it prints the values, or one
 with too little text, says nothing."""
 
@@ -13,14 +13,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from invoice_pipelines.core.invoice import Invoice
-from invoice_pipelines.documents.render import render_pdf
+from invoice_pipelines.documents.domain.render import render_pdf
 from invoice_pipelines.einvoice.cii import write_cii
 from invoice_pipelines.einvoice.layout import render_invoice_text
 from invoice_pipelines.einvoice.readers.pdf import open_pdf
-from invoice_pipelines.intake import hybrid
-from invoice_pipelines.intake.formats.pdf_text import extract_text
-from invoice_pipelines.intake.hybrid import compare
-from invoice_pipelines.intake.parse import parse_document
+from invoice_pipelines.intake.domain import hybrid
+from invoice_pipelines.intake.domain.formats.pdf_text import extract_text
+from invoice_pipelines.intake.domain.hybrid import compare
+from invoice_pipelines.intake.domain.parse import parse_document
 from invoice_pipelines_tests.documents.test_build import EXTRAS, make_invoice
 from invoice_pipelines_tests.intake.test_samples import FX, require_samples
 

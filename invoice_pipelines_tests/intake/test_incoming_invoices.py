@@ -15,7 +15,7 @@ from invoice_pipelines.db.incoming_status import (
 )
 from invoice_pipelines.db.tables import incoming_invoices, uploads
 from invoice_pipelines.db.tenancy import system_transaction, tenant_transaction
-from invoice_pipelines.intake.incoming_invoices import (
+from invoice_pipelines.intake.domain.incoming_invoices import (
     NewUpload,
     StatusChange,
     change_statuses,

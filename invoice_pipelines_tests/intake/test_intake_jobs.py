@@ -19,10 +19,10 @@ from sqlalchemy import select
 from invoice_pipelines.db.tables import audit_log, incoming_invoices, processing_errors
 from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.intake import assets as intake_assets
+from invoice_pipelines.intake.domain.uploads import ScanState, scan_uploads
 from invoice_pipelines.intake.jobs import intake_job, retry_failed_invoices_job
 from invoice_pipelines.intake.parser_resource import DocumentParser
 from invoice_pipelines.intake.sensors import upload_sensor
-from invoice_pipelines.intake.uploads import ScanState, scan_uploads
 from invoice_pipelines.resources.database import Database
 from invoice_pipelines.resources.ocr import TesseractOcrEngine
 from invoice_pipelines.resources.parse_server import stop_servers
@@ -343,8 +343,8 @@ def test_a_document_the_database_refuses_fails_alone(db, tmp_path):
     the batch is recorded. (SQLite stores it, so there both are VALIDATED.)"""
     import dataclasses
 
-    from invoice_pipelines.intake.parse import parse_document
-    from invoice_pipelines.intake.pipeline import process_documents
+    from invoice_pipelines.intake.domain.parse import parse_document
+    from invoice_pipelines.intake.domain.pipeline import process_documents
 
     org = db.new_organization()
     store = LocalUploads(str(tmp_path))
@@ -477,8 +477,8 @@ def test_groups_are_recorded_beside_the_parsing_and_a_failed_recording_is_raised
     the parser sees the next group before the last one is recorded, every document is recorded
     once, and when recording a group fails, the run fails with that error, the groups before it
     stay recorded and the rest stay waiting (UPLOADED, for the next dispatch)."""
-    from invoice_pipelines.intake import pipeline
-    from invoice_pipelines.intake.parse import parse_document
+    from invoice_pipelines.intake.domain import pipeline
+    from invoice_pipelines.intake.domain.parse import parse_document
 
     monkeypatch.setattr(pipeline, "INTAKE_READ_AHEAD_DOCUMENTS", 2)
     org = db.new_organization()
@@ -567,7 +567,7 @@ def test_a_parse_server_killed_mid_run_leaves_every_document_recorded_once(
     second group is at the server then (its documents take a second each), the third is sent
     to a dead socket. The run parses what has no outcome in workers of its own and goes on there;
     every document is recorded exactly once, with its own values."""
-    from invoice_pipelines.intake import pipeline
+    from invoice_pipelines.intake.domain import pipeline
     from invoice_pipelines_tests.intake.test_parse_server import TestParser, _wait_gone
 
     monkeypatch.setattr(pipeline, "INTAKE_READ_AHEAD_DOCUMENTS", 2)
@@ -620,8 +620,8 @@ def test_a_parser_with_parse_many_only_gets_every_readable_group_once(db, tmp_pa
     """A parser without parse_stream (SafeParser, the doubles of the tests) gets parse_many
     group by group, each group read only once the one before it is parsed; a group none of
     whose files can be read costs no call and its documents are FAILED with the reason."""
-    from invoice_pipelines.intake import pipeline
-    from invoice_pipelines.intake.parse import parse_document
+    from invoice_pipelines.intake.domain import pipeline
+    from invoice_pipelines.intake.domain.parse import parse_document
 
     monkeypatch.setattr(pipeline, "INTAKE_READ_AHEAD_DOCUMENTS", 2)
     org = db.new_organization()
@@ -665,7 +665,7 @@ def test_two_groups_held_at_once_stay_within_the_read_ahead(db, tmp_path, monkey
     import tracemalloc
 
     from invoice_pipelines.einvoice.read import failed
-    from invoice_pipelines.intake import pipeline
+    from invoice_pipelines.intake.domain import pipeline
     from invoice_pipelines.limits import MiB
 
     read_ahead = 16 * MiB

@@ -20,8 +20,8 @@ from invoice_pipelines.einvoice.classes import (
     Verdict,
     checked_policy,
 )
-from invoice_pipelines.intake.parse import parse_document
-from invoice_pipelines.intake.pipeline import _decide
+from invoice_pipelines.intake.domain.parse import parse_document
+from invoice_pipelines.intake.domain.pipeline import _decide
 from invoice_pipelines_tests.intake.test_bad_input import own_invoice
 
 REF = DocumentRef(1, 1, Status.UPLOADED, 1)
@@ -139,7 +139,7 @@ def test_a_policy_naming_unknown_keys_or_actions_is_one_clear_error(policy, mess
 
 
 def test_a_rejection_notice_names_the_reasons_in_plain_words_with_their_rule_ids() -> None:
-    from invoice_pipelines.intake.notices import MAX_REASONS, compose
+    from invoice_pipelines.intake.domain.notices import MAX_REASONS, compose
 
     notice = compose(
         "Käufer GmbH", "RE-9", "re-9.xml", WITH_ERRORS.label, [CEN_ERROR, DOUBT], "a@b.example"

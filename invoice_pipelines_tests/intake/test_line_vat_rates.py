@@ -9,7 +9,7 @@ import pytest
 from lxml import etree
 
 from invoice_pipelines.einvoice import verdict
-from invoice_pipelines.intake.parse import ParseOutcome, parse_document
+from invoice_pipelines.intake.domain.parse import ParseOutcome, parse_document
 from invoice_pipelines_devtools.demo.invoices import synthetic_xml_invoices
 
 NS = {

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from invoice_pipelines.cli import main
 from invoice_pipelines.db.tables import incoming_invoices
 from invoice_pipelines.db.tenancy import tenant_transaction
-from invoice_pipelines.intake.uploads import ScanState, scan_uploads
+from invoice_pipelines.intake.domain.uploads import ScanState, scan_uploads
 from invoice_pipelines.resources.uploads import LocalUploads
 from invoice_pipelines_tests.conftest import samples_dir
 from invoice_pipelines_tests.exports.books import DATEV

@@ -12,8 +12,8 @@ from sqlalchemy import select
 from invoice_pipelines.core.invoice import Invoice, PaymentAccount
 from invoice_pipelines.db.tables import processing_errors
 from invoice_pipelines.db.tenancy import tenant_transaction
-from invoice_pipelines.intake.parse import parse_document, parse_ocr_text
-from invoice_pipelines.intake.plausibility import (
+from invoice_pipelines.intake.domain.parse import parse_document, parse_ocr_text
+from invoice_pipelines.intake.domain.plausibility import (
     BAD_BIC,
     BAD_IBAN,
     payment_account_doubts,

@@ -1,4 +1,4 @@
-"""The HTTP receiver the access point forwards received documents to (intake/peppol_http.py), on
+"""The HTTP receiver the access point forwards received documents to (intake/domain/peppol_http.py), on
 SQLite and PostgreSQL, over real HTTP on 127.0.0.1: the access point stand-in forwards official
 Peppol examples in SBDH envelopes (and bare); each InstanceIdentifier is registered once, a replay
 and two posts of the same message at once make one document; bad input is refused with its
@@ -23,7 +23,7 @@ from sqlalchemy import func, select
 from invoice_pipelines.cli import main
 from invoice_pipelines.db.tables import incoming_invoices, peppol_received, uploads
 from invoice_pipelines.db.tenancy import system_transaction
-from invoice_pipelines.intake.peppol_http import bearer_valid, receiver
+from invoice_pipelines.intake.domain.peppol_http import bearer_valid, receiver
 from invoice_pipelines.resources.uploads import LocalUploads
 from invoice_pipelines.settings import ConfigError
 from invoice_pipelines_devtools.standins.peppol import AccessPointStandIn, forward_inbound

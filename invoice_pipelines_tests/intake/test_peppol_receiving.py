@@ -1,4 +1,4 @@
-"""Receiving over Peppol (intake/peppol_inbound.py) on SQLite and PostgreSQL: the official Peppol
+"""Receiving over Peppol (intake/domain/peppol_inbound.py) on SQLite and PostgreSQL: the official Peppol
 examples, each in an SBDH envelope addressed to an organization's participant id, become that
 organization's uploads and leave the intake VALIDATED, judged by CEN's and OpenPEPPOL's rules; a
 replay of an InstanceIdentifier registers nothing; a receiver no organization has is kept and
@@ -23,8 +23,8 @@ from invoice_pipelines.db.tables import (
 )
 from invoice_pipelines.db.tenancy import find_organization, system_transaction, tenant_transaction
 from invoice_pipelines.einvoice import verdict
-from invoice_pipelines.intake.parse import ParseOutcome, parse_document
-from invoice_pipelines.intake.peppol_inbound import (
+from invoice_pipelines.intake.domain.parse import ParseOutcome, parse_document
+from invoice_pipelines.intake.domain.peppol_inbound import (
     DUPLICATE,
     REGISTERED,
     REPLAY,
@@ -33,8 +33,8 @@ from invoice_pipelines.intake.peppol_inbound import (
     receive_peppol,
     seller_address,
 )
-from invoice_pipelines.intake.pipeline import process_documents
-from invoice_pipelines.intake.uploads import ScanState, scan_uploads
+from invoice_pipelines.intake.domain.pipeline import process_documents
+from invoice_pipelines.intake.domain.uploads import ScanState, scan_uploads
 from invoice_pipelines.resources.uploads import LocalUploads
 from invoice_pipelines_tests.conftest import PEPPOL_RULES_DIR, PEPPOL_SAMPLES_DIR
 from invoice_pipelines_tests.einvoice.test_sbdh import wrap

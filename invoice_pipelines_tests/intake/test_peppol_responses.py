@@ -1,4 +1,4 @@
-"""A received Peppol document the intake rejects is answered once (intake/peppol_responses.py),
+"""A received Peppol document the intake rejects is answered once (intake/domain/peppol_responses.py),
 on SQLite and PostgreSQL, through the access point stand-in over real HTTP on 127.0.0.1: an
 Invoice Response (UBL ApplicationResponse, RE with its reasons) where the sender's SMP
 registration takes one, and then no e-mail notice; else the supplier notice, as before. Faults
@@ -16,16 +16,16 @@ from sqlalchemy import select
 
 from invoice_pipelines.db.tables import incoming_invoices, peppol_responses, supplier_notices
 from invoice_pipelines.db.tenancy import system_transaction, tenant_transaction
-from invoice_pipelines.delivery.peppol_overview import unanswered
+from invoice_pipelines.delivery.domain.peppol_overview import unanswered
 from invoice_pipelines.einvoice.invoice_response import CUSTOMIZATION_ID, NS, PROFILE_ID
-from invoice_pipelines.intake.notices import send_supplier_notices
-from invoice_pipelines.intake.peppol_inbound import receive_peppol
-from invoice_pipelines.intake.peppol_responses import (
+from invoice_pipelines.intake.domain.notices import send_supplier_notices
+from invoice_pipelines.intake.domain.peppol_inbound import receive_peppol
+from invoice_pipelines.intake.domain.peppol_responses import (
     NOTICE_LEFT,
     answer_rejections,
     organizations_awaiting_answers,
 )
-from invoice_pipelines.intake.pipeline import process_documents
+from invoice_pipelines.intake.domain.pipeline import process_documents
 from invoice_pipelines.resources.peppol_transport import (
     BILLING_PROCESS,
     INVOICE_DOC_TYPE,

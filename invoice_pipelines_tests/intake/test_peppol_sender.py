@@ -1,4 +1,4 @@
-"""Who sent a received Peppol document (intake/peppol_inbound.py, issue 72), on SQLite and
+"""Who sent a received Peppol document (intake/domain/peppol_inbound.py, issue 72), on SQLite and
 PostgreSQL: an envelope whose sender is not the document's seller's electronic address (BT-34),
 or a document without one, waits for a person (IP-PEP-01, IP-PEP-02) instead of ending VALIDATED;
 its rejection is answered over Peppol to no one, least of all the envelope's sender; a receiver id
@@ -22,8 +22,8 @@ from invoice_pipelines.db.tables import (
     uploads,
 )
 from invoice_pipelines.db.tenancy import find_organization, system_transaction, tenant_transaction
-from invoice_pipelines.intake.peppol_http import receiver
-from invoice_pipelines.intake.peppol_inbound import (
+from invoice_pipelines.intake.domain.peppol_http import receiver
+from invoice_pipelines.intake.domain.peppol_inbound import (
     NO_SELLER_ADDRESS,
     REGISTERED,
     SENDER_NOT_SELLER,
@@ -34,9 +34,9 @@ from invoice_pipelines.intake.peppol_inbound import (
     same_participant,
     seller_address,
 )
-from invoice_pipelines.intake.peppol_responses import answer_rejections
-from invoice_pipelines.intake.pipeline import process_documents
-from invoice_pipelines.intake.review import review_document
+from invoice_pipelines.intake.domain.peppol_responses import answer_rejections
+from invoice_pipelines.intake.domain.pipeline import process_documents
+from invoice_pipelines.intake.domain.review import review_document
 from invoice_pipelines.resources.peppol_transport import (
     INVOICE_RESPONSE_DOC_TYPE,
     INVOICE_RESPONSE_PROCESS,

@@ -9,8 +9,8 @@ from decimal import Decimal as D
 import pytest
 
 from invoice_pipelines.core.invoice import Invoice, InvoiceLine, VatBreakdown
-from invoice_pipelines.intake.parse import parse_document, parse_ocr_text
-from invoice_pipelines.intake.plausibility import on_page, review_findings
+from invoice_pipelines.intake.domain.parse import parse_document, parse_ocr_text
+from invoice_pipelines.intake.domain.plausibility import on_page, review_findings
 from invoice_pipelines_devtools.demo.invoices import demo_supplier_invoices
 from invoice_pipelines_tests.conftest import require_programs
 

@@ -22,10 +22,10 @@ from invoice_pipelines.db.tables import (
     uploads,
 )
 from invoice_pipelines.db.tenancy import find_organization, tenant_transaction
+from invoice_pipelines.intake.domain.parse import parse_document
+from invoice_pipelines.intake.domain.pipeline import process_documents, retry_documents
+from invoice_pipelines.intake.domain.redispatch import DEPTH_TAG, redispatch_batches
 from invoice_pipelines.intake.jobs import intake_job
-from invoice_pipelines.intake.parse import parse_document
-from invoice_pipelines.intake.pipeline import process_documents, retry_documents
-from invoice_pipelines.intake.redispatch import DEPTH_TAG, redispatch_batches
 from invoice_pipelines.intake.sensors import intake_failure_sensor
 from invoice_pipelines.limits import MAX_INTAKE_ATTEMPTS
 from invoice_pipelines.resources.database import Database

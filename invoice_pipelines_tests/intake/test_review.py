@@ -14,11 +14,11 @@ from sqlalchemy import select
 from invoice_pipelines.cli import main
 from invoice_pipelines.db.tables import audit_log, incoming_invoices, incoming_reviews
 from invoice_pipelines.db.tenancy import find_organization, tenant_transaction
+from invoice_pipelines.intake.domain.parse import parse_document
+from invoice_pipelines.intake.domain.pipeline import process_documents
+from invoice_pipelines.intake.domain.review import ReviewError, review_document
+from invoice_pipelines.intake.domain.uploads import ScanState, scan_uploads
 from invoice_pipelines.intake.jobs import ReviewConfig, review_incoming_invoice_job
-from invoice_pipelines.intake.parse import parse_document
-from invoice_pipelines.intake.pipeline import process_documents
-from invoice_pipelines.intake.review import ReviewError, review_document
-from invoice_pipelines.intake.uploads import ScanState, scan_uploads
 from invoice_pipelines.resources.database import Database
 from invoice_pipelines.resources.uploads import LocalUploads
 from invoice_pipelines_tests.intake.test_bad_input import own_invoice
@@ -281,7 +281,7 @@ def test_a_rejected_supplier_gets_one_notice_with_the_reasons(db, tmp_path) -> N
     the address an accepted invoice of the seller named, names the invoice, what it is under the
     law and the rule ids; a second send sends nothing; a seller with no address known is recorded
     as not sent, saying why (more in test_supplier_notices.py)."""
-    from invoice_pipelines.intake.notices import send_supplier_notices
+    from invoice_pipelines.intake.domain.notices import send_supplier_notices
     from invoice_pipelines.resources.smtp import Smtp
     from invoice_pipelines_devtools.standins.smtp import SmtpSink
     from invoice_pipelines_tests.intake.test_supplier_notices import (

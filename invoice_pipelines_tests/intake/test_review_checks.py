@@ -17,8 +17,8 @@ from invoice_pipelines.cli import main
 from invoice_pipelines.core.invoice import VatBreakdown
 from invoice_pipelines.db.tables import audit_log, processing_errors
 from invoice_pipelines.db.tenancy import find_organization, tenant_transaction
-from invoice_pipelines.intake.plausibility import review_findings
-from invoice_pipelines.intake.review import ReviewError, review_document
+from invoice_pipelines.intake.domain.plausibility import review_findings
+from invoice_pipelines.intake.domain.review import ReviewError, review_document
 from invoice_pipelines_tests.intake.test_bad_input import own_invoice
 from invoice_pipelines_tests.intake.test_plausibility import PAGE, TODAY, reading
 from invoice_pipelines_tests.intake.test_review import basic_wl, documents, run_intake
@@ -264,7 +264,7 @@ def test_a_validated_document_is_reopened_corrected_and_confirmed_with_who_and_w
 
 
 def test_an_exported_document_is_not_reopened_here(db, tmp_path, capsys, monkeypatch) -> None:
-    from invoice_pipelines.exports.pipeline import run_export
+    from invoice_pipelines.exports.domain.pipeline import run_export
     from invoice_pipelines.resources.files import LocalFiles
     from invoice_pipelines_tests.exports.books import DATEV
 

@@ -14,8 +14,8 @@ from sqlalchemy import select
 
 from invoice_pipelines.db.tables import audit_log, incoming_reviews
 from invoice_pipelines.db.tenancy import find_organization, tenant_transaction
+from invoice_pipelines.intake.domain.review import ReviewError, review_document
 from invoice_pipelines.intake.jobs import ReviewConfig, review_incoming_invoice_job
-from invoice_pipelines.intake.review import ReviewError, review_document
 from invoice_pipelines.resources.database import Database
 from invoice_pipelines_tests.intake.test_bad_input import own_invoice
 from invoice_pipelines_tests.intake.test_review import basic_wl, documents, run_intake
@@ -165,7 +165,7 @@ def test_a_correction_that_makes_a_duplicate_of_a_booked_invoice_is_refused(
 )
 def test_an_invoice_resent_with_invisible_characters_is_booked_once(db, tmp_path, again) -> None:
     """The second copy is IP-DUP-01, and the month's export books the invoice once."""
-    from invoice_pipelines.exports.pipeline import run_export
+    from invoice_pipelines.exports.domain.pipeline import run_export
     from invoice_pipelines.resources.files import LocalFiles
     from invoice_pipelines_tests.exports.books import DATEV
 

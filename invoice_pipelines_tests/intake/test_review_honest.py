@@ -14,7 +14,7 @@ from sqlalchemy import select
 from invoice_pipelines.cli import main
 from invoice_pipelines.db.tables import incoming_invoice_taxes, incoming_reviews
 from invoice_pipelines.db.tenancy import find_organization, tenant_transaction
-from invoice_pipelines.intake.review import review_document
+from invoice_pipelines.intake.domain.review import review_document
 from invoice_pipelines_tests.intake.test_bad_input import own_invoice
 from invoice_pipelines_tests.intake.test_review import basic_wl, documents, run_intake
 

@@ -14,8 +14,8 @@ from invoice_pipelines.cli import main
 from invoice_pipelines.db.tables import incoming_invoices, uploads
 from invoice_pipelines.db.tenancy import find_organization, tenant_transaction
 from invoice_pipelines.intake import jobs as intake_jobs
-from invoice_pipelines.intake.review import review_document
-from invoice_pipelines.intake.uploads import ScanState, scan_uploads
+from invoice_pipelines.intake.domain.review import review_document
+from invoice_pipelines.intake.domain.uploads import ScanState, scan_uploads
 from invoice_pipelines.resources.uploads import LocalUploads
 from invoice_pipelines_tests.intake.test_bad_input import own_invoice
 from invoice_pipelines_tests.intake.test_intake_jobs import (
@@ -139,8 +139,8 @@ def test_a_notice_goes_to_the_uploads_sender_when_the_document_names_no_address(
 ) -> None:
     """The document names no e-mail of the seller; its upload was recorded from an address: the
     notice goes there, once, through the production mail client and the SMTP stand-in."""
-    from invoice_pipelines.intake.notices import send_supplier_notices
-    from invoice_pipelines.intake.pipeline import process_documents
+    from invoice_pipelines.intake.domain.notices import send_supplier_notices
+    from invoice_pipelines.intake.domain.pipeline import process_documents
     from invoice_pipelines.resources.smtp import Smtp
     from invoice_pipelines_devtools.standins.smtp import SmtpSink
     from invoice_pipelines_tests.intake.test_review import InProcess
@@ -177,7 +177,7 @@ def test_a_notice_a_dead_run_left_sending_is_unknown_and_never_sent_again(db, tm
     from datetime import timedelta
 
     from invoice_pipelines.db.tables import supplier_notices
-    from invoice_pipelines.intake.notices import BOX, send_supplier_notices
+    from invoice_pipelines.intake.domain.notices import BOX, send_supplier_notices
     from invoice_pipelines.outbox.machine import claim
     from invoice_pipelines.resources.database import Database
     from invoice_pipelines.resources.peppol import PeppolAccessPoint

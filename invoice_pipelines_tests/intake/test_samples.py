@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 
 from invoice_pipelines.einvoice.readers.pdf import open_pdf
-from invoice_pipelines.intake.formats.pdf_text import extract_text
-from invoice_pipelines.intake.formats.text import extract_fields
-from invoice_pipelines.intake.parse import ParseOutcome, parse_document
+from invoice_pipelines.intake.domain.formats.pdf_text import extract_text
+from invoice_pipelines.intake.domain.formats.text import extract_fields
+from invoice_pipelines.intake.domain.parse import ParseOutcome, parse_document
 from invoice_pipelines_tests.conftest import require_programs
 from invoice_pipelines_tests.intake import verdicts
 

@@ -23,12 +23,12 @@ from invoice_pipelines.einvoice.layout import render_invoice_text
 from invoice_pipelines.einvoice.schematron import check_kosit
 from invoice_pipelines.einvoice.ubl import write_ubl
 from invoice_pipelines.intake.checks import discounts_not_expiring_result
-from invoice_pipelines.intake.discounts import expiring_discounts
-from invoice_pipelines.intake.listing import list_documents, show_document
-from invoice_pipelines.intake.parse import parse_document
-from invoice_pipelines.intake.pipeline import process_documents
-from invoice_pipelines.intake.review import review_document
-from invoice_pipelines.intake.uploads import ScanState, scan_uploads
+from invoice_pipelines.intake.domain.discounts import expiring_discounts
+from invoice_pipelines.intake.domain.listing import list_documents, show_document
+from invoice_pipelines.intake.domain.parse import parse_document
+from invoice_pipelines.intake.domain.pipeline import process_documents
+from invoice_pipelines.intake.domain.review import review_document
+from invoice_pipelines.intake.domain.uploads import ScanState, scan_uploads
 from invoice_pipelines.resources.uploads import LocalUploads
 from invoice_pipelines_devtools.demo.writers.textpdf import write_text_pdf
 from invoice_pipelines_tests.conftest import XRECHNUNG_RULES_DIR, require_programs

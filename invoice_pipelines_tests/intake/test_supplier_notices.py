@@ -17,9 +17,9 @@ from sqlalchemy import insert, select, update
 from invoice_pipelines.cli import main
 from invoice_pipelines.db.tables import incoming_invoices, supplier_notices, uploads
 from invoice_pipelines.db.tenancy import tenant_transaction
-from invoice_pipelines.intake.notice_states import rejected_documents
-from invoice_pipelines.intake.notices import mailbox, send_supplier_notices
-from invoice_pipelines.intake.pipeline import process_documents
+from invoice_pipelines.intake.domain.notice_states import rejected_documents
+from invoice_pipelines.intake.domain.notices import mailbox, send_supplier_notices
+from invoice_pipelines.intake.domain.pipeline import process_documents
 from invoice_pipelines.resources.smtp import Smtp
 from invoice_pipelines.resources.uploads import LocalUploads
 from invoice_pipelines.supplier_register import Change, change_supplier, supplier_rows

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from invoice_pipelines.intake.formats.text import (
+from invoice_pipelines.intake.domain.formats.text import (
     extract_fields,
     iban_is_valid,
     parse_amount,
@@ -234,7 +234,7 @@ def test_thousands_of_total_lines_do_not_hang_the_extractor() -> None:
 
 def test_ocr_dates_with_a_colon_or_comma_for_a_dot_are_read():
     """Tesseract read the demo scan's date as "03.11:2026" (found by the make run test)."""
-    from invoice_pipelines.intake.formats.text.ocr import normalize_ocr
+    from invoice_pipelines.intake.domain.formats.text.ocr import normalize_ocr
 
     assert normalize_ocr("Rechnungsdatum: 03.11:2026") == "Rechnungsdatum: 03.11.2026"
     assert normalize_ocr("Datum 3,11.2026") == "Datum 3.11.2026"

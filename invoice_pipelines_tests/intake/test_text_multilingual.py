@@ -8,8 +8,8 @@ from decimal import Decimal
 
 import pytest
 
-from invoice_pipelines.intake.formats.text import extract_fields, parse_amount, parse_date
-from invoice_pipelines.intake.parse import parse_ocr_text
+from invoice_pipelines.intake.domain.formats.text import extract_fields, parse_amount, parse_date
+from invoice_pipelines.intake.domain.parse import parse_ocr_text
 from invoice_pipelines_tests.conftest import require_programs
 
 D = Decimal

@@ -14,7 +14,7 @@ from datetime import date
 import pytest
 
 from invoice_pipelines.einvoice.read import ParseOutcome
-from invoice_pipelines.intake.parse import parse_document, parse_ocr_text
+from invoice_pipelines.intake.domain.parse import parse_document, parse_ocr_text
 from invoice_pipelines_devtools.demo.invoices import german_iban, scan_image
 from invoice_pipelines_devtools.demo.writers.textpdf import write_text_pdf
 from invoice_pipelines_tests.conftest import require_programs

@@ -7,7 +7,7 @@ from decimal import Decimal as D
 
 import pytest
 
-from invoice_pipelines.intake.formats.text import extract_fields
+from invoice_pipelines.intake.domain.formats.text import extract_fields
 
 BODY = """
 Nr. 2026-0042 vom 03.11.2026

@@ -1,17 +1,17 @@
-"""A parse server's workers read made-up invoices as they start (intake/warm_up.py): documents
+"""A parse server's workers read made-up invoices as they start (intake/domain/warm_up.py): documents
 that take the whole way a real upload takes, nothing recorded, and the setting checked where a
 person sees it."""
 
 import pytest
 
-from invoice_pipelines.intake.parse import parse_document
-from invoice_pipelines.intake.parser_resource import DocumentParser
-from invoice_pipelines.intake.warm_up import (
+from invoice_pipelines.intake.domain.parse import parse_document
+from invoice_pipelines.intake.domain.warm_up import (
     WARM_DOCUMENTS,
     WARM_UP_WITH_DOCUMENTS,
     made_up_invoices,
     warm_documents,
 )
+from invoice_pipelines.intake.parser_resource import DocumentParser
 
 
 def test_the_made_up_invoices_are_valid_cii_and_ubl_read_the_whole_way():

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from lxml import etree
 
-from invoice_pipelines.intake.parse import ParseOutcome, parse_document
+from invoice_pipelines.intake.domain.parse import ParseOutcome, parse_document
 from invoice_pipelines_tests.conftest import SAMPLES_DIR
 
 SAMPLES = SAMPLES_DIR

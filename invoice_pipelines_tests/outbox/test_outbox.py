@@ -16,10 +16,10 @@ from sqlalchemy import insert, select, update
 from invoice_pipelines.db.tables import deliveries, dunning_notices, qbo_push_queue
 from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.db.types import utcnow
-from invoice_pipelines.delivery.pipeline import DELIVERIES
+from invoice_pipelines.delivery.domain.pipeline import DELIVERIES
 from invoice_pipelines.outbox import attempt, claim, finish, mark_unknown, outcome_of, refuse
-from invoice_pipelines.overdue.notice_sending import NOTICES
-from invoice_pipelines.quickbooks.sync.push_queue import PUSHES
+from invoice_pipelines.overdue.domain.notice_sending import NOTICES
+from invoice_pipelines.quickbooks.domain.sync.push_queue import PUSHES
 from invoice_pipelines.resources.mail import SendError
 from invoice_pipelines_tests.overdue.helpers import customer, invoice
 

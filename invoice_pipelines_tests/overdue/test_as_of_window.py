@@ -14,8 +14,8 @@ import pytest
 
 from invoice_pipelines.cli import main
 from invoice_pipelines.db.tenancy import find_organization
-from invoice_pipelines.overdue.pipeline import run_overdue
-from invoice_pipelines.overdue.scheduling import AsOfError, parse_as_of
+from invoice_pipelines.overdue.domain.pipeline import run_overdue
+from invoice_pipelines.overdue.domain.scheduling import AsOfError, parse_as_of
 from invoice_pipelines_tests.overdue.helpers import customer, invoice, levels_by_invoice
 
 TODAY = date(2026, 11, 25)

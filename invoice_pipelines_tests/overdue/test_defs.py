@@ -11,12 +11,12 @@ from sqlalchemy import select
 
 from invoice_pipelines.db.tables import customers, dunning_runs
 from invoice_pipelines.db.tenancy import tenant_transaction
-from invoice_pipelines.documents.letter_writer import PdfaLetterWriter
+from invoice_pipelines.documents.domain.letter_writer import PdfaLetterWriter
 from invoice_pipelines.overdue.assets import dunning_notices
 from invoice_pipelines.overdue.checks import freshness, last_run_fresh
+from invoice_pipelines.overdue.domain.scheduling import schedule_settings
 from invoice_pipelines.overdue.jobs import dunning_block_job, dunning_job
 from invoice_pipelines.overdue.schedules import build_dunning_schedule
-from invoice_pipelines.overdue.scheduling import schedule_settings
 from invoice_pipelines.resources.database import Database
 from invoice_pipelines.resources.file_stores import LocalFileStore
 from invoice_pipelines.resources.mail import SmtpMailer

@@ -19,7 +19,7 @@ from dagster import Definitions, instance_for_test
 
 from invoice_pipelines.db.engine import make_engine
 from invoice_pipelines.db.migrate import upgrade
-from invoice_pipelines.documents.letter_writer import PdfaLetterWriter
+from invoice_pipelines.documents.domain.letter_writer import PdfaLetterWriter
 from invoice_pipelines.overdue import assets as overdue_assets
 from invoice_pipelines.overdue.jobs import dunning_job
 from invoice_pipelines.resources.database import Database

@@ -7,10 +7,10 @@ from decimal import Decimal
 
 from sqlalchemy import func, select
 
-from invoice_pipelines.billing.invoicing import process_batch_job
+from invoice_pipelines.billing.domain.invoicing import process_batch_job
 from invoice_pipelines.db.tables import batch_jobs, sales_invoices
 from invoice_pipelines.db.tenancy import find_organization, tenant_transaction
-from invoice_pipelines.overdue.pipeline import run_overdue
+from invoice_pipelines.overdue.domain.pipeline import run_overdue
 from invoice_pipelines_tests.overdue.helpers import customer, invoice, notices, set_settings
 
 TODAY = date(2026, 11, 20)

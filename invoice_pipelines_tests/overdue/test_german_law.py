@@ -19,7 +19,7 @@ from invoice_pipelines.core.dunning import (
     parse_settings,
 )
 from invoice_pipelines.db.tenancy import find_organization
-from invoice_pipelines.overdue.pipeline import run_overdue
+from invoice_pipelines.overdue.domain.pipeline import run_overdue
 from invoice_pipelines_tests.overdue.helpers import customer, invoice, notices
 
 CENT = Decimal("0.01")

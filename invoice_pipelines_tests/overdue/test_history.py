@@ -9,8 +9,8 @@ from sqlalchemy import select, update
 
 from invoice_pipelines.db.tables import dunning_notices, sales_invoices
 from invoice_pipelines.db.tenancy import find_organization, tenant_transaction
-from invoice_pipelines.overdue.notice_sending import withdraw_stale
-from invoice_pipelines.overdue.pipeline import run_overdue
+from invoice_pipelines.overdue.domain.notice_sending import withdraw_stale
+from invoice_pipelines.overdue.domain.pipeline import run_overdue
 from invoice_pipelines_tests.overdue.helpers import (
     customer,
     invoice,

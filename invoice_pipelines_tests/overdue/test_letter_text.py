@@ -12,11 +12,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from invoice_pipelines.db.tenancy import find_organization
-from invoice_pipelines.documents.letters import PdfaLetters
-from invoice_pipelines.overdue.letter import write_letters
-from invoice_pipelines.overdue.letter_text import letter_text
-from invoice_pipelines.overdue.notice_sending import send_notices
-from invoice_pipelines.overdue.pipeline import run_overdue
+from invoice_pipelines.documents.domain.letters import PdfaLetters
+from invoice_pipelines.overdue.domain.letter import write_letters
+from invoice_pipelines.overdue.domain.letter_text import letter_text
+from invoice_pipelines.overdue.domain.notice_sending import send_notices
+from invoice_pipelines.overdue.domain.pipeline import run_overdue
 from invoice_pipelines.resources.files import LocalFiles
 from invoice_pipelines.resources.letters import Letter
 from invoice_pipelines.resources.smtp import Smtp

@@ -22,14 +22,14 @@ from sqlalchemy import select, update
 from invoice_pipelines.db.tables import dunning_notices, sales_invoices
 from invoice_pipelines.db.tenancy import find_organization, tenant_transaction
 from invoice_pipelines.db.types import utcnow
-from invoice_pipelines.documents.letter_writer import PdfaLetterWriter
-from invoice_pipelines.documents.letters import PdfaLetters
+from invoice_pipelines.documents.domain.letter_writer import PdfaLetterWriter
+from invoice_pipelines.documents.domain.letters import PdfaLetters
 from invoice_pipelines.einvoice.layout import format_money, format_rate
 from invoice_pipelines.overdue import assets as overdue_assets
+from invoice_pipelines.overdue.domain.letter import CHUNK, write_letters
+from invoice_pipelines.overdue.domain.notice_sending import send_notices
+from invoice_pipelines.overdue.domain.pipeline import run_overdue
 from invoice_pipelines.overdue.jobs import dunning_job
-from invoice_pipelines.overdue.letter import CHUNK, write_letters
-from invoice_pipelines.overdue.notice_sending import send_notices
-from invoice_pipelines.overdue.pipeline import run_overdue
 from invoice_pipelines.resources.database import Database
 from invoice_pipelines.resources.file_stores import LocalFileStore
 from invoice_pipelines.resources.files import LocalFiles

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from invoice_pipelines.db.tables import audit_log, dunning_runs
 from invoice_pipelines.db.tenancy import find_organization, tenant_transaction
 from invoice_pipelines.db.types import utcnow
-from invoice_pipelines.overdue.pipeline import run_overdue, set_dunning_block
+from invoice_pipelines.overdue.domain.pipeline import run_overdue, set_dunning_block
 from invoice_pipelines_tests.overdue.helpers import (
     customer,
     invoice,

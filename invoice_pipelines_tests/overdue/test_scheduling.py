@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from invoice_pipelines import settings as settings_module
-from invoice_pipelines.overdue.scheduling import schedule_settings
+from invoice_pipelines.overdue.domain.scheduling import schedule_settings
 from invoice_pipelines.settings import RENAMED, ConfigError, env_var_or_default
 from invoice_pipelines.tenants.partitions import ORGANIZATIONS_PER_RUN
 

@@ -9,10 +9,10 @@ from sqlalchemy import update
 
 from invoice_pipelines.db.tables import dunning_notices
 from invoice_pipelines.db.tenancy import find_organization, tenant_transaction
-from invoice_pipelines.documents.letters import PdfaLetters
-from invoice_pipelines.overdue.letter import write_letters
-from invoice_pipelines.overdue.notice_sending import send_notices
-from invoice_pipelines.overdue.pipeline import run_overdue
+from invoice_pipelines.documents.domain.letters import PdfaLetters
+from invoice_pipelines.overdue.domain.letter import write_letters
+from invoice_pipelines.overdue.domain.notice_sending import send_notices
+from invoice_pipelines.overdue.domain.pipeline import run_overdue
 from invoice_pipelines.resources.files import LocalFiles
 from invoice_pipelines.resources.smtp import Smtp
 from invoice_pipelines_devtools.standins.smtp import SmtpSink

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from invoice_pipelines.queue.job_kind import JobKind
+from invoice_pipelines.queue.domain.job_kind import JobKind
 
 
 @pytest.fixture
@@ -14,7 +14,7 @@ def commands_given(monkeypatch):
     kinds and these (`args.resources.batch_kinds`, as if an area brought them) and the resources
     named beside the areas' table (`args.resources.<name>`)."""
     from invoice_pipelines import areas, cli
-    from invoice_pipelines.queue.known_kinds import KINDS_RESOURCE
+    from invoice_pipelines.queue.domain.known_kinds import KINDS_RESOURCE
 
     def given(*kinds: JobKind, **factories) -> None:
         table = areas.command_resources()

@@ -8,7 +8,7 @@ from sqlalchemy import Engine
 
 from invoice_pipelines.core.organization import Organization
 from invoice_pipelines.db.tenancy import find_organization
-from invoice_pipelines.queue.requests import insert_job
+from invoice_pipelines.queue.domain.requests import insert_job
 
 
 def queue_over_invoices(

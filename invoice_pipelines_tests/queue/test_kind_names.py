@@ -34,7 +34,11 @@ def test_a_name_outside_the_enumeration_is_refused():
 def test_a_kind_brought_twice_is_refused():
     again = Area(
         "again",
-        kinds=(QueueKind(KindName.DOCUMENTS, "invoice_pipelines.documents.batch:DOCUMENTS_KIND"),),
+        kinds=(
+            QueueKind(
+                KindName.DOCUMENTS, "invoice_pipelines.documents.domain.batch:DOCUMENTS_KIND"
+            ),
+        ),
     )
     with pytest.raises(ValueError, match="more than one area"):
         queue_kinds((*AREAS, again))

@@ -18,9 +18,9 @@ import pytest
 import invoice_pipelines
 from invoice_pipelines import areas
 from invoice_pipelines.core.batch_kinds import KindName
-from invoice_pipelines.queue import job_kind, known_kinds
 from invoice_pipelines.queue.defs import build_defs
-from invoice_pipelines.queue.job_kind import (
+from invoice_pipelines.queue.domain import job_kind, known_kinds
+from invoice_pipelines.queue.domain.job_kind import (
     SUCCEEDED,
     Chunks,
     JobKind,
@@ -28,7 +28,7 @@ from invoice_pipelines.queue.job_kind import (
     Retry,
     RunsItself,
 )
-from invoice_pipelines.queue.known_kinds import Kinds
+from invoice_pipelines.queue.domain.known_kinds import Kinds
 
 PACKAGE = Path(invoice_pipelines.__file__).resolve().parent
 
@@ -155,8 +155,8 @@ import importlib, json, pkgutil, sys
 import invoice_pipelines
 from invoice_pipelines.area import QueueKind
 from invoice_pipelines.core.batch_kinds import KindName
-from invoice_pipelines.queue.job_kind import JobKind
-from invoice_pipelines.queue.known_kinds import Kinds
+from invoice_pipelines.queue.domain.job_kind import JobKind
+from invoice_pipelines.queue.domain.known_kinds import Kinds
 
 for info in pkgutil.walk_packages(invoice_pipelines.__path__, "invoice_pipelines."):
     if ".migrations." not in info.name and not info.name.endswith("__main__"):

@@ -10,11 +10,11 @@ from datetime import timedelta
 from pathlib import Path
 
 from invoice_pipelines.db.types import utcnow
-from invoice_pipelines.queue import items
-from invoice_pipelines.queue.job_kind import SUCCEEDED, Chunks, JobKind, Reading
-from invoice_pipelines.queue.jobs import get_batch_job
-from invoice_pipelines.queue.known_kinds import Kinds
-from invoice_pipelines.queue.stuck import fail_stuck_jobs
+from invoice_pipelines.queue.domain import items
+from invoice_pipelines.queue.domain.job_kind import SUCCEEDED, Chunks, JobKind, Reading
+from invoice_pipelines.queue.domain.jobs import get_batch_job
+from invoice_pipelines.queue.domain.known_kinds import Kinds
+from invoice_pipelines.queue.domain.stuck import fail_stuck_jobs
 from invoice_pipelines_tests.queue.queued import queue_over_invoices
 
 LABELS_STUCK = "Labels printed stay; the invoices not reached got no label"

@@ -19,7 +19,7 @@ from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.queue.dagster import BATCH_JOB_TAG, NewInvoiceJob
 from invoice_pipelines.queue.dagster_jobs import OP
 from invoice_pipelines.queue.defs import build_defs
-from invoice_pipelines.queue.job_kind import (
+from invoice_pipelines.queue.domain.job_kind import (
     SUCCEEDED,
     Chunks,
     ItemOutcome,
@@ -29,8 +29,8 @@ from invoice_pipelines.queue.job_kind import (
     Requests,
     Retry,
 )
-from invoice_pipelines.queue.jobs import get_batch_job
-from invoice_pipelines.queue.known_kinds import KINDS_RESOURCE, Kinds
+from invoice_pipelines.queue.domain.jobs import get_batch_job
+from invoice_pipelines.queue.domain.known_kinds import KINDS_RESOURCE, Kinds
 from invoice_pipelines.resources.database import Database
 from invoice_pipelines.tenants.partitions import ORGANIZATION_TAG, ORGANIZATIONS_PARTITIONS_NAME
 from invoice_pipelines.tenants.run_coordinator import BULK_RUN_TAGS

@@ -24,9 +24,9 @@ from invoice_pipelines.db.tables import (
     sales_invoices,
 )
 from invoice_pipelines.db.tenancy import tenant_transaction
-from invoice_pipelines.quickbooks.client import QboClient
-from invoice_pipelines.quickbooks.sync.common import QboSettings, open_client
-from invoice_pipelines.quickbooks.tokens import save_connection, token_cipher
+from invoice_pipelines.quickbooks.domain.client import QboClient
+from invoice_pipelines.quickbooks.domain.sync.common import QboSettings, open_client
+from invoice_pipelines.quickbooks.domain.tokens import save_connection, token_cipher
 
 try:
     from invoice_pipelines_devtools.qbo_simulator import QboSimulator

@@ -26,20 +26,20 @@ from invoice_pipelines.db.tables import (
     suppliers,
 )
 from invoice_pipelines.db.tenancy import tenant_transaction
-from invoice_pipelines.documents.letters import PdfaLetters
+from invoice_pipelines.documents.domain.letters import PdfaLetters
 from invoice_pipelines.einvoice.cii import XRECHNUNG_GUIDELINE, write_cii
 from invoice_pipelines.einvoice.layout import render_invoice_text
-from invoice_pipelines.intake.parse import parse_document
-from invoice_pipelines.intake.pipeline import process_documents
-from invoice_pipelines.intake.uploads import ScanState, scan_uploads
-from invoice_pipelines.quickbooks.client import quote
-from invoice_pipelines.quickbooks.payables_settings import (
+from invoice_pipelines.intake.domain.parse import parse_document
+from invoice_pipelines.intake.domain.pipeline import process_documents
+from invoice_pipelines.intake.domain.uploads import ScanState, scan_uploads
+from invoice_pipelines.quickbooks.domain.client import quote
+from invoice_pipelines.quickbooks.domain.payables_settings import (
     change_connection_settings,
     set_expense_account,
 )
-from invoice_pipelines.quickbooks.sync.bill_payments import pull_bill_payments
-from invoice_pipelines.quickbooks.sync.bills import letter_pdf, push_bills
-from invoice_pipelines.quickbooks.sync.vendors import sync_vendors
+from invoice_pipelines.quickbooks.domain.sync.bill_payments import pull_bill_payments
+from invoice_pipelines.quickbooks.domain.sync.bills import letter_pdf, push_bills
+from invoice_pipelines.quickbooks.domain.sync.vendors import sync_vendors
 from invoice_pipelines.resources.uploads import LocalUploads
 from invoice_pipelines.supplier_register import Change, add_supplier, change_supplier
 from invoice_pipelines_devtools.demo.invoices import (

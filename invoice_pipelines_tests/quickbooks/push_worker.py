@@ -11,8 +11,8 @@ import json
 import sys
 
 from invoice_pipelines.db.engine import make_engine
-from invoice_pipelines.quickbooks.sync.common import QboSettings, open_client
-from invoice_pipelines.quickbooks.sync.invoices import push_invoices
+from invoice_pipelines.quickbooks.domain.sync.common import QboSettings, open_client
+from invoice_pipelines.quickbooks.domain.sync.invoices import push_invoices
 
 
 def main(argv: list[str]) -> int:

@@ -10,7 +10,7 @@ import sys
 import time
 
 from invoice_pipelines.db.engine import make_engine
-from invoice_pipelines.quickbooks.sync.common import QboSettings, open_client
+from invoice_pipelines.quickbooks.domain.sync.common import QboSettings, open_client
 
 
 def main(argv: list[str]) -> int:

@@ -11,9 +11,13 @@ from decimal import Decimal
 import pytest
 
 from invoice_pipelines.cli import main
-from invoice_pipelines.documents.letters import PdfaLetters
-from invoice_pipelines.quickbooks.sync.bill_body import MAX_BILL_LINES
-from invoice_pipelines.quickbooks.sync.bills import describe_documents, letter_pdf, push_bills
+from invoice_pipelines.documents.domain.letters import PdfaLetters
+from invoice_pipelines.quickbooks.domain.sync.bill_body import MAX_BILL_LINES
+from invoice_pipelines.quickbooks.domain.sync.bills import (
+    describe_documents,
+    letter_pdf,
+    push_bills,
+)
 from invoice_pipelines_devtools.demo.invoices import LOGISTICS_SUPPLIER, OFFICE_SUPPLIER, LineItem
 from invoice_pipelines_tests.quickbooks.conftest import TOKEN_KEY, connect
 from invoice_pipelines_tests.quickbooks.payables_books import Books, supplier_invoice, xml_of

@@ -13,7 +13,7 @@ import pytest
 
 from invoice_pipelines.core.money import round_cents
 from invoice_pipelines.db.tables import qbo_bill_discounts
-from invoice_pipelines.quickbooks.sync.common import realm_lease
+from invoice_pipelines.quickbooks.domain.sync.common import realm_lease
 from invoice_pipelines_tests.quickbooks.conftest import connect
 from invoice_pipelines_tests.quickbooks.payables_books import (
     ISSUED,

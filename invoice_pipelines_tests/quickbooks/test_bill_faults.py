@@ -19,7 +19,7 @@ from sqlalchemy import update
 
 from invoice_pipelines.db.tables import qbo_connections
 from invoice_pipelines.db.tenancy import tenant_transaction
-from invoice_pipelines.quickbooks.sync.common import realm_lease
+from invoice_pipelines.quickbooks.domain.sync.common import realm_lease
 from invoice_pipelines_devtools.demo.invoices import LOGISTICS_SUPPLIER, SOFTWARE_SUPPLIER
 from invoice_pipelines_tests.quickbooks.conftest import TOKEN_KEY, connect
 from invoice_pipelines_tests.quickbooks.payables_books import Books, supplier_invoice, xml_of

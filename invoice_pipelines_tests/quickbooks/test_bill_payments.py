@@ -12,9 +12,9 @@ from decimal import Decimal
 import pytest
 from dagster import DagsterInstance, build_sensor_context
 
+from invoice_pipelines.quickbooks.domain.sync.common import read_cursor
+from invoice_pipelines.quickbooks.domain.webhooks import receiver
 from invoice_pipelines.quickbooks.sensors import qbo_webhook_sensor
-from invoice_pipelines.quickbooks.sync.common import read_cursor
-from invoice_pipelines.quickbooks.webhooks import receiver
 from invoice_pipelines.resources.database import Database
 from invoice_pipelines.tenants.partitions import ORGANIZATIONS_PARTITIONS_NAME
 from invoice_pipelines_tests.quickbooks.conftest import connect

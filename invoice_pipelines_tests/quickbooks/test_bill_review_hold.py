@@ -14,11 +14,11 @@ from sqlalchemy import select
 from invoice_pipelines.cli import main
 from invoice_pipelines.db.tables import sync_conflicts
 from invoice_pipelines.db.tenancy import find_organization, tenant_transaction
-from invoice_pipelines.exports.corrections import reopen_exported
-from invoice_pipelines.intake.review import review_document
+from invoice_pipelines.exports.domain.corrections import reopen_exported
+from invoice_pipelines.intake.domain.review import review_document
 from invoice_pipelines.quickbooks.checks import qbo_bills_waiting_check
-from invoice_pipelines.quickbooks.sync.bills import describe_documents
-from invoice_pipelines.quickbooks.sync.common import realm_lease
+from invoice_pipelines.quickbooks.domain.sync.bills import describe_documents
+from invoice_pipelines.quickbooks.domain.sync.common import realm_lease
 from invoice_pipelines.resources.database import Database
 from invoice_pipelines_tests.quickbooks.conftest import TOKEN_KEY, connect
 from invoice_pipelines_tests.quickbooks.payables_books import Books, supplier_invoice, xml_of

@@ -15,8 +15,11 @@ from invoice_pipelines.core.lifecycle import Status
 from invoice_pipelines.db.incoming_status import change_chosen
 from invoice_pipelines.db.tables import sync_conflicts
 from invoice_pipelines.db.tenancy import find_organization, tenant_transaction
-from invoice_pipelines.intake.review import review_document
-from invoice_pipelines.quickbooks.payables_settings import set_exchange_rate, set_expense_account
+from invoice_pipelines.intake.domain.review import review_document
+from invoice_pipelines.quickbooks.domain.payables_settings import (
+    set_exchange_rate,
+    set_expense_account,
+)
 from invoice_pipelines_devtools.demo.invoices import (
     LOGISTICS_SUPPLIER,
     OFFICE_SUPPLIER,

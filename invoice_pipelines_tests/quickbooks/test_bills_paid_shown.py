@@ -15,7 +15,7 @@ from dagster import DagsterInstance, materialize
 from invoice_pipelines.cli import main
 from invoice_pipelines.core.money import round_cents
 from invoice_pipelines.quickbooks.assets import SYNC_ASSETS, paid_metadata
-from invoice_pipelines.quickbooks.figures import PAID_ROWS_SHOWN
+from invoice_pipelines.quickbooks.domain.figures import PAID_ROWS_SHOWN
 from invoice_pipelines.quickbooks.resources import QuickBooks
 from invoice_pipelines.resources.database import Database
 from invoice_pipelines.tenants.partitions import ORGANIZATIONS_PARTITIONS_NAME

@@ -7,8 +7,8 @@ from sqlalchemy import select
 
 from invoice_pipelines.db.tables import qbo_connections
 from invoice_pipelines.db.tenancy import tenant_transaction
-from invoice_pipelines.quickbooks.client import MAX_BATCH, request_id
-from invoice_pipelines.quickbooks.errors import (
+from invoice_pipelines.quickbooks.domain.client import MAX_BATCH, request_id
+from invoice_pipelines.quickbooks.domain.errors import (
     DuplicateName,
     ObjectNotFound,
     QboError,
@@ -72,7 +72,7 @@ def test_a_refused_refresh_token_is_one_clear_error_and_recorded(qbo):
         with qbo.client() as client:
             client.get("CompanyInfo", "1")
         # someone with an old copy of the tokens (a restored backup) tries to refresh
-        from invoice_pipelines.quickbooks.tokens import save_connection, token_cipher
+        from invoice_pipelines.quickbooks.domain.tokens import save_connection, token_cipher
 
         save_connection(
             qbo.engine,
@@ -256,7 +256,7 @@ def test_two_processes_refreshing_at_once_refresh_once_and_both_go_on(pg_databas
 def test_one_sync_at_a_time_per_organization_whoever_started_it(qbo):
     from datetime import timedelta
 
-    from invoice_pipelines.quickbooks.sync.common import RealmBusy, realm_lease
+    from invoice_pipelines.quickbooks.domain.sync.common import RealmBusy, realm_lease
 
     with realm_lease(qbo.engine, qbo.org_id, "run-a"):
         with pytest.raises(RealmBusy):

@@ -12,15 +12,15 @@ from decimal import Decimal
 
 import pytest
 
-from invoice_pipelines.quickbooks.client import quote, request_id
-from invoice_pipelines.quickbooks.errors import (
+from invoice_pipelines.quickbooks.domain.client import quote, request_id
+from invoice_pipelines.quickbooks.domain.errors import (
     BusinessValidation,
     DuplicateName,
     InvalidReference,
     QboError,
     StaleObject,
 )
-from invoice_pipelines.quickbooks.payables import (
+from invoice_pipelines.quickbooks.domain.payables import (
     AccountDraft,
     Applied,
     AttachmentLink,

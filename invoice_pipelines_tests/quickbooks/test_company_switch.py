@@ -27,15 +27,15 @@ from invoice_pipelines.db.tables import (
 )
 from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.quickbooks.checks import qbo_company_check
-from invoice_pipelines.quickbooks.company import checked_realm_id
-from invoice_pipelines.quickbooks.errors import BadRealmId
-from invoice_pipelines.quickbooks.payables_settings import change_connection_settings
-from invoice_pipelines.quickbooks.sync.customers import CustomerSync
-from invoice_pipelines.quickbooks.sync.invoices import push_invoices
-from invoice_pipelines.quickbooks.sync.items import ItemSync
-from invoice_pipelines.quickbooks.sync.vendors import VendorSync
-from invoice_pipelines.quickbooks.tokens import save_connection, token_cipher
-from invoice_pipelines.quickbooks.watch import waiting_bills
+from invoice_pipelines.quickbooks.domain.company import checked_realm_id
+from invoice_pipelines.quickbooks.domain.errors import BadRealmId
+from invoice_pipelines.quickbooks.domain.payables_settings import change_connection_settings
+from invoice_pipelines.quickbooks.domain.sync.customers import CustomerSync
+from invoice_pipelines.quickbooks.domain.sync.invoices import push_invoices
+from invoice_pipelines.quickbooks.domain.sync.items import ItemSync
+from invoice_pipelines.quickbooks.domain.sync.vendors import VendorSync
+from invoice_pipelines.quickbooks.domain.tokens import save_connection, token_cipher
+from invoice_pipelines.quickbooks.domain.watch import waiting_bills
 from invoice_pipelines.resources.database import Database
 from invoice_pipelines_devtools.demo.invoices import OFFICE_SUPPLIER
 from invoice_pipelines_tests.quickbooks.conftest import TAX_CODES, TOKEN_KEY, connect

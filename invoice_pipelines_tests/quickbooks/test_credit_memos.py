@@ -10,7 +10,7 @@ from decimal import Decimal
 
 from sqlalchemy import delete, select, update
 
-from invoice_pipelines.billing.credit_notes import issue_credit_note
+from invoice_pipelines.billing.domain.credit_notes import issue_credit_note
 from invoice_pipelines.db.tables import (
     dunning_notices,
     qbo_mappings,
@@ -18,13 +18,13 @@ from invoice_pipelines.db.tables import (
     sync_conflicts,
 )
 from invoice_pipelines.db.tenancy import find_organization, tenant_transaction
-from invoice_pipelines.overdue.pipeline import run_overdue
-from invoice_pipelines.quickbooks.sync.common import read_cursor, realm_lease
-from invoice_pipelines.quickbooks.sync.customers import sync_customers
-from invoice_pipelines.quickbooks.sync.invoices import push_invoices
-from invoice_pipelines.quickbooks.sync.items import sync_items
-from invoice_pipelines.quickbooks.sync.payments import pull_payments
-from invoice_pipelines.quickbooks.webhooks import parse_notices, request_pulls
+from invoice_pipelines.overdue.domain.pipeline import run_overdue
+from invoice_pipelines.quickbooks.domain.sync.common import read_cursor, realm_lease
+from invoice_pipelines.quickbooks.domain.sync.customers import sync_customers
+from invoice_pipelines.quickbooks.domain.sync.invoices import push_invoices
+from invoice_pipelines.quickbooks.domain.sync.items import sync_items
+from invoice_pipelines.quickbooks.domain.sync.payments import pull_payments
+from invoice_pipelines.quickbooks.domain.webhooks import parse_notices, request_pulls
 from invoice_pipelines_tests.quickbooks.conftest import connect
 
 D = Decimal

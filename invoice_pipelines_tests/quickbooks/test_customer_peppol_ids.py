@@ -10,7 +10,7 @@ from sqlalchemy import select, update
 
 from invoice_pipelines.db.tables import customers, qbo_mappings
 from invoice_pipelines.db.tenancy import tenant_transaction
-from invoice_pipelines.quickbooks.sync.customers import (
+from invoice_pipelines.quickbooks.domain.sync.customers import (
     note_participant,
     sync_customers,
     with_participant,

@@ -8,7 +8,7 @@ from sqlalchemy import update
 
 from invoice_pipelines.db.tables import customers
 from invoice_pipelines.db.tenancy import tenant_transaction
-from invoice_pipelines.quickbooks.sync.customers import CustomerSync, sync_customers
+from invoice_pipelines.quickbooks.domain.sync.customers import CustomerSync, sync_customers
 from invoice_pipelines_tests.quickbooks.conftest import connect
 
 

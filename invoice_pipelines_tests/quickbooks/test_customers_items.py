@@ -10,9 +10,9 @@ from sqlalchemy import select, update
 
 from invoice_pipelines.db.tables import customers, items, sync_conflicts
 from invoice_pipelines.db.tenancy import tenant_transaction
-from invoice_pipelines.quickbooks.client import parse_qbo_time
-from invoice_pipelines.quickbooks.sync.customers import resolve_conflict, sync_customers
-from invoice_pipelines.quickbooks.sync.items import sync_items
+from invoice_pipelines.quickbooks.domain.client import parse_qbo_time
+from invoice_pipelines.quickbooks.domain.sync.customers import resolve_conflict, sync_customers
+from invoice_pipelines.quickbooks.domain.sync.items import sync_items
 
 D = Decimal
 
@@ -174,7 +174,7 @@ def test_a_duplicate_display_name_links_the_same_party_and_holds_another(qbo):
         )
     # the sync already knows these QBO customers' ids are not ours: start from our side only
     with qbo.client() as client:
-        from invoice_pipelines.quickbooks.sync.customers import CustomerSync
+        from invoice_pipelines.quickbooks.domain.sync.customers import CustomerSync
 
         sync = CustomerSync(qbo.engine, qbo.org_id, client)
         same = qbo.add_customer("Doppelt GmbH", customer_number="D-1", email="x@doppelt.example")
@@ -222,7 +222,7 @@ def test_an_item_whose_name_exists_in_qbo_is_linked_not_created_twice(qbo):
     )
     item = qbo.add_item("HOUR", "78.50", "Stunde Montage")
     with qbo.client() as client:
-        from invoice_pipelines.quickbooks.sync.items import ItemSync
+        from invoice_pipelines.quickbooks.domain.sync.items import ItemSync
 
         ItemSync(qbo.engine, qbo.org_id, client).push()
     names = [r["Name"] for r in qbo.sim.records(qbo.realm, "Item")]
@@ -244,7 +244,7 @@ def test_deactivated_here_is_deactivated_in_qbo_and_stays_so(qbo):
 def test_names_qbo_refuses_are_written_as_names_it_takes(qbo):
     """QBO refuses a colon, tab or line break in a DisplayName or an item Name (2040); the sync
     writes the name cleaned, keeps ours as it is, and the next sync sees nothing to do."""
-    from invoice_pipelines.quickbooks.errors import QboError
+    from invoice_pipelines.quickbooks.domain.errors import QboError
 
     raw = "Müller: Werkzeug\tund\nMaschinen GmbH"
     ours = qbo.add_customer(raw)

@@ -15,8 +15,8 @@ from sqlalchemy import update
 
 from invoice_pipelines.db.tables import organizations
 from invoice_pipelines.db.tenancy import find_organization, system_transaction
-from invoice_pipelines.exports.documents import DocumentStores
-from invoice_pipelines.exports.pipeline import run_export
+from invoice_pipelines.exports.domain.documents import DocumentStores
+from invoice_pipelines.exports.domain.pipeline import run_export
 from invoice_pipelines.resources.files import LocalFiles
 from invoice_pipelines.resources.uploads import LocalUploads
 from invoice_pipelines_tests.documents.test_pipeline import SELLER

@@ -20,10 +20,10 @@ from invoice_pipelines.db.tables import organizations, qbo_connections, sales_in
 from invoice_pipelines.db.tenancy import system_transaction, tenant_transaction
 from invoice_pipelines.quickbooks.assets import SYNC_ASSETS
 from invoice_pipelines.quickbooks.checks import qbo_tokens_check
+from invoice_pipelines.quickbooks.domain.tokens import save_connection, token_cipher
 from invoice_pipelines.quickbooks.resources import QuickBooks
 from invoice_pipelines.quickbooks.schedules import DAILY_SCHEDULES, due_batches
 from invoice_pipelines.quickbooks.sensors import qbo_push_sensor
-from invoice_pipelines.quickbooks.tokens import save_connection, token_cipher
 from invoice_pipelines.resources.database import Database
 from invoice_pipelines.resources.files import LocalFiles
 from invoice_pipelines.tenants.partitions import (
@@ -193,9 +193,9 @@ def test_the_push_sensor_asks_for_organizations_with_unpushed_invoices(sqlite_da
 def test_the_push_sensor_asks_again_for_an_invoice_refused_until_its_customer_was_synced(
     sqlite_database, simulator
 ):
-    from invoice_pipelines.quickbooks.sync.customers import sync_customers
-    from invoice_pipelines.quickbooks.sync.invoices import push_invoices, queue_counts
-    from invoice_pipelines.quickbooks.sync.items import sync_items
+    from invoice_pipelines.quickbooks.domain.sync.customers import sync_customers
+    from invoice_pipelines.quickbooks.domain.sync.invoices import push_invoices, queue_counts
+    from invoice_pipelines.quickbooks.domain.sync.items import sync_items
 
     qbo = connect(sqlite_database, simulator)
     customer = qbo.add_customer("Spät Synchron GmbH")
@@ -322,8 +322,8 @@ def test_the_commands_connect_sync_and_list_conflicts(
 
 def test_a_held_conflict_is_resolved_from_the_launchpad_job(sqlite_database, simulator):
     from invoice_pipelines.db.tables import customers, sync_conflicts
+    from invoice_pipelines.quickbooks.domain.sync.customers import sync_customers
     from invoice_pipelines.quickbooks.jobs import qbo_resolve_conflict_job
-    from invoice_pipelines.quickbooks.sync.customers import sync_customers
 
     qbo = connect(sqlite_database, simulator)
     tied = qbo.add_customer("Launchpad Kunde", phone="0")

@@ -7,8 +7,8 @@ from decimal import Decimal
 
 import pytest
 
-from invoice_pipelines.quickbooks.client import decode_json, encode_json, request_id
-from invoice_pipelines.quickbooks.errors import (
+from invoice_pipelines.quickbooks.domain.client import decode_json, encode_json, request_id
+from invoice_pipelines.quickbooks.domain.errors import (
     AuthenticationFailed,
     BusinessValidation,
     DuplicateDocNumber,
@@ -21,7 +21,7 @@ from invoice_pipelines.quickbooks.errors import (
     error_from_response,
     fault_from_dict,
 )
-from invoice_pipelines.quickbooks.limits import QboLimits, RealmLimiter
+from invoice_pipelines.quickbooks.domain.limits import QboLimits, RealmLimiter
 
 
 def _json_fault(code: str, message: str, detail: str = "") -> str:

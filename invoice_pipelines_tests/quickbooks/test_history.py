@@ -12,15 +12,15 @@ from dagster import (
 )
 from sqlalchemy import update
 
-from invoice_pipelines.billing.credit_notes import issue_credit_note
+from invoice_pipelines.billing.domain.credit_notes import issue_credit_note
 from invoice_pipelines.db.tables import incoming_invoices, sales_invoices
 from invoice_pipelines.db.tenancy import find_organization, tenant_transaction
 from invoice_pipelines.quickbooks.checks import qbo_bills_waiting_check
+from invoice_pipelines.quickbooks.domain.sync.customers import sync_customers
+from invoice_pipelines.quickbooks.domain.sync.invoices import push_invoices
+from invoice_pipelines.quickbooks.domain.sync.items import sync_items
 from invoice_pipelines.quickbooks.jobs import qbo_push_bills_job
 from invoice_pipelines.quickbooks.sensors import qbo_bill_push_sensor, qbo_push_sensor
-from invoice_pipelines.quickbooks.sync.customers import sync_customers
-from invoice_pipelines.quickbooks.sync.invoices import push_invoices
-from invoice_pipelines.quickbooks.sync.items import sync_items
 from invoice_pipelines.resources.database import Database
 from invoice_pipelines.tenants.partitions import ORGANIZATIONS_PARTITIONS_NAME
 from invoice_pipelines_devtools.demo.invoices import LOGISTICS_SUPPLIER
@@ -154,7 +154,7 @@ def test_the_check_does_not_count_history_as_waiting_to_become_a_bill(
 def test_a_person_who_names_a_history_invoice_pushes_it(qbo):
     """`qbo-sync --what invoices --invoice ID`: the named invoice is queued, history or not, and
     the push sends it; the history beside it that nobody named stays out."""
-    from invoice_pipelines.quickbooks.sync.invoices import enqueue
+    from invoice_pipelines.quickbooks.domain.sync.invoices import enqueue
 
     buyer, hour = _synced(qbo)
     named = qbo.add_invoice("RE-2024-0007", buyer, [(hour, "1", "78.50")])

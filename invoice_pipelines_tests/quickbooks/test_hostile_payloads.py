@@ -11,10 +11,10 @@ from sqlalchemy import select
 
 from invoice_pipelines.db.tables import customers, qbo_push_queue
 from invoice_pipelines.db.tenancy import tenant_transaction
-from invoice_pipelines.quickbooks.names import qbo_display_name
-from invoice_pipelines.quickbooks.sync.customers import sync_customers
-from invoice_pipelines.quickbooks.sync.invoices import push_invoices
-from invoice_pipelines.quickbooks.sync.items import sync_items
+from invoice_pipelines.quickbooks.domain.names import qbo_display_name
+from invoice_pipelines.quickbooks.domain.sync.customers import sync_customers
+from invoice_pipelines.quickbooks.domain.sync.invoices import push_invoices
+from invoice_pipelines.quickbooks.domain.sync.items import sync_items
 from invoice_pipelines_devtools.qbo_simulator.wire import Fault
 from invoice_pipelines_tests.quickbooks.conftest import connect
 

@@ -7,8 +7,8 @@ from sqlalchemy import func, select
 
 from invoice_pipelines.db.tables import customers
 from invoice_pipelines.db.tenancy import tenant_transaction
-from invoice_pipelines.quickbooks.sync.common import read_cursor
-from invoice_pipelines.quickbooks.sync.customers import CustomerSync
+from invoice_pipelines.quickbooks.domain.sync.common import read_cursor
+from invoice_pipelines.quickbooks.domain.sync.customers import CustomerSync
 
 
 class Interrupted(Exception):

@@ -8,10 +8,10 @@ from sqlalchemy import select, update
 
 from invoice_pipelines.db.tables import qbo_push_queue, sales_invoices, sync_conflicts
 from invoice_pipelines.db.tenancy import tenant_transaction
-from invoice_pipelines.quickbooks.sync.common import realm_lease
-from invoice_pipelines.quickbooks.sync.customers import sync_customers
-from invoice_pipelines.quickbooks.sync.invoices import push_invoices, queue_counts
-from invoice_pipelines.quickbooks.sync.items import sync_items
+from invoice_pipelines.quickbooks.domain.sync.common import realm_lease
+from invoice_pipelines.quickbooks.domain.sync.customers import sync_customers
+from invoice_pipelines.quickbooks.domain.sync.invoices import push_invoices, queue_counts
+from invoice_pipelines.quickbooks.domain.sync.items import sync_items
 from invoice_pipelines_tests.quickbooks.conftest import connect
 
 D = Decimal

@@ -11,10 +11,10 @@ from sqlalchemy import select, update
 
 from invoice_pipelines.db.tables import qbo_connections, qbo_push_queue
 from invoice_pipelines.db.tenancy import tenant_transaction
-from invoice_pipelines.quickbooks.sync.common import RealmBusy, held_lease, realm_lease
-from invoice_pipelines.quickbooks.sync.customers import sync_customers
-from invoice_pipelines.quickbooks.sync.invoices import enqueue, push_invoices, queue_counts
-from invoice_pipelines.quickbooks.sync.items import sync_items
+from invoice_pipelines.quickbooks.domain.sync.common import RealmBusy, held_lease, realm_lease
+from invoice_pipelines.quickbooks.domain.sync.customers import sync_customers
+from invoice_pipelines.quickbooks.domain.sync.invoices import enqueue, push_invoices, queue_counts
+from invoice_pipelines.quickbooks.domain.sync.items import sync_items
 from invoice_pipelines_tests.quickbooks.conftest import connect
 
 

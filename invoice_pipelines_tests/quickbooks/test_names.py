@@ -1,4 +1,4 @@
-from invoice_pipelines.quickbooks.names import qbo_display_name, qbo_item_name
+from invoice_pipelines.quickbooks.domain.names import qbo_display_name, qbo_item_name
 
 
 def test_colons_control_characters_and_length():

@@ -20,7 +20,7 @@ from dagster import (
 )
 
 from invoice_pipelines.cli import main
-from invoice_pipelines.documents.letter_writer import PdfaLetterWriter
+from invoice_pipelines.documents.domain.letter_writer import PdfaLetterWriter
 from invoice_pipelines.quickbooks.assets import SYNC_ASSETS
 from invoice_pipelines.quickbooks.checks import (
     BILL_AMOUNTS_CHECK,
@@ -29,8 +29,8 @@ from invoice_pipelines.quickbooks.checks import (
     qbo_bill_amounts_check,
     qbo_bills_waiting_check,
 )
+from invoice_pipelines.quickbooks.domain.payables_settings import set_expense_account
 from invoice_pipelines.quickbooks.jobs import qbo_push_bills_job
-from invoice_pipelines.quickbooks.payables_settings import set_expense_account
 from invoice_pipelines.quickbooks.resources import QuickBooks
 from invoice_pipelines.quickbooks.sensors import qbo_bill_push_sensor
 from invoice_pipelines.resources.database import Database

@@ -5,14 +5,14 @@ from __future__ import annotations
 from datetime import date
 from decimal import Decimal
 
-from invoice_pipelines.billing.credit_notes import issue_credit_note
+from invoice_pipelines.billing.domain.credit_notes import issue_credit_note
 from invoice_pipelines.db.tables import sales_invoices
 from invoice_pipelines.db.tenancy import find_organization
-from invoice_pipelines.quickbooks.client import request_id
-from invoice_pipelines.quickbooks.sync.customers import sync_customers
-from invoice_pipelines.quickbooks.sync.invoices import push_invoices
-from invoice_pipelines.quickbooks.sync.items import sync_items
-from invoice_pipelines.quickbooks.sync.payments import pull_payments
+from invoice_pipelines.quickbooks.domain.client import request_id
+from invoice_pipelines.quickbooks.domain.sync.customers import sync_customers
+from invoice_pipelines.quickbooks.domain.sync.invoices import push_invoices
+from invoice_pipelines.quickbooks.domain.sync.items import sync_items
+from invoice_pipelines.quickbooks.domain.sync.payments import pull_payments
 
 D = Decimal
 

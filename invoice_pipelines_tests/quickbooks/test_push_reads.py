@@ -7,10 +7,10 @@ from contextlib import contextmanager
 
 from sqlalchemy import event
 
-from invoice_pipelines.quickbooks.client import MAX_BATCH
-from invoice_pipelines.quickbooks.sync.customers import sync_customers
-from invoice_pipelines.quickbooks.sync.invoices import push_invoices
-from invoice_pipelines.quickbooks.sync.items import sync_items
+from invoice_pipelines.quickbooks.domain.client import MAX_BATCH
+from invoice_pipelines.quickbooks.domain.sync.customers import sync_customers
+from invoice_pipelines.quickbooks.domain.sync.invoices import push_invoices
+from invoice_pipelines.quickbooks.domain.sync.items import sync_items
 
 LEDGER_TABLES = ("sales_invoices", "sales_invoice_lines", "sales_invoice_taxes")
 

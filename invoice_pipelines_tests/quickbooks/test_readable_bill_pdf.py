@@ -15,10 +15,10 @@ import pypdf
 import pytest
 
 from invoice_pipelines.core.skonto import DiscountTerm
-from invoice_pipelines.documents.letters import PdfaLetters
+from invoice_pipelines.documents.domain.letters import PdfaLetters
 from invoice_pipelines.einvoice.cii import EN16931_GUIDELINE, write_cii
-from invoice_pipelines.quickbooks.sync.bill_documents import read_invoice, readable_pdf
-from invoice_pipelines.quickbooks.sync.bills import letter_pdf
+from invoice_pipelines.quickbooks.domain.sync.bill_documents import read_invoice, readable_pdf
+from invoice_pipelines.quickbooks.domain.sync.bills import letter_pdf
 from invoice_pipelines_devtools.demo.invoices import (
     LineItem,
     demo_supplier_invoices,

@@ -20,9 +20,9 @@ from sqlalchemy import select, update
 from invoice_pipelines.cli import main
 from invoice_pipelines.db.tables import qbo_connections
 from invoice_pipelines.db.tenancy import tenant_transaction
-from invoice_pipelines.quickbooks.errors import RealmInUse
-from invoice_pipelines.quickbooks.tokens import save_connection, token_cipher
-from invoice_pipelines.quickbooks.webhooks import Notice, request_pulls
+from invoice_pipelines.quickbooks.domain.errors import RealmInUse
+from invoice_pipelines.quickbooks.domain.tokens import save_connection, token_cipher
+from invoice_pipelines.quickbooks.domain.webhooks import Notice, request_pulls
 
 CIPHER = token_cipher(base64.urlsafe_b64encode(b"r" * 32).decode())
 

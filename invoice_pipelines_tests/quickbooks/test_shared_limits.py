@@ -20,10 +20,10 @@ from sqlalchemy import func, insert, select
 
 from invoice_pipelines.db.tables import qbo_push_queue, qbo_realm_requests
 from invoice_pipelines.db.tenancy import tenant_transaction
-from invoice_pipelines.quickbooks.limits import Ticket
-from invoice_pipelines.quickbooks.realm_meter import STALE_IN_FLIGHT_S, SharedRealmLimiter
-from invoice_pipelines.quickbooks.sync.common import QboSettings, open_client
-from invoice_pipelines.quickbooks.sync.invoices import push_invoices
+from invoice_pipelines.quickbooks.domain.limits import Ticket
+from invoice_pipelines.quickbooks.domain.realm_meter import STALE_IN_FLIGHT_S, SharedRealmLimiter
+from invoice_pipelines.quickbooks.domain.sync.common import QboSettings, open_client
+from invoice_pipelines.quickbooks.domain.sync.invoices import push_invoices
 from invoice_pipelines_devtools.bench.qbo_push import seed
 from invoice_pipelines_tests.quickbooks.conftest import TOKEN_KEY, connect
 

@@ -12,8 +12,8 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import insert, select, update
 
-from invoice_pipelines.billing.credit_notes import issue_credit_note
-from invoice_pipelines.billing.customer_terms import set_customer_skonto
+from invoice_pipelines.billing.domain.credit_notes import issue_credit_note
+from invoice_pipelines.billing.domain.customer_terms import set_customer_skonto
 from invoice_pipelines.db.tables import (
     organizations,
     sales_invoice_discounts,
@@ -22,12 +22,12 @@ from invoice_pipelines.db.tables import (
     sales_invoices,
 )
 from invoice_pipelines.db.tenancy import find_organization, system_transaction, tenant_transaction
-from invoice_pipelines.documents.pipeline import generate_documents
-from invoice_pipelines.overdue.pipeline import run_overdue
-from invoice_pipelines.quickbooks.sync.customers import sync_customers
-from invoice_pipelines.quickbooks.sync.invoices import push_invoices
-from invoice_pipelines.quickbooks.sync.items import sync_items
-from invoice_pipelines.quickbooks.sync.payments import pull_payments
+from invoice_pipelines.documents.domain.pipeline import generate_documents
+from invoice_pipelines.overdue.domain.pipeline import run_overdue
+from invoice_pipelines.quickbooks.domain.sync.customers import sync_customers
+from invoice_pipelines.quickbooks.domain.sync.invoices import push_invoices
+from invoice_pipelines.quickbooks.domain.sync.items import sync_items
+from invoice_pipelines.quickbooks.domain.sync.payments import pull_payments
 from invoice_pipelines.resources.files import LocalFiles
 from invoice_pipelines_tests.documents.test_pipeline import SELLER
 from invoice_pipelines_tests.overdue.helpers import notices

@@ -12,7 +12,7 @@ from dagster import build_asset_check_context
 from invoice_pipelines.cli import main
 from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.quickbooks.checks import qbo_bills_waiting_check
-from invoice_pipelines.quickbooks.watch import waiting_bills
+from invoice_pipelines.quickbooks.domain.watch import waiting_bills
 from invoice_pipelines.resources.database import Database
 from invoice_pipelines.supplier_register import confirm_supplier
 from invoice_pipelines_devtools.demo.invoices import OFFICE_SUPPLIER

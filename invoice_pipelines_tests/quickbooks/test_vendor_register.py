@@ -17,8 +17,8 @@ from invoice_pipelines.cli import main
 from invoice_pipelines.core.suppliers import VAT_ID_OTHER_NAME
 from invoice_pipelines.db.tables import processing_errors
 from invoice_pipelines.db.tenancy import tenant_transaction
-from invoice_pipelines.quickbooks.sync.vendors import full_tax_id, save_vendor
-from invoice_pipelines.quickbooks.watch import bill_push_waiting
+from invoice_pipelines.quickbooks.domain.sync.vendors import full_tax_id, save_vendor
+from invoice_pipelines.quickbooks.domain.watch import bill_push_waiting
 from invoice_pipelines.supplier_register import Change, change_supplier
 from invoice_pipelines_devtools.demo.invoices import OFFICE_SUPPLIER, german_iban
 from invoice_pipelines_tests.quickbooks.conftest import connect

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import pytest
 
-from invoice_pipelines.quickbooks.sync.common import read_cursor
-from invoice_pipelines.quickbooks.sync.vendors import VendorSync
-from invoice_pipelines.quickbooks.webhooks import Notice, request_pulls
+from invoice_pipelines.quickbooks.domain.sync.common import read_cursor
+from invoice_pipelines.quickbooks.domain.sync.vendors import VendorSync
+from invoice_pipelines.quickbooks.domain.webhooks import Notice, request_pulls
 from invoice_pipelines_devtools.demo.invoices import LOGISTICS_SUPPLIER, OFFICE_SUPPLIER
 from invoice_pipelines_tests.quickbooks.conftest import connect
 from invoice_pipelines_tests.quickbooks.payables_books import Books, supplier_invoice, xml_of

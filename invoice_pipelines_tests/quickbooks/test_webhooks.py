@@ -7,10 +7,10 @@ import threading
 import httpx
 from dagster import DagsterInstance, build_sensor_context
 
+from invoice_pipelines.quickbooks.domain.sync.common import read_cursor
+from invoice_pipelines.quickbooks.domain.sync.customers import sync_customers
+from invoice_pipelines.quickbooks.domain.webhooks import parse_notices, receiver
 from invoice_pipelines.quickbooks.sensors import qbo_webhook_sensor
-from invoice_pipelines.quickbooks.sync.common import read_cursor
-from invoice_pipelines.quickbooks.sync.customers import sync_customers
-from invoice_pipelines.quickbooks.webhooks import parse_notices, receiver
 from invoice_pipelines.resources.database import Database
 from invoice_pipelines.tenants.partitions import ORGANIZATIONS_PARTITIONS_NAME
 

@@ -29,9 +29,9 @@ from sqlalchemy import func, select, text, update
 from invoice_pipelines import limits
 from invoice_pipelines.db.tables import qbo_webhook_receipts
 from invoice_pipelines.db.tenancy import tenant_transaction
-from invoice_pipelines.quickbooks.sync.common import read_cursor, write_cursor
-from invoice_pipelines.quickbooks.tokens import save_connection, token_cipher
-from invoice_pipelines.quickbooks.webhooks import parse_notices, receiver, request_pulls
+from invoice_pipelines.quickbooks.domain.sync.common import read_cursor, write_cursor
+from invoice_pipelines.quickbooks.domain.tokens import save_connection, token_cipher
+from invoice_pipelines.quickbooks.domain.webhooks import parse_notices, receiver, request_pulls
 
 VERIFIER = "verifier-token-of-the-app"
 # a bound for waiting on the server (an answer, a closed connection), far above any real wait

@@ -16,7 +16,7 @@ from sqlalchemy import select
 
 from invoice_pipelines.db.tables import incoming_invoices, processing_errors, uploads
 from invoice_pipelines.db.tenancy import tenant_transaction
-from invoice_pipelines.intake.uploads import ScanState, scan_uploads
+from invoice_pipelines.intake.domain.uploads import ScanState, scan_uploads
 from invoice_pipelines.limits import MiB
 from invoice_pipelines.resources.s3 import S3UploadStore
 from invoice_pipelines.resources.s3_objects import S3Uploads

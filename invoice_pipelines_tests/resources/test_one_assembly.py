@@ -111,7 +111,7 @@ ENGINE_MAKERS = {
     "resources/database.py": "the `database` resource the runs get",
     # the one command that makes its engine: the `database` of `args.resources` is the runtime
     # role, and a migration needs the tables' owner
-    "db/commands.py": "`migrate` logs in as the tables' owner, which the `database` resource "
+    "db/commands/run.py": "`migrate` logs in as the tables' owner, which the `database` resource "
     "(a run's or another command's) never does",
     "db/migrations/env.py": "Alembic's environment, the tables' owner as well",
     "tenants/run_coordinator.py": "the run coordinator in the daemon and webserver, no run",

@@ -19,8 +19,8 @@ from sqlalchemy import select
 
 from invoice_pipelines.db.tables import uploads
 from invoice_pipelines.db.tenancy import find_organization, tenant_transaction
-from invoice_pipelines.exports.pipeline import run_export
-from invoice_pipelines.intake.uploads import ScanState, scan_uploads
+from invoice_pipelines.exports.domain.pipeline import run_export
+from invoice_pipelines.intake.domain.uploads import ScanState, scan_uploads
 from invoice_pipelines.resources.file_stores import LocalFileStore
 from invoice_pipelines.resources.files import LocalFiles
 from invoice_pipelines.resources.s3 import S3FileStore, S3UploadStore

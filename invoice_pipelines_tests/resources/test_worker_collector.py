@@ -9,7 +9,7 @@ import gc
 
 import pytest
 
-from invoice_pipelines.documents.build import WARM_UP as RENDERER_WARM_UP
+from invoice_pipelines.documents.domain.build import WARM_UP as RENDERER_WARM_UP
 from invoice_pipelines.einvoice.verdict import WARM_UP as PARSER_WARM_UP
 from invoice_pipelines.resources.worker_pool import WorkerPool
 

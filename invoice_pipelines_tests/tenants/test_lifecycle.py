@@ -25,22 +25,22 @@ from invoice_pipelines.db.tenancy import system_transaction, tenant_transaction
 from invoice_pipelines.intake.sensors import upload_sensor
 from invoice_pipelines.resources.database import Database
 from invoice_pipelines.resources.uploads import LocalUploads
-from invoice_pipelines.tenants.jobs import organizations_add_job
-from invoice_pipelines.tenants.lifecycle import (
+from invoice_pipelines.tenants.domain.lifecycle import (
     Refused,
     add_organizations,
     change_organization,
     resume_organization,
     suspend_organization,
 )
-from invoice_pipelines.tenants.offboarding import (
+from invoice_pipelines.tenants.domain.offboarding import (
     NotYet,
     Stores,
     delete_organization,
     export_organization,
     tenant_tables,
 )
-from invoice_pipelines.tenants.organizations_csv import read_organizations_csv
+from invoice_pipelines.tenants.domain.organizations_csv import read_organizations_csv
+from invoice_pipelines.tenants.jobs import organizations_add_job
 from invoice_pipelines.tenants.partitions import ORGANIZATIONS_PARTITIONS_NAME
 from invoice_pipelines_tests.exports.books import DATEV, customer, incoming, sales_invoice
 from invoice_pipelines_tests.intake.test_intake_jobs import _drop, _drop_and_register

@@ -12,8 +12,8 @@ import pytest
 from dagster import DagsterRun, build_schedule_context, instance_for_test
 
 from invoice_pipelines.exports.schedules import monthly_exports_schedule
+from invoice_pipelines.overdue.domain.scheduling import schedule_settings
 from invoice_pipelines.overdue.schedules import build_dunning_schedule
-from invoice_pipelines.overdue.scheduling import schedule_settings
 from invoice_pipelines.tenants.partitions import (
     MAX_RUNS_PER_TICK,
     ORGANIZATIONS_PARTITIONS_NAME,

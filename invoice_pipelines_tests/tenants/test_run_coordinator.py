@@ -419,7 +419,7 @@ def test_a_range_of_one_organization_is_limited_per_organization(db, workspace):
     }
     # one run of the organization at a time, and one run of the span of both organizations at a
     # time (the backfill lane's cap of 3 leaves room for both); the span's run is not held by the
-    # organization's own slot: there the export lock keeps one writer (exports/pipeline.py)
+    # organization's own slot: there the export lock keeps one writer (exports/domain/pipeline.py)
     assert len(started) == 2, started
     assert len(started & {"jan-jun", "jul-dec"}) == 1, started
     assert len(started & {"both-jan", "both-feb"}) == 1, started

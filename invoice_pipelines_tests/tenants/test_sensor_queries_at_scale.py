@@ -19,8 +19,8 @@ from invoice_pipelines.db.engine import make_engine
 from invoice_pipelines.db.migrate import upgrade
 from invoice_pipelines.db.tables import organizations, sales_invoices
 from invoice_pipelines.db.tenancy import system_transaction
-from invoice_pipelines.documents.pipeline import pending_invoices, waiting_for_documents
-from invoice_pipelines.quickbooks.watch import push_waiting
+from invoice_pipelines.documents.domain.pipeline import pending_invoices, waiting_for_documents
+from invoice_pipelines.quickbooks.domain.watch import push_waiting
 
 INVOICES = 10_000  # per organization: 20,000 ids, far past 64 kB of hash memory
 WITHOUT = 3  # the first organization's invoices without a document and not queued

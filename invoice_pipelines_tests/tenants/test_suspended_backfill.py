@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dagster import DagsterRunStatus
 
-from invoice_pipelines.tenants.lifecycle import resume_organization, suspend_organization
+from invoice_pipelines.tenants.domain.lifecycle import resume_organization, suspend_organization
 from invoice_pipelines.tenants.partitions import ORGANIZATIONS_PARTITIONS_NAME
 from invoice_pipelines.tenants.run_coordinator import BACKFILL_TAG
 from invoice_pipelines_tests.billing.shop import make_shop

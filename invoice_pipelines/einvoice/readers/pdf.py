@@ -1,6 +1,6 @@
 """PDF reading for e-invoices: the embedded files (a Factur-X/ZUGFeRD PDF's invoice XML), within the
 bounds of `limits.py`, with the reason any one was not read. The text layer of the pages is the
-intake's (`intake/formats/pdf_text.py`).
+intake's (`intake/domain/formats/pdf_text.py`).
 
 A PDF is untrusted input that can unpack to far more than its own size: a 20 MiB upload can hold
 hundreds of compressed streams of zeros. `open_pdf` therefore looks at no more than

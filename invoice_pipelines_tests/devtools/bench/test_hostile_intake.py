@@ -10,7 +10,7 @@ import random
 import pytest
 
 from invoice_pipelines.core.rules import invoice_number_key
-from invoice_pipelines.intake.parse import parse_document
+from invoice_pipelines.intake.domain.parse import parse_document
 from invoice_pipelines_devtools.bench.hostile_intake import (
     LOOKALIKES,
     POISON_KINDS,

@@ -24,11 +24,11 @@ from invoice_pipelines.db.tenancy import (
     system_transaction,
     tenant_transaction,
 )
-from invoice_pipelines.documents.letters import PdfaLetters
-from invoice_pipelines.intake.pipeline import process_documents
-from invoice_pipelines.intake.uploads import ScanState, scan_uploads
-from invoice_pipelines.quickbooks.sync.bills import letter_pdf, push_bills
-from invoice_pipelines.quickbooks.sync.common import QboSettings, open_client, realm_lease
+from invoice_pipelines.documents.domain.letters import PdfaLetters
+from invoice_pipelines.intake.domain.pipeline import process_documents
+from invoice_pipelines.intake.domain.uploads import ScanState, scan_uploads
+from invoice_pipelines.quickbooks.domain.sync.bills import letter_pdf, push_bills
+from invoice_pipelines.quickbooks.domain.sync.common import QboSettings, open_client, realm_lease
 from invoice_pipelines.resources.uploads import LocalUploads
 from invoice_pipelines.supplier_register import supplier_rows
 from invoice_pipelines_devtools.demo.payables import (

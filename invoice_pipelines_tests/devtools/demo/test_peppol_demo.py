@@ -18,12 +18,12 @@ import time
 import pytest
 from sqlalchemy import select
 
-from invoice_pipelines.billing.invoicing import process_batch_job
+from invoice_pipelines.billing.domain.invoicing import process_batch_job
 from invoice_pipelines.db.tables import customers, organizations, peppol_received
 from invoice_pipelines.db.tenancy import find_organization, system_transaction
-from invoice_pipelines.delivery.pipeline import send_invoices
-from invoice_pipelines.documents.pipeline import generate_documents
-from invoice_pipelines.intake.peppol_inbound import REPLAY
+from invoice_pipelines.delivery.domain.pipeline import send_invoices
+from invoice_pipelines.documents.domain.pipeline import generate_documents
+from invoice_pipelines.intake.domain.peppol_inbound import REPLAY
 from invoice_pipelines.resources.channels import MailTransport, PeppolChannel
 from invoice_pipelines.resources.files import LocalFiles
 from invoice_pipelines.resources.peppol_transport import PeppolTransport

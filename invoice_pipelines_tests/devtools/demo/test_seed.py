@@ -59,9 +59,9 @@ def test_a_demo_invoice_shows_the_seller_its_bank_account_and_an_epc_qr_code(tmp
 
     import pypdf
 
-    from invoice_pipelines.billing.invoicing import process_batch_job
-    from invoice_pipelines.delivery.pipeline import send_invoice_emails
-    from invoice_pipelines.documents.pipeline import generate_documents
+    from invoice_pipelines.billing.domain.invoicing import process_batch_job
+    from invoice_pipelines.delivery.domain.pipeline import send_invoice_emails
+    from invoice_pipelines.documents.domain.pipeline import generate_documents
     from invoice_pipelines.resources.files import LocalFiles
     from invoice_pipelines.resources.smtp import Smtp
     from invoice_pipelines_devtools.standins.smtp import SmtpSink
@@ -142,7 +142,7 @@ def test_the_demo_has_overdue_invoices_for_every_dunning_level(tmp_path):
     on the day of seeding: a dunning run that day notices one at each default level."""
     from datetime import date
 
-    from invoice_pipelines.overdue.pipeline import run_overdue
+    from invoice_pipelines.overdue.domain.pipeline import run_overdue
 
     engine = _demo_engine(tmp_path)
     seeded = seed_demo(engine, today=date(2026, 11, 23))

@@ -34,8 +34,8 @@ from invoice_pipelines.einvoice.cii import (
 )
 from invoice_pipelines.einvoice.layout import render_invoice_text
 from invoice_pipelines.einvoice.ubl import write_ubl
-from invoice_pipelines.intake.formats.text import iban_is_valid
-from invoice_pipelines.intake.parse import parse_document, parse_ocr_text
+from invoice_pipelines.intake.domain.formats.text import iban_is_valid
+from invoice_pipelines.intake.domain.parse import parse_document, parse_ocr_text
 from invoice_pipelines_devtools.demo.invoices import (
     DEMO_BUYER,
     OFFICE_SUPPLIER,

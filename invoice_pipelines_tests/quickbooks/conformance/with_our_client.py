@@ -1,4 +1,4 @@
-"""The scenario groups through our own client (quickbooks/client.py) as the sync uses it: tokens
+"""The scenario groups through our own client (quickbooks/domain/client.py) as the sync uses it: tokens
 stored encrypted in a real (SQLite) database and refreshed by `TokenStore`, its rate limiter and
 backoff on the simulator's clock (a wait moves QBO's time instead of sleeping)."""
 
@@ -9,10 +9,10 @@ from decimal import Decimal
 
 import httpx
 
-from invoice_pipelines.quickbooks.client import QboClient, batch_fault, quote, request_id
-from invoice_pipelines.quickbooks.errors import QboError, TokenError
-from invoice_pipelines.quickbooks.limits import Clock, RealmLimiter
-from invoice_pipelines.quickbooks.payables import (
+from invoice_pipelines.quickbooks.domain.client import QboClient, batch_fault, quote, request_id
+from invoice_pipelines.quickbooks.domain.errors import QboError, TokenError
+from invoice_pipelines.quickbooks.domain.limits import Clock, RealmLimiter
+from invoice_pipelines.quickbooks.domain.payables import (
     Applied,
     AttachmentLink,
     BillDraft,
@@ -21,7 +21,7 @@ from invoice_pipelines.quickbooks.payables import (
     VendorCreditDraft,
     VendorDraft,
 )
-from invoice_pipelines.quickbooks.tokens import TokenStore, save_connection, token_cipher
+from invoice_pipelines.quickbooks.domain.tokens import TokenStore, save_connection, token_cipher
 from invoice_pipelines_devtools.qbo_simulator import QboSimulator
 from invoice_pipelines_tests.quickbooks.conformance.scenarios import DOCUMENT, Scenarios, outcome
 from invoice_pipelines_tests.quickbooks.conftest import TOKEN_KEY, connect

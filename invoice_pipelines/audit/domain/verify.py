@@ -1,0 +1,158 @@
+"""Is the archive as it was stored? `audit-verify` and the scheduled `archive_unchanged` check: every
+original an upload stored (`uploads.content_hash`), every document written for a sales invoice
+(`sales_invoice_documents.sha256`) and every dunning letter (`dunning_notices.letter_sha256`) is
+read again and hashed, and the audit trail's chain of hashes (audit/domain/chain.py) is recomputed; each
+file changed or missing and each audit row removed or changed is named (a letter written before
+its hash was recorded is listed apart). Afterwards the audit rows written since are sealed.
+
+Files removed by housekeeping after their retention (`purged_at`) are not looked for.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Engine, and_, select
+
+from invoice_pipelines.audit.domain.chain import ChainReport, check_chain, seal_new_rows
+from invoice_pipelines.core.organization import Organization
+from invoice_pipelines.db.tables import (
+    dunning_notices,
+    sales_invoice_documents,
+    sales_invoices,
+    uploads,
+)
+from invoice_pipelines.db.tenancy import tenant_transaction
+
+
+@dataclass
+class VerifyReport:
+    organization: str
+    year: int | None
+    files_checked: int = 0
+    problems: list[str] = field(default_factory=list)
+    # files stored before their hash was recorded (dunning letters before migration 0054)
+    not_recorded: list[str] = field(default_factory=list)
+    chain: ChainReport = field(default_factory=ChainReport)
+
+    @property
+    def passed(self) -> bool:
+        return not self.problems and not self.chain.problems
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "organization": self.organization,
+            "year": self.year,
+            "passed": self.passed,
+            "files_checked": self.files_checked,
+            "files": self.problems,
+            "files_without_recorded_hash": self.not_recorded,
+            "audit_rows_sealed": self.chain.sealed,
+            "audit_rows_newly_sealed": self.chain.newly_sealed,
+            "audit_chain_head": {
+                "position": self.chain.head_position,
+                "hash": self.chain.head_hash,
+            },
+            "audit_trail": self.chain.problems,
+        }
+
+
+def _stored(conn, organization: Organization, year: int | None):
+    u, d, si = uploads, sales_invoice_documents, sales_invoices
+    upload_where = [u.c.organization_id == organization.id, u.c.purged_at.is_(None)]
+    document_where = [
+        d.c.organization_id == organization.id,
+        d.c.status == "generated",
+        d.c.storage_key.is_not(None),
+    ]
+    if year is not None:
+        zone = ZoneInfo(organization.timezone or "Europe/Berlin")
+        start, end = datetime(year, 1, 1, tzinfo=zone), datetime(year + 1, 1, 1, tzinfo=zone)
+        upload_where.append(and_(u.c.created_at >= start, u.c.created_at < end))
+        document_where.append(and_(d.c.created_at >= start, d.c.created_at < end))
+    originals = conn.execute(
+        select(u.c.id, u.c.filename, u.c.storage_key, u.c.content_hash)
+        .where(*upload_where)
+        .order_by(u.c.id)
+    ).all()
+    documents = conn.execute(
+        select(d.c.id, si.c.invoice_number, d.c.kind, d.c.storage_key, d.c.sha256)
+        .select_from(d.join(si, si.c.id == d.c.sales_invoice_id))
+        .where(*document_where)
+        .order_by(d.c.id)
+    ).all()
+    n = dunning_notices
+    letter_where = [
+        n.c.organization_id == organization.id,
+        n.c.letter_status == "written",
+        n.c.letter_key.is_not(None),
+    ]
+    if year is not None:
+        letter_where.append(and_(n.c.created_at >= start, n.c.created_at < end))
+    letters = conn.execute(
+        select(n.c.id, si.c.invoice_number, n.c.level, n.c.letter_key, n.c.letter_sha256)
+        .select_from(n.join(si, si.c.id == n.c.sales_invoice_id))
+        .where(*letter_where)
+        .order_by(n.c.id)
+    ).all()
+    return originals, documents, letters
+
+
+def _check_written(report: VerifyReport, store, what: str, key: str, recorded: str | None):
+    report.files_checked += 1
+    try:
+        data = store.read(key)
+    except (FileNotFoundError, OSError):
+        report.problems.append(f"{what} is missing")
+        return
+    if not recorded:
+        report.not_recorded.append(what)
+    elif hashlib.sha256(data).hexdigest() != recorded:
+        report.problems.append(f"{what} changed: not the SHA-256 recorded when it was written")
+
+
+def verify_archive(
+    engine: Engine,
+    stores: dict[str, Any],
+    organization: Organization,
+    year: int | None = None,
+    *,
+    seal: bool = True,
+    now: datetime | None = None,
+) -> VerifyReport:
+    """Check the organization's stored files (of `year`, by when they were stored; all without)
+    and its whole audit chain; then seal the audit rows written since (`seal`)."""
+    report = VerifyReport(organization.slug, year)
+    with tenant_transaction(engine, organization) as conn:
+        originals, documents, letters = _stored(conn, organization, year)
+    upload_store, document_store = stores["upload_store"], stores["document_store"]
+    for upload_id, filename, key, recorded in originals:
+        what = f"original {key} (upload {upload_id}, {filename})"
+        report.files_checked += 1
+        try:
+            digest = upload_store.digest(key)
+        except (FileNotFoundError, OSError):
+            report.problems.append(f"{what} is missing")
+            continue
+        if digest != recorded:
+            report.problems.append(f"{what} changed: not the SHA-256 recorded when it was stored")
+    written = [
+        (f"document {key} ({kind} of invoice {number}, document {document_id})", key, recorded)
+        for document_id, number, kind, key, recorded in documents
+    ] + [
+        (f"letter {key} (level {level} of invoice {number}, notice {notice_id})", key, recorded)
+        for notice_id, number, level, key, recorded in letters
+    ]
+    for what, key, recorded in written:
+        _check_written(report, document_store, what, key, recorded)
+    with tenant_transaction(engine, organization, write=seal) as conn:
+        report.chain = check_chain(conn, organization.id)
+        if seal and not report.chain.problems:
+            report.chain.newly_sealed = seal_new_rows(
+                conn, organization.id, now or datetime.now(UTC)
+            )
+    return report

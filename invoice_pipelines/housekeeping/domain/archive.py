@@ -1,0 +1,418 @@
+"""Archive retention: remove archived uploads and export files whose retention period is over.
+
+The rules (what may go when) are in `retention.py`; this module finds the candidates (one query
+per kind for a whole batch of organizations says which have anything old enough; only those are
+read, with range reads per organization), removes their files from the stores and marks their
+rows (`purged_at`, `purge_result`), keeping the rows and content hashes for the audit trail.
+
+- An upload's original goes only when its incoming invoice is done (EXPORTED) and every date of
+  it (uploaded, invoice date, last status change, i.e. booked) is before the cutoff; an invoice
+  still in work (UPLOADED .. VALIDATED) keeps its file whatever its age, and so does a FAILED one:
+  it waits for someone to retry it, and a retry reads the original again (a FAILED invoice was
+  never booked, so nothing of it is in an export either).
+  A duplicate upload follows the invoice it duplicates.
+- An export version's files go when the month and the day it was written are both before the
+  cutoff of the organization's `exports_years`.
+- Each class keeps its own period (`core/retention.py`: the uploads are booking documents, 8 years;
+  the export files books, 10 years), and an organization under a legal hold keeps everything. The
+  outcome says per class what was removed and what was kept and why (`classes`).
+- The file is removed first, then the row is marked: a crash in between leaves a row whose file is
+  gone, which the next run records as `missing`. A file already missing is recorded the same way,
+  never an error; a file the store fails to remove is reported and its row stays unmarked for the
+  next run. Marked rows are never looked at again, so a second run does nothing.
+- Each organization is its own unit: refused settings or a failure are reported for it and the
+  others go on. Every organization where something happened gets one `audit_log` row per run.
+"""
+
+from __future__ import annotations
+
+from calendar import monthrange
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sqlalchemy import Engine, insert, or_, select, update
+
+from invoice_pipelines.core.export_files import file_keys
+from invoice_pipelines.core.lifecycle import Status
+from invoice_pipelines.core.retention import HOLDS, RecordClass, kept_through
+from invoice_pipelines.db.tables import (
+    audit_log,
+    exports,
+    incoming_invoices,
+    organizations,
+    uploads,
+)
+from invoice_pipelines.db.tenancy import system_transaction, tenant_transaction
+from invoice_pipelines.housekeeping.domain.retention import (
+    LEGAL_MINIMUM_YEARS,
+    Cutoff,
+    RetentionSettings,
+    RetentionSettingsError,
+    cutoff,
+    last_retained_year,
+    may_remove,
+    retention_settings,
+)
+from invoice_pipelines.resources.files import Files
+from invoice_pipelines.resources.uploads import Uploads
+
+# an incoming invoice in one of these states is finished with; any other state is work in progress
+# (FAILED included: it can be retried, and the retry needs the original)
+DONE = (Status.EXPORTED.value,)
+CHUNK = 500  # rows marked per transaction
+ID_CHUNK = 5000  # ids per IN list (SQLite allows 32,766 variables per statement)
+AUDIT_ACTION = "archive_retention"
+
+
+@dataclass
+class OrganizationOutcome:
+    slug: str
+    organization_id: int | None = None
+    uploads_years: int | None = None
+    exports_years: int | None = None
+    uploads_removed: int = 0
+    uploads_missing: int = 0
+    uploads_kept_in_work: int = 0  # past the cutoff, but their invoice is not done yet
+    uploads_kept_failed: int = 0  # of those, invoices that FAILED and wait for a retry
+    exports_removed: int = 0  # export versions whose files were removed
+    exports_missing: int = 0
+    files_removed: int = 0
+    refused: str | None = None
+    errors: list[str] = field(default_factory=list)
+    dry_run: bool = False
+    legal_hold: bool = False
+    today: date | None = None  # the organization's day the rules were applied on
+
+    @property
+    def changed(self) -> int:
+        return (
+            self.uploads_removed
+            + self.uploads_missing
+            + self.exports_removed
+            + self.exports_missing
+        )
+
+    def as_dict(self) -> dict:
+        return {
+            "organization": self.slug,
+            "uploads_years": self.uploads_years,
+            "exports_years": self.exports_years,
+            "uploads_removed": self.uploads_removed,
+            "uploads_missing": self.uploads_missing,
+            "uploads_kept_in_work": self.uploads_kept_in_work,
+            "uploads_kept_failed": self.uploads_kept_failed,
+            "exports_removed": self.exports_removed,
+            "exports_missing": self.exports_missing,
+            "files_removed": self.files_removed,
+            "refused": self.refused,
+            "errors": self.errors[:20],
+            "dry_run": self.dry_run,
+            "legal_hold": self.legal_hold,
+            "classes": self.classes(),
+        }
+
+    def classes(self) -> dict[str, dict]:
+        """Per class of record: what it holds, its period, what went and what was kept and why."""
+        if self.today is None or self.refused:
+            return {}
+        return {
+            RecordClass.BOOKING_DOCUMENT.value: self._class(
+                RecordClass.BOOKING_DOCUMENT,
+                "the originals of received invoices (uploads)",
+                self.uploads_years,
+                self.uploads_removed,
+                self._in_work(),
+            ),
+            RecordClass.BOOK.value: self._class(
+                RecordClass.BOOK,
+                "the DATEV and CSV files of each export version",
+                self.exports_years,
+                self.exports_removed,
+                "",
+            ),
+        }
+
+    def _in_work(self) -> str:
+        if not self.uploads_kept_in_work:
+            return ""
+        return (
+            f"; {self.uploads_kept_in_work} original(s) past the period kept because their "
+            f"invoice is not booked yet ({self.uploads_kept_failed} FAILED, waiting for a retry)"
+        )
+
+    def _class(self, record_class, files: str, years, removed: int, more: str) -> dict:
+        first_kept = last_retained_year(self.today, years) + 1
+        if self.legal_hold:
+            kept = "everything: the organization is under a legal hold"
+        else:
+            kept = (
+                f"everything of {first_kept} and later ({years} years from the end of the "
+                f"calendar year: the records of {first_kept} are kept through "
+                f"{kept_through(record_class, first_kept, years).isoformat()}){more}"
+            )
+        return {
+            "holds": HOLDS[record_class],
+            "files": files,
+            "years": years,
+            "removed": removed,
+            "kept": kept,
+        }
+
+
+def purge_archives(
+    engine: Engine,
+    upload_store: Uploads,
+    export_store: Files,
+    organizations_: Iterable[str] | None = None,
+    *,
+    dry_run: bool = False,
+    run_id: str | None = None,
+    requested_by: str = "housekeeping",
+) -> list[OrganizationOutcome]:
+    """Apply archive retention to the named organizations (slugs or ids; None: all of them,
+    deactivated ones included: their archives age like the others).
+
+    There is deliberately no "as of" date: the clock is the real one, so no run can remove anything
+    before its time.
+    """
+    now = datetime.now(UTC)
+    outcomes = []
+    found = list(_organizations(engine, organizations_))
+    busy = _with_old_rows(engine, [org["id"] for org, _ in found if org is not None], now)
+    for org, outcome in found:
+        outcome.dry_run = dry_run
+        outcomes.append(outcome)
+        if org is None:
+            continue
+        try:
+            settings = _settings(org, outcome, now)
+            # under a legal hold nothing goes; with nothing old enough anywhere, nothing is read
+            if settings.legal_hold or org["id"] not in busy:
+                continue
+            _purge_organization(engine, upload_store, export_store, org, outcome, now, dry_run)
+        except RetentionSettingsError as exc:
+            outcome.refused = str(exc)
+        except Exception as exc:  # one organization's failure never stops the others
+            outcome.errors.append(f"{type(exc).__name__}: {exc}")
+        if (outcome.changed or outcome.refused or outcome.errors) and not dry_run:
+            try:
+                _audit(engine, org["id"], outcome, now, run_id, requested_by)
+            except Exception as exc:
+                outcome.errors.append(f"audit log not written: {type(exc).__name__}: {exc}")
+    return outcomes
+
+
+def _organizations(engine: Engine, wanted: Iterable[str] | None):
+    query = select(
+        organizations.c.id, organizations.c.slug, organizations.c.timezone, organizations.c.settings
+    ).order_by(organizations.c.id)
+    names = None if wanted is None else [str(w).strip() for w in wanted if str(w).strip()]
+    if names is not None:
+        ids = [int(n) for n in names if n.isdigit()]
+        query = query.where(or_(organizations.c.slug.in_(names), organizations.c.id.in_(ids)))
+    with system_transaction(engine) as conn:
+        rows = [dict(r) for r in conn.execute(query).mappings()]
+    found = set()
+    for row in rows:
+        found.update({row["slug"], str(row["id"])})
+        yield row, OrganizationOutcome(row["slug"], row["id"])
+    for name in names or []:
+        if name not in found:
+            yield None, OrganizationOutcome(name, refused=f"There is no organization {name!r}.")
+
+
+def _with_old_rows(engine: Engine, org_ids: list[int], now: datetime) -> set[int]:
+    """The organizations that have any unmarked upload or export older than the latest cutoff any
+    of them can have (the legal minimum, in the westernmost time zone): one query per kind for a
+    whole batch, so the many organizations with nothing due cost no transaction of their own."""
+    if not org_ids:
+        return set()
+    bound = datetime(now.year + 1 - LEGAL_MINIMUM_YEARS, 1, 2, tzinfo=UTC)
+    busy: set[int] = set()
+    with system_transaction(engine) as conn:
+        for table in (uploads, exports):
+            for first in range(0, len(org_ids), ID_CHUNK):
+                busy.update(
+                    conn.scalars(
+                        select(table.c.organization_id)
+                        .where(
+                            table.c.organization_id.in_(org_ids[first : first + ID_CHUNK]),
+                            table.c.purged_at.is_(None),
+                            table.c.created_at < bound,
+                        )
+                        .distinct()
+                    )
+                )
+    return busy
+
+
+def _today(now: datetime, timezone: str):
+    try:
+        return now.astimezone(ZoneInfo(timezone)).date()
+    except (ZoneInfoNotFoundError, ValueError):
+        return now.astimezone(UTC).date()
+
+
+def _settings(org, outcome: OrganizationOutcome, now: datetime) -> RetentionSettings:
+    settings = retention_settings(org["slug"], org["settings"])
+    outcome.uploads_years, outcome.exports_years = settings.uploads_years, settings.exports_years
+    outcome.legal_hold, outcome.today = settings.legal_hold, _today(now, org["timezone"])
+    return settings
+
+
+def _purge_organization(engine, upload_store, export_store, org, outcome, now, dry_run) -> None:
+    settings = retention_settings(org["slug"], org["settings"])
+    today = outcome.today
+    _purge_uploads(
+        engine, upload_store, org, cutoff(today, settings.uploads_years, org["timezone"]),
+        outcome, now, dry_run,
+    )  # fmt: skip
+    _purge_exports(
+        engine, export_store, org, cutoff(today, settings.exports_years, org["timezone"]),
+        outcome, now, dry_run,
+    )  # fmt: skip
+
+
+def _purge_uploads(engine, store, org, limit: Cutoff, outcome, now, dry_run) -> None:
+    u, ii = uploads, incoming_invoices
+    # two range reads joined here rather than a join in SQL: without fresh statistics (after a bulk
+    # load) PostgreSQL planned the join as a loop over the organization's invoices per upload
+    # (quadratic: 10,000 uploads took minutes); these two plans do not depend on statistics
+    with tenant_transaction(engine, org["id"]) as conn:
+        old = conn.execute(
+            select(u.c.id, u.c.storage_key, u.c.created_at, u.c.incoming_invoice_id)
+            .where(
+                u.c.organization_id == org["id"],
+                u.c.purged_at.is_(None),
+                u.c.created_at < limit.instant,
+            )
+            .order_by(u.c.id)
+        ).all()
+        if not old:
+            return
+        wanted = sorted({row.incoming_invoice_id for row in old if row.incoming_invoice_id})
+        invoices = {}
+        for first in range(0, len(wanted), ID_CHUNK):
+            for row in conn.execute(
+                select(ii.c.id, ii.c.status, ii.c.issue_date, ii.c.status_changed_at).where(
+                    ii.c.organization_id == org["id"],
+                    ii.c.id.in_(wanted[first : first + ID_CHUNK]),
+                )
+            ):
+                invoices[row.id] = row
+    candidates = []
+    for row in old:
+        invoice = invoices.get(row.incoming_invoice_id)
+        if invoice is None:
+            continue  # no invoice to judge it by: kept
+        if invoice.status not in DONE:
+            outcome.uploads_kept_in_work += 1
+            outcome.uploads_kept_failed += invoice.status == Status.FAILED.value
+            continue
+        candidates.append((row, invoice))
+    # the rule decides on every date of the document: received, issued, last status change (booked)
+    candidates = [
+        row
+        for row, invoice in candidates
+        if may_remove([row.created_at, invoice.issue_date, invoice.status_changed_at], limit)
+    ]
+    if dry_run:
+        outcome.uploads_removed = len(candidates)
+        return
+    for first in range(0, len(candidates), CHUNK):
+        results: dict[str, list[int]] = {"removed": [], "missing": []}
+        for row in candidates[first : first + CHUNK]:
+            try:
+                gone = store.remove(row.storage_key)
+            except Exception as exc:  # reported; the row stays for the next run
+                outcome.errors.append(f"upload {row.id} ({row.storage_key}): {exc}")
+                continue
+            results["removed" if gone else "missing"].append(row.id)
+        _mark(engine, org["id"], uploads, results, now)
+        outcome.uploads_removed += len(results["removed"])
+        outcome.uploads_missing += len(results["missing"])
+        outcome.files_removed += len(results["removed"])
+
+
+def _purge_exports(engine, store, org, limit: Cutoff, outcome, now, dry_run) -> None:
+    e = exports
+    with tenant_transaction(engine, org["id"]) as conn:
+        candidates = conn.execute(
+            select(
+                e.c.id, e.c.direction, e.c.period, e.c.version, e.c.files, e.c.notes, e.c.created_at
+            )
+            .where(
+                e.c.organization_id == org["id"],
+                e.c.purged_at.is_(None),
+                e.c.created_at < limit.instant,
+                e.c.period < f"{limit.day.year:04d}-01",
+            )
+            .order_by(e.c.id)
+        ).all()
+    candidates = [c for c in candidates if may_remove([c.created_at, _month_end(c.period)], limit)]
+    if dry_run:
+        outcome.exports_removed = len(candidates)
+        return
+    for first in range(0, len(candidates), CHUNK):
+        results: dict[str, list[int]] = {"removed": [], "missing": []}
+        for row in candidates[first : first + CHUNK]:
+            # a provisional version (the running month, exported on request) has files of its own
+            provisional = bool((row.notes or {}).get("provisional"))
+            keys = file_keys(
+                org["slug"], row.period, row.direction, row.version, provisional=provisional
+            )
+            recorded = set(row.files or {})
+            removed = 0
+            try:
+                for kind, key in keys.items():
+                    if recorded and kind not in recorded:
+                        continue
+                    if store.exists(key):
+                        store.remove(key)
+                        removed += 1
+            except Exception as exc:
+                outcome.errors.append(f"export {row.id} ({row.period} v{row.version}): {exc}")
+                outcome.files_removed += removed
+                continue
+            outcome.files_removed += removed
+            results["removed" if removed else "missing"].append(row.id)
+        _mark(engine, org["id"], exports, results, now)
+        outcome.exports_removed += len(results["removed"])
+        outcome.exports_missing += len(results["missing"])
+
+
+def _month_end(period: str) -> date:
+    """The last day of a YYYY-MM month (the booking period's own date)."""
+    year, month = int(period[:4]), int(period[5:7])
+    return date(year, month, monthrange(year, month)[1])
+
+
+def _mark(engine, organization_id: int, table, results: dict[str, list[int]], now) -> None:
+    with tenant_transaction(engine, organization_id, write=True) as conn:
+        for result, ids in results.items():
+            if ids:
+                conn.execute(
+                    update(table)
+                    .where(
+                        table.c.organization_id == organization_id,
+                        table.c.id.in_(ids),
+                        table.c.purged_at.is_(None),
+                    )
+                    .values(purged_at=now, purge_result=result)
+                )
+
+
+def _audit(engine, organization_id: int, outcome, now, run_id, requested_by) -> None:
+    with tenant_transaction(engine, organization_id, write=True) as conn:
+        conn.execute(
+            insert(audit_log).values(
+                organization_id=organization_id,
+                created_by=requested_by,
+                action=AUDIT_ACTION,
+                entity_type="organization",
+                entity_id=str(organization_id),
+                details={**outcome.as_dict(), "run_id": run_id, "as_of": now.isoformat()},
+            )
+        )

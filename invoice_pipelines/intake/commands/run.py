@@ -1,0 +1,190 @@
+"""What `invoice-pipelines incoming` does but review: the incoming invoices of an organization
+listed (`list`, `uploads`), shown (`show`) and their policy shown or set (`policy`); `review` is
+intake/commands/review_command.py's, so a reading verb never imports the review (issue 73). Its parser is
+intake/commands/cli.py's; intake/area.py's table names `run_incoming_command`, and the console script
+imports this module only when the command runs.
+
+Each verb takes the engine the `database` resource gives the runs, built without Dagster
+(`args.resources.database`); an unknown --org raises `UnknownOrganization`, which the console
+script answers. Text from a document or an upload is printed escaped (`core/text.terminal_text`)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from invoice_pipelines.area import run_verb
+from invoice_pipelines.core.text import terminal_text
+from invoice_pipelines.intake.domain.duplicate_uploads import invoice_named, list_uploads
+from invoice_pipelines.intake.domain.listing import list_documents, set_policy, show_document
+from invoice_pipelines.intake.domain.payments import payment_line
+
+
+def run_incoming_command(args: argparse.Namespace) -> int:
+    """The command the table names: its verb's function."""
+    return run_verb(args, VERBS)
+
+
+def run_list_command(args: argparse.Namespace) -> int:
+    documents = list_documents(
+        args.resources.database,
+        args.organization,
+        status=args.status,
+        month=args.month,
+        limit=args.limit,
+    )
+    if args.json:
+        for document in documents:
+            _show(json.dumps(document, default=str))  # ASCII, but DEL is ASCII too
+        return 0
+    if not documents:
+        print("no incoming invoices match")
+        return 0
+    _show(_columns(LIST_HEADER))
+    for d in documents:
+        number, seller = d["invoice_number"] or "-", d["seller_name"] or "-"
+        _show(
+            _columns(
+                (d["id"], d["status"], _class(d), number, seller, d["gross_total"] or "-")
+                + (d["currency"] or "", d["filename"] or "")
+            )
+        )
+        payment = d.get("payment")
+        if payment:
+            _show(f"        {payment_line(payment, d['currency'])}")
+        if d.get("discount") and (payment or {}).get("status") != "paid":
+            _show(f"        {_discount_line(d['discount'], d['currency'])}")
+        if d["notice"]:
+            notice = d["notice"]
+            why = f" ({notice['error'][:160]})" if notice.get("error") else ""
+            _show(
+                f"        notice to {notice['recipient'] or '(no address)'}: {notice['status']}{why}"
+            )
+        for finding in d["findings"][:5]:
+            _show(
+                f"        {finding['severity']:<7} {finding['rule'] or '-'}: {finding['message'][:110]}"
+            )
+        if len(d["findings"]) > 5:
+            _show(f"        ... and {len(d['findings']) - 5} more (incoming show --id {d['id']})")
+        _show_duplicate_uploads(d)
+    return 0
+
+
+# the columns of `incoming list`'s text, named once above them (--json has its keys)
+LIST_HEADER = ("id", "status", "class", "number", "seller", "gross", "cur", "file")
+
+
+def _columns(cells: tuple) -> str:
+    """One line of `incoming list`: a document's cells, or LIST_HEADER above them."""
+    key, status, klass, number, seller, gross, currency, filename = cells
+    return (
+        f"{key:>6}  {status:<12} {klass:<32} {number[:24]:<24} {seller[:28]:<28} "
+        f"{gross:>12} {currency:<3}  {filename}"
+    ).rstrip()
+
+
+def _show_duplicate_uploads(document: dict) -> None:
+    """The uploads of the same bytes dropped again, under the invoice they duplicate."""
+    for upload in document.get("duplicate_uploads", ())[:3]:
+        _show(
+            f"        dropped again as {upload['filename']} at {upload['at']:%Y-%m-%d %H:%M} "
+            f"(upload {upload['upload_id']}): a duplicate upload, no document of its own"
+        )
+    more = len(document.get("duplicate_uploads", ())) - 3
+    if more > 0:
+        _show(f"        ... and {more} more duplicate uploads (incoming uploads --duplicates)")
+
+
+def run_uploads_command(args: argparse.Namespace) -> int:
+    rows = list_uploads(
+        args.resources.database,
+        args.organization,
+        duplicates_only=args.duplicates,
+        limit=args.limit,
+    )
+    if args.json:
+        for row in rows:
+            _show(json.dumps(row, default=str))
+        return 0
+    if not rows:
+        print("no uploads match")
+        return 0
+    _show(_upload_columns(UPLOADS_HEADER))
+    for row in rows:
+        what = "duplicate of" if row["upload_status"] == "duplicate" else "made"
+        _show(
+            _upload_columns(
+                (
+                    row["upload_id"],
+                    f"{row['created_at']:%Y-%m-%d %H:%M}",
+                    row["upload_status"],
+                    f"{row['filename']}  {what} {invoice_named(row)}",
+                )
+            )
+        )
+    return 0
+
+
+# the columns of `incoming uploads`' text, named once above them (--json has its keys); the file
+# name is as long as it is, so what follows it is one column: the file and its invoice
+UPLOADS_HEADER = ("upload", "dropped", "status", "file, and the invoice it made or duplicates")
+
+
+def _upload_columns(cells: tuple) -> str:
+    """One line of `incoming uploads`: an upload's cells, or UPLOADS_HEADER above them."""
+    key, dropped, status, rest = cells
+    return f"{key:>6}  {dropped:<16}  {status:<10} {rest}".rstrip()
+
+
+def _show(line: str) -> None:
+    """Print a line that holds text from a document or an upload: control and bidi characters
+    (a file name's ESC or OSC sequence, an RTL override) escaped, never acted on."""
+    print(terminal_text(line))
+
+
+def _discount_line(discount: dict, currency: str | None) -> str:
+    """'Skonto 2.00 % until 2026-03-16: 23.80 EUR off, pay 1166.20 EUR'."""
+    money = currency or ""
+    return (
+        f"Skonto {discount['percent']} % until {discount['last_day']}: "
+        f"{discount['discount']} {money} off, pay {discount['pay']} {money}"
+    )
+
+
+def _class(document: dict) -> str:
+    """The document's class as the policy names it (not_einvoice.profile), or '-'."""
+    return ".".join(filter(None, (document["einvoice_class"], document["einvoice_reason"]))) or "-"
+
+
+def run_show_command(args: argparse.Namespace) -> int:
+    document = show_document(args.resources.database, args.organization, args.id)
+    if document is None:
+        print(
+            f"invoice-pipelines incoming show: no incoming invoice {args.id} in {args.org}",
+            file=sys.stderr,
+        )
+        return 2
+    # JSON escapes C0 inside strings, not DEL, C1 or bidi characters; a JSON line is split only
+    # where the JSON itself breaks it (a newline inside a string is written as \n)
+    for line in json.dumps(document, default=str, indent=2, ensure_ascii=False).split("\n"):
+        _show(line)
+    return 0
+
+
+def run_policy_command(args: argparse.Namespace) -> int:
+    try:
+        policy = set_policy(args.resources.database, args.organization, dict(args.set))
+    except ValueError as exc:
+        print(f"invoice-pipelines incoming policy: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(policy, indent=2))
+    return 0
+
+
+VERBS = {
+    "list": run_list_command,
+    "show": run_show_command,
+    "uploads": run_uploads_command,
+    "policy": run_policy_command,
+}

@@ -1,0 +1,319 @@
+"""An organization's lifecycle in the database (issue 75): added (one, or thousands from an
+onboarding CSV, set-based), changed, suspended and resumed, each audited in `audit_log` with who
+and why. What the `organizations` commands and their launchpad jobs call; no Dagster here (the
+partitions are the callers', tenants/domain/partition_keys.py).
+
+A suspended organization keeps its data and its partitions: sensors, schedules and backfills
+request nothing for it (`suspended_organizations`, tenants/domain/automation.py) until it is resumed.
+Every write runs as the runtime login's system transaction (db/tenancy.py), never the owner's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Engine, func, insert, select, update
+from sqlalchemy.engine import Connection
+
+from invoice_pipelines.core.numbering import number_regex
+from invoice_pipelines.core.organization_values import FIELDS, check_values
+from invoice_pipelines.core.vat_ids import vat_id_problem
+from invoice_pipelines.db.sequences import INVOICES, read_sequence
+from invoice_pipelines.db.tables import audit_log, incoming_invoices, organizations, sales_invoices
+from invoice_pipelines.db.tenancy import UnknownOrganization, system_transaction
+from invoice_pipelines.db.types import utcnow
+
+CHUNK = 5000  # slugs per IN list, rows per INSERT
+STATES = ("active", "suspended", "offboarded", "inactive")
+# the uploads a suspended organization's intake has registered and not read yet
+WAITING_STATUSES = ("UPLOADED", "CREATED")
+
+
+class Refused(ValueError):
+    """A request a person can correct: one sentence each in `problems`."""
+
+    def __init__(self, problems: Sequence[str]) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = list(problems)
+
+
+@dataclass
+class AddReport:
+    """What `add_organizations` did: the slugs added and those already there with the same values,
+    or (nothing written) every problem, one sentence each naming its line."""
+
+    added: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        if self.problems:
+            return f"{len(self.problems)} problem(s): nothing was written"
+        if not self.added:
+            return f"nothing changed: all {len(self.unchanged)} organization(s) are there as given"
+        return f"added {len(self.added)}, already there as given {len(self.unchanged)}"
+
+
+def state_of(row: Mapping[str, Any]) -> str:
+    """The organization's state as a person reads it."""
+    if row.get("offboarded_at"):
+        return "offboarded"
+    if row.get("suspended_at"):
+        return "suspended"
+    return "active" if row.get("active", True) else "inactive"
+
+
+def _audit(
+    created_by: str, action: str, organization_id: int | None, slug: str, details: dict
+) -> dict:
+    return {
+        "organization_id": organization_id,
+        "created_by": created_by[:255],
+        "action": action,
+        "entity_type": "organization",
+        "entity_id": slug,
+        "details": details,
+    }
+
+
+def _chunks(items: Sequence, size: int = CHUNK) -> Iterable[Sequence]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def add_organizations(
+    engine: Engine,
+    rows: Sequence[tuple[str, Mapping[str, str | None]]],
+    *,
+    by: str,
+    problems: Sequence[str] = (),
+) -> AddReport:
+    """Add the organizations of `rows` ((where, values as typed): `where` names the line in
+    problems). Every value is checked first; a file with any problem writes nothing. An
+    organization already there with the same values is left as it is (so the same file twice
+    changes nothing); one there with other values is a problem (that is `change`). `problems`:
+    what reading the file found already (they too stop every write)."""
+    report = AddReport(problems=list(problems))
+    checked: dict[str, tuple[str, dict]] = {}
+    for where, given in rows:
+        result = check_values(given)
+        report.problems += [f"{where}: {problem}" for problem in result.problems]
+        slug = result.values.get("slug")
+        if not isinstance(slug, str):
+            continue
+        if slug in checked:
+            report.problems.append(f"{where}: the slug {slug!r} is on {checked[slug][0]} already")
+            continue
+        checked[slug] = (where, result.values)
+    with system_transaction(engine, write=True) as conn:
+        existing = _existing(conn, list(checked))
+        new: list[dict] = []
+        for slug, (where, values) in checked.items():
+            there = existing.get(slug)
+            if there is None:
+                new.append(values)
+                continue
+            differ = [name for name in FIELDS if name in values and values[name] != there[name]]
+            if differ:
+                shown = ", ".join(f"{n} {there[n]!r} (file: {values[n]!r})" for n in differ[:3])
+                report.problems.append(
+                    f"{where}: organization {slug!r} exists with other values: {shown}; "
+                    "change it with `invoice-pipelines organizations change`"
+                )
+            else:
+                report.unchanged.append(slug)
+        if report.problems:
+            report.unchanged = []
+            return report
+        for chunk in _chunks(new):
+            added = conn.execute(
+                insert(organizations).returning(organizations.c.id, organizations.c.slug),
+                list(chunk),
+            ).all()
+            ids = dict((slug, id_) for id_, slug in added)
+            conn.execute(
+                insert(audit_log),
+                [
+                    _audit(by, "organization_added", ids[v["slug"]], v["slug"], _json(v))
+                    for v in chunk
+                ],
+            )
+        report.added = [v["slug"] for v in new]
+    return report
+
+
+def _json(values: Mapping[str, Any]) -> dict:
+    return {k: v for k, v in values.items() if v is not None}
+
+
+def _existing(conn: Connection, slugs: Sequence[str]) -> dict[str, dict]:
+    found: dict[str, dict] = {}
+    for chunk in _chunks(slugs):
+        for row in conn.execute(
+            select(*(organizations.c[name] for name in FIELDS)).where(
+                organizations.c.slug.in_(chunk)
+            )
+        ).mappings():
+            found[row["slug"]] = dict(row)
+    return found
+
+
+def _one(conn: Connection, key: str | int) -> dict:
+    query = select(organizations)
+    text = str(key).strip()
+    query = query.where(
+        organizations.c.id == int(text) if text.isdigit() else organizations.c.slug == text
+    )
+    row = conn.execute(query.with_for_update()).mappings().first()
+    if row is None:
+        raise UnknownOrganization(key)
+    return dict(row)
+
+
+def change_organization(
+    engine: Engine, key: str | int, given: Mapping[str, str | None], *, by: str, why: str
+) -> dict:
+    """Change the values `given` (text as typed; "" clears a value that may be empty) through the
+    same checks as `add`, audited with who and why; the changed values as {name: [old, new]}
+    (empty: nothing changed, nothing written)."""
+    if not why.strip():
+        raise Refused(["say why (--why): the audit keeps it with the change"])
+    if "slug" in given:
+        raise Refused(["the slug is the organization's partition key and cannot change"])
+    result = check_values(given, complete=False)
+    for name in ("name", "country", "datev_chart", "invoice_number_format"):
+        if name in given and not (given[name] or "").strip():
+            result.problems.append(f"the {name} cannot be empty")
+    with system_transaction(engine, write=True) as conn:
+        org = _one(conn, key)
+        if result.problems:
+            raise Refused(result.problems)
+        changes = {n: [org[n], v] for n, v in result.values.items() if org[n] != v}
+        problems = _cross_checks(conn, org, {n: new for n, (_, new) in changes.items()})
+        if problems:
+            raise Refused(problems)
+        if not changes:
+            return {}
+        conn.execute(
+            update(organizations)
+            .where(organizations.c.id == org["id"])
+            .values({n: new for n, (_, new) in changes.items()})
+        )
+        details = {"why": why.strip(), "changes": changes}
+        conn.execute(
+            insert(audit_log), [_audit(by, "organization_changed", org["id"], org["slug"], details)]
+        )
+    return changes
+
+
+def _cross_checks(conn: Connection, org: dict, new: Mapping[str, Any]) -> list[str]:
+    """What a change breaks beyond its own values: a VAT id of the other country, DATEV numbers
+    half given, a number format that writes the imported history's numbers again."""
+
+    problems = []
+    after = {**org, **new}
+    if ("vat_id" in new or "country" in new) and after["vat_id"]:
+        problem = vat_id_problem(after["vat_id"], after["country"])
+        if problem:
+            problems.append(problem)
+    if (after["datev_berater_nr"] is None) != (after["datev_mandant_nr"] is None):
+        problems.append("give both DATEV numbers (Beraternummer and Mandantennummer) or none")
+    if "invoice_number_format" in new:
+        problems += numbers_taken_by_history(conn, org["id"], new["invoice_number_format"])
+    return problems
+
+
+def numbers_taken_by_history(conn: Connection, organization_id: int, pattern: str) -> list[str]:
+    """The imported history's sales invoice numbers that `pattern` would write again for a new
+    invoice (its counter above the series' last value): one sentence, naming the first few."""
+    matcher = number_regex(pattern)
+    if matcher is None:
+        return []
+    last = read_sequence(conn, organization_id, INVOICES)
+    taken = []
+    numbers = conn.execute(
+        select(sales_invoices.c.invoice_number).where(
+            sales_invoices.c.organization_id == organization_id,
+            sales_invoices.c.history.is_(True),
+        )
+    ).scalars()
+    for number in numbers:
+        match = matcher.fullmatch(number or "")
+        if match and int(match.group("counter")) > last:
+            taken.append(number)
+    if not taken:
+        return []
+    shown = ", ".join(sorted(taken)[:5]) + (f" and {len(taken) - 5} more" if len(taken) > 5 else "")
+    return [
+        f"the invoice number format {pattern!r} would write numbers the imported history "
+        f"already holds ({shown}; the series is at {last})"
+    ]
+
+
+def suspend_organization(engine: Engine, key: str | int, *, reason: str, by: str) -> bool:
+    """Suspend it: sensors, schedules and backfills request nothing for it until `resume`; its
+    uploads wait in its drop zone. False: it was suspended for this reason already."""
+    if not reason.strip():
+        raise Refused(["say why (--reason): it is shown on the organization and in the sensors"])
+    with system_transaction(engine, write=True) as conn:
+        org = _one(conn, key)
+        if org["offboarded_at"]:
+            raise Refused([f"{org['slug']} is offboarded; there is nothing to suspend"])
+        if org["suspended_at"] and org["suspension_reason"] == reason.strip():
+            return False
+        conn.execute(
+            update(organizations)
+            .where(organizations.c.id == org["id"])
+            .values(suspended_at=utcnow(), suspended_by=by[:255], suspension_reason=reason.strip())
+        )
+        details = {"reason": reason.strip(), "before": org["suspension_reason"]}
+        conn.execute(
+            insert(audit_log),
+            [_audit(by, "organization_suspended", org["id"], org["slug"], details)],
+        )
+    return True
+
+
+def resume_organization(engine: Engine, key: str | int, *, by: str) -> dict | None:
+    """Resume it: its sensors pick up what waited, its uploads first. None: it was not suspended;
+    else what the suspension was and the uploads registered and not read yet."""
+    with system_transaction(engine, write=True) as conn:
+        org = _one(conn, key)
+        if org["offboarded_at"]:
+            raise Refused([f"{org['slug']} is offboarded; it cannot be resumed"])
+        if not org["suspended_at"]:
+            return None
+        waiting = conn.execute(
+            select(func.count()).where(
+                incoming_invoices.c.organization_id == org["id"],
+                incoming_invoices.c.status.in_(WAITING_STATUSES),
+            )
+        ).scalar_one()
+        conn.execute(
+            update(organizations)
+            .where(organizations.c.id == org["id"])
+            .values(suspended_at=None, suspended_by=None, suspension_reason=None)
+        )
+        details = {
+            "reason": org["suspension_reason"],
+            "suspended_at": org["suspended_at"].isoformat(),
+            "suspended_by": org["suspended_by"],
+            "uploads_waiting": waiting,
+        }
+        conn.execute(
+            insert(audit_log), [_audit(by, "organization_resumed", org["id"], org["slug"], details)]
+        )
+    return details
+
+
+def suspended_organizations(engine: Engine) -> dict[str, str]:
+    """Every suspended organization's slug and reason (what sensors and schedules leave out)."""
+    with system_transaction(engine) as conn:
+        rows = conn.execute(
+            select(organizations.c.slug, organizations.c.suspension_reason).where(
+                organizations.c.suspended_at.is_not(None)
+            )
+        )
+        return {slug: reason or "" for slug, reason in rows}

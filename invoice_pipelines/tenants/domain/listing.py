@@ -1,0 +1,106 @@
+"""The organizations as a person reads them: `organizations list` and `show`, and the
+`organizations` asset's table. Reads only (no Dagster): each organization's values, its state
+(active, suspended with the reason, offboarded) and, for one, what it holds and its audit."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Engine, desc, func, select
+
+from invoice_pipelines.core.organization_values import FIELDS
+from invoice_pipelines.db.tables import (
+    audit_log,
+    customers,
+    incoming_invoices,
+    organizations,
+    sales_invoices,
+)
+from invoice_pipelines.db.tenancy import system_transaction
+from invoice_pipelines.tenants.domain.lifecycle import WAITING_STATUSES, _one, state_of
+
+LIFECYCLE = ("suspended_at", "suspended_by", "suspension_reason", "offboarded_at", "offboarded_by")
+AUDIT_SHOWN = 10
+
+
+def list_organizations(engine: Engine, state: str | None = None) -> list[dict[str, Any]]:
+    """Every organization (slug order) with its values and state; `state`: only those in it."""
+    with system_transaction(engine) as conn:
+        rows = conn.execute(
+            select(
+                organizations.c.id,
+                *(organizations.c[name] for name in FIELDS),
+                organizations.c.active,
+                *(organizations.c[name] for name in LIFECYCLE),
+            ).order_by(organizations.c.slug)
+        ).mappings()
+        listed = [{**row, "state": state_of(row)} for row in rows]
+    return [row for row in listed if state is None or row["state"] == state]
+
+
+def state_counts(rows: list[dict[str, Any]]) -> dict[str, int]:
+    counts = dict.fromkeys(("active", "suspended", "offboarded", "inactive"), 0)
+    for row in rows:
+        counts[row["state"]] += 1
+    return counts
+
+
+def organization_facts(shown: dict[str, Any]) -> dict[str, object]:
+    """What the `organizations` asset records of one organization (show_organization's answer),
+    as plain values: a run's materialization and a command's report to Dagster alike."""
+    facts: dict[str, object] = {
+        "state": shown["state"],
+        "name": shown["name"],
+        "country": shown["country"],
+        "vat_id": shown["vat_id"] or "",
+        "datev": f"{shown['datev_berater_nr'] or '-'}/{shown['datev_mandant_nr'] or '-'} "
+        f"{shown['datev_chart']}",
+        "invoice_number_format": shown["invoice_number_format"],
+        "uploads_waiting": shown["holds"]["uploads_waiting"],
+    }
+    if shown.get("suspension_reason"):
+        facts["suspension_reason"] = shown["suspension_reason"]
+        facts["suspended_at"] = str(shown["suspended_at"])
+        facts["suspended_by"] = shown.get("suspended_by") or ""
+    if shown.get("offboarded_at"):
+        facts["offboarded_at"] = str(shown["offboarded_at"])
+    return facts
+
+
+def show_organization(engine: Engine, key: str | int) -> dict[str, Any]:
+    """One organization: its values, state, what it holds, and its latest audit rows."""
+    with system_transaction(engine) as conn:
+        org = _one(conn, key)
+        held = {
+            name: conn.execute(
+                select(func.count()).where(table.c.organization_id == org["id"])
+            ).scalar_one()
+            for name, table in (
+                ("customers", customers),
+                ("sales_invoices", sales_invoices),
+                ("incoming_invoices", incoming_invoices),
+            )
+        }
+        held["uploads_waiting"] = conn.execute(
+            select(func.count()).where(
+                incoming_invoices.c.organization_id == org["id"],
+                incoming_invoices.c.status.in_(WAITING_STATUSES),
+            )
+        ).scalar_one()
+        audit = conn.execute(
+            select(
+                audit_log.c.created_at,
+                audit_log.c.created_by,
+                audit_log.c.action,
+                audit_log.c.details,
+            )
+            .where(
+                audit_log.c.organization_id == org["id"], audit_log.c.entity_type == "organization"
+            )
+            .order_by(desc(audit_log.c.id))
+            .limit(AUDIT_SHOWN)
+        ).mappings()
+        audit_rows = [dict(row) for row in audit]
+    values = {name: org[name] for name in (*FIELDS, "currency", "timezone")}
+    lifecycle = {name: org[name] for name in LIFECYCLE if org[name] is not None}
+    return {"state": state_of(org), **values, **lifecycle, "holds": held, "audit": audit_rows}

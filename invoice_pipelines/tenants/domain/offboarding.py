@@ -1,0 +1,372 @@
+"""Offboarding an organization (issue 75), in two steps, each audited:
+
+1. `export_organization`: everything it has, as files a person can read: `organization.json`
+   (its values and settings), one CSV per table with its rows (`tables/<table>.csv`, every
+   column; binary columns as files under `blobs/`), its originals (`originals/`, the upload
+   store), its documents (`documents/`, the document store) and its exports' files (`exports/`),
+   with `manifest.json`: each file's SHA-256 and size, each table's row count and money sums.
+   The organization is suspended and marked offboarded first, so nothing new arrives while the
+   export is written and after.
+2. `delete_organization`: its rows and files, once every retention period the law sets is over
+   (`deletable_from`): booking documents (invoices, their originals) 8 years (§ 147 AO and § 257
+   HGB as amended from 2025), books and records (the DATEV exports, the books) 10 years, each
+   from the end of the calendar year of the latest one. Before that date it is refused, naming
+   the date.
+
+What the deletion leaves: one `audit_log` row without an organization (its slug, who, the rows
+deleted); the partitions are the caller's (tenants/domain/partition_keys.py)."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, LargeBinary, Numeric, Table, delete, extract, func, insert, select
+from sqlalchemy import update as sql_update
+
+from invoice_pipelines.core.retention import LEGAL_YEARS, RecordClass
+from invoice_pipelines.core.retention import deletable_from as class_deletable_from
+from invoice_pipelines.db.tables import (
+    audit_log,
+    exports,
+    incoming_invoices,
+    metadata,
+    organizations,
+    sales_invoice_documents,
+    sales_invoices,
+    uploads,
+)
+from invoice_pipelines.db.tenancy import system_transaction, tenant_transaction
+from invoice_pipelines.db.types import utcnow
+from invoice_pipelines.tenants.domain.lifecycle import Refused, _audit, _one
+
+BOOKING_DOCUMENT_YEARS = LEGAL_YEARS[RecordClass.BOOKING_DOCUMENT]
+BOOKS_YEARS = LEGAL_YEARS[RecordClass.BOOK]
+OFFBOARDING = "offboarding"
+YIELD_PER = 2000
+
+
+class NotYet(Exception):
+    """A deletion before the end of a retention period: the sentence names the date it may."""
+
+
+@dataclass
+class Stores:
+    """Where the organization's files are: the plain stores of the commands and runs (any may be
+    None: its files are then listed in the manifest as not copied)."""
+
+    uploads: Any = None  # resources.uploads.Uploads
+    documents: Any = None  # resources.files.Files
+    exports: Any = None  # resources.files.Files
+
+
+@dataclass
+class Manifest:
+    files: list[dict] = field(default_factory=list)
+    tables: dict[str, dict] = field(default_factory=dict)
+    not_copied: list[str] = field(default_factory=list)
+
+
+def tenant_tables() -> list[Table]:
+    """Every table with the organization's rows (an `organization_id` column), parents first."""
+    return [t for t in metadata.sorted_tables if "organization_id" in t.c]
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, dict | list):
+        return json.dumps(value, default=str, ensure_ascii=False, sort_keys=True)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _write(root: Path, relative: str, data: bytes, manifest: Manifest) -> None:
+    path = root / relative
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    _record(root, relative, manifest)
+
+
+def _record(root: Path, relative: str, manifest: Manifest) -> None:
+    digest = hashlib.sha256()
+    path = root / relative
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    manifest.files.append(
+        {"path": relative, "sha256": digest.hexdigest(), "bytes": path.stat().st_size}
+    )
+
+
+def _safe(key: str) -> str:
+    """A store key as a relative path inside the export (no way out of its folder)."""
+    parts = [p for p in key.replace("\\", "/").split("/") if p not in ("", ".", "..")]
+    return "/".join(parts) or "unnamed"
+
+
+def export_organization(
+    engine: Engine, key: str | int, target: Path, *, by: str, stores: Stores | None = None
+) -> dict:
+    """Write everything the organization has into `target` (a new or empty folder); the manifest
+    as a dict (also `target/manifest.json`). Suspends it and marks it offboarded first."""
+    stores = stores or Stores()
+    target = Path(target)
+    if target.exists() and any(target.iterdir()):
+        raise Refused([f"{target} is not empty: give a new or empty folder"])
+    with system_transaction(engine, write=True) as conn:
+        org = _one(conn, key)
+        now = utcnow()
+        conn.execute(
+            sql_update(organizations)
+            .where(organizations.c.id == org["id"])
+            .values(
+                suspended_at=org["suspended_at"] or now,
+                suspended_by=org["suspended_by"] or by[:255],
+                suspension_reason=org["suspension_reason"] or OFFBOARDING,
+                offboarded_at=org["offboarded_at"] or now,
+                offboarded_by=org["offboarded_by"] or by[:255],
+            )
+        )
+        details = {"folder": str(target), "suspended_before": org["suspension_reason"]}
+        conn.execute(
+            insert(audit_log),
+            [_audit(by, "organization_offboarding", org["id"], org["slug"], details)],
+        )
+    target.mkdir(parents=True, exist_ok=True)
+    manifest = Manifest()
+    with tenant_transaction(engine, org["id"], snapshot=True) as conn:
+        values = (
+            conn.execute(select(organizations).where(organizations.c.id == org["id"]))
+            .mappings()
+            .one()
+        )
+        _write(
+            target,
+            "organization.json",
+            json.dumps(dict(values), default=_cell, indent=2, ensure_ascii=False).encode(),
+            manifest,
+        )
+        for table in tenant_tables():
+            _export_table(conn, table, org["id"], target, manifest)
+        files = _stored_files(conn, org["id"])
+    for folder, store, store_key in files:
+        _copy(stores, folder, store, store_key, target, manifest)
+    document = {
+        "organization": org["slug"],
+        "exported_at": utcnow().isoformat(),
+        "exported_by": by,
+        "deletable_from": deletable_from(engine, org["id"]).isoformat(),
+        "tables": manifest.tables,
+        "files": sorted(manifest.files, key=lambda f: f["path"]),
+        "not_copied": manifest.not_copied,
+    }
+    (target / "manifest.json").write_text(json.dumps(document, indent=2, ensure_ascii=False))
+    with system_transaction(engine, write=True) as conn:
+        details = {
+            "folder": str(target),
+            "files": len(manifest.files),
+            "rows": {name: t["rows"] for name, t in manifest.tables.items() if t["rows"]},
+            "not_copied": len(manifest.not_copied),
+        }
+        conn.execute(
+            insert(audit_log),
+            [_audit(by, "organization_exported", org["id"], org["slug"], details)],
+        )
+    return {**document, "files": len(manifest.files) + 1}
+
+
+def _export_table(conn, table: Table, org_id: int, root: Path, manifest: Manifest) -> None:
+    columns = list(table.c)
+    money = [c.name for c in columns if isinstance(c.type, Numeric)]
+    binary = {c.name for c in columns if isinstance(c.type, LargeBinary)}
+    order = list(table.primary_key.columns) or columns[:1]
+    sums = {name: Decimal(0) for name in money}
+    relative = f"tables/{table.name}.csv"
+    path = root / relative
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rows = 0
+    result = conn.execution_options(yield_per=YIELD_PER).execute(
+        select(table).where(table.c.organization_id == org_id).order_by(*order)
+    )
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow([c.name for c in columns])
+        for row in result.mappings():
+            rows += 1
+            cells = []
+            for column in columns:
+                value = row[column.name]
+                if column.name in binary and value is not None:
+                    blob = f"blobs/{table.name}/{rows}.{column.name}"
+                    _write(root, blob, bytes(value), manifest)
+                    value = blob
+                if column.name in sums and value is not None:
+                    sums[column.name] += Decimal(value)
+                cells.append(_cell(value))
+            writer.writerow(cells)
+    _record(root, relative, manifest)
+    manifest.tables[table.name] = {
+        "rows": rows,
+        "sums": {name: str(total) for name, total in sums.items()},
+    }
+
+
+def _stored_files(conn, org_id: int) -> list[tuple[str, str, str]]:
+    """(folder in the export, store, key or location) of every file the rows name."""
+    found = [
+        ("originals", "uploads", key)
+        for key in conn.execute(
+            select(uploads.c.storage_key).where(
+                uploads.c.organization_id == org_id, uploads.c.purged_at.is_(None)
+            )
+        ).scalars()
+    ]
+    found += [
+        ("documents", "documents", key)
+        for key in conn.execute(
+            select(sales_invoice_documents.c.storage_key).where(
+                sales_invoice_documents.c.organization_id == org_id,
+                sales_invoice_documents.c.storage_key.is_not(None),
+            )
+        ).scalars()
+    ]
+    for files in conn.execute(
+        select(exports.c.files).where(
+            exports.c.organization_id == org_id, exports.c.purged_at.is_(None)
+        )
+    ).scalars():
+        found += [
+            ("exports", "exports", location)
+            for location in (files or {}).values()
+            if isinstance(location, str) and location
+        ]
+    return found
+
+
+def _copy(
+    stores: Stores, folder: str, store: str, key: str, root: Path, manifest: Manifest
+) -> None:
+    relative = f"{folder}/{_safe(key)}"
+    try:
+        if store == "exports":
+            # an export records where its file is (a path, or a URL on S3)
+            local = Path(key)
+            data = local.read_bytes() if local.is_file() else stores.exports.read(key)
+        else:
+            data = getattr(stores, store).read(key)
+    except Exception as exc:  # a missing file is named in the manifest, not a failed export
+        manifest.not_copied.append(f"{store}: {key} ({exc.__class__.__name__})")
+        return
+    _write(root, relative, data, manifest)
+
+
+def deletable_from(engine: Engine, org_id: int) -> date:
+    """The first day every retention period of the organization's records is over: booking
+    documents 8 years and books 10, each from the end of the calendar year of the latest one."""
+    with tenant_transaction(engine, org_id) as conn:
+        documents = [
+            conn.execute(
+                select(func.max(extract("year", sales_invoices.c.issue_date))).where(
+                    sales_invoices.c.organization_id == org_id
+                )
+            ).scalar(),
+            conn.execute(
+                select(func.max(extract("year", incoming_invoices.c.created_at))).where(
+                    incoming_invoices.c.organization_id == org_id
+                )
+            ).scalar(),
+            conn.execute(
+                select(func.max(extract("year", uploads.c.created_at))).where(
+                    uploads.c.organization_id == org_id
+                )
+            ).scalar(),
+        ]
+        books = conn.execute(
+            select(func.max(func.substr(exports.c.period, 1, 4))).where(
+                exports.c.organization_id == org_id
+            )
+        ).scalar()
+    # core/retention.py: the one rule, as housekeeping and the tax-audit export read it
+    dates = [
+        class_deletable_from(RecordClass.BOOKING_DOCUMENT, int(year)) for year in documents if year
+    ]
+    if books:
+        dates.append(class_deletable_from(RecordClass.BOOK, int(books)))
+    return max(dates) if dates else datetime.now(UTC).date()
+
+
+@dataclass
+class Deleted:
+    slug: str
+    rows: dict[str, int]
+    files_removed: int = 0
+
+
+def delete_organization(
+    engine: Engine,
+    key: str | int,
+    *,
+    by: str,
+    stores: Stores | None = None,
+    today: date | None = None,
+) -> Deleted:
+    """Delete the organization's rows and files, refused until it was exported (step 1) and
+    until every retention period is over (`NotYet`, naming the date)."""
+    stores = stores or Stores()
+    today = today or datetime.now(UTC).date()
+    with system_transaction(engine) as conn:
+        org = _one(conn, key)
+    if not org["offboarded_at"]:
+        raise Refused(
+            [f"{org['slug']} is not offboarded: write its export first (offboard --export DIR)"]
+        )
+    if ((org["settings"] or {}).get("retention") or {}).get("legal_hold") is True:
+        raise NotYet(
+            f"{org['slug']} is under a legal hold (settings retention.legal_hold): nothing of it "
+            "is deleted until the hold is lifted"
+        )
+    allowed = deletable_from(engine, org["id"])
+    if today < allowed:
+        raise NotYet(
+            f"{org['slug']}'s records are kept until {allowed - timedelta(days=1)} "
+            f"(booking documents {BOOKING_DOCUMENT_YEARS} years, books {BOOKS_YEARS} years, "
+            f"from the end of the year of the latest): it may be deleted from {allowed}"
+        )
+    with tenant_transaction(engine, org["id"]) as conn:
+        files = _stored_files(conn, org["id"])
+    removed = 0
+    for _folder, store, store_key in files:
+        target = getattr(stores, store)
+        try:
+            if store == "exports" and Path(store_key).is_file():
+                Path(store_key).unlink()
+            elif target is not None:
+                target.remove(store_key)
+            else:
+                continue
+            removed += 1
+        except Exception:  # noqa: S112 - a file already gone is what the deletion wants
+            continue
+    with system_transaction(engine, write=True) as conn:
+        rows = {
+            table.name: conn.execute(
+                select(func.count()).where(table.c.organization_id == org["id"])
+            ).scalar_one()
+            for table in tenant_tables()
+        }
+        conn.execute(delete(organizations).where(organizations.c.id == org["id"]))
+        details = {"rows": {k: v for k, v in rows.items() if v}, "files_removed": removed}
+        conn.execute(
+            insert(audit_log), [_audit(by, "organization_deleted", None, org["slug"], details)]
+        )
+    return Deleted(org["slug"], rows, removed)
