@@ -171,7 +171,7 @@ def _customers() -> Table:
         Column("buyer_reference", String(64)),
         # the document this customer's invoices are: auto | facturx | pdf (a plain PDF invoice, no
         # e-invoice); NULL follows the organization's settings["documents"]["format"]
-        # (documents/formats.py decides)
+        # (documents/domain/formats.py decides)
         Column("document_format", String(16)),
         # Mahnsperre: no dunning notices for this customer until lifted (dunning_block_job, CLI)
         Column("dunning_blocked", Boolean, nullable=False, server_default=text("false")),
@@ -628,7 +628,7 @@ def _sales_invoice_documents() -> Table:
         Column("errors", Json, nullable=False, server_default=text("'[]'")),
         Column("dagster_run_id", String(64)),
         # what the kind "facturx" row's PDF is: facturx (CII embedded) or pdf (a plain PDF invoice
-        # where an EN 16931 e-invoice does not apply), and why that was chosen (documents/formats.py)
+        # where an EN 16931 e-invoice does not apply), and why that was chosen (documents/domain/formats.py)
         Column("format", String(16)),
         Column("format_reason", Text),
         *_timestamps(),

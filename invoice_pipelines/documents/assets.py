@@ -3,7 +3,7 @@ organization, with the config of its runs and the check it evaluates itself (`do
 
 Materializing an organization's partition writes the documents of its sales invoices that have
 none yet (or of the invoices the config names): a Factur-X PDF/A-3 for each (a plain PDF
-invoice where an EN 16931 e-invoice does not apply, documents/formats.py), an XRechnung XML
+invoice where an EN 16931 e-invoice does not apply, documents/domain/formats.py), an XRechnung XML
 for customers who receive XRechnung; each proved by reading it back before it is stored.
 """
 

@@ -317,7 +317,7 @@ def _letter(
     return lines
 
 
-# --- the plain PDF invoice (no e-invoice inside: documents/formats.py decides when) ---------------
+# --- the plain PDF invoice (no e-invoice inside: documents/domain/formats.py decides when) ---------------
 
 # What the tax is called where the seller is; everywhere else the VAT labels above. The rate and
 # amount are the invoice's own (US sales tax is stored as a standard-rated line tax).

@@ -147,7 +147,7 @@ DEMO_ORGANIZATIONS: list[dict] = [
             "datev_mandant_nr": None,
             "datev_chart": "SKR03",
             # a US company books in QuickBooks, not DATEV: its export partitions say so. Its
-            # invoices are plain PDFs with sales tax (documents/formats.py `auto`: a seller
+            # invoices are plain PDFs with sales tax (documents/domain/formats.py `auto`: a seller
             # outside the EU); the seller block gives them the sender's address
             "settings": {
                 "exports": {"directions": []},
@@ -507,7 +507,7 @@ def _seed_organization(conn, org_id: int, spec: dict, orders_per_org: int) -> No
                     country=country,
                     vat_id=vat_id,
                     # documents and messages in the seller's language: English for the US
-                    # company (its invoices are plain PDFs with sales tax, documents/formats.py)
+                    # company (its invoices are plain PDFs with sales tax, documents/domain/formats.py)
                     language="de" if spec["org"]["country"] == "DE" else "en",
                     payment_terms_days=rng.choice([0, 14, 30]),
                     peppol_participant=DEMO_PEPPOL_CUSTOMERS.get((spec["org"]["slug"], number)),

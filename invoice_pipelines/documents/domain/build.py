@@ -153,7 +153,7 @@ def build_document(
     source: DocumentSource, *, created: datetime | None = None, read_back: ReadBack = READ_BACK
 ) -> BuiltDocument:
     """The documents of one invoice, proven by `read_back` (the e-invoice library's reader)."""
-    # documents/formats.py chose a plain PDF (or refused the format): no e-invoice path then
+    # documents/domain/formats.py chose a plain PDF (or refused the format): no e-invoice path then
     if getattr(source, "document_format", "facturx") != "facturx":
         return build_plain_document(source, created=created)
     started = time.perf_counter()

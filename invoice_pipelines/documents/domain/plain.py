@@ -1,5 +1,5 @@
 """One sales invoice as a plain PDF invoice: where an EN 16931 e-invoice does not apply
-(documents/formats.py decides), the visible invoice alone.
+(documents/domain/formats.py decides), the visible invoice alone.
 
 No XML is written or embedded and nothing is read back against EN 16931 (its rules are what such
 an invoice cannot meet). What is checked instead is what the page states: the lines add up to the
