@@ -21,13 +21,22 @@ from dagster._core.test_utils import instance_for_test
 from dagster._grpc import impl, server
 
 from invoice_pipelines import code_server
-from invoice_pipelines.dagster_internals import api_server, runs
+from invoice_pipelines.dagster_internals import api_server, planned_events, runs
 from invoice_pipelines.dagster_internals.instance import import_the_default_classes, instance_of
 from invoice_pipelines.tenants import partitions, run_coordinator
 
 REPO = Path(__file__).resolve().parents[1]
 FENCE = REPO / "invoice_pipelines" / "dagster_internals"
 CHECKLIST = REPO / "docs" / "dagster-upgrade.md"
+
+
+def test_the_pinned_dagster_batches_planned_events_as_the_storage_expects():
+    """dagster_internals/planned_events.py: the methods it calls and overrides exist, and the
+    variable it sets is the one Dagster reads to hand a run's planned events over as a batch."""
+    assert planned_events.missing() == []
+    from dagster._core.instance import utils
+
+    assert planned_events.BATCH_SIZE_VARIABLE in inspect.getsource(utils._get_event_batch_size)
 
 
 def test_the_pinned_dagster_has_what_the_code_server_replaces(monkeypatch):

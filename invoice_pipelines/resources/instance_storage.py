@@ -19,6 +19,12 @@ one is busy opens one, as under the NullPool, and closes it when done: no wait a
 failure). So a process holds at most one idle connection per storage (runs, events,
 schedules): three a process, against the many connects a second before.
 
+Creating a run over many partitions (the month-end's schedules, a backfill's chunk) writes one
+planned materialization a partition and asset: this storage's event log writes them in one
+statement (dagster_internals/planned_events.py, issue 76: the monthly exports' tick at 1,000
+organizations 34.6 s before), and turns on the event batches of Dagster that hand them over
+together (`DAGSTER_EVENT_BATCH_SIZE`, unless the deployment set it; 0 turns them off).
+
 Forks: a run's process is forked from the code server's warm process, which only imports (no
 instance, no connection is open there; invoice_pipelines/code_server.py), so no connection is
 ever shared across a fork. The webserver still applies its own settings over these.
@@ -40,6 +46,11 @@ from typing import Any
 from dagster_postgres import DagsterPostgresStorage
 from dagster_postgres.utils import get_token_provider_from_config, pg_url_from_config
 
+from invoice_pipelines.dagster_internals.planned_events import (
+    PlannedEventsInOneWrite,
+    enable_event_batches,
+)
+
 NO_STATEMENT_TIMEOUT = 0  # PostgreSQL's `SET statement_timeout = 0`: none
 RECYCLE_SECONDS = 3600  # a kept connection is replaced after an hour (the webserver's default)
 UNLIMITED_OVERFLOW = -1  # SQLAlchemy's QueuePool: a busy pool opens another, never waits
@@ -48,8 +59,20 @@ UNLIMITED_OVERFLOW = -1  # SQLAlchemy's QueuePool: a busy pool opens another, ne
 class KeptConnectionPostgresStorage(DagsterPostgresStorage):
     """`storage: postgres` whose runs, event log and schedule storages keep one connection."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(
+        self,
+        postgres_url: str,
+        should_autocreate_tables: bool = True,
+        inst_data: Any = None,
+        token_provider: Any = None,
+    ) -> None:
+        super().__init__(postgres_url, should_autocreate_tables, inst_data, token_provider)
+        # the same event log, its planned materializations a run written at once (the tables are
+        # there: the storage built above created them)
+        self._event_log_storage = PlannedEventsInOneWrite(
+            postgres_url, should_autocreate_tables=False, token_provider=token_provider
+        )
+        enable_event_batches()
         for storage in (self.run_storage, self.event_log_storage, self.schedule_storage):
             storage.optimize_for_webserver(
                 statement_timeout=NO_STATEMENT_TIMEOUT,
