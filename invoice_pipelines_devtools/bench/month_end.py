@@ -493,6 +493,10 @@ class Pages(threading.Thread):
 # --- database connections ---------------------------------------------------------------------
 
 
+# what the server should allow for the month-end beside the daemon, webserver and code server
+ENOUGH_CONNECTIONS = 150
+
+
 class Connections(threading.Thread):
     """Every `every` s: the connections to the scratch application and Dagster databases and to
     the whole server (pg_stat_activity), and the runs in progress (Dagster's runs table); keeps
@@ -509,12 +513,22 @@ class Connections(threading.Thread):
         self.dagster = dagster_url.rsplit("/", 1)[-1]
         self.stop_event = threading.Event()
         self.samples: list[tuple[int, int, int, int]] = []  # app, dagster, server, running
+        self.max_connections: int | None = None
 
     def run(self) -> None:
         from sqlalchemy import create_engine, text
 
         server = create_engine(self.server_url, isolation_level="AUTOCOMMIT", pool_size=1)
         dagster = create_engine(self.dagster_url, isolation_level="AUTOCOMMIT", pool_size=1)
+        with server.connect() as conn:
+            self.max_connections = int(conn.execute(text("SHOW max_connections")).scalar_one())
+        if self.max_connections < ENOUGH_CONNECTIONS:
+            # issue 76: 95-97 of 100 at 1,000 organizations; a refused connection fails a run
+            _log(
+                f"the server allows {self.max_connections} connections; the month-end peaked at "
+                f"95-97 at 1,000 organizations: for more, raise max_connections to "
+                f"{ENOUGH_CONNECTIONS} or more (ALTER SYSTEM SET max_connections = 200; restart)"
+            )
         activity = text("SELECT datname, count(*) FROM pg_stat_activity GROUP BY 1")
         running = text("SELECT count(*) FROM runs WHERE status IN ('STARTING', 'STARTED')")
         try:
@@ -556,6 +570,7 @@ class Connections(threading.Thread):
             else None
         )
         return {
+            "server_max_connections": self.max_connections,
             "peak_app_connections": max(sample[0] for sample in self.samples),
             "peak_dagster_connections": max(sample[1] for sample in self.samples),
             "peak_server_connections": max(sample[2] for sample in self.samples),
