@@ -132,19 +132,16 @@ def _assemble(args: argparse.Namespace) -> None:
 
 
 def _org_option(parser: argparse.ArgumentParser, args: argparse.Namespace) -> bool:
-    """Whether the command that runs takes `--org` as an option of one organization (the
-    `organizations` commands' positional `org` is theirs to find under their lock; housekeeping's
-    `--org` is a list it finds with its query of every organization)."""
+    """Whether the command that runs takes one organization: `--org`, or the `organizations`
+    commands' positional `org` (they lock it by the id found here); housekeeping's `--org` is a
+    list it finds with its query of every organization."""
     while sub := next(
         (a for a in parser._actions if isinstance(a, argparse._SubParsersAction)), None
     ):
         parser = sub.choices.get(getattr(args, sub.dest, None))
         if parser is None:
             return False
-    return any(
-        isinstance(a, argparse._StoreAction) and a.dest == "org" and a.option_strings
-        for a in parser._actions
-    )
+    return any(isinstance(a, argparse._StoreAction) and a.dest == "org" for a in parser._actions)
 
 
 def _find_organization(args: argparse.Namespace) -> None:

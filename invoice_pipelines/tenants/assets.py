@@ -9,6 +9,7 @@ from sqlalchemy import Engine
 from invoice_pipelines.catalog import OWNERS
 from invoice_pipelines.tenants.domain.listing import organization_facts, show_organization
 from invoice_pipelines.tenants.partitions import organizations_partitions
+from invoice_pipelines.tenants.refusals import known_organization
 
 ORGANIZATIONS_ASSET = "organizations"
 
@@ -26,5 +27,6 @@ ORGANIZATIONS_ASSET = "organizations"
     "audited; each of them records the organization's partition here.",
 )
 def organizations_asset(context: AssetExecutionContext, database: ResourceParam[Engine]):
-    shown = show_organization(database, context.partition_key)
+    # the partition's organization, found once (refused when its partition outlived it)
+    shown = show_organization(database, known_organization(database, context.partition_key))
     return MaterializeResult(metadata=organization_facts(shown))

@@ -18,6 +18,7 @@ from dagster import (
 from pydantic import Field
 from sqlalchemy import Engine
 
+from invoice_pipelines.core.organization import Organization
 from invoice_pipelines.core.organization_values import FIELDS
 from invoice_pipelines.db.tenancy import UnknownOrganization
 from invoice_pipelines.resources.files import Files
@@ -40,7 +41,7 @@ from invoice_pipelines.tenants.domain.offboarding import (
 from invoice_pipelines.tenants.domain.organizations_csv import CsvProblem, read_organizations_csv
 from invoice_pipelines.tenants.domain.partition_keys import sync_partitions
 from invoice_pipelines.tenants.partitions import REQUESTED_BY_HELP, who_asked
-from invoice_pipelines.tenants.refusals import refused
+from invoice_pipelines.tenants.refusals import organization_or_refuse, refused
 
 # organizations whose partition a run records on the asset; an onboarding of thousands records
 # the count in the run's metadata instead (Materialize shows each one's partition)
@@ -53,13 +54,13 @@ def _refuse(problems: list[str]) -> Exception:
     return refused("; ".join(problems[:NAMED]) + more)
 
 
-def _record(context: OpExecutionContext, engine: Engine, slugs: list[str]) -> None:
-    for slug in slugs[:RECORDED]:
+def _record(context: OpExecutionContext, engine: Engine, orgs: list[Organization]) -> None:
+    for org in orgs[:RECORDED]:
         context.log_event(
             AssetMaterialization(
                 ORGANIZATIONS_ASSET,
-                partition=slug,
-                metadata=organization_facts(show_organization(engine, slug)),
+                partition=org.slug,
+                metadata=organization_facts(show_organization(engine, org)),
             )
         )
 
@@ -102,7 +103,7 @@ def add_organizations_op(
         raise _refuse(report.problems)
     context.log.info(report.summary())
     context.log.info(sync_partitions([*report.added, *report.unchanged], instance=context.instance))
-    _record(context, database, report.added)
+    _record(context, database, report.organizations)
     return {"added": len(report.added), "unchanged": len(report.unchanged)}
 
 
@@ -150,10 +151,11 @@ def change_organization_op(
     context: OpExecutionContext, config: ChangeConfig, database: ResourceParam[Engine]
 ) -> dict:
     given = {n: getattr(config, n) for n in FIELDS[1:] if getattr(config, n) is not None}
+    org = organization_or_refuse(database, config.organization)  # found once, here
     try:
         changes = change_organization(
             database,
-            config.organization,
+            org,
             given,
             by=who_asked(config.requested_by, context.run.tags),
             why=config.why,
@@ -161,7 +163,7 @@ def change_organization_op(
     except Refused as exc:
         raise _refuse(exc.problems) from None
     context.log.info(f"changed: {', '.join(changes) or 'nothing'}")
-    _record(context, database, [config.organization])
+    _record(context, database, [org])
     return {name: [str(old), str(new)] for name, (old, new) in changes.items()}
 
 
@@ -180,16 +182,17 @@ class SuspendConfig(Config):
 def suspend_organization_op(
     context: OpExecutionContext, config: SuspendConfig, database: ResourceParam[Engine]
 ) -> bool:
+    org = organization_or_refuse(database, config.organization)  # found once, here
     try:
         done = suspend_organization(
             database,
-            config.organization,
+            org,
             reason=config.reason,
             by=who_asked(config.requested_by, context.run.tags),
         )
     except Refused as exc:
         raise _refuse(exc.problems) from None
-    _record(context, database, [config.organization])
+    _record(context, database, [org])
     return done
 
 
@@ -211,13 +214,14 @@ class ResumeConfig(Config):
 def resume_organization_op(
     context: OpExecutionContext, config: ResumeConfig, database: ResourceParam[Engine]
 ) -> dict:
+    org = organization_or_refuse(database, config.organization)  # found once, here
     try:
         resumed = resume_organization(
-            database, config.organization, by=who_asked(config.requested_by, context.run.tags)
+            database, org, by=who_asked(config.requested_by, context.run.tags)
         )
     except Refused as exc:
         raise _refuse(exc.problems) from None
-    _record(context, database, [config.organization])
+    _record(context, database, [org])
     return resumed or {}
 
 
@@ -258,12 +262,13 @@ def offboard_organization_op(
         raise refused("Give export_dir (step 1) or delete: true (step 2), one of them.")
     by = who_asked(config.requested_by, context.run.tags)
     stores = Stores(upload_store, document_store, export_store)
+    org = organization_or_refuse(database, config.organization)  # found once, here
     try:
         if config.delete:
-            deleted = delete_organization(database, config.organization, by=by, stores=stores)
+            deleted = delete_organization(database, org, by=by, stores=stores)
         else:
             manifest = export_organization(
-                database, config.organization, Path(config.export_dir), by=by, stores=stores
+                database, org, Path(config.export_dir), by=by, stores=stores
             )
     except (Refused, NotYet, UnknownOrganization) as exc:
         raise refused(str(exc)) from None
@@ -272,7 +277,7 @@ def offboard_organization_op(
         return {"deleted_rows": sum(deleted.rows.values()), "files": deleted.files_removed}
     for missing in manifest["not_copied"]:
         context.log.warning(f"not copied: {missing}")
-    _record(context, database, [config.organization])
+    _record(context, database, [org])
     return {"files": manifest["files"], "deletable_from": manifest["deletable_from"]}
 
 

@@ -18,7 +18,7 @@ from dagster import (
 from sqlalchemy import select
 
 from invoice_pipelines.db.tables import exports, incoming_invoices
-from invoice_pipelines.db.tenancy import tenant_transaction
+from invoice_pipelines.db.tenancy import find_organization, tenant_transaction
 from invoice_pipelines.exports import assets as export_assets
 from invoice_pipelines.exports import jobs as export_jobs
 from invoice_pipelines.exports import schedules as export_schedules
@@ -438,7 +438,9 @@ def test_a_run_over_several_organizations_leaves_a_suspended_ones_month_alone(db
     paused = db.new_organization(**DATEV)
     for org in (running, paused):
         incoming(db.engine, org["id"], "S-1", day=OVER)
-    suspend_organization(db.engine, paused["slug"], reason="contract paused", by="anna")
+    suspend_organization(
+        db.engine, find_organization(db.engine, paused["slug"]), reason="contract paused", by="anna"
+    )
     running_key, paused_key = f"2026-10|{running['slug']}", f"2026-10|{paused['slug']}"
     with instance_for_test() as instance:
         instance.add_dynamic_partitions("organizations", [running["slug"], paused["slug"]])

@@ -5,8 +5,9 @@ from datetime import UTC, datetime
 
 from dagster import build_schedule_context, instance_for_test
 
-from invoice_pipelines.overdue.domain.scheduling import schedule_settings
+from invoice_pipelines.db.tenancy import find_organization
 from invoice_pipelines.overdue.schedules import build_dunning_schedule
+from invoice_pipelines.overdue.domain.scheduling import schedule_settings
 from invoice_pipelines.tenants.domain.automation import Automatic
 from invoice_pipelines.tenants.domain.lifecycle import suspend_organization
 from invoice_pipelines.tenants.partitions import ORGANIZATIONS_PARTITIONS_NAME
@@ -25,7 +26,12 @@ def test_ranges_go_around_the_suspended_organizations():
 
 def test_the_dunning_schedule_requests_nothing_for_a_suspended_organization(db):
     orgs = [db.new_organization() for _ in range(3)]
-    suspend_organization(db.engine, orgs[1]["slug"], reason="unpaid since March", by="anna")
+    suspend_organization(
+        db.engine,
+        find_organization(db.engine, orgs[1]["slug"]),
+        reason="unpaid since March",
+        by="anna",
+    )
     schedule = build_dunning_schedule(
         schedule_settings({"INVOICE_PIPELINES_DUNNING_BATCH_SIZE": "5"})
     )

@@ -21,7 +21,7 @@ from dagster import DagsterInstance, SkipReason, build_sensor_context
 from sqlalchemy import func, select, update
 
 from invoice_pipelines.db.tables import audit_log, organizations, sales_invoices
-from invoice_pipelines.db.tenancy import system_transaction, tenant_transaction
+from invoice_pipelines.db.tenancy import find_organization, system_transaction, tenant_transaction
 from invoice_pipelines.intake.sensors import upload_sensor
 from invoice_pipelines.resources.database import Database
 from invoice_pipelines.resources.uploads import LocalUploads
@@ -178,20 +178,35 @@ def test_a_change_is_checked_and_audited_with_who_and_why(db):
     bystander, before = _bystander(db)
     org = db.new_organization(**DATEV)
     with pytest.raises(Refused) as refused:
-        change_organization(db.engine, org["slug"], {"vat_id": "DE811907981"}, by="anna", why="x")
+        change_organization(
+            db.engine,
+            find_organization(db.engine, org["slug"]),
+            {"vat_id": "DE811907981"},
+            by="anna",
+            why="x",
+        )
     assert refused.value.problems == ["the VAT id 'DE811907981' has a wrong check digit"]
     with pytest.raises(Refused):
-        change_organization(db.engine, org["slug"], {"name": "N"}, by="anna", why=" ")
+        change_organization(
+            db.engine, find_organization(db.engine, org["slug"]), {"name": "N"}, by="anna", why=" "
+        )
     changes = change_organization(
         db.engine,
-        org["slug"],
+        find_organization(db.engine, org["slug"]),
         {"vat_id": "DE 811 907 980", "datev_chart": "skr04"},
         by="anna",
         why="new advisor",
     )
     assert changes == {"vat_id": [None, "DE811907980"], "datev_chart": ["SKR03", "SKR04"]}
     assert (
-        change_organization(db.engine, org["slug"], {"datev_chart": "SKR04"}, by="a", why="b") == {}
+        change_organization(
+            db.engine,
+            find_organization(db.engine, org["slug"]),
+            {"datev_chart": "SKR04"},
+            by="a",
+            why="b",
+        )
+        == {}
     )
     with tenant_transaction(db.engine, org["id"]) as conn:
         [row] = conn.execute(
@@ -216,7 +231,7 @@ def test_a_number_format_that_would_write_an_imported_historys_numbers_again_is_
     with pytest.raises(Refused) as refused:
         change_organization(
             db.engine,
-            org["slug"],
+            find_organization(db.engine, org["slug"]),
             {"invoice_number_format": "RE-{year}-{counter:06d}"},
             by="anna",
             why="the old system's format",
@@ -225,7 +240,7 @@ def test_a_number_format_that_would_write_an_imported_historys_numbers_again_is_
     assert "would write numbers the imported history already holds (RE-2024-000123" in problem
     assert change_organization(
         db.engine,
-        org["slug"],
+        find_organization(db.engine, org["slug"]),
         {"invoice_number_format": "RG-{year}-{counter:06d}"},
         by="a",
         why="b",
@@ -247,14 +262,16 @@ def test_a_suspended_organizations_upload_waits_and_is_read_after_resume(db, tmp
     instance.add_dynamic_partitions(ORGANIZATIONS_PARTITIONS_NAME, [org["slug"]])
     store = LocalUploads(str(tmp_path))
 
-    assert suspend_organization(db.engine, org["slug"], reason="unpaid since March", by="anna")
+    assert suspend_organization(
+        db.engine, find_organization(db.engine, org["slug"]), reason="unpaid since March", by="anna"
+    )
     _drop(store, org, {"invoice.xml": b"<Invoice/>"})
     result = _tick(db, store, instance)
     assert isinstance(result, SkipReason)
     assert f"{org['slug']} (unpaid since March)" in result.skip_message
     assert [f.key for f in store.list_inbox(org["slug"])] == [f"{org['slug']}/invoice.xml"]
 
-    resumed = resume_organization(db.engine, org["slug"], by="anna")
+    resumed = resume_organization(db.engine, find_organization(db.engine, org["slug"]), by="anna")
     assert resumed["reason"] == "unpaid since March"
     result = _tick(db, store, instance)
     [request] = [
@@ -291,7 +308,11 @@ def test_the_offboarding_export_reads_back_complete_and_the_deletion_waits_for_t
 
     folder = tmp_path / "handover"
     manifest = export_organization(
-        db.engine, org["slug"], folder, by="anna", stores=Stores(uploads=store)
+        db.engine,
+        find_organization(db.engine, org["slug"]),
+        folder,
+        by="anna",
+        stores=Stores(uploads=store),
     )
     back = _read_back(folder)
     [upload] = back["tables"]["uploads"]
@@ -324,10 +345,19 @@ def test_the_offboarding_export_reads_back_complete_and_the_deletion_waits_for_t
     assert organization["datev_berater_nr"] == 29098 and organization["offboarded_at"]
 
     with pytest.raises(NotYet) as not_yet:
-        delete_organization(db.engine, org["slug"], by="anna", today=date(2034, 12, 31))
+        delete_organization(
+            db.engine,
+            find_organization(db.engine, org["slug"]),
+            by="anna",
+            today=date(2034, 12, 31),
+        )
     assert "may be deleted from 2035-01-01" in str(not_yet.value)
     deleted = delete_organization(
-        db.engine, org["slug"], by="anna", today=date(2035, 1, 1), stores=Stores(uploads=store)
+        db.engine,
+        find_organization(db.engine, org["slug"]),
+        by="anna",
+        today=date(2035, 1, 1),
+        stores=Stores(uploads=store),
     )
     assert deleted.rows["sales_invoices"] == 3
     assert not (tmp_path / "uploads" / upload["storage_key"]).exists()
@@ -448,9 +478,13 @@ def test_an_organization_under_a_legal_hold_is_not_deleted_whatever_the_date(db,
     org = db.new_organization(**DATEV, settings={"retention": {"legal_hold": True}})
     customer_id = customer(db.engine, org["id"], "K-1", "Kunde AG")
     sales_invoice(db.engine, org["id"], customer_id, day=date(2026, 1, 10))
-    export_organization(db.engine, org["slug"], tmp_path / "handover", by="anna")
+    export_organization(
+        db.engine, find_organization(db.engine, org["slug"]), tmp_path / "handover", by="anna"
+    )
     with pytest.raises(NotYet) as held:
-        delete_organization(db.engine, org["slug"], by="anna", today=date(2050, 1, 1))
+        delete_organization(
+            db.engine, find_organization(db.engine, org["slug"]), by="anna", today=date(2050, 1, 1)
+        )
     assert "legal hold" in str(held.value)
     with system_transaction(db.engine) as conn:
         still = conn.execute(select(func.count()).where(organizations.c.id == org["id"]))

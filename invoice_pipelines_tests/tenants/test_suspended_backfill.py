@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dagster import DagsterRunStatus
 
+from invoice_pipelines.db.tenancy import find_organization
 from invoice_pipelines.tenants.domain.lifecycle import resume_organization, suspend_organization
 from invoice_pipelines.tenants.partitions import ORGANIZATIONS_PARTITIONS_NAME
 from invoice_pipelines.tenants.run_coordinator import BACKFILL_TAG
@@ -36,7 +37,9 @@ def test_a_backfills_run_of_a_suspended_organization_is_cancelled_until_it_is_re
         assert run["__typename"] == "LaunchRunSuccess", run
         return run["run"]["runId"]
 
-    suspend_organization(db.engine, slug, reason="migration in progress", by="anna")
+    suspend_organization(
+        db.engine, find_organization(db.engine, slug), reason="migration in progress", by="anna"
+    )
     cancelled = submitted()
     assert instance.get_run_by_id(cancelled).status == DagsterRunStatus.CANCELED
     [message] = [
@@ -47,5 +50,5 @@ def test_a_backfills_run_of_a_suspended_organization_is_cancelled_until_it_is_re
     assert f"{slug} is suspended (migration in progress)" in message
     assert f"invoice-pipelines organizations resume {slug}" in message
 
-    resume_organization(db.engine, slug, by="anna")
+    resume_organization(db.engine, find_organization(db.engine, slug), by="anna")
     assert instance.get_run_by_id(submitted()).status == DagsterRunStatus.QUEUED

@@ -37,7 +37,7 @@ def run_list(args: argparse.Namespace) -> int:
 
 def run_show(args: argparse.Namespace) -> int:
     try:
-        shown = show_organization(args.resources.database, args.org)
+        shown = show_organization(args.resources.database, args.organization)
     except UnknownOrganization:
         print(f"There is no organization {args.org!r}.")
         return 1

@@ -12,6 +12,7 @@ import json
 import time
 from collections.abc import Callable
 
+from invoice_pipelines.core.organization import Organization
 from invoice_pipelines.core.organization_values import FIELDS
 from invoice_pipelines.core.text import terminal_text
 from invoice_pipelines.db.tenancy import UnknownOrganization
@@ -45,12 +46,12 @@ TOLD = 100
 ASSET = "organizations"  # tenants/assets.py, not imported: that module is Dagster's
 
 
-def tell(engine, slugs: list[str]) -> None:
+def tell(engine, orgs: list[Organization]) -> None:
     """Report the organizations' new state on the `organizations` asset (a runless event each,
     resources/dagster_ui.py), so the UI shows it without a run."""
     if not env(URL_SETTING):
         return
-    shown = [show_organization(engine, slug) for slug in slugs[:TOLD]]
+    shown = [show_organization(engine, org) for org in orgs[:TOLD]]
     tell_dagster([AssetEvent(ASSET, one["slug"], organization_facts(one)) for one in shown])
 
 
@@ -82,7 +83,7 @@ def run_add(args: argparse.Namespace) -> int:
     # the partitions of every organization of the file, the unchanged ones too: a first add
     # whose partitions were not written (no DAGSTER_HOME then) gets them with the second
     print(sync_partitions([*report.added, *report.unchanged]))
-    tell(args.resources.database, report.added)
+    tell(args.resources.database, report.organizations)
     print(
         json.dumps(
             {
@@ -101,7 +102,7 @@ def _done(args: argparse.Namespace, step: Callable[[], object]) -> tuple[object,
     try:
         return step(), None
     except UnknownOrganization:
-        return None, _refused([f"there is no organization {args.org!r}"])
+        return None, _refused([f"there is no organization {args.org!r} (any more)"])
     except Refused as exc:
         return None, _refused(exc.problems)
 
@@ -111,9 +112,9 @@ def run_change(args: argparse.Namespace) -> int:
     if not given:
         print("organizations change: name a value to change (--name, --vat-id, ...)")
         return 2
-    engine = args.resources.database
+    engine, org = args.resources.database, args.organization
     changes, refused = _done(
-        args, lambda: change_organization(engine, args.org, given, by=who(args), why=args.why)
+        args, lambda: change_organization(engine, org, given, by=who(args), why=args.why)
     )
     if refused is not None:
         return refused
@@ -121,23 +122,23 @@ def run_change(args: argparse.Namespace) -> int:
     if not changes:
         print(f"{args.org}: nothing changed: the values are as given")
     else:
-        tell(args.resources.database, [args.org])
+        tell(engine, [org])
     for name, (old, new) in changes.items():
         print(terminal_text(f"{args.org}: {name} {old!r} -> {new!r}"))
     return 0
 
 
 def run_suspend(args: argparse.Namespace) -> int:
-    engine = args.resources.database
+    engine, org = args.resources.database, args.organization
     done, refused = _done(
-        args, lambda: suspend_organization(engine, args.org, reason=args.reason, by=who(args))
+        args, lambda: suspend_organization(engine, org, reason=args.reason, by=who(args))
     )
     if refused is not None:
         return refused
     if not done:
         print(f"{args.org}: suspended already, for this reason; nothing changed")
     else:
-        tell(args.resources.database, [args.org])
+        tell(engine, [org])
         print(
             terminal_text(
                 f"{args.org}: suspended ({args.reason.strip()}): sensors, schedules and backfills "
@@ -148,14 +149,14 @@ def run_suspend(args: argparse.Namespace) -> int:
 
 
 def run_resume(args: argparse.Namespace) -> int:
-    engine = args.resources.database
-    resumed, refused = _done(args, lambda: resume_organization(engine, args.org, by=who(args)))
+    engine, org = args.resources.database, args.organization
+    resumed, refused = _done(args, lambda: resume_organization(engine, org, by=who(args)))
     if refused is not None:
         return refused
     if resumed is None:
         print(f"{args.org}: not suspended; nothing changed")
         return 0
-    tell(args.resources.database, [args.org])
+    tell(engine, [org])
     print(
         terminal_text(
             f"{args.org}: resumed (it was suspended since {resumed['suspended_at'][:16]}: "
@@ -168,7 +169,7 @@ def run_resume(args: argparse.Namespace) -> int:
 
 
 def run_offboard(args: argparse.Namespace) -> int:
-    engine = args.resources.database
+    engine, org = args.resources.database, args.organization
     stores = Stores(
         uploads=args.resources.upload_store,
         documents=args.resources.document_store,
@@ -176,9 +177,7 @@ def run_offboard(args: argparse.Namespace) -> int:
     )
     try:
         if args.export:
-            manifest = export_organization(
-                engine, args.org, args.export, by=who(args), stores=stores
-            )
+            manifest = export_organization(engine, org, args.export, by=who(args), stores=stores)
             print(
                 f"{args.org}: {manifest['files']} files written to {args.export} (manifest.json: "
                 "the SHA-256 of each); it is suspended and offboarded; its data may be deleted "
@@ -186,9 +185,9 @@ def run_offboard(args: argparse.Namespace) -> int:
             )
             for missing in manifest["not_copied"]:
                 print(terminal_text(f"not copied: {missing}"))
-            tell(engine, [args.org])
+            tell(engine, [org])
             return 0
-        deleted = delete_organization(engine, args.org, by=who(args), stores=stores)
+        deleted = delete_organization(engine, org, by=who(args), stores=stores)
     except UnknownOrganization:
         return _refused([f"there is no organization {args.org!r}"])
     except (Refused, NotYet) as exc:

@@ -18,6 +18,7 @@ from sqlalchemy import Engine, func, insert, select, update
 from sqlalchemy.engine import Connection
 
 from invoice_pipelines.core.numbering import number_regex
+from invoice_pipelines.core.organization import Organization
 from invoice_pipelines.core.organization_values import FIELDS, check_values
 from invoice_pipelines.core.vat_ids import vat_id_problem
 from invoice_pipelines.db.sequences import INVOICES, read_sequence
@@ -45,6 +46,8 @@ class AddReport:
     or (nothing written) every problem, one sentence each naming its line."""
 
     added: list[str] = field(default_factory=list)
+    # the organizations added, as values (for the callers' reports to Dagster)
+    organizations: list[Organization] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
 
@@ -128,11 +131,14 @@ def add_organizations(
             report.unchanged = []
             return report
         for chunk in _chunks(new):
-            added = conn.execute(
-                insert(organizations).returning(organizations.c.id, organizations.c.slug),
-                list(chunk),
-            ).all()
-            ids = dict((slug, id_) for id_, slug in added)
+            added = [
+                Organization.from_row(row)
+                for row in conn.execute(
+                    insert(organizations).returning(*organizations.c), list(chunk)
+                ).mappings()
+            ]
+            report.organizations += added
+            ids = {org.slug: org.id for org in added}
             conn.execute(
                 insert(audit_log),
                 [
@@ -160,20 +166,22 @@ def _existing(conn: Connection, slugs: Sequence[str]) -> dict[str, dict]:
     return found
 
 
-def _one(conn: Connection, key: str | int) -> dict:
-    query = select(organizations)
-    text = str(key).strip()
-    query = query.where(
-        organizations.c.id == int(text) if text.isdigit() else organizations.c.slug == text
+def locked(conn: Connection, org: Organization) -> dict:
+    """The organization's row as it is now, locked by its id (FOR UPDATE) for the step that
+    changes it: two steps on one organization at once run one after the other. Gone since it was
+    looked up: UnknownOrganization."""
+    row = (
+        conn.execute(select(organizations).where(organizations.c.id == org.id).with_for_update())
+        .mappings()
+        .first()
     )
-    row = conn.execute(query.with_for_update()).mappings().first()
     if row is None:
-        raise UnknownOrganization(key)
+        raise UnknownOrganization(org.slug)
     return dict(row)
 
 
 def change_organization(
-    engine: Engine, key: str | int, given: Mapping[str, str | None], *, by: str, why: str
+    engine: Engine, org: Organization, given: Mapping[str, str | None], *, by: str, why: str
 ) -> dict:
     """Change the values `given` (text as typed; "" clears a value that may be empty) through the
     same checks as `add`, audited with who and why; the changed values as {name: [old, new]}
@@ -187,23 +195,25 @@ def change_organization(
         if name in given and not (given[name] or "").strip():
             result.problems.append(f"the {name} cannot be empty")
     with system_transaction(engine, write=True) as conn:
-        org = _one(conn, key)
+        row = locked(conn, org)
+        if row["offboarded_at"]:
+            raise Refused([read_only_sentence(row["slug"])])
         if result.problems:
             raise Refused(result.problems)
-        changes = {n: [org[n], v] for n, v in result.values.items() if org[n] != v}
-        problems = _cross_checks(conn, org, {n: new for n, (_, new) in changes.items()})
+        changes = {n: [row[n], v] for n, v in result.values.items() if row[n] != v}
+        problems = _cross_checks(conn, row, {n: new for n, (_, new) in changes.items()})
         if problems:
             raise Refused(problems)
         if not changes:
             return {}
         conn.execute(
             update(organizations)
-            .where(organizations.c.id == org["id"])
+            .where(organizations.c.id == row["id"])
             .values({n: new for n, (_, new) in changes.items()})
         )
         details = {"why": why.strip(), "changes": changes}
         conn.execute(
-            insert(audit_log), [_audit(by, "organization_changed", org["id"], org["slug"], details)]
+            insert(audit_log), [_audit(by, "organization_changed", row["id"], row["slug"], details)]
         )
     return changes
 
@@ -252,60 +262,68 @@ def numbers_taken_by_history(conn: Connection, organization_id: int, pattern: st
     ]
 
 
-def suspend_organization(engine: Engine, key: str | int, *, reason: str, by: str) -> bool:
+def suspend_organization(engine: Engine, org: Organization, *, reason: str, by: str) -> bool:
     """Suspend it: sensors, schedules and backfills request nothing for it until `resume`; its
     uploads wait in its drop zone. False: it was suspended for this reason already."""
     if not reason.strip():
         raise Refused(["say why (--reason): it is shown on the organization and in the sensors"])
     with system_transaction(engine, write=True) as conn:
-        org = _one(conn, key)
-        if org["offboarded_at"]:
-            raise Refused([f"{org['slug']} is offboarded; there is nothing to suspend"])
-        if org["suspended_at"] and org["suspension_reason"] == reason.strip():
+        row = locked(conn, org)
+        if row["offboarded_at"]:
+            raise Refused([f"{row['slug']} is offboarded; there is nothing to suspend"])
+        if row["suspended_at"] and row["suspension_reason"] == reason.strip():
             return False
         conn.execute(
             update(organizations)
-            .where(organizations.c.id == org["id"])
+            .where(organizations.c.id == row["id"])
             .values(suspended_at=utcnow(), suspended_by=by[:255], suspension_reason=reason.strip())
         )
-        details = {"reason": reason.strip(), "before": org["suspension_reason"]}
+        details = {"reason": reason.strip(), "before": row["suspension_reason"]}
         conn.execute(
             insert(audit_log),
-            [_audit(by, "organization_suspended", org["id"], org["slug"], details)],
+            [_audit(by, "organization_suspended", row["id"], row["slug"], details)],
         )
     return True
 
 
-def resume_organization(engine: Engine, key: str | int, *, by: str) -> dict | None:
+def resume_organization(engine: Engine, org: Organization, *, by: str) -> dict | None:
     """Resume it: its sensors pick up what waited, its uploads first. None: it was not suspended;
     else what the suspension was and the uploads registered and not read yet."""
     with system_transaction(engine, write=True) as conn:
-        org = _one(conn, key)
-        if org["offboarded_at"]:
-            raise Refused([f"{org['slug']} is offboarded; it cannot be resumed"])
-        if not org["suspended_at"]:
+        row = locked(conn, org)
+        if row["offboarded_at"]:
+            raise Refused([f"{row['slug']} is offboarded; it cannot be resumed"])
+        if not row["suspended_at"]:
             return None
         waiting = conn.execute(
             select(func.count()).where(
-                incoming_invoices.c.organization_id == org["id"],
+                incoming_invoices.c.organization_id == row["id"],
                 incoming_invoices.c.status.in_(WAITING_STATUSES),
             )
         ).scalar_one()
         conn.execute(
             update(organizations)
-            .where(organizations.c.id == org["id"])
+            .where(organizations.c.id == row["id"])
             .values(suspended_at=None, suspended_by=None, suspension_reason=None)
         )
         details = {
-            "reason": org["suspension_reason"],
-            "suspended_at": org["suspended_at"].isoformat(),
-            "suspended_by": org["suspended_by"],
+            "reason": row["suspension_reason"],
+            "suspended_at": row["suspended_at"].isoformat(),
+            "suspended_by": row["suspended_by"],
             "uploads_waiting": waiting,
         }
         conn.execute(
-            insert(audit_log), [_audit(by, "organization_resumed", org["id"], org["slug"], details)]
+            insert(audit_log), [_audit(by, "organization_resumed", row["id"], row["slug"], details)]
         )
     return details
+
+
+def read_only_sentence(slug: str) -> str:
+    """Why nothing of an offboarded organization may change (docs/organizations.md)."""
+    return (
+        f"{slug} is offboarded: its data are kept read-only until its retention periods are "
+        "over, then deleted (offboard --delete); nothing else may change them"
+    )
 
 
 def suspended_organizations(engine: Engine) -> dict[str, str]:

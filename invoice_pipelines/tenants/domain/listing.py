@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import Engine, desc, func, select
 
+from invoice_pipelines.core.organization import Organization
 from invoice_pipelines.core.organization_values import FIELDS
 from invoice_pipelines.db.tables import (
     audit_log,
@@ -16,8 +17,8 @@ from invoice_pipelines.db.tables import (
     organizations,
     sales_invoices,
 )
-from invoice_pipelines.db.tenancy import system_transaction
-from invoice_pipelines.tenants.domain.lifecycle import WAITING_STATUSES, _one, state_of
+from invoice_pipelines.db.tenancy import UnknownOrganization, system_transaction
+from invoice_pipelines.tenants.domain.lifecycle import WAITING_STATUSES, state_of
 
 LIFECYCLE = ("suspended_at", "suspended_by", "suspension_reason", "offboarded_at", "offboarded_by")
 AUDIT_SHOWN = 10
@@ -67,10 +68,18 @@ def organization_facts(shown: dict[str, Any]) -> dict[str, object]:
     return facts
 
 
-def show_organization(engine: Engine, key: str | int) -> dict[str, Any]:
-    """One organization: its values, state, what it holds, and its latest audit rows."""
+def show_organization(engine: Engine, organization: Organization) -> dict[str, Any]:
+    """One organization as it is now (read again by its id): its values, state, what it holds,
+    and its latest audit rows. Gone since it was looked up: UnknownOrganization."""
     with system_transaction(engine) as conn:
-        org = _one(conn, key)
+        row = (
+            conn.execute(select(organizations).where(organizations.c.id == organization.id))
+            .mappings()
+            .first()
+        )
+        if row is None:
+            raise UnknownOrganization(organization.slug)
+        org = dict(row)
         held = {
             name: conn.execute(
                 select(func.count()).where(table.c.organization_id == org["id"])

@@ -30,6 +30,7 @@ from typing import Any
 from sqlalchemy import Engine, LargeBinary, Numeric, Table, delete, extract, func, insert, select
 from sqlalchemy import update as sql_update
 
+from invoice_pipelines.core.organization import Organization
 from invoice_pipelines.core.retention import LEGAL_YEARS, RecordClass
 from invoice_pipelines.core.retention import deletable_from as class_deletable_from
 from invoice_pipelines.db.tables import (
@@ -44,7 +45,7 @@ from invoice_pipelines.db.tables import (
 )
 from invoice_pipelines.db.tenancy import system_transaction, tenant_transaction
 from invoice_pipelines.db.types import utcnow
-from invoice_pipelines.tenants.domain.lifecycle import Refused, _audit, _one
+from invoice_pipelines.tenants.domain.lifecycle import Refused, _audit, locked
 
 BOOKING_DOCUMENT_YEARS = LEGAL_YEARS[RecordClass.BOOKING_DOCUMENT]
 BOOKS_YEARS = LEGAL_YEARS[RecordClass.BOOK]
@@ -115,7 +116,12 @@ def _safe(key: str) -> str:
 
 
 def export_organization(
-    engine: Engine, key: str | int, target: Path, *, by: str, stores: Stores | None = None
+    engine: Engine,
+    organization: Organization,
+    target: Path,
+    *,
+    by: str,
+    stores: Stores | None = None,
 ) -> dict:
     """Write everything the organization has into `target` (a new or empty folder); the manifest
     as a dict (also `target/manifest.json`). Suspends it and marks it offboarded first."""
@@ -124,7 +130,7 @@ def export_organization(
     if target.exists() and any(target.iterdir()):
         raise Refused([f"{target} is not empty: give a new or empty folder"])
     with system_transaction(engine, write=True) as conn:
-        org = _one(conn, key)
+        org = locked(conn, organization)
         now = utcnow()
         conn.execute(
             sql_update(organizations)
@@ -314,7 +320,7 @@ class Deleted:
 
 def delete_organization(
     engine: Engine,
-    key: str | int,
+    organization: Organization,
     *,
     by: str,
     stores: Stores | None = None,
@@ -325,7 +331,7 @@ def delete_organization(
     stores = stores or Stores()
     today = today or datetime.now(UTC).date()
     with system_transaction(engine) as conn:
-        org = _one(conn, key)
+        org = locked(conn, organization)
     if not org["offboarded_at"]:
         raise Refused(
             [f"{org['slug']} is not offboarded: write its export first (offboard --export DIR)"]
