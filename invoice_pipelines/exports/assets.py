@@ -207,13 +207,9 @@ def _export(
         try:
             # the partition's organization, found once: the export and the review count use it
             org = find_organization(engine, slug)
-            if live and org.suspended:
-                # a run over several organizations (a backfill's chunk, the monthly schedule's
-                # batch) leaves a suspended one's month as it is, as its sensors and schedules do
-                context.log.warning(
-                    f"{slug} {period}: not exported, {slug} is suspended "
-                    f"({org.suspension_reason}); `organizations resume {slug}` picks it up"
-                )
+            # a run over several organizations (a backfill's chunk, the monthly schedule's
+            # batch) leaves a suspended one's month as it is, as its sensors and schedules do
+            if refusals.leave_suspended(key, org, context.log.warning):
                 continue
             result = run_export(
                 engine,

@@ -21,6 +21,7 @@ from invoice_pipelines.housekeeping.jobs import (
     dagster_run_retention_job,
 )
 from invoice_pipelines.settings import SCHEDULE_TIMEZONE
+from invoice_pipelines.tenants.lifecycle import suspended_organizations
 
 TIMEZONE = SCHEDULE_TIMEZONE  # Europe/Berlin, every schedule's
 # the work per organization is two queries and the files that are due; most days nothing is due
@@ -38,14 +39,22 @@ def organization_batches(slugs: list[str], size: int = ORGANIZATIONS_PER_RUN) ->
     job=archive_retention_job,
     default_status=DefaultScheduleStatus.RUNNING,
     description=f"Daily at 02:30 (Berlin): archive retention for every organization, "
-    f"{ORGANIZATIONS_PER_RUN} organizations per run. Removes nothing younger than the legal "
-    "10 years, so it is safe to leave running.",
+    f"{ORGANIZATIONS_PER_RUN} organizations per run, the suspended ones left out. Removes "
+    "nothing younger than the legal 10 years, so it is safe to leave running.",
 )
 def archive_retention_schedule(context: ScheduleEvaluationContext, database: ResourceParam[Engine]):
     with system_transaction(database) as conn:
-        slugs = list(conn.scalars(select(organizations.c.slug).order_by(organizations.c.id)).all())
+        every = list(conn.scalars(select(organizations.c.slug).order_by(organizations.c.id)).all())
+    # a suspended organization's files are left as they are until it is resumed
+    suspended = suspended_organizations(database)
+    slugs = [slug for slug in every if slug not in suspended]
+    note = "; ".join(f"{slug} ({suspended[slug]})" for slug in every if slug in suspended)
+    if note:
+        context.log.info(f"suspended, nothing requested: {note}")
     if not slugs:
-        return SkipReason("No organizations yet.")
+        return SkipReason(
+            "No organizations yet." if not every else f"Suspended, nothing requested: {note}."
+        )
     day = (context.scheduled_execution_time or datetime.now(UTC)).strftime("%Y-%m-%d")
     return [
         RunRequest(

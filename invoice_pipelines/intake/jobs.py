@@ -46,6 +46,7 @@ from invoice_pipelines.supplier_register import (
     change_supplier,
     confirm_supplier,
 )
+from invoice_pipelines.tenants.lifecycle import suspended_by_id
 from invoice_pipelines.tenants.refusals import organization_or_refuse, refused
 
 # The asset and the checks it evaluates itself; not the scheduled checks (no_stuck_documents,
@@ -165,7 +166,21 @@ def send_supplier_notices_op(
     peppol_access_point: ResourceParam[PeppolTransport],
 ):
     engine = database
-    for organization_id in organizations_awaiting_answers(engine):
+    # a suspended organization's suppliers hear nothing until it is resumed (tenants/lifecycle.py)
+    suspended = suspended_by_id(engine)
+    answers, notices = (
+        organizations_awaiting_answers(engine),
+        organizations_with_pending_notices(engine),
+    )
+    waiting = sorted({*answers, *notices} & set(suspended))
+    if waiting:
+        context.log.info(
+            "suspended, nothing sent: "
+            + ", ".join(f"{suspended[i][0]} ({suspended[i][1]})" for i in waiting)
+        )
+    for organization_id in answers:
+        if organization_id in suspended:
+            continue
         answered = answer_rejections(engine, peppol_access_point, organization_id)
         context.log.info(
             f"organization {organization_id}: {len(answered.sent)} Invoice Response(s) sent over "
@@ -174,7 +189,9 @@ def send_supplier_notices_op(
         )
         for message_id, why in {**answered.failed, **answered.waiting}.items():
             context.log.warning(f"received Peppol message {message_id}: no answer yet: {why}")
-    for organization_id in organizations_with_pending_notices(engine):
+    for organization_id in notices:
+        if organization_id in suspended:
+            continue
         summary = send_supplier_notices(engine, mailer, organization_id)
         context.log.info(
             f"organization {organization_id}: {len(summary.sent)} notice(s) sent, "

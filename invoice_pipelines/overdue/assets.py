@@ -39,6 +39,7 @@ from invoice_pipelines.tenants.partitions import (
 from invoice_pipelines.tenants.refusals import (
     PartitionRefusals,
     fail_keeping_the_done,
+    materialize_the_done,
     refused,
 )
 
@@ -167,6 +168,8 @@ receivables = AssetSpec(
     name=ASSET,
     partitions_def=organizations_partitions,
     deps=[receivables],
+    # a run over several organizations leaves a suspended one's partition unmaterialized
+    output_required=False,
     group_name="overdue",
     kinds={"python", "sql"},
     owners=OWNERS,
@@ -192,6 +195,8 @@ def dunning_notices(context: AssetExecutionContext, config: DunningConfig):
             org = find_organization(engine, key)  # the partition's, found once
         except UnknownOrganization:
             refusals.refuse(key, "there is no such organization")
+            continue
+        if refusals.leave_suspended(key, org, context.log.warning):
             continue
         result = run_overdue(
             engine, org, at=at, on=on, dry_run=config.dry_run, run_id=context.run.run_id,
@@ -223,6 +228,10 @@ def dunning_notices(context: AssetExecutionContext, config: DunningConfig):
         )
     if refusals:
         fail_keeping_the_done(context, refusals, metadata=metadata_by_key)
+    if refusals.left:
+        # a result would materialize the range, the suspended organizations' partitions too
+        materialize_the_done(context, refusals, metadata_by_key)
+        return
     for key, metadata in metadata_by_key.items():
         context.add_asset_metadata(metadata, partition_key=key)
     yield MaterializeResult()

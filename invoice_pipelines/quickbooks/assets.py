@@ -14,6 +14,7 @@ QuickBooks connection are skipped and counted.
 """
 
 import warnings
+from collections.abc import Iterator
 
 from dagster import (
     AssetExecutionContext,
@@ -57,7 +58,11 @@ from invoice_pipelines.resources.uploads import Uploads
 from invoice_pipelines.settings import ConfigError
 from invoice_pipelines.tenants.asset_metadata import as_metadata
 from invoice_pipelines.tenants.partitions import organizations_partitions
-from invoice_pipelines.tenants.refusals import PartitionRefusals, fail_keeping_the_done
+from invoice_pipelines.tenants.refusals import (
+    PartitionRefusals,
+    fail_keeping_the_done,
+    materialize_the_done,
+)
 
 GROUP = "quickbooks"
 # every run that talks to QBO is in one pool, so a deployment bounds how many run at once
@@ -86,7 +91,7 @@ def _sync(
     quickbooks: ResourceParam[QboSettings],
     entity: QboEntity,
     options: dict | None = None,
-) -> MaterializeResult:
+) -> Iterator[MaterializeResult]:
     engine = database
     work = SYNCS[entity.sync]
     wanted = set(config.organizations)
@@ -103,6 +108,8 @@ def _sync(
             continue
         try:
             org = find_organization(engine, slug)
+            if refusals.leave_suspended(slug, org, context.log.warning):
+                continue
             client = quickbooks.client(engine, org.id)
         except (UnknownOrganization, NotConnected):
             skipped.append(slug)
@@ -149,7 +156,11 @@ def _sync(
     if refusals:
         # every partition done (synced, not connected, not due) has the run's figures, as ever
         fail_keeping_the_done(context, refusals, {key: metadata for key in refusals.done})
-    return MaterializeResult(metadata=metadata)
+    if refusals.left:
+        # a result would materialize the range, the suspended organizations' partitions too
+        materialize_the_done(context, refusals, {key: metadata for key in refusals.done})
+        return
+    yield MaterializeResult(metadata=metadata)
 
 
 def paid_metadata(paid: list[tuple]) -> dict:
@@ -175,6 +186,8 @@ def _report_beside(context: AssetExecutionContext, slug: str, counts: SyncCounts
 # what the sync assets share: one organization a partition, a range of them a run
 SYNC_ASSET = dict(
     partitions_def=organizations_partitions,
+    # a run over several organizations leaves a suspended one's partition unmaterialized
+    output_required=False,
     backfill_policy=BackfillPolicy.multi_run(max_partitions_per_run=ORGANIZATIONS_PER_RUN),
     group_name=GROUP,
     kinds=KINDS,
@@ -198,7 +211,7 @@ def _sync_asset(entity: QboEntity):
             quickbooks: ResourceParam[QboSettings],
         ):
             bounds = quickbooks.push_bounds() if entity.sync in BOUNDED_PUSHES else None
-            return _sync(context, config, database, quickbooks, entity, bounds)
+            yield from _sync(context, config, database, quickbooks, entity, bounds)
 
     return _synced
 
@@ -217,7 +230,7 @@ def _sync_asset_with_files(entity: QboEntity):
         letter_writer: ResourceParam[Letters],
     ):
         options = {"read_upload": upload_store.read, "write_letter": letter_pdf(letter_writer)}
-        return _sync(context, config, database, quickbooks, entity, options)
+        yield from _sync(context, config, database, quickbooks, entity, options)
 
     return _synced
 

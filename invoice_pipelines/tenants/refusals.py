@@ -95,6 +95,8 @@ class PartitionRefusals:
     ):
         self.keys = list(keys)
         self.refusals: dict[str, str] = {}
+        # partitions left undone on purpose, neither done nor refused (`leave_suspended`)
+        self.left: list[str] = []
         self._log_error = log_error
         self._noun = noun
 
@@ -105,10 +107,27 @@ class PartitionRefusals:
             self.keys.append(key)
         self.refusals[key] = f"{self.refusals[key]}; {reason}" if key in self.refusals else reason
 
+    def leave_suspended(
+        self, key: str, org: Organization, log_warning: Callable[[str], None]
+    ) -> bool:
+        """In a run over several partitions (a backfill's range, a schedule's batch), leave a
+        suspended organization's partition undone and unmaterialized, saying why; the run does
+        not fail for it, as its sensors and schedules request nothing for it
+        (tenants/automation.py). A run of one partition was asked for it alone (the run
+        coordinator cancels a backfill's), and does its work. True: left."""
+        if len(self.keys) < 2 or not org.suspended:
+            return False
+        log_warning(
+            f"{key}: left as it is, {org.slug} is suspended ({org.suspension_reason}); "
+            f"`invoice-pipelines organizations resume {org.slug}` and a new run pick it up"
+        )
+        self.left.append(key)
+        return True
+
     @property
     def done(self) -> list[str]:
-        """The keys not refused, in the run's order."""
-        return [key for key in self.keys if key not in self.refusals]
+        """The keys neither refused nor left, in the run's order."""
+        return [key for key in self.keys if key not in self.refusals and key not in self.left]
 
     def __bool__(self) -> bool:
         return bool(self.refusals)
@@ -139,6 +158,22 @@ class PartitionRefusals:
             raise self.failure(metadata)
 
 
+def materialize_the_done(
+    context: AssetExecutionContext,
+    refusals: PartitionRefusals,
+    metadata: Mapping[str, Mapping] | None = None,
+) -> None:
+    """A run over several partitions that left some (`leave_suspended`) materializes the done
+    ones one by one, each with its metadata, and yields no output (a result for the range would
+    materialize the left ones too): the asset has `output_required=False`."""
+    for key in refusals.done:
+        context.log_event(
+            AssetMaterialization(
+                context.asset_key, partition=key, metadata=(metadata or {}).get(key)
+            )
+        )
+
+
 def fail_keeping_the_done(
     context: AssetExecutionContext,
     refusals: PartitionRefusals,
@@ -155,13 +190,9 @@ def fail_keeping_the_done(
     refused ones too; hence one materialization per partition done, and no output.
     `materialized`: the asset logged each partition's materialization when it was done.
     """
+    if not materialized:
+        materialize_the_done(context, refusals, metadata)
     for key in refusals.done:
-        if not materialized:
-            context.log_event(
-                AssetMaterialization(
-                    context.asset_key, partition=key, metadata=(metadata or {}).get(key)
-                )
-            )
         for check in (checks or {}).get(key, ()):
             context.log_event(
                 AssetCheckEvaluation(

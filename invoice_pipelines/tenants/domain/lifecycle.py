@@ -328,10 +328,20 @@ def read_only_sentence(slug: str) -> str:
 
 def suspended_organizations(engine: Engine) -> dict[str, str]:
     """Every suspended organization's slug and reason (what sensors and schedules leave out)."""
+    return {slug: reason for slug, reason in _suspended(engine).values()}
+
+
+def suspended_by_id(engine: Engine) -> dict[int, tuple[str, str]]:
+    """Every suspended organization's (slug, reason) by its id: for the work that finds the
+    organizations to serve by id (the supplier notices)."""
+    return _suspended(engine)
+
+
+def _suspended(engine: Engine) -> dict[int, tuple[str, str]]:
     with system_transaction(engine) as conn:
         rows = conn.execute(
-            select(organizations.c.slug, organizations.c.suspension_reason).where(
-                organizations.c.suspended_at.is_not(None)
-            )
+            select(
+                organizations.c.id, organizations.c.slug, organizations.c.suspension_reason
+            ).where(organizations.c.suspended_at.is_not(None))
         )
-        return {slug: reason or "" for slug, reason in rows}
+        return {id_: (slug, reason or "") for id_, slug, reason in rows}
