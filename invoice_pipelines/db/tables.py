@@ -69,6 +69,9 @@ PEPPOL_PARTICIPANT_SHAPE = (
     "(length(peppol_participant) > 5 AND substr(peppol_participant, 5, 1) = ':')"
 )
 
+# an offboarded organization whose data no offboarding step is changing now: read-only (0055)
+READ_ONLY = "offboarded_at IS NOT NULL AND offboarding_step IS NULL"
+
 
 def _in(column: str, values: tuple[str, ...]) -> str:
     return f"{column} IN ({', '.join(repr(v) for v in values)})"
@@ -140,9 +143,18 @@ def _organizations() -> Table:
         Column("suspension_reason", Text),
         Column("offboarded_at", UtcDateTime),
         Column("offboarded_by", String(255)),
+        # offboarded: its data are read-only (triggers of 0055) but inside the offboarding's own
+        # transactions, which set this ("thinning", "deleting") and clear it before they commit
+        Column("offboarding_step", String(16)),
         *_timestamps(),
         CheckConstraint("datev_chart IN ('SKR03', 'SKR04')", name="datev_chart"),
         CheckConstraint(PEPPOL_PARTICIPANT_SHAPE, name="peppol_participant"),
+        Index(
+            "ix_organizations_offboarded",
+            "id",
+            postgresql_where=text(READ_ONLY),
+            sqlite_where=text(READ_ONLY),
+        ),
     )
 
 

@@ -21,6 +21,8 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -29,16 +31,22 @@ from typing import Any
 
 from sqlalchemy import Engine, LargeBinary, Numeric, Table, delete, extract, func, insert, select
 from sqlalchemy import update as sql_update
+from sqlalchemy.engine import Connection
 
 from invoice_pipelines.core.organization import Organization
 from invoice_pipelines.core.retention import LEGAL_YEARS, RecordClass
 from invoice_pipelines.core.retention import deletable_from as class_deletable_from
 from invoice_pipelines.db.tables import (
     audit_log,
+    batch_jobs,
     exports,
     incoming_invoices,
     metadata,
     organizations,
+    qbo_connections,
+    qbo_cursors,
+    qbo_realm_requests,
+    qbo_webhook_receipts,
     sales_invoice_documents,
     sales_invoices,
     uploads,
@@ -47,6 +55,9 @@ from invoice_pipelines.db.tenancy import system_transaction, tenant_transaction
 from invoice_pipelines.db.types import utcnow
 from invoice_pipelines.tenants.domain.lifecycle import Refused, _audit, locked
 
+# what the law does not keep: deleted right after the export (`thin_organization`)
+NOT_KEPT = (qbo_connections, qbo_cursors, qbo_realm_requests, qbo_webhook_receipts)
+UNFINISHED_JOBS = ("pending", "processing")
 BOOKING_DOCUMENT_YEARS = LEGAL_YEARS[RecordClass.BOOKING_DOCUMENT]
 BOOKS_YEARS = LEGAL_YEARS[RecordClass.BOOK]
 OFFBOARDING = "offboarding"
@@ -188,7 +199,54 @@ def export_organization(
             insert(audit_log),
             [_audit(by, "organization_exported", org["id"], org["slug"], details)],
         )
-    return {**document, "files": len(manifest.files) + 1}
+    thinned = thin_organization(engine, org["id"], org["slug"], by=by)
+    return {**document, "files": len(manifest.files) + 1, "thinned": thinned}
+
+
+@contextmanager
+def offboarding_step(conn: Connection, org_id: int, step: str) -> Iterator[None]:
+    """Inside `conn`'s transaction, let the offboarding's own step write the offboarded
+    organization's rows (the read-only triggers of migration 0055 let it): set here, cleared
+    before the transaction commits, so no other transaction ever sees it."""
+    where = organizations.c.id == org_id
+    conn.execute(sql_update(organizations).where(where).values(offboarding_step=step))
+    yield
+    conn.execute(sql_update(organizations).where(where).values(offboarding_step=None))
+
+
+def thin_organization(engine: Engine, org_id: int, slug: str, *, by: str) -> dict[str, int]:
+    """Right after the export: delete what the law does not require to keep (`NOT_KEPT`: the
+    QuickBooks connection with its tokens and secrets, and its sync state) and end the batch jobs
+    that had not finished (cancelled), audited; everything else stays, read-only, until
+    `delete_organization` (docs/organizations.md, "What the law keeps"). Rows removed by table."""
+    now = utcnow()
+    with system_transaction(engine, write=True) as conn:
+        with offboarding_step(conn, org_id, "thinning"):
+            removed = {
+                table.name: conn.execute(
+                    delete(table).where(table.c.organization_id == org_id)
+                ).rowcount
+                for table in NOT_KEPT
+            }
+            removed["batch_jobs_cancelled"] = conn.execute(
+                sql_update(batch_jobs)
+                .where(
+                    batch_jobs.c.organization_id == org_id,
+                    batch_jobs.c.status.in_(UNFINISHED_JOBS),
+                )
+                .values(
+                    status="cancelled",
+                    failure_reason="cancelled: the organization was offboarded",
+                    completed_at=now,
+                    updated_at=now,
+                )
+            ).rowcount
+        removed = {name: count for name, count in removed.items() if count}
+        conn.execute(
+            insert(audit_log),
+            [_audit(by, "organization_thinned", org_id, slug, {"removed": removed})],
+        )
+    return removed
 
 
 def _export_table(conn, table: Table, org_id: int, root: Path, manifest: Manifest) -> None:
@@ -364,6 +422,12 @@ def delete_organization(
         except Exception:  # noqa: S112 - a file already gone is what the deletion wants
             continue
     with system_transaction(engine, write=True) as conn:
+        # the row goes with the transaction: the step is never cleared, nor seen by another
+        conn.execute(
+            sql_update(organizations)
+            .where(organizations.c.id == org["id"])
+            .values(offboarding_step="deleting")
+        )
         rows = {
             table.name: conn.execute(
                 select(func.count()).where(table.c.organization_id == org["id"])
