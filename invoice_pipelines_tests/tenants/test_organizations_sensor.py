@@ -1,7 +1,7 @@
 """The organizations sensor keeps the dynamic partitions equal to the active organizations."""
 
 from dagster import DagsterInstance, SkipReason, build_sensor_context
-from sqlalchemy import update
+from sqlalchemy import func, select, update
 
 from invoice_pipelines.db.tables import organizations
 from invoice_pipelines.db.tenancy import system_transaction
@@ -51,6 +51,40 @@ def test_adds_all_new_organizations_in_one_call_then_skips(db):
     assert newer != cursor
     assert f"added 1 organizations' partitions in one call ({late['slug']})" == result.skip_message
     assert late["slug"] in instance.get_dynamic_partitions(ORGANIZATIONS_PARTITIONS_NAME)
+
+
+def test_a_tick_writes_at_most_its_share_of_new_keys_and_the_next_ticks_the_rest(db, monkeypatch):
+    """Issue 75: thousands of organizations written past `organizations add` get their keys over
+    a few ticks, each tick's in one call, none one by one."""
+    from invoice_pipelines.tenants import sensors
+
+    monkeypatch.setattr(sensors, "ADD_PER_TICK", 2)
+    instance = DagsterInstance.ephemeral()
+    calls = []
+    add = instance.add_dynamic_partitions
+
+    def counted(name, keys):
+        calls.append(len(keys))
+        return add(name, keys)
+
+    monkeypatch.setattr(instance, "add_dynamic_partitions", counted)
+    orgs = [db.new_organization() for _ in range(3)]
+    with system_transaction(db.engine) as conn:
+        active = conn.execute(
+            select(func.count()).where(organizations.c.active.is_(True))
+        ).scalar_one()
+    cursor, said = None, []
+    for _ in range(active):  # enough ticks for every key, two a tick
+        result, cursor = _tick(instance, db, cursor)
+        said.append(result.skip_message)
+        if "no organization changed" in result.skip_message:
+            break
+    assert calls and max(calls) == 2 and all(n >= 1 for n in calls)
+    assert "more at the next ticks" in said[0]
+    assert {o["slug"] for o in orgs} <= set(
+        instance.get_dynamic_partitions(ORGANIZATIONS_PARTITIONS_NAME)
+    )
+    assert "no organization changed" in said[-1]
 
 
 def test_deactivated_organization_is_removed(db):

@@ -6,7 +6,8 @@
    store), its documents (`documents/`, the document store) and its exports' files (`exports/`),
    with `manifest.json`: each file's SHA-256 and size, each table's row count and money sums.
    The organization is suspended and marked offboarded first, so nothing new arrives while the
-   export is written and after.
+   export is written and after; from then on its rows are read-only in the database (migration
+   0055). Right after it, `thin_organization` deletes what the law does not keep.
 2. `delete_organization`: its rows and files, once every retention period the law sets is over
    (`deletable_from`): booking documents (invoices, their originals) 8 years (§ 147 AO and § 257
    HGB as amended from 2025), books and records (the DATEV exports, the books) 10 years, each
