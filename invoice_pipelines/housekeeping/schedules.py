@@ -21,7 +21,7 @@ from invoice_pipelines.housekeeping.jobs import (
     dagster_run_retention_job,
 )
 from invoice_pipelines.settings import SCHEDULE_TIMEZONE
-from invoice_pipelines.tenants.lifecycle import suspended_organizations
+from invoice_pipelines.tenants.domain.lifecycle import suspended_organizations
 
 TIMEZONE = SCHEDULE_TIMEZONE  # Europe/Berlin, every schedule's
 # the work per organization is two queries and the files that are due; most days nothing is due

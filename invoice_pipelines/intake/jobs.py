@@ -46,7 +46,7 @@ from invoice_pipelines.supplier_register import (
     change_supplier,
     confirm_supplier,
 )
-from invoice_pipelines.tenants.lifecycle import suspended_by_id
+from invoice_pipelines.tenants.domain.lifecycle import suspended_by_id
 from invoice_pipelines.tenants.refusals import organization_or_refuse, refused
 
 # The asset and the checks it evaluates itself; not the scheduled checks (no_stuck_documents,
@@ -166,7 +166,7 @@ def send_supplier_notices_op(
     peppol_access_point: ResourceParam[PeppolTransport],
 ):
     engine = database
-    # a suspended organization's suppliers hear nothing until it is resumed (tenants/lifecycle.py)
+    # a suspended organization's suppliers hear nothing until it is resumed (tenants/domain/lifecycle.py)
     suspended = suspended_by_id(engine)
     answers, notices = (
         organizations_awaiting_answers(engine),

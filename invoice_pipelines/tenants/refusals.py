@@ -113,7 +113,7 @@ class PartitionRefusals:
         """In a run over several partitions (a backfill's range, a schedule's batch), leave a
         suspended organization's partition undone and unmaterialized, saying why; the run does
         not fail for it, as its sensors and schedules request nothing for it
-        (tenants/automation.py). A run of one partition was asked for it alone (the run
+        (tenants/domain/automation.py). A run of one partition was asked for it alone (the run
         coordinator cancels a backfill's), and does its work. True: left."""
         if len(self.keys) < 2 or not org.suspended:
             return False

@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 from dagster import build_schedule_context, instance_for_test
 
 from invoice_pipelines.db.tenancy import find_organization
-from invoice_pipelines.overdue.schedules import build_dunning_schedule
 from invoice_pipelines.overdue.domain.scheduling import schedule_settings
+from invoice_pipelines.overdue.schedules import build_dunning_schedule
 from invoice_pipelines.tenants.domain.automation import Automatic
 from invoice_pipelines.tenants.domain.lifecycle import suspend_organization
 from invoice_pipelines.tenants.partitions import ORGANIZATIONS_PARTITIONS_NAME

@@ -20,9 +20,9 @@ from invoice_pipelines.db.tables import (
     sales_invoices,
 )
 from invoice_pipelines.db.tenancy import find_organization, system_transaction, tenant_transaction
-from invoice_pipelines.quickbooks.tokens import save_connection, token_cipher
-from invoice_pipelines.tenants.lifecycle import Refused, change_organization
-from invoice_pipelines.tenants.offboarding import (
+from invoice_pipelines.quickbooks.domain.tokens import save_connection, token_cipher
+from invoice_pipelines.tenants.domain.lifecycle import Refused, change_organization
+from invoice_pipelines.tenants.domain.offboarding import (
     delete_organization,
     export_organization,
     tenant_tables,

@@ -19,7 +19,7 @@ from dagster import (
 from invoice_pipelines.db.tenancy import find_organization
 from invoice_pipelines.housekeeping.schedules import archive_retention_schedule
 from invoice_pipelines.resources.database import Database
-from invoice_pipelines.tenants.lifecycle import resume_organization, suspend_organization
+from invoice_pipelines.tenants.domain.lifecycle import resume_organization, suspend_organization
 from invoice_pipelines.tenants.partitions import (
     ORGANIZATIONS_PARTITIONS_NAME,
     partition_range_tags,

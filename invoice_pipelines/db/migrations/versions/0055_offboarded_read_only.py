@@ -3,7 +3,7 @@
 Revision ID: 0055
 Revises: 0054
 
-After `organizations offboard --export DIR` (issue 75, tenants/offboarding.py) an organization's
+After `organizations offboard --export DIR` (issue 75, tenants/domain/offboarding.py) an organization's
 data are kept until every retention period is over, and nothing may change them meanwhile: no
 command, run or sensor. The database refuses it, whoever asks:
 
@@ -18,7 +18,7 @@ command, run or sensor. The database refuses it, whoever asks:
   is empty almost always; the error is SQLSTATE 25006 (read_only_sql_transaction) naming the
   organization. SQLite: one check per row, RAISE(ABORT) with the same sentence less the name.
 
-The organization's own row is the lifecycle's to guard (tenants/lifecycle.py refuses change,
+The organization's own row is the lifecycle's to guard (tenants/domain/lifecycle.py refuses change,
 suspend and resume of an offboarded organization). A table added later needs the triggers too:
 invoice_pipelines_tests/tenants/test_read_only.py names one without them.
 """
