@@ -370,30 +370,29 @@ def env(name: str, environ: Mapping[str, str] | None = None) -> str:
 
 
 def data_dir() -> Path:
-    path = Path(env("INVOICE_PIPELINES_DATA_DIR"))
-    return path if path.is_absolute() else PROJECT_ROOT / path
+    return _project_path(env("INVOICE_PIPELINES_DATA_DIR"))
 
 
 def upload_dir() -> Path:
-    raw = os.environ.get("INVOICE_PIPELINES_UPLOAD_DIR")
-    if not raw:
-        return data_dir() / "uploads"
-    path = Path(raw)
-    return path if path.is_absolute() else PROJECT_ROOT / path
+    return _store_dir("INVOICE_PIPELINES_UPLOAD_DIR", "uploads")
 
 
 def export_dir() -> Path:
-    raw = os.environ.get("INVOICE_PIPELINES_EXPORT_DIR")
-    if not raw:
-        return data_dir() / "exports"
-    path = Path(raw)
-    return path if path.is_absolute() else PROJECT_ROOT / path
+    return _store_dir("INVOICE_PIPELINES_EXPORT_DIR", "exports")
 
 
 def document_dir() -> Path:
-    raw = os.environ.get("INVOICE_PIPELINES_DOCUMENT_DIR")
-    if not raw:
-        return data_dir() / "documents"
+    return _store_dir("INVOICE_PIPELINES_DOCUMENT_DIR", "documents")
+
+
+def _store_dir(name: str, below_data_dir: str) -> Path:
+    """The folder the setting `name` names, else `below_data_dir` in the data folder."""
+    raw = os.environ.get(name)
+    return _project_path(raw) if raw else data_dir() / below_data_dir
+
+
+def _project_path(raw: str) -> Path:
+    """`raw` as a path: an absolute one as it is, a relative one under the project's root."""
     path = Path(raw)
     return path if path.is_absolute() else PROJECT_ROOT / path
 
