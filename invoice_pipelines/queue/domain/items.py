@@ -50,10 +50,10 @@ from invoice_pipelines.queue.domain.job_kind import (
 )
 from invoice_pipelines.queue.domain.jobs import get_batch_job
 from invoice_pipelines.queue.domain.requests import (
-    MAX_ID,
     BatchRequestError,
     insert_job,
     lookup_organization,
+    positive_ids,
 )
 from invoice_pipelines.queue.domain.transitions import (
     add_progress,
@@ -105,15 +105,7 @@ def parse_invoice_ids(values: Sequence[int | str] | str) -> list[int]:
     """Positive invoice ids, duplicates dropped, order kept (`"3, 1,2"` works too)."""
     if isinstance(values, str):
         values = [part for part in values.split(",") if part.strip()]
-    ids: list[int] = []
-    for value in values:
-        text = str(value).strip()
-        if not text.isdigit() or not 0 < int(text) <= MAX_ID:
-            raise BatchRequestError(f"sales invoice ids are positive integers, not {value!r}")
-        ids.append(int(text))
-    if not ids:
-        raise BatchRequestError("no sales invoice ids given")
-    return list(dict.fromkeys(ids))
+    return list(dict.fromkeys(positive_ids(values, "sales invoice")))
 
 
 # -- running a job ---------------------------------------------------------------------------------

@@ -182,14 +182,20 @@ def insert_job(
 
 
 def validate_order_ids(values: Iterable[int | str]) -> list[int]:
+    return positive_ids(values, "sales order")
+
+
+def positive_ids(values: Iterable[int | str], what: str) -> list[int]:
+    """`values` as ids of `what` ("sales order"), in their order; BatchRequestError names the
+    first that is no positive id, or says that none was given."""
     ids: list[int] = []
     for value in values:
         text = str(value).strip()
         if not text.isdigit() or not 0 < int(text) <= MAX_ID:
-            raise BatchRequestError(f"sales order ids are positive integers, not {value!r}")
+            raise BatchRequestError(f"{what} ids are positive integers, not {value!r}")
         ids.append(int(text))
     if not ids:
-        raise BatchRequestError("no sales order ids given")
+        raise BatchRequestError(f"no {what} ids given")
     return ids
 
 
