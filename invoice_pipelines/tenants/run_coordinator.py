@@ -70,7 +70,7 @@ Lanes, so that a dropped invoice never waits behind bulk work (issue 47):
   exports/domain/pipeline.py).
 """
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from dagster import (
@@ -203,6 +203,18 @@ CONFIG_FIELD_CHECKS = {"as_of": _as_of}
 
 def config_refusal(run_config: Mapping[str, Any] | None) -> str | None:
     """The sentence that refuses a value of an op's config (`CONFIG_FIELD_CHECKS`), or None."""
+    for config in _op_configs(run_config):
+        for name, check in CONFIG_FIELD_CHECKS.items():
+            if config.get(name) not in (None, ""):
+                try:
+                    check(config[name])
+                except ValueError as exc:
+                    return str(exc)
+    return None
+
+
+def _op_configs(run_config: Mapping[str, Any] | None) -> Iterator[Mapping[str, Any]]:
+    """The config of every op a run config configures, also of the ops inside graphs."""
     pending = [(run_config or {}).get("ops")]
     while pending:
         ops = pending.pop()
@@ -212,14 +224,9 @@ def config_refusal(run_config: Mapping[str, Any] | None) -> str | None:
             if not isinstance(entry, Mapping):
                 continue
             config = entry.get("config")
-            for name, check in CONFIG_FIELD_CHECKS.items():
-                if isinstance(config, Mapping) and config.get(name) not in (None, ""):
-                    try:
-                        check(config[name])
-                    except ValueError as exc:
-                        return str(exc)
+            if isinstance(config, Mapping):
+                yield config
             pending.append(entry.get("ops"))
-    return None
 
 
 class ConflictingOrganizations(ValueError):
@@ -232,20 +239,11 @@ def organization_in_run_config(run_config: Mapping[str, Any] | None) -> str | No
     Looks at the `organization` field of every op's config, also inside graphs; a run config that
     names two different organizations raises ConflictingOrganizations.
     """
-    found: set[str] = set()
-
-    def walk(ops: Any) -> None:
-        if not isinstance(ops, Mapping):
-            return
-        for entry in ops.values():
-            if not isinstance(entry, Mapping):
-                continue
-            config = entry.get("config")
-            if isinstance(config, Mapping) and config.get(ORGANIZATION_FIELD) not in (None, ""):
-                found.add(str(config[ORGANIZATION_FIELD]).strip())
-            walk(entry.get("ops"))
-
-    walk((run_config or {}).get("ops"))
+    found = {
+        str(config[ORGANIZATION_FIELD]).strip()
+        for config in _op_configs(run_config)
+        if config.get(ORGANIZATION_FIELD) not in (None, "")
+    }
     if len(found) > 1:
         raise ConflictingOrganizations(
             f"the run config names more than one organization ({', '.join(sorted(found))}); "
@@ -366,13 +364,11 @@ class OrganizationRunCoordinator(QueuedRunCoordinator):
 
     def _cancel_for_backfill(self, run: DagsterRun, status: str) -> DagsterRun:
         backfill_id = run.tags[BACKFILL_TAG]
-        instance_of(self).report_run_canceled(
+        return self._cancel(
             run,
-            message=f"Run cancelled before it was queued: its backfill {backfill_id} is "
-            f"{status.lower()} (Dagster's backfill daemon created it after the cancel, as it "
-            "looks at a cancel only every 25 runs it submits).",
+            f"its backfill {backfill_id} is {status.lower()} (Dagster's backfill daemon created "
+            "it after the cancel, as it looks at a cancel only every 25 runs it submits).",
         )
-        return instance_of(self).get_run_by_id(run.run_id) or run
 
     def _suspended(self, run: DagsterRun, slug: str) -> str | None:
         """Why a backfill's run of a suspended organization is not queued (its suspension's
@@ -389,11 +385,16 @@ class OrganizationRunCoordinator(QueuedRunCoordinator):
             return None
 
     def _cancel_for_suspension(self, run: DagsterRun, slug: str, reason: str) -> DagsterRun:
-        instance_of(self).report_run_canceled(
+        return self._cancel(
             run,
-            message=f"Run cancelled before it was queued: {slug} is suspended ({reason}); "
-            f"resume it (invoice-pipelines organizations resume {slug}) and retry the "
-            "backfill's cancelled partitions.",
+            f"{slug} is suspended ({reason}); resume it (invoice-pipelines organizations resume "
+            f"{slug}) and retry the backfill's cancelled partitions.",
+        )
+
+    def _cancel(self, run: DagsterRun, why: str) -> DagsterRun:
+        """`run` cancelled before it is queued, its message saying `why`; the run as it is now."""
+        instance_of(self).report_run_canceled(
+            run, message=f"Run cancelled before it was queued: {why}"
         )
         return instance_of(self).get_run_by_id(run.run_id) or run
 
