@@ -46,7 +46,7 @@ from invoice_pipelines.db.tables import (
     qbo_bills,
 )
 from invoice_pipelines.db.tenancy import tenant_transaction
-from invoice_pipelines.outbox import Outbox, claim, finish, mark_unknown, refuse
+from invoice_pipelines.outbox import Outbox, claim, finish, refuse
 from invoice_pipelines.quickbooks.domain.client import QboClient, quote
 from invoice_pipelines.quickbooks.domain.errors import DuplicateDocNumber, QboError
 from invoice_pipelines.quickbooks.domain.payables import (
@@ -56,7 +56,12 @@ from invoice_pipelines.quickbooks.domain.payables import (
     VendorCreditDraft,
 )
 from invoice_pipelines.quickbooks.domain.sync.bill_queue import SENDING_STALE_AFTER
-from invoice_pipelines.quickbooks.domain.sync.common import SyncCounts, held_lease, record_conflict
+from invoice_pipelines.quickbooks.domain.sync.common import (
+    SyncCounts,
+    held_lease,
+    mark_dead_sending,
+    record_conflict,
+)
 
 CREDIT, APPLY = "credit", "apply"
 DOC_SUFFIX = "-SK"
@@ -525,12 +530,8 @@ class DiscountCloser:
         """Rows a run left `sending` (every one under the organization's lease, else those older
         than SENDING_STALE_AFTER): what QBO has is linked, the others are pending again and sent
         with the same requestid."""
-        dead = mark_unknown(
-            self.engine,
-            DISCOUNTS,
-            self.organization_id,
-            None if self.lease is not None else SENDING_STALE_AFTER,
-            reason=None,
+        dead = mark_dead_sending(
+            self.engine, DISCOUNTS, self.organization_id, self.lease, SENDING_STALE_AFTER
         )
         if not dead:
             return

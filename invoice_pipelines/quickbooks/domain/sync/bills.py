@@ -58,7 +58,7 @@ from invoice_pipelines.core.lifecycle import Status
 from invoice_pipelines.db.incoming_status import DocumentRef, StaleDocument, change_status
 from invoice_pipelines.db.tables import incoming_invoices, organizations, qbo_bill_queue, qbo_bills
 from invoice_pipelines.db.tenancy import tenant_transaction
-from invoice_pipelines.outbox import claim, finish, mark_unknown, refuse
+from invoice_pipelines.outbox import claim, finish, refuse
 from invoice_pipelines.quickbooks.domain.client import QboClient, quote, request_id
 from invoice_pipelines.quickbooks.domain.company import import_pending
 from invoice_pipelines.quickbooks.domain.errors import (
@@ -102,6 +102,7 @@ from invoice_pipelines.quickbooks.domain.sync.bill_queue import (
 from invoice_pipelines.quickbooks.domain.sync.common import (
     SyncCounts,
     held_lease,
+    mark_dead_sending,
     record_conflict,
 )
 from invoice_pipelines.quickbooks.domain.sync.vendors import (
@@ -783,12 +784,8 @@ class BillPusher:
 
     def reconcile_dead(self) -> None:
         """Pending again, marked `unknown`: their steps ask QBO first (module docstring, 1)."""
-        dead = mark_unknown(
-            self.engine,
-            BILLS,
-            self.organization_id,
-            None if self.lease is not None else SENDING_STALE_AFTER,
-            reason=None,
+        dead = mark_dead_sending(
+            self.engine, BILLS, self.organization_id, self.lease, SENDING_STALE_AFTER
         )
         if not dead:
             return

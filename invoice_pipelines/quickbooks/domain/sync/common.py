@@ -5,19 +5,20 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
-from sqlalchemy import Connection, Engine, and_, insert, select, update
+from sqlalchemy import ColumnElement, Connection, Engine, Row, and_, insert, select, update
 
 from invoice_pipelines.db import locks
 from invoice_pipelines.db.locks import Lease, LeaseName, LockBusy
 from invoice_pipelines.db.tables import qbo_cursors, qbo_mappings, sync_conflicts
 from invoice_pipelines.db.tenancy import tenant_transaction
+from invoice_pipelines.outbox import Outbox, mark_unknown
 from invoice_pipelines.quickbooks.domain.client import (
     MAX_PAGE,
     QboClient,
@@ -429,6 +430,26 @@ def held_lease(organization_id: int) -> Lease | None:
     """The sync lease of `organization_id` this run holds, if it holds one: the invoice push trusts
     rows left `sending` to be a dead run's only then."""
     return locks.held_lease(LeaseName.QBO_SYNC, organization_id)
+
+
+def mark_dead_sending(
+    engine: Engine,
+    box: Outbox,
+    organization_id: int,
+    lease: Lease | None,
+    stale_after: timedelta,
+    *,
+    returning: Sequence[str] = (),
+    where: ColumnElement[bool] | None = None,
+) -> list[Row]:
+    """Rows of `box` a dead run left `sending`, marked `unknown` (outbox.mark_unknown, which
+    claims them; `returning` and `where` are its own): under the organization's lease this run
+    holds (`lease`) no other run can be sending, so every such row; without it only those older
+    than `stale_after`."""
+    older_than = None if lease is not None else stale_after
+    return mark_unknown(
+        engine, box, organization_id, older_than, reason=None, returning=returning, where=where
+    )
 
 
 def realm_lease(

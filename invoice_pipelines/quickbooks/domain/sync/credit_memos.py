@@ -41,13 +41,14 @@ from sqlalchemy.dialects import postgresql, sqlite
 from invoice_pipelines import sales_ledger
 from invoice_pipelines.db.tables import qbo_mappings, qbo_push_queue
 from invoice_pipelines.db.tenancy import tenant_transaction
-from invoice_pipelines.outbox import claim, finish, mark_unknown, refuse
+from invoice_pipelines.outbox import claim, finish, refuse
 from invoice_pipelines.quickbooks.domain.client import QboClient, quote
 from invoice_pipelines.quickbooks.domain.errors import DuplicateDocNumber, QboError
 from invoice_pipelines.quickbooks.domain.sync.common import (
     SyncCounts,
     held_lease,
     mappings_by_local_id,
+    mark_dead_sending,
     record_conflict,
     save_mapping,
 )
@@ -372,15 +373,39 @@ class MemoPusher:
         """The rows of `actions` a dead run left `sending`, claimed for this run: every one under
         the organization's lease (no other run can be sending), else those older than
         SENDING_STALE_AFTER."""
-        dead = mark_unknown(
+        dead = mark_dead_sending(
             self.engine,
             PUSHES,
             self.organization_id,
-            None if self.lease is not None else SENDING_STALE_AFTER,
-            reason=None,
+            self.lease,
+            SENDING_STALE_AFTER,
             where=qbo_push_queue.c.action.in_(actions),
         )
         return [row[0] for row in dead]
+
+    def _settle_unknown(self, row, memo_action: str, memo: dict | None) -> None:
+        """One of the rows `_dead` claimed: its CreditMemo (a row of `memo_action`; `memo`, the
+        one QBO has for it) or its application is linked when QBO has it (the answer was lost);
+        else the row is pending again and sent with the same requestid."""
+        found = memo
+        if row.action != memo_action:
+            found = None
+            if row.invoice_qbo_id and row.memo_qbo_id:
+                found = find_application(self.client, str(row.invoice_qbo_id), str(row.memo_qbo_id))
+        with tenant_transaction(self.engine, self.organization_id, write=True) as conn:
+            if found is None:
+                finish(conn, PUSHES, self._where(row), "pending", error_code=None)
+            elif row.action == memo_action:
+                self._link(conn, row, found, linked=False)
+                self.counts.pushed += 1
+            else:
+                payment, amount = found
+                self._applied(conn, row, payment, amount)
+
+    def _application_pushed(self, conn, row, payment: dict | None, note: str | None) -> None:
+        """The application's row pushed, under the payment's id; `note`: what was not applied."""
+        qbo_id = str(payment["Id"]) if payment else None
+        finish(conn, PUSHES, self._where(row), "pushed", error=note, qbo_id=qbo_id, error_code=None)
 
     def _note_application(self, conn, local_id: int, payment: dict | None, amount: Decimal) -> dict:
         """What the application moved, in the CreditMemo's mapping (its details, returned)."""
@@ -445,15 +470,7 @@ class CreditMemoPusher(MemoPusher):
                 f"nothing applied: invoice {credit.corrects_number} has nothing open in "
                 "QuickBooks; the credit stays with the customer there"
             )
-        finish(
-            conn,
-            PUSHES,
-            self._where(credit),
-            "pushed",
-            error=note,
-            qbo_id=str(payment["Id"]) if payment else None,
-            error_code=None,
-        )
+        self._application_pushed(conn, credit, payment, note)
 
     def _refuse_note(self, credit: CreditNote, problem: str, code: str) -> None:
         # a credit note waiting for its invoice follows it; the invoice's row says what is wrong
@@ -607,22 +624,10 @@ class CreditMemoPusher(MemoPusher):
         )
         memos = find_credit_memos(self.client, [c.number for c in credits if c.action == CREDIT])
         for credit in credits:
-            found = None
+            memo = None
             if credit.action == CREDIT:
-                found = self._match(memos.get(credit.number, []), credit, customers)
-            elif credit.invoice_qbo_id and credit.memo_qbo_id:
-                found = find_application(
-                    self.client, str(credit.invoice_qbo_id), str(credit.memo_qbo_id)
-                )
-            with tenant_transaction(self.engine, self.organization_id, write=True) as conn:
-                if found is None:
-                    finish(conn, PUSHES, self._where(credit), "pending", error_code=None)
-                elif credit.action == CREDIT:
-                    self._link(conn, credit, found, linked=False)
-                    self.counts.pushed += 1
-                else:
-                    payment, amount = found
-                    self._applied(conn, credit, payment, amount)
+                memo = self._match(memos.get(credit.number, []), credit, customers)
+            self._settle_unknown(credit, CREDIT, memo)
 
 
 def push_credit_memos(

@@ -62,7 +62,6 @@ from invoice_pipelines.quickbooks.domain.sync.common import (
 from invoice_pipelines.quickbooks.domain.sync.credit_memos import (
     MemoPusher,
     apply_credit,
-    find_application,
     find_credit_memos,
 )
 from invoice_pipelines.quickbooks.domain.sync.push_queue import (
@@ -356,15 +355,7 @@ class DiscountPusher(MemoPusher):
                 local_version={"invoice": discount.number, "discount": str(discount.total)},
             )
             self.counts.conflicts += 1
-        finish(
-            conn,
-            PUSHES,
-            self._where(discount),
-            "pushed",
-            error=note,
-            qbo_id=str(payment["Id"]) if payment else None,
-            error_code=None,
-        )
+        self._application_pushed(conn, discount, payment, note)
 
     # -- step 1: the CreditMemo ----------------------------------------------------------------
 
@@ -509,10 +500,10 @@ class DiscountPusher(MemoPusher):
             self.client, [doc_number(d.number) for d in discounts if d.action == DISCOUNT]
         )
         for discount in discounts:
-            found = None
+            memo = None
             if discount.action == DISCOUNT:
                 customer = customers.get(discount.invoice["customer_id"]) or {}
-                found = next(
+                memo = next(
                     (
                         r
                         for r in memos.get(doc_number(discount.number), [])
@@ -520,19 +511,7 @@ class DiscountPusher(MemoPusher):
                     ),
                     None,
                 )
-            elif discount.invoice_qbo_id and discount.memo_qbo_id:
-                found = find_application(
-                    self.client, str(discount.invoice_qbo_id), str(discount.memo_qbo_id)
-                )
-            with tenant_transaction(self.engine, self.organization_id, write=True) as conn:
-                if found is None:
-                    finish(conn, PUSHES, self._where(discount), "pending", error_code=None)
-                elif discount.action == DISCOUNT:
-                    self._link(conn, discount, found, linked=False)
-                    self.counts.pushed += 1
-                else:
-                    payment, amount = found
-                    self._applied(conn, discount, payment, amount)
+            self._settle_unknown(discount, DISCOUNT, memo)
 
     def flag_taken_back(self) -> None:
         """A discount whose CreditMemo is in QBO but which is no longer what it grants (a payment

@@ -52,20 +52,15 @@ from sqlalchemy.dialects import postgresql, sqlite
 from invoice_pipelines import sales_ledger
 from invoice_pipelines.db.tables import qbo_mappings, qbo_push_queue
 from invoice_pipelines.db.tenancy import tenant_transaction
-from invoice_pipelines.outbox import claim, finish, mark_unknown, refuse
-from invoice_pipelines.quickbooks.domain.client import (
-    MAX_BATCH,
-    QboClient,
-    batch_fault,
-    quote,
-    request_id,
-)
+from invoice_pipelines.outbox import claim, finish, refuse
+from invoice_pipelines.quickbooks.domain.client import MAX_BATCH, QboClient, batch_fault, quote, request_id
 from invoice_pipelines.quickbooks.domain.company import import_pending
 from invoice_pipelines.quickbooks.domain.errors import DuplicateDocNumber, QboError, StaleObject
 from invoice_pipelines.quickbooks.domain.sync.common import (
     SyncCounts,
     held_lease,
     mappings_by_local_id,
+    mark_dead_sending,
     record_conflict,
     save_mapping,
     save_mappings,
@@ -579,14 +574,14 @@ class InvoicePusher:
     def reconcile_unknown(self) -> None:
         """Rows left `sending` by a dead run: a create is linked when QBO has it (by DocNumber),
         else pending again; a void is pending again (its requestid replays QBO's answer)."""
-        # under the lease no other run can be sending, so every such row is a dead run's; without
-        # it only rows older than any batch can take. mark_unknown claims them (stamped now)
-        dead = mark_unknown(
+        # under the lease every such row is a dead run's; without it only rows older than any
+        # batch can take (mark_dead_sending)
+        dead = mark_dead_sending(
             self.engine,
             PUSHES,
             self.organization_id,
-            None if self.lease is not None else SENDING_STALE_AFTER,
-            reason=None,
+            self.lease,
+            SENDING_STALE_AFTER,
             returning=("action",),
             # a credit note's rows (credit, apply) are settled by credit_memos.py
             where=qbo_push_queue.c.action.in_(INVOICE_ACTIONS),
