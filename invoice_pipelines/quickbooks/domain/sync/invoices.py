@@ -53,7 +53,13 @@ from invoice_pipelines import sales_ledger
 from invoice_pipelines.db.tables import qbo_mappings, qbo_push_queue
 from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.outbox import claim, finish, refuse
-from invoice_pipelines.quickbooks.domain.client import MAX_BATCH, QboClient, batch_fault, quote, request_id
+from invoice_pipelines.quickbooks.domain.client import (
+    MAX_BATCH,
+    QboClient,
+    batch_fault,
+    quote,
+    request_id,
+)
 from invoice_pipelines.quickbooks.domain.company import import_pending
 from invoice_pipelines.quickbooks.domain.errors import DuplicateDocNumber, QboError, StaleObject
 from invoice_pipelines.quickbooks.domain.sync.common import (
