@@ -3,12 +3,13 @@
 import ast
 from pathlib import Path
 
-import invoice_pipelines.billing as billing_package
+import invoice_pipelines.billing.domain as billing_domain
 from invoice_pipelines.billing.domain import chunk_postgres
 from invoice_pipelines.billing.domain.contract import INVOICEABLE_STATUSES
 
-PACKAGE = "invoice_pipelines.billing"
-BILLING = Path(billing_package.__file__).parent
+# the chunk contract, the runner and the two implementations are billing's domain modules
+PACKAGE = "invoice_pipelines.billing.domain"
+BILLING = Path(billing_domain.__file__).parent
 
 
 def billing_imports(directory: Path) -> dict[str, set[str]]:

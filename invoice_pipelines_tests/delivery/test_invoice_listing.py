@@ -152,6 +152,7 @@ def test_the_listing_loads_no_dagster_and_no_document_writer(db, wiener):
     assert delivery == {
         "invoice_pipelines.delivery",
         "invoice_pipelines.delivery.area",
+        "invoice_pipelines.delivery.commands",
         "invoice_pipelines.delivery.commands.cli",
         "invoice_pipelines.delivery.commands.cli_peppol",
         "invoice_pipelines.delivery.commands.invoice_listing",

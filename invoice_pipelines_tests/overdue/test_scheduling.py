@@ -290,7 +290,8 @@ def test_the_code_location_loads_with_the_old_names_and_says_once_what_to_rename
         [
             sys.executable,
             "-c",
-            "from invoice_pipelines.overdue import defs, schedules, scheduling\n"
+            "from invoice_pipelines.overdue import defs, schedules\n"
+            "from invoice_pipelines.overdue.domain import scheduling\n"
             "scheduling.schedule_settings()\n"
             "print(schedules.SCHEDULE.interval_hours, schedules.SCHEDULE.batch_size)",
         ],
