@@ -1,5 +1,5 @@
 """The exports as the assemblies see them: `export` and `export-reopen` (their parsers
-exports/commands/cli.py, what they do exports/commands/run.py) and their assets, jobs and schedule
+exports/commands/cli.py, what they do exports/commands/run.py) and their assets, jobs and sensor
 (exports/defs.py)."""
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Dunning as the assemblies see it: `overdue`, `dunning-block`, `customer-kind` and
 `dunning-base-rate` (their parsers overdue/commands/cli.py, what they do overdue/commands/run.py), its
-asset, schedule and check (overdue/defs.py)."""
+asset, sensor and check (overdue/defs.py)."""
 
 from __future__ import annotations
 

@@ -15,7 +15,7 @@ from sqlalchemy import Engine
 from invoice_pipelines.overdue.assets import ASSET
 from invoice_pipelines.overdue.domain.pipeline import first_organization_added, last_successful_run
 from invoice_pipelines.overdue.domain.scheduling import ScheduleSettings
-from invoice_pipelines.overdue.schedules import SCHEDULE
+from invoice_pipelines.overdue.sensors import SCHEDULE
 from invoice_pipelines.scheduled_checks import scheduled_checks
 
 

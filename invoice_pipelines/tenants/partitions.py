@@ -41,25 +41,31 @@ PARTITION_RANGE_START_TAG = "dagster/asset_partition_range_start"
 PARTITION_RANGE_END_TAG = "dagster/asset_partition_range_end"
 
 
-# How a schedule over every organization cuts them into runs (the month-end's exports and dunning):
-# one rule, so that two schedules' runs over one organization cover the same span of partitions and
-# so share one slot (tenants/run_coordinator.organizations_slot_of_range): one run at a time per
-# organization. Issue 76: with 10 organizations per export run and 100 per dunning run, a
-# month-end of 200 organizations ran 20 pairs of runs of the same organizations at once.
+# How a period's runs over every organization are cut (the month-end's exports and dunning,
+# tenants/sensors.period_runs_sensor): one rule, so that two sensors' runs over one organization
+# cover the same span of partitions and so share one slot
+# (tenants/run_coordinator.organizations_slot_of_range): one run at a time per organization.
+# Issue 76: with 10 organizations per export run and 100 per dunning run, a month-end of 200
+# organizations ran 20 pairs of runs of the same organizations at once.
 # 100 a run, as the dunning had: a run's own cost (its submission, start, events) weighs against
 # 10 organizations' month-end (about 3 s of work); at 1,000 organizations 200 runs of 10 took
 # 2.13 times the work done in one process (bench month-end, under load).
 ORGANIZATIONS_PER_RUN = 100
 # With many organizations the runs grow instead of their number: beyond 10,000 organizations at
-# most 100 runs a tick (thousands of runs would queue for hours behind the instance's run limit
+# most 100 runs a period (thousands of runs would queue for hours behind the instance's run limit
 # and flood the Runs page on the 1st of every month).
-MAX_RUNS_PER_TICK = 100
+MAX_RUNS_PER_PERIOD = 100
+# Runs a sensor submits a tick (issue 76): submitting one run over 100 organizations costs
+# Dagster 0.4-1.0 s of Python at 10,000 organizations, under the GIL (submit threads do not
+# help), so 100 at once made a 100-125 s tick; this many keep a tick to a few seconds, and the
+# 100 runs of a period take 13 ticks (about 7 minutes at 30 s), while the first ones run.
+RUNS_PER_TICK = 8
 
 
 def organizations_per_run(organizations: int, at_least: int = ORGANIZATIONS_PER_RUN) -> int:
-    """Organizations per run of a schedule over `organizations` of them: `at_least`, more beyond
-    `at_least * MAX_RUNS_PER_TICK` so that a tick asks for at most MAX_RUNS_PER_TICK runs."""
-    return max(at_least, -(-organizations // MAX_RUNS_PER_TICK))
+    """Organizations per run of a period over `organizations` of them: `at_least`, more beyond
+    `at_least * MAX_RUNS_PER_PERIOD` so that a period has at most MAX_RUNS_PER_PERIOD runs."""
+    return max(at_least, -(-organizations // MAX_RUNS_PER_PERIOD))
 
 
 def partition_range_tags(first: str, last: str) -> dict[str, str]:

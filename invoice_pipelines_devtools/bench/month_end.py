@@ -20,19 +20,19 @@ PostgreSQL for the application and for Dagster's storage, with the machinery of 
    by N / S (the organizations are alike).
 3. **Through Dagster**: the deployment's instance (deploy/dagster.yaml: run coordinator, limits,
    lanes) on a scratch PostgreSQL database, the N organizations added as partitions in one call,
-   then the code server, daemon and webserver. The month-end's schedules are ticked as on the 1st
-   the way a person tests a schedule in the UI: `scheduleDryRun` at the first tick on or after the
-   1st 00:00 (the code server evaluates the schedule as it does for the daemon, at that scheduled
-   time), then every run request launched with `launchMultipleRuns` carrying the tags the daemon
-   adds (`dagster/schedule_name`, `dagster/run_key`), so each run goes through the instance's
-   `submit_run` and the run coordinator's queue as a scheduled run does. Both schedules' requests
-   are launched back to back, the dunning tick first (00:00, before the exports' 03:00).
+   then the code server, daemon and webserver. The month-end is started as a person starts a
+   period by hand (docs/exports.md): once each month-end sensor had its first tick, its cursor is
+   set through the webserver (`setSensorCursor`) to its tick on the 1st (the dunning's 00:00, the
+   exports' 03:00, in their zone); the daemon then ticks both sensors as on the 1st, each tick
+   submitting a few runs through the instance's `submit_run` and the run coordinator's queue, until
+   every run of the month is requested. The daemon's own tick times are what `slowest_tick_s`
+   reports.
 4. **Meanwhile**: a supplier invoice dropped every `--drop-every` s into one organization's upload
    folder, timed to VALIDATED; every `--pages-every` s the UI's pages fetched as the browser does:
    the asset partitions page of `sales_invoice_exports` (its HTML and the partition health query
    the page makes) and the Runs page (its HTML, the runs feed of 25 and its counts). Afterwards the
    daemon's ticks (every sensor and schedule tick of the instance in the run's window, end minus
-   start) are read from the instance.
+   start) are read from the instance, and the month-end sensors' ticks that requested runs apart.
 5. **Measured**: runs (by job, status), failed runs, seconds from the first launch to the last
    run's end, `ratio_to_one_process`, pairs of runs of one organization at once, intake p50/max,
    slowest tick (by instigator), slowest page, peak RSS/PSS of the whole process tree, and what
@@ -52,7 +52,7 @@ import tempfile
 import threading
 import time
 import urllib.request
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -60,9 +60,9 @@ from invoice_pipelines.cli_args import positive_int
 from invoice_pipelines_devtools.bench import backfill as bf
 
 DIRECTIONS = bf.DIRECTIONS
-EXPORT_SCHEDULE, DUNNING_SCHEDULE = "monthly_exports_schedule", "dunning_schedule"
-# the dunning tick first: at 00:00 on the 1st, the exports' at 03:00
-SCHEDULES = (DUNNING_SCHEDULE, EXPORT_SCHEDULE)
+EXPORT_SENSOR, DUNNING_SENSOR = "monthly_exports_sensor", "dunning_sensor"
+# the dunning first: at 00:00 on the 1st, the exports at 03:00
+SENSORS = (DUNNING_SENSOR, EXPORT_SENSOR)
 PAGE_ASSET = "sales_invoice_exports"
 SCHEDULE_ZONE = "Europe/Berlin"
 SETTINGS = (
@@ -109,10 +109,19 @@ def first_of_month(month: str) -> date:
     return date(year + number // 12, number % 12 + 1, 1)
 
 
-def tick_floor(day: date) -> float:
-    """The instant the month-end's ticks are looked for from: the day's 00:00 in the schedules'
-    zone, one second before (a schedule's dry run takes the first tick at or after it)."""
-    return datetime(day.year, day.month, day.day, tzinfo=ZoneInfo(SCHEDULE_ZONE)).timestamp() - 1
+def month_end_ticks(day: date) -> dict[str, datetime]:
+    """Each month-end sensor's tick on `day`: its first due tick after the day began (00:00 in
+    the schedules' zone, one second before), as the code location's settings say (by default the
+    dunning's 00:00 and the exports' 03:00, Berlin)."""
+    from invoice_pipelines.exports.sensors import MONTH_END
+    from invoice_pipelines.overdue.sensors import SCHEDULE, dunning_cadence
+
+    floor = datetime(day.year, day.month, day.day, tzinfo=ZoneInfo(SCHEDULE_ZONE))
+    floor = floor - timedelta(seconds=1)
+    return {
+        DUNNING_SENSOR: dunning_cadence(SCHEDULE).after(floor),
+        EXPORT_SENSOR: MONTH_END.after(floor),
+    }
 
 
 # --- seeding: live invoices of one closed month -------------------------------------------------
@@ -261,7 +270,7 @@ def reset(owner, data_dir: Path) -> None:
     bf._vacuum(owner)
 
 
-# --- ticking the schedules as on the 1st --------------------------------------------------------
+# --- the month-end sensors started as on the 1st -------------------------------------------------
 
 REPOSITORIES = """
 query Repositories {
@@ -272,46 +281,12 @@ query Repositories {
   }
 }
 """
-DRY_RUN = """
-mutation DryRun($selector: ScheduleSelector!, $timestamp: Float) {
-  scheduleDryRun(selectorData: $selector, timestamp: $timestamp) {
+SET_CURSOR = """
+mutation SetCursor($selector: SensorSelector!, $cursor: String) {
+  setSensorCursor(sensorSelector: $selector, cursor: $cursor) {
     __typename
-    ... on DryRunInstigationTick {
-      timestamp
-      evaluationResult {
-        skipReason
-        error { message }
-        runRequests { runKey runConfigYaml jobName tags { key value } assetSelection { path } }
-      }
-    }
     ... on PythonError { message }
-    ... on ScheduleNotFoundError { message }
-  }
-}
-"""
-SCHEDULE_JOB = """
-query ScheduleJob($selector: ScheduleSelector!) {
-  scheduleOrError(scheduleSelector: $selector) {
-    __typename
-    ... on Schedule { pipelineName }
-    ... on PythonError { message }
-  }
-}
-"""
-LAUNCH_MANY = """
-mutation LaunchMany($params: [ExecutionParams!]!) {
-  launchMultipleRuns(executionParamsList: $params) {
-    __typename
-    ... on LaunchMultipleRunsResult {
-      launchMultipleRunsResult {
-        __typename
-        ... on LaunchRunSuccess { run { runId } }
-        ... on PythonError { message }
-        ... on InvalidSubsetError { message }
-        ... on RunConfigValidationInvalid { errors { message } }
-      }
-    }
-    ... on PythonError { message }
+    ... on SensorNotFoundError { message }
   }
 }
 """
@@ -334,70 +309,115 @@ def repository(services) -> dict:
     return {"repositoryLocationName": node["location"]["name"], "repositoryName": node["name"]}
 
 
-def execution_params(repo: dict, schedule: str, job: str, request: dict) -> dict:
-    """What the daemon launches for one run request of `schedule`: its job, config and tags, with
-    the schedule's name and the run key as tags (Dagster's, as the daemon sets them)."""
-    import yaml
+def start_cursor(tick: datetime) -> str:
+    """The cursor a person sets to start the period of `tick` (tenants/domain/periods.py)."""
+    import json
 
-    selector = {**repo, "jobName": request.get("jobName") or job}
-    if request.get("assetSelection"):
-        selector["assetSelection"] = [{"path": key["path"]} for key in request["assetSelection"]]
-    tags = {tag["key"]: tag["value"] for tag in request["tags"]}
-    tags["dagster/schedule_name"] = schedule
-    if request.get("runKey"):
-        tags["dagster/run_key"] = request["runKey"]
-    return {
-        "selector": selector,
-        "runConfigData": _strings(yaml.safe_load(request["runConfigYaml"]) or {}),
-        "mode": "default",
-        "executionMetadata": {"tags": [{"key": k, "value": v} for k, v in tags.items()]},
-    }
+    return json.dumps({"tick": tick.isoformat()})
 
 
-def _strings(value):
-    """The run config as the schedule gave it: YAML reads an unquoted ISO instant (the dunning
-    run's `as_of`) as a datetime, which the config's string field would refuse."""
-    if isinstance(value, dict):
-        return {key: _strings(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_strings(item) for item in value]
-    return value.isoformat() if isinstance(value, datetime | date) else value
+def sensor_cursors(instance) -> dict[str, str | None]:
+    """The month-end sensors' cursors as the instance holds them (None before their first tick)."""
+    found: dict[str, str | None] = dict.fromkeys(SENSORS)
+    for state in instance.all_instigator_state():
+        if state.instigator_name in found and state.instigator_data is not None:
+            found[state.instigator_name] = state.instigator_data.cursor
+    return found
 
 
-def tick(services, repo: dict, schedule: str, floor: float, chunk: int = 50) -> dict:
-    """Evaluate `schedule` at its first tick on or after `floor` and launch its run requests; the
-    evaluation's and the launches' seconds, the requests and the run ids."""
+def _progress(cursor: str | None) -> dict:
+    import json
+
+    return json.loads(cursor) if cursor else {}
+
+
+def start_month_end(services, repo: dict, instance, ticks: dict[str, datetime], timeout: float):
+    """Set each month-end sensor's cursor to its tick once the daemon ticked it a first time (a
+    cursor set before could be overwritten by that first tick's), and again should a tick that
+    was under way meanwhile have written over it, until each sensor planned its period."""
+    wanted = {name: tick.isoformat() for name, tick in ticks.items()}
     started = time.monotonic()
-    selector = {**repo, "scheduleName": schedule}
-    answer = _graphql(services, DRY_RUN, {"selector": selector, "timestamp": floor})
-    dry = answer["scheduleDryRun"]
-    if dry["__typename"] != "DryRunInstigationTick":
-        raise RuntimeError(f"{schedule}: {dry}")
-    evaluated = time.monotonic() - started
-    result = dry["evaluationResult"] or {}
-    if result.get("error"):
-        raise RuntimeError(f"{schedule}: {result['error']['message']}")
-    requests = result.get("runRequests") or []
-    job = _graphql(services, SCHEDULE_JOB, {"selector": selector})["scheduleOrError"][
-        "pipelineName"
-    ]
-    params = [execution_params(repo, schedule, job, request) for request in requests]
-    run_ids = []
-    for first in range(0, len(params), chunk):
-        launched = _graphql(services, LAUNCH_MANY, {"params": params[first : first + chunk]})
-        outcome = launched["launchMultipleRuns"]
-        for one in outcome.get("launchMultipleRunsResult") or [outcome]:
-            if one.get("__typename") != "LaunchRunSuccess":
-                raise RuntimeError(f"{schedule}: a run was not launched: {one}")
-            run_ids.append(one["run"]["runId"])
+    set_at: dict[str, float] = {}
+    while True:
+        cursors = sensor_cursors(instance)
+        planned = {
+            name: _progress(cursors[name]).get("tick") == wanted[name]
+            and "requested" in _progress(cursors[name])
+            for name in SENSORS
+        }
+        if all(planned.values()):
+            return
+        for name in SENSORS:
+            if planned[name] or cursors[name] is None:
+                continue  # planned, or not ticked yet
+            if name in set_at and time.monotonic() - set_at[name] < 90:
+                continue  # set: its next tick plans it
+            selector = {**repo, "sensorName": name}
+            answer = _graphql(
+                services, SET_CURSOR, {"selector": selector, "cursor": start_cursor(ticks[name])}
+            )["setSensorCursor"]
+            if answer["__typename"] != "Sensor":
+                raise RuntimeError(f"{name}: {answer}")
+            set_at[name] = time.monotonic()
+            _log(f"{name}: cursor set to {ticks[name].isoformat()}")
+        if time.monotonic() - started > timeout:
+            raise RuntimeError(f"the month-end sensors did not start: {cursors}")
+        services._alive()
+        time.sleep(1)
+
+
+def wait_for_requests(instance, services, timeout: float) -> set[str]:
+    """Until every month-end sensor requested every run of its period; the runs' ids (every run
+    the two sensors launched on this scratch instance)."""
+    from dagster import RunsFilter
+
+    started = last_log = time.monotonic()
+    while True:
+        cursors = {name: _progress(cursor) for name, cursor in sensor_cursors(instance).items()}
+        if all(c.get("requested") is not None and not c.get("remaining") for c in cursors.values()):
+            break
+        if time.monotonic() - started > timeout:
+            raise RuntimeError(f"the month-end sensors did not request every run: {cursors}")
+        if time.monotonic() - last_log > 60:
+            _log(
+                ", ".join(
+                    f"{n}: {c.get('requested')} of "
+                    f"{(c.get('requested') or 0) + len(c.get('remaining') or ())}"
+                    for n, c in cursors.items()
+                )
+                + " runs requested"
+            )
+            last_log = time.monotonic()
+        services._alive()
+        time.sleep(2)
+    time.sleep(5)  # the last tick's runs are submitted after its cursor is written
     return {
-        "first_tick_from": datetime.fromtimestamp(dry["timestamp"], UTC).isoformat(),
-        "evaluation_s": round(evaluated, 2),
-        "launch_s": round(time.monotonic() - started - evaluated, 2),
-        "run_requests": len(requests),
-        "skip_reason": result.get("skipReason"),
-        "run_ids": run_ids,
+        record.dagster_run.run_id
+        for name in SENSORS
+        for record in instance.get_run_records(RunsFilter(tags={"dagster/sensor_name": name}))
     }
+
+
+def sensor_ticks(instance, since: float, until: float) -> dict[str, dict]:
+    """The month-end sensors' ticks that requested runs in [since, until]: how many, runs each,
+    the slowest (end minus start, seconds), the runs requested."""
+    found = {}
+    for state in instance.all_instigator_state():
+        if state.instigator_name not in SENSORS:
+            continue
+        ticks = instance.get_ticks(
+            state.instigator_origin_id, state.selector_id, after=since, before=until, limit=10_000
+        )
+        requesting = [t for t in ticks if t.run_ids and t.end_timestamp]
+        seconds = [t.end_timestamp - t.timestamp for t in requesting]
+        found[state.instigator_name] = {
+            "requesting_ticks": len(requesting),
+            "runs_requested": sum(len(t.run_ids) for t in requesting),
+            "most_runs_a_tick": max((len(t.run_ids) for t in requesting), default=0),
+            "slowest_s": round(max(seconds), 2) if seconds else None,
+            "p50_s": bf._percentile(seconds, 0.5),
+        }
+    return found
 
 
 # --- the UI's pages -----------------------------------------------------------------------------
@@ -668,7 +688,7 @@ def run(args: argparse.Namespace) -> dict:
     data_dir = scratch.root / "data"
     month = bf.history_months(1)[0]
     day = first_of_month(month)
-    floor = tick_floor(day)
+    month_end = month_end_ticks(day)
     result: dict = {
         "scenario": "month-end",
         "organizations": args.orgs,
@@ -714,8 +734,8 @@ def run(args: argparse.Namespace) -> dict:
             result["seed_seconds"] = round(time.perf_counter() - t0, 1)
             _log(f"seeded {args.orgs} organizations' {month} in {result['seed_seconds']} s")
 
-            # the dunning tick's instant: 00:00 on the 1st where the schedule runs by default
-            dunning_at = datetime.fromtimestamp(floor + 1, UTC)
+            # the dunning tick's instant: 00:00 on the 1st where it runs by default
+            dunning_at = month_end[DUNNING_SENSOR].astimezone(UTC)
             sample = bf.sample_of(slugs, args.one_process_sample)
             alone = one_process(sample, month, dunning_at)
             scale = len(slugs) / len(sample)
@@ -762,12 +782,9 @@ def run(args: argparse.Namespace) -> dict:
                 began, began_at = time.monotonic(), time.time()
                 drops.start()
                 pages.start()
-                ticks = {name: tick(services, repo, name, floor) for name in SCHEDULES}
-                mine = {run_id for t in ticks.values() for run_id in t["run_ids"]}
-                _log(
-                    "ticked "
-                    + ", ".join(f"{n}: {t['run_requests']} runs" for n, t in ticks.items())
-                )
+                start_month_end(services, repo, instance, month_end, 600)
+                mine = wait_for_requests(instance, services, args.timeout)
+                _log(f"the sensors requested {len(mine)} runs")
                 wait_for_runs(instance, mine, args.timeout, services)
                 seconds = time.monotonic() - began
                 drops.stop_event.set()
@@ -783,6 +800,7 @@ def run(args: argparse.Namespace) -> dict:
                     instance, [r["run_id"] for r in runs if r["status"] == "FAILURE"]
                 )
                 tick_times = daemon_ticks(instance, began_at, time.time())
+                ticks = sensor_ticks(instance, began_at, time.time())
             result.update(_figures(result, seconds, runs, mine, ticks, tick_times, drops, pages))
             result["failure_details"] = failures
             result.update(connections.figures())
@@ -832,13 +850,9 @@ def _figures(result, seconds, runs, mine, ticks, tick_times, drops, pages) -> di
     latencies = [d["seconds"] for d in drops.results if "seconds" in d]
     loads = [p for p in pages.loads if "error" not in p]
     slowest_tick = max(tick_times.items(), key=lambda item: item[1]["slowest_s"], default=None)
-    # a schedule's tick in the daemon is its evaluation and the submission of its run requests
-    schedule_ticks = {n: t["evaluation_s"] + t["launch_s"] for n, t in ticks.items()}
     work = (last_end - first_created) if last_end and first_created else seconds
     return {
-        "schedule_ticks": {
-            n: {k: v for k, v in t.items() if k != "run_ids"} for n, t in ticks.items()
-        },
+        "month_end_ticks": ticks,
         "runs": len(month_end),
         "runs_by_job": bf._count(r["job"] for r in month_end),
         "runs_by_status": bf._count(r["status"] for r in month_end),
@@ -861,12 +875,11 @@ def _figures(result, seconds, runs, mine, ticks, tick_times, drops, pages) -> di
         "intake_p50_s": bf._percentile(latencies, 0.5),
         "intake_max_s": max(latencies) if latencies else None,
         "daemon_ticks": tick_times,
-        "slowest_tick_s": max(
-            [*(t["slowest_s"] for t in tick_times.values()), *schedule_ticks.values()],
-            default=None,
-        ),
+        "slowest_tick_s": max((t["slowest_s"] for t in tick_times.values()), default=None),
         "slowest_daemon_tick": slowest_tick[0] if slowest_tick else None,
-        "slowest_schedule_tick_s": round(max(schedule_ticks.values(), default=0), 2),
+        "slowest_month_end_tick_s": max(
+            (t["slowest_s"] or 0 for t in ticks.values()), default=None
+        ),
         "page_loads": len(loads),
         "page_errors": [p["error"] for p in pages.loads if "error" in p][:3],
         "partitions_page_max_s": max((p["partitions_page_s"] for p in loads), default=None),
