@@ -71,6 +71,8 @@ EXPECTED_SENSORS = {
     "invoice_batch_jobs_sensor",
     "communications_batch_jobs_sensor",
     "dead_runs_sensor",
+    "monthly_exports_sensor",
+    "dunning_sensor",
 }
 EXPECTED_SCHEDULES = {
     "archive_checks_schedule",
@@ -78,14 +80,12 @@ EXPECTED_SCHEDULES = {
     "supplier_notices_schedule",
     "fail_stuck_batch_jobs_schedule",
     "sales_invoices_checks_schedule",
-    "monthly_exports_schedule",
     "qbo_payments_schedule",
     "qbo_customers_schedule",
     "qbo_items_schedule",
     "qbo_vendors_schedule",
     "qbo_bill_payments_schedule",
     "qbo_checks_schedule",
-    "dunning_schedule",
     "dunning_checks_schedule",
     "peppol_checks_schedule",
     "archive_retention_schedule",

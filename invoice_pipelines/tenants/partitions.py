@@ -56,10 +56,11 @@ ORGANIZATIONS_PER_RUN = 100
 # and flood the Runs page on the 1st of every month).
 MAX_RUNS_PER_PERIOD = 100
 # Runs a sensor submits a tick (issue 76): submitting one run over 100 organizations costs
-# Dagster 0.4-1.0 s of Python at 10,000 organizations, under the GIL (submit threads do not
-# help), so 100 at once made a 100-125 s tick; this many keep a tick to a few seconds, and the
-# 100 runs of a period take 13 ticks (about 7 minutes at 30 s), while the first ones run.
-RUNS_PER_TICK = 8
+# Dagster 0.4-1.5 s of Python at 10,000 organizations, under the GIL (submit threads do not
+# help), so 100 at once made a 100-125 s tick; 8 a tick took 3.5-11.9 s there (load 6-10), 5 keep
+# a tick to a few seconds. The 100 runs of a period take 20 ticks (about 12 minutes at 30 s),
+# while the first ones run: faster than 2 cores work through them.
+RUNS_PER_TICK = 5
 
 
 def organizations_per_run(organizations: int, at_least: int = ORGANIZATIONS_PER_RUN) -> int:

@@ -157,8 +157,8 @@ def period_runs_sensor(
         now = clock() if clock is not None else datetime.now(UTC)
         try:
             progress = Progress.read(context.cursor, cadence)
-        except ValueError as exc:
-            return SkipReason(str(exc))
+        except ValueError as exc:  # a cursor a person typed wrong: kept, and what to write
+            return SensorResult(skip_reason=str(exc), cursor=context.cursor)
         notes: list[str] = []
 
         def plan(tick: datetime) -> list[Chunk]:

@@ -23,9 +23,10 @@ PostgreSQL for the application and for Dagster's storage, with the machinery of 
    then the code server, daemon and webserver. The month-end is started as a person starts a
    period by hand (docs/exports.md): once each month-end sensor had its first tick, its cursor is
    set through the webserver (`setSensorCursor`) to its tick on the 1st (the dunning's 00:00, the
-   exports' 03:00, in their zone); the daemon then ticks both sensors as on the 1st, each tick
-   submitting a few runs through the instance's `submit_run` and the run coordinator's queue, until
-   every run of the month is requested. The daemon's own tick times are what `slowest_tick_s`
+   exports' 03:00, in their zone); the daemon then ticks the sensor as on the 1st, each tick
+   submitting a few runs through the instance's `submit_run` and the run coordinator's queue,
+   until every run of its period is requested. The dunning first, then the exports (on the 1st
+   they are 3 hours apart, so their ticks do not meet). The daemon's own tick times are what `slowest_tick_s`
    reports.
 4. **Meanwhile**: a supplier invoice dropped every `--drop-every` s into one organization's upload
    folder, timed to VALIDATED; every `--pages-every` s the UI's pages fetched as the browser does:
@@ -331,65 +332,59 @@ def _progress(cursor: str | None) -> dict:
     return json.loads(cursor) if cursor else {}
 
 
-def start_month_end(services, repo: dict, instance, ticks: dict[str, datetime], timeout: float):
-    """Set each month-end sensor's cursor to its tick once the daemon ticked it a first time (a
-    cursor set before could be overwritten by that first tick's), and again should a tick that
-    was under way meanwhile have written over it, until each sensor planned its period."""
-    wanted = {name: tick.isoformat() for name, tick in ticks.items()}
+def start_period(services, repo: dict, instance, name: str, tick: datetime, timeout: float):
+    """Set sensor `name`'s cursor to `tick` once the daemon ticked it a first time (a cursor set
+    before could be overwritten by that first tick's), and again should a tick that was under way
+    meanwhile have written over it, until the sensor planned that tick's period."""
     started = time.monotonic()
-    set_at: dict[str, float] = {}
+    set_at = None
     while True:
-        cursors = sensor_cursors(instance)
-        planned = {
-            name: _progress(cursors[name]).get("tick") == wanted[name]
-            and "requested" in _progress(cursors[name])
-            for name in SENSORS
-        }
-        if all(planned.values()):
+        cursor = sensor_cursors(instance)[name]
+        progress = _progress(cursor)
+        if progress.get("tick") == tick.isoformat() and "requested" in progress:
             return
-        for name in SENSORS:
-            if planned[name] or cursors[name] is None:
-                continue  # planned, or not ticked yet
-            if name in set_at and time.monotonic() - set_at[name] < 90:
-                continue  # set: its next tick plans it
+        if cursor is not None and (set_at is None or time.monotonic() - set_at > 90):
             selector = {**repo, "sensorName": name}
             answer = _graphql(
-                services, SET_CURSOR, {"selector": selector, "cursor": start_cursor(ticks[name])}
+                services, SET_CURSOR, {"selector": selector, "cursor": start_cursor(tick)}
             )["setSensorCursor"]
             if answer["__typename"] != "Sensor":
                 raise RuntimeError(f"{name}: {answer}")
-            set_at[name] = time.monotonic()
-            _log(f"{name}: cursor set to {ticks[name].isoformat()}")
+            set_at = time.monotonic()
+            _log(f"{name}: cursor set to {tick.isoformat()}")
         if time.monotonic() - started > timeout:
-            raise RuntimeError(f"the month-end sensors did not start: {cursors}")
+            raise RuntimeError(f"{name} did not start its period: {cursor}")
         services._alive()
         time.sleep(1)
 
 
-def wait_for_requests(instance, services, timeout: float) -> set[str]:
-    """Until every month-end sensor requested every run of its period; the runs' ids (every run
-    the two sensors launched on this scratch instance)."""
-    from dagster import RunsFilter
-
+def wait_for_requests(instance, services, name: str, timeout: float) -> None:
+    """Until sensor `name` requested every run of its period."""
     started = last_log = time.monotonic()
     while True:
-        cursors = {name: _progress(cursor) for name, cursor in sensor_cursors(instance).items()}
-        if all(c.get("requested") is not None and not c.get("remaining") for c in cursors.values()):
-            break
+        progress = _progress(sensor_cursors(instance)[name])
+        requested, remaining = progress.get("requested"), progress.get("remaining") or ()
+        if requested is not None and not remaining:
+            _log(f"{name}: {requested} of {requested} runs requested")
+            return
         if time.monotonic() - started > timeout:
-            raise RuntimeError(f"the month-end sensors did not request every run: {cursors}")
+            raise RuntimeError(f"{name} did not request every run: {progress}")
         if time.monotonic() - last_log > 60:
-            _log(
-                ", ".join(
-                    f"{n}: {c.get('requested')} of "
-                    f"{(c.get('requested') or 0) + len(c.get('remaining') or ())}"
-                    for n, c in cursors.items()
-                )
-                + " runs requested"
-            )
+            _log(f"{name}: {requested} of {(requested or 0) + len(remaining)} runs requested")
             last_log = time.monotonic()
         services._alive()
         time.sleep(2)
+
+
+def run_month_end(services, repo: dict, instance, ticks: dict[str, datetime], timeout: float):
+    """The 1st as the daemon lives it: the dunning's period started, and once all its runs are
+    requested the exports' (on the 1st they are 3 hours apart); every run the two sensors
+    launched on this scratch instance."""
+    from dagster import RunsFilter
+
+    for name in SENSORS:
+        start_period(services, repo, instance, name, ticks[name], 600)
+        wait_for_requests(instance, services, name, timeout)
     time.sleep(5)  # the last tick's runs are submitted after its cursor is written
     return {
         record.dagster_run.run_id
@@ -688,7 +683,7 @@ def run(args: argparse.Namespace) -> dict:
     data_dir = scratch.root / "data"
     month = bf.history_months(1)[0]
     day = first_of_month(month)
-    month_end = month_end_ticks(day)
+    ticks = month_end_ticks(day)
     result: dict = {
         "scenario": "month-end",
         "organizations": args.orgs,
@@ -735,7 +730,7 @@ def run(args: argparse.Namespace) -> dict:
             _log(f"seeded {args.orgs} organizations' {month} in {result['seed_seconds']} s")
 
             # the dunning tick's instant: 00:00 on the 1st where it runs by default
-            dunning_at = month_end[DUNNING_SENSOR].astimezone(UTC)
+            dunning_at = ticks[DUNNING_SENSOR].astimezone(UTC)
             sample = bf.sample_of(slugs, args.one_process_sample)
             alone = one_process(sample, month, dunning_at)
             scale = len(slugs) / len(sample)
@@ -782,8 +777,7 @@ def run(args: argparse.Namespace) -> dict:
                 began, began_at = time.monotonic(), time.time()
                 drops.start()
                 pages.start()
-                start_month_end(services, repo, instance, month_end, 600)
-                mine = wait_for_requests(instance, services, args.timeout)
+                mine = run_month_end(services, repo, instance, ticks, args.timeout)
                 _log(f"the sensors requested {len(mine)} runs")
                 wait_for_runs(instance, mine, args.timeout, services)
                 seconds = time.monotonic() - began
@@ -800,8 +794,10 @@ def run(args: argparse.Namespace) -> dict:
                     instance, [r["run_id"] for r in runs if r["status"] == "FAILURE"]
                 )
                 tick_times = daemon_ticks(instance, began_at, time.time())
-                ticks = sensor_ticks(instance, began_at, time.time())
-            result.update(_figures(result, seconds, runs, mine, ticks, tick_times, drops, pages))
+                requesting = sensor_ticks(instance, began_at, time.time())
+            result.update(
+                _figures(result, seconds, runs, mine, requesting, tick_times, drops, pages)
+            )
             result["failure_details"] = failures
             result.update(connections.figures())
             result["peak_rss_mb"] = round(sampler.peak_rss_kb / 1024, 1)

@@ -12,7 +12,6 @@ from dagster import (
     DagsterInstance,
     Definitions,
     MultiPartitionKey,
-    build_schedule_context,
     instance_for_test,
 )
 from sqlalchemy import select
@@ -21,13 +20,14 @@ from invoice_pipelines.db.tables import exports, incoming_invoices
 from invoice_pipelines.db.tenancy import find_organization, tenant_transaction
 from invoice_pipelines.exports import assets as export_assets
 from invoice_pipelines.exports import jobs as export_jobs
-from invoice_pipelines.exports import schedules as export_schedules
+from invoice_pipelines.exports.sensors import build_monthly_exports_sensor
 from invoice_pipelines.resources.database import Database
 from invoice_pipelines.resources.file_stores import LocalFileStore
 from invoice_pipelines.resources.upload_stores import LocalUploadStore
 from invoice_pipelines.tenants.partitions import PARTITION_RANGE_END_TAG as RANGE_END
 from invoice_pipelines.tenants.partitions import PARTITION_RANGE_START_TAG as RANGE_START
 from invoice_pipelines_tests.exports.books import DATEV, incoming
+from invoice_pipelines_tests.tenants.period_ticks import every_tick
 
 # a month that is over: exports book a month once it is over (closed months)
 OVER = date(2026, 10, 5)
@@ -241,31 +241,36 @@ def test_bad_settings_fail_the_partition_with_one_sentence(db, tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_the_monthly_schedule_exports_last_month_in_batches_of_organizations(db, tmp_path):
+# the 1st of January 2027, 03:00 in Berlin: December 2026's month-end
+JANUARY_1 = '{"tick": "2027-01-01T03:00"}'
+
+
+def _month_end_requests(instance, engine, **overrides) -> list:
+    """Every run request of the month-end sensor for December 2026, tick after tick."""
+    sensor = build_monthly_exports_sensor(
+        clock=lambda: datetime(2027, 1, 1, 3, tzinfo=UTC), **overrides
+    )
+    results = every_tick(sensor, instance, engine, JANUARY_1)
+    return [request for result in results for request in result.run_requests]
+
+
+def test_the_month_end_exports_last_month_in_batches_of_organizations(db, tmp_path):
     orgs = [db.new_organization(**DATEV) for _ in range(3)]
     for org in orgs:
         incoming(db.engine, org["id"], "S-1", day=date(2026, 12, 3))
     slugs = [org["slug"] for org in orgs]
-    monkey = export_schedules.ORGANIZATIONS_PER_RUN
-    export_schedules.ORGANIZATIONS_PER_RUN = 2
-    try:
-        with instance_for_test() as instance:
-            instance.add_dynamic_partitions("organizations", ["someone-else", *slugs])
-            with build_schedule_context(
-                instance=instance,
-                scheduled_execution_time=datetime(2027, 1, 1, 3, tzinfo=UTC),
-                resources={"database": db.engine},
-            ) as context:
-                requests = export_schedules.monthly_exports_schedule(context)
-            assert [r.run_key for r in requests] == ["2026-12-batch-0", "2026-12-batch-1"]
-            assert [(r.tags[RANGE_START], r.tags[RANGE_END]) for r in requests] == [
-                ("2026-12|someone-else", f"2026-12|{slugs[0]}"),
-                (f"2026-12|{slugs[1]}", f"2026-12|{slugs[2]}"),
-            ]
-            # the second run exports exactly its two organizations
-            result = _run(db, tmp_path, instance, slugs[1], tags=requests[1].tags)
-    finally:
-        export_schedules.ORGANIZATIONS_PER_RUN = monkey
+    with instance_for_test() as instance:
+        instance.add_dynamic_partitions("organizations", ["someone-else", *slugs])
+        requests = _month_end_requests(
+            instance, db.engine, organizations_per_run_at_least=2, runs_per_tick=1
+        )
+        assert [r.run_key for r in requests] == ["2026-12-batch-0", "2026-12-batch-1"]
+        assert [(r.tags[RANGE_START], r.tags[RANGE_END]) for r in requests] == [
+            ("2026-12|someone-else", f"2026-12|{slugs[0]}"),
+            (f"2026-12|{slugs[1]}", f"2026-12|{slugs[2]}"),
+        ]
+        # the second run exports exactly its two organizations
+        result = _run(db, tmp_path, instance, slugs[1], tags=requests[1].tags)
     assert result.success
     assert set(map(str, _materializations(result, "incoming_invoice_exports"))) == {
         f"2026-12|{slugs[1]}",
@@ -277,12 +282,7 @@ def test_with_thousands_of_organizations_runs_grow_instead_of_their_number(sqlit
     slugs = [f"org-{i:05d}" for i in range(10_201)]
     with instance_for_test() as instance:
         instance.add_dynamic_partitions("organizations", slugs)
-        with build_schedule_context(
-            instance=instance,
-            scheduled_execution_time=datetime(2027, 1, 1, 3, tzinfo=UTC),
-            resources={"database": sqlite_database.engine},
-        ) as context:
-            requests = export_schedules.monthly_exports_schedule(context)
+        requests = _month_end_requests(instance, sqlite_database.engine)
     # 103 organizations per run (10,201 / 100 rounded up): 100 runs, never more
     assert len(requests) == 100
     ranges = [(r.tags[RANGE_START], r.tags[RANGE_END]) for r in requests]

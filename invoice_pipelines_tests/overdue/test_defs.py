@@ -1,12 +1,13 @@
-"""The overdue area in Dagster: batched schedule ticks, the asset over several organizations with
+"""The overdue area in Dagster: the sensor's batched runs a few a tick, the asset over several organizations with
 its metadata, the freshness check, the block job."""
 
 from __future__ import annotations
 
+import json
 import tempfile
 from datetime import UTC, date, datetime, timedelta
 
-from dagster import AssetKey, Definitions, build_schedule_context, instance_for_test
+from dagster import AssetKey, Definitions, instance_for_test
 from sqlalchemy import select
 
 from invoice_pipelines.db.tables import customers, dunning_runs
@@ -16,7 +17,7 @@ from invoice_pipelines.overdue.assets import dunning_notices
 from invoice_pipelines.overdue.checks import freshness, last_run_fresh
 from invoice_pipelines.overdue.domain.scheduling import schedule_settings
 from invoice_pipelines.overdue.jobs import dunning_block_job, dunning_job
-from invoice_pipelines.overdue.schedules import build_dunning_schedule
+from invoice_pipelines.overdue.sensors import build_dunning_sensor
 from invoice_pipelines.resources.database import Database
 from invoice_pipelines.resources.file_stores import LocalFileStore
 from invoice_pipelines.resources.mail import SmtpMailer
@@ -31,6 +32,7 @@ from invoice_pipelines_tests.overdue.helpers import (
     levels_by_invoice,
     set_settings,
 )
+from invoice_pipelines_tests.tenants.period_ticks import every_tick
 
 TICK = datetime(2026, 11, 21, 0, 0, tzinfo=UTC)
 
@@ -53,17 +55,32 @@ def _defs(
     )
 
 
-def test_a_tick_launches_one_run_per_batch_of_organizations(sqlite_database):
-    settings = schedule_settings({"INVOICE_PIPELINES_DUNNING_BATCH_SIZE": "2"})
-    schedule = build_dunning_schedule(settings)
+def _requests(settings, instance, engine, now: datetime, latest: datetime) -> list:
+    """Every run request of the dunning sensor at `now`, tick after tick, from a cursor whose last
+    tick taken in hand was `latest`."""
+    sensor = build_dunning_sensor(settings, clock=lambda: now, runs_per_tick=2)
+    cursor = json.dumps({"latest": latest.isoformat()})
+    results = every_tick(sensor, instance, engine, cursor)
+    assert max(len(r.run_requests) for r in results) <= 2
+    return [request for result in results for request in result.run_requests]
+
+
+def test_a_due_tick_requests_one_run_per_batch_of_organizations(sqlite_database):
+    settings = schedule_settings(
+        {
+            "INVOICE_PIPELINES_DUNNING_BATCH_SIZE": "2",
+            "INVOICE_PIPELINES_DUNNING_SCHEDULE_TIMEZONE": "UTC",
+        }
+    )
     with instance_for_test() as instance:
         instance.add_dynamic_partitions("organizations", ["a", "b", "c", "d", "e"])
-        with build_schedule_context(
-            instance=instance,
-            scheduled_execution_time=TICK,
-            resources={"database": sqlite_database.engine},
-        ) as context:
-            requests = schedule(context)
+        requests = _requests(
+            settings,
+            instance,
+            sqlite_database.engine,
+            TICK + timedelta(hours=3),
+            TICK - timedelta(days=1),
+        )
     assert [r.run_key for r in requests] == [
         "2026-11-21T00:00-batch-0",
         "2026-11-21T00:00-batch-1",
@@ -79,25 +96,23 @@ def test_a_tick_launches_one_run_per_batch_of_organizations(sqlite_database):
     }
 
 
-def test_an_interval_schedule_skips_the_hours_between_its_runs(sqlite_database):
+def test_an_interval_dunning_is_due_on_the_hours_of_its_interval(sqlite_database):
     settings = schedule_settings(
         {
             "INVOICE_PIPELINES_DUNNING_SCHEDULE_TYPE": "interval",
             "INVOICE_PIPELINES_DUNNING_SCHEDULE_VALUE": "5",
         }
     )
-    schedule = build_dunning_schedule(settings)
     with instance_for_test() as instance:
         instance.add_dynamic_partitions("organizations", ["a"])
         ran = []
+        latest = TICK - timedelta(hours=1)
         for hour in range(12):
-            moment = TICK + timedelta(hours=hour)
-            with build_schedule_context(
-                instance=instance,
-                scheduled_execution_time=moment,
-                resources={"database": sqlite_database.engine},
-            ) as c:
-                ran.append(isinstance(schedule(c), list))
+            moment = TICK + timedelta(hours=hour, minutes=1)
+            requests = _requests(settings, instance, sqlite_database.engine, moment, latest)
+            ran.append(bool(requests))
+            if requests:
+                latest = TICK + timedelta(hours=hour)
     # hours since 1970 divisible by 5: 2026-11-21 00:00 UTC is hour 497,856 (+4 -> a run)
     hours = int(TICK.timestamp() // 3600)
     assert [h for h in range(12) if ran[h]] == [h for h in range(12) if (hours + h) % 5 == 0]

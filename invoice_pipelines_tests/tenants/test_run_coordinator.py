@@ -538,7 +538,7 @@ def test_month_end_runs_over_spans_are_bulk_work_and_leave_the_intake_its_slots(
             tags={
                 RANGE_START_TAG: first,
                 RANGE_END_TAG: last,
-                "dagster/schedule_name": "dunning_schedule",
+                "dagster/sensor_name": "dunning_sensor",
             },
         )
         assert launched["__typename"] == "LaunchRunSuccess", launched

@@ -2,7 +2,7 @@
 timezone), its runs in order (chunks of organizations), and the cursor that says how far they are
 requested, so that each tick submits a few and a repeated or crashed tick asks for nothing new.
 
-Submitting a run over 100 organizations costs Dagster 0.4-1.0 s of Python at 10,000 of them; a
+Submitting a run over 100 organizations costs Dagster 0.4-1.5 s of Python at 10,000 of them; a
 schedule that asks for its 100 runs at once ticks for 100 s and more. The sensor that keeps this
 cursor (tenants/sensors.py `period_runs_sensor`) asks for at most a few a tick instead.
 

@@ -1,8 +1,8 @@
 """`invoice-pipelines bench month-end` at a tiny size (3 organizations, 2 + 2 invoices each): the
-seeded month, the one-process month-end, then the schedules ticked as on the 1st through a real
-code server, daemon and webserver on PostgreSQL storage. No timing is asserted: the test checks
-that what the bench reports is what the instance and the database hold (the runs it counts are
-the schedules' runs in Dagster's storage, every organization's month exported and dunned by
+seeded month, the one-process month-end, then the month-end's sensors started as on the 1st (their
+cursors set through the webserver) and ticked by a real daemon beside a code server and webserver
+on PostgreSQL storage. No timing is asserted: the test checks that what the bench reports is what
+the instance and the database hold (the runs it counts are the sensors' runs in Dagster's storage, every organization's month exported and dunned by
 them, the same notices as in one process) and that the figures the issue asks for are there."""
 
 from __future__ import annotations
@@ -18,11 +18,14 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from invoice_pipelines.cli import main
+from invoice_pipelines.tenants.domain.periods import Progress
 from invoice_pipelines_devtools.bench import add_scenarios
 from invoice_pipelines_devtools.bench.month_end import (
-    execution_params,
+    DUNNING_SENSOR,
+    EXPORT_SENSOR,
     first_of_month,
-    tick_floor,
+    month_end_ticks,
+    start_cursor,
 )
 
 REQUIRED = (
@@ -44,35 +47,21 @@ def test_bench_month_end_takes_organizations_and_invoices_a_month():
     assert (args.orgs, args.per_month) == (10000, 5)
 
 
-def test_the_month_end_is_the_first_of_the_next_month_from_midnight_in_berlin():
+def test_the_month_end_is_the_first_of_the_next_month_at_each_sensors_tick_in_berlin():
     assert first_of_month("2026-10") == date(2026, 11, 1)
     assert first_of_month("2026-12") == date(2027, 1, 1)
-    # 00:00 in Berlin (CET, UTC+1) is 23:00 UTC the day before; one second before it
-    floor = datetime.fromtimestamp(tick_floor(date(2026, 11, 1)) + 1, UTC)
-    assert floor == datetime(2026, 10, 31, 23, 0, tzinfo=UTC)
+    # the dunning at 00:00 in Berlin (CET, UTC+1: 23:00 UTC the day before), the exports at 03:00
+    ticks = month_end_ticks(date(2026, 11, 1))
+    assert ticks[DUNNING_SENSOR].astimezone(UTC) == datetime(2026, 10, 31, 23, 0, tzinfo=UTC)
+    assert ticks[EXPORT_SENSOR].astimezone(UTC) == datetime(2026, 11, 1, 2, 0, tzinfo=UTC)
 
 
-def test_a_run_request_is_launched_with_the_tags_the_daemon_gives_a_scheduled_run():
-    repo = {"repositoryLocationName": "invoice_pipelines", "repositoryName": "__repository__"}
-    request = {
-        "runKey": "2026-10-31T23:00-batch-0",
-        "jobName": None,
-        "runConfigYaml": "ops:\n  dunning_notices:\n    config:\n"
-        "      as_of: 2026-10-31T23:00:00+00:00\n",
-        "tags": [{"key": "dagster/asset_partition_range_start", "value": "a"}],
-        "assetSelection": None,
-    }
-    params = execution_params(repo, "dunning_schedule", "dunning_job", request)
-    assert params["selector"] == {**repo, "jobName": "dunning_job"}
-    tags = {tag["key"]: tag["value"] for tag in params["executionMetadata"]["tags"]}
-    assert tags == {
-        "dagster/asset_partition_range_start": "a",
-        "dagster/schedule_name": "dunning_schedule",
-        "dagster/run_key": "2026-10-31T23:00-batch-0",
-    }
-    # the instant stays the string the schedule gave, as the config's string field wants it
-    config = params["runConfigData"]["ops"]["dunning_notices"]["config"]
-    assert config["as_of"] == "2026-10-31T23:00:00+00:00"
+def test_the_cursor_the_bench_sets_is_the_one_a_person_sets_to_start_a_period():
+    from invoice_pipelines.exports.sensors import MONTH_END
+
+    tick = month_end_ticks(date(2026, 11, 1))[EXPORT_SENSOR]
+    progress = Progress.read(start_cursor(tick), MONTH_END)
+    assert progress.tick == tick and not progress.planned
 
 
 @pytest.mark.slow
@@ -92,26 +81,22 @@ def test_a_tiny_month_end_exports_and_duns_every_organization_through_the_daemon
         assert result["failed_runs"] == 0 and result["runs"] >= 2
         assert result["runs_by_job"].keys() == {"export_job", "dunning_job"}
         app, dagster = (database_url(scratch, kind) for kind in ("app", "dagster"))
-        # the runs the bench counts are the schedules' runs in Dagster's storage
+        # the runs the bench counts are the month-end sensors' runs in Dagster's storage
+        sensors = (EXPORT_SENSOR, DUNNING_SENSOR)
         with create_engine(dagster).connect() as conn:
-            scheduled = dict(
-                conn.execute(
-                    text(
-                        "SELECT value, count(*) FROM run_tags WHERE key = 'dagster/schedule_name' "
-                        "GROUP BY value"
-                    )
-                ).all()
-            )
-            run_ids = set(
-                conn.execute(
-                    text("SELECT run_id FROM run_tags WHERE key = 'dagster/schedule_name'")
-                ).scalars()
-            )
-        assert sum(scheduled.values()) == result["runs"]
-        assert scheduled == {
-            "monthly_exports_schedule": result["runs_by_job"]["export_job"],
-            "dunning_schedule": result["runs_by_job"]["dunning_job"],
+            rows = conn.execute(
+                text("SELECT run_id, value FROM run_tags WHERE key = 'dagster/sensor_name'")
+            ).all()
+        run_ids = {run_id for run_id, name in rows if name in sensors}
+        by_sensor = {name: sum(1 for _, n in rows if n == name) for name in sensors}
+        assert len(run_ids) == result["runs"]
+        assert by_sensor == {
+            EXPORT_SENSOR: result["runs_by_job"]["export_job"],
+            DUNNING_SENSOR: result["runs_by_job"]["dunning_job"],
         }
+        # the daemon ticked them: its ticks requested every run, none twice
+        ticks = result["month_end_ticks"]
+        assert sum(t["runs_requested"] for t in ticks.values()) == result["runs"]
         # every organization's month exported in both directions and dunned, by those runs
         with create_engine(app).connect() as conn:
             exported = conn.execute(
@@ -140,6 +125,7 @@ def test_a_tiny_month_end_exports_and_duns_every_organization_through_the_daemon
         assert result["intake_drops"] >= 1 and set(result["intake_statuses"]) == {"VALIDATED"}
         assert result["page_loads"] >= 1 and not result["page_errors"]
         assert result["slowest_tick_s"] > 0 and result["daemon_ticks"]
+        assert result["slowest_month_end_tick_s"] <= result["slowest_tick_s"]
         assert result["peak_rss_mb"] > 0
         assert result["ratio_to_one_process"] == pytest.approx(
             result["month_end_seconds"] / result["one_process_seconds"], rel=0.1
