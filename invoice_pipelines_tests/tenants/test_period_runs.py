@@ -228,22 +228,21 @@ def test_the_dunning_sensor_requests_its_days_runs_a_few_a_tick_and_none_for_the
     )
 
 
-def test_a_period_without_organizations_says_so(sqlite_database):
+@pytest.mark.parametrize(
+    ("cursor", "says"),
+    [
+        # October asked for without an organization: done at once, and why
+        ('{"tick": "2026-11-01T03:00"}', "2026-10: 0 of 0 runs requested; no organizations yet"),
+        # a cursor typed wrong is kept, and the tick says what to write
+        ("2026-10", 'set it to {"tick": "<YYYY-MM-DDTHH:MM>"}'),
+    ],
+)
+def test_a_tick_that_requests_nothing_says_why(sqlite_database, cursor, says):
     sensor = build_monthly_exports_sensor(clock=_clock(datetime(2026, 11, 3, tzinfo=UTC)))
     with instance_for_test() as instance:
-        result = tick(sensor, instance, sqlite_database.engine, '{"tick": "2026-11-01T03:00"}')
+        result = tick(sensor, instance, sqlite_database.engine, cursor)
     assert not result.run_requests
-    assert result.skip_reason.skip_message.startswith(
-        "2026-10: 0 of 0 runs requested; no organizations yet; next: 2026-11"
-    )
-
-
-def test_a_cursor_typed_wrong_is_skipped_with_what_to_write(sqlite_database):
-    sensor = build_monthly_exports_sensor(clock=_clock(datetime(2026, 11, 3, tzinfo=UTC)))
-    with instance_for_test() as instance:
-        result = tick(sensor, instance, sqlite_database.engine, "2026-10")
-    assert not result.run_requests
-    assert 'set it to {"tick": "<YYYY-MM-DDTHH:MM>"}' in result.skip_reason.skip_message
+    assert says in result.skip_reason.skip_message
 
 
 def test_cadence_reads_an_instant_in_its_zone_unless_it_has_one():
