@@ -290,10 +290,10 @@ def test_the_code_location_loads_with_the_old_names_and_says_once_what_to_rename
         [
             sys.executable,
             "-c",
-            "from invoice_pipelines.overdue import defs, schedules\n"
+            "from invoice_pipelines.overdue import defs, sensors\n"
             "from invoice_pipelines.overdue.domain import scheduling\n"
             "scheduling.schedule_settings()\n"
-            "print(schedules.SCHEDULE.interval_hours, schedules.SCHEDULE.batch_size)",
+            "print(sensors.SCHEDULE.interval_hours, sensors.SCHEDULE.batch_size)",
         ],
         capture_output=True,
         text=True,
