@@ -16,8 +16,8 @@ own on fresh scratch databases (so each trial does the same work):
 - `dunning_job` runs submitted at once through the webserver's GraphQL `launchRun` (in process,
   against the same code server): mode `per-org` one run per organization (partition = its slug,
   the organization tag set by our coordinator), mode `batched` one run per `--batch-orgs`
-  organizations (a partition range, as dunning_schedule makes them). Every run gets the tick's
-  `as_of`, as the schedule passes it.
+  organizations (a partition range, as dunning_sensor makes them). Every run gets the tick's
+  `as_of`, as the sensor passes it.
 
 Measured from the run storage: submission -> last run ended, runs launched (RUN_STARTING) and
 finished per minute, per-run launch -> start -> end seconds, queue wait; CPU seconds of the daemon,
