@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from dagster import instance_for_test
 
+from invoice_pipelines.db.tenancy import find_organization
 from invoice_pipelines.exports.sensors import MONTH_END, build_monthly_exports_sensor
 from invoice_pipelines.overdue.domain.scheduling import schedule_settings
 from invoice_pipelines.overdue.sensors import build_dunning_sensor, dunning_cadence
@@ -160,7 +161,9 @@ def _ranges(results) -> list[tuple[str, str]]:
 def test_the_exports_sensor_requests_every_working_organizations_month_once_a_few_a_tick(db):
     orgs = [db.new_organization() for _ in range(7)]
     slugs = [org["slug"] for org in orgs]
-    suspend_organization(db.engine, slugs[2], reason="unpaid since March", by="anna")
+    suspend_organization(
+        db.engine, find_organization(db.engine, slugs[2]), reason="unpaid since March", by="anna"
+    )
     sensor = build_monthly_exports_sensor(
         clock=_clock(datetime(2026, 11, 3, 9, tzinfo=UTC)),
         organizations_per_run_at_least=2,
@@ -205,7 +208,9 @@ def _spans(slugs: list[str], suspended: list[int]) -> list[tuple[str, str]]:
 def test_the_dunning_sensor_requests_its_days_runs_a_few_a_tick_and_none_for_the_suspended(db):
     orgs = [db.new_organization() for _ in range(5)]
     slugs = [org["slug"] for org in orgs]
-    suspend_organization(db.engine, slugs[0], reason="moving", by="anna")
+    suspend_organization(
+        db.engine, find_organization(db.engine, slugs[0]), reason="moving", by="anna"
+    )
     sensor = build_dunning_sensor(
         schedule_settings({"INVOICE_PIPELINES_DUNNING_BATCH_SIZE": "1"}),
         clock=_clock(datetime(2026, 11, 21, 8, tzinfo=UTC)),
