@@ -96,11 +96,19 @@ class TestDatabase:
 
     __test__ = False  # not a test class
 
+    @property
+    def system_engine(self) -> Engine:
+        """The engine of the work over every organization (`system_transaction`): the suite
+        configures no system login, so it is the application engine (single-login mode, the
+        login allowed by INVOICE_PIPELINES_ALLOW_OWNER_RUNTIME); test_system_scope.py makes
+        logins of its own for the system login."""
+        return self.engine
+
     def new_organization(self, **values) -> dict:
         """A fresh organization, unique per call, so tests never see each other's rows."""
         slug = values.pop("slug", None) or f"org-{next(_org_counter)}-{uuid.uuid4().hex[:6]}"
         row = {"slug": slug, "name": values.pop("name", slug.title()), **values}
-        with system_transaction(self.engine, write=True) as conn:
+        with system_transaction(self.system_engine, write=True) as conn:
             org_id = conn.execute(
                 insert(organizations).values(**row).returning(organizations.c.id)
             ).scalar_one()

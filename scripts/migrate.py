@@ -32,9 +32,9 @@ def main() -> int:
         app_role,
         database_url,
         make_engine,
+        make_system_engine,
         owner_runtime_allowed,
         redacted,
-        system_engine,
     )
     from invoice_pipelines.db.migrate import upgrade
     from invoice_pipelines.settings import ConfigError
@@ -88,11 +88,8 @@ def main() -> int:
         owner_engine.dispose()
         # refuses an owner, superuser or BYPASSRLS login, a runtime login that may switch to the
         # system role, and a system login that may not
-        engine = make_engine(runtime_url, system_url=system_raw)
-        try:
-            system_engine(engine)
-        finally:
-            engine.dispose()
+        make_engine(runtime_url, system_url=system_raw).dispose()
+        make_system_engine(runtime_url, system_url=system_raw).dispose()
         print(f"the pipelines log in as {login!r} ({URL_VAR})")
         print(f"the work over every organization logs in as {system.username!r} ({SYSTEM_URL_VAR})")
         return status

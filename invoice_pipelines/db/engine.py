@@ -1,12 +1,13 @@
 """Engines for the application database: URL checks, SQLite pragmas, PostgreSQL application role,
-and on PostgreSQL the system login's engine paired with each runtime engine."""
+and the system engine, the one the work over every organization runs on (on PostgreSQL with a
+system login, that login's). Whoever makes a runtime engine makes the system engine beside it and
+hands both on (`DatabaseLogin`, `resources/database.py`); nothing finds one from the other."""
 
 from __future__ import annotations
 
 import logging
 import re
 import threading
-import weakref
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -26,22 +27,8 @@ DOCS = "docs/postgresql-and-scale-out.md"
 
 log = logging.getLogger(__name__)
 
-_engines: dict[tuple[str, bool, str], Engine] = {}
+_engines: dict[tuple[str, bool, str, bool], Engine] = {}
 _engines_lock = threading.Lock()
-
-
-@dataclass
-class _SystemLogin:
-    """The system login a runtime engine's system transactions connect as: its URL, and its
-    engine once the first system transaction made it."""
-
-    url: str
-    engine: Engine | None = None
-
-
-# runtime engine -> its system login; weak, so the pair goes when the runtime engine does
-_system_logins: weakref.WeakKeyDictionary[Engine, _SystemLogin] = weakref.WeakKeyDictionary()
-_system_lock = threading.Lock()
 _warned_single_login: set[str] = set()
 
 
@@ -196,9 +183,10 @@ def make_engine(
 
     `owner=True` is for migrations and administration: it stays the login user. Otherwise, on
     PostgreSQL, every connection switches to the application role, so row-level security applies
-    even when the login user owns the tables; and the engine is paired with the system login
-    (`system_url`, None: INVOICE_PIPELINES_SYSTEM_DB_URL, empty: none), which its system
-    transactions connect as (`system_engine`, `db/tenancy.py`).
+    even when the login user owns the tables. `system_url` (None: INVOICE_PIPELINES_SYSTEM_DB_URL,
+    empty: none) is the system login the work over every organization uses instead of this
+    engine's login (`make_system_engine`): checked, and the runtime login's refusals depend on
+    whether there is one.
     """
     engine = _create(database_url(url), URL_VAR)
     system = None if owner else _system_url(system_url, engine.url)
@@ -206,8 +194,6 @@ def make_engine(
         _configure_sqlite(engine)
     elif not owner and (role := app_role()):
         _configure_postgres_role(engine, role)
-    if system:
-        _pair(engine, system)
     if check:
         check_connection(engine)
         if engine.dialect.name == "postgresql" and not owner:
@@ -242,37 +228,32 @@ def _where(url: URL) -> tuple:
     return (url.host, url.port or 5432, url.database)
 
 
-def _pair(engine: Engine, url: str) -> None:
-    login = _SystemLogin(url)
-    _system_logins[engine] = login
+def make_system_engine(
+    url: str | None = None, *, system_url: str | None = None, check: bool = True
+) -> Engine:
+    """A new engine for the work over every organization (`db/tenancy.system_transaction`) beside
+    the runtime engine of `url`, for the same logins as `make_engine(url, system_url=...)`.
 
-    @event.listens_for(engine, "engine_disposed")
-    def _on_dispose(_engine):
-        # the end of the runtime engine (a run's, a tick's) ends its system connections too
-        if login.engine is not None:
-            login.engine.dispose()
-
-
-def system_engine(engine: Engine) -> Engine | None:
-    """The engine `system_transaction` uses for `engine`'s work over every organization: the
-    system login's (INVOICE_PIPELINES_SYSTEM_DB_URL), made and checked at its first use. None when
-    `engine` has no system login (SQLite, an owner engine, PostgreSQL in single-login mode): the
-    system transaction then runs on `engine` itself, as before migration 0035."""
-    login = _system_logins.get(engine)
-    if login is None:
-        return None
-    with _system_lock:
-        if login.engine is None:
-            login.engine = _make_system_engine(login.url)
-        return login.engine
+    On PostgreSQL with a system login (`system_url`, None: INVOICE_PIPELINES_SYSTEM_DB_URL) that
+    login's engine, its connections the system role. Without one (SQLite, PostgreSQL in
+    single-login mode) an engine of the runtime login, whose system transactions switch to the
+    system role themselves, as before migration 0035.
+    """
+    resolved = database_url(url)
+    system = _system_url(system_url, _parse_url(resolved))
+    if system is None:
+        return make_engine(resolved, check=check, system_url="")
+    return _make_system_engine(system, check=check)
 
 
-def _make_system_engine(url: str) -> Engine:
+def _make_system_engine(url: str, *, check: bool = True) -> Engine:
     """Every connection of the system login switches to the system role (which the policies let
     see every organization when a transaction says so); the login must be bound by row-level
     security like the runtime login."""
     engine = _create(url, SYSTEM_URL_VAR)
     _configure_postgres_role(engine, system_role(app_role()))
+    if not check:
+        return engine
     try:
         check_connection(engine, var=SYSTEM_URL_VAR)
         facts = _login_facts(engine)
@@ -424,22 +405,31 @@ class DatabaseLogin:
         command runs once: the engine ends with its process."""
         return make_engine(self.url or None, system_url=self.system_url or None)
 
+    def system_engine(self) -> Engine:
+        """The engine a command's work over every organization runs on (`system_transaction`):
+        the one the `system_database` resource gives the runs, the system login's where one is
+        configured (`make_system_engine`)."""
+        return make_system_engine(self.url or None, system_url=self.system_url or None)
+
 
 def database_login(read: Reading = NOW) -> DatabaseLogin:
-    """The one builder of the `database` resource (resources/area.py): a command opens its
-    `engine()`; a run's resource wraps it (`resources.database.Database.of`, the URLs EnvVars
+    """The one builder of the `database` and `system_database` resources (resources/area.py): a
+    command opens its `engine()` and `system_engine()`; a run's resources wrap it (`resources.database.Database.of`, the URLs EnvVars
     where set, so the UI shows where they come from and never a password)."""
     return DatabaseLogin(url=read.secret(URL_VAR), system_url=read.secret(SYSTEM_URL_VAR))
 
 
-def shared_engine(url: str | None = None, *, owner: bool = False) -> Engine:
-    """One engine per (URL, owner, system URL) per process: Dagster resources and sensors share
-    it."""
-    key = (database_url(url), owner, env(SYSTEM_URL_VAR).strip())
+def shared_engine(url: str | None = None, *, owner: bool = False, system: bool = False) -> Engine:
+    """One engine per (URL, owner, system URL, kind) per process, the run coordinator's: the
+    runtime engine, or with `system=True` the system engine beside it (`make_system_engine`)."""
+    key = (database_url(url), owner, env(SYSTEM_URL_VAR).strip(), system)
     with _engines_lock:
         engine = _engines.get(key)
         if engine is None:
-            engine = make_engine(key[0], owner=owner, system_url=key[2])
+            if system:
+                engine = make_system_engine(key[0], system_url=key[2])
+            else:
+                engine = make_engine(key[0], owner=owner, system_url=key[2])
             _engines[key] = engine
         return engine
 

@@ -3,8 +3,10 @@
 On PostgreSQL the organization goes into a transaction-local setting that the row-level security
 policies read (see `db/rls.py`); on SQLite (one local user) it is a no-op and queries filter by
 `organization_id` themselves, as they should on both engines. The work over every organization
-runs on PostgreSQL as the system login, a login of its own (INVOICE_PIPELINES_SYSTEM_DB_URL),
-which `system_transaction` finds from the runtime engine it is given (`db/engine.system_engine`).
+runs on PostgreSQL as the system login, a login of its own (INVOICE_PIPELINES_SYSTEM_DB_URL):
+`system_transaction` takes that work's engine, the system engine, as `tenant_transaction` takes the
+runtime engine; the entry points get both from what made them (the `database` and
+`system_database` resources, a command's `args.resources`) and hand them down.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from sqlalchemy import Engine, select, text
 from sqlalchemy.engine import Connection
 
 from invoice_pipelines.core.organization import Organization
-from invoice_pipelines.db.engine import app_role, system_engine
+from invoice_pipelines.db.engine import app_role
 from invoice_pipelines.db.rls import ORG_SETTING, SYSTEM_SETTING, system_role
 from invoice_pipelines.db.tables import organizations
 
@@ -81,15 +83,17 @@ def tenant_transaction(
 
 
 @contextmanager
-def system_transaction(engine: Engine, *, write: bool = False) -> Iterator[Connection]:
+def system_transaction(system: Engine, *, write: bool = False) -> Iterator[Connection]:
     """A transaction that sees every organization: for sensors and maintenance that span tenants.
 
     Use it only where the work is about all tenants (listing organizations, finding pending jobs);
-    tenant work belongs in `tenant_transaction`. `engine` is the runtime engine; on PostgreSQL
-    with a system login (INVOICE_PIPELINES_SYSTEM_DB_URL) the transaction runs on that login's
-    engine paired with it, otherwise (SQLite, an owner engine, single-login mode) on `engine`.
+    tenant work belongs in `tenant_transaction`. `system` is the system engine
+    (`db/engine.make_system_engine`: on PostgreSQL with a system login, that login's; on SQLite or
+    in single-login mode one of the runtime login), or the owner's (migrations, tests). It runs
+    on the engine it is given: handed the runtime engine where a system login is configured, it
+    fails, since the runtime login may not switch to the system role (migration 0035).
     """
-    with (system_engine(engine) or engine).connect() as conn:
+    with system.connect() as conn:
         if write and conn.dialect.name == "sqlite":
             conn = conn.execution_options(sqlite_begin="IMMEDIATE")
         with conn.begin():
@@ -97,11 +101,11 @@ def system_transaction(engine: Engine, *, write: bool = False) -> Iterator[Conne
             yield conn
 
 
-def find_organization(engine: Engine, key: str | int) -> Organization:
+def find_organization(system: Engine, key: str | int) -> Organization:
     """The organization of an id or slug (a partition key, a command's `--org`, a queued job's
     organization id): the one lookup, for entry points only (test_organization_lookups.py); what
-    they call takes the value."""
-    with system_transaction(engine) as conn:
+    they call takes the value. `system`: the system engine (any organization's row)."""
+    with system_transaction(system) as conn:
         query = select(organizations)
         if isinstance(key, int) or (isinstance(key, str) and key.isdigit()):
             query = query.where(organizations.c.id == int(key))
@@ -113,8 +117,8 @@ def find_organization(engine: Engine, key: str | int) -> Organization:
     return Organization.from_row(row)
 
 
-def active_organization_slugs(engine: Engine) -> list[str]:
-    with system_transaction(engine) as conn:
+def active_organization_slugs(system: Engine) -> list[str]:
+    with system_transaction(system) as conn:
         rows = conn.execute(
             select(organizations.c.slug)
             .where(organizations.c.active.is_(True))

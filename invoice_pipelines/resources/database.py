@@ -1,14 +1,16 @@
-"""The `database` resource: the application database engine for assets, jobs, sensors and checks.
-Dagster shows and configures its settings and hands a run, sensor tick or check the plain
-SQLAlchemy `Engine` it makes, the object a command gets too (`resources/area.py`: both from
-the one builder `db.engine.database_login`, a command's engine its `engine()`); an asset, op, sensor, schedule or check takes it as
-`ResourceParam[Engine]`."""
+"""The `database` and `system_database` resources: the application database's engines for assets,
+jobs, sensors and checks, the runtime engine of tenant work (`tenant_transaction`) and the system
+engine of the work over every organization (`system_transaction`). Dagster shows and configures
+their settings and hands a run, sensor tick or check the plain SQLAlchemy `Engine` each makes, the
+objects a command gets too (`resources/area.py`: all from the one builder
+`db.engine.database_login`, a command's engines its `engine()` and `system_engine()`); an asset,
+op, sensor, schedule or check takes them as `ResourceParam[Engine]` and hands them down."""
 
 from dagster import ConfigurableResource, InitResourceContext
 from pydantic import Field, PrivateAttr
 from sqlalchemy import Engine
 
-from invoice_pipelines.db.engine import make_engine
+from invoice_pipelines.db.engine import make_engine, make_system_engine
 from invoice_pipelines.resources.plain_settings import OfPlain
 
 
@@ -16,9 +18,9 @@ class Database(OfPlain, ConfigurableResource):
     """Application database: SQLite or PostgreSQL (row-level security binds every connection).
 
     The engine is created when a run, sensor tick or check starts using the resource and disposed
-    when it ends, so no connection outlives the step that opened it. On PostgreSQL it is paired
-    with the system login's engine (`system_url`), which `system_transaction` uses and which is
-    disposed with it. Dagster tears down this object, not the engine it handed over, so the
+    when it ends, so no connection outlives the step that opened it. On PostgreSQL, whether a
+    system login is configured (`system_url`) decides which logins it accepts; the work over
+    every organization runs on the `system_database` resource's engine. Dagster tears down this object, not the engine it handed over, so the
     resource keeps that engine and disposes of it itself.
     """
 
@@ -52,3 +54,12 @@ class Database(OfPlain, ConfigurableResource):
         if self._engine is not None:
             self._engine.dispose()
             self._engine = None
+
+
+class SystemDatabase(Database):
+    """The engine of the work over every organization (`system_transaction`), for the same logins
+    as the `database` resource: on PostgreSQL with a system login that login's, otherwise one of
+    the runtime login (`db/engine.make_system_engine`). Made and disposed like the runtime one."""
+
+    def _make(self) -> Engine:
+        return make_system_engine(self.url or None, system_url=self.system_url or None)

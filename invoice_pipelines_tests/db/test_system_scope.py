@@ -9,8 +9,9 @@ owner.
 From 0027 to 0034 the runtime login was a member of the system role, since `system_transaction`
 switched to it on the runtime engine: SQL that ran in a tenant run's session could `SET ROLE
 invoice_app_system` and read and write every organization. Since 0035 (issue 54) the work over
-every organization connects as the system login (INVOICE_PIPELINES_SYSTEM_DB_URL), paired with
-each runtime engine, and the runtime login may not switch to the system role.
+every organization connects as the system login (INVOICE_PIPELINES_SYSTEM_DB_URL), whose engine
+is made beside each runtime engine (`make_system_engine`) and handed to `system_transaction`, and
+the runtime login may not switch to the system role.
 
 Each test makes logins of its own on the test server (roles are the server's, so their names are
 unique) and drops them at the end. A login that a test makes a member of the system role while
@@ -29,7 +30,7 @@ from sqlalchemy import create_engine, insert, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, ProgrammingError
 
-from invoice_pipelines.db.engine import make_engine, system_engine
+from invoice_pipelines.db.engine import DatabaseLogin, make_engine, make_system_engine
 from invoice_pipelines.db.migrate import upgrade
 from invoice_pipelines.db.tables import customers, organizations
 from invoice_pipelines.db.tenancy import system_transaction, tenant_transaction
@@ -156,21 +157,22 @@ def test_a_runtime_session_may_not_become_the_system_role(two_tenants, login) ->
         engine.dispose()
 
 
-def test_system_transactions_of_the_runtime_engine_run_as_the_system_login(
+def test_system_transactions_run_as_the_system_login_and_never_on_the_runtime_one(
     two_tenants, login
 ) -> None:
     db, ours, theirs = two_tenants
     runtime_url, system_url = login("invoice_app"), login("invoice_app_system")
     engine = make_engine(runtime_url, system_url=system_url)
+    system = make_system_engine(runtime_url, system_url=system_url)
     try:
-        with system_transaction(engine, write=True) as conn:
+        with system_transaction(system, write=True) as conn:
             who = conn.execute(text("SELECT session_user, current_user")).one()
             orgs, owners = _seen(conn)
             slug = f"sys-{uuid.uuid4().hex[:6]}"
             conn.execute(insert(organizations).values(slug=slug, name="Made by the system login"))
         assert tuple(who) == (make_url(system_url).username, "invoice_app_system")
         assert {ours, theirs} <= orgs and {ours, theirs} <= owners
-        with system_transaction(engine) as conn:
+        with system_transaction(system) as conn:
             assert slug in set(conn.execute(select(organizations.c.slug)).scalars())
         # the runtime engine's own connections stay the runtime login's, one tenant each
         with tenant_transaction(engine, ours) as conn:
@@ -178,8 +180,39 @@ def test_system_transactions_of_the_runtime_engine_run_as_the_system_login(
             who = conn.execute(text("SELECT session_user, current_user")).one()
             assert _seen(conn) == ({ours}, {ours})
         assert tuple(who) == (make_url(runtime_url).username, "invoice_app")
+        # and work over every organization handed the runtime engine does not run at all
+        with pytest.raises(ProgrammingError, match="permission denied to set"):
+            with system_transaction(engine):
+                pass
     finally:
         engine.dispose()
+        system.dispose()
+
+
+def test_the_logins_hand_a_command_the_system_login_for_its_work_over_every_organization(
+    two_tenants, login
+) -> None:
+    """What a command gets (`args.resources.system_database`, `DatabaseLogin.system_engine`) and
+    what a run gets (the `system_database` resource) for the same logins: the system login's
+    engine, not one of the runtime login."""
+    from dagster import build_init_resource_context
+
+    from invoice_pipelines.resources.database import SystemDatabase
+
+    db, ours, theirs = two_tenants
+    logins = DatabaseLogin(url=login("invoice_app"), system_url=login("invoice_app_system"))
+    resource = SystemDatabase.of(logins)
+    context = build_init_resource_context()
+    for system in (logins.system_engine(), resource.create_resource(context)):
+        try:
+            with system_transaction(system) as conn:
+                who = conn.execute(text("SELECT session_user")).scalar()
+                orgs, _ = _seen(conn)
+        finally:
+            system.dispose()
+        assert who == make_url(logins.system_url).username
+        assert {ours, theirs} <= orgs
+    resource.teardown_after_execution(context)
 
 
 def test_a_runtime_login_that_may_become_the_system_role_is_refused(two_tenants, login) -> None:
@@ -216,9 +249,8 @@ def test_single_login_mode_works_with_a_warning(two_tenants, login, caplog) -> N
     db, ours, theirs = two_tenants
     url = login("invoice_app", "via:invoice_app_system")
     with caplog.at_level(logging.WARNING, logger="invoice_pipelines.db.engine"):
-        engine = make_engine(url, system_url="")
+        engine = make_system_engine(url, system_url="")
     try:
-        assert system_engine(engine) is None
         with system_transaction(engine) as conn:
             orgs, _ = _seen(conn)
             assert conn.execute(text("SELECT session_user")).scalar() == make_url(url).username
@@ -232,13 +264,8 @@ def test_single_login_mode_works_with_a_warning(two_tenants, login, caplog) -> N
 
 def test_a_system_login_without_the_system_role_is_told_what_to_grant(pg_database, login) -> None:
     system_url = login()
-    engine = make_engine(login("invoice_app"), system_url=system_url)
-    try:
-        with pytest.raises(ConfigError) as caught:
-            with system_transaction(engine):
-                pass
-    finally:
-        engine.dispose()
+    with pytest.raises(ConfigError) as caught:
+        make_system_engine(login("invoice_app"), system_url=system_url)
     system = make_url(system_url).username
     assert str(caught.value).endswith(
         '(INVOICE_PIPELINES_SYSTEM_DB_URL): permission denied to set role "invoice_app_system" '
@@ -248,13 +275,8 @@ def test_a_system_login_without_the_system_role_is_told_what_to_grant(pg_databas
 
 
 def test_the_system_login_may_not_be_the_owner(pg_database, login) -> None:
-    engine = make_engine(login("invoice_app"), system_url=pg_database.url)
-    try:
-        with pytest.raises(ConfigError) as caught:
-            with system_transaction(engine):
-                pass
-    finally:
-        engine.dispose()
+    with pytest.raises(ConfigError) as caught:
+        make_system_engine(login("invoice_app"), system_url=pg_database.url)
     assert str(caught.value).startswith(
         "the work over every organization logs in as 'postgres' (INVOICE_PIPELINES_SYSTEM_DB_URL), "
         "a superuser, and any statement could RESET ROLE to it"
