@@ -152,7 +152,7 @@ def _find_organization(args: argparse.Namespace) -> None:
     if args.org is not None:
         from invoice_pipelines.db.tenancy import find_organization
 
-        args.organization = find_organization(args.resources.database, args.org)
+        args.organization = find_organization(args.resources.system_database, args.org)
 
 
 def _quiet_broken_pipe() -> int:

@@ -118,7 +118,7 @@ def test_the_webhook_receiver_refuses_a_blank_token(token, monkeypatch, capsys) 
         "set it to the verifier token of the app's webhooks in Intuit's developer portal\n"
     )
     with pytest.raises(ConfigError, match="INVOICE_PIPELINES_QBO_WEBHOOK_TOKEN is empty or blank"):
-        receiver(None, token)  # refused before it binds or touches the database
+        receiver(None, None, token)  # refused before it binds or touches the database
 
 
 @pytest.mark.parametrize("lines", ["1:NaN", "1:sNaN", "1:Infinity", "1:-inf"])

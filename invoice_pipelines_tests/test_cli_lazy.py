@@ -369,6 +369,7 @@ def test_qbo_payables_sets_and_shows_the_payables_without_dagster_alembic_or_oth
     save_connection(
         db.engine,
         org["id"],
+        system=db.system_engine,
         realm_id="9130350000000099",
         client_id="app",
         client_secret="secret",

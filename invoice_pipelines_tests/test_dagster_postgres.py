@@ -23,7 +23,7 @@ from sqlalchemy.engine import make_url
 from invoice_pipelines.dagster_internals.planned_events import BATCH_SIZE, BATCH_SIZE_VARIABLE
 from invoice_pipelines.intake.assets import incoming_invoices, uploads
 from invoice_pipelines.intake.parser_resource import DocumentParser
-from invoice_pipelines.resources.database import Database
+from invoice_pipelines.resources.database import Database, SystemDatabase
 from invoice_pipelines.resources.ocr import TesseractOcrEngine
 from invoice_pipelines.resources.upload_stores import LocalUploadStore
 from invoice_pipelines.tenants.partitions import ORGANIZATIONS_PARTITIONS_NAME
@@ -119,6 +119,7 @@ def test_materialization_is_recorded_in_postgres(
             partition_key=org["slug"],
             resources={
                 "database": Database(url=pg_database.url),
+                "system_database": SystemDatabase(url=pg_database.url),
                 "upload_store": LocalUploadStore(root=str(tmp_path / "uploads")),
                 "ocr_engine": TesseractOcrEngine(),
                 "document_parser": DocumentParser(workers=1),

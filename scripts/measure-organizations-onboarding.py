@@ -62,7 +62,7 @@ def main() -> int:
 
     from invoice_pipelines.db.engine import make_engine
     from invoice_pipelines.db.migrate import upgrade
-    from invoice_pipelines.resources.database import Database
+    from invoice_pipelines.resources.database import Database, SystemDatabase
     from invoice_pipelines.tenants.sensors import organizations_sensor
 
     work = Path(tempfile.mkdtemp(prefix="onboarding-"))
@@ -121,7 +121,10 @@ def main() -> int:
             with build_sensor_context(
                 instance=instance,
                 cursor=cursor if given else None,
-                resources={"database": Database(url=app_url)},
+                resources={
+                    "database": Database(url=app_url),
+                    "system_database": SystemDatabase(url=app_url),
+                },
             ) as context:
                 organizations_sensor(context)
             figures[name] = round(time.perf_counter() - start, 3)

@@ -29,5 +29,7 @@ AREA = Area(
     ),
     parsers="invoice_pipelines.audit.commands.cli:add_commands",
     definitions="invoice_pipelines.audit.defs:defs",
-    needs=frozenset({"database", "upload_store", "export_store", "document_store"}),
+    needs=frozenset(
+        {"database", "system_database", "upload_store", "export_store", "document_store"}
+    ),
 )

@@ -118,6 +118,7 @@ with warnings.catch_warnings():
     def audit_data_carrier(
         context: AssetExecutionContext,
         database: ResourceParam[Engine],
+        system_database: ResourceParam[Engine],
         upload_store: ResourceParam[Uploads],
         document_store: ResourceParam[Files],
         export_store: ResourceParam[Files],
@@ -128,7 +129,7 @@ with warnings.catch_warnings():
             "export_store": export_store,
         }
         slug, year = _partition(context.partition_key)
-        organization = find_organization(database, slug)
+        organization = find_organization(system_database, slug)
         with tempfile.TemporaryDirectory(prefix="carrier-") as scratch:
             folder = Path(scratch) / "carrier"
             result = write_carrier(database, stores, organization, year, folder)

@@ -39,6 +39,7 @@ SHOWN = 50
 def archive_unchanged(
     context: AssetCheckExecutionContext,
     database: ResourceParam[Engine],
+    system_database: ResourceParam[Engine],
     upload_store: ResourceParam[Uploads],
     document_store: ResourceParam[Files],
 ) -> AssetCheckResult:
@@ -47,8 +48,8 @@ def archive_unchanged(
     problems: list[str] = []
     heads: dict[str, dict] = {}
     checked = 0
-    for slug in active_organization_slugs(database):
-        organization = find_organization(database, slug)
+    for slug in active_organization_slugs(system_database):
+        organization = find_organization(system_database, slug)
         for year in (this_year - 1, this_year):
             report = verify_archive(database, stores, organization, year, seal=year == this_year)
             checked += report.files_checked

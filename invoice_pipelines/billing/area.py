@@ -52,5 +52,5 @@ AREA = Area(
             "invoice_pipelines.billing.domain.credit_note_jobs:CREDIT_NOTES_KIND",
         ),
     ),
-    needs=frozenset({"database", "batch_kinds"}),
+    needs=frozenset({"database", "system_database", "batch_kinds"}),
 )

@@ -80,10 +80,13 @@ class CreditNoteConfig(CreditNoteItemConfig):
     "net amount per VAT rate."
 )
 def issue_credit_note_op(
-    context: OpExecutionContext, config: CreditNoteConfig, database: ResourceParam[Engine]
+    context: OpExecutionContext,
+    config: CreditNoteConfig,
+    database: ResourceParam[Engine],
+    system_database: ResourceParam[Engine],
 ) -> dict:
     engine = database
-    org = known_organization(engine, config.organization)
+    org = known_organization(system_database, config.organization)
     try:
         note = issue_credit_note(
             engine,

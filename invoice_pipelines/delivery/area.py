@@ -43,6 +43,13 @@ AREA = Area(
     ),
     # the channels' resources: resources/channels.py TRANSPORTS
     needs=frozenset(
-        {"database", "document_store", "mailer", "text_messages", "peppol_access_point"}
+        {
+            "database",
+            "system_database",
+            "document_store",
+            "mailer",
+            "text_messages",
+            "peppol_access_point",
+        }
     ),
 )

@@ -109,13 +109,14 @@ def _table(items: dict[int, str], numbers: dict[int, str], limit: int = 50) -> s
     )
 
 
-def _deliver(context, config, database, document_store, channel, peppol=None):
+def _deliver(context, config, databases, document_store, channel, peppol=None):
     """What both delivery assets do: check the config, send over `channel` (and `peppol` for the
-    invoices of customers on Peppol), log what was not sent, and the metadata of the run."""
+    invoices of customers on Peppol), log what was not sent, and the metadata of the run.
+    `databases`: the runtime and the system engine."""
     if config.resend and not config.invoice_ids:
         raise refused("resend needs the invoice_ids to send again.")
-    engine = database
-    org = organization_or_refuse(engine, context.partition_key)
+    engine, system = databases
+    org = organization_or_refuse(system, context.partition_key)
     try:
         summary = send_invoices(
             engine,
@@ -201,13 +202,15 @@ def invoice_emails(
     context: AssetExecutionContext,
     config: EmailConfig,
     database: ResourceParam[Engine],
+    system_database: ResourceParam[Engine],
     document_store: ResourceParam[Files],
     mailer: ResourceParam[Smtp],
     peppol_access_point: ResourceParam[PeppolTransport],
 ):
     channel = open_channel(EMAIL, SimpleNamespace(mailer=mailer))
     peppol = open_channel(PEPPOL, SimpleNamespace(peppol_access_point=peppol_access_point))
-    summary, metadata = _deliver(context, config, database, document_store, channel, peppol)
+    databases = (database, system_database)
+    summary, metadata = _deliver(context, config, databases, document_store, channel, peppol)
     yield MaterializeResult(metadata=metadata)
     yield AssetCheckResult(
         check_name=CHECK,
@@ -233,7 +236,12 @@ class TextConfig(EmailConfig):
     # waits on the text message provider's rate limit: a lane of its own
     pool="text_messages",
     # the database, the documents and the resources the text channels go out through
-    required_resource_keys={"database", "document_store", *resources_of(TEXT_CHANNELS)},
+    required_resource_keys={
+        "database",
+        "system_database",
+        "document_store",
+        *resources_of(TEXT_CHANNELS),
+    },
     description="Sales invoices announced by SMS or WhatsApp (amount, due date, payment "
     "reference) through the messaging provider, at most once per invoice and channel, recorded "
     "like the e-mails (the phone number is checked for E.164 before anything is sent).",
@@ -243,7 +251,8 @@ def invoice_text_messages(context: AssetExecutionContext, config: TextConfig):
         raise refused(f"channel must be {' or '.join(TEXT_CHANNELS)}, not {config.channel!r}.")
     resources = context.resources
     channel = open_channel(config.channel, resources)
-    _, metadata = _deliver(context, config, resources.database, resources.document_store, channel)
+    databases = (resources.database, resources.system_database)
+    _, metadata = _deliver(context, config, databases, resources.document_store, channel)
     metadata["channel"] = config.channel
     return MaterializeResult(metadata=metadata)
 
@@ -260,8 +269,12 @@ def _counts(counter) -> MetadataValue:
     "and its customers' (BT-49): who of them is reachable on Peppol. Set on the organization and "
     "the customer; checked against OpenPEPPOL's EAS list and check digits before they are stored.",
 )
-def peppol_participants(context: AssetExecutionContext, database: ResourceParam[Engine]):
-    found = _read(database, context.partition_key, participants)
+def peppol_participants(
+    context: AssetExecutionContext,
+    database: ResourceParam[Engine],
+    system_database: ResourceParam[Engine],
+):
+    found = _read(database, system_database, context.partition_key, participants)
     return MaterializeResult(
         metadata={
             "organization_participant": MetadataValue.text(found.organization or "not on Peppol"),
@@ -285,8 +298,12 @@ def peppol_participants(context: AssetExecutionContext, database: ResourceParam[
     "unknown (no answer: never sent again on its own), sending; and how many invoices of "
     "customers on Peppol went by e-mail, saying why.",
 )
-def peppol_sent_documents(context: AssetExecutionContext, database: ResourceParam[Engine]):
-    found = _read(database, context.partition_key, sent_documents)
+def peppol_sent_documents(
+    context: AssetExecutionContext,
+    database: ResourceParam[Engine],
+    system_database: ResourceParam[Engine],
+):
+    found = _read(database, system_database, context.partition_key, sent_documents)
     table = markdown_table(
         ("invoice", "attempt", "receiver", "outcome", "AS4 message id", "sent at", "report"),
         (
@@ -329,8 +346,12 @@ def peppol_sent_documents(context: AssetExecutionContext, database: ResourcePara
     "has had: accepted (VALIDATED, EXPORTED), rejected by an Invoice Response over Peppol or by "
     "the supplier notice, or none yet.",
 )
-def peppol_received_documents(context: AssetExecutionContext, database: ResourceParam[Engine]):
-    found = _read(database, context.partition_key, received_documents)
+def peppol_received_documents(
+    context: AssetExecutionContext,
+    database: ResourceParam[Engine],
+    system_database: ResourceParam[Engine],
+):
+    found = _read(database, system_database, context.partition_key, received_documents)
     table = markdown_table(
         ("InstanceIdentifier", "sender", "type", "number", "status", "class", "answer"),
         found.rows,
@@ -346,9 +367,11 @@ def peppol_received_documents(context: AssetExecutionContext, database: Resource
     )
 
 
-def _read(engine: Engine, organization: str, read: Callable[[Connection, int], Any]) -> Any:
+def _read(
+    engine: Engine, system: Engine, organization: str, read: Callable[[Connection, int], Any]
+) -> Any:
     """`read(conn, organization_id)` in the organization's transaction (refused when unknown)."""
-    org = organization_or_refuse(engine, organization)
+    org = organization_or_refuse(system, organization)
     with tenant_transaction(engine, org.id) as conn:
         return read(conn, org.id)
 
@@ -371,9 +394,15 @@ def _partition(key) -> tuple[str, str]:
     "country (sender's C1, receiver's C4), and the distinct participants at the other end. "
     "The access point's report is the sum over the month's organizations.",
 )
-def peppol_monthly_report(context: AssetExecutionContext, database: ResourceParam[Engine]):
+def peppol_monthly_report(
+    context: AssetExecutionContext,
+    database: ResourceParam[Engine],
+    system_database: ResourceParam[Engine],
+):
     slug, month = _partition(context.partition_key)
-    counts = _read(database, slug, lambda conn, org_id: monthly_counts(conn, month, org_id))
+    counts = _read(
+        database, system_database, slug, lambda conn, org_id: monthly_counts(conn, month, org_id)
+    )
     rows = sorted(counts.rows.items())
     return MaterializeResult(
         metadata={

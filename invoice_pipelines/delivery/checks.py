@@ -59,16 +59,16 @@ def _hours(after) -> int:
     # Materialize) runs its check without the other asset's (issue 73)
     can_subset=True,
 )
-def peppol_audit(context: AssetCheckExecutionContext, database: ResourceParam[Engine]):
+def peppol_audit(context: AssetCheckExecutionContext, system_database: ResourceParam[Engine]):
     selected = {key.name for key in context.selected_asset_check_keys}
     if "peppol_undelivered" in selected:
-        yield _undelivered_result(database)
+        yield _undelivered_result(system_database)
     if "peppol_unanswered" in selected:
-        yield _unanswered_result(database)
+        yield _unanswered_result(system_database)
 
 
-def _undelivered_result(database: Engine) -> AssetCheckResult:
-    with system_transaction(database) as conn:
+def _undelivered_result(system: Engine) -> AssetCheckResult:
+    with system_transaction(system) as conn:
         late = undelivered(conn)
     return _warning(
         "peppol_undelivered",
@@ -92,8 +92,8 @@ def _undelivered_result(database: Engine) -> AssetCheckResult:
     )
 
 
-def _unanswered_result(database: Engine) -> AssetCheckResult:
-    with system_transaction(database) as conn:
+def _unanswered_result(system: Engine) -> AssetCheckResult:
+    with system_transaction(system) as conn:
         waiting = unanswered(conn)
     return _warning(
         "peppol_unanswered",

@@ -39,5 +39,5 @@ AREA = Area(
             for_runs="invoice_pipelines.documents.domain.letter_writer:PdfaLetterWriter.of",
         ),
     },
-    needs=frozenset({"database", "document_store", "document_renderer"}),
+    needs=frozenset({"database", "system_database", "document_store", "document_renderer"}),
 )

@@ -33,11 +33,11 @@ from invoice_pipelines.tenants.turns import organizations_with_a_run, take_turn
     "generated document yet, history left out, and the invoices of a batch whose own documents "
     "job is queued left to it (run key: the organization and its newest such invoice).",
 )
-def documents_sensor(context: SensorEvaluationContext, database: ResourceParam[Engine]):
-    automatic = automatic_organizations(context.instance, database)
+def documents_sensor(context: SensorEvaluationContext, system_database: ResourceParam[Engine]):
+    automatic = automatic_organizations(context.instance, system_database)
     known = automatic.known
     busy = organizations_with_a_run(context.instance, documents_job.name)
-    with system_transaction(database) as conn:
+    with system_transaction(system_database) as conn:
         # a batch's invoices whose own documents (or communications) job is queued are that
         # job's: asked for here too, they queued twice for the organization (issue 73)
         followed = followed_invoicing_jobs(conn)

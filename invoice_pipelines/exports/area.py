@@ -22,5 +22,7 @@ AREA = Area(
     ),
     parsers="invoice_pipelines.exports.commands.cli:add_commands",
     definitions="invoice_pipelines.exports.defs:defs",
-    needs=frozenset({"database", "upload_store", "export_store", "document_store"}),
+    needs=frozenset(
+        {"database", "system_database", "upload_store", "export_store", "document_store"}
+    ),
 )

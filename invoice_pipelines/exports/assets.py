@@ -188,13 +188,13 @@ def _metadata(results: list[ExportResult], in_review: int = 0) -> dict:
 def _export(
     context: AssetExecutionContext,
     config: ExportConfig,
-    database: ResourceParam[Engine],
+    databases: tuple[Engine, Engine],
     export_store: ResourceParam[Files],
     direction: str,
     check_name: str,
     documents: DocumentStores | None = None,
 ):
-    engine = database
+    engine, system = databases
     who = who_asked(config.requested_by, context.run.tags)
     refusals = PartitionRefusals(context.partition_keys, context.log.error)
     results: dict[str, ExportResult] = {}
@@ -206,7 +206,7 @@ def _export(
         slug, period = _partition(key)
         try:
             # the partition's organization, found once: the export and the review count use it
-            org = find_organization(engine, slug)
+            org = find_organization(system, slug)
             # a run over several organizations (a backfill's chunk, the monthly schedule's
             # batch) leaves a suspended one's month as it is, as its sensors and schedules do
             if refusals.leave_suspended(key, org, context.log.warning):
@@ -352,13 +352,15 @@ def _export_asset(
         context: AssetExecutionContext,
         config: ExportConfig,
         database: ResourceParam[Engine],
+        system_database: ResourceParam[Engine],
         export_store: ResourceParam[Files],
         upload_store: ResourceParam[Uploads],
         document_store: ResourceParam[Files],
     ):
         documents = DocumentStores(upload_store, document_store)
+        databases = (database, system_database)
         yield from _export(
-            context, config, database, export_store, direction, SKIPPED_CHECK, documents
+            context, config, databases, export_store, direction, SKIPPED_CHECK, documents
         )
 
     return export

@@ -38,10 +38,13 @@ class ReopenConfig(Config):
     "materialization of their month writes a new export version that names them."
 )
 def reopen_exported_invoices(
-    context: OpExecutionContext, config: ReopenConfig, database: ResourceParam[Engine]
+    context: OpExecutionContext,
+    config: ReopenConfig,
+    database: ResourceParam[Engine],
+    system_database: ResourceParam[Engine],
 ):
     engine = database
-    org = organization_or_refuse(engine, config.organization)
+    org = organization_or_refuse(system_database, config.organization)
     if not config.document_ids:
         raise refused("Name at least one document to reopen (document_ids).")
     if not config.reason.strip():

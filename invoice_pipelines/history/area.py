@@ -17,5 +17,5 @@ AREA = Area(
     ),
     parsers="invoice_pipelines.history.commands.cli:add_commands",
     definitions="invoice_pipelines.history.defs:defs",
-    needs=frozenset({"database"}),
+    needs=frozenset({"database", "system_database"}),
 )

@@ -50,11 +50,14 @@ class HistoryImportConfig(Config):
     "refused row, after importing the others."
 )
 def import_history_files(
-    context: OpExecutionContext, config: HistoryImportConfig, database: ResourceParam[Engine]
+    context: OpExecutionContext,
+    config: HistoryImportConfig,
+    database: ResourceParam[Engine],
+    system_database: ResourceParam[Engine],
 ) -> dict:
     report = import_history(
         database,
-        organization_or_refuse(database, config.organization),
+        organization_or_refuse(system_database, config.organization),
         sales=[_path(p) for p in config.sales],
         supplier=[_path(p) for p in config.supplier],
         einvoices=[_path(p) for p in config.einvoices],

@@ -17,5 +17,5 @@ AREA = Area(
     ),
     parsers="invoice_pipelines.housekeeping.commands.cli:add_commands",
     definitions="invoice_pipelines.housekeeping.defs:defs",
-    needs=frozenset({"database", "upload_store", "export_store"}),
+    needs=frozenset({"database", "system_database", "upload_store", "export_store"}),
 )

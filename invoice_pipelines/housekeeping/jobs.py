@@ -96,11 +96,13 @@ def purge_archived_files(
     context: OpExecutionContext,
     config: ArchiveRetentionConfig,
     database: ResourceParam[Engine],
+    system_database: ResourceParam[Engine],
     upload_store: ResourceParam[Uploads],
     export_store: ResourceParam[Files],
 ) -> dict:
     outcomes = purge_archives(
         database,
+        system_database,
         upload_store,
         export_store,
         config.organizations or None,

@@ -42,11 +42,13 @@ def organization_batches(slugs: list[str], size: int = ORGANIZATIONS_PER_RUN) ->
     f"{ORGANIZATIONS_PER_RUN} organizations per run, the suspended ones left out. Removes "
     "nothing younger than the legal 10 years, so it is safe to leave running.",
 )
-def archive_retention_schedule(context: ScheduleEvaluationContext, database: ResourceParam[Engine]):
-    with system_transaction(database) as conn:
+def archive_retention_schedule(
+    context: ScheduleEvaluationContext, system_database: ResourceParam[Engine]
+):
+    with system_transaction(system_database) as conn:
         every = list(conn.scalars(select(organizations.c.slug).order_by(organizations.c.id)).all())
     # a suspended organization's files are left as they are until it is resumed
-    suspended = suspended_organizations(database)
+    suspended = suspended_organizations(system_database)
     slugs = [slug for slug in every if slug not in suspended]
     note = "; ".join(f"{slug} ({suspended[slug]})" for slug in every if slug in suspended)
     if note:

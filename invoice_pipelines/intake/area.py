@@ -48,6 +48,7 @@ AREA = Area(
     needs=frozenset(
         {
             "database",
+            "system_database",
             "upload_store",
             "ocr_engine",
             "document_parser",

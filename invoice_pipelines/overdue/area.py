@@ -33,5 +33,14 @@ AREA = Area(
     parsers="invoice_pipelines.overdue.commands.cli:add_commands",
     definitions="invoice_pipelines.overdue.defs:defs",
     # the letters are the documents area's `letter_writer`; the channels' resources send them
-    needs=frozenset({"database", "document_store", "letter_writer", "mailer", "text_messages"}),
+    needs=frozenset(
+        {
+            "database",
+            "system_database",
+            "document_store",
+            "letter_writer",
+            "mailer",
+            "text_messages",
+        }
+    ),
 )

@@ -47,10 +47,13 @@ class DunningBlockConfig(Config):
     "each change is recorded in the audit log."
 )
 def change_dunning_block(
-    context: OpExecutionContext, config: DunningBlockConfig, database: ResourceParam[Engine]
+    context: OpExecutionContext,
+    config: DunningBlockConfig,
+    database: ResourceParam[Engine],
+    system_database: ResourceParam[Engine],
 ):
     engine = database
-    org = organization_or_refuse(engine, config.organization)
+    org = organization_or_refuse(system_database, config.organization)
     if bool(config.customer_ids) == bool(config.invoice_ids):
         raise refused("Name either customer_ids or invoice_ids (one of the two).")
     if not config.reason.strip():

@@ -37,5 +37,5 @@ AREA = Area(
         ),
     ),
     parsers="invoice_pipelines.queue.commands.cli:add_commands",
-    needs=frozenset({"database", "batch_kinds"}),
+    needs=frozenset({"database", "system_database", "batch_kinds"}),
 )

@@ -56,5 +56,5 @@ AREA = Area(
             for_runs="invoice_pipelines.quickbooks.resources:QuickBooks.of",
         )
     },
-    needs=frozenset({"database", "upload_store", "letter_writer", "quickbooks"}),
+    needs=frozenset({"database", "system_database", "upload_store", "letter_writer", "quickbooks"}),
 )

@@ -87,12 +87,12 @@ class QboSyncConfig(Config):
 def _sync(
     context: AssetExecutionContext,
     config: QboSyncConfig,
-    database: ResourceParam[Engine],
+    databases: tuple[Engine, Engine],
     quickbooks: ResourceParam[QboSettings],
     entity: QboEntity,
     options: dict | None = None,
 ) -> Iterator[MaterializeResult]:
-    engine = database
+    engine, system = databases
     work = SYNCS[entity.sync]
     wanted = set(config.organizations)
     # the sync's own further figures (the invoice push's voided, credit memos and discounts
@@ -107,7 +107,7 @@ def _sync(
         if wanted and slug not in wanted:
             continue
         try:
-            org = find_organization(engine, slug)
+            org = find_organization(system, slug)
             if refusals.leave_suspended(slug, org, context.log.warning):
                 continue
             client = quickbooks.client(engine, org.id)
@@ -208,10 +208,12 @@ def _sync_asset(entity: QboEntity):
             context: AssetExecutionContext,
             config: QboSyncConfig,
             database: ResourceParam[Engine],
+            system_database: ResourceParam[Engine],
             quickbooks: ResourceParam[QboSettings],
         ):
             bounds = quickbooks.push_bounds() if entity.sync in BOUNDED_PUSHES else None
-            yield from _sync(context, config, database, quickbooks, entity, bounds)
+            databases = (database, system_database)
+            yield from _sync(context, config, databases, quickbooks, entity, bounds)
 
     return _synced
 
@@ -225,12 +227,14 @@ def _sync_asset_with_files(entity: QboEntity):
         context: AssetExecutionContext,
         config: QboSyncConfig,
         database: ResourceParam[Engine],
+        system_database: ResourceParam[Engine],
         quickbooks: ResourceParam[QboSettings],
         upload_store: ResourceParam[Uploads],
         letter_writer: ResourceParam[Letters],
     ):
         options = {"read_upload": upload_store.read, "write_letter": letter_pdf(letter_writer)}
-        yield from _sync(context, config, database, quickbooks, entity, options)
+        databases = (database, system_database)
+        yield from _sync(context, config, databases, quickbooks, entity, options)
 
     return _synced
 

@@ -33,13 +33,17 @@ from invoice_pipelines.tenants.asset_metadata import check_result
 
 
 def _finding_check(
-    asset: str, name: str, finding: Callable[[Engine], CheckFinding], description: str
+    asset: str, name: str, finding: Callable[[Engine, Engine], CheckFinding], description: str
 ) -> AssetChecksDefinition:
     """The check `name` of the sync asset `asset`: `finding` over every organization."""
 
     @asset_check(asset=SYNC_ASSETS[asset], name=name, description=description)
-    def check(context: AssetCheckExecutionContext, database: ResourceParam[Engine]):
-        return check_result(finding(database))
+    def check(
+        context: AssetCheckExecutionContext,
+        database: ResourceParam[Engine],
+        system_database: ResourceParam[Engine],
+    ):
+        return check_result(finding(database, system_database))
 
     return check
 
@@ -89,12 +93,14 @@ qbo_bill_amounts_check = _finding_check(
 )
 
 
-def check_evaluations(engine: Engine, asset: AssetKey) -> list[AssetCheckEvaluation]:
+def check_evaluations(
+    engine: Engine, system: Engine, asset: AssetKey
+) -> list[AssetCheckEvaluation]:
     """The checks of `asset` (qbo_customers, qbo_bills) evaluated now (check_findings.py), as
     the events a run logs beside a materialization it logs itself, or after it changed what they
     read (a launchpad push of chosen bills)."""
     return [
-        evaluation(check_result(finding(engine)), asset, check_name=name)
+        evaluation(check_result(finding(engine, system)), asset, check_name=name)
         for name, finding in FINDINGS[asset.to_user_string()].items()
     ]
 

@@ -54,12 +54,13 @@ def resolve_qbo_conflict(
     context: OpExecutionContext,
     config: ResolveConflictConfig,
     database: ResourceParam[Engine],
+    system_database: ResourceParam[Engine],
     quickbooks: ResourceParam[QboSettings],
 ):
     if config.keep not in ("local", "qbo"):
         raise refused(f"keep must be 'local' or 'qbo', not {config.keep!r}.")
     engine = database
-    org = organization_or_refuse(engine, config.organization)
+    org = organization_or_refuse(system_database, config.organization)
     who = who_asked(config.resolved_by, context.run.tags)
     try:
         with quickbooks.client(engine, org.id) as client:
@@ -108,6 +109,7 @@ def push_chosen_bills(
     context: OpExecutionContext,
     config: PushBillsConfig,
     database: ResourceParam[Engine],
+    system_database: ResourceParam[Engine],
     quickbooks: ResourceParam[QboSettings],
     upload_store: ResourceParam[Uploads],
     letter_writer: ResourceParam[Letters],
@@ -115,7 +117,7 @@ def push_chosen_bills(
     if not config.document_ids:
         raise refused("Name at least one incoming invoice id (document_ids).")
     engine = database
-    org = organization_or_refuse(engine, config.organization)
+    org = organization_or_refuse(system_database, config.organization)
     try:
         with (
             realm_lease(engine, org.id, context.run.run_id),
@@ -136,7 +138,7 @@ def push_chosen_bills(
     for document_id, text in where.items():
         context.log.info(f"incoming invoice {document_id}: {text}")
     # what waits, and what QuickBooks has, changed with the push: the bill checks say so now
-    for event in check_evaluations(engine, SYNC_ASSETS["bills"].key):
+    for event in check_evaluations(engine, system_database, SYNC_ASSETS["bills"].key):
         context.log_event(event)
     return {**counts.as_dict(), "documents": {str(k): v for k, v in where.items()}}
 

@@ -53,15 +53,15 @@ def _daily_schedule(entity: QboEntity):
         description=f"Hourly: runs {asset_name} for the organizations whose local time is "
         f"{hour:02d}:00 (their timezone), {ORGANIZATIONS_PER_RUN} organizations per run.",
     )
-    def _daily(context: ScheduleEvaluationContext, database: ResourceParam[Engine]):
+    def _daily(context: ScheduleEvaluationContext, system_database: ResourceParam[Engine]):
         moment = context.scheduled_execution_time or datetime.now(UTC)
         due = {
             slug
-            for slug, tz in connected_organizations(database)
+            for slug, tz in connected_organizations(system_database)
             if _local_hour(moment, tz) == hour
         }
         # the suspended organizations wait (tenants/domain/automation.py)
-        automatic = automatic_organizations(context.instance, database)
+        automatic = automatic_organizations(context.instance, system_database)
         batches = due_batches(automatic.working, due)
         if not batches:
             return SkipReason(

@@ -68,7 +68,7 @@ def push_sensor(
     sync: str,
     name: str,
     prefix: str,
-    waiting: Callable[[Engine], tuple[dict[str, int], ...]],
+    waiting: Callable[[Engine], tuple[dict[str, int], ...]],  # of the system engine
     nothing: str,
     description: str,
 ):
@@ -84,9 +84,9 @@ def push_sensor(
         default_status=DefaultSensorStatus.RUNNING,
         description=description,
     )
-    def _push(context: SensorEvaluationContext, database: ResourceParam[Engine]):
-        automatic = automatic_organizations(context.instance, database)
-        waits = waiting(database)
+    def _push(context: SensorEvaluationContext, system_database: ResourceParam[Engine]):
+        automatic = automatic_organizations(context.instance, system_database)
+        waits = waiting(system_database)
         requests = _push_requests(context, pushing.name, prefix, waits, automatic)
         if not requests:
             return SkipReason(nothing + automatic.note({*waits[0], *waits[1]}))
@@ -133,10 +133,10 @@ PULL_JOBS = {entity.mapping: entity.job for entity in SYNCED if entity.webhook}
     "or payments of one organization; run key: the organization, the pull and the request's "
     "time). The receiver is `invoice-pipelines qbo-webhooks`.",
 )
-def qbo_webhook_sensor(context: SensorEvaluationContext, database: ResourceParam[Engine]):
-    automatic = automatic_organizations(context.instance, database)
+def qbo_webhook_sensor(context: SensorEvaluationContext, system_database: ResourceParam[Engine]):
+    automatic = automatic_organizations(context.instance, system_database)
     known = automatic.known
-    wanted = requested_pulls(database)
+    wanted = requested_pulls(system_database)
     requests = [
         RunRequest(
             run_key=f"qbo-webhook-{slug}-{entity}-{requested.isoformat()}",

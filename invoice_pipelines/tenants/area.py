@@ -25,5 +25,7 @@ AREA = Area(
     ),
     parsers="invoice_pipelines.tenants.commands.cli:add_commands",
     definitions="invoice_pipelines.tenants.defs:defs",
-    needs=frozenset({"database", "upload_store", "document_store", "export_store"}),
+    needs=frozenset(
+        {"database", "system_database", "upload_store", "document_store", "export_store"}
+    ),
 )

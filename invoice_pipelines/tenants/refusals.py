@@ -33,19 +33,19 @@ def refused(message: str) -> Failure:
     return Failure(message, allow_retries=False)
 
 
-def organization_or_refuse(engine: Engine, organization: str) -> Organization:
+def organization_or_refuse(system: Engine, organization: str) -> Organization:
     """The organization a run's config names (slug or id), or a refusal naming it: a run's entry
-    point finds it once and hands the value down."""
+    point finds it once (on the system engine, `system_database`) and hands the value down."""
     try:
-        return find_organization(engine, organization.strip())
+        return find_organization(system, organization.strip())
     except UnknownOrganization:
         raise refused(f"There is no organization {organization!r}.") from None
 
 
-def known_organization(engine: Engine, partition_key: str) -> Organization:
+def known_organization(system: Engine, partition_key: str) -> Organization:
     """The organization of a partition key (or of a launchpad's slug or id), refused when gone."""
     try:
-        return find_organization(engine, partition_key)
+        return find_organization(system, partition_key)
     except UnknownOrganization:
         raise refused(
             f"There is no organization {partition_key!r} (its partition outlived it)."

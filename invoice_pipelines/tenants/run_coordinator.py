@@ -345,7 +345,7 @@ class OrganizationRunCoordinator(QueuedRunCoordinator):
         from invoice_pipelines.db.engine import shared_engine
         from invoice_pipelines.db.tenancy import find_organization
 
-        return find_organization(shared_engine(self._database_url), organization).slug
+        return find_organization(shared_engine(self._database_url, system=True), organization).slug
 
     def _refuse(self, run: DagsterRun, message: str) -> DagsterRun:
         # one plain sentence, no stack trace: the launchpad opens the run and shows it
@@ -380,7 +380,7 @@ class OrganizationRunCoordinator(QueuedRunCoordinator):
         from invoice_pipelines.tenants.domain.lifecycle import suspended_organizations
 
         try:
-            return suspended_organizations(shared_engine(self._database_url)).get(slug)
+            return suspended_organizations(shared_engine(self._database_url, system=True)).get(slug)
         except Exception:  # the database is down: the run's op checks what it needs
             return None
 

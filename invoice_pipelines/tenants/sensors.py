@@ -153,7 +153,7 @@ def period_runs_sensor(
         default_status=DefaultSensorStatus.RUNNING,
         description=description,
     )
-    def _sensor(context: SensorEvaluationContext, database: ResourceParam[Engine]):
+    def _sensor(context: SensorEvaluationContext, system_database: ResourceParam[Engine]):
         now = clock() if clock is not None else datetime.now(UTC)
         try:
             progress = Progress.read(context.cursor, cadence)
@@ -162,7 +162,7 @@ def period_runs_sensor(
         notes: list[str] = []
 
         def plan(tick: datetime) -> list[Chunk]:
-            automatic = automatic_organizations(context.instance, database)
+            automatic = automatic_organizations(context.instance, system_database)
             if automatic.suspended:
                 notes.append(automatic.note().removeprefix("; "))
             if not automatic.working:

@@ -446,7 +446,7 @@ def _run_batch(
 
         from invoice_pipelines.areas import kinds
         from invoice_pipelines.billing import defs as billing
-        from invoice_pipelines.resources.database import Database
+        from invoice_pipelines.resources.database import Database, SystemDatabase
         from invoice_pipelines.tenants.partitions import ORGANIZATIONS_PARTITIONS_NAME
 
         job = Definitions.merge(
@@ -454,6 +454,9 @@ def _run_batch(
             Definitions(
                 resources={
                     "database": Database(url=engine.url.render_as_string(hide_password=False)),
+                    "system_database": SystemDatabase(
+                        url=engine.url.render_as_string(hide_password=False)
+                    ),
                     # the areas' kinds, as definitions.py binds them for every run
                     "batch_kinds": kinds(),
                 }

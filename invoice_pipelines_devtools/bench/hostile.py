@@ -815,7 +815,7 @@ def _refusals(engine, slug: str, tally: Tally) -> None:
     for token in BLANK_TOKENS:
         tally.inputs += 1
         try:
-            server = receiver(engine, token)
+            server = receiver(engine, engine, token)
         except ConfigError:
             tally.count("blank-webhook-token", "clean_failures")
             continue

@@ -150,10 +150,14 @@ def run(args: argparse.Namespace) -> dict:
         export_store = LocalFiles(str(root / "exports"))
 
         t0 = time.perf_counter()
-        outcomes = purge_archives(engine, uploads_store, export_store, slugs, requested_by="bench")
+        outcomes = purge_archives(
+            engine, engine, uploads_store, export_store, slugs, requested_by="bench"
+        )
         seconds = time.perf_counter() - t0
         t0 = time.perf_counter()
-        again = purge_archives(engine, uploads_store, export_store, slugs, requested_by="bench")
+        again = purge_archives(
+            engine, engine, uploads_store, export_store, slugs, requested_by="bench"
+        )
         second_seconds = time.perf_counter() - t0
         removed = sum(o.uploads_removed for o in outcomes)
         left = sum(1 for _ in root.glob("*/.archive/*"))

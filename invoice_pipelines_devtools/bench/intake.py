@@ -56,7 +56,7 @@ def run(args: argparse.Namespace) -> dict:
     from invoice_pipelines.intake.domain.uploads import ScanState, scan_uploads
     from invoice_pipelines.intake.jobs import intake_job
     from invoice_pipelines.intake.parser_resource import DocumentParser
-    from invoice_pipelines.resources.database import Database
+    from invoice_pipelines.resources.database import Database, SystemDatabase
     from invoice_pipelines.resources.ocr import TesseractOcrEngine
     from invoice_pipelines.resources.parse_server import KEEP_WARM_SECONDS, stop_server
     from invoice_pipelines.resources.uploads import LocalUploads
@@ -141,6 +141,7 @@ def run(args: argparse.Namespace) -> dict:
                 jobs=[intake_job],
                 resources={
                     "database": Database(),
+                    "system_database": SystemDatabase(),
                     "upload_store": store,
                     "ocr_engine": TesseractOcrEngine(),
                     "document_parser": document_parser(),

@@ -268,6 +268,7 @@ def run(args: argparse.Namespace) -> dict:
         save_connection(
             engine,
             org_id,
+            system=engine,  # the bench's one login
             realm_id=company.realm_id,
             client_id=company.client_id,
             client_secret=company.client_secret,

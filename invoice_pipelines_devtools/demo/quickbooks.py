@@ -135,6 +135,7 @@ def connect_demo_organizations(engine: Engine, data_dir: Path, slugs: list[str])
         save_connection(
             engine,
             found[slug],
+            system=engine,  # the demo's one login (SQLite, or PostgreSQL of one login)
             realm_id=company["realm_id"],
             client_id=company["client_id"],
             client_secret=company["client_secret"],
@@ -249,7 +250,7 @@ def record_customer_checks(instance, engine: Engine) -> None:
 
     from invoice_pipelines.quickbooks.checks import check_evaluations
 
-    for event in check_evaluations(engine, AssetKey("qbo_customers")):
+    for event in check_evaluations(engine, engine, AssetKey("qbo_customers")):
         instance.report_runless_asset_event(event)
 
 

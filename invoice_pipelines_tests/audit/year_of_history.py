@@ -24,7 +24,7 @@ from invoice_pipelines.db.tables import (
 )
 from invoice_pipelines.db.tenancy import find_organization, tenant_transaction
 from invoice_pipelines.exports.domain.pipeline import run_export
-from invoice_pipelines.resources.database import Database
+from invoice_pipelines.resources.database import Database, SystemDatabase
 from invoice_pipelines.resources.file_stores import LocalFileStore
 from invoice_pipelines.resources.files import LocalFiles
 from invoice_pipelines.resources.upload_stores import LocalUploadStore
@@ -69,6 +69,7 @@ def run_resources(db, root: Path) -> dict:
     """The Dagster resources of a run over the same database and stores."""
     return {
         "database": Database(url=db.url),
+        "system_database": SystemDatabase(url=db.url),
         "export_store": LocalFileStore(root=str(root / "exports")),
         "upload_store": LocalUploadStore(root=str(root / "uploads")),
         "document_store": LocalFileStore(root=str(root / "documents")),

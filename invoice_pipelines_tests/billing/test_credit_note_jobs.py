@@ -25,7 +25,7 @@ from invoice_pipelines.db.tenancy import find_organization, tenant_transaction
 from invoice_pipelines.queue.domain.items import ready_invoice_jobs
 from invoice_pipelines.queue.domain.jobs import cancel_batch_job, get_batch_job, retry_failed
 from invoice_pipelines.queue.domain.requests import BatchRequestError
-from invoice_pipelines.resources.database import Database
+from invoice_pipelines.resources.database import Database, SystemDatabase
 from invoice_pipelines_tests.billing.shop import make_shop
 from invoice_pipelines_tests.billing.test_credit_notes import LATER, by_number, invoiced
 from invoice_pipelines_tests.billing.test_defs import refusal
@@ -367,7 +367,8 @@ def test_the_sensor_launches_a_queued_credit_notes_job(fresh_db, tmp_path, batch
         job_id
     ]
     with build_sensor_context(
-        instance=_instance(shop.org["slug"]), resources={"database": Database(url=db.url)}
+        instance=_instance(shop.org["slug"]),
+        resources={"database": Database(url=db.url), "system_database": SystemDatabase(url=db.url)},
     ) as context:
         result = queue.invoice_batch_jobs_sensor(context)
     [request] = [r for r in result.run_requests if r.run_key == f"batch-job-{job_id}"]

@@ -35,7 +35,7 @@ from invoice_pipelines.db.tables import (
 from invoice_pipelines.db.tenancy import find_organization, tenant_transaction
 from invoice_pipelines.exports.domain.pipeline import run_export
 from invoice_pipelines.overdue.domain.pipeline import run_overdue
-from invoice_pipelines.resources.database import Database
+from invoice_pipelines.resources.database import Database, SystemDatabase
 from invoice_pipelines.resources.files import LocalFiles
 from invoice_pipelines_tests.billing.shop import make_shop
 from invoice_pipelines_tests.exports.books import DATEV
@@ -347,7 +347,14 @@ def test_credit_note_from_the_command_line(db, monkeypatch, capsys):
 def credit_note_job(db):
     """`credit_note_job` on the test's database."""
     return Definitions.merge(
-        defs, Definitions(resources={"database": Database(url=db.url), "batch_kinds": kinds()})
+        defs,
+        Definitions(
+            resources={
+                "database": Database(url=db.url),
+                "system_database": SystemDatabase(url=db.url),
+                "batch_kinds": kinds(),
+            }
+        ),
     ).resolve_job_def("credit_note_job")
 
 
@@ -468,7 +475,14 @@ def test_the_checks_report_gaps_in_the_credit_note_series(fresh_db):
             .values(last_value=4)
         )
     audit = Definitions.merge(
-        defs, Definitions(resources={"database": Database(url=db.url), "batch_kinds": kinds()})
+        defs,
+        Definitions(
+            resources={
+                "database": Database(url=db.url),
+                "system_database": SystemDatabase(url=db.url),
+                "batch_kinds": kinds(),
+            }
+        ),
     ).resolve_job_def("sales_invoices_checks_job")
 
     found = {e.check_name: e for e in audit.execute_in_process().get_asset_check_evaluations()}

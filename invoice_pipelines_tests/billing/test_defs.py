@@ -48,7 +48,7 @@ from invoice_pipelines.queue.defs import build_defs
 from invoice_pipelines.queue.domain.jobs import get_batch_job
 from invoice_pipelines.queue.domain.requests import DEFAULT_DUE_DAYS, local_runner_name
 from invoice_pipelines.queue.schedules import fail_stuck_batch_jobs_schedule
-from invoice_pipelines.resources.database import Database
+from invoice_pipelines.resources.database import Database, SystemDatabase
 from invoice_pipelines.scheduled_checks import EVALUATED_AT
 from invoice_pipelines.tenants.partitions import ORGANIZATION_TAG, ORGANIZATIONS_PARTITIONS_NAME
 from invoice_pipelines.tenants.run_coordinator import BULK_RUN_TAGS
@@ -63,7 +63,11 @@ defs = Definitions.merge(billing_defs, build_defs(KINDS))
 
 
 def resources(db) -> dict:
-    return {"database": Database(url=db.url), "batch_kinds": KINDS}
+    return {
+        "database": Database(url=db.url),
+        "system_database": SystemDatabase(url=db.url),
+        "batch_kinds": KINDS,
+    }
 
 
 def batch_config(request: dict | None = None, **settings) -> dict:
@@ -566,7 +570,9 @@ def test_the_audit_checks_find_a_gap_and_totals_that_do_not_add_up(fresh_db):
 
 
 def test_definitions_load_with_the_database_resource():
-    merged = Definitions.merge(defs, Definitions(resources={"database": Database()}))
+    merged = Definitions.merge(
+        defs, Definitions(resources={"database": Database(), "system_database": SystemDatabase()})
+    )
     assert (
         merged.resolve_schedule_def("sales_invoices_checks_schedule").default_status.value
         == "RUNNING"
@@ -601,7 +607,9 @@ def test_more_pending_jobs_than_one_page_are_all_launched(db):
 
 
 def test_invalid_requests_are_refused_by_config_validation_before_any_run():
-    resolved = Definitions.merge(defs, Definitions(resources={"database": Database()}))
+    resolved = Definitions.merge(
+        defs, Definitions(resources={"database": Database(), "system_database": SystemDatabase()})
+    )
     batch = resolved.resolve_job_def("batch_invoicing_job")
     request = {"sales_orders": {"order_ids": [1]}}
     for config in [

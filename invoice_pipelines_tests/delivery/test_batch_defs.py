@@ -16,7 +16,7 @@ from invoice_pipelines.delivery import defs as delivery
 from invoice_pipelines.documents.domain.pipeline import InProcessBuilder
 from invoice_pipelines.documents.domain.renderer import DocumentRenderer
 from invoice_pipelines.queue.dagster import BATCH_JOB_TAG
-from invoice_pipelines.resources.database import Database
+from invoice_pipelines.resources.database import Database, SystemDatabase
 from invoice_pipelines.resources.file_stores import LocalFileStore
 from invoice_pipelines.resources.mail import SmtpMailer
 from invoice_pipelines.resources.messaging import TextMessageProvider
@@ -44,6 +44,7 @@ class InProcessRenderer(DocumentRenderer):
 def _resources(db, tmp_path, port: int = 1) -> dict:
     return {
         "database": Database(url=db.url),
+        "system_database": SystemDatabase(url=db.url),
         "document_store": LocalFileStore(root=str(tmp_path)),
         "document_renderer": InProcessRenderer(),
         "mailer": SmtpMailer(port=port),
@@ -84,7 +85,11 @@ def _ticks(db, instance) -> tuple[list, list]:
     found = []
     for sensor in (queue.batch_jobs_sensor, queue.communications_batch_jobs_sensor):
         with build_sensor_context(
-            instance=instance, resources={"database": Database(url=db.url)}
+            instance=instance,
+            resources={
+                "database": Database(url=db.url),
+                "system_database": SystemDatabase(url=db.url),
+            },
         ) as context:
             result = sensor(context)
         found.append(

@@ -29,7 +29,7 @@ from invoice_pipelines.intake.domain.peppol_inbound import (
 )
 from invoice_pipelines.intake.domain.pipeline import process_documents
 from invoice_pipelines.metadata import markdown_cell
-from invoice_pipelines.resources.database import Database
+from invoice_pipelines.resources.database import Database, SystemDatabase
 from invoice_pipelines.resources.file_stores import LocalFileStore
 from invoice_pipelines.resources.uploads import LocalUploads
 from invoice_pipelines.tenants.partitions import ORGANIZATIONS_PARTITIONS_NAME
@@ -89,7 +89,7 @@ def _checks(db) -> dict:
         assets=PEPPOL_ASSETS,
         asset_checks=[peppol_audit],
         jobs=[peppol_checks_job],
-        resources={"database": Database(url=db.url)},
+        resources={"database": Database(url=db.url), "system_database": SystemDatabase(url=db.url)},
     ).resolve_job_def("peppol_checks_job")
     result = job.execute_in_process()
     assert result.success
@@ -102,7 +102,7 @@ def _materialize(db, slug: str, *names: str) -> dict[str, dict]:
     instance.add_dynamic_partitions(ORGANIZATIONS_PARTITIONS_NAME, [slug])
     result = materialize(
         assets,
-        resources={"database": Database(url=db.url)},
+        resources={"database": Database(url=db.url), "system_database": SystemDatabase(url=db.url)},
         instance=instance,
         partition_key=slug,
     )
@@ -255,6 +255,7 @@ def test_the_documents_check_warns_on_a_peppol_document_that_did_not_prove(db, t
         assets=[document_assets.sales_invoice_documents_asset],
         resources={
             "database": Database(url=db.url),
+            "system_database": SystemDatabase(url=db.url),
             "document_store": LocalFileStore(root=str(tmp_path)),
             "document_renderer": DocumentRenderer(workers=1),
         },

@@ -18,7 +18,7 @@ from invoice_pipelines.db.tenancy import system_transaction, tenant_transaction
 from invoice_pipelines.delivery.assets import peppol_monthly_report
 from invoice_pipelines.delivery.domain.peppol_overview import RECEIVED, SENT, monthly_counts
 from invoice_pipelines.intake.domain.peppol_inbound import REPLAY, receive_peppol
-from invoice_pipelines.resources.database import Database
+from invoice_pipelines.resources.database import Database, SystemDatabase
 from invoice_pipelines.resources.peppol_transport import BILLING_PROCESS, CREDIT_NOTE_DOC_TYPE
 from invoice_pipelines.resources.uploads import LocalUploads
 from invoice_pipelines.tenants.partitions import ORGANIZATIONS_PARTITIONS_NAME
@@ -117,7 +117,7 @@ def test_the_months_traffic_by_direction_document_type_and_country(fresh_db, tmp
     key = MultiPartitionKey({ORGANIZATIONS_PARTITIONS_NAME: shop.org["slug"], "month": previous})
     result = materialize(
         [peppol_monthly_report],
-        resources={"database": Database(url=db.url)},
+        resources={"database": Database(url=db.url), "system_database": SystemDatabase(url=db.url)},
         instance=instance,
         partition_key=key,
     )

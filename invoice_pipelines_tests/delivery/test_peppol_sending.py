@@ -44,7 +44,7 @@ from invoice_pipelines.documents.domain.pipeline import generate_documents
 from invoice_pipelines.queue.domain.items import enqueue_invoice_job
 from invoice_pipelines.queue.domain.kinds import chunk_work
 from invoice_pipelines.resources.channels import MailTransport, PeppolChannel
-from invoice_pipelines.resources.database import Database
+from invoice_pipelines.resources.database import Database, SystemDatabase
 from invoice_pipelines.resources.files import LocalFiles
 from invoice_pipelines.resources.mail import SmtpMailer
 from invoice_pipelines.resources.messaging import TextMessageProvider
@@ -454,6 +454,7 @@ def test_the_delivery_asset_counts_each_channel(db, tmp_path):
     with AccessPointStandIn(network=_network()) as ap, SmtpSink() as sink:
         resources = {
             "database": Database(url=db.url),
+            "system_database": SystemDatabase(url=db.url),
             "document_store": shop.store,
             "mailer": SmtpMailer(port=sink.port, sender="rechnung@mueller.example"),
             "text_messages": TextMessageProvider(base_url="http://127.0.0.1:1"),

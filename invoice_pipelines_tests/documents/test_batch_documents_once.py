@@ -16,7 +16,7 @@ from invoice_pipelines.documents.domain.batch import documents_work, run_invoice
 from invoice_pipelines.documents.domain.pipeline import generate_documents
 from invoice_pipelines.queue.domain.items import followed_invoicing_jobs
 from invoice_pipelines.queue.domain.jobs import cancel_batch_job
-from invoice_pipelines.resources.database import Database
+from invoice_pipelines.resources.database import Database, SystemDatabase
 from invoice_pipelines.resources.files import LocalFiles
 from invoice_pipelines_tests.documents.test_history import (
     _invoiced_with_documents_asked,
@@ -33,7 +33,10 @@ def _tick(db, slug: str) -> dict[str, list]:
     message ('' when it asked for runs)."""
     with instance_for_test() as instance:
         instance.add_dynamic_partitions("organizations", [slug])
-        resources = {"database": Database(url=db.url)}
+        resources = {
+            "database": Database(url=db.url),
+            "system_database": SystemDatabase(url=db.url),
+        }
         with build_sensor_context(instance=instance, resources=resources) as context:
             documents = document_sensors.documents_sensor(context)
         with build_sensor_context(instance=instance, resources=resources) as context:

@@ -19,7 +19,7 @@ from invoice_pipelines.documents.domain.batch import DOCUMENTS, documents_work, 
 from invoice_pipelines.documents.domain.pipeline import generate_documents
 from invoice_pipelines.queue.domain.items import enqueue_invoice_job
 from invoice_pipelines.queue.domain.jobs import job_item_outcomes
-from invoice_pipelines.resources.database import Database
+from invoice_pipelines.resources.database import Database, SystemDatabase
 from invoice_pipelines.resources.files import LocalFiles
 from invoice_pipelines_tests.documents.test_pipeline import SELLER
 from invoice_pipelines_tests.exports.books import customer, sales_invoice
@@ -78,7 +78,11 @@ def _sensor(db, *slugs: str) -> list:
     with instance_for_test() as instance:
         instance.add_dynamic_partitions("organizations", list(slugs))
         with build_sensor_context(
-            instance=instance, resources={"database": Database(url=db.url)}
+            instance=instance,
+            resources={
+                "database": Database(url=db.url),
+                "system_database": SystemDatabase(url=db.url),
+            },
         ) as context:
             result = document_sensors.documents_sensor(context)
     return list(getattr(result, "run_requests", None) or [])  # a SkipReason: none

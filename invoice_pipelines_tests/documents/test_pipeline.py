@@ -15,7 +15,7 @@ from invoice_pipelines.documents import sensors as document_sensors
 from invoice_pipelines.documents.domain.pipeline import generate_documents
 from invoice_pipelines.documents.domain.renderer import DocumentRenderer
 from invoice_pipelines.intake.domain.parse import parse_document
-from invoice_pipelines.resources.database import Database
+from invoice_pipelines.resources.database import Database, SystemDatabase
 from invoice_pipelines.resources.file_stores import LocalFileStore
 from invoice_pipelines.resources.files import LocalFiles
 from invoice_pipelines_tests.exports.books import customer, sales_invoice
@@ -126,6 +126,7 @@ def test_the_asset_writes_documents_through_worker_processes(db, tmp_path):
         assets=[document_assets.sales_invoice_documents_asset],
         resources={
             "database": Database(url=db.url),
+            "system_database": SystemDatabase(url=db.url),
             "document_store": LocalFileStore(root=str(tmp_path)),
             "document_renderer": DocumentRenderer(workers=1),
         },
@@ -134,7 +135,11 @@ def test_the_asset_writes_documents_through_worker_processes(db, tmp_path):
         instance.add_dynamic_partitions("organizations", [org["slug"]])
         # the sensor sees the organization's invoice waiting
         with build_sensor_context(
-            instance=instance, resources={"database": Database(url=db.url)}
+            instance=instance,
+            resources={
+                "database": Database(url=db.url),
+                "system_database": SystemDatabase(url=db.url),
+            },
         ) as context:
             result = document_sensors.documents_sensor(context)
         [request] = [r for r in result.run_requests if r.partition_key == org["slug"]]

@@ -27,7 +27,7 @@ from invoice_pipelines.documents import assets as document_assets
 from invoice_pipelines.documents.domain.formats import choose_format
 from invoice_pipelines.documents.domain.pipeline import generate_documents
 from invoice_pipelines.documents.domain.renderer import DocumentRenderer
-from invoice_pipelines.resources.database import Database
+from invoice_pipelines.resources.database import Database, SystemDatabase
 from invoice_pipelines.resources.files import LocalFiles
 from invoice_pipelines.resources.smtp import Smtp
 from invoice_pipelines_devtools.standins.smtp import SmtpSink
@@ -294,6 +294,7 @@ def test_the_asset_records_the_format_and_the_mail_carries_the_plain_pdf(db, tmp
         assets=[document_assets.sales_invoice_documents_asset],
         resources={
             "database": Database(url=db.url),
+            "system_database": SystemDatabase(url=db.url),
             "document_store": store,
             "document_renderer": DocumentRenderer(workers=1),
         },

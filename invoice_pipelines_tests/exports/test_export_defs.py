@@ -21,7 +21,7 @@ from invoice_pipelines.db.tenancy import find_organization, tenant_transaction
 from invoice_pipelines.exports import assets as export_assets
 from invoice_pipelines.exports import jobs as export_jobs
 from invoice_pipelines.exports.sensors import build_monthly_exports_sensor
-from invoice_pipelines.resources.database import Database
+from invoice_pipelines.resources.database import Database, SystemDatabase
 from invoice_pipelines.resources.file_stores import LocalFileStore
 from invoice_pipelines.resources.upload_stores import LocalUploadStore
 from invoice_pipelines.tenants.partitions import PARTITION_RANGE_END_TAG as RANGE_END
@@ -39,6 +39,7 @@ def _run(db, tmp_path, instance: DagsterInstance, slug: str, **run):
         jobs=[export_jobs.export_job],
         resources={
             "database": Database(url=db.url),
+            "system_database": SystemDatabase(url=db.url),
             "export_store": LocalFileStore(root=str(tmp_path)),
             "upload_store": LocalUploadStore(root=str(tmp_path / "uploads")),
             "document_store": LocalFileStore(root=str(tmp_path / "documents")),
@@ -354,7 +355,10 @@ def test_reopen_job_then_the_month_again_writes_a_corrected_version(db, tmp_path
         assert _run(db, tmp_path, instance, org["slug"], partition_key=key).success
         reopen = Definitions(
             jobs=[export_jobs.reopen_exported_invoices_job],
-            resources={"database": Database(url=db.url)},
+            resources={
+                "database": Database(url=db.url),
+                "system_database": SystemDatabase(url=db.url),
+            },
         ).resolve_job_def("reopen_exported_invoices_job")
         config = {
             "organization": org["slug"],

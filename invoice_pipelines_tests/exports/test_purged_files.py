@@ -58,7 +58,9 @@ def test_a_month_whose_files_retention_removed_is_written_again(db, tmp_path):
             .values(created_at=at(LAST_EXPIRED - 1, 12, 3))
         )
     uploads_root = str(tmp_path / "uploads")
-    [purged] = purge_archives(db.engine, LocalUploads(uploads_root), store, [org["slug"]])
+    [purged] = purge_archives(
+        db.engine, db.system_engine, LocalUploads(uploads_root), store, [org["slug"]]
+    )
     assert purged.exports_removed == 1
     assert not any(Path(p).exists() for p in first.files.values())
 

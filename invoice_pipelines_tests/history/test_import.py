@@ -282,7 +282,7 @@ def test_the_launchpad_job_imports_and_fails_naming_the_refused_row(db, tmp_path
     from dagster import DagsterInstance
 
     from invoice_pipelines.history.jobs import history_import_job
-    from invoice_pipelines.resources.database import Database
+    from invoice_pipelines.resources.database import Database, SystemDatabase
 
     org = db.new_organization()
     bad = SALES_CSV.replace("K-200,Schulz & Partner,EUR", "K-200,Schulz & Partner,EURO")
@@ -292,7 +292,10 @@ def test_the_launchpad_job_imports_and_fails_naming_the_refused_row(db, tmp_path
     with DagsterInstance.ephemeral() as instance:
         result = history_import_job.execute_in_process(
             run_config={"ops": {"import_history_files": {"config": config}}},
-            resources={"database": Database(url=db.url)},
+            resources={
+                "database": Database(url=db.url),
+                "system_database": SystemDatabase(url=db.url),
+            },
             instance=instance,
             raise_on_error=False,
         )

@@ -77,7 +77,9 @@ def test_files_past_retention_go_the_rest_stays_and_a_second_run_does_nothing(db
     )
 
     # a dry run counts and touches nothing
-    [dry] = purge_archives(db.engine, upload_store, export_store, [org["slug"]], dry_run=True)
+    [dry] = purge_archives(
+        db.engine, db.system_engine, upload_store, export_store, [org["slug"]], dry_run=True
+    )
     assert (dry.uploads_removed, dry.exports_removed) == (4, 2)
     assert (
         _exists(upload_store, booked["key"])
@@ -85,7 +87,9 @@ def test_files_past_retention_go_the_rest_stays_and_a_second_run_does_nothing(db
     )
     assert audit_rows(db, org["id"]) == []
 
-    [outcome] = purge_archives(db.engine, upload_store, export_store, [org["slug"]], run_id="run-1")
+    [outcome] = purge_archives(
+        db.engine, db.system_engine, upload_store, export_store, [org["slug"]], run_id="run-1"
+    )
     assert outcome.refused is None and outcome.errors == []
     gone = [booked, duplicate, last_evening]
     kept = [in_work, failed, booked_lately, dated_later, new_year_berlin, recent]
@@ -116,7 +120,7 @@ def test_files_past_retention_go_the_rest_stays_and_a_second_run_does_nothing(db
     assert audit.details["run_id"] == "run-1" and audit.details["uploads_years"] == 10
 
     # idempotent: nothing more is removed, marked or logged
-    [again] = purge_archives(db.engine, upload_store, export_store, [org["slug"]])
+    [again] = purge_archives(db.engine, db.system_engine, upload_store, export_store, [org["slug"]])
     assert again.changed == 0 and again.errors == []
     assert len(audit_rows(db, org["id"])) == 1
     for upload in kept:
@@ -134,7 +138,9 @@ def test_a_provisional_version_past_retention_is_removed_by_its_own_names(db, st
         provisional=True,
     )  # fmt: skip
     assert all("_provisional" in key for key in provisional["keys"])
-    [outcome] = purge_archives(db.engine, upload_store, export_store, [org["slug"]])
+    [outcome] = purge_archives(
+        db.engine, db.system_engine, upload_store, export_store, [org["slug"]]
+    )
     assert not any(_exists(export_store, key) for key in provisional["keys"])
     assert export_row(db, provisional["export_id"]).purge_result == "removed"
     assert (outcome.exports_removed, outcome.exports_missing) == (1, 0)
@@ -154,6 +160,7 @@ def test_a_refused_setting_stops_only_its_organization(db, stores):
 
     outcomes = purge_archives(
         db.engine,
+        db.system_engine,
         upload_store,
         export_store,
         [short["slug"], longer["slug"], idle["slug"], "no-such-org"],
@@ -192,7 +199,9 @@ def test_each_class_keeps_its_period_and_a_legal_hold_keeps_everything(db, store
         for o in (org, held)
     ]
 
-    outcomes = purge_archives(db.engine, upload_store, export_store, [org["slug"], held["slug"]])
+    outcomes = purge_archives(
+        db.engine, db.system_engine, upload_store, export_store, [org["slug"], held["slug"]]
+    )
     by_slug = {o.slug: o for o in outcomes}
 
     assert not _exists(upload_store, originals[0]["key"])  # a booking document of 9 years: gone

@@ -24,7 +24,7 @@ from invoice_pipelines.housekeeping.schedules import (
     archive_retention_schedule,
     organization_batches,
 )
-from invoice_pipelines.resources.database import Database
+from invoice_pipelines.resources.database import Database, SystemDatabase
 from invoice_pipelines.resources.file_stores import LocalFileStore
 from invoice_pipelines.resources.upload_stores import LocalUploadStore
 from invoice_pipelines_tests.housekeeping.helpers import LAST_EXPIRED, at, old_upload
@@ -33,6 +33,7 @@ from invoice_pipelines_tests.housekeeping.helpers import LAST_EXPIRED, at, old_u
 def _resources(db, tmp_path) -> dict:
     return {
         "database": Database(url=db.url),
+        "system_database": SystemDatabase(url=db.url),
         "upload_store": LocalUploadStore(root=str(tmp_path / "uploads")),
         "export_store": LocalFileStore(root=str(tmp_path / "exports")),
     }
@@ -85,7 +86,7 @@ def test_the_schedule_batches_every_organization_including_deactivated_ones(db):
             )
         )
     with build_schedule_context(
-        resources={"database": Database(url=db.url)},
+        resources={"database": Database(url=db.url), "system_database": SystemDatabase(url=db.url)},
         scheduled_execution_time=datetime(2026, 11, 23, 2, 30, tzinfo=UTC),
     ) as context:
         requests = archive_retention_schedule(context)

@@ -12,7 +12,7 @@ from dagster import build_sensor_context
 from invoice_pipelines.cli import main
 from invoice_pipelines.intake.domain.uploads import ScanState, scan_uploads
 from invoice_pipelines.intake.sensors import upload_sensor
-from invoice_pipelines.resources.database import Database
+from invoice_pipelines.resources.database import Database, SystemDatabase
 from invoice_pipelines.resources.uploads import LocalUploads
 from invoice_pipelines_tests.intake.test_bad_input import own_invoice
 from invoice_pipelines_tests.intake.test_intake_jobs import _drop, _instance
@@ -34,7 +34,11 @@ def test_a_duplicate_upload_is_listed_with_the_invoice_it_duplicates(
     _drop(store, org, {"again.xml": data})
     with build_sensor_context(
         instance=_instance(org["slug"]),
-        resources={"database": Database(url=db.url), "upload_store": store},
+        resources={
+            "database": Database(url=db.url),
+            "system_database": SystemDatabase(url=db.url),
+            "upload_store": store,
+        },
     ) as context:
         result = upload_sensor(context)
     assert not [

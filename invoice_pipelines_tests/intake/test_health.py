@@ -13,7 +13,7 @@ from invoice_pipelines.intake import checks as intake_checks
 from invoice_pipelines.intake.checks import discounts_not_expiring, no_stuck_documents
 from invoice_pipelines.intake.domain.incoming_invoices import register_upload
 from invoice_pipelines.intake.parser_resource import DocumentParser
-from invoice_pipelines.resources.database import Database
+from invoice_pipelines.resources.database import Database, SystemDatabase
 from invoice_pipelines.resources.ocr import TesseractOcrEngine
 from invoice_pipelines.resources.upload_stores import LocalUploadStore
 
@@ -43,6 +43,7 @@ def _check(db):
         jobs=[intake_checks.incoming_invoices_checks_job],
         resources={
             "database": Database(url=db.url),
+            "system_database": SystemDatabase(url=db.url),
             "upload_store": LocalUploadStore(),
             "ocr_engine": TesseractOcrEngine(),
             "document_parser": DocumentParser(workers=1),

@@ -23,7 +23,7 @@ from invoice_pipelines.intake.domain.uploads import ScanState, scan_uploads
 from invoice_pipelines.intake.jobs import intake_job, retry_failed_invoices_job
 from invoice_pipelines.intake.parser_resource import DocumentParser
 from invoice_pipelines.intake.sensors import upload_sensor
-from invoice_pipelines.resources.database import Database
+from invoice_pipelines.resources.database import Database, SystemDatabase
 from invoice_pipelines.resources.ocr import TesseractOcrEngine
 from invoice_pipelines.resources.parse_server import stop_servers
 from invoice_pipelines.resources.upload_stores import LocalUploadStore
@@ -80,6 +80,7 @@ def _parser() -> DocumentParser:
 def _resources(db, store):
     return {
         "database": Database(url=db.url),
+        "system_database": SystemDatabase(url=db.url),
         "upload_store": store,
         "ocr_engine": TesseractOcrEngine(),
         "document_parser": _parser(),
@@ -139,7 +140,11 @@ def test_sensor_launches_one_run_per_batch_tagged_with_the_organization(db, tmp_
     instance = _instance(org["slug"])
     with build_sensor_context(
         instance=instance,
-        resources={"database": Database(url=db.url), "upload_store": store},
+        resources={
+            "database": Database(url=db.url),
+            "system_database": SystemDatabase(url=db.url),
+            "upload_store": store,
+        },
     ) as context:
         result = upload_sensor(context)
     mine = [
@@ -157,7 +162,11 @@ def test_sensor_launches_one_run_per_batch_tagged_with_the_organization(db, tmp_
     with build_sensor_context(
         instance=instance,
         cursor=result.cursor,
-        resources={"database": Database(url=db.url), "upload_store": store},
+        resources={
+            "database": Database(url=db.url),
+            "system_database": SystemDatabase(url=db.url),
+            "upload_store": store,
+        },
     ) as context2:
         again = upload_sensor(context2)
     assert not [
@@ -430,6 +439,7 @@ def test_the_old_config_shapes_are_refused_before_the_run():
         jobs=[retry_failed_invoices_job],
         resources={
             "database": Database(),
+            "system_database": SystemDatabase(),
             "upload_store": LocalUploadStore(),
             "ocr_engine": TesseractOcrEngine(),
             "document_parser": _parser(),
@@ -452,7 +462,11 @@ def test_files_of_an_organization_without_its_partition_wait_for_it(db, tmp_path
     store = LocalUploads(str(tmp_path))
     _drop(store, org, {"a.xml": (samples_dir() / GOOD_CII).read_bytes()})
     instance = DagsterInstance.ephemeral()
-    resources = {"database": Database(url=db.url), "upload_store": store}
+    resources = {
+        "database": Database(url=db.url),
+        "system_database": SystemDatabase(url=db.url),
+        "upload_store": store,
+    }
 
     def tick(cursor=None):
         with build_sensor_context(instance=instance, cursor=cursor, resources=resources) as ctx:

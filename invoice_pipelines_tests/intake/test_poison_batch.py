@@ -28,7 +28,7 @@ from invoice_pipelines.intake.domain.redispatch import DEPTH_TAG, redispatch_bat
 from invoice_pipelines.intake.jobs import intake_job
 from invoice_pipelines.intake.sensors import intake_failure_sensor
 from invoice_pipelines.limits import MAX_INTAKE_ATTEMPTS
-from invoice_pipelines.resources.database import Database
+from invoice_pipelines.resources.database import Database, SystemDatabase
 from invoice_pipelines.resources.uploads import LocalUploads
 from invoice_pipelines.tenants.partitions import ORGANIZATIONS_PARTITIONS_NAME
 from invoice_pipelines_tests.intake.test_intake_jobs import _drop_and_register
@@ -282,7 +282,10 @@ def test_the_failure_sensor_asks_for_each_waiting_document_alone_with_its_depth(
             dagster_event=_failure_event(run),
             dagster_instance=instance,
             dagster_run=run,
-            resources={"database": Database(url=db.url)},
+            resources={
+                "database": Database(url=db.url),
+                "system_database": SystemDatabase(url=db.url),
+            },
         ) as context:
             return intake_failure_sensor(context.for_run_failure())
 

@@ -19,7 +19,7 @@ from invoice_pipelines.intake.domain.pipeline import process_documents
 from invoice_pipelines.intake.domain.review import ReviewError, review_document
 from invoice_pipelines.intake.domain.uploads import ScanState, scan_uploads
 from invoice_pipelines.intake.jobs import ReviewConfig, review_incoming_invoice_job
-from invoice_pipelines.resources.database import Database
+from invoice_pipelines.resources.database import Database, SystemDatabase
 from invoice_pipelines.resources.uploads import LocalUploads
 from invoice_pipelines_tests.intake.test_bad_input import own_invoice
 from invoice_pipelines_tests.intake.test_intake_jobs import _drop
@@ -235,7 +235,7 @@ def test_the_review_job_in_the_launchpad(db, tmp_path) -> None:
     )
     result = review_incoming_invoice_job.execute_in_process(
         run_config=RunConfig(ops={"review_incoming_invoice": config}),
-        resources={"database": Database(url=db.url)},
+        resources={"database": Database(url=db.url), "system_database": SystemDatabase(url=db.url)},
         instance=DagsterInstance.ephemeral(),
     )
     assert result.success

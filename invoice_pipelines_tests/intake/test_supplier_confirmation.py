@@ -13,7 +13,7 @@ from dagster import DagsterInstance, RunConfig
 
 from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.intake.jobs import SupplierConfirmConfig, confirm_supplier_job
-from invoice_pipelines.resources.database import Database
+from invoice_pipelines.resources.database import Database, SystemDatabase
 from invoice_pipelines.resources.uploads import LocalUploads
 from invoice_pipelines.supplier_register import (
     add_supplier,
@@ -150,7 +150,7 @@ def test_a_confirmation_is_held_to_the_lookalike_rule(db):
 def _confirm_job(db, config: dict):
     return confirm_supplier_job.execute_in_process(
         run_config=RunConfig(ops={"confirm_supplier_op": SupplierConfirmConfig(**config)}),
-        resources={"database": Database(url=db.url)},
+        resources={"database": Database(url=db.url), "system_database": SystemDatabase(url=db.url)},
         instance=DagsterInstance.ephemeral(),
         raise_on_error=False,
     )

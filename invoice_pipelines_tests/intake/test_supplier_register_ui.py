@@ -11,7 +11,7 @@ from invoice_pipelines.cli import main
 from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.intake.assets import supplier_register
 from invoice_pipelines.intake.jobs import SupplierChangeConfig, change_supplier_register_job
-from invoice_pipelines.resources.database import Database
+from invoice_pipelines.resources.database import Database, SystemDatabase
 from invoice_pipelines.resources.uploads import LocalUploads
 from invoice_pipelines.supplier_register import supplier_history, supplier_rows
 from invoice_pipelines.tenants.partitions import ORGANIZATIONS_PARTITIONS_NAME
@@ -132,7 +132,7 @@ def test_the_launchpad_job_changes_the_register_and_the_asset_shows_it(db):
     org = db.new_organization()
     instance = DagsterInstance.ephemeral()
     instance.add_dynamic_partitions(ORGANIZATIONS_PARTITIONS_NAME, [org["slug"]])
-    resources = {"database": Database(url=db.url)}
+    resources = {"database": Database(url=db.url), "system_database": SystemDatabase(url=db.url)}
 
     def change(**config):
         return change_supplier_register_job.execute_in_process(

@@ -22,7 +22,7 @@ from invoice_pipelines.db.migrate import upgrade
 from invoice_pipelines.documents.domain.letter_writer import PdfaLetterWriter
 from invoice_pipelines.overdue import assets as overdue_assets
 from invoice_pipelines.overdue.jobs import dunning_job
-from invoice_pipelines.resources.database import Database
+from invoice_pipelines.resources.database import Database, SystemDatabase
 from invoice_pipelines.resources.file_stores import LocalFileStore
 from invoice_pipelines.resources.mail import SmtpMailer
 from invoice_pipelines.resources.messaging import TextMessageProvider
@@ -71,6 +71,7 @@ def test_the_demos_overdue_customers_get_their_letters_by_mail(tmp_path):
             jobs=[dunning_job],
             resources={
                 "database": Database(url=url),
+                "system_database": SystemDatabase(url=url),
                 "mailer": SmtpMailer(port=port, sender="mahnung@mueller-werkzeugbau.example"),
                 "document_store": LocalFileStore(root=str(tmp_path / "documents")),
                 "text_messages": TextMessageProvider(base_url="http://127.0.0.1:1"),

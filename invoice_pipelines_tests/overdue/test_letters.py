@@ -30,7 +30,7 @@ from invoice_pipelines.overdue.domain.letter import CHUNK, write_letters
 from invoice_pipelines.overdue.domain.notice_sending import send_notices
 from invoice_pipelines.overdue.domain.pipeline import run_overdue
 from invoice_pipelines.overdue.jobs import dunning_job
-from invoice_pipelines.resources.database import Database
+from invoice_pipelines.resources.database import Database, SystemDatabase
 from invoice_pipelines.resources.file_stores import LocalFileStore
 from invoice_pipelines.resources.files import LocalFiles
 from invoice_pipelines.resources.letters import Letter, LetterError, WrittenLetter
@@ -463,6 +463,7 @@ def test_the_dunning_asset_writes_mails_and_shows_the_letters(db):
             jobs=[dunning_job],
             resources={
                 "database": Database(url=db.url),
+                "system_database": SystemDatabase(url=db.url),
                 "mailer": SmtpMailer(port=sink.port, sender="mahnung@mueller.example"),
                 "document_store": LocalFileStore(root=root),
                 "text_messages": TextMessageProvider(base_url="http://127.0.0.1:1"),

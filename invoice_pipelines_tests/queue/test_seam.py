@@ -31,7 +31,7 @@ from invoice_pipelines.queue.domain.job_kind import (
 )
 from invoice_pipelines.queue.domain.jobs import get_batch_job
 from invoice_pipelines.queue.domain.known_kinds import KINDS_RESOURCE, Kinds
-from invoice_pipelines.resources.database import Database
+from invoice_pipelines.resources.database import Database, SystemDatabase
 from invoice_pipelines.tenants.partitions import ORGANIZATION_TAG, ORGANIZATIONS_PARTITIONS_NAME
 from invoice_pipelines.tenants.run_coordinator import BULK_RUN_TAGS
 from invoice_pipelines_tests.queue.queued import queue_over_invoices
@@ -154,7 +154,13 @@ def test_a_registered_kind_runs_in_the_queues_job_from_the_launchpad(db):
     org = db.new_organization(name="Buchstaben GmbH")
     defs = Definitions.merge(
         build_defs(Kinds.of(LETTERS)),
-        Definitions(resources={"database": Database(url=db.url), "counter_name": "Zähler"}),
+        Definitions(
+            resources={
+                "database": Database(url=db.url),
+                "system_database": SystemDatabase(url=db.url),
+                "counter_name": "Zähler",
+            }
+        ),
     )
     instance = DagsterInstance.ephemeral()
     result = defs.resolve_job_def("invoice_batch_job").execute_in_process(
@@ -205,14 +211,22 @@ def test_a_registered_kind_is_launched_by_the_sensor_and_refused_for_another_kin
     instance = DagsterInstance.ephemeral()
     instance.add_dynamic_partitions(ORGANIZATIONS_PARTITIONS_NAME, [org["slug"]])
     with build_sensor_context(
-        instance=instance, resources={"database": Database(url=db.url)}
+        instance=instance,
+        resources={"database": Database(url=db.url), "system_database": SystemDatabase(url=db.url)},
     ) as context:
         result = sensor(context)
     assert [r.run_key for r in result.run_requests] == [f"batch-job-{job_id}"]
     # a documents job is no kind this code location was given: its run is refused in a sentence
     other = queue_over_invoices(db.engine, org["slug"], "documents", [2])
     run = Definitions.merge(
-        defs, Definitions(resources={"database": Database(url=db.url), "counter_name": "x"})
+        defs,
+        Definitions(
+            resources={
+                "database": Database(url=db.url),
+                "system_database": SystemDatabase(url=db.url),
+                "counter_name": "x",
+            }
+        ),
     ).resolve_job_def("invoice_batch_job")
     refused = run.execute_in_process(
         run_config={"ops": {OP: {"config": {"request": {"queued_job": {"batch_job_id": other}}}}}},
@@ -243,7 +257,8 @@ def test_a_kind_with_a_job_of_its_own_is_launched_as_it_names_it(fresh_db):
     instance = DagsterInstance.ephemeral()
     instance.add_dynamic_partitions(ORGANIZATIONS_PARTITIONS_NAME, [org["slug"]])
     with build_sensor_context(
-        instance=instance, resources={"database": Database(url=db.url)}
+        instance=instance,
+        resources={"database": Database(url=db.url), "system_database": SystemDatabase(url=db.url)},
     ) as context:
         [request] = sensor(context).run_requests
     assert (request.run_key, request.job_name, request.partition_key) == (

@@ -205,6 +205,7 @@ def connect(db, sim, **company_options) -> Connected:
     save_connection(
         db.engine,
         org["id"],
+        system=db.system_engine,
         realm_id=company.realm_id,
         client_id=company.client_id,
         client_secret=company.client_secret,

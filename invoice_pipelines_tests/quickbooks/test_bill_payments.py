@@ -15,7 +15,7 @@ from dagster import DagsterInstance, build_sensor_context
 from invoice_pipelines.quickbooks.domain.sync.common import read_cursor
 from invoice_pipelines.quickbooks.domain.webhooks import receiver
 from invoice_pipelines.quickbooks.sensors import qbo_webhook_sensor
-from invoice_pipelines.resources.database import Database
+from invoice_pipelines.resources.database import Database, SystemDatabase
 from invoice_pipelines.tenants.partitions import ORGANIZATIONS_PARTITIONS_NAME
 from invoice_pipelines_tests.quickbooks.conftest import connect
 from invoice_pipelines_tests.quickbooks.payables_books import (
@@ -129,7 +129,7 @@ def test_a_bill_deleted_in_quickbooks_is_held_for_a_person(books):
 def test_a_webhook_about_a_bill_payment_asks_for_the_pull_the_sensor_launches(books):
     doc, bill = _pushed(books, "RE-W")
     books.pull_payments()
-    server = receiver(books.qbo.engine, VERIFIER)
+    server = receiver(books.qbo.engine, books.qbo.db.system_engine, VERIFIER)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -147,7 +147,11 @@ def test_a_webhook_about_a_bill_payment_asks_for_the_pull_the_sensor_launches(bo
     with DagsterInstance.ephemeral() as instance:
         instance.add_dynamic_partitions(ORGANIZATIONS_PARTITIONS_NAME, [slug])
         with build_sensor_context(
-            instance=instance, resources={"database": Database(url=books.qbo.db.url)}
+            instance=instance,
+            resources={
+                "database": Database(url=books.qbo.db.url),
+                "system_database": SystemDatabase(url=books.qbo.db.url),
+            },
         ) as context:
             jobs = {r.job_name for r in qbo_webhook_sensor(context) if r.partition_key == slug}
     assert jobs == {"qbo_bill_payments_job"}

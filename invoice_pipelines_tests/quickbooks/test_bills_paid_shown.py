@@ -17,7 +17,7 @@ from invoice_pipelines.core.money import round_cents
 from invoice_pipelines.quickbooks.assets import SYNC_ASSETS, paid_metadata
 from invoice_pipelines.quickbooks.domain.figures import PAID_ROWS_SHOWN
 from invoice_pipelines.quickbooks.resources import QuickBooks
-from invoice_pipelines.resources.database import Database
+from invoice_pipelines.resources.database import Database, SystemDatabase
 from invoice_pipelines.tenants.partitions import ORGANIZATIONS_PARTITIONS_NAME
 from invoice_pipelines_tests.quickbooks.conftest import TIME_SCALE, TOKEN_KEY, connect
 from invoice_pipelines_tests.quickbooks.payables_books import (
@@ -118,6 +118,7 @@ def _resources(books: Books) -> dict:
     sim = books.qbo.sim
     return {
         "database": Database(url=books.qbo.db.url),
+        "system_database": SystemDatabase(url=books.qbo.db.url),
         "quickbooks": QuickBooks(
             base_url=sim.base_url,
             token_url=sim.token_url,

@@ -77,6 +77,7 @@ def test_a_refused_refresh_token_is_one_clear_error_and_recorded(qbo):
         save_connection(
             qbo.engine,
             qbo.org_id,
+            system=qbo.db.system_engine,
             realm_id=qbo.realm,
             client_id=qbo.company.client_id,
             client_secret=qbo.company.client_secret,

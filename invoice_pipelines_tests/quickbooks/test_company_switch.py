@@ -53,6 +53,7 @@ def _connect(books: Books, company, by: str = "anna") -> dict | None:
     switched = save_connection(
         books.qbo.engine,
         books.qbo.org_id,
+        system=books.qbo.db.system_engine,
         realm_id=company.realm_id,
         client_id=company.client_id,
         client_secret=company.client_secret,

@@ -399,7 +399,9 @@ def test_a_credit_memo_deleted_in_qbo_asks_for_the_payment_pull_and_keeps_our_cr
         b'{"name":"CreditMemo","id":"%s","operation":"Delete","lastUpdated":"2026-11-23T01:00:00Z"}]}}]}'
         % (qbo.realm.encode(), memo["Id"].encode())
     )
-    assert request_pulls(qbo.engine, parse_notices(notice)) == {qbo.org_id: {"payment"}}
+    assert request_pulls(qbo.engine, qbo.db.system_engine, parse_notices(notice)) == {
+        qbo.org_id: {"payment"}
+    }
     assert read_cursor(qbo.engine, qbo.org_id, "payment")["pull_requested_at"] is not None
 
     _pull(qbo)

@@ -24,7 +24,7 @@ from invoice_pipelines.quickbooks.domain.tokens import save_connection, token_ci
 from invoice_pipelines.quickbooks.resources import QuickBooks
 from invoice_pipelines.quickbooks.schedules import DAILY_SCHEDULES, due_batches
 from invoice_pipelines.quickbooks.sensors import qbo_push_sensor
-from invoice_pipelines.resources.database import Database
+from invoice_pipelines.resources.database import Database, SystemDatabase
 from invoice_pipelines.resources.files import LocalFiles
 from invoice_pipelines.tenants.partitions import (
     ORGANIZATIONS_PARTITIONS_NAME,
@@ -39,6 +39,7 @@ from invoice_pipelines_tests.quickbooks.test_skonto_push import _settled_two_rat
 def _resources(qbo) -> dict:
     return {
         "database": Database(url=qbo.db.url),
+        "system_database": SystemDatabase(url=qbo.db.url),
         "quickbooks": QuickBooks(
             base_url=qbo.sim.base_url,
             token_url=qbo.sim.token_url,
@@ -146,6 +147,7 @@ def test_a_range_run_syncs_the_organizations_it_can_and_fails_naming_a_refused_t
     save_connection(
         bad.engine,
         bad.org_id,
+        system=bad.db.system_engine,
         realm_id=bad.realm,
         client_id=bad.company.client_id,
         client_secret=bad.company.client_secret,
@@ -182,7 +184,11 @@ def test_the_push_sensor_asks_for_organizations_with_unpushed_invoices(sqlite_da
     with DagsterInstance.ephemeral() as instance:
         instance.add_dynamic_partitions(ORGANIZATIONS_PARTITIONS_NAME, [qbo.org["slug"]])
         with build_sensor_context(
-            instance=instance, resources={"database": Database(url=qbo.db.url)}
+            instance=instance,
+            resources={
+                "database": Database(url=qbo.db.url),
+                "system_database": SystemDatabase(url=qbo.db.url),
+            },
         ) as context:
             found = qbo_push_sensor(context)
         requests = [r for r in found if r.partition_key == qbo.org["slug"]]
@@ -209,7 +215,11 @@ def test_the_push_sensor_asks_again_for_an_invoice_refused_until_its_customer_wa
         with DagsterInstance.ephemeral() as instance:
             instance.add_dynamic_partitions(ORGANIZATIONS_PARTITIONS_NAME, [qbo.org["slug"]])
             with build_sensor_context(
-                instance=instance, resources={"database": Database(url=qbo.db.url)}
+                instance=instance,
+                resources={
+                    "database": Database(url=qbo.db.url),
+                    "system_database": SystemDatabase(url=qbo.db.url),
+                },
             ) as context:
                 found = qbo_push_sensor(context)
         return [r.run_key for r in found if r.partition_key == qbo.org["slug"]]
@@ -237,7 +247,10 @@ def test_daily_schedules_run_each_organization_at_its_local_hour_in_batches(
             .values(timezone="Europe/Berlin")
         )
     slug = berlin.org["slug"]
-    resources = {"database": Database(url=berlin.db.url)}
+    resources = {
+        "database": Database(url=berlin.db.url),
+        "system_database": SystemDatabase(url=berlin.db.url),
+    }
     with instance_for_test() as instance:
         instance.add_dynamic_partitions(ORGANIZATIONS_PARTITIONS_NAME, [slug])
         # 01:00 UTC in November is 02:00 in Berlin: payments, not customers

@@ -21,7 +21,7 @@ from invoice_pipelines.quickbooks.domain.sync.invoices import push_invoices
 from invoice_pipelines.quickbooks.domain.sync.items import sync_items
 from invoice_pipelines.quickbooks.jobs import qbo_push_bills_job
 from invoice_pipelines.quickbooks.sensors import qbo_bill_push_sensor, qbo_push_sensor
-from invoice_pipelines.resources.database import Database
+from invoice_pipelines.resources.database import Database, SystemDatabase
 from invoice_pipelines.tenants.partitions import ORGANIZATIONS_PARTITIONS_NAME
 from invoice_pipelines_devtools.demo.invoices import LOGISTICS_SUPPLIER
 from invoice_pipelines_tests.quickbooks.conftest import connect
@@ -77,7 +77,11 @@ def _asked(sensor, db, slug: str) -> list:
     with DagsterInstance.ephemeral() as instance:
         instance.add_dynamic_partitions(ORGANIZATIONS_PARTITIONS_NAME, [slug])
         with build_sensor_context(
-            instance=instance, resources={"database": Database(url=db.url)}
+            instance=instance,
+            resources={
+                "database": Database(url=db.url),
+                "system_database": SystemDatabase(url=db.url),
+            },
         ) as context:
             result = sensor(context)
     if isinstance(result, list):

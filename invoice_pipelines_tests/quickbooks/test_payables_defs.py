@@ -33,7 +33,7 @@ from invoice_pipelines.quickbooks.domain.payables_settings import set_expense_ac
 from invoice_pipelines.quickbooks.jobs import qbo_push_bills_job
 from invoice_pipelines.quickbooks.resources import QuickBooks
 from invoice_pipelines.quickbooks.sensors import qbo_bill_push_sensor
-from invoice_pipelines.resources.database import Database
+from invoice_pipelines.resources.database import Database, SystemDatabase
 from invoice_pipelines.resources.upload_stores import LocalUploadStore
 from invoice_pipelines.tenants.partitions import ORGANIZATIONS_PARTITIONS_NAME
 from invoice_pipelines_devtools.demo.invoices import LOGISTICS_SUPPLIER, OFFICE_SUPPLIER
@@ -57,6 +57,7 @@ def _resources(books: Books) -> dict:
     sim = books.qbo.sim
     return {
         "database": Database(url=books.qbo.db.url),
+        "system_database": SystemDatabase(url=books.qbo.db.url),
         "quickbooks": QuickBooks(
             base_url=sim.base_url,
             token_url=sim.token_url,
@@ -115,7 +116,11 @@ def test_the_bill_sensor_asks_for_organizations_with_supplier_invoices_to_push(
         with DagsterInstance.ephemeral() as instance:
             instance.add_dynamic_partitions(ORGANIZATIONS_PARTITIONS_NAME, [slug])
             with build_sensor_context(
-                instance=instance, resources={"database": Database(url=books.qbo.db.url)}
+                instance=instance,
+                resources={
+                    "database": Database(url=books.qbo.db.url),
+                    "system_database": SystemDatabase(url=books.qbo.db.url),
+                },
             ) as context:
                 result = qbo_bill_push_sensor(context)
         return [r for r in (result if isinstance(result, list) else []) if r.partition_key == slug]
@@ -316,7 +321,7 @@ def test_bills_waiting_is_evaluated_by_every_bill_push_and_recorded_by_a_command
         # it waits, and the command records that as the check's evaluation
         set_expense_account(books.qbo.engine, books.qbo.org_id, None)
         _next_second()
-        for event in check_evaluations(books.qbo.engine, bills.key):
+        for event in check_evaluations(books.qbo.engine, books.qbo.db.system_engine, bills.key):
             instance.report_runless_asset_event(event)
         statuses = assert_checked_latest(instance, "qbo_bills", names)
         assert statuses == {BILLS_WAITING_CHECK: "SUCCEEDED", BILL_AMOUNTS_CHECK: "SUCCEEDED"}

@@ -18,7 +18,7 @@ from invoice_pipelines.quickbooks.domain.sync.invoices import queue_counts
 from invoice_pipelines.quickbooks.domain.sync.items import sync_items
 from invoice_pipelines.quickbooks.resources import QuickBooks
 from invoice_pipelines.quickbooks.sensors import qbo_push_sensor
-from invoice_pipelines.resources.database import Database
+from invoice_pipelines.resources.database import Database, SystemDatabase
 from invoice_pipelines.tenants.partitions import ORGANIZATIONS_PARTITIONS_NAME
 from invoice_pipelines_tests.quickbooks.conftest import TIME_SCALE, TOKEN_KEY, connect
 
@@ -41,6 +41,7 @@ class Pushes:
         self.slug = qbo.org["slug"]
         self.resources = {
             "database": Database(url=qbo.db.url),
+            "system_database": SystemDatabase(url=qbo.db.url),
             "quickbooks": QuickBooks(
                 base_url=qbo.sim.base_url,
                 token_url=qbo.sim.token_url,

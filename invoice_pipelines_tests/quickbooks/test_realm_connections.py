@@ -35,6 +35,7 @@ def connect(db, org: dict, realm: str, refresh: str = "refresh") -> None:
     save_connection(
         db.engine,
         org["id"],
+        system=db.system_engine,
         realm_id=realm,
         client_id="client",
         client_secret="secret",
@@ -151,5 +152,7 @@ def test_organizations_that_already_share_a_company_each_get_its_notifications(d
                 settings={},
             )
         )
-    requested = request_pulls(db.engine, [Notice(realm, "customer", "1", "Update")])
+    requested = request_pulls(
+        db.engine, db.system_engine, [Notice(realm, "customer", "1", "Update")]
+    )
     assert set(requested) == {first["id"], second["id"]}

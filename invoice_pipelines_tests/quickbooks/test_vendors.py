@@ -51,7 +51,11 @@ def test_the_initial_import_reads_every_vendor_page_by_page_then_only_changes(bo
 
 def test_a_webhook_about_a_vendor_asks_for_the_vendors_pull(books):
     books.pull_vendors()
-    requested = request_pulls(books.qbo.engine, [Notice(books.qbo.realm, "vendor", "1", "create")])
+    requested = request_pulls(
+        books.qbo.engine,
+        books.qbo.db.system_engine,
+        [Notice(books.qbo.realm, "vendor", "1", "create")],
+    )
     assert requested == {books.qbo.org_id: {"vendor"}}
     assert read_cursor(books.qbo.engine, books.qbo.org_id, "vendor")["pull_requested_at"]
     books.pull_vendors()

@@ -11,7 +11,7 @@ from invoice_pipelines.quickbooks.domain.sync.common import read_cursor
 from invoice_pipelines.quickbooks.domain.sync.customers import sync_customers
 from invoice_pipelines.quickbooks.domain.webhooks import parse_notices, receiver
 from invoice_pipelines.quickbooks.sensors import qbo_webhook_sensor
-from invoice_pipelines.resources.database import Database
+from invoice_pipelines.resources.database import Database, SystemDatabase
 from invoice_pipelines.tenants.partitions import ORGANIZATIONS_PARTITIONS_NAME
 
 VERIFIER = "verifier-token-of-the-app"
@@ -20,7 +20,7 @@ VERIFIER = "verifier-token-of-the-app"
 def test_a_signed_change_notification_asks_for_the_pull_the_sensor_launches(qbo):
     with qbo.client() as client:
         sync_customers(qbo.engine, qbo.org_id, client)
-    server = receiver(qbo.engine, VERIFIER)
+    server = receiver(qbo.engine, qbo.db.system_engine, VERIFIER)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -40,7 +40,11 @@ def test_a_signed_change_notification_asks_for_the_pull_the_sensor_launches(qbo)
     with DagsterInstance.ephemeral() as instance:
         instance.add_dynamic_partitions(ORGANIZATIONS_PARTITIONS_NAME, [qbo.org["slug"]])
         with build_sensor_context(
-            instance=instance, resources={"database": Database(url=qbo.db.url)}
+            instance=instance,
+            resources={
+                "database": Database(url=qbo.db.url),
+                "system_database": SystemDatabase(url=qbo.db.url),
+            },
         ) as context:
             requests = [
                 r for r in qbo_webhook_sensor(context) if r.partition_key == qbo.org["slug"]

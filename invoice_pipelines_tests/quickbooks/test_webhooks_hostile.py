@@ -64,7 +64,7 @@ def notification(realm: str, entity: str = "Customer") -> bytes:
 @contextmanager
 def running(engine, **bounds) -> Iterator[int]:
     """The receiver serving in a thread; yields its port."""
-    with serving(receiver(engine, VERIFIER, **bounds)) as port:
+    with serving(receiver(engine, engine, VERIFIER, **bounds)) as port:
         yield port
 
 
@@ -220,7 +220,7 @@ def test_a_bad_length_is_answered_before_any_body_is_read(engine, length_headers
 
 
 def test_the_receiver_closes_idle_connections_after_the_limits_timeout_by_default(engine):
-    server = receiver(engine, VERIFIER)
+    server = receiver(engine, engine, VERIFIER)
     try:
         assert server.socket_timeout_s == limits.WEBHOOK_SOCKET_TIMEOUT_S
         assert server.request_timeout_s == limits.WEBHOOK_REQUEST_TIMEOUT_S
@@ -252,7 +252,7 @@ def test_a_connection_held_while_the_lobby_reads_its_wake_ups_is_served(engine, 
     its wake-up read and stayed unwatched until the next idle deadline, or for ever with nothing
     else watched (a loaded CI machine saw a valid request wait 59 s). Here a connection with a
     whole request is held exactly then; it must be answered."""
-    server = receiver(engine, VERIFIER, socket_timeout_s=WAIT)
+    server = receiver(engine, engine, VERIFIER, socket_timeout_s=WAIT)
     lobby = server._lobby
     listener = socket.create_server(("127.0.0.1", 0))
     client = socket.create_connection(listener.getsockname(), timeout=WAIT)
@@ -301,7 +301,7 @@ def test_idle_connections_hold_no_thread_and_a_valid_request_is_served(engine):
     # an idle timeout far above the test's duration: the count below is taken while all 200 are
     # open however slowly a loaded machine opens them (a connection's closing after the idle
     # timeout is tested above)
-    server = receiver(engine, VERIFIER, socket_timeout_s=WAIT)
+    server = receiver(engine, engine, VERIFIER, socket_timeout_s=WAIT)
     with serving(server) as port:
         baseline = threading.active_count()
         start = time.monotonic()
@@ -322,7 +322,7 @@ def test_idle_connections_hold_no_thread_and_a_valid_request_is_served(engine):
 def test_connections_beyond_the_waiting_bound_are_answered_503_and_closed(engine):
     # an idle timeout far above the test's duration, so no waiting place frees up while a loaded
     # machine opens the 50 (a waiting connection's closing after the idle timeout is tested above)
-    server = receiver(engine, VERIFIER, max_waiting=20, socket_timeout_s=WAIT)
+    server = receiver(engine, engine, VERIFIER, max_waiting=20, socket_timeout_s=WAIT)
     with serving(server) as port:
         idle = [connect(port) for _ in range(50)]
         try:
@@ -363,7 +363,7 @@ def test_connections_that_go_without_sending_take_no_worker(engine, monkeypatch)
     """Clients that connect and leave (a port scan, a health check) are closed by the lobby; they
     never reach a worker, whose places are for requests (once, each was handed to a worker, and
     the server said 503 to valid requests while many such workers ran)."""
-    server = receiver(engine, VERIFIER, max_workers=1, socket_timeout_s=WAIT)
+    server = receiver(engine, engine, VERIFIER, max_workers=1, socket_timeout_s=WAIT)
     dispatched = []
     dispatch = server.dispatch
 
@@ -497,6 +497,7 @@ def connected_organization(db) -> tuple[dict, str]:
     save_connection(
         db.engine,
         org["id"],
+        system=db.system_engine,
         realm_id=realm,
         client_id="client",
         client_secret="secret",
@@ -572,7 +573,7 @@ def test_the_same_body_at_once_in_two_receivers_asks_once(db):
 
     def deliver() -> None:
         start.wait()
-        results.append(request_pulls(db.engine, notices, digest))
+        results.append(request_pulls(db.engine, db.system_engine, notices, digest))
 
     threads = [threading.Thread(target=deliver) for _ in range(2)]
     for thread in threads:
@@ -586,7 +587,7 @@ def test_receipts_are_rows_of_their_organization_only(pg_database):
     db = pg_database
     org, realm = connected_organization(db)
     stranger = db.new_organization()
-    request_pulls(db.engine, parse_notices(notification(realm)), "d" * 64)
+    request_pulls(db.engine, db.system_engine, parse_notices(notification(realm)), "d" * 64)
     for who, expected in ((org, 1), (stranger, 0)):
         with tenant_transaction(db.engine, who["id"]) as conn:
             count = conn.execute(select(func.count()).select_from(qbo_webhook_receipts))

@@ -7,9 +7,9 @@ from dagster import build_sensor_context
 
 
 def tick(sensor, instance, engine, cursor: str | None):
-    """One evaluation of `sensor` with `cursor`: its SensorResult."""
+    """One evaluation of `sensor` with `cursor`, `engine` its system engine: its SensorResult."""
     with build_sensor_context(
-        instance=instance, cursor=cursor, resources={"database": engine}
+        instance=instance, cursor=cursor, resources={"system_database": engine}
     ) as context:
         return sensor(context)
 

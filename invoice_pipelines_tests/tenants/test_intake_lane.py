@@ -16,7 +16,7 @@ import yaml
 from dagster import DagsterInstance, DagsterRunStatus, build_sensor_context
 
 from invoice_pipelines.intake.sensors import UPLOAD_SENSOR_INTERVAL_SECONDS, upload_sensor
-from invoice_pipelines.resources.database import Database
+from invoice_pipelines.resources.database import Database, SystemDatabase
 from invoice_pipelines.resources.uploads import LocalUploads
 from invoice_pipelines.settings import SETTINGS
 from invoice_pipelines.tenants.partitions import ORGANIZATION_TAG, ORGANIZATIONS_PARTITIONS_NAME
@@ -123,7 +123,11 @@ def _tick(db, store, *slugs, cursor=None):
     with build_sensor_context(
         instance=instance,
         cursor=cursor,
-        resources={"database": Database(url=db.url), "upload_store": store},
+        resources={
+            "database": Database(url=db.url),
+            "system_database": SystemDatabase(url=db.url),
+            "upload_store": store,
+        },
     ) as context:
         return upload_sensor(context)
 

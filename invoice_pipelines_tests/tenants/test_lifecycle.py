@@ -23,7 +23,7 @@ from sqlalchemy import func, select, update
 from invoice_pipelines.db.tables import audit_log, organizations, sales_invoices
 from invoice_pipelines.db.tenancy import find_organization, system_transaction, tenant_transaction
 from invoice_pipelines.intake.sensors import upload_sensor
-from invoice_pipelines.resources.database import Database
+from invoice_pipelines.resources.database import Database, SystemDatabase
 from invoice_pipelines.resources.uploads import LocalUploads
 from invoice_pipelines.tenants.domain.lifecycle import (
     Refused,
@@ -138,7 +138,9 @@ def test_the_same_file_twice_changes_nothing_and_the_partitions_exist_when_it_re
     instance = DagsterInstance.ephemeral()
     config = {"ops": {"add_organizations_op": {"config": {"csv": str(path)}}}}
     first = organizations_add_job.execute_in_process(
-        run_config=config, instance=instance, resources={"database": db.engine}
+        run_config=config,
+        instance=instance,
+        resources={"database": db.engine, "system_database": db.system_engine},
     )
     assert first.output_for_node("add_organizations_op") == {"added": 40, "unchanged": 0}
     keys = set(instance.get_dynamic_partitions(ORGANIZATIONS_PARTITIONS_NAME))
@@ -249,7 +251,12 @@ def test_a_number_format_that_would_write_an_imported_historys_numbers_again_is_
 
 def _tick(db, store, instance):
     with build_sensor_context(
-        instance=instance, resources={"database": Database(url=db.url), "upload_store": store}
+        instance=instance,
+        resources={
+            "database": Database(url=db.url),
+            "system_database": SystemDatabase(url=db.url),
+            "upload_store": store,
+        },
     ) as context:
         return upload_sensor(context)
 
@@ -440,6 +447,7 @@ def test_the_launchpad_offboards_in_two_steps_and_refuses_the_deletion_before_it
     sales_invoice(db.engine, org["id"], customer(db.engine, org["id"], "K-1", "Kunde AG"))
     resources = {
         "database": db.engine,
+        "system_database": db.system_engine,
         "upload_store": LocalUploads(str(tmp_path / "u")),
         "document_store": LocalFiles(tmp_path / "d", "documents"),
         "export_store": LocalFiles(tmp_path / "e", "exports"),

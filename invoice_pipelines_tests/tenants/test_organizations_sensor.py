@@ -5,14 +5,16 @@ from sqlalchemy import func, select, update
 
 from invoice_pipelines.db.tables import organizations
 from invoice_pipelines.db.tenancy import system_transaction
-from invoice_pipelines.resources.database import Database
+from invoice_pipelines.resources.database import Database, SystemDatabase
 from invoice_pipelines.tenants.partitions import ORGANIZATIONS_PARTITIONS_NAME
 from invoice_pipelines.tenants.sensors import organizations_sensor, plan_partition_sync
 
 
 def _tick(instance, db, cursor=None):
     with build_sensor_context(
-        instance=instance, cursor=cursor, resources={"database": Database(url=db.url)}
+        instance=instance,
+        cursor=cursor,
+        resources={"database": Database(url=db.url), "system_database": SystemDatabase(url=db.url)},
     ) as context:
         result = organizations_sensor(context)
     if isinstance(result, SkipReason):
@@ -121,7 +123,8 @@ def test_an_empty_database_does_not_wipe_all_partitions(tmp_path):
     instance = DagsterInstance.ephemeral()
     instance.add_dynamic_partitions(ORGANIZATIONS_PARTITIONS_NAME, ["acme", "globex"])
     with build_sensor_context(
-        instance=instance, resources={"database": Database(url=url)}
+        instance=instance,
+        resources={"database": Database(url=url), "system_database": SystemDatabase(url=url)},
     ) as context:
         result = organizations_sensor(context)
     assert isinstance(result, SkipReason) and "refusing to remove all 2" in result.skip_message

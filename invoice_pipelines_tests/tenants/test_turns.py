@@ -15,7 +15,7 @@ from dagster import (
 from dagster._core.test_utils import create_run_for_test
 
 from invoice_pipelines.documents.sensors import documents_sensor
-from invoice_pipelines.resources.database import Database
+from invoice_pipelines.resources.database import Database, SystemDatabase
 from invoice_pipelines.tenants.partitions import ORGANIZATIONS_PARTITIONS_NAME
 from invoice_pipelines.tenants.turns import RUNS_PER_TICK, organizations_with_a_run, take_turn
 from invoice_pipelines_tests.exports.books import customer, sales_invoice
@@ -75,7 +75,12 @@ def test_documents_sensor_requests_at_most_a_turn_a_tick_and_goes_on_where_it_st
         sizes = []
         while True:
             with build_sensor_context(
-                instance=instance, cursor=cursor, resources={"database": Database(url=db.url)}
+                instance=instance,
+                cursor=cursor,
+                resources={
+                    "database": Database(url=db.url),
+                    "system_database": SystemDatabase(url=db.url),
+                },
             ) as context:
                 result = documents_sensor(context)
             assert not isinstance(result, SkipReason)
@@ -121,7 +126,11 @@ def test_an_organization_whose_run_waits_or_works_is_not_asked_for_again(db):
 
         def tick() -> list[str]:
             with build_sensor_context(
-                instance=instance, resources={"database": Database(url=db.url)}
+                instance=instance,
+                resources={
+                    "database": Database(url=db.url),
+                    "system_database": SystemDatabase(url=db.url),
+                },
             ) as context:
                 result = documents_sensor(context)
             return sorted(r.partition_key for r in getattr(result, "run_requests", []))

@@ -112,6 +112,7 @@ def run_participant(args: argparse.Namespace) -> int:
     try:
         done = set_participant(
             engine,
+            args.resources.system_database,
             org.id,
             None if args.clear else args.participant,
             customer_id=customer[0] if customer else None,

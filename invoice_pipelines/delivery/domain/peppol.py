@@ -187,13 +187,19 @@ class ParticipantSet:
 
 
 def set_participant(
-    engine: Any, organization_id: int, participant: str | None, *, customer_id: int | None = None
+    engine: Any,
+    system: Any,
+    organization_id: int,
+    participant: str | None,
+    *,
+    customer_id: int | None = None,
 ) -> ParticipantSet:
     """Set (or with None clear) the Peppol participant id of the organization, or of one of its
     customers, checked as the Peppol rules check an electronic address (einvoice/peppol_ids.py)
     and stored as the parser writes it. An organization's id is its receiving address: one that
     another organization has is refused (a document addressed to it would have two receivers).
-    LookupError for a customer the organization does not have."""
+    LookupError for a customer the organization does not have. `system`: the system engine (an
+    organization's id is looked for among every organization's)."""
     parsed = None
     if participant is not None:
         try:
@@ -204,7 +210,7 @@ def set_participant(
     warning = parsed.warning if parsed is not None else None
     if customer_id is None:
         o = organizations.c
-        with system_transaction(engine, write=True) as conn:
+        with system_transaction(system, write=True) as conn:
             if now is not None:
                 other = conn.execute(
                     select(o.slug).where(

@@ -16,6 +16,7 @@ def run_housekeeping_command(args: argparse.Namespace) -> int:
     resources = args.resources
     outcomes = purge_archives(
         resources.database,
+        resources.system_database,
         resources.upload_store,
         resources.export_store,
         args.org,

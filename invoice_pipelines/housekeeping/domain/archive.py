@@ -163,6 +163,7 @@ class OrganizationOutcome:
 
 def purge_archives(
     engine: Engine,
+    system: Engine,
     upload_store: Uploads,
     export_store: Files,
     organizations_: Iterable[str] | None = None,
@@ -175,12 +176,13 @@ def purge_archives(
     deactivated ones included: their archives age like the others).
 
     There is deliberately no "as of" date: the clock is the real one, so no run can remove anything
-    before its time.
+    before its time. `system`: the system engine, which finds the organizations and which of them
+    have anything old enough.
     """
     now = datetime.now(UTC)
     outcomes = []
-    found = list(_organizations(engine, organizations_))
-    busy = _with_old_rows(engine, [org["id"] for org, _ in found if org is not None], now)
+    found = list(_organizations(system, organizations_))
+    busy = _with_old_rows(system, [org["id"] for org, _ in found if org is not None], now)
     for org, outcome in found:
         outcome.dry_run = dry_run
         outcomes.append(outcome)
@@ -204,7 +206,7 @@ def purge_archives(
     return outcomes
 
 
-def _organizations(engine: Engine, wanted: Iterable[str] | None):
+def _organizations(system: Engine, wanted: Iterable[str] | None):
     query = select(
         organizations.c.id, organizations.c.slug, organizations.c.timezone, organizations.c.settings
     ).order_by(organizations.c.id)
@@ -212,7 +214,7 @@ def _organizations(engine: Engine, wanted: Iterable[str] | None):
     if names is not None:
         ids = [int(n) for n in names if n.isdigit()]
         query = query.where(or_(organizations.c.slug.in_(names), organizations.c.id.in_(ids)))
-    with system_transaction(engine) as conn:
+    with system_transaction(system) as conn:
         rows = [dict(r) for r in conn.execute(query).mappings()]
     found = set()
     for row in rows:
@@ -223,7 +225,7 @@ def _organizations(engine: Engine, wanted: Iterable[str] | None):
             yield None, OrganizationOutcome(name, refused=f"There is no organization {name!r}.")
 
 
-def _with_old_rows(engine: Engine, org_ids: list[int], now: datetime) -> set[int]:
+def _with_old_rows(system: Engine, org_ids: list[int], now: datetime) -> set[int]:
     """The organizations that have any unmarked upload or export older than the latest cutoff any
     of them can have (the legal minimum, in the westernmost time zone): one query per kind for a
     whole batch, so the many organizations with nothing due cost no transaction of their own."""
@@ -231,7 +233,7 @@ def _with_old_rows(engine: Engine, org_ids: list[int], now: datetime) -> set[int
         return set()
     bound = datetime(now.year + 1 - LEGAL_MINIMUM_YEARS, 1, 2, tzinfo=UTC)
     busy: set[int] = set()
-    with system_transaction(engine) as conn:
+    with system_transaction(system) as conn:
         for table in (uploads, exports):
             for first in range(0, len(org_ids), ID_CHUNK):
                 busy.update(

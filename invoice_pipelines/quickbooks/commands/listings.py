@@ -34,7 +34,7 @@ from invoice_pipelines.resources.dagster_ui import tell_dagster
 
 def run_payables(args: argparse.Namespace) -> int:
     """Set what was given, then print the organization's payables settings and waiting bills."""
-    engine = args.resources.database
+    engine, system = args.resources.database, args.resources.system_database
     org = args.organization
     named = args.supplier_vat_id or args.supplier_name or args.vendor
     if named and not args.expense_account:
@@ -78,10 +78,10 @@ def run_payables(args: argparse.Namespace) -> int:
         return 2
     if args.create_vendors or args.expense_account or args.exchange_rate:
         # what bills_waiting lists changed with the settings: the UI shows it evaluated now
-        tell_dagster(check_events(engine, BILLS, [BILLS_WAITING_CHECK]))
-    waiting = _waiting_bills(engine, org.id)
+        tell_dagster(check_events(engine, system, BILLS, [BILLS_WAITING_CHECK]))
+    waiting = _waiting_bills(system, org.id)
     not_attached = _files_not_attached(engine, org.id)
-    switches = company_switches(engine, org.id)
+    switches = company_switches(engine, system, org.id)
     summary = {
         "organization": org.slug,
         "company_switch": switches[0].said() if switches else None,
@@ -148,11 +148,11 @@ def _files_not_attached(engine, organization_id: int, limit: int = 50) -> list[d
     ]
 
 
-def _waiting_bills(engine, organization_id: int) -> list[dict]:
+def _waiting_bills(system, organization_id: int) -> list[dict]:
     """The organization's supplier invoices that wait for a person to become bills: the rows of
     the check bills_waiting (watch.waiting_bills, the one query of both); `held`: a paid bill
     whose document is back in review or failed."""
-    _, waiting = waiting_bills(engine, organization_id, limit=500)
+    _, waiting = waiting_bills(system, organization_id, limit=500)
     return [
         {
             "document": row.document,
@@ -166,7 +166,7 @@ def _waiting_bills(engine, organization_id: int) -> list[dict]:
 
 
 def run_conflicts(args: argparse.Namespace) -> int:
-    engine = args.resources.database
+    system = args.resources.system_database
     query = (
         select(sync_conflicts, organizations.c.slug)
         .join(organizations, organizations.c.id == sync_conflicts.c.organization_id)
@@ -177,7 +177,7 @@ def run_conflicts(args: argparse.Namespace) -> int:
         query = query.where(sync_conflicts.c.organization_id == org.id)
     if not args.all:
         query = query.where(sync_conflicts.c.status == "open")
-    with system_transaction(engine) as conn:
+    with system_transaction(system) as conn:
         rows = [dict(r) for r in conn.execute(query).mappings()]
     if args.json:
         print(json.dumps(rows, default=str))

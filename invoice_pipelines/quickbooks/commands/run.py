@@ -34,14 +34,16 @@ def run_connect(args: argparse.Namespace) -> int:
         rate, _, code = pair.partition("=")
         tax_codes[f"{float(rate):.2f}"] = code.strip()
     try:
+        system = args.resources.system_database
         switched = save_connection(
             engine,
             org.id,
+            system=system,
             realm_id=args.realm,
             client_id=args.client_id,
             client_secret=secret,
             refresh_token=refresh,
-            cipher=token_cipher(engine=engine),
+            cipher=token_cipher(system=system),
             settings={"tax_codes": tax_codes, "income_account_id": args.income_account},
             by=args.by,
         )
@@ -90,5 +92,6 @@ def run_webhooks(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    server = receiver(args.resources.database, token, args.host, args.port)
+    resources = args.resources
+    server = receiver(resources.database, resources.system_database, token, args.host, args.port)
     return serve_until_interrupted(server, WEBHOOK_PATH)

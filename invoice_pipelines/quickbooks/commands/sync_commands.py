@@ -94,11 +94,11 @@ def _sync_now(engine, org, args, result, status) -> int:
             for other, done in counts.beside.items():
                 result[what][f"{other}_on_the_way"] = done.as_dict()
     print(json.dumps({"organization": org.slug, **result}, default=str))
-    tell_dagster(_events(engine, org.slug, synced, "qbo-sync"))
+    tell_dagster(_events(args.resources, org.slug, synced, "qbo-sync"))
     return status
 
 
-def _events(engine, slug: str, synced: list, command: str) -> list[AssetEvent | CheckEvent]:
+def _events(resources, slug: str, synced: list, command: str) -> list[AssetEvent | CheckEvent]:
     """What the syncs changed, as their assets show it for the organization (as its run over the
     organization records it), and each entity changed on the way (the bill push's vendors) with
     its counts, as the run reports it beside its own; then the checks of each asset whose data
@@ -114,7 +114,7 @@ def _events(engine, slug: str, synced: list, command: str) -> list[AssetEvent | 
     checked = {ASSETS[what] for what, _ in synced}
     checked |= {CHECKS_ALSO_READ[what] for what, _ in synced if what in CHECKS_ALSO_READ}
     for asset in sorted(checked):
-        events += check_events(engine, asset)
+        events += check_events(resources.database, resources.system_database, asset)
     return events
 
 
@@ -148,5 +148,5 @@ def _import(engine, org, args, summary) -> int:
             summary[name] = sync.counts.as_dict()
             imported.append((name, sync.counts))
     print(json.dumps({"organization": org.slug, **summary}))
-    tell_dagster(_events(engine, org.slug, imported, "qbo-import"))
+    tell_dagster(_events(args.resources, org.slug, imported, "qbo-import"))
     return 0

@@ -27,8 +27,8 @@ BILLS_WAITING_CHECK = "bills_waiting"
 BILL_AMOUNTS_CHECK = "bill_amounts_agree"
 
 
-def tokens_finding(engine: Engine) -> CheckFinding:
-    connections, problems = token_problems(engine, datetime.now(UTC))
+def tokens_finding(engine: Engine, system: Engine) -> CheckFinding:
+    connections, problems = token_problems(system, datetime.now(UTC))
     return CheckFinding(
         passed=not problems,
         description=(
@@ -48,8 +48,8 @@ def tokens_finding(engine: Engine) -> CheckFinding:
     )
 
 
-def company_finding(engine: Engine) -> CheckFinding:
-    switches = company_switches(engine)
+def company_finding(engine: Engine, system: Engine) -> CheckFinding:
+    switches = company_switches(engine, system)
     pending = [s for s in switches if s.import_done_at is None]
     rows = [
         (s.organization, s.old_realm_id, s.new_realm_id, f"{s.switched_at:%Y-%m-%d %H:%M}",
@@ -94,8 +94,8 @@ def _listing(
     )
 
 
-def bills_waiting_finding(engine: Engine) -> CheckFinding:
-    count, waiting = waiting_bills(engine)  # the query `qbo-payables` lists
+def bills_waiting_finding(engine: Engine, system: Engine) -> CheckFinding:
+    count, waiting = waiting_bills(system)  # the query `qbo-payables` lists
     return _listing(
         count,
         [row.cells() for row in waiting],
@@ -109,8 +109,8 @@ def bills_waiting_finding(engine: Engine) -> CheckFinding:
     )
 
 
-def bill_amounts_finding(engine: Engine) -> CheckFinding:
-    count, rows = bill_amount_differences(engine)
+def bill_amounts_finding(engine: Engine, system: Engine) -> CheckFinding:
+    count, rows = bill_amount_differences(system)
     return _listing(
         count,
         rows,
@@ -123,8 +123,8 @@ def bill_amounts_finding(engine: Engine) -> CheckFinding:
 
 
 # each check by its asset and name: evaluated by a run (or reported by a command) that changed
-# what it reads
-FINDINGS: dict[str, dict[str, Callable[[Engine], CheckFinding]]] = {
+# what it reads; each takes the runtime and the system engine
+FINDINGS: dict[str, dict[str, Callable[[Engine, Engine], CheckFinding]]] = {
     CUSTOMERS: {TOKEN_CHECK: tokens_finding, COMPANY_CHECK: company_finding},
     BILLS: {BILLS_WAITING_CHECK: bills_waiting_finding, BILL_AMOUNTS_CHECK: bill_amounts_finding},
 }
@@ -134,11 +134,11 @@ CHECKS_ALSO_READ = {"bill_payments": BILLS}
 
 
 def check_events(
-    engine: Engine, asset: str, names: Iterable[str] | None = None
+    engine: Engine, system: Engine, asset: str, names: Iterable[str] | None = None
 ) -> list[CheckEvent]:
     """The checks of `asset` (all, or those `names`), evaluated now as a command reports them:
     over every organization, as their runs evaluate them (no partition)."""
     return [
-        CheckEvent(asset, name, FINDINGS[asset][name](engine))
+        CheckEvent(asset, name, FINDINGS[asset][name](engine, system))
         for name in (FINDINGS.get(asset, {}) if names is None else names)
     ]

@@ -318,7 +318,9 @@ def import_pending(engine: Engine, organization_id: int) -> str | None:
     return switch.said()
 
 
-def company_switches(engine: Engine, organization_id: int | None = None) -> list[Switch]:
+def company_switches(
+    engine: Engine, system: Engine, organization_id: int | None = None
+) -> list[Switch]:
     """The latest switch of each organization (of one, or of all), newest first."""
     w = qbo_company_switches.c
     latest = select(func.max(w.id)).group_by(w.organization_id)
@@ -330,13 +332,13 @@ def company_switches(engine: Engine, organization_id: int | None = None) -> list
     )
     if organization_id is not None:
         query = query.where(w.organization_id == organization_id)
-    with system_transaction(engine) as conn:
+    with system_transaction(system) as conn:
         rows = conn.execute(query.add_columns(w.organization_id)).all()
     if any(row.import_done_at is None for row in rows):
         # an import completed since the last push marks its switch now
         for row in rows:
             if row.import_done_at is None:
                 import_pending(engine, row.organization_id)
-        with system_transaction(engine) as conn:
+        with system_transaction(system) as conn:
             rows = conn.execute(query.add_columns(w.organization_id)).all()
     return [_switch(row) for row in rows]

@@ -42,24 +42,24 @@ EXPIRY_MARGIN = timedelta(seconds=60)
 REFRESH_IDLE_LIFETIME = timedelta(days=100)
 
 
-def token_cipher(key: str | None = None, *, engine: Engine | None = None) -> Fernet:
+def token_cipher(key: str | None = None, *, system: Engine | None = None) -> Fernet:
     """The cipher for tokens at rest; `key` defaults to INVOICE_PIPELINES_QBO_TOKEN_KEY. Without
-    a key, the error says what to set it to: the key of the tokens `engine`'s database holds,
-    when it holds any; how to make one only when it holds none (and so none are made
-    unreadable by a new key)."""
+    a key, the error says what to set it to: the key of the tokens the database holds (counted
+    over every organization on `system`, the system engine, when given), when it holds any; how
+    to make one only when it holds none (and so none are made unreadable by a new key)."""
     raw = (key if key is not None else env(KEY_VAR)).strip()
     if not raw:
-        raise ConfigError(_missing_key(engine))
+        raise ConfigError(_missing_key(system))
     try:
         return Fernet(raw.encode())
     except (ValueError, TypeError) as exc:
         raise ConfigError(f"{KEY_VAR} is not a Fernet key (32 url-safe base64 bytes)") from exc
 
 
-def _missing_key(engine: Engine | None) -> str:
+def _missing_key(system: Engine | None) -> str:
     connected = None
-    if engine is not None:
-        with system_transaction(engine) as conn:
+    if system is not None:
+        with system_transaction(system) as conn:
             connected = conn.execute(select(func.count()).select_from(qbo_connections)).scalar()
     if connected == 0:
         return (
@@ -141,6 +141,7 @@ def save_connection(
     engine: Engine,
     organization_id: int,
     *,
+    system: Engine,
     realm_id: str,
     client_id: str,
     client_secret: str,
@@ -157,7 +158,8 @@ def save_connection(
     an organization to another company than its current one is a switch (company.py): the first
     company's links are archived in this transaction, audited as done `by`, and every push waits
     for the new company's import; what was archived is returned (None: no switch). The same
-    company again (new tokens) keeps everything.
+    company again (new tokens) keeps everything. `system`: the system engine, which looks for
+    another organization connected to the company.
 
     Refused with `RealmInUse` when another organization is connected to that company (actively):
     its webhooks and its request limit are the company's, and our webhook receiver, the request
@@ -181,7 +183,7 @@ def save_connection(
         tenant_transaction(engine, organization_id, write=True) as conn,
     ):
         xact_lock(conn, Lock.QBO_REALM, realm_key(realm_id))
-        holder = _realm_holder(engine, realm_id, organization_id)
+        holder = _realm_holder(system, realm_id, organization_id)
         if holder is not None:
             raise RealmInUse(
                 f"QuickBooks company {realm_id} is already connected to organization {holder!r}: "
@@ -241,10 +243,10 @@ def _switch_guard(engine: Engine, organization_id: int, realm_id: str):
     )
 
 
-def _realm_holder(engine: Engine, realm_id: str, organization_id: int) -> str | None:
+def _realm_holder(system: Engine, realm_id: str, organization_id: int) -> str | None:
     """The slug of another organization actively connected to `realm_id`, if there is one (read
-    across organizations: the caller holds the realm's lock)."""
-    with system_transaction(engine) as conn:
+    across organizations on the system engine: the caller holds the realm's lock)."""
+    with system_transaction(system) as conn:
         return conn.execute(
             select(organizations.c.slug)
             .join(qbo_connections, qbo_connections.c.organization_id == organizations.c.id)

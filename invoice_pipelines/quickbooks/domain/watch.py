@@ -36,9 +36,9 @@ WARN_IDLE = timedelta(days=30)
 WARN_HARD = timedelta(days=60)
 
 
-def token_problems(engine: Engine, now: datetime) -> tuple[int, list[tuple[str, str]]]:
+def token_problems(system: Engine, now: datetime) -> tuple[int, list[tuple[str, str]]]:
     """(number of connections, [(slug, why)] of those a person must reconnect soon)."""
-    with system_transaction(engine) as conn:
+    with system_transaction(system) as conn:
         rows = conn.execute(
             select(
                 organizations.c.slug,
@@ -61,9 +61,9 @@ def token_problems(engine: Engine, now: datetime) -> tuple[int, list[tuple[str, 
     return len(rows), problems
 
 
-def connected_organizations(engine: Engine) -> list[tuple[str, str]]:
+def connected_organizations(system: Engine) -> list[tuple[str, str]]:
     """(slug, timezone) of active organizations with an active QuickBooks connection."""
-    with system_transaction(engine) as conn:
+    with system_transaction(system) as conn:
         return [
             (slug, tz)
             for slug, tz in conn.execute(
@@ -75,7 +75,7 @@ def connected_organizations(engine: Engine) -> list[tuple[str, str]]:
 
 
 def push_waiting(
-    engine: Engine,
+    system: Engine,
 ) -> tuple[dict[str, int], dict[str, int], dict[str, int], dict[str, int]]:
     """Per connected organization's slug: its newest sales invoice not yet queued for QuickBooks
     (history left out: a migration's invoices are never pushed on their own),
@@ -92,7 +92,7 @@ def push_waiting(
     connected = select(qbo_connections.c.organization_id).where(
         qbo_connections.c.status == "active"
     )
-    with system_transaction(engine) as conn:
+    with system_transaction(system) as conn:
         invoice = sales_ledger.field  # the sales ledger's invoices (sales_ledger.py)
         new = dict(
             conn.execute(
@@ -136,9 +136,9 @@ def push_waiting(
     return new, pending, how_many, mapped
 
 
-def requested_pulls(engine: Engine) -> list[tuple[str, str, datetime]]:
+def requested_pulls(system: Engine) -> list[tuple[str, str, datetime]]:
     """(slug, entity, when) of the pulls a QuickBooks webhook asked for, by slug and entity."""
-    with system_transaction(engine) as conn:
+    with system_transaction(system) as conn:
         return [
             tuple(row)
             for row in conn.execute(
@@ -150,7 +150,7 @@ def requested_pulls(engine: Engine) -> list[tuple[str, str, datetime]]:
         ]
 
 
-def bill_push_waiting(engine: Engine) -> tuple[dict[str, int], dict[str, int], dict[str, int]]:
+def bill_push_waiting(system: Engine) -> tuple[dict[str, int], dict[str, int], dict[str, int]]:
     """Per connected organization's slug: its newest VALIDATED (not history) or held-with-a-bill
     incoming invoice not queued at its version, its newest bill-queue row still waiting, and its newest
     vendor, supplier-register (a person linked a vendor) or expense-account change (a new one
@@ -172,7 +172,7 @@ def bill_push_waiting(engine: Engine) -> tuple[dict[str, int], dict[str, int], d
         and_(validated(), t.history.is_(False), t.organization_id.in_(with_accounts)),
         and_(in_intake(BILL_HELD), has_bill),
     )
-    with system_transaction(engine) as conn:
+    with system_transaction(system) as conn:
         new: dict[str, int] = {}
         for documents in sets:
             for slug, newest in conn.execute(
@@ -242,7 +242,7 @@ def bill_booking_organizations():
 
 
 def waiting_bills(
-    engine: Engine, organization_id: int | None = None, limit: int = 50
+    system: Engine, organization_id: int | None = None, limit: int = 50
 ) -> tuple[int, list[WaitingBill]]:
     """(how many, the first `limit`) of the supplier invoices that wait for a person to become
     bills, of one organization or of all that book bills in QuickBooks
@@ -260,7 +260,7 @@ def waiting_bills(
         incoming_invoices,
         and_(t.organization_id == q.organization_id, t.id == q.incoming_invoice_id),
     )
-    with system_transaction(engine) as conn:
+    with system_transaction(system) as conn:
         count = conn.execute(select(func.count()).select_from(in_queue).where(queued)).scalar()
         rows = conn.execute(
             select(
@@ -284,12 +284,12 @@ def waiting_bills(
     return int(count or 0), found
 
 
-def bill_amount_differences(engine: Engine, limit: int = 50) -> tuple[int, list[tuple]]:
+def bill_amount_differences(system: Engine, limit: int = 50) -> tuple[int, list[tuple]]:
     """(how many, the first `limit`: slug, document id, number, our gross total, QBO's total) of
     the active bills whose total in QBO (as last read) is not the document's gross total."""
     b, t = qbo_bills.c, incoming_invoices.c
     where = and_(b.state == "active", b.total.is_not(None), b.total != t.gross_total)
-    with system_transaction(engine) as conn:
+    with system_transaction(system) as conn:
         joined = qbo_bills.join(
             incoming_invoices,
             and_(t.organization_id == b.organization_id, t.id == b.incoming_invoice_id),

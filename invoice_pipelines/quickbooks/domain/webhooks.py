@@ -136,9 +136,10 @@ def _first_receipt(conn, organization_id: int, delivery: str, now: datetime) -> 
 
 
 def request_pulls(
-    engine: Engine, notices: list[Notice], delivery: str | None = None
+    engine: Engine, system: Engine, notices: list[Notice], delivery: str | None = None
 ) -> dict[int, set[str]]:
-    """Mark the pulls the notices call for; {organization id: pulls}. Unknown realms are ignored.
+    """Mark the pulls the notices call for; {organization id: pulls}. Unknown realms are ignored
+    (the realms' organizations are read over every organization, on `system`, the system engine).
 
     `delivery` identifies the body (its SHA-256): an organization that already had it within
     WEBHOOK_REPLAY_WINDOW_S is left alone and missing from the result. The receipt and the pull
@@ -147,7 +148,7 @@ def request_pulls(
     # a company is one organization's (`save_connection` refuses a second); connections made
     # before that check may share one, and each of them pulls: a pull only reads what changed
     by_realm: dict[str, list[int]] = {}
-    with system_transaction(engine) as conn:
+    with system_transaction(system) as conn:
         for realm_id, organization_id in conn.execute(
             select(qbo_connections.c.realm_id, qbo_connections.c.organization_id).where(
                 qbo_connections.c.status == "active"
@@ -194,7 +195,8 @@ class _Handler(BoundedHandler):
         except (ValueError, AttributeError, TypeError, RecursionError) as exc:
             raise Refused(400, f"not a QBO notification: {exc}") from None
         try:
-            request_pulls(server.engine, notices, hashlib.sha256(body).hexdigest())
+            digest = hashlib.sha256(body).hexdigest()
+            request_pulls(server.engine, server.system, notices, digest)
         except SQLAlchemyError:
             # not recorded: Intuit redelivers a notification that was not answered 2xx
             logger.exception("QBO webhook: the pull request could not be recorded")
@@ -206,7 +208,12 @@ class WebhookServer(BoundedServer):
     """The receiver: `_Handler` within the bounds of resources/http_receiver.py."""
 
     def __init__(
-        self, address: tuple[str, int], engine: Engine, verifier_token: str, **bounds
+        self,
+        address: tuple[str, int],
+        engine: Engine,
+        system: Engine,
+        verifier_token: str,
+        **bounds,
     ) -> None:
         if not verifier_token or not verifier_token.strip():
             # HMAC with an empty or blank key is a signature anyone can compute: refuse to start
@@ -215,16 +222,23 @@ class WebhookServer(BoundedServer):
                 "token of the app's webhooks in Intuit's developer portal"
             )
         self.engine = engine
+        self.system = system
         self.verifier_token = verifier_token
         super().__init__(address, _Handler, name="qbo-webhooks", **bounds)
 
 
 def receiver(
-    engine: Engine, verifier_token: str, host: str = "127.0.0.1", port: int = 0, **bounds
+    engine: Engine,
+    system: Engine,
+    verifier_token: str,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    **bounds,
 ) -> WebhookServer:
-    """An HTTP server (not started) that takes webhooks on POST /qbo/webhooks.
+    """An HTTP server (not started) that takes webhooks on POST /qbo/webhooks, the runtime and
+    the system engine (`request_pulls`) its database.
 
     `bounds` override the limits (max_body_bytes, socket_timeout_s, request_timeout_s,
     max_workers, max_waiting, linger_s); production uses `limits.py`'s.
     """
-    return WebhookServer((host, port), engine, verifier_token, **bounds)
+    return WebhookServer((host, port), engine, system, verifier_token, **bounds)

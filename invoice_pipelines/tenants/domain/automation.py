@@ -60,10 +60,10 @@ class Automatic:
         return batches
 
 
-def automatic_organizations(instance, engine: Engine) -> Automatic:
+def automatic_organizations(instance, system: Engine) -> Automatic:
     """The organizations' partition keys of `instance` (a DagsterInstance) and the suspended
-    organizations among them: one read of each."""
+    organizations among them: one read of each (`system`: the system engine)."""
     keys: Sequence[str] = instance.get_dynamic_partitions(ORGANIZATIONS_PARTITIONS_NAME)
-    suspended = suspended_organizations(engine)
+    suspended = suspended_organizations(system)
     present = set(keys)
     return Automatic(list(keys), {k: v for k, v in suspended.items() if k in present})

@@ -344,6 +344,7 @@ class OurClient(Scenarios):
         save_connection(
             self.connected.engine,
             self.connected.org_id,
+            system=self.connected.db.system_engine,
             realm_id=self.realm,
             client_id=self.company.client_id,
             client_secret=self.company.client_secret,

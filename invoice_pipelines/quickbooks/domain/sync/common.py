@@ -118,7 +118,8 @@ def qbo_settings(read: Reading = NOW) -> QboSettings:
 def open_client(engine: Engine, organization_id: int, settings: QboSettings) -> QboClient:
     """A client for the organization's connected company, its requests counted with every other
     process's that talks to the realm (`realm_meter`); close it when done."""
-    cipher = token_cipher(settings.token_key, engine=engine)
+    # a connected organization's tokens: the key is missing, never to be made anew
+    cipher = token_cipher(settings.token_key)
     connection = load_connection(engine, organization_id, cipher)
     http = httpx.Client(timeout=60.0, limits=httpx.Limits(max_connections=12))
     tokens = TokenStore(
