@@ -414,8 +414,9 @@ class DatabaseLogin:
 
 def database_login(read: Reading = NOW) -> DatabaseLogin:
     """The one builder of the `database` and `system_database` resources (resources/area.py): a
-    command opens its `engine()` and `system_engine()`; a run's resources wrap it (`resources.database.Database.of`, the URLs EnvVars
-    where set, so the UI shows where they come from and never a password)."""
+    command opens its `engine()` and `system_engine()`; a run's resources wrap it
+    (`resources.database.Database.of`, `SystemDatabase.of`, the URLs EnvVars where set, so the UI
+    shows where they come from and never a password)."""
     return DatabaseLogin(url=read.secret(URL_VAR), system_url=read.secret(SYSTEM_URL_VAR))
 
 

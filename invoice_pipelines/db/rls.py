@@ -6,7 +6,7 @@ only when its organization matches, so a query that forgets `WHERE organization_
 one tenant. Maintenance work that must see every tenant (sensors, stuck-job cleanup) says so
 explicitly with `invoice_pipelines.system = 'on'`, and the policy honours that only for the system
 role (`system_role`: the application role's name plus `_system`, which the system login's
-connections are, `db/engine.system_engine`) and the tables' owner (migrations). The application
+connections are, `db/engine.make_system_engine`) and the tables' owner (migrations). The application
 role itself can set the setting, it is an ordinary custom setting, but it then still sees one
 tenant; and since migration 0035 the runtime login may not switch to the system role.
 """
