@@ -160,6 +160,7 @@ def test_the_code_location_holds_exactly_the_expected_objects():
 
 EXPECTED_RESOURCES = {
     "database",
+    "system_database",
     "upload_store",
     "export_store",
     "document_store",

@@ -1,5 +1,5 @@
-"""A command's `database` (`args.resources.database`, the engine the assembly builds) is the one
-the definitions' `database` resource gives the runs."""
+"""A command's `database` and `system_database` (`args.resources`, the engines the assembly
+builds) are the ones the definitions' resources of those names give the runs."""
 
 from __future__ import annotations
 
@@ -15,13 +15,14 @@ from invoice_pipelines.resources.for_commands import EnvResources
 from invoice_pipelines.settings import ConfigError
 
 
-def test_a_command_and_a_run_see_the_same_database_as_the_same_role(db, monkeypatch):
+@pytest.mark.parametrize("name", ["database", "system_database"])
+def test_a_command_and_a_run_see_the_same_database_as_the_same_role(db, monkeypatch, name):
     monkeypatch.setenv("INVOICE_PIPELINES_DB_URL", db.url)
     org = db.new_organization()
     # the resource as a run gets it: Dagster reads its EnvVar when the resource starts
-    with build_resources({"database": build_definitions().resources["database"]}) as started:
-        command = EnvResources(command_resources).database
-        run = started.database  # what an asset's ResourceParam[Engine] gets
+    with build_resources({name: build_definitions().resources[name]}) as started:
+        command = getattr(EnvResources(command_resources), name)
+        run = getattr(started, name)  # what an asset's ResourceParam[Engine] gets
         assert type(run) is type(command)
         _same(db, org, {"command": command, "run": run})
 
@@ -34,12 +35,15 @@ def test_the_engine_a_run_was_handed_is_disposed_of_when_the_run_ends(db):
     with build_resources(
         {"database": Database(url=db.url), "system_database": SystemDatabase(url=db.url)}
     ) as started:
-        engine = started.database
-        with system_transaction(engine) as conn:
+        engine, system = started.database, started.system_database
+        with engine.connect() as conn:
             conn.execute(select(organizations.c.id)).all()
-        pool = engine.pool
-        assert pool.checkedin() >= 1  # the connection waits in the run's pool
-    assert pool.checkedin() == 0 and engine.pool is not pool
+        with system_transaction(system) as conn:
+            conn.execute(select(organizations.c.id)).all()
+        pools = [engine.pool, system.pool]
+        assert all(pool.checkedin() >= 1 for pool in pools)  # connections wait in the run's pools
+    assert all(pool.checkedin() == 0 for pool in pools)
+    assert engine.pool is not pools[0] and system.pool is not pools[1]
 
 
 def _same(db, org, engines) -> None:

@@ -6,7 +6,7 @@ sensor gets (`ResourceParam[<the plain class>]`) is compared with the command's:
 same environment, the same class with the same settings, secrets included (the run's read from its
 EnvVars when the resource starts). A variable one factory reads and the other forgets fails here.
 
-The database, handed over as the plain engine too, is held to the same by
+The database, handed over as the plain engines too (runtime and system), is held to the same by
 `test_command_line_engine.py` (the same rows as the same role; the engine disposed of when the
 run ends); `document_parser` is the runs' alone, and a command renders documents in its own process
 (`document_renderer` is None for it)."""
@@ -35,7 +35,7 @@ HANDED_OVER = {
     "letter_writer",
     "quickbooks",
 }
-COMPARED_ELSEWHERE = {"database", "batch_kinds"}
+COMPARED_ELSEWHERE = {"database", "system_database", "batch_kinds"}
 RUNS_ONLY = {"document_parser", "document_renderer"}
 
 # every variable the factories read, set, so neither side falls back to a default of its own
