@@ -19,7 +19,7 @@ from invoice_pipelines.intake.domain.review import review_document
 from invoice_pipelines.quickbooks.checks import qbo_bills_waiting_check
 from invoice_pipelines.quickbooks.domain.sync.bills import describe_documents
 from invoice_pipelines.quickbooks.domain.sync.common import realm_lease
-from invoice_pipelines.resources.database import Database
+from invoice_pipelines.resources.database import Database, SystemDatabase
 from invoice_pipelines_tests.quickbooks.conftest import TOKEN_KEY, connect
 from invoice_pipelines_tests.quickbooks.payables_books import Books, supplier_invoice, xml_of
 
@@ -183,7 +183,10 @@ def test_a_paid_bill_back_in_review_is_a_conflict_a_person_sees(
 
     # the check in the UI lists it ...
     database = Database(url=fresh_db.url)
-    check = qbo_bills_waiting_check(build_asset_check_context(), database=database)
+    system_database = SystemDatabase(url=fresh_db.url)
+    check = qbo_bills_waiting_check(
+        build_asset_check_context(), database=database, system_database=system_database
+    )
     assert not check.passed and check.metadata["waiting"].value == 1
     table = check.metadata["documents"].value
     assert "RE-REV-P" in table and "is paid" in table
@@ -204,7 +207,9 @@ def test_a_paid_bill_back_in_review_is_a_conflict_a_person_sees(
     assert counts.failed == 0
     assert [b["Id"] for b in books.qbo_records("Bill")] == [bill["Id"]]
     assert books.document(doc["id"])["status"] == "EXPORTED"
-    assert qbo_bills_waiting_check(build_asset_check_context(), database=database).passed
+    assert qbo_bills_waiting_check(
+        build_asset_check_context(), database=database, system_database=system_database
+    ).passed
 
 
 def test_a_delete_whose_answer_was_lost_is_not_sent_again_on_its_own(books):

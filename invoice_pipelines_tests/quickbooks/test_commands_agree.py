@@ -13,7 +13,7 @@ from dagster import DagsterInstance, build_asset_check_context, materialize
 from invoice_pipelines.cli import main
 from invoice_pipelines.quickbooks.assets import SYNC_ASSETS
 from invoice_pipelines.quickbooks.checks import qbo_bills_waiting_check
-from invoice_pipelines.resources.database import Database
+from invoice_pipelines.resources.database import Database, SystemDatabase
 from invoice_pipelines.tenants.partitions import ORGANIZATIONS_PARTITIONS_NAME
 from invoice_pipelines_devtools.demo.invoices import LOGISTICS_SUPPLIER, SOFTWARE_SUPPLIER
 from invoice_pipelines_devtools.demo.quickbooks import demo_key, write_command_settings
@@ -137,7 +137,9 @@ def test_the_waiting_check_and_qbo_payables_name_the_same_invoices(
     books = _books(fresh_db, simulator, tmp_path)
     docs = _three_suppliers(books)
     check = qbo_bills_waiting_check(
-        build_asset_check_context(), database=Database(url=fresh_db.url)
+        build_asset_check_context(),
+        database=Database(url=fresh_db.url),
+        system_database=SystemDatabase(url=fresh_db.url),
     )
     listed = _payables_waiting(monkeypatch, books, capsys)
     # no expense account yet: the organization books no bills in QuickBooks (its supplier
@@ -149,7 +151,9 @@ def test_the_waiting_check_and_qbo_payables_name_the_same_invoices(
     books.allow(create_vendors=False)
     books.push()
     check = qbo_bills_waiting_check(
-        build_asset_check_context(), database=Database(url=fresh_db.url)
+        build_asset_check_context(),
+        database=Database(url=fresh_db.url),
+        system_database=SystemDatabase(url=fresh_db.url),
     )
     listed = _payables_waiting(monkeypatch, books, capsys)
     assert check.metadata["waiting"].value == len(listed) == 3

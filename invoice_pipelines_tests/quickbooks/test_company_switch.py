@@ -36,7 +36,7 @@ from invoice_pipelines.quickbooks.domain.sync.items import ItemSync
 from invoice_pipelines.quickbooks.domain.sync.vendors import VendorSync
 from invoice_pipelines.quickbooks.domain.tokens import save_connection, token_cipher
 from invoice_pipelines.quickbooks.domain.watch import waiting_bills
-from invoice_pipelines.resources.database import Database
+from invoice_pipelines.resources.database import Database, SystemDatabase
 from invoice_pipelines_devtools.demo.invoices import OFFICE_SUPPLIER
 from invoice_pipelines_tests.quickbooks.conftest import TAX_CODES, TOKEN_KEY, connect
 from invoice_pipelines_tests.quickbooks.payables_books import Books, supplier_invoice, xml_of
@@ -154,7 +154,10 @@ def test_a_switch_books_nothing_by_an_old_link_and_waits_for_the_import(
         sales = push_invoices(books.qbo.engine, books.qbo.org_id, client)
     assert sales.pushed == 0 and "import pending" in sales.errors[0]
     database = Database(url=fresh_db.url)
-    check = qbo_company_check(build_asset_check_context(), database=database)
+    system_database = SystemDatabase(url=fresh_db.url)
+    check = qbo_company_check(
+        build_asset_check_context(), database=database, system_database=system_database
+    )
     assert not check.passed and check.metadata["import_pending"].value == 1
     assert f"switched from {first.realm_id} to {second.realm_id}" in check.description
 
@@ -170,7 +173,9 @@ def test_a_switch_books_nothing_by_an_old_link_and_waits_for_the_import(
     assert made["DisplayName"] == OFFICE_SUPPLIER.name
     assert books.suppliers()[0]["qbo_vendor_id"] == made["Id"]
     assert len(simulator.records(first.realm_id, "Bill")) == 1  # the first company untouched
-    check = qbo_company_check(build_asset_check_context(), database=database)
+    check = qbo_company_check(
+        build_asset_check_context(), database=database, system_database=system_database
+    )
     assert check.passed and check.metadata["switched"].value == 1
     (switch,) = _rows(books, qbo_company_switches)
     assert switch["import_done_at"] is not None

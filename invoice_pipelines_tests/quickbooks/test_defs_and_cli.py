@@ -291,7 +291,11 @@ def test_the_token_check_warns_weeks_before_the_refresh_token_expires(sqlite_dat
             .where(qbo_connections.c.organization_id == qbo.org_id)
             .values(refresh_expires_at=datetime.now(UTC) + timedelta(days=20))
         )
-    result = qbo_tokens_check(build_asset_check_context(), database=Database(url=qbo.db.url))
+    result = qbo_tokens_check(
+        build_asset_check_context(),
+        database=Database(url=qbo.db.url),
+        system_database=SystemDatabase(url=qbo.db.url),
+    )
     assert not result.passed
     assert qbo.org["slug"] in result.metadata["reconnect"].value
 

@@ -142,16 +142,21 @@ def test_the_check_does_not_count_history_as_waiting_to_become_a_bill(
     (past,) = books.receive({"past.xml": xml_of(supplier_invoice("RE-2024-9"))}).values()
     _history(books.qbo.engine, books.qbo.org_id, incoming_invoices, past["id"])
     database = Database(url=fresh_db.url)
+    system_database = SystemDatabase(url=fresh_db.url)
     # the organization books bills in QuickBooks, but nothing but history is there: no run,
     # nothing waits
     books.allow(create_vendors=False)
-    assert qbo_bills_waiting_check(build_asset_check_context(), database=database).passed
+    assert qbo_bills_waiting_check(
+        build_asset_check_context(), database=database, system_database=system_database
+    ).passed
     assert _asked(qbo_bill_push_sensor, fresh_db, books.qbo.org["slug"]) == []
 
     books.receive({"today.xml": xml_of(supplier_invoice("RE-2026-9"))})
     assert len(_asked(qbo_bill_push_sensor, fresh_db, books.qbo.org["slug"])) == 1
     books.push()  # no vendor to create: today's invoice waits for a person, the history does not
-    waiting = qbo_bills_waiting_check(build_asset_check_context(), database=database)
+    waiting = qbo_bills_waiting_check(
+        build_asset_check_context(), database=database, system_database=system_database
+    )
     assert not waiting.passed and waiting.metadata["waiting"].value == 1
 
 

@@ -192,23 +192,32 @@ def test_the_checks_name_bills_waiting_and_bills_qbo_has_at_another_amount(
     # a person links the office supplier (registered by its first invoice) to that vendor
     books.link_vendor(books.supplier_id(OFFICE_SUPPLIER.name), vendor["Id"])
     database = Database(url=fresh_db.url)
+    system_database = SystemDatabase(url=fresh_db.url)
     # no expense account yet: the organization books no bills in QuickBooks, nothing of it
     # waits (its supplier invoices are for DATEV; issue 73)
-    unset = qbo_bills_waiting_check(build_asset_check_context(), database=database)
+    unset = qbo_bills_waiting_check(
+        build_asset_check_context(), database=database, system_database=system_database
+    )
     assert unset.passed and unset.metadata["waiting"].value == 0
     books.allow(create_vendors=False)
     books.push()
-    waiting = qbo_bills_waiting_check(build_asset_check_context(), database=database)
+    waiting = qbo_bills_waiting_check(
+        build_asset_check_context(), database=database, system_database=system_database
+    )
     assert not waiting.passed and waiting.metadata["waiting"].value == 1
     assert "NH-C2" in waiting.metadata["documents"].value
-    assert qbo_bill_amounts_check(build_asset_check_context(), database=database).passed
+    assert qbo_bill_amounts_check(
+        build_asset_check_context(), database=database, system_database=system_database
+    ).passed
 
     # someone changes the pushed bill's amount in QuickBooks: the pull reads it, the check says so
     (bill,) = books.qbo_records("Bill")
     line = dict(bill["Line"][0], Amount="999.00")
     books.qbo.sim.edit_as_user(books.qbo.realm, "Bill", bill["Id"], {"Line": [line]})
     books.pull_payments()
-    differing = qbo_bill_amounts_check(build_asset_check_context(), database=database)
+    differing = qbo_bill_amounts_check(
+        build_asset_check_context(), database=database, system_database=system_database
+    )
     assert not differing.passed and differing.metadata["differing"].value == 1
     table = differing.metadata["bills"].value
     assert "RE-C1" in table and str(docs["a.xml"]["gross_total"]) in table

@@ -55,7 +55,7 @@ class Pushes:
     def requested(self) -> list[str]:
         """The run keys the push sensor asks for this organization now."""
         with build_sensor_context(
-            instance=self.instance, resources={"database": self.resources["database"]}
+            instance=self.instance, resources={"system_database": self.resources["system_database"]}
         ) as context:
             found = qbo_push_sensor(context)
         if not isinstance(found, list):  # a SkipReason: nothing waits

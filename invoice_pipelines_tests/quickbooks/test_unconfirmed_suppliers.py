@@ -13,7 +13,7 @@ from invoice_pipelines.cli import main
 from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.quickbooks.checks import qbo_bills_waiting_check
 from invoice_pipelines.quickbooks.domain.watch import waiting_bills
-from invoice_pipelines.resources.database import Database
+from invoice_pipelines.resources.database import Database, SystemDatabase
 from invoice_pipelines.supplier_register import confirm_supplier
 from invoice_pipelines_devtools.demo.invoices import OFFICE_SUPPLIER
 from invoice_pipelines_tests.quickbooks.conftest import TOKEN_KEY, connect
@@ -65,7 +65,9 @@ def test_an_unconfirmed_suppliers_bill_waits_for_a_person_then_goes_once(
     count, waiting = waiting_bills(books.qbo.engine, books.qbo.org_id)
     assert count == 1 and (waiting[0].document, waiting[0].waits_for) == (doc["id"], "supplier")
     check = qbo_bills_waiting_check(
-        build_asset_check_context(), database=Database(url=fresh_db.url)
+        build_asset_check_context(),
+        database=Database(url=fresh_db.url),
+        system_database=SystemDatabase(url=fresh_db.url),
     )
     assert not check.passed and check.metadata["waiting"].value == 1
     assert "no person has confirmed it" in check.metadata["documents"].value
@@ -90,7 +92,9 @@ def test_an_unconfirmed_suppliers_bill_waits_for_a_person_then_goes_once(
     assert books.push().pushed == 0  # nothing twice
     assert len(books.qbo_records("Bill")) == 1
     assert qbo_bills_waiting_check(
-        build_asset_check_context(), database=Database(url=fresh_db.url)
+        build_asset_check_context(),
+        database=Database(url=fresh_db.url),
+        system_database=SystemDatabase(url=fresh_db.url),
     ).passed
 
 
