@@ -244,9 +244,9 @@ def _check_settings(config: BatchInvoicingConfig) -> None:
         raise refused(f"workers must be between 1 and {MAX_WORKERS}, not {config.workers}.")
 
 
-def _queued_job(engine, org: Organization, request: QueuedJobRequest) -> int:
+def _queued_job(system, org: Organization, request: QueuedJobRequest) -> int:
     try:
-        batch = get_batch_job(engine, request.batch_job_id)
+        batch = get_batch_job(system, request.batch_job_id)
     except UnknownBatchJob:
         raise refused(f"There is no batch job {request.batch_job_id}.") from None
     if batch.kind not in INVOICING_KINDS:
@@ -371,13 +371,14 @@ def sales_invoices(
     context: AssetExecutionContext,
     config: BatchInvoicingConfig,
     database: ResourceParam[Engine],
+    system_database: ResourceParam[Engine],
     batch_kinds: ResourceParam[Kinds],
 ):
     engine = database
     _check_settings(config)
-    org = known_organization(engine, context.partition_key)
+    org = known_organization(system_database, context.partition_key)
     if isinstance(config.request, QueuedJobRequest):
-        job_id = _queued_job(engine, org, config.request)
+        job_id = _queued_job(system_database, org, config.request)
     else:
         job_id = _enqueue(context, engine, org, config.request)
     context.log.info(f"batch job {job_id} ({org.slug})")
@@ -391,6 +392,7 @@ def sales_invoices(
     batch = process_batch_job(
         engine,
         job_id,
+        system=system_database,
         chunk_size=config.chunk_size,
         runner=context.run.run_id,
         on_progress=progress,
@@ -421,6 +423,6 @@ def sales_invoices(
     in_this_run = {key.name for key in context.run.asset_check_selection or ()}
     if not in_this_run.intersection(AUDIT_CHECKS):
         for event in latest_or_now(
-            context.instance, SALES_INVOICES, AUDIT_CHECKS, lambda: audit_results(engine)
+            context.instance, SALES_INVOICES, AUDIT_CHECKS, lambda: audit_results(engine, system_database)
         ):
             context.log_event(event)

@@ -321,8 +321,12 @@ def totals_result(found: dict, scope: str, check_name: str = totals_spec.name) -
     ],
     description="The sales invoice checks over every organization and every invoice.",
 )
-def sales_invoices_audit(context: AssetCheckExecutionContext, database: ResourceParam[Engine]):
-    yield from audit_results(database)
+def sales_invoices_audit(
+    context: AssetCheckExecutionContext,
+    database: ResourceParam[Engine],
+    system_database: ResourceParam[Engine],
+):
+    yield from audit_results(database, system_database)
 
 
 # the audit's checks, which a batch run restates from the last audit (scheduled_checks.latest_or_now)
@@ -333,9 +337,10 @@ AUDIT_CHECKS = (
 )
 
 
-def audit_results(engine: Engine) -> Iterable[AssetCheckResult]:
-    """The audit over every active organization and every invoice, one result per check."""
-    with system_transaction(engine) as conn:
+def audit_results(engine: Engine, system: Engine) -> Iterable[AssetCheckResult]:
+    """The audit over every active organization (found on the system engine `system`) and every
+    invoice (read as its organization's on `engine`), one result per check."""
+    with system_transaction(system) as conn:
         orgs = conn.execute(
             select(organizations.c.id, organizations.c.slug).where(organizations.c.active.is_(True))
         ).all()

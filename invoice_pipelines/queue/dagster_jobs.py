@@ -35,6 +35,7 @@ from invoice_pipelines.queue.domain.job_kind import (
 from invoice_pipelines.queue.domain.jobs import (
     UnknownBatchJob,
     cancel_batch_job,
+    batch_job_of,
     get_batch_job,
     retry_failed,
 )
@@ -121,22 +122,24 @@ def _config_class(kinds: Sequence[JobKind]) -> type[Config]:
 
 
 def _job_of_request(context: OpExecutionContext, engine, config, known: Kinds) -> BatchJob:
-    """The queued job the config names, or the new request's job, queued in this run."""
+    """The queued job the config names, or the new request's job, queued in this run (found on
+    the run's system engine)."""
+    system = context.resources.system_database
     organization = (config.organization or "").strip()
     request = config.request
     try:
         if isinstance(request, QueuedInvoiceJob):
-            batch = get_batch_job(engine, request.batch_job_id)
+            batch = get_batch_job(system, request.batch_job_id)
         else:
             if not organization:
                 raise refused(f"A new {request.kind} request needs the organization.")
             who = who_asked(request.requested_by, context.run.tags)
-            org = organization_or_refuse(engine, organization)  # the run's, found once
+            org = organization_or_refuse(system, organization)  # the run's, found once
             # taken by this run: the sensor leaves it alone
             job_id = known[request.kind].requests.enqueue(
                 engine, org, request, who, context.run.run_id
             )
-            batch = get_batch_job(engine, job_id)
+            batch = batch_job_of(engine, org.id, job_id)
     except UnknownBatchJob:
         raise refused(f"There is no batch job {request.batch_job_id}.") from None
     except BatchRequestError as exc:
@@ -162,7 +165,7 @@ def _progress(context: OpExecutionContext):
 def build_queue_job(known: Kinds, kinds: Sequence[JobKind], names: QueueJobNames):
     config_class = _config_class(kinds)
     here = {k.name: k for k in kinds}
-    needed = {"database"}.union(*(resource_keys(k, known) for k in kinds))
+    needed = {"database", "system_database"}.union(*(resource_keys(k, known) for k in kinds))
     kind_names = listed(list(here))
 
     @op(
@@ -246,11 +249,11 @@ class StuckJobsConfig(Config):
 def fail_stuck_batch_jobs(
     context: OpExecutionContext,
     config: StuckJobsConfig,
-    database: ResourceParam[Engine],
+    system_database: ResourceParam[Engine],
     batch_kinds: ResourceParam[Kinds],
 ) -> list[int]:
     failed = fail_stuck_jobs(
-        database,
+        system_database,
         batch_kinds,
         stuck_after=timedelta(minutes=config.stuck_after_minutes),
     )
@@ -292,20 +295,25 @@ def control_batch_job(
     context: OpExecutionContext,
     config: BatchJobControlConfig,
     database: ResourceParam[Engine],
+    system_database: ResourceParam[Engine],
     batch_kinds: ResourceParam[Kinds],
 ) -> dict:
-    engine = database
+    engine, system = database, system_database
     who = who_asked(config.requested_by, context.run.tags)
     try:
         if config.action == ControlAction.cancel:
-            batch = cancel_batch_job(engine, config.batch_job_id, cancelled_by=who)
+            batch = cancel_batch_job(
+                engine, config.batch_job_id, system=system, cancelled_by=who
+            )
             context.add_output_metadata(job_metadata(batch, batch_kinds))
             return {
                 "batch_job_id": batch.id,
                 "status": batch.status,
                 "cancel_requested": batch.cancel_requested,
             }
-        new_id = retry_failed(engine, config.batch_job_id, batch_kinds, created_by=who)
+        new_id = retry_failed(
+            engine, config.batch_job_id, batch_kinds, system=system, created_by=who
+        )
     except UnknownBatchJob:
         raise refused(f"There is no batch job {config.batch_job_id}.") from None
     except BatchRequestError as exc:

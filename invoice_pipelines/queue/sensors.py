@@ -61,9 +61,9 @@ def build_queue_sensor(kinds: Sequence[JobKind], job: QueueJobNames):
         "invoicing job it follows has finished; resumes a job whose run failed.",
     )
     def invoice_batch_jobs_sensor(
-        context: SensorEvaluationContext, database: ResourceParam[Engine]
+        context: SensorEvaluationContext, system_database: ResourceParam[Engine]
     ):
-        engine = database
+        engine = system_database  # every organization's queue
         state = json.loads(context.cursor) if context.cursor else {}
         launched = set(state.get("launched", []))
         # a suspended organization's jobs wait, unrequested, until it is resumed
@@ -141,8 +141,10 @@ def build_own_jobs_sensor(kinds: Sequence[JobKind]):
         description="Launches one run per pending batch job (run key = job id), tagged with its "
         "organization; resumes a processing job whose run failed.",
     )
-    def batch_jobs_sensor(context: SensorEvaluationContext, database: ResourceParam[Engine]):
-        engine = database
+    def batch_jobs_sensor(
+        context: SensorEvaluationContext, system_database: ResourceParam[Engine]
+    ):
+        engine = system_database  # every organization's queue
         now = utcnow()
         state = json.loads(context.cursor) if context.cursor else {}
         last_id = int(state.get("last_id", 0))

@@ -106,6 +106,7 @@ def run_batch_invoice(args: argparse.Namespace) -> int:
         job = process_batch_job(
             engine,
             job_id,
+            system=args.resources.system_database,
             chunk_size=getattr(args, "chunk_size", None) or DEFAULT_CHUNK_SIZE,
             runner=runner,
             on_progress=bar.update,

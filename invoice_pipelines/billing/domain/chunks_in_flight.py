@@ -49,7 +49,7 @@ from invoice_pipelines.billing.domain.chunk_transaction import (
 from invoice_pipelines.db.locks import Lock, chunk_key, xact_lock
 from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.db.types import utcnow
-from invoice_pipelines.queue.domain.jobs import BatchJob, get_batch_job
+from invoice_pipelines.queue.domain.jobs import BatchJob, batch_job_of
 from invoice_pipelines.queue.domain.transitions import job_row, locked_job
 
 log = logging.getLogger(__name__)
@@ -264,7 +264,7 @@ class PipelinedJob:
     def _report(self, k: int) -> None:
         if self.on_progress is not None:
             ack = threading.Event()
-            self.reports.put((k, get_batch_job(self.engine, self.job.id), ack))
+            self.reports.put((k, batch_job_of(self.engine, self.job.organization_id, self.job.id), ack))
             while not ack.wait(0.5):
                 if self.closing:
                     raise _Stop

@@ -187,20 +187,22 @@ def run_credit_note_job(
     engine: Engine,
     job_id: int,
     *,
+    system: Engine,
     chunk_size: int = DEFAULT_CHUNK_SIZE,
     runner: str | None = None,
     on_progress=None,  # Callable[[BatchJob], None]
 ) -> BatchJob:
     """Process a credit_notes job to its end (or its cancel); safe to call again at any time:
     what was issued stays issued and is never issued twice."""
-    job = get_batch_job(engine, job_id)
+    job = get_batch_job(system, job_id)
     if job.kind != CREDIT_NOTES:
         raise BatchRequestError(f"batch job {job_id} is a {job.kind} job, not credit notes")
-    organization = lookup_organization(engine, job.organization_id)
+    organization = lookup_organization(system, job.organization_id)
     return run_atomic_job(
         engine,
         job_id,
         credit_notes_work(organization),
+        system=system,
         kind=CREDIT_NOTES,
         payloads=_payloads,
         describe=_describe,
@@ -267,6 +269,7 @@ def _run(engine: Engine, job_id: int, resources, settings: RunSettings) -> Batch
     return run_credit_note_job(
         engine,
         job_id,
+        system=resources.system_database,
         chunk_size=settings.chunk_size,
         runner=settings.runner,
         on_progress=settings.on_progress,

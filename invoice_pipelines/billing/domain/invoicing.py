@@ -27,7 +27,7 @@ from invoice_pipelines.db.tables import (
 )
 from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.queue.domain.item_rows import add_items, add_items_from, add_items_sql
-from invoice_pipelines.queue.domain.jobs import BatchJob, get_batch_job
+from invoice_pipelines.queue.domain.jobs import BatchJob, batch_job_of, get_batch_job
 from invoice_pipelines.queue.domain.requests import (
     BatchRequestError,
     organization_today,
@@ -70,6 +70,7 @@ def process_batch_job(
     engine: Engine,
     job_id: int,
     *,
+    system: Engine,
     chunk_size: int = DEFAULT_CHUNK_SIZE,
     runner: str | None = None,
     on_progress: Callable[[BatchJob], None] | None = None,
@@ -85,12 +86,12 @@ def process_batch_job(
         raise ValueError("chunk_size must be at least 1")
     if not 1 <= workers <= MAX_WORKERS:
         raise ValueError(f"workers must be between 1 and {MAX_WORKERS}")
-    job = get_batch_job(engine, job_id)
+    job = get_batch_job(system, job_id)  # the job by id; then read as its organization's
     if not claim_batch_job(engine, job, runner):
-        return _processed(get_batch_job(engine, job_id))
+        return _processed(batch_job_of(engine, job.organization_id, job_id))
     try:
         after = _done_before(engine, job)
-        claimed = get_batch_job(engine, job_id)
+        claimed = batch_job_of(engine, job.organization_id, job_id)
         if workers > 1 and claimed.kind == SALES_ORDERS and engine.dialect.name == "postgresql":
             pipelined = PipelinedJob(
                 engine,
@@ -102,11 +103,11 @@ def process_batch_job(
                 on_progress=on_progress,
             )
             pipelined.run()
-            return _processed(get_batch_job(engine, job_id), pipelined.fallback_causes)
+            return _processed(batch_job_of(engine, job.organization_id, job_id), pipelined.fallback_causes)
         while True:
             finished, after = run_chunk_retrying(engine, job, chunk_size, after)
             if on_progress is not None:
-                on_progress(get_batch_job(engine, job_id))
+                on_progress(batch_job_of(engine, job.organization_id, job_id))
             if finished:
                 break
     except Exception as exc:
@@ -117,7 +118,7 @@ def process_batch_job(
             "Committed chunks stay; run the job again to continue with the remaining orders.",
         )
         raise
-    return _processed(get_batch_job(engine, job_id))
+    return _processed(batch_job_of(engine, job.organization_id, job_id))
 
 
 def claim_batch_job(engine: Engine, job: BatchJob, runner: str | None) -> bool:

@@ -180,7 +180,7 @@ def batch_status(args: argparse.Namespace) -> int:
     """Print one job: status, counts, timing, the first failed items."""
     engine = args.resources.database
     try:
-        job = get_batch_job(engine, args.job_id)
+        job = get_batch_job(args.resources.system_database, args.job_id)
     except UnknownBatchJob as exc:
         print(f"invoice-pipelines batch-status: {exc}", file=sys.stderr)
         return EXIT_BAD_REQUEST
@@ -196,7 +196,9 @@ def batch_cancel(args: argparse.Namespace) -> int:
     """Cancel a job (a processing job stops at its next chunk boundary)."""
     engine = args.resources.database
     try:
-        job = cancel_batch_job(engine, args.job_id, cancelled_by=who(args))
+        job = cancel_batch_job(
+            engine, args.job_id, system=args.resources.system_database, cancelled_by=who(args)
+        )
     except UnknownBatchJob as exc:
         print(f"invoice-pipelines batch-cancel: {exc}", file=sys.stderr)
         return EXIT_BAD_REQUEST
@@ -208,7 +210,13 @@ def batch_retry(args: argparse.Namespace) -> int:
     """Queue a new job over exactly the failed items of a finished job; prints the new job id."""
     engine = args.resources.database
     try:
-        new_id = retry_failed(engine, args.job_id, args.resources.batch_kinds, created_by=who(args))
+        new_id = retry_failed(
+            engine,
+            args.job_id,
+            args.resources.batch_kinds,
+            system=args.resources.system_database,
+            created_by=who(args),
+        )
     except (UnknownBatchJob, BatchRequestError) as exc:
         print(f"invoice-pipelines batch-retry: {exc}", file=sys.stderr)
         return EXIT_BAD_REQUEST
@@ -223,7 +231,13 @@ def batch_list(args: argparse.Namespace) -> int:
     """Recent jobs, most recent first: of one organization or all, optionally in one status."""
     engine = args.resources.database
     try:
-        jobs = list_batch_jobs(engine, args.organization, status=args.status, limit=args.limit)
+        jobs = list_batch_jobs(
+            engine,
+            args.organization,
+            system=args.resources.system_database,
+            status=args.status,
+            limit=args.limit,
+        )
     except BatchRequestError as exc:
         print(f"invoice-pipelines batch-list: {exc}", file=sys.stderr)
         return EXIT_BAD_REQUEST
@@ -261,7 +275,8 @@ def queued_or_run_here(engine, job_id: int, args, runner: str, command: str) -> 
     (`run_here`), else where to follow it (`print_queued`)."""
     print(job_id, flush=True)
     if not args.wait:
-        print_queued(job_id, get_batch_job(engine, job_id).kind, args.resources.batch_kinds)
+        job = get_batch_job(args.resources.system_database, job_id)
+        print_queued(job_id, job.kind, args.resources.batch_kinds)
         return EXIT_OK
     return run_here(engine, job_id, args.chunk_size, runner, command, args.resources)
 
@@ -273,7 +288,7 @@ def run_here(
     summary, its failed items and what its kind reports (`batch-run`, `--wait`). `resources` are
     the command's (`args.resources`)."""
     try:
-        job = get_batch_job(engine, job_id)
+        job = get_batch_job(resources.system_database, job_id)
     except UnknownBatchJob as exc:
         print(f"invoice-pipelines {command}: {exc}", file=sys.stderr)
         return EXIT_BAD_REQUEST

@@ -35,7 +35,7 @@ from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.db.types import utcnow
 from invoice_pipelines.queue.domain.batch_job import BatchJob
 from invoice_pipelines.queue.domain.items import item_count, next_chunk
-from invoice_pipelines.queue.domain.jobs import get_batch_job
+from invoice_pipelines.queue.domain.jobs import batch_job_of, get_batch_job
 from invoice_pipelines.queue.domain.requests import BatchRequestError
 from invoice_pipelines.queue.domain.transitions import (
     add_progress,
@@ -69,6 +69,7 @@ def run_atomic_job(
     job_id: int,
     work: ItemWork,
     *,
+    system: Engine,
     kind: str,
     payloads: Payloads,
     describe: Describe,
@@ -84,7 +85,7 @@ def run_atomic_job(
     """
     if chunk_size < 1:
         raise ValueError("chunk_size must be at least 1")
-    job = get_batch_job(engine, job_id)
+    job = get_batch_job(system, job_id)
     if job.kind != kind:
         raise BatchRequestError(f"batch job {job_id} is a {job.kind} job, not {kind}")
 
@@ -92,7 +93,7 @@ def run_atomic_job(
         return {"total_count": _expand(conn, row, payloads)}
 
     if not claim(engine, job, runner, start):
-        return get_batch_job(engine, job_id)
+        return batch_job_of(engine, job.organization_id, job_id)
     try:
         while True:
             chunk = next_chunk(engine, job, chunk_size, "payload")
@@ -106,13 +107,13 @@ def run_atomic_job(
                 if not _one_item(engine, job, request, item_id, position, payload, work, describe):
                     break  # the job stopped: the next chunk boundary says how
             if on_progress is not None:
-                on_progress(get_batch_job(engine, job_id))
+                on_progress(batch_job_of(engine, job.organization_id, job_id))
     except Exception as exc:
         mark_job_failed(
             engine, job, f"{type(exc).__name__}: {str(exc).strip()[:300]}", after_failure
         )
         raise
-    return get_batch_job(engine, job_id)
+    return batch_job_of(engine, job.organization_id, job_id)
 
 
 def _expand(conn: Connection, job: Mapping[str, Any], payloads: Payloads) -> int:

@@ -48,7 +48,7 @@ from invoice_pipelines.queue.domain.job_kind import (
     JobKind,
     Work,
 )
-from invoice_pipelines.queue.domain.jobs import get_batch_job
+from invoice_pipelines.queue.domain.jobs import batch_job_of, get_batch_job
 from invoice_pipelines.queue.domain.requests import (
     BatchRequestError,
     insert_job,
@@ -116,6 +116,7 @@ def run_item_job(
     job_id: int,
     work: Work,
     *,
+    system: Engine,
     kind: str | tuple[str, ...],
     closing: Closing | None = None,
     chunk_size: int = DEFAULT_CHUNK_SIZE,
@@ -132,15 +133,15 @@ def run_item_job(
     """
     if chunk_size < 1:
         raise ValueError("chunk_size must be at least 1")
-    job = get_batch_job(engine, job_id)
+    job = get_batch_job(system, job_id)
     accepted = (kind,) if isinstance(kind, str) else kind
     if job.kind not in accepted:
         raise BatchRequestError(
             f"batch job {job_id} is a {job.kind} job, not {' or '.join(accepted)}"
         )
     if not claim_item_job(engine, job, runner):
-        return get_batch_job(engine, job_id)
-    organization = lookup_organization(engine, job.organization_id)  # once per job
+        return batch_job_of(engine, job.organization_id, job_id)
+    organization = lookup_organization(system, job.organization_id)  # once per job
     try:
         while True:
             chunk = next_chunk(engine, job, chunk_size)
@@ -153,7 +154,7 @@ def run_item_job(
             outcomes = work(job, organization, request, [invoice_id for _, _, invoice_id in items])
             _record(engine, job, items, outcomes)
             if on_progress is not None:
-                on_progress(get_batch_job(engine, job_id))
+                on_progress(batch_job_of(engine, job.organization_id, job_id))
     except Exception as exc:
         # another runner works on this organization right now (`leaves_job_running`, e.g. a
         # second sender): the job is that runner's, not failed
@@ -165,7 +166,7 @@ def run_item_job(
                 "Finished items stay; run the job again to continue with the remaining invoices.",
             )
         raise
-    return get_batch_job(engine, job_id)
+    return batch_job_of(engine, job.organization_id, job_id)
 
 
 def waiting_for(request: Mapping[str, Any]) -> int | None:
@@ -324,12 +325,12 @@ class ReadyJob:
     kind: str
 
 
-def ready_invoice_jobs(engine: Engine, *, kinds: Sequence[str], limit: int = 500) -> list[ReadyJob]:
+def ready_invoice_jobs(system: Engine, *, kinds: Sequence[str], limit: int = 500) -> list[ReadyJob]:
     """Pending jobs of `kinds` (names of kinds the queue's job runs, not a job of their own:
     documents, communications, credit notes; `Kinds.run_by_the_queue`) no runner has taken, whose
     invoicing job (if they follow one) has finished: what the sensor launches. Oldest first."""
     j = batch_jobs.c
-    with system_transaction(engine) as conn:  # every organization's queue, on purpose
+    with system_transaction(system) as conn:  # every organization's queue, on purpose
         rows = conn.execute(
             select(j.id, organizations.c.slug, j.kind, j.request)
             .join(organizations, organizations.c.id == j.organization_id)

@@ -69,10 +69,24 @@ def _job_query():
     )
 
 
-def get_batch_job(engine: Engine, job_id: int) -> BatchJob:
-    """One job by id, whatever its organization (the id is what `batch-invoice` printed)."""
-    with system_transaction(engine) as conn:
+def get_batch_job(system: Engine, job_id: int) -> BatchJob:
+    """One job by id, whatever its organization (the id is what `batch-invoice` printed), read on
+    the system engine; once its organization is known, `batch_job_of` reads it again."""
+    with system_transaction(system) as conn:
         row = conn.execute(_job_query().where(batch_jobs.c.id == job_id)).mappings().first()
+    if row is None:
+        raise UnknownBatchJob(f"no batch job {job_id}")
+    return _job_from_row(row)
+
+
+def batch_job_of(engine: Engine, organization_id: int, job_id: int) -> BatchJob:
+    """One job of an organization the caller knows (a runner's job as it goes on), read in that
+    organization's tenant transaction on the runtime engine."""
+    query = _job_query().where(
+        batch_jobs.c.id == job_id, batch_jobs.c.organization_id == organization_id
+    )
+    with tenant_transaction(engine, organization_id) as conn:
+        row = conn.execute(query).mappings().first()
     if row is None:
         raise UnknownBatchJob(f"no batch job {job_id}")
     return _job_from_row(row)
@@ -82,11 +96,12 @@ def list_batch_jobs(
     engine: Engine,
     organization: Organization | None = None,
     *,
+    system: Engine,
     status: str | None = None,
     limit: int = 20,
 ) -> list[BatchJob]:
-    """The most recent jobs first: of one organization or of all, optionally in one
-    status (`batch-list`)."""
+    """The most recent jobs first: of one organization (on `engine`) or of all (on the system
+    engine `system`), optionally in one status (`batch-list`)."""
     if status is not None and status not in BATCH_JOB_STATUSES:
         raise BatchRequestError(
             f"unknown status {status!r}; one of {', '.join(BATCH_JOB_STATUSES)}"
@@ -95,7 +110,7 @@ def list_batch_jobs(
     if status is not None:
         query = query.where(batch_jobs.c.status == status)
     if organization is None:
-        with system_transaction(engine) as conn:  # every tenant's jobs, on purpose
+        with system_transaction(system) as conn:  # every tenant's jobs, on purpose
             return [_job_from_row(r) for r in conn.execute(query).mappings()]
     org_id = organization.id
     with tenant_transaction(engine, org_id) as conn:
@@ -124,7 +139,7 @@ def follow_up_of(engine: Engine, job: BatchJob, kinds: Kinds) -> BatchJob | None
         ).all()
     for follow_up_id, request in candidates:
         if (request or {}).get("after_job") == job.id:
-            return get_batch_job(engine, follow_up_id)
+            return batch_job_of(engine, job.organization_id, follow_up_id)
     return None
 
 
@@ -151,13 +166,15 @@ def job_item_outcomes(
         return [dict(r) for r in rows]
 
 
-def cancel_batch_job(engine: Engine, job_id: int, *, cancelled_by: str | None = None) -> BatchJob:
+def cancel_batch_job(
+    engine: Engine, job_id: int, *, system: Engine, cancelled_by: str | None = None
+) -> BatchJob:
     """Cancel a job: a pending job at once, a processing job at its next chunk boundary.
 
     What a processing job already committed stays (those invoices exist and keep their numbers);
     the orders it did not reach stay uninvoiced and eligible.
     """
-    job = get_batch_job(engine, job_id)
+    job = get_batch_job(system, job_id)
     who = cancelled_by or "unknown"
     now = utcnow()
     with tenant_transaction(engine, job.organization_id, write=True) as conn:
@@ -177,11 +194,11 @@ def cancel_batch_job(engine: Engine, job_id: int, *, cancelled_by: str | None = 
                 .values(cancel_requested=True, updated_at=now)
             )
         else:
-            return get_batch_job(engine, job_id)
+            return batch_job_of(engine, job.organization_id, job_id)
         record_audit(
             conn, job.organization_id, who, "batch_job.cancel_requested", job_id, {"status": status}
         )
-    return get_batch_job(engine, job_id)
+    return batch_job_of(engine, job.organization_id, job_id)
 
 
 def with_row_lock(query, conn: Connection):  # a Select in, the same Select out
@@ -196,6 +213,7 @@ def retry_failed(
     job_id: int,
     kinds: Kinds,
     *,
+    system: Engine,
     created_by: str | None = None,
     runner: str | None = None,
 ) -> int | None:
@@ -204,14 +222,14 @@ def retry_failed(
 
     For a job that failed as a whole, the orders it did not reach count as failed too.
     """
-    job = get_batch_job(engine, job_id)
+    job = get_batch_job(system, job_id)
     if not job.done:
         raise BatchRequestError(
             f"batch job {job_id} is {job.status}; retry it when it has finished"
         )
     # a failed job also hands on the orders it never reached; a cancelled one does not
     statuses = ("failed", "pending") if job.status == "failed" else ("failed",)
-    org = lookup_organization(engine, job.organization_id)
+    org = lookup_organization(system, job.organization_id)
     with tenant_transaction(engine, job.organization_id, write=True) as conn:
         # one retry per job: the row lock orders concurrent requests, the check refuses the second
         conn.execute(with_row_lock(select(batch_jobs.c.id).where(batch_jobs.c.id == job_id), conn))
@@ -300,7 +318,7 @@ class QueuedJob:
 
 
 def pending_jobs(
-    engine: Engine,
+    system: Engine,
     *,
     after_id: int,
     recent_since: datetime,
@@ -313,7 +331,7 @@ def pending_jobs(
     The recent window catches a job whose id was allocated before the cursor's but committed
     after the sensor read (ids are handed out at INSERT, rows become visible at COMMIT).
     """
-    with system_transaction(engine) as conn:
+    with system_transaction(system) as conn:
         rows = conn.execute(
             select(batch_jobs.c.id, organizations.c.slug, batch_jobs.c.kind)
             .join(organizations, organizations.c.id == batch_jobs.c.organization_id)
@@ -333,10 +351,10 @@ def pending_jobs(
 
 
 def processing_jobs(
-    engine: Engine, *, limit: int = 100, kinds: Sequence[str] | None = None
+    system: Engine, *, limit: int = 100, kinds: Sequence[str] | None = None
 ) -> list[QueuedJob]:
     """Jobs in processing with their runner: the sensor resumes those whose Dagster run died."""
-    with system_transaction(engine) as conn:
+    with system_transaction(system) as conn:
         rows = conn.execute(
             select(
                 batch_jobs.c.id,

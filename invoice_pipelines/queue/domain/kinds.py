@@ -81,7 +81,7 @@ def run_job(
     settings: RunSettings,
 ) -> BatchJob:
     """Run a queued job of a `Chunks` or `RunsItself` kind to its end (or its cancel); its final
-    state."""
+    state. The work over every organization (the job by id) runs on `resources.system_database`."""
     kind = by_name(kinds, job.kind)
     runs = kind.runs
     if isinstance(runs, RunsItself):
@@ -92,6 +92,7 @@ def run_job(
         engine,
         job.id,
         chunk_work(engine, kind, kinds, resources, settings.runner),
+        system=resources.system_database,
         kind=kind.name,
         closing=runs.closing(resources) if runs.closing else None,
         chunk_size=settings.chunk_size,

@@ -73,11 +73,11 @@ def organization_due_days(org: Organization) -> int:
     return DEFAULT_DUE_DAYS
 
 
-def lookup_organization(engine: Engine, organization_id: int) -> Organization:
+def lookup_organization(system: Engine, organization_id: int) -> Organization:
     """The organization of a queued job (its `organization_id`), for the work that starts from a
     job id (a retry, a chunk); one that is gone is the request's error."""
     try:
-        return find_organization(engine, organization_id)
+        return find_organization(system, organization_id)
     except UnknownOrganization as exc:
         raise BatchRequestError(str(exc)) from exc
 

@@ -27,7 +27,7 @@ def left_of_a_stuck_job(kind: JobKind | None) -> str:
 
 
 def fail_stuck_jobs(
-    engine: Engine,
+    system: Engine,
     kinds: Kinds,
     *,
     stuck_after: timedelta = DEFAULT_STUCK_AFTER,
@@ -55,7 +55,7 @@ def fail_stuck_jobs(
         ),
     )
     failed: list[int] = []
-    with system_transaction(engine, write=True) as conn:
+    with system_transaction(system, write=True) as conn:
         candidates = conn.execute(
             with_row_lock(
                 select(
@@ -136,4 +136,4 @@ def fail_stuck_jobs(
                 {"reason": reason},
             )
             failed.append(job_id)
-    return [get_batch_job(engine, job_id) for job_id in failed]
+    return [get_batch_job(system, job_id) for job_id in failed]
