@@ -91,11 +91,12 @@ def sales_invoice_documents_asset(
     context: AssetExecutionContext,
     config: DocumentsConfig,
     database: ResourceParam[Engine],
+    system_database: ResourceParam[Engine],
     document_store: ResourceParam[Files],
     document_renderer: DocumentRenderer,
 ):
     engine = database
-    org = organization_or_refuse(engine, context.partition_key)
+    org = organization_or_refuse(system_database, context.partition_key)
     summary = generate_documents(
         engine,
         document_store,

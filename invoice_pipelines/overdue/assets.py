@@ -174,7 +174,13 @@ receivables = AssetSpec(
     kinds={"python", "sql"},
     owners=OWNERS,
     # the notices go out over every delivery channel's resource (resources/channels.py)
-    required_resource_keys={"database", "document_store", "letter_writer", *resources_of()},
+    required_resource_keys={
+        "database",
+        "system_database",
+        "document_store",
+        "letter_writer",
+        *resources_of(),
+    },
     description="Dunning notices of overdue sales invoices: one per invoice and level (reminder, "
     "first dunning, final notice by default), with fee and default interest, never twice; "
     "customers with a dunning block and disputed invoices are left out. Each notice becomes a "
@@ -192,7 +198,7 @@ def dunning_notices(context: AssetExecutionContext, config: DunningConfig):
     metadata_by_key = {}
     for key in context.partition_keys:
         try:
-            org = find_organization(engine, key)  # the partition's, found once
+            org = find_organization(resources.system_database, key)  # the partition's, once
         except UnknownOrganization:
             refusals.refuse(key, "there is no such organization")
             continue

@@ -67,12 +67,12 @@ def freshness(
     "Before the first run, passes for two periods after the first organization was added "
     "(nothing was due yet).",
 )
-def last_run_fresh(database: ResourceParam[Engine]) -> AssetCheckResult:
+def last_run_fresh(system_database: ResourceParam[Engine]) -> AssetCheckResult:
     return freshness(
-        last_successful_run(database),
+        last_successful_run(system_database),
         datetime.now(UTC),
         SCHEDULE,
-        since=first_organization_added(database),
+        since=first_organization_added(system_database),
     )
 
 

@@ -119,7 +119,7 @@ def run_kind_command(args: argparse.Namespace) -> int:
 def run_base_rate_command(args: argparse.Namespace) -> int:
     try:
         rates = set_base_rate(
-            args.resources.database, args.organization, args.valid_from, args.percent
+            args.resources.system_database, args.organization, args.valid_from, args.percent
         )
     except DunningSettingsError as exc:
         print(f"invoice-pipelines: {exc}", file=sys.stderr)

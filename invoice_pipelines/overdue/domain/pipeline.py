@@ -632,13 +632,14 @@ def set_customer_kind(
     return sorted(found), [i for i in ids if i not in found]
 
 
-def set_base_rate(engine: Engine, org: Organization, valid_from: str, percent: str) -> list:
+def set_base_rate(system: Engine, org: Organization, valid_from: str, percent: str) -> list:
     """Add (or replace) the § 247 BGB base rate of the half-year from `valid_from` in the
     organization's `settings.dunning.interest.base_rates`; checked like the settings (a bad value
-    is a DunningSettingsError naming it). Returns the organization's base_rates."""
+    is a DunningSettingsError naming it; `system`: the system engine, which writes the
+    organization's row). Returns the organization's base_rates."""
     entry = {"from": str(valid_from).strip(), "percent": str(percent).strip()}
     parse_base_rates([entry], "--from/--percent")
-    with system_transaction(engine, write=True) as conn:
+    with system_transaction(system, write=True) as conn:
         current = (
             conn.execute(
                 select(organizations.c.settings)
@@ -661,20 +662,20 @@ def set_base_rate(engine: Engine, org: Organization, valid_from: str, percent: s
     return interest["base_rates"]
 
 
-def first_organization_added(engine: Engine) -> datetime | None:
+def first_organization_added(system: Engine) -> datetime | None:
     """When the oldest active organization was added: no overdue run was due before (for the
     freshness check of a new installation, the demo's first hours)."""
-    with system_transaction(engine) as conn:
+    with system_transaction(system) as conn:
         return conn.execute(
             select(func.min(organizations.c.created_at)).where(organizations.c.active.is_(True))
         ).scalar_one()
 
 
-def last_successful_run(engine: Engine) -> datetime | None:
+def last_successful_run(system: Engine) -> datetime | None:
     """When the most recent SUCCESS or PARTIAL run of any organization ended (for the freshness
     check: a run that noticed what it could counts as having run)."""
 
-    with system_transaction(engine) as conn:
+    with system_transaction(system) as conn:
         return conn.execute(
             select(func.max(dunning_runs.c.finished_at)).where(
                 dunning_runs.c.status.in_(("SUCCESS", "PARTIAL")),
