@@ -218,12 +218,13 @@ def incoming_invoices(
     context: AssetExecutionContext,
     config: IncomingInvoicesConfig,
     database: ResourceParam[Engine],
+    system_database: ResourceParam[Engine],
     upload_store: ResourceParam[Uploads],
     ocr_engine: ResourceParam[OcrReader],
     document_parser: DocumentParser,
 ):
     engine = database
-    org = known_organization(engine, context.partition_key)
+    org = known_organization(system_database, context.partition_key)
     retried = 0
     if config.retry_failed:
         who = who_asked(config.requested_by, context.run.tags)
@@ -282,7 +283,7 @@ def incoming_invoices(
     yield MaterializeResult(metadata=metadata)
     for name, finding in judged.findings().items():
         yield check_result(finding, check_name=name)
-    for event in scheduled_evaluations(engine):
+    for event in scheduled_evaluations(system_database):
         context.log_event(event)
 
 
@@ -307,9 +308,13 @@ def register_metadata(conn, organization_id: int) -> dict:
     "(change_supplier_register_job, confirm_supplier_job, `invoice-pipelines suppliers`, a "
     "confirmed review) or the first-invoice policy, every change audited.",
 )
-def supplier_register(context: AssetExecutionContext, database: ResourceParam[Engine]):
+def supplier_register(
+    context: AssetExecutionContext,
+    database: ResourceParam[Engine],
+    system_database: ResourceParam[Engine],
+):
     engine = database
-    org = organization_or_refuse(engine, context.partition_key)
+    org = organization_or_refuse(system_database, context.partition_key)
     with tenant_transaction(engine, org.id) as conn:
         metadata = register_metadata(conn, org.id)
         checks = register_checks(conn, org.id)

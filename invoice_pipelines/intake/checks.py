@@ -82,9 +82,9 @@ no_failed_documents_spec = AssetCheckSpec(
     "5 minutes.",
 )
 def no_stuck_documents(
-    context: AssetCheckExecutionContext, database: ResourceParam[Engine]
+    context: AssetCheckExecutionContext, system_database: ResourceParam[Engine]
 ) -> AssetCheckResult:
-    return check_result(scheduled_findings(database)[STUCK_CHECK])
+    return check_result(scheduled_findings(system_database)[STUCK_CHECK])
 
 
 no_documents_waiting_for_review_spec = AssetCheckSpec(
@@ -126,19 +126,19 @@ def discounts_not_expiring_result(found: list[dict], within_days: int) -> AssetC
     "discount and the amount to pay.",
 )
 def discounts_not_expiring(
-    context: AssetCheckExecutionContext, database: ResourceParam[Engine]
+    context: AssetCheckExecutionContext, system_database: ResourceParam[Engine]
 ) -> AssetCheckResult:
-    return check_result(scheduled_findings(database)[DISCOUNTS_CHECK])
+    return check_result(scheduled_findings(system_database)[DISCOUNTS_CHECK])
 
 
-def scheduled_evaluations(engine: Engine) -> list[AssetCheckEvaluation]:
+def scheduled_evaluations(system: Engine) -> list[AssetCheckEvaluation]:
     """The two scheduled checks evaluated now (every organization; each one statement over the
     documents in the intake and the discounts of the coming days): what an intake run logs
     beside its materialization, so the UI does not show them "Not evaluated" on it until the
     next 5-minute tick (Dagster judges a check by the latest materialization)."""
     return [
         evaluation(check_result(finding), INCOMING_INVOICES, check_name=name)
-        for name, finding in scheduled_findings(engine).items()
+        for name, finding in scheduled_findings(system).items()
     ]
 
 

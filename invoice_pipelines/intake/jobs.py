@@ -113,10 +113,13 @@ class ReviewConfig(Config):
     "and only values that hold, as a reading's must, are booked."
 )
 def review_incoming_invoice(
-    context: OpExecutionContext, config: ReviewConfig, database: ResourceParam[Engine]
+    context: OpExecutionContext,
+    config: ReviewConfig,
+    database: ResourceParam[Engine],
+    system_database: ResourceParam[Engine],
 ):
     engine = database
-    org = organization_or_refuse(engine, config.organization)
+    org = organization_or_refuse(system_database, config.organization)
     try:
         result = review_document(
             engine,
@@ -162,15 +165,16 @@ def review_incoming_invoice_job():
 def send_supplier_notices_op(
     context: OpExecutionContext,
     database: ResourceParam[Engine],
+    system_database: ResourceParam[Engine],
     mailer: ResourceParam[Smtp],
     peppol_access_point: ResourceParam[PeppolTransport],
 ):
     engine = database
     # a suspended organization's suppliers hear nothing until it is resumed (tenants/domain/lifecycle.py)
-    suspended = suspended_by_id(engine)
+    suspended = suspended_by_id(system_database)
     answers, notices = (
-        organizations_awaiting_answers(engine),
-        organizations_with_pending_notices(engine),
+        organizations_awaiting_answers(system_database),
+        organizations_with_pending_notices(system_database),
     )
     waiting = sorted({*answers, *notices} & set(suspended))
     if waiting:
@@ -243,9 +247,12 @@ def _pairs(values: list[str]) -> tuple[tuple[str, str | None], ...]:
     "why, and the register's asset shows the result."
 )
 def change_supplier_register(
-    context: OpExecutionContext, config: SupplierChangeConfig, database: ResourceParam[Engine]
+    context: OpExecutionContext,
+    config: SupplierChangeConfig,
+    database: ResourceParam[Engine],
+    system_database: ResourceParam[Engine],
 ):
-    org = organization_or_refuse(database, config.organization)
+    org = organization_or_refuse(system_database, config.organization)
     supplier_id = _in_register(
         database, org, lambda conn, org_id: _register_change(conn, org_id, config)
     )
@@ -322,9 +329,12 @@ class SupplierConfirmConfig(Config):
     "like another registered one is refused unless despite_lookalike."
 )
 def confirm_supplier_op(
-    context: OpExecutionContext, config: SupplierConfirmConfig, database: ResourceParam[Engine]
+    context: OpExecutionContext,
+    config: SupplierConfirmConfig,
+    database: ResourceParam[Engine],
+    system_database: ResourceParam[Engine],
 ):
-    org = organization_or_refuse(database, config.organization)
+    org = organization_or_refuse(system_database, config.organization)
     _in_register(
         database,
         org,

@@ -61,12 +61,16 @@ def intake_run_request(
     "a run of its own: one document that stops a run stops only itself. A document is taken up "
     "at most 3 times; then it is FAILED (IP-PROC-02) instead of dispatched again.",
 )
-def intake_failure_sensor(context: RunFailureSensorContext, database: ResourceParam[Engine]):
+def intake_failure_sensor(
+    context: RunFailureSensorContext,
+    database: ResourceParam[Engine],
+    system_database: ResourceParam[Engine],
+):
     run = context.dagster_run
     slug = run.tags.get("dagster/partition")
     if not slug:
         return SkipReason(f"run {run.run_id} has no organization partition")
-    suspended = suspended_organizations(database)
+    suspended = suspended_organizations(system_database)
     if slug in suspended:
         return SkipReason(f"{slug} is suspended ({suspended[slug]}); its documents wait")
     config = ((run.run_config or {}).get("ops") or {}).get("incoming_invoices") or {}
@@ -74,7 +78,7 @@ def intake_failure_sensor(context: RunFailureSensorContext, database: ResourcePa
     if (config.get("config") or {}).get("retry_failed"):
         return SkipReason(f"run {run.run_id} was a retry of FAILED documents")
     try:
-        org = find_organization(database, slug)  # the failed run's, found once
+        org = find_organization(system_database, slug)  # the failed run's, found once
     except UnknownOrganization:
         return SkipReason(f"run {run.run_id} failed; its organization {slug!r} is gone")
     again = redispatch_batches(
@@ -167,6 +171,7 @@ def _duplicates_metadata(rows: list[dict]) -> dict:
 def upload_sensor(
     context: SensorEvaluationContext,
     database: ResourceParam[Engine],
+    system_database: ResourceParam[Engine],
     upload_store: ResourceParam[Uploads],
 ):
     state = ScanState.from_json(json.loads(context.cursor) if context.cursor else None)
@@ -174,13 +179,14 @@ def upload_sensor(
     # organizations_sensor's next tick (registering them now would move the dispatch mark past
     # documents no run could be launched for).
     # A suspended organization's files stay in its drop zone, unread, until it is resumed.
-    automatic = automatic_organizations(context.instance, database)
+    automatic = automatic_organizations(context.instance, system_database)
     known = automatic.known
     settle = float(positive_number("INVOICE_PIPELINES_UPLOAD_SETTLE_SECONDS", float))
     scan = partial(
         scan_uploads,
         database,
         upload_store,
+        system=system_database,
         settle_seconds=settle,
         batch_size=int(positive_number("INVOICE_PIPELINES_INTAKE_BATCH_SIZE")),
     )

@@ -49,7 +49,7 @@ def _say(line: str, *, error: bool = False) -> None:
 
 def run_receive(args: argparse.Namespace) -> int:
     where = f"invoice-pipelines peppol receive: {args.path}"
-    engine = args.resources.database
+    engine = args.resources.system_database  # its organization is found from its receiver
     try:
         data = read_file_limited(args.path, limit_or_setting(None))
     except OSError as exc:  # UploadTooLarge is one
@@ -71,7 +71,9 @@ def run_receive(args: argparse.Namespace) -> int:
 
 def run_route(args: argparse.Namespace) -> int:
     try:
-        routed = route_held(args.resources.database, args.resources.upload_store, args.organization)
+        routed = route_held(
+            args.resources.system_database, args.resources.upload_store, args.organization
+        )
     except ReceiveRefused as exc:
         _say(f"invoice-pipelines peppol route: {exc}", error=True)
         return 2
@@ -94,7 +96,7 @@ def run_listen(args: argparse.Namespace) -> int:
         )
         return 2
     server = receiver(
-        args.resources.database, args.resources.upload_store, token, args.host, args.port
+        args.resources.system_database, args.resources.upload_store, token, args.host, args.port
     )
     return serve_until_interrupted(server, INBOUND_PATH)
 

@@ -63,7 +63,9 @@ def run_review_command(args: argparse.Namespace) -> int:
     )
     if not result.refused:
         by = f"incoming review by {args.by}"
-        _tell_dagster(engine, org, result.document_id, register_before, by)
+        _tell_dagster(
+            (engine, args.resources.system_database), org, result.document_id, register_before, by
+        )
     return 0 if result.status != "NEEDS_REVIEW" or not args.confirm else 1
 
 
@@ -73,12 +75,14 @@ def _register(engine, org: Organization) -> dict:
 
 
 def _tell_dagster(
-    engine, org: Organization, document_id: int, register_before: dict, by: str
+    engines, org: Organization, document_id: int, register_before: dict, by: str
 ) -> None:
     """What the review changed, as the UI shows it: the organization's documents with the five
     checks of incoming_invoices (the reviewed document is what this change processed), and the
     register when the confirmation taught it something (its figures differ from before); the
-    register's checks in any case, as one reads the documents the review booked or held."""
+    register's checks in any case, as one reads the documents the review booked or held.
+    `engines`: the runtime engine and the system engine (the checks over every organization)."""
+    engine, system = engines
     with tenant_transaction(engine, org.id) as conn:
         events: list = [event(INCOMING_INVOICES, org, documents_figures(conn, org.id), by)]
         judged = judge_documents(conn, org.id, 1, [document_id])
@@ -93,7 +97,7 @@ def _tell_dagster(
     # over every organization, as their runs evaluate them (no partition)
     events += [
         CheckEvent(INCOMING_INVOICES, name, finding)
-        for name, finding in scheduled_findings(engine).items()
+        for name, finding in scheduled_findings(system).items()
     ]
     tell_dagster(events)
 

@@ -73,8 +73,8 @@ def no_failed_documents_finding(processed: int, failed: list[dict]) -> CheckFind
     )
 
 
-def no_stuck_documents_finding(engine: Engine) -> CheckFinding:
-    with system_transaction(engine) as conn:
+def no_stuck_documents_finding(system: Engine) -> CheckFinding:
+    with system_transaction(system) as conn:
         stuck = stuck_documents(conn, older_than=STUCK_AFTER)
     by_org: dict[str, int] = {}
     for doc in stuck:
@@ -245,8 +245,8 @@ def discounts_finding(found: list[dict], within_days: int) -> CheckFinding:
     )
 
 
-def discounts_now_finding(engine: Engine) -> CheckFinding:
-    with system_transaction(engine) as conn:
+def discounts_now_finding(system: Engine) -> CheckFinding:
+    with system_transaction(system) as conn:
         found = expiring_discounts(conn, date.today(), DISCOUNT_WARNING_DAYS)
     return discounts_finding(found, DISCOUNT_WARNING_DAYS)
 
@@ -300,9 +300,10 @@ def judge_documents(
     )
 
 
-def scheduled_findings(engine: Engine) -> dict[str, CheckFinding]:
-    """The two checks over every organization, evaluated now (each one statement)."""
+def scheduled_findings(system: Engine) -> dict[str, CheckFinding]:
+    """The two checks over every organization, evaluated now (each one statement) on the system
+    engine `system`."""
     return {
-        STUCK_CHECK: no_stuck_documents_finding(engine),
-        DISCOUNTS_CHECK: discounts_now_finding(engine),
+        STUCK_CHECK: no_stuck_documents_finding(system),
+        DISCOUNTS_CHECK: discounts_now_finding(system),
     }

@@ -447,11 +447,11 @@ def _send_one(mailer, client, notice, documents, domain) -> tuple[str, str | Non
 
 
 def organizations_with_pending_notices(
-    engine: Engine, stale_after: timedelta = STALE_AFTER
+    system: Engine, stale_after: timedelta = STALE_AFTER
 ) -> list[int]:
     """Organizations with notices to send, or left `sending` by a run that died."""
     n = supplier_notices.c
-    with system_transaction(engine) as conn:
+    with system_transaction(system) as conn:
         return list(
             conn.execute(
                 select(n.organization_id)

@@ -125,5 +125,5 @@ def receiver(
     **bounds,
 ) -> PeppolReceiver:
     """An HTTP server (not started) that takes forwarded documents on POST /peppol/inbound.
-    `bounds` override resources/http_receiver.py's (max_body_bytes: the upload limit)."""
+    `engine`: the system engine (a document's organization is found from its receiver). `bounds` override resources/http_receiver.py's (max_body_bytes: the upload limit)."""
     return PeppolReceiver((host, port), engine, uploads, token, **bounds)

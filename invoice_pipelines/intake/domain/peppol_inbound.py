@@ -290,7 +290,7 @@ def sender_doubts(conn: Connection, outcomes: dict[int, ParseOutcome]) -> dict[i
 
 
 def receive_peppol(
-    engine: Engine,
+    system: Engine,
     uploads: Uploads,
     data: bytes,
     *,
@@ -306,14 +306,14 @@ def receive_peppol(
     check_receiver(envelope.receiver)
     digest = hashlib.sha256(envelope.document).hexdigest()
     key = envelope.instance_identifier or f"sha256:{digest}"
-    with system_transaction(engine) as conn:
+    with system_transaction(system) as conn:
         known = _known(conn, key)
         if known is not None and known.state == REGISTERED:
             return _replay(known)
         target = _route(conn, envelope.receiver, organization)
     if target is None:
-        return _hold(engine, envelope, key, digest)
-    return _register(engine, uploads, envelope, key, digest, target)
+        return _hold(system, envelope, key, digest)
+    return _register(system, uploads, envelope, key, digest, target)
 
 
 def _known(conn: Connection, key: str):
@@ -391,14 +391,14 @@ def _insert(conn: Connection, key: str, values: dict) -> int | None:
     return conn.execute(statement).scalar()
 
 
-def _hold(engine: Engine, envelope: Envelope, key: str, digest: str) -> Received:
+def _hold(system: Engine, envelope: Envelope, key: str, digest: str) -> Received:
     receiver = envelope.receiver
     why = (
         f"no organization has the Peppol participant id {receiver}"
         if receiver
         else "the document names no receiver (no SBDH, no buyer EndpointID)"
     )
-    with system_transaction(engine, write=True) as conn:
+    with system_transaction(system, write=True) as conn:
         values = {
             **_values(envelope, digest),
             "state": UNKNOWN_RECEIVER,
@@ -433,7 +433,7 @@ def _hold(engine: Engine, envelope: Envelope, key: str, digest: str) -> Received
 
 
 def _register(
-    engine: Engine,
+    system: Engine,
     uploads: Uploads,
     envelope: Envelope,
     key: str,
@@ -446,7 +446,7 @@ def _register(
     # staged under a name the upload sensor ignores, then moved where the record will say
     staged = uploads.put(slug, f".{secrets.token_hex(8)}.part", envelope.document)
     uploads.move(staged, storage_key)
-    with system_transaction(engine, write=True) as conn:
+    with system_transaction(system, write=True) as conn:
         values = {**_values(envelope, digest), "organization_id": org_id, "state": REGISTERED}
         message_id = _insert(conn, key, values)
         if message_id is None:  # held before: routed now (or registered meanwhile: a replay)
@@ -488,7 +488,7 @@ def _register(
     )  # fmt: skip
 
 
-def route_held(engine: Engine, uploads: Uploads, org: Organization) -> list[Received]:
+def route_held(system: Engine, uploads: Uploads, org: Organization) -> list[Received]:
     """Register the held messages (`unknown_receiver`) whose receiver is now `org`'s
     Peppol participant id, from the copy each row holds, as if each had been received now: the
     same InstanceIdentifier, envelope fields and file, the row moved to `registered` (or a replay
@@ -501,7 +501,7 @@ def route_held(engine: Engine, uploads: Uploads, org: Organization) -> list[Rece
             "they are addressed to"
         )
     m = peppol_received.c
-    with system_transaction(engine) as conn:
+    with system_transaction(system) as conn:
         target = _route(conn, participant, None)
         held = conn.execute(
             select(
@@ -527,6 +527,6 @@ def route_held(engine: Engine, uploads: Uploads, org: Organization) -> list[Rece
             country=row.country,
         )
         routed.append(
-            _register(engine, uploads, envelope, row.instance_identifier, row.content_hash, target)
+            _register(system, uploads, envelope, row.instance_identifier, row.content_hash, target)
         )
     return routed

@@ -139,9 +139,9 @@ def awaiting_answer(organization_id_column):
     )
 
 
-def organizations_awaiting_answers(engine: Engine) -> list[int]:
+def organizations_awaiting_answers(system: Engine) -> list[int]:
     """Organizations with a rejected received Peppol document and no answer decided yet."""
-    with system_transaction(engine) as conn:
+    with system_transaction(system) as conn:
         return list(
             conn.execute(
                 select(organizations.c.id)

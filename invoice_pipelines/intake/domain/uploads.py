@@ -114,6 +114,7 @@ def scan_uploads(
     store: Uploads,
     state: ScanState,
     *,
+    system: Engine,
     settle_seconds: float = 2.0,
     quiet_seconds: float = 60.0,
     batch_size: int = 200,
@@ -127,7 +128,9 @@ def scan_uploads(
     # a sensor evaluation must finish well inside Dagster's 60 s limit: registering (which reads and
     # hashes every file) stops after this long and the rest waits for the next tick
     deadline = time.monotonic() + time_budget_s
-    with system_transaction(engine) as conn:
+    # the organizations and the waiting documents of all of them: the system engine's work; each
+    # organization's files are registered as its own on `engine`
+    with system_transaction(system) as conn:
         orgs = [
             (org_id, slug)
             for org_id, slug in conn.execute(
@@ -181,7 +184,7 @@ def scan_uploads(
                 result.duplicate_uploads[slug] = duplicates_of_uploads(
                     conn, org_id, result.duplicate_upload_ids[seen_duplicates:]
                 )
-    result.batches = _batches(engine, orgs, result.state, batch_size, redispatch_after, now)
+    result.batches = _batches(system, orgs, result.state, batch_size, redispatch_after, now)
     return result
 
 
@@ -270,7 +273,7 @@ def _unread_identity(stored: StoredFile) -> str:
 
 
 def _batches(
-    engine: Engine,
+    system: Engine,
     orgs: list[tuple[int, str]],
     state: ScanState,
     batch_size: int,
@@ -282,7 +285,7 @@ def _batches(
     if not slugs:
         return []
     cutoff = datetime.fromtimestamp(now, UTC) - redispatch_after
-    with system_transaction(engine) as conn:
+    with system_transaction(system) as conn:
         rows = conn.execute(
             select(
                 incoming_invoices.c.id,
