@@ -26,7 +26,10 @@ ORGANIZATIONS_ASSET = "organizations"
     "`invoice-pipelines organizations` and the launchpad's organizations_*_job, every change "
     "audited; each of them records the organization's partition here.",
 )
-def organizations_asset(context: AssetExecutionContext, database: ResourceParam[Engine]):
+def organizations_asset(
+    context: AssetExecutionContext, system_database: ResourceParam[Engine]
+):
     # the partition's organization, found once (refused when its partition outlived it)
-    shown = show_organization(database, known_organization(database, context.partition_key))
+    system = system_database
+    shown = show_organization(system, known_organization(system, context.partition_key))
     return MaterializeResult(metadata=organization_facts(shown))

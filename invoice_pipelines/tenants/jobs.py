@@ -85,7 +85,7 @@ class AddConfig(Config):
 
 @op(description="Adds organizations (one, or a CSV's), all or none, and their partitions.")
 def add_organizations_op(
-    context: OpExecutionContext, config: AddConfig, database: ResourceParam[Engine]
+    context: OpExecutionContext, config: AddConfig, system_database: ResourceParam[Engine]
 ) -> dict:
     if config.csv:
         try:
@@ -94,16 +94,15 @@ def add_organizations_op(
             raise refused(str(exc)) from None
     else:
         rows, problems = [("config", {n: getattr(config, n) for n in FIELDS})], []
-    report = add_organizations(
-        database, rows, by=who_asked(config.requested_by, context.run.tags), problems=problems
-    )
+    who = who_asked(config.requested_by, context.run.tags)
+    report = add_organizations(system_database, rows, by=who, problems=problems)
     if report.problems:
         for problem in report.problems:
             context.log.error(problem)
         raise _refuse(report.problems)
     context.log.info(report.summary())
     context.log.info(sync_partitions([*report.added, *report.unchanged], instance=context.instance))
-    _record(context, database, report.organizations)
+    _record(context, system_database, report.organizations)
     return {"added": len(report.added), "unchanged": len(report.unchanged)}
 
 
@@ -148,13 +147,13 @@ class ChangeConfig(Config):
 
 @op(description="Changes an organization's values through the checks of `add`, audited.")
 def change_organization_op(
-    context: OpExecutionContext, config: ChangeConfig, database: ResourceParam[Engine]
+    context: OpExecutionContext, config: ChangeConfig, system_database: ResourceParam[Engine]
 ) -> dict:
     given = {n: getattr(config, n) for n in FIELDS[1:] if getattr(config, n) is not None}
-    org = organization_or_refuse(database, config.organization)  # found once, here
+    org = organization_or_refuse(system_database, config.organization)  # found once, here
     try:
         changes = change_organization(
-            database,
+            system_database,
             org,
             given,
             by=who_asked(config.requested_by, context.run.tags),
@@ -163,7 +162,7 @@ def change_organization_op(
     except Refused as exc:
         raise _refuse(exc.problems) from None
     context.log.info(f"changed: {', '.join(changes) or 'nothing'}")
-    _record(context, database, [org])
+    _record(context, system_database, [org])
     return {name: [str(old), str(new)] for name, (old, new) in changes.items()}
 
 
@@ -180,19 +179,19 @@ class SuspendConfig(Config):
 
 @op(description="Suspends an organization: nothing automatic is requested for it.")
 def suspend_organization_op(
-    context: OpExecutionContext, config: SuspendConfig, database: ResourceParam[Engine]
+    context: OpExecutionContext, config: SuspendConfig, system_database: ResourceParam[Engine]
 ) -> bool:
-    org = organization_or_refuse(database, config.organization)  # found once, here
+    org = organization_or_refuse(system_database, config.organization)  # found once, here
     try:
         done = suspend_organization(
-            database,
+            system_database,
             org,
             reason=config.reason,
             by=who_asked(config.requested_by, context.run.tags),
         )
     except Refused as exc:
         raise _refuse(exc.problems) from None
-    _record(context, database, [org])
+    _record(context, system_database, [org])
     return done
 
 
@@ -212,16 +211,16 @@ class ResumeConfig(Config):
 
 @op(description="Resumes a suspended organization: its waiting uploads first.")
 def resume_organization_op(
-    context: OpExecutionContext, config: ResumeConfig, database: ResourceParam[Engine]
+    context: OpExecutionContext, config: ResumeConfig, system_database: ResourceParam[Engine]
 ) -> dict:
-    org = organization_or_refuse(database, config.organization)  # found once, here
+    org = organization_or_refuse(system_database, config.organization)  # found once, here
     try:
         resumed = resume_organization(
-            database, org, by=who_asked(config.requested_by, context.run.tags)
+            system_database, org, by=who_asked(config.requested_by, context.run.tags)
         )
     except Refused as exc:
         raise _refuse(exc.problems) from None
-    _record(context, database, [org])
+    _record(context, system_database, [org])
     return resumed or {}
 
 
@@ -254,6 +253,7 @@ def offboard_organization_op(
     context: OpExecutionContext,
     config: OffboardConfig,
     database: ResourceParam[Engine],
+    system_database: ResourceParam[Engine],
     upload_store: ResourceParam[Uploads],
     document_store: ResourceParam[Files],
     export_store: ResourceParam[Files],
@@ -262,13 +262,20 @@ def offboard_organization_op(
         raise refused("Give export_dir (step 1) or delete: true (step 2), one of them.")
     by = who_asked(config.requested_by, context.run.tags)
     stores = Stores(upload_store, document_store, export_store)
-    org = organization_or_refuse(database, config.organization)  # found once, here
+    org = organization_or_refuse(system_database, config.organization)  # found once, here
     try:
         if config.delete:
-            deleted = delete_organization(database, org, by=by, stores=stores)
+            deleted = delete_organization(
+                database, org, system=system_database, by=by, stores=stores
+            )
         else:
             manifest = export_organization(
-                database, org, Path(config.export_dir), by=by, stores=stores
+                database,
+                org,
+                Path(config.export_dir),
+                system=system_database,
+                by=by,
+                stores=stores,
             )
     except (Refused, NotYet, UnknownOrganization) as exc:
         raise refused(str(exc)) from None
@@ -277,7 +284,7 @@ def offboard_organization_op(
         return {"deleted_rows": sum(deleted.rows.values()), "files": deleted.files_removed}
     for missing in manifest["not_copied"]:
         context.log.warning(f"not copied: {missing}")
-    _record(context, database, [org])
+    _record(context, system_database, [org])
     return {"files": manifest["files"], "deletable_from": manifest["deletable_from"]}
 
 

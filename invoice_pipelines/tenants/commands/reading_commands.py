@@ -22,7 +22,7 @@ def run_organizations(args: argparse.Namespace) -> int:
 
 
 def run_list(args: argparse.Namespace) -> int:
-    rows = list_organizations(args.resources.database, args.state)
+    rows = list_organizations(args.resources.system_database, args.state)
     for row in rows:
         if args.json:
             print(json.dumps(row, default=str))
@@ -37,7 +37,7 @@ def run_list(args: argparse.Namespace) -> int:
 
 def run_show(args: argparse.Namespace) -> int:
     try:
-        shown = show_organization(args.resources.database, args.organization)
+        shown = show_organization(args.resources.system_database, args.organization)
     except UnknownOrganization:
         print(f"There is no organization {args.org!r}.")
         return 1

@@ -74,7 +74,8 @@ def run_add(args: argparse.Namespace) -> int:
             return _refused([str(exc)])
     else:
         rows, problems = [("options", given)], []
-    report = add_organizations(args.resources.database, rows, by=who(args), problems=problems)
+    system = args.resources.system_database
+    report = add_organizations(system, rows, by=who(args), problems=problems)
     if report.problems:
         _refused(report.problems)
         print(f"{report.summary()} ({len(rows)} row(s) read)")
@@ -83,7 +84,7 @@ def run_add(args: argparse.Namespace) -> int:
     # the partitions of every organization of the file, the unchanged ones too: a first add
     # whose partitions were not written (no DAGSTER_HOME then) gets them with the second
     print(sync_partitions([*report.added, *report.unchanged]))
-    tell(args.resources.database, report.organizations)
+    tell(system, report.organizations)
     print(
         json.dumps(
             {
@@ -112,7 +113,7 @@ def run_change(args: argparse.Namespace) -> int:
     if not given:
         print("organizations change: name a value to change (--name, --vat-id, ...)")
         return 2
-    engine, org = args.resources.database, args.organization
+    engine, org = args.resources.system_database, args.organization  # the organization row
     changes, refused = _done(
         args, lambda: change_organization(engine, org, given, by=who(args), why=args.why)
     )
@@ -129,7 +130,7 @@ def run_change(args: argparse.Namespace) -> int:
 
 
 def run_suspend(args: argparse.Namespace) -> int:
-    engine, org = args.resources.database, args.organization
+    engine, org = args.resources.system_database, args.organization  # the organization row
     done, refused = _done(
         args, lambda: suspend_organization(engine, org, reason=args.reason, by=who(args))
     )
@@ -149,7 +150,7 @@ def run_suspend(args: argparse.Namespace) -> int:
 
 
 def run_resume(args: argparse.Namespace) -> int:
-    engine, org = args.resources.database, args.organization
+    engine, org = args.resources.system_database, args.organization  # the organization row
     resumed, refused = _done(args, lambda: resume_organization(engine, org, by=who(args)))
     if refused is not None:
         return refused
@@ -170,6 +171,7 @@ def run_resume(args: argparse.Namespace) -> int:
 
 def run_offboard(args: argparse.Namespace) -> int:
     engine, org = args.resources.database, args.organization
+    system = args.resources.system_database
     stores = Stores(
         uploads=args.resources.upload_store,
         documents=args.resources.document_store,
@@ -177,7 +179,9 @@ def run_offboard(args: argparse.Namespace) -> int:
     )
     try:
         if args.export:
-            manifest = export_organization(engine, org, args.export, by=who(args), stores=stores)
+            manifest = export_organization(
+                engine, org, args.export, system=system, by=who(args), stores=stores
+            )
             print(
                 f"{args.org}: {manifest['files']} files written to {args.export} (manifest.json: "
                 "the SHA-256 of each); it is suspended and offboarded; its data may be deleted "
@@ -185,9 +189,9 @@ def run_offboard(args: argparse.Namespace) -> int:
             )
             for missing in manifest["not_copied"]:
                 print(terminal_text(f"not copied: {missing}"))
-            tell(engine, [org])
+            tell(system, [org])
             return 0
-        deleted = delete_organization(engine, org, by=who(args), stores=stores)
+        deleted = delete_organization(engine, org, system=system, by=who(args), stores=stores)
     except UnknownOrganization:
         return _refused([f"there is no organization {args.org!r}"])
     except (Refused, NotYet) as exc:

@@ -87,7 +87,7 @@ def _chunks(items: Sequence, size: int = CHUNK) -> Iterable[Sequence]:
 
 
 def add_organizations(
-    engine: Engine,
+    system: Engine,
     rows: Sequence[tuple[str, Mapping[str, str | None]]],
     *,
     by: str,
@@ -110,7 +110,7 @@ def add_organizations(
             report.problems.append(f"{where}: the slug {slug!r} is on {checked[slug][0]} already")
             continue
         checked[slug] = (where, result.values)
-    with system_transaction(engine, write=True) as conn:
+    with system_transaction(system, write=True) as conn:
         existing = _existing(conn, list(checked))
         new: list[dict] = []
         for slug, (where, values) in checked.items():
@@ -181,7 +181,7 @@ def locked(conn: Connection, org: Organization) -> dict:
 
 
 def change_organization(
-    engine: Engine, org: Organization, given: Mapping[str, str | None], *, by: str, why: str
+    system: Engine, org: Organization, given: Mapping[str, str | None], *, by: str, why: str
 ) -> dict:
     """Change the values `given` (text as typed; "" clears a value that may be empty) through the
     same checks as `add`, audited with who and why; the changed values as {name: [old, new]}
@@ -194,7 +194,7 @@ def change_organization(
     for name in ("name", "country", "datev_chart", "invoice_number_format"):
         if name in given and not (given[name] or "").strip():
             result.problems.append(f"the {name} cannot be empty")
-    with system_transaction(engine, write=True) as conn:
+    with system_transaction(system, write=True) as conn:
         row = locked(conn, org)
         if row["offboarded_at"]:
             raise Refused([read_only_sentence(row["slug"])])
@@ -262,12 +262,12 @@ def numbers_taken_by_history(conn: Connection, organization_id: int, pattern: st
     ]
 
 
-def suspend_organization(engine: Engine, org: Organization, *, reason: str, by: str) -> bool:
+def suspend_organization(system: Engine, org: Organization, *, reason: str, by: str) -> bool:
     """Suspend it: sensors, schedules and backfills request nothing for it until `resume`; its
     uploads wait in its drop zone. False: it was suspended for this reason already."""
     if not reason.strip():
         raise Refused(["say why (--reason): it is shown on the organization and in the sensors"])
-    with system_transaction(engine, write=True) as conn:
+    with system_transaction(system, write=True) as conn:
         row = locked(conn, org)
         if row["offboarded_at"]:
             raise Refused([f"{row['slug']} is offboarded; there is nothing to suspend"])
@@ -286,10 +286,10 @@ def suspend_organization(engine: Engine, org: Organization, *, reason: str, by: 
     return True
 
 
-def resume_organization(engine: Engine, org: Organization, *, by: str) -> dict | None:
+def resume_organization(system: Engine, org: Organization, *, by: str) -> dict | None:
     """Resume it: its sensors pick up what waited, its uploads first. None: it was not suspended;
     else what the suspension was and the uploads registered and not read yet."""
-    with system_transaction(engine, write=True) as conn:
+    with system_transaction(system, write=True) as conn:
         row = locked(conn, org)
         if row["offboarded_at"]:
             raise Refused([f"{row['slug']} is offboarded; it cannot be resumed"])
@@ -326,19 +326,19 @@ def read_only_sentence(slug: str) -> str:
     )
 
 
-def suspended_organizations(engine: Engine) -> dict[str, str]:
+def suspended_organizations(system: Engine) -> dict[str, str]:
     """Every suspended organization's slug and reason (what sensors and schedules leave out)."""
-    return {slug: reason for slug, reason in _suspended(engine).values()}
+    return {slug: reason for slug, reason in _suspended(system).values()}
 
 
-def suspended_by_id(engine: Engine) -> dict[int, tuple[str, str]]:
+def suspended_by_id(system: Engine) -> dict[int, tuple[str, str]]:
     """Every suspended organization's (slug, reason) by its id: for the work that finds the
     organizations to serve by id (the supplier notices)."""
-    return _suspended(engine)
+    return _suspended(system)
 
 
-def _suspended(engine: Engine) -> dict[int, tuple[str, str]]:
-    with system_transaction(engine) as conn:
+def _suspended(system: Engine) -> dict[int, tuple[str, str]]:
+    with system_transaction(system) as conn:
         rows = conn.execute(
             select(
                 organizations.c.id, organizations.c.slug, organizations.c.suspension_reason

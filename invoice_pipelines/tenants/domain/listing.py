@@ -24,9 +24,9 @@ LIFECYCLE = ("suspended_at", "suspended_by", "suspension_reason", "offboarded_at
 AUDIT_SHOWN = 10
 
 
-def list_organizations(engine: Engine, state: str | None = None) -> list[dict[str, Any]]:
+def list_organizations(system: Engine, state: str | None = None) -> list[dict[str, Any]]:
     """Every organization (slug order) with its values and state; `state`: only those in it."""
-    with system_transaction(engine) as conn:
+    with system_transaction(system) as conn:
         rows = conn.execute(
             select(
                 organizations.c.id,
@@ -68,10 +68,10 @@ def organization_facts(shown: dict[str, Any]) -> dict[str, object]:
     return facts
 
 
-def show_organization(engine: Engine, organization: Organization) -> dict[str, Any]:
+def show_organization(system: Engine, organization: Organization) -> dict[str, Any]:
     """One organization as it is now (read again by its id): its values, state, what it holds,
     and its latest audit rows. Gone since it was looked up: UnknownOrganization."""
-    with system_transaction(engine) as conn:
+    with system_transaction(system) as conn:
         row = (
             conn.execute(select(organizations).where(organizations.c.id == organization.id))
             .mappings()

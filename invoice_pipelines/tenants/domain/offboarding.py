@@ -132,16 +132,18 @@ def export_organization(
     organization: Organization,
     target: Path,
     *,
+    system: Engine,
     by: str,
     stores: Stores | None = None,
 ) -> dict:
     """Write everything the organization has into `target` (a new or empty folder); the manifest
-    as a dict (also `target/manifest.json`). Suspends it and marks it offboarded first."""
+    as a dict (also `target/manifest.json`). Suspends it and marks it offboarded first (on the
+    system engine `system`, which writes the organization's row); reads it on `engine`."""
     stores = stores or Stores()
     target = Path(target)
     if target.exists() and any(target.iterdir()):
         raise Refused([f"{target} is not empty: give a new or empty folder"])
-    with system_transaction(engine, write=True) as conn:
+    with system_transaction(system, write=True) as conn:
         org = locked(conn, organization)
         now = utcnow()
         conn.execute(
@@ -189,7 +191,7 @@ def export_organization(
         "not_copied": manifest.not_copied,
     }
     (target / "manifest.json").write_text(json.dumps(document, indent=2, ensure_ascii=False))
-    with system_transaction(engine, write=True) as conn:
+    with system_transaction(system, write=True) as conn:
         details = {
             "folder": str(target),
             "files": len(manifest.files),
@@ -200,7 +202,7 @@ def export_organization(
             insert(audit_log),
             [_audit(by, "organization_exported", org["id"], org["slug"], details)],
         )
-    thinned = thin_organization(engine, org["id"], org["slug"], by=by)
+    thinned = thin_organization(system, org["id"], org["slug"], by=by)
     return {**document, "files": len(manifest.files) + 1, "thinned": thinned}
 
 
@@ -215,13 +217,13 @@ def offboarding_step(conn: Connection, org_id: int, step: str) -> Iterator[None]
     conn.execute(sql_update(organizations).where(where).values(offboarding_step=None))
 
 
-def thin_organization(engine: Engine, org_id: int, slug: str, *, by: str) -> dict[str, int]:
+def thin_organization(system: Engine, org_id: int, slug: str, *, by: str) -> dict[str, int]:
     """Right after the export: delete what the law does not require to keep (`NOT_KEPT`: the
     QuickBooks connection with its tokens and secrets, and its sync state) and end the batch jobs
     that had not finished (cancelled), audited; everything else stays, read-only, until
     `delete_organization` (docs/organizations.md, "What the law keeps"). Rows removed by table."""
     now = utcnow()
-    with system_transaction(engine, write=True) as conn:
+    with system_transaction(system, write=True) as conn:
         with offboarding_step(conn, org_id, "thinning"):
             removed = {
                 table.name: conn.execute(
@@ -381,6 +383,7 @@ def delete_organization(
     engine: Engine,
     organization: Organization,
     *,
+    system: Engine,
     by: str,
     stores: Stores | None = None,
     today: date | None = None,
@@ -389,7 +392,7 @@ def delete_organization(
     until every retention period is over (`NotYet`, naming the date)."""
     stores = stores or Stores()
     today = today or datetime.now(UTC).date()
-    with system_transaction(engine) as conn:
+    with system_transaction(system) as conn:
         org = locked(conn, organization)
     if not org["offboarded_at"]:
         raise Refused(
@@ -422,7 +425,7 @@ def delete_organization(
             removed += 1
         except Exception:  # noqa: S112 - a file already gone is what the deletion wants
             continue
-    with system_transaction(engine, write=True) as conn:
+    with system_transaction(system, write=True) as conn:
         # the row goes with the transaction: the step is never cleared, nor seen by another
         conn.execute(
             sql_update(organizations)
